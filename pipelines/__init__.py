@@ -1,0 +1,1 @@
+"""The conductor: the ``guanxi`` CLI and the jobs it runs."""

@@ -1,0 +1,1 @@
+"""Labels, training sets over time, tuning, calibration, evaluation and run tracking."""
