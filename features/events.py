@@ -1,0 +1,834 @@
+"""Read events and customers files and validate them against the contract.
+
+Every check in :mod:`features.contracts` runs on every row, and every problem found is reported
+at once: a user fixes a file in one round, not one error per run.
+
+Reading
+-------
+A path is a ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` files (read in name
+order, as one table). CSV files are read with every column as text, so a bad value such as an
+``amount`` of ``"abc"`` is reported with its row instead of stopping the reader. Parquet columns
+keep their stored types when those fit the contract (any integer or float for a number, any
+date or timestamp for a time, integers for an id) and are parsed when stored as text.
+
+Timestamps are ISO 8601: ``2024-03-01``, ``2024-03-01 09:30``, ``2024-03-01T09:30:05.25``,
+optionally ending in ``Z`` or an offset (``+08:00``, ``-0500``). Naive timestamps mean UTC;
+timestamps with an offset are converted to UTC. Timestamps after ``now`` are errors; ``now`` is a
+parameter that the caller passes (the CLI passes the wall clock).
+
+Rows
+----
+Row numbers in problems are **1-based data rows**: row 1 is the first record after the header of
+a CSV (line 2 of the file when no quoted value spans lines) and the first row of a Parquet file.
+In a directory of Parquet files, rows count within each file and the problem names the file. At
+most :data:`MAX_LISTED_ROWS` rows are listed per problem, followed by how many more there are.
+
+Memory and speed
+----------------
+The result is an eager :class:`polars.DataFrame`: validation has to see every row anyway, and the
+typed frame (numbers and timestamps instead of text) is much smaller than the raw text. The file
+is read once by Polars' streaming engine, which converts the columns and computes one boolean
+flag per check in the same pass, so the raw text is never held whole; the flags are then counted
+in bulk. Only when there are problems are a few more cheap passes made (distinct bad values, the
+first bad raw value of a column). No Python loop runs over rows. A CSV whose first line is longer
+than 1 MiB is refused before parsing (a file without line breaks is not a table).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final, Literal
+
+import polars as pl
+
+from features.contracts import (
+    CHANNELS,
+    CUSTOMER_COLUMNS,
+    CUSTOMER_TYPES,
+    EVENT_COLUMNS,
+    EVENT_REQUIRES,
+    EVENT_TYPES,
+    SCORE_RANGES,
+    UTC_TS,
+    Column,
+)
+
+__all__ = [
+    "MAX_LISTED_ROWS",
+    "MAX_VALUE_CHARS",
+    "EventsValidationError",
+    "Loaded",
+    "Problem",
+    "load_customers",
+    "load_events",
+    "read_customers",
+    "read_events",
+    "validate_customers",
+    "validate_events",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_LISTED_ROWS: Final = 10
+"""Rows listed per problem; the rest are counted."""
+
+MAX_VALUE_CHARS: Final = 1000
+"""Longest text value accepted in a contract column (ids, types, categories)."""
+
+_HEADER_LIMIT: Final = 1 << 20
+_SHOW_CHARS: Final = 40
+_SHOW_VALUES: Final = 5
+_T: Final = "__typed_"
+_F: Final = "__check_"
+_PARQUET_SUFFIXES: Final = (".parquet", ".pq")
+_CONTROL_CHARS: Final = r"[\x00-\x1F\x7F]"
+_NAIVE_TS: Final = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?$"
+_AWARE_TS: Final = (
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$"
+)
+_TS_HINT: Final = (
+    "expected ISO 8601 such as 2024-03-01, 2024-03-01 09:30:00 or 2024-03-01T09:30+08:00"
+)
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in an input file.
+
+    Parameters
+    ----------
+    file : str
+        The file the problem is in, as the user named it (a part file for a directory).
+    column : str or None
+        The column concerned; None for a problem with the whole file.
+    message : str
+        What is wrong, in words a CRM analyst can act on.
+    rows : tuple of int
+        The first affected rows (1-based data rows, at most :data:`MAX_LISTED_ROWS`).
+    n_rows : int
+        How many rows are affected in total (0 for a problem with the whole file).
+    severity : {"error", "warning"}
+        Errors stop the load; warnings are reported and the data is used.
+    """
+
+    file: str
+    column: str | None
+    message: str
+    rows: tuple[int, ...] = ()
+    n_rows: int = 0
+    severity: Severity = "error"
+
+    def rows_text(self) -> str:
+        """Return the listed rows as text, e.g. ``"3, 7, 12 and 1,204 more"``.
+
+        Returns
+        -------
+        str
+            Empty for a problem with the whole file.
+        """
+        shown = ", ".join(str(r) for r in self.rows)
+        more = self.n_rows - len(self.rows)
+        return f"{shown} and {more:,} more" if more > 0 else shown
+
+    def __str__(self) -> str:
+        where = self.file + (f", column {self.column!r}" if self.column else "")
+        if self.rows:
+            where += f", row{'s' if self.n_rows > 1 else ''} {self.rows_text()}"
+        return f"{where}: {self.message}"
+
+
+class EventsValidationError(ValueError):
+    """An input file breaks the contract; nothing should be written from it.
+
+    Parameters
+    ----------
+    problems : sequence of Problem
+        Every problem found, errors and warnings.
+
+    Attributes
+    ----------
+    problems : list of Problem
+        Every problem found, errors first.
+    """
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: p.severity != "error")
+        super().__init__(str(self))
+
+    @property
+    def errors(self) -> list[Problem]:
+        """The problems with severity ``"error"``."""
+        return [p for p in self.problems if p.severity == "error"]
+
+    def __str__(self) -> str:
+        errors = self.errors
+        lines = [f"{len(errors)} error{'s' if len(errors) != 1 else ''} in the input:"]
+        lines += [f"  - {p}" for p in errors]
+        warnings = [p for p in self.problems if p.severity == "warning"]
+        if warnings:
+            lines.append("warnings:")
+            lines += [f"  - {p}" for p in warnings]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A validated table and the warnings found while validating it.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        The typed table.
+    warnings : tuple of Problem
+        Problems that did not stop the load (e.g. exact duplicate rows).
+    """
+
+    frame: pl.DataFrame
+    warnings: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Check:
+    """A row-level check: ``flag`` is True on the bad rows."""
+
+    column: str
+    message: str
+    flag: pl.Expr
+    show: Literal["", "values", "example"] = ""
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOW_CHARS else text[: _SHOW_CHARS - 3] + "..."
+
+
+def _typed(name: str) -> pl.Expr:
+    return pl.col(_T + name)
+
+
+def _parse_ts(text: pl.Expr) -> pl.Expr:
+    """Parse ISO 8601 text to UTC; anything else becomes null.
+
+    Only text of the ISO shapes reaches Polars' parser, so its format inference can only pick
+    the year-month-day patterns (never day-first ones); naive and offset text go separately.
+    """
+    text = text.str.strip_chars()
+    parsed = [
+        pl.when(text.str.contains(shape))
+        .then(text)
+        .str.to_datetime(None, time_unit="us", time_zone="UTC", strict=False)
+        for shape in (_NAIVE_TS, _AWARE_TS)
+    ]
+    return pl.coalesce(parsed)
+
+
+def _convert(
+    col: Column, dtype: pl.DataType, file: str
+) -> tuple[pl.Expr, pl.Expr | None, Problem | None]:
+    """Return (typed expression, flag of unparseable values or None, file-level type problem)."""
+    raw = pl.col(col.name)
+    if dtype == pl.Null:
+        return raw.cast(col.dtype), None, None
+    target = col.dtype
+    if target == pl.String:
+        if dtype == pl.String:
+            return raw, None, None
+        if dtype.is_integer() or dtype in (pl.Categorical, pl.Enum):
+            return raw.cast(pl.String), None, None
+    elif target == pl.Float64:
+        if dtype == pl.String:
+            number = raw.str.strip_chars().cast(pl.Float64, strict=False)
+            return number, raw.is_not_null() & number.is_null(), None
+        if dtype.is_numeric():
+            return raw.cast(pl.Float64), None, None
+    elif isinstance(target, pl.Datetime):
+        if dtype == pl.String:
+            ts = _parse_ts(raw)
+            return ts, raw.is_not_null() & ts.is_null(), None
+        if isinstance(dtype, pl.Datetime):
+            ts = (
+                raw.dt.replace_time_zone("UTC")
+                if dtype.time_zone is None
+                else raw.dt.convert_time_zone("UTC")
+            )
+            return ts.dt.cast_time_unit("us"), None, None
+        if dtype == pl.Date:
+            return raw.cast(pl.Datetime("us")).dt.replace_time_zone("UTC"), None, None
+    kind = {pl.String: "text", pl.Float64: "a number"}.get(type(target), "a timestamp")
+    problem = Problem(file, col.name, f"the column is stored as {dtype}, expected {kind}")
+    return pl.lit(None, dtype=target), None, problem
+
+
+def _missing_columns(file: str, names: Sequence[str], columns: Sequence[Column]) -> list[Problem]:
+    problems = []
+    header = ",".join(names)
+    hint = ""
+    if len(names) == 1 and any(sep in header for sep in (";", "\t", "|")):
+        hint = " (the header has no commas: the file seems to use another separator)"
+    for col in columns:
+        if col.required and col.name not in names:
+            message = f"required column is missing{hint}; the file has: " + ", ".join(
+                _show(n) for n in names[:20]
+            )
+            problems.append(Problem(file, col.name, message))
+    return problems
+
+
+def _prepare(
+    raw: pl.LazyFrame, columns: Sequence[Column], file: str, lossy: bool
+) -> tuple[pl.LazyFrame, dict[str, pl.Expr], set[str], list[_Check], list[Problem]]:
+    """Add missing columns as typed nulls and build the typed expressions and common checks.
+
+    Returns the frame, typed expressions by column, the usable columns (present with a usable
+    type), the checks shared by every table and file-level problems.
+    """
+    schema = raw.collect_schema()
+    problems = _missing_columns(file, schema.names(), columns)
+    raw = raw.with_columns(
+        pl.lit(None, dtype=c.dtype).alias(c.name) for c in columns if c.name not in schema
+    )
+    typed: dict[str, pl.Expr] = {}
+    usable: set[str] = set()
+    checks: list[_Check] = []
+    for col in columns:
+        expr, bad, problem = _convert(col, schema.get(col.name, col.dtype), file)
+        typed[col.name] = expr
+        if problem is not None:
+            problems.append(problem)
+        elif col.name in schema:
+            usable.add(col.name)
+        if bad is not None:
+            message = _TS_HINT if isinstance(col.dtype, pl.Datetime) else "not a number"
+            checks.append(_Check(col.name, f"unreadable value: {message}", bad, "example"))
+    texts = [name for name, dtype in schema.items() if dtype == pl.String]
+    checks += _text_checks(columns, usable, texts, lossy)
+    return raw, typed, usable, checks, problems
+
+
+def _text_checks(
+    columns: Sequence[Column], usable: set[str], texts: Sequence[str], lossy: bool
+) -> list[_Check]:
+    """Build the checks shared by events and customers: ids, value length, encoding."""
+    checks = []
+    if "customer_id" in usable:
+        cid = _typed("customer_id")
+        checks.append(
+            _Check(
+                "customer_id", "customer_id is empty", cid.is_null() | (cid.str.strip_chars() == "")
+            )
+        )
+        checks.append(
+            _Check(
+                "customer_id",
+                "customer_id contains control characters (tab, line break, NUL, ...)",
+                cid.str.contains(_CONTROL_CHARS),
+                "example",
+            )
+        )
+    for col in columns:
+        if col.dtype == pl.String and col.name in usable:
+            checks.append(
+                _Check(
+                    col.name,
+                    f"value longer than {MAX_VALUE_CHARS:,} characters",
+                    _typed(col.name).str.len_chars() > MAX_VALUE_CHARS,
+                )
+            )
+    if lossy:
+        message = "bytes that are not valid UTF-8 (wrong encoding: save the file as UTF-8)"
+        checks += [
+            _Check(name, message, pl.col(name).str.contains("\ufffd", literal=True))
+            for name in texts
+        ]
+    return checks
+
+
+def _time_checks(name: str, usable: set[str], now: datetime) -> list[_Check]:
+    if name not in usable:
+        return []
+    message = f"timestamp after the current time ({now:%Y-%m-%d %H:%M:%S} UTC)"
+    return [_Check(name, message, _typed(name) > pl.lit(now, dtype=UTC_TS), "example")]
+
+
+def _allowed_check(name: str, allowed: Sequence[str], what: str) -> _Check:
+    value = _typed(name)
+    return _Check(
+        name,
+        f"unknown {what} (allowed: {', '.join(allowed)})",
+        value.is_not_null() & ~value.is_in(list(allowed)),
+        "values",
+    )
+
+
+def _event_checks(usable: set[str], now: datetime) -> list[_Check]:
+    et = _typed("event_type")
+    checks = _time_checks("ts", usable, now)
+    if "ts" in usable:
+        checks.append(_Check("ts", "timestamp is empty", pl.col("ts").is_null()))
+    if "event_type" in usable:
+        checks.append(_Check("event_type", "event_type is empty", et.is_null()))
+        checks.append(_allowed_check("event_type", EVENT_TYPES, "event type"))
+    if "channel" in usable:
+        checks.append(_allowed_check("channel", CHANNELS, "channel"))
+    for name in ("amount", "margin", "quantity", "score"):
+        if name in usable:
+            value = _typed(name)
+            checks.append(
+                _Check(name, "not a finite number", value.is_nan() | value.is_infinite(), "example")
+            )
+    for name in ("amount", "quantity"):
+        if name in usable:
+            checks.append(_Check(name, "negative value", _typed(name) < 0, "example"))
+    if "event_type" not in usable:
+        return checks
+    needs: dict[str, list[str]] = {}
+    for event_type, names in EVENT_REQUIRES.items():
+        for name in names:
+            needs.setdefault(name, []).append(event_type)
+    for name, types in needs.items():
+        absent = "" if name in usable else f" (the file has no {name!r} column)"
+        checks.append(
+            _Check(
+                name,
+                f"{name} is required for {', '.join(types)} events{absent}",
+                et.is_in(types) & pl.col(name).is_null(),
+            )
+        )
+    if "score" in usable:
+        for event_type, (low, high) in SCORE_RANGES.items():
+            score = _typed("score")
+            checks.append(
+                _Check(
+                    "score",
+                    f"score of a {event_type} outside {low:g}-{high:g}",
+                    (et == event_type) & score.is_not_null() & ~score.is_between(low, high),
+                    "example",
+                )
+            )
+    return checks
+
+
+def _customer_checks(usable: set[str], now: datetime) -> list[_Check]:
+    checks = _time_checks("signup_ts", usable, now)
+    if "customer_type" in usable:
+        checks.append(_allowed_check("customer_type", CUSTOMER_TYPES, "customer type"))
+    return checks
+
+
+def _run_checks(
+    raw: pl.LazyFrame, typed: dict[str, pl.Expr], checks: Sequence[_Check], file: str
+) -> tuple[pl.DataFrame, list[Problem]]:
+    """Convert and flag in one streaming pass, then turn the flags into problems."""
+    flags = [f"{_F}{i}" for i in range(len(checks))]
+    frame = (
+        raw.with_columns(expr.alias(_T + name) for name, expr in typed.items())
+        .select(
+            *(_typed(name).alias(name) for name in typed),
+            *(c.flag.fill_null(False).alias(f) for c, f in zip(checks, flags, strict=True)),
+        )
+        .collect(engine="streaming")
+    )
+    if not checks:
+        return frame, []
+    row = pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
+    summary = frame.select(
+        *(pl.col(f).sum().alias(f"n{f}") for f in flags),
+        *(row.filter(pl.col(f)).head(MAX_LISTED_ROWS).implode().alias(f"r{f}") for f in flags),
+    ).row(0, named=True)
+    problems = []
+    for check, f in zip(checks, flags, strict=True):
+        count = summary[f"n{f}"]
+        if not count:
+            continue
+        rows = tuple(summary[f"r{f}"])
+        message = check.message
+        if check.show == "values":
+            values = (
+                frame.filter(pl.col(f))
+                .group_by(check.column)
+                .len()
+                .sort(["len", check.column], descending=[True, False])
+                .head(_SHOW_VALUES)
+                .rows()
+            )
+            message += ": " + ", ".join(
+                f"{_show(v)} ({n:,} row{'s' if n > 1 else ''})" for v, n in values
+            )
+        elif check.show == "example":
+            first = raw.select(check.column).slice(rows[0] - 1, 1).collect().item()
+            message += f" (e.g. {_show(first)})"
+        problems.append(Problem(file, check.column, message, rows, count))
+    return frame.drop(flags), problems
+
+
+def _now_utc(now: datetime) -> datetime:
+    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+
+
+def _check_events(
+    raw: pl.LazyFrame, file: str, now: datetime, lossy: bool
+) -> tuple[pl.DataFrame, list[Problem]]:
+    raw, typed, usable, checks, problems = _prepare(raw, EVENT_COLUMNS, file, lossy)
+    problems += [
+        Problem(file, name, "column ignored: not in the events contract", severity="warning")
+        for name in raw.collect_schema()
+        if name not in typed
+    ]
+    checks += _event_checks(usable, _now_utc(now))
+    frame, found = _run_checks(raw, typed, checks, file)
+    return frame, problems + found
+
+
+def _check_customers(
+    raw: pl.LazyFrame, file: str, now: datetime, lossy: bool
+) -> tuple[pl.DataFrame, list[Problem]]:
+    raw, typed, usable, checks, problems = _prepare(raw, CUSTOMER_COLUMNS, file, lossy)
+    typed |= {name: pl.col(name) for name in raw.collect_schema() if name not in typed}
+    checks += _customer_checks(usable, _now_utc(now))
+    frame, found = _run_checks(raw, typed, checks, file)
+    return _infer_extra_types(frame), problems + found
+
+
+def _infer_extra_types(frame: pl.DataFrame) -> pl.DataFrame:
+    """Give text columns outside the contract a numeric type when every value is a number."""
+    known = {c.name for c in CUSTOMER_COLUMNS}
+    casts = []
+    for name, dtype in frame.schema.items():
+        if name in known or dtype != pl.String:
+            continue
+        text = pl.col(name).str.strip_chars()
+        for target in (pl.Int64, pl.Float64):
+            fits = frame.select((text.cast(target, strict=False).is_null() == text.is_null()).all())
+            if fits.item():
+                casts.append(text.cast(target).alias(name))
+                break
+    return frame.with_columns(casts)
+
+
+def _exact_duplicates(frame: pl.DataFrame) -> pl.Series:
+    """Flag every row that repeats an earlier row exactly (the first copy is not flagged).
+
+    Rows are hashed first and only rows whose hash repeats are compared in full, so the extra
+    memory is one integer per row.
+    """
+    flag = pl.Series("duplicate", [False] * frame.height, dtype=pl.Boolean)
+    candidate = frame.hash_rows(seed=0).is_duplicated()
+    if not candidate.any():
+        return flag
+    repeats = frame.filter(candidate).select(~pl.struct(pl.all()).is_first_distinct()).to_series()
+    return flag.scatter(candidate.arg_true().filter(repeats), True)
+
+
+def _flag_problems(
+    flag: pl.Series,
+    parts: Sequence[tuple[str, int]],
+    column: str | None,
+    message: str,
+    severity: Severity,
+) -> list[Problem]:
+    """Turn a flag over concatenated parts ``(file, height)`` into one problem per file."""
+    if not flag.any():
+        return []
+    starts = pl.Series([0, *(height for _, height in parts)]).cum_sum().head(len(parts))
+    positions = flag.arg_true().cast(pl.Int64)
+    part = starts.search_sorted(positions, side="right").cast(pl.Int64) - 1
+    located = pl.DataFrame({"part": part, "row": positions - starts.gather(part) + 1})
+    grouped = located.group_by("part", maintain_order=True).agg(
+        pl.len(), pl.col("row").head(MAX_LISTED_ROWS)
+    )
+    return [
+        Problem(parts[i][0], column, message, tuple(rows), n, severity)
+        for i, n, rows in grouped.iter_rows()
+    ]
+
+
+def _event_rows(frame: pl.DataFrame, parts: Sequence[tuple[str, int]]) -> list[Problem]:
+    message = "exact duplicate of an earlier row (kept: remove it upstream if it is not a repeat)"
+    return _flag_problems(_exact_duplicates(frame), parts, None, message, "warning")
+
+
+def _customer_rows(
+    frame: pl.DataFrame, parts: Sequence[tuple[str, int]]
+) -> tuple[pl.DataFrame, list[Problem]]:
+    """Drop exact duplicate customers (a warning) and flag ids with conflicting rows (an error)."""
+    duplicate = _exact_duplicates(frame)
+    problems = _flag_problems(
+        duplicate, parts, None, "exact duplicate of an earlier row (dropped)", "warning"
+    )
+    cid, kept = pl.col("customer_id"), ~pl.col(duplicate.name)
+    conflict = (
+        frame.with_columns(duplicate)
+        .select(cid.is_not_null() & kept & (kept.sum().over(cid) > 1))
+        .to_series()
+    )
+    problems += _flag_problems(
+        conflict, parts, "customer_id", "customer_id appears on several rows that differ", "error"
+    )
+    return frame.filter(~duplicate), problems
+
+
+_Validator = Callable[[pl.LazyFrame, str, datetime, bool], tuple[pl.DataFrame, list[Problem]]]
+
+
+def _files(path: Path) -> tuple[list[Path], list[Problem]]:
+    file = str(path)
+    if path.is_dir():
+        found = sorted(
+            p
+            for p in path.rglob("*")
+            if p.suffix.lower() in _PARQUET_SUFFIXES
+            and p.is_file()
+            and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
+        )
+        if not found:
+            return [], [Problem(file, None, "the directory holds no .parquet files")]
+        return found, []
+    if not path.exists():
+        return [], [Problem(file, None, "file not found")]
+    if path.suffix.lower() not in (".csv", *_PARQUET_SUFFIXES):
+        message = f"unsupported file type {path.suffix!r}: use .csv, .parquet or a directory"
+        return [], [Problem(file, None, message)]
+    return [path], []
+
+
+def _first_line_problem(path: Path) -> Problem | None:
+    with path.open("rb") as f:
+        head = f.read(_HEADER_LIMIT)
+    if not head:
+        return Problem(str(path), None, "the file is empty (expected a header row)")
+    if b"\n" not in head and path.stat().st_size > len(head):
+        return Problem(
+            str(path),
+            None,
+            f"the first line is longer than {_HEADER_LIMIT >> 20} MiB: not a CSV table "
+            "(wrong file, or line breaks missing?)",
+        )
+    return None
+
+
+def _reader_message(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return (lines[0] if lines else type(error).__name__)[:300]
+
+
+def _check_file(
+    path: Path, now: datetime, check: _Validator
+) -> tuple[pl.DataFrame | None, list[Problem]]:
+    """Read one file and check it; a file that cannot be read becomes a file-level problem."""
+    file = str(path)
+    if path.suffix.lower() in _PARQUET_SUFFIXES:
+        try:
+            return check(pl.scan_parquet(path), file, now, False)
+        except (pl.exceptions.ComputeError, OSError) as error:
+            message = f"unreadable Parquet file (truncated or corrupt?): {_reader_message(error)}"
+            return None, [Problem(file, None, message)]
+    problem = _first_line_problem(path)
+    if problem is not None:
+        return None, [problem]
+    lossy = False
+    while True:
+        encoding: Literal["utf8", "utf8-lossy"] = "utf8-lossy" if lossy else "utf8"
+        try:
+            return check(pl.scan_csv(path, infer_schema=False, encoding=encoding), file, now, lossy)
+        except pl.exceptions.ComputeError as error:
+            if lossy or "utf-8" not in str(error).lower():
+                return None, [Problem(file, None, f"not a readable CSV: {_reader_message(error)}")]
+            lossy = True
+
+
+def _read(
+    path: Path | str, now: datetime, check: _Validator
+) -> tuple[pl.DataFrame, list[tuple[str, int]], list[Problem]]:
+    """Check every file of ``path``; return the typed rows, the parts read and the problems."""
+    path = Path(path)
+    files, problems = _files(path)
+    frames: list[pl.DataFrame] = []
+    parts: list[tuple[str, int]] = []
+    for file in files:
+        frame, found = _check_file(file, now, check)
+        problems += found
+        if frame is not None:
+            frames.append(frame)
+            parts.append((str(file), frame.height))
+    frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame()
+    if frames and frame.height == 0:
+        problems.append(Problem(str(path), None, "no data rows (the file has only a header)"))
+    return frame, parts, problems
+
+
+def _finish(frame: pl.DataFrame, problems: list[Problem]) -> Loaded:
+    if any(p.severity == "error" for p in problems):
+        raise EventsValidationError(problems)
+    return Loaded(frame, tuple(problems))
+
+
+def _log(loaded: Loaded) -> pl.DataFrame:
+    for warning in loaded.warnings:
+        logger.warning("%s", warning)
+    return loaded.frame
+
+
+def validate_events(
+    raw: pl.DataFrame | pl.LazyFrame, *, now: datetime, file: str = "<events>"
+) -> Loaded:
+    """Validate an events table that is already in memory.
+
+    Parameters
+    ----------
+    raw : polars.DataFrame or polars.LazyFrame
+        Events as read, with text or typed columns.
+    now : datetime.datetime
+        The current time (naive means UTC); events after it are errors.
+    file : str
+        Name used for the table in problems.
+
+    Returns
+    -------
+    Loaded
+        As :func:`load_events`.
+
+    Raises
+    ------
+    EventsValidationError
+        With every problem found, if any is an error.
+    """
+    frame, problems = _check_events(raw.lazy(), file, now, False)
+    problems += _event_rows(frame, [(file, frame.height)])
+    return _finish(frame, problems)
+
+
+def load_events(path: Path | str, *, now: datetime) -> Loaded:
+    """Read an events file and validate it against the events contract.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        A ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` files.
+    now : datetime.datetime
+        The current time (naive means UTC); events after it are errors. Passed by the caller.
+
+    Returns
+    -------
+    Loaded
+        The events with every contract column, in contract order and with the contract types
+        (``features.contracts.event_schema()``; absent optional columns are typed nulls), rows
+        in file order; and the warnings: exact duplicate rows (kept) and columns outside the
+        contract (dropped).
+
+    Raises
+    ------
+    EventsValidationError
+        With every problem found, if any is an error.
+    """
+    frame, parts, problems = _read(path, now, _check_events)
+    problems += _event_rows(frame, parts)
+    return _finish(frame, problems)
+
+
+def read_events(path: Path | str, *, now: datetime) -> pl.DataFrame:
+    """Read and validate an events file; warnings go to the ``features.events`` logger.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        A ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` files.
+    now : datetime.datetime
+        The current time (naive means UTC); events after it are errors.
+
+    Returns
+    -------
+    polars.DataFrame
+        The validated events (see :func:`load_events`).
+
+    Raises
+    ------
+    EventsValidationError
+        With every problem found, if any is an error.
+    """
+    return _log(load_events(path, now=now))
+
+
+def validate_customers(
+    raw: pl.DataFrame | pl.LazyFrame, *, now: datetime, file: str = "<customers>"
+) -> Loaded:
+    """Validate a customers table that is already in memory.
+
+    Parameters
+    ----------
+    raw : polars.DataFrame or polars.LazyFrame
+        Customers as read, with text or typed columns.
+    now : datetime.datetime
+        The current time (naive means UTC); sign-ups after it are errors.
+    file : str
+        Name used for the table in problems.
+
+    Returns
+    -------
+    Loaded
+        As :func:`load_customers`.
+
+    Raises
+    ------
+    EventsValidationError
+        With every problem found, if any is an error.
+    """
+    frame, problems = _check_customers(raw.lazy(), file, now, False)
+    frame, found = _customer_rows(frame, [(file, frame.height)])
+    return _finish(frame, problems + found)
+
+
+def load_customers(path: Path | str, *, now: datetime) -> Loaded:
+    """Read a customers file and validate it against the customers contract.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        A ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` files.
+    now : datetime.datetime
+        The current time (naive means UTC); sign-ups after it are errors.
+
+    Returns
+    -------
+    Loaded
+        One row per customer: the contract columns in contract order with their types (absent
+        optional ones as typed nulls), then the file's other columns (text columns whose every
+        value is a number become Int64 or Float64). Exact duplicate rows are dropped with a
+        warning.
+
+    Raises
+    ------
+    EventsValidationError
+        With every problem found, if any is an error (e.g. one id on rows that differ).
+    """
+    frame, parts, problems = _read(path, now, _check_customers)
+    frame, found = _customer_rows(frame, parts) if parts else (frame, [])
+    return _finish(frame, problems + found)
+
+
+def read_customers(path: Path | str, *, now: datetime) -> pl.DataFrame:
+    """Read and validate a customers file; warnings go to the ``features.events`` logger.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        A ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` files.
+    now : datetime.datetime
+        The current time (naive means UTC); sign-ups after it are errors.
+
+    Returns
+    -------
+    polars.DataFrame
+        The validated customers (see :func:`load_customers`).
+
+    Raises
+    ------
+    EventsValidationError
+        With every problem found, if any is an error.
+    """
+    return _log(load_customers(path, now=now))

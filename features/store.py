@@ -1,0 +1,419 @@
+"""The embedded store under ``GUANXI_HOME``, and the atomic write that every file in it uses.
+
+This is the only module of :mod:`features` that writes files.
+
+Layout
+------
+::
+
+    <home>/snapshots/as_of=YYYY-MM-DD.parquet    one feature snapshot per as-of day
+
+A snapshot's metadata (feature-set version, as-of day, row count, the events and customers
+files it was built from with their size and modification time, when it was created) is stored
+in the Parquet file's own key-value metadata under the key :data:`METADATA_KEY`, as JSON. Data and
+metadata are therefore one file and are replaced together by one rename: there is no sidecar that
+could disagree with the data after a crash.
+
+Why Parquet files rather than DuckDB
+------------------------------------
+* Polars scans Parquet lazily (projection and predicate pushdown), so serving can load only the
+  columns and customers it needs; a DuckDB table would go through a second engine and a copy.
+* A whole file can be replaced atomically with ``os.replace``: readers see the old snapshot or the
+  new one, never half of one. A database file is updated in place and relies on its own journal.
+* No server, no lock file, no single-writer rule: the CLI, a scheduled job and the API server can
+  read while another process writes. DuckDB allows one writing process per database file.
+* Each snapshot is written once and never updated, which is what files do well; the data is also
+  readable by any tool (pandas, Spark, DuckDB itself) without guanxi.
+
+Atomic writes
+-------------
+:func:`atomic_write` writes to a temporary file in the target's directory (a hidden name ending in
+``.tmp`` that carries the writer's process id), flushes it to disk with ``fsync``, renames it over
+the target with ``os.replace`` and then fsyncs the directory so the rename itself survives a power
+cut. A crash at any point leaves the previous file in place; readers only look at final names, and
+temporary files left by dead writers are removed by the next write into the same directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+
+from features.contracts import FEATURE_SET_VERSION
+
+__all__ = [
+    "METADATA_KEY",
+    "SnapshotInfo",
+    "SnapshotNotFoundError",
+    "SourceFile",
+    "Store",
+    "atomic_write",
+    "is_temporary",
+]
+
+METADATA_KEY: Final = "guanxi"
+"""Key of the snapshot metadata (JSON) in the Parquet key-value metadata."""
+
+_TEMP: Final = re.compile(r"^\..+\.(?P<pid>\d+)\.[0-9a-f]+\.tmp$")
+_SNAPSHOT: Final = re.compile(r"^as_of=(?P<day>\d{4}-\d{2}-\d{2})\.parquet$")
+
+
+def is_temporary(path: Path) -> bool:
+    """Tell whether a file is an unfinished write of :func:`atomic_write`.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        Any file.
+
+    Returns
+    -------
+    bool
+        True for a temporary file, which readers must ignore.
+    """
+    return _TEMP.match(path.name) is not None
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_temporaries(directory: Path) -> None:
+    """Remove temporary files whose writing process no longer runs."""
+    for path in directory.iterdir():
+        match = _TEMP.match(path.name)
+        if match and not _alive(int(match["pid"])):
+            path.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
+    """Write a file so that readers see either the old content or the complete new one.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file to create or replace; its directory is created if needed.
+    write : callable
+        Called with a temporary path in the same directory; writes the whole content there
+        (e.g. ``lambda p: frame.write_parquet(p)``). Its return value is ignored.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Notes
+    -----
+    The temporary file is fsynced, renamed over ``path`` with :func:`os.replace` (atomic on POSIX
+    and Windows within one file system) and the directory is fsynced. If ``write`` raises, the
+    temporary file is removed and the exception propagates; if the process dies, the temporary
+    file stays (hidden, and ignored by readers) until the next write into the directory.
+    """
+    path = Path(path)
+    directory = path.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(directory)
+    temporary = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        write(temporary)
+        _fsync(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    if os.name == "posix":
+        _fsync(directory)
+    return path
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """An input file a snapshot was built from, as it was when the snapshot was written.
+
+    Parameters
+    ----------
+    path : str
+        Absolute path.
+    size : int
+        Size in bytes (the sum over the files of a directory).
+    modified : str
+        Last modification time, ISO 8601 in UTC (the latest over the files of a directory).
+    """
+
+    path: str
+    size: int
+    modified: str
+
+    @classmethod
+    def of(cls, path: Path) -> SourceFile:
+        """Describe a file or directory as it is now.
+
+        Parameters
+        ----------
+        path : pathlib.Path
+            A file, or a directory of files.
+
+        Returns
+        -------
+        SourceFile
+            Its absolute path, size and modification time.
+        """
+        path = Path(path).resolve()
+        files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+        stats = [p.stat() for p in files] or [path.stat()]
+        modified = datetime.fromtimestamp(max(s.st_mtime for s in stats), UTC)
+        return cls(str(path), sum(s.st_size for s in stats), modified.isoformat())
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """What the store knows about one snapshot.
+
+    Parameters
+    ----------
+    as_of : datetime.date
+        The snapshot day (UTC).
+    path : pathlib.Path
+        The snapshot's Parquet file.
+    rows : int
+        Number of customers (rows).
+    feature_set_version : str
+        ``features.contracts.FEATURE_SET_VERSION`` when the snapshot was written.
+    created : str
+        When it was written, ISO 8601 in UTC.
+    events : SourceFile or None
+        The events file it was built from, if given.
+    customers : SourceFile or None
+        The customers file it was built from, if given.
+    """
+
+    as_of: date
+    path: Path
+    rows: int
+    feature_set_version: str
+    created: str
+    events: SourceFile | None = None
+    customers: SourceFile | None = None
+
+    def to_json(self) -> str:
+        """Serialise everything but the path (which the file's location gives).
+
+        Returns
+        -------
+        str
+            A JSON object.
+        """
+        data = asdict(self)
+        del data["path"]
+        data["as_of"] = self.as_of.isoformat()
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, path: Path) -> SnapshotInfo:
+        """Read what :meth:`to_json` wrote.
+
+        Parameters
+        ----------
+        text : str
+            The JSON object.
+        path : pathlib.Path
+            The snapshot file it was read from.
+
+        Returns
+        -------
+        SnapshotInfo
+            The metadata.
+        """
+        data: dict[str, Any] = json.loads(text)
+        sources = {
+            key: SourceFile(**data[key]) if data.get(key) else None
+            for key in ("events", "customers")
+        }
+        return cls(
+            as_of=date.fromisoformat(data["as_of"]),
+            path=path,
+            rows=int(data["rows"]),
+            feature_set_version=str(data["feature_set_version"]),
+            created=str(data["created"]),
+            **sources,
+        )
+
+
+class SnapshotNotFoundError(LookupError):
+    """No snapshot for the requested day (or none at all)."""
+
+
+class Store:
+    """The files guanxi keeps under its home directory.
+
+    Parameters
+    ----------
+    home : pathlib.Path
+        The store's root (``GUANXI_HOME``); created on the first write.
+    """
+
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+
+    @property
+    def snapshot_dir(self) -> Path:
+        """The directory of the feature snapshots."""
+        return self.home / "snapshots"
+
+    def snapshot_path(self, as_of: date) -> Path:
+        """Return where the snapshot for a day is (or would be) stored.
+
+        Parameters
+        ----------
+        as_of : datetime.date
+            The snapshot day.
+
+        Returns
+        -------
+        pathlib.Path
+            ``<home>/snapshots/as_of=YYYY-MM-DD.parquet``.
+        """
+        return self.snapshot_dir / f"as_of={as_of.isoformat()}.parquet"
+
+    def list_snapshots(self) -> list[date]:
+        """List the days that have a complete snapshot.
+
+        Returns
+        -------
+        list of datetime.date
+            Oldest first; unfinished writes are never listed.
+        """
+        if not self.snapshot_dir.is_dir():
+            return []
+        days = (_SNAPSHOT.match(p.name) for p in self.snapshot_dir.iterdir())
+        return sorted(date.fromisoformat(m["day"]) for m in days if m)
+
+    def latest_as_of(self) -> date | None:
+        """Return the most recent snapshot day.
+
+        Returns
+        -------
+        datetime.date or None
+            None when the store has no snapshot.
+        """
+        days = self.list_snapshots()
+        return days[-1] if days else None
+
+    def _existing(self, as_of: date | None) -> Path:
+        days = self.list_snapshots()
+        if as_of is None and days:
+            as_of = days[-1]
+        if as_of is not None and as_of in days:
+            return self.snapshot_path(as_of)
+        available = ", ".join(d.isoformat() for d in days) or "none"
+        wanted = f"for {as_of.isoformat()} " if as_of is not None else ""
+        raise SnapshotNotFoundError(
+            f"no snapshot {wanted}in {self.snapshot_dir} (available: {available}); "
+            "build one with `guanxi features build`"
+        )
+
+    def write_snapshot(
+        self,
+        frame: pl.DataFrame,
+        as_of: date,
+        *,
+        events: Path | None = None,
+        customers: Path | None = None,
+    ) -> SnapshotInfo:
+        """Store a snapshot atomically, replacing any snapshot for the same day.
+
+        Parameters
+        ----------
+        frame : polars.DataFrame
+            The snapshot (one row per customer).
+        as_of : datetime.date
+            The snapshot day.
+        events : pathlib.Path, optional
+            The events file it was built from; its path, size and modification time are recorded.
+        customers : pathlib.Path, optional
+            The customers file it was built from, recorded the same way.
+
+        Returns
+        -------
+        SnapshotInfo
+            The metadata written with the snapshot.
+        """
+        path = self.snapshot_path(as_of)
+        info = SnapshotInfo(
+            as_of=as_of,
+            path=path,
+            rows=frame.height,
+            feature_set_version=FEATURE_SET_VERSION,
+            created=datetime.now(UTC).isoformat(),
+            events=SourceFile.of(events) if events is not None else None,
+            customers=SourceFile.of(customers) if customers is not None else None,
+        )
+        metadata = {METADATA_KEY: info.to_json()}
+        atomic_write(path, lambda p: frame.write_parquet(p, metadata=metadata))
+        return info
+
+    def read_snapshot(self, as_of: date | None = None) -> pl.DataFrame:
+        """Read a snapshot.
+
+        Parameters
+        ----------
+        as_of : datetime.date, optional
+            The snapshot day; the latest one when omitted.
+
+        Returns
+        -------
+        polars.DataFrame
+            The snapshot as written.
+
+        Raises
+        ------
+        SnapshotNotFoundError
+            If there is no such snapshot; the message lists the available days.
+        """
+        return pl.read_parquet(self._existing(as_of))
+
+    def snapshot_info(self, as_of: date | None = None) -> SnapshotInfo:
+        """Read a snapshot's metadata without reading its data.
+
+        Parameters
+        ----------
+        as_of : datetime.date, optional
+            The snapshot day; the latest one when omitted.
+
+        Returns
+        -------
+        SnapshotInfo
+            The metadata written with the snapshot.
+
+        Raises
+        ------
+        SnapshotNotFoundError
+            If there is no such snapshot; the message lists the available days.
+        """
+        path = self._existing(as_of)
+        return SnapshotInfo.from_json(pl.read_parquet_metadata(path)[METADATA_KEY], path)

@@ -1,0 +1,89 @@
+"""``guanxi features build`` and ``guanxi features export``: feature snapshots in the store.
+
+``build`` validates the inputs (nothing is written when they have errors), builds the snapshot
+with :func:`features.snapshot.build_snapshot` and stores it atomically under ``GUANXI_HOME``.
+``export`` copies a stored snapshot to a CSV or Parquet file, also atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Final
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from features.snapshot import build_snapshot
+from features.store import SnapshotNotFoundError, Store, atomic_write
+from pipelines.settings import get_settings
+from pipelines.validate import load_inputs, print_problems
+
+__all__ = ["build_command", "export_command"]
+
+_DAY: Final = ["%Y-%m-%d"]
+
+
+def build_command(
+    events: Annotated[
+        Path, typer.Option("--events", help="Events: .csv, .parquet or a directory of .parquet.")
+    ],
+    as_of: Annotated[
+        dt.datetime,
+        typer.Option("--as-of", formats=_DAY, help="Snapshot day (UTC): events up to its end."),
+    ],
+    customers: Annotated[
+        Path | None, typer.Option("--customers", help="Customers file (optional attributes).")
+    ] = None,
+) -> None:
+    """Validate the inputs, build the feature snapshot as of a day and store it."""
+    out = Console()
+    status = Console(stderr=True)
+    now = dt.datetime.now(dt.UTC)
+    day = as_of.date()
+    if day > now.date():
+        out.print(Text(f"--as-of {day} is in the future (today is {now.date()} UTC)", style="red"))
+        raise typer.Exit(1)
+    with status.status("Validating the inputs..."):
+        loaded, loaded_customers, problems = load_inputs(events, customers, now)
+    print_problems(out, problems)
+    if loaded is None or any(p.severity == "error" for p in problems):
+        out.print(Text("invalid input: nothing was written", style="red"))
+        raise typer.Exit(1)
+    customer_frame = loaded_customers.frame if loaded_customers is not None else None
+    with status.status(f"Building features as of {day} from {loaded.frame.height:,} events..."):
+        try:
+            snapshot = build_snapshot(loaded.frame, customer_frame, day)
+        except ValueError as error:
+            out.print(Text(f"cannot build the snapshot: {error}", style="red"))
+            raise typer.Exit(1) from error
+    with status.status("Writing the snapshot..."):
+        info = Store(get_settings().home).write_snapshot(
+            snapshot, day, events=events, customers=customers
+        )
+    shape = f"{info.rows:,} customers, {snapshot.width} columns"
+    out.print(Text(f"snapshot as of {day}: {shape} -> {info.path}", style="green"))
+
+
+def export_command(
+    as_of: Annotated[
+        dt.datetime, typer.Option("--as-of", formats=_DAY, help="Day of the stored snapshot.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output file: .csv or .parquet.")],
+) -> None:
+    """Write a stored snapshot to a CSV or Parquet file."""
+    console = Console()
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise typer.BadParameter(f"{out} must end in .csv or .parquet", param_hint="--out")
+    try:
+        snapshot = Store(get_settings().home).read_snapshot(as_of.date())
+    except SnapshotNotFoundError as error:
+        console.print(Text(str(error), style="red"))
+        raise typer.Exit(1) from error
+    if suffix == ".csv":
+        atomic_write(out, snapshot.write_csv)
+    else:
+        atomic_write(out, snapshot.write_parquet)
+    console.print(Text(f"wrote {snapshot.height:,} rows to {out}", style="green"))

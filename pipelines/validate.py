@@ -1,0 +1,155 @@
+"""``guanxi data validate``: check events (and customers) files against the contract.
+
+Every problem is listed at once in a table (file, column, rows, message), warnings apart from
+errors; the command exits 1 when there is an error and prints a one-line summary otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from features.events import (
+    MAX_LISTED_ROWS,
+    EventsValidationError,
+    Loaded,
+    Problem,
+    load_customers,
+    load_events,
+)
+
+__all__ = ["load_inputs", "print_problems", "summary", "validate_command"]
+
+
+def _load(
+    loader: Callable[..., Loaded], path: Path, now: datetime
+) -> tuple[Loaded | None, list[Problem]]:
+    try:
+        loaded = loader(path, now=now)
+    except EventsValidationError as error:
+        return None, error.problems
+    return loaded, list(loaded.warnings)
+
+
+def load_inputs(
+    events: Path, customers: Path | None, now: datetime
+) -> tuple[Loaded | None, Loaded | None, list[Problem]]:
+    """Load and validate the events and, if given, the customers file, collecting all problems.
+
+    Parameters
+    ----------
+    events : pathlib.Path
+        The events file or directory.
+    customers : pathlib.Path, optional
+        The customers file or directory.
+    now : datetime.datetime
+        The current time; later timestamps are errors.
+
+    Returns
+    -------
+    events : Loaded or None
+        The validated events; None if they have errors.
+    customers : Loaded or None
+        The validated customers; None if not given or if they have errors.
+    problems : list of Problem
+        Every error and warning of both files.
+    """
+    loaded_events, problems = _load(load_events, events, now)
+    loaded_customers = None
+    if customers is not None:
+        loaded_customers, found = _load(load_customers, customers, now)
+        problems += found
+    return loaded_events, loaded_customers, problems
+
+
+def print_problems(console: Console, problems: Sequence[Problem]) -> None:
+    """Print errors and warnings as two tables.
+
+    Parameters
+    ----------
+    console : rich.console.Console
+        Where to print.
+    problems : sequence of Problem
+        The problems; nothing is printed for an empty sequence.
+    """
+    for severity, style in (("error", "red"), ("warning", "yellow")):
+        chosen = [p for p in problems if p.severity == severity]
+        if not chosen:
+            continue
+        table = Table(
+            title=Text(f"{len(chosen)} {severity}{'s' if len(chosen) > 1 else ''}", style=style),
+            caption=f"rows: 1 = first data row after the header; {MAX_LISTED_ROWS} listed at most",
+            show_lines=True,
+        )
+        for name in ("file", "column", "rows", "problem"):
+            table.add_column(name, overflow="fold")
+        for p in chosen:
+            table.add_row(Text(p.file), Text(p.column or ""), Text(p.rows_text()), Text(p.message))
+        console.print(table)
+
+
+def summary(events: pl.DataFrame, customers: pl.DataFrame | None) -> str:
+    """Describe valid inputs in one line.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Validated events.
+    customers : polars.DataFrame, optional
+        Validated customers.
+
+    Returns
+    -------
+    str
+        Rows, customers, date range and event counts by type.
+    """
+    stats = events.select(
+        pl.len().alias("rows"),
+        pl.col("customer_id").n_unique().alias("ids"),
+        pl.col("ts").min().dt.date().alias("first"),
+        pl.col("ts").max().dt.date().alias("last"),
+    ).row(0, named=True)
+    counts = (
+        events.group_by("event_type").len().sort(["len", "event_type"], descending=[True, False])
+    )
+    by_type = ", ".join(f"{t} {n:,}" for t, n in counts.iter_rows())
+    text = (
+        f"{stats['rows']:,} events of {stats['ids']:,} customers, "
+        f"{stats['first']} to {stats['last']} ({by_type})"
+    )
+    if customers is not None:
+        unknown = events.select(
+            pl.col("customer_id").unique().is_in(customers["customer_id"].implode()).not_().sum()
+        ).item()
+        text += f"; customers file: {customers.height:,} customers"
+        if unknown:
+            text += f" ({unknown:,} customer ids of the events are not in it)"
+    return text
+
+
+def validate_command(
+    path: Annotated[
+        Path, typer.Argument(help="Events file: .csv, .parquet or a directory of .parquet files.")
+    ],
+    customers: Annotated[
+        Path | None, typer.Option("--customers", help="Customers file to validate as well.")
+    ] = None,
+) -> None:
+    """Check an events file (and a customers file) against the contract; exit 1 on errors."""
+    console = Console()
+    events, customers_loaded, problems = load_inputs(path, customers, datetime.now(UTC))
+    print_problems(console, problems)
+    if events is None or any(p.severity == "error" for p in problems):
+        errors = sum(p.severity == "error" for p in problems)
+        console.print(Text(f"invalid: {errors} error{'s' if errors > 1 else ''}", style="red"))
+        raise typer.Exit(1)
+    frame = customers_loaded.frame if customers_loaded is not None else None
+    console.print(Text("valid: " + summary(events.frame, frame), style="green"))

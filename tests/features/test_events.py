@@ -1,0 +1,423 @@
+"""Reading and validating events and customers files (features/events.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from features.contracts import CUSTOMER_COLUMNS, EVENT_REQUIRES, EVENT_TYPES, event_schema
+from features.events import (
+    MAX_LISTED_ROWS,
+    EventsValidationError,
+    Problem,
+    load_customers,
+    load_events,
+    read_customers,
+    read_events,
+    validate_events,
+)
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+HEADER = "customer_id,ts,event_type,channel,amount,quantity,score,ref_id"
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+
+
+def write_csv(path: Path, *lines: str | bytes) -> Path:
+    path.write_bytes(b"\n".join(x if isinstance(x, bytes) else x.encode() for x in lines) + b"\n")
+    return path
+
+
+def errors_of(path: Path, **kw: object) -> list[Problem]:
+    with pytest.raises(EventsValidationError) as info:
+        load_events(path, now=kw.pop("now", NOW))  # type: ignore[arg-type]
+    return info.value.errors
+
+
+def bad_corpus(tmp_path: Path) -> Path:
+    """One CSV with one row per kind of row-level error (row numbers in the comments)."""
+    return write_csv(
+        tmp_path / "bad.csv",
+        HEADER,
+        "c1,2024-01-01,order,web,10,1,,o1",  # 1: fine
+        ",2024-01-01,visit,web,,,,",  # 2: empty customer_id
+        b"c\x01x,2024-01-01,visit,web,,,,",  # 3: control character
+        "c4,01/02/2024,visit,web,,,,",  # 4: not ISO 8601
+        "c5,2030-01-01,visit,web,,,,",  # 5: future
+        "c6,2024-01-01,purchase,web,,,,",  # 6: unknown event type
+        "c7,2024-01-01,visit,telepathy,,,,",  # 7: unknown channel
+        "c8,2024-01-01,order,web,-5,,,o8",  # 8: negative amount
+        "c9,2024-01-01,order,web,,,,o9",  # 9: order without amount
+        "c10,2024-01-01,return,web,3,-1,,o1",  # 10: negative quantity
+        "c11,2024-01-01,survey,web,,,11,",  # 11: survey score out of range
+        "c12,2024-01-01,order,web,abc,,,o12",  # 12: amount not a number
+        b"c\xe913,2024-01-01,visit,web,,,,",  # 13: not UTF-8 (latin-1 e-acute)
+        "c14,2024-01-01,complaint_resolved,phone,,,,",  # 14: no ref_id
+        "c15,2024-01-01,review,web,,,0,",  # 15: review score out of range
+        "c16,,visit,web,,,,",  # 16: empty ts
+        "c17,2024-01-01,,web,,,,",  # 17: empty event_type
+        "c1,2024-01-01,order,web,10,1,,o1",  # 18: exact duplicate of row 1 (warning)
+    )
+
+
+def test_every_kind_of_error_is_reported_at_once(tmp_path: Path) -> None:
+    with pytest.raises(EventsValidationError) as info:
+        load_events(bad_corpus(tmp_path), now=NOW)
+    found = {(p.column, p.rows, p.message.split(" (")[0]) for p in info.value.errors}
+    unreadable_ts = "unreadable value: expected ISO 8601 such as 2024-03-01, 2024-03-01 09:30:00 or"
+    assert found == {
+        ("customer_id", (2,), "customer_id is empty"),
+        ("customer_id", (3,), "customer_id contains control characters"),
+        ("ts", (4,), unreadable_ts + " 2024-03-01T09:30+08:00"),
+        ("ts", (5,), "timestamp after the current time"),
+        ("event_type", (6,), "unknown event type"),
+        ("channel", (7,), "unknown channel"),
+        ("amount", (8,), "negative value"),
+        ("amount", (9,), "amount is required for order, return events"),
+        ("quantity", (10,), "negative value"),
+        ("score", (11,), "score of a survey outside 0-10"),
+        ("amount", (12,), "unreadable value: not a number"),
+        ("customer_id", (13,), "bytes that are not valid UTF-8"),
+        ("ref_id", (14,), "ref_id is required for complaint_resolved events"),
+        ("score", (15,), "score of a review outside 1-5"),
+        ("ts", (16,), "timestamp is empty"),
+        ("event_type", (17,), "event_type is empty"),
+    }
+    assert all(p.file.endswith("bad.csv") for p in info.value.problems)
+    [warning] = [p for p in info.value.problems if p.severity == "warning"]
+    assert warning.rows == (18,)
+    text = str(info.value)
+    assert text.startswith("16 errors in the input:")
+    assert "column 'amount', row 12: unreadable value: not a number (e.g. 'abc')" in text
+    assert "'purchase' (1 row)" in text
+
+
+def test_duplicates_are_a_warning_and_kept(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "dup.csv",
+        HEADER,
+        "c1,2024-01-01,visit,web,,,,",
+        "c1,2024-01-01,visit,web,,,,",
+        "c2,2024-01-01,visit,web,,,,",
+        "c1,2024-01-01T00:00:00Z,visit,web,,,,",  # the same instant written differently
+    )
+    loaded = load_events(path, now=NOW)
+    assert loaded.frame.height == 4
+    [warning] = loaded.warnings
+    assert (warning.severity, warning.rows, warning.n_rows) == ("warning", (2, 4), 2)
+
+
+def test_valid_csv_is_typed_to_the_contract() -> None:
+    frame = read_events(DATA / "events_tiny.csv", now=NOW)
+    assert frame.schema == pl.Schema(event_schema())
+    assert frame["ts"].to_list() == [
+        utc(2024, 3, 1),
+        utc(2024, 3, 5, 14, 30),
+        utc(2024, 3, 6, 1, 30),  # 09:30 at +08:00
+        utc(2024, 3, 7, 10),
+        utc(2024, 3, 2, 8, 15, 30, 250_000),
+        utc(2024, 3, 4, 1),  # 20:00 at -05:00
+        utc(2024, 3, 4),
+        utc(2024, 3, 4),
+    ]
+    assert frame["amount"].to_list()[:2] == [120.5, 40.0]
+    assert frame["score"].to_list()[5:7] == [9.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-03-01", utc(2024, 3, 1)),
+        ("2024-03-01 09:30", utc(2024, 3, 1, 9, 30)),
+        ("2024-03-01T09:30:05", utc(2024, 3, 1, 9, 30, 5)),
+        ("2024-03-01T09:30:05.123456789", utc(2024, 3, 1, 9, 30, 5, 123456)),
+        ("2024-03-01T09:30:05Z", utc(2024, 3, 1, 9, 30, 5)),
+        ("2024-03-01 09:30+0100", utc(2024, 3, 1, 8, 30)),
+        ("2024-03-01T01:00:00+08:00", utc(2024, 2, 29, 17)),
+        (" 2024-03-01 ", utc(2024, 3, 1)),
+        ("2024-02-30", None),
+        ("01/03/2024", None),
+        ("2024-03-01T09:30:05+08", None),
+    ],
+)
+def test_naive_means_utc_and_offsets_are_converted(text: str, expected: datetime | None) -> None:
+    raw = pl.DataFrame({"customer_id": ["c1"], "ts": [text], "event_type": ["visit"]})
+    if expected is None:
+        with pytest.raises(EventsValidationError, match="unreadable value"):
+            validate_events(raw, now=NOW)
+    else:
+        assert validate_events(raw, now=NOW).frame["ts"].item() == expected
+
+
+def test_csv_and_parquet_give_the_same_frame(tmp_path: Path) -> None:
+    from_csv = read_events(DATA / "events_tiny.csv", now=NOW)
+    as_text = tmp_path / "text.parquet"
+    pl.read_csv(DATA / "events_tiny.csv", infer_schema=False).write_parquet(as_text)
+    typed = tmp_path / "typed.parquet"
+    from_csv.write_parquet(typed)
+    assert read_events(as_text, now=NOW).equals(from_csv)
+    assert read_events(typed, now=NOW).equals(from_csv)
+
+
+def test_parquet_native_types_are_converted(tmp_path: Path) -> None:
+    path = tmp_path / "native.parquet"
+    pl.DataFrame(
+        {
+            "customer_id": [1, 2],
+            "ts": [datetime(2024, 3, 1, 9), datetime(2024, 3, 1, 9)],
+            "event_type": ["order", "order"],
+            "amount": [10, 20],
+        }
+    ).with_columns(
+        pl.col("ts").dt.replace_time_zone("Asia/Shanghai"),
+        pl.col("event_type").cast(pl.Categorical),
+        pl.col("amount").cast(pl.Int32),
+    ).write_parquet(path)
+    frame = read_events(path, now=NOW)
+    assert frame.schema == pl.Schema(event_schema())
+    assert frame["customer_id"].to_list() == ["1", "2"]
+    assert frame["ts"].to_list() == [utc(2024, 3, 1, 1)] * 2
+    assert frame["amount"].to_list() == [10.0, 20.0]
+
+
+def test_wrong_column_types(tmp_path: Path) -> None:
+    path = tmp_path / "types.parquet"
+    pl.DataFrame(
+        {
+            "customer_id": ["c1", "c2"],
+            "ts": [1, 2],
+            "event_type": ["visit", "visit"],
+            "quantity": [True, False],
+            "amount": ["1.5", "abc"],
+        }
+    ).write_parquet(path)
+    errors = errors_of(path)
+    messages = {(p.column, p.rows, p.message.split(" (")[0]) for p in errors}
+    assert messages == {
+        ("ts", (), "the column is stored as Int64, expected a timestamp"),
+        ("quantity", (), "the column is stored as Boolean, expected a number"),
+        ("amount", (2,), "unreadable value: not a number"),
+    }
+
+
+def test_non_finite_numbers(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "nan.csv", HEADER, "c1,2024-01-01,order,web,nan,inf,,o1")
+    assert {p.column for p in errors_of(path)} == {"amount", "quantity"}
+
+
+def test_listed_rows_are_capped(tmp_path: Path) -> None:
+    rows = [f"c{i},2024-01-01,{'buy' if i % 2 else 'visit'},web,,,," for i in range(1, 61)]
+    [problem] = errors_of(write_csv(tmp_path / "many.csv", HEADER, *rows))
+    assert problem.n_rows == 30
+    assert problem.rows == tuple(range(1, 2 * MAX_LISTED_ROWS, 2))
+    assert problem.rows_text() == "1, 3, 5, 7, 9, 11, 13, 15, 17, 19 and 20 more"
+    assert "'buy' (30 rows)" in problem.message
+
+
+def test_row_numbers_hold_across_chunks(tmp_path: Path) -> None:
+    n = 300_000
+    frame = pl.DataFrame(
+        {
+            "customer_id": pl.int_range(n, eager=True).cast(pl.String),
+            "ts": ["2024-01-01 10:00"] * n,
+            "event_type": ["visit"] * n,
+        }
+    ).with_columns(
+        event_type=pl.when(pl.int_range(pl.len()).is_in([123_456, 299_999]))
+        .then(pl.lit("bogus"))
+        .otherwise("event_type")
+    )
+    frame.write_csv(tmp_path / "big.csv")
+    [problem] = errors_of(tmp_path / "big.csv")
+    assert problem.rows == (123_457, 300_000)
+
+
+def test_missing_required_columns_and_unknown_columns(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "cols.csv", "customer_id,when,event_type", "c1,2024-01-01,visit")
+    with pytest.raises(EventsValidationError) as info:
+        load_events(path, now=NOW)
+    [error] = info.value.errors
+    assert (error.column, error.rows) == ("ts", ())
+    assert "required column is missing" in error.message
+    assert "'when'" in error.message
+    [warning] = [p for p in info.value.problems if p.severity == "warning"]
+    assert (warning.column, warning.message) == (
+        "when",
+        "column ignored: not in the events contract",
+    )
+
+
+def test_other_separator_is_hinted(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "semi.csv", "customer_id;ts;event_type", "c1;2024-01-01;visit")
+    errors = errors_of(path)
+    assert [p.column for p in errors] == ["customer_id", "ts", "event_type"]
+    assert all("another separator" in p.message for p in errors)
+
+
+def test_required_column_missing_for_an_event_type(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "noamount.csv", "customer_id,ts,event_type", "c1,2024-01-01,order")
+    [error] = errors_of(path)
+    assert error.column == "amount"
+    assert error.rows == (1,)
+    assert "the file has no 'amount' column" in error.message
+
+
+def test_future_is_relative_to_now(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "f.csv", HEADER, "c1,2024-06-01 12:00,visit,web,,,,")
+    [error] = errors_of(path, now=utc(2024, 6, 1, 11, 59))
+    assert error.message.startswith("timestamp after the current time (2024-06-01 11:59:00 UTC)")
+    assert load_events(path, now=utc(2024, 6, 1, 12)).frame.height == 1
+    assert load_events(path, now=datetime(2024, 6, 2)).frame.height == 1  # naive now means UTC
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty"),
+        ((HEADER + "\n").encode(), "no data rows"),
+        (b"x" * (2 << 20), "the first line is longer than 1 MiB"),
+        (b'customer_id,ts,event_type\n"c1,2024-01-01,visit\n', "not a readable CSV"),
+        ((HEADER + "\n" + "c1,2024-01-01,visit,web,,,,,9\n").encode(), "not a readable CSV"),
+    ],
+)
+def test_unreadable_csv(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(content)
+    [error] = errors_of(path)
+    assert error.column is None
+    assert error.message.startswith(message)
+
+
+def test_a_100_mb_line_without_newline_fails_fast(tmp_path: Path) -> None:
+    path = tmp_path / "oneline.csv"
+    with path.open("wb") as f:
+        for _ in range(100):
+            f.write(b"y" * (1 << 20))
+    [error] = errors_of(path)
+    path.unlink()
+    assert "first line is longer than 1 MiB" in error.message
+
+
+def test_long_values_are_refused(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "long.csv", HEADER, f"{'c' * 5000},2024-01-01,visit,web,,,,")
+    [error] = errors_of(path)
+    assert (error.column, error.message) == ("customer_id", "value longer than 1,000 characters")
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("missing.csv", "file not found"), ("events.xlsx", "unsupported file type '.xlsx'")],
+)
+def test_bad_paths(tmp_path: Path, name: str, message: str) -> None:
+    if name.endswith(".xlsx"):
+        (tmp_path / name).write_bytes(b"PK")
+    [error] = errors_of(tmp_path / name)
+    assert error.message.startswith(message)
+
+
+def test_truncated_parquet(tmp_path: Path) -> None:
+    good = tmp_path / "good.parquet"
+    read_events(DATA / "events_tiny.csv", now=NOW).write_parquet(good)
+    data = good.read_bytes()
+    for name, content in [("cut.parquet", data[: len(data) // 2]), ("junk.parquet", b"PAR1")]:
+        (tmp_path / name).write_bytes(content)
+        [error] = errors_of(tmp_path / name)
+        assert error.message.startswith("unreadable Parquet file")
+
+
+def test_directory_of_parquet_names_the_part_file(tmp_path: Path) -> None:
+    parts = tmp_path / "events"
+    parts.mkdir()
+    good = read_events(DATA / "events_tiny.csv", now=NOW)
+    good.write_parquet(parts / "part-0.parquet")
+    good.head(2).with_columns(
+        event_type=pl.Series(["order", "buy"]), amount=pl.Series([120.5, None])
+    ).write_parquet(parts / "part-1.parquet")
+    (parts / ".part-2.parquet.123.ab.tmp").write_bytes(b"ignored")
+    with pytest.raises(EventsValidationError) as info:
+        load_events(parts, now=NOW)
+    [error] = info.value.errors
+    assert (Path(error.file).name, error.column, error.rows) == (
+        "part-1.parquet",
+        "event_type",
+        (2,),
+    )
+    [warning] = [p for p in info.value.problems if p.severity == "warning"]
+    assert (Path(warning.file).name, warning.rows) == ("part-1.parquet", (1,))
+
+
+def test_empty_directory(tmp_path: Path) -> None:
+    [error] = errors_of(tmp_path)
+    assert error.message == "the directory holds no .parquet files"
+
+
+def test_customers(tmp_path: Path) -> None:
+    loaded = load_customers(DATA / "customers_tiny.csv", now=NOW)
+    frame = loaded.frame
+    assert frame.columns == [*(c.name for c in CUSTOMER_COLUMNS), "loyalty_tier"]
+    assert frame.schema["loyalty_tier"] == pl.Int64
+    assert frame["signup_ts"].to_list() == [utc(2023, 1, 15), utc(2023, 6, 1, 10), None]
+    assert loaded.warnings == ()
+    assert read_customers(DATA / "customers_tiny.csv", now=NOW).equals(frame)
+
+
+def test_customer_problems(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "customers.csv",
+        "customer_id,signup_ts,customer_type",
+        "c1,2023-01-01,consumer",
+        "c1,2023-01-01,consumer",  # exact duplicate: dropped with a warning
+        "c2,2023-01-01,consumer",
+        "c2,2023-02-01,consumer",  # same id, different row: error
+        "c3,2099-01-01,alien",  # future, unknown type
+    )
+    with pytest.raises(EventsValidationError) as info:
+        load_customers(path, now=NOW)
+    found = {(p.severity, p.column, p.rows, p.message.split(" (")[0]) for p in info.value.problems}
+    assert found == {
+        ("warning", None, (2,), "exact duplicate of an earlier row"),
+        ("error", "customer_id", (3, 4), "customer_id appears on several rows that differ"),
+        ("error", "signup_ts", (5,), "timestamp after the current time"),
+        ("error", "customer_type", (5,), "unknown customer type"),
+    }
+
+
+def test_customer_duplicates_are_dropped(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", "customer_id,region", "c1,north", "c1,north", "c2,south")
+    loaded = load_customers(path, now=NOW)
+    assert loaded.frame["customer_id"].to_list() == ["c1", "c2"]
+    assert [w.rows for w in loaded.warnings] == [(2,)]
+
+
+rows = st.tuples(
+    st.text(alphabet="abcXYZ019-_", min_size=1, max_size=8),
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2024, 12, 31)),
+    st.sampled_from([t for t in EVENT_TYPES if t not in EVENT_REQUIRES]),
+    st.one_of(st.none(), st.floats(0, 1e6)),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(rows, min_size=1, max_size=20))
+def test_valid_frames_round_trip_through_csv(
+    tmp_path_factory: pytest.TempPathFactory, data: list
+) -> None:
+    frame = pl.DataFrame(
+        [
+            {"customer_id": c, "ts": t.replace(tzinfo=UTC), "event_type": e, "quantity": q}
+            for c, t, e, q in data
+        ],
+        schema=event_schema(),
+    )
+    assert validate_events(frame, now=NOW).frame.equals(frame)
+    path = tmp_path_factory.mktemp("rt") / "events.csv"
+    frame.write_csv(path)
+    assert read_events(path, now=NOW).equals(frame)

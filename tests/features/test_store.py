@@ -1,0 +1,247 @@
+"""The embedded store: snapshots under GUANXI_HOME and atomic writes (features/store.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from features.contracts import FEATURE_SET_VERSION
+from features.store import (
+    METADATA_KEY,
+    SnapshotNotFoundError,
+    Store,
+    atomic_write,
+    is_temporary,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+DAY1, DAY2, DAY3 = date(2024, 1, 31), date(2024, 2, 29), date(2024, 3, 31)
+
+
+def snapshot(n: int, value: float = 1.0) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"customer_id": [f"c{i}" for i in range(n)], "recency_days": [value] * n}
+    ).with_columns(as_of=pl.lit(DAY1))
+
+
+def temporaries(directory: Path) -> list[Path]:
+    return [p for p in directory.iterdir() if is_temporary(p)] if directory.exists() else []
+
+
+def test_round_trip_list_and_latest(tmp_path: Path) -> None:
+    store = Store(tmp_path / "home")
+    assert store.list_snapshots() == []
+    assert store.latest_as_of() is None
+    store.write_snapshot(snapshot(3), DAY2)
+    store.write_snapshot(snapshot(2), DAY1)
+    assert store.list_snapshots() == [DAY1, DAY2]
+    assert store.latest_as_of() == DAY2
+    assert store.read_snapshot().equals(snapshot(3))
+    assert store.read_snapshot(DAY1).equals(snapshot(2))
+    assert store.snapshot_path(DAY1) == tmp_path / "home/snapshots/as_of=2024-01-31.parquet"
+    assert temporaries(store.snapshot_dir) == []
+
+
+def test_rewriting_a_day_replaces_it(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.write_snapshot(snapshot(3), DAY1)
+    store.write_snapshot(snapshot(5, 2.0), DAY1)
+    assert store.list_snapshots() == [DAY1]
+    assert store.read_snapshot(DAY1).equals(snapshot(5, 2.0))
+
+
+def test_metadata_travels_in_the_parquet_file(tmp_path: Path) -> None:
+    events = tmp_path / "events.csv"
+    events.write_text("customer_id,ts,event_type\n")
+    store = Store(tmp_path / "home")
+    written = store.write_snapshot(snapshot(4), DAY1, events=events)
+    info = store.snapshot_info(DAY1)
+    assert info == written
+    assert (info.rows, info.feature_set_version, info.as_of) == (4, FEATURE_SET_VERSION, DAY1)
+    assert info.events is not None
+    assert (info.events.path, info.events.size) == (str(events.resolve()), events.stat().st_size)
+    assert info.customers is None
+    raw = json.loads(pl.read_parquet_metadata(info.path)[METADATA_KEY])
+    assert raw["as_of"] == "2024-01-31"
+    assert not list(store.snapshot_dir.glob("*.json"))
+
+
+def test_missing_snapshot_lists_the_available_days(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    with pytest.raises(SnapshotNotFoundError, match=r"no snapshot in .*\(available: none\)"):
+        store.read_snapshot()
+    store.write_snapshot(snapshot(1), DAY1)
+    store.write_snapshot(snapshot(1), DAY3)
+    with pytest.raises(SnapshotNotFoundError, match=r"for 2024-02-29 .*2024-01-31, 2024-03-31"):
+        store.read_snapshot(DAY2)
+
+
+def test_exception_mid_write_keeps_the_previous_snapshot(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.write_snapshot(snapshot(3), DAY1)
+    before = store.snapshot_path(DAY1).read_bytes()
+
+    def half_then_fail(path: Path) -> None:
+        path.write_bytes(before[: len(before) // 2])
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        atomic_write(store.snapshot_path(DAY1), half_then_fail)
+    assert store.snapshot_path(DAY1).read_bytes() == before
+    assert store.list_snapshots() == [DAY1]
+    assert sorted(p.name for p in store.snapshot_dir.iterdir()) == ["as_of=2024-01-31.parquet"]
+
+
+def test_exception_in_the_parquet_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(tmp_path)
+    store.write_snapshot(snapshot(3), DAY1)
+
+    def fail(self: pl.DataFrame, path: Path, **_: object) -> None:
+        Path(path).write_bytes(b"PAR1 partial")
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", fail)
+    with pytest.raises(OSError, match="no space"):
+        store.write_snapshot(snapshot(9), DAY2)
+    assert store.list_snapshots() == [DAY1]
+    assert temporaries(store.snapshot_dir) == []
+    assert store.read_snapshot().equals(snapshot(3))
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_temporaries_are_removed_by_the_next_write(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.write_snapshot(snapshot(1), DAY1)
+    stale = store.snapshot_dir / f".as_of=2024-02-29.parquet.{_dead_pid()}.0badcafe.tmp"
+    live = store.snapshot_dir / f".as_of=2024-03-31.parquet.{os.getppid()}.0badcafe.tmp"
+    stale.write_bytes(b"partial")
+    live.write_bytes(b"another writer at work")
+    assert store.list_snapshots() == [DAY1]
+    store.write_snapshot(snapshot(1), DAY3)
+    assert not stale.exists()
+    assert live.exists()
+    assert store.list_snapshots() == [DAY1, DAY3]
+
+
+def test_atomic_write_creates_directories_and_replaces(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "scores.csv"
+    atomic_write(target, lambda p: p.write_text("one"))
+    atomic_write(target, lambda p: p.write_text("two"))
+    assert target.read_text() == "two"
+    assert temporaries(target.parent) == []
+
+
+# --- a real process killed while writing -------------------------------------------------------
+
+_SLOW_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from datetime import date
+    from pathlib import Path
+    import polars as pl, pyarrow.parquet as pq
+    from features.store import Store
+
+    def slow_write_parquet(self, path, **kwargs):
+        # A writer that is still writing when it dies: first row group on disk, then more.
+        table = self.to_arrow()
+        with pq.ParquetWriter(path, table.schema) as writer:
+            writer.write_table(table)
+            print("WRITING", flush=True)
+            while True:
+                writer.write_table(table)
+                time.sleep(0.01)
+
+    pl.DataFrame.write_parquet = slow_write_parquet
+    frame = pl.DataFrame({"customer_id": [f"c{i}" for i in range(50_000)], "x": 1.0})
+    Store(Path(sys.argv[1])).write_snapshot(frame, date(2024, 2, 29))
+    """
+)
+
+
+def _child(script: str, home: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-c", script, str(home)], stdout=subprocess.PIPE, text=True, env=env
+    )
+
+
+def test_sigkill_while_writing_leaves_the_previous_state(tmp_path: Path) -> None:
+    store = Store(tmp_path / "home")
+    store.write_snapshot(snapshot(7), DAY1)
+    proc = _child(_SLOW_WRITER, store.home)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "WRITING"
+    [partial] = temporaries(store.snapshot_dir)
+    assert partial.stat().st_size > 0
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert store.list_snapshots() == [DAY1]
+    assert store.latest_as_of() == DAY1
+    assert store.read_snapshot().equals(snapshot(7))
+    store.write_snapshot(snapshot(2), DAY3)  # the next write removes the dead writer's file
+    assert temporaries(store.snapshot_dir) == []
+    assert store.list_snapshots() == [DAY1, DAY3]
+
+
+_BIG_WRITER = textwrap.dedent(
+    """
+    import sys
+    from datetime import date
+    from pathlib import Path
+    import numpy as np, polars as pl
+    from features.store import Store
+
+    n = 4_000_000
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame({f"f{i}": rng.random(n) for i in range(6)})
+    print("READY", flush=True)
+    Store(Path(sys.argv[1])).write_snapshot(frame, date(2024, 2, 29))
+    """
+)
+
+
+@pytest.mark.slow
+def test_sigkill_during_a_real_large_write(tmp_path: Path) -> None:
+    """Kill Polars' own writer once it has written bytes; whatever the moment, no half state."""
+    store = Store(tmp_path / "home")
+    store.write_snapshot(snapshot(7), DAY1)
+    proc = _child(_BIG_WRITER, store.home)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "READY"
+
+    def writing() -> bool:
+        try:
+            return any(p.stat().st_size > 0 for p in temporaries(store.snapshot_dir))
+        except FileNotFoundError:  # renamed in between: the write is complete
+            return False
+
+    while proc.poll() is None and not writing():
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    days = store.list_snapshots()
+    assert days in ([DAY1], [DAY1, DAY2])
+    assert store.read_snapshot(DAY1).equals(snapshot(7))
+    if days == [DAY1, DAY2]:  # the write finished before the kill: it is complete
+        assert store.read_snapshot(DAY2).height == 4_000_000
+    else:  # killed mid-write: the partial file is hidden from readers
+        assert store.latest_as_of() == DAY1
+        assert temporaries(store.snapshot_dir)

@@ -1,0 +1,142 @@
+"""``guanxi features build`` and ``guanxi features export``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from features.contracts import event_schema
+from features.store import Store, is_temporary
+from pipelines import snapshot
+from pipelines.settings import get_settings
+from tests.features.test_events import bad_corpus
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
+EVENTS, CUSTOMERS = DATA / "events_tiny.csv", DATA / "customers_tiny.csv"
+GUANXI = ROOT / ".venv" / "bin" / "guanxi"
+DAY = date(2024, 3, 31)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "home"
+    monkeypatch.setenv("GUANXI_HOME", str(home))
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    app = typer.Typer()
+    app.command("build")(snapshot.build_command)
+    app.command("export")(snapshot.export_command)
+    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "250"})
+    return result.exit_code, result.output
+
+
+def build(*extra: str) -> tuple[int, str]:
+    return invoke("build", "--events", str(EVENTS), "--as-of", DAY.isoformat(), *extra)
+
+
+def test_build_stores_the_snapshot(home: Path) -> None:
+    code, output = build("--customers", str(CUSTOMERS))
+    assert code == 0, output
+    store = Store(home)
+    assert store.list_snapshots() == [DAY]
+    frame = store.read_snapshot(DAY)
+    assert frame["customer_id"].to_list() == ["c1", "c2", "c3"]
+    assert "loyalty_tier" in frame.columns
+    assert f"snapshot as of 2024-03-31: 3 customers, {frame.width} columns" in output
+    assert str(store.snapshot_path(DAY)) in output.replace("\n", "")
+    info = store.snapshot_info(DAY)
+    assert info.events is not None
+    assert info.events.path == str(EVENTS)
+    assert info.customers is not None
+
+
+def test_build_passes_validated_frames(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, object] = {}
+
+    def fake(events: pl.DataFrame, customers: pl.DataFrame | None, as_of: date) -> pl.DataFrame:
+        seen.update(schema=events.schema, customers=customers, as_of=as_of)
+        return pl.DataFrame({"customer_id": ["c1"], "as_of": [as_of]})
+
+    monkeypatch.setattr(snapshot, "build_snapshot", fake)
+    code, output = build()
+    assert code == 0, output
+    assert seen == {"schema": pl.Schema(event_schema()), "customers": None, "as_of": DAY}
+    assert Store(home).read_snapshot().height == 1
+
+
+def test_invalid_input_writes_nothing(home: Path, tmp_path: Path) -> None:
+    code, output = invoke("build", "--events", str(bad_corpus(tmp_path)), "--as-of", "2024-03-31")
+    assert code == 1
+    assert "16 errors" in output
+    assert "nothing was written" in output
+    assert not home.exists()
+
+
+def test_future_as_of_is_refused(home: Path) -> None:
+    code, output = invoke("build", "--events", str(EVENTS), "--as-of", "2999-01-01")
+    assert code == 1
+    assert "is in the future" in output
+    assert not home.exists()
+
+
+def test_bad_date_is_a_usage_error(home: Path) -> None:
+    code, output = invoke("build", "--events", str(EVENTS), "--as-of", "31/03/2024")
+    assert code == 2
+    assert "--as-of" in output
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_export(home: Path, tmp_path: Path, suffix: str) -> None:
+    assert build()[0] == 0
+    out = tmp_path / "out" / f"snapshot{suffix}"
+    code, output = invoke("export", "--as-of", DAY.isoformat(), "--out", str(out))
+    assert code == 0, output
+    assert "wrote 3 rows" in output
+    stored = Store(home).read_snapshot(DAY)
+    csv = suffix == ".csv"
+    exported = pl.read_csv(out, schema=stored.schema) if csv else pl.read_parquet(out)
+    assert exported.equals(stored)
+    assert [p.name for p in out.parent.iterdir() if is_temporary(p)] == []
+
+
+def test_export_missing_day_lists_the_available_ones(home: Path, tmp_path: Path) -> None:
+    assert build()[0] == 0
+    code, output = invoke("export", "--as-of", "2024-01-01", "--out", str(tmp_path / "x.csv"))
+    assert code == 1
+    assert "no snapshot for 2024-01-01" in output
+    assert "available: 2024-03-31" in output
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_export_needs_a_known_suffix(home: Path, tmp_path: Path) -> None:
+    code, output = invoke("export", "--as-of", "2024-03-31", "--out", str(tmp_path / "x.xlsx"))
+    assert code == 2
+    assert ".csv or .parquet" in output
+
+
+@pytest.mark.slow
+def test_real_process_build_then_export(tmp_path: Path) -> None:
+    env = {**os.environ, "GUANXI_HOME": str(tmp_path / "home")}
+    out = tmp_path / "export.parquet"
+    for args in (
+        ["build", "--events", str(EVENTS), "--customers", str(CUSTOMERS), "--as-of", "2024-03-31"],
+        ["export", "--as-of", "2024-03-31", "--out", str(out)],
+    ):
+        result = subprocess.run(
+            [str(GUANXI), "features", *args], capture_output=True, text=True, env=env, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert pl.read_parquet(out).equals(Store(tmp_path / "home").read_snapshot(DAY))
