@@ -22,8 +22,9 @@ days ``(D - 30, D]``. Labels for a cutoff ``c`` and horizon ``H`` use the days `
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Final, Literal
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Final, Literal
 
 import polars as pl
 
@@ -38,11 +39,15 @@ __all__ = [
     "FEATURES",
     "FEATURE_GROUPS",
     "FEATURE_SET_VERSION",
+    "RFM_WINDOWS",
     "Column",
     "Feature",
     "FeatureGroup",
+    "FeatureUnit",
     "event_schema",
     "feature_info",
+    "feature_table_markdown",
+    "is_feature",
     "register",
 ]
 
@@ -144,9 +149,7 @@ SCORE_RANGES: Final[dict[str, tuple[float, float]]] = {"survey": (0.0, 10.0), "r
 CUSTOMER_COLUMNS: Final[tuple[Column, ...]] = (
     Column("customer_id", pl.String(), True, "Customer identifier, as in the events."),
     Column("signup_ts", UTC_TS, False, "When the customer signed up; naive means UTC."),
-    Column(
-        "customer_type", pl.String(), False, "One of " + ", ".join(CUSTOMER_TYPES) + "."
-    ),
+    Column("customer_type", pl.String(), False, "One of " + ", ".join(CUSTOMER_TYPES) + "."),
     Column("region", pl.String(), False, "Free-text region."),
 )
 """Known columns of the optional customers table; further columns pass through as features."""
@@ -174,6 +177,14 @@ FEATURE_GROUPS: Final[tuple[str, ...]] = (
     "value",
 )
 
+FeatureUnit = Literal["count", "days", "money", "ratio", "score", "trend", "flag", "text"]
+
+_POLARS_DTYPES: Final[dict[str, pl.DataType]] = {
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "str": pl.String(),
+}
+
 
 @dataclass(frozen=True)
 class Feature:
@@ -186,25 +197,99 @@ class Feature:
     group : FeatureGroup
         The business concept the feature belongs to; reasons are grouped by it.
     description : str
-        A sentence template that reads well in a reason; ``{value}`` is replaced by the formatted
-        value and ``{category}`` by the category, e.g. ``"{value} unresolved complaints in the last
-        90 days"``.
+        A phrase that reads well in a reason; ``{value}`` is replaced by the formatted value and
+        ``{category}`` by the category, e.g. ``"{value} unresolved complaints"``.
     dtype : str
-        ``"int"``, ``"float"`` or ``"str"``.
+        ``"int"``, ``"float"`` or ``"str"``; the snapshot column has the matching Polars type
+        (``Int64``, ``Float64``, ``String``).
+    unit : FeatureUnit
+        How ``{value}`` is formatted (see :meth:`format_value`): ``"count"``, ``"days"``,
+        ``"money"``, ``"ratio"`` (shown as a percentage), ``"score"``, ``"trend"`` (signed, -1 to
+        +1), ``"flag"`` (0/1 shown as no/yes) or ``"text"``.
     model_input : bool
         Whether models use it (strings such as the RFM segment are for people, not models).
-    unit : str
-        How ``{value}`` is formatted: ``""`` (plain number), ``"days"``, ``"money"``, ``"ratio"``
-        (shown as a percentage) or ``"score"``.
+    default : int or None
+        The value for a customer who has none of the events the feature reads (``0`` for counts
+        and sums); ``None`` means such a customer gets a null (rates, means, days since).
+    extra : dict of str to str
+        Resolved template parameters, e.g. ``{"category": "garden"}`` for a per-category column.
     """
 
     name: str
     group: FeatureGroup
     description: str
     dtype: Literal["int", "float", "str"] = "float"
+    unit: FeatureUnit = "count"
     model_input: bool = True
-    unit: str = ""
+    default: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def polars_dtype(self) -> pl.DataType:
+        """The Polars type of the feature's snapshot column."""
+        return _POLARS_DTYPES[self.dtype]
+
+    @property
+    def is_template(self) -> bool:
+        """Whether the name holds a ``{category}`` placeholder (one column per category)."""
+        return "{category}" in self.name
+
+    def column(self, category: str) -> str:
+        """Return the snapshot column of a per-category feature for one (sanitised) category.
+
+        Parameters
+        ----------
+        category : str
+            A category name already sanitised to ``[a-z0-9_]``.
+
+        Returns
+        -------
+        str
+            E.g. ``"cat_garden_orders"`` for the template ``"cat_{category}_orders"``.
+        """
+        return self.name.replace("{category}", category)
+
+    def format_value(self, value: float | str | None) -> str:
+        """Format a value for a reason according to :attr:`unit`.
+
+        Parameters
+        ----------
+        value : float, str or None
+            The feature's value for one customer; ``None`` and NaN read as ``"unknown"``.
+
+        Returns
+        -------
+        str
+            E.g. ``"3"``, ``"12.5"``, ``"1,234.50"``, ``"40%"``, ``"+0.50"``, ``"yes"``.
+        """
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "unknown"
+        if isinstance(value, str) or self.unit == "text":
+            return str(value)
+        if self.unit == "money":
+            return f"{value:,.2f}"
+        if self.unit == "ratio":
+            return f"{value:.0%}"
+        if self.unit == "trend":
+            return f"{value:+.2f}"
+        if self.unit == "flag":
+            return "yes" if value else "no"
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+    def describe(self, value: float | str | None) -> str:
+        """Render the description with a formatted value, as shown in a reason.
+
+        Parameters
+        ----------
+        value : float, str or None
+            The feature's value for one customer.
+
+        Returns
+        -------
+        str
+            E.g. ``"3 unresolved complaints in the last 90 days"``.
+        """
+        return self.description.replace("{value}", self.format_value(value))
 
 
 FEATURES: dict[str, Feature] = {}
@@ -232,6 +317,119 @@ def register(*features: Feature) -> None:
         FEATURES[f.name] = f
 
 
+def _windows(
+    template: str, description: str, days: tuple[int, ...], **kwargs: Any
+) -> tuple[Feature, ...]:
+    """Declare one feature per trailing window; ``{days}`` is filled in name and description."""
+    return tuple(
+        Feature(
+            name=template.replace("{days}", str(n)),
+            description=description.replace("{days}", str(n)),
+            **kwargs,
+        )
+        for n in days
+    )
+
+
+_COUNT: Final[dict[str, Any]] = {"dtype": "int", "unit": "count", "default": 0}
+_MONEY: Final[dict[str, Any]] = {"dtype": "float", "unit": "money", "default": 0}
+_DAYS: Final[dict[str, Any]] = {"dtype": "int", "unit": "days"}
+_RATIO: Final[dict[str, Any]] = {"dtype": "float", "unit": "ratio"}
+
+RFM_WINDOWS: Final[tuple[int, ...]] = (30, 90, 180, 365)
+"""Trailing windows (days) of the order counts and spend."""
+
+register(
+    # --- recency, frequency, monetary (rfm.py) ---
+    Feature("recency_days", "rfm", "{value} days since the last order", **_DAYS),
+    *_windows("orders_{days}d", "{value} orders in the last {days} days", RFM_WINDOWS,
+              group="rfm", **_COUNT),
+    Feature("orders_total", "rfm", "{value} orders in total", **_COUNT),
+    *_windows("spend_{days}d", "{value} spent in the last {days} days", RFM_WINDOWS,
+              group="rfm", **_MONEY),
+    Feature("spend_total", "rfm", "{value} spent in total", **_MONEY),
+    Feature("avg_order_value", "rfm", "average order value of {value}", unit="money"),
+    Feature("margin_total", "rfm", "{value} gross margin in total", **_MONEY),
+    Feature("margin_365d", "rfm", "{value} gross margin in the last 365 days", **_MONEY),
+    Feature("r_score", "rfm", "recency score {value} of 5", dtype="int", unit="score"),
+    Feature("f_score", "rfm", "frequency score {value} of 5", dtype="int", unit="score"),
+    Feature("m_score", "rfm", "monetary score {value} of 5", dtype="int", unit="score"),
+    Feature("rfm_segment", "rfm", "RFM segment {value}", dtype="str", unit="text",
+            model_input=False),
+    # --- purchase rhythm (rfm.py) ---
+    Feature("tenure_days", "rfm", "customer for {value} days", **_DAYS),
+    Feature("gap_mean_days", "rfm", "{value} days between order days on average", unit="days"),
+    Feature("gap_std_days", "rfm", "gaps between orders vary by {value} days", unit="days"),
+    Feature("overdue_ratio", "rfm", "{value} of the usual gap between orders since the last one",
+            **_RATIO),
+    Feature("orders_trend_90d", "rfm", "order trend {value} (last 90 days against the 90 before)",
+            unit="trend", default=0),
+    Feature("spend_trend_90d", "rfm", "spend trend {value} (last 90 days against the 90 before)",
+            unit="trend", default=0),
+    # --- engagement (engagement.py) ---
+    *_windows("visits_{days}d", "{value} visits in the last {days} days", (30, 90, 365),
+              group="engagement", **_COUNT),
+    Feature("visits_web_90d", "engagement", "{value} web visits in the last 90 days", **_COUNT),
+    Feature("visits_app_90d", "engagement", "{value} app visits in the last 90 days", **_COUNT),
+    Feature("visits_store_90d", "engagement", "{value} store visits in the last 90 days",
+            **_COUNT),
+    Feature("emails_sent_90d", "engagement", "{value} e-mails sent in the last 90 days",
+            **_COUNT),
+    Feature("email_open_rate_90d", "engagement", "{value} of e-mails opened in the last 90 days",
+            **_RATIO),
+    Feature("email_click_rate_90d", "engagement",
+            "{value} of e-mails clicked in the last 90 days", **_RATIO),
+    Feature("email_open_rate_365d", "engagement",
+            "{value} of e-mails opened in the last 365 days", **_RATIO),
+    Feature("sms_sent_90d", "engagement", "{value} text messages sent in the last 90 days",
+            **_COUNT),
+    Feature("sms_reply_rate_90d", "engagement",
+            "{value} of text messages answered in the last 90 days", **_RATIO),
+    Feature("calls_90d", "engagement", "{value} calls in the last 90 days", **_COUNT),
+    Feature("days_since_last_engagement", "engagement",
+            "{value} days since the last visit, open, click, reply or call", **_DAYS),
+    Feature("channels_used_365d", "engagement", "{value} channels used in the last 365 days",
+            **_COUNT),
+    # --- service (service.py) ---
+    *_windows("complaints_{days}d", "{value} complaints in the last {days} days", (90, 365),
+              group="service", **_COUNT),
+    Feature("complaints_total", "service", "{value} complaints in total", **_COUNT),
+    Feature("unresolved_complaints", "service", "{value} unresolved complaints", **_COUNT),
+    Feature("unresolved_complaints_90d", "service",
+            "{value} unresolved complaints in the last 90 days", **_COUNT),
+    Feature("resolution_days_mean", "service", "complaints took {value} days to resolve on average",
+            unit="days"),
+    Feature("days_since_last_complaint", "service", "{value} days since the last complaint",
+            **_DAYS),
+    Feature("survey_last_score", "service", "last survey score {value} of 10", unit="score"),
+    Feature("survey_mean_score", "service", "average survey score {value} of 10", unit="score"),
+    Feature("returns_365d", "service", "{value} returns in the last 365 days", **_COUNT),
+    Feature("return_amount_365d", "service", "{value} returned in the last 365 days", **_MONEY),
+    Feature("return_rate", "service", "{value} of spend returned", **_RATIO),
+    # --- loyalty (loyalty.py) ---
+    Feature("referrals_total", "loyalty", "{value} referrals in total", **_COUNT),
+    Feature("referrals_365d", "loyalty", "{value} referrals in the last 365 days", **_COUNT),
+    Feature("reviews_total", "loyalty", "{value} reviews written", **_COUNT),
+    Feature("review_mean_rating", "loyalty", "average review rating {value} of 5", unit="score"),
+    Feature("is_subscribed", "loyalty", "subscribed: {value}", dtype="int", unit="flag",
+            default=0),
+    Feature("cancels_total", "loyalty", "{value} subscription cancellations", **_COUNT),
+    # --- products (products.py) ---
+    Feature("categories_distinct", "products", "{value} product categories bought", **_COUNT),
+    Feature(CATEGORY_FEATURE_PREFIX + "{category}_orders", "products",
+            "{value} orders in {category}", **_COUNT),
+    Feature(CATEGORY_FEATURE_PREFIX + "{category}_share", "products",
+            "{value} of spend in {category}", **_RATIO),
+    # --- profile, from the customers table (profile.py) ---
+    Feature("is_business", "profile", "business customer: {value}", dtype="int", unit="flag",
+            default=0),
+    Feature("is_channel_partner", "profile", "channel partner: {value}", dtype="int",
+            unit="flag", default=0),
+    Feature("signup_tenure_days", "profile", "signed up {value} days ago", **_DAYS),
+    Feature("region", "profile", "region {value}", dtype="str", unit="text", model_input=False),
+)  # fmt: skip
+
+
 def feature_info(name: str) -> Feature:
     """Look a snapshot column up in the registry, resolving per-category names.
 
@@ -255,21 +453,62 @@ def feature_info(name: str) -> Feature:
         return FEATURES[name]
     if name.startswith(CATEGORY_FEATURE_PREFIX):
         for template in FEATURES.values():
-            if "{category}" not in template.name:
+            if not template.is_template:
                 continue
             head, tail = template.name.split("{category}")
             if name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail):
                 category = name[len(head) : len(name) - len(tail)]
-                return Feature(
+                return replace(
+                    template,
                     name=name,
-                    group=template.group,
                     description=template.description.replace("{category}", category),
-                    dtype=template.dtype,
-                    model_input=template.model_input,
-                    unit=template.unit,
                     extra={"category": category},
                 )
     raise KeyError(f"{name!r} is not a registered feature")
+
+
+def is_feature(name: str) -> bool:
+    """Return whether a snapshot column is a registered feature (per-category names included).
+
+    Parameters
+    ----------
+    name : str
+        A column name.
+
+    Returns
+    -------
+    bool
+        ``True`` if :func:`feature_info` resolves it.
+    """
+    try:
+        feature_info(name)
+    except KeyError:
+        return False
+    return True
+
+
+def feature_table_markdown() -> str:
+    """Render the registry as a Markdown table for the README.
+
+    Returns
+    -------
+    str
+        One row per registered feature (templates as ``cat_{category}_orders``), in registry
+        order, with its group, type, whether models use it, its value when the customer has no
+        such events, and its description with ``{value}`` shown as ``N``.
+    """
+    lines = [
+        "| feature | group | type | model input | when no events | meaning |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in FEATURES.values():
+        default = "null" if f.default is None else str(f.default)
+        meaning = f.description.replace("{value}", "N").replace("{category}", "<category>")
+        lines.append(
+            f"| `{f.name}` | {f.group} | {f.dtype} ({f.unit}) | "
+            f"{'yes' if f.model_input else 'no'} | {default} | {meaning} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 FEATURE_SET_VERSION: Final = "1"

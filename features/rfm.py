@@ -1,0 +1,172 @@
+"""Recency, frequency, monetary value and purchase rhythm, from ``order`` events.
+
+Scores
+------
+``r_score``, ``f_score`` and ``m_score`` rank the customers who have at least one order in the
+snapshot, on ``recency_days`` (fewer days is better), ``orders_total`` and ``spend_total``
+(rounded to cents, so float summation order cannot split a tie). With ``n`` such customers and
+``rank`` a customer's 1-based rank from worst to best, tied customers sharing the mean of their
+ranks (mid-rank),
+
+    score = 1 + floor(5 * (rank - 1/2) / n)
+
+(computed in integers as ``1 + (5 * (2 * rank - 1)) // (2 * n)``). Without ties this gives each
+fifth of the customers one score; ties share a score and sit in the middle of their block (the many
+one-order customers score 3 when they are 80% of all); a lone customer scores 3. The rule reads
+only values, so row order does not matter. Customers without orders get null scores.
+
+Segments
+--------
+``rfm_segment`` names the (``r_score``, ``f_score``) cell, following the usual RFM grid:
+
+==================  =======  =======
+segment             r_score  f_score
+==================  =======  =======
+champions           5        4-5
+loyal               3-4      4-5
+potential_loyalist  4-5      2-3
+new                 5        1
+promising           4        1
+need_attention      3        3
+about_to_sleep      3        1-2
+at_risk             1-2      3-4
+cant_lose           1-2      5
+hibernating         2        1-2
+lost                1        1-2
+==================  =======  =======
+
+Rhythm
+------
+Gaps are counted between distinct order days: ``gap_mean_days`` needs two order days,
+``gap_std_days`` (sample standard deviation) three. ``overdue_ratio`` is
+``recency_days / gap_mean_days``. The trends compare the last 90 days ``a`` with the 90 days
+before ``b`` as ``(a - b) / (a + b)``: -1 (stopped), 0 (steady, or nothing in either period),
++1 (new activity).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import polars as pl
+
+from features.contracts import RFM_WINDOWS
+from features.window import AGE, ID, rate, within
+
+__all__ = ["RFM_SEGMENTS", "order_features", "rfm_segment", "score"]
+
+RFM_SEGMENTS: Final[tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...]] = (
+    ("champions", (5,), (4, 5)),
+    ("loyal", (3, 4), (4, 5)),
+    ("potential_loyalist", (4, 5), (2, 3)),
+    ("new", (5,), (1,)),
+    ("promising", (4,), (1,)),
+    ("need_attention", (3,), (3,)),
+    ("about_to_sleep", (3,), (1, 2)),
+    ("at_risk", (1, 2), (3, 4)),
+    ("cant_lose", (1, 2), (5,)),
+    ("hibernating", (2,), (1, 2)),
+    ("lost", (1,), (1, 2)),
+)
+"""(segment, r_scores, f_scores): each of the 25 score pairs falls in exactly one segment."""
+
+
+def score(measure: pl.Expr, *, higher_is_better: bool = True) -> pl.Expr:
+    """Return the 1-5 quintile score of a measure over the rows of the frame (mid-rank rule).
+
+    Parameters
+    ----------
+    measure : polars.Expr
+        A non-null numeric expression, one value per customer.
+    higher_is_better : bool
+        Whether larger values earn higher scores.
+
+    Returns
+    -------
+    polars.Expr
+        ``1 + floor(5 * (rank - 1/2) / n)`` as ``Int64``, ``rank`` the mid-rank from worst
+        (1) to best (``n``), ``n`` the number of rows.
+    """
+    twice_rank = (2 * measure.rank("average", descending=not higher_is_better)).round()
+    n = pl.len().cast(pl.Int64)
+    return 1 + (5 * (twice_rank.cast(pl.Int64) - 1)) // (2 * n)
+
+
+def rfm_segment(r_score: pl.Expr, f_score: pl.Expr) -> pl.Expr:
+    """Return the segment name of each (r, f) score pair, as in :data:`RFM_SEGMENTS`.
+
+    Parameters
+    ----------
+    r_score, f_score : polars.Expr
+        Integer scores 1-5 (null gives null).
+
+    Returns
+    -------
+    polars.Expr
+        String expression.
+    """
+    cells = {10 * r + f: name for name, rs, fs in RFM_SEGMENTS for r in rs for f in fs}
+    return (10 * r_score + f_score).replace_strict(cells, default=None, return_dtype=pl.String)
+
+
+def _trend(last: pl.Expr, before: pl.Expr) -> pl.Expr:
+    """``(last - before) / (last + before)``, 0 when both are 0."""
+    return pl.when(last + before > 0).then((last - before) / (last + before)).otherwise(0.0)
+
+
+def _gaps(orders: pl.LazyFrame) -> pl.LazyFrame:
+    """Mean and standard deviation of the gaps between a customer's distinct order days."""
+    same_customer = pl.col(ID) == pl.col(ID).shift()
+    return (
+        orders.select(ID, AGE)
+        .unique()
+        .sort(ID, AGE)
+        .with_columns(pl.when(same_customer).then(pl.col(AGE).diff()).alias("_gap"))
+        .group_by(ID)
+        .agg(
+            pl.col("_gap").mean().alias("gap_mean_days"),
+            pl.col("_gap").std().alias("gap_std_days"),
+        )
+    )
+
+
+def order_features(events: pl.LazyFrame) -> pl.LazyFrame:
+    """Compute the RFM and purchase-rhythm features of customers with orders.
+
+    Parameters
+    ----------
+    events : polars.LazyFrame
+        Events from :func:`features.window.prepare_events`.
+
+    Returns
+    -------
+    polars.LazyFrame
+        One row per customer with at least one order; ``tenure_days`` is left to the snapshot,
+        which also sees the other events and the signup date.
+    """
+    amount, margin = pl.col("amount"), pl.col("margin")
+    orders = events.filter(pl.col("event_type") == "order")
+    per_customer = (
+        orders.group_by(ID)
+        .agg(
+            pl.col(AGE).min().alias("recency_days"),
+            *(within(n).sum().cast(pl.Int64).alias(f"orders_{n}d") for n in RFM_WINDOWS),
+            pl.len().cast(pl.Int64).alias("orders_total"),
+            *(amount.filter(within(n)).sum().alias(f"spend_{n}d") for n in RFM_WINDOWS),
+            amount.sum().alias("spend_total"),
+            margin.sum().alias("margin_total"),
+            margin.filter(within(365)).sum().alias("margin_365d"),
+        )
+        .join(_gaps(orders), on=ID, how="left")
+    )
+    orders_90, orders_180 = pl.col("orders_90d"), pl.col("orders_180d")
+    spend_90, spend_180 = pl.col("spend_90d"), pl.col("spend_180d")
+    return per_customer.with_columns(
+        rate(pl.col("spend_total"), pl.col("orders_total")).alias("avg_order_value"),
+        score(pl.col("recency_days"), higher_is_better=False).alias("r_score"),
+        score(pl.col("orders_total")).alias("f_score"),
+        score(pl.col("spend_total").round(2)).alias("m_score"),
+        rate(pl.col("recency_days"), pl.col("gap_mean_days")).alias("overdue_ratio"),
+        _trend(orders_90, orders_180 - orders_90).alias("orders_trend_90d"),
+        _trend(spend_90, spend_180 - spend_90).alias("spend_trend_90d"),
+    ).with_columns(rfm_segment(pl.col("r_score"), pl.col("f_score")).alias("rfm_segment"))

@@ -1,0 +1,163 @@
+"""Point-in-time customer snapshots: every feature family, one row per customer.
+
+:func:`build_snapshot` runs each family (RFM, engagement, service, loyalty, products) as a lazy
+``group_by`` over the events on or before the snapshot day, collects them together so Polars
+reads and prepares the events once, and joins them on ``customer_id`` together with the profile
+features of the customers table. Missing values follow the registry: a customer without events of
+a family gets the feature's ``default`` (0 for counts and sums) or null (rates, means, days since).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import polars as pl
+
+from features.contracts import FEATURES, feature_info, is_feature
+from features.engagement import channels_used, engagement_features
+from features.loyalty import loyalty_features
+from features.products import (
+    category_orders,
+    category_slugs,
+    product_features,
+    seen_categories,
+)
+from features.profile import profile_features
+from features.rfm import order_features
+from features.service import service_features
+from features.window import AGE, ID, prepare_events
+
+__all__ = ["KEYS", "build_snapshot", "model_input_columns", "passthrough_columns"]
+
+KEYS: tuple[str, str] = (ID, "as_of")
+"""The key columns that lead every snapshot."""
+
+
+def _feature_columns(categories: Sequence[str]) -> list[str]:
+    """List the registered feature columns in registry order, templates expanded per category."""
+    return [
+        col
+        for f in FEATURES.values()
+        for col in ([f.column(c) for c in categories] if f.is_template else [f.name])
+    ]
+
+
+def build_snapshot(
+    events: pl.LazyFrame | pl.DataFrame,
+    customers: pl.LazyFrame | pl.DataFrame | None,
+    as_of: date,
+    categories: Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """Build the feature snapshot of every customer as of a calendar day.
+
+    Parameters
+    ----------
+    events : polars.LazyFrame or polars.DataFrame
+        Validated events (``features.contracts.event_schema()``); only those with
+        ``date(ts) <= as_of`` are read.
+    customers : polars.LazyFrame or polars.DataFrame, optional
+        The customers table (``customer_id``, optional ``signup_ts``, ``customer_type``,
+        ``region``, further columns passed through); ``None`` when there is none.
+    as_of : datetime.date
+        The snapshot day (UTC).
+    categories : sequence of str, optional
+        Categories that get ``cat_{category}_orders`` and ``cat_{category}_share`` columns,
+        sanitised to ``[a-z0-9_]`` (see :mod:`features.products`); ``None`` takes the categories
+        of the orders up to ``as_of``, sorted. Pass the training categories when scoring so the
+        columns match.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per customer with at least one event on or before ``as_of``, sorted by
+        ``customer_id``: ``customer_id``, ``as_of`` (Date), the registered features in registry
+        order (typed as registered), then the customers table's further columns. Customers
+        without events up to ``as_of`` are absent.
+
+    Raises
+    ------
+    TypeError
+        If ``as_of`` is not a ``datetime.date`` (a ``datetime`` is refused too).
+    ValueError
+        If the customers table repeats a ``customer_id`` or has a column named like a feature.
+    """
+    seen = prepare_events(events, as_of)
+    cats = seen_categories(seen) if categories is None else category_slugs(categories)
+    profile = profile_features(customers, as_of)
+    extras = [c for c in profile.columns if c != ID and not is_feature(c)]
+    families = (
+        order_features(seen),
+        engagement_features(seen),
+        service_features(seen),
+        loyalty_features(seen),
+        product_features(category_orders(seen), cats),
+        profile.lazy(),
+    )
+    joined = seen.group_by(ID).agg(
+        pl.col(AGE).max().alias("_first_age"), channels_used(365).alias("channels_used_365d")
+    )
+    for family in families:
+        joined = joined.join(family, on=ID, how="left")
+
+    def typed(name: str) -> pl.Expr:
+        feature = feature_info(name)
+        column = pl.col(name)
+        if feature.default is not None:
+            column = column.fill_null(feature.default)
+        return column.cast(feature.polars_dtype)
+
+    return (
+        joined.with_columns(
+            pl.max_horizontal("_first_age", "signup_tenure_days").alias("tenure_days")
+        )
+        .select(
+            pl.col(ID),
+            pl.lit(as_of, pl.Date).alias("as_of"),
+            *(typed(name) for name in _feature_columns(cats)),
+            *extras,
+        )
+        .sort(ID)
+        .collect()
+    )
+
+
+def passthrough_columns(snapshot: pl.DataFrame) -> list[str]:
+    """Return the customers-table columns that a snapshot passes through as model inputs.
+
+    They are the numeric and boolean columns that are neither keys nor registered features;
+    they are model inputs without a registry entry, so reasons show their bare names. String
+    (and other) passed-through columns are for display only.
+
+    Parameters
+    ----------
+    snapshot : polars.DataFrame
+        A frame from :func:`build_snapshot`.
+
+    Returns
+    -------
+    list of str
+        Column names in snapshot order.
+    """
+    return [
+        name
+        for name, dtype in snapshot.schema.items()
+        if name not in KEYS and not is_feature(name) and (dtype.is_numeric() or dtype == pl.Boolean)
+    ]
+
+
+def model_input_columns(snapshot: pl.DataFrame) -> list[str]:
+    """Return the columns models read: registered model inputs, then passed-through columns.
+
+    Parameters
+    ----------
+    snapshot : polars.DataFrame
+        A frame from :func:`build_snapshot`.
+
+    Returns
+    -------
+    list of str
+        Column names in snapshot order.
+    """
+    registered = [c for c in snapshot.columns if is_feature(c) and feature_info(c).model_input]
+    return registered + passthrough_columns(snapshot)
