@@ -44,6 +44,7 @@ __all__ = [
     "Feature",
     "FeatureGroup",
     "FeatureUnit",
+    "contract_markdown",
     "event_schema",
     "feature_info",
     "feature_table_markdown",
@@ -507,6 +508,41 @@ def feature_table_markdown() -> str:
         lines.append(
             f"| `{f.name}` | {f.group} | {f.dtype} ({f.unit}) | "
             f"{'yes' if f.model_input else 'no'} | {default} | {meaning} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def contract_markdown() -> str:
+    """Render the events and customers contracts as Markdown for the README.
+
+    Returns
+    -------
+    str
+        A table of event columns, the event types with the columns each one needs, and a table
+        of the known customers columns.
+    """
+
+    def kind(dtype: pl.DataType) -> str:
+        if dtype == UTC_TS:
+            return "timestamp"
+        return "number" if dtype.is_numeric() else "string"
+
+    lines = ["| column | type | required | meaning |", "|---|---|---|---|"]
+    for c in EVENT_COLUMNS:
+        lines.append(
+            f"| `{c.name}` | {kind(c.dtype)} | {'yes' if c.required else 'no'} | {c.description} |"
+        )
+    lines += ["", "| event type | also needs |", "|---|---|"]
+    for t in EVENT_TYPES:
+        needs = ", ".join(f"`{c}`" for c in EVENT_REQUIRES.get(t, ())) or "-"
+        if t in SCORE_RANGES:
+            low, high = SCORE_RANGES[t]
+            needs += f" (in {low:g}-{high:g})"
+        lines.append(f"| `{t}` | {needs} |")
+    lines += ["", "| customers column | type | required | meaning |", "|---|---|---|---|"]
+    for c in CUSTOMER_COLUMNS:
+        lines.append(
+            f"| `{c.name}` | {kind(c.dtype)} | {'yes' if c.required else 'no'} | {c.description} |"
         )
     return "\n".join(lines) + "\n"
 
