@@ -1,0 +1,257 @@
+"""Benchmark ``guanxi serve`` against ``mlflow models serve`` with the same churn model.
+
+Both servers run on 127.0.0.1 with one worker. guanxi answers a single-customer request for all
+three tasks with five reasons each; MLflow answers a churn probability alone for one row. Printed:
+p50/p90 latency of one client (a customer's first request once the background worker has explained
+the snapshot, a repeated one, and a first request to a second guanxi without background
+explanations) and throughput at 16 concurrent clients, with the ratios against MLflow (targets:
+p50 <= 1/5, throughput >= 5x).
+Models are 300-tree depth-6 XGBoost boosters on sample data (synthetic labels: only speed is
+measured). Request loops are bounded in count.
+
+Usage: ``python bench/serve.py [--customers 5000] [--requests 300] [--clients 16]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import httpx
+import mlflow
+import numpy as np
+import xgboost as xgb
+
+from features.contracts import FEATURE_SET_VERSION
+from features.events import read_customers, read_events
+from features.snapshot import build_snapshot
+from features.store import Store
+from models import registry
+from models.artifact import ModelBundle
+from models.tasks import TASKS, model_frame
+from pipelines.sample import generate_sample
+from training.tracking import configure_tracking, experiment_id
+
+__all__ = ["main"]
+
+KEY = "bench-key-0123456789abcdef"
+AS_OF = date(2025, 9, 30)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _prepare(home: Path, customers: int) -> list[str]:
+    """Sample data, a stored snapshot and a champion per task; returns the customer ids."""
+    data = home / "data"
+    generate_sample(customers, data)
+    now = datetime.now(UTC)
+    snapshot = build_snapshot(
+        read_events(data / "events.parquet", now=now),
+        read_customers(data / "customers.parquet", now=now),
+        AS_OF,
+    )
+    Store(home).write_snapshot(snapshot, AS_OF)
+    configure_tracking(home)
+    rng = np.random.default_rng(0)
+    for task in TASKS:
+        X = model_frame(task, snapshot)  # noqa: N806
+        logit = -0.01 * X["recency_days"].fillna(365).to_numpy() + rng.normal(0, 1, len(X))
+        y = (logit > np.median(logit)).astype(int)
+        booster = xgb.train(
+            {"objective": "binary:logistic", "max_depth": 6, "eta": 0.05, "nthread": 2},
+            xgb.DMatrix(X.to_numpy(), label=y, missing=np.nan),
+            num_boost_round=300,
+        )
+        bundle = ModelBundle(
+            task=task,
+            booster=booster,
+            feature_names=list(X.columns),
+            calibration={"method": "none"},
+            feature_set_version=FEATURE_SET_VERSION,
+            categories=sorted(set(X.index.get_level_values(-1))) if task == "cross_sell" else [],
+        )
+        with mlflow.start_run(experiment_id=experiment_id(task, home)):
+            uri = registry.log_bundle(bundle, X.head(3))
+        registry.set_alias(task, registry.CHAMPION, registry.register_challenger(task, uri, {}))
+    return list(snapshot.get_column("customer_id").to_list())
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        args,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _wait(url: str, proc: subprocess.Popen[bytes], log: Path, attempts: int = 1200) -> None:
+    for _ in range(attempts):
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:]
+            raise SystemExit(f"server for {url} exited with {proc.returncode}:\n{tail}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    raise SystemExit(f"{url} did not answer 200")
+
+
+def _latencies(call, payloads: list) -> np.ndarray:  # type: ignore[no-untyped-def]
+    out = []
+    with httpx.Client(timeout=30) as client:
+        for p in payloads:
+            t0 = time.perf_counter()
+            r = call(client, p)
+            out.append(time.perf_counter() - t0)
+            r.raise_for_status()
+    return np.array(out) * 1000
+
+
+def _throughput(call, payloads: list, clients: int) -> float:  # type: ignore[no-untyped-def]
+    chunks = [payloads[i::clients] for i in range(clients)]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(lambda c: _latencies(call, c), chunks))
+    return len(payloads) / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=5000)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--clients", type=int, default=16)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        t0 = time.perf_counter()
+        ids = _prepare(home, args.customers)
+        print(f"prepared {len(ids):,} customers, 3 models in {time.perf_counter() - t0:.0f} s")
+        uri = configure_tracking(home)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GUANXI_", "MLFLOW_"))}
+        env |= {"MLFLOW_TRACKING_URI": uri, "GUANXI_HOME": str(home)}
+        # mlflow models serve runs `uvicorn` from PATH
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        gx_port, ml_port = _free_port(), _free_port()
+        cold_port = _free_port()
+        keys = {"GUANXI_API_KEYS": f"{KEY}:scorer", "GUANXI_AUDIT_KEY": KEY}
+        guanxi = _start(
+            [str(Path(sys.executable).with_name("guanxi")), "serve", "--port", str(gx_port)],
+            env | keys,
+            Path(tmp) / "guanxi.log",
+        )
+        cold = _start(
+            [str(Path(sys.executable).with_name("guanxi")), "serve", "--port", str(cold_port)],
+            env | keys | {"GUANXI_PRECOMPUTE_REASONS": "false"},
+            Path(tmp) / "cold.log",
+        )
+        ml = _start(
+            [
+                str(Path(sys.executable).with_name("mlflow")),
+                "models",
+                "serve",
+                "-m",
+                "models:/churn@champion",
+                "--env-manager",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(ml_port),
+                "-w",
+                "1",
+            ],
+            env,
+            Path(tmp) / "mlflow.log",
+        )
+        try:
+            gx, mlu = f"http://127.0.0.1:{gx_port}", f"http://127.0.0.1:{ml_port}"
+            _wait(f"{gx}/readyz", guanxi, Path(tmp) / "guanxi.log")
+            ready = time.perf_counter()
+            _wait(f"{mlu}/ping", ml, Path(tmp) / "mlflow.log")
+            _wait(f"http://127.0.0.1:{cold_port}/readyz", cold, Path(tmp) / "cold.log")
+            for _ in range(2400):  # until the background worker has explained everyone
+                models = httpx.get(f"{gx}/v1/models", headers={"X-API-Key": KEY}).json()
+                if min(models["snapshot"]["explained"].values()) == 1.0:
+                    break
+                time.sleep(0.25)
+            explained_after = time.perf_counter() - ready
+            snapshot = Store(home).read_snapshot(AS_OF)
+            churn = registry.load_bundle("churn", alias=registry.CHAMPION)
+            X = model_frame("churn", snapshot, churn.feature_names)  # noqa: N806
+            rows = {cid: X.loc[[cid]].astype(float) for cid in X.index[: args.requests]}
+
+            def gx_call(client: httpx.Client, cid: str, base: str = gx) -> httpx.Response:
+                return client.get(
+                    f"{base}/v1/customers/{cid}/scores?explain=5", headers={"X-API-Key": KEY}
+                )
+
+            def cold_call(client: httpx.Client, cid: str) -> httpx.Response:
+                return gx_call(client, cid, f"http://127.0.0.1:{cold_port}")
+
+            def ml_call(client: httpx.Client, cid: str) -> httpx.Response:
+                frame = rows[cid].replace({np.nan: None})
+                body = {"dataframe_split": frame.to_dict(orient="split", index=False)}
+                return client.post(f"{mlu}/invocations", json=body)
+
+            sample = random.Random(0).sample(list(rows), len(rows))
+            unexplained = _latencies(cold_call, sample)
+            _stop(cold)
+            first = _latencies(gx_call, sample)
+            repeat = _latencies(gx_call, sample)
+            ml_lat = _latencies(ml_call, sample)
+            _latencies(ml_call, sample)  # warm both equally before throughput
+            gx_rps = _throughput(gx_call, sample * 2, args.clients)
+            ml_rps = _throughput(ml_call, sample * 2, args.clients)
+        finally:
+            for proc in (guanxi, cold, ml):
+                _stop(proc)
+    p = np.percentile
+    print(f"requests per measure        {len(sample):,}")
+    print(f"background explained all   {explained_after:7.1f} s after ready")
+    print(
+        f"guanxi not precomputed p50  {p(unexplained, 50):7.2f} ms   "
+        f"p90 {p(unexplained, 90):7.2f} ms"
+    )
+    print(f"guanxi first request  p50   {p(first, 50):7.2f} ms   p90 {p(first, 90):7.2f} ms")
+    print(f"guanxi repeat request p50   {p(repeat, 50):7.2f} ms   p90 {p(repeat, 90):7.2f} ms")
+    print(f"mlflow churn only     p50   {p(ml_lat, 50):7.2f} ms   p90 {p(ml_lat, 90):7.2f} ms")
+    print(
+        f"p50 ratio guanxi/mlflow     first {p(first, 50) / p(ml_lat, 50):.2f}, "
+        f"repeat {p(repeat, 50) / p(ml_lat, 50):.2f}   (target <= 0.20)"
+    )
+    print(
+        f"throughput, {args.clients} clients    guanxi {gx_rps:,.0f}/s, mlflow {ml_rps:,.0f}/s, "
+        f"ratio {gx_rps / ml_rps:.2f}x   (target >= 5x)"
+    )
+
+
+if __name__ == "__main__":
+    main()

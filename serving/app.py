@@ -1,0 +1,102 @@
+"""The app factory: ``create_app(settings) -> FastAPI``.
+
+Nothing is loaded when the app is built; models and snapshot load in the lifespan (see
+:mod:`serving.lifecycle`). Errors never echo request bodies, feature values or tracebacks: a 422
+lists field names and reasons only, and an unexpected error is a 500 with the request id, its
+traceback going to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from serving.audit import AuditLog
+from serving.auth import KeyRing
+from serving.lifecycle import lifespan
+from serving.loader import RegistrySource, Source
+from serving.metrics import Metrics
+from serving.middleware import RequestMetricsMiddleware
+from serving.routes import health_router, router
+from serving.settings import Settings, get_settings
+from serving.state import StateHolder
+
+__all__ = ["create_app", "create_app_from_env"]
+
+logger = logging.getLogger(__name__)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 with field locations and reasons only (no input values, no context)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [
+        {"field": ".".join(str(part) for part in e.get("loc", ())), "reason": str(e.get("msg"))}
+        for e in errors
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """500 naming the request id; the traceback goes to the log, not to the client."""
+    request_id = request.scope.get("state", {}).get("request_id", "unknown")
+    logger.error("request %s failed", request_id, exc_info=exc)
+    return JSONResponse({"detail": f"internal error (request id {request_id})"}, status_code=500)
+
+
+def create_app(settings: Settings | None = None, source: Source | None = None) -> FastAPI:
+    """Build the scoring service.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        The settings; default :func:`serving.settings.get_settings` (the environment). Given
+        settings also answer the app's ``get_settings`` dependency.
+    source : Source, optional
+        Where models and snapshot load from; default the MLflow registry and the store
+        (:class:`serving.loader.RegistrySource`).
+
+    Returns
+    -------
+    fastapi.FastAPI
+        The app; its lifespan loads the models and snapshot in the background.
+    """
+    settings = settings or get_settings()
+    audit_key = settings.audit_key.get_secret_value().encode()
+    if not audit_key:
+        # only reachable in dev mode (settings refuse an empty key otherwise)
+        audit_key = secrets.token_bytes(32)
+    app = FastAPI(
+        title="guanxi",
+        summary="Churn, repurchase and cross-sell scores with reasons.",
+        version="1",
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+    )
+    app.state.settings = settings
+    app.state.source = source or RegistrySource(settings)
+    app.state.holder = StateHolder()
+    app.state.keyring = KeyRing(settings.keys)
+    app.state.audit = AuditLog(settings.home, audit_key)
+    app.state.metrics = Metrics()
+    app.dependency_overrides[get_settings] = lambda: settings
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
+    app.include_router(health_router)
+    app.include_router(router)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Build the app from the environment (the factory ``uvicorn --factory`` calls).
+
+    Returns
+    -------
+    fastapi.FastAPI
+        ``create_app(get_settings())``.
+    """
+    return create_app(get_settings())

@@ -1,0 +1,365 @@
+"""The HTTP routes: scores, models, reload, health, readiness and metrics.
+
+Routes are thin: they check the request, look customers up in the current
+:class:`~serving.state.ServingState`, and turn its results into response models. Scoring routes are
+plain ``def`` functions, so FastAPI runs their CPU work in its thread pool, off the event loop.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import numpy as np
+import polars as pl
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from features.contracts import event_schema
+from features.events import EventsValidationError, validate_events
+from features.snapshot import build_snapshot
+from models.tasks import snapshot_categories
+from serving.deps import (
+    AdminRole,
+    Audit,
+    CurrentState,
+    Holder,
+    MetricsDep,
+    ScorerRole,
+    SettingsDep,
+)
+from serving.lifecycle import reload_state
+from serving.schemas import (
+    MAX_REASONS,
+    BatchScoreRequest,
+    BatchScoreResponse,
+    CustomerResult,
+    CustomerScores,
+    ErrorResponse,
+    Health,
+    ModelInfo,
+    ModelsResponse,
+    Readiness,
+    ReloadResponse,
+    ScoreRequest,
+    SnapshotInfo,
+    TaskScore,
+    ValidationErrorResponse,
+)
+from serving.state import ServingState
+
+__all__ = ["health_router", "router"]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Missing or unknown API key."},
+    403: {"model": ErrorResponse, "description": "The key's role may not do this."},
+    413: {"model": ErrorResponse, "description": "Request body over the configured limit."},
+    422: {"model": ValidationErrorResponse, "description": "Invalid fields (names and reasons)."},
+    503: {"model": ErrorResponse, "description": "Models are not loaded yet."},
+}
+
+router = APIRouter(prefix="/v1", responses=_ERRORS)
+health_router = APIRouter()
+
+
+def _invalid(field: str, reason: str) -> RequestValidationError:
+    """Build a 422 for one field, in the same shape as pydantic's own errors."""
+    return RequestValidationError(
+        [{"loc": tuple(field.split(".")), "msg": reason, "type": "value_error"}]
+    )
+
+
+def _tasks(state: ServingState, requested: Sequence[str] | None, field: str) -> list[str]:
+    """Return the tasks to score: the requested ones (each must be loaded), or every loaded task."""
+    if not requested:
+        return list(state.tables)
+    unknown = [t for t in requested if t not in state.tables]
+    if unknown:
+        raise _invalid(field, f"not a loaded task; loaded tasks are {', '.join(state.tables)}")
+    return list(dict.fromkeys(requested))
+
+
+def _record(
+    request: Request,
+    audit: Audit,
+    metrics: MetricsDep,
+    results: Sequence[tuple[str, dict[str, TaskScore]]],
+) -> None:
+    """Write the audit lines and count the scores served."""
+    served = [
+        (customer_id, task, s.model_version, s.probability)
+        for customer_id, scores in results
+        for task, s in scores.items()
+        if s.probability is not None
+    ]
+    audit.record(request.state.request_id, request.state.role.name, served)
+    counts: dict[tuple[str, str], int] = {}
+    for _, task, version, _ in served:
+        counts[task, version] = counts.get((task, version), 0) + 1
+    for (task, version), count in counts.items():
+        metrics.observe_scores(task, version, count)
+
+
+@router.get(
+    "/customers/{customer_id}/scores",
+    response_model=CustomerScores,
+    responses={404: {"model": ErrorResponse, "description": "Customer not in the snapshot."}},
+    summary="Scores and reasons of one customer of the loaded snapshot",
+)
+def customer_scores(
+    _role: ScorerRole,
+    request: Request,
+    state: CurrentState,
+    audit: Audit,
+    metrics: MetricsDep,
+    customer_id: Annotated[str, Path(min_length=1, max_length=256)],
+    tasks: Annotated[
+        str | None, Query(max_length=200, description="Comma-separated tasks; default all.")
+    ] = None,
+    explain: Annotated[int, Query(ge=0, le=MAX_REASONS, description="Reasons per task.")] = 5,
+    group: Annotated[bool, Query(description="Group reasons by business concept.")] = False,
+) -> CustomerScores:
+    """Return a customer's probability, decile, band, model and reasons per task."""
+    requested = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
+    names = _tasks(state, requested, "query.tasks")
+    positions = state.positions([customer_id])
+    if positions[0] < 0:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"customer not in the snapshot as of {state.snapshot.as_of}",
+        )
+    scores = state.score(positions, names, explain, group)[0]
+    _record(request, audit, metrics, [(customer_id, scores)])
+    return CustomerScores(customer_id=customer_id, scores=scores)
+
+
+@router.post(
+    "/scores",
+    response_model=BatchScoreResponse,
+    summary="Scores of up to 1,000 customers; unknown ids are reported per id",
+)
+def batch_scores(
+    _role: ScorerRole,
+    request: Request,
+    body: BatchScoreRequest,
+    settings: SettingsDep,
+    state: CurrentState,
+    audit: Audit,
+    metrics: MetricsDep,
+) -> BatchScoreResponse:
+    """Return scores for each requested id, in request order."""
+    if len(body.customer_ids) > settings.max_batch:
+        raise _invalid("body.customer_ids", f"at most {settings.max_batch} ids per request")
+    names = _tasks(state, body.tasks, "body.tasks")
+    positions = state.positions(body.customer_ids)
+    known = np.flatnonzero(positions >= 0)
+    scored = state.score(positions[known], names, body.explain, body.group)
+    by_slot = dict(zip(known.tolist(), scored, strict=True))
+    results = [
+        CustomerResult(customer_id=cid, status="ok", scores=by_slot[i])
+        if i in by_slot
+        else CustomerResult(customer_id=cid, status="unknown")
+        for i, cid in enumerate(body.customer_ids)
+    ]
+    _record(
+        request, audit, metrics, [(r.customer_id, r.scores) for r in results if r.status == "ok"]
+    )
+    return BatchScoreResponse(results=results, unknown=len(body.customer_ids) - len(known))
+
+
+@router.post(
+    "/score",
+    response_model=CustomerScores,
+    summary="Score one customer from features or raw events in the body",
+)
+def score_one(
+    _role: ScorerRole,
+    request: Request,
+    body: ScoreRequest,
+    state: CurrentState,
+    audit: Audit,
+    metrics: MetricsDep,
+) -> CustomerScores:
+    """Score features (snapshot columns) or raw events of one customer through the pipeline."""
+    names = _tasks(state, body.tasks, "body.tasks")
+    if body.features is not None:
+        frame = _features_frame(state, body.customer_id, body.features, names)
+    else:
+        frame = _events_frame(state, body)
+    scores = state.score_frame(frame, names, body.explain, body.group)
+    _record(request, audit, metrics, [(body.customer_id, scores)])
+    return CustomerScores(customer_id=body.customer_id, scores=scores)
+
+
+def _features_frame(
+    state: ServingState, customer_id: str, features: dict[str, float | None], tasks: list[str]
+) -> pl.DataFrame:
+    """Build a one-row snapshot from named feature values; unknown names are a 422."""
+    known = set(state.snapshot.frame.columns)
+    for task in tasks:
+        known.update(state.tables[task].model.bundle.feature_names)
+    unknown = sorted(name for name in features if name not in known)
+    if unknown:
+        raise RequestValidationError(
+            [
+                {"loc": ("body", "features", name), "msg": "unknown feature", "type": "value_error"}
+                for name in unknown
+            ]
+        )
+    return pl.DataFrame(
+        {"customer_id": [customer_id], **{k: [v] for k, v in features.items()}},
+        schema={"customer_id": pl.String, **dict.fromkeys(features, pl.Float64)},
+    )
+
+
+def _flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float | None]:
+    """Flatten nested metrics (``{"xgboost": {"roc_auc": 0.8}}`` -> ``xgboost.roc_auc``)."""
+    flat: dict[str, float | None] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flat_metrics(value, f"{name}."))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat[name] = float(value) if math.isfinite(value) else None
+        elif value is None:
+            flat[name] = None
+    return flat
+
+
+def _problem_reason(message: str) -> str:
+    """Return a validation message without the offending values it quotes."""
+    return re.split(r" \(e\.g\. |: (?=['\"\d-])", message)[0]
+
+
+def _events_frame(state: ServingState, body: ScoreRequest) -> pl.DataFrame:
+    """Validate the body's events against the contract and build their one-row snapshot."""
+    events = body.events or []
+    records = [
+        {
+            **e.model_dump(),
+            "customer_id": body.customer_id,
+            "ts": e.ts.astimezone(UTC) if e.ts.tzinfo else e.ts.replace(tzinfo=UTC),
+        }
+        for e in events
+    ]
+    raw = pl.DataFrame(records, schema=event_schema())
+    try:
+        loaded = validate_events(raw, now=datetime.now(UTC), file="body.events")
+    except EventsValidationError as exc:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "events", row - 1, problem.column or "")
+                    if problem.rows
+                    else ("body", "events"),
+                    "msg": _problem_reason(problem.message),
+                    "type": "value_error",
+                }
+                for problem in exc.errors
+                for row in problem.rows or (0,)
+            ]
+        ) from None
+    as_of = body.as_of or max(r["ts"] for r in records).date()
+    frame = build_snapshot(
+        loaded.frame, None, as_of, categories=snapshot_categories(state.snapshot.frame)
+    )
+    if frame.height == 0:
+        raise _invalid("body.as_of", "no event on or before as_of")
+    return frame
+
+
+def _model_infos(state: ServingState) -> list[ModelInfo]:
+    infos = []
+    for task, table in state.tables.items():
+        model, bundle = table.model, table.model.bundle
+        metrics = bundle.metadata.get("metrics") or {}
+        infos.append(
+            ModelInfo(
+                task=task,  # type: ignore[arg-type]
+                model_name=model.name,
+                version=model.version,
+                aliases=list(model.aliases),
+                feature_set_version=bundle.feature_set_version,
+                features=len(bundle.feature_names),
+                categories=list(bundle.categories),
+                metrics=_flat_metrics(metrics),
+                grade=None
+                if bundle.metadata.get("grade") is None
+                else str(bundle.metadata["grade"]),
+            )
+        )
+    return infos
+
+
+def _snapshot_info(state: ServingState) -> SnapshotInfo:
+    n = len(state.index)
+    return SnapshotInfo(
+        as_of=state.snapshot.as_of,
+        feature_set_version=state.snapshot.feature_set_version,
+        customers=n,
+        explained={
+            task: float(table.explained.sum()) / max(int((table.top >= 0).sum()), 1)
+            for task, table in state.tables.items()
+        },
+    )
+
+
+@router.get("/models", response_model=ModelsResponse, summary="Loaded models and snapshot")
+def models(_role: ScorerRole, state: CurrentState) -> ModelsResponse:
+    """Return the loaded models, their versions, metrics and grade, and the snapshot."""
+    return ModelsResponse(
+        models=_model_infos(state), snapshot=_snapshot_info(state), loaded_at=state.loaded_at
+    )
+
+
+@router.post(
+    "/admin/reload",
+    response_model=ReloadResponse,
+    responses={409: {"model": ErrorResponse, "description": "Load failed; old models serve."}},
+    summary="Load the current champions and newest snapshot and swap them in",
+)
+async def reload(_role: AdminRole, request: Request, holder: Holder) -> ReloadResponse:
+    """Reload; on failure the previous models keep serving and the answer says why."""
+    error = await reload_state(request.app)
+    state = holder.current
+    if error is not None or state is None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"reload failed, the previous models keep serving: {error}",
+        )
+    return ReloadResponse(models=_model_infos(state), snapshot=_snapshot_info(state))
+
+
+@health_router.get("/healthz", response_model=Health, summary="Liveness")
+async def healthz() -> Health:
+    """Answer while the process is alive."""
+    return Health()
+
+
+@health_router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not loaded yet."}},
+    summary="Readiness: models and snapshot loaded",
+)
+async def readyz(holder: Holder) -> Readiness | JSONResponse:
+    """Answer 200 once models and snapshot are loaded, 503 before."""
+    if holder.current is not None:
+        return Readiness(ready=True)
+    detail = "loading" if holder.last_error is None else "last load failed; retrying"
+    return JSONResponse(Readiness(ready=False, detail=detail).model_dump(), status_code=503)
+
+
+@health_router.get(
+    "/metrics",
+    response_model=str,
+    response_class=PlainTextResponse,
+    summary="Prometheus metrics",
+)
+async def metrics_endpoint(metrics: MetricsDep) -> PlainTextResponse:
+    """Return request counts, latencies and scores served, in the Prometheus text format."""
+    return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")

@@ -1,0 +1,156 @@
+"""Typed settings of the scoring service, read from ``GUANXI_*`` environment variables.
+
+Nothing is read at import time: :func:`get_settings` builds the settings on first call and caches
+them; tests override the dependency or pass a :class:`Settings` to ``create_app``.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.tasks import TASKS
+
+__all__ = ["Role", "Settings", "get_settings", "parse_api_keys"]
+
+
+class Role(IntEnum):
+    """What a key may do; a higher role may do everything a lower one may."""
+
+    scorer = 1
+    reviewer = 2
+    admin = 3
+
+
+def parse_api_keys(spec: str) -> dict[str, Role]:
+    """Parse ``"key:role,key:role"`` into a mapping of key to role.
+
+    Parameters
+    ----------
+    spec : str
+        Comma-separated ``key:role`` pairs; roles are ``scorer``, ``reviewer`` or ``admin``.
+        Whitespace around items is ignored.
+
+    Returns
+    -------
+    dict of str to Role
+        Each key with its role.
+
+    Raises
+    ------
+    ValueError
+        If an item has no ``:``, an empty key, an unknown role, or a key appears twice. The message
+        names the item's position, never the key itself.
+    """
+    keys: dict[str, Role] = {}
+    for position, item in enumerate((i.strip() for i in spec.split(",")), start=1):
+        if not item:
+            continue
+        key, sep, role = item.rpartition(":")
+        if not sep or not key.strip():
+            raise ValueError(f"GUANXI_API_KEYS item {position} is not of the form key:role")
+        if role.strip() not in Role.__members__:
+            raise ValueError(
+                f"GUANXI_API_KEYS item {position} has unknown role {role.strip()!r}; "
+                f"expected one of {', '.join(Role.__members__)}"
+            )
+        if key.strip() in keys:
+            raise ValueError(f"GUANXI_API_KEYS item {position} repeats an earlier key")
+        keys[key.strip()] = Role[role.strip()]
+    return keys
+
+
+class Settings(BaseSettings):
+    """Settings of the scoring service.
+
+    Every field is read from the environment variable ``GUANXI_<FIELD>`` (case-insensitive).
+    Outside dev mode the service refuses to start without API keys and without an audit key.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GUANXI_", extra="ignore", frozen=True)
+
+    home: Path = Field(
+        default=Path(".guanxi"), description="Store root (snapshots, scores, audit log)."
+    )
+    api_keys: SecretStr = Field(default=SecretStr(""), description='API keys, "key:role,key:role".')
+    audit_key: SecretStr = Field(
+        default=SecretStr(""), description="HMAC key for customer ids in audit."
+    )
+    dev: bool = Field(default=False, description="Development mode: allows generated keys.")
+    tasks: tuple[str, ...] = Field(default=TASKS, description="Tasks whose champions are served.")
+    model_alias: str = Field(default="champion", description="Registry alias loaded for each task.")
+    max_body_bytes: int = Field(
+        default=1_048_576, gt=0, description="Largest accepted request body."
+    )
+    max_batch: int = Field(
+        default=1000, gt=0, description="Most customer ids in one POST /v1/scores."
+    )
+    reason_cache_size: int = Field(
+        default=20_000, ge=0, description="Customers per task whose formatted reasons are kept."
+    )
+    model_threads: int = Field(default=1, ge=1, description="XGBoost threads per prediction.")
+    precompute_reasons: bool = Field(
+        default=True, description="Explain every snapshot customer in the background after a load."
+    )
+    precompute_chunk: int = Field(
+        default=2048, gt=0, description="Rows per background explain step."
+    )
+    retry_seconds: float = Field(
+        default=10.0, gt=0, description="Wait between start-up load attempts."
+    )
+    band_high_decile: int = Field(
+        default=2, ge=1, le=10, description="Deciles 1..n are band 'high'."
+    )
+    band_medium_decile: int = Field(
+        default=5, ge=1, le=10, description="Deciles up to n are 'medium'."
+    )
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_parse(cls, value: SecretStr) -> SecretStr:
+        parse_api_keys(value.get_secret_value())
+        return value
+
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [t for t in value if t not in TASKS]
+        if unknown or not value:
+            raise ValueError(f"unknown tasks {unknown}; expected a subset of {list(TASKS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.band_medium_decile < self.band_high_decile:
+            raise ValueError("GUANXI_BAND_MEDIUM_DECILE must be >= GUANXI_BAND_HIGH_DECILE")
+        if self.dev:
+            return self
+        if not self.keys:
+            raise ValueError("GUANXI_API_KEYS is empty: set key:role pairs, or start with --dev")
+        if len(self.audit_key.get_secret_value()) < 16:
+            raise ValueError(
+                "GUANXI_AUDIT_KEY must be set to a secret of at least 16 characters "
+                "(no default works outside --dev)"
+            )
+        return self
+
+    @property
+    def keys(self) -> dict[str, Role]:
+        """The configured API keys with their roles."""
+        return parse_api_keys(self.api_keys.get_secret_value())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the settings read from the environment, built once.
+
+    Returns
+    -------
+    Settings
+        The cached settings; ``get_settings.cache_clear()`` rereads the environment.
+    """
+    return Settings()

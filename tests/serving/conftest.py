@@ -1,0 +1,255 @@
+"""Fixtures of the serving tests: tiny events, a real snapshot, real tiny XGBoost models.
+
+Models are trained once per session on a hand-seeded snapshot of 80 customers; the registry
+fixture logs them through :mod:`models.registry` into a SQLite MLflow under a session temp dir.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+
+import mlflow
+import numpy as np
+import polars as pl
+import pytest
+import xgboost as xgb
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from features.contracts import FEATURE_SET_VERSION, event_schema
+from features.snapshot import build_snapshot
+from features.store import Store
+from models import registry
+from models.artifact import ModelBundle
+from models.tasks import TASKS, model_frame
+from serving.app import create_app
+from serving.settings import Settings
+from serving.state import LoadedSnapshot, ServedModel
+from training.tracking import configure_tracking, experiment_id
+
+AS_OF = date(2024, 6, 30)
+CATEGORIES = ["garden", "kitchen", "toys"]
+KEYS = {"scorer": "scorer-key-0123456789", "reviewer": "review-key-0123456789"}
+KEYS["admin"] = "admin-key-0123456789ab"
+AUDIT_KEY = "audit-key-for-tests-0123456789"
+
+
+def tiny_events(n_customers: int = 80, seed: int = 0) -> pl.DataFrame:
+    """Seeded events: orders in three categories, visits, e-mails and complaints."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    kinds = ["order", "order", "visit", "email_sent", "email_open", "complaint"]
+    for i in range(n_customers):
+        for j in range(int(rng.integers(1, 9))):
+            kind = str(rng.choice(kinds))
+            ts = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=int(rng.integers(0, 180)))
+            rows.append(
+                {
+                    "customer_id": f"c{i:03d}",
+                    "ts": ts,
+                    "event_type": kind,
+                    "channel": "web",
+                    "amount": float(rng.integers(5, 200)) if kind == "order" else None,
+                    "margin": None,
+                    "quantity": 1.0 if kind == "order" else None,
+                    "category": str(rng.choice(CATEGORIES)) if kind == "order" else None,
+                    "score": None,
+                    "ref_id": f"r{i}-{j}",
+                }
+            )
+    return pl.DataFrame(rows, schema=event_schema())
+
+
+def train_bundle(
+    task: str, snapshot: pl.DataFrame, seed: int = 0, feature_set_version: str = FEATURE_SET_VERSION
+) -> ModelBundle:
+    """A 15-tree depth-3 model on seeded labels that depend on a few features."""
+    X = model_frame(task, snapshot, categories=CATEGORIES if task == "cross_sell" else None)  # noqa: N806
+    rng = np.random.default_rng(seed)
+    recency = X["recency_days"].fillna(200).to_numpy()
+    orders = X["orders_total"].fillna(0).to_numpy()
+    logit = 0.02 * (recency - 60) - 0.3 * orders if task == "churn" else 0.4 * orders - 1
+    y = (rng.random(len(X)) < 1 / (1 + np.exp(-logit))).astype(int)
+    y[:2] = [0, 1]
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 3, "eta": 0.3, "seed": seed, "nthread": 1},
+        xgb.DMatrix(X.to_numpy(), label=y, missing=np.nan),
+        num_boost_round=15,
+    )
+    calibration = (
+        {"method": "isotonic", "x": [-3.0, 0.0, 3.0], "y": [0.05, 0.4, 0.9]}
+        if task == "repurchase"
+        else {"method": "sigmoid", "a": 0.9, "b": -0.1}
+    )
+    return ModelBundle(
+        task=task,
+        booster=booster,
+        feature_names=list(X.columns),
+        calibration=calibration,
+        feature_set_version=feature_set_version,
+        categories=list(CATEGORIES) if task == "cross_sell" else [],
+        metadata={"grade": "B", "metrics": {"xgboost": {"roc_auc": 0.75}}, "seed": seed},
+    )
+
+
+@pytest.fixture(scope="session")
+def snapshot() -> pl.DataFrame:
+    return build_snapshot(tiny_events(), None, AS_OF, categories=CATEGORIES)
+
+
+@pytest.fixture(scope="session")
+def bundles(snapshot: pl.DataFrame) -> dict[str, ModelBundle]:
+    return {task: train_bundle(task, snapshot) for task in TASKS}
+
+
+@pytest.fixture(scope="session")
+def served(bundles: dict[str, ModelBundle]) -> dict[str, ServedModel]:
+    return {
+        task: ServedModel(bundle=b, name=task, version="1", aliases=("champion",))
+        for task, b in bundles.items()
+    }
+
+
+@pytest.fixture(scope="session")
+def loaded_snapshot(snapshot: pl.DataFrame) -> LoadedSnapshot:
+    return LoadedSnapshot(as_of=AS_OF, feature_set_version=FEATURE_SET_VERSION, frame=snapshot)
+
+
+@dataclass
+class StaticSource:
+    """A source serving fixed models and snapshot; ``failure`` makes loads raise."""
+
+    models: dict[str, ServedModel]
+    snapshot: LoadedSnapshot
+    failure: Exception | None = None
+    calls: list[str] = field(default_factory=list)
+
+    def load_models(self, tasks, alias):  # type: ignore[no-untyped-def]
+        self.calls.append("models")
+        if self.failure is not None:
+            raise self.failure
+        return {t: self.models[t] for t in tasks}
+
+    def load_snapshot(self) -> LoadedSnapshot:
+        return self.snapshot
+
+
+def make_settings(home: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "home": home,
+        "api_keys": SecretStr(",".join(f"{k}:{role}" for role, k in KEYS.items())),
+        "audit_key": SecretStr(AUDIT_KEY),
+        "precompute_reasons": False,
+        "retry_seconds": 0.05,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def headers(role: str = "scorer") -> dict[str, str]:
+    return {"X-API-Key": KEYS[role]}
+
+
+def wait_ready(client: TestClient, attempts: int = 400) -> None:
+    """Poll /readyz until 200 (bounded by attempts, not by time)."""
+    for _ in range(attempts):
+        if client.get("/readyz").status_code == 200:
+            return
+        time.sleep(0.025)
+    raise AssertionError("service did not become ready")
+
+
+@pytest.fixture
+def source(served: dict[str, ServedModel], loaded_snapshot: LoadedSnapshot) -> StaticSource:
+    return StaticSource(models=dict(served), snapshot=loaded_snapshot)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "home")
+
+
+@pytest.fixture
+def app(settings: Settings, source: StaticSource) -> FastAPI:
+    return create_app(settings, source)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        wait_ready(c)
+        yield c
+
+
+@dataclass(frozen=True)
+class Registry:
+    """A SQLite MLflow registry with a champion per task and extra versions for reload tests."""
+
+    home: Path
+    uri: str
+    champion: dict[str, str]
+    good: str
+    corrupt: str
+    incompatible: str
+
+
+def _register(bundle: ModelBundle, snapshot: pl.DataFrame, home: Path) -> str:
+    X = model_frame(bundle.task, snapshot, bundle.feature_names, bundle.categories)  # noqa: N806
+    with mlflow.start_run(experiment_id=experiment_id(bundle.task, home)):
+        uri = registry.log_bundle(bundle, X.head(3))
+    return registry.register_challenger(bundle.task, uri, {"grade": "B"})
+
+
+@pytest.fixture(scope="session")
+def registry_setup(
+    tmp_path_factory: pytest.TempPathFactory,
+    bundles: dict[str, ModelBundle],
+    snapshot: pl.DataFrame,
+) -> Registry:
+    """Champions of every task, plus churn versions: a retrained one, a corrupt one, one of
+    another feature-set version. The store holds the snapshot."""
+    home = tmp_path_factory.mktemp("registry") / "home"
+    uri = configure_tracking(home)
+    try:
+        champion = {}
+        for task, bundle in bundles.items():
+            champion[task] = _register(bundle, snapshot, home)
+            registry.set_alias(task, registry.CHAMPION, champion[task])
+        good = _register(train_bundle("churn", snapshot, seed=1), snapshot, home)
+        corrupt = _register(train_bundle("churn", snapshot, seed=2), snapshot, home)
+        for path in _artifact_dir("churn", corrupt).rglob("model.ubj"):
+            path.write_bytes(b"not a booster")
+        old = train_bundle("churn", snapshot, seed=3, feature_set_version="0")
+        incompatible = _register(old, snapshot, home)
+        Store(home).write_snapshot(snapshot, AS_OF)
+    finally:
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+    return Registry(home, uri, champion, good, corrupt, incompatible)
+
+
+def _artifact_dir(task: str, version: str) -> Path:
+    client = mlflow.MlflowClient()
+    model_id = str(client.get_model_version(task, version).source).removeprefix("models:/")
+    return Path(urlparse(client.get_logged_model(model_id).artifact_location).path)
+
+
+@pytest.fixture
+def registry_env(registry_setup: Registry, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
+    """Point MLflow at the session registry; afterwards put every champion alias back."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry_setup.uri)
+    mlflow.set_tracking_uri(registry_setup.uri)
+    mlflow.set_registry_uri(registry_setup.uri)
+    try:
+        yield registry_setup
+    finally:
+        for task, version in registry_setup.champion.items():
+            registry.set_alias(task, registry.CHAMPION, version)
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)

@@ -1,0 +1,339 @@
+"""The HTTP API: every endpoint, every error code, the audit log and the metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from fastapi.testclient import TestClient
+
+from models.artifact import ModelBundle
+from models.tasks import model_frame
+from serving.app import create_app
+from tests.serving.conftest import (
+    AS_OF,
+    AUDIT_KEY,
+    CATEGORIES,
+    KEYS,
+    StaticSource,
+    headers,
+    make_settings,
+    wait_ready,
+)
+
+
+def _scores(client: TestClient, customer: str, query: str = "") -> dict:
+    r = client.get(f"/v1/customers/{customer}/scores{query}", headers=headers())
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_customer_scores_all_tasks(
+    client: TestClient, snapshot: pl.DataFrame, bundles: dict[str, ModelBundle]
+) -> None:
+    body = _scores(client, "c001")
+    assert body["customer_id"] == "c001"
+    assert set(body["scores"]) == {"churn", "repurchase", "cross_sell"}
+    churn = body["scores"]["churn"]
+    assert churn["model_name"] == "churn" and churn["model_version"] == "1"
+    assert churn["snapshot_date"] == AS_OF.isoformat()
+    assert 1 <= churn["decile"] <= 10 and churn["band"] in {"low", "medium", "high"}
+    assert len(churn["reasons"]) == 5 and churn["groups"] is None
+    contributions = [abs(r["contribution_log_odds"]) for r in churn["reasons"]]
+    assert contributions == sorted(contributions, reverse=True)
+    for reason in churn["reasons"]:
+        assert set(reason) == {
+            "feature",
+            "group",
+            "value",
+            "contribution_points",
+            "contribution_log_odds",
+            "sentence",
+        }
+        assert "points" in reason["sentence"]
+
+    # the served probability is the batch score of the same model on the same snapshot
+    for task in ("churn", "repurchase"):
+        b = bundles[task]
+        X = model_frame(task, snapshot, b.feature_names, b.categories)  # noqa: N806
+        expected = b.predict_proba(X.loc[["c001"]])[0]
+        assert body["scores"][task]["probability"] == pytest.approx(expected, abs=1e-12)
+
+    cross = body["scores"]["cross_sell"]
+    row = snapshot.filter(pl.col("customer_id") == "c001").row(0, named=True)
+    not_bought = {c for c in CATEGORIES if not row[f"cat_{c}_orders"]}
+    ranked = cross["categories"]
+    assert {c["category"] for c in ranked} == not_bought
+    assert [c["rank"] for c in ranked] == list(range(1, len(ranked) + 1))
+    probabilities = [c["probability"] for c in ranked]
+    assert probabilities == sorted(probabilities, reverse=True)
+    if ranked:
+        assert cross["probability"] == probabilities[0]
+
+
+def test_tasks_explain_and_group(client: TestClient) -> None:
+    body = _scores(client, "c002", "?tasks=churn,repurchase&explain=8&group=true")
+    assert set(body["scores"]) == {"churn", "repurchase"}
+    churn = body["scores"]["churn"]
+    assert len(churn["reasons"]) == 8
+    grouped = [r for g in churn["groups"] for r in g["reasons"]]
+    assert sorted(r["feature"] for r in grouped) == sorted(r["feature"] for r in churn["reasons"])
+    for g in churn["groups"]:
+        assert {r["group"] for r in g["reasons"]} == {g["group"]}
+        assert g["contribution_points"] == pytest.approx(
+            sum(r["contribution_points"] for r in g["reasons"])
+        )
+    none = _scores(client, "c002", "?tasks=churn&explain=0")["scores"]["churn"]
+    assert none["reasons"] == [] and none["probability"] == churn["probability"]
+
+
+def test_unknown_customer_is_404_without_echo(client: TestClient) -> None:
+    r = client.get("/v1/customers/nobody-here-42/scores", headers=headers())
+    assert r.status_code == 404
+    assert "nobody-here-42" not in r.text
+
+
+def test_auth_401_and_403(client: TestClient) -> None:
+    url = "/v1/customers/c001/scores"
+    assert client.get(url).status_code == 401
+    assert client.get(url, headers={"X-API-Key": "wrong"}).status_code == 401
+    assert client.get(url, headers={"X-API-Key": KEYS["scorer"] + "x"}).status_code == 401
+    for role in ("scorer", "reviewer", "admin"):
+        assert client.get(url, headers=headers(role)).status_code == 200
+    for role in ("scorer", "reviewer"):
+        r = client.post("/v1/admin/reload", headers=headers(role))
+        assert r.status_code == 403
+        assert KEYS[role] not in r.text
+    assert client.post("/v1/admin/reload").status_code == 401
+    assert client.post("/v1/admin/reload", headers=headers("admin")).status_code == 200
+
+
+def _fields(r) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    assert r.status_code == 422, r.text
+    return {e["field"]: e["reason"] for e in r.json()["detail"]}
+
+
+def test_422_names_fields_never_values(client: TestClient) -> None:
+    fields = _fields(client.get("/v1/customers/c001/scores?explain=987654", headers=headers()))
+    assert list(fields) == ["query.explain"]
+    r = client.get("/v1/customers/c001/scores?tasks=churn,secretsauce", headers=headers())
+    assert "query.tasks" in _fields(r) and "secretsauce" not in r.text
+
+    secret = "s3cr3t-value-17"
+    r = client.post(
+        "/v1/scores",
+        headers=headers(),
+        json={"customer_ids": secret, "explain": secret, "bogus": secret},
+    )
+    assert set(_fields(r)) == {"body.customer_ids", "body.explain", "body.bogus"}
+    assert secret not in r.text
+    r = client.post("/v1/score", headers=headers(), json={"features": {"recency_days": secret}})
+    assert "body.features.recency_days" in " ".join(_fields(r)) and secret not in r.text
+    r = client.post("/v1/scores", headers=headers(), content=b'{"customer_ids": [' + b"x" * 50)
+    assert next(iter(_fields(r))).startswith("body") and "xxxx" not in r.text
+
+
+def test_batch_scores_report_unknown_ids(client: TestClient) -> None:
+    ids = ["c003", "ghost-1", "c001", "c003", "ghost-2"]
+    r = client.post("/v1/scores", headers=headers(), json={"customer_ids": ids, "tasks": ["churn"]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [x["customer_id"] for x in body["results"]] == ids
+    assert [x["status"] for x in body["results"]] == ["ok", "unknown", "ok", "ok", "unknown"]
+    assert body["unknown"] == 2
+    single = _scores(client, "c001", "?tasks=churn")["scores"]["churn"]
+    assert body["results"][2]["scores"]["churn"] == single
+    assert body["results"][1]["scores"] == {}
+
+
+def test_batch_size_limits(client: TestClient, tmp_path: Path, source: StaticSource) -> None:
+    too_many = [f"c{i}" for i in range(1001)]
+    r = client.post("/v1/scores", headers=headers(), json={"customer_ids": too_many})
+    assert "body.customer_ids" in _fields(r)
+    small = create_app(make_settings(tmp_path / "h2", max_batch=2), source)
+    with TestClient(small) as c:
+        wait_ready(c)
+        r = c.post("/v1/scores", headers=headers(), json={"customer_ids": ["c1", "c2", "c3"]})
+        assert "body.customer_ids" in _fields(r)
+
+
+def test_score_from_features_equals_snapshot_score(
+    client: TestClient, snapshot: pl.DataFrame
+) -> None:
+    row = snapshot.filter(pl.col("customer_id") == "c004")
+    features = {
+        k: (float(v) if v is not None else None)
+        for k, v in row.row(0, named=True).items()
+        if isinstance(v, int | float) or v is None
+    }
+    r = client.post(
+        "/v1/score", headers=headers(), json={"customer_id": "c004", "features": features}
+    )
+    assert r.status_code == 200, r.text
+    live = r.json()["scores"]
+    stored = _scores(client, "c004")["scores"]
+    for task in ("churn", "repurchase", "cross_sell"):
+        assert live[task]["probability"] == pytest.approx(stored[task]["probability"], abs=1e-12)
+        assert live[task]["decile"] == stored[task]["decile"]
+        assert live[task]["snapshot_date"] is None
+        assert [x["feature"] for x in live[task]["reasons"]] == [
+            x["feature"] for x in stored[task]["reasons"]
+        ]
+    assert live["cross_sell"]["categories"] == stored["cross_sell"]["categories"]
+
+    r = client.post("/v1/score", headers=headers(), json={"features": {"no_such_feature": 1.0}})
+    assert _fields(r) == {"body.features.no_such_feature": "unknown feature"}
+    r = client.post("/v1/score", headers=headers(), json={})
+    assert "body" in _fields(r)
+
+
+def test_score_from_events_equals_snapshot_score(client: TestClient) -> None:
+    from tests.serving.conftest import tiny_events
+
+    events = tiny_events().filter(pl.col("customer_id") == "c005")
+    payload = [
+        {k: (v.isoformat() if k == "ts" else v) for k, v in e.items() if k != "customer_id"}
+        for e in events.iter_rows(named=True)
+    ]
+    r = client.post(
+        "/v1/score",
+        headers=headers(),
+        json={"customer_id": "c005", "events": payload, "as_of": AS_OF.isoformat()},
+    )
+    assert r.status_code == 200, r.text
+    live = r.json()["scores"]
+    stored = _scores(client, "c005")["scores"]
+    for task in ("churn", "repurchase", "cross_sell"):
+        assert live[task]["probability"] == pytest.approx(stored[task]["probability"], abs=1e-12)
+
+    bad = [dict(payload[0], event_type="teleport"), dict(payload[0], event_type="order")]
+    bad[1]["amount"] = None
+    r = client.post("/v1/score", headers=headers(), json={"events": bad})
+    fields = _fields(r)
+    assert "body.events.0.event_type" in fields and "body.events.1.amount" in fields
+    assert "teleport" not in r.text
+
+
+def test_models_endpoint(client: TestClient) -> None:
+    r = client.get("/v1/models", headers=headers())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    models = {m["task"]: m for m in body["models"]}
+    assert set(models) == {"churn", "repurchase", "cross_sell"}
+    churn = models["churn"]
+    assert churn["version"] == "1" and churn["aliases"] == ["champion"]
+    assert churn["metrics"] == {"xgboost.roc_auc": 0.75} and churn["grade"] == "B"
+    assert models["cross_sell"]["categories"] == CATEGORIES
+    assert body["snapshot"]["as_of"] == AS_OF.isoformat()
+    assert body["snapshot"]["customers"] == 80
+
+
+def test_health_readiness_metrics(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"ready": True, "detail": None}
+    _scores(client, "c001", "?tasks=churn")
+    client.get("/v1/customers/c001/scores")
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    route = 'route="/v1/customers/{customer_id}/scores"'
+    assert f'guanxi_requests_total{{method="GET",{route},status="200"}}' in text
+    assert f'guanxi_requests_total{{method="GET",{route},status="401"}}' in text
+    assert f"guanxi_request_latency_seconds_count{{{route}}}" in text
+    assert 'guanxi_scores_served_total{model_version="1",task="churn"} 1.0' in text
+    assert "c001" not in text
+
+
+def test_request_id_header(client: TestClient) -> None:
+    a = client.get("/healthz").headers["x-request-id"]
+    b = client.get("/healthz").headers["x-request-id"]
+    assert len(a) == 32 and a != b
+
+
+def test_openapi_lists_every_route_with_models(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    expected = {
+        "/v1/customers/{customer_id}/scores": "get",
+        "/v1/scores": "post",
+        "/v1/score": "post",
+        "/v1/models": "get",
+        "/v1/admin/reload": "post",
+        "/healthz": "get",
+        "/readyz": "get",
+        "/metrics": "get",
+    }
+    for path, method in expected.items():
+        operation = spec["paths"][path][method]
+        assert "200" in operation["responses"]
+    scores = spec["paths"]["/v1/customers/{customer_id}/scores"]["get"]["responses"]
+    assert {"401", "403", "404", "413", "422"} <= set(scores)
+    assert "APIKeyHeader" in spec["components"]["securitySchemes"]
+
+
+def _chunks(size: int, piece: int = 1000) -> Iterator[bytes]:
+    yield b'{"customer_ids": ["'
+    for _ in range(size // piece):
+        yield b"x" * piece
+    yield b'"]}'
+
+
+def test_413_on_the_stream(tmp_path: Path, source: StaticSource) -> None:
+    app = create_app(make_settings(tmp_path / "h", max_body_bytes=4096), source)
+    with TestClient(app) as c:
+        wait_ready(c)
+        # chunked: no Content-Length, the limit is counted on the received bytes
+        r = c.post("/v1/scores", headers=headers(), content=_chunks(20_000))
+        assert r.status_code == 413
+        assert "xxxx" not in r.text
+        r = c.post("/v1/scores", headers=headers(), content=b"x" * 5000)
+        assert r.status_code == 413
+        r = c.post("/v1/scores", headers=headers(), json={"customer_ids": ["c001"]})
+        assert r.status_code == 200
+
+
+def test_audit_log_hashes_ids(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    client.post(
+        "/v1/scores",
+        headers=headers("reviewer"),
+        json={"customer_ids": ["c001", "ghost"], "tasks": ["churn", "cross_sell"]},
+    )
+    parts = list((settings.home / "audit").glob("part-*.jsonl"))
+    assert len(parts) == 1
+    text = parts[0].read_text()
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert "c001" not in text and "ghost" not in text
+    digest = hmac.new(AUDIT_KEY.encode(), b"c001", hashlib.sha256).hexdigest()
+    assert {line["customer_hash"] for line in lines} == {digest}
+    assert {line["task"] for line in lines} <= {"churn", "cross_sell"}
+    assert {line["role"] for line in lines} == {"reviewer"}
+    assert set(lines[0]) == {
+        "request_id",
+        "time",
+        "role",
+        "task",
+        "model_version",
+        "customer_hash",
+        "score",
+    }
+
+
+def test_500_hides_details(app, source: StaticSource, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from serving.state import ServingState
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internals at /srv/x")
+
+    monkeypatch.setattr(ServingState, "score", boom)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        wait_ready(c)
+        r = c.get("/v1/customers/c001/scores", headers=headers())
+    assert r.status_code == 500
+    assert "secret" not in r.text and "Traceback" not in r.text
+    assert r.json()["detail"].startswith("internal error (request id ")
+    assert np.isfinite(len(r.text))

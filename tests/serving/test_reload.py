@@ -1,0 +1,140 @@
+"""Readiness, start-up retries and reloads: a failed load keeps the old models serving."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from models import registry
+from serving.app import create_app
+from serving.state import ServedModel
+from tests.serving.conftest import Registry, StaticSource, headers, make_settings, wait_ready
+
+SCORES = "/v1/customers/c001/scores?tasks=churn&explain=2"
+
+
+def _version(client: TestClient) -> str:
+    r = client.get(SCORES, headers=headers())
+    assert r.status_code == 200, r.text
+    return str(r.json()["scores"]["churn"]["model_version"])
+
+
+def test_not_ready_until_loaded_then_retries(tmp_path: Path, source: StaticSource) -> None:
+    source.failure = ConnectionError("registry unreachable")
+    app = create_app(make_settings(tmp_path / "h"), source)
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        r = client.get("/readyz")
+        assert r.status_code == 503 and r.json()["ready"] is False
+        assert client.get(SCORES, headers=headers()).status_code == 503
+        assert client.get("/v1/models", headers=headers()).status_code == 503
+        # authentication comes first: no key is a 401 even before anything is loaded
+        assert client.get(SCORES).status_code == 401
+        assert client.get("/v1/models", headers={"X-API-Key": "guess"}).status_code == 401
+        assert client.post("/v1/scores", json={"customer_ids": ["c001"]}).status_code == 401
+        calls = len(source.calls)
+        source.failure = None
+        wait_ready(client)
+        assert len(source.calls) > calls
+        assert _version(client) == "1"
+
+
+def test_reload_swaps_and_failed_reload_keeps_serving(
+    client: TestClient, source: StaticSource, served: dict[str, ServedModel]
+) -> None:
+    source.models["churn"] = dataclasses.replace(served["churn"], version="2")
+    r = client.post("/v1/admin/reload", headers=headers("admin"))
+    assert r.status_code == 200, r.text
+    assert {m["task"]: m["version"] for m in r.json()["models"]}["churn"] == "2"
+    assert _version(client) == "2"
+
+    source.failure = FileNotFoundError("model bundle file model.ubj is missing")
+    r = client.post("/v1/admin/reload", headers=headers("admin"))
+    assert r.status_code == 409
+    assert "FileNotFoundError: model bundle file model.ubj is missing" in r.json()["detail"]
+    assert _version(client) == "2"
+    assert client.get("/readyz").status_code == 200
+
+
+def test_reload_during_requests_fails_none(
+    client: TestClient, source: StaticSource, served: dict[str, ServedModel]
+) -> None:
+    statuses: list[int] = []
+    versions: set[str] = set()
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            r = client.get(SCORES, headers=headers())
+            statuses.append(r.status_code)
+            if r.status_code == 200:
+                versions.add(r.json()["scores"]["churn"]["model_version"])
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(6):
+            version = str(2 + i % 2)
+            source.models["churn"] = dataclasses.replace(served["churn"], version=version)
+            assert client.post("/v1/admin/reload", headers=headers("admin")).status_code == 200
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert statuses and set(statuses) == {200}
+    assert versions <= {"1", "2", "3"}
+
+
+def test_background_explains_every_customer(tmp_path: Path, source: StaticSource) -> None:
+    app = create_app(make_settings(tmp_path / "h", precompute_reasons=True), source)
+    with TestClient(app) as client:
+        wait_ready(client)
+        for _ in range(400):
+            explained = client.get("/v1/models", headers=headers()).json()["snapshot"]["explained"]
+            if all(v == 1.0 for v in explained.values()):
+                break
+            threading.Event().wait(0.025)
+        assert explained == {"churn": 1.0, "repurchase": 1.0, "cross_sell": 1.0}
+
+
+def test_registry_reload_paths(registry_env: Registry) -> None:
+    """Champions from a real SQLite MLflow registry and the snapshot from the store."""
+    reg = registry_env
+    app = create_app(make_settings(reg.home))
+    with TestClient(app) as client:
+        wait_ready(client)
+        models = client.get("/v1/models", headers=headers()).json()
+        assert {m["task"]: m["version"] for m in models["models"]} == reg.champion
+        assert all("champion" in m["aliases"] for m in models["models"])
+        assert _version(client) == reg.champion["churn"]
+
+        registry.set_alias("churn", registry.CHAMPION, reg.good)
+        r = client.post("/v1/admin/reload", headers=headers("admin"))
+        assert r.status_code == 200, r.text
+        assert _version(client) == reg.good
+
+        registry.set_alias("churn", registry.CHAMPION, reg.corrupt)
+        r = client.post("/v1/admin/reload", headers=headers("admin"))
+        assert r.status_code == 409
+        assert "XGBoostError" in r.json()["detail"] and "Stack trace" not in r.text
+        assert _version(client) == reg.good
+
+        registry.set_alias("churn", registry.CHAMPION, reg.incompatible)
+        r = client.post("/v1/admin/reload", headers=headers("admin"))
+        assert r.status_code == 409
+        assert "feature set version 0" in r.json()["detail"]
+        assert _version(client) == reg.good
+
+
+def test_missing_champion_keeps_retrying(registry_env: Registry) -> None:
+    app = create_app(make_settings(registry_env.home, tasks=("churn",), model_alias="nope"))
+    with TestClient(app) as client:
+        r = client.get("/readyz")
+        assert r.status_code == 503
+        r = client.post("/v1/admin/reload", headers=headers("admin"))
+        assert r.status_code == 409
+        assert "has the alias 'nope'" in r.json()["detail"]

@@ -1,0 +1,144 @@
+"""``guanxi serve``: refusal without keys, and real subprocesses on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from pipelines.serve import serve_command
+from serving.settings import get_settings
+from tests.serving.conftest import AUDIT_KEY, KEYS, Registry
+
+GUANXI = str(Path(sys.executable).with_name("guanxi"))
+
+
+def test_refuses_to_start_without_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("GUANXI_API_KEYS", "GUANXI_AUDIT_KEY", "GUANXI_DEV"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GUANXI_HOME", str(tmp_path))
+    app = typer.Typer()
+    app.command()(serve_command)
+    result = CliRunner().invoke(app, [])
+    get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert "GUANXI_API_KEYS is empty" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [GUANXI, "serve", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.stdout.read() if proc.stdout else ""
+
+
+def _wait(url: str, proc: subprocess.Popen[str], path: str, attempts: int = 600) -> None:
+    for _ in range(attempts):
+        if proc.poll() is not None:
+            raise AssertionError(f"guanxi serve exited:\n{_stop(proc)}")
+        try:
+            if httpx.get(url + path, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{path} never answered 200:\n{_stop(proc)}")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUANXI_", "MLFLOW_"))}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def served_registry(registry_env: Registry) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = _free_port()
+    env = _env(
+        GUANXI_HOME=str(registry_env.home),
+        GUANXI_API_KEYS=",".join(f"{k}:{role}" for role, k in KEYS.items()),
+        GUANXI_AUDIT_KEY=AUDIT_KEY,
+        GUANXI_MAX_BODY_BYTES="4096",
+        GUANXI_PRECOMPUTE_REASONS="false",
+        MLFLOW_TRACKING_URI=registry_env.uri,
+    )
+    proc = _start(["--port", str(port)], env, registry_env.home)
+    try:
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        _stop(proc)
+
+
+@pytest.mark.slow
+def test_guanxi_serve_subprocess(served_registry: tuple[str, subprocess.Popen[str]]) -> None:
+    url, proc = served_registry
+    _wait(url, proc, "/readyz")
+    key = {"X-API-Key": KEYS["scorer"]}
+    r = httpx.get(f"{url}/v1/customers/c001/scores?explain=3", headers=key)
+    assert r.status_code == 200, r.text
+    assert set(r.json()["scores"]) == {"churn", "repurchase", "cross_sell"}
+    assert "server" not in r.headers
+    assert httpx.get(f"{url}/v1/customers/c001/scores").status_code == 401
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"customer_ids": ["'
+        for _ in range(20):
+            yield b"y" * 1000
+        yield b'"]}'
+
+    r = httpx.post(f"{url}/v1/scores", headers=key, content=chunks())
+    assert r.status_code == 413
+    assert "guanxi_requests_total" in httpx.get(f"{url}/metrics").text
+
+
+@pytest.mark.slow
+def test_guanxi_serve_dev_prints_a_working_key(tmp_path: Path) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _start(["--port", str(port), "--dev"], _env(GUANXI_HOME=str(tmp_path)), tmp_path)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.search(r"API key \(X-API-Key\): (\S+)", line)
+        assert match, line
+        _wait(url, proc, "/healthz")
+        # nothing to load in an empty store: alive, not ready, and the key is accepted
+        assert httpx.get(f"{url}/readyz").status_code == 503
+        r = httpx.get(f"{url}/v1/models", headers={"X-API-Key": match[1]})
+        assert r.status_code == 503
+        assert httpx.get(f"{url}/v1/models", headers={"X-API-Key": "guess"}).status_code == 401
+    finally:
+        _stop(proc)

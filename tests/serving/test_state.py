@@ -1,0 +1,165 @@
+"""The loaded state: served scores equal batch scores, contributions add up, deciles, refusals."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from models.artifact import ModelBundle
+from models.scoring import score_snapshot
+from models.tasks import TASKS
+from serving.schemas import MAX_REASONS, Task
+from serving.state import (
+    IncompatibleModelError,
+    LoadedSnapshot,
+    ServedModel,
+    ServingState,
+    build_state,
+)
+
+
+@pytest.fixture(scope="module")
+def state(served: dict[str, ServedModel], loaded_snapshot: LoadedSnapshot) -> ServingState:
+    return build_state(served, loaded_snapshot)
+
+
+@pytest.fixture(scope="module")
+def batches(snapshot: pl.DataFrame, bundles: dict[str, ModelBundle]) -> dict[str, pl.DataFrame]:
+    """Batch scores with every reason, as `guanxi score` computes them."""
+    return {
+        task: score_snapshot(b, snapshot, explain_k=MAX_REASONS, model_version="1")
+        for task, b in bundles.items()
+    }
+
+
+def test_task_names_agree_with_models_tasks() -> None:
+    assert Task.__args__ == TASKS  # type: ignore[attr-defined]
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_served_score_is_batch_score_and_contributions_add_up(
+    data: st.DataObject,
+    state: ServingState,
+    snapshot: pl.DataFrame,
+    bundles: dict[str, ModelBundle],
+    batches: dict[str, pl.DataFrame],
+) -> None:
+    ids = snapshot.get_column("customer_id").to_list()
+    chosen = data.draw(st.lists(st.sampled_from(ids), min_size=1, max_size=6))
+    task = data.draw(st.sampled_from(TASKS))
+    bundle = bundles[task]
+    k = min(MAX_REASONS, len(bundle.feature_names))
+    positions = state.positions(chosen)
+    served = state.score(positions, [task], k=k, group=False)
+    table = state.tables[task]
+    for cid, position, scores in zip(chosen, positions, served, strict=True):
+        s = scores[task]
+        rows = (
+            batches[task]
+            .filter(pl.col("customer_id") == cid)
+            .sort("score", descending=True, maintain_order=True)
+        )
+        if rows.height == 0:  # cross-sell customer who bought every category
+            assert s.probability is None and s.categories == []
+            continue
+        best = rows.row(0, named=True)
+        assert s.probability == pytest.approx(best["score"], abs=1e-12)
+        assert s.log_odds == pytest.approx(best["margin"], abs=1e-9)
+        assert s.decile == best["decile"]
+        assert s.model_version == best["model_version"]
+        assert [r.feature for r in s.reasons] == [
+            best[f"reason_{i}_feature"] for i in range(1, k + 1)
+        ]
+        assert [r.contribution_log_odds for r in s.reasons] == pytest.approx(
+            [best[f"reason_{i}_logodds"] for i in range(1, k + 1)], abs=1e-6
+        )
+        # every contribution kept for the customer, plus the base value, is the margin
+        assert s.base_log_odds == table.contributions[position, -1]
+        total = s.base_log_odds + table.contributions[position, :-1].astype(np.float64).sum()
+        assert total == pytest.approx(s.log_odds, abs=1e-4)
+        if task == "cross_sell":
+            assert s.categories is not None
+            assert [c.category for c in s.categories] == rows.get_column("category").to_list()
+
+
+def test_deciles_follow_probabilities(state: ServingState) -> None:
+    for table in state.tables.values():
+        order = np.argsort(-table.proba, kind="stable")
+        assert np.all(np.diff(table.decile[order]) >= 0)
+        assert table.decile.min() == 1 and table.decile.max() == 10
+        # a live score equal to a stored one that ties with no other gets the batch decile
+        values, counts = np.unique(table.proba, return_counts=True)
+        alone = np.isin(table.proba, values[counts == 1])
+        assert alone.sum() > len(alone) // 2
+        np.testing.assert_array_equal(table.decile_of(table.proba[alone]), table.decile[alone])
+
+
+def test_bands(state: ServingState) -> None:
+    assert [state.band(d) for d in (1, 2, 3, 5, 6, 10)] == [
+        "high",
+        "high",
+        "medium",
+        "medium",
+        "low",
+        "low",
+    ]
+
+
+def test_unknown_ids_get_minus_one(state: ServingState) -> None:
+    assert state.positions(["c000", "nope", "c079"]).tolist() == [0, -1, 79]
+
+
+def test_contributions_are_cached(state: ServingState) -> None:
+    table = state.tables["churn"]
+    positions = state.positions(["c010", "c011"])
+    state.score(positions, ["churn"], k=3, group=False)
+    assert table.explained[positions].all()
+    before = table.contributions[positions].copy()
+    state.score(positions, ["churn"], k=3, group=False)
+    np.testing.assert_array_equal(table.contributions[positions], before)
+
+
+def test_other_feature_set_version_is_refused(
+    served: dict[str, ServedModel], loaded_snapshot: LoadedSnapshot
+) -> None:
+    old = dataclasses.replace(served["churn"].bundle, feature_set_version="0")
+    models = dict(served, churn=dataclasses.replace(served["churn"], bundle=old))
+    with pytest.raises(
+        IncompatibleModelError, match=r"feature set version 0.*feature set version 1"
+    ):
+        build_state(models, loaded_snapshot)
+
+
+def test_model_of_another_task_is_refused(
+    served: dict[str, ServedModel], loaded_snapshot: LoadedSnapshot
+) -> None:
+    with pytest.raises(IncompatibleModelError, match="'repurchase' model"):
+        build_state({"churn": served["repurchase"]}, loaded_snapshot)
+
+
+def test_repeated_customer_is_refused(
+    served: dict[str, ServedModel], loaded_snapshot: LoadedSnapshot
+) -> None:
+    frame = pl.concat([loaded_snapshot.frame, loaded_snapshot.frame.head(1)])
+    with pytest.raises(ValueError, match="repeats customer ids"):
+        build_state(served, dataclasses.replace(loaded_snapshot, frame=frame))
+
+
+def test_reason_cache_is_bounded(
+    served: dict[str, ServedModel], loaded_snapshot: LoadedSnapshot
+) -> None:
+    small = build_state(served, loaded_snapshot, reason_cache_size=3)
+    table = small.tables["churn"]
+    first = small.score(small.positions(["c001"]), ["churn"], k=5, group=False)
+    small.score(small.positions(["c002", "c003", "c004", "c005"]), ["churn"], k=5, group=False)
+    assert len(table._reasons) == 3
+    again = small.score(small.positions(["c001"]), ["churn"], k=5, group=False)
+    assert again == first
