@@ -1,0 +1,153 @@
+"""Cutoffs, the time split, data checks and point-in-time training rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from tests.training.conftest import AS_OF
+from training.datasets import (
+    InsufficientDataError,
+    build_task_data,
+    check_split,
+    events_up_to,
+    missing_summary,
+    order_categories,
+    plan_cutoffs,
+)
+
+
+def test_plan_cutoffs_by_hand() -> None:
+    plan = plan_cutoffs(date(2024, 1, 1), date(2025, 12, 31), 90, n_cutoffs=3)
+    assert plan.test == date(2025, 10, 2)  # D - H
+    assert plan.validation == date(2025, 7, 4)  # t - 90: its labels end on the test cutoff
+    assert plan.train == (date(2025, 2, 4), date(2025, 3, 6), date(2025, 4, 5))
+    assert plan.train[-1] + timedelta(days=90) == plan.validation  # labels end by v
+    assert plan.all[-2:] == (plan.validation, plan.test)
+
+
+def test_plan_rounds_the_gap_to_whole_steps() -> None:
+    plan = plan_cutoffs(date(2024, 1, 1), date(2025, 12, 31), 45, step_days=30, n_cutoffs=1)
+    assert plan.test == date(2025, 11, 16)
+    assert plan.validation == plan.test - timedelta(days=60)
+    assert plan.train == (plan.validation - timedelta(days=60),)
+
+
+def test_every_label_window_ends_by_the_next_stage() -> None:
+    h = 90
+    plan = plan_cutoffs(date(2023, 1, 1), date(2025, 12, 31), h, n_cutoffs=12)
+    assert all(c + timedelta(days=h) <= plan.validation for c in plan.train)
+    assert plan.validation + timedelta(days=h) <= plan.test
+    assert plan.train[0] >= date(2023, 1, 1) + timedelta(days=90)
+    assert len(plan.train) == 12
+
+
+def test_short_history_says_what_to_change() -> None:
+    with pytest.raises(InsufficientDataError, match=r"history is 200 days.*2 x horizon = 360"):
+        plan_cutoffs(date(2025, 1, 1), date(2025, 7, 20), 180)
+    with pytest.raises(InsufficientDataError, match=r"history is 300 days.*at least 360 days"):
+        plan_cutoffs(date(2025, 3, 6), date(2025, 12, 31), 90)
+    plan_cutoffs(date(2025, 1, 5), date(2025, 12, 31), 90)  # 360 days: one training cutoff
+
+
+def test_check_split_messages() -> None:
+    y = np.array([1] * 5 + [0] * 300)
+    with pytest.raises(InsufficientDataError, match=r"validation split .* 5 positive labels"):
+        check_split("validation", y, [date(2025, 1, 1)], min_rows=100, min_positives=20)
+    with pytest.raises(InsufficientDataError, match=r"305 labelled rows; need at least 1000"):
+        check_split("test", y, [date(2025, 1, 1)], min_rows=1000, min_positives=1)
+    check_split("train", y, [date(2025, 1, 1)], min_rows=100, min_positives=5)
+
+
+def test_missing_summary() -> None:
+    x = pd.DataFrame({"a": [1.0, np.nan, np.nan, 4.0], "b": [1.0] * 4, "c": [np.nan, 1, 1, 1]})
+    got = missing_summary(x)
+    assert got["feature"].tolist() == ["a", "c"]
+    assert got["missing_share"].tolist() == [0.5, 0.25]
+
+
+def test_task_data_rows_and_labels(small_sample: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+    events, customers = small_sample
+    cutoffs = [date(2025, 3, 6), date(2025, 4, 5)]
+    churn, names = build_task_data(events, customers, "churn", cutoffs, 90)
+    assert churn.X.index.names == ["cutoff", "customer_id"]
+    assert list(churn.X.columns) == names and "recency_days" in names
+    assert set(churn.cutoffs) == set(cutoffs)
+    # the churn population is active: an order within the last 365 days
+    assert churn.X["recency_days"].max() < 365
+    cross, cross_names = build_task_data(events, customers, "cross_sell", cutoffs[:1], 90)
+    assert cross.X.index.names == ["cutoff", "customer_id", "category"]
+    assert [n for n in cross_names if n.startswith("target_")] == [
+        f"target_{c}" for c in order_categories(events)
+    ]
+    # a candidate category was never bought before the cutoff
+    cats = cross.X.index.get_level_values("category")
+    bought = np.array([cross.X[f"cat_{c}_orders"].iloc[i] for i, c in enumerate(cats)], dtype=float)
+    assert (bought == 0).all()
+    assert 0 < cross.y.mean() < 0.2
+
+
+def test_negative_sampling_keeps_positives_and_weights(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    events, customers = small_sample
+    cutoffs = [date(2025, 3, 6)]
+    full, names = build_task_data(events, customers, "cross_sell", cutoffs, 90)
+    cap = len(full.y) // 4
+    sampled, _ = build_task_data(
+        events, customers, "cross_sell", cutoffs, 90, feature_names=names, max_rows_per_cutoff=cap
+    )
+    assert sampled.y.sum() == full.y.sum()
+    assert len(sampled.y) < len(full.y) / 2
+    # weighted negatives estimate the full count
+    assert sampled.weight[sampled.y == 0].sum() == pytest.approx((full.y == 0).sum(), rel=0.1)
+
+
+def test_no_feature_uses_an_event_after_its_cutoff(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    """Planting events after each cutoff changes no feature row of that cutoff."""
+    events, customers = small_sample
+    cutoffs = [date(2025, 2, 4), date(2025, 5, 5)]
+    ids = events["customer_id"].unique().sort().head(200).to_list()
+    base, names = build_task_data(events, customers, "repurchase", cutoffs, 90)
+
+    def planted(after: date) -> pl.DataFrame:
+        ts = datetime.combine(after + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+        rows = [
+            events.filter(pl.col("event_type") == kind)
+            .head(1)
+            .with_columns(pl.lit(cid).alias("customer_id"), pl.lit(ts).alias("ts"))
+            for cid in ids
+            for kind in ("order", "complaint", "visit", "cancel")
+        ]
+        return pl.concat([events, *rows])
+
+    for cutoff in cutoffs:
+        more, _ = build_task_data(
+            planted(cutoff), customers, "repurchase", [cutoff], 90, feature_names=names
+        )
+        pd.testing.assert_frame_equal(more.X, base.at([cutoff]).X)
+        assert more.y.sum() > base.at([cutoff]).y.sum()  # the planted orders are labels
+
+
+def test_events_after_as_of_change_nothing(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    events, customers = small_sample
+    as_of = AS_OF - timedelta(days=365)
+    start = datetime.combine(as_of + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    future = events.head(2000).with_columns(
+        (pl.lit(start) + pl.duration(hours=pl.int_range(pl.len()))).alias("ts")
+    )
+    plan = plan_cutoffs(date(2023, 1, 1), as_of, 90, n_cutoffs=1)
+    a, _ = build_task_data(events_up_to(events, as_of), customers, "churn", plan.all, 90)
+    b, _ = build_task_data(
+        events_up_to(pl.concat([events, future]), as_of), customers, "churn", plan.all, 90
+    )
+    pd.testing.assert_frame_equal(a.X, b.X)
+    np.testing.assert_array_equal(a.y, b.y)

@@ -1,0 +1,106 @@
+"""train_task end to end on generated sample data."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from models.artifact import ModelBundle
+from models.tasks import TASKS
+from tests.training.conftest import AS_OF, load_sample
+from training.datasets import InsufficientDataError
+from training.train import TrainConfig, TrainResult, train_task
+
+FAST = TrainConfig(trials=3, seed=1, nthread=1, shap_rows=200)
+
+
+@pytest.fixture(scope="module")
+def churn(small_sample: tuple[pl.DataFrame, pl.DataFrame]) -> tuple[TrainResult, list]:
+    events, customers = small_sample
+    trials: list[dict] = []
+    messages: list[str] = []
+    result = train_task(
+        events,
+        customers,
+        "churn",
+        AS_OF,
+        90,
+        FAST,
+        on_trial=lambda trial, info: trials.append(info),
+        progress=messages.append,
+    )
+    return result, [trials, messages]
+
+
+def test_result_is_complete(churn: tuple[TrainResult, list]) -> None:
+    result, (trials, messages) = churn
+    assert set(result.metrics) == {"xgboost", "logistic", "rule"}
+    assert result.grade in ("A", "B", "C")
+    assert result.rule["threshold_days"] > 0
+    assert set(result.figures) == {"gains", "reliability", "shap_beeswarm", "shap_bar"}
+    assert set(result.tables) >= {"gains", "reliability", "missing", "trials"}
+    assert set(result.tables["gains"]["model"]) == {"xgboost", "logistic", "rule"}
+    assert len(trials) == 3 and messages
+    params = result.params
+    assert params["cutoffs"]["test"] == date(2025, 10, 2)
+    assert params["cutoffs"]["validation"] == date(2025, 7, 4)
+    assert params["seed"] == 1 and "max_depth" in params["best_params"]
+    assert "## Grade" in result.model_card and "2025-10-02" in result.model_card
+
+
+def test_fast_churn_beats_its_rule(churn: tuple[TrainResult, list]) -> None:
+    result, _ = churn
+    xgb_m, rule_m = result.metrics["xgboost"], result.metrics["rule"]
+    assert xgb_m["roc_auc"] > rule_m["roc_auc"]
+    assert xgb_m["pr_auc"] > rule_m["pr_auc"]
+
+
+def test_bundle_scores_the_holdout_and_round_trips(
+    churn: tuple[TrainResult, list], tmp_path: Path
+) -> None:
+    result, _ = churn
+    bundle = result.bundle
+    x, y = result.holdout
+    assert len(x) == len(y) == result.metrics["xgboost"]["n"]
+    assert x.index.get_level_values("cutoff").unique().tolist() == [date(2025, 10, 2)]
+    assert bundle.calibration["method"] in ("isotonic", "sigmoid")
+    p = bundle.predict_proba(x)
+    assert ((p >= 0) & (p <= 1)).all()
+    bundle.save(tmp_path / "m")
+    loaded = ModelBundle.load(tmp_path / "m")
+    np.testing.assert_allclose(loaded.predict_proba(x), p)
+    meta = json.loads((tmp_path / "m" / "bundle.json").read_text())["metadata"]
+    assert meta["grade"] == result.grade and meta["params"]["as_of"] == "2025-12-31"
+
+
+def test_short_history_is_refused(small_sample: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+    events, customers = small_sample
+    with pytest.raises(InsufficientDataError, match="history is"):
+        train_task(events, customers, "churn", date(2023, 9, 1), 90, FAST)
+    with pytest.raises(ValueError, match="unknown task"):
+        train_task(events, customers, "upsell", AS_OF, 90, FAST)
+
+
+@pytest.fixture(scope="module")
+def sample_5k(tmp_path_factory: pytest.TempPathFactory) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return load_sample(tmp_path_factory, 5000, seed=42)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", TASKS)
+def test_every_task_beats_its_rule_on_sample_data(
+    task: str, sample_5k: tuple[pl.DataFrame, pl.DataFrame]
+) -> None:
+    events, customers = sample_5k
+    result = train_task(events, customers, task, AS_OF, 90, TrainConfig(trials=10, nthread=1))
+    xgb_m, rule_m = result.metrics["xgboost"], result.metrics["rule"]
+    assert xgb_m["roc_auc"] > rule_m["roc_auc"] + 0.02
+    assert xgb_m["pr_auc"] > rule_m["pr_auc"]
+    assert result.grade in ("A", "B")
+    if task == "cross_sell":
+        assert xgb_m["recall@3"] > result.metrics["popularity"]["recall@3"]

@@ -1,0 +1,61 @@
+"""Optuna search: the search space, seeded determinism, pruning and the on_trial hook."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+import xgboost as xgb
+
+from training.tuning import PruningCallback, fit_booster, suggest_params, tune
+
+
+@pytest.fixture(scope="module")
+def matrices() -> tuple[xgb.DMatrix, xgb.DMatrix]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1200, 5)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] + rng.normal(size=1200) > 0).astype(int)
+    return xgb.DMatrix(x[:800], label=y[:800]), xgb.DMatrix(x[800:], label=y[800:])
+
+
+def test_search_space_includes_model_size() -> None:
+    params = suggest_params(optuna.trial.FixedTrial({
+        "n_estimators": 100, "max_depth": 3, "learning_rate": 0.1, "min_child_weight": 1.0,
+        "subsample": 0.8, "colsample_bytree": 0.8, "reg_lambda": 1.0, "reg_alpha": 0.01,
+    }))  # fmt: skip
+    assert params["n_estimators"] == 100 and params["max_depth"] == 3
+
+
+def test_fit_booster_cuts_to_best_round(matrices: tuple[xgb.DMatrix, xgb.DMatrix]) -> None:
+    dtrain, dvalid = matrices
+    params = {"n_estimators": 300, "max_depth": 6, "learning_rate": 0.3}
+    value, booster = fit_booster(params, dtrain, dvalid, nthread=1)
+    assert booster.num_boosted_rounds() < 300
+    assert 0 < value < 0.7
+
+
+def test_tune_is_seeded_and_reports(matrices: tuple[xgb.DMatrix, xgb.DMatrix]) -> None:
+    dtrain, dvalid = matrices
+    seen: list[dict] = []
+    a = tune(
+        dtrain, dvalid, trials=4, seed=3, nthread=1, on_trial=lambda t, info: seen.append(info)
+    )
+    b = tune(dtrain, dvalid, trials=4, seed=3, nthread=1)
+    assert a.params == b.params and a.value == pytest.approx(b.value)
+    assert [i["number"] for i in seen] == [0, 1, 2, 3]
+    assert {"params", "value", "state", "duration"} <= set(seen[0])
+    assert a.booster.num_boosted_rounds() == a.params["n_estimators"]
+
+
+def test_pruning_callback_stops_a_bad_trial(matrices: tuple[xgb.DMatrix, xgb.DMatrix]) -> None:
+    dtrain, dvalid = matrices
+    study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=0.1))
+    trial = study.ask()
+    with pytest.raises(optuna.TrialPruned):
+        fit_booster(
+            {"n_estimators": 50, "max_depth": 2, "learning_rate": 0.1},
+            dtrain,
+            dvalid,
+            nthread=1,
+            callbacks=[PruningCallback(trial, every=5)],
+        )

@@ -1,0 +1,161 @@
+"""The model card: a Markdown page that travels with every trained model.
+
+It states the intended use, the data window and cutoffs, the held-out metrics of the model and
+its baselines, the grade and the caveats, so a reviewer can judge the model without the code.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final
+
+import pandas as pd
+
+from training.evaluation import GRADE_A_AUC_GAIN, GRADE_A_PR_RATIO, GRADE_B_AUC_GAIN
+
+__all__ = ["model_card"]
+
+_PURPOSE: Final[dict[str, str]] = {
+    "churn": (
+        "Ranks customers who ordered in the last {active_days} days by the probability that they "
+        "place no order (or cancel) in the next {horizon} days, to target retention offers."
+    ),
+    "repurchase": (
+        "Ranks customers by the probability that they order at least once in the next {horizon} "
+        "days, to time reminders and offers."
+    ),
+    "cross_sell": (
+        "Ranks, per customer, the product categories the customer has never bought by the "
+        "probability of a first purchase in the next {horizon} days, to choose what to recommend."
+    ),
+}
+
+_METRICS: Final = ("roc_auc", "pr_auc", "top_decile_lift", "brier", "log_loss")
+_TOP_K: Final = ("precision@1", "recall@1", "precision@3", "recall@3")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.4f}"
+    return str(value)
+
+
+def _short(values: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in values.items()
+    )
+
+
+def _table(metrics: dict[str, dict[str, float]], columns: tuple[str, ...]) -> str:
+    lines = ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name, values in metrics.items():
+        cells = [_fmt(values.get(c, float("nan"))) for c in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def model_card(
+    params: dict[str, Any],
+    metrics: dict[str, dict[str, float]],
+    grade: str,
+    rule: dict[str, Any],
+    gains: pd.DataFrame,
+    calibration: dict[str, Any],
+    data: dict[str, Any],
+) -> str:
+    """Render the model card.
+
+    Parameters
+    ----------
+    params : dict
+        Run parameters: ``task``, ``as_of``, ``horizon``, ``active_days``, ``cutoffs`` (dict with
+        ``train``, ``validation``, ``test``), ``seed``, ``feature_set_version``, ``best_params``.
+    metrics : dict
+        Held-out metrics per model (``xgboost``, ``logistic``, ``rule`` and for cross-sell
+        ``popularity``).
+    grade : str
+        ``"A"``, ``"B"`` or ``"C"``.
+    rule : dict
+        The baseline: ``name`` and its settings (e.g. ``threshold_days``).
+    gains : pandas.DataFrame
+        The model's gains table on the held-out cutoff.
+    calibration : dict
+        ``method`` and the cross-fitted Brier per method (``brier``).
+    data : dict
+        ``first_day``, ``rows`` per split, ``positive_rate`` per split, ``n_features``,
+        ``missing`` (top missing features as ``(name, share)`` pairs).
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
+    task = params["task"]
+    cutoffs = params["cutoffs"]
+    purpose = _PURPOSE[task].format(horizon=params["horizon"], active_days=params["active_days"])
+    columns = _METRICS + (_TOP_K if task == "cross_sell" else ())
+    top = gains.head(3)[["decile", "rows", "rate", "lift", "cum_positives_share"]]
+    gains_lines = "\n".join(
+        f"| {decile:.0f} | {rows:.0f} | {_fmt(rate)} | {_fmt(lift)} | {_fmt(gain)} |"
+        for decile, rows, rate, lift, gain in top.to_numpy(dtype=float).tolist()
+    )
+    rule_settings = _short({k: v for k, v in rule.items() if k != "name"})
+    caveats = [
+        "Metrics come from one held-out cutoff; they move from month to month.",
+        f"The model learned from labels that end on or before {cutoffs['test']}; behaviour after "
+        "that (new products, campaigns, seasonality) may differ. Retrain regularly and watch "
+        "drift.",
+        "Customers with little history get scores driven by defaults and missing values.",
+        "Features describe behaviour, not causes: a high score says who to look at, not why.",
+    ]
+    if metrics["logistic"]["roc_auc"] >= metrics["xgboost"]["roc_auc"]:
+        caveats.append(
+            "The logistic baseline ranks as well as XGBoost on the test cutoff: the simpler "
+            "model is an option."
+        )
+    caveat_lines = "\n".join(f"- {c}" for c in caveats)
+    missing = ", ".join(f"{n} ({s:.0%})" for n, s in data.get("missing", [])) or "none"
+    return f"""# Model card: {task}
+
+## Intended use
+{purpose} Scores are calibrated probabilities; use them to rank and to size campaigns, not as
+individual verdicts. Not for decisions with legal or similarly significant effects on a person
+without human review.
+
+## Data
+- Events from {data["first_day"]} to {params["as_of"]} (training day); nothing later is read.
+- Horizon: {params["horizon"]} days; label window of a cutoff c: days (c, c + {params["horizon"]}].
+- Training cutoffs: {", ".join(str(c) for c in cutoffs["train"])}.
+- Validation cutoff (early stopping, tuning, calibration): {cutoffs["validation"]}.
+- Held-out test cutoff (all metrics below): {cutoffs["test"]}.
+- Rows (train / validation / test): {" / ".join(str(n) for n in data["rows"])}; positive rate:
+  {" / ".join(_fmt(float(p)) for p in data["positive_rate"])}.
+- {data["n_features"]} input features, feature set version {params["feature_set_version"]}.
+  Most missing on the test cutoff: {missing}.
+
+## Model
+XGBoost (hist trees) tuned with Optuna (TPE, seed {params["seed"]}); best parameters:
+{_short(params["best_params"])}.
+
+Calibration: {calibration["method"]} on the booster's margin, fitted on the validation cutoff
+(Brier per method, cross-fitted on the validation cutoff: {_short(calibration["brier"])}).
+
+## Held-out metrics (test cutoff {cutoffs["test"]})
+{_table(metrics, columns)}
+
+Graded against the rule "{rule["name"]}" ({rule_settings}).
+
+Top deciles of the model:
+
+| decile | rows | rate | lift | cumulative gain |
+|---|---|---|---|---|
+{gains_lines}
+
+## Grade: {grade}
+A: ROC-AUC at least {GRADE_A_AUC_GAIN} above the baseline and PR-AUC at least
+{GRADE_A_PR_RATIO:.2f} x the baseline's; B: ROC-AUC at least {GRADE_B_AUC_GAIN} above the
+baseline and PR-AUC no worse; C: not clearly better than the baseline.
+
+## Caveats
+{caveat_lines}
+"""

@@ -1,0 +1,422 @@
+"""Training sets over several cutoffs, the time split and the data checks.
+
+Only events dated on or before the training day ``D`` (``as_of``) are ever used; they are
+filtered first (:func:`events_up_to`).
+
+Cutoffs and the time split
+--------------------------
+With horizon ``H``, step ``s`` (``cutoff_step_days``, 30 by default) and the gap
+``g = s * ceil(H / s)`` (the horizon rounded up to whole steps):
+
+* **test** (held out for evaluation): ``t = D - H``, the latest cutoff whose label window
+  ``(t, t + H]`` is fully observed. Nothing fitted ever sees it.
+* **validation**: ``v = t - g``, so its labels end on or before ``t``. It is used for early
+  stopping, as the Optuna objective and to fit and choose the calibration (see
+  :mod:`training.calibration`): calibration is fitted on held-out *time*, never on training rows.
+* **train**: ``v - g, v - g - s, v - g - 2s, ...``, at most ``n_cutoffs`` of them, each with at
+  least ``min_history_days`` of events before it; their labels end on or before ``v``.
+
+Each stage's labels end before the next stage's cutoff, as they would for a model trained on that
+day. Without the gap, a training cutoff one month before the validation cutoff shares most of its
+label window and customers with it, so validation scores (and so early stopping, tuning and
+calibration) reward memorising those customers; on the sample data that made the validation
+ROC-AUC 0.79 against 0.68 on the test cutoff. The price is history: the split needs at least
+``H + 2g + min_history_days`` days (360 for a 90-day horizon), and at least twice the horizon in
+any case.
+
+Rows
+----
+At each cutoff ``c`` the snapshot :func:`features.snapshot.build_snapshot` sees the events dated
+on or before ``c``; :func:`models.tasks.model_frame` turns it into model rows, which are joined
+(inner) with the labels of :func:`training.labels.labels_for` over the snapshot's customers. Rows
+are indexed by ``cutoff`` and then the task's index (``customer_id`` or
+``(customer_id, category)``).
+
+Data checks
+-----------
+:func:`plan_cutoffs` and :func:`check_split` raise :class:`InsufficientDataError` with a message
+saying what to change (a shorter horizon, more history, more customers, a lower minimum).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from features.products import category_slug
+from features.snapshot import build_snapshot
+from models.tasks import model_feature_names, model_frame
+from training.labels import LABEL, labels_for
+
+__all__ = [
+    "CutoffPlan",
+    "InsufficientDataError",
+    "TaskData",
+    "build_task_data",
+    "check_split",
+    "events_up_to",
+    "missing_summary",
+    "order_categories",
+    "plan_cutoffs",
+]
+
+
+class InsufficientDataError(ValueError):
+    """The data cannot support the requested training; the message says what to change."""
+
+
+def events_up_to(events: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """Keep the events dated on or before ``as_of`` (UTC).
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Validated events.
+    as_of : datetime.date
+        The last day that may be used.
+
+    Returns
+    -------
+    polars.DataFrame
+        The events with ``date(ts) <= as_of``.
+    """
+    return events.filter(pl.col("ts").dt.date() <= as_of)
+
+
+def order_categories(events: pl.DataFrame) -> list[str]:
+    """Return the sanitised categories of the orders, sorted.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Validated events.
+
+    Returns
+    -------
+    list of str
+        Distinct non-null categories of ``order`` events, sanitised like the snapshot's
+        ``cat_{category}_*`` columns (:func:`features.products.category_slug`).
+    """
+    return sorted(
+        events.filter(pl.col("event_type") == "order")
+        .select(category_slug(pl.col("category")).drop_nulls().unique())
+        .to_series()
+        .to_list()
+    )
+
+
+@dataclass(frozen=True)
+class CutoffPlan:
+    """The cutoffs of one training run (see the module docstring).
+
+    Parameters
+    ----------
+    train : tuple of datetime.date
+        Training cutoffs, oldest first.
+    validation : datetime.date
+        The validation cutoff.
+    test : datetime.date
+        The held-out test cutoff.
+    """
+
+    train: tuple[date, ...]
+    validation: date
+    test: date
+
+    @property
+    def all(self) -> tuple[date, ...]:
+        """Every cutoff, oldest first."""
+        return (*self.train, self.validation, self.test)
+
+
+def plan_cutoffs(
+    first_day: date,
+    as_of: date,
+    horizon: int,
+    *,
+    step_days: int = 30,
+    n_cutoffs: int = 6,
+    min_history_days: int = 90,
+) -> CutoffPlan:
+    """Place the test, validation and training cutoffs.
+
+    Parameters
+    ----------
+    first_day : datetime.date
+        Day of the first event.
+    as_of : datetime.date
+        Training day ``D``; labels may use events up to it.
+    horizon : int
+        Label window ``H`` in days.
+    step_days : int, default 30
+        Days between cutoffs.
+    n_cutoffs : int, default 6
+        Most training cutoffs to use.
+    min_history_days : int, default 90
+        Days of events a cutoff needs before it.
+
+    Returns
+    -------
+    CutoffPlan
+        The cutoffs.
+
+    Raises
+    ------
+    InsufficientDataError
+        If the history is shorter than twice the horizon or too short for one training cutoff.
+    ValueError
+        If an argument is out of range.
+    """
+    if horizon < 1 or step_days < 1 or n_cutoffs < 1 or min_history_days < 0:
+        raise ValueError("horizon, step_days and n_cutoffs must be positive")
+    history = (as_of - first_day).days
+    if history < 2 * horizon:
+        raise InsufficientDataError(
+            f"history is {history} days ({first_day} to {as_of}); need at least 2 x horizon = "
+            f"{2 * horizon} days: use a shorter --horizon or more history"
+        )
+    gap = step_days * math.ceil(horizon / step_days)
+    test = as_of - timedelta(days=horizon)
+    validation = test - timedelta(days=gap)
+    earliest = first_day + timedelta(days=min_history_days)
+    latest_train = validation - timedelta(days=gap)
+    train = tuple(
+        c
+        for c in (
+            latest_train - timedelta(days=step_days * k) for k in range(n_cutoffs - 1, -1, -1)
+        )
+        if c >= earliest
+    )
+    if not train:
+        needed = horizon + 2 * gap + min_history_days
+        raise InsufficientDataError(
+            f"history is {history} days ({first_day} to {as_of}); the time split needs at least "
+            f"{needed} days = horizon {horizon} (test labels) + {gap} (validation labels, ending "
+            f"by the test cutoff) + {gap} (training labels, ending by the validation cutoff) + "
+            f"{min_history_days} (history before the first training cutoff): use a shorter "
+            "--horizon or more history"
+        )
+    return CutoffPlan(train=train, validation=validation, test=test)
+
+
+@dataclass
+class TaskData:
+    """Model rows and labels of one task over some cutoffs.
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        Model inputs (float), indexed by ``cutoff`` then the task's index.
+    y : numpy.ndarray
+        0/1 labels, aligned with ``X``.
+    weight : numpy.ndarray
+        Row weights: 1, or ``1 / rate`` for negatives kept at a sampling ``rate``.
+    """
+
+    X: pd.DataFrame
+    y: np.ndarray
+    weight: np.ndarray
+
+    @property
+    def cutoffs(self) -> np.ndarray:
+        """The cutoff (``datetime.date``) of every row."""
+        return self.X.index.get_level_values("cutoff").to_numpy()
+
+    def at(self, cutoffs: tuple[date, ...] | list[date]) -> TaskData:
+        """Return the rows of the given cutoffs.
+
+        Parameters
+        ----------
+        cutoffs : sequence of datetime.date
+            Cutoffs to keep.
+
+        Returns
+        -------
+        TaskData
+            The subset.
+        """
+        mask = np.isin(self.cutoffs, np.asarray(list(cutoffs), dtype=object))
+        return TaskData(X=self.X.loc[mask], y=self.y[mask], weight=self.weight[mask])
+
+    def sample_negatives(self, max_rows: int, seed: int = 0) -> TaskData:
+        """Keep every positive and a weighted random sample of the negatives.
+
+        Parameters
+        ----------
+        max_rows : int
+            Rows to keep about; nothing is sampled when there are no more rows than that.
+        seed : int, default 0
+            Seed of the sample.
+
+        Returns
+        -------
+        TaskData
+            The subset; kept negatives are weighted ``1 / rate`` so weighted sums (losses,
+            positive rates) estimate those of all rows.
+        """
+        negatives = int((self.y == 0).sum())
+        if len(self.y) <= max_rows or not negatives:
+            return self
+        rate = max(max_rows - int(self.y.sum()), 1) / negatives
+        keep = (self.y == 1) | (np.random.default_rng(seed).random(len(self.y)) < rate)
+        weight = np.where(self.y == 1, self.weight, self.weight / rate)
+        return TaskData(X=self.X.loc[keep], y=self.y[keep], weight=weight[keep])
+
+
+def build_task_data(
+    events: pl.DataFrame,
+    customers: pl.DataFrame | None,
+    task: str,
+    cutoffs: tuple[date, ...] | list[date],
+    horizon: int,
+    *,
+    categories: list[str] | None = None,
+    active_days: int = 365,
+    feature_names: list[str] | None = None,
+    max_rows_per_cutoff: int | None = None,
+    seed: int = 0,
+) -> tuple[TaskData, list[str]]:
+    """Snapshot every cutoff, turn it into model rows and join the labels.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Validated events, already restricted to the training day (:func:`events_up_to`).
+    customers : polars.DataFrame, optional
+        The customers table.
+    task : str
+        ``"churn"``, ``"repurchase"`` or ``"cross_sell"``.
+    cutoffs : sequence of datetime.date
+        Cutoff days.
+    horizon : int
+        Label window in days.
+    categories : list of str, optional
+        Sanitised categories: the snapshot's per-category columns and the cross-sell targets;
+        defaults to :func:`order_categories` of ``events``.
+    active_days : int, default 365
+        Activity window of the churn population.
+    feature_names : list of str, optional
+        Model inputs; defaults to :func:`models.tasks.model_feature_names` of the latest cutoff's
+        snapshot.
+    max_rows_per_cutoff : int, optional
+        Cap on the rows of one cutoff (:meth:`TaskData.sample_negatives`; for cross-sell, where a
+        cutoff has a row per customer and category). ``None`` keeps every row.
+    seed : int, default 0
+        Seed of that sampling (cutoff ``i`` uses ``seed + i``).
+
+    Returns
+    -------
+    data : TaskData
+        Rows of every cutoff (oldest first).
+    feature_names : list of str
+        The model inputs, in column order.
+    """
+    cats = order_categories(events) if categories is None else categories
+    snapshots = {c: build_snapshot(events, customers, c, categories=cats) for c in cutoffs}
+    names = (
+        model_feature_names(task, snapshots[max(cutoffs)], cats)
+        if feature_names is None
+        else feature_names
+    )
+    parts = []
+    for i, (cutoff, snapshot) in enumerate(snapshots.items()):
+        X = model_frame(task, snapshot, names, cats)  # noqa: N806
+        labels_frame = labels_for(
+            task,
+            events,
+            cutoff,
+            horizon,
+            population=snapshot.select("customer_id"),
+            categories=cats,
+            active_days=active_days,
+        ).to_pandas()
+        label = labels_frame.set_index(list(X.index.names))[LABEL]
+        X = X.loc[X.index.isin(label.index)]  # noqa: N806
+        part = TaskData(
+            X=pd.concat({cutoff: X}, names=["cutoff"]),
+            y=label.reindex(X.index).to_numpy(dtype=np.int8),
+            weight=np.ones(len(X)),
+        )
+        if max_rows_per_cutoff is not None:
+            part = part.sample_negatives(max_rows_per_cutoff, seed=seed + i)
+        parts.append(part)
+    data = TaskData(
+        X=pd.concat([p.X for p in parts]),
+        y=np.concatenate([p.y for p in parts]),
+        weight=np.concatenate([p.weight for p in parts]),
+    )
+    return data, names
+
+
+def check_split(
+    name: str,
+    y: np.ndarray,
+    cutoffs: tuple[date, ...] | list[date],
+    *,
+    min_rows: int,
+    min_positives: int,
+) -> None:
+    """Stop when a split has too few rows, positives or negatives.
+
+    Parameters
+    ----------
+    name : str
+        Split name used in the message (``"train"``, ``"validation"``, ``"test"``).
+    y : numpy.ndarray
+        The split's labels.
+    cutoffs : sequence of datetime.date
+        The split's cutoffs (for the message).
+    min_rows : int
+        Least number of rows.
+    min_positives : int
+        Least number of positive and of negative labels.
+
+    Raises
+    ------
+    InsufficientDataError
+        Naming the split, its cutoffs, the count and the threshold.
+    """
+    days = ", ".join(str(c) for c in cutoffs)
+    positives = int(np.sum(y))
+    negatives = len(y) - positives
+    if len(y) < min_rows:
+        raise InsufficientDataError(
+            f"the {name} split (cutoff {days}) has {len(y)} labelled rows; need at least "
+            f"{min_rows}: use more customers, more cutoffs or a lower min_customers"
+        )
+    for kind, count in (("positive", positives), ("negative", negatives)):
+        if count < min_positives:
+            raise InsufficientDataError(
+                f"the {name} split (cutoff {days}) has {count} {kind} labels among {len(y)} "
+                f"rows; need at least {min_positives}: use a different --horizon, more customers "
+                "or a lower min_positives"
+            )
+
+
+def missing_summary(X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
+    """Share of missing values per feature, for features with any.
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        Model inputs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``feature``, ``missing`` (count), ``missing_share``, most missing first.
+    """
+    counts = X.isna().sum()
+    counts = counts[counts > 0].sort_values(ascending=False, kind="stable")
+    return pd.DataFrame(
+        {
+            "feature": counts.index.to_list(),
+            "missing": counts.to_numpy(),
+            "missing_share": counts.to_numpy() / max(len(X), 1),
+        }
+    )

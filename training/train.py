@@ -1,0 +1,490 @@
+"""Train one task end to end: data, baselines, tuned XGBoost, calibration, evaluation, card.
+
+:func:`train_task` follows :mod:`training.datasets` for the cutoffs and the time split:
+
+1. keep the events dated on or before ``as_of``; place the test, validation and training cutoffs
+   and check the data (:class:`~training.datasets.InsufficientDataError` says what to change);
+2. build the rows of every cutoff (snapshot as of the cutoff + labels after it);
+3. fit the baselines on the training cutoffs: the recency rule ("no order in the last X days", X
+   searched) for churn and repurchase, the category affinity rule and category popularity for
+   cross-sell; and a logistic regression (:func:`models.estimators.logistic_pipeline`);
+4. tune XGBoost with Optuna on the training cutoffs, early stopping and the objective on the
+   validation cutoff (:mod:`training.tuning`);
+5. calibrate the booster's margin on the validation cutoff (:mod:`training.calibration`);
+6. evaluate everything on the held-out test cutoff (:mod:`training.evaluation`), grade the model
+   against the rule, draw the figures and write the model card.
+
+The result carries the :class:`models.artifact.ModelBundle` and everything a tracker logs; this
+module never imports MLflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any, NamedTuple
+
+import numpy as np
+import optuna
+import pandas as pd
+import polars as pl
+import xgboost as xgb
+from matplotlib.figure import Figure
+
+from features.contracts import FEATURE_SET_VERSION
+from models.artifact import ModelBundle, apply_calibration
+from models.estimators import logistic_pipeline
+from models.tasks import TASKS
+from training.calibration import choose_calibration, fit_calibration
+from training.card import model_card
+from training.datasets import (
+    CutoffPlan,
+    InsufficientDataError,
+    TaskData,
+    build_task_data,
+    check_split,
+    events_up_to,
+    missing_summary,
+    order_categories,
+    plan_cutoffs,
+)
+from training.evaluation import (
+    binary_metrics,
+    gains_table,
+    grade,
+    reliability_curve,
+    top_k_metrics,
+)
+from training.plots import gains_figure, reliability_figure, shap_figures
+from training.rules import RecencyRule, category_affinity, category_popularity
+from training.tuning import tune
+
+__all__ = ["Holdout", "TrainConfig", "TrainResult", "train_task"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one training run.
+
+    Parameters
+    ----------
+    trials : int, default 20
+        Optuna trials.
+    timeout : float, optional
+        Seconds after which Optuna starts no new trial.
+    seed : int, default 0
+        Seed of Optuna's sampler, XGBoost, the logistic regression and row sampling.
+    cutoff_step_days : int, default 30
+        Days between cutoffs.
+    n_cutoffs : int, default 6
+        Most training cutoffs (the validation and test cutoffs come on top).
+    active_days : int, default 365
+        Churn population: customers with an order in the last ``active_days`` days.
+    prune : bool, default True
+        Prune unpromising Optuna trials.
+    min_customers : int, default 200
+        Least labelled rows per split.
+    min_positives : int, default 20
+        Least positive (and negative) labels per split.
+    min_history_days : int, default 90
+        Days of events a training cutoff needs before it.
+    nthread : int, default 2
+        XGBoost threads.
+    max_rows_per_cutoff : int, optional, default 20_000
+        Cap on the rows of one training cutoff, and of the validation rows XGBoost evaluates every
+        boosting round (early stopping, pruning, the Optuna objective); above it negatives are
+        sampled and weighted (matters for cross-sell, one row per customer and category).
+        Calibration uses every validation row and the test rows are never sampled.
+    shap_rows : int, default 1000
+        Held-out rows sampled for the SHAP figures.
+    """
+
+    trials: int = 20
+    timeout: float | None = None
+    seed: int = 0
+    cutoff_step_days: int = 30
+    n_cutoffs: int = 6
+    active_days: int = 365
+    prune: bool = True
+    min_customers: int = 200
+    min_positives: int = 20
+    min_history_days: int = 90
+    nthread: int = 2
+    max_rows_per_cutoff: int | None = 20_000
+    shap_rows: int = 1000
+
+
+class Holdout(NamedTuple):
+    """The held-out test rows (unpacks as ``X, y``).
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        Model inputs indexed by ``cutoff`` and the task's index.
+    y : numpy.ndarray
+        0/1 labels.
+    """
+
+    X: pd.DataFrame
+    y: np.ndarray
+
+
+@dataclass
+class TrainResult:
+    """Everything one training run produced.
+
+    Parameters
+    ----------
+    bundle : models.artifact.ModelBundle
+        The calibrated model, with metrics, grade and provenance in ``metadata``.
+    metrics : dict
+        Held-out metrics per model: ``xgboost`` (calibrated), ``logistic``, ``rule``, and for
+        cross-sell ``popularity`` (``rule`` is then the category affinity rule).
+    grade : str
+        ``"A"``, ``"B"`` or ``"C"`` against ``rule`` (:func:`training.evaluation.grade`).
+    rule : dict
+        The rule baseline: ``name`` and settings (``threshold_days`` for the recency rule).
+    tables : dict of str to pandas.DataFrame
+        ``gains`` (by decile, one block per model, column ``model``), ``reliability`` (column
+        ``model``), ``missing`` (missing values on the test cutoff) and ``trials`` (Optuna).
+    figures : dict of str to matplotlib.figure.Figure
+        ``gains``, ``reliability``, ``shap_beeswarm``, ``shap_bar``.
+    model_card : str
+        Markdown.
+    params : dict
+        ``task``, ``as_of``, ``horizon``, ``active_days``, ``cutoffs``, ``seed``,
+        ``feature_set_version``, ``best_params``, ``config``.
+    holdout : Holdout
+        The held-out test rows and labels.
+    """
+
+    bundle: ModelBundle
+    metrics: dict[str, dict[str, float]]
+    grade: str
+    rule: dict[str, Any]
+    tables: dict[str, pd.DataFrame]
+    figures: dict[str, Figure]
+    model_card: str
+    params: dict[str, Any]
+    holdout: Holdout
+
+
+def _say(progress: Callable[[str], None] | None, message: str) -> None:
+    if progress is not None:
+        progress(message)
+
+
+def _matrix(data: TaskData) -> xgb.DMatrix:
+    return xgb.DMatrix(
+        data.X.to_numpy(dtype=np.float32, na_value=np.nan),
+        label=data.y,
+        weight=data.weight,
+        missing=np.nan,
+    )
+
+
+def _cross_sell_rule_scores(
+    events: pl.DataFrame, data: TaskData, categories: list[str]
+) -> pd.DataFrame:
+    """Affinity and popularity of every (cutoff, customer, category) row of ``data``, in order.
+
+    A customer who bought nothing before the cutoff has no affinity; it gets the popularity.
+    """
+    rows = pl.from_pandas(data.X.index.to_frame(index=False)).with_row_index("_row")
+    parts = []
+    for cutoff in sorted(set(data.cutoffs)):
+        parts.append(
+            rows.filter(pl.col("cutoff") == cutoff)
+            .join(
+                category_affinity(events, cutoff, categories),
+                on=["customer_id", "category"],
+                how="left",
+            )
+            .join(category_popularity(events, cutoff, categories), on="category", how="left")
+        )
+    scores = (
+        pl.concat(parts)
+        .sort("_row")
+        .select(pl.col("affinity").fill_null(pl.col("popularity")), "popularity")
+    )
+    return scores.to_pandas()
+
+
+def _baselines(
+    task: str,
+    events: pl.DataFrame,
+    train: TaskData,
+    test: TaskData,
+    categories: list[str],
+) -> tuple[dict[str, dict[str, float]], dict[str, tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
+    """Fit the rule baselines on ``train``; return test metrics, test (score, proba), rule info."""
+    scored: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if task == "cross_sell":
+        train_scores = _cross_sell_rule_scores(events, train, categories)
+        test_scores = _cross_sell_rule_scores(events, test, categories)
+        for name, column in (("rule", "affinity"), ("popularity", "popularity")):
+            to_proba = fit_calibration(
+                train_scores[column].to_numpy(), train.y, "isotonic", sample_weight=train.weight
+            )
+            score = test_scores[column].to_numpy()
+            scored[name] = (score, apply_calibration(to_proba, score))
+        rule: dict[str, Any] = {
+            "name": "bought A, also bought B (category affinity)",
+            "popularity_window_days": 365,
+        }
+    else:
+        recency = RecencyRule(task=task).fit(train.X, train.y, sample_weight=train.weight)
+        scored["rule"] = (recency.decision_function(test.X), recency.predict_proba(test.X)[:, 1])
+        rule = {
+            "name": "no order in the last X days",
+            "threshold_days": recency.threshold_days_,
+            "train_youden_j": round(recency.youden_j_, 4),
+        }
+    metrics = {name: binary_metrics(test.y, s, p) for name, (s, p) in scored.items()}
+    return metrics, scored, rule
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def train_task(
+    events: pl.DataFrame,
+    customers: pl.DataFrame | None,
+    task: str,
+    as_of: date,
+    horizon: int,
+    config: TrainConfig | None = None,
+    on_trial: Callable[[optuna.trial.FrozenTrial, dict[str, Any]], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train, calibrate and evaluate one task's model.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Validated events (only those dated on or before ``as_of`` are used).
+    customers : polars.DataFrame, optional
+        The customers table.
+    task : str
+        ``"churn"``, ``"repurchase"`` or ``"cross_sell"``.
+    as_of : datetime.date
+        Training day ``D``: the last day whose events may be read.
+    horizon : int
+        Label window ``H`` in days.
+    config : TrainConfig, optional
+        Settings; defaults to ``TrainConfig()``.
+    on_trial : callable, optional
+        Called after each Optuna trial with the frozen trial and an info dict (see
+        :func:`training.tuning.tune`).
+    progress : callable, optional
+        Receives one-line progress messages.
+
+    Returns
+    -------
+    TrainResult
+        The model bundle, metrics, grade, tables, figures, card and held-out rows.
+
+    Raises
+    ------
+    ValueError
+        If the task is unknown.
+    InsufficientDataError
+        If the data cannot support the split (the message says what to change).
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    cfg = config or TrainConfig()
+    events = events_up_to(events, as_of)
+    if events.is_empty():
+        raise InsufficientDataError(f"no events on or before {as_of}: pass a later --as-of")
+    first_day: date = events["ts"].min().date()  # type: ignore[union-attr]
+    plan: CutoffPlan = plan_cutoffs(
+        first_day,
+        as_of,
+        horizon,
+        step_days=cfg.cutoff_step_days,
+        n_cutoffs=cfg.n_cutoffs,
+        min_history_days=cfg.min_history_days,
+    )
+    categories = order_categories(events)
+    _say(
+        progress,
+        f"{task}: cutoffs train {plan.train[0]}..{plan.train[-1]} ({len(plan.train)}), "
+        f"validation {plan.validation}, test {plan.test}",
+    )
+    held, names = build_task_data(
+        events,
+        customers,
+        task,
+        [plan.validation, plan.test],
+        horizon,
+        categories=categories,
+        active_days=cfg.active_days,
+    )
+    train, _ = build_task_data(
+        events,
+        customers,
+        task,
+        plan.train,
+        horizon,
+        categories=categories,
+        active_days=cfg.active_days,
+        feature_names=names,
+        max_rows_per_cutoff=cfg.max_rows_per_cutoff,
+        seed=cfg.seed,
+    )
+    valid, test = held.at([plan.validation]), held.at([plan.test])
+    for split, data, days in (
+        ("train", train, plan.train),
+        ("validation", valid, (plan.validation,)),
+        ("test", test, (plan.test,)),
+    ):
+        check_split(
+            split, data.y, days, min_rows=cfg.min_customers, min_positives=cfg.min_positives
+        )
+    missing = missing_summary(test.X)
+    _say(
+        progress,
+        f"{task}: rows train {len(train.y)}, validation {len(valid.y)}, test {len(test.y)}; "
+        f"{len(names)} features, {len(missing)} with missing values on the test cutoff",
+    )
+
+    metrics, scored, rule = _baselines(task, events, train, test, categories)
+    logistic = logistic_pipeline(seed=cfg.seed).fit(
+        train.X, train.y, logistic__sample_weight=train.weight
+    )
+    logistic_p = logistic.predict_proba(test.X)[:, 1]
+    metrics["logistic"] = binary_metrics(test.y, logistic_p)
+    _say(
+        progress,
+        f"{task}: baselines rule AUC {metrics['rule']['roc_auc']:.3f}, "
+        f"logistic AUC {metrics['logistic']['roc_auc']:.3f}; tuning XGBoost ({cfg.trials} trials)",
+    )
+
+    tuned = tune(
+        _matrix(train),
+        _matrix(valid.sample_negatives(cfg.max_rows_per_cutoff, cfg.seed))
+        if cfg.max_rows_per_cutoff is not None
+        else _matrix(valid),
+        trials=cfg.trials,
+        timeout=cfg.timeout,
+        seed=cfg.seed,
+        prune=cfg.prune,
+        nthread=cfg.nthread,
+        on_trial=on_trial,
+    )
+    bundle = ModelBundle(
+        task=task,
+        booster=tuned.booster,
+        feature_names=names,
+        calibration={"method": "none"},
+        feature_set_version=FEATURE_SET_VERSION,
+        categories=categories if task == "cross_sell" else [],
+    )
+    calibration, calibration_brier = choose_calibration(
+        bundle.predict_margin(valid.X),
+        valid.y,
+        valid.X.index.get_level_values("customer_id").to_numpy(),
+    )
+    bundle.calibration = calibration
+    test_margin = bundle.predict_margin(test.X)
+    test_p = bundle.predict_proba(test.X)
+    metrics["xgboost"] = binary_metrics(test.y, test_p)
+    raw_p = apply_calibration({"method": "none"}, test_margin)
+    rank_scores = {"xgboost": test_p, "logistic": logistic_p} | {
+        name: s for name, (s, _) in scored.items()
+    }
+    if task == "cross_sell":
+        customer = test.X.index.get_level_values("customer_id").to_numpy()
+        for name, score in rank_scores.items():
+            metrics[name].update(top_k_metrics(customer, test.y, score))
+    model_grade = grade(metrics["xgboost"], metrics["rule"])
+    _say(
+        progress,
+        f"{task}: XGBoost AUC {metrics['xgboost']['roc_auc']:.3f} "
+        f"(rule {metrics['rule']['roc_auc']:.3f}), calibration {calibration['method']}, "
+        f"grade {model_grade}",
+    )
+
+    gains = {name: gains_table(test.y, score) for name, score in rank_scores.items()}
+    curves = {
+        "xgboost": reliability_curve(test.y, test_p),
+        "xgboost (uncalibrated)": reliability_curve(test.y, raw_p),
+        "logistic": reliability_curve(test.y, logistic_p),
+    }
+    rng = np.random.default_rng(cfg.seed)
+    sample = test.X.iloc[
+        np.sort(rng.choice(len(test.y), size=min(cfg.shap_rows, len(test.y)), replace=False))
+    ]
+    figures = {
+        "gains": gains_figure(gains, title=f"{task}: cumulative gains, test cutoff {plan.test}"),
+        "reliability": reliability_figure(curves, title=f"{task}: reliability, {plan.test}"),
+        **shap_figures(bundle.contributions(sample), sample),
+    }
+    tables = {
+        "gains": pd.concat(gains, names=["model"]).reset_index(level=0),
+        "reliability": pd.concat(curves, names=["model"]).reset_index(level=0),
+        "missing": missing,
+        "trials": tuned.study.trials_dataframe(),
+    }
+
+    cutoffs = {"train": list(plan.train), "validation": plan.validation, "test": plan.test}
+    params: dict[str, Any] = {
+        "task": task,
+        "as_of": as_of,
+        "horizon": horizon,
+        "active_days": cfg.active_days,
+        "cutoffs": cutoffs,
+        "seed": cfg.seed,
+        "feature_set_version": FEATURE_SET_VERSION,
+        "best_params": tuned.params,
+        "config": asdict(cfg),
+    }
+    calibration_info = {"method": calibration["method"], "brier": calibration_brier}
+    data_info = {
+        "first_day": first_day,
+        "rows": [len(train.y), len(valid.y), len(test.y)],
+        "positive_rate": [
+            float(np.average(train.y, weights=train.weight)),
+            float(valid.y.mean()),
+            float(test.y.mean()),
+        ],
+        "n_features": len(names),
+        "missing": list(
+            zip(missing["feature"].head(5), missing["missing_share"].head(5), strict=True)
+        ),
+    }
+    card = model_card(
+        params, metrics, model_grade, rule, gains["xgboost"], calibration_info, data_info
+    )
+    bundle.metadata = _jsonable(
+        {
+            "metrics": metrics,
+            "grade": model_grade,
+            "rule": rule,
+            "params": params,
+            "calibration": calibration_info,
+            "data": data_info,
+        }
+    )
+    return TrainResult(
+        bundle=bundle,
+        metrics=metrics,
+        grade=model_grade,
+        rule=rule,
+        tables=tables,
+        figures=figures,
+        model_card=card,
+        params=params,
+        holdout=Holdout(X=test.X, y=test.y),
+    )
