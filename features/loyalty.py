@@ -8,39 +8,35 @@ from __future__ import annotations
 
 import polars as pl
 
-from features.window import ID, within
+from features.window import within
 
-__all__ = ["loyalty_features"]
+__all__ = ["loyalty_aggregations"]
 
 
-def loyalty_features(events: pl.LazyFrame) -> pl.LazyFrame:
-    """Compute the loyalty features of customers with referrals, reviews or subscription events.
+def loyalty_aggregations() -> list[pl.Expr]:
+    """Return the loyalty features as per-customer aggregations.
 
-    Parameters
-    ----------
-    events : polars.LazyFrame
-        Events from :func:`features.window.prepare_events`.
+    The expressions read all of a customer's events (each one picks its event types), so the
+    snapshot computes them in its one pass over every event.
 
     Returns
     -------
-    polars.LazyFrame
-        One row per customer with any of those events.
+    list of polars.Expr
+        Aggregations for ``events.group_by(customer_id).agg(...)`` over events from
+        :func:`features.window.prepare_events`; counts and ``is_subscribed`` are 0 and
+        ``review_mean_rating`` null for a customer without such events.
     """
     kind = pl.col("event_type")
-    last_subscribe = pl.col("ts").filter(kind == "subscribe").max()
-    last_cancel = pl.col("ts").filter(kind == "cancel").max()
+    last_subscribe = pl.when(kind == "subscribe").then(pl.col("ts")).max()
+    last_cancel = pl.when(kind == "cancel").then(pl.col("ts")).max()
     subscribed = last_subscribe.is_not_null() & (
         last_cancel.is_null() | (last_subscribe > last_cancel)
     )
-    return (
-        events.filter(kind.is_in(("referral", "review", "subscribe", "cancel")))
-        .group_by(ID)
-        .agg(
-            (kind == "referral").sum().cast(pl.Int64).alias("referrals_total"),
-            ((kind == "referral") & within(365)).sum().cast(pl.Int64).alias("referrals_365d"),
-            (kind == "review").sum().cast(pl.Int64).alias("reviews_total"),
-            pl.col("score").filter(kind == "review").mean().alias("review_mean_rating"),
-            subscribed.cast(pl.Int64).alias("is_subscribed"),
-            (kind == "cancel").sum().cast(pl.Int64).alias("cancels_total"),
-        )
-    )
+    return [
+        (kind == "referral").sum().cast(pl.Int64).alias("referrals_total"),
+        ((kind == "referral") & within(365)).sum().cast(pl.Int64).alias("referrals_365d"),
+        (kind == "review").sum().cast(pl.Int64).alias("reviews_total"),
+        pl.when(kind == "review").then(pl.col("score")).mean().alias("review_mean_rating"),
+        subscribed.cast(pl.Int64).alias("is_subscribed"),
+        (kind == "cancel").sum().cast(pl.Int64).alias("cancels_total"),
+    ]

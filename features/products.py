@@ -19,11 +19,11 @@ from features.contracts import FEATURES
 from features.window import ID, rate
 
 __all__ = [
+    "category_names",
     "category_orders",
     "category_slug",
     "category_slugs",
     "product_features",
-    "seen_categories",
 ]
 
 _ORDERS: Final = FEATURES["cat_{category}_orders"]
@@ -74,52 +74,50 @@ def category_slugs(names: Iterable[str]) -> list[str]:
     )
 
 
-def category_orders(events: pl.LazyFrame) -> pl.LazyFrame:
-    """Aggregate orders per customer and sanitised category (null for orders without one).
-
-    Names are sanitised once per distinct raw name, not once per order.
+def category_names(events: pl.LazyFrame) -> dict[str, str]:
+    """Return the sanitised name of each raw category name of the orders among the events.
 
     Parameters
     ----------
     events : polars.LazyFrame
         Events from :func:`features.window.prepare_events`.
+
+    Returns
+    -------
+    dict of str to str
+        Raw name to sanitised name (:func:`category_slug`); orders without a category are left
+        out. ``sorted(set(names.values()))`` are the categories seen.
+    """
+    raw = (
+        events.filter(pl.col("event_type") == "order")
+        .select(pl.col("category").drop_nulls().unique())
+        .collect()
+        .with_columns(category_slug(pl.col("category")).alias("slug"))
+    )
+    return dict(zip(raw["category"].to_list(), raw["slug"].to_list(), strict=True))
+
+
+def category_orders(events: pl.LazyFrame, names: dict[str, str]) -> pl.LazyFrame:
+    """Aggregate orders per customer and sanitised category (null for orders without one).
+
+    Parameters
+    ----------
+    events : polars.LazyFrame
+        Events from :func:`features.window.prepare_events`.
+    names : dict of str to str
+        :func:`category_names` of the same events.
 
     Returns
     -------
     polars.LazyFrame
         ``customer_id``, ``category``, ``orders`` (count), ``spend`` (sum of ``amount``).
     """
-    orders = events.filter(pl.col("event_type") == "order")
-    names = orders.select(pl.col("category").unique()).with_columns(
-        category_slug(pl.col("category")).alias("_slug")
-    )
+    slug = pl.col("category").replace_strict(names, default=None, return_dtype=pl.String)
     return (
-        orders.join(names, on="category", how="left")
-        .group_by(ID, pl.col("_slug").alias("category"))
+        events.filter(pl.col("event_type") == "order")
+        .group_by(ID, slug)
         .agg(pl.len().cast(pl.Int64).alias("orders"), pl.col("amount").sum().alias("spend"))
     )
-
-
-def seen_categories(events: pl.LazyFrame) -> list[str]:
-    """Return the sanitised categories of the orders among the events, sorted.
-
-    Parameters
-    ----------
-    events : polars.LazyFrame
-        Events from :func:`features.window.prepare_events`.
-
-    Returns
-    -------
-    list of str
-        Sorted distinct categories (orders without one are left out).
-    """
-    names = (
-        events.filter(pl.col("event_type") == "order")
-        .select(pl.col("category").drop_nulls().unique())
-        .collect()
-        .to_series()
-    )
-    return sorted(category_slugs(names))
 
 
 def product_features(per_category: pl.LazyFrame, categories: Sequence[str]) -> pl.LazyFrame:
@@ -139,29 +137,29 @@ def product_features(per_category: pl.LazyFrame, categories: Sequence[str]) -> p
         ``customer_id``, ``categories_distinct``, then ``cat_{c}_orders`` and ``cat_{c}_share``
         for each category ``c``; one row per customer with orders.
     """
-    totals = per_category.group_by(ID).agg(
-        pl.col("category").drop_nulls().n_unique().cast(pl.Int64).alias("categories_distinct"),
+    category = pl.col("category")
+    per_customer = per_category.group_by(ID).agg(
+        # one row per customer and category, so the non-null rows are the distinct categories
+        category.count().cast(pl.Int64).alias("categories_distinct"),
         pl.col("spend").sum().alias("_spend"),
+        *(
+            pl.when(category == c).then(pl.col("orders")).sum().alias(f"_orders_{c}")
+            for c in categories
+        ),
+        *(
+            pl.when(category == c).then(pl.col("spend")).sum().alias(f"_spend_{c}")
+            for c in categories
+        ),
     )
-    if not categories:
-        return totals.drop("_spend")
-    wide = per_category.filter(pl.col("category").is_in(categories)).pivot(
-        "category",
-        on_columns=categories,
-        index=ID,
-        values=["orders", "spend"],
-        aggregate_function="sum",
-        column_naming="combine",
-    )
-    return totals.join(wide, on=ID, how="left").select(
+    return per_customer.select(
         ID,
         "categories_distinct",
         *(
             expr
             for c in categories
             for expr in (
-                pl.col(f"orders_{c}").fill_null(0).alias(_ORDERS.column(c)),
-                rate(pl.col(f"spend_{c}").fill_null(0.0), pl.col("_spend")).alias(_SHARE.column(c)),
+                pl.col(f"_orders_{c}").alias(_ORDERS.column(c)),
+                rate(pl.col(f"_spend_{c}"), pl.col("_spend")).alias(_SHARE.column(c)),
             )
         ),
     )

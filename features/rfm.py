@@ -152,10 +152,10 @@ def order_features(events: pl.LazyFrame) -> pl.LazyFrame:
             pl.col(AGE).min().alias("recency_days"),
             *(within(n).sum().cast(pl.Int64).alias(f"orders_{n}d") for n in RFM_WINDOWS),
             pl.len().cast(pl.Int64).alias("orders_total"),
-            *(amount.filter(within(n)).sum().alias(f"spend_{n}d") for n in RFM_WINDOWS),
+            *(pl.when(within(n)).then(amount).sum().alias(f"spend_{n}d") for n in RFM_WINDOWS),
             amount.sum().alias("spend_total"),
             margin.sum().alias("margin_total"),
-            margin.filter(within(365)).sum().alias("margin_365d"),
+            pl.when(within(365)).then(margin).sum().alias("margin_365d"),
         )
         .join(_gaps(orders), on=ID, how="left")
     )

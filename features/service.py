@@ -15,7 +15,7 @@ import polars as pl
 
 from features.window import AGE, ID, rate, within
 
-__all__ = ["service_features"]
+__all__ = ["return_aggregations", "service_features"]
 
 _SECONDS_PER_DAY = 86_400.0
 
@@ -59,24 +59,32 @@ def _surveys(events: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _returns(events: pl.LazyFrame) -> pl.LazyFrame:
+def return_aggregations() -> list[pl.Expr]:
+    """Return the return features as per-customer aggregations.
+
+    The expressions read all of a customer's events (each one picks its event types), so the
+    snapshot computes them in its one pass over every event.
+
+    Returns
+    -------
+    list of polars.Expr
+        ``returns_365d``, ``return_amount_365d`` (0 without returns) and ``return_rate`` (null
+        without order spend), for ``events.group_by(customer_id).agg(...)`` over events from
+        :func:`features.window.prepare_events`.
+    """
     kind, amount = pl.col("event_type"), pl.col("amount")
     is_return = kind == "return"
-    return (
-        events.filter(kind.is_in(("order", "return")))
-        .group_by(ID)
-        .agg(
-            (is_return & within(365)).sum().cast(pl.Int64).alias("returns_365d"),
-            amount.filter(is_return & within(365)).sum().alias("return_amount_365d"),
-            rate(amount.filter(is_return).sum(), amount.filter(kind == "order").sum()).alias(
-                "return_rate"
-            ),
-        )
-    )
+    return [
+        (is_return & within(365)).sum().cast(pl.Int64).alias("returns_365d"),
+        pl.when(is_return & within(365)).then(amount).sum().alias("return_amount_365d"),
+        rate(
+            pl.when(is_return).then(amount).sum(), pl.when(kind == "order").then(amount).sum()
+        ).alias("return_rate"),
+    ]
 
 
 def service_features(events: pl.LazyFrame) -> pl.LazyFrame:
-    """Compute the service features of customers with complaints, surveys, returns or orders.
+    """Compute the complaint and survey features of customers with complaints or surveys.
 
     Parameters
     ----------
@@ -86,10 +94,7 @@ def service_features(events: pl.LazyFrame) -> pl.LazyFrame:
     Returns
     -------
     polars.LazyFrame
-        One row per customer with any of those events.
+        One row per customer with any of those events; the return features are
+        :func:`return_aggregations`.
     """
-    return (
-        _complaints(events)
-        .join(_surveys(events), on=ID, how="full", coalesce=True)
-        .join(_returns(events), on=ID, how="full", coalesce=True)
-    )
+    return _complaints(events).join(_surveys(events), on=ID, how="full", coalesce=True)

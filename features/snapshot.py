@@ -1,10 +1,15 @@
 """Point-in-time customer snapshots: every feature family, one row per customer.
 
-:func:`build_snapshot` runs each family (RFM, engagement, service, loyalty, products) as a lazy
-``group_by`` over the events on or before the snapshot day, collects them together so Polars
-reads and prepares the events once, and joins them on ``customer_id`` together with the profile
-features of the customers table. Missing values follow the registry: a customer without events of
-a family gets the feature's ``default`` (0 for counts and sums) or null (rates, means, days since).
+:func:`build_snapshot` makes one lazy ``group_by`` pass over all the events on or before the
+snapshot day for the features that read many event types (first event, channels, engagement,
+loyalty, returns: :func:`~features.engagement.engagement_aggregations` and its siblings), and
+one over each smaller subset for the rest (RFM and rhythm on orders, complaints and surveys,
+per-category orders). It collects them together so Polars reads and prepares the events once,
+sorts the first (narrow) result by ``customer_id`` and joins the others and the profile features
+of the customers table onto it in that order, so the wide result is never copied to be sorted.
+Float sums may differ in their last bits from run to run (Polars adds in parallel chunks).
+Missing values follow the registry: a customer without events of a family gets the feature's
+``default`` (0 for counts and sums) or null (rates, means, days since).
 """
 
 from __future__ import annotations
@@ -15,17 +20,12 @@ from datetime import date
 import polars as pl
 
 from features.contracts import FEATURES, feature_info, is_feature
-from features.engagement import channels_used, engagement_features
-from features.loyalty import loyalty_features
-from features.products import (
-    category_orders,
-    category_slugs,
-    product_features,
-    seen_categories,
-)
+from features.engagement import channels_used, engagement_aggregations
+from features.loyalty import loyalty_aggregations
+from features.products import category_names, category_orders, category_slugs, product_features
 from features.profile import profile_features
 from features.rfm import order_features
-from features.service import service_features
+from features.service import return_aggregations, service_features
 from features.window import AGE, ID, prepare_events
 
 __all__ = ["KEYS", "build_snapshot", "model_input_columns", "passthrough_columns"]
@@ -83,22 +83,29 @@ def build_snapshot(
         If the customers table repeats a ``customer_id`` or has a column named like a feature.
     """
     seen = prepare_events(events, as_of)
-    cats = seen_categories(seen) if categories is None else category_slugs(categories)
+    names = category_names(seen)
+    cats = sorted(set(names.values())) if categories is None else category_slugs(categories)
     profile = profile_features(customers, as_of)
     extras = [c for c in profile.columns if c != ID and not is_feature(c)]
     families = (
         order_features(seen),
-        engagement_features(seen),
         service_features(seen),
-        loyalty_features(seen),
-        product_features(category_orders(seen), cats),
+        product_features(category_orders(seen, names), cats),
         profile.lazy(),
     )
-    joined = seen.group_by(ID).agg(
-        pl.col(AGE).max().alias("_first_age"), channels_used(365).alias("channels_used_365d")
-    )
+    joined = (
+        seen.group_by(ID)
+        .agg(
+            pl.col(AGE).max().alias("_first_age"),
+            channels_used(365).alias("channels_used_365d"),
+            *engagement_aggregations(),
+            *loyalty_aggregations(),
+            *return_aggregations(),
+        )
+        .sort(ID)
+    )  # sorted before the joins, which keep its order: the wide result is not copied again
     for family in families:
-        joined = joined.join(family, on=ID, how="left")
+        joined = joined.join(family, on=ID, how="left", maintain_order="left")
 
     def typed(name: str) -> pl.Expr:
         feature = feature_info(name)
@@ -117,7 +124,6 @@ def build_snapshot(
             *(typed(name) for name in _feature_columns(cats)),
             *extras,
         )
-        .sort(ID)
         .collect()
     )
 
