@@ -1,0 +1,388 @@
+"""Model cards of the reviewer pages, read from the MLflow registry and the training runs.
+
+For a task, the registered versions behind the ``champion`` and ``challenger`` aliases are read
+with :mod:`models.registry`; each card holds what its training run recorded: held-out metrics (the
+run's MLflow metrics, else the version's tags, else the model's own metadata), grade, data window
+and cutoffs, gains table and reliability curve (the run's ``evaluation/*.json`` artifacts), the
+feature-set version, a link to the run, and the metric changes since the previous registered
+version. Global SHAP importance (mean absolute contribution, log-odds) is computed on a seeded
+sample of the served snapshot.
+
+A registered version never changes, so a card is built once per (tracking URI, task, version,
+snapshot day) and kept in a small cache; only the aliases are read on every request.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import mlflow
+import numpy as np
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from models import registry
+from models.artifact import ModelBundle
+from models.tasks import model_frame
+from serving.state import ServingState
+
+__all__ = [
+    "BASELINES",
+    "CardCache",
+    "ModelCards",
+    "VersionCard",
+    "load_cards",
+    "nest_metrics",
+    "training_params",
+]
+
+BASELINES: Final = ("xgboost", "logistic", "rule", "popularity")
+"""Model prefixes of the flat run metrics (``xgboost_roc_auc``), in display order."""
+
+_SHAP_ROWS: Final = 300
+_TOP_FEATURES: Final = 15
+
+
+def nest_metrics(flat: Mapping[str, float]) -> dict[str, dict[str, float]]:
+    """Group flat MLflow metric keys by model: ``xgboost_roc_auc`` -> ``{"xgboost": {"roc_auc"}}``.
+
+    Parameters
+    ----------
+    flat : mapping of str to float
+        Run metrics or numeric version tags; keys without a known model prefix
+        (:data:`BASELINES`) are left out.
+
+    Returns
+    -------
+    dict
+        Model to metric name to value, models in :data:`BASELINES` order.
+    """
+    nested: dict[str, dict[str, float]] = {}
+    for model in BASELINES:
+        prefix = f"{model}_"
+        found = {k.removeprefix(prefix): v for k, v in flat.items() if k.startswith(prefix)}
+        if found:
+            nested[model] = dict(sorted(found.items()))
+    return nested
+
+
+@dataclass(frozen=True)
+class VersionCard:
+    """One registered version as its card shows it.
+
+    Parameters
+    ----------
+    task, version : str
+        Registered model name and version.
+    aliases : tuple of str
+        Aliases pointing at the version now.
+    created : datetime or None
+        When the version was registered (UTC).
+    run_id : str or None
+        The training run.
+    run_url : str or None
+        Link to the run in the MLflow UI (None unless the tracking URI is an HTTP server).
+    metrics : dict of str to float
+        Held-out metrics under their MLflow keys (``xgboost_roc_auc``).
+    metric_source : str
+        Where the metrics were read: ``"run"``, ``"tags"`` or ``"metadata"``.
+    grade : str or None
+        Grade against the rule baseline.
+    feature_set_version : str or None
+        Feature-set version the model was trained on.
+    params : dict
+        Training parameters: ``as_of``, ``horizon``, ``cutoffs``, ``first_day``, ``rows``,
+        ``calibration`` (those recorded).
+    gains : dict
+        Model to ``[(cum_rows_share, cum_positives_share), ...]`` by decile.
+    reliability : dict
+        Curve to ``[(mean_predicted, observed_rate, rows), ...]``.
+    importance : list of (str, float)
+        Top features by mean absolute SHAP contribution (log-odds) on the snapshot sample.
+    previous : str or None
+        The previous registered version.
+    deltas : dict of str to float
+        Metric changes since ``previous`` (this minus previous), by MLflow key.
+    """
+
+    task: str
+    version: str
+    aliases: tuple[str, ...]
+    created: datetime | None
+    run_id: str | None
+    run_url: str | None
+    metrics: dict[str, float]
+    metric_source: str
+    grade: str | None
+    feature_set_version: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+    gains: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    reliability: dict[str, list[tuple[float, float, int]]] = field(default_factory=dict)
+    importance: list[tuple[str, float]] = field(default_factory=list)
+    previous: str | None = None
+    deltas: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def nested_metrics(self) -> dict[str, dict[str, float]]:
+        """Metrics grouped by model (see :func:`nest_metrics`)."""
+        return nest_metrics(self.metrics)
+
+
+@dataclass(frozen=True)
+class ModelCards:
+    """Champion and challenger of one task.
+
+    Parameters
+    ----------
+    task : str
+        The task.
+    champion, challenger : VersionCard or None
+        The versions behind the aliases (the challenger is None when the alias is missing or
+        points at the champion).
+    versions : int
+        Registered versions of the task.
+    """
+
+    task: str
+    champion: VersionCard | None
+    challenger: VersionCard | None
+    versions: int
+
+
+def _floats(values: Mapping[str, Any]) -> dict[str, float]:
+    """Return the finite numeric values of a mapping (tags are strings)."""
+    out = {}
+    for key, value in values.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(number):
+            out[key] = number
+    return out
+
+
+def _run_url(uri: str, experiment: str, run_id: str) -> str | None:
+    if not uri.startswith(("http://", "https://")):
+        return None
+    return f"{uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
+
+
+def _records(run_id: str, name: str) -> list[dict[str, Any]]:
+    """Rows of a run's ``evaluation/<name>.json`` table (empty if it was not logged)."""
+    try:
+        data: Any = mlflow.artifacts.load_dict(f"runs:/{run_id}/evaluation/{name}.json")
+    except (MlflowException, OSError):
+        return []
+    return [row for row in data if isinstance(row, dict)] if isinstance(data, list) else []
+
+
+def _gains(rows: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]]]:
+    out: dict[str, list[tuple[float, float]]] = {}
+    for row in sorted(rows, key=lambda r: (str(r.get("model")), float(r.get("decile", 0)))):
+        x, y = row.get("cum_rows_share"), row.get("cum_positives_share")
+        if isinstance(x, int | float) and isinstance(y, int | float):
+            out.setdefault(str(row.get("model", "xgboost")), []).append((float(x), float(y)))
+    return dict(sorted(out.items(), key=lambda kv: _order(kv[0])))
+
+
+def _reliability(rows: list[dict[str, Any]]) -> dict[str, list[tuple[float, float, int]]]:
+    out: dict[str, list[tuple[float, float, int]]] = {}
+    for row in rows:
+        x, y = row.get("mean_predicted"), row.get("observed_rate")
+        if isinstance(x, int | float) and isinstance(y, int | float):
+            point = (float(x), float(y), int(row.get("rows") or 0))
+            out.setdefault(str(row.get("model", "xgboost")), []).append(point)
+    return {k: sorted(v) for k, v in sorted(out.items(), key=lambda kv: _order(kv[0]))}
+
+
+def _order(model: str) -> int:
+    head = model.split(" ")[0]
+    return BASELINES.index(head) if head in BASELINES else len(BASELINES)
+
+
+def training_params(bundle: ModelBundle | None, run_params: Mapping[str, str]) -> dict[str, Any]:
+    """Return data window, cutoffs and calibration from the model metadata or run params.
+
+    Parameters
+    ----------
+    bundle : ModelBundle or None
+        The model (its ``metadata`` as training wrote it).
+    run_params : mapping of str to str
+        The training run's parameters (``cutoffs.train``, ``as_of``, ...), the fallback.
+
+    Returns
+    -------
+    dict
+        ``as_of``, ``horizon``, ``cutoffs``, ``first_day``, ``rows``, ``calibration``, ``seed``
+        (None where nothing was recorded).
+    """
+    meta = bundle.metadata if bundle is not None else {}
+    params = dict(meta.get("params") or {})
+    data = dict(meta.get("data") or {})
+    cutoffs = params.get("cutoffs") or {
+        key.removeprefix("cutoffs."): value
+        for key, value in run_params.items()
+        if key.startswith("cutoffs.")
+    }
+    return {
+        "as_of": params.get("as_of") or run_params.get("as_of"),
+        "horizon": params.get("horizon") or run_params.get("horizon"),
+        "cutoffs": cutoffs,
+        "first_day": data.get("first_day"),
+        "rows": data.get("rows"),
+        "calibration": (meta.get("calibration") or {}).get("method")
+        or (bundle.calibration.get("method") if bundle is not None else None),
+        "seed": params.get("seed") or meta.get("seed") or run_params.get("seed"),
+    }
+
+
+def _importance(bundle: ModelBundle, state: ServingState) -> list[tuple[str, float]]:
+    """Mean |SHAP| per input over a seeded sample of the served snapshot, largest first."""
+    frame = state.snapshot.frame
+    if frame.height > _SHAP_ROWS:
+        frame = frame.sample(_SHAP_ROWS, seed=0)
+    X = model_frame(bundle.task, frame, bundle.feature_names, bundle.categories)  # noqa: N806
+    if len(X) == 0:
+        return []
+    mean_abs = np.abs(bundle.contributions(X)[:, :-1]).mean(axis=0)
+    order = np.argsort(-mean_abs, kind="stable")[:_TOP_FEATURES]
+    return [(bundle.feature_names[i], float(mean_abs[i])) for i in order]
+
+
+class CardCache:
+    """Built cards by (tracking URI, task, version, snapshot day), the most recent ``size``."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._cards: OrderedDict[tuple[str, ...], VersionCard] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, ...]) -> VersionCard | None:
+        """Return a cached card, or None."""
+        with self._lock:
+            card = self._cards.get(key)
+            if card is not None:
+                self._cards.move_to_end(key)
+            return card
+
+    def put(self, key: tuple[str, ...], card: VersionCard) -> None:
+        """Keep a card, dropping the least recently used beyond ``size``."""
+        with self._lock:
+            self._cards[key] = card
+            self._cards.move_to_end(key)
+            while len(self._cards) > self.size:
+                self._cards.popitem(last=False)
+
+
+def _build(
+    client: MlflowClient,
+    uri: str,
+    info: registry.VersionInfo,
+    previous: registry.VersionInfo | None,
+    state: ServingState | None,
+) -> VersionCard:
+    """Read one version's run, artifacts and bundle into a card (aliases filled by the caller)."""
+    run = client.get_run(info.run_id) if info.run_id else None
+    served = state.tables.get(info.task) if state is not None else None
+    if served is not None and served.model.version == info.version:
+        bundle: ModelBundle | None = served.model.bundle
+    else:
+        bundle = registry.load_bundle(info.task, version=info.version)
+    run_metrics = dict(run.data.metrics) if run is not None else {}
+    tag_metrics = {k: v for k, v in _floats(info.tags).items() if nest_metrics({k: v})}
+    if nest_metrics(run_metrics):
+        metrics, source = run_metrics, "run"
+    elif tag_metrics:
+        metrics, source = tag_metrics, "tags"
+    else:
+        meta = (bundle.metadata.get("metrics") if bundle is not None else None) or {}
+        metrics = {
+            f"{model}_{name}": float(value)
+            for model, values in meta.items()
+            if isinstance(values, dict)
+            for name, value in values.items()
+            if isinstance(value, int | float)
+        }
+        source = "metadata"
+    deltas: dict[str, float] = {}
+    if previous is not None:
+        before = client.get_run(previous.run_id).data.metrics if previous.run_id else {}
+        before = before or _floats(previous.tags)
+        deltas = {k: metrics[k] - before[k] for k in metrics if k in before}
+    run_tags = dict(run.data.tags) if run is not None else {}
+    grade = info.tags.get("grade") or run_tags.get("grade")
+    if grade is None and bundle is not None and bundle.metadata.get("grade") is not None:
+        grade = str(bundle.metadata["grade"])
+    return VersionCard(
+        task=info.task,
+        version=info.version,
+        aliases=info.aliases,
+        created=datetime.fromtimestamp(info.created / 1000, UTC) if info.created else None,
+        run_id=info.run_id,
+        run_url=_run_url(uri, run.info.experiment_id, run.info.run_id) if run else None,
+        metrics=metrics,
+        metric_source=source,
+        grade=grade,
+        feature_set_version=info.tags.get("feature_set_version")
+        or (bundle.feature_set_version if bundle is not None else None),
+        params=training_params(bundle, run.data.params if run is not None else {}),
+        gains=_gains(_records(info.run_id, "gains")) if info.run_id else {},
+        reliability=_reliability(_records(info.run_id, "reliability")) if info.run_id else {},
+        importance=_importance(bundle, state) if bundle is not None and state else [],
+        previous=previous.version if previous is not None else None,
+        deltas=deltas,
+    )
+
+
+def load_cards(task: str, state: ServingState | None, cache: CardCache) -> ModelCards:
+    """Read the champion and challenger cards of a task from the registry.
+
+    Parameters
+    ----------
+    task : str
+        Registered model name.
+    state : ServingState or None
+        The served state: its snapshot is the sample for global SHAP, and its model is reused
+        when it is the version shown.
+    cache : CardCache
+        Cards already built.
+
+    Returns
+    -------
+    ModelCards
+        The cards (None where an alias is missing).
+
+    Raises
+    ------
+    mlflow.exceptions.MlflowException
+        If the registry cannot be read.
+    """
+    versions = registry.list_versions(task)
+    by_alias = {alias: v for v in versions for alias in v.aliases}
+    uri = mlflow.get_tracking_uri()
+    client = MlflowClient()
+    as_of = state.snapshot.as_of.isoformat() if state is not None else ""
+
+    def card(info: registry.VersionInfo | None) -> VersionCard | None:
+        if info is None:
+            return None
+        key = (uri, task, info.version, as_of)
+        found = cache.get(key)
+        if found is None:
+            older = [v for v in versions if int(v.version) < int(info.version)]
+            found = _build(client, uri, info, older[0] if older else None, state)
+            cache.put(key, found)
+        return replace(found, aliases=info.aliases)
+
+    champion = by_alias.get(registry.CHAMPION)
+    challenger = by_alias.get(registry.CHALLENGER)
+    if challenger is not None and champion is not None and challenger.version == champion.version:
+        challenger = None
+    return ModelCards(task, card(champion), card(challenger), len(versions))

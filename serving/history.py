@@ -1,0 +1,201 @@
+"""One customer's recent history, for a reviewer to check reasons against the facts.
+
+The events file is the one the served snapshot was built from (recorded in the snapshot's metadata
+in the store). It is scanned lazily with Polars and filtered to the one customer before anything is
+parsed or validated, so only that customer's rows are typed and checked (Parquet row groups whose
+statistics exclude the customer are skipped); the rows then go through the same contract
+validation as any events (:func:`features.events.validate_events`). Only events on or before the
+snapshot day are shown: they are what the model saw.
+
+:func:`summarize_history` is pure: events in, summary out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from features.events import validate_events
+
+__all__ = [
+    "ENGAGEMENT_EVENTS",
+    "HISTORY_WINDOWS",
+    "ORDER_EVENTS",
+    "CustomerHistory",
+    "read_customer_events",
+    "summarize_history",
+]
+
+ORDER_EVENTS: Final = ("order", "return")
+ENGAGEMENT_EVENTS: Final = (
+    "visit",
+    "email_sent",
+    "email_open",
+    "email_click",
+    "sms_sent",
+    "sms_reply",
+    "call",
+    "survey",
+    "review",
+    "referral",
+    "subscribe",
+    "cancel",
+)
+HISTORY_WINDOWS: Final = (30, 90, 365)
+"""Day windows of the activity counts ("last N days" = days ``(D - N, D]``)."""
+
+
+def _scan(path: Path) -> pl.LazyFrame:
+    """Scan an events file lazily: ``.csv`` (all text), ``.parquet`` or a Parquet directory."""
+    if path.is_dir():
+        return pl.scan_parquet(path / "*.parquet")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pl.scan_parquet(path)
+    if path.suffix.lower() == ".csv":
+        return pl.scan_csv(path, infer_schema=False)
+    raise ValueError(f"{path}: not a .csv or .parquet events file")
+
+
+def read_customer_events(path: Path, customer_id: str, as_of: date) -> pl.DataFrame:
+    """Read one customer's events on or before ``as_of``, newest first.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The events file (CSV, Parquet or a directory of Parquet files).
+    customer_id : str
+        The customer.
+    as_of : datetime.date
+        The snapshot day; later events are left out.
+
+    Returns
+    -------
+    polars.DataFrame
+        The customer's validated events (contract columns and types), newest first.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file is gone.
+    features.events.EventsValidationError
+        If the customer's rows break the events contract.
+    """
+    if not path.exists():
+        raise FileNotFoundError(f"events file {path} (recorded in the snapshot) does not exist")
+    rows = _scan(path).filter(pl.col("customer_id").cast(pl.String) == customer_id)
+    # ``now`` only bounds future timestamps; the snapshot day is what limits the history
+    loaded = validate_events(rows, now=datetime.now(UTC), file=str(path))
+    return loaded.frame.filter(pl.col("ts").dt.date() <= as_of).sort("ts", descending=True)
+
+
+@dataclass(frozen=True)
+class CustomerHistory:
+    """A customer's activity as of a day.
+
+    Parameters
+    ----------
+    as_of : datetime.date
+        The snapshot day.
+    total_events : int
+        Events on or before ``as_of``.
+    counts : polars.DataFrame
+        One row per event type present: ``event_type``, ``last_30``, ``last_90``, ``last_365``,
+        ``total``, ``last_ts``.
+    orders : polars.DataFrame
+        The newest orders and returns (``ts``, ``event_type``, ``channel``, ``category``,
+        ``amount``, ``quantity``, ``ref_id``).
+    complaints : polars.DataFrame
+        The newest complaints with ``resolved_ts`` (null while open).
+    engagement : polars.DataFrame
+        The newest engagement events, surveys included (``ts``, ``event_type``, ``channel``,
+        ``score``).
+    spend : dict of str to float
+        Order amount on or before ``as_of``: ``"last_90"``, ``"last_365"`` and ``"total"``.
+    open_complaints : int
+        Complaints without a resolution on or before ``as_of``.
+    first_ts, last_ts : datetime or None
+        First and last event.
+    """
+
+    as_of: date
+    total_events: int
+    counts: pl.DataFrame
+    orders: pl.DataFrame
+    complaints: pl.DataFrame
+    engagement: pl.DataFrame
+    spend: dict[str, float]
+    open_complaints: int
+    first_ts: datetime | None
+    last_ts: datetime | None
+
+
+def _within(days: int, as_of: date) -> pl.Expr:
+    """Events on the days ``(as_of - days, as_of]``."""
+    return pl.col("ts").dt.date() > as_of - timedelta(days=days)
+
+
+def summarize_history(events: pl.DataFrame, as_of: date, limit: int = 15) -> CustomerHistory:
+    """Summarise one customer's validated events as of a day.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        The customer's events (contract columns; any order).
+    as_of : datetime.date
+        The snapshot day; later events are ignored.
+    limit : int, default 15
+        Rows kept in each of the recent-event tables.
+
+    Returns
+    -------
+    CustomerHistory
+        Counts by event type and window, spend, and the newest orders, complaints and
+        engagement events.
+    """
+    seen = events.filter(pl.col("ts").dt.date() <= as_of).sort("ts", descending=True)
+    counts = (
+        seen.group_by("event_type")
+        .agg(
+            *(_within(d, as_of).sum().alias(f"last_{d}") for d in HISTORY_WINDOWS),
+            pl.len().alias("total"),
+            pl.col("ts").max().alias("last_ts"),
+        )
+        .sort(["total", "event_type"], descending=[True, False])
+    )
+    orders = seen.filter(pl.col("event_type").is_in(ORDER_EVENTS))
+    spent = orders.filter(pl.col("event_type") == "order")
+    spend = {
+        "last_90": float(spent.filter(_within(90, as_of))["amount"].sum()),
+        "last_365": float(spent.filter(_within(365, as_of))["amount"].sum()),
+        "total": float(spent["amount"].sum()),
+    }
+    resolved = (
+        seen.filter(pl.col("event_type") == "complaint_resolved")
+        .group_by("ref_id")
+        .agg(pl.col("ts").min().alias("resolved_ts"))
+    )
+    complaints = (
+        seen.filter(pl.col("event_type") == "complaint")
+        .join(resolved, on="ref_id", how="left")
+        .sort("ts", descending=True)
+    )
+    return CustomerHistory(
+        as_of=as_of,
+        total_events=seen.height,
+        counts=counts,
+        orders=orders.select(
+            "ts", "event_type", "channel", "category", "amount", "quantity", "ref_id"
+        ).head(limit),
+        complaints=complaints.select("ts", "channel", "ref_id", "resolved_ts").head(limit),
+        engagement=seen.filter(pl.col("event_type").is_in(ENGAGEMENT_EVENTS))
+        .select("ts", "event_type", "channel", "score")
+        .head(limit),
+        spend=spend,
+        open_complaints=int(complaints["resolved_ts"].is_null().sum()),
+        first_ts=seen["ts"].min() if seen.height else None,  # type: ignore[arg-type]
+        last_ts=seen["ts"].max() if seen.height else None,  # type: ignore[arg-type]
+    )

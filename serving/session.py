@@ -1,0 +1,124 @@
+"""Signed session cookies of the reviewer pages.
+
+A reviewer logs in once with an API key; the browser then keeps a cookie that names the key only by
+its fingerprint (an HMAC of the key under the session secret, never the key itself) with an expiry,
+signed with HMAC-SHA256. Each request recomputes the role from the *current* key configuration, so
+removing a key or lowering its role ends its sessions at once.
+
+The secret is derived from the service's audit key (``GUANXI_AUDIT_KEY``, at least 16 characters
+outside dev mode) with a fixed label, so every worker of one deployment accepts the same cookies
+and no built-in default ever signs a production session; in dev mode without an audit key each
+process draws a random secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from typing import Final
+
+from serving.settings import Role, Settings
+
+__all__ = ["SESSION_COOKIE", "SESSION_SECONDS", "SessionCodec", "session_secret"]
+
+SESSION_COOKIE: Final = "guanxi_session"
+SESSION_SECONDS: Final = 8 * 3600
+"""How long a session lasts after login (one working day)."""
+
+_LABEL: Final = b"guanxi reviewer session v1"
+
+
+def session_secret(settings: Settings) -> bytes:
+    """Return the key that signs session cookies.
+
+    Parameters
+    ----------
+    settings : Settings
+        The service settings.
+
+    Returns
+    -------
+    bytes
+        ``HMAC-SHA256(audit_key, label)`` when an audit key is set (the same in every worker),
+        else 32 random bytes drawn for this process (dev mode only: settings refuse an empty
+        audit key otherwise).
+    """
+    audit_key = settings.audit_key.get_secret_value().encode()
+    if not audit_key:
+        return secrets.token_bytes(32)
+    return hmac.new(audit_key, _LABEL, hashlib.sha256).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class SessionCodec:
+    """Issue and check session cookie values.
+
+    Parameters
+    ----------
+    secret : bytes
+        Signing key (:func:`session_secret`).
+    keys : dict of str to Role
+        The configured API keys and their roles.
+    max_age : int
+        Session lifetime in seconds.
+    """
+
+    def __init__(self, secret: bytes, keys: dict[str, Role], max_age: int = SESSION_SECONDS):
+        self._secret = secret
+        self.max_age = max_age
+        self._roles = {self._fingerprint(key): role for key, role in keys.items()}
+
+    def _fingerprint(self, key: str) -> str:
+        return _b64(hmac.new(self._secret, b"key:" + key.encode(), hashlib.sha256).digest()[:18])
+
+    def _sign(self, payload: str) -> str:
+        return _b64(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest())
+
+    def issue(self, key: str, now: float) -> str:
+        """Return a cookie value for a configured key.
+
+        Parameters
+        ----------
+        key : str
+            The API key the reviewer logged in with (already checked).
+        now : float
+            Current Unix time in seconds.
+
+        Returns
+        -------
+        str
+            ``<fingerprint>.<expiry>.<signature>``; the key cannot be recovered from it.
+        """
+        payload = f"{self._fingerprint(key)}.{int(now) + self.max_age}"
+        return f"{payload}.{self._sign(payload)}"
+
+    def role_of(self, value: str | None, now: float) -> Role | None:
+        """Return the current role of a session, or None if it is invalid.
+
+        Parameters
+        ----------
+        value : str or None
+            The cookie value.
+        now : float
+            Current Unix time in seconds.
+
+        Returns
+        -------
+        Role or None
+            None for a missing, malformed, forged or expired cookie, or one whose key is no
+            longer configured.
+        """
+        if not value or value.count(".") != 2:
+            return None
+        payload, _, signature = value.rpartition(".")
+        if not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
+            return None
+        fingerprint, _, expiry = payload.partition(".")
+        if not expiry.isdigit() or int(expiry) <= now:
+            return None
+        return self._roles.get(fingerprint)

@@ -1,0 +1,723 @@
+"""Reviewer pages under ``/ui``: server-rendered HTML (Jinja2) with plain SVG charts.
+
+Pages are for keys of the ``reviewer`` role or higher. A reviewer logs in at ``/ui/login`` with an
+API key and keeps a signed, HTTP-only, SameSite session cookie (see :mod:`serving.session`);
+tools may send ``X-API-Key`` instead. Without either, a page redirects to the login form; an
+unknown key is a 401 and a ``scorer`` key a 403. Pages need no JavaScript, every chart has a text
+alternative, and responses carry a strict Content-Security-Policy and ``Cache-Control: no-store``
+(they show customer data).
+
+Routes are plain ``def`` functions where they compute (scores, explanations, the events scan,
+the registry), so FastAPI runs them in its thread pool, off the event loop.
+
+- ``/ui/``: the loaded models, their grades and score distributions.
+- ``/ui/customers``: a searchable, sortable, paginated customer list.
+- ``/ui/customers/{id}``: scores, waterfalls, grouped reasons, RFM segment and recent history.
+- ``/ui/models/{task}``: champion and challenger model cards side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Final
+from urllib.parse import parse_qs, quote, urlencode
+
+import numpy as np
+import polars as pl
+from fastapi import APIRouter, Depends, FastAPI, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from mlflow.exceptions import MlflowException
+
+from features.events import EventsValidationError
+from features.store import SnapshotNotFoundError, Store
+from models.artifact import apply_calibration
+from models.explain import OUTCOME_PHRASES
+from models.registry import ModelNotFoundError
+from models.tasks import TASKS
+from serving.auth import API_KEY_HEADER, KeyRing
+from serving.cards import (
+    BASELINES,
+    CardCache,
+    ModelCards,
+    VersionCard,
+    load_cards,
+    nest_metrics,
+    training_params,
+)
+from serving.charts import (
+    Chart,
+    WaterfallStep,
+    bar_chart,
+    format_date,
+    format_number,
+    format_percent,
+    format_points,
+    gains_chart,
+    histogram,
+    reliability_chart,
+    waterfall,
+)
+from serving.history import CustomerHistory, read_customer_events, summarize_history
+from serving.schemas import TaskScore
+from serving.session import SESSION_COOKIE, SessionCodec, session_secret
+from serving.settings import Role, Settings
+from serving.state import ServingState, StateHolder
+
+__all__ = ["PAGE_SIZE", "WATERFALL_REASONS", "install_ui", "router"]
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE: Final = 50
+"""Customers per page of the customer list."""
+WATERFALL_REASONS: Final = 8
+"""Contributions drawn per waterfall; the rest form one "other features" bar."""
+
+_HERE = Path(__file__).parent
+_TASK_TITLES: Final = {"churn": "Churn", "repurchase": "Repurchase", "cross_sell": "Cross-sell"}
+_GROUP_TITLES: Final = {
+    "rfm": "Recency, frequency & spend",
+    "engagement": "Engagement",
+    "service": "Service",
+    "loyalty": "Loyalty",
+    "products": "Products",
+    "profile": "Profile",
+    "value": "Value",
+    "other": "Other",
+}
+_SECURITY_HEADERS: Final = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+_FACTS: Final = (
+    ("Days since last order", "recency_days", "number"),
+    ("Orders in total", "orders_total", "number"),
+    ("Spend in total", "spend_total", "money"),
+    ("Orders, last 90 days", "orders_90d", "number"),
+    ("Customer for (days)", "tenure_days", "number"),
+    ("Unresolved complaints", "unresolved_complaints", "number"),
+    ("E-mail open rate, 90 days", "email_open_rate_90d", "percent"),
+)
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+class LoginRequiredError(Exception):
+    """No session and no key: the browser is sent to the login form."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(target)
+        self.target = target
+
+
+class PageError(Exception):
+    """An error shown as an HTML page with its status code."""
+
+    def __init__(self, status_code: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.title = title
+        self.message = message
+
+
+def _filters() -> dict[str, Any]:
+    return {
+        "pct": format_percent,
+        "points": format_points,
+        "num": format_number,
+        "money": lambda v: format_number(v, 2),
+        "day": format_date,
+        "quote": lambda v: quote(str(v), safe=""),
+        "task_title": lambda t: _TASK_TITLES.get(str(t), str(t)),
+        "group_title": lambda g: _GROUP_TITLES.get(str(g), str(g).replace("_", " ").title()),
+        "label": lambda s: str(s).replace("_", " "),
+        "metric_name": _metric_name,
+    }
+
+
+_MODEL_NAMES: Final = {"xgboost": "XGBoost", "logistic": "Logistic", "rule": "Rule"}
+_METRIC_NAMES: Final = {
+    "roc_auc": "ROC AUC",
+    "pr_auc": "PR AUC",
+    "top_decile_lift": "top-decile lift",
+    "brier": "Brier score",
+    "log_loss": "log loss",
+}
+
+
+def _metric_name(key: str) -> str:
+    """Name a metric for people: ``xgboost_roc_auc`` -> ``XGBoost ROC AUC``."""
+    model, _, name = str(key).partition("_")
+    metric = _METRIC_NAMES.get(name, name.replace("_", " "))
+    return f"{_MODEL_NAMES.get(model, model.title())} {metric}"
+
+
+def install_ui(app: FastAPI) -> None:
+    """Add the reviewer pages, their static files and their error handling to the app.
+
+    Parameters
+    ----------
+    app : fastapi.FastAPI
+        The app from :func:`serving.app.create_app` (its ``state`` holds the settings).
+    """
+    settings: Settings = app.state.settings
+    templates = Jinja2Templates(directory=_HERE / "templates")
+    templates.env.filters.update(_filters())
+    app.state.ui_templates = templates
+    app.state.ui_sessions = SessionCodec(session_secret(settings), settings.keys)
+    app.state.ui_cards = CardCache()
+    app.add_exception_handler(LoginRequiredError, _login_redirect)
+    app.add_exception_handler(PageError, _error_page)
+    app.mount("/ui/static", StaticFiles(directory=_HERE / "static"), name="ui-static")
+    app.include_router(router)
+
+
+def _render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    """Render a page with the common context and the security headers."""
+    templates: Jinja2Templates = request.app.state.ui_templates
+    holder: StateHolder = request.app.state.holder
+    state = holder.current
+    base = request.scope.get("root_path", "")
+    common = {
+        "base": base,
+        "role": getattr(request.state, "role", None),
+        "tasks": list(state.tables) if state is not None else [],
+        "snapshot": state.snapshot if state is not None else None,
+    }
+    response = templates.TemplateResponse(
+        request, name, {**common, **context}, status_code=status_code
+    )
+    response.headers.update(_SECURITY_HEADERS)
+    return response
+
+
+async def _login_redirect(request: Request, exc: Exception) -> Response:
+    target = exc.target if isinstance(exc, LoginRequiredError) else "/ui/"
+    base = request.scope.get("root_path", "")
+    return RedirectResponse(
+        f"{base}/ui/login?{urlencode({'next': target})}", status.HTTP_303_SEE_OTHER
+    )
+
+
+async def _error_page(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, PageError):  # pragma: no cover - registered for PageError only
+        raise exc
+    headers = {"WWW-Authenticate": "APIKey"} if exc.status_code == 401 else {}
+    response = _render(
+        request, "error.html", {"title": exc.title, "message": exc.message}, exc.status_code
+    )
+    response.headers.update(headers)
+    return response
+
+
+async def reviewer_role(
+    request: Request, api_key: Annotated[str | None, Depends(API_KEY_HEADER)]
+) -> Role:
+    """Admit a reviewer (or admin) by ``X-API-Key`` or by session cookie.
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The request.
+    api_key : str or None
+        The ``X-API-Key`` header.
+
+    Returns
+    -------
+    Role
+        The caller's role (also set on ``request.state.role``).
+
+    Raises
+    ------
+    LoginRequiredError
+        Without a key and without a valid session (the browser is redirected to log in).
+    PageError
+        401 for an unknown key, 403 for a role below reviewer.
+    """
+    if api_key is not None:
+        keyring: KeyRing = request.app.state.keyring
+        role = keyring.role_of(api_key)
+        if role is None:
+            raise PageError(401, "Unknown API key", "The X-API-Key header holds no known key.")
+    else:
+        sessions: SessionCodec = request.app.state.ui_sessions
+        role = sessions.role_of(request.cookies.get(SESSION_COOKIE), time.time())
+        if role is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise LoginRequiredError(target)
+    if role < Role.reviewer:
+        raise PageError(
+            403,
+            "Not allowed",
+            f"A {role.name} key may not open reviewer pages; they need a reviewer or admin key.",
+        )
+    request.state.role = role
+    return role
+
+
+async def page_state(request: Request) -> ServingState:
+    """Return the loaded state, or a 503 page while the models load."""
+    holder: StateHolder = request.app.state.holder
+    state = holder.current
+    if state is None:
+        detail = f" The last attempt failed: {holder.last_error}" if holder.last_error else ""
+        raise PageError(503, "Models are loading", f"Please try again in a moment.{detail}")
+    return state
+
+
+Reviewer = Annotated[Role, Depends(reviewer_role)]
+PageState = Annotated[ServingState, Depends(page_state)]
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths under /ui are redirect targets (no open redirect)."""
+    if target and target.startswith("/ui/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/ui/"
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, next: str = "/ui/") -> HTMLResponse:
+    """Show the login form."""
+    return _render(request, "login.html", {"next": _safe_next(next), "error": None})
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    """Check the form's ``api_key`` and start a session (cookie), or show why not."""
+    form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
+    key = (form.get("api_key") or [""])[0].strip()
+    target = _safe_next((form.get("next") or [""])[0])
+    keyring: KeyRing = request.app.state.keyring
+    role = keyring.role_of(key)
+    if role is None or role < Role.reviewer:
+        code, error = (
+            (401, "That API key is not known.")
+            if role is None
+            else (403, f"A {role.name} key may not open reviewer pages; use a reviewer key.")
+        )
+        return _render(request, "login.html", {"next": target, "error": error}, code)
+    sessions: SessionCodec = request.app.state.ui_sessions
+    response = RedirectResponse(
+        request.scope.get("root_path", "") + target, status.HTTP_303_SEE_OTHER
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        sessions.issue(key, time.time()),
+        max_age=sessions.max_age,
+        path="/ui",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    """End the session."""
+    response = RedirectResponse(
+        request.scope.get("root_path", "") + "/ui/login", status.HTTP_303_SEE_OTHER
+    )
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/ui",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+# --- the customer table shared by the overview and the list ------------------------------------
+
+
+_TABLES: weakref.WeakKeyDictionary[ServingState, pl.DataFrame] = weakref.WeakKeyDictionary()
+
+
+def _customer_table(state: ServingState) -> pl.DataFrame:
+    """One row per snapshot customer: id, RFM, and each task's probability, decile and band."""
+    found = _TABLES.get(state)
+    if found is not None:
+        return found
+    frame = state.snapshot.frame
+    keep = [
+        c
+        for c in ("customer_id", "rfm_segment", "recency_days", "orders_total", "spend_total")
+        if c in frame.columns
+    ]
+    table = frame.select(keep)
+    for task, t in state.tables.items():
+        has = t.top >= 0
+        rows = np.where(has, t.top, 0)
+        decile = np.where(has, t.decile[rows], 0)
+        band = np.where(
+            decile <= state.band_high_decile,
+            "high",
+            np.where(decile <= state.band_medium_decile, "medium", "low"),
+        )
+        table = table.with_columns(
+            pl.Series(f"{task}_p", np.where(has, t.proba[rows], np.nan)).fill_nan(None),
+            pl.Series(f"{task}_decile", decile).replace(0, None),
+            pl.Series(f"{task}_band", band).set(pl.Series(~has), None),
+        )
+    _TABLES[state] = table
+    return table
+
+
+@dataclass(frozen=True)
+class _Band:
+    name: str
+    count: int
+    share: float
+
+
+def _bands(table: pl.DataFrame, task: str) -> list[_Band]:
+    counts = dict(table.get_column(f"{task}_band").value_counts().iter_rows())
+    total = max(sum(v for k, v in counts.items() if k is not None), 1)
+    return [_Band(b, counts.get(b, 0), counts.get(b, 0) / total) for b in ("high", "medium", "low")]
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request, _role: Reviewer, state: PageState) -> HTMLResponse:
+    """Show the loaded models, their grades and their score distributions."""
+    table = _customer_table(state)
+    models = []
+    for task, t in state.tables.items():
+        bundle = t.model.bundle
+        metrics = nest_metrics(
+            {
+                f"{m}_{k}": v
+                for m, values in (bundle.metadata.get("metrics") or {}).items()
+                if isinstance(values, dict)
+                for k, v in values.items()
+                if isinstance(v, int | float)
+            }
+        )
+        scores = table.get_column(f"{task}_p").drop_nulls().to_numpy()
+        models.append(
+            {
+                "task": task,
+                "version": t.model.version,
+                "aliases": t.model.aliases,
+                "grade": bundle.metadata.get("grade"),
+                "auc": metrics.get("xgboost", {}).get("roc_auc"),
+                "rule_auc": metrics.get("rule", {}).get("roc_auc"),
+                "features": len(bundle.feature_names),
+                "explained": float(t.explained.sum()) / max(int((t.top >= 0).sum()), 1),
+                "bands": _bands(table, task),
+                "histogram": histogram(
+                    scores,
+                    chart_id=f"hist-{task}",
+                    title=f"{_TASK_TITLES.get(task, task)}: distribution of customer scores",
+                ),
+            }
+        )
+    segments: list[tuple[str, float]] = []
+    if "rfm_segment" in table.columns:
+        counts = table.get_column("rfm_segment").fill_null("no orders").value_counts(sort=True)
+        segments = [(str(k).replace("_", " "), float(v)) for k, v in counts.iter_rows()]
+    segment_chart = bar_chart(
+        segments,
+        chart_id="segments",
+        title="Customers by RFM segment",
+        value_label="Customers",
+        digits=0,
+    )
+    return _render(
+        request,
+        "overview.html",
+        {"models": models, "customers": table.height, "segment_chart": segment_chart},
+    )
+
+
+_SORTS: Final = ("customer_id", "rfm_segment", "recency_days", "orders_total", "spend_total")
+
+
+@router.get("/customers", response_class=HTMLResponse)
+def customers(
+    request: Request,
+    _role: Reviewer,
+    state: PageState,
+    q: str = "",
+    segment: str = "",
+    task: str = "",
+    band: str = "",
+    sort: str = "",
+    order: str = "",
+    page: int = 1,
+) -> HTMLResponse:
+    """Search (customer id contains ``q``), filter by segment and band, sort and paginate."""
+    table = _customer_table(state)
+    task = task if task in state.tables else next(iter(state.tables))
+    sortable = [c for c in _SORTS if c in table.columns] + [f"{t}_p" for t in state.tables]
+    sort = sort if sort in sortable else f"{task}_p"
+    order = order if order in ("asc", "desc") else ("asc" if sort == "customer_id" else "desc")
+    segments = (
+        sorted(s for s in table.get_column("rfm_segment").unique().to_list() if s is not None)
+        if "rfm_segment" in table.columns
+        else []
+    )
+    view = table
+    q = q.strip()[:100]
+    if q:
+        view = view.filter(
+            pl.col("customer_id").str.to_lowercase().str.contains(q.lower(), literal=True)
+        )
+    if segment in segments:
+        view = view.filter(pl.col("rfm_segment") == segment)
+    else:
+        segment = ""
+    if band in ("high", "medium", "low"):
+        view = view.filter(pl.col(f"{task}_band") == band)
+    else:
+        band = ""
+    view = view.sort(sort, descending=order == "desc", nulls_last=True, maintain_order=True)
+    pages = max(1, -(-view.height // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    rows = view.slice((page - 1) * PAGE_SIZE, PAGE_SIZE).to_dicts()
+    query = {"q": q, "segment": segment, "task": task, "band": band, "sort": sort, "order": order}
+
+    def link(**changes: object) -> str:
+        params = {k: v for k, v in {**query, **changes}.items() if v not in ("", None)}
+        return f"{request.scope.get('root_path', '')}/ui/customers?{urlencode(params)}"
+
+    def sort_link(column: str) -> str:
+        flip = "asc" if (sort == column and order == "desc") else "desc"
+        if sort != column:
+            flip = "asc" if column in ("customer_id", "rfm_segment") else "desc"
+        return link(sort=column, order=flip, page=1)
+
+    return _render(
+        request,
+        "customers.html",
+        {
+            "rows": rows,
+            "total": view.height,
+            "all": table.height,
+            "page": page,
+            "pages": pages,
+            "query": query,
+            "segments": segments,
+            "columns": table.columns,
+            "link": link,
+            "sort_link": sort_link,
+            "page_size": PAGE_SIZE,
+        },
+    )
+
+
+# --- one customer ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _TaskView:
+    task: str
+    score: TaskScore
+    base: float | None
+    chart: Chart | None
+    others: int
+    rest: float
+
+
+def _task_view(state: ServingState, task: str, score: TaskScore) -> _TaskView:
+    """Build one task's waterfall: base probability, top contributions, the rest, the score."""
+    bundle = state.tables[task].model.bundle
+    if score.probability is None or score.base_log_odds is None:
+        return _TaskView(task, score, None, None, 0, 0.0)
+    base = float(apply_calibration(bundle.calibration, np.array([score.base_log_odds]))[0])
+    steps = [
+        WaterfallStep(r.sentence.rsplit(": ", 1)[0], r.feature, r.contribution_points)
+        for r in score.reasons
+    ]
+    others = len(bundle.feature_names) - len(steps)
+    rest = 100 * (score.probability - base) - sum(s.points for s in steps)
+    if others > 0:
+        steps.append(WaterfallStep(f"{others} other inputs together", "", rest))
+    title = f"{_TASK_TITLES.get(task, task)}: what moves this customer's probability"
+    chart = waterfall(
+        steps,
+        100 * base,
+        100 * score.probability,
+        chart_id=f"waterfall-{task}",
+        title=title,
+    )
+    return _TaskView(task, score, base, chart, max(others, 0), rest if others > 0 else 0.0)
+
+
+def _history(
+    settings: Settings, state: ServingState, customer_id: str
+) -> tuple[CustomerHistory | None, str | None, str | None]:
+    """Read the customer's history from the snapshot's events file, or say why not."""
+    try:
+        info = Store(settings.home).snapshot_info(state.snapshot.as_of)
+    except SnapshotNotFoundError:
+        return None, None, "The store has no metadata for the served snapshot."
+    if info.events is None:
+        return None, None, "The served snapshot does not record the events file it was built from."
+    path = Path(info.events.path)
+    try:
+        events = read_customer_events(path, customer_id, state.snapshot.as_of)
+    except (FileNotFoundError, ValueError, EventsValidationError) as exc:
+        logger.warning("history of a customer not shown: %s", exc)
+        return None, str(path), f"The events file could not be read: {str(exc).splitlines()[0]}"
+    return summarize_history(events, state.snapshot.as_of), str(path), None
+
+
+@router.get("/customers/{customer_id}", response_class=HTMLResponse)
+def customer(request: Request, role: Reviewer, state: PageState, customer_id: str) -> HTMLResponse:
+    """Show a customer's scores, waterfalls and grouped reasons beside their history."""
+    position = state.positions([customer_id])
+    if position[0] < 0:
+        raise PageError(
+            404,
+            "Customer not found",
+            f"No customer {customer_id!r} in the snapshot as of "
+            f"{format_date(state.snapshot.as_of)}.",
+        )
+    scores = state.score(position, list(state.tables), WATERFALL_REASONS, group=True)[0]
+    request.app.state.audit.record(
+        request.state.request_id,
+        role.name,
+        [
+            (customer_id, task, s.model_version, s.probability)
+            for task, s in scores.items()
+            if s.probability is not None
+        ],
+    )
+    row = state.snapshot.frame.row(int(position[0]), named=True)
+    facts = [(label, row.get(column), kind) for label, column, kind in _FACTS if column in row]
+    history, events_file, history_note = _history(request.app.state.settings, state, customer_id)
+    return _render(
+        request,
+        "customer.html",
+        {
+            "customer_id": customer_id,
+            "row": row,
+            "facts": facts,
+            "views": [_task_view(state, task, s) for task, s in scores.items()],
+            "outcomes": OUTCOME_PHRASES,
+            "history": history,
+            "events_file": events_file,
+            "history_note": history_note,
+        },
+    )
+
+
+# --- model cards --------------------------------------------------------------------------
+
+
+def _served_card(state: ServingState, task: str) -> VersionCard:
+    """Build a card from the served model's own metadata (when the registry is unreadable)."""
+    model = state.tables[task].model
+    meta = model.bundle.metadata
+    metrics = {
+        f"{m}_{k}": float(v)
+        for m, values in (meta.get("metrics") or {}).items()
+        if isinstance(values, dict)
+        for k, v in values.items()
+        if isinstance(v, int | float)
+    }
+    return VersionCard(
+        task=task,
+        version=model.version,
+        aliases=model.aliases,
+        created=None,
+        run_id=None,
+        run_url=None,
+        metrics=metrics,
+        metric_source="metadata",
+        grade=None if meta.get("grade") is None else str(meta["grade"]),
+        feature_set_version=model.bundle.feature_set_version,
+        params=training_params(model.bundle, {}),
+    )
+
+
+def _card_charts(card: VersionCard, slot: str) -> dict[str, Chart | None]:
+    name = f"{_TASK_TITLES.get(card.task, card.task)} v{card.version}"
+    return {
+        "gains": gains_chart(
+            card.gains, chart_id=f"gains-{slot}", title=f"{name}: cumulative gains"
+        )
+        if card.gains
+        else None,
+        "reliability": reliability_chart(
+            card.reliability, chart_id=f"reliability-{slot}", title=f"{name}: reliability"
+        )
+        if card.reliability
+        else None,
+        "importance": bar_chart(
+            [(f.replace("_", " "), v) for f, v in card.importance],
+            chart_id=f"shap-{slot}",
+            title=f"{name}: global SHAP importance",
+            value_label="Mean |SHAP| (log-odds)",
+        )
+        if card.importance
+        else None,
+    }
+
+
+@router.get("/models/{task}", response_class=HTMLResponse)
+def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
+    """Champion and challenger of a task side by side, as recorded in MLflow."""
+    if task not in TASKS:
+        raise PageError(
+            404, "Unknown task", f"There is no task {task!r}; tasks: {', '.join(TASKS)}."
+        )
+    holder: StateHolder = request.app.state.holder
+    state = holder.current
+    notice = None
+    try:
+        cards = load_cards(task, state, request.app.state.ui_cards)
+    except (MlflowException, ModelNotFoundError, OSError) as exc:
+        logger.warning("registry not readable for the %s model card: %s", task, exc)
+        notice = (
+            f"The MLflow registry could not be read ({type(exc).__name__}); "
+            "showing the served model only."
+        )
+        served = _served_card(state, task) if state is not None and task in state.tables else None
+        cards = ModelCards(task, served, None, 0)
+    served_version = state.tables[task].model.version if state and task in state.tables else None
+    slots = [("champion", cards.champion), ("challenger", cards.challenger)]
+    shown = [(slot, card) for slot, card in slots if card is not None]
+    columns = [
+        {"slot": slot, "card": card, "charts": _card_charts(card, slot)} for slot, card in shown
+    ]
+    metric_keys = list(dict.fromkeys(k for _, card in shown for k in card.metrics))
+    return _render(
+        request,
+        "model.html",
+        {
+            "task": task,
+            "cards": cards,
+            "columns": columns,
+            "notice": notice,
+            "served_version": served_version,
+            "comparison": sorted(metric_keys, key=_metric_order),
+        },
+    )
+
+
+_METRIC_ORDER: Final = ("roc_auc", "pr_auc", "top_decile_lift", "brier", "log_loss")
+
+
+def _metric_order(key: str) -> tuple[int, int, str]:
+    model, _, name = key.partition("_")
+    return (
+        BASELINES.index(model) if model in BASELINES else len(BASELINES),
+        _METRIC_ORDER.index(name) if name in _METRIC_ORDER else len(_METRIC_ORDER),
+        name,
+    )

@@ -1,0 +1,441 @@
+"""Reviewer pages through the TestClient: login and roles, every page, charts and history."""
+
+from __future__ import annotations
+
+import json
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from html.parser import HTMLParser
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import polars as pl
+import pytest
+from fastapi.testclient import TestClient
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from features.contracts import event_schema
+from serving.app import create_app
+from serving.charts import (
+    WaterfallStep,
+    bar_chart,
+    format_date,
+    format_percent,
+    format_points,
+    gains_chart,
+    histogram,
+    reliability_chart,
+    waterfall,
+)
+from serving.history import read_customer_events, summarize_history
+from serving.session import SESSION_COOKIE, SessionCodec
+from serving.settings import Role
+from tests.serving.conftest import AS_OF, KEYS, headers, make_settings, wait_ready
+from tests.serving.ui_data import BUSY, UIWorld, build_ui_world
+
+PAGES = ["/ui/", "/ui/customers", "/ui/customers/c001", "/ui/models/churn"]
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> UIWorld:
+    base = tmp_path_factory.getbasetemp() / "ui-world"
+    base.mkdir(exist_ok=True)
+    return build_ui_world(base)
+
+
+@pytest.fixture
+def registry_uri(world: UIWorld, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", world.uri)
+    mlflow.set_tracking_uri(world.uri)
+    mlflow.set_registry_uri(world.uri)
+    yield world.uri
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+
+
+@pytest.fixture
+def ui(world: UIWorld, registry_uri: str, tmp_path: Path) -> Iterator[TestClient]:
+    """The real app loading champions from the registry and the snapshot from the store."""
+    settings = make_settings(world.home)
+    with TestClient(create_app(settings)) as client:
+        wait_ready(client)
+        yield client
+
+
+def login(client: TestClient, role: str = "reviewer", target: str = "/ui/") -> None:
+    r = client.post(
+        "/ui/login", data={"api_key": KEYS[role], "next": target}, follow_redirects=False
+    )
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == target
+
+
+class Collect(HTMLParser):
+    """Collect the attributes of every start tag, with the id of the enclosing <svg>."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str], str | None]] = []
+        self._svg: list[str | None] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {k: v or "" for k, v in attrs}
+        if tag == "svg":
+            self._svg.append(found.get("id"))
+        self.tags.append((tag, found, self._svg[-1] if self._svg else None))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "svg" and self._svg:
+            self._svg.pop()
+
+
+def parse(text: str) -> Collect:
+    parser = Collect()
+    parser.feed(text)
+    return parser
+
+
+# --- access ---------------------------------------------------------------------------------
+
+
+def test_pages_need_login_or_a_reviewer_key(ui: TestClient) -> None:
+    for page in PAGES:
+        r = ui.get(page, follow_redirects=False)
+        assert r.status_code == 303, page
+        assert r.headers["location"].startswith("/ui/login?next=")
+        assert ui.get(page, headers={"X-API-Key": "nope"}).status_code == 401
+        forbidden = ui.get(page, headers=headers("scorer"))
+        assert forbidden.status_code == 403
+        assert "scorer" in forbidden.text and "text/html" in forbidden.headers["content-type"]
+        for role in ("reviewer", "admin"):
+            assert ui.get(page, headers=headers(role)).status_code == 200, (page, role)
+    # the login redirect keeps where the reviewer wanted to go
+    r = ui.get("/ui/customers/c001?x=1", follow_redirects=False)
+    assert r.headers["location"] == "/ui/login?next=%2Fui%2Fcustomers%2Fc001%3Fx%3D1"
+
+
+def test_login_sets_a_signed_http_only_cookie_without_the_key(ui: TestClient) -> None:
+    assert ui.get("/ui/login").status_code == 200
+    r = ui.post(
+        "/ui/login",
+        data={"api_key": KEYS["reviewer"], "next": "/ui/customers"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/ui/customers"
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith(f"{SESSION_COOKIE}=")
+    lowered = cookie.lower()
+    assert "httponly" in lowered and "samesite=lax" in lowered and "path=/ui" in lowered
+    assert "secure" not in lowered  # plain HTTP
+    assert KEYS["reviewer"] not in cookie
+    page = ui.get("/ui/customers")
+    assert page.status_code == 200 and "Customers" in page.text
+    assert page.headers["cache-control"] == "no-store"
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    # the session is for the pages only, never for the API
+    assert ui.get("/v1/models").status_code == 401
+
+
+def test_cookie_is_secure_over_https(world: UIWorld, registry_uri: str) -> None:
+    with TestClient(create_app(make_settings(world.home)), base_url="https://testserver") as c:
+        r = c.post("/ui/login", data={"api_key": KEYS["admin"]}, follow_redirects=False)
+        assert r.status_code == 303
+        assert "secure" in r.headers["set-cookie"].lower()
+
+
+def test_login_refuses_unknown_and_scorer_keys(ui: TestClient) -> None:
+    r = ui.post("/ui/login", data={"api_key": "wrong"}, follow_redirects=False)
+    assert r.status_code == 401 and "not known" in r.text and "set-cookie" not in r.headers
+    r = ui.post("/ui/login", data={"api_key": KEYS["scorer"]}, follow_redirects=False)
+    assert r.status_code == 403 and "scorer" in r.text and "set-cookie" not in r.headers
+    assert ui.get("/ui/", follow_redirects=False).status_code == 303
+
+
+def test_forged_session_and_open_redirect_are_refused(ui: TestClient) -> None:
+    login(ui)
+    value = ui.cookies[SESSION_COOKIE]
+    fingerprint, expiry, signature = value.split(".")
+    for forged in (
+        f"{fingerprint}.{int(expiry) + 10_000}.{signature}",
+        f"{fingerprint}.{expiry}.{signature[:-2]}AA",
+        "garbage",
+    ):
+        ui.cookies.set(SESSION_COOKIE, forged, path="/ui")
+        assert ui.get("/ui/", follow_redirects=False).status_code == 303
+    r = ui.post(
+        "/ui/login",
+        data={"api_key": KEYS["reviewer"], "next": "//evil.example/ui/"},
+        follow_redirects=False,
+    )
+    assert r.headers["location"] == "/ui/"
+
+
+def test_logout_ends_the_session(ui: TestClient) -> None:
+    login(ui)
+    assert ui.get("/ui/", follow_redirects=False).status_code == 200
+    r = ui.post("/ui/logout", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/ui/login"
+    assert ui.get("/ui/", follow_redirects=False).status_code == 303
+
+
+def test_session_codec_expiry_and_key_rotation() -> None:
+    keys = {"k-reviewer": Role.reviewer, "k-scorer": Role.scorer}
+    codec = SessionCodec(b"s" * 32, keys, max_age=100)
+    value = codec.issue("k-reviewer", now=1000.0)
+    assert codec.role_of(value, now=1099.0) == Role.reviewer
+    assert codec.role_of(value, now=1100.0) is None  # expired
+    assert codec.role_of(None, now=1000.0) is None
+    # the role follows the configuration: a key removed or demoted loses its sessions
+    assert SessionCodec(b"s" * 32, {"other": Role.admin}).role_of(value, now=1000.0) is None
+    demoted = SessionCodec(b"s" * 32, {"k-reviewer": Role.scorer}, max_age=100)
+    assert demoted.role_of(value, now=1000.0) == Role.scorer
+    # another secret (another deployment) does not accept it
+    assert SessionCodec(b"t" * 32, keys).role_of(value, now=1000.0) is None
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+
+def test_customer_waterfall_matches_the_api(ui: TestClient) -> None:
+    login(ui)
+    api = ui.get("/v1/customers/c001/scores?explain=8&group=true", headers=headers("reviewer"))
+    assert api.status_code == 200
+    page = ui.get("/ui/customers/c001")
+    assert page.status_code == 200
+    tags = parse(page.text).tags
+    for task, score in api.json()["scores"].items():
+        if score["probability"] is None:
+            continue
+        bars = [a for t, a, svg in tags if t == "rect" and svg == f"waterfall-{task}"]
+        steps = [a for a in bars if a.get("data-feature")]
+        assert [a["data-feature"] for a in steps] == [r["feature"] for r in score["reasons"]]
+        for bar, reason in zip(steps, score["reasons"], strict=True):
+            assert float(bar["data-points"]) == pytest.approx(reason["contribution_points"])
+        # base, every step (the rest included) and the total add up
+        base, *moves, total = (float(a["data-points"]) for a in bars)
+        assert total == pytest.approx(100 * score["probability"])
+        assert base + sum(moves) == pytest.approx(total)
+        assert f'data-probability="{score["probability"]}"' in page.text
+        # reasons grouped by concept, each with its sentence
+        for group in score["groups"]:
+            for reason in group["reasons"]:
+                assert reason["sentence"].rsplit(": ", 1)[0] in page.text
+    assert "<title" in page.text and "<desc" in page.text
+
+
+def test_customer_page_shows_history_segment_and_records_the_audit(
+    ui: TestClient, world: UIWorld
+) -> None:
+    login(ui)
+    page = ui.get(f"/ui/customers/{BUSY}")
+    assert page.status_code == 200
+    row = world.snapshot.filter(pl.col("customer_id") == BUSY).row(0, named=True)
+    assert row["rfm_segment"].replace("_", " ") in page.text
+    events = pl.read_parquet(world.events).filter(pl.col("customer_id") == BUSY)
+    seen = events.filter(pl.col("ts").dt.date() <= AS_OF)
+    assert seen.height < events.height  # one event after the snapshot day is left out
+    assert f"{seen.height:,} events" in page.text
+    assert 'id="orders"' in page.text and 'id="complaints"' in page.text
+    assert ">open</span>" in page.text
+    audit = list((world.home / "audit").glob("*.jsonl"))
+    lines = [json.loads(x) for p in audit for x in p.read_text().splitlines()]
+    assert any(line["role"] == "reviewer" for line in lines)
+    assert all(BUSY not in json.dumps(line) for line in lines)
+
+
+def test_unknown_customer_is_a_404_page(ui: TestClient) -> None:
+    login(ui)
+    r = ui.get("/ui/customers/nobody")
+    assert r.status_code == 404 and "Customer not found" in r.text
+
+
+def test_customer_list_filters_sorts_and_pages(ui: TestClient, world: UIWorld) -> None:
+    login(ui)
+    first = ui.get("/ui/customers")
+    assert first.status_code == 200
+    assert f"{world.snapshot.height} of {world.snapshot.height} customers" in first.text
+    assert "Page 1 of 2" in first.text
+    second = ui.get("/ui/customers?page=2")
+    assert "Page 2 of 2" in second.text
+
+    def ids(text: str) -> list[str]:
+        return [
+            a["href"].rsplit("/", 1)[1]
+            for t, a, _ in parse(text).tags
+            if t == "a" and a.get("href", "").startswith("/ui/customers/")
+        ]
+
+    by_id = ids(ui.get("/ui/customers?sort=customer_id&order=asc").text)
+    assert by_id == sorted(by_id) and len(by_id) == 50
+    segment = world.snapshot.get_column("rfm_segment").drop_nulls().mode()[0]
+    expected = world.snapshot.filter(pl.col("rfm_segment") == segment).height
+    page = ui.get(f"/ui/customers?segment={segment}")
+    assert f"{expected} of {world.snapshot.height}" in page.text
+    found = ids(ui.get("/ui/customers?q=C01").text)
+    assert found and all("c01" in f for f in found)
+    table = ui.app.state.holder.current.tables["churn"]  # type: ignore[attr-defined]
+    n_high = int((table.decile[table.top] <= 2).sum())
+    high = ui.get("/ui/customers?task=churn&band=high&sort=customer_id").text
+    assert f"{n_high} of {world.snapshot.height}" in high
+    # unknown sort and task fall back to the defaults
+    assert ui.get("/ui/customers?sort=nope&task=nope&order=x").status_code == 200
+
+
+def test_overview_shows_models_grades_and_distributions(ui: TestClient) -> None:
+    login(ui)
+    page = ui.get("/ui/")
+    assert page.status_code == 200
+    svgs = [a.get("id") for t, a, _ in parse(page.text).tags if t == "svg"]
+    assert {"hist-churn", "hist-repurchase", "hist-cross_sell", "segments"} <= set(svgs)
+    assert "Grade B" in page.text
+    assert 'role="img"' in page.text
+    assert 'aria-labelledby="hist-churn-title hist-churn-desc"' in page.text
+
+
+def test_model_card_metrics_match_mlflow(ui: TestClient, world: UIWorld) -> None:
+    login(ui)
+    page = ui.get("/ui/models/churn")
+    assert page.status_code == 200
+    champion, challenger = world.versions["churn"]
+    cells = [a for t, a, _ in parse(page.text).tags if t == "td" and "data-metric" in a]
+    client = MlflowClient()
+    for slot, version in (("champion", champion), ("challenger", challenger)):
+        metrics = client.get_run(world.run_ids["churn", version]).data.metrics
+        shown = {a["data-metric"]: float(a["data-value"]) for a in cells if a["data-slot"] == slot}
+        assert shown == pytest.approx(metrics)
+        assert f"v{version}" in page.text
+    svgs = {a.get("id") for t, a, _ in parse(page.text).tags if t == "svg"}
+    for slot in ("champion", "challenger"):
+        assert {f"gains-{slot}", f"reliability-{slot}", f"shap-{slot}"} <= svgs
+    assert world.run_ids["churn", champion][:12] in page.text
+    assert "Grade A" in page.text and "Grade B" in page.text
+    # the challenger's change since the previous version (the champion), as MLflow has it
+    delta = (
+        client.get_run(world.run_ids["churn", challenger]).data.metrics["xgboost_roc_auc"]
+        - client.get_run(world.run_ids["churn", champion]).data.metrics["xgboost_roc_auc"]
+    )
+    assert f"AUC {delta:+.4f}" in page.text
+    assert "2 Nov 2023" in page.text  # cutoffs, formatted for people
+    assert ui.get("/ui/models/nope").status_code == 404
+
+
+def test_model_card_falls_back_to_the_served_model(
+    ui: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unavailable(*args: object) -> None:
+        raise MlflowException("registry down")
+
+    monkeypatch.setattr("serving.ui.load_cards", unavailable)
+    login(ui)
+    page = ui.get("/ui/models/repurchase")
+    assert page.status_code == 200
+    assert "could not be read" in page.text and 'data-metric="xgboost_roc_auc"' in page.text
+
+
+# --- charts and history (pure) --------------------------------------------------------------
+
+
+def test_waterfall_svg_is_well_formed_and_accessible() -> None:
+    steps = [WaterfallStep("3 complaints <open>", "complaints", 4.0), WaterfallStep("x", "y", -1.5)]
+    chart = waterfall(steps, 20.0, 22.5, chart_id="w", title="T & t")
+    root = ET.fromstring(str(chart.svg))
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.get("role") == "img" and root.get("aria-labelledby") == "w-title w-desc"
+    assert root.find(f"{ns}title").text == "T & t"  # type: ignore[union-attr]
+    points = [float(r.get("data-points")) for r in root.iter(f"{ns}rect")]  # type: ignore[arg-type]
+    assert points == [20.0, 4.0, -1.5, 22.5]
+    assert chart.rows[1] == ("3 complaints <open>", "+4.0 pts", "24.0%")
+    assert chart.rows[-1] == ("This customer", "+2.5 pts", "22.5%")
+
+
+def test_other_charts_are_well_formed_with_tables() -> None:
+    charts = [
+        bar_chart([("a", 0.5), ("b", 0.25)], chart_id="b", title="B", value_label="v"),
+        gains_chart({"xgboost": [(0.1, 0.3), (1.0, 1.0)]}, chart_id="g", title="G"),
+        reliability_chart({"xgboost": [(0.1, 0.12, 5), (0.5, 0.4, 3)]}, chart_id="r", title="R"),
+        histogram(np.array([0.01, 0.5, 0.51, np.nan, 0.99]), chart_id="h", title="H", bins=10),
+        histogram(np.array([]), chart_id="e", title="E"),
+        gains_chart({}, chart_id="g0", title="none"),
+    ]
+    for chart in charts:
+        ET.fromstring(str(chart.svg))
+        assert chart.description and all(len(r) == len(chart.columns) for r in chart.rows)
+    assert [r[1] for r in charts[3].rows] == ["1", "0", "0", "0", "0", "2", "0", "0", "0", "1"]
+    assert "largest gap" in charts[2].description and "10.0 points" in charts[2].description
+
+
+def test_formatting_for_people() -> None:
+    assert format_percent(0.1234) == "12.3%" and format_percent(None) == "—"
+    assert format_percent(math.nan) == "—"
+    assert format_points(4.06) == "+4.1 pts" and format_points(-0.04) == "0.0 pts"
+    assert format_points(-2.25) == "−2.2 pts"
+    assert format_date(date(2024, 6, 30)) == "30 Jun 2024"
+    assert format_date("2024-01-05") == "5 Jan 2024"
+    assert format_date(datetime(2024, 1, 5, 9, 30, tzinfo=UTC)) == "5 Jan 2024 09:30"
+
+
+def _events(rows: list[tuple[str, str, float | None, str | None]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "customer_id": "a",
+                "ts": datetime.fromisoformat(ts).replace(tzinfo=UTC),
+                "event_type": kind,
+                "amount": amount,
+                "ref_id": ref,
+            }
+            for ts, kind, amount, ref in rows
+        ],
+        schema={k: v for k, v in event_schema().items()},
+    )
+
+
+def test_summarize_history_windows_complaints_and_spend() -> None:
+    as_of = date(2024, 6, 30)
+    events = _events(
+        [
+            ("2024-06-30 23:59", "order", 10.0, "o1"),  # day D: in every window
+            ("2024-06-01 00:00", "order", 20.0, "o2"),  # 29 days before: last 30
+            ("2024-05-31 12:00", "order", 40.0, "o3"),  # 30 days before: not last 30
+            ("2023-07-01 00:00", "order", 80.0, "o4"),  # 365 days before: not last 365
+            ("2024-06-10 00:00", "complaint", None, "t1"),
+            ("2024-06-12 00:00", "complaint_resolved", None, "t1"),
+            ("2024-06-20 00:00", "complaint", None, "t2"),
+            ("2024-07-01 00:00", "complaint_resolved", None, "t2"),  # after D: t2 still open
+            ("2024-06-15 00:00", "visit", None, None),
+        ]
+    )
+    h = summarize_history(events, as_of, limit=2)
+    counts = {r["event_type"]: r for r in h.counts.iter_rows(named=True)}
+    assert (counts["order"]["last_30"], counts["order"]["last_365"]) == (2, 3)
+    assert counts["order"]["total"] == 4 and counts["order"]["last_90"] == 3
+    assert h.spend == {"last_90": 70.0, "last_365": 70.0, "total": 150.0}
+    assert h.open_complaints == 1 and h.total_events == 8
+    assert h.orders["ref_id"].to_list() == ["o1", "o2"]  # newest first, limited
+    assert h.complaints["ref_id"].to_list() == ["t2", "t1"]
+    assert h.complaints["resolved_ts"].is_null().to_list() == [True, False]
+    assert h.engagement["event_type"].to_list() == ["visit"]
+
+
+def test_read_customer_events_from_csv_and_parquet(tmp_path: Path) -> None:
+    text = (
+        "customer_id,ts,event_type,amount\n"
+        "a,2024-06-01T10:00:00+02:00,order,12.5\n"
+        "b,2024-06-01,order,1\n"
+        "a,2024-06-29,visit,\n"
+        "a,2024-07-02,visit,\n"
+    )
+    (tmp_path / "e.csv").write_text(text)
+    from_csv = read_customer_events(tmp_path / "e.csv", "a", date(2024, 6, 30))
+    assert from_csv["event_type"].to_list() == ["visit", "order"]
+    assert from_csv["ts"][1] == datetime(2024, 6, 1, 8, tzinfo=UTC)
+    from_csv.write_parquet(tmp_path / "e.parquet")
+    from_parquet = read_customer_events(tmp_path / "e.parquet", "a", date(2024, 6, 29))
+    assert from_parquet.equals(from_csv)
+    assert read_customer_events(tmp_path / "e.csv", "zz", date(2024, 6, 30)).height == 0
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_customer_events(tmp_path / "gone.csv", "a", date(2024, 6, 30))
