@@ -24,6 +24,7 @@ from serving.middleware import RequestMetricsMiddleware
 from serving.routes import health_router, router
 from serving.settings import Settings, get_settings
 from serving.state import StateHolder
+from serving.ui import install_ui
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
     app.include_router(health_router)
     app.include_router(router)
+    install_ui(app)
     return app
 
 
