@@ -24,7 +24,7 @@ Fairness:
 
 Usage::
 
-    .venv/bin/python bench/features.py [--customers 500000] [--repeat 3] [--threads 2]
+    .venv/bin/python -m bench.features [--customers 500000] [--repeat 3] [--threads 2]
 """
 
 from __future__ import annotations
@@ -44,11 +44,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = ["main"]
-
-_BENCH = Path(__file__).resolve().parent
-if sys.path and Path(sys.path[0] or ".").resolve() == _BENCH:
-    # run as a script: import the `features` package, not this file, and `bench.*` from the root
-    sys.path[0] = str(_BENCH.parent)
 
 SPEED_TARGET = 5.0
 """pandas wall time / polars wall time should be at least this."""
@@ -141,9 +136,10 @@ def _sample_dir(root: Path, customers: int, seed: int, start: dt.date, end: dt.d
 
 def _run_child(engine: str, data: Path, as_of: dt.date, out: Path, threads: int) -> dict[str, Any]:
     env = {**os.environ, "POLARS_MAX_THREADS": str(threads)}
-    cmd = [sys.executable, __file__, "--child", engine, "--data", str(data)]
+    cmd = [sys.executable, "-m", "bench.features", "--child", engine, "--data", str(data)]
     cmd += ["--as-of", as_of.isoformat(), "--out", str(out)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{engine} run failed:\n{done.stderr}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,6 +1,6 @@
 """Benchmark ``guanxi data sample``: wall time, events/s, peak memory and output size.
 
-Usage: ``python bench/sample.py --customers 1000000 [--chunk-size 20000] [--format parquet]``.
+Usage: ``python -m bench.sample --customers 1000000 [--chunk-size 20000] [--format parquet]``.
 """
 
 from __future__ import annotations

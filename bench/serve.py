@@ -9,7 +9,7 @@ p50 <= 1/5, throughput >= 5x).
 Models are 300-tree depth-6 XGBoost boosters on sample data (synthetic labels: only speed is
 measured). Request loops are bounded in count.
 
-Usage: ``python bench/serve.py [--customers 5000] [--requests 300] [--clients 16]``.
+Usage: ``python -m bench.serve [--customers 5000] [--requests 300] [--clients 16]``.
 """
 
 from __future__ import annotations
