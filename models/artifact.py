@@ -1,0 +1,297 @@
+"""The model artifact: an XGBoost booster with its calibration, inputs and provenance.
+
+A :class:`ModelBundle` is saved as a directory holding ``model.ubj`` (the booster in XGBoost's own
+UBJSON format) and ``bundle.json`` (everything else, plain JSON). Loading reads those two files and
+never unpickles anything, so a bundle from an untrusted place cannot run code when it is opened.
+
+Scores are computed from the booster's *margin* (log-odds): :meth:`ModelBundle.predict_margin`,
+then the fitted calibration maps the margin to a probability (:meth:`ModelBundle.predict_proba`).
+:meth:`ModelBundle.contributions` returns exact TreeSHAP values from XGBoost's ``pred_contribs``;
+each row sums to the margin (last column = bias).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+__all__ = [
+    "BOOSTER_FILE",
+    "BUNDLE_FILE",
+    "BUNDLE_FORMAT_VERSION",
+    "ModelBundle",
+    "apply_calibration",
+]
+
+BOOSTER_FILE: Final = "model.ubj"
+BUNDLE_FILE: Final = "bundle.json"
+BUNDLE_FORMAT_VERSION: Final = 1
+"""Version of the ``bundle.json`` layout; bumped when its keys change meaning."""
+
+_CALIBRATION_METHODS: Final = ("isotonic", "sigmoid", "none")
+
+
+def apply_calibration(calibration: dict[str, Any], margin: np.ndarray) -> np.ndarray:
+    """Map booster margins (log-odds) to calibrated probabilities.
+
+    Parameters
+    ----------
+    calibration : dict
+        ``{"method": "isotonic", "x": [...], "y": [...]}`` (piecewise-linear interpolation of the
+        fitted isotonic steps, ``np.interp``, flat beyond the ends), ``{"method": "sigmoid",
+        "a": a, "b": b}`` (``1 / (1 + exp(-(a * margin + b)))``) or ``{"method": "none"}`` (the
+        plain logistic of the margin).
+    margin : numpy.ndarray
+        Raw margins, any shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        Probabilities in [0, 1], float64, same shape as ``margin``.
+
+    Raises
+    ------
+    ValueError
+        If the method is unknown or its parameters are missing.
+    """
+    m = np.asarray(margin, dtype=np.float64)
+    method = calibration.get("method")
+    if method == "isotonic":
+        x = np.asarray(calibration["x"], dtype=np.float64)
+        y = np.asarray(calibration["y"], dtype=np.float64)
+        if x.size == 0 or x.shape != y.shape:
+            raise ValueError("isotonic calibration needs non-empty 'x' and 'y' of equal length")
+        return np.asarray(np.interp(m, x, y), dtype=np.float64)
+    if method == "sigmoid":
+        return np.asarray(
+            1.0 / (1.0 + np.exp(-(float(calibration["a"]) * m + float(calibration["b"])))),
+            dtype=np.float64,
+        )
+    if method == "none":
+        return np.asarray(1.0 / (1.0 + np.exp(-m)), dtype=np.float64)
+    raise ValueError(
+        f"unknown calibration method {method!r}; expected one of {_CALIBRATION_METHODS}"
+    )
+
+
+def _json_default(obj: object) -> object:
+    """Turn NumPy scalars/arrays and dates into JSON values (used by :func:`json.dumps`)."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, date | datetime):
+        return obj.isoformat()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable in a model bundle: {obj!r}")
+
+
+@dataclass
+class ModelBundle:
+    """An XGBoost binary classifier with its calibration, input columns and provenance.
+
+    Parameters
+    ----------
+    task : str
+        The task the model scores (``"churn"``, ``"repurchase"`` or ``"cross_sell"``).
+    booster : xgboost.Booster
+        The trained booster (binary logistic objective).
+    feature_names : list of str
+        Input columns, in the order the booster expects them.
+    calibration : dict
+        Margin-to-probability map fitted on held-out time; see :func:`apply_calibration`.
+    feature_set_version : str
+        ``features.contracts.FEATURE_SET_VERSION`` at training time.
+    categories : list of str
+        Cross-sell target categories (empty for the other tasks).
+    metadata : dict
+        JSON-able provenance: metrics, grade, baselines, data window, cutoffs, seed, params.
+    """
+
+    task: str
+    booster: xgb.Booster
+    feature_names: list[str]
+    calibration: dict[str, Any]
+    feature_set_version: str
+    categories: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def _matrix(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        """Return ``X``'s model columns, in order, as a float32 array (names any missing)."""
+        missing = [c for c in self.feature_names if c not in X.columns]
+        if missing:
+            raise KeyError(
+                f"{self.task} model input lacks {len(missing)} feature column(s): "
+                f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}"
+            )
+        return X.loc[:, self.feature_names].to_numpy(dtype=np.float32, na_value=np.nan)
+
+    def predict_margin(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        """Raw log-odds from the booster.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Model input rows; must hold every column of ``feature_names`` (extra ones are ignored).
+
+        Returns
+        -------
+        numpy.ndarray
+            Margins, float64, shape ``(n,)``.
+        """
+        if len(X) == 0:
+            return np.zeros(0, dtype=np.float64)
+        out = self.booster.inplace_predict(self._matrix(X), predict_type="margin", missing=np.nan)
+        return np.asarray(out, dtype=np.float64).reshape(len(X))
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        """Calibrated probability of the positive class.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Model input rows, as for :meth:`predict_margin`.
+
+        Returns
+        -------
+        numpy.ndarray
+            Probabilities, float64, shape ``(n,)``.
+        """
+        return apply_calibration(self.calibration, self.predict_margin(X))
+
+    def contributions(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        """Exact TreeSHAP contributions (XGBoost ``pred_contribs``) in log-odds.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Model input rows, as for :meth:`predict_margin`.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n, p + 1)``, float64: one column per ``feature_names`` entry, then the bias;
+            each row sums to the row's margin (up to float32 rounding).
+        """
+        p = len(self.feature_names)
+        if len(X) == 0:
+            return np.zeros((0, p + 1), dtype=np.float64)
+        dmat = xgb.DMatrix(self._matrix(X), missing=np.nan)
+        out = self.booster.predict(dmat, pred_contribs=True)
+        return np.asarray(out, dtype=np.float64).reshape(len(X), p + 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the booster, as written to ``bundle.json``.
+
+        Returns
+        -------
+        dict
+            JSON-able description of the bundle.
+        """
+        return {
+            "format_version": BUNDLE_FORMAT_VERSION,
+            "task": self.task,
+            "feature_names": list(self.feature_names),
+            "calibration": self.calibration,
+            "feature_set_version": self.feature_set_version,
+            "categories": list(self.categories),
+            "metadata": self.metadata,
+        }
+
+    def save(self, path: Path) -> None:
+        """Write the bundle into directory ``path`` (created if needed).
+
+        Parameters
+        ----------
+        path : pathlib.Path
+            Target directory; receives ``model.ubj`` and ``bundle.json``.
+
+        Raises
+        ------
+        TypeError
+            If ``metadata`` or ``calibration`` holds a value JSON cannot represent.
+        """
+        meta = self.to_dict()
+        json.dumps(meta, default=_json_default)  # fail before writing anything
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.booster.save_model(str(path / BOOSTER_FILE))
+        # XGBoost can crash the process on a damaged model file: load() checks this digest first
+        meta["booster_sha256"] = hashlib.sha256((path / BOOSTER_FILE).read_bytes()).hexdigest()
+        text = json.dumps(meta, indent=2, sort_keys=True, default=_json_default)
+        (path / BUNDLE_FILE).write_text(text + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> ModelBundle:
+        """Read a bundle written by :meth:`save` (no unpickling).
+
+        Parameters
+        ----------
+        path : pathlib.Path
+            Directory holding ``model.ubj`` and ``bundle.json``.
+
+        Returns
+        -------
+        ModelBundle
+            The bundle.
+
+        Raises
+        ------
+        FileNotFoundError
+            If either file is missing.
+        ValueError
+            If ``bundle.json`` is malformed or from a newer format, or ``model.ubj`` does not
+            match the SHA-256 digest recorded in ``bundle.json`` (checked before XGBoost reads it).
+        """
+        path = Path(path)
+        meta_path, booster_path = path / BUNDLE_FILE, path / BOOSTER_FILE
+        for p in (meta_path, booster_path):
+            if not p.is_file():
+                raise FileNotFoundError(f"model bundle file {p} is missing")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{meta_path}: not valid JSON ({exc})") from exc
+        version = meta.get("format_version")
+        if not isinstance(version, int) or version > BUNDLE_FORMAT_VERSION:
+            raise ValueError(
+                f"{meta_path}: format_version {version!r} is not supported "
+                f"(this guanxi reads up to {BUNDLE_FORMAT_VERSION})"
+            )
+        required = ("task", "feature_names", "calibration", "feature_set_version")
+        absent = [k for k in required if k not in meta]
+        if absent:
+            raise ValueError(f"{meta_path}: missing key(s) {', '.join(absent)}")
+        raw = booster_path.read_bytes()
+        expected = meta.get("booster_sha256")
+        if expected is not None and hashlib.sha256(raw).hexdigest() != expected:
+            raise ValueError(
+                f"{booster_path}: the booster file does not match its checksum in {BUNDLE_FILE} "
+                f"(corrupt or truncated, {len(raw):,} bytes); refusing to load it"
+            )
+        booster = xgb.Booster()
+        booster.load_model(bytearray(raw))
+        n_booster = booster.num_features()
+        if n_booster != len(meta["feature_names"]):
+            raise ValueError(
+                f"{path}: booster has {n_booster} features but bundle.json lists "
+                f"{len(meta['feature_names'])}"
+            )
+        return cls(
+            task=str(meta["task"]),
+            booster=booster,
+            feature_names=[str(c) for c in meta["feature_names"]],
+            calibration=dict(meta["calibration"]),
+            feature_set_version=str(meta["feature_set_version"]),
+            categories=[str(c) for c in meta.get("categories", [])],
+            metadata=dict(meta.get("metadata", {})),
+        )

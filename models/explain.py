@@ -1,0 +1,195 @@
+"""Reasons behind a score, from exact TreeSHAP contributions and the feature registry.
+
+For each row the top-K features by absolute contribution become reasons: the feature, its group,
+its value, its contribution in log-odds, the same contribution in *probability points* and a
+sentence built from the feature's registered description, e.g. ``"3 unresolved complaints in the
+last 90 days: raises churn risk by 4.1 points"``.
+
+Probability points
+------------------
+Contributions are additive in log-odds, not in probability. To express them in probability we take
+the row's calibrated probability ``p = cal(margin)`` and the calibrated probability of the bias
+alone, ``p_base = cal(bias)``, and share the difference ``p - p_base`` among the features in
+proportion to their log-odds contributions::
+
+    points_j = 100 * (p - p_base) * c_j / sum_i c_i        (0 when sum_i c_i == 0)
+
+so a row's points sum exactly to ``100 * (p - p_base)`` (percentage points) and each point keeps the
+sign of its contribution (calibration maps are non-decreasing). Numbers are vectorised over rows;
+values are worded by the registry (:meth:`features.contracts.Feature.describe`) once per distinct
+(feature, value) pair and joined back.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from features.contracts import Feature, feature_info
+from models.artifact import ModelBundle, apply_calibration
+from models.tasks import TARGET_PREFIX
+
+__all__ = [
+    "OTHER_GROUP",
+    "OUTCOME_PHRASES",
+    "REASON_COLUMNS",
+    "explain",
+    "probability_points",
+]
+
+OUTCOME_PHRASES: Final[dict[str, str]] = {
+    "churn": "churn risk",
+    "repurchase": "repurchase likelihood",
+    "cross_sell": "purchase likelihood",
+}
+"""What a positive contribution raises, per task, as used in reason sentences."""
+
+OTHER_GROUP: Final = "other"
+"""Group given to model inputs that are not registered features (e.g. target-category flags)."""
+
+REASON_COLUMNS: Final = (
+    "row",
+    "rank",
+    "feature",
+    "group",
+    "value",
+    "contribution",
+    "points",
+    "sentence",
+)
+"""Columns of :func:`explain`'s result, in order."""
+
+
+def probability_points(contributions: np.ndarray, calibration: dict[str, Any]) -> np.ndarray:
+    """Share each row's calibrated probability change among features (percentage points).
+
+    Parameters
+    ----------
+    contributions : numpy.ndarray
+        Shape ``(n, p + 1)``: log-odds contributions with the bias last (``pred_contribs``).
+    calibration : dict
+        The bundle's calibration (see :func:`models.artifact.apply_calibration`).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n, p)``: ``100 * (cal(margin) - cal(bias)) * c_j / sum_i c_i`` per feature ``j``,
+        0 where the features' contributions sum to 0. Rows sum to ``100 * (p - p_base)``.
+    """
+    c = np.asarray(contributions, dtype=np.float64)
+    feats, bias = c[:, :-1], c[:, -1]
+    total = feats.sum(axis=1)
+    delta = apply_calibration(calibration, bias + total) - apply_calibration(calibration, bias)
+    ratio = np.divide(100.0 * delta, total, out=np.zeros_like(total), where=total != 0)
+    return feats * ratio[:, None]
+
+
+def _describer(name: str) -> tuple[str, Feature]:
+    """Group and registry entry used to word a reason for one model input.
+
+    Registered features use the registry; cross-sell ``target_{category}`` indicators and any
+    other unregistered input get a plain stand-in whose group is :data:`OTHER_GROUP`.
+    """
+    try:
+        info = feature_info(name)
+        return str(info.group), info
+    except KeyError:
+        if name.startswith(TARGET_PREFIX):
+            category = name.removeprefix(TARGET_PREFIX)
+            return OTHER_GROUP, Feature(
+                name, "products", f"target category {category} ({{value}})", unit="flag"
+            )
+        return OTHER_GROUP, Feature(name, "profile", f"{name} = {{value}}", dtype="float")
+
+
+def _sentences(long: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """``feature``, ``group`` and the described value per distinct (feature, value) pair."""
+    describers = [_describer(n) for n in names]
+    pairs = long.select("feature_idx", "value").unique(maintain_order=True)
+    described = [
+        describers[i][1].describe(v)
+        for i, v in zip(pairs["feature_idx"].to_list(), pairs["value"].to_list(), strict=True)
+    ]
+    return pairs.with_columns(
+        feature=pl.col("feature_idx").replace_strict(
+            range(len(names)), names, return_dtype=pl.String
+        ),
+        group=pl.col("feature_idx").replace_strict(
+            range(len(names)), [g for g, _ in describers], return_dtype=pl.String
+        ),
+        described=pl.Series(described, dtype=pl.String),
+    )
+
+
+def explain(
+    bundle: ModelBundle,
+    X: pd.DataFrame,  # noqa: N803
+    k: int,
+    contributions: np.ndarray | None = None,
+) -> pl.DataFrame:
+    """Top-``k`` reasons per row of ``X``, in long format.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model that scored the rows.
+    X : pandas.DataFrame
+        Model input rows (e.g. from :func:`models.tasks.model_frame`).
+    k : int
+        Reasons per row (at most the number of model inputs); ``k >= 1``.
+    contributions : numpy.ndarray, optional
+        ``bundle.contributions(X)`` if already computed.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``n * min(k, p)`` rows with :data:`REASON_COLUMNS`: ``row`` (0-based position in ``X``),
+        ``rank`` (1 = largest absolute contribution), ``feature``, ``group`` (the registry's group,
+        :data:`OTHER_GROUP` for unregistered inputs), ``value`` (the input, float), ``contribution``
+        (log-odds), ``points`` (percentage points, see the module docstring) and ``sentence``.
+        Sorted by ``row`` then ``rank``; ties keep feature order.
+
+    Raises
+    ------
+    ValueError
+        If ``k < 1``.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    c = bundle.contributions(X) if contributions is None else np.asarray(contributions)
+    n, p = len(X), len(bundle.feature_names)
+    k = min(k, p)
+    points = probability_points(c, bundle.calibration)
+    values = X.loc[:, bundle.feature_names].to_numpy(dtype=np.float64, na_value=np.nan)
+    order = np.argsort(-np.abs(c[:, :-1]), axis=1, kind="stable")[:, :k]
+    rows = np.repeat(np.arange(n, dtype=np.int64), k)
+    idx = order.reshape(-1)
+    outcome = OUTCOME_PHRASES.get(bundle.task, f"{bundle.task} score")
+    long = pl.DataFrame(
+        {
+            "row": rows,
+            "rank": np.tile(np.arange(1, k + 1, dtype=np.int64), n),
+            "feature_idx": idx.astype(np.int64),
+            "value": values[rows, idx],
+            "contribution": c[rows, idx],
+            "points": points[rows, idx],
+        }
+    ).with_columns(pl.col("value").fill_nan(None))
+    words = _sentences(long, bundle.feature_names)
+    effect = (
+        pl.when(pl.col("points") < 0).then(pl.lit("lowers ")).otherwise(pl.lit("raises "))
+        + pl.lit(outcome)
+        + pl.lit(" by ")
+        + pl.col("points").abs().round(1).cast(pl.String)
+        + pl.lit(" points")
+    )
+    return (
+        long.join(
+            words, on=["feature_idx", "value"], how="left", nulls_equal=True, maintain_order="left"
+        )
+        .with_columns(sentence=pl.col("described") + pl.lit(": ") + effect)
+        .select(REASON_COLUMNS)
+    )

@@ -1,0 +1,67 @@
+"""MLflow "models from code" definition of a guanxi model.
+
+MLflow copies this file into every logged model and executes it when the model is loaded, so no
+Python object is cloudpickled. The model's only artifact is a :class:`models.artifact.ModelBundle`
+directory (``model.ubj`` + ``bundle.json``), logged under the artifact key ``"bundle"``. The file
+imports :mod:`models.artifact`, so the guanxi package must be installed where the model is loaded.
+
+``predict`` takes a pandas DataFrame with the bundle's feature columns and returns the calibrated
+probabilities (float64 array, one per row).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from mlflow.models import set_model
+from mlflow.pyfunc import PythonModel
+
+from models.artifact import ModelBundle
+
+__all__ = ["BUNDLE_ARTIFACT", "GuanxiModel"]
+
+BUNDLE_ARTIFACT = "bundle"
+"""Key of the bundle directory in the pyfunc model's ``artifacts``."""
+
+
+class GuanxiModel(PythonModel):
+    """Pyfunc wrapper that loads a :class:`~models.artifact.ModelBundle` from the artifacts."""
+
+    bundle: ModelBundle
+
+    def load_context(self, context: Any) -> None:
+        """Load the bundle from the model's ``bundle`` artifact.
+
+        Parameters
+        ----------
+        context : mlflow.pyfunc.PythonModelContext
+            Holds the local path of the ``bundle`` artifact.
+        """
+        self.bundle = ModelBundle.load(Path(context.artifacts[BUNDLE_ARTIFACT]))
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> np.ndarray:
+        """Calibrated probabilities for the rows of ``model_input``.
+
+        Parameters
+        ----------
+        context : mlflow.pyfunc.PythonModelContext
+            Unused (the bundle is loaded in :meth:`load_context`).
+        model_input : pandas.DataFrame
+            Rows with the bundle's feature columns.
+        params : dict, optional
+            Unused.
+
+        Returns
+        -------
+        numpy.ndarray
+            One probability per row.
+        """
+        return self.bundle.predict_proba(model_input)
+
+
+set_model(GuanxiModel())

@@ -1,0 +1,175 @@
+"""Pure batch scoring: a snapshot and a model bundle in, one scored row per customer (and category).
+
+Output layout
+-------------
+One row per customer for ``churn`` and ``repurchase`` and one per (customer, category not bought
+yet) for ``cross_sell``, with columns :data:`SCORE_COLUMNS`: ``customer_id``, ``category`` (null
+except for cross-sell), ``task``, ``score`` (calibrated probability), ``decile`` (1 = the 10 %
+highest scores of the task, 10 = the lowest; ties broken by row order), ``margin`` (log-odds),
+``model_name``, ``model_version`` and ``feature_set_version``.
+
+With ``explain_k = K`` the top-K reasons (see :func:`models.explain.explain`) are added as *wide*
+columns so the file stays one row per scored entity and works as CSV as well as Parquet:
+``reason_{i}_feature``, ``reason_{i}_group``, ``reason_{i}_value``, ``reason_{i}_logodds``,
+``reason_{i}_points`` and ``reason_{i}_sentence`` for ``i = 1..K`` (``i = 1`` is the largest
+absolute contribution). Reasons always satisfy ``sum(all contributions) + bias == margin``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import polars as pl
+
+from features.contracts import FEATURE_SET_VERSION
+from models.artifact import ModelBundle
+from models.explain import explain
+from models.tasks import model_frame
+
+__all__ = [
+    "REASON_FIELDS",
+    "SCORE_COLUMNS",
+    "FeatureSetMismatchError",
+    "check_feature_set",
+    "deciles",
+    "score_snapshot",
+]
+
+SCORE_COLUMNS: Final = (
+    "customer_id",
+    "category",
+    "task",
+    "score",
+    "decile",
+    "margin",
+    "model_name",
+    "model_version",
+    "feature_set_version",
+)
+
+REASON_FIELDS: Final[dict[str, str]] = {
+    "feature": "feature",
+    "group": "group",
+    "value": "value",
+    "contribution": "logodds",
+    "points": "points",
+    "sentence": "sentence",
+}
+"""Reason column of :func:`models.explain.explain` -> suffix of the wide ``reason_{i}_*`` column."""
+
+
+class FeatureSetMismatchError(ValueError):
+    """A model was trained on a different feature-set version than this code builds."""
+
+
+def check_feature_set(bundle: ModelBundle, name: str) -> None:
+    """Refuse a model whose feature-set version differs from the code's.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model.
+    name : str
+        How to name the model in the message (e.g. ``"churn@champion (version 3)"``).
+
+    Raises
+    ------
+    FeatureSetMismatchError
+        If ``bundle.feature_set_version != features.contracts.FEATURE_SET_VERSION``.
+    """
+    if bundle.feature_set_version != FEATURE_SET_VERSION:
+        raise FeatureSetMismatchError(
+            f"model {name} was trained on feature set version {bundle.feature_set_version!r} "
+            f"but this guanxi builds version {FEATURE_SET_VERSION!r}; retrain it "
+            "(`guanxi train`) and promote the new version before scoring"
+        )
+
+
+def deciles(scores: np.ndarray) -> np.ndarray:
+    """Decile of each score, 1 for the highest 10 %, 10 for the lowest.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        Scores, shape ``(n,)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Int8 deciles; equal scores keep row order (a stable sort decides).
+    """
+    n = len(scores)
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    return (rank * 10 // max(n, 1) + 1).astype(np.int8)
+
+
+def _wide_reasons(long: pl.DataFrame, k: int) -> pl.DataFrame:
+    """Turn :func:`explain`'s long rows (k per row, sorted) into ``reason_{i}_*`` columns."""
+    parts = [
+        long.gather_every(k, offset=i - 1).select(
+            pl.col(src).alias(f"reason_{i}_{dst}") for src, dst in REASON_FIELDS.items()
+        )
+        for i in range(1, k + 1)
+    ]
+    return pl.concat(parts, how="horizontal")
+
+
+def score_snapshot(
+    bundle: ModelBundle,
+    snapshot: pl.DataFrame,
+    explain_k: int = 0,
+    model_name: str | None = None,
+    model_version: str | None = None,
+) -> pl.DataFrame:
+    """Score every customer of a snapshot with one model.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model; its ``task`` decides the rows (see :func:`models.tasks.model_frame`).
+    snapshot : polars.DataFrame
+        A feature snapshot (one row per customer).
+    explain_k : int
+        Reasons per row; 0 for none.
+    model_name, model_version : str, optional
+        Registry identity written to every row; default to ``bundle.metadata["registry"]``.
+
+    Returns
+    -------
+    polars.DataFrame
+        :data:`SCORE_COLUMNS` (see the module docstring), then the reason columns when
+        ``explain_k > 0``.
+    """
+    registry = bundle.metadata.get("registry", {})
+    name = model_name if model_name is not None else registry.get("name", bundle.task)
+    version = model_version if model_version is not None else registry.get("version")
+    x = model_frame(bundle.task, snapshot, bundle.feature_names, bundle.categories or None)
+    margin = bundle.predict_margin(x)
+    score = bundle.predict_proba(x)
+    index = x.index.to_frame(index=False)
+    category = (
+        pl.Series("category", index["category"].astype(str).to_numpy(), dtype=pl.String)
+        if "category" in index.columns
+        else pl.Series("category", [None] * len(x), dtype=pl.String)
+    )
+    out = pl.DataFrame(
+        {
+            "customer_id": pl.Series(index["customer_id"].astype(str).to_numpy(), dtype=pl.String),
+            "category": category,
+            "task": pl.Series([bundle.task] * len(x), dtype=pl.String),
+            "score": score,
+            "decile": deciles(score),
+            "margin": margin,
+        }
+    ).with_columns(
+        model_name=pl.lit(name, dtype=pl.String),
+        model_version=pl.lit(None if version is None else str(version), dtype=pl.String),
+        feature_set_version=pl.lit(bundle.feature_set_version, dtype=pl.String),
+    )
+    if explain_k > 0 and len(x) > 0:
+        k = min(explain_k, len(bundle.feature_names))
+        out = pl.concat([out, _wide_reasons(explain(bundle, x, k), k)], how="horizontal")
+    return out.select(*SCORE_COLUMNS, *(c for c in out.columns if c not in SCORE_COLUMNS))

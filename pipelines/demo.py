@@ -1,0 +1,115 @@
+"""``guanxi demo``: the whole cycle on the embedded default, from sample data to a running server.
+
+Sample data -> validation -> feature snapshot in the store -> churn, repurchase and cross-sell
+models trained, tracked in MLflow (SQLite under ``GUANXI_HOME``) and promoted through the gate ->
+batch scores with reasons -> the scoring service with the reviewer pages. Every step is the same
+code the individual commands run; nothing here is demo-only logic.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+__all__ = ["demo_command"]
+
+DEMO_AS_OF = date(2025, 12, 31)
+"""The sample window's last day, so the demo never depends on the clock."""
+
+
+def demo_command(
+    customers: Annotated[int, typer.Option(min=100, help="Sample customers.")] = 5000,
+    trials: Annotated[int, typer.Option(min=1, help="Optuna trials per task.")] = 10,
+    horizon: Annotated[int, typer.Option(min=7, help="Label window in days.")] = 90,
+    seed: Annotated[int, typer.Option(help="Seed for the sample data and training.")] = 42,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="End by starting the server.")
+    ] = True,
+    host: Annotated[str, typer.Option(help="Interface the server listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Server port.")] = 8000,
+) -> None:
+    """Run the whole cycle on sample data and end with the server running."""
+    from features.events import read_customers, read_events
+    from features.snapshot import build_snapshot
+    from features.store import Store
+    from models.scoring import score_snapshot
+    from models.tasks import TASKS
+    from pipelines.promote import promote
+    from pipelines.sample import generate_sample
+    from pipelines.score import load_models, write_frame
+    from pipelines.settings import get_settings
+    from pipelines.train import run_training
+    from training.train import TrainConfig
+
+    console = Console()
+    home = get_settings().home
+    data = home / "sample"
+    console.rule("1/5 sample data")
+    summary = generate_sample(customers, data, seed=seed, end=DEMO_AS_OF)
+    console.print(f"{summary.customers:,} customers, {summary.events:,} events in {data}")
+
+    console.rule("2/5 validation and feature snapshot")
+    now = datetime.now(UTC)
+    events = read_events(summary.events_path, now=now)
+    people = read_customers(summary.customers_path, now=now)
+    snapshot = build_snapshot(events, people, DEMO_AS_OF)
+    store = Store(home)
+    info = store.write_snapshot(
+        snapshot, DEMO_AS_OF, events=summary.events_path, customers=summary.customers_path
+    )
+    console.print(f"snapshot as of {DEMO_AS_OF}: {snapshot.height:,} customers -> {info.path}")
+
+    console.rule("3/5 training, tracked in MLflow")
+    config = TrainConfig(trials=trials, seed=seed)
+    for task in TASKS:
+        outcome = run_training(
+            task,
+            summary.events_path,
+            summary.customers_path,
+            DEMO_AS_OF,
+            horizon,
+            config,
+            home,
+            console,
+        )
+        result = outcome.result
+        console.print(
+            f"[bold]{task}[/bold]: grade {result.grade}, held-out ROC-AUC "
+            f"{result.metrics['xgboost']['roc_auc']:.3f} vs rule "
+            f"{result.metrics['rule']['roc_auc']:.3f} (version {outcome.version})"
+        )
+
+    console.rule("4/5 promotion and batch scores")
+    for task in TASKS:
+        decision = promote(task, console)
+        console.print(f"{task}: {'promoted' if decision.promote else 'kept'} ({decision.reason})")
+    bundles = load_models(list(TASKS), "champion")
+    for task, bundle in bundles.items():
+        out = write_frame(
+            score_snapshot(bundle, snapshot, explain_k=5),
+            home / "scores" / f"{task}_as_of={DEMO_AS_OF}.parquet",
+        )
+        console.print(f"{task}: scores with 5 reasons each -> {out}")
+
+    if not serve:
+        return
+    console.rule("5/5 the scoring service")
+    key = os.environ.get("GUANXI_API_KEYS", "").split(":")[0] or secrets.token_urlsafe(24)
+    os.environ.setdefault("GUANXI_API_KEYS", f"{key}:admin")
+    customer = str(snapshot["customer_id"][0])
+    base = f"http://{host}:{port}"
+    console.print(
+        "When it says 'Application startup complete', call it with:\n"
+        f"  curl -H 'X-API-Key: {key}' '{base}/v1/customers/{customer}/scores?explain=5'\n"
+        f"  curl -H 'X-API-Key: {key}' {base}/v1/models\n"
+        f"Reviewer pages: {base}/ui/login (API key: {key}); API docs: {base}/docs\n"
+        "Stop it with Ctrl-C."
+    )
+    from pipelines.serve import serve_command
+
+    serve_command(host=host, port=port, workers=1, dev=True)

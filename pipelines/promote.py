@@ -1,0 +1,245 @@
+"""``guanxi promote`` (the gated move of ``champion``) and ``guanxi models`` (the registry listing).
+
+The gate
+--------
+A challenger becomes champion only when
+
+1. its grade (version tag ``grade``, see :func:`training.evaluation.grade`) is in
+   :data:`PASSING_GRADES`, and
+2. it beats the current champion on the challenger's own held-out rows (the run artifact
+   :data:`training.tracking.HOLDOUT_ARTIFACT`): higher ROC-AUC and a PR-AUC no lower.
+   The champion is scored on those rows with its own bundle (inputs it needs but the rows lack
+   count as missing, as in :func:`models.tasks.model_frame`). When there is no champion yet, or
+   the champion was trained on another feature-set version (it could not be served any more),
+   the grade alone decides.
+
+The promotion itself is one registry call (:func:`models.registry.set_alias`), so it is atomic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Final
+
+import numpy as np
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from models import registry
+from models.tasks import TASKS
+from training.evaluation import binary_metrics
+from training.tracking import (
+    TrackingUnavailableError,
+    check_tracking,
+    configure_tracking,
+    load_holdout,
+)
+
+__all__ = [
+    "KEY_METRICS",
+    "PASSING_GRADES",
+    "Decision",
+    "decide",
+    "models_command",
+    "promote",
+    "promote_command",
+]
+
+PASSING_GRADES: Final = ("A", "B")
+KEY_METRICS: Final[dict[str, str]] = {
+    "xgboost_roc_auc": "AUC",
+    "xgboost_pr_auc": "PR-AUC",
+    "rule_roc_auc": "rule AUC",
+}
+"""Version tags shown by ``guanxi models`` (held-out metrics copied onto each version)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of the promotion gate.
+
+    Parameters
+    ----------
+    promote : bool
+        Whether the challenger becomes champion.
+    reason : str
+        Why, in one sentence.
+    already : bool
+        The challenger is the champion already (nothing to do, not a failure).
+    """
+
+    promote: bool
+    reason: str
+    already: bool = False
+
+
+def decide(
+    grade: str,
+    challenger: dict[str, float] | None = None,
+    champion: dict[str, float] | None = None,
+) -> Decision:
+    """Apply the promotion gate (pure).
+
+    Parameters
+    ----------
+    grade : str
+        The challenger's grade.
+    challenger, champion : dict, optional
+        ``roc_auc`` and ``pr_auc`` of both models on the same held-out rows; ``champion`` None
+        when there is no comparable champion.
+
+    Returns
+    -------
+    Decision
+        The decision and its reason.
+    """
+    if grade not in PASSING_GRADES:
+        return Decision(
+            False,
+            f"challenger grade {grade!r} does not pass (needs one of {', '.join(PASSING_GRADES)})",
+        )
+    if champion is None or challenger is None:
+        return Decision(True, f"grade {grade} passes and there is no comparable champion")
+    auc, auc0 = challenger["roc_auc"], champion["roc_auc"]
+    pr, pr0 = challenger["pr_auc"], champion["pr_auc"]
+    figures = (
+        f"ROC-AUC {auc:.4f} vs champion {auc0:.4f}, PR-AUC {pr:.4f} vs champion {pr0:.4f} "
+        "on the challenger's held-out rows"
+    )
+    if not (np.isfinite(auc) and np.isfinite(auc0)):
+        return Decision(False, f"held-out rows hold one class only, cannot compare ({figures})")
+    if auc > auc0 and pr >= pr0:
+        return Decision(
+            True, f"grade {grade} passes and the challenger beats the champion: {figures}"
+        )
+    return Decision(False, f"the challenger does not beat the champion: {figures}")
+
+
+def promote(task: str, console: Console) -> Decision:
+    """Run the gate for one task and move ``champion`` when it passes.
+
+    Parameters
+    ----------
+    task : str
+        Registered model name.
+    console : rich.console.Console
+        Where progress goes.
+
+    Returns
+    -------
+    Decision
+        What was decided (the alias has moved when ``promote`` is true).
+
+    Raises
+    ------
+    models.registry.ModelNotFoundError
+        If the task has no challenger.
+    """
+    challenger = registry.get_version(task, registry.CHALLENGER)
+    if challenger is None:
+        raise registry.ModelNotFoundError(
+            f"no {task}@{registry.CHALLENGER}: train one with `guanxi train --task {task} ...`"
+        )
+    version = str(challenger.version)
+    champion = registry.get_version(task, registry.CHAMPION)
+    if champion is not None and str(champion.version) == version:
+        return Decision(False, f"version {version} is already the {task} champion", already=True)
+    grade = (challenger.tags or {}).get("grade", "?")
+    if grade not in PASSING_GRADES or champion is None:
+        decision = decide(grade)
+    else:
+        new = registry.load_bundle(task, version=version)
+        old = registry.load_bundle(task, version=str(champion.version))
+        if old.feature_set_version != new.feature_set_version:
+            console.print(
+                f"champion version {champion.version} uses feature set "
+                f"{old.feature_set_version!r}, the challenger {new.feature_set_version!r}: "
+                "not comparable, the grade decides"
+            )
+            decision = decide(grade)
+        else:
+            rows, y = load_holdout(str(challenger.run_id))
+            rows = rows.reindex(columns=sorted({*rows.columns, *old.feature_names}))
+            decision = decide(
+                grade,
+                binary_metrics(y, new.predict_proba(rows)),
+                binary_metrics(y, old.predict_proba(rows)),
+            )
+    if decision.promote:
+        registry.set_alias(task, registry.CHAMPION, version)
+    return decision
+
+
+def _home_uri(console: Console) -> str:
+    """Configure and check tracking; an unreachable server ends the command (exit code 2)."""
+    from pipelines.settings import get_settings
+
+    uri = configure_tracking(get_settings().home)
+    try:
+        check_tracking(uri)
+    except TrackingUnavailableError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    return uri
+
+
+def promote_command(
+    task: Annotated[str, typer.Option(help=f"One of {', '.join(TASKS)}.")],
+) -> None:
+    """Make the challenger the champion if it passes the gate (grade, then beats the champion)."""
+    console = Console()
+    _home_uri(console)
+    try:
+        decision = promote(task, console)
+    except registry.ModelNotFoundError as exc:
+        console.print(f"[red]not promoted:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if decision.promote:
+        console.print(f"[green]promoted[/green] {task}@{registry.CHAMPION}: {decision.reason}")
+        return
+    if decision.already:
+        console.print(decision.reason)
+        return
+    console.print(f"[red]not promoted:[/red] {decision.reason}")
+    raise typer.Exit(1)
+
+
+def models_command(
+    task: Annotated[str | None, typer.Option(help="Only this task (default: every task).")] = None,
+) -> None:
+    """List registered model versions with their aliases, grade and key held-out metrics."""
+    console = Console()
+    uri = _home_uri(console)
+    table = Table(title=f"registered models ({uri})", box=box.SIMPLE_HEAD)
+    table.add_column("task", min_width=10)
+    table.add_column("ver", min_width=3)
+    table.add_column("aliases", overflow="fold")
+    table.add_column("grade", min_width=5)
+    for header in KEY_METRICS.values():
+        table.add_column(header, justify="right", min_width=len(header))
+    table.add_column("run", min_width=8)
+    found = 0
+    for name in [task] if task else list(TASKS):
+        for v in registry.list_versions(name):
+            found += 1
+            table.add_row(
+                v.task,
+                v.version,
+                "\n".join(v.aliases) or "-",
+                v.tags.get("grade", "-"),
+                *(_short(v.tags.get(m)) for m in KEY_METRICS),
+                (v.run_id or "-")[:8],
+            )
+    if not found:
+        console.print("no registered models yet: train one with `guanxi train`")
+        return
+    console.print(table)
+
+
+def _short(value: str | None) -> str:
+    try:
+        return "-" if value is None else f"{float(value):.3f}"
+    except ValueError:
+        return value or "-"

@@ -1,0 +1,172 @@
+"""``guanxi score``: batch scores (and reasons) for every customer from the registry's models.
+
+The snapshot for ``--as-of`` is read from the store when one exists for that day with the current
+feature-set version, otherwise built from ``--events`` (and ``--customers``). Each task's model is
+loaded from the registry by alias; a model trained on another feature-set version is refused.
+Rows and columns are described in :mod:`models.scoring` (plus an ``as_of`` column after
+``feature_set_version``); every task's rows go into one file, written atomically (Parquet, or CSV
+when ``--out`` ends in ``.csv``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.console import Console
+
+from features.contracts import FEATURE_SET_VERSION
+from features.events import read_customers, read_events
+from features.snapshot import build_snapshot
+from features.store import SnapshotNotFoundError, Store, atomic_write
+from models import registry
+from models.artifact import ModelBundle
+from models.scoring import SCORE_COLUMNS, check_feature_set, score_snapshot
+from models.tasks import TASKS
+from training.tracking import TrackingUnavailableError, check_tracking, configure_tracking
+
+__all__ = ["load_models", "score_command", "snapshot_for", "write_frame"]
+
+
+def load_models(tasks: list[str], alias: str) -> dict[str, ModelBundle]:
+    """Load ``<task>@<alias>`` for each task and check its feature-set version.
+
+    Parameters
+    ----------
+    tasks : list of str
+        Tasks to load.
+    alias : str
+        Registry alias, e.g. ``"champion"``.
+
+    Returns
+    -------
+    dict of str to ModelBundle
+        Bundles by task (``metadata["registry"]`` names the version).
+
+    Raises
+    ------
+    models.registry.ModelNotFoundError
+        If a task has no version with the alias.
+    models.scoring.FeatureSetMismatchError
+        If a model's feature-set version differs from the code's.
+    """
+    bundles = {}
+    for task in tasks:
+        bundle = registry.load_bundle(task, alias=alias)
+        version = bundle.metadata.get("registry", {}).get("version")
+        check_feature_set(bundle, f"{task}@{alias} (version {version})")
+        bundles[task] = bundle
+    return bundles
+
+
+def snapshot_for(
+    store: Store, events: Path, customers: Path | None, as_of: date, now: datetime
+) -> tuple[pl.DataFrame, str]:
+    """Return the snapshot for ``as_of``: the stored one if current, else a fresh build.
+
+    Parameters
+    ----------
+    store : features.store.Store
+        The store under ``GUANXI_HOME``.
+    events, customers : pathlib.Path
+        Files to build from when the store has no current snapshot for the day.
+    as_of : datetime.date
+        Snapshot day.
+    now : datetime.datetime
+        Current time, for validating the files.
+
+    Returns
+    -------
+    tuple of (polars.DataFrame, str)
+        The snapshot and where it came from (for the console).
+    """
+    try:
+        info = store.snapshot_info(as_of)
+        if info.feature_set_version == FEATURE_SET_VERSION:
+            return store.read_snapshot(as_of), f"store ({info.path})"
+    except SnapshotNotFoundError:
+        pass
+    frame = read_events(events, now=now)
+    people = read_customers(customers, now=now) if customers is not None else None
+    return build_snapshot(frame, people, as_of), f"built from {events}"
+
+
+def write_frame(frame: pl.DataFrame, out: Path) -> Path:
+    """Write a frame atomically, as CSV when ``out`` ends in ``.csv``, else Parquet.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        Rows to write.
+    out : pathlib.Path
+        Target file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+    """
+    if out.suffix.lower() == ".csv":
+        return atomic_write(out, frame.write_csv)
+    return atomic_write(out, frame.write_parquet)
+
+
+def _parse_tasks(text: str) -> list[str]:
+    tasks = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown or not tasks:
+        raise typer.BadParameter(
+            f"unknown task(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(TASKS)}",
+            param_hint="--tasks",
+        )
+    return tasks
+
+
+def score_command(
+    events: Annotated[Path, typer.Option(help="Events file (CSV/Parquet) or Parquet directory.")],
+    as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Snapshot day (UTC).")],
+    out: Annotated[Path, typer.Option(help="Output file: .parquet or .csv.")],
+    customers: Annotated[Path | None, typer.Option(help="Optional customers file.")] = None,
+    tasks: Annotated[str, typer.Option(help="Comma-separated tasks.")] = ",".join(TASKS),
+    alias: Annotated[str, typer.Option(help="Registry alias to score with.")] = registry.CHAMPION,
+    explain: Annotated[
+        int, typer.Option(min=0, help="Top-K reasons per row (wide reason_{i}_* columns).")
+    ] = 0,
+) -> None:
+    """Score every customer for each task with the aliased models and write one file."""
+    from pipelines.settings import get_settings
+
+    console = Console()
+    chosen = _parse_tasks(tasks)
+    home = get_settings().home
+    try:
+        check_tracking(configure_tracking(home))
+    except TrackingUnavailableError as exc:
+        console.print(f"[red]cannot score:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    try:
+        bundles = load_models(chosen, alias)
+    except (registry.ModelNotFoundError, ValueError) as exc:
+        console.print(f"[red]cannot score:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    day = as_of.date()
+    snapshot, source = snapshot_for(Store(home), events, customers, day, datetime.now(UTC))
+    console.print(f"snapshot as of {day}: {snapshot.height:,} customers, {source}")
+    parts = []
+    for task, bundle in bundles.items():
+        scored = score_snapshot(bundle, snapshot, explain_k=explain)
+        console.print(
+            f"{task}: {scored.height:,} rows with {task}@{alias} "
+            f"(version {bundle.metadata['registry']['version']})"
+        )
+        parts.append(scored)
+    result = (
+        pl.concat(parts, how="diagonal_relaxed")
+        .with_columns(as_of=pl.lit(day))
+        .select(*SCORE_COLUMNS, "as_of", pl.exclude(*SCORE_COLUMNS, "as_of"))
+    )
+    write_frame(result, out)
+    console.print(f"wrote {result.height:,} rows to {out}")

@@ -1,0 +1,220 @@
+"""``guanxi train``: train one task's model, track the run in MLflow and register a challenger.
+
+One MLflow parent run per invocation (experiment ``guanxi-<task>``) with a nested run per Optuna
+trial. The parent run holds the parameters (task, as-of, horizon, cutoffs, seed, feature-set
+version, best parameters, git commit), the held-out metrics prefixed by model (``xgboost_``,
+``logistic_``, ``rule_``, ``popularity_``), the figures (``plots/``), the evaluation tables as CSV
+and JSON (``evaluation/``), the model card (``model_card.md``), the held-out rows
+(:data:`training.tracking.HOLDOUT_ARTIFACT`, used by ``guanxi promote``) and the model (a pyfunc
+from code with signature and input example). The model is then registered as ``<task>`` with the
+alias ``challenger``; the version's tags carry the grade, the feature-set version and the held-out
+metrics.
+
+Registration is the last step: an error or Ctrl-C before it registers nothing and leaves the run
+``FAILED`` or ``KILLED``. The tracking server is checked before any data is read
+(:func:`training.tracking.check_tracking`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import mlflow
+import typer
+from mlflow.exceptions import MlflowException
+from rich.console import Console
+from rich.table import Table
+
+from features.events import EventsValidationError, read_customers, read_events
+from models import registry
+from models.tasks import TASKS
+from training.tracking import (
+    TrackingUnavailableError,
+    check_tracking,
+    configure_tracking,
+    experiment_id,
+    flatten_metrics,
+    git_commit,
+    log_dict_params,
+    log_holdout,
+    log_tables,
+    training_run,
+    trial_logger,
+)
+from training.train import TrainConfig, TrainResult, train_task
+
+__all__ = ["TrainOutcome", "run_training", "train_command"]
+
+_SHOWN_METRICS = ("roc_auc", "pr_auc", "top_decile_lift", "brier", "log_loss")
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What ``guanxi train`` produced.
+
+    Parameters
+    ----------
+    result : training.train.TrainResult
+        The trained model and its evaluation.
+    run_id : str
+        The MLflow parent run.
+    version : str
+        The registered model version (alias ``challenger``).
+    tracking_uri : str
+        Where the run was tracked.
+    """
+
+    result: TrainResult
+    run_id: str
+    version: str
+    tracking_uri: str
+
+
+def _log_result(result: TrainResult, extra: dict[str, Any]) -> dict[str, float]:
+    """Log params, metrics, figures, tables, card and held-out rows on the active run."""
+    log_dict_params({**result.params, **extra, "rule": result.rule})
+    metrics = flatten_metrics(result.metrics)
+    mlflow.log_metrics(metrics)
+    mlflow.set_tags({"grade": result.grade, "task": result.bundle.task})
+    mlflow.log_dict(
+        {"grade": result.grade, "metrics": result.metrics, "rule": result.rule},
+        "evaluation/metrics.json",
+    )
+    for name, figure in result.figures.items():
+        mlflow.log_figure(figure, f"plots/{name}.png")
+    log_tables(result.tables)
+    mlflow.log_text(result.model_card, "model_card.md")
+    log_holdout(result.holdout.X, result.holdout.y)
+    return metrics
+
+
+def run_training(
+    task: str,
+    events_path: Path,
+    customers_path: Path | None,
+    as_of: date,
+    horizon: int,
+    config: TrainConfig,
+    home: Path,
+    console: Console,
+) -> TrainOutcome:
+    """Check tracking, read the data, train with tracking and register the challenger.
+
+    Parameters
+    ----------
+    task : str
+        One of :data:`models.tasks.TASKS`.
+    events_path, customers_path : pathlib.Path
+        Input files (customers optional).
+    as_of : datetime.date
+        Training day.
+    horizon : int
+        Label window in days.
+    config : training.train.TrainConfig
+        Training settings.
+    home : pathlib.Path
+        ``GUANXI_HOME``.
+    console : rich.console.Console
+        Progress output.
+
+    Returns
+    -------
+    TrainOutcome
+        Result, run id and registered version.
+
+    Raises
+    ------
+    training.tracking.TrackingUnavailableError
+        If the tracking server does not answer (checked before anything else).
+    """
+    uri = configure_tracking(home)
+    check_tracking(uri)
+    now = datetime.now(UTC)
+    events = read_events(events_path, now=now)
+    customers = read_customers(customers_path, now=now) if customers_path is not None else None
+    experiment = experiment_id(task, home)
+    with training_run(experiment, f"{task} as of {as_of}", {"task": task}) as run:
+        run_id = run.info.run_id
+        console.print(f"MLflow run {run_id} ({uri})")
+        result = train_task(
+            events,
+            customers,
+            task,
+            as_of,
+            horizon,
+            config,
+            on_trial=trial_logger(experiment, run_id),
+            progress=console.log,
+        )
+        extra = {"events": str(events_path), "git_commit": git_commit() or "unknown"}
+        metrics = _log_result(result, extra)
+        model_uri = registry.log_bundle(result.bundle, result.holdout.X.head(5))
+        tags = {
+            "grade": result.grade,
+            "feature_set_version": result.bundle.feature_set_version,
+            "as_of": as_of.isoformat(),
+            "horizon": horizon,
+            **metrics,
+        }
+        version = registry.register_challenger(task, model_uri, tags)
+    return TrainOutcome(result=result, run_id=run_id, version=version, tracking_uri=uri)
+
+
+def _figures_table(outcome: TrainOutcome) -> Table:
+    result = outcome.result
+    table = Table(title=f"{result.bundle.task}: held-out test cutoff (grade {result.grade})")
+    table.add_column("model")
+    for metric in _SHOWN_METRICS:
+        table.add_column(metric, justify="right")
+    first = [m for m in ("xgboost", "logistic", "rule") if m in result.metrics]
+    for name in [*first, *(m for m in result.metrics if m not in first)]:
+        values = result.metrics[name]
+        table.add_row(name, *(f"{values.get(m, float('nan')):.4f}" for m in _SHOWN_METRICS))
+    return table
+
+
+def train_command(
+    task: Annotated[str, typer.Option(help=f"One of {', '.join(TASKS)}.")],
+    events: Annotated[Path, typer.Option(help="Events file (CSV/Parquet) or Parquet directory.")],
+    as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Training day (UTC).")],
+    horizon: Annotated[int, typer.Option(min=1, help="Label window in days.")],
+    customers: Annotated[Path | None, typer.Option(help="Optional customers file.")] = None,
+    trials: Annotated[int, typer.Option(min=1, help="Optuna trials.")] = 20,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds after which no new trial starts.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for sampling, tuning and models.")] = 0,
+    prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Prune weak trials.")] = True,
+) -> None:
+    """Train a model, log the run to MLflow and register it as the task's challenger."""
+    from pipelines.settings import get_settings
+
+    if task not in TASKS:
+        raise typer.BadParameter(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    console = Console()
+    config = TrainConfig(trials=trials, timeout=timeout, seed=seed, prune=prune)
+    try:
+        outcome = run_training(
+            task, events, customers, as_of.date(), horizon, config, get_settings().home, console
+        )
+    except TrackingUnavailableError as exc:
+        console.print(f"[red]cannot train:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except (EventsValidationError, ValueError) as exc:
+        console.print(f"[red]cannot train:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    except MlflowException as exc:
+        console.print(f"[red]MLflow refused the run:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    except KeyboardInterrupt:
+        console.print("[red]interrupted:[/red] run marked KILLED, nothing registered")
+        raise typer.Exit(130) from None
+    console.print(_figures_table(outcome))
+    console.print(
+        f"run {outcome.run_id}: registered {task} version {outcome.version} "
+        f"as @{registry.CHALLENGER} (grade {outcome.result.grade}); "
+        f"promote it with `guanxi promote --task {task}`"
+    )

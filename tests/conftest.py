@@ -1,0 +1,165 @@
+"""Shared fixtures: a tiny model bundle, local MLflow tracking and a real MLflow server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from mlflow.tracking import MlflowClient
+
+from features.contracts import FEATURE_SET_VERSION
+from models.artifact import ModelBundle
+from training.tracking import ENV_DEFAULTS, configure_tracking
+
+TINY_FEATURES = ["recency_days", "orders_90d", "unresolved_complaints"]
+
+
+def _tiny_frame(n: int = 200, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame(
+        {
+            "recency_days": rng.integers(0, 400, n).astype(float),
+            "orders_90d": rng.poisson(2, n).astype(float),
+            "unresolved_complaints": rng.poisson(0.3, n).astype(float),
+        },
+        index=pd.Index([f"c{i:04d}" for i in range(n)], name="customer_id"),
+    )
+    x.iloc[::17, 1] = np.nan
+    logit = 0.01 * (x["recency_days"] - 200) + 0.8 * x["unresolved_complaints"]
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit.to_numpy()))).astype(int)
+    return x, y
+
+
+@pytest.fixture(scope="session")
+def tiny_data() -> tuple[pd.DataFrame, np.ndarray]:
+    """200 hand-seeded churn rows over three registered features (NaNs in ``orders_90d``)."""
+    return _tiny_frame()
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_data: tuple[pd.DataFrame, np.ndarray]) -> ModelBundle:
+    """A 20-tree depth-3 churn booster with a sigmoid calibration."""
+    x, y = tiny_data
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 3, "eta": 0.3, "seed": 0, "nthread": 1},
+        xgb.DMatrix(x.to_numpy(), label=y, missing=np.nan),
+        num_boost_round=20,
+    )
+    return ModelBundle(
+        task="churn",
+        booster=booster,
+        feature_names=list(TINY_FEATURES),
+        calibration={"method": "sigmoid", "a": 0.9, "b": -0.1},
+        feature_set_version=FEATURE_SET_VERSION,
+        categories=[],
+        metadata={"grade": "B", "metrics": {"xgboost": {"roc_auc": 0.8}}},
+    )
+
+
+@pytest.fixture(scope="session")
+def empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An initialised, empty MLflow SQLite database (copied per test: migrations take seconds)."""
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def local_tracking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_mlflow_db: Path
+) -> Iterator[Path]:
+    """Point MLflow at a SQLite store in ``tmp_path`` (GUANXI_HOME); yields the home."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copyfile(empty_mlflow_db, home / "mlflow.db")
+    monkeypatch.setenv("GUANXI_HOME", str(home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for key, value in ENV_DEFAULTS.items():
+        monkeypatch.setenv(key, value)
+    configure_tracking(home)
+    yield home
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[str]:
+    """Start a real ``mlflow server`` on 127.0.0.1 (free port, SQLite backend in ``tmp_path``).
+
+    Waits for ``/health`` (up to 90 s), yields the URI and stops the server's process group.
+    """
+    root = tmp_path / "mlflow-server"
+    root.mkdir()
+    port = _free_port()
+    uri = f"http://127.0.0.1:{port}"
+    log = (root / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+        ],
+        cwd=root,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                log.flush()
+                pytest.fail(
+                    f"mlflow server exited with {proc.returncode}:\n"
+                    + (root / "server.log").read_text()[-3000:]
+                )
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("mlflow server did not answer /health within 90 s")
+            time.sleep(0.5)
+        yield uri
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from features.contracts import feature_info
+from models.artifact import ModelBundle, apply_calibration
+from models.explain import OTHER_GROUP, REASON_COLUMNS, explain, probability_points
+
+
+def test_probability_points_by_hand() -> None:
+    # margin 0.5 = 1.0 - 0.5 + 0.0 + bias 0.0; p = sigmoid(0.5), p_base = 0.5
+    contrib = np.array([[1.0, -0.5, 0.0, 0.0], [0.0, 0.0, 0.0, -1.0]])
+    pts = probability_points(contrib, {"method": "none"})
+    delta = 100 * (1 / (1 + math.exp(-0.5)) - 0.5)  # 12.2459...
+    np.testing.assert_allclose(pts[0], [2 * delta, -delta, 0.0])
+    np.testing.assert_array_equal(pts[1], [0.0, 0.0, 0.0])  # no feature moved the score
+
+
+@pytest.mark.parametrize(
+    "calibration",
+    [
+        {"method": "sigmoid", "a": 0.9, "b": -0.1},
+        {"method": "isotonic", "x": [-3.0, -1.0, 0.0, 2.0], "y": [0.02, 0.1, 0.3, 0.8]},
+    ],
+)
+def test_points_sum_to_probability_change_and_keep_signs(tiny_bundle, tiny_data, calibration):
+    x, _ = tiny_data
+    bundle = ModelBundle(**{**tiny_bundle.__dict__, "calibration": calibration})
+    contrib = bundle.contributions(x)
+    pts = probability_points(contrib, calibration)
+    p = bundle.predict_proba(x)
+    p_base = apply_calibration(calibration, contrib[:, -1])
+    np.testing.assert_allclose(pts.sum(axis=1), 100 * (p - p_base), atol=1e-3)
+    assert np.all(pts * contrib[:, :-1] >= -1e-12)
+
+
+def test_explain_top_k_long_format(tiny_bundle: ModelBundle, tiny_data) -> None:
+    x, _ = tiny_data
+    out = explain(tiny_bundle, x, 2)
+    assert out.columns == list(REASON_COLUMNS)
+    assert out.height == 2 * len(x)
+    assert out["row"].to_list() == np.repeat(np.arange(len(x)), 2).tolist()
+    contrib = tiny_bundle.contributions(x)
+    for row in (0, 17, 101):
+        got = out.filter(pl.col("row") == row)
+        order = np.argsort(-np.abs(contrib[row, :-1]), kind="stable")[:2]
+        assert got["feature"].to_list() == [tiny_bundle.feature_names[i] for i in order]
+        np.testing.assert_allclose(got["contribution"].to_numpy(), contrib[row, order])
+        first = got.row(0, named=True)
+        info = feature_info(first["feature"])
+        assert first["group"] == info.group
+        verb = "raises" if first["points"] >= 0 else "lowers"
+        value = None if first["value"] is None else first["value"]
+        expected = f"{info.describe(value)}: {verb} churn risk by {abs(first['points']):.1f} points"
+        assert first["sentence"] == expected
+
+
+def test_explain_clips_k_and_rejects_zero(tiny_bundle: ModelBundle, tiny_data) -> None:
+    x, _ = tiny_data
+    assert explain(tiny_bundle, x.iloc[:3], 10).height == 3 * len(tiny_bundle.feature_names)
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        explain(tiny_bundle, x, 0)
+
+
+def test_missing_values_read_unknown(tiny_bundle: ModelBundle, tiny_data) -> None:
+    x, _ = tiny_data
+    out = explain(tiny_bundle, x.iloc[[0]], 3)  # row 0 has orders_90d = NaN
+    row = out.filter(pl.col("feature") == "orders_90d").row(0, named=True)
+    assert row["value"] is None
+    assert row["sentence"].startswith("unknown orders in the last 90 days")
+
+
+def test_unregistered_inputs_get_plain_wording(tiny_bundle: ModelBundle, tiny_data) -> None:
+    x, _ = tiny_data
+    renamed = ["target_garden", *tiny_bundle.feature_names[1:]]
+    bundle = ModelBundle(**{**tiny_bundle.__dict__, "feature_names": renamed, "task": "cross_sell"})
+    frame = pd.DataFrame(x.to_numpy(), columns=renamed)
+    out = explain(bundle, frame, 3).filter(pl.col("feature") == "target_garden")
+    assert set(out["group"].to_list()) == {OTHER_GROUP}
+    assert out["sentence"][0].startswith("target category garden (yes): ")
+    assert "purchase likelihood" in out["sentence"][0]

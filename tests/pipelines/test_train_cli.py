@@ -1,0 +1,345 @@
+"""`guanxi train / promote / models / score` against a local SQLite tracking store.
+
+``train_task`` is replaced by a fake that returns a tiny, hand-seeded model, so these tests check
+the tracking, registration, promotion and scoring wiring in seconds; the real training runs in
+``test_mlflow_server.py``.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+import pipelines.train as train_job
+from models import registry
+from models.artifact import ModelBundle
+from models.tasks import model_frame
+from pipelines.cli import _register, app
+from pipelines.sample import generate_sample
+from pipelines.settings import get_settings
+from training.train import Holdout, TrainResult
+
+AS_OF = "2024-10-31"
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sample")
+    generate_sample(300, out, seed=3)
+    return out
+
+
+@pytest.fixture
+def cli(local_tracking: Path) -> CliRunner:
+    _register()
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def _result(bundle: ModelBundle, data, grade: str) -> TrainResult:
+    x, y = data
+    holdout_x = x.set_index(pd.Index(["2024-08-02"] * len(x), name="cutoff"), append=True)
+    p = bundle.predict_proba(x)
+    auc = float(np.mean(p[y == 1][:, None] > p[y == 0][None, :]))
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    return TrainResult(
+        bundle=bundle,
+        metrics={
+            "rule": {"roc_auc": 0.6, "pr_auc": 0.4},
+            "logistic": {"roc_auc": 0.7, "pr_auc": 0.5},
+            "xgboost": {"roc_auc": auc, "pr_auc": 0.55, "precision@5": 0.3},
+        },
+        grade=grade,
+        rule={"name": "recency", "threshold_days": 120},
+        tables={"gains": pd.DataFrame({"decile": [1, 2], "lift": [2.0, 1.5]})},
+        figures={"gains": fig},
+        model_card="# churn model\n",
+        params={
+            "task": bundle.task,
+            "as_of": AS_OF,
+            "horizon": 90,
+            "cutoffs": {"train": ["2024-01-01"], "test": "2024-08-02"},
+            "seed": 0,
+            "feature_set_version": bundle.feature_set_version,
+            "best_params": {"max_depth": 3},
+        },
+        holdout=Holdout(holdout_x, y),
+    )
+
+
+def _fake_trainer(result: TrainResult, fail: BaseException | None = None):
+    calls: list[dict[str, Any]] = []
+
+    def fake(events, customers, task, as_of, horizon, config, on_trial=None, progress=None):
+        calls.append({"task": task, "as_of": as_of, "horizon": horizon, "config": config})
+        for n in range(2):
+            trial = type("Trial", (), {"number": n})()
+            state = "COMPLETE" if n == 0 else "PRUNED"
+            on_trial(
+                trial,
+                {"params": {"max_depth": 3 + n}, "value": 0.5, "state": state, "duration": 1.5},
+            )
+        if fail is not None:
+            raise fail
+        return result
+
+    fake.calls = calls  # type: ignore[attr-defined]
+    return fake
+
+
+def _train(cli: CliRunner, sample: Path, monkeypatch, result: TrainResult, fail=None):
+    fake = _fake_trainer(result, fail)
+    monkeypatch.setattr(train_job, "train_task", fake)
+    args = [
+        "train",
+        "--task",
+        result.bundle.task,
+        "--events",
+        str(sample / "events.parquet"),
+        "--customers",
+        str(sample / "customers.parquet"),
+        "--as-of",
+        AS_OF,
+        "--horizon",
+        "90",
+        "--trials",
+        "2",
+        "--no-prune",
+    ]
+    return cli.invoke(app, args), fake
+
+
+def _runs() -> pd.DataFrame:
+    return mlflow.search_runs(experiment_names=["guanxi-churn"])
+
+
+def test_train_tracks_run_and_registers_challenger(
+    cli, sample, monkeypatch, tiny_bundle, tiny_data
+) -> None:
+    out, fake = _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
+    assert out.exit_code == 0, out.output
+    assert fake.calls[0]["config"].prune is False and fake.calls[0]["config"].trials == 2
+    assert "grade B" in out.output and "xgboost" in out.output and "rule" in out.output
+    runs = _runs()
+    parent = runs[runs["tags.mlflow.parentRunId"].isna()].iloc[0]
+    assert parent["run_id"] in out.output and parent["status"] == "FINISHED"
+    children = runs[runs["tags.mlflow.parentRunId"] == parent["run_id"]]
+    assert sorted(children["tags.optuna_state"]) == ["COMPLETE", "PRUNED"]
+    assert parent["params.task"] == "churn" and parent["params.as_of"] == AS_OF
+    assert parent["params.best_params.max_depth"] == "3"
+    assert parent["params.git_commit"]
+    assert parent["metrics.xgboost_precision_at_5"] == pytest.approx(0.3)
+    assert parent["metrics.rule_roc_auc"] == pytest.approx(0.6)
+    client = MlflowClient()
+    files = {
+        f.path
+        for d in ("", "plots", "evaluation", "holdout")
+        for f in client.list_artifacts(parent["run_id"], d or None)
+    }
+    assert {
+        "plots/gains.png",
+        "evaluation/gains.csv",
+        "evaluation/gains.json",
+        "evaluation/metrics.json",
+        "model_card.md",
+        "holdout/holdout.parquet",
+    } <= files
+    mv = registry.get_version("churn", registry.CHALLENGER)
+    assert mv is not None and mv.run_id == parent["run_id"]
+    assert (
+        mv.tags["grade"] == "B"
+        and mv.tags["feature_set_version"] == tiny_bundle.feature_set_version
+    )
+    assert float(mv.tags["xgboost_roc_auc"]) > 0.5
+
+
+@pytest.mark.parametrize(
+    ("fail", "code", "status"),
+    [(KeyboardInterrupt(), 130, "KILLED"), (ValueError("boom"), 1, "FAILED")],
+)
+def test_interrupted_training_registers_nothing(
+    cli, sample, monkeypatch, tiny_bundle, tiny_data, fail, code, status
+) -> None:
+    out, _ = _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "A"), fail=fail)
+    assert out.exit_code == code, out.output
+    runs = _runs()
+    assert runs[runs["tags.mlflow.parentRunId"].isna()]["status"].tolist() == [status]
+    assert registry.list_versions("churn") == []
+
+
+def test_dead_tracking_server_fails_with_clear_message(
+    cli, sample, monkeypatch, tiny_bundle, tiny_data
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    out, fake = _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "A"))
+    assert out.exit_code == 2
+    text = " ".join(out.output.split())
+    assert f"MLflow tracking server http://127.0.0.1:{port} is not reachable after 3" in text
+    assert "unset MLFLOW_TRACKING_URI" in text
+    assert fake.calls == []
+
+
+def _variant(bundle: ModelBundle, **changes) -> ModelBundle:
+    return ModelBundle(**{**bundle.__dict__, **changes})
+
+
+def test_promote_gate(cli, sample, monkeypatch, tiny_bundle, tiny_data) -> None:
+    promote = ["promote", "--task", "churn"]
+    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "C"))
+    out = cli.invoke(app, promote)
+    assert out.exit_code == 1 and "grade 'C' does not pass" in out.output
+    assert registry.get_version("churn", registry.CHAMPION) is None
+
+    # an inverted model (ranks backwards) with a passing grade: promoted, no champion yet
+    worse = _variant(tiny_bundle, calibration={"method": "sigmoid", "a": -1.0, "b": 0.0})
+    _train(cli, sample, monkeypatch, _result(worse, tiny_data, "B"))
+    out = cli.invoke(app, promote)
+    assert out.exit_code == 0 and "no comparable champion" in out.output
+    assert str(registry.get_version("churn", registry.CHAMPION).version) == "2"
+    out = cli.invoke(app, promote)
+    assert out.exit_code == 0 and "already" in out.output
+
+    # the original model beats it on its held-out rows
+    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "A"))
+    out = cli.invoke(app, promote)
+    assert out.exit_code == 0 and "beats the champion" in out.output, out.output
+    assert str(registry.get_version("churn", registry.CHAMPION).version) == "3"
+
+    # and the inverted one does not beat that
+    _train(cli, sample, monkeypatch, _result(worse, tiny_data, "A"))
+    out = cli.invoke(app, promote)
+    assert out.exit_code == 1 and "does not beat the champion" in out.output
+    assert str(registry.get_version("churn", registry.CHAMPION).version) == "3"
+
+    out = cli.invoke(app, ["models", "--task", "churn"])
+    assert out.exit_code == 0
+    assert "champion" in out.output and "challenger" in out.output
+
+
+def test_score_writes_one_row_per_customer_with_reasons(
+    cli, sample, monkeypatch, tiny_bundle, tiny_data, tmp_path
+) -> None:
+    out_path = tmp_path / "scores.csv"
+    score = [
+        "score",
+        "--events",
+        str(sample / "events.parquet"),
+        "--as-of",
+        AS_OF,
+        "--out",
+        str(out_path),
+        "--tasks",
+        "churn",
+        "--explain",
+        "2",
+    ]
+    out = cli.invoke(app, score)
+    assert out.exit_code == 1 and "no registered model 'churn' with alias 'champion'" in out.output
+
+    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
+    assert cli.invoke(app, ["promote", "--task", "churn"]).exit_code == 0
+    out = cli.invoke(app, score)
+    assert out.exit_code == 0, out.output
+    scores = pl.read_csv(out_path, schema_overrides={"customer_id": pl.String})
+    assert scores["customer_id"].is_unique().all()
+    assert set(scores["task"]) == {"churn"} and set(scores["model_version"]) == {1}
+    assert scores["decile"].min() == 1 and scores["decile"].max() == 10
+    assert (
+        scores.filter(pl.col("decile") == 1)["score"].min()
+        >= scores.filter(pl.col("decile") == 2)["score"].max()
+    )
+    assert {f"reason_{i}_{f}" for i in (1, 2) for f in ("feature", "sentence", "points")} <= set(
+        scores.columns
+    )
+    # the model's contributions add up to the margin written for each customer
+    snapshot_x = model_frame("churn", _snapshot(sample), tiny_bundle.feature_names)
+    contrib = tiny_bundle.contributions(snapshot_x)
+    margin = dict(zip(scores["customer_id"], scores["margin"], strict=True))
+    expected = np.array([margin[c] for c in snapshot_x.index])
+    np.testing.assert_allclose(contrib.sum(axis=1), expected, atol=1e-5)
+    np.testing.assert_allclose(
+        scores["score"].to_numpy(), tiny_bundle.predict_proba(snapshot_x), rtol=1e-9
+    )
+
+
+def _snapshot(sample: Path) -> pl.DataFrame:
+    from datetime import UTC, date, datetime
+
+    from features.events import read_events
+    from features.snapshot import build_snapshot
+
+    events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    return build_snapshot(events, None, date.fromisoformat(AS_OF))
+
+
+def test_score_refuses_other_feature_set_version(
+    cli, sample, monkeypatch, tiny_bundle, tiny_data, tmp_path
+) -> None:
+    old = _variant(tiny_bundle, feature_set_version="0")
+    _train(cli, sample, monkeypatch, _result(old, tiny_data, "B"))
+    assert cli.invoke(app, ["promote", "--task", "churn"]).exit_code == 0
+    out = cli.invoke(
+        app,
+        [
+            "score",
+            "--events",
+            str(sample / "events.parquet"),
+            "--as-of",
+            AS_OF,
+            "--out",
+            str(tmp_path / "s.parquet"),
+            "--tasks",
+            "churn",
+        ],
+    )
+    assert out.exit_code == 1
+    text = " ".join(out.output.split())
+    assert "trained on feature set version '0'" in text
+    assert not (tmp_path / "s.parquet").exists()
+
+
+def test_score_uses_the_stored_snapshot_when_current(sample, tmp_path) -> None:
+    from datetime import UTC, date, datetime
+
+    from features.store import Store
+    from pipelines.score import snapshot_for
+
+    store = Store(tmp_path / "home")
+    day = date.fromisoformat(AS_OF)
+    stored = pl.DataFrame({"customer_id": ["x"], "recency_days": [1]})
+    store.write_snapshot(stored, day)
+    now = datetime.now(UTC)
+    frame, source = snapshot_for(store, tmp_path / "missing.parquet", None, day, now)
+    assert frame.equals(stored) and source.startswith("store")
+    frame, source = snapshot_for(store, sample / "events.parquet", None, date(2024, 9, 30), now)
+    assert frame.height > 1 and source.startswith("built from")
+
+
+@pytest.mark.parametrize("args", [["promote", "--task", "churn"], ["models"]])
+def test_registry_commands_fail_clearly_without_server(cli, monkeypatch, args) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    out = cli.invoke(app, args)
+    assert out.exit_code == 2
+    assert "is not reachable after 3 attempt(s)" in " ".join(out.output.split())
