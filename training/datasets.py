@@ -243,8 +243,8 @@ class TaskData:
         mask = np.isin(self.cutoffs, np.asarray(list(cutoffs), dtype=object))
         return TaskData(X=self.X.loc[mask], y=self.y[mask], weight=self.weight[mask])
 
-    def sample_negatives(self, max_rows: int, seed: int = 0) -> TaskData:
-        """Keep every positive and a weighted random sample of the negatives.
+    def subsample(self, max_rows: int, seed: int = 0) -> TaskData:
+        """Keep every row of the rarer class and a weighted random sample of the other.
 
         Parameters
         ----------
@@ -256,16 +256,23 @@ class TaskData:
         Returns
         -------
         TaskData
-            The subset; kept negatives are weighted ``1 / rate`` so weighted sums (losses,
-            positive rates) estimate those of all rows.
+            The subset; sampled rows are weighted ``1 / rate`` so weighted sums (losses, positive
+            rates) estimate those of all rows. When even the rarer class fills half of
+            ``max_rows`` (churn among lapsing customers), both classes are sampled at one rate.
         """
-        negatives = int((self.y == 0).sum())
-        if len(self.y) <= max_rows or not negatives:
+        n = len(self.y)
+        if n <= max_rows:
             return self
-        rate = max(max_rows - int(self.y.sum()), 1) / negatives
-        keep = (self.y == 1) | (np.random.default_rng(seed).random(len(self.y)) < rate)
-        weight = np.where(self.y == 1, self.weight, self.weight / rate)
-        return TaskData(X=self.X.loc[keep], y=self.y[keep], weight=weight[keep])
+        positives = int(self.y.sum())
+        rare = 1 if positives <= n - positives else 0
+        n_rare = positives if rare == 1 else n - positives
+        draw = np.random.default_rng(seed).random(n)
+        if n_rare >= max_rows // 2:
+            rate = np.full(n, max_rows / n)
+        else:
+            rate = np.where(self.y == rare, 1.0, (max_rows - n_rare) / (n - n_rare))
+        keep = draw < rate
+        return TaskData(X=self.X.loc[keep], y=self.y[keep], weight=(self.weight / rate)[keep])
 
 
 def build_task_data(
@@ -304,7 +311,7 @@ def build_task_data(
         Model inputs; defaults to :func:`models.tasks.model_feature_names` of the latest cutoff's
         snapshot.
     max_rows_per_cutoff : int, optional
-        Cap on the rows of one cutoff (:meth:`TaskData.sample_negatives`; for cross-sell, where a
+        Cap on the rows of one cutoff (:meth:`TaskData.subsample`; for cross-sell, where a
         cutoff has a row per customer and category). ``None`` keeps every row.
     seed : int, default 0
         Seed of that sampling (cutoff ``i`` uses ``seed + i``).
@@ -343,7 +350,7 @@ def build_task_data(
             weight=np.ones(len(X)),
         )
         if max_rows_per_cutoff is not None:
-            part = part.sample_negatives(max_rows_per_cutoff, seed=seed + i)
+            part = part.subsample(max_rows_per_cutoff, seed=seed + i)
         parts.append(part)
     data = TaskData(
         X=pd.concat([p.X for p in parts]),

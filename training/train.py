@@ -373,7 +373,7 @@ def train_task(
 
     tuned = tune(
         _matrix(train),
-        _matrix(valid.sample_negatives(cfg.max_rows_per_cutoff, cfg.seed))
+        _matrix(valid.subsample(cfg.max_rows_per_cutoff, cfg.seed))
         if cfg.max_rows_per_cutoff is not None
         else _matrix(valid),
         trials=cfg.trials,

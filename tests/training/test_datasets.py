@@ -12,6 +12,7 @@ import pytest
 from tests.training.conftest import AS_OF
 from training.datasets import (
     InsufficientDataError,
+    TaskData,
     build_task_data,
     check_split,
     events_up_to,
@@ -151,3 +152,20 @@ def test_events_after_as_of_change_nothing(
     )
     pd.testing.assert_frame_equal(a.X, b.X)
     np.testing.assert_array_equal(a.y, b.y)
+
+
+@pytest.mark.parametrize(("positives", "rows"), [(50, 1000), (950, 1000), (600, 1000)])
+def test_subsample_keeps_the_rarer_class_and_weights_estimate_the_whole(
+    positives: int, rows: int
+) -> None:
+    y = np.r_[np.ones(positives), np.zeros(rows - positives)]
+    data = TaskData(X=pd.DataFrame({"x": np.arange(rows)}), y=y, weight=np.ones(rows))
+    part = data.subsample(200, seed=1)
+    assert 100 < len(part.y) < 300
+    assert 0 < part.y.sum() < len(part.y)  # both classes survive, whichever is the majority
+    rare = min(positives, rows - positives)
+    if rare < 100:
+        assert min(part.y.sum(), len(part.y) - part.y.sum()) == rare
+    # weighted counts estimate the full data's class counts
+    assert part.weight[part.y == 1].sum() == pytest.approx(positives, rel=0.25)
+    assert part.weight.sum() == pytest.approx(rows, rel=0.25)
