@@ -609,6 +609,12 @@ def _first_line_problem(path: Path) -> Problem | None:
             f"the first line is longer than {_HEADER_LIMIT >> 20} MiB: not a CSV table "
             "(wrong file, or line breaks missing?)",
         )
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head.split(b"\n", 1)[0]:
+        return Problem(
+            str(path),
+            None,
+            "the header is not UTF-8 text (UTF-16 or a binary file?): save the file as UTF-8",
+        )
     return None
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 __all__ = ["AuditLog", "AuditRecord", "hash_customer_id"]
 
+_PENDING = ".pending"
+
 
 def hash_customer_id(key: bytes, customer_id: str) -> str:
     """Return the HMAC-SHA256 of a customer id, hex-encoded.
@@ -50,8 +52,12 @@ class AuditLog:
     """Append-only audit log of JSON lines under ``<home>/audit``.
 
     Each process writes its own part file (``part-<UTC date>-<pid>-<random>.jsonl``), opened with
-    ``O_APPEND``; the lines of one request go out in one ``write`` call under a lock, so a reader
-    never sees half a request from this process and parts of several workers never interleave.
+    ``O_APPEND``; the lines of one request go out in one ``write`` call under a lock, so parts of
+    several workers never interleave. A process killed in the middle of that write (SIGKILL can
+    cut a large write short) leaves half a request: so before each write the part's current size
+    goes into a ``.pending`` file beside it, removed once the write is done, and a new
+    :class:`AuditLog` cuts the part of every dead writer that left one back to that size. After a
+    restart the log therefore holds whole requests only.
 
     Parameters
     ----------
@@ -66,6 +72,7 @@ class AuditLog:
         self._key = key
         self._lock = threading.Lock()
         self._token = uuid.uuid4().hex[:8]
+        _cut_unfinished_writes(self.directory)
 
     def record(
         self,
@@ -110,9 +117,38 @@ class AuditLog:
         with self._lock:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            pending = path.with_suffix(_PENDING)
             try:
+                pending.write_text(str(os.fstat(fd).st_size))
                 view = memoryview(lines)
                 while view:
                     view = view[os.write(fd, view) :]
+                pending.unlink()
             finally:
                 os.close(fd)
+
+
+def _alive(pid: int) -> bool:
+    """Tell whether a process with this id exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _cut_unfinished_writes(directory: Path) -> None:
+    """Cut each dead writer's part file back to the size its ``.pending`` file recorded."""
+    if not directory.is_dir():
+        return
+    for pending in directory.glob(f"part-*{_PENDING}"):
+        pid = int(pending.stem.split("-")[2])
+        if pid == os.getpid() or _alive(pid):
+            continue
+        text = pending.read_text().strip()
+        part = pending.with_suffix(".jsonl")
+        if text.isdigit() and part.exists() and part.stat().st_size > int(text):
+            os.truncate(part, int(text))
+        pending.unlink()

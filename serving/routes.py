@@ -55,6 +55,7 @@ from serving.state import ServingState
 __all__ = ["health_router", "router"]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The body cannot be read (not UTF-8 JSON)."},
     401: {"model": ErrorResponse, "description": "Missing or unknown API key."},
     403: {"model": ErrorResponse, "description": "The key's role may not do this."},
     413: {"model": ErrorResponse, "description": "Request body over the configured limit."},

@@ -1,0 +1,20 @@
+"""Fixtures of the reliability tests: the serving fixtures, reused as they are.
+
+The app, the static source, the tiny models and the SQLite registry come from
+``tests/serving/conftest.py``; importing them here makes pytest offer them to these tests too.
+"""
+
+from __future__ import annotations
+
+from tests.serving.conftest import (  # noqa: F401  (fixtures, registered by import)
+    app,
+    bundles,
+    client,
+    loaded_snapshot,
+    registry_env,
+    registry_setup,
+    served,
+    settings,
+    snapshot,
+    source,
+)

@@ -1,0 +1,348 @@
+"""Faults: an unreachable registry, bad model artifacts, SIGKILL mid-write, a tracking server that
+dies during ``guanxi train``. Each checks the behaviour promised in SECURITY.md.
+
+The serving fixtures (tiny models in a SQLite MLflow, the snapshot) come from
+``tests/serving/conftest.py``; the real-process tests run ``guanxi serve``, ``guanxi train`` and
+``mlflow server`` on loopback and are marked slow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import mlflow
+import polars as pl
+import pytest
+from fastapi.testclient import TestClient
+from mlflow.tracking import MlflowClient
+
+from features.store import Store, is_temporary
+from pipelines.sample import generate_sample
+from serving.app import create_app
+from serving.audit import AuditLog
+from tests.reliability.processes import (
+    GUANXI,
+    free_port,
+    guanxi_serve,
+    mlflow_server,
+    stop,
+    wait_status,
+)
+from tests.serving.conftest import (
+    AS_OF,
+    AUDIT_KEY,
+    KEYS,
+    Registry,
+    _artifact_dir,
+    _register,
+    headers,
+    make_settings,
+    train_bundle,
+    wait_ready,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+SCORES = "/v1/customers/c001/scores?tasks=churn&explain=2"
+
+
+def _serving_env(home: Path, tracking_uri: str) -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "GUANXI_"))},
+        "GUANXI_HOME": str(home),
+        "GUANXI_API_KEYS": ",".join(f"{k}:{role}" for role, k in KEYS.items()),
+        "GUANXI_AUDIT_KEY": AUDIT_KEY,
+        "GUANXI_RETRY_SECONDS": "0.5",
+        "GUANXI_PRECOMPUTE_REASONS": "false",
+        "MLFLOW_TRACKING_URI": tracking_uri,
+    }
+
+
+# --- models that must be refused -----------------------------------------------------------
+
+
+@pytest.fixture
+def truncated(registry_env: Registry, snapshot: pl.DataFrame) -> str:
+    """A churn version whose booster file is cut in half."""
+    version = _register(train_bundle("churn", snapshot, seed=4), snapshot, registry_env.home)
+    for path in _artifact_dir("churn", version).rglob("model.ubj"):
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return version
+
+
+def _load_failures(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "serving.lifecycle" and r.levelno == logging.WARNING
+    ]
+
+
+def test_bad_models_are_refused_logged_and_the_old_one_serves(
+    registry_env: Registry, truncated: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    reg = registry_env
+    caplog.set_level(logging.WARNING, logger="serving.lifecycle")
+    with TestClient(create_app(make_settings(reg.home))) as client:
+        wait_ready(client)
+        expected = {
+            reg.corrupt: "does not match its checksum",
+            truncated: "does not match its checksum",
+            reg.incompatible: "was trained on feature set version 0",
+        }
+        for version, reason in expected.items():
+            mlflow.MlflowClient().set_registered_model_alias("churn", "champion", version)
+            caplog.clear()
+            r = client.post("/v1/admin/reload", headers=headers("admin"))
+            assert r.status_code == 409 and reason in r.json()["detail"]
+            [logged] = _load_failures(caplog)
+            assert (
+                logged.startswith("load failed, keeping the current state: ") and reason in logged
+            )
+            r = client.get(SCORES, headers=headers())
+            assert r.status_code == 200
+            assert r.json()["scores"]["churn"]["model_version"] == reg.champion["churn"]
+            assert client.get("/readyz").status_code == 200
+
+
+def test_bad_champion_at_start_up_is_not_ready_then_recovers(
+    registry_env: Registry, truncated: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    reg = registry_env
+    caplog.set_level(logging.WARNING, logger="serving.lifecycle")
+    mlflow.MlflowClient().set_registered_model_alias("churn", "champion", truncated)
+    with TestClient(create_app(make_settings(reg.home))) as client:
+        for _ in range(400):
+            if _load_failures(caplog):
+                break
+            time.sleep(0.025)
+        assert "does not match its checksum" in _load_failures(caplog)[0]
+        assert client.get("/healthz").status_code == 200
+        r = client.get("/readyz")
+        assert r.status_code == 503 and r.json()["detail"] == "last load failed; retrying"
+        assert client.get(SCORES, headers=headers()).status_code == 503
+        mlflow.MlflowClient().set_registered_model_alias("churn", "champion", reg.champion["churn"])
+        wait_ready(client)  # by itself: the start-up loop keeps retrying
+        r = client.get(SCORES, headers=headers())
+        assert r.json()["scores"]["churn"]["model_version"] == reg.champion["churn"]
+
+
+# --- the registry is not there at start-up ---------------------------------------------------
+
+
+@pytest.mark.slow
+def test_unreachable_registry_at_start_up_then_recovers(
+    registry_setup: Registry, snapshot: pl.DataFrame, tmp_path: Path
+) -> None:
+    """Alive and not ready while the tracking server is down; ready once it comes up."""
+    root = tmp_path / "mlflow"
+    root.mkdir()
+    shutil.copyfile(registry_setup.home / "mlflow.db", root / "mlflow.db")
+    home = tmp_path / "home"
+    Store(home).write_snapshot(snapshot, AS_OF)
+    port, serve_port = free_port(), free_port()
+    env = _serving_env(home, f"http://127.0.0.1:{port}")
+    server = guanxi_serve(serve_port, env, tmp_path / "serve.log")
+    base = f"http://127.0.0.1:{serve_port}"
+    tracking = None
+    try:
+        wait_status(f"{base}/healthz", 200, server, tmp_path / "serve.log")
+        r = wait_status(f"{base}/readyz", 503, server, tmp_path / "serve.log")
+        for _ in range(300):  # until a load attempt has failed
+            if r.json()["detail"] == "last load failed; retrying":
+                break
+            time.sleep(0.2)
+            r = httpx.get(f"{base}/readyz")
+        assert r.status_code == 503 and r.json()["detail"] == "last load failed; retrying"
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        assert httpx.get(f"{base}{SCORES}", headers=headers()).status_code == 503
+
+        t0 = time.monotonic()
+        tracking = mlflow_server(port, root, tmp_path / "mlflow.log")
+        wait_status(f"{base}/readyz", 200, server, tmp_path / "serve.log")
+        print(f"\nready {time.monotonic() - t0:.1f} s after the tracking server was started")
+        r = httpx.get(f"{base}{SCORES}", headers=headers())
+        assert r.status_code == 200
+        assert r.json()["scores"]["churn"]["model_version"] == registry_setup.champion["churn"]
+    finally:
+        stop(server)
+        if tracking is not None:
+            stop(tracking)
+    log = (tmp_path / "serve.log").read_text()
+    assert "load failed, keeping the current state: " in log
+
+
+# --- SIGKILL while a score table or the audit log is written ----------------------------------
+
+_SCORE_WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    import numpy as np, polars as pl
+    from pipelines.score import write_frame
+
+    out = Path(sys.argv[1])
+    rng = np.random.default_rng(0)
+    big = pl.DataFrame({f"p{i}": rng.random(1_500_000) for i in range(4)})
+    print("READY", flush=True)
+    for n in range(1000):
+        write_frame(big.with_columns(pl.lit(n).alias("generation")), out)
+    """
+)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_sigkill_while_writing_scores_keeps_the_previous_table(tmp_path: Path, suffix: str) -> None:
+    from pipelines.score import write_frame
+
+    out = tmp_path / "scores" / f"scores{suffix}"
+    out.parent.mkdir()
+    before = pl.DataFrame({"customer_id": ["a", "b"], "probability": [0.25, 0.5]})
+    write_frame(before, out)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SCORE_WRITER, str(out)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
+
+    def writing() -> bool:
+        try:
+            return any(is_temporary(p) and p.stat().st_size > 0 for p in out.parent.iterdir())
+        except FileNotFoundError:  # renamed meanwhile
+            return False
+
+    for _ in range(100_000):
+        if proc.poll() is not None or writing():
+            break
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    read = pl.read_csv if suffix == ".csv" else pl.read_parquet
+    after = read(out)
+    if after.columns == before.columns:  # killed during the first write
+        assert after.equals(before)
+    else:  # a write finished before the kill: it is complete
+        assert after.height == 1_500_000 and after["generation"].n_unique() == 1
+    assert [p.name for p in out.parent.iterdir() if not is_temporary(p)] == [out.name]
+    write_frame(before, out)  # the next write removes what the dead writer left
+    assert [p.name for p in out.parent.iterdir()] == [out.name]
+
+
+_AUDIT_WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from serving.audit import AuditLog
+
+    log = AuditLog(Path(sys.argv[1]), b"k" * 32)
+    served = [(f"c{i}", "churn", "1", 0.5) for i in range(5000)]
+    print("READY", flush=True)
+    for n in range(100_000):
+        log.record(f"r{n}", "scorer", served)
+    """
+)
+
+
+def test_sigkill_while_appending_audit_leaves_whole_requests(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _AUDIT_WRITER, str(home)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
+    for _ in range(100_000):
+        parts = list((home / "audit").glob("part-*.jsonl")) if (home / "audit").exists() else []
+        if proc.poll() is not None or (parts and parts[0].stat().st_size > 20 << 20):
+            break
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    [part] = (home / "audit").glob("part-*.jsonl")
+    AuditLog(home, b"k" * 32)  # what a restarted server does first
+    assert list((home / "audit").glob("*.pending")) == []
+    text = part.read_text()
+    assert text.endswith("\n")
+    per_request = Counter(json.loads(line)["request_id"] for line in text.splitlines())
+    assert len(per_request) >= 2 and set(per_request.values()) == {5000}
+
+
+# --- the tracking server dies during `guanxi train` ----------------------------------------
+
+
+@pytest.mark.slow
+def test_tracking_server_killed_mid_train(tmp_path: Path) -> None:
+    sample = generate_sample(1200, tmp_path / "sample", seed=5)
+    root = tmp_path / "mlflow"
+    root.mkdir()
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    tracking = mlflow_server(port, root, tmp_path / "mlflow.log")
+    wait_status(f"{uri}/health", 200, tracking, tmp_path / "mlflow.log")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
+        "MLFLOW_TRACKING_URI": uri,
+        "GUANXI_HOME": str(tmp_path / "home"),
+        "COLUMNS": "200",
+    }
+    args = [
+        "train", "--task", "churn",
+        "--events", str(sample.events_path), "--customers", str(sample.customers_path),
+        "--as-of", "2024-10-31", "--horizon", "90", "--trials", "40", "--seed", "1",
+    ]  # fmt: skip
+    train = subprocess.Popen(
+        [*GUANXI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: list[str] = []
+    started = threading.Event()
+
+    def read() -> None:
+        assert train.stdout is not None
+        for line in train.stdout:
+            lines.append(line)
+            if line.startswith("MLflow run "):
+                started.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert started.wait(timeout=300), "".join(lines)
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        [experiment] = [e for e in client.search_experiments() if e.name == "guanxi-churn"]
+        for _ in range(600):  # kill once trials are being logged: mid-training
+            if client.search_runs([experiment.experiment_id], "tags.mlflow.parentRunId != ''"):
+                break
+            time.sleep(0.2)
+        stop(tracking, signal.SIGKILL)
+        code = train.wait(timeout=600)
+    finally:
+        if train.poll() is None:
+            train.kill()
+            train.wait()
+    reader.join(timeout=10)
+    output = " ".join("".join(lines).split())
+    print(f"\nguanxi train exited {code}: {output[-700:]}")
+    assert code not in (0, None), output
+    assert "MLflow" in output and uri.removeprefix("http://") in output, output
+    assert "Max retries exceeded" in output and "Traceback" not in output, output
+
+    tracking = mlflow_server(port, root, tmp_path / "mlflow-again.log")
+    try:
+        wait_status(f"{uri}/health", 200, tracking, tmp_path / "mlflow-again.log")
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        assert client.search_registered_models() == []
+        assert client.search_model_versions("name = 'churn'") == []
+    finally:
+        stop(tracking)
