@@ -7,12 +7,19 @@ Layout
 ::
 
     <home>/snapshots/as_of=YYYY-MM-DD.parquet    one feature snapshot per as-of day
+    <home>/scores/task=<task>/as_of=YYYY-MM-DD/version=<model version>.parquet
+                                                 one score table per task, snapshot and model
 
 A snapshot's metadata (feature-set version, as-of day, row count, the events and customers
 files it was built from with their size and modification time, when it was created) is stored
 in the Parquet file's own key-value metadata under the key :data:`METADATA_KEY`, as JSON. Data and
 metadata are therefore one file and are replaced together by one rename: there is no sidecar that
-could disagree with the data after a crash.
+could disagree with the data after a crash. A score table (the rows of
+:func:`models.scoring.score_snapshot`, computed once in batch so that serving is a lookup) carries
+its own metadata the same way (:class:`ScoreTableInfo`): the task, model name and version, the
+feature-set version, how many reasons each row has, its row count, the digest of the snapshot it
+was computed from (:func:`snapshot_digest`) and when it was written. The store treats the table as
+data: it never looks inside the rows.
 
 Why Parquet files rather than DuckDB
 ------------------------------------
@@ -36,6 +43,7 @@ temporary files left by dead writers are removed by the next write into the same
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -52,12 +60,14 @@ from features.contracts import FEATURE_SET_VERSION
 
 __all__ = [
     "METADATA_KEY",
+    "ScoreTableInfo",
     "SnapshotInfo",
     "SnapshotNotFoundError",
     "SourceFile",
     "Store",
     "atomic_write",
     "is_temporary",
+    "snapshot_digest",
 ]
 
 METADATA_KEY: Final = "guanxi"
@@ -65,6 +75,37 @@ METADATA_KEY: Final = "guanxi"
 
 _TEMP: Final = re.compile(r"^\..+\.(?P<pid>\d+)\.[0-9a-f]+\.tmp$")
 _SNAPSHOT: Final = re.compile(r"^as_of=(?P<day>\d{4}-\d{2}-\d{2})\.parquet$")
+_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def snapshot_digest(frame: pl.DataFrame) -> str:
+    """Fingerprint a snapshot's content, to tell whether a score table was computed from it.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        A snapshot (any frame).
+
+    Returns
+    -------
+    str
+        A hex digest of the column names, dtypes and every row, in order (seeded
+        :meth:`polars.DataFrame.hash_rows`). Equal frames give equal digests within one Polars
+        version; a different Polars may give another digest, which only costs a recomputation.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr(list(frame.schema.items())).encode())
+    digest.update(frame.hash_rows(seed=0).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _checked_name(kind: str, value: str) -> str:
+    """Refuse a task or model version that cannot be one path component."""
+    if not _NAME.match(value):
+        raise ValueError(
+            f"{kind} {value!r} cannot name a score table: use letters, digits, '.', '_' or '-'"
+        )
+    return value
 
 
 def is_temporary(path: Path) -> bool:
@@ -264,6 +305,89 @@ class SnapshotInfo:
         )
 
 
+@dataclass(frozen=True)
+class ScoreTableInfo:
+    """What the store knows about one score table.
+
+    Parameters
+    ----------
+    task : str
+        The task scored.
+    as_of : datetime.date
+        The day of the snapshot that was scored.
+    model_name : str
+        Registered model name.
+    model_version : str
+        Registered model version.
+    feature_set_version : str
+        Feature-set version of the snapshot and the model.
+    explain_k : int
+        Reasons per row (0 for none).
+    rows : int
+        Number of rows.
+    snapshot_digest : str
+        :func:`snapshot_digest` of the snapshot scored.
+    created : str
+        When it was written, ISO 8601 in UTC.
+    path : pathlib.Path
+        The table's Parquet file.
+    """
+
+    task: str
+    as_of: date
+    model_name: str
+    model_version: str
+    feature_set_version: str
+    explain_k: int
+    rows: int
+    snapshot_digest: str
+    created: str
+    path: Path
+
+    def to_json(self) -> str:
+        """Serialise everything but the path (which the file's location gives).
+
+        Returns
+        -------
+        str
+            A JSON object.
+        """
+        data = asdict(self)
+        del data["path"]
+        data["as_of"] = self.as_of.isoformat()
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, path: Path) -> ScoreTableInfo:
+        """Read what :meth:`to_json` wrote.
+
+        Parameters
+        ----------
+        text : str
+            The JSON object.
+        path : pathlib.Path
+            The table file it was read from.
+
+        Returns
+        -------
+        ScoreTableInfo
+            The metadata.
+        """
+        data: dict[str, Any] = json.loads(text)
+        return cls(
+            task=str(data["task"]),
+            as_of=date.fromisoformat(data["as_of"]),
+            model_name=str(data["model_name"]),
+            model_version=str(data["model_version"]),
+            feature_set_version=str(data["feature_set_version"]),
+            explain_k=int(data["explain_k"]),
+            rows=int(data["rows"]),
+            snapshot_digest=str(data["snapshot_digest"]),
+            created=str(data["created"]),
+            path=path,
+        )
+
+
 class SnapshotNotFoundError(LookupError):
     """No snapshot for the requested day (or none at all)."""
 
@@ -417,3 +541,136 @@ class Store:
         """
         path = self._existing(as_of)
         return SnapshotInfo.from_json(pl.read_parquet_metadata(path)[METADATA_KEY], path)
+
+    @property
+    def score_dir(self) -> Path:
+        """The directory of the score tables."""
+        return self.home / "scores"
+
+    def score_path(self, task: str, as_of: date, model_version: str) -> Path:
+        """Return where a score table is (or would be) stored.
+
+        Parameters
+        ----------
+        task : str
+            The task scored.
+        as_of : datetime.date
+            The day of the snapshot scored.
+        model_version : str
+            Registered version of the model that scored it.
+
+        Returns
+        -------
+        pathlib.Path
+            ``<home>/scores/task=<task>/as_of=YYYY-MM-DD/version=<model_version>.parquet``.
+
+        Raises
+        ------
+        ValueError
+            If ``task`` or ``model_version`` is not a plain name (letters, digits, ``._-``).
+        """
+        task = _checked_name("task", task)
+        version = _checked_name("model version", str(model_version))
+        return (
+            self.score_dir
+            / f"task={task}"
+            / f"as_of={as_of.isoformat()}"
+            / f"version={version}.parquet"
+        )
+
+    def write_scores(
+        self,
+        task: str,
+        as_of: date,
+        model_version: str,
+        frame: pl.DataFrame,
+        *,
+        model_name: str,
+        feature_set_version: str,
+        explain_k: int,
+        snapshot_digest: str,
+    ) -> ScoreTableInfo:
+        """Store a score table atomically, replacing any table for the same key.
+
+        Parameters
+        ----------
+        task : str
+            The task scored.
+        as_of : datetime.date
+            The day of the snapshot scored.
+        model_version : str
+            Registered version of the model that scored it.
+        frame : polars.DataFrame
+            The scored rows (stored as given).
+        model_name : str
+            Registered model name.
+        feature_set_version : str
+            Feature-set version of the snapshot and the model.
+        explain_k : int
+            Reasons per row in ``frame`` (0 for none).
+        snapshot_digest : str
+            :func:`snapshot_digest` of the snapshot scored.
+
+        Returns
+        -------
+        ScoreTableInfo
+            The metadata written with the table.
+        """
+        path = self.score_path(task, as_of, model_version)
+        info = ScoreTableInfo(
+            task=task,
+            as_of=as_of,
+            model_name=model_name,
+            model_version=str(model_version),
+            feature_set_version=feature_set_version,
+            explain_k=explain_k,
+            rows=frame.height,
+            snapshot_digest=snapshot_digest,
+            created=datetime.now(UTC).isoformat(),
+            path=path,
+        )
+        metadata = {METADATA_KEY: info.to_json()}
+        atomic_write(path, lambda p: frame.write_parquet(p, metadata=metadata))
+        return info
+
+    def score_info(self, task: str, as_of: date, model_version: str) -> ScoreTableInfo | None:
+        """Read a score table's metadata without reading its rows.
+
+        Parameters
+        ----------
+        task : str
+            The task scored.
+        as_of : datetime.date
+            The day of the snapshot scored.
+        model_version : str
+            Registered version of the model that scored it.
+
+        Returns
+        -------
+        ScoreTableInfo or None
+            None when the store has no such table (unfinished writes never count).
+        """
+        path = self.score_path(task, as_of, model_version)
+        if not path.is_file():
+            return None
+        return ScoreTableInfo.from_json(pl.read_parquet_metadata(path)[METADATA_KEY], path)
+
+    def read_scores(self, task: str, as_of: date, model_version: str) -> pl.DataFrame | None:
+        """Read a score table.
+
+        Parameters
+        ----------
+        task : str
+            The task scored.
+        as_of : datetime.date
+            The day of the snapshot scored.
+        model_version : str
+            Registered version of the model that scored it.
+
+        Returns
+        -------
+        polars.DataFrame or None
+            The rows as written; None when the store has no such table.
+        """
+        path = self.score_path(task, as_of, model_version)
+        return pl.read_parquet(path) if path.is_file() else None

@@ -1,1 +1,1 @@
-"""Model code (not binaries): task specs, the model artifact, scoring, explanations, the registry."""
+"""Model code, not binaries: task specs, the model artifact, scoring, explanations, the registry."""

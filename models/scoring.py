@@ -12,7 +12,10 @@ With ``explain_k = K`` the top-K reasons (see :func:`models.explain.explain`) ar
 columns so the file stays one row per scored entity and works as CSV as well as Parquet:
 ``reason_{i}_feature``, ``reason_{i}_group``, ``reason_{i}_value``, ``reason_{i}_logodds``,
 ``reason_{i}_points`` and ``reason_{i}_sentence`` for ``i = 1..K`` (``i = 1`` is the largest
-absolute contribution). Reasons always satisfy ``sum(all contributions) + bias == margin``.
+absolute contribution), preceded by ``base_logodds``, the row's bias (the log-odds before any
+feature). Reasons always satisfy ``sum(all contributions) + base_logodds == margin``.
+:func:`score_rows` and :func:`reason_columns` build the two parts from scores and contributions
+computed elsewhere (serving writes its tables with them), so every producer writes the same layout.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 from typing import Final
 
 import numpy as np
+import pandas as pd
 import polars as pl
 
 from features.contracts import FEATURE_SET_VERSION
@@ -33,6 +37,8 @@ __all__ = [
     "FeatureSetMismatchError",
     "check_feature_set",
     "deciles",
+    "reason_columns",
+    "score_rows",
     "score_snapshot",
 ]
 
@@ -117,6 +123,86 @@ def _wide_reasons(long: pl.DataFrame, k: int) -> pl.DataFrame:
     return pl.concat(parts, how="horizontal")
 
 
+def score_rows(
+    bundle: ModelBundle,
+    x: pd.DataFrame,
+    margin: np.ndarray,
+    score: np.ndarray,
+    model_name: str,
+    model_version: str | None,
+) -> pl.DataFrame:
+    """Build the :data:`SCORE_COLUMNS` of scored model input rows.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model that scored the rows.
+    x : pandas.DataFrame
+        Model input rows (from :func:`models.tasks.model_frame`), in the order deciles break ties.
+    margin, score : numpy.ndarray
+        ``bundle.predict_margin(x)`` and ``bundle.predict_proba(x)``.
+    model_name, model_version : str
+        Registry identity written to every row.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per row of ``x`` with :data:`SCORE_COLUMNS`.
+    """
+    index = x.index.to_frame(index=False)
+    category = (
+        pl.Series("category", index["category"].astype(str).to_numpy(), dtype=pl.String)
+        if "category" in index.columns
+        else pl.Series("category", [None] * len(x), dtype=pl.String)
+    )
+    return pl.DataFrame(
+        {
+            "customer_id": pl.Series(index["customer_id"].astype(str).to_numpy(), dtype=pl.String),
+            "category": category,
+            "task": pl.Series([bundle.task] * len(x), dtype=pl.String),
+            "score": score,
+            "decile": deciles(score),
+            "margin": margin,
+        }
+    ).with_columns(
+        model_name=pl.lit(model_name, dtype=pl.String),
+        model_version=pl.lit(
+            None if model_version is None else str(model_version), dtype=pl.String
+        ),
+        feature_set_version=pl.lit(bundle.feature_set_version, dtype=pl.String),
+    )
+
+
+def reason_columns(
+    bundle: ModelBundle, x: pd.DataFrame, k: int, contributions: np.ndarray | None = None
+) -> pl.DataFrame:
+    """Compute ``base_logodds`` and the wide ``reason_{i}_*`` columns of model input rows.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model that scored the rows.
+    x : pandas.DataFrame
+        Model input rows.
+    k : int
+        Reasons per row, ``k >= 1`` (at most the number of model inputs are given).
+    contributions : numpy.ndarray, optional
+        ``bundle.contributions(x)`` if already computed (float32 values give the same result).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per row of ``x``: ``base_logodds``, then ``reason_{i}_*`` for ``i = 1..min(k, p)``
+        (see the module docstring).
+    """
+    c = np.asarray(
+        bundle.contributions(x) if contributions is None else contributions, dtype=np.float64
+    )
+    k = min(k, len(bundle.feature_names))
+    wide = _wide_reasons(explain(bundle, x, k, contributions=c), k)
+    return wide.select(pl.Series("base_logodds", c[:, -1], dtype=pl.Float64), pl.all())
+
+
 def score_snapshot(
     bundle: ModelBundle,
     snapshot: pl.DataFrame,
@@ -140,36 +226,21 @@ def score_snapshot(
     Returns
     -------
     polars.DataFrame
-        :data:`SCORE_COLUMNS` (see the module docstring), then the reason columns when
-        ``explain_k > 0``.
+        :data:`SCORE_COLUMNS` (see the module docstring), then ``base_logodds`` and the reason
+        columns when ``explain_k > 0``.
     """
     registry = bundle.metadata.get("registry", {})
     name = model_name if model_name is not None else registry.get("name", bundle.task)
     version = model_version if model_version is not None else registry.get("version")
     x = model_frame(bundle.task, snapshot, bundle.feature_names, bundle.categories or None)
-    margin = bundle.predict_margin(x)
-    score = bundle.predict_proba(x)
-    index = x.index.to_frame(index=False)
-    category = (
-        pl.Series("category", index["category"].astype(str).to_numpy(), dtype=pl.String)
-        if "category" in index.columns
-        else pl.Series("category", [None] * len(x), dtype=pl.String)
-    )
-    out = pl.DataFrame(
-        {
-            "customer_id": pl.Series(index["customer_id"].astype(str).to_numpy(), dtype=pl.String),
-            "category": category,
-            "task": pl.Series([bundle.task] * len(x), dtype=pl.String),
-            "score": score,
-            "decile": deciles(score),
-            "margin": margin,
-        }
-    ).with_columns(
-        model_name=pl.lit(name, dtype=pl.String),
-        model_version=pl.lit(None if version is None else str(version), dtype=pl.String),
-        feature_set_version=pl.lit(bundle.feature_set_version, dtype=pl.String),
+    out = score_rows(
+        bundle,
+        x,
+        bundle.predict_margin(x),
+        bundle.predict_proba(x),
+        name,
+        None if version is None else str(version),
     )
     if explain_k > 0 and len(x) > 0:
-        k = min(explain_k, len(bundle.feature_names))
-        out = pl.concat([out, _wide_reasons(explain(bundle, x, k), k)], how="horizontal")
-    return out.select(*SCORE_COLUMNS, *(c for c in out.columns if c not in SCORE_COLUMNS))
+        out = pl.concat([out, reason_columns(bundle, x, explain_k)], how="horizontal")
+    return out

@@ -41,9 +41,10 @@ def demo_command(
     from models.tasks import TASKS
     from pipelines.promote import promote
     from pipelines.sample import generate_sample
-    from pipelines.score import load_models, write_frame
+    from pipelines.score import load_models, store_scores
     from pipelines.settings import get_settings
     from pipelines.train import run_training
+    from serving.schemas import MAX_REASONS
     from training.train import TrainConfig
 
     console = Console()
@@ -90,11 +91,9 @@ def demo_command(
         console.print(f"{task}: {'promoted' if decision.promote else 'kept'} ({decision.reason})")
     bundles = load_models(list(TASKS), "champion")
     for task, bundle in bundles.items():
-        out = write_frame(
-            score_snapshot(bundle, snapshot, explain_k=5),
-            home / "scores" / f"{task}_as_of={DEMO_AS_OF}.parquet",
-        )
-        console.print(f"{task}: scores with 5 reasons each -> {out}")
+        scored = score_snapshot(bundle, snapshot, explain_k=MAX_REASONS)
+        stored = store_scores(store, bundle, snapshot, DEMO_AS_OF, scored, MAX_REASONS)
+        console.print(f"{task}: scores with {stored.explain_k} reasons each -> {stored.path}")
 
     if not serve:
         return

@@ -5,7 +5,10 @@ feature-set version, otherwise built from ``--events`` (and ``--customers``). Ea
 loaded from the registry by alias; a model trained on another feature-set version is refused.
 Rows and columns are described in :mod:`models.scoring` (plus an ``as_of`` column after
 ``feature_set_version``); every task's rows go into one file, written atomically (Parquet, or CSV
-when ``--out`` ends in ``.csv``).
+when ``--out`` ends in ``.csv``). Each task's table is also kept in the store for (task, snapshot
+day, model version) (:func:`store_scores`; ``--no-store`` skips it), where serving finds it and
+answers with lookups instead of computing; serving uses a table with at least 20 reasons per row
+(``--explain 20``), or one per model input when the model has fewer.
 """
 
 from __future__ import annotations
@@ -21,14 +24,20 @@ from rich.console import Console
 from features.contracts import FEATURE_SET_VERSION
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
-from features.store import SnapshotNotFoundError, Store, atomic_write
+from features.store import (
+    ScoreTableInfo,
+    SnapshotNotFoundError,
+    Store,
+    atomic_write,
+    snapshot_digest,
+)
 from models import registry
 from models.artifact import ModelBundle
 from models.scoring import SCORE_COLUMNS, check_feature_set, score_snapshot
 from models.tasks import TASKS
 from training.tracking import TrackingUnavailableError, check_tracking, configure_tracking
 
-__all__ = ["load_models", "score_command", "snapshot_for", "write_frame"]
+__all__ = ["load_models", "score_command", "snapshot_for", "store_scores", "write_frame"]
 
 
 def load_models(tasks: list[str], alias: str) -> dict[str, ModelBundle]:
@@ -114,6 +123,56 @@ def write_frame(frame: pl.DataFrame, out: Path) -> Path:
     return atomic_write(out, frame.write_parquet)
 
 
+def store_scores(
+    store: Store,
+    bundle: ModelBundle,
+    snapshot: pl.DataFrame,
+    as_of: date,
+    scored: pl.DataFrame,
+    explain_k: int,
+) -> ScoreTableInfo:
+    """Keep one task's scored rows in the store, keyed by task, snapshot day and model version.
+
+    Parameters
+    ----------
+    store : features.store.Store
+        The store under ``GUANXI_HOME``.
+    bundle : ModelBundle
+        The registry model that scored the rows (``metadata["registry"]`` names it).
+    snapshot : polars.DataFrame
+        The snapshot that was scored (its digest is recorded).
+    as_of : datetime.date
+        The snapshot day.
+    scored : polars.DataFrame
+        :func:`models.scoring.score_snapshot` of ``bundle`` on ``snapshot``.
+    explain_k : int
+        The ``explain_k`` it was scored with.
+
+    Returns
+    -------
+    features.store.ScoreTableInfo
+        What was written.
+
+    Raises
+    ------
+    ValueError
+        If the bundle does not name its registry version.
+    """
+    identity = bundle.metadata.get("registry", {})
+    if identity.get("version") is None:
+        raise ValueError(f"the {bundle.task} model names no registry version; cannot store it")
+    return store.write_scores(
+        bundle.task,
+        as_of,
+        str(identity["version"]),
+        scored,
+        model_name=str(identity.get("name", bundle.task)),
+        feature_set_version=bundle.feature_set_version,
+        explain_k=min(explain_k, len(bundle.feature_names)),
+        snapshot_digest=snapshot_digest(snapshot),
+    )
+
+
 def _parse_tasks(text: str) -> list[str]:
     tasks = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [t for t in tasks if t not in TASKS]
@@ -135,6 +194,12 @@ def score_command(
     explain: Annotated[
         int, typer.Option(min=0, help="Top-K reasons per row (wide reason_{i}_* columns).")
     ] = 0,
+    keep: Annotated[
+        bool,
+        typer.Option(
+            "--store/--no-store", help="Also keep each task's table in the store for serving."
+        ),
+    ] = True,
 ) -> None:
     """Score every customer for each task with the aliased models and write one file."""
     from pipelines.settings import get_settings
@@ -153,7 +218,8 @@ def score_command(
         console.print(f"[red]cannot score:[/red] {exc}")
         raise typer.Exit(1) from exc
     day = as_of.date()
-    snapshot, source = snapshot_for(Store(home), events, customers, day, datetime.now(UTC))
+    store = Store(home)
+    snapshot, source = snapshot_for(store, events, customers, day, datetime.now(UTC))
     console.print(f"snapshot as of {day}: {snapshot.height:,} customers, {source}")
     parts = []
     for task, bundle in bundles.items():
@@ -162,6 +228,9 @@ def score_command(
             f"{task}: {scored.height:,} rows with {task}@{alias} "
             f"(version {bundle.metadata['registry']['version']})"
         )
+        if keep:
+            info = store_scores(store, bundle, snapshot, day, scored, explain)
+            console.print(f"{task}: kept in the store ({info.path})")
         parts.append(scored)
     result = (
         pl.concat(parts, how="diagonal_relaxed")

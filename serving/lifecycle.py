@@ -6,7 +6,9 @@ alive and retrying. Every load builds a whole new :class:`~serving.state.Serving
 thread and swaps it in by reference; a failed load leaves the old state serving. After a swap a
 daemon thread explains the snapshot's customers in chunks (and formats the reasons of as many as
 the reason cache holds), so most requests find their reasons computed; it stops as soon as its
-state is no longer current.
+state is no longer current. When it has explained every customer of a task it writes the task's
+score table into the store, so the next load (or another worker) reads scores and reasons instead
+of computing them; tasks whose table came from the store need no explaining.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI
 
+from features.store import Store, snapshot_digest
 from serving.loader import Source, load_state
 from serving.settings import Settings
-from serving.state import ServingState, StateHolder
+from serving.state import ServingState, StateHolder, TaskTable
 
 __all__ = ["explain_in_background", "lifespan", "reload_state"]
 
@@ -36,8 +39,32 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else 'no message'}"
 
 
+def _store_table(store: Store, state: ServingState, task: str, table: TaskTable) -> None:
+    """Write a fully explained task's score table into the store; a failure is only logged."""
+    model = table.model
+    try:
+        info = store.write_scores(
+            task,
+            state.snapshot.as_of,
+            model.version,
+            table.score_table(),
+            model_name=model.name,
+            feature_set_version=model.bundle.feature_set_version,
+            explain_k=table.reason_count,
+            snapshot_digest=snapshot_digest(state.snapshot.frame),
+        )
+    except Exception:
+        logger.warning("could not store the %s score table", task, exc_info=True)
+        return
+    logger.info("stored the %s score table in %s", task, info.path)
+
+
 def explain_in_background(
-    state: ServingState, holder: StateHolder, chunk: int, stop: threading.Event
+    state: ServingState,
+    holder: StateHolder,
+    chunk: int,
+    stop: threading.Event,
+    store: Store | None = None,
 ) -> threading.Thread:
     """Start a daemon thread that computes contributions for every snapshot customer.
 
@@ -51,6 +78,8 @@ def explain_in_background(
         Customers per step.
     stop : threading.Event
         Set at shutdown to stop the thread.
+    store : features.store.Store, optional
+        Where to write each task's score table once every customer is explained.
 
     Returns
     -------
@@ -60,6 +89,8 @@ def explain_in_background(
 
     def work() -> None:
         for task, table in state.tables.items():
+            if table.stored is not None:
+                continue
             todo = np.flatnonzero((table.top >= 0) & ~table.explained)
             for lo in range(0, len(todo), chunk):
                 if stop.is_set() or holder.current is not state:
@@ -70,6 +101,8 @@ def explain_in_background(
                 else:
                     table.ensure_explained(positions)
             logger.info("explained every %s customer of the snapshot", task)
+            if store is not None:
+                _store_table(store, state, task, table)
 
     thread = threading.Thread(target=work, name="guanxi-explain", daemon=True)
     thread.start()
@@ -87,7 +120,9 @@ def _swap(app: FastAPI, state: ServingState) -> None:
         ", ".join(f"{t} v{tab.model.version}" for t, tab in state.tables.items()),
     )
     if settings.precompute_reasons:
-        explain_in_background(state, holder, settings.precompute_chunk, app.state.stop)
+        explain_in_background(
+            state, holder, settings.precompute_chunk, app.state.stop, Store(settings.home)
+        )
 
 
 async def reload_state(app: FastAPI) -> str | None:

@@ -1,16 +1,26 @@
-"""Where the served models and snapshot come from, and how a new state is built from them."""
+"""Where the served models and snapshot come from, and how a new state is built from them.
+
+Models come from a :class:`Source`; score tables kept in the store under ``settings.home`` for
+the snapshot's day and each model's version (:func:`stored_scores`) make scores and reasons a
+lookup when they were computed from this very snapshot with enough reasons.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from features.store import Store
+import polars as pl
+
+from features.store import Store, snapshot_digest
 from models import registry
 from serving.settings import Settings
-from serving.state import LoadedSnapshot, ServedModel, ServingState, build_state
+from serving.state import LoadedSnapshot, ServedModel, ServingState, build_state, kept_reasons
 
-__all__ = ["RegistrySource", "Source", "load_state"]
+__all__ = ["RegistrySource", "Source", "load_state", "stored_scores"]
+
+logger = logging.getLogger(__name__)
 
 
 class Source(Protocol):
@@ -95,6 +105,59 @@ class RegistrySource:
         )
 
 
+def stored_scores(
+    store: Store, models: Mapping[str, ServedModel], snapshot: LoadedSnapshot
+) -> dict[str, pl.DataFrame]:
+    """Read the score tables the store holds for this snapshot and these models.
+
+    A table is used only if it was computed from this snapshot (same :func:`snapshot_digest`)
+    by this model with at least the reasons serving keeps; otherwise, or if it cannot be read, it
+    is ignored with a warning and the task is scored at load as without it.
+
+    Parameters
+    ----------
+    store : features.store.Store
+        The store under ``GUANXI_HOME``.
+    models : mapping of str to ServedModel
+        The models about to be served, by task.
+    snapshot : LoadedSnapshot
+        The snapshot about to be served.
+
+    Returns
+    -------
+    dict of str to polars.DataFrame
+        The usable tables, by task (for :func:`serving.state.build_state`'s ``stored``).
+    """
+    found: dict[str, pl.DataFrame] = {}
+    digest: str | None = None
+    for task, model in models.items():
+        name = f"{task} version {model.version} as of {snapshot.as_of}"
+        frame: pl.DataFrame | None = None
+        problem: str | None
+        try:
+            info = store.score_info(task, snapshot.as_of, model.version)
+            if info is None:
+                continue
+            need = kept_reasons(model.bundle)
+            digest = digest or snapshot_digest(snapshot.frame)
+            if info.explain_k < need:
+                problem = f"it has {info.explain_k} reasons per row, serving keeps {need}"
+            elif info.model_name != model.name:
+                problem = f"it was computed by model {info.model_name}, not {model.name}"
+            elif info.snapshot_digest != digest:
+                problem = "it was computed from another snapshot of that day"
+            else:
+                frame = store.read_scores(task, snapshot.as_of, model.version)
+                problem = None if frame is not None else "it disappeared while being read"
+        except Exception as exc:  # a damaged table must not stop the load
+            problem = f"it cannot be read ({type(exc).__name__}: {exc})"
+        if frame is not None:
+            found[task] = frame
+        else:
+            logger.warning("ignoring the stored score table of %s: %s", name, problem)
+    return found
+
+
 def load_state(source: Source, settings: Settings) -> ServingState:
     """Load models and snapshot from ``source`` and build a new state (nothing is swapped).
 
@@ -118,6 +181,7 @@ def load_state(source: Source, settings: Settings) -> ServingState:
     """
     models = source.load_models(settings.tasks, settings.model_alias)
     snapshot = source.load_snapshot()
+    stored = stored_scores(Store(settings.home), models, snapshot)
     return build_state(
         models,
         snapshot,
@@ -125,4 +189,5 @@ def load_state(source: Source, settings: Settings) -> ServingState:
         band_medium_decile=settings.band_medium_decile,
         reason_cache_size=settings.reason_cache_size,
         threads=settings.model_threads,
+        stored=stored,
     )

@@ -6,14 +6,21 @@ with. Probabilities, margins and deciles of every snapshot customer are computed
 pass when the state is built; TreeSHAP contributions, the expensive part, are computed lazily (on
 first request, or by a background worker) into a per-task array and reused, so a request for a
 customer already explained is a lookup.
+
+When the store holds a score table for the snapshot and model (written by ``guanxi score`` or by
+the background worker of an earlier load, see :meth:`TaskTable.score_table`), the state takes the
+probabilities, margins, deciles and reasons from it instead (:func:`build_state`'s ``stored``):
+nothing is predicted or explained, and every value served is the one the table holds, which is
+the value the computation gives.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -24,7 +31,7 @@ import polars as pl
 from features.contracts import FEATURE_SET_VERSION
 from models.artifact import ModelBundle
 from models.explain import explain
-from models.scoring import deciles
+from models.scoring import REASON_FIELDS, deciles, reason_columns, score_rows
 from models.tasks import model_frame
 from serving.schemas import (
     MAX_REASONS,
@@ -48,7 +55,32 @@ __all__ = [
     "StateHolder",
     "TaskTable",
     "build_state",
+    "kept_reasons",
 ]
+
+logger = logging.getLogger(__name__)
+
+_REASON_COLUMNS = ("feature", "group", "value", "points", "contribution", "sentence")
+"""Columns of :func:`models.explain.explain` in :data:`ReasonTuple` order."""
+
+_REASON_ORDER = tuple(REASON_FIELDS[c] for c in _REASON_COLUMNS)
+"""Wide ``reason_{i}_*`` suffixes in :data:`ReasonTuple` order."""
+
+
+def kept_reasons(bundle: ModelBundle) -> int:
+    """Reasons kept per customer: :data:`~serving.schemas.MAX_REASONS`, or every model input.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        A served model.
+
+    Returns
+    -------
+    int
+        ``min(MAX_REASONS, len(bundle.feature_names))``.
+    """
+    return min(MAX_REASONS, len(bundle.feature_names))
 
 
 class IncompatibleModelError(ValueError):
@@ -96,7 +128,9 @@ class TaskTable:
     ``decile[r]`` is row ``r``'s decile as batch scoring computes it
     (:func:`models.scoring.deciles` over all rows), ``population`` the sorted row probabilities
     that place a live score among them. ``contributions[i]`` holds the TreeSHAP row of ``top[i]``
-    once ``explained[i]``.
+    once ``explained[i]``. ``stored``, when the table came from the store, holds per model row
+    ``base_logodds`` and the reasons in :data:`ReasonTuple` order (``contributions`` is then empty
+    and ``explained`` marks every customer with a row: nothing is left to explain).
     """
 
     model: ServedModel
@@ -110,6 +144,7 @@ class TaskTable:
     contributions: np.ndarray
     explained: np.ndarray
     cache_size: int = 20_000
+    stored: pl.DataFrame | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     _reasons: OrderedDict[int, list[ReasonTuple]] = field(default_factory=OrderedDict)
 
@@ -129,12 +164,34 @@ class TaskTable:
         """
         return _deciles(self.population, proba)
 
+    @property
+    def reason_count(self) -> int:
+        """Reasons kept per customer (:func:`kept_reasons`)."""
+        return kept_reasons(self.model.bundle)
+
+    def base_log_odds(self, position: int) -> float:
+        """Bias (log-odds before any feature) of an explained or stored customer.
+
+        Parameters
+        ----------
+        position : int
+            Snapshot position of a customer with a row, explained (or from the store).
+
+        Returns
+        -------
+        float
+            The bias of the customer's top row.
+        """
+        if self.stored is not None:
+            return float(self.stored.item(int(self.top[position]), "base_logodds"))
+        return float(self.contributions[position, -1])
+
     def reasons(self, positions: np.ndarray) -> list[list[ReasonTuple]]:
         """Top :data:`~serving.schemas.MAX_REASONS` reasons of snapshot customers, cached.
 
         Customers not in the cache are explained together (one vectorised
         :func:`models.explain.explain` call on their kept contributions); the cache keeps the
-        ``cache_size`` most recently used customers.
+        ``cache_size`` most recently used customers. A table from the store is read instead.
 
         Parameters
         ----------
@@ -146,20 +203,23 @@ class TaskTable:
         list of list of tuple
             Per position, reasons as ``(feature, group, value, points, log_odds, sentence)``.
         """
+        if self.stored is not None:
+            width = len(_REASON_ORDER)
+            rows = self.stored.drop("base_logodds")[self.top[positions]].iter_rows()
+            return [[row[i : i + width] for i in range(0, len(row), width)] for row in rows]
         with self.lock:
             found = {int(p): self._reasons.get(int(p)) for p in positions}
         missing = np.array([p for p, r in found.items() if r is None], dtype=np.int64)
         if len(missing):
             self.ensure_explained(missing)
-            k = min(MAX_REASONS, len(self.model.bundle.feature_names))
+            k = self.reason_count
             frame = explain(
                 self.model.bundle,
                 self.X.iloc[self.top[missing]],
                 k,
                 contributions=self.contributions[missing],
             )
-            columns = ("feature", "group", "value", "points", "contribution", "sentence")
-            rows = list(frame.select(columns).iter_rows())
+            rows = list(frame.select(_REASON_COLUMNS).iter_rows())
             for j, p in enumerate(missing.tolist()):
                 found[p] = rows[j * k : (j + 1) * k]
         with self.lock:
@@ -176,8 +236,11 @@ class TaskTable:
         Parameters
         ----------
         positions : numpy.ndarray
-            Snapshot positions of customers with a row (``top >= 0``).
+            Snapshot positions of customers with a row (``top >= 0``); nothing is done for a
+            table from the store.
         """
+        if self.stored is not None:
+            return
         missing = positions[~self.explained[positions]]
         if len(missing) == 0:
             return
@@ -186,6 +249,52 @@ class TaskTable:
         with self.lock:
             self.contributions[missing] = values
             self.explained[missing] = True
+
+    def score_table(self, chunk: int = 50_000) -> pl.DataFrame:
+        """Build the table the store keeps for this task, snapshot and model.
+
+        Parameters
+        ----------
+        chunk : int
+            Customers whose reasons are formatted at a time (bounds the memory of the long
+            reason frame).
+
+        Returns
+        -------
+        polars.DataFrame
+            The layout of :func:`models.scoring.score_snapshot` with
+            ``explain_k = reason_count``: every model row, reasons on each customer's top row
+            (null on the other cross-sell rows).
+
+        Raises
+        ------
+        ValueError
+            If a customer with a row is not explained yet.
+        """
+        has = np.flatnonzero(self.top >= 0)
+        if not self.explained[has].all():
+            raise ValueError(f"{self.model.bundle.task}: not every customer is explained yet")
+        bundle = self.model.bundle
+        rows = score_rows(
+            bundle, self.X, self.margin, self.proba, self.model.name, self.model.version
+        )
+        if len(has) == 0:
+            return rows
+        parts = [
+            reason_columns(
+                bundle,
+                self.X.iloc[self.top[has[lo : lo + chunk]]],
+                self.reason_count,
+                contributions=self.contributions[has[lo : lo + chunk]],
+            )
+            for lo in range(0, len(has), chunk)
+        ]
+        reasons = pl.concat(parts).with_columns(pl.Series("_row", self.top[has], dtype=pl.UInt32))
+        return (
+            rows.with_row_index("_row")
+            .join(reasons, on="_row", how="left", maintain_order="left")
+            .drop("_row")
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -247,7 +356,7 @@ class ServingState:
                 slots = np.flatnonzero(has)
                 for slot, found in zip(slots, table.reasons(positions[slots]), strict=True):
                     reasons[slot] = found[:k]
-                    base[slot] = float(table.contributions[positions[slot], -1])
+                    base[slot] = table.base_log_odds(int(positions[slot]))
             scores = _task_scores(
                 self,
                 task,
@@ -302,10 +411,9 @@ class ServingState:
             base = None
             if k > 0 and len(X):
                 contributions = bundle.contributions(X.iloc[top])
-                columns = ("feature", "group", "value", "points", "contribution", "sentence")
                 reasons = list(
                     explain(bundle, X.iloc[top], k, contributions=contributions)
-                    .select(columns)
+                    .select(_REASON_COLUMNS)
                     .iter_rows()
                 )
                 base = float(contributions[0, -1])
@@ -414,10 +522,49 @@ def _deciles(population: np.ndarray, proba: np.ndarray) -> np.ndarray:
     return np.minimum(1 + (10 * higher) // n, 10).astype(np.int64)
 
 
+def _stored_rows(
+    frame: pl.DataFrame,
+    X: pd.DataFrame,  # noqa: N803
+    k: int,
+    name: str,
+) -> pl.DataFrame | None:
+    """Return a stored table's columns if it has exactly ``X``'s rows and ``k`` reasons."""
+    ids = X.index.get_level_values(0)
+    wanted = [
+        "score",
+        "margin",
+        "decile",
+        "base_logodds",
+        *(f"reason_{i}_{f}" for i in range(1, k + 1) for f in _REASON_ORDER),
+    ]
+    problem = None
+    if frame.height != len(X):
+        problem = f"has {frame.height} rows, the snapshot gives {len(X)}"
+    elif missing := [c for c in ("customer_id", "category", *wanted) if c not in frame.columns]:
+        problem = f"lacks the columns {', '.join(missing)}"
+    elif not frame.get_column("customer_id").equals(
+        pl.Series("customer_id", np.asarray(ids, dtype=str)), check_names=False
+    ):
+        problem = "names other customers (or orders them otherwise) than the snapshot"
+    elif isinstance(X.index, pd.MultiIndex) and not frame.get_column("category").equals(
+        pl.Series(np.asarray(X.index.get_level_values("category"), dtype=str)),
+        check_names=False,
+    ):
+        problem = "names other categories than the snapshot"
+    if problem is not None:
+        logger.warning("ignoring the stored score table of %s: it %s", name, problem)
+        return None
+    return frame.select(wanted)
+
+
 def _table(
-    model: ServedModel, snapshot: LoadedSnapshot, index: pd.Index, cache_size: int
+    model: ServedModel,
+    snapshot: LoadedSnapshot,
+    index: pd.Index,
+    cache_size: int,
+    stored: pl.DataFrame | None = None,
 ) -> TaskTable:
-    """Score every snapshot customer for one task, vectorised."""
+    """Score every snapshot customer for one task, vectorised (or take the stored scores)."""
     bundle = model.bundle
     X = model_frame(bundle.task, snapshot.frame, bundle.feature_names, bundle.categories)  # noqa: N806
     n = len(index)
@@ -428,8 +575,18 @@ def _table(
     order = np.argsort(owner, kind="stable")
     if not np.array_equal(order, np.arange(len(order))):
         X, owner = X.iloc[order], owner[order]  # noqa: N806
-    margin = bundle.predict_margin(X)
-    proba = bundle.predict_proba(X)
+    k = kept_reasons(bundle)
+    name = f"{bundle.task} version {model.version} as of {snapshot.as_of}"
+    rows = _stored_rows(stored, X, k, name) if stored is not None else None
+    if rows is None:
+        margin = bundle.predict_margin(X)
+        proba = bundle.predict_proba(X)
+        decile = deciles(proba).astype(np.int64)
+    else:
+        margin = rows.get_column("margin").to_numpy()
+        proba = rows.get_column("score").to_numpy()
+        decile = rows.get_column("decile").to_numpy().astype(np.int64)
+        rows = rows.drop("score", "margin", "decile")
     start = np.searchsorted(owner, np.arange(n + 1), side="left").astype(np.int64)
     top = np.full(n, -1, dtype=np.int64)
     if len(X):
@@ -437,6 +594,11 @@ def _table(
         owners = owner[by_score]
         first = np.r_[True, owners[1:] != owners[:-1]]
         top[owners[first]] = by_score[first]
+    if rows is not None and rows[top[top >= 0]].get_column("reason_1_feature").has_nulls():
+        logger.warning("ignoring the stored score table of %s: top rows lack reasons", name)
+        return _table(model, snapshot, index, cache_size)
+    if rows is not None:
+        logger.info("scores and reasons of %s come from the store", name)
     population = np.sort(proba)
     return TaskTable(
         model=model,
@@ -445,11 +607,14 @@ def _table(
         proba=proba,
         start=start,
         top=top,
-        decile=deciles(proba).astype(np.int64),
+        decile=decile,
         population=population,
-        contributions=np.empty((n, len(bundle.feature_names) + 1), dtype=np.float32),
-        explained=np.zeros(n, dtype=bool),
+        contributions=np.empty(
+            (n if rows is None else 0, len(bundle.feature_names) + 1), dtype=np.float32
+        ),
+        explained=np.zeros(n, dtype=bool) if rows is None else top >= 0,
         cache_size=cache_size,
+        stored=rows,
     )
 
 
@@ -460,6 +625,7 @@ def build_state(
     band_medium_decile: int = 5,
     reason_cache_size: int = 20_000,
     threads: int | None = 1,
+    stored: Mapping[str, pl.DataFrame] | None = None,
 ) -> ServingState:
     """Check the models against the snapshot and score every snapshot customer.
 
@@ -477,6 +643,11 @@ def build_state(
     threads : int or None
         XGBoost threads per prediction (``nthread`` of each booster); 1 suits one-row requests
         served concurrently. None leaves the boosters as loaded.
+    stored : mapping of str to polars.DataFrame, optional
+        Score tables from the store for this snapshot and these models, by task (the layout of
+        :func:`models.scoring.score_snapshot`, with at least ``reason_count`` reasons). A table
+        whose rows are not exactly the snapshot's model rows, or whose top rows lack reasons, is
+        ignored with a warning and the task is scored as without it.
 
     Returns
     -------
@@ -524,7 +695,7 @@ def build_state(
         snapshot=snapshot,
         index=index,
         tables={
-            task: _table(model, snapshot, index, reason_cache_size)
+            task: _table(model, snapshot, index, reason_cache_size, (stored or {}).get(task))
             for task, model in models.items()
         },
         band_high_decile=band_high_decile,

@@ -1,0 +1,179 @@
+"""Scores and reasons kept in the store: serving reads them instead of computing, same answers."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from fastapi.testclient import TestClient
+from polars.testing import assert_frame_equal
+
+from features.store import Store, snapshot_digest
+from models.artifact import ModelBundle
+from models.scoring import score_snapshot
+from serving.app import create_app
+from serving.loader import load_state
+from serving.schemas import MAX_REASONS
+from serving.settings import Settings
+from serving.state import build_state, kept_reasons
+from tests.serving.conftest import AS_OF, StaticSource, headers, make_settings, wait_ready
+
+
+def _responses(client: TestClient, ids: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for customer in ids:
+        for query in (f"?explain={MAX_REASONS}&group=true", "?explain=3"):
+            r = client.get(f"/v1/customers/{customer}/scores{query}", headers=headers())
+            assert r.status_code == 200, r.text
+            out.append(r.json())
+    r = client.post("/v1/scores", headers=headers(), json={"customer_ids": ids, "explain": 4})
+    assert r.status_code == 200, r.text
+    out.append(r.json())
+    return out
+
+
+def _serve(settings: Settings, source: StaticSource, ids: list[str]) -> list[dict[str, Any]]:
+    with TestClient(create_app(settings, source)) as client:
+        wait_ready(client)
+        return _responses(client, ids)
+
+
+def _forbid_computing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("computed although the store has the table")
+
+    monkeypatch.setattr(ModelBundle, "contributions", refuse)
+    monkeypatch.setattr(ModelBundle, "predict_margin", refuse)
+    monkeypatch.setattr("models.explain.explain", refuse)
+    monkeypatch.setattr("serving.state.explain", refuse)
+
+
+def _write_batch_tables(
+    store: Store, bundles: dict[str, ModelBundle], snapshot: pl.DataFrame, explain_k: int
+) -> None:
+    """What `guanxi score --explain K` keeps in the store."""
+    for task, bundle in bundles.items():
+        scored = score_snapshot(bundle, snapshot, explain_k, model_name=task, model_version="1")
+        store.write_scores(
+            task,
+            AS_OF,
+            "1",
+            scored,
+            model_name=task,
+            feature_set_version=bundle.feature_set_version,
+            explain_k=min(explain_k, len(bundle.feature_names)),
+            snapshot_digest=snapshot_digest(snapshot),
+        )
+
+
+@pytest.fixture(scope="module")
+def ids(snapshot: pl.DataFrame) -> list[str]:
+    return snapshot.get_column("customer_id").to_list()[::7]
+
+
+def test_batch_table_is_served_as_computed(
+    tmp_path: Path,
+    source: StaticSource,
+    bundles: dict[str, ModelBundle],
+    snapshot: pl.DataFrame,
+    ids: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = make_settings(tmp_path / "home")
+    computed = _serve(settings, source, ids)
+    _write_batch_tables(Store(settings.home), bundles, snapshot, MAX_REASONS)
+    _forbid_computing(monkeypatch)
+    state = load_state(source, settings)
+    assert all(t.stored is not None for t in state.tables.values())
+    assert all(t.explained[t.top >= 0].all() for t in state.tables.values())
+    assert _serve(settings, source, ids) == computed
+
+
+def test_background_writes_the_table_and_the_next_start_reads_it(
+    tmp_path: Path, source: StaticSource, ids: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(tmp_path / "home", precompute_reasons=True)
+    store = Store(settings.home)
+    with TestClient(create_app(settings, source)) as client:
+        wait_ready(client)
+        computed = _responses(client, ids)
+        for _ in range(800):
+            if all(store.score_info(t, AS_OF, "1") for t in settings.tasks):
+                break
+            threading.Event().wait(0.025)
+        infos = [store.score_info(t, AS_OF, "1") for t in settings.tasks]
+    assert all(info is not None and info.explain_k > 0 for info in infos), infos
+    _forbid_computing(monkeypatch)
+    assert _serve(settings, source, ids) == computed
+
+
+def test_serving_table_has_the_batch_layout(
+    served: dict[str, Any], loaded_snapshot: Any, bundles: dict[str, ModelBundle]
+) -> None:
+    state = build_state(served, loaded_snapshot)
+    for task in ("churn", "repurchase"):
+        table = state.tables[task]
+        table.ensure_explained(np.flatnonzero(table.top >= 0))
+        batch = score_snapshot(
+            bundles[task],
+            loaded_snapshot.frame,
+            explain_k=kept_reasons(bundles[task]),
+            model_name=task,
+            model_version="1",
+        )
+        assert_frame_equal(table.score_table(chunk=7), batch)
+    table = state.tables["cross_sell"]
+    with pytest.raises(ValueError, match="not every customer is explained"):
+        table.score_table()
+    table.ensure_explained(np.flatnonzero(table.top >= 0))
+    cross = table.score_table()
+    assert cross.height == len(table.X)
+    assert cross.get_column("reason_1_feature").drop_nulls().len() == (table.top >= 0).sum()
+
+
+@pytest.mark.parametrize("defect", ["row", "order", "digest", "reasons", "model", "corrupt"])
+def test_unusable_tables_are_ignored_with_a_warning(
+    defect: str,
+    tmp_path: Path,
+    source: StaticSource,
+    bundles: dict[str, ModelBundle],
+    snapshot: pl.DataFrame,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = make_settings(tmp_path / "home")
+    store = Store(settings.home)
+    bundle = bundles["churn"]
+    scored = score_snapshot(bundle, snapshot, MAX_REASONS, model_name="churn", model_version="1")
+    meta: dict[str, Any] = {
+        "model_name": "churn",
+        "feature_set_version": bundle.feature_set_version,
+        "explain_k": kept_reasons(bundle),
+        "snapshot_digest": snapshot_digest(snapshot),
+    }
+    if defect == "row":
+        scored = scored.head(-1)
+    elif defect == "order":
+        scored = scored.reverse()
+    elif defect == "digest":
+        meta["snapshot_digest"] = snapshot_digest(snapshot.head(5))
+    elif defect == "reasons":
+        meta["explain_k"] = 5
+    elif defect == "model":
+        meta["model_name"] = "churn-old"
+    store.write_scores("churn", AS_OF, "1", scored, **meta)
+    if defect == "corrupt":
+        store.score_path("churn", AS_OF, "1").write_bytes(b"not parquet")
+    with caplog.at_level(logging.WARNING):
+        state = load_state(source, settings)
+    assert state.tables["churn"].stored is None
+    assert "ignoring the stored score table of churn version 1" in caplog.text
+    reference = build_state(source.models, source.snapshot)
+    positions = state.positions(["c001", "c002"])
+    assert state.score(positions, ["churn"], 5, False) == reference.score(
+        positions, ["churn"], 5, False
+    )
