@@ -215,7 +215,10 @@ def registry_setup(
     """Champions of every task, plus churn versions: a retrained one, a corrupt one, one of
     another feature-set version. The store holds the snapshot."""
     home = tmp_path_factory.mktemp("registry") / "home"
-    uri = configure_tracking(home)
+    with pytest.MonkeyPatch.context() as env:
+        # session-scoped: whichever test asks first, the registry lives in its own home
+        env.delenv("MLFLOW_TRACKING_URI", raising=False)
+        uri = configure_tracking(home)
     try:
         champion = {}
         for task, bundle in bundles.items():
