@@ -14,7 +14,8 @@ positives, both averaged over the customers with at least one positive.
 Grade
 -----
 The calibrated model is graded against the task's rule baseline (churn, repurchase: "no order in
-the last X days"; cross-sell: category popularity) on the held-out cutoff, in the spirit of
+the last X days"; cross-sell: the category-affinity rule "bought A, also bought B", with category
+popularity reported beside it) on the held-out cutoff, in the spirit of
 Dynamics 365 Customer Insights, which grades churn models against a "no purchase in X days" rule:
 
 ``A``
