@@ -231,8 +231,27 @@ class SourceFile:
         return cls(str(path), sum(s.st_size for s in stats), modified.isoformat())
 
 
+class _FileInfo:
+    """Metadata kept inside a store file: serialised without the path, which its location gives."""
+
+    as_of: date
+
+    def to_json(self) -> str:
+        """Serialise everything but the path.
+
+        Returns
+        -------
+        str
+            A JSON object.
+        """
+        data = asdict(self)  # type: ignore[call-overload]
+        del data["path"]
+        data["as_of"] = self.as_of.isoformat()
+        return json.dumps(data, sort_keys=True)
+
+
 @dataclass(frozen=True)
-class SnapshotInfo:
+class SnapshotInfo(_FileInfo):
     """What the store knows about one snapshot.
 
     Parameters
@@ -260,19 +279,6 @@ class SnapshotInfo:
     created: str
     events: SourceFile | None = None
     customers: SourceFile | None = None
-
-    def to_json(self) -> str:
-        """Serialise everything but the path (which the file's location gives).
-
-        Returns
-        -------
-        str
-            A JSON object.
-        """
-        data = asdict(self)
-        del data["path"]
-        data["as_of"] = self.as_of.isoformat()
-        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str, path: Path) -> SnapshotInfo:
@@ -306,7 +312,7 @@ class SnapshotInfo:
 
 
 @dataclass(frozen=True)
-class ScoreTableInfo:
+class ScoreTableInfo(_FileInfo):
     """What the store knows about one score table.
 
     Parameters
@@ -343,19 +349,6 @@ class ScoreTableInfo:
     snapshot_digest: str
     created: str
     path: Path
-
-    def to_json(self) -> str:
-        """Serialise everything but the path (which the file's location gives).
-
-        Returns
-        -------
-        str
-            A JSON object.
-        """
-        data = asdict(self)
-        del data["path"]
-        data["as_of"] = self.as_of.isoformat()
-        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str, path: Path) -> ScoreTableInfo:
