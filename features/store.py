@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import polars as pl
+import polars.selectors as cs
 
 from features.contracts import FEATURE_SET_VERSION
 
@@ -90,12 +91,15 @@ def snapshot_digest(frame: pl.DataFrame) -> str:
     -------
     str
         A hex digest of the column names, dtypes and every row, in order (seeded
-        :meth:`polars.DataFrame.hash_rows`). Equal frames give equal digests within one Polars
-        version; a different Polars may give another digest, which only costs a recomputation.
+        :meth:`polars.DataFrame.hash_rows`), with floats rounded to 9 decimals: Polars' parallel
+        group-by sums rows in varying order, so two builds from the same events can differ in the
+        last bits of a float. Equal frames give equal digests within one Polars version; a
+        different Polars may give another digest, which only costs a recomputation.
     """
     digest = hashlib.blake2b(digest_size=16)
     digest.update(repr(list(frame.schema.items())).encode())
-    digest.update(frame.hash_rows(seed=0).to_numpy().tobytes())
+    rounded = frame.with_columns(cs.float().round(9))
+    digest.update(rounded.hash_rows(seed=0).to_numpy().tobytes())
     return digest.hexdigest()
 
 

@@ -5,7 +5,9 @@ Each command lives with its job in a module of :mod:`pipelines`; this module onl
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 
 import typer
 
@@ -25,20 +27,40 @@ app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 
 
-def _register() -> None:
-    """Attach every job's command to the app (imports stay out of module import time)."""
-    from pipelines import demo, promote, sample, score, serve, snapshot, train, validate
+_COMMANDS: tuple[tuple[str, typer.Typer, str, str, str], ...] = (
+    # (first command-line word, Typer app, command name, module, function)
+    ("data", data_app, "validate", "pipelines.validate", "validate_command"),
+    ("data", data_app, "sample", "pipelines.sample", "sample_command"),
+    ("features", features_app, "build", "pipelines.snapshot", "build_command"),
+    ("features", features_app, "export", "pipelines.snapshot", "export_command"),
+    ("train", app, "train", "pipelines.train", "train_command"),
+    ("promote", app, "promote", "pipelines.promote", "promote_command"),
+    ("models", app, "models", "pipelines.promote", "models_command"),
+    ("score", app, "score", "pipelines.score", "score_command"),
+    ("serve", app, "serve", "pipelines.serve", "serve_command"),
+    ("demo", app, "demo", "pipelines.demo", "demo_command"),
+)
+_registered: set[tuple[str, str]] = set()
 
-    data_app.command("validate")(validate.validate_command)
-    data_app.command("sample")(sample.sample_command)
-    features_app.command("build")(snapshot.build_command)
-    features_app.command("export")(snapshot.export_command)
-    app.command("train")(train.train_command)
-    app.command("promote")(promote.promote_command)
-    app.command("models")(promote.models_command)
-    app.command("score")(score.score_command)
-    app.command("serve")(serve.serve_command)
-    app.command("demo")(demo.demo_command)
+
+def _register(first_word: str | None = None) -> None:
+    """Attach job commands to the app, importing only the job modules that are needed.
+
+    Parameters
+    ----------
+    first_word : str, optional
+        The first command-line argument. When it names a command or group, only that one's job
+        modules are imported, so ``guanxi data validate`` does not pay for loading MLflow and
+        XGBoost; otherwise (``--help``, a typo) every command is attached.
+    """
+    known = {word for word, *_ in _COMMANDS}
+    for word, parent, name, module, function in _COMMANDS:
+        if first_word in known and word != first_word:
+            continue
+        if (word, name) in _registered:
+            continue
+        parent.command(name)(getattr(importlib.import_module(module), function))
+        _registered.add((word, name))
 
 
 def main() -> None:
@@ -46,5 +68,5 @@ def main() -> None:
     # XGBoost's OpenMP threads spin while they wait; on a shared 2-core host that made 2 threads
     # 3-8x slower than 1. Passive waiting removes it (must be set before xgboost is imported).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    _register()
+    _register(next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None))
     app()
