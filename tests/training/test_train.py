@@ -104,3 +104,15 @@ def test_every_task_beats_its_rule_on_sample_data(
     assert result.grade in ("A", "B")
     if task == "cross_sell":
         assert xgb_m["recall@3"] > result.metrics["popularity"]["recall@3"]
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_a_history_of_orders_only_trains_every_task(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame], task: str
+) -> None:
+    """Many shops have nothing but orders: every family without data is empty, nothing fails."""
+    events, _ = small_sample
+    orders = events.filter(pl.col("event_type") == "order")
+    result = train_task(orders, None, task, AS_OF, 90, TrainConfig(trials=2, seed=1, nthread=1))
+    assert result.grade in ("A", "B", "C")
+    assert np.isfinite(result.metrics["xgboost"]["roc_auc"])
