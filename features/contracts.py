@@ -40,6 +40,7 @@ __all__ = [
     "FEATURE_GROUPS",
     "FEATURE_SET_VERSION",
     "RFM_WINDOWS",
+    "WHEN_MISSING",
     "Column",
     "Feature",
     "FeatureGroup",
@@ -290,6 +291,10 @@ class Feature:
         str
             E.g. ``"3 unresolved complaints in the last 90 days"``.
         """
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            template = self.extra.get("template", self.name)
+            if template in WHEN_MISSING:
+                return WHEN_MISSING[template].replace("{category}", self.extra.get("category", ""))
         return self.description.replace("{value}", self.format_value(value))
 
 
@@ -430,6 +435,32 @@ register(
     Feature("region", "profile", "region {value}", dtype="str", unit="text", model_input=False),
 )  # fmt: skip
 
+WHEN_MISSING: Final[dict[str, str]] = {
+    "recency_days": "no order yet",
+    "avg_order_value": "no order yet, so no average order value",
+    "r_score": "no order yet, so no recency score",
+    "f_score": "no order yet, so no frequency score",
+    "m_score": "no order yet, so no monetary score",
+    "tenure_days": "no first activity known",
+    "gap_mean_days": "fewer than two order days, so no usual gap between orders",
+    "gap_std_days": "too few orders to tell how regular the gaps are",
+    "overdue_ratio": "no usual gap between orders to compare the last one with",
+    "email_open_rate_90d": "no e-mails sent in the last 90 days",
+    "email_click_rate_90d": "no e-mails sent in the last 90 days",
+    "email_open_rate_365d": "no e-mails sent in the last 365 days",
+    "sms_reply_rate_90d": "no text messages sent in the last 90 days",
+    "days_since_last_engagement": "no visit, open, click, reply or call yet",
+    "resolution_days_mean": "no complaint resolved yet",
+    "days_since_last_complaint": "no complaint so far",
+    "survey_last_score": "no survey answered",
+    "survey_mean_score": "no survey answered",
+    "return_rate": "no spend, so no return rate",
+    "review_mean_rating": "no review written",
+    "cat_{category}_share": "no spend, so no share of spend in {category}",
+    "signup_tenure_days": "no sign-up date known",
+}
+"""What a reason says for a feature whose value is missing (the default ``None`` above)."""
+
 
 def feature_info(name: str) -> Feature:
     """Look a snapshot column up in the registry, resolving per-category names.
@@ -463,7 +494,7 @@ def feature_info(name: str) -> Feature:
                     template,
                     name=name,
                     description=template.description.replace("{category}", category),
-                    extra={"category": category},
+                    extra={"category": category, "template": template.name},
                 )
     raise KeyError(f"{name!r} is not a registered feature")
 

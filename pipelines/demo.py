@@ -102,7 +102,8 @@ def demo_command(
     os.environ.setdefault("GUANXI_API_KEYS", f"{key}:admin")
     customer = str(snapshot["customer_id"][0])
     base = f"http://{host}:{port}"
-    console.print(
+    # plain echo: rich would wrap the long lines and break them for copy and paste
+    typer.echo(
         "When it says 'Application startup complete', call it with:\n"
         f"  curl -H 'X-API-Key: {key}' '{base}/v1/customers/{customer}/scores?explain=5'\n"
         f"  curl -H 'X-API-Key: {key}' {base}/v1/models\n"

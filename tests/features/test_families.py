@@ -307,7 +307,7 @@ def test_category_names_are_sanitised() -> None:
         "2_for_1",
     ]
     assert category_slugs(["home_garden"]) == ["home_garden"]  # idempotent
-    assert feature_info("cat_home_garden_share").extra == {"category": "home_garden"}
+    assert feature_info("cat_home_garden_share").extra["category"] == "home_garden"
 
 
 # --- profile and pass-through columns ------------------------------------------------------------
@@ -408,7 +408,7 @@ def test_registry_reads_well() -> None:
     assert FEATURES["spend_total"].describe(1234.5) == "1,234.50 spent in total"
     assert FEATURES["is_subscribed"].describe(1) == "subscribed: yes"
     assert FEATURES["orders_trend_90d"].describe(-0.5).startswith("order trend -0.50")
-    assert FEATURES["recency_days"].describe(None) == "unknown days since the last order"
+    assert FEATURES["recency_days"].describe(None) == "no order yet"
     assert feature_info("cat_toys_orders").describe(2) == "2 orders in toys"
     with pytest.raises(KeyError):
         feature_info("cat_")
@@ -424,3 +424,16 @@ def test_feature_table_lists_every_feature() -> None:
     assert len(lines) == 2 + len(FEATURES)
     assert "| `unresolved_complaints_90d` | service |" in table
     assert "| `cat_{category}_share` | products |" in table
+
+
+def test_every_feature_that_can_be_missing_says_so_in_words() -> None:
+    from features.contracts import FEATURES, WHEN_MISSING, feature_info
+
+    can_be_missing = {f.name for f in FEATURES.values() if f.default is None and f.model_input}
+    assert can_be_missing == set(WHEN_MISSING)
+    assert feature_info("gap_mean_days").describe(None) == (
+        "fewer than two order days, so no usual gap between orders"
+    )
+    assert feature_info("cat_garden_share").describe(float("nan")) == (
+        "no spend, so no share of spend in garden"
+    )
