@@ -19,8 +19,6 @@ import asyncio
 import contextlib
 import os
 import random
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,21 +30,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
-import mlflow
 import numpy as np
 import polars as pl
 import psutil
-import xgboost as xgb
 
-from features.contracts import FEATURE_SET_VERSION
+from bench._common import free_port, register_champions, stop
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import Store
-from models import registry
-from models.artifact import ModelBundle
-from models.tasks import TASKS, model_frame
 from pipelines.sample import generate_sample
-from training.tracking import configure_tracking, experiment_id
 
 __all__ = ["LoadResult", "expand_snapshot", "main", "prepare", "run_load", "serve"]
 
@@ -103,34 +95,8 @@ def prepare(home: Path, customers: int) -> list[str]:
     )
     snapshot = expand_snapshot(small, customers)
     Store(home).write_snapshot(snapshot, AS_OF)
-    configure_tracking(home)
-    rng = np.random.default_rng(0)
-    for task in TASKS:
-        X = model_frame(task, small)  # noqa: N806
-        logit = -0.01 * X["recency_days"].fillna(365).to_numpy() + rng.normal(0, 1, len(X))
-        booster = xgb.train(
-            {"objective": "binary:logistic", "max_depth": 4, "eta": 0.1, "nthread": 2},
-            xgb.DMatrix(X.to_numpy(), label=(logit > np.median(logit)), missing=np.nan),
-            num_boost_round=100,
-        )
-        bundle = ModelBundle(
-            task=task,
-            booster=booster,
-            feature_names=list(X.columns),
-            calibration={"method": "none"},
-            feature_set_version=FEATURE_SET_VERSION,
-            categories=sorted(set(X.index.get_level_values(-1))) if task == "cross_sell" else [],
-        )
-        with mlflow.start_run(experiment_id=experiment_id(task, home)):
-            uri = registry.log_bundle(bundle, X.head(3))
-        registry.set_alias(task, registry.CHAMPION, registry.register_challenger(task, uri, {}))
+    register_champions(home, small, trees=100, depth=4, eta=0.1)
     return list(snapshot.get_column("customer_id").to_list())
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -152,7 +118,7 @@ def serve(env: dict[str, str], log: Path, attempts: int = 1500) -> Iterator[tupl
     tuple of (str, int)
         The base URL and the server's process id; the process group is stopped on exit.
     """
-    port = _free_port()
+    port = free_port()
     full = {
         **os.environ,
         "GUANXI_API_KEYS": f"{KEY}:admin",
@@ -183,13 +149,7 @@ def serve(env: dict[str, str], log: Path, attempts: int = 1500) -> Iterator[tupl
             raise RuntimeError(f"{base} was not ready and explained after {attempts} polls")
         yield base, proc.pid
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop(proc)
 
 
 @dataclass

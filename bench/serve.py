@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,30 +26,21 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
-import mlflow
 import numpy as np
-import xgboost as xgb
 
-from features.contracts import FEATURE_SET_VERSION
+from bench._common import free_port, register_champions, stop
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import Store
 from models import registry
-from models.artifact import ModelBundle
-from models.tasks import TASKS, model_frame
+from models.tasks import model_frame
 from pipelines.sample import generate_sample
-from training.tracking import configure_tracking, experiment_id
+from training.tracking import configure_tracking
 
 __all__ = ["main"]
 
 KEY = "bench-key-0123456789abcdef"
 AS_OF = date(2025, 9, 30)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _prepare(home: Path, customers: int) -> list[str]:
@@ -65,28 +54,7 @@ def _prepare(home: Path, customers: int) -> list[str]:
         AS_OF,
     )
     Store(home).write_snapshot(snapshot, AS_OF)
-    configure_tracking(home)
-    rng = np.random.default_rng(0)
-    for task in TASKS:
-        X = model_frame(task, snapshot)  # noqa: N806
-        logit = -0.01 * X["recency_days"].fillna(365).to_numpy() + rng.normal(0, 1, len(X))
-        y = (logit > np.median(logit)).astype(int)
-        booster = xgb.train(
-            {"objective": "binary:logistic", "max_depth": 6, "eta": 0.05, "nthread": 2},
-            xgb.DMatrix(X.to_numpy(), label=y, missing=np.nan),
-            num_boost_round=300,
-        )
-        bundle = ModelBundle(
-            task=task,
-            booster=booster,
-            feature_names=list(X.columns),
-            calibration={"method": "none"},
-            feature_set_version=FEATURE_SET_VERSION,
-            categories=sorted(set(X.index.get_level_values(-1))) if task == "cross_sell" else [],
-        )
-        with mlflow.start_run(experiment_id=experiment_id(task, home)):
-            uri = registry.log_bundle(bundle, X.head(3))
-        registry.set_alias(task, registry.CHAMPION, registry.register_challenger(task, uri, {}))
+    register_champions(home, snapshot, trees=300, depth=6)
     return list(snapshot.get_column("customer_id").to_list())
 
 
@@ -98,16 +66,6 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def _wait(url: str, proc: subprocess.Popen[bytes], log: Path, attempts: int = 1200) -> None:
@@ -159,8 +117,8 @@ def main() -> None:
         env |= {"MLFLOW_TRACKING_URI": uri, "GUANXI_HOME": str(home)}
         # mlflow models serve runs `uvicorn` from PATH
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-        gx_port, ml_port = _free_port(), _free_port()
-        cold_port = _free_port()
+        gx_port, ml_port = free_port(), free_port()
+        cold_port = free_port()
         keys = {"GUANXI_API_KEYS": f"{KEY}:scorer", "GUANXI_AUDIT_KEY": KEY}
         guanxi = _start(
             [str(Path(sys.executable).with_name("guanxi")), "serve", "--port", str(gx_port)],
@@ -223,7 +181,7 @@ def main() -> None:
 
             sample = random.Random(0).sample(list(rows), len(rows))
             unexplained = _latencies(cold_call, sample)
-            _stop(cold)
+            stop(cold)
             first = _latencies(gx_call, sample)
             repeat = _latencies(gx_call, sample)
             ml_lat = _latencies(ml_call, sample)
@@ -232,7 +190,7 @@ def main() -> None:
             ml_rps = _throughput(ml_call, sample * 2, args.clients)
         finally:
             for proc in (guanxi, cold, ml):
-                _stop(proc)
+                stop(proc)
     p = np.percentile
     print(f"requests per measure        {len(sample):,}")
     print(f"background explained all   {explained_after:7.1f} s after ready")

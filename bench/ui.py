@@ -23,15 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import xgboost as xgb
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from bench._common import synthetic_bundles
 from features.contracts import FEATURE_SET_VERSION, event_schema
 from features.snapshot import build_snapshot
 from features.store import Store
-from models.artifact import ModelBundle
-from models.tasks import TASKS, model_frame
 from serving.app import create_app
 from serving.history import read_customer_events, summarize_history
 from serving.settings import Settings
@@ -89,27 +87,10 @@ class _Source:
 
 
 def _models(snapshot: pl.DataFrame) -> dict[str, ServedModel]:
-    rng = np.random.default_rng(0)
-    models = {}
-    for task in TASKS:
-        X = model_frame(task, snapshot)  # noqa: N806
-        logit = -0.01 * X["recency_days"].fillna(365).to_numpy() + rng.normal(0, 1, len(X))
-        booster = xgb.train(
-            {"objective": "binary:logistic", "max_depth": 6, "eta": 0.05, "nthread": 2},
-            xgb.DMatrix(X.to_numpy(), label=(logit > np.median(logit)).astype(int)),
-            num_boost_round=200,
-        )
-        bundle = ModelBundle(
-            task=task,
-            booster=booster,
-            feature_names=list(X.columns),
-            calibration={"method": "none"},
-            feature_set_version=FEATURE_SET_VERSION,
-            categories=sorted(set(X.index.get_level_values(-1))) if task == "cross_sell" else [],
-            metadata={"grade": "B"},
-        )
-        models[task] = ServedModel(bundle=bundle, name=task, version="1", aliases=("champion",))
-    return models
+    return {
+        task: ServedModel(bundle=bundle, name=task, version="1", aliases=("champion",))
+        for task, bundle in synthetic_bundles(snapshot, trees=200, depth=6).items()
+    }
 
 
 def _report(name: str, seconds: list[float]) -> None:
