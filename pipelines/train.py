@@ -207,7 +207,11 @@ def train_command(
         console.print(f"[red]cannot train:[/red] {exc}")
         raise typer.Exit(1) from exc
     except MlflowException as exc:
-        console.print(f"[red]MLflow refused the run:[/red] {exc.message}")
+        console.print(
+            f"[red]training stopped, nothing registered:[/red] the tracking store at "
+            f"{mlflow.get_tracking_uri()} failed: {exc.message}\nCheck that it is up (or unset "
+            "MLFLOW_TRACKING_URI to use the local store) and run `guanxi train` again."
+        )
         raise typer.Exit(1) from exc
     except KeyboardInterrupt:
         console.print("[red]interrupted:[/red] run marked KILLED, nothing registered")
