@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +15,8 @@ from mlflow.tracking import MlflowClient
 
 from features.contracts import FEATURE_SET_VERSION
 from models.artifact import ModelBundle
+from tests.processes import free_port, stop, wait_status
+from tests.processes import mlflow_server as start_mlflow_server
 from training.tracking import ENV_DEFAULTS, configure_tracking
 
 TINY_FEATURES = ["recency_days", "orders_90d", "unresolved_complaints"]
@@ -95,12 +90,6 @@ def local_tracking(
     mlflow.set_registry_uri(None)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def mlflow_server(tmp_path: Path) -> Iterator[str]:
     """Start a real ``mlflow server`` on 127.0.0.1 (free port, SQLite backend in ``tmp_path``).
@@ -109,57 +98,12 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
     """
     root = tmp_path / "mlflow-server"
     root.mkdir()
-    port = _free_port()
+    port = free_port()
     uri = f"http://127.0.0.1:{port}"
-    log = (root / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{root / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-        ],
-        cwd=root,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
-    )
+    log = root / "server.log"
+    proc = start_mlflow_server(port, root, log)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                log.flush()
-                pytest.fail(
-                    f"mlflow server exited with {proc.returncode}:\n"
-                    + (root / "server.log").read_text()[-3000:]
-                )
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("mlflow server did not answer /health within 90 s")
-            time.sleep(0.5)
+        wait_status(f"{uri}/health", 200, proc, log, attempts=450)
         yield uri
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.close()
+        stop(proc)

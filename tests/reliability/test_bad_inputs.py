@@ -24,7 +24,7 @@ from features.events import read_events
 from pipelines.cli import _register, app
 from pipelines.settings import get_settings
 from tests.features.test_events import DATA, HEADER, NOW, write_csv
-from tests.reliability.processes import GUANXI
+from tests.processes import GUANXI
 
 FINE = "c1,2024-01-01,order,web,10,1,,o1"
 

@@ -32,7 +32,7 @@ from features.store import Store, is_temporary
 from pipelines.sample import generate_sample
 from serving.app import create_app
 from serving.audit import AuditLog
-from tests.reliability.processes import (
+from tests.processes import (
     GUANXI,
     free_port,
     guanxi_serve,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +17,7 @@ from typer.testing import CliRunner
 
 from pipelines.serve import serve_command
 from serving.settings import get_settings
+from tests.processes import free_port, stop
 from tests.serving.conftest import AUDIT_KEY, KEYS, Registry
 
 GUANXI = str(Path(sys.executable).with_name("guanxi"))
@@ -36,12 +35,6 @@ def test_refuses_to_start_without_keys(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert "GUANXI_API_KEYS is empty" in result.output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [GUANXI, "serve", *args],
@@ -55,13 +48,7 @@ def _start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[
 
 
 def _stop(proc: subprocess.Popen[str]) -> str:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    stop(proc)
     return proc.stdout.read() if proc.stdout else ""
 
 
@@ -86,7 +73,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def served_registry(registry_env: Registry) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = _free_port()
+    port = free_port()
     env = _env(
         GUANXI_HOME=str(registry_env.home),
         GUANXI_API_KEYS=",".join(f"{k}:{role}" for role, k in KEYS.items()),
@@ -126,7 +113,7 @@ def test_guanxi_serve_subprocess(served_registry: tuple[str, subprocess.Popen[st
 
 @pytest.mark.slow
 def test_guanxi_serve_dev_prints_a_working_key(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = _start(["--port", str(port), "--dev"], _env(GUANXI_HOME=str(tmp_path)), tmp_path)
     try:

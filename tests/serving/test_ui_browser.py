@@ -9,11 +9,8 @@ chromium``); Playwright's own browser download is not used.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +19,7 @@ import httpx
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.processes import free_port, stop, wait_status
 from tests.serving.conftest import AUDIT_KEY, KEYS
 from tests.serving.ui_data import BUSY, UIWorld, build_ui_world
 
@@ -54,16 +52,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> UIWorld:
     return build_ui_world(base)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(world: UIWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``uvicorn serving.app:create_app_from_env --factory`` on a free port, until ready."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     workdir = tmp_path_factory.mktemp("ui-server")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "GUANXI_"))}
@@ -96,26 +88,10 @@ def server(world: UIWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         start_new_session=True,
     )
     try:
-        for _ in range(600):
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"server did not become ready:\n{log.read_text()[-3000:]}")
+        wait_status(f"{url}/readyz", 200, proc, log, attempts=300)
         yield url
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Real processes on loopback for the reliability tests: ``guanxi serve`` and ``mlflow server``.
+"""Real processes on loopback for the tests: ``guanxi serve`` and ``mlflow server``.
 
 Every wait is bounded by a number of attempts; every process runs in its own session so the whole
 group is stopped by its id.
@@ -9,19 +9,26 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
-
-from tests.conftest import _free_port as free_port
 
 __all__ = ["free_port", "guanxi_serve", "mlflow_server", "stop", "wait_status"]
 
 GUANXI = [sys.executable, "-c", "from pipelines.cli import main; main()"]
+
+
+def free_port() -> int:
+    """Return a free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _spawn(
@@ -56,7 +63,7 @@ def mlflow_server(port: int, root: Path, log: Path) -> subprocess.Popen[bytes]:
 
 
 def wait_status(
-    url: str, status: int, proc: subprocess.Popen[bytes], log: Path, attempts: int = 600
+    url: str, status: int, proc: subprocess.Popen[Any], log: Path, attempts: int = 600
 ) -> httpx.Response:
     """Poll ``url`` every 0.2 s until it answers ``status`` (at most ``attempts`` polls)."""
     last = "no answer"
@@ -74,7 +81,7 @@ def wait_status(
     raise AssertionError(f"{url} did not answer {status} ({last}):\n{log.read_text()[-4000:]}")
 
 
-def stop(proc: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
+def stop(proc: subprocess.Popen[Any], sig: signal.Signals = signal.SIGTERM) -> None:
     """Send ``sig`` to the process group of ``proc`` and reap it (SIGKILL after 20 s)."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
