@@ -8,7 +8,8 @@ Rows and columns are described in :mod:`models.scoring` (plus an ``as_of`` colum
 when ``--out`` ends in ``.csv``). Each task's table is also kept in the store for (task, snapshot
 day, model version) (:func:`store_scores`; ``--no-store`` skips it), where serving finds it and
 answers with lookups instead of computing; serving uses a table with at least 20 reasons per row
-(``--explain 20``), or one per model input when the model has fewer.
+(``--explain 20``), or one per model input when the model has fewer. A stored table with more
+reasons for the same model and snapshot is kept rather than replaced by a thinner one.
 """
 
 from __future__ import annotations
@@ -151,7 +152,9 @@ def store_scores(
     Returns
     -------
     features.store.ScoreTableInfo
-        What was written.
+        What was written; or, when the store already holds a table of the same model and
+        snapshot with more reasons per row (one the server wrote for lookups), that table,
+        which is kept: a thinner table would only make the server explain everything again.
 
     Raises
     ------
@@ -161,15 +164,20 @@ def store_scores(
     identity = bundle.metadata.get("registry", {})
     if identity.get("version") is None:
         raise ValueError(f"the {bundle.task} model names no registry version; cannot store it")
+    version, digest = str(identity["version"]), snapshot_digest(snapshot)
+    kept_k = min(explain_k, len(bundle.feature_names))
+    existing = store.score_info(bundle.task, as_of, version)
+    if existing is not None and existing.snapshot_digest == digest and existing.explain_k > kept_k:
+        return existing
     return store.write_scores(
         bundle.task,
         as_of,
-        str(identity["version"]),
+        version,
         scored,
         model_name=str(identity.get("name", bundle.task)),
         feature_set_version=bundle.feature_set_version,
-        explain_k=min(explain_k, len(bundle.feature_names)),
-        snapshot_digest=snapshot_digest(snapshot),
+        explain_k=kept_k,
+        snapshot_digest=digest,
     )
 
 
@@ -230,7 +238,9 @@ def score_command(
         )
         if keep:
             info = store_scores(store, bundle, snapshot, day, scored, explain)
-            console.print(f"{task}: kept in the store ({info.path})")
+            console.print(
+                f"{task}: kept in the store ({info.path}, {info.explain_k} reasons a row)"
+            )
         parts.append(scored)
     result = (
         pl.concat(parts, how="diagonal_relaxed")

@@ -53,3 +53,26 @@ def test_score_keeps_the_table_in_the_store(
     assert (info.model_name, info.explain_k, info.rows) == ("churn", 2, written.height)
     assert info.snapshot_digest == snapshot_digest(_snapshot(sample))
     assert "kept in the store" in out.output
+
+
+def test_a_thinner_table_does_not_replace_a_fuller_one(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    monkeypatch,  # type: ignore[no-untyped-def]
+    tiny_bundle: ModelBundle,
+    tiny_data,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
+    assert cli.invoke(app, ["promote", "--task", "churn"]).exit_code == 0
+    args = ["score", "--events", str(sample / "events.parquet"), "--as-of", AS_OF]
+    args += ["--out", str(tmp_path / "scores.parquet"), "--tasks", "churn"]
+    store = Store(get_settings().home)
+    day = date.fromisoformat(AS_OF)
+
+    assert cli.invoke(app, [*args, "--explain", "3"]).exit_code == 0
+    out = cli.invoke(app, [*args, "--explain", "0"])
+    assert out.exit_code == 0, out.output
+    info = store.score_info("churn", day, "1")
+    assert info is not None and info.explain_k == 3
+    assert "3 reasons a row" in out.output
