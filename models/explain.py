@@ -22,6 +22,7 @@ values are worded by the registry (:meth:`features.contracts.Feature.describe`) 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -38,6 +39,7 @@ __all__ = [
     "REASON_COLUMNS",
     "explain",
     "probability_points",
+    "reason_sentences",
 ]
 
 OUTCOME_PHRASES: Final[dict[str, str]] = {
@@ -167,7 +169,6 @@ def explain(
     order = np.argsort(-np.abs(c[:, :-1]), axis=1, kind="stable")[:, :k]
     rows = np.repeat(np.arange(n, dtype=np.int64), k)
     idx = order.reshape(-1)
-    outcome = OUTCOME_PHRASES.get(bundle.task, f"{bundle.task} score")
     long = pl.DataFrame(
         {
             "row": rows,
@@ -178,7 +179,16 @@ def explain(
             "points": points[rows, idx],
         }
     ).with_columns(pl.col("value").fill_nan(None))
-    words = _sentences(long, bundle.feature_names)
+    return _worded(long, bundle.feature_names, bundle.task).select(REASON_COLUMNS)
+
+
+def _worded(long: pl.DataFrame, names: list[str], task: str) -> pl.DataFrame:
+    """Word reasons: add ``feature``, ``group`` and ``sentence`` to a long frame.
+
+    ``long`` has ``feature_idx``, ``value`` and ``points``. This is the one place reasons are
+    worded, for :func:`explain` and :func:`reason_sentences` alike.
+    """
+    outcome = OUTCOME_PHRASES.get(task, f"{task} score")
     effect = (
         pl.when(pl.col("points") < 0).then(pl.lit("lowers ")).otherwise(pl.lit("raises "))
         + pl.lit(outcome)
@@ -186,10 +196,43 @@ def explain(
         + pl.col("points").abs().round(1).cast(pl.String)
         + pl.lit(" points")
     )
-    return (
-        long.join(
-            words, on=["feature_idx", "value"], how="left", nulls_equal=True, maintain_order="left"
-        )
-        .with_columns(sentence=pl.col("described") + pl.lit(": ") + effect)
-        .select(REASON_COLUMNS)
-    )
+    return long.join(
+        _sentences(long, names),
+        on=["feature_idx", "value"],
+        how="left",
+        nulls_equal=True,
+        maintain_order="left",
+    ).with_columns(sentence=pl.col("described") + pl.lit(": ") + effect)
+
+
+def reason_sentences(
+    bundle: ModelBundle,
+    features: Sequence[str],
+    values: Sequence[float | None],
+    points: Sequence[float],
+) -> list[str]:
+    """Word reasons kept as numbers, exactly as :func:`explain` words them.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model whose inputs the features are.
+    features, values, points : sequence
+        One entry per reason: model input name, its value (None or NaN when missing) and its
+        contribution in percentage points.
+
+    Returns
+    -------
+    list of str
+        The sentence of each reason, e.g. ``"3 unresolved complaints in the last 90 days: raises
+        churn risk by 4.1 points"``.
+    """
+    index = {name: i for i, name in enumerate(bundle.feature_names)}
+    long = pl.DataFrame(
+        {
+            "feature_idx": [index[f] for f in features],
+            "value": pl.Series(values, dtype=pl.Float64),
+            "points": pl.Series(points, dtype=pl.Float64),
+        }
+    ).with_columns(pl.col("value").fill_nan(None))
+    return _worded(long, bundle.feature_names, bundle.task).get_column("sentence").to_list()

@@ -30,7 +30,7 @@ import polars as pl
 
 from features.contracts import FEATURE_SET_VERSION
 from models.artifact import ModelBundle
-from models.explain import explain
+from models.explain import explain, reason_sentences
 from models.scoring import REASON_FIELDS, deciles, reason_columns, score_rows
 from models.tasks import model_frame
 from serving.schemas import (
@@ -65,6 +65,10 @@ _REASON_COLUMNS = ("feature", "group", "value", "points", "contribution", "sente
 
 _REASON_ORDER = tuple(REASON_FIELDS[c] for c in _REASON_COLUMNS)
 """Wide ``reason_{i}_*`` suffixes in :data:`ReasonTuple` order."""
+
+_KEPT_ORDER = _REASON_ORDER[:-1]
+"""What a stored table keeps in memory per reason: the sentence is worded again on request (a
+sentence per reason is most of a table's memory: about 2 KB a customer with 20 reasons)."""
 
 
 def kept_reasons(bundle: ModelBundle) -> int:
@@ -204,9 +208,14 @@ class TaskTable:
             Per position, reasons as ``(feature, group, value, points, log_odds, sentence)``.
         """
         if self.stored is not None:
-            width = len(_REASON_ORDER)
+            width = len(_KEPT_ORDER)
             rows = self.stored.drop("base_logodds")[self.top[positions]].iter_rows()
-            return [[row[i : i + width] for i in range(0, len(row), width)] for row in rows]
+            kept = [[row[i : i + width] for i in range(0, len(row), width)] for row in rows]
+            if not any(kept):
+                return kept
+            feature, _, value, points, *_ = zip(*(r for rs in kept for r in rs), strict=True)
+            words = iter(reason_sentences(self.model.bundle, feature, value, points))
+            return [[(*r, next(words)) for r in reasons] for reasons in kept]
         with self.lock:
             found = {int(p): self._reasons.get(int(p)) for p in positions}
         missing = np.array([p for p, r in found.items() if r is None], dtype=np.int64)
@@ -537,6 +546,8 @@ def _stored_rows(
         "base_logodds",
         *(f"reason_{i}_{f}" for i in range(1, k + 1) for f in _REASON_ORDER),
     ]
+    kept = [c for c in wanted if not c.endswith(f"_{_REASON_ORDER[-1]}")]
+    labels = [f"reason_{i}_{f}" for i in range(1, k + 1) for f in _KEPT_ORDER[:2]]
     problem = None
     if frame.height != len(X):
         problem = f"has {frame.height} rows, the snapshot gives {len(X)}"
@@ -554,7 +565,7 @@ def _stored_rows(
     if problem is not None:
         logger.warning("ignoring the stored score table of %s: it %s", name, problem)
         return None
-    return frame.select(wanted)
+    return frame.select(kept).with_columns(pl.col(labels).cast(pl.Categorical))
 
 
 def _table(
