@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
 from features.store import Store, snapshot_digest
@@ -22,16 +23,25 @@ from tests.pipelines.test_train_cli import (  # noqa: F401  (fixtures)
 )
 
 
-def test_score_keeps_the_table_in_the_store(
+@pytest.fixture
+def champion(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
     monkeypatch,  # type: ignore[no-untyped-def]
     tiny_bundle: ModelBundle,
     tiny_data,  # type: ignore[no-untyped-def]
-    tmp_path: Path,
 ) -> None:
+    """A churn model trained through `guanxi train` (training stubbed) and promoted."""
     _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
     assert cli.invoke(app, ["promote", "--task", "churn"]).exit_code == 0
+
+
+def test_score_keeps_the_table_in_the_store(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,
+    tmp_path: Path,
+) -> None:
     out_path = tmp_path / "scores.parquet"
     args = ["score", "--events", str(sample / "events.parquet"), "--as-of", AS_OF]
     args += ["--out", str(out_path), "--tasks", "churn", "--explain", "2"]
@@ -58,13 +68,9 @@ def test_score_keeps_the_table_in_the_store(
 def test_a_thinner_table_does_not_replace_a_fuller_one(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    monkeypatch,  # type: ignore[no-untyped-def]
-    tiny_bundle: ModelBundle,
-    tiny_data,  # type: ignore[no-untyped-def]
+    champion: None,
     tmp_path: Path,
 ) -> None:
-    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
-    assert cli.invoke(app, ["promote", "--task", "churn"]).exit_code == 0
     args = ["score", "--events", str(sample / "events.parquet"), "--as-of", AS_OF]
     args += ["--out", str(tmp_path / "scores.parquet"), "--tasks", "churn"]
     store = Store(get_settings().home)
