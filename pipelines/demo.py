@@ -45,6 +45,7 @@ def demo_command(
     from pipelines.settings import get_settings
     from pipelines.train import run_training
     from serving.schemas import MAX_REASONS
+    from training.tracking import check_tracking, configure_tracking
     from training.train import TrainConfig
 
     console = Console()
@@ -66,12 +67,14 @@ def demo_command(
     console.print(f"snapshot as of {DEMO_AS_OF}: {snapshot.height:,} customers -> {info.path}")
 
     console.rule("3/5 training, tracked in MLflow")
+    check_tracking(configure_tracking(home))
     config = TrainConfig(trials=trials, seed=seed)
     for task in TASKS:
         outcome = run_training(
             task,
+            events,
+            people,
             summary.events_path,
-            summary.customers_path,
             DEMO_AS_OF,
             horizon,
             config,

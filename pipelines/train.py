@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import mlflow
+import polars as pl
 import typer
 from mlflow.exceptions import MlflowException
 from rich.console import Console
@@ -93,22 +94,29 @@ def _log_result(result: TrainResult, extra: dict[str, Any]) -> dict[str, float]:
 
 def run_training(
     task: str,
+    events: pl.DataFrame,
+    customers: pl.DataFrame | None,
     events_path: Path,
-    customers_path: Path | None,
     as_of: date,
     horizon: int,
     config: TrainConfig,
     home: Path,
     console: Console,
 ) -> TrainOutcome:
-    """Check tracking, read the data, train with tracking and register the challenger.
+    """Train with tracking and register the challenger.
+
+    The caller reads the data once (several tasks can share it) after checking the tracking
+    server with :func:`training.tracking.check_tracking`, so a dead server fails before any data
+    is read.
 
     Parameters
     ----------
     task : str
         One of :data:`models.tasks.TASKS`.
-    events_path, customers_path : pathlib.Path
-        Input files (customers optional).
+    events, customers : polars.DataFrame
+        Validated events and the optional customers table.
+    events_path : pathlib.Path
+        Where the events came from (logged as a parameter).
     as_of : datetime.date
         Training day.
     horizon : int
@@ -124,17 +132,8 @@ def run_training(
     -------
     TrainOutcome
         Result, run id and registered version.
-
-    Raises
-    ------
-    training.tracking.TrackingUnavailableError
-        If the tracking server does not answer (checked before anything else).
     """
     uri = configure_tracking(home)
-    check_tracking(uri)
-    now = datetime.now(UTC)
-    events = read_events(events_path, now=now)
-    customers = read_customers(customers_path, now=now) if customers_path is not None else None
     experiment = experiment_id(task, home)
     with training_run(experiment, f"{task} as of {as_of}", {"task": task}) as run:
         run_id = run.info.run_id
@@ -196,9 +195,14 @@ def train_command(
         raise typer.BadParameter(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
     console = Console()
     config = TrainConfig(trials=trials, timeout=timeout, seed=seed, prune=prune)
+    home = get_settings().home
     try:
+        check_tracking(configure_tracking(home))
+        now = datetime.now(UTC)
+        frame = read_events(events, now=now)
+        people = read_customers(customers, now=now) if customers is not None else None
         outcome = run_training(
-            task, events, customers, as_of.date(), horizon, config, get_settings().home, console
+            task, frame, people, events, as_of.date(), horizon, config, home, console
         )
     except TrackingUnavailableError as exc:
         console.print(f"[red]cannot train:[/red] {exc}")
