@@ -275,9 +275,7 @@ class BGNBD:
         At ``a = 1`` exactly the closed form is 0/0; ``a`` within 1e-7 of 1 is evaluated at
         ``1 + 1e-7`` (a relative change below 1e-6 in the result).
         """
-        x, tx, t_obs = _summaries(frequency, recency, T)
-        span = as_array(t, "t")
-        check(span >= 0, "t must be >= 0")
+        span, x, t_obs, alive = self._ahead(t, frequency, recency, T)
         r, alpha, a, b = self._params()
         if abs(a - 1.0) < _NEAR_ONE:
             a = 1.0 + _NEAR_ONE
@@ -285,7 +283,6 @@ class BGNBD:
         bracket = 1.0 - np.exp((a - 1.0) * np.log1p(-z)) * hyp2f1(
             a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z
         )
-        alive = expit(-_log_ratio(r, alpha, a, b, x, tx, t_obs))
         return np.asarray(alive * (a + b + x - 1.0) / (a - 1.0) * bracket)
 
     def probability_no_purchase(
@@ -309,13 +306,23 @@ class BGNBD:
         numpy.ndarray
             ``1 - P(alive) + P(alive) ((alpha + T) / (alpha + T + t))^(r + x)``.
         """
-        x, tx, t_obs = _summaries(frequency, recency, T)
-        span = as_array(t, "t")
-        check(span >= 0, "t must be >= 0")
-        r, alpha, a, b = self._params()
-        alive = expit(-_log_ratio(r, alpha, a, b, x, tx, t_obs))
+        span, x, t_obs, alive = self._ahead(t, frequency, recency, T)
+        r, alpha, _, _ = self._params()
         quiet = np.exp(-(r + x) * np.log1p(span / (alpha + t_obs)))
         return np.asarray(1.0 - alive + alive * quiet)
+
+    def _ahead(
+        self,
+        t: npt.ArrayLike,
+        frequency: npt.ArrayLike,
+        recency: npt.ArrayLike,
+        T: npt.ArrayLike,  # noqa: N803
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """Return the checked ``t``, ``x`` and ``T`` and ``P(alive)`` for a look ``t`` ahead."""
+        span = as_array(t, "t")
+        check(span >= 0, "t must be >= 0")
+        x, tx, t_obs = _summaries(frequency, recency, T)
+        return span, x, t_obs, self.p_alive(x, tx, t_obs)
 
     def median_time_to_next_purchase(
         self,
