@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import ClassVar, Final, Self
 
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import minimize
 
-__all__ = ["ModelIdentificationError", "as_array", "check", "maximize", "weights_or_ones"]
+__all__ = [
+    "ModelIdentificationError",
+    "ValueModel",
+    "as_array",
+    "check",
+    "maximize",
+    "weights_or_ones",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -191,3 +198,47 @@ def maximize(
             f"{model}: the fit did not converge in {max_iterations} iterations ({result.message})"
         )
     return theta, float(-result.fun), int(result.nit)
+
+
+class ValueModel:
+    """What the value models share: their settings, their parameters by name, rebuilding.
+
+    A subclass names itself (``NAME``) and its parameters (``PARAMS``); fitted parameter
+    ``name`` is stored as the attribute ``name_``.
+
+    Parameters
+    ----------
+    max_iterations : int, default 1000
+        Iteration limit of the optimiser.
+    """
+
+    NAME: ClassVar[str]
+    PARAMS: ClassVar[tuple[str, ...]]
+
+    def __init__(self, max_iterations: int = 1000) -> None:
+        self.max_iterations = max_iterations
+
+    @property
+    def params_(self) -> dict[str, float]:
+        """The fitted parameters by name."""
+        return dict(zip(self.PARAMS, self._params(), strict=True))
+
+    def _params(self) -> tuple[float, ...]:
+        try:
+            return tuple(float(getattr(self, f"{name}_")) for name in self.PARAMS)
+        except AttributeError:
+            raise RuntimeError(
+                f"this {self.NAME} model is not fitted yet: call fit first"
+            ) from None
+
+    def _set_params(self, values: Sequence[float]) -> None:
+        for name, value in zip(self.PARAMS, values, strict=True):
+            setattr(self, f"{name}_", float(value))
+
+    @classmethod
+    def _from_values(cls, values: Sequence[float]) -> Self:
+        array = as_array(values, "parameters")
+        check(array > 0, f"{cls.NAME} parameters {', '.join(cls.PARAMS)} must be > 0")
+        model = cls()
+        model._set_params(array.tolist())
+        return model

@@ -52,6 +52,7 @@ from scipy.special import digamma, expit, gammaln, hyp2f1
 from models.clv._mle import (
     FloatArray,
     ModelIdentificationError,
+    ValueModel,
     as_array,
     check,
     maximize,
@@ -64,7 +65,7 @@ PARAMS: Final = ("r", "alpha", "a", "b")
 _NEAR_ONE: Final = 1e-7
 
 
-class BGNBD:
+class BGNBD(ValueModel):
     """BG/NBD model of repeat purchases, scikit-learn style.
 
     Parameters
@@ -86,8 +87,12 @@ class BGNBD:
         Optimiser iterations.
     """
 
-    def __init__(self, max_iterations: int = 1000) -> None:
-        self.max_iterations = max_iterations
+    NAME = "BG/NBD"
+    PARAMS = PARAMS
+    r_: float
+    alpha_: float
+    a_: float
+    b_: float
 
     @classmethod
     def from_params(cls, r: float, alpha: float, a: float, b: float) -> BGNBD:
@@ -108,22 +113,7 @@ class BGNBD:
         ValueError
             If a parameter is not a positive finite number.
         """
-        values = as_array([r, alpha, a, b], "parameters")
-        check(values > 0, "BG/NBD parameters r, alpha, a, b must be > 0")
-        model = cls()
-        model.r_, model.alpha_, model.a_, model.b_ = (float(v) for v in values)
-        return model
-
-    @property
-    def params_(self) -> dict[str, float]:
-        """The fitted parameters by name: ``{"r": ..., "alpha": ..., "a": ..., "b": ...}``."""
-        return dict(zip(PARAMS, self._params(), strict=True))
-
-    def _params(self) -> tuple[float, float, float, float]:
-        try:
-            return self.r_, self.alpha_, self.a_, self.b_
-        except AttributeError:
-            raise RuntimeError("this BG/NBD model is not fitted yet: call fit first") from None
+        return cls._from_values([r, alpha, a, b])
 
     def fit(
         self,
@@ -177,7 +167,7 @@ class BGNBD:
             "BG/NBD", objective, start, PARAMS, max_iterations=self.max_iterations
         )
         r, alpha, a, b = np.exp(theta)
-        self.r_, self.alpha_, self.a_, self.b_ = float(r), float(alpha * scale), float(a), float(b)
+        self._set_params([r, alpha * scale, a, b])
         # log-likelihood in the caller's unit: each purchase time density scales by 1 / scale
         self.log_likelihood_ = mean_ll * total - float(np.sum(w * x)) * np.log(scale)
         self.n_customers_ = total
