@@ -1,0 +1,412 @@
+"""The offers file: what the CRM team can send, through which channel, at what cost.
+
+An offers file is YAML with two top-level keys (an example lives at
+``docs/examples/offers.yaml``)::
+
+    channels:                      # optional: contacts each channel can make in the campaign
+      phone: {capacity: 1500}
+    max_contacts: 20000            # optional: contacts in the whole campaign
+    offers:
+      - name: retention_call
+        kind: retention            # retention | win_back | cross_sell | service_recovery
+        channel: phone             # one of features.contracts.CHANNELS
+        cost: 12.0                 # per contact, in the money unit of the events
+        max_contacts: 800          # optional contact cap of this offer
+        response:                  # expected response rate; see below
+          default: 0.15
+          segments: {cant_lose: 0.22}
+          value_tiers: {top_1: 0.25}
+        eligibility:
+          population: churn        # any | churn | lapsed
+          unresolved_complaint: false
+          min_churn_probability: 0.3
+          segments: [at_risk, cant_lose, about_to_sleep]
+
+Response rates
+--------------
+What a rate means depends on the offer's kind (:mod:`models.targeting` turns it into an expected
+value): for ``retention`` and ``service_recovery`` it is the share of would-be churners the contact
+keeps; for ``win_back`` the share of lapsed customers it brings back; for ``cross_sell`` a
+multiplier on the cross-sell propensity (default 1.0). A customer's rate is the measured rate of
+their segment when a campaign has been recorded (:func:`with_measured_rates`), else the file's rate
+for their segment, else for their value tier, else ``default``. Rates lie in [-1, 1]: a measured
+incremental response can be negative (contact pushes some customers away), and such an offer is
+then never worth sending to that segment.
+
+Every problem is reported with the file, the offer and the field (:class:`OffersFileError`); a
+valid file loads into :class:`OffersFile`, plain pydantic models the optimiser reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from features.contracts import CHANNELS
+
+__all__ = [
+    "OFFER_KINDS",
+    "Channel",
+    "Eligibility",
+    "Offer",
+    "OfferKind",
+    "OffersFile",
+    "OffersFileError",
+    "Population",
+    "Response",
+    "load_offers",
+    "parse_offers",
+    "with_measured_rates",
+]
+
+OfferKind = Literal["retention", "win_back", "cross_sell", "service_recovery"]
+"""What an offer is for; it decides how the expected value is computed."""
+OFFER_KINDS: Final[tuple[str, ...]] = ("retention", "win_back", "cross_sell", "service_recovery")
+
+Population = Literal["any", "churn", "lapsed"]
+"""``churn``: the churn model's population (an order in the last 365 days); ``lapsed``: customers
+with orders, none in the last 365 days; ``any``: every customer."""
+
+Rate = Annotated[float, Field(ge=-1.0, le=1.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Response(_Strict):
+    """Expected response rates of an offer: a default, overridden per segment or value tier.
+
+    Parameters
+    ----------
+    default : float
+        Rate for customers whose segment and value tier have no rate of their own.
+    segments : dict of str to float
+        Rate per RFM segment (``rfm_segment``).
+    value_tiers : dict of str to float
+        Rate per value tier.
+    measured : dict of str to float
+        Rate per segment measured in a recorded campaign; wins over everything else.
+    """
+
+    default: Rate
+    segments: dict[str, Rate] = Field(default_factory=dict)
+    value_tiers: dict[str, Rate] = Field(default_factory=dict)
+    measured: dict[str, Rate] = Field(default_factory=dict)
+
+    def rate(self, segment: str | None, value_tier: str | None) -> float:
+        """Return the rate for one customer (measured, segment, value tier, default).
+
+        Parameters
+        ----------
+        segment : str or None
+            The customer's segment.
+        value_tier : str or None
+            The customer's value tier.
+
+        Returns
+        -------
+        float
+            The rate.
+        """
+        if segment is not None and segment in self.measured:
+            return self.measured[segment]
+        if segment is not None and segment in self.segments:
+            return self.segments[segment]
+        if value_tier is not None and value_tier in self.value_tiers:
+            return self.value_tiers[value_tier]
+        return self.default
+
+
+class Eligibility(_Strict):
+    """Who may receive an offer; a customer must pass every condition given.
+
+    Parameters
+    ----------
+    population : {"any", "churn", "lapsed"}
+        ``churn``: customers in the churn population; ``lapsed``: lapsed customers.
+    unresolved_complaint : bool
+        Only customers with at least one unresolved complaint.
+    min_churn_probability : float, optional
+        Only customers whose churn probability is at least this.
+    segments : list of str, optional
+        Only customers in these segments.
+    value_tiers : list of str, optional
+        Only customers in these value tiers.
+    """
+
+    population: Population = "any"
+    unresolved_complaint: bool = False
+    min_churn_probability: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    segments: list[str] | None = None
+    value_tiers: list[str] | None = None
+
+
+class Offer(_Strict):
+    """One offer of the file.
+
+    Parameters
+    ----------
+    name : str
+        Unique name (letters, digits, ``_``, ``-``, ``.``).
+    kind : {"retention", "win_back", "cross_sell", "service_recovery"}
+        What the offer is for.
+    channel : str
+        One of :data:`features.contracts.CHANNELS`.
+    cost : float
+        Cost per contact (>= 0).
+    response : Response
+        Expected response rates; for ``cross_sell`` optional (a multiplier on the propensity,
+        default 1.0).
+    eligibility : Eligibility
+        Who may receive it.
+    max_contacts : int, optional
+        At most this many customers receive the offer.
+    category : str, optional
+        The product category a ``cross_sell`` offer sells (required for that kind only).
+    expected_margin : float, optional
+        Expected margin of a ``cross_sell`` conversion (required for that kind only).
+    description : str
+        Free text for people.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    kind: OfferKind
+    channel: str
+    cost: Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+    response: Response | None = None
+    eligibility: Eligibility = Field(default_factory=Eligibility)
+    max_contacts: Annotated[int, Field(ge=0)] | None = None
+    category: str | None = None
+    expected_margin: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    description: str = ""
+
+    @field_validator("channel")
+    @classmethod
+    def _known_channel(cls, value: str) -> str:
+        if value not in CHANNELS:
+            raise ValueError(f"unknown channel {value!r}; expected one of {', '.join(CHANNELS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Self:
+        if self.kind != "cross_sell" and self.response is None:
+            raise ValueError(f"response: required for a {self.kind} offer (at least a default)")
+        if self.kind == "cross_sell":
+            if self.category is None:
+                raise ValueError("category: required for a cross_sell offer")
+            if self.expected_margin is None:
+                raise ValueError("expected_margin: required for a cross_sell offer")
+        else:
+            for name in ("category", "expected_margin"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name}: only a cross_sell offer has one")
+        return self
+
+    @property
+    def rates(self) -> Response:
+        """The offer's response rates (a cross-sell offer without any: default 1.0)."""
+        return self.response if self.response is not None else Response(default=1.0)
+
+
+class Channel(_Strict):
+    """Limits of one channel in a campaign.
+
+    Parameters
+    ----------
+    capacity : int, optional
+        Contacts the channel can make (call-centre hours turned into calls, for instance).
+    """
+
+    capacity: Annotated[int, Field(ge=0)] | None = None
+
+
+class OffersFile(_Strict):
+    """A validated offers file.
+
+    Parameters
+    ----------
+    offers : list of Offer
+        At least one offer; names are unique.
+    channels : dict of str to Channel
+        Limits per channel (keys from :data:`features.contracts.CHANNELS`).
+    max_contacts : int, optional
+        Contacts in the whole campaign.
+    """
+
+    offers: Annotated[list[Offer], Field(min_length=1)]
+    channels: dict[str, Channel] = Field(default_factory=dict)
+    max_contacts: Annotated[int, Field(ge=0)] | None = None
+
+    @field_validator("channels")
+    @classmethod
+    def _known_channels(cls, value: dict[str, Channel]) -> dict[str, Channel]:
+        unknown = sorted(set(value) - set(CHANNELS))
+        if unknown:
+            raise ValueError(
+                f"unknown channel {unknown[0]!r}; expected one of {', '.join(CHANNELS)}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        seen: set[str] = set()
+        for offer in self.offers:
+            if offer.name in seen:
+                raise ValueError(f"offer {offer.name!r} is listed twice; names must be unique")
+            seen.add(offer.name)
+        return self
+
+    def offer(self, name: str) -> Offer:
+        """Return the offer called ``name``.
+
+        Parameters
+        ----------
+        name : str
+            Offer name.
+
+        Returns
+        -------
+        Offer
+            The offer.
+
+        Raises
+        ------
+        KeyError
+            If there is no such offer.
+        """
+        for offer in self.offers:
+            if offer.name == name:
+                return offer
+        raise KeyError(f"no offer named {name!r}")
+
+
+class OffersFileError(ValueError):
+    """An offers file that cannot be used; the message names the file, offer and field.
+
+    Parameters
+    ----------
+    source : str
+        The file (or ``"<offers>"`` for data not read from a file).
+    problems : list of str
+        One line per problem.
+    """
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+def _where(loc: tuple[int | str, ...], data: Any) -> str:
+    """Turn a pydantic error location into 'offer 'x', field a.b' wording."""
+    if len(loc) >= 2 and loc[0] == "offers" and isinstance(loc[1], int):
+        name = None
+        offers = data.get("offers") if isinstance(data, Mapping) else None
+        entry = offers[loc[1]] if isinstance(offers, list) and loc[1] < len(offers) else None
+        if isinstance(entry, Mapping):
+            name = entry.get("name")
+        who = f"offer {name!r}" if name is not None else f"offer #{loc[1] + 1}"
+        rest = ".".join(str(part) for part in loc[2:])
+        return f"{who}, field {rest}" if rest else who
+    return "field " + ".".join(str(part) for part in loc) if loc else "file"
+
+
+def parse_offers(data: Any, source: str = "<offers>") -> OffersFile:
+    """Validate parsed YAML (or any mapping) as an offers file.
+
+    Parameters
+    ----------
+    data : object
+        The parsed document.
+    source : str, default "<offers>"
+        Where it came from, for messages.
+
+    Returns
+    -------
+    OffersFile
+        The validated offers.
+
+    Raises
+    ------
+    OffersFileError
+        Listing every problem with the offer and field it concerns.
+    """
+    if not isinstance(data, Mapping):
+        raise OffersFileError(source, ["expected a mapping with an 'offers' list at the top"])
+    try:
+        return OffersFile.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{_where(tuple(error['loc']), data)}: {message}")
+        raise OffersFileError(source, problems) from None
+
+
+def load_offers(path: str | Path) -> OffersFile:
+    """Read and validate an offers file (YAML).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file.
+
+    Returns
+    -------
+    OffersFile
+        The validated offers.
+
+    Raises
+    ------
+    OffersFileError
+        If the file is missing, is not YAML, or does not describe valid offers.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OffersFileError(str(path), [f"cannot read the file ({exc})"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise OffersFileError(str(path), [f"not valid YAML ({exc})"]) from None
+    return parse_offers(data, str(path))
+
+
+def with_measured_rates(
+    offers: OffersFile, measured: Mapping[str, Mapping[str, float]]
+) -> OffersFile:
+    """Return the offers with campaign-measured rates per segment in place of the defaults.
+
+    Parameters
+    ----------
+    offers : OffersFile
+        The offers.
+    measured : mapping of str to mapping of str to float
+        ``{offer name: {segment: rate}}``, e.g. from :func:`models.campaigns.measured_rates`.
+        Offers not named keep their rates.
+
+    Returns
+    -------
+    OffersFile
+        A new, validated offers file.
+
+    Raises
+    ------
+    OffersFileError
+        If an offer named in ``measured`` is not in the file, or a rate is outside [-1, 1].
+    """
+    unknown = sorted(set(measured) - {o.name for o in offers.offers})
+    if unknown:
+        raise OffersFileError("<measured rates>", [f"offer {unknown[0]!r} is not in the file"])
+    data = offers.model_dump()
+    for offer in data["offers"]:
+        if offer["name"] in measured:
+            response = offer["response"] or {"default": 1.0}
+            offer["response"] = response | {"measured": dict(measured[offer["name"]])}
+    return parse_offers(data, "<measured rates>")

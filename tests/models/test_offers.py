@@ -1,0 +1,133 @@
+"""The offers file: the example loads, every bad field is named with its offer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from features.contracts import CHANNELS
+from models.offers import (
+    OFFER_KINDS,
+    OffersFileError,
+    load_offers,
+    parse_offers,
+    with_measured_rates,
+)
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "offers.yaml"
+
+
+def _offer(**fields: object) -> dict[str, object]:
+    return (
+        {"name": "o", "kind": "retention", "channel": "email", "cost": 1.0}
+        | {"response": {"default": 0.1}}
+        | fields
+    )
+
+
+def test_example_file_loads_with_every_kind() -> None:
+    offers = load_offers(EXAMPLE)
+    assert {o.kind for o in offers.offers} == set(OFFER_KINDS)
+    assert all(o.channel in CHANNELS for o in offers.offers)
+    assert offers.channels["phone"].capacity == 1500
+    call = offers.offer("retention_call")
+    assert call.rates.rate("at_risk", "top_1") == 0.25
+    assert call.rates.rate("at_risk", "rest") == 0.15
+
+
+def test_rate_precedence_measured_segment_tier_default() -> None:
+    offers = parse_offers(
+        {
+            "offers": [
+                _offer(
+                    response={
+                        "default": 0.1,
+                        "segments": {"a": 0.2},
+                        "value_tiers": {"top": 0.3},
+                    }
+                )
+            ]
+        }
+    )
+    rates = offers.offers[0].rates
+    assert rates.rate("a", "top") == 0.2
+    assert rates.rate("b", "top") == 0.3
+    assert rates.rate(None, None) == 0.1
+    measured = with_measured_rates(offers, {"o": {"a": -0.05, "b": 0.07}})
+    rates = measured.offers[0].rates
+    assert rates.rate("a", "top") == -0.05
+    assert rates.rate("b", "top") == 0.07
+    assert rates.rate("c", "top") == 0.3
+
+
+def test_cross_sell_defaults_to_the_propensity() -> None:
+    offers = parse_offers(
+        {
+            "offers": [
+                {
+                    "name": "x",
+                    "kind": "cross_sell",
+                    "channel": "email",
+                    "cost": 0.3,
+                    "category": "shoes",
+                    "expected_margin": 20,
+                }
+            ]
+        }
+    )
+    assert offers.offers[0].rates.rate("any", None) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("offer", "expected"),
+    [
+        (_offer(channel="pigeon"), "offer 'o', field channel: unknown channel 'pigeon'"),
+        (_offer(cost=-2), "offer 'o', field cost"),
+        (_offer(kind="upsell"), "offer 'o', field kind"),
+        (_offer(response={"default": 1.5}), "offer 'o', field response.default"),
+        (_offer(response=None), "offer 'o': response: required for a retention offer"),
+        (_offer(kind="cross_sell", response=None), "category: required for a cross_sell offer"),
+        (_offer(category="shoes"), "category: only a cross_sell offer has one"),
+        (_offer(eligibility={"population": "vip"}), "field eligibility.population"),
+        (_offer(max_contacts=-1), "offer 'o', field max_contacts"),
+        (_offer(colour="red"), "offer 'o', field colour: Extra inputs are not permitted"),
+        ({"kind": "retention", "channel": "email", "cost": 1}, "offer #1, field name"),
+    ],
+)
+def test_bad_offer_names_offer_and_field(offer: dict[str, object], expected: str) -> None:
+    with pytest.raises(OffersFileError, match=r"^<offers>: ") as info:
+        parse_offers({"offers": [offer]})
+    assert expected in str(info.value)
+
+
+def test_file_level_problems(tmp_path: Path) -> None:
+    with pytest.raises(OffersFileError, match="listed twice"):
+        parse_offers({"offers": [_offer(), _offer()]})
+    with pytest.raises(OffersFileError, match=r"field channels: .*unknown channel 'telex'"):
+        parse_offers({"offers": [_offer()], "channels": {"telex": {"capacity": 3}}})
+    with pytest.raises(OffersFileError, match="field offers"):
+        parse_offers({"offers": []})
+    bad = tmp_path / "offers.yaml"
+    bad.write_text("offers: [\n", encoding="utf-8")
+    with pytest.raises(OffersFileError, match=f"^{bad}: not valid YAML"):
+        load_offers(bad)
+    with pytest.raises(OffersFileError, match="cannot read the file"):
+        load_offers(tmp_path / "missing.yaml")
+    bad.write_text("- just a list\n", encoding="utf-8")
+    with pytest.raises(OffersFileError, match="expected a mapping"):
+        load_offers(bad)
+
+
+def test_all_problems_reported_at_once() -> None:
+    with pytest.raises(OffersFileError) as info:
+        parse_offers({"offers": [_offer(name="a", channel="x"), _offer(name="b", cost="free")]})
+    assert len(info.value.problems) == 2
+    assert "offer 'a'" in info.value.problems[0]
+    assert "offer 'b'" in info.value.problems[1]
+
+
+def test_measured_rates_for_unknown_offer() -> None:
+    offers = parse_offers({"offers": [_offer()]})
+    with pytest.raises(OffersFileError, match="offer 'nope' is not in the file"):
+        with_measured_rates(offers, {"nope": {"a": 0.1}})

@@ -1,0 +1,251 @@
+"""Expected values, plans and the segment ROI table, computed by hand."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from models.offers import OffersFile, parse_offers
+from models.targeting import (
+    PLAN_COLUMNS,
+    compare_allocations,
+    offer_values,
+    plan_campaign,
+    segment_roi,
+)
+
+CUSTOMERS = pl.DataFrame(
+    {
+        "customer_id": ["A1", "B1", "L1", "S1"],
+        "segment": ["A", "B", "lost", "B"],
+        "value_tier": ["top", "rest", "rest", None],
+        "churn_probability": [0.5, 0.2, 0.9, 0.6],
+        "clv": [1000.0, 500.0, 200.0, 300.0],
+        "churn_population": [True, True, False, True],
+        "lapsed": [False, False, True, False],
+        "unresolved_complaints": [0, 0, 0, 1],
+        "propensity_accessories": [0.2, None, 0.1, 0.05],
+    }
+)
+
+
+def _offers(**extra: object) -> OffersFile:
+    return parse_offers(
+        {
+            "offers": [
+                {
+                    "name": "ret",
+                    "kind": "retention",
+                    "channel": "email",
+                    "cost": 1.0,
+                    "response": {"default": 0.1, "segments": {"A": 0.2}},
+                    "eligibility": {"population": "churn"},
+                },
+                {
+                    "name": "wb",
+                    "kind": "win_back",
+                    "channel": "email",
+                    "cost": 5.0,
+                    "response": {"default": 0.05},
+                    "eligibility": {"population": "lapsed"},
+                },
+                {
+                    "name": "xs",
+                    "kind": "cross_sell",
+                    "channel": "email",
+                    "cost": 0.5,
+                    "category": "accessories",
+                    "expected_margin": 20.0,
+                    "eligibility": {"population": "churn"},
+                },
+                {
+                    "name": "sr",
+                    "kind": "service_recovery",
+                    "channel": "phone",
+                    "cost": 10.0,
+                    "response": {"default": 0.7},
+                    "eligibility": {"unresolved_complaint": True},
+                },
+            ],
+        }
+        | extra
+    )
+
+
+def _values(frame: pl.DataFrame) -> dict[tuple[str, str], float]:
+    rows = frame.iter_rows(named=True)
+    return {(r["customer_id"], r["offer"]): r["expected_value"] for r in rows}
+
+
+def test_expected_values_by_hand() -> None:
+    got = _values(offer_values(CUSTOMERS, _offers()).long())
+    assert got == pytest.approx(
+        {
+            ("A1", "ret"): 0.5 * 0.2 * 1000 - 1,  # segment rate 0.2
+            ("B1", "ret"): 0.2 * 0.1 * 500 - 1,
+            ("S1", "ret"): 0.6 * 0.1 * 300 - 1,
+            ("L1", "wb"): 0.05 * 200 - 5,
+            ("A1", "xs"): 0.2 * 20 - 0.5,  # B1 owns accessories (null); L1 not in population
+            ("S1", "xs"): 0.05 * 20 - 0.5,
+            ("S1", "sr"): 0.6 * 0.7 * 300 - 10,
+        }
+    )
+
+
+def test_uplift_replaces_the_probability() -> None:
+    uplift = pl.DataFrame(
+        {"customer_id": ["A1", "B1"], "offer": ["ret", "xs"], "uplift": [0.3, -0.02]}
+    )
+    got = _values(offer_values(CUSTOMERS, _offers(), uplift=uplift).long())
+    assert got[("A1", "ret")] == pytest.approx(0.3 * 1000 - 1)
+    assert got[("B1", "ret")] == pytest.approx(0.2 * 0.1 * 500 - 1)  # no estimate: the rate
+    assert ("B1", "xs") not in got  # still not eligible: it owns the category
+
+
+def test_plan_by_hand() -> None:
+    offers = _offers()
+    plan = plan_campaign(offer_values(CUSTOMERS, offers), offers, budget=12.0)
+    # 12 buys the service-recovery call (116) plus two retention e-mails (99, 9): 224; every
+    # cheaper mix (e-mails for all, win-back) earns 130 at most.
+    assert plan.rows.columns == list(PLAN_COLUMNS)
+    assert dict(zip(plan.rows["customer_id"], plan.rows["offer"], strict=True)) == {
+        "S1": "sr",
+        "A1": "ret",
+        "B1": "ret",
+    }
+    assert plan.expected_value == pytest.approx(116 + 99 + 9)
+    assert plan.investment == pytest.approx(12.0)
+    assert plan.gap == pytest.approx(0.0, abs=1e-9)
+    assert plan.reason is None
+    by_offer = {r["offer"]: r for r in plan.allocation.by_offer.iter_rows(named=True)}
+    assert by_offer["ret"]["contacts"] == 2
+    assert by_offer["ret"]["investment"] == pytest.approx(2.0)
+    assert by_offer["ret"]["expected_return"] == pytest.approx(110.0)
+    assert by_offer["ret"]["roi"] == pytest.approx(54.0)
+    segments = {r["segment"]: r for r in plan.allocation.by_segment.iter_rows(named=True)}
+    assert segments["B"]["investment"] == pytest.approx(11.0)
+    assert segments["B"]["expected_return"] == pytest.approx(126 + 10)
+
+    # no phone capacity: the complaint is handled by e-mail and the win-back joins
+    phone_closed = _offers(channels={"phone": {"capacity": 0}})
+    plan = plan_campaign(offer_values(CUSTOMERS, phone_closed), phone_closed, budget=12.0)
+    assert plan.expected_value == pytest.approx(99 + 9 + 17 + 5)
+    assert plan.usage["channel:phone"] == 0
+
+
+def test_contact_caps() -> None:
+    offers = _offers(max_contacts=1)
+    plan = plan_campaign(offer_values(CUSTOMERS, offers), offers, budget=100.0)
+    assert plan.rows["customer_id"].to_list() == ["S1"]
+    capped = parse_offers(
+        {
+            "offers": [
+                _offers().offers[0].model_dump(exclude_none=True) | {"max_contacts": 1},
+            ]
+        }
+    )
+    plan = plan_campaign(offer_values(CUSTOMERS, capped), capped, budget=100.0)
+    assert plan.rows["customer_id"].to_list() == ["A1"]
+
+
+@pytest.mark.parametrize(
+    ("budget", "customers", "offers", "reason"),
+    [
+        (0.4, CUSTOMERS, _offers(), "the budget of 0.40 buys nothing: the cheapest contact"),
+        (
+            100.0,
+            CUSTOMERS.with_columns(
+                churn_population=pl.lit(False),
+                lapsed=pl.lit(False),
+                unresolved_complaints=pl.lit(0),
+            ),
+            _offers(),
+            "no customer is eligible for any offer",
+        ),
+        (100.0, CUSTOMERS.with_columns(clv=pl.lit(0.0)), _offers(), "no eligible customer has"),
+        (
+            100.0,
+            CUSTOMERS,
+            _offers(max_contacts=0),
+            "the capacities and contact caps allow no worthwhile contact (contacts at 0)",
+        ),
+    ],
+)
+def test_empty_plan_says_why(
+    budget: float, customers: pl.DataFrame, offers: OffersFile, reason: str
+) -> None:
+    if "no eligible customer" in reason:
+        customers = customers.with_columns(propensity_accessories=pl.lit(0.0))
+    plan = plan_campaign(offer_values(customers, offers), offers, budget=budget)
+    assert plan.rows.height == 0
+    assert plan.rows.columns == list(PLAN_COLUMNS)
+    assert plan.reason is not None
+    assert plan.reason.startswith(reason)
+
+
+def test_missing_column_names_the_offer() -> None:
+    with pytest.raises(ValueError, match="offer 'ret' needs the customers column 'clv'"):
+        offer_values(CUSTOMERS.drop("clv"), _offers())
+    with pytest.raises(ValueError, match="'A1' appears more than once"):
+        offer_values(pl.concat([CUSTOMERS, CUSTOMERS]), _offers())
+    with pytest.raises(ValueError, match="budget must be a non-negative"):
+        plan_campaign(offer_values(CUSTOMERS, _offers()), _offers(), budget=-1.0)
+
+
+# --- the textbook table: A, B and C return 2.5, 1.5 and 0.5 per unit invested -----------------
+
+ABC_OFFERS = parse_offers(
+    {
+        "offers": [
+            {
+                "name": "call",
+                "kind": "retention",
+                "channel": "phone",
+                "cost": 1.0,
+                "response": {"default": 1.0},
+            }
+        ]
+    }
+)
+
+
+def _abc() -> pl.DataFrame:
+    rows = []
+    for seg, churn, clv in (("A", 0.2, 12.5), ("B", 0.5, 3.0), ("C", 0.8, 0.625)):
+        rows += [
+            {"customer_id": f"{seg}{i:03d}", "segment": seg, "churn_probability": churn, "clv": clv}
+            for i in range(100)
+        ]
+    return pl.DataFrame(rows)
+
+
+def test_segment_roi_textbook_table() -> None:
+    values = offer_values(_abc(), ABC_OFFERS)
+    even_rows = values.long().group_by("segment").head(50)  # 50 per segment: 150 spent evenly
+    table = segment_roi(even_rows)
+    assert table["segment"].to_list() == ["A", "B", "C", "total"]
+    assert table["customers"].to_list() == [50, 50, 50, 150]
+    assert table["investment"].to_list() == pytest.approx([50, 50, 50, 150])
+    assert table["expected_return"].to_list() == pytest.approx([125, 75, 25, 225])
+    assert table["return_per_unit"].to_list() == pytest.approx([2.5, 1.5, 0.5, 1.5])
+
+
+def test_optimiser_moves_money_from_c_to_a() -> None:
+    values = offer_values(_abc(), ABC_OFFERS)
+    plan = plan_campaign(values, ABC_OFFERS, budget=150.0)
+    table = compare_allocations(values, ABC_OFFERS, plan)
+    total = {
+        r["allocation"]: r for r in table.filter(pl.col("segment") == "total").iter_rows(named=True)
+    }
+    # optimiser: all of A (250) and 50 of B (75); C loses money and gets nothing
+    assert total["optimiser"]["expected_return"] == pytest.approx(325.0)
+    assert total["optimiser"]["investment"] == pytest.approx(150.0)
+    # evenly: 50 per segment, 125 + 75 + 25
+    assert total["even"]["expected_return"] == pytest.approx(225.0)
+    # by churn score alone: C first (100 x 0.5), then 50 of B
+    assert total["churn_score"]["expected_return"] == pytest.approx(50.0 + 75.0)
+    # the budget is spent, so the next best use is a further tenth of it: 15 more B customers
+    assert plan.next_best.budget == pytest.approx(15.0)
+    nxt = plan.next_best.by_segment.row(0, named=True)
+    assert (nxt["segment"], nxt["contacts"]) == ("B", 15)
+    assert nxt["expected_return"] == pytest.approx(22.5)
