@@ -11,6 +11,7 @@ the same arguments give byte-identical files and the content does not depend on 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from collections.abc import Callable
@@ -46,12 +47,17 @@ from features.contracts import (
 
 __all__ = [
     "BLOCK_SIZE",
+    "CAMPAIGN_COLUMNS",
+    "CAMPAIGN_HORIZON_DAYS",
+    "CAMPAIGN_NAME",
+    "CAMPAIGN_OFFER",
     "CATEGORIES",
     "CATEGORY_AFFINITY",
     "DEFAULT_END",
     "DEFAULT_START",
     "REGIONS",
     "SEASON",
+    "UPLIFT_TYPES",
     "SampleFormat",
     "SampleSummary",
     "generate_sample",
@@ -200,6 +206,38 @@ _SUBSCRIBE: Final = 0.04  # a month, times sigmoid(engagement), among eligible a
 _CANCEL: Final = np.array([0.006, 0.15, 0.6])  # per state
 
 
+# --- the sample campaign (written only with campaign=True) -----------------------------------
+CAMPAIGN_NAME: Final = "sample_retention"
+CAMPAIGN_OFFER: Final = "retention_email"
+"""The offer of the sample campaign, as named in ``docs/examples/offers.yaml``."""
+CAMPAIGN_HORIZON_DAYS: Final = 90
+"""Outcomes are what customers did in the days after the window end."""
+_CAMPAIGN_CONTROL: Final = 0.5  # random hold-out share
+UPLIFT_TYPES: Final = ("persuadable", "sure_thing", "lost_cause", "do_not_disturb")
+"""How contact changes a customer's chance to order: helps, no need, no use, pushes away."""
+_ORDER_P: Final = np.array([[0.10, 0.45], [0.75, 0.75], [0.03, 0.03], [0.45, 0.15]])
+# P(order in the horizon) without / with contact, per uplift type
+_TYPE_WEIGHTS: Final = np.array(  # persuadable, sure_thing, lost_cause, do_not_disturb
+    [[1.0, 0.0, 0.2, 0.3], [2.0, 0.3, 0.5, 0.3], [0.6, 0.05, 2.0, 0.1]]  # active, drifting, lapsed
+)
+_SURE_THING_Z: Final = 2.0  # active customers: sure-thing weight times sigmoid(2 z) ...
+_OPEN_COMPLAINT_DND: Final = 2.0  # ... and an open complaint adds to the do-not-disturb weight
+_CAMPAIGN_AOV: Final = np.array([80.0, 1000.0, 400.0])  # order value per customer type
+_CAMPAIGN_MARGIN: Final = (0.3, 0.05)  # margin rate: mean, sd
+
+CAMPAIGN_COLUMNS: Final[tuple[str, ...]] = (
+    "customer_id",
+    "campaign",
+    "offer",
+    "control",
+    "responded",
+    "ordered",
+    "revenue",
+    "margin",
+)
+"""Columns of ``campaign.<format>``: the outcomes file ``guanxi campaign record`` reads."""
+
+
 def _channels(**shares: float) -> np.ndarray:
     """Return a probability vector over :data:`CHANNELS`."""
     p = np.zeros(len(CHANNELS))
@@ -252,6 +290,10 @@ class SampleSummary:
         The customers file.
     events_by_type : dict of str to int
         Events written per event type.
+    campaign_path : pathlib.Path or None
+        The sample campaign's outcomes, when one was asked for.
+    campaign_rows : int
+        Customers in the sample campaign.
     """
 
     customers: int
@@ -259,6 +301,8 @@ class SampleSummary:
     events_path: Path
     customers_path: Path
     events_by_type: dict[str, int] = field(default_factory=dict)
+    campaign_path: Path | None = None
+    campaign_rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -675,6 +719,36 @@ class _Block:
             self.month(ms, me, cal)
         return self.sink.arrays()
 
+    def campaign(self, rng: np.random.Generator, known: np.ndarray) -> dict[str, np.ndarray]:
+        """Run the sample campaign at the window end on the customers ``known`` (indices).
+
+        Uses its own generator, so the events do not depend on whether a campaign is written.
+        """
+        end = self.window.end
+        k = len(known)
+        weights = _TYPE_WEIGHTS[self.state[known]].copy()
+        active = self.state[known] == 0
+        weights[active, 1] = _SURE_THING_Z * _sigmoid(2.0 * self.z[known[active]])
+        weights[self.open_until[known] > end, 3] += _OPEN_COMPLAINT_DND
+        kind = _pick(rng, weights)
+        control = rng.random(k) < _CAMPAIGN_CONTROL
+        p_order = _ORDER_P[kind, (~control).astype(np.int64)]
+        ordered = rng.random(k) < p_order
+        orders = np.where(ordered, 1 + rng.poisson(0.6, k), 0)
+        aov = _CAMPAIGN_AOV[self.ctype[known]] * self.price_level[known]
+        revenue = np.round(orders * aov * rng.lognormal(-0.045, 0.3, k), 2)
+        margin = np.round(revenue * rng.normal(*_CAMPAIGN_MARGIN, k), 2)
+        return {
+            "cust": known,
+            "control": control,
+            "ordered": ordered,
+            "revenue": revenue,
+            "margin": margin,
+            "kind": kind,
+            "p_control": _ORDER_P[kind, 0],
+            "p_treated": _ORDER_P[kind, 1],
+        }
+
 
 def _arrow_schema(columns: tuple[Column, ...]) -> pa.Schema:
     """Return the Arrow schema polars gives the contract ``columns``."""
@@ -693,17 +767,71 @@ def _lookup(names: tuple[str, ...], codes: np.ndarray) -> pa.Array:
     return pa.array(names, pa.large_string()).take(indices)
 
 
+def _campaign_table(parts: list[dict[str, np.ndarray]], ids: pa.Array) -> pa.Table:
+    """Turn the blocks' campaign arrays into the outcomes table (truth columns last)."""
+    cols = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    return pa.table(
+        {
+            "customer_id": ids.take(pa.array(cols["cust"])),
+            "campaign": pa.array([CAMPAIGN_NAME] * len(cols["cust"]), pa.large_string()),
+            "offer": pa.array([CAMPAIGN_OFFER] * len(cols["cust"]), pa.large_string()),
+            "control": pa.array(cols["control"]),
+            "responded": pa.array(cols["ordered"]),
+            "ordered": pa.array(cols["ordered"]),
+            "revenue": pa.array(cols["revenue"]),
+            "margin": pa.array(cols["margin"]),
+            "uplift_type": _lookup(UPLIFT_TYPES, cols["kind"]),
+            "p_order_control": pa.array(cols["p_control"]),
+            "p_order_treated": pa.array(cols["p_treated"]),
+        }
+    ).cast(_campaign_schema())
+
+
+def _campaign_schema() -> pa.Schema:
+    return (
+        pl.DataFrame(
+            schema={
+                "customer_id": pl.String,
+                "campaign": pl.String,
+                "offer": pl.String,
+                "control": pl.Boolean,
+                "responded": pl.Boolean,
+                "ordered": pl.Boolean,
+                "revenue": pl.Float64,
+                "margin": pl.Float64,
+                "uplift_type": pl.String,
+                "p_order_control": pl.Float64,
+                "p_order_treated": pl.Float64,
+            }
+        )
+        .to_arrow()
+        .schema
+    )
+
+
 def _chunk_tables(
-    seed: int, first_block: int, last_block: int, n_customers: int, window: _Window, width: int
-) -> tuple[pa.Table, pa.Table]:
-    """Simulate blocks ``[first_block, last_block)`` and return (events, customers) tables."""
+    seed: int,
+    first_block: int,
+    last_block: int,
+    n_customers: int,
+    window: _Window,
+    width: int,
+    campaign: bool = False,
+) -> tuple[pa.Table, pa.Table, pa.Table | None]:
+    """Simulate blocks ``[first_block, last_block)``: (events, customers, campaign or None)."""
     parts: list[dict[str, np.ndarray]] = []
+    campaign_parts: list[dict[str, np.ndarray]] = []
     signup, ctype, region = [], [], []
     chunk_first = first_block * BLOCK_SIZE
     for b in range(first_block, last_block):
         n = min(BLOCK_SIZE, n_customers - b * BLOCK_SIZE)
         block = _Block(np.random.default_rng([seed, b]), n, window)
         cols = block.run()
+        if campaign:  # every customer with an order in the file
+            buyers = np.unique(cols["cust"][cols["etype"] == _ET["order"]])
+            outcome = block.campaign(np.random.default_rng([seed, b, 1]), buyers)
+            outcome["cust"] += b * BLOCK_SIZE - chunk_first
+            campaign_parts.append(outcome)
         cols["cust"] += b * BLOCK_SIZE - chunk_first
         parts.append(cols)
         signup.append(block.signup)
@@ -741,7 +869,8 @@ def _chunk_tables(
             "region": _lookup(REGIONS, np.concatenate(region)),
         }
     ).cast(_arrow_schema(CUSTOMER_COLUMNS))
-    return events, customers
+    outcomes = _campaign_table(campaign_parts, ids) if campaign else None
+    return events, customers, outcomes
 
 
 _Writer: TypeAlias = pq.ParquetWriter | pa_csv.CSVWriter
@@ -762,6 +891,8 @@ def generate_sample(
     fmt: SampleFormat = "parquet",
     chunk_size: int = 20_000,
     on_chunk: Callable[[int, int, int], None] | None = None,
+    *,
+    campaign: bool = False,
 ) -> SampleSummary:
     """Simulate customers and write ``events`` and ``customers`` files to ``out_dir``.
 
@@ -787,6 +918,12 @@ def generate_sample(
     on_chunk : callable, optional
         Called after each chunk with the chunks written so far, the number of chunks and the
         events written so far.
+    campaign : bool, default False
+        Also write ``campaign.<fmt>``: a randomised retention campaign run at the window end on
+        every customer with an order, half held out as control, with what each did in the next
+        :data:`CAMPAIGN_HORIZON_DAYS` days (:data:`CAMPAIGN_COLUMNS`, then the hidden truth:
+        ``uplift_type`` and the order probabilities without and with contact). The events and
+        customers files are the same with or without it.
 
     Returns
     -------
@@ -813,19 +950,31 @@ def generate_sample(
     blocks_per_chunk = -(-chunk_size // BLOCK_SIZE)
     n_blocks = -(-n_customers // BLOCK_SIZE)
     n_chunks = -(-n_blocks // blocks_per_chunk)
-    paths = {name: out / f"{name}.{fmt}" for name in ("events", "customers")}
+    names = ("events", "customers", "campaign") if campaign else ("events", "customers")
+    paths = {name: out / f"{name}.{fmt}" for name in names}
     partial = {name: p.with_name(p.name + ".partial") for name, p in paths.items()}
     counts = np.zeros(len(EVENT_TYPES), dtype=np.int64)
-    events_written = 0
+    events_written = campaign_rows = 0
     with (
         _writer(partial["events"], _arrow_schema(EVENT_COLUMNS), fmt) as ev_writer,
         _writer(partial["customers"], _arrow_schema(CUSTOMER_COLUMNS), fmt) as cu_writer,
+        contextlib.ExitStack() as stack,
     ):
+        ca_writer = (
+            stack.enter_context(_writer(partial["campaign"], _campaign_schema(), fmt))
+            if campaign
+            else None
+        )
         for i, first in enumerate(range(0, n_blocks, blocks_per_chunk)):
             last = min(first + blocks_per_chunk, n_blocks)
-            events, customers = _chunk_tables(seed, first, last, n_customers, window, width)
+            events, customers, outcomes = _chunk_tables(
+                seed, first, last, n_customers, window, width, campaign
+            )
             ev_writer.write_table(events)
             cu_writer.write_table(customers)
+            if ca_writer is not None and outcomes is not None:
+                ca_writer.write_table(outcomes)
+                campaign_rows += outcomes.num_rows
             codes = pc.index_in(events["event_type"], pa.array(EVENT_TYPES)).to_numpy()
             counts += np.bincount(codes, minlength=len(EVENT_TYPES))
             events_written += events.num_rows
@@ -839,6 +988,8 @@ def generate_sample(
         events_path=paths["events"],
         customers_path=paths["customers"],
         events_by_type={t: int(c) for t, c in zip(EVENT_TYPES, counts, strict=True)},
+        campaign_path=paths.get("campaign"),
+        campaign_rows=campaign_rows,
     )
 
 
@@ -862,6 +1013,14 @@ def sample_command(
     chunk_size: Annotated[
         int, typer.Option(min=1, help="Customers per chunk written (bounds memory).")
     ] = 20_000,
+    campaign: Annotated[
+        bool,
+        typer.Option(
+            "--campaign",
+            help="Also write campaign.<format>: a randomised retention campaign with a control "
+            "group at the window end (see docs/sample-data.md).",
+        ),
+    ] = False,
 ) -> None:
     """Write realistic sample events and customers (see docs/sample-data.md)."""
     console = Console(stderr=True)
@@ -882,7 +1041,15 @@ def sample_command(
 
         try:
             summary = generate_sample(
-                customers, out, seed, start.date(), end.date(), fmt, chunk_size, advance
+                customers,
+                out,
+                seed,
+                start.date(),
+                end.date(),
+                fmt,
+                chunk_size,
+                advance,
+                campaign=campaign,
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
@@ -890,3 +1057,8 @@ def sample_command(
         f"wrote {summary.events:,} events of {summary.customers:,} customers to "
         f"{summary.events_path} and {summary.customers_path}"
     )
+    if summary.campaign_path is not None:
+        console.print(
+            f"wrote the outcomes of {summary.campaign_rows:,} campaign customers to "
+            f"{summary.campaign_path}"
+        )

@@ -22,11 +22,15 @@ from features.contracts import (
     event_schema,
 )
 from features.events import load_customers, load_events
+from models.campaigns import read_outcomes, validate_outcomes
 from pipelines.sample import (
     BLOCK_SIZE,
+    CAMPAIGN_COLUMNS,
+    CAMPAIGN_OFFER,
     CATEGORIES,
     DEFAULT_END,
     DEFAULT_START,
+    UPLIFT_TYPES,
     SampleFormat,
     generate_sample,
     sample_command,
@@ -336,3 +340,51 @@ def test_passes_the_events_validator(tmp_path: Path, fmt: SampleFormat) -> None:
     assert customers.warnings == ()
     assert events.frame.height == summary.events
     assert customers.frame.height == summary.customers
+
+
+# --- the sample campaign ------------------------------------------------------------------------
+
+
+def test_campaign_leaves_events_and_customers_unchanged(tmp_path: Path) -> None:
+    off = generate_sample(600, tmp_path / "off", seed=9)
+    on = generate_sample(600, tmp_path / "on", seed=9, campaign=True)
+    assert off.campaign_path is None
+    assert on.campaign_path is not None
+    assert on.events_path.read_bytes() == off.events_path.read_bytes()
+    assert on.customers_path.read_bytes() == off.customers_path.read_bytes()
+    again = generate_sample(600, tmp_path / "again", seed=9, campaign=True, chunk_size=BLOCK_SIZE)
+    assert again.campaign_path is not None
+    assert again.campaign_path.read_bytes() == on.campaign_path.read_bytes()
+
+
+def test_campaign_story(tmp_path: Path) -> None:
+    summary = generate_sample(N, tmp_path, seed=7, campaign=True)
+    assert summary.campaign_path is not None
+    campaign = validate_outcomes(pl.read_parquet(summary.campaign_path), "campaign.parquet")
+    assert campaign.columns[: len(CAMPAIGN_COLUMNS)] == list(CAMPAIGN_COLUMNS)
+    assert campaign.height == summary.campaign_rows
+    events = pl.read_parquet(summary.events_path)
+    buyers = events.filter(pl.col("event_type") == "order")["customer_id"].unique()
+    assert set(campaign["customer_id"]) == set(buyers)  # everyone with an order
+    assert set(campaign["offer"]) == {CAMPAIGN_OFFER}
+    assert 0.45 < campaign["control"].mean() < 0.55  # type: ignore[operator]
+    lift = (
+        campaign.group_by("uplift_type", "control")
+        .agg(pl.col("responded").mean())
+        .pivot("control", index="uplift_type", values="responded")
+        .select("uplift_type", lift=pl.col("false") - pl.col("true"))
+    )
+    got = dict(lift.iter_rows())
+    assert set(got) == set(UPLIFT_TYPES)
+    assert got["persuadable"] > 0.25
+    assert got["do_not_disturb"] < -0.15
+    assert abs(got["sure_thing"]) < 0.08
+    assert abs(got["lost_cause"]) < 0.05
+
+
+def test_campaign_csv(tmp_path: Path) -> None:
+    summary = generate_sample(200, tmp_path, seed=2, fmt="csv", campaign=True)
+    assert summary.campaign_path is not None
+    assert summary.campaign_path.name == "campaign.csv"
+    outcomes = read_outcomes(summary.campaign_path)
+    assert outcomes.height == summary.campaign_rows

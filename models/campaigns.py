@@ -1,0 +1,413 @@
+"""Recorded campaign outcomes: validation, the campaign report, measured response rates.
+
+An outcomes table has one row per customer in a campaign (:data:`OUTCOME_COLUMNS`): who, which
+offer, whether the customer was held out at random as control, and what happened within the
+campaign's horizon. Optional columns refine the report: ``campaign`` (several campaigns in one
+file), ``margin`` (else ``revenue x margin_rate``), ``segment`` and ``value_tier`` (as the plan
+had them), ``churn_probability`` and ``propensity`` (the base probabilities the measured rates are
+divided by, see :func:`measured_rates`).
+
+The report
+----------
+Per offer and segment (and per offer over all segments, segment ``all``): treated and control
+customers, the realised response of the treated, the control's response, the incremental response
+(treated minus control) with a bootstrap percentile interval, the cost (treated x cost per
+contact), the incremental margin ``(mean margin treated - mean margin control) x treated`` and the
+ROI ``(incremental margin - cost) / cost``.
+
+The bootstrap resamples treated and control customers independently, ``n_boot`` times, with a
+seeded generator. For a 0/1 outcome the mean of a resample of ``n`` customers with response rate
+``p`` is distributed as ``Binomial(n, p) / n``, so the resamples are drawn that way: the same
+distribution as resampling rows, without materialising them.
+
+Measured rates
+--------------
+An offer's response rate in the offers file is the share of would-be churners a contact keeps
+(retention, service recovery), of lapsed customers it brings back (win-back), or a multiplier on
+the propensity (cross-sell); see :mod:`models.targeting`. A campaign measures the incremental
+response, which for retention is ``mean P(churn) x rate``. :func:`measured_rates` therefore
+divides the incremental response by the cell's mean ``churn_probability`` (retention, service
+recovery) or ``propensity`` (cross-sell), and takes it as it is for win-back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import polars as pl
+
+from models.offers import OffersFile
+
+__all__ = [
+    "ALL_SEGMENTS",
+    "OPTIONAL_OUTCOME_COLUMNS",
+    "OUTCOME_COLUMNS",
+    "REPORT_COLUMNS",
+    "CampaignOutcomesError",
+    "campaign_report",
+    "measured_rates",
+    "read_outcomes",
+    "validate_outcomes",
+]
+
+OUTCOME_COLUMNS: Final[dict[str, pl.DataType]] = {
+    "customer_id": pl.String(),
+    "offer": pl.String(),
+    "control": pl.Boolean(),
+    "responded": pl.Boolean(),
+    "ordered": pl.Boolean(),
+    "revenue": pl.Float64(),
+}
+"""Required columns of an outcomes table and their types."""
+
+OPTIONAL_OUTCOME_COLUMNS: Final[dict[str, pl.DataType]] = {
+    "campaign": pl.String(),
+    "margin": pl.Float64(),
+    "segment": pl.String(),
+    "value_tier": pl.String(),
+    "churn_probability": pl.Float64(),
+    "propensity": pl.Float64(),
+}
+"""Optional columns read when present; any other column passes through untouched."""
+
+REPORT_COLUMNS: Final[tuple[str, ...]] = (
+    "offer",
+    "segment",
+    "treated",
+    "control",
+    "response",
+    "control_response",
+    "incremental_response",
+    "ci_low",
+    "ci_high",
+    "cost",
+    "incremental_margin",
+    "roi",
+)
+ALL_SEGMENTS: Final = "all"
+"""Segment name of the per-offer rows that cover every segment."""
+
+_BOOL_TEXT: Final = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+_SHOWN_ROWS: Final = 5
+
+
+class CampaignOutcomesError(ValueError):
+    """Outcomes that cannot be recorded; every problem names the file, column and rows.
+
+    Parameters
+    ----------
+    source : str
+        The file, or ``"<outcomes>"``.
+    problems : list of str
+        One line per problem.
+    """
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+def _rows_text(rows: pl.Series) -> str:
+    shown = ", ".join(str(r) for r in rows.head(_SHOWN_ROWS).to_list())
+    more = f" and {rows.len() - _SHOWN_ROWS} more" if rows.len() > _SHOWN_ROWS else ""
+    return f"row {shown}{more}" if rows.len() == 1 else f"rows {shown}{more}"
+
+
+def _as_bool(column: pl.Series) -> pl.Series:
+    if column.dtype == pl.Boolean:
+        return column
+    if column.dtype.is_integer():
+        return column.replace_strict({1: True, 0: False}, default=None, return_dtype=pl.Boolean)
+    text = column.cast(pl.String).str.strip_chars().str.to_lowercase()
+    return text.replace_strict(_BOOL_TEXT, default=None, return_dtype=pl.Boolean)
+
+
+def _typed(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Series:
+    column = frame[name]
+    if dtype == pl.Boolean:
+        return _as_bool(column)
+    if dtype == pl.Float64:
+        return column.cast(pl.Float64, strict=False)
+    return column.cast(pl.String)
+
+
+def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.DataFrame:
+    """Check an outcomes table and return it with the declared column types.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        The outcomes as read (booleans may be ``true``/``false``, ``1``/``0``, ``yes``/``no``).
+    source : str, default "<outcomes>"
+        Where it came from, for messages.
+
+    Returns
+    -------
+    polars.DataFrame
+        The outcomes, typed; other columns pass through.
+
+    Raises
+    ------
+    CampaignOutcomesError
+        Listing every problem at once with its column and rows (1 = first data row): a missing
+        column, an empty or unreadable value, a negative revenue, a customer twice in one campaign.
+    """
+    missing = [name for name in OUTCOME_COLUMNS if name not in frame.columns]
+    if missing:
+        raise CampaignOutcomesError(source, [f"missing required column(s): {', '.join(missing)}"])
+    problems: list[str] = []
+    typed = frame.clone()
+    row = pl.Series("row", np.arange(1, frame.height + 1))
+    declared = OUTCOME_COLUMNS | OPTIONAL_OUTCOME_COLUMNS
+    for name, dtype in declared.items():
+        if name not in frame.columns:
+            continue
+        value = _typed(frame, name, dtype)
+        bad = value.is_null() & frame[name].is_not_null()
+        if bad.any():
+            what = "true or false" if dtype == pl.Boolean else "a number"
+            problems.append(f"column {name}: not {what} at {_rows_text(row.filter(bad))}")
+        if name in OUTCOME_COLUMNS and frame[name].is_null().any():
+            problems.append(
+                f"column {name}: empty at {_rows_text(row.filter(frame[name].is_null()))}"
+            )
+        typed = typed.with_columns(value.alias(name))
+    negative = typed["revenue"].fill_null(0.0) < 0
+    if negative.any():
+        problems.append(f"column revenue: negative at {_rows_text(row.filter(negative))}")
+    for name in ("churn_probability", "propensity"):
+        if name in typed.columns:
+            out = ~typed[name].is_between(0.0, 1.0).fill_null(True)
+            if out.any():
+                problems.append(f"column {name}: outside [0, 1] at {_rows_text(row.filter(out))}")
+    keys = ["campaign", "customer_id"] if "campaign" in typed.columns else ["customer_id"]
+    twice = typed.select(pl.struct(keys).is_duplicated()).to_series()
+    if twice.any():
+        problems.append(f"customer listed twice in one campaign at {_rows_text(row.filter(twice))}")
+    if problems:
+        raise CampaignOutcomesError(source, problems)
+    return typed
+
+
+def read_outcomes(path: str | Path) -> pl.DataFrame:
+    """Read an outcomes file (CSV or Parquet) and validate it.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file; ``.parquet`` is read as Parquet, anything else as CSV.
+
+    Returns
+    -------
+    polars.DataFrame
+        The validated outcomes (:func:`validate_outcomes`).
+
+    Raises
+    ------
+    CampaignOutcomesError
+        If the file cannot be read or its content is invalid.
+    """
+    path = Path(path)
+    try:
+        if path.suffix == ".parquet":
+            frame = pl.read_parquet(path)
+        else:
+            frame = pl.read_csv(path, infer_schema=False)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise CampaignOutcomesError(str(path), [f"cannot read the file ({exc})"]) from None
+    return validate_outcomes(frame, str(path))
+
+
+def _with_margin(outcomes: pl.DataFrame, margin_rate: float | None) -> pl.DataFrame:
+    if "margin" in outcomes.columns:
+        return outcomes.with_columns(pl.col("margin").fill_null(0.0))
+    if margin_rate is None:
+        raise ValueError("the outcomes have no 'margin' column: give margin_rate")
+    return outcomes.with_columns(margin=pl.col("revenue") * margin_rate)
+
+
+def _interval(
+    rng: np.random.Generator,
+    n_t: int,
+    p_t: float,
+    n_c: int,
+    p_c: float,
+    n_boot: int,
+    confidence: float,
+) -> tuple[float | None, float | None]:
+    if n_t == 0 or n_c == 0:
+        return None, None
+    diff = rng.binomial(n_t, p_t, n_boot) / n_t - rng.binomial(n_c, p_c, n_boot) / n_c
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(diff, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def campaign_report(
+    outcomes: pl.DataFrame,
+    offers: OffersFile | None = None,
+    *,
+    margin_rate: float | None = None,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> pl.DataFrame:
+    """Report realised and incremental response, cost, incremental margin and ROI.
+
+    Parameters
+    ----------
+    outcomes : polars.DataFrame
+        Validated outcomes (:func:`validate_outcomes`).
+    offers : OffersFile, optional
+        Gives the cost per contact; without it cost and ROI are null.
+    margin_rate : float, optional
+        Margin as a share of revenue, when the outcomes have no ``margin`` column.
+    n_boot : int, default 2000
+        Bootstrap resamples.
+    confidence : float, default 0.95
+        Coverage of the interval.
+    seed : int, default 0
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    polars.DataFrame
+        :data:`REPORT_COLUMNS`, one row per offer and segment and one per offer over all segments
+        (segment :data:`ALL_SEGMENTS`), sorted by offer then segment.
+
+    Raises
+    ------
+    ValueError
+        If an offer is not in the offers file, or margins cannot be computed.
+    """
+    frame = _with_margin(outcomes, margin_rate)
+    if "segment" in frame.columns:
+        frame = frame.with_columns(pl.col("segment").fill_null("unsegmented"))
+        frame = pl.concat([frame, frame.with_columns(segment=pl.lit(ALL_SEGMENTS))])
+    else:
+        frame = frame.with_columns(segment=pl.lit(ALL_SEGMENTS))
+    cost_of: dict[str, float] = {}
+    if offers is not None:
+        known = {o.name: o.cost for o in offers.offers}
+        unknown = sorted(set(frame["offer"].unique().to_list()) - set(known))
+        if unknown:
+            raise ValueError(f"offer {unknown[0]!r} of the outcomes is not in the offers file")
+        cost_of = known
+    cells = frame.group_by("offer", "segment", "control").agg(
+        n=pl.len(),
+        responded=pl.col("responded").cast(pl.Float64).mean(),
+        margin=pl.col("margin").mean(),
+    )
+    treated = cells.filter(~pl.col("control")).drop("control")
+    control = cells.filter(pl.col("control")).drop("control")
+    joined = treated.join(
+        control, on=["offer", "segment"], how="full", coalesce=True, suffix="_c"
+    ).sort("offer", "segment")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for r in joined.iter_rows(named=True):
+        n_t, n_c = r["n"] or 0, r["n_c"] or 0
+        p_t, p_c = r["responded"], r["responded_c"]
+        low, high = _interval(rng, n_t, p_t or 0.0, n_c, p_c or 0.0, n_boot, confidence)
+        both = n_t > 0 and n_c > 0
+        cost = cost_of[r["offer"]] * n_t if r["offer"] in cost_of else None
+        margin = (r["margin"] - r["margin_c"]) * n_t if both else None
+        rows.append(
+            {
+                "offer": r["offer"],
+                "segment": r["segment"],
+                "treated": n_t,
+                "control": n_c,
+                "response": p_t,
+                "control_response": p_c,
+                "incremental_response": p_t - p_c if both else None,
+                "ci_low": low,
+                "ci_high": high,
+                "cost": cost,
+                "incremental_margin": margin,
+                "roi": (margin - cost) / cost if margin is not None and cost else None,
+            }
+        )
+    schema = {
+        "offer": pl.String,
+        "segment": pl.String,
+        "treated": pl.Int64,
+        "control": pl.Int64,
+    } | {name: pl.Float64 for name in REPORT_COLUMNS[4:]}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def measured_rates(
+    outcomes: pl.DataFrame,
+    offers: OffersFile,
+    report: pl.DataFrame | None = None,
+    *,
+    min_customers: int = 30,
+    segments: Sequence[str] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Turn a campaign's incremental responses into response rates for the offers file.
+
+    Parameters
+    ----------
+    outcomes : polars.DataFrame
+        Validated outcomes.
+    offers : OffersFile
+        The offers (their kinds decide the base probability).
+    report : polars.DataFrame, optional
+        :func:`campaign_report` of the outcomes; computed when not given.
+    min_customers : int, default 30
+        A segment needs at least this many treated and this many control customers.
+    segments : sequence of str, optional
+        Only these segments.
+
+    Returns
+    -------
+    dict of str to dict of str to float
+        ``{offer: {segment: rate}}``, for :func:`models.offers.with_measured_rates`; rates are
+        clipped to [-1, 1].
+
+    Raises
+    ------
+    ValueError
+        If a retention, service-recovery or cross-sell offer has outcomes but the base probability
+        column (``churn_probability`` or ``propensity``) is missing.
+    """
+    report = campaign_report(outcomes, offers) if report is None else report
+    frame = (
+        outcomes
+        if "segment" in outcomes.columns
+        else outcomes.with_columns(segment=pl.lit(ALL_SEGMENTS))
+    )
+    rates: dict[str, dict[str, float]] = {}
+    for row in report.filter(pl.col("segment") != ALL_SEGMENTS).iter_rows(named=True):
+        if row["treated"] < min_customers or row["control"] < min_customers:
+            continue
+        if segments is not None and row["segment"] not in segments:
+            continue
+        offer = offers.offer(row["offer"])
+        base = 1.0
+        column = {"retention": "churn_probability", "service_recovery": "churn_probability"}.get(
+            offer.kind, "propensity" if offer.kind == "cross_sell" else None
+        )
+        if column is not None:
+            if column not in frame.columns:
+                raise ValueError(
+                    f"offer {offer.name!r} ({offer.kind}): the outcomes need a {column!r} column "
+                    "to turn the incremental response into a rate"
+                )
+            cell = frame.filter(
+                (pl.col("offer") == offer.name)
+                & (pl.col("segment") == row["segment"])
+                & ~pl.col("control")
+            )
+            mean = cell[column].mean()
+            if not isinstance(mean, float) or mean <= 0:
+                continue
+            base = mean
+        rate = float(np.clip(row["incremental_response"] / base, -1.0, 1.0))
+        rates.setdefault(offer.name, {})[row["segment"]] = rate
+    return rates

@@ -1,0 +1,165 @@
+"""Campaign outcomes: validation, the report computed by hand, measured rates, the bootstrap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from models.campaigns import (
+    ALL_SEGMENTS,
+    REPORT_COLUMNS,
+    CampaignOutcomesError,
+    campaign_report,
+    measured_rates,
+    read_outcomes,
+    validate_outcomes,
+)
+from models.offers import parse_offers, with_measured_rates
+
+OFFERS = parse_offers(
+    {
+        "offers": [
+            {
+                "name": "ret",
+                "kind": "retention",
+                "channel": "email",
+                "cost": 1.0,
+                "response": {"default": 0.1},
+            },
+            {
+                "name": "wb",
+                "kind": "win_back",
+                "channel": "email",
+                "cost": 2.0,
+                "response": {"default": 0.05},
+            },
+        ]
+    }
+)
+
+OUTCOMES = pl.DataFrame(
+    {
+        "customer_id": [f"C{i}" for i in range(10)],
+        "offer": ["ret"] * 10,
+        "segment": ["A"] * 6 + ["B"] * 4,
+        "control": [False] * 4 + [True] * 2 + [False] * 2 + [True] * 2,
+        "responded": [True, True, True, False, True, False, False, True, False, False],
+        "ordered": [True, True, True, False, True, False, False, True, False, False],
+        "revenue": [30.0, 30, 30, 0, 30, 0, 0, 60, 0, 0],
+        "margin": [10.0, 10, 10, 0, 10, 0, 0, 20, 0, 0],
+        "churn_probability": [0.5] * 4 + [0.6] * 2 + [0.25] * 2 + [0.3] * 2,
+    }
+)
+
+
+def test_report_by_hand() -> None:
+    report = campaign_report(validate_outcomes(OUTCOMES), OFFERS, n_boot=500)
+    assert report.columns == list(REPORT_COLUMNS)
+    rows = {r["segment"]: r for r in report.iter_rows(named=True)}
+    a, b, total = rows["A"], rows["B"], rows[ALL_SEGMENTS]
+    assert (a["treated"], a["control"]) == (4, 2)
+    assert a["response"] == pytest.approx(0.75)
+    assert a["control_response"] == pytest.approx(0.5)
+    assert a["incremental_response"] == pytest.approx(0.25)
+    assert a["cost"] == pytest.approx(4.0)
+    assert a["incremental_margin"] == pytest.approx((7.5 - 5.0) * 4)
+    assert a["roi"] == pytest.approx((10 - 4) / 4)
+    assert b["incremental_response"] == pytest.approx(0.5)
+    assert b["incremental_margin"] == pytest.approx(20.0)
+    assert b["roi"] == pytest.approx(9.0)
+    assert (total["treated"], total["control"]) == (6, 4)
+    assert total["incremental_response"] == pytest.approx(4 / 6 - 1 / 4)
+    assert total["incremental_margin"] == pytest.approx((50 / 6 - 10 / 4) * 6)
+    assert total["roi"] == pytest.approx((35 - 6) / 6)
+    for r in (a, b, total):
+        assert r["ci_low"] <= r["incremental_response"] <= r["ci_high"]
+
+
+def test_report_is_seeded_and_without_offers_has_no_cost() -> None:
+    one = campaign_report(OUTCOMES, seed=3)
+    assert one.equals(campaign_report(OUTCOMES, seed=3))
+    assert one["cost"].null_count() == one.height
+    assert one["roi"].null_count() == one.height
+
+
+def test_margin_from_revenue() -> None:
+    report = campaign_report(OUTCOMES.drop("margin"), OFFERS, margin_rate=0.5)
+    a = report.filter(pl.col("segment") == "A").row(0, named=True)
+    assert a["incremental_margin"] == pytest.approx((90 / 4 - 30 / 2) * 0.5 * 4)
+    with pytest.raises(ValueError, match="margin_rate"):
+        campaign_report(OUTCOMES.drop("margin"), OFFERS)
+
+
+def test_bootstrap_interval_covers_the_true_difference() -> None:
+    rng = np.random.default_rng(5)
+    n = 4000
+    control = rng.random(n) < 0.5
+    responded = rng.random(n) < np.where(control, 0.20, 0.26)
+    frame = pl.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(n)],
+            "offer": "ret",
+            "control": control,
+            "responded": responded,
+            "ordered": responded,
+            "revenue": responded * 50.0,
+        }
+    )
+    row = campaign_report(frame, OFFERS, margin_rate=0.3).row(0, named=True)
+    assert row["ci_low"] < 0.06 < row["ci_high"]
+    width = row["ci_high"] - row["ci_low"]
+    # normal approximation of the standard error of a difference of proportions
+    se = np.sqrt(0.2 * 0.8 / (n / 2) + 0.26 * 0.74 / (n / 2))
+    assert width == pytest.approx(2 * 1.96 * se, rel=0.15)
+
+
+def test_measured_rates_divide_by_the_churn_probability() -> None:
+    rates = measured_rates(OUTCOMES, OFFERS, min_customers=1)
+    assert rates["ret"]["A"] == pytest.approx(0.25 / 0.5)
+    assert rates["ret"]["B"] == pytest.approx(min(0.5 / 0.25, 1.0))  # clipped to 1
+    assert measured_rates(OUTCOMES, OFFERS) == {}  # too few customers per cell
+    updated = with_measured_rates(OFFERS, rates)
+    assert updated.offer("ret").rates.rate("A", None) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="need a 'churn_probability' column"):
+        measured_rates(OUTCOMES.drop("churn_probability"), OFFERS, min_customers=1)
+    win_back = OUTCOMES.drop("churn_probability").with_columns(offer=pl.lit("wb"))
+    assert measured_rates(win_back, OFFERS, min_customers=1)["wb"]["A"] == pytest.approx(0.25)
+
+
+def test_validation_names_column_and_rows(tmp_path: Path) -> None:
+    bad = pl.DataFrame(
+        {
+            "customer_id": ["C1", "C2", "C2", "C4"],
+            "offer": ["ret", "ret", "ret", None],
+            "control": ["true", "maybe", "0", "1"],
+            "responded": ["1", "0", "0", "0"],
+            "ordered": ["yes", "no", "no", "no"],
+            "revenue": ["10", "-5", "x", "0"],
+        }
+    )
+    with pytest.raises(CampaignOutcomesError) as info:
+        validate_outcomes(bad, "outcomes.csv")
+    text = str(info.value)
+    assert text.startswith("outcomes.csv: ")
+    assert "column offer: empty at row 4" in text
+    assert "column control: not true or false at row 2" in text
+    assert "column revenue: not a number at row 3" in text
+    assert "column revenue: negative at row 2" in text
+    assert "customer listed twice in one campaign at rows 2, 3" in text
+    with pytest.raises(CampaignOutcomesError, match=r"missing required column.*revenue"):
+        validate_outcomes(bad.drop("revenue"))
+    path = tmp_path / "outcomes.csv"
+    OUTCOMES.write_csv(path)
+    read = read_outcomes(path)
+    assert read["control"].dtype == pl.Boolean
+    assert read.drop("churn_probability").equals(OUTCOMES.drop("churn_probability"))
+    with pytest.raises(CampaignOutcomesError, match="cannot read the file"):
+        read_outcomes(tmp_path / "missing.csv")
+
+
+def test_unknown_offer() -> None:
+    with pytest.raises(ValueError, match="offer 'nope' of the outcomes is not in the offers file"):
+        campaign_report(OUTCOMES.with_columns(offer=pl.lit("nope")), OFFERS)
