@@ -16,7 +16,7 @@ import xgboost as xgb
 from features.contracts import FEATURE_SET_VERSION
 from models import registry
 from models.artifact import ModelBundle
-from models.tasks import TASKS, model_frame
+from models.tasks import get_task, model_frame, task_names
 from training.tracking import configure_tracking, experiment_id
 
 __all__ = ["free_port", "register_champions", "stop", "synthetic_bundles"]
@@ -43,7 +43,7 @@ def synthetic_bundles(
     """
     rng = np.random.default_rng(0)
     bundles = {}
-    for task in TASKS:
+    for task in task_names():
         X = model_frame(task, snapshot)  # noqa: N806
         logit = -0.01 * X["recency_days"].fillna(365).to_numpy() + rng.normal(0, 1, len(X))
         booster = xgb.train(
@@ -57,7 +57,9 @@ def synthetic_bundles(
             feature_names=list(X.columns),
             calibration={"method": "none"},
             feature_set_version=FEATURE_SET_VERSION,
-            categories=sorted(set(X.index.get_level_values(-1))) if task == "cross_sell" else [],
+            categories=sorted(set(X.index.get_level_values(-1)))
+            if get_task(task).kind == "ranked"
+            else [],
             metadata={"grade": "B"},
         )
     return bundles

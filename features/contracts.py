@@ -29,6 +29,7 @@ from typing import Any, Final, Literal
 import polars as pl
 
 __all__ = [
+    "ACTIVITY_EVENTS",
     "CATEGORY_FEATURE_PREFIX",
     "CHANNELS",
     "CUSTOMER_COLUMNS",
@@ -39,7 +40,9 @@ __all__ = [
     "FEATURES",
     "FEATURE_GROUPS",
     "FEATURE_SET_VERSION",
+    "ORDER_EVENTS",
     "RFM_WINDOWS",
+    "SERVICE_EVENTS",
     "WHEN_MISSING",
     "Column",
     "Feature",
@@ -94,6 +97,17 @@ EVENT_TYPES: Final[tuple[str, ...]] = (
     "subscribe",
     "cancel",
 )
+
+ORDER_EVENTS: Final[tuple[str, ...]] = ("order", "return")
+"""Event types of buying: orders and the returns of orders."""
+
+SERVICE_EVENTS: Final[tuple[str, ...]] = ("complaint", "complaint_resolved")
+"""Event types of service tickets: a complaint and the resolution that closes it."""
+
+ACTIVITY_EVENTS: Final[tuple[str, ...]] = tuple(
+    t for t in EVENT_TYPES if t not in ORDER_EVENTS + SERVICE_EVENTS
+)
+"""Every other event type: visits, messages, calls, surveys, reviews, referrals, subscriptions."""
 
 CHANNELS: Final[tuple[str, ...]] = (
     "web",

@@ -6,6 +6,8 @@ never unpickles anything, so a bundle from an untrusted place cannot run code wh
 
 Scores are computed from the booster's *margin* (log-odds): :meth:`ModelBundle.predict_margin`,
 then the fitted calibration maps the margin to a probability (:meth:`ModelBundle.predict_proba`).
+:meth:`ModelBundle.predict` gives what the task outputs: the calibrated probability of a
+classifier (``binary`` and ``ranked`` tasks), the raw prediction of a ``regression`` task.
 :meth:`ModelBundle.contributions` returns exact TreeSHAP values from XGBoost's ``pred_contribs``;
 each row sums to the margin (last column = bias).
 """
@@ -97,14 +99,14 @@ def _json_default(obj: object) -> object:
 
 @dataclass
 class ModelBundle:
-    """An XGBoost binary classifier with its calibration, input columns and provenance.
+    """An XGBoost model with its calibration, input columns and provenance.
 
     Parameters
     ----------
     task : str
-        The task the model scores (``"churn"``, ``"repurchase"`` or ``"cross_sell"``).
+        The task the model scores (a name of :func:`models.tasks.task_names`).
     booster : xgboost.Booster
-        The trained booster (binary logistic objective).
+        The trained booster (binary logistic objective for a classifier).
     feature_names : list of str
         Input columns, in the order the booster expects them.
     calibration : dict
@@ -115,6 +117,8 @@ class ModelBundle:
         Cross-sell target categories (empty for the other tasks).
     metadata : dict
         JSON-able provenance: metrics, grade, baselines, data window, cutoffs, seed, params.
+    kind : {"binary", "ranked", "regression"}, default "binary"
+        The task's kind (:data:`models.tasks.Kind`): what :meth:`predict` returns.
     """
 
     task: str
@@ -124,6 +128,7 @@ class ModelBundle:
     feature_set_version: str
     categories: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    kind: str = "binary"
 
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         """Return ``X``'s model columns, in order, as a float32 array (names any missing)."""
@@ -168,6 +173,24 @@ class ModelBundle:
         """
         return apply_calibration(self.calibration, self.predict_margin(X))
 
+    def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        """Predict what the task outputs: a calibrated probability, or a regression's value.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Model input rows, as for :meth:`predict_margin`.
+
+        Returns
+        -------
+        numpy.ndarray
+            :meth:`predict_proba` for a classifier, :meth:`predict_margin` (the booster's raw
+            output) for a ``regression`` task; float64, shape ``(n,)``.
+        """
+        if self.kind == "regression":
+            return self.predict_margin(X)
+        return self.predict_proba(X)
+
     def contributions(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         """Exact TreeSHAP contributions (XGBoost ``pred_contribs``) in log-odds.
 
@@ -200,6 +223,7 @@ class ModelBundle:
         return {
             "format_version": BUNDLE_FORMAT_VERSION,
             "task": self.task,
+            "kind": self.kind,
             "feature_names": list(self.feature_names),
             "calibration": self.calibration,
             "feature_set_version": self.feature_set_version,
@@ -294,4 +318,5 @@ class ModelBundle:
             feature_set_version=str(meta["feature_set_version"]),
             categories=[str(c) for c in meta.get("categories", [])],
             metadata=dict(meta.get("metadata", {})),
+            kind=str(meta.get("kind", "binary")),
         )

@@ -31,23 +31,15 @@ import polars as pl
 
 from features.contracts import Feature, feature_info
 from models.artifact import ModelBundle, apply_calibration
-from models.tasks import TARGET_PREFIX
+from models.tasks import TARGET_PREFIX, get_task
 
 __all__ = [
     "OTHER_GROUP",
-    "OUTCOME_PHRASES",
     "REASON_COLUMNS",
     "explain",
     "probability_points",
     "reason_sentences",
 ]
-
-OUTCOME_PHRASES: Final[dict[str, str]] = {
-    "churn": "churn risk",
-    "repurchase": "repurchase likelihood",
-    "cross_sell": "purchase likelihood",
-}
-"""What a positive contribution raises, per task, as used in reason sentences."""
 
 OTHER_GROUP: Final = "other"
 """Group given to model inputs that are not registered features (e.g. target-category flags)."""
@@ -188,7 +180,7 @@ def _worded(long: pl.DataFrame, names: list[str], task: str) -> pl.DataFrame:
     ``long`` has ``feature_idx``, ``value`` and ``points``. This is the one place reasons are
     worded, for :func:`explain` and :func:`reason_sentences` alike.
     """
-    outcome = OUTCOME_PHRASES.get(task, f"{task} score")
+    outcome = get_task(task).outcome
     effect = (
         pl.when(pl.col("points") < 0).then(pl.lit("lowers ")).otherwise(pl.lit("raises "))
         + pl.lit(outcome)

@@ -5,8 +5,9 @@ Python object is cloudpickled. The model's only artifact is a :class:`models.art
 directory (``model.ubj`` + ``bundle.json``), logged under the artifact key ``"bundle"``. The file
 imports :mod:`models.artifact`, so the guanxi package must be installed where the model is loaded.
 
-``predict`` takes a pandas DataFrame with the bundle's feature columns and returns the calibrated
-probabilities (float64 array, one per row).
+``predict`` takes a pandas DataFrame with the bundle's feature columns and returns what the task
+outputs (:meth:`models.artifact.ModelBundle.predict`): calibrated probabilities for a classifier,
+raw predictions for a regression (float64 array, one per row).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class GuanxiModel(PythonModel):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> np.ndarray:
-        """Calibrated probabilities for the rows of ``model_input``.
+        """Predict the rows of ``model_input`` (:meth:`~models.artifact.ModelBundle.predict`).
 
         Parameters
         ----------
@@ -59,9 +60,9 @@ class GuanxiModel(PythonModel):
         Returns
         -------
         numpy.ndarray
-            One probability per row.
+            One probability (or, for a regression, one prediction) per row.
         """
-        return self.bundle.predict_proba(model_input)
+        return self.bundle.predict(model_input)
 
 
 set_model(GuanxiModel())

@@ -114,7 +114,7 @@ def log_bundle(bundle: ModelBundle, input_example: pd.DataFrame) -> str:
     if mlflow.active_run() is None:
         raise RuntimeError("log_bundle needs an active MLflow run")
     example = input_example.loc[:, bundle.feature_names].reset_index(drop=True).astype("float64")
-    signature = infer_signature(example, bundle.predict_proba(example))
+    signature = infer_signature(example, bundle.predict(example))
     with tempfile.TemporaryDirectory(prefix="guanxi-bundle-") as tmp:
         bundle_dir = Path(tmp) / pyfunc_model.BUNDLE_ARTIFACT
         bundle.save(bundle_dir)

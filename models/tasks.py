@@ -1,26 +1,37 @@
-"""Task specifications: which rows and columns each model scores.
+"""Task specifications: one declaration per task, the registry, and the rows every model reads.
 
-Three tasks share one feature snapshot (:func:`features.snapshot.build_snapshot`):
+A task is declared once, by a :class:`TaskSpec` in its own module of :mod:`models.specs` (the
+module also holds the task's label function). The spec carries everything that differs between
+tasks: its name and title, its :data:`Kind`, who is eligible to be scored (:class:`Population`),
+the label function, the baseline rules it is graded against, how it is evaluated and graded, the
+phrase a reason uses and its intended use. Training, scoring, explanation, the API and the reviewer
+pages iterate over :func:`task_specs` and read these fields; none of them branches on a task's
+name. Adding a task is adding one module to :mod:`models.specs`.
 
-``churn``
-    One row per customer; the model scores the probability that an active customer places no
-    order in the next ``horizon`` days (or cancels).
-``repurchase``
-    One row per customer; the probability of at least one order in the next ``horizon`` days.
-``cross_sell``
-    One row per (customer, category) pair for every target category the customer has *not*
-    bought yet (``cat_{category}_orders`` is 0 or missing); the probability of a first purchase
-    of that category in the next ``horizon`` days.
+The registry imports :mod:`models.specs` lazily, on the first call of :func:`get_task`,
+:func:`task_specs` or :func:`task_names`, so this module and the spec modules can import each
+other's names without a cycle.
+
+Kinds
+-----
+``binary``
+    One row per customer; the model scores a probability.
+``ranked``
+    One row per (customer, candidate category) for every category the customer has *not* bought
+    yet (``cat_{category}_orders`` is 0 or missing); the model scores a probability per category
+    and ranks them per customer.
+``regression``
+    One row per customer; the model predicts a value (e.g. customer value), not a probability.
 
 Model inputs
 ------------
 The customer part of a row is :func:`features.snapshot.model_input_columns`: the registered
 features with ``model_input=True``, then the numeric columns the customers table passes through,
 in snapshot order (identifiers, ``as_of`` and strings such as ``rfm_segment`` are not inputs).
-Cross-sell rows add one indicator column per target category,
-``target_{category}`` (1.0 for the row's category, else 0.0); together with the customer's
-per-category shares (``cat_{category}_share``) trees learn the affinity between what a customer
-bought and the target category.
+Ranked rows add one indicator column per candidate category, ``target_{category}`` (1.0 for the
+row's category, else 0.0); together with the customer's per-category shares
+(``cat_{category}_share``) trees learn the affinity between what a customer bought and the
+candidate category.
 
 :func:`model_frame` is what training, batch scoring and serving all call, so the model sees the
 same columns everywhere. It never imports :mod:`training`.
@@ -28,35 +39,322 @@ same columns everywhere. It never imports :mod:`training`.
 
 from __future__ import annotations
 
-from typing import Final
+import functools
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Final, Literal, Protocol, get_args
 
 import pandas as pd
 import polars as pl
 
 from features.contracts import CATEGORY_FEATURE_PREFIX, feature_info
 from features.snapshot import model_input_columns
+from models.metrics import BINARY_METRICS, Evaluator, binary_evaluation, grade
+from models.rules import BaselineRule
 
 __all__ = [
+    "ACTIVE_BUYERS",
     "BOUGHT_SUFFIX",
+    "ELIGIBLE",
+    "EVERY_CUSTOMER",
+    "GRADED_BASELINE",
+    "KINDS",
     "TARGET_PREFIX",
-    "TASKS",
+    "Baseline",
+    "Kind",
+    "LabelFunction",
+    "Population",
+    "TaskSpec",
+    "get_task",
     "model_feature_names",
     "model_frame",
+    "register",
     "snapshot_categories",
+    "task_names",
+    "task_specs",
 ]
 
-TASKS: Final[tuple[str, ...]] = ("churn", "repurchase", "cross_sell")
+Kind = Literal["binary", "ranked", "regression"]
+"""What a task's model outputs, and so which rows it reads (see the module docstring)."""
+
+KINDS: Final[tuple[str, ...]] = get_args(Kind)
 
 BOUGHT_SUFFIX: Final = "_orders"
 """A customer has bought category ``c`` when ``cat_{c}_orders`` is positive."""
 
 TARGET_PREFIX: Final = "target_"
-"""Cross-sell indicator columns are named ``target_{category}``."""
+"""Ranked tasks' indicator columns are named ``target_{category}``."""
+
+ELIGIBLE: Final = "eligible"
+"""Status of a customer a task scores (see :meth:`Population.status`)."""
+
+GRADED_BASELINE: Final = "rule"
+"""Metrics key of the baseline a model is graded against (a spec's first baseline)."""
 
 
-def _check_task(task: str) -> None:
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+class LabelFunction(Protocol):
+    """Labels of one task at one cutoff: pure Polars, events in, labels out."""
+
+    def __call__(
+        self,
+        events: pl.DataFrame,
+        cutoff: date,
+        horizon: int,
+        population: pl.DataFrame,
+        categories: Sequence[str],
+    ) -> pl.DataFrame:
+        """Return ``customer_id`` (and ``category`` for ranked tasks) and the Int8 ``label``."""
+        ...
+
+
+@dataclass(frozen=True, eq=False)
+class Population:
+    """Who a task scores at a cutoff, as an expression on the snapshot, and what the others are.
+
+    Parameters
+    ----------
+    eligible : callable
+        ``eligible(active_days)`` returns a boolean expression on snapshot columns, true for the
+        customers the task scores.
+    outside : tuple of (str, callable)
+        Statuses of the customers outside, checked in order: ``(status, condition)`` where
+        ``condition(active_days)`` is a boolean expression on snapshot columns.
+    description : str
+        Who is eligible, in words; ``{active_days}`` is filled in.
+    """
+
+    eligible: Callable[[int], pl.Expr]
+    outside: tuple[tuple[str, Callable[[int], pl.Expr]], ...] = ()
+    description: str = "every customer with an event on or before the cutoff"
+
+    def select(self, snapshot: pl.DataFrame, active_days: int) -> pl.DataFrame:
+        """Return the eligible customers of a snapshot.
+
+        Parameters
+        ----------
+        snapshot : polars.DataFrame
+            A feature snapshot with ``customer_id``.
+        active_days : int
+            The activity window (``TrainConfig.active_days``).
+
+        Returns
+        -------
+        polars.DataFrame
+            One column ``customer_id``, in snapshot order.
+        """
+        return snapshot.filter(self.eligible(active_days)).select("customer_id")
+
+    def status(self, active_days: int) -> pl.Expr:
+        """Status of each snapshot row: :data:`ELIGIBLE` or the first ``outside`` that holds.
+
+        Parameters
+        ----------
+        active_days : int
+            The activity window.
+
+        Returns
+        -------
+        polars.Expr
+            A String expression named ``status`` (null when no status applies).
+        """
+        statuses = ((ELIGIBLE, self.eligible), *self.outside)
+        return pl.coalesce(
+            pl.when(condition(active_days)).then(pl.lit(name)) for name, condition in statuses
+        ).alias("status")
+
+    def describe(self, active_days: int) -> dict[str, Any]:
+        """Describe the population as recorded in a model's metadata.
+
+        Parameters
+        ----------
+        active_days : int
+            The activity window the model was trained with.
+
+        Returns
+        -------
+        dict
+            ``description``, ``active_days``, ``eligible`` (the expression as text) and
+            ``outside`` (status to expression text), so serving can apply the same population.
+        """
+        return {
+            "description": self.description.format(active_days=active_days),
+            "active_days": active_days,
+            "eligible": str(self.eligible(active_days)),
+            "outside": {name: str(cond(active_days)) for name, cond in self.outside},
+        }
+
+
+EVERY_CUSTOMER: Final = Population(eligible=lambda _days: pl.lit(True))
+"""Every customer of the snapshot (an event on or before the cutoff)."""
+
+ACTIVE_BUYERS: Final = Population(
+    eligible=lambda days: pl.col("recency_days") < days,
+    outside=(
+        ("prospect", lambda _days: pl.col("recency_days").is_null()),
+        ("lapsed", lambda days: pl.col("recency_days") >= days),
+    ),
+    description="customers with an order in the last {active_days} days",
+)
+"""Customers with an order in the days ``(c - active_days, c]``; never ordered: ``prospect``;
+ordered before that: ``lapsed``."""
+
+
+@dataclass(frozen=True, eq=False)
+class Baseline:
+    """A baseline rule and the key its held-out metrics are kept under.
+
+    Parameters
+    ----------
+    key : str
+        Metrics key (``"rule"`` for the graded baseline, e.g. ``"popularity"`` for others).
+    rule : models.rules.BaselineRule
+        The unfitted rule; training fits a clone on the training cutoffs.
+    """
+
+    key: str
+    rule: BaselineRule
+
+
+@dataclass(frozen=True, eq=False)
+class TaskSpec:
+    """Everything that differs between tasks.
+
+    Parameters
+    ----------
+    name : str
+        The task's name: registered model name, API and CLI value (letters, digits, ``_``).
+    title : str
+        How pages name it, e.g. ``"Cross-sell"``.
+    kind : {"binary", "ranked", "regression"}
+        What the model outputs and which rows it reads (:func:`model_frame`).
+    order : int
+        Display order (pages, listings, the demo); ties broken by name.
+    labels : LabelFunction
+        Labels at a cutoff for the eligible customers.
+    rules : tuple of Baseline
+        Baseline rules; the first is the one the model is graded against and must have the key
+        :data:`GRADED_BASELINE`.
+    outcome : str
+        What a positive contribution raises, as a reason sentence says it (``"churn risk"``).
+    purpose : str
+        Intended use for the model card; ``{horizon}`` and ``{active_days}`` are filled in.
+    population : Population
+        Who is eligible to be scored at a cutoff.
+    evaluate : callable
+        ``evaluate(y, score, proba, index)`` returns the held-out metrics of one model
+        (:func:`models.metrics.binary_evaluation` or :func:`models.metrics.ranked_evaluation`).
+    metrics : tuple of str
+        The metrics the model card and listings show, in order.
+    grade : callable
+        ``grade(model_metrics, baseline_metrics)`` returns ``"A"``, ``"B"`` or ``"C"``.
+    """
+
+    name: str
+    title: str
+    kind: Kind
+    order: int
+    labels: LabelFunction
+    rules: tuple[Baseline, ...]
+    outcome: str
+    purpose: str
+    population: Population = EVERY_CUSTOMER
+    evaluate: Evaluator = binary_evaluation
+    metrics: tuple[str, ...] = BINARY_METRICS
+    grade: Callable[[Mapping[str, float], Mapping[str, float]], str] = grade
+
+    def __post_init__(self) -> None:
+        if not self.name.replace("_", "").isalnum() or not self.name.islower():
+            raise ValueError(f"task name {self.name!r}: use lower-case letters, digits and '_'")
+        if self.kind not in KINDS:
+            raise ValueError(f"task {self.name}: kind {self.kind!r} is not one of {KINDS}")
+        if not self.rules or self.rules[0].key != GRADED_BASELINE:
+            raise ValueError(
+                f"task {self.name}: the first baseline is the graded one, keyed {GRADED_BASELINE!r}"
+            )
+
+
+_REGISTRY: dict[str, TaskSpec] = {}
+
+
+@functools.cache
+def _load_specs() -> None:
+    """Import :mod:`models.specs` once; it registers every spec module of the package."""
+    importlib.import_module("models.specs")
+
+
+def register(spec: TaskSpec) -> TaskSpec:
+    """Add a task to the registry.
+
+    Parameters
+    ----------
+    spec : TaskSpec
+        The task.
+
+    Returns
+    -------
+    TaskSpec
+        ``spec``.
+
+    Raises
+    ------
+    ValueError
+        If another spec already has the name.
+    """
+    found = _REGISTRY.get(spec.name)
+    if found is not None and found is not spec:
+        raise ValueError(f"task {spec.name!r} is registered twice")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def task_specs() -> tuple[TaskSpec, ...]:
+    """Return every registered task, in display order.
+
+    Returns
+    -------
+    tuple of TaskSpec
+        Sorted by ``order``, then name.
+    """
+    _load_specs()
+    return tuple(sorted(_REGISTRY.values(), key=lambda s: (s.order, s.name)))
+
+
+def task_names() -> tuple[str, ...]:
+    """Return the names of every registered task, in display order.
+
+    Returns
+    -------
+    tuple of str
+        The names of :func:`task_specs`.
+    """
+    return tuple(spec.name for spec in task_specs())
+
+
+def get_task(name: str) -> TaskSpec:
+    """Return a registered task by name.
+
+    Parameters
+    ----------
+    name : str
+        The task's name.
+
+    Returns
+    -------
+    TaskSpec
+        Its spec.
+
+    Raises
+    ------
+    ValueError
+        If no task has that name (the message lists the registered ones).
+    """
+    _load_specs()
+    spec = _REGISTRY.get(name)
+    if spec is None:
+        raise ValueError(f"unknown task {name!r}; expected one of {', '.join(task_names())}")
+    return spec
 
 
 def snapshot_categories(snapshot: pl.DataFrame) -> list[str]:
@@ -96,27 +394,26 @@ def model_feature_names(
     Parameters
     ----------
     task : str
-        One of :data:`TASKS`.
+        A registered task.
     snapshot : polars.DataFrame
         A feature snapshot (only its columns are read).
     categories : list of str, optional
-        Cross-sell target categories; defaults to :func:`snapshot_categories`. Ignored for the
-        other tasks.
+        Candidate categories of a ranked task; defaults to :func:`snapshot_categories`. Ignored
+        for the other kinds.
 
     Returns
     -------
     list of str
-        Customer features (:func:`features.snapshot.model_input_columns`), then for
-        ``cross_sell`` one ``target_{category}`` indicator per category.
+        Customer features (:func:`features.snapshot.model_input_columns`), then for a ranked
+        task one ``target_{category}`` indicator per category.
 
     Raises
     ------
     ValueError
         If the task is unknown.
     """
-    _check_task(task)
     names = model_input_columns(snapshot)
-    if task == "cross_sell":
+    if get_task(task).kind == "ranked":
         cats = snapshot_categories(snapshot) if categories is None else categories
         names += [f"{TARGET_PREFIX}{c}" for c in cats]
     return names
@@ -133,7 +430,7 @@ def model_frame(
     Parameters
     ----------
     task : str
-        One of :data:`TASKS`.
+        A registered task; its kind decides the rows.
     snapshot : polars.DataFrame
         A feature snapshot with a ``customer_id`` column, one row per customer.
     feature_names : list of str, optional
@@ -142,24 +439,24 @@ def model_frame(
         treats it as missing); a ``target_{category}`` column is always computed from the row's
         category (0.0 for categories not in ``categories``). Extra snapshot columns are ignored.
     categories : list of str, optional
-        Cross-sell target categories (a model's ``categories``); defaults to
+        Candidate categories of a ranked task (a model's ``categories``); defaults to
         :func:`snapshot_categories`. A category without a ``cat_{category}_orders`` column in the
         snapshot counts as not bought by anyone.
 
     Returns
     -------
     pandas.DataFrame
-        Float64 columns in ``feature_names`` order. Index ``customer_id`` for ``churn`` and
-        ``repurchase`` (snapshot row order); for ``cross_sell`` a ``(customer_id, category)``
-        MultiIndex with one row per category the customer has not bought yet (snapshot row order,
-        then ``categories`` order).
+        Float64 columns in ``feature_names`` order. Index ``customer_id`` for binary and
+        regression tasks (snapshot row order); for a ranked task a ``(customer_id, category)``
+        MultiIndex with one row per category the customer has not bought yet (snapshot row
+        order, then ``categories`` order).
 
     Raises
     ------
     ValueError
         If the task is unknown or the snapshot has no ``customer_id`` column.
     """
-    _check_task(task)
+    ranked = get_task(task).kind == "ranked"
     if "customer_id" not in snapshot.columns:
         raise ValueError("snapshot has no 'customer_id' column")
     cats = snapshot_categories(snapshot) if categories is None else list(categories)
@@ -172,7 +469,7 @@ def model_frame(
         for n in names
         if not n.startswith(TARGET_PREFIX)
     ]
-    if task != "cross_sell":
+    if not ranked:
         frame = snapshot.select("customer_id", *customer_cols)
         return frame.to_pandas().set_index("customer_id")
 

@@ -1,9 +1,9 @@
 """``guanxi demo``: the whole cycle on the embedded default, from sample data to a running server.
 
-Sample data -> validation -> feature snapshot in the store -> churn, repurchase and cross-sell
-models trained, tracked in MLflow (SQLite under ``GUANXI_HOME``) and promoted through the gate ->
-batch scores with reasons -> the scoring service with the reviewer pages. Every step is the same
-code the individual commands run; nothing here is demo-only logic.
+Sample data -> validation -> feature snapshot in the store -> a model for every registered task
+(:func:`models.tasks.task_names`) trained, tracked in MLflow (SQLite under ``GUANXI_HOME``) and
+promoted through the gate -> batch scores with reasons -> the scoring service with the reviewer
+pages. Every step is the same code the individual commands run; nothing here is demo-only logic.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def demo_command(
     from features.snapshot import build_snapshot
     from features.store import Store
     from models.scoring import score_snapshot
-    from models.tasks import TASKS
+    from models.tasks import task_names
     from pipelines.promote import promote
     from pipelines.sample import generate_sample
     from pipelines.score import load_models, store_scores
@@ -69,7 +69,7 @@ def demo_command(
     console.rule("3/5 training, tracked in MLflow")
     check_tracking(configure_tracking(home))
     config = TrainConfig(trials=trials, seed=seed)
-    for task in TASKS:
+    for task in task_names():
         outcome = run_training(
             task,
             events,
@@ -89,10 +89,10 @@ def demo_command(
         )
 
     console.rule("4/5 promotion and batch scores")
-    for task in TASKS:
+    for task in task_names():
         decision = promote(task, console)
         console.print(f"{task}: {'promoted' if decision.promote else 'kept'} ({decision.reason})")
-    bundles = load_models(list(TASKS), "champion")
+    bundles = load_models(list(task_names()), "champion")
     for task, bundle in bundles.items():
         scored = score_snapshot(bundle, snapshot, explain_k=MAX_REASONS)
         stored = store_scores(store, bundle, snapshot, DEMO_AS_OF, scored, MAX_REASONS)

@@ -28,8 +28,8 @@ from rich.console import Console
 from rich.table import Table
 
 from models import registry
-from models.tasks import TASKS
-from training.evaluation import binary_metrics
+from models.metrics import binary_metrics
+from models.tasks import task_names
 from training.tracking import (
     TrackingUnavailableError,
     check_tracking,
@@ -186,7 +186,7 @@ def _home_uri(console: Console) -> str:
 
 
 def promote_command(
-    task: Annotated[str, typer.Option(help=f"One of {', '.join(TASKS)}.")],
+    task: Annotated[str, typer.Option(help=f"One of {', '.join(task_names())}.")],
 ) -> None:
     """Make the challenger the champion if it passes the gate (grade, then beats the champion)."""
     console = Console()
@@ -221,7 +221,7 @@ def models_command(
         table.add_column(header, justify="right", min_width=len(header))
     table.add_column("run", min_width=8)
     found = 0
-    for name in [task] if task else list(TASKS):
+    for name in [task] if task else list(task_names()):
         for v in registry.list_versions(name):
             found += 1
             table.add_row(

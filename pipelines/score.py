@@ -35,7 +35,7 @@ from features.store import (
 from models import registry
 from models.artifact import ModelBundle
 from models.scoring import SCORE_COLUMNS, check_feature_set, score_snapshot
-from models.tasks import TASKS
+from models.tasks import task_names
 from training.tracking import TrackingUnavailableError, check_tracking, configure_tracking
 
 __all__ = ["load_models", "score_command", "snapshot_for", "store_scores", "write_frame"]
@@ -183,10 +183,11 @@ def store_scores(
 
 def _parse_tasks(text: str) -> list[str]:
     tasks = [t.strip() for t in text.split(",") if t.strip()]
-    unknown = [t for t in tasks if t not in TASKS]
+    unknown = [t for t in tasks if t not in task_names()]
     if unknown or not tasks:
         raise typer.BadParameter(
-            f"unknown task(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(TASKS)}",
+            f"unknown task(s) {', '.join(unknown) or '(none)'}; "
+            f"choose from {', '.join(task_names())}",
             param_hint="--tasks",
         )
     return tasks
@@ -197,7 +198,9 @@ def score_command(
     as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Snapshot day (UTC).")],
     out: Annotated[Path, typer.Option(help="Output file: .parquet or .csv.")],
     customers: Annotated[Path | None, typer.Option(help="Optional customers file.")] = None,
-    tasks: Annotated[str, typer.Option(help="Comma-separated tasks.")] = ",".join(TASKS),
+    tasks: Annotated[
+        str, typer.Option(help="Comma-separated tasks (default: every task).")
+    ] = ",".join(task_names()),
     alias: Annotated[str, typer.Option(help="Registry alias to score with.")] = registry.CHAMPION,
     explain: Annotated[
         int, typer.Option(min=0, help="Top-K reasons per row (wide reason_{i}_* columns).")

@@ -31,7 +31,7 @@ from rich.table import Table
 
 from features.events import EventsValidationError, read_customers, read_events
 from models import registry
-from models.tasks import TASKS
+from models.tasks import task_names
 from training.tracking import (
     TrackingUnavailableError,
     check_tracking,
@@ -112,7 +112,7 @@ def run_training(
     Parameters
     ----------
     task : str
-        One of :data:`models.tasks.TASKS`.
+        A registered task (:func:`models.tasks.task_names`).
     events, customers : polars.DataFrame
         Validated events and the optional customers table.
     events_path : pathlib.Path
@@ -176,7 +176,7 @@ def _figures_table(outcome: TrainOutcome) -> Table:
 
 
 def train_command(
-    task: Annotated[str, typer.Option(help=f"One of {', '.join(TASKS)}.")],
+    task: Annotated[str, typer.Option(help=f"One of {', '.join(task_names())}.")],
     events: Annotated[Path, typer.Option(help="Events file (CSV/Parquet) or Parquet directory.")],
     as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Training day (UTC).")],
     horizon: Annotated[int, typer.Option(min=1, help="Label window in days.")],
@@ -191,8 +191,8 @@ def train_command(
     """Train a model, log the run to MLflow and register it as the task's challenger."""
     from pipelines.settings import get_settings
 
-    if task not in TASKS:
-        raise typer.BadParameter(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    if task not in task_names():
+        raise typer.BadParameter(f"unknown task {task!r}; choose from {', '.join(task_names())}")
     console = Console()
     config = TrainConfig(trials=trials, timeout=timeout, seed=seed, prune=prune)
     home = get_settings().home

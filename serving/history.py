@@ -19,32 +19,16 @@ from typing import Final
 
 import polars as pl
 
+from features.contracts import ACTIVITY_EVENTS, ORDER_EVENTS
 from features.events import validate_events
 
 __all__ = [
-    "ENGAGEMENT_EVENTS",
     "HISTORY_WINDOWS",
-    "ORDER_EVENTS",
     "CustomerHistory",
     "read_customer_events",
     "summarize_history",
 ]
 
-ORDER_EVENTS: Final = ("order", "return")
-ENGAGEMENT_EVENTS: Final = (
-    "visit",
-    "email_sent",
-    "email_open",
-    "email_click",
-    "sms_sent",
-    "sms_reply",
-    "call",
-    "survey",
-    "review",
-    "referral",
-    "subscribe",
-    "cancel",
-)
 HISTORY_WINDOWS: Final = (30, 90, 365)
 """Day windows of the activity counts ("last N days" = days ``(D - N, D]``)."""
 
@@ -191,7 +175,7 @@ def summarize_history(events: pl.DataFrame, as_of: date, limit: int = 15) -> Cus
             "ts", "event_type", "channel", "category", "amount", "quantity", "ref_id"
         ).head(limit),
         complaints=complaints.select("ts", "channel", "ref_id", "resolved_ts").head(limit),
-        engagement=seen.filter(pl.col("event_type").is_in(ENGAGEMENT_EVENTS))
+        engagement=seen.filter(pl.col("event_type").is_in(ACTIVITY_EVENTS))
         .select("ts", "event_type", "channel", "score")
         .head(limit),
         spend=spend,

@@ -280,7 +280,7 @@ def _model_infos(state: ServingState) -> list[ModelInfo]:
         metrics = bundle.metadata.get("metrics") or {}
         infos.append(
             ModelInfo(
-                task=task,  # type: ignore[arg-type]
+                task=task,
                 model_name=model.name,
                 version=model.version,
                 aliases=list(model.aliases),

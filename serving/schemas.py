@@ -28,13 +28,9 @@ __all__ = [
     "ReloadResponse",
     "ScoreRequest",
     "SnapshotInfo",
-    "Task",
     "TaskScore",
     "ValidationErrorResponse",
 ]
-
-Task = Literal["churn", "repurchase", "cross_sell"]
-"""A task name; the same names as :data:`models.tasks.TASKS` (a test checks they agree)."""
 
 Band = Literal["low", "medium", "high"]
 
@@ -82,11 +78,11 @@ class CategoryScore(BaseModel):
 class TaskScore(BaseModel):
     """A customer's score for one task.
 
-    For ``cross_sell`` the probability, decile, band and reasons are those of the top category;
-    they are null when the customer has bought every category already.
+    For a ranked task (cross-sell) the probability, decile, band and reasons are those of the top
+    category; they are null when the customer has bought every category already.
     """
 
-    task: Task
+    task: str = Field(description="A loaded task (see GET /v1/models).")
     probability: float | None = Field(ge=0, le=1, description="Calibrated probability.")
     decile: int | None = Field(
         ge=1, le=10, description="1 = the top tenth of the snapshot's scores, as batch scoring."
@@ -104,7 +100,7 @@ class TaskScore(BaseModel):
         default=None, description="Reasons by concept (group=true)."
     )
     categories: list[CategoryScore] | None = Field(
-        default=None, description="cross_sell only, ranked."
+        default=None, description="Ranked tasks (cross_sell) only, best first."
     )
 
 
@@ -127,7 +123,7 @@ class BatchScoreRequest(_Strict):
     """Scores for up to :data:`MAX_BATCH` customers of the loaded snapshot."""
 
     customer_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
-    tasks: list[Task] | None = Field(default=None, description="Default: every loaded task.")
+    tasks: list[str] | None = Field(default=None, description="Default: every loaded task.")
     explain: int = Field(default=5, ge=0, le=MAX_REASONS, description="Reasons per task.")
     group: bool = Field(default=False, description="Also group the reasons by business concept.")
 
@@ -166,7 +162,7 @@ class ScoreRequest(_Strict):
     as_of: date | None = Field(
         default=None, description="For events: the snapshot day (default: the last event's day)."
     )
-    tasks: list[Task] | None = None
+    tasks: list[str] | None = Field(default=None, description="Default: every loaded task.")
     explain: int = Field(default=5, ge=0, le=MAX_REASONS)
     group: bool = False
 
@@ -191,7 +187,7 @@ class SnapshotInfo(BaseModel):
 class ModelInfo(BaseModel):
     """A loaded model and its provenance."""
 
-    task: Task
+    task: str
     model_name: str
     version: str
     aliases: list[str]

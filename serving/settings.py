@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.tasks import TASKS
+from models.tasks import task_names
 
 __all__ = ["Role", "Settings", "get_settings", "parse_api_keys"]
 
@@ -81,7 +81,9 @@ class Settings(BaseSettings):
         default=SecretStr(""), description="HMAC key for customer ids in audit."
     )
     dev: bool = Field(default=False, description="Development mode: allows generated keys.")
-    tasks: tuple[str, ...] = Field(default=TASKS, description="Tasks whose champions are served.")
+    tasks: tuple[str, ...] = Field(
+        default_factory=task_names, description="Tasks whose champions are served (default: all)."
+    )
     model_alias: str = Field(default="champion", description="Registry alias loaded for each task.")
     max_body_bytes: int = Field(
         default=1_048_576, gt=0, description="Largest accepted request body."
@@ -118,9 +120,9 @@ class Settings(BaseSettings):
     @field_validator("tasks")
     @classmethod
     def _known_tasks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [t for t in value if t not in TASKS]
+        unknown = [t for t in value if t not in task_names()]
         if unknown or not value:
-            raise ValueError(f"unknown tasks {unknown}; expected a subset of {list(TASKS)}")
+            raise ValueError(f"unknown tasks {unknown}; expected a subset of {list(task_names())}")
         return value
 
     @model_validator(mode="after")

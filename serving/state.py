@@ -32,14 +32,13 @@ from features.contracts import FEATURE_SET_VERSION
 from models.artifact import ModelBundle
 from models.explain import explain, reason_sentences
 from models.scoring import REASON_FIELDS, deciles, reason_columns, score_rows
-from models.tasks import model_frame
+from models.tasks import get_task, model_frame
 from serving.schemas import (
     MAX_REASONS,
     Band,
     CategoryScore,
     Reason,
     ReasonGroup,
-    Task,
     TaskScore,
 )
 
@@ -127,8 +126,8 @@ class TaskTable:
     """One task's scores over the snapshot.
 
     ``X`` holds the model input rows; the rows of snapshot customer ``i`` are
-    ``start[i]:start[i + 1]`` (one row for churn and repurchase, one per category not bought yet
-    for cross-sell). ``top[i]`` is the customer's highest-scoring row (-1 if none).
+    ``start[i]:start[i + 1]`` (one row for a binary task, one per category not bought yet for a
+    ranked task). ``top[i]`` is the customer's highest-scoring row (-1 if none).
     ``decile[r]`` is row ``r``'s decile as batch scoring computes it
     (:func:`models.scoring.deciles` over all rows), ``population`` the sorted row probabilities
     that place a live score among them. ``contributions[i]`` holds the TreeSHAP row of ``top[i]``
@@ -463,7 +462,7 @@ def _task_scores(
     """Assemble :class:`TaskScore` objects for customers whose top rows are ``rows``."""
     model = table.model
     has = rows >= 0
-    task_name: Task = task  # type: ignore[assignment]
+    ranked = get_task(task).kind == "ranked"
     result = []
     for i, row in enumerate(rows):
         row_reasons = [
@@ -478,7 +477,7 @@ def _task_scores(
             for f, g, v, points, log_odds, text in reasons[i]
         ]
         categories = None
-        if task == "cross_sell":
+        if ranked:
             lo, hi = blocks[i]
             order = lo + np.argsort(-proba[lo:hi], kind="stable")
             names = X.index.get_level_values("category")
@@ -488,7 +487,7 @@ def _task_scores(
             ]
         result.append(
             TaskScore(
-                task=task_name,
+                task=task,
                 probability=float(proba[row]) if has[i] else None,
                 decile=int(decile[i]) if has[i] else None,
                 band=state.band(int(decile[i])) if has[i] else None,

@@ -37,9 +37,8 @@ from mlflow.exceptions import MlflowException
 from features.events import EventsValidationError
 from features.store import SnapshotNotFoundError, Store
 from models.artifact import apply_calibration
-from models.explain import OUTCOME_PHRASES
 from models.registry import ModelNotFoundError
-from models.tasks import TASKS
+from models.tasks import task_names, task_specs
 from serving.auth import API_KEY_HEADER, KeyRing
 from serving.cards import (
     BASELINES,
@@ -79,7 +78,6 @@ WATERFALL_REASONS: Final = 8
 """Contributions drawn per waterfall; the rest form one "other features" bar."""
 
 _HERE = Path(__file__).parent
-_TASK_TITLES: Final = {"churn": "Churn", "repurchase": "Repurchase", "cross_sell": "Cross-sell"}
 _GROUP_TITLES: Final = {
     "rfm": "Recency, frequency & spend",
     "engagement": "Engagement",
@@ -139,7 +137,7 @@ def _filters() -> dict[str, Any]:
         "money": lambda v: format_number(v, 2),
         "day": format_date,
         "quote": lambda v: quote(str(v), safe=""),
-        "task_title": lambda t: _TASK_TITLES.get(str(t), str(t)),
+        "task_title": _task_title,
         "group_title": lambda g: _GROUP_TITLES.get(str(g), str(g).replace("_", " ").title()),
         "label": lambda s: str(s).replace("_", " "),
         "metric_name": _metric_name,
@@ -154,6 +152,12 @@ _METRIC_NAMES: Final = {
     "brier": "Brier score",
     "log_loss": "log loss",
 }
+
+
+def _task_title(task: str) -> str:
+    """Name a task for people by its spec's title; an unknown name is shown as given."""
+    titles = {spec.name: spec.title for spec in task_specs()}
+    return titles.get(str(task), str(task))
 
 
 def _metric_name(key: str) -> str:
@@ -422,7 +426,7 @@ def overview(request: Request, _role: Reviewer, state: PageState) -> HTMLRespons
                 "histogram": histogram(
                     scores,
                     chart_id=f"hist-{task}",
-                    title=f"{_TASK_TITLES.get(task, task)}: distribution of customer scores",
+                    title=f"{_task_title(task)}: distribution of customer scores",
                 ),
             }
         )
@@ -547,7 +551,7 @@ def _task_view(state: ServingState, task: str, score: TaskScore) -> _TaskView:
     rest = 100 * (score.probability - base) - sum(s.points for s in steps)
     if others > 0:
         steps.append(WaterfallStep(f"{others} other inputs together", "", rest))
-    title = f"{_TASK_TITLES.get(task, task)}: what moves this customer's probability"
+    title = f"{_task_title(task)}: what moves this customer's probability"
     chart = waterfall(
         steps,
         100 * base,
@@ -609,7 +613,7 @@ def customer(request: Request, role: Reviewer, state: PageState, customer_id: st
             "row": row,
             "facts": facts,
             "views": [_task_view(state, task, s) for task, s in scores.items()],
-            "outcomes": OUTCOME_PHRASES,
+            "outcomes": {spec.name: spec.outcome for spec in task_specs()},
             "history": history,
             "events_file": events_file,
             "history_note": history_note,
@@ -647,7 +651,7 @@ def _served_card(state: ServingState, task: str) -> VersionCard:
 
 
 def _card_charts(card: VersionCard, slot: str) -> dict[str, Chart | None]:
-    name = f"{_TASK_TITLES.get(card.task, card.task)} v{card.version}"
+    name = f"{_task_title(card.task)} v{card.version}"
     return {
         "gains": gains_chart(
             card.gains, chart_id=f"gains-{slot}", title=f"{name}: cumulative gains"
@@ -673,9 +677,9 @@ def _card_charts(card: VersionCard, slot: str) -> dict[str, Chart | None]:
 @router.get("/models/{task}", response_class=HTMLResponse)
 def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
     """Champion and challenger of a task side by side, as recorded in MLflow."""
-    if task not in TASKS:
+    if task not in task_names():
         raise PageError(
-            404, "Unknown task", f"There is no task {task!r}; tasks: {', '.join(TASKS)}."
+            404, "Unknown task", f"There is no task {task!r}; tasks: {', '.join(task_names())}."
         )
     holder: StateHolder = request.app.state.holder
     state = holder.current

@@ -7,31 +7,14 @@ its baselines, the grade and the caveats, so a reviewer can judge the model with
 from __future__ import annotations
 
 import math
-from typing import Any, Final
+from typing import Any
 
 import pandas as pd
 
-from training.evaluation import GRADE_A_AUC_GAIN, GRADE_A_PR_RATIO, GRADE_B_AUC_GAIN
+from models.metrics import GRADE_A_AUC_GAIN, GRADE_A_PR_RATIO, GRADE_B_AUC_GAIN
+from models.tasks import get_task
 
 __all__ = ["model_card"]
-
-_PURPOSE: Final[dict[str, str]] = {
-    "churn": (
-        "Ranks customers who ordered in the last {active_days} days by the probability that they "
-        "place no order (or cancel) in the next {horizon} days, to target retention offers."
-    ),
-    "repurchase": (
-        "Ranks customers by the probability that they order at least once in the next {horizon} "
-        "days, to time reminders and offers."
-    ),
-    "cross_sell": (
-        "Ranks, per customer, the product categories the customer has never bought by the "
-        "probability of a first purchase in the next {horizon} days, to choose what to recommend."
-    ),
-}
-
-_METRICS: Final = ("roc_auc", "pr_auc", "top_decile_lift", "brier", "log_loss")
-_TOP_K: Final = ("precision@1", "recall@1", "precision@3", "recall@3")
 
 
 def _fmt(value: Any) -> str:
@@ -71,8 +54,8 @@ def model_card(
         Run parameters: ``task``, ``as_of``, ``horizon``, ``active_days``, ``cutoffs`` (dict with
         ``train``, ``validation``, ``test``), ``seed``, ``feature_set_version``, ``best_params``.
     metrics : dict
-        Held-out metrics per model (``xgboost``, ``logistic``, ``rule`` and for cross-sell
-        ``popularity``).
+        Held-out metrics per model (``xgboost``, ``logistic`` and the task's baselines: ``rule``,
+        e.g. ``popularity``); the columns are the task's ``metrics``.
     grade : str
         ``"A"``, ``"B"`` or ``"C"``.
     rule : dict
@@ -91,9 +74,10 @@ def model_card(
         Markdown.
     """
     task = params["task"]
+    spec = get_task(task)
     cutoffs = params["cutoffs"]
-    purpose = _PURPOSE[task].format(horizon=params["horizon"], active_days=params["active_days"])
-    columns = _METRICS + (_TOP_K if task == "cross_sell" else ())
+    purpose = spec.purpose.format(horizon=params["horizon"], active_days=params["active_days"])
+    columns = spec.metrics
     top = gains.head(3)[["decile", "rows", "rate", "lift", "cum_positives_share"]]
     gains_lines = "\n".join(
         f"| {decile:.0f} | {rows:.0f} | {_fmt(rate)} | {_fmt(lift)} | {_fmt(gain)} |"

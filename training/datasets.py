@@ -28,9 +28,9 @@ Rows
 ----
 At each cutoff ``c`` the snapshot :func:`features.snapshot.build_snapshot` sees the events dated
 on or before ``c``; :func:`models.tasks.model_frame` turns it into model rows, which are joined
-(inner) with the labels of :func:`training.labels.labels_for` over the snapshot's customers. Rows
-are indexed by ``cutoff`` and then the task's index (``customer_id`` or
-``(customer_id, category)``).
+(inner) with the task's labels (:attr:`models.tasks.TaskSpec.labels`) of the snapshot's customers
+the task's population admits (:attr:`models.tasks.TaskSpec.population`). Rows are indexed by
+``cutoff`` and then the task's index (``customer_id`` or ``(customer_id, category)``).
 
 Data checks
 -----------
@@ -48,10 +48,9 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from features.products import category_slug
 from features.snapshot import build_snapshot
-from models.tasks import model_feature_names, model_frame
-from training.labels import LABEL, labels_for
+from models.labels import LABEL, order_categories
+from models.tasks import get_task, model_feature_names, model_frame
 
 __all__ = [
     "CutoffPlan",
@@ -61,7 +60,6 @@ __all__ = [
     "check_split",
     "events_up_to",
     "missing_summary",
-    "order_categories",
     "plan_cutoffs",
 ]
 
@@ -86,28 +84,6 @@ def events_up_to(events: pl.DataFrame, as_of: date) -> pl.DataFrame:
         The events with ``date(ts) <= as_of``.
     """
     return events.filter(pl.col("ts").dt.date() <= as_of)
-
-
-def order_categories(events: pl.DataFrame) -> list[str]:
-    """Return the sanitised categories of the orders, sorted.
-
-    Parameters
-    ----------
-    events : polars.DataFrame
-        Validated events.
-
-    Returns
-    -------
-    list of str
-        Distinct non-null categories of ``order`` events, sanitised like the snapshot's
-        ``cat_{category}_*`` columns (:func:`features.products.category_slug`).
-    """
-    return sorted(
-        events.filter(pl.col("event_type") == "order")
-        .select(category_slug(pl.col("category")).drop_nulls().unique())
-        .to_series()
-        .to_list()
-    )
 
 
 @dataclass(frozen=True)
@@ -297,16 +273,16 @@ def build_task_data(
     customers : polars.DataFrame, optional
         The customers table.
     task : str
-        ``"churn"``, ``"repurchase"`` or ``"cross_sell"``.
+        A registered task (:func:`models.tasks.get_task`).
     cutoffs : sequence of datetime.date
         Cutoff days.
     horizon : int
         Label window in days.
     categories : list of str, optional
         Sanitised categories: the snapshot's per-category columns and the cross-sell targets;
-        defaults to :func:`order_categories` of ``events``.
+        defaults to :func:`models.labels.order_categories` of ``events``.
     active_days : int, default 365
-        Activity window of the churn population.
+        Activity window of the task's population (:class:`models.tasks.Population`).
     feature_names : list of str, optional
         Model inputs; defaults to :func:`models.tasks.model_feature_names` of the latest cutoff's
         snapshot.
@@ -323,6 +299,7 @@ def build_task_data(
     feature_names : list of str
         The model inputs, in column order.
     """
+    spec = get_task(task)
     cats = order_categories(events) if categories is None else categories
     snapshots = {c: build_snapshot(events, customers, c, categories=cats) for c in cutoffs}
     names = (
@@ -333,15 +310,8 @@ def build_task_data(
     parts = []
     for i, (cutoff, snapshot) in enumerate(snapshots.items()):
         X = model_frame(task, snapshot, names, cats)  # noqa: N806
-        labels_frame = labels_for(
-            task,
-            events,
-            cutoff,
-            horizon,
-            population=snapshot.select("customer_id"),
-            categories=cats,
-            active_days=active_days,
-        ).to_pandas()
+        population = spec.population.select(snapshot, active_days)
+        labels_frame = spec.labels(events, cutoff, horizon, population, cats).to_pandas()
         label = labels_frame.set_index(list(X.index.names))[LABEL]
         X = X.loc[X.index.isin(label.index)]  # noqa: N806
         part = TaskData(

@@ -5,14 +5,18 @@
 1. keep the events dated on or before ``as_of``; place the test, validation and training cutoffs
    and check the data (:class:`~training.datasets.InsufficientDataError` says what to change);
 2. build the rows of every cutoff (snapshot as of the cutoff + labels after it);
-3. fit the baselines on the training cutoffs: the recency rule ("no order in the last X days", X
-   searched) for churn and repurchase, the category affinity rule and category popularity for
-   cross-sell; and a logistic regression (:func:`models.estimators.logistic_pipeline`);
+3. fit the task's baseline rules on the training cutoffs (:attr:`models.tasks.TaskSpec.rules`,
+   e.g. "no order in the last X days" with X searched, or "bought A, also bought B") and a
+   logistic regression (:func:`models.estimators.logistic_pipeline`);
 4. tune XGBoost with Optuna on the training cutoffs, early stopping and the objective on the
    validation cutoff (:mod:`training.tuning`);
 5. calibrate the booster's margin on the validation cutoff (:mod:`training.calibration`);
-6. evaluate everything on the held-out test cutoff (:mod:`training.evaluation`), grade the model
-   against the rule, draw the figures and write the model card.
+6. evaluate everything on the held-out test cutoff with the task's metrics
+   (:attr:`models.tasks.TaskSpec.evaluate`), grade the model against its first rule, draw the
+   figures and write the model card.
+
+Nothing here branches on a task's name: the task's spec (:func:`models.tasks.get_task`) says who
+is labelled, how, against which rules and on which metrics.
 
 The result carries the :class:`models.artifact.ModelBundle` and everything a tracker logs; this
 module never imports MLflow.
@@ -31,12 +35,14 @@ import pandas as pd
 import polars as pl
 import xgboost as xgb
 from matplotlib.figure import Figure
+from sklearn.base import clone
 
 from features.contracts import FEATURE_SET_VERSION
 from models.artifact import ModelBundle, apply_calibration
 from models.estimators import logistic_pipeline
-from models.tasks import TASKS
-from training.calibration import choose_calibration, fit_calibration
+from models.labels import order_categories
+from models.tasks import GRADED_BASELINE, TaskSpec, get_task
+from training.calibration import choose_calibration
 from training.card import model_card
 from training.datasets import (
     CutoffPlan,
@@ -46,18 +52,10 @@ from training.datasets import (
     check_split,
     events_up_to,
     missing_summary,
-    order_categories,
     plan_cutoffs,
 )
-from training.evaluation import (
-    binary_metrics,
-    gains_table,
-    grade,
-    reliability_curve,
-    top_k_metrics,
-)
+from training.evaluation import gains_table, reliability_curve
 from training.plots import gains_figure, reliability_figure, shap_figures
-from training.rules import RecencyRule, category_affinity, category_popularity
 from training.tuning import tune
 
 __all__ = ["Holdout", "TrainConfig", "TrainResult", "train_task"]
@@ -80,7 +78,8 @@ class TrainConfig:
     n_cutoffs : int, default 6
         Most training cutoffs (the validation and test cutoffs come on top).
     active_days : int, default 365
-        Churn population: customers with an order in the last ``active_days`` days.
+        Activity window of the task's population (e.g. churn: customers with an order in the last
+        ``active_days`` days); recorded in the model's metadata.
     prune : bool, default True
         Prune unpromising Optuna trials.
     min_customers : int, default 200
@@ -139,12 +138,13 @@ class TrainResult:
     bundle : models.artifact.ModelBundle
         The calibrated model, with metrics, grade and provenance in ``metadata``.
     metrics : dict
-        Held-out metrics per model: ``xgboost`` (calibrated), ``logistic``, ``rule``, and for
-        cross-sell ``popularity`` (``rule`` is then the category affinity rule).
+        Held-out metrics per model: one per baseline of the task (``rule``, the graded one, and
+        e.g. ``popularity``), ``logistic`` and ``xgboost`` (calibrated).
     grade : str
-        ``"A"``, ``"B"`` or ``"C"`` against ``rule`` (:func:`training.evaluation.grade`).
+        ``"A"``, ``"B"`` or ``"C"`` against ``rule`` (the task's ``grade``,
+        :func:`models.metrics.grade` by default).
     rule : dict
-        The rule baseline: ``name`` and settings (``threshold_days`` for the recency rule).
+        The graded rule: ``name`` and settings (``threshold_days`` for the recency rule).
     tables : dict of str to pandas.DataFrame
         ``gains`` (by decile, one block per model, column ``model``), ``reliability`` (column
         ``model``), ``missing`` (missing values on the test cutoff) and ``trials`` (Optuna).
@@ -184,65 +184,20 @@ def _matrix(data: TaskData) -> xgb.DMatrix:
     )
 
 
-def _cross_sell_rule_scores(
-    events: pl.DataFrame, data: TaskData, categories: list[str]
-) -> pd.DataFrame:
-    """Affinity and popularity of every (cutoff, customer, category) row of ``data``, in order.
-
-    A customer who bought nothing before the cutoff has no affinity; it gets the popularity.
-    """
-    rows = pl.from_pandas(data.X.index.to_frame(index=False)).with_row_index("_row")
-    parts = []
-    for cutoff in sorted(set(data.cutoffs)):
-        parts.append(
-            rows.filter(pl.col("cutoff") == cutoff)
-            .join(
-                category_affinity(events, cutoff, categories),
-                on=["customer_id", "category"],
-                how="left",
-            )
-            .join(category_popularity(events, cutoff, categories), on="category", how="left")
-        )
-    scores = (
-        pl.concat(parts)
-        .sort("_row")
-        .select(pl.col("affinity").fill_null(pl.col("popularity")), "popularity")
-    )
-    return scores.to_pandas()
-
-
 def _baselines(
-    task: str,
-    events: pl.DataFrame,
-    train: TaskData,
-    test: TaskData,
-    categories: list[str],
-) -> tuple[dict[str, dict[str, float]], dict[str, tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
-    """Fit the rule baselines on ``train``; return test metrics, test (score, proba), rule info."""
+    spec: TaskSpec, events: pl.DataFrame, train: TaskData, test: TaskData
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
+    """Fit the task's rules on ``train``; return their test (score, proba) and the graded rule."""
     scored: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if task == "cross_sell":
-        train_scores = _cross_sell_rule_scores(events, train, categories)
-        test_scores = _cross_sell_rule_scores(events, test, categories)
-        for name, column in (("rule", "affinity"), ("popularity", "popularity")):
-            to_proba = fit_calibration(
-                train_scores[column].to_numpy(), train.y, "isotonic", sample_weight=train.weight
-            )
-            score = test_scores[column].to_numpy()
-            scored[name] = (score, apply_calibration(to_proba, score))
-        rule: dict[str, Any] = {
-            "name": "bought A, also bought B (category affinity)",
-            "popularity_window_days": 365,
-        }
-    else:
-        recency = RecencyRule(task=task).fit(train.X, train.y, sample_weight=train.weight)
-        scored["rule"] = (recency.decision_function(test.X), recency.predict_proba(test.X)[:, 1])
-        rule = {
-            "name": "no order in the last X days",
-            "threshold_days": recency.threshold_days_,
-            "train_youden_j": round(recency.youden_j_, 4),
-        }
-    metrics = {name: binary_metrics(test.y, s, p) for name, (s, p) in scored.items()}
-    return metrics, scored, rule
+    described: dict[str, dict[str, Any]] = {}
+    for baseline in spec.rules:
+        rule = clone(baseline.rule).fit(train.X, train.y, sample_weight=train.weight, events=events)
+        scored[baseline.key] = (
+            rule.decision_function(test.X, events=events),
+            rule.predict_proba(test.X, events=events)[:, 1],
+        )
+        described[baseline.key] = rule.describe()
+    return scored, described[GRADED_BASELINE]
 
 
 def _jsonable(value: Any) -> Any:
@@ -276,7 +231,7 @@ def train_task(
     customers : polars.DataFrame, optional
         The customers table.
     task : str
-        ``"churn"``, ``"repurchase"`` or ``"cross_sell"``.
+        A registered classification task (:func:`models.tasks.task_names`).
     as_of : datetime.date
         Training day ``D``: the last day whose events may be read.
     horizon : int
@@ -297,12 +252,16 @@ def train_task(
     Raises
     ------
     ValueError
-        If the task is unknown.
+        If the task is unknown or not a classifier (``binary`` or ``ranked``).
     InsufficientDataError
         If the data cannot support the split (the message says what to change).
     """
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    spec = get_task(task)
+    if spec.kind not in ("binary", "ranked"):
+        raise ValueError(
+            f"train_task trains classifiers; {task} is a {spec.kind} task (train it with its own "
+            "estimator)"
+        )
     cfg = config or TrainConfig()
     events = events_up_to(events, as_of)
     if events.is_empty():
@@ -359,12 +318,16 @@ def train_task(
         f"{len(names)} features, {len(missing)} with missing values on the test cutoff",
     )
 
-    metrics, scored, rule = _baselines(task, events, train, test, categories)
+    scored, rule = _baselines(spec, events, train, test)
     logistic = logistic_pipeline(seed=cfg.seed).fit(
         train.X, train.y, logistic__sample_weight=train.weight
     )
     logistic_p = logistic.predict_proba(test.X)[:, 1]
-    metrics["logistic"] = binary_metrics(test.y, logistic_p)
+    metrics = {
+        name: spec.evaluate(test.y, score, proba, test.X.index)
+        for name, (score, proba) in scored.items()
+    }
+    metrics["logistic"] = spec.evaluate(test.y, logistic_p, None, test.X.index)
     _say(
         progress,
         f"{task}: baselines rule AUC {metrics['rule']['roc_auc']:.3f}, "
@@ -389,7 +352,8 @@ def train_task(
         feature_names=names,
         calibration={"method": "none"},
         feature_set_version=FEATURE_SET_VERSION,
-        categories=categories if task == "cross_sell" else [],
+        categories=categories if spec.kind == "ranked" else [],
+        kind=spec.kind,
     )
     calibration, calibration_brier = choose_calibration(
         bundle.predict_margin(valid.X),
@@ -399,16 +363,12 @@ def train_task(
     bundle.calibration = calibration
     test_margin = bundle.predict_margin(test.X)
     test_p = bundle.predict_proba(test.X)
-    metrics["xgboost"] = binary_metrics(test.y, test_p)
+    metrics["xgboost"] = spec.evaluate(test.y, test_p, None, test.X.index)
     raw_p = apply_calibration({"method": "none"}, test_margin)
     rank_scores = {"xgboost": test_p, "logistic": logistic_p} | {
         name: s for name, (s, _) in scored.items()
     }
-    if task == "cross_sell":
-        customer = test.X.index.get_level_values("customer_id").to_numpy()
-        for name, score in rank_scores.items():
-            metrics[name].update(top_k_metrics(customer, test.y, score))
-    model_grade = grade(metrics["xgboost"], metrics["rule"])
+    model_grade = spec.grade(metrics["xgboost"], metrics[GRADED_BASELINE])
     _say(
         progress,
         f"{task}: XGBoost AUC {metrics['xgboost']['roc_auc']:.3f} "
@@ -472,6 +432,7 @@ def train_task(
             "metrics": metrics,
             "grade": model_grade,
             "rule": rule,
+            "population": spec.population.describe(cfg.active_days),
             "params": params,
             "calibration": calibration_info,
             "data": data_info,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date
 from pathlib import Path
@@ -116,3 +117,19 @@ def test_row_order_changes_nothing(tiny_bundle: ModelBundle, tiny_data, order) -
     x = tiny_data[0].iloc[:30]
     base = tiny_bundle.predict_proba(x)
     np.testing.assert_array_equal(tiny_bundle.predict_proba(x.iloc[order]), base[order])
+
+
+def test_predict_is_the_probability_of_a_classifier_and_the_value_of_a_regression(
+    tiny_bundle: ModelBundle, tiny_data, tmp_path: Path
+) -> None:
+    x, _ = tiny_data
+    np.testing.assert_array_equal(tiny_bundle.predict(x), tiny_bundle.predict_proba(x))
+    value = dataclasses.replace(tiny_bundle, kind="regression")
+    np.testing.assert_array_equal(value.predict(x), value.predict_margin(x))
+    value.save(tmp_path / "value")
+    assert ModelBundle.load(tmp_path / "value").kind == "regression"
+    tiny_bundle.save(tmp_path / "churn")
+    meta = json.loads((tmp_path / "churn" / BUNDLE_FILE).read_text())
+    del meta["kind"]  # a bundle written before kinds existed is a classifier
+    (tmp_path / "churn" / BUNDLE_FILE).write_text(json.dumps(meta))
+    assert ModelBundle.load(tmp_path / "churn").kind == "binary"

@@ -1,7 +1,8 @@
-"""model_frame: the rows and columns every task's model reads, from hand-made snapshots."""
+"""The task registry, and model_frame: the rows and columns every task's model reads."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import numpy as np
@@ -9,7 +10,18 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from models.tasks import TASKS, model_feature_names, model_frame, snapshot_categories
+from models.tasks import (
+    GRADED_BASELINE,
+    KINDS,
+    TaskSpec,
+    get_task,
+    model_feature_names,
+    model_frame,
+    register,
+    snapshot_categories,
+    task_names,
+    task_specs,
+)
 
 
 @pytest.fixture
@@ -81,4 +93,35 @@ def test_empty_and_bad_input(snapshot: pl.DataFrame) -> None:
         model_frame("upsell", snapshot)
     with pytest.raises(ValueError, match="customer_id"):
         model_frame("churn", snapshot.drop("customer_id"))
-    assert TASKS == ("churn", "repurchase", "cross_sell")
+
+
+def test_registry_lists_every_spec_in_display_order() -> None:
+    specs = task_specs()
+    assert task_names()[:3] == ("churn", "repurchase", "cross_sell")
+    assert [s.order for s in specs] == sorted(s.order for s in specs)
+    for spec in specs:
+        assert get_task(spec.name) is spec
+        assert spec.kind in KINDS and spec.title and spec.outcome
+        assert spec.rules[0].key == GRADED_BASELINE
+        assert "{horizon}" in spec.purpose
+    assert get_task("cross_sell").kind == "ranked" and get_task("cross_sell").title == "Cross-sell"
+    with pytest.raises(ValueError, match="unknown task 'upsell'; expected one of churn"):
+        get_task("upsell")
+
+
+def test_register_refuses_a_second_spec_of_a_name() -> None:
+    churn = get_task("churn")
+    assert register(churn) is churn  # the same spec again is harmless
+    with pytest.raises(ValueError, match="registered twice"):
+        register(dataclasses.replace(churn))
+
+
+def test_a_spec_checks_its_declaration() -> None:
+    churn = get_task("churn")
+    with pytest.raises(ValueError, match="kind"):
+        dataclasses.replace(churn, kind="forecast")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="lower-case"):
+        dataclasses.replace(churn, name="Churn Risk")
+    with pytest.raises(ValueError, match="graded"):
+        dataclasses.replace(churn, rules=())
+    assert isinstance(churn, TaskSpec)

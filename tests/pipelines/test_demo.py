@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from features.store import Store
 from models import registry
-from models.tasks import TASKS
+from models.tasks import task_names
 from pipelines.cli import _register, app
 from pipelines.demo import DEMO_AS_OF
 from pipelines.settings import get_settings
@@ -28,7 +28,7 @@ def test_demo_trains_promotes_and_stores_scores(local_tracking: Path) -> None:
     assert result.exit_code == 0, result.output
     store = Store(local_tracking)
     assert store.latest_as_of() == DEMO_AS_OF
-    for task in TASKS:
+    for task in task_names():
         champion = registry.get_version(task, registry.CHAMPION)
         assert champion is not None, f"{task} has no champion"
         scores = store.read_scores(task, DEMO_AS_OF, str(champion.version))

@@ -27,7 +27,7 @@ from features.snapshot import build_snapshot
 from features.store import Store
 from models import registry
 from models.artifact import ModelBundle
-from models.tasks import TASKS, model_frame
+from models.tasks import get_task, model_frame, task_names
 from serving.app import create_app
 from serving.settings import Settings
 from serving.state import LoadedSnapshot, ServedModel
@@ -70,7 +70,8 @@ def train_bundle(
     task: str, snapshot: pl.DataFrame, seed: int = 0, feature_set_version: str = FEATURE_SET_VERSION
 ) -> ModelBundle:
     """A 15-tree depth-3 model on seeded labels that depend on a few features."""
-    X = model_frame(task, snapshot, categories=CATEGORIES if task == "cross_sell" else None)  # noqa: N806
+    ranked = get_task(task).kind == "ranked"
+    X = model_frame(task, snapshot, categories=CATEGORIES if ranked else None)  # noqa: N806
     rng = np.random.default_rng(seed)
     recency = X["recency_days"].fillna(200).to_numpy()
     orders = X["orders_total"].fillna(0).to_numpy()
@@ -93,7 +94,8 @@ def train_bundle(
         feature_names=list(X.columns),
         calibration=calibration,
         feature_set_version=feature_set_version,
-        categories=list(CATEGORIES) if task == "cross_sell" else [],
+        categories=list(CATEGORIES) if ranked else [],
+        kind=get_task(task).kind,
         metadata={"grade": "B", "metrics": {"xgboost": {"roc_auc": 0.75}}, "seed": seed},
     )
 
@@ -105,7 +107,7 @@ def snapshot() -> pl.DataFrame:
 
 @pytest.fixture(scope="session")
 def bundles(snapshot: pl.DataFrame) -> dict[str, ModelBundle]:
-    return {task: train_bundle(task, snapshot) for task in TASKS}
+    return {task: train_bundle(task, snapshot) for task in task_names()}
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from features.snapshot import build_snapshot
 from features.store import Store
 from models import registry
 from models.artifact import ModelBundle
-from models.tasks import TASKS, model_frame
+from models.tasks import model_frame, task_names
 from tests.serving.conftest import AS_OF, CATEGORIES, tiny_events, train_bundle
 from training.evaluation import gains_table, reliability_curve
 from training.tracking import configure_tracking, experiment_id, flatten_metrics, log_tables
@@ -145,7 +145,7 @@ def build_ui_world(base: Path) -> UIWorld:
     uri = configure_tracking(home)
     versions, run_ids = {}, {}
     try:
-        for task in TASKS:
+        for task in task_names():
             champion, run_a, _ = _version(task, snapshot, 0, home)
             challenger, run_b, _ = _version(task, snapshot, 1, home)
             registry.set_alias(task, registry.CHAMPION, champion)

@@ -1,4 +1,5 @@
-"""Labels: hand-computed fixtures and the property that only the window (c, c + H] counts."""
+"""Labels of each task's spec: hand-computed fixtures, populations on the snapshot, and the
+property that only the window (c, c + H] counts."""
 
 from __future__ import annotations
 
@@ -9,14 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from features.snapshot import build_snapshot
+from models.labels import known_customers, window_labels
+from models.specs.churn import churn_labels
+from models.specs.cross_sell import cross_sell_labels
+from models.specs.repurchase import repurchase_labels
+from models.tasks import ACTIVE_BUYERS, ELIGIBLE, get_task
 from tests.training.frames import CUTOFF, at, day, events_frame
-from training.labels import (
-    churn_labels,
-    cross_sell_labels,
-    known_customers,
-    labels_for,
-    repurchase_labels,
-)
 
 H = 30
 
@@ -50,25 +50,50 @@ def events() -> pl.DataFrame:
     )
 
 
+def _active(events: pl.DataFrame, active_days: int = 365) -> pl.DataFrame:
+    """The churn population, as training selects it: on the snapshot as of the cutoff."""
+    return ACTIVE_BUYERS.select(build_snapshot(events, None, CUTOFF), active_days)
+
+
 def test_churn_labels_by_hand(events: pl.DataFrame) -> None:
-    got = churn_labels(events, CUTOFF, H)
+    got = churn_labels(events, CUTOFF, H, _active(events))
     assert dict(got.iter_rows()) == {"A": 0, "B": 1, "C": 1, "E": 0, "F": 1}
     assert got.schema["label"] == pl.Int8
 
 
 def test_churn_active_window_is_configurable(events: pl.DataFrame) -> None:
-    got = churn_labels(events, CUTOFF, H, active_days=50)
+    got = churn_labels(events, CUTOFF, H, _active(events, active_days=50))
     assert set(got["customer_id"]) == {"A", "C", "E", "F"}
 
 
+def test_population_statuses(events: pl.DataFrame) -> None:
+    snapshot = build_snapshot(events, None, CUTOFF).with_columns(ACTIVE_BUYERS.status(365))
+    status = dict(snapshot.select("customer_id", "status").iter_rows())
+    assert status == {
+        "A": ELIGIBLE,
+        "B": ELIGIBLE,
+        "C": ELIGIBLE,
+        "D": "lapsed",
+        "E": ELIGIBLE,
+        "F": ELIGIBLE,
+    }
+    prospects = build_snapshot(
+        events_frame([("P", at(day(-3)), "visit", None)]), None, CUTOFF
+    ).select(ACTIVE_BUYERS.status(365))
+    assert prospects["status"].to_list() == ["prospect"]
+    described = get_task("churn").population.describe(90)
+    assert described["active_days"] == 90 and "90" in described["description"]
+    assert set(described["outside"]) == {"prospect", "lapsed"}
+
+
 def test_repurchase_labels_by_hand(events: pl.DataFrame) -> None:
-    got = repurchase_labels(events, CUTOFF, H)
+    got = repurchase_labels(events, CUTOFF, H, known_customers(events, CUTOFF))
     assert dict(got.iter_rows()) == {"A": 1, "B": 0, "C": 1, "D": 1, "E": 1, "F": 0}
 
 
 def test_cross_sell_labels_by_hand(events: pl.DataFrame) -> None:
     cats = ["garden", "home_garden", "shoes", "toys"]
-    got = cross_sell_labels(events, CUTOFF, H, cats)
+    got = cross_sell_labels(events, CUTOFF, H, known_customers(events, CUTOFF), cats)
     labels = {(c, k): v for c, k, v in got.iter_rows()}
     # A bought shoes before: garden bought in the window
     assert labels[("A", "garden")] == 1
@@ -85,11 +110,19 @@ def test_cross_sell_labels_by_hand(events: pl.DataFrame) -> None:
 
 
 def test_population_is_respected(events: pl.DataFrame) -> None:
-    population = pl.DataFrame({"customer_id": ["A", "G", "Z"]})
-    got = repurchase_labels(events, CUTOFF, H, population=population)
+    population = pl.DataFrame({"customer_id": ["A", "G", "Z", "A"]})
+    got = repurchase_labels(events, CUTOFF, H, population)
     assert dict(got.iter_rows()) == {"A": 1, "G": 1, "Z": 0}
-    churn = labels_for("churn", events, CUTOFF, H, population=population)
-    assert churn["customer_id"].to_list() == ["A"]
+    labels = window_labels(
+        events,
+        CUTOFF,
+        H,
+        population,
+        pl.col("visited") | pl.col("cancelled"),
+        visited=("visit",),
+        cancelled=("cancel",),
+    )
+    assert dict(labels.iter_rows()) == {"A": 0, "G": 0, "Z": 0}
 
 
 def test_known_customers(events: pl.DataFrame) -> None:
@@ -97,12 +130,13 @@ def test_known_customers(events: pl.DataFrame) -> None:
 
 
 def test_bad_arguments(events: pl.DataFrame) -> None:
+    population = known_customers(events, CUTOFF)
     with pytest.raises(ValueError, match="horizon"):
-        churn_labels(events, CUTOFF, 0)
+        churn_labels(events, CUTOFF, 0, population)
+    with pytest.raises(ValueError, match="horizon"):
+        cross_sell_labels(events, CUTOFF, 0, population, ["shoes"])
     with pytest.raises(ValueError, match="unknown task"):
-        labels_for("upsell", events, CUTOFF, H)
-    with pytest.raises(ValueError, match="categories"):
-        labels_for("cross_sell", events, CUTOFF, H)
+        get_task("upsell")
 
 
 # --- property: a label never uses an event at or before its cutoff ---------------------------
@@ -135,14 +169,14 @@ def test_labels_only_read_the_window(raw: list, horizon: int) -> None:
     expected_repurchase = {c: int(c in ordered) for c in "abcd"}
 
     for frame in (events, after):  # events at or before the cutoff change no label value
-        churn = churn_labels(frame, CUTOFF, horizon, population=population)
+        churn = churn_labels(frame, CUTOFF, horizon, population)
         assert dict(churn.iter_rows()) == expected_churn
-        repurchase = repurchase_labels(frame, CUTOFF, horizon, population=population)
+        repurchase = repurchase_labels(frame, CUTOFF, horizon, population)
         assert dict(repurchase.iter_rows()) == expected_repurchase
 
     bought_before = {(r[0], r[4]) for r in raw if r[1] <= 0 and r[3] == "order" and r[4]}
     bought_in = {(r[0], r[4]) for r in in_window if r[3] == "order" and r[4]}
-    cross = cross_sell_labels(events, CUTOFF, horizon, ["x", "y"], population=population)
+    cross = cross_sell_labels(events, CUTOFF, horizon, population, ["x", "y"])
     assert {(c, k): v for c, k, v in cross.iter_rows()} == {
         (c, k): int((c, k) in bought_in)
         for c in "abcd"

@@ -1,0 +1,116 @@
+"""Rule baselines: feature threshold search, category affinity and popularity by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from models.rules import (
+    CategoryAffinityRule,
+    CategoryPopularityRule,
+    FeatureThresholdRule,
+    category_affinity,
+    category_popularity,
+)
+from tests.training.frames import CUTOFF, at, day, events_frame
+
+
+def test_recency_rule_churn() -> None:
+    x = pd.DataFrame({"recency_days": [5.0, 10, 40, 50, 200, np.nan]})
+    y = np.array([0, 0, 0, 1, 1, 1])
+    rule = FeatureThresholdRule("recency_days", "above", candidates=(7, 45, 100)).fit(x, y)
+    assert rule.threshold_ == 45  # flags 50, 200, never: TPR 1, FPR 0
+    assert rule.youden_j_ == pytest.approx(1.0)
+    assert rule.predict(x).tolist() == [0, 0, 0, 1, 1, 1]
+    assert rule.rates_ == (0.0, 1.0)
+    assert rule.decision_function(x).tolist() == [5, 10, 40, 50, 200, 201]
+    assert rule.describe() == {
+        "name": "no order in the last X days",
+        "threshold_days": 45,
+        "train_youden_j": 1.0,
+    }
+
+
+def test_recency_rule_repurchase_direction() -> None:
+    x = pd.DataFrame({"recency_days": [5.0, 10, 40, 50]})
+    y = np.array([1, 1, 0, 0])
+    rule = FeatureThresholdRule("recency_days", "at_most", candidates=(7, 20, 45)).fit(x, y)
+    assert rule.threshold_ == 20
+    assert rule.predict_proba(x)[:, 1].tolist() == [1.0, 1.0, 0.0, 0.0]
+    assert rule.decision_function(x).tolist() == [-5, -10, -40, -50]
+
+
+def test_threshold_rule_on_a_count_feature() -> None:
+    x = pd.DataFrame({"referrals_365d": [0.0, 0, 1, 3, 0, 2]})
+    y = np.array([0, 0, 1, 1, 0, 0])
+    rule = FeatureThresholdRule(
+        "referrals_365d", "above", candidates=(0, 1, 2), name="x", setting="threshold"
+    ).fit(x, y)
+    assert rule.threshold_ == 0  # flags 1, 3, 2: TPR 1, FPR 1/4
+    assert rule.describe() == {"name": "x", "threshold": 0, "train_youden_j": 0.75}
+    assert rule.predict_proba(x)[:, 1].tolist() == pytest.approx([0, 0, 2 / 3, 2 / 3, 0, 2 / 3])
+
+
+def test_threshold_rule_needs_its_feature_and_a_direction() -> None:
+    with pytest.raises(KeyError, match="recency_days"):
+        FeatureThresholdRule().fit(pd.DataFrame({"x": [1.0]}), np.array([1]))
+    with pytest.raises(ValueError, match="direction"):
+        FeatureThresholdRule(direction="sideways").fit(  # type: ignore[arg-type]
+            pd.DataFrame({"recency_days": [1.0]}), np.array([1])
+        )
+
+
+def _orders() -> list:
+    return [
+        ("A", at(day(-10)), "order", "x"),
+        ("A", at(day(-20)), "order", "y"),
+        ("B", at(day(-10)), "order", "x"),
+        ("C", at(day(-400)), "order", "y"),
+        ("C", at(day(-400)), "order", "z"),
+        ("D", at(day(5)), "order", "z"),  # after the cutoff: ignored
+        ("E", at(day(-3)), "visit", None),
+    ]
+
+
+def test_category_affinity_by_hand() -> None:
+    got = category_affinity(events_frame(_orders()), CUTOFF, ["x", "y", "z"])
+    aff = {(c, k): v for c, k, v in got.iter_rows()}
+    # buyers: x {A, B}, y {A, C}, z {C}; P(y|x) = 1/2, P(x|y) = 1/2, P(z|y) = 1/2, P(y|z) = 1
+    assert aff[("B", "y")] == pytest.approx(0.5)
+    assert aff[("B", "z")] == 0.0
+    assert aff[("A", "z")] == pytest.approx(0.5)  # via y
+    assert aff[("C", "x")] == pytest.approx(0.5)  # via y
+    assert aff[("C", "y")] == pytest.approx(1.0)  # via z (already bought, still scored)
+    assert {c for c, _ in aff} == {"A", "B", "C"}
+
+
+def test_category_popularity_by_hand() -> None:
+    got = category_popularity(events_frame(_orders()), CUTOFF, ["x", "y", "z", "w"])
+    # recent buyers (365 days): A, B; x bought by both, y by A
+    assert dict(got.iter_rows()) == {"x": 1.0, "y": 0.5, "z": 0.0, "w": 0.0}
+
+
+def test_category_rules_score_rows_of_every_cutoff() -> None:
+    events = events_frame(_orders())
+    index = pd.MultiIndex.from_tuples(
+        [(CUTOFF, "B", "y"), (CUTOFF, "B", "z"), (CUTOFF, "E", "x"), (CUTOFF, "A", "z")],
+        names=["cutoff", "customer_id", "category"],
+    )
+    x = pd.DataFrame({"f": [0.0] * 4}, index=index)
+    y = np.array([1, 0, 0, 1])
+    affinity = clone(CategoryAffinityRule()).fit(x, y, events=events)
+    # B: P(y|x) = 1/2, P(z|x) = 0; E bought nothing: popularity of x (1.0); A: z via y (1/2)
+    assert affinity.decision_function(x, events=events).tolist() == pytest.approx(
+        [0.5, 0.0, 1.0, 0.5]
+    )
+    proba = affinity.predict_proba(x, events=events)
+    assert proba.shape == (4, 2) and np.allclose(proba.sum(axis=1), 1.0)
+    popularity = CategoryPopularityRule().fit(x, y, events=events)
+    assert popularity.decision_function(x, events=events).tolist() == pytest.approx(
+        [0.5, 0.0, 1.0, 0.0]
+    )
+    assert popularity.describe() == {"name": "category popularity", "window_days": 365}
+    with pytest.raises(ValueError, match="events"):
+        CategoryAffinityRule().fit(x, y)
