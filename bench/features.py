@@ -31,17 +31,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gc
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+from bench._measure import measured
 
 __all__ = ["main"]
 
@@ -50,53 +48,6 @@ SPEED_TARGET = 5.0
 MEMORY_TARGET = 0.5
 """polars peak increment / pandas peak increment should be at most this."""
 ENGINES = ("polars", "pandas")
-_T = TypeVar("_T")
-
-
-def _status_kb(field: str) -> int | None:
-    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``), None off Linux."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset the kernel's peak-RSS counter of this process to its current RSS."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _measured(build: Callable[[], _T]) -> tuple[_T, dict[str, Any]]:
-    """Run ``build`` once with the data already loaded; return its result and the figures."""
-    gc.collect()
-    baseline = _status_kb("VmRSS") or 0
-    reset = _reset_peak()
-    cpu0, wall0 = _cpu_s(), time.perf_counter()
-    result = build()
-    wall, cpu = time.perf_counter() - wall0, _cpu_s() - cpu0
-    peak = _status_kb("VmHWM") if reset else None
-    if peak is None:  # not Linux or no reset: the lifetime peak, reading included
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return result, {
-        "wall_s": wall,
-        "cpu_s": cpu,
-        "baseline_mb": baseline / 1024,
-        "peak_mb": peak / 1024,
-        "increment_mb": (peak - baseline) / 1024,
-        "peak_reset": reset,
-    }
 
 
 def _child(engine: str, data: Path, as_of: dt.date, out: Path) -> dict[str, Any]:
@@ -108,7 +59,7 @@ def _child(engine: str, data: Path, as_of: dt.date, out: Path) -> dict[str, Any]
         from features.snapshot import build_snapshot
 
         events, customers = pl.read_parquet(events_path), pl.read_parquet(customers_path)
-        snapshot, figures = _measured(lambda: build_snapshot(events, customers, as_of))
+        snapshot, figures = measured(lambda: build_snapshot(events, customers, as_of))
         snapshot.write_parquet(out)
         sizes = {"events": events.height, "rows": snapshot.height}
     else:
@@ -117,7 +68,7 @@ def _child(engine: str, data: Path, as_of: dt.date, out: Path) -> dict[str, Any]
         from bench._pandas_reference import build_snapshot_pandas
 
         frame, table = pd.read_parquet(events_path), pd.read_parquet(customers_path)
-        result, figures = _measured(lambda: build_snapshot_pandas(frame, table, as_of))
+        result, figures = measured(lambda: build_snapshot_pandas(frame, table, as_of))
         result.to_parquet(out, index=False)
         sizes = {"events": len(frame), "rows": len(result)}
     return {"engine": engine, **sizes, **figures}
