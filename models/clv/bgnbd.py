@@ -63,6 +63,7 @@ __all__ = ["BGNBD", "sample_bgnbd"]
 
 PARAMS: Final = ("r", "alpha", "a", "b")
 _NEAR_ONE: Final = 1e-7
+_SERIES_TERMS: Final = 100_000
 
 
 class BGNBD(ValueModel):
@@ -270,9 +271,8 @@ class BGNBD(ValueModel):
         if abs(a - 1.0) < _NEAR_ONE:
             a = 1.0 + _NEAR_ONE
         z = span / (alpha + t_obs + span)
-        bracket = 1.0 - np.exp((a - 1.0) * np.log1p(-z)) * hyp2f1(
-            a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z
-        )
+        series = _hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
+        bracket = 1.0 - np.exp((a - 1.0) * np.log1p(-z)) * series
         return np.asarray(alive * (a + b + x - 1.0) / (a - 1.0) * bracket)
 
     def probability_no_purchase(
@@ -360,6 +360,30 @@ def _summaries(
     check(tx <= t_obs, "recency must be <= T (the last purchase cannot follow the observation end)")
     check((x > 0) | (tx == 0), "recency must be 0 when frequency is 0")
     return x, tx, t_obs
+
+
+def _hyp2f1(p: float, q: float, c: FloatArray, z: FloatArray) -> FloatArray:
+    """``2F1(p, q; c; z)`` by scipy, summing the series where scipy gives no finite value.
+
+    scipy's ``hyp2f1`` returns NaN for some large ``c`` with ``z`` close to 1 (hundreds of
+    purchases, a horizon long against ``alpha + T``); there ``c - p - q`` is large and positive,
+    so the series converges fast even at ``z = 1``.
+    """
+    c, z = np.broadcast_arrays(np.asarray(c, dtype=np.float64), np.asarray(z, dtype=np.float64))
+    with np.errstate(all="ignore"):
+        value = np.asarray(hyp2f1(p, q, c, z), dtype=np.float64)
+    bad = ~np.isfinite(value)
+    if np.any(bad):
+        cb, zb = c[bad], z[bad]
+        term = np.ones_like(cb)
+        total = np.ones_like(cb)
+        for n in range(_SERIES_TERMS):
+            term = term * (p + n) * (q + n) / ((cb + n) * (n + 1.0)) * zb
+            total += term
+            if np.all(np.abs(term) <= 1e-17 * np.abs(total)):
+                break
+        value[bad] = total
+    return value
 
 
 def _log_ratio(

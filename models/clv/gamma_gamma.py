@@ -256,32 +256,39 @@ def _weighted_correlation(x: FloatArray, m: FloatArray, w: FloatArray) -> float:
 
 
 class _Objective:
-    """Mean log-likelihood and gradient in ``log(p, q, gamma)``, weights summing to 1."""
+    """Mean log-likelihood and gradient in ``log(p, q, gamma)``, weights summing to 1.
+
+    The gamma-function terms depend on ``x`` only and are summed over its distinct values; the
+    ``log(m)`` terms are summed once; per customer, each evaluation needs ``log(gamma + x m)``.
+    """
 
     def __init__(self, x: FloatArray, m: FloatArray, w: FloatArray) -> None:
-        self.x, self.m, self.w = x, m, w
-        self.log_x, self.log_m = np.log(x), np.log(m)
+        self.values, inverse = np.unique(x, return_inverse=True)
+        self.value_weights = np.bincount(inverse.reshape(-1), weights=w)
+        self.x, self.xm, self.w = x, x * m, w
+        log_m = np.log(m)
+        self.sum_log_m, self.sum_x_log_m = float(w @ log_m), float(w @ (x * log_m))
 
     def __call__(self, theta: FloatArray) -> tuple[float, FloatArray]:
         p, q, gamma = np.exp(theta)
-        x, m, w = self.x, self.m, self.w
-        px = p * x
-        spent = gamma + x * m
-        log_spent = np.log(spent)
-        psi_pxq = digamma(px + q)
-        ll = float(
-            w
-            @ (
-                gammaln(px + q)
-                - gammaln(px)
-                + px * self.log_x
-                + (px - 1.0) * self.log_m
-                - (px + q) * log_spent
-            )
-        ) + (q * np.log(gamma) - gammaln(q))
-        d_p = float(w @ (x * (psi_pxq - digamma(px) + self.log_x + self.log_m - log_spent)))
-        d_q = float(w @ (psi_pxq - log_spent)) - digamma(q) + np.log(gamma)
-        d_gamma = q / gamma - float(w @ ((px + q) / spent))
+        u, wu, x, w = self.values, self.value_weights, self.x, self.w
+        pu = p * u
+        psi_puq = digamma(pu + q)
+        log_spent = np.log(gamma + self.xm)
+        wx_log_spent, w_log_spent = float((w * x) @ log_spent), float(w @ log_spent)
+        ll = (
+            float(wu @ (gammaln(pu + q) - gammaln(pu) + pu * np.log(u)))
+            - gammaln(q)
+            + q * np.log(gamma)
+            + p * self.sum_x_log_m
+            - self.sum_log_m
+            - p * wx_log_spent
+            - q * w_log_spent
+        )
+        d_p = float(wu @ (u * (psi_puq - digamma(pu) + np.log(u)))) + self.sum_x_log_m
+        d_p -= wx_log_spent
+        d_q = float(wu @ psi_puq) - digamma(q) + np.log(gamma) - w_log_spent
+        d_gamma = q / gamma - float(w @ ((p * x + q) / (gamma + self.xm)))
         return ll, np.array([d_p * p, d_q * q, d_gamma * gamma])
 
 

@@ -115,7 +115,7 @@ def _exact_expectation(
     alpha=st.floats(0.1, 500),
     a=st.floats(0.05, 8).filter(lambda v: abs(v - 1) > 1e-3),
     b=st.floats(0.1, 30),
-    x=st.sampled_from([0, 1, 2, 7, 40, 300, 1000]),
+    x=st.sampled_from([0, 1, 2, 7, 40, 300, 1000]),  # 1000 with z near 1: scipy gives NaN
     t_obs=st.floats(1, 1000),
     share=st.floats(0.01, 1),
     t=st.floats(0.1, 3000),
@@ -126,7 +126,8 @@ def test_conditional_expectation_is_accurate_where_the_textbook_form_overflows(
     tx = t_obs * share if x > 0 else 0.0
     model = BGNBD.from_params(r, alpha, a, b)
     ours = model.conditional_expected_purchases(t, x, tx, t_obs)[0]
-    assert ours == pytest.approx(_exact_expectation(r, alpha, a, b, x, tx, t_obs, t), rel=1e-6)
+    exact = _exact_expectation(r, alpha, a, b, x, tx, t_obs, t)
+    assert ours == pytest.approx(exact, rel=1e-6, abs=1e-9)
 
 
 def test_predictions_by_hand() -> None:
