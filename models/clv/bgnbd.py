@@ -422,21 +422,23 @@ class _Objective:
         x, w = self.x, self.w
         # terms in x only, over the distinct x
         ll = float(
-            wu
-            @ (
-                gammaln(r + u)
-                - gammaln(r)
-                + r * np.log(alpha)
-                + gammaln(a + b)
-                + gammaln(b + u)
-                - gammaln(b)
-                - gammaln(a + b + u)
+            np.vdot(
+                wu,
+                (
+                    gammaln(r + u)
+                    - gammaln(r)
+                    + r * np.log(alpha)
+                    + gammaln(a + b)
+                    + gammaln(b + u)
+                    - gammaln(b)
+                    - gammaln(a + b + u)
+                ),
             )
         )
         psi_abu = digamma(a + b + u)
-        d_r = float(wu @ (digamma(r + u) - digamma(r) + np.log(alpha)))
-        d_a = float(wu @ (digamma(a + b) - psi_abu))
-        d_b = float(wu @ (digamma(a + b) + digamma(b + u) - digamma(b) - psi_abu))
+        d_r = float(np.vdot(wu, (digamma(r + u) - digamma(r) + np.log(alpha))))
+        d_a = float(np.vdot(wu, (digamma(a + b) - psi_abu)))
+        d_b = float(np.vdot(wu, (digamma(a + b) + digamma(b + u) - digamma(b) - psi_abu)))
         # terms in T and t_x, per customer
         log_at = np.log(alpha + self.t_obs)
         log_atx = np.log(alpha + self.tx)
@@ -444,14 +446,14 @@ class _Objective:
         b_x = b + self.b_offset
         d = np.where(self.repeat, np.log(a) - np.log(b_x) + rx * (log_at - log_atx), -np.inf)
         second = expit(d)  # weight of the likelihood's second term
-        ll += float(w @ (np.logaddexp(0.0, d) - rx * log_at))
-        d_r += float(w @ (second * (log_at - log_atx) - log_at))
+        ll += float(np.vdot(w, (np.logaddexp(0.0, d) - rx * log_at)))
+        d_r += float(np.vdot(w, (second * (log_at - log_atx) - log_at)))
         inv_at = 1.0 / (alpha + self.t_obs)
         d_alpha = r / alpha - float(
-            w @ (rx * ((1.0 - second) * inv_at + second / (alpha + self.tx)))
+            np.vdot(w, (rx * ((1.0 - second) * inv_at + second / (alpha + self.tx))))
         )
-        d_a += float(w @ second) / a
-        d_b -= float(w @ (second / b_x))
+        d_a += float(np.vdot(w, second)) / a
+        d_b -= float(np.vdot(w, (second / b_x)))
         return ll, np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
 
 

@@ -267,7 +267,7 @@ class _Objective:
         self.value_weights = np.bincount(inverse.reshape(-1), weights=w)
         self.x, self.xm, self.w = x, x * m, w
         log_m = np.log(m)
-        self.sum_log_m, self.sum_x_log_m = float(w @ log_m), float(w @ (x * log_m))
+        self.sum_log_m, self.sum_x_log_m = float(np.vdot(w, log_m)), float(np.vdot(w, (x * log_m)))
 
     def __call__(self, theta: FloatArray) -> tuple[float, FloatArray]:
         p, q, gamma = np.exp(theta)
@@ -275,9 +275,9 @@ class _Objective:
         pu = p * u
         psi_puq = digamma(pu + q)
         log_spent = np.log(gamma + self.xm)
-        wx_log_spent, w_log_spent = float((w * x) @ log_spent), float(w @ log_spent)
+        wx_log_spent, w_log_spent = float(np.vdot((w * x), log_spent)), float(np.vdot(w, log_spent))
         ll = (
-            float(wu @ (gammaln(pu + q) - gammaln(pu) + pu * np.log(u)))
+            float(np.vdot(wu, (gammaln(pu + q) - gammaln(pu) + pu * np.log(u))))
             - gammaln(q)
             + q * np.log(gamma)
             + p * self.sum_x_log_m
@@ -285,10 +285,10 @@ class _Objective:
             - p * wx_log_spent
             - q * w_log_spent
         )
-        d_p = float(wu @ (u * (psi_puq - digamma(pu) + np.log(u)))) + self.sum_x_log_m
+        d_p = float(np.vdot(wu, (u * (psi_puq - digamma(pu) + np.log(u))))) + self.sum_x_log_m
         d_p -= wx_log_spent
-        d_q = float(wu @ psi_puq) - digamma(q) + np.log(gamma) - w_log_spent
-        d_gamma = q / gamma - float(w @ ((p * x + q) / (gamma + self.xm)))
+        d_q = float(np.vdot(wu, psi_puq)) - digamma(q) + np.log(gamma) - w_log_spent
+        d_gamma = q / gamma - float(np.vdot(w, ((p * x + q) / (gamma + self.xm))))
         return ll, np.array([d_p * p, d_q * q, d_gamma * gamma])
 
 

@@ -128,7 +128,7 @@ class ShiftedBetaGeometric(ValueModel):
             estimated.
         """
         t, lost, w = _spells(periods, cancelled, weights)
-        renewed = float(w @ np.where(lost, t - 1.0, t))  # renewals observed in all
+        renewed = float(np.vdot(w, np.where(lost, t - 1.0, t)))  # renewals observed in all
         if not np.any(lost & (w > 0)) or renewed == 0:
             what = "nobody has cancelled yet" if renewed else "nobody has renewed"
             raise ModelIdentificationError(
@@ -277,10 +277,12 @@ class _Objective:
     def __call__(self, theta: FloatArray) -> tuple[float, FloatArray]:
         alpha, beta = np.exp(theta)
         a, b, w = alpha + self.shift_alpha, beta + self.shift_beta, self.w
-        ll = float(w @ betaln(a, b)) - betaln(alpha, beta)
+        ll = float(np.vdot(w, betaln(a, b))) - betaln(alpha, beta)
         psi_ab = digamma(a + b)
-        d_alpha = float(w @ (digamma(a) - psi_ab)) - (digamma(alpha) - digamma(alpha + beta))
-        d_beta = float(w @ (digamma(b) - psi_ab)) - (digamma(beta) - digamma(alpha + beta))
+        d_alpha = float(np.vdot(w, (digamma(a) - psi_ab))) - (
+            digamma(alpha) - digamma(alpha + beta)
+        )
+        d_beta = float(np.vdot(w, (digamma(b) - psi_ab))) - (digamma(beta) - digamma(alpha + beta))
         return ll, np.array([d_alpha * alpha, d_beta * beta])
 
 
