@@ -22,6 +22,8 @@ Row numbers in problems are **1-based data rows**: row 1 is the first record aft
 a CSV (line 2 of the file when no quoted value spans lines) and the first row of a Parquet file.
 In a directory of Parquet files, rows count within each file and the problem names the file. At
 most :data:`MAX_LISTED_ROWS` rows are listed per problem, followed by how many more there are.
+A table whose rows have no meaningful order (a database table) is validated with ``key``, the
+columns of its primary key: problems then list key values (``Problem.keys``) as well.
 
 Memory and speed
 ----------------
@@ -62,6 +64,7 @@ __all__ = [
     "MAX_VALUE_CHARS",
     "EventsValidationError",
     "Loaded",
+    "Prepare",
     "Problem",
     "load_customers",
     "load_events",
@@ -84,6 +87,7 @@ _SHOW_CHARS: Final = 40
 _SHOW_VALUES: Final = 5
 _T: Final = "__typed_"
 _F: Final = "__check_"
+_K: Final = "__key__"
 _PARQUET_SUFFIXES: Final = (".parquet", ".pq")
 _CONTROL_CHARS: Final = r"[\x00-\x1F\x7F]"
 _NAIVE_TS: Final = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?$"
@@ -115,6 +119,11 @@ class Problem:
         How many rows are affected in total (0 for a problem with the whole file).
     severity : {"error", "warning"}
         Errors stop the load; warnings are reported and the data is used.
+    key : str or None
+        The key the rows are named by instead of row numbers (e.g. ``"event_id"``), for a table
+        read with a primary key; None otherwise.
+    keys : tuple of str
+        The key values of the rows in ``rows``, when ``key`` is set.
     """
 
     file: str
@@ -123,6 +132,8 @@ class Problem:
     rows: tuple[int, ...] = ()
     n_rows: int = 0
     severity: Severity = "error"
+    key: str | None = None
+    keys: tuple[str, ...] = ()
 
     def rows_text(self) -> str:
         """Return the listed rows as text, e.g. ``"3, 7, 12 and 1,204 more"``.
@@ -130,15 +141,20 @@ class Problem:
         Returns
         -------
         str
-            Empty for a problem with the whole file.
+            Empty for a problem with the whole file; key values (``"event_id 17, 40"``) for a
+            table read with a key.
         """
-        shown = ", ".join(str(r) for r in self.rows)
-        more = self.n_rows - len(self.rows)
-        return f"{shown} and {more:,} more" if more > 0 else shown
+        listed = self.keys if self.key else self.rows
+        shown = ", ".join(str(r) for r in listed)
+        more = self.n_rows - len(listed)
+        shown = f"{shown} and {more:,} more" if more > 0 else shown
+        return f"{self.key} {shown}" if self.key and shown else shown
 
     def __str__(self) -> str:
         where = self.file + (f", column {self.column!r}" if self.column else "")
-        if self.rows:
+        if self.keys:
+            where += f", {self.rows_text()}"
+        elif self.rows:
             where += f", row{'s' if self.n_rows > 1 else ''} {self.rows_text()}"
         return f"{where}: {self.message}"
 
@@ -421,15 +437,38 @@ def _customer_checks(usable: set[str], now: datetime) -> list[_Check]:
     return checks
 
 
+def _key_label(key: Sequence[str]) -> str | None:
+    """Name a key in problems: ``event_id``, or ``(order_id, line)`` for a composite key."""
+    if not key:
+        return None
+    return key[0] if len(key) == 1 else f"({', '.join(key)})"
+
+
+def _key_values(key: Sequence[str]) -> list[pl.Expr]:
+    """Return the key as one text column (parts joined by ``/``); no column without a key."""
+    if not key:
+        return []
+    parts = [pl.col(k).cast(pl.String).fill_null("null") for k in key]
+    return [pl.concat_str(parts, separator="/").alias(_K)]
+
+
 def _run_checks(
-    raw: pl.LazyFrame, typed: dict[str, pl.Expr], checks: Sequence[_Check], file: str
+    raw: pl.LazyFrame,
+    typed: dict[str, pl.Expr],
+    checks: Sequence[_Check],
+    file: str,
+    key: Sequence[str] = (),
 ) -> tuple[pl.DataFrame, list[Problem]]:
-    """Convert and flag in one streaming pass, then turn the flags into problems."""
+    """Convert and flag in one streaming pass, then turn the flags into problems.
+
+    With a ``key``, the returned frame keeps the key values in a column named :data:`_K`.
+    """
     flags = [f"{_F}{i}" for i in range(len(checks))]
     frame = (
         raw.with_columns(expr.alias(_T + name) for name, expr in typed.items())
         .select(
             *(_typed(name).alias(name) for name in typed),
+            *_key_values(key),
             *(c.flag.fill_null(False).alias(f) for c, f in zip(checks, flags, strict=True)),
         )
         .collect(engine="streaming")
@@ -437,9 +476,15 @@ def _run_checks(
     if not checks:
         return frame, []
     row = pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
+    listed = (pl.col(_K),) if key else ()
     summary = frame.select(
         *(pl.col(f).sum().alias(f"n{f}") for f in flags),
         *(row.filter(pl.col(f)).head(MAX_LISTED_ROWS).implode().alias(f"r{f}") for f in flags),
+        *(
+            k.filter(pl.col(f)).head(MAX_LISTED_ROWS).implode().alias(f"k{f}")
+            for f in flags
+            for k in listed
+        ),
     ).row(0, named=True)
     problems = []
     for check, f in zip(checks, flags, strict=True):
@@ -463,7 +508,10 @@ def _run_checks(
         elif check.show == "example":
             first = raw.select(check.column).slice(rows[0] - 1, 1).collect().item()
             message += f" (e.g. {_show(first)})"
-        problems.append(Problem(file, check.column, message, rows, count))
+        keys = tuple(summary[f"k{f}"]) if key else ()
+        problems.append(
+            Problem(file, check.column, message, rows, count, key=_key_label(key), keys=keys)
+        )
     return frame.drop(flags), problems
 
 
@@ -472,26 +520,26 @@ def _now_utc(now: datetime) -> datetime:
 
 
 def _check_events(
-    raw: pl.LazyFrame, file: str, now: datetime, lossy: bool
+    raw: pl.LazyFrame, file: str, now: datetime, lossy: bool, key: Sequence[str] = ()
 ) -> tuple[pl.DataFrame, list[Problem]]:
     raw, typed, usable, checks, problems = _prepare(raw, EVENT_COLUMNS, file, lossy)
     problems += [
         Problem(file, name, "column ignored: not in the events contract", severity="warning")
         for name in raw.collect_schema()
-        if name not in typed
+        if name not in typed and name not in key
     ]
     checks += _event_checks(usable, _now_utc(now))
-    frame, found = _run_checks(raw, typed, checks, file)
+    frame, found = _run_checks(raw, typed, checks, file, key)
     return frame, problems + found
 
 
 def _check_customers(
-    raw: pl.LazyFrame, file: str, now: datetime, lossy: bool
+    raw: pl.LazyFrame, file: str, now: datetime, lossy: bool, key: Sequence[str] = ()
 ) -> tuple[pl.DataFrame, list[Problem]]:
     raw, typed, usable, checks, problems = _prepare(raw, CUSTOMER_COLUMNS, file, lossy)
     typed |= {name: pl.col(name) for name in raw.collect_schema() if name not in typed}
     checks += _customer_checks(usable, _now_utc(now))
-    frame, found = _run_checks(raw, typed, checks, file)
+    frame, found = _run_checks(raw, typed, checks, file, key)
     return _infer_extra_types(frame), problems + found
 
 
@@ -500,7 +548,7 @@ def _infer_extra_types(frame: pl.DataFrame) -> pl.DataFrame:
     known = {c.name for c in CUSTOMER_COLUMNS}
     casts = []
     for name, dtype in frame.schema.items():
-        if name in known or dtype != pl.String:
+        if name in known or name == _K or dtype != pl.String:
             continue
         text = pl.col(name).str.strip_chars()
         for target in (pl.Int64, pl.Float64):
@@ -517,6 +565,7 @@ def _exact_duplicates(frame: pl.DataFrame) -> pl.Series:
     Rows are hashed first and only rows whose hash repeats are compared in full, so the extra
     memory is one integer per row.
     """
+    frame = frame.drop(_K, strict=False)
     flag = pl.Series("duplicate", [False] * frame.height, dtype=pl.Boolean)
     candidate = frame.hash_rows(seed=0).is_duplicated()
     if not candidate.any():
@@ -531,35 +580,67 @@ def _flag_problems(
     column: str | None,
     message: str,
     severity: Severity,
+    keys: tuple[str | None, pl.Series | None] = (None, None),
 ) -> list[Problem]:
-    """Turn a flag over concatenated parts ``(file, height)`` into one problem per file."""
+    """Turn a flag over concatenated parts ``(file, height)`` into one problem per file.
+
+    ``keys`` is the key's label and its values (one per row) for a table read with a key.
+    """
     if not flag.any():
         return []
     starts = pl.Series([0, *(height for _, height in parts)]).cum_sum().head(len(parts))
     positions = flag.arg_true().cast(pl.Int64)
     part = starts.search_sorted(positions, side="right").cast(pl.Int64) - 1
-    located = pl.DataFrame({"part": part, "row": positions - starts.gather(part) + 1})
+    label, values = keys
+    located = pl.DataFrame(
+        {
+            "part": part,
+            "row": positions - starts.gather(part) + 1,
+            "key": (
+                values.gather(positions)
+                if values is not None
+                else pl.repeat(None, len(positions), dtype=pl.String, eager=True)
+            ),
+        }
+    )
     grouped = located.group_by("part", maintain_order=True).agg(
-        pl.len(), pl.col("row").head(MAX_LISTED_ROWS)
+        pl.len(), pl.col("row").head(MAX_LISTED_ROWS), pl.col("key").head(MAX_LISTED_ROWS)
     )
     return [
-        Problem(parts[i][0], column, message, tuple(rows), n, severity)
-        for i, n, rows in grouped.iter_rows()
+        Problem(
+            parts[i][0],
+            column,
+            message,
+            tuple(rows),
+            n,
+            severity,
+            key=label,
+            keys=tuple(k) if label else (),
+        )
+        for i, n, rows, k in grouped.iter_rows()
     ]
 
 
-def _event_rows(frame: pl.DataFrame, parts: Sequence[tuple[str, int]]) -> list[Problem]:
+def _keys(frame: pl.DataFrame, key: Sequence[str]) -> tuple[str | None, pl.Series | None]:
+    return (_key_label(key), frame[_K]) if key else (None, None)
+
+
+def _event_rows(
+    frame: pl.DataFrame, parts: Sequence[tuple[str, int]], key: Sequence[str] = ()
+) -> list[Problem]:
     message = "exact duplicate of an earlier row (kept: remove it upstream if it is not a repeat)"
-    return _flag_problems(_exact_duplicates(frame), parts, None, message, "warning")
+    duplicate = _exact_duplicates(frame)
+    return _flag_problems(duplicate, parts, None, message, "warning", _keys(frame, key))
 
 
 def _customer_rows(
-    frame: pl.DataFrame, parts: Sequence[tuple[str, int]]
+    frame: pl.DataFrame, parts: Sequence[tuple[str, int]], key: Sequence[str] = ()
 ) -> tuple[pl.DataFrame, list[Problem]]:
     """Drop exact duplicate customers (a warning) and flag ids with conflicting rows (an error)."""
     duplicate = _exact_duplicates(frame)
+    keys = _keys(frame, key)
     problems = _flag_problems(
-        duplicate, parts, None, "exact duplicate of an earlier row (dropped)", "warning"
+        duplicate, parts, None, "exact duplicate of an earlier row (dropped)", "warning", keys
     )
     cid, kept = pl.col("customer_id"), ~pl.col(duplicate.name)
     conflict = (
@@ -567,13 +648,15 @@ def _customer_rows(
         .select(cid.is_not_null() & kept & (kept.sum().over(cid) > 1))
         .to_series()
     )
-    problems += _flag_problems(
-        conflict, parts, "customer_id", "customer_id appears on several rows that differ", "error"
-    )
+    message = "customer_id appears on several rows that differ"
+    problems += _flag_problems(conflict, parts, "customer_id", message, "error", keys)
     return frame.filter(~duplicate), problems
 
 
 _Validator = Callable[[pl.LazyFrame, str, datetime, bool], tuple[pl.DataFrame, list[Problem]]]
+Prepare = Callable[[pl.LazyFrame, str], pl.LazyFrame]
+"""Turns a scanned file into the table to validate (e.g. renames mapped columns), given the
+scan and the file's name; it may raise :class:`EventsValidationError`."""
 
 
 def _files(path: Path) -> tuple[list[Path], list[Problem]]:
@@ -623,14 +706,18 @@ def _reader_message(error: Exception) -> str:
     return (lines[0] if lines else type(error).__name__)[:300]
 
 
+def _as_is(raw: pl.LazyFrame, file: str) -> pl.LazyFrame:
+    return raw
+
+
 def _check_file(
-    path: Path, now: datetime, check: _Validator
+    path: Path, now: datetime, check: _Validator, prepare: Prepare
 ) -> tuple[pl.DataFrame | None, list[Problem]]:
     """Read one file and check it; a file that cannot be read becomes a file-level problem."""
     file = str(path)
     if path.suffix.lower() in _PARQUET_SUFFIXES:
         try:
-            return check(pl.scan_parquet(path), file, now, False)
+            return check(prepare(pl.scan_parquet(path), file), file, now, False)
         except (pl.exceptions.ComputeError, OSError) as error:
             message = f"unreadable Parquet file (truncated or corrupt?): {_reader_message(error)}"
             return None, [Problem(file, None, message)]
@@ -641,7 +728,8 @@ def _check_file(
     while True:
         encoding: Literal["utf8", "utf8-lossy"] = "utf8-lossy" if lossy else "utf8"
         try:
-            return check(pl.scan_csv(path, infer_schema=False, encoding=encoding), file, now, lossy)
+            scan = pl.scan_csv(path, infer_schema=False, encoding=encoding)
+            return check(prepare(scan, file), file, now, lossy)
         except pl.exceptions.ComputeError as error:
             if lossy or "utf-8" not in str(error).lower():
                 return None, [Problem(file, None, f"not a readable CSV: {_reader_message(error)}")]
@@ -649,7 +737,7 @@ def _check_file(
 
 
 def _read(
-    path: Path | str, now: datetime, check: _Validator
+    path: Path | str, now: datetime, check: _Validator, prepare: Prepare | None
 ) -> tuple[pl.DataFrame, list[tuple[str, int]], list[Problem]]:
     """Check every file of ``path``; return the typed rows, the parts read and the problems."""
     path = Path(path)
@@ -657,7 +745,7 @@ def _read(
     frames: list[pl.DataFrame] = []
     parts: list[tuple[str, int]] = []
     for file in files:
-        frame, found = _check_file(file, now, check)
+        frame, found = _check_file(file, now, check, prepare or _as_is)
         problems += found
         if frame is not None:
             frames.append(frame)
@@ -671,7 +759,7 @@ def _read(
 def _finish(frame: pl.DataFrame, problems: list[Problem]) -> Loaded:
     if any(p.severity == "error" for p in problems):
         raise EventsValidationError(problems)
-    return Loaded(frame, tuple(problems))
+    return Loaded(frame.drop(_K, strict=False), tuple(problems))
 
 
 def _log(loaded: Loaded) -> pl.DataFrame:
@@ -681,18 +769,26 @@ def _log(loaded: Loaded) -> pl.DataFrame:
 
 
 def validate_events(
-    raw: pl.DataFrame | pl.LazyFrame, *, now: datetime, file: str = "<events>"
+    raw: pl.DataFrame | pl.LazyFrame,
+    *,
+    now: datetime,
+    file: str = "<events>",
+    key: Sequence[str] = (),
 ) -> Loaded:
-    """Validate an events table that is already in memory.
+    """Validate an events table that is in memory or scanned lazily (e.g. from a database).
 
     Parameters
     ----------
     raw : polars.DataFrame or polars.LazyFrame
-        Events as read, with text or typed columns.
+        Events as read, with text or typed columns. A LazyFrame is collected once, by the
+        streaming engine, so a source that yields batches is never held whole as read.
     now : datetime.datetime
         The current time (naive means UTC); events after it are errors.
     file : str
         Name used for the table in problems.
+    key : sequence of str
+        Columns that identify a row (a primary key); problems then name rows by their key
+        values. Key columns outside the contract are dropped without a warning.
 
     Returns
     -------
@@ -704,12 +800,12 @@ def validate_events(
     EventsValidationError
         With every problem found, if any is an error.
     """
-    frame, problems = _check_events(raw.lazy(), file, now, False)
-    problems += _event_rows(frame, [(file, frame.height)])
+    frame, problems = _check_events(raw.lazy(), file, now, False, key)
+    problems += _event_rows(frame, [(file, frame.height)], key)
     return _finish(frame, problems)
 
 
-def load_events(path: Path | str, *, now: datetime) -> Loaded:
+def load_events(path: Path | str, *, now: datetime, prepare: Prepare | None = None) -> Loaded:
     """Read an events file and validate it against the events contract.
 
     Parameters
@@ -718,6 +814,9 @@ def load_events(path: Path | str, *, now: datetime) -> Loaded:
         A ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` files.
     now : datetime.datetime
         The current time (naive means UTC); events after it are errors. Passed by the caller.
+    prepare : callable, optional
+        Applied to each file's scan before validation (see :data:`Prepare`), e.g. a column
+        mapping.
 
     Returns
     -------
@@ -732,7 +831,7 @@ def load_events(path: Path | str, *, now: datetime) -> Loaded:
     EventsValidationError
         With every problem found, if any is an error.
     """
-    frame, parts, problems = _read(path, now, _check_events)
+    frame, parts, problems = _read(path, now, _check_events, prepare)
     problems += _event_rows(frame, parts)
     return _finish(frame, problems)
 
@@ -761,18 +860,26 @@ def read_events(path: Path | str, *, now: datetime) -> pl.DataFrame:
 
 
 def validate_customers(
-    raw: pl.DataFrame | pl.LazyFrame, *, now: datetime, file: str = "<customers>"
+    raw: pl.DataFrame | pl.LazyFrame,
+    *,
+    now: datetime,
+    file: str = "<customers>",
+    key: Sequence[str] = (),
 ) -> Loaded:
-    """Validate a customers table that is already in memory.
+    """Validate a customers table that is in memory or scanned lazily (e.g. from a database).
 
     Parameters
     ----------
     raw : polars.DataFrame or polars.LazyFrame
-        Customers as read, with text or typed columns.
+        Customers as read, with text or typed columns (a LazyFrame is collected once, by the
+        streaming engine).
     now : datetime.datetime
         The current time (naive means UTC); sign-ups after it are errors.
     file : str
         Name used for the table in problems.
+    key : sequence of str
+        Columns that identify a row (a primary key); problems then name rows by their key
+        values.
 
     Returns
     -------
@@ -784,12 +891,12 @@ def validate_customers(
     EventsValidationError
         With every problem found, if any is an error.
     """
-    frame, problems = _check_customers(raw.lazy(), file, now, False)
-    frame, found = _customer_rows(frame, [(file, frame.height)])
+    frame, problems = _check_customers(raw.lazy(), file, now, False, key)
+    frame, found = _customer_rows(frame, [(file, frame.height)], key)
     return _finish(frame, problems + found)
 
 
-def load_customers(path: Path | str, *, now: datetime) -> Loaded:
+def load_customers(path: Path | str, *, now: datetime, prepare: Prepare | None = None) -> Loaded:
     """Read a customers file and validate it against the customers contract.
 
     Parameters
@@ -798,6 +905,8 @@ def load_customers(path: Path | str, *, now: datetime) -> Loaded:
         A ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` files.
     now : datetime.datetime
         The current time (naive means UTC); sign-ups after it are errors.
+    prepare : callable, optional
+        Applied to each file's scan before validation (see :data:`Prepare`).
 
     Returns
     -------
@@ -812,7 +921,7 @@ def load_customers(path: Path | str, *, now: datetime) -> Loaded:
     EventsValidationError
         With every problem found, if any is an error (e.g. one id on rows that differ).
     """
-    frame, parts, problems = _read(path, now, _check_customers)
+    frame, parts, problems = _read(path, now, _check_customers, prepare)
     frame, found = _customer_rows(frame, parts) if parts else (frame, [])
     return _finish(frame, problems + found)
 

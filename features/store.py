@@ -234,6 +234,22 @@ class SourceFile:
         modified = datetime.fromtimestamp(max(s.st_mtime for s in stats), UTC)
         return cls(str(path), sum(s.st_size for s in stats), modified.isoformat())
 
+    @classmethod
+    def now(cls, name: str) -> SourceFile:
+        """Describe a source that is not a file (a database table or query) as read now.
+
+        Parameters
+        ----------
+        name : str
+            How the source is named (a database URI with its password masked, and the table).
+
+        Returns
+        -------
+        SourceFile
+            The name, size 0 and the current time.
+        """
+        return cls(name, 0, datetime.now(UTC).isoformat())
+
 
 class _FileInfo:
     """Metadata kept inside a store file: serialised without the path, which its location gives."""
@@ -252,6 +268,12 @@ class _FileInfo:
         del data["path"]
         data["as_of"] = self.as_of.isoformat()
         return json.dumps(data, sort_keys=True)
+
+
+def _source(source: Path | SourceFile | None) -> SourceFile | None:
+    if source is None or isinstance(source, SourceFile):
+        return source
+    return SourceFile.of(source)
 
 
 @dataclass(frozen=True)
@@ -463,8 +485,8 @@ class Store:
         frame: pl.DataFrame,
         as_of: date,
         *,
-        events: Path | None = None,
-        customers: Path | None = None,
+        events: Path | SourceFile | None = None,
+        customers: Path | SourceFile | None = None,
     ) -> SnapshotInfo:
         """Store a snapshot atomically, replacing any snapshot for the same day.
 
@@ -474,9 +496,10 @@ class Store:
             The snapshot (one row per customer).
         as_of : datetime.date
             The snapshot day.
-        events : pathlib.Path, optional
-            The events file it was built from; its path, size and modification time are recorded.
-        customers : pathlib.Path, optional
+        events : pathlib.Path or SourceFile, optional
+            The events file it was built from; its path, size and modification time are recorded
+            (a :class:`SourceFile` is recorded as given, e.g. a database table's).
+        customers : pathlib.Path or SourceFile, optional
             The customers file it was built from, recorded the same way.
 
         Returns
@@ -491,8 +514,8 @@ class Store:
             rows=frame.height,
             feature_set_version=FEATURE_SET_VERSION,
             created=datetime.now(UTC).isoformat(),
-            events=SourceFile.of(events) if events is not None else None,
-            customers=SourceFile.of(customers) if customers is not None else None,
+            events=_source(events),
+            customers=_source(customers),
         )
         metadata = {METADATA_KEY: info.to_json()}
         atomic_write(path, lambda p: frame.write_parquet(p, metadata=metadata))

@@ -1,9 +1,13 @@
-"""Shared fixtures: a tiny model bundle, local MLflow tracking and a real MLflow server."""
+"""Shared fixtures: a tiny model bundle, local tracking, real MLflow and PostgreSQL servers."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
+import subprocess
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import mlflow
@@ -15,7 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from features.contracts import FEATURE_SET_VERSION
 from models.artifact import ModelBundle
-from tests.processes import free_port, stop, wait_status
+from tests.processes import Postgres, free_port, start_postgres, stop, stop_postgres, wait_status
 from tests.processes import mlflow_server as start_mlflow_server
 from training.tracking import ENV_DEFAULTS, configure_tracking
 
@@ -107,3 +111,74 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
         yield uri
     finally:
         stop(proc)
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+PG_SAMPLE_END = date(2025, 12, 31)
+"""Last day of the sample data loaded into the session's PostgreSQL server."""
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL server for the session: initdb in a temporary folder, loopback port.
+
+    Run as the ``postgres`` system user when the tests run as root. Skipped when PostgreSQL is not
+    installed, except in CI (``CI=true``), where ``tests/install.sh`` must have installed it.
+    """
+    try:
+        server = start_postgres()
+    except (FileNotFoundError, subprocess.CalledProcessError) as error:
+        if os.environ.get("CI") == "true":
+            raise
+        detail = getattr(error, "stderr", b"") or b""
+        pytest.skip(f"no PostgreSQL server: {error} {detail.decode(errors='replace')[-300:]}")
+    try:
+        yield server
+    finally:
+        stop_postgres(server)
+
+
+def create_database(server: Postgres, name: str) -> str:
+    """Create an empty database on ``server``; return its URI."""
+    import adbc_driver_postgresql.dbapi as postgresql
+
+    with (
+        postgresql.connect(server.uri(), autocommit=True) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    return server.uri(name)
+
+
+@pytest.fixture
+def pg_database(postgres: Postgres) -> str:
+    """A new, empty database on the session's server; yields its URI (password included)."""
+    return create_database(postgres, f"t_{secrets.token_hex(6)}")
+
+
+@pytest.fixture(scope="session")
+def pg_sample(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """1,500 sample customers (ending 2025-12-31) as Parquet files and as tables in PostgreSQL.
+
+    Returns the database URI (tables ``events`` with primary key ``event_id`` and ``customers``
+    with primary key ``customer_id``) and the folder of the same rows as Parquet.
+    """
+    import adbc_driver_postgresql.dbapi as postgresql
+    import polars as pl
+
+    from features.database import write_table
+    from pipelines.sample import generate_sample
+
+    folder = tmp_path_factory.mktemp("pg-sample")
+    generate_sample(1500, folder, seed=11, end=PG_SAMPLE_END)
+    uri = create_database(postgres, "crm")
+    events = pl.read_parquet(folder / "events.parquet")
+    keyed = events.with_row_index("event_id", offset=1).cast({"event_id": pl.Int64})
+    write_table(uri, "events", keyed)
+    write_table(uri, "customers", pl.read_parquet(folder / "customers.parquet"))
+    with postgresql.connect(uri) as connection, connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE events ADD PRIMARY KEY (event_id)")
+        cursor.execute("ALTER TABLE customers ADD PRIMARY KEY (customer_id)")
+        connection.commit()
+    return uri, folder

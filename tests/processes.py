@@ -1,4 +1,4 @@
-"""Real processes on loopback for the tests: ``guanxi serve`` and ``mlflow server``.
+"""Real processes on loopback for the tests: ``guanxi serve``, ``mlflow server`` and PostgreSQL.
 
 Every wait is bounded by a number of attempts; every process runs in its own session so the whole
 group is stopped by its id.
@@ -7,19 +7,33 @@ group is stopped by its id.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-__all__ = ["free_port", "guanxi_serve", "mlflow_server", "stop", "wait_status"]
+__all__ = [
+    "Postgres",
+    "free_port",
+    "guanxi_serve",
+    "mlflow_server",
+    "postgres_bin",
+    "start_postgres",
+    "stop",
+    "stop_postgres",
+    "wait_status",
+]
 
 GUANXI = [sys.executable, "-c", "from pipelines.cli import main; main()"]
 
@@ -91,3 +105,88 @@ def stop(proc: subprocess.Popen[Any], sig: signal.Signals = signal.SIGTERM) -> N
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Postgres:
+    """A PostgreSQL server started by :func:`start_postgres`."""
+
+    root: Path
+    port: int
+    user: str
+    password: str
+    bin: Path
+
+    def uri(self, database: str = "postgres", password: str | None = None) -> str:
+        """The URI of one database on the server (with the password, or another one)."""
+        secret = self.password if password is None else password
+        return f"postgresql://{self.user}:{secret}@127.0.0.1:{self.port}/{database}"
+
+
+def postgres_bin() -> Path | None:
+    """The folder of ``initdb`` and ``pg_ctl``: on PATH, else Debian's newest version."""
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(p.split("/")[4])
+    )
+    return Path(versions[-1]).parent if versions else None
+
+
+def _as_server_user(args: list[str]) -> list[str]:
+    """Run as the ``postgres`` system user when root (initdb and postgres refuse root)."""
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+def start_postgres(user: str = "guanxi", password: str = "s3cret-pg") -> Postgres:
+    """Create a cluster in a new temporary folder and start it on a free loopback port.
+
+    Local (socket) connections are trusted; TCP connections need the password (SCRAM), so a wrong
+    password is refused as on a real server. Waits until the server accepts connections (pg_ctl -w,
+    60 s at most).
+    """
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        raise FileNotFoundError("PostgreSQL is not installed (bash tests/install.sh installs it)")
+    # /tmp: a folder the server user can reach even when TMPDIR is private to root
+    root = Path(tempfile.mkdtemp(prefix="guanxi-pg-", dir="/tmp" if os.geteuid() == 0 else None))
+    (root / "pw").write_text(password + "\n")
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        shutil.chown(root / "pw", "postgres")
+    port = free_port()
+    subprocess.run(
+        _as_server_user([
+            str(bin_dir / "initdb"), "-D", str(root / "data"), "-U", user,
+            f"--pwfile={root / 'pw'}", "--auth-local=trust", "--auth-host=scram-sha-256",
+            "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
+        ]),
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off"
+    )
+    subprocess.run(
+        _as_server_user([
+            str(bin_dir / "pg_ctl"), "-D", str(root / "data"), "-o", options,
+            "-l", str(root / "server.log"), "-w", "-t", "60", "start",
+        ]),
+        check=True, capture_output=True, timeout=90,
+    )  # fmt: skip
+    return Postgres(root, port, user, password, bin_dir)
+
+
+def stop_postgres(server: Postgres) -> None:
+    """Stop the server (fast shutdown) and remove its folder."""
+    subprocess.run(
+        _as_server_user([
+            str(server.bin / "pg_ctl"), "-D", str(server.root / "data"), "-m", "fast", "-w", "stop",
+        ]),
+        capture_output=True, timeout=90,
+    )  # fmt: skip
+    shutil.rmtree(server.root, ignore_errors=True)

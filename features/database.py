@@ -1,0 +1,459 @@
+"""Databases as sources and sinks: PostgreSQL through ADBC, and DuckDB files.
+
+This module only moves rows in and out; what the rows mean (the events contract, the mapping of a
+user's columns) is :mod:`features.sources`' and :mod:`features.events`' business.
+
+Locations
+---------
+A database is named by a URI:
+
+* ``postgresql://user:password@host:port/db`` (or ``postgres://``; libpq's query parameters such as
+  ``?sslmode=require`` pass through). The password may also come from ``PGPASSWORD`` or
+  ``~/.pgpass``, as for ``psql``: a URI without one never shows a secret.
+* ``duckdb:///path/to/file.db``: a DuckDB file; what follows ``duckdb://`` is the path, so three
+  slashes mean an absolute path and ``duckdb://data/crm.db`` a relative one.
+
+Every message names the URI with its password masked (:func:`mask`).
+
+Reading
+-------
+:func:`scan` turns a table or a query into a :class:`polars.LazyFrame` whose rows come from the
+database in batches (Polars' ``read_database`` with ``iter_batches``: ADBC's Arrow record-batch
+stream for PostgreSQL, DuckDB's Arrow reader for DuckDB). Collected by the streaming engine, the
+rows are converted batch by batch and the raw result is never held whole. Only the columns the
+plan needs are asked for (projection pushdown into the SQL). The column types come from the
+database without reading rows (the query with ``LIMIT 0``); the primary key of a table is read
+from the catalog, so problems can name rows by it. PostgreSQL ``numeric`` arrives as text and is
+parsed like a CSV value.
+
+Writing
+-------
+:func:`write_table` replaces a table atomically: the rows go into a staging table created in the
+same transaction, then the old table is dropped and the staging table renamed, and only then is
+the transaction committed. A reader sees the old table or the new one, never a part; a writer that
+dies (SIGKILL, lost connection) leaves the old table as it was, and its staging table disappears
+with the rolled-back transaction. Indexes, grants and views on the old table do not carry over
+(a view on it makes the drop fail: nothing is written and the error says why).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+import polars as pl
+
+__all__ = [
+    "BATCH_ROWS",
+    "DatabaseError",
+    "Relation",
+    "is_database",
+    "mask",
+    "scan",
+    "write_table",
+]
+
+BATCH_ROWS: Final = 250_000
+"""Rows per batch asked of DuckDB (PostgreSQL's ADBC driver sizes batches at about 16 MB)."""
+
+_SCHEMES: Final = ("postgresql", "postgres", "duckdb")
+_IDENTIFIER: Final = re.compile(r"^[^\x00-\x1f\"]{1,63}$")
+_FIRST_LINE: Final = 300
+
+
+class DatabaseError(ValueError):
+    """A database cannot be reached, read or written; the message names the URI (masked).
+
+    Parameters
+    ----------
+    location : str
+        The database, table or query concerned, as shown to the user (password masked).
+    message : str
+        What went wrong.
+    column : str or None
+        The column concerned, if any.
+    """
+
+    def __init__(self, location: str, message: str, column: str | None = None) -> None:
+        self.location = location
+        self.column = column
+        self.reason = message
+        where = location + (f", column {column!r}" if column else "")
+        super().__init__(f"{where}: {message}")
+
+
+def is_database(location: str | Path) -> bool:
+    """Tell whether an input or output names a database rather than a file.
+
+    Parameters
+    ----------
+    location : str or pathlib.Path
+        What the user passed to ``--events``, ``--customers`` or ``--out``.
+
+    Returns
+    -------
+    bool
+        True for a ``postgresql://``, ``postgres://`` or ``duckdb://`` URI.
+    """
+    return (
+        isinstance(location, str)
+        and location.split("://", 1)[0].lower() in _SCHEMES
+        and ("://" in location)
+    )
+
+
+def mask(uri: str) -> str:
+    """Return the URI with its password (in the user part or a ``password=`` parameter) masked.
+
+    Parameters
+    ----------
+    uri : str
+        A database URI.
+
+    Returns
+    -------
+    str
+        The same URI with ``***`` in place of any password.
+    """
+    parts = urlsplit(uri)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, host = netloc.rsplit("@", 1)
+        if ":" in user:
+            netloc = f"{user.split(':', 1)[0]}:***@{host}"
+    query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+    if (netloc, query) == (parts.netloc, parts.query):
+        return uri
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A table (optionally ``schema.table``) or a query in a database.
+
+    Parameters
+    ----------
+    uri : str
+        The database.
+    table : str or None
+        A table name, ``name`` or ``schema.name``, taken as written (quoted, so case counts).
+    query : str or None
+        A ``SELECT`` whose rows are the table. Exactly one of ``table`` and ``query`` is given.
+    """
+
+    uri: str
+    table: str | None = None
+    query: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.table is None) == (self.query is None):
+            raise DatabaseError(mask(self.uri), "name a table or a query (exactly one of them)")
+        if self.table is not None:
+            parts = self.table.split(".")
+            if len(parts) > 2 or not all(_IDENTIFIER.match(p) for p in parts):
+                raise DatabaseError(
+                    mask(self.uri), f"{self.table!r} is not a table name (name or schema.name)"
+                )
+
+    @property
+    def label(self) -> str:
+        """The relation as problems and messages name it, password masked."""
+        what = f"table {self.table}" if self.table is not None else "query"
+        return f"{mask(self.uri)} {what}"
+
+    @property
+    def kind(self) -> str:
+        """``"postgresql"`` or ``"duckdb"``."""
+        return "duckdb" if self.uri.lower().startswith("duckdb://") else "postgresql"
+
+    def schema_and_name(self) -> tuple[str | None, str]:
+        """Split the table name into its schema (None when not given) and name.
+
+        Returns
+        -------
+        tuple of (str or None, str)
+            Schema and table name.
+        """
+        if self.table is None:
+            raise ValueError("a query has no table name")
+        schema, _, name = self.table.rpartition(".")
+        return schema or None, name
+
+    def qualified(self, name: str | None = None) -> str:
+        """Return the quoted table name, or another table's in the same schema.
+
+        Parameters
+        ----------
+        name : str, optional
+            A table name to qualify with this table's schema instead of its own.
+
+        Returns
+        -------
+        str
+            ``"schema"."name"`` or ``"name"``.
+        """
+        schema, own = self.schema_and_name()
+        quoted = _quote(name or own)
+        return f"{_quote(schema)}.{quoted}" if schema else quoted
+
+    def select(self, columns: list[str] | None = None, limit: int | None = None) -> str:
+        """Return SQL that selects the rows (some columns, at most ``limit`` rows).
+
+        Parameters
+        ----------
+        columns : list of str, optional
+            The columns to select; all when None.
+        limit : int, optional
+            A row limit.
+
+        Returns
+        -------
+        str
+            One ``SELECT`` statement.
+        """
+        body = f"SELECT * FROM {self.qualified()}" if self.table is not None else self.query
+        assert body is not None
+        wanted = ", ".join(_quote(c) for c in columns) if columns is not None else "*"
+        sql = f"SELECT {wanted} FROM ({body.strip().rstrip(';')}) AS guanxi_source"
+        return sql + (f" LIMIT {limit}" if limit is not None else "")
+
+
+def _reason(error: Exception, relation: Relation) -> str:
+    """Return the first line of a driver's error, without its prefixes or the password."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    password = urlsplit(relation.uri).password
+    if password:
+        text = text.replace(password, "***")
+    text = re.sub(r"^(IO|INTERNAL|NOT_FOUND|INVALID_ARGUMENT|UNKNOWN)(: )+", "", text)
+    text = re.sub(r"^(\[[^\]]*\] )?(Failed to \w+ \w+: )?(ERROR:  )?", "", text)
+    return text[:_FIRST_LINE]
+
+
+def _connection_error(relation: Relation, error: Exception) -> DatabaseError:
+    reason = _reason(error, relation)
+    lowered = reason.lower()
+    where = relation.label
+    if "password authentication failed" in lowered or "no password supplied" in lowered:
+        return DatabaseError(where, f"wrong user name or password ({reason})")
+    if "connection refused" in lowered or "could not connect" in lowered or "timeout" in lowered:
+        return DatabaseError(where, f"cannot reach the database server ({reason})")
+    if "does not exist" in lowered:
+        return DatabaseError(where, f"no such database ({reason})")
+    return DatabaseError(where, f"cannot connect: {reason}")
+
+
+def _duckdb_path(uri: str) -> Path:
+    return Path(uri.split("://", 1)[1])
+
+
+@contextmanager
+def _connect(relation: Relation, *, write: bool = False) -> Iterator[Any]:
+    """Open a DB-API connection (ADBC for PostgreSQL, duckdb for DuckDB), errors translated."""
+    if relation.kind == "duckdb":
+        import duckdb
+
+        path = _duckdb_path(relation.uri)
+        if not write and not path.is_file():
+            raise DatabaseError(relation.label, f"no DuckDB file at {path}")
+        try:
+            connection = duckdb.connect(str(path), read_only=not write)
+        except duckdb.Error as error:
+            raise _connection_error(relation, error) from error
+    else:
+        import adbc_driver_manager
+        import adbc_driver_postgresql.dbapi as postgresql
+
+        uri = "postgresql://" + relation.uri.split("://", 1)[1]
+        try:
+            connection = postgresql.connect(uri)
+        except adbc_driver_manager.Error as error:
+            raise _connection_error(relation, error) from error
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def _driver_errors(relation: Relation) -> tuple[type[Exception], ...]:
+    if relation.kind == "duckdb":
+        import duckdb
+
+        return (duckdb.Error,)
+    import adbc_driver_manager
+
+    return (adbc_driver_manager.Error,)
+
+
+def _read_error(relation: Relation, error: Exception) -> DatabaseError:
+    reason = _reason(error, relation)
+    lowered = reason.lower()
+    if relation.table is not None and (
+        "does not exist" in lowered and ("relation" in lowered or "table" in lowered)
+    ):
+        return DatabaseError(relation.label, "no such table")
+    if relation.query is not None:
+        return DatabaseError(relation.label, f"the query failed: {reason}")
+    return DatabaseError(relation.label, f"cannot read: {reason}")
+
+
+def _storage(dtype: pl.DataType) -> pl.DataType:
+    """Return the type a column is handed on as: an extension type (numeric) as its storage."""
+    if isinstance(dtype, pl.Extension):
+        storage = dtype.ext_storage()
+        return storage if isinstance(storage, pl.DataType) else storage()
+    return dtype
+
+
+def _batches(relation: Relation, sql: str, batch_size: int) -> Iterator[pl.DataFrame]:
+    errors = _driver_errors(relation)
+    with _connect(relation) as connection:
+        try:
+            for batch in pl.read_database(
+                sql, connection=connection, iter_batches=True, batch_size=batch_size
+            ):
+                extensions = [n for n, t in batch.schema.items() if isinstance(t, pl.Extension)]
+                yield batch.with_columns(pl.col(n).ext.storage() for n in extensions)
+        except errors as error:
+            raise _read_error(relation, error) from error
+
+
+def _primary_key(relation: Relation, connection: Any) -> tuple[str, ...]:
+    """Return a table's primary-key columns in key order; empty for a query or no key."""
+    if relation.table is None:
+        return ()
+    schema, name = relation.schema_and_name()
+    if relation.kind == "duckdb":
+        sql = (
+            "SELECT constraint_column_names FROM duckdb_constraints() "
+            "WHERE constraint_type = 'PRIMARY KEY' AND table_name = ? "
+            + ("AND schema_name = ?" if schema else "")
+        )
+        params = [name, schema] if schema else [name]
+        row = connection.execute(sql, params).fetchone()
+        return tuple(row[0]) if row else ()
+    sql = (
+        "SELECT a.attname FROM pg_index i "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+        "WHERE i.indisprimary AND i.indrelid = to_regclass($1) "
+        "ORDER BY array_position(i.indkey, a.attnum)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (relation.qualified(),))
+        return tuple(str(r[0]) for r in cursor.fetchall())
+
+
+def scan(
+    relation: Relation, *, batch_size: int = BATCH_ROWS
+) -> tuple[pl.LazyFrame, tuple[str, ...]]:
+    """Scan a table or query lazily, in batches.
+
+    Parameters
+    ----------
+    relation : Relation
+        The table or query.
+    batch_size : int
+        Rows per batch where the driver takes a size (DuckDB).
+
+    Returns
+    -------
+    frame : polars.LazyFrame
+        The rows; each collection runs the query again (only for the columns it needs).
+    key : tuple of str
+        The table's primary-key columns; empty for a query or a table without one.
+
+    Raises
+    ------
+    DatabaseError
+        If the database cannot be reached, the user is refused, the table does not exist or the
+        query fails; the message names the URI (password masked) and the table.
+    """
+    errors = _driver_errors(relation)
+    with _connect(relation) as connection:
+        try:
+            empty = pl.read_database(relation.select(limit=0), connection=connection)
+            key = _primary_key(relation, connection)
+        except errors as error:
+            raise _read_error(relation, error) from error
+    schema = {name: _storage(dtype) for name, dtype in empty.schema.items()}
+
+    def source(
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        n_rows: int | None,
+        hinted: int | None,
+    ) -> Iterator[pl.DataFrame]:
+        sql = relation.select(with_columns, n_rows)
+        for batch in _batches(relation, sql, batch_size):
+            yield batch.filter(predicate) if predicate is not None else batch
+
+    frame = pl.io.plugins.register_io_source(
+        source, schema=schema, explain_name="database", explain_detail=relation.label
+    )
+    return frame, key
+
+
+def write_table(uri: str, table: str, frame: pl.DataFrame) -> int:
+    """Replace a table with ``frame``'s rows in one transaction (staging table, then swap).
+
+    Parameters
+    ----------
+    uri : str
+        The database (``postgresql://...`` or ``duckdb:///...``; a DuckDB file is created if
+        missing).
+    table : str
+        The table to create or replace, ``name`` or ``schema.name``.
+    frame : polars.DataFrame
+        The rows.
+
+    Returns
+    -------
+    int
+        Rows written.
+
+    Raises
+    ------
+    DatabaseError
+        If the database cannot be reached or refuses the write; the old table is then unchanged.
+    """
+    relation = Relation(uri, table=table)
+    schema, name = relation.schema_and_name()
+    staging = f"{name[:40]}_staging_{secrets.token_hex(4)}"
+    errors = _driver_errors(relation)
+    rows = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
+    swap = [
+        f"DROP TABLE IF EXISTS {relation.qualified()}",
+        f"ALTER TABLE {relation.qualified(staging)} RENAME TO {_quote(name)}",
+    ]
+    with _connect(relation, write=True) as connection:
+        try:
+            if relation.kind == "duckdb":
+                connection.begin()
+                connection.register("guanxi_rows", rows)
+                connection.execute(
+                    f"CREATE TABLE {relation.qualified(staging)} AS SELECT * FROM guanxi_rows"
+                )
+                connection.unregister("guanxi_rows")
+                for statement in swap:
+                    connection.execute(statement)
+                connection.commit()
+            else:
+                with connection.cursor() as cursor:
+                    cursor.adbc_ingest(staging, rows, mode="create", db_schema_name=schema)
+                    for statement in swap:
+                        cursor.execute(statement)
+                connection.commit()
+        except errors as error:
+            raise DatabaseError(
+                relation.label, f"cannot write: {_reason(error, relation)}"
+            ) from error
+    return frame.height

@@ -1,0 +1,172 @@
+"""Writing tables into PostgreSQL and DuckDB atomically (features/database.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from features.database import DatabaseError, Relation, mask, scan, write_table
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BEFORE = pl.DataFrame(
+    {
+        "customer_id": ["a", "b"],
+        "score": [0.25, 0.5],
+        "decile": pl.Series([1, 2], dtype=pl.Int8),
+        "model_version": ["3", "3"],
+        "as_of": [date(2025, 12, 31)] * 2,
+        "reason": [None, "3 complaints"],
+    }
+)
+
+
+def read(uri: str, table: str) -> pl.DataFrame:
+    frame, _ = scan(Relation(uri, table=table))
+    return frame.collect()
+
+
+def tables(uri: str) -> list[str]:
+    if uri.startswith("duckdb"):
+        with duckdb.connect(uri.split("://", 1)[1], read_only=True) as con:
+            return sorted(
+                r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+            )
+    frame, _ = scan(
+        Relation(uri, query="SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    )
+    return sorted(frame.collect()["tablename"].to_list())
+
+
+@pytest.fixture(params=["postgresql", "duckdb"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "duckdb":
+        return f"duckdb://{tmp_path / 'out.duckdb'}"
+    return str(request.getfixturevalue("pg_database"))
+
+
+def test_write_creates_then_replaces_the_table(database: str) -> None:
+    assert write_table(database, "guanxi_scores", BEFORE) == 2
+    got = read(database, "guanxi_scores")
+    assert got.with_columns(pl.col("decile").cast(pl.Int8)).equals(BEFORE)
+    after = BEFORE.head(1).with_columns(pl.lit("4").alias("model_version"))
+    write_table(database, "guanxi_scores", after)
+    assert read(database, "guanxi_scores")["model_version"].to_list() == ["4"]
+    assert tables(database) == ["guanxi_scores"]  # no staging table left
+
+
+def test_write_into_a_schema(pg_database: str) -> None:
+    import adbc_driver_postgresql.dbapi as postgresql
+
+    with postgresql.connect(pg_database) as connection, connection.cursor() as cursor:
+        cursor.execute("CREATE SCHEMA crm")
+        connection.commit()
+    write_table(pg_database, "crm.guanxi_scores", BEFORE)
+    assert read(pg_database, "crm.guanxi_scores").height == 2
+
+
+def test_a_refused_write_keeps_the_old_table(pg_database: str) -> None:
+    import adbc_driver_postgresql.dbapi as postgresql
+
+    write_table(pg_database, "guanxi_scores", BEFORE)
+    with postgresql.connect(pg_database) as connection, connection.cursor() as cursor:
+        cursor.execute("CREATE VIEW top AS SELECT * FROM guanxi_scores WHERE decile = 1")
+        connection.commit()
+    with pytest.raises(DatabaseError) as info:
+        write_table(pg_database, "guanxi_scores", BEFORE.head(1))
+    assert str(info.value).startswith(f"{mask(pg_database)} table guanxi_scores: cannot write: ")
+    assert "depend" in str(info.value)
+    assert read(pg_database, "guanxi_scores").height == 2
+    assert tables(pg_database) == ["guanxi_scores"]
+
+
+def test_unreachable_sink_names_the_masked_uri(pg_database: str) -> None:
+    dead = pg_database.rsplit(":", 1)[0] + ":1/x"
+    with pytest.raises(DatabaseError, match=r"cannot reach the database server") as info:
+        write_table(dead, "guanxi_scores", BEFORE)
+    assert ":***@" in str(info.value) and "s3cret" not in str(info.value)
+
+
+# --- SIGKILL while the rows go in ---------------------------------------------------------------
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    import polars as pl
+    from features.database import write_table
+
+    big = pl.DataFrame({"customer_id": [f"c{i}" for i in range(400_000)], "score": 0.5,
+                        "model_version": "9", "text": "x" * 200})
+    print("READY", flush=True)
+    for n in range(1000):
+        write_table(sys.argv[1], "guanxi_scores", big)
+    """
+)
+
+
+def _copy_running(uri: str) -> bool:
+    """Whether a client is sending rows (ADBC ingests with COPY ... FROM STDIN)."""
+    import adbc_driver_postgresql.dbapi as postgresql
+
+    with postgresql.connect(uri, autocommit=True) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+            "AND state = 'active' AND query ILIKE 'COPY%FROM STDIN%'"
+        )
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def _writer(uri: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, uri], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
+    return proc
+
+
+@pytest.mark.slow
+def test_sigkill_while_writing_to_postgres_keeps_the_previous_table(pg_database: str) -> None:
+    write_table(pg_database, "guanxi_scores", BEFORE)
+    proc = _writer(pg_database)
+    for _ in range(3000):
+        if proc.poll() is not None or _copy_running(pg_database):
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the writer ended before it was killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    for _ in range(3000):  # the server notices the lost client and rolls back
+        if not _copy_running(pg_database):
+            break
+        time.sleep(0.01)
+    assert (
+        read(pg_database, "guanxi_scores")
+        .with_columns(pl.col("decile").cast(pl.Int8))
+        .equals(BEFORE)
+    )
+    assert tables(pg_database) == ["guanxi_scores"]
+
+
+@pytest.mark.slow
+def test_sigkill_while_writing_to_duckdb_keeps_a_whole_table(tmp_path: Path) -> None:
+    uri = f"duckdb://{tmp_path / 'out.duckdb'}"
+    write_table(uri, "guanxi_scores", BEFORE)
+    proc = _writer(uri)
+    time.sleep(1.5)  # inside the first write of 400k rows
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    got = read(uri, "guanxi_scores")
+    assert got.height in (2, 400_000)  # the old table, or a whole new one: never a part
+    assert tables(uri) == ["guanxi_scores"]

@@ -1,0 +1,288 @@
+"""Events and customers from a real PostgreSQL server and DuckDB files (features/sources.py).
+
+The server is the session's ``postgres`` fixture (tests/conftest.py): initdb in a temporary folder,
+started on a loopback port, the sample data loaded into database ``crm``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from features.database import Relation, is_database, mask, write_table
+from features.events import EventsValidationError, Problem
+from features.events import load_customers as load_customers_file
+from features.events import load_events as load_events_file
+from features.sources import (
+    ColumnMapping,
+    MappingError,
+    Source,
+    TableMapping,
+    load_customers,
+    load_events,
+)
+from tests.processes import Postgres
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def problems_of(source: Source, customers: bool = False) -> list[Problem]:
+    with pytest.raises(EventsValidationError) as info:
+        (load_customers if customers else load_events)(source, now=NOW)
+    return info.value.errors
+
+
+# --- parity with the same rows as Parquet ----------------------------------------------------
+
+
+@pytest.mark.slow
+def test_postgres_table_reads_as_the_parquet_file(pg_sample: tuple[str, Path]) -> None:
+    uri, folder = pg_sample
+    from_db = load_events(Source(uri, table="events"), now=NOW)
+    from_file = load_events_file(folder / "events.parquet", now=NOW)
+    assert from_db.warnings == ()  # the key column is not reported as ignored
+    assert from_db.frame.schema == from_file.frame.schema
+    assert from_db.frame.equals(from_file.frame)
+    people = load_customers(Source(uri, table="customers"), now=NOW).frame
+    assert people.equals(load_customers_file(folder / "customers.parquet", now=NOW).frame)
+
+
+@pytest.mark.slow
+def test_duckdb_table_reads_as_the_parquet_file(
+    pg_sample: tuple[str, Path], tmp_path: Path
+) -> None:
+    _, folder = pg_sample
+    uri = f"duckdb://{tmp_path / 'crm.duckdb'}"
+    file = load_events_file(folder / "events.parquet", now=NOW).frame
+    write_table(uri, "events", pl.read_parquet(folder / "events.parquet"))
+    assert load_events(Source(uri, table="events"), now=NOW).frame.equals(file)
+
+
+def test_a_query_with_a_mapping_reads_a_table_of_another_shape(pg_database: str) -> None:
+    shop = pl.DataFrame(
+        {
+            "cust_no": [17, 17, 42],
+            "created_at": [datetime(2024, 1, 2, 9), datetime(2024, 1, 3), datetime(2024, 2, 1)],
+            "kind": ["ORD", "VIS", "ORD"],
+            "total": [12.5, None, 3.0],
+            "note": ["x", "y", "z"],
+        }
+    )
+    write_table(pg_database, "orders", shop)
+    mapping = TableMapping(
+        {"customer_id": "cust_no", "ts": "created_at", "event_type": "kind", "amount": "total"},
+        {"ORD": "order", "VIS": "visit"},
+    )
+    loaded = load_events(
+        Source(
+            pg_database,
+            query="SELECT * FROM orders WHERE total IS NOT NULL OR kind = 'VIS'",
+            mapping=mapping,
+        ),
+        now=NOW,
+    )
+    frame = loaded.frame.sort("ts")
+    assert frame["customer_id"].to_list() == ["17", "17", "42"]
+    assert frame["event_type"].to_list() == ["order", "visit", "order"]
+    assert frame["amount"].to_list() == [12.5, None, 3.0]
+    assert frame["ts"].to_list()[0] == datetime(2024, 1, 2, 9, tzinfo=UTC)
+    assert [(w.column, w.message.split(":")[0]) for w in loaded.warnings] == [
+        ("note", "column ignored")
+    ]
+
+
+def test_numeric_and_duckdb_decimal_columns_are_numbers(pg_database: str, tmp_path: Path) -> None:
+    import adbc_driver_postgresql.dbapi as postgresql
+
+    with postgresql.connect(pg_database) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE sales AS SELECT 'c1'::text AS customer_id, "
+            "timestamptz '2024-05-01 10:00+02' AS ts, 'order'::text AS event_type, "
+            "12.30::numeric(10, 2) AS amount"
+        )
+        connection.commit()
+    frame = load_events(Source(pg_database, table="sales"), now=NOW).frame
+    assert frame.select("ts", "amount").row(0) == (datetime(2024, 5, 1, 8, tzinfo=UTC), 12.3)
+    duck = f"duckdb://{tmp_path / 'x.duckdb'}"
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "x.duckdb")) as con:
+        con.execute(
+            "CREATE TABLE sales AS SELECT 'c1' AS customer_id, TIMESTAMP '2024-05-01 08:00' AS ts,"
+            " 'order' AS event_type, 12.30::DECIMAL(10, 2) AS amount"
+        )
+    frame = load_events(Source(duck, table="sales"), now=NOW).frame
+    assert frame.select("ts", "amount").row(0) == (datetime(2024, 5, 1, 8, tzinfo=UTC), 12.3)
+
+
+# --- problems name the source, the column and the primary key -----------------------------------
+
+
+def test_problems_name_rows_by_primary_key(pg_database: str) -> None:
+    import adbc_driver_postgresql.dbapi as postgresql
+
+    rows = pl.DataFrame(
+        {
+            "event_no": [101, 102, 103, 104],
+            "customer_id": ["a", "b", "c", "d"],
+            "ts": [datetime(2024, 1, 1)] * 4,
+            "event_type": ["order", "order", "visit", "teleport"],
+            "amount": [5.0, -1.0, None, None],
+        }
+    )
+    write_table(pg_database, "events", rows)
+    with postgresql.connect(pg_database) as connection, connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE events ADD PRIMARY KEY (event_no)")
+        connection.commit()
+    found = {(p.column, p.keys, p.key) for p in problems_of(Source(pg_database, table="events"))}
+    assert found == {
+        ("amount", ("102",), "event_no"),
+        ("event_type", ("104",), "event_no"),
+    }
+    text = str(problems_of(Source(pg_database, table="events"))[0])
+    assert text.startswith(f"{mask(pg_database)} table events, column ")
+    assert "event_no 10" in text and "s3cret" not in text
+
+
+def test_a_query_is_keyed_by_the_mapping_or_by_row_number(pg_database: str) -> None:
+    rows = pl.DataFrame(
+        {
+            "id": [7, 8],
+            "customer_id": ["a", "b"],
+            "ts": ["2024-01-01", "soon"],
+            "event_type": "visit",
+        }
+    )
+    write_table(pg_database, "raw", rows)
+    query = "SELECT * FROM raw ORDER BY id"
+    [by_row] = problems_of(Source(pg_database, query=query))
+    assert (by_row.column, by_row.rows, by_row.key) == ("ts", (2,), None)
+    [by_key] = problems_of(Source(pg_database, query=query, mapping=TableMapping(key=("id",))))
+    assert (by_key.column, by_key.keys, by_key.rows_text()) == ("ts", ("8",), "id 8")
+
+
+# --- bad input: a clear error, the URI's password masked -------------------------------------
+
+
+def test_wrong_password_is_named_and_masked(postgres: Postgres) -> None:
+    source = Source(postgres.uri("crm", password="not-the-password"), table="events")
+    [problem] = problems_of(source)
+    assert problem.file == f"{mask(source.location)} table events"
+    assert "wrong user name or password" in problem.message
+    assert "not-the-password" not in str(problem) and ":***@" in problem.file
+
+
+def test_unreachable_server_missing_database_and_table(postgres: Postgres) -> None:
+    dead = postgres.uri().replace(f":{postgres.port}/", ":1/")
+    assert "cannot reach the database server" in problems_of(Source(dead, table="e"))[0].message
+    gone = postgres.uri("no_such_db")
+    assert "no such database" in problems_of(Source(gone, table="e"))[0].message
+    [missing] = problems_of(Source(postgres.uri(), table="no_such_table"))
+    assert (missing.file, missing.message) == (
+        f"{mask(postgres.uri())} table no_such_table",
+        "no such table",
+    )
+
+
+def test_missing_column_and_failing_query(pg_database: str) -> None:
+    write_table(pg_database, "thin", pl.DataFrame({"customer_id": ["a"], "ts": ["2024-01-01"]}))
+    [missing] = problems_of(Source(pg_database, table="thin"))
+    assert (missing.column, missing.message.split(";")[0]) == (
+        "event_type",
+        "required column is missing",
+    )
+    [failed] = problems_of(Source(pg_database, query="SELECT nope FROM thin"))
+    assert failed.file.endswith(" query") and 'column "nope" does not exist' in failed.message
+
+
+def test_mapping_naming_an_unknown_column(pg_database: str) -> None:
+    write_table(pg_database, "thin", pl.DataFrame({"customer_id": ["a"], "ts": ["2024-01-01"]}))
+    mapping = TableMapping({"event_type": "kind"})
+    [problem] = problems_of(Source(pg_database, table="thin", mapping=mapping))
+    assert problem.column == "kind"
+    assert problem.message.startswith("the mapping maps 'event_type' to 'kind', which is not")
+    assert problem.file == f"{mask(pg_database)} table thin"
+
+
+def test_duckdb_missing_file_and_table(tmp_path: Path) -> None:
+    missing = f"duckdb://{tmp_path / 'none.duckdb'}"
+    [problem] = problems_of(Source(missing, table="events"))
+    assert problem.message == f"no DuckDB file at {tmp_path / 'none.duckdb'}"
+    assert problem.file == f"{missing} table events"
+    assert not (tmp_path / "none.duckdb").exists()
+    uri = f"duckdb://{tmp_path / 'x.duckdb'}"
+    write_table(uri, "other", pl.DataFrame({"a": [1]}))
+    assert problems_of(Source(uri, table="events"))[0].message == "no such table"
+
+
+# --- the mapping file, and mappings on files ----------------------------------------------------
+
+
+def test_mapping_file_is_read_and_checked(tmp_path: Path) -> None:
+    path = tmp_path / "map.yaml"
+    path.write_text(
+        "customer_id: cust_no\nts: created_at\nevent_types:\n  ORD: order\n  7: visit\n"
+        "key: event_no\ncustomers:\n  customer_id: cust_no\n  signup_ts: created\n"
+    )
+    mapping = ColumnMapping.read(path)
+    assert mapping.events == TableMapping(
+        {"customer_id": "cust_no", "ts": "created_at"},
+        {"ORD": "order", "7": "visit"},
+        ("event_no",),
+    )
+    assert mapping.customers.columns == {"customer_id": "cust_no", "signup_ts": "created"}
+    for text, expected in [
+        ("cust_id: cust_no\n", "'cust_id' is not a contract column"),
+        ("event_types:\n  ORD: purchase\n", "maps 'ORD' to 'purchase', which is not an event"),
+        ("customer_id: [a, b]\n", "'customer_id' must name one source column"),
+        ("- just\n- a list\n", "the file must be a mapping"),
+        ("customer_id: [unclosed\n", "not a YAML mapping file"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(MappingError, match=r"map\.yaml: ") as info:
+            ColumnMapping.read(path)
+        assert expected in str(info.value)
+    with pytest.raises(MappingError, match="cannot read the mapping file"):
+        ColumnMapping.read(tmp_path / "absent.yaml")
+
+
+def test_mapping_applies_to_files_and_names_the_source_column(tmp_path: Path) -> None:
+    path = tmp_path / "shop.csv"
+    path.write_text("cust_no,created_at,kind\nc1,2024-01-01,V\nc2,yesterday,V\n")
+    mapping = TableMapping(
+        {"customer_id": "cust_no", "ts": "created_at", "event_type": "kind"}, {"V": "visit"}
+    )
+    [problem] = problems_of(Source(str(path), mapping=mapping))
+    assert (problem.file, problem.column, problem.rows) == (str(path), "ts (created_at)", (2,))
+    path.write_text("cust_no,created_at,kind\nc1,2024-01-01,V\n")
+    frame = load_events(Source(str(path), mapping=mapping), now=NOW).frame
+    assert frame.select("customer_id", "event_type").row(0) == ("c1", "visit")
+
+
+def test_a_table_needs_a_database_and_exactly_one_of_table_and_query() -> None:
+    with pytest.raises(ValueError, match="needs a database URI"):
+        Source("events.parquet", table="events")
+    with pytest.raises(ValueError, match="exactly one"):
+        Source("postgresql://u@h/db")
+    with pytest.raises(ValueError, match="exactly one"):
+        Source("postgresql://u@h/db", table="t", query="SELECT 1")
+    with pytest.raises(ValueError, match="not a table name"):
+        Relation("duckdb:///x.db", table="a.b.c")
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        ("postgresql://u:pw@h:5432/db", "postgresql://u:***@h:5432/db"),
+        ("postgres://u:p%40ss@h/db?sslmode=require", "postgres://u:***@h/db?sslmode=require"),
+        ("postgresql://u@h/db?password=pw&x=1", "postgresql://u@h/db?password=***&x=1"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("duckdb:///data/crm.db", "duckdb:///data/crm.db"),
+    ],
+)
+def test_mask_hides_passwords(uri: str, shown: str) -> None:
+    assert is_database(uri) and mask(uri) == shown
+    assert not is_database("data/events.parquet") and not is_database("mysql://h/db")
