@@ -445,9 +445,15 @@ def _key_label(key: Sequence[str]) -> str | None:
 
 
 def _key_values(key: Sequence[str]) -> list[pl.Expr]:
-    """Return the key as one text column (parts joined by ``/``); no column without a key."""
+    """Return the key as one column (a composite key as text, parts joined by ``/``).
+
+    A one-column key keeps its type (an integer key costs 8 bytes a row, not a string); values
+    become text only for the rows listed in problems.
+    """
     if not key:
         return []
+    if len(key) == 1:
+        return [pl.col(key[0]).alias(_K)]
     parts = [pl.col(k).cast(pl.String).fill_null("null") for k in key]
     return [pl.concat_str(parts, separator="/").alias(_K)]
 
@@ -476,7 +482,7 @@ def _run_checks(
     if not checks:
         return frame, []
     row = pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
-    listed = (pl.col(_K),) if key else ()
+    listed = (pl.col(_K).cast(pl.String),) if key else ()
     summary = frame.select(
         *(pl.col(f).sum().alias(f"n{f}") for f in flags),
         *(row.filter(pl.col(f)).head(MAX_LISTED_ROWS).implode().alias(f"r{f}") for f in flags),
@@ -597,7 +603,7 @@ def _flag_problems(
             "part": part,
             "row": positions - starts.gather(part) + 1,
             "key": (
-                values.gather(positions)
+                values.gather(positions).cast(pl.String)
                 if values is not None
                 else pl.repeat(None, len(positions), dtype=pl.String, eager=True)
             ),
