@@ -6,21 +6,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
-if [ ! -x /usr/bin/chromium ]; then
-  sudo=""
+
+# debian_package PACKAGE WHAT: install a Debian package (with sudo when not root); in CI a failure
+# fails the set-up, elsewhere the tests that need it are skipped.
+debian_package() {
+  local sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
-  echo "installing Debian's chromium for the browser tests"
-  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null; }; then
-    echo "could not install chromium: the browser tests will be skipped" >&2
+  echo "installing Debian's $1 for $2"
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$1" >/dev/null; }; then
+    echo "could not install $1: $2 will be skipped" >&2
     [ "${CI:-}" != "true" ] || exit 1
   fi
-fi
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  echo "installing Debian's postgresql for the database tests"
-  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null; }; then
-    echo "could not install postgresql: the PostgreSQL tests will be skipped" >&2
-    [ "${CI:-}" != "true" ] || exit 1
-  fi
-fi
+}
+[ -x /usr/bin/chromium ] || debian_package chromium "the browser tests"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null \
+  || debian_package postgresql "the PostgreSQL tests"
