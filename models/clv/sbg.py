@@ -46,9 +46,21 @@ from models.clv._mle import (
     weights_or_ones,
 )
 
-__all__ = ["CohortFits", "ShiftedBetaGeometric", "fit_by_cohort"]
+__all__ = [
+    "GEOMETRIC_SIZE",
+    "HOMOGENEOUS_SIZE",
+    "CohortFits",
+    "ShiftedBetaGeometric",
+    "fit_by_cohort",
+]
 
 PARAMS: Final = ("alpha", "beta")
+HOMOGENEOUS_SIZE: Final = 1e4
+"""A fit with ``alpha + beta`` above this shows no material heterogeneity in churn: the standard
+deviation of the churn probability across subscribers, ``sqrt(theta (1 - theta) / (alpha + beta
++ 1))``, is below half a percentage point."""
+GEOMETRIC_SIZE: Final = 1e6
+"""``alpha + beta`` of the geometric limit (one churn probability for all) that such a fit is."""
 _TAIL: Final = 1e-12
 
 
@@ -68,6 +80,12 @@ class ShiftedBetaGeometric(ValueModel):
         Maximised log-likelihood (weighted).
     n_customers_ : float
         Subscribers fitted (sum of the weights).
+    heterogeneous_ : bool
+        False when the data show no material heterogeneity in churn (the fit runs along
+        ``alpha / (alpha + beta)`` fixed towards large ``alpha + beta``, past
+        :data:`HOMOGENEOUS_SIZE`, or off the parameter range): the likelihood is flat there and
+        the model is the geometric limit, one churn probability ``theta`` for all, estimated as
+        cancels over renewal opportunities, with ``alpha + beta`` set to :data:`GEOMETRIC_SIZE`.
     """
 
     NAME = "sBG"
@@ -125,7 +143,7 @@ class ShiftedBetaGeometric(ValueModel):
             If a period is negative or fractional, or a cancelled subscriber has 0 periods.
         ModelIdentificationError
             If nobody has cancelled, or nobody has renewed, so the churn distribution cannot be
-            estimated.
+            estimated. (Churn without heterogeneity is not an error: see ``heterogeneous_``.)
         """
         t, lost, w = _spells(periods, cancelled, weights)
         renewed = float(np.vdot(w, np.where(lost, t - 1.0, t)))  # renewals observed in all
@@ -139,16 +157,23 @@ class ShiftedBetaGeometric(ValueModel):
         keys, inverse = np.unique(np.c_[t, lost], axis=0, return_inverse=True)
         counts = np.bincount(inverse.reshape(-1), weights=w)
         total = float(w.sum())
-        theta, mean_ll, _ = maximize(
-            "sBG",
-            _Objective(keys[:, 0], keys[:, 1] > 0, counts / total),
-            np.zeros(2),
-            PARAMS,
-            max_iterations=self.max_iterations,
-        )
+        objective = _Objective(keys[:, 0], keys[:, 1] > 0, counts / total)
+        try:
+            theta, mean_ll, _ = maximize(
+                "sBG", objective, np.zeros(2), PARAMS, max_iterations=self.max_iterations
+            )
+            homogeneous = float(np.exp(theta).sum()) > HOMOGENEOUS_SIZE
+        except ModelIdentificationError:  # both ran off together: the geometric limit
+            homogeneous = True
+        if homogeneous:
+            # geometric MLE: cancels over renewal opportunities, alpha + beta held at the limit
+            churn = float(np.vdot(w, lost)) / float(np.vdot(w, t))
+            theta = np.log([churn * GEOMETRIC_SIZE, (1.0 - churn) * GEOMETRIC_SIZE])
+            mean_ll = objective(theta)[0]
         self._set_params(np.exp(theta).tolist())
         self.log_likelihood_ = mean_ll * total
         self.n_customers_ = total
+        self.heterogeneous_ = not homogeneous
         return self
 
     def churn_probability(self, t: npt.ArrayLike) -> FloatArray:

@@ -39,6 +39,7 @@ def test_published_parameters(name: str) -> None:
     assert model.alpha_ == pytest.approx(alpha, rel=0.01)
     assert model.beta_ == pytest.approx(beta, rel=0.01)
     assert model.n_customers_ == 1000
+    assert model.heterogeneous_
     # the fit follows the calibration data
     fitted = model.survival(np.arange(1, 8)) * 1000
     np.testing.assert_allclose(fitted, SURVIVING[name][1:], rtol=0.04)
@@ -128,3 +129,21 @@ def test_bad_spells_and_unidentifiable_cohorts_are_clear_errors() -> None:
         ShiftedBetaGeometric().fit([3, 4], [False, False])
     with pytest.raises(ModelIdentificationError, match="nobody has renewed"):
         ShiftedBetaGeometric().fit([1, 1, 0], [True, True, False])
+
+
+def test_churn_without_heterogeneity_is_the_geometric_limit() -> None:
+    # a cohort of 10,000 that loses exactly 20% at each of ten renewals: no heterogeneity at all
+    surviving = np.round(10_000 * 0.8 ** np.arange(11)).astype(int).tolist()
+    model = ShiftedBetaGeometric().fit(*cohort(surviving))
+    assert not model.heterogeneous_
+    periods, cancelled, weights = cohort(surviving)
+    churn = weights[cancelled].sum() / (weights * periods).sum()  # cancels / renewal opportunities
+    assert model.alpha_ / (model.alpha_ + model.beta_) == pytest.approx(churn)
+    assert churn == pytest.approx(0.2, abs=1e-3)
+    np.testing.assert_allclose(model.retention_rate([1, 5, 50]), 1 - churn, rtol=1e-4)
+    assert model.survival(3)[0] == pytest.approx((1 - churn) ** 3, rel=1e-4)
+    # a real sample of the same process has some heterogeneity by chance, and says so
+    rng = np.random.default_rng(5)
+    lifetimes = rng.geometric(0.2, 20_000)
+    sampled = ShiftedBetaGeometric().fit(np.minimum(lifetimes, 10), lifetimes <= 10)
+    assert sampled.alpha_ / (sampled.alpha_ + sampled.beta_) == pytest.approx(0.2, abs=0.01)
