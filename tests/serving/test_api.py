@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from models.artifact import ModelBundle
-from models.tasks import model_frame
+from models.tasks import model_frame, task_names
 from serving.app import create_app
 from tests.serving.conftest import (
     AS_OF,
@@ -39,7 +39,7 @@ def test_customer_scores_all_tasks(
 ) -> None:
     body = _scores(client, "c001")
     assert body["customer_id"] == "c001"
-    assert set(body["scores"]) == {"churn", "repurchase", "cross_sell"}
+    assert set(body["scores"]) == set(task_names())
     churn = body["scores"]["churn"]
     assert churn["model_name"] == "churn" and churn["model_version"] == "1"
     assert churn["snapshot_date"] == AS_OF.isoformat()
@@ -178,7 +178,7 @@ def test_score_from_features_equals_snapshot_score(
     assert r.status_code == 200, r.text
     live = r.json()["scores"]
     stored = _scores(client, "c004")["scores"]
-    for task in ("churn", "repurchase", "cross_sell"):
+    for task in task_names():
         assert live[task]["probability"] == pytest.approx(stored[task]["probability"], abs=1e-12)
         assert live[task]["decile"] == stored[task]["decile"]
         assert live[task]["snapshot_date"] is None
@@ -209,7 +209,7 @@ def test_score_from_events_equals_snapshot_score(client: TestClient) -> None:
     assert r.status_code == 200, r.text
     live = r.json()["scores"]
     stored = _scores(client, "c005")["scores"]
-    for task in ("churn", "repurchase", "cross_sell"):
+    for task in task_names():
         assert live[task]["probability"] == pytest.approx(stored[task]["probability"], abs=1e-12)
 
     bad = [dict(payload[0], event_type="teleport"), dict(payload[0], event_type="order")]
@@ -225,7 +225,7 @@ def test_models_endpoint(client: TestClient) -> None:
     assert r.status_code == 200, r.text
     body = r.json()
     models = {m["task"]: m for m in body["models"]}
-    assert set(models) == {"churn", "repurchase", "cross_sell"}
+    assert set(models) == set(task_names())
     churn = models["churn"]
     assert churn["version"] == "1" and churn["aliases"] == ["champion"]
     assert churn["metrics"] == {"xgboost.roc_auc": 0.75} and churn["grade"] == "B"

@@ -15,6 +15,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from models.tasks import task_names
 from pipelines.serve import serve_command
 from serving.settings import get_settings
 from tests.processes import free_port, stop
@@ -96,7 +97,7 @@ def test_guanxi_serve_subprocess(served_registry: tuple[str, subprocess.Popen[st
     key = {"X-API-Key": KEYS["scorer"]}
     r = httpx.get(f"{url}/v1/customers/c001/scores?explain=3", headers=key)
     assert r.status_code == 200, r.text
-    assert set(r.json()["scores"]) == {"churn", "repurchase", "cross_sell"}
+    assert set(r.json()["scores"]) == set(task_names())
     assert "server" not in r.headers
     assert httpx.get(f"{url}/v1/customers/c001/scores").status_code == 401
 
