@@ -53,6 +53,7 @@ __all__ = [
     "BATCH_ROWS",
     "DatabaseError",
     "Relation",
+    "check_writable",
     "is_database",
     "mask",
     "scan",
@@ -400,6 +401,33 @@ def scan(
         source, schema=schema, explain_name="database", explain_detail=relation.label
     )
     return frame, key
+
+
+def check_writable(uri: str, table: str) -> None:
+    """Check before any work that a table could be written.
+
+    The server must answer and accept the user; for DuckDB, the file's folder must exist.
+
+    Parameters
+    ----------
+    uri : str
+        The database.
+    table : str
+        The table to be written (its name is checked).
+
+    Raises
+    ------
+    DatabaseError
+        If the server cannot be reached or refuses the user, or the DuckDB folder is missing.
+    """
+    relation = Relation(uri, table=table)
+    if relation.kind == "duckdb":
+        folder = _duckdb_path(uri).parent
+        if not folder.is_dir():
+            raise DatabaseError(relation.label, f"no folder {folder} for the DuckDB file")
+        return
+    with _connect(relation, write=True):
+        pass
 
 
 def write_table(uri: str, table: str, frame: pl.DataFrame) -> int:

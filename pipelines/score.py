@@ -5,17 +5,18 @@ feature-set version, otherwise built from ``--events`` (and ``--customers``). Ea
 loaded from the registry by alias; a model trained on another feature-set version is refused.
 Rows and columns are described in :mod:`models.scoring` (plus an ``as_of`` column after
 ``feature_set_version``); every task's rows go into one file, written atomically (Parquet, or CSV
-when ``--out`` ends in ``.csv``). Each task's table is also kept in the store for (task, snapshot
-day, model version) (:func:`store_scores`; ``--no-store`` skips it), where serving finds it and
-answers with lookups instead of computing; serving uses a table with at least 20 reasons per row
-(``--explain 20``), or one per model input when the model has fewer. A stored table with more
-reasons for the same model and snapshot is kept rather than replaced by a thinner one.
+when ``--out`` ends in ``.csv``), or into one database table (``--out <uri> --out-table <name>``,
+replaced in one transaction; see :mod:`pipelines.connectors`). Each task's table is also kept in
+the store for (task, snapshot day, model version) (:func:`store_scores`; ``--no-store`` skips
+it), where serving finds it and answers with lookups instead of computing; serving uses a table
+with at least 20 reasons per row (``--explain 20``), or one per model input when the model has
+fewer. A stored table with more reasons for the same model and snapshot is kept rather than
+replaced by a thinner one.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Annotated
 
 import polars as pl
@@ -23,22 +24,32 @@ import typer
 from rich.console import Console
 
 from features.contracts import FEATURE_SET_VERSION
-from features.events import read_customers, read_events
+from features.database import DatabaseError
+from features.events import EventsValidationError
 from features.snapshot import build_snapshot
-from features.store import (
-    ScoreTableInfo,
-    SnapshotNotFoundError,
-    Store,
-    atomic_write,
-    snapshot_digest,
-)
+from features.store import ScoreTableInfo, SnapshotNotFoundError, Store, snapshot_digest
 from models import registry
 from models.artifact import ModelBundle
 from models.scoring import SCORE_COLUMNS, check_feature_set, score_snapshot
 from models.tasks import task_names
+from pipelines.connectors import (
+    Customers,
+    CustomersQuery,
+    CustomersTable,
+    Events,
+    EventsQuery,
+    EventsTable,
+    Inputs,
+    MappingFile,
+    Out,
+    OutTable,
+    check_output,
+    inputs,
+    write_output,
+)
 from training.tracking import TrackingUnavailableError, check_tracking, configure_tracking
 
-__all__ = ["load_models", "score_command", "snapshot_for", "store_scores", "write_frame"]
+__all__ = ["load_models", "score_command", "snapshot_for", "store_scores"]
 
 
 def load_models(tasks: list[str], alias: str) -> dict[str, ModelBundle]:
@@ -73,7 +84,7 @@ def load_models(tasks: list[str], alias: str) -> dict[str, ModelBundle]:
 
 
 def snapshot_for(
-    store: Store, events: Path, customers: Path | None, as_of: date, now: datetime
+    store: Store, sources: Inputs, as_of: date, now: datetime
 ) -> tuple[pl.DataFrame, str]:
     """Return the snapshot for ``as_of``: the stored one if current, else a fresh build.
 
@@ -81,8 +92,8 @@ def snapshot_for(
     ----------
     store : features.store.Store
         The store under ``GUANXI_HOME``.
-    events, customers : pathlib.Path
-        Files to build from when the store has no current snapshot for the day.
+    sources : pipelines.connectors.Inputs
+        Events and customers to build from when the store has no current snapshot for the day.
     as_of : datetime.date
         Snapshot day.
     now : datetime.datetime
@@ -92,6 +103,11 @@ def snapshot_for(
     -------
     tuple of (polars.DataFrame, str)
         The snapshot and where it came from (for the console).
+
+    Raises
+    ------
+    features.events.EventsValidationError
+        If the snapshot has to be built and the inputs have errors.
     """
     try:
         info = store.snapshot_info(as_of)
@@ -99,29 +115,8 @@ def snapshot_for(
             return store.read_snapshot(as_of), f"store ({info.path})"
     except SnapshotNotFoundError:
         pass
-    frame = read_events(events, now=now)
-    people = read_customers(customers, now=now) if customers is not None else None
-    return build_snapshot(frame, people, as_of), f"built from {events}"
-
-
-def write_frame(frame: pl.DataFrame, out: Path) -> Path:
-    """Write a frame atomically, as CSV when ``out`` ends in ``.csv``, else Parquet.
-
-    Parameters
-    ----------
-    frame : polars.DataFrame
-        Rows to write.
-    out : pathlib.Path
-        Target file.
-
-    Returns
-    -------
-    pathlib.Path
-        ``out``.
-    """
-    if out.suffix.lower() == ".csv":
-        return atomic_write(out, frame.write_csv)
-    return atomic_write(out, frame.write_parquet)
+    frame, people = sources.read(now)
+    return build_snapshot(frame, people, as_of), f"built from {sources.events.label}"
 
 
 def store_scores(
@@ -194,10 +189,10 @@ def _parse_tasks(text: str) -> list[str]:
 
 
 def score_command(
-    events: Annotated[Path, typer.Option(help="Events file (CSV/Parquet) or Parquet directory.")],
+    events: Events,
     as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Snapshot day (UTC).")],
-    out: Annotated[Path, typer.Option(help="Output file: .parquet or .csv.")],
-    customers: Annotated[Path | None, typer.Option(help="Optional customers file.")] = None,
+    out: Out,
+    customers: Customers = None,
     tasks: Annotated[
         str, typer.Option(help="Comma-separated tasks (default: every task).")
     ] = ",".join(task_names()),
@@ -211,12 +206,22 @@ def score_command(
             "--store/--no-store", help="Also keep each task's table in the store for serving."
         ),
     ] = True,
+    out_table: OutTable = None,
+    events_table: EventsTable = None,
+    events_query: EventsQuery = None,
+    customers_table: CustomersTable = None,
+    customers_query: CustomersQuery = None,
+    mapping: MappingFile = None,
 ) -> None:
-    """Score every customer for each task with the aliased models and write one file."""
+    """Score every customer for each task with the aliased models; write a file or a table."""
     from pipelines.settings import get_settings
 
     console = Console()
     chosen = _parse_tasks(tasks)
+    sources = inputs(
+        events, events_table, events_query, customers, customers_table, customers_query, mapping
+    )
+    check_output(out, out_table)
     home = get_settings().home
     try:
         check_tracking(configure_tracking(home))
@@ -230,7 +235,11 @@ def score_command(
         raise typer.Exit(1) from exc
     day = as_of.date()
     store = Store(home)
-    snapshot, source = snapshot_for(store, events, customers, day, datetime.now(UTC))
+    try:
+        snapshot, source = snapshot_for(store, sources, day, datetime.now(UTC))
+    except EventsValidationError as exc:
+        console.print(f"[red]cannot score, nothing written:[/red] {exc}")
+        raise typer.Exit(1) from exc
     console.print(f"snapshot as of {day}: {snapshot.height:,} customers, {source}")
     parts = []
     for task, bundle in bundles.items():
@@ -250,5 +259,9 @@ def score_command(
         .with_columns(as_of=pl.lit(day))
         .select(*SCORE_COLUMNS, "as_of", pl.exclude(*SCORE_COLUMNS, "as_of"))
     )
-    write_frame(result, out)
-    console.print(f"wrote {result.height:,} rows to {out}")
+    try:
+        where = write_output(result, out, out_table)
+    except DatabaseError as exc:
+        console.print(f"[red]cannot write the scores:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"wrote {result.height:,} rows to {where}")

@@ -17,8 +17,18 @@ from rich.text import Text
 
 from features.snapshot import build_snapshot
 from features.store import SnapshotNotFoundError, Store, atomic_write
+from pipelines.connectors import (
+    Customers,
+    CustomersQuery,
+    CustomersTable,
+    Events,
+    EventsQuery,
+    EventsTable,
+    MappingFile,
+    inputs,
+)
 from pipelines.settings import get_settings
-from pipelines.validate import load_inputs, print_problems
+from pipelines.validate import print_problems
 
 __all__ = ["build_command", "export_command"]
 
@@ -26,18 +36,22 @@ _DAY: Final = ["%Y-%m-%d"]
 
 
 def build_command(
-    events: Annotated[
-        Path, typer.Option("--events", help="Events: .csv, .parquet or a directory of .parquet.")
-    ],
+    events: Events,
     as_of: Annotated[
         dt.datetime,
         typer.Option("--as-of", formats=_DAY, help="Snapshot day (UTC): events up to its end."),
     ],
-    customers: Annotated[
-        Path | None, typer.Option("--customers", help="Customers file (optional attributes).")
-    ] = None,
+    customers: Customers = None,
+    events_table: EventsTable = None,
+    events_query: EventsQuery = None,
+    customers_table: CustomersTable = None,
+    customers_query: CustomersQuery = None,
+    mapping: MappingFile = None,
 ) -> None:
     """Validate the inputs, build the feature snapshot as of a day and store it."""
+    sources = inputs(
+        events, events_table, events_query, customers, customers_table, customers_query, mapping
+    )
     out = Console()
     status = Console(stderr=True)
     now = dt.datetime.now(dt.UTC)
@@ -46,7 +60,7 @@ def build_command(
         out.print(Text(f"--as-of {day} is in the future (today is {now.date()} UTC)", style="red"))
         raise typer.Exit(1)
     with status.status("Validating the inputs..."):
-        loaded, loaded_customers, problems = load_inputs(events, customers, now)
+        loaded, loaded_customers, problems = sources.load(now)
     print_problems(out, problems)
     if loaded is None or any(p.severity == "error" for p in problems):
         out.print(Text("invalid input: nothing was written", style="red"))
@@ -60,7 +74,10 @@ def build_command(
             raise typer.Exit(1) from error
     with status.status("Writing the snapshot..."):
         info = Store(get_settings().home).write_snapshot(
-            snapshot, day, events=events, customers=customers
+            snapshot,
+            day,
+            events=sources.events.describe(),
+            customers=sources.customers.describe() if sources.customers is not None else None,
         )
     shape = f"{info.rows:,} customers, {snapshot.width} columns"
     out.print(Text(f"snapshot as of {day}: {shape} -> {info.path}", style="green"))

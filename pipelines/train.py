@@ -29,9 +29,19 @@ from mlflow.exceptions import MlflowException
 from rich.console import Console
 from rich.table import Table
 
-from features.events import EventsValidationError, read_customers, read_events
+from features.events import EventsValidationError
 from models import registry
 from models.tasks import task_names
+from pipelines.connectors import (
+    Customers,
+    CustomersQuery,
+    CustomersTable,
+    Events,
+    EventsQuery,
+    EventsTable,
+    MappingFile,
+    inputs,
+)
 from training.tracking import (
     TrackingUnavailableError,
     check_tracking,
@@ -96,7 +106,7 @@ def run_training(
     task: str,
     events: pl.DataFrame,
     customers: pl.DataFrame | None,
-    events_path: Path,
+    events_path: Path | str,
     as_of: date,
     horizon: int,
     config: TrainConfig,
@@ -115,8 +125,8 @@ def run_training(
         A registered task (:func:`models.tasks.task_names`).
     events, customers : polars.DataFrame
         Validated events and the optional customers table.
-    events_path : pathlib.Path
-        Where the events came from (logged as a parameter).
+    events_path : pathlib.Path or str
+        Where the events came from (logged as a parameter; a database URI's password masked).
     as_of : datetime.date
         Training day.
     horizon : int
@@ -177,32 +187,39 @@ def _figures_table(outcome: TrainOutcome) -> Table:
 
 def train_command(
     task: Annotated[str, typer.Option(help=f"One of {', '.join(task_names())}.")],
-    events: Annotated[Path, typer.Option(help="Events file (CSV/Parquet) or Parquet directory.")],
+    events: Events,
     as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Training day (UTC).")],
     horizon: Annotated[int, typer.Option(min=1, help="Label window in days.")],
-    customers: Annotated[Path | None, typer.Option(help="Optional customers file.")] = None,
+    customers: Customers = None,
     trials: Annotated[int, typer.Option(min=1, help="Optuna trials.")] = 20,
     timeout: Annotated[
         float | None, typer.Option(help="Seconds after which no new trial starts.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling, tuning and models.")] = 0,
     prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Prune weak trials.")] = True,
+    events_table: EventsTable = None,
+    events_query: EventsQuery = None,
+    customers_table: CustomersTable = None,
+    customers_query: CustomersQuery = None,
+    mapping: MappingFile = None,
 ) -> None:
     """Train a model, log the run to MLflow and register it as the task's challenger."""
     from pipelines.settings import get_settings
 
     if task not in task_names():
         raise typer.BadParameter(f"unknown task {task!r}; choose from {', '.join(task_names())}")
+    sources = inputs(
+        events, events_table, events_query, customers, customers_table, customers_query, mapping
+    )
     console = Console()
     config = TrainConfig(trials=trials, timeout=timeout, seed=seed, prune=prune)
     home = get_settings().home
     try:
         check_tracking(configure_tracking(home))
-        now = datetime.now(UTC)
-        frame = read_events(events, now=now)
-        people = read_customers(customers, now=now) if customers is not None else None
+        frame, people = sources.read(datetime.now(UTC))
+        label = sources.events.label
         outcome = run_training(
-            task, frame, people, events, as_of.date(), horizon, config, home, console
+            task, frame, people, label, as_of.date(), horizon, config, home, console
         )
     except TrackingUnavailableError as exc:
         console.print(f"[red]cannot train:[/red] {exc}")

@@ -1,4 +1,6 @@
-"""``guanxi data validate``: check events (and customers) files against the contract.
+"""``guanxi data validate``: check events (and customers) against the contract.
+
+The events and customers are files or database tables and queries (:mod:`pipelines.connectors`).
 
 Every problem is listed at once in a table (file, column, rows, message), warnings apart from
 errors; the command exits 1 when there is an error and prints a one-line summary otherwise.
@@ -6,9 +8,8 @@ errors; the command exits 1 when there is an error and prints a one-line summary
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 
 import polars as pl
@@ -17,57 +18,18 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from features.events import (
-    MAX_LISTED_ROWS,
-    EventsValidationError,
-    Loaded,
-    Problem,
-    load_customers,
-    load_events,
+from features.events import MAX_LISTED_ROWS, Problem
+from pipelines.connectors import (
+    Customers,
+    CustomersQuery,
+    CustomersTable,
+    EventsQuery,
+    EventsTable,
+    MappingFile,
+    inputs,
 )
 
-__all__ = ["load_inputs", "print_problems", "summary", "validate_command"]
-
-
-def _load(
-    loader: Callable[..., Loaded], path: Path, now: datetime
-) -> tuple[Loaded | None, list[Problem]]:
-    try:
-        loaded = loader(path, now=now)
-    except EventsValidationError as error:
-        return None, error.problems
-    return loaded, list(loaded.warnings)
-
-
-def load_inputs(
-    events: Path, customers: Path | None, now: datetime
-) -> tuple[Loaded | None, Loaded | None, list[Problem]]:
-    """Load and validate the events and, if given, the customers file, collecting all problems.
-
-    Parameters
-    ----------
-    events : pathlib.Path
-        The events file or directory.
-    customers : pathlib.Path, optional
-        The customers file or directory.
-    now : datetime.datetime
-        The current time; later timestamps are errors.
-
-    Returns
-    -------
-    events : Loaded or None
-        The validated events; None if they have errors.
-    customers : Loaded or None
-        The validated customers; None if not given or if they have errors.
-    problems : list of Problem
-        Every error and warning of both files.
-    """
-    loaded_events, problems = _load(load_events, events, now)
-    loaded_customers = None
-    if customers is not None:
-        loaded_customers, found = _load(load_customers, customers, now)
-        problems += found
-    return loaded_events, loaded_customers, problems
+__all__ = ["print_problems", "summary", "validate_command"]
 
 
 def print_problems(console: Console, problems: Sequence[Problem]) -> None:
@@ -86,7 +48,8 @@ def print_problems(console: Console, problems: Sequence[Problem]) -> None:
             continue
         table = Table(
             title=Text(f"{len(chosen)} {severity}{'s' if len(chosen) > 1 else ''}", style=style),
-            caption=f"rows: 1 = first data row after the header; {MAX_LISTED_ROWS} listed at most",
+            caption=f"rows: 1 = first data row after the header, or a table's key values; "
+            f"{MAX_LISTED_ROWS} listed at most",
             show_lines=True,
         )
         for name in ("file", "column", "rows", "problem"):
@@ -137,15 +100,25 @@ def summary(events: pl.DataFrame, customers: pl.DataFrame | None) -> str:
 
 def validate_command(
     path: Annotated[
-        Path, typer.Argument(help="Events file: .csv, .parquet or a directory of .parquet files.")
+        str,
+        typer.Argument(
+            help="Events: .csv, .parquet, a directory of .parquet files, or a database URI "
+            "(postgresql://... or duckdb:///...) with --events-table or --events-query."
+        ),
     ],
-    customers: Annotated[
-        Path | None, typer.Option("--customers", help="Customers file to validate as well.")
-    ] = None,
+    customers: Customers = None,
+    events_table: EventsTable = None,
+    events_query: EventsQuery = None,
+    customers_table: CustomersTable = None,
+    customers_query: CustomersQuery = None,
+    mapping: MappingFile = None,
 ) -> None:
-    """Check an events file (and a customers file) against the contract; exit 1 on errors."""
+    """Check events (and customers) against the contract; exit 1 on errors."""
     console = Console()
-    events, customers_loaded, problems = load_inputs(path, customers, datetime.now(UTC))
+    sources = inputs(
+        path, events_table, events_query, customers, customers_table, customers_query, mapping
+    )
+    events, customers_loaded, problems = sources.load(datetime.now(UTC))
     print_problems(console, problems)
     if events is None or any(p.severity == "error" for p in problems):
         errors = sum(p.severity == "error" for p in problems)

@@ -321,6 +321,7 @@ def test_score_uses_the_stored_snapshot_when_current(sample, tmp_path) -> None:
     from datetime import UTC, date, datetime
 
     from features.store import Store
+    from pipelines.connectors import inputs
     from pipelines.score import snapshot_for
 
     store = Store(tmp_path / "home")
@@ -328,9 +329,10 @@ def test_score_uses_the_stored_snapshot_when_current(sample, tmp_path) -> None:
     stored = pl.DataFrame({"customer_id": ["x"], "recency_days": [1]})
     store.write_snapshot(stored, day)
     now = datetime.now(UTC)
-    frame, source = snapshot_for(store, tmp_path / "missing.parquet", None, day, now)
+    frame, source = snapshot_for(store, inputs(str(tmp_path / "missing.parquet")), day, now)
     assert frame.equals(stored) and source.startswith("store")
-    frame, source = snapshot_for(store, sample / "events.parquet", None, date(2024, 9, 30), now)
+    built = date(2024, 9, 30)
+    frame, source = snapshot_for(store, inputs(str(sample / "events.parquet")), built, now)
     assert frame.height > 1 and source.startswith("built from")
 
 

@@ -190,7 +190,7 @@ _SCORE_WRITER = textwrap.dedent(
     import sys
     from pathlib import Path
     import numpy as np, polars as pl
-    from pipelines.score import write_frame
+    from pipelines.connectors import write_frame
 
     out = Path(sys.argv[1])
     rng = np.random.default_rng(0)
@@ -204,7 +204,7 @@ _SCORE_WRITER = textwrap.dedent(
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
 def test_sigkill_while_writing_scores_keeps_the_previous_table(tmp_path: Path, suffix: str) -> None:
-    from pipelines.score import write_frame
+    from pipelines.connectors import write_frame
 
     out = tmp_path / "scores" / f"scores{suffix}"
     out.parent.mkdir()

@@ -1,0 +1,324 @@
+"""Where a command's events and customers come from, and where its result table goes.
+
+Every command that reads events declares the same options through the aliases below and turns
+them into :class:`features.sources.Source` objects with :func:`inputs`; every command that writes
+a result table (``guanxi score``, and the value and targeting jobs) takes ``--out`` and
+``--out-table`` and writes through :func:`write_output`. So a file, a PostgreSQL table or a DuckDB
+table work the same way everywhere:
+
+.. code-block:: text
+
+    --events data/events.parquet
+    --events postgresql://crm@db:5432/shop --events-table events [--mapping map.yaml]
+    --events duckdb:///data/crm.duckdb --events-query "SELECT * FROM events WHERE ts > '2024-01-01'"
+    --out scores.parquet
+    --out postgresql://crm@db:5432/shop --out-table guanxi_scores
+
+A table written with ``--out-table`` replaces the previous one in one transaction
+(:func:`features.database.write_table`): readers see the old rows or the new ones, never a part.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+
+from features.database import DatabaseError, check_writable, is_database, mask, write_table
+from features.events import EventsValidationError, Loaded, Problem
+from features.sources import ColumnMapping, MappingError, Source, load_customers, load_events
+from features.store import atomic_write
+
+__all__ = [
+    "Customers",
+    "CustomersQuery",
+    "CustomersTable",
+    "Events",
+    "EventsQuery",
+    "EventsTable",
+    "Inputs",
+    "MappingFile",
+    "Out",
+    "OutTable",
+    "check_output",
+    "inputs",
+    "write_frame",
+    "write_output",
+]
+
+logger = logging.getLogger(__name__)
+
+_DATABASES = "a database URI (postgresql://user@host:port/db or duckdb:///path/file.db)"
+
+Events = Annotated[
+    str,
+    typer.Option(
+        "--events",
+        help=f"Events: a .csv or .parquet file, a directory of .parquet files, or {_DATABASES} "
+        "with --events-table or --events-query.",
+    ),
+]
+EventsTable = Annotated[
+    str | None,
+    typer.Option("--events-table", help="The events table (name or schema.name) of --events."),
+]
+EventsQuery = Annotated[
+    str | None,
+    typer.Option("--events-query", help="A SELECT whose rows are the events, instead of a table."),
+]
+Customers = Annotated[
+    str | None,
+    typer.Option(
+        "--customers",
+        help=f"Customers (optional attributes): a file, or {_DATABASES} with --customers-table "
+        "or --customers-query.",
+    ),
+]
+CustomersTable = Annotated[
+    str | None,
+    typer.Option("--customers-table", help="The customers table of --customers."),
+]
+CustomersQuery = Annotated[
+    str | None,
+    typer.Option("--customers-query", help="A SELECT whose rows are the customers."),
+]
+MappingFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--mapping",
+        help="YAML file mapping your column names and event codes to the events contract "
+        "(e.g. 'customer_id: cust_no', 'ts: created_at', event_types: {ORD: order}).",
+    ),
+]
+Out = Annotated[
+    str,
+    typer.Option(
+        "--out", help=f"Output: a .parquet or .csv file, or {_DATABASES} with --out-table."
+    ),
+]
+OutTable = Annotated[
+    str | None,
+    typer.Option(
+        "--out-table",
+        help="Table to create or replace (in one transaction) in the --out database.",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """A command's events and optional customers.
+
+    Parameters
+    ----------
+    events : features.sources.Source
+        The events.
+    customers : features.sources.Source or None
+        The customers, if given.
+    """
+
+    events: Source
+    customers: Source | None = None
+
+    def load(self, now: datetime) -> tuple[Loaded | None, Loaded | None, list[Problem]]:
+        """Load and validate both sources, collecting every problem of both.
+
+        Parameters
+        ----------
+        now : datetime.datetime
+            The current time; later timestamps are errors.
+
+        Returns
+        -------
+        events : features.events.Loaded or None
+            The validated events; None if they have errors.
+        customers : features.events.Loaded or None
+            The validated customers; None if not given or if they have errors.
+        problems : list of features.events.Problem
+            Every error and warning of both sources.
+        """
+        events, problems = _load(load_events, self.events, now)
+        customers = None
+        if self.customers is not None:
+            customers, found = _load(load_customers, self.customers, now)
+            problems += found
+        return events, customers, problems
+
+    def read(self, now: datetime) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+        """Load and validate both sources; warnings go to the log.
+
+        Parameters
+        ----------
+        now : datetime.datetime
+            The current time; later timestamps are errors.
+
+        Returns
+        -------
+        tuple of (polars.DataFrame, polars.DataFrame or None)
+            The validated events and customers.
+
+        Raises
+        ------
+        features.events.EventsValidationError
+            With every problem of both sources, if any is an error.
+        """
+        events, customers, problems = self.load(now)
+        if events is None or any(p.severity == "error" for p in problems):
+            raise EventsValidationError(problems)
+        for warning in problems:
+            logger.warning("%s", warning)
+        return events.frame, customers.frame if customers is not None else None
+
+
+def _load(
+    loader: Callable[..., Loaded], source: Source, now: datetime
+) -> tuple[Loaded | None, list[Problem]]:
+    try:
+        loaded = loader(source, now=now)
+    except EventsValidationError as error:
+        return None, error.problems
+    return loaded, list(loaded.warnings)
+
+
+def _source(
+    location: str, table: str | None, query: str | None, mapping: ColumnMapping, which: str
+) -> Source:
+    part = mapping.events if which == "events" else mapping.customers
+    try:
+        return Source(location, table, query, part)
+    except (DatabaseError, ValueError) as error:
+        raise typer.BadParameter(str(error), param_hint=f"--{which}") from error
+
+
+def inputs(
+    events: str,
+    events_table: str | None = None,
+    events_query: str | None = None,
+    customers: str | None = None,
+    customers_table: str | None = None,
+    customers_query: str | None = None,
+    mapping: Path | None = None,
+) -> Inputs:
+    """Turn a command's input options into sources.
+
+    Parameters
+    ----------
+    events, events_table, events_query : str
+        ``--events`` and its table or query.
+    customers, customers_table, customers_query : str, optional
+        ``--customers`` and its table or query.
+    mapping : pathlib.Path, optional
+        ``--mapping``.
+
+    Returns
+    -------
+    Inputs
+        The sources.
+
+    Raises
+    ------
+    typer.BadParameter
+        If the mapping file is unusable, a table or query is given with a file, or a database is
+        given without exactly one of its table and query.
+    """
+    try:
+        columns = ColumnMapping.read(mapping) if mapping is not None else ColumnMapping()
+    except MappingError as error:
+        raise typer.BadParameter(str(error), param_hint="--mapping") from error
+    if customers is None and (customers_table or customers_query):
+        raise typer.BadParameter("a table or query needs --customers", param_hint="--customers")
+    return Inputs(
+        _source(events, events_table, events_query, columns, "events"),
+        _source(customers, customers_table, customers_query, columns, "customers")
+        if customers is not None
+        else None,
+    )
+
+
+def check_output(out: str, out_table: str | None) -> None:
+    """Refuse an output that cannot work before anything is computed or written.
+
+    Parameters
+    ----------
+    out : str
+        ``--out``: a file or a database URI.
+    out_table : str, optional
+        ``--out-table``.
+
+    Raises
+    ------
+    typer.BadParameter
+        If a database has no table or cannot be reached, a file has a table, or a file has an
+        unknown suffix.
+    """
+    if is_database(out):
+        if not out_table:
+            raise typer.BadParameter(
+                f"{mask(out)} is a database: name the table with --out-table", param_hint="--out"
+            )
+        try:
+            check_writable(out, out_table)
+        except DatabaseError as error:
+            raise typer.BadParameter(str(error), param_hint="--out") from error
+    elif out_table:
+        raise typer.BadParameter(
+            "--out-table needs a database URI in --out (postgresql://... or duckdb:///...)",
+            param_hint="--out-table",
+        )
+    elif Path(out).suffix.lower() not in (".csv", ".parquet"):
+        raise typer.BadParameter(f"{out} must end in .csv or .parquet", param_hint="--out")
+
+
+def write_output(frame: pl.DataFrame, out: str, out_table: str | None) -> str:
+    """Write a result table to a file or a database table, atomically either way.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        The rows.
+    out : str
+        A ``.parquet`` or ``.csv`` file (CSV when it ends in ``.csv``), or a database URI; checked
+        beforehand with :func:`check_output`.
+    out_table : str, optional
+        The table, for a database.
+
+    Returns
+    -------
+    str
+        Where the rows went, for the console (a URI's password masked).
+
+    Raises
+    ------
+    features.database.DatabaseError
+        If the database cannot be reached or refuses the write; the previous table is unchanged.
+    """
+    if is_database(out) and out_table is not None:
+        write_table(out, out_table, frame)
+        return f"{mask(out)} table {out_table}"
+    return str(write_frame(frame, Path(out)))
+
+
+def write_frame(frame: pl.DataFrame, out: Path) -> Path:
+    """Write a frame atomically, as CSV when ``out`` ends in ``.csv``, else Parquet.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        Rows to write.
+    out : pathlib.Path
+        Target file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+    """
+    if out.suffix.lower() == ".csv":
+        return atomic_write(out, frame.write_csv)
+    return atomic_write(out, frame.write_parquet)
