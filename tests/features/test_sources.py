@@ -11,6 +11,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from features.database import Relation, is_database, mask, write_table
 from features.events import EventsValidationError, Problem
@@ -286,3 +288,17 @@ def test_a_table_needs_a_database_and_exactly_one_of_table_and_query() -> None:
 def test_mask_hides_passwords(uri: str, shown: str) -> None:
     assert is_database(uri) and mask(uri) == shown
     assert not is_database("data/events.parquet") and not is_database("mysql://h/db")
+
+
+@given(
+    password=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.~%", min_size=1, max_size=30),
+    scheme=st.sampled_from(["postgresql", "postgres"]),
+)
+def test_mask_never_shows_the_password(password: str, scheme: str) -> None:
+    secret = f"S3CRET{password}"  # marked, so it cannot stand elsewhere in the URI
+    for uri in (
+        f"{scheme}://guanxi:{secret}@127.0.0.1:5432/crm",
+        f"{scheme}://guanxi@127.0.0.1:5432/crm?sslmode=disable&password={secret}",
+    ):
+        assert secret not in mask(uri) and "***" in mask(uri)
+        assert mask(uri).startswith(f"{scheme}://guanxi")
