@@ -482,12 +482,12 @@ def _run_checks(
     if not checks:
         return frame, []
     row = pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
-    listed = (pl.col(_K).cast(pl.String),) if key else ()
+    listed = (pl.col(_K),) if key else ()
     summary = frame.select(
         *(pl.col(f).sum().alias(f"n{f}") for f in flags),
         *(row.filter(pl.col(f)).head(MAX_LISTED_ROWS).implode().alias(f"r{f}") for f in flags),
         *(
-            k.filter(pl.col(f)).head(MAX_LISTED_ROWS).implode().alias(f"k{f}")
+            k.filter(pl.col(f)).head(MAX_LISTED_ROWS).cast(pl.String).implode().alias(f"k{f}")
             for f in flags
             for k in listed
         ),
