@@ -32,21 +32,7 @@ from models import registry
 from models.artifact import ModelBundle
 from models.scoring import SCORE_COLUMNS, check_feature_set, score_snapshot
 from models.tasks import task_names
-from pipelines.connectors import (
-    Customers,
-    CustomersQuery,
-    CustomersTable,
-    Events,
-    EventsQuery,
-    EventsTable,
-    Inputs,
-    MappingFile,
-    Out,
-    OutTable,
-    check_output,
-    inputs,
-    write_output,
-)
+from pipelines import connectors
 from training.tracking import TrackingUnavailableError, check_tracking, configure_tracking
 
 __all__ = ["load_models", "score_command", "snapshot_for", "store_scores"]
@@ -84,7 +70,7 @@ def load_models(tasks: list[str], alias: str) -> dict[str, ModelBundle]:
 
 
 def snapshot_for(
-    store: Store, sources: Inputs, as_of: date, now: datetime
+    store: Store, sources: connectors.Inputs, as_of: date, now: datetime
 ) -> tuple[pl.DataFrame, str]:
     """Return the snapshot for ``as_of``: the stored one if current, else a fresh build.
 
@@ -189,10 +175,10 @@ def _parse_tasks(text: str) -> list[str]:
 
 
 def score_command(
-    events: Events,
+    events: connectors.Events,
     as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Snapshot day (UTC).")],
-    out: Out,
-    customers: Customers = None,
+    out: connectors.Out,
+    customers: connectors.Customers = None,
     tasks: Annotated[
         str, typer.Option(help="Comma-separated tasks (default: every task).")
     ] = ",".join(task_names()),
@@ -206,22 +192,22 @@ def score_command(
             "--store/--no-store", help="Also keep each task's table in the store for serving."
         ),
     ] = True,
-    out_table: OutTable = None,
-    events_table: EventsTable = None,
-    events_query: EventsQuery = None,
-    customers_table: CustomersTable = None,
-    customers_query: CustomersQuery = None,
-    mapping: MappingFile = None,
+    out_table: connectors.OutTable = None,
+    events_table: connectors.EventsTable = None,
+    events_query: connectors.EventsQuery = None,
+    customers_table: connectors.CustomersTable = None,
+    customers_query: connectors.CustomersQuery = None,
+    mapping: connectors.MappingFile = None,
 ) -> None:
     """Score every customer for each task with the aliased models; write a file or a table."""
     from pipelines.settings import get_settings
 
     console = Console()
     chosen = _parse_tasks(tasks)
-    sources = inputs(
+    sources = connectors.inputs(
         events, events_table, events_query, customers, customers_table, customers_query, mapping
     )
-    check_output(out, out_table)
+    connectors.check_output(out, out_table)
     home = get_settings().home
     try:
         check_tracking(configure_tracking(home))
@@ -260,7 +246,7 @@ def score_command(
         .select(*SCORE_COLUMNS, "as_of", pl.exclude(*SCORE_COLUMNS, "as_of"))
     )
     try:
-        where = write_output(result, out, out_table)
+        where = connectors.write_output(result, out, out_table)
     except DatabaseError as exc:
         console.print(f"[red]cannot write the scores:[/red] {exc}")
         raise typer.Exit(1) from exc

@@ -17,16 +17,7 @@ from rich.text import Text
 
 from features.snapshot import build_snapshot
 from features.store import SnapshotNotFoundError, Store, atomic_write
-from pipelines.connectors import (
-    Customers,
-    CustomersQuery,
-    CustomersTable,
-    Events,
-    EventsQuery,
-    EventsTable,
-    MappingFile,
-    inputs,
-)
+from pipelines import connectors
 from pipelines.settings import get_settings
 from pipelines.validate import print_problems
 
@@ -36,20 +27,20 @@ _DAY: Final = ["%Y-%m-%d"]
 
 
 def build_command(
-    events: Events,
+    events: connectors.Events,
     as_of: Annotated[
         dt.datetime,
         typer.Option("--as-of", formats=_DAY, help="Snapshot day (UTC): events up to its end."),
     ],
-    customers: Customers = None,
-    events_table: EventsTable = None,
-    events_query: EventsQuery = None,
-    customers_table: CustomersTable = None,
-    customers_query: CustomersQuery = None,
-    mapping: MappingFile = None,
+    customers: connectors.Customers = None,
+    events_table: connectors.EventsTable = None,
+    events_query: connectors.EventsQuery = None,
+    customers_table: connectors.CustomersTable = None,
+    customers_query: connectors.CustomersQuery = None,
+    mapping: connectors.MappingFile = None,
 ) -> None:
     """Validate the inputs, build the feature snapshot as of a day and store it."""
-    sources = inputs(
+    sources = connectors.inputs(
         events, events_table, events_query, customers, customers_table, customers_query, mapping
     )
     out = Console()

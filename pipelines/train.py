@@ -32,16 +32,7 @@ from rich.table import Table
 from features.events import EventsValidationError
 from models import registry
 from models.tasks import task_names
-from pipelines.connectors import (
-    Customers,
-    CustomersQuery,
-    CustomersTable,
-    Events,
-    EventsQuery,
-    EventsTable,
-    MappingFile,
-    inputs,
-)
+from pipelines import connectors
 from training.tracking import (
     TrackingUnavailableError,
     check_tracking,
@@ -187,28 +178,28 @@ def _figures_table(outcome: TrainOutcome) -> Table:
 
 def train_command(
     task: Annotated[str, typer.Option(help=f"One of {', '.join(task_names())}.")],
-    events: Events,
+    events: connectors.Events,
     as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Training day (UTC).")],
     horizon: Annotated[int, typer.Option(min=1, help="Label window in days.")],
-    customers: Customers = None,
+    customers: connectors.Customers = None,
     trials: Annotated[int, typer.Option(min=1, help="Optuna trials.")] = 20,
     timeout: Annotated[
         float | None, typer.Option(help="Seconds after which no new trial starts.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling, tuning and models.")] = 0,
     prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Prune weak trials.")] = True,
-    events_table: EventsTable = None,
-    events_query: EventsQuery = None,
-    customers_table: CustomersTable = None,
-    customers_query: CustomersQuery = None,
-    mapping: MappingFile = None,
+    events_table: connectors.EventsTable = None,
+    events_query: connectors.EventsQuery = None,
+    customers_table: connectors.CustomersTable = None,
+    customers_query: connectors.CustomersQuery = None,
+    mapping: connectors.MappingFile = None,
 ) -> None:
     """Train a model, log the run to MLflow and register it as the task's challenger."""
     from pipelines.settings import get_settings
 
     if task not in task_names():
         raise typer.BadParameter(f"unknown task {task!r}; choose from {', '.join(task_names())}")
-    sources = inputs(
+    sources = connectors.inputs(
         events, events_table, events_query, customers, customers_table, customers_query, mapping
     )
     console = Console()

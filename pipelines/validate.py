@@ -19,15 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from features.events import MAX_LISTED_ROWS, Problem
-from pipelines.connectors import (
-    Customers,
-    CustomersQuery,
-    CustomersTable,
-    EventsQuery,
-    EventsTable,
-    MappingFile,
-    inputs,
-)
+from pipelines import connectors
 
 __all__ = ["print_problems", "summary", "validate_command"]
 
@@ -106,16 +98,16 @@ def validate_command(
             "(postgresql://... or duckdb:///...) with --events-table or --events-query."
         ),
     ],
-    customers: Customers = None,
-    events_table: EventsTable = None,
-    events_query: EventsQuery = None,
-    customers_table: CustomersTable = None,
-    customers_query: CustomersQuery = None,
-    mapping: MappingFile = None,
+    customers: connectors.Customers = None,
+    events_table: connectors.EventsTable = None,
+    events_query: connectors.EventsQuery = None,
+    customers_table: connectors.CustomersTable = None,
+    customers_query: connectors.CustomersQuery = None,
+    mapping: connectors.MappingFile = None,
 ) -> None:
     """Check events (and customers) against the contract; exit 1 on errors."""
     console = Console()
-    sources = inputs(
+    sources = connectors.inputs(
         path, events_table, events_query, customers, customers_table, customers_query, mapping
     )
     events, customers_loaded, problems = sources.load(datetime.now(UTC))
