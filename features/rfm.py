@@ -53,7 +53,7 @@ import polars as pl
 from features.contracts import RFM_WINDOWS
 from features.window import AGE, ID, rate, within
 
-__all__ = ["RFM_SEGMENTS", "order_features", "rfm_segment", "score"]
+__all__ = ["RFM_SCORES", "RFM_SEGMENTS", "order_features", "rfm_segment", "score", "score_counts"]
 
 RFM_SEGMENTS: Final[tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...]] = (
     ("champions", (5,), (4, 5)),
@@ -69,6 +69,20 @@ RFM_SEGMENTS: Final[tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...]] = 
     ("lost", (1,), (1, 2)),
 )
 """(segment, r_scores, f_scores): each of the 25 score pairs falls in exactly one segment."""
+
+
+RFM_SCORES: Final[dict[str, tuple[pl.Expr, bool]]] = {
+    "r_score": (pl.col("recency_days"), False),
+    "f_score": (pl.col("orders_total"), True),
+    # rounded to cents, so float summation order cannot split a tie
+    "m_score": (pl.col("spend_total").round(2), True),
+}
+"""Score column -> (the measure it ranks, whether higher is better), over customers with orders."""
+
+
+def _quintile(twice_rank: pl.Expr, n: pl.Expr) -> pl.Expr:
+    """``1 + floor(5 * (rank - 1/2) / n)`` in integers, from twice the (mid-)rank."""
+    return 1 + (5 * (twice_rank.cast(pl.Int64) - 1)) // (2 * n)
 
 
 def score(measure: pl.Expr, *, higher_is_better: bool = True) -> pl.Expr:
@@ -88,8 +102,35 @@ def score(measure: pl.Expr, *, higher_is_better: bool = True) -> pl.Expr:
         (1) to best (``n``), ``n`` the number of rows.
     """
     twice_rank = (2 * measure.rank("average", descending=not higher_is_better)).round()
-    n = pl.len().cast(pl.Int64)
-    return 1 + (5 * (twice_rank.cast(pl.Int64) - 1)) // (2 * n)
+    return _quintile(twice_rank, pl.len().cast(pl.Int64))
+
+
+def score_counts(counts: pl.DataFrame, *, higher_is_better: bool = True) -> pl.DataFrame:
+    """Score each distinct value of a measure from how many rows hold it, as :func:`score` does.
+
+    A row's mid-rank is the number of rows worse than it plus ``(ties + 1) / 2``, so the score of
+    every row depends only on its value's count and the counts of worse values. This lets an
+    engine that holds the rows in many pieces (the Spark engine) count values per piece, add
+    the counts up and score all rows at once, without gathering the rows.
+
+    Parameters
+    ----------
+    counts : polars.DataFrame
+        ``value`` (distinct, non-null) and ``count`` (rows holding it, positive).
+    higher_is_better : bool
+        Whether larger values earn higher scores.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``value`` and ``score`` (``Int64``), one row per distinct value: the score
+        :func:`score` gives every row holding that value among all the counted rows.
+    """
+    count = pl.col("count").cast(pl.Int64)
+    worse = count.cum_sum() - count
+    return counts.sort("value", descending=not higher_is_better).select(
+        "value", _quintile(2 * worse + count + 1, count.sum()).alias("score")
+    )
 
 
 def rfm_segment(r_score: pl.Expr, f_score: pl.Expr) -> pl.Expr:
@@ -163,9 +204,10 @@ def order_features(events: pl.LazyFrame) -> pl.LazyFrame:
     spend_90, spend_180 = pl.col("spend_90d"), pl.col("spend_180d")
     return per_customer.with_columns(
         rate(pl.col("spend_total"), pl.col("orders_total")).alias("avg_order_value"),
-        score(pl.col("recency_days"), higher_is_better=False).alias("r_score"),
-        score(pl.col("orders_total")).alias("f_score"),
-        score(pl.col("spend_total").round(2)).alias("m_score"),
+        *(
+            score(measure, higher_is_better=higher).alias(name)
+            for name, (measure, higher) in RFM_SCORES.items()
+        ),
         rate(pl.col("recency_days"), pl.col("gap_mean_days")).alias("overdue_ratio"),
         _trend(orders_90, orders_180 - orders_90).alias("orders_trend_90d"),
         _trend(spend_90, spend_180 - spend_90).alias("spend_trend_90d"),
