@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 import numpy as np
@@ -22,6 +23,9 @@ from models.artifact import ModelBundle
 from tests.processes import Postgres, free_port, start_postgres, stop, stop_postgres, wait_status
 from tests.processes import mlflow_server as start_mlflow_server
 from training.tracking import ENV_DEFAULTS, configure_tracking
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 TINY_FEATURES = ["recency_days", "orders_90d", "unresolved_complaints"]
 
@@ -182,3 +186,14 @@ def pg_sample(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> t
         cursor.execute("ALTER TABLE customers ADD PRIMARY KEY (customer_id)")
         connection.commit()
     return uri, folder
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """A Spark session in local mode on two cores (UTC), started once and stopped at the end."""
+    from pipelines.spark import spark_session
+
+    session = spark_session("local[2]", app_name="guanxi-tests")
+    session.conf.set("spark.sql.shuffle.partitions", "4")
+    yield session
+    session.stop()

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Install what the tests need: the project with its test extra in .venv, Debian's Chromium for
+# Install what the tests need: the project with its test and spark extras in .venv (PySpark runs
+# on Java 17, installed from Debian when missing), Debian's Chromium for
 # the browser tests of the reviewer pages (Playwright's own browser download is not used), and
 # Debian's PostgreSQL server for the database source and sink tests (the tests start their own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test,spark]'
 
 # debian_package PACKAGE WHAT: install a Debian package (with sudo when not root); in CI a failure
 # fails the set-up, elsewhere the tests that need it are skipped.
@@ -21,3 +22,4 @@ debian_package() {
 [ -x /usr/bin/chromium ] || debian_package chromium "the browser tests"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null \
   || debian_package postgresql "the PostgreSQL tests"
+command -v java >/dev/null || debian_package openjdk-17-jre-headless "the Spark engine's tests"

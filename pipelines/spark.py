@@ -1,0 +1,557 @@
+"""The Spark engine: feature snapshots and batch scores on Apache Spark, from the project's code.
+
+Nothing here restates a feature, a score or a reason: Spark moves the rows and runs the same
+Polars and model code on each piece (``pip install 'guanxi[spark]'``; Java 17).
+
+Snapshots (:func:`build_snapshot_spark`)
+    Events, and the customers table when there is one, are grouped by a hash bucket of
+    ``customer_id`` (``pmod(xxhash64(customer_id), buckets)``), so each customer's rows meet in
+    one bucket, and :func:`features.snapshot.build_snapshot` runs unchanged on each bucket
+    through ``groupBy(bucket).applyInArrow`` (``cogroup`` with the customers). Before building,
+    a bucket's events are sorted by every column, so sums over a customer's events see the rows
+    in the same order whatever order the shuffle delivered them in. The output is cast to the
+    snapshot's declared Arrow schema (Polars emits ``large_string``; Spark wants ``string``),
+    which is itself derived by running ``build_snapshot`` on no rows. Two things are not per
+    customer and get a pass over all the data first or last:
+
+    - the product categories that get columns are those of *all* orders up to ``as_of``
+      (sanitised by :func:`features.products.category_slugs`), found first and passed to every
+      bucket;
+    - ``r_score``, ``f_score`` and ``m_score`` rank every customer with orders, so the
+      per-bucket values are replaced: each bucket also emits the measures the scores rank
+      (:data:`features.rfm.RFM_SCORES`, computed by the same Polars expressions), Spark counts
+      the rows holding each distinct value, :func:`features.rfm.score_counts` scores the values
+      from the added counts on the driver (one row per distinct value: days of recency, order
+      counts, spend in cents) and a broadcast join puts the scores back;
+      ``rfm_segment`` is recomputed from them with :func:`features.rfm.rfm_segment`.
+
+    Integer, text and date columns then equal the Polars engine's exactly. Float columns agree
+    to the last bits only: Polars itself adds some of them (category shares, resolution means)
+    in an order that changes from run to run, so two Polars runs differ by the same ~1e-16.
+
+Scores (:func:`score_spark`)
+    Each partition of the snapshot is turned into model input rows by
+    :func:`models.tasks.model_frame` and explained by :func:`models.scoring.reason_columns`
+    (exact TreeSHAP and the registry's sentences) through ``mapInArrow``; the score comes from
+    ``mlflow.pyfunc.spark_udf`` on the registered model (``env_manager="local"``: the executors'
+    own Python), the same model the API serves. The model reaches the executors as the bytes of
+    its bundle files (checked against their SHA-256 when loaded, never unpickled). Deciles rank
+    all rows of the task, as :func:`models.scoring.deciles` does (ties by snapshot order then
+    category order): Spark counts the rows per distinct score, the driver adds up the counts of
+    higher scores, and a window over each tie numbers the tied rows.
+
+Both functions take and return Spark DataFrames: read events from Parquet paths (``hdfs://``,
+``s3a://``, local) or catalog tables with :func:`read_table` and write with :func:`write_table`,
+and the same code runs on a cluster (``--spark-master spark://host:7077`` or ``spark-submit``).
+:func:`snapshot_with_spark` and :func:`scores_with_spark` are what ``guanxi features build`` and
+``guanxi score`` call with ``--engine spark``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import polars as pl
+import pyarrow as pa
+
+from features.contracts import event_schema
+from features.products import category_slugs
+from features.rfm import RFM_SCORES, rfm_segment, score_counts
+from features.snapshot import build_snapshot
+from models.artifact import ModelBundle
+from models.scoring import REASON_FIELDS, SCORE_COLUMNS, reason_columns
+from models.tasks import model_frame
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+__all__ = [
+    "DEFAULT_BUCKETS",
+    "DEFAULT_MASTER",
+    "build_snapshot_spark",
+    "read_table",
+    "score_spark",
+    "scores_with_spark",
+    "snapshot_with_spark",
+    "spark_session",
+    "write_table",
+]
+
+DEFAULT_MASTER: Final = "local[*]"
+"""Spark master used when none is given: every core of this machine."""
+
+DEFAULT_BUCKETS: Final = 64
+"""Hash buckets of ``customer_id`` per snapshot; each bucket is built in one Python call."""
+
+_BUCKET: Final = "_guanxi_bucket"
+_KEY: Final = "_guanxi_key_"
+"""Prefix of the per-bucket columns holding the measures the RFM scores rank."""
+_CATEGORY_POS: Final = "_guanxi_category_pos"
+_ROW: Final = "_guanxi_row"
+
+
+def spark_session(master: str = DEFAULT_MASTER, app_name: str = "guanxi") -> SparkSession:
+    """Start (or join) a Spark session set up for guanxi.
+
+    The session's time zone is UTC (snapshot days are UTC days), Arrow transfers are on, and
+    unless ``PYSPARK_PYTHON`` says otherwise the Python workers run this interpreter (so they
+    import the same guanxi and libraries).
+
+    Parameters
+    ----------
+    master : str
+        Spark master URL: ``local[*]``, ``local[2]``, ``spark://host:7077``, ``yarn``, ...
+        Ignored when a session already runs in this process (as under ``spark-submit``).
+    app_name : str
+        Application name shown by the cluster manager.
+
+    Returns
+    -------
+    pyspark.sql.SparkSession
+        The session.
+    """
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master(master)
+        .appName(app_name)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    session.conf.set("spark.sql.session.timeZone", "UTC")
+    return session
+
+
+def read_table(spark: SparkSession, source: str) -> DataFrame:
+    """Read a Parquet file or folder, or a catalog table.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+        The session.
+    source : str
+        A path Spark can read (``/data/events``, ``hdfs://...``, ``s3a://...``; a ``.parquet``
+        file or a folder of them), or a table name (``crm.events``) when it holds no ``/`` and
+        does not end in ``.parquet``.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        The rows.
+    """
+    if "/" in source or source.endswith(".parquet"):
+        return spark.read.parquet(source)
+    return spark.table(source)
+
+
+def write_table(frame: DataFrame, target: str, mode: str = "overwrite") -> None:
+    """Write a DataFrame as Parquet to a path, or as a catalog table.
+
+    Parameters
+    ----------
+    frame : pyspark.sql.DataFrame
+        Rows to write (e.g. a snapshot or scores).
+    target : str
+        A path (see :func:`read_table`) or a table name.
+    mode : str
+        Spark save mode; ``"overwrite"`` replaces what is there.
+    """
+    if "/" in target or target.endswith(".parquet"):
+        frame.write.mode(mode).parquet(target)
+    else:
+        frame.write.mode(mode).saveAsTable(target)
+
+
+def _string_types(schema: pa.Schema) -> pa.Schema:
+    """Return the same schema with ``large_string`` (Polars' text) as ``string`` (Spark's)."""
+    return pa.schema(
+        pa.field(f.name, pa.string()) if pa.types.is_large_string(f.type) else f for f in schema
+    )
+
+
+def _frame(table: pa.Table | pa.RecordBatch) -> pl.DataFrame:
+    """Return an Arrow table or batch as a Polars frame."""
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _to_spark_schema(schema: pa.Schema) -> StructType:
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(schema)
+
+
+def _contract_events(events: DataFrame) -> DataFrame:
+    """Events with every contract column, typed as the contract declares (absent ones null)."""
+    from pyspark.sql import functions as sf
+
+    types = _to_spark_schema(_string_types(pl.DataFrame(schema=event_schema()).to_arrow().schema))
+    return events.select(
+        *(
+            (sf.col(f.name) if f.name in events.columns else sf.lit(None))
+            .cast(f.dataType)
+            .alias(f.name)
+            for f in types.fields
+        )
+    )
+
+
+def _snapshot_schema(as_of: date, categories: list[str], customers: pa.Schema | None) -> pa.Schema:
+    """Return the declared Arrow schema of a snapshot, from ``build_snapshot`` on no rows."""
+    people = None
+    if customers is not None:
+        people = _frame(customers.empty_table())
+    empty = build_snapshot(pl.DataFrame(schema=event_schema()), people, as_of, categories)
+    keys = empty.select(measure.alias(_KEY + name) for name, (measure, _) in RFM_SCORES.items())
+    return _string_types(pl.concat([empty, keys], how="horizontal").to_arrow().schema)
+
+
+def _bucket_builder(
+    as_of: date, categories: list[str], schema: pa.Schema
+) -> Callable[[pa.Table, pa.Table | None], pa.Table]:
+    """Return what Spark runs on each bucket: ``build_snapshot`` on its events and customers."""
+
+    def build(events: pa.Table, customers: pa.Table | None) -> pa.Table:
+        frame = _frame(events.drop_columns([_BUCKET]))
+        if frame.height == 0:
+            return schema.empty_table()
+        people = None
+        if customers is not None:
+            people = _frame(customers.drop_columns([_BUCKET]))
+        frame = frame.cast(event_schema()).sort(frame.columns, nulls_last=True)  # type: ignore[arg-type]
+        snapshot = build_snapshot(frame, people, as_of, categories)
+        keys = (measure.alias(_KEY + name) for name, (measure, _) in RFM_SCORES.items())
+        return snapshot.with_columns(keys).to_arrow().cast(schema)
+
+    return build
+
+
+def _global_categories(events: DataFrame, as_of: date) -> list[str]:
+    """Sanitised categories of all orders up to ``as_of``, sorted (as ``build_snapshot``'s own)."""
+    from pyspark.sql import functions as sf
+
+    raw = (
+        _seen(events, as_of)
+        .where(sf.col("event_type") == "order")
+        .select("category")
+        .where(sf.col("category").isNotNull())
+        .distinct()
+        .toArrow()
+    )
+    names = _frame(raw)
+    return sorted(set(category_slugs(names["category"].to_list())))
+
+
+def _seen(events: DataFrame, as_of: date) -> DataFrame:
+    """Events a snapshot as of ``as_of`` may see (``ts`` before the next UTC midnight)."""
+    from pyspark.sql import functions as sf
+
+    day_after = datetime.combine(as_of + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    return events.where(sf.col("ts") < sf.lit(day_after))
+
+
+def _global_rfm(spark: SparkSession, snapshot: DataFrame) -> DataFrame:
+    """Replace the per-bucket RFM scores and segments by the ones over all customers."""
+    from pyspark.sql import functions as sf
+
+    with_orders = snapshot.where(sf.col("orders_total") > 0)
+    scored = snapshot
+    for name, (_, higher_is_better) in RFM_SCORES.items():
+        key = _KEY + name
+        counts = _frame(with_orders.groupBy(key).count().toArrow())
+        table = score_counts(counts.rename({key: "value"}), higher_is_better=higher_is_better)
+        lookup = spark.createDataFrame(table.rename({"value": key, "score": f"_{name}"}).to_arrow())
+        scored = scored.join(sf.broadcast(lookup), on=key, how="left")
+    pairs = pl.DataFrame(
+        {"r": [r for r in range(1, 6) for _ in range(5)], "f": list(range(1, 6)) * 5}
+    )
+    segments = pairs.select(
+        pl.col("r").alias("_r_score"),
+        pl.col("f").alias("_f_score"),
+        rfm_segment(pl.col("r"), pl.col("f")).alias("_rfm_segment"),
+    )
+    lookup = spark.createDataFrame(segments.to_arrow())
+    scored = scored.join(sf.broadcast(lookup), on=["_r_score", "_f_score"], how="left")
+    replaced = {c: f"_{c}" for c in (*RFM_SCORES, "rfm_segment")}
+    columns = [c for c in snapshot.columns if not c.startswith(_KEY)]
+    return scored.select(
+        *(
+            sf.col(replaced[c]).cast(snapshot.schema[c].dataType).alias(c) if c in replaced else c
+            for c in columns
+        )
+    )
+
+
+def build_snapshot_spark(
+    events: DataFrame,
+    customers: DataFrame | None,
+    as_of: date,
+    categories: list[str] | None = None,
+    buckets: int = DEFAULT_BUCKETS,
+) -> DataFrame:
+    """Build the feature snapshot as of a day on Spark, equal to :func:`build_snapshot`'s.
+
+    Parameters
+    ----------
+    events : pyspark.sql.DataFrame
+        Validated events (the contract's columns; absent optional ones are taken as null).
+    customers : pyspark.sql.DataFrame, optional
+        The customers table, one row per customer.
+    as_of : datetime.date
+        The snapshot day (UTC).
+    categories : list of str, optional
+        Categories that get columns; ``None`` takes those of all orders up to ``as_of``, as
+        :func:`build_snapshot` does.
+    buckets : int
+        Hash buckets of ``customer_id``; each is built in one Python call, in memory.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        The snapshot's rows (columns and types as :func:`build_snapshot`'s, in no particular
+        row order; sort by ``customer_id`` to compare).
+
+    Raises
+    ------
+    ValueError
+        If ``buckets`` is not positive.
+    """
+    from pyspark.sql import functions as sf
+
+    if buckets < 1:
+        raise ValueError(f"buckets must be positive, got {buckets}")
+    spark = events.sparkSession
+    seen = _seen(_contract_events(events), as_of)
+    cats = _global_categories(seen, as_of) if categories is None else category_slugs(categories)
+    bucket = sf.pmod(sf.xxhash64("customer_id"), sf.lit(buckets)).alias(_BUCKET)
+    grouped = seen.select(bucket, "*").groupBy(_BUCKET)
+    people_schema = None
+    if customers is not None:
+        people_schema = _string_types(customers.limit(0).toArrow().schema)
+    schema = _snapshot_schema(as_of, cats, people_schema)
+    build = _bucket_builder(as_of, cats, schema)
+    spark_schema = _to_spark_schema(schema)
+    if customers is None:
+        per_bucket = grouped.applyInArrow(lambda events: build(events, None), spark_schema)
+    else:
+        people = customers.select(bucket, "*").groupBy(_BUCKET)
+        per_bucket = grouped.cogroup(people).applyInArrow(build, spark_schema)
+    return _global_rfm(spark, per_bucket)
+
+
+@lru_cache(maxsize=4)
+def _load_bundle(files: tuple[tuple[str, bytes], ...]) -> ModelBundle:
+    """Load a bundle shipped as file bytes (once per worker process and bundle)."""
+    with tempfile.TemporaryDirectory(prefix="guanxi-bundle-") as tmp:
+        for name, data in files:
+            (Path(tmp) / name).write_bytes(data)
+        return ModelBundle.load(Path(tmp))
+
+
+def _bundle_files(bundle: ModelBundle) -> tuple[tuple[str, bytes], ...]:
+    """Return the bundle's files as bytes, to ship to the executors."""
+    with tempfile.TemporaryDirectory(prefix="guanxi-bundle-") as tmp:
+        bundle.save(Path(tmp))
+        return tuple((p.name, p.read_bytes()) for p in sorted(Path(tmp).iterdir()))
+
+
+def _reason_schema(explain_k: int, n_features: int) -> list[pa.Field]:
+    text = {"feature", "group", "sentence"}
+    fields = [pa.field("base_logodds", pa.float64())] if explain_k > 0 else []
+    for i in range(1, min(explain_k, n_features) + 1):
+        for source, suffix in REASON_FIELDS.items():
+            kind = pa.string() if source in text else pa.float64()
+            fields.append(pa.field(f"reason_{i}_{suffix}", kind))
+    return fields
+
+
+def _row_maker(
+    files: tuple[tuple[str, bytes], ...], explain_k: int, schema: pa.Schema
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Return the function Spark runs on each partition: model input rows, margins and reasons."""
+
+    def rows(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        bundle = _load_bundle(files)
+        position = {c: i for i, c in enumerate(bundle.categories)}
+        for batch in batches:
+            snapshot = _frame(batch)
+            x = model_frame(bundle.task, snapshot, bundle.feature_names, bundle.categories or None)
+            if len(x) == 0:
+                continue
+            index = x.index.to_frame(index=False)
+            keys = pl.DataFrame(
+                {
+                    "customer_id": index["customer_id"].astype(str).to_numpy(),
+                    "category": index["category"].astype(str).to_numpy()
+                    if "category" in index
+                    else [None] * len(x),
+                    "margin": bundle.predict_margin(x),
+                },
+                schema={"customer_id": pl.String, "category": pl.String, "margin": pl.Float64},
+            ).with_columns(
+                pl.col("category")
+                .replace_strict(position, default=-1, return_dtype=pl.Int64)
+                .fill_null(-1)
+                .alias(_CATEGORY_POS)
+            )
+            parts = [keys, pl.from_pandas(x.reset_index(drop=True))]
+            if explain_k > 0:
+                parts.append(reason_columns(bundle, x, explain_k))
+            table = pl.concat(parts, how="horizontal").to_arrow()
+            yield from table.select(schema.names).cast(schema).to_batches()
+
+    return rows
+
+
+def score_spark(
+    snapshot: DataFrame,
+    bundle: ModelBundle,
+    model_uri: str,
+    explain_k: int = 0,
+) -> DataFrame:
+    """Score (and explain) every customer of a snapshot on Spark, as :func:`score_snapshot` does.
+
+    Parameters
+    ----------
+    snapshot : pyspark.sql.DataFrame
+        A feature snapshot (e.g. from :func:`build_snapshot_spark` or :func:`read_table`).
+    bundle : ModelBundle
+        The registered model's bundle (:func:`models.registry.load_bundle`); its reasons and
+        margins are computed on the executors.
+    model_uri : str
+        The same model's MLflow URI (``models:/churn/3``), scored with
+        ``mlflow.pyfunc.spark_udf``.
+    explain_k : int
+        Reasons per row; 0 for none.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        The columns of :func:`models.scoring.score_snapshot` in its order (row order: snapshot
+        order by ``customer_id``, then the model's category order).
+    """
+    import mlflow.pyfunc
+    from pyspark.sql import Window
+    from pyspark.sql import functions as sf
+
+    spark = snapshot.sparkSession
+    registry = bundle.metadata.get("registry", {})
+    name = str(registry.get("name", bundle.task))
+    version = registry.get("version")
+    features = list(bundle.feature_names)
+    schema = pa.schema(
+        [
+            pa.field("customer_id", pa.string()),
+            pa.field("category", pa.string()),
+            pa.field(_CATEGORY_POS, pa.int64()),
+            pa.field("margin", pa.float64()),
+            *(pa.field(f, pa.float64()) for f in features),
+            *_reason_schema(explain_k, len(features)),
+        ]
+    )
+    rows = snapshot.mapInArrow(
+        _row_maker(_bundle_files(bundle), explain_k, schema),
+        _to_spark_schema(schema),
+    )
+    predict = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="double", env_manager="local")
+    rows = rows.withColumn("score", predict(sf.struct(*features))).localCheckpoint()
+    counts = _frame(rows.groupBy("score").count().toArrow())
+    total = int(counts["count"].sum())
+    higher = counts.sort("score", descending=True).select(
+        "score", (pl.col("count").cum_sum() - pl.col("count")).alias("_higher")
+    )
+    tie = Window.partitionBy("score").orderBy("customer_id", _CATEGORY_POS)
+    ranked = rows.join(
+        sf.broadcast(spark.createDataFrame(higher.to_arrow())), "score", "left"
+    ).withColumn(_ROW, sf.col("_higher") + sf.row_number().over(tie) - 1)
+    reasons = [f.name for f in _reason_schema(explain_k, len(features))]
+    scored = ranked.select(
+        "customer_id",
+        "category",
+        sf.lit(bundle.task).alias("task"),
+        "score",
+        (sf.expr(f"{_ROW} * 10 div {max(total, 1)}") + 1).cast("byte").alias("decile"),
+        "margin",
+        sf.lit(name).alias("model_name"),
+        sf.lit(None if version is None else str(version)).cast("string").alias("model_version"),
+        sf.lit(bundle.feature_set_version).alias("feature_set_version"),
+        *reasons,
+        _CATEGORY_POS,
+    )
+    assert tuple(scored.columns[: len(SCORE_COLUMNS)]) == SCORE_COLUMNS
+    return scored.orderBy("customer_id", _CATEGORY_POS).drop(_CATEGORY_POS)
+
+
+def _from_polars(spark: SparkSession, frame: pl.DataFrame) -> DataFrame:
+    return spark.createDataFrame(frame.to_arrow())
+
+
+def _to_polars(frame: DataFrame) -> pl.DataFrame:
+    return _frame(frame.toArrow())
+
+
+def snapshot_with_spark(
+    events: pl.DataFrame,
+    customers: pl.DataFrame | None,
+    as_of: date,
+    master: str = DEFAULT_MASTER,
+) -> pl.DataFrame:
+    """Build a snapshot of validated frames on Spark (``guanxi features build --engine spark``).
+
+    Parameters
+    ----------
+    events, customers : polars.DataFrame
+        Validated events and the optional customers table.
+    as_of : datetime.date
+        The snapshot day.
+    master : str
+        Spark master URL.
+
+    Returns
+    -------
+    polars.DataFrame
+        The snapshot, sorted by ``customer_id`` and typed as :func:`build_snapshot`'s.
+    """
+    spark = spark_session(master)
+    people = None if customers is None else _from_polars(spark, customers)
+    built = build_snapshot_spark(_from_polars(spark, events), people, as_of)
+    return _to_polars(built).sort("customer_id")
+
+
+def scores_with_spark(
+    bundle: ModelBundle, snapshot: pl.DataFrame, explain_k: int, master: str = DEFAULT_MASTER
+) -> pl.DataFrame:
+    """Score a snapshot with a registered model on Spark (``guanxi score --engine spark``).
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model, loaded from the registry (``metadata["registry"]`` names its version).
+    snapshot : polars.DataFrame
+        The snapshot.
+    explain_k : int
+        Reasons per row; 0 for none.
+    master : str
+        Spark master URL.
+
+    Returns
+    -------
+    polars.DataFrame
+        What :func:`models.scoring.score_snapshot` returns for the same arguments.
+    """
+    registry = bundle.metadata.get("registry", {})
+    uri = f"models:/{registry.get('name', bundle.task)}/{registry.get('version')}"
+    spark = spark_session(master)
+    return _to_polars(score_spark(_from_polars(spark, snapshot), bundle, uri, explain_k))
