@@ -12,6 +12,9 @@ it), where serving finds it and answers with lookups instead of computing; servi
 with at least 20 reasons per row (``--explain 20``), or one per model input when the model has
 fewer. A stored table with more reasons for the same model and snapshot is kept rather than
 replaced by a thinner one.
+With ``--engine spark`` the scores and reasons are computed on Spark
+(:func:`pipelines.spark.scores_with_spark`), with the same result; the snapshot still comes from
+the store (``guanxi features build --engine spark`` puts it there) or a build in this process.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from models.artifact import ModelBundle
 from models.scoring import SCORE_COLUMNS, check_feature_set, score_snapshot
 from models.tasks import task_names
 from pipelines import connectors
+from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
 from training.tracking import TrackingUnavailableError, check_tracking, configure_tracking
 
 __all__ = ["load_models", "score_command", "snapshot_for", "store_scores"]
@@ -198,6 +202,8 @@ def score_command(
     customers_table: connectors.CustomersTable = None,
     customers_query: connectors.CustomersQuery = None,
     mapping: connectors.MappingFile = None,
+    engine: EngineOption = "polars",
+    spark_master: SparkMasterOption = DEFAULT_MASTER,
 ) -> None:
     """Score every customer for each task with the aliased models; write a file or a table."""
     from pipelines.settings import get_settings
@@ -229,7 +235,12 @@ def score_command(
     console.print(f"snapshot as of {day}: {snapshot.height:,} customers, {source}")
     parts = []
     for task, bundle in bundles.items():
-        scored = score_snapshot(bundle, snapshot, explain_k=explain)
+        if engine == "spark":
+            from pipelines.spark import scores_with_spark
+
+            scored = scores_with_spark(bundle, snapshot, explain, spark_master)
+        else:
+            scored = score_snapshot(bundle, snapshot, explain_k=explain)
         console.print(
             f"{task}: {scored.height:,} rows with {task}@{alias} "
             f"(version {bundle.metadata['registry']['version']})"

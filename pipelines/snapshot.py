@@ -1,7 +1,9 @@
 """``guanxi features build`` and ``guanxi features export``: feature snapshots in the store.
 
 ``build`` validates the inputs (nothing is written when they have errors), builds the snapshot
-with :func:`features.snapshot.build_snapshot` and stores it atomically under ``GUANXI_HOME``.
+with :func:`features.snapshot.build_snapshot` (``--engine spark``: the same function per hash
+bucket on Spark, :func:`pipelines.spark.snapshot_with_spark`) and stores it atomically under
+``GUANXI_HOME``.
 ``export`` copies a stored snapshot to a CSV or Parquet file, also atomically.
 """
 
@@ -18,6 +20,7 @@ from rich.text import Text
 from features.snapshot import build_snapshot
 from features.store import SnapshotNotFoundError, Store, atomic_write
 from pipelines import connectors
+from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
 from pipelines.settings import get_settings
 from pipelines.validate import print_problems
 
@@ -38,6 +41,8 @@ def build_command(
     customers_table: connectors.CustomersTable = None,
     customers_query: connectors.CustomersQuery = None,
     mapping: connectors.MappingFile = None,
+    engine: EngineOption = "polars",
+    spark_master: SparkMasterOption = DEFAULT_MASTER,
 ) -> None:
     """Validate the inputs, build the feature snapshot as of a day and store it."""
     sources = connectors.inputs(
@@ -59,7 +64,12 @@ def build_command(
     customer_frame = loaded_customers.frame if loaded_customers is not None else None
     with status.status(f"Building features as of {day} from {loaded.frame.height:,} events..."):
         try:
-            snapshot = build_snapshot(loaded.frame, customer_frame, day)
+            if engine == "spark":
+                from pipelines.spark import snapshot_with_spark
+
+                snapshot = snapshot_with_spark(loaded.frame, customer_frame, day, spark_master)
+            else:
+                snapshot = build_snapshot(loaded.frame, customer_frame, day)
         except ValueError as error:
             out.print(Text(f"cannot build the snapshot: {error}", style="red"))
             raise typer.Exit(1) from error

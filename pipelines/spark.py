@@ -68,6 +68,7 @@ from features.snapshot import build_snapshot
 from models.artifact import ModelBundle
 from models.scoring import REASON_FIELDS, SCORE_COLUMNS, reason_columns
 from models.tasks import model_frame
+from pipelines.engine import DEFAULT_MASTER
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -75,7 +76,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BUCKETS",
-    "DEFAULT_MASTER",
     "build_snapshot_spark",
     "read_table",
     "score_spark",
@@ -84,9 +84,6 @@ __all__ = [
     "spark_session",
     "write_table",
 ]
-
-DEFAULT_MASTER: Final = "local[*]"
-"""Spark master used when none is given: every core of this machine."""
 
 DEFAULT_BUCKETS: Final = 64
 """Hash buckets of ``customer_id`` per snapshot; each bucket is built in one Python call."""

@@ -48,7 +48,7 @@ def _polars_snapshot(sample: Path, customers: bool = True) -> pl.DataFrame:
     return build_snapshot(events, people, AS_OF)
 
 
-def _assert_same_snapshot(got: pl.DataFrame, expected: pl.DataFrame) -> None:
+def assert_same_snapshot(got: pl.DataFrame, expected: pl.DataFrame) -> None:
     assert got.schema == expected.schema
     assert got.height == expected.height
     floats = [c for c, t in expected.schema.items() if t == pl.Float64]
@@ -68,7 +68,7 @@ def test_snapshot_equals_the_polars_snapshot(
     write_table(built, target)  # a Parquet folder, as on a cluster
     got = pl.read_parquet(f"{target}/*.parquet").sort("customer_id")
     expected = _polars_snapshot(sample)
-    _assert_same_snapshot(got, expected)
+    assert_same_snapshot(got, expected)
     # RFM scores rank all customers: built from a part of them alone, they differ
     frame = read_events(sample / "events.parquet", now=NOW)
     part = build_snapshot(frame.filter(pl.col("customer_id") < "C050"), None, AS_OF)
@@ -92,7 +92,7 @@ def test_snapshot_without_customers_and_with_given_categories(
         "cat_toys_share",
         "cat_garden_share",
     ]
-    _assert_same_snapshot(got, expected)
+    assert_same_snapshot(got, expected)
 
 
 def _register(bundle: ModelBundle, example: pd.DataFrame) -> str:
