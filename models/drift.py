@@ -274,24 +274,42 @@ def _share(mask: np.ndarray) -> float:
     return float(mask.mean()) if len(mask) else float("nan")
 
 
-def _flag(
+def _measured(
+    name: str,
+    kind: Literal["numeric", "categorical"],
     thresholds: DriftThresholds,
-    psi_value: float,
-    psi_p: float,
-    ks: float = float("nan"),
-    ks_p: float = float("nan"),
-    w_std: float = float("nan"),
-) -> tuple[bool, str]:
-    """Whether a column drifted, and which effect sizes passed their thresholds."""
+    counts: tuple[np.ndarray, np.ndarray],
+    missing: tuple[np.ndarray, np.ndarray],
+    ks: tuple[float, float] = (float("nan"), float("nan")),
+    wasserstein: tuple[float, float] = (float("nan"), float("nan")),
+) -> ColumnDrift:
+    """Add PSI and its test to the other measures, decide whether the column drifted."""
+    psi_value, psi_p = psi(*counts), psi_p_value(*counts)
     effects = (
         ("psi", psi_value, thresholds.psi),
-        ("ks", ks, thresholds.ks),
-        ("wasserstein", w_std, thresholds.wasserstein),
+        ("ks", ks[0], thresholds.ks),
+        ("wasserstein", wasserstein[1], thresholds.wasserstein),
     )
-    passed = [name for name, value, limit in effects if value >= limit]  # NaN never passes
-    p_values = [p for p in (psi_p, ks_p) if not np.isnan(p)]
+    passed = [effect for effect, value, limit in effects if value >= limit]  # NaN never passes
+    p_values = [p for p in (psi_p, ks[1]) if not np.isnan(p)]
     significant = min(p_values) < thresholds.alpha / len(p_values)  # Bonferroni over the tests
-    return bool(passed) and significant, ",".join(passed)
+    return ColumnDrift(
+        column=name,
+        kind=kind,
+        n_reference=len(missing[0]),
+        n_current=len(missing[1]),
+        missing_reference=_share(missing[0]),
+        missing_current=_share(missing[1]),
+        bins=len(counts[0]),
+        psi=psi_value,
+        psi_p_value=psi_p,
+        ks=ks[0],
+        ks_p_value=ks[1],
+        wasserstein=wasserstein[0],
+        wasserstein_std=wasserstein[1],
+        drifted=bool(passed) and significant,
+        fired=",".join(passed),
+    )
 
 
 def _check_sizes(name: str, n_reference: int, n_current: int) -> None:
@@ -344,8 +362,6 @@ def numeric_drift(
     if ref_missing.any() or cur_missing.any():
         ref_counts = np.append(ref_counts, ref_missing.sum())
         cur_counts = np.append(cur_counts, cur_missing.sum())
-    psi_value = psi(ref_counts, cur_counts)
-    psi_p = psi_p_value(ref_counts, cur_counts)
     ks = ks_p = w = w_std = float("nan")
     if len(ref_values) and len(cur_values):
         with warnings.catch_warnings():
@@ -356,23 +372,14 @@ def numeric_drift(
         w = float(stats.wasserstein_distance(ref_values, cur_values))
         sd = float(np.std(ref_values))
         w_std = w / sd if sd > 0 else (float("inf") if w > 0 else 0.0)
-    drifted, fired = _flag(t, psi_value, psi_p, ks, ks_p, w_std)
-    return ColumnDrift(
-        column=name,
-        kind="numeric",
-        n_reference=len(ref),
-        n_current=len(cur),
-        missing_reference=_share(ref_missing),
-        missing_current=_share(cur_missing),
-        bins=len(ref_counts),
-        psi=psi_value,
-        psi_p_value=psi_p,
-        ks=ks,
-        ks_p_value=ks_p,
-        wasserstein=w,
-        wasserstein_std=w_std,
-        drifted=drifted,
-        fired=fired,
+    return _measured(
+        name,
+        "numeric",
+        t,
+        (ref_counts, cur_counts),
+        (ref_missing, cur_missing),
+        (ks, ks_p),
+        (w, w_std),
     )
 
 
@@ -426,28 +433,8 @@ def categorical_drift(
     keep = np.ones(missing + 1, dtype=bool)
     keep[other] = ref_counts[other] + cur_counts[other] > 0
     keep[missing] = ref_counts[missing] + cur_counts[missing] > 0
-    ref_counts, cur_counts = ref_counts[keep], cur_counts[keep]
-    psi_value = psi(ref_counts, cur_counts)
-    psi_p = psi_p_value(ref_counts, cur_counts)
-    nan = float("nan")
-    drifted, fired = _flag(t, psi_value, psi_p)
-    return ColumnDrift(
-        column=name,
-        kind="categorical",
-        n_reference=len(ref),
-        n_current=len(cur),
-        missing_reference=_share(ref.is_null().to_numpy()),
-        missing_current=_share(cur.is_null().to_numpy()),
-        bins=len(ref_counts),
-        psi=psi_value,
-        psi_p_value=psi_p,
-        ks=nan,
-        ks_p_value=nan,
-        wasserstein=nan,
-        wasserstein_std=nan,
-        drifted=drifted,
-        fired=fired,
-    )
+    missing_rows = (ref.is_null().to_numpy(), cur.is_null().to_numpy())
+    return _measured(name, "categorical", t, (ref_counts[keep], cur_counts[keep]), missing_rows)
 
 
 def _table(rows: list[ColumnDrift]) -> pl.DataFrame:
