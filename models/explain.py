@@ -180,6 +180,10 @@ def _worded(long: pl.DataFrame, names: list[str], task: str) -> pl.DataFrame:
     ``long`` has ``feature_idx``, ``value`` and ``points``. This is the one place reasons are
     worded, for :func:`explain` and :func:`reason_sentences` alike.
     """
+    # -0.0 (e.g. a mean of zero scores) equals 0.0, so the pairs below would word both alike,
+    # as "-0" or "0" depending on which one a batch holds first: every zero is worded as 0.0
+    value = pl.col("value")
+    long = long.with_columns(pl.when(value == 0).then(pl.lit(0.0)).otherwise(value).alias("value"))
     outcome = get_task(task).outcome
     effect = (
         pl.when(pl.col("points") < 0).then(pl.lit("lowers ")).otherwise(pl.lit("raises "))

@@ -84,3 +84,15 @@ def test_unregistered_inputs_get_plain_wording(tiny_bundle: ModelBundle, tiny_da
     assert set(out["group"].to_list()) == {OTHER_GROUP}
     assert out["sentence"][0].startswith("target category garden (yes): ")
     assert "purchase likelihood" in out["sentence"][0]
+
+
+def test_negative_zero_reads_as_zero_whatever_the_batch(
+    tiny_bundle: ModelBundle, tiny_data
+) -> None:
+    x, _ = tiny_data
+    rows = x.iloc[:4].copy()
+    rows["unresolved_complaints"] = [-0.0, 0.0, 0.0, -0.0]  # a mean of zero scores can be -0.0
+    for batch in (rows, rows.iloc[::-1], rows.iloc[[1]], rows.iloc[[0]]):
+        out = explain(tiny_bundle, batch, 3).filter(pl.col("feature") == "unresolved_complaints")
+        assert all(s.startswith("0 unresolved complaints") for s in out["sentence"]), out
+        assert all(math.copysign(1.0, v) == 1.0 for v in out["value"])

@@ -20,7 +20,7 @@ from features.snapshot import build_snapshot
 from models import registry
 from models.artifact import ModelBundle
 from models.scoring import score_snapshot
-from models.tasks import model_feature_names, model_frame, snapshot_categories
+from models.tasks import get_task, model_feature_names, model_frame, snapshot_categories
 from pipelines.sample import generate_sample
 from pipelines.spark import build_snapshot_spark, read_table, score_spark, write_table
 
@@ -105,7 +105,7 @@ def _register(bundle: ModelBundle, example: pd.DataFrame) -> str:
 
 def _bundle(task: str, snapshot: pl.DataFrame) -> tuple[ModelBundle, pd.DataFrame]:
     """A small booster on the task's real inputs, labels from a hand-made rule plus noise."""
-    categories = snapshot_categories(snapshot) if task == "cross_sell" else []
+    categories = snapshot_categories(snapshot) if get_task(task).kind == "ranked" else []
     names = model_feature_names(task, snapshot, categories or None)
     x = model_frame(task, snapshot, names, categories or None)
     rng = np.random.default_rng(0)
