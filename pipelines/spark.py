@@ -345,7 +345,8 @@ def build_snapshot_spark(
     else:
         people = customers.select(bucket, "*").groupBy(_BUCKET)
         per_bucket = grouped.cogroup(people).applyInArrow(build, spark_schema)
-    return _global_rfm(spark, per_bucket)
+    # built once: the RFM pass reads the buckets' output four times (three counts, one join)
+    return _global_rfm(spark, per_bucket.localCheckpoint())
 
 
 @lru_cache(maxsize=4)
