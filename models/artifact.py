@@ -8,8 +8,9 @@ Scores are computed from the booster's *margin* (log-odds): :meth:`ModelBundle.p
 then the fitted calibration maps the margin to a probability (:meth:`ModelBundle.predict_proba`).
 :meth:`ModelBundle.predict` gives what the task outputs: the calibrated probability of a
 classifier (``binary`` and ``ranked`` tasks), the raw prediction of a ``regression`` task.
-:meth:`ModelBundle.contributions` returns exact TreeSHAP values from XGBoost's ``pred_contribs``;
-each row sums to the margin (last column = bias).
+:meth:`ModelBundle.contributions` returns exact TreeSHAP values, the matrix XGBoost's
+``pred_contribs`` gives, from the compiled kernels of :mod:`models.treeshap` (the booster is parsed
+once and kept); each row sums to the margin (last column = bias).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+
+from models.treeshap import tree_shap
 
 __all__ = [
     "BOOSTER_FILE",
@@ -192,7 +195,11 @@ class ModelBundle:
         return self.predict_proba(X)
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
-        """Exact TreeSHAP contributions (XGBoost ``pred_contribs``) in log-odds.
+        """Exact TreeSHAP contributions in log-odds, as XGBoost's ``pred_contribs`` gives them.
+
+        Computed by :func:`models.treeshap.tree_shap` (parsed once per booster, then cached) and
+        rounded to float32 precision, as ``pred_contribs`` gives them: serving keeps them as
+        float32, so the values it keeps are the ones batch scoring writes.
 
         Parameters
         ----------
@@ -205,12 +212,10 @@ class ModelBundle:
             Shape ``(n, p + 1)``, float64: one column per ``feature_names`` entry, then the bias;
             each row sums to the row's margin (up to float32 rounding).
         """
-        p = len(self.feature_names)
         if len(X) == 0:
-            return np.zeros((0, p + 1), dtype=np.float64)
-        dmat = xgb.DMatrix(self._matrix(X), missing=np.nan)
-        out = self.booster.predict(dmat, pred_contribs=True)
-        return np.asarray(out, dtype=np.float64).reshape(len(X), p + 1)
+            return np.zeros((0, len(self.feature_names) + 1), dtype=np.float64)
+        values = tree_shap(self.booster).contributions(self._matrix(X))
+        return values.astype(np.float32).astype(np.float64)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the booster, as written to ``bundle.json``.
