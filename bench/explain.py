@@ -1,0 +1,361 @@
+"""Benchmark exact TreeSHAP: models.treeshap against shap.TreeExplainer and pred_contribs.
+
+Models measured, on rows of a generated sample's snapshot (as of 2025-09-30):
+
+- **design**: the DESIGN.md model, 300 trees of depth 6 over 40 features (the churn inputs'
+  first 40 columns, a synthetic recency label: only speed is measured);
+- **trained**: the churn, repurchase and cross-sell models ``guanxi train`` makes on the sample
+  (``--trials`` Optuna trials each), loaded back from the registry like any challenger.
+
+For each model and the same rows: exact rows per second at 1 and 2 threads of ``models.treeshap``
+(``TreeShap.contributions(X, threads=k)``), ``shap.TreeExplainer(booster).shap_values(X)`` and
+XGBoost's ``booster.predict(DMatrix(X), pred_contribs=True)`` (``nthread`` set to k; shap hands
+XGBoost boosters to that same ``pred_contribs`` and checks additivity with a margin prediction),
+the best of ``--repeat`` runs each; the largest differences from both references and from the
+margin; one-row latency p50 (one customer at a time, as serving explains) of each, plus
+``ModelBundle.contributions`` on a one-row DataFrame; and the time to word five reasons a row
+(``models.scoring.reason_columns`` given the contributions). It then projects the time to explain
+1M customers for the three tasks with five reasons each, cross-sell counting three rows (top three
+categories) a customer: ``sum over tasks of rows / (rows per second at 2 threads)``, with and
+without the wording. Targets: >= 5x shap.TreeExplainer; projection under 15 minutes. It prints
+numbers and ratios and never passes or fails on time.
+
+Usage, from the project root (holding the heavy lock)::
+
+    flock /work/coord/heavy.lock .venv/bin/python -m bench.explain [--customers 20000]
+        [--rows 2000] [--repeat 2] [--latency-rows 200] [--trials 10] [--no-trained]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import shap
+import xgboost as xgb
+
+from features.contracts import FEATURE_SET_VERSION
+from features.events import read_customers, read_events
+from features.snapshot import build_snapshot
+from models import registry
+from models.artifact import ModelBundle
+from models.scoring import reason_columns
+from models.tasks import TASKS, model_frame
+from models.treeshap import tree_shap
+from pipelines.sample import generate_sample
+from training.tracking import configure_tracking
+
+__all__ = ["Measured", "main", "measure", "projection"]
+
+AS_OF = date(2025, 9, 30)
+HORIZON = 90
+THREADS = (1, 2)
+REASONS = 5
+CUSTOMERS_PROJECTED = 1_000_000
+ROWS_PER_CUSTOMER = {"churn": 1, "repurchase": 1, "cross_sell": 3}
+TARGET_RATIO = 5.0
+TARGET_MINUTES = 15.0
+
+
+@dataclass
+class Measured:
+    """Figures of one model on one set of rows."""
+
+    label: str
+    task: str
+    trees: int
+    depth: int
+    nodes: int
+    features: int
+    rows: int
+    parse_s: float
+    rate: dict[str, dict[int, float]] = field(default_factory=dict)  # method -> threads -> rows/s
+    p50_ms: dict[str, float] = field(default_factory=dict)
+    reasons_rate: float = 0.0
+    diff_xgboost: float = 0.0
+    diff_shap: float = 0.0
+    diff_margin: float = 0.0
+
+
+def _best_rate(run: Callable[[], Any], rows: int, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - t0)
+    return rows / best
+
+
+def _p50_ms(run: Callable[[int], Any], count: int) -> float:
+    times = []
+    for i in range(count):
+        t0 = time.perf_counter()
+        run(i)
+        times.append(time.perf_counter() - t0)
+    return float(np.percentile(times, 50) * 1000)
+
+
+def _max_depth(trees: pd.DataFrame) -> int:
+    deepest = 0
+    for _, tree in trees.groupby("Tree"):
+        depth = {f"{int(tree['Tree'].iloc[0])}-0": 0}
+        for node, yes, no in zip(tree["ID"], tree["Yes"], tree["No"], strict=True):
+            if isinstance(yes, str):
+                depth[yes] = depth[no] = depth[node] + 1
+        deepest = max(deepest, *depth.values())
+    return deepest
+
+
+def measure(
+    bundle: ModelBundle,
+    frame: pd.DataFrame,
+    label: str,
+    repeat: int = 2,
+    latency_rows: int = 200,
+) -> Measured:
+    """Measure one model on the rows of ``frame`` (its model inputs).
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model.
+    frame : pandas.DataFrame
+        Model input rows (``bundle.feature_names`` columns).
+    label : str
+        Name printed for the model.
+    repeat : int, default 2
+        Runs per throughput figure (the best is kept).
+    latency_rows : int, default 200
+        Rows explained one at a time for the p50 latencies.
+
+    Returns
+    -------
+    Measured
+        Rates, latencies and differences.
+    """
+    booster = bundle.booster
+    x = frame.loc[:, bundle.feature_names].to_numpy(dtype=np.float32, na_value=np.nan)
+    n = len(x)
+    t0 = time.perf_counter()
+    explainer = tree_shap(booster)
+    parse_s = time.perf_counter() - t0
+    m = Measured(
+        label,
+        bundle.task,
+        explainer.num_trees,
+        _max_depth(booster.trees_to_dataframe()),
+        int(explainer.tree_offsets[-1]),
+        len(bundle.feature_names),
+        n,
+        parse_s,
+    )
+    explainer.contributions(x[:100], threads=1)  # load (or compile) both kernels
+    explainer.contributions(x[:1], threads=1)
+    shap_explainer = shap.TreeExplainer(booster)
+
+    def contribs(rows: np.ndarray) -> np.ndarray:
+        return np.asarray(booster.predict(xgb.DMatrix(rows, missing=np.nan), pred_contribs=True))
+
+    ours = explainer.contributions(x)
+    reference = contribs(x)
+    shap_values = np.asarray(shap_explainer.shap_values(x))
+    margin = booster.predict(xgb.DMatrix(x, missing=np.nan), output_margin=True)
+    m.diff_xgboost = float(np.abs(ours - reference).max())
+    m.diff_shap = float(np.abs(ours[:, :-1] - shap_values).max())
+    m.diff_margin = float(np.abs(ours.sum(axis=1) - margin).max())
+
+    m.rate = {"models.treeshap": {}, "shap.TreeExplainer": {}, "pred_contribs": {}}
+    for k in THREADS:
+        booster.set_param({"nthread": k})
+        m.rate["models.treeshap"][k] = _best_rate(
+            lambda k=k: explainer.contributions(x, threads=k), n, repeat
+        )
+        m.rate["shap.TreeExplainer"][k] = _best_rate(
+            lambda: shap_explainer.shap_values(x), n, repeat
+        )
+        m.rate["pred_contribs"][k] = _best_rate(lambda: contribs(x), n, repeat)
+
+    booster.set_param({"nthread": 1})
+    count = min(latency_rows, n)
+    one = frame.loc[:, bundle.feature_names].iloc[:count]
+    m.p50_ms = {
+        "models.treeshap": _p50_ms(lambda i: explainer.contributions(x[i : i + 1]), count),
+        "ModelBundle.contributions": _p50_ms(lambda i: bundle.contributions(one.iloc[[i]]), count),
+        "shap.TreeExplainer": _p50_ms(lambda i: shap_explainer.shap_values(x[i : i + 1]), count),
+        "pred_contribs": _p50_ms(lambda i: contribs(x[i : i + 1]), count),
+    }
+    booster.set_param({"nthread": 2})
+    t0 = time.perf_counter()
+    reason_columns(bundle, frame, REASONS, contributions=ours)
+    m.reasons_rate = n / (time.perf_counter() - t0)
+    return m
+
+
+def projection(rates: dict[str, float], reasons: dict[str, float] | None = None) -> float:
+    """Seconds to explain :data:`CUSTOMERS_PROJECTED` customers for every task.
+
+    Parameters
+    ----------
+    rates : dict
+        Rows per second per task (at two threads).
+    reasons : dict, optional
+        Rows per second of wording the reasons per task, added when given.
+
+    Returns
+    -------
+    float
+        ``sum(CUSTOMERS_PROJECTED * ROWS_PER_CUSTOMER[task] * (1 / rate + 1 / reasons))``.
+    """
+    total = 0.0
+    for task, per_customer in ROWS_PER_CUSTOMER.items():
+        rows = CUSTOMERS_PROJECTED * per_customer
+        total += rows / rates[task] + (rows / reasons[task] if reasons else 0.0)
+    return total
+
+
+def _design_bundle(snapshot: pl.DataFrame) -> ModelBundle:
+    """The DESIGN.md model: 300 trees, depth 6, 40 features, a synthetic recency label."""
+    frame = model_frame("churn", snapshot)
+    names = list(frame.columns[:40])
+    x = frame.loc[:, names]
+    rng = np.random.default_rng(0)
+    logit = -0.01 * frame["recency_days"].fillna(365).to_numpy() + rng.normal(0, 1, len(x))
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 6, "eta": 0.05, "nthread": 2},
+        xgb.DMatrix(x.to_numpy(dtype=np.float32), label=(logit > np.median(logit)).astype(int)),
+        num_boost_round=300,
+    )
+    return ModelBundle("churn", booster, names, {"method": "none"}, FEATURE_SET_VERSION)
+
+
+def _trained_bundles(sample: Path, home: Path, trials: int) -> dict[str, ModelBundle]:
+    """Train each task with ``guanxi train`` in ``home`` and load the challengers back."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUANXI_", "MLFLOW_"))}
+    env |= {"GUANXI_HOME": str(home), "COLUMNS": "120"}
+    for task in TASKS:
+        cmd = [
+            sys.executable, "-c", "from pipelines.cli import main; main()",
+            "train", "--task", task,
+            "--events", str(sample / "events.parquet"),
+            "--customers", str(sample / "customers.parquet"),
+            "--as-of", AS_OF.isoformat(), "--horizon", str(HORIZON),
+            "--trials", str(trials), "--seed", "0",
+        ]  # fmt: skip
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"guanxi train --task {task} failed:\n{done.stdout[-3000:]}")
+        print(f"  trained {task} in {time.perf_counter() - t0:.0f} s", flush=True)
+    configure_tracking(home)
+    return {task: registry.load_bundle(task, alias=registry.CHALLENGER) for task in TASKS}
+
+
+def _print(m: Measured) -> None:
+    print(
+        f"\n{m.label}: {m.task}, {m.trees} trees, depth {m.depth}, {m.nodes:,} nodes, "
+        f"{m.features} features; {m.rows:,} rows; parsed in {m.parse_s * 1000:.0f} ms"
+    )
+    print(
+        f"  exactness: max |diff| vs pred_contribs {m.diff_xgboost:.1e}, vs shap "
+        f"{m.diff_shap:.1e}; |sum - margin| {m.diff_margin:.1e}   (limit 1e-4)"
+    )
+    print(f"  {'rows/s':<22} {'1 thread':>10} {'2 threads':>10}")
+    for method, by_threads in m.rate.items():
+        print(f"  {method:<22} {by_threads[1]:>10,.0f} {by_threads[2]:>10,.0f}")
+    ours, ref = m.rate["models.treeshap"], m.rate["shap.TreeExplainer"]
+    contribs = m.rate["pred_contribs"]
+    for k in THREADS:
+        ratio = ours[k] / ref[k]
+        verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
+        print(
+            f"  ratio at {k} thread{'s' if k > 1 else ' '}: {ratio:6.1f}x shap.TreeExplainer "
+            f"(target >= {TARGET_RATIO:.0f}x: {verdict}), {ours[k] / contribs[k]:6.1f}x "
+            f"pred_contribs"
+        )
+    print("  one row, p50: " + ", ".join(f"{k} {v:.2f} ms" for k, v in m.p50_ms.items()))
+    print(f"  wording {REASONS} reasons (reason_columns): {m.reasons_rate:,.0f} rows/s")
+
+
+def _print_projection(title: str, by_task: dict[str, Measured]) -> None:
+    print(
+        f"\nprojection, {title}: {CUSTOMERS_PROJECTED:,} customers x {len(ROWS_PER_CUSTOMER)} "
+        f"tasks, {REASONS} reasons, rows a customer {ROWS_PER_CUSTOMER}, 2 threads"
+    )
+    for method in ("models.treeshap", "shap.TreeExplainer", "pred_contribs"):
+        seconds = projection({t: by_task[t].rate[method][2] for t in ROWS_PER_CUSTOMER})
+        print(f"  {method:<22} contributions only {seconds / 60:7.1f} min")
+    ours = {t: by_task[t].rate["models.treeshap"][2] for t in ROWS_PER_CUSTOMER}
+    worded = projection(ours, {t: by_task[t].reasons_rate for t in ROWS_PER_CUSTOMER})
+    alone = projection(ours)
+    for name, seconds in (("contributions", alone), ("contributions + wording", worded)):
+        verdict = "met" if seconds < TARGET_MINUTES * 60 else "NOT met"
+        print(
+            f"  models.treeshap, {name:<24} {seconds / 60:6.1f} min "
+            f"(target < {TARGET_MINUTES:.0f} min: {verdict})"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--rows", type=int, default=2_000)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--latency-rows", type=int, default=200)
+    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-trained", action="store_true", help="Skip the trained models.")
+    args = parser.parse_args()
+
+    started = datetime.now(UTC)
+    print(
+        f"bench.explain {started:%Y-%m-%d %H:%M} UTC: {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.2f}; xgboost {xgb.__version__}, shap {shap.__version__}",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="guanxi-bench-explain-") as tmp:
+        work = Path(tmp)
+        summary = generate_sample(args.customers, work / "sample", seed=args.seed)
+        snapshot = build_snapshot(
+            read_events(summary.events_path, now=started),
+            read_customers(summary.customers_path, now=started),
+            AS_OF,
+        )
+        print(f"sample: {summary.customers:,} customers, {summary.events:,} events", flush=True)
+        rng = np.random.default_rng(args.seed)
+
+        def rows_of(bundle: ModelBundle) -> pd.DataFrame:
+            frame = model_frame(bundle.task, snapshot, bundle.feature_names, bundle.categories)
+            take = rng.choice(len(frame), size=min(args.rows, len(frame)), replace=False)
+            return frame.iloc[np.sort(take)]
+
+        design = _design_bundle(snapshot)
+        m = measure(design, rows_of(design), "design", args.repeat, args.latency_rows)
+        _print(m)
+        _print_projection("every task at the design model's rate", dict.fromkeys(TASKS, m))
+        if not args.no_trained:
+            print(f"\ntraining each task with guanxi train --trials {args.trials}", flush=True)
+            trained = _trained_bundles(work / "sample", work / "home", args.trials)
+            by_task = {}
+            for task, bundle in trained.items():
+                by_task[task] = measure(
+                    bundle, rows_of(bundle), "trained", args.repeat, args.latency_rows
+                )
+                _print(by_task[task])
+            _print_projection("the trained models", by_task)
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
