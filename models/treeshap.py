@@ -216,7 +216,7 @@ class TreeShap:
         n = x.shape[0]
         rest = n % BLOCK
         blocked = n - rest if rest <= ROW_KERNEL_MAX else n
-        tree = (
+        tables = (
             self.tree_offsets,
             self.feature,
             self.threshold,
@@ -231,9 +231,9 @@ class TreeShap:
             self.weight,
         )
         if blocked:
-            _block_kernel(x[:blocked], out[:blocked], *tree)
+            _block_kernel(x[:blocked], out[:blocked], tables)
         if blocked < n:
-            _row_kernel(x[blocked:], out[blocked:], *tree)
+            _row_kernel(x[blocked:], out[blocked:], tables)
 
 
 def _available_cpus() -> int:
@@ -255,22 +255,15 @@ def _widest(tree_offsets: np.ndarray) -> int:  # pragma: no cover - compiled
 
 @numba.njit(nogil=True, cache=True)
 def _row_kernel(
-    x: np.ndarray,
-    out: np.ndarray,
-    tree_offsets: np.ndarray,
-    feature: np.ndarray,
-    threshold: np.ndarray,
-    default_left: np.ndarray,
-    value: np.ndarray,
-    is_leaf: np.ndarray,
-    parent: np.ndarray,
-    prev: np.ndarray,
-    edge_feature: np.ndarray,
-    is_left: np.ndarray,
-    factor: np.ndarray,
-    weight: np.ndarray,
+    x: np.ndarray, out: np.ndarray, tables: tuple[np.ndarray, ...]
 ) -> None:  # pragma: no cover - compiled; run through TreeShap.contributions
-    """Add the contributions of each row of ``x`` to ``out``, one row at a time."""
+    """Add the contributions of each row of ``x`` to ``out``, one row at a time.
+
+    ``tables`` holds :class:`TreeShap`'s arrays in the order of its fields, ``tree_offsets``
+    to ``weight``.
+    """
+    (tree_offsets, feature, threshold, default_left, value, is_leaf) = tables[:6]
+    (parent, prev, edge_feature, is_left, factor, weight) = tables[6:]
     points = factor.shape[2]
     width = _widest(tree_offsets)
     g = np.empty((width, points))  # path products G(t_q), then leaf sums S(t_q)
@@ -318,28 +311,18 @@ def _row_kernel(
 
 @numba.njit(nogil=True, cache=True)
 def _block_kernel(
-    x: np.ndarray,
-    out: np.ndarray,
-    tree_offsets: np.ndarray,
-    feature: np.ndarray,
-    threshold: np.ndarray,
-    default_left: np.ndarray,
-    value: np.ndarray,
-    is_leaf: np.ndarray,
-    parent: np.ndarray,
-    prev: np.ndarray,
-    edge_feature: np.ndarray,
-    is_left: np.ndarray,
-    factor: np.ndarray,
-    weight: np.ndarray,
+    x: np.ndarray, out: np.ndarray, tables: tuple[np.ndarray, ...]
 ) -> None:  # pragma: no cover - compiled; run through TreeShap.contributions
     """Add the contributions of the rows of ``x`` to ``out``, :data:`BLOCK` rows at a time.
 
     The arrays carry one lane per row of the block as their last axis, so every inner loop runs
     over the block's rows and vectorises; lanes past the last row compute values never read.
     Each lane does the floating-point operations of :func:`_row_kernel` in the same order, so a
-    row gets bit-identical values whichever kernel, batch or thread explains it.
+    row gets bit-identical values whichever kernel, batch or thread explains it. ``tables`` as
+    for :func:`_row_kernel`.
     """
+    (tree_offsets, feature, threshold, default_left, value, is_leaf) = tables[:6]
+    (parent, prev, edge_feature, is_left, factor, weight) = tables[6:]
     n, p_in = x.shape
     points = factor.shape[2]
     width = _widest(tree_offsets)
