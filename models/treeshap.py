@@ -47,14 +47,13 @@ double with each level of depth. The quadrature form has v2's per-row order
 parse time, so it wins at every model size; what changes with the batch is how the rows are fed
 to it:
 
-- ``_block_kernel`` (batches of :data:`ROW_KERNEL_MAX` + 1 rows or more) takes rows
-  :data:`BLOCK` at a time and the trees outermost, with the rows of the block as the innermost,
-  vectorised loop: a tree's tables are read once per block, not once per row. On the
-  300-tree depth-6 model it does ~20k rows a second per core, ~9x the row kernel.
-- ``_row_kernel`` (a few rows, e.g. serving one customer) walks one row at a time: it streams the
-  whole model's tables per row (~0.3 ms on that model), but a block costs the same for 1 row as
-  for :data:`BLOCK`, ~3 ms there. The cut-off :data:`ROW_KERNEL_MAX` is where the two cost the
-  same (``bench/explain.py`` prints both).
+- ``_block_kernel`` (batches of more than :data:`ROW_KERNEL_MAX` rows) takes rows :data:`BLOCK`
+  at a time with the trees outermost and the rows of the block as the innermost, vectorised loop:
+  a tree's tables are read once per block instead of once per row.
+- ``_row_kernel`` (a few rows, e.g. serving one customer) walks one row at a time through every
+  table of the model. A block costs about the same for one row as for :data:`BLOCK`, so below
+  :data:`ROW_KERNEL_MAX` rows (about where the two cost the same on the project's models) the row
+  kernel is faster. ``bench/explain.py`` measures both ends (one-row latency, rows per second).
 
 Large batches are split across threads in whole blocks (the kernels release the GIL).
 
