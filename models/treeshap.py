@@ -59,7 +59,8 @@ Large batches are split across threads in whole blocks (the kernels release the 
 
 XGBoost's semantics are kept exactly: a value goes left when ``x < split_condition`` compared in
 float32, NaN follows the node's default child, covers are the nodes' ``sum_hessian``, and the bias
-adds the base score in margin space (``logit(base_score)`` for logistic objectives). Compiled
+adds the base score in margin space (``logit(base_score)`` for logistic objectives, ``log`` for
+Poisson, gamma and Tweedie, as is for squared-error and the other identity-link ones). Compiled
 kernels are cached by numba (``cache=True``), so a new process loads them instead of compiling.
 """
 
@@ -95,7 +96,17 @@ _STATES: Final = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0))
 an edge whose feature was not split before counts as having followed a split of cover 1."""
 
 _LOGIT_BASE: Final = frozenset({"binary:logistic", "reg:logistic"})
-_IDENTITY_BASE: Final = frozenset({"reg:squarederror"})
+_LOG_BASE: Final = frozenset({"count:poisson", "reg:gamma", "reg:tweedie"})
+_IDENTITY_BASE: Final = frozenset(
+    {
+        "binary:logitraw",
+        "reg:absoluteerror",
+        "reg:pseudohubererror",
+        "reg:squarederror",
+        "reg:squaredlogerror",
+    }
+)
+"""Objectives by how XGBoost turns the stored base score into the margin it starts from."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -414,11 +425,13 @@ def _base_margin(learner: dict[str, Any]) -> float:
         raise ValueError(f"TreeSHAP supports single-output boosters; base_score is {raw!r}")
     if objective in _LOGIT_BASE:
         return math.log(values[0] / (1.0 - values[0]))
+    if objective in _LOG_BASE:
+        return math.log(values[0])
     if objective in _IDENTITY_BASE:
         return values[0]
     raise ValueError(
         f"TreeSHAP does not know how objective {objective!r} maps its base score to a margin; "
-        f"it supports {', '.join(sorted(_LOGIT_BASE | _IDENTITY_BASE))}"
+        f"it supports {', '.join(sorted(_LOGIT_BASE | _LOG_BASE | _IDENTITY_BASE))}"
     )
 
 
