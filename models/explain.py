@@ -34,12 +34,16 @@ from models.artifact import ModelBundle, apply_calibration
 from models.tasks import TARGET_PREFIX, get_task
 
 __all__ = [
+    "MAX_REASONS",
     "OTHER_GROUP",
     "REASON_COLUMNS",
     "explain",
     "probability_points",
     "reason_sentences",
 ]
+
+MAX_REASONS: Final = 20
+"""Most reasons per task a request may ask for, and the reasons a served score table keeps."""
 
 OTHER_GROUP: Final = "other"
 """Group given to model inputs that are not registered features (e.g. target-category flags)."""

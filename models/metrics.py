@@ -4,8 +4,9 @@ Metrics
 -------
 ``roc_auc`` and ``pr_auc`` (average precision) rank rows by a score; ``brier`` and ``log_loss``
 judge probabilities. ``top_decile_lift`` is the positive rate among the 10 % highest-scored rows
-divided by the overall positive rate. Deciles are formed by rank (:func:`rank_bins`: highest score
-first, ties keep row order), so decile sizes differ by at most one row.
+divided by the overall positive rate. Deciles are formed by rank
+(:func:`models.ranking.rank_bins`: highest score first, ties keep row order), so decile sizes
+differ by at most one row.
 
 Ranked tasks add ``precision@k`` and ``recall@k`` per customer: a customer's candidate categories
 are ranked by score and the top ``k`` kept; precision is hits / k, recall is hits / the customer's
@@ -36,6 +37,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
+from models.ranking import rank_bins
+
 __all__ = [
     "BINARY_METRICS",
     "GRADE_A_AUC_GAIN",
@@ -46,7 +49,6 @@ __all__ = [
     "binary_evaluation",
     "binary_metrics",
     "grade",
-    "rank_bins",
     "ranked_evaluation",
     "top_decile_lift",
     "top_k_metrics",
@@ -75,29 +77,6 @@ Evaluator = Callable[[np.ndarray, np.ndarray, np.ndarray | None, pd.Index], dict
 """``evaluate(y, score, proba, index)``: held-out metrics of one model on rows with ``index``."""
 
 _EPS: Final = 1e-15
-
-
-def rank_bins(score: np.ndarray, n_bins: int = 10) -> np.ndarray:
-    """Equal-sized rank bins, 1 for the highest scores (deciles for ``n_bins = 10``).
-
-    Parameters
-    ----------
-    score : numpy.ndarray
-        Scores, shape ``(n,)``.
-    n_bins : int, default 10
-        Number of bins.
-
-    Returns
-    -------
-    numpy.ndarray
-        Int64 bins: ``1 + floor(n_bins * rank / n)`` with rank 0 for the highest score; equal
-        scores keep row order (a stable sort decides), so bin sizes differ by at most one row.
-    """
-    n = len(score)
-    order = np.argsort(-np.asarray(score, dtype=np.float64), kind="stable")
-    bins = np.empty(n, dtype=np.int64)
-    bins[order] = np.arange(n) * n_bins // max(n, 1) + 1
-    return bins
 
 
 def top_decile_lift(y: np.ndarray, score: np.ndarray) -> float:

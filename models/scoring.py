@@ -29,6 +29,7 @@ import polars as pl
 from features.contracts import FEATURE_SET_VERSION
 from models.artifact import ModelBundle
 from models.explain import explain
+from models.ranking import deciles
 from models.tasks import model_frame
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
     "SCORE_COLUMNS",
     "FeatureSetMismatchError",
     "check_feature_set",
-    "deciles",
     "reason_columns",
     "score_rows",
     "score_snapshot",
@@ -90,26 +90,6 @@ def check_feature_set(bundle: ModelBundle, name: str) -> None:
             f"but this guanxi builds version {FEATURE_SET_VERSION!r}; retrain it "
             "(`guanxi train`) and promote the new version before scoring"
         )
-
-
-def deciles(scores: np.ndarray) -> np.ndarray:
-    """Decile of each score, 1 for the highest 10 %, 10 for the lowest.
-
-    Parameters
-    ----------
-    scores : numpy.ndarray
-        Scores, shape ``(n,)``.
-
-    Returns
-    -------
-    numpy.ndarray
-        Int8 deciles; equal scores keep row order (a stable sort decides).
-    """
-    n = len(scores)
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n)
-    return (rank * 10 // max(n, 1) + 1).astype(np.int8)
 
 
 def _wide_reasons(long: pl.DataFrame, k: int) -> pl.DataFrame:

@@ -16,7 +16,8 @@ import polars as pl
 from features.store import Store, snapshot_digest
 from models import registry
 from serving.settings import Settings
-from serving.state import LoadedSnapshot, ServedModel, ServingState, build_state, kept_reasons
+from serving.state import LoadedSnapshot, ServedModel, ServingState, kept_reasons
+from serving.tables import build_state
 
 __all__ = ["RegistrySource", "Source", "load_state", "stored_scores"]
 
@@ -126,7 +127,7 @@ def stored_scores(
     Returns
     -------
     dict of str to polars.DataFrame
-        The usable tables, by task (for :func:`serving.state.build_state`'s ``stored``).
+        The usable tables, by task (for :func:`serving.tables.build_state`'s ``stored``).
     """
     found: dict[str, pl.DataFrame] = {}
     digest: str | None = None

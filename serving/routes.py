@@ -7,7 +7,6 @@ plain ``def`` functions, so FastAPI runs their CPU work in its thread pool, off 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ from serving.deps import (
     SettingsDep,
 )
 from serving.lifecycle import reload_state
+from serving.presentation import live_scores, model_infos, snapshot_info, stored_scores
 from serving.schemas import (
     MAX_REASONS,
     BatchScoreRequest,
@@ -41,12 +41,10 @@ from serving.schemas import (
     CustomerScores,
     ErrorResponse,
     Health,
-    ModelInfo,
     ModelsResponse,
     Readiness,
     ReloadResponse,
     ScoreRequest,
-    SnapshotInfo,
     TaskScore,
     ValidationErrorResponse,
 )
@@ -133,7 +131,7 @@ def customer_scores(
             status.HTTP_404_NOT_FOUND,
             f"customer not in the snapshot as of {state.snapshot.as_of}",
         )
-    scores = state.score(positions, names, explain, group)[0]
+    scores = stored_scores(state, positions, names, explain, group)[0]
     _record(request, audit, metrics, [(customer_id, scores)])
     return CustomerScores(customer_id=customer_id, scores=scores)
 
@@ -158,7 +156,7 @@ def batch_scores(
     names = _tasks(state, body.tasks, "body.tasks")
     positions = state.positions(body.customer_ids)
     known = np.flatnonzero(positions >= 0)
-    scored = state.score(positions[known], names, body.explain, body.group)
+    scored = stored_scores(state, positions[known], names, body.explain, body.group)
     by_slot = dict(zip(known.tolist(), scored, strict=True))
     results = [
         CustomerResult(customer_id=cid, status="ok", scores=by_slot[i])
@@ -191,7 +189,7 @@ def score_one(
         frame = _features_frame(state, body.customer_id, body.features, names)
     else:
         frame = _events_frame(state, body)
-    scores = state.score_frame(frame, names, body.explain, body.group)
+    scores = live_scores(state, frame, names, body.explain, body.group)
     _record(request, audit, metrics, [(body.customer_id, scores)])
     return CustomerScores(customer_id=body.customer_id, scores=scores)
 
@@ -215,20 +213,6 @@ def _features_frame(
         {"customer_id": [customer_id], **{k: [v] for k, v in features.items()}},
         schema={"customer_id": pl.String, **dict.fromkeys(features, pl.Float64)},
     )
-
-
-def _flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float | None]:
-    """Flatten nested metrics (``{"xgboost": {"roc_auc": 0.8}}`` -> ``xgboost.roc_auc``)."""
-    flat: dict[str, float | None] = {}
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flat_metrics(value, f"{name}."))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            flat[name] = float(value) if math.isfinite(value) else None
-        elif value is None:
-            flat[name] = None
-    return flat
 
 
 def _problem_reason(message: str) -> str:
@@ -273,47 +257,11 @@ def _events_frame(state: ServingState, body: ScoreRequest) -> pl.DataFrame:
     return frame
 
 
-def _model_infos(state: ServingState) -> list[ModelInfo]:
-    infos = []
-    for task, table in state.tables.items():
-        model, bundle = table.model, table.model.bundle
-        metrics = bundle.metadata.get("metrics") or {}
-        infos.append(
-            ModelInfo(
-                task=task,
-                model_name=model.name,
-                version=model.version,
-                aliases=list(model.aliases),
-                feature_set_version=bundle.feature_set_version,
-                features=len(bundle.feature_names),
-                categories=list(bundle.categories),
-                metrics=_flat_metrics(metrics),
-                grade=None
-                if bundle.metadata.get("grade") is None
-                else str(bundle.metadata["grade"]),
-            )
-        )
-    return infos
-
-
-def _snapshot_info(state: ServingState) -> SnapshotInfo:
-    n = len(state.index)
-    return SnapshotInfo(
-        as_of=state.snapshot.as_of,
-        feature_set_version=state.snapshot.feature_set_version,
-        customers=n,
-        explained={
-            task: float(table.explained.sum()) / max(int((table.top >= 0).sum()), 1)
-            for task, table in state.tables.items()
-        },
-    )
-
-
 @router.get("/models", response_model=ModelsResponse, summary="Loaded models and snapshot")
 def models(_role: ScorerRole, state: CurrentState) -> ModelsResponse:
     """Return the loaded models, their versions, metrics and grade, and the snapshot."""
     return ModelsResponse(
-        models=_model_infos(state), snapshot=_snapshot_info(state), loaded_at=state.loaded_at
+        models=model_infos(state), snapshot=snapshot_info(state), loaded_at=state.loaded_at
     )
 
 
@@ -332,7 +280,7 @@ async def reload(_role: AdminRole, request: Request, holder: Holder) -> ReloadRe
             status.HTTP_409_CONFLICT,
             f"reload failed, the previous models keep serving: {error}",
         )
-    return ReloadResponse(models=_model_infos(state), snapshot=_snapshot_info(state))
+    return ReloadResponse(models=model_infos(state), snapshot=snapshot_info(state))
 
 
 @health_router.get("/healthz", response_model=Health, summary="Liveness")

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from models.explain import MAX_REASONS
+
 __all__ = [
     "MAX_BATCH",
     "MAX_REASONS",
@@ -36,9 +38,6 @@ Band = Literal["low", "medium", "high"]
 
 MAX_BATCH = 1000
 """Most customer ids one ``POST /v1/scores`` may carry."""
-
-MAX_REASONS = 20
-"""Most reasons a request may ask for per task."""
 
 
 class _Strict(BaseModel):

@@ -63,6 +63,7 @@ from serving.charts import (
     waterfall,
 )
 from serving.history import CustomerHistory, read_customer_events, summarize_history
+from serving.presentation import stored_scores
 from serving.schemas import TaskScore
 from serving.session import SESSION_COOKIE, SessionCodec, session_secret
 from serving.settings import Role, Settings
@@ -368,11 +369,7 @@ def _customer_table(state: ServingState) -> pl.DataFrame:
         has = t.top >= 0
         rows = np.where(has, t.top, 0)
         decile = np.where(has, t.decile[rows], 0)
-        band = np.where(
-            decile <= state.band_high_decile,
-            "high",
-            np.where(decile <= state.band_medium_decile, "medium", "low"),
-        )
+        band = state.band(decile)
         table = table.with_columns(
             pl.Series(f"{task}_p", np.where(has, t.proba[rows], np.nan)).fill_nan(None),
             pl.Series(f"{task}_decile", decile).replace(0, None),
@@ -421,7 +418,7 @@ def overview(request: Request, _role: Reviewer, state: PageState) -> HTMLRespons
                 "auc": metrics.get("xgboost", {}).get("roc_auc"),
                 "rule_auc": metrics.get("rule", {}).get("roc_auc"),
                 "features": len(bundle.feature_names),
-                "explained": float(t.explained.sum()) / max(int((t.top >= 0).sum()), 1),
+                "explained": t.explained_share,
                 "bands": _bands(table, task),
                 "histogram": histogram(
                     scores,
@@ -592,7 +589,7 @@ def customer(request: Request, role: Reviewer, state: PageState, customer_id: st
             f"No customer {customer_id!r} in the snapshot as of "
             f"{format_date(state.snapshot.as_of)}.",
         )
-    scores = state.score(position, list(state.tables), WATERFALL_REASONS, group=True)[0]
+    scores = stored_scores(state, position, list(state.tables), WATERFALL_REASONS, group=True)[0]
     request.app.state.audit.record(
         request.state.request_id,
         role.name,

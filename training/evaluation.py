@@ -2,7 +2,7 @@
 
 The metrics and the grade live in :mod:`models.metrics` (a task's spec names them); this module
 builds the tables a training run logs and the model card and the reviewer pages draw. Deciles are
-:func:`models.metrics.rank_bins` (highest score first, ties keep row order).
+:func:`models.ranking.rank_bins` (highest score first, ties keep row order).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.metrics import rank_bins
+from models.ranking import rank_bins
 
 __all__ = ["gains_table", "reliability_curve"]
 

@@ -10,7 +10,6 @@ from models.metrics import (
     RANKED_METRICS,
     binary_metrics,
     grade,
-    rank_bins,
     ranked_evaluation,
     top_decile_lift,
     top_k_metrics,
@@ -62,12 +61,6 @@ def test_grade_thresholds() -> None:
     assert grade({"roc_auc": 0.72, "pr_auc": 0.40}, base) == "B"
     assert grade({"roc_auc": 0.705, "pr_auc": 0.50}, base) == "C"
     assert grade({"roc_auc": 0.80, "pr_auc": 0.39}, base) == "C"
-
-
-def test_rank_bins_are_equal_sized_and_stable() -> None:
-    assert rank_bins(SCORE).tolist() == [b for b in range(1, 11) for _ in range(2)]
-    # ties keep row order
-    assert rank_bins(np.array([0.5, 0.5, 0.5, 0.5]), n_bins=2).tolist() == [1, 1, 2, 2]
 
 
 def test_ranked_evaluation_adds_top_k_per_customer() -> None:

@@ -9,15 +9,8 @@ from models.scoring import (
     SCORE_COLUMNS,
     FeatureSetMismatchError,
     check_feature_set,
-    deciles,
     score_snapshot,
 )
-
-
-def test_deciles_by_hand() -> None:
-    assert deciles(np.arange(10.0)).tolist() == list(range(10, 0, -1))
-    assert deciles(np.array([0.5, 0.5, 0.9])).tolist() == [4, 7, 1]  # ties keep row order
-    assert deciles(np.zeros(0)).tolist() == []
 
 
 def test_feature_set_mismatch_is_refused(tiny_bundle: ModelBundle) -> None:

@@ -25,7 +25,6 @@ from starlette.staticfiles import StaticFiles
 
 from serving.app import create_app
 from serving.settings import Role
-from serving.state import ServingState
 from tests.serving.conftest import AUDIT_KEY, KEYS, Registry, make_settings, wait_ready
 
 PUBLIC = frozenset(
@@ -179,7 +178,7 @@ def test_a_500_echoes_nothing(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"failed on {MARKER} with value {FEATURE_VALUE} in /work/x.py")
 
-    monkeypatch.setattr(ServingState, "score_frame", boom)
+    monkeypatch.setattr("serving.routes.live_scores", boom)
     with TestClient(app, raise_server_exceptions=False) as client:
         wait_ready(client)
         body = {"customer_id": MARKER, "features": {"recency_days": FEATURE_VALUE}}

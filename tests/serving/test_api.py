@@ -324,12 +324,10 @@ def test_audit_log_hashes_ids(client: TestClient, settings) -> None:  # type: ig
 
 
 def test_500_hides_details(app, source: StaticSource, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from serving.state import ServingState
-
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internals at /srv/x")
 
-    monkeypatch.setattr(ServingState, "score", boom)
+    monkeypatch.setattr("serving.routes.stored_scores", boom)
     with TestClient(app, raise_server_exceptions=False) as c:
         wait_ready(c)
         r = c.get("/v1/customers/c001/scores", headers=headers())

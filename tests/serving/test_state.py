@@ -13,14 +13,10 @@ from hypothesis import strategies as st
 from models.artifact import ModelBundle
 from models.scoring import score_snapshot
 from models.tasks import task_names
+from serving.presentation import stored_scores
 from serving.schemas import MAX_REASONS
-from serving.state import (
-    IncompatibleModelError,
-    LoadedSnapshot,
-    ServedModel,
-    ServingState,
-    build_state,
-)
+from serving.state import IncompatibleModelError, LoadedSnapshot, ServedModel, ServingState
+from serving.tables import build_state
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +50,7 @@ def test_served_score_is_batch_score_and_contributions_add_up(
     bundle = bundles[task]
     k = min(MAX_REASONS, len(bundle.feature_names))
     positions = state.positions(chosen)
-    served = state.score(positions, [task], k=k, group=False)
+    served = stored_scores(state, positions, [task], k=k, group=False)
     table = state.tables[task]
     for cid, position, scores in zip(chosen, positions, served, strict=True):
         s = scores[task]
@@ -99,7 +95,7 @@ def test_deciles_follow_probabilities(state: ServingState) -> None:
 
 
 def test_bands(state: ServingState) -> None:
-    assert [state.band(d) for d in (1, 2, 3, 5, 6, 10)] == [
+    assert state.band(np.array([1, 2, 3, 5, 6, 10])).tolist() == [
         "high",
         "high",
         "medium",
@@ -116,10 +112,10 @@ def test_unknown_ids_get_minus_one(state: ServingState) -> None:
 def test_contributions_are_cached(state: ServingState) -> None:
     table = state.tables["churn"]
     positions = state.positions(["c010", "c011"])
-    state.score(positions, ["churn"], k=3, group=False)
+    stored_scores(state, positions, ["churn"], k=3, group=False)
     assert table.explained[positions].all()
     before = table.contributions[positions].copy()
-    state.score(positions, ["churn"], k=3, group=False)
+    stored_scores(state, positions, ["churn"], k=3, group=False)
     np.testing.assert_array_equal(table.contributions[positions], before)
 
 
@@ -154,8 +150,10 @@ def test_reason_cache_is_bounded(
 ) -> None:
     small = build_state(served, loaded_snapshot, reason_cache_size=3)
     table = small.tables["churn"]
-    first = small.score(small.positions(["c001"]), ["churn"], k=5, group=False)
-    small.score(small.positions(["c002", "c003", "c004", "c005"]), ["churn"], k=5, group=False)
-    assert len(table._reasons) == 3
-    again = small.score(small.positions(["c001"]), ["churn"], k=5, group=False)
+    first = stored_scores(small, small.positions(["c001"]), ["churn"], k=5, group=False)
+    stored_scores(
+        small, small.positions(["c002", "c003", "c004", "c005"]), ["churn"], k=5, group=False
+    )
+    assert len(table.reason_cache) == 3
+    again = stored_scores(small, small.positions(["c001"]), ["churn"], k=5, group=False)
     assert again == first

@@ -17,10 +17,13 @@ from features.store import Store, snapshot_digest
 from models.artifact import ModelBundle
 from models.scoring import score_snapshot
 from serving.app import create_app
+from serving.explaining import ensure_explained, score_table
 from serving.loader import load_state
+from serving.presentation import stored_scores
 from serving.schemas import MAX_REASONS
 from serving.settings import Settings
-from serving.state import build_state, kept_reasons
+from serving.state import kept_reasons
+from serving.tables import build_state
 from tests.serving.conftest import AS_OF, StaticSource, headers, make_settings, wait_ready
 
 
@@ -50,7 +53,7 @@ def _forbid_computing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ModelBundle, "contributions", refuse)
     monkeypatch.setattr(ModelBundle, "predict_margin", refuse)
     monkeypatch.setattr("models.explain.explain", refuse)
-    monkeypatch.setattr("serving.state.explain", refuse)
+    monkeypatch.setattr("serving.explaining.explain", refuse)
 
 
 def _write_batch_tables(
@@ -118,7 +121,7 @@ def test_serving_table_has_the_batch_layout(
     state = build_state(served, loaded_snapshot)
     for task in ("churn", "repurchase"):
         table = state.tables[task]
-        table.ensure_explained(np.flatnonzero(table.top >= 0))
+        ensure_explained(table, np.flatnonzero(table.top >= 0))
         batch = score_snapshot(
             bundles[task],
             loaded_snapshot.frame,
@@ -126,12 +129,12 @@ def test_serving_table_has_the_batch_layout(
             model_name=task,
             model_version="1",
         )
-        assert_frame_equal(table.score_table(chunk=7), batch)
+        assert_frame_equal(score_table(table, chunk=7), batch)
     table = state.tables["cross_sell"]
     with pytest.raises(ValueError, match="not every customer is explained"):
-        table.score_table()
-    table.ensure_explained(np.flatnonzero(table.top >= 0))
-    cross = table.score_table()
+        score_table(table)
+    ensure_explained(table, np.flatnonzero(table.top >= 0))
+    cross = score_table(table)
     assert cross.height == len(table.X)
     assert cross.get_column("reason_1_feature").drop_nulls().len() == (table.top >= 0).sum()
 
@@ -174,6 +177,6 @@ def test_unusable_tables_are_ignored_with_a_warning(
     assert "ignoring the stored score table of churn version 1" in caplog.text
     reference = build_state(source.models, source.snapshot)
     positions = state.positions(["c001", "c002"])
-    assert state.score(positions, ["churn"], 5, False) == reference.score(
-        positions, ["churn"], 5, False
+    assert stored_scores(state, positions, ["churn"], 5, False) == stored_scores(
+        reference, positions, ["churn"], 5, False
     )

@@ -1,0 +1,280 @@
+"""Reasons on demand: lazy TreeSHAP, the reason cache, the background explainer, the score table.
+
+TreeSHAP contributions are the expensive part of a response, so they are computed lazily: on the
+first request for a customer, or ahead of requests by :func:`explain_in_background`, into the
+task table's ``contributions`` (:class:`~serving.state.TaskTable`), and the worded reasons of the
+most recently asked customers stay in its ``reason_cache`` (a :class:`cachetools.LRUCache`). A
+table that came from the store holds every reason as numbers already; only the sentences are
+worded again (:func:`models.explain.reason_sentences`).
+
+When the background worker has explained every customer of a task it writes the task's score table
+into the store (:func:`score_table`, the layout of :func:`models.scoring.score_snapshot`), so the
+next load (or another worker) reads scores and reasons instead of computing them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from features.store import Store, snapshot_digest
+from models.artifact import ModelBundle
+from models.explain import explain, reason_sentences
+from models.scoring import REASON_FIELDS, reason_columns, score_rows
+from serving.state import ReasonTuple, ServingState, StateHolder, TaskTable
+
+__all__ = [
+    "KEPT_ORDER",
+    "REASON_COLUMNS",
+    "REASON_ORDER",
+    "ensure_explained",
+    "explain_in_background",
+    "explain_rows",
+    "reasons",
+    "score_table",
+]
+
+logger = logging.getLogger(__name__)
+
+REASON_COLUMNS = ("feature", "group", "value", "points", "contribution", "sentence")
+"""Columns of :func:`models.explain.explain` in :data:`~serving.state.ReasonTuple` order."""
+
+REASON_ORDER = tuple(REASON_FIELDS[c] for c in REASON_COLUMNS)
+"""Wide ``reason_{i}_*`` suffixes of a score table in :data:`~serving.state.ReasonTuple` order."""
+
+KEPT_ORDER = REASON_ORDER[:-1]
+"""What a stored table keeps in memory per reason: the sentence is worded again on request (a
+sentence per reason is most of a table's memory: about 2 KB a customer with 20 reasons)."""
+
+
+def explain_rows(
+    bundle: ModelBundle,
+    X: pd.DataFrame,  # noqa: N803
+    k: int,
+    contributions: np.ndarray | None = None,
+) -> list[list[ReasonTuple]]:
+    """Top-``k`` reasons of model input rows, as tuples.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model.
+    X : pandas.DataFrame
+        Model input rows.
+    k : int
+        Reasons per row, ``k >= 1``.
+    contributions : numpy.ndarray, optional
+        ``bundle.contributions(X)`` if already computed.
+
+    Returns
+    -------
+    list of list of tuple
+        Per row, reasons as ``(feature, group, value, points, log_odds, sentence)``.
+    """
+    frame = explain(bundle, X, k, contributions=contributions)
+    rows = list(frame.select(REASON_COLUMNS).iter_rows())
+    width = min(k, len(bundle.feature_names))
+    return [rows[i * width : (i + 1) * width] for i in range(len(X))]
+
+
+def ensure_explained(table: TaskTable, positions: np.ndarray) -> None:
+    """Compute and keep the contributions of customers not explained yet.
+
+    Parameters
+    ----------
+    table : TaskTable
+        The task.
+    positions : numpy.ndarray
+        Snapshot positions of customers with a row (``top >= 0``); nothing is done for a table
+        from the store.
+    """
+    if table.stored is not None:
+        return
+    missing = positions[~table.explained[positions]]
+    if len(missing) == 0:
+        return
+    missing = np.unique(missing)
+    values = table.model.bundle.contributions(table.X.iloc[table.top[missing]])
+    with table.lock:
+        table.contributions[missing] = values
+        table.explained[missing] = True
+
+
+def _stored_reasons(
+    table: TaskTable, stored: pl.DataFrame, positions: np.ndarray
+) -> list[list[ReasonTuple]]:
+    """Reasons of a table from the store: numbers from its rows, sentences worded again."""
+    width = len(KEPT_ORDER)
+    rows = stored.drop("base_logodds")[table.top[positions]].iter_rows()
+    kept = [[row[i : i + width] for i in range(0, len(row), width)] for row in rows]
+    if not any(kept):
+        return kept
+    feature, _, value, points, *_ = zip(*(r for rs in kept for r in rs), strict=True)
+    words = iter(reason_sentences(table.model.bundle, feature, value, points))
+    return [[(*r, next(words)) for r in found] for found in kept]
+
+
+def reasons(table: TaskTable, positions: np.ndarray) -> list[list[ReasonTuple]]:
+    """Top :data:`~serving.state.kept_reasons` reasons of snapshot customers, cached.
+
+    Customers not in the cache are explained together (one vectorised
+    :func:`models.explain.explain` call on their kept contributions); the cache keeps the most
+    recently used customers. A table from the store is read instead.
+
+    Parameters
+    ----------
+    table : TaskTable
+        The task.
+    positions : numpy.ndarray
+        Snapshot positions of customers with a row (``top >= 0``).
+
+    Returns
+    -------
+    list of list of tuple
+        Per position, reasons as ``(feature, group, value, points, log_odds, sentence)``.
+    """
+    if table.stored is not None:
+        return _stored_reasons(table, table.stored, positions)
+    with table.lock:
+        found = {int(p): table.reason_cache.get(int(p)) for p in positions}
+    missing = np.array([p for p, r in found.items() if r is None], dtype=np.int64)
+    if len(missing):
+        ensure_explained(table, missing)
+        fresh = explain_rows(
+            table.model.bundle,
+            table.X.iloc[table.top[missing]],
+            table.reason_count,
+            contributions=table.contributions[missing],
+        )
+        found.update(zip(missing.tolist(), fresh, strict=True))
+    with table.lock:
+        for p, r in found.items():
+            if r is not None and table.reason_cache.maxsize > 0:
+                table.reason_cache[p] = r
+    return [found[int(p)] or [] for p in positions]
+
+
+def score_table(table: TaskTable, chunk: int = 50_000) -> pl.DataFrame:
+    """Build the table the store keeps for this task, snapshot and model.
+
+    Parameters
+    ----------
+    table : TaskTable
+        A task whose customers are all explained.
+    chunk : int
+        Customers whose reasons are formatted at a time (bounds the memory of the long reason
+        frame).
+
+    Returns
+    -------
+    polars.DataFrame
+        The layout of :func:`models.scoring.score_snapshot` with ``explain_k = reason_count``:
+        every model row, reasons on each customer's top row (null on the other rows of a ranked
+        task).
+
+    Raises
+    ------
+    ValueError
+        If a customer with a row is not explained yet.
+    """
+    has = np.flatnonzero(table.top >= 0)
+    bundle = table.model.bundle
+    if not table.explained[has].all():
+        raise ValueError(f"{bundle.task}: not every customer is explained yet")
+    rows = score_rows(
+        bundle, table.X, table.margin, table.proba, table.model.name, table.model.version
+    )
+    if len(has) == 0:
+        return rows
+    parts = [
+        reason_columns(
+            bundle,
+            table.X.iloc[table.top[has[lo : lo + chunk]]],
+            table.reason_count,
+            contributions=table.contributions[has[lo : lo + chunk]],
+        )
+        for lo in range(0, len(has), chunk)
+    ]
+    found = pl.concat(parts).with_columns(pl.Series("_row", table.top[has], dtype=pl.UInt32))
+    return (
+        rows.with_row_index("_row")
+        .join(found, on="_row", how="left", maintain_order="left")
+        .drop("_row")
+    )
+
+
+def _store_table(store: Store, state: ServingState, task: str, table: TaskTable) -> None:
+    """Write a fully explained task's score table into the store; a failure is only logged."""
+    model = table.model
+    try:
+        info = store.write_scores(
+            task,
+            state.snapshot.as_of,
+            model.version,
+            score_table(table),
+            model_name=model.name,
+            feature_set_version=model.bundle.feature_set_version,
+            explain_k=table.reason_count,
+            snapshot_digest=snapshot_digest(state.snapshot.frame),
+        )
+    except Exception:
+        logger.warning("could not store the %s score table", task, exc_info=True)
+        return
+    logger.info("stored the %s score table in %s", task, info.path)
+
+
+def explain_in_background(
+    state: ServingState,
+    holder: StateHolder,
+    chunk: int,
+    stop: threading.Event,
+    store: Store | None = None,
+) -> threading.Thread:
+    """Start a daemon thread that computes contributions for every snapshot customer.
+
+    It also formats the reasons of as many customers as the reason cache holds, stops as soon as
+    ``state`` is no longer current, and skips tasks whose table came from the store.
+
+    Parameters
+    ----------
+    state : ServingState
+        The state whose customers to explain.
+    holder : StateHolder
+        The thread stops once ``holder.current`` is no longer ``state``.
+    chunk : int
+        Customers per step.
+    stop : threading.Event
+        Set at shutdown to stop the thread.
+    store : features.store.Store, optional
+        Where to write each task's score table once every customer is explained.
+
+    Returns
+    -------
+    threading.Thread
+        The started thread.
+    """
+
+    def work() -> None:
+        for task, table in state.tables.items():
+            if table.stored is not None:
+                continue
+            todo = np.flatnonzero((table.top >= 0) & ~table.explained)
+            for lo in range(0, len(todo), chunk):
+                if stop.is_set() or holder.current is not state:
+                    return
+                positions = todo[lo : lo + chunk]
+                if lo + len(positions) <= table.reason_cache.maxsize:
+                    reasons(table, positions)  # also formats them while the cache has room
+                else:
+                    ensure_explained(table, positions)
+            logger.info("explained every %s customer of the snapshot", task)
+            if store is not None:
+                _store_table(store, state, task, table)
+
+    thread = threading.Thread(target=work, name="guanxi-explain", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,293 @@
+"""API responses built from state lookups: scores, reasons, groups, models and the snapshot.
+
+Routes stay thin: they validate the request and call these functions, which read the
+:class:`~serving.state.ServingState` (and :mod:`serving.explaining` for reasons) and return the
+pydantic models of :mod:`serving.schemas`. The reviewer pages use the same functions, so a page
+shows exactly what the API answers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from models.tasks import get_task, model_frame
+from serving.explaining import explain_rows, reasons
+from serving.schemas import (
+    CategoryScore,
+    ModelInfo,
+    Reason,
+    ReasonGroup,
+    SnapshotInfo,
+    TaskScore,
+)
+from serving.state import ReasonTuple, ServingState, TaskTable
+
+__all__ = ["live_scores", "model_infos", "snapshot_info", "stored_scores"]
+
+
+def stored_scores(
+    state: ServingState, positions: np.ndarray, tasks: Sequence[str], k: int, group: bool
+) -> list[dict[str, TaskScore]]:
+    """Scores of snapshot customers (all positions must be known).
+
+    Parameters
+    ----------
+    state : ServingState
+        The loaded state.
+    positions : numpy.ndarray
+        Snapshot positions (from :meth:`~serving.state.ServingState.positions`, without -1).
+    tasks : sequence of str
+        Loaded tasks to score.
+    k : int
+        Reasons per task (0 for none).
+    group : bool
+        Whether to group reasons by business concept.
+
+    Returns
+    -------
+    list of dict
+        Per position, task name to :class:`~serving.schemas.TaskScore`.
+    """
+    out: list[dict[str, TaskScore]] = [{} for _ in positions]
+    for task in tasks:
+        table = state.tables[task]
+        top = table.top[positions]
+        has = top >= 0
+        found: list[list[ReasonTuple]] = [[] for _ in positions]
+        base: list[float | None] = [None] * len(positions)
+        if k > 0 and has.any():
+            slots = np.flatnonzero(has)
+            for slot, kept in zip(slots, reasons(table, positions[slots]), strict=True):
+                found[slot] = kept[:k]
+                base[slot] = table.base_log_odds(int(positions[slot]))
+        scores = _task_scores(
+            state,
+            task,
+            table,
+            X=table.X,
+            rows=top,
+            proba=table.proba,
+            margin=table.margin,
+            decile=table.decile[top],
+            reasons=found,
+            base=base,
+            blocks=[(table.start[p], table.start[p + 1]) for p in positions],
+            group=group,
+            snapshot_date=state.snapshot.as_of,
+        )
+        for result, task_score in zip(out, scores, strict=True):
+            result[task] = task_score
+    return out
+
+
+def live_scores(
+    state: ServingState, frame: pl.DataFrame, tasks: Sequence[str], k: int, group: bool
+) -> dict[str, TaskScore]:
+    """Score one customer's snapshot row (not from the loaded snapshot) live.
+
+    Parameters
+    ----------
+    state : ServingState
+        The loaded state (its models, and its snapshot to place the deciles).
+    frame : polars.DataFrame
+        One snapshot row with a ``customer_id`` column.
+    tasks : sequence of str
+        Loaded tasks to score.
+    k : int
+        Reasons per task.
+    group : bool
+        Whether to group reasons by business concept.
+
+    Returns
+    -------
+    dict
+        Task name to :class:`~serving.schemas.TaskScore`; deciles are placed among the loaded
+        snapshot's customers.
+    """
+    out: dict[str, TaskScore] = {}
+    for task in tasks:
+        table = state.tables[task]
+        bundle = table.model.bundle
+        X = model_frame(task, frame, bundle.feature_names, bundle.categories)  # noqa: N806
+        margin = bundle.predict_margin(X)
+        proba = bundle.predict_proba(X)
+        top = np.array([int(np.argmax(proba))] if len(X) else [-1], dtype=np.int64)
+        decile = table.decile_of(proba[top]) if len(X) else np.ones(1, dtype=np.int64)
+        found: list[ReasonTuple] = []
+        base = None
+        if k > 0 and len(X):
+            contributions = bundle.contributions(X.iloc[top])
+            found = explain_rows(bundle, X.iloc[top], k, contributions=contributions)[0]
+            base = float(contributions[0, -1])
+        out[task] = _task_scores(
+            state,
+            task,
+            table,
+            X=X,
+            rows=top,
+            proba=proba,
+            margin=margin,
+            decile=decile,
+            reasons=[found],
+            base=[base],
+            blocks=[(0, len(X))],
+            group=group,
+            snapshot_date=None,
+        )[0]
+    return out
+
+
+def _task_scores(
+    state: ServingState,
+    task: str,
+    table: TaskTable,
+    *,
+    X: pd.DataFrame,  # noqa: N803
+    rows: np.ndarray,
+    proba: np.ndarray,
+    margin: np.ndarray,
+    decile: np.ndarray,
+    reasons: list[list[ReasonTuple]],
+    base: list[float | None],
+    blocks: list[tuple[int, int]],
+    group: bool,
+    snapshot_date: date | None,
+) -> list[TaskScore]:
+    """Assemble :class:`TaskScore` objects for customers whose top rows are ``rows``."""
+    model = table.model
+    has = rows >= 0
+    ranked = get_task(task).kind == "ranked"
+    bands = state.band(decile)
+    result = []
+    for i, row in enumerate(rows):
+        row_reasons = [
+            Reason(
+                feature=f,
+                group=g,
+                value=v,
+                contribution_points=points,
+                contribution_log_odds=log_odds,
+                sentence=text,
+            )
+            for f, g, v, points, log_odds, text in reasons[i]
+        ]
+        categories = None
+        if ranked:
+            lo, hi = blocks[i]
+            order = lo + np.argsort(-proba[lo:hi], kind="stable")
+            names = X.index.get_level_values("category")
+            categories = [
+                CategoryScore(category=str(names[r]), rank=rank, probability=float(proba[r]))
+                for rank, r in enumerate(order, start=1)
+            ]
+        result.append(
+            TaskScore(
+                task=task,
+                probability=float(proba[row]) if has[i] else None,
+                decile=int(decile[i]) if has[i] else None,
+                band=str(bands[i]) if has[i] else None,  # type: ignore[arg-type]
+                log_odds=float(margin[row]) if has[i] else None,
+                base_log_odds=base[i],
+                model_name=model.name,
+                model_version=model.version,
+                snapshot_date=snapshot_date,
+                reasons=row_reasons,
+                groups=_groups(row_reasons) if group else None,
+                categories=categories,
+            )
+        )
+    return result
+
+
+def _groups(reasons: list[Reason]) -> list[ReasonGroup]:
+    """Reasons grouped by business concept, largest absolute total first."""
+    by_group: dict[str, list[Reason]] = defaultdict(list)
+    for r in reasons:
+        by_group[r.group].append(r)
+    groups = [
+        ReasonGroup(
+            group=name,
+            contribution_points=sum(r.contribution_points for r in items),
+            contribution_log_odds=sum(r.contribution_log_odds for r in items),
+            reasons=items,
+        )
+        for name, items in by_group.items()
+    ]
+    return sorted(groups, key=lambda g: -abs(g.contribution_points))
+
+
+def model_infos(state: ServingState) -> list[ModelInfo]:
+    """Describe the loaded models.
+
+    Parameters
+    ----------
+    state : ServingState
+        The loaded state.
+
+    Returns
+    -------
+    list of ModelInfo
+        One per loaded task, with the held-out metrics recorded at training (nested by model).
+    """
+    infos = []
+    for task, table in state.tables.items():
+        model, bundle = table.model, table.model.bundle
+        infos.append(
+            ModelInfo(
+                task=task,
+                model_name=model.name,
+                version=model.version,
+                aliases=list(model.aliases),
+                feature_set_version=bundle.feature_set_version,
+                features=len(bundle.feature_names),
+                categories=list(bundle.categories),
+                metrics=_flat_metrics(bundle.metadata.get("metrics") or {}),
+                grade=None
+                if bundle.metadata.get("grade") is None
+                else str(bundle.metadata["grade"]),
+            )
+        )
+    return infos
+
+
+def _flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float | None]:
+    """Flatten nested metrics (``{"xgboost": {"roc_auc": 0.8}}`` -> ``xgboost.roc_auc``)."""
+    flat: dict[str, float | None] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flat_metrics(value, f"{name}."))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat[name] = float(value) if math.isfinite(value) else None
+        elif value is None:
+            flat[name] = None
+    return flat
+
+
+def snapshot_info(state: ServingState) -> SnapshotInfo:
+    """Describe the loaded snapshot.
+
+    Parameters
+    ----------
+    state : ServingState
+        The loaded state.
+
+    Returns
+    -------
+    SnapshotInfo
+        Day, feature-set version, customers, and the share of each task already explained.
+    """
+    return SnapshotInfo(
+        as_of=state.snapshot.as_of,
+        feature_set_version=state.snapshot.feature_set_version,
+        customers=len(state.index),
+        explained={task: table.explained_share for task, table in state.tables.items()},
+    )

@@ -1,0 +1,229 @@
+"""Building the state at load: every snapshot customer scored in one vectorised pass.
+
+:func:`build_state` checks the models against the snapshot, then builds each task's
+:class:`~serving.state.TaskTable`: the model rows of every customer, their margins, probabilities
+and deciles. When the store holds a score table for this snapshot and model (written by
+``guanxi score`` or by the background explainer of an earlier load), it is checked first (exactly
+the snapshot's model rows, enough reasons, reasons on every customer's top row) and, if it passes,
+its values are taken instead: nothing is predicted or explained, and every value served is the one
+the table holds, which is the value the computation gives. A table that fails a check is ignored
+with a warning and the task is scored as without it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from cachetools import LRUCache
+
+from features.contracts import FEATURE_SET_VERSION
+from models.ranking import deciles
+from models.tasks import model_frame
+from serving.explaining import KEPT_ORDER, REASON_ORDER
+from serving.state import (
+    IncompatibleModelError,
+    LoadedSnapshot,
+    ServedModel,
+    ServingState,
+    TaskTable,
+    kept_reasons,
+)
+
+__all__ = ["build_state"]
+
+logger = logging.getLogger(__name__)
+
+
+def _top_rows(owner: np.ndarray, proba: np.ndarray, n: int) -> np.ndarray:
+    """Each customer's highest-scoring row (-1 for a customer without rows)."""
+    top = np.full(n, -1, dtype=np.int64)
+    if len(owner):
+        by_score = np.lexsort((-proba, owner))  # per customer, highest probability first
+        owners = owner[by_score]
+        first = np.r_[True, owners[1:] != owners[:-1]]
+        top[owners[first]] = by_score[first]
+    return top
+
+
+def _stored_rows(
+    frame: pl.DataFrame,
+    X: pd.DataFrame,  # noqa: N803
+    owner: np.ndarray,
+    n: int,
+    k: int,
+    name: str,
+) -> pl.DataFrame | None:
+    """Return a stored table's columns if it has exactly ``X``'s rows and ``k`` reasons on top."""
+    ids = X.index.get_level_values(0)
+    wanted = [
+        "score",
+        "margin",
+        "decile",
+        "base_logodds",
+        *(f"reason_{i}_{f}" for i in range(1, k + 1) for f in REASON_ORDER),
+    ]
+    kept = [c for c in wanted if not c.endswith(f"_{REASON_ORDER[-1]}")]
+    labels = [f"reason_{i}_{f}" for i in range(1, k + 1) for f in KEPT_ORDER[:2]]
+    problem = None
+    if frame.height != len(X):
+        problem = f"has {frame.height} rows, the snapshot gives {len(X)}"
+    elif missing := [c for c in ("customer_id", "category", *wanted) if c not in frame.columns]:
+        problem = f"lacks the columns {', '.join(missing)}"
+    elif not frame.get_column("customer_id").equals(
+        pl.Series("customer_id", np.asarray(ids, dtype=str)), check_names=False
+    ):
+        problem = "names other customers (or orders them otherwise) than the snapshot"
+    elif isinstance(X.index, pd.MultiIndex) and not frame.get_column("category").equals(
+        pl.Series(np.asarray(X.index.get_level_values("category"), dtype=str)),
+        check_names=False,
+    ):
+        problem = "names other categories than the snapshot"
+    else:
+        top = _top_rows(owner, frame.get_column("score").to_numpy(), n)
+        if frame["reason_1_feature"].gather(top[top >= 0]).has_nulls():
+            problem = "lacks reasons on top rows"
+    if problem is not None:
+        logger.warning("ignoring the stored score table of %s: it %s", name, problem)
+        return None
+    return frame.select(kept).with_columns(pl.col(labels).cast(pl.Categorical))
+
+
+def _table(
+    model: ServedModel,
+    snapshot: LoadedSnapshot,
+    index: pd.Index,
+    cache_size: int,
+    stored: pl.DataFrame | None,
+) -> TaskTable:
+    """Score every snapshot customer for one task, vectorised (or take the stored scores)."""
+    bundle = model.bundle
+    X = model_frame(bundle.task, snapshot.frame, bundle.feature_names, bundle.categories)  # noqa: N806
+    n = len(index)
+    customer_ids = X.index.get_level_values(0) if isinstance(X.index, pd.MultiIndex) else X.index
+    owner = np.asarray(index.get_indexer(customer_ids), dtype=np.int64)
+    if (owner < 0).any():
+        raise ValueError(f"{bundle.task} model rows name customers that are not in the snapshot")
+    order = np.argsort(owner, kind="stable")
+    if not np.array_equal(order, np.arange(len(order))):
+        X, owner = X.iloc[order], owner[order]  # noqa: N806
+    name = f"{bundle.task} version {model.version} as of {snapshot.as_of}"
+    k = kept_reasons(bundle)
+    rows = _stored_rows(stored, X, owner, n, k, name) if stored is not None else None
+    if rows is None:
+        margin = bundle.predict_margin(X)
+        proba = bundle.predict_proba(X)
+        decile = deciles(proba).astype(np.int64)
+    else:
+        logger.info("scores and reasons of %s come from the store", name)
+        margin = rows.get_column("margin").to_numpy()
+        proba = rows.get_column("score").to_numpy()
+        decile = rows.get_column("decile").to_numpy().astype(np.int64)
+        rows = rows.drop("score", "margin", "decile")
+    top = _top_rows(owner, proba, n)
+    return TaskTable(
+        model=model,
+        X=X,
+        margin=margin,
+        proba=proba,
+        start=np.searchsorted(owner, np.arange(n + 1), side="left").astype(np.int64),
+        top=top,
+        decile=decile,
+        population=np.sort(proba),
+        contributions=np.empty(
+            (n if rows is None else 0, len(bundle.feature_names) + 1), dtype=np.float32
+        ),
+        explained=np.zeros(n, dtype=bool) if rows is None else top >= 0,
+        reason_cache=LRUCache(maxsize=cache_size),
+        stored=rows,
+    )
+
+
+def build_state(
+    models: dict[str, ServedModel],
+    snapshot: LoadedSnapshot,
+    band_high_decile: int = 2,
+    band_medium_decile: int = 5,
+    reason_cache_size: int = 20_000,
+    threads: int | None = 1,
+    stored: Mapping[str, pl.DataFrame] | None = None,
+) -> ServingState:
+    """Check the models against the snapshot and score every snapshot customer.
+
+    Parameters
+    ----------
+    models : dict of str to ServedModel
+        The model of each task to serve.
+    snapshot : LoadedSnapshot
+        The feature snapshot to serve.
+    band_high_decile, band_medium_decile : int
+        Deciles ``1..band_high_decile`` are band ``high``, up to ``band_medium_decile``
+        ``medium``, the rest ``low``.
+    reason_cache_size : int
+        Customers per task whose formatted reasons are kept.
+    threads : int or None
+        XGBoost threads per prediction (``nthread`` of each booster); 1 suits one-row requests
+        served concurrently. None leaves the boosters as loaded.
+    stored : mapping of str to polars.DataFrame, optional
+        Score tables from the store for this snapshot and these models, by task (the layout of
+        :func:`models.scoring.score_snapshot`, with at least ``reason_count`` reasons). A table
+        whose rows are not exactly the snapshot's model rows, or whose top rows lack reasons, is
+        ignored with a warning and the task is scored as without it.
+
+    Returns
+    -------
+    ServingState
+        The new state, ready to swap in.
+
+    Raises
+    ------
+    IncompatibleModelError
+        If a model was trained on another feature-set version than the snapshot's, is
+        registered for another task, or the snapshot was built with another feature-set version
+        than this code builds.
+    ValueError
+        If the snapshot has no ``customer_id`` column or repeats a customer.
+    """
+    for task, model in models.items():
+        bundle = model.bundle
+        if bundle.task != task:
+            raise IncompatibleModelError(
+                f"model {model.name} version {model.version} is a {bundle.task!r} model, "
+                f"registered for task {task!r}"
+            )
+        if bundle.feature_set_version != snapshot.feature_set_version:
+            raise IncompatibleModelError(
+                f"{task} model {model.name} version {model.version} was trained on feature set "
+                f"version {bundle.feature_set_version}, but the snapshot as of {snapshot.as_of} "
+                f"has feature set version {snapshot.feature_set_version}; retrain the model or "
+                "rebuild the snapshot with the matching feature set"
+            )
+    if snapshot.feature_set_version != FEATURE_SET_VERSION:
+        raise IncompatibleModelError(
+            f"the snapshot as of {snapshot.as_of} has feature set version "
+            f"{snapshot.feature_set_version}, but this guanxi builds feature set version "
+            f"{FEATURE_SET_VERSION}; rebuild the snapshot (`guanxi features build`)"
+        )
+    if "customer_id" not in snapshot.frame.columns:
+        raise ValueError(f"snapshot as of {snapshot.as_of} has no 'customer_id' column")
+    if threads is not None:
+        for model in models.values():
+            model.bundle.booster.set_param({"nthread": threads})
+    index = pd.Index(snapshot.frame.get_column("customer_id").to_numpy())
+    if not index.is_unique:
+        raise ValueError(f"snapshot as of {snapshot.as_of} repeats customer ids")
+    return ServingState(
+        snapshot=snapshot,
+        index=index,
+        tables={
+            task: _table(model, snapshot, index, reason_cache_size, (stored or {}).get(task))
+            for task, model in models.items()
+        },
+        band_high_decile=band_high_decile,
+        band_medium_decile=band_medium_decile,
+        loaded_at=datetime.now(UTC),
+    )
