@@ -7,6 +7,8 @@ Layout
 ::
 
     <home>/snapshots/as_of=YYYY-MM-DD.parquet    one feature snapshot per as-of day
+    <home>/history/as_of=YYYY-MM-DD.parquet      the events a snapshot was built from, sorted by
+                                                 customer (a customer's history is one lookup)
     <home>/scores/task=<task>/as_of=YYYY-MM-DD/version=<model version>.parquet
                                                  one score table per task, snapshot and model
 
@@ -20,6 +22,12 @@ its own metadata the same way (:class:`ScoreTableInfo`): the task, model name an
 feature-set version, how many reasons each row has, its row count, the digest of the snapshot it
 was computed from (:func:`snapshot_digest`) and when it was written. The store treats the table as
 data: it never looks inside the rows.
+
+A snapshot written from events (``guanxi features build``, the demo) comes with its *history*: the
+validated events dated on or before the snapshot day, sorted by ``customer_id`` (then time) in
+row groups of :data:`HISTORY_ROW_GROUP` rows. Parquet keeps each row group's smallest and largest
+``customer_id``, so :meth:`Store.read_history` reads only the row group(s) that can hold the
+customer (predicate pushdown) instead of scanning and validating the raw events file again.
 
 Why Parquet files rather than DuckDB
 ------------------------------------
@@ -60,6 +68,7 @@ import polars.selectors as cs
 from features.contracts import FEATURE_SET_VERSION
 
 __all__ = [
+    "HISTORY_ROW_GROUP",
     "METADATA_KEY",
     "ScoreTableInfo",
     "SnapshotInfo",
@@ -73,6 +82,10 @@ __all__ = [
 
 METADATA_KEY: Final = "guanxi"
 """Key of the snapshot metadata (JSON) in the Parquet key-value metadata."""
+
+HISTORY_ROW_GROUP: Final = 16_384
+"""Rows per Parquet row group of a history file: what one customer lookup reads at most (plus a
+second group when the customer's rows straddle two)."""
 
 _TEMP: Final = re.compile(r"^\..+\.(?P<pid>\d+)\.[0-9a-f]+\.tmp$")
 _SNAPSHOT: Final = re.compile(r"^as_of=(?P<day>\d{4}-\d{2}-\d{2})\.parquet$")
@@ -487,6 +500,7 @@ class Store:
         *,
         events: Path | SourceFile | None = None,
         customers: Path | SourceFile | None = None,
+        history: pl.DataFrame | None = None,
     ) -> SnapshotInfo:
         """Store a snapshot atomically, replacing any snapshot for the same day.
 
@@ -501,12 +515,17 @@ class Store:
             (a :class:`SourceFile` is recorded as given, e.g. a database table's).
         customers : pathlib.Path or SourceFile, optional
             The customers file it was built from, recorded the same way.
+        history : polars.DataFrame, optional
+            The validated events it was built from; written first with :meth:`write_history`,
+            so the reviewer pages can show a customer's history.
 
         Returns
         -------
         SnapshotInfo
             The metadata written with the snapshot.
         """
+        if history is not None:
+            self.write_history(history, as_of)
         path = self.snapshot_path(as_of)
         info = SnapshotInfo(
             as_of=as_of,
@@ -561,6 +580,66 @@ class Store:
         """
         path = self._existing(as_of)
         return SnapshotInfo.from_json(pl.read_parquet_metadata(path)[METADATA_KEY], path)
+
+    def history_path(self, as_of: date) -> Path:
+        """Return where the history of a snapshot day is (or would be) stored.
+
+        Parameters
+        ----------
+        as_of : datetime.date
+            The snapshot day.
+
+        Returns
+        -------
+        pathlib.Path
+            ``<home>/history/as_of=YYYY-MM-DD.parquet``.
+        """
+        return self.home / "history" / f"as_of={as_of.isoformat()}.parquet"
+
+    def write_history(self, events: pl.DataFrame, as_of: date) -> Path:
+        """Store the events of a snapshot day, sorted by customer, atomically.
+
+        Parameters
+        ----------
+        events : polars.DataFrame
+            Validated events (``features.contracts.event_schema()``); those dated after
+            ``as_of`` (UTC) are left out.
+        as_of : datetime.date
+            The snapshot day.
+
+        Returns
+        -------
+        pathlib.Path
+            The history file, sorted by ``customer_id`` then ``ts``, in row groups of
+            :data:`HISTORY_ROW_GROUP` rows with statistics.
+        """
+        rows = events.filter(pl.col("ts").dt.date() <= as_of).sort("customer_id", "ts")
+        return atomic_write(
+            self.history_path(as_of),
+            lambda p: rows.write_parquet(p, row_group_size=HISTORY_ROW_GROUP, statistics=True),
+        )
+
+    def read_history(self, as_of: date, customer_id: str) -> pl.DataFrame | None:
+        """Read one customer's events of a snapshot day.
+
+        Parameters
+        ----------
+        as_of : datetime.date
+            The snapshot day.
+        customer_id : str
+            The customer.
+
+        Returns
+        -------
+        polars.DataFrame or None
+            The customer's events on or before ``as_of`` (empty when there are none), oldest
+            first; None when the store holds no history for the day. Only the row groups whose
+            ``customer_id`` range holds the customer are read.
+        """
+        path = self.history_path(as_of)
+        if not path.is_file():
+            return None
+        return pl.scan_parquet(path).filter(pl.col("customer_id") == customer_id).collect()
 
     @property
     def score_dir(self) -> Path:

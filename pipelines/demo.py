@@ -62,7 +62,11 @@ def demo_command(
     snapshot = build_snapshot(events, people, DEMO_AS_OF)
     store = Store(home)
     info = store.write_snapshot(
-        snapshot, DEMO_AS_OF, events=summary.events_path, customers=summary.customers_path
+        snapshot,
+        DEMO_AS_OF,
+        events=summary.events_path,
+        customers=summary.customers_path,
+        history=events,
     )
     console.print(f"snapshot as of {DEMO_AS_OF}: {snapshot.height:,} customers -> {info.path}")
 

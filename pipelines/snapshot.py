@@ -79,6 +79,7 @@ def build_command(
             day,
             events=sources.events.describe(),
             customers=sources.customers.describe() if sources.customers is not None else None,
+            history=loaded.frame,
         )
     shape = f"{info.rows:,} customers, {snapshot.width} columns"
     out.print(Text(f"snapshot as of {day}: {shape} -> {info.path}", style="green"))

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from serving.audit import AuditLog
-from serving.auth import KeyRing
+from serving.deps import KeyRing
 from serving.lifecycle import lifespan
 from serving.loader import RegistrySource, Source
 from serving.metrics import Metrics

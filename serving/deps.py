@@ -1,34 +1,197 @@
 """Dependencies: how the settings, the loaded state and the caller's role reach a route.
 
+This is the one place callers are admitted. API routes take a key in ``X-API-Key``
+(:func:`require_role`: 401 without a valid key, 403 for a role that may not do this). Reviewer
+pages take the same key, or a session cookie issued at login (:func:`reviewer_role`; see
+:mod:`serving.ui.session`): without either a browser is sent to the login form, an unknown key is
+a 401 page and a ``scorer`` key a 403 page.
+
 They are ``async`` functions that never block, so FastAPI runs them on the event loop instead of
 sending each to its thread pool.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import hmac
+import time
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import APIKeyHeader
 
 from serving.audit import AuditLog
-from serving.auth import require_role
 from serving.metrics import Metrics
 from serving.settings import Role, Settings, get_settings
 from serving.state import ServingState, StateHolder
+from serving.ui.session import SESSION_COOKIE, SessionCodec
 
 __all__ = [
+    "API_KEY_HEADER",
     "AdminRole",
     "Audit",
     "CurrentState",
     "Holder",
+    "KeyRing",
+    "LoginRequiredError",
     "MetricsDep",
+    "PageError",
+    "PageState",
+    "Reviewer",
     "ScorerRole",
     "SettingsDep",
     "get_audit",
     "get_holder",
     "get_metrics",
     "get_state",
+    "page_state",
+    "require_role",
+    "reviewer_role",
 ]
+
+API_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="API key; its role decides what it may do."
+)
+
+
+class KeyRing:
+    """The configured keys, checked in constant time.
+
+    Parameters
+    ----------
+    keys : dict of str to Role
+        Each accepted key with its role.
+    """
+
+    def __init__(self, keys: dict[str, Role]) -> None:
+        self._keys = [(k.encode(), role) for k, role in keys.items()]
+
+    def role_of(self, presented: str | None) -> Role | None:
+        """Return the role of a presented key, or ``None`` if it is not a configured key.
+
+        Every configured key is compared, with :func:`hmac.compare_digest`, whatever matched
+        earlier, so the time taken says nothing about which key or how much of it matched.
+
+        Parameters
+        ----------
+        presented : str or None
+            The value of the ``X-API-Key`` header.
+
+        Returns
+        -------
+        Role or None
+            The role of the matching key.
+        """
+        if not presented:
+            return None
+        candidate = presented.encode()
+        found: Role | None = None
+        for key, role in self._keys:
+            if hmac.compare_digest(key, candidate):
+                found = role
+        return found
+
+
+class LoginRequiredError(Exception):
+    """No session and no key: the browser is sent to the login form."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(target)
+        self.target = target
+
+
+class PageError(Exception):
+    """An error shown as an HTML page with its status code."""
+
+    def __init__(self, status_code: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.title = title
+        self.message = message
+
+
+def require_role(
+    minimum: Role,
+) -> Callable[[Request, str | None], Coroutine[Any, Any, Role]]:
+    """Build a dependency that admits API keys of ``minimum`` role or higher.
+
+    Parameters
+    ----------
+    minimum : Role
+        The lowest role allowed.
+
+    Returns
+    -------
+    callable
+        A FastAPI dependency returning the caller's role; it raises 401 without a valid key and
+        403 for a lower role, and records the role on ``request.state.role`` for the audit log.
+    """
+
+    async def dependency(
+        request: Request, api_key: Annotated[str | None, Depends(API_KEY_HEADER)]
+    ) -> Role:
+        keyring: KeyRing = request.app.state.keyring
+        role = keyring.role_of(api_key)
+        if role is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "missing or unknown API key in X-API-Key",
+                headers={"WWW-Authenticate": "APIKey"},
+            )
+        if role < minimum:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"role {role.name!r} may not do this; it needs {minimum.name}",
+            )
+        request.state.role = role
+        return role
+
+    return dependency
+
+
+async def reviewer_role(
+    request: Request, api_key: Annotated[str | None, Depends(API_KEY_HEADER)]
+) -> Role:
+    """Admit a reviewer (or admin) by ``X-API-Key`` or by session cookie.
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The request.
+    api_key : str or None
+        The ``X-API-Key`` header.
+
+    Returns
+    -------
+    Role
+        The caller's role (also set on ``request.state.role``).
+
+    Raises
+    ------
+    LoginRequiredError
+        Without a key and without a valid session (the browser is redirected to log in).
+    PageError
+        401 for an unknown key, 403 for a role below reviewer.
+    """
+    if api_key is not None:
+        keyring: KeyRing = request.app.state.keyring
+        role = keyring.role_of(api_key)
+        if role is None:
+            raise PageError(401, "Unknown API key", "The X-API-Key header holds no known key.")
+    else:
+        sessions: SessionCodec = request.app.state.ui_sessions
+        role = sessions.role_of(request.cookies.get(SESSION_COOKIE), time.time())
+        if role is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise LoginRequiredError(target)
+    if role < Role.reviewer:
+        raise PageError(
+            403,
+            "Not allowed",
+            f"A {role.name} key may not open reviewer pages; they need a reviewer or admin key.",
+        )
+    request.state.role = role
+    return role
 
 
 async def get_holder(request: Request) -> StateHolder:
@@ -49,6 +212,15 @@ async def get_state(holder: Annotated[StateHolder, Depends(get_holder)]) -> Serv
     return state
 
 
+async def page_state(holder: Annotated[StateHolder, Depends(get_holder)]) -> ServingState:
+    """Return the loaded state, or a 503 page while the models load."""
+    state = holder.current
+    if state is None:
+        detail = f" The last attempt failed: {holder.last_error}" if holder.last_error else ""
+        raise PageError(503, "Models are loading", f"Please try again in a moment.{detail}")
+    return state
+
+
 async def get_audit(request: Request) -> AuditLog:
     """Return the app's audit log."""
     audit: AuditLog = request.app.state.audit
@@ -64,7 +236,9 @@ async def get_metrics(request: Request) -> Metrics:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Holder = Annotated[StateHolder, Depends(get_holder)]
 CurrentState = Annotated[ServingState, Depends(get_state)]
+PageState = Annotated[ServingState, Depends(page_state)]
 Audit = Annotated[AuditLog, Depends(get_audit)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 ScorerRole = Annotated[Role, Depends(require_role(Role.scorer))]
 AdminRole = Annotated[Role, Depends(require_role(Role.admin))]
+Reviewer = Annotated[Role, Depends(reviewer_role)]

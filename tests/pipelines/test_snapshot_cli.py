@@ -61,6 +61,12 @@ def test_build_stores_the_snapshot(home: Path) -> None:
     assert info.events is not None
     assert info.events.path == str(EVENTS)
     assert info.customers is not None
+    # the history the reviewer pages read: every event up to the day, sorted by customer
+    history = pl.read_parquet(store.history_path(DAY))
+    assert history["customer_id"].is_sorted()
+    assert history["ts"].dt.date().max() <= DAY
+    c1 = store.read_history(DAY, "c1")
+    assert c1 is not None and c1.height > 0 and set(c1["customer_id"]) == {"c1"}
 
 
 def test_build_passes_validated_frames(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from serving.auth import KeyRing
+from serving.deps import KeyRing
 from serving.settings import Role, Settings, get_settings, parse_api_keys
 
 

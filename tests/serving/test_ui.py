@@ -19,8 +19,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from features.contracts import event_schema
+from features.store import Store
 from serving.app import create_app
-from serving.charts import (
+from serving.settings import Role
+from serving.ui.charts import (
     WaterfallStep,
     bar_chart,
     format_date,
@@ -31,9 +33,8 @@ from serving.charts import (
     reliability_chart,
     waterfall,
 )
-from serving.history import read_customer_events, summarize_history
-from serving.session import SESSION_COOKIE, SessionCodec
-from serving.settings import Role
+from serving.ui.history import customer_history, summarize_history
+from serving.ui.session import SESSION_COOKIE, SessionCodec
 from tests.serving.conftest import AS_OF, KEYS, headers, make_settings, wait_ready
 from tests.serving.ui_data import BUSY, UIWorld, build_ui_world
 
@@ -155,13 +156,29 @@ def test_login_refuses_unknown_and_scorer_keys(ui: TestClient) -> None:
     assert ui.get("/ui/", follow_redirects=False).status_code == 303
 
 
+def test_a_bad_login_form_is_a_4xx_not_a_500(ui: TestClient) -> None:
+    r = ui.post("/ui/login", data={"api_key": "k" * 5000}, follow_redirects=False)
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "body.api_key"
+    assert "kkkk" not in r.text
+    broken = ui.post(
+        "/ui/login",
+        content=b"--x\r\nnot a part",
+        headers={"content-type": "multipart/form-data; boundary=x"},
+        follow_redirects=False,
+    )
+    assert 400 <= broken.status_code < 500
+    assert "set-cookie" not in broken.headers
+
+
 def test_forged_session_and_open_redirect_are_refused(ui: TestClient) -> None:
     login(ui)
     value = ui.cookies[SESSION_COOKIE]
-    fingerprint, expiry, signature = value.split(".")
+    payload, signature = value.rsplit(".", 1)
+    other = SessionCodec(b"x" * 32, {KEYS["reviewer"]: Role.reviewer}).issue(KEYS["reviewer"], 0)
     for forged in (
-        f"{fingerprint}.{int(expiry) + 10_000}.{signature}",
-        f"{fingerprint}.{expiry}.{signature[:-2]}AA",
+        f"{payload}.{signature[:-2]}AA",  # tampered signature
+        f"{other.rsplit('.', 1)[0]}.{signature}",  # another payload under this signature
+        other,  # signed with another secret
         "garbage",
     ):
         ui.cookies.set(SESSION_COOKIE, forged, path="/ui")
@@ -329,7 +346,7 @@ def test_model_card_falls_back_to_the_served_model(
     def unavailable(*args: object) -> None:
         raise MlflowException("registry down")
 
-    monkeypatch.setattr("serving.ui.load_cards", unavailable)
+    monkeypatch.setattr("serving.ui.pages.load_cards", unavailable)
     login(ui)
     page = ui.get("/ui/models/repurchase")
     assert page.status_code == 200
@@ -421,21 +438,34 @@ def test_summarize_history_windows_complaints_and_spend() -> None:
     assert h.engagement["event_type"].to_list() == ["visit"]
 
 
-def test_read_customer_events_from_csv_and_parquet(tmp_path: Path) -> None:
-    text = (
-        "customer_id,ts,event_type,amount\n"
-        "a,2024-06-01T10:00:00+02:00,order,12.5\n"
-        "b,2024-06-01,order,1\n"
-        "a,2024-06-29,visit,\n"
-        "a,2024-07-02,visit,\n"
+def test_history_is_read_from_the_store_one_customer_at_a_time(tmp_path: Path) -> None:
+    rows = [
+        ("b", "2024-06-01 00:00", "order", 1.0, "o1"),
+        ("a", "2024-06-01 10:00", "order", 12.5, "o2"),
+        ("a", "2024-06-29 00:00", "visit", None, None),
+        ("a", "2024-07-02 00:00", "visit", None, None),  # after the snapshot day
+    ]
+    events = pl.DataFrame(
+        {
+            "customer_id": [r[0] for r in rows],
+            "ts": [datetime.fromisoformat(r[1]).replace(tzinfo=UTC) for r in rows],
+            "event_type": [r[2] for r in rows],
+            "amount": [r[3] for r in rows],
+            "ref_id": [r[4] for r in rows],
+        }
     )
-    (tmp_path / "e.csv").write_text(text)
-    from_csv = read_customer_events(tmp_path / "e.csv", "a", date(2024, 6, 30))
-    assert from_csv["event_type"].to_list() == ["visit", "order"]
-    assert from_csv["ts"][1] == datetime(2024, 6, 1, 8, tzinfo=UTC)
-    from_csv.write_parquet(tmp_path / "e.parquet")
-    from_parquet = read_customer_events(tmp_path / "e.parquet", "a", date(2024, 6, 29))
-    assert from_parquet.equals(from_csv)
-    assert read_customer_events(tmp_path / "e.csv", "zz", date(2024, 6, 30)).height == 0
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        read_customer_events(tmp_path / "gone.csv", "a", date(2024, 6, 30))
+    events = events.with_columns(
+        pl.lit(None, dtype).alias(name)
+        for name, dtype in event_schema().items()
+        if name not in events.columns
+    ).select(list(event_schema()))
+    store = Store(tmp_path)
+    assert customer_history(store, date(2024, 6, 30), "a") is None  # no history stored
+    store.write_history(events, date(2024, 6, 30))
+    assert store.read_history(date(2024, 6, 30), "a")["event_type"].to_list() == ["order", "visit"]
+    history = customer_history(store, date(2024, 6, 30), "a")
+    assert history is not None and history.total_events == 2
+    assert history.spend["total"] == 12.5
+    assert store.read_history(date(2024, 6, 30), "zz").height == 0
+    written = pl.read_parquet(store.history_path(date(2024, 6, 30)))
+    assert written["customer_id"].to_list() == ["a", "a", "b"]  # sorted, later events left out

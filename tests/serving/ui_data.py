@@ -141,7 +141,7 @@ def build_ui_world(base: Path) -> UIWorld:
     events.write_parquet(path)
     seen = events.filter(pl.col("ts").dt.date() <= AS_OF)
     snapshot = build_snapshot(seen, None, AS_OF, categories=CATEGORIES)
-    Store(home).write_snapshot(snapshot, AS_OF, events=path)
+    Store(home).write_snapshot(snapshot, AS_OF, events=path, history=events)
     uri = configure_tracking(home)
     versions, run_ids = {}, {}
     try:

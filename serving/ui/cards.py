@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from typing import Any, Final
 
 import mlflow
 import numpy as np
+from cachetools import LRUCache
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -257,28 +257,24 @@ def _importance(bundle: ModelBundle, state: ServingState) -> list[tuple[str, flo
 
 
 class CardCache:
-    """Built cards by (tracking URI, task, version, snapshot day), the most recent ``size``."""
+    """Built cards by (tracking URI, task, version, snapshot day), the most recent ``size``.
+
+    A :class:`cachetools.LRUCache` behind a lock: pages run in FastAPI's thread pool.
+    """
 
     def __init__(self, size: int = 16) -> None:
-        self.size = size
-        self._cards: OrderedDict[tuple[str, ...], VersionCard] = OrderedDict()
+        self._cards: LRUCache[tuple[str, ...], VersionCard] = LRUCache(maxsize=size)
         self._lock = threading.Lock()
 
     def get(self, key: tuple[str, ...]) -> VersionCard | None:
         """Return a cached card, or None."""
         with self._lock:
-            card = self._cards.get(key)
-            if card is not None:
-                self._cards.move_to_end(key)
-            return card
+            return self._cards.get(key)
 
     def put(self, key: tuple[str, ...], card: VersionCard) -> None:
-        """Keep a card, dropping the least recently used beyond ``size``."""
+        """Keep a card, dropping the least recently used beyond the cache's size."""
         with self._lock:
             self._cards[key] = card
-            self._cards.move_to_end(key)
-            while len(self._cards) > self.size:
-                self._cards.popitem(last=False)
 
 
 def _build(

@@ -1,11 +1,9 @@
 """One customer's recent history, for a reviewer to check reasons against the facts.
 
-The events file is the one the served snapshot was built from (recorded in the snapshot's metadata
-in the store). It is scanned lazily with Polars and filtered to the one customer before anything is
-parsed or validated, so only that customer's rows are typed and checked (Parquet row groups whose
-statistics exclude the customer are skipped); the rows then go through the same contract
-validation as any events (:func:`features.events.validate_events`). Only events on or before the
-snapshot day are shown: they are what the model saw.
+The events come from the store: the history written beside the served snapshot (the events it was
+built from, sorted by customer, :meth:`features.store.Store.read_history`), so a page reads the
+one row group that holds the customer instead of scanning and validating the raw events file.
+Only events on or before the snapshot day are shown: they are what the model saw.
 
 :func:`summarize_history` is pure: events in, summary out.
 """
@@ -13,67 +11,22 @@ snapshot day are shown: they are what the model saw.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from typing import Final
+from datetime import date, datetime, timedelta
 
 import polars as pl
 
 from features.contracts import ACTIVITY_EVENTS, ORDER_EVENTS
-from features.events import validate_events
+from features.store import Store
 
 __all__ = [
     "HISTORY_WINDOWS",
     "CustomerHistory",
-    "read_customer_events",
+    "customer_history",
     "summarize_history",
 ]
 
-HISTORY_WINDOWS: Final = (30, 90, 365)
+HISTORY_WINDOWS = (30, 90, 365)
 """Day windows of the activity counts ("last N days" = days ``(D - N, D]``)."""
-
-
-def _scan(path: Path) -> pl.LazyFrame:
-    """Scan an events file lazily: ``.csv`` (all text), ``.parquet`` or a Parquet directory."""
-    if path.is_dir():
-        return pl.scan_parquet(path / "*.parquet")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return pl.scan_parquet(path)
-    if path.suffix.lower() == ".csv":
-        return pl.scan_csv(path, infer_schema=False)
-    raise ValueError(f"{path}: not a .csv or .parquet events file")
-
-
-def read_customer_events(path: Path, customer_id: str, as_of: date) -> pl.DataFrame:
-    """Read one customer's events on or before ``as_of``, newest first.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        The events file (CSV, Parquet or a directory of Parquet files).
-    customer_id : str
-        The customer.
-    as_of : datetime.date
-        The snapshot day; later events are left out.
-
-    Returns
-    -------
-    polars.DataFrame
-        The customer's validated events (contract columns and types), newest first.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file is gone.
-    features.events.EventsValidationError
-        If the customer's rows break the events contract.
-    """
-    if not path.exists():
-        raise FileNotFoundError(f"events file {path} (recorded in the snapshot) does not exist")
-    rows = _scan(path).filter(pl.col("customer_id").cast(pl.String) == customer_id)
-    # ``now`` only bounds future timestamps; the snapshot day is what limits the history
-    loaded = validate_events(rows, now=datetime.now(UTC), file=str(path))
-    return loaded.frame.filter(pl.col("ts").dt.date() <= as_of).sort("ts", descending=True)
 
 
 @dataclass(frozen=True)
@@ -183,3 +136,25 @@ def summarize_history(events: pl.DataFrame, as_of: date, limit: int = 15) -> Cus
         first_ts=seen["ts"].min() if seen.height else None,  # type: ignore[arg-type]
         last_ts=seen["ts"].max() if seen.height else None,  # type: ignore[arg-type]
     )
+
+
+def customer_history(store: Store, as_of: date, customer_id: str) -> CustomerHistory | None:
+    """Read and summarise one customer's history from the store.
+
+    Parameters
+    ----------
+    store : features.store.Store
+        The store under ``GUANXI_HOME``.
+    as_of : datetime.date
+        The served snapshot's day.
+    customer_id : str
+        The customer.
+
+    Returns
+    -------
+    CustomerHistory or None
+        The summary; None when the store holds no history for the day (a snapshot written
+        without its events).
+    """
+    events = store.read_history(as_of, customer_id)
+    return None if events is None else summarize_history(events, as_of)

@@ -1,14 +1,15 @@
-"""Reviewer pages under ``/ui``: server-rendered HTML (Jinja2) with plain SVG charts.
+"""The reviewer pages and their rendering: overview, customer list, customer, model cards.
 
-Pages are for keys of the ``reviewer`` role or higher. A reviewer logs in at ``/ui/login`` with an
-API key and keeps a signed, HTTP-only, SameSite session cookie (see :mod:`serving.session`);
-tools may send ``X-API-Key`` instead. Without either, a page redirects to the login form; an
+Pages are for keys of the ``reviewer`` role or higher (:func:`serving.deps.reviewer_role`). A
+reviewer logs in at ``/ui/login`` (:mod:`serving.ui.login`) with an API key and keeps a signed,
+HTTP-only, SameSite session cookie (see :mod:`serving.ui.session`); tools may send ``X-API-Key``
+instead. Without either, a page redirects to the login form; an
 unknown key is a 401 and a ``scorer`` key a 403. Pages need no JavaScript, every chart has a text
 alternative, and responses carry a strict Content-Security-Policy and ``Cache-Control: no-store``
 (they show customer data).
 
-Routes are plain ``def`` functions where they compute (scores, explanations, the events scan,
-the registry), so FastAPI runs them in its thread pool, off the event loop.
+Routes are plain ``def`` functions where they compute (scores, explanations, the history, the
+registry), so FastAPI runs them in its thread pool, off the event loop.
 
 - ``/ui/``: the loaded models, their grades and score distributions.
 - ``/ui/customers``: a searchable, sortable, paginated customer list.
@@ -19,37 +20,38 @@ the registry), so FastAPI runs them in its thread pool, off the event loop.
 from __future__ import annotations
 
 import logging
-import time
-import weakref
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Final
-from urllib.parse import parse_qs, quote, urlencode
+from typing import Any, Final
+from urllib.parse import quote, urlencode
 
 import numpy as np
 import polars as pl
-from fastapi import APIRouter, Depends, FastAPI, Request, status
+from cachetools import LRUCache
+from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from mlflow.exceptions import MlflowException
 
-from features.events import EventsValidationError
-from features.store import SnapshotNotFoundError, Store
+from features.store import Store
 from models.artifact import apply_calibration
 from models.registry import ModelNotFoundError
 from models.tasks import task_names, task_specs
-from serving.auth import API_KEY_HEADER, KeyRing
-from serving.cards import (
+from serving.deps import LoginRequiredError, PageError, PageState, Reviewer
+from serving.presentation import stored_scores
+from serving.schemas import TaskScore
+from serving.settings import Settings
+from serving.state import ServingState, StateHolder
+from serving.ui.cards import (
     BASELINES,
-    CardCache,
     ModelCards,
     VersionCard,
     load_cards,
     nest_metrics,
     training_params,
 )
-from serving.charts import (
+from serving.ui.charts import (
     Chart,
     WaterfallStep,
     bar_chart,
@@ -62,23 +64,32 @@ from serving.charts import (
     reliability_chart,
     waterfall,
 )
-from serving.history import CustomerHistory, read_customer_events, summarize_history
-from serving.presentation import stored_scores
-from serving.schemas import TaskScore
-from serving.session import SESSION_COOKIE, SessionCodec, session_secret
-from serving.settings import Role, Settings
-from serving.state import ServingState, StateHolder
+from serving.ui.history import customer_history
 
-__all__ = ["PAGE_SIZE", "WATERFALL_REASONS", "install_ui", "router"]
+__all__ = [
+    "HERE",
+    "PAGE_SIZE",
+    "WATERFALL_REASONS",
+    "error_page",
+    "filters",
+    "login_redirect",
+    "render",
+    "router",
+]
 
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE: Final = 50
 """Customers per page of the customer list."""
+_NO_HISTORY: Final = (
+    "The store holds no history for the served snapshot: build the snapshot from the events "
+    "with `guanxi features build` to show it here."
+)
 WATERFALL_REASONS: Final = 8
 """Contributions drawn per waterfall; the rest form one "other features" bar."""
 
-_HERE = Path(__file__).parent
+HERE: Final = Path(__file__).parent
+"""The package directory, which holds ``templates/`` and ``static/``."""
 _GROUP_TITLES: Final = {
     "rfm": "Recency, frequency & spend",
     "engagement": "Engagement",
@@ -112,25 +123,14 @@ _FACTS: Final = (
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
-class LoginRequiredError(Exception):
-    """No session and no key: the browser is sent to the login form."""
+def filters() -> dict[str, Any]:
+    """Return the Jinja2 filters the templates use (numbers, dates, names for people).
 
-    def __init__(self, target: str) -> None:
-        super().__init__(target)
-        self.target = target
-
-
-class PageError(Exception):
-    """An error shown as an HTML page with its status code."""
-
-    def __init__(self, status_code: int, title: str, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.title = title
-        self.message = message
-
-
-def _filters() -> dict[str, Any]:
+    Returns
+    -------
+    dict of str to callable
+        Filter name to function.
+    """
     return {
         "pct": format_percent,
         "points": format_points,
@@ -168,30 +168,27 @@ def _metric_name(key: str) -> str:
     return f"{_MODEL_NAMES.get(model, model.title())} {metric}"
 
 
-def install_ui(app: FastAPI) -> None:
-    """Add the reviewer pages, their static files and their error handling to the app.
+def render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    """Render a page with the common context and the security headers.
 
     Parameters
     ----------
-    app : fastapi.FastAPI
-        The app from :func:`serving.app.create_app` (its ``state`` holds the settings).
+    request : fastapi.Request
+        The request.
+    name : str
+        Template file under ``templates/``.
+    context : dict
+        The page's own values (the common ones: base path, role, loaded tasks, snapshot).
+    status_code : int, default 200
+        HTTP status.
+
+    Returns
+    -------
+    fastapi.responses.HTMLResponse
+        The page, with the Content-Security-Policy and ``no-store`` headers.
     """
-    settings: Settings = app.state.settings
-    templates = Jinja2Templates(directory=_HERE / "templates")
-    templates.env.filters.update(_filters())
-    app.state.ui_templates = templates
-    app.state.ui_sessions = SessionCodec(session_secret(settings), settings.keys)
-    app.state.ui_cards = CardCache()
-    app.add_exception_handler(LoginRequiredError, _login_redirect)
-    app.add_exception_handler(PageError, _error_page)
-    app.mount("/ui/static", StaticFiles(directory=_HERE / "static"), name="ui-static")
-    app.include_router(router)
-
-
-def _render(
-    request: Request, name: str, context: dict[str, Any], status_code: int = 200
-) -> HTMLResponse:
-    """Render a page with the common context and the security headers."""
     templates: Jinja2Templates = request.app.state.ui_templates
     holder: StateHolder = request.app.state.holder
     state = holder.current
@@ -209,7 +206,8 @@ def _render(
     return response
 
 
-async def _login_redirect(request: Request, exc: Exception) -> Response:
+async def login_redirect(request: Request, exc: Exception) -> Response:
+    """Send a browser without a session to the login form, back to the page it asked for."""
     target = exc.target if isinstance(exc, LoginRequiredError) else "/ui/"
     base = request.scope.get("root_path", "")
     return RedirectResponse(
@@ -217,145 +215,31 @@ async def _login_redirect(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _error_page(request: Request, exc: Exception) -> Response:
+async def error_page(request: Request, exc: Exception) -> Response:
+    """Show a :class:`~serving.deps.PageError` as an HTML page with its status code."""
     if not isinstance(exc, PageError):  # pragma: no cover - registered for PageError only
         raise exc
     headers = {"WWW-Authenticate": "APIKey"} if exc.status_code == 401 else {}
-    response = _render(
+    response = render(
         request, "error.html", {"title": exc.title, "message": exc.message}, exc.status_code
     )
     response.headers.update(headers)
     return response
 
 
-async def reviewer_role(
-    request: Request, api_key: Annotated[str | None, Depends(API_KEY_HEADER)]
-) -> Role:
-    """Admit a reviewer (or admin) by ``X-API-Key`` or by session cookie.
-
-    Parameters
-    ----------
-    request : fastapi.Request
-        The request.
-    api_key : str or None
-        The ``X-API-Key`` header.
-
-    Returns
-    -------
-    Role
-        The caller's role (also set on ``request.state.role``).
-
-    Raises
-    ------
-    LoginRequiredError
-        Without a key and without a valid session (the browser is redirected to log in).
-    PageError
-        401 for an unknown key, 403 for a role below reviewer.
-    """
-    if api_key is not None:
-        keyring: KeyRing = request.app.state.keyring
-        role = keyring.role_of(api_key)
-        if role is None:
-            raise PageError(401, "Unknown API key", "The X-API-Key header holds no known key.")
-    else:
-        sessions: SessionCodec = request.app.state.ui_sessions
-        role = sessions.role_of(request.cookies.get(SESSION_COOKIE), time.time())
-        if role is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            raise LoginRequiredError(target)
-    if role < Role.reviewer:
-        raise PageError(
-            403,
-            "Not allowed",
-            f"A {role.name} key may not open reviewer pages; they need a reviewer or admin key.",
-        )
-    request.state.role = role
-    return role
-
-
-async def page_state(request: Request) -> ServingState:
-    """Return the loaded state, or a 503 page while the models load."""
-    holder: StateHolder = request.app.state.holder
-    state = holder.current
-    if state is None:
-        detail = f" The last attempt failed: {holder.last_error}" if holder.last_error else ""
-        raise PageError(503, "Models are loading", f"Please try again in a moment.{detail}")
-    return state
-
-
-Reviewer = Annotated[Role, Depends(reviewer_role)]
-PageState = Annotated[ServingState, Depends(page_state)]
-
-
-def _safe_next(target: str | None) -> str:
-    """Only same-site paths under /ui are redirect targets (no open redirect)."""
-    if target and target.startswith("/ui/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/ui/"
-
-
-@router.get("/login", response_class=HTMLResponse)
-async def login_form(request: Request, next: str = "/ui/") -> HTMLResponse:
-    """Show the login form."""
-    return _render(request, "login.html", {"next": _safe_next(next), "error": None})
-
-
-@router.post("/login", response_class=HTMLResponse)
-async def login(request: Request) -> Response:
-    """Check the form's ``api_key`` and start a session (cookie), or show why not."""
-    form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
-    key = (form.get("api_key") or [""])[0].strip()
-    target = _safe_next((form.get("next") or [""])[0])
-    keyring: KeyRing = request.app.state.keyring
-    role = keyring.role_of(key)
-    if role is None or role < Role.reviewer:
-        code, error = (
-            (401, "That API key is not known.")
-            if role is None
-            else (403, f"A {role.name} key may not open reviewer pages; use a reviewer key.")
-        )
-        return _render(request, "login.html", {"next": target, "error": error}, code)
-    sessions: SessionCodec = request.app.state.ui_sessions
-    response = RedirectResponse(
-        request.scope.get("root_path", "") + target, status.HTTP_303_SEE_OTHER
-    )
-    response.set_cookie(
-        SESSION_COOKIE,
-        sessions.issue(key, time.time()),
-        max_age=sessions.max_age,
-        path="/ui",
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-    )
-    return response
-
-
-@router.post("/logout")
-async def logout(request: Request) -> Response:
-    """End the session."""
-    response = RedirectResponse(
-        request.scope.get("root_path", "") + "/ui/login", status.HTTP_303_SEE_OTHER
-    )
-    response.delete_cookie(
-        SESSION_COOKIE,
-        path="/ui",
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-    )
-    return response
-
-
 # --- the customer table shared by the overview and the list ------------------------------------
 
 
-_TABLES: weakref.WeakKeyDictionary[ServingState, pl.DataFrame] = weakref.WeakKeyDictionary()
+def _customer_table(request: Request, state: ServingState) -> pl.DataFrame:
+    """One row per snapshot customer: id, RFM, and each task's probability, decile and band.
 
-
-def _customer_table(state: ServingState) -> pl.DataFrame:
-    """One row per snapshot customer: id, RFM, and each task's probability, decile and band."""
-    found = _TABLES.get(state)
+    Built once per state and kept in the app's cache (``app.state.ui_tables``, the current state
+    only), so the overview and the list pages share it until a reload swaps the state.
+    """
+    cache: LRUCache[ServingState, pl.DataFrame] = request.app.state.ui_tables
+    lock: threading.Lock = request.app.state.ui_lock
+    with lock:
+        found = cache.get(state)
     if found is not None:
         return found
     frame = state.snapshot.frame
@@ -375,7 +259,8 @@ def _customer_table(state: ServingState) -> pl.DataFrame:
             pl.Series(f"{task}_decile", decile).replace(0, None),
             pl.Series(f"{task}_band", band).set(pl.Series(~has), None),
         )
-    _TABLES[state] = table
+    with lock:
+        cache[state] = table
     return table
 
 
@@ -395,7 +280,7 @@ def _bands(table: pl.DataFrame, task: str) -> list[_Band]:
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, _role: Reviewer, state: PageState) -> HTMLResponse:
     """Show the loaded models, their grades and their score distributions."""
-    table = _customer_table(state)
+    table = _customer_table(request, state)
     models = []
     for task, t in state.tables.items():
         bundle = t.model.bundle
@@ -438,7 +323,7 @@ def overview(request: Request, _role: Reviewer, state: PageState) -> HTMLRespons
         value_label="Customers",
         digits=0,
     )
-    return _render(
+    return render(
         request,
         "overview.html",
         {"models": models, "customers": table.height, "segment_chart": segment_chart},
@@ -462,7 +347,7 @@ def customers(
     page: int = 1,
 ) -> HTMLResponse:
     """Search (customer id contains ``q``), filter by segment and band, sort and paginate."""
-    table = _customer_table(state)
+    table = _customer_table(request, state)
     task = task if task in state.tables else next(iter(state.tables))
     sortable = [c for c in _SORTS if c in table.columns] + [f"{t}_p" for t in state.tables]
     sort = sort if sort in sortable else f"{task}_p"
@@ -502,7 +387,7 @@ def customers(
             flip = "asc" if column in ("customer_id", "rfm_segment") else "desc"
         return link(sort=column, order=flip, page=1)
 
-    return _render(
+    return render(
         request,
         "customers.html",
         {
@@ -559,25 +444,6 @@ def _task_view(state: ServingState, task: str, score: TaskScore) -> _TaskView:
     return _TaskView(task, score, base, chart, max(others, 0), rest if others > 0 else 0.0)
 
 
-def _history(
-    settings: Settings, state: ServingState, customer_id: str
-) -> tuple[CustomerHistory | None, str | None, str | None]:
-    """Read the customer's history from the snapshot's events file, or say why not."""
-    try:
-        info = Store(settings.home).snapshot_info(state.snapshot.as_of)
-    except SnapshotNotFoundError:
-        return None, None, "The store has no metadata for the served snapshot."
-    if info.events is None:
-        return None, None, "The served snapshot does not record the events file it was built from."
-    path = Path(info.events.path)
-    try:
-        events = read_customer_events(path, customer_id, state.snapshot.as_of)
-    except (FileNotFoundError, ValueError, EventsValidationError) as exc:
-        logger.warning("history of a customer not shown: %s", exc)
-        return None, str(path), f"The events file could not be read: {str(exc).splitlines()[0]}"
-    return summarize_history(events, state.snapshot.as_of), str(path), None
-
-
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
 def customer(request: Request, role: Reviewer, state: PageState, customer_id: str) -> HTMLResponse:
     """Show a customer's scores, waterfalls and grouped reasons beside their history."""
@@ -601,8 +467,9 @@ def customer(request: Request, role: Reviewer, state: PageState, customer_id: st
     )
     row = state.snapshot.frame.row(int(position[0]), named=True)
     facts = [(label, row.get(column), kind) for label, column, kind in _FACTS if column in row]
-    history, events_file, history_note = _history(request.app.state.settings, state, customer_id)
-    return _render(
+    settings: Settings = request.app.state.settings
+    history = customer_history(Store(settings.home), state.snapshot.as_of, customer_id)
+    return render(
         request,
         "customer.html",
         {
@@ -612,8 +479,7 @@ def customer(request: Request, role: Reviewer, state: PageState, customer_id: st
             "views": [_task_view(state, task, s) for task, s in scores.items()],
             "outcomes": {spec.name: spec.outcome for spec in task_specs()},
             "history": history,
-            "events_file": events_file,
-            "history_note": history_note,
+            "history_note": None if history is not None else _NO_HISTORY,
         },
     )
 
@@ -698,7 +564,7 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
         {"slot": slot, "card": card, "charts": _card_charts(card, slot)} for slot, card in shown
     ]
     metric_keys = list(dict.fromkeys(k for _, card in shown for k in card.metrics))
-    return _render(
+    return render(
         request,
         "model.html",
         {
