@@ -32,6 +32,16 @@ def test_ruff_format_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_import_contracts_hold() -> None:
+    """import-linter: the arrows of pyproject.toml's [tool.importlinter] contracts."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run(
+        [str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 kept, 0 broken" in result.stdout
+
+
 @pytest.mark.slow
 def test_mypy_is_clean() -> None:
     result = _run("mypy")
