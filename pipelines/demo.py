@@ -42,9 +42,9 @@ def demo_command(
     from pipelines.promote import promote
     from pipelines.sample import generate_sample
     from pipelines.score import load_models, store_scores
-    from pipelines.settings import get_settings
     from pipelines.train import run_training
     from serving.schemas import MAX_REASONS
+    from serving.settings import get_settings
     from training.tracking import check_tracking, configure_tracking
     from training.train import TrainConfig
 

@@ -174,7 +174,7 @@ def promote(task: str, console: Console) -> Decision:
 
 def _home_uri(console: Console) -> str:
     """Configure and check tracking; an unreachable server ends the command (exit code 2)."""
-    from pipelines.settings import get_settings
+    from serving.settings import get_settings
 
     uri = configure_tracking(get_settings().home)
     try:

@@ -206,7 +206,7 @@ def score_command(
     spark_master: SparkMasterOption = DEFAULT_MASTER,
 ) -> None:
     """Score every customer for each task with the aliased models; write a file or a table."""
-    from pipelines.settings import get_settings
+    from serving.settings import get_settings
 
     console = Console()
     chosen = _parse_tasks(tasks)

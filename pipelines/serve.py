@@ -46,10 +46,13 @@ def serve_command(
             os.environ["GUANXI_AUDIT_KEY"] = secrets.token_urlsafe(32)
     get_settings.cache_clear()
     try:
-        settings = get_settings()
+        settings = get_settings().check_serving()
     except ValidationError as exc:
         for error in exc.errors():
             console.print(f"[red]cannot start:[/red] {error['msg'].removeprefix('Value error, ')}")
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        console.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(2) from None
     os.environ["MLFLOW_TRACKING_URI"] = configure_tracking(settings.home)
     console.print(f"guanxi serving on http://{host}:{port} (store {settings.home})")

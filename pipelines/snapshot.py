@@ -21,8 +21,8 @@ from features.snapshot import build_snapshot
 from features.store import SnapshotNotFoundError, Store, atomic_write
 from pipelines import connectors
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
-from pipelines.settings import get_settings
 from pipelines.validate import print_problems
+from serving.settings import get_settings
 
 __all__ = ["build_command", "export_command"]
 

@@ -195,7 +195,7 @@ def train_command(
     mapping: connectors.MappingFile = None,
 ) -> None:
     """Train a model, log the run to MLflow and register it as the task's challenger."""
-    from pipelines.settings import get_settings
+    from serving.settings import get_settings
 
     if task not in task_names():
         raise typer.BadParameter(f"unknown task {task!r}; choose from {', '.join(task_names())}")

@@ -55,7 +55,9 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     ----------
     settings : Settings, optional
         The settings; default :func:`serving.settings.get_settings` (the environment). Given
-        settings also answer the app's ``get_settings`` dependency.
+        settings also answer the app's ``get_settings`` dependency. They must pass
+        :meth:`~serving.settings.Settings.check_serving` (keys and an audit key outside dev
+        mode).
     source : Source, optional
         Where models and snapshot load from; default the MLflow registry and the store
         (:class:`serving.loader.RegistrySource`).
@@ -64,8 +66,13 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     -------
     fastapi.FastAPI
         The app; its lifespan loads the models and snapshot in the background.
+
+    Raises
+    ------
+    ValueError
+        If the settings may not serve (no API keys or audit key outside dev mode).
     """
-    settings = settings or get_settings()
+    settings = (settings or get_settings()).check_serving()
     audit_key = settings.audit_key.get_secret_value().encode()
     if not audit_key:
         # only reachable in dev mode (settings refuse an empty key otherwise)

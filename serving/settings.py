@@ -1,17 +1,29 @@
-"""Typed settings of the scoring service, read from ``GUANXI_*`` environment variables.
+"""Typed settings of guanxi, read from ``GUANXI_*`` environment variables: one class per process.
 
-Nothing is read at import time: :func:`get_settings` builds the settings on first call and caches
-them; tests override the dependency or pass a :class:`Settings` to ``create_app``.
+The batch jobs and the CLI read the store's root (``GUANXI_HOME``) from it, the scoring service
+everything else. Nothing is read at import time: :func:`get_settings` builds the settings on first
+call and caches them; tests set the environment and call ``get_settings.cache_clear()``, override
+the dependency, or pass a :class:`Settings` to ``create_app``.
+
+The service's production checks (API keys, an audit key of at least 16 characters) are
+:meth:`Settings.check_serving`, which the app factory and ``guanxi serve`` call: a batch job needs
+no API key, and the server refuses to start without them outside ``--dev``.
+
+API keys are parsed by the settings themselves: ``GUANXI_API_KEYS="key:role,key:role"`` is read as
+text (``NoDecode``: not as JSON) and turned into a mapping of key to :class:`Role` by a
+before-validator; the field is left out of the settings' ``repr``, so no key is ever printed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import IntEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.tasks import task_names
 
@@ -65,18 +77,23 @@ def parse_api_keys(spec: str) -> dict[str, Role]:
 
 
 class Settings(BaseSettings):
-    """Settings of the scoring service.
+    """Settings of guanxi: the store, and the scoring service.
 
     Every field is read from the environment variable ``GUANXI_<FIELD>`` (case-insensitive).
-    Outside dev mode the service refuses to start without API keys and without an audit key.
+    Outside dev mode the service refuses to start without API keys and without an audit key
+    (:meth:`check_serving`).
     """
 
-    model_config = SettingsConfigDict(env_prefix="GUANXI_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="GUANXI_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     home: Path = Field(
         default=Path(".guanxi"), description="Store root (snapshots, scores, audit log)."
     )
-    api_keys: SecretStr = Field(default=SecretStr(""), description='API keys, "key:role,key:role".')
+    api_keys: Annotated[dict[str, Role], NoDecode] = Field(
+        default_factory=dict, repr=False, description='API keys, "key:role,key:role".'
+    )
     audit_key: SecretStr = Field(
         default=SecretStr(""), description="HMAC key for customer ids in audit."
     )
@@ -111,10 +128,15 @@ class Settings(BaseSettings):
         default=5, ge=1, le=10, description="Deciles up to n are 'medium'."
     )
 
-    @field_validator("api_keys")
+    @field_validator("api_keys", mode="before")
     @classmethod
-    def _keys_parse(cls, value: SecretStr) -> SecretStr:
-        parse_api_keys(value.get_secret_value())
+    def _keys_parse(cls, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            return parse_api_keys(value)
+        if isinstance(value, Mapping):
+            return {str(k): Role[r] if isinstance(r, str) else r for k, r in value.items()}
         return value
 
     @field_validator("tasks")
@@ -129,6 +151,21 @@ class Settings(BaseSettings):
     def _consistent(self) -> Settings:
         if self.band_medium_decile < self.band_high_decile:
             raise ValueError("GUANXI_BAND_MEDIUM_DECILE must be >= GUANXI_BAND_HIGH_DECILE")
+        return self
+
+    def check_serving(self) -> Settings:
+        """Refuse to serve without API keys and an audit key, unless in dev mode.
+
+        Returns
+        -------
+        Settings
+            ``self``, when the service may start.
+
+        Raises
+        ------
+        ValueError
+            Naming the missing setting (never its value).
+        """
         if self.dev:
             return self
         if not self.keys:
@@ -143,7 +180,7 @@ class Settings(BaseSettings):
     @property
     def keys(self) -> dict[str, Role]:
         """The configured API keys with their roles."""
-        return parse_api_keys(self.api_keys.get_secret_value())
+        return dict(self.api_keys)
 
 
 @lru_cache(maxsize=1)

@@ -12,7 +12,7 @@ from models import registry
 from models.tasks import task_names
 from pipelines.cli import _register, app
 from pipelines.demo import DEMO_AS_OF
-from pipelines.settings import get_settings
+from serving.settings import get_settings
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from features.store import Store, snapshot_digest
 from models.artifact import ModelBundle
 from pipelines.cli import app
-from pipelines.settings import get_settings
+from serving.settings import get_settings
 from tests.pipelines.test_train_cli import (  # noqa: F401  (fixtures)
     AS_OF,
     _result,

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from features.contracts import event_schema
 from features.store import Store, is_temporary
 from pipelines import snapshot
-from pipelines.settings import get_settings
+from serving.settings import get_settings
 from tests.features.test_events import bad_corpus
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -30,7 +30,7 @@ from models.artifact import ModelBundle
 from models.tasks import model_frame
 from pipelines.cli import _register, app
 from pipelines.sample import generate_sample
-from pipelines.settings import get_settings
+from serving.settings import get_settings
 from training.train import Holdout, TrainResult
 
 AS_OF = "2024-10-31"

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from features.events import read_events
 from pipelines.cli import _register, app
-from pipelines.settings import get_settings
+from serving.settings import get_settings
 from tests.features.test_events import DATA, HEADER, NOW, write_csv
 from tests.processes import GUANXI
 

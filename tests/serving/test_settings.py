@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from serving.app import create_app
 from serving.deps import KeyRing
 from serving.settings import Role, Settings, get_settings, parse_api_keys
 
@@ -23,14 +24,31 @@ def test_parse_api_keys() -> None:
     assert "topsecret" not in str(err.value)
 
 
-def test_refuses_to_start_without_keys_or_audit_key(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="GUANXI_API_KEYS is empty"):
-        Settings(home=tmp_path, audit_key=SecretStr("x" * 32))
-    with pytest.raises(ValidationError, match="GUANXI_AUDIT_KEY must be set"):
-        Settings(home=tmp_path, api_keys=SecretStr("k:admin"))
-    with pytest.raises(ValidationError, match="GUANXI_AUDIT_KEY must be set"):
-        Settings(home=tmp_path, api_keys=SecretStr("k:admin"), audit_key=SecretStr("short"))
-    assert Settings(home=tmp_path, dev=True).keys == {}
+def test_refuses_to_serve_without_keys_or_audit_key(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="GUANXI_API_KEYS is empty"):
+        Settings(home=tmp_path, audit_key=SecretStr("x" * 32)).check_serving()
+    with pytest.raises(ValueError, match="GUANXI_AUDIT_KEY must be set"):
+        Settings(home=tmp_path, api_keys=SecretStr("k:admin")).check_serving()
+    with pytest.raises(ValueError, match="GUANXI_AUDIT_KEY must be set"):
+        Settings(home=tmp_path, api_keys="k:admin", audit_key=SecretStr("short")).check_serving()
+    with pytest.raises(ValueError, match="GUANXI_API_KEYS is empty"):
+        create_app(Settings(home=tmp_path))  # the app factory refuses too
+    assert Settings(home=tmp_path, dev=True).check_serving().keys == {}
+    # a batch job reads the same settings and needs no key
+    assert Settings(home=tmp_path).home == tmp_path
+
+
+def test_api_keys_are_parsed_by_the_settings_and_never_shown(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GUANXI_API_KEYS", "top-secret-1:scorer, top-secret-2:admin")
+    settings = Settings(home=tmp_path)
+    assert settings.keys == {"top-secret-1": Role.scorer, "top-secret-2": Role.admin}
+    assert "top-secret" not in repr(settings) and "top-secret" not in str(settings)
+    monkeypatch.setenv("GUANXI_API_KEYS", "top-secret-1:root")
+    with pytest.raises(ValidationError, match="unknown role 'root'") as err:
+        Settings(home=tmp_path)
+    assert "top-secret" not in str(err.value)
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

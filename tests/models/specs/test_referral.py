@@ -18,8 +18,8 @@ from models.specs.referral import SPEC, referral_labels
 from models.tasks import get_task, task_names
 from pipelines.cli import _register, app
 from pipelines.sample import generate_sample
-from pipelines.settings import get_settings
 from serving.app import create_app
+from serving.settings import get_settings
 from tests.serving.conftest import headers, make_settings, wait_ready
 from tests.training.frames import CUTOFF, at, day, events_frame
 
