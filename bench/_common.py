@@ -16,8 +16,9 @@ import xgboost as xgb
 from features.contracts import FEATURE_SET_VERSION
 from models import registry
 from models.artifact import ModelBundle
+from models.registry import configure_tracking
 from models.tasks import get_task, model_frame, task_names
-from training.tracking import configure_tracking, experiment_id
+from training.tracking import experiment_id
 
 __all__ = ["free_port", "register_champions", "stop", "synthetic_bundles"]
 

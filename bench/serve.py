@@ -33,9 +33,9 @@ from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import Store
 from models import registry
+from models.registry import configure_tracking
 from models.tasks import model_frame
 from pipelines.sample import generate_sample
-from training.tracking import configure_tracking
 
 __all__ = ["main"]
 

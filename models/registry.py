@@ -1,44 +1,98 @@
-"""The one module that saves models to, and loads them from, MLflow.
+"""The one module that talks to MLflow about models: tracking, artifacts, metric keys, loading.
 
+Tracking
+--------
+``MLFLOW_TRACKING_URI`` wins when set (e.g. ``http://127.0.0.1:5000`` for a tracking server);
+otherwise runs and the model registry live in ``sqlite:///<GUANXI_HOME>/mlflow.db`` with artifacts
+under ``<GUANXI_HOME>/mlartifacts`` (:func:`configure_tracking`; the registry always uses the
+tracking URI). Before a job starts, :func:`check_tracking` probes an HTTP tracking server's
+``/health`` a bounded number of times (with tenacity) and raises :class:`TrackingUnavailableError`
+with a message that says what to do. :func:`configure_tracking` also bounds MLflow's own HTTP
+retries and timeout (:data:`ENV_DEFAULTS`) unless the environment already sets them, so a server
+that goes away mid-job makes the job fail within about a minute instead of hanging.
+
+Models
+------
 A model is logged as an MLflow *pyfunc* built from code (:mod:`models.pyfunc_model`), whose single
 artifact is a :class:`~models.artifact.ModelBundle` directory; nothing is cloudpickled. Each task
-has one registered model named after the task (``churn``, ``repurchase``, ``cross_sell``); a new
-version gets the alias ``challenger`` and :func:`set_alias` moves ``champion`` (one registry call,
-so a promotion is atomic). Loading downloads the version's files and reads the bundle with
-:meth:`ModelBundle.load` (never through pickle).
+has one registered model named after the task; a new version gets the alias ``challenger`` and
+:func:`set_alias` moves ``champion`` (one registry call, so a promotion is atomic).
+:func:`load_model` is the one way a registered model is loaded (``guanxi score``, ``guanxi
+promote``, the server and its model cards): it resolves an alias or a version, downloads the
+version's files and reads the bundle with :meth:`ModelBundle.load` (never through pickle).
 
-Every function uses the tracking/registry URI MLflow is configured with
-(see :func:`training.tracking.configure_tracking`).
+Metric keys
+-----------
+Metrics are nested everywhere (``{"xgboost": {"roc_auc": 0.8}}``); they are flattened only here,
+at the MLflow boundary (:func:`flatten_metrics`: ``xgboost_roc_auc``, run metrics and version
+tags), and nested again when read back (:func:`nest_metrics`).
+
+Artifacts of a training run
+---------------------------
+Evaluation tables go to ``evaluation/{name}.csv`` and ``evaluation/{name}.json``
+(:data:`EVALUATION_DIR`, :func:`log_tables`, read back by :func:`read_table`), the held-out rows to
+:data:`HOLDOUT_ARTIFACT` (:func:`log_holdout`, :func:`load_holdout`). Training writes them and
+serving and ``guanxi promote`` read them through these functions only.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model, infer_signature
 from mlflow.tracking import MlflowClient
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 import models.pyfunc_model as pyfunc_model
 from models.artifact import ModelBundle
+from models.scoring import check_feature_set
+from models.tasks import GRADED_BASELINE, task_specs
 
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
+    "ENV_DEFAULTS",
+    "EVALUATION_DIR",
+    "HOLDOUT_ARTIFACT",
+    "HOLDOUT_LABEL",
     "MODEL_ARTIFACT",
+    "SERVER_SCHEMES",
+    "LoadedModel",
     "ModelNotFoundError",
+    "TrackingUnavailableError",
     "VersionInfo",
+    "check_tracking",
+    "configure_tracking",
+    "default_tracking_uri",
     "delete_version",
+    "evaluation_path",
+    "flatten_metrics",
     "get_version",
     "list_versions",
     "load_bundle",
+    "load_holdout",
+    "load_model",
     "log_bundle",
+    "log_holdout",
+    "log_tables",
+    "metric_key",
+    "metric_models",
+    "metric_name",
+    "nest_metrics",
+    "read_table",
     "register_challenger",
     "set_alias",
 ]
@@ -50,9 +104,37 @@ MODEL_ARTIFACT: Final = "model"
 
 _PIP_REQUIREMENTS: Final = ("mlflow", "xgboost", "pandas", "numpy")
 
+SERVER_SCHEMES: Final = ("http://", "https://", "databricks")
+"""Tracking URIs of a server (artifacts go where the server says); anything else is local."""
+
+ENV_DEFAULTS: Final[dict[str, str]] = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+"""MLflow client settings applied unless the environment sets them: bounded HTTP retries (three
+attempts per request: a refused connection fails within seconds, an unresponsive server within
+about a minute) and no download progress bars."""
+
+EVALUATION_DIR: Final = "evaluation"
+"""Run artifact folder of the evaluation tables (``evaluation/{name}.json`` and ``.csv``)."""
+
+HOLDOUT_ARTIFACT: Final = "holdout/holdout.parquet"
+"""Run artifact holding the held-out rows (index columns, features, label)."""
+HOLDOUT_LABEL: Final = "__label__"
+"""Label column of the held-out Parquet file."""
+
+_BAD_METRIC_CHARS: Final = re.compile(r"[^A-Za-z0-9_\-. :/]")
+
 
 class ModelNotFoundError(LookupError):
     """No registered model version matches the requested task and alias/version."""
+
+
+class TrackingUnavailableError(RuntimeError):
+    """The MLflow tracking server cannot be reached."""
 
 
 @dataclass(frozen=True)
@@ -259,6 +341,97 @@ def load_bundle(task: str, alias: str | None = None, version: str | None = None)
     return bundle
 
 
+@dataclass(frozen=True)
+class LoadedModel:
+    """A registered model version, loaded.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model (``metadata["registry"]`` names it).
+    name : str
+        Registered model name (the task).
+    version : str
+        Version number.
+    aliases : tuple of str
+        Aliases pointing at the version.
+    run_id : str or None
+        The training run.
+    tags : dict of str to str
+        Version tags (grade, feature-set version, held-out metrics).
+    """
+
+    bundle: ModelBundle
+    name: str
+    version: str
+    aliases: tuple[str, ...]
+    run_id: str | None
+    tags: dict[str, str]
+
+
+def load_model(
+    task: str, alias: str | None = None, version: str | None = None, *, check: bool = True
+) -> LoadedModel:
+    """Load a registered model version by alias or version: the one loader every caller uses.
+
+    Parameters
+    ----------
+    task : str
+        Registered model name.
+    alias : str, optional
+        E.g. ``"champion"``; exactly one of ``alias`` and ``version`` must be given.
+    version : str, optional
+        Version number.
+    check : bool, default True
+        Refuse a model trained on another feature-set version than this code builds
+        (:func:`models.scoring.check_feature_set`); the server checks against its snapshot
+        instead and ``guanxi promote`` compares versions, so they pass False.
+
+    Returns
+    -------
+    LoadedModel
+        The bundle with its registry identity.
+
+    Raises
+    ------
+    ModelNotFoundError
+        If no version matches.
+    models.scoring.FeatureSetMismatchError
+        If ``check`` and the feature-set versions differ.
+    ValueError
+        If both or neither of ``alias`` and ``version`` are given.
+    """
+    if (alias is None) == (version is None):
+        raise ValueError("give exactly one of alias and version")
+    client = MlflowClient()
+    if alias is not None:
+        mv = get_version(task, alias)
+        if mv is None:
+            raise ModelNotFoundError(
+                f"no registered model {task!r} with alias {alias!r}; train and promote one"
+            )
+    else:
+        try:
+            mv = client.get_model_version(task, str(version))
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise ModelNotFoundError(f"no registered model version {task}/{version}") from exc
+            raise
+    number = str(mv.version)
+    bundle = load_bundle(task, version=number)
+    if check:
+        where = f"{task}@{alias}" if alias is not None else task
+        check_feature_set(bundle, f"{where} (version {number})")
+    return LoadedModel(
+        bundle=bundle,
+        name=task,
+        version=number,
+        aliases=tuple(sorted(mv.aliases or ())),
+        run_id=mv.run_id,
+        tags=dict(mv.tags or {}),
+    )
+
+
 def list_versions(task: str) -> list[VersionInfo]:
     """List every version of a registered model, newest first.
 
@@ -298,3 +471,302 @@ def list_versions(task: str) -> list[VersionInfo]:
         key=lambda v: int(v.version),
         reverse=True,
     )
+
+
+def default_tracking_uri(home: Path) -> str:
+    """Return the local tracking URI under ``home`` (``sqlite:///<home>/mlflow.db``).
+
+    Parameters
+    ----------
+    home : pathlib.Path
+        ``GUANXI_HOME``.
+
+    Returns
+    -------
+    str
+        A SQLAlchemy SQLite URI with an absolute path.
+    """
+    return f"sqlite:///{Path(home).resolve() / 'mlflow.db'}"
+
+
+def configure_tracking(home: Path) -> str:
+    """Point MLflow (tracking and registry) at ``MLFLOW_TRACKING_URI`` or the local store.
+
+    Also applies :data:`ENV_DEFAULTS` to the environment where unset.
+
+    Parameters
+    ----------
+    home : pathlib.Path
+        ``GUANXI_HOME``; created when the local SQLite store is used.
+
+    Returns
+    -------
+    str
+        The tracking URI in use.
+    """
+    for key, value in ENV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(home)
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def check_tracking(uri: str, attempts: int = 3, timeout: float = 3.0, wait: float = 1.0) -> None:
+    """Make sure an HTTP tracking server answers ``/health``; other URIs pass.
+
+    Parameters
+    ----------
+    uri : str
+        Tracking URI.
+    attempts : int
+        Probes before giving up (at least 1).
+    timeout : float
+        Seconds per probe.
+    wait : float
+        Seconds between probes (doubled after each failure).
+
+    Raises
+    ------
+    TrackingUnavailableError
+        If every probe fails; the message names the URI, the last error and the fix.
+    """
+    if not uri.startswith(SERVER_SCHEMES[:2]):
+        return
+    url = uri.rstrip("/") + "/health"
+    tries = max(1, attempts)
+
+    def probe() -> None:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            if not 200 <= response.status < 300:
+                raise OSError(f"HTTP {response.status} from {url}")
+
+    retrying = Retrying(
+        stop=stop_after_attempt(tries),
+        wait=wait_exponential(multiplier=wait, min=0, max=60),
+        retry=retry_if_exception_type((OSError, ValueError)),
+        reraise=True,
+    )
+    try:
+        retrying(probe)
+        return
+    except urllib.error.HTTPError as exc:
+        error = f"HTTP {exc.code} from {url}"
+    except (OSError, ValueError) as exc:
+        error = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+    raise TrackingUnavailableError(
+        f"MLflow tracking server {uri} is not reachable after {tries} attempt(s) "
+        f"({error}). Start it (e.g. `mlflow server --host 127.0.0.1 --port 5000`) or unset "
+        "MLFLOW_TRACKING_URI to track runs in the local store under GUANXI_HOME."
+    )
+
+
+def metric_name(name: str) -> str:
+    """Make a name MLflow accepts as a metric key (``precision@5`` -> ``precision_at_5``).
+
+    Parameters
+    ----------
+    name : str
+        Any name.
+
+    Returns
+    -------
+    str
+        ``@`` spelled ``_at_``; other characters outside letters, digits, ``_ - . : /`` and
+        space replaced by ``_``.
+    """
+    return _BAD_METRIC_CHARS.sub("_", name.replace("@", "_at_"))
+
+
+def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Flatten nested metric dicts to ``outer_inner`` keys, keeping finite numbers only.
+
+    Parameters
+    ----------
+    metrics : mapping
+        E.g. ``{"xgboost": {"roc_auc": 0.8}, "rule": {"roc_auc": 0.7}}``.
+    prefix : str
+        Prepended to every key.
+
+    Returns
+    -------
+    dict of str to float
+        E.g. ``{"xgboost_roc_auc": 0.8, "rule_roc_auc": 0.7}``; keys pass through
+        :func:`metric_name`.
+    """
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = metric_name(f"{prefix}{key}")
+        if isinstance(value, Mapping):
+            flat.update(flatten_metrics(value, prefix=f"{name}_"))
+        elif (
+            isinstance(value, int | float | np.number)
+            and not isinstance(value, bool)
+            and np.isfinite(float(value))
+        ):
+            flat[name] = float(value)
+    return flat
+
+
+def metric_key(model: str, name: str) -> str:
+    """Return the flat MLflow key of one model's metric (``xgboost``, ``precision@1``).
+
+    Parameters
+    ----------
+    model : str
+        The model key (``xgboost``, ``logistic``, ``rule``, ...).
+    name : str
+        The metric's name.
+
+    Returns
+    -------
+    str
+        ``metric_name(f"{model}_{name}")``, e.g. ``xgboost_precision_at_1``: the key
+        :func:`flatten_metrics` writes.
+    """
+    return metric_name(f"{model}_{name}")
+
+
+def metric_models() -> tuple[str, ...]:
+    """Return the model keys of a task's metrics: ``xgboost``, ``logistic``, then every baseline.
+
+    Returns
+    -------
+    tuple of str
+        In display order; the baselines are the keys of the registered specs' rules (the graded
+        one first).
+    """
+    baselines = [b.key for spec in task_specs() for b in spec.rules]
+    return tuple(dict.fromkeys(("xgboost", "logistic", GRADED_BASELINE, *baselines)))
+
+
+def nest_metrics(flat: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """Nest flat MLflow metric keys by model: ``xgboost_roc_auc`` -> ``{"xgboost": {"roc_auc"}}``.
+
+    The inverse of :func:`flatten_metrics` for the keys it writes.
+
+    Parameters
+    ----------
+    flat : mapping of str to float
+        Run metrics or numeric version tags (strings that read as numbers count); keys without a
+        known model prefix (:func:`metric_models`) and values that are not finite numbers are
+        left out.
+
+    Returns
+    -------
+    dict
+        Model to metric name to value, models in :func:`metric_models` order, names sorted.
+    """
+    nested: dict[str, dict[str, float]] = {}
+    for model in metric_models():
+        prefix = f"{model}_"
+        found = {}
+        for key, value in flat.items():
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                continue
+            if key.startswith(prefix) and np.isfinite(number):
+                found[key.removeprefix(prefix)] = number
+        if found:
+            nested[model] = dict(sorted(found.items()))
+    return nested
+
+
+def evaluation_path(name: str, suffix: str = "json") -> str:
+    """Return the run artifact path of an evaluation table.
+
+    Parameters
+    ----------
+    name : str
+        Table name (``gains``, ``reliability``, ``metrics``, ...).
+    suffix : str, default "json"
+        ``json`` or ``csv``.
+
+    Returns
+    -------
+    str
+        ``evaluation/{name}.{suffix}``.
+    """
+    return f"{EVALUATION_DIR}/{name}.{suffix}"
+
+
+def log_tables(tables: Mapping[str, pd.DataFrame], artifact_dir: str = EVALUATION_DIR) -> None:
+    """Log pandas tables on the active run as CSV and JSON (records).
+
+    Parameters
+    ----------
+    tables : mapping of str to pandas.DataFrame
+        Table name to frame.
+    artifact_dir : str
+        Run artifact folder.
+    """
+    with tempfile.TemporaryDirectory(prefix="guanxi-tables-") as tmp:
+        for name, frame in tables.items():
+            flat = frame.reset_index() if frame.index.name or frame.index.nlevels > 1 else frame
+            flat.to_csv(Path(tmp) / f"{name}.csv", index=False)
+            flat.to_json(Path(tmp) / f"{name}.json", orient="records", indent=2, date_format="iso")
+        mlflow.log_artifacts(tmp, artifact_dir)
+
+
+def read_table(run_id: str, name: str) -> list[dict[str, Any]]:
+    """Read the rows of a run's evaluation table (written by :func:`log_tables`).
+
+    Parameters
+    ----------
+    run_id : str
+        The training run.
+    name : str
+        Table name.
+
+    Returns
+    -------
+    list of dict
+        The table's records; empty when the run has no such table or it cannot be read.
+    """
+    try:
+        data: Any = mlflow.artifacts.load_dict(f"runs:/{run_id}/{evaluation_path(name)}")
+    except (MlflowException, OSError):
+        return []
+    return [row for row in data if isinstance(row, dict)] if isinstance(data, list) else []
+
+
+def log_holdout(X: pd.DataFrame, y: Any) -> None:  # noqa: N803
+    """Store the held-out rows on the active run (:data:`HOLDOUT_ARTIFACT`).
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        Held-out model input rows; index levels are written as columns.
+    y : array-like
+        Held-out labels (0/1), one per row.
+    """
+    frame = X.reset_index().assign(**{HOLDOUT_LABEL: np.asarray(y, dtype=np.int8)})
+    with tempfile.TemporaryDirectory(prefix="guanxi-holdout-") as tmp:
+        path = Path(tmp) / Path(HOLDOUT_ARTIFACT).name
+        frame.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), str(Path(HOLDOUT_ARTIFACT).parent))
+
+
+def load_holdout(run_id: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Read the held-out rows stored by :func:`log_holdout` on a run.
+
+    Parameters
+    ----------
+    run_id : str
+        The training run.
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, numpy.ndarray)
+        Rows (index columns kept as plain columns) and labels.
+    """
+    with tempfile.TemporaryDirectory(prefix="guanxi-holdout-") as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=HOLDOUT_ARTIFACT, dst_path=tmp
+        )
+        frame = pd.read_parquet(local)
+    y = frame.pop(HOLDOUT_LABEL).to_numpy(dtype=np.int8)
+    return frame, y

@@ -70,7 +70,10 @@ class FeatureSetMismatchError(ValueError):
 
 
 def check_feature_set(bundle: ModelBundle, name: str) -> None:
-    """Refuse a model whose feature-set version differs from the code's.
+    """Refuse a model whose feature-set version differs from the code's (the one check).
+
+    Batch scoring, the registry's loader and the server all call it; the server checks its
+    snapshot against the code first, so a model that passes fits the snapshot too.
 
     Parameters
     ----------
@@ -86,8 +89,8 @@ def check_feature_set(bundle: ModelBundle, name: str) -> None:
     """
     if bundle.feature_set_version != FEATURE_SET_VERSION:
         raise FeatureSetMismatchError(
-            f"model {name} was trained on feature set version {bundle.feature_set_version!r} "
-            f"but this guanxi builds version {FEATURE_SET_VERSION!r}; retrain it "
+            f"model {name} was trained on feature set version {bundle.feature_set_version}, "
+            f"but this guanxi builds feature set version {FEATURE_SET_VERSION}; retrain it "
             "(`guanxi train`) and promote the new version before scoring"
         )
 

@@ -37,6 +37,7 @@ def demo_command(
     from features.events import read_customers, read_events
     from features.snapshot import build_snapshot
     from features.store import Store
+    from models.registry import check_tracking, configure_tracking
     from models.scoring import score_snapshot
     from models.tasks import task_names
     from pipelines.promote import promote
@@ -45,7 +46,6 @@ def demo_command(
     from pipelines.train import run_training
     from serving.schemas import MAX_REASONS
     from serving.settings import get_settings
-    from training.tracking import check_tracking, configure_tracking
     from training.train import TrainConfig
 
     console = Console()

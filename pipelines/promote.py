@@ -7,7 +7,7 @@ A challenger becomes champion only when
 1. its grade (version tag ``grade``, see :func:`training.evaluation.grade`) is in
    :data:`PASSING_GRADES`, and
 2. it beats the current champion on the challenger's own held-out rows (the run artifact
-   :data:`training.tracking.HOLDOUT_ARTIFACT`): higher ROC-AUC and a PR-AUC no lower.
+   :data:`models.registry.HOLDOUT_ARTIFACT`): higher ROC-AUC and a PR-AUC no lower.
    The champion is scored on those rows with its own bundle (inputs it needs but the rows lack
    count as missing, as in :func:`models.tasks.model_frame`). When there is no champion yet, or
    the champion was trained on another feature-set version (it could not be served any more),
@@ -29,13 +29,13 @@ from rich.table import Table
 
 from models import registry
 from models.metrics import binary_metrics
-from models.tasks import task_names
-from training.tracking import (
+from models.registry import (
     TrackingUnavailableError,
     check_tracking,
     configure_tracking,
     load_holdout,
 )
+from models.tasks import task_names
 
 __all__ = [
     "KEY_METRICS",
@@ -150,8 +150,8 @@ def promote(task: str, console: Console) -> Decision:
     if grade not in PASSING_GRADES or champion is None:
         decision = decide(grade)
     else:
-        new = registry.load_bundle(task, version=version)
-        old = registry.load_bundle(task, version=str(champion.version))
+        new = registry.load_model(task, version=version, check=False).bundle
+        old = registry.load_model(task, version=str(champion.version), check=False).bundle
         if old.feature_set_version != new.feature_set_version:
             console.print(
                 f"champion version {champion.version} uses feature set "

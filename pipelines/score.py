@@ -33,11 +33,11 @@ from features.snapshot import build_snapshot
 from features.store import ScoreTableInfo, SnapshotNotFoundError, Store, snapshot_digest
 from models import registry
 from models.artifact import ModelBundle
-from models.scoring import SCORE_COLUMNS, check_feature_set, score_snapshot
+from models.registry import TrackingUnavailableError, check_tracking, configure_tracking
+from models.scoring import SCORE_COLUMNS, score_snapshot
 from models.tasks import task_names
 from pipelines import connectors
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
-from training.tracking import TrackingUnavailableError, check_tracking, configure_tracking
 
 __all__ = ["load_models", "score_command", "snapshot_for", "store_scores"]
 
@@ -64,13 +64,7 @@ def load_models(tasks: list[str], alias: str) -> dict[str, ModelBundle]:
     models.scoring.FeatureSetMismatchError
         If a model's feature-set version differs from the code's.
     """
-    bundles = {}
-    for task in tasks:
-        bundle = registry.load_bundle(task, alias=alias)
-        version = bundle.metadata.get("registry", {}).get("version")
-        check_feature_set(bundle, f"{task}@{alias} (version {version})")
-        bundles[task] = bundle
-    return bundles
+    return {task: registry.load_model(task, alias=alias).bundle for task in tasks}
 
 
 def snapshot_for(

@@ -18,8 +18,8 @@ import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
 
+from models.registry import configure_tracking
 from serving.settings import get_settings
-from training.tracking import configure_tracking
 
 __all__ = ["serve_command"]
 

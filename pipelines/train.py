@@ -5,14 +5,14 @@ trial. The parent run holds the parameters (task, as-of, horizon, cutoffs, seed,
 version, best parameters, git commit), the held-out metrics prefixed by model (``xgboost_``,
 ``logistic_``, ``rule_``, ``popularity_``), the figures (``plots/``), the evaluation tables as CSV
 and JSON (``evaluation/``), the model card (``model_card.md``), the held-out rows
-(:data:`training.tracking.HOLDOUT_ARTIFACT`, used by ``guanxi promote``) and the model (a pyfunc
+(:data:`models.registry.HOLDOUT_ARTIFACT`, used by ``guanxi promote``) and the model (a pyfunc
 from code with signature and input example). The model is then registered as ``<task>`` with the
 alias ``challenger``; the version's tags carry the grade, the feature-set version and the held-out
 metrics.
 
 Registration is the last step: an error or Ctrl-C before it registers nothing and leaves the run
 ``FAILED`` or ``KILLED``. The tracking server is checked before any data is read
-(:func:`training.tracking.check_tracking`).
+(:func:`models.registry.check_tracking`).
 """
 
 from __future__ import annotations
@@ -31,18 +31,20 @@ from rich.table import Table
 
 from features.events import EventsValidationError
 from models import registry
-from models.tasks import task_names
-from pipelines import connectors
-from training.tracking import (
+from models.registry import (
     TrackingUnavailableError,
     check_tracking,
     configure_tracking,
-    experiment_id,
     flatten_metrics,
-    git_commit,
-    log_dict_params,
     log_holdout,
     log_tables,
+)
+from models.tasks import task_names
+from pipelines import connectors
+from training.tracking import (
+    experiment_id,
+    git_commit,
+    log_dict_params,
     training_run,
     trial_logger,
 )
@@ -83,7 +85,7 @@ def _log_result(result: TrainResult, extra: dict[str, Any]) -> dict[str, float]:
     mlflow.set_tags({"grade": result.grade, "task": result.bundle.task})
     mlflow.log_dict(
         {"grade": result.grade, "metrics": result.metrics, "rule": result.rule},
-        "evaluation/metrics.json",
+        registry.evaluation_path("metrics"),
     )
     for name, figure in result.figures.items():
         mlflow.log_figure(figure, f"plots/{name}.png")
@@ -107,7 +109,7 @@ def run_training(
     """Train with tracking and register the challenger.
 
     The caller reads the data once (several tasks can share it) after checking the tracking
-    server with :func:`training.tracking.check_tracking`, so a dead server fails before any data
+    server with :func:`models.registry.check_tracking`, so a dead server fails before any data
     is read.
 
     Parameters

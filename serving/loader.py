@@ -69,18 +69,13 @@ class RegistrySource:
             If a task has no version with that alias.
         """
         models = {}
-        for task in tasks:
-            version = registry.get_version(task, alias)
-            if version is None:
-                raise registry.ModelNotFoundError(
-                    f"no registered model {task!r} has the alias {alias!r}; train and promote one"
-                )
-            bundle = registry.load_bundle(task, version=str(version.version))
+        for task in tasks:  # the feature set is checked against the snapshot when building
+            loaded = registry.load_model(task, alias=alias, check=False)
             models[task] = ServedModel(
-                bundle=bundle,
-                name=task,
-                version=str(version.version),
-                aliases=tuple(sorted(version.aliases or ())),
+                bundle=loaded.bundle,
+                name=loaded.name,
+                version=loaded.version,
+                aliases=loaded.aliases,
             )
         return models
 

@@ -249,7 +249,7 @@ def model_infos(state: ServingState) -> list[ModelInfo]:
                 feature_set_version=bundle.feature_set_version,
                 features=len(bundle.feature_names),
                 categories=list(bundle.categories),
-                metrics=_flat_metrics(bundle.metadata.get("metrics") or {}),
+                metrics=_metrics(bundle.metadata.get("metrics") or {}),
                 grade=None
                 if bundle.metadata.get("grade") is None
                 else str(bundle.metadata["grade"]),
@@ -258,18 +258,17 @@ def model_infos(state: ServingState) -> list[ModelInfo]:
     return infos
 
 
-def _flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float | None]:
-    """Flatten nested metrics (``{"xgboost": {"roc_auc": 0.8}}`` -> ``xgboost.roc_auc``)."""
-    flat: dict[str, float | None] = {}
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flat_metrics(value, f"{name}."))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            flat[name] = float(value) if math.isfinite(value) else None
-        elif value is None:
-            flat[name] = None
-    return flat
+def _metrics(metrics: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """Held-out metrics as training recorded them, nested by model; NaN becomes null."""
+    return {
+        str(model): {
+            str(name): (float(v) if math.isfinite(v) else None) if v is not None else None
+            for name, v in values.items()
+            if v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+        }
+        for model, values in metrics.items()
+        if isinstance(values, dict)
+    }
 
 
 def snapshot_info(state: ServingState) -> SnapshotInfo:

@@ -193,7 +193,10 @@ class ModelInfo(BaseModel):
     feature_set_version: str
     features: int
     categories: list[str]
-    metrics: dict[str, float | None] = Field(description="Held-out metrics recorded at training.")
+    metrics: dict[str, dict[str, float | None]] = Field(
+        description="Held-out metrics recorded at training, by model then metric "
+        '(e.g. {"xgboost": {"roc_auc": 0.8}, "rule": {"roc_auc": 0.7}}).'
+    )
     grade: str | None
 
 

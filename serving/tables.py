@@ -23,6 +23,7 @@ from cachetools import LRUCache
 
 from features.contracts import FEATURE_SET_VERSION
 from models.ranking import deciles
+from models.scoring import FeatureSetMismatchError, check_feature_set
 from models.tasks import model_frame
 from serving.explaining import KEPT_ORDER, REASON_ORDER
 from serving.state import (
@@ -188,6 +189,12 @@ def build_state(
     ValueError
         If the snapshot has no ``customer_id`` column or repeats a customer.
     """
+    if snapshot.feature_set_version != FEATURE_SET_VERSION:
+        raise IncompatibleModelError(
+            f"the snapshot as of {snapshot.as_of} has feature set version "
+            f"{snapshot.feature_set_version}, but this guanxi builds feature set version "
+            f"{FEATURE_SET_VERSION}; rebuild the snapshot (`guanxi features build`)"
+        )
     for task, model in models.items():
         bundle = model.bundle
         if bundle.task != task:
@@ -195,19 +202,10 @@ def build_state(
                 f"model {model.name} version {model.version} is a {bundle.task!r} model, "
                 f"registered for task {task!r}"
             )
-        if bundle.feature_set_version != snapshot.feature_set_version:
-            raise IncompatibleModelError(
-                f"{task} model {model.name} version {model.version} was trained on feature set "
-                f"version {bundle.feature_set_version}, but the snapshot as of {snapshot.as_of} "
-                f"has feature set version {snapshot.feature_set_version}; retrain the model or "
-                "rebuild the snapshot with the matching feature set"
-            )
-    if snapshot.feature_set_version != FEATURE_SET_VERSION:
-        raise IncompatibleModelError(
-            f"the snapshot as of {snapshot.as_of} has feature set version "
-            f"{snapshot.feature_set_version}, but this guanxi builds feature set version "
-            f"{FEATURE_SET_VERSION}; rebuild the snapshot (`guanxi features build`)"
-        )
+        try:  # the snapshot is the code's version: a model that fits the code fits it
+            check_feature_set(bundle, f"{task} version {model.version}")
+        except FeatureSetMismatchError as exc:
+            raise IncompatibleModelError(str(exc)) from exc
     if "customer_id" not in snapshot.frame.columns:
         raise ValueError(f"snapshot as of {snapshot.as_of} has no 'customer_id' column")
     if threads is not None:

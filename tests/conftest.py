@@ -20,9 +20,9 @@ from mlflow.tracking import MlflowClient
 
 from features.contracts import FEATURE_SET_VERSION
 from models.artifact import ModelBundle
+from models.registry import ENV_DEFAULTS, configure_tracking
 from tests.processes import Postgres, free_port, start_postgres, stop, stop_postgres, wait_status
 from tests.processes import mlflow_server as start_mlflow_server
-from training.tracking import ENV_DEFAULTS, configure_tracking
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

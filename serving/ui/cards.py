@@ -3,7 +3,8 @@
 For a task, the registered versions behind the ``champion`` and ``challenger`` aliases are read
 with :mod:`models.registry`; each card holds what its training run recorded: held-out metrics (the
 run's MLflow metrics, else the version's tags, else the model's own metadata), grade, data window
-and cutoffs, gains table and reliability curve (the run's ``evaluation/*.json`` artifacts), the
+and cutoffs, gains table and reliability curve (the run's evaluation tables,
+:func:`models.registry.read_table`), the
 feature-set version, a link to the run, and the metric changes since the previous registered
 version. Global SHAP importance (mean absolute contribution, log-odds) is computed on a seeded
 sample of the served snapshot.
@@ -24,7 +25,6 @@ from typing import Any, Final
 import mlflow
 import numpy as np
 from cachetools import LRUCache
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from models import registry
@@ -33,43 +33,43 @@ from models.tasks import model_frame
 from serving.state import ServingState
 
 __all__ = [
-    "BASELINES",
     "CardCache",
     "ModelCards",
     "VersionCard",
     "load_cards",
-    "nest_metrics",
+    "numeric_metrics",
     "training_params",
 ]
-
-BASELINES: Final = ("xgboost", "logistic", "rule", "popularity")
-"""Model prefixes of the flat run metrics (``xgboost_roc_auc``), in display order."""
 
 _SHAP_ROWS: Final = 300
 _TOP_FEATURES: Final = 15
 
 
-def nest_metrics(flat: Mapping[str, float]) -> dict[str, dict[str, float]]:
-    """Group flat MLflow metric keys by model: ``xgboost_roc_auc`` -> ``{"xgboost": {"roc_auc"}}``.
+def numeric_metrics(metrics: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """Keep the finite numbers of nested metrics (a model's own metadata, as training wrote it).
 
     Parameters
     ----------
-    flat : mapping of str to float
-        Run metrics or numeric version tags; keys without a known model prefix
-        (:data:`BASELINES`) are left out.
+    metrics : mapping
+        Model to metric name to value.
 
     Returns
     -------
     dict
-        Model to metric name to value, models in :data:`BASELINES` order.
+        The same nesting with finite float values only.
     """
-    nested: dict[str, dict[str, float]] = {}
-    for model in BASELINES:
-        prefix = f"{model}_"
-        found = {k.removeprefix(prefix): v for k, v in flat.items() if k.startswith(prefix)}
+    out: dict[str, dict[str, float]] = {}
+    for model, values in metrics.items():
+        if not isinstance(values, Mapping):
+            continue
+        found = {
+            str(name): float(value)
+            for name, value in values.items()
+            if isinstance(value, int | float) and math.isfinite(value)
+        }
         if found:
-            nested[model] = dict(sorted(found.items()))
-    return nested
+            out[str(model)] = found
+    return out
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,9 @@ class VersionCard:
         The training run.
     run_url : str or None
         Link to the run in the MLflow UI (None unless the tracking URI is an HTTP server).
-    metrics : dict of str to float
-        Held-out metrics under their MLflow keys (``xgboost_roc_auc``).
+    metrics : dict
+        Held-out metrics, model to metric name to value (nested; read back from MLflow with
+        :func:`models.registry.nest_metrics`).
     metric_source : str
         Where the metrics were read: ``"run"``, ``"tags"`` or ``"metadata"``.
     grade : str or None
@@ -107,8 +108,8 @@ class VersionCard:
         Top features by mean absolute SHAP contribution (log-odds) on the snapshot sample.
     previous : str or None
         The previous registered version.
-    deltas : dict of str to float
-        Metric changes since ``previous`` (this minus previous), by MLflow key.
+    deltas : dict
+        Metric changes since ``previous`` (this minus previous), nested like ``metrics``.
     """
 
     task: str
@@ -117,7 +118,7 @@ class VersionCard:
     created: datetime | None
     run_id: str | None
     run_url: str | None
-    metrics: dict[str, float]
+    metrics: dict[str, dict[str, float]]
     metric_source: str
     grade: str | None
     feature_set_version: str | None
@@ -126,12 +127,7 @@ class VersionCard:
     reliability: dict[str, list[tuple[float, float, int]]] = field(default_factory=dict)
     importance: list[tuple[str, float]] = field(default_factory=list)
     previous: str | None = None
-    deltas: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def nested_metrics(self) -> dict[str, dict[str, float]]:
-        """Metrics grouped by model (see :func:`nest_metrics`)."""
-        return nest_metrics(self.metrics)
+    deltas: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -155,32 +151,10 @@ class ModelCards:
     versions: int
 
 
-def _floats(values: Mapping[str, Any]) -> dict[str, float]:
-    """Return the finite numeric values of a mapping (tags are strings)."""
-    out = {}
-    for key, value in values.items():
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            continue
-        if math.isfinite(number):
-            out[key] = number
-    return out
-
-
 def _run_url(uri: str, experiment: str, run_id: str) -> str | None:
     if not uri.startswith(("http://", "https://")):
         return None
     return f"{uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
-
-
-def _records(run_id: str, name: str) -> list[dict[str, Any]]:
-    """Rows of a run's ``evaluation/<name>.json`` table (empty if it was not logged)."""
-    try:
-        data: Any = mlflow.artifacts.load_dict(f"runs:/{run_id}/evaluation/{name}.json")
-    except (MlflowException, OSError):
-        return []
-    return [row for row in data if isinstance(row, dict)] if isinstance(data, list) else []
 
 
 def _gains(rows: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]]]:
@@ -203,8 +177,8 @@ def _reliability(rows: list[dict[str, Any]]) -> dict[str, list[tuple[float, floa
 
 
 def _order(model: str) -> int:
-    head = model.split(" ")[0]
-    return BASELINES.index(head) if head in BASELINES else len(BASELINES)
+    head, models = model.split(" ")[0], registry.metric_models()
+    return models.index(head) if head in models else len(models)
 
 
 def training_params(bundle: ModelBundle | None, run_params: Mapping[str, str]) -> dict[str, Any]:
@@ -290,28 +264,25 @@ def _build(
     if served is not None and served.model.version == info.version:
         bundle: ModelBundle | None = served.model.bundle
     else:
-        bundle = registry.load_bundle(info.task, version=info.version)
-    run_metrics = dict(run.data.metrics) if run is not None else {}
-    tag_metrics = {k: v for k, v in _floats(info.tags).items() if nest_metrics({k: v})}
-    if nest_metrics(run_metrics):
+        bundle = registry.load_model(info.task, version=info.version, check=False).bundle
+    run_metrics = registry.nest_metrics(run.data.metrics) if run is not None else {}
+    tag_metrics = registry.nest_metrics(info.tags)
+    if run_metrics:
         metrics, source = run_metrics, "run"
     elif tag_metrics:
         metrics, source = tag_metrics, "tags"
     else:
         meta = (bundle.metadata.get("metrics") if bundle is not None else None) or {}
-        metrics = {
-            f"{model}_{name}": float(value)
-            for model, values in meta.items()
-            if isinstance(values, dict)
-            for name, value in values.items()
-            if isinstance(value, int | float)
-        }
-        source = "metadata"
-    deltas: dict[str, float] = {}
+        metrics, source = numeric_metrics(meta), "metadata"
+    deltas: dict[str, dict[str, float]] = {}
     if previous is not None:
-        before = client.get_run(previous.run_id).data.metrics if previous.run_id else {}
-        before = before or _floats(previous.tags)
-        deltas = {k: metrics[k] - before[k] for k in metrics if k in before}
+        run_before = client.get_run(previous.run_id).data.metrics if previous.run_id else {}
+        before = registry.nest_metrics(run_before) or registry.nest_metrics(previous.tags)
+        deltas = {
+            model: {k: v - before[model][k] for k, v in values.items() if k in before[model]}
+            for model, values in metrics.items()
+            if model in before
+        }
     run_tags = dict(run.data.tags) if run is not None else {}
     grade = info.tags.get("grade") or run_tags.get("grade")
     if grade is None and bundle is not None and bundle.metadata.get("grade") is not None:
@@ -329,8 +300,10 @@ def _build(
         feature_set_version=info.tags.get("feature_set_version")
         or (bundle.feature_set_version if bundle is not None else None),
         params=training_params(bundle, run.data.params if run is not None else {}),
-        gains=_gains(_records(info.run_id, "gains")) if info.run_id else {},
-        reliability=_reliability(_records(info.run_id, "reliability")) if info.run_id else {},
+        gains=_gains(registry.read_table(info.run_id, "gains")) if info.run_id else {},
+        reliability=_reliability(registry.read_table(info.run_id, "reliability"))
+        if info.run_id
+        else {},
         importance=_importance(bundle, state) if bundle is not None and state else [],
         previous=previous.version if previous is not None else None,
         deltas=deltas,

@@ -35,6 +35,7 @@ from fastapi.templating import Jinja2Templates
 from mlflow.exceptions import MlflowException
 
 from features.store import Store
+from models import registry
 from models.artifact import apply_calibration
 from models.registry import ModelNotFoundError
 from models.tasks import task_names, task_specs
@@ -44,11 +45,10 @@ from serving.schemas import TaskScore
 from serving.settings import Settings
 from serving.state import ServingState, StateHolder
 from serving.ui.cards import (
-    BASELINES,
     ModelCards,
     VersionCard,
     load_cards,
-    nest_metrics,
+    numeric_metrics,
     training_params,
 )
 from serving.ui.charts import (
@@ -142,6 +142,7 @@ def filters() -> dict[str, Any]:
         "group_title": lambda g: _GROUP_TITLES.get(str(g), str(g).replace("_", " ").title()),
         "label": lambda s: str(s).replace("_", " "),
         "metric_name": _metric_name,
+        "metric_key": lambda pair: registry.metric_key(*pair),
     }
 
 
@@ -161,9 +162,9 @@ def _task_title(task: str) -> str:
     return titles.get(str(task), str(task))
 
 
-def _metric_name(key: str) -> str:
-    """Name a metric for people: ``xgboost_roc_auc`` -> ``XGBoost ROC AUC``."""
-    model, _, name = str(key).partition("_")
+def _metric_name(pair: tuple[str, str]) -> str:
+    """Name a model's metric for people: ``("xgboost", "roc_auc")`` -> ``XGBoost ROC AUC``."""
+    model, name = pair
     metric = _METRIC_NAMES.get(name, name.replace("_", " "))
     return f"{_MODEL_NAMES.get(model, model.title())} {metric}"
 
@@ -284,15 +285,7 @@ def overview(request: Request, _role: Reviewer, state: PageState) -> HTMLRespons
     models = []
     for task, t in state.tables.items():
         bundle = t.model.bundle
-        metrics = nest_metrics(
-            {
-                f"{m}_{k}": v
-                for m, values in (bundle.metadata.get("metrics") or {}).items()
-                if isinstance(values, dict)
-                for k, v in values.items()
-                if isinstance(v, int | float)
-            }
-        )
+        metrics = bundle.metadata.get("metrics") or {}
         scores = table.get_column(f"{task}_p").drop_nulls().to_numpy()
         models.append(
             {
@@ -491,13 +484,6 @@ def _served_card(state: ServingState, task: str) -> VersionCard:
     """Build a card from the served model's own metadata (when the registry is unreadable)."""
     model = state.tables[task].model
     meta = model.bundle.metadata
-    metrics = {
-        f"{m}_{k}": float(v)
-        for m, values in (meta.get("metrics") or {}).items()
-        if isinstance(values, dict)
-        for k, v in values.items()
-        if isinstance(v, int | float)
-    }
     return VersionCard(
         task=task,
         version=model.version,
@@ -505,7 +491,7 @@ def _served_card(state: ServingState, task: str) -> VersionCard:
         created=None,
         run_id=None,
         run_url=None,
-        metrics=metrics,
+        metrics=numeric_metrics(meta.get("metrics") or {}),
         metric_source="metadata",
         grade=None if meta.get("grade") is None else str(meta["grade"]),
         feature_set_version=model.bundle.feature_set_version,
@@ -563,7 +549,14 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
     columns = [
         {"slot": slot, "card": card, "charts": _card_charts(card, slot)} for slot, card in shown
     ]
-    metric_keys = list(dict.fromkeys(k for _, card in shown for k in card.metrics))
+    metric_keys = list(
+        dict.fromkeys(
+            (model, name)
+            for _, card in shown
+            for model, values in card.metrics.items()
+            for name in values
+        )
+    )
     return render(
         request,
         "model.html",
@@ -581,10 +574,11 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
 _METRIC_ORDER: Final = ("roc_auc", "pr_auc", "top_decile_lift", "brier", "log_loss")
 
 
-def _metric_order(key: str) -> tuple[int, int, str]:
-    model, _, name = key.partition("_")
+def _metric_order(pair: tuple[str, str]) -> tuple[int, int, str]:
+    model, name = pair
+    models = registry.metric_models()
     return (
-        BASELINES.index(model) if model in BASELINES else len(BASELINES),
+        models.index(model) if model in models else len(models),
         _METRIC_ORDER.index(name) if name in _METRIC_ORDER else len(_METRIC_ORDER),
         name,
     )

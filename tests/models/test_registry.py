@@ -1,12 +1,29 @@
+"""The one module that talks to MLflow: registering, loading, tracking URI, metric keys, tables."""
+
 from __future__ import annotations
+
+import dataclasses
+import socket
+from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
 from models import registry
 from models.artifact import ModelBundle
+from models.registry import (
+    TrackingUnavailableError,
+    check_tracking,
+    configure_tracking,
+    default_tracking_uri,
+    flatten_metrics,
+    metric_name,
+    nest_metrics,
+)
+from models.scoring import FeatureSetMismatchError
 from training.tracking import experiment_id
 
 
@@ -72,3 +89,79 @@ def test_failed_alias_registers_nothing(
         m.setattr(MlflowClient, "set_registered_model_alias", boom)
         registry.register_challenger("churn", uri, {})
     assert registry.list_versions("churn") == []
+
+
+def test_flatten_metrics_prefixes_and_skips_non_numbers() -> None:
+    metrics = {
+        "xgboost": {"roc_auc": 0.8, "precision@5": 0.25, "n": 10},
+        "rule": {"roc_auc": float("nan"), "name": "recency", "flag": True},
+    }
+    assert flatten_metrics(metrics) == {
+        "xgboost_roc_auc": 0.8,
+        "xgboost_precision_at_5": 0.25,
+        "xgboost_n": 10.0,
+    }
+    assert metric_name("a b/c:d-e.f(g)") == "a b/c:d-e.f_g_"
+    # nested again when read back from MLflow (version tags are strings)
+    assert nest_metrics({"xgboost_roc_auc": "0.8", "rule_pr_auc": 0.3, "other_x": 1.0}) == {
+        "xgboost": {"roc_auc": 0.8},
+        "rule": {"pr_auc": 0.3},
+    }
+
+
+def test_tracking_uri_defaults_to_home_and_env_wins(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    try:
+        uri = configure_tracking(tmp_path / "h")
+        assert (
+            uri == default_tracking_uri(tmp_path / "h") == f"sqlite:///{tmp_path / 'h'}/mlflow.db"
+        )
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+        assert configure_tracking(tmp_path / "h") == "http://127.0.0.1:9"
+        assert mlflow.get_registry_uri() == "http://127.0.0.1:9"
+    finally:
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+
+
+def test_check_tracking_gives_up_with_a_clear_message() -> None:
+    check_tracking("sqlite:///anything.db")  # not a server: nothing to probe
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(TrackingUnavailableError, match=r"not reachable after 2 attempt\(s\)"):
+        check_tracking(f"http://127.0.0.1:{port}", attempts=2, timeout=0.5, wait=0.0)
+
+
+def test_load_model_resolves_alias_or_version_and_checks_the_feature_set(
+    local_tracking, tiny_bundle: ModelBundle, tiny_data
+) -> None:
+    x, _ = tiny_data
+    _, uri = _log(tiny_bundle, x, local_tracking)
+    registry.register_challenger("churn", uri, {"grade": "B"})
+    old = dataclasses.replace(tiny_bundle, feature_set_version="0")
+    _, old_uri = _log(old, x, local_tracking)
+    registry.register_challenger("churn", old_uri, {"grade": "B"})
+    registry.set_alias("churn", registry.CHAMPION, "1")
+    champion = registry.load_model("churn", alias=registry.CHAMPION)
+    assert (champion.name, champion.version, champion.aliases) == ("churn", "1", ("champion",))
+    assert champion.tags["grade"] == "B" and champion.run_id
+    np.testing.assert_allclose(champion.bundle.predict(x), tiny_bundle.predict(x))
+    with pytest.raises(FeatureSetMismatchError, match="churn \\(version 2\\)"):
+        registry.load_model("churn", version="2")
+    assert registry.load_model("churn", version="2", check=False).bundle.feature_set_version == "0"
+    with pytest.raises(registry.ModelNotFoundError):
+        registry.load_model("churn", version="9")
+    with pytest.raises(registry.ModelNotFoundError, match="alias 'nope'"):
+        registry.load_model("churn", alias="nope")
+    with pytest.raises(ValueError, match="exactly one"):
+        registry.load_model("churn")
+
+
+def test_evaluation_tables_are_written_and_read_through_the_registry(local_tracking) -> None:
+    gains = pd.DataFrame({"decile": [1, 2], "lift": [2.0, 1.5]})
+    with mlflow.start_run(experiment_id=experiment_id("churn", local_tracking)) as run:
+        registry.log_tables({"gains": gains})
+    assert registry.evaluation_path("gains") == "evaluation/gains.json"
+    assert registry.read_table(run.info.run_id, "gains") == gains.to_dict("records")
+    assert registry.read_table(run.info.run_id, "nothing") == []

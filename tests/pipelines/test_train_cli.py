@@ -313,7 +313,7 @@ def test_score_refuses_other_feature_set_version(
     )
     assert out.exit_code == 1
     text = " ".join(out.output.split())
-    assert "trained on feature set version '0'" in text
+    assert "trained on feature set version 0" in text
     assert not (tmp_path / "s.parquet").exists()
 
 

@@ -27,11 +27,12 @@ from features.snapshot import build_snapshot
 from features.store import Store
 from models import registry
 from models.artifact import ModelBundle
+from models.registry import configure_tracking
 from models.tasks import get_task, model_frame, task_names
 from serving.app import create_app
 from serving.settings import Settings
 from serving.state import LoadedSnapshot, ServedModel
-from training.tracking import configure_tracking, experiment_id
+from training.tracking import experiment_id
 
 AS_OF = date(2024, 6, 30)
 CATEGORIES = ["garden", "kitchen", "toys"]

@@ -228,7 +228,7 @@ def test_models_endpoint(client: TestClient) -> None:
     assert set(models) == set(task_names())
     churn = models["churn"]
     assert churn["version"] == "1" and churn["aliases"] == ["champion"]
-    assert churn["metrics"] == {"xgboost.roc_auc": 0.75} and churn["grade"] == "B"
+    assert churn["metrics"] == {"xgboost": {"roc_auc": 0.75}} and churn["grade"] == "B"
     assert models["cross_sell"]["categories"] == CATEGORIES
     assert body["snapshot"]["as_of"] == AS_OF.isoformat()
     assert body["snapshot"]["customers"] == 80

@@ -138,4 +138,4 @@ def test_missing_champion_keeps_retrying(registry_env: Registry) -> None:
         assert r.status_code == 503
         r = client.post("/v1/admin/reload", headers=headers("admin"))
         assert r.status_code == 409
-        assert "has the alias 'nope'" in r.json()["detail"]
+        assert "with alias 'nope'" in r.json()["detail"]

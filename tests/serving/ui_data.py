@@ -22,10 +22,11 @@ from features.snapshot import build_snapshot
 from features.store import Store
 from models import registry
 from models.artifact import ModelBundle
+from models.registry import configure_tracking, flatten_metrics, log_tables
 from models.tasks import model_frame, task_names
 from tests.serving.conftest import AS_OF, CATEGORIES, tiny_events, train_bundle
 from training.evaluation import gains_table, reliability_curve
-from training.tracking import configure_tracking, experiment_id, flatten_metrics, log_tables
+from training.tracking import experiment_id
 
 BUSY = "c900"
 """A customer with many events of every kind (history tables, open and resolved complaints)."""
