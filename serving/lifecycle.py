@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from tenacity import retry, retry_if_result, wait_fixed
 
 from features.store import Store
 from serving.explaining import explain_in_background
@@ -81,12 +82,14 @@ async def reload_state(app: FastAPI) -> str | None:
 
 
 async def _load_until_ready(app: FastAPI) -> None:
-    """Try to load until a state is current (a reload may get there first)."""
+    """Try to load until a state is current (a reload may get there first), without end."""
     settings: Settings = app.state.settings
-    while app.state.holder.current is None:
-        if await reload_state(app) is None:
-            return
-        await asyncio.sleep(settings.retry_seconds)
+
+    @retry(wait=wait_fixed(settings.retry_seconds), retry=retry_if_result(lambda ready: not ready))
+    async def attempt() -> bool:
+        return app.state.holder.current is not None or await reload_state(app) is None
+
+    await attempt()
 
 
 @contextlib.asynccontextmanager

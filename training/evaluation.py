@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.calibration import calibration_curve
 
 from models.ranking import rank_bins
 
@@ -55,6 +56,9 @@ def gains_table(y: np.ndarray, score: np.ndarray, n_bins: int = 10) -> pd.DataFr
 def reliability_curve(y: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
     """Observed positive rate against mean predicted probability in equal-width bins.
 
+    The curve is :func:`sklearn.calibration.calibration_curve` (``strategy="uniform"``); the
+    rows per bin, which it does not return, are counted with the same bin edges.
+
     Parameters
     ----------
     y : numpy.ndarray
@@ -70,13 +74,19 @@ def reliability_curve(y: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> pd.
         ``bin_lower``, ``bin_upper``, ``rows``, ``mean_predicted``, ``observed_rate``.
     """
     p = np.clip(np.asarray(proba, dtype=np.float64), 0.0, 1.0)
-    bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
-    frame = pd.DataFrame({"bin": bins, "p": p, "y": np.asarray(y, dtype=np.float64)})
-    table = (
-        frame.groupby("bin", sort=True)
-        .agg(rows=("y", "size"), mean_predicted=("p", "mean"), observed_rate=("y", "mean"))
-        .reset_index()
+    yv = np.asarray(y, dtype=np.float64)
+    observed, predicted = calibration_curve(yv, p, n_bins=n_bins, strategy="uniform")
+    # calibration_curve's bins: edges linspace(0, 1, n_bins + 1), a value on an inner edge in the
+    # lower bin (searchsorted, side "left"); counted the same way to report the rows per bin
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    counts = np.bincount(np.searchsorted(edges[1:-1], p), minlength=n_bins)
+    kept = np.flatnonzero(counts)
+    return pd.DataFrame(
+        {
+            "bin_lower": edges[kept],
+            "bin_upper": edges[kept + 1],
+            "rows": counts[kept],
+            "mean_predicted": predicted,
+            "observed_rate": observed,
+        }
     )
-    table.insert(1, "bin_lower", table["bin"] / n_bins)
-    table.insert(2, "bin_upper", (table["bin"] + 1) / n_bins)
-    return table.drop(columns="bin")
