@@ -162,7 +162,7 @@ def main() -> None:
                 time.sleep(0.25)
             explained_after = time.perf_counter() - ready
             snapshot = Store(home).read_snapshot(AS_OF)
-            churn = registry.load_bundle("churn", alias=registry.CHAMPION)
+            churn = registry.load_model("churn", alias=registry.CHAMPION).bundle
             X = model_frame("churn", snapshot, churn.feature_names)  # noqa: N806
             rows = {cid: X.loc[[cid]].astype(float) for cid in X.index[: args.requests]}
 

@@ -82,7 +82,6 @@ __all__ = [
     "flatten_metrics",
     "get_version",
     "list_versions",
-    "load_bundle",
     "load_holdout",
     "load_model",
     "log_bundle",
@@ -291,39 +290,12 @@ def set_alias(task: str, alias: str, version: str) -> None:
     MlflowClient().set_registered_model_alias(task, alias, version)
 
 
-def load_bundle(task: str, alias: str | None = None, version: str | None = None) -> ModelBundle:
-    """Load a registered model's bundle by alias or version.
+def _download_bundle(task: str, version: str) -> ModelBundle:
+    """Download one registered version's files and read its bundle (never through pickle).
 
-    Parameters
-    ----------
-    task : str
-        Registered model name.
-    alias : str, optional
-        E.g. ``"champion"``; exactly one of ``alias`` and ``version`` must be given.
-    version : str, optional
-        Version number.
-
-    Returns
-    -------
-    ModelBundle
-        The bundle (booster in memory; the downloaded files are removed), with
-        ``metadata["registry"] = {"name": task, "version": version}``.
-
-    Raises
-    ------
-    ModelNotFoundError
-        If no version matches.
-    ValueError
-        If both or neither of ``alias`` and ``version`` are given, or the logged model has no
-        bundle artifact.
+    The bundle's ``metadata["registry"]`` is set to ``{"name": task, "version": version}``;
+    the downloaded files are removed. A logged model without a bundle artifact is a ValueError.
     """
-    if (alias is None) == (version is None):
-        raise ValueError("give exactly one of alias and version")
-    if alias is not None:
-        mv = get_version(task, alias)
-        if mv is None:
-            raise ModelNotFoundError(f"no registered model {task!r} with alias {alias!r}")
-        version = str(mv.version)
     uri = f"models:/{task}/{version}"
     with tempfile.TemporaryDirectory(prefix="guanxi-model-") as tmp:
         try:
@@ -418,7 +390,7 @@ def load_model(
                 raise ModelNotFoundError(f"no registered model version {task}/{version}") from exc
             raise
     number = str(mv.version)
-    bundle = load_bundle(task, version=number)
+    bundle = _download_bundle(task, number)
     if check:
         where = f"{task}@{alias}" if alias is not None else task
         check_feature_set(bundle, f"{where} (version {number})")

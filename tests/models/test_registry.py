@@ -44,7 +44,7 @@ def test_log_register_load_roundtrip(local_tracking, tiny_bundle: ModelBundle, t
     assert registry.get_version("churn", registry.CHAMPION) is None
     assert registry.get_version("repurchase", registry.CHAMPION) is None
 
-    loaded = registry.load_bundle("churn", alias=registry.CHALLENGER)
+    loaded = registry.load_model("churn", alias=registry.CHALLENGER).bundle
     np.testing.assert_array_equal(loaded.predict_proba(x), tiny_bundle.predict_proba(x))
     assert loaded.metadata["registry"] == {"name": "churn", "version": "1"}
     # artifacts live under GUANXI_HOME, not in the working directory
@@ -71,9 +71,9 @@ def test_aliases_and_listing(local_tracking, tiny_bundle: ModelBundle, tiny_data
 
 def test_missing_model_is_a_clear_error(local_tracking) -> None:
     with pytest.raises(registry.ModelNotFoundError, match="'churn' with alias 'champion'"):
-        registry.load_bundle("churn", alias="champion")
+        registry.load_model("churn", alias="champion")
     with pytest.raises(ValueError, match="exactly one"):
-        registry.load_bundle("churn")
+        registry.load_model("churn")
 
 
 def test_failed_alias_registers_nothing(

@@ -69,7 +69,7 @@ def test_train_against_real_server(mlflow_server: str, tmp_path: Path) -> None:
     mlflow.set_tracking_uri(mlflow_server)
     mlflow.set_registry_uri(mlflow_server)
     try:
-        bundle = registry.load_bundle("churn", alias="challenger")
+        bundle = registry.load_model("churn", alias="challenger").bundle
         pyfunc = mlflow.pyfunc.load_model("models:/churn@challenger")
     finally:
         mlflow.set_tracking_uri(None)
