@@ -71,7 +71,7 @@ def main() -> None:
     task = task_names()[0]
     with tempfile.TemporaryDirectory(prefix="guanxi-bench-spark-") as home:
         register_champions(Path(home), snapshot, args.trees, args.depth)
-        bundle = registry.load_bundle(task, alias=registry.CHAMPION)
+        bundle = registry.load_model(task, alias=registry.CHAMPION).bundle
         uri = f"models:/{task}/{bundle.metadata['registry']['version']}"
         start = time.perf_counter()
         expected_scores = score_snapshot(bundle, snapshot, explain_k=args.explain)

@@ -36,7 +36,7 @@ Scores (:func:`score_spark`)
     ``mlflow.pyfunc.spark_udf`` on the registered model (``env_manager="local"``: the executors'
     own Python), the same model the API serves. The model reaches the executors as the bytes of
     its bundle files (checked against their SHA-256 when loaded, never unpickled). Deciles rank
-    all rows of the task, as :func:`models.scoring.deciles` does (ties by snapshot order then
+    all rows of the task, as :func:`models.ranking.deciles` does (ties by snapshot order then
     category order): Spark counts the rows per distinct score, the driver adds up the counts of
     higher scores, and a window over each tie numbers the tied rows.
 
@@ -426,7 +426,7 @@ def score_spark(
     snapshot : pyspark.sql.DataFrame
         A feature snapshot (e.g. from :func:`build_snapshot_spark` or :func:`read_table`).
     bundle : ModelBundle
-        The registered model's bundle (:func:`models.registry.load_bundle`); its reasons and
+        The registered model's bundle (:func:`models.registry.load_model`); its reasons and
         margins are computed on the executors.
     model_uri : str
         The same model's MLflow URI (``models:/churn/3``), scored with

@@ -20,7 +20,7 @@ from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import Store, snapshot_digest
 from pipelines.cli import _register, app
-from pipelines.settings import get_settings
+from serving.settings import get_settings
 from tests.conftest import PG_SAMPLE_END
 
 AS_OF = PG_SAMPLE_END.isoformat()

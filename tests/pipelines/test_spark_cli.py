@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from features.store import Store
 from pipelines.cli import app
-from pipelines.settings import get_settings
+from serving.settings import get_settings
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_spark import assert_same_snapshot
 from tests.pipelines.test_train_cli import AS_OF, cli, sample  # noqa: F401  (fixtures)
