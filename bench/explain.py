@@ -51,11 +51,11 @@ from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
 from models import registry
 from models.artifact import ModelBundle
+from models.registry import configure_tracking
 from models.scoring import reason_columns
 from models.tasks import get_task, model_frame, task_names
 from models.treeshap import tree_shap
 from pipelines.sample import generate_sample
-from training.tracking import configure_tracking
 
 __all__ = ["Measured", "main", "measure", "projection", "rows_per_customer"]
 
@@ -272,7 +272,9 @@ def _trained_bundles(sample: Path, home: Path, trials: int) -> dict[str, ModelBu
             raise SystemExit(f"guanxi train --task {task} failed:\n{done.stdout[-3000:]}")
         print(f"  trained {task} in {time.perf_counter() - t0:.0f} s", flush=True)
     configure_tracking(home)
-    return {task: registry.load_bundle(task, alias=registry.CHALLENGER) for task in task_names()}
+    return {
+        task: registry.load_model(task, alias=registry.CHALLENGER).bundle for task in task_names()
+    }
 
 
 def _print(m: Measured) -> None:
