@@ -264,16 +264,32 @@ class BGNBD(ValueModel):
         Notes
         -----
         At ``a = 1`` exactly the closed form is 0/0; ``a`` within 1e-7 of 1 is evaluated at
-        ``1 + 1e-7`` (a relative change below 1e-6 in the result).
+        ``1 + 1e-7`` (a relative change below 1e-6 in the result). Where ``x = 0`` and
+        ``a + b = 1`` the head ``a + b + x - 1`` is 0 and the hypergeometric series has a pole
+        (``c = 0``): their product is taken at its limit,
+        ``lim c 2F1(p, q; c; z) = p q z 2F1(p + 1, q + 1; 2; z)``.
         """
         span, x, t_obs, alive = self._ahead(t, frequency, recency, T)
         r, alpha, a, b = self._params()
         if abs(a - 1.0) < _NEAR_ONE:
             a = 1.0 + _NEAR_ONE
         z = span / (alpha + t_obs + span)
-        series = _hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
-        bracket = 1.0 - np.exp((a - 1.0) * np.log1p(-z)) * series
-        return np.asarray(alive * (a + b + x - 1.0) / (a - 1.0) * bracket)
+        c = np.asarray(a + b + x - 1.0, dtype=np.float64)
+        p, q = a + b - 1.0 - r, a - 1.0
+        c, z = np.broadcast_arrays(c, z)
+        pole = c == 0.0  # x = 0 and a + b = 1: the head (a + b + x - 1) is 0, the series a pole
+        scaled = np.empty_like(z)  # (a + b + x - 1) x the bracket
+        keep = ~pole
+        scaled[keep] = c[keep] * (
+            1.0 - np.exp(q * np.log1p(-z[keep])) * _hyp2f1(p, q, c[keep], z[keep])
+        )
+        if np.any(pole):
+            # lim_{c -> 0} c 2F1(p, q; c; z) = p q z 2F1(p + 1, q + 1; 2; z) (DLMF 15.2.2-3),
+            # while c times the bracket's 1 vanishes
+            zp = z[pole]
+            limit = p * q * zp * _hyp2f1(p + 1.0, q + 1.0, np.full_like(zp, 2.0), zp)
+            scaled[pole] = -np.exp(q * np.log1p(-zp)) * limit
+        return np.asarray(alive * scaled / (a - 1.0))
 
     def probability_no_purchase(
         self,

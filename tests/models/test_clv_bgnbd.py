@@ -12,7 +12,7 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import approx_fprime
 
@@ -101,10 +101,16 @@ def _exact_expectation(
     mpmath.mp.dps = 40
     r_, al, a_, b_ = (mpmath.mpf(v) for v in (r, alpha, a, b))
     z = mpmath.mpf(t) / (al + t_obs + t)
-    head = (a_ + b_ + x - 1) / (a_ - 1)
-    bracket = 1 - ((al + t_obs) / (al + t_obs + t)) ** (r_ + x) * mpmath.hyp2f1(
-        r_ + x, b_ + x, a_ + b_ + x - 1, z
-    )
+    c = a_ + b_ + x - 1
+    head = c / (a_ - 1)
+    if c == 0:  # x = 0, a + b = 1: lim c 2F1(A, B; c; z) = A B z 2F1(A + 1, B + 1; 2; z)
+        head = 1 / (a_ - 1)
+        limit = (r_ + x) * (b_ + x) * z * mpmath.hyp2f1(r_ + x + 1, b_ + x + 1, 2, z)
+        bracket = -(((al + t_obs) / (al + t_obs + t)) ** (r_ + x)) * limit
+    else:
+        bracket = 1 - ((al + t_obs) / (al + t_obs + t)) ** (r_ + x) * mpmath.hyp2f1(
+            r_ + x, b_ + x, c, z
+        )
     odds = (a_ / (b_ + x - 1)) * ((al + t_obs) / (al + tx)) ** (r_ + x) if x > 0 else 0
     return float(head * bracket / (1 + odds))
 
@@ -120,6 +126,8 @@ def _exact_expectation(
     share=st.floats(0.01, 1),
     t=st.floats(0.1, 3000),
 )
+# x = 0 with a + b = 1: the head a + b + x - 1 is 0 and 2F1(...; 0; z) a pole (was NaN)
+@example(r=1.0, alpha=1.0, a=0.5, b=0.5, x=0, t_obs=1.0, share=1.0, t=1.0)
 def test_conditional_expectation_is_accurate_where_the_textbook_form_overflows(
     r: float, alpha: float, a: float, b: float, x: int, t_obs: float, share: float, t: float
 ) -> None:
@@ -147,6 +155,15 @@ def test_predictions_by_hand() -> None:
     head = (1.5 + 3 - 1) / (1.5 - 1)
     eq9 = head * (1 - (2 / 12) ** 0.5 * float(mpmath.hyp2f1(0.5, 3, 3.5, 10 / 12)))
     assert model.expected_purchases(10)[0] == pytest.approx(eq9, rel=1e-9)
+
+
+def test_a_plus_b_equal_to_one_is_the_limit_for_new_customers() -> None:
+    # x = 0, a + b = 1 exactly: the limit, continuous with a + b on either side of 1
+    at = BGNBD.from_params(1.0, 1.0, 0.5, 0.5).conditional_expected_purchases(1.0, 0, 0.0, 1.0)
+    assert np.isfinite(at[0])
+    for b in (0.5 - 1e-9, 0.5 + 1e-9):
+        near = BGNBD.from_params(1.0, 1.0, 0.5, b).conditional_expected_purchases(1.0, 0, 0.0, 1.0)
+        assert at[0] == pytest.approx(near[0], rel=1e-7)
 
 
 def test_a_equal_to_one_is_the_limit() -> None:
