@@ -83,6 +83,8 @@ MAX_VALUE_CHARS: Final = 1000
 """Longest text value accepted in a contract column (ids, types, categories)."""
 
 _HEADER_LIMIT: Final = 1 << 20
+_SEPARATORS: Final = ((b";", "semicolon"), (b"\t", "tab"), (b"|", "vertical bar"))
+"""Separators a CSV file read here might use instead of commas, with their names."""
 _SHOW_CHARS: Final = 40
 _SHOW_VALUES: Final = 5
 _T: Final = "__typed_"
@@ -283,13 +285,9 @@ def _convert(
 
 def _missing_columns(file: str, names: Sequence[str], columns: Sequence[Column]) -> list[Problem]:
     problems = []
-    header = ",".join(names)
-    hint = ""
-    if len(names) == 1 and any(sep in header for sep in (";", "\t", "|")):
-        hint = " (the header has no commas: the file seems to use another separator)"
     for col in columns:
         if col.required and col.name not in names:
-            message = f"required column is missing{hint}; the file has: " + ", ".join(
+            message = "required column is missing; the file has: " + ", ".join(
                 _show(n) for n in names[:20]
             )
             problems.append(Problem(file, col.name, message))
@@ -698,7 +696,18 @@ def _first_line_problem(path: Path) -> Problem | None:
             f"the first line is longer than {_HEADER_LIMIT >> 20} MiB: not a CSV table "
             "(wrong file, or line breaks missing?)",
         )
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head.split(b"\n", 1)[0]:
+    header = head.split(b"\n", 1)[0]
+    separator = next((name for sep, name in _SEPARATORS if sep in header), None)
+    if b"," not in header and separator is not None:
+        # one problem for the file: read with commas it is one column, and every row would be
+        # reported again (missing columns, "duplicates" of all-null rows)
+        return Problem(
+            str(path),
+            None,
+            f"the header has no commas but {separator}s: the file seems to use {separator}s as "
+            "its separator; save it as comma-separated CSV (or Parquet)",
+        )
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in header:
         return Problem(
             str(path),
             None,

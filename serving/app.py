@@ -13,7 +13,8 @@ import secrets
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from serving.audit import AuditLog
 from serving.deps import KeyRing
@@ -24,11 +25,19 @@ from serving.middleware import RequestMetricsMiddleware
 from serving.routes import health_router, router
 from serving.settings import Settings, get_settings
 from serving.state import StateHolder
-from serving.ui import install_ui
+from serving.ui import FAVICON, install_ui
 
-__all__ = ["create_app", "create_app_from_env"]
+__all__ = ["DOCS_ASSETS", "create_app", "create_app_from_env"]
 
 logger = logging.getLogger(__name__)
+
+DOCS_ASSETS = "/docs/assets"
+"""Where the Swagger UI and ReDoc scripts and styles are served from."""
+
+
+async def _favicon() -> FileResponse:
+    """Send the service's icon (browsers ask every site for ``/favicon.ico``)."""
+    return FileResponse(FAVICON, media_type="image/x-icon")
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -77,12 +86,16 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     if not audit_key:
         # only reachable in dev mode (settings refuse an empty key otherwise)
         audit_key = secrets.token_bytes(32)
-    app = FastAPI(
+    # Swagger UI and ReDoc from the assets fastapi-offline installs, not from a CDN: the API
+    # docs work on a machine without internet access
+    app = FastAPIOffline(
         title="guanxi",
         summary="Churn, repurchase and cross-sell scores with reasons.",
         version="1",
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
+        favicon_url="/favicon.ico",
+        static_url=DOCS_ASSETS,
     )
     app.state.settings = settings
     app.state.source = source or RegistrySource(settings)
@@ -93,7 +106,8 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     app.dependency_overrides[get_settings] = lambda: settings
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
-    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics, router=app.router)
+    app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
     app.include_router(health_router)
     app.include_router(router)
     install_ui(app)

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import time
 import uuid
-from typing import Any
+from collections.abc import Sequence
 
+from fastapi.routing import iter_route_contexts
+from starlette.routing import BaseRoute, Mount, Router, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.metrics import Metrics
 
-__all__ = ["RequestMetricsMiddleware"]
+__all__ = ["RequestMetricsMiddleware", "route_template"]
 
 
 class RequestMetricsMiddleware:
     """Give each request an id (``X-Request-ID``) and record its count and latency per route.
 
-    The route label is the matched path template (``/v1/customers/{customer_id}/scores``), never
-    the raw path, so ids do not become label values.
+    The route label is the path template of the route that answers
+    (``/v1/customers/{customer_id}/scores``, ``/docs``, ``/ui/static/{path}`` for a mounted
+    folder), never the raw path, so ids do not become label values; a path no route knows is
+    ``unmatched``.
 
     Parameters
     ----------
@@ -25,11 +31,15 @@ class RequestMetricsMiddleware:
         The wrapped application.
     metrics : Metrics
         Where counts and latencies go.
+    router : starlette.routing.Router
+        The application's router, whose routes name the templates (read per request, so routes
+        added after the middleware count).
     """
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, router: Router) -> None:
         self.app = app
         self.metrics = metrics
+        self.router = router
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the wrapped app, timing it and tagging the response with the request id."""
@@ -37,6 +47,7 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = uuid.uuid4().hex
+        route = route_template(self.router.routes, scope)  # before a mount rewrites root_path
         scope.setdefault("state", {})["request_id"] = request_id
         status_code = 500
         start = time.perf_counter()
@@ -56,11 +67,44 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             self.metrics.observe_request(
-                _route_template(scope), scope["method"], status_code, time.perf_counter() - start
+                route, scope["method"], status_code, time.perf_counter() - start
             )
 
 
-def _route_template(scope: Scope) -> str:
-    """Return the path template of the route that handled ``scope``, or ``"unmatched"``."""
-    route: Any = scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
+def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:
+    """Return the path template of the route that answers a request, or ``"unmatched"``.
+
+    The routes are walked in the router's order (included routers flattened, as FastAPI matches
+    them) and the first whose path matches names the request: its template, or for a mounted
+    folder the mount's path followed by ``/{path}``. The method is not compared, so a 405 is
+    labelled with the route that refused it.
+
+    Parameters
+    ----------
+    routes : sequence of starlette.routing.BaseRoute
+        The application's routes (``app.router.routes``).
+    scope : starlette.types.Scope
+        The request's scope, before the router handles it.
+
+    Returns
+    -------
+    str
+        The template, e.g. ``/v1/customers/{customer_id}/scores`` or ``/ui/static/{path}``.
+    """
+    path, root = scope["path"], scope.get("root_path", "")
+    if root and path.startswith(root + "/"):
+        path = path[len(root) :]
+    for context in iter_route_contexts(routes):
+        if context.path is None:
+            continue
+        regex, template = _pattern(context.path, isinstance(context.original_route, Mount))
+        if regex.match(path):
+            return template
+    return "unmatched"
+
+
+@functools.lru_cache(maxsize=1024)
+def _pattern(path: str, mount: bool) -> tuple[re.Pattern[str], str]:
+    """Compile a route's path (a mount's with its ``/{path}`` tail); return it and its template."""
+    regex, template, _ = compile_path(f"{path.rstrip('/')}/{{path:path}}" if mount else path)
+    return regex, template

@@ -11,14 +11,18 @@ not import the pages (and :mod:`serving.deps` again), :func:`install_ui` imports
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
 from cachetools import LRUCache
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-__all__ = ["install_ui"]
+__all__ = ["FAVICON", "install_ui"]
+
+FAVICON: Final = Path(__file__).parent / "static" / "favicon.ico"
+"""The service's icon: the reviewer pages' mark, served at ``/favicon.ico``."""
 
 
 def install_ui(app: FastAPI) -> None:

@@ -255,11 +255,22 @@ def test_missing_required_columns_and_unknown_columns(tmp_path: Path) -> None:
     )
 
 
-def test_other_separator_is_hinted(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "semi.csv", "customer_id;ts;event_type", "c1;2024-01-01;visit")
-    errors = errors_of(path)
-    assert [p.column for p in errors] == ["customer_id", "ts", "event_type"]
-    assert all("another separator" in p.message for p in errors)
+@pytest.mark.parametrize(
+    ("sep", "name"), [(";", "semicolon"), ("\t", "tab"), ("|", "vertical bar")]
+)
+def test_other_separator_is_hinted_once(tmp_path: Path, sep: str, name: str) -> None:
+    rows = ["c1;2024-01-01;visit", "c2;2024-01-02;visit", "c3;2024-01-03;visit"]
+    path = write_csv(
+        tmp_path / "semi.csv",
+        "customer_id;ts;event_type".replace(";", sep),
+        *(r.replace(";", sep) for r in rows),
+    )
+    with pytest.raises(EventsValidationError) as info:
+        load_events(path, now=NOW)
+    # one problem for the file: no missing columns, no ignored column, no false duplicates
+    [problem] = info.value.problems
+    assert (problem.column, problem.rows, problem.severity) == (None, (), "error")
+    assert f"seems to use {name}s as its separator" in problem.message
 
 
 def test_required_column_missing_for_an_event_type(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ PUBLIC = frozenset(
         "/docs",
         "/docs/oauth2-redirect",
         "/redoc",
+        "/favicon.ico",  # the service's icon
         "/ui/login",  # the reviewer pages' sign-in form
         "/ui/logout",  # clears the session cookie, shows nothing
     }

@@ -250,6 +250,41 @@ def test_health_readiness_metrics(client: TestClient) -> None:
     assert "c001" not in text
 
 
+def test_metrics_label_every_route_by_its_template(client: TestClient) -> None:
+    # the docs, their assets, the icon and the pages' static files and redirects are routes too
+    templates = {
+        "/docs": "/docs",
+        "/redoc": "/redoc",
+        "/docs/assets/swagger-ui.css": "/docs/assets/{path}",
+        "/favicon.ico": "/favicon.ico",
+        "/ui/static/guanxi.css": "/ui/static/{path}",
+        "/ui/customers/c001": "/ui/customers/{customer_id}",
+        "/openapi.json": "/openapi.json",
+    }
+    for path in templates:
+        assert client.get(path, follow_redirects=False).status_code in (200, 303), path
+    client.post("/v1/customers/c001/scores", headers=headers())  # 405: the route refused it
+    client.get("/no/such/page")
+    text = client.get("/metrics").text
+    for template in templates.values():
+        assert f'route="{template}"' in text, template
+    assert 'method="POST",route="/v1/customers/{customer_id}/scores",status="405"' in text
+    counts = [line for line in text.splitlines() if line.startswith("guanxi_requests_total")]
+    unmatched = [line for line in counts if 'route="unmatched"' in line]
+    assert unmatched == ['guanxi_requests_total{method="GET",route="unmatched",status="404"} 1.0']
+
+
+def test_docs_and_icon_come_from_this_server(client: TestClient) -> None:
+    for path in ("/docs", "/redoc"):
+        page = client.get(path).text
+        assert "cdn" not in page.lower() and "/docs/assets/" in page
+    script = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000
+    assert client.get("/docs/assets/redoc.standalone.js").status_code == 200
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+
+
 def test_request_id_header(client: TestClient) -> None:
     a = client.get("/healthz").headers["x-request-id"]
     b = client.get("/healthz").headers["x-request-id"]

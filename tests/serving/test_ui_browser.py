@@ -185,3 +185,40 @@ def test_reviewer_journey_in_chromium(page: Any, server: str, world: UIWorld) ->
     page.click("text=Log out")
     page.goto(f"{server}/ui/customers/c001")
     assert "/ui/login" in page.url
+
+
+@pytest.mark.parametrize(
+    ("path", "operation"),
+    [("/docs", ".opblock-summary-path"), ("/redoc", "[data-section-id^='operation/']")],
+)
+def test_api_docs_load_without_the_internet(server: str, path: str, operation: str) -> None:
+    """Swagger UI and ReDoc come from this server: every other host is refused, and still
+    the page (JavaScript on: both are scripts) lists the API's operations. ReDoc's own logo
+    (an image in its footer link) is the one thing it asks elsewhere; it is not needed."""
+    from playwright.sync_api import sync_playwright
+
+    refused: list[tuple[str, str]] = []
+
+    def only_this_server(route: Any) -> None:
+        if route.request.url.startswith(server):
+            route.continue_()
+        else:
+            refused.append((route.request.resource_type, route.request.url))
+            route.abort()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        try:
+            context.route("**/*", only_this_server)
+            page = context.new_page()
+            page.goto(f"{server}{path}")
+            page.wait_for_selector(operation, timeout=60_000)
+            text = page.locator("body").inner_text()
+            assert "/v1/customers/{customer_id}/scores" in text
+            assert "/v1/score" in text
+            _shot(page, f"api{path.replace('/', '-')}")
+        finally:
+            context.close()
+            browser.close()
+    assert [url for kind, url in refused if kind != "image"] == []
