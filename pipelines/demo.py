@@ -4,6 +4,8 @@ Sample data -> validation -> feature snapshot in the store -> a model for every 
 (:func:`models.tasks.task_names`) trained, tracked in MLflow (SQLite under ``GUANXI_HOME``) and
 promoted through the gate -> batch scores with reasons -> the scoring service with the reviewer
 pages. Every step is the same code the individual commands run; nothing here is demo-only logic.
+The console shows the steps and their results; Optuna's trials and MLflow's progress lines stay
+in MLflow (:func:`pipelines.console.quiet_libraries`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def demo_command(
     from models.registry import check_tracking, configure_tracking
     from models.scoring import score_snapshot
     from models.tasks import task_names
+    from pipelines.console import quiet_libraries
     from pipelines.promote import promote
     from pipelines.sample import generate_sample
     from pipelines.score import load_models, store_scores
@@ -48,7 +51,7 @@ def demo_command(
     from serving.settings import get_settings
     from training.train import TrainConfig
 
-    console = Console()
+    console = Console(log_time=False, log_path=False)
     home = get_settings().home
     data = home / "sample"
     console.rule("1/5 sample data")
@@ -71,32 +74,35 @@ def demo_command(
     console.print(f"snapshot as of {DEMO_AS_OF}: {snapshot.height:,} customers -> {info.path}")
 
     console.rule("3/5 training, tracked in MLflow")
-    check_tracking(configure_tracking(home))
-    config = TrainConfig(trials=trials, seed=seed)
-    for task in task_names():
-        outcome = run_training(
-            task,
-            events,
-            people,
-            summary.events_path,
-            DEMO_AS_OF,
-            horizon,
-            config,
-            home,
-            console,
-        )
-        result = outcome.result
-        console.print(
-            f"[bold]{task}[/bold]: grade {result.grade}, held-out ROC-AUC "
-            f"{result.metrics['xgboost']['roc_auc']:.3f} vs rule "
-            f"{result.metrics['rule']['roc_auc']:.3f} (version {outcome.version})"
-        )
+    with quiet_libraries():
+        check_tracking(configure_tracking(home))
+        config = TrainConfig(trials=trials, seed=seed)
+        for task in task_names():
+            outcome = run_training(
+                task,
+                events,
+                people,
+                summary.events_path,
+                DEMO_AS_OF,
+                horizon,
+                config,
+                home,
+                console,
+            )
+            result = outcome.result
+            console.print(
+                f"[bold]{task}[/bold]: grade {result.grade}, held-out ROC-AUC "
+                f"{result.metrics['xgboost']['roc_auc']:.3f} vs rule "
+                f"{result.metrics['rule']['roc_auc']:.3f} (version {outcome.version})"
+            )
 
-    console.rule("4/5 promotion and batch scores")
-    for task in task_names():
-        decision = promote(task, console)
-        console.print(f"{task}: {'promoted' if decision.promote else 'kept'} ({decision.reason})")
-    bundles = load_models(list(task_names()), "champion")
+        console.rule("4/5 promotion and batch scores")
+        for task in task_names():
+            decision = promote(task, console)
+            console.print(
+                f"{task}: {'promoted' if decision.promote else 'kept'} ({decision.reason})"
+            )
+        bundles = load_models(list(task_names()), "champion")
     for task, bundle in bundles.items():
         scored = score_snapshot(bundle, snapshot, explain_k=MAX_REASONS)
         stored = store_scores(store, bundle, snapshot, DEMO_AS_OF, scored, MAX_REASONS)

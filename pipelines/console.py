@@ -1,0 +1,56 @@
+"""What the jobs print: their own steps and results, not the libraries' progress lines.
+
+Optuna reports every trial at INFO level (its parameters included) and MLflow reports database
+migrations, signature checks and registrations; all of it is kept in MLflow already (each trial
+is a nested run with its parameters and value, each registration a model version). During a job
+:func:`quiet_libraries` keeps those INFO lines off the console; warnings and errors still show.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+
+import optuna
+from mlflow.utils import logging_utils
+
+__all__ = ["quiet_libraries"]
+
+_LIBRARY_LOGGERS = ("mlflow", "alembic")
+"""Loggers whose INFO lines are progress, not results."""
+
+
+@contextlib.contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Keep Optuna's and MLflow's INFO lines off the console while the block runs.
+
+    Optuna's verbosity goes to WARNING; MLflow's event stream (which also prints "Successfully
+    registered model ..." outside logging) is switched off, with a handler that still shows
+    MLflow's warnings and errors on standard error. Everything is put back afterwards.
+
+    Yields
+    ------
+    None
+        Nothing; run the noisy work inside the block.
+    """
+    verbosity = optuna.logging.get_verbosity()
+    levels = {name: logging.getLogger(name).level for name in _LIBRARY_LOGGERS}
+    warnings = logging.StreamHandler(sys.stderr)
+    warnings.setLevel(logging.WARNING)
+    warnings.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    mlflow_logger = logging.getLogger("mlflow")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for name in _LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    mlflow_logger.addHandler(warnings)
+    logging_utils.disable_logging()
+    try:
+        yield
+    finally:
+        logging_utils.enable_logging()
+        mlflow_logger.removeHandler(warnings)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        optuna.logging.set_verbosity(verbosity)
