@@ -95,21 +95,29 @@ def server(world: UIWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 @pytest.fixture(scope="module")
-def page(server: str) -> Iterator[Any]:
-    """A Chromium page with JavaScript off (the pages must read without it)."""
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, driven by Playwright."""
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(
-            java_script_enabled=False, viewport={"width": 1400, "height": 900}
-        )
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            yield context.new_page()
+            yield launched
         finally:
-            context.close()
-            browser.close()
+            launched.close()
+
+
+@pytest.fixture(scope="module")
+def page(server: str, browser: Any) -> Iterator[Any]:
+    """A Chromium page with JavaScript off (the pages must read without it)."""
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 1400, "height": 900}
+    )
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 def _shot(page: Any, name: str) -> None:
@@ -191,12 +199,12 @@ def test_reviewer_journey_in_chromium(page: Any, server: str, world: UIWorld) ->
     ("path", "operation"),
     [("/docs", ".opblock-summary-path"), ("/redoc", "[data-section-id^='operation/']")],
 )
-def test_api_docs_load_without_the_internet(server: str, path: str, operation: str) -> None:
+def test_api_docs_load_without_the_internet(
+    server: str, browser: Any, path: str, operation: str
+) -> None:
     """Swagger UI and ReDoc come from this server: every other host is refused, and still
     the page (JavaScript on: both are scripts) lists the API's operations. ReDoc's own logo
     (an image in its footer link) is the one thing it asks elsewhere; it is not needed."""
-    from playwright.sync_api import sync_playwright
-
     refused: list[tuple[str, str]] = []
 
     def only_this_server(route: Any) -> None:
@@ -206,19 +214,16 @@ def test_api_docs_load_without_the_internet(server: str, path: str, operation: s
             refused.append((route.request.resource_type, route.request.url))
             route.abort()
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        try:
-            context.route("**/*", only_this_server)
-            page = context.new_page()
-            page.goto(f"{server}{path}")
-            page.wait_for_selector(operation, timeout=60_000)
-            text = page.locator("body").inner_text()
-            assert "/v1/customers/{customer_id}/scores" in text
-            assert "/v1/score" in text
-            _shot(page, f"api{path.replace('/', '-')}")
-        finally:
-            context.close()
-            browser.close()
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        context.route("**/*", only_this_server)
+        page = context.new_page()
+        page.goto(f"{server}{path}")
+        page.wait_for_selector(operation, timeout=60_000)
+        text = page.locator("body").inner_text()
+        assert "/v1/customers/{customer_id}/scores" in text
+        assert "/v1/score" in text
+        _shot(page, f"api{path.replace('/', '-')}")
+    finally:
+        context.close()
     assert [url for kind, url in refused if kind != "image"] == []
