@@ -11,6 +11,7 @@ Layout
                                                  customer (a customer's history is one lookup)
     <home>/scores/task=<task>/as_of=YYYY-MM-DD/version=<model version>.parquet
                                                  one score table per task, snapshot and model
+    <home>/values/as_of=YYYY-MM-DD.parquet       the customer value table of a day (guanxi value)
 
 A snapshot's metadata (feature-set version, as-of day, row count, the events and customers
 files it was built from with their size and modification time, when it was created) is stored
@@ -21,7 +22,10 @@ could disagree with the data after a crash. A score table (the rows of
 its own metadata the same way (:class:`ScoreTableInfo`): the task, model name and version, the
 feature-set version, how many reasons each row has, its row count, the digest of the snapshot it
 was computed from (:func:`snapshot_digest`) and when it was written. The store treats the table as
-data: it never looks inside the rows.
+data: it never looks inside the rows. A value table (one row per customer: P(alive), expected
+purchases, CLV two ways, value tier, equity at risk; see :mod:`models.clv.customers`) carries its
+metadata the same way (:class:`ValueTableInfo`): the horizon, the discount rate, the fitted
+parameters, the holdout check, the churn model it read and the MLflow run of the fit.
 
 A snapshot written from events (``guanxi features build``, the demo) comes with its *history*: the
 validated events dated on or before the snapshot day, sorted by ``customer_id`` (then time) in
@@ -75,6 +79,7 @@ __all__ = [
     "SnapshotNotFoundError",
     "SourceFile",
     "Store",
+    "ValueTableInfo",
     "atomic_write",
     "is_temporary",
     "snapshot_digest",
@@ -283,6 +288,30 @@ class _FileInfo:
         return json.dumps(data, sort_keys=True)
 
 
+def _dated(directory: Path, as_of: date) -> Path:
+    """``<directory>/as_of=YYYY-MM-DD.parquet``: where a store file of a day lives."""
+    return directory / f"as_of={as_of.isoformat()}.parquet"
+
+
+def _days(directory: Path) -> list[date]:
+    """Return the days of the complete dated files in a directory, oldest first."""
+    if not directory.is_dir():
+        return []
+    days = (_SNAPSHOT.match(p.name) for p in directory.iterdir())
+    return sorted(date.fromisoformat(m["day"]) for m in days if m)
+
+
+def _write_with_info(path: Path, frame: pl.DataFrame, info: _FileInfo) -> None:
+    """Write a frame atomically with its metadata inside the Parquet file."""
+    metadata = {METADATA_KEY: info.to_json()}
+    atomic_write(path, lambda p: frame.write_parquet(p, metadata=metadata))
+
+
+def _info_text(path: Path) -> str | None:
+    """Return the metadata JSON of a store file, None when the file does not exist."""
+    return pl.read_parquet_metadata(path)[METADATA_KEY] if path.is_file() else None
+
+
 def _source(source: Path | SourceFile | None) -> SourceFile | None:
     if source is None or isinstance(source, SourceFile):
         return source
@@ -420,6 +449,86 @@ class ScoreTableInfo(_FileInfo):
         )
 
 
+@dataclass(frozen=True)
+class ValueTableInfo(_FileInfo):
+    """What the store knows about one customer value table.
+
+    Parameters
+    ----------
+    as_of : datetime.date
+        The day the values were computed as of (events up to its end).
+    rows : int
+        Number of customers (rows).
+    horizon_days : int
+        Days the expected purchases and CLV cover.
+    discount_rate : float
+        Annual discount rate of the CLV.
+    basis : str
+        What a purchase earns in the CLV: ``"margin"`` or ``"revenue"`` (times a margin rate).
+    churn_model : dict or None
+        The churn model whose probabilities were read (``name``, ``version``, ``horizon_days``),
+        None when there was none.
+    fit : dict
+        The fitted models' parameters and statistics, nested by model.
+    validation : dict or None
+        The holdout check (cutoff, end, and per forecast its accuracy), None without one.
+    run_id : str or None
+        The MLflow run the fit was logged to.
+    created : str
+        When it was written, ISO 8601 in UTC.
+    path : pathlib.Path
+        The table's Parquet file.
+    """
+
+    as_of: date
+    rows: int
+    horizon_days: int
+    discount_rate: float
+    basis: str
+    churn_model: dict[str, Any] | None
+    fit: dict[str, Any]
+    validation: dict[str, Any] | None
+    run_id: str | None
+    created: str
+    path: Path
+
+    @property
+    def version(self) -> str:
+        """How audit lines and responses name this table: its day and its MLflow run."""
+        return f"{self.as_of.isoformat()}/{self.run_id or 'unlogged'}"
+
+    @classmethod
+    def from_json(cls, text: str, path: Path) -> ValueTableInfo:
+        """Read what :meth:`to_json` wrote.
+
+        Parameters
+        ----------
+        text : str
+            The JSON object.
+        path : pathlib.Path
+            The table file it was read from.
+
+        Returns
+        -------
+        ValueTableInfo
+            The metadata.
+        """
+        data: dict[str, Any] = json.loads(text)
+        return cls(
+            as_of=date.fromisoformat(data["as_of"]),
+            rows=int(data["rows"]),
+            horizon_days=int(data["horizon_days"]),
+            discount_rate=float(data["discount_rate"]),
+            basis=str(data["basis"]),
+            churn_model=data.get("churn_model"),
+            fit=dict(data.get("fit") or {}),
+            validation=data.get("validation"),
+            run_id=data.get("run_id"),
+            created=str(data["created"]),
+            path=path,
+        )
+
+
 class SnapshotNotFoundError(LookupError):
     """No snapshot for the requested day (or none at all)."""
 
@@ -454,7 +563,7 @@ class Store:
         pathlib.Path
             ``<home>/snapshots/as_of=YYYY-MM-DD.parquet``.
         """
-        return self.snapshot_dir / f"as_of={as_of.isoformat()}.parquet"
+        return _dated(self.snapshot_dir, as_of)
 
     def list_snapshots(self) -> list[date]:
         """List the days that have a complete snapshot.
@@ -464,10 +573,7 @@ class Store:
         list of datetime.date
             Oldest first; unfinished writes are never listed.
         """
-        if not self.snapshot_dir.is_dir():
-            return []
-        days = (_SNAPSHOT.match(p.name) for p in self.snapshot_dir.iterdir())
-        return sorted(date.fromisoformat(m["day"]) for m in days if m)
+        return _days(self.snapshot_dir)
 
     def latest_as_of(self) -> date | None:
         """Return the most recent snapshot day.
@@ -536,8 +642,7 @@ class Store:
             events=_source(events),
             customers=_source(customers),
         )
-        metadata = {METADATA_KEY: info.to_json()}
-        atomic_write(path, lambda p: frame.write_parquet(p, metadata=metadata))
+        _write_with_info(path, frame, info)
         return info
 
     def read_snapshot(self, as_of: date | None = None) -> pl.DataFrame:
@@ -728,8 +833,7 @@ class Store:
             created=datetime.now(UTC).isoformat(),
             path=path,
         )
-        metadata = {METADATA_KEY: info.to_json()}
-        atomic_write(path, lambda p: frame.write_parquet(p, metadata=metadata))
+        _write_with_info(path, frame, info)
         return info
 
     def score_info(self, task: str, as_of: date, model_version: str) -> ScoreTableInfo | None:
@@ -750,9 +854,8 @@ class Store:
             None when the store has no such table (unfinished writes never count).
         """
         path = self.score_path(task, as_of, model_version)
-        if not path.is_file():
-            return None
-        return ScoreTableInfo.from_json(pl.read_parquet_metadata(path)[METADATA_KEY], path)
+        text = _info_text(path)
+        return ScoreTableInfo.from_json(text, path) if text is not None else None
 
     def read_scores(self, task: str, as_of: date, model_version: str) -> pl.DataFrame | None:
         """Read a score table.
@@ -772,4 +875,125 @@ class Store:
             The rows as written; None when the store has no such table.
         """
         path = self.score_path(task, as_of, model_version)
+        return pl.read_parquet(path) if path.is_file() else None
+
+    @property
+    def value_dir(self) -> Path:
+        """The directory of the customer value tables."""
+        return self.home / "values"
+
+    def value_path(self, as_of: date) -> Path:
+        """Return where the value table of a day is (or would be) stored.
+
+        Parameters
+        ----------
+        as_of : datetime.date
+            The day the values are computed as of.
+
+        Returns
+        -------
+        pathlib.Path
+            ``<home>/values/as_of=YYYY-MM-DD.parquet``.
+        """
+        return _dated(self.value_dir, as_of)
+
+    def list_values(self) -> list[date]:
+        """List the days that have a complete value table.
+
+        Returns
+        -------
+        list of datetime.date
+            Oldest first; unfinished writes are never listed.
+        """
+        return _days(self.value_dir)
+
+    def write_values(
+        self,
+        frame: pl.DataFrame,
+        as_of: date,
+        *,
+        horizon_days: int,
+        discount_rate: float,
+        basis: str,
+        fit: dict[str, Any],
+        churn_model: dict[str, Any] | None = None,
+        validation: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> ValueTableInfo:
+        """Store a customer value table atomically, replacing any table of the same day.
+
+        Parameters
+        ----------
+        frame : polars.DataFrame
+            One row per customer (stored as given).
+        as_of : datetime.date
+            The day the values are computed as of.
+        horizon_days : int
+            Days the expected purchases and CLV cover.
+        discount_rate : float
+            Annual discount rate.
+        basis : str
+            ``"margin"`` or ``"revenue"``.
+        fit : dict
+            Fitted parameters and statistics (JSON-serialisable).
+        churn_model : dict, optional
+            The churn model read (name, version, horizon_days).
+        validation : dict, optional
+            The holdout check.
+        run_id : str, optional
+            The MLflow run of the fit.
+
+        Returns
+        -------
+        ValueTableInfo
+            The metadata written with the table.
+        """
+        path = self.value_path(as_of)
+        info = ValueTableInfo(
+            as_of=as_of,
+            rows=frame.height,
+            horizon_days=int(horizon_days),
+            discount_rate=float(discount_rate),
+            basis=basis,
+            churn_model=churn_model,
+            fit=fit,
+            validation=validation,
+            run_id=run_id,
+            created=datetime.now(UTC).isoformat(),
+            path=path,
+        )
+        _write_with_info(path, frame, info)
+        return info
+
+    def value_info(self, as_of: date) -> ValueTableInfo | None:
+        """Read a value table's metadata without reading its rows.
+
+        Parameters
+        ----------
+        as_of : datetime.date
+            The day of the table.
+
+        Returns
+        -------
+        ValueTableInfo or None
+            None when the store has no value table for the day.
+        """
+        path = self.value_path(as_of)
+        text = _info_text(path)
+        return ValueTableInfo.from_json(text, path) if text is not None else None
+
+    def read_values(self, as_of: date) -> pl.DataFrame | None:
+        """Read a value table.
+
+        Parameters
+        ----------
+        as_of : datetime.date
+            The day of the table.
+
+        Returns
+        -------
+        polars.DataFrame or None
+            The rows as written; None when the store has no value table for the day.
+        """
+        path = self.value_path(as_of)
         return pl.read_parquet(path) if path.is_file() else None

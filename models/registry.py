@@ -27,6 +27,14 @@ Metrics are nested everywhere (``{"xgboost": {"roc_auc": 0.8}}``); they are flat
 at the MLflow boundary (:func:`flatten_metrics`: ``xgboost_roc_auc``, run metrics and version
 tags), and nested again when read back (:func:`nest_metrics`).
 
+Value fits
+----------
+``guanxi value`` logs each fit of the customer value models as one run of the experiment
+:data:`VALUE_EXPERIMENT` (:func:`log_value_fit`): its settings as params, the fitted parameters,
+log-likelihoods, spend-frequency correlations, holdout checks and equity totals as flat metrics,
+the equity tables as artifacts. Experiments keep their artifacts under ``<home>/mlartifacts`` with
+a local tracking store (:func:`experiment_id`).
+
 Artifacts of a training run
 ---------------------------
 Evaluation tables go to ``evaluation/{name}.csv`` and ``evaluation/{name}.json``
@@ -44,6 +52,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
@@ -70,6 +79,7 @@ __all__ = [
     "HOLDOUT_LABEL",
     "MODEL_ARTIFACT",
     "SERVER_SCHEMES",
+    "VALUE_EXPERIMENT",
     "LoadedModel",
     "ModelNotFoundError",
     "TrackingUnavailableError",
@@ -79,6 +89,7 @@ __all__ = [
     "default_tracking_uri",
     "delete_version",
     "evaluation_path",
+    "experiment_id",
     "flatten_metrics",
     "get_version",
     "list_versions",
@@ -87,6 +98,7 @@ __all__ = [
     "log_bundle",
     "log_holdout",
     "log_tables",
+    "log_value_fit",
     "metric_key",
     "metric_models",
     "metric_name",
@@ -116,6 +128,9 @@ ENV_DEFAULTS: Final[dict[str, str]] = {
 """MLflow client settings applied unless the environment sets them: bounded HTTP retries (three
 attempts per request: a refused connection fails within seconds, an unresponsive server within
 about a minute) and no download progress bars."""
+
+VALUE_EXPERIMENT: Final = "guanxi-value"
+"""The MLflow experiment of the customer value fits (:func:`log_value_fit`)."""
 
 EVALUATION_DIR: Final = "evaluation"
 """Run artifact folder of the evaluation tables (``evaluation/{name}.json`` and ``.csv``)."""
@@ -742,3 +757,70 @@ def load_holdout(run_id: str) -> tuple[pd.DataFrame, np.ndarray]:
         frame = pd.read_parquet(local)
     y = frame.pop(HOLDOUT_LABEL).to_numpy(dtype=np.int8)
     return frame, y
+
+
+def experiment_id(name: str, home: Path, folder: str) -> str:
+    """Return (creating if needed) an MLflow experiment.
+
+    With a database or file tracking URI (the local SQLite store by default) the experiment's
+    artifacts go to ``<home>/mlartifacts/<folder>`` (MLflow would otherwise write ``./mlruns`` in
+    the working directory); with a tracking server, the server decides where artifacts go.
+
+    Parameters
+    ----------
+    name : str
+        Experiment name (``guanxi-churn``, :data:`VALUE_EXPERIMENT`).
+    home : pathlib.Path
+        ``GUANXI_HOME``.
+    folder : str
+        Artifact folder under ``<home>/mlartifacts`` for a local store.
+
+    Returns
+    -------
+    str
+        Experiment id.
+    """
+    client = MlflowClient()
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    location = None
+    if not mlflow.get_tracking_uri().startswith(SERVER_SCHEMES):
+        location = (Path(home).resolve() / "mlartifacts" / folder).as_uri()
+    return str(client.create_experiment(name, artifact_location=location))
+
+
+def log_value_fit(
+    home: Path,
+    as_of: date,
+    settings: Mapping[str, Any],
+    results: Mapping[str, Any],
+    tables: Mapping[str, pd.DataFrame],
+) -> str:
+    """Log one fit of the customer value models as a finished run of :data:`VALUE_EXPERIMENT`.
+
+    Parameters
+    ----------
+    home : pathlib.Path
+        ``GUANXI_HOME`` (artifact location of a local store).
+    as_of : datetime.date
+        The day the values are computed as of (the run's name).
+    settings : mapping
+        Settings logged as params (horizon, discount rate, basis, margin rate, sources).
+    results : mapping
+        Nested numbers logged as flat metrics (:func:`flatten_metrics`): fitted parameters,
+        log-likelihoods, the spend-frequency correlation, holdout checks, equity totals.
+    tables : mapping of str to pandas.DataFrame
+        Tables logged under :data:`EVALUATION_DIR` (:func:`log_tables`).
+
+    Returns
+    -------
+    str
+        The run id.
+    """
+    experiment = experiment_id(VALUE_EXPERIMENT, home, "value")
+    with mlflow.start_run(experiment_id=experiment, run_name=f"value-{as_of.isoformat()}") as run:
+        mlflow.log_params({k: str(v) for k, v in settings.items() if v is not None})
+        mlflow.log_metrics(flatten_metrics(results))
+        log_tables(tables)
+    return str(run.info.run_id)

@@ -71,6 +71,7 @@ __all__ = [
     "model_feature_names",
     "model_frame",
     "register",
+    "retention_task",
     "snapshot_categories",
     "task_names",
     "task_specs",
@@ -249,6 +250,10 @@ class TaskSpec:
         The metrics the model card and listings show, in order.
     grade : callable
         ``grade(model_metrics, baseline_metrics)`` returns ``"A"``, ``"B"`` or ``"C"``.
+    retention_risk : bool, default False
+        Whether the task's calibrated probability is the chance of losing a customer within the
+        horizon: customer value reads it as the churn probability (textbook CLV's retention,
+        equity at risk). At most one task sets it (:func:`retention_task`).
     """
 
     name: str
@@ -263,6 +268,7 @@ class TaskSpec:
     evaluate: Evaluator = binary_evaluation
     metrics: tuple[str, ...] = BINARY_METRICS
     grade: Callable[[Mapping[str, float], Mapping[str, float]], str] = grade
+    retention_risk: bool = False
 
     def __post_init__(self) -> None:
         if not self.name.replace("_", "").isalnum() or not self.name.islower():
@@ -355,6 +361,26 @@ def get_task(name: str) -> TaskSpec:
     if spec is None:
         raise ValueError(f"unknown task {name!r}; expected one of {', '.join(task_names())}")
     return spec
+
+
+def retention_task() -> TaskSpec | None:
+    """Return the task whose probability is the churn probability customer value reads.
+
+    Returns
+    -------
+    TaskSpec or None
+        The spec with ``retention_risk``; None when no task declares it.
+
+    Raises
+    ------
+    ValueError
+        If several tasks declare it.
+    """
+    found = [spec for spec in task_specs() if spec.retention_risk]
+    if len(found) > 1:
+        names = ", ".join(spec.name for spec in found)
+        raise ValueError(f"tasks {names} all declare retention_risk; at most one may")
+    return found[0] if found else None
 
 
 def snapshot_categories(snapshot: pl.DataFrame) -> list[str]:

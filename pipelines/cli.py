@@ -37,6 +37,7 @@ _COMMANDS: tuple[tuple[str, typer.Typer, str, str, str], ...] = (
     ("promote", app, "promote", "pipelines.promote", "promote_command"),
     ("models", app, "models", "pipelines.promote", "models_command"),
     ("score", app, "score", "pipelines.score", "score_command"),
+    ("value", app, "value", "pipelines.value", "value_command"),
     ("serve", app, "serve", "pipelines.serve", "serve_command"),
     ("demo", app, "demo", "pipelines.demo", "demo_command"),
 )

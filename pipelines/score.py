@@ -20,6 +20,7 @@ the store (``guanxi features build --engine spark`` puts it there) or a build in
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Annotated
 
 import polars as pl
@@ -39,7 +40,7 @@ from models.tasks import task_names
 from pipelines import connectors
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
 
-__all__ = ["load_models", "score_command", "snapshot_for", "store_scores"]
+__all__ = ["load_models", "require_tracking", "score_command", "snapshot_for", "store_scores"]
 
 
 def load_models(tasks: list[str], alias: str) -> dict[str, ModelBundle]:
@@ -68,7 +69,11 @@ def load_models(tasks: list[str], alias: str) -> dict[str, ModelBundle]:
 
 
 def snapshot_for(
-    store: Store, sources: connectors.Inputs, as_of: date, now: datetime
+    store: Store,
+    sources: connectors.Inputs,
+    as_of: date,
+    now: datetime,
+    loaded: tuple[pl.DataFrame, pl.DataFrame | None] | None = None,
 ) -> tuple[pl.DataFrame, str]:
     """Return the snapshot for ``as_of``: the stored one if current, else a fresh build.
 
@@ -82,6 +87,9 @@ def snapshot_for(
         Snapshot day.
     now : datetime.datetime
         Current time, for validating the files.
+    loaded : tuple of (polars.DataFrame, polars.DataFrame or None), optional
+        The events and customers, already read and validated: a build uses them instead of
+        reading the sources again.
 
     Returns
     -------
@@ -99,7 +107,7 @@ def snapshot_for(
             return store.read_snapshot(as_of), f"store ({info.path})"
     except SnapshotNotFoundError:
         pass
-    frame, people = sources.read(now)
+    frame, people = loaded if loaded is not None else sources.read(now)
     return build_snapshot(frame, people, as_of), f"built from {sources.events.label}"
 
 
@@ -160,6 +168,30 @@ def store_scores(
     )
 
 
+def require_tracking(console: Console, home: Path, doing: str) -> None:
+    """Point MLflow at the store or the server and probe it; exit 2 with a message if it is down.
+
+    Parameters
+    ----------
+    console : rich.console.Console
+        Where the message goes.
+    home : pathlib.Path
+        ``GUANXI_HOME``.
+    doing : str
+        What the command cannot do without it (``"score"``), for the message.
+
+    Raises
+    ------
+    typer.Exit
+        With code 2 when the tracking server does not answer.
+    """
+    try:
+        check_tracking(configure_tracking(home))
+    except TrackingUnavailableError as exc:
+        console.print(f"[red]cannot {doing}:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
 def _parse_tasks(text: str) -> list[str]:
     tasks = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [t for t in tasks if t not in task_names()]
@@ -209,11 +241,7 @@ def score_command(
     )
     connectors.check_output(out, out_table)
     home = get_settings().home
-    try:
-        check_tracking(configure_tracking(home))
-    except TrackingUnavailableError as exc:
-        console.print(f"[red]cannot score:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    require_tracking(console, home, "score")
     try:
         bundles = load_models(chosen, alias)
     except (registry.ModelNotFoundError, ValueError) as exc:

@@ -26,7 +26,7 @@ from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
-from models.registry import SERVER_SCHEMES
+from models import registry
 
 __all__ = [
     "experiment_id",
@@ -42,9 +42,8 @@ _MAX_PARAM_CHARS: Final = 6000
 def experiment_id(task: str, home: Path) -> str:
     """Return (creating if needed) the experiment ``guanxi-<task>``.
 
-    With a database or file tracking URI (the local SQLite store by default) the experiment's
-    artifacts go to ``<home>/mlartifacts/<task>`` (MLflow would otherwise write ``./mlruns`` in
-    the working directory); with a tracking server, the server decides where artifacts go.
+    Its artifacts go to ``<home>/mlartifacts/<task>`` with a local tracking store
+    (:func:`models.registry.experiment_id`).
 
     Parameters
     ----------
@@ -58,15 +57,7 @@ def experiment_id(task: str, home: Path) -> str:
     str
         Experiment id.
     """
-    client = MlflowClient()
-    name = f"guanxi-{task}"
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return str(found.experiment_id)
-    location = None
-    if not mlflow.get_tracking_uri().startswith(SERVER_SCHEMES):
-        location = (Path(home).resolve() / "mlartifacts" / task).as_uri()
-    return str(client.create_experiment(name, artifact_location=location))
+    return registry.experiment_id(f"guanxi-{task}", home, task)
 
 
 @contextmanager

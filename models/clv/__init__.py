@@ -26,7 +26,13 @@ from models.clv.equity import (
 )
 from models.clv.gamma_gamma import GammaGamma, sample_gamma_gamma
 from models.clv.sbg import CohortFits, ShiftedBetaGeometric, fit_by_cohort
-from models.clv.validation import ForecastAccuracy, compare_forecasts, forecast_accuracy
+from models.clv.validation import (
+    ForecastAccuracy,
+    HoldoutCheck,
+    compare_forecasts,
+    forecast_accuracy,
+    holdout_check,
+)
 from models.clv.value import (
     discount_factor,
     period_discount_rate,
@@ -41,6 +47,7 @@ __all__ = [
     "CohortFits",
     "ForecastAccuracy",
     "GammaGamma",
+    "HoldoutCheck",
     "ModelIdentificationError",
     "ShiftedBetaGeometric",
     "compare_forecasts",
@@ -49,6 +56,7 @@ __all__ = [
     "equity_at_risk",
     "fit_by_cohort",
     "forecast_accuracy",
+    "holdout_check",
     "period_discount_rate",
     "probabilistic_clv",
     "retention_per_period",

@@ -182,7 +182,11 @@ class GammaGamma(ValueModel):
         return p * gamma / (q - 1.0) if q > 1.0 else float("inf")
 
     def conditional_expected_value(
-        self, frequency: npt.ArrayLike, monetary_value: npt.ArrayLike
+        self,
+        frequency: npt.ArrayLike,
+        monetary_value: npt.ArrayLike,
+        *,
+        shrink_nonpositive: bool = False,
     ) -> FloatArray:
         """Return the expected mean value of each customer's future purchases.
 
@@ -192,6 +196,12 @@ class GammaGamma(ValueModel):
             Repeat purchases ``x`` (whole numbers >= 0).
         monetary_value : array_like
             Mean value of the repeat purchases; ignored (may be NaN) where ``x = 0``.
+        shrink_nonpositive : bool, default False
+            Also value repeat buyers whose mean is 0 or negative (loss-making margins): the
+            expectation ``(gamma + x m) p / (p x + q - 1)`` is the weighted average
+            ``w p gamma / (q - 1) + (1 - w) m`` with ``w = (q - 1) / (p x + q - 1)``, and they
+            get the same weighted average. The likelihood cannot read such a customer, so the fit
+            leaves them out; this only values them. By default they are an error.
 
         Returns
         -------
@@ -203,14 +213,19 @@ class GammaGamma(ValueModel):
         ValueError
             If a customer without repeat purchases needs the population mean and ``q <= 1``
             (the fitted value distribution has no mean), or a repeat buyer's value is not
-            positive.
+            positive (not finite, with ``shrink_nonpositive``).
         """
         x = as_array(frequency, "frequency")
         m = np.asarray(monetary_value, dtype=np.float64)
         x, m = np.broadcast_arrays(x, m)
         check((x >= 0) & (x == np.floor(x)), "frequency must be a whole number >= 0")
         repeat = x > 0
-        check(~repeat | (np.isfinite(m) & (m > 0)), "monetary_value must be > 0 for repeat buyers")
+        if shrink_nonpositive:
+            check(~repeat | np.isfinite(m), "monetary_value must be a number for repeat buyers")
+        else:
+            check(
+                ~repeat | (np.isfinite(m) & (m > 0)), "monetary_value must be > 0 for repeat buyers"
+            )
         p, q, gamma = self._params()
         denominator = p * x + q - 1.0
         if np.any(denominator <= 0):

@@ -245,3 +245,35 @@ def test_sigkill_during_a_real_large_write(tmp_path: Path) -> None:
     else:  # killed mid-write: the partial file is hidden from readers
         assert store.latest_as_of() == DAY1
         assert temporaries(store.snapshot_dir)
+
+
+def test_value_tables_round_trip_with_their_metadata(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    assert store.list_values() == [] and store.value_info(DAY1) is None
+    assert store.read_values(DAY1) is None
+    frame = pl.DataFrame({"customer_id": ["a", "b"], "clv": [10.0, -1.5]})
+    fit = {"basis": "margin", "bgnbd": {"r": 0.5, "log_likelihood": -12.5}}
+    check = {"cutoff": "2023-12-31", "forecasts": {"bgnbd": {"mae": 0.4}}}
+    written = store.write_values(
+        frame,
+        DAY2,
+        horizon_days=365,
+        discount_rate=0.1,
+        basis="margin",
+        fit=fit,
+        churn_model={"name": "churn", "version": "3", "horizon_days": 90},
+        validation=check,
+        run_id="abc123",
+    )
+    store.write_values(frame, DAY1, horizon_days=90, discount_rate=0.0, basis="revenue", fit={})
+    assert store.list_values() == [DAY1, DAY2]
+    info = store.value_info(DAY2)
+    assert info == written
+    assert info.path == tmp_path / "values" / "as_of=2024-02-29.parquet"
+    assert (info.rows, info.horizon_days, info.discount_rate) == (2, 365, 0.1)
+    assert info.fit == fit and info.validation == check and info.churn_model["version"] == "3"
+    assert info.version == "2024-02-29/abc123"
+    assert store.value_info(DAY1).version == "2024-01-31/unlogged"
+    stored = store.read_values(DAY2)
+    assert stored is not None and stored.equals(frame)
+    assert json.loads(pl.read_parquet_metadata(info.path)[METADATA_KEY])["run_id"] == "abc123"

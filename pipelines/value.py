@@ -1,0 +1,489 @@
+"""``guanxi value``: every customer's value as of a day, in a file or table and in the store.
+
+Reads the events (``--events``, same source options as ``guanxi score``), summarises each
+customer's purchases up to ``--as-of`` (:func:`features.value.repeat_purchase_summary`), fits
+BG/NBD and Gamma-Gamma (:func:`models.clv.customers.fit_value_models`), reads the churn
+probabilities of the retention task's model (``churn@champion`` by default; customers outside its
+population have none) and computes the value table (:func:`models.clv.customers.value_table`):
+P(alive), expected purchases and order value, CLV two ways, the days to the next order, the value
+tier, the RFM segment of the day's snapshot, and equity at risk.
+
+When the events reach past ``--as-of`` the forecast is checked against the purchases that
+followed (up to ``--horizon-days`` after it); otherwise the same check runs one horizon earlier
+(a backtest: the models fitted on the events up to ``as_of - horizon`` against the purchases up
+to ``as_of``), when there is at least one horizon of history before that cutoff. The check compares
+BG/NBD with the naive "same as last period" forecast (:func:`models.clv.holdout_check`).
+
+The table goes to ``--out`` (a file, or a database table with ``--out-table``, replaced
+atomically), into the store for serving (``--no-store`` skips it), and the fit, the check and the
+equity totals are logged to MLflow (:func:`models.registry.log_value_fit`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, cast
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from features.database import DatabaseError
+from features.events import EventsValidationError
+from features.store import Store, ValueTableInfo
+from features.value import repeat_purchase_summary
+from models import registry
+from models.clv import ModelIdentificationError, customer_equity
+from models.clv.customers import (
+    BASES,
+    Basis,
+    ValueFit,
+    churn_probabilities,
+    fit_value_models,
+    value_table,
+)
+from models.clv.validation import HoldoutCheck, holdout_check
+from models.tasks import retention_task
+from pipelines import connectors
+from pipelines.score import require_tracking, snapshot_for
+
+__all__ = [
+    "ValueRun",
+    "check_window",
+    "compute_values",
+    "equity_tables",
+    "keep_values",
+    "print_values",
+    "value_command",
+]
+
+
+@dataclass(frozen=True)
+class ValueRun:
+    """Everything one value computation produced.
+
+    Attributes
+    ----------
+    as_of : datetime.date
+        The day of the values.
+    horizon_days : int
+        Days the expected purchases and CLV cover.
+    discount_rate : float
+        Annual discount rate.
+    table : polars.DataFrame
+        The value table (with an ``as_of`` column last).
+    fit : ValueFit
+        The fitted models.
+    churn_model : dict or None
+        ``name``, ``version`` and ``horizon_days`` of the churn model read.
+    notes : tuple of str
+        What a reader should know (no churn model, no holdout check, customers left out).
+    check : HoldoutCheck or None
+        The forecast against the purchases after a cutoff.
+    """
+
+    as_of: date
+    horizon_days: int
+    discount_rate: float
+    table: pl.DataFrame
+    fit: ValueFit
+    churn_model: dict[str, Any] | None
+    notes: tuple[str, ...]
+    check: HoldoutCheck | None
+
+
+def check_window(events: pl.DataFrame, as_of: date, horizon_days: int) -> tuple[date, date] | None:
+    """Return the holdout ``(cutoff, through)`` of the forecast check, or None without room.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Validated events.
+    as_of : datetime.date
+        The day of the values.
+    horizon_days : int
+        The horizon.
+
+    Returns
+    -------
+    tuple of (datetime.date, datetime.date) or None
+        ``(as_of, min(as_of + horizon, last event day))`` when the events reach past ``as_of``;
+        else ``(as_of - horizon, as_of)`` when the first order is at least one horizon before
+        that cutoff; else None.
+    """
+    orders = events.filter(pl.col("event_type") == "order")
+    if orders.is_empty():
+        return None
+    last = events["ts"].max().date()  # type: ignore[union-attr]
+    if last > as_of:
+        return as_of, min(as_of + timedelta(days=horizon_days), last)
+    cutoff = as_of - timedelta(days=horizon_days)
+    first = orders["ts"].min().date()  # type: ignore[union-attr]
+    return (cutoff, as_of) if (cutoff - first).days >= horizon_days else None
+
+
+def compute_values(
+    events: pl.DataFrame,
+    snapshot: pl.DataFrame,
+    as_of: date,
+    *,
+    horizon_days: int = 365,
+    discount_rate: float = 0.10,
+    basis: str = "auto",
+    margin_rate: float = 1.0,
+    alias: str = registry.CHAMPION,
+) -> ValueRun:
+    """Fit the value models and compute every customer's value as of a day.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Validated events (those after ``as_of`` are used only by the holdout check).
+    snapshot : polars.DataFrame
+        The feature snapshot of ``as_of`` (RFM segment, trailing revenue and margin, the churn
+        model's inputs).
+    as_of : datetime.date
+        The day of the values.
+    horizon_days : int, default 365
+        Days the expected purchases and both CLVs cover.
+    discount_rate : float, default 0.10
+        Annual discount rate.
+    basis : {"auto", "margin", "revenue"}, default "auto"
+        What a purchase earns (:func:`models.clv.customers.choose_basis` for ``auto``).
+    margin_rate : float, default 1.0
+        Margin per unit of revenue on the revenue basis.
+    alias : str, default "champion"
+        Registry alias of the churn model to read.
+
+    Returns
+    -------
+    ValueRun
+        The table, the fit, the churn model read, the holdout check and notes.
+
+    Raises
+    ------
+    models.clv.ModelIdentificationError
+        If the value models cannot be fitted on these events.
+    ValueError
+        If an argument is out of range or the margin basis lacks margins.
+    """
+    notes: list[str] = []
+    summary = repeat_purchase_summary(events, as_of)
+    chosen = None if basis == "auto" else cast(Basis, basis)
+    fit = fit_value_models(summary, basis=chosen, margin_rate=margin_rate)
+    if fit.excluded:
+        notes.append(
+            f"{fit.excluded:,} repeat buyer(s) with a mean margin <= 0 were left out of the "
+            "Gamma-Gamma fit and valued by its shrinkage towards the population mean (their CLV "
+            "can be negative)"
+        )
+    churn, churn_model, note = _churn(snapshot, alias)
+    if note:
+        notes.append(note)
+    table = value_table(
+        summary,
+        snapshot,
+        fit,
+        horizon_days=horizon_days,
+        discount_rate=discount_rate,
+        churn=churn,
+        churn_horizon_days=churn_model["horizon_days"] if churn_model else None,
+    ).with_columns(as_of=pl.lit(as_of, pl.Date))
+    window = check_window(events, as_of, horizon_days)
+    check = None
+    if window is None:
+        notes.append(
+            "no holdout check: the events neither reach past --as-of nor hold one horizon of "
+            "history before as_of - horizon"
+        )
+    else:
+        try:
+            check = holdout_check(events, *window)
+        except ModelIdentificationError as error:
+            notes.append(f"no holdout check: {error}")
+    return ValueRun(
+        as_of, horizon_days, discount_rate, table, fit, churn_model, tuple(notes), check
+    )
+
+
+def _churn(
+    snapshot: pl.DataFrame, alias: str
+) -> tuple[pl.DataFrame | None, dict[str, Any] | None, str | None]:
+    """Churn probabilities of the retention task's aliased model, or why there are none."""
+    spec = retention_task()
+    if spec is None:
+        return None, None, "no task declares retention risk: no churn probability, no textbook CLV"
+    try:
+        loaded = registry.load_model(spec.name, alias=alias)
+    except registry.ModelNotFoundError as error:
+        return (
+            None,
+            None,
+            f"no churn probabilities, so clv_textbook and equity_at_risk are empty: {error}",
+        )
+    bundle = loaded.bundle
+    recorded = (bundle.metadata.get("params") or {}).get("horizon") or loaded.tags.get("horizon")
+    horizon = int(float(recorded)) if recorded else None
+    if horizon is None:
+        return None, None, f"{spec.name} version {loaded.version} records no horizon"
+    model = {"name": loaded.name, "version": loaded.version, "horizon_days": horizon}
+    return churn_probabilities(bundle, snapshot), model, None
+
+
+def equity_tables(table: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Return customer equity overall, per RFM segment and per value tier.
+
+    Parameters
+    ----------
+    table : polars.DataFrame
+        A value table.
+
+    Returns
+    -------
+    dict of str to polars.DataFrame
+        ``overall``, ``rfm_segment`` and ``value_tier`` (:func:`models.clv.customer_equity`).
+    """
+    return {
+        "overall": customer_equity(table),
+        "rfm_segment": customer_equity(table, "rfm_segment"),
+        "value_tier": customer_equity(table, "value_tier"),
+    }
+
+
+def keep_values(
+    run: ValueRun, home: Path, *, store: bool = True, sources: dict[str, str] | None = None
+) -> tuple[str, ValueTableInfo | None]:
+    """Log a value run to MLflow and keep its table in the store.
+
+    Parameters
+    ----------
+    run : ValueRun
+        The computation.
+    home : pathlib.Path
+        ``GUANXI_HOME`` (tracking must be configured).
+    store : bool, default True
+        Whether to write the table into the store.
+    sources : dict of str to str, optional
+        Where the events came from, logged as params.
+
+    Returns
+    -------
+    tuple of (str, features.store.ValueTableInfo or None)
+        The MLflow run id, and what the store holds (None with ``store=False``).
+    """
+    tables = equity_tables(run.table)
+    fit = run.fit.summary()
+    settings = {
+        "as_of": run.as_of.isoformat(),
+        "horizon_days": run.horizon_days,
+        "discount_rate": run.discount_rate,
+        "basis": run.fit.basis,
+        "margin_rate": fit["margin_rate"],
+        "customers": run.table.height,
+        **({f"churn_model.{k}": v for k, v in (run.churn_model or {}).items()}),
+        **(sources or {}),
+    }
+    validation = run.check.as_dict() if run.check is not None else None
+    results = {
+        **{k: v for k, v in fit.items() if isinstance(v, dict)},
+        "excluded": run.fit.excluded,
+        "holdout": validation["forecasts"] if validation else {},
+        "equity": tables["overall"].row(0, named=True),
+    }
+    run_id = registry.log_value_fit(
+        home, run.as_of, settings, results, {k: v.to_pandas() for k, v in tables.items()}
+    )
+    info = None
+    if store:
+        info = Store(home).write_values(
+            run.table,
+            run.as_of,
+            horizon_days=run.horizon_days,
+            discount_rate=run.discount_rate,
+            basis=run.fit.basis,
+            fit=fit,
+            churn_model=run.churn_model,
+            validation=validation,
+            run_id=run_id,
+        )
+    return run_id, info
+
+
+def _number(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def print_values(console: Console, run: ValueRun) -> None:
+    """Print the fit, the holdout check and the equity summary of a value run.
+
+    Parameters
+    ----------
+    console : rich.console.Console
+        Where to print.
+    run : ValueRun
+        The computation.
+    """
+    fit = run.fit.summary()
+    bg = fit["bgnbd"]
+    console.print(
+        f"BG/NBD on {bg['customers']:,.0f} customers ({bg['repeat_buyers']:,.0f} repeat buyers): "
+        f"r={bg['r']:.4g} alpha={bg['alpha']:.4g} a={bg['a']:.4g} b={bg['b']:.4g}, "
+        f"log-likelihood {bg['log_likelihood']:,.1f}"
+    )
+    for key, label in (("gamma_gamma_revenue", "order values"), ("gamma_gamma_margin", "margins")):
+        gg = fit.get(key)
+        if gg is not None:
+            console.print(
+                f"Gamma-Gamma on {label} of {gg['customers']:,.0f} repeat buyers: p={gg['p']:.4g} "
+                f"q={gg['q']:.4g} gamma={gg['gamma']:.4g}, population mean "
+                f"{gg['population_mean']:,.2f}, spend-frequency correlation "
+                f"{gg['spend_frequency_correlation']:+.3f}"
+            )
+    basis = "margins" if run.fit.basis == "margin" else f"revenue x {run.fit.margin_rate:g}"
+    console.print(
+        f"CLV earns on {basis}, {run.horizon_days} days at {run.discount_rate:.1%} a year"
+    )
+    if run.churn_model:
+        model = run.churn_model
+        console.print(
+            f"churn probabilities: {model['name']} version {model['version']} "
+            f"({model['horizon_days']}-day horizon)"
+        )
+    if run.check is not None:
+        check = run.check
+        table = Table(
+            title=f"Holdout: fitted on the events to {check.cutoff}, purchases in "
+            f"({check.cutoff}, {check.through}]"
+        )
+        headers = ("forecast", "customers", "MAE", "correlation", "predicted", "actual", "error")
+        for column in headers:
+            table.add_column(column, justify="left" if column == "forecast" else "right")
+        for name, a in check.accuracy.items():
+            label = "BG/NBD" if name == "bgnbd" else "same as last period"
+            table.add_row(
+                label,
+                f"{a.customers:,}",
+                f"{a.mae:.3f}",
+                f"{a.correlation:.3f}",
+                f"{a.forecast_total:,.0f}",
+                f"{a.actual_total:,.0f}",
+                f"{a.aggregate_error:+.1%}",
+            )
+        console.print(table)
+    tables = equity_tables(run.table)
+    overall = tables["overall"].row(0, named=True)
+    at_risk = (
+        f"equity at risk {_number(overall['equity_at_risk'])} "
+        f"({_number(100 * (overall['risk_share'] or 0), 1)}%, {overall['scored']:,} customers "
+        "with a churn probability)"
+        if overall["scored"]
+        else "no churn probabilities, so no equity at risk"
+    )
+    console.print(
+        f"customer equity {_number(overall['equity'])} over {overall['customers']:,} customers; "
+        f"{at_risk}"
+    )
+    for by in ("value_tier", "rfm_segment"):
+        table = Table(title=f"Equity by {by.replace('_', ' ')}")
+        for column in (by, "customers", "equity", "share", "at risk", "risk share"):
+            table.add_column(column, justify="left" if column == by else "right")
+        for row in tables[by].iter_rows(named=True):
+            table.add_row(
+                str(row[by]),
+                f"{row['customers']:,}",
+                _number(row["equity"]),
+                f"{_number(100 * (row['equity_share'] or 0), 1)}%",
+                _number(row["equity_at_risk"]),
+                f"{_number(100 * (row['risk_share'] or 0), 1)}%",
+            )
+        console.print(table)
+    for note in run.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+
+
+def value_command(
+    events: connectors.Events,
+    as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Day of the values (UTC).")],
+    out: connectors.Out,
+    customers: connectors.Customers = None,
+    horizon_days: Annotated[
+        int, typer.Option(min=1, help="Days the expected purchases and CLV cover.")
+    ] = 365,
+    discount_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Annual discount rate (0.10 for 10%).")
+    ] = 0.10,
+    value_basis: Annotated[
+        str,
+        typer.Option(
+            help="What a purchase earns: margin (Gamma-Gamma on margins), revenue (on order "
+            "values times --margin-rate) or auto (margin when every repeat buyer has margins)."
+        ),
+    ] = "auto",
+    margin_rate: Annotated[
+        float, typer.Option(min=0.0, help="Margin per unit of revenue on the revenue basis.")
+    ] = 1.0,
+    alias: Annotated[
+        str, typer.Option(help="Registry alias of the churn model to read.")
+    ] = registry.CHAMPION,
+    keep: Annotated[
+        bool, typer.Option("--store/--no-store", help="Also keep the table in the store.")
+    ] = True,
+    out_table: connectors.OutTable = None,
+    events_table: connectors.EventsTable = None,
+    events_query: connectors.EventsQuery = None,
+    customers_table: connectors.CustomersTable = None,
+    customers_query: connectors.CustomersQuery = None,
+    mapping: connectors.MappingFile = None,
+) -> None:
+    """Compute every customer's value (P(alive), CLV two ways, equity at risk); write it."""
+    from serving.settings import get_settings
+
+    console = Console()
+    if value_basis not in ("auto", *BASES):
+        raise typer.BadParameter(
+            f"{value_basis!r}: choose auto, {', '.join(BASES)}", param_hint="--value-basis"
+        )
+    if margin_rate <= 0:
+        raise typer.BadParameter("must be > 0", param_hint="--margin-rate")
+    sources = connectors.inputs(
+        events, events_table, events_query, customers, customers_table, customers_query, mapping
+    )
+    connectors.check_output(out, out_table)
+    home = get_settings().home
+    require_tracking(console, home, "value customers")
+    day = as_of.date()
+    now = datetime.now(UTC)
+    try:
+        frame, people = sources.read(now)
+        snapshot, source = snapshot_for(Store(home), sources, day, now, loaded=(frame, people))
+    except EventsValidationError as exc:
+        console.print(f"[red]cannot value customers, nothing written:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"snapshot as of {day}: {snapshot.height:,} customers, {source}")
+    try:
+        run = compute_values(
+            frame,
+            snapshot,
+            day,
+            horizon_days=horizon_days,
+            discount_rate=discount_rate,
+            basis=value_basis,
+            margin_rate=margin_rate,
+            alias=alias,
+        )
+    except ValueError as exc:  # ModelIdentificationError included
+        console.print(f"[red]cannot value customers, nothing written:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    print_values(console, run)
+    try:
+        where = connectors.write_output(run.table, out, out_table)
+    except DatabaseError as exc:
+        console.print(f"[red]cannot write the values:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    run_id, info = keep_values(run, home, store=keep, sources={"events": sources.events.label})
+    console.print(f"wrote {run.table.height:,} rows to {where}; MLflow run {run_id}")
+    if info is not None:
+        console.print(f"kept in the store ({info.path})")

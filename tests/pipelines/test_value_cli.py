@@ -1,0 +1,133 @@
+"""`guanxi value`: the table, the store, MLflow, the holdout check, a database as the sink."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import mlflow
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from features.database import Relation, scan
+from features.events import read_events
+from features.store import Store
+from features.value import repeat_purchase_summary
+from models import registry
+from models.clv.customers import DETAIL_COLUMNS, VALUE_COLUMNS
+from pipelines.cli import app
+from serving.settings import get_settings
+from tests.conftest import create_database
+from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
+from tests.pipelines.test_train_cli import AS_OF, cli, sample  # noqa: F401  (fixtures)
+
+DAY = date.fromisoformat(AS_OF)
+
+
+def _value(cli: CliRunner, sample: Path, *extra: str) -> str:  # noqa: F811
+    args = ["value", "--events", str(sample / "events.parquet"), "--as-of", AS_OF, *extra]
+    result = cli.invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_value_writes_the_table_keeps_it_and_logs_the_fit(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    out_path = tmp_path / "values.csv"
+    output = _value(
+        cli, sample, "--customers", str(sample / "customers.parquet"), "--out", str(out_path)
+    )
+    written = pl.read_csv(out_path, try_parse_dates=True)
+    assert written.columns == [*VALUE_COLUMNS, *DETAIL_COLUMNS, "as_of"]
+    events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    buyers = repeat_purchase_summary(events, DAY)
+    assert written["customer_id"].to_list() == buyers["customer_id"].to_list()
+    # churn probabilities only inside the churn population (an order in the last 365 days)
+    eligible = written.filter(pl.col("churn_status") == "eligible")
+    assert eligible["churn_probability"].null_count() == 0
+    outside = written.filter(pl.col("churn_status") != "eligible")
+    assert outside.height > 0 and outside["churn_probability"].null_count() == outside.height
+    assert outside["equity_at_risk"].null_count() == outside.height
+    assert eligible["clv_textbook"].null_count() == 0
+    risk = (eligible["churn_probability"] * eligible["clv"] - eligible["equity_at_risk"]).abs()
+    assert risk.max() < 1e-9
+    # the events reach past --as-of: the forecast is checked on what followed
+    assert f"purchases in ({AS_OF}," in " ".join(output.split())
+    assert "BG/NBD" in output and "same as last period" in output
+    store = Store(get_settings().home)
+    info = store.value_info(DAY)
+    assert info is not None and info.rows == written.height and info.horizon_days == 365
+    assert info.churn_model == {"name": "churn", "version": "1", "horizon_days": 90}
+    assert info.validation is not None and info.validation["cutoff"] == AS_OF
+    assert set(info.validation["forecasts"]) == {"bgnbd", "naive"}
+    stored = store.read_values(DAY)
+    assert stored is not None and stored.height == written.height
+    assert stored["clv"].to_list() == pytest.approx(written["clv"].to_list())
+    run = mlflow.get_run(info.run_id)
+    assert run.data.params["horizon_days"] == "365" and run.data.params["basis"] == info.basis
+    metrics = run.data.metrics
+    for key in ("bgnbd_r", "bgnbd_log_likelihood", "holdout_bgnbd_mae", "holdout_naive_mae"):
+        assert key in metrics, key
+    assert "gamma_gamma_revenue_spend_frequency_correlation" in metrics
+    assert metrics["equity_equity"] == pytest.approx(written["clv"].sum())
+    experiment = mlflow.get_experiment(run.info.experiment_id)
+    assert experiment.name == registry.VALUE_EXPERIMENT
+
+
+def test_value_without_a_churn_model_says_so(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    out_path = tmp_path / "values.parquet"
+    output = " ".join(_value(cli, sample, "--out", str(out_path), "--no-store").split())
+    assert "no churn probabilities" in output
+    written = pl.read_parquet(out_path)
+    assert written["equity_at_risk"].null_count() == written.height
+    assert Store(get_settings().home).value_info(DAY) is None
+
+
+def test_bad_options_fail_before_any_work(cli: CliRunner, sample: Path, tmp_path: Path) -> None:  # noqa: F811
+    base = ["value", "--events", str(sample / "events.parquet"), "--as-of", AS_OF]
+    for extra, message in (
+        (["--out", str(tmp_path / "v.txt")], "must end in .csv or .parquet"),
+        (["--out", str(tmp_path / "v.csv"), "--value-basis", "profit"], "choose auto"),
+        (["--out", str(tmp_path / "v.csv"), "--margin-rate", "0"], "must be > 0"),
+        (["--out", "duckdb:///x.db"], "--out-table"),
+    ):
+        result = cli.invoke(app, [*base, *extra], env={"COLUMNS": "200"})
+        assert result.exit_code == 2, result.output
+        assert message in " ".join(result.output.split())
+    assert not (tmp_path / "v.csv").exists()
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgresql"])
+def test_value_table_into_a_database(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+    kind: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    if kind == "duckdb":
+        uri = f"duckdb:///{tmp_path / 'crm.duckdb'}"
+    else:
+        uri = create_database(request.getfixturevalue("postgres"), "values_sink")
+    _value(cli, sample, "--out", uri, "--out-table", "guanxi_values", "--no-store")
+    table, _ = scan(Relation(uri, table="guanxi_values"))
+    stored = table.collect().sort("customer_id")
+    expected = _value_frame(cli, sample, tmp_path)
+    assert stored.columns == expected.columns
+    assert stored["customer_id"].to_list() == expected["customer_id"].to_list()
+    assert stored["clv"].to_list() == pytest.approx(expected["clv"].to_list())
+
+
+def _value_frame(cli: CliRunner, sample: Path, tmp_path: Path) -> pl.DataFrame:  # noqa: F811
+    path = tmp_path / "same.parquet"
+    _value(cli, sample, "--out", str(path), "--no-store")
+    return pl.read_parquet(path)
