@@ -135,6 +135,8 @@ class ModelBundle:
 
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         """Return ``X``'s model columns, in order, as a float32 array (names any missing)."""
+        if X.columns.tolist() == self.feature_names:  # model_frame's rows: no selection needed
+            return X.to_numpy(dtype=np.float32, na_value=np.nan)
         missing = [c for c in self.feature_names if c not in X.columns]
         if missing:
             raise KeyError(
