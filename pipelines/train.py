@@ -190,6 +190,14 @@ def train_command(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling, tuning and models.")] = 0,
     prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Prune weak trials.")] = True,
+    active_days: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Activity window of the task's population in days (churn, referral: customers "
+            "with an order in the last N days); recorded in the model's metadata.",
+        ),
+    ] = TrainConfig.active_days,
     events_table: connectors.EventsTable = None,
     events_query: connectors.EventsQuery = None,
     customers_table: connectors.CustomersTable = None,
@@ -205,7 +213,9 @@ def train_command(
         events, events_table, events_query, customers, customers_table, customers_query, mapping
     )
     console = Console()
-    config = TrainConfig(trials=trials, timeout=timeout, seed=seed, prune=prune)
+    config = TrainConfig(
+        trials=trials, timeout=timeout, seed=seed, prune=prune, active_days=active_days
+    )
     home = get_settings().home
     try:
         check_tracking(configure_tracking(home))

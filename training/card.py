@@ -97,6 +97,17 @@ def model_card(
             "The logistic baseline ranks as well as XGBoost on the test cutoff: the simpler "
             "model is an option."
         )
+    grouped = cutoffs.get("split") == "customer"
+    split_note = cutoffs.get("split_note") or "time split"
+    held_validation = ": half of the customers at the cutoff" if grouped else " cutoff"
+    held_test = ": the other half, never seen in fitting, at the cutoff" if grouped else " cutoff"
+    if grouped:
+        caveats.insert(
+            0,
+            "The history was too short for a later held-out month: the metrics below are for "
+            "customers the model never saw, at the same cutoff and season as the validation rows; "
+            "they do not show how the model ages.",
+        )
     caveat_lines = "\n".join(f"- {c}" for c in caveats)
     missing = ", ".join(f"{n} ({s:.0%})" for n, s in data.get("missing", [])) or "none"
     return f"""# Model card: {task}
@@ -109,9 +120,10 @@ without human review.
 ## Data
 - Events from {data["first_day"]} to {params["as_of"]} (training day); nothing later is read.
 - Horizon: {params["horizon"]} days; label window of a cutoff c: days (c, c + {params["horizon"]}].
+- Split: {split_note}.
 - Training cutoffs: {", ".join(str(c) for c in cutoffs["train"])}.
-- Validation cutoff (early stopping, tuning, calibration): {cutoffs["validation"]}.
-- Held-out test cutoff (all metrics below): {cutoffs["test"]}.
+- Validation{held_validation} (early stopping, tuning, calibration): {cutoffs["validation"]}.
+- Held-out test{held_test} (all metrics below): {cutoffs["test"]}.
 - Rows (train / validation / test): {" / ".join(str(n) for n in data["rows"])}; positive rate:
   {" / ".join(_fmt(float(p)) for p in data["positive_rate"])}.
 - {data["n_features"]} input features, feature set version {params["feature_set_version"]}.

@@ -20,9 +20,18 @@ Each stage's labels end before the next stage's cutoff, as they would for a mode
 day. Without the gap, a training cutoff one month before the validation cutoff shares most of its
 label window and customers with it, so validation scores (and so early stopping, tuning and
 calibration) reward memorising those customers; on the sample data that made the validation
-ROC-AUC 0.79 against 0.68 on the test cutoff. The price is history: the split needs at least
-``H + 2g + min_history_days`` days (360 for a 90-day horizon), and at least twice the horizon in
-any case.
+ROC-AUC 0.79 against 0.68 on the test cutoff. The price is history: this **time split** needs at
+least ``H + 2g + min_history_days`` days (360 for a 90-day horizon).
+
+Short histories: the customer-grouped hold-out
+----------------------------------------------
+With less history than that but at least ``2H + min_history_days`` days (e.g. 39 weeks of events
+and a 13-week horizon), the plan falls back to the **customer** split: the training cutoffs are
+``t - H, t - H - s, ...`` (their labels end by ``t``), and the last cutoff ``t = D - H`` is split
+by customer (:func:`holdout_groups`): half of its customers are the validation rows, the other
+half the test rows. Validation and test then share a cutoff and a season, so the held-out metrics
+say how the model does on customers it never saw, not on a later month; the plan's
+:meth:`CutoffPlan.describe` says so, and training prints it and writes it on the model card.
 
 Rows
 ----
@@ -43,6 +52,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -55,13 +65,19 @@ from models.tasks import get_task, model_feature_names, model_frame
 __all__ = [
     "CutoffPlan",
     "InsufficientDataError",
+    "SplitMode",
     "TaskData",
     "build_task_data",
     "check_split",
     "events_up_to",
+    "holdout_groups",
     "missing_summary",
     "plan_cutoffs",
 ]
+
+
+SplitMode = Literal["time", "customer"]
+"""``time``: validation and test are later cutoffs; ``customer``: the last one split by customer."""
 
 
 class InsufficientDataError(ValueError):
@@ -97,17 +113,46 @@ class CutoffPlan:
     validation : datetime.date
         The validation cutoff.
     test : datetime.date
-        The held-out test cutoff.
+        The held-out test cutoff (the validation cutoff too in the ``customer`` mode).
+    mode : {"time", "customer"}, default "time"
+        The split: later cutoffs held out, or the last cutoff's customers split in two.
+    history_days : int, default 0
+        Days of events from the first event to the training day.
+    time_split_days : int, default 0
+        Least history the time split needs (``H + 2g + min_history_days``).
     """
 
     train: tuple[date, ...]
     validation: date
     test: date
+    mode: SplitMode = "time"
+    history_days: int = 0
+    time_split_days: int = 0
 
     @property
     def all(self) -> tuple[date, ...]:
-        """Every cutoff, oldest first."""
-        return (*self.train, self.validation, self.test)
+        """Every distinct cutoff, oldest first."""
+        return tuple(dict.fromkeys((*self.train, self.validation, self.test)))
+
+    def describe(self) -> str:
+        """Say in one sentence which split is used and why.
+
+        Returns
+        -------
+        str
+            The mode, the history and the minimum history of the full time split.
+        """
+        if self.mode == "time":
+            return (
+                f"time split: validation cutoff {self.validation}, held-out test cutoff "
+                f"{self.test} ({self.history_days} days of history; the time split needs "
+                f"{self.time_split_days})"
+            )
+        return (
+            f"customer-grouped hold-out: {self.history_days} days of history is less than the "
+            f"{self.time_split_days} days the full time split needs, so validation and test are "
+            f"two halves of the customers at the last cutoff {self.test}, not a later month"
+        )
 
 
 def plan_cutoffs(
@@ -139,45 +184,66 @@ def plan_cutoffs(
     Returns
     -------
     CutoffPlan
-        The cutoffs.
+        The cutoffs: the time split when the history allows it, else the customer-grouped
+        hold-out (see the module docstring).
 
     Raises
     ------
     InsufficientDataError
-        If the history is shorter than twice the horizon or too short for one training cutoff.
+        If the history is shorter than ``2H + min_history_days`` days (one training cutoff and
+        the last cutoff need it); the message names both minimums.
     ValueError
         If an argument is out of range.
     """
     if horizon < 1 or step_days < 1 or n_cutoffs < 1 or min_history_days < 0:
         raise ValueError("horizon, step_days and n_cutoffs must be positive")
     history = (as_of - first_day).days
-    if history < 2 * horizon:
-        raise InsufficientDataError(
-            f"history is {history} days ({first_day} to {as_of}); need at least 2 x horizon = "
-            f"{2 * horizon} days: use a shorter --horizon or more history"
-        )
     gap = step_days * math.ceil(horizon / step_days)
+    time_split = horizon + 2 * gap + min_history_days
+    least = 2 * horizon + min_history_days
     test = as_of - timedelta(days=horizon)
-    validation = test - timedelta(days=gap)
     earliest = first_day + timedelta(days=min_history_days)
-    latest_train = validation - timedelta(days=gap)
-    train = tuple(
-        c
-        for c in (
-            latest_train - timedelta(days=step_days * k) for k in range(n_cutoffs - 1, -1, -1)
-        )
-        if c >= earliest
+
+    def train_before(latest: date) -> tuple[date, ...]:
+        back = (latest - timedelta(days=step_days * k) for k in range(n_cutoffs - 1, -1, -1))
+        return tuple(c for c in back if c >= earliest)
+
+    validation = test - timedelta(days=gap)
+    train = train_before(validation - timedelta(days=gap))
+    if train:
+        return CutoffPlan(train, validation, test, "time", history, time_split)
+    train = train_before(test - timedelta(days=horizon))
+    if train:
+        return CutoffPlan(train, test, test, "customer", history, time_split)
+    raise InsufficientDataError(
+        f"history is {history} days ({first_day} to {as_of}); training needs at least {least} "
+        f"days = 2 x horizon {horizon} (the training labels, then the held-out labels) + "
+        f"{min_history_days} (history before the first training cutoff), with validation and "
+        f"test two halves of the customers at the last cutoff; the full time split needs "
+        f"{time_split} days = horizon {horizon} (test labels) + {gap} (validation labels, "
+        f"ending by the test cutoff) + {gap} (training labels, ending by the validation cutoff) "
+        f"+ {min_history_days}: use a shorter --horizon or more history"
     )
-    if not train:
-        needed = horizon + 2 * gap + min_history_days
-        raise InsufficientDataError(
-            f"history is {history} days ({first_day} to {as_of}); the time split needs at least "
-            f"{needed} days = horizon {horizon} (test labels) + {gap} (validation labels, ending "
-            f"by the test cutoff) + {gap} (training labels, ending by the validation cutoff) + "
-            f"{min_history_days} (history before the first training cutoff): use a shorter "
-            "--horizon or more history"
-        )
-    return CutoffPlan(train=train, validation=validation, test=test)
+
+
+def holdout_groups(customer_ids: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Split customers in two halves for the customer-grouped hold-out.
+
+    Parameters
+    ----------
+    customer_ids : numpy.ndarray
+        The customer of each row; all of a customer's rows fall in the same half.
+    seed : int, default 0
+        Seed of the random assignment.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, true for the rows of the test half (the others validate).
+    """
+    unique, codes = np.unique(np.asarray(customer_ids), return_inverse=True)
+    halves = np.random.default_rng(seed).permutation(len(unique)) % 2 == 1
+    return halves[codes]
 
 
 @dataclass
@@ -216,7 +282,21 @@ class TaskData:
         TaskData
             The subset.
         """
-        mask = np.isin(self.cutoffs, np.asarray(list(cutoffs), dtype=object))
+        return self.where(np.isin(self.cutoffs, np.asarray(list(cutoffs), dtype=object)))
+
+    def where(self, mask: np.ndarray) -> TaskData:
+        """Return the rows where ``mask`` is true.
+
+        Parameters
+        ----------
+        mask : numpy.ndarray
+            Boolean, one per row.
+
+        Returns
+        -------
+        TaskData
+            The subset.
+        """
         return TaskData(X=self.X.loc[mask], y=self.y[mask], weight=self.weight[mask])
 
     def subsample(self, max_rows: int, seed: int = 0) -> TaskData:

@@ -51,6 +51,7 @@ from training.datasets import (
     build_task_data,
     check_split,
     events_up_to,
+    holdout_groups,
     missing_summary,
     plan_cutoffs,
 )
@@ -278,14 +279,14 @@ def train_task(
     categories = order_categories(events)
     _say(
         progress,
-        f"{task}: cutoffs train {plan.train[0]}..{plan.train[-1]} ({len(plan.train)}), "
-        f"validation {plan.validation}, test {plan.test}",
+        f"{task}: {plan.describe()}; training cutoffs {plan.train[0]}..{plan.train[-1]} "
+        f"({len(plan.train)})",
     )
     held, names = build_task_data(
         events,
         customers,
         task,
-        [plan.validation, plan.test],
+        plan.all[len(plan.train) :],
         horizon,
         categories=categories,
         active_days=cfg.active_days,
@@ -302,7 +303,11 @@ def train_task(
         max_rows_per_cutoff=cfg.max_rows_per_cutoff,
         seed=cfg.seed,
     )
-    valid, test = held.at([plan.validation]), held.at([plan.test])
+    if plan.mode == "customer":
+        in_test = holdout_groups(held.X.index.get_level_values("customer_id").to_numpy(), cfg.seed)
+        valid, test = held.where(~in_test), held.where(in_test)
+    else:
+        valid, test = held.at([plan.validation]), held.at([plan.test])
     for split, data, days in (
         ("train", train, plan.train),
         ("validation", valid, (plan.validation,)),
@@ -398,7 +403,13 @@ def train_task(
         "trials": tuned.study.trials_dataframe(),
     }
 
-    cutoffs = {"train": list(plan.train), "validation": plan.validation, "test": plan.test}
+    cutoffs = {
+        "train": list(plan.train),
+        "validation": plan.validation,
+        "test": plan.test,
+        "split": plan.mode,
+        "split_note": plan.describe(),
+    }
     params: dict[str, Any] = {
         "task": task,
         "as_of": as_of,

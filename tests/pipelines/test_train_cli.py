@@ -121,6 +121,8 @@ def _train(cli: CliRunner, sample: Path, monkeypatch, result: TrainResult, fail=
         "--trials",
         "2",
         "--no-prune",
+        "--active-days",
+        "180",
     ]
     return cli.invoke(app, args), fake
 
@@ -135,6 +137,7 @@ def test_train_tracks_run_and_registers_challenger(
     out, fake = _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
     assert out.exit_code == 0, out.output
     assert fake.calls[0]["config"].prune is False and fake.calls[0]["config"].trials == 2
+    assert fake.calls[0]["config"].active_days == 180
     assert "grade B" in out.output and "xgboost" in out.output and "rule" in out.output
     runs = _runs()
     parent = runs[runs["tags.mlflow.parentRunId"].isna()].iloc[0]

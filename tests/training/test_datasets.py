@@ -16,6 +16,7 @@ from training.datasets import (
     build_task_data,
     check_split,
     events_up_to,
+    holdout_groups,
     missing_summary,
     order_categories,
     plan_cutoffs,
@@ -48,11 +49,35 @@ def test_every_label_window_ends_by_the_next_stage() -> None:
 
 
 def test_short_history_says_what_to_change() -> None:
-    with pytest.raises(InsufficientDataError, match=r"history is 200 days.*2 x horizon = 360"):
+    with pytest.raises(
+        InsufficientDataError, match=r"history is 200 days.*at least 450 days.*needs 630 days"
+    ):
         plan_cutoffs(date(2025, 1, 1), date(2025, 7, 20), 180)
-    with pytest.raises(InsufficientDataError, match=r"history is 300 days.*at least 360 days"):
-        plan_cutoffs(date(2025, 3, 6), date(2025, 12, 31), 90)
-    plan_cutoffs(date(2025, 1, 5), date(2025, 12, 31), 90)  # 360 days: one training cutoff
+    with pytest.raises(InsufficientDataError, match=r"history is 269 days.*at least 270 days"):
+        plan_cutoffs(date(2025, 4, 6), date(2025, 12, 31), 90)
+    plan = plan_cutoffs(date(2025, 1, 5), date(2025, 12, 31), 90)  # 360 days: one cutoff
+    assert plan.mode == "time" and "time split" in plan.describe()
+
+
+def test_short_history_splits_the_last_cutoff_by_customer() -> None:
+    """39 weeks of events and a 13-week horizon: 273 days, at least 2 x 91 + 90 = 272."""
+    plan = plan_cutoffs(date(2025, 4, 2), date(2025, 12, 31), 91)
+    assert plan.mode == "customer"
+    assert plan.test == plan.validation == date(2025, 10, 1)  # D - H
+    assert plan.train == (date(2025, 7, 2),)  # labels end on the test cutoff
+    assert plan.all == (date(2025, 7, 2), date(2025, 10, 1))
+    said = plan.describe()
+    assert "customer-grouped hold-out" in said and "273 days" in said
+    assert "421 days" in said  # 91 + 2 x 120 + 90
+
+
+def test_holdout_groups_keep_a_customer_together() -> None:
+    ids = np.array(["a", "b", "a", "c", "d", "b", "e", "f"])
+    test = holdout_groups(ids, seed=3)
+    for c in np.unique(ids):
+        assert len(set(test[ids == c])) == 1
+    assert 0 < test.sum() < len(ids)
+    np.testing.assert_array_equal(test, holdout_groups(ids, seed=3))
 
 
 def test_check_split_messages() -> None:

@@ -87,6 +87,32 @@ def test_short_history_is_refused(small_sample: tuple[pl.DataFrame, pl.DataFrame
         train_task(events, customers, "upsell", AS_OF, 90, FAST)
 
 
+def test_a_39_week_history_trains_with_a_13_week_horizon(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    """Shops with under a year of data train: the last cutoff is split by customer."""
+    events, customers = small_sample
+    first = AS_OF - timedelta(weeks=39)
+    short = events.filter(pl.col("ts").dt.date() >= first)
+    messages: list[str] = []
+    config = TrainConfig(trials=2, seed=1, nthread=1, shap_rows=100, active_days=120)
+    result = train_task(
+        short, customers, "repurchase", AS_OF, 13 * 7, config, progress=messages.append
+    )
+    cutoffs = result.params["cutoffs"]
+    assert cutoffs["split"] == "customer"
+    assert cutoffs["validation"] == cutoffs["test"] == AS_OF - timedelta(weeks=13)
+    assert cutoffs["train"][-1] == AS_OF - timedelta(weeks=26)
+    assert any("customer-grouped hold-out" in m and "421 days" in m for m in messages)
+    assert "customer-grouped hold-out" in result.model_card
+    held = set(result.holdout.X.index.get_level_values("customer_id"))
+    n_valid, n_test = result.bundle.metadata["data"]["rows"][1:]
+    assert len(held) == n_test and 0.4 < n_test / (n_valid + n_test) < 0.6
+    assert np.isfinite(result.metrics["xgboost"]["roc_auc"])
+    assert result.bundle.metadata["population"]["active_days"] == 120
+    assert result.params["active_days"] == 120
+
+
 @pytest.fixture(scope="module")
 def sample_5k(tmp_path_factory: pytest.TempPathFactory) -> tuple[pl.DataFrame, pl.DataFrame]:
     return load_sample(tmp_path_factory, 5000, seed=42)
