@@ -50,6 +50,7 @@ __all__ = [
     "campaign_report",
     "measured_rates",
     "read_outcomes",
+    "realised_incremental_margin",
     "validate_outcomes",
 ]
 
@@ -411,3 +412,43 @@ def measured_rates(
         rate = float(np.clip(row["incremental_response"] / base, -1.0, 1.0))
         rates.setdefault(offer.name, {})[row["segment"]] = rate
     return rates
+
+
+def realised_incremental_margin(
+    outcomes: pl.DataFrame, customers: pl.Series, cost_per_contact: float
+) -> dict[str, float]:
+    """Estimate what contacting ``customers`` returned, from a randomised campaign's rows.
+
+    The campaign contacted some of these customers and held the others out at random, so the
+    difference of their mean margins estimates the effect of contact on this group; times the
+    group's size, less the cost of contacting all of them, it is the incremental margin a plan
+    selecting exactly this group would have realised.
+
+    Parameters
+    ----------
+    outcomes : polars.DataFrame
+        Validated outcomes with a ``margin`` column, one offer.
+    customers : polars.Series
+        The customer ids a plan selected (those not in the outcomes are ignored).
+    cost_per_contact : float
+        The offer's cost per contact.
+
+    Returns
+    -------
+    dict of str to float
+        ``customers`` (selected and in the outcomes), ``treated``, ``control``,
+        ``incremental_margin`` (after costs; 0 for an empty selection).
+    """
+    rows = outcomes.filter(pl.col("customer_id").is_in(customers.implode()))
+    treated = rows.filter(~pl.col("control"))["margin"]
+    control = rows.filter(pl.col("control"))["margin"]
+    size = rows.height
+    effect = 0.0
+    if treated.len() and control.len():
+        effect = float(treated.mean()) - float(control.mean())  # type: ignore[arg-type]
+    return {
+        "customers": float(size),
+        "treated": float(treated.len()),
+        "control": float(control.len()),
+        "incremental_margin": (effect - cost_per_contact) * size,
+    }

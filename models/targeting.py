@@ -82,6 +82,7 @@ __all__ = [
     "compare_allocations",
     "offer_values",
     "plan_campaign",
+    "plan_resources",
     "segment_roi",
     "summarise",
 ]
@@ -447,7 +448,23 @@ def _allocation(values: OfferValues, choice: np.ndarray, budget: float) -> Alloc
     )
 
 
-def _resources(values: OfferValues, offers: OffersFile, budget: float) -> list[Resource]:
+def plan_resources(values: OfferValues, offers: OffersFile, budget: float) -> list[Resource]:
+    """Return the knapsack's shared limits: budget, channel capacities, contact caps.
+
+    Parameters
+    ----------
+    values : OfferValues
+        The values (their offers fix the columns).
+    offers : OffersFile
+        Channel capacities and contact caps.
+    budget : float
+        The budget.
+
+    Returns
+    -------
+    list of Resource
+        ``budget``, then ``channel:<name>``, ``offer:<name>`` and ``contacts`` where limited.
+    """
     m = len(values.offers)
     out = [Resource("budget", budget, values.cost)]
     for name, channel in offers.channels.items():
@@ -529,7 +546,7 @@ def plan_campaign(
     """
     if not budget >= 0 or not np.isfinite(budget):
         raise ValueError(f"budget must be a non-negative number, got {budget}")
-    resources = _resources(values, offers, budget)
+    resources = plan_resources(values, offers, budget)
     solution: Solution = solve(values.value, resources, method=method)
     allocation = _allocation(values, solution.choice, budget)
     investment = float(allocation.rows["cost"].sum())
@@ -653,7 +670,7 @@ def compare_allocations(
         ``allocation`` (``optimiser``, ``even``, ``churn_score``) then the columns of
         :func:`segment_roi`, each allocation's segments followed by its total.
     """
-    resources = _resources(values, offers, plan.budget)
+    resources = plan_resources(values, offers, plan.budget)
     n = values.value.shape[0]
     eligible = np.isfinite(values.value).any(axis=1)
     segments = sorted(set(values.customers["segment"].filter(pl.Series(eligible)).to_list()))

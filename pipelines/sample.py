@@ -215,13 +215,16 @@ CAMPAIGN_HORIZON_DAYS: Final = 90
 _CAMPAIGN_CONTROL: Final = 0.5  # random hold-out share
 UPLIFT_TYPES: Final = ("persuadable", "sure_thing", "lost_cause", "do_not_disturb")
 """How contact changes a customer's chance to order: helps, no need, no use, pushes away."""
-_ORDER_P: Final = np.array([[0.10, 0.45], [0.75, 0.75], [0.03, 0.03], [0.45, 0.15]])
+_ORDER_P: Final = np.array([[0.05, 0.55], [0.75, 0.75], [0.03, 0.03], [0.50, 0.10]])
 # P(order in the horizon) without / with contact, per uplift type
 _TYPE_WEIGHTS: Final = np.array(  # persuadable, sure_thing, lost_cause, do_not_disturb
-    [[1.0, 0.0, 0.2, 0.3], [2.0, 0.3, 0.5, 0.3], [0.6, 0.05, 2.0, 0.1]]  # active, drifting, lapsed
+    [[0.3, 0.0, 0.1, 0.1], [2.0, 0.1, 0.3, 0.1], [0.3, 0.02, 2.0, 0.05]]  # active, drifting, lapsed
 )
-_SURE_THING_Z: Final = 2.0  # active customers: sure-thing weight times sigmoid(2 z) ...
-_OPEN_COMPLAINT_DND: Final = 2.0  # ... and an open complaint adds to the do-not-disturb weight
+_SURE_THING_Z: Final = 3.0  # active customers: sure-thing weight times sigmoid(2 z)
+_OVERDUE_DAYS: Final = (150.0, 75.0)  # persuadable weight + 4 exp(-((days since order - 150) / 75)^2)
+_RECENT_DAYS: Final = 45.0  # sure-thing weight + 2 when the last order is this recent
+_LONG_GONE_DAYS: Final = 365.0  # lost-cause weight + 3 when the last order is older
+_OPEN_COMPLAINT_DND: Final = 6.0  # an open complaint adds to the do-not-disturb weight
 _CAMPAIGN_AOV: Final = np.array([80.0, 1000.0, 400.0])  # order value per customer type
 _CAMPAIGN_MARGIN: Final = (0.3, 0.05)  # margin rate: mean, sd
 
@@ -458,6 +461,7 @@ class _Block:
             w = self._category_weights(who) * ~self.owned[who]
             self.owned[who, _pick(r, w)] = True
         self.n_orders = np.zeros(n, dtype=np.int32)
+        self.last_order = np.full(n, np.iinfo(np.int64).min // 2, dtype=np.int64)
         self.n_tickets = np.zeros(n, dtype=np.int32)
         self.open_until = np.zeros(n, dtype=np.int64)
         self.first_ts = np.maximum(self.signup, window.start)  # no event comes earlier
@@ -574,6 +578,8 @@ class _Block:
         r, sink = self.rng, self.sink
         seq = self.n_orders[idx] + 1 + _rank_within(idx)
         self.n_orders += np.bincount(idx, minlength=self.n).astype(np.int32)
+        written = ts < self.window.end
+        np.maximum.at(self.last_order, idx[written], ts[written])
         cat = _pick(r, self._category_weights(idx))
         qty = 1 + r.poisson(_EXTRA_UNITS[self.ctype[idx]])
         unit = _UNIT_PRICE[cat] * self.price_level[idx] * r.lognormal(0.0, _PRICE_SD, len(idx))
@@ -729,6 +735,10 @@ class _Block:
         weights = _TYPE_WEIGHTS[self.state[known]].copy()
         active = self.state[known] == 0
         weights[active, 1] = _SURE_THING_Z * _sigmoid(2.0 * self.z[known[active]])
+        days = (end - self.last_order[known]) / _US_PER_DAY
+        weights[:, 0] += 4.0 * np.exp(-(((days - _OVERDUE_DAYS[0]) / _OVERDUE_DAYS[1]) ** 2))
+        weights[days <= _RECENT_DAYS, 1] += 2.0
+        weights[days > _LONG_GONE_DAYS, 2] += 3.0
         weights[self.open_until[known] > end, 3] += _OPEN_COMPLAINT_DND
         kind = _pick(rng, weights)
         control = rng.random(k) < _CAMPAIGN_CONTROL
