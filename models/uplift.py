@@ -87,9 +87,7 @@ def _check(x: np.ndarray, treatment: np.ndarray, y: np.ndarray) -> None:
         raise ValueError("uplift needs both treated and control customers")
 
 
-def _as_arrays(
-    x: Any, treatment: Any, y: Any
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _as_arrays(x: Any, treatment: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     xa = np.asarray(x, dtype=np.float64)
     ta = np.asarray(treatment).astype(np.int64)
     ya = np.asarray(y).astype(np.int64)

@@ -221,7 +221,10 @@ _TYPE_WEIGHTS: Final = np.array(  # persuadable, sure_thing, lost_cause, do_not_
     [[0.3, 0.0, 0.1, 0.1], [2.0, 0.1, 0.3, 0.1], [0.3, 0.02, 2.0, 0.05]]  # active, drifting, lapsed
 )
 _SURE_THING_Z: Final = 3.0  # active customers: sure-thing weight times sigmoid(2 z)
-_OVERDUE_DAYS: Final = (150.0, 75.0)  # persuadable weight + 4 exp(-((days since order - 150) / 75)^2)
+_OVERDUE_DAYS: Final = (
+    150.0,
+    75.0,
+)  # persuadable weight + 4 exp(-((days since order - 150) / 75)^2)
 _RECENT_DAYS: Final = 45.0  # sure-thing weight + 2 when the last order is this recent
 _LONG_GONE_DAYS: Final = 365.0  # lost-cause weight + 3 when the last order is older
 _OPEN_COMPLAINT_DND: Final = 6.0  # an open complaint adds to the do-not-disturb weight

@@ -150,4 +150,6 @@ def test_plan_with_uplift_beats_plan_with_segment_rates(
             f"{plans[name].expected_value:.1f}, realised incremental margin on held-out rows "
             f"{r['incremental_margin']:.1f}"
         )
-    assert realised["uplift"]["incremental_margin"] > realised["segment_rates"]["incremental_margin"]
+    assert (
+        realised["uplift"]["incremental_margin"] > realised["segment_rates"]["incremental_margin"]
+    )
