@@ -28,6 +28,12 @@ missing (XGBoost routes it).
 
 Evaluation
 ----------
+Every campaign row can be held out once: :func:`cross_fit` splits the rows into folds (stratified
+by treatment and outcome), fits a learner on all folds but one and predicts the one left out, so
+each row's estimate comes from a model that never saw it. Against a single half/half split this
+trains on more rows and evaluates on all of them, which matters because the realised effect of a
+selection of customers is a difference of two noisy means.
+
 On held-out campaign rows, customers are ranked by predicted uplift. The Qini curve at the top
 ``k`` customers is ``Y_t(k) - Y_c(k) N_t(k) / N_c(k)`` (the incremental responders among them);
 the Qini coefficient is the area between that curve and the random-targeting line, divided by the
@@ -39,12 +45,13 @@ possible ranking 1). AUUC is the same normalised area for the uplift curve
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Protocol
 
 import numpy as np
 import pandas as pd
 import polars as pl
+from sklearn.model_selection import StratifiedKFold
 from sklift.metrics import qini_auc_score, qini_curve, uplift_auc_score
 from sklift.models import TwoModels
 from xgboost import XGBClassifier, XGBRegressor
@@ -54,25 +61,42 @@ from features.snapshot import model_input_columns
 __all__ = [
     "DEFAULT_PARAMS",
     "TwoModelUplift",
+    "UpliftLearner",
     "XLearnerUplift",
+    "best_ranking",
     "campaign_training_frame",
+    "cross_fit",
     "evaluate_ranking",
+    "fold_of",
     "qini",
     "uplift_frame",
 ]
 
 DEFAULT_PARAMS: Final[dict[str, Any]] = {
-    "n_estimators": 200,
-    "max_depth": 3,
+    "n_estimators": 100,
+    "max_depth": 2,
     "learning_rate": 0.05,
     "subsample": 0.8,
     "colsample_bytree": 0.8,
-    "min_child_weight": 5.0,
+    "min_child_weight": 20.0,
     "n_jobs": 1,
 }
-"""XGBoost parameters of every inner model: shallow, slow-learning trees, as campaign data are
-small and the effect is a difference of two noisy probabilities. One thread: on a few thousand
-rows a second thread only adds waiting."""
+"""XGBoost parameters of every inner model: stumps of depth 2 with at least 20 rows' weight per
+leaf, as campaign data are small and the effect is a difference of two noisy probabilities. On
+the 10,000-customer sample campaign (9,094 rows, five folds) deeper trees (depth 3, 200 rounds,
+leaf weight 5) fitted the noise of each arm: their out-of-fold uplift correlated 0.37 (two-model)
+and 0.40 (X-learner) with the true uplift, against 0.41 and 0.43 with these. One thread: on a few
+thousand rows a second thread only adds waiting."""
+
+
+class UpliftLearner(Protocol):
+    """What :func:`cross_fit` needs of a learner: ``fit(x, treatment, y)`` and ``predict(x)``."""
+
+    def fit(self, x: Any, treatment: Any, y: Any) -> Any:
+        """Fit on features, treatment flags and outcomes."""
+
+    def predict(self, x: Any) -> np.ndarray:
+        """Return the estimated uplift of each row."""
 
 
 def _check(x: np.ndarray, treatment: np.ndarray, y: np.ndarray) -> None:
@@ -357,3 +381,93 @@ def evaluate_ranking(
     )
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=["qini", "auuc"])
     return frame.sort_values("qini", ascending=False)
+
+
+def cross_fit(
+    learner: Callable[[], UpliftLearner],
+    x: Any,
+    treatment: Any,
+    y: Any,
+    folds: int = 5,
+    seed: int = 0,
+) -> np.ndarray:
+    """Return out-of-fold uplift estimates: each row predicted by a model fitted without it.
+
+    Parameters
+    ----------
+    learner : callable
+        Makes a fresh, unfitted learner (e.g. ``TwoModelUplift``).
+    x : array-like
+        Features, shape ``(n, p)``.
+    treatment : array-like
+        1 for contacted, 0 for control.
+    y : array-like
+        The 0/1 outcome.
+    folds : int, default 5
+        Number of folds (scikit-learn's ``StratifiedKFold`` on treatment and outcome).
+    seed : int, default 0
+        Seed of the fold assignment.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n,)``: the out-of-fold uplift of every row.
+    """
+    xa, ta, ya = _as_arrays(x, treatment, y)
+    out = np.empty(len(ya), dtype=np.float64)
+    fold = fold_of(ta, ya, folds, seed)
+    for k in range(folds):
+        model = learner()
+        model.fit(xa[fold != k], ta[fold != k], ya[fold != k])
+        out[fold == k] = model.predict(xa[fold == k])
+    return out
+
+
+def fold_of(treatment: Any, y: Any, folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Assign each campaign row to a fold, stratified by treatment and outcome.
+
+    Parameters
+    ----------
+    treatment : array-like
+        1 for contacted, 0 for control.
+    y : array-like
+        The 0/1 outcome.
+    folds : int, default 5
+        Number of folds.
+    seed : int, default 0
+        Seed of scikit-learn's ``StratifiedKFold``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The fold (``0 .. folds - 1``) of each row; :func:`cross_fit` uses the same assignment.
+    """
+    strata = 2 * np.asarray(treatment).astype(np.int64) + np.asarray(y).astype(np.int64)
+    fold = np.empty(len(strata), dtype=np.int64)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for k, (_, test) in enumerate(splitter.split(np.zeros((len(strata), 1)), strata)):
+        fold[test] = k
+    return fold
+
+
+def best_ranking(table: pd.DataFrame, baseline: str = "churn_score") -> str | None:
+    """Return the uplift ranking plans should use, or None when none beats the baseline.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`evaluate_ranking`'s table with the uplift learners, the baseline and ``random``.
+    baseline : str, default "churn_score"
+        The ranking an uplift model must beat on the Qini coefficient.
+
+    Returns
+    -------
+    str or None
+        The learner with the largest Qini coefficient when it is larger than the baseline's.
+    """
+    learners = table.drop(index=[baseline, "random"], errors="ignore")
+    if learners.empty:
+        return None
+    qini = learners["qini"].astype(float)
+    best = str(qini.idxmax())
+    return best if float(qini[best]) > float(table["qini"].astype(float)[baseline]) else None

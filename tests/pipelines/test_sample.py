@@ -388,3 +388,20 @@ def test_campaign_csv(tmp_path: Path) -> None:
     assert summary.campaign_path.name == "campaign.csv"
     outcomes = read_outcomes(summary.campaign_path)
     assert outcomes.height == summary.campaign_rows
+
+
+def test_campaign_shares_match_the_docs(tmp_path: Path) -> None:
+    """docs/sample-data.md states the uplift-type shares of the default sample; they hold."""
+    summary = generate_sample(5000, tmp_path, seed=42, campaign=True)
+    assert summary.campaign_path is not None
+    campaign = pl.read_parquet(summary.campaign_path)
+    shares = dict(campaign["uplift_type"].value_counts(normalize=True).iter_rows())
+    docs = (Path(__file__).parents[2] / "docs" / "sample-data.md").read_text(encoding="utf-8")
+    text = " ".join(docs.split())
+    stated = (
+        f"{campaign.height:,} customers are in the campaign: "
+        f"{shares['persuadable']:.0%} persuadables, {shares['sure_thing']:.0%} sure things, "
+        f"{shares['lost_cause']:.0%} lost causes and {shares['do_not_disturb']:.0%} "
+        "do-not-disturbs"
+    )
+    assert stated in text
