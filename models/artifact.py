@@ -53,7 +53,9 @@ def apply_calibration(calibration: dict[str, Any], margin: np.ndarray) -> np.nda
         ``{"method": "isotonic", "x": [...], "y": [...]}`` (piecewise-linear interpolation of the
         fitted isotonic steps, ``np.interp``, flat beyond the ends), ``{"method": "sigmoid",
         "a": a, "b": b}`` (``1 / (1 + exp(-(a * margin + b)))``) or ``{"method": "none"}`` (the
-        plain logistic of the margin).
+        plain logistic of the margin). An optional ``"shift"`` (default 0) is added to the
+        log-odds of the mapped probability: the season correction of
+        :mod:`training.calibration` (a prior shift, so the ranking never changes).
     margin : numpy.ndarray
         Raw margins, any shape.
 
@@ -67,7 +69,15 @@ def apply_calibration(calibration: dict[str, Any], margin: np.ndarray) -> np.nda
     ValueError
         If the method is unknown or its parameters are missing.
     """
-    m = np.asarray(margin, dtype=np.float64)
+    p = _calibrated(calibration, np.asarray(margin, dtype=np.float64))
+    shift = float(calibration.get("shift", 0.0))
+    if shift == 0.0:
+        return p
+    with np.errstate(divide="ignore"):
+        return np.asarray(1.0 / (1.0 + np.exp(-(np.log(p) - np.log1p(-p) + shift))))
+
+
+def _calibrated(calibration: dict[str, Any], m: np.ndarray) -> np.ndarray:
     method = calibration.get("method")
     if method == "isotonic":
         x = np.asarray(calibration["x"], dtype=np.float64)

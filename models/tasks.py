@@ -51,7 +51,7 @@ import polars as pl
 
 from features.contracts import CATEGORY_FEATURE_PREFIX, feature_info
 from features.snapshot import model_input_columns
-from models.metrics import BINARY_METRICS, Evaluator, binary_evaluation, grade
+from models.metrics import BINARY_METRICS, GRADE_RULES, Evaluator, binary_evaluation, grade
 from models.rules import BaselineRule
 
 __all__ = [
@@ -250,6 +250,11 @@ class TaskSpec:
         The metrics the model card and listings show, in order.
     grade : callable
         ``grade(model_metrics, baseline_metrics)`` returns ``"A"``, ``"B"`` or ``"C"``.
+    grade_rule : str
+        The grade's thresholds in words (the model card prints them).
+    gate : tuple of (str, str), default ("roc_auc", "pr_auc")
+        ``guanxi promote``'s comparison with the champion on the challenger's held-out rows:
+        the first metric must be higher, the second no lower.
     retention_risk : bool, default False
         Whether the task's calibrated probability is the chance of losing a customer within the
         horizon: customer value reads it as the churn probability (textbook CLV's retention,
@@ -268,6 +273,8 @@ class TaskSpec:
     evaluate: Evaluator = binary_evaluation
     metrics: tuple[str, ...] = BINARY_METRICS
     grade: Callable[[Mapping[str, float], Mapping[str, float]], str] = grade
+    grade_rule: str = GRADE_RULES["binary"]
+    gate: tuple[str, str] = ("roc_auc", "pr_auc")
     retention_risk: bool = False
 
     def __post_init__(self) -> None:

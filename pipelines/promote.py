@@ -7,7 +7,9 @@ A challenger becomes champion only when
 1. its grade (version tag ``grade``, see :func:`training.evaluation.grade`) is in
    :data:`PASSING_GRADES`, and
 2. it beats the current champion on the challenger's own held-out rows (the run artifact
-   :data:`models.registry.HOLDOUT_ARTIFACT`): higher ROC-AUC and a PR-AUC no lower.
+   :data:`models.registry.HOLDOUT_ARTIFACT`) on the task's own gate metrics
+   (:attr:`models.tasks.TaskSpec.gate`): the first higher and the second no lower, i.e. ROC-AUC
+   and PR-AUC for a binary task, precision@3 and NDCG@3 per customer for cross-sell.
    The champion is scored on those rows with its own bundle (inputs it needs but the rows lack
    count as missing, as in :func:`models.tasks.model_frame`). When there is no champion yet, or
    the champion was trained on another feature-set version (it could not be served any more),
@@ -22,20 +24,20 @@ from dataclasses import dataclass
 from typing import Annotated, Final
 
 import numpy as np
+import pandas as pd
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from models import registry
-from models.metrics import binary_metrics
 from models.registry import (
     TrackingUnavailableError,
     check_tracking,
     configure_tracking,
     load_holdout,
 )
-from models.tasks import task_names
+from models.tasks import get_task, task_names
 
 __all__ = [
     "KEY_METRICS",
@@ -48,6 +50,7 @@ __all__ = [
 ]
 
 PASSING_GRADES: Final = ("A", "B")
+_LABELS: Final = {"roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "ndcg@3": "NDCG@3"}
 KEY_METRICS: Final[dict[str, str]] = {
     "xgboost_roc_auc": "AUC",
     "xgboost_pr_auc": "PR-AUC",
@@ -79,6 +82,7 @@ def decide(
     grade: str,
     challenger: dict[str, float] | None = None,
     champion: dict[str, float] | None = None,
+    gate: tuple[str, str] = ("roc_auc", "pr_auc"),
 ) -> Decision:
     """Apply the promotion gate (pure).
 
@@ -87,8 +91,10 @@ def decide(
     grade : str
         The challenger's grade.
     challenger, champion : dict, optional
-        ``roc_auc`` and ``pr_auc`` of both models on the same held-out rows; ``champion`` None
-        when there is no comparable champion.
+        The ``gate`` metrics of both models on the same held-out rows; ``champion`` None when
+        there is no comparable champion.
+    gate : tuple of (str, str), default ("roc_auc", "pr_auc")
+        The task's gate metrics: the first must be higher, the second no lower.
 
     Returns
     -------
@@ -102,10 +108,12 @@ def decide(
         )
     if champion is None or challenger is None:
         return Decision(True, f"grade {grade} passes and there is no comparable champion")
-    auc, auc0 = challenger["roc_auc"], champion["roc_auc"]
-    pr, pr0 = challenger["pr_auc"], champion["pr_auc"]
+    first, second = gate
+    auc, auc0 = challenger[first], champion[first]
+    pr, pr0 = challenger[second], champion[second]
     figures = (
-        f"ROC-AUC {auc:.4f} vs champion {auc0:.4f}, PR-AUC {pr:.4f} vs champion {pr0:.4f} "
+        f"{_LABELS.get(first, first)} {auc:.4f} vs champion {auc0:.4f}, "
+        f"{_LABELS.get(second, second)} {pr:.4f} vs champion {pr0:.4f} "
         "on the challenger's held-out rows"
     )
     if not (np.isfinite(auc) and np.isfinite(auc0)):
@@ -162,10 +170,13 @@ def promote(task: str, console: Console) -> Decision:
         else:
             rows, y = load_holdout(str(challenger.run_id))
             rows = rows.reindex(columns=sorted({*rows.columns, *old.feature_names}))
+            spec = get_task(task)
+            index = pd.Index(rows["customer_id"], name="customer_id")
             decision = decide(
                 grade,
-                binary_metrics(y, new.predict_proba(rows)),
-                binary_metrics(y, old.predict_proba(rows)),
+                spec.evaluate(y, new.predict_proba(rows), None, index),
+                spec.evaluate(y, old.predict_proba(rows), None, index),
+                spec.gate,
             )
     if decision.promote:
         registry.set_alias(task, registry.CHAMPION, version)

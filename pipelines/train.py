@@ -39,7 +39,7 @@ from models.registry import (
     log_holdout,
     log_tables,
 )
-from models.tasks import task_names
+from models.tasks import get_task, task_names
 from pipelines import connectors
 from training.tracking import (
     experiment_id,
@@ -51,8 +51,6 @@ from training.tracking import (
 from training.train import TrainConfig, TrainResult, train_task
 
 __all__ = ["TrainOutcome", "run_training", "train_command"]
-
-_SHOWN_METRICS = ("roc_auc", "pr_auc", "top_decile_lift", "brier", "log_loss")
 
 
 @dataclass(frozen=True)
@@ -169,12 +167,13 @@ def _figures_table(outcome: TrainOutcome) -> Table:
     result = outcome.result
     table = Table(title=f"{result.bundle.task}: held-out test cutoff (grade {result.grade})")
     table.add_column("model")
-    for metric in _SHOWN_METRICS:
+    shown = tuple(dict.fromkeys((*get_task(result.bundle.task).metrics[:5], "ece", "max_bin_gap")))
+    for metric in shown:
         table.add_column(metric, justify="right")
     first = [m for m in ("xgboost", "logistic", "rule") if m in result.metrics]
     for name in [*first, *(m for m in result.metrics if m not in first)]:
         values = result.metrics[name]
-        table.add_row(name, *(f"{values.get(m, float('nan')):.4f}" for m in _SHOWN_METRICS))
+        table.add_row(name, *(f"{values.get(m, float('nan')):.4f}" for m in shown))
     return table
 
 

@@ -16,6 +16,22 @@ are split into two folds by customer (all of a customer's rows fall in the same 
 method is fitted on one fold and scored by Brier on the other, and the method with the lower mean
 Brier is then refitted on the whole validation cutoff. The result is the calibration dict of
 :class:`models.artifact.ModelBundle`, applied by :func:`models.artifact.apply_calibration`.
+
+The season correction
+---------------------
+A map fitted on one cutoff is right for that cutoff's season only. The positive rate moves with
+the month the label window covers: on the 20k sample, churn (90 days) is 0.52 at a July cutoff and
+0.42 at an October one, whose window holds the November-December season, and repurchase moves the
+other way (0.40 against 0.49); a map fitted in July then over-states churn in October by about 10
+points. The booster's inputs describe each customer's past, not the calendar ahead, so the shift
+is a change of prior and is corrected as one (:func:`season_shift`): the rate expected at a target
+cutoff ``c`` is the rate at the anchor cutoff ``a`` (the latest with known labels: the validation
+cutoff when evaluating the test cutoff, the test cutoff for the model that ships) moved by last
+year's change between the same two dates (:func:`expected_rate`),
+``logit(rate_c) = logit(rate_a) + logit(rate(c - 364)) - logit(rate(a - 364))``,
+and a constant is added to every row's log-odds at ``c`` so that their mean probability is that
+rate. Only labels whose window ends before ``c`` are read. Without a year of labelled history
+before the anchor there is no correction (shift 0), and the model card says so.
 """
 
 from __future__ import annotations
@@ -23,14 +39,26 @@ from __future__ import annotations
 from typing import Any, Final
 
 import numpy as np
+from scipy.optimize import brentq
+from scipy.special import expit, logit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from models.artifact import apply_calibration
 
-__all__ = ["METHODS", "choose_calibration", "fit_calibration"]
+__all__ = [
+    "METHODS",
+    "SEASON_DAYS",
+    "choose_calibration",
+    "expected_rate",
+    "fit_calibration",
+    "season_shift",
+]
 
 METHODS: Final[tuple[str, ...]] = ("isotonic", "sigmoid")
+
+SEASON_DAYS: Final = 364
+"""Days back to the same season last year (52 weeks: the same weekday)."""
 
 
 def fit_calibration(
@@ -118,3 +146,52 @@ def choose_calibration(
     brier["none"] = float(np.mean((apply_calibration({"method": "none"}, m) - yv) ** 2))
     best = min(METHODS, key=lambda name: brier[name])
     return fit_calibration(m, yv, best), brier
+
+
+def expected_rate(anchor: float, year_ago_target: float, year_ago_anchor: float) -> float | None:
+    """Positive rate expected at a target cutoff from an anchor's and last year's rates.
+
+    Parameters
+    ----------
+    anchor : float
+        Positive rate at the anchor cutoff ``a`` (labels known).
+    year_ago_target, year_ago_anchor : float
+        Positive rates at ``c - 364`` and ``a - 364`` days.
+
+    Returns
+    -------
+    float or None
+        ``expit(logit(anchor) + logit(year_ago_target) - logit(year_ago_anchor))``; None when a
+        rate is 0, 1 or NaN (nothing to move).
+    """
+    rates = np.array([anchor, year_ago_target, year_ago_anchor], dtype=np.float64)
+    if not np.all((rates > 0) & (rates < 1)):
+        return None
+    odds = logit(rates)
+    return float(expit(odds[0] + odds[1] - odds[2]))
+
+
+def season_shift(proba: np.ndarray, rate: float) -> float:
+    """Log-odds constant that moves the mean of ``proba`` to ``rate`` (a prior shift).
+
+    Parameters
+    ----------
+    proba : numpy.ndarray
+        Calibrated probabilities of every row at the target cutoff.
+    rate : float
+        The positive rate expected there (:func:`expected_rate`), in (0, 1).
+
+    Returns
+    -------
+    float
+        ``d`` with ``mean(expit(logit(proba) + d)) == rate`` (within 1e-9); 0 without rows.
+    """
+    p = np.clip(np.asarray(proba, dtype=np.float64), 1e-9, 1 - 1e-9)
+    if p.size == 0:
+        return 0.0
+    odds = logit(p)
+
+    def gap(d: float) -> float:
+        return float(np.mean(expit(odds + d))) - rate
+
+    return float(brentq(gap, -20.0, 20.0, xtol=1e-9))

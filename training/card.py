@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from models.metrics import GRADE_A_AUC_GAIN, GRADE_A_PR_RATIO, GRADE_B_AUC_GAIN
+from models.metrics import MIN_BIN_ROWS
 from models.tasks import get_task
 
 __all__ = ["model_card"]
@@ -63,7 +63,9 @@ def model_card(
     gains : pandas.DataFrame
         The model's gains table on the held-out cutoff.
     calibration : dict
-        ``method`` and the cross-fitted Brier per method (``brier``).
+        ``method``, the cross-fitted Brier per method (``brier``), optionally ``season`` (the
+        season correction of :mod:`training.calibration`, with its ``note``) and
+        ``held_out_unshifted`` (``ece`` and ``max_bin_gap`` without it).
     data : dict
         ``first_day``, ``rows`` per split, ``positive_rate`` per split, ``n_features``,
         ``missing`` (top missing features as ``(name, share)`` pairs).
@@ -92,11 +94,40 @@ def model_card(
         "Customers with little history get scores driven by defaults and missing values.",
         "Features describe behaviour, not causes: a high score says who to look at, not why.",
     ]
+    first, second = spec.gate
+    verdict = ""
+    if grade == "C":
+        verdict = (
+            f'\n\n**Not promoted: the model does not beat the rule "{rule["name"]}"** where it '
+            f"matters ({first} {_fmt(metrics['xgboost'].get(first))} against the rule's "
+            f"{_fmt(metrics['rule'].get(first))}, {second} {_fmt(metrics['xgboost'].get(second))} "
+            f"against {_fmt(metrics['rule'].get(second))}); use the rule."
+        )
     if metrics["logistic"]["roc_auc"] >= metrics["xgboost"]["roc_auc"]:
         caveats.append(
             "The logistic baseline ranks as well as XGBoost on the test cutoff: the simpler "
             "model is an option."
         )
+    season = calibration.get("season") or {}
+    season_line = (
+        f"Season correction (the positive rate moves with the month the label window covers): "
+        f"{season['note']}."
+        if season
+        else ""
+    )
+    model = metrics["xgboost"]
+    unshifted = calibration.get("held_out_unshifted") or {}
+    calibration_line = (
+        f"Calibration on the held-out cutoff: expected calibration error {_fmt(model.get('ece'))}, "
+        f"largest gap among probability bins of at least {MIN_BIN_ROWS} rows "
+        f"{_fmt(model.get('max_bin_gap'))}"
+        + (
+            f" (without the season correction: {_fmt(unshifted.get('ece'))} and "
+            f"{_fmt(unshifted.get('max_bin_gap'))})."
+            if unshifted
+            else "."
+        )
+    )
     grouped = cutoffs.get("split") == "customer"
     split_note = cutoffs.get("split_note") or "time split"
     held_validation = ": half of the customers at the cutoff" if grouped else " cutoff"
@@ -135,11 +166,14 @@ XGBoost (hist trees) tuned with Optuna (TPE, seed {params["seed"]}); best parame
 
 Calibration: {calibration["method"]} on the booster's margin, fitted on the validation cutoff
 (Brier per method, cross-fitted on the validation cutoff: {_short(calibration["brier"])}).
+{season_line}
 
 ## Held-out metrics (test cutoff {cutoffs["test"]})
 {_table(metrics, columns)}
 
 Graded against the rule "{rule["name"]}" ({rule_settings}).
+
+{calibration_line}
 
 Top deciles of the model:
 
@@ -148,9 +182,7 @@ Top deciles of the model:
 {gains_lines}
 
 ## Grade: {grade}
-A: ROC-AUC at least {GRADE_A_AUC_GAIN} above the baseline and PR-AUC at least
-{GRADE_A_PR_RATIO:.2f} x the baseline's; B: ROC-AUC at least {GRADE_B_AUC_GAIN} above the
-baseline and PR-AUC no worse; C: not clearly better than the baseline.
+{spec.grade_rule}{verdict}
 
 ## Caveats
 {caveat_lines}

@@ -71,8 +71,10 @@ __all__ = [
     "check_split",
     "events_up_to",
     "holdout_groups",
+    "label_rate",
     "missing_summary",
     "plan_cutoffs",
+    "population_rows",
 ]
 
 
@@ -408,6 +410,86 @@ def build_task_data(
         weight=np.concatenate([p.weight for p in parts]),
     )
     return data, names
+
+
+def label_rate(
+    events: pl.DataFrame,
+    customers: pl.DataFrame | None,
+    task: str,
+    cutoff: date,
+    horizon: int,
+    categories: list[str],
+    active_days: int,
+) -> float:
+    """Positive rate of a task's labels at one cutoff, over its population.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Validated events; the label window ``(cutoff, cutoff + horizon]`` must be observed.
+    customers : polars.DataFrame, optional
+        The customers table.
+    task : str
+        A registered task.
+    cutoff : datetime.date
+        The cutoff.
+    horizon : int
+        Label window in days.
+    categories : list of str
+        Candidate categories (ranked tasks).
+    active_days : int
+        Activity window of the population.
+
+    Returns
+    -------
+    float
+        Mean label (NaN when the population is empty).
+    """
+    spec = get_task(task)
+    snapshot = build_snapshot(events, customers, cutoff, categories=categories)
+    population = spec.population.select(snapshot, active_days)
+    labels = spec.labels(events, cutoff, horizon, population, categories)[LABEL]
+    return float(labels.mean()) if len(labels) else float("nan")  # type: ignore[arg-type]
+
+
+def population_rows(
+    events: pl.DataFrame,
+    customers: pl.DataFrame | None,
+    task: str,
+    cutoff: date,
+    feature_names: list[str],
+    categories: list[str],
+    active_days: int,
+) -> pd.DataFrame:
+    """Model rows of a task's population at a cutoff whose labels are not known yet.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Validated events (only those up to ``cutoff`` are read).
+    customers : polars.DataFrame, optional
+        The customers table.
+    task : str
+        A registered task.
+    cutoff : datetime.date
+        The cutoff (e.g. the training day, the first cutoff the model scores).
+    feature_names : list of str
+        The model's inputs.
+    categories : list of str
+        Candidate categories (ranked tasks).
+    active_days : int
+        Activity window of the population.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`models.tasks.model_frame` rows of the eligible customers.
+    """
+    spec = get_task(task)
+    snapshot = build_snapshot(events, customers, cutoff, categories=categories)
+    eligible = spec.population.select(snapshot, active_days)["customer_id"].to_list()
+    rows = model_frame(task, snapshot, feature_names, categories)
+    return rows.loc[rows.index.get_level_values("customer_id").isin(eligible)]
 
 
 def check_split(

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -41,8 +41,9 @@ from features.contracts import FEATURE_SET_VERSION
 from models.artifact import ModelBundle, apply_calibration
 from models.estimators import logistic_pipeline
 from models.labels import order_categories
+from models.metrics import calibration_error
 from models.tasks import GRADED_BASELINE, TaskSpec, get_task
-from training.calibration import choose_calibration
+from training.calibration import SEASON_DAYS, choose_calibration, expected_rate, season_shift
 from training.card import model_card
 from training.datasets import (
     CutoffPlan,
@@ -52,8 +53,10 @@ from training.datasets import (
     check_split,
     events_up_to,
     holdout_groups,
+    label_rate,
     missing_summary,
     plan_cutoffs,
+    population_rows,
 )
 from training.evaluation import gains_table, reliability_curve
 from training.plots import gains_figure, reliability_figure, shap_figures
@@ -199,6 +202,89 @@ def _baselines(
         )
         described[baseline.key] = rule.describe()
     return scored, described[GRADED_BASELINE]
+
+
+class _SeasonInputs(NamedTuple):
+    events: pl.DataFrame
+    customers: pl.DataFrame | None
+    task: str
+    horizon: int
+    categories: list[str]
+    config: TrainConfig
+    first_day: date
+    plan: CutoffPlan
+    as_of: date
+
+
+def _season_correction(
+    inputs: _SeasonInputs,
+    test_p: np.ndarray,
+    validation_rate: float,
+    test_rate: float,
+    calibrated: Callable[[pd.DataFrame], np.ndarray],
+    names: list[str],
+) -> dict[str, Any]:
+    """Prior shifts for the test cutoff and for the model that ships (training.calibration).
+
+    The test cutoff is anchored on the validation cutoff; the shipped model (first scoring the
+    training day ``as_of``) on the test cutoff, whose labels are known by then.
+    """
+    ev, cfg, plan = inputs.events, inputs.config, inputs.plan
+    back = timedelta(days=SEASON_DAYS)
+    earliest = inputs.first_day + timedelta(days=cfg.min_history_days)
+    rates: dict[date, float] = {}
+
+    def rate(cutoff: date) -> float:
+        if cutoff not in rates:
+            rates[cutoff] = label_rate(
+                ev,
+                inputs.customers,
+                inputs.task,
+                cutoff,
+                inputs.horizon,
+                inputs.categories,
+                cfg.active_days,
+            )
+        return rates[cutoff]
+
+    def shift(target: date, anchor: date, anchor_rate: float, p: Callable[[], np.ndarray]) -> float:
+        if target == anchor or anchor - back < earliest:
+            return 0.0
+        expected = expected_rate(anchor_rate, rate(target - back), rate(anchor - back))
+        return 0.0 if expected is None else season_shift(p(), expected)
+
+    test_shift = shift(plan.test, plan.validation, validation_rate, lambda: test_p)
+
+    def shipped() -> np.ndarray:
+        rows = population_rows(
+            ev,
+            inputs.customers,
+            inputs.task,
+            inputs.as_of,
+            names,
+            inputs.categories,
+            cfg.active_days,
+        )
+        return calibrated(rows)
+
+    ship_shift = shift(inputs.as_of, plan.test, test_rate, shipped)
+    if plan.test - back < earliest:
+        note = (
+            f"no season correction: it needs labelled history from {plan.test - back} "
+            f"({SEASON_DAYS} days before the test cutoff), the events start {inputs.first_day}"
+        )
+    else:
+        year_ago = ", ".join(f"{c}: {r:.3f}" for c, r in sorted(rates.items()))
+        note = (
+            f"season shift {test_shift:+.3f} log-odds at the test cutoff, {ship_shift:+.3f} at "
+            f"{inputs.as_of} (last year's positive rates {year_ago})"
+        )
+    return {
+        "test_shift": test_shift,
+        "shift": ship_shift,
+        "year_ago_rates": {c.isoformat(): r for c, r in sorted(rates.items())},
+        "note": note,
+    }
 
 
 def _jsonable(value: Any) -> Any:
@@ -365,9 +451,18 @@ def train_task(
         valid.y,
         valid.X.index.get_level_values("customer_id").to_numpy(),
     )
-    bundle.calibration = calibration
     test_margin = bundle.predict_margin(test.X)
-    test_p = bundle.predict_proba(test.X)
+    fitted_p = apply_calibration(calibration, test_margin)
+    season = _season_correction(
+        _SeasonInputs(events, customers, task, horizon, categories, cfg, first_day, plan, as_of),
+        fitted_p,
+        float(valid.y.mean()),
+        float(test.y.mean()),
+        lambda rows: apply_calibration(calibration, bundle.predict_margin(rows)),
+        names,
+    )
+    bundle.calibration = {**calibration, "shift": season["shift"]}
+    test_p = apply_calibration({**calibration, "shift": season["test_shift"]}, test_margin)
     metrics["xgboost"] = spec.evaluate(test.y, test_p, None, test.X.index)
     raw_p = apply_calibration({"method": "none"}, test_margin)
     rank_scores = {"xgboost": test_p, "logistic": logistic_p} | {
@@ -376,14 +471,16 @@ def train_task(
     model_grade = spec.grade(metrics["xgboost"], metrics[GRADED_BASELINE])
     _say(
         progress,
-        f"{task}: XGBoost AUC {metrics['xgboost']['roc_auc']:.3f} "
-        f"(rule {metrics['rule']['roc_auc']:.3f}), calibration {calibration['method']}, "
+        f"{task}: XGBoost {spec.gate[0]} {metrics['xgboost'][spec.gate[0]]:.3f} "
+        f"(rule {metrics['rule'][spec.gate[0]]:.3f}), calibration {calibration['method']} "
+        f"(held-out ECE {metrics['xgboost']['ece']:.3f}, {season['note']}), "
         f"grade {model_grade}",
     )
 
     gains = {name: gains_table(test.y, score) for name, score in rank_scores.items()}
     curves = {
         "xgboost": reliability_curve(test.y, test_p),
+        "xgboost (no season shift)": reliability_curve(test.y, fitted_p),
         "xgboost (uncalibrated)": reliability_curve(test.y, raw_p),
         "logistic": reliability_curve(test.y, logistic_p),
     }
@@ -421,7 +518,12 @@ def train_task(
         "best_params": tuned.params,
         "config": asdict(cfg),
     }
-    calibration_info = {"method": calibration["method"], "brier": calibration_brier}
+    calibration_info = {
+        "method": calibration["method"],
+        "brier": calibration_brier,
+        "season": season,
+        "held_out_unshifted": calibration_error(test.y, fitted_p),
+    }
     data_info = {
         "first_day": first_day,
         "rows": [len(train.y), len(valid.y), len(test.y)],

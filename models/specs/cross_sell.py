@@ -2,8 +2,10 @@
 
 Population: every customer known at the cutoff; one row per (customer, category) for every
 category the customer has not ordered on or before the cutoff (a ``ranked`` task). Label 1 when the
-customer's first order of that category falls in the window ``(c, c + H]``. Graded against the
-category-affinity rule "bought A, also bought B", with category popularity reported beside it.
+customer's first order of that category falls in the window ``(c, c + H]``. Graded on the ranking
+a marketer uses, precision@1/@3 and NDCG@3 per customer (:func:`models.metrics.ranked_grade`),
+against the category-affinity rule "bought A, also bought B", with category popularity reported
+beside it and ROC-AUC for information; ``guanxi promote`` compares precision@3 and NDCG@3.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import date
 import polars as pl
 
 from models.labels import LABEL, bought_categories, category_orders, check_horizon, in_window
-from models.metrics import RANKED_METRICS, ranked_evaluation
+from models.metrics import GRADE_RULES, RANKED_METRICS, ranked_evaluation, ranked_grade
 from models.rules import CategoryAffinityRule, CategoryPopularityRule
 from models.tasks import Baseline, TaskSpec
 
@@ -102,4 +104,7 @@ SPEC = TaskSpec(
     ),
     evaluate=ranked_evaluation,
     metrics=RANKED_METRICS,
+    grade=ranked_grade,
+    grade_rule=GRADE_RULES["ranked"],
+    gate=("precision@3", "ndcg@3"),
 )

@@ -19,6 +19,8 @@ from datetime import date, datetime
 import numpy as np
 from markupsafe import Markup, escape
 
+from models.metrics import MIN_BIN_ROWS
+
 __all__ = [
     "Chart",
     "WaterfallStep",
@@ -533,7 +535,9 @@ def reliability_chart(
     Parameters
     ----------
     series : mapping of str to sequence of (float, float, int)
-        Per curve, ``(mean_predicted, observed_rate, rows)`` per probability bin.
+        Per curve, ``(mean_predicted, observed_rate, rows)`` per probability bin; the
+        description's largest gap is taken among bins of at least
+        :data:`models.metrics.MIN_BIN_ROWS` rows only.
     chart_id : str
         Unique id of the chart in the page.
     title : str
@@ -545,12 +549,15 @@ def reliability_chart(
         The chart; its table lists every bin of every curve.
     """
     names = list(series)
-    gaps = [abs(b - a) for pts in series.values() for a, b, _ in pts]
+    gaps = [abs(b - a) for pts in series.values() for a, b, n in pts if n >= MIN_BIN_ROWS]
     description = (
         f"Reliability of {', '.join(names)} on held-out data; the largest gap between predicted "
-        f"and observed rates is {100 * max(gaps):.1f} points "
-        "(points on the diagonal are perfectly calibrated)."
+        f"and observed rates among bins of at least {MIN_BIN_ROWS} rows is "
+        f"{100 * max(gaps):.1f} points (points on the diagonal are perfectly calibrated)."
         if gaps
+        else f"Reliability of {', '.join(names)} on held-out data; no bin holds "
+        f"{MIN_BIN_ROWS} rows, too few to judge calibration (see the table)."
+        if any(series.values())
         else "No reliability curve was recorded."
     )
     svg = _line_chart(

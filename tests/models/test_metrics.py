@@ -9,8 +9,10 @@ import pytest
 from models.metrics import (
     RANKED_METRICS,
     binary_metrics,
+    calibration_error,
     grade,
     ranked_evaluation,
+    ranked_grade,
     top_decile_lift,
     top_k_metrics,
 )
@@ -49,8 +51,10 @@ def test_top_k_by_hand() -> None:
     score = np.array([0.9, 0.5, 0.1, 0.2, 0.8, 0.3, 0.7, 0.4])
     got = top_k_metrics(customers, y, score)
     # A: top1 hit, top3 two hits of 2; B has no positive (ignored); C: top1 miss, top3 1 of 1
+    # NDCG@3: A (1 + 1/log2 4) / (1 + 1/log2 3), C (1/log2 3) / 1
+    ndcg = ((1 + 0.5) / (1 + 1 / np.log2(3)) + 1 / np.log2(3)) / 2
     assert got == pytest.approx(
-        {"precision@1": 0.5, "recall@1": 0.25, "precision@3": 0.5, "recall@3": 1.0}
+        {"precision@1": 0.5, "recall@1": 0.25, "precision@3": 0.5, "recall@3": 1.0, "ndcg@3": ndcg}
     )
 
 
@@ -69,5 +73,31 @@ def test_ranked_evaluation_adds_top_k_per_customer() -> None:
     )
     y = np.array([1, 0, 0, 1])
     got = ranked_evaluation(y, np.array([0.9, 0.1, 0.8, 0.2]), None, index)
-    assert list(got)[-4:] == list(RANKED_METRICS[-4:])
+    assert set(RANKED_METRICS) <= set(got)
     assert got["precision@1"] == pytest.approx(0.5) and got["recall@3"] == pytest.approx(1.0)
+
+
+def test_calibration_error_by_hand() -> None:
+    # bin [0.1, 0.2]: 100 rows at 0.15, 30 positives (gap 0.15); bin (0.8, 0.9]: 3 rows at 0.85,
+    # none positive (gap 0.85, too few rows to be the headline)
+    p = np.array([0.15] * 100 + [0.85] * 3)
+    y = np.array([1] * 30 + [0] * 73)
+    got = calibration_error(y, p)
+    assert got["ece"] == pytest.approx((100 * 0.15 + 3 * 0.85) / 103)
+    assert got["max_bin_gap"] == pytest.approx(0.15)
+    assert np.isnan(calibration_error(y[-3:], p[-3:])["max_bin_gap"])
+    # a probability on an inner edge falls in the lower bin, as in sklearn's calibration_curve
+    edge = calibration_error(np.array([1] * 50 + [0] * 50), np.full(100, 0.2), min_rows=100)
+    assert edge["ece"] == pytest.approx(0.3) and edge["max_bin_gap"] == pytest.approx(0.3)
+    m = binary_metrics(y, p)
+    assert m["ece"] == pytest.approx(got["ece"]) and m["max_bin_gap"] == pytest.approx(0.15)
+
+
+def test_ranked_grade_is_the_top_k_against_the_rule() -> None:
+    rule = {"precision@1": 0.40, "precision@3": 0.25, "ndcg@3": 0.50, "roc_auc": 0.67}
+    better = {"precision@1": 0.45, "precision@3": 0.28, "ndcg@3": 0.56, "roc_auc": 0.60}
+    assert ranked_grade(better, rule) == "A"  # ROC-AUC over all rows is not graded
+    assert ranked_grade(better | {"precision@1": 0.40}, rule) == "B"
+    # the demo: a higher ROC-AUC but precision@3 0.232 against the rule's 0.250
+    assert ranked_grade({**better, "precision@3": 0.232, "roc_auc": 0.77}, rule) == "C"
+    assert ranked_grade(better | {"precision@3": 0.27}, rule) == "C"  # +8 %: not 10 %

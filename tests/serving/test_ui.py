@@ -373,7 +373,11 @@ def test_other_charts_are_well_formed_with_tables() -> None:
     charts = [
         bar_chart([("a", 0.5), ("b", 0.25)], chart_id="b", title="B", value_label="v"),
         gains_chart({"xgboost": [(0.1, 0.3), (1.0, 1.0)]}, chart_id="g", title="G"),
-        reliability_chart({"xgboost": [(0.1, 0.12, 5), (0.5, 0.4, 3)]}, chart_id="r", title="R"),
+        reliability_chart(
+            {"xgboost": [(0.1, 0.12, 500), (0.5, 0.4, 300), (0.9, 0.1, 3)]},
+            chart_id="r",
+            title="R",
+        ),
         histogram(np.array([0.01, 0.5, 0.51, np.nan, 0.99]), chart_id="h", title="H", bins=10),
         histogram(np.array([]), chart_id="e", title="E"),
         gains_chart({}, chart_id="g0", title="none"),
@@ -382,7 +386,10 @@ def test_other_charts_are_well_formed_with_tables() -> None:
         ET.fromstring(str(chart.svg))
         assert chart.description and all(len(r) == len(chart.columns) for r in chart.rows)
     assert [r[1] for r in charts[3].rows] == ["1", "0", "0", "0", "0", "2", "0", "0", "0", "1"]
+    # the 3-row bin 80 points off is not the headline: the largest among bins of 100+ rows is
     assert "largest gap" in charts[2].description and "10.0 points" in charts[2].description
+    few = reliability_chart({"xgboost": [(0.9, 0.1, 3)]}, chart_id="f", title="F")
+    assert "no bin holds 100 rows" in few.description
 
 
 def test_formatting_for_people() -> None:

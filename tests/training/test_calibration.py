@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.artifact import apply_calibration
-from training.calibration import choose_calibration, fit_calibration
+from training.calibration import choose_calibration, expected_rate, fit_calibration, season_shift
 
 
 def _data(n: int = 4000, scale: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
@@ -44,3 +44,28 @@ def test_single_class_is_refused() -> None:
         fit_calibration(np.array([0.1, 0.2]), np.array([1, 1]), "sigmoid")
     with pytest.raises(ValueError, match="unknown"):
         fit_calibration(np.array([0.1, 0.2]), np.array([0, 1]), "beta")
+
+
+def test_expected_rate_moves_the_anchor_by_last_years_change() -> None:
+    # churn on the 20k sample: 0.518 at the July validation cutoff; last year 0.523 in July and
+    # 0.429 in October, so October is expected at expit(logit .518 + logit .429 - logit .523)
+    got = expected_rate(0.518, 0.429, 0.523)
+    odds = np.log(0.518 / 0.482) + np.log(0.429 / 0.571) - np.log(0.523 / 0.477)
+    assert got == pytest.approx(1 / (1 + np.exp(-odds)))
+    assert expected_rate(0.3, 0.2, 0.2) == pytest.approx(0.3)  # no change last year: none now
+    assert expected_rate(0.3, 0.0, 0.2) is None and expected_rate(np.nan, 0.2, 0.2) is None
+
+
+def test_season_shift_moves_the_mean_and_keeps_the_order() -> None:
+    p = np.array([0.1, 0.4, 0.7])
+    shift = season_shift(p, 0.25)
+    moved = apply_calibration({"method": "none", "shift": shift}, np.log(p / (1 - p)))
+    assert moved.mean() == pytest.approx(0.25, abs=1e-8)
+    assert np.all(np.diff(moved) > 0) and shift < 0
+    assert season_shift(np.array([]), 0.3) == 0.0
+    # a sigmoid map with a shift is the sigmoid with the shift added to its intercept
+    m = np.array([-1.0, 0.0, 2.0])
+    np.testing.assert_allclose(
+        apply_calibration({"method": "sigmoid", "a": 0.8, "b": 0.1, "shift": -0.4}, m),
+        apply_calibration({"method": "sigmoid", "a": 0.8, "b": -0.3}, m),
+    )

@@ -7,12 +7,16 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
 
+from features.snapshot import build_snapshot
 from models.artifact import ModelBundle
 from models.labels import known_customers, order_categories
+from models.metrics import ranked_grade, top_k_metrics
 from models.tasks import get_task, task_names
+from pipelines.sample import _POPULARITY, CATEGORIES, CATEGORY_AFFINITY
 from tests.training.conftest import AS_OF, load_sample
 from training.datasets import InsufficientDataError
 from training.train import TrainConfig, TrainResult, train_task
@@ -128,9 +132,11 @@ def test_every_task_beats_its_rule_on_sample_data(
     xgb_m, rule_m = result.metrics["xgboost"], result.metrics["rule"]
     assert xgb_m["roc_auc"] > rule_m["roc_auc"] + 0.02
     assert xgb_m["pr_auc"] > rule_m["pr_auc"]
-    assert result.grade in ("A", "B")
-    if get_task(task).kind == "ranked":
+    if get_task(task).kind == "ranked":  # graded on the top categories: see the 20k test below
         assert xgb_m["recall@3"] > result.metrics["popularity"]["recall@3"]
+        assert result.grade == ranked_grade(xgb_m, rule_m)
+    else:
+        assert result.grade in ("A", "B")
 
 
 @pytest.mark.parametrize("task", task_names())
@@ -156,3 +162,91 @@ def test_a_history_of_orders_only_trains_every_task(
     result = train_task(orders, None, task, AS_OF, 90, config)
     assert result.grade in ("A", "B", "C")
     assert np.isfinite(result.metrics["xgboost"]["roc_auc"])
+
+
+@pytest.fixture(scope="module")
+def sample_20k(tmp_path_factory: pytest.TempPathFactory) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return load_sample(tmp_path_factory, 20_000, seed=42)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["churn", "repurchase"])
+def test_calibration_holds_on_the_held_out_cutoff_at_20k(
+    task: str, sample_20k: tuple[pl.DataFrame, pl.DataFrame]
+) -> None:
+    """The validation cutoff (July) and the test cutoff (October) differ in season; it holds."""
+    events, customers = sample_20k
+    result = train_task(events, customers, task, AS_OF, 90, TrainConfig(trials=10, nthread=2))
+    model = result.metrics["xgboost"]
+    before = result.bundle.metadata["calibration"]["held_out_unshifted"]
+    print(
+        f"\n{task} at 20k, test cutoff {result.params['cutoffs']['test']}: ECE {model['ece']:.4f}, "
+        f"largest gap among bins of 100+ rows {model['max_bin_gap']:.4f} (without the season "
+        f"correction {before['ece']:.4f} and {before['max_bin_gap']:.4f}); "
+        f"{result.bundle.metadata['calibration']['season']['note']}"
+    )
+    assert model["ece"] <= 0.03
+    assert model["max_bin_gap"] <= 0.05
+    reliability = result.tables["reliability"]
+    assert (reliability["rows"] > 0).all() and "rows" in reliability
+    assert "largest gap among probability bins of at least 100 rows" in result.model_card
+
+
+def _generator_ranking(events: pl.DataFrame, customers: pl.DataFrame, rows: pd.Index) -> np.ndarray:
+    """The sample generator's own weight of each (customer, candidate category) held-out row.
+
+    ``docs/sample-data.md``: a new category ``k`` is drawn with weight ``popularity_k(type) / 5 +
+    sum of CATEGORY_AFFINITY[owned, k]`` (``popularity_k`` alone for a customer who owns none):
+    no model can rank a customer's categories better than this, up to chance.
+    """
+    cutoff = rows.get_level_values("cutoff")[0]
+    snapshot = build_snapshot(events, customers, cutoff, categories=list(CATEGORIES)).join(
+        customers.select("customer_id", "customer_type"), on="customer_id", how="left"
+    )
+    owned = np.column_stack(
+        [snapshot[f"cat_{c}_orders"].fill_null(0).to_numpy() > 0 for c in CATEGORIES]
+    )
+    kind = {"consumer": 0, "business": 1}
+    types = np.array([kind.get(t, 2) for t in snapshot["customer_type"].to_list()])
+    weight = _POPULARITY[types] / 5 + owned @ CATEGORY_AFFINITY
+    weight = np.where(owned.any(axis=1, keepdims=True), weight, _POPULARITY[types])
+    position = {c: i for i, c in enumerate(snapshot["customer_id"].to_list())}
+    who = np.array([position[c] for c in rows.get_level_values("customer_id")])
+    what = np.array([CATEGORIES.index(c) for c in rows.get_level_values("category")])
+    return weight[who, what]
+
+
+@pytest.mark.slow
+def test_cross_sell_is_graded_on_the_top_categories_at_20k(
+    sample_20k: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    """Precision@3 must beat the affinity rule by 10 % to be promoted; else the card says so.
+
+    On the sample data even the generator's own ranking does not reach 1.1 x the rule's
+    precision@3, so the model cannot: it is graded C and the card says it is not promoted.
+    """
+    events, customers = sample_20k
+    result = train_task(
+        events, customers, "cross_sell", AS_OF, 90, TrainConfig(trials=10, nthread=2)
+    )
+    x, y = result.holdout
+    oracle = top_k_metrics(
+        x.index.get_level_values("customer_id").to_numpy(),
+        y,
+        _generator_ranking(events, customers, x.index),
+    )
+    shown = ("precision@1", "precision@3", "recall@1", "recall@3", "ndcg@3")
+    print(
+        f"\ncross_sell at 20k, test cutoff {result.params['cutoffs']['test']}, grade {result.grade}"
+    )
+    for name, values in [*result.metrics.items(), ("generator's own weights", oracle)]:
+        print(f"  {name:>24}: " + ", ".join(f"{m} {values[m]:.4f}" for m in shown))
+    model, rule = result.metrics["xgboost"], result.metrics["rule"]
+    assert model["recall@3"] > result.metrics["popularity"]["recall@3"]
+    assert result.grade == ranked_grade(model, rule)
+    if model["precision@3"] >= 1.1 * rule["precision@3"]:
+        assert result.grade in ("A", "B")
+    else:
+        assert result.grade == "C"
+        assert "Not promoted: the model does not beat the rule" in result.model_card
+    assert oracle["precision@3"] < 1.1 * rule["precision@3"]  # the target is out of reach here
