@@ -12,6 +12,8 @@ Layout
     <home>/scores/task=<task>/as_of=YYYY-MM-DD/version=<model version>.parquet
                                                  one score table per task, snapshot and model
     <home>/values/as_of=YYYY-MM-DD.parquet       the customer value table of a day (guanxi value)
+    <home>/plans/as_of=YYYY-MM-DD.parquet        the campaign plan of a day (guanxi target)
+    <home>/campaigns/campaign=<name>.parquet     recorded campaign outcomes (guanxi campaign record)
 
 A snapshot's metadata (feature-set version, as-of day, row count, the events and customers
 files it was built from with their size and modification time, when it was created) is stored
@@ -25,7 +27,9 @@ was computed from (:func:`snapshot_digest`) and when it was written. The store t
 data: it never looks inside the rows. A value table (one row per customer: P(alive), expected
 purchases, CLV two ways, value tier, equity at risk; see :mod:`models.clv.customers`) carries its
 metadata the same way (:class:`ValueTableInfo`): the horizon, the discount rate, the fitted
-parameters, the holdout check, the churn model it read and the MLflow run of the fit.
+parameters, the holdout check, the churn model it read and the MLflow run of the fit. A plan
+(:class:`PlanInfo`: budget, what it spends and returns, the optimality gap, the summaries and the
+offers it was made with) and a recorded campaign (:class:`CampaignInfo`) are kept the same way.
 
 A snapshot written from events (``guanxi features build``, the demo) comes with its *history*: the
 validated events dated on or before the snapshot day, sorted by ``customer_id`` (then time) in
@@ -61,7 +65,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -74,6 +78,8 @@ from features.contracts import FEATURE_SET_VERSION
 __all__ = [
     "HISTORY_ROW_GROUP",
     "METADATA_KEY",
+    "CampaignInfo",
+    "PlanInfo",
     "ScoreTableInfo",
     "SnapshotInfo",
     "SnapshotNotFoundError",
@@ -527,6 +533,123 @@ class ValueTableInfo(_FileInfo):
             created=str(data["created"]),
             path=path,
         )
+
+
+@dataclass(frozen=True)
+class PlanInfo(_FileInfo):
+    """What the store knows about one campaign plan (``guanxi target``).
+
+    Parameters
+    ----------
+    as_of : datetime.date
+        The day of the scores and values the plan was made from.
+    rows : int
+        Customers contacted.
+    budget : float
+        The budget.
+    investment : float
+        What the plan spends.
+    expected_value : float
+        Expected value after costs.
+    gap : float
+        Optimality gap against the LP bound.
+    method : str
+        ``exact`` or ``lagrangian``.
+    reason : str or None
+        Why the plan is empty.
+    offers : dict
+        The offers file the plan was made with (validated, as data).
+    summaries : dict of str to list of dict
+        ``by_segment``, ``by_offer``, ``next_best`` and ``comparison`` tables as rows.
+    uplift : dict or None
+        The uplift model the plan used, if any.
+    created : str
+        When it was written, ISO 8601 in UTC.
+    path : pathlib.Path
+        The plan's Parquet file.
+    """
+
+    as_of: date
+    rows: int
+    budget: float
+    investment: float
+    expected_value: float
+    gap: float
+    method: str
+    reason: str | None
+    offers: dict[str, Any]
+    summaries: dict[str, list[dict[str, Any]]]
+    uplift: dict[str, Any] | None
+    created: str
+    path: Path
+
+    @classmethod
+    def from_json(cls, text: str, path: Path) -> PlanInfo:
+        """Read what :meth:`to_json` wrote.
+
+        Parameters
+        ----------
+        text : str
+            The JSON object.
+        path : pathlib.Path
+            The plan file it was read from.
+
+        Returns
+        -------
+        PlanInfo
+            The metadata.
+        """
+        data: dict[str, Any] = json.loads(text)
+        data["as_of"] = date.fromisoformat(data["as_of"])
+        return cls(**data, path=path)
+
+
+@dataclass(frozen=True)
+class CampaignInfo(_FileInfo):
+    """What the store knows about one recorded campaign (``guanxi campaign record``).
+
+    Parameters
+    ----------
+    as_of : datetime.date
+        The day it was recorded (UTC).
+    name : str
+        The campaign's name.
+    rows : int
+        Customers in it.
+    source : str
+        The file it was recorded from.
+    created : str
+        When it was written, ISO 8601 in UTC.
+    path : pathlib.Path
+        The outcomes' Parquet file.
+    """
+
+    as_of: date
+    name: str
+    rows: int
+    source: str
+    created: str
+    path: Path
+
+    @classmethod
+    def from_json(cls, text: str, path: Path) -> CampaignInfo:
+        """Read what :meth:`to_json` wrote.
+
+        Parameters
+        ----------
+        text : str
+            The JSON object.
+        path : pathlib.Path
+            The campaign file it was read from.
+
+        Returns
+        -------
+        CampaignInfo
+            The metadata.
+        """
+        data: dict[str, Any] = json.loads(text)
+        data["as_of"] = date.fromisoformat(data["as_of"])
+        return cls(**data, path=path)
 
 
 class SnapshotNotFoundError(LookupError):
@@ -997,3 +1120,160 @@ class Store:
         """
         path = self.value_path(as_of)
         return pl.read_parquet(path) if path.is_file() else None
+
+    @property
+    def plan_dir(self) -> Path:
+        """The directory of the campaign plans."""
+        return self.home / "plans"
+
+    def plan_path(self, as_of: date) -> Path:
+        """Return where the plan of a day is (or would be) stored.
+
+        Parameters
+        ----------
+        as_of : datetime.date
+            The day of the scores and values the plan was made from.
+
+        Returns
+        -------
+        pathlib.Path
+            ``<home>/plans/as_of=YYYY-MM-DD.parquet``.
+        """
+        return _dated(self.plan_dir, as_of)
+
+    def list_plans(self) -> list[date]:
+        """List the days that have a complete plan.
+
+        Returns
+        -------
+        list of datetime.date
+            Oldest first.
+        """
+        return _days(self.plan_dir)
+
+    def write_plan(self, frame: pl.DataFrame, info: PlanInfo) -> PlanInfo:
+        """Store a plan atomically, replacing any plan of the same day.
+
+        Parameters
+        ----------
+        frame : polars.DataFrame
+            The plan's rows.
+        info : PlanInfo
+            Its metadata (``path`` is set by the store).
+
+        Returns
+        -------
+        PlanInfo
+            The metadata written with the rows.
+        """
+        path = self.plan_path(info.as_of)
+        info = replace(info, path=path, rows=frame.height)
+        _write_with_info(path, frame, info)
+        return info
+
+    def plan_info(self, as_of: date) -> PlanInfo | None:
+        """Read a plan's metadata without its rows.
+
+        Parameters
+        ----------
+        as_of : datetime.date
+            The day of the plan.
+
+        Returns
+        -------
+        PlanInfo or None
+            None when the store has no plan for the day.
+        """
+        path = self.plan_path(as_of)
+        text = _info_text(path)
+        return PlanInfo.from_json(text, path) if text is not None else None
+
+    def read_plan(self, as_of: date) -> pl.DataFrame | None:
+        """Read a plan's rows.
+
+        Parameters
+        ----------
+        as_of : datetime.date
+            The day of the plan.
+
+        Returns
+        -------
+        polars.DataFrame or None
+            None when the store has no plan for the day.
+        """
+        path = self.plan_path(as_of)
+        return pl.read_parquet(path) if path.is_file() else None
+
+    @property
+    def campaign_dir(self) -> Path:
+        """The directory of the recorded campaigns."""
+        return self.home / "campaigns"
+
+    def campaign_path(self, name: str) -> Path:
+        """Return where a recorded campaign is (or would be) stored.
+
+        Parameters
+        ----------
+        name : str
+            The campaign's name (letters, digits, ``.``, ``_``, ``-``).
+
+        Returns
+        -------
+        pathlib.Path
+            ``<home>/campaigns/campaign=<name>.parquet``.
+        """
+        return self.campaign_dir / f"campaign={_checked_name('campaign', name)}.parquet"
+
+    def write_campaign(self, frame: pl.DataFrame, name: str, source: str) -> CampaignInfo:
+        """Store a campaign's outcomes atomically, replacing a campaign of the same name.
+
+        Parameters
+        ----------
+        frame : polars.DataFrame
+            Validated outcomes.
+        name : str
+            The campaign's name.
+        source : str
+            Where they were read from.
+
+        Returns
+        -------
+        CampaignInfo
+            The metadata written with the rows.
+        """
+        path = self.campaign_path(name)
+        now = datetime.now(UTC)
+        info = CampaignInfo(now.date(), name, frame.height, source, now.isoformat(), path)
+        _write_with_info(path, frame, info)
+        return info
+
+    def list_campaigns(self) -> list[CampaignInfo]:
+        """List the recorded campaigns.
+
+        Returns
+        -------
+        list of CampaignInfo
+            By name; unfinished writes are never listed.
+        """
+        if not self.campaign_dir.is_dir():
+            return []
+        paths = sorted(
+            p
+            for p in self.campaign_dir.glob("campaign=*.parquet")
+            if p.is_file() and not is_temporary(p)
+        )
+        return [CampaignInfo.from_json(pl.read_parquet_metadata(p)[METADATA_KEY], p) for p in paths]
+
+    def read_campaigns(self) -> pl.DataFrame | None:
+        """Read every recorded campaign's outcomes into one table.
+
+        Returns
+        -------
+        polars.DataFrame or None
+            The outcomes (columns missing from some campaigns are null there); None when nothing
+            is recorded.
+        """
+        infos = self.list_campaigns()
+        if not infos:
+            return None
+        return pl.concat([pl.read_parquet(i.path) for i in infos], how="diagonal_relaxed")

@@ -85,6 +85,8 @@ __all__ = [
     "plan_resources",
     "segment_roi",
     "summarise",
+    "summary_table",
+    "targeting_customers",
 ]
 
 CUSTOMER_INPUTS: Final[dict[str, str]] = {
@@ -691,3 +693,101 @@ def compare_allocations(
     ):
         parts.append(segment_roi(rows).select(pl.lit(name).alias("allocation"), pl.all()))
     return pl.concat(parts)
+
+
+def targeting_customers(
+    values: pl.DataFrame,
+    snapshot: pl.DataFrame | None = None,
+    propensities: Mapping[str, pl.DataFrame] | None = None,
+) -> pl.DataFrame:
+    """Build the customers frame of :func:`offer_values` from a value table and a snapshot.
+
+    Parameters
+    ----------
+    values : polars.DataFrame
+        A customer value table (:func:`models.clv.customers.value_table`): ``customer_id``,
+        ``rfm_segment``, ``value_tier``, ``churn_probability``, ``churn_status``, ``clv``.
+    snapshot : polars.DataFrame, optional
+        The feature snapshot of the same day: ``unresolved_complaints`` and, for customers
+        without a churn status, ``recency_days`` (lapsed after 365 days without an order).
+    propensities : mapping of str to polars.DataFrame, optional
+        Per product category, ``customer_id`` and ``score`` (the cross-sell probability); missing
+        categories leave their cross-sell offers without eligible customers.
+
+    Returns
+    -------
+    polars.DataFrame
+        :data:`CUSTOMER_INPUTS` columns, one row per customer of the value table.
+    """
+    status = pl.col("churn_status") if "churn_status" in values.columns else pl.lit(None)
+    frame = values.select(
+        pl.col("customer_id").cast(pl.String),
+        segment=pl.col("rfm_segment").cast(pl.String),
+        value_tier=pl.col("value_tier").cast(pl.String),
+        churn_probability=pl.col("churn_probability").cast(pl.Float64),
+        clv=pl.col("clv").cast(pl.Float64),
+        _status=status.cast(pl.String),
+    )
+    if snapshot is not None:
+        extra = [c for c in ("unresolved_complaints", "recency_days") if c in snapshot.columns]
+        frame = frame.join(
+            snapshot.select(pl.col("customer_id").cast(pl.String), *extra),
+            on="customer_id",
+            how="left",
+        )
+    recency = pl.col("recency_days") if "recency_days" in frame.columns else pl.lit(None)
+    frame = frame.with_columns(
+        churn_population=pl.col("_status") == "eligible",
+        lapsed=pl.when(pl.col("_status").is_not_null())
+        .then(pl.col("_status") == "lapsed")
+        .otherwise(recency >= 365)
+        .fill_null(False),
+    ).drop("_status", "recency_days", strict=False)
+    if "unresolved_complaints" in frame.columns:
+        frame = frame.with_columns(pl.col("unresolved_complaints").fill_null(0))
+    for category, scores in (propensities or {}).items():
+        frame = frame.join(
+            scores.select(
+                pl.col("customer_id").cast(pl.String),
+                pl.col("score").cast(pl.Float64).alias(f"{PROPENSITY_PREFIX}{category}"),
+            ),
+            on="customer_id",
+            how="left",
+        )
+    return frame
+
+
+def summary_table(plan: Plan) -> pl.DataFrame:
+    """Stack a plan's summaries into one table for a file or a database.
+
+    Parameters
+    ----------
+    plan : Plan
+        The plan.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``table`` (``segment``, ``offer``, ``next_best_segment``, ``next_best_offer``), ``group``
+        (the segment or offer), ``channel`` (offers only), then :data:`SUMMARY_COLUMNS`.
+    """
+    parts = []
+    for prefix, allocation in (("", plan.allocation), ("next_best_", plan.next_best)):
+        parts.append(
+            allocation.by_segment.select(
+                pl.lit(f"{prefix}segment").alias("table"),
+                pl.col("segment").alias("group"),
+                pl.lit(None, pl.String).alias("channel"),
+                *SUMMARY_COLUMNS,
+            )
+        )
+        parts.append(
+            allocation.by_offer.select(
+                pl.lit(f"{prefix}offer").alias("table"),
+                pl.col("offer").alias("group"),
+                "channel",
+                *SUMMARY_COLUMNS,
+            )
+        )
+    schema = parts[0].schema
+    return pl.concat([p.cast(schema) for p in parts])

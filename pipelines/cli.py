@@ -23,8 +23,13 @@ data_app = typer.Typer(help="Sample data and validation of events files.", no_ar
 features_app = typer.Typer(
     help="Point-in-time feature snapshots in the store.", no_args_is_help=True
 )
+campaign_app = typer.Typer(
+    help="Recorded campaigns: outcomes with a control group, and what they returned.",
+    no_args_is_help=True,
+)
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
+app.add_typer(campaign_app, name="campaign")
 
 
 _COMMANDS: tuple[tuple[str, typer.Typer, str, str, str], ...] = (
@@ -38,6 +43,9 @@ _COMMANDS: tuple[tuple[str, typer.Typer, str, str, str], ...] = (
     ("models", app, "models", "pipelines.promote", "models_command"),
     ("score", app, "score", "pipelines.score", "score_command"),
     ("value", app, "value", "pipelines.value", "value_command"),
+    ("target", app, "target", "pipelines.target", "target_command"),
+    ("campaign", campaign_app, "record", "pipelines.campaign", "record_command"),
+    ("campaign", campaign_app, "report", "pipelines.campaign", "report_command"),
     ("serve", app, "serve", "pipelines.serve", "serve_command"),
     ("demo", app, "demo", "pipelines.demo", "demo_command"),
 )

@@ -1,0 +1,153 @@
+"""``guanxi campaign record`` and ``guanxi campaign report``: the campaign loop's bookkeeping.
+
+``record --file outcomes.csv`` validates a campaign's outcomes (who, which offer, held out as
+control or not, responded, ordered, revenue; :func:`models.campaigns.read_outcomes`) and keeps
+them in the store under the campaign's name: the ``campaign`` column's single value, ``--name``,
+or the file's name. Nothing is stored when a row is wrong; the error names the file, column and
+rows. The next ``guanxi target`` reads every recorded campaign and plans with the rates they
+measured.
+
+``report`` prints, per offer and segment, the realised response, the incremental response
+(treated minus control) with a bootstrap interval, the cost, the incremental margin and the ROI
+(:func:`models.campaigns.campaign_report`). Costs come from ``--offers``, or from the offers the
+latest stored plan was made with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from features.store import Store
+from models.campaigns import (
+    REPORT_COLUMNS,
+    CampaignOutcomesError,
+    campaign_report,
+    read_outcomes,
+)
+from models.offers import OffersFile, OffersFileError, load_offers, parse_offers
+
+__all__ = ["record_command", "report_command", "stored_offers"]
+
+
+def _name(outcomes: pl.DataFrame, name: str | None, path: Path) -> str:
+    if name is not None:
+        return name
+    if "campaign" in outcomes.columns:
+        names = outcomes["campaign"].drop_nulls().unique().to_list()
+        if len(names) == 1:
+            return str(names[0])
+        if len(names) > 1:
+            raise typer.BadParameter(
+                f"{path} holds {len(names)} campaigns ({', '.join(sorted(names)[:3])}...): "
+                "record one file per campaign, or name it with --name",
+                param_hint="--file",
+            )
+    return path.stem
+
+
+def record_command(
+    file: Annotated[Path, typer.Option("--file", help="The outcomes: a .csv or .parquet file.")],
+    name: Annotated[
+        str | None,
+        typer.Option(help="The campaign's name (default: its campaign column, or the file name)."),
+    ] = None,
+) -> None:
+    """Validate a campaign's outcomes and keep them in the store."""
+    from serving.settings import get_settings
+
+    console = Console()
+    try:
+        outcomes = read_outcomes(file)
+    except CampaignOutcomesError as exc:
+        console.print(f"[red]cannot record the campaign, nothing stored:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    campaign = _name(outcomes, name, file)
+    store = Store(get_settings().home)
+    try:
+        info = store.write_campaign(outcomes, campaign, str(file))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--name") from exc
+    control = int(outcomes["control"].sum())
+    console.print(
+        f"recorded campaign {campaign!r}: {info.rows:,} customers ({info.rows - control:,} "
+        f"contacted, {control:,} held out as control), kept in the store ({info.path})"
+    )
+
+
+def stored_offers(store: Store) -> OffersFile | None:
+    """Return the offers the latest stored plan was made with, if any.
+
+    Parameters
+    ----------
+    store : features.store.Store
+        The store.
+
+    Returns
+    -------
+    models.offers.OffersFile or None
+        The offers, None without a stored plan.
+    """
+    days = store.list_plans()
+    info = store.plan_info(days[-1]) if days else None
+    return parse_offers(info.offers, str(info.path)) if info is not None else None
+
+
+def _cell(key: str, value: object) -> str:
+    if value is None:
+        return "-"
+    if key in ("offer", "segment"):
+        return str(value)
+    if key in ("treated", "control"):
+        return f"{int(value):,}"  # type: ignore[call-overload]
+    if key in ("cost", "incremental_margin"):
+        return f"{float(value):,.2f}"  # type: ignore[arg-type]
+    return f"{float(value):.3f}"  # type: ignore[arg-type]
+
+
+def report_command(
+    offers: Annotated[
+        Path | None,
+        typer.Option(help="Offers file for the costs (default: the latest stored plan's offers)."),
+    ] = None,
+    margin_rate: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Margin per unit of revenue, for outcomes without margin."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """Report what the recorded campaigns returned, per offer and segment."""
+    from serving.settings import get_settings
+
+    console = Console()
+    store = Store(get_settings().home)
+    outcomes = store.read_campaigns()
+    if outcomes is None:
+        console.print(
+            "[red]no campaign recorded:[/red] record one with guanxi campaign record --file "
+            "outcomes.csv"
+        )
+        raise typer.Exit(1)
+    try:
+        offers_file = load_offers(offers) if offers is not None else stored_offers(store)
+        report = campaign_report(outcomes, offers_file, margin_rate=margin_rate, seed=seed)
+    except (OffersFileError, ValueError) as exc:
+        console.print(f"[red]cannot report:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    table = Table(title=f"Campaigns: {', '.join(i.name for i in store.list_campaigns())}")
+    for key in REPORT_COLUMNS:
+        table.add_column(key, justify="left" if key in ("offer", "segment") else "right")
+    for row in report.iter_rows(named=True):
+        table.add_row(*(_cell(key, row[key]) for key in REPORT_COLUMNS))
+    console.print(table)
+    if offers_file is None:
+        console.print("[yellow]note:[/yellow] no offers file and no stored plan: no cost, no ROI")
+    console.print(
+        "incremental response: treated minus control, with its 95% bootstrap interval "
+        "(ci_low, ci_high); incremental margin: (mean margin treated - control) x treated"
+    )

@@ -1,0 +1,265 @@
+"""``guanxi target``: a budgeted campaign plan from the day's customer values.
+
+``guanxi target --budget B --offers offers.yaml --as-of DATE --out plan.csv`` reads the value
+table of ``--as-of`` from the store (``guanxi value`` writes it), the snapshot of that day if the
+store has it, and the campaigns recorded with ``guanxi campaign record`` (their measured rates
+replace the offers file's), and solves the plan (:func:`models.planning.plan_from_store`).
+
+* ``--out`` gets the plan's rows (``customer_id, offer, channel, cost, expected_value, segment,
+  value_tier``), as a file or, with ``--out-table``, a database table (:mod:`pipelines.connectors`);
+  beside it the summaries per segment and per offer and the "next best use of the remaining
+  budget" (``<name>.summary.csv`` next to a file, table ``<out-table>_summary`` in a database);
+* the store keeps the plan with its summaries for serving (:meth:`features.store.Store.write_plan`);
+* ``--report`` also prints the textbook segment ROI table and the comparison with spending the
+  same budget evenly per segment or by churn score alone; without ``--budget`` and ``--offers``
+  it prints that report for the plan the store holds for ``--as-of`` (the latest by default).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from features.database import DatabaseError, is_database
+from features.store import PlanInfo, Store
+from models.knapsack import Method
+from models.offers import OffersFileError, load_offers
+from models.planning import NoValuesError, PlanRun, keep_plan, plan_from_store
+from models.targeting import SUMMARY_COLUMNS, summary_table
+from pipelines import connectors
+
+__all__ = ["print_plan", "print_report", "summary_output", "target_command"]
+
+_METHODS = ("auto", "exact", "lagrangian")
+
+
+def summary_output(out: str, out_table: str | None) -> tuple[str, str | None]:
+    """Return where the summaries go next to the plan's ``--out`` / ``--out-table``.
+
+    Parameters
+    ----------
+    out : str
+        The plan's file or database.
+    out_table : str, optional
+        The plan's table.
+
+    Returns
+    -------
+    tuple of (str, str or None)
+        ``<stem>.summary<suffix>`` beside a file, or the same database and ``<table>_summary``.
+    """
+    if is_database(out) and out_table:
+        return out, f"{out_table}_summary"
+    path = Path(out)
+    return str(path.with_name(f"{path.stem}.summary{path.suffix}")), None
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _table(title: str, rows: list[dict[str, Any]], keys: list[str]) -> Table:
+    table = Table(title=title)
+    for key in keys:
+        table.add_column(key, justify="left" if key in ("segment", "offer", "channel") else "right")
+    for row in rows:
+        cells = []
+        for key in keys:
+            value = row.get(key)
+            if key in ("segment", "offer", "channel", "allocation"):
+                cells.append(str(value))
+            elif key in ("contacts", "customers"):
+                cells.append(f"{int(value or 0):,}")
+            elif key in ("return_per_unit", "roi"):
+                cells.append(_ratio(value))
+            else:
+                cells.append(_money(value))
+        table.add_row(*cells)
+    return table
+
+
+def print_plan(console: Console, run: PlanRun) -> None:
+    """Print a plan's totals, its summaries and the next best use of the remaining budget.
+
+    Parameters
+    ----------
+    console : rich.console.Console
+        Where to print.
+    run : models.planning.PlanRun
+        The plan.
+    """
+    plan = run.plan
+    console.print(
+        f"plan as of {run.as_of}: {plan.rows.height:,} customers contacted, investment "
+        f"{_money(plan.investment)} of {_money(plan.budget)}, expected value after costs "
+        f"{_money(plan.expected_value)} ({plan.method}, optimality gap {plan.gap:.2e})"
+    )
+    if plan.reason:
+        console.print(f"[yellow]empty plan:[/yellow] {plan.reason}")
+    keys = list(SUMMARY_COLUMNS)
+    for name, allocation in (("", plan.allocation), ("Next best use: ", plan.next_best)):
+        budget = f" (budget {_money(allocation.budget)})" if name else ""
+        console.print(
+            _table(
+                f"{name}by segment{budget}", allocation.by_segment.to_dicts(), ["segment", *keys]
+            )
+        )
+        console.print(
+            _table(f"{name}by offer", allocation.by_offer.to_dicts(), ["offer", "channel", *keys])
+        )
+    for note in run.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+
+
+def print_report(console: Console, comparison: list[dict[str, Any]]) -> None:
+    """Print the segment ROI table of each allocation (optimiser, even, churn score).
+
+    Parameters
+    ----------
+    console : rich.console.Console
+        Where to print.
+    comparison : list of dict
+        Rows of :func:`models.targeting.compare_allocations`.
+    """
+    keys = ["segment", "customers", "investment", "expected_return", "return_per_unit"]
+    titles = {
+        "optimiser": "Segment ROI: the optimiser's allocation",
+        "even": "Segment ROI: the same budget spent evenly per segment",
+        "churn_score": "Segment ROI: the same budget spent by churn score alone",
+    }
+    totals = {}
+    for allocation, title in titles.items():
+        rows = [r for r in comparison if r["allocation"] == allocation]
+        console.print(_table(title, rows, keys))
+        totals[allocation] = next((r for r in rows if r["segment"] == "total"), None)
+    best = totals["optimiser"]
+    if best is not None:
+        for other in ("even", "churn_score"):
+            row = totals[other]
+            if row is not None and row["expected_return"]:
+                console.print(
+                    f"optimiser / {other.replace('_', ' ')}: expected return "
+                    f"{best['expected_return'] / row['expected_return']:.2f}x"
+                )
+
+
+def _stored_report(console: Console, store: Store, as_of: date | None) -> None:
+    days = store.list_plans()
+    day = as_of or (days[-1] if days else None)
+    info: PlanInfo | None = store.plan_info(day) if day else None
+    if info is None:
+        console.print(
+            "[red]no plan in the store"
+            + (f" as of {day}" if day else "")
+            + ":[/red] plan one with guanxi target --budget B --offers offers.yaml --as-of DATE"
+        )
+        raise typer.Exit(1)
+    console.print(
+        f"plan as of {info.as_of} (made {info.created}): {info.rows:,} customers, investment "
+        f"{_money(info.investment)} of {_money(info.budget)}, expected value "
+        f"{_money(info.expected_value)}"
+    )
+    print_report(console, info.summaries.get("comparison", []))
+
+
+def target_command(
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out", help="The plan: a .csv or .parquet file, or a database URI with --out-table."
+        ),
+    ] = None,
+    budget: Annotated[
+        float | None, typer.Option(min=0.0, help="What the campaign may spend, in money units.")
+    ] = None,
+    offers: Annotated[
+        Path | None, typer.Option(help="The offers file (YAML); see docs/examples/offers.yaml.")
+    ] = None,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="Day of the value table to plan from (guanxi value); the latest by default.",
+        ),
+    ] = None,
+    report: Annotated[
+        bool,
+        typer.Option(
+            "--report",
+            help="Also print the segment ROI table and the comparison with an even spend and "
+            "with churn score alone; alone, print it for the plan in the store.",
+        ),
+    ] = False,
+    method: Annotated[
+        str, typer.Option(help="Knapsack method: auto, exact (HiGHS) or lagrangian.")
+    ] = "auto",
+    keep: Annotated[
+        bool, typer.Option("--store/--no-store", help="Also keep the plan in the store.")
+    ] = True,
+    out_table: connectors.OutTable = None,
+) -> None:
+    """Plan a budgeted campaign: who gets which offer, through which channel, and its return."""
+    from serving.settings import get_settings
+
+    console = Console()
+    store = Store(get_settings().home)
+    day = as_of.date() if as_of is not None else None
+    if budget is None and offers is None:
+        if not report:
+            raise typer.BadParameter(
+                "give --budget and --offers to plan, or --report to show the stored plan",
+                param_hint="--budget",
+            )
+        _stored_report(console, store, day)
+        return
+    if budget is None or offers is None:
+        missing = "--budget" if budget is None else "--offers"
+        raise typer.BadParameter("planning needs both --budget and --offers", param_hint=missing)
+    if method not in _METHODS:
+        raise typer.BadParameter(f"{method!r}: choose {', '.join(_METHODS)}", param_hint="--method")
+    if out is not None:
+        connectors.check_output(out, out_table)
+    elif out_table is not None:
+        raise typer.BadParameter("--out-table needs --out", param_hint="--out-table")
+    try:
+        offers_file = load_offers(offers)
+    except OffersFileError as exc:
+        console.print(f"[red]cannot plan, nothing written:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    try:
+        run = plan_from_store(store, offers_file, budget, day, method=_method(method))
+    except NoValuesError as exc:
+        console.print(f"[red]cannot plan, nothing written:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    print_plan(console, run)
+    if report:
+        print_report(console, run.comparison.to_dicts())
+    if out is not None:
+        summary_out, summary_table_name = summary_output(out, out_table)
+        try:
+            where = connectors.write_output(run.plan.rows, out, out_table)
+            summary_where = connectors.write_output(
+                summary_table(run.plan), summary_out, summary_table_name
+            )
+        except DatabaseError as exc:
+            console.print(f"[red]cannot write the plan:[/red] {exc}")
+            raise typer.Exit(1) from exc
+        console.print(
+            f"wrote {run.plan.rows.height:,} rows to {where}; the summaries to {summary_where}"
+        )
+    if keep:
+        info = keep_plan(store, run)
+        console.print(f"kept in the store ({info.path})")
+
+
+def _method(name: str) -> Method:
+    return "exact" if name == "exact" else "lagrangian" if name == "lagrangian" else "auto"

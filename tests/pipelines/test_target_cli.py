@@ -1,0 +1,190 @@
+"""`guanxi target` and `guanxi campaign`: hand-computed plans from a value table in the store.
+
+The value table (five customers) is written straight into the store. With the offers below:
+
+=====  =======  ======  =====  ========================  =================================
+id     segment  p       clv    retention (cost 1)        win-back (cost 2, lapsed only)
+=====  =======  ======  =====  ========================  =================================
+C1     A        0.5     100    0.5 x 0.2 x 100 - 1 = 9   not lapsed
+C2     B        0.4     50     0.4 x 0.1 x 50 - 1 = 1    not lapsed
+C3     A        0.1     20     0.1 x 0.2 x 20 - 1 = -0.6 not lapsed
+C4     C        -       200    not in the churn pop.     0.05 x 200 - 2 = 8
+C5     C        -       10     not in the churn pop.     0.05 x 10 - 2 = -1.5
+=====  =======  ======  =====  ========================  =================================
+
+A budget of 3 buys C1's retention e-mail and C4's win-back voucher: 17 (C1 and C2 would be 10).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from features.store import Store
+from pipelines.cli import _register, app
+from serving.settings import get_settings
+
+DAY = date(2024, 10, 31)
+OFFERS = """
+offers:
+  - name: retention_email
+    kind: retention
+    channel: email
+    cost: 1.0
+    response: {default: 0.1, segments: {A: 0.2}}
+    eligibility: {population: churn}
+  - name: win_back_voucher
+    kind: win_back
+    channel: email
+    cost: 2.0
+    response: {default: 0.05}
+    eligibility: {population: lapsed}
+"""
+PLAN_COLUMNS = [  # the issue's names
+    "customer_id",
+    "offer",
+    "channel",
+    "cost",
+    "expected_value",
+    "segment",
+    "value_tier",
+]
+
+
+def _values() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "customer_id": ["C1", "C2", "C3", "C4", "C5"],
+            "rfm_segment": ["A", "B", "A", "C", "C"],
+            "value_tier": ["top_1", "top_5", "rest", "top_1", "rest"],
+            "churn_probability": [0.5, 0.4, 0.1, None, None],
+            "churn_status": ["eligible", "eligible", "eligible", "lapsed", "lapsed"],
+            "clv": [100.0, 50.0, 20.0, 200.0, 10.0],
+        }
+    )
+
+
+@pytest.fixture
+def cli(local_tracking: Path) -> CliRunner:
+    _register()
+    get_settings.cache_clear()
+    Store(local_tracking).write_values(
+        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def offers(tmp_path: Path) -> Path:
+    path = tmp_path / "offers.yaml"
+    path.write_text(OFFERS, encoding="utf-8")
+    return path
+
+
+def _run(cli: CliRunner, *args: str, code: int = 0) -> str:
+    result = cli.invoke(app, list(args), env={"COLUMNS": "200"})
+    assert result.exit_code == code, result.output
+    return " ".join(result.output.split())
+
+
+def test_target_writes_the_plan_its_summaries_and_keeps_it(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "plan.csv"
+    args = ["target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31"]
+    output = _run(cli, *args, "--out", str(out), "--report")
+    plan = pl.read_csv(out)
+    assert plan.columns == PLAN_COLUMNS
+    assert plan.select("customer_id", "offer", "expected_value").rows() == [
+        ("C1", "retention_email", pytest.approx(9.0)),
+        ("C4", "win_back_voucher", pytest.approx(8.0)),
+    ]
+    summary = pl.read_csv(tmp_path / "plan.summary.csv")
+    by_segment = summary.filter(pl.col("table") == "segment")
+    assert dict(zip(by_segment["group"], by_segment["expected_value"], strict=True)) == {
+        "A": pytest.approx(9.0),
+        "C": pytest.approx(8.0),
+    }
+    assert set(summary["table"]) >= {"segment", "offer"}
+    assert "2 customers contacted" in output and "Segment ROI" in output
+    assert "churn score alone" in output
+    info = Store(get_settings().home).plan_info(DAY)
+    assert info is not None and info.rows == 2 and info.budget == 3.0
+    assert info.expected_value == pytest.approx(17.0)
+    assert {r["allocation"] for r in info.summaries["comparison"]} == {
+        "optimiser",
+        "even",
+        "churn_score",
+    }
+    stored = _run(cli, "target", "--report")  # the stored plan's report
+    assert "plan as of 2024-10-31" in stored and "Segment ROI" in stored
+
+
+def test_an_empty_plan_says_why_and_bad_input_names_the_field(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "plan.csv"
+    output = _run(cli, "target", "--budget", "0.5", "--offers", str(offers), "--out", str(out))
+    assert "empty plan" in output and "buys nothing" in output
+    assert pl.read_csv(out).columns == PLAN_COLUMNS
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(OFFERS.replace("cost: 2.0", "cost: -2"), encoding="utf-8")
+    output = _run(cli, "target", "--budget", "3", "--offers", str(bad), code=1)
+    assert "win_back_voucher" in output and "cost" in output
+    output = _run(
+        cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", "2020-01-01", code=1
+    )
+    assert "no value table as of 2020-01-01" in output
+
+
+def test_target_into_duckdb(cli: CliRunner, offers: Path, tmp_path: Path) -> None:
+    db = tmp_path / "crm.duckdb"
+    args = ["target", "--budget", "3", "--offers", str(offers), "--out", f"duckdb:///{db}"]
+    _run(cli, *args, "--out-table", "plan")
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute("SELECT customer_id, offer FROM plan ORDER BY customer_id").fetchall()
+        tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+    assert rows == [("C1", "retention_email"), ("C4", "win_back_voucher")]
+    assert "plan_summary" in tables
+
+
+def test_campaign_record_report_and_measured_rates(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    # segment A: 40 treated, 10 respond; 40 control, 2 respond: incremental 0.2
+    rows = [
+        ("C1" if i == 0 else f"X{i}", "retention_email", i % 2 == 1, i % 2 == 0 and i < 20)
+        for i in range(80)
+    ]
+    rows = [(c, o, ctl, resp or (ctl and i < 4)) for i, (c, o, ctl, resp) in enumerate(rows)]
+    frame = pl.DataFrame(
+        rows, schema=["customer_id", "offer", "control", "responded"], orient="row"
+    ).with_columns(
+        ordered=pl.col("responded"),
+        revenue=pl.when(pl.col("responded")).then(100.0).otherwise(0.0),
+        margin=pl.when(pl.col("responded")).then(30.0).otherwise(0.0),
+        segment=pl.lit("A"),
+        churn_probability=pl.lit(0.5),
+        campaign=pl.lit("october"),
+    )
+    bad = tmp_path / "bad.csv"
+    frame.with_columns(revenue=pl.lit("lots")).write_csv(bad)
+    output = _run(cli, "campaign", "record", "--file", str(bad), code=1)
+    assert "bad.csv" in output and "revenue" in output and "rows 1, 2" in output
+    assert Store(get_settings().home).list_campaigns() == []
+    good = tmp_path / "outcomes.csv"
+    frame.write_csv(good)
+    output = _run(cli, "campaign", "record", "--file", str(good))
+    assert "recorded campaign 'october': 80 customers (40 contacted, 40 held out" in output
+    output = _run(cli, "campaign", "report", "--offers", str(offers))
+    # treated 10/40 = 0.25, control 2/40 = 0.05: incremental 0.2; margin (7.5 - 1.5) x 40 = 240
+    assert "0.250" in output and "0.050" in output and "0.200" in output
+    assert "240.00" in output
+    output = _run(cli, "target", "--budget", "3", "--offers", str(offers))
+    assert "measured rates for 1 segment(s)" in output
