@@ -10,6 +10,7 @@ in MLflow (:func:`pipelines.console.quiet_libraries`).
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from datetime import UTC, date, datetime
@@ -39,6 +40,7 @@ def demo_command(
     from features.events import read_customers, read_events
     from features.snapshot import build_snapshot
     from features.store import Store
+    from models import registry
     from models.registry import check_tracking, configure_tracking
     from models.scoring import score_snapshot
     from models.tasks import task_names
@@ -102,13 +104,19 @@ def demo_command(
             console.print(
                 f"{task}: {'promoted' if decision.promote else 'kept'} ({decision.reason})"
             )
-        bundles = load_models(list(task_names()), "champion")
+        # a task whose model does not pass the gate has no champion: it is neither scored nor
+        # served (its rule is the better choice), and the demo says so
+        served = [t for t in task_names() if registry.get_version(t, registry.CHAMPION)]
+        for task in sorted(set(task_names()) - set(served)):
+            console.print(f"{task}: no champion, not scored or served")
+        os.environ["GUANXI_TASKS"] = json.dumps(served)
+        bundles = load_models(served, "champion")
     for task, bundle in bundles.items():
         scored = score_snapshot(bundle, snapshot, explain_k=MAX_REASONS)
         stored = store_scores(store, bundle, snapshot, DEMO_AS_OF, scored, MAX_REASONS)
         console.print(f"{task}: scores with {stored.explain_k} reasons each -> {stored.path}")
 
-    if not serve:
+    if not serve or not bundles:
         return
     console.rule("5/5 the scoring service")
     key = os.environ.get("GUANXI_API_KEYS", "").split(":")[0] or secrets.token_urlsafe(24)
