@@ -25,6 +25,7 @@ from serving.middleware import RequestMetricsMiddleware
 from serving.routes import health_router, router
 from serving.settings import Settings, get_settings
 from serving.state import StateHolder
+from serving.targeting import targeting_router
 from serving.ui import FAVICON, install_ui
 
 __all__ = ["DOCS_ASSETS", "create_app", "create_app_from_env"]
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
     app.include_router(health_router)
     app.include_router(router)
+    app.include_router(targeting_router)
     install_ui(app)
     return app
 

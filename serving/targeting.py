@@ -1,0 +1,186 @@
+"""``POST /v1/targeting``: a budgeted campaign plan, the same inputs as ``guanxi target`` in JSON.
+
+The body carries the budget, the offers file as JSON (the YAML document's content) and optionally
+the day of the value table; the plan comes from the store exactly as on the command line
+(:func:`models.planning.plan_from_store`). The answer has the plan's totals, its summaries per
+segment and per offer, the next best use of the remaining budget, the comparison with an even
+spend and with churn score alone, and the ``limit`` customers with the most expected value.
+
+Planning reads every customer's value, so it needs the ``reviewer`` role. Each customer returned
+is written to the audit log (hashed id, ``targeting:<offer>``, the value table's day, expected
+value). A bad offers file is a 422 naming the offer and field; a day without a value table a 404.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from features.store import Store
+from models.offers import OffersFileError, parse_offers
+from models.planning import NoValuesError, plan_from_store
+from serving.deps import Audit, SettingsDep, require_role
+from serving.schemas import ErrorResponse, ValidationErrorResponse
+from serving.settings import Role
+
+__all__ = [
+    "ComparisonRow",
+    "PlanRow",
+    "SummaryRow",
+    "TargetingRequest",
+    "TargetingResponse",
+    "targeting_router",
+]
+
+ReviewerKey = Annotated[Role, Depends(require_role(Role.reviewer))]
+
+targeting_router = APIRouter(
+    prefix="/v1",
+    responses={
+        401: {"model": ErrorResponse, "description": "Missing or unknown API key."},
+        403: {"model": ErrorResponse, "description": "The key's role may not do this."},
+        404: {"model": ErrorResponse, "description": "No value table for the day."},
+        422: {"model": ValidationErrorResponse, "description": "Invalid fields (names, reasons)."},
+    },
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TargetingRequest(_Strict):
+    """What to plan with."""
+
+    budget: float = Field(ge=0, allow_inf_nan=False, description="What the campaign may spend.")
+    offers: dict[str, Any] = Field(
+        description="The offers file as JSON: the content of docs/examples/offers.yaml."
+    )
+    as_of: date | None = Field(
+        default=None, description="Day of the value table; the latest in the store by default."
+    )
+    method: Literal["auto", "exact", "lagrangian"] = "auto"
+    limit: int = Field(
+        default=100, ge=0, le=10_000, description="Customers returned, most valuable first."
+    )
+
+
+class PlanRow(_Strict):
+    """One contact of the plan (the columns of plan.csv)."""
+
+    customer_id: str
+    offer: str
+    channel: str
+    cost: float
+    expected_value: float
+    segment: str
+    value_tier: str
+
+
+class SummaryRow(_Strict):
+    """Contacts, investment, expected return and ROI of one segment or offer."""
+
+    segment: str | None = None
+    offer: str | None = None
+    channel: str | None = None
+    contacts: int
+    investment: float
+    expected_return: float
+    expected_value: float
+    return_per_unit: float | None
+    roi: float | None
+
+
+class ComparisonRow(_Strict):
+    """One row of the segment ROI table of an allocation."""
+
+    allocation: Literal["optimiser", "even", "churn_score"]
+    segment: str
+    customers: int
+    investment: float
+    expected_return: float
+    return_per_unit: float | None
+
+
+class TargetingResponse(_Strict):
+    """The plan."""
+
+    as_of: date
+    budget: float
+    customers: int = Field(description="Customers contacted.")
+    investment: float
+    expected_value: float = Field(description="Expected value after costs.")
+    bound: float = Field(description="Upper bound on any plan's expected value (LP).")
+    gap: float = Field(description="Optimality gap against the bound.")
+    method: str
+    reason: str | None = Field(description="Why the plan is empty; null when it contacts anyone.")
+    rows: list[PlanRow]
+    by_segment: list[SummaryRow]
+    by_offer: list[SummaryRow]
+    next_best_by_segment: list[SummaryRow]
+    next_best_by_offer: list[SummaryRow]
+    comparison: list[ComparisonRow]
+    notes: list[str]
+
+
+@targeting_router.post(
+    "/targeting", response_model=TargetingResponse, summary="Plan a budgeted campaign"
+)
+def targeting(
+    role: ReviewerKey,
+    request: Request,
+    body: TargetingRequest,
+    settings: SettingsDep,
+    audit: Audit,
+) -> TargetingResponse:
+    """Plan who gets which offer through which channel within the budget, and its return."""
+    try:
+        offers = parse_offers(body.offers, "body.offers")
+    except OffersFileError as exc:
+        raise RequestValidationError(
+            [
+                {"loc": ("body", "offers"), "msg": problem, "type": "value_error"}
+                for problem in exc.problems
+            ]
+        ) from None
+    try:
+        run = plan_from_store(Store(settings.home), offers, body.budget, body.as_of, body.method)
+    except NoValuesError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    plan = run.plan
+    top = plan.rows.head(body.limit)
+    audit.record(
+        request.state.request_id,
+        role.name,
+        [
+            (
+                r["customer_id"],
+                f"targeting:{r['offer']}",
+                run.as_of.isoformat(),
+                r["expected_value"],
+            )
+            for r in top.iter_rows(named=True)
+        ],
+    )
+    return TargetingResponse(
+        as_of=run.as_of,
+        budget=plan.budget,
+        customers=plan.rows.height,
+        investment=plan.investment,
+        expected_value=plan.expected_value,
+        bound=plan.bound,
+        gap=plan.gap,
+        method=plan.method,
+        reason=plan.reason,
+        rows=[PlanRow(**r) for r in top.to_dicts()],
+        by_segment=[SummaryRow(**r) for r in plan.allocation.by_segment.to_dicts()],
+        by_offer=[SummaryRow(**r) for r in plan.allocation.by_offer.to_dicts()],
+        next_best_by_segment=[SummaryRow(**r) for r in plan.next_best.by_segment.to_dicts()],
+        next_best_by_offer=[SummaryRow(**r) for r in plan.next_best.by_offer.to_dicts()],
+        comparison=[ComparisonRow(**r) for r in run.comparison.to_dicts()],
+        notes=list(run.notes),
+    )

@@ -1,0 +1,63 @@
+"""``POST /v1/targeting``: the hand-computed plan of the ``guanxi target`` tests, over HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+from fastapi.testclient import TestClient
+
+from features.store import Store
+from tests.pipelines.test_target_cli import DAY, OFFERS, PLAN_COLUMNS, _values
+from tests.serving.conftest import headers
+
+
+def _body(budget: float = 3.0, **extra: object) -> dict[str, object]:
+    return {"budget": budget, "offers": yaml.safe_load(OFFERS), **extra}
+
+
+def test_targeting_plans_from_the_value_table_and_audits(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    Store(settings.home).write_values(
+        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    assert client.post("/v1/targeting", json=_body()).status_code == 401
+    scorer = client.post("/v1/targeting", json=_body(), headers=headers("scorer"))
+    assert scorer.status_code == 403
+    answer = client.post("/v1/targeting", json=_body(), headers=headers("reviewer"))
+    assert answer.status_code == 200, answer.text
+    plan = answer.json()
+    assert plan["as_of"] == DAY.isoformat() and plan["customers"] == 2
+    assert plan["expected_value"] == 17.0 and plan["investment"] == 3.0 and plan["reason"] is None
+    assert [list(r) for r in plan["rows"]] == [PLAN_COLUMNS, PLAN_COLUMNS]
+    assert [(r["customer_id"], r["offer"]) for r in plan["rows"]] == [
+        ("C1", "retention_email"),
+        ("C4", "win_back_voucher"),
+    ]
+    assert {r["segment"]: r["expected_value"] for r in plan["by_segment"]} == {"A": 9.0, "C": 8.0}
+    assert {r["allocation"] for r in plan["comparison"]} == {"optimiser", "even", "churn_score"}
+    lines = [
+        json.loads(line)
+        for part in (settings.home / "audit").glob("part-*.jsonl")
+        for line in part.read_text().splitlines()
+    ]
+    planned = [line for line in lines if line["task"].startswith("targeting:")]
+    assert sorted(line["task"] for line in planned) == [
+        "targeting:retention_email",
+        "targeting:win_back_voucher",
+    ]
+    assert all("C1" not in json.dumps(line) for line in planned)  # ids are hashed
+
+    empty = client.post("/v1/targeting", json=_body(0.5), headers=headers("reviewer")).json()
+    assert empty["customers"] == 0 and "buys nothing" in empty["reason"]
+
+
+def test_targeting_errors_name_the_field(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    body = _body()
+    body["offers"]["offers"][1]["cost"] = -2  # type: ignore[index]
+    bad = client.post("/v1/targeting", json=body, headers=headers("reviewer"))
+    assert bad.status_code == 422
+    assert "win_back_voucher" in bad.text and "cost" in bad.text
+    missing = client.post("/v1/targeting", json=_body(), headers=headers("admin"))
+    assert missing.status_code == 404 and "guanxi value" in missing.text
+    negative = client.post("/v1/targeting", json=_body(-1), headers=headers("reviewer"))
+    assert negative.status_code == 422
