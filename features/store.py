@@ -14,6 +14,9 @@ Layout
     <home>/values/as_of=YYYY-MM-DD.parquet       the customer value table of a day (guanxi value)
     <home>/plans/as_of=YYYY-MM-DD.parquet        the campaign plan of a day (guanxi target)
     <home>/campaigns/campaign=<name>.parquet     recorded campaign outcomes (guanxi campaign record)
+    <home>/drift/as_of=YYYY-MM-DD.json           the drift and live-performance report of a day
+                                                 (guanxi drift), read by the reviewer page
+    <home>/cycle/as_of=YYYY-MM-DD.json           the steps of ``guanxi cycle`` done for a day
 
 A snapshot's metadata (feature-set version, as-of day, row count, the events and customers
 files it was built from with their size and modification time, when it was created) is stored
@@ -100,6 +103,7 @@ second group when the customer's rows straddle two)."""
 
 _TEMP: Final = re.compile(r"^\..+\.(?P<pid>\d+)\.[0-9a-f]+\.tmp$")
 _SNAPSHOT: Final = re.compile(r"^as_of=(?P<day>\d{4}-\d{2}-\d{2})\.parquet$")
+_RECORD: Final = re.compile(r"^as_of=(?P<day>\d{4}-\d{2}-\d{2})\.json$")
 _NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -299,11 +303,11 @@ def _dated(directory: Path, as_of: date) -> Path:
     return directory / f"as_of={as_of.isoformat()}.parquet"
 
 
-def _days(directory: Path) -> list[date]:
+def _days(directory: Path, pattern: re.Pattern[str] = _SNAPSHOT) -> list[date]:
     """Return the days of the complete dated files in a directory, oldest first."""
     if not directory.is_dir():
         return []
-    days = (_SNAPSHOT.match(p.name) for p in directory.iterdir())
+    days = (pattern.match(p.name) for p in directory.iterdir())
     return sorted(date.fromisoformat(m["day"]) for m in days if m)
 
 
@@ -1277,3 +1281,99 @@ class Store:
         if not infos:
             return None
         return pl.concat([pl.read_parquet(i.path) for i in infos], how="diagonal_relaxed")
+
+    def list_score_tables(self, task: str) -> list[ScoreTableInfo]:
+        """List the score tables of a task.
+
+        Parameters
+        ----------
+        task : str
+            The task scored.
+
+        Returns
+        -------
+        list of ScoreTableInfo
+            Oldest snapshot day first, then by model version; unfinished writes never count.
+        """
+        directory = self.score_dir / f"task={_checked_name('task', task)}"
+        found = []
+        for path in sorted(directory.glob("as_of=*/version=*.parquet")):
+            text = _info_text(path)
+            if text is not None and not is_temporary(path):
+                found.append(ScoreTableInfo.from_json(text, path))
+        return sorted(found, key=lambda i: (i.as_of, i.model_version))
+
+    def record_path(self, kind: str, as_of: date) -> Path:
+        """Return where a JSON record of a day is (or would be) stored.
+
+        Parameters
+        ----------
+        kind : {"drift", "cycle"}
+            ``drift``: the report of ``guanxi drift``; ``cycle``: the steps of ``guanxi cycle``.
+        as_of : datetime.date
+            The day.
+
+        Returns
+        -------
+        pathlib.Path
+            ``<home>/<kind>/as_of=YYYY-MM-DD.json``.
+        """
+        if kind not in ("drift", "cycle"):
+            raise ValueError(f"unknown record kind {kind!r}")
+        return self.home / kind / f"as_of={as_of.isoformat()}.json"
+
+    def write_record(self, kind: str, as_of: date, record: dict[str, Any]) -> Path:
+        """Store a JSON record atomically, replacing the record of the same kind and day.
+
+        Parameters
+        ----------
+        kind : {"drift", "cycle"}
+            See :meth:`record_path`.
+        as_of : datetime.date
+            The day.
+        record : dict
+            JSON-serialisable content (dates are written as ISO strings).
+
+        Returns
+        -------
+        pathlib.Path
+            The record's file.
+        """
+        text = json.dumps(record, indent=1, sort_keys=True, default=str, allow_nan=True)
+        return atomic_write(self.record_path(kind, as_of), lambda p: p.write_text(text))
+
+    def read_record(self, kind: str, as_of: date) -> dict[str, Any] | None:
+        """Read a JSON record.
+
+        Parameters
+        ----------
+        kind : {"drift", "cycle"}
+            See :meth:`record_path`.
+        as_of : datetime.date
+            The day.
+
+        Returns
+        -------
+        dict or None
+            The record; None when the store has none for the day.
+        """
+        path = self.record_path(kind, as_of)
+        if not path.is_file():
+            return None
+        record: dict[str, Any] = json.loads(path.read_text())
+        return record
+
+    def list_records(self, kind: str) -> list[date]:
+        """List the days with a complete record of a kind.
+
+        Parameters
+        ----------
+        kind : {"drift", "cycle"}
+            See :meth:`record_path`.
+
+        Returns
+        -------
+        list of datetime.date
+            Oldest first.
+        """
+        return _days(self.record_path(kind, date(2000, 1, 1)).parent, _RECORD)

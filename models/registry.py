@@ -32,8 +32,9 @@ Value fits
 ``guanxi value`` logs each fit of the customer value models as one run of the experiment
 :data:`VALUE_EXPERIMENT` (:func:`log_value_fit`): its settings as params, the fitted parameters,
 log-likelihoods, spend-frequency correlations, holdout checks and equity totals as flat metrics,
-the equity tables as artifacts. Experiments keep their artifacts under ``<home>/mlartifacts`` with
-a local tracking store (:func:`experiment_id`).
+the equity tables as artifacts. ``guanxi drift`` logs each report the same way as a run of
+:data:`DRIFT_EXPERIMENT` (:func:`log_drift_report`). Experiments keep their artifacts under
+``<home>/mlartifacts`` with a local tracking store (:func:`experiment_id`).
 
 Artifacts of a training run
 ---------------------------
@@ -73,6 +74,7 @@ from models.tasks import GRADED_BASELINE, task_specs
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
+    "DRIFT_EXPERIMENT",
     "ENV_DEFAULTS",
     "EVALUATION_DIR",
     "HOLDOUT_ARTIFACT",
@@ -96,6 +98,7 @@ __all__ = [
     "load_holdout",
     "load_model",
     "log_bundle",
+    "log_drift_report",
     "log_holdout",
     "log_tables",
     "log_value_fit",
@@ -131,6 +134,9 @@ about a minute) and no download progress bars."""
 
 VALUE_EXPERIMENT: Final = "guanxi-value"
 """The MLflow experiment of the customer value fits (:func:`log_value_fit`)."""
+
+DRIFT_EXPERIMENT: Final = "guanxi-drift"
+"""The MLflow experiment of the drift and live-performance reports (:func:`log_drift_report`)."""
 
 EVALUATION_DIR: Final = "evaluation"
 """Run artifact folder of the evaluation tables (``evaluation/{name}.json`` and ``.csv``)."""
@@ -818,9 +824,55 @@ def log_value_fit(
     str
         The run id.
     """
-    experiment = experiment_id(VALUE_EXPERIMENT, home, "value")
-    with mlflow.start_run(experiment_id=experiment, run_name=f"value-{as_of.isoformat()}") as run:
+    return _log_report_run(VALUE_EXPERIMENT, "value", home, as_of, settings, results, tables)
+
+
+def _log_report_run(
+    experiment_name: str,
+    prefix: str,
+    home: Path,
+    as_of: date,
+    settings: Mapping[str, Any],
+    results: Mapping[str, Any],
+    tables: Mapping[str, pd.DataFrame],
+) -> str:
+    """Log settings, flat metrics and tables as one finished run named ``<prefix>-<as_of>``."""
+    experiment = experiment_id(experiment_name, home, prefix)
+    with mlflow.start_run(
+        experiment_id=experiment, run_name=f"{prefix}-{as_of.isoformat()}"
+    ) as run:
         mlflow.log_params({k: str(v) for k, v in settings.items() if v is not None})
         mlflow.log_metrics(flatten_metrics(results))
         log_tables(tables)
     return str(run.info.run_id)
+
+
+def log_drift_report(
+    home: Path,
+    as_of: date,
+    settings: Mapping[str, Any],
+    results: Mapping[str, Any],
+    tables: Mapping[str, pd.DataFrame],
+) -> str:
+    """Log one drift and live-performance report as a finished run of :data:`DRIFT_EXPERIMENT`.
+
+    Parameters
+    ----------
+    home : pathlib.Path
+        ``GUANXI_HOME`` (artifact location of a local store).
+    as_of : datetime.date
+        The day of the report (the run's name is ``drift-<as_of>``).
+    settings : mapping
+        Thresholds and references, logged as params.
+    results : mapping
+        Nested numbers logged as flat metrics (:func:`flatten_metrics`): drifted-feature counts,
+        PSI per feature, score drift per task, live metrics per task and cutoff.
+    tables : mapping of str to pandas.DataFrame
+        Tables logged under :data:`EVALUATION_DIR` (:func:`log_tables`).
+
+    Returns
+    -------
+    str
+        The run id.
+    """
+    return _log_report_run(DRIFT_EXPERIMENT, "drift", home, as_of, settings, results, tables)

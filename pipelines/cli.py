@@ -46,6 +46,7 @@ _COMMANDS: tuple[tuple[str, typer.Typer, str, str, str], ...] = (
     ("target", app, "target", "pipelines.target", "target_command"),
     ("campaign", campaign_app, "record", "pipelines.campaign", "record_command"),
     ("campaign", campaign_app, "report", "pipelines.campaign", "report_command"),
+    ("drift", app, "drift", "pipelines.drift", "drift_command"),
     ("serve", app, "serve", "pipelines.serve", "serve_command"),
     ("demo", app, "demo", "pipelines.demo", "demo_command"),
 )

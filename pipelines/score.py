@@ -40,7 +40,14 @@ from models.tasks import task_names
 from pipelines import connectors
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
 
-__all__ = ["load_models", "require_tracking", "score_command", "snapshot_for", "store_scores"]
+__all__ = [
+    "load_models",
+    "parse_tasks",
+    "require_tracking",
+    "score_command",
+    "snapshot_for",
+    "store_scores",
+]
 
 
 def load_models(tasks: list[str], alias: str) -> dict[str, ModelBundle]:
@@ -192,7 +199,24 @@ def require_tracking(console: Console, home: Path, doing: str) -> None:
         raise typer.Exit(2) from exc
 
 
-def _parse_tasks(text: str) -> list[str]:
+def parse_tasks(text: str) -> list[str]:
+    """Read a ``--tasks`` value: comma-separated registered task names.
+
+    Parameters
+    ----------
+    text : str
+        E.g. ``"churn,referral"``.
+
+    Returns
+    -------
+    list of str
+        The tasks, in the order given.
+
+    Raises
+    ------
+    typer.BadParameter
+        If a name is not a registered task, or none is given.
+    """
     tasks = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [t for t in tasks if t not in task_names()]
     if unknown or not tasks:
@@ -235,7 +259,7 @@ def score_command(
     from serving.settings import get_settings
 
     console = Console()
-    chosen = _parse_tasks(tasks)
+    chosen = parse_tasks(tasks)
     sources = connectors.inputs(
         events, events_table, events_query, customers, customers_table, customers_query, mapping
     )

@@ -3,7 +3,8 @@
 :mod:`serving.ui.pages` holds the pages and their rendering, :mod:`serving.ui.login` the login,
 :mod:`serving.ui.session` the session cookie, :mod:`serving.ui.charts` the SVG charts,
 :mod:`serving.ui.cards` the model cards read from MLflow and :mod:`serving.ui.history` a
-customer's history read from the store. Who may open a page is decided in :mod:`serving.deps`,
+customer's history read from the store,
+:mod:`serving.ui.drift` the drift report. Who may open a page is decided in :mod:`serving.deps`,
 which reads the session cookie with :mod:`serving.ui.session`; so that importing that module does
 not import the pages (and :mod:`serving.deps` again), :func:`install_ui` imports them when called.
 """
@@ -37,7 +38,7 @@ def install_ui(app: FastAPI) -> None:
     from fastapi.templating import Jinja2Templates
 
     from serving.deps import LoginRequiredError, PageError
-    from serving.ui import login, pages
+    from serving.ui import drift, login, pages
     from serving.ui.cards import CardCache
     from serving.ui.session import SessionCodec, session_secret
 
@@ -55,3 +56,4 @@ def install_ui(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=pages.HERE / "static"), name="ui-static")
     app.include_router(login.router)
     app.include_router(pages.router)
+    app.include_router(drift.router)

@@ -1,0 +1,624 @@
+"""``guanxi drift``: feature and score drift since training, and the live performance of old scores.
+
+For a day ``D`` (``--as-of``, default the newest snapshot in the store) the report holds:
+
+Feature drift
+    Per feature column (:func:`models.drift.feature_drift`: PSI, KS, Wasserstein, flagged only
+    when material *and* beyond sampling noise) between the snapshot the champion was tested on
+    and the snapshot of ``D``. The reference day is the champion's held-out test cutoff, which
+    its metadata records (``params.cutoffs.test``; or the version tags ``as_of - horizon``,
+    the same day by :func:`training.datasets.plan_cutoffs`). The snapshot of that day is read from
+    the store, or built from the events (``--events``, else the store's history of ``D``, which
+    holds every event up to ``D``) and the customers file the snapshot of ``D`` was built from,
+    and then kept in the store.
+Score drift
+    Per task (:func:`models.drift.score_drift`): the champion's scores on the reference snapshot
+    against its score table of ``D`` (from the store, else computed).
+Live performance
+    Every score table in the store whose window ``(c, c + horizon]`` has passed by ``D`` is
+    matched with what happened (:mod:`models.performance`: the task's own labels from the
+    events) and measured: ROC-AUC, PR-AUC, top-decile lift, precision in the top decile, Brier,
+    log loss, ECE and the reliability bins, next to the model card's held-out figures (the
+    version's tags). For customer value, every value table whose horizon has passed: the forecast
+    error of its expected purchases.
+
+The report is printed (rich), written as a self-contained HTML page (atomically; every value
+escaped by Jinja2's autoescape; :mod:`serving.ui.drift` renders it, the same view the reviewer
+page ``/ui/drift`` shows), logged to MLflow as a run of the experiment ``guanxi-drift``
+(:func:`models.registry.log_drift_report`) and kept in the store
+(``<home>/drift/as_of=D.json``) for the reviewer page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import polars as pl
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from features.contracts import FEATURE_SET_VERSION
+from features.events import EventsValidationError, read_customers, read_events
+from features.snapshot import build_snapshot
+from features.store import SnapshotNotFoundError, Store, atomic_write
+from models import registry
+from models.drift import DriftThresholds, feature_drift, score_drift
+from models.performance import live_metrics, match_outcomes, outcomes, purchases_forecast_error
+from models.registry import LoadedModel, nest_metrics
+from models.scoring import score_snapshot
+from models.tasks import get_task, task_names
+
+__all__ = [
+    "DriftInputs",
+    "drift_command",
+    "drift_report",
+    "keep_report",
+    "print_report",
+    "reference_day",
+]
+
+
+def reference_day(model: LoadedModel) -> date:
+    """Return the day of the snapshot a model was tested on: the reference of its drift.
+
+    Parameters
+    ----------
+    model : models.registry.LoadedModel
+        A registered model version.
+
+    Returns
+    -------
+    datetime.date
+        ``params.cutoffs.test`` of its metadata, else its ``as_of`` tag minus its ``horizon`` tag.
+
+    Raises
+    ------
+    ValueError
+        If the version records neither.
+    """
+    params = model.bundle.metadata.get("params") or {}
+    test = (params.get("cutoffs") or {}).get("test")
+    if test:
+        return date.fromisoformat(str(test)[:10])
+    as_of, horizon = model.tags.get("as_of"), model.tags.get("horizon")
+    if as_of and horizon:
+        return date.fromisoformat(as_of[:10]) - timedelta(days=int(float(horizon)))
+    raise ValueError(
+        f"{model.name} version {model.version} records neither its test cutoff nor as_of and "
+        "horizon: cannot tell which snapshot it was trained on"
+    )
+
+
+class DriftInputs:
+    """Events, customers and snapshots for one report, each read or built at most once.
+
+    Parameters
+    ----------
+    store : features.store.Store
+        The store under ``GUANXI_HOME``.
+    day : datetime.date
+        The day of the report.
+    events : polars.DataFrame, optional
+        Validated events; default: the store's history of ``day``.
+    customers : polars.DataFrame, optional
+        Validated customers; default: the file the snapshot of ``day`` was built from, if any.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        day: date,
+        events: pl.DataFrame | None = None,
+        customers: pl.DataFrame | None = None,
+    ) -> None:
+        self.store, self.day = store, day
+        self._events, self._customers = events, customers
+        self._snapshots: dict[date, pl.DataFrame] = {}
+        self._models: dict[tuple[str, str], LoadedModel] = {}
+
+    def events(self) -> pl.DataFrame:
+        """Return the events (read from the store's history on first use).
+
+        Returns
+        -------
+        polars.DataFrame
+            Validated events up to the report's day at least.
+
+        Raises
+        ------
+        FileNotFoundError
+            If no events were given and the store holds no history for the day.
+        """
+        if self._events is None:
+            path = self.store.history_path(self.day)
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"the store holds no history for {self.day} ({path}): pass --events, or "
+                    "build the snapshot from events with `guanxi features build`"
+                )
+            self._events = pl.read_parquet(path)
+        return self._events
+
+    def customers(self) -> pl.DataFrame | None:
+        """Return the customers table: the one given, else the one the day's snapshot read.
+
+        Returns
+        -------
+        polars.DataFrame or None
+            None when neither exists.
+        """
+        if self._customers is None:
+            try:
+                source = self.store.snapshot_info(self.day).customers
+            except SnapshotNotFoundError:
+                source = None
+            if source is not None and Path(source.path).exists():
+                self._customers = read_customers(source.path, now=datetime.now(UTC))
+        return self._customers
+
+    def snapshot(self, day: date) -> pl.DataFrame:
+        """Return the snapshot of a day: the store's, else built from the events and kept.
+
+        Parameters
+        ----------
+        day : datetime.date
+            The snapshot day.
+
+        Returns
+        -------
+        polars.DataFrame
+            The snapshot.
+        """
+        if day not in self._snapshots:
+            try:
+                info = self.store.snapshot_info(day)
+                current = info.feature_set_version == FEATURE_SET_VERSION
+            except SnapshotNotFoundError:
+                current = False
+            if current:
+                frame = self.store.read_snapshot(day)
+            else:
+                frame = build_snapshot(self.events(), self.customers(), day)
+                self.store.write_snapshot(frame, day)
+            self._snapshots[day] = frame
+        return self._snapshots[day]
+
+    def champion(self, task: str, alias: str) -> LoadedModel:
+        """Load ``task@alias`` (without the feature-set check) and remember its version.
+
+        Parameters
+        ----------
+        task : str
+            Registered model name.
+        alias : str
+            Registry alias.
+
+        Returns
+        -------
+        models.registry.LoadedModel
+            The version.
+
+        Raises
+        ------
+        models.registry.ModelNotFoundError
+            If no version has the alias.
+        """
+        loaded = registry.load_model(task, alias=alias, check=False)
+        self._models[(task, loaded.version)] = loaded
+        return loaded
+
+    def model(self, task: str, version: str) -> LoadedModel:
+        """Load a registered version once (without the feature-set check: old ones are read).
+
+        Parameters
+        ----------
+        task : str
+            Registered model name.
+        version : str
+            Version number.
+
+        Returns
+        -------
+        models.registry.LoadedModel
+            The version.
+        """
+        key = (task, version)
+        if key not in self._models:
+            self._models[key] = registry.load_model(task, version=version, check=False)
+        return self._models[key]
+
+
+def _current_scores(inputs: DriftInputs, model: LoadedModel) -> pl.DataFrame:
+    stored = inputs.store.read_scores(model.name, inputs.day, model.version)
+    if stored is None:
+        stored = score_snapshot(model.bundle, inputs.snapshot(inputs.day))
+    return stored.select("task", "score")
+
+
+def _records(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    return frame.to_dicts()
+
+
+def _model_horizon(model: LoadedModel) -> int | None:
+    params = model.bundle.metadata.get("params") or {}
+    recorded = params.get("horizon") or model.tags.get("horizon")
+    return int(float(recorded)) if recorded else None
+
+
+def _live_performance(
+    inputs: DriftInputs, tasks: list[str], notes: list[str]
+) -> list[dict[str, Any]]:
+    """Measure every stored score table whose window has passed by the report's day."""
+    found = []
+    for task in tasks:
+        spec = get_task(task)
+        for table in inputs.store.list_score_tables(task):
+            model = inputs.model(task, table.model_version)
+            horizon = _model_horizon(model)
+            if horizon is None:
+                notes.append(f"{task} v{model.version} records no horizon: not measured")
+                continue
+            due = table.as_of + timedelta(days=horizon)
+            if due > inputs.day:
+                notes.append(
+                    f"{task} v{model.version} scores of {table.as_of}: outcomes known on {due}"
+                )
+                continue
+            params = model.bundle.metadata.get("params") or {}
+            labels = outcomes(
+                spec,
+                inputs.events(),
+                inputs.snapshot(table.as_of),
+                table.as_of,
+                horizon,
+                active_days=int(params.get("active_days", 365)),
+                categories=list(model.bundle.categories),
+            )
+            scores = inputs.store.read_scores(task, table.as_of, table.model_version)
+            assert scores is not None  # listed a moment ago; tables are never deleted
+            matched = match_outcomes(scores, labels)
+            if matched.is_empty():
+                notes.append(f"{task} v{model.version} scores of {table.as_of}: no outcomes")
+                continue
+            live = live_metrics(spec, matched)
+            card = nest_metrics(model.tags).get("xgboost", {})
+            found.append(
+                {
+                    "task": task,
+                    "as_of": table.as_of.isoformat(),
+                    "outcomes_through": due.isoformat(),
+                    "version": model.version,
+                    "horizon": horizon,
+                    "rows": matched.height,
+                    "metrics": live["metrics"],
+                    "card": {k: card[k] for k in live["metrics"] if k in card},
+                    "reliability": live["reliability"],
+                }
+            )
+    return found
+
+
+def _value_performance(inputs: DriftInputs, notes: list[str]) -> list[dict[str, Any]]:
+    """Forecast error of every stored value table whose horizon has passed."""
+    found = []
+    for day in inputs.store.list_values():
+        info = inputs.store.value_info(day)
+        table = inputs.store.read_values(day)
+        if info is None or table is None:
+            continue
+        due = day + timedelta(days=info.horizon_days)
+        if due > inputs.day:
+            notes.append(f"value table of {day}: purchases known on {due}")
+            continue
+        accuracy = purchases_forecast_error(table, inputs.events(), day, info.horizon_days)
+        found.append(
+            {
+                "as_of": day.isoformat(),
+                "horizon_days": info.horizon_days,
+                "outcomes_through": due.isoformat(),
+                "accuracy": accuracy,
+            }
+        )
+    return found
+
+
+def drift_report(
+    inputs: DriftInputs,
+    tasks: list[str],
+    thresholds: DriftThresholds | None = None,
+    alias: str = registry.CHAMPION,
+) -> dict[str, Any]:
+    """Compute the drift and live-performance report of a day (nothing is written but snapshots).
+
+    Parameters
+    ----------
+    inputs : DriftInputs
+        The store, the day and the events.
+    tasks : list of str
+        Tasks whose champions are compared (a task without one is noted and skipped).
+    thresholds : models.drift.DriftThresholds, optional
+        Defaults to ``DriftThresholds()``.
+    alias : str, default "champion"
+        Registry alias of the models compared.
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``as_of``, ``thresholds``, ``features`` (one entry per reference day, with
+        the tasks whose champion it is the reference of and the drift rows), ``scores`` (the
+        score drift rows per task), ``performance`` (live metrics per stored score table whose
+        horizon has passed), ``value`` (forecast error per value table whose horizon has passed),
+        ``summary`` (drifted features and scores) and ``notes``.
+    """
+    t = thresholds or DriftThresholds()
+    notes: list[str] = []
+    champions: dict[str, LoadedModel] = {}
+    for task in tasks:
+        try:
+            champions[task] = inputs.champion(task, alias)
+        except registry.ModelNotFoundError as exc:
+            notes.append(f"{task}: {exc}")
+    current = inputs.snapshot(inputs.day)
+    by_reference: dict[date, list[str]] = {}
+    for task, model in champions.items():
+        by_reference.setdefault(reference_day(model), []).append(task)
+    features: list[dict[str, Any]] = []
+    for day, owners in sorted(by_reference.items()):
+        inputs_of = sorted({n for t_ in owners for n in champions[t_].bundle.feature_names})
+        table = feature_drift(inputs.snapshot(day), current, thresholds=t).with_columns(
+            model_input=pl.col("column").is_in(inputs_of)
+        )
+        features.append({"reference": day.isoformat(), "tasks": owners, "rows": _records(table)})
+    reference_scores, current_scores = [], []
+    for model in champions.values():
+        reference = inputs.snapshot(reference_day(model))
+        reference_scores.append(score_snapshot(model.bundle, reference).select("task", "score"))
+        current_scores.append(_current_scores(inputs, model))
+    scores = (
+        score_drift(pl.concat(reference_scores), pl.concat(current_scores), t)
+        if champions
+        else pl.DataFrame()
+    )
+    performance = _live_performance(inputs, tasks, notes)
+    value = _value_performance(inputs, notes)
+    drifted = [r["column"] for f in features for r in f["rows"] if r["drifted"]]
+    compared = sum(len(f["rows"]) for f in features)
+    return {
+        "as_of": inputs.day.isoformat(),
+        "created": datetime.now(UTC).isoformat(),
+        "thresholds": asdict(t),
+        "champions": {task: m.version for task, m in champions.items()},
+        "features": features,
+        "scores": _records(scores),
+        "performance": performance,
+        "value": value,
+        "summary": {
+            "features_compared": compared,
+            "features_drifted": len(drifted),
+            "drifted_share": len(drifted) / compared if compared else 0.0,
+            "drifted": sorted(set(drifted)),
+            "scores_drifted": [r["column"] for r in _records(scores) if r["drifted"]],
+        },
+        "notes": notes,
+    }
+
+
+def _mlflow_results(report: dict[str, Any]) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """Nested metrics and tables of a report, for :func:`models.registry.log_drift_report`."""
+    summary = report["summary"]
+    results: dict[str, Any] = {
+        "features_drifted": summary["features_drifted"],
+        "drifted_share": summary["drifted_share"],
+        "psi": {r["column"]: r["psi"] for f in report["features"] for r in f["rows"]},
+        "score": {
+            r["column"]: {"psi": r["psi"], "ks": r["ks"], "drifted": float(r["drifted"])}
+            for r in report["scores"]
+        },
+        "live": {f"{p['task']}_{p['as_of']}": p["metrics"] for p in report["performance"]},
+        "value": {f"{v['as_of']}": v["accuracy"] for v in report["value"]},
+    }
+    tables = {
+        "feature_drift": pd.DataFrame(
+            [{"reference": f["reference"], **r} for f in report["features"] for r in f["rows"]]
+        ),
+        "score_drift": pd.DataFrame(report["scores"]),
+        "live_performance": pd.DataFrame(
+            [
+                {"task": p["task"], "as_of": p["as_of"], "version": p["version"], **p["metrics"]}
+                for p in report["performance"]
+            ]
+        ),
+    }
+    return results, tables
+
+
+def keep_report(report: dict[str, Any], home: Path, html: Path | None = None) -> tuple[str, Path]:
+    """Log a report to MLflow, keep it in the store and write its HTML page.
+
+    Parameters
+    ----------
+    report : dict
+        :func:`drift_report`; its ``run_id`` is set.
+    home : pathlib.Path
+        ``GUANXI_HOME`` (tracking must be configured).
+    html : pathlib.Path, optional
+        Where the HTML page goes; default ``<home>/reports/drift-<as_of>.html``.
+
+    Returns
+    -------
+    tuple of (str, pathlib.Path)
+        The MLflow run id and the HTML page.
+    """
+    from serving.ui.drift import render_report
+
+    day = date.fromisoformat(report["as_of"])
+    results, tables = _mlflow_results(report)
+    settings = {
+        **{f"threshold_{k}": v for k, v in report["thresholds"].items()},
+        **{f"champion_{k}": v for k, v in report["champions"].items()},
+        "references": ",".join(f["reference"] for f in report["features"]),
+    }
+    report["run_id"] = registry.log_drift_report(home, day, settings, results, tables)
+    Store(home).write_record("drift", day, report)
+    path = html or home / "reports" / f"drift-{day.isoformat()}.html"
+    page = render_report(report)
+    atomic_write(path, lambda p: p.write_text(page, encoding="utf-8"))
+    return report["run_id"], path
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "-"
+    return "-" if number != number else f"{number:.{digits}f}"
+
+
+def print_report(console: Console, report: dict[str, Any], limit: int = 15) -> None:
+    """Print a report's tables.
+
+    Parameters
+    ----------
+    console : rich.console.Console
+        Where they go.
+    report : dict
+        :func:`drift_report`.
+    limit : int, default 15
+        Feature rows shown per reference: the drifted ones, then the highest PSI.
+    """
+    for group in report["features"]:
+        rows = sorted(group["rows"], key=lambda r: (not r["drifted"], -r["psi"]))
+        table = Table(
+            title=f"feature drift: {group['reference']} (tested on, {', '.join(group['tasks'])}) "
+            f"-> {report['as_of']}",
+            box=box.SIMPLE_HEAD,
+        )
+        for header in ("feature", "PSI", "KS D", "W / sd", "drifted", "fired"):
+            table.add_column(header, justify="left" if header in ("feature", "fired") else "right")
+        for r in rows[:limit]:
+            table.add_row(
+                r["column"],
+                _num(r["psi"]),
+                _num(r["ks"]),
+                _num(r["wasserstein_std"]),
+                "[red]yes[/red]" if r["drifted"] else "no",
+                r["fired"] or "-",
+            )
+        console.print(table)
+    summary = report["summary"]
+    console.print(
+        f"{summary['features_drifted']} of {summary['features_compared']} feature comparisons "
+        f"drifted ({100 * summary['drifted_share']:.1f}%)"
+    )
+    if report["scores"]:
+        table = Table(title="score drift per task", box=box.SIMPLE_HEAD)
+        for header in ("task", "PSI", "KS D", "W / sd", "drifted"):
+            table.add_column(header, justify="left" if header == "task" else "right")
+        for r in report["scores"]:
+            table.add_row(
+                r["column"],
+                _num(r["psi"]),
+                _num(r["ks"]),
+                _num(r["wasserstein_std"]),
+                "[red]yes[/red]" if r["drifted"] else "no",
+            )
+        console.print(table)
+    if report["performance"]:
+        table = Table(
+            title="live performance (scores whose horizon has passed)", box=box.SIMPLE_HEAD
+        )
+        for header in (
+            "task",
+            "scored",
+            "ver",
+            "rows",
+            "ROC-AUC",
+            "card",
+            "lift",
+            "prec@10%",
+            "ECE",
+        ):
+            table.add_column(header, justify="left" if header == "task" else "right")
+        for p in report["performance"]:
+            m = p["metrics"]
+            table.add_row(
+                p["task"],
+                p["as_of"],
+                p["version"],
+                f"{p['rows']:,}",
+                _num(m.get("roc_auc")),
+                _num(p["card"].get("roc_auc")),
+                _num(m.get("top_decile_lift"), 2),
+                _num(m.get("precision_top_decile")),
+                _num(m.get("ece")),
+            )
+        console.print(table)
+    for v in report["value"]:
+        a: dict[str, float] = v["accuracy"]
+        console.print(
+            f"value of {v['as_of']}: expected purchases {a['forecast_total']:,.1f} vs actual "
+            f"{a['actual_total']:,.0f} through {v['outcomes_through']} (MAE {a['mae']:.3f}, "
+            f"aggregate error {100 * a['aggregate_error']:+.1f}%)"
+        )
+    for note in report["notes"]:
+        console.print(f"[dim]note: {note}[/dim]")
+
+
+def drift_command(
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Day of the report (default: newest snapshot)."),
+    ] = None,
+    events: Annotated[
+        Path | None,
+        typer.Option(help="Events file (default: the store's history of --as-of)."),
+    ] = None,
+    customers: Annotated[
+        Path | None,
+        typer.Option(help="Customers file (default: the one the snapshot was built from)."),
+    ] = None,
+    tasks: Annotated[
+        str, typer.Option(help="Comma-separated tasks (default: every task).")
+    ] = ",".join(task_names()),
+    out: Annotated[
+        Path | None,
+        typer.Option(help="HTML report (default: <GUANXI_HOME>/reports/drift-<as-of>.html)."),
+    ] = None,
+    psi: Annotated[float, typer.Option(help="PSI a feature must reach.")] = 0.1,
+    ks: Annotated[float, typer.Option(help="KS statistic D a feature must reach.")] = 0.1,
+    wasserstein: Annotated[
+        float, typer.Option(help="Wasserstein distance, in reference std devs, to reach.")
+    ] = 0.1,
+    alpha: Annotated[float, typer.Option(help="Significance level of the noise test.")] = 0.01,
+) -> None:
+    """Feature and score drift since the champion's test cutoff, and live performance."""
+    from pipelines.score import parse_tasks, require_tracking
+    from serving.settings import get_settings
+
+    console = Console()
+    chosen = parse_tasks(tasks)
+    home = get_settings().home
+    store = Store(home)
+    day = as_of.date() if as_of is not None else store.latest_as_of()
+    if day is None:
+        console.print("[red]no drift report:[/red] the store holds no snapshot; build one first")
+        raise typer.Exit(1)
+    require_tracking(console, home, "report drift")
+    try:
+        now = datetime.now(UTC)
+        frame = read_events(events, now=now) if events is not None else None
+        people = read_customers(customers, now=now) if customers is not None else None
+        thresholds = DriftThresholds(psi=psi, ks=ks, wasserstein=wasserstein, alpha=alpha)
+        report = drift_report(DriftInputs(store, day, frame, people), chosen, thresholds)
+    except (EventsValidationError, FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]no drift report, nothing written:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    print_report(console, report)
+    run_id, path = keep_report(report, home, out)
+    console.print(f"report: {path} (MLflow run {run_id}; kept in the store for /ui/drift)")

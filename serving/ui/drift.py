@@ -1,0 +1,114 @@
+"""The drift report as a reviewer page (``/ui/drift``) and as a self-contained HTML file.
+
+Both show the report ``guanxi drift`` keeps in the store (:mod:`pipelines.drift`): feature drift
+per reference snapshot, score drift per task, live performance of earlier scores against the
+model card, and the forecast error of earlier value tables. The page and the file render the
+same template body (``drift_body.html``) from the same view (:func:`drift_view`), so they cannot
+disagree; the file inlines the stylesheet and is written with Jinja2's autoescape on, so a
+feature or task name never becomes markup.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from features.store import Store
+from serving.deps import Reviewer
+from serving.ui.charts import Chart, bar_chart, reliability_chart
+from serving.ui.pages import HERE, filters, render
+
+__all__ = ["TOP_FEATURES", "drift_page", "drift_view", "render_report", "router"]
+
+TOP_FEATURES: Final = 20
+"""Features drawn per reference in the PSI chart (the table lists them all)."""
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+def drift_view(report: dict[str, Any]) -> dict[str, Any]:
+    """Turn a stored report into what the template shows: the report and its charts.
+
+    Parameters
+    ----------
+    report : dict
+        A report of :func:`pipelines.drift.drift_report` (as kept in the store).
+
+    Returns
+    -------
+    dict
+        ``report``, ``feature_charts`` (PSI bars per reference, drifted and highest first),
+        ``score_chart`` (PSI per task, or None) and ``reliability`` (one chart per live
+        performance entry).
+    """
+    feature_charts: list[Chart] = []
+    for i, group in enumerate(report.get("features", [])):
+        rows = sorted(group["rows"], key=lambda r: (not r["drifted"], -r["psi"]))
+        feature_charts.append(
+            bar_chart(
+                [(r["column"], float(r["psi"])) for r in rows[:TOP_FEATURES]],
+                chart_id=f"psi-{i}",
+                title=f"PSI per feature, {group['reference']} to {report['as_of']}",
+                value_label="PSI",
+            )
+        )
+    scores = report.get("scores", [])
+    score_chart = (
+        bar_chart(
+            [(r["column"], float(r["psi"])) for r in scores],
+            chart_id="score-psi",
+            title=f"Score PSI per task, tested-on snapshot to {report['as_of']}",
+            value_label="PSI",
+        )
+        if scores
+        else None
+    )
+    reliability = [
+        reliability_chart(
+            {f"{p['task']} scored {p['as_of']}": [tuple(b) for b in p["reliability"]]},
+            chart_id=f"live-{i}",
+            title=f"{p['task']}: live reliability of the scores of {p['as_of']}",
+        )
+        for i, p in enumerate(report.get("performance", []))
+    ]
+    return {
+        "report": report,
+        "feature_charts": feature_charts,
+        "score_chart": score_chart,
+        "reliability": reliability,
+    }
+
+
+def render_report(report: dict[str, Any]) -> str:
+    """Render a report as one self-contained HTML page (stylesheet inlined, values escaped).
+
+    Parameters
+    ----------
+    report : dict
+        A report of :func:`pipelines.drift.drift_report`.
+
+    Returns
+    -------
+    str
+        The page.
+    """
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
+    env.filters.update(filters())
+    css = (HERE / "static" / "guanxi.css").read_text(encoding="utf-8")
+    return env.get_template("drift_report.html").render(css=css, **drift_view(report))
+
+
+@router.get("/drift", response_class=HTMLResponse)
+def drift_page(request: Request, _role: Reviewer) -> HTMLResponse:
+    """Show the newest drift and live-performance report kept in the store."""
+    store = Store(request.app.state.settings.home)
+    days = store.list_records("drift")
+    report = store.read_record("drift", days[-1]) if days else None
+    context = drift_view(report) if report is not None else {"report": None}
+    return render(request, "drift.html", context)

@@ -1,0 +1,149 @@
+"""`guanxi drift`: a planted shift is flagged, an unshifted feature is not; live performance."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import mlflow
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from features.events import read_customers, read_events
+from features.snapshot import build_snapshot
+from features.store import Store
+from models import registry
+from pipelines.cli import app
+from pipelines.sample import generate_sample
+from serving.settings import get_settings
+from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
+from tests.pipelines.test_train_cli import cli, sample  # noqa: F401  (fixtures)
+
+REFERENCE = date(2024, 8, 2)  # the champion's test cutoff: as_of 2024-10-31 minus 90 days
+TODAY = date(2024, 12, 31)
+
+
+def _snapshot_of(folder: Path, day: date) -> pl.DataFrame:
+    now = datetime.now(UTC)
+    events = read_events(folder / "events.parquet", now=now)
+    people = read_customers(folder / "customers.parquet", now=now)
+    return build_snapshot(events, people, day)
+
+
+def test_a_planted_shift_is_flagged_and_an_unshifted_feature_is_not(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    store = Store(get_settings().home)
+    store.write_snapshot(_snapshot_of(sample, REFERENCE), REFERENCE)
+    # today's customers: another draw of the same generator, with one feature shifted
+    other = tmp_path / "other"
+    generate_sample(300, other, seed=4)
+    current = _snapshot_of(other, REFERENCE).with_columns(pl.col("tenure_days") + 200)
+    store.write_snapshot(current, TODAY)
+    out = tmp_path / "drift.html"
+    result = cli.invoke(
+        app,
+        ["drift", "--tasks", "churn", "--out", str(out)],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "feature drift: 2024-08-02" in result.output
+    report = store.read_record("drift", TODAY)
+    assert report is not None and report["as_of"] == TODAY.isoformat()
+    (group,) = report["features"]
+    assert group["reference"] == REFERENCE.isoformat() and group["tasks"] == ["churn"]
+    rows = {r["column"]: r for r in group["rows"]}
+    assert rows["tenure_days"]["drifted"] and "wasserstein" in rows["tenure_days"]["fired"]
+    for unshifted in ("orders_total", "spend_total", "recency_days"):
+        assert not rows[unshifted]["drifted"], rows[unshifted]
+    assert rows["recency_days"]["model_input"] and not rows["tenure_days"]["model_input"]
+    assert [r["column"] for r in report["scores"]] == ["churn"]
+    # the HTML page holds the same figures; the MLflow run the same numbers
+    page = out.read_text()
+    assert 'data-feature="tenure_days" data-drifted="yes"' in page
+    assert 'data-feature="orders_total" data-drifted="no"' in page
+    run = mlflow.get_run(report["run_id"])
+    assert run.data.metrics["psi_tenure_days"] == pytest.approx(rows["tenure_days"]["psi"])
+    assert mlflow.get_experiment(run.info.experiment_id).name == registry.DRIFT_EXPERIMENT
+    assert report["performance"] == []
+
+
+def _events_csv(path: Path) -> Path:
+    rows = [
+        # everyone ordered before the cutoff 2024-06-30: all four are active buyers
+        *[(c, "2024-06-01 10:00:00", "order", "10") for c in "ABCD"],
+        ("A", "2024-07-15 10:00:00", "order", "10"),
+        ("C", "2024-07-10 10:00:00", "order", "5"),
+        ("C", "2024-08-20 10:00:00", "order", "5"),
+        ("B", "2024-07-01 10:00:00", "visit", ""),
+        ("D", "2024-10-30 10:00:00", "order", "7"),  # after the horizon: still churned
+    ]
+    lines = ["customer_id,ts,event_type,amount", *(",".join(r) for r in rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_live_performance_matches_earlier_scores_with_what_happened(
+    cli: CliRunner,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    cutoff, today = date(2024, 6, 30), date(2024, 9, 28)  # the champion's horizon: 90 days
+    events_path = _events_csv(tmp_path / "events.csv")
+    events = read_events(events_path, now=datetime.now(UTC))
+    store = Store(get_settings().home)
+    store.write_snapshot(build_snapshot(events, None, cutoff), cutoff, history=events)
+    # the scores of version 1 on that day; churned: B and D (no order in the 90 days after)
+    scores = pl.DataFrame(
+        {
+            "customer_id": ["A", "B", "C", "D"],
+            "task": ["churn"] * 4,
+            "score": [0.3, 0.9, 0.2, 0.25],
+        }
+    )
+    store.write_scores(
+        "churn",
+        cutoff,
+        "1",
+        scores,
+        model_name="churn",
+        feature_set_version="x",
+        explain_k=0,
+        snapshot_digest="-",
+    )
+    store.write_values(
+        pl.DataFrame(
+            {"customer_id": ["A", "B", "C", "D"], "expected_purchases": [1.0, 0.5, 2.0, 0.0]}
+        ),
+        cutoff,
+        horizon_days=90,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={},
+    )
+    args = ["drift", "--tasks", "churn", "--as-of", today.isoformat()]
+    result = cli.invoke(app, [*args, "--events", str(events_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    report = store.read_record("drift", today)
+    assert report is not None
+    (live,) = report["performance"]
+    assert (live["task"], live["as_of"], live["version"]) == ("churn", "2024-06-30", "1")
+    assert live["outcomes_through"] == "2024-09-28" and live["rows"] == 4
+    m = live["metrics"]
+    # positives B (0.9) and D (0.25), negatives A (0.3) and C (0.2): 3 of 4 pairs ordered
+    assert m["roc_auc"] == pytest.approx(0.75)
+    assert m["positive_rate"] == pytest.approx(0.5)
+    assert m["brier"] == pytest.approx((0.3**2 + 0.1**2 + 0.2**2 + 0.75**2) / 4)
+    # bins [0.2, 0.3): C 0.2, D 0.25 -> predicted 0.225, observed 0.5; [0.3, 0.4): A; [0.9, 1]: B
+    assert m["ece"] == pytest.approx((2 * 0.275 + 0.3 + 0.1) / 4)
+    assert live["card"]["roc_auc"] == pytest.approx(
+        float(registry.get_version("churn", "champion").tags["xgboost_roc_auc"])
+    )
+    (value,) = report["value"]
+    assert value["accuracy"]["forecast_total"] == 3.5 and value["accuracy"]["actual_total"] == 3
+    assert value["accuracy"]["mae"] == pytest.approx(0.125)
+    assert "live performance" in result.output and "0.750" in result.output

@@ -1,0 +1,96 @@
+"""The drift report as a reviewer page and as a file: the same body, escaped, behind a login."""
+
+from __future__ import annotations
+
+import html
+from datetime import date
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from features.store import Store
+from serving.settings import Settings
+from serving.ui.drift import render_report
+from tests.serving.conftest import headers
+
+EVIL = "<script>alert(1)</script>"
+
+
+def _report() -> dict[str, Any]:
+    def row(column: str, psi: float, drifted: bool) -> dict[str, Any]:
+        return {
+            "column": column,
+            "kind": "numeric",
+            "n_reference": 100,
+            "n_current": 100,
+            "missing_reference": 0.0,
+            "missing_current": 0.0,
+            "bins": 10,
+            "psi": psi,
+            "psi_p_value": 0.0 if drifted else 0.5,
+            "ks": psi,
+            "ks_p_value": 0.5,
+            "wasserstein": psi,
+            "wasserstein_std": psi,
+            "drifted": drifted,
+            "fired": "psi" if drifted else "",
+            "model_input": True,
+        }
+
+    return {
+        "as_of": "2024-12-31",
+        "created": "2024-12-31T06:00:00+00:00",
+        "thresholds": {"psi": 0.1, "ks": 0.1, "wasserstein": 0.1, "alpha": 0.01},
+        "champions": {"churn": "1"},
+        "features": [
+            {
+                "reference": "2024-08-02",
+                "tasks": ["churn"],
+                "rows": [row(EVIL, 0.5, True), row("orders_total", 0.01, False)],
+            }
+        ],
+        "scores": [row("churn", 0.02, False)],
+        "performance": [
+            {
+                "task": "churn",
+                "as_of": "2024-06-30",
+                "outcomes_through": "2024-09-28",
+                "version": "1",
+                "horizon": 90,
+                "rows": 4,
+                "metrics": {"roc_auc": 0.75, "precision_top_decile": 1.0, "ece": 0.2375},
+                "card": {"roc_auc": 0.8},
+                "reliability": [[0.225, 0.5, 2], [0.9, 1.0, 1]],
+            }
+        ],
+        "value": [],
+        "summary": {
+            "features_compared": 2,
+            "features_drifted": 1,
+            "drifted_share": 0.5,
+            "drifted": [EVIL],
+            "scores_drifted": [],
+        },
+        "notes": [EVIL],
+        "run_id": "abc",
+    }
+
+
+def test_the_report_file_escapes_what_it_shows() -> None:
+    page = render_report(_report())
+    assert EVIL not in page and html.escape(EVIL, quote=False) in page
+    assert "<style>" in page and "0.750 (0.800)" in page
+
+
+def test_the_page_shows_the_newest_report_to_reviewers(
+    client: TestClient, settings: Settings
+) -> None:
+    assert "No drift report yet" in client.get("/ui/drift", headers=headers("reviewer")).text
+    Store(settings.home).write_record("drift", date(2024, 12, 31), _report())
+    assert client.get("/ui/drift", headers=headers("scorer")).status_code == 403
+    page = client.get("/ui/drift", headers=headers("reviewer"))
+    assert page.status_code == 200
+    assert "Content-Security-Policy" in page.headers
+    text = page.text
+    assert EVIL not in text and 'data-feature="orders_total" data-drifted="no"' in text
+    assert 'id="psi-0"' in text and 'id="live-0"' in text and 'aria-current="page"' in text
