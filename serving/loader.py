@@ -61,21 +61,32 @@ class RegistrySource:
         Returns
         -------
         dict of str to ServedModel
-            Each task's model with its registered version and aliases.
+            Each task's model with its registered version and aliases. When the settings name
+            no tasks (``GUANXI_TASKS`` unset: every task), a task without a version with that
+            alias is left out with a warning: a model the promotion gate keeps out (cross-sell
+            that does not beat its rule) is not served, and the other tasks are.
 
         Raises
         ------
         registry.ModelNotFoundError
-            If a task has no version with that alias.
+            If a task the settings name has no version with that alias, or no task has one.
         """
+        required = "tasks" in self.settings.model_fields_set
         models = {}
         for task in tasks:  # the feature set is checked against the snapshot when building
+            if not required and registry.get_version(task, alias) is None:
+                logger.warning("%s has no %s version: not served", task, alias)
+                continue
             loaded = registry.load_model(task, alias=alias, check=False)
             models[task] = ServedModel(
                 bundle=loaded.bundle,
                 name=loaded.name,
                 version=loaded.version,
                 aliases=loaded.aliases,
+            )
+        if not models:
+            raise registry.ModelNotFoundError(
+                f"no task has a {alias} version: train one and promote it with `guanxi promote`"
             )
         return models
 
