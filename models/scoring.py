@@ -13,7 +13,10 @@ columns so the file stays one row per scored entity and works as CSV as well as 
 ``reason_{i}_feature``, ``reason_{i}_group``, ``reason_{i}_value``, ``reason_{i}_logodds``,
 ``reason_{i}_points`` and ``reason_{i}_sentence`` for ``i = 1..K`` (``i = 1`` is the largest
 absolute contribution), preceded by ``base_logodds``, the row's bias (the log-odds before any
-feature). Reasons always satisfy ``sum(all contributions) + base_logodds == margin``.
+feature). Reasons always satisfy ``sum(all contributions) + base_logodds == margin``. A ranked
+task explains only each customer's :data:`EXPLAINED_CATEGORIES` highest-scoring rows (the
+categories the API and the reviewer pages put first); its other rows have null reasons, so a
+million customers cost three explained rows each, not one per category not bought yet.
 :func:`score_rows` and :func:`reason_columns` build the two parts from scores and contributions
 computed elsewhere (serving writes its tables with them), so every producer writes the same layout.
 """
@@ -30,9 +33,10 @@ from features.contracts import FEATURE_SET_VERSION
 from models.artifact import ModelBundle
 from models.explain import explain
 from models.ranking import deciles
-from models.tasks import model_frame
+from models.tasks import get_task, model_frame
 
 __all__ = [
+    "EXPLAINED_CATEGORIES",
     "REASON_FIELDS",
     "SCORE_COLUMNS",
     "FeatureSetMismatchError",
@@ -40,7 +44,12 @@ __all__ = [
     "reason_columns",
     "score_rows",
     "score_snapshot",
+    "top_rows",
+    "with_reasons",
 ]
+
+EXPLAINED_CATEGORIES: Final = 3
+"""Rows a ranked task explains per customer in batch: its three highest-scoring categories."""
 
 SCORE_COLUMNS: Final = (
     "customer_id",
@@ -186,12 +195,63 @@ def reason_columns(
     return wide.select(pl.Series("base_logodds", c[:, -1], dtype=pl.Float64), pl.all())
 
 
+def top_rows(customer_ids: np.ndarray, score: np.ndarray, n: int) -> np.ndarray:
+    """Positions of each customer's ``n`` highest-scoring rows, in row order.
+
+    Parameters
+    ----------
+    customer_ids : numpy.ndarray
+        The customer of each row (a customer's rows need not be contiguous).
+    score : numpy.ndarray
+        The rows' scores.
+    n : int
+        Rows kept per customer, ``n >= 1``; ties keep the earlier row (as ``numpy.argmax`` does,
+        so the first of them is the customer's top row the server explains).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 row positions, ascending.
+    """
+    frame = pl.DataFrame({"customer": customer_ids, "score": score}).with_row_index("_row")
+    kept = frame.filter(
+        pl.col("score").rank("ordinal", descending=True).over("customer") <= n
+    ).get_column("_row")
+    return kept.to_numpy().astype(np.int64)
+
+
+def with_reasons(rows: pl.DataFrame, reasons: pl.DataFrame, positions: np.ndarray) -> pl.DataFrame:
+    """Join reason columns computed for some rows back onto every row (null on the others).
+
+    Parameters
+    ----------
+    rows : polars.DataFrame
+        Scored rows (:func:`score_rows`).
+    reasons : polars.DataFrame
+        :func:`reason_columns` of the rows at ``positions``, in that order.
+    positions : numpy.ndarray
+        Positions in ``rows`` of the explained rows.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``rows`` in their order, with the reason columns.
+    """
+    found = reasons.with_columns(pl.Series("_row", positions, dtype=pl.UInt32))
+    return (
+        rows.with_row_index("_row")
+        .join(found, on="_row", how="left", maintain_order="left")
+        .drop("_row")
+    )
+
+
 def score_snapshot(
     bundle: ModelBundle,
     snapshot: pl.DataFrame,
     explain_k: int = 0,
     model_name: str | None = None,
     model_version: str | None = None,
+    explain_categories: int = EXPLAINED_CATEGORIES,
 ) -> pl.DataFrame:
     """Score every customer of a snapshot with one model.
 
@@ -205,6 +265,9 @@ def score_snapshot(
         Reasons per row; 0 for none.
     model_name, model_version : str, optional
         Registry identity written to every row; default to ``bundle.metadata["registry"]``.
+    explain_categories : int
+        For a ranked task, rows explained per customer: its highest-scoring ones (the other rows
+        get null reasons), ``explain_categories >= 1``.
 
     Returns
     -------
@@ -225,5 +288,13 @@ def score_snapshot(
         None if version is None else str(version),
     )
     if explain_k > 0 and len(x) > 0:
-        out = pl.concat([out, reason_columns(bundle, x, explain_k)], how="horizontal")
+        if get_task(bundle.task).kind == "ranked":
+            rows = top_rows(
+                out.get_column("customer_id").to_numpy(),
+                out.get_column("score").to_numpy(),
+                explain_categories,
+            )
+            out = with_reasons(out, reason_columns(bundle, x.iloc[rows], explain_k), rows)
+        else:
+            out = pl.concat([out, reason_columns(bundle, x, explain_k)], how="horizontal")
     return out

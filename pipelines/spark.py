@@ -32,10 +32,12 @@ Snapshots (:func:`build_snapshot_spark`)
 Scores (:func:`score_spark`)
     Each partition of the snapshot is turned into model input rows by
     :func:`models.tasks.model_frame` and explained by :func:`models.scoring.reason_columns`
-    (exact TreeSHAP and the registry's sentences) through ``mapInArrow``; the score comes from
-    ``mlflow.pyfunc.spark_udf`` on the registered model (``env_manager="local"``: the executors'
-    own Python), the same model the API serves. The model reaches the executors as the bytes of
-    its bundle files (checked against their SHA-256 when loaded, never unpickled). Deciles rank
+    (exact TreeSHAP and the registry's sentences; a ranked task's customers on their top
+    :data:`~models.scoring.EXPLAINED_CATEGORIES` rows only, as in batch) through
+    ``mapInArrow``; the score comes from ``mlflow.pyfunc.spark_udf`` on the registered model
+    (``env_manager="local"``: the executors' own Python), the same model the API serves. The
+    model reaches the executors as the bytes of its bundle files (checked against their SHA-256
+    when loaded, never unpickled). Deciles rank
     all rows of the task, as :func:`models.ranking.deciles` does (ties by snapshot order then
     category order): Spark counts the rows per distinct score, the driver adds up the counts of
     higher scores, and a window over each tie numbers the tied rows.
@@ -65,9 +67,16 @@ from features.contracts import event_schema
 from features.products import category_slugs
 from features.rfm import RFM_SCORES, rfm_segment, score_counts
 from features.snapshot import build_snapshot
-from models.artifact import ModelBundle
-from models.scoring import REASON_FIELDS, SCORE_COLUMNS, reason_columns
-from models.tasks import model_frame
+from models.artifact import ModelBundle, apply_calibration
+from models.scoring import (
+    EXPLAINED_CATEGORIES,
+    REASON_FIELDS,
+    SCORE_COLUMNS,
+    reason_columns,
+    top_rows,
+    with_reasons,
+)
+from models.tasks import get_task, model_frame
 from pipelines.engine import DEFAULT_MASTER
 
 if TYPE_CHECKING:
@@ -383,6 +392,7 @@ def _row_maker(
     def rows(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         bundle = _load_bundle(files)
         position = {c: i for i, c in enumerate(bundle.categories)}
+        ranked = get_task(bundle.task).kind == "ranked"
         for batch in batches:
             snapshot = _frame(batch)
             x = model_frame(bundle.task, snapshot, bundle.feature_names, bundle.categories or None)
@@ -404,11 +414,17 @@ def _row_maker(
                 .fill_null(-1)
                 .alias(_CATEGORY_POS)
             )
-            parts = [keys, pl.from_pandas(x.reset_index(drop=True))]
-            if explain_k > 0:
-                parts.append(reason_columns(bundle, x, explain_k))
-            table = pl.concat(parts, how="horizontal").to_arrow()
-            yield from table.select(schema.names).cast(schema).to_batches()
+            table = pl.concat([keys, pl.from_pandas(x.reset_index(drop=True))], how="horizontal")
+            if explain_k > 0 and ranked:  # a customer's rows are all in this batch
+                top = top_rows(
+                    keys.get_column("customer_id").to_numpy(),
+                    apply_calibration(bundle.calibration, keys.get_column("margin").to_numpy()),
+                    EXPLAINED_CATEGORIES,
+                )
+                table = with_reasons(table, reason_columns(bundle, x.iloc[top], explain_k), top)
+            elif explain_k > 0:
+                table = pl.concat([table, reason_columns(bundle, x, explain_k)], how="horizontal")
+            yield from table.to_arrow().select(schema.names).cast(schema).to_batches()
 
     return rows
 

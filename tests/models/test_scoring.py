@@ -3,6 +3,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from models.artifact import ModelBundle
 from models.scoring import (
@@ -10,6 +12,7 @@ from models.scoring import (
     FeatureSetMismatchError,
     check_feature_set,
     score_snapshot,
+    top_rows,
 )
 
 
@@ -61,3 +64,63 @@ def test_churn_scores_match_bundle(tiny_bundle: ModelBundle, tiny_data) -> None:
     np.testing.assert_allclose(
         out["margin"].to_numpy(), tiny_bundle.contributions(x).sum(axis=1), atol=1e-5
     )
+
+
+def test_top_rows_by_hand() -> None:
+    ids = np.array(["a", "b", "a", "a", "b", "c"])
+    score = np.array([0.2, 0.9, 0.5, 0.5, 0.1, 0.3])
+    # a: rows 0 (0.2), 2 (0.5), 3 (0.5, tie: the earlier row 2 ranks first); b: 1, 4; c: 5
+    assert top_rows(ids, score, 1).tolist() == [1, 2, 5]
+    assert top_rows(ids, score, 2).tolist() == [1, 2, 3, 4, 5]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.integers(0, 5)), min_size=1, max_size=40),
+    st.integers(1, 4),
+)
+def test_top_rows_are_each_customers_best(rows: list[tuple[int, int]], n: int) -> None:
+    ids = np.array([str(c) for c, _ in rows])
+    score = np.array([s / 5 for _, s in rows])
+    kept = set(top_rows(ids, score, n).tolist())
+    for customer in set(ids.tolist()):
+        mine = [i for i in range(len(rows)) if ids[i] == customer]
+        best = sorted(mine, key=lambda i: (-score[i], i))[:n]  # ties: the earlier row first
+        assert kept & set(mine) == set(best)
+
+
+def test_cross_sell_explains_only_each_customers_top_categories(tiny_bundle: ModelBundle) -> None:
+    bundle = ModelBundle(
+        **{
+            **tiny_bundle.__dict__,
+            "task": "cross_sell",
+            "feature_names": ["recency_days", "orders_90d", "target_garden"],
+            "categories": ["garden", "toys", "books"],
+        }
+    )
+    snapshot = pl.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "recency_days": [10, 200],
+            "orders_90d": [3, 0],
+            "cat_garden_orders": [0, 0],
+            "cat_toys_orders": [0, 0],
+            "cat_books_orders": [0, 1],
+        }
+    )
+    full = score_snapshot(bundle, snapshot, explain_k=2, explain_categories=3)
+    top = score_snapshot(bundle, snapshot, explain_k=2, explain_categories=1)
+    assert full.height == top.height == 5  # a: 3 categories, b: 2
+    best = full.with_row_index().filter(
+        pl.col("score") == pl.col("score").max().over("customer_id")
+    )
+    explained = top.with_row_index().filter(pl.col("reason_1_feature").is_not_null())
+    # one explained row a customer, its best category, with the reasons of the full table
+    assert explained["customer_id"].to_list() == ["a", "b"]
+    assert (
+        explained["index"].to_list()
+        == best.group_by("customer_id", maintain_order=True)
+        .agg(pl.col("index").first())["index"]
+        .to_list()
+    )
+    assert explained.drop("index").equals(full[explained["index"]])
+    assert full["reason_1_feature"].null_count() == 0
