@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from features.contracts import FEATURES, RFM_WINDOWS, feature_info
+from features.contracts import RFM_WINDOWS, feature_info, snapshot_features
 from features.engagement import ENGAGEMENT_ACTIONS, ENGAGEMENT_EVENTS
 from features.products import category_slugs
 from features.rfm import RFM_SEGMENTS
@@ -319,7 +319,7 @@ def build_snapshot_pandas(
     snapshot["tenure_days"] = snapshot[["_first_age", "signup_tenure_days"]].max(axis=1)
     columns = [
         column
-        for f in FEATURES.values()
+        for f in snapshot_features()
         for column in ([f.column(c) for c in cats] if f.is_template else [f.name])
     ]
     out = pd.DataFrame({name: _typed(snapshot[name], name) for name in columns})

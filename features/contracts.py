@@ -54,6 +54,7 @@ __all__ = [
     "feature_table_markdown",
     "is_feature",
     "register",
+    "snapshot_features",
 ]
 
 
@@ -229,6 +230,11 @@ class Feature:
         and sums); ``None`` means such a customer gets a null (rates, means, days since).
     extra : dict of str to str
         Resolved template parameters, e.g. ``{"category": "garden"}`` for a per-category column.
+    fitted : bool
+        Whether the feature comes from a model fitted over all customers of the snapshot day
+        (the ``value`` family: BG/NBD's P(alive) and expected purchases, :mod:`models.clv.family`)
+        rather than from the customer's own events: :func:`features.snapshot.build_snapshot`
+        leaves it out, and the jobs that build snapshots for models add it.
     """
 
     name: str
@@ -239,6 +245,7 @@ class Feature:
     model_input: bool = True
     default: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    fitted: bool = False
 
     @property
     def polars_dtype(self) -> pl.DataType:
@@ -447,6 +454,11 @@ register(
             unit="flag", default=0),
     Feature("signup_tenure_days", "profile", "signed up {value} days ago", **_DAYS),
     Feature("region", "profile", "region {value}", dtype="str", unit="text", model_input=False),
+    # --- value, fitted over all customers of the day (models/clv/family.py) ---
+    Feature("p_alive", "value", "{value} chance of still being an active buyer (BG/NBD)",
+            **_RATIO, fitted=True),
+    Feature("expected_purchases_90d", "value",
+            "{value} purchases expected in the next 90 days (BG/NBD)", unit="count", fitted=True),
 )  # fmt: skip
 
 WHEN_MISSING: Final[dict[str, str]] = {
@@ -472,8 +484,21 @@ WHEN_MISSING: Final[dict[str, str]] = {
     "review_mean_rating": "no review written",
     "cat_{category}_share": "no spend, so no share of spend in {category}",
     "signup_tenure_days": "no sign-up date known",
+    "p_alive": "no order yet, so no chance of still buying",
+    "expected_purchases_90d": "no order yet, so no purchase forecast",
 }
 """What a reason says for a feature whose value is missing (the default ``None`` above)."""
+
+
+def snapshot_features() -> list[Feature]:
+    """Return the registered features :func:`features.snapshot.build_snapshot` computes.
+
+    Returns
+    -------
+    list of Feature
+        Every registered feature but the ``fitted`` ones, in registry order (templates once).
+    """
+    return [f for f in FEATURES.values() if not f.fitted]
 
 
 def feature_info(name: str) -> Feature:
@@ -533,6 +558,13 @@ def is_feature(name: str) -> bool:
     return True
 
 
+def _reads(feature: Feature) -> str:
+    """Say whether models read a feature: yes, no, or only where a task's spec asks (fitted)."""
+    if not feature.model_input:
+        return "no"
+    return "where a task's spec reads the family" if feature.fitted else "yes"
+
+
 def feature_table_markdown() -> str:
     """Render the registry as a Markdown table for the README.
 
@@ -552,7 +584,7 @@ def feature_table_markdown() -> str:
         meaning = f.description.replace("{value}", "N").replace("{category}", "<category>")
         lines.append(
             f"| `{f.name}` | {f.group} | {f.dtype} ({f.unit}) | "
-            f"{'yes' if f.model_input else 'no'} | {default} | {meaning} |"
+            f"{_reads(f)} | {default} | {meaning} |"
         )
     return "\n".join(lines) + "\n"
 

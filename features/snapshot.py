@@ -19,7 +19,7 @@ from datetime import date
 
 import polars as pl
 
-from features.contracts import FEATURES, feature_info, is_feature
+from features.contracts import feature_info, is_feature, snapshot_features
 from features.engagement import channels_used, engagement_aggregations
 from features.loyalty import loyalty_aggregations
 from features.products import category_names, category_orders, category_slugs, product_features
@@ -38,7 +38,7 @@ def _feature_columns(categories: Sequence[str]) -> list[str]:
     """List the registered feature columns in registry order, templates expanded per category."""
     return [
         col
-        for f in FEATURES.values()
+        for f in snapshot_features()
         for col in ([f.column(c) for c in categories] if f.is_template else [f.name])
     ]
 

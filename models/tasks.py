@@ -49,7 +49,7 @@ from typing import Any, Final, Literal, Protocol, get_args
 import pandas as pd
 import polars as pl
 
-from features.contracts import CATEGORY_FEATURE_PREFIX, feature_info
+from features.contracts import CATEGORY_FEATURE_PREFIX, feature_info, is_feature
 from features.snapshot import model_input_columns
 from models.metrics import BINARY_METRICS, GRADE_RULES, Evaluator, binary_evaluation, grade
 from models.rules import BaselineRule
@@ -62,6 +62,7 @@ __all__ = [
     "GRADED_BASELINE",
     "KINDS",
     "TARGET_PREFIX",
+    "VALUE_GROUP",
     "Baseline",
     "Kind",
     "LabelFunction",
@@ -90,6 +91,9 @@ TARGET_PREFIX: Final = "target_"
 
 ELIGIBLE: Final = "eligible"
 """Status of a customer a task scores (see :meth:`Population.status`)."""
+
+VALUE_GROUP: Final = "value"
+"""Feature group of the value family, which a model reads only where its spec says so."""
 
 GRADED_BASELINE: Final = "rule"
 """Metrics key of the baseline a model is graded against (a spec's first baseline)."""
@@ -259,6 +263,10 @@ class TaskSpec:
         Whether the task's calibrated probability is the chance of losing a customer within the
         horizon: customer value reads it as the churn probability (textbook CLV's retention,
         equity at risk). At most one task sets it (:func:`retention_task`).
+    value_inputs : bool, default False
+        Whether the model reads the ``value`` feature family (BG/NBD's P(alive) and expected
+        purchases at the cutoff, :mod:`models.clv.family`): set where adding them measurably
+        helps on held-out data (``python -m bench.value_features``).
     """
 
     name: str
@@ -276,6 +284,7 @@ class TaskSpec:
     grade_rule: str = GRADE_RULES["binary"]
     gate: tuple[str, str] = ("roc_auc", "pr_auc")
     retention_risk: bool = False
+    value_inputs: bool = False
 
     def __post_init__(self) -> None:
         if not self.name.replace("_", "").isalnum() or not self.name.islower():
@@ -420,7 +429,10 @@ def _bought_column(category: str) -> str:
 
 
 def model_feature_names(
-    task: str, snapshot: pl.DataFrame, categories: list[str] | None = None
+    task: str,
+    snapshot: pl.DataFrame,
+    categories: list[str] | None = None,
+    value_inputs: bool | None = None,
 ) -> list[str]:
     """Return the model's input columns for a task, in order.
 
@@ -433,20 +445,30 @@ def model_feature_names(
     categories : list of str, optional
         Candidate categories of a ranked task; defaults to :func:`snapshot_categories`. Ignored
         for the other kinds.
+    value_inputs : bool, optional
+        Whether the ``value`` feature family is read; defaults to the spec's
+        :attr:`TaskSpec.value_inputs` (an override measures the family's effect).
 
     Returns
     -------
     list of str
-        Customer features (:func:`features.snapshot.model_input_columns`), then for a ranked
-        task one ``target_{category}`` indicator per category.
+        Customer features (:func:`features.snapshot.model_input_columns`, without the ``value``
+        family unless it is read), then for a ranked task one ``target_{category}`` indicator
+        per category.
 
     Raises
     ------
     ValueError
         If the task is unknown.
     """
-    names = model_input_columns(snapshot)
-    if get_task(task).kind == "ranked":
+    spec = get_task(task)
+    reads_value = spec.value_inputs if value_inputs is None else value_inputs
+    names = [
+        n
+        for n in model_input_columns(snapshot)
+        if reads_value or not (is_feature(n) and feature_info(n).group == VALUE_GROUP)
+    ]
+    if spec.kind == "ranked":
         cats = snapshot_categories(snapshot) if categories is None else categories
         names += [f"{TARGET_PREFIX}{c}" for c in cats]
     return names

@@ -36,10 +36,12 @@ say how the model does on customers it never saw, not on a later month; the plan
 Rows
 ----
 At each cutoff ``c`` the snapshot :func:`features.snapshot.build_snapshot` sees the events dated
-on or before ``c``; :func:`models.tasks.model_frame` turns it into model rows, which are joined
-(inner) with the task's labels (:attr:`models.tasks.TaskSpec.labels`) of the snapshot's customers
-the task's population admits (:attr:`models.tasks.TaskSpec.population`). Rows are indexed by
-``cutoff`` and then the task's index (``customer_id`` or ``(customer_id, category)``).
+on or before ``c`` (and, for a task that reads the ``value`` family, BG/NBD fitted on them alone
+adds P(alive) and expected purchases); :func:`models.tasks.model_frame` turns it into model rows,
+which are joined (inner) with the task's labels (:attr:`models.tasks.TaskSpec.labels`) of the
+snapshot's customers the task's population admits (:attr:`models.tasks.TaskSpec.population`).
+Rows are indexed by ``cutoff`` and then the task's index (``customer_id`` or
+``(customer_id, category)``).
 
 Data checks
 -----------
@@ -59,6 +61,7 @@ import pandas as pd
 import polars as pl
 
 from features.snapshot import build_snapshot
+from models.clv.family import add_value_features
 from models.labels import LABEL, order_categories
 from models.tasks import get_task, model_feature_names, model_frame
 
@@ -345,6 +348,7 @@ def build_task_data(
     feature_names: list[str] | None = None,
     max_rows_per_cutoff: int | None = None,
     seed: int = 0,
+    value_inputs: bool | None = None,
 ) -> tuple[TaskData, list[str]]:
     """Snapshot every cutoff, turn it into model rows and join the labels.
 
@@ -373,6 +377,10 @@ def build_task_data(
         cutoff has a row per customer and category). ``None`` keeps every row.
     seed : int, default 0
         Seed of that sampling (cutoff ``i`` uses ``seed + i``).
+    value_inputs : bool, optional
+        Whether the model reads the ``value`` family; defaults to the spec's. When it does, each
+        cutoff's snapshot gets BG/NBD's P(alive) and expected purchases fitted on the events up
+        to that cutoff only (:func:`models.clv.family.add_value_features`).
 
     Returns
     -------
@@ -383,9 +391,12 @@ def build_task_data(
     """
     spec = get_task(task)
     cats = order_categories(events) if categories is None else categories
+    reads_value = spec.value_inputs if value_inputs is None else value_inputs
     snapshots = {c: build_snapshot(events, customers, c, categories=cats) for c in cutoffs}
+    if reads_value:
+        snapshots = {c: add_value_features(s, events, c)[0] for c, s in snapshots.items()}
     names = (
-        model_feature_names(task, snapshots[max(cutoffs)], cats)
+        model_feature_names(task, snapshots[max(cutoffs)], cats, reads_value)
         if feature_names is None
         else feature_names
     )

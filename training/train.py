@@ -101,6 +101,9 @@ class TrainConfig:
         Calibration uses every validation row and the test rows are never sampled.
     shap_rows : int, default 1000
         Held-out rows sampled for the SHAP figures.
+    value_inputs : bool, optional
+        Read the ``value`` feature family or not, whatever the task's spec says (None: the spec's
+        :attr:`models.tasks.TaskSpec.value_inputs`); ``bench.value_features`` measures both.
     """
 
     trials: int = 20
@@ -116,6 +119,7 @@ class TrainConfig:
     nthread: int = 2
     max_rows_per_cutoff: int | None = 20_000
     shap_rows: int = 1000
+    value_inputs: bool | None = None
 
 
 class Holdout(NamedTuple):
@@ -376,6 +380,7 @@ def train_task(
         horizon,
         categories=categories,
         active_days=cfg.active_days,
+        value_inputs=cfg.value_inputs,
     )
     train, _ = build_task_data(
         events,
@@ -388,6 +393,7 @@ def train_task(
         feature_names=names,
         max_rows_per_cutoff=cfg.max_rows_per_cutoff,
         seed=cfg.seed,
+        value_inputs=cfg.value_inputs,
     )
     if plan.mode == "customer":
         in_test = holdout_groups(held.X.index.get_level_values("customer_id").to_numpy(), cfg.seed)

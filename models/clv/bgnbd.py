@@ -280,9 +280,18 @@ class BGNBD(ValueModel):
         pole = c == 0.0  # x = 0 and a + b = 1: the head (a + b + x - 1) is 0, the series a pole
         scaled = np.empty_like(z)  # (a + b + x - 1) x the bracket
         keep = ~pole
-        scaled[keep] = c[keep] * (
-            1.0 - np.exp(q * np.log1p(-z[keep])) * _hyp2f1(p, q, c[keep], z[keep])
-        )
+        with np.errstate(all="ignore"):
+            scaled[keep] = c[keep] * (
+                1.0 - np.exp(q * np.log1p(-z[keep])) * _hyp2f1(p, q, c[keep], z[keep])
+            )
+        lost = keep & ~np.isfinite(scaled)
+        if np.any(lost):
+            # a and b so large (a near-degenerate dropout mix) that (1 - z)^(a - 1) underflows
+            # while its 2F1 overflows: the printed form's terms stay moderate there
+            xl, zl = np.broadcast_to(x, z.shape)[lost], z[lost]
+            scaled[lost] = c[lost] * (
+                1.0 - np.exp((r + xl) * np.log1p(-zl)) * _hyp2f1(r + xl, b + xl, c[lost], zl)
+            )
         if np.any(pole):
             # lim_{c -> 0} c 2F1(p, q; c; z) = p q z 2F1(p + 1, q + 1; 2; z) (DLMF 15.2.2-3),
             # while c times the bracket's 1 vanishes
@@ -378,23 +387,25 @@ def _summaries(
     return x, tx, t_obs
 
 
-def _hyp2f1(p: float, q: float, c: FloatArray, z: FloatArray) -> FloatArray:
+def _hyp2f1(
+    p: float | FloatArray, q: float | FloatArray, c: FloatArray, z: FloatArray
+) -> FloatArray:
     """``2F1(p, q; c; z)`` by scipy, summing the series where scipy gives no finite value.
 
     scipy's ``hyp2f1`` returns NaN for some large ``c`` with ``z`` close to 1 (hundreds of
     purchases, a horizon long against ``alpha + T``); there ``c - p - q`` is large and positive,
     so the series converges fast even at ``z = 1``.
     """
-    c, z = np.broadcast_arrays(np.asarray(c, dtype=np.float64), np.asarray(z, dtype=np.float64))
+    p, q, c, z = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (p, q, c, z)))
     with np.errstate(all="ignore"):
-        value = np.asarray(hyp2f1(p, q, c, z), dtype=np.float64)
+        value = np.array(hyp2f1(p, q, c, z), dtype=np.float64)
     bad = ~np.isfinite(value)
     if np.any(bad):
-        cb, zb = c[bad], z[bad]
+        pb, qb, cb, zb = p[bad], q[bad], c[bad], z[bad]
         term = np.ones_like(cb)
         total = np.ones_like(cb)
         for n in range(_SERIES_TERMS):
-            term = term * (p + n) * (q + n) / ((cb + n) * (n + 1.0)) * zb
+            term = term * (pb + n) * (qb + n) / ((cb + n) * (n + 1.0)) * zb
             total += term
             if np.all(np.abs(term) <= 1e-17 * np.abs(total)):
                 break

@@ -17,6 +17,7 @@ from features.contracts import (
     feature_info,
     feature_table_markdown,
     is_feature,
+    snapshot_features,
 )
 from features.products import category_slugs
 from features.rfm import RFM_SEGMENTS, score
@@ -370,7 +371,7 @@ def test_empty_events_give_the_full_schema() -> None:
     s = build_snapshot(events(), None, AS_OF)
     assert s.height == 0
     expected = {"customer_id": pl.String(), "as_of": pl.Date()} | {
-        f.name: f.polars_dtype for f in FEATURES.values() if not f.is_template
+        f.name: f.polars_dtype for f in snapshot_features() if not f.is_template
     }
     assert dict(s.schema) == expected
 

@@ -128,6 +128,9 @@ def _exact_expectation(
 )
 # x = 0 with a + b = 1: the head a + b + x - 1 is 0 and 2F1(...; 0; z) a pole (was NaN)
 @example(r=1.0, alpha=1.0, a=0.5, b=0.5, x=0, t_obs=1.0, share=1.0, t=1.0)
+# a and b huge (fitted at a sample cutoff): (1 - z)^(a - 1) underflows, its 2F1 overflows (was NaN)
+@example(r=2.52, alpha=240.24, a=78925.44, b=7265169.47, x=3, t_obs=400.0, share=0.8, t=90.0)
+@example(r=2.52, alpha=240.24, a=78925.44, b=7265169.47, x=0, t_obs=30.0, share=1.0, t=90.0)
 def test_conditional_expectation_is_accurate_where_the_textbook_form_overflows(
     r: float, alpha: float, a: float, b: float, x: int, t_obs: float, share: float, t: float
 ) -> None:

@@ -133,14 +133,23 @@ def test_negative_sampling_keeps_positives_and_weights(
     assert sampled.weight[sampled.y == 0].sum() == pytest.approx((full.y == 0).sum(), rel=0.1)
 
 
+@pytest.mark.parametrize("value_inputs", [False, True])
 def test_no_feature_uses_an_event_after_its_cutoff(
-    small_sample: tuple[pl.DataFrame, pl.DataFrame],
+    small_sample: tuple[pl.DataFrame, pl.DataFrame], value_inputs: bool
 ) -> None:
-    """Planting events after each cutoff changes no feature row of that cutoff."""
+    """Planting events after each cutoff changes no feature row of that cutoff.
+
+    With the ``value`` family, BG/NBD is refitted at each cutoff on the events up to it only.
+    """
     events, customers = small_sample
     cutoffs = [date(2025, 2, 4), date(2025, 5, 5)]
     ids = events["customer_id"].unique().sort().head(200).to_list()
-    base, names = build_task_data(events, customers, "repurchase", cutoffs, 90)
+    base, names = build_task_data(
+        events, customers, "repurchase", cutoffs, 90, value_inputs=value_inputs
+    )
+    assert ("p_alive" in names) is value_inputs
+    if value_inputs:
+        assert base.X["p_alive"].notna().mean() > 0.5
 
     def planted(after: date) -> pl.DataFrame:
         ts = datetime.combine(after + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
@@ -155,7 +164,13 @@ def test_no_feature_uses_an_event_after_its_cutoff(
 
     for cutoff in cutoffs:
         more, _ = build_task_data(
-            planted(cutoff), customers, "repurchase", [cutoff], 90, feature_names=names
+            planted(cutoff),
+            customers,
+            "repurchase",
+            [cutoff],
+            90,
+            feature_names=names,
+            value_inputs=value_inputs,
         )
         pd.testing.assert_frame_equal(more.X, base.at([cutoff]).X)
         assert more.y.sum() > base.at([cutoff]).y.sum()  # the planted orders are labels
