@@ -36,7 +36,7 @@ from features.events import EventsValidationError
 from features.store import Store, ValueTableInfo
 from features.value import repeat_purchase_summary
 from models import registry
-from models.clv import ModelIdentificationError, customer_equity
+from models.clv import ModelIdentificationError, equity_tables
 from models.clv.customers import (
     BASES,
     Basis,
@@ -54,7 +54,6 @@ __all__ = [
     "ValueRun",
     "check_window",
     "compute_values",
-    "equity_tables",
     "keep_values",
     "print_values",
     "value_command",
@@ -231,26 +230,6 @@ def _churn(
         return None, None, f"{spec.name} version {loaded.version} records no horizon"
     model = {"name": loaded.name, "version": loaded.version, "horizon_days": horizon}
     return churn_probabilities(bundle, snapshot), model, None
-
-
-def equity_tables(table: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """Return customer equity overall, per RFM segment and per value tier.
-
-    Parameters
-    ----------
-    table : polars.DataFrame
-        A value table.
-
-    Returns
-    -------
-    dict of str to polars.DataFrame
-        ``overall``, ``rfm_segment`` and ``value_tier`` (:func:`models.clv.customer_equity`).
-    """
-    return {
-        "overall": customer_equity(table),
-        "rfm_segment": customer_equity(table, "rfm_segment"),
-        "value_tier": customer_equity(table, "value_tier"),
-    }
 
 
 def keep_values(

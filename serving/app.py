@@ -27,6 +27,7 @@ from serving.settings import Settings, get_settings
 from serving.state import StateHolder
 from serving.targeting import targeting_router
 from serving.ui import FAVICON, install_ui
+from serving.value_routes import router as value_router
 
 __all__ = ["DOCS_ASSETS", "create_app", "create_app_from_env"]
 
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     app.include_router(health_router)
     app.include_router(router)
     app.include_router(targeting_router)
+    app.include_router(value_router)
     install_ui(app)
     return app
 

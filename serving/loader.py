@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 import polars as pl
@@ -18,6 +19,7 @@ from models import registry
 from serving.settings import Settings
 from serving.state import LoadedSnapshot, ServedModel, ServingState, kept_reasons
 from serving.tables import build_state
+from serving.values import load_values
 
 __all__ = ["RegistrySource", "Source", "load_state", "stored_scores"]
 
@@ -178,7 +180,7 @@ def load_state(source: Source, settings: Settings) -> ServingState:
     Returns
     -------
     ServingState
-        A state ready to swap in.
+        A state ready to swap in, with the store's value table (:func:`serving.values.load_values`).
 
     Raises
     ------
@@ -188,8 +190,9 @@ def load_state(source: Source, settings: Settings) -> ServingState:
     """
     models = source.load_models(settings.tasks, settings.model_alias)
     snapshot = source.load_snapshot()
-    stored = stored_scores(Store(settings.home), models, snapshot)
-    return build_state(
+    store = Store(settings.home)
+    stored = stored_scores(store, models, snapshot)
+    state = build_state(
         models,
         snapshot,
         band_high_decile=settings.band_high_decile,
@@ -198,3 +201,4 @@ def load_state(source: Source, settings: Settings) -> ServingState:
         threads=settings.model_threads,
         stored=stored,
     )
+    return replace(state, values=load_values(store, snapshot.as_of))

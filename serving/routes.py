@@ -50,9 +50,9 @@ from serving.schemas import (
 )
 from serving.state import ServingState
 
-__all__ = ["health_router", "router"]
+__all__ = ["ERRORS", "health_router", "router"]
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "The body cannot be read (not UTF-8 JSON)."},
     401: {"model": ErrorResponse, "description": "Missing or unknown API key."},
     403: {"model": ErrorResponse, "description": "The key's role may not do this."},
@@ -61,7 +61,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorResponse, "description": "Models are not loaded yet."},
 }
 
-router = APIRouter(prefix="/v1", responses=_ERRORS)
+router = APIRouter(prefix="/v1", responses=ERRORS)
 health_router = APIRouter()
 
 

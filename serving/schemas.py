@@ -12,15 +12,19 @@ from models.explain import MAX_REASONS
 __all__ = [
     "MAX_BATCH",
     "MAX_REASONS",
+    "AtRiskCustomer",
     "Band",
     "BatchScoreRequest",
     "BatchScoreResponse",
     "CategoryScore",
     "CustomerResult",
     "CustomerScores",
+    "CustomerValue",
+    "EquityResponse",
     "ErrorResponse",
     "EventIn",
     "FieldError",
+    "ForecastFigures",
     "Health",
     "ModelInfo",
     "ModelsResponse",
@@ -29,9 +33,13 @@ __all__ = [
     "ReasonGroup",
     "ReloadResponse",
     "ScoreRequest",
+    "SegmentCustomers",
+    "SegmentSummary",
+    "SegmentsResponse",
     "SnapshotInfo",
     "TaskScore",
     "ValidationErrorResponse",
+    "ValueValidation",
 ]
 
 Band = Literal["low", "medium", "high"]
@@ -246,3 +254,126 @@ class ValidationErrorResponse(BaseModel):
     """A 422: every invalid field."""
 
     detail: list[FieldError]
+
+
+# --- customer value (issue 11; serving.values) ---------------------------------------------
+
+
+class CustomerValue(BaseModel):
+    """A customer's value as of the value table's day (``guanxi value``)."""
+
+    customer_id: str
+    as_of: date = Field(description="Day the values were computed as of.")
+    p_alive: float | None = Field(ge=0, le=1, description="BG/NBD P(still an active buyer).")
+    expected_purchases: float | None = Field(description="Orders expected in horizon_days.")
+    expected_order_value: float | None = Field(description="Gamma-Gamma revenue per order.")
+    expected_margin_per_order: float | None = Field(
+        default=None, description="What each future order earns in the CLV."
+    )
+    clv: float | None = Field(description="Probabilistic CLV over horizon_days, discounted.")
+    clv_textbook: float | None = Field(
+        description="sum m r^t / (1 + d)^t with the churn model's retention; null without one."
+    )
+    expected_days_to_next_order: float | None = Field(
+        description="Median days to the next order, given the customer is still a buyer."
+    )
+    value_tier: str | None = Field(description="top_1pct, top_5pct, top_20pct or rest by CLV.")
+    rfm_segment: str | None
+    churn_probability: float | None = Field(
+        description="The churn champion's calibrated probability; null outside its population."
+    )
+    churn_status: str | None = Field(
+        default=None, description="eligible, or why there is no churn probability."
+    )
+    equity_at_risk: float | None = Field(description="churn_probability x clv.")
+    horizon_days: int
+    discount_rate: float = Field(description="Annual discount rate.")
+    value_version: str = Field(description="The value table: its day and MLflow run.")
+
+
+class SegmentSummary(BaseModel):
+    """Customer equity of one RFM segment, one value tier, or of everyone (``all``)."""
+
+    name: str = Field(description="Segment or tier; 'none' for customers without one.")
+    customers: int
+    scored: int = Field(description="Customers with a churn probability.")
+    revenue: float = Field(description="Revenue of the last 365 days, summed.")
+    mean_clv: float | None
+    equity: float = Field(description="Sum of CLV.")
+    equity_share: float | None = Field(description="Share of the overall equity.")
+    mean_churn_probability: float | None = Field(description="Churn risk of the scored.")
+    equity_at_risk: float = Field(description="Sum of churn_probability x clv.")
+    risk_share: float | None = Field(description="equity_at_risk / equity.")
+
+
+class SegmentsResponse(BaseModel):
+    """Customer equity per RFM segment and per value tier; each list sums to ``overall``."""
+
+    as_of: date
+    horizon_days: int
+    discount_rate: float
+    value_version: str
+    overall: SegmentSummary
+    rfm_segments: list[SegmentSummary]
+    value_tiers: list[SegmentSummary]
+
+
+class ForecastFigures(BaseModel):
+    """A purchase forecast against the purchases that followed."""
+
+    customers: int
+    mae: float | None = Field(description="Mean absolute error per customer.")
+    correlation: float | None = Field(description="Pearson correlation with the actual counts.")
+    forecast_total: float
+    actual_total: float
+    aggregate_error: float | None = Field(description="forecast_total / actual_total - 1.")
+
+
+class ValueValidation(BaseModel):
+    """The numeric validation: fitted up to ``cutoff``, purchases in ``(cutoff, through]``."""
+
+    cutoff: date
+    through: date
+    days: int
+    forecasts: dict[str, ForecastFigures] = Field(
+        description="'bgnbd' and the naive 'same as last period' baseline."
+    )
+
+
+class AtRiskCustomer(BaseModel):
+    """One of the customers carrying most of the equity at risk."""
+
+    customer_id: str
+    clv: float
+    churn_probability: float
+    equity_at_risk: float
+    cumulative_share: float = Field(description="Share of the total equity at risk so far.")
+
+
+class EquityResponse(BaseModel):
+    """Customer equity, equity at risk, the fit's checks and who carries the risk."""
+
+    as_of: date
+    horizon_days: int
+    discount_rate: float
+    basis: str = Field(description="What a purchase earns: margin, or revenue x a margin rate.")
+    value_version: str
+    overall: SegmentSummary
+    churn_model: dict[str, str | int] | None = Field(
+        description="The churn model read (name, version, horizon_days); null without one."
+    )
+    validation: ValueValidation | None = Field(description="Null when it could not be checked.")
+    top_at_risk: list[AtRiskCustomer] = Field(
+        description="The fewest customers carrying half the equity at risk (at most 100)."
+    )
+
+
+class SegmentCustomers(BaseModel):
+    """The customers of one segment or tier, highest CLV first."""
+
+    segment: str
+    kind: Literal["rfm_segment", "value_tier"]
+    as_of: date
+    value_version: str
+    count: int
+    customers: list[CustomerValue]

@@ -24,6 +24,7 @@ from cachetools import LRUCache
 from models.artifact import ModelBundle
 from models.explain import MAX_REASONS
 from models.ranking import band, decile_among
+from serving.values import LoadedValues
 
 __all__ = [
     "IncompatibleModelError",
@@ -174,6 +175,8 @@ class ServingState:
     band_high_decile: int
     band_medium_decile: int
     loaded_at: datetime
+    values: LoadedValues | None = None
+    """The customer value table served beside the scores (:mod:`serving.values`), if any."""
 
     def positions(self, customer_ids: Sequence[str]) -> np.ndarray:
         """Snapshot positions of customer ids (-1 for unknown ids), O(1) each (hash lookup)."""

@@ -18,9 +18,11 @@ analytic gradient, can be rebuilt from its parameters (``from_params``, no pickl
 from models.clv._mle import ModelIdentificationError
 from models.clv.bgnbd import BGNBD, sample_bgnbd
 from models.clv.equity import (
+    EQUITY_GROUPS,
     VALUE_TIERS,
     customer_equity,
     equity_at_risk,
+    equity_tables,
     top_equity_at_risk,
     value_tier,
 )
@@ -43,6 +45,7 @@ from models.clv.value import (
 
 __all__ = [
     "BGNBD",
+    "EQUITY_GROUPS",
     "VALUE_TIERS",
     "CohortFits",
     "ForecastAccuracy",
@@ -54,6 +57,7 @@ __all__ = [
     "customer_equity",
     "discount_factor",
     "equity_at_risk",
+    "equity_tables",
     "fit_by_cohort",
     "forecast_accuracy",
     "holdout_check",

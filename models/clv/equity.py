@@ -17,9 +17,11 @@ from typing import Final
 import polars as pl
 
 __all__ = [
+    "EQUITY_GROUPS",
     "VALUE_TIERS",
     "customer_equity",
     "equity_at_risk",
+    "equity_tables",
     "top_equity_at_risk",
     "value_tier",
 ]
@@ -31,6 +33,9 @@ VALUE_TIERS: Final[tuple[tuple[str, float], ...]] = (
     ("rest", 1.0),
 )
 """(tier, share of customers with a higher CLV below which a customer is in it), best first."""
+
+EQUITY_GROUPS: Final[tuple[str, ...]] = ("rfm_segment", "value_tier")
+"""The columns customer equity is broken down by, beside the overall figure."""
 
 
 def value_tier(clv: pl.Expr) -> pl.Expr:
@@ -125,6 +130,42 @@ def customer_equity(
         "risk_share",
         "mean_churn_probability",
     )
+
+
+def equity_tables(
+    values: pl.DataFrame, *, revenue: str = "revenue_365d"
+) -> dict[str, pl.DataFrame]:
+    """Return customer equity overall and per group of :data:`EQUITY_GROUPS`, with revenue.
+
+    Parameters
+    ----------
+    values : polars.DataFrame
+        A value table (:mod:`models.clv.customers`): ``clv``, ``churn_probability``, the group
+        columns and ``revenue``.
+    revenue : str, default "revenue_365d"
+        Column of each customer's trailing revenue.
+
+    Returns
+    -------
+    dict of str to polars.DataFrame
+        ``overall`` (one row) and one table per group column, each the :func:`customer_equity`
+        columns plus ``revenue`` (summed) and ``mean_clv``; a group whose key is null (no RFM
+        segment, no CLV so no tier) is a row with a null key, so every group table sums to the
+        overall figures.
+    """
+    extra = (pl.col(revenue).sum().alias("revenue"), pl.col("clv").mean().alias("mean_clv"))
+    tables = {
+        "overall": pl.concat([customer_equity(values), values.select(extra)], how="horizontal")
+    }
+    for by in EQUITY_GROUPS:
+        tables[by] = customer_equity(values, by).join(
+            values.group_by(by).agg(extra),
+            on=by,
+            how="left",
+            nulls_equal=True,
+            maintain_order="left",
+        )
+    return tables
 
 
 def top_equity_at_risk(

@@ -9,8 +9,10 @@ from polars.testing import assert_frame_equal
 
 from models.clv import (
     BGNBD,
+    EQUITY_GROUPS,
     customer_equity,
     discount_factor,
+    equity_tables,
     forecast_accuracy,
     holdout_check,
     period_discount_rate,
@@ -152,6 +154,25 @@ def test_customer_equity_overall_and_by_segment_by_hand() -> None:
     # the groups add up to the whole
     assert by_segment["equity"].sum() == overall["equity"][0]
     assert by_segment["equity_at_risk"].sum() == pytest.approx(overall["equity_at_risk"][0])
+
+
+def test_equity_tables_add_revenue_and_mean_clv_and_sum_to_the_whole() -> None:
+    table = values().with_columns(
+        pl.Series("revenue_365d", [300.0, 200.0, 40.0, 10.0, 5.0]),
+        pl.Series("value_tier", ["top_1pct", "top_20pct", "rest", "rest", None]),
+        pl.Series("rfm_segment", ["champions", "champions", "lost", None, "new"]),
+    )
+    tables = equity_tables(table)
+    overall = tables["overall"].row(0, named=True)
+    assert overall["revenue"] == 555.0 and overall["mean_clv"] == 36.0
+    segments = {r["rfm_segment"]: r for r in tables["rfm_segment"].iter_rows(named=True)}
+    assert segments["champions"]["revenue"] == 500.0 and segments["champions"]["mean_clv"] == 75.0
+    assert segments[None]["customers"] == 1 and segments[None]["equity"] == 10.0  # no segment
+    tiers = {r["value_tier"]: r for r in tables["value_tier"].iter_rows(named=True)}
+    assert tiers["rest"]["revenue"] == 50.0 and tiers["rest"]["mean_clv"] == 15.0
+    for by in EQUITY_GROUPS:
+        for column in ("customers", "equity", "equity_at_risk", "revenue"):
+            assert tables[by][column].sum() == pytest.approx(overall[column])
 
 
 def test_top_equity_at_risk_are_the_fewest_carrying_the_share() -> None:

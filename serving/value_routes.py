@@ -1,0 +1,321 @@
+"""The value routes: a customer's value, equity by segment and tier, and segments to export.
+
+Like the score routes they need a ``scorer`` key, answer with pydantic models and write an audit
+line per customer value served (task ``value``, the table's version, the customer's CLV). They
+read the value table loaded with the state (:mod:`serving.values`); without one they answer 404
+saying how to compute it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterator
+from typing import Annotated, Any, Final, Literal
+
+import polars as pl
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi.responses import StreamingResponse
+
+from serving.audit import AuditLog
+from serving.deps import Audit, CurrentState, ScorerRole
+from serving.routes import ERRORS
+from serving.schemas import (
+    AtRiskCustomer,
+    CustomerValue,
+    EquityResponse,
+    ErrorResponse,
+    SegmentCustomers,
+    SegmentsResponse,
+    SegmentSummary,
+    ValueValidation,
+)
+from serving.state import ServingState
+from serving.values import NO_VALUES, LoadedValues, segment_rows
+
+__all__ = [
+    "VALUE_TASK",
+    "customer_value",
+    "record_values",
+    "router",
+    "segment_csv",
+    "segment_summary",
+    "validation_of",
+]
+
+VALUE_TASK: Final = "value"
+"""The ``task`` of the audit lines of values served."""
+
+_NOT_LOADED: Final[dict[int | str, dict[str, Any]]] = {
+    404: {"model": ErrorResponse, "description": "No value table loaded, or no such customer."}
+}
+_CSV_ROWS: Final = 1000
+
+router = APIRouter(prefix="/v1", responses=ERRORS, tags=["value"])
+
+
+def _finite(value: Any) -> Any:
+    """Return a number as is, or None for NaN and infinities (JSON has neither)."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _values(state: ServingState) -> LoadedValues:
+    """Return the loaded value table, or raise a 404 saying how to compute one."""
+    if state.values is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NO_VALUES)
+    return state.values
+
+
+def customer_value(values: LoadedValues, row: dict[str, Any]) -> CustomerValue:
+    """Build a customer's value answer from a value table row.
+
+    Parameters
+    ----------
+    values : LoadedValues
+        The loaded table (its horizon, discount rate and version).
+    row : dict
+        The customer's row.
+
+    Returns
+    -------
+    CustomerValue
+        The response model.
+    """
+    info = values.info
+    fields = {k: _finite(row.get(k)) for k in CustomerValue.model_fields if k in row}
+    return CustomerValue(
+        **{**fields, "as_of": values.as_of},
+        horizon_days=info.horizon_days,
+        discount_rate=info.discount_rate,
+        value_version=info.version,
+    )
+
+
+def segment_summary(row: dict[str, Any], name: str) -> SegmentSummary:
+    """Build a segment's equity answer from an :func:`models.clv.equity_tables` row.
+
+    Parameters
+    ----------
+    row : dict
+        The group's row.
+    name : str
+        The segment's name (``all`` for the overall row).
+
+    Returns
+    -------
+    SegmentSummary
+        The response model (sums of nothing are 0).
+    """
+    clean = {k: _finite(v) for k, v in row.items()}
+    for total in ("revenue", "equity", "equity_at_risk"):
+        clean[total] = clean.get(total) or 0.0
+    fields = {k: clean.get(k) for k in SegmentSummary.model_fields if k != "name"}
+    return SegmentSummary.model_validate({**fields, "name": name})
+
+
+def record_values(
+    request: Request, audit: AuditLog, values: LoadedValues, rows: list[dict[str, Any]]
+) -> None:
+    """Write one audit line per customer value served (CLV as the score, when there is one).
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The request (its id and the caller's role).
+    audit : serving.audit.AuditLog
+        The audit log.
+    values : LoadedValues
+        The loaded table (its version).
+    rows : list of dict
+        The rows served (``customer_id``, ``clv``).
+    """
+    audit.record(
+        request.state.request_id,
+        request.state.role.name,
+        [
+            (str(r["customer_id"]), VALUE_TASK, values.info.version, float(r["clv"]))
+            for r in rows
+            if _finite(r.get("clv")) is not None
+        ],
+    )
+
+
+@router.get(
+    "/customers/{customer_id}/value",
+    response_model=CustomerValue,
+    responses=_NOT_LOADED,
+    summary="One customer's value: P(alive), expected purchases, CLV two ways, tier, risk",
+)
+def get_customer_value(
+    _role: ScorerRole,
+    request: Request,
+    state: CurrentState,
+    audit: Audit,
+    customer_id: Annotated[str, Path(min_length=1, max_length=256)],
+) -> CustomerValue:
+    """Return a customer's row of the loaded value table."""
+    values = _values(state)
+    row = values.row(customer_id)
+    if row is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"customer not in the value table as of {values.as_of} (customers without an order "
+            "up to that day have no value)",
+        )
+    record_values(request, audit, values, [row])
+    return customer_value(values, row)
+
+
+@router.get(
+    "/segments",
+    response_model=SegmentsResponse,
+    responses=_NOT_LOADED,
+    summary="Customers, revenue, CLV, churn risk, equity and equity at risk per segment and tier",
+)
+def segments(_role: ScorerRole, state: CurrentState) -> SegmentsResponse:
+    """Return customer equity per RFM segment and per value tier, with the overall figures."""
+    values = _values(state)
+    info = values.info
+    groups = {
+        by: [segment_summary(r, str(r[by])) for r in values.equity[by].iter_rows(named=True)]
+        for by in ("rfm_segment", "value_tier")
+    }
+    return SegmentsResponse(
+        as_of=values.as_of,
+        horizon_days=info.horizon_days,
+        discount_rate=info.discount_rate,
+        value_version=info.version,
+        overall=segment_summary(values.equity["overall"].row(0, named=True), "all"),
+        rfm_segments=groups["rfm_segment"],
+        value_tiers=groups["value_tier"],
+    )
+
+
+def validation_of(values: LoadedValues) -> ValueValidation | None:
+    """Return the stored holdout check as a response model (None without one).
+
+    Parameters
+    ----------
+    values : LoadedValues
+        The loaded table.
+
+    Returns
+    -------
+    ValueValidation or None
+        The check with NaN figures as null.
+    """
+    check = values.info.validation
+    if not check:
+        return None
+    forecasts = {
+        name: {k: _finite(v) for k, v in figures.items()}
+        for name, figures in check["forecasts"].items()
+    }
+    return ValueValidation.model_validate({**check, "forecasts": forecasts})
+
+
+@router.get(
+    "/equity",
+    response_model=EquityResponse,
+    responses=_NOT_LOADED,
+    summary="Customer equity, equity at risk, the forecast check and who carries the risk",
+)
+def equity(
+    _role: ScorerRole, request: Request, state: CurrentState, audit: Audit
+) -> EquityResponse:
+    """Return the overall equity, the holdout check and the customers carrying half the risk."""
+    values = _values(state)
+    info = values.info
+    top = values.top_at_risk()
+    rows = top.to_dicts()
+    record_values(request, audit, values, rows)
+    return EquityResponse(
+        as_of=values.as_of,
+        horizon_days=info.horizon_days,
+        discount_rate=info.discount_rate,
+        basis=info.basis,
+        value_version=info.version,
+        overall=segment_summary(values.equity["overall"].row(0, named=True), "all"),
+        churn_model=info.churn_model,
+        validation=validation_of(values),
+        top_at_risk=[
+            AtRiskCustomer(**{k: r[k] for k in AtRiskCustomer.model_fields}) for r in rows
+        ],
+    )
+
+
+def _csv_chunks(frame: pl.DataFrame) -> Iterator[str]:
+    """Yield the header, then the rows in chunks of :data:`_CSV_ROWS`, as CSV text."""
+    header = io.StringIO()
+    csv.writer(header).writerow(frame.columns)
+    yield header.getvalue()
+    for start in range(0, frame.height, _CSV_ROWS):
+        yield frame.slice(start, _CSV_ROWS).write_csv(include_header=False)
+
+
+def segment_csv(values: LoadedValues, name: str, rows: pl.DataFrame) -> StreamingResponse:
+    """Stream a segment's rows as a CSV attachment.
+
+    Parameters
+    ----------
+    values : LoadedValues
+        The loaded table (its day names the file).
+    name : str
+        The segment or tier.
+    rows : polars.DataFrame
+        :func:`serving.values.segment_rows`.
+
+    Returns
+    -------
+    fastapi.responses.StreamingResponse
+        ``text/csv``, the header then chunks of rows, ``guanxi-<name>-<day>.csv``.
+    """
+    filename = f"guanxi-{name}-{values.as_of.isoformat()}.csv"
+    return StreamingResponse(
+        _csv_chunks(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get(
+    "/segments/{name}/customers",
+    response_model=SegmentCustomers,
+    responses={
+        **_NOT_LOADED,
+        200: {
+            "description": "The customers (JSON), or with format=csv a CSV stream.",
+            "content": {"text/csv": {}},
+        },
+    },
+    summary="The customers of an RFM segment or value tier, as JSON or a CSV stream",
+)
+def segment_customers(
+    _role: ScorerRole,
+    request: Request,
+    state: CurrentState,
+    audit: Audit,
+    name: Annotated[str, Path(min_length=1, max_length=64)],
+    format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv.")] = "json",
+) -> SegmentCustomers | StreamingResponse:
+    """Return (or stream as CSV) a segment's or tier's customers, highest CLV first."""
+    values = _values(state)
+    kind = values.segment_kind(name)
+    if kind is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"no segment or tier {name!r}; known: {', '.join(values.segments())}",
+        )
+    rows = segment_rows(values, kind, name)
+    record_values(request, audit, values, rows.select("customer_id", "clv").to_dicts())
+    if format == "csv":
+        return segment_csv(values, name, rows)
+    return SegmentCustomers(
+        segment=name,
+        kind=kind,  # type: ignore[arg-type]
+        as_of=values.as_of,
+        value_version=values.info.version,
+        count=rows.height,
+        customers=[customer_value(values, r) for r in rows.iter_rows(named=True)],
+    )

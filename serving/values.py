@@ -1,0 +1,227 @@
+"""The customer value table served beside the scores: loading, lookups and equity by segment.
+
+``guanxi value`` keeps a value table per day in the store
+(:meth:`features.store.Store.write_values`, one row per customer with an order: P(alive),
+expected purchases, CLV two ways, value tier, RFM segment, churn probability, equity at risk;
+:mod:`models.clv.customers`). Each load of the state
+reads the table of the served snapshot's day, or when there is none the newest table in the store
+(its own ``as_of`` is in every answer), and computes customer equity overall, per RFM segment and
+per value tier once (:func:`models.clv.equity_tables`); a store without a table, or a table that
+cannot be read, leaves the scores serving without values (the value routes answer 404 and say
+how to compute them).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Final
+
+import pandas as pd
+import polars as pl
+
+from features.store import Store, ValueTableInfo
+from models.clv import EQUITY_GROUPS, VALUE_TIERS, equity_tables, top_equity_at_risk
+from models.clv.customers import VALUE_COLUMNS
+
+__all__ = [
+    "NO_SEGMENT",
+    "NO_VALUES",
+    "LoadedValues",
+    "load_values",
+    "segment_rows",
+]
+
+logger = logging.getLogger(__name__)
+
+NO_SEGMENT: Final = "none"
+"""How a group without a key (no RFM segment; no CLV, so no tier) is named."""
+
+NO_VALUES: Final = (
+    "no customer value table in the store: run `guanxi value --events PATH --as-of DATE "
+    "--out PATH` (or `guanxi demo`), then reload"
+)
+"""What the value routes and pages say when nothing is loaded."""
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedValues:
+    """A value table with its metadata and its equity breakdowns.
+
+    Attributes
+    ----------
+    info : features.store.ValueTableInfo
+        What the store recorded with the table (day, horizon, discount rate, fit, validation).
+    frame : polars.DataFrame
+        One row per customer (:data:`models.clv.customers.VALUE_COLUMNS` and the details).
+    index : pandas.Index
+        ``customer_id`` to row position.
+    equity : dict of str to polars.DataFrame
+        ``overall`` and one table per column of :data:`models.clv.EQUITY_GROUPS` (null keys
+        named :data:`NO_SEGMENT`).
+    """
+
+    info: ValueTableInfo
+    frame: pl.DataFrame
+    index: pd.Index
+    equity: dict[str, pl.DataFrame]
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame, info: ValueTableInfo) -> LoadedValues:
+        """Index a value table and compute its equity breakdowns.
+
+        Parameters
+        ----------
+        frame : polars.DataFrame
+            The table as stored.
+        info : features.store.ValueTableInfo
+            Its metadata.
+
+        Returns
+        -------
+        LoadedValues
+            Ready to serve.
+        """
+        equity = {
+            name: table.with_columns(pl.col(name).fill_null(NO_SEGMENT))
+            if name != "overall"
+            else table
+            for name, table in equity_tables(frame).items()
+        }
+        return cls(info, frame, pd.Index(frame["customer_id"].to_list()), equity)
+
+    @property
+    def as_of(self) -> date:
+        """The day the values were computed as of."""
+        return self.info.as_of
+
+    def row(self, customer_id: str) -> dict[str, Any] | None:
+        """Return one customer's row, or None when the table has no such customer.
+
+        Parameters
+        ----------
+        customer_id : str
+            The customer.
+
+        Returns
+        -------
+        dict or None
+            Column name to value.
+        """
+        try:
+            position = int(self.index.get_loc(customer_id))  # type: ignore[arg-type]
+        except KeyError:
+            return None
+        return self.frame.row(position, named=True)
+
+    def segment_kind(self, name: str) -> str | None:
+        """Say which grouping a segment name belongs to.
+
+        Parameters
+        ----------
+        name : str
+            An RFM segment (``champions``, ...), a value tier (``top_1pct``, ...) or
+            :data:`NO_SEGMENT`.
+
+        Returns
+        -------
+        str or None
+            ``"value_tier"`` for a tier name, ``"rfm_segment"`` for a segment present in the
+            table (or :data:`NO_SEGMENT`), None otherwise.
+        """
+        if name in {tier for tier, _ in VALUE_TIERS}:
+            return "value_tier"
+        known = set(self.equity["rfm_segment"]["rfm_segment"].to_list())
+        return "rfm_segment" if name in known else None
+
+    def segments(self) -> list[str]:
+        """Return every name :meth:`segment_kind` knows: RFM segments, then value tiers."""
+        return [
+            *self.equity["rfm_segment"]["rfm_segment"].to_list(),
+            *(tier for tier, _ in VALUE_TIERS),
+        ]
+
+    def top_at_risk(self, share: float = 0.5, limit: int = 100) -> pl.DataFrame:
+        """Return the customers carrying ``share`` of the equity at risk, largest first.
+
+        Parameters
+        ----------
+        share : float, default 0.5
+            Share of the total equity at risk to cover.
+        limit : int, default 100
+            Most rows returned.
+
+        Returns
+        -------
+        polars.DataFrame
+            :func:`models.clv.top_equity_at_risk` rows, at most ``limit``.
+        """
+        return top_equity_at_risk(self.frame, share).head(limit)
+
+
+def segment_rows(values: LoadedValues, kind: str, name: str) -> pl.DataFrame:
+    """Return the customers of one segment or tier, highest CLV first.
+
+    Parameters
+    ----------
+    values : LoadedValues
+        The loaded table.
+    kind : {"rfm_segment", "value_tier"}
+        The grouping (:meth:`LoadedValues.segment_kind`).
+    name : str
+        The segment or tier (:data:`NO_SEGMENT` for the customers without one).
+
+    Returns
+    -------
+    polars.DataFrame
+        :data:`models.clv.customers.VALUE_COLUMNS` and ``as_of``, sorted by CLV (nulls last)
+        then ``customer_id``.
+    """
+    if kind not in EQUITY_GROUPS:
+        raise ValueError(f"kind must be one of {EQUITY_GROUPS}, got {kind!r}")
+    key = pl.col(kind)
+    chosen = key.is_null() if name == NO_SEGMENT else key == name
+    return (
+        values.frame.filter(chosen)
+        .select(*VALUE_COLUMNS, pl.lit(values.as_of, pl.Date).alias("as_of"))
+        .sort(["clv", "customer_id"], descending=[True, False], nulls_last=True)
+    )
+
+
+def load_values(store: Store, as_of: date) -> LoadedValues | None:
+    """Load the value table to serve beside a snapshot.
+
+    Parameters
+    ----------
+    store : features.store.Store
+        The store under ``GUANXI_HOME``.
+    as_of : datetime.date
+        The served snapshot's day: its table is preferred, else the newest table is served.
+
+    Returns
+    -------
+    LoadedValues or None
+        None when the store holds no value table, or the table cannot be read (logged: the
+        scores serve without values rather than not at all).
+    """
+    days = store.list_values()
+    if not days:
+        return None
+    day = as_of if as_of in days else days[-1]
+    if day != as_of:
+        logger.warning(
+            "no value table as of the snapshot's day %s: serving the newest, as of %s", as_of, day
+        )
+    try:
+        info = store.value_info(day)
+        frame = store.read_values(day)
+        if info is None or frame is None:
+            raise FileNotFoundError(f"the value table as of {day} disappeared while being read")
+        missing = [c for c in VALUE_COLUMNS if c not in frame.columns]
+        if missing:
+            raise ValueError(f"the value table as of {day} lacks {', '.join(missing)}")
+        return LoadedValues.of(frame, info)
+    except Exception as exc:  # a damaged table must not stop the scores from serving
+        logger.warning("not serving values: %s: %s", type(exc).__name__, exc)
+        return None

@@ -1,0 +1,268 @@
+"""The value routes on a hand-made value table: figures by hand, roles, audit lines, CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+from fastapi.testclient import TestClient
+
+from features.store import Store
+from models.clv.customers import DETAIL_COLUMNS, VALUE_COLUMNS
+from serving.app import create_app
+from serving.settings import Settings
+from tests.serving.conftest import AS_OF, StaticSource, headers, make_settings, wait_ready
+
+VALIDATION = {
+    "cutoff": "2024-03-31",
+    "through": "2024-06-30",
+    "days": 91,
+    "forecasts": {
+        "bgnbd": {
+            "customers": 4,
+            "mae": 0.5,
+            "correlation": 0.8,
+            "forecast_total": 9.0,
+            "actual_total": 10.0,
+            "aggregate_error": -0.1,
+        },
+        "naive": {
+            "customers": 4,
+            "mae": 1.0,
+            "correlation": float("nan"),
+            "forecast_total": 12.0,
+            "actual_total": 10.0,
+            "aggregate_error": 0.2,
+        },
+    },
+}
+
+
+def value_frame() -> pl.DataFrame:
+    """Four customers; c003 is outside the churn population, c002 has no RFM segment."""
+    rows = {
+        "customer_id": ["c000", "c001", "c002", "c003"],
+        "p_alive": [0.9, 0.6, 0.3, 0.95],
+        "expected_purchases": [4.0, 2.0, 0.5, 6.0],
+        "expected_order_value": [50.0, 40.0, 30.0, 60.0],
+        "clv": [200.0, 80.0, 20.0, 300.0],
+        "clv_textbook": [180.0, 60.0, 10.0, None],
+        "expected_days_to_next_order": [20.0, 45.0, 120.0, 15.0],
+        "value_tier": ["top_5pct", "top_20pct", "rest", "top_1pct"],
+        "rfm_segment": ["champions", "at_risk", None, "champions"],
+        "churn_probability": [0.1, 0.5, 0.8, None],
+        "equity_at_risk": [20.0, 40.0, 16.0, None],
+        "churn_status": ["eligible", "eligible", "eligible", "lapsed"],
+        "expected_margin_per_order": [50.0, 40.0, 30.0, 60.0],
+        "frequency": [5, 2, 1, 9],
+        "recency": [300.0, 200.0, 20.0, 350.0],
+        "T": [360.0, 365.0, 200.0, 360.0],
+        "revenue_365d": [500.0, 200.0, 30.0, 900.0],
+        "margin_365d": [100.0, 40.0, 6.0, 180.0],
+    }
+    return pl.DataFrame(rows).with_columns(as_of=pl.lit(AS_OF, pl.Date))
+
+
+def store_values(home: Path) -> None:
+    Store(home).write_values(
+        value_frame(),
+        AS_OF,
+        horizon_days=365,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={"bgnbd": {"r": 0.5}},
+        churn_model={"name": "churn", "version": "1", "horizon_days": 90},
+        validation=VALIDATION,
+        run_id="run123",
+    )
+
+
+@pytest.fixture
+def value_settings(tmp_path: Path) -> Settings:
+    settings = make_settings(tmp_path / "home")
+    store_values(settings.home)
+    return settings
+
+
+@pytest.fixture
+def value_client(value_settings: Settings, source: StaticSource) -> Iterator[TestClient]:
+    with TestClient(create_app(value_settings, source)) as c:
+        wait_ready(c)
+        yield c
+
+
+def _audit(home: Path) -> list[dict]:
+    return [
+        json.loads(line)
+        for part in sorted((home / "audit").glob("part-*.jsonl"))
+        for line in part.read_text().splitlines()
+    ]
+
+
+def test_customer_value_is_the_row_with_the_table_settings(
+    value_client: TestClient, value_settings: Settings
+) -> None:
+    r = value_client.get("/v1/customers/c000/value", headers=headers())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    for column in VALUE_COLUMNS:
+        assert column in body
+    assert body["clv"] == 200.0 and body["clv_textbook"] == 180.0
+    assert body["p_alive"] == 0.9 and body["expected_days_to_next_order"] == 20.0
+    assert body["value_tier"] == "top_5pct" and body["equity_at_risk"] == 20.0
+    assert body["as_of"] == AS_OF.isoformat() and body["horizon_days"] == 365
+    assert body["value_version"] == f"{AS_OF.isoformat()}/run123"
+    outside = value_client.get("/v1/customers/c003/value", headers=headers()).json()
+    assert outside["churn_probability"] is None and outside["churn_status"] == "lapsed"
+    assert outside["equity_at_risk"] is None
+    lines = [a for a in _audit(value_settings.home) if a["task"] == "value"]
+    assert [(a["model_version"], a["score"]) for a in lines] == [
+        (f"{AS_OF.isoformat()}/run123", 200.0),
+        (f"{AS_OF.isoformat()}/run123", 300.0),
+    ]
+    assert all("c000" not in json.dumps(a) for a in lines)  # ids are hashed
+
+
+def test_unknown_customer_and_roles(value_client: TestClient) -> None:
+    r = value_client.get("/v1/customers/nobody/value", headers=headers())
+    assert r.status_code == 404 and "value table as of" in r.json()["detail"]
+    assert value_client.get("/v1/customers/c000/value").status_code == 401
+    for path in ("/v1/segments", "/v1/equity", "/v1/segments/champions/customers"):
+        assert value_client.get(path).status_code == 401
+        assert value_client.get(path, headers={"X-API-Key": "wrong-key"}).status_code == 401
+
+
+def test_segments_by_hand_and_each_list_sums_to_the_whole(value_client: TestClient) -> None:
+    body = value_client.get("/v1/segments", headers=headers()).json()
+    overall = body["overall"]
+    assert overall["customers"] == 4 and overall["scored"] == 3
+    assert overall["equity"] == 600.0 and overall["equity_at_risk"] == pytest.approx(76.0)
+    assert overall["revenue"] == 1630.0 and overall["mean_clv"] == 150.0
+    segments = {s["name"]: s for s in body["rfm_segments"]}
+    assert list(segments) == ["champions", "at_risk", "none"]  # by equity, largest first
+    champions = segments["champions"]
+    assert champions["customers"] == 2 and champions["equity"] == 500.0
+    assert champions["equity_at_risk"] == 20.0 and champions["mean_churn_probability"] == 0.1
+    assert champions["revenue"] == 1400.0 and champions["equity_share"] == pytest.approx(5 / 6)
+    assert champions["risk_share"] == pytest.approx(20 / 500)
+    assert segments["none"]["equity"] == 20.0
+    tiers = {t["name"]: t["equity"] for t in body["value_tiers"]}
+    assert tiers == {"top_1pct": 300.0, "top_5pct": 200.0, "top_20pct": 80.0, "rest": 20.0}
+    for groups in ("rfm_segments", "value_tiers"):
+        for field in ("customers", "equity", "equity_at_risk", "revenue"):
+            assert sum(g[field] for g in body[groups]) == pytest.approx(overall[field])
+
+
+def test_equity_with_validation_and_who_carries_the_risk(
+    value_client: TestClient, value_settings: Settings
+) -> None:
+    body = value_client.get("/v1/equity", headers=headers()).json()
+    assert body["overall"]["equity"] == 600.0 and body["basis"] == "revenue"
+    assert body["churn_model"] == {"name": "churn", "version": "1", "horizon_days": 90}
+    validation = body["validation"]
+    assert validation["forecasts"]["bgnbd"]["mae"] == 0.5
+    assert validation["forecasts"]["naive"]["correlation"] is None  # NaN is null in JSON
+    # 76 at risk: c001 carries 40 (52.6%), so it alone covers half
+    top = body["top_at_risk"]
+    assert [t["customer_id"] for t in top] == ["c001"]
+    assert top[0]["cumulative_share"] == pytest.approx(40 / 76)
+    assert any(a["task"] == "value" and a["score"] == 80.0 for a in _audit(value_settings.home))
+
+
+def test_segment_customers_as_json_and_csv(value_client: TestClient) -> None:
+    body = value_client.get("/v1/segments/champions/customers", headers=headers()).json()
+    assert body["kind"] == "rfm_segment" and body["count"] == 2
+    assert [c["customer_id"] for c in body["customers"]] == ["c003", "c000"]  # by CLV
+    tier = value_client.get("/v1/segments/rest/customers", headers=headers()).json()
+    assert tier["kind"] == "value_tier" and [c["customer_id"] for c in tier["customers"]] == [
+        "c002"
+    ]
+    r = value_client.get("/v1/segments/champions/customers?format=csv", headers=headers())
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert "attachment" in r.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert list(rows[0]) == [*VALUE_COLUMNS, "as_of"]
+    assert [(row["customer_id"], float(row["clv"])) for row in rows] == [
+        ("c003", 300.0),
+        ("c000", 200.0),
+    ]
+    assert rows[0]["churn_probability"] == ""  # outside the churn population
+    none = value_client.get("/v1/segments/none/customers?format=csv", headers=headers())
+    assert [row["customer_id"] for row in csv.DictReader(io.StringIO(none.text))] == ["c002"]
+    missing = value_client.get("/v1/segments/nope/customers", headers=headers())
+    assert missing.status_code == 404 and "champions" in missing.json()["detail"]
+    bad = value_client.get("/v1/segments/champions/customers?format=xml", headers=headers())
+    assert bad.status_code == 422
+
+
+def test_without_a_value_table_the_scores_serve_and_value_says_how(client: TestClient) -> None:
+    assert client.get("/v1/customers/c000/scores", headers=headers()).status_code == 200
+    for path in ("/v1/customers/c000/value", "/v1/segments", "/v1/equity"):
+        r = client.get(path, headers=headers())
+        assert r.status_code == 404 and "guanxi value" in r.json()["detail"]
+
+
+def test_a_damaged_value_table_leaves_the_scores_serving(
+    tmp_path: Path, source: StaticSource
+) -> None:
+    settings = make_settings(tmp_path / "home")
+    store_values(settings.home)
+    Store(settings.home).value_path(AS_OF).write_bytes(b"not parquet")
+    with TestClient(create_app(settings, source)) as c:
+        wait_ready(c)
+        assert c.get("/v1/customers/c000/scores", headers=headers()).status_code == 200
+        assert c.get("/v1/segments", headers=headers()).status_code == 404
+
+
+def test_detail_columns_are_in_the_frame() -> None:
+    assert set(DETAIL_COLUMNS) <= set(value_frame().columns)
+
+
+def test_customer_page_shows_value_beside_the_scores(
+    value_client: TestClient, value_settings: Settings
+) -> None:
+    page = value_client.get("/ui/customers/c000", headers=headers("reviewer"))
+    assert page.status_code == 200, page.text
+    panel = page.text.split('id="value"', 1)[1].split("</section>", 1)[0]
+    assert 'id="clv">200.00' in panel and 'id="clv-textbook">180.00' in panel
+    assert 'id="p-alive">90.0%' in panel and "in 20 days" in panel
+    assert 'id="value-tier">top 5pct' in panel
+    assert page.text.index('id="value"') < page.text.index('class="customer-layout"')
+    lapsed = value_client.get("/ui/customers/c003", headers=headers("reviewer")).text
+    assert "— lapsed" in lapsed  # no textbook CLV outside the churn population
+    assert any(a["task"] == "value" and a["score"] == 200.0 for a in _audit(value_settings.home))
+
+
+def test_value_page_shows_equity_by_segment_and_tier_and_the_check(
+    value_client: TestClient,
+) -> None:
+    page = value_client.get("/ui/value", headers=headers("reviewer"))
+    assert page.status_code == 200, page.text
+    text = page.text
+    assert 'id="equity">600.00' in text and 'id="equity-at-risk">76.00' in text
+    for by in ("rfm_segment", "value_tier"):
+        assert f'id="table-{by}"' in text
+        assert f'id="equity-{by}"' in text and f'id="equity_at_risk-{by}"' in text  # charts
+    assert 'data-segment="champions"' in text and 'data-segment="top_1pct"' in text
+    assert "/ui/value/segments/champions.csv" in text
+    export = value_client.get("/ui/value/segments/top_1pct.csv", headers=headers("reviewer"))
+    assert export.status_code == 200 and export.text.splitlines()[1].startswith("c003,")
+    assert (
+        value_client.get("/ui/value/segments/nope.csv", headers=headers("reviewer")).status_code
+        == 404
+    )
+    assert 'data-forecast="bgnbd"' in text and 'data-forecast="naive"' in text
+    assert "c001" in text.split('id="top-at-risk"', 1)[1]
+    assert value_client.get("/ui/value", headers=headers()).status_code == 403  # scorer
+
+
+def test_pages_without_a_value_table_say_how_to_get_one(client: TestClient) -> None:
+    value = client.get("/ui/value", headers=headers("reviewer"))
+    assert value.status_code == 200 and "guanxi value" in value.text
+    customer = client.get("/ui/customers/c000", headers=headers("reviewer"))
+    assert customer.status_code == 200 and "No customer value table is loaded" in customer.text
