@@ -2,6 +2,7 @@
 
 :mod:`serving.ui.pages` holds the pages and their rendering, :mod:`serving.ui.login` the login,
 :mod:`serving.ui.session` the session cookie, :mod:`serving.ui.charts` the SVG charts,
+:mod:`serving.ui.value_page` the customer value page,
 :mod:`serving.ui.cards` the model cards read from MLflow and :mod:`serving.ui.history` a
 customer's history read from the store,
 :mod:`serving.ui.drift` the drift report. Who may open a page is decided in :mod:`serving.deps`,
@@ -38,7 +39,7 @@ def install_ui(app: FastAPI) -> None:
     from fastapi.templating import Jinja2Templates
 
     from serving.deps import LoginRequiredError, PageError
-    from serving.ui import drift, login, pages
+    from serving.ui import drift, login, pages, value_page
     from serving.ui.cards import CardCache
     from serving.ui.session import SessionCodec, session_secret
 
@@ -57,3 +58,4 @@ def install_ui(app: FastAPI) -> None:
     app.include_router(login.router)
     app.include_router(pages.router)
     app.include_router(drift.router)
+    app.include_router(value_page.router)

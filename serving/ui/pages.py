@@ -13,7 +13,8 @@ registry), so FastAPI runs them in its thread pool, off the event loop.
 
 - ``/ui/``: the loaded models, their grades and score distributions.
 - ``/ui/customers``: a searchable, sortable, paginated customer list.
-- ``/ui/customers/{id}``: scores, waterfalls, grouped reasons, RFM segment and recent history.
+- ``/ui/customers/{id}``: scores, the customer's value (CLV two ways, P(alive), expected next
+  order, value tier), waterfalls, grouped reasons, RFM segment and recent history.
 - ``/ui/models/{task}``: champion and challenger model cards side by side.
 """
 
@@ -449,15 +450,15 @@ def customer(request: Request, role: Reviewer, state: PageState, customer_id: st
             f"{format_date(state.snapshot.as_of)}.",
         )
     scores = stored_scores(state, position, list(state.tables), WATERFALL_REASONS, group=True)[0]
-    request.app.state.audit.record(
-        request.state.request_id,
-        role.name,
-        [
-            (customer_id, task, s.model_version, s.probability)
-            for task, s in scores.items()
-            if s.probability is not None
-        ],
-    )
+    value = state.values.row(customer_id) if state.values is not None else None
+    served = [
+        (customer_id, task, s.model_version, s.probability)
+        for task, s in scores.items()
+        if s.probability is not None
+    ]
+    if value is not None and value["clv"] is not None and state.values is not None:
+        served.append((customer_id, "value", state.values.info.version, float(value["clv"])))
+    request.app.state.audit.record(request.state.request_id, role.name, served)
     row = state.snapshot.frame.row(int(position[0]), named=True)
     facts = [(label, row.get(column), kind) for label, column, kind in _FACTS if column in row]
     settings: Settings = request.app.state.settings
@@ -473,6 +474,8 @@ def customer(request: Request, role: Reviewer, state: PageState, customer_id: st
             "outcomes": {spec.name: spec.outcome for spec in task_specs()},
             "history": history,
             "history_note": None if history is not None else _NO_HISTORY,
+            "value": value,
+            "value_info": state.values.info if state.values is not None else None,
         },
     )
 
