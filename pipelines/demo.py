@@ -2,8 +2,10 @@
 
 Sample data -> validation -> feature snapshot in the store -> a model for every registered task
 (:func:`models.tasks.task_names`) trained, tracked in MLflow (SQLite under ``GUANXI_HOME``) and
-promoted through the gate -> batch scores with reasons -> the scoring service with the reviewer
-pages. Every step is the same code the individual commands run; nothing here is demo-only logic.
+promoted through the gate -> batch scores with reasons -> every customer's value (``guanxi value``:
+P(alive), CLV two ways with the churn champion's retention, value tier, equity at risk) kept in
+the store -> the scoring service with the reviewer pages, which loads the value table. Every step
+is the same code the individual commands run; nothing here is demo-only logic.
 The console shows the steps and their results; Optuna's trials and MLflow's progress lines stay
 in MLflow (:func:`pipelines.console.quiet_libraries`).
 """
@@ -49,6 +51,7 @@ def demo_command(
     from pipelines.sample import generate_sample
     from pipelines.score import load_models, store_scores
     from pipelines.train import run_training
+    from pipelines.value import compute_values, keep_values, print_values
     from serving.schemas import MAX_REASONS
     from serving.settings import get_settings
     from training.train import TrainConfig
@@ -56,11 +59,11 @@ def demo_command(
     console = Console(log_time=False, log_path=False)
     home = get_settings().home
     data = home / "sample"
-    console.rule("1/5 sample data")
+    console.rule("1/6 sample data")
     summary = generate_sample(customers, data, seed=seed, end=DEMO_AS_OF)
     console.print(f"{summary.customers:,} customers, {summary.events:,} events in {data}")
 
-    console.rule("2/5 validation and feature snapshot")
+    console.rule("2/6 validation and feature snapshot")
     now = datetime.now(UTC)
     events = read_events(summary.events_path, now=now)
     people = read_customers(summary.customers_path, now=now)
@@ -75,7 +78,7 @@ def demo_command(
     )
     console.print(f"snapshot as of {DEMO_AS_OF}: {snapshot.height:,} customers -> {info.path}")
 
-    console.rule("3/5 training, tracked in MLflow")
+    console.rule("3/6 training, tracked in MLflow")
     with quiet_libraries():
         check_tracking(configure_tracking(home))
         config = TrainConfig(trials=trials, seed=seed)
@@ -98,7 +101,7 @@ def demo_command(
                 f"{result.metrics['rule']['roc_auc']:.3f} (version {outcome.version})"
             )
 
-        console.rule("4/5 promotion and batch scores")
+        console.rule("4/6 promotion and batch scores")
         for task in task_names():
             decision = promote(task, console)
             console.print(
@@ -116,17 +119,27 @@ def demo_command(
         stored = store_scores(store, bundle, snapshot, DEMO_AS_OF, scored, MAX_REASONS)
         console.print(f"{task}: scores with {stored.explain_k} reasons each -> {stored.path}")
 
+    console.rule("5/6 customer value")
+    with quiet_libraries():
+        run = compute_values(events, snapshot, DEMO_AS_OF)
+        _, kept = keep_values(run, home, sources={"events": str(summary.events_path)})
+    print_values(console, run)
+    if kept is not None:
+        console.print(f"value table of {run.table.height:,} customers -> {kept.path}")
+
     if not serve or not bundles:
         return
-    console.rule("5/5 the scoring service")
+    console.rule("6/6 the scoring service")
     key = os.environ.get("GUANXI_API_KEYS", "").split(":")[0] or secrets.token_urlsafe(24)
     os.environ.setdefault("GUANXI_API_KEYS", f"{key}:admin")
-    customer = str(snapshot["customer_id"][0])
+    customer = str(run.table["customer_id"][0])  # a customer with an order has a value
     base = f"http://{host}:{port}"
     # plain echo: rich would wrap the long lines and break them for copy and paste
     typer.echo(
         "When it says 'Application startup complete', call it with:\n"
         f"  curl -H 'X-API-Key: {key}' '{base}/v1/customers/{customer}/scores?explain=5'\n"
+        f"  curl -H 'X-API-Key: {key}' {base}/v1/customers/{customer}/value\n"
+        f"  curl -H 'X-API-Key: {key}' {base}/v1/segments\n"
         f"  curl -H 'X-API-Key: {key}' {base}/v1/models\n"
         f"Reviewer pages: {base}/ui/login (API key: {key}); API docs: {base}/docs\n"
         "Stop it with Ctrl-C."

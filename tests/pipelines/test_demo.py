@@ -9,15 +9,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mlflow
 import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from features.store import Store
 from models import registry
 from models.tasks import task_names
 from pipelines.demo import DEMO_AS_OF
+from serving.app import create_app
+from serving.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,9 +76,59 @@ def test_demo_prints_its_steps_not_the_libraries_progress(
     demo: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     _, done = demo
-    for step in ("1/5 sample data", "3/5 training", "4/5 promotion and batch scores"):
+    for step in (
+        "1/6 sample data",
+        "3/6 training",
+        "4/6 promotion and batch scores",
+        "5/6 customer value",
+    ):
         assert step in done.stdout
     shown = done.stdout + done.stderr
     for noise in ("INFO", "Trial 0 finished", "Successfully registered model", "Created version"):
         assert noise not in shown, f"{noise!r} on the console:\n{shown}"
     assert done.stderr == ""
+
+
+@pytest.mark.slow
+def test_demo_values_every_buyer_and_the_server_shows_them(
+    demo: tuple[Path, subprocess.CompletedProcess[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The value step stores a table; the server loads it; the segments sum to the equity."""
+    home, done = demo
+    assert "customer equity" in done.stdout and "Holdout" in done.stdout
+    table = Store(home).read_values(DEMO_AS_OF)
+    assert table is not None and table.height > 1000
+    assert table["churn_probability"].null_count() < table.height  # the churn champion was read
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    registry.configure_tracking(home)
+    key = "demo-test-key-0123456789"
+    settings = Settings(
+        home=home,
+        api_keys=SecretStr(f"{key}:reviewer"),
+        audit_key=SecretStr("demo-audit-key-0123456789"),
+        precompute_reasons=False,
+    )
+    try:
+        with TestClient(create_app(settings)) as client:
+            for _ in range(2000):
+                if client.get("/readyz").status_code == 200:
+                    break
+                time.sleep(0.05)
+            auth = {"X-API-Key": key}
+            segments = client.get("/v1/segments", headers=auth).json()
+            overall = segments["overall"]
+            assert overall["customers"] == table.height
+            assert overall["equity"] == pytest.approx(table["clv"].sum())
+            for groups in ("rfm_segments", "value_tiers"):
+                for field in ("customers", "equity", "equity_at_risk"):
+                    total = sum(g[field] for g in segments[groups])
+                    assert total == pytest.approx(overall[field], rel=1e-9)
+            for customer in table["customer_id"].head(20):
+                value = client.get(f"/v1/customers/{customer}/value", headers=auth).json()
+                assert value["clv"] is not None and value["p_alive"] is not None
+            page = client.get(f"/ui/customers/{table['customer_id'][0]}", headers=auth)
+            assert page.status_code == 200 and "Customer value" in page.text
+            assert client.get("/ui/value", headers=auth).status_code == 200
+    finally:
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
