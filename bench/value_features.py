@@ -87,6 +87,9 @@ def main() -> None:
     parser.add_argument("--as-of", type=date.fromisoformat, default=date(2025, 12, 31))
     parser.add_argument("--bootstrap", type=int, default=300)
     parser.add_argument(
+        "--tasks", default="", help="Comma-separated tasks (default: every classifier task)."
+    )
+    parser.add_argument(
         "--data", type=Path, default=Path(tempfile.gettempdir()) / "guanxi-bench-value-features"
     )
     args = parser.parse_args()
@@ -101,13 +104,14 @@ def main() -> None:
         f"{args.customers:,} sample customers (seed {args.seed}), {events.height:,} events, "
         f"as of {args.as_of}, horizon {args.horizon} days, {args.trials} trials, seed 0"
     )
-    lines = [
-        "| task | metric | without (reference) | with value family | difference | 95% interval |",
+    chosen = {t.strip() for t in args.tasks.split(",") if t.strip()}
+    print(
+        "| task | metric | without (reference) | with value family | difference | 95% interval |\n"
         "|---|---|---|---|---|---|",
-    ]
-    verdicts = []
+        flush=True,
+    )
     for spec in task_specs():
-        if spec.kind not in ("binary", "ranked"):
+        if spec.kind not in ("binary", "ranked") or (chosen and spec.name not in chosen):
             continue
         runs = {}
         for flag in (False, True):
@@ -122,21 +126,21 @@ def main() -> None:
             a = without.result.metrics["xgboost"][metric]
             b = with_.result.metrics["xgboost"][metric]
             low, high = interval[metric]
-            lines.append(
+            print(
                 f"| {spec.name} | {metric} | {a:.4f} | {b:.4f} | {b - a:+.4f} | "
-                f"[{low:+.4f}, {high:+.4f}] |"
+                f"[{low:+.4f}, {high:+.4f}] |",
+                flush=True,
             )
         better = interval["roc_auc"][0] > 0 or interval["pr_auc"][0] > 0
         worse_brier = interval["brier"][0] > 0
         verdict = "helps" if better and not worse_brier else "does not clearly help"
         rows = len(without.result.holdout.y)
-        verdicts.append(
+        print(
             f"{spec.name}: {verdict} ({rows:,} held-out rows, cutoffs "
             f"{without.result.params['cutoffs']['test']}); training {without.seconds:.1f} s "
-            f"without, {with_.seconds:.1f} s with ({with_.seconds / without.seconds:.2f}x)"
+            f"without, {with_.seconds:.1f} s with ({with_.seconds / without.seconds:.2f}x)",
+            flush=True,
         )
-    print("\n".join(lines))
-    print("\n".join(verdicts))
 
 
 if __name__ == "__main__":
