@@ -102,8 +102,10 @@ def test_demo_values_every_buyer_and_the_server_shows_them(
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     registry.configure_tracking(home)
     key = "demo-test-key-0123456789"
+    served = tuple(t for t in task_names() if registry.get_version(t, registry.CHAMPION))
     settings = Settings(
         home=home,
+        tasks=served,
         api_keys=SecretStr(f"{key}:reviewer"),
         audit_key=SecretStr("demo-audit-key-0123456789"),
         precompute_reasons=False,
