@@ -32,6 +32,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from features.events import read_customers, read_events
+from models.artifact import apply_calibration
 from models.tasks import task_specs
 from pipelines.console import quiet_libraries
 from pipelines.sample import generate_sample
@@ -53,9 +54,17 @@ class Run:
     seconds: float
 
     def held_out(self) -> pd.DataFrame:
-        """Held-out label and calibrated probability, indexed like the held-out rows."""
+        """Held-out label and probability as the metrics score it, indexed like the rows.
+
+        The probability is calibrated with the season shift of the test cutoff, as
+        ``training.train`` scores the held-out rows (the bundle carries the shift of the as-of day).
+        """
         x, y = self.result.holdout
-        return pd.DataFrame({"y": y, "p": self.result.bundle.predict_proba(x)}, index=x.index)
+        bundle = self.result.bundle
+        season = (bundle.metadata.get("calibration") or {}).get("season") or {}
+        calibration = {**bundle.calibration, "shift": season.get("test_shift", 0.0)}
+        p = apply_calibration(calibration, bundle.predict_margin(x))
+        return pd.DataFrame({"y": y, "p": p}, index=x.index)
 
 
 def _bootstrap(
