@@ -30,7 +30,7 @@ from serving.schemas import (
 )
 from serving.state import ReasonTuple, ServingState, TaskTable
 
-__all__ = ["live_scores", "model_infos", "snapshot_info", "stored_scores"]
+__all__ = ["live_scores", "model_infos", "score_fragments", "snapshot_info", "stored_scores"]
 
 
 def stored_scores(
@@ -85,6 +85,51 @@ def stored_scores(
         )
         for result, task_score in zip(out, scores, strict=True):
             result[task] = task_score
+    return out
+
+
+def score_fragments(
+    state: ServingState, position: int, tasks: Sequence[str], k: int, group: bool
+) -> list[bytes]:
+    """One snapshot customer's task scores as response JSON, each serialised once and kept.
+
+    A task score whose reasons are computed never changes while ``state`` serves, so its JSON
+    (:class:`~serving.schemas.TaskScore`, exactly as FastAPI writes it in a response) is kept in
+    the task's ``fragments`` cache: a customer asked again costs a dictionary lookup per task,
+    with no response model built and nothing worded.
+
+    Parameters
+    ----------
+    state : ServingState
+        The loaded state.
+    position : int
+        A snapshot position (not -1).
+    tasks : sequence of str
+        Loaded tasks to score.
+    k : int
+        Reasons per task (0 for none).
+    group : bool
+        Whether to group reasons by business concept.
+
+    Returns
+    -------
+    list of bytes
+        Per task, in ``tasks`` order, the JSON of its :class:`~serving.schemas.TaskScore`
+        (:func:`stored_scores` of the customer).
+    """
+    out = []
+    for task in tasks:
+        table = state.tables[task]
+        key = (position, k, group)
+        with table.lock:
+            fragment = table.fragments.get(key)
+        if fragment is None:
+            score = stored_scores(state, np.array([position]), [task], k, group)[0][task]
+            fragment = score.model_dump_json().encode()
+            if table.fragments.maxsize > 0:
+                with table.lock:
+                    table.fragments[key] = fragment
+        out.append(fragment)
     return out
 
 
@@ -182,10 +227,10 @@ def _task_scores(
         categories = None
         if ranked:
             lo, hi = blocks[i]
-            order = lo + np.argsort(-proba[lo:hi], kind="stable")
-            names = X.index.get_level_values("category")
+            order = np.argsort(-proba[lo:hi], kind="stable")
+            names = X.index[lo:hi].get_level_values("category")  # this block only: O(categories)
             categories = [
-                CategoryScore(category=str(names[r]), rank=rank, probability=float(proba[r]))
+                CategoryScore(category=str(names[r]), rank=rank, probability=float(proba[lo + r]))
                 for rank, r in enumerate(order, start=1)
             ]
         result.append(

@@ -16,7 +16,8 @@ import numpy as np
 import polars as pl
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic_core import to_json
 
 from features.contracts import event_schema
 from features.events import EventsValidationError, validate_events
@@ -32,7 +33,13 @@ from serving.deps import (
     SettingsDep,
 )
 from serving.lifecycle import reload_state
-from serving.presentation import live_scores, model_infos, snapshot_info, stored_scores
+from serving.presentation import (
+    live_scores,
+    model_infos,
+    score_fragments,
+    snapshot_info,
+    stored_scores,
+)
 from serving.schemas import (
     MAX_REASONS,
     BatchScoreRequest,
@@ -82,19 +89,25 @@ def _tasks(state: ServingState, requested: Sequence[str] | None, field: str) -> 
     return list(dict.fromkeys(requested))
 
 
-def _record(
-    request: Request,
-    audit: Audit,
-    metrics: MetricsDep,
+def _served(
     results: Sequence[tuple[str, dict[str, TaskScore]]],
-) -> None:
-    """Write the audit lines and count the scores served."""
-    served = [
+) -> list[tuple[str, str, str, float]]:
+    """List the (customer id, task, model version, probability) of every score served."""
+    return [
         (customer_id, task, s.model_version, s.probability)
         for customer_id, scores in results
         for task, s in scores.items()
         if s.probability is not None
     ]
+
+
+def _record(
+    request: Request,
+    audit: Audit,
+    metrics: MetricsDep,
+    served: list[tuple[str, str, str, float]],
+) -> None:
+    """Write the audit lines and count the scores served."""
     audit.record(request.state.request_id, request.state.role.name, served)
     counts: dict[tuple[str, str], int] = {}
     for _, task, version, _ in served:
@@ -121,7 +134,7 @@ def customer_scores(
     ] = None,
     explain: Annotated[int, Query(ge=0, le=MAX_REASONS, description="Reasons per task.")] = 5,
     group: Annotated[bool, Query(description="Group reasons by business concept.")] = False,
-) -> CustomerScores:
+) -> Response:
     """Return a customer's probability, decile, band, model and reasons per task."""
     requested = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
     names = _tasks(state, requested, "query.tasks")
@@ -131,9 +144,18 @@ def customer_scores(
             status.HTTP_404_NOT_FOUND,
             f"customer not in the snapshot as of {state.snapshot.as_of}",
         )
-    scores = stored_scores(state, positions, names, explain, group)[0]
-    _record(request, audit, metrics, [(customer_id, scores)])
-    return CustomerScores(customer_id=customer_id, scores=scores)
+    position = int(positions[0])
+    fragments = score_fragments(state, position, names, explain, group)
+    served = []
+    for task in names:
+        table = state.tables[task]
+        row = int(table.top[position])
+        if row >= 0:
+            served.append((customer_id, task, table.model.version, float(table.proba[row])))
+    _record(request, audit, metrics, served)
+    scores = b",".join(to_json(task) + b":" + f for task, f in zip(names, fragments, strict=True))
+    body = b'{"customer_id":' + to_json(customer_id) + b',"scores":{' + scores + b"}}"
+    return Response(body, media_type="application/json")  # the CustomerScores of the fragments
 
 
 @router.post(
@@ -165,7 +187,10 @@ def batch_scores(
         for i, cid in enumerate(body.customer_ids)
     ]
     _record(
-        request, audit, metrics, [(r.customer_id, r.scores) for r in results if r.status == "ok"]
+        request,
+        audit,
+        metrics,
+        _served([(r.customer_id, r.scores) for r in results if r.status == "ok"]),
     )
     return BatchScoreResponse(results=results, unknown=len(body.customer_ids) - len(known))
 
@@ -190,7 +215,7 @@ def score_one(
     else:
         frame = _events_frame(state, body)
     scores = live_scores(state, frame, names, body.explain, body.group)
-    _record(request, audit, metrics, [(body.customer_id, scores)])
+    _record(request, audit, metrics, _served([(body.customer_id, scores)]))
     return CustomerScores(customer_id=body.customer_id, scores=scores)
 
 

@@ -102,7 +102,9 @@ class TaskTable:
     ``decile[r]`` is row ``r``'s decile as batch scoring computes it
     (:func:`models.ranking.deciles` over all rows), ``population`` the sorted row probabilities
     that place a live score among them. ``contributions[i]`` holds the TreeSHAP row of ``top[i]``
-    once ``explained[i]``; ``reason_cache`` the worded reasons of recently asked customers.
+    once ``explained[i]``; ``reason_cache`` the worded reasons of recently asked customers and
+    ``fragments`` their whole task scores as the JSON a response carries, by (position, reasons
+    asked, grouped), so a customer asked again is answered with bytes already made.
     ``stored``, when the table came from the store, holds per model row ``base_logodds`` and the
     reasons in :data:`ReasonTuple` order without the sentence (``contributions`` is then empty and
     ``explained`` marks every customer with a row: nothing is left to explain).
@@ -119,6 +121,7 @@ class TaskTable:
     contributions: np.ndarray
     explained: np.ndarray
     reason_cache: LRUCache[int, list[ReasonTuple]]
+    fragments: LRUCache[tuple[int, int, bool], bytes]
     stored: pl.DataFrame | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 

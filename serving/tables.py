@@ -140,6 +140,7 @@ def _table(
         ),
         explained=np.zeros(n, dtype=bool) if rows is None else top >= 0,
         reason_cache=LRUCache(maxsize=cache_size),
+        fragments=LRUCache(maxsize=cache_size),
         stored=rows,
     )
 
@@ -165,7 +166,7 @@ def build_state(
         Deciles ``1..band_high_decile`` are band ``high``, up to ``band_medium_decile``
         ``medium``, the rest ``low``.
     reason_cache_size : int
-        Customers per task whose formatted reasons are kept.
+        Customers per task whose formatted reasons are kept (and as many response fragments).
     threads : int or None
         XGBoost threads per prediction (``nthread`` of each booster); 1 suits one-row requests
         served concurrently. None leaves the boosters as loaded.

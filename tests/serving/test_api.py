@@ -362,7 +362,7 @@ def test_500_hides_details(app, source: StaticSource, monkeypatch) -> None:  # t
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internals at /srv/x")
 
-    monkeypatch.setattr("serving.routes.stored_scores", boom)
+    monkeypatch.setattr("serving.presentation.stored_scores", boom)
     with TestClient(app, raise_server_exceptions=False) as c:
         wait_ready(c)
         r = c.get("/v1/customers/c001/scores", headers=headers())
@@ -370,3 +370,26 @@ def test_500_hides_details(app, source: StaticSource, monkeypatch) -> None:  # t
     assert "secret" not in r.text and "Traceback" not in r.text
     assert r.json()["detail"].startswith("internal error (request id ")
     assert np.isfinite(len(r.text))
+
+
+@pytest.mark.parametrize("query", ["", "?explain=0", "?explain=3&group=true", "?tasks=cross_sell"])
+def test_customer_scores_come_from_kept_fragments(client: TestClient, query: str) -> None:
+    """GET answers what the response model of stored_scores says, first and again from memory."""
+    from serving.presentation import stored_scores
+    from serving.schemas import CustomerScores
+
+    state = client.app.state.holder.current  # type: ignore[attr-defined]
+    params = dict(p.split("=") for p in query.lstrip("?").split("&") if p)
+    tasks = params["tasks"].split(",") if "tasks" in params else list(state.tables)
+    k, group = int(params.get("explain", 5)), params.get("group") == "true"
+    for customer in ("c001", "c002"):
+        first = _scores(client, customer, query)
+        positions = state.positions([customer])
+        expected = CustomerScores(
+            customer_id=customer, scores=stored_scores(state, positions, tasks, k, group)[0]
+        ).model_dump(mode="json")
+        assert first == expected
+        fragments = [state.tables[t].fragments.get((int(positions[0]), k, group)) for t in tasks]
+        assert all(f is not None for f in fragments)  # kept: the next answer is a lookup
+        assert [json.loads(f) for f in fragments] == list(expected["scores"].values())
+        assert _scores(client, customer, query) == expected
