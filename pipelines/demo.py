@@ -4,8 +4,10 @@ Sample data -> validation -> feature snapshot in the store -> a model for every 
 (:func:`models.tasks.task_names`) trained, tracked in MLflow (SQLite under ``GUANXI_HOME``) and
 promoted through the gate -> batch scores with reasons -> every customer's value (``guanxi value``:
 P(alive), CLV two ways with the churn champion's retention, value tier, equity at risk) kept in
-the store -> the scoring service with the reviewer pages, which loads the value table. Every step
-is the same code the individual commands run; nothing here is demo-only logic.
+the store -> a campaign plan with ``docs/examples/offers.yaml`` (the sample's randomised campaign
+recorded first, so the plan uses the rates it measured) -> the scoring service with the reviewer
+pages, which loads the value table. Every step is the same code the individual commands run;
+nothing here is demo-only logic.
 The console shows the steps and their results; Optuna's trials and MLflow's progress lines stay
 in MLflow (:func:`pipelines.console.quiet_libraries`).
 """
@@ -16,15 +18,19 @@ import json
 import os
 import secrets
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-__all__ = ["demo_command"]
+__all__ = ["DEMO_AS_OF", "OFFERS_EXAMPLE", "demo_command"]
 
 DEMO_AS_OF = date(2025, 12, 31)
 """The sample window's last day, so the demo never depends on the clock."""
+
+OFFERS_EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "offers.yaml"
+"""The offers file the demo plans its campaign with."""
 
 
 def demo_command(
@@ -32,6 +38,9 @@ def demo_command(
     trials: Annotated[int, typer.Option(min=1, help="Optuna trials per task.")] = 10,
     horizon: Annotated[int, typer.Option(min=7, help="Label window in days.")] = 90,
     seed: Annotated[int, typer.Option(help="Seed for the sample data and training.")] = 42,
+    budget: Annotated[
+        float, typer.Option(min=0.0, help="Budget of the campaign the demo plans.")
+    ] = 5000.0,
     serve: Annotated[
         bool, typer.Option("--serve/--no-serve", help="End by starting the server.")
     ] = True,
@@ -43,13 +52,17 @@ def demo_command(
     from features.snapshot import build_snapshot
     from features.store import Store
     from models import registry
+    from models.campaigns import read_outcomes
+    from models.offers import load_offers
+    from models.planning import keep_plan, plan_from_store
     from models.registry import check_tracking, configure_tracking
     from models.scoring import score_snapshot
     from models.tasks import task_names
     from pipelines.console import quiet_libraries
     from pipelines.promote import promote
-    from pipelines.sample import generate_sample
+    from pipelines.sample import CAMPAIGN_NAME, generate_sample
     from pipelines.score import load_models, store_scores
+    from pipelines.target import print_plan
     from pipelines.train import run_training
     from pipelines.value import compute_values, keep_values, print_values
     from serving.schemas import MAX_REASONS
@@ -60,7 +73,7 @@ def demo_command(
     home = get_settings().home
     data = home / "sample"
     console.rule("1/6 sample data")
-    summary = generate_sample(customers, data, seed=seed, end=DEMO_AS_OF)
+    summary = generate_sample(customers, data, seed=seed, end=DEMO_AS_OF, campaign=True)
     console.print(f"{summary.customers:,} customers, {summary.events:,} events in {data}")
 
     console.rule("2/6 validation and feature snapshot")
@@ -119,20 +132,32 @@ def demo_command(
         stored = store_scores(store, bundle, snapshot, DEMO_AS_OF, scored, MAX_REASONS)
         console.print(f"{task}: scores with {stored.explain_k} reasons each -> {stored.path}")
 
-    console.rule("5/6 customer value")
+    console.rule("5/6 customer value and a campaign plan")
     with quiet_libraries():
-        run = compute_values(events, snapshot, DEMO_AS_OF)
-        _, kept = keep_values(run, home, sources={"events": str(summary.events_path)})
-    print_values(console, run)
-    if kept is not None:
-        console.print(f"value table of {run.table.height:,} customers -> {kept.path}")
+        values = compute_values(events, snapshot, DEMO_AS_OF)
+        _, kept_values = keep_values(values, home, sources={"events": str(summary.events_path)})
+    print_values(console, values)
+    if kept_values is not None:
+        console.print(f"value table of {values.table.height:,} customers -> {kept_values.path}")
+    if summary.campaign_path is not None:
+        recorded = store.write_campaign(
+            read_outcomes(summary.campaign_path), CAMPAIGN_NAME, str(summary.campaign_path)
+        )
+        console.print(
+            f"recorded the sample's randomised campaign {CAMPAIGN_NAME!r}: {recorded.rows:,} "
+            "customers, half held out as control"
+        )
+    run = plan_from_store(store, load_offers(OFFERS_EXAMPLE), budget, DEMO_AS_OF)
+    print_plan(console, run)
+    kept = keep_plan(store, run)
+    console.print(f"plan with {OFFERS_EXAMPLE.name} -> {kept.path}")
 
     if not serve or not bundles:
         return
     console.rule("6/6 the scoring service")
     key = os.environ.get("GUANXI_API_KEYS", "").split(":")[0] or secrets.token_urlsafe(24)
     os.environ.setdefault("GUANXI_API_KEYS", f"{key}:admin")
-    customer = str(run.table["customer_id"][0])  # a customer with an order has a value
+    customer = str(values.table["customer_id"][0])  # a customer with an order has a value
     base = f"http://{host}:{port}"
     # plain echo: rich would wrap the long lines and break them for copy and paste
     typer.echo(

@@ -66,6 +66,11 @@ def test_demo_trains_promotes_and_stores_scores(
                 continue
             scores = store.read_scores(task, DEMO_AS_OF, str(champion.version))
             assert scores is not None and scores.height > 0
+        # the campaign planned with docs/examples/offers.yaml, after recording the sample's
+        plan = store.plan_info(DEMO_AS_OF)
+        assert plan is not None and plan.rows > 0 and plan.investment <= plan.budget
+        assert [c.name for c in store.list_campaigns()] == ["sample_retention"]
+        assert "retention_email: measured rates" in " ".join(done.stdout.split())
     finally:
         mlflow.set_tracking_uri(None)
         mlflow.set_registry_uri(None)
@@ -80,7 +85,7 @@ def test_demo_prints_its_steps_not_the_libraries_progress(
         "1/6 sample data",
         "3/6 training",
         "4/6 promotion and batch scores",
-        "5/6 customer value",
+        "5/6 customer value and a campaign plan",
     ):
         assert step in done.stdout
     shown = done.stdout + done.stderr
