@@ -5,7 +5,8 @@
 :mod:`serving.ui.value_page` the customer value page,
 :mod:`serving.ui.cards` the model cards read from MLflow and :mod:`serving.ui.history` a
 customer's history read from the store,
-:mod:`serving.ui.drift` the drift report. Who may open a page is decided in :mod:`serving.deps`,
+:mod:`serving.ui.drift` the drift report, :mod:`serving.ui.targeting` the plan and campaign
+pages. Who may open a page is decided in :mod:`serving.deps`,
 which reads the session cookie with :mod:`serving.ui.session`; so that importing that module does
 not import the pages (and :mod:`serving.deps` again), :func:`install_ui` imports them when called.
 """
@@ -39,7 +40,7 @@ def install_ui(app: FastAPI) -> None:
     from fastapi.templating import Jinja2Templates
 
     from serving.deps import LoginRequiredError, PageError
-    from serving.ui import drift, login, pages, value_page
+    from serving.ui import drift, login, pages, targeting, value_page
     from serving.ui.cards import CardCache
     from serving.ui.session import SessionCodec, session_secret
 
@@ -59,3 +60,4 @@ def install_ui(app: FastAPI) -> None:
     app.include_router(pages.router)
     app.include_router(drift.router)
     app.include_router(value_page.router)
+    app.include_router(targeting.router)

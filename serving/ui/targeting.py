@@ -1,0 +1,254 @@
+"""Reviewer pages of the campaign loop: the plan (``/ui/plan``) and the campaigns.
+
+Both read the store, not the loaded models: the plan ``guanxi target`` kept (its rows and the
+summaries in its metadata) and the campaigns ``guanxi campaign record`` kept, with the value
+table of the plan's day for each customer's segment and churn probability.
+
+* The plan page shows the budget, what the plan spends and expects back, ROI, the allocation by
+  segment and by offer (bar charts with their data tables), the comparison with an even spend and
+  with churn score alone, and the customers with the most expected value.
+* The campaign page shows, per offer, the Qini curve of ranking the campaign's customers by churn
+  score (incremental responders among the top k, against random targeting), the treated and control
+  response rates, and per segment the realised ROI beside the ROI the stored plan expected.
+
+Every value reaches the page through Jinja2's autoescaping or :func:`markupsafe.escape` in the
+charts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from markupsafe import escape
+
+from features.store import PlanInfo, Store
+from models.campaigns import ALL_SEGMENTS, campaign_report
+from models.offers import parse_offers
+from models.uplift import qini
+from serving.deps import Reviewer, SettingsDep
+from serving.ui.charts import (
+    _GRID,
+    _MUTED,
+    _SERIES,
+    Chart,
+    _nice_ticks,
+    _svg,
+    _text,
+    bar_chart,
+    format_number,
+)
+from serving.ui.pages import render
+
+__all__ = ["TOP_CUSTOMERS", "qini_chart", "router"]
+
+TOP_CUSTOMERS: Final = 20
+"""Customers with the most expected value listed on the plan page."""
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+def qini_chart(
+    series: dict[str, tuple[np.ndarray, np.ndarray]], *, chart_id: str, title: str
+) -> Chart:
+    """Qini curves: incremental responders among the top k customers of each ranking.
+
+    Parameters
+    ----------
+    series : dict of str to (numpy.ndarray, numpy.ndarray)
+        Per ranking, customers targeted and incremental responders (:func:`models.uplift.qini`).
+    chart_id : str
+        Unique id of the chart in the page.
+    title : str
+        Chart title.
+
+    Returns
+    -------
+    Chart
+        The chart (with the random-targeting line dashed) and its data table at each tenth.
+    """
+    width, height, left, right, top, bottom = 520, 320, 60, 16, 14, 70
+    pw, ph = width - left - right, height - top - bottom
+    n = max((float(x[-1]) for x, _ in series.values()), default=1.0) or 1.0
+    values = np.concatenate([y for _, y in series.values()] or [np.zeros(1)])
+    lo, hi = min(0.0, float(values.min())), max(1.0, float(values.max()))
+    ticks = _nice_ticks(lo, hi)
+    lo, hi = min(lo, ticks[0]), max(hi, ticks[-1])
+
+    def px(v: float) -> float:
+        return left + v / n * pw
+
+    def py(v: float) -> float:
+        return top + (hi - v) / (hi - lo) * ph
+
+    parts = [
+        f'<line x1="{left}" y1="{py(t):.1f}" x2="{left + pw}" y2="{py(t):.1f}" stroke="{_GRID}"/>'
+        + _text(left - 6, py(t) + 4, format_number(t), size=11, fill=_MUTED, text_anchor="end")
+        for t in ticks
+    ]
+    parts.append(
+        _text(left + pw / 2, top + ph + 20, "customers targeted, best first", text_anchor="middle")
+    )
+    rows: list[tuple[str, ...]] = []
+    shares = [i / 10 for i in range(1, 11)]
+    for (name, (x, y)), color in zip(series.items(), _SERIES, strict=False):
+        end = float(y[-1])
+        parts.append(
+            f'<line x1="{px(0):.1f}" y1="{py(0):.1f}" x2="{px(n):.1f}" y2="{py(end):.1f}" '
+            f'stroke="{_MUTED}" stroke-dasharray="4 4"><title>random targeting</title></line>'
+        )
+        step = max(1, len(x) // 200)
+        points = " ".join(
+            f"{px(a):.1f},{py(b):.1f}" for a, b in zip(x[::step], y[::step], strict=True)
+        )
+        parts.append(
+            f'<g class="series"><title>{escape(name)}</title><polyline points="{points}" '
+            f'fill="none" stroke="{color}" stroke-width="2"/></g>'
+        )
+        for share in shares:
+            k = int(np.searchsorted(x, share * float(x[-1])))
+            k = min(k, len(x) - 1)
+            rows.append((name, f"{share:.0%}", format_number(float(y[k]), 1)))
+    legend = " and ".join(series) or "no ranking"
+    description = (
+        f"Qini curve of {legend}: incremental responders among the top customers; the dashed "
+        "line is random targeting."
+    )
+    return Chart(
+        svg=_svg(chart_id, width, height, title, description, "".join(parts)),
+        title=title,
+        description=description,
+        columns=("Ranking", "Share targeted", "Incremental responders"),
+        rows=tuple(rows),
+    )
+
+
+def _latest_plan(store: Store) -> tuple[PlanInfo | None, pl.DataFrame | None]:
+    days = store.list_plans()
+    if not days:
+        return None, None
+    return store.plan_info(days[-1]), store.read_plan(days[-1])
+
+
+def _bars(rows: Sequence[dict[str, Any]], key: str, value: str, chart_id: str, title: str) -> Chart:
+    items = [(str(r[key]).replace("_", " "), float(r[value] or 0.0)) for r in rows]
+    return bar_chart(items, chart_id=chart_id, title=title, value_label=title, digits=2)
+
+
+@router.get("/plan", response_class=HTMLResponse)
+def plan_page(request: Request, _role: Reviewer, settings: SettingsDep) -> HTMLResponse:
+    """Show the latest plan: budget, allocation, expected return, ROI, the best customers."""
+    info, rows = _latest_plan(Store(settings.home))
+    if info is None or rows is None:
+        return render(request, "plan.html", {"active": "plan", "plan": None})
+    summaries = info.summaries
+    by_segment = summaries.get("by_segment", [])
+    by_offer = summaries.get("by_offer", [])
+    totals = [r for r in summaries.get("comparison", []) if r["segment"] == "total"]
+    expected_return = info.expected_value + info.investment
+    return render(
+        request,
+        "plan.html",
+        {
+            "active": "plan",
+            "plan": info,
+            "expected_return": expected_return,
+            "roi": info.expected_value / info.investment if info.investment else None,
+            "by_segment": by_segment,
+            "by_offer": by_offer,
+            "segment_chart": _bars(
+                by_segment, "segment", "investment", "plan-segments", "Investment by segment"
+            ),
+            "offer_chart": _bars(
+                by_offer, "offer", "expected_return", "plan-offers", "Expected return by offer"
+            ),
+            "totals": totals,
+            "top": rows.head(TOP_CUSTOMERS).to_dicts(),
+        },
+    )
+
+
+def _campaign_context(store: Store) -> dict[str, Any]:
+    outcomes = store.read_campaigns()
+    if outcomes is None:
+        return {"campaigns": []}
+    info, _ = _latest_plan(store)
+    day: date | None = info.as_of if info is not None else None
+    if day is None and store.list_values():
+        day = store.list_values()[-1]
+    values = store.read_values(day) if day is not None else None
+    if values is not None:
+        context = values.select(
+            pl.col("customer_id").cast(pl.String),
+            pl.col("rfm_segment").alias("_segment"),
+            pl.col("churn_probability").alias("_churn"),
+        )
+        outcomes = outcomes.join(context, on="customer_id", how="left")
+        if "segment" not in outcomes.columns:
+            outcomes = outcomes.rename({"_segment": "segment"})
+    offers = parse_offers(info.offers) if info is not None else None
+    known = {o.name for o in offers.offers} if offers is not None else set()
+    priced = offers if set(outcomes["offer"].unique().to_list()) <= known else None
+    margin_rate = None if "margin" in outcomes.columns else 1.0
+    report = campaign_report(outcomes, priced, margin_rate=margin_rate)
+    expected = {
+        r["segment"]: r["roi"] for r in (info.summaries.get("by_segment", []) if info else [])
+    }
+    charts = []
+    for offer in sorted(outcomes["offer"].unique().to_list()):
+        rows = outcomes.filter(pl.col("offer") == offer)
+        series = {}
+        if "_churn" in rows.columns and rows["_churn"].is_not_null().any():
+            x, y = qini(
+                rows["responded"].cast(pl.Int64).to_numpy(),
+                rows["_churn"].fill_null(0.0).to_numpy(),
+                (~rows["control"]).cast(pl.Int64).to_numpy(),
+            )
+            series["churn score"] = (x, y)
+        all_row = report.filter((pl.col("offer") == offer) & (pl.col("segment") == ALL_SEGMENTS))
+        rates = all_row.row(0, named=True) if all_row.height else {}
+        charts.append(
+            {
+                "offer": offer,
+                "qini": qini_chart(series, chart_id=f"qini-{offer}", title=f"{offer}: Qini curve")
+                if series
+                else None,
+                "rates": bar_chart(
+                    [
+                        ("treated", float(rates.get("response") or 0.0)),
+                        ("control", float(rates.get("control_response") or 0.0)),
+                    ],
+                    chart_id=f"rates-{offer}",
+                    title=f"{offer}: response, treated and control",
+                    value_label="Response rate",
+                    percent=True,
+                ),
+            }
+        )
+    segments = [
+        {**r, "expected_roi": expected.get(r["segment"])}
+        for r in report.filter(pl.col("segment") != ALL_SEGMENTS).to_dicts()
+    ]
+    return {
+        "campaigns": store.list_campaigns(),
+        "charts": charts,
+        "segments": segments,
+        "overall": [
+            {**r, "expected_roi": None}
+            for r in report.filter(pl.col("segment") == ALL_SEGMENTS).to_dicts()
+        ],
+        "priced": priced is not None,
+    }
+
+
+@router.get("/campaign", response_class=HTMLResponse)
+def campaign_page(request: Request, _role: Reviewer, settings: SettingsDep) -> HTMLResponse:
+    """Show the recorded campaigns: Qini curves, control vs treated, realised vs expected ROI."""
+    return render(
+        request, "campaign.html", {"active": "campaign", **_campaign_context(Store(settings.home))}
+    )

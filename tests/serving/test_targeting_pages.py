@@ -1,0 +1,82 @@
+"""The plan and campaign reviewer pages: what the store holds, charts with tables, escaped."""
+
+from __future__ import annotations
+
+import polars as pl
+import yaml
+from fastapi.testclient import TestClient
+
+from features.store import Store
+from models.offers import parse_offers
+from models.planning import keep_plan, plan_from_store
+from tests.pipelines.test_target_cli import DAY, OFFERS, _values
+from tests.serving.conftest import headers
+
+EVIL = "<script>alert(1)</script>"
+
+
+def _outcomes() -> pl.DataFrame:
+    # 40 treated (10 respond) and 40 control (2 respond), all of segment A
+    return pl.DataFrame(
+        {
+            "customer_id": [f"X{i}" for i in range(80)],
+            "offer": ["retention_email"] * 80,
+            "control": [i % 2 == 1 for i in range(80)],
+            "responded": [(i % 2 == 0 and i < 20) or i in (1, 3) for i in range(80)],
+        }
+    ).with_columns(
+        ordered=pl.col("responded"),
+        revenue=pl.when(pl.col("responded")).then(100.0).otherwise(0.0),
+        margin=pl.when(pl.col("responded")).then(30.0).otherwise(0.0),
+        segment=pl.lit("A"),
+        churn_probability=pl.lit(0.5),
+    )
+
+
+def test_pages_say_what_to_run_when_the_store_is_empty(client: TestClient) -> None:
+    plan = client.get("/ui/plan", headers=headers("reviewer"))
+    assert plan.status_code == 200 and "guanxi target --budget" in plan.text
+    campaign = client.get("/ui/campaign", headers=headers("reviewer"))
+    assert campaign.status_code == 200 and "guanxi campaign record" in campaign.text
+    assert client.get("/ui/plan", headers=headers("scorer")).status_code == 403
+
+
+def test_plan_and_campaign_pages(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    store = Store(settings.home)
+    values = _values().with_columns(
+        rfm_segment=pl.when(pl.col("customer_id") == "C4")
+        .then(pl.lit(EVIL))
+        .otherwise(pl.col("rfm_segment"))
+    )
+    store.write_values(values, DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 3.0))
+    page = client.get("/ui/plan", headers=headers("reviewer"))
+    assert page.status_code == 200
+    text = page.text
+    assert EVIL not in text and "&lt;script&gt;" in text
+    assert 'id="plan-top"' in text and "C1" in text and "C4" in text
+    assert "Investment by segment" in text and "<svg" in text and "Data table" in text
+    assert "17.00" in text  # expected value after costs: 9 + 8
+    store.write_campaign(_outcomes(), "october", "outcomes.csv")
+    page = client.get("/ui/campaign", headers=headers("reviewer"))
+    assert page.status_code == 200, page.text
+    text = page.text
+    assert "october" in text and "retention_email: Qini curve" not in text  # no churn scores
+    assert "25.0%" in text and "5.0%" in text  # treated and control response
+    assert 'id="campaign-segments"' in text
+
+
+def test_qini_chart_draws_the_curve_and_tabulates_it() -> None:
+    import numpy as np
+
+    from models.uplift import qini
+    from serving.ui.targeting import qini_chart
+
+    # ranked best first: treated responders first, control responders last
+    y = np.array([1, 1, 0, 0, 0, 1])
+    t = np.array([1, 1, 1, 0, 0, 0])
+    x, curve = qini(y, np.array([6, 5, 4, 3, 2, 1]), t)
+    chart = qini_chart({f"churn {EVIL}": (x, curve)}, chart_id="q", title="Qini")
+    assert "<polyline" in chart.svg and EVIL not in chart.svg
+    assert chart.columns == ("Ranking", "Share targeted", "Incremental responders")
+    assert len(chart.rows) == 10 and chart.rows[-1][2] == "1.0"  # 2 - 1 x 3/3 at the end
