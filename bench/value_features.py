@@ -9,9 +9,9 @@ score of both XGBoost models, their difference, and a paired bootstrap of the di
 held-out rows (resampled by customer; the 2.5% and 97.5% quantiles), then the task's own graded
 metrics where they differ (:attr:`models.tasks.TaskSpec.gate`, e.g. cross-sell's precision@3 and
 NDCG@3, without an interval). "Helps" when the interval of the ROC-AUC or PR-AUC difference lies
-above 0 (for a task graded on other metrics: when each of those rises) and the Brier's does not
-lie above 0. The training time of both runs is printed with its ratio (with / without). Nothing
-passes or fails.
+above 0 and the Brier's does not lie above 0 (a rise of the graded metrics without an interval is
+printed, not counted). The training time of both runs is printed with its ratio (with /
+without). Nothing passes or fails.
 
 Usage, from the project root, under the heavy lock (it trains 2 x the tasks)::
 
@@ -148,13 +148,9 @@ def main() -> None:
             a = without.result.metrics["xgboost"][metric]
             b = with_.result.metrics["xgboost"][metric]
             print(f"| {spec.name} | {metric} | {a:.4f} | {b:.4f} | {b - a:+.4f} | - |", flush=True)
-        if headline:  # graded per customer: no bootstrap here, both must rise
-            better = all(
-                with_.result.metrics["xgboost"][m] > without.result.metrics["xgboost"][m]
-                for m in headline
-            )
-        else:
-            better = interval["roc_auc"][0] > 0 or interval["pr_auc"][0] > 0
+        # the graded per-customer metrics have no interval here: a rise of theirs alone is noise
+        # as far as this bench can tell, so the verdict reads the intervals above
+        better = interval["roc_auc"][0] > 0 or interval["pr_auc"][0] > 0
         worse_brier = interval["brier"][0] > 0
         verdict = "helps" if better and not worse_brier else "does not clearly help"
         rows = len(without.result.holdout.y)
