@@ -22,8 +22,9 @@ values are worded by the registry (:meth:`features.contracts.Feature.describe`) 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,7 @@ __all__ = [
     "explain",
     "probability_points",
     "reason_sentences",
+    "reason_tuples",
 ]
 
 MAX_REASONS: Final = 20
@@ -85,6 +87,7 @@ def probability_points(contributions: np.ndarray, calibration: dict[str, Any]) -
     return feats * ratio[:, None]
 
 
+@functools.lru_cache(maxsize=4096)
 def _describer(name: str) -> tuple[str, Feature]:
     """Group and registry entry used to word a reason for one model input.
 
@@ -155,6 +158,38 @@ def explain(
     ValueError
         If ``k < 1``.
     """
+    top = _top_reasons(bundle, X, k, contributions)
+    long = pl.DataFrame(
+        {
+            "row": top.rows,
+            "rank": np.tile(np.arange(1, top.k + 1, dtype=np.int64), len(X)),
+            "feature_idx": top.idx.astype(np.int64),
+            "value": top.value,
+            "contribution": top.contribution,
+            "points": top.points,
+        }
+    ).with_columns(pl.col("value").fill_nan(None))
+    return _worded(long, bundle.feature_names, bundle.task).select(REASON_COLUMNS)
+
+
+class _TopReasons(NamedTuple):
+    """The numbers of the top-``k`` reasons of each row, one entry per reason, rows in order."""
+
+    k: int
+    rows: np.ndarray
+    idx: np.ndarray
+    value: np.ndarray
+    contribution: np.ndarray
+    points: np.ndarray
+
+
+def _top_reasons(
+    bundle: ModelBundle,
+    X: pd.DataFrame,  # noqa: N803
+    k: int,
+    contributions: np.ndarray | None,
+) -> _TopReasons:
+    """Rank each row's inputs by absolute contribution and keep the top ``k`` (the one ranking)."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     c = bundle.contributions(X) if contributions is None else np.asarray(contributions)
@@ -165,17 +200,63 @@ def explain(
     order = np.argsort(-np.abs(c[:, :-1]), axis=1, kind="stable")[:, :k]
     rows = np.repeat(np.arange(n, dtype=np.int64), k)
     idx = order.reshape(-1)
-    long = pl.DataFrame(
-        {
-            "row": rows,
-            "rank": np.tile(np.arange(1, k + 1, dtype=np.int64), n),
-            "feature_idx": idx.astype(np.int64),
-            "value": values[rows, idx],
-            "contribution": c[rows, idx],
-            "points": points[rows, idx],
-        }
-    ).with_columns(pl.col("value").fill_nan(None))
-    return _worded(long, bundle.feature_names, bundle.task).select(REASON_COLUMNS)
+    return _TopReasons(k, rows, idx, values[rows, idx], c[rows, idx], points[rows, idx])
+
+
+def reason_tuples(
+    bundle: ModelBundle,
+    X: pd.DataFrame,  # noqa: N803
+    k: int,
+    contributions: np.ndarray | None = None,
+) -> list[list[tuple[str, str, float | None, float, float, str]]]:
+    """Give :func:`explain`'s reasons as tuples per row, worded in Python: no DataFrame built.
+
+    What a request needs for one customer: :func:`explain` builds and joins a few small polars
+    frames, about 2.5 ms of fixed cost a call, where wording five or twenty reasons directly takes
+    a few microseconds each. The values, numbers and sentences are exactly :func:`explain`'s (its
+    ranking is shared, and :func:`_effects` rounds as polars does).
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model that scored the rows.
+    X : pandas.DataFrame
+        Model input rows.
+    k : int
+        Reasons per row (at most the number of model inputs); ``k >= 1``.
+    contributions : numpy.ndarray, optional
+        ``bundle.contributions(X)`` if already computed.
+
+    Returns
+    -------
+    list of list of tuple
+        Per row, its reasons as ``(feature, group, value, points, contribution, sentence)``.
+
+    Raises
+    ------
+    ValueError
+        If ``k < 1``.
+    """
+    top = _top_reasons(bundle, X, k, contributions)
+    names = bundle.feature_names
+    points = top.points.tolist()
+    effects = _effects(get_task(bundle.task).outcome, top.points)
+    contribution = top.contribution.tolist()
+    reasons = []
+    for j, (i, value) in enumerate(zip(top.idx.tolist(), top.value.tolist(), strict=True)):
+        kept, name = _kept(value), names[i]
+        sentence = _sentence(name, kept, effects[j])
+        reasons.append((name, _describer(name)[0], kept, points[j], contribution[j], sentence))
+    return [reasons[r * top.k : (r + 1) * top.k] for r in range(len(X))]
+
+
+def _effects(outcome: str, points: np.ndarray) -> list[str]:
+    """Word each reason's effect (``"raises churn risk by 4.1 points"``) as polars rounds it."""
+    size = np.round(np.abs(np.asarray(points, dtype=np.float64)), 1).tolist()
+    return [
+        f"{'lowers' if p < 0 else 'raises'} {outcome} by {v!r} points"
+        for p, v in zip(np.asarray(points).tolist(), size, strict=True)
+    ]
 
 
 def _worded(long: pl.DataFrame, names: list[str], task: str) -> pl.DataFrame:
@@ -227,12 +308,18 @@ def reason_sentences(
         The sentence of each reason, e.g. ``"3 unresolved complaints in the last 90 days: raises
         churn risk by 4.1 points"``.
     """
-    index = {name: i for i, name in enumerate(bundle.feature_names)}
-    long = pl.DataFrame(
-        {
-            "feature_idx": [index[f] for f in features],
-            "value": pl.Series(values, dtype=pl.Float64),
-            "points": pl.Series(points, dtype=pl.Float64),
-        }
-    ).with_columns(pl.col("value").fill_nan(None))
-    return _worded(long, bundle.feature_names, bundle.task).get_column("sentence").to_list()
+    effects = _effects(get_task(bundle.task).outcome, np.asarray(points, dtype=np.float64))
+    return [
+        _sentence(name, _kept(value), effect)
+        for name, value, effect in zip(features, values, effects, strict=True)
+    ]
+
+
+def _kept(value: float | None) -> float | None:
+    """Return a reason's value as worded: None for missing (None or NaN), 0.0 for -0.0."""
+    return None if value is None or value != value else float(value) + 0.0
+
+
+def _sentence(name: str, value: float | None, effect: str) -> str:
+    """One reason's sentence: the input's registered description, then its effect."""
+    return f"{_describer(name)[1].describe(value)}: {effect}"

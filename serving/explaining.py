@@ -23,12 +23,13 @@ import polars as pl
 
 from features.store import Store, snapshot_digest
 from models.artifact import ModelBundle
-from models.explain import explain, reason_sentences
+from models.explain import explain, reason_sentences, reason_tuples
 from models.scoring import REASON_FIELDS, reason_columns, score_rows
 from serving.state import ReasonTuple, ServingState, StateHolder, TaskTable
 
 __all__ = [
     "KEPT_ORDER",
+    "PYTHON_ROWS",
     "REASON_COLUMNS",
     "REASON_ORDER",
     "ensure_explained",
@@ -45,6 +46,11 @@ REASON_COLUMNS = ("feature", "group", "value", "points", "contribution", "senten
 
 REASON_ORDER = tuple(REASON_FIELDS[c] for c in REASON_COLUMNS)
 """Wide ``reason_{i}_*`` suffixes of a score table in :data:`~serving.state.ReasonTuple` order."""
+
+PYTHON_ROWS = 64
+"""Up to this many rows :func:`explain_rows` words in Python (:func:`models.explain.reason_tuples`:
+no fixed cost, what a request needs); more go through the vectorised :func:`models.explain.explain`.
+"""
 
 KEPT_ORDER = REASON_ORDER[:-1]
 """What a stored table keeps in memory per reason: the sentence is worded again on request (a
@@ -75,6 +81,8 @@ def explain_rows(
     list of list of tuple
         Per row, reasons as ``(feature, group, value, points, log_odds, sentence)``.
     """
+    if len(X) <= PYTHON_ROWS:
+        return reason_tuples(bundle, X, k, contributions=contributions)
     frame = explain(bundle, X, k, contributions=contributions)
     rows = list(frame.select(REASON_COLUMNS).iter_rows())
     width = min(k, len(bundle.feature_names))

@@ -6,10 +6,20 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from features.contracts import feature_info
 from models.artifact import ModelBundle, apply_calibration
-from models.explain import OTHER_GROUP, REASON_COLUMNS, explain, probability_points
+from models.explain import (
+    OTHER_GROUP,
+    REASON_COLUMNS,
+    _effects,
+    explain,
+    probability_points,
+    reason_sentences,
+    reason_tuples,
+)
 
 
 def test_probability_points_by_hand() -> None:
@@ -96,3 +106,51 @@ def test_negative_zero_reads_as_zero_whatever_the_batch(
         out = explain(tiny_bundle, batch, 3).filter(pl.col("feature") == "unresolved_complaints")
         assert all(s.startswith("0 unresolved complaints") for s in out["sentence"]), out
         assert all(math.copysign(1.0, v) == 1.0 for v in out["value"])
+
+
+def _as_tuples(frame: pl.DataFrame, k: int) -> list[list[tuple]]:
+    cols = ("feature", "group", "value", "points", "contribution", "sentence")
+    rows = list(frame.select(cols).iter_rows())
+    return [rows[i : i + k] for i in range(0, len(rows), k)]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    values=st.lists(
+        st.one_of(st.none(), st.just(-0.0), st.floats(-500, 500), st.integers(0, 40)),
+        min_size=3,
+        max_size=3,
+    ),
+    contributions=st.lists(st.floats(-3, 3), min_size=4, max_size=4),
+    k=st.integers(1, 4),
+)
+def test_reason_tuples_word_exactly_as_explain(
+    tiny_bundle: ModelBundle, values: list, contributions: list[float], k: int
+) -> None:
+    """The per-request Python wording equals the vectorised wording, rounding and zeros included."""
+    names = tiny_bundle.feature_names
+    row = pd.DataFrame([[np.nan if v is None else float(v) for v in values]], columns=names)
+    c = np.array([contributions])
+    expected = _as_tuples(explain(tiny_bundle, row, k, contributions=c), min(k, len(names)))
+    got = reason_tuples(tiny_bundle, row, k, contributions=c)
+    assert got == expected
+    flat = [r for rs in got for r in rs]
+    assert reason_sentences(
+        tiny_bundle, [r[0] for r in flat], [r[2] for r in flat], [r[3] for r in flat]
+    ) == [r[5] for r in flat]
+
+
+def test_reason_tuples_on_model_rows(tiny_bundle: ModelBundle, tiny_data) -> None:
+    x, _ = tiny_data
+    rows = x.iloc[:20]
+    assert reason_tuples(tiny_bundle, rows, 3) == _as_tuples(explain(tiny_bundle, rows, 3), 3)
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        reason_tuples(tiny_bundle, rows, 0)
+
+
+@pytest.mark.parametrize("points", [0.25, 0.35, 1.05, 2.5, -0.05, 0.15, 12.345, 0.45, -99.95])
+def test_effect_rounds_as_polars(points: float) -> None:
+    polars_text = pl.Series([points]).abs().round(1).cast(pl.String).item()
+    assert _effects("churn risk", np.array([points]))[0].endswith(f" by {polars_text} points")
