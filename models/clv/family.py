@@ -21,7 +21,6 @@ and the fitted parameters are None.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from datetime import date
 from typing import Final
 
@@ -45,7 +44,6 @@ VALUE_FEATURES: Final = ("p_alive", f"expected_purchases_{WINDOW_DAYS}d")
 def value_features(
     events: pl.LazyFrame | pl.DataFrame,
     as_of: date,
-    params: Mapping[str, float] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, float] | None]:
     """Compute the value features of every customer with an order up to a day.
 
@@ -55,28 +53,23 @@ def value_features(
         Validated events; only orders dated on or before ``as_of`` are read.
     as_of : datetime.date
         The day (a training cutoff, or the snapshot day).
-    params : mapping, optional
-        BG/NBD parameters (``r``, ``alpha``, ``a``, ``b``, in days) to use instead of fitting:
-        those fitted for the served snapshot, when one customer's events are scored live.
 
     Returns
     -------
     features : polars.DataFrame
         ``customer_id`` and :data:`VALUE_FEATURES` (Float64), sorted by ``customer_id``.
     params : dict or None
-        The BG/NBD parameters used; None (and null features) when they cannot be identified.
+        The fitted BG/NBD parameters (in days); None (and null features) when they cannot be
+        identified.
     """
     summary = repeat_purchase_summary(events, as_of)
     x, tx, t = summary["frequency"], summary["recency"], summary["T"]
     model: BGNBD | None
-    if params is not None:
-        model = BGNBD.from_params(**params)
-    else:
-        try:
-            model = BGNBD().fit(x, tx, t) if summary.height else None
-        except ModelIdentificationError as error:
-            logger.warning("no value features as of %s: %s", as_of, error)
-            model = None
+    try:
+        model = BGNBD().fit(x, tx, t) if summary.height else None
+    except ModelIdentificationError as error:
+        logger.warning("no value features as of %s: %s", as_of, error)
+        model = None
     if model is None:
         nulls = [pl.lit(None, pl.Float64).alias(name) for name in VALUE_FEATURES]
         return summary.select("customer_id", *nulls), None
@@ -94,7 +87,6 @@ def add_value_features(
     snapshot: pl.DataFrame,
     events: pl.LazyFrame | pl.DataFrame,
     as_of: date,
-    params: Mapping[str, float] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, float] | None]:
     """Join the value features onto a snapshot of the same day.
 
@@ -106,8 +98,6 @@ def add_value_features(
         The validated events it was built from.
     as_of : datetime.date
         The snapshot day.
-    params : mapping, optional
-        BG/NBD parameters to use instead of fitting (see :func:`value_features`).
 
     Returns
     -------
@@ -117,6 +107,6 @@ def add_value_features(
     params : dict or None
         The BG/NBD parameters used, None when they cannot be identified.
     """
-    features, used = value_features(events, as_of, params)
+    features, used = value_features(events, as_of)
     kept = snapshot.drop(VALUE_FEATURES, strict=False)
     return kept.join(features, on="customer_id", how="left", maintain_order="left"), used

@@ -39,16 +39,6 @@ def _orders(days: dict[str, list[int]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema)
 
 
-HISTORY = {
-    "a": [0, 30, 60, 90, 120, 300],
-    "b": [10, 200],
-    "c": [5],
-    "d": [100, 110, 120, 130, 340, 355],
-    "e": [50, 51],
-    "f": [250, 280, 310],
-}
-
-
 def _simulated(customers: int, seed: int) -> dict[str, list[int]]:
     """Order days of BG/NBD buyers: gamma purchase rates, beta dropout after each purchase."""
     rng = np.random.default_rng(seed)
@@ -89,18 +79,6 @@ def test_events_after_the_day_change_nothing() -> None:
     later = {k: [*v, 400, 420] for k, v in history.items()} | {"z": [370, 390]}
     after, _ = value_features(_orders(later), AS_OF)
     assert after.equals(before)
-
-
-def test_given_parameters_are_used_instead_of_a_fit() -> None:
-    params = {"r": 0.5, "alpha": 40.0, "a": 0.8, "b": 2.5}
-    frame, used = value_features(_orders(HISTORY), AS_OF, params)
-    assert used == params
-    # c: one order on day 5, nothing since: P(alive) = 1 (no repeat purchase to drop out after)
-    assert frame.filter(pl.col("customer_id") == "c")["p_alive"].item() == 1.0
-    # the hand formula for c (x = 0, T = 359): E[Y(t)] from FHL eq. 10 with x = 0
-    expected = BGNBD.from_params(**params).conditional_expected_purchases(WINDOW_DAYS, 0, 0, 359)
-    got = frame.filter(pl.col("customer_id") == "c")[f"expected_purchases_{WINDOW_DAYS}d"]
-    assert got.item() == pytest.approx(float(expected[0]))
 
 
 def test_no_repeat_buyer_gives_nulls_not_an_error() -> None:
