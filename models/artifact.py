@@ -32,8 +32,10 @@ __all__ = [
     "BOOSTER_FILE",
     "BUNDLE_FILE",
     "BUNDLE_FORMAT_VERSION",
+    "SHIFT_LINKS",
     "ModelBundle",
     "apply_calibration",
+    "shift_probability",
 ]
 
 BOOSTER_FILE: Final = "model.ubj"
@@ -53,9 +55,10 @@ def apply_calibration(calibration: dict[str, Any], margin: np.ndarray) -> np.nda
         ``{"method": "isotonic", "x": [...], "y": [...]}`` (piecewise-linear interpolation of the
         fitted isotonic steps, ``np.interp``, flat beyond the ends), ``{"method": "sigmoid",
         "a": a, "b": b}`` (``1 / (1 + exp(-(a * margin + b)))``) or ``{"method": "none"}`` (the
-        plain logistic of the margin). An optional ``"shift"`` (default 0) is added to the
-        log-odds of the mapped probability: the season correction of
-        :mod:`training.calibration` (a prior shift, so the ranking never changes).
+        plain logistic of the margin). An optional ``"shift"`` (default 0) moves the mapped
+        probability on the ``"shift_link"`` scale (default ``"logit"``, see
+        :func:`shift_probability`): the season correction of :mod:`training.calibration`, so the
+        ranking never changes.
     margin : numpy.ndarray
         Raw margins, any shape.
 
@@ -70,11 +73,50 @@ def apply_calibration(calibration: dict[str, Any], margin: np.ndarray) -> np.nda
         If the method is unknown or its parameters are missing.
     """
     p = _calibrated(calibration, np.asarray(margin, dtype=np.float64))
-    shift = float(calibration.get("shift", 0.0))
+    return shift_probability(
+        p, float(calibration.get("shift", 0.0)), calibration.get("shift_link", "logit")
+    )
+
+
+SHIFT_LINKS: Final[tuple[str, ...]] = ("logit", "cloglog", "loglog")
+"""Scales a season shift moves probabilities on (see :func:`shift_probability`)."""
+
+
+def shift_probability(p: np.ndarray, shift: float, link: str = "logit") -> np.ndarray:
+    """Move probabilities by a constant on a link scale (a season's prior shift).
+
+    Parameters
+    ----------
+    p : numpy.ndarray
+        Probabilities in [0, 1].
+    shift : float
+        The constant added on the link scale.
+    link : {"logit", "cloglog", "loglog"}, default "logit"
+        ``logit``: ``log(p / (1 - p))`` (a change of prior odds); ``cloglog``:
+        ``log(-log(1 - p))``, for the chance of at least one event of a Poisson process: the
+        shift multiplies its rate by ``exp(shift)``; ``loglog``: ``log(-log(p))``, for the chance
+        of *no* event (churn: no order), the same rate change.
+
+    Returns
+    -------
+    numpy.ndarray
+        The moved probabilities (the order of ``p`` is kept); ``p`` itself when ``shift`` is 0.
+
+    Raises
+    ------
+    ValueError
+        If the link is unknown.
+    """
+    if link not in SHIFT_LINKS:
+        raise ValueError(f"unknown shift link {link!r}; expected one of {SHIFT_LINKS}")
     if shift == 0.0:
         return p
-    with np.errstate(divide="ignore"):
-        return np.asarray(1.0 / (1.0 + np.exp(-(np.log(p) - np.log1p(-p) + shift))))
+    with np.errstate(divide="ignore", over="ignore"):
+        if link == "logit":
+            return np.asarray(1.0 / (1.0 + np.exp(-(np.log(p) - np.log1p(-p) + shift))))
+        if link == "cloglog":
+            return np.asarray(-np.expm1(-np.exp(np.log(-np.log1p(-p)) + shift)))
+        return np.asarray(np.exp(-np.exp(np.log(-np.log(p)) + shift)))
 
 
 def _calibrated(calibration: dict[str, Any], m: np.ndarray) -> np.ndarray:

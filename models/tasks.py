@@ -256,6 +256,9 @@ class TaskSpec:
         ``grade(model_metrics, baseline_metrics)`` returns ``"A"``, ``"B"`` or ``"C"``.
     grade_rule : str
         The grade's thresholds in words (the model card prints them).
+    season_link : {"logit", "cloglog", "loglog"}, default "logit"
+        Scale of the season correction (:func:`models.artifact.shift_probability`): ``loglog``
+        for a label that is the absence of events (churn: no order in the window).
     gate : tuple of (str, str), default ("roc_auc", "pr_auc")
         ``guanxi promote``'s comparison with the champion on the challenger's held-out rows:
         the first metric must be higher, the second no lower.
@@ -283,6 +286,7 @@ class TaskSpec:
     grade: Callable[[Mapping[str, float], Mapping[str, float]], str] = grade
     grade_rule: str = GRADE_RULES["binary"]
     gate: tuple[str, str] = ("roc_auc", "pr_auc")
+    season_link: str = "logit"
     retention_risk: bool = False
     value_inputs: bool = False
 

@@ -29,8 +29,12 @@ cutoff ``c`` is the rate at the anchor cutoff ``a`` (the latest with known label
 cutoff when evaluating the test cutoff, the test cutoff for the model that ships) moved by last
 year's change between the same two dates (:func:`expected_rate`),
 ``logit(rate_c) = logit(rate_a) + logit(rate(c - 364)) - logit(rate(a - 364))``,
-and a constant is added to every row's log-odds at ``c`` so that their mean probability is that
-rate. Only labels whose window ends before ``c`` are read. Without a year of labelled history
+and a constant is added to every row's probability on the task's link scale
+(:attr:`models.tasks.TaskSpec.season_link`) so that their mean is that rate: log-odds by default;
+for churn, whose label is the *absence* of orders, ``log(-log p)``, i.e. the season multiplies
+every customer's order rate (a constant on the log-odds over-corrected the customers most likely
+to churn, who order little in any season: a bin 5.5 points off at 20k). Only labels
+whose window ends before ``c`` are read. Without a year of labelled history
 before the anchor there is no correction (shift 0), and the model card says so.
 """
 
@@ -44,7 +48,7 @@ from scipy.special import expit, logit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from models.artifact import apply_calibration
+from models.artifact import apply_calibration, shift_probability
 
 __all__ = [
     "METHODS",
@@ -171,8 +175,8 @@ def expected_rate(anchor: float, year_ago_target: float, year_ago_anchor: float)
     return float(expit(odds[0] + odds[1] - odds[2]))
 
 
-def season_shift(proba: np.ndarray, rate: float) -> float:
-    """Log-odds constant that moves the mean of ``proba`` to ``rate`` (a prior shift).
+def season_shift(proba: np.ndarray, rate: float, link: str = "logit") -> float:
+    """Constant on the link scale that moves the mean of ``proba`` to ``rate`` (a prior shift).
 
     Parameters
     ----------
@@ -180,18 +184,20 @@ def season_shift(proba: np.ndarray, rate: float) -> float:
         Calibrated probabilities of every row at the target cutoff.
     rate : float
         The positive rate expected there (:func:`expected_rate`), in (0, 1).
+    link : {"logit", "cloglog", "loglog"}, default "logit"
+        The scale (:func:`models.artifact.shift_probability`; the task's ``season_link``).
 
     Returns
     -------
     float
-        ``d`` with ``mean(expit(logit(proba) + d)) == rate`` (within 1e-9); 0 without rows.
+        ``d`` with ``mean(shift_probability(proba, d, link)) == rate`` (within 1e-9); 0 without
+        rows.
     """
     p = np.clip(np.asarray(proba, dtype=np.float64), 1e-9, 1 - 1e-9)
     if p.size == 0:
         return 0.0
-    odds = logit(p)
 
     def gap(d: float) -> float:
-        return float(np.mean(expit(odds + d))) - rate
+        return float(np.mean(shift_probability(p, d, link))) - rate
 
     return float(brentq(gap, -20.0, 20.0, xtol=1e-9))

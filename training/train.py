@@ -234,6 +234,7 @@ def _season_correction(
     training day ``as_of``) on the test cutoff, whose labels are known by then.
     """
     ev, cfg, plan = inputs.events, inputs.config, inputs.plan
+    link = get_task(inputs.task).season_link
     back = timedelta(days=SEASON_DAYS)
     earliest = inputs.first_day + timedelta(days=cfg.min_history_days)
     rates: dict[date, float] = {}
@@ -255,7 +256,7 @@ def _season_correction(
         if target == anchor or anchor - back < earliest:
             return 0.0
         expected = expected_rate(anchor_rate, rate(target - back), rate(anchor - back))
-        return 0.0 if expected is None else season_shift(p(), expected)
+        return 0.0 if expected is None else season_shift(p(), expected, link)
 
     test_shift = shift(plan.test, plan.validation, validation_rate, lambda: test_p)
 
@@ -280,12 +281,14 @@ def _season_correction(
     else:
         year_ago = ", ".join(f"{c}: {r:.3f}" for c, r in sorted(rates.items()))
         note = (
-            f"season shift {test_shift:+.3f} log-odds at the test cutoff, {ship_shift:+.3f} at "
+            f"season shift {test_shift:+.3f} ({link} scale) at the test cutoff, "
+            f"{ship_shift:+.3f} at "
             f"{inputs.as_of} (last year's positive rates {year_ago})"
         )
     return {
         "test_shift": test_shift,
         "shift": ship_shift,
+        "link": link,
         "year_ago_rates": {c.isoformat(): r for c, r in sorted(rates.items())},
         "note": note,
     }
@@ -467,8 +470,9 @@ def train_task(
         lambda rows: apply_calibration(calibration, bundle.predict_margin(rows)),
         names,
     )
-    bundle.calibration = {**calibration, "shift": season["shift"]}
-    test_p = apply_calibration({**calibration, "shift": season["test_shift"]}, test_margin)
+    link = {"shift_link": season["link"]}
+    bundle.calibration = {**calibration, "shift": season["shift"], **link}
+    test_p = apply_calibration({**calibration, "shift": season["test_shift"], **link}, test_margin)
     metrics["xgboost"] = spec.evaluate(test.y, test_p, None, test.X.index)
     raw_p = apply_calibration({"method": "none"}, test_margin)
     rank_scores = {"xgboost": test_p, "logistic": logistic_p} | {

@@ -69,6 +69,7 @@ SPEC = TaskSpec(
     rules=(Baseline("rule", FeatureThresholdRule("recency_days", "above")),),
     outcome="churn risk",
     retention_risk=True,
+    season_link="loglog",
     purpose=(
         "Ranks customers who ordered in the last {active_days} days by the probability that they "
         "place no order (or cancel) in the next {horizon} days, to target retention offers."

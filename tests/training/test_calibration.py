@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.artifact import apply_calibration
+from models.artifact import apply_calibration, shift_probability
 from training.calibration import choose_calibration, expected_rate, fit_calibration, season_shift
 
 
@@ -69,3 +69,17 @@ def test_season_shift_moves_the_mean_and_keeps_the_order() -> None:
         apply_calibration({"method": "sigmoid", "a": 0.8, "b": 0.1, "shift": -0.4}, m),
         apply_calibration({"method": "sigmoid", "a": 0.8, "b": -0.3}, m),
     )
+
+
+def test_shift_links_multiply_an_event_rate() -> None:
+    rate = np.array([0.1, 0.5, 2.0])  # events expected in the window
+    some, none = -np.expm1(-rate), np.exp(-rate)  # P(at least one), P(none)
+    np.testing.assert_allclose(shift_probability(some, np.log(2), "cloglog"), -np.expm1(-2 * rate))
+    np.testing.assert_allclose(shift_probability(none, np.log(2), "loglog"), np.exp(-2 * rate))
+    assert shift_probability(none, 0.0, "loglog") is none
+    with pytest.raises(ValueError, match="unknown shift link"):
+        shift_probability(none, 1.0, "probit")
+    # the season shift solves for the constant on the chosen scale
+    d = season_shift(none, 0.2, "loglog")
+    assert shift_probability(none, d, "loglog").mean() == pytest.approx(0.2, abs=1e-8)
+    assert d > 0  # fewer customers without an order: a higher order rate
