@@ -64,6 +64,11 @@ class TargetingRequest(_Strict):
         default=None, description="Day of the value table; the latest in the store by default."
     )
     method: Literal["auto", "exact", "lagrangian"] = "auto"
+    uplift: bool = Field(
+        default=True,
+        description="Fit uplift models on the recorded campaigns; use one where it beats the "
+        "churn score on the Qini.",
+    )
     limit: int = Field(
         default=100, ge=0, le=10_000, description="Customers returned, most valuable first."
     )
@@ -148,7 +153,9 @@ def targeting(
             ]
         ) from None
     try:
-        run = plan_from_store(Store(settings.home), offers, body.budget, body.as_of, body.method)
+        run = plan_from_store(
+            Store(settings.home), offers, body.budget, body.as_of, body.method, body.uplift
+        )
     except NoValuesError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     plan = run.plan

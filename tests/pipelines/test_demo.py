@@ -70,7 +70,9 @@ def test_demo_trains_promotes_and_stores_scores(
         plan = store.plan_info(DEMO_AS_OF)
         assert plan is not None and plan.rows > 0 and plan.investment <= plan.budget
         assert [c.name for c in store.list_campaigns()] == ["sample_retention"]
-        assert "retention_email: measured rates" in " ".join(done.stdout.split())
+        shown = " ".join(done.stdout.split())
+        assert "retention_email: measured rates" in shown
+        assert "retention_email: uplift" in shown  # fitted, then used or not by the Qini rule
     finally:
         mlflow.set_tracking_uri(None)
         mlflow.set_registry_uri(None)
