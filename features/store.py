@@ -71,7 +71,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Self
 
 import polars as pl
 import polars.selectors as cs
@@ -539,8 +539,32 @@ class ValueTableInfo(_FileInfo):
         )
 
 
+class _PlainInfo(_FileInfo):
+    """Metadata whose JSON holds its fields as they are, but for the day."""
+
+    @classmethod
+    def from_json(cls, text: str, path: Path) -> Self:
+        """Read what :meth:`to_json` wrote.
+
+        Parameters
+        ----------
+        text : str
+            The JSON object.
+        path : pathlib.Path
+            The file it was read from.
+
+        Returns
+        -------
+        Self
+            The metadata.
+        """
+        data: dict[str, Any] = json.loads(text)
+        data["as_of"] = date.fromisoformat(data["as_of"])
+        return cls(**data, path=path)  # type: ignore[call-arg]
+
+
 @dataclass(frozen=True)
-class PlanInfo(_FileInfo):
+class PlanInfo(_PlainInfo):
     """What the store knows about one campaign plan (``guanxi target``).
 
     Parameters
@@ -587,29 +611,9 @@ class PlanInfo(_FileInfo):
     created: str
     path: Path
 
-    @classmethod
-    def from_json(cls, text: str, path: Path) -> PlanInfo:
-        """Read what :meth:`to_json` wrote.
-
-        Parameters
-        ----------
-        text : str
-            The JSON object.
-        path : pathlib.Path
-            The plan file it was read from.
-
-        Returns
-        -------
-        PlanInfo
-            The metadata.
-        """
-        data: dict[str, Any] = json.loads(text)
-        data["as_of"] = date.fromisoformat(data["as_of"])
-        return cls(**data, path=path)
-
 
 @dataclass(frozen=True)
-class CampaignInfo(_FileInfo):
+class CampaignInfo(_PlainInfo):
     """What the store knows about one recorded campaign (``guanxi campaign record``).
 
     Parameters
@@ -634,26 +638,6 @@ class CampaignInfo(_FileInfo):
     source: str
     created: str
     path: Path
-
-    @classmethod
-    def from_json(cls, text: str, path: Path) -> CampaignInfo:
-        """Read what :meth:`to_json` wrote.
-
-        Parameters
-        ----------
-        text : str
-            The JSON object.
-        path : pathlib.Path
-            The campaign file it was read from.
-
-        Returns
-        -------
-        CampaignInfo
-            The metadata.
-        """
-        data: dict[str, Any] = json.loads(text)
-        data["as_of"] = date.fromisoformat(data["as_of"])
-        return cls(**data, path=path)
 
 
 class SnapshotNotFoundError(LookupError):
