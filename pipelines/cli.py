@@ -30,6 +30,8 @@ campaign_app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 app.add_typer(campaign_app, name="campaign")
+audit_app = typer.Typer(help="The service's tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 
 _COMMANDS: tuple[tuple[str, typer.Typer, str, str, str], ...] = (
@@ -49,6 +51,7 @@ _COMMANDS: tuple[tuple[str, typer.Typer, str, str, str], ...] = (
     ("drift", app, "drift", "pipelines.drift", "drift_command"),
     ("serve", app, "serve", "pipelines.serve", "serve_command"),
     ("demo", app, "demo", "pipelines.demo", "demo_command"),
+    ("audit", audit_app, "verify", "pipelines.audit", "verify_command"),
 )
 _registered: set[tuple[str, str]] = set()
 

@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     app.state.source = source or RegistrySource(settings)
     app.state.holder = StateHolder()
     app.state.keyring = KeyRing(settings.keys)
-    app.state.audit = AuditLog(settings.home, audit_key)
+    app.state.audit = AuditLog(settings.home, audit_key, settings.audit_flush_seconds)
     app.state.metrics = Metrics()
     app.dependency_overrides[get_settings] = lambda: settings
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -94,7 +94,7 @@ async def _load_until_ready(app: FastAPI) -> None:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-    """Start loading in the background; at shutdown stop it and the explain threads."""
+    """Start loading in the background; at shutdown stop it and the explain threads, seal audit."""
     app.state.load_lock = asyncio.Lock()
     app.state.stop = threading.Event()
     loader = asyncio.create_task(_load_until_ready(app), name="guanxi-initial-load")
@@ -105,3 +105,4 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         loader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await loader
+        app.state.audit.close()  # fsync the audit lines written since the last timer tick

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     audit_key: SecretStr = Field(
         default=SecretStr(""), description="HMAC key for customer ids in audit."
     )
+    audit_flush_seconds: float = Field(
+        default=0.2, gt=0, description="How often audit lines are fsynced (and at shutdown)."
+    )
     dev: bool = Field(default=False, description="Development mode: allows generated keys.")
     tasks: tuple[str, ...] = Field(
         default_factory=task_names, description="Tasks whose champions are served (default: all)."

@@ -330,7 +330,7 @@ _SORTS: Final = ("customer_id", "rfm_segment", "recency_days", "orders_total", "
 @router.get("/customers", response_class=HTMLResponse)
 def customers(
     request: Request,
-    _role: Reviewer,
+    role: Reviewer,
     state: PageState,
     q: str = "",
     segment: str = "",
@@ -369,6 +369,16 @@ def customers(
     pages = max(1, -(-view.height // PAGE_SIZE))
     page = min(max(page, 1), pages)
     rows = view.slice((page - 1) * PAGE_SIZE, PAGE_SIZE).to_dicts()
+    request.app.state.audit.record(  # the page shows these scores: they are served
+        request.state.request_id,
+        role.name,
+        [
+            (row["customer_id"], t, table_.model.version, row[f"{t}_p"])
+            for row in rows
+            for t, table_ in state.tables.items()
+            if row.get(f"{t}_p") is not None
+        ],
+    )
     query = {"q": q, "segment": segment, "task": task, "band": band, "sort": sort, "order": order}
 
     def link(**changes: object) -> str:

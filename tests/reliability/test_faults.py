@@ -31,7 +31,7 @@ from mlflow.tracking import MlflowClient
 from features.store import Store, is_temporary
 from pipelines.sample import generate_sample
 from serving.app import create_app
-from serving.audit import AuditLog
+from serving.audit import AuditLog, verify_part
 from tests.processes import (
     GUANXI,
     free_port,
@@ -242,41 +242,58 @@ def test_sigkill_while_writing_scores_keeps_the_previous_table(tmp_path: Path, s
 
 _AUDIT_WRITER = textwrap.dedent(
     """
-    import sys
+    import os, sys, time
     from pathlib import Path
+    import serving.audit
     from serving.audit import AuditLog
 
-    log = AuditLog(Path(sys.argv[1]), b"k" * 32)
-    served = [(f"c{i}", "churn", "1", 0.5) for i in range(5000)]
-    print("READY", flush=True)
-    for n in range(100_000):
-        log.record(f"r{n}", "scorer", served)
+    real_write = serving.audit._write
+
+    def slow_write(fd, data):
+        # The write this test guards, slowed: half the request's bytes on disk, then the kill.
+        if len(data) > 100_000:
+            real_write(fd, data[: len(data) // 2])
+            print("WRITING", flush=True)
+            time.sleep(600)
+        real_write(fd, data)
+
+    serving.audit._write = slow_write
+    log = AuditLog(Path(sys.argv[1]), b"k" * 32, flush_seconds=0.01)
+    for n in range(3):  # small requests, whole: the timer fsyncs them
+        log.record(f"r{n}", "scorer", [(f"c{i}", "churn", "1", 0.5) for i in range(10)])
+    time.sleep(0.1)
+    log.record("big", "scorer", [(f"c{i}", "churn", "1", 0.5) for i in range(5000)])
     """
 )
 
 
-def test_sigkill_while_appending_audit_leaves_whole_requests(tmp_path: Path) -> None:
+def test_sigkill_while_appending_audit_leaves_whole_requests(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     home = tmp_path / "home"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-c", _AUDIT_WRITER, str(home)], stdout=subprocess.PIPE, text=True, env=env
     )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
-    for _ in range(100_000):
-        parts = list((home / "audit").glob("part-*.jsonl")) if (home / "audit").exists() else []
-        if proc.poll() is not None or (parts and parts[0].stat().st_size > 20 << 20):
-            break
-        time.sleep(0.001)
-    proc.send_signal(signal.SIGKILL)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "WRITING"
+    [part] = (home / "audit").glob("part-*.jsonl")
+    written = part.stat().st_size
+    proc.send_signal(signal.SIGKILL)  # inside the write of request "big"
     proc.wait()
     proc.stdout.close()
-    [part] = (home / "audit").glob("part-*.jsonl")
-    AuditLog(home, b"k" * 32)  # what a restarted server does first
+    assert proc.returncode == -signal.SIGKILL
+    text = part.read_text()
+    assert not text.endswith("\n") or "big" in text  # half a request on disk
+    with caplog.at_level(logging.WARNING, logger="serving.audit"):
+        AuditLog(home, b"k" * 32)  # what a restarted server does first
     assert list((home / "audit").glob("*.pending")) == []
     text = part.read_text()
     assert text.endswith("\n")
     per_request = Counter(json.loads(line)["request_id"] for line in text.splitlines())
-    assert len(per_request) >= 2 and set(per_request.values()) == {5000}
+    assert per_request == {"r0": 10, "r1": 10, "r2": 10}  # nothing served before is lost
+    assert verify_part(part, b"k" * 32) == (30, None)
+    [cut] = [r.getMessage() for r in caplog.records if " cut " in f" {r.getMessage()}"]
+    assert f"from {written} to {len(text.encode())} bytes" in cut
 
 
 # --- the tracking server dies during `guanxi train` ----------------------------------------

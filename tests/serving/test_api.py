@@ -355,6 +355,9 @@ def test_audit_log_hashes_ids(client: TestClient, settings) -> None:  # type: ig
         "model_version",
         "customer_hash",
         "score",
+        "item",
+        "items",
+        "mac",
     }
 
 

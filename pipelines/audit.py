@@ -1,0 +1,50 @@
+"""``guanxi audit verify``: check the audit log's HMAC chain and report the first broken line.
+
+The key is ``GUANXI_AUDIT_KEY`` (the one the service wrote the log with); without arguments every
+part file under ``$GUANXI_HOME/audit`` is checked. Exit code 0 when every part is intact, 1 when one
+is broken (a changed byte, a deleted or inserted line, a cut tail), 2 when there is no key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from serving.audit import verify_log
+from serving.settings import get_settings
+
+__all__ = ["verify_command"]
+
+
+def verify_command(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Part files or directories (default: $GUANXI_HOME/audit)."),
+    ] = None,
+) -> None:
+    """Verify the audit log's chain: report each part file and its first broken line."""
+    console = Console(highlight=False)
+    settings = get_settings()
+    key = settings.audit_key.get_secret_value().encode()
+    if not key:
+        Console(stderr=True).print("[red]GUANXI_AUDIT_KEY is not set[/red]: it is the chain's key")
+        raise typer.Exit(2)
+    results = verify_log(paths or [settings.home / "audit"], key)
+    if not results:
+        console.print("no audit part files found")
+    broken = 0
+    for part, lines, problem in results:
+        if problem is None:
+            console.print(f"ok      {escape(str(part))} ({lines} lines)")
+        else:
+            broken += 1
+            console.print(
+                f"[red]BROKEN[/red]  {escape(str(part))} line {problem.line}: {problem.reason}"
+            )
+    if broken:
+        console.print(f"{broken} of {len(results)} part files broken")
+        raise typer.Exit(1)

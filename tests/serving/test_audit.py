@@ -1,0 +1,156 @@
+"""The audit log's chain, ``guanxi audit verify``, the recovery of a dead writer's part."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import _register, app
+from serving.audit import AuditLog, host_id, recover, verify_part
+
+KEY = b"k" * 32
+
+
+def _served(n: int, prefix: str = "c") -> list[tuple[str, str, str, float]]:
+    return [(f"{prefix}{i}", "churn", "1", 0.5) for i in range(n)]
+
+
+def _log(home: Path, requests: int = 4, per_request: int = 3) -> Path:
+    log = AuditLog(home, KEY)
+    for n in range(requests):
+        log.record(f"r{n}", "scorer", _served(per_request))
+    log.close()
+    [part] = (home / "audit").glob("part-*.jsonl")
+    return part
+
+
+def _verify(*args: str, key: str = KEY.decode()) -> tuple[int, str]:
+    os.environ["GUANXI_AUDIT_KEY"] = key
+    from serving.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        _register("audit")
+        result = CliRunner().invoke(app, ["audit", "verify", *args])
+    finally:
+        del os.environ["GUANXI_AUDIT_KEY"]
+        get_settings.cache_clear()
+    return result.exit_code, result.output
+
+
+def test_lines_chain_and_verify_passes(tmp_path: Path) -> None:
+    part = _log(tmp_path)
+    lines = [json.loads(x) for x in part.read_text().splitlines()]
+    assert len(lines) == 12 and len({x["mac"] for x in lines}) == 12
+    assert [(x["item"], x["items"]) for x in lines[:3]] == [(1, 3), (2, 3), (3, 3)]
+    assert verify_part(part, KEY) == (12, None)
+    assert f"{host_id()}-{os.getpid()}-" in part.name  # the writer id names the host
+    code, out = _verify(str(tmp_path / "audit"))
+    assert code == 0 and "ok" in out and "12 lines" in out
+    assert verify_part(part, b"another key" * 3)[1] is not None
+
+
+def test_verify_finds_a_flipped_byte(tmp_path: Path) -> None:
+    part = _log(tmp_path)
+    data = bytearray(part.read_bytes())
+    line5 = sum(len(x) for x in bytes(data).splitlines(keepends=True)[:4])
+    at = data.index(b'"score":0.5', line5) + len('"score":0.')
+    data[at] = ord("9")  # 0.5 -> 0.9 on line 5
+    part.write_bytes(bytes(data))
+    _, problem = verify_part(part, KEY)
+    assert problem is not None and problem.line == 5 and "mac does not match" in problem.reason
+    code, out = _verify(str(part))
+    assert code == 1 and "BROKEN" in out and "line 5" in out
+
+
+def test_verify_finds_a_deleted_line(tmp_path: Path) -> None:
+    part = _log(tmp_path)
+    lines = part.read_bytes().splitlines(keepends=True)
+    part.write_bytes(b"".join(lines[:6] + lines[7:]))
+    _, problem = verify_part(part, KEY)
+    assert problem is not None and problem.line == 7
+
+
+def test_verify_finds_a_truncated_tail(tmp_path: Path) -> None:
+    part = _log(tmp_path)
+    data = part.read_bytes()
+    part.write_bytes(data[:-40])  # cut inside the last line
+    _, problem = verify_part(part, KEY)
+    assert problem is not None and problem.line == 12 and "no end" in problem.reason
+    lines = data.splitlines(keepends=True)
+    part.write_bytes(b"".join(lines[:-3]))  # the whole last request gone, at a line boundary
+    _, problem = verify_part(part, KEY)
+    assert (
+        problem is not None and "truncated tail" in problem.reason and "12 lines" in problem.reason
+    )
+
+
+def _dead_pid() -> int:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+
+def test_a_crafted_pending_never_cuts_recorded_requests(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    part = _log(tmp_path)
+    before = part.read_bytes()
+    audit = tmp_path / "audit"
+    dead = f"part-20260101-{host_id()}-{_dead_pid()}-0123abcd"
+    (audit / f"{dead}.jsonl").write_bytes(before)  # a copy under a dead writer's name
+    (audit / f"{dead}.pending").write_text("0")
+    (audit / "part-2026-x-notapid.pending").write_text("0")  # not a writer's name
+    (audit / "part-20260101-1234.pending").write_text("12")  # the old format, no host
+    other = f"part-20260101-another.host-{os.getpid() + 1}-0123abce"
+    (audit / f"{other}.jsonl").write_bytes(before[:-10])
+    (audit / f"{other}.pending").write_text("0")  # another host's writer: not ours to judge
+    with caplog.at_level(logging.WARNING, logger="serving.audit"):
+        recover(audit)
+        AuditLog(tmp_path, KEY)  # what a restarted service does first: never fatal
+    assert (audit / f"{dead}.jsonl").read_bytes() == before  # whole requests are kept
+    assert not (audit / f"{dead}.pending").exists()
+    assert (audit / f"{other}.jsonl").read_bytes() == before[:-10]
+    assert (audit / f"{other}.pending").exists()
+    skipped = [r.getMessage() for r in caplog.records if "skipping" in r.getMessage()]
+    assert any("part-2026-x-notapid.pending" in m for m in skipped)
+    assert any("part-20260101-1234.pending" in m for m in skipped)
+
+
+def test_a_dead_writers_unfinished_request_is_cut_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    part = _log(tmp_path, requests=2)
+    whole = part.read_bytes()
+    audit = tmp_path / "audit"
+    dead = f"part-20260101-{host_id()}-{_dead_pid()}-0123abcd"
+    unfinished = _log(tmp_path / "other", requests=1, per_request=5).read_bytes()[:-100]
+    (audit / f"{dead}.jsonl").write_bytes(whole + unfinished)
+    (audit / f"{dead}.pending").write_text("")
+    with caplog.at_level(logging.WARNING, logger="serving.audit"):
+        recover(audit)
+    assert (audit / f"{dead}.jsonl").read_bytes() == whole
+    [message] = [r.getMessage() for r in caplog.records if "cut" in r.getMessage()]
+    assert f"from {len(whole) + len(unfinished)} to {len(whole)} bytes" in message
+    assert f"{len(unfinished)} bytes of an unfinished request" in message
+    head = json.loads((audit / f"{dead}.head").read_text())
+    assert head["bytes"] == len(whole) and head["lines"] == 6
+
+
+def test_background_fsync_writes_the_head(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path, KEY, flush_seconds=0.01)
+    log.record("r0", "scorer", _served(2))
+    [part] = (tmp_path / "audit").glob("part-*.jsonl")
+    assert part.with_suffix(".pending").exists()  # a live writer announces itself
+    log.flush()
+    assert json.loads(part.with_suffix(".head").read_text())["lines"] == 2
+    log.close()
+    assert not part.with_suffix(".pending").exists()
+    assert verify_part(part, KEY) == (2, None)
