@@ -42,8 +42,9 @@ from pipelines.sample import generate_sample
 
 __all__ = ["LoadResult", "expand_snapshot", "main", "prepare", "run_load", "serve"]
 
-KEY = "load-key-0123456789abcdef"
-AUDIT_KEY = "load-audit-key-0123456789abcdef"
+KEY = "load-key-0123456789abcdef0123456789"
+AUDIT_KEY = "load-audit-key-0123456789abcdef0123"
+SESSION_KEY = "load-session-key-0123456789abcdef01"
 AS_OF = date(2025, 9, 30)
 MAX_REQUESTS_PER_CLIENT = 1_000_000
 
@@ -123,6 +124,7 @@ def serve(env: dict[str, str], log: Path, attempts: int = 1500) -> Iterator[tupl
         **os.environ,
         "GUANXI_API_KEYS": f"{KEY}:admin",
         "GUANXI_AUDIT_KEY": AUDIT_KEY,
+        "GUANXI_SESSION_KEY": SESSION_KEY,
         **env,
     }
     args = [sys.executable, "-c", "from pipelines.cli import main; main()", "serve"]

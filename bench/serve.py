@@ -42,7 +42,7 @@ from pipelines.sample import generate_sample
 
 __all__ = ["main"]
 
-KEY = "bench-key-0123456789abcdef"
+KEY = "bench-key-0123456789abcdef0123456789"
 THREE = ("churn", "repurchase", "cross_sell")
 AS_OF = date(2025, 9, 30)
 
@@ -123,7 +123,11 @@ def main() -> None:
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         gx_port, ml_port = free_port(), free_port()
         cold_port = free_port()
-        keys = {"GUANXI_API_KEYS": f"{KEY}:scorer", "GUANXI_AUDIT_KEY": KEY}
+        keys = {
+            "GUANXI_API_KEYS": f"{KEY}:scorer",
+            "GUANXI_AUDIT_KEY": f"audit-{KEY}",
+            "GUANXI_SESSION_KEY": f"session-{KEY}",
+        }
         guanxi = _start(
             [str(Path(sys.executable).with_name("guanxi")), "serve", "--port", str(gx_port)],
             env | keys,

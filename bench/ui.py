@@ -42,7 +42,7 @@ __all__ = ["main"]
 
 AS_OF = date(2025, 6, 30)
 HEAVY = "HEAVY"
-KEY = "bench-reviewer-key-0123456789"
+KEY = "bench-reviewer-key-0123456789abcdef"
 TARGET_SECONDS = 1.0
 KINDS = ["order", "visit", "email_sent", "email_open", "complaint", "survey", "return", "call"]
 WEIGHTS = [0.3, 0.3, 0.15, 0.1, 0.04, 0.03, 0.04, 0.04]
@@ -157,7 +157,9 @@ def main() -> None:
         settings = Settings(
             home=home,
             api_keys=SecretStr(f"{KEY}:reviewer"),
-            audit_key=SecretStr("bench-audit-key-0123456789"),
+            audit_key=SecretStr("bench-audit-key-0123456789abcdef"),
+            session_key=SecretStr("bench-session-key-0123456789abcdef"),
+            cookie_secure=False,  # the test client speaks plain http
             precompute_reasons=False,
         )
         with TestClient(create_app(settings, source)) as client:

@@ -2,7 +2,9 @@
 
 The settings come from ``GUANXI_*`` environment variables (:class:`serving.settings.Settings`).
 Without API keys the command refuses to start unless ``--dev``, which generates one admin key
-(printed once) and a random audit key for this run. The MLflow tracking URI is resolved here
+(printed once) and random audit and session keys for this run. Behind a TLS proxy,
+``--proxy-headers`` with ``--forwarded-allow-ips`` makes uvicorn take the scheme and client address
+from the proxy's ``X-Forwarded-*`` headers. The MLflow tracking URI is resolved here
 (``MLFLOW_TRACKING_URI`` or the SQLite store under ``GUANXI_HOME``) and exported, so every
 uvicorn worker loads from the same registry.
 """
@@ -33,6 +35,20 @@ def serve_command(
     dev: Annotated[
         bool, typer.Option("--dev", help="Development mode: generate a key if none is set.")
     ] = False,
+    proxy_headers: Annotated[
+        bool,
+        typer.Option(
+            "--proxy-headers",
+            help="Trust X-Forwarded-Proto/For from --forwarded-allow-ips (behind a TLS proxy).",
+        ),
+    ] = False,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="Comma-separated proxy addresses whose forwarded headers are trusted.",
+        ),
+    ] = "127.0.0.1",
 ) -> None:
     """Serve scores and reasons over HTTP (FastAPI); see /docs once it runs."""
     console = Console(stderr=True)
@@ -42,8 +58,9 @@ def serve_command(
             key = secrets.token_urlsafe(24)
             os.environ["GUANXI_API_KEYS"] = f"{key}:admin"
             typer.echo(f"dev mode: generated admin API key (X-API-Key): {key}")
-        if not os.environ.get("GUANXI_AUDIT_KEY"):
-            os.environ["GUANXI_AUDIT_KEY"] = secrets.token_urlsafe(32)
+        for name in ("GUANXI_AUDIT_KEY", "GUANXI_SESSION_KEY"):
+            if not os.environ.get(name):
+                os.environ[name] = secrets.token_urlsafe(32)
     get_settings.cache_clear()
     try:
         settings = get_settings().check_serving()
@@ -64,4 +81,6 @@ def serve_command(
         workers=workers,
         server_header=False,
         log_level="info",
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips,
     )

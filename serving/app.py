@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -88,17 +89,19 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     if not audit_key:
         # only reachable in dev mode (settings refuse an empty key otherwise)
         audit_key = secrets.token_bytes(32)
-    # Swagger UI and ReDoc from the assets fastapi-offline installs, not from a CDN: the API
-    # docs work on a machine without internet access
-    app = FastAPIOffline(
-        title="guanxi",
-        summary="Churn, repurchase and cross-sell scores with reasons.",
-        version="1",
-        lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
-        favicon_url="/favicon.ico",
-        static_url=DOCS_ASSETS,
-    )
+    described: dict[str, Any] = {
+        "title": "guanxi",
+        "summary": "Churn, repurchase and cross-sell scores with reasons.",
+        "version": "1",
+        "lifespan": lifespan,
+        "max_body_size": settings.max_body_bytes,
+    }
+    if settings.docs_enabled:
+        # Swagger UI and ReDoc from the assets fastapi-offline installs, not from a CDN: the API
+        # docs work on a machine without internet access
+        app = FastAPIOffline(**described, favicon_url="/favicon.ico", static_url=DOCS_ASSETS)
+    else:  # GUANXI_API_DOCS off (the default outside --dev): no /docs, /redoc, /openapi.json
+        app = FastAPI(**described, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.source = source or RegistrySource(settings)
     app.state.holder = StateHolder()

@@ -5,7 +5,8 @@ everything else. Nothing is read at import time: :func:`get_settings` builds the
 call and caches them; tests set the environment and call ``get_settings.cache_clear()``, override
 the dependency, or pass a :class:`Settings` to ``create_app``.
 
-The service's production checks (API keys, an audit key of at least 16 characters) are
+The service's production checks (API keys, an audit key and a session key, each of at least
+:data:`MIN_SECRET_CHARS` characters, the two keys different) are
 :meth:`Settings.check_serving`, which the app factory and ``guanxi serve`` call: a batch job needs
 no API key, and the server refuses to start without them outside ``--dev``.
 
@@ -27,7 +28,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.tasks import task_names
 
-__all__ = ["Role", "Settings", "get_settings", "parse_api_keys"]
+__all__ = ["MIN_SECRET_CHARS", "Role", "Settings", "get_settings", "parse_api_keys"]
+
+MIN_SECRET_CHARS = 32
+"""Shortest API key, audit key or session key accepted outside ``--dev``."""
 
 
 class Role(IntEnum):
@@ -97,6 +101,21 @@ class Settings(BaseSettings):
     audit_key: SecretStr = Field(
         default=SecretStr(""), description="HMAC key for customer ids in audit."
     )
+    session_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Key that signs reviewer session cookies (independent of the audit key).",
+    )
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="Send the session cookie over HTTPS only (default: on outside dev mode).",
+    )
+    session_idle_seconds: int = Field(
+        default=1800, gt=0, description="A reviewer session ends after this long without use."
+    )
+    api_docs: bool | None = Field(
+        default=None,
+        description="Serve /docs, /redoc and /openapi.json (default: on in dev mode only).",
+    )
     audit_flush_seconds: float = Field(
         default=0.2, gt=0, description="How often audit lines are fsynced (and at shutdown)."
     )
@@ -157,7 +176,11 @@ class Settings(BaseSettings):
         return self
 
     def check_serving(self) -> Settings:
-        """Refuse to serve without API keys and an audit key, unless in dev mode.
+        """Refuse to serve with missing or short secrets, unless in dev mode.
+
+        Outside dev mode the service needs API keys, an audit key and a session key, each of at
+        least :data:`MIN_SECRET_CHARS` characters, the session key different from the audit key
+        (so either can rotate alone).
 
         Returns
         -------
@@ -167,18 +190,43 @@ class Settings(BaseSettings):
         Raises
         ------
         ValueError
-            Naming the missing setting (never its value).
+            Naming the missing or short setting (and an API key's position), never a value.
         """
         if self.dev:
             return self
         if not self.keys:
             raise ValueError("GUANXI_API_KEYS is empty: set key:role pairs, or start with --dev")
-        if len(self.audit_key.get_secret_value()) < 16:
+        short = [str(n) for n, key in enumerate(self.keys, start=1) if len(key) < MIN_SECRET_CHARS]
+        hint = "e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        if short:
             raise ValueError(
-                "GUANXI_AUDIT_KEY must be set to a secret of at least 16 characters "
-                "(no default works outside --dev)"
+                f"GUANXI_API_KEYS item {', '.join(short)}: an API key must have at least "
+                f"{MIN_SECRET_CHARS} characters outside --dev ({hint})"
+            )
+        for name, secret in (
+            ("GUANXI_AUDIT_KEY", self.audit_key),
+            ("GUANXI_SESSION_KEY", self.session_key),
+        ):
+            if len(secret.get_secret_value()) < MIN_SECRET_CHARS:
+                raise ValueError(
+                    f"{name} must be set to a secret of at least {MIN_SECRET_CHARS} characters "
+                    f"(no default works outside --dev; {hint})"
+                )
+        if self.session_key.get_secret_value() == self.audit_key.get_secret_value():
+            raise ValueError(
+                "GUANXI_SESSION_KEY must differ from GUANXI_AUDIT_KEY, so either can rotate alone"
             )
         return self
+
+    @property
+    def secure_cookie(self) -> bool:
+        """Whether the session cookie is ``Secure`` (``GUANXI_COOKIE_SECURE``, else not dev)."""
+        return (not self.dev) if self.cookie_secure is None else self.cookie_secure
+
+    @property
+    def docs_enabled(self) -> bool:
+        """Whether ``/docs``, ``/redoc`` and ``/openapi.json`` are served (``GUANXI_API_DOCS``)."""
+        return self.dev if self.api_docs is None else self.api_docs
 
     @property
     def keys(self) -> dict[str, Role]:

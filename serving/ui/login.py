@@ -69,7 +69,7 @@ async def login(
         path="/ui",
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=request.app.state.settings.secure_cookie,
     )
     return response
 
@@ -85,6 +85,6 @@ async def logout(request: Request) -> Response:
         path="/ui",
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=request.app.state.settings.secure_cookie,
     )
     return response

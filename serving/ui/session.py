@@ -10,10 +10,10 @@ The expiry travels inside the signed payload and is compared with the ``now`` th
 (itsdangerous' timed serializer reads the clock itself, which would make expiry untestable without
 patching time).
 
-The secret is derived from the service's audit key (``GUANXI_AUDIT_KEY``, at least 16 characters
-outside dev mode) with a fixed label, so every worker of one deployment accepts the same cookies
-and no built-in default ever signs a production session; in dev mode without an audit key each
-process draws a random secret.
+The secret is derived from the service's session key (``GUANXI_SESSION_KEY``, at least 32
+characters outside dev mode and different from the audit key, so either can rotate alone) with a
+fixed label, so every worker of one deployment accepts the same cookies and no built-in default ever
+signs a production session; in dev mode without a session key each process draws a random secret.
 """
 
 from __future__ import annotations
@@ -47,14 +47,14 @@ def session_secret(settings: Settings) -> bytes:
     Returns
     -------
     bytes
-        ``HMAC-SHA256(audit_key, label)`` when an audit key is set (the same in every worker),
-        else 32 random bytes drawn for this process (dev mode only: settings refuse an empty
-        audit key otherwise).
+        ``HMAC-SHA256(session_key, label)`` when a session key is set (the same in every
+        worker), else 32 random bytes drawn for this process (dev mode only: settings refuse an
+        empty session key otherwise).
     """
-    audit_key = settings.audit_key.get_secret_value().encode()
-    if not audit_key:
+    session_key = settings.session_key.get_secret_value().encode()
+    if not session_key:
         return secrets.token_bytes(32)
-    return hmac.new(audit_key, _LABEL, hashlib.sha256).digest()
+    return hmac.new(session_key, _LABEL, hashlib.sha256).digest()
 
 
 class SessionCodec:

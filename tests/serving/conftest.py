@@ -36,9 +36,13 @@ from training.tracking import experiment_id
 
 AS_OF = date(2024, 6, 30)
 CATEGORIES = ["garden", "kitchen", "toys"]
-KEYS = {"scorer": "scorer-key-0123456789", "reviewer": "review-key-0123456789"}
-KEYS["admin"] = "admin-key-0123456789ab"
-AUDIT_KEY = "audit-key-for-tests-0123456789"
+KEYS = {
+    "scorer": "scorer-key-0123456789abcdef0123456789",
+    "reviewer": "review-key-0123456789abcdef0123456789",
+    "admin": "admin-key-0123456789abcdef0123456789ab",
+}
+AUDIT_KEY = "audit-key-for-tests-0123456789abcdef"
+SESSION_KEY = "session-key-for-tests-0123456789abcdef"
 
 
 def tiny_events(n_customers: int = 80, seed: int = 0) -> pl.DataFrame:
@@ -148,6 +152,9 @@ def make_settings(home: Path, **overrides: object) -> Settings:
         "home": home,
         "api_keys": SecretStr(",".join(f"{k}:{role}" for role, k in KEYS.items())),
         "audit_key": SecretStr(AUDIT_KEY),
+        "session_key": SecretStr(SESSION_KEY),
+        "api_docs": True,
+        "cookie_secure": False,  # the test client speaks plain http
         "precompute_reasons": False,
         "retry_seconds": 0.05,
     }

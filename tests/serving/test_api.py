@@ -274,6 +274,16 @@ def test_metrics_label_every_route_by_its_template(client: TestClient) -> None:
     assert unmatched == ['guanxi_requests_total{method="GET",route="unmatched",status="404"} 1.0']
 
 
+def test_api_docs_are_off_by_default_outside_dev(tmp_path: Path, source: StaticSource) -> None:
+    app = create_app(make_settings(tmp_path / "h", api_docs=None), source)
+    with TestClient(app) as c:
+        for path in ("/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"):
+            assert c.get(path).status_code == 404, path
+    dev = create_app(make_settings(tmp_path / "h", api_docs=None, dev=True), source)
+    with TestClient(dev) as c:
+        assert c.get("/openapi.json").status_code == 200
+
+
 def test_docs_and_icon_come_from_this_server(client: TestClient) -> None:
     for path in ("/docs", "/redoc"):
         page = client.get(path).text

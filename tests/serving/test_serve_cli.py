@@ -19,7 +19,7 @@ from models.tasks import task_names
 from pipelines.serve import serve_command
 from serving.settings import get_settings
 from tests.processes import free_port, stop
-from tests.serving.conftest import AUDIT_KEY, KEYS, Registry
+from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, Registry
 
 GUANXI = str(Path(sys.executable).with_name("guanxi"))
 
@@ -79,6 +79,7 @@ def served_registry(registry_env: Registry) -> Iterator[tuple[str, subprocess.Po
         GUANXI_HOME=str(registry_env.home),
         GUANXI_API_KEYS=",".join(f"{k}:{role}" for role, k in KEYS.items()),
         GUANXI_AUDIT_KEY=AUDIT_KEY,
+        GUANXI_SESSION_KEY=SESSION_KEY,
         GUANXI_MAX_BODY_BYTES="4096",
         GUANXI_PRECOMPUTE_REASONS="false",
         MLFLOW_TRACKING_URI=registry_env.uri,

@@ -25,17 +25,67 @@ def test_parse_api_keys() -> None:
 
 
 def test_refuses_to_serve_without_keys_or_audit_key(tmp_path: Path) -> None:
+    long = "x" * 32
     with pytest.raises(ValueError, match="GUANXI_API_KEYS is empty"):
-        Settings(home=tmp_path, audit_key=SecretStr("x" * 32)).check_serving()
+        Settings(home=tmp_path, audit_key=SecretStr(long)).check_serving()
     with pytest.raises(ValueError, match="GUANXI_AUDIT_KEY must be set"):
-        Settings(home=tmp_path, api_keys=SecretStr("k:admin")).check_serving()
+        Settings(home=tmp_path, api_keys=SecretStr(f"{long}:admin")).check_serving()
     with pytest.raises(ValueError, match="GUANXI_AUDIT_KEY must be set"):
-        Settings(home=tmp_path, api_keys="k:admin", audit_key=SecretStr("short")).check_serving()
+        Settings(
+            home=tmp_path, api_keys=f"{long}:admin", audit_key=SecretStr("short")
+        ).check_serving()
     with pytest.raises(ValueError, match="GUANXI_API_KEYS is empty"):
         create_app(Settings(home=tmp_path))  # the app factory refuses too
     assert Settings(home=tmp_path, dev=True).check_serving().keys == {}
     # a batch job reads the same settings and needs no key
     assert Settings(home=tmp_path).home == tmp_path
+
+
+def test_secrets_need_32_characters_outside_dev(tmp_path: Path) -> None:
+    good = {"audit_key": SecretStr("a" * 32), "session_key": SecretStr("s" * 32)}
+    keys = f"{'k' * 32}:admin,one-character-too-short-0123456:scorer"
+    with pytest.raises(
+        ValueError, match="GUANXI_API_KEYS item 2: an API key must have at least 32"
+    ) as e:
+        Settings(home=tmp_path, api_keys=keys, **good).check_serving()
+    assert "one-character" not in str(e.value)
+    keys = f"{'k' * 32}:admin"
+    with pytest.raises(ValueError, match="GUANXI_AUDIT_KEY must be set to a secret of at least 32"):
+        Settings(
+            home=tmp_path, api_keys=keys, **{**good, "audit_key": SecretStr("a" * 31)}
+        ).check_serving()
+    with pytest.raises(
+        ValueError, match="GUANXI_SESSION_KEY must be set to a secret of at least 32"
+    ):
+        Settings(home=tmp_path, api_keys=keys, audit_key=good["audit_key"]).check_serving()
+    with pytest.raises(ValueError, match="GUANXI_SESSION_KEY must differ from GUANXI_AUDIT_KEY"):
+        Settings(
+            home=tmp_path, api_keys=keys, audit_key=good["audit_key"], session_key=good["audit_key"]
+        ).check_serving()
+    assert Settings(home=tmp_path, api_keys=keys, **good).check_serving()
+    assert Settings(home=tmp_path, api_keys="k:admin", dev=True).check_serving()  # dev: any key
+
+
+def test_cookie_secure_and_api_docs_default_by_mode(tmp_path: Path) -> None:
+    production, dev = Settings(home=tmp_path), Settings(home=tmp_path, dev=True)
+    assert production.secure_cookie and not dev.secure_cookie
+    assert not production.docs_enabled and dev.docs_enabled
+    assert not Settings(home=tmp_path, cookie_secure=False).secure_cookie
+    assert Settings(home=tmp_path, api_docs=True).docs_enabled
+
+
+def test_session_secret_is_independent_of_the_audit_key(tmp_path: Path) -> None:
+    from serving.ui.session import session_secret
+
+    one = Settings(home=tmp_path, audit_key=SecretStr("a" * 32), session_key=SecretStr("s" * 32))
+    other_audit = Settings(
+        home=tmp_path, audit_key=SecretStr("b" * 32), session_key=SecretStr("s" * 32)
+    )
+    other_session = Settings(
+        home=tmp_path, audit_key=SecretStr("a" * 32), session_key=SecretStr("t" * 32)
+    )
+    assert session_secret(one) == session_secret(other_audit)  # the audit key rotates alone
+    assert session_secret(one) != session_secret(other_session)
 
 
 def test_api_keys_are_parsed_by_the_settings_and_never_shown(

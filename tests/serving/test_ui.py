@@ -141,8 +141,11 @@ def test_login_sets_a_signed_http_only_cookie_without_the_key(ui: TestClient) ->
     assert ui.get("/v1/models").status_code == 401
 
 
-def test_cookie_is_secure_over_https(world: UIWorld, registry_uri: str) -> None:
-    with TestClient(create_app(make_settings(world.home)), base_url="https://testserver") as c:
+def test_cookie_is_secure_outside_dev(world: UIWorld, registry_uri: str) -> None:
+    # GUANXI_COOKIE_SECURE is on by default outside --dev, whatever scheme the request came in
+    # on (behind a TLS proxy the service sees plain http)
+    settings = make_settings(world.home, cookie_secure=None)
+    with TestClient(create_app(settings), base_url="http://testserver") as c:
         r = c.post("/ui/login", data={"api_key": KEYS["admin"]}, follow_redirects=False)
         assert r.status_code == 303
         assert "secure" in r.headers["set-cookie"].lower()

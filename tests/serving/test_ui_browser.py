@@ -20,7 +20,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.processes import free_port, stop, wait_status
-from tests.serving.conftest import AUDIT_KEY, KEYS
+from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY
 from tests.serving.ui_data import BUSY, UIWorld, build_ui_world
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -63,6 +63,9 @@ def server(world: UIWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "GUANXI_HOME": str(world.home),
         "GUANXI_API_KEYS": ",".join(f"{key}:{role}" for role, key in KEYS.items()),
         "GUANXI_AUDIT_KEY": AUDIT_KEY,
+        "GUANXI_SESSION_KEY": SESSION_KEY,
+        "GUANXI_COOKIE_SECURE": "false",  # plain http on loopback
+        "GUANXI_API_DOCS": "true",
         "GUANXI_PRECOMPUTE_REASONS": "false",
         "MLFLOW_TRACKING_URI": world.uri,
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
