@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from serving.audit import AuditLog
-from serving.deps import KeyRing
+from serving.deps import Backoff, KeyRing
 from serving.lifecycle import lifespan
 from serving.loader import RegistrySource, Source
 from serving.metrics import Metrics
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     app.state.source = source or RegistrySource(settings)
     app.state.holder = StateHolder()
     app.state.keyring = KeyRing(settings.keys)
+    app.state.backoff = Backoff(settings.auth_free_failures, settings.auth_max_backoff_seconds)
     app.state.audit = AuditLog(settings.home, audit_key, settings.audit_flush_seconds)
     app.state.metrics = Metrics()
     app.dependency_overrides[get_settings] = lambda: settings

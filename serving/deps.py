@@ -6,6 +6,12 @@ pages take the same key, or a session cookie issued at login (:func:`reviewer_ro
 :mod:`serving.ui.session`): without either a browser is sent to the login form, an unknown key is
 a 401 page and a ``scorer`` key a 403 page.
 
+Repeated authentication failures from one client (a 401 of the API or of a page, a failed login)
+slow that client down: after ``GUANXI_AUTH_FREE_FAILURES`` failures every request of it that needs
+a key is answered 429 with ``Retry-After`` for a wait that doubles with each further failure, up to
+``GUANXI_AUTH_MAX_BACKOFF_SECONDS`` (:class:`Backoff`); a success clears it. The client is the
+connection's peer address, or the proxy's ``X-Forwarded-For`` with ``guanxi serve --proxy-headers``.
+
 They are ``async`` functions that never block, so FastAPI runs them on the event loop instead of
 sending each to its thread pool.
 """
@@ -13,10 +19,13 @@ sending each to its thread pool.
 from __future__ import annotations
 
 import hmac
+import math
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
+from cachetools import LRUCache
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader
 
@@ -30,6 +39,7 @@ __all__ = [
     "API_KEY_HEADER",
     "AdminRole",
     "Audit",
+    "Backoff",
     "CurrentState",
     "Holder",
     "KeyRing",
@@ -101,13 +111,115 @@ class LoginRequiredError(Exception):
 
 
 class PageError(Exception):
-    """An error shown as an HTML page with its status code."""
+    """An error shown as an HTML page with its status code (and extra response headers)."""
 
-    def __init__(self, status_code: int, title: str, message: str) -> None:
+    def __init__(
+        self, status_code: int, title: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.title = title
         self.message = message
+        self.headers = headers or {}
+
+
+class Backoff:
+    """Per-client backoff after repeated authentication failures (one per process).
+
+    Parameters
+    ----------
+    free : int
+        Failures a client may have before it must wait.
+    most_seconds : float
+        The longest wait; each failure past ``free`` doubles it from 1 s up to this.
+    clients : int, optional
+        Clients remembered (least recently seen forgotten first).
+    clock : callable, optional
+        Monotonic seconds (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        free: int,
+        most_seconds: float,
+        clients: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._free = free
+        self._most = most_seconds
+        self._clock = clock
+        self._failures: LRUCache[str, tuple[int, float]] = LRUCache(maxsize=clients)
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _client(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    def wait(self, request: Request) -> float:
+        """Return how many seconds this request's client must still wait (0 when none).
+
+        Parameters
+        ----------
+        request : fastapi.Request
+            The request.
+
+        Returns
+        -------
+        float
+            Seconds left.
+        """
+        with self._lock:
+            _, until = self._failures.get(self._client(request), (0, 0.0))
+        return max(0.0, until - self._clock())
+
+    def check(self, request: Request, page: bool = False) -> None:
+        """Refuse the request with a 429 and ``Retry-After`` while its client must wait.
+
+        Parameters
+        ----------
+        request : fastapi.Request
+            The request.
+        page : bool, optional
+            Refuse with an HTML page (:class:`PageError`) instead of JSON.
+
+        Raises
+        ------
+        fastapi.HTTPException or PageError
+            429 while the client must wait.
+        """
+        left = self.wait(request)
+        if left <= 0:
+            return
+        headers = {"Retry-After": str(math.ceil(left))}
+        message = f"too many failed attempts from this client; retry in {math.ceil(left)} s"
+        if page:
+            raise PageError(429, "Too many attempts", message.capitalize() + ".", headers)
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, message, headers=headers)
+
+    def failed(self, request: Request) -> None:
+        """Count a failed authentication of the request's client.
+
+        Parameters
+        ----------
+        request : fastapi.Request
+            The request that failed.
+        """
+        client = self._client(request)
+        with self._lock:
+            count = self._failures.get(client, (0, 0.0))[0] + 1
+            wait = min(2.0 ** (count - self._free - 1), self._most) if count > self._free else 0
+            self._failures[client] = (count, self._clock() + wait)
+
+    def succeeded(self, request: Request) -> None:
+        """Forget the request's client's failures.
+
+        Parameters
+        ----------
+        request : fastapi.Request
+            The request that authenticated.
+        """
+        with self._lock:
+            self._failures.pop(self._client(request), None)
 
 
 def require_role(
@@ -123,16 +235,20 @@ def require_role(
     Returns
     -------
     callable
-        A FastAPI dependency returning the caller's role; it raises 401 without a valid key and
-        403 for a lower role, and records the role on ``request.state.role`` for the audit log.
+        A FastAPI dependency returning the caller's role; it raises 401 without a valid key,
+        403 for a lower role and 429 while the client backs off, and records the role on
+        ``request.state.role`` for the audit log.
     """
 
     async def dependency(
         request: Request, api_key: Annotated[str | None, Depends(API_KEY_HEADER)]
     ) -> Role:
+        backoff: Backoff = request.app.state.backoff
+        backoff.check(request)
         keyring: KeyRing = request.app.state.keyring
         role = keyring.role_of(api_key)
         if role is None:
+            backoff.failed(request)
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 "missing or unknown API key in X-API-Key",
@@ -171,12 +287,15 @@ async def reviewer_role(
     LoginRequiredError
         Without a key and without a valid session (the browser is redirected to log in).
     PageError
-        401 for an unknown key, 403 for a role below reviewer.
+        401 for an unknown key, 403 for a role below reviewer, 429 while the client backs off.
     """
+    backoff: Backoff = request.app.state.backoff
     if api_key is not None:
+        backoff.check(request, page=True)
         keyring: KeyRing = request.app.state.keyring
         role = keyring.role_of(api_key)
         if role is None:
+            backoff.failed(request)
             raise PageError(401, "Unknown API key", "The X-API-Key header holds no known key.")
     else:
         sessions: SessionCodec = request.app.state.ui_sessions

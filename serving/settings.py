@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     session_idle_seconds: int = Field(
         default=1800, gt=0, description="A reviewer session ends after this long without use."
     )
+    auth_free_failures: int = Field(
+        default=5, ge=0, description="Failed authentications a client may have before backoff."
+    )
+    auth_max_backoff_seconds: float = Field(
+        default=300.0, gt=0, description="Longest wait imposed on a client after failures."
+    )
     api_docs: bool | None = Field(
         default=None,
         description="Serve /docs, /redoc and /openapi.json (default: on in dev mode only).",

@@ -48,7 +48,12 @@ def install_ui(app: FastAPI) -> None:
     templates = Jinja2Templates(directory=pages.HERE / "templates")
     templates.env.filters.update(pages.filters())
     app.state.ui_templates = templates
-    app.state.ui_sessions = SessionCodec(session_secret(settings), settings.keys)
+    app.state.ui_sessions = SessionCodec(
+        session_secret(settings),
+        settings.keys,
+        settings.home / "sessions",
+        idle_seconds=settings.session_idle_seconds,
+    )
     app.state.ui_cards = CardCache()
     # the customer table of the current state only: a reload's new state replaces it
     app.state.ui_tables = LRUCache(maxsize=1)

@@ -222,6 +222,7 @@ async def error_page(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, PageError):  # pragma: no cover - registered for PageError only
         raise exc
     headers = {"WWW-Authenticate": "APIKey"} if exc.status_code == 401 else {}
+    headers |= exc.headers
     response = render(
         request, "error.html", {"title": exc.title, "message": exc.message}, exc.status_code
     )

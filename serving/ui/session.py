@@ -6,6 +6,12 @@ signed by :class:`itsdangerous.URLSafeSerializer` (HMAC-SHA256 under the secret,
 Each request recomputes the role from the *current* key configuration, so removing a key or
 lowering its role ends its sessions at once.
 
+Each session also has a random id kept server-side, as a file under ``<home>/sessions`` named by the
+id's SHA-256 (shared by every worker and host of one store): logging out removes it, which revokes
+the cookie everywhere at once, and a session unused for ``GUANXI_SESSION_IDLE_SECONDS`` ends (the
+file's modification time is its last use, refreshed at most once a minute, or every quarter of the
+timeout if that is shorter).
+
 The expiry travels inside the signed payload and is compared with the ``now`` the caller passes
 (itsdangerous' timed serializer reads the clock itself, which would make expiry untestable without
 patching time).
@@ -18,9 +24,12 @@ signs a production session; in dev mode without a session key each process draws
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import os
 import secrets
+from pathlib import Path
 from typing import Final
 
 from itsdangerous import BadData, URLSafeSerializer
@@ -34,6 +43,7 @@ SESSION_SECONDS: Final = 8 * 3600
 """How long a session lasts after login (one working day)."""
 
 _LABEL: Final = b"guanxi reviewer session v1"
+_TOUCH_SECONDS: Final = 60
 
 
 def session_secret(settings: Settings) -> bytes:
@@ -58,7 +68,7 @@ def session_secret(settings: Settings) -> bytes:
 
 
 class SessionCodec:
-    """Issue and check session cookie values.
+    """Issue, check and revoke session cookie values.
 
     Parameters
     ----------
@@ -66,23 +76,39 @@ class SessionCodec:
         Signing key (:func:`session_secret`).
     keys : dict of str to Role
         The configured API keys and their roles.
+    directory : Path
+        Where live session ids are kept (``<home>/sessions``).
     max_age : int
         Session lifetime in seconds.
+    idle_seconds : int
+        A session unused this long ends.
     """
 
-    def __init__(self, secret: bytes, keys: dict[str, Role], max_age: int = SESSION_SECONDS):
+    def __init__(
+        self,
+        secret: bytes,
+        keys: dict[str, Role],
+        directory: Path,
+        max_age: int = SESSION_SECONDS,
+        idle_seconds: int = 1800,
+    ):
         self._secret = secret
         self._signed = URLSafeSerializer(
             secret, salt=_LABEL, signer_kwargs={"digest_method": hashlib.sha256}
         )
         self.max_age = max_age
+        self.idle_seconds = idle_seconds
+        self.directory = directory
         self._roles = {self._fingerprint(key): role for key, role in keys.items()}
 
     def _fingerprint(self, key: str) -> str:
         return hmac.new(self._secret, b"key:" + key.encode(), hashlib.sha256).hexdigest()[:24]
 
+    def _file(self, session_id: str) -> Path:
+        return self.directory / hashlib.sha256(session_id.encode()).hexdigest()[:40]
+
     def issue(self, key: str, now: float) -> str:
-        """Return a cookie value for a configured key.
+        """Start a session for a configured key and return its cookie value.
 
         Parameters
         ----------
@@ -94,9 +120,28 @@ class SessionCodec:
         Returns
         -------
         str
-            The signed ``[fingerprint, expiry]``; the key cannot be recovered from it.
+            The signed ``[fingerprint, expiry, session id]``; the key cannot be recovered from it.
         """
-        return self._signed.dumps([self._fingerprint(key), int(now) + self.max_age])
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._forget_idle(now)
+        session_id = secrets.token_urlsafe(24)
+        path = self._file(session_id)
+        path.touch(mode=0o600)
+        os.utime(path, (now, now))
+        return self._signed.dumps([self._fingerprint(key), int(now) + self.max_age, session_id])
+
+    def _decode(self, value: str | None) -> tuple[str, int, str] | None:
+        if not value:
+            return None
+        try:
+            fingerprint, expiry, session_id = self._signed.loads(value)
+        except (BadData, TypeError, ValueError):
+            return None
+        if not (
+            isinstance(expiry, int) and isinstance(fingerprint, str) and isinstance(session_id, str)
+        ):
+            return None
+        return fingerprint, expiry, session_id
 
     def role_of(self, value: str | None, now: float) -> Role | None:
         """Return the current role of a session, or None if it is invalid.
@@ -111,15 +156,44 @@ class SessionCodec:
         Returns
         -------
         Role or None
-            None for a missing, malformed, forged or expired cookie, or one whose key is no
-            longer configured.
+            None for a missing, malformed, forged, expired, revoked or idle cookie, or one whose
+            key is no longer configured. A valid session's last use is refreshed.
         """
-        if not value:
+        decoded = self._decode(value)
+        if decoded is None:
             return None
+        fingerprint, expiry, session_id = decoded
+        role = self._roles.get(fingerprint)
+        if expiry <= now or role is None:
+            return None
+        path = self._file(session_id)
         try:
-            fingerprint, expiry = self._signed.loads(value)
-        except (BadData, TypeError, ValueError):
+            last_use = path.stat().st_mtime
+        except FileNotFoundError:
+            return None  # logged out (revoked), or never issued here
+        if now - last_use > self.idle_seconds:
+            path.unlink(missing_ok=True)
             return None
-        if not isinstance(expiry, int) or expiry <= now or not isinstance(fingerprint, str):
-            return None
-        return self._roles.get(fingerprint)
+        if now - last_use > min(_TOUCH_SECONDS, self.idle_seconds / 4):
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(path, (now, now))
+        return role
+
+    def revoke(self, value: str | None) -> None:
+        """End a session server-side: its cookie is refused from now on, by every worker.
+
+        Parameters
+        ----------
+        value : str or None
+            The cookie value (nothing happens for a missing or invalid one).
+        """
+        decoded = self._decode(value)
+        if decoded is not None:
+            self._file(decoded[2]).unlink(missing_ok=True)
+
+    def _forget_idle(self, now: float) -> None:
+        """Remove the files of sessions idle for longer than the idle timeout."""
+        for path in self.directory.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if now - path.stat().st_mtime > self.idle_seconds:
+                    path.unlink()

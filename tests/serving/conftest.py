@@ -43,6 +43,8 @@ KEYS = {
 }
 AUDIT_KEY = "audit-key-for-tests-0123456789abcdef"
 SESSION_KEY = "session-key-for-tests-0123456789abcdef"
+SAME_ORIGIN = {"Origin": "http://testserver"}
+"""What a browser sends with a form of the test client's site (the login's CSRF check)."""
 
 
 def tiny_events(n_customers: int = 80, seed: int = 0) -> pl.DataFrame:
@@ -155,6 +157,7 @@ def make_settings(home: Path, **overrides: object) -> Settings:
         "session_key": SecretStr(SESSION_KEY),
         "api_docs": True,
         "cookie_secure": False,  # the test client speaks plain http
+        "auth_free_failures": 1_000_000,  # route walks and fuzzing fail on purpose, many times
         "precompute_reasons": False,
         "retry_seconds": 0.05,
     }

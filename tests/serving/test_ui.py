@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -17,10 +18,12 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from starlette.requests import Request
 
 from features.contracts import event_schema
 from features.store import Store
 from serving.app import create_app
+from serving.deps import Backoff
 from serving.settings import Role
 from serving.ui.charts import (
     WaterfallStep,
@@ -35,7 +38,14 @@ from serving.ui.charts import (
 )
 from serving.ui.history import customer_history, summarize_history
 from serving.ui.session import SESSION_COOKIE, SessionCodec
-from tests.serving.conftest import AS_OF, KEYS, headers, make_settings, wait_ready
+from tests.serving.conftest import (
+    AS_OF,
+    KEYS,
+    SAME_ORIGIN,
+    headers,
+    make_settings,
+    wait_ready,
+)
 from tests.serving.ui_data import BUSY, UIWorld, build_ui_world
 
 PAGES = ["/ui/", "/ui/customers", "/ui/customers/c001", "/ui/models/churn"]
@@ -69,7 +79,10 @@ def ui(world: UIWorld, registry_uri: str, tmp_path: Path) -> Iterator[TestClient
 
 def login(client: TestClient, role: str = "reviewer", target: str = "/ui/") -> None:
     r = client.post(
-        "/ui/login", data={"api_key": KEYS[role], "next": target}, follow_redirects=False
+        "/ui/login",
+        headers=SAME_ORIGIN,
+        data={"api_key": KEYS[role], "next": target},
+        follow_redirects=False,
     )
     assert r.status_code == 303, r.text
     assert r.headers["location"] == target
@@ -123,6 +136,7 @@ def test_login_sets_a_signed_http_only_cookie_without_the_key(ui: TestClient) ->
     assert ui.get("/ui/login").status_code == 200
     r = ui.post(
         "/ui/login",
+        headers=SAME_ORIGIN,
         data={"api_key": KEYS["reviewer"], "next": "/ui/customers"},
         follow_redirects=False,
     )
@@ -146,38 +160,118 @@ def test_cookie_is_secure_outside_dev(world: UIWorld, registry_uri: str) -> None
     # on (behind a TLS proxy the service sees plain http)
     settings = make_settings(world.home, cookie_secure=None)
     with TestClient(create_app(settings), base_url="http://testserver") as c:
-        r = c.post("/ui/login", data={"api_key": KEYS["admin"]}, follow_redirects=False)
+        r = c.post(
+            "/ui/login",
+            headers=SAME_ORIGIN,
+            data={"api_key": KEYS["admin"]},
+            follow_redirects=False,
+        )
         assert r.status_code == 303
         assert "secure" in r.headers["set-cookie"].lower()
 
 
 def test_login_refuses_unknown_and_scorer_keys(ui: TestClient) -> None:
-    r = ui.post("/ui/login", data={"api_key": "wrong"}, follow_redirects=False)
+    r = ui.post("/ui/login", headers=SAME_ORIGIN, data={"api_key": "wrong"}, follow_redirects=False)
     assert r.status_code == 401 and "not known" in r.text and "set-cookie" not in r.headers
-    r = ui.post("/ui/login", data={"api_key": KEYS["scorer"]}, follow_redirects=False)
+    r = ui.post(
+        "/ui/login", headers=SAME_ORIGIN, data={"api_key": KEYS["scorer"]}, follow_redirects=False
+    )
     assert r.status_code == 403 and "scorer" in r.text and "set-cookie" not in r.headers
     assert ui.get("/ui/", follow_redirects=False).status_code == 303
 
 
 def test_a_bad_login_form_is_a_4xx_not_a_500(ui: TestClient) -> None:
-    r = ui.post("/ui/login", data={"api_key": "k" * 5000}, follow_redirects=False)
+    r = ui.post(
+        "/ui/login", headers=SAME_ORIGIN, data={"api_key": "k" * 5000}, follow_redirects=False
+    )
     assert r.status_code == 422 and r.json()["detail"][0]["field"] == "body.api_key"
     assert "kkkk" not in r.text
     broken = ui.post(
         "/ui/login",
         content=b"--x\r\nnot a part",
-        headers={"content-type": "multipart/form-data; boundary=x"},
+        headers={**SAME_ORIGIN, "content-type": "multipart/form-data; boundary=x"},
         follow_redirects=False,
     )
     assert 400 <= broken.status_code < 500
     assert "set-cookie" not in broken.headers
+    # more fields than the form has: a 422 naming the extra field, never a 500
+    many = {"api_key": KEYS["reviewer"], **{f"f{i}": "x" for i in range(20)}}
+    r = ui.post("/ui/login", headers=SAME_ORIGIN, data=many, follow_redirects=False)
+    assert r.status_code == 422 and "set-cookie" not in r.headers
+    assert {d["field"] for d in r.json()["detail"]} >= {"body.f0", "body.f19"}
+    r = ui.post("/ui/login", headers=SAME_ORIGIN, data={f"f{i}": "x" for i in range(1001)})
+    assert 400 <= r.status_code < 500
 
 
-def test_forged_session_and_open_redirect_are_refused(ui: TestClient) -> None:
+def test_login_and_logout_refuse_cross_site_posts(ui: TestClient) -> None:
+    for origin in ({}, {"Origin": "https://evil.example"}, {"Referer": "https://evil.example/x"}):
+        r = ui.post(
+            "/ui/login", headers=origin, data={"api_key": KEYS["reviewer"]}, follow_redirects=False
+        )
+        assert r.status_code == 403 and "set-cookie" not in r.headers, origin
+    r = ui.post(
+        "/ui/login",
+        headers={"Referer": "http://testserver/ui/login"},
+        data={"api_key": KEYS["reviewer"]},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303  # a browser that sends only a Referer of this site
+    assert ui.post("/ui/logout", follow_redirects=False).status_code == 403
+    assert ui.get("/ui/", follow_redirects=False).status_code == 200  # still logged in
+
+
+def test_logout_revokes_the_session_server_side(ui: TestClient) -> None:
+    login(ui)
+    value = ui.cookies[SESSION_COOKIE]
+    r = ui.post("/ui/logout", headers=SAME_ORIGIN, follow_redirects=False)
+    assert r.status_code == 303
+    ui.cookies.set(SESSION_COOKIE, value, path="/ui")  # a copy of the cookie, kept by someone
+    assert ui.get("/ui/", follow_redirects=False).status_code == 303
+
+
+def test_failed_logins_and_401s_back_off_per_client(
+    world: UIWorld, registry_uri: str, tmp_path: Path
+) -> None:
+    settings = make_settings(world.home, auth_free_failures=3, auth_max_backoff_seconds=60)
+    with TestClient(create_app(settings)) as c:
+        wait_ready(c)
+        for _ in range(3):
+            r = c.post("/ui/login", headers=SAME_ORIGIN, data={"api_key": "guess"})
+            assert r.status_code == 401
+        assert c.get("/v1/models", headers={"X-API-Key": "guess"}).status_code == 401
+        # past the free failures: every authenticated route waits, a good key included
+        r = c.post("/ui/login", headers=SAME_ORIGIN, data={"api_key": KEYS["reviewer"]})
+        assert r.status_code == 429 and r.headers["retry-after"] == "1"
+        r = c.get("/v1/models", headers=headers())
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        assert c.get("/healthz").status_code == 200  # public routes are not held back
+
+
+def test_backoff_doubles_up_to_the_most() -> None:
+    now = [0.0]
+    backoff = Backoff(free=2, most_seconds=5, clock=lambda: now[0])
+    one = Request({"type": "http", "client": ("203.0.113.1", 1), "headers": []})
+    other = Request({"type": "http", "client": ("203.0.113.2", 1), "headers": []})
+    waits = []
+    for _ in range(7):
+        backoff.failed(one)
+        waits.append(backoff.wait(one))
+    assert waits == [0, 0, 1, 2, 4, 5, 5]
+    assert backoff.wait(other) == 0  # per client
+    now[0] = 5.0
+    assert backoff.wait(one) == 0
+    backoff.succeeded(one)
+    backoff.failed(one)
+    assert backoff.wait(one) == 0  # a success cleared the count
+
+
+def test_forged_session_and_open_redirect_are_refused(ui: TestClient, world: UIWorld) -> None:
     login(ui)
     value = ui.cookies[SESSION_COOKIE]
     payload, signature = value.rsplit(".", 1)
-    other = SessionCodec(b"x" * 32, {KEYS["reviewer"]: Role.reviewer}).issue(KEYS["reviewer"], 0)
+    other = SessionCodec(
+        b"x" * 32, {KEYS["reviewer"]: Role.reviewer}, world.home / "sessions"
+    ).issue(KEYS["reviewer"], time.time())
     for forged in (
         f"{payload}.{signature[:-2]}AA",  # tampered signature
         f"{other.rsplit('.', 1)[0]}.{signature}",  # another payload under this signature
@@ -188,6 +282,7 @@ def test_forged_session_and_open_redirect_are_refused(ui: TestClient) -> None:
         assert ui.get("/ui/", follow_redirects=False).status_code == 303
     r = ui.post(
         "/ui/login",
+        headers=SAME_ORIGIN,
         data={"api_key": KEYS["reviewer"], "next": "//evil.example/ui/"},
         follow_redirects=False,
     )
@@ -197,24 +292,33 @@ def test_forged_session_and_open_redirect_are_refused(ui: TestClient) -> None:
 def test_logout_ends_the_session(ui: TestClient) -> None:
     login(ui)
     assert ui.get("/ui/", follow_redirects=False).status_code == 200
-    r = ui.post("/ui/logout", follow_redirects=False)
+    r = ui.post("/ui/logout", headers=SAME_ORIGIN, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/ui/login"
     assert ui.get("/ui/", follow_redirects=False).status_code == 303
 
 
-def test_session_codec_expiry_and_key_rotation() -> None:
+def test_session_codec_expiry_idle_timeout_and_key_rotation(tmp_path: Path) -> None:
     keys = {"k-reviewer": Role.reviewer, "k-scorer": Role.scorer}
-    codec = SessionCodec(b"s" * 32, keys, max_age=100)
+    where = tmp_path / "sessions"
+    codec = SessionCodec(b"s" * 32, keys, where, max_age=100, idle_seconds=30)
     value = codec.issue("k-reviewer", now=1000.0)
-    assert codec.role_of(value, now=1099.0) == Role.reviewer
+    assert codec.role_of(value, now=1029.0) == Role.reviewer
+    assert codec.role_of(value, now=1099.0) is None  # idle for 70 s > 30 s
+    value = codec.issue("k-reviewer", now=1000.0)
+    for now in (1020.0, 1040.0, 1060.0, 1080.0):  # in use: never idle 30 s
+        assert codec.role_of(value, now=now) == Role.reviewer
     assert codec.role_of(value, now=1100.0) is None  # expired
     assert codec.role_of(None, now=1000.0) is None
     # the role follows the configuration: a key removed or demoted loses its sessions
-    assert SessionCodec(b"s" * 32, {"other": Role.admin}).role_of(value, now=1000.0) is None
-    demoted = SessionCodec(b"s" * 32, {"k-reviewer": Role.scorer}, max_age=100)
+    value = codec.issue("k-reviewer", now=1000.0)
+    assert SessionCodec(b"s" * 32, {"other": Role.admin}, where).role_of(value, 1000.0) is None
+    demoted = SessionCodec(b"s" * 32, {"k-reviewer": Role.scorer}, where, max_age=100)
     assert demoted.role_of(value, now=1000.0) == Role.scorer
     # another secret (another deployment) does not accept it
-    assert SessionCodec(b"t" * 32, keys).role_of(value, now=1000.0) is None
+    assert SessionCodec(b"t" * 32, keys, where).role_of(value, now=1000.0) is None
+    # revoked: refused by every codec sharing the directory (every worker)
+    SessionCodec(b"s" * 32, keys, where).revoke(value)
+    assert codec.role_of(value, now=1000.0) is None
 
 
 # --- pages ----------------------------------------------------------------------------------
@@ -264,7 +368,7 @@ def test_customer_page_shows_history_segment_and_records_the_audit(
     audit = list((world.home / "audit").glob("*.jsonl"))
     lines = [json.loads(x) for p in audit for x in p.read_text().splitlines()]
     assert any(line["role"] == "reviewer" for line in lines)
-    assert all(BUSY not in json.dumps(line) for line in lines)
+    assert all(BUSY not in line.values() for line in lines)  # hashes and macs are hex
 
 
 def test_unknown_customer_is_a_404_page(ui: TestClient) -> None:
