@@ -11,9 +11,10 @@ uvicorn worker loads from the same registry.
 
 from __future__ import annotations
 
+import copy
 import os
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -24,6 +25,13 @@ from models.registry import configure_tracking
 from serving.settings import get_settings
 
 __all__ = ["serve_command"]
+
+
+def _log_config() -> dict[str, Any]:
+    """Return uvicorn's logging config with guanxi's loggers (``serving.*``) beside it."""
+    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["loggers"]["serving"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 def serve_command(
@@ -81,6 +89,10 @@ def serve_command(
         workers=workers,
         server_header=False,
         log_level="info",
+        # uvicorn's access log writes raw paths and queries (customer ids, searches); the
+        # middleware's (logger serving.access) writes route templates and request ids instead
+        access_log=False,
+        log_config=_log_config(),
         proxy_headers=proxy_headers,
         forwarded_allow_ips=forwarded_allow_ips,
     )

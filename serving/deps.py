@@ -335,7 +335,9 @@ async def page_state(holder: Annotated[StateHolder, Depends(get_holder)]) -> Ser
     """Return the loaded state, or a 503 page while the models load."""
     state = holder.current
     if state is None:
-        detail = f" The last attempt failed: {holder.last_error}" if holder.last_error else ""
+        detail = " The last attempt failed; the reason is in the server log." * bool(
+            holder.last_error
+        )
         raise PageError(503, "Models are loading", f"Please try again in a moment.{detail}")
     return state
 

@@ -1,8 +1,14 @@
-"""Pure ASGI middleware: request ids and per-route metrics."""
+"""Pure ASGI middleware: request ids, per-route metrics and the access log.
+
+The access log (logger ``serving.access``, INFO; ``guanxi serve`` turns uvicorn's own off) names
+the route *template*, never the raw path or the query, so no customer id or search term reaches
+it: ``203.0.113.7 "GET /v1/customers/{customer_id}/scores" 200 3.1 ms request_id=...``.
+"""
 
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import time
 import uuid
@@ -16,9 +22,11 @@ from serving.metrics import Metrics
 
 __all__ = ["RequestMetricsMiddleware", "route_template"]
 
+access_log = logging.getLogger("serving.access")
+
 
 class RequestMetricsMiddleware:
-    """Give each request an id (``X-Request-ID``) and record its count and latency per route.
+    """Give each request an id (``X-Request-ID``), record its count and latency per route, log it.
 
     The route label is the path template of the route that answers
     (``/v1/customers/{customer_id}/scores``, ``/docs``, ``/ui/static/{path}`` for a mounted
@@ -66,8 +74,17 @@ class RequestMetricsMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            self.metrics.observe_request(
-                route, scope["method"], status_code, time.perf_counter() - start
+            elapsed = time.perf_counter() - start
+            self.metrics.observe_request(route, scope["method"], status_code, elapsed)
+            client = scope.get("client")
+            access_log.info(
+                '%s "%s %s" %d %.1f ms request_id=%s',
+                client[0] if client else "-",
+                scope["method"],
+                route,
+                status_code,
+                1000 * elapsed,
+                request_id,
             )
 
 

@@ -7,6 +7,7 @@ plain ``def`` functions, so FastAPI runs their CPU work in its thread pool, off 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -58,6 +59,8 @@ from serving.schemas import (
 from serving.state import ServingState
 
 __all__ = ["ERRORS", "health_router", "router"]
+
+logger = logging.getLogger(__name__)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "The body cannot be read (not UTF-8 JSON)."},
@@ -297,13 +300,16 @@ def models(_role: ScorerRole, state: CurrentState) -> ModelsResponse:
     summary="Load the current champions and newest snapshot and swap them in",
 )
 async def reload(_role: AdminRole, request: Request, holder: Holder) -> ReloadResponse:
-    """Reload; on failure the previous models keep serving and the answer says why."""
+    """Reload; on failure the previous models keep serving and the server log says why."""
     error = await reload_state(request.app)
     state = holder.current
     if error is not None or state is None:
+        # the reason names files, versions and servers: it goes to the log, not to the client
+        logger.warning("request %s: reload failed: %s", request.state.request_id, error)
         raise HTTPException(
             status.HTTP_409_CONFLICT,
-            f"reload failed, the previous models keep serving: {error}",
+            "reload failed, the previous models keep serving; the reason is in the server log "
+            f"(request id {request.state.request_id})",
         )
     return ReloadResponse(models=model_infos(state), snapshot=snapshot_info(state))
 

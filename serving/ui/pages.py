@@ -550,10 +550,15 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
     try:
         cards = load_cards(task, state, request.app.state.ui_cards)
     except (MlflowException, ModelNotFoundError, OSError) as exc:
-        logger.warning("registry not readable for the %s model card: %s", task, exc)
+        logger.warning(
+            "request %s: registry not readable for the %s model card: %s",
+            request.state.request_id,
+            task,
+            exc,
+        )
         notice = (
-            f"The MLflow registry could not be read ({type(exc).__name__}); "
-            "showing the served model only."
+            "The MLflow registry could not be read; showing the served model only "
+            f"(request id {request.state.request_id}; the reason is in the server log)."
         )
         served = _served_card(state, task) if state is not None and task in state.tables else None
         cards = ModelCards(task, served, None, 0)

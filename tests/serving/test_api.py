@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -406,3 +407,17 @@ def test_customer_scores_come_from_kept_fragments(client: TestClient, query: str
         assert all(f is not None for f in fragments)  # kept: the next answer is a lookup
         assert [json.loads(f) for f in fragments] == list(expected["scores"].values())
         assert _scores(client, customer, query) == expected
+
+
+def test_access_log_names_route_templates_and_request_ids(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="serving.access"):
+        r = client.get("/v1/customers/c001/scores?tasks=churn", headers=headers())
+        missing = client.get("/v1/customers/nobody-x1/scores", headers=headers())
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "serving.access"]
+    text = "\n".join(lines)
+    assert "c001" not in text and "nobody-x1" not in text and "tasks=" not in text
+    assert '"GET /v1/customers/{customer_id}/scores" 200' in text
+    assert f"request_id={r.headers['x-request-id']}" in text
+    assert f"request_id={missing.headers['x-request-id']}" in text

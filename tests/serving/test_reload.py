@@ -55,7 +55,7 @@ def test_reload_swaps_and_failed_reload_keeps_serving(
     source.failure = FileNotFoundError("model bundle file model.ubj is missing")
     r = client.post("/v1/admin/reload", headers=headers("admin"))
     assert r.status_code == 409
-    assert "FileNotFoundError: model bundle file model.ubj is missing" in r.json()["detail"]
+    assert "model.ubj" not in r.text and "request id" in r.json()["detail"]  # the log says why
     assert _version(client) == "2"
     assert client.get("/readyz").status_code == 200
 
@@ -121,13 +121,13 @@ def test_registry_reload_paths(registry_env: Registry) -> None:
         registry.set_alias("churn", registry.CHAMPION, reg.corrupt)
         r = client.post("/v1/admin/reload", headers=headers("admin"))
         assert r.status_code == 409
-        assert "does not match its checksum" in r.json()["detail"] and "Stack trace" not in r.text
+        assert "checksum" not in r.text and "Stack trace" not in r.text
         assert _version(client) == reg.good
 
         registry.set_alias("churn", registry.CHAMPION, reg.incompatible)
         r = client.post("/v1/admin/reload", headers=headers("admin"))
         assert r.status_code == 409
-        assert "feature set version 0" in r.json()["detail"]
+        assert "feature set" not in r.text
         assert _version(client) == reg.good
 
 
@@ -138,4 +138,4 @@ def test_missing_champion_keeps_retrying(registry_env: Registry) -> None:
         assert r.status_code == 503
         r = client.post("/v1/admin/reload", headers=headers("admin"))
         assert r.status_code == 409
-        assert "with alias 'nope'" in r.json()["detail"]
+        assert "nope" not in r.text and "request id" in r.json()["detail"]

@@ -84,7 +84,8 @@ def served_registry(registry_env: Registry) -> Iterator[tuple[str, subprocess.Po
         GUANXI_PRECOMPUTE_REASONS="false",
         MLFLOW_TRACKING_URI=registry_env.uri,
     )
-    proc = _start(["--port", str(port)], env, registry_env.home)
+    proxy = ["--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"]
+    proc = _start(["--port", str(port), *proxy], env, registry_env.home)
     try:
         yield f"http://127.0.0.1:{port}", proc
     finally:
@@ -92,7 +93,9 @@ def served_registry(registry_env: Registry) -> Iterator[tuple[str, subprocess.Po
 
 
 @pytest.mark.slow
-def test_guanxi_serve_subprocess(served_registry: tuple[str, subprocess.Popen[str]]) -> None:
+def test_guanxi_serve_subprocess(
+    served_registry: tuple[str, subprocess.Popen[str]], registry_env: Registry
+) -> None:
     url, proc = served_registry
     _wait(url, proc, "/readyz")
     key = {"X-API-Key": KEYS["scorer"]}
@@ -111,6 +114,31 @@ def test_guanxi_serve_subprocess(served_registry: tuple[str, subprocess.Popen[st
     r = httpx.post(f"{url}/v1/scores", headers=key, content=chunks())
     assert r.status_code == 413
     assert "guanxi_requests_total" in httpx.get(f"{url}/metrics").text
+
+    # the access log: route templates and request ids, never an id or a search term
+    reviewer = {"X-API-Key": KEYS["reviewer"], "X-Forwarded-For": "203.0.113.7"}
+    ids = []
+    for path in (
+        "/v1/customers/c017/scores?tasks=churn",
+        "/v1/customers/ghost-zz9/scores",
+        "/ui/customers/c042",
+        "/ui/customers?q=searched-term-xq7",
+    ):
+        r = httpx.get(url + path, headers=reviewer)
+        assert r.status_code in (200, 404), (path, r.status_code)
+        ids.append(r.headers["x-request-id"])
+    log = _stop(proc)
+    for value in ("c017", "ghost-zz9", "c042", "searched-term-xq7", "tasks=churn"):
+        assert value not in log, value
+    for request_id in ids:
+        [line] = [x for x in log.splitlines() if f"request_id={request_id}" in x]
+        assert "203.0.113.7" in line  # --proxy-headers: the client behind the proxy
+    assert '"GET /v1/customers/{customer_id}/scores" 200' in log
+    assert '"GET /ui/customers/{customer_id}" 200' in log
+    # stopped cleanly: the audit log it wrote (the reviewer pages' lines too) verifies
+    env = _env(GUANXI_HOME=str(registry_env.home), GUANXI_AUDIT_KEY=AUDIT_KEY)
+    verify = subprocess.run([GUANXI, "audit", "verify"], env=env, capture_output=True, text=True)
+    assert verify.returncode == 0 and "ok" in verify.stdout, verify.stdout + verify.stderr
 
 
 @pytest.mark.slow
