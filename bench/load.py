@@ -45,6 +45,7 @@ __all__ = ["LoadResult", "expand_snapshot", "main", "prepare", "run_load", "serv
 KEY = "load-key-0123456789abcdef0123456789"
 AUDIT_KEY = "load-audit-key-0123456789abcdef0123"
 SESSION_KEY = "load-session-key-0123456789abcdef01"
+STORE_KEY = "load-store-key-0123456789abcdef0123"
 AS_OF = date(2025, 9, 30)
 MAX_REQUESTS_PER_CLIENT = 1_000_000
 
@@ -125,6 +126,7 @@ def serve(env: dict[str, str], log: Path, attempts: int = 1500) -> Iterator[tupl
         "GUANXI_API_KEYS": f"{KEY}:admin",
         "GUANXI_AUDIT_KEY": AUDIT_KEY,
         "GUANXI_SESSION_KEY": SESSION_KEY,
+        "GUANXI_STORE_KEY": STORE_KEY,
         **env,
     }
     args = [sys.executable, "-c", "from pipelines.cli import main; main()", "serve"]

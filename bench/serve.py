@@ -127,6 +127,7 @@ def main() -> None:
             "GUANXI_API_KEYS": f"{KEY}:scorer",
             "GUANXI_AUDIT_KEY": f"audit-{KEY}",
             "GUANXI_SESSION_KEY": f"session-{KEY}",
+            "GUANXI_STORE_KEY": f"store-{KEY}",
         }
         guanxi = _start(
             [str(Path(sys.executable).with_name("guanxi")), "serve", "--port", str(gx_port)],

@@ -159,6 +159,7 @@ def main() -> None:
             api_keys=SecretStr(f"{KEY}:reviewer"),
             audit_key=SecretStr("bench-audit-key-0123456789abcdef"),
             session_key=SecretStr("bench-session-key-0123456789abcdef"),
+            store_key=SecretStr("bench-store-key-0123456789abcdef"),
             cookie_secure=False,  # the test client speaks plain http
             precompute_reasons=False,
         )

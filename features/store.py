@@ -63,6 +63,8 @@ temporary files left by dead writers are removed by the next write into the same
 from __future__ import annotations
 
 import hashlib
+import hmac
+import io
 import json
 import os
 import re
@@ -80,6 +82,7 @@ from features.contracts import FEATURE_SET_VERSION
 
 __all__ = [
     "HISTORY_ROW_GROUP",
+    "MANIFEST_SUFFIX",
     "METADATA_KEY",
     "CampaignInfo",
     "PlanInfo",
@@ -88,6 +91,8 @@ __all__ = [
     "SnapshotNotFoundError",
     "SourceFile",
     "Store",
+    "TamperedTableError",
+    "UnsignedTableError",
     "ValueTableInfo",
     "atomic_write",
     "is_temporary",
@@ -96,6 +101,9 @@ __all__ = [
 
 METADATA_KEY: Final = "guanxi"
 """Key of the snapshot metadata (JSON) in the Parquet key-value metadata."""
+
+MANIFEST_SUFFIX: Final = ".manifest.json"
+"""Suffix of a table's signed manifest, beside it (``version=3.parquet.manifest.json``)."""
 
 HISTORY_ROW_GROUP: Final = 16_384
 """Rows per Parquet row group of a history file: what one customer lookup reads at most (plus a
@@ -311,10 +319,77 @@ def _days(directory: Path, pattern: re.Pattern[str] = _SNAPSHOT) -> list[date]:
     return sorted(date.fromisoformat(m["day"]) for m in days if m)
 
 
-def _write_with_info(path: Path, frame: pl.DataFrame, info: _FileInfo) -> None:
-    """Write a frame atomically with its metadata inside the Parquet file."""
-    metadata = {METADATA_KEY: info.to_json()}
-    atomic_write(path, lambda p: frame.write_parquet(p, metadata=metadata))
+class UnsignedTableError(LookupError):
+    """A table the store must check has no manifest signed for this write of it."""
+
+
+class TamperedTableError(ValueError):
+    """A table's bytes, or its manifest, are not the ones the store signed."""
+
+
+def _manifest_path(path: Path) -> Path:
+    return path.with_name(path.name + MANIFEST_SUFFIX)
+
+
+def _sign(key: bytes, fields: dict[str, Any]) -> str:
+    return hmac.new(key, json.dumps(fields, sort_keys=True).encode(), hashlib.sha256).hexdigest()
+
+
+def _write_with_info(
+    path: Path, frame: pl.DataFrame, info: _FileInfo, key: bytes | None = None
+) -> None:
+    """Write a frame atomically with its metadata inside the Parquet file, then its manifest.
+
+    With a key, the manifest beside the table holds the table's name, size, SHA-256 and the
+    ``created`` time of its metadata, signed with HMAC-SHA256 under the key.
+    """
+    text = info.to_json()
+    atomic_write(path, lambda p: frame.write_parquet(p, metadata={METADATA_KEY: text}))
+    if key is None:
+        return
+    raw = path.read_bytes()
+    fields = {
+        "file": path.name,
+        "bytes": len(raw),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "created": json.loads(text).get("created"),
+    }
+    manifest = json.dumps({**fields, "hmac": _sign(key, fields)}, sort_keys=True)
+    atomic_write(_manifest_path(path), lambda p: p.write_text(manifest))
+
+
+def _read_checked(path: Path, key: bytes | None) -> pl.DataFrame:
+    """Read a table, checking it against its signed manifest when the store has a key.
+
+    Raises
+    ------
+    UnsignedTableError
+        No manifest, or one of another write (its ``created`` differs: a write in progress, or a
+        table written without the key).
+    TamperedTableError
+        The manifest's signature or the table's bytes do not match.
+    """
+    raw = path.read_bytes()
+    if key is None:
+        return pl.read_parquet(io.BytesIO(raw))
+    manifest_path = _manifest_path(path)
+    if not manifest_path.is_file():
+        raise UnsignedTableError(f"{path.name} has no signed manifest ({manifest_path.name})")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        fields = {k: manifest[k] for k in ("file", "bytes", "sha256", "created")}
+        signature = str(manifest["hmac"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TamperedTableError(f"{manifest_path.name} is not a manifest") from exc
+    if not hmac.compare_digest(_sign(key, fields), signature) or fields["file"] != path.name:
+        raise TamperedTableError(f"{manifest_path.name}: the signature does not match")
+    table = pl.read_parquet(io.BytesIO(raw))
+    created = json.loads(pl.read_parquet_metadata(io.BytesIO(raw))[METADATA_KEY]).get("created")
+    if created != fields["created"]:
+        raise UnsignedTableError(f"{path.name} is not the write its manifest was signed for")
+    if len(raw) != fields["bytes"] or hashlib.sha256(raw).hexdigest() != fields["sha256"]:
+        raise TamperedTableError(f"{path.name} does not match its signed manifest")
+    return table
 
 
 def _info_text(path: Path) -> str | None:
@@ -651,10 +726,16 @@ class Store:
     ----------
     home : pathlib.Path
         The store's root (``GUANXI_HOME``); created on the first write.
+    key : bytes, optional
+        The server key (``GUANXI_STORE_KEY``). With it every table written gets a signed manifest
+        beside it (HMAC-SHA256 of its name, size, SHA-256 and creation time), and score tables,
+        value tables and plans are read only when their manifest matches: :class:`UnsignedTableError` without one,
+        :class:`TamperedTableError` when the bytes or the signature differ.
     """
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, key: bytes | None = None) -> None:
         self.home = Path(home)
+        self._key = key or None
 
     @property
     def snapshot_dir(self) -> Path:
@@ -753,7 +834,7 @@ class Store:
             events=_source(events),
             customers=_source(customers),
         )
-        _write_with_info(path, frame, info)
+        _write_with_info(path, frame, info, self._key)
         return info
 
     def read_snapshot(self, as_of: date | None = None) -> pl.DataFrame:
@@ -944,7 +1025,7 @@ class Store:
             created=datetime.now(UTC).isoformat(),
             path=path,
         )
-        _write_with_info(path, frame, info)
+        _write_with_info(path, frame, info, self._key)
         return info
 
     def score_info(self, task: str, as_of: date, model_version: str) -> ScoreTableInfo | None:
@@ -984,9 +1065,14 @@ class Store:
         -------
         polars.DataFrame or None
             The rows as written; None when the store has no such table.
+
+        Raises
+        ------
+        UnsignedTableError, TamperedTableError
+            With a key: the table has no manifest of this write, or does not match it.
         """
         path = self.score_path(task, as_of, model_version)
-        return pl.read_parquet(path) if path.is_file() else None
+        return _read_checked(path, self._key) if path.is_file() else None
 
     @property
     def value_dir(self) -> Path:
@@ -1073,7 +1159,7 @@ class Store:
             created=datetime.now(UTC).isoformat(),
             path=path,
         )
-        _write_with_info(path, frame, info)
+        _write_with_info(path, frame, info, self._key)
         return info
 
     def value_info(self, as_of: date) -> ValueTableInfo | None:
@@ -1105,9 +1191,14 @@ class Store:
         -------
         polars.DataFrame or None
             The rows as written; None when the store has no value table for the day.
+
+        Raises
+        ------
+        UnsignedTableError, TamperedTableError
+            With a key: the table has no manifest of this write, or does not match it.
         """
         path = self.value_path(as_of)
-        return pl.read_parquet(path) if path.is_file() else None
+        return _read_checked(path, self._key) if path.is_file() else None
 
     @property
     def plan_dir(self) -> Path:
@@ -1156,7 +1247,7 @@ class Store:
         """
         path = self.plan_path(info.as_of)
         info = replace(info, path=path, rows=frame.height)
-        _write_with_info(path, frame, info)
+        _write_with_info(path, frame, info, self._key)
         return info
 
     def plan_info(self, as_of: date) -> PlanInfo | None:
@@ -1188,9 +1279,14 @@ class Store:
         -------
         polars.DataFrame or None
             None when the store has no plan for the day.
+
+        Raises
+        ------
+        UnsignedTableError, TamperedTableError
+            With a key: the plan has no manifest of this write, or does not match it.
         """
         path = self.plan_path(as_of)
-        return pl.read_parquet(path) if path.is_file() else None
+        return _read_checked(path, self._key) if path.is_file() else None
 
     @property
     def campaign_dir(self) -> Path:
@@ -1232,7 +1328,7 @@ class Store:
         path = self.campaign_path(name)
         now = datetime.now(UTC)
         info = CampaignInfo(now.date(), name, frame.height, source, now.isoformat(), path)
-        _write_with_info(path, frame, info)
+        _write_with_info(path, frame, info, self._key)
         return info
 
     def list_campaigns(self) -> list[CampaignInfo]:

@@ -46,6 +46,7 @@ serving and ``guanxi promote`` read them through these functions only.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -67,11 +68,12 @@ from mlflow.tracking import MlflowClient
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 import models.pyfunc_model as pyfunc_model
-from models.artifact import ModelBundle
+from models.artifact import BUNDLE_FILE, ModelBundle
 from models.scoring import check_feature_set
 from models.tasks import GRADED_BASELINE, task_specs
 
 __all__ = [
+    "BOOSTER_DIGEST_TAG",
     "CHALLENGER",
     "CHAMPION",
     "DRIFT_EXPERIMENT",
@@ -83,6 +85,7 @@ __all__ = [
     "SERVER_SCHEMES",
     "VALUE_EXPERIMENT",
     "LoadedModel",
+    "ModelIntegrityError",
     "ModelNotFoundError",
     "TrackingUnavailableError",
     "VersionInfo",
@@ -112,6 +115,8 @@ __all__ = [
 ]
 
 CHALLENGER: Final = "challenger"
+BOOSTER_DIGEST_TAG: Final = "booster_sha256"
+"""Version tag pinning the SHA-256 of the booster at registration; checked at every load."""
 CHAMPION: Final = "champion"
 MODEL_ARTIFACT: Final = "model"
 """Name of the logged model inside a training run."""
@@ -236,6 +241,8 @@ def register_challenger(task: str, model_uri: str, tags: dict[str, Any]) -> str:
     """Register a logged model as a new version of ``task`` and point ``challenger`` at it.
 
     If setting the alias fails, the new version is deleted again, so a failure registers nothing.
+    The booster's SHA-256 (recorded in ``bundle.json``) is pinned as the version tag
+    :data:`BOOSTER_DIGEST_TAG`; :func:`load_model` refuses a version whose bundle differs from it.
 
     Parameters
     ----------
@@ -250,7 +257,20 @@ def register_challenger(task: str, model_uri: str, tags: dict[str, Any]) -> str:
     -------
     str
         The new version number.
+
+    Raises
+    ------
+    ModelIntegrityError
+        If the bundle records no booster digest.
     """
+    with tempfile.TemporaryDirectory(prefix="guanxi-model-") as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
+        digest = _booster_digest(_bundle_dir(local, model_uri))
+    if digest is None:
+        raise ModelIntegrityError(
+            f"{model_uri}: the bundle records no booster digest; refusing to register it"
+        )
+    tags = {**tags, BOOSTER_DIGEST_TAG: digest}  # pinned: a later change of the files is refused
     mv = mlflow.register_model(model_uri, task, tags={k: str(v) for k, v in tags.items()})
     try:
         MlflowClient().set_registered_model_alias(task, CHALLENGER, str(mv.version))
@@ -311,11 +331,37 @@ def set_alias(task: str, alias: str, version: str) -> None:
     MlflowClient().set_registered_model_alias(task, alias, version)
 
 
-def _download_bundle(task: str, version: str) -> ModelBundle:
+class ModelIntegrityError(ValueError):
+    """A model version's booster has no digest, or not the one pinned at its registration."""
+
+
+def _bundle_dir(local: Path, uri: str) -> Path:
+    """Return the bundle folder inside a downloaded pyfunc model."""
+    flavor = Model.load(str(local)).flavors.get("python_function", {})
+    artifact = flavor.get("artifacts", {}).get(pyfunc_model.BUNDLE_ARTIFACT)
+    if artifact is None:
+        raise ValueError(f"{uri} has no {pyfunc_model.BUNDLE_ARTIFACT!r} artifact")
+    return local / artifact["path"]
+
+
+def _booster_digest(bundle_dir: Path) -> str | None:
+    """Return the booster digest ``bundle.json`` records, or None."""
+    try:
+        digest = json.loads((bundle_dir / BUNDLE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = digest.get("booster_sha256") if isinstance(digest, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _download_bundle(task: str, version: str, pinned: str | None) -> ModelBundle:
     """Download one registered version's files and read its bundle (never through pickle).
 
-    The bundle's ``metadata["registry"]`` is set to ``{"name": task, "version": version}``;
-    the downloaded files are removed. A logged model without a bundle artifact is a ValueError.
+    The booster digest in ``bundle.json`` must equal ``pinned`` (the version's
+    :data:`BOOSTER_DIGEST_TAG`) before anything is read; the bundle then checks the booster
+    against it. The bundle's ``metadata["registry"]`` is set to ``{"name": task, "version":
+    version}``; the downloaded files are removed. A logged model without a bundle artifact is a
+    ValueError.
     """
     uri = f"models:/{task}/{version}"
     with tempfile.TemporaryDirectory(prefix="guanxi-model-") as tmp:
@@ -325,11 +371,20 @@ def _download_bundle(task: str, version: str) -> ModelBundle:
             if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
                 raise ModelNotFoundError(f"no registered model version {uri}") from exc
             raise
-        flavor = Model.load(str(local)).flavors.get("python_function", {})
-        artifact = flavor.get("artifacts", {}).get(pyfunc_model.BUNDLE_ARTIFACT)
-        if artifact is None:
-            raise ValueError(f"{uri} has no {pyfunc_model.BUNDLE_ARTIFACT!r} artifact")
-        bundle = ModelBundle.load(local / artifact["path"])
+        bundle_dir = _bundle_dir(local, uri)
+        digest = _booster_digest(bundle_dir)
+        if digest is None:
+            raise ModelIntegrityError(f"{uri}: the bundle records no booster digest; refused")
+        if pinned is None:
+            raise ModelIntegrityError(
+                f"{uri}: no booster digest pinned at registration (tag {BOOSTER_DIGEST_TAG}); "
+                "refused: register it again"
+            )
+        if digest != pinned:
+            raise ModelIntegrityError(
+                f"{uri}: the booster digest differs from the one pinned at registration; refused"
+            )
+        bundle = ModelBundle.load(bundle_dir)
     bundle.metadata.setdefault("registry", {}).update({"name": task, "version": version})
     return bundle
 
@@ -389,6 +444,8 @@ def load_model(
     ------
     ModelNotFoundError
         If no version matches.
+    ModelIntegrityError
+        If the booster has no digest, or not the one pinned at registration.
     models.scoring.FeatureSetMismatchError
         If ``check`` and the feature-set versions differ.
     ValueError
@@ -411,7 +468,7 @@ def load_model(
                 raise ModelNotFoundError(f"no registered model version {task}/{version}") from exc
             raise
     number = str(mv.version)
-    bundle = _download_bundle(task, number)
+    bundle = _download_bundle(task, number, (mv.tags or {}).get(BOOSTER_DIGEST_TAG))
     if check:
         where = f"{task}@{alias}" if alias is not None else task
         check_feature_set(bundle, f"{where} (version {number})")

@@ -264,7 +264,8 @@ def score_command(
         events, events_table, events_query, customers, customers_table, customers_query, mapping
     )
     connectors.check_output(out, out_table)
-    home = get_settings().home
+    settings = get_settings()
+    home = settings.home
     require_tracking(console, home, "score")
     try:
         bundles = load_models(chosen, alias)
@@ -272,7 +273,7 @@ def score_command(
         console.print(f"[red]cannot score:[/red] {exc}")
         raise typer.Exit(1) from exc
     day = as_of.date()
-    store = Store(home)
+    store = settings.store()  # signs the score tables with GUANXI_STORE_KEY when it is set
     try:
         snapshot, source = snapshot_for(store, sources, day, datetime.now(UTC))
     except EventsValidationError as exc:

@@ -219,7 +219,7 @@ def target_command(
     from serving.settings import get_settings
 
     console = Console()
-    store = Store(get_settings().home)
+    store = get_settings().store()  # plans signed with GUANXI_STORE_KEY when it is set
     day = as_of.date() if as_of is not None else None
     if budget is None and offers is None:
         if not report:

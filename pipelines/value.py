@@ -277,16 +277,23 @@ def keep_values(
     )
     info = None
     if store:
-        info = Store(home).write_values(
-            run.table,
-            run.as_of,
-            horizon_days=run.horizon_days,
-            discount_rate=run.discount_rate,
-            basis=run.fit.basis,
-            fit=fit,
-            churn_model=run.churn_model,
-            validation=validation,
-            run_id=run_id,
+        from serving.settings import get_settings
+
+        # signed with GUANXI_STORE_KEY when it is set: the service serves signed tables only
+        info = (
+            get_settings()
+            .store(home)
+            .write_values(
+                run.table,
+                run.as_of,
+                horizon_days=run.horizon_days,
+                discount_rate=run.discount_rate,
+                basis=run.fit.basis,
+                fit=fit,
+                churn_model=run.churn_model,
+                validation=validation,
+                run_id=run_id,
+            )
         )
     return run_id, info
 

@@ -21,7 +21,6 @@ from typing import Any
 from fastapi import FastAPI
 from tenacity import retry, retry_if_result, wait_fixed
 
-from features.store import Store
 from serving.explaining import explain_in_background
 from serving.loader import Source, load_state
 from serving.settings import Settings
@@ -50,7 +49,7 @@ def _swap(app: FastAPI, state: ServingState) -> None:
     )
     if settings.precompute_reasons:
         explain_in_background(
-            state, holder, settings.precompute_chunk, app.state.stop, Store(settings.home)
+            state, holder, settings.precompute_chunk, app.state.stop, settings.store()
         )
 
 

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import polars as pl
 
-from features.store import Store, snapshot_digest
+from features.store import Store, TamperedTableError, UnsignedTableError, snapshot_digest
 from models import registry
 from serving.settings import Settings
 from serving.state import LoadedSnapshot, ServedModel, ServingState, kept_reasons
@@ -105,7 +105,7 @@ class RegistrySource:
         features.store.SnapshotNotFoundError
             If the store has no snapshot.
         """
-        store = Store(self.settings.home)
+        store = self.settings.store()
         info = store.snapshot_info()
         return LoadedSnapshot(
             as_of=info.as_of,
@@ -158,6 +158,10 @@ def stored_scores(
             else:
                 frame = store.read_scores(task, snapshot.as_of, model.version)
                 problem = None if frame is not None else "it disappeared while being read"
+        except TamperedTableError:
+            raise  # not what the store signed: refuse the load, the current state keeps serving
+        except UnsignedTableError as exc:
+            problem = f"it is not signed with GUANXI_STORE_KEY ({exc}); it is recomputed"
         except Exception as exc:  # a damaged table must not stop the load
             problem = f"it cannot be read ({type(exc).__name__}: {exc})"
         if frame is not None:
@@ -190,7 +194,7 @@ def load_state(source: Source, settings: Settings) -> ServingState:
     """
     models = source.load_models(settings.tasks, settings.model_alias)
     snapshot = source.load_snapshot()
-    store = Store(settings.home)
+    store = settings.store()
     stored = stored_scores(store, models, snapshot)
     state = build_state(
         models,

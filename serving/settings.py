@@ -26,6 +26,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from features.store import Store
 from models.tasks import task_names
 
 __all__ = ["MIN_SECRET_CHARS", "Role", "Settings", "get_settings", "parse_api_keys"]
@@ -104,6 +105,10 @@ class Settings(BaseSettings):
     session_key: SecretStr = Field(
         default=SecretStr(""),
         description="Key that signs reviewer session cookies (independent of the audit key).",
+    )
+    store_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Key that signs the store's table manifests (score and value tables).",
     )
     cookie_secure: bool | None = Field(
         default=None,
@@ -184,9 +189,9 @@ class Settings(BaseSettings):
     def check_serving(self) -> Settings:
         """Refuse to serve with missing or short secrets, unless in dev mode.
 
-        Outside dev mode the service needs API keys, an audit key and a session key, each of at
-        least :data:`MIN_SECRET_CHARS` characters, the session key different from the audit key
-        (so either can rotate alone).
+        Outside dev mode the service needs API keys, an audit key, a session key and a store
+        key, each of at least :data:`MIN_SECRET_CHARS` characters, the session key different from
+        the audit key (so either can rotate alone).
 
         Returns
         -------
@@ -212,6 +217,7 @@ class Settings(BaseSettings):
         for name, secret in (
             ("GUANXI_AUDIT_KEY", self.audit_key),
             ("GUANXI_SESSION_KEY", self.session_key),
+            ("GUANXI_STORE_KEY", self.store_key),
         ):
             if len(secret.get_secret_value()) < MIN_SECRET_CHARS:
                 raise ValueError(
@@ -223,6 +229,21 @@ class Settings(BaseSettings):
                 "GUANXI_SESSION_KEY must differ from GUANXI_AUDIT_KEY, so either can rotate alone"
             )
         return self
+
+    def store(self, home: Path | None = None) -> Store:
+        """Return the store, signing and checking tables with ``store_key``.
+
+        Parameters
+        ----------
+        home : Path, optional
+            The store's root; default ``home``.
+
+        Returns
+        -------
+        features.store.Store
+            Without ``GUANXI_STORE_KEY`` tables are written unsigned and read unchecked.
+        """
+        return Store(home or self.home, self.store_key.get_secret_value().encode() or None)
 
     @property
     def secure_cookie(self) -> bool:

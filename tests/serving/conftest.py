@@ -43,6 +43,7 @@ KEYS = {
 }
 AUDIT_KEY = "audit-key-for-tests-0123456789abcdef"
 SESSION_KEY = "session-key-for-tests-0123456789abcdef"
+STORE_KEY = "store-key-for-tests-0123456789abcdef"
 SAME_ORIGIN = {"Origin": "http://testserver"}
 """What a browser sends with a form of the test client's site (the login's CSRF check)."""
 
@@ -155,6 +156,7 @@ def make_settings(home: Path, **overrides: object) -> Settings:
         "api_keys": SecretStr(",".join(f"{k}:{role}" for role, k in KEYS.items())),
         "audit_key": SecretStr(AUDIT_KEY),
         "session_key": SecretStr(SESSION_KEY),
+        "store_key": SecretStr(STORE_KEY),
         "api_docs": True,
         "cookie_secure": False,  # the test client speaks plain http
         "auth_free_failures": 1_000_000,  # route walks and fuzzing fail on purpose, many times

@@ -6,7 +6,9 @@ import dataclasses
 import threading
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
+from mlflow import MlflowClient
 
 from models import registry
 from models.tasks import task_names
@@ -139,3 +141,30 @@ def test_missing_champion_keeps_retrying(registry_env: Registry) -> None:
         r = client.post("/v1/admin/reload", headers=headers("admin"))
         assert r.status_code == 409
         assert "nope" not in r.text and "request id" in r.json()["detail"]
+
+
+def test_boosters_without_their_pinned_digest_are_refused(registry_env: Registry) -> None:
+    reg = registry_env
+    client_ = MlflowClient()
+    tag = registry.BOOSTER_DIGEST_TAG
+    pinned = client_.get_model_version("churn", reg.good).tags[tag]
+    assert len(pinned) == 64  # pinned at registration
+    app = create_app(make_settings(reg.home))
+    try:
+        with TestClient(app) as client:
+            wait_ready(client)
+            before = _version(client)
+            registry.set_alias("churn", registry.CHAMPION, reg.good)
+            for change in ("removed", "changed"):
+                if change == "removed":
+                    client_.delete_model_version_tag("churn", reg.good, tag)
+                else:
+                    client_.set_model_version_tag("churn", reg.good, tag, "0" * 64)
+                r = client.post("/v1/admin/reload", headers=headers("admin"))
+                assert r.status_code == 409, change
+                assert _version(client) == before  # the previous state keeps serving
+                with pytest.raises(registry.ModelIntegrityError, match="pinned"):
+                    registry.load_model("churn", version=reg.good)
+    finally:
+        client_.set_model_version_tag("churn", reg.good, tag, pinned)
+    assert registry.load_model("churn", version=reg.good).version == reg.good

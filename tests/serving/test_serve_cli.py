@@ -19,7 +19,7 @@ from models.tasks import task_names
 from pipelines.serve import serve_command
 from serving.settings import get_settings
 from tests.processes import free_port, stop
-from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, Registry
+from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY, Registry
 
 GUANXI = str(Path(sys.executable).with_name("guanxi"))
 
@@ -80,6 +80,7 @@ def served_registry(registry_env: Registry) -> Iterator[tuple[str, subprocess.Po
         GUANXI_API_KEYS=",".join(f"{k}:{role}" for role, k in KEYS.items()),
         GUANXI_AUDIT_KEY=AUDIT_KEY,
         GUANXI_SESSION_KEY=SESSION_KEY,
+        GUANXI_STORE_KEY=STORE_KEY,
         GUANXI_MAX_BODY_BYTES="4096",
         GUANXI_PRECOMPUTE_REASONS="false",
         MLFLOW_TRACKING_URI=registry_env.uri,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from polars.testing import assert_frame_equal
 
-from features.store import Store, snapshot_digest
+from features.store import MANIFEST_SUFFIX, Store, TamperedTableError, snapshot_digest
 from models.artifact import ModelBundle
 from models.scoring import score_snapshot
 from serving.app import create_app
@@ -89,7 +90,7 @@ def test_batch_table_is_served_as_computed(
 ) -> None:
     settings = make_settings(tmp_path / "home")
     computed = _serve(settings, source, ids)
-    _write_batch_tables(Store(settings.home), bundles, snapshot, MAX_REASONS)
+    _write_batch_tables(settings.store(), bundles, snapshot, MAX_REASONS)
     _forbid_computing(monkeypatch)
     state = load_state(source, settings)
     assert all(t.stored is not None for t in state.tables.values())
@@ -101,7 +102,7 @@ def test_background_writes_the_table_and_the_next_start_reads_it(
     tmp_path: Path, source: StaticSource, ids: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = make_settings(tmp_path / "home", precompute_reasons=True)
-    store = Store(settings.home)
+    store = settings.store()
     with TestClient(create_app(settings, source)) as client:
         wait_ready(client)
         computed = _responses(client, ids)
@@ -139,7 +140,7 @@ def test_serving_table_has_the_batch_layout(
     assert cross.get_column("reason_1_feature").drop_nulls().len() == (table.top >= 0).sum()
 
 
-@pytest.mark.parametrize("defect", ["row", "order", "digest", "reasons", "model", "corrupt"])
+@pytest.mark.parametrize("defect", ["row", "order", "digest", "reasons", "model", "unsigned"])
 def test_unusable_tables_are_ignored_with_a_warning(
     defect: str,
     tmp_path: Path,
@@ -149,7 +150,7 @@ def test_unusable_tables_are_ignored_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = make_settings(tmp_path / "home")
-    store = Store(settings.home)
+    store = settings.store() if defect != "unsigned" else Store(settings.home)
     bundle = bundles["churn"]
     scored = score_snapshot(bundle, snapshot, MAX_REASONS, model_name="churn", model_version="1")
     meta: dict[str, Any] = {
@@ -169,8 +170,6 @@ def test_unusable_tables_are_ignored_with_a_warning(
     elif defect == "model":
         meta["model_name"] = "churn-old"
     store.write_scores("churn", AS_OF, "1", scored, **meta)
-    if defect == "corrupt":
-        store.score_path("churn", AS_OF, "1").write_bytes(b"not parquet")
     with caplog.at_level(logging.WARNING):
         state = load_state(source, settings)
     assert state.tables["churn"].stored is None
@@ -180,3 +179,43 @@ def test_unusable_tables_are_ignored_with_a_warning(
     assert stored_scores(state, positions, ["churn"], 5, False) == stored_scores(
         reference, positions, ["churn"], 5, False
     )
+
+
+@pytest.mark.parametrize("change", ["value", "bytes", "manifest"])
+def test_a_tampered_table_is_refused_and_the_previous_state_keeps_serving(
+    change: str,
+    tmp_path: Path,
+    source: StaticSource,
+    bundles: dict[str, ModelBundle],
+    snapshot: pl.DataFrame,
+    ids: list[str],
+) -> None:
+    settings = make_settings(tmp_path / "home")
+    _write_batch_tables(settings.store(), bundles, snapshot, MAX_REASONS)
+    path = settings.store().score_path("churn", AS_OF, "1")
+    manifest = path.with_name(path.name + MANIFEST_SUFFIX)
+    with TestClient(create_app(settings, source)) as client:
+        wait_ready(client)
+        before = _responses(client, ids)
+        if change == "value":  # a score changed and the file rewritten with the same metadata
+            table = pl.read_parquet(path)
+            metadata = pl.read_parquet_metadata(path)
+            table = table.with_columns(
+                pl.when(pl.col("customer_id") == ids[0])
+                .then(0.999)
+                .otherwise(pl.col("score"))
+                .alias("score")
+            )
+            table.write_parquet(path, metadata=metadata)
+        elif change == "bytes":
+            raw = bytearray(path.read_bytes())
+            raw[len(raw) // 2] ^= 0xFF
+            path.write_bytes(bytes(raw))
+        else:  # a manifest rewritten for other bytes without the key
+            data = json.loads(manifest.read_text())
+            manifest.write_text(json.dumps({**data, "sha256": "0" * 64}))
+        r = client.post("/v1/admin/reload", headers=headers("admin"))
+        assert r.status_code == 409
+        assert _responses(client, ids) == before  # the previous state keeps serving
+    with pytest.raises(TamperedTableError):
+        load_state(source, settings)

@@ -20,7 +20,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.processes import free_port, stop, wait_status
-from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY
+from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY
 from tests.serving.ui_data import BUSY, UIWorld, build_ui_world
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -64,6 +64,7 @@ def server(world: UIWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "GUANXI_API_KEYS": ",".join(f"{key}:{role}" for role, key in KEYS.items()),
         "GUANXI_AUDIT_KEY": AUDIT_KEY,
         "GUANXI_SESSION_KEY": SESSION_KEY,
+        "GUANXI_STORE_KEY": STORE_KEY,
         "GUANXI_COOKIE_SECURE": "false",  # plain http on loopback
         "GUANXI_API_DOCS": "true",
         "GUANXI_PRECOMPUTE_REASONS": "false",
