@@ -729,8 +729,9 @@ class Store:
     key : bytes, optional
         The server key (``GUANXI_STORE_KEY``). With it every table written gets a signed manifest
         beside it (HMAC-SHA256 of its name, size, SHA-256 and creation time), and score tables,
-        value tables and plans are read only when their manifest matches: :class:`UnsignedTableError` without one,
-        :class:`TamperedTableError` when the bytes or the signature differ.
+        value tables and plans are read only when their manifest matches:
+        :class:`UnsignedTableError` without one, :class:`TamperedTableError` when the bytes or the
+        signature differ.
     """
 
     def __init__(self, home: Path, key: bytes | None = None) -> None:
