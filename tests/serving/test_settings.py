@@ -42,7 +42,11 @@ def test_refuses_to_serve_without_keys_or_audit_key(tmp_path: Path) -> None:
 
 
 def test_secrets_need_32_characters_outside_dev(tmp_path: Path) -> None:
-    good = {"audit_key": SecretStr("a" * 32), "session_key": SecretStr("s" * 32)}
+    good = {
+        "audit_key": SecretStr("a" * 32),
+        "session_key": SecretStr("s" * 32),
+        "store_key": SecretStr("t" * 32),
+    }
     keys = f"{'k' * 32}:admin,one-character-too-short-0123456:scorer"
     with pytest.raises(
         ValueError, match="GUANXI_API_KEYS item 2: an API key must have at least 32"
@@ -60,7 +64,11 @@ def test_secrets_need_32_characters_outside_dev(tmp_path: Path) -> None:
         Settings(home=tmp_path, api_keys=keys, audit_key=good["audit_key"]).check_serving()
     with pytest.raises(ValueError, match="GUANXI_SESSION_KEY must differ from GUANXI_AUDIT_KEY"):
         Settings(
-            home=tmp_path, api_keys=keys, audit_key=good["audit_key"], session_key=good["audit_key"]
+            home=tmp_path, api_keys=keys, **{**good, "session_key": good["audit_key"]}
+        ).check_serving()
+    with pytest.raises(ValueError, match="GUANXI_STORE_KEY must be set to a secret of at least 32"):
+        Settings(
+            home=tmp_path, api_keys=keys, **{**good, "store_key": SecretStr("t" * 31)}
         ).check_serving()
     assert Settings(home=tmp_path, api_keys=keys, **good).check_serving()
     assert Settings(home=tmp_path, api_keys="k:admin", dev=True).check_serving()  # dev: any key
