@@ -115,6 +115,7 @@ def test_demo_values_every_buyer_and_the_server_shows_them(
         tasks=served,
         api_keys=SecretStr(f"{key}:reviewer"),
         audit_key=SecretStr("demo-audit-key-0123456789"),
+        dev=True,  # as `guanxi demo` serves: the tables it wrote are not signed
         precompute_reasons=False,
     )
     try:

@@ -16,7 +16,14 @@ from features.store import Store
 from models.clv.customers import DETAIL_COLUMNS, VALUE_COLUMNS
 from serving.app import create_app
 from serving.settings import Settings
-from tests.serving.conftest import AS_OF, StaticSource, headers, make_settings, wait_ready
+from tests.serving.conftest import (
+    AS_OF,
+    STORE_KEY,
+    StaticSource,
+    headers,
+    make_settings,
+    wait_ready,
+)
 
 VALIDATION = {
     "cutoff": "2024-03-31",
@@ -69,7 +76,7 @@ def value_frame() -> pl.DataFrame:
 
 
 def store_values(home: Path) -> None:
-    Store(home).write_values(
+    Store(home, STORE_KEY.encode()).write_values(  # signed, as guanxi value with the key does
         value_frame(),
         AS_OF,
         horizon_days=365,
