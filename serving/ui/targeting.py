@@ -17,6 +17,7 @@ charts.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import date
 from typing import Any, Final
@@ -27,7 +28,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import escape
 
-from features.store import PlanInfo, Store
+from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableError
 from models.campaigns import ALL_SEGMENTS, campaign_report
 from models.offers import parse_offers
 from models.uplift import qini
@@ -46,6 +47,8 @@ from serving.ui.charts import (
 from serving.ui.pages import render
 
 __all__ = ["TOP_CUSTOMERS", "qini_chart", "router"]
+
+logger = logging.getLogger(__name__)
 
 TOP_CUSTOMERS: Final = 20
 """Customers with the most expected value listed on the plan page."""
@@ -132,7 +135,11 @@ def _latest_plan(store: Store) -> tuple[PlanInfo | None, pl.DataFrame | None]:
     days = store.list_plans()
     if not days:
         return None, None
-    return store.plan_info(days[-1]), store.read_plan(days[-1])
+    try:
+        return store.plan_info(days[-1]), store.read_plan(days[-1])
+    except (UnsignedTableError, TamperedTableError) as exc:  # not shown: not what was signed
+        logger.warning("not showing the plan as of %s: %s", days[-1], exc)
+        return None, None
 
 
 def _bars(rows: Sequence[dict[str, Any]], key: str, value: str, chart_id: str, title: str) -> Chart:
@@ -143,7 +150,7 @@ def _bars(rows: Sequence[dict[str, Any]], key: str, value: str, chart_id: str, t
 @router.get("/plan", response_class=HTMLResponse)
 def plan_page(request: Request, _role: Reviewer, settings: SettingsDep) -> HTMLResponse:
     """Show the latest plan: budget, allocation, expected return, ROI, the best customers."""
-    info, rows = _latest_plan(Store(settings.home))
+    info, rows = _latest_plan(settings.store())  # checked against its signed manifest
     if info is None or rows is None:
         return render(request, "plan.html", {"active": "plan", "plan": None})
     summaries = info.summaries

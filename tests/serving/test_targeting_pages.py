@@ -42,7 +42,7 @@ def test_pages_say_what_to_run_when_the_store_is_empty(client: TestClient) -> No
 
 
 def test_plan_and_campaign_pages(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
-    store = Store(settings.home)
+    store = settings.store()  # plans signed with the store key, as guanxi target signs them
     values = _values().with_columns(
         rfm_segment=pl.when(pl.col("customer_id") == "C4")
         .then(pl.lit(EVIL))
@@ -80,3 +80,13 @@ def test_qini_chart_draws_the_curve_and_tabulates_it() -> None:
     assert "<polyline" in chart.svg and EVIL not in chart.svg
     assert chart.columns == ("Ranking", "Share targeted", "Incremental responders")
     assert len(chart.rows) == 10 and chart.rows[-1][2] == "1.0"  # 2 - 1 x 3/3 at the end
+
+
+def test_an_unsigned_or_tampered_plan_is_not_shown(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    unsigned = Store(settings.home)  # without the key: as guanxi target without GUANXI_STORE_KEY
+    unsigned.write_values(
+        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    keep_plan(unsigned, plan_from_store(unsigned, parse_offers(yaml.safe_load(OFFERS)), 3.0))
+    page = client.get("/ui/plan", headers=headers("reviewer"))
+    assert page.status_code == 200 and 'id="plan-' not in page.text
