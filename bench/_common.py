@@ -1,4 +1,4 @@
-"""Pieces the serving benchmarks share: synthetic champion models, free ports, stopping servers."""
+"""Pieces the benchmarks share: synthetic champions, free ports, stopping servers, tree memory."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import os
 import signal
 import socket
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import polars as pl
+import psutil
 import xgboost as xgb
 
 from features.contracts import FEATURE_SET_VERSION
@@ -20,7 +23,14 @@ from models.registry import configure_tracking
 from models.tasks import get_task, model_frame, task_names
 from training.tracking import experiment_id
 
-__all__ = ["free_port", "register_champions", "stop", "synthetic_bundles"]
+__all__ = [
+    "TreePeak",
+    "free_port",
+    "register_champions",
+    "stop",
+    "synthetic_bundles",
+    "tree_rss_mb",
+]
 
 
 def synthetic_bundles(
@@ -106,3 +116,86 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB (0 once it is gone).
+
+    Parameters
+    ----------
+    pid : int
+        The root process.
+
+    Returns
+    -------
+    float
+        Sum of the RSS of the process tree.
+    """
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for proc in tree:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2**20
+
+
+class TreePeak:
+    """Sample the RSS of a process tree every ``interval`` seconds in a thread; keep the peak.
+
+    Use as a context manager around the step (``with TreePeak(pid) as peak: ...``), then read
+    ``peak.mb``. It catches children such as Spark's JVM that ``VmHWM`` of one process misses;
+    a peak shorter than ``interval`` can be missed.
+
+    Parameters
+    ----------
+    pid : int, optional
+        The root process; this one by default.
+    interval : float, default 0.2
+        Seconds between samples.
+    """
+
+    def __init__(self, pid: int | None = None, interval: float = 0.2) -> None:
+        self.pid = os.getpid() if pid is None else pid
+        self.interval = interval
+        self.mb = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while True:
+            self.mb = max(self.mb, tree_rss_mb(self.pid))
+            if self._done.wait(self.interval):
+                return
+
+    def __enter__(self) -> TreePeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+        self.mb = max(self.mb, tree_rss_mb(self.pid))
+
+    def until_exit(self, proc: subprocess.Popen[bytes]) -> float:
+        """Sample until ``proc`` exits; return the peak in MB.
+
+        Parameters
+        ----------
+        proc : subprocess.Popen
+            The process whose tree is sampled (``pid`` should be its pid).
+
+        Returns
+        -------
+        float
+            The peak RSS of the tree.
+        """
+        while proc.poll() is None:
+            self.mb = max(self.mb, tree_rss_mb(self.pid))
+            time.sleep(self.interval)
+        return self.mb

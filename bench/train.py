@@ -26,9 +26,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 from mlflow.tracking import MlflowClient
 
+from bench._common import TreePeak
 from pipelines.sample import generate_sample
 
 AS_OF = "2025-09-30"
@@ -47,19 +47,6 @@ class Measured:
     @property
     def per_trial(self) -> float:
         return sum(self.trial_s) / max(len(self.trial_s), 1)
-
-
-def _peak_rss(proc: subprocess.Popen[bytes]) -> float:
-    parent = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            tree = [parent, *parent.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree))
-        except psutil.Error:
-            pass
-        time.sleep(0.2)
-    return peak / 2**20
 
 
 def _trial_durations(home: Path) -> tuple[list[float], int]:
@@ -89,7 +76,7 @@ def _run(mode: str, sample: Path, work: Path, trials: int, seed: int) -> Measure
     log = (work / f"{mode}.log").open("wb")
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    peak = _peak_rss(proc)
+    peak = TreePeak(proc.pid).until_exit(proc)
     wall = time.monotonic() - started
     log.close()
     if proc.returncode != 0:

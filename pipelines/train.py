@@ -197,6 +197,19 @@ def train_command(
             "with an order in the last N days); recorded in the model's metadata.",
         ),
     ] = TrainConfig.active_days,
+    max_rows_per_cutoff: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Rows kept of one training cutoff, stratified by label and weighted (0: all).",
+        ),
+    ] = TrainConfig.max_rows_per_cutoff or 0,
+    max_customers: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Customers kept of every cutoff, a uniform random sample (0: all)."
+        ),
+    ] = TrainConfig.max_customers or 0,
     events_table: connectors.EventsTable = None,
     events_query: connectors.EventsQuery = None,
     customers_table: connectors.CustomersTable = None,
@@ -213,7 +226,13 @@ def train_command(
     )
     console = Console()
     config = TrainConfig(
-        trials=trials, timeout=timeout, seed=seed, prune=prune, active_days=active_days
+        trials=trials,
+        timeout=timeout,
+        seed=seed,
+        prune=prune,
+        active_days=active_days,
+        max_rows_per_cutoff=max_rows_per_cutoff or None,
+        max_customers=max_customers or None,
     )
     home = get_settings().home
     try:

@@ -78,6 +78,7 @@ __all__ = [
     "missing_summary",
     "plan_cutoffs",
     "population_rows",
+    "sample_customers",
 ]
 
 
@@ -102,8 +103,12 @@ def events_up_to(events: pl.DataFrame, as_of: date) -> pl.DataFrame:
     Returns
     -------
     polars.DataFrame
-        The events with ``date(ts) <= as_of``.
+        The events with ``date(ts) <= as_of``: ``events`` itself when none is later, so a
+        training day at the end of the data does not copy every event.
     """
+    last = events.select(pl.col("ts").max().dt.date()).item()
+    if last is None or last <= as_of:
+        return events
     return events.filter(pl.col("ts").dt.date() <= as_of)
 
 
@@ -336,6 +341,38 @@ class TaskData:
         return TaskData(X=self.X.loc[keep], y=self.y[keep], weight=(self.weight / rate)[keep])
 
 
+def sample_customers(
+    population: pl.DataFrame, max_customers: int | None, seed: int = 0
+) -> tuple[pl.DataFrame, float]:
+    """Keep a uniform random sample of about ``max_customers`` customers of a population.
+
+    Parameters
+    ----------
+    population : polars.DataFrame
+        One row per customer (``customer_id`` first).
+    max_customers : int, optional
+        Customers to keep about; ``None`` (or a population no larger) keeps everyone.
+    seed : int, default 0
+        Seed of the sample.
+
+    Returns
+    -------
+    population : polars.DataFrame
+        The kept rows, in their order.
+    rate : float
+        The sampling rate (1.0 when nothing was sampled). Every customer is kept with the same
+        probability whatever its label, so unweighted metrics and calibration on the sample
+        estimate those of the whole population; weights ``1 / rate`` keep weighted sums on the
+        whole population's scale.
+    """
+    n = population.height
+    if max_customers is None or n <= max_customers:
+        return population, 1.0
+    rate = max_customers / n
+    keep = np.random.default_rng(seed).random(n) < rate
+    return population.filter(pl.Series(keep)), rate
+
+
 def build_task_data(
     events: pl.DataFrame,
     customers: pl.DataFrame | None,
@@ -347,10 +384,16 @@ def build_task_data(
     active_days: int = 365,
     feature_names: list[str] | None = None,
     max_rows_per_cutoff: int | None = None,
+    max_customers: int | None = None,
     seed: int = 0,
     value_inputs: bool | None = None,
 ) -> tuple[TaskData, list[str]]:
     """Snapshot every cutoff, turn it into model rows and join the labels.
+
+    Cutoffs are built one at a time (the latest first when the feature names come from it): only
+    one cutoff's snapshot is in memory at once, cut to the task's population (and to the sampled
+    customers) before it becomes model rows, so memory grows with the rows kept, not with the
+    number of cutoffs.
 
     Parameters
     ----------
@@ -373,8 +416,12 @@ def build_task_data(
         Model inputs; defaults to :func:`models.tasks.model_feature_names` of the latest cutoff's
         snapshot.
     max_rows_per_cutoff : int, optional
-        Cap on the rows of one cutoff (:meth:`TaskData.subsample`; for cross-sell, where a
-        cutoff has a row per customer and category). ``None`` keeps every row.
+        Cap on the rows of one cutoff (:meth:`TaskData.subsample`, stratified by label and
+        weighted; for cross-sell, where a cutoff has a row per customer and category). ``None``
+        keeps every row.
+    max_customers : int, optional
+        Cap on the customers of one cutoff's population, applied first (:func:`sample_customers`:
+        uniform, all rows of a kept customer, weights ``1 / rate``). ``None`` keeps everyone.
     seed : int, default 0
         Seed of that sampling (cutoff ``i`` uses ``seed + i``).
     value_inputs : bool, optional
@@ -385,42 +432,48 @@ def build_task_data(
     Returns
     -------
     data : TaskData
-        Rows of every cutoff (oldest first).
+        Rows of every cutoff (in the order of ``cutoffs``).
     feature_names : list of str
         The model inputs, in column order.
     """
     spec = get_task(task)
     cats = order_categories(events) if categories is None else categories
     reads_value = spec.value_inputs if value_inputs is None else value_inputs
-    snapshots = {c: build_snapshot(events, customers, c, categories=cats) for c in cutoffs}
-    if reads_value:
-        snapshots = {c: add_value_features(s, events, c)[0] for c, s in snapshots.items()}
-    names = (
-        model_feature_names(task, snapshots[max(cutoffs)], cats, reads_value)
-        if feature_names is None
-        else feature_names
-    )
-    parts = []
-    for i, (cutoff, snapshot) in enumerate(snapshots.items()):
+    latest = max(cutoffs)
+    order = sorted(range(len(cutoffs)), key=lambda i: cutoffs[i] != latest)  # latest first
+    names = feature_names
+    parts: dict[int, TaskData] = {}
+    for i in order:
+        cutoff = cutoffs[i]
+        snapshot = build_snapshot(events, customers, cutoff, categories=cats)
+        if reads_value:
+            snapshot = add_value_features(snapshot, events, cutoff)[0]
+        if names is None:
+            names = model_feature_names(task, snapshot, cats, reads_value)
+        population, rate = sample_customers(
+            spec.population.select(snapshot, active_days), max_customers, seed=seed + i
+        )
+        snapshot = snapshot.join(population, on="customer_id", how="semi", maintain_order="left")
         X = model_frame(task, snapshot, names, cats)  # noqa: N806
-        population = spec.population.select(snapshot, active_days)
+        del snapshot  # the next cutoff's snapshot is built without this one in memory
         labels_frame = spec.labels(events, cutoff, horizon, population, cats).to_pandas()
         label = labels_frame.set_index(list(X.index.names))[LABEL]
         X = X.loc[X.index.isin(label.index)]  # noqa: N806
         part = TaskData(
             X=pd.concat({cutoff: X}, names=["cutoff"]),
             y=label.reindex(X.index).to_numpy(dtype=np.int8),
-            weight=np.ones(len(X)),
+            weight=np.full(len(X), 1 / rate),
         )
         if max_rows_per_cutoff is not None:
             part = part.subsample(max_rows_per_cutoff, seed=seed + i)
-        parts.append(part)
+        parts[i] = part
+    ordered = [parts[i] for i in range(len(cutoffs))]
     data = TaskData(
-        X=pd.concat([p.X for p in parts]),
-        y=np.concatenate([p.y for p in parts]),
-        weight=np.concatenate([p.weight for p in parts]),
+        X=pd.concat([p.X for p in ordered]),
+        y=np.concatenate([p.y for p in ordered]),
+        weight=np.concatenate([p.weight for p in ordered]),
     )
-    return data, names
+    return data, names or []
 
 
 def label_rate(

@@ -98,7 +98,13 @@ class TrainConfig:
         Cap on the rows of one training cutoff, and of the validation rows XGBoost evaluates every
         boosting round (early stopping, pruning, the Optuna objective); above it negatives are
         sampled and weighted (matters for cross-sell, one row per customer and category).
-        Calibration uses every validation row and the test rows are never sampled.
+        Calibration uses every validation row and the test rows are never sampled by it.
+    max_customers : int, optional, default 250_000
+        Cap on the customers of every cutoff (training, validation and test), applied before
+        the row cap: above it a uniform random sample of the task's population is kept, all rows
+        of a kept customer (:func:`training.datasets.sample_customers`), so training memory stops
+        growing with the customer base. A uniform sample needs no weights for the held-out
+        metrics and the calibration; the training rows carry ``1 / rate``.
     shap_rows : int, default 1000
         Held-out rows sampled for the SHAP figures.
     value_inputs : bool, optional
@@ -118,6 +124,7 @@ class TrainConfig:
     min_history_days: int = 90
     nthread: int = 2
     max_rows_per_cutoff: int | None = 20_000
+    max_customers: int | None = 250_000
     shap_rows: int = 1000
     value_inputs: bool | None = None
 
@@ -384,6 +391,8 @@ def train_task(
         categories=categories,
         active_days=cfg.active_days,
         value_inputs=cfg.value_inputs,
+        max_customers=cfg.max_customers,
+        seed=cfg.seed,
     )
     train, _ = build_task_data(
         events,
@@ -395,6 +404,7 @@ def train_task(
         active_days=cfg.active_days,
         feature_names=names,
         max_rows_per_cutoff=cfg.max_rows_per_cutoff,
+        max_customers=cfg.max_customers,
         seed=cfg.seed,
         value_inputs=cfg.value_inputs,
     )

@@ -209,3 +209,63 @@ def test_subsample_keeps_the_rarer_class_and_weights_estimate_the_whole(
     # weighted counts estimate the full data's class counts
     assert part.weight[part.y == 1].sum() == pytest.approx(positives, rel=0.25)
     assert part.weight.sum() == pytest.approx(rows, rel=0.25)
+
+
+def test_sampled_customers_keep_all_their_rows_and_weights_scale_back(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    """A uniform customer sample: a kept customer's rows are those of the full build, unchanged."""
+    events, customers = small_sample
+    cutoffs = [date(2025, 3, 6), date(2025, 7, 4)]
+    full, names = build_task_data(events, customers, "cross_sell", cutoffs, 90)
+    ids = full.X.index.get_level_values("customer_id")
+    per_cutoff = {c: ids[full.cutoffs == c].nunique() for c in cutoffs}
+    cap = min(per_cutoff.values()) // 3
+    sampled, sampled_names = build_task_data(
+        events, customers, "cross_sell", cutoffs, 90, max_customers=cap, seed=5
+    )
+    assert sampled_names == names
+    for cutoff in cutoffs:
+        part = sampled.at([cutoff])
+        kept = part.X.index.get_level_values("customer_id").unique()
+        assert 0.6 * cap < len(kept) < 1.4 * cap
+        rows = full.at([cutoff])
+        mine = rows.X.index.get_level_values("customer_id").isin(kept)
+        pd.testing.assert_frame_equal(part.X, rows.X.loc[mine])  # every row of a kept customer
+        np.testing.assert_array_equal(part.y, rows.y[mine])
+        rate = cap / per_cutoff[cutoff]
+        np.testing.assert_allclose(part.weight, 1 / rate)
+        # weighted counts estimate the whole cutoff's, and the positive rate needs no weights
+        assert part.weight.sum() == pytest.approx(len(rows.y), rel=0.2)
+        assert part.y.mean() == pytest.approx(rows.y.mean(), abs=0.03)
+
+
+def test_the_row_cap_after_the_customer_sample_multiplies_the_weights(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    events, customers = small_sample
+    cutoffs = [date(2025, 3, 6)]
+    full, _ = build_task_data(events, customers, "cross_sell", cutoffs, 90)
+    both, _ = build_task_data(
+        events,
+        customers,
+        "cross_sell",
+        cutoffs,
+        90,
+        max_customers=600,
+        max_rows_per_cutoff=len(full.y) // 6,
+    )
+    assert len(both.y) < len(full.y) / 3
+    # positives weighted by the customer rate alone, negatives by both rates: sums estimate all
+    assert both.weight[both.y == 1].sum() == pytest.approx(full.y.sum(), rel=0.2)
+    assert both.weight.sum() == pytest.approx(len(full.y), rel=0.2)
+
+
+def test_events_up_to_returns_the_frame_itself_when_nothing_is_later(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    events, _ = small_sample
+    assert events_up_to(events, AS_OF) is events
+    earlier = events_up_to(events, AS_OF - timedelta(days=30))
+    assert earlier.height < events.height
+    assert earlier["ts"].max().date() <= AS_OF - timedelta(days=30)  # type: ignore[union-attr]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from features.snapshot import build_snapshot
 from models.artifact import ModelBundle
@@ -81,6 +83,36 @@ def test_bundle_scores_the_holdout_and_round_trips(
     np.testing.assert_allclose(loaded.predict_proba(x), p)
     meta = json.loads((tmp_path / "m" / "bundle.json").read_text())["metadata"]
     assert meta["grade"] == result.grade and meta["params"]["as_of"] == "2025-12-31"
+
+
+def test_sampled_training_keeps_calibration_and_metrics_right(
+    churn: tuple[TrainResult, list], small_sample: tuple[pl.DataFrame, pl.DataFrame]
+) -> None:
+    """Half the customers of every cutoff and a tight row cap: weights keep the figures right."""
+    events, customers = small_sample
+    full, _ = churn
+    n = full.metrics["xgboost"]["n"]
+    config = replace(FAST, max_customers=n // 2, max_rows_per_cutoff=300)
+    sampled = train_task(events, customers, "churn", AS_OF, 90, config)
+    x, y = sampled.holdout
+    assert 0.35 * n < len(y) < 0.65 * n  # the held-out rows are a uniform half
+    assert set(x.index.get_level_values("customer_id")) < set(
+        full.holdout.X.index.get_level_values("customer_id")
+    )
+    data, full_data = sampled.bundle.metadata["data"], full.bundle.metadata["data"]
+    # the weighted training positive rate estimates that of every training row
+    assert data["positive_rate"][0] == pytest.approx(full_data["positive_rate"][0], abs=0.02)
+    assert y.mean() == pytest.approx(full.holdout.y.mean(), abs=0.03)
+    # calibrated on a uniform sample of the validation cutoff: scores sit where the full model's do
+    p, full_p = sampled.bundle.predict_proba(x), full.bundle.predict_proba(full.holdout.X)
+    assert p.mean() == pytest.approx(full_p.mean(), abs=0.03)
+    assert sampled.metrics["xgboost"]["brier"] == pytest.approx(
+        full.metrics["xgboost"]["brier"], abs=0.02
+    )
+    # the held-out sample estimates the metric on every held-out row (same model, fewer rows)
+    assert roc_auc_score(y, full.bundle.predict_proba(x)) == pytest.approx(
+        full.metrics["xgboost"]["roc_auc"], abs=0.04
+    )
 
 
 def test_short_history_is_refused(small_sample: tuple[pl.DataFrame, pl.DataFrame]) -> None:
