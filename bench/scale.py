@@ -1,0 +1,233 @@
+"""Snapshot build and batch scoring as the customer base grows: time, peak memory, growth exponent.
+
+    python -m bench.scale [--sizes 100000 1000000 5000000] [--spark-sizes 100000 1000000]
+                          [--master local[2]] [--buckets 16] [--task churn] [--explain 5]
+                          [--trees 100] [--depth 5] [--seed 42] [--data $TMPDIR/guanxi-bench]
+
+Generates (and caches, as ``bench/spark.py`` does) one sample per size, registers synthetic
+champions (``bench._common.register_champions``, fitted on the smallest size's snapshot) in a
+temporary MLflow store, then runs every (engine, size) in its own fresh process:
+
+- **polars**: ``build_snapshot`` of the events read from Parquet (reading is not timed), then
+  ``score_snapshot`` of ``--task`` with ``--explain`` reasons, as ``guanxi score`` does;
+- **spark** (``--master``, local mode by default): ``build_snapshot_spark`` reading the same
+  Parquet files and collecting the snapshot to the driver, then ``score_spark`` on that snapshot
+  spread over ``--buckets`` partitions and collected; the session start is timed apart.
+
+Each step's wall time (``bench/_measure.py``) and the peak RSS of the process tree during it
+(``bench._common.TreePeak``, psutil every 0.2 s: for Spark it counts the JVM and the Python
+workers) are printed with the time per million events. Per engine and step, the growth exponent
+``b`` of ``wall = a * events ** b`` is fitted by least squares on the logs (target: <= 1.1, close
+to linear; it needs two sizes or more). Never passes or fails on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+EXPONENT_TARGET = 1.1
+
+
+def _sample(data: Path, customers: int, seed: int) -> Path:
+    from pipelines.sample import generate_sample
+
+    folder = data / f"sample-{customers}-{seed}"
+    if not (folder / "events.parquet").exists():
+        generate_sample(customers, folder, seed=seed)
+    return folder
+
+
+def _step(name: str, run: Any) -> tuple[Any, dict[str, Any]]:
+    from bench._common import TreePeak
+    from bench._measure import measured
+
+    with TreePeak() as peak:
+        result, figures = measured(run)
+    return result, {"step": name, **figures, "tree_peak_mb": peak.mb}
+
+
+def _child(args: argparse.Namespace) -> None:
+    """Measure one engine at one size; print the figures as one JSON line."""
+    import polars as pl
+
+    from features.events import read_customers, read_events
+    from models import registry
+    from models.registry import configure_tracking
+    from pipelines.sample import DEFAULT_END
+
+    folder = Path(args.folder)
+    configure_tracking(Path(args.home))
+    bundle = registry.load_model(args.task, alias=registry.CHAMPION).bundle
+    steps = []
+    if args.child == "polars":
+        from features.snapshot import build_snapshot
+        from models.scoring import score_snapshot
+
+        now = datetime(DEFAULT_END.year + 1, 1, 1, tzinfo=UTC)
+        events = read_events(folder / "events.parquet", now=now)
+        customers = read_customers(folder / "customers.parquet", now=now)
+        n_events = events.height
+        snapshot, figures = _step(
+            "snapshot", lambda: build_snapshot(events, customers, DEFAULT_END)
+        )
+        steps.append(figures)
+        del events
+        _, figures = _step(
+            "scores", lambda: score_snapshot(bundle, snapshot, explain_k=args.explain)
+        )
+        steps.append(figures)
+        n_customers = snapshot.height
+    else:
+        from pipelines.spark import build_snapshot_spark, read_table, score_spark, spark_session
+
+        started = time.perf_counter()
+        spark = spark_session(args.master, app_name="guanxi-bench-scale")
+        session_s = time.perf_counter() - started
+        events_frame = read_table(spark, str(folder / "events.parquet"))
+        n_events = events_frame.count()
+
+        def build() -> pl.DataFrame:
+            built = build_snapshot_spark(
+                events_frame,
+                read_table(spark, str(folder / "customers.parquet")),
+                DEFAULT_END,
+                buckets=args.buckets,
+            )
+            frame = pl.from_arrow(built.toArrow())
+            assert isinstance(frame, pl.DataFrame)
+            return frame
+
+        snapshot, figures = _step("snapshot", build)
+        steps.append({**figures, "session_s": session_s})
+        frame = spark.createDataFrame(snapshot.to_arrow()).repartition(args.buckets).cache()
+        frame.count()
+        uri = f"models:/{args.task}/{bundle.metadata['registry']['version']}"
+        _, figures = _step(
+            "scores", lambda: score_spark(frame, bundle, uri, args.explain).toArrow()
+        )
+        steps.append(figures)
+        n_customers = snapshot.height
+        spark.stop()
+    print(json.dumps({"events": n_events, "customers": n_customers, "steps": steps}))
+
+
+def _run_child(engine: str, folder: Path, home: Path, args: argparse.Namespace) -> dict[str, Any]:
+    cmd = [
+        sys.executable, "-m", "bench.scale", "--child", engine, "--folder", str(folder),
+        "--home", str(home), "--task", args.task, "--explain", str(args.explain),
+        "--master", args.master, "--buckets", str(args.buckets),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"bench.scale {engine} {folder.name} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def growth_exponent(events: list[float], seconds: list[float]) -> float:
+    """Fitted ``b`` of ``seconds = a * events ** b`` (least squares on the logs).
+
+    Parameters
+    ----------
+    events : list of float
+        Events of each size (at least two distinct).
+    seconds : list of float
+        Wall time of each size.
+
+    Returns
+    -------
+    float
+        The exponent; 1 is linear growth.
+    """
+    slope, _ = np.polyfit(np.log(events), np.log(seconds), 1)
+    return float(slope)
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000, 5_000_000])
+    parser.add_argument("--spark-sizes", type=int, nargs="*", default=[100_000, 1_000_000])
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--buckets", type=int, default=16)
+    parser.add_argument("--task", default="churn")
+    parser.add_argument("--explain", type=int, default=5)
+    parser.add_argument("--trees", type=int, default=100)
+    parser.add_argument("--depth", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "guanxi-bench")
+    parser.add_argument("--child", choices=["polars", "spark"], help=argparse.SUPPRESS)
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    parser.add_argument("--home", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args)
+        return
+
+    from bench._common import register_champions
+    from features.events import read_customers, read_events
+    from features.snapshot import build_snapshot
+    from pipelines.sample import DEFAULT_END
+
+    runs = [("polars", n) for n in args.sizes] + [("spark", n) for n in args.spark_sizes]
+    folders = {n: _sample(args.data, n, args.seed) for n in sorted({n for _, n in runs})}
+    smallest = folders[min(folders)]
+    now = datetime(DEFAULT_END.year + 1, 1, 1, tzinfo=UTC)
+    print(
+        f"bench.scale: {args.task} scores with {args.explain} reasons, synthetic champions "
+        f"({args.trees} trees, depth {args.depth}); spark {args.master}, {args.buckets} buckets; "
+        f"{os.cpu_count()} cores, load average {_load()}",
+        flush=True,
+    )
+    print("| engine | customers | events | step | wall s | s per M events | peak MB (tree) |")
+    print("|---|---|---|---|---|---|---|", flush=True)
+    figures: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="guanxi-bench-scale-") as home:
+        snapshot = build_snapshot(
+            read_events(smallest / "events.parquet", now=now),
+            read_customers(smallest / "customers.parquet", now=now),
+            DEFAULT_END,
+        )
+        register_champions(Path(home), snapshot, args.trees, args.depth)
+        del snapshot
+        for engine, n in runs:
+            result = _run_child(engine, folders[n], Path(home), args)
+            million = result["events"] / 1e6
+            for step in result["steps"]:
+                figures.setdefault((engine, step["step"]), []).append(
+                    (result["events"], step["wall_s"])
+                )
+                print(
+                    f"| {engine} | {result['customers']:,} | {result['events']:,} "
+                    f"| {step['step']} | {step['wall_s']:.2f} | {step['wall_s'] / million:.2f} "
+                    f"| {step['tree_peak_mb']:,.0f} |",
+                    flush=True,
+                )
+                if "session_s" in step:
+                    print(f"  (spark session start {step['session_s']:.1f} s, not counted)")
+    print(f"load average after: {_load()}")
+    for (engine, step), points in figures.items():
+        if len({e for e, _ in points}) < 2:
+            print(f"growth exponent {engine} {step}: not measured (one size)")
+            continue
+        b = growth_exponent([e for e, _ in points], [s for _, s in points])
+        met = "met" if b <= EXPONENT_TARGET else "NOT met"
+        print(f"growth exponent {engine} {step}: {b:.2f} (target <= {EXPONENT_TARGET}: {met})")
+
+
+if __name__ == "__main__":
+    main()
