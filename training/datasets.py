@@ -524,6 +524,8 @@ def population_rows(
     feature_names: list[str],
     categories: list[str],
     active_days: int,
+    max_customers: int | None = None,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Model rows of a task's population at a cutoff whose labels are not known yet.
 
@@ -543,17 +545,24 @@ def population_rows(
         Candidate categories (ranked tasks).
     active_days : int
         Activity window of the population.
+    max_customers : int, optional
+        Keep a uniform random sample of about that many eligible customers
+        (:func:`sample_customers`); ``None`` keeps everyone.
+    seed : int, default 0
+        Seed of that sample.
 
     Returns
     -------
     pandas.DataFrame
-        :func:`models.tasks.model_frame` rows of the eligible customers.
+        :func:`models.tasks.model_frame` rows of the eligible (sampled) customers.
     """
     spec = get_task(task)
     snapshot = build_snapshot(events, customers, cutoff, categories=categories)
-    eligible = spec.population.select(snapshot, active_days)["customer_id"].to_list()
-    rows = model_frame(task, snapshot, feature_names, categories)
-    return rows.loc[rows.index.get_level_values("customer_id").isin(eligible)]
+    eligible, _ = sample_customers(
+        spec.population.select(snapshot, active_days), max_customers, seed
+    )
+    snapshot = snapshot.join(eligible, on="customer_id", how="semi", maintain_order="left")
+    return model_frame(task, snapshot, feature_names, categories)
 
 
 def check_split(

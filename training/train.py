@@ -276,6 +276,8 @@ def _season_correction(
             names,
             inputs.categories,
             cfg.active_days,
+            cfg.max_customers,
+            cfg.seed,
         )
         return calibrated(rows)
 
