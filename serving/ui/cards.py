@@ -258,13 +258,17 @@ def _build(
     previous: registry.VersionInfo | None,
     state: ServingState | None,
 ) -> VersionCard:
-    """Read one version's run, artifacts and bundle into a card (aliases filled by the caller)."""
+    """Read one version's run, artifacts and tags into a card (aliases filled by the caller).
+
+    Only the served version's bundle (already in memory) is read, for its global SHAP importance;
+    another version (a challenger) is described by what the registry and its run stored, so an
+    ordinary page view never downloads or parses a bundle.
+    """
     run = client.get_run(info.run_id) if info.run_id else None
     served = state.tables.get(info.task) if state is not None else None
+    bundle: ModelBundle | None = None
     if served is not None and served.model.version == info.version:
-        bundle: ModelBundle | None = served.model.bundle
-    else:
-        bundle = registry.load_model(info.task, version=info.version, check=False).bundle
+        bundle = served.model.bundle
     run_metrics = registry.nest_metrics(run.data.metrics) if run is not None else {}
     tag_metrics = registry.nest_metrics(info.tags)
     if run_metrics:

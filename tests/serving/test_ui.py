@@ -420,7 +420,13 @@ def test_overview_shows_models_grades_and_distributions(ui: TestClient) -> None:
     assert 'aria-labelledby="hist-churn-title hist-churn-desc"' in page.text
 
 
-def test_model_card_metrics_match_mlflow(ui: TestClient, world: UIWorld) -> None:
+def test_model_card_metrics_match_mlflow(
+    ui: TestClient, world: UIWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_download(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a page view downloaded a bundle")
+
+    monkeypatch.setattr("models.registry.load_model", no_download)
     login(ui)
     page = ui.get("/ui/models/churn")
     assert page.status_code == 200
@@ -434,7 +440,8 @@ def test_model_card_metrics_match_mlflow(ui: TestClient, world: UIWorld) -> None
         assert f"v{version}" in page.text
     svgs = {a.get("id") for t, a, _ in parse(page.text).tags if t == "svg"}
     for slot in ("champion", "challenger"):
-        assert {f"gains-{slot}", f"reliability-{slot}", f"shap-{slot}"} <= svgs
+        assert {f"gains-{slot}", f"reliability-{slot}"} <= svgs
+    assert "shap-champion" in svgs and "shap-challenger" not in svgs  # served bundle only
     assert world.run_ids["churn", champion][:12] in page.text
     assert "Grade A" in page.text and "Grade B" in page.text
     # the challenger's change since the previous version (the champion), as MLflow has it
