@@ -13,6 +13,7 @@ value). A bad offers file is a 422 naming the offer and field; a day without a v
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -20,7 +21,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
-from features.store import Store
+from features.store import TamperedTableError, UnsignedTableError
 from models.offers import OffersFileError, parse_offers
 from models.planning import NoValuesError, plan_from_store
 from serving.deps import Audit, SettingsDep, require_role
@@ -36,6 +37,8 @@ __all__ = [
     "targeting_router",
 ]
 
+logger = logging.getLogger(__name__)
+
 ReviewerKey = Annotated[Role, Depends(require_role(Role.reviewer))]
 
 targeting_router = APIRouter(
@@ -43,7 +46,9 @@ targeting_router = APIRouter(
     responses={
         401: {"model": ErrorResponse, "description": "Missing or unknown API key."},
         403: {"model": ErrorResponse, "description": "The key's role may not do this."},
+        400: {"model": ErrorResponse, "description": "The body cannot be read (not UTF-8 JSON)."},
         404: {"model": ErrorResponse, "description": "No value table for the day."},
+        409: {"model": ErrorResponse, "description": "The value table is not the one signed."},
         422: {"model": ValidationErrorResponse, "description": "Invalid fields (names, reasons)."},
     },
 )
@@ -154,10 +159,17 @@ def targeting(
         ) from None
     try:
         run = plan_from_store(
-            Store(settings.home), offers, body.budget, body.as_of, body.method, body.uplift
+            settings.store(), offers, body.budget, body.as_of, body.method, body.uplift
         )
     except NoValuesError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except (UnsignedTableError, TamperedTableError) as exc:  # checked against its manifest
+        logger.warning("request %s: value table refused: %s", request.state.request_id, exc)
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "the value table does not match its signed manifest; the reason is in the server "
+            f"log (request id {request.state.request_id})",
+        ) from None
     plan = run.plan
     top = plan.rows.head(body.limit)
     audit.record(

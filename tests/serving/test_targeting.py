@@ -17,7 +17,13 @@ def _body(budget: float = 3.0, **extra: object) -> dict[str, object]:
 
 
 def test_targeting_plans_from_the_value_table_and_audits(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
-    Store(settings.home).write_values(
+    unsigned = Store(settings.home)  # written without GUANXI_STORE_KEY: refused
+    unsigned.write_values(
+        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    refused = client.post("/v1/targeting", json=_body(), headers=headers("reviewer"))
+    assert refused.status_code == 409 and "request id" in refused.json()["detail"]
+    settings.store().write_values(
         _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
     )
     assert client.post("/v1/targeting", json=_body()).status_code == 401
