@@ -23,6 +23,7 @@ days ``(D - 30, D]``. Labels for a cutoff ``c`` and horizon ``H`` use the days `
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
@@ -316,7 +317,28 @@ class Feature:
             template = self.extra.get("template", self.name)
             if template in WHEN_MISSING:
                 return WHEN_MISSING[template].replace("{category}", self.extra.get("category", ""))
-        return self.description.replace("{value}", self.format_value(value))
+            return self.description.replace("{value}", _UNKNOWN.get(self.unit, "unknown"))
+        text = self.description.replace("{value}", self.format_value(value))
+        if self.unit in ("count", "days") and abs(float(value)) == 1:
+            return _COUNTED.sub(_singular, text, count=1)
+        return text
+
+
+_UNKNOWN: Final[dict[str, str]] = {
+    "count": "an unknown number of",
+    "days": "an unknown number of",
+    "money": "an unknown amount",
+}
+"""How a missing value reads in a description without a :data:`WHEN_MISSING` sentence."""
+
+_COUNTED: Final = re.compile(r"(?<![\d.,])([-+]?1 (?:[\w-]+ )?)([\w-]+?)(ies|s)\b")
+"""A count of one and the plural noun it counts (the word after it, or the one after that)."""
+
+
+def _singular(match: re.Match[str]) -> str:
+    """Make the counted noun of a count of one singular: ``1 orders`` -> ``1 order``."""
+    count, stem, ending = match.groups()
+    return count + stem + ("y" if ending == "ies" else "")
 
 
 FEATURES: dict[str, Feature] = {}

@@ -53,7 +53,16 @@ import polars as pl
 from features.contracts import RFM_WINDOWS
 from features.window import AGE, ID, rate, within
 
-__all__ = ["RFM_SCORES", "RFM_SEGMENTS", "order_features", "rfm_segment", "score", "score_counts"]
+__all__ = [
+    "RFM_SCORES",
+    "RFM_SEGMENTS",
+    "SEGMENT_NAMES",
+    "order_features",
+    "rfm_segment",
+    "score",
+    "score_counts",
+    "segment_name",
+]
 
 RFM_SEGMENTS: Final[tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...]] = (
     ("champions", (5,), (4, 5)),
@@ -69,6 +78,37 @@ RFM_SEGMENTS: Final[tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...]] = 
     ("lost", (1,), (1, 2)),
 )
 """(segment, r_scores, f_scores): each of the 25 score pairs falls in exactly one segment."""
+
+SEGMENT_NAMES: Final[dict[str, str]] = {
+    "champions": "champions",
+    "loyal": "loyal",
+    "potential_loyalist": "potential loyalists",
+    "new": "new",
+    "promising": "promising",
+    "need_attention": "need attention",
+    "about_to_sleep": "about to sleep",
+    "at_risk": "at risk",
+    "cant_lose": "can't lose",
+    "hibernating": "hibernating",
+    "lost": "lost",
+}
+"""How people read each segment (the values of ``rfm_segment`` are identifiers)."""
+
+
+def segment_name(segment: str) -> str:
+    """Name a segment for people, e.g. ``"cant_lose"`` -> ``"can't lose"``.
+
+    Parameters
+    ----------
+    segment : str
+        A value of ``rfm_segment``.
+
+    Returns
+    -------
+    str
+        Its name in :data:`SEGMENT_NAMES`; any other value with ``_`` read as a space.
+    """
+    return SEGMENT_NAMES.get(segment, segment.replace("_", " "))
 
 
 RFM_SCORES: Final[dict[str, tuple[pl.Expr, bool]]] = {

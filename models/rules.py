@@ -47,6 +47,7 @@ __all__ = [
     "CategoryPopularityRule",
     "FeatureThresholdRule",
     "category_affinity",
+    "category_lift",
     "category_popularity",
 ]
 
@@ -284,6 +285,22 @@ class FeatureThresholdRule(ClassifierMixin, BaseEstimator):
         }
 
 
+def _bought_with(bought: pl.LazyFrame) -> pl.LazyFrame:
+    """Count the customers who bought each ordered pair of categories.
+
+    ``category``, ``category_b``, ``_both`` (customers who bought both) and ``_buyers``
+    (customers who bought ``category``).
+    """
+    buyers_of = bought.group_by("category").agg(pl.len().alias("_buyers"))
+    return (
+        bought.join(bought, on="customer_id", suffix="_b")
+        .filter(pl.col("category") != pl.col("category_b"))
+        .group_by("category", "category_b")
+        .agg(pl.len().alias("_both"))
+        .join(buyers_of, on="category")
+    )
+
+
 def category_affinity(events: pl.DataFrame, cutoff: date, categories: list[str]) -> pl.DataFrame:
     """Score every (customer, category) by the best "bought A, also bought B" share.
 
@@ -305,18 +322,10 @@ def category_affinity(events: pl.DataFrame, cutoff: date, categories: list[str])
         them with :func:`category_popularity`.
     """
     bought = bought_categories(events, cutoff, categories)
-    buyers_of = bought.group_by("category").agg(pl.len().alias("_buyers"))
-    both = (
-        bought.join(bought, on="customer_id", suffix="_b")
-        .filter(pl.col("category") != pl.col("category_b"))
-        .group_by("category", "category_b")
-        .agg(pl.len().alias("_both"))
-        .join(buyers_of, on="category")
-        .select(
-            pl.col("category").alias("_from"),
-            pl.col("category_b").alias("category"),
-            (pl.col("_both") / pl.col("_buyers")).alias("affinity"),
-        )
+    both = _bought_with(bought).select(
+        pl.col("category").alias("_from"),
+        pl.col("category_b").alias("category"),
+        (pl.col("_both") / pl.col("_buyers")).alias("affinity"),
     )
     customers = bought.select("customer_id").unique()
     grid = customers.join(
@@ -334,6 +343,50 @@ def category_affinity(events: pl.DataFrame, cutoff: date, categories: list[str])
         .sort("customer_id", "category")
         .collect()
     )
+
+
+def category_lift(
+    events: pl.DataFrame, cutoff: date, categories: list[str]
+) -> dict[str, dict[str, float]]:
+    """How much more often the buyers of one category have bought another, as a ratio.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Validated events; orders on or before ``cutoff`` count.
+    cutoff : datetime.date
+        The cutoff day.
+    categories : list of str
+        Sanitised categories.
+
+    Returns
+    -------
+    dict
+        ``lift[b][a]`` = (share of the buyers of ``b`` who bought ``a``) / (share of all buyers
+        who bought ``a``), for every pair bought together at least once; e.g. ``3.0``: buyers of
+        shoes bought apparel three times as often as buyers in general. Buyers are the customers
+        with an order in ``categories``.
+    """
+    bought = bought_categories(events, cutoff, categories)
+    buyers = bought.select(pl.col("customer_id").n_unique()).collect().item()
+    if buyers == 0:
+        return {}
+    share = bought.group_by("category").agg((pl.len() / buyers).alias("_share"))
+    pairs = (
+        _bought_with(bought)
+        .join(share.rename({"category": "category_b"}), on="category_b")
+        .select(
+            "category",
+            "category_b",
+            (pl.col("_both") / pl.col("_buyers") / pl.col("_share")).alias("lift"),
+        )
+        .sort("category", "category_b")
+        .collect()
+    )
+    lift: dict[str, dict[str, float]] = {}
+    for b, a, value in pairs.iter_rows():
+        lift.setdefault(b, {})[a] = float(value)
+    return lift
 
 
 def category_popularity(

@@ -2,23 +2,36 @@
 
 Output layout
 -------------
-One row per customer for ``churn`` and ``repurchase`` and one per (customer, category not bought
-yet) for ``cross_sell``, with columns :data:`SCORE_COLUMNS`: ``customer_id``, ``category`` (null
-except for cross-sell), ``task``, ``score`` (calibrated probability), ``decile`` (1 = the 10 %
-highest scores of the task, 10 = the lowest; ties broken by row order), ``margin`` (log-odds),
-``model_name``, ``model_version`` and ``feature_set_version``.
+One row per customer for a binary task and one per (customer, category not bought yet) for a
+ranked task, with columns :data:`SCORE_COLUMNS`: ``customer_id``, ``category`` (null except for a
+ranked task), ``task``, ``score`` (calibrated probability), ``decile`` (1 = the 10 % highest
+scores of the task's population, 10 = the lowest; ties broken by row order), ``margin``
+(log-odds), ``model_name``, ``model_version``, ``feature_set_version`` and ``status``.
+
+Only the task's population is scored (:func:`models.tasks.population_status`, with the activity
+window the model recorded at training): its rows have ``status`` ``eligible``. Every other
+snapshot customer has one row with a null ``category``, ``score``, ``decile`` and ``margin`` and
+the status that says why (for churn ``lapsed``: no order in the active window, a win-back
+candidate; ``prospect``: never ordered); an eligible customer a ranked task has nothing to rank
+for (every category bought) has one such row with ``no_candidates``. Rows follow snapshot order,
+then the model's category order. Deciles rank the population only.
 
 With ``explain_k = K`` the top-K reasons (see :func:`models.explain.explain`) are added as *wide*
 columns so the file stays one row per scored entity and works as CSV as well as Parquet:
+``base_logodds`` (the row's bias, the uncalibrated margin before any input) and
+``base_probability`` (its calibrated probability, that of the average customer), then
 ``reason_{i}_feature``, ``reason_{i}_group``, ``reason_{i}_value``, ``reason_{i}_logodds``,
 ``reason_{i}_points`` and ``reason_{i}_sentence`` for ``i = 1..K`` (``i = 1`` is the largest
-absolute contribution), preceded by ``base_logodds``, the row's bias (the log-odds before any
-feature). Reasons always satisfy ``sum(all contributions) + base_logodds == margin``. A ranked
-task explains only each customer's :data:`EXPLAINED_CATEGORIES` highest-scoring rows (the
-categories the API and the reviewer pages put first); its other rows have null reasons, so a
-million customers cost three explained rows each, not one per category not bought yet.
-:func:`score_rows` and :func:`reason_columns` build the two parts from scores and contributions
-computed elsewhere (serving writes its tables with them), so every producer writes the same layout.
+absolute contribution), then the remainder line of the inputs not shown: ``other_inputs`` (how
+many), ``other_points`` and ``other_logodds``. The reasons' points plus ``other_points`` are
+``100 * (score - base_probability)`` and their log-odds plus ``other_logodds`` are
+``margin - base_logodds`` (:func:`models.explain.other_inputs`). A ranked task explains only each
+customer's :data:`EXPLAINED_CATEGORIES` highest-scoring rows (the categories the API and the
+reviewer pages put first); its other rows have null reasons, so a million customers cost three
+explained rows each, not one per category not bought yet. :func:`score_rows`,
+:func:`reason_columns`, :func:`with_reasons` and :func:`with_unscored` build the parts from scores
+and contributions computed elsewhere (serving writes its tables with them), so every producer
+writes the same layout.
 """
 
 from __future__ import annotations
@@ -30,10 +43,10 @@ import pandas as pd
 import polars as pl
 
 from features.contracts import FEATURE_SET_VERSION
-from models.artifact import ModelBundle
-from models.explain import explain
+from models.artifact import ModelBundle, apply_calibration
+from models.explain import explain, other_inputs
 from models.ranking import deciles
-from models.tasks import get_task, model_frame
+from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, model_frame, population_status
 
 __all__ = [
     "EXPLAINED_CATEGORIES",
@@ -46,6 +59,7 @@ __all__ = [
     "score_snapshot",
     "top_rows",
     "with_reasons",
+    "with_unscored",
 ]
 
 EXPLAINED_CATEGORIES: Final = 3
@@ -61,6 +75,7 @@ SCORE_COLUMNS: Final = (
     "model_name",
     "model_version",
     "feature_set_version",
+    "status",
 )
 
 REASON_FIELDS: Final[dict[str, str]] = {
@@ -162,13 +177,76 @@ def score_rows(
             None if model_version is None else str(model_version), dtype=pl.String
         ),
         feature_set_version=pl.lit(bundle.feature_set_version, dtype=pl.String),
+        status=pl.lit(ELIGIBLE, dtype=pl.String),
+    )
+
+
+def with_unscored(
+    scored: pl.DataFrame,
+    statuses: pl.DataFrame,
+    bundle: ModelBundle,
+    model_name: str,
+    model_version: str | None,
+) -> pl.DataFrame:
+    """Add a row for every customer without a scored row, with the status that says why.
+
+    Parameters
+    ----------
+    scored : polars.DataFrame
+        :func:`score_rows` (and :func:`reason_columns`) of the population's model rows.
+    statuses : polars.DataFrame
+        ``customer_id`` and ``status`` of every snapshot customer, in snapshot order
+        (:func:`models.tasks.population_status`).
+    bundle : ModelBundle
+        The model.
+    model_name, model_version : str
+        Registry identity written to every row.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``scored`` with one more row per customer it lacks (status as given, or
+        :data:`~models.tasks.NO_CANDIDATES` for an eligible one), null scores and reasons,
+        rows in snapshot order (a customer's scored rows keep their order).
+    """
+    positions = statuses.select("customer_id", pl.int_range(pl.len()).alias("_pos"))
+    unscored = (
+        statuses.join(scored.select("customer_id").unique(), on="customer_id", how="anti")
+        .with_columns(
+            pl.when(pl.col("status") == ELIGIBLE)
+            .then(pl.lit(NO_CANDIDATES))
+            .otherwise(pl.col("status"))
+            .alias("status")
+        )
+        .select(
+            "customer_id",
+            pl.lit(None, dtype=pl.String).alias("category"),
+            pl.lit(bundle.task, dtype=pl.String).alias("task"),
+            pl.lit(None, dtype=pl.Float64).alias("score"),
+            pl.lit(None, dtype=scored.schema.get("decile", pl.Int8)).alias("decile"),
+            pl.lit(None, dtype=pl.Float64).alias("margin"),
+            pl.lit(model_name, dtype=pl.String).alias("model_name"),
+            pl.lit(model_version, dtype=pl.String).alias("model_version"),
+            pl.lit(bundle.feature_set_version, dtype=pl.String).alias("feature_set_version"),
+            "status",
+        )
+    )
+    return (
+        pl.concat([scored, unscored], how="diagonal_relaxed")
+        .join(positions, on="customer_id", how="left", maintain_order="left")
+        .sort("_pos", maintain_order=True)
+        .drop("_pos")
     )
 
 
 def reason_columns(
-    bundle: ModelBundle, x: pd.DataFrame, k: int, contributions: np.ndarray | None = None
+    bundle: ModelBundle,
+    x: pd.DataFrame,
+    k: int,
+    contributions: np.ndarray | None = None,
+    margin: np.ndarray | None = None,
 ) -> pl.DataFrame:
-    """Compute ``base_logodds`` and the wide ``reason_{i}_*`` columns of model input rows.
+    """Compute the base, the wide ``reason_{i}_*`` columns and the remainder of model input rows.
 
     Parameters
     ----------
@@ -180,19 +258,41 @@ def reason_columns(
         Reasons per row, ``k >= 1`` (at most the number of model inputs are given).
     contributions : numpy.ndarray, optional
         ``bundle.contributions(x)`` if already computed (float32 values give the same result).
+    margin : numpy.ndarray, optional
+        ``bundle.predict_margin(x)`` if already computed (the remainder reconciles with it).
 
     Returns
     -------
     polars.DataFrame
-        One row per row of ``x``: ``base_logodds``, then ``reason_{i}_*`` for ``i = 1..min(k, p)``
+        One row per row of ``x``: ``base_logodds``, ``base_probability``, then ``reason_{i}_*``
+        for ``i = 1..min(k, p)``, then ``other_inputs``, ``other_points`` and ``other_logodds``
         (see the module docstring).
     """
     c = np.asarray(
         bundle.contributions(x) if contributions is None else contributions, dtype=np.float64
     )
+    m = bundle.predict_margin(x) if margin is None else np.asarray(margin, dtype=np.float64)
     k = min(k, len(bundle.feature_names))
     wide = _wide_reasons(explain(bundle, x, k, contributions=c), k)
-    return wide.select(pl.Series("base_logodds", c[:, -1], dtype=pl.Float64), pl.all())
+    points = wide.select(pl.sum_horizontal(f"reason_{i}_points" for i in range(1, k + 1)))
+    log_odds = wide.select(pl.sum_horizontal(f"reason_{i}_logodds" for i in range(1, k + 1)))
+    rest = other_inputs(
+        len(bundle.feature_names),
+        m,
+        c[:, -1],
+        bundle.calibration,
+        points.to_series().to_numpy(),
+        log_odds.to_series().to_numpy(),
+        np.full(len(x), k),
+    )
+    return wide.select(
+        pl.Series("base_logodds", c[:, -1], dtype=pl.Float64),
+        pl.Series("base_probability", apply_calibration(bundle.calibration, c[:, -1])),
+        pl.all(),
+        pl.Series("other_inputs", rest.inputs, dtype=pl.Int64),
+        pl.Series("other_points", rest.points, dtype=pl.Float64),
+        pl.Series("other_logodds", rest.log_odds, dtype=pl.Float64),
+    )
 
 
 def top_rows(customer_ids: np.ndarray, score: np.ndarray, n: int) -> np.ndarray:
@@ -272,21 +372,19 @@ def score_snapshot(
     Returns
     -------
     polars.DataFrame
-        :data:`SCORE_COLUMNS` (see the module docstring), then ``base_logodds`` and the reason
-        columns when ``explain_k > 0``.
+        :data:`SCORE_COLUMNS` (see the module docstring), then the base, reason and remainder
+        columns when ``explain_k > 0``; a row for every snapshot customer outside the
+        population, with its status.
     """
     registry = bundle.metadata.get("registry", {})
     name = model_name if model_name is not None else registry.get("name", bundle.task)
     version = model_version if model_version is not None else registry.get("version")
-    x = model_frame(bundle.task, snapshot, bundle.feature_names, bundle.categories or None)
-    out = score_rows(
-        bundle,
-        x,
-        bundle.predict_margin(x),
-        bundle.predict_proba(x),
-        name,
-        None if version is None else str(version),
-    )
+    version = None if version is None else str(version)
+    statuses = population_status(bundle.task, snapshot, bundle.metadata)
+    population = snapshot.filter(statuses.get_column("status") == ELIGIBLE)
+    x = model_frame(bundle.task, population, bundle.feature_names, bundle.categories or None)
+    margin = bundle.predict_margin(x)
+    out = score_rows(bundle, x, margin, bundle.predict_proba(x), name, version)
     if explain_k > 0 and len(x) > 0:
         if get_task(bundle.task).kind == "ranked":
             rows = top_rows(
@@ -294,7 +392,9 @@ def score_snapshot(
                 out.get_column("score").to_numpy(),
                 explain_categories,
             )
-            out = with_reasons(out, reason_columns(bundle, x.iloc[rows], explain_k), rows)
+            reasons = reason_columns(bundle, x.iloc[rows], explain_k, margin=margin[rows])
+            out = with_reasons(out, reasons, rows)
         else:
-            out = pl.concat([out, reason_columns(bundle, x, explain_k)], how="horizontal")
-    return out
+            reasons = reason_columns(bundle, x, explain_k, margin=margin)
+            out = pl.concat([out, reasons], how="horizontal")
+    return with_unscored(out, statuses, bundle, name, version)

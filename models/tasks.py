@@ -57,10 +57,13 @@ from models.rules import BaselineRule
 __all__ = [
     "ACTIVE_BUYERS",
     "BOUGHT_SUFFIX",
+    "DEFAULT_ACTIVE_DAYS",
     "ELIGIBLE",
     "EVERY_CUSTOMER",
     "GRADED_BASELINE",
     "KINDS",
+    "NO_CANDIDATES",
+    "OUTSIDE",
     "TARGET_PREFIX",
     "VALUE_GROUP",
     "Baseline",
@@ -71,6 +74,7 @@ __all__ = [
     "get_task",
     "model_feature_names",
     "model_frame",
+    "population_status",
     "register",
     "retention_task",
     "snapshot_categories",
@@ -94,6 +98,17 @@ ELIGIBLE: Final = "eligible"
 
 VALUE_GROUP: Final = "value"
 """Feature group of the value family, which a model reads only where its spec says so."""
+
+NO_CANDIDATES: Final = "no_candidates"
+"""Status of an eligible customer a ranked task has nothing to rank for (every category bought)."""
+
+OUTSIDE: Final = "outside"
+"""Status of a customer outside the population whom none of its ``outside`` statuses names."""
+
+DEFAULT_ACTIVE_DAYS: Final = 365
+"""Activity window of a population when a model records none."""
+
+_NO_CANDIDATES_NOTE: Final = "has bought every category already: nothing left to rank"
 
 GRADED_BASELINE: Final = "rule"
 """Metrics key of the baseline a model is graded against (a spec's first baseline)."""
@@ -128,11 +143,18 @@ class Population:
         ``condition(active_days)`` is a boolean expression on snapshot columns.
     description : str
         Who is eligible, in words; ``{active_days}`` is filled in.
+    notes : tuple of (str, str)
+        ``(status, sentence)``: why a customer with that status is not scored, and what they are
+        instead, as pages and the API say it; ``{active_days}`` is filled in.
+    default_active_days : int, default :data:`DEFAULT_ACTIVE_DAYS`
+        The activity window used for a model that recorded none (see :meth:`active_days_of`).
     """
 
     eligible: Callable[[int], pl.Expr]
     outside: tuple[tuple[str, Callable[[int], pl.Expr]], ...] = ()
     description: str = "every customer with an event on or before the cutoff"
+    notes: tuple[tuple[str, str], ...] = ()
+    default_active_days: int = DEFAULT_ACTIVE_DAYS
 
     def select(self, snapshot: pl.DataFrame, active_days: int) -> pl.DataFrame:
         """Return the eligible customers of a snapshot.
@@ -162,12 +184,52 @@ class Population:
         Returns
         -------
         polars.Expr
-            A String expression named ``status`` (null when no status applies).
+            A String expression named ``status`` (:data:`OUTSIDE` when no status applies).
         """
         statuses = ((ELIGIBLE, self.eligible), *self.outside)
         return pl.coalesce(
-            pl.when(condition(active_days)).then(pl.lit(name)) for name, condition in statuses
+            *(pl.when(condition(active_days)).then(pl.lit(name)) for name, condition in statuses),
+            pl.lit(OUTSIDE),
         ).alias("status")
+
+    def note(self, status: str, active_days: int) -> str | None:
+        """Say why a customer with ``status`` is not scored (None for :data:`ELIGIBLE`).
+
+        Parameters
+        ----------
+        status : str
+            A status of :meth:`status`, or :data:`NO_CANDIDATES`.
+        active_days : int
+            The activity window.
+
+        Returns
+        -------
+        str or None
+            E.g. ``"no order in the last 365 days: a win-back candidate"``.
+        """
+        if status == ELIGIBLE:
+            return None
+        if status == NO_CANDIDATES:
+            return _NO_CANDIDATES_NOTE
+        found = dict(self.notes).get(status, f"outside the population ({self.description})")
+        return found.format(active_days=active_days)
+
+    def active_days_of(self, metadata: Mapping[str, Any] | None) -> int:
+        """Return the activity window a model recorded at training, or the default.
+
+        Parameters
+        ----------
+        metadata : mapping or None
+            A model's metadata (``ModelBundle.metadata``); training records
+            ``{"population": {"active_days": ...}}`` (:meth:`describe`).
+
+        Returns
+        -------
+        int
+            The recorded ``active_days``, else :attr:`default_active_days`.
+        """
+        recorded = ((metadata or {}).get("population") or {}).get("active_days")
+        return self.default_active_days if recorded is None else int(recorded)
 
     def describe(self, active_days: int) -> dict[str, Any]:
         """Describe the population as recorded in a model's metadata.
@@ -201,6 +263,10 @@ ACTIVE_BUYERS: Final = Population(
         ("lapsed", lambda days: pl.col("recency_days") >= days),
     ),
     description="customers with an order in the last {active_days} days",
+    notes=(
+        ("prospect", "no order yet: a prospect, not an active customer"),
+        ("lapsed", "no order in the last {active_days} days: lapsed, a win-back candidate"),
+    ),
 )
 """Customers with an order in the days ``(c - active_days, c]``; never ordered: ``prospect``;
 ordered before that: ``lapsed``."""
@@ -401,6 +467,35 @@ def retention_task() -> TaskSpec | None:
         names = ", ".join(spec.name for spec in found)
         raise ValueError(f"tasks {names} all declare retention_risk; at most one may")
     return found[0] if found else None
+
+
+def population_status(
+    task: str, snapshot: pl.DataFrame, metadata: Mapping[str, Any] | None = None
+) -> pl.DataFrame:
+    """Status of every snapshot customer for a task's model: scored, or why not.
+
+    Parameters
+    ----------
+    task : str
+        A registered task.
+    snapshot : polars.DataFrame
+        A feature snapshot with ``customer_id`` (and the columns the population reads).
+    metadata : mapping, optional
+        The model's metadata: its recorded activity window
+        (:meth:`Population.active_days_of`); without it the population's default.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``customer_id`` and ``status`` (:data:`ELIGIBLE` or the population's ``outside``
+        statuses), one row per snapshot customer in snapshot order. A column the population
+        reads that the snapshot lacks counts as null (missing).
+    """
+    population = get_task(task).population
+    expression = population.status(population.active_days_of(metadata))
+    absent = [c for c in expression.meta.root_names() if c not in snapshot.columns]
+    frame = snapshot.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in absent)
+    return frame.select("customer_id", expression)
 
 
 def snapshot_categories(snapshot: pl.DataFrame) -> list[str]:

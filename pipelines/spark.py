@@ -37,8 +37,10 @@ Scores (:func:`score_spark`)
     ``mapInArrow``; the score comes from ``mlflow.pyfunc.spark_udf`` on the registered model
     (``env_manager="local"``: the executors' own Python), the same model the API serves. The
     model reaches the executors as the bytes of its bundle files (checked against their SHA-256
-    when loaded, never unpickled). Deciles rank
-    all rows of the task, as :func:`models.ranking.deciles` does (ties by snapshot order then
+    when loaded, never unpickled). Only the task's population is scored
+    (:func:`models.tasks.population_status`); every other customer gets one row with its status,
+    as in :func:`models.scoring.score_snapshot`. Deciles rank
+    all rows of the population, as :func:`models.ranking.deciles` does (ties by snapshot order then
     category order): Spark counts the rows per distinct score, the driver adds up the counts of
     higher scores, and a window over each tie numbers the tied rows.
 
@@ -76,7 +78,7 @@ from models.scoring import (
     top_rows,
     with_reasons,
 )
-from models.tasks import get_task, model_frame
+from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, model_frame, population_status
 from pipelines.engine import DEFAULT_MASTER
 
 if TYPE_CHECKING:
@@ -102,6 +104,9 @@ _KEY: Final = "_guanxi_key_"
 """Prefix of the per-bucket columns holding the measures the RFM scores rank."""
 _CATEGORY_POS: Final = "_guanxi_category_pos"
 _ROW: Final = "_guanxi_row"
+_STATUS_SCHEMA: Final = pa.schema(
+    [pa.field("customer_id", pa.string()), pa.field("status", pa.string())]
+)
 
 
 def spark_session(master: str = DEFAULT_MASTER, app_name: str = "guanxi") -> SparkSession:
@@ -375,13 +380,34 @@ def _bundle_files(bundle: ModelBundle) -> tuple[tuple[str, bytes], ...]:
 
 
 def _reason_schema(explain_k: int, n_features: int) -> list[pa.Field]:
+    """List the columns :func:`models.scoring.reason_columns` adds, in its order and types."""
+    if explain_k <= 0:
+        return []
     text = {"feature", "group", "sentence"}
-    fields = [pa.field("base_logodds", pa.float64())] if explain_k > 0 else []
+    fields = [pa.field("base_logodds", pa.float64()), pa.field("base_probability", pa.float64())]
     for i in range(1, min(explain_k, n_features) + 1):
         for source, suffix in REASON_FIELDS.items():
             kind = pa.string() if source in text else pa.float64()
             fields.append(pa.field(f"reason_{i}_{suffix}", kind))
+    fields += [
+        pa.field("other_inputs", pa.int64()),
+        pa.field("other_points", pa.float64()),
+        pa.field("other_logodds", pa.float64()),
+    ]
     return fields
+
+
+def _status_maker(
+    task: str, metadata: dict[str, object]
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Return the function Spark runs on each partition: every customer's status for the task."""
+
+    def statuses(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            found = population_status(task, _frame(batch), metadata)
+            yield from found.to_arrow().cast(_STATUS_SCHEMA).to_batches()
+
+    return statuses
 
 
 def _row_maker(
@@ -395,9 +421,14 @@ def _row_maker(
         ranked = get_task(bundle.task).kind == "ranked"
         for batch in batches:
             snapshot = _frame(batch)
-            x = model_frame(bundle.task, snapshot, bundle.feature_names, bundle.categories or None)
+            status = population_status(bundle.task, snapshot, bundle.metadata)["status"]
+            population = snapshot.filter(status == ELIGIBLE)
+            x = model_frame(
+                bundle.task, population, bundle.feature_names, bundle.categories or None
+            )
             if len(x) == 0:
                 continue
+            margin = bundle.predict_margin(x)
             index = x.index.to_frame(index=False)
             keys = pl.DataFrame(
                 {
@@ -405,7 +436,7 @@ def _row_maker(
                     "category": index["category"].astype(str).to_numpy()
                     if "category" in index
                     else [None] * len(x),
-                    "margin": bundle.predict_margin(x),
+                    "margin": margin,
                 },
                 schema={"customer_id": pl.String, "category": pl.String, "margin": pl.Float64},
             ).with_columns(
@@ -418,12 +449,14 @@ def _row_maker(
             if explain_k > 0 and ranked:  # a customer's rows are all in this batch
                 top = top_rows(
                     keys.get_column("customer_id").to_numpy(),
-                    apply_calibration(bundle.calibration, keys.get_column("margin").to_numpy()),
+                    apply_calibration(bundle.calibration, margin),
                     EXPLAINED_CATEGORIES,
                 )
-                table = with_reasons(table, reason_columns(bundle, x.iloc[top], explain_k), top)
+                reasons = reason_columns(bundle, x.iloc[top], explain_k, margin=margin[top])
+                table = with_reasons(table, reasons, top)
             elif explain_k > 0:
-                table = pl.concat([table, reason_columns(bundle, x, explain_k)], how="horizontal")
+                reasons = reason_columns(bundle, x, explain_k, margin=margin)
+                table = pl.concat([table, reasons], how="horizontal")
             yield from table.to_arrow().select(schema.names).cast(schema).to_batches()
 
     return rows
@@ -501,11 +534,30 @@ def score_spark(
         sf.lit(name).alias("model_name"),
         sf.lit(None if version is None else str(version)).cast("string").alias("model_version"),
         sf.lit(bundle.feature_set_version).alias("feature_set_version"),
+        sf.lit(ELIGIBLE).alias("status"),
         *reasons,
         _CATEGORY_POS,
     )
-    assert tuple(scored.columns[: len(SCORE_COLUMNS)]) == SCORE_COLUMNS
-    return scored.orderBy("customer_id", _CATEGORY_POS).drop(_CATEGORY_POS)
+    # every customer outside the population (or with nothing to rank) gets one row and a status
+    statuses = snapshot.mapInArrow(
+        _status_maker(bundle.task, dict(bundle.metadata)), _to_spark_schema(_STATUS_SCHEMA)
+    )
+    unscored = statuses.join(
+        scored.select("customer_id").distinct(), "customer_id", "left_anti"
+    ).select(
+        "customer_id",
+        sf.lit(bundle.task).alias("task"),
+        sf.lit(name).alias("model_name"),
+        sf.lit(None if version is None else str(version)).cast("string").alias("model_version"),
+        sf.lit(bundle.feature_set_version).alias("feature_set_version"),
+        sf.when(sf.col("status") == ELIGIBLE, sf.lit(NO_CANDIDATES))
+        .otherwise(sf.col("status"))
+        .alias("status"),
+        sf.lit(-1).cast("long").alias(_CATEGORY_POS),
+    )
+    rows_out = scored.unionByName(unscored, allowMissingColumns=True).select(scored.columns)
+    assert tuple(rows_out.columns[: len(SCORE_COLUMNS)]) == SCORE_COLUMNS
+    return rows_out.orderBy("customer_id", _CATEGORY_POS).drop(_CATEGORY_POS)
 
 
 def _from_polars(spark: SparkSession, frame: pl.DataFrame) -> DataFrame:

@@ -8,14 +8,16 @@ table that came from the store holds every reason as numbers already; only the s
 worded again (:func:`models.explain.reason_sentences`).
 
 When the background worker has explained every customer of a task it writes the task's score table
-into the store (:func:`score_table`, the layout of :func:`models.scoring.score_snapshot`), so the
-next load (or another worker) reads scores and reasons instead of computing them.
+into the store (:func:`score_table`, the layout of :func:`models.scoring.score_snapshot`, statuses
+of the customers outside the population included), so the next load (or another worker) reads
+scores and reasons instead of computing them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -24,7 +26,13 @@ import polars as pl
 from features.store import Store, snapshot_digest
 from models.artifact import ModelBundle
 from models.explain import explain, reason_sentences, reason_tuples
-from models.scoring import REASON_FIELDS, reason_columns, score_rows
+from models.scoring import (
+    REASON_FIELDS,
+    reason_columns,
+    score_rows,
+    with_reasons,
+    with_unscored,
+)
 from serving.state import ReasonTuple, ServingState, StateHolder, TaskTable
 
 __all__ = [
@@ -62,6 +70,7 @@ def explain_rows(
     X: pd.DataFrame,  # noqa: N803
     k: int,
     contributions: np.ndarray | None = None,
+    exclude: Collection[str] = (),
 ) -> list[list[ReasonTuple]]:
     """Top-``k`` reasons of model input rows, as tuples.
 
@@ -75,6 +84,8 @@ def explain_rows(
         Reasons per row, ``k >= 1``.
     contributions : numpy.ndarray, optional
         ``bundle.contributions(X)`` if already computed.
+    exclude : collection of str, optional
+        Model inputs that are never a reason (:func:`models.explain.explain`).
 
     Returns
     -------
@@ -82,10 +93,10 @@ def explain_rows(
         Per row, reasons as ``(feature, group, value, points, log_odds, sentence)``.
     """
     if len(X) <= PYTHON_ROWS:
-        return reason_tuples(bundle, X, k, contributions=contributions)
-    frame = explain(bundle, X, k, contributions=contributions)
+        return reason_tuples(bundle, X, k, contributions=contributions, exclude=exclude)
+    frame = explain(bundle, X, k, contributions=contributions, exclude=exclude)
     rows = list(frame.select(REASON_COLUMNS).iter_rows())
-    width = min(k, len(bundle.feature_names))
+    width = min(k, sum(name not in exclude for name in bundle.feature_names))
     return [rows[i * width : (i + 1) * width] for i in range(len(X))]
 
 
@@ -117,12 +128,14 @@ def _stored_reasons(
 ) -> list[list[ReasonTuple]]:
     """Reasons of a table from the store: numbers from its rows, sentences worded again."""
     width = len(KEPT_ORDER)
-    rows = stored.drop("base_logodds")[table.top[positions]].iter_rows()
+    rows = stored[table.top[positions]].iter_rows()
     kept = [[row[i : i + width] for i in range(0, len(row), width)] for row in rows]
     if not any(kept):
         return kept
     feature, _, value, points, *_ = zip(*(r for rs in kept for r in rs), strict=True)
-    words = iter(reason_sentences(table.model.bundle, feature, value, points))
+    top = table.top[positions]
+    rows = [int(top[i]) for i, found in enumerate(kept) for _ in found]
+    words = iter(reason_sentences(table.model.bundle, feature, value, points, table.X, rows))
     return [[(*r, next(words)) for r in found] for found in kept]
 
 
@@ -166,13 +179,15 @@ def reasons(table: TaskTable, positions: np.ndarray) -> list[list[ReasonTuple]]:
     return [found[int(p)] or [] for p in positions]
 
 
-def score_table(table: TaskTable, chunk: int = 50_000) -> pl.DataFrame:
+def score_table(table: TaskTable, customer_ids: pd.Index, chunk: int = 50_000) -> pl.DataFrame:
     """Build the table the store keeps for this task, snapshot and model.
 
     Parameters
     ----------
     table : TaskTable
         A task whose customers are all explained.
+    customer_ids : pandas.Index
+        The snapshot's customer ids, in snapshot order (``ServingState.index``).
     chunk : int
         Customers whose reasons are formatted at a time (bounds the memory of the long reason
         frame).
@@ -182,7 +197,7 @@ def score_table(table: TaskTable, chunk: int = 50_000) -> pl.DataFrame:
     polars.DataFrame
         The layout of :func:`models.scoring.score_snapshot` with ``explain_k = reason_count``:
         every model row, reasons on each customer's top row (null on the other rows of a ranked
-        task).
+        task), and a row with its status for each customer outside the population.
 
     Raises
     ------
@@ -190,29 +205,28 @@ def score_table(table: TaskTable, chunk: int = 50_000) -> pl.DataFrame:
         If a customer with a row is not explained yet.
     """
     has = np.flatnonzero(table.top >= 0)
-    bundle = table.model.bundle
+    bundle, model = table.model.bundle, table.model
     if not table.explained[has].all():
         raise ValueError(f"{bundle.task}: not every customer is explained yet")
-    rows = score_rows(
-        bundle, table.X, table.margin, table.proba, table.model.name, table.model.version
+    rows = score_rows(bundle, table.X, table.margin, table.proba, model.name, model.version)
+    if len(has):
+        parts = []
+        for lo in range(0, len(has), chunk):
+            top = table.top[has[lo : lo + chunk]]
+            parts.append(
+                reason_columns(
+                    bundle,
+                    table.X.iloc[top],
+                    table.reason_count,
+                    contributions=table.contributions[has[lo : lo + chunk]],
+                    margin=table.margin[top],
+                )
+            )
+        rows = with_reasons(rows, pl.concat(parts), table.top[has])
+    statuses = pl.DataFrame(
+        {"customer_id": np.asarray(customer_ids, dtype=str), "status": table.status.astype(str)}
     )
-    if len(has) == 0:
-        return rows
-    parts = [
-        reason_columns(
-            bundle,
-            table.X.iloc[table.top[has[lo : lo + chunk]]],
-            table.reason_count,
-            contributions=table.contributions[has[lo : lo + chunk]],
-        )
-        for lo in range(0, len(has), chunk)
-    ]
-    found = pl.concat(parts).with_columns(pl.Series("_row", table.top[has], dtype=pl.UInt32))
-    return (
-        rows.with_row_index("_row")
-        .join(found, on="_row", how="left", maintain_order="left")
-        .drop("_row")
-    )
+    return with_unscored(rows, statuses, bundle, model.name, model.version)
 
 
 def _store_table(store: Store, state: ServingState, task: str, table: TaskTable) -> None:
@@ -223,7 +237,7 @@ def _store_table(store: Store, state: ServingState, task: str, table: TaskTable)
             task,
             state.snapshot.as_of,
             model.version,
-            score_table(table),
+            score_table(table, state.index),
             model_name=model.name,
             feature_set_version=model.bundle.feature_set_version,
             explain_k=table.reason_count,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date
 from typing import Any
 
@@ -18,13 +18,16 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from models.tasks import get_task, model_frame
+from models.artifact import apply_calibration
+from models.explain import other_inputs, other_sentence
+from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, model_frame, population_status
 from serving.explaining import explain_rows, reasons
 from serving.schemas import (
     CategoryScore,
     ModelInfo,
     Reason,
     ReasonGroup,
+    Remainder,
     SnapshotInfo,
     TaskScore,
 )
@@ -54,31 +57,29 @@ def stored_scores(
     Returns
     -------
     list of dict
-        Per position, task name to :class:`~serving.schemas.TaskScore`.
+        Per position, task name to :class:`~serving.schemas.TaskScore`; a customer outside a
+        task's population gets its status and no score.
     """
     out: list[dict[str, TaskScore]] = [{} for _ in positions]
     for task in tasks:
         table = state.tables[task]
         top = table.top[positions]
-        has = top >= 0
         found: list[list[ReasonTuple]] = [[] for _ in positions]
-        base: list[float | None] = [None] * len(positions)
-        if k > 0 and has.any():
-            slots = np.flatnonzero(has)
+        if k > 0 and (top >= 0).any():
+            slots = np.flatnonzero(top >= 0)
             for slot, kept in zip(slots, reasons(table, positions[slots]), strict=True):
                 found[slot] = kept[:k]
-                base[slot] = table.base_log_odds(int(positions[slot]))
         scores = _task_scores(
             state,
             task,
             table,
             X=table.X,
             rows=top,
+            status=table.status[positions],
             proba=table.proba,
             margin=table.margin,
             decile=table.decile[top],
-            reasons=found,
-            base=base,
+            reasons=found if k > 0 else None,
             blocks=[(table.start[p], table.start[p + 1]) for p in positions],
             group=group,
             snapshot_date=state.snapshot.as_of,
@@ -134,7 +135,12 @@ def score_fragments(
 
 
 def live_scores(
-    state: ServingState, frame: pl.DataFrame, tasks: Sequence[str], k: int, group: bool
+    state: ServingState,
+    frame: pl.DataFrame,
+    tasks: Sequence[str],
+    k: int,
+    group: bool,
+    sent: Collection[str] | None = None,
 ) -> dict[str, TaskScore]:
     """Score one customer's snapshot row (not from the loaded snapshot) live.
 
@@ -150,42 +156,54 @@ def live_scores(
         Reasons per task.
     group : bool
         Whether to group reasons by business concept.
+    sent : collection of str, optional
+        The feature names a caller sent (``POST /v1/score`` with features): the model inputs
+        among the snapshot's columns that are not in it are listed as ``missing_inputs`` and are
+        never reasons. None when the row was built from events.
 
     Returns
     -------
     dict
         Task name to :class:`~serving.schemas.TaskScore`; deciles are placed among the loaded
-        snapshot's customers.
+        snapshot's population. The population is judged on the row as sent: a column it reads
+        that was not sent counts as missing (for churn, no ``recency_days`` reads as no order).
     """
     out: dict[str, TaskScore] = {}
     for task in tasks:
         table = state.tables[task]
         bundle = table.model.bundle
-        X = model_frame(task, frame, bundle.feature_names, bundle.categories)  # noqa: N806
+        status = population_status(task, frame, bundle.metadata).get_column("status")
+        population = frame.filter(status == ELIGIBLE)
+        X = model_frame(task, population, bundle.feature_names, bundle.categories)  # noqa: N806
         margin = bundle.predict_margin(X)
         proba = bundle.predict_proba(X)
         top = np.array([int(np.argmax(proba))] if len(X) else [-1], dtype=np.int64)
         decile = table.decile_of(proba[top]) if len(X) else np.ones(1, dtype=np.int64)
+        missing = None
+        if sent is not None:
+            columns = set(state.snapshot.frame.columns)
+            missing = [f for f in bundle.feature_names if f in columns and f not in sent]
         found: list[ReasonTuple] = []
-        base = None
         if k > 0 and len(X):
             contributions = bundle.contributions(X.iloc[top])
-            found = explain_rows(bundle, X.iloc[top], k, contributions=contributions)[0]
-            base = float(contributions[0, -1])
+            found = explain_rows(
+                bundle, X.iloc[top], k, contributions=contributions, exclude=missing or ()
+            )[0]
         out[task] = _task_scores(
             state,
             task,
             table,
             X=X,
             rows=top,
+            status=np.array([status.item()], dtype=object),
             proba=proba,
             margin=margin,
             decile=decile,
-            reasons=[found],
-            base=[base],
+            reasons=[found] if k > 0 else None,
             blocks=[(0, len(X))],
             group=group,
             snapshot_date=None,
+            missing=missing,
         )[0]
     return out
 
@@ -197,22 +215,33 @@ def _task_scores(
     *,
     X: pd.DataFrame,  # noqa: N803
     rows: np.ndarray,
+    status: np.ndarray,
     proba: np.ndarray,
     margin: np.ndarray,
     decile: np.ndarray,
-    reasons: list[list[ReasonTuple]],
-    base: list[float | None],
+    reasons: list[list[ReasonTuple]] | None,
     blocks: list[tuple[int, int]],
     group: bool,
     snapshot_date: date | None,
+    missing: list[str] | None = None,
 ) -> list[TaskScore]:
-    """Assemble :class:`TaskScore` objects for customers whose top rows are ``rows``."""
+    """Assemble :class:`TaskScore` objects for customers whose top rows are ``rows``.
+
+    ``status`` holds each customer's status; a customer without a row whose status is still
+    :data:`~models.tasks.ELIGIBLE` (or None) has nothing to rank (:data:`NO_CANDIDATES`).
+    ``reasons`` is None when none were asked for.
+    """
     model = table.model
+    bundle = model.bundle
+    population = get_task(task).population
     has = rows >= 0
     ranked = get_task(task).kind == "ranked"
     bands = state.band(decile)
+    base = table.base_log_odds
+    base_p = float(apply_calibration(bundle.calibration, np.array([base]))[0])
     result = []
     for i, row in enumerate(rows):
+        shown = reasons[i] if reasons is not None else []
         row_reasons = [
             Reason(
                 feature=f,
@@ -222,7 +251,7 @@ def _task_scores(
                 contribution_log_odds=log_odds,
                 sentence=text,
             )
-            for f, g, v, points, log_odds, text in reasons[i]
+            for f, g, v, points, log_odds, text in shown
         ]
         categories = None
         if ranked:
@@ -233,20 +262,59 @@ def _task_scores(
                 CategoryScore(category=str(names[r]), rank=rank, probability=float(proba[lo + r]))
                 for rank, r in enumerate(order, start=1)
             ]
+        common: dict[str, Any] = {
+            "task": task,
+            "model_name": model.name,
+            "model_version": model.version,
+            "snapshot_date": snapshot_date,
+            "missing_inputs": missing,
+            "categories": categories,
+        }
+        if not has[i]:
+            found = str(status[i]) if status[i] not in (None, ELIGIBLE) else NO_CANDIDATES
+            result.append(
+                TaskScore(
+                    **common,
+                    status=found,
+                    status_reason=population.note(found, table.active_days),
+                    probability=None,
+                    decile=None,
+                    band=None,
+                    log_odds=None,
+                    base_log_odds=None,
+                )
+            )
+            continue
+        remainder = None
+        if reasons is not None:
+            rest = other_inputs(
+                len(bundle.feature_names),
+                margin[row : row + 1],
+                np.array([base]),
+                bundle.calibration,
+                np.array([sum(r.contribution_points for r in row_reasons)]),
+                np.array([sum(r.contribution_log_odds for r in row_reasons)]),
+                np.array([len(row_reasons)]),
+            )
+            remainder = Remainder(
+                inputs=int(rest.inputs[0]),
+                contribution_points=float(rest.points[0]),
+                contribution_log_odds=float(rest.log_odds[0]),
+                sentence=other_sentence(task, int(rest.inputs[0]), float(rest.points[0])),
+            )
         result.append(
             TaskScore(
-                task=task,
-                probability=float(proba[row]) if has[i] else None,
-                decile=int(decile[i]) if has[i] else None,
-                band=str(bands[i]) if has[i] else None,  # type: ignore[arg-type]
-                log_odds=float(margin[row]) if has[i] else None,
-                base_log_odds=base[i],
-                model_name=model.name,
-                model_version=model.version,
-                snapshot_date=snapshot_date,
+                **common,
+                status=ELIGIBLE,
+                probability=float(proba[row]),
+                decile=int(decile[i]),
+                band=str(bands[i]),  # type: ignore[arg-type]
+                log_odds=float(margin[row]),
+                base_log_odds=base,
+                base_probability=base_p,
                 reasons=row_reasons,
+                other_inputs=remainder,
                 groups=_groups(row_reasons) if group else None,
-                categories=categories,
             )
         )
     return result

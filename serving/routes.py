@@ -217,7 +217,8 @@ def score_one(
         frame = _features_frame(state, body.customer_id, body.features, names)
     else:
         frame = _events_frame(state, body)
-    scores = live_scores(state, frame, names, body.explain, body.group)
+    sent = None if body.features is None else set(body.features)
+    scores = live_scores(state, frame, names, body.explain, body.group, sent)
     _record(request, audit, metrics, _served([(body.customer_id, scores)]))
     return CustomerScores(customer_id=body.customer_id, scores=scores)
 

@@ -32,6 +32,7 @@ __all__ = [
     "Reason",
     "ReasonGroup",
     "ReloadResponse",
+    "Remainder",
     "ScoreRequest",
     "SegmentCustomers",
     "SegmentSummary",
@@ -59,10 +60,31 @@ class Reason(BaseModel):
     group: str = Field(description="Business concept: rfm, engagement, service, loyalty, ...")
     value: float | None = Field(description="The customer's value of the feature (null: missing).")
     contribution_points: float = Field(
-        description="Contribution in probability points (percentage points)."
+        description="Contribution to the calibrated probability, in percentage points. The "
+        "reasons' points plus other_inputs' are exactly 100 × (probability − base_probability)."
     )
-    contribution_log_odds: float = Field(description="Contribution in log-odds (exact TreeSHAP).")
+    contribution_log_odds: float = Field(
+        description="Contribution to the uncalibrated model margin (log_odds), in log-odds "
+        "(exact TreeSHAP): base_log_odds plus every input's contribution is log_odds."
+    )
     sentence: str = Field(description="The reason as a person reads it.")
+
+
+class Remainder(BaseModel):
+    """What the inputs not listed as reasons add together (the line "N other inputs together")."""
+
+    inputs: int = Field(ge=0, description="How many model inputs the line stands for.")
+    contribution_points: float = Field(
+        description="Their contribution in percentage points: with the reasons' points, exactly "
+        "100 × (probability − base_probability)."
+    )
+    contribution_log_odds: float = Field(
+        description="Their contribution to the uncalibrated margin: with the reasons' log-odds "
+        "and base_log_odds, exactly log_odds."
+    )
+    sentence: str = Field(
+        description='E.g. "31 other inputs together: raise churn risk by 1.2 points".'
+    )
 
 
 class ReasonGroup(BaseModel):
@@ -70,7 +92,9 @@ class ReasonGroup(BaseModel):
 
     group: str
     contribution_points: float = Field(description="Sum of the group's reasons, points.")
-    contribution_log_odds: float = Field(description="Sum of the group's reasons, log-odds.")
+    contribution_log_odds: float = Field(
+        description="Sum of the group's reasons, log-odds of the uncalibrated margin."
+    )
     reasons: list[Reason]
 
 
@@ -83,26 +107,61 @@ class CategoryScore(BaseModel):
 
 
 class TaskScore(BaseModel):
-    """A customer's score for one task.
+    """A customer's score for one task, or the status that says why there is none.
 
-    For a ranked task (cross-sell) the probability, decile, band and reasons are those of the top
-    category; they are null when the customer has bought every category already.
+    A task scores its population only (e.g. churn: customers with an order in the active
+    window). Everyone else gets a ``status`` and ``status_reason`` and no probability, decile,
+    band or reasons. For a ranked task (cross-sell) the probability, decile, band and reasons are
+    those of the top category.
     """
 
     task: str = Field(description="A loaded task (see GET /v1/models).")
+    status: str = Field(
+        description="'eligible' when the task scores the customer; otherwise why not, from the "
+        "task's population: 'lapsed' (no order in the active window: a win-back candidate), "
+        "'prospect' (never ordered), 'no_candidates' (a ranked task with nothing left to rank)."
+    )
+    status_reason: str | None = Field(
+        default=None, description="The status in words; null when the customer is scored."
+    )
     probability: float | None = Field(ge=0, le=1, description="Calibrated probability.")
     decile: int | None = Field(
-        ge=1, le=10, description="1 = the top tenth of the snapshot's scores, as batch scoring."
+        ge=1,
+        le=10,
+        description="1 = the top tenth of the population's scores in the snapshot, as batch "
+        "scoring.",
     )
     band: Band | None
-    log_odds: float | None = Field(description="The model's margin (log-odds).")
+    log_odds: float | None = Field(
+        description="The model's uncalibrated margin (log-odds before calibration); "
+        "probability is the calibration of it."
+    )
     base_log_odds: float | None = Field(
-        description="Expected margin (TreeSHAP bias); base + sum of all contributions = margin."
+        description="The uncalibrated margin of the average customer (TreeSHAP bias): "
+        "base_log_odds plus every input's contribution_log_odds is log_odds."
+    )
+    base_probability: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="The calibrated probability of the average customer, where the reasons' "
+        "points start from.",
     )
     model_name: str
     model_version: str
     snapshot_date: date | None = Field(description="As-of day of the features; null if live.")
     reasons: list[Reason] = Field(default_factory=list)
+    other_inputs: Remainder | None = Field(
+        default=None,
+        description="The inputs not listed as reasons, together; with the reasons it sums to "
+        "probability − base_probability (points) and log_odds − base_log_odds (log-odds). Null "
+        "when no reasons were asked for.",
+    )
+    missing_inputs: list[str] | None = Field(
+        default=None,
+        description="POST /v1/score with features: the model inputs the request did not send "
+        "(counted as missing values, never given as reasons); null otherwise.",
+    )
     groups: list[ReasonGroup] | None = Field(
         default=None, description="Reasons by concept (group=true)."
     )

@@ -24,6 +24,7 @@ from cachetools import LRUCache
 from models.artifact import ModelBundle
 from models.explain import MAX_REASONS
 from models.ranking import band, decile_among
+from models.tasks import get_task
 from serving.values import LoadedValues
 
 __all__ = [
@@ -105,9 +106,15 @@ class TaskTable:
     once ``explained[i]``; ``reason_cache`` the worded reasons of recently asked customers and
     ``fragments`` their whole task scores as the JSON a response carries, by (position, reasons
     asked, grouped), so a customer asked again is answered with bytes already made.
-    ``stored``, when the table came from the store, holds per model row ``base_logodds`` and the
-    reasons in :data:`ReasonTuple` order without the sentence (``contributions`` is then empty and
+    ``stored``, when the table came from the store, holds per model row the reasons in
+    :data:`ReasonTuple` order without the sentence (``contributions`` is then empty and
     ``explained`` marks every customer with a row: nothing is left to explain).
+
+    Only the task's population has model rows: ``status[i]`` is customer ``i``'s status
+    (:func:`models.tasks.population_status` under the activity window the model recorded, or
+    :data:`~models.tasks.NO_CANDIDATES` for an eligible customer without rows), and deciles rank
+    the population's rows only. ``base_log_odds`` is the model's bias (TreeSHAP's expected
+    margin, the same for every row).
     """
 
     model: ServedModel
@@ -122,6 +129,8 @@ class TaskTable:
     explained: np.ndarray
     reason_cache: LRUCache[int, list[ReasonTuple]]
     fragments: LRUCache[tuple[int, int, bool], bytes]
+    status: np.ndarray
+    base_log_odds: float
     stored: pl.DataFrame | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -150,22 +159,12 @@ class TaskTable:
         """Share of the customers with a row whose reasons are computed (or stored)."""
         return float(self.explained.sum()) / max(int((self.top >= 0).sum()), 1)
 
-    def base_log_odds(self, position: int) -> float:
-        """Bias (log-odds before any feature) of an explained or stored customer.
-
-        Parameters
-        ----------
-        position : int
-            Snapshot position of a customer with a row, explained (or from the store).
-
-        Returns
-        -------
-        float
-            The bias of the customer's top row.
-        """
-        if self.stored is not None:
-            return float(self.stored.item(int(self.top[position]), "base_logodds"))
-        return float(self.contributions[position, -1])
+    @property
+    def active_days(self) -> int:
+        """The activity window of the model's population (recorded at training, or the default)."""
+        return get_task(self.model.bundle.task).population.active_days_of(
+            self.model.bundle.metadata
+        )
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,10 +1,12 @@
 """Building the state at load: every snapshot customer scored in one vectorised pass.
 
 :func:`build_state` checks the models against the snapshot, then builds each task's
-:class:`~serving.state.TaskTable`: the model rows of every customer, their margins, probabilities
-and deciles. When the store holds a score table for this snapshot and model (written by
-``guanxi score`` or by the background explainer of an earlier load), it is checked first (exactly
-the snapshot's model rows, enough reasons, reasons on every customer's top row) and, if it passes,
+:class:`~serving.state.TaskTable`: every customer's status under the task's population (recorded
+with the model), the model rows of the population, their margins, probabilities and deciles
+(ranked among the population only). When the store holds a score table for this snapshot and
+model (written by ``guanxi score`` or by the background explainer of an earlier load), it is
+checked first (its scored rows exactly the population's model rows, enough reasons, reasons on
+every customer's top row) and, if it passes,
 its values are taken instead: nothing is predicted or explained, and every value served is the one
 the table holds, which is the value the computation gives. A table that fails a check is ignored
 with a warning and the task is scored as without it.
@@ -22,9 +24,10 @@ import polars as pl
 from cachetools import LRUCache
 
 from features.contracts import FEATURE_SET_VERSION
+from models.explain import base_log_odds
 from models.ranking import deciles
 from models.scoring import FeatureSetMismatchError, check_feature_set
-from models.tasks import model_frame
+from models.tasks import ELIGIBLE, NO_CANDIDATES, model_frame, population_status
 from serving.explaining import KEPT_ORDER, REASON_ORDER
 from serving.state import (
     IncompatibleModelError,
@@ -61,20 +64,23 @@ def _stored_rows(
 ) -> pl.DataFrame | None:
     """Return a stored table's columns if it has exactly ``X``'s rows and ``k`` reasons on top."""
     ids = X.index.get_level_values(0)
-    wanted = [
+    reasons = [f"reason_{i}_{f}" for i in range(1, k + 1) for f in REASON_ORDER]
+    wanted = ["score", "margin", "decile", "base_logodds", *reasons]
+    kept = [
         "score",
         "margin",
         "decile",
         "base_logodds",
-        *(f"reason_{i}_{f}" for i in range(1, k + 1) for f in REASON_ORDER),
+        *(c for c in reasons if c.endswith(KEPT_ORDER)),
     ]
-    kept = [c for c in wanted if not c.endswith(f"_{REASON_ORDER[-1]}")]
     labels = [f"reason_{i}_{f}" for i in range(1, k + 1) for f in KEPT_ORDER[:2]]
     problem = None
-    if frame.height != len(X):
-        problem = f"has {frame.height} rows, the snapshot gives {len(X)}"
-    elif missing := [c for c in ("customer_id", "category", *wanted) if c not in frame.columns]:
+    if missing := [
+        c for c in ("customer_id", "category", "status", *wanted) if c not in frame.columns
+    ]:
         problem = f"lacks the columns {', '.join(missing)}"
+    elif (frame := frame.filter(pl.col("status") == ELIGIBLE)).height != len(X):
+        problem = f"scores {frame.height} rows, the task's population gives {len(X)}"
     elif not frame.get_column("customer_id").equals(
         pl.Series("customer_id", np.asarray(ids, dtype=str)), check_names=False
     ):
@@ -103,7 +109,9 @@ def _table(
 ) -> TaskTable:
     """Score every snapshot customer for one task, vectorised (or take the stored scores)."""
     bundle = model.bundle
-    X = model_frame(bundle.task, snapshot.frame, bundle.feature_names, bundle.categories)  # noqa: N806
+    status = population_status(bundle.task, snapshot.frame, bundle.metadata).get_column("status")
+    population = snapshot.frame.filter(status == ELIGIBLE)
+    X = model_frame(bundle.task, population, bundle.feature_names, bundle.categories)  # noqa: N806
     n = len(index)
     customer_ids = X.index.get_level_values(0) if isinstance(X.index, pd.MultiIndex) else X.index
     owner = np.asarray(index.get_indexer(customer_ids), dtype=np.int64)
@@ -115,17 +123,22 @@ def _table(
     name = f"{bundle.task} version {model.version} as of {snapshot.as_of}"
     k = kept_reasons(bundle)
     rows = _stored_rows(stored, X, owner, n, k, name) if stored is not None else None
-    if rows is None:
+    if rows is None or rows.height == 0:
+        rows = None
         margin = bundle.predict_margin(X)
         proba = bundle.predict_proba(X)
         decile = deciles(proba).astype(np.int64)
+        bias = base_log_odds(bundle)
     else:
         logger.info("scores and reasons of %s come from the store", name)
         margin = rows.get_column("margin").to_numpy()
         proba = rows.get_column("score").to_numpy()
         decile = rows.get_column("decile").to_numpy().astype(np.int64)
-        rows = rows.drop("score", "margin", "decile")
+        bias = float(rows.item(0, "base_logodds"))
+        rows = rows.drop("score", "margin", "decile", "base_logodds")
     top = _top_rows(owner, proba, n)
+    statuses = status.to_numpy().astype(object)
+    statuses[(statuses == ELIGIBLE) & (top < 0)] = NO_CANDIDATES
     return TaskTable(
         model=model,
         X=X,
@@ -141,6 +154,8 @@ def _table(
         explained=np.zeros(n, dtype=bool) if rows is None else top >= 0,
         reason_cache=LRUCache(maxsize=cache_size),
         fragments=LRUCache(maxsize=cache_size),
+        status=statuses,
+        base_log_odds=bias,
         stored=rows,
     )
 

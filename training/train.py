@@ -42,6 +42,7 @@ from models.artifact import ModelBundle, apply_calibration
 from models.estimators import logistic_pipeline
 from models.labels import order_categories
 from models.metrics import calibration_error
+from models.rules import category_lift
 from models.tasks import GRADED_BASELINE, TaskSpec, get_task
 from training.calibration import SEASON_DAYS, choose_calibration, expected_rate, season_shift
 from training.card import model_card
@@ -572,6 +573,12 @@ def train_task(
             "calibration": calibration_info,
             "data": data_info,
         }
+        # how much likelier a category is after another, for reasons that say so
+        | (
+            {"category_lift": category_lift(events, as_of, categories)}
+            if spec.kind == "ranked"
+            else {}
+        )
     )
     return TrainResult(
         bundle=bundle,

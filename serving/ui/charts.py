@@ -12,9 +12,11 @@ The formatting helpers (:func:`format_percent`, :func:`format_points`, :func:`fo
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Final
 
 import numpy as np
 from markupsafe import Markup, escape
@@ -200,6 +202,10 @@ def _text(x: float, y: float, text: str, *, size: int = 12, fill: str = _INK, **
     )
 
 
+_LABEL_CHARS: Final = 44
+"""Characters per line of a waterfall label: longer labels wrap onto more lines, never cut."""
+
+
 def _clip(text: str, limit: int) -> str:
     """Shorten a label to ``limit`` characters with an ellipsis."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -232,7 +238,9 @@ def waterfall(
     The first bar is the base (the model's expected probability), each step moves the running
     total by its points (orange raises, blue lowers) and the last bar is the customer's
     probability. Each step's ``<rect>`` carries ``data-feature`` and ``data-points`` (the exact
-    contribution), so tests and tools can read the numbers back.
+    contribution), so tests and tools can read the numbers back. Labels are never cut: a long one
+    wraps onto more lines (:data:`_LABEL_CHARS` a line) and its row grows to hold them; the full
+    label is also the row's ``<title>`` (hover) and the first column of the table.
 
     Parameters
     ----------
@@ -253,7 +261,7 @@ def waterfall(
     Chart
         The chart; its table lists each step with its points and the running total.
     """
-    label_w, value_w, row_h, top, width = 300, 78, 26, 28, 820
+    label_w, value_w, row_h, line_h, top, width = 300, 78, 26, 14, 28, 820
     plot_w = width - label_w - value_w - 16
     totals = np.cumsum([start, *(s.points for s in steps)])
     lo = min(0.0, float(totals.min()), end)
@@ -263,39 +271,44 @@ def waterfall(
     def x(v: float) -> float:
         return label_w + (v - lo) / (hi - lo) * plot_w
 
-    n_rows = len(steps) + 2
-    height = top + n_rows * row_h + 30
+    labels = [start_label, *(s.label for s in steps), end_label]
+    lines = [textwrap.wrap(label, _LABEL_CHARS) or [""] for label in labels]
+    heights = [max(row_h, line_h * len(wrapped) + 10) for wrapped in lines]
+    tops = [top + int(sum(heights[:i])) for i in range(len(heights))]
+    bottom = tops[-1] + heights[-1]
+    height = bottom + 30
     parts: list[str] = []
     for tick in _nice_ticks(lo, hi):
         parts.append(
             f'<line x1="{x(tick):.1f}" y1="{top - 6}" x2="{x(tick):.1f}" '
-            f'y2="{top + n_rows * row_h}" stroke="{_GRID}" stroke-width="1"/>'
+            f'y2="{bottom}" stroke="{_GRID}" stroke-width="1"/>'
         )
         parts.append(
-            _text(
-                x(tick),
-                top + n_rows * row_h + 16,
-                f"{tick:g}%",
-                size=11,
-                fill=_MUTED,
-                text_anchor="middle",
-            )
+            _text(x(tick), bottom + 16, f"{tick:g}%", size=11, fill=_MUTED, text_anchor="middle")
         )
 
-    def row(i: int, label: str, a: float, b: float, fill: str, cls: str, data: str) -> None:
-        y = top + i * row_h
+    def middle(i: int) -> float:
+        return tops[i] + heights[i] / 2 + 4
+
+    def row(i: int, a: float, b: float, fill: str, cls: str, data: str) -> None:
+        y, h = tops[i], heights[i]
         left, right = sorted((x(a), x(b)))
+        first = middle(i) - line_h * (len(lines[i]) - 1) / 2
+        spans = "".join(
+            f'<tspan x="{label_w - 10}" y="{first + j * line_h:.1f}">{escape(text)}</tspan>'
+            for j, text in enumerate(lines[i])
+        )
         parts.append(
-            f'<g class="{cls}"><title>{escape(label)}</title>'
-            + _text(label_w - 10, y + row_h / 2 + 4, _clip(label, 44), text_anchor="end")
-            + f'<rect x="{left:.2f}" y="{y + 4}" width="{max(right - left, 1.5):.2f}" '
-            f'height="{row_h - 8}" rx="2" fill="{fill}"{data}/>'
+            f'<g class="{cls}"><title>{escape(labels[i])}</title>'
+            f'<text font-size="12" fill="{_INK}" text-anchor="end">{spans}</text>'
+            f'<rect x="{left:.2f}" y="{y + h / 2 - (row_h - 8) / 2:.1f}" '
+            f'width="{max(right - left, 1.5):.2f}" height="{row_h - 8}" rx="2" '
+            f'fill="{fill}"{data}/>'
         )
 
-    row(0, start_label, lo, start, _NEUTRAL, "base", f' data-points="{start!r}"')
+    row(0, lo, start, _NEUTRAL, "base", f' data-points="{start!r}"')
     parts.append(
-        _text(x(max(start, lo)) + 6, top + row_h / 2 + 4, format_percent(start / 100), size=11)
-        + "</g>"
+        _text(x(max(start, lo)) + 6, middle(0), format_percent(start / 100), size=11) + "</g>"
     )
     table: list[tuple[str, ...]] = [(start_label, "", format_percent(start / 100))]
     for i, (step, before, after) in enumerate(
@@ -304,7 +317,6 @@ def waterfall(
         up = step.points >= 0
         row(
             i,
-            step.label,
             float(before),
             float(after),
             _UP if up else _DOWN,
@@ -314,7 +326,7 @@ def waterfall(
         parts.append(
             _text(
                 width - value_w,
-                top + i * row_h + row_h / 2 + 4,
+                middle(i),
                 format_points(step.points),
                 size=11,
                 fill=_UP if up else _DOWN,
@@ -322,16 +334,10 @@ def waterfall(
             + "</g>"
         )
         table.append((step.label, format_points(step.points), format_percent(after / 100)))
-    last = n_rows - 1
-    row(last, end_label, lo, end, _INK, "total", f' data-points="{end!r}"')
+    last = len(labels) - 1
+    row(last, lo, end, _INK, "total", f' data-points="{end!r}"')
     parts.append(
-        _text(
-            x(end) + 6,
-            top + last * row_h + row_h / 2 + 4,
-            format_percent(end / 100),
-            size=11,
-            font_weight="600",
-        )
+        _text(x(end) + 6, middle(last), format_percent(end / 100), size=11, font_weight="600")
         + "</g>"
     )
     table.append((end_label, format_points(end - start), format_percent(end / 100)))

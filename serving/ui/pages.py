@@ -35,11 +35,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from mlflow.exceptions import MlflowException
 
+from features.rfm import segment_name
 from features.store import Store
 from models import registry
-from models.artifact import apply_calibration
+from models.ranking import BANDS
 from models.registry import ModelNotFoundError
-from models.tasks import task_names, task_specs
+from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, task_names, task_specs
 from serving.deps import LoginRequiredError, PageError, PageState, Reviewer
 from serving.presentation import stored_scores
 from serving.schemas import TaskScore
@@ -142,7 +143,11 @@ def filters() -> dict[str, Any]:
         "task_title": _task_title,
         "group_title": lambda g: _GROUP_TITLES.get(str(g), str(g).replace("_", " ").title()),
         "label": lambda s: str(s).replace("_", " "),
+        "status": _status_title,
+        "segment": segment_name,
         "metric_name": _metric_name,
+        "metric": _metric_value,
+        "change": _metric_change,
         "metric_key": lambda pair: registry.metric_key(*pair),
     }
 
@@ -157,6 +162,11 @@ _METRIC_NAMES: Final = {
 }
 
 
+def _status_title(status: str) -> str:
+    """Name a status for people: ``lapsed``, ``prospect``; nothing left to rank: ``all bought``."""
+    return "all bought" if status == NO_CANDIDATES else str(status).replace("_", " ")
+
+
 def _task_title(task: str) -> str:
     """Name a task for people by its spec's title; an unknown name is shown as given."""
     titles = {spec.name: spec.title for spec in task_specs()}
@@ -168,6 +178,20 @@ def _metric_name(pair: tuple[str, str]) -> str:
     model, name = pair
     metric = _METRIC_NAMES.get(name, name.replace("_", " "))
     return f"{_MODEL_NAMES.get(model, model.title())} {metric}"
+
+
+def _metric_value(value: float | None) -> str:
+    """Format a metric: a whole number (a count of rows) as an integer, any other to 4 decimals."""
+    if value is None:
+        return "—"
+    return format_number(value, 0 if float(value).is_integer() else 4)
+
+
+def _metric_change(value: float | None) -> str:
+    """Format a metric's change with its sign (empty when there is nothing to compare)."""
+    if value is None:
+        return ""
+    return ("+" if value >= 0 else "") + _metric_value(value)
 
 
 def render(
@@ -261,6 +285,7 @@ def _customer_table(request: Request, state: ServingState) -> pl.DataFrame:
             pl.Series(f"{task}_p", np.where(has, t.proba[rows], np.nan)).fill_nan(None),
             pl.Series(f"{task}_decile", decile).replace(0, None),
             pl.Series(f"{task}_band", band).set(pl.Series(~has), None),
+            pl.Series(f"{task}_status", t.status.astype(str), dtype=pl.String),
         )
     with lock:
         cache[state] = table
@@ -275,9 +300,20 @@ class _Band:
 
 
 def _bands(table: pl.DataFrame, task: str) -> list[_Band]:
+    """Count the scored customers by band (shares of the scored customers)."""
     counts = dict(table.get_column(f"{task}_band").value_counts().iter_rows())
     total = max(sum(v for k, v in counts.items() if k is not None), 1)
-    return [_Band(b, counts.get(b, 0), counts.get(b, 0) / total) for b in ("high", "medium", "low")]
+    return [_Band(b, counts.get(b, 0), counts.get(b, 0) / total) for b in BANDS]
+
+
+def _statuses(table: pl.DataFrame, task: str) -> list[_Band]:
+    """Count the customers a task does not score by status (shares of every customer)."""
+    counts = table.get_column(f"{task}_status").value_counts(sort=True)
+    return [
+        _Band(str(name), int(n), int(n) / max(table.height, 1))
+        for name, n in counts.iter_rows()
+        if name != ELIGIBLE
+    ]
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -289,9 +325,13 @@ def overview(request: Request, _role: Reviewer, state: PageState) -> HTMLRespons
         bundle = t.model.bundle
         metrics = bundle.metadata.get("metrics") or {}
         scores = table.get_column(f"{task}_p").drop_nulls().to_numpy()
+        population = get_task(task).population
         models.append(
             {
                 "task": task,
+                "population": population.description.format(active_days=t.active_days),
+                "scored": int((t.top >= 0).sum()),
+                "statuses": _statuses(table, task),
                 "version": t.model.version,
                 "aliases": t.model.aliases,
                 "grade": bundle.metadata.get("grade"),
@@ -310,7 +350,7 @@ def overview(request: Request, _role: Reviewer, state: PageState) -> HTMLRespons
     segments: list[tuple[str, float]] = []
     if "rfm_segment" in table.columns:
         counts = table.get_column("rfm_segment").fill_null("no orders").value_counts(sort=True)
-        segments = [(str(k).replace("_", " "), float(v)) for k, v in counts.iter_rows()]
+        segments = [(segment_name(str(k)), float(v)) for k, v in counts.iter_rows()]
     segment_chart = bar_chart(
         segments,
         chart_id="segments",
@@ -362,8 +402,11 @@ def customers(
         view = view.filter(pl.col("rfm_segment") == segment)
     else:
         segment = ""
-    if band in ("high", "medium", "low"):
+    statuses = [b.name for b in _statuses(table, task)]
+    if band in BANDS:
         view = view.filter(pl.col(f"{task}_band") == band)
+    elif band in statuses:
+        view = view.filter(pl.col(f"{task}_status") == band)
     else:
         band = ""
     view = view.sort(sort, descending=order == "desc", nulls_last=True, maintain_order=True)
@@ -403,6 +446,8 @@ def customers(
             "pages": pages,
             "query": query,
             "segments": segments,
+            "bands": BANDS,
+            "statuses": statuses,
             "columns": table.columns,
             "link": link,
             "sort_link": sort_link,
@@ -424,29 +469,31 @@ class _TaskView:
     rest: float
 
 
-def _task_view(state: ServingState, task: str, score: TaskScore) -> _TaskView:
-    """Build one task's waterfall: base probability, top contributions, the rest, the score."""
-    bundle = state.tables[task].model.bundle
-    if score.probability is None or score.base_log_odds is None:
+def _task_view(task: str, score: TaskScore) -> _TaskView:
+    """Build one task's waterfall: base probability, top contributions, the rest, the score.
+
+    The numbers are the API's: the reasons' points and the remainder line sum to the change from
+    ``base_probability`` to ``probability``.
+    """
+    if score.probability is None or score.base_probability is None:
         return _TaskView(task, score, None, None, 0, 0.0)
-    base = float(apply_calibration(bundle.calibration, np.array([score.base_log_odds]))[0])
     steps = [
         WaterfallStep(r.sentence.rsplit(": ", 1)[0], r.feature, r.contribution_points)
         for r in score.reasons
     ]
-    others = len(bundle.feature_names) - len(steps)
-    rest = 100 * (score.probability - base) - sum(s.points for s in steps)
-    if others > 0:
-        steps.append(WaterfallStep(f"{others} other inputs together", "", rest))
+    rest = score.other_inputs
+    if rest is not None and rest.inputs > 0:
+        steps.append(WaterfallStep(rest.sentence.split(": ", 1)[0], "", rest.contribution_points))
     title = f"{_task_title(task)}: what moves this customer's probability"
     chart = waterfall(
         steps,
-        100 * base,
+        100 * score.base_probability,
         100 * score.probability,
         chart_id=f"waterfall-{task}",
         title=title,
     )
-    return _TaskView(task, score, base, chart, max(others, 0), rest if others > 0 else 0.0)
+    others, points = (rest.inputs, rest.contribution_points) if rest is not None else (0, 0.0)
+    return _TaskView(task, score, score.base_probability, chart, others, points)
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
@@ -481,7 +528,7 @@ def customer(request: Request, role: Reviewer, state: PageState, customer_id: st
             "customer_id": customer_id,
             "row": row,
             "facts": facts,
-            "views": [_task_view(state, task, s) for task, s in scores.items()],
+            "views": [_task_view(task, s) for task, s in scores.items()],
             "outcomes": {spec.name: spec.outcome for spec in task_specs()},
             "history": history,
             "history_note": None if history is not None else _NO_HISTORY,
@@ -585,19 +632,20 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
             "columns": columns,
             "notice": notice,
             "served_version": served_version,
-            "comparison": sorted(metric_keys, key=_metric_order),
+            "comparison": sorted(metric_keys, key=lambda pair: _metric_order(pair, task)),
+            "headline": get_task(task).metrics,
+            "baselines": [b.key for b in get_task(task).rules],
         },
     )
 
 
-_METRIC_ORDER: Final = ("roc_auc", "pr_auc", "top_decile_lift", "brier", "log_loss")
-
-
-def _metric_order(pair: tuple[str, str]) -> tuple[int, int, str]:
+def _metric_order(pair: tuple[str, str], task: str) -> tuple[int, int, str]:
+    """Order the full metrics table: by model, then the task's own metrics in its spec's order."""
     model, name = pair
     models = registry.metric_models()
+    headline = get_task(task).metrics
     return (
         models.index(model) if model in models else len(models),
-        _METRIC_ORDER.index(name) if name in _METRIC_ORDER else len(_METRIC_ORDER),
+        headline.index(name) if name in headline else len(headline),
         name,
     )

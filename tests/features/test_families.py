@@ -6,6 +6,7 @@ from an event's day to that day, and "last N days" means age < N.
 
 from __future__ import annotations
 
+import re
 import statistics
 from datetime import datetime
 
@@ -438,3 +439,44 @@ def test_every_feature_that_can_be_missing_says_so_in_words() -> None:
     assert feature_info("cat_garden_share").describe(float("nan")) == (
         "no spend, so no share of spend in garden"
     )
+
+
+@pytest.mark.parametrize("name", sorted(FEATURES))
+def test_every_description_reads_with_0_1_2_and_missing(name: str) -> None:
+    """Plurals and units read correctly: "1 order", "2 orders", "0 orders", "1 day"; a missing
+    value is said in words, never "unknown orders"."""
+    f = (
+        feature_info(name.replace("{category}", "garden"))
+        if "{category}" in name
+        else FEATURES[name]
+    )
+    if f.dtype == "str":
+        assert f.describe("x") == f.description.replace("{value}", "x")
+        return
+    texts = {v: f.describe(v) for v in (0, 1, 2, None)}
+    for v, text in texts.items():
+        assert "{" not in text and "nan" not in text and "None" not in text, (v, text)
+        assert "  " not in text and text == text.strip(), (v, text)
+    one, two = texts[1], texts[2]
+    # no count of one with a plural noun right after it (or after one adjective)
+    assert not re.search(r"(?<![\d.,])1 (?:[\w-]+ )?[\w-]+s\b", one), one
+    if f.unit in ("count", "days"):
+        assert re.search(r"\b1 ", one) and re.search(r"\b2 ", two), (one, two)
+        assert one.replace("1 ", "2 ", 1) != two  # the noun changes with the number
+        assert re.search(r"\b2 (?:[\w-]+ )?[\w-]+s\b", two), two
+        assert re.search(r"\b0 (?:[\w-]+ )?[\w-]+s\b", texts[0]), texts[0]
+    assert "unknown" not in texts[None] or not re.search(r"unknown [\w-]+s\b", texts[None])
+
+
+def test_counts_of_one_are_singular() -> None:
+    assert FEATURES["orders_total"].describe(1) == "1 order in total"
+    assert FEATURES["visits_90d"].describe(1) == "1 visit in the last 90 days"
+    assert FEATURES["unresolved_complaints"].describe(1) == "1 unresolved complaint"
+    assert FEATURES["categories_distinct"].describe(1) == "1 product category bought"
+    assert FEATURES["recency_days"].describe(1) == "1 day since the last order"
+    assert FEATURES["tenure_days"].describe(1.0) == "customer for 1 day"
+    assert FEATURES["orders_total"].describe(11) == "11 orders in total"
+    assert FEATURES["gap_mean_days"].describe(1.5) == "1.5 days between order days on average"
+    assert feature_info("cat_toys_orders").describe(1) == "1 order in toys"
+    assert FEATURES["orders_total"].describe(None) == "an unknown number of orders in total"
+    assert FEATURES["spend_total"].describe(None) == "an unknown amount spent in total"

@@ -30,3 +30,14 @@ def test_scoring_counts_equals_scoring_rows(values: list[int], higher_is_better:
     by_value = score_counts(counts, higher_is_better=higher_is_better)
     got = rows.join(by_value, on="value", how="left", maintain_order="left")
     assert got["score"].to_list() == expected["score"].to_list()
+
+
+def test_every_segment_has_a_name_in_words() -> None:
+    """Segment identifiers are for code; people read "can't lose", "need attention"."""
+    from features.rfm import RFM_SEGMENTS, SEGMENT_NAMES, segment_name
+
+    assert set(SEGMENT_NAMES) == {name for name, _, _ in RFM_SEGMENTS}
+    assert segment_name("cant_lose") == "can't lose"
+    assert segment_name("potential_loyalist") == "potential loyalists"
+    for name in SEGMENT_NAMES.values():
+        assert "_" not in name and name == name.strip() and "cant" not in name.split()

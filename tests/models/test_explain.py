@@ -82,18 +82,56 @@ def test_missing_values_read_unknown(tiny_bundle: ModelBundle, tiny_data) -> Non
     out = explain(tiny_bundle, x.iloc[[0]], 3)  # row 0 has orders_90d = NaN
     row = out.filter(pl.col("feature") == "orders_90d").row(0, named=True)
     assert row["value"] is None
-    assert row["sentence"].startswith("unknown orders in the last 90 days")
+    assert row["sentence"].startswith("an unknown number of orders in the last 90 days")
 
 
 def test_unregistered_inputs_get_plain_wording(tiny_bundle: ModelBundle, tiny_data) -> None:
     x, _ = tiny_data
-    renamed = ["target_garden", *tiny_bundle.feature_names[1:]]
-    bundle = ModelBundle(**{**tiny_bundle.__dict__, "feature_names": renamed, "task": "cross_sell"})
+    renamed = ["odd_input", *tiny_bundle.feature_names[1:]]
+    bundle = ModelBundle(**{**tiny_bundle.__dict__, "feature_names": renamed})
     frame = pd.DataFrame(x.to_numpy(), columns=renamed)
-    out = explain(bundle, frame, 3).filter(pl.col("feature") == "target_garden")
+    out = explain(bundle, frame.iloc[:1], 3).filter(pl.col("feature") == "odd_input")
     assert set(out["group"].to_list()) == {OTHER_GROUP}
-    assert out["sentence"][0].startswith("target category garden (yes): ")
-    assert "purchase likelihood" in out["sentence"][0]
+    assert out["sentence"][0].startswith("odd_input = ")
+
+
+def test_the_ranked_category_is_a_product_reason(tiny_bundle: ModelBundle, tiny_data) -> None:
+    """The category being ranked reads "garden: not bought yet", with how much likelier it is
+    after a category the customer bought (the lift recorded at training)."""
+    x, _ = tiny_data
+    renamed = ["target_garden", "cat_toys_orders", tiny_bundle.feature_names[2]]
+    lift = {"toys": {"garden": 3.2}, "kitchen": {"garden": 1.2}}
+    bundle = ModelBundle(
+        **{
+            **tiny_bundle.__dict__,
+            "feature_names": renamed,
+            "task": "cross_sell",
+            "categories": ["garden", "kitchen", "toys"],
+            "metadata": {"category_lift": lift},
+        }
+    )
+    frame = pd.DataFrame(x.to_numpy()[:4], columns=renamed)
+    frame["target_garden"] = [1.0, 1.0, 0.0, 1.0]
+    frame["cat_toys_orders"] = [2.0, 0.0, 2.0, np.nan]
+    out = explain(bundle, frame, 3).filter(pl.col("feature") == "target_garden")
+    assert set(out["group"]) == {"products"}
+    said = [s.rsplit(": ", 1)[0] for s in out["sentence"]]
+    assert said == [
+        "garden: not bought yet, 3x more likely after toys",
+        "garden: not bought yet",  # bought no category with a lift
+        "the category ranked is not garden",
+        "garden: not bought yet",
+    ]
+    # the stored path words the same reasons the same way, given the rows
+    rows = out["row"].to_list()
+    again = reason_sentences(
+        bundle, out["feature"], out["value"], out["points"], X=frame, rows=rows
+    )
+    assert again == out["sentence"].to_list()
+    # a model trained without lifts says what is certain only
+    plain = ModelBundle(**{**bundle.__dict__, "metadata": {}})
+    first = explain(plain, frame.iloc[:1], 3).filter(pl.col("feature") == "target_garden")
+    assert first["sentence"][0].startswith("garden: not bought yet: ")
 
 
 def test_negative_zero_reads_as_zero_whatever_the_batch(

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 from sklearn.base import clone
 
+from features.contracts import event_schema
 from models.rules import (
     CategoryAffinityRule,
     CategoryPopularityRule,
     FeatureThresholdRule,
     category_affinity,
+    category_lift,
     category_popularity,
 )
 from tests.training.frames import CUTOFF, at, day, events_frame
@@ -114,3 +119,29 @@ def test_category_rules_score_rows_of_every_cutoff() -> None:
     assert popularity.describe() == {"name": "category popularity", "window_days": 365}
     with pytest.raises(ValueError, match="events"):
         CategoryAffinityRule().fit(x, y)
+
+
+def test_category_lift_by_hand() -> None:
+    """Four buyers: a, b bought toys and garden; c bought toys; d bought kitchen.
+    Garden: 2 of 4 buyers (0.5); among the 3 toys buyers 2 (2/3): lift 4/3. Toys among the
+    2 garden buyers: 2 of 2 (1.0) against 3 of 4: lift 4/3. Kitchen is never bought with another."""
+    bought = [("a", "toys"), ("a", "garden"), ("b", "toys"), ("b", "garden"), ("c", "toys")]
+    bought += [("d", "kitchen"), ("e", "garden")]  # e orders after the cutoff: not counted
+    rows = [
+        {
+            "customer_id": cid,
+            "ts": datetime(2024, 6, 30 if cid == "e" else 1, tzinfo=UTC),
+            "event_type": "order",
+            "amount": 10.0,
+            "quantity": 1.0,
+            "category": cat,
+            "ref_id": f"{cid}{cat}",
+        }
+        for cid, cat in bought
+    ]
+    events = pl.DataFrame(rows, schema=event_schema())
+    lift = category_lift(events, date(2024, 6, 1), ["garden", "kitchen", "toys"])
+    assert lift == {
+        "garden": {"toys": pytest.approx(4 / 3)},
+        "toys": {"garden": pytest.approx(4 / 3)},
+    }

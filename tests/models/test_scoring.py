@@ -47,6 +47,7 @@ def test_cross_sell_rows_per_customer_and_unbought_category(tiny_bundle: ModelBu
     assert list(zip(out["customer_id"], out["category"], strict=True)) == [
         ("a", "toys"), ("b", "garden"), ("b", "toys"), ("c", "garden"),
     ]  # fmt: skip
+    assert set(out["status"]) == {"eligible"}
     assert out.columns[: len(SCORE_COLUMNS)] == list(SCORE_COLUMNS)
     assert set(out["model_version"]) == {"7"} and set(out["task"]) == {"cross_sell"}
     assert out["reason_1_feature"].null_count() == 0
@@ -60,9 +61,19 @@ def test_churn_scores_match_bundle(tiny_bundle: ModelBundle, tiny_data) -> None:
     out = score_snapshot(tiny_bundle, snapshot, model_name="churn", model_version="1")
     assert out["customer_id"].to_list() == x.index.tolist()
     assert out["category"].null_count() == out.height
-    np.testing.assert_allclose(out["score"].to_numpy(), tiny_bundle.predict_proba(x))
+    active = (x["recency_days"] < 365).to_numpy()
+    assert 0 < (~active).sum() < len(x)
+    scored = out.filter(pl.col("status") == "eligible")
+    assert scored["customer_id"].to_list() == x.index[active].tolist()
+    np.testing.assert_allclose(scored["score"].to_numpy(), tiny_bundle.predict_proba(x[active]))
     np.testing.assert_allclose(
-        out["margin"].to_numpy(), tiny_bundle.contributions(x).sum(axis=1), atol=1e-5
+        scored["margin"].to_numpy(), tiny_bundle.contributions(x[active]).sum(axis=1), atol=1e-5
+    )
+    lapsed = out.filter(pl.col("status") != "eligible")
+    assert set(lapsed["status"]) == {"lapsed"}
+    assert (
+        lapsed.select(pl.col("score", "decile", "margin").null_count()).row(0)
+        == ((~active).sum(),) * 3
     )
 
 
@@ -124,3 +135,31 @@ def test_cross_sell_explains_only_each_customers_top_categories(tiny_bundle: Mod
     )
     assert explained.drop("index").equals(full[explained["index"]])
     assert full["reason_1_feature"].null_count() == 0
+
+
+def test_only_the_population_is_scored_and_ranked(tiny_bundle: ModelBundle) -> None:
+    """Churn scores customers with an order in the window the model recorded; the rest get a
+    status and no score, and deciles rank the scored ones only."""
+    snapshot = pl.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e"],
+            "recency_days": [10, None, 400, 364, 365],
+            "orders_90d": [3, 0, 0, 0, 0],
+            "unresolved_complaints": [0, 0, 1, 2, 0],
+        }
+    )
+    out = score_snapshot(tiny_bundle, snapshot, explain_k=2)  # no window recorded: 365 days
+    assert out["status"].to_list() == ["eligible", "prospect", "lapsed", "eligible", "lapsed"]
+    assert out["score"].is_null().to_list() == [False, True, True, False, True]
+    assert out["reason_1_feature"].is_null().to_list() == [False, True, True, False, True]
+    # two scored rows: the higher is decile 1, the lower 1 + floor(10 * 1 / 2) = 6
+    scored = out.filter(pl.col("status") == "eligible")
+    high = int(scored["score"].arg_max())  # type: ignore[arg-type]
+    assert scored["decile"][high] == 1 and scored["decile"][1 - high] == 6
+
+    recorded = ModelBundle(
+        **{**tiny_bundle.__dict__, "metadata": {"population": {"active_days": 30}}}
+    )
+    out = score_snapshot(recorded, snapshot)
+    assert out["status"].to_list() == ["eligible", "prospect", "lapsed", "lapsed", "lapsed"]
+    assert out.filter(pl.col("status") == "eligible")["decile"].to_list() == [1]

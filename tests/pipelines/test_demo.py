@@ -13,13 +13,14 @@ import time
 from pathlib import Path
 
 import mlflow
+import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from features.store import Store
 from models import registry
-from models.tasks import task_names
+from models.tasks import get_task, task_names
 from pipelines.demo import DEMO_AS_OF
 from serving.app import create_app
 from serving.settings import Settings
@@ -142,3 +143,41 @@ def test_demo_values_every_buyer_and_the_server_shows_them(
     finally:
         mlflow.set_tracking_uri(None)
         mlflow.set_registry_uri(None)
+
+
+@pytest.mark.slow
+def test_demo_churn_bands_hold_no_lapsed_or_never_ordered_customer(
+    demo: tuple[Path, subprocess.CompletedProcess[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's stored churn scores rank the active buyers only: a customer without an order in
+    the model's window is 'lapsed', one who never ordered 'prospect', neither has a decile."""
+    home, _ = demo
+    store = Store(home)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    registry.configure_tracking(home)
+    try:
+        champion = registry.get_version("churn", registry.CHAMPION)
+        assert champion is not None
+        bundle = registry.load_model("churn", registry.CHAMPION).bundle
+    finally:
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+    days = get_task("churn").population.active_days_of(bundle.metadata)
+    assert bundle.metadata["population"]["active_days"] == days  # recorded at training
+    scores = store.read_scores("churn", DEMO_AS_OF, str(champion.version))
+    assert scores is not None
+    snapshot = store.read_snapshot(DEMO_AS_OF).select("customer_id", "recency_days")
+    rows = scores.join(snapshot, on="customer_id", how="left")
+    assert rows.height == snapshot.height  # one row per snapshot customer
+    ranked = rows.filter(pl.col("decile").is_not_null())
+    assert ranked.height > 0 and (ranked["recency_days"] < days).all()
+    assert set(ranked["status"]) == {"eligible"}
+    outside = rows.filter(pl.col("decile").is_null())
+    expected = pl.when(pl.col("recency_days").is_null()).then(pl.lit("prospect"))
+    expected = expected.otherwise(pl.lit("lapsed"))
+    assert outside.height > 0 and outside["score"].null_count() == outside.height
+    assert (outside["status"] == outside.select(expected).to_series()).all()
+    print(
+        f"demo churn: {ranked.height} scored, statuses",
+        dict(outside["status"].value_counts().iter_rows()),
+    )

@@ -273,14 +273,27 @@ def test_score_writes_one_row_per_customer_with_reasons(
     assert {f"reason_{i}_{f}" for i in (1, 2) for f in ("feature", "sentence", "points")} <= set(
         scores.columns
     )
+    # every snapshot customer has a row; those outside the population a status and no score
+    snapshot = _snapshot(sample)
+    assert scores.height == snapshot.height
+    assert set(scores["status"]) <= {"eligible", "lapsed", "prospect"}
+    outside = scores.filter(pl.col("status") != "eligible")
+    assert outside["score"].null_count() == outside["decile"].null_count() == outside.height
+    scores = scores.filter(pl.col("status") == "eligible")
     # the model's contributions add up to the margin written for each customer
-    snapshot_x = model_frame("churn", _snapshot(sample), tiny_bundle.feature_names)
+    snapshot_x = model_frame("churn", snapshot, tiny_bundle.feature_names)
+    snapshot_x = snapshot_x.loc[scores["customer_id"].to_list()]
     contrib = tiny_bundle.contributions(snapshot_x)
-    margin = dict(zip(scores["customer_id"], scores["margin"], strict=True))
-    expected = np.array([margin[c] for c in snapshot_x.index])
-    np.testing.assert_allclose(contrib.sum(axis=1), expected, atol=1e-5)
+    np.testing.assert_allclose(contrib.sum(axis=1), scores["margin"].to_numpy(), atol=1e-5)
     np.testing.assert_allclose(
         scores["score"].to_numpy(), tiny_bundle.predict_proba(snapshot_x), rtol=1e-9
+    )
+    # the reasons and the remainder line reconcile with the score
+    shown = scores.select(pl.sum_horizontal("reason_1_points", "reason_2_points", "other_points"))
+    np.testing.assert_allclose(
+        shown.to_series().to_numpy(),
+        100 * (scores["score"] - scores["base_probability"]).to_numpy(),
+        atol=1e-9,
     )
 
 

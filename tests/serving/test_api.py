@@ -421,3 +421,98 @@ def test_access_log_names_route_templates_and_request_ids(
     assert '"GET /v1/customers/{customer_id}/scores" 200' in text
     assert f"request_id={r.headers['x-request-id']}" in text
     assert f"request_id={missing.headers['x-request-id']}" in text
+
+
+def _assert_reconciles(score: dict) -> None:
+    """The reasons and the remainder line sum exactly to the change from the base.
+
+    In probability points to ``100 * (probability - base_probability)``, in log-odds of the
+    uncalibrated margin to ``log_odds - base_log_odds``.
+    """
+    assert score["status"] == "eligible" and score["probability"] is not None
+    rest = score["other_inputs"]
+    assert rest is not None and rest["inputs"] >= 0
+    points = sum(r["contribution_points"] for r in score["reasons"]) + rest["contribution_points"]
+    assert points == pytest.approx(
+        100 * (score["probability"] - score["base_probability"]), abs=1e-9
+    )
+    log_odds = sum(r["contribution_log_odds"] for r in score["reasons"])
+    log_odds += rest["contribution_log_odds"]
+    assert log_odds == pytest.approx(score["log_odds"] - score["base_log_odds"], abs=1e-9)
+    assert rest["sentence"].startswith(
+        "1 other input:" if rest["inputs"] == 1 else f"{rest['inputs']} other inputs together:"
+    )
+
+
+def test_reasons_reconcile_for_every_task_get_and_post(
+    client: TestClient, snapshot: pl.DataFrame
+) -> None:
+    """GET, POST /v1/scores and POST /v1/score (features and events) reconcile for every task."""
+    ids = ["c001", "c002", "c004", "c010"]
+    posted = client.post(
+        "/v1/scores", headers=headers(), json={"customer_ids": ids, "explain": 4}
+    ).json()["results"]
+    seen = dict.fromkeys(task_names(), 0)
+    for cid, batch in zip(ids, posted, strict=True):
+        got = _scores(client, cid, "?explain=4")["scores"]
+        row = snapshot.filter(pl.col("customer_id") == cid).row(0, named=True)
+        features = {k: v for k, v in row.items() if isinstance(v, int | float) or v is None}
+        live = client.post(
+            "/v1/score", headers=headers(), json={"customer_id": cid, "features": features}
+        ).json()["scores"]
+        for task in task_names():
+            for score in (got[task], batch["scores"][task], live[task]):
+                if score["probability"] is None:
+                    continue
+                _assert_reconciles(score)
+                assert 0 <= score["base_probability"] <= 1
+                seen[task] += 1
+            assert live[task]["missing_inputs"] == []
+    assert all(seen.values()), seen  # every task had scored customers
+    # explain=0: no reasons asked, no remainder line
+    bare = _scores(client, "c001", "?explain=0")["scores"]["churn"]
+    assert bare["reasons"] == [] and bare["other_inputs"] is None
+    assert bare["base_probability"] is not None
+
+
+TARGETS = [f"target_{c}" for c in CATEGORIES]
+
+
+def test_inputs_not_sent_are_never_reasons(client: TestClient, snapshot: pl.DataFrame) -> None:
+    """POST /v1/score with some features: the rest are listed as missing and never a reason."""
+    row = snapshot.filter(pl.col("customer_id") == "c004").row(0, named=True)
+    sent = {"recency_days": float(row["recency_days"]), "orders_total": float(row["orders_total"])}
+    r = client.post(
+        "/v1/score",
+        headers=headers(),
+        json={"customer_id": "c004", "features": sent, "explain": 10},
+    )
+    assert r.status_code == 200, r.text
+    for task, score in r.json()["scores"].items():
+        if score["probability"] is None:
+            continue
+        missing = set(score["missing_inputs"])
+        assert "recency_days" not in missing and "is_subscribed" in missing, task
+        reasons = {x["feature"] for x in score["reasons"]}
+        # only what was sent, or what the model derives (the category being ranked)
+        assert not reasons & missing and reasons <= set(sent) | set(TARGETS), task
+        assert not any("unknown" in x["sentence"] for x in score["reasons"]), task
+        _assert_reconciles(score)
+        # the inputs not sent are in the remainder line
+        assert score["other_inputs"]["inputs"] >= len(missing)
+
+
+def test_customers_outside_the_population_get_a_status(
+    client: TestClient, snapshot: pl.DataFrame
+) -> None:
+    """A never-ordered customer has a churn status 'prospect' and no score; repurchase scores
+    everyone known."""
+    prospects = snapshot.filter(pl.col("recency_days").is_null())["customer_id"].to_list()
+    assert prospects, "the fixture has customers without orders"
+    body = _scores(client, prospects[0])["scores"]
+    churn = body["churn"]
+    assert churn["status"] == "prospect" and "no order yet" in churn["status_reason"]
+    assert churn["probability"] is None and churn["decile"] is None and churn["band"] is None
+    assert churn["reasons"] == [] and churn["base_log_odds"] is None
+    assert body["repurchase"]["status"] == "eligible"
+    assert body["repurchase"]["probability"] is not None

@@ -130,13 +130,14 @@ def test_serving_table_has_the_batch_layout(
             model_name=task,
             model_version="1",
         )
-        assert_frame_equal(score_table(table, chunk=7), batch)
+        assert_frame_equal(score_table(table, state.index, chunk=7), batch)
     table = state.tables["cross_sell"]
     with pytest.raises(ValueError, match="not every customer is explained"):
-        score_table(table)
+        score_table(table, state.index)
     ensure_explained(table, np.flatnonzero(table.top >= 0))
-    cross = score_table(table)
-    assert cross.height == len(table.X)
+    cross = score_table(table, state.index)
+    assert cross.filter(pl.col("status") == "eligible").height == len(table.X)
+    assert cross.filter(pl.col("status") == "no_candidates").height == (table.top < 0).sum() > 0
     assert cross.get_column("reason_1_feature").drop_nulls().len() == (table.top >= 0).sum()
 
 

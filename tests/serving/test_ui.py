@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -402,11 +403,41 @@ def test_customer_list_filters_sorts_and_pages(ui: TestClient, world: UIWorld) -
     found = ids(ui.get("/ui/customers?q=C01").text)
     assert found and all("c01" in f for f in found)
     table = ui.app.state.holder.current.tables["churn"]  # type: ignore[attr-defined]
-    n_high = int((table.decile[table.top] <= 2).sum())
+    n_high = int((table.decile[table.top[table.top >= 0]] <= 2).sum())
     high = ui.get("/ui/customers?task=churn&band=high&sort=customer_id").text
     assert f"{n_high} of {world.snapshot.height}" in high
     # unknown sort and task fall back to the defaults
     assert ui.get("/ui/customers?sort=nope&task=nope&order=x").status_code == 200
+
+
+def test_customers_outside_a_population_have_their_own_filter_not_a_band(
+    ui: TestClient, world: UIWorld
+) -> None:
+    """Never-ordered customers are 'prospect' for churn: counted apart on the overview, their own
+    filter in the list, never in a churn band."""
+    login(ui)
+    prospects = set(
+        world.snapshot.filter(pl.col("recency_days").is_null())["customer_id"].to_list()
+    )
+    assert prospects
+    overview = ui.get("/ui/").text
+    assert f'data-status="prospect">prospect</span> {len(prospects)} ' in overview
+    listed = ui.get("/ui/customers?task=churn&band=prospect&sort=customer_id").text
+    assert f"{len(prospects)} of {world.snapshot.height} customers" in listed
+    in_bands = 0
+    for band in ("high", "medium", "low"):
+        page = ui.get(f"/ui/customers?task=churn&band={band}&sort=recency_days&order=desc").text
+        in_bands += int(re.search(rf"([\d,]+) of {world.snapshot.height} customers", page)[1])
+        shown = {
+            a["href"].rsplit("/", 1)[1]
+            for t, a, _ in parse(page).tags
+            if t == "a" and a.get("href", "").startswith("/ui/customers/")
+        }
+        assert not shown & prospects, band
+    assert in_bands == world.snapshot.height - len(prospects)  # the bands hold the scored only
+    one = sorted(prospects)[0]
+    page = ui.get(f"/ui/customers/{one}").text
+    assert 'data-status="prospect"' in page and "no order yet" in page
 
 
 def test_overview_shows_models_grades_and_distributions(ui: TestClient) -> None:
@@ -454,6 +485,28 @@ def test_model_card_metrics_match_mlflow(
     assert ui.get("/ui/models/nope").status_code == 404
 
 
+def test_model_page_opens_on_the_card_with_the_task_headline(ui: TestClient) -> None:
+    """The card (grade, the spec's own metrics against the rule, gains) comes before the full
+    metrics table; counts read as integers; the change column only where there is a change."""
+    from models.tasks import get_task
+
+    login(ui)
+    text = ui.get("/ui/models/churn").text
+    card, table = text.index('id="card-champion"'), text.index('id="metrics"')
+    assert card < text.index('id="headline-champion"') < text.index('id="gains-champion"') < table
+    headline = [
+        a["data-headline"] for t, a, _ in parse(text).tags if t == "td" and "data-headline" in a
+    ]
+    recorded = {"roc_auc", "pr_auc", "top_decile_lift", "brier", "log_loss"}  # ui_data
+    spec = [m for m in get_task("churn").metrics if m in recorded]
+    assert headline == spec * 2  # champion and challenger, in the spec's order
+    assert ">3,535<" in text and "3,535.0000" not in text
+    # the champion (v1) has no previous version: no empty change column for it
+    head = text[table : text.index("</thead>", table)]
+    assert head.count("Δ vs v") == 1
+    assert "Δ</th>" not in head
+
+
 def test_model_card_falls_back_to_the_served_model(
     ui: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -481,6 +534,24 @@ def test_waterfall_svg_is_well_formed_and_accessible() -> None:
     assert points == [20.0, 4.0, -1.5, 22.5]
     assert chart.rows[1] == ("3 complaints <open>", "+4.0 pts", "24.0%")
     assert chart.rows[-1] == ("This customer", "+2.5 pts", "22.5%")
+
+
+def test_waterfall_labels_wrap_and_are_never_cut() -> None:
+    """A long reason label wraps onto lines that hold every word; hover and table hold it too."""
+    long = "an unknown number of unresolved complaints in the last 90 days and then some more words"
+    chart = waterfall([WaterfallStep(long, "f", 3.0)], 10.0, 13.0, chart_id="w", title="t")
+    root = ET.fromstring(str(chart.svg))
+    ns = "{http://www.w3.org/2000/svg}"
+    step = next(g for g in root.iter(f"{ns}g") if g.get("class") == "step up")
+    spans = [t.text for t in step.iter(f"{ns}tspan")]
+    assert len(spans) > 1 and " ".join(spans) == long  # type: ignore[arg-type]
+    assert all(len(t) <= 44 for t in spans)  # type: ignore[arg-type]
+    assert "…" not in str(chart.svg)
+    assert step.find(f"{ns}title").text == long  # type: ignore[union-attr]
+    assert chart.rows[1][0] == long
+    # the wrapped row is taller: its bar is still inside the drawing
+    heights = [float(r.get("y")) for r in root.iter(f"{ns}rect")]  # type: ignore[arg-type]
+    assert heights == sorted(heights) and heights[-1] < float(root.get("height"))  # type: ignore[arg-type]
 
 
 def test_other_charts_are_well_formed_with_tables() -> None:
