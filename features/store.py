@@ -383,13 +383,17 @@ def _read_checked(path: Path, key: bytes | None) -> pl.DataFrame:
         raise TamperedTableError(f"{manifest_path.name} is not a manifest") from exc
     if not hmac.compare_digest(_sign(key, fields), signature) or fields["file"] != path.name:
         raise TamperedTableError(f"{manifest_path.name}: the signature does not match")
-    table = pl.read_parquet(io.BytesIO(raw))
-    created = json.loads(pl.read_parquet_metadata(io.BytesIO(raw))[METADATA_KEY]).get("created")
-    if created != fields["created"]:
-        raise UnsignedTableError(f"{path.name} is not the write its manifest was signed for")
     if len(raw) != fields["bytes"] or hashlib.sha256(raw).hexdigest() != fields["sha256"]:
+        # bytes checked before any parsing: a flipped byte may leave the file unreadable
+        try:
+            meta = pl.read_parquet_metadata(io.BytesIO(raw))[METADATA_KEY]
+            created = json.loads(meta).get("created")
+        except Exception:  # unreadable: not the write signed, whatever it is
+            created = fields["created"]
+        if created != fields["created"]:
+            raise UnsignedTableError(f"{path.name} is not the write its manifest was signed for")
         raise TamperedTableError(f"{path.name} does not match its signed manifest")
-    return table
+    return pl.read_parquet(io.BytesIO(raw))
 
 
 def _info_text(path: Path) -> str | None:
