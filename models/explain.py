@@ -374,7 +374,8 @@ def _top_reasons(
     allowed = np.array([name not in exclude for name in bundle.feature_names])
     k = min(k, int(allowed.sum()))
     points = probability_points(c, bundle.calibration)
-    values = X.loc[:, bundle.feature_names].to_numpy(dtype=np.float64, na_value=np.nan)
+    inputs = X if X.columns.tolist() == bundle.feature_names else X.loc[:, bundle.feature_names]
+    values = inputs.to_numpy(dtype=np.float64, na_value=np.nan)  # model_frame's rows: as they are
     strength = np.where(allowed, np.abs(c[:, :-1]), -1.0)  # excluded inputs rank last
     order = np.argsort(-strength, axis=1, kind="stable")[:, :k]
     rows = np.repeat(np.arange(n, dtype=np.int64), k)
