@@ -1424,7 +1424,7 @@ class Store:
         pathlib.Path
             The record's file.
         """
-        text = json.dumps(record, indent=1, sort_keys=True, default=str, allow_nan=True)
+        text = json.dumps(record, indent=1, default=str, allow_nan=True)
         return atomic_write(self.record_path(kind, as_of), lambda p: p.write_text(text))
 
     def read_record(self, kind: str, as_of: date) -> dict[str, Any] | None:

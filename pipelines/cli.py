@@ -49,6 +49,7 @@ _COMMANDS: tuple[tuple[str, typer.Typer, str, str, str], ...] = (
     ("campaign", campaign_app, "record", "pipelines.campaign", "record_command"),
     ("campaign", campaign_app, "report", "pipelines.campaign", "report_command"),
     ("drift", app, "drift", "pipelines.drift", "drift_command"),
+    ("cycle", app, "cycle", "pipelines.cycle", "cycle_command"),
     ("serve", app, "serve", "pipelines.serve", "serve_command"),
     ("demo", app, "demo", "pipelines.demo", "demo_command"),
     ("audit", audit_app, "verify", "pipelines.audit", "verify_command"),

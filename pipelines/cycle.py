@@ -1,0 +1,460 @@
+"""``guanxi cycle``: the scheduled job, one day at a time, resumable and idempotent.
+
+One run for a day ``D`` (``--as-of``) takes these steps (:data:`STEPS`), each the same code the
+single commands run:
+
+``snapshot``
+    Read and validate the events (and customers), build the snapshot of ``D`` and keep it in the
+    store with its history (:meth:`features.store.Store.write_snapshot`).
+``value``
+    Fit the value models and keep the value table of ``D`` (:mod:`pipelines.value`); data that
+    cannot identify the models is noted, not an error.
+``score``
+    Score every customer with each task's champion, with reasons, and keep the tables
+    (:func:`pipelines.score.store_scores`); a task without a champion is noted.
+``drift``
+    The drift and live-performance report of ``D`` (:mod:`pipelines.drift`): printed, HTML,
+    MLflow, store.
+``retrain``
+    Train a challenger (:func:`pipelines.train.run_training`) for each task whose champion is
+    missing, older than ``--max-model-age`` days (its ``as_of`` tag), whose features drifted
+    beyond ``--max-drifted-share`` or whose scores drifted. A version already trained as of
+    ``D`` is reused, so a resumed run never registers a second one.
+``promote``
+    The gate (:func:`pipelines.promote.promote`) for each challenger of the ``retrain`` step.
+``rescore``
+    Score and keep the tables of the champions promoted in this run.
+``reload``
+    Ask a running server to load the new state (``POST /v1/admin/reload`` with an admin key of
+    ``GUANXI_API_KEYS``) when ``--reload-url`` is given; a server started later loads it anyway.
+
+Each finished step is recorded in the store (``<home>/cycle/as_of=D.json``, written atomically,
+with the step's summary) before the next starts. A run skips the steps recorded as done, so the
+same ``--as-of`` twice does nothing new, and a run that failed or was killed (SIGKILL included)
+resumes from the step that did not finish: every step writes its outputs atomically, so the
+previous ones stay intact until the new ones are complete, and redoing an unfinished step only
+replaces outputs with equal ones. The test hook ``GUANXI_CYCLE_KILL_IN=<step>`` kills the
+process with SIGKILL inside that step, after its outputs and before its record (the tests use it).
+
+:func:`run_cycle` is the function a scheduler calls (cron runs the command; Airflow can call the
+function in a ``PythonOperator``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+import polars as pl
+import typer
+from rich.console import Console
+
+from features.events import EventsValidationError
+from features.snapshot import build_snapshot
+from features.store import Store
+from models import registry
+from models.clv import ModelIdentificationError
+from models.explain import MAX_REASONS
+from models.scoring import score_snapshot
+from models.tasks import task_names
+from pipelines import connectors
+
+__all__ = [
+    "KILL_ENV",
+    "STEPS",
+    "CycleConfig",
+    "CycleError",
+    "cycle_command",
+    "retrain_reasons",
+    "run_cycle",
+]
+
+STEPS: Final = ("snapshot", "value", "score", "drift", "retrain", "promote", "rescore", "reload")
+"""The steps of a cycle, in order."""
+
+KILL_ENV: Final = "GUANXI_CYCLE_KILL_IN"
+"""Test hook: the step inside which the process kills itself with SIGKILL."""
+
+
+class CycleError(RuntimeError):
+    """A step failed; the record keeps the steps before it, the next run resumes there."""
+
+
+@dataclass(frozen=True)
+class CycleConfig:
+    """Settings of a cycle.
+
+    Parameters
+    ----------
+    tasks : tuple of str
+        Tasks scored, checked and retrained.
+    horizon : int
+        Label window of retrained models, in days.
+    trials : int
+        Optuna trials per retraining.
+    seed : int
+        Seed of the retraining.
+    max_model_age_days : int
+        Retrain a champion trained more than this many days before the cycle's day.
+    max_drifted_share : float
+        Retrain when more than this share of the compared features drifted.
+    value_horizon_days : int
+        Horizon of the value table.
+    explain : int
+        Reasons kept per scored row.
+    reload_url : str or None
+        Base URL of a running server to reload (``http://127.0.0.1:8000``).
+    """
+
+    tasks: tuple[str, ...] = field(default_factory=task_names)
+    horizon: int = 90
+    trials: int = 10
+    seed: int = 0
+    max_model_age_days: int = 90
+    max_drifted_share: float = 0.25
+    value_horizon_days: int = 365
+    explain: int = MAX_REASONS
+    reload_url: str | None = None
+
+
+def retrain_reasons(
+    champion_as_of: date | None,
+    day: date,
+    drifted_share: float,
+    score_drifted: bool,
+    config: CycleConfig,
+) -> list[str]:
+    """Say why a task's model should be retrained (pure).
+
+    Parameters
+    ----------
+    champion_as_of : datetime.date or None
+        The champion's training day; None when there is no champion.
+    day : datetime.date
+        The cycle's day.
+    drifted_share : float
+        Share of the compared features that drifted.
+    score_drifted : bool
+        Whether the task's score distribution drifted.
+    config : CycleConfig
+        The thresholds.
+
+    Returns
+    -------
+    list of str
+        The reasons; empty when the champion stays.
+    """
+    if champion_as_of is None:
+        return ["no champion"]
+    reasons = []
+    age = (day - champion_as_of).days
+    if age > config.max_model_age_days:
+        reasons.append(f"model age {age} days > {config.max_model_age_days}")
+    if drifted_share > config.max_drifted_share:
+        reasons.append(f"{100 * drifted_share:.1f}% of features drifted")
+    if score_drifted:
+        reasons.append("scores drifted")
+    return reasons
+
+
+class _Run:
+    """One run of a cycle: the inputs read at most once, and each step as a method."""
+
+    def __init__(
+        self,
+        sources: connectors.Inputs,
+        day: date,
+        config: CycleConfig,
+        home: Path,
+        console: Console,
+    ) -> None:
+        self.sources, self.day, self.config = sources, day, config
+        self.home, self.console, self.store = home, console, Store(home)
+        self._data: tuple[pl.DataFrame, pl.DataFrame | None] | None = None
+
+    def data(self) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+        if self._data is None:
+            self._data = self.sources.read(datetime.now(UTC))
+        return self._data
+
+    def snapshot(self, record: dict[str, Any]) -> dict[str, Any]:
+        events, customers = self.data()
+        frame = build_snapshot(events, customers, self.day)
+        info = self.store.write_snapshot(
+            frame,
+            self.day,
+            events=self.sources.events.describe(),
+            customers=self.sources.customers.describe() if self.sources.customers else None,
+            history=events,
+        )
+        return {"customers": info.rows, "path": str(info.path)}
+
+    def value(self, record: dict[str, Any]) -> dict[str, Any]:
+        from pipelines.value import compute_values, keep_values
+
+        events, _ = self.data()
+        try:
+            run = compute_values(
+                events,
+                self.store.read_snapshot(self.day),
+                self.day,
+                horizon_days=self.config.value_horizon_days,
+            )
+        except ModelIdentificationError as exc:
+            return {"skipped": str(exc)}
+        run_id, _ = keep_values(run, self.home)
+        return {"customers": run.table.height, "run_id": run_id, "notes": list(run.notes)}
+
+    def _score(self, tasks: list[str]) -> dict[str, Any]:
+        from pipelines.score import store_scores
+
+        snapshot = self.store.read_snapshot(self.day)
+        done: dict[str, Any] = {}
+        for task in tasks:
+            try:
+                bundle = registry.load_model(task, alias=registry.CHAMPION).bundle
+            except registry.ModelNotFoundError:
+                done[task] = "no champion"
+                continue
+            scored = score_snapshot(bundle, snapshot, explain_k=self.config.explain)
+            info = store_scores(self.store, bundle, snapshot, self.day, scored, self.config.explain)
+            done[task] = {"version": info.model_version, "rows": info.rows}
+        return done
+
+    def score(self, record: dict[str, Any]) -> dict[str, Any]:
+        return self._score(list(self.config.tasks))
+
+    def drift(self, record: dict[str, Any]) -> dict[str, Any]:
+        from pipelines.drift import DriftInputs, drift_report, keep_report, print_report
+
+        events, customers = self.data()
+        inputs = DriftInputs(self.store, self.day, events, customers)
+        report = drift_report(inputs, list(self.config.tasks))
+        print_report(self.console, report, limit=5)
+        run_id, path = keep_report(report, self.home)
+        return {**report["summary"], "run_id": run_id, "html": str(path)}
+
+    def retrain(self, record: dict[str, Any]) -> dict[str, Any]:
+        from pipelines.train import run_training
+        from training.datasets import InsufficientDataError
+        from training.train import TrainConfig
+
+        drift = record["steps"]["drift"]["summary"]
+        done: dict[str, Any] = {}
+        for task in self.config.tasks:
+            champion = registry.get_version(task, registry.CHAMPION)
+            trained = (champion.tags or {}).get("as_of") if champion is not None else None
+            reasons = retrain_reasons(
+                date.fromisoformat(trained[:10]) if trained else None,
+                self.day,
+                float(drift["drifted_share"]),
+                task in drift["scores_drifted"],
+                self.config,
+            )
+            if not reasons:
+                done[task] = {"retrained": False}
+                continue
+            today = [
+                v for v in registry.list_versions(task) if v.tags.get("as_of") == str(self.day)
+            ]
+            if today:  # trained as of this day already (by a run that did not record it)
+                done[task] = {"retrained": True, "version": today[0].version, "reasons": reasons}
+                continue
+            events, customers = self.data()
+            config = TrainConfig(trials=self.config.trials, seed=self.config.seed)
+            try:
+                outcome = run_training(
+                    task,
+                    events,
+                    customers,
+                    self.sources.events.label,
+                    self.day,
+                    self.config.horizon,
+                    config,
+                    self.home,
+                    self.console,
+                )
+            except InsufficientDataError as exc:
+                done[task] = {"retrained": False, "reasons": reasons, "skipped": str(exc)}
+                continue
+            done[task] = {"retrained": True, "version": outcome.version, "reasons": reasons}
+        return done
+
+    def promote(self, record: dict[str, Any]) -> dict[str, Any]:
+        from pipelines.promote import promote
+
+        done: dict[str, Any] = {}
+        for task, step in record["steps"]["retrain"]["summary"].items():
+            if step.get("retrained"):
+                decision = promote(task, self.console)
+                done[task] = {"promoted": decision.promote or decision.already, **asdict(decision)}
+        return done
+
+    def rescore(self, record: dict[str, Any]) -> dict[str, Any]:
+        promoted = record["steps"]["promote"]["summary"]
+        return self._score([task for task, step in promoted.items() if step["promoted"]])
+
+    def reload(self, record: dict[str, Any]) -> dict[str, Any]:
+        from serving.settings import Role, get_settings
+
+        url = self.config.reload_url
+        if not url:
+            return {"skipped": "no --reload-url: a server started later loads the new state"}
+        keys = [k for k, role in get_settings().keys.items() if role >= Role.admin]
+        if not keys:
+            raise CycleError("cannot reload the server: GUANXI_API_KEYS holds no admin key")
+        request = urllib.request.Request(
+            url.rstrip("/") + "/v1/admin/reload", method="POST", headers={"X-API-Key": keys[0]}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                answer = json.loads(response.read())
+        except (urllib.error.URLError, OSError) as exc:
+            raise CycleError(f"the server at {url} did not reload: {exc}") from exc
+        return {"reloaded": True, "snapshot": answer.get("snapshot")}
+
+
+def _kill_hook(step: str) -> None:
+    """SIGKILL this process inside ``step`` when the test hook names it."""
+    if os.environ.get(KILL_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def run_cycle(
+    sources: connectors.Inputs,
+    as_of: date,
+    config: CycleConfig,
+    home: Path,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) the cycle of a day; the function a scheduler calls.
+
+    Parameters
+    ----------
+    sources : pipelines.connectors.Inputs
+        Where the events (and customers) are read from.
+    as_of : datetime.date
+        The cycle's day.
+    config : CycleConfig
+        Settings.
+    home : pathlib.Path
+        ``GUANXI_HOME`` (tracking is configured and checked here).
+    console : rich.console.Console, optional
+        Progress output.
+
+    Returns
+    -------
+    dict
+        The record kept in the store: ``as_of``, ``steps`` (step -> ``done`` time and
+        ``summary``) and ``complete``.
+
+    Raises
+    ------
+    features.events.EventsValidationError
+        If the inputs have errors (nothing of the step is written).
+    CycleError
+        If the server reload fails.
+    models.registry.TrackingUnavailableError
+        If the tracking server does not answer.
+    """
+    from models.registry import check_tracking, configure_tracking
+    from pipelines.console import quiet_libraries
+
+    console = console or Console()
+    check_tracking(configure_tracking(home))
+    run = _Run(sources, as_of, config, home, console)
+    store = run.store
+    record = store.read_record("cycle", as_of) or {
+        "as_of": as_of.isoformat(),
+        "events": sources.events.label,
+        "steps": {},
+        "complete": False,
+    }
+    steps: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+        name: getattr(run, name) for name in STEPS
+    }
+    for name, step in steps.items():
+        if name in record["steps"]:
+            console.print(f"{name}: done already ({record['steps'][name]['done']})")
+            continue
+        console.rule(f"{name} ({as_of})")
+        with quiet_libraries():
+            summary = step(record)
+        _kill_hook(name)
+        record["steps"][name] = {"done": datetime.now(UTC).isoformat(), "summary": summary}
+        store.write_record("cycle", as_of, record)
+        console.print(f"{name}: {json.dumps(summary, default=str)[:300]}")
+    if not record["complete"]:
+        record["complete"] = True
+        store.write_record("cycle", as_of, record)
+    return record
+
+
+def cycle_command(
+    events: connectors.Events,
+    as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="The cycle's day (UTC).")],
+    customers: connectors.Customers = None,
+    tasks: Annotated[
+        str, typer.Option(help="Comma-separated tasks (default: every task).")
+    ] = ",".join(task_names()),
+    horizon: Annotated[int, typer.Option(min=1, help="Label window of retrained models.")] = 90,
+    trials: Annotated[int, typer.Option(min=1, help="Optuna trials per retraining.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the retraining.")] = 0,
+    max_model_age: Annotated[
+        int, typer.Option(min=0, help="Retrain a champion trained more days ago than this.")
+    ] = CycleConfig.max_model_age_days,
+    max_drifted_share: Annotated[
+        float, typer.Option(min=0, max=1, help="Retrain when more features drifted than this.")
+    ] = CycleConfig.max_drifted_share,
+    value_horizon: Annotated[
+        int, typer.Option(min=1, help="Horizon of the value table, in days.")
+    ] = CycleConfig.value_horizon_days,
+    reload_url: Annotated[
+        str | None, typer.Option(help="Base URL of a running guanxi server to reload.")
+    ] = None,
+    events_table: connectors.EventsTable = None,
+    events_query: connectors.EventsQuery = None,
+    customers_table: connectors.CustomersTable = None,
+    customers_query: connectors.CustomersQuery = None,
+    mapping: connectors.MappingFile = None,
+) -> None:
+    """Run the day's cycle: snapshot, value, scores, drift, retraining, promotion, reload."""
+    from models.registry import TrackingUnavailableError
+    from pipelines.score import parse_tasks
+    from serving.settings import get_settings
+
+    console = Console()
+    sources = connectors.inputs(
+        events, events_table, events_query, customers, customers_table, customers_query, mapping
+    )
+    config = CycleConfig(
+        tasks=tuple(parse_tasks(tasks)),
+        horizon=horizon,
+        trials=trials,
+        seed=seed,
+        max_model_age_days=max_model_age,
+        max_drifted_share=max_drifted_share,
+        value_horizon_days=value_horizon,
+        reload_url=reload_url,
+    )
+    day = as_of.date()
+    try:
+        record = run_cycle(sources, day, config, get_settings().home, console)
+    except TrackingUnavailableError as exc:
+        console.print(f"[red]cycle not run:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except (EventsValidationError, CycleError) as exc:
+        console.print(
+            f"[red]cycle stopped:[/red] {exc}\nThe steps before it are kept; run the same "
+            "command again to resume."
+        )
+        raise typer.Exit(1) from exc
+    console.print(f"cycle of {day} complete: {', '.join(s for s in STEPS if s in record['steps'])}")
