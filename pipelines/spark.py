@@ -49,6 +49,13 @@ Both functions take and return Spark DataFrames: read events from Parquet paths 
 and the same code runs on a cluster (``--spark-master spark://host:7077`` or ``spark-submit``).
 :func:`snapshot_with_spark` and :func:`scores_with_spark` are what ``guanxi features build`` and
 ``guanxi score`` call with ``--engine spark``.
+
+Customer value (:func:`purchase_summary_spark`, :func:`value_table_spark`)
+    The repeat-purchase summaries are computed per bucket with the Polars function; BG/NBD and
+    Gamma-Gamma are fitted on the driver (a handful of parameters); each customer's value is
+    computed per bucket with the Polars function and the fitted models, and the value tier, which
+    ranks every customer, over all rows. :func:`value_steps` is what ``guanxi value --engine
+    spark`` calls.
 """
 
 from __future__ import annotations
@@ -69,7 +76,10 @@ from features.contracts import event_schema
 from features.products import category_slugs
 from features.rfm import RFM_SCORES, rfm_segment, score_counts
 from features.snapshot import build_snapshot
+from features.value import repeat_purchase_summary
 from models.artifact import ModelBundle, apply_calibration
+from models.clv import value_tier
+from models.clv.customers import ValueFit, value_table
 from models.scoring import (
     EXPLAINED_CATEGORIES,
     REASON_FIELDS,
@@ -82,17 +92,20 @@ from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, model_frame, populat
 from pipelines.engine import DEFAULT_MASTER
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
 __all__ = [
     "DEFAULT_BUCKETS",
     "build_snapshot_spark",
+    "purchase_summary_spark",
     "read_table",
     "score_spark",
     "scores_with_spark",
     "snapshot_with_spark",
     "spark_session",
+    "value_steps",
+    "value_table_spark",
     "write_table",
 ]
 
@@ -265,6 +278,13 @@ def _global_categories(events: DataFrame, as_of: date) -> list[str]:
     return sorted(set(category_slugs(names["category"].to_list())))
 
 
+def _bucket(buckets: int) -> Column:
+    """``pmod(xxhash64(customer_id), buckets)``: the hash bucket of a customer's rows."""
+    from pyspark.sql import functions as sf
+
+    return sf.pmod(sf.xxhash64("customer_id"), sf.lit(buckets)).alias(_BUCKET)
+
+
 def _seen(events: DataFrame, as_of: date) -> DataFrame:
     """Events a snapshot as of ``as_of`` may see (``ts`` before the next UTC midnight)."""
     from pyspark.sql import functions as sf
@@ -339,14 +359,12 @@ def build_snapshot_spark(
     ValueError
         If ``buckets`` is not positive.
     """
-    from pyspark.sql import functions as sf
-
     if buckets < 1:
         raise ValueError(f"buckets must be positive, got {buckets}")
     spark = events.sparkSession
     seen = _seen(_contract_events(events), as_of)
     cats = _global_categories(seen, as_of) if categories is None else category_slugs(categories)
-    bucket = sf.pmod(sf.xxhash64("customer_id"), sf.lit(buckets)).alias(_BUCKET)
+    bucket = _bucket(buckets)
     grouped = seen.select(bucket, "*").groupBy(_BUCKET)
     people_schema = None
     if customers is not None:
@@ -621,3 +639,197 @@ def scores_with_spark(
     uri = f"models:/{registry.get('name', bundle.task)}/{registry.get('version')}"
     spark = spark_session(master)
     return _to_polars(score_spark(_from_polars(spark, snapshot), bundle, uri, explain_k))
+
+
+def purchase_summary_spark(
+    events: DataFrame, as_of: date, buckets: int = DEFAULT_BUCKETS
+) -> DataFrame:
+    """Summarise each customer's repeat purchases on Spark, equal to the Polars summary.
+
+    :func:`features.value.repeat_purchase_summary` runs unchanged on each hash bucket of
+    ``customer_id`` (``groupBy(bucket).applyInArrow``; a customer's orders meet in one bucket, and
+    the summary reads nothing but them). Each bucket's events are sorted first, as for snapshots.
+
+    Parameters
+    ----------
+    events : pyspark.sql.DataFrame
+        Validated events (the contract's columns; absent optional ones are taken as null).
+    as_of : datetime.date
+        The summaries' day.
+    buckets : int
+        Hash buckets of ``customer_id``.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        The summary's rows and columns (in no particular row order).
+
+    Raises
+    ------
+    ValueError
+        If ``buckets`` is not positive.
+    """
+    if buckets < 1:
+        raise ValueError(f"buckets must be positive, got {buckets}")
+    seen = _seen(_contract_events(events), as_of)
+    empty = repeat_purchase_summary(pl.DataFrame(schema=event_schema()), as_of)
+    schema = _string_types(empty.to_arrow().schema)
+
+    def summarise(table: pa.Table) -> pa.Table:
+        frame = _frame(table.drop_columns([_BUCKET]))
+        if frame.height == 0:
+            return schema.empty_table()
+        frame = frame.cast(event_schema()).sort(frame.columns, nulls_last=True)  # type: ignore[arg-type]
+        return repeat_purchase_summary(frame, as_of).to_arrow().cast(schema)
+
+    grouped = seen.select(_bucket(buckets), "*").groupBy(_BUCKET)
+    return grouped.applyInArrow(summarise, _to_spark_schema(schema))
+
+
+def value_table_spark(
+    summary: DataFrame,
+    snapshot: DataFrame,
+    fit: ValueFit,
+    *,
+    horizon_days: int,
+    discount_rate: float,
+    churn: DataFrame | None = None,
+    churn_horizon_days: float | None = None,
+    buckets: int = DEFAULT_BUCKETS,
+) -> DataFrame:
+    """Compute every customer's value on Spark with the models fitted on the driver.
+
+    :func:`models.clv.customers.value_table` runs on each hash bucket of ``customer_id``
+    (summaries, snapshot rows and churn probabilities cogrouped), with the fitted parameters
+    shipped to the executors. The value tier ranks every customer, so it is recomputed over all
+    rows afterwards (:func:`models.clv.value_tier` on the driver over ``customer_id`` and ``clv``,
+    joined back).
+
+    Parameters
+    ----------
+    summary : pyspark.sql.DataFrame
+        :func:`purchase_summary_spark` (or the Polars summary's rows).
+    snapshot : pyspark.sql.DataFrame
+        The snapshot of the same day.
+    fit : models.clv.customers.ValueFit
+        The models fitted on the driver.
+    horizon_days, discount_rate, churn_horizon_days
+        As for :func:`models.clv.customers.value_table`.
+    churn : pyspark.sql.DataFrame, optional
+        ``customer_id``, ``churn_probability``, ``churn_status``.
+    buckets : int
+        Hash buckets of ``customer_id``.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        The value table's rows and columns (in no particular row order).
+    """
+    from pyspark.sql import functions as sf
+
+    features = snapshot.select("customer_id", "rfm_segment", "spend_365d", "margin_365d")
+    if churn is not None:
+        features = features.join(
+            churn.select("customer_id", "churn_probability", "churn_status"),
+            on="customer_id",
+            how="left",
+        )
+    features_schema = _string_types(features.limit(0).toArrow().schema)
+    summary_schema = _string_types(summary.limit(0).toArrow().schema)
+    empty = value_table(
+        _frame(summary_schema.empty_table()),
+        _frame(features_schema.empty_table()),
+        fit,
+        horizon_days=horizon_days,
+        discount_rate=discount_rate,
+        churn=_frame(features_schema.empty_table()) if churn is not None else None,
+        churn_horizon_days=churn_horizon_days,
+    )
+    schema = _string_types(empty.to_arrow().schema)
+
+    def tabulate(rows: pa.Table, people: pa.Table) -> pa.Table:
+        frame = _frame(rows.drop_columns([_BUCKET]))
+        if frame.height == 0:
+            return schema.empty_table()
+        known = _frame(people.drop_columns([_BUCKET]))
+        table = value_table(
+            frame,
+            known,
+            fit,
+            horizon_days=horizon_days,
+            discount_rate=discount_rate,
+            churn=known if churn is not None else None,
+            churn_horizon_days=churn_horizon_days,
+        )
+        return table.to_arrow().cast(schema)
+
+    per_bucket = (
+        summary.select(_bucket(buckets), "*")
+        .groupBy(_BUCKET)
+        .cogroup(features.select(_bucket(buckets), "*").groupBy(_BUCKET))
+        .applyInArrow(tabulate, _to_spark_schema(schema))
+        .localCheckpoint()
+    )
+    tiers = _frame(per_bucket.select("customer_id", "clv").toArrow()).select(
+        "customer_id", value_tier(pl.col("clv"))
+    )
+    lookup = per_bucket.sparkSession.createDataFrame(
+        tiers.rename({"value_tier": "_value_tier"}).to_arrow()
+    )
+    return per_bucket.join(lookup, on="customer_id", how="left").select(
+        *(sf.col("_value_tier").alias(c) if c == "value_tier" else c for c in per_bucket.columns)
+    )
+
+
+def value_steps(
+    master: str = DEFAULT_MASTER, buckets: int = DEFAULT_BUCKETS
+) -> tuple[Callable[..., pl.DataFrame], Callable[..., pl.DataFrame]]:
+    """Return the summary and the value table on Spark, as functions of Polars frames.
+
+    ``guanxi value --engine spark`` hands them to :func:`pipelines.value.compute_values` in
+    place of :func:`features.value.repeat_purchase_summary` and
+    :func:`models.clv.customers.value_table`; the fit between them stays on the driver.
+
+    Parameters
+    ----------
+    master : str
+        Spark master URL.
+    buckets : int
+        Hash buckets of ``customer_id``.
+
+    Returns
+    -------
+    tuple of callable
+        ``summarize(events, as_of)`` and ``tabulate(summary, snapshot, fit, **options)``, each
+        returning a Polars frame sorted by ``customer_id`` like the function it replaces.
+    """
+
+    def summarize(events: pl.DataFrame, as_of: date) -> pl.DataFrame:
+        spark = spark_session(master)
+        summary = purchase_summary_spark(_from_polars(spark, events), as_of, buckets)
+        return _to_polars(summary).sort("customer_id")
+
+    def tabulate(
+        summary: pl.DataFrame,
+        snapshot: pl.DataFrame,
+        fit: ValueFit,
+        *,
+        horizon_days: int,
+        discount_rate: float,
+        churn: pl.DataFrame | None = None,
+        churn_horizon_days: float | None = None,
+    ) -> pl.DataFrame:
+        spark = spark_session(master)
+        table = value_table_spark(
+            _from_polars(spark, summary),
+            _from_polars(spark, snapshot),
+            fit,
+            horizon_days=horizon_days,
+            discount_rate=discount_rate,
+            churn=None if churn is None else _from_polars(spark, churn),
+            churn_horizon_days=churn_horizon_days,
+            buckets=buckets,
+        )
+        return _to_polars(table).sort("customer_id")
+
+    return summarize, tabulate

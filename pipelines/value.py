@@ -16,7 +16,9 @@ BG/NBD with the naive "same as last period" forecast (:func:`models.clv.holdout_
 
 The table goes to ``--out`` (a file, or a database table with ``--out-table``, replaced
 atomically), into the store for serving (``--no-store`` skips it), and the fit, the check and the
-equity totals are logged to MLflow (:func:`models.registry.log_value_fit`).
+equity totals are logged to MLflow (:func:`models.registry.log_value_fit`). With ``--engine
+spark`` the summaries and the per-customer values are computed on Spark
+(:func:`pipelines.spark.value_steps`) and the fit on the driver, with the same result.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from models.clv.customers import (
 from models.clv.validation import HoldoutCheck, holdout_check
 from models.tasks import retention_task
 from pipelines import connectors
+from pipelines.engine import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
 from pipelines.score import require_tracking, snapshot_for
 
 __all__ = [
@@ -134,6 +137,8 @@ def compute_values(
     basis: str = "auto",
     margin_rate: float = 1.0,
     alias: str = registry.CHAMPION,
+    engine: Engine = "polars",
+    spark_master: str = DEFAULT_MASTER,
 ) -> ValueRun:
     """Fit the value models and compute every customer's value as of a day.
 
@@ -156,6 +161,11 @@ def compute_values(
         Margin per unit of revenue on the revenue basis.
     alias : str, default "champion"
         Registry alias of the churn model to read.
+    engine : {"polars", "spark"}, default "polars"
+        Where the summaries and the value table are computed (the fit is in this process
+        either way; :func:`pipelines.spark.value_steps`).
+    spark_master : str
+        Spark master URL with ``engine="spark"``.
 
     Returns
     -------
@@ -170,7 +180,12 @@ def compute_values(
         If an argument is out of range or the margin basis lacks margins.
     """
     notes: list[str] = []
-    summary = repeat_purchase_summary(events, as_of)
+    summarize, tabulate = repeat_purchase_summary, value_table
+    if engine == "spark":
+        from pipelines.spark import value_steps
+
+        summarize, tabulate = value_steps(spark_master)
+    summary = summarize(events, as_of)
     chosen = None if basis == "auto" else cast(Basis, basis)
     fit = fit_value_models(summary, basis=chosen, margin_rate=margin_rate)
     if fit.excluded:
@@ -182,7 +197,7 @@ def compute_values(
     churn, churn_model, note = _churn(snapshot, alias)
     if note:
         notes.append(note)
-    table = value_table(
+    table = tabulate(
         summary,
         snapshot,
         fit,
@@ -423,6 +438,8 @@ def value_command(
     customers_table: connectors.CustomersTable = None,
     customers_query: connectors.CustomersQuery = None,
     mapping: connectors.MappingFile = None,
+    engine: EngineOption = "polars",
+    spark_master: SparkMasterOption = DEFAULT_MASTER,
 ) -> None:
     """Compute every customer's value (P(alive), CLV two ways, equity at risk); write it."""
     from serving.settings import get_settings
@@ -459,6 +476,8 @@ def value_command(
             basis=value_basis,
             margin_rate=margin_rate,
             alias=alias,
+            engine=engine,
+            spark_master=spark_master,
         )
     except ValueError as exc:  # ModelIdentificationError included
         console.print(f"[red]cannot value customers, nothing written:[/red] {exc}")
