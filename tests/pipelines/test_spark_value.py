@@ -34,11 +34,11 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _same(got: pl.DataFrame, expected: pl.DataFrame) -> None:
+def _same(got: pl.DataFrame, expected: pl.DataFrame, rel_tol: float = 1e-9) -> None:
     assert got.schema == expected.schema and got.height == expected.height
     floats = [c for c, t in expected.schema.items() if t == pl.Float64]
     assert_frame_equal(got.drop(floats), expected.drop(floats), check_exact=True)
-    assert_frame_equal(got.select(floats), expected.select(floats), rel_tol=1e-9, abs_tol=1e-9)
+    assert_frame_equal(got.select(floats), expected.select(floats), rel_tol=rel_tol, abs_tol=1e-9)
 
 
 def test_summaries_on_spark_equal_the_polars_summaries(spark: SparkSession, sample: Path) -> None:
@@ -59,7 +59,10 @@ def test_value_table_on_spark_equals_the_polars_table(
     spark_run = compute_values(
         events, snapshot, AS_OF, horizon_days=365, engine="spark", spark_master="local[2]"
     )
-    _same(spark_run.table, polars_run.table)
+    # Polars adds some of the summaries' floats in a run-dependent order and the fit (an
+    # optimiser) carries the last bits into every value: one run here differed beyond 1e-9 in
+    # clv, another by 1.4e-16
+    _same(spark_run.table, polars_run.table, rel_tol=1e-6)
     fitted = flatten_metrics(spark_run.fit.summary())
     assert fitted == pytest.approx(flatten_metrics(polars_run.fit.summary()))
     # every tier is present: the tiers rank all customers, not one bucket's
