@@ -59,7 +59,6 @@ from rich.console import Console
 
 from features.events import EventsValidationError
 from features.snapshot import build_snapshot
-from features.store import Store
 from models import registry
 from models.clv import ModelIdentificationError
 from models.explain import MAX_REASONS
@@ -177,7 +176,10 @@ class _Run:
         console: Console,
     ) -> None:
         self.sources, self.day, self.config = sources, day, config
-        self.home, self.console, self.store = home, console, Store(home)
+        from serving.settings import get_settings
+
+        # signs the score tables with GUANXI_STORE_KEY when it is set, as guanxi score does
+        self.home, self.console, self.store = home, console, get_settings().store(home)
         self._data: tuple[pl.DataFrame, pl.DataFrame | None] | None = None
 
     def data(self) -> tuple[pl.DataFrame, pl.DataFrame | None]:

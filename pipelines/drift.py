@@ -604,7 +604,7 @@ def drift_command(
     console = Console()
     chosen = parse_tasks(tasks)
     home = get_settings().home
-    store = Store(home)
+    store = get_settings().store(home)  # checks signed tables with GUANXI_STORE_KEY
     day = as_of.date() if as_of is not None else store.latest_as_of()
     if day is None:
         console.print("[red]no drift report:[/red] the store holds no snapshot; build one first")
