@@ -96,6 +96,7 @@ __all__ = [
     "ValueTableInfo",
     "atomic_write",
     "is_temporary",
+    "process_alive",
     "snapshot_digest",
 ]
 
@@ -164,9 +165,19 @@ def is_temporary(path: Path) -> bool:
     return _TEMP.match(path.name) is not None
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
+def process_alive(pid: int) -> bool:
+    """Tell whether a process with this id exists on this host.
+
+    Parameters
+    ----------
+    pid : int
+        A process id.
+
+    Returns
+    -------
+    bool
+        False only when no such process exists (a process of another user counts as alive).
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -180,7 +191,7 @@ def _remove_stale_temporaries(directory: Path) -> None:
     """Remove temporary files whose writing process no longer runs."""
     for path in directory.iterdir():
         match = _TEMP.match(path.name)
-        if match and not _alive(int(match["pid"])):
+        if match and not process_alive(int(match["pid"])):
             path.unlink(missing_ok=True)
 
 

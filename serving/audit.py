@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from features.store import atomic_write
+from features.store import atomic_write, process_alive
 
 __all__ = [
     "AuditLog",
@@ -277,17 +277,6 @@ class AuditLog:
         self._closed = threading.Event()  # a later record starts a new background fsync
 
 
-def _alive(pid: int) -> bool:
-    """Tell whether a process with this id exists on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _whole_requests_end(path: Path) -> int:
     """Return the byte offset just after the last line that ends a request (0 if none)."""
     size = path.stat().st_size
@@ -350,7 +339,7 @@ def recover(directory: Path) -> None:
             logger.warning("audit: skipping %s: not a writer's .pending file name", pending.name)
             continue
         pid = int(match["pid"])
-        if match["host"] != host or pid == os.getpid() or _alive(pid):
+        if match["host"] != host or pid == os.getpid() or process_alive(pid):
             continue
         part = pending.with_suffix(".jsonl")
         if not part.is_file():

@@ -60,7 +60,7 @@ from models.clv.value import (
     textbook_clv,
 )
 from models.scoring import score_snapshot
-from models.tasks import ELIGIBLE, get_task
+from models.tasks import ELIGIBLE
 
 __all__ = [
     "BASES",
@@ -197,8 +197,8 @@ def churn_probabilities(bundle: ModelBundle, snapshot: pl.DataFrame) -> pl.DataF
     Parameters
     ----------
     bundle : ModelBundle
-        The churn model (its task's spec gives the population; the activity window it was trained
-        with is in ``metadata["population"]["active_days"]``, 365 when not recorded).
+        The churn model (:func:`models.scoring.score_snapshot` scores its population only, with
+        the activity window it was trained with, and gives every other customer a status).
     snapshot : polars.DataFrame
         A feature snapshot.
 
@@ -209,18 +209,11 @@ def churn_probabilities(bundle: ModelBundle, snapshot: pl.DataFrame) -> pl.DataF
         population) and ``churn_status`` (``eligible``, or the population's name for the others,
         e.g. ``lapsed``, ``prospect``), in snapshot order.
     """
-    spec = get_task(bundle.task)
-    active_days = int((bundle.metadata.get("population") or {}).get("active_days", 365))
-    status = snapshot.select(
-        "customer_id", spec.population.status(active_days).alias("churn_status")
-    )
-    scored = score_snapshot(bundle, snapshot).select("customer_id", "score")
-    return status.join(scored, on="customer_id", how="left", maintain_order="left").select(
+    scored = score_snapshot(bundle, snapshot)
+    return scored.select(
         "customer_id",
-        pl.when(pl.col("churn_status") == ELIGIBLE)
-        .then(pl.col("score"))
-        .alias("churn_probability"),
-        "churn_status",
+        pl.when(pl.col("status") == ELIGIBLE).then(pl.col("score")).alias("churn_probability"),
+        pl.col("status").alias("churn_status"),
     )
 
 
