@@ -73,6 +73,7 @@ __all__ = [
     "grade",
     "ranked_evaluation",
     "ranked_grade",
+    "reliability_bins",
     "top_decile_lift",
     "top_k_metrics",
 ]
@@ -182,25 +183,52 @@ def calibration_error(
         least ``min_rows`` rows (NaN when no bin has that many).
     """
     p = np.clip(np.asarray(proba, dtype=np.float64), 0.0, 1.0)
-    yv = np.asarray(y, dtype=np.float64)
     if len(p) == 0:
         return {"ece": float("nan"), "max_bin_gap": float("nan")}
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    bins = np.searchsorted(edges[1:-1], p)
-    rows = np.bincount(bins, minlength=n_bins)
-    filled = rows > 0
-    gap = (
-        np.abs(
-            np.bincount(bins, weights=p, minlength=n_bins)[filled]
-            - np.bincount(bins, weights=yv, minlength=n_bins)[filled]
-        )
-        / rows[filled]
-    )
-    populated = rows[filled] >= min_rows
+    bins = reliability_bins(y, p, n_bins)
+    rows = np.array([n for *_, n in bins], dtype=np.float64)
+    gap = np.array([abs(predicted - observed) for predicted, observed, _ in bins])
+    populated = rows >= min_rows
     return {
-        "ece": float(np.sum(rows[filled] * gap) / len(p)),
+        "ece": float(np.sum(rows * gap) / len(p)),
         "max_bin_gap": float(gap[populated].max()) if populated.any() else float("nan"),
     }
+
+
+def reliability_bins(
+    y: np.ndarray, proba: np.ndarray, n_bins: int = CALIBRATION_BINS
+) -> list[tuple[float, float, int]]:
+    """Reliability bins: mean predicted probability, observed rate and rows per non-empty bin.
+
+    Bins are equal-width on [0, 1] with edges ``linspace(0, 1, n_bins + 1)``; a probability on
+    an inner edge falls in the lower bin (as :func:`sklearn.calibration.calibration_curve`), a
+    probability of exactly 1 in the last.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        0/1 labels.
+    proba : numpy.ndarray
+        Predicted probabilities (clipped to [0, 1]).
+    n_bins : int, default 10
+        Number of bins.
+
+    Returns
+    -------
+    list of (float, float, int)
+        ``(mean_predicted, observed_rate, rows)`` per bin that holds a row, lowest bin first.
+    """
+    p = np.clip(np.asarray(proba, dtype=np.float64), 0.0, 1.0)
+    yv = np.asarray(y, dtype=np.float64)
+    which = np.searchsorted(np.linspace(0.0, 1.0, n_bins + 1)[1:-1], p)
+    rows = np.bincount(which, minlength=n_bins)
+    predicted = np.bincount(which, weights=p, minlength=n_bins)
+    observed = np.bincount(which, weights=yv, minlength=n_bins)
+    return [
+        (float(predicted[b] / rows[b]), float(observed[b] / rows[b]), int(rows[b]))
+        for b in range(n_bins)
+        if rows[b]
+    ]
 
 
 def binary_metrics(

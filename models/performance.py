@@ -9,9 +9,8 @@ labels training used), and :func:`live_metrics` measures the scores against it:
   top-decile lift, Brier, log loss; precision and recall at ``k`` for a ranked task), so they
   read against the model card's figures of the test cutoff;
 * ``precision_top_decile``: the positive rate among the 10 % highest scores (lift's numerator);
-* ``ece``: the expected calibration error, ``sum_b (n_b / n) |observed_b - predicted_b|`` over
-  ten equal-width probability bins, and the bins themselves (:func:`calibration_bins`) for the
-  reliability chart.
+* ``ece`` and ``max_bin_gap`` (:func:`models.metrics.calibration_error`, binned as the card's),
+  and the bins themselves (:func:`models.metrics.reliability_bins`) for the reliability chart.
 
 For customer value, :func:`purchases_forecast_error` compares a value table's expected purchases
 with the purchase days that followed (:func:`models.clv.validation.forecast_accuracy`).
@@ -21,88 +20,24 @@ Everything here is pure: frames in, numbers out.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from features.value import purchase_counts
 from models.clv.validation import forecast_accuracy
+from models.metrics import calibration_error, reliability_bins
 from models.ranking import rank_bins
 from models.tasks import TaskSpec
 
 __all__ = [
-    "CALIBRATION_BINS",
-    "calibration_bins",
-    "expected_calibration_error",
     "live_metrics",
     "match_outcomes",
     "outcomes",
     "precision_top_decile",
     "purchases_forecast_error",
 ]
-
-CALIBRATION_BINS: Final = 10
-"""Equal-width probability bins of :func:`calibration_bins` and
-:func:`expected_calibration_error`."""
-
-
-def calibration_bins(
-    y: np.ndarray, proba: np.ndarray, bins: int = CALIBRATION_BINS
-) -> list[tuple[float, float, int]]:
-    """Reliability bins: mean predicted probability, observed rate and rows per non-empty bin.
-
-    Parameters
-    ----------
-    y : numpy.ndarray
-        0/1 outcomes.
-    proba : numpy.ndarray
-        Predicted probabilities in [0, 1].
-    bins : int, default 10
-        Equal-width bins over [0, 1]; a probability of exactly 1 falls in the last.
-
-    Returns
-    -------
-    list of (float, float, int)
-        ``(mean_predicted, observed_rate, rows)`` per bin that holds a row, lowest bin first.
-    """
-    yv = np.asarray(y, dtype=np.float64)
-    p = np.asarray(proba, dtype=np.float64)
-    which = np.minimum((p * bins).astype(np.int64), bins - 1)
-    rows = np.bincount(which, minlength=bins)
-    predicted = np.bincount(which, weights=p, minlength=bins)
-    observed = np.bincount(which, weights=yv, minlength=bins)
-    return [
-        (float(predicted[b] / rows[b]), float(observed[b] / rows[b]), int(rows[b]))
-        for b in range(bins)
-        if rows[b]
-    ]
-
-
-def expected_calibration_error(
-    y: np.ndarray, proba: np.ndarray, bins: int = CALIBRATION_BINS
-) -> float:
-    """Measure the expected calibration error over equal-width probability bins.
-
-    Parameters
-    ----------
-    y : numpy.ndarray
-        0/1 outcomes.
-    proba : numpy.ndarray
-        Predicted probabilities in [0, 1].
-    bins : int, default 10
-        Bins, as in :func:`calibration_bins`.
-
-    Returns
-    -------
-    float
-        ``sum_b (n_b / n) |observed_b - predicted_b|``; NaN without rows.
-    """
-    table = calibration_bins(y, proba, bins)
-    n = sum(rows for _, _, rows in table)
-    if n == 0:
-        return float("nan")
-    return float(sum(rows * abs(obs - pred) for pred, obs, rows in table) / n)
 
 
 def precision_top_decile(y: np.ndarray, score: np.ndarray) -> float:
@@ -202,7 +137,7 @@ def live_metrics(spec: TaskSpec, matched: pl.DataFrame) -> dict[str, Any]:
     -------
     dict
         ``metrics`` (the task's metrics, ``precision_top_decile``, ``ece``) and ``reliability``
-        (:func:`calibration_bins`).
+        (:func:`models.metrics.reliability_bins`).
     """
     y = matched["label"].to_numpy().astype(np.int64)
     p = matched["score"].to_numpy().astype(np.float64)
@@ -210,8 +145,9 @@ def live_metrics(spec: TaskSpec, matched: pl.DataFrame) -> dict[str, Any]:
     index = matched.select(keys).to_pandas().set_index(keys).index
     metrics = dict(spec.evaluate(y, p, p, index))
     metrics["precision_top_decile"] = precision_top_decile(y, p)
-    metrics["ece"] = expected_calibration_error(y, p)
-    return {"metrics": metrics, "reliability": calibration_bins(y, p)}
+    for key, value in calibration_error(y, p).items():  # ranked tasks' evaluate has them too
+        metrics.setdefault(key, value)
+    return {"metrics": metrics, "reliability": reliability_bins(y, p)}
 
 
 def purchases_forecast_error(

@@ -10,9 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from models.metrics import calibration_error, reliability_bins
 from models.performance import (
-    calibration_bins,
-    expected_calibration_error,
     match_outcomes,
     precision_top_decile,
     purchases_forecast_error,
@@ -21,24 +20,28 @@ from models.performance import (
 
 def test_calibration_bins_and_ece_by_hand() -> None:
     y = np.array([0, 1, 1, 0])
-    p = np.array([0.1, 0.15, 0.8, 0.9])
-    bins = calibration_bins(y, p)
-    # bin [0.1, 0.2): two rows, mean 0.125, one positive; 0.8 and 0.9 alone in their bins
+    p = np.array([0.11, 0.15, 0.85, 0.95])
+    bins = reliability_bins(y, p)
+    # bin (0.1, 0.2]: two rows, mean 0.13, one positive; 0.85 and 0.95 alone in their bins
     assert [n for *_, n in bins] == [2, 1, 1]
     flat = [v for pred, obs, _ in bins for v in (pred, obs)]
-    assert flat == pytest.approx([0.125, 0.5, 0.8, 1.0, 0.9, 0.0])
-    # (2 * 0.375 + 1 * 0.2 + 1 * 0.9) / 4
-    assert expected_calibration_error(y, p) == pytest.approx(0.4625)
+    assert flat == pytest.approx([0.13, 0.5, 0.85, 1.0, 0.95, 0.0])
+    # (2 * 0.37 + 1 * 0.15 + 1 * 0.95) / 4
+    assert calibration_error(y, p)["ece"] == pytest.approx(0.46)
+
+
+def test_a_probability_on_an_inner_edge_falls_in_the_lower_bin() -> None:
+    assert reliability_bins(np.array([1, 0]), np.array([0.1, 0.1000001]))[0] == (0.1, 1.0, 1)
 
 
 def test_a_probability_of_one_falls_in_the_last_bin() -> None:
-    assert calibration_bins(np.array([1]), np.array([1.0])) == [(1.0, 1.0, 1)]
+    assert reliability_bins(np.array([1]), np.array([1.0])) == [(1.0, 1.0, 1)]
 
 
 @given(st.lists(st.floats(0, 1), min_size=1, max_size=50))
 def test_perfect_outcomes_of_zero_one_scores_have_no_calibration_error(values: list[float]) -> None:
     p = np.round(np.array(values))
-    assert expected_calibration_error(p.astype(int), p) == pytest.approx(0.0)
+    assert calibration_error(p.astype(int), p)["ece"] == pytest.approx(0.0)
 
 
 def test_precision_top_decile_by_hand() -> None:

@@ -138,8 +138,9 @@ def test_live_performance_matches_earlier_scores_with_what_happened(
     assert m["roc_auc"] == pytest.approx(0.75)
     assert m["positive_rate"] == pytest.approx(0.5)
     assert m["brier"] == pytest.approx((0.3**2 + 0.1**2 + 0.2**2 + 0.75**2) / 4)
-    # bins [0.2, 0.3): C 0.2, D 0.25 -> predicted 0.225, observed 0.5; [0.3, 0.4): A; [0.9, 1]: B
-    assert m["ece"] == pytest.approx((2 * 0.275 + 0.3 + 0.1) / 4)
+    # the card's bins (an inner edge falls in the lower bin): (0.1, 0.2]: C; (0.2, 0.3]: D 0.25
+    # and A 0.3 -> predicted 0.275, observed 0.5; (0.8, 0.9]: B
+    assert m["ece"] == pytest.approx((0.2 + 2 * 0.225 + 0.1) / 4)
     assert live["card"]["roc_auc"] == pytest.approx(
         float(registry.get_version("churn", "champion").tags["xgboost_roc_auc"])
     )
