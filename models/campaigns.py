@@ -39,7 +39,7 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-from models.offers import OffersFile
+from models.offers import InputProblemsError, OffersFile
 
 __all__ = [
     "ALL_SEGMENTS",
@@ -95,7 +95,7 @@ _BOOL_TEXT: Final = {"true": True, "false": False, "1": True, "0": False, "yes":
 _SHOWN_ROWS: Final = 5
 
 
-class CampaignOutcomesError(ValueError):
+class CampaignOutcomesError(InputProblemsError):
     """Outcomes that cannot be recorded; every problem names the file, column and rows.
 
     Parameters
@@ -105,11 +105,6 @@ class CampaignOutcomesError(ValueError):
     problems : list of str
         One line per problem.
     """
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        super().__init__(f"{source}: " + "; ".join(problems))
 
 
 def _rows_text(rows: pl.Series) -> str:

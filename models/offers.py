@@ -52,6 +52,7 @@ __all__ = [
     "OFFER_KINDS",
     "Channel",
     "Eligibility",
+    "InputProblemsError",
     "Offer",
     "OfferKind",
     "OffersFile",
@@ -285,7 +286,24 @@ class OffersFile(_Strict):
         raise KeyError(f"no offer named {name!r}")
 
 
-class OffersFileError(ValueError):
+class InputProblemsError(ValueError):
+    """Input that cannot be used, with every problem found (``source: problem; problem``).
+
+    Parameters
+    ----------
+    source : str
+        Where the input came from: a file, or a placeholder such as ``"<offers>"``.
+    problems : list of str
+        One line per problem.
+    """
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+class OffersFileError(InputProblemsError):
     """An offers file that cannot be used; the message names the file, offer and field.
 
     Parameters
@@ -295,11 +313,6 @@ class OffersFileError(ValueError):
     problems : list of str
         One line per problem.
     """
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        super().__init__(f"{source}: " + "; ".join(problems))
 
 
 def _where(loc: tuple[int | str, ...], data: Any) -> str:
