@@ -85,8 +85,14 @@ def test_referral_end_to_end_on_sample_data(local_tracking: Path, tmp_path: Path
     assert float(champion.tags["xgboost_roc_auc"]) > float(champion.tags["rule_roc_auc"])
     params = MlflowClient().get_run(str(champion.run_id)).data.params
     assert params["rule.name"] == "more than X referrals so far"
-    rows = pl.read_parquet(out)
-    assert set(rows["task"]) == {"referral"} and rows["reason_1_sentence"].null_count() == 0
+    everyone = pl.read_parquet(out)
+    assert set(everyone["task"]) == {"referral"} and everyone.height == 5000
+    # the population (active buyers) is scored and explained; every other customer has a status
+    rows = everyone.filter(pl.col("status") == "eligible")
+    assert rows.height > 0 and rows["reason_1_sentence"].null_count() == 0
+    assert everyone.filter(pl.col("status") != "eligible")["score"].null_count() == (
+        everyone.height - rows.height
+    )
     assert rows["reason_1_sentence"].str.contains("referral likelihood").all()
     stored = Store(home).score_info("referral", AS_OF, str(champion.version))
     assert stored is not None and stored.explain_k == 20
