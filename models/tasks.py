@@ -493,7 +493,10 @@ def population_status(
     """
     population = get_task(task).population
     expression = population.status(population.active_days_of(metadata))
-    absent = [c for c in expression.meta.root_names() if c not in snapshot.columns]
+    # root_names repeats a column the expression reads twice (churn reads recency_days twice)
+    absent = list(
+        dict.fromkeys(c for c in expression.meta.root_names() if c not in snapshot.columns)
+    )
     frame = snapshot.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in absent)
     return frame.select("customer_id", expression)
 

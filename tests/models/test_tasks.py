@@ -17,6 +17,7 @@ from models.tasks import (
     get_task,
     model_feature_names,
     model_frame,
+    population_status,
     register,
     snapshot_categories,
     task_names,
@@ -125,3 +126,11 @@ def test_a_spec_checks_its_declaration() -> None:
     with pytest.raises(ValueError, match="graded"):
         dataclasses.replace(churn, rules=())
     assert isinstance(churn, TaskSpec)
+
+
+def test_a_row_without_the_columns_a_population_reads_gets_a_status() -> None:
+    """A POST /v1/score body with no features: churn reads recency_days twice, no duplicate."""
+    row = pl.DataFrame({"customer_id": ["a"]})
+    for task in task_names():
+        status = population_status(task, row)
+        assert status.columns == ["customer_id", "status"] and status.height == 1
