@@ -185,8 +185,18 @@ class ModelBundle:
     metadata: dict[str, Any] = field(default_factory=dict)
     kind: str = "binary"
 
-    def _matrix(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
-        """Return ``X``'s model columns, in order, as a float32 array (names any missing)."""
+    def _matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:  # noqa: N803
+        """Return ``X``'s model columns, in order, as a float32 array (names any missing).
+
+        An array is taken as the model's columns already in order (a serving table's ``values``).
+        """
+        if isinstance(X, np.ndarray):
+            if X.ndim != 2 or X.shape[1] != len(self.feature_names):
+                raise ValueError(
+                    f"{self.task} model input array has shape {X.shape}, "
+                    f"expected (rows, {len(self.feature_names)})"
+                )
+            return np.ascontiguousarray(X, dtype=np.float32)
         if X.columns.tolist() == self.feature_names:  # model_frame's rows: no selection needed
             return X.to_numpy(dtype=np.float32, na_value=np.nan)
         missing = [c for c in self.feature_names if c not in X.columns]
@@ -197,13 +207,14 @@ class ModelBundle:
             )
         return X.loc[:, self.feature_names].to_numpy(dtype=np.float32, na_value=np.nan)
 
-    def predict_margin(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+    def predict_margin(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:  # noqa: N803
         """Raw log-odds from the booster.
 
         Parameters
         ----------
-        X : pandas.DataFrame
-            Model input rows; must hold every column of ``feature_names`` (extra ones are ignored).
+        X : pandas.DataFrame or numpy.ndarray
+            Model input rows; a frame must hold every column of ``feature_names`` (extra ones
+            are ignored), an array holds exactly those columns in that order.
 
         Returns
         -------
@@ -215,12 +226,12 @@ class ModelBundle:
         out = self.booster.inplace_predict(self._matrix(X), predict_type="margin", missing=np.nan)
         return np.asarray(out, dtype=np.float64).reshape(len(X))
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:  # noqa: N803
         """Calibrated probability of the positive class.
 
         Parameters
         ----------
-        X : pandas.DataFrame
+        X : pandas.DataFrame or numpy.ndarray
             Model input rows, as for :meth:`predict_margin`.
 
         Returns
@@ -230,12 +241,12 @@ class ModelBundle:
         """
         return apply_calibration(self.calibration, self.predict_margin(X))
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:  # noqa: N803
         """Predict what the task outputs: a calibrated probability, or a regression's value.
 
         Parameters
         ----------
-        X : pandas.DataFrame
+        X : pandas.DataFrame or numpy.ndarray
             Model input rows, as for :meth:`predict_margin`.
 
         Returns
@@ -248,7 +259,7 @@ class ModelBundle:
             return self.predict_margin(X)
         return self.predict_proba(X)
 
-    def contributions(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+    def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:  # noqa: N803
         """Exact TreeSHAP contributions in log-odds, as XGBoost's ``pred_contribs`` gives them.
 
         Computed by :func:`models.treeshap.tree_shap` (parsed once per booster, then cached) and
@@ -257,7 +268,7 @@ class ModelBundle:
 
         Parameters
         ----------
-        X : pandas.DataFrame
+        X : pandas.DataFrame or numpy.ndarray
             Model input rows, as for :meth:`predict_margin`.
 
         Returns

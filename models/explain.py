@@ -228,9 +228,41 @@ LIFT_SHOWN: Final = 1.5
 """Smallest lift worded beside a ranked category ("3x more likely after shoes")."""
 
 
+def _inputs(bundle: ModelBundle, X: pd.DataFrame | np.ndarray) -> np.ndarray:  # noqa: N803
+    """``X``'s model inputs in ``feature_names`` order as float64 (NaN for missing).
+
+    An array is taken as those columns already (the rows a server keeps); a frame is converted,
+    without a copy when it holds just those columns (``model_frame``'s rows).
+    """
+    if isinstance(X, np.ndarray):
+        return np.asarray(X, dtype=np.float64)
+    inputs = X if X.columns.tolist() == bundle.feature_names else X.loc[:, bundle.feature_names]
+    return inputs.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _bought(
+    bundle: ModelBundle,
+    X: pd.DataFrame | np.ndarray,  # noqa: N803
+    rows: np.ndarray,
+    columns: list[str],
+) -> np.ndarray:
+    """Whether each of ``rows`` has ``column > 0``, per column (False where ``X`` lacks it)."""
+    if isinstance(X, np.ndarray):
+        where = {name: i for i, name in enumerate(bundle.feature_names)}
+        picked = X[rows]
+        found = [picked[:, where[c]] > 0 if c in where else None for c in columns]
+    else:
+        found = [
+            X[c].to_numpy(dtype=np.float64, na_value=0.0)[rows] > 0 if c in X.columns else None
+            for c in columns
+        ]
+    none = np.zeros(len(rows), dtype=bool)
+    return np.column_stack([none if f is None else f for f in found])
+
+
 def _after(
     bundle: ModelBundle,
-    X: pd.DataFrame,  # noqa: N803
+    X: pd.DataFrame | np.ndarray,  # noqa: N803
     rows: np.ndarray,
     feature_idx: np.ndarray,
     values: np.ndarray,
@@ -255,16 +287,9 @@ def _after(
     if len(hit) == 0:
         return out
     columns = [f"{CATEGORY_FEATURE_PREFIX}{c}{BOUGHT_SUFFIX}" for c in cats]
-    bought = np.column_stack(
-        [
-            X[c].to_numpy(dtype=np.float64, na_value=0.0) > 0
-            if c in X.columns
-            else np.zeros(len(X), dtype=bool)
-            for c in columns
-        ]
-    )
+    bought = _bought(bundle, X, rows[hit], columns)
     ratio = np.array([[lift.get(b, {}).get(a, 0.0) for a in cats] for b in cats])
-    scores = bought[rows[hit]] * ratio[:, target[hit]].T
+    scores = bought * ratio[:, target[hit]].T
     best = scores.argmax(axis=1)
     for h, b, v in zip(hit, best, scores[np.arange(len(hit)), best], strict=True):
         if v >= LIFT_SHOWN:
@@ -294,7 +319,7 @@ def _sentences(long: pl.DataFrame, names: list[str]) -> pl.DataFrame:
 
 def explain(
     bundle: ModelBundle,
-    X: pd.DataFrame,  # noqa: N803
+    X: pd.DataFrame | np.ndarray,  # noqa: N803
     k: int,
     contributions: np.ndarray | None = None,
     exclude: Collection[str] = (),
@@ -305,8 +330,9 @@ def explain(
     ----------
     bundle : ModelBundle
         The model that scored the rows.
-    X : pandas.DataFrame
-        Model input rows (e.g. from :func:`models.tasks.model_frame`).
+    X : pandas.DataFrame or numpy.ndarray
+        Model input rows (e.g. from :func:`models.tasks.model_frame`); an array holds the
+        model's inputs in ``feature_names`` order.
     k : int
         Reasons per row (at most the number of model inputs); ``k >= 1``.
     contributions : numpy.ndarray, optional
@@ -358,7 +384,7 @@ class _TopReasons(NamedTuple):
 
 def _top_reasons(
     bundle: ModelBundle,
-    X: pd.DataFrame,  # noqa: N803
+    X: pd.DataFrame | np.ndarray,  # noqa: N803
     k: int,
     contributions: np.ndarray | None,
     exclude: Collection[str] = (),
@@ -374,8 +400,7 @@ def _top_reasons(
     allowed = np.array([name not in exclude for name in bundle.feature_names])
     k = min(k, int(allowed.sum()))
     points = probability_points(c, bundle.calibration)
-    inputs = X if X.columns.tolist() == bundle.feature_names else X.loc[:, bundle.feature_names]
-    values = inputs.to_numpy(dtype=np.float64, na_value=np.nan)  # model_frame's rows: as they are
+    values = _inputs(bundle, X)
     strength = np.where(allowed, np.abs(c[:, :-1]), -1.0)  # excluded inputs rank last
     order = np.argsort(-strength, axis=1, kind="stable")[:, :k]
     rows = np.repeat(np.arange(n, dtype=np.int64), k)
@@ -385,7 +410,7 @@ def _top_reasons(
 
 def reason_tuples(
     bundle: ModelBundle,
-    X: pd.DataFrame,  # noqa: N803
+    X: pd.DataFrame | np.ndarray,  # noqa: N803
     k: int,
     contributions: np.ndarray | None = None,
     exclude: Collection[str] = (),
@@ -401,8 +426,8 @@ def reason_tuples(
     ----------
     bundle : ModelBundle
         The model that scored the rows.
-    X : pandas.DataFrame
-        Model input rows.
+    X : pandas.DataFrame or numpy.ndarray
+        Model input rows (an array: the model's inputs in ``feature_names`` order).
     k : int
         Reasons per row (at most the number of model inputs); ``k >= 1``.
     contributions : numpy.ndarray, optional
@@ -486,7 +511,7 @@ def reason_sentences(
     features: Sequence[str],
     values: Sequence[float | None],
     points: Sequence[float],
-    X: pd.DataFrame | None = None,  # noqa: N803
+    X: pd.DataFrame | np.ndarray | None = None,  # noqa: N803
     rows: Sequence[int] | None = None,
 ) -> list[str]:
     """Word reasons kept as numbers, exactly as :func:`explain` words them.
@@ -498,7 +523,7 @@ def reason_sentences(
     features, values, points : sequence
         One entry per reason: model input name, its value (None or NaN when missing) and its
         contribution in percentage points.
-    X : pandas.DataFrame, optional
+    X : pandas.DataFrame or numpy.ndarray, optional
         Model input rows the reasons belong to, with ``rows`` (one position in ``X`` per
         reason): a ranked category's reason then says what the customer bought that makes it
         likelier, as :func:`explain` does.

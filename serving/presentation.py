@@ -21,7 +21,7 @@ import polars as pl
 from models.artifact import apply_calibration
 from models.explain import other_inputs, other_sentence
 from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, model_frame, population_status
-from serving.explaining import explain_rows, reasons
+from serving.explaining import ensure_explained_together, explain_rows, reasons
 from serving.schemas import (
     CategoryScore,
     ModelInfo,
@@ -118,12 +118,19 @@ def score_fragments(
         Per task, in ``tasks`` order, the JSON of its :class:`~serving.schemas.TaskScore`
         (:func:`stored_scores` of the customer).
     """
-    out = []
+    key = (position, k, group)
+    kept = []
     for task in tasks:
         table = state.tables[task]
-        key = (position, k, group)
         with table.lock:
-            fragment = table.fragments.get(key)
+            kept.append(table.fragments.get(key))
+    if k > 0:  # the TreeSHAP passes of tasks not kept yet, side by side
+        ensure_explained_together(
+            [state.tables[t] for t, f in zip(tasks, kept, strict=True) if f is None], position
+        )
+    out = []
+    for task, fragment in zip(tasks, kept, strict=True):
+        table = state.tables[task]
         if fragment is None:
             score = stored_scores(state, np.array([position]), [task], k, group)[0][task]
             fragment = score.model_dump_json().encode()

@@ -97,7 +97,10 @@ class LoadedSnapshot:
 class TaskTable:
     """One task's scores over the snapshot.
 
-    ``X`` holds the model input rows; the rows of snapshot customer ``i`` are
+    ``X`` holds the model input rows and ``values`` the same rows as one float64 array (the
+    memory ``X`` reads, model inputs in order), so a request picks a customer's row by position
+    with no pandas indexing.
+    The rows of snapshot customer ``i`` are
     ``start[i]:start[i + 1]`` (one row for a binary task, one per category not bought yet for a
     ranked task). ``top[i]`` is the customer's highest-scoring row (-1 if none).
     ``decile[r]`` is row ``r``'s decile as batch scoring computes it
@@ -119,6 +122,7 @@ class TaskTable:
 
     model: ServedModel
     X: pd.DataFrame
+    values: np.ndarray
     margin: np.ndarray
     proba: np.ndarray
     start: np.ndarray

@@ -120,6 +120,9 @@ def _table(
     order = np.argsort(owner, kind="stable")
     if not np.array_equal(order, np.arange(len(order))):
         X, owner = X.iloc[order], owner[order]  # noqa: N806
+    values = X.to_numpy(dtype=np.float64, na_value=np.nan)
+    if not np.shares_memory(values, X.iloc[:, :1].to_numpy()):  # X was several blocks
+        X = pd.DataFrame(values, index=X.index, columns=X.columns, copy=False)  # noqa: N806
     name = f"{bundle.task} version {model.version} as of {snapshot.as_of}"
     k = kept_reasons(bundle)
     rows = _stored_rows(stored, X, owner, n, k, name) if stored is not None else None
@@ -142,6 +145,7 @@ def _table(
     return TaskTable(
         model=model,
         X=X,
+        values=values,
         margin=margin,
         proba=proba,
         start=np.searchsorted(owner, np.arange(n + 1), side="left").astype(np.int64),

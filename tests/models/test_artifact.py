@@ -133,3 +133,13 @@ def test_predict_is_the_probability_of_a_classifier_and_the_value_of_a_regressio
     del meta["kind"]  # a bundle written before kinds existed is a classifier
     (tmp_path / "churn" / BUNDLE_FILE).write_text(json.dumps(meta))
     assert ModelBundle.load(tmp_path / "churn").kind == "binary"
+
+
+def test_an_array_of_the_model_columns_is_the_frame(tiny_bundle: ModelBundle, tiny_data) -> None:
+    """Rows kept as an array (the model's columns in order) predict and explain as the frame."""
+    x, _ = tiny_data
+    values = x[tiny_bundle.feature_names].to_numpy(dtype=np.float64, na_value=np.nan)
+    np.testing.assert_array_equal(tiny_bundle.predict_margin(values), tiny_bundle.predict_margin(x))
+    np.testing.assert_array_equal(tiny_bundle.contributions(values), tiny_bundle.contributions(x))
+    with pytest.raises(ValueError, match=r"shape \(200, 2\), expected \(rows, 3\)"):
+        tiny_bundle.predict_margin(values[:, :2])

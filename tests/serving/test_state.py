@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from models.artifact import ModelBundle
 from models.scoring import score_snapshot
 from models.tasks import task_names
+from serving.explaining import ensure_explained_together
 from serving.presentation import stored_scores
 from serving.schemas import MAX_REASONS
 from serving.state import IncompatibleModelError, LoadedSnapshot, ServedModel, ServingState
@@ -119,6 +120,30 @@ def test_contributions_are_cached(state: ServingState) -> None:
     before = table.contributions[positions].copy()
     stored_scores(state, positions, ["churn"], k=3, group=False)
     np.testing.assert_array_equal(table.contributions[positions], before)
+
+
+def test_rows_are_arrays_and_tasks_are_explained_together(
+    served: dict[str, ServedModel], loaded_snapshot: LoadedSnapshot
+) -> None:
+    """A table keeps its model rows as one array over X's memory (a request picks rows by
+    position, no pandas); a customer explained for every task at once (helper threads) gets the
+    contributions one task at a time gives."""
+    state = build_state(served, loaded_snapshot)
+    tables = list(state.tables.values())
+    for table in tables:
+        assert np.shares_memory(table.values, table.X.to_numpy())
+        np.testing.assert_array_equal(
+            table.values, table.X.to_numpy(dtype=np.float64, na_value=np.nan)
+        )
+    everywhere = np.logical_and.reduce([t.top >= 0 for t in tables])
+    position = int(np.flatnonzero(everywhere)[0])
+    assert len(tables) > 2 and not any(t.explained[position] for t in tables)
+    ensure_explained_together(tables, position)
+    ensure_explained_together(tables, position)  # nothing left to do
+    for table in tables:
+        assert table.explained[position]
+        alone = table.model.bundle.contributions(table.X.iloc[[table.top[position]]])
+        np.testing.assert_array_equal(table.contributions[position], alone[0])
 
 
 def test_other_feature_set_version_is_refused(
