@@ -1,22 +1,25 @@
 """Reading events from PostgreSQL against reading the same rows from Parquet.
 
 ```
-.venv/bin/python -m bench.sources [--events 10000000] [--uri postgresql://...] [--repeat 1]
-                                  [--data $TMPDIR/guanxi-bench-sources]
+.venv/bin/python -m bench.sources [--events 2000000 10000000] [--uri postgresql://...]
+                                  [--repeat 1] [--data $TMPDIR/guanxi-bench-sources]
 ```
 
-The sample generator's events (2025, about 22 events a customer) are cut to exactly ``--events``
-rows, written once to ``events.parquet`` under ``--data`` and loaded into table ``events`` (with an
-``event_id`` primary key, as a warehouse table has) of a PostgreSQL server: the one ``--uri`` names,
-or one started for the run in a temporary folder (``tests.processes.start_postgres``; as the
-``postgres`` user when root) and stopped at the end. Loading is not timed.
+For each size in ``--events``, the sample generator's events (2025, about 22 events a customer;
+generated once for the largest size) are cut to exactly that many rows, written once to
+``events-<rows>.parquet`` under ``--data`` and loaded into table ``events`` (with an ``event_id``
+primary key, as a warehouse table has) of a PostgreSQL server: the one ``--uri`` names, or one
+started for the run in a temporary folder (``tests.processes.start_postgres``; as the ``postgres``
+user when root) and stopped at the end. Loading is not timed. Two sizes show how each reader's
+memory grows with the rows.
 
 Each reader runs in its own fresh subprocess and does what ``guanxi`` does with its ``--events``:
 
 - **parquet** (the reference): ``features.sources.load_events`` of the Parquet file: read and
   validated against the events contract;
 - **postgresql**: the same function on ``--events <uri> --events-table events``: rows streamed in
-  Arrow batches over ADBC and validated batch by batch by Polars' streaming engine;
+  Arrow batches over ADBC into a Parquet staging file, which is then read and validated as the
+  Parquet file is;
 - **postgresql, whole** (for information): ``polars.read_database_uri(..., engine="adbc")`` of the
   same table, everything at once and not validated: what reading without batches costs.
 
@@ -25,7 +28,9 @@ before). Memory: the child's RSS after its imports (*baseline*) and its peak RSS
 the read; the *increment* is peak - baseline. The PostgreSQL server's own memory is another
 process and is not counted. Every reader's rows are checked to be the same (row count and an
 order-independent digest). The ratios printed are postgresql / parquet. ``--repeat N`` alternates
-the readers N times and reports the best of each figure; every run is listed.
+the readers N times and reports the best of each figure; every run is listed. Last, the peak
+increments of every size side by side, and each reader's growth from the smallest size to the
+largest.
 """
 
 from __future__ import annotations
@@ -92,7 +97,7 @@ def _child(reader: str, parquet: Path, uri: str) -> dict[str, Any]:
 
 
 def _run_child(reader: str, parquet: Path, uri: str) -> dict[str, Any]:
-    args = [sys.executable, "-m", "bench.sources", "--child", reader, "--data", str(parquet.parent)]
+    args = [sys.executable, "-m", "bench.sources", "--child", reader, "--parquet", str(parquet)]
     env = {**os.environ, "GUANXI_BENCH_URI": uri}
     done = subprocess.run(args, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
@@ -100,18 +105,27 @@ def _run_child(reader: str, parquet: Path, uri: str) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def _sample(data: Path, events: int) -> Path:
-    """Write exactly ``events`` sample events to ``data/events.parquet`` (cached)."""
+def _rows(path: Path) -> int:
+    return int(pl.scan_parquet(path).select(pl.len()).collect().item()) if path.exists() else 0
+
+
+def _sample(data: Path, events: int, largest: int) -> Path:
+    """Write exactly ``events`` sample events to ``data/events-<events>.parquet`` (cached).
+
+    The sample is generated once, for ``largest`` events, and every size is cut from it.
+    """
     from pipelines.sample import generate_sample
 
-    parquet = data / "events.parquet"
-    if parquet.exists() and pl.scan_parquet(parquet).select(pl.len()).collect().item() == events:
+    parquet = data / f"events-{events}.parquet"
+    if _rows(parquet) == events:
         return parquet
     raw = data / "raw"
-    customers = max(1000, events // 20)
-    print(f"generating {customers:,} sample customers over 2025 into {raw} ...", flush=True)
-    generate_sample(customers, raw, seed=42, start=dt.date(2025, 1, 1), end=dt.date(2025, 12, 31))
-    available = pl.scan_parquet(raw / "events.parquet").select(pl.len()).collect().item()
+    if _rows(raw / "events.parquet") < largest:
+        customers = max(1000, largest // 20)
+        print(f"generating {customers:,} sample customers over 2025 into {raw} ...", flush=True)
+        start, end = dt.date(2025, 1, 1), dt.date(2025, 12, 31)
+        generate_sample(customers, raw, seed=42, start=start, end=end)
+    available = _rows(raw / "events.parquet")
     if available < events:
         raise SystemExit(f"the sample has {available:,} events, fewer than {events:,}")
     pl.scan_parquet(raw / "events.parquet").head(events).sink_parquet(parquet)
@@ -133,21 +147,25 @@ def _load(uri: str, parquet: Path) -> None:
     print(f"loaded {frame.height:,} rows into PostgreSQL in {time.perf_counter() - t0:.0f} s")
 
 
-def _report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
-    print(f"\n{args.events:,} events, {len(runs) // len(READERS)} run(s) per reader (best shown)")
-    for r in runs:
-        print(
-            f"  {r['reader']:<17} wall {r['wall_s']:7.2f} s  cpu {r['cpu_s']:7.2f} s  "
-            f"peak {r['peak_mb']:7,.0f} MB  increment {r['increment_mb']:7,.0f} MB  "
-            f"rows {r['rows']:,}"
-        )
-    best = {
+def _best(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    return {
         reader: {
             key: min(r[key] for r in runs if r["reader"] == reader)
             for key in ("wall_s", "cpu_s", "peak_mb", "increment_mb")
         }
         for reader in READERS
     }
+
+
+def _report(runs: list[dict[str, Any]], events: int) -> None:
+    print(f"\n{events:,} events, {len(runs) // len(READERS)} run(s) per reader (best shown)")
+    for r in runs:
+        print(
+            f"  {r['reader']:<17} wall {r['wall_s']:7.2f} s  cpu {r['cpu_s']:7.2f} s  "
+            f"peak {r['peak_mb']:7,.0f} MB  increment {r['increment_mb']:7,.0f} MB  "
+            f"rows {r['rows']:,}"
+        )
+    best = _best(runs)
     print(f"\n{'':<24}" + "".join(f"{reader:>18}" for reader in READERS))
     for label, key, fmt in (
         ("wall (s)", "wall_s", "{:18.2f}"),
@@ -160,7 +178,8 @@ def _report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(
         f"\npostgresql / parquet: wall {pg['wall_s'] / ref['wall_s']:.2f}x, "
         f"cpu {pg['cpu_s'] / ref['cpu_s']:.2f}x, "
-        f"peak increment {pg['increment_mb'] / ref['increment_mb']:.2f}x"
+        f"peak increment {pg['increment_mb'] / ref['increment_mb']:.2f}x "
+        f"({pg['increment_mb'] - ref['increment_mb']:+,.0f} MB)"
     )
     whole = best["postgresql-whole"]
     print(
@@ -171,23 +190,41 @@ def _report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print("same rows from every reader: " + ("yes" if len(digests) == 1 else f"NO {digests}"))
 
 
+def _growth(by_size: dict[int, list[dict[str, Any]]]) -> None:
+    """Print every size's peak increments side by side, and their growth with the rows."""
+    sizes = sorted(by_size)
+    best = {n: _best(by_size[n]) for n in sizes}
+    print("\npeak increment (MB) by size")
+    print(f"{'reader':<20}" + "".join(f"{n:>14,}" for n in sizes) + f"{'growth':>14}")
+    for reader in READERS:
+        figures = [best[n][reader]["increment_mb"] for n in sizes]
+        growth = f"{figures[-1] / figures[0]:.2f}x" if len(sizes) > 1 else "-"
+        print(f"{reader:<20}" + "".join(f"{f:14,.0f}" for f in figures) + f"{growth:>14}")
+    extra = [
+        best[n]["postgresql"]["increment_mb"] - best[n]["parquet"]["increment_mb"] for n in sizes
+    ]
+    print(f"{'postgresql-parquet':<20}" + "".join(f"{f:+14,.0f}" for f in extra))
+
+
 def main() -> None:
     """Run the benchmark (or one reader, with ``--child``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--events", type=int, nargs="+", default=[2_000_000, 10_000_000])
     parser.add_argument("--uri", help="a PostgreSQL database to load and read (default: start one)")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument(
         "--data", type=Path, default=Path(tempfile.gettempdir()) / "guanxi-bench-sources"
     )
     parser.add_argument("--child", choices=READERS, help=argparse.SUPPRESS)
+    parser.add_argument("--parquet", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         uri = os.environ["GUANXI_BENCH_URI"]
-        print(json.dumps(_child(args.child, args.data / "events.parquet", uri)))
+        print(json.dumps(_child(args.child, args.parquet, uri)))
         return
     args.data.mkdir(parents=True, exist_ok=True)
-    parquet = _sample(args.data, args.events)
+    sizes = sorted(set(args.events))
+    files = {n: _sample(args.data, n, sizes[-1]) for n in sizes}
     server = None
     uri = args.uri
     if uri is None:
@@ -196,15 +233,20 @@ def main() -> None:
         server = start_postgres()
         uri = server.uri()
         print(f"started PostgreSQL on port {server.port} ({server.root})")
+    by_size: dict[int, list[dict[str, Any]]] = {}
     try:
-        _load(uri, parquet)
-        runs = [_run_child(reader, parquet, uri) for _ in range(args.repeat) for reader in READERS]
+        for n in sizes:
+            _load(uri, files[n])
+            by_size[n] = [
+                _run_child(reader, files[n], uri) for _ in range(args.repeat) for reader in READERS
+            ]
+            _report(by_size[n], n)
     finally:
         if server is not None:
             from tests.processes import stop_postgres
 
             stop_postgres(server)
-    _report(runs, args)
+    _growth(by_size)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ the source column beside it, e.g. ``ts (created_at)``. The same mapping works fo
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -160,6 +161,22 @@ class TableMapping:
                 pl.col("event_type").cast(pl.String).replace(self.codes).alias("event_type")
             )
         return frame
+
+    def contract_key(self, key: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """Return the columns naming rows in problems, under their contract names.
+
+        Parameters
+        ----------
+        key : tuple of str
+            The source's own key (a table's primary key), used when the mapping names none.
+
+        Returns
+        -------
+        tuple of str
+            The mapping's key, or ``key``; a mapped column by its contract name.
+        """
+        renamed = {source: target for target, source in self.columns.items()}
+        return tuple(renamed.get(k, k) for k in self.key or key)
 
     def rename_problem(self, problem: Problem) -> Problem:
         """Show a mapped column as ``contract (source)`` in a problem.
@@ -355,9 +372,15 @@ def _load(
         relation = Relation(source.location, source.table, source.query)
         raw, key = scan(relation)
         raw = mapping.apply(raw, relation.label)
-        key = mapping.key or key
-        key = tuple(next((t for t, s in mapping.columns.items() if s == k), k) for k in key)
-        return validate(raw, now=now, file=relation.label, key=key)
+        with tempfile.TemporaryDirectory(prefix="guanxi-staging-") as folder:
+            staged = Path(folder) / "rows.parquet"
+            raw.sink_parquet(staged)
+            return validate(
+                pl.scan_parquet(staged),
+                now=now,
+                file=relation.label,
+                key=mapping.contract_key(key),
+            )
     except DatabaseError as error:
         problem = Problem(error.location, error.column, error.reason)
         raise EventsValidationError([problem]) from error
