@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -32,8 +32,16 @@ import typer
 
 from features.database import DatabaseError, check_writable, is_database, mask, write_table
 from features.events import EventsValidationError, Loaded, Problem
-from features.sources import ColumnMapping, MappingError, Source, load_customers, load_events
-from features.store import atomic_write
+from features.sources import (
+    ColumnMapping,
+    MappingError,
+    Source,
+    TableMapping,
+    load_customers,
+    load_events,
+)
+from features.store import SourceFile, atomic_write
+from pipelines.engine import Engine
 
 __all__ = [
     "Customers",
@@ -46,8 +54,12 @@ __all__ = [
     "MappingFile",
     "Out",
     "OutTable",
+    "SparkEvents",
+    "SparkOrEvents",
     "check_output",
+    "customers_source",
     "inputs",
+    "spark_events",
     "write_frame",
     "write_output",
 ]
@@ -62,6 +74,15 @@ Events = Annotated[
         "--events",
         help=f"Events: a .csv or .parquet file, a directory of .parquet files, or {_DATABASES} "
         "with --events-table or --events-query.",
+    ),
+]
+SparkOrEvents = Annotated[
+    str | None,
+    typer.Option(
+        "--events",
+        help=f"Events: a .csv or .parquet file, a directory of .parquet files, or {_DATABASES} "
+        "with --events-table or --events-query. With --engine spark, leave it out and name a "
+        "Spark catalog table (name or db.name) with --events-table.",
     ),
 ]
 EventsTable = Annotated[
@@ -196,6 +217,51 @@ def _source(
         raise typer.BadParameter(str(error), param_hint=f"--{which}") from error
 
 
+def _mapping(mapping: Path | None) -> ColumnMapping:
+    try:
+        return ColumnMapping.read(mapping) if mapping is not None else ColumnMapping()
+    except MappingError as error:
+        raise typer.BadParameter(str(error), param_hint="--mapping") from error
+
+
+def customers_source(
+    customers: str | None,
+    customers_table: str | None = None,
+    customers_query: str | None = None,
+    mapping: Path | None = None,
+) -> Source | None:
+    """Turn a command's customers options into a source.
+
+    Parameters
+    ----------
+    customers, customers_table, customers_query : str, optional
+        ``--customers`` and its table or query.
+    mapping : pathlib.Path, optional
+        ``--mapping``.
+
+    Returns
+    -------
+    features.sources.Source or None
+        The customers; None when ``--customers`` is not given.
+
+    Raises
+    ------
+    typer.BadParameter
+        As :func:`inputs`.
+    """
+    return _customers(customers, customers_table, customers_query, _mapping(mapping))
+
+
+def _customers(
+    customers: str | None, table: str | None, query: str | None, columns: ColumnMapping
+) -> Source | None:
+    if customers is None and (table or query):
+        raise typer.BadParameter("a table or query needs --customers", param_hint="--customers")
+    if customers is None:
+        return None
+    return _source(customers, table, query, columns, "customers")
+
+
 def inputs(
     events: str,
     events_table: str | None = None,
@@ -227,18 +293,80 @@ def inputs(
         If the mapping file is unusable, a table or query is given with a file, or a database is
         given without exactly one of its table and query.
     """
-    try:
-        columns = ColumnMapping.read(mapping) if mapping is not None else ColumnMapping()
-    except MappingError as error:
-        raise typer.BadParameter(str(error), param_hint="--mapping") from error
-    if customers is None and (customers_table or customers_query):
-        raise typer.BadParameter("a table or query needs --customers", param_hint="--customers")
-    return Inputs(
-        _source(events, events_table, events_query, columns, "events"),
-        _source(customers, customers_table, customers_query, columns, "customers")
-        if customers is not None
-        else None,
-    )
+    columns = _mapping(mapping)
+    people = _customers(customers, customers_table, customers_query, columns)
+    return Inputs(_source(events, events_table, events_query, columns, "events"), people)
+
+
+@dataclass(frozen=True)
+class SparkEvents:
+    """Events in a Spark catalog table (``--engine spark --events-table name``, no ``--events``).
+
+    Parameters
+    ----------
+    table : str
+        The table, ``name`` or ``db.name``.
+    mapping : features.sources.TableMapping
+        The events' column mapping.
+    """
+
+    table: str
+    mapping: TableMapping = field(default_factory=TableMapping)
+
+    @property
+    def label(self) -> str:
+        """The table as messages name it."""
+        return f"Spark table {self.table}"
+
+    def describe(self) -> SourceFile:
+        """Describe the table for a snapshot's metadata (its name and the time of the call).
+
+        Returns
+        -------
+        features.store.SourceFile
+            The description.
+        """
+        return SourceFile.now(self.label)
+
+
+def spark_events(
+    events: str | None,
+    events_table: str | None,
+    events_query: str | None,
+    mapping: Path | None,
+    engine: Engine,
+) -> SparkEvents | None:
+    """Tell whether a command's events are a Spark table rather than a file or a database.
+
+    Parameters
+    ----------
+    events, events_table, events_query : str, optional
+        ``--events`` and its table or query.
+    mapping : pathlib.Path, optional
+        ``--mapping``.
+    engine : {"polars", "spark"}
+        ``--engine``.
+
+    Returns
+    -------
+    SparkEvents or None
+        The table, when ``--events`` is left out; None when ``--events`` is given.
+
+    Raises
+    ------
+    typer.BadParameter
+        If ``--events`` is left out without ``--engine spark`` and ``--events-table``, or with a
+        query (a query needs a database in ``--events``).
+    """
+    if events is not None:
+        return None
+    if engine != "spark" or not events_table or events_query:
+        raise typer.BadParameter(
+            "name the events: a file or a database URI, or, with --engine spark, a Spark table "
+            "with --events-table (and no --events)",
+            param_hint="--events",
+        )
+    return SparkEvents(events_table, _mapping(mapping).events)
 
 
 def check_output(out: str, out_table: str | None) -> None:

@@ -17,7 +17,9 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from features.events import EventsValidationError, Problem
 from features.snapshot import build_snapshot
+from features.sources import Source, load_customers
 from features.store import SnapshotNotFoundError, Store, atomic_write
 from pipelines import connectors
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
@@ -30,11 +32,11 @@ _DAY: Final = ["%Y-%m-%d"]
 
 
 def build_command(
-    events: connectors.Events,
     as_of: Annotated[
         dt.datetime,
         typer.Option("--as-of", formats=_DAY, help="Snapshot day (UTC): events up to its end."),
     ],
+    events: connectors.SparkOrEvents = None,
     customers: connectors.Customers = None,
     events_table: connectors.EventsTable = None,
     events_query: connectors.EventsQuery = None,
@@ -45,9 +47,7 @@ def build_command(
     spark_master: SparkMasterOption = DEFAULT_MASTER,
 ) -> None:
     """Validate the inputs, build the feature snapshot as of a day and store it."""
-    sources = connectors.inputs(
-        events, events_table, events_query, customers, customers_table, customers_query, mapping
-    )
+    table = connectors.spark_events(events, events_table, events_query, mapping, engine)
     out = Console()
     status = Console(stderr=True)
     now = dt.datetime.now(dt.UTC)
@@ -55,12 +55,18 @@ def build_command(
     if day > now.date():
         out.print(Text(f"--as-of {day} is in the future (today is {now.date()} UTC)", style="red"))
         raise typer.Exit(1)
+    if table is not None:
+        people = connectors.customers_source(customers, customers_table, customers_query, mapping)
+        _build_from_spark_table(table, people, day, now, spark_master, out, status)
+        return
+    assert events is not None
+    sources = connectors.inputs(
+        events, events_table, events_query, customers, customers_table, customers_query, mapping
+    )
     with status.status("Validating the inputs..."):
         loaded, loaded_customers, problems = sources.load(now)
-    print_problems(out, problems)
-    if loaded is None or any(p.severity == "error" for p in problems):
-        out.print(Text("invalid input: nothing was written", style="red"))
-        raise typer.Exit(1)
+    _stop_on_errors(out, problems)
+    assert loaded is not None
     customer_frame = loaded_customers.frame if loaded_customers is not None else None
     with status.status(f"Building features as of {day} from {loaded.frame.height:,} events..."):
         try:
@@ -80,6 +86,58 @@ def build_command(
             events=sources.events.describe(),
             customers=sources.customers.describe() if sources.customers is not None else None,
             history=loaded.frame,
+        )
+    shape = f"{info.rows:,} customers, {snapshot.width} columns"
+    out.print(Text(f"snapshot as of {day}: {shape} -> {info.path}", style="green"))
+
+
+def _stop_on_errors(out: Console, problems: list[Problem]) -> None:
+    print_problems(out, problems)
+    if any(p.severity == "error" for p in problems):
+        out.print(Text("invalid input: nothing was written", style="red"))
+        raise typer.Exit(1)
+
+
+def _build_from_spark_table(
+    table: connectors.SparkEvents,
+    people: Source | None,
+    day: dt.date,
+    now: dt.datetime,
+    master: str,
+    out: Console,
+    status: Console,
+) -> None:
+    """Validate and build on Spark from a catalog table: its rows never come to the driver.
+
+    The store keeps no history for such a snapshot (the history file is the driver's copy of the
+    events); the snapshot itself is written as for any other source.
+    """
+    from pipelines.spark import events_from_table, snapshot_with_spark, spark_session
+
+    problems: list[Problem] = []
+    customer_frame = None
+    with status.status(f"Validating {table.label} on Spark..."):
+        spark = spark_session(master)
+        try:
+            rows, problems = events_from_table(spark, table.table, now, table.mapping)
+        except EventsValidationError as error:
+            rows, problems = None, error.problems
+        if people is not None:
+            try:
+                loaded = load_customers(people, now=now)
+                customer_frame, problems = loaded.frame, problems + list(loaded.warnings)
+            except EventsValidationError as error:
+                problems += error.problems
+    _stop_on_errors(out, problems)
+    assert rows is not None
+    with status.status(f"Building features as of {day} from {table.label} on Spark..."):
+        snapshot = snapshot_with_spark(rows, customer_frame, day, master)
+    with status.status("Writing the snapshot..."):
+        info = Store(get_settings().home).write_snapshot(
+            snapshot,
+            day,
+            events=table.describe(),
+            customers=people.describe() if people is not None else None,
         )
     shape = f"{info.rows:,} customers, {snapshot.width} columns"
     out.print(Text(f"snapshot as of {day}: {shape} -> {info.path}", style="green"))

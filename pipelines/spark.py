@@ -63,7 +63,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -73,9 +73,11 @@ import polars as pl
 import pyarrow as pa
 
 from features.contracts import event_schema
+from features.events import MAX_LISTED_ROWS, EventsValidationError, Problem, validate_events
 from features.products import category_slugs
 from features.rfm import RFM_SCORES, rfm_segment, score_counts
 from features.snapshot import build_snapshot
+from features.sources import TableMapping
 from features.value import repeat_purchase_summary
 from models.artifact import ModelBundle, apply_calibration
 from models.clv import value_tier
@@ -98,6 +100,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_BUCKETS",
     "build_snapshot_spark",
+    "events_from_table",
     "purchase_summary_spark",
     "read_table",
     "score_spark",
@@ -117,12 +120,25 @@ _KEY: Final = "_guanxi_key_"
 """Prefix of the per-bucket columns holding the measures the RFM scores rank."""
 _CATEGORY_POS: Final = "_guanxi_category_pos"
 _ROW: Final = "_guanxi_row"
+_PROBLEM_SCHEMA: Final = pa.schema(
+    [
+        pa.field("column", pa.string()),
+        pa.field("message", pa.string()),
+        pa.field("severity", pa.string()),
+        pa.field("n_rows", pa.int64()),
+        pa.field("key", pa.string()),
+        pa.field("keys", pa.list_(pa.string())),
+    ]
+)
+"""One problem found in one bucket of a Spark table's events, as Spark hands it back."""
 _STATUS_SCHEMA: Final = pa.schema(
     [pa.field("customer_id", pa.string()), pa.field("status", pa.string())]
 )
 
 
-def spark_session(master: str = DEFAULT_MASTER, app_name: str = "guanxi") -> SparkSession:
+def spark_session(
+    master: str = DEFAULT_MASTER, app_name: str = "guanxi", config: Mapping[str, str] | None = None
+) -> SparkSession:
     """Start (or join) a Spark session set up for guanxi.
 
     The session's time zone is UTC (snapshot days are UTC days), Arrow transfers are on, and
@@ -136,6 +152,9 @@ def spark_session(master: str = DEFAULT_MASTER, app_name: str = "guanxi") -> Spa
         Ignored when a session already runs in this process (as under ``spark-submit``).
     app_name : str
         Application name shown by the cluster manager.
+    config : mapping of str to str, optional
+        Further settings for a session started here, e.g. ``spark.sql.warehouse.dir`` (where
+        catalog tables live).
 
     Returns
     -------
@@ -145,9 +164,11 @@ def spark_session(master: str = DEFAULT_MASTER, app_name: str = "guanxi") -> Spa
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for name, value in (config or {}).items():
+        builder = builder.config(name, value)
     session = (
-        SparkSession.builder.master(master)
-        .appName(app_name)
+        builder
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")
@@ -291,6 +312,133 @@ def _seen(events: DataFrame, as_of: date) -> DataFrame:
 
     day_after = datetime.combine(as_of + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     return events.where(sf.col("ts") < sf.lit(day_after))
+
+
+def _problem_rows(problems: list[Problem]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [
+            {
+                "column": p.column,
+                "message": p.message,
+                "severity": p.severity,
+                "n_rows": p.n_rows,
+                "key": p.key,
+                "keys": list(p.keys),
+            }
+            for p in problems
+        ],
+        schema=_PROBLEM_SCHEMA,
+    )
+
+
+def _merged_problems(rows: pl.DataFrame, label: str) -> list[Problem]:
+    """Add up the buckets' problems: one per column and message, rows counted over all buckets.
+
+    A Spark table has no row order, so rows are named by key values when the table has a key
+    (the mapping's ``key``) and otherwise counted in the message.
+    """
+    merged = rows.group_by("column", "message", "severity", "key", maintain_order=True).agg(
+        pl.col("n_rows").sum(), pl.col("keys").explode().drop_nulls().head(MAX_LISTED_ROWS)
+    )
+    problems = []
+    for column, message, severity, key, n_rows, keys in merged.iter_rows():
+        counted = f" ({n_rows:,} row{'s' if n_rows != 1 else ''})" if n_rows and not key else ""
+        problems.append(
+            Problem(
+                label,
+                column,
+                message + counted,
+                n_rows=n_rows,
+                severity=severity,
+                key=key,
+                keys=tuple(keys),
+            )
+        )
+    return sorted(problems, key=lambda p: p.severity != "error")
+
+
+def events_from_table(
+    spark: SparkSession,
+    name: str,
+    now: datetime,
+    mapping: TableMapping | None = None,
+    buckets: int = DEFAULT_BUCKETS,
+) -> tuple[DataFrame, list[Problem]]:
+    """Read a catalog table's events on Spark and validate them against the events contract.
+
+    The table (``spark.table(name)``: ``events`` or ``db.events``) is renamed and its event codes
+    translated by the mapping, then :func:`features.events.validate_events` runs unchanged on
+    each hash bucket of ``customer_id`` (so exact duplicates, which share a customer, meet in one
+    bucket). Only the problems come back to the driver; the buckets' problems are added up per
+    column and message. The validated rows stay on Spark: a second pass over the buckets yields
+    them typed as the contract declares.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+        The session whose catalog holds the table.
+    name : str
+        The table, ``name`` or ``db.name``.
+    now : datetime.datetime
+        The current time; events after it are errors.
+    mapping : features.sources.TableMapping, optional
+        The events' column mapping (``--mapping``); its ``key`` names rows in problems.
+    buckets : int
+        Hash buckets of ``customer_id``.
+
+    Returns
+    -------
+    events : pyspark.sql.DataFrame
+        The validated events (the contract's columns and types).
+    warnings : list of features.events.Problem
+        Problems that did not stop the load.
+
+    Raises
+    ------
+    features.events.EventsValidationError
+        With every problem, if any is an error: a missing table, a mapped or required column the
+        table lacks, and every row-level problem of the contract; each names the table.
+    """
+    mapping = mapping or TableMapping()
+    label = f"Spark table {name}"
+    if not spark.catalog.tableExists(name):
+        raise EventsValidationError([Problem(label, None, "no such table in the Spark catalog")])
+    raw = spark.table(name)
+    problems = mapping.check(raw.columns, label)
+    if problems:
+        raise EventsValidationError(problems)
+    raw = raw.withColumnsRenamed({s: t for t, s in mapping.columns.items() if s != t})
+    if mapping.codes and "event_type" in raw.columns:
+        from pyspark.sql import functions as sf
+
+        raw = raw.withColumn("event_type", sf.col("event_type").cast("string"))
+        raw = raw.replace(mapping.codes, subset=["event_type"])  # type: ignore[arg-type]
+    key = mapping.contract_key()
+    try:  # the table's columns and types first, on no rows: a missing column stops here
+        validate_events(_frame(raw.limit(0).toArrow()), now=now, file=label, key=key)
+    except EventsValidationError as error:
+        raise EventsValidationError([mapping.rename_problem(p) for p in error.problems]) from None
+    grouped_by = raw.select(_bucket(buckets), "*").groupBy(_BUCKET)
+
+    def check(table: pa.Table) -> pa.Table:
+        frame = _frame(table.drop_columns([_BUCKET]))
+        try:
+            found = list(validate_events(frame, now=now, file=label, key=key).warnings)
+        except EventsValidationError as error:
+            found = error.problems
+        return _problem_rows(found)
+
+    rows = _frame(grouped_by.applyInArrow(check, _to_spark_schema(_PROBLEM_SCHEMA)).toArrow())
+    problems = [mapping.rename_problem(p) for p in _merged_problems(rows, label)]
+    if any(p.severity == "error" for p in problems):
+        raise EventsValidationError(problems)
+    schema = _string_types(pl.DataFrame(schema=event_schema()).to_arrow().schema)
+
+    def typed(table: pa.Table) -> pa.Table:
+        frame = _frame(table.drop_columns([_BUCKET]))
+        return validate_events(frame, now=now, file=label, key=key).frame.to_arrow().cast(schema)
+
+    return grouped_by.applyInArrow(typed, _to_spark_schema(schema)), problems
 
 
 def _global_rfm(spark: SparkSession, snapshot: DataFrame) -> DataFrame:
@@ -587,7 +735,7 @@ def _to_polars(frame: DataFrame) -> pl.DataFrame:
 
 
 def snapshot_with_spark(
-    events: pl.DataFrame,
+    events: pl.DataFrame | DataFrame,
     customers: pl.DataFrame | None,
     as_of: date,
     master: str = DEFAULT_MASTER,
@@ -596,8 +744,11 @@ def snapshot_with_spark(
 
     Parameters
     ----------
-    events, customers : polars.DataFrame
-        Validated events and the optional customers table.
+    events : polars.DataFrame or pyspark.sql.DataFrame
+        Validated events: a frame of this process, or rows already on Spark
+        (:func:`events_from_table`), which never come to the driver.
+    customers : polars.DataFrame, optional
+        The validated customers table.
     as_of : datetime.date
         The snapshot day.
     master : str
@@ -610,7 +761,8 @@ def snapshot_with_spark(
     """
     spark = spark_session(master)
     people = None if customers is None else _from_polars(spark, customers)
-    built = build_snapshot_spark(_from_polars(spark, events), people, as_of)
+    rows = _from_polars(spark, events) if isinstance(events, pl.DataFrame) else events
+    built = build_snapshot_spark(rows, people, as_of)
     return _to_polars(built).sort("customer_id")
 
 

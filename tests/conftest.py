@@ -189,11 +189,15 @@ def pg_sample(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> t
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
-    """A Spark session in local mode on two cores (UTC), started once and stopped at the end."""
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    """A Spark session in local mode on two cores (UTC), started once and stopped at the end.
+
+    Its catalog tables are written to a temporary warehouse folder.
+    """
     from pipelines.spark import spark_session
 
-    session = spark_session("local[2]", app_name="guanxi-tests")
+    warehouse = {"spark.sql.warehouse.dir": str(tmp_path_factory.mktemp("spark-warehouse"))}
+    session = spark_session("local[2]", app_name="guanxi-tests", config=warehouse)
     session.conf.set("spark.sql.shuffle.partitions", "4")
     yield session
     session.stop()

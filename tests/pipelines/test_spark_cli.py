@@ -66,3 +66,84 @@ def test_an_unknown_engine_is_refused(cli: CliRunner, sample: Path) -> None:  # 
     out = cli.invoke(app, [*args, "--engine", "dask"])
     assert out.exit_code == 2
     assert "--engine" in out.output and "'dask' is not one of" in " ".join(out.output.split())
+
+
+# --- a Spark catalog table as the source (--engine spark --events-table, no --events) --------
+
+
+def _save_table(spark: SparkSession, events: pl.DataFrame, name: str) -> None:
+    spark.sql("CREATE DATABASE IF NOT EXISTS crm")
+    spark.createDataFrame(events.to_arrow()).write.mode("overwrite").saveAsTable(name)
+
+
+def _fails(cli: CliRunner, *args: str) -> str:  # noqa: F811
+    out = cli.invoke(app, [*args, *SPARK], env={"COLUMNS": "250"})
+    assert out.exit_code == 1, out.output
+    return " ".join(out.output.split())
+
+
+def test_features_build_from_a_spark_table_equals_the_parquet_snapshot(
+    spark: SparkSession,
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    events = pl.read_parquet(sample / "events.parquet")
+    codes = {t: f"X{i}" for i, t in enumerate(sorted(events["event_type"].unique()))}
+    users = events.rename({"customer_id": "cust_no", "ts": "created_at"}).with_columns(
+        pl.col("event_type").replace_strict(codes)
+    )
+    _save_table(spark, users, "crm.raw_events")
+    mapping = tmp_path / "map.yaml"
+    lines = ["customer_id: cust_no", "ts: created_at", "event_types:"]
+    mapping.write_text("\n".join([*lines, *(f"  {c}: {t}" for t, c in codes.items())]) + "\n")
+    store = Store(get_settings().home)
+    day = date.fromisoformat(AS_OF)
+    parquet = ["features", "build", "--events", str(sample / "events.parquet"), "--as-of", AS_OF]
+    out = cli.invoke(app, parquet)
+    assert out.exit_code == 0, out.output
+    from_parquet = store.read_snapshot(day)
+    table = ["features", "build", "--events-table", "crm.raw_events", "--as-of", AS_OF]
+    out = cli.invoke(app, [*table, "--mapping", str(mapping), *SPARK])
+    assert out.exit_code == 0, out.output
+    assert_same_snapshot(store.read_snapshot(day), from_parquet)
+    info = store.snapshot_info(day).events
+    assert info is not None and info.path == "Spark table crm.raw_events"
+
+
+def test_a_spark_table_with_problems_is_reported_and_nothing_written(
+    spark: SparkSession,
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    store = Store(get_settings().home)
+    build = ["features", "build", "--as-of", AS_OF, "--events-table"]
+    out = _fails(cli, *build, "crm.nope")
+    assert "Spark table crm.nope" in out and "no such table" in out
+    events = pl.read_parquet(sample / "events.parquet")
+    _save_table(spark, events.drop("ts"), "crm.no_ts")
+    out = _fails(cli, *build, "crm.no_ts")
+    assert "Spark table crm.no_ts" in out and "ts" in out and "required column is missing" in out
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("customer_id: cust_no\n")
+    out = _fails(cli, *build, "crm.no_ts", "--mapping", str(mapping))
+    assert "the mapping maps 'customer_id' to 'cust_no'" in out
+    bad = events.with_columns(
+        pl.when(pl.int_range(pl.len()) < 3).then(pl.lit("teleport")).otherwise("event_type")
+        .alias("event_type")
+    )  # fmt: skip
+    _save_table(spark, bad, "crm.bad_types")
+    out = _fails(cli, *build, "crm.bad_types")
+    assert "Spark table crm.bad_types" in out and "unknown event type" in out
+    assert "'teleport'" in out and "nothing was written" in out
+    assert store.list_snapshots() == []
+
+
+def test_events_are_needed_unless_a_spark_table_is_named(
+    cli: CliRunner,  # noqa: F811
+) -> None:
+    out = cli.invoke(app, ["features", "build", "--as-of", AS_OF])
+    assert out.exit_code == 2 and "--events" in out.output
+    out = cli.invoke(app, ["features", "build", "--as-of", AS_OF, "--events-table", "events"])
+    assert out.exit_code == 2 and "with --engine spark" in " ".join(out.output.split())
