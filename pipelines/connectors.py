@@ -57,7 +57,6 @@ __all__ = [
     "SparkEvents",
     "SparkOrEvents",
     "check_output",
-    "customers_source",
     "inputs",
     "spark_events",
     "write_frame",
@@ -224,34 +223,6 @@ def _mapping(mapping: Path | None) -> ColumnMapping:
         raise typer.BadParameter(str(error), param_hint="--mapping") from error
 
 
-def customers_source(
-    customers: str | None,
-    customers_table: str | None = None,
-    customers_query: str | None = None,
-    mapping: Path | None = None,
-) -> Source | None:
-    """Turn a command's customers options into a source.
-
-    Parameters
-    ----------
-    customers, customers_table, customers_query : str, optional
-        ``--customers`` and its table or query.
-    mapping : pathlib.Path, optional
-        ``--mapping``.
-
-    Returns
-    -------
-    features.sources.Source or None
-        The customers; None when ``--customers`` is not given.
-
-    Raises
-    ------
-    typer.BadParameter
-        As :func:`inputs`.
-    """
-    return _customers(customers, customers_table, customers_query, _mapping(mapping))
-
-
 def _customers(
     customers: str | None, table: str | None, query: str | None, columns: ColumnMapping
 ) -> Source | None:
@@ -308,10 +279,13 @@ class SparkEvents:
         The table, ``name`` or ``db.name``.
     mapping : features.sources.TableMapping
         The events' column mapping.
+    customers : features.sources.Source or None
+        The customers (a file or a database, read in this process), if given.
     """
 
     table: str
     mapping: TableMapping = field(default_factory=TableMapping)
+    customers: Source | None = None
 
     @property
     def label(self) -> str:
@@ -333,6 +307,9 @@ def spark_events(
     events: str | None,
     events_table: str | None,
     events_query: str | None,
+    customers: str | None,
+    customers_table: str | None,
+    customers_query: str | None,
     mapping: Path | None,
     engine: Engine,
 ) -> SparkEvents | None:
@@ -342,6 +319,8 @@ def spark_events(
     ----------
     events, events_table, events_query : str, optional
         ``--events`` and its table or query.
+    customers, customers_table, customers_query : str, optional
+        ``--customers`` and its table or query.
     mapping : pathlib.Path, optional
         ``--mapping``.
     engine : {"polars", "spark"}
@@ -350,13 +329,13 @@ def spark_events(
     Returns
     -------
     SparkEvents or None
-        The table, when ``--events`` is left out; None when ``--events`` is given.
+        The table and the customers, when ``--events`` is left out; None when it is given.
 
     Raises
     ------
     typer.BadParameter
         If ``--events`` is left out without ``--engine spark`` and ``--events-table``, or with a
-        query (a query needs a database in ``--events``).
+        query (a query needs a database in ``--events``); or as :func:`inputs`.
     """
     if events is not None:
         return None
@@ -366,7 +345,9 @@ def spark_events(
             "with --events-table (and no --events)",
             param_hint="--events",
         )
-    return SparkEvents(events_table, _mapping(mapping).events)
+    columns = _mapping(mapping)
+    people = _customers(customers, customers_table, customers_query, columns)
+    return SparkEvents(events_table, columns.events, people)
 
 
 def check_output(out: str, out_table: str | None) -> None:

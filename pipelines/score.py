@@ -19,6 +19,7 @@ the store (``guanxi features build --engine spark`` puts it there) or a build in
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -49,6 +50,8 @@ __all__ = [
     "store_scores",
 ]
 
+logger = logging.getLogger(__name__)
+
 
 def load_models(tasks: list[str], alias: str) -> dict[str, ModelBundle]:
     """Load ``<task>@<alias>`` for each task and check its feature-set version.
@@ -77,10 +80,11 @@ def load_models(tasks: list[str], alias: str) -> dict[str, ModelBundle]:
 
 def snapshot_for(
     store: Store,
-    sources: connectors.Inputs,
+    sources: connectors.Inputs | connectors.SparkEvents,
     as_of: date,
     now: datetime,
     loaded: tuple[pl.DataFrame, pl.DataFrame | None] | None = None,
+    master: str = DEFAULT_MASTER,
 ) -> tuple[pl.DataFrame, str]:
     """Return the snapshot for ``as_of``: the stored one if current, else a fresh build.
 
@@ -88,8 +92,9 @@ def snapshot_for(
     ----------
     store : features.store.Store
         The store under ``GUANXI_HOME``.
-    sources : pipelines.connectors.Inputs
-        Events and customers to build from when the store has no current snapshot for the day.
+    sources : pipelines.connectors.Inputs or pipelines.connectors.SparkEvents
+        Events and customers to build from when the store has no current snapshot for the day;
+        a Spark table's are built on Spark (:func:`pipelines.spark.snapshot_from_table`).
     as_of : datetime.date
         Snapshot day.
     now : datetime.datetime
@@ -97,6 +102,8 @@ def snapshot_for(
     loaded : tuple of (polars.DataFrame, polars.DataFrame or None), optional
         The events and customers, already read and validated: a build uses them instead of
         reading the sources again.
+    master : str
+        Spark master URL, for a Spark table.
 
     Returns
     -------
@@ -114,6 +121,13 @@ def snapshot_for(
             return store.read_snapshot(as_of), f"store ({info.path})"
     except SnapshotNotFoundError:
         pass
+    if isinstance(sources, connectors.SparkEvents):
+        from pipelines.spark import snapshot_from_table
+
+        snapshot, warnings = snapshot_from_table(sources, as_of, now, master)
+        for warning in warnings:
+            logger.warning("%s", warning)
+        return snapshot, f"built on Spark from {sources.label}"
     frame, people = loaded if loaded is not None else sources.read(now)
     return build_snapshot(frame, people, as_of), f"built from {sources.events.label}"
 
@@ -229,9 +243,9 @@ def parse_tasks(text: str) -> list[str]:
 
 
 def score_command(
-    events: connectors.Events,
     as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Snapshot day (UTC).")],
     out: connectors.Out,
+    events: connectors.SparkOrEvents = None,
     customers: connectors.Customers = None,
     tasks: Annotated[
         str, typer.Option(help="Comma-separated tasks (default: every task).")
@@ -260,9 +274,14 @@ def score_command(
 
     console = Console()
     chosen = parse_tasks(tasks)
-    sources = connectors.inputs(
-        events, events_table, events_query, customers, customers_table, customers_query, mapping
-    )
+    table = connectors.spark_events(
+        events, events_table, events_query, customers, customers_table, customers_query, mapping,
+        engine,
+    )  # fmt: skip
+    sources = table or connectors.inputs(
+        events or "", events_table, events_query, customers, customers_table, customers_query,
+        mapping,
+    )  # fmt: skip
     connectors.check_output(out, out_table)
     settings = get_settings()
     home = settings.home
@@ -275,7 +294,7 @@ def score_command(
     day = as_of.date()
     store = settings.store()  # signs the score tables with GUANXI_STORE_KEY when it is set
     try:
-        snapshot, source = snapshot_for(store, sources, day, datetime.now(UTC))
+        snapshot, source = snapshot_for(store, sources, day, datetime.now(UTC), master=spark_master)
     except EventsValidationError as exc:
         console.print(f"[red]cannot score, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc

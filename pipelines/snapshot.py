@@ -19,7 +19,6 @@ from rich.text import Text
 
 from features.events import EventsValidationError, Problem
 from features.snapshot import build_snapshot
-from features.sources import Source, load_customers
 from features.store import SnapshotNotFoundError, Store, atomic_write
 from pipelines import connectors
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
@@ -47,7 +46,10 @@ def build_command(
     spark_master: SparkMasterOption = DEFAULT_MASTER,
 ) -> None:
     """Validate the inputs, build the feature snapshot as of a day and store it."""
-    table = connectors.spark_events(events, events_table, events_query, mapping, engine)
+    table = connectors.spark_events(
+        events, events_table, events_query, customers, customers_table, customers_query, mapping,
+        engine,
+    )  # fmt: skip
     out = Console()
     status = Console(stderr=True)
     now = dt.datetime.now(dt.UTC)
@@ -56,8 +58,7 @@ def build_command(
         out.print(Text(f"--as-of {day} is in the future (today is {now.date()} UTC)", style="red"))
         raise typer.Exit(1)
     if table is not None:
-        people = connectors.customers_source(customers, customers_table, customers_query, mapping)
-        _build_from_spark_table(table, people, day, now, spark_master, out, status)
+        _build_from_spark_table(table, day, now, spark_master, out)
         return
     assert events is not None
     sources = connectors.inputs(
@@ -99,46 +100,28 @@ def _stop_on_errors(out: Console, problems: list[Problem]) -> None:
 
 
 def _build_from_spark_table(
-    table: connectors.SparkEvents,
-    people: Source | None,
-    day: dt.date,
-    now: dt.datetime,
-    master: str,
-    out: Console,
-    status: Console,
+    table: connectors.SparkEvents, day: dt.date, now: dt.datetime, master: str, out: Console
 ) -> None:
     """Validate and build on Spark from a catalog table: its rows never come to the driver.
 
     The store keeps no history for such a snapshot (the history file is the driver's copy of the
     events); the snapshot itself is written as for any other source.
     """
-    from pipelines.spark import events_from_table, snapshot_with_spark, spark_session
+    from pipelines.spark import snapshot_from_table
 
-    problems: list[Problem] = []
-    customer_frame = None
-    with status.status(f"Validating {table.label} on Spark..."):
-        spark = spark_session(master)
+    with Console(stderr=True).status(f"Validating {table.label} and building on Spark..."):
         try:
-            rows, problems = events_from_table(spark, table.table, now, table.mapping)
+            snapshot, problems = snapshot_from_table(table, day, now, master)
         except EventsValidationError as error:
-            rows, problems = None, error.problems
-        if people is not None:
-            try:
-                loaded = load_customers(people, now=now)
-                customer_frame, problems = loaded.frame, problems + list(loaded.warnings)
-            except EventsValidationError as error:
-                problems += error.problems
+            snapshot, problems = None, error.problems
     _stop_on_errors(out, problems)
-    assert rows is not None
-    with status.status(f"Building features as of {day} from {table.label} on Spark..."):
-        snapshot = snapshot_with_spark(rows, customer_frame, day, master)
-    with status.status("Writing the snapshot..."):
-        info = Store(get_settings().home).write_snapshot(
-            snapshot,
-            day,
-            events=table.describe(),
-            customers=people.describe() if people is not None else None,
-        )
+    assert snapshot is not None
+    info = Store(get_settings().home).write_snapshot(
+        snapshot,
+        day,
+        events=table.describe(),
+        customers=table.customers.describe() if table.customers is not None else None,
+    )
     shape = f"{info.rows:,} customers, {snapshot.width} columns"
     out.print(Text(f"snapshot as of {day}: {shape} -> {info.path}", style="green"))
 

@@ -77,7 +77,7 @@ from features.events import MAX_LISTED_ROWS, EventsValidationError, Problem, val
 from features.products import category_slugs
 from features.rfm import RFM_SCORES, rfm_segment, score_counts
 from features.snapshot import build_snapshot
-from features.sources import TableMapping
+from features.sources import TableMapping, load_customers
 from features.value import repeat_purchase_summary
 from models.artifact import ModelBundle, apply_calibration
 from models.clv import value_tier
@@ -91,6 +91,7 @@ from models.scoring import (
     with_reasons,
 )
 from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, model_frame, population_status
+from pipelines.connectors import SparkEvents
 from pipelines.engine import DEFAULT_MASTER
 
 if TYPE_CHECKING:
@@ -105,6 +106,7 @@ __all__ = [
     "read_table",
     "score_spark",
     "scores_with_spark",
+    "snapshot_from_table",
     "snapshot_with_spark",
     "spark_session",
     "value_steps",
@@ -168,8 +170,7 @@ def spark_session(
     for name, value in (config or {}).items():
         builder = builder.config(name, value)
     session = (
-        builder
-        .config("spark.sql.session.timeZone", "UTC")
+        builder.config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
@@ -764,6 +765,57 @@ def snapshot_with_spark(
     rows = _from_polars(spark, events) if isinstance(events, pl.DataFrame) else events
     built = build_snapshot_spark(rows, people, as_of)
     return _to_polars(built).sort("customer_id")
+
+
+def snapshot_from_table(
+    source: SparkEvents, as_of: date, now: datetime, master: str = DEFAULT_MASTER
+) -> tuple[pl.DataFrame, list[Problem]]:
+    """Validate a Spark table's events (and the customers) and build their snapshot on Spark.
+
+    What ``guanxi features build`` and ``guanxi score`` do with ``--engine spark --events-table
+    <table>`` and no ``--events``: the events are read, validated and built from where they are
+    (:func:`events_from_table`, :func:`build_snapshot_spark`); only the problems and the snapshot
+    come to the driver. The customers, a file or a database, are read here as for any command.
+
+    Parameters
+    ----------
+    source : pipelines.connectors.SparkEvents
+        The table, its mapping and the customers.
+    as_of : datetime.date
+        The snapshot day.
+    now : datetime.datetime
+        The current time; later timestamps are errors.
+    master : str
+        Spark master URL.
+
+    Returns
+    -------
+    snapshot : polars.DataFrame
+        As :func:`snapshot_with_spark`'s.
+    warnings : list of features.events.Problem
+        Problems of both inputs that did not stop the build.
+
+    Raises
+    ------
+    features.events.EventsValidationError
+        With every problem of both inputs, if any is an error.
+    """
+    spark = spark_session(master)
+    rows = None
+    try:
+        rows, problems = events_from_table(spark, source.table, now, source.mapping)
+    except EventsValidationError as error:
+        problems = list(error.problems)
+    people = None
+    if source.customers is not None:
+        try:
+            loaded = load_customers(source.customers, now=now)
+            people, problems = loaded.frame, problems + list(loaded.warnings)
+        except EventsValidationError as error:
+            problems += error.problems
+    if rows is None or any(p.severity == "error" for p in problems):
+        raise EventsValidationError(problems)
+    return snapshot_with_spark(rows, people, as_of, master), problems
 
 
 def scores_with_spark(
