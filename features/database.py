@@ -19,11 +19,13 @@ Reading
 -------
 :func:`scan` turns a table or a query into a :class:`polars.LazyFrame` whose rows come from the
 database in batches (Polars' ``read_database`` with ``iter_batches``: ADBC's Arrow record-batch
-stream for PostgreSQL, DuckDB's Arrow reader for DuckDB). Collected by the streaming engine, the
-rows are converted batch by batch and the raw result is never held whole. Only the columns the
-plan needs are asked for (projection pushdown into the SQL). The column types come from the
-database without reading rows (the query with ``LIMIT 0``); the primary key of a table is read
-from the catalog, so problems can name rows by it. PostgreSQL ``numeric`` arrives as text and is
+stream for PostgreSQL, DuckDB's Arrow reader for DuckDB). Collected or sunk by the streaming
+engine, the rows go on batch by batch and the raw result is never held whole
+(:mod:`features.sources` sinks them into a Parquet staging file, then validates that file as any
+Parquet file). Only the columns the plan needs are asked for (projection pushdown into the
+SQL). The column types come from the database without reading rows (the query with
+``LIMIT 0``); the primary key of a table is read from the catalog, so problems can name rows by
+it. PostgreSQL ``numeric`` arrives as text and is
 parsed like a CSV value.
 
 Writing

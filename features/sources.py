@@ -6,6 +6,12 @@ it and run the SAME validation as for files (:mod:`features.events`): a database
 to get rows, not a second validator. Problems name the database URI (password masked) and the
 table as their "file"; rows of a table with a primary key are named by their key values.
 
+A database's rows are streamed in batches into a Parquet staging file in a temporary folder
+(removed afterwards), which is then validated exactly as a Parquet file is: the raw result is never
+held whole, and what a database read adds to a file read's memory is the batches in flight, not a
+function of the table's size. Event columns outside the contract are staged as nulls (they are
+reported as ignored, not fetched).
+
 Mapping
 -------
 A mapping file (YAML) lets a user's own tables be used without a view: it names, for each
@@ -363,7 +369,13 @@ def _load(
     now: datetime,
     file_loader: Callable[..., Loaded],
     validate: Callable[..., Loaded],
+    used: tuple[str, ...] | None = None,
 ) -> Loaded:
+    """Load a source; for a database, stage its rows in a Parquet file first.
+
+    ``used`` names the columns validation keeps (None: every column); the others are staged as
+    nulls of their type, so they are not fetched yet still reported as ignored.
+    """
     mapping = source.mapping
     try:
         if not source.is_database:
@@ -372,6 +384,13 @@ def _load(
         relation = Relation(source.location, source.table, source.query)
         raw, key = scan(relation)
         raw = mapping.apply(raw, relation.label)
+        key = mapping.contract_key(key)
+        if used is not None:
+            raw = raw.with_columns(
+                pl.lit(None, dtype=dtype).alias(name)
+                for name, dtype in raw.collect_schema().items()
+                if name not in used and name not in key
+            )
         with tempfile.TemporaryDirectory(prefix="guanxi-staging-") as folder:
             staged = Path(folder) / "rows.parquet"
             raw.sink_parquet(staged)
@@ -379,7 +398,7 @@ def _load(
                 pl.scan_parquet(staged),
                 now=now,
                 file=relation.label,
-                key=mapping.contract_key(key),
+                key=key,
             )
     except DatabaseError as error:
         problem = Problem(error.location, error.column, error.reason)
@@ -409,7 +428,7 @@ def load_events(source: Source, *, now: datetime) -> Loaded:
         With every problem found; an unreachable database, refused credentials, a missing table
         or column and a mapping naming an unknown column are problems too.
     """
-    return _load(source, now, load_events_file, validate_events)
+    return _load(source, now, load_events_file, validate_events, _EVENT_NAMES)
 
 
 def load_customers(source: Source, *, now: datetime) -> Loaded:

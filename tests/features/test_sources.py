@@ -6,6 +6,8 @@ started on a loopback port, the sample data loaded into database ``crm``.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -164,6 +166,40 @@ def test_a_query_is_keyed_by_the_mapping_or_by_row_number(pg_database: str) -> N
     assert (by_row.column, by_row.rows, by_row.key) == ("ts", (2,), None)
     [by_key] = problems_of(Source(pg_database, query=query, mapping=TableMapping(key=("id",))))
     assert (by_key.column, by_key.keys, by_key.rows_text()) == ("ts", ("8",), "id 8")
+
+
+def test_rows_are_staged_in_parquet_and_extra_columns_are_not_fetched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database's rows go through a staging file, removed afterwards; a column outside the
+    contract is reported as ignored without its values being asked of the database."""
+    import features.database as database
+
+    uri = f"duckdb://{tmp_path / 'crm.duckdb'}"
+    rows = pl.DataFrame(
+        {"customer_id": ["a", "b"], "ts": ["2024-01-01", "2024-01-02"], "event_type": "visit"}
+    )
+    write_table(uri, "events", rows.with_columns(note=pl.lit("x" * 50)))
+    asked: list[str] = []
+    batches = database._batches
+
+    def spy(relation: Relation, sql: str, batch_size: int) -> Iterator[pl.DataFrame]:
+        asked.append(sql)
+        return batches(relation, sql, batch_size)
+
+    monkeypatch.setattr(database, "_batches", spy)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    loaded = load_events(Source(uri, table="events"), now=NOW)
+    assert loaded.frame.select("customer_id", "event_type").rows() == [
+        ("a", "visit"),
+        ("b", "visit"),
+    ]
+    [ignored] = loaded.warnings
+    assert ignored.column == "note" and "column ignored" in ignored.message
+    assert asked and all('"note"' not in sql for sql in asked)
+    assert list((tmp_path / "tmp").iterdir()) == []  # the staging folder is gone
 
 
 # --- bad input: a clear error, the URI's password masked -------------------------------------
