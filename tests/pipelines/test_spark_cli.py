@@ -59,6 +59,13 @@ def test_score_on_spark_writes_the_polars_scores(
     expected = pl.read_parquet(tmp_path / "polars.parquet")
     assert expected.height > 0
     assert_frame_equal(pl.read_parquet(tmp_path / "spark.parquet"), expected, check_exact=True)
+    # the same rows as a Spark table: the snapshot is built on Spark, the scores are the same
+    _save_table(spark, pl.read_parquet(sample / "events.parquet"), "crm.events")
+    args[1:3] = ["--events-table", "crm.events"]
+    out = cli.invoke(app, [*args, "--out", str(tmp_path / "table.parquet"), *SPARK])
+    assert out.exit_code == 0, out.output
+    assert "built on Spark from Spark table crm.events" in " ".join(out.output.split())
+    assert_frame_equal(pl.read_parquet(tmp_path / "table.parquet"), expected, rtol=1e-9)
 
 
 def test_an_unknown_engine_is_refused(cli: CliRunner, sample: Path) -> None:  # noqa: F811
@@ -147,24 +154,3 @@ def test_events_are_needed_unless_a_spark_table_is_named(
     assert out.exit_code == 2 and "--events" in out.output
     out = cli.invoke(app, ["features", "build", "--as-of", AS_OF, "--events-table", "events"])
     assert out.exit_code == 2 and "with --engine spark" in " ".join(out.output.split())
-
-
-def test_score_from_a_spark_table_equals_the_parquet_scores(
-    spark: SparkSession,
-    cli: CliRunner,  # noqa: F811
-    sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
-    tmp_path: Path,
-) -> None:
-    _save_table(spark, pl.read_parquet(sample / "events.parquet"), "crm.events")
-    args = ["score", "--as-of", AS_OF, "--tasks", "churn", "--explain", "3", "--no-store"]
-    parquet = ["--events", str(sample / "events.parquet")]
-    out = cli.invoke(app, [*args, *parquet, "--out", str(tmp_path / "parquet.parquet")])
-    assert out.exit_code == 0, out.output
-    table = ["--events-table", "crm.events", "--out", str(tmp_path / "table.parquet")]
-    out = cli.invoke(app, [*args, *table, *SPARK])
-    assert out.exit_code == 0, out.output
-    assert "built on Spark from Spark table crm.events" in " ".join(out.output.split())
-    expected = pl.read_parquet(tmp_path / "parquet.parquet")
-    assert expected.height > 0
-    assert_frame_equal(pl.read_parquet(tmp_path / "table.parquet"), expected, rtol=1e-9)
