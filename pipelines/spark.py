@@ -950,6 +950,7 @@ def value_table_spark(
         churn_horizon_days=churn_horizon_days,
     )
     schema = _string_types(empty.to_arrow().schema)
+    with_churn = churn is not None  # the closure must not hold a Spark DataFrame (unpicklable)
 
     def tabulate(rows: pa.Table, people: pa.Table) -> pa.Table:
         frame = _frame(rows.drop_columns([_BUCKET]))
@@ -962,7 +963,7 @@ def value_table_spark(
             fit,
             horizon_days=horizon_days,
             discount_rate=discount_rate,
-            churn=known if churn is not None else None,
+            churn=known if with_churn else None,
             churn_horizon_days=churn_horizon_days,
         )
         return table.to_arrow().cast(schema)
@@ -1004,13 +1005,15 @@ def value_steps(
     Returns
     -------
     tuple of callable
-        ``summarize(events, as_of)`` and ``tabulate(summary, snapshot, fit, **options)``, each
-        returning a Polars frame sorted by ``customer_id`` like the function it replaces.
+        ``summarize(events, as_of)`` (events in this process or on Spark) and
+        ``tabulate(summary, snapshot, fit, **options)``, each returning a Polars frame sorted by
+        ``customer_id`` like the function it replaces.
     """
 
-    def summarize(events: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    def summarize(events: pl.DataFrame | DataFrame, as_of: date) -> pl.DataFrame:
         spark = spark_session(master)
-        summary = purchase_summary_spark(_from_polars(spark, events), as_of, buckets)
+        rows = _from_polars(spark, events) if isinstance(events, pl.DataFrame) else events
+        summary = purchase_summary_spark(rows, as_of, buckets)
         return _to_polars(summary).sort("customer_id")
 
     def tabulate(

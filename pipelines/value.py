@@ -23,10 +23,11 @@ spark`` the summaries and the per-customer values are computed on Spark
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import polars as pl
 import typer
@@ -52,6 +53,9 @@ from models.tasks import retention_task
 from pipelines import connectors
 from pipelines.engine import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
 from pipelines.score import require_tracking, snapshot_for
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame as SparkDataFrame
 
 __all__ = [
     "ValueRun",
@@ -128,7 +132,7 @@ def check_window(events: pl.DataFrame, as_of: date, horizon_days: int) -> tuple[
 
 
 def compute_values(
-    events: pl.DataFrame,
+    events: pl.DataFrame | SparkDataFrame,
     snapshot: pl.DataFrame,
     as_of: date,
     *,
@@ -144,8 +148,9 @@ def compute_values(
 
     Parameters
     ----------
-    events : polars.DataFrame
-        Validated events (those after ``as_of`` are used only by the holdout check).
+    events : polars.DataFrame or pyspark.sql.DataFrame
+        Validated events (those after ``as_of`` are used only by the holdout check); rows on
+        Spark with ``engine="spark"`` (a Spark table's, which stay there: no holdout check).
     snapshot : polars.DataFrame
         The feature snapshot of ``as_of`` (RFM segment, trailing revenue and margin, the churn
         model's inputs).
@@ -180,7 +185,8 @@ def compute_values(
         If an argument is out of range or the margin basis lacks margins.
     """
     notes: list[str] = []
-    summarize, tabulate = repeat_purchase_summary, value_table
+    summarize: Callable[..., pl.DataFrame] = repeat_purchase_summary
+    tabulate: Callable[..., pl.DataFrame] = value_table
     if engine == "spark":
         from pipelines.spark import value_steps
 
@@ -206,9 +212,11 @@ def compute_values(
         churn=churn,
         churn_horizon_days=churn_model["horizon_days"] if churn_model else None,
     ).with_columns(as_of=pl.lit(as_of, pl.Date))
-    window = check_window(events, as_of, horizon_days)
     check = None
-    if window is None:
+    if not isinstance(events, pl.DataFrame):
+        window = None
+        notes.append("no holdout check: the events are a Spark table (the check reads them here)")
+    elif (window := check_window(events, as_of, horizon_days)) is None:
         notes.append(
             "no holdout check: the events neither reach past --as-of nor hold one horizon of "
             "history before as_of - horizon"
@@ -406,9 +414,9 @@ def print_values(console: Console, run: ValueRun) -> None:
 
 
 def value_command(
-    events: connectors.Events,
     as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Day of the values (UTC).")],
     out: connectors.Out,
+    events: connectors.SparkOrEvents = None,
     customers: connectors.Customers = None,
     horizon_days: Annotated[
         int, typer.Option(min=1, help="Days the expected purchases and CLV cover.")
@@ -451,17 +459,30 @@ def value_command(
         )
     if margin_rate <= 0:
         raise typer.BadParameter("must be > 0", param_hint="--margin-rate")
-    sources = connectors.inputs(
-        events, events_table, events_query, customers, customers_table, customers_query, mapping
-    )
+    table = connectors.spark_events(
+        events, events_table, events_query, customers, customers_table, customers_query, mapping,
+        engine,
+    )  # fmt: skip
+    sources = table or connectors.inputs(
+        events or "", events_table, events_query, customers, customers_table, customers_query,
+        mapping,
+    )  # fmt: skip
     connectors.check_output(out, out_table)
     home = get_settings().home
     require_tracking(console, home, "value customers")
     day = as_of.date()
     now = datetime.now(UTC)
+    frame: pl.DataFrame | SparkDataFrame
     try:
-        frame, people = sources.read(now)
-        snapshot, source = snapshot_for(Store(home), sources, day, now, loaded=(frame, people))
+        if isinstance(sources, connectors.SparkEvents):
+            from pipelines.spark import events_from_table, spark_session
+
+            snapshot, source = snapshot_for(Store(home), sources, day, now, master=spark_master)
+            spark = spark_session(spark_master)
+            frame, _ = events_from_table(spark, sources.table, now, sources.mapping)
+        else:
+            frame, people = sources.read(now)
+            snapshot, source = snapshot_for(Store(home), sources, day, now, loaded=(frame, people))
     except EventsValidationError as exc:
         console.print(f"[red]cannot value customers, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -488,7 +509,8 @@ def value_command(
     except DatabaseError as exc:
         console.print(f"[red]cannot write the values:[/red] {exc}")
         raise typer.Exit(1) from exc
-    run_id, info = keep_values(run, home, store=keep, sources={"events": sources.events.label})
+    label = sources.label if isinstance(sources, connectors.SparkEvents) else sources.events.label
+    run_id, info = keep_values(run, home, store=keep, sources={"events": label})
     console.print(f"wrote {run.table.height:,} rows to {where}; MLflow run {run_id}")
     if info is not None:
         console.print(f"kept in the store ({info.path})")

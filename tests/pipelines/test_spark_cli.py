@@ -16,6 +16,7 @@ from pipelines.cli import app
 from serving.settings import get_settings
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_spark import assert_same_snapshot
+from tests.pipelines.test_spark_value import _same as same_values
 from tests.pipelines.test_train_cli import AS_OF, cli, sample  # noqa: F401  (fixtures)
 
 if TYPE_CHECKING:
@@ -154,3 +155,24 @@ def test_events_are_needed_unless_a_spark_table_is_named(
     assert out.exit_code == 2 and "--events" in out.output
     out = cli.invoke(app, ["features", "build", "--as-of", AS_OF, "--events-table", "events"])
     assert out.exit_code == 2 and "with --engine spark" in " ".join(out.output.split())
+
+
+def test_value_from_a_spark_table_equals_the_value_from_parquet(
+    spark: SparkSession,
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    _save_table(spark, pl.read_parquet(sample / "events.parquet"), "crm.events")
+    args = ["value", "--as-of", AS_OF, "--no-store", *SPARK]
+    parquet = ["--events", str(sample / "events.parquet"), "--out", str(tmp_path / "p.parquet")]
+    out = cli.invoke(app, [*args, *parquet])
+    assert out.exit_code == 0, out.output
+    table = ["--events-table", "crm.events", "--out", str(tmp_path / "t.parquet")]
+    out = cli.invoke(app, [*args, *table], env={"COLUMNS": "250"})
+    assert out.exit_code == 0, out.output
+    assert "no holdout check: the events are a Spark table" in " ".join(out.output.split())
+    expected = pl.read_parquet(tmp_path / "p.parquet")
+    assert expected.height > 0
+    same_values(pl.read_parquet(tmp_path / "t.parquet"), expected, rel_tol=1e-6)
