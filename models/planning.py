@@ -29,11 +29,20 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
+from features.snapshot import model_input_columns
 from features.store import PlanInfo, SnapshotNotFoundError, Store
 from models.campaigns import measured_rates
 from models.knapsack import Method
 from models.offers import OffersFile, with_measured_rates
+from models.registry import (
+    CHAMPION,
+    LoadedUplift,
+    ModelNotFoundError,
+    get_version,
+    load_uplift,
+)
 from models.targeting import (
+    PROPENSITY_PREFIX,
     OfferValues,
     Plan,
     compare_allocations,
@@ -41,32 +50,21 @@ from models.targeting import (
     plan_campaign,
     targeting_customers,
 )
-from models.uplift import (
-    TwoModelUplift,
-    UpliftLearner,
-    XLearnerUplift,
-    best_ranking,
-    campaign_training_frame,
-    cross_fit,
-    evaluate_ranking,
-    uplift_frame,
-)
+from models.uplift import UpliftBundle, campaign_training_frame, fit_uplift, uplift_frame
 
 __all__ = [
-    "LEARNERS",
+    "CROSS_SELL",
     "MIN_UPLIFT_ARM",
     "NoValuesError",
     "PlanRun",
+    "fit_campaign_uplift",
     "keep_plan",
     "plan_from_store",
     "plan_values",
 ]
 
-LEARNERS: Final[dict[str, Callable[[], UpliftLearner]]] = {
-    "two_model": TwoModelUplift,
-    "x_learner": XLearnerUplift,
-}
-"""The uplift learners a plan tries on each recorded offer."""
+CROSS_SELL: Final = "cross_sell"
+"""The task whose promoted model gives the cross-sell offers' propensities."""
 
 MIN_UPLIFT_ARM: Final = 200
 """Least treated and least control customers of an offer for an uplift model to be tried."""
@@ -160,60 +158,178 @@ def _measured(offers: OffersFile, outcomes: pl.DataFrame | None) -> tuple[Offers
     return with_measured_rates(offers, rates), notes
 
 
-def _uplift(
-    outcomes: pl.DataFrame | None, snapshot: pl.DataFrame | None, customers: pl.DataFrame
-) -> tuple[pl.DataFrame | None, dict[str, Any], list[str]]:
-    """Fit uplift per recorded offer; keep it where it beats the churn score on the Qini.
+def fit_campaign_uplift(
+    store: Store, as_of: date | None = None
+) -> tuple[date, list[UpliftBundle], list[str]]:
+    """Fit an uplift model per recorded offer (:func:`models.uplift.fit_uplift`).
 
-    The campaign's customers are described by the snapshot of the plan's day (the campaign is
-    taken to have been planned on it). Each learner is judged on out-of-fold predictions
-    (:func:`models.uplift.cross_fit`); the winner, refitted on every row, predicts the uplift of
-    every customer of the plan.
+    The campaign's customers are described by the snapshot of ``as_of`` (the campaign is taken
+    to have been planned on it) and ranked against their churn probability in that day's value
+    table. An offer needs :data:`MIN_UPLIFT_ARM` treated and control customers in the snapshot.
+
+    Parameters
+    ----------
+    store : features.store.Store
+        The store: recorded campaigns, the value table and the snapshot of the day.
+    as_of : datetime.date, optional
+        Day of the value table and snapshot; the latest value table when omitted.
+
+    Returns
+    -------
+    tuple
+        The day, one bundle per offer fitted, and notes on the offers that were not.
+
+    Raises
+    ------
+    NoValuesError
+        If the store has no value table for the day.
+    LookupError
+        If no campaign is recorded or the store has no snapshot of the day.
+    """
+    day = _latest(store, as_of)
+    values = store.read_values(day)
+    assert values is not None
+    outcomes = store.read_campaigns()
+    if outcomes is None:
+        raise LookupError("no campaign recorded: guanxi campaign record --file outcomes.csv")
+    snapshot = store.read_snapshot(day)  # SnapshotNotFoundError is a LookupError
+    context = values.select(pl.col("customer_id").cast(pl.String), "churn_probability")
+    if "churn_probability" not in outcomes.columns:
+        outcomes = outcomes.join(context, on="customer_id", how="left")
+    if "margin" not in outcomes.columns:
+        raise LookupError("the recorded campaigns have no margin column: the worth is unknown")
+    bundles, notes = [], []
+    for offer in sorted(outcomes["offer"].unique().to_list()):
+        rows = outcomes.filter(pl.col("offer") == offer).join(
+            snapshot.select("customer_id"), on="customer_id", how="semi"
+        )
+        held_out = int(rows["control"].sum())
+        if min(held_out, rows.height - held_out) < MIN_UPLIFT_ARM:
+            notes.append(
+                f"{offer}: fewer than {MIN_UPLIFT_ARM} treated or control customers in the "
+                f"snapshot of {day}, no uplift model"
+            )
+            continue
+        ids, x, t, y = campaign_training_frame(snapshot, rows, offer)
+        bundle, _ = fit_uplift(
+            offer,
+            x,
+            t,
+            y,
+            ids["margin"].fill_null(0.0).to_numpy(),
+            ids["churn_probability"].fill_null(0.0).to_numpy(),
+            model_input_columns(snapshot),
+        )
+        bundles.append(bundle)
+    return day, bundles, notes
+
+
+def _uplift(
+    outcomes: pl.DataFrame | None,
+    snapshot: pl.DataFrame | None,
+    customers: pl.DataFrame,
+    load: Callable[[str], LoadedUplift],
+) -> tuple[pl.DataFrame | None, dict[str, Any], list[str]]:
+    """Use each recorded offer's registered uplift model where it beats the churn score.
+
+    ``load`` returns the offer's registered model (:func:`models.registry.load_uplift`); an offer
+    without one, or whose model ranked below the churn score on the held-out Qini, is valued by
+    rates, and the note says which.
     """
     if outcomes is None or outcomes.is_empty() or snapshot is None:
         return None, {}, []
     frames, chosen, notes = [], {}, []
     for offer in sorted(outcomes["offer"].unique().to_list()):
-        rows = outcomes.filter(pl.col("offer") == offer)
-        held_out = int(rows["control"].sum())
-        if min(held_out, rows.height - held_out) < MIN_UPLIFT_ARM:
-            notes.append(
-                f"{offer}: fewer than {MIN_UPLIFT_ARM} treated or control customers, no uplift"
-            )
-            continue
         try:
-            ids, x, t, y = campaign_training_frame(snapshot, rows, offer)
-        except ValueError as error:  # none of its customers is in the snapshot
-            notes.append(f"{offer}: no uplift, {error}")
+            loaded = load(offer)
+        except ModelNotFoundError as error:
+            notes.append(f"{offer}: {error}; the plan uses rates")
             continue
-        churn = ids["churn_probability"].fill_null(0.0).to_numpy()
-        oof = {name: cross_fit(learner, x, t, y) for name, learner in LEARNERS.items()}
-        table = evaluate_ranking(y, t, oof | {"churn_score": churn})
-        best = best_ranking(table)
-        figures = {name: round(float(table.loc[name, "qini"]), 4) for name in table.index}
-        if best is None:
+        bundle = loaded.bundle
+        figures = {name: round(m["qini"], 4) for name, m in bundle.metrics.items()}
+        if not bundle.beats_churn_score:
             notes.append(
-                f"{offer}: uplift does not beat the churn score on the Qini ({figures}); "
-                "the plan uses rates"
+                f"{offer}: the registered uplift model ({bundle.learner}) does not beat the churn "
+                f"score on the held-out Qini ({figures}); the plan uses rates"
             )
             continue
-        model = LEARNERS[best]().fit(x, t, y)
-        lift = model.predict(uplift_frame(snapshot, customers.select("customer_id")))
+        x = uplift_frame(snapshot, customers.select("customer_id"))
+        if x.shape[1] != len(bundle.feature_names) or model_input_columns(snapshot) != list(
+            bundle.feature_names
+        ):
+            notes.append(f"{offer}: the uplift model's inputs differ from the snapshot's; rates")
+            continue
+        lift, worth = bundle.predict_uplift(x), bundle.predict_margin(x)
+        keep = np.isfinite(lift) & np.isfinite(worth)
         frames.append(
-            customers.select("customer_id", offer=pl.lit(offer), uplift=pl.Series(lift)).filter(
-                pl.Series(np.isfinite(lift))
-            )
+            customers.select(
+                "customer_id",
+                offer=pl.lit(offer),
+                uplift=pl.Series(lift),
+                response_value=pl.Series(worth),
+            ).filter(pl.Series(keep))
         )
-        chosen[offer] = {"learner": best, "qini": figures, "rows": ids.height}
+        chosen[offer] = {
+            "learner": bundle.learner,
+            "qini": figures,
+            "rows": bundle.metadata.get("rows"),
+            "model": loaded.name,
+            "version": loaded.version,
+        }
         notes.append(
-            f"{offer}: uplift ({best}) beats the churn score on the Qini ({figures}); "
-            "the plan uses it"
+            f"{offer}: uplift ({bundle.learner}) beats the churn score on the held-out Qini "
+            f"({figures}); the plan values it by uplift x margin of a response - cost"
         )
     return (pl.concat(frames) if frames else None), chosen, notes
 
 
+def _cross_sell(
+    store: Store, day: date, offers: OffersFile
+) -> tuple[dict[str, pl.DataFrame], list[str]]:
+    """Propensities of the promoted cross-sell model, from its stored score table of the day.
+
+    Only ``cross_sell@champion`` counts: a model that did not pass the promotion gate does not
+    beat the affinity rule, so its probabilities are not used, and the cross-sell offers reach
+    nobody, with the reason in the notes.
+    """
+    wanted = sorted({o.category for o in offers.offers if o.category is not None})
+    if not wanted:
+        return {}, []
+    offers_text = ", ".join(o.name for o in offers.offers if o.category is not None)
+    champion = get_version(CROSS_SELL, CHAMPION)
+    if champion is None:
+        return {}, [
+            f"{offers_text}: no promoted cross-sell model ({CROSS_SELL}@{CHAMPION}; a model that "
+            "does not beat the category-affinity rule is not promoted), so the cross-sell offers "
+            "reach nobody"
+        ]
+    version = str(champion.version)
+    scores = store.read_scores(CROSS_SELL, day, version)
+    if scores is None:
+        return {}, [
+            f"{offers_text}: no scores of {CROSS_SELL}@{CHAMPION} (version {version}) as of "
+            f"{day} in the store (guanxi score --tasks {CROSS_SELL} --as-of {day}), so the "
+            "cross-sell offers reach nobody"
+        ]
+    scored = scores.filter(pl.col("score").is_not_null())
+    found = {
+        category: scored.filter(pl.col("category") == category).select("customer_id", "score")
+        for category in wanted
+    }
+    notes = [
+        f"{category}: propensity of {CROSS_SELL} version {version} "
+        f"({frame.height:,} customers who never bought it)"
+        for category, frame in found.items()
+    ]
+    return found, notes
+
+
 def plan_values(
-    store: Store, offers: OffersFile, as_of: date | None = None, uplift: bool = True
+    store: Store,
+    offers: OffersFile,
+    as_of: date | None = None,
+    uplift: bool = True,
+    load: Callable[[str], LoadedUplift] = load_uplift,
 ) -> tuple[date, OfferValues, OffersFile, list[str], dict[str, Any]]:
     """Compute every offer's expected value to every customer from the store.
 
@@ -226,7 +342,9 @@ def plan_values(
     as_of : datetime.date, optional
         Day of the value table; the latest when omitted.
     uplift : bool, default True
-        Fit uplift models on the recorded campaigns and use them where they beat the churn score.
+        Use the registered uplift models of the recorded offers where they beat the churn score.
+    load : callable, default :func:`models.registry.load_uplift`
+        Loads an offer's registered uplift model (MLflow tracking configured by the caller).
 
     Returns
     -------
@@ -249,18 +367,15 @@ def plan_values(
     outcomes = _campaigns(store, offers, table)
     used, measured = _measured(offers, outcomes)
     notes += measured
-    customers = targeting_customers(table, snapshot)
-    lift, chosen, said = _uplift(outcomes, snapshot, customers) if uplift else (None, {}, [])
+    propensities, said = _cross_sell(store, day, used)
     notes += said
+    customers = targeting_customers(table, snapshot, propensities)
     for offer in used.offers:
-        if offer.category is not None:  # a cross-sell offer
-            notes.append(
-                f"{offer.name}: no cross-sell propensities for {offer.category!r} are read yet, "
-                "so nobody is eligible"
-            )
-            customers = customers.with_columns(
-                pl.lit(None, pl.Float64).alias(f"propensity_{offer.category}")
-            )
+        column = f"{PROPENSITY_PREFIX}{offer.category}"
+        if offer.category is not None and column not in customers.columns:
+            customers = customers.with_columns(pl.lit(None, pl.Float64).alias(column))
+    lift, chosen, said = _uplift(outcomes, snapshot, customers, load) if uplift else (None, {}, [])
+    notes += said
     return day, offer_values(customers, used, uplift=lift), used, notes, chosen
 
 

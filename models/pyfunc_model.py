@@ -12,6 +12,7 @@ raw predictions for a regression (float64 array, one per row).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ import pandas as pd
 from mlflow.models import set_model
 from mlflow.pyfunc import PythonModel
 
-from models.artifact import ModelBundle
+from models.artifact import BUNDLE_FILE, ModelBundle
+from models.uplift import UPLIFT_BUNDLE_KIND, UpliftBundle
 
 __all__ = ["BUNDLE_ARTIFACT", "GuanxiModel"]
 
@@ -29,9 +31,13 @@ BUNDLE_ARTIFACT = "bundle"
 
 
 class GuanxiModel(PythonModel):
-    """Pyfunc wrapper that loads a :class:`~models.artifact.ModelBundle` from the artifacts."""
+    """Pyfunc wrapper that loads a :class:`~models.artifact.ModelBundle` from the artifacts.
 
-    bundle: ModelBundle
+    An uplift bundle (``bundle.json`` of kind :data:`models.uplift.UPLIFT_BUNDLE_KIND`) loads as a
+    :class:`~models.uplift.UpliftBundle` and predicts the estimated uplift.
+    """
+
+    bundle: ModelBundle | UpliftBundle
 
     def load_context(self, context: Any) -> None:
         """Load the bundle from the model's ``bundle`` artifact.
@@ -41,7 +47,11 @@ class GuanxiModel(PythonModel):
         context : mlflow.pyfunc.PythonModelContext
             Holds the local path of the ``bundle`` artifact.
         """
-        self.bundle = ModelBundle.load(Path(context.artifacts[BUNDLE_ARTIFACT]))
+        path = Path(context.artifacts[BUNDLE_ARTIFACT])
+        kind = json.loads((path / BUNDLE_FILE).read_text(encoding="utf-8")).get("kind")
+        self.bundle = (
+            UpliftBundle.load(path) if kind == UPLIFT_BUNDLE_KIND else ModelBundle.load(path)
+        )
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
@@ -62,6 +72,9 @@ class GuanxiModel(PythonModel):
         numpy.ndarray
             One probability (or, for a regression, one prediction) per row.
         """
+        if isinstance(self.bundle, UpliftBundle):
+            columns = self.bundle.feature_names
+            return self.bundle.predict_uplift(model_input.loc[:, columns].to_numpy(np.float64))
         return self.bundle.predict(model_input)
 
 

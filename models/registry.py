@@ -52,11 +52,11 @@ import re
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import mlflow
 import numpy as np
@@ -71,6 +71,7 @@ import models.pyfunc_model as pyfunc_model
 from models.artifact import BUNDLE_FILE, ModelBundle
 from models.scoring import check_feature_set
 from models.tasks import GRADED_BASELINE, task_specs
+from models.uplift import UpliftBundle, uplift_model_name
 
 __all__ = [
     "BOOSTER_DIGEST_TAG",
@@ -83,8 +84,10 @@ __all__ = [
     "HOLDOUT_LABEL",
     "MODEL_ARTIFACT",
     "SERVER_SCHEMES",
+    "UPLIFT_EXPERIMENT",
     "VALUE_EXPERIMENT",
     "LoadedModel",
+    "LoadedUplift",
     "ModelIntegrityError",
     "ModelNotFoundError",
     "TrackingUnavailableError",
@@ -100,6 +103,7 @@ __all__ = [
     "list_versions",
     "load_holdout",
     "load_model",
+    "load_uplift",
     "log_bundle",
     "log_drift_report",
     "log_holdout",
@@ -111,6 +115,7 @@ __all__ = [
     "nest_metrics",
     "read_table",
     "register_challenger",
+    "register_uplift",
     "set_alias",
 ]
 
@@ -142,6 +147,9 @@ VALUE_EXPERIMENT: Final = "guanxi-value"
 
 DRIFT_EXPERIMENT: Final = "guanxi-drift"
 """The MLflow experiment of the drift and live-performance reports (:func:`log_drift_report`)."""
+UPLIFT_EXPERIMENT: Final = "guanxi-uplift"
+"""Experiment of the uplift fits (``guanxi campaign uplift``), one run per offer and fit."""
+T = TypeVar("T")
 
 EVALUATION_DIR: Final = "evaluation"
 """Run artifact folder of the evaluation tables (``evaluation/{name}.json`` and ``.csv``)."""
@@ -354,16 +362,15 @@ def _booster_digest(bundle_dir: Path) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _download_bundle(task: str, version: str, pinned: str | None) -> ModelBundle:
-    """Download one registered version's files and read its bundle (never through pickle).
+def _download_checked(name: str, version: str, pinned: str | None, read: Callable[[Path], T]) -> T:
+    """Download one registered version's files and read its bundle with ``read`` (never pickle).
 
     The booster digest in ``bundle.json`` must equal ``pinned`` (the version's
-    :data:`BOOSTER_DIGEST_TAG`) before anything is read; the bundle then checks the booster
-    against it. The bundle's ``metadata["registry"]`` is set to ``{"name": task, "version":
-    version}``; the downloaded files are removed. A logged model without a bundle artifact is a
+    :data:`BOOSTER_DIGEST_TAG`) before anything is read; the bundle then checks its boosters
+    against it. The downloaded files are removed. A logged model without a bundle artifact is a
     ValueError.
     """
-    uri = f"models:/{task}/{version}"
+    uri = f"models:/{name}/{version}"
     with tempfile.TemporaryDirectory(prefix="guanxi-model-") as tmp:
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
@@ -384,7 +391,15 @@ def _download_bundle(task: str, version: str, pinned: str | None) -> ModelBundle
             raise ModelIntegrityError(
                 f"{uri}: the booster digest differs from the one pinned at registration; refused"
             )
-        bundle = ModelBundle.load(bundle_dir)
+        return read(bundle_dir)
+
+
+def _download_bundle(task: str, version: str, pinned: str | None) -> ModelBundle:
+    """Download and read a task's bundle (:func:`_download_checked`), naming it in its metadata.
+
+    The bundle's ``metadata["registry"]`` is set to ``{"name": task, "version": version}``.
+    """
+    bundle = _download_checked(task, version, pinned, ModelBundle.load)
     bundle.metadata.setdefault("registry", {}).update({"name": task, "version": version})
     return bundle
 
@@ -933,3 +948,115 @@ def log_drift_report(
         The run id.
     """
     return _log_report_run(DRIFT_EXPERIMENT, "drift", home, as_of, settings, results, tables)
+
+
+@dataclass(frozen=True)
+class LoadedUplift:
+    """A registered uplift model version, loaded.
+
+    Parameters
+    ----------
+    bundle : models.uplift.UpliftBundle
+        The model.
+    name : str
+        Registered model name (``uplift_<offer>``).
+    version : str
+        Version number.
+    run_id : str or None
+        The fit's run.
+    """
+
+    bundle: UpliftBundle
+    name: str
+    version: str
+    run_id: str | None
+
+
+def register_uplift(bundle: UpliftBundle, home: Path, as_of: date) -> LoadedUplift:
+    """Log an uplift fit as a run of :data:`UPLIFT_EXPERIMENT` and register it as a challenger.
+
+    The run has the bundle's provenance as params and its held-out Qini and AUUC per ranking as
+    metrics (``two_model_qini``, ``churn_score_qini``, ...); the model is a pyfunc built from code
+    (:mod:`models.pyfunc_model`) whose artifact is the bundle directory (XGBoost JSON, no pickle),
+    registered as ``uplift_<offer>`` with its combined booster digest pinned
+    (:func:`register_challenger`).
+
+    Parameters
+    ----------
+    bundle : models.uplift.UpliftBundle
+        The fitted model (:func:`models.uplift.fit_uplift`).
+    home : pathlib.Path
+        ``GUANXI_HOME`` (artifact location of a local store).
+    as_of : datetime.date
+        The day of the snapshot the campaign's customers were described by.
+
+    Returns
+    -------
+    LoadedUplift
+        The registered version.
+    """
+    name = uplift_model_name(bundle.offer)
+    experiment = experiment_id(UPLIFT_EXPERIMENT, home, "uplift")
+    example = pd.DataFrame(np.zeros((1, len(bundle.feature_names))), columns=bundle.feature_names)
+    with mlflow.start_run(experiment_id=experiment, run_name=f"{name}-{as_of.isoformat()}") as run:
+        mlflow.log_params(
+            {"offer": bundle.offer, "learner": bundle.learner, "as_of": as_of.isoformat()}
+            | {k: str(v) for k, v in bundle.metadata.items()}
+        )
+        mlflow.log_metrics(flatten_metrics(bundle.metrics))
+        with tempfile.TemporaryDirectory(prefix="guanxi-uplift-") as tmp:
+            bundle_dir = Path(tmp) / pyfunc_model.BUNDLE_ARTIFACT
+            bundle.save(bundle_dir)
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_ARTIFACT,
+                python_model=str(Path(pyfunc_model.__file__).resolve()),
+                artifacts={pyfunc_model.BUNDLE_ARTIFACT: str(bundle_dir)},
+                signature=infer_signature(example, bundle.predict_uplift(example.to_numpy())),
+                pip_requirements=_requirements(),
+                metadata={"offer": bundle.offer, "kind": "uplift"},
+            )
+    tags = {
+        "offer": bundle.offer,
+        "learner": bundle.learner,
+        "feature_set_version": bundle.feature_set_version,
+        "beats_churn_score": bundle.beats_churn_score,
+        "as_of": as_of.isoformat(),
+    } | flatten_metrics(bundle.metrics)
+    version = register_challenger(name, str(info.model_uri), tags)
+    return LoadedUplift(bundle=bundle, name=name, version=version, run_id=run.info.run_id)
+
+
+def load_uplift(offer: str, alias: str = CHALLENGER) -> LoadedUplift:
+    """Load an offer's registered uplift model (the latest fit, ``challenger``, by default).
+
+    Parameters
+    ----------
+    offer : str
+        The offer.
+    alias : str, default :data:`CHALLENGER`
+        The alias to load.
+
+    Returns
+    -------
+    LoadedUplift
+        The model with its registry identity.
+
+    Raises
+    ------
+    ModelNotFoundError
+        If the offer has no uplift model with the alias.
+    ModelIntegrityError
+        If the boosters' digest is not the one pinned at registration.
+    """
+    name = uplift_model_name(offer)
+    mv = get_version(name, alias)
+    if mv is None:
+        raise ModelNotFoundError(
+            f"no registered uplift model {name!r} with alias {alias!r}: "
+            "fit one with guanxi campaign uplift"
+        )
+    number = str(mv.version)
+    bundle = _download_checked(
+        name, number, (mv.tags or {}).get(BOOSTER_DIGEST_TAG), UpliftBundle.load
+    )
+    return LoadedUplift(bundle=bundle, name=name, version=number, run_id=mv.run_id)

@@ -29,7 +29,10 @@ With an uplift estimate for a (customer, offer) pair (the ``uplift`` frame, e.g.
 predicts the *incremental* probability of the outcome from contact, which is what
 ``P(churn) x r`` (retention) or ``propensity x r`` (cross-sell) stand for. So the value is
 ``uplift x CLV - c`` (``uplift x expected_margin - c`` for cross-sell), negative for the
-customers whom contact pushes away.
+customers whom contact pushes away. When the uplift frame also gives ``response_value``, what one
+response is worth to that customer (the registered uplift model's margin of a response,
+:class:`models.uplift.ResponseMargin`), that replaces the CLV: ``uplift x response_value - c``.
+On the sample campaign the CLV valued a response badly (see :mod:`models.uplift`).
 
 A customer receives an offer only if eligible (:class:`models.offers.Eligibility`) and if every
 input its value needs is present.
@@ -280,11 +283,12 @@ def _eligible(customers: pl.DataFrame, offer: Offer) -> np.ndarray:
 
 def _uplift_matrix(
     customers: pl.DataFrame, offers: tuple[Offer, ...], uplift: pl.DataFrame | None
-) -> np.ndarray:
-    """Shape ``(n, m)``: the uplift estimate per pair, NaN where there is none."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shape ``(n, m)`` twice: the uplift and the response value per pair, NaN where none."""
     out = np.full((customers.height, len(offers)), np.nan)
+    worth = out.copy()
     if uplift is None:
-        return out
+        return out, worth
     missing = {"customer_id", "offer", "uplift"} - set(uplift.columns)
     if missing:
         raise ValueError(f"the uplift frame lacks the column(s) {', '.join(sorted(missing))}")
@@ -296,8 +300,11 @@ def _uplift_matrix(
     joined = uplift.join(index, on="customer_id", how="inner").with_columns(
         pl.col("offer").replace_strict(names, list(range(len(names)))).alias("_col")
     )
-    out[joined["_row"].to_numpy(), joined["_col"].to_numpy()] = _floats(joined["uplift"])
-    return out
+    at = joined["_row"].to_numpy(), joined["_col"].to_numpy()
+    out[at] = _floats(joined["uplift"])
+    if "response_value" in joined.columns:
+        worth[at] = _floats(joined["response_value"])
+    return out, worth
 
 
 def offer_values(
@@ -313,7 +320,10 @@ def offer_values(
         The offers.
     uplift : polars.DataFrame, optional
         ``customer_id``, ``offer``, ``uplift``: estimated incremental probability of the outcome
-        from contact; it replaces the rate-based probability where given.
+        from contact; it replaces the rate-based probability where given. An optional
+        ``response_value`` column (what one response is worth, e.g.
+        :meth:`models.uplift.UpliftBundle.predict_margin`) replaces the CLV (or the category's
+        expected margin) of those pairs.
 
     Returns
     -------
@@ -342,7 +352,7 @@ def offer_values(
         else pl.Series("value_tier", [None] * n, pl.String)
     )
     offer_list = tuple(offers.offers)
-    lift = _uplift_matrix(customers, offer_list, uplift)
+    lift, lift_worth = _uplift_matrix(customers, offer_list, uplift)
     value = np.full((n, len(offer_list)), np.nan)
     for j, offer in enumerate(offer_list):
         has_lift = np.isfinite(lift[:, j])
@@ -358,6 +368,7 @@ def offer_values(
             else:
                 base = _floats(_column(customers, "churn_probability", offer, "churn probability"))
         probability = np.where(has_lift, lift[:, j], base * _rates(offer, segment, tier))
+        worth = np.where(has_lift & np.isfinite(lift_worth[:, j]), lift_worth[:, j], worth)
         v = probability * worth - offer.cost
         eligible = _eligible(customers, offer)
         if offer.kind == "cross_sell":  # a null propensity: the customer owns the category

@@ -11,10 +11,18 @@ measured.
 (treated minus control) with a bootstrap interval, the cost, the incremental margin and the ROI
 (:func:`models.campaigns.campaign_report`). Costs come from ``--offers``, or from the offers the
 latest stored plan was made with.
+
+``uplift --as-of DATE`` fits the uplift learners on every recorded offer with enough treated and
+control customers (:func:`models.planning.fit_campaign_uplift`), judges them against ranking by
+churn score on held-out campaign rows (Qini, AUUC), and registers the better learner in MLflow as
+``uplift_<offer>`` (alias ``challenger``; XGBoost JSON boosters with their digest pinned, the
+figures as the run's metrics). ``guanxi target`` loads it and uses it only where it beats the
+churn score.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -32,7 +40,7 @@ from models.campaigns import (
 )
 from models.offers import OffersFile, OffersFileError, load_offers, parse_offers
 
-__all__ = ["record_command", "report_command", "stored_offers"]
+__all__ = ["record_command", "report_command", "stored_offers", "uplift_command"]
 
 
 def _name(outcomes: pl.DataFrame, name: str | None, path: Path) -> str:
@@ -151,3 +159,50 @@ def report_command(
         "incremental response: treated minus control, with its 95% bootstrap interval "
         "(ci_low, ci_high); incremental margin: (mean margin treated - control) x treated"
     )
+
+
+def uplift_command(
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="Day of the snapshot and value table describing the campaign's customers "
+            "(the day it was planned); the latest value table by default.",
+        ),
+    ] = None,
+) -> None:
+    """Fit uplift models on the recorded campaigns and register them in MLflow."""
+    from features.store import SnapshotNotFoundError
+    from models.planning import NoValuesError, fit_campaign_uplift
+    from models.registry import check_tracking, configure_tracking, register_uplift
+    from pipelines.console import quiet_libraries
+    from serving.settings import get_settings
+
+    console = Console()
+    settings = get_settings()
+    store = settings.store()
+    try:
+        day, bundles, notes = fit_campaign_uplift(store, as_of.date() if as_of else None)
+    except (NoValuesError, SnapshotNotFoundError, LookupError) as exc:
+        console.print(f"[red]cannot fit uplift, nothing registered:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    for note in notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    with quiet_libraries():
+        check_tracking(configure_tracking(settings.home))
+        for bundle in bundles:
+            registered = register_uplift(bundle, settings.home, day)
+            table = Table(
+                title=f"{bundle.offer}: held-out campaign rows ({bundle.metadata['rows']:,})"
+            )
+            for key in ("ranking", "qini", "auuc"):
+                table.add_column(key, justify="left" if key == "ranking" else "right")
+            for name, figures in bundle.metrics.items():
+                table.add_row(name, f"{figures['qini']:.4f}", f"{figures['auuc']:.4f}")
+            console.print(table)
+            use = "plans use it" if bundle.beats_churn_score else "plans keep the rates"
+            console.print(
+                f"registered {registered.name} version {registered.version} ({bundle.learner}); "
+                f"{'beats' if bundle.beats_churn_score else 'does not beat'} the churn score on "
+                f"the Qini: {use}"
+            )

@@ -48,6 +48,7 @@ _COMMANDS: tuple[tuple[str, typer.Typer, str, str, str], ...] = (
     ("target", app, "target", "pipelines.target", "target_command"),
     ("campaign", campaign_app, "record", "pipelines.campaign", "record_command"),
     ("campaign", campaign_app, "report", "pipelines.campaign", "report_command"),
+    ("campaign", campaign_app, "uplift", "pipelines.campaign", "uplift_command"),
     ("drift", app, "drift", "pipelines.drift", "drift_command"),
     ("cycle", app, "cycle", "pipelines.cycle", "cycle_command"),
     ("serve", app, "serve", "pipelines.serve", "serve_command"),

@@ -54,8 +54,8 @@ def demo_command(
     from models import registry
     from models.campaigns import read_outcomes
     from models.offers import load_offers
-    from models.planning import keep_plan, plan_from_store
-    from models.registry import check_tracking, configure_tracking
+    from models.planning import fit_campaign_uplift, keep_plan, plan_from_store
+    from models.registry import check_tracking, configure_tracking, register_uplift
     from models.scoring import score_snapshot
     from models.tasks import task_names
     from pipelines.console import quiet_libraries
@@ -147,6 +147,16 @@ def demo_command(
             f"recorded the sample's randomised campaign {CAMPAIGN_NAME!r}: {recorded.rows:,} "
             "customers, half held out as control"
         )
+        with quiet_libraries():
+            _, fitted, _ = fit_campaign_uplift(store, DEMO_AS_OF)
+            for lift in fitted:
+                uplift = register_uplift(lift, home, DEMO_AS_OF)
+                console.print(
+                    f"uplift model of {lift.offer} ({lift.learner}, held-out Qini "
+                    f"{lift.metrics[lift.learner]['qini']:.4f} vs churn score "
+                    f"{lift.metrics['churn_score']['qini']:.4f}) -> {uplift.name} "
+                    f"version {uplift.version}"
+                )
     run = plan_from_store(store, load_offers(OFFERS_EXAMPLE), budget, DEMO_AS_OF)
     print_plan(console, run)
     kept = keep_plan(store, run)

@@ -3,7 +3,8 @@
 ``guanxi target --budget B --offers offers.yaml --as-of DATE --out plan.csv`` reads the value
 table of ``--as-of`` from the store (``guanxi value`` writes it), the snapshot of that day if the
 store has it, and the campaigns recorded with ``guanxi campaign record`` (their measured rates
-replace the offers file's), and solves the plan (:func:`models.planning.plan_from_store`).
+replace the offers file's; the uplift models ``guanxi campaign uplift`` registered value an offer
+where they beat the churn score), and solves the plan (:func:`models.planning.plan_from_store`).
 
 * ``--out`` gets the plan's rows (``customer_id, offer, channel, cost, expected_value, segment,
   value_tier``), as a file or, with ``--out-table``, a database table (:mod:`pipelines.connectors`);
@@ -30,6 +31,7 @@ from features.store import PlanInfo, Store
 from models.knapsack import Method
 from models.offers import OffersFileError, load_offers
 from models.planning import NoValuesError, PlanRun, keep_plan, plan_from_store
+from models.registry import configure_tracking
 from models.targeting import SUMMARY_COLUMNS, summary_table
 from pipelines import connectors
 
@@ -209,8 +211,8 @@ def target_command(
         bool,
         typer.Option(
             "--uplift/--no-uplift",
-            help="Fit uplift models on the recorded campaigns; use one where it beats the churn "
-            "score on the Qini.",
+            help="Use the uplift models registered by guanxi campaign uplift where they beat the "
+            "churn score on the Qini.",
         ),
     ] = True,
     out_table: connectors.OutTable = None,
@@ -243,6 +245,7 @@ def target_command(
     except OffersFileError as exc:
         console.print(f"[red]cannot plan, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc
+    configure_tracking(get_settings().home)  # registered uplift and cross-sell models
     try:
         run = plan_from_store(store, offers_file, budget, day, _method(method), uplift)
     except NoValuesError as exc:

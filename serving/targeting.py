@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from features.store import TamperedTableError, UnsignedTableError
 from models.offers import OffersFileError, parse_offers
 from models.planning import NoValuesError, plan_from_store
+from models.registry import configure_tracking
 from serving.deps import Audit, SettingsDep, require_role
 from serving.schemas import ErrorResponse, ValidationErrorResponse
 from serving.settings import Role
@@ -71,8 +72,8 @@ class TargetingRequest(_Strict):
     method: Literal["auto", "exact", "lagrangian"] = "auto"
     uplift: bool = Field(
         default=True,
-        description="Fit uplift models on the recorded campaigns; use one where it beats the "
-        "churn score on the Qini.",
+        description="Use the uplift models registered by guanxi campaign uplift where they beat "
+        "the churn score on the Qini.",
     )
     limit: int = Field(
         default=100, ge=0, le=10_000, description="Customers returned, most valuable first."
@@ -157,6 +158,7 @@ def targeting(
                 for problem in exc.problems
             ]
         ) from None
+    configure_tracking(settings.home)  # registered uplift and cross-sell models
     try:
         run = plan_from_store(
             settings.store(), offers, body.budget, body.as_of, body.method, body.uplift

@@ -28,12 +28,15 @@ from models.clv.customers import churn_probabilities, fit_value_models, value_ta
 from models.offers import parse_offers, with_measured_rates
 from models.targeting import offer_values, plan_campaign
 from models.uplift import (
+    ResponseMargin,
     TwoModelUplift,
+    UpliftBundle,
     XLearnerUplift,
     best_ranking,
     campaign_training_frame,
     cross_fit,
     evaluate_ranking,
+    fit_uplift,
     fold_of,
     qini,
 )
@@ -94,6 +97,7 @@ def campaign(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     fold = fold_of(treatment, y, folds=FOLDS, seed=0)  # the folds cross_fit used
     return {
         "rows": rows,
+        "x": x,
         "treatment": treatment,
         "y": y,
         "fold": fold,
@@ -119,39 +123,98 @@ def test_uplift_beats_random_and_churn_ranking(campaign: dict[str, object]) -> N
 
 
 @pytest.mark.slow
-def test_plan_with_uplift_is_level_with_or_beats_segment_rates(
-    campaign: dict[str, object],
-) -> None:
-    """The uplift plan realises at least 98% of the segment-rate plan's margin, and more once.
+def test_uplift_is_calibrated_by_decile(campaign: dict[str, object]) -> None:
+    """The estimated uplift matches the realised uplift per decile: calibration is not the issue.
 
-    Measured on 2026-11-30 the lead is small (+4% at a 15% budget, -0.1% at 30%), within what
-    another sample could reverse: the README says so; a strict win at every budget is not claimed.
+    Per decile of the out-of-fold estimate, the realised uplift is the treated minus the control
+    response rate of those held-out rows. Measured on 2026-11-30: the decile means differ from the
+    realised rates by at most 0.083 (mean absolute 0.032 two-model, 0.025 X-learner), inside the
+    noise of a difference of two rates of ~450 rows each; the margin of a responder ranged from 71
+    to 150 across deciles (two-model).
+    """
+    rows, t, y, predictions = (campaign[k] for k in ("rows", "treatment", "y", "predictions"))
+    assert isinstance(rows, pl.DataFrame) and isinstance(predictions, dict)
+    assert isinstance(t, np.ndarray) and isinstance(y, np.ndarray)
+    margin = rows["margin"].to_numpy()
+    for name in ("two_model", "x_learner"):
+        table = decile_calibration(predictions[name], t, y, margin)
+        print(f"\n{name}: estimated vs realised uplift by decile (held out)\n{table}")
+        gap = (table["estimated"] - table["realised"]).abs()
+        assert float(gap.mean()) < 0.04
+        assert float(gap.max()) < 0.1
+        # the worth of a response is what varies: realised margin per responder per decile
+        spread = table["margin_per_response"].max() / table["margin_per_response"].min()
+        assert spread > 1.5
+
+
+def decile_calibration(
+    estimate: np.ndarray, t: np.ndarray, y: np.ndarray, margin: np.ndarray
+) -> pl.DataFrame:
+    """Per decile of ``estimate``: mean estimate, realised uplift, margin per responder."""
+    edges = np.quantile(estimate, np.linspace(0, 1, 11))
+    decile = np.clip(np.searchsorted(edges, estimate, side="right") - 1, 0, 9)
+    out = []
+    for k in range(10):
+        inside = decile == k
+        treated, control = inside & (t == 1), inside & (t == 0)
+        out.append(
+            {
+                "decile": k + 1,
+                "estimated": float(estimate[inside].mean()),
+                "realised": float(y[treated].mean() - y[control].mean()),
+                "margin_per_response": float(margin[inside & (y == 1)].mean()),
+            }
+        )
+    return pl.DataFrame(out).with_columns(pl.col(pl.Float64).round(3))
+
+
+@pytest.mark.slow
+def test_plan_with_uplift_beats_segment_rates(campaign: dict[str, object]) -> None:
+    """Valued by uplift x margin of a response, the uplift plan beats the segment-rate plan.
+
+    Every figure is realised on held-out campaign rows: uplift and the margin of a response are
+    out of fold, the segment rates measured on the other folds. Measured on 2026-11-30 with the
+    two-model learner: 77,229 against 64,182 (budget for 15% of the customers, +20%) and 92,151
+    against 81,490 (30%, +13%); valued by uplift x CLV (the earlier plan) the same learner
+    realised 66,793 and 81,378, level with the segment rates, and an isotonic calibration of the
+    uplift (fitted on the other folds) did not change that (67,437 and 76,612).
     """
     rows, t, y, fold, predictions = (
         campaign[k] for k in ("rows", "treatment", "y", "fold", "predictions")
     )
+    x = campaign["x"]
     assert isinstance(rows, pl.DataFrame) and isinstance(predictions, dict)
-    assert isinstance(fold, np.ndarray)
+    assert isinstance(fold, np.ndarray) and isinstance(x, np.ndarray)
+    assert isinstance(t, np.ndarray) and isinstance(y, np.ndarray)
     churn = rows["churn_probability"].fill_null(0.0).to_numpy()
     table = evaluate_ranking(y, t, predictions | {"churn_score": churn})
     chosen = best_ranking(table)
     assert chosen is not None
     customers = rows.select("customer_id", "segment", "value_tier", "churn_probability", "clv")
+    margin = rows["margin"].to_numpy()
     by_segment = np.full(rows.height, np.nan)  # each fold valued with rates measured elsewhere
+    worth = np.full(rows.height, np.nan)  # and the margin of a response learned elsewhere
     for k in range(FOLDS):
         train = rows.filter(pl.Series(fold != k))
         offers = with_measured_rates(OFFERS, measured_rates(train, OFFERS))
         held = customers.filter(pl.Series(fold == k))
         by_segment[fold == k] = offer_values(held, offers).value[:, 0]
-    uplift = customers.select(
-        "customer_id", offer=pl.lit(CAMPAIGN_OFFER), uplift=pl.Series(predictions[chosen])
-    )
-    with_uplift = offer_values(customers, OFFERS, uplift=uplift).value[:, 0]
+        fitted = ResponseMargin().fit(x[fold != k], y[fold != k], margin[fold != k])
+        worth[fold == k] = fitted.predict(x[fold == k])
+    lift = pl.Series(predictions[chosen])
+    base = customers.select("customer_id", offer=pl.lit(CAMPAIGN_OFFER), uplift=lift)
+    plans = {
+        "segment_rates": by_segment,
+        "uplift_x_clv": offer_values(customers, OFFERS, uplift=base).value[:, 0],
+        "uplift": offer_values(
+            customers, OFFERS, uplift=base.with_columns(response_value=pl.Series(worth))
+        ).value[:, 0],
+    }
     ratios = []
     for share in (0.15, 0.30):  # contact at most this share of the campaign's customers
         budget = COST * share * rows.height
         realised = {}
-        for name, value in (("segment_rates", by_segment), ("uplift", with_uplift)):
+        for name, value in plans.items():
             values = offer_values(customers, OFFERS)
             values.value[:, 0] = value
             plan = plan_campaign(values, OFFERS, budget)
@@ -168,7 +231,26 @@ def test_plan_with_uplift_is_level_with_or_beats_segment_rates(
             / realised["segment_rates"]["incremental_margin"]
         )
     print(f"\nuplift plan / segment-rate plan, realised incremental margin: {ratios}")
-    assert min(ratios) >= 0.98 and max(ratios) > 1.0
+    assert min(ratios) > 1.05
+
+
+@pytest.mark.slow
+def test_fit_uplift_registers_what_beats_the_churn_score(
+    campaign: dict[str, object], tmp_path: Path
+) -> None:
+    rows, x, t, y = (campaign[k] for k in ("rows", "x", "treatment", "y"))
+    assert isinstance(rows, pl.DataFrame) and isinstance(x, np.ndarray)
+    assert isinstance(t, np.ndarray) and isinstance(y, np.ndarray)
+    churn = rows["churn_probability"].fill_null(0.0).to_numpy()
+    names = [f"f{i}" for i in range(x.shape[1])]
+    bundle, table = fit_uplift(
+        CAMPAIGN_OFFER, x, t, y, rows["margin"].to_numpy(), churn, names, folds=FOLDS
+    )
+    print(f"\n{table.round(4).to_string()}\nregistered learner: {bundle.learner}")
+    assert bundle.learner == best_ranking(table) and bundle.beats_churn_score
+    bundle.save(tmp_path / "bundle")
+    again = UpliftBundle.load(tmp_path / "bundle")
+    np.testing.assert_array_equal(again.predict_uplift(x), bundle.predict_uplift(x))
 
 
 def test_best_ranking_needs_to_beat_the_churn_score() -> None:
