@@ -41,6 +41,7 @@ from models.registry import (
     get_version,
     load_uplift,
 )
+from models.specs.cross_sell import SPEC as CROSS_SELL_SPEC
 from models.targeting import (
     PROPENSITY_PREFIX,
     OfferValues,
@@ -63,7 +64,7 @@ __all__ = [
     "plan_values",
 ]
 
-CROSS_SELL: Final = "cross_sell"
+CROSS_SELL: Final = CROSS_SELL_SPEC.name
 """The task whose promoted model gives the cross-sell offers' propensities."""
 
 MIN_UPLIFT_ARM: Final = 200
@@ -247,10 +248,11 @@ def _uplift(
             continue
         bundle = loaded.bundle
         figures = {name: round(m["qini"], 4) for name, m in bundle.metrics.items()}
+        which = f"{bundle.learner}, {loaded.name} version {loaded.version}"
         if not bundle.beats_churn_score:
             notes.append(
-                f"{offer}: the registered uplift model ({bundle.learner}) does not beat the churn "
-                f"score on the held-out Qini ({figures}); the plan uses rates"
+                f"{offer}: uplift ({which}) does not beat the churn score on the held-out Qini "
+                f"({figures}); the plan uses rates"
             )
             continue
         x = uplift_frame(snapshot, customers.select("customer_id"))
@@ -277,7 +279,7 @@ def _uplift(
             "version": loaded.version,
         }
         notes.append(
-            f"{offer}: uplift ({bundle.learner}) beats the churn score on the held-out Qini "
+            f"{offer}: uplift ({which}) beats the churn score on the held-out Qini "
             f"({figures}); the plan values it by uplift x margin of a response - cost"
         )
     return (pl.concat(frames) if frames else None), chosen, notes

@@ -229,18 +229,32 @@ def log_bundle(bundle: ModelBundle, input_example: pd.DataFrame) -> str:
     if mlflow.active_run() is None:
         raise RuntimeError("log_bundle needs an active MLflow run")
     example = input_example.loc[:, bundle.feature_names].reset_index(drop=True).astype("float64")
-    signature = infer_signature(example, bundle.predict(example))
+    return _log_pyfunc(
+        bundle.save,
+        example,
+        bundle.predict(example),
+        {"task": bundle.task, "feature_set_version": bundle.feature_set_version},
+    )
+
+
+def _log_pyfunc(
+    save: Callable[[Path], None],
+    example: pd.DataFrame,
+    output: np.ndarray,
+    metadata: dict[str, str],
+) -> str:
+    """Log a bundle directory (written by ``save``) as a pyfunc model built from code."""
     with tempfile.TemporaryDirectory(prefix="guanxi-bundle-") as tmp:
         bundle_dir = Path(tmp) / pyfunc_model.BUNDLE_ARTIFACT
-        bundle.save(bundle_dir)
+        save(bundle_dir)
         info = mlflow.pyfunc.log_model(
             name=MODEL_ARTIFACT,
             python_model=str(Path(pyfunc_model.__file__).resolve()),
             artifacts={pyfunc_model.BUNDLE_ARTIFACT: str(bundle_dir)},
-            signature=signature,
+            signature=infer_signature(example, output),
             input_example=example,
             pip_requirements=_requirements(),
-            metadata={"task": bundle.task, "feature_set_version": bundle.feature_set_version},
+            metadata=metadata,
         )
     return str(info.model_uri)
 
@@ -1004,17 +1018,12 @@ def register_uplift(bundle: UpliftBundle, home: Path, as_of: date) -> LoadedUpli
             | {k: str(v) for k, v in bundle.metadata.items()}
         )
         mlflow.log_metrics(flatten_metrics(bundle.metrics))
-        with tempfile.TemporaryDirectory(prefix="guanxi-uplift-") as tmp:
-            bundle_dir = Path(tmp) / pyfunc_model.BUNDLE_ARTIFACT
-            bundle.save(bundle_dir)
-            info = mlflow.pyfunc.log_model(
-                name=MODEL_ARTIFACT,
-                python_model=str(Path(pyfunc_model.__file__).resolve()),
-                artifacts={pyfunc_model.BUNDLE_ARTIFACT: str(bundle_dir)},
-                signature=infer_signature(example, bundle.predict_uplift(example.to_numpy())),
-                pip_requirements=_requirements(),
-                metadata={"offer": bundle.offer, "kind": "uplift"},
-            )
+        uri = _log_pyfunc(
+            bundle.save,
+            example,
+            bundle.predict_uplift(example.to_numpy()),
+            {"offer": bundle.offer, "kind": "uplift"},
+        )
     tags = {
         "offer": bundle.offer,
         "learner": bundle.learner,
@@ -1022,7 +1031,7 @@ def register_uplift(bundle: UpliftBundle, home: Path, as_of: date) -> LoadedUpli
         "beats_churn_score": bundle.beats_churn_score,
         "as_of": as_of.isoformat(),
     } | flatten_metrics(bundle.metrics)
-    version = register_challenger(name, str(info.model_uri), tags)
+    version = register_challenger(name, uri, tags)
     return LoadedUplift(bundle=bundle, name=name, version=version, run_id=run.info.run_id)
 
 

@@ -161,8 +161,8 @@ def _as_arrays(x: Any, treatment: Any, y: Any) -> tuple[np.ndarray, np.ndarray, 
     return xa, ta, ya
 
 
-class TwoModelUplift:
-    """Uplift as the difference of a treated and a control classifier.
+class _Boosted:
+    """Parameters shared by the estimators fitted on XGBoost.
 
     Parameters
     ----------
@@ -176,9 +176,23 @@ class TwoModelUplift:
         self.params = params
         self.random_state = random_state
 
+    def _params(self) -> dict[str, Any]:
+        return dict(DEFAULT_PARAMS if self.params is None else self.params)
+
+
+class TwoModelUplift(_Boosted):
+    """Uplift as the difference of a treated and a control classifier.
+
+    Parameters
+    ----------
+    params : mapping, optional
+        XGBoost parameters of both classifiers (default :data:`DEFAULT_PARAMS`).
+    random_state : int, default 0
+        Seed of the trees' subsampling.
+    """
+
     def _classifier(self) -> XGBClassifier:
-        params = dict(DEFAULT_PARAMS if self.params is None else self.params)
-        return XGBClassifier(**params, random_state=self.random_state)
+        return XGBClassifier(**self._params(), random_state=self.random_state)
 
     def fit(self, x: Any, treatment: Any, y: Any) -> TwoModelUplift:
         """Fit the two outcome models.
@@ -222,7 +236,7 @@ class TwoModelUplift:
         return np.asarray(self.model_.predict(np.asarray(x, dtype=np.float64)), dtype=np.float64)
 
 
-class XLearnerUplift:
+class XLearnerUplift(_Boosted):
     """The X-learner on XGBoost (see the module docstring).
 
     Parameters
@@ -245,9 +259,6 @@ class XLearnerUplift:
         self.params = params
         self.propensity = propensity
         self.random_state = random_state
-
-    def _params(self) -> dict[str, Any]:
-        return dict(DEFAULT_PARAMS if self.params is None else self.params)
 
     def fit(self, x: Any, treatment: Any, y: Any) -> XLearnerUplift:
         """Fit the outcome models, then the effect models on the imputed effects.
@@ -550,20 +561,16 @@ def uplift_model_name(offer: str) -> str:
     return f"{UPLIFT_MODEL_PREFIX}{offer}"
 
 
-class ResponseMargin:
+class ResponseMargin(_Boosted):
     """What one response is worth: the margin of a responder, regressed on the features.
 
     Parameters
     ----------
     params : mapping, optional
-        XGBoost parameters (default :data:`DEFAULT_PARAMS`).
+        XGBoost parameters of the regressor (default :data:`DEFAULT_PARAMS`).
     random_state : int, default 0
         Seed of the trees' subsampling.
     """
-
-    def __init__(self, params: Mapping[str, Any] | None = None, random_state: int = 0) -> None:
-        self.params = params
-        self.random_state = random_state
 
     def fit(self, x: Any, y: Any, margin: Any) -> ResponseMargin:
         """Fit on the rows that responded (treated and control).
@@ -591,8 +598,7 @@ class ResponseMargin:
         hit = np.asarray(y).astype(bool)
         if not hit.any():
             raise ValueError("no campaign row responded: the margin of a response is unknown")
-        params = dict(DEFAULT_PARAMS if self.params is None else self.params)
-        self.model_ = XGBRegressor(**params, random_state=self.random_state).fit(
+        self.model_ = XGBRegressor(**self._params(), random_state=self.random_state).fit(
             xa[hit], np.asarray(margin, dtype=np.float64)[hit]
         )
         return self

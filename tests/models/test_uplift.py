@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from sklearn.isotonic import IsotonicRegression
 
 from features.snapshot import build_snapshot
 from features.value import repeat_purchase_summary
@@ -201,11 +202,28 @@ def test_plan_with_uplift_beats_segment_rates(campaign: dict[str, object]) -> No
         by_segment[fold == k] = offer_values(held, offers).value[:, 0]
         fitted = ResponseMargin().fit(x[fold != k], y[fold != k], margin[fold != k])
         worth[fold == k] = fitted.predict(x[fold == k])
+    hit = y == 1
+    clv = rows["clv"].fill_null(0.0).to_numpy()
+    print(
+        "\ncorrelation with the margin of a responder: CLV "
+        f"{np.corrcoef(clv[hit], margin[hit])[0, 1]:.2f}, learned margin of a response (out of "
+        f"fold) {np.corrcoef(worth[hit], margin[hit])[0, 1]:.2f}"
+    )
+    g = t.mean()  # isotonic map of the estimate to the transformed outcome, fitted elsewhere
+    transformed = y * (t / g - (1 - t) / (1 - g))
+    isotonic = np.full(rows.height, np.nan)
+    for k in range(FOLDS):
+        fitted_map = IsotonicRegression(out_of_bounds="clip")
+        fitted_map.fit(predictions[chosen][fold != k], transformed[fold != k])
+        isotonic[fold == k] = fitted_map.predict(predictions[chosen][fold == k])
     lift = pl.Series(predictions[chosen])
     base = customers.select("customer_id", offer=pl.lit(CAMPAIGN_OFFER), uplift=lift)
     plans = {
         "segment_rates": by_segment,
         "uplift_x_clv": offer_values(customers, OFFERS, uplift=base).value[:, 0],
+        "isotonic_uplift_x_clv": offer_values(
+            customers, OFFERS, uplift=base.with_columns(uplift=pl.Series(isotonic))
+        ).value[:, 0],
         "uplift": offer_values(
             customers, OFFERS, uplift=base.with_columns(response_value=pl.Series(worth))
         ).value[:, 0],

@@ -73,7 +73,14 @@ def test_demo_trains_promotes_and_stores_scores(
         assert [c.name for c in store.list_campaigns()] == ["sample_retention"]
         shown = " ".join(done.stdout.split())
         assert "retention_email: measured rates" in shown
-        assert "retention_email: uplift" in shown  # fitted, then used or not by the Qini rule
+        assert "retention_email: uplift (" in shown  # registered, used or not by the Qini rule
+        assert "-> uplift_retention_email version 1" in shown
+        uplift = registry.load_uplift("retention_email")
+        assert uplift.version == "1" and uplift.bundle.learner in ("two_model", "x_learner")
+        tags = registry.get_version("uplift_retention_email", registry.CHALLENGER)
+        assert tags is not None and tags.tags[registry.BOOSTER_DIGEST_TAG]
+        assert "churn_score_qini" in tags.tags
+        assert "no promoted cross-sell model" in shown or "propensity of cross_sell" in shown
     finally:
         mlflow.set_tracking_uri(None)
         mlflow.set_registry_uri(None)

@@ -188,3 +188,28 @@ def test_campaign_record_report_and_measured_rates(
     assert "240.00" in output
     output = _run(cli, "target", "--budget", "3", "--offers", str(offers))
     assert "measured rates for 1 segment(s)" in output
+
+
+def test_campaign_uplift_registers_and_the_next_plan_uses_it(
+    local_tracking: Path, tmp_path: Path
+) -> None:
+    from tests.models.test_planning import DAY as CAMPAIGN_DAY
+    from tests.models.test_planning import _store
+
+    _register()
+    get_settings.cache_clear()
+    try:
+        cli = CliRunner()
+        day = CAMPAIGN_DAY.isoformat()
+        output = _run(cli, "campaign", "uplift", "--as-of", day, code=1)
+        assert "cannot fit uplift, nothing registered" in output  # no value table yet
+        _store(local_tracking)
+        output = _run(cli, "campaign", "uplift", "--as-of", day)
+        assert "registered uplift_retention_email version 1" in output
+        assert "beats the churn score on the Qini: plans use it" in output
+        offers = tmp_path / "offers.yaml"
+        offers.write_text(OFFERS, encoding="utf-8")
+        output = _run(cli, "target", "--budget", "50", "--offers", str(offers), "--as-of", day)
+        assert "uplift_retention_email version 1) beats the churn score" in output
+    finally:
+        get_settings.cache_clear()
