@@ -459,6 +459,8 @@ def keep_plan(store: Store, run: PlanRun) -> PlanInfo:
             "next_best_by_segment": plan.next_best.by_segment.to_dicts(),
             "next_best_by_offer": plan.next_best.by_offer.to_dicts(),
             "comparison": run.comparison.to_dicts(),
+            # which offers an uplift model valued and why the others were not, cross-sell's source
+            "notes": [{"note": note} for note in run.notes],
         },
         uplift=run.uplift,
         created=datetime.now(UTC).isoformat(),

@@ -21,7 +21,7 @@ from features.store import Store
 from models import registry
 from models.artifact import ModelBundle
 from models.offers import parse_offers
-from models.planning import fit_campaign_uplift, plan_from_store
+from models.planning import fit_campaign_uplift, keep_plan, plan_from_store
 from models.targeting import offer_values, targeting_customers
 from training.tracking import experiment_id
 
@@ -133,6 +133,10 @@ def test_registered_uplift_is_loaded_checked_and_used(local_tracking: Path) -> N
     assert run_plan.uplift is not None
     assert run_plan.uplift["retention_email"]["version"] == "1"
     assert any("uplift (" in n and "beats the churn score" in n for n in run_plan.notes)
+    kept = keep_plan(store, run_plan)  # the stored plan says which model valued the offer
+    notes = [r["note"] for r in kept.summaries["notes"]]
+    assert any("uplift_retention_email version 1) beats" in n for n in notes)
+    assert kept.uplift is not None and kept.uplift["retention_email"]["learner"] == bundle.learner
     chosen = run_plan.plan.rows.join(
         store.read_snapshot(DAY).select("customer_id", "recency_days"), on="customer_id"
     )
