@@ -8,11 +8,14 @@ line and the API plan the same way:
    adds open complaints and recency (:func:`models.targeting.targeting_customers`);
 2. recorded campaigns (``guanxi campaign record``) replace the offers' rates by the rates they
    measured per segment (:func:`models.campaigns.measured_rates`); outcomes without a
-   ``segment`` or ``churn_probability`` column take them from the value table; with the day's
-   snapshot and at least :data:`MIN_UPLIFT_ARM` treated and control customers of an offer, uplift
-   models are fitted on the campaign and, where one beats ranking by churn score on the Qini
-   (out of fold), its estimate replaces the rate for that offer (``uplift x CLV - cost``);
-3. :func:`models.targeting.plan_campaign` solves the knapsack and
+   ``segment`` or ``churn_probability`` column take them from the value table; an offer whose
+   uplift model ``guanxi campaign uplift`` registered (:func:`fit_campaign_uplift`,
+   :func:`models.registry.register_uplift`) is valued by it, with the day's snapshot, where it
+   beat ranking by churn score on the held-out Qini (``uplift x margin of a response - cost``);
+   the notes say which offers and why the others kept the rates;
+3. cross-sell offers take the propensity of the promoted cross-sell model from its score table
+   of the day, or reach nobody, with the reason in the notes;
+4. :func:`models.targeting.plan_campaign` solves the knapsack and
    :func:`models.targeting.compare_allocations` puts the plan beside an even spend and a spend by
    churn score alone.
 
@@ -404,7 +407,7 @@ def plan_from_store(
     method : {"auto", "exact", "lagrangian"}, default "auto"
         The knapsack's method.
     uplift : bool, default True
-        Fit uplift on the recorded campaigns (see :func:`plan_values`).
+        Use the registered uplift models (see :func:`plan_values`).
 
     Returns
     -------
