@@ -201,7 +201,8 @@ def train_command(
         int,
         typer.Option(
             min=0,
-            help="Rows kept of one training cutoff, stratified by label and weighted (0: all).",
+            help="Rows kept of one training cutoff: whole customers, those with a positive kept, "
+            "the others sampled and weighted (0: all).",
         ),
     ] = TrainConfig.max_rows_per_cutoff or 0,
     max_customers: Annotated[

@@ -310,7 +310,14 @@ class TaskData:
         return TaskData(X=self.X.loc[mask], y=self.y[mask], weight=self.weight[mask])
 
     def subsample(self, max_rows: int, seed: int = 0) -> TaskData:
-        """Keep every row of the rarer class and a weighted random sample of the other.
+        """Keep about ``max_rows`` rows, sampling whole customers stratified by label, weighted.
+
+        Customers are the unit: a kept customer keeps every row (for cross-sell, each of its
+        candidate categories), so a sampled cutoff still ranks categories within a customer.
+        Customers are split in two strata, those with a positive row and those without; the
+        stratum with fewer rows is kept whole and the other's customers are sampled to fill
+        ``max_rows``. When even the smaller stratum fills half of ``max_rows`` (churn among
+        lapsing customers), every customer is sampled at one rate.
 
         Parameters
         ----------
@@ -322,23 +329,27 @@ class TaskData:
         Returns
         -------
         TaskData
-            The subset; sampled rows are weighted ``1 / rate`` so weighted sums (losses, positive
-            rates) estimate those of all rows. When even the rarer class fills half of
-            ``max_rows`` (churn among lapsing customers), both classes are sampled at one rate.
+            The subset; a sampled customer's rows are weighted ``1 / rate`` (times their weight)
+            so weighted sums (losses, positive rates) estimate those of all rows.
         """
         n = len(self.y)
         if n <= max_rows:
             return self
-        positives = int(self.y.sum())
-        rare = 1 if positives <= n - positives else 0
-        n_rare = positives if rare == 1 else n - positives
-        draw = np.random.default_rng(seed).random(n)
+        codes, uniques = pd.factorize(self.X.index.get_level_values("customer_id"))
+        rows = np.bincount(codes, minlength=len(uniques))
+        positive = np.bincount(codes, weights=self.y, minlength=len(uniques)) > 0
+        positive_rows = int(rows[positive].sum())
+        rare = positive if positive_rows <= n - positive_rows else ~positive
+        n_rare = int(rows[rare].sum())
         if n_rare >= max_rows // 2:
-            rate = np.full(n, max_rows / n)
+            rate = np.full(len(uniques), max_rows / n)
         else:
-            rate = np.where(self.y == rare, 1.0, (max_rows - n_rare) / (n - n_rare))
-        keep = draw < rate
-        return TaskData(X=self.X.loc[keep], y=self.y[keep], weight=(self.weight / rate)[keep])
+            rate = np.where(rare, 1.0, (max_rows - n_rare) / (n - n_rare))
+        kept = np.random.default_rng(seed).random(len(uniques)) < rate
+        keep, row_rate = kept[codes], rate[codes]
+        return TaskData(
+            X=self.X.loc[keep], y=self.y[keep], weight=(self.weight / row_rate)[keep]
+        )
 
 
 def sample_customers(
@@ -416,9 +427,9 @@ def build_task_data(
         Model inputs; defaults to :func:`models.tasks.model_feature_names` of the latest cutoff's
         snapshot.
     max_rows_per_cutoff : int, optional
-        Cap on the rows of one cutoff (:meth:`TaskData.subsample`, stratified by label and
-        weighted; for cross-sell, where a cutoff has a row per customer and category). ``None``
-        keeps every row.
+        Cap on the rows of one cutoff (:meth:`TaskData.subsample`: whole customers, stratified
+        by whether they have a positive row, weighted; for cross-sell a cutoff has a row per
+        customer and candidate category). ``None`` keeps every row.
     max_customers : int, optional
         Cap on the customers of one cutoff's population, applied first (:func:`sample_customers`:
         uniform, all rows of a kept customer, weights ``1 / rate``). ``None`` keeps everyone.

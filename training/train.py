@@ -95,11 +95,13 @@ class TrainConfig:
         Days of events a training cutoff needs before it.
     nthread : int, default 2
         XGBoost threads.
-    max_rows_per_cutoff : int, optional, default 20_000
+    max_rows_per_cutoff : int, optional, default 200_000
         Cap on the rows of one training cutoff, and of the validation rows XGBoost evaluates every
-        boosting round (early stopping, pruning, the Optuna objective); above it negatives are
-        sampled and weighted (matters for cross-sell, one row per customer and category).
-        Calibration uses every validation row and the test rows are never sampled by it.
+        boosting round (early stopping, pruning, the Optuna objective): above it whole customers
+        are sampled, those with a positive row kept and the others sampled and weighted
+        (:meth:`training.datasets.TaskData.subsample`; matters for cross-sell, one row per
+        customer and candidate category). Calibration uses every validation row and the test
+        rows are never sampled by it.
     max_customers : int, optional, default 250_000
         Cap on the customers of every cutoff (training, validation and test), applied before
         the row cap: above it a uniform random sample of the task's population is kept, all rows
@@ -124,7 +126,7 @@ class TrainConfig:
     min_positives: int = 20
     min_history_days: int = 90
     nthread: int = 2
-    max_rows_per_cutoff: int | None = 20_000
+    max_rows_per_cutoff: int | None = 200_000
     max_customers: int | None = 250_000
     shap_rows: int = 1000
     value_inputs: bool | None = None

@@ -117,18 +117,26 @@ def test_task_data_rows_and_labels(small_sample: tuple[pl.DataFrame, pl.DataFram
     assert 0 < cross.y.mean() < 0.2
 
 
-def test_negative_sampling_keeps_positives_and_weights(
+def test_the_row_cap_samples_whole_customers_and_keeps_every_positive(
     small_sample: tuple[pl.DataFrame, pl.DataFrame],
 ) -> None:
+    """Cross-sell: a kept customer keeps all its category rows; customers with a positive stay."""
     events, customers = small_sample
     cutoffs = [date(2025, 3, 6)]
     full, names = build_task_data(events, customers, "cross_sell", cutoffs, 90)
-    cap = len(full.y) // 4
+    cap = len(full.y) // 2
     sampled, _ = build_task_data(
         events, customers, "cross_sell", cutoffs, 90, feature_names=names, max_rows_per_cutoff=cap
     )
     assert sampled.y.sum() == full.y.sum()
-    assert len(sampled.y) < len(full.y) / 2
+    assert 0.35 * len(full.y) < len(sampled.y) < 0.65 * len(full.y)
+    ids = full.X.index.get_level_values("customer_id")
+    kept = sampled.X.index.get_level_values("customer_id").unique()
+    mine = ids.isin(kept)
+    pd.testing.assert_frame_equal(sampled.X, full.X.loc[mine])  # every row of a kept customer
+    positive = pd.Series(full.y, index=ids).groupby(level=0).max()
+    assert set(positive[positive > 0].index) <= set(kept)
+    assert (sampled.weight[sampled.y == 1] == 1).all()
     # weighted negatives estimate the full count
     assert sampled.weight[sampled.y == 0].sum() == pytest.approx((full.y == 0).sum(), rel=0.1)
 
@@ -199,7 +207,8 @@ def test_subsample_keeps_the_rarer_class_and_weights_estimate_the_whole(
     positives: int, rows: int
 ) -> None:
     y = np.r_[np.ones(positives), np.zeros(rows - positives)]
-    data = TaskData(X=pd.DataFrame({"x": np.arange(rows)}), y=y, weight=np.ones(rows))
+    index = pd.Index(np.arange(rows), name="customer_id")
+    data = TaskData(X=pd.DataFrame({"x": np.arange(rows)}, index=index), y=y, weight=np.ones(rows))
     part = data.subsample(200, seed=1)
     assert 100 < len(part.y) < 300
     assert 0 < part.y.sum() < len(part.y)  # both classes survive, whichever is the majority
