@@ -347,9 +347,7 @@ class TaskData:
             rate = np.where(rare, 1.0, (max_rows - n_rare) / (n - n_rare))
         kept = np.random.default_rng(seed).random(len(uniques)) < rate
         keep, row_rate = kept[codes], rate[codes]
-        return TaskData(
-            X=self.X.loc[keep], y=self.y[keep], weight=(self.weight / row_rate)[keep]
-        )
+        return TaskData(X=self.X.loc[keep], y=self.y[keep], weight=(self.weight / row_rate)[keep])
 
 
 def sample_customers(

@@ -15,6 +15,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import httpx
 import mlflow
 import pytest
 from typer.testing import CliRunner
@@ -25,6 +26,8 @@ from pipelines.cli import _register, app
 from pipelines.cycle import KILL_ENV, STEPS, CycleConfig, retrain_reasons
 from pipelines.sample import generate_sample
 from serving.settings import get_settings
+from tests.processes import free_port, guanxi_serve, stop, wait_status
+from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2024, 10, 31)
@@ -135,3 +138,88 @@ def test_a_sigkill_in_each_step_resumes_from_that_step(events: Path, tmp_path: P
         mlflow.set_tracking_uri(None)
         mlflow.set_registry_uri(None)
     assert store.read_scores("churn", DAY, "1") is not None
+
+
+@pytest.mark.slow
+def test_the_reload_step_reaches_a_running_server_and_resumes_after_a_failed_reload(
+    events: Path, tmp_path: Path
+) -> None:
+    """A real ``guanxi serve`` serves what the cycle trained and promoted once it is reloaded.
+
+    The server starts on an empty home and is told to retry its own load only after an hour, so
+    nothing is served until the cycle's reload asks. A reload pointed at a port nobody listens on
+    stops the cycle at that step with everything before it kept; the next run redoes the reload
+    alone. A later day with a retraining forced by the model age reloads again, and the server
+    serves the version the registry's champion alias names, on the new day's snapshot.
+    """
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUANXI_", "MLFLOW_"))}
+    env |= {
+        "GUANXI_HOME": str(home),
+        "GUANXI_API_KEYS": ",".join(f"{k}:{role}" for role, k in KEYS.items()),
+        "GUANXI_AUDIT_KEY": AUDIT_KEY,
+        "GUANXI_SESSION_KEY": SESSION_KEY,
+        "GUANXI_STORE_KEY": STORE_KEY,
+        "GUANXI_TASKS": '["churn"]',
+        "GUANXI_RETRY_SECONDS": "3600",
+        "GUANXI_PRECOMPUTE_REASONS": "false",
+        "PYTHONPATH": str(ROOT),
+        "COLUMNS": "200",
+    }
+    home.mkdir()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    server = guanxi_serve(port, env, log)
+    scorer = {"X-API-Key": KEYS["scorer"]}
+
+    def cycle(day: date, reload_url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        args = [*_args(events), "--reload-url", reload_url, *extra]
+        args[args.index("--as-of") + 1] = day.isoformat()
+        command = [sys.executable, "-c", "from pipelines.cli import main; main()", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+    def champion() -> str:
+        mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
+        mlflow.set_registry_uri(f"sqlite:///{home / 'mlflow.db'}")
+        try:
+            return str(registry.get_version("churn", registry.CHAMPION).version)
+        finally:
+            mlflow.set_tracking_uri(None)
+            mlflow.set_registry_uri(None)
+
+    try:
+        wait_status(f"{url}/healthz", 200, server, log)
+        assert httpx.get(f"{url}/readyz", timeout=5).status_code == 503  # nothing to load yet
+        store = Store(home)
+        failed = cycle(DAY, f"http://127.0.0.1:{free_port()}")
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        assert "did not reload" in failed.stdout and "run the same command again" in failed.stdout
+        record = store.read_record("cycle", DAY)
+        assert record is not None and not record["complete"]
+        assert list(record["steps"]) == list(STEPS[:-1])
+        assert record["steps"]["promote"]["summary"]["churn"]["promoted"]
+        assert httpx.get(f"{url}/readyz", timeout=5).status_code == 503  # still not reloaded
+
+        resumed = cycle(DAY, url)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        for step in STEPS[:-1]:
+            assert f"{step}: done already" in resumed.stdout
+        record = store.read_record("cycle", DAY)
+        assert record is not None and record["complete"]
+        assert record["steps"]["reload"]["summary"]["reloaded"]
+        served = httpx.get(f"{url}/v1/models", headers=scorer, timeout=30).json()
+        assert [(m["task"], m["version"]) for m in served["models"]] == [("churn", "1")]
+        assert served["snapshot"]["as_of"] == DAY.isoformat()
+
+        later = date(2024, 12, 31)
+        again = cycle(later, url, "--max-model-age", "0")
+        assert again.returncode == 0, again.stdout + again.stderr
+        record = store.read_record("cycle", later)
+        assert record is not None and record["complete"]
+        assert record["steps"]["retrain"]["summary"]["churn"]["version"] == "2"
+        served = httpx.get(f"{url}/v1/models", headers=scorer, timeout=30).json()
+        assert [(m["task"], m["version"]) for m in served["models"]] == [("churn", champion())]
+        assert served["snapshot"]["as_of"] == later.isoformat()
+    finally:
+        stop(server)
