@@ -3,10 +3,12 @@
     python -m bench.scale [--sizes 100000 1000000 5000000] [--spark-sizes 100000 1000000]
                           [--master local[2]] [--buckets 16] [--task churn] [--explain 5]
                           [--trees 100] [--depth 5] [--seed 42] [--data $TMPDIR/guanxi-bench]
+                          [--fit-size N] [--results FILE]
 
 Generates (and caches, as ``bench/spark.py`` does) one sample per size, registers synthetic
-champions (``bench._common.register_champions``, fitted on the smallest size's snapshot) in a
-temporary MLflow store, then runs every (engine, size) in its own fresh process:
+champions (``bench._common.register_champions``, fitted on the snapshot of ``--fit-size``
+customers, the smallest size by default) in a temporary MLflow store, then runs every (engine,
+size) in its own fresh process:
 
 - **polars**: ``build_snapshot`` of the events read from Parquet (reading is not timed), then
   ``score_snapshot`` of ``--task`` with ``--explain`` reasons, as ``guanxi score`` does;
@@ -18,7 +20,10 @@ Each step's wall time (``bench/_measure.py``) and the peak RSS of the process tr
 (``bench._common.TreePeak``, psutil every 0.2 s: for Spark it counts the JVM and the Python
 workers) are printed with the time per million events. Per engine and step, the growth exponent
 ``b`` of ``wall = a * events ** b`` is fitted by least squares on the logs (target: <= 1.1, close
-to linear; it needs two sizes or more). Never passes or fails on time.
+to linear; it needs two sizes or more). With ``--results FILE`` every run is appended to that
+file (one JSON line) and the exponents are fitted on every run the file holds, so the sizes can be
+measured by separate invocations, each holding the heavy lock briefly (pass the same
+``--fit-size`` to each, so they score with the same champions). Never passes or fails on time.
 """
 
 from __future__ import annotations
@@ -171,6 +176,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "guanxi-bench")
     parser.add_argument("--child", choices=["polars", "spark"], help=argparse.SUPPRESS)
+    parser.add_argument("--fit-size", type=int, help="customers of the champions' sample")
+    parser.add_argument("--results", type=Path, help="JSON lines of runs, appended and fitted")
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -185,32 +192,44 @@ def main() -> None:
 
     runs = [("polars", n) for n in args.sizes] + [("spark", n) for n in args.spark_sizes]
     folders = {n: _sample(args.data, n, args.seed) for n in sorted({n for _, n in runs})}
-    smallest = folders[min(folders)]
+    fit = _sample(args.data, args.fit_size, args.seed) if args.fit_size else folders[min(folders)]
     now = datetime(DEFAULT_END.year + 1, 1, 1, tzinfo=UTC)
     print(
         f"bench.scale: {args.task} scores with {args.explain} reasons, synthetic champions "
-        f"({args.trees} trees, depth {args.depth}); spark {args.master}, {args.buckets} buckets; "
+        f"({args.trees} trees, depth {args.depth}, fitted on {fit.name}); spark {args.master}, "
+        f"{args.buckets} buckets; "
         f"{os.cpu_count()} cores, load average {_load()}",
         flush=True,
     )
     print("| engine | customers | events | step | wall s | s per M events | peak MB (tree) |")
     print("|---|---|---|---|---|---|---|", flush=True)
-    figures: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    earlier = (
+        [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
+        if args.results is not None and args.results.exists()
+        else []
+    )
+    done: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="guanxi-bench-scale-") as home:
         snapshot = build_snapshot(
-            read_events(smallest / "events.parquet", now=now),
-            read_customers(smallest / "customers.parquet", now=now),
+            read_events(fit / "events.parquet", now=now),
+            read_customers(fit / "customers.parquet", now=now),
             DEFAULT_END,
         )
         register_champions(Path(home), snapshot, args.trees, args.depth)
         del snapshot
         for engine, n in runs:
-            result = _run_child(engine, folders[n], Path(home), args)
+            result = {
+                "engine": engine,
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "load": _load(),
+                **_run_child(engine, folders[n], Path(home), args),
+            }
+            done.append(result)
+            if args.results is not None:
+                with args.results.open("a") as out:
+                    out.write(json.dumps(result) + "\n")
             million = result["events"] / 1e6
             for step in result["steps"]:
-                figures.setdefault((engine, step["step"]), []).append(
-                    (result["events"], step["wall_s"])
-                )
                 print(
                     f"| {engine} | {result['customers']:,} | {result['events']:,} "
                     f"| {step['step']} | {step['wall_s']:.2f} | {step['wall_s'] / million:.2f} "
@@ -219,6 +238,20 @@ def main() -> None:
                 )
                 if "session_s" in step:
                     print(f"  (spark session start {step['session_s']:.1f} s, not counted)")
+    if earlier:
+        print(f"earlier runs of {args.results} in the fit:")
+        for result in earlier:
+            steps = ", ".join(f"{s['step']} {s['wall_s']:.2f} s" for s in result["steps"])
+            print(
+                f"  {result['engine']} {result['customers']:,} customers "
+                f"({result['events']:,} events, {result['at']}, load {result['load']}): {steps}"
+            )
+    figures: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for result in [*earlier, *done]:
+        for step in result["steps"]:
+            figures.setdefault((result["engine"], step["step"]), []).append(
+                (result["events"], step["wall_s"])
+            )
     print(f"load average after: {_load()}")
     for (engine, step), points in figures.items():
         if len({e for e, _ in points}) < 2:

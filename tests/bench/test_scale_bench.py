@@ -34,6 +34,19 @@ def test_scale_benchmark_prints_the_table_and_the_exponents(tmp_path: Path) -> N
     assert "spark" not in out.split("load average after")[1]
 
 
+def test_split_runs_are_fitted_together_from_the_results_file(tmp_path: Path) -> None:
+    results = tmp_path / "runs.jsonl"
+    split = ("--spark-sizes", "--fit-size", "300", "--results", str(results))
+    first = _run(tmp_path, "--sizes", "300", *split)
+    assert "growth exponent polars snapshot: not measured (one size)" in first
+    second = _run(tmp_path, "--sizes", "600", *split)
+    assert "| polars | 600 |" in second and "| polars | 300 |" not in second
+    assert "earlier runs of" in second and "polars 300 customers" in second
+    assert "growth exponent polars snapshot: not measured" not in second
+    assert "growth exponent polars scores:" in second
+    assert len(results.read_text().splitlines()) == 2
+
+
 @pytest.mark.slow
 def test_scale_benchmark_runs_spark_local(tmp_path: Path) -> None:
     out = _run(tmp_path, "--sizes", "--spark-sizes", "300", "--buckets", "2")
