@@ -399,6 +399,12 @@ def train_task(
         max_customers=cfg.max_customers,
         seed=cfg.seed,
     )
+    if plan.mode == "customer":
+        in_test = holdout_groups(held.X.index.get_level_values("customer_id").to_numpy(), cfg.seed)
+        valid, test = held.where(~in_test), held.where(in_test)
+    else:
+        valid, test = held.at([plan.validation]), held.at([plan.test])
+    del held  # split into copies; not kept beside them while the training rows are built
     train, _ = build_task_data(
         events,
         customers,
@@ -413,11 +419,6 @@ def train_task(
         seed=cfg.seed,
         value_inputs=cfg.value_inputs,
     )
-    if plan.mode == "customer":
-        in_test = holdout_groups(held.X.index.get_level_values("customer_id").to_numpy(), cfg.seed)
-        valid, test = held.where(~in_test), held.where(in_test)
-    else:
-        valid, test = held.at([plan.validation]), held.at([plan.test])
     for split, data, days in (
         ("train", train, plan.train),
         ("validation", valid, (plan.validation,)),
