@@ -9,7 +9,8 @@ Generates (and caches, as ``bench/spark.py`` does) the sample, then runs ``guanx
 every task and mode in its own fresh process with its own ``GUANXI_HOME``:
 
 - **sampled**: the defaults (every cutoff's population cut to ``--max-customers`` customers, a
-  uniform sample; each training cutoff to 20,000 rows stratified by label and weighted);
+  uniform sample; each training cutoff to 200,000 rows, whole customers: those with a positive
+  row kept, the others sampled and weighted);
 - **all**: ``--max-rows-per-cutoff 0 --max-customers 0``, every row of every cutoff: the
   reference the sampled run's held-out metrics are compared with.
 
