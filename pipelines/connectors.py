@@ -58,7 +58,7 @@ __all__ = [
     "SparkOrEvents",
     "check_output",
     "inputs",
-    "spark_events",
+    "inputs_or_table",
     "write_frame",
     "write_output",
 ]
@@ -303,7 +303,7 @@ class SparkEvents:
         return SourceFile.now(self.label)
 
 
-def spark_events(
+def inputs_or_table(
     events: str | None,
     events_table: str | None,
     events_query: str | None,
@@ -312,8 +312,8 @@ def spark_events(
     customers_query: str | None,
     mapping: Path | None,
     engine: Engine,
-) -> SparkEvents | None:
-    """Tell whether a command's events are a Spark table rather than a file or a database.
+) -> Inputs | SparkEvents:
+    """Turn the input options of a command that can run on Spark into sources.
 
     Parameters
     ----------
@@ -328,8 +328,9 @@ def spark_events(
 
     Returns
     -------
-    SparkEvents or None
-        The table and the customers, when ``--events`` is left out; None when it is given.
+    Inputs or SparkEvents
+        :func:`inputs` when ``--events`` is given; the Spark table (and the customers) when it
+        is left out.
 
     Raises
     ------
@@ -338,7 +339,10 @@ def spark_events(
         query (a query needs a database in ``--events``); or as :func:`inputs`.
     """
     if events is not None:
-        return None
+        return inputs(
+            events, events_table, events_query, customers, customers_table, customers_query,
+            mapping,
+        )  # fmt: skip
     if engine != "spark" or not events_table or events_query:
         raise typer.BadParameter(
             "name the events: a file or a database URI, or, with --engine spark, a Spark table "

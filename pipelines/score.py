@@ -274,13 +274,9 @@ def score_command(
 
     console = Console()
     chosen = parse_tasks(tasks)
-    table = connectors.spark_events(
+    sources = connectors.inputs_or_table(
         events, events_table, events_query, customers, customers_table, customers_query, mapping,
         engine,
-    )  # fmt: skip
-    sources = table or connectors.inputs(
-        events or "", events_table, events_query, customers, customers_table, customers_query,
-        mapping,
     )  # fmt: skip
     connectors.check_output(out, out_table)
     settings = get_settings()

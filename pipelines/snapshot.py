@@ -46,7 +46,7 @@ def build_command(
     spark_master: SparkMasterOption = DEFAULT_MASTER,
 ) -> None:
     """Validate the inputs, build the feature snapshot as of a day and store it."""
-    table = connectors.spark_events(
+    sources = connectors.inputs_or_table(
         events, events_table, events_query, customers, customers_table, customers_query, mapping,
         engine,
     )  # fmt: skip
@@ -57,13 +57,9 @@ def build_command(
     if day > now.date():
         out.print(Text(f"--as-of {day} is in the future (today is {now.date()} UTC)", style="red"))
         raise typer.Exit(1)
-    if table is not None:
-        _build_from_spark_table(table, day, now, spark_master, out)
+    if isinstance(sources, connectors.SparkEvents):
+        _build_from_spark_table(sources, day, now, spark_master, out)
         return
-    assert events is not None
-    sources = connectors.inputs(
-        events, events_table, events_query, customers, customers_table, customers_query, mapping
-    )
     with status.status("Validating the inputs..."):
         loaded, loaded_customers, problems = sources.load(now)
     _stop_on_errors(out, problems)

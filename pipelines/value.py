@@ -459,13 +459,9 @@ def value_command(
         )
     if margin_rate <= 0:
         raise typer.BadParameter("must be > 0", param_hint="--margin-rate")
-    table = connectors.spark_events(
+    sources = connectors.inputs_or_table(
         events, events_table, events_query, customers, customers_table, customers_query, mapping,
         engine,
-    )  # fmt: skip
-    sources = table or connectors.inputs(
-        events or "", events_table, events_query, customers, customers_table, customers_query,
-        mapping,
     )  # fmt: skip
     connectors.check_output(out, out_table)
     home = get_settings().home
