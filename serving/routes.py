@@ -43,6 +43,7 @@ from serving.presentation import (
 )
 from serving.schemas import (
     MAX_REASONS,
+    TASKS_PATTERN,
     BatchScoreRequest,
     BatchScoreResponse,
     CustomerResult,
@@ -58,7 +59,7 @@ from serving.schemas import (
 )
 from serving.state import ServingState
 
-__all__ = ["ERRORS", "health_router", "router"]
+__all__ = ["ERRORS", "feature_names", "health_router", "router"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +134,12 @@ def customer_scores(
     metrics: MetricsDep,
     customer_id: Annotated[str, Path(min_length=1, max_length=256)],
     tasks: Annotated[
-        str | None, Query(max_length=200, description="Comma-separated tasks; default all.")
+        str | None,
+        Query(
+            max_length=200,
+            pattern=TASKS_PATTERN,
+            description="Comma-separated task names; default all.",
+        ),
     ] = None,
     explain: Annotated[int, Query(ge=0, le=MAX_REASONS, description="Reasons per task.")] = 5,
     group: Annotated[bool, Query(description="Group reasons by business concept.")] = False,
@@ -214,7 +220,7 @@ def score_one(
     """Score features (snapshot columns) or raw events of one customer through the pipeline."""
     names = _tasks(state, body.tasks, "body.tasks")
     if body.features is not None:
-        frame = _features_frame(state, body.customer_id, body.features, names)
+        frame = _features_frame(state, body.customer_id, body.features)
     else:
         frame = _events_frame(state, body)
     sent = None if body.features is None else set(body.features)
@@ -223,13 +229,33 @@ def score_one(
     return CustomerScores(customer_id=body.customer_id, scores=scores)
 
 
+def feature_names(state: ServingState) -> set[str]:
+    """Return the feature names ``POST /v1/score`` takes: the state's snapshot columns and inputs.
+
+    A name is known if it is a column of the loaded snapshot (not its keys ``customer_id`` and
+    ``as_of``) or an input of any loaded model, whichever tasks a request asks for.
+
+    Parameters
+    ----------
+    state : ServingState
+        The served state.
+
+    Returns
+    -------
+    set of str
+        The names.
+    """
+    known = set(state.snapshot.frame.columns) - {"customer_id", "as_of"}
+    for table in state.tables.values():
+        known.update(table.model.bundle.feature_names)
+    return known
+
+
 def _features_frame(
-    state: ServingState, customer_id: str, features: dict[str, float | None], tasks: list[str]
+    state: ServingState, customer_id: str, features: dict[str, float | None]
 ) -> pl.DataFrame:
     """Build a one-row snapshot from named feature values; unknown names are a 422."""
-    known = set(state.snapshot.frame.columns)
-    for task in tasks:
-        known.update(state.tables[task].model.bundle.feature_names)
+    known = feature_names(state)
     unknown = sorted(name for name in features if name not in known)
     if unknown:
         raise RequestValidationError(

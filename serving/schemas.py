@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    Strict,
+    model_validator,
+)
 
+from features.contracts import CHANNELS, EVENT_REQUIRES, EVENT_TYPES, SCORE_RANGES
+from features.events import MAX_VALUE_CHARS
 from models.explain import MAX_REASONS
+from models.tasks import task_names
 
 __all__ = [
     "MAX_BATCH",
     "MAX_REASONS",
+    "TASKS_PATTERN",
     "AtRiskCustomer",
     "Band",
     "BatchScoreRequest",
     "BatchScoreResponse",
+    "Bool",
     "CategoryScore",
+    "CustomerId",
     "CustomerResult",
     "CustomerScores",
     "CustomerValue",
@@ -26,8 +41,10 @@ __all__ = [
     "FieldError",
     "ForecastFigures",
     "Health",
+    "Int",
     "ModelInfo",
     "ModelsResponse",
+    "Number",
     "Readiness",
     "Reason",
     "ReasonGroup",
@@ -38,7 +55,9 @@ __all__ = [
     "SegmentSummary",
     "SegmentsResponse",
     "SnapshotInfo",
+    "TaskName",
     "TaskScore",
+    "Text",
     "ValidationErrorResponse",
     "ValueValidation",
 ]
@@ -47,6 +66,48 @@ Band = Literal["low", "medium", "high"]
 
 MAX_BATCH = 1000
 """Most customer ids one ``POST /v1/scores`` may carry."""
+
+
+_TASK = "(?:" + "|".join(re.escape(name) for name in task_names()) + ")"
+
+TASKS_PATTERN = rf"^(?: *{_TASK} *(?:, *{_TASK} *)*)?$"
+"""A comma-separated list of task names (spaces around a name allowed), or nothing for all."""
+
+_CONTROL = r"\x00-\x1f\x7f"
+CustomerId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_VALUE_CHARS,
+        pattern=rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$",
+        description="Not blank; no control characters (tab, line break, NUL, ...).",
+    ),
+]
+"""A customer id as the events contract takes it (:func:`features.events.validate_events`)."""
+
+Text = Annotated[str, Field(max_length=MAX_VALUE_CHARS)]
+"""A text value of the events contract: at most ``MAX_VALUE_CHARS`` characters."""
+
+
+def _json_number(value: object) -> object:
+    """Refuse what JSON does not call a number (``true``, ``"5"``) before pydantic converts it."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON number")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_json_number)]
+"""A body's integer: a JSON number without a fraction (``5`` or ``5.0``), never ``true`` or
+``"5"`` (pydantic's lax mode would take both, though the document says integer)."""
+
+Number = Annotated[float, BeforeValidator(_json_number)]
+"""A body's number: a JSON number, never ``true`` or ``"5"``."""
+
+Bool = Annotated[bool, Strict()]
+"""A body's boolean: ``true`` or ``false``, never ``1`` or ``"yes"``."""
+
+TaskName = Annotated[str, Field(pattern=rf"^{_TASK}$", description="A registered task's name.")]
+"""One registered task's name (:func:`models.tasks.task_names`); any other is a 422."""
 
 
 class _Strict(BaseModel):
@@ -189,9 +250,9 @@ class BatchScoreRequest(_Strict):
     """Scores for up to :data:`MAX_BATCH` customers of the loaded snapshot."""
 
     customer_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
-    tasks: list[str] | None = Field(default=None, description="Default: every loaded task.")
-    explain: int = Field(default=5, ge=0, le=MAX_REASONS, description="Reasons per task.")
-    group: bool = Field(default=False, description="Also group the reasons by business concept.")
+    tasks: list[TaskName] | None = Field(default=None, description="Default: every loaded task.")
+    explain: Int = Field(default=5, ge=0, le=MAX_REASONS, description="Reasons per task.")
+    group: Bool = Field(default=False, description="Also group the reasons by business concept.")
 
 
 class BatchScoreResponse(BaseModel):
@@ -201,36 +262,78 @@ class BatchScoreResponse(BaseModel):
     unknown: int = Field(description="How many ids are not in the snapshot.")
 
 
-class EventIn(_Strict):
-    """One interaction, as in the events contract (``customer_id`` comes from the request)."""
+def _event_rules() -> list[JsonValue]:
+    """Say the events contract's rules per event type as JSON Schema ``if``/``then`` pairs.
 
-    ts: datetime
-    event_type: str
-    channel: str | None = None
-    amount: float | None = None
-    margin: float | None = None
-    quantity: float | None = None
-    category: str | None = None
-    score: float | None = None
-    ref_id: str | None = None
+    The fields some event types need (``EVENT_REQUIRES``) and the ``score`` range of surveys and
+    reviews (``SCORE_RANGES``): :func:`features.events.validate_events` checks them, the document
+    says them.
+    """
+    rules: list[JsonValue] = []
+    for event_type in EVENT_TYPES:
+        needs = EVENT_REQUIRES.get(event_type, ())
+        then: dict[str, JsonValue] = {
+            "required": list(needs),
+            "properties": {name: {"not": {"type": "null"}} for name in needs},
+        }
+        if event_type in SCORE_RANGES:
+            low, high = SCORE_RANGES[event_type]
+            then["properties"] = {"score": {"type": "number", "minimum": low, "maximum": high}}
+        if needs or event_type in SCORE_RANGES:
+            when: JsonValue = {"properties": {"event_type": {"const": event_type}}}
+            rules.append({"if": when, "then": then})
+    return rules
+
+
+class EventIn(_Strict):
+    """One interaction, as in the events contract (``customer_id`` comes from the request).
+
+    The server checks the contract (:func:`features.events.validate_events`): the allowed event
+    types and channels, non-negative amounts and quantities, the fields some event types need and
+    the score ranges, and no timestamp after the current time; a row breaking one is a 422.
+    """
+
+    model_config = ConfigDict(json_schema_extra={"allOf": _event_rules()})
+
+    ts: datetime = Field(description="When it happened; not after the current time.")
+    event_type: str = Field(json_schema_extra={"enum": list(EVENT_TYPES)})
+    channel: str | None = Field(default=None, json_schema_extra={"enum": [*CHANNELS, None]})
+    amount: Number | None = Field(default=None, ge=0)
+    margin: Number | None = None
+    quantity: Number | None = Field(default=None, ge=0)
+    category: Text | None = None
+    score: Number | None = None
+    ref_id: Text | None = None
 
 
 class ScoreRequest(_Strict):
     """One customer's features, or raw events, scored through the same pipeline."""
 
-    customer_id: str = Field(
-        default="adhoc", min_length=1, description="Used only to key the result."
+    # the document says what the validator checks: exactly one of the two, not null
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["features"], "properties": {"features": {"type": "object"}}},
+                {"required": ["events"], "properties": {"events": {"type": "array"}}},
+            ]
+        }
     )
-    features: dict[str, float | None] | None = Field(
-        default=None, description="Snapshot columns by name; missing ones count as missing values."
+
+    customer_id: CustomerId = Field(default="adhoc", description="Used only to key the result.")
+    features: dict[str, Number | None] | None = Field(
+        default=None,
+        description=(
+            "Snapshot columns and model inputs by name (the loaded snapshot's and models'; any "
+            "other name is a 422); missing ones count as missing values."
+        ),
     )
     events: list[EventIn] | None = Field(default=None, min_length=1, max_length=100_000)
     as_of: date | None = Field(
         default=None, description="For events: the snapshot day (default: the last event's day)."
     )
-    tasks: list[str] | None = Field(default=None, description="Default: every loaded task.")
-    explain: int = Field(default=5, ge=0, le=MAX_REASONS)
-    group: bool = False
+    tasks: list[TaskName] | None = Field(default=None, description="Default: every loaded task.")
+    explain: Int = Field(default=5, ge=0, le=MAX_REASONS)
+    group: Bool = False
 
     @model_validator(mode="after")
     def _one_source(self) -> ScoreRequest:

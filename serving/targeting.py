@@ -26,7 +26,7 @@ from models.offers import OffersFileError, parse_offers
 from models.planning import NoValuesError, plan_from_store
 from models.registry import configure_tracking
 from serving.deps import Audit, SettingsDep, require_role
-from serving.schemas import ErrorResponse, ValidationErrorResponse
+from serving.schemas import Bool, ErrorResponse, Int, Number, ValidationErrorResponse
 from serving.settings import Role
 
 __all__ = [
@@ -62,7 +62,7 @@ class _Strict(BaseModel):
 class TargetingRequest(_Strict):
     """What to plan with."""
 
-    budget: float = Field(ge=0, allow_inf_nan=False, description="What the campaign may spend.")
+    budget: Number = Field(ge=0, allow_inf_nan=False, description="What the campaign may spend.")
     offers: dict[str, Any] = Field(
         description="The offers file as JSON: the content of docs/examples/offers.yaml."
     )
@@ -70,12 +70,12 @@ class TargetingRequest(_Strict):
         default=None, description="Day of the value table; the latest in the store by default."
     )
     method: Literal["auto", "exact", "lagrangian"] = "auto"
-    uplift: bool = Field(
+    uplift: Bool = Field(
         default=True,
         description="Use the uplift models registered by guanxi campaign uplift where they beat "
         "the churn score on the Qini.",
     )
-    limit: int = Field(
+    limit: Int = Field(
         default=100, ge=0, le=10_000, description="Customers returned, most valuable first."
     )
 

@@ -120,6 +120,58 @@ def _fields(r) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {e["field"]: e["reason"] for e in r.json()["detail"]}
 
 
+def test_the_document_says_what_the_server_checks(client: TestClient) -> None:
+    """Task names, the one source of a score request and the events contract are in the
+    OpenAPI document (found by the schemathesis run: requests valid by the document were 422s)."""
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    get = document["paths"]["/v1/customers/{customer_id}/scores"]["get"]
+    (tasks,) = (p for p in get["parameters"] if p["name"] == "tasks")
+    assert "pattern" in json.dumps(tasks["schema"])
+    spaced = _scores(client, "c001", "?tasks=churn,%20repurchase")
+    assert list(spaced["scores"]) == ["churn", "repurchase"]
+    assert "query.tasks" in _fields(
+        client.get("/v1/customers/c001/scores?tasks=,", headers=headers())
+    )
+    r = client.post(
+        "/v1/scores", headers=headers(), json={"customer_ids": ["c001"], "tasks": ["x"]}
+    )
+    assert list(_fields(r)) == ["body.tasks.0"]
+
+    request = schemas["ScoreRequest"]
+    assert [rule["required"] for rule in request["oneOf"]] == [["features"], ["events"]]
+    event = schemas["EventIn"]
+    assert event["properties"]["event_type"]["enum"][0] == "order"
+    rules = {
+        rule["if"]["properties"]["event_type"]["const"]: rule["then"] for rule in event["allOf"]
+    }
+    assert rules["order"]["required"] == ["amount"]
+    assert rules["review"]["properties"]["score"] == {"type": "number", "minimum": 1, "maximum": 5}
+    order = {"ts": "2024-06-01T00:00:00Z", "event_type": "order"}
+    r = client.post("/v1/score", headers=headers(), json={"events": [order]})
+    assert list(_fields(r)) == ["body.events.0.amount"]
+    r = client.post("/v1/score", headers=headers(), json={"customer_id": "a\tb", "features": {}})
+    assert list(_fields(r)) == ["body.customer_id"]
+    # a feature name is one of the deployment's, whichever tasks are asked for; keys are not
+    cross_sell_input = {"features": {"target_garden": 1.0}, "tasks": ["churn"]}
+    assert client.post("/v1/score", headers=headers(), json=cross_sell_input).status_code == 200
+    r = client.post("/v1/score", headers=headers(), json={"features": {"customer_id": 1.0}})
+    assert list(_fields(r)) == ["body.features.customer_id"]
+
+
+def test_body_numbers_and_booleans_are_json_ones(client: TestClient) -> None:
+    """What the document calls an integer, number or boolean is one: pydantic's lax mode took
+    ``true`` for 1 and ``"5"`` for 5 (found by the schemathesis run's negative-data check)."""
+    ids = {"customer_ids": ["c001"]}
+    for wrong in ({"explain": True}, {"explain": "5"}, {"group": 1}, {"group": "yes"}):
+        r = client.post("/v1/scores", headers=headers(), json=ids | wrong)
+        assert list(_fields(r)) == [f"body.{next(iter(wrong))}"]
+    r = client.post("/v1/scores", headers=headers(), json=ids | {"explain": 2.0, "group": True})
+    assert r.status_code == 200, r.text
+    r = client.post("/v1/score", headers=headers(), json={"features": {"recency_days": "3"}})
+    assert list(_fields(r)) == ["body.features.recency_days"]
+
+
 def test_422_names_fields_never_values(client: TestClient) -> None:
     fields = _fields(client.get("/v1/customers/c001/scores?explain=987654", headers=headers()))
     assert list(fields) == ["query.explain"]
