@@ -44,6 +44,7 @@ __all__ = [
     "Int",
     "ModelInfo",
     "ModelsResponse",
+    "NonNegative",
     "Number",
     "Readiness",
     "Reason",
@@ -102,6 +103,10 @@ Int = Annotated[int, BeforeValidator(_json_number)]
 
 Number = Annotated[float, BeforeValidator(_json_number)]
 """A body's number: a JSON number, never ``true`` or ``"5"``."""
+
+NonNegative = Annotated[float, Field(ge=0), BeforeValidator(_json_number)]
+"""A body's number of at least 0 (the bound first: after the validator, pydantic's document
+would say ``ge`` instead of ``minimum`` inside an ``anyOf``)."""
 
 Bool = Annotated[bool, Strict()]
 """A body's boolean: ``true`` or ``false``, never ``1`` or ``"yes"``."""
@@ -298,9 +303,9 @@ class EventIn(_Strict):
     ts: datetime = Field(description="When it happened; not after the current time.")
     event_type: str = Field(json_schema_extra={"enum": list(EVENT_TYPES)})
     channel: str | None = Field(default=None, json_schema_extra={"enum": [*CHANNELS, None]})
-    amount: Number | None = Field(default=None, ge=0)
+    amount: NonNegative | None = None
     margin: Number | None = None
-    quantity: Number | None = Field(default=None, ge=0)
+    quantity: NonNegative | None = None
     category: Text | None = None
     score: Number | None = None
     ref_id: Text | None = None

@@ -157,7 +157,7 @@ def _events_in_time(case: schemathesis.Case) -> schemathesis.Case:
 
 def _sent_to_login(response: Any, headers: dict[str, str]) -> bool:
     """Whether a request without credentials was sent to the login form (a page's 401)."""
-    location = response.headers.get("location", "")
+    (location,) = response.headers.get("location") or [""]  # schemathesis: lists of values
     return not headers and response.status_code == 303 and location.startswith("/ui/login?")
 
 

@@ -146,6 +146,8 @@ def test_the_document_says_what_the_server_checks(client: TestClient) -> None:
         rule["if"]["properties"]["event_type"]["const"]: rule["then"] for rule in event["allOf"]
     }
     assert rules["order"]["required"] == ["amount"]
+    assert {"minimum": 0, "type": "number"} in event["properties"]["amount"]["anyOf"]
+    assert '"ge"' not in json.dumps(document)  # pydantic's name, not JSON Schema's "minimum"
     assert rules["review"]["properties"]["score"] == {"type": "number", "minimum": 1, "maximum": 5}
     order = {"ts": "2024-06-01T00:00:00Z", "event_type": "order"}
     r = client.post("/v1/score", headers=headers(), json={"events": [order]})
