@@ -51,6 +51,7 @@ import polars as pl
 
 from features.contracts import CATEGORY_FEATURE_PREFIX, feature_info, is_feature
 from features.snapshot import model_input_columns
+from models.estimators import BINARY_OBJECTIVE, OBJECTIVES, is_ranking
 from models.metrics import BINARY_METRICS, GRADE_RULES, Evaluator, binary_evaluation, grade
 from models.rules import BaselineRule
 
@@ -336,6 +337,11 @@ class TaskSpec:
         Whether the model reads the ``value`` feature family (BG/NBD's P(alive) and expected
         purchases at the cutoff, :mod:`models.clv.family`): set where adding them measurably
         helps on held-out data (``python -m bench.value_features``).
+    objective : str, default "binary:logistic"
+        XGBoost objective of the task's model (:data:`models.estimators.OBJECTIVES`); a ranking
+        objective (``rank:ndcg``, ``rank:pairwise``) groups a ranked task's rows by customer and
+        cutoff, and its score becomes a probability only through the calibration fitted on the
+        validation cutoff.
     """
 
     name: str
@@ -355,6 +361,7 @@ class TaskSpec:
     season_link: str = "logit"
     retention_risk: bool = False
     value_inputs: bool = False
+    objective: str = BINARY_OBJECTIVE
 
     def __post_init__(self) -> None:
         if not self.name.replace("_", "").isalnum() or not self.name.islower():
@@ -365,6 +372,10 @@ class TaskSpec:
             raise ValueError(
                 f"task {self.name}: the first baseline is the graded one, keyed {GRADED_BASELINE!r}"
             )
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"task {self.name}: objective {self.objective!r} not in {OBJECTIVES}")
+        if is_ranking(self.objective) and self.kind != "ranked":
+            raise ValueError(f"task {self.name}: a ranking objective needs a ranked task")
 
 
 _REGISTRY: dict[str, TaskSpec] = {}

@@ -100,6 +100,9 @@ _LOG_BASE: Final = frozenset({"count:poisson", "reg:gamma", "reg:tweedie"})
 _IDENTITY_BASE: Final = frozenset(
     {
         "binary:logitraw",
+        "rank:map",
+        "rank:ndcg",
+        "rank:pairwise",
         "reg:absoluteerror",
         "reg:pseudohubererror",
         "reg:squarederror",

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from models.estimators import BINARY_OBJECTIVE, is_ranking
 from models.metrics import MIN_BIN_ROWS
 from models.tasks import get_task
 
@@ -139,6 +140,13 @@ def model_card(
             "customers the model never saw, at the same cutoff and season as the validation rows; "
             "they do not show how the model ages.",
         )
+    objective = params.get("objective", BINARY_OBJECTIVE)
+    objective_note = (
+        " A ranking objective scores the order of a customer's categories, not a probability: "
+        "the probabilities below are that score calibrated on the validation cutoff."
+        if is_ranking(objective)
+        else ""
+    )
     caveat_lines = "\n".join(f"- {c}" for c in caveats)
     missing = ", ".join(f"{n} ({s:.0%})" for n, s in data.get("missing", [])) or "none"
     return f"""# Model card: {task}
@@ -161,8 +169,8 @@ without human review.
   Most missing on the test cutoff: {missing}.
 
 ## Model
-XGBoost (hist trees) tuned with Optuna (TPE, seed {params["seed"]}); best parameters:
-{_short(params["best_params"])}.
+XGBoost (hist trees, objective {objective}) tuned with Optuna (TPE, seed {params["seed"]});
+best parameters: {_short(params["best_params"])}.{objective_note}
 
 Calibration: {calibration["method"]} on the booster's margin, fitted on the validation cutoff
 (Brier per method, cross-fitted on the validation cutoff: {_short(calibration["brier"])}).

@@ -9,8 +9,11 @@
    e.g. "no order in the last X days" with X searched, or "bought A, also bought B") and a
    logistic regression (:func:`models.estimators.logistic_pipeline`);
 4. tune XGBoost with Optuna on the training cutoffs, early stopping and the objective on the
-   validation cutoff (:mod:`training.tuning`);
-5. calibrate the booster's margin on the validation cutoff (:mod:`training.calibration`);
+   validation cutoff (:mod:`training.tuning`), under the task's XGBoost objective
+   (:attr:`models.tasks.TaskSpec.objective`; a ranking objective groups the rows by customer and
+   cutoff);
+5. calibrate the booster's margin on the validation cutoff (:mod:`training.calibration`): a
+   ranking objective's margin is a score, and this is what makes it a probability;
 6. evaluate everything on the held-out test cutoff with the task's metrics
    (:attr:`models.tasks.TaskSpec.evaluate`), grade the model against its first rule, draw the
    figures and write the model card.
@@ -39,7 +42,7 @@ from sklearn.base import clone
 
 from features.contracts import FEATURE_SET_VERSION
 from models.artifact import ModelBundle, apply_calibration
-from models.estimators import logistic_pipeline
+from models.estimators import is_ranking, logistic_pipeline
 from models.labels import order_categories
 from models.metrics import calibration_error
 from models.rules import category_lift
@@ -113,6 +116,9 @@ class TrainConfig:
     value_inputs : bool, optional
         Read the ``value`` feature family or not, whatever the task's spec says (None: the spec's
         :attr:`models.tasks.TaskSpec.value_inputs`); ``bench.value_features`` measures both.
+    objective : str, optional
+        XGBoost objective, whatever the task's spec says (None: the spec's
+        :attr:`models.tasks.TaskSpec.objective`); a ranking objective needs a ranked task.
     """
 
     trials: int = 20
@@ -130,6 +136,7 @@ class TrainConfig:
     max_customers: int | None = 250_000
     shap_rows: int = 1000
     value_inputs: bool | None = None
+    objective: str | None = None
 
 
 class Holdout(NamedTuple):
@@ -171,7 +178,7 @@ class TrainResult:
     model_card : str
         Markdown.
     params : dict
-        ``task``, ``as_of``, ``horizon``, ``active_days``, ``cutoffs``, ``seed``,
+        ``task``, ``as_of``, ``horizon``, ``active_days``, ``objective``, ``cutoffs``, ``seed``,
         ``feature_set_version``, ``best_params``, ``config``.
     holdout : Holdout
         The held-out test rows and labels.
@@ -193,13 +200,21 @@ def _say(progress: Callable[[str], None] | None, message: str) -> None:
         progress(message)
 
 
-def _matrix(data: TaskData) -> xgb.DMatrix:
-    return xgb.DMatrix(
-        data.X.to_numpy(dtype=np.float32, na_value=np.nan),
-        label=data.y,
-        weight=data.weight,
-        missing=np.nan,
-    )
+def _matrix(data: TaskData, ranking: bool = False) -> xgb.DMatrix:
+    """XGBoost matrix of a split; for a ranking objective one query per (cutoff, customer).
+
+    A ranking objective weighs query groups, not rows, so the rows' sampling weights are left
+    out; the rows are sorted by query, as XGBoost needs (a stable sort keeps their order).
+    """
+    x = data.X.to_numpy(dtype=np.float32, na_value=np.nan)
+    if not ranking:
+        return xgb.DMatrix(x, label=data.y, weight=data.weight, missing=np.nan)
+    index = data.X.index
+    qid, _ = pd.MultiIndex.from_arrays(
+        [index.get_level_values("cutoff"), index.get_level_values("customer_id")]
+    ).factorize()
+    order = np.argsort(qid, kind="stable")
+    return xgb.DMatrix(x[order], label=data.y[order], qid=qid[order], missing=np.nan)
 
 
 def _baselines(
@@ -369,6 +384,10 @@ def train_task(
             "estimator)"
         )
     cfg = config or TrainConfig()
+    objective = cfg.objective or spec.objective
+    ranking = is_ranking(objective)
+    if ranking and spec.kind != "ranked":
+        raise ValueError(f"objective {objective} ranks a customer's categories; {task} is not")
     events = events_up_to(events, as_of)
     if events.is_empty():
         raise InsufficientDataError(f"no events on or before {as_of}: pass a later --as-of")
@@ -447,20 +466,22 @@ def train_task(
     _say(
         progress,
         f"{task}: baselines rule AUC {metrics['rule']['roc_auc']:.3f}, "
-        f"logistic AUC {metrics['logistic']['roc_auc']:.3f}; tuning XGBoost ({cfg.trials} trials)",
+        f"logistic AUC {metrics['logistic']['roc_auc']:.3f}; tuning XGBoost ({cfg.trials} trials, "
+        f"{objective})",
     )
 
     tuned = tune(
-        _matrix(train),
-        _matrix(valid.subsample(cfg.max_rows_per_cutoff, cfg.seed))
+        _matrix(train, ranking),
+        _matrix(valid.subsample(cfg.max_rows_per_cutoff, cfg.seed), ranking)
         if cfg.max_rows_per_cutoff is not None
-        else _matrix(valid),
+        else _matrix(valid, ranking),
         trials=cfg.trials,
         timeout=cfg.timeout,
         seed=cfg.seed,
         prune=cfg.prune,
         nthread=cfg.nthread,
         on_trial=on_trial,
+        objective=objective,
     )
     bundle = ModelBundle(
         task=task,
@@ -538,6 +559,7 @@ def train_task(
         "as_of": as_of,
         "horizon": horizon,
         "active_days": cfg.active_days,
+        "objective": objective,
         "cutoffs": cutoffs,
         "seed": cfg.seed,
         "feature_set_version": FEATURE_SET_VERSION,

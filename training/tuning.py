@@ -3,8 +3,10 @@
 :func:`suggest_params` is the search space (model size included: ``n_estimators`` is the cap on
 boosting rounds and ``max_depth`` the tree depth); :func:`fit_booster` is the pure objective: it
 trains one booster on the training matrix with early stopping on the validation matrix and returns
-the best validation log loss. :func:`tune` runs a seeded TPE study over them. With pruning on, a
-:class:`PruningCallback` reports the validation log loss to Optuna every few boosting rounds and
+the best validation metric: log loss under the binary objective, NDCG@3 under a ranking one
+(:func:`models.estimators.eval_metric`; the matrices then carry a ``qid``). :func:`tune` runs a
+seeded TPE study over them, minimising log loss or maximising NDCG@3. With pruning on, a
+:class:`PruningCallback` reports the validation metric to Optuna every few boosting rounds and
 stops a trial the :class:`optuna.pruners.MedianPruner` judges worse than the median of earlier
 trials at the same round.
 """
@@ -19,7 +21,7 @@ from typing import Any, Final
 import optuna
 import xgboost as xgb
 
-from models.estimators import EVAL_METRIC, xgb_params
+from models.estimators import BINARY_OBJECTIVE, EVAL_METRIC, eval_metric, xgb_params
 
 __all__ = [
     "EARLY_STOPPING_ROUNDS",
@@ -70,12 +72,15 @@ class PruningCallback(xgb.callback.TrainingCallback):
         The running trial.
     every : int, default 10
         Report every ``every`` boosting rounds (the step is the round number).
+    metric : str, default "logloss"
+        The validation metric reported (the objective's, :func:`models.estimators.eval_metric`).
     """
 
-    def __init__(self, trial: optuna.Trial, every: int = 10) -> None:
+    def __init__(self, trial: optuna.Trial, every: int = 10, metric: str = EVAL_METRIC) -> None:
         super().__init__()
         self.trial = trial
         self.every = every
+        self.metric = metric
 
     def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, Any]) -> bool:
         """Report on every ``every``-th round; raise :class:`optuna.TrialPruned` to stop.
@@ -100,7 +105,7 @@ class PruningCallback(xgb.callback.TrainingCallback):
             If the pruner stops the trial.
         """
         if (epoch + 1) % self.every == 0:
-            self.trial.report(float(evals_log[_VALID][EVAL_METRIC][-1]), step=epoch + 1)
+            self.trial.report(float(evals_log[_VALID][self.metric][-1]), step=epoch + 1)
             if self.trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at boosting round {epoch + 1}")
         return False
@@ -114,8 +119,9 @@ def fit_booster(
     seed: int = 0,
     nthread: int = 2,
     callbacks: list[xgb.callback.TrainingCallback] | None = None,
+    objective: str = BINARY_OBJECTIVE,
 ) -> tuple[float, xgb.Booster]:
-    """Train one booster with early stopping and return its validation log loss.
+    """Train one booster with early stopping and return its validation metric.
 
     Parameters
     ----------
@@ -129,16 +135,19 @@ def fit_booster(
         Threads.
     callbacks : list of xgboost.callback.TrainingCallback, optional
         Extra callbacks (e.g. :class:`PruningCallback`).
+    objective : str, default "binary:logistic"
+        One of :data:`models.estimators.OBJECTIVES`; a ranking objective needs matrices with a
+        ``qid`` (rows sorted by it).
 
     Returns
     -------
     value : float
-        Validation log loss at the best round.
+        Validation metric at the best round (log loss, or NDCG@3 under a ranking objective).
     booster : xgboost.Booster
         The booster cut to its best round.
     """
     booster = xgb.train(
-        xgb_params(params, seed=seed, nthread=nthread),
+        xgb_params(params, seed=seed, nthread=nthread, objective=objective),
         dtrain,
         num_boost_round=int(params["n_estimators"]),
         evals=[(dvalid, _VALID)],
@@ -159,7 +168,7 @@ class TuneResult:
     params : dict
         Best hyper-parameters, ``n_estimators`` set to the rounds the best booster kept.
     value : float
-        Best validation log loss.
+        Best validation metric (log loss, or NDCG@3 under a ranking objective).
     booster : xgboost.Booster
         The best trial's booster (cut to its best round).
     study : optuna.Study
@@ -182,6 +191,7 @@ def tune(
     prune: bool = True,
     nthread: int = 2,
     on_trial: Callable[[optuna.trial.FrozenTrial, dict[str, Any]], None] | None = None,
+    objective: str = BINARY_OBJECTIVE,
 ) -> TuneResult:
     """Search XGBoost hyper-parameters with a seeded TPE sampler.
 
@@ -203,6 +213,8 @@ def tune(
         Called after each finished trial with the frozen trial and ``info``: ``number``,
         ``params``, ``value`` (None unless complete), ``state`` (``"COMPLETE"``, ``"PRUNED"``,
         ``"FAIL"``), ``duration`` (seconds) and ``best_iteration``.
+    objective : str, default "binary:logistic"
+        The booster's objective (:func:`fit_booster`); it decides the metric and its direction.
 
     Returns
     -------
@@ -220,18 +232,29 @@ def tune(
         if prune
         else optuna.pruners.NopPruner()
     )
-    study = optuna.create_study(direction="minimize", sampler=sampler, pruner=pruner)
+    metric, higher = eval_metric(objective)
+    study = optuna.create_study(
+        direction="maximize" if higher else "minimize", sampler=sampler, pruner=pruner
+    )
     best: dict[str, Any] = {}
 
-    def objective(trial: optuna.Trial) -> float:
+    def trial_value(trial: optuna.Trial) -> float:
         params = suggest_params(trial)
-        callbacks: list[xgb.callback.TrainingCallback] = [PruningCallback(trial)] if prune else []
+        callbacks: list[xgb.callback.TrainingCallback] = (
+            [PruningCallback(trial, metric=metric)] if prune else []
+        )
         value, booster = fit_booster(
-            params, dtrain, dvalid, seed=seed, nthread=nthread, callbacks=callbacks
+            params,
+            dtrain,
+            dvalid,
+            seed=seed,
+            nthread=nthread,
+            callbacks=callbacks,
+            objective=objective,
         )
         rounds = booster.num_boosted_rounds()
         trial.set_user_attr("best_iteration", rounds)
-        if not best or value < best["value"]:
+        if not best or (value > best["value"] if higher else value < best["value"]):
             best.update(value=value, booster=booster, params={**params, "n_estimators": rounds})
         return value
 
@@ -252,7 +275,7 @@ def tune(
         )
 
     started = time.monotonic()
-    study.optimize(objective, n_trials=trials, timeout=timeout, callbacks=[report])
+    study.optimize(trial_value, n_trials=trials, timeout=timeout, callbacks=[report])
     if not best:
         elapsed = time.monotonic() - started
         raise RuntimeError(

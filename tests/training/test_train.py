@@ -282,3 +282,26 @@ def test_cross_sell_is_graded_on_the_top_categories_at_20k(
         assert result.grade == "C"
         assert "Not promoted: the model does not beat the rule" in result.model_card
     assert oracle["precision@3"] < 1.1 * rule["precision@3"]  # the target is out of reach here
+
+
+def test_a_ranking_objective_is_calibrated_into_probabilities(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    """rank:ndcg groups cross-sell's rows by customer; its score is a probability only through
+    the calibration fitted on the validation cutoff, and TreeSHAP still sums to the margin."""
+    events, customers = small_sample
+    config = TrainConfig(trials=2, seed=1, nthread=1, objective="rank:ndcg")
+    result = train_task(events, customers, "cross_sell", AS_OF, 90, config)
+    assert result.params["objective"] == "rank:ndcg"
+    assert result.bundle.calibration["method"] in ("isotonic", "sigmoid")
+    assert "objective rank:ndcg" in result.model_card
+    assert "calibrated on the validation cutoff" in result.model_card
+    x = result.holdout.X.head(50)
+    p = result.bundle.predict_proba(x)
+    assert ((p >= 0) & (p <= 1)).all()
+    contributions = result.bundle.contributions(x)
+    np.testing.assert_allclose(
+        contributions.sum(axis=1), result.bundle.predict_margin(x), atol=1e-4
+    )
+    with pytest.raises(ValueError, match="churn is not"):
+        train_task(events, customers, "churn", AS_OF, 90, config)

@@ -59,3 +59,19 @@ def test_pruning_callback_stops_a_bad_trial(matrices: tuple[xgb.DMatrix, xgb.DMa
             nthread=1,
             callbacks=[PruningCallback(trial, every=5)],
         )
+
+
+def test_a_ranking_objective_maximises_ndcg_per_query() -> None:
+    """Under rank:ndcg the matrices carry a qid; tuning maximises the validation NDCG@3."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(1200, 4)).astype(np.float32)
+    y = (x[:, 0] + rng.normal(size=1200) > 1).astype(int)
+    qid = np.repeat(np.arange(200), 6)  # 200 customers, 6 candidate categories each
+    dtrain = xgb.DMatrix(x[:900], label=y[:900], qid=qid[:900])
+    dvalid = xgb.DMatrix(x[900:], label=y[900:], qid=qid[900:])
+    found = tune(dtrain, dvalid, trials=3, seed=0, nthread=1, objective="rank:ndcg")
+    assert found.study.direction == optuna.study.StudyDirection.MAXIMIZE
+    assert found.value == max(t.value for t in found.study.trials if t.value is not None)
+    assert 0.5 < found.value <= 1.0
+    with pytest.raises(ValueError, match="unknown objective"):
+        fit_booster({"n_estimators": 5}, dtrain, dvalid, nthread=1, objective="rank:nope")
