@@ -6,6 +6,13 @@ decides), so batch scores, gains tables and served deciles agree to the row. A n
 not among the ranked rows (a live score) is placed among them by :func:`decile_among`, which gives
 the decile :func:`deciles` would give a score that ties with none. Bands group deciles for people:
 ``high`` up to a decile, then ``medium`` up to another, then ``low``.
+
+A ranked task (cross-sell: one row per customer and category) ranks *customers* by their best
+category's probability, not rows (:func:`ranked_deciles`): a marketer acts on a customer's top
+category, and per-row deciles put most customers' best row in the top deciles whatever its
+probability. Each customer's best row gets the decile of its probability among the customers'
+best probabilities; every other row is placed on that same probability scale
+(:func:`decile_among`), so a customer's band is the band of their top category's probability.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from typing import Final
 
 import numpy as np
 
-__all__ = ["BANDS", "band", "decile_among", "deciles", "rank_bins"]
+__all__ = ["BANDS", "band", "best_rows", "decile_among", "deciles", "rank_bins", "ranked_deciles"]
 
 BANDS: Final[tuple[str, ...]] = ("high", "medium", "low")
 """Band names, highest scores first."""
@@ -99,3 +106,57 @@ def band(decile: np.ndarray, high: int, medium: int) -> np.ndarray:
     """
     d = np.asarray(decile)
     return np.where(d <= high, BANDS[0], np.where(d <= medium, BANDS[1], BANDS[2]))
+
+
+def best_rows(groups: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Mark each group's highest-scoring row (the first in row order among equal scores).
+
+    Parameters
+    ----------
+    groups : numpy.ndarray
+        Group of each row (e.g. the customer of a ranked task's row), shape ``(n,)``.
+    score : numpy.ndarray
+        Scores, shape ``(n,)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask, true on exactly one row per group.
+    """
+    s = np.asarray(score, dtype=np.float64)
+    mask = np.zeros(len(s), dtype=bool)
+    if len(s):
+        _, codes = np.unique(np.asarray(groups), return_inverse=True)
+        by_score = np.lexsort((-s, codes))  # stable: per group, highest first, then row order
+        sorted_codes = codes[by_score]
+        mask[by_score[np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]]] = True
+    return mask
+
+
+def ranked_deciles(score: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Deciles of a ranked task's rows on the scale of each customer's best score.
+
+    Parameters
+    ----------
+    score : numpy.ndarray
+        Probabilities of the rows, shape ``(n,)``.
+    groups : numpy.ndarray
+        The customer of each row.
+
+    Returns
+    -------
+    decile : numpy.ndarray
+        Int8 deciles: a customer's best row (:func:`best_rows`) gets :func:`deciles` among the
+        customers' best scores (one per customer, in row order); any other row the decile
+        :func:`decile_among` gives its score among them.
+    reference : numpy.ndarray
+        The customers' best scores, sorted ascending: what places a new score
+        (:func:`decile_among`) on the same scale.
+    """
+    s = np.asarray(score, dtype=np.float64)
+    best = best_rows(groups, s)
+    decile = np.empty(len(s), dtype=np.int8)
+    decile[best] = deciles(s[best])
+    reference = np.sort(s[best])
+    decile[~best] = decile_among(reference, s[~best])
+    return decile, reference

@@ -5,7 +5,9 @@ Output layout
 One row per customer for a binary task and one per (customer, category not bought yet) for a
 ranked task, with columns :data:`SCORE_COLUMNS`: ``customer_id``, ``category`` (null except for a
 ranked task), ``task``, ``score`` (calibrated probability), ``decile`` (1 = the 10 % highest
-scores of the task's population, 10 = the lowest; ties broken by row order), ``margin``
+scores of the task's population, 10 = the lowest; ties broken by row order; for a ranked task the
+customers are ranked by their best category's probability and every row is placed on that scale,
+:func:`models.ranking.ranked_deciles`), ``margin``
 (log-odds), ``model_name``, ``model_version``, ``feature_set_version`` and ``status``.
 
 Only the task's population is scored (:func:`models.tasks.population_status`, with the activity
@@ -45,7 +47,7 @@ import polars as pl
 from features.contracts import FEATURE_SET_VERSION
 from models.artifact import ModelBundle, apply_calibration
 from models.explain import explain, other_inputs
-from models.ranking import deciles
+from models.ranking import deciles, ranked_deciles
 from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, model_frame, population_status
 
 __all__ = [
@@ -163,18 +165,20 @@ def score_rows(
         One row per row of ``x`` with :data:`SCORE_COLUMNS`.
     """
     index = x.index.to_frame(index=False)
+    ranked = "category" in index.columns
     category = (
         pl.Series("category", index["category"].astype(str).to_numpy(), dtype=pl.String)
-        if "category" in index.columns
+        if ranked
         else pl.Series("category", [None] * len(x), dtype=pl.String)
     )
+    decile = ranked_deciles(score, index["customer_id"].to_numpy())[0] if ranked else deciles(score)
     return pl.DataFrame(
         {
             "customer_id": pl.Series(index["customer_id"].astype(str).to_numpy(), dtype=pl.String),
             "category": category,
             "task": pl.Series([bundle.task] * len(x), dtype=pl.String),
             "score": score,
-            "decile": deciles(score),
+            "decile": decile,
             "margin": margin,
         }
     ).with_columns(

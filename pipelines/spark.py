@@ -42,7 +42,10 @@ Scores (:func:`score_spark`)
     as in :func:`models.scoring.score_snapshot`. Deciles rank
     all rows of the population, as :func:`models.ranking.deciles` does (ties by snapshot order then
     category order): Spark counts the rows per distinct score, the driver adds up the counts of
-    higher scores, and a window over each tie numbers the tied rows.
+    higher scores, and a window over each tie numbers the tied rows. A ranked task ranks the
+    customers' best rows that way and places every other row among their scores, as
+    :func:`models.ranking.ranked_deciles` does (the driver counts the best scores above each
+    distinct score).
 
 Both functions take and return Spark DataFrames: read events from Parquet paths (``hdfs://``,
 ``s3a://``, local) or catalog tables with :func:`read_table` and write with :func:`write_table`,
@@ -69,6 +72,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -629,6 +633,58 @@ def _row_maker(
     return rows
 
 
+def _row_numbers(rows: DataFrame) -> tuple[DataFrame, int]:
+    """Add ``_ROW``: rows by score, highest first, ties by customer then category order."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as sf
+
+    counts = _frame(rows.groupBy("score").count().toArrow())
+    total = int(counts["count"].sum())
+    higher = counts.sort("score", descending=True).select(
+        "score", (pl.col("count").cum_sum() - pl.col("count")).alias("_higher")
+    )
+    tie = Window.partitionBy("score").orderBy("customer_id", _CATEGORY_POS)
+    above = sf.broadcast(rows.sparkSession.createDataFrame(higher.to_arrow()))
+    numbered = (
+        rows.join(above, "score", "left")
+        .withColumn(_ROW, sf.col("_higher") + sf.row_number().over(tie) - 1)
+        .drop("_higher")
+    )
+    return numbered, total
+
+
+def _ranked_deciles(rows: DataFrame) -> DataFrame:
+    """Add ``decile`` as :func:`models.ranking.ranked_deciles` gives it, on Spark."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as sf
+
+    first = Window.partitionBy("customer_id").orderBy(sf.desc("score"), _CATEGORY_POS)
+    rows = rows.withColumn("_best", sf.row_number().over(first) == 1).localCheckpoint()
+    best, n_best = _row_numbers(rows.filter("_best"))
+    best = best.select(
+        "customer_id", (sf.expr(f"{_ROW} * 10 div {max(n_best, 1)}") + 1).alias("_best_decile")
+    )
+    best_counts = _frame(rows.filter("_best").groupBy("score").count().toArrow()).sort("score")
+    scores = _frame(rows.select("score").distinct().toArrow()).get_column("score").to_numpy()
+    at_most = np.searchsorted(best_counts.get_column("score").to_numpy(), scores, side="right")
+    below = np.r_[0, best_counts.get_column("count").cum_sum().to_numpy()][at_most]
+    among = pl.DataFrame(
+        {
+            "score": scores,
+            "_among": np.minimum(1 + (10 * (n_best - below)) // max(n_best, 1), 10),
+        }
+    )
+    spark = rows.sparkSession
+    return (
+        rows.join(best, "customer_id", "left")
+        .join(sf.broadcast(spark.createDataFrame(among.to_arrow())), "score", "left")
+        .withColumn(
+            "decile", sf.when(sf.col("_best"), sf.col("_best_decile")).otherwise(sf.col("_among"))
+        )
+        .drop("_best", "_best_decile", "_among")
+    )
+
+
 def score_spark(
     snapshot: DataFrame,
     bundle: ModelBundle,
@@ -657,7 +713,6 @@ def score_spark(
         order by ``customer_id``, then the model's category order).
     """
     import mlflow.pyfunc
-    from pyspark.sql import Window
     from pyspark.sql import functions as sf
 
     spark = snapshot.sparkSession
@@ -681,22 +736,18 @@ def score_spark(
     )
     predict = mlflow.pyfunc.spark_udf(spark, model_uri, result_type="double", env_manager="local")
     rows = rows.withColumn("score", predict(sf.struct(*features))).localCheckpoint()
-    counts = _frame(rows.groupBy("score").count().toArrow())
-    total = int(counts["count"].sum())
-    higher = counts.sort("score", descending=True).select(
-        "score", (pl.col("count").cum_sum() - pl.col("count")).alias("_higher")
-    )
-    tie = Window.partitionBy("score").orderBy("customer_id", _CATEGORY_POS)
-    ranked = rows.join(
-        sf.broadcast(spark.createDataFrame(higher.to_arrow())), "score", "left"
-    ).withColumn(_ROW, sf.col("_higher") + sf.row_number().over(tie) - 1)
+    if get_task(bundle.task).kind == "ranked":
+        rows = _ranked_deciles(rows)
+    else:
+        rows, total = _row_numbers(rows)
+        rows = rows.withColumn("decile", sf.expr(f"{_ROW} * 10 div {max(total, 1)}") + 1)
     reasons = [f.name for f in _reason_schema(explain_k, len(features))]
-    scored = ranked.select(
+    scored = rows.select(
         "customer_id",
         "category",
         sf.lit(bundle.task).alias("task"),
         "score",
-        (sf.expr(f"{_ROW} * 10 div {max(total, 1)}") + 1).cast("byte").alias("decile"),
+        sf.col("decile").cast("byte").alias("decile"),
         "margin",
         sf.lit(name).alias("model_name"),
         sf.lit(None if version is None else str(version)).cast("string").alias("model_version"),

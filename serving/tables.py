@@ -25,9 +25,9 @@ from cachetools import LRUCache
 
 from features.contracts import FEATURE_SET_VERSION
 from models.explain import base_log_odds
-from models.ranking import deciles
+from models.ranking import deciles, ranked_deciles
 from models.scoring import FeatureSetMismatchError, check_feature_set
-from models.tasks import ELIGIBLE, NO_CANDIDATES, model_frame, population_status
+from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, model_frame, population_status
 from serving.explaining import KEPT_ORDER, REASON_ORDER
 from serving.state import (
     IncompatibleModelError,
@@ -52,6 +52,17 @@ def _top_rows(owner: np.ndarray, proba: np.ndarray, n: int) -> np.ndarray:
         first = np.r_[True, owners[1:] != owners[:-1]]
         top[owners[first]] = by_score[first]
     return top
+
+
+def _deciles(proba: np.ndarray, owner: np.ndarray, ranked: bool) -> np.ndarray:
+    """Row deciles as batch scoring gives them (ranked: on the customers' best probabilities)."""
+    found = ranked_deciles(proba, owner)[0] if ranked else deciles(proba)
+    return found.astype(np.int64)
+
+
+def _reference(proba: np.ndarray, owner: np.ndarray, ranked: bool) -> np.ndarray:
+    """Sorted probabilities a live score is placed among: rows', or customers' best (ranked)."""
+    return ranked_deciles(proba, owner)[1] if ranked else np.sort(proba)
 
 
 def _stored_rows(
@@ -109,6 +120,7 @@ def _table(
 ) -> TaskTable:
     """Score every snapshot customer for one task, vectorised (or take the stored scores)."""
     bundle = model.bundle
+    ranked = get_task(bundle.task).kind == "ranked"
     status = population_status(bundle.task, snapshot.frame, bundle.metadata).get_column("status")
     population = snapshot.frame.filter(status == ELIGIBLE)
     X = model_frame(bundle.task, population, bundle.feature_names, bundle.categories)  # noqa: N806
@@ -130,7 +142,7 @@ def _table(
         rows = None
         margin = bundle.predict_margin(X)
         proba = bundle.predict_proba(X)
-        decile = deciles(proba).astype(np.int64)
+        decile = _deciles(proba, owner, ranked)
         bias = base_log_odds(bundle)
     else:
         logger.info("scores and reasons of %s come from the store", name)
@@ -151,7 +163,7 @@ def _table(
         start=np.searchsorted(owner, np.arange(n + 1), side="left").astype(np.int64),
         top=top,
         decile=decile,
-        population=np.sort(proba),
+        population=_reference(proba, owner, ranked),
         contributions=np.empty(
             (n if rows is None else 0, len(bundle.feature_names) + 1), dtype=np.float32
         ),

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.artifact import ModelBundle
+from models.ranking import deciles
 from models.scoring import score_snapshot
 from models.tasks import task_names
 from serving.explaining import ensure_explained_together
@@ -87,7 +88,7 @@ def test_served_score_is_batch_score_and_contributions_add_up(
 
 def test_deciles_follow_probabilities(state: ServingState) -> None:
     for table in state.tables.values():
-        order = np.argsort(-table.proba, kind="stable")
+        order = np.lexsort((table.decile, -table.proba))  # equal probabilities: row order decides
         assert np.all(np.diff(table.decile[order]) >= 0)
         assert table.decile.min() == 1 and table.decile.max() == 10
         # a live score equal to a stored one that ties with no other gets the batch decile
@@ -95,6 +96,20 @@ def test_deciles_follow_probabilities(state: ServingState) -> None:
         alone = np.isin(table.proba, values[counts == 1])
         assert alone.sum() > len(alone) // 2
         np.testing.assert_array_equal(table.decile_of(table.proba[alone]), table.decile[alone])
+
+
+def test_cross_sell_bands_come_from_each_customers_best_category(state: ServingState) -> None:
+    """A customer's cross-sell decile (so band) ranks its top category's probability among the
+    customers' top categories, not among every (customer, category) row: high is the top fifth
+    of customers (band_high_decile 2), as for the other tasks."""
+    table = state.tables["cross_sell"]
+    has = table.top >= 0
+    best = table.proba[table.top[has]]
+    np.testing.assert_array_equal(table.decile[table.top[has]], deciles(best))
+    np.testing.assert_array_equal(table.population, np.sort(best))
+    high = state.band(table.decile[table.top[has]]) == "high"
+    assert high.mean() == pytest.approx(0.2, abs=1 / has.sum() + 1e-9)
+    assert best[high].min() >= best[~high].max()  # the band reads the probability scale
 
 
 def test_bands(state: ServingState) -> None:
