@@ -20,7 +20,7 @@ from features.contracts import FEATURE_SET_VERSION
 from models import registry
 from models.artifact import ModelBundle
 from models.registry import configure_tracking
-from models.tasks import get_task, model_frame, task_names
+from models.tasks import CATEGORY_INPUTS_KEY, get_task, model_frame, task_names
 from training.tracking import experiment_id
 
 __all__ = [
@@ -94,7 +94,13 @@ def register_champions(
     """
     configure_tracking(home)
     for task, bundle in synthetic_bundles(snapshot, trees, depth, eta).items():
-        X = model_frame(task, snapshot.head(50), bundle.feature_names, bundle.categories)  # noqa: N806
+        X = model_frame(  # noqa: N806
+            task,
+            snapshot.head(50),
+            bundle.feature_names,
+            bundle.categories,
+            bundle.metadata.get(CATEGORY_INPUTS_KEY),
+        )
         with mlflow.start_run(experiment_id=experiment_id(task, home)):
             uri = registry.log_bundle(bundle, X.head(3))
         registry.set_alias(task, registry.CHAMPION, registry.register_challenger(task, uri, {}))

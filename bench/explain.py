@@ -53,7 +53,7 @@ from models import registry
 from models.artifact import ModelBundle
 from models.registry import configure_tracking
 from models.scoring import reason_columns
-from models.tasks import get_task, model_frame, task_names
+from models.tasks import CATEGORY_INPUTS_KEY, get_task, model_frame, task_names
 from models.treeshap import tree_shap
 from pipelines.sample import generate_sample
 
@@ -371,7 +371,13 @@ def main() -> None:
         rng = np.random.default_rng(args.seed)
 
         def rows_of(bundle: ModelBundle) -> pd.DataFrame:
-            frame = model_frame(bundle.task, snapshot, bundle.feature_names, bundle.categories)
+            frame = model_frame(
+                bundle.task,
+                snapshot,
+                bundle.feature_names,
+                bundle.categories,
+                bundle.metadata.get(CATEGORY_INPUTS_KEY),
+            )
             take = rng.choice(len(frame), size=min(args.rows, len(frame)), replace=False)
             return frame.iloc[np.sort(take)]
 

@@ -65,8 +65,7 @@ def main() -> None:
     )
     header = " | ".join(SHOWN)
     print(
-        f"| model | {header} | p@3 / rule | ECE | training s |\n|---|"
-        + "---|" * (len(SHOWN) + 3),
+        f"| model | {header} | p@3 / rule | ECE | training s |\n|---|" + "---|" * (len(SHOWN) + 3),
         flush=True,
     )
     references: dict[str, dict[str, float]] = {}
@@ -74,9 +73,7 @@ def main() -> None:
         config = TrainConfig(trials=args.trials, seed=0, objective=objective)
         start = time.perf_counter()
         with quiet_libraries():
-            result = train_task(
-                events, customers, "cross_sell", args.as_of, args.horizon, config
-            )
+            result = train_task(events, customers, "cross_sell", args.as_of, args.horizon, config)
         seconds = time.perf_counter() - start
         rule = result.metrics["rule"]
         references = {k: result.metrics[k] for k in ("rule", "popularity")}

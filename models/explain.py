@@ -42,7 +42,7 @@ import polars as pl
 
 from features.contracts import CATEGORY_FEATURE_PREFIX, Feature, feature_info
 from models.artifact import ModelBundle, apply_calibration
-from models.tasks import BOUGHT_SUFFIX, TARGET_PREFIX, get_task
+from models.tasks import BOUGHT_SUFFIX, CANDIDATE_INPUTS, TARGET_PREFIX, get_task
 
 __all__ = [
     "LIFT_SHOWN",
@@ -211,18 +211,25 @@ class _RankedCategory:
 def _describer(name: str) -> tuple[str, Feature | _RankedCategory]:
     """Group and wording used for one model input's reasons.
 
-    Registered features use the registry; a ranked task's ``target_{category}`` indicator is a
-    product reason (the category being ranked); any other unregistered input gets a plain
+    Registered features use the registry; a ranked task's candidate inputs
+    (:data:`~models.tasks.CANDIDATE_INPUTS`) their own descriptions; its ``target_{category}``
+    indicator is a product reason (the category being ranked); any other unregistered input gets a
+    plain
     stand-in whose group is :data:`OTHER_GROUP`.
     """
     try:
         info = feature_info(name)
         return str(info.group), info
     except KeyError:
+        candidate = _CANDIDATES.get(name)
+        if candidate is not None:
+            return str(candidate.group), candidate
         if name.startswith(TARGET_PREFIX):
             return "products", _RankedCategory(name.removeprefix(TARGET_PREFIX))
         return OTHER_GROUP, Feature(name, "profile", f"{name} = {{value}}", dtype="float")
 
+
+_CANDIDATES: Final = {f.name: f for f in CANDIDATE_INPUTS}
 
 LIFT_SHOWN: Final = 1.5
 """Smallest lift worded beside a ranked category ("3x more likely after shoes")."""

@@ -12,7 +12,8 @@ category's probability, not rows (:func:`ranked_deciles`): a marketer acts on a 
 category, and per-row deciles put most customers' best row in the top deciles whatever its
 probability. Each customer's best row gets the decile of its probability among the customers'
 best probabilities; every other row is placed on that same probability scale
-(:func:`decile_among`), so a customer's band is the band of their top category's probability.
+(:func:`decile_among`), never above its customer's best row (equal scores could), so a
+customer's band is the band of their top category's probability.
 """
 
 from __future__ import annotations
@@ -148,7 +149,8 @@ def ranked_deciles(score: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, n
     decile : numpy.ndarray
         Int8 deciles: a customer's best row (:func:`best_rows`) gets :func:`deciles` among the
         customers' best scores (one per customer, in row order); any other row the decile
-        :func:`decile_among` gives its score among them.
+        :func:`decile_among` gives its score among them, or its customer's best row's when that
+        is lower (a tie with other customers' best scores can place it higher).
     reference : numpy.ndarray
         The customers' best scores, sorted ascending: what places a new score
         (:func:`decile_among`) on the same scale.
@@ -158,5 +160,10 @@ def ranked_deciles(score: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, n
     decile = np.empty(len(s), dtype=np.int8)
     decile[best] = deciles(s[best])
     reference = np.sort(s[best])
-    decile[~best] = decile_among(reference, s[~best])
+    if len(s):
+        _, codes = np.unique(np.asarray(groups), return_inverse=True)
+        own = np.empty(codes.max() + 1, dtype=np.int64)
+        own[codes[best]] = decile[best]
+        placed = decile_among(reference, s[~best])
+        decile[~best] = np.maximum(placed, own[codes[~best]])
     return decile, reference

@@ -38,7 +38,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 
 from features.products import category_slug
-from models.labels import bought_categories, order_categories
+from models.labels import bought_categories, category_orders, order_categories
 
 __all__ = [
     "DEFAULT_RECENCY_CANDIDATES",
@@ -47,6 +47,7 @@ __all__ = [
     "CategoryPopularityRule",
     "FeatureThresholdRule",
     "category_affinity",
+    "category_inputs",
     "category_lift",
     "category_popularity",
 ]
@@ -387,6 +388,72 @@ def category_lift(
     for b, a, value in pairs.iter_rows():
         lift.setdefault(b, {})[a] = float(value)
     return lift
+
+
+def category_inputs(
+    events: pl.DataFrame, cutoff: date, categories: list[str], horizon: int
+) -> dict[str, Any]:
+    """Statistics of each category at a cutoff that a ranked model reads beside the customer.
+
+    A model row is a (customer, candidate category); these say what is known of the candidate
+    itself over all customers up to the cutoff, so the model gets the affinity rule's own score
+    and more as inputs (:func:`models.tasks.model_frame` turns them into the row's
+    :data:`models.tasks.CANDIDATE_INPUTS`). Training computes them at every cutoff from the
+    events up to it; the model carries those of its training day for scoring.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Validated events; orders on or before ``cutoff`` count.
+    cutoff : datetime.date
+        The cutoff day ``c``.
+    categories : list of str
+        Sanitised categories.
+    horizon : int
+        The label window ``H`` in days (for the season).
+
+    Returns
+    -------
+    dict
+        ``popularity``: category to the share of buyers (customers with an order in
+        ``categories``) who bought it; ``co_bought``: ``a`` to ``b`` to the share of ``a``'s
+        buyers who bought ``b`` (pairs bought together at least once); ``season``: category to
+        its share of category orders in last year's days ``(c - 364, c - 364 + H]`` over its
+        share in the year ``(c - 364, c]`` (1.0 when either is unknown), i.e. how much more the
+        category sells in the season the label window covers.
+    """
+    bought = bought_categories(events, cutoff, categories)
+    buyers = bought.select(pl.col("customer_id").n_unique()).collect().item()
+    counts = dict(bought.group_by("category").agg(pl.len()).collect().iter_rows())
+    pairs = _bought_with(bought).collect()
+    co_bought: dict[str, dict[str, float]] = {}
+    for a, b, both, of_a in pairs.select("category", "category_b", "_both", "_buyers").iter_rows():
+        co_bought.setdefault(a, {})[b] = both / of_a
+    year_start = cutoff - timedelta(days=364)
+    day = pl.col("ts").dt.date()
+    orders = category_orders(events, categories).filter((day > year_start) & (day <= cutoff))
+    shares = (
+        orders.group_by("category")
+        .agg(
+            pl.len().alias("_year"),
+            (day <= year_start + timedelta(days=horizon)).sum().alias("_season"),
+        )
+        .with_columns(
+            (pl.col("_season") / pl.col("_season").sum())
+            / (pl.col("_year") / pl.col("_year").sum())
+        )
+        .collect()
+    )
+    found = {
+        k: float(v)
+        for k, v in shares.select("category", "_season").iter_rows()
+        if v is not None and np.isfinite(v)
+    }
+    return {
+        "popularity": {k: counts.get(k, 0) / max(buyers, 1) for k in categories},
+        "co_bought": co_bought,
+        "season": {k: found.get(k, 1.0) for k in categories},
+    }
 
 
 def category_popularity(

@@ -48,7 +48,14 @@ from features.contracts import FEATURE_SET_VERSION
 from models.artifact import ModelBundle, apply_calibration
 from models.explain import explain, other_inputs
 from models.ranking import deciles, ranked_deciles
-from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, model_frame, population_status
+from models.tasks import (
+    CATEGORY_INPUTS_KEY,
+    ELIGIBLE,
+    NO_CANDIDATES,
+    get_task,
+    model_frame,
+    population_status,
+)
 
 __all__ = [
     "BATCH_CUSTOMERS",
@@ -419,11 +426,14 @@ def score_snapshot(
         return parts[0]
     out = pl.concat(parts, how="diagonal_relaxed")
     # each batch ranked its own rows: rank the population's rows together, in row order
-    ranked = np.flatnonzero(out.get_column("status").to_numpy() == ELIGIBLE)
-    decile = out.get_column("decile").scatter(
-        ranked, deciles(out.get_column("score").to_numpy()[ranked])
+    rows = np.flatnonzero(out.get_column("status").to_numpy() == ELIGIBLE)
+    score = out.get_column("score").to_numpy()[rows]
+    together = (
+        ranked_deciles(score, out.get_column("customer_id").to_numpy()[rows])[0]
+        if get_task(bundle.task).kind == "ranked"
+        else deciles(score)
     )
-    return out.with_columns(decile)
+    return out.with_columns(out.get_column("decile").scatter(rows, together))
 
 
 def _scored_batch(
@@ -435,7 +445,13 @@ def _scored_batch(
     explain_categories: int,
 ) -> pl.DataFrame:
     """Score (and explain) some customers of the population: :func:`score_snapshot`'s rows."""
-    x = model_frame(bundle.task, customers, bundle.feature_names, bundle.categories or None)
+    x = model_frame(
+        bundle.task,
+        customers,
+        bundle.feature_names,
+        bundle.categories or None,
+        bundle.metadata.get(CATEGORY_INPUTS_KEY),
+    )
     margin = bundle.predict_margin(x)
     score = apply_calibration(bundle.calibration, margin)  # the margin is predicted once
     out = score_rows(bundle, x, margin, score, name, version)

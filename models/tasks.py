@@ -28,10 +28,15 @@ Model inputs
 The customer part of a row is :func:`features.snapshot.model_input_columns`: the registered
 features with ``model_input=True``, then the numeric columns the customers table passes through,
 in snapshot order (identifiers, ``as_of`` and strings such as ``rfm_segment`` are not inputs).
-Ranked rows add one indicator column per candidate category, ``target_{category}`` (1.0 for the
-row's category, else 0.0); together with the customer's per-category shares
-(``cat_{category}_share``) trees learn the affinity between what a customer bought and the
-candidate category.
+Ranked rows add :data:`CANDIDATE_INPUTS`, what is known of the candidate category itself and of
+its affinity with what the customer bought, from the statistics of all customers up to the
+cutoff (:func:`models.rules.category_inputs`): its popularity, the affinity rule's own score (the
+best share of a bought category's buyers who also bought it), the sum of those shares over the
+categories bought, the customer's spend share in the categories bought with it (each weighted
+by that share), and the category's season (its share of orders in last year's label window
+against the year); then one indicator column per candidate category, ``target_{category}`` (1.0
+for the row's category, else 0.0). Training computes the statistics at each cutoff; a model
+carries those of its training day in ``metadata["category_inputs"]`` for scoring.
 
 :func:`model_frame` is what training, batch scoring and serving all call, so the model sees the
 same columns everywhere. It never imports :mod:`training`.
@@ -46,10 +51,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final, Literal, Protocol, get_args
 
+import numpy as np
 import pandas as pd
 import polars as pl
 
-from features.contracts import CATEGORY_FEATURE_PREFIX, feature_info, is_feature
+from features.contracts import CATEGORY_FEATURE_PREFIX, Feature, feature_info, is_feature
 from features.snapshot import model_input_columns
 from models.estimators import BINARY_OBJECTIVE, OBJECTIVES, is_ranking
 from models.metrics import BINARY_METRICS, GRADE_RULES, Evaluator, binary_evaluation, grade
@@ -58,6 +64,9 @@ from models.rules import BaselineRule
 __all__ = [
     "ACTIVE_BUYERS",
     "BOUGHT_SUFFIX",
+    "CANDIDATE_FROM_PURCHASES",
+    "CANDIDATE_INPUTS",
+    "CATEGORY_INPUTS_KEY",
     "DEFAULT_ACTIVE_DAYS",
     "ELIGIBLE",
     "EVERY_CUSTOMER",
@@ -93,6 +102,53 @@ BOUGHT_SUFFIX: Final = "_orders"
 
 TARGET_PREFIX: Final = "target_"
 """Ranked tasks' indicator columns are named ``target_{category}``."""
+
+CANDIDATE_INPUTS: Final[tuple[Feature, ...]] = (
+    Feature(
+        "candidate_popularity",
+        "products",
+        "buyers who bought the category ranked: {value}",
+        unit="ratio",
+    ),
+    Feature(
+        "candidate_affinity",
+        "products",
+        "buyers of a category this customer bought who also bought the one ranked: {value}",
+        unit="ratio",
+    ),
+    Feature(
+        "candidate_affinity_sum",
+        "products",
+        "affinity of the category ranked with everything the customer bought: {value}",
+        unit="score",
+    ),
+    Feature(
+        "candidate_related_spend",
+        "products",
+        "spend in categories bought with the one ranked (share-weighted): {value}",
+        unit="score",
+    ),
+    Feature(
+        "candidate_season",
+        "products",
+        "season index of the category ranked (1 = its usual share of orders): {value}",
+        unit="score",
+    ),
+)
+"""Inputs of a ranked task's row about the candidate category (see the module docstring); the
+explanation words them with these descriptions."""
+
+CANDIDATE_FROM_PURCHASES: Final[tuple[str, ...]] = (
+    "candidate_affinity",
+    "candidate_affinity_sum",
+    "candidate_related_spend",
+)
+"""The :data:`CANDIDATE_INPUTS` worked out from the customer's ``cat_{category}_*`` columns (the
+others describe the candidate category alone)."""
+
+CATEGORY_INPUTS_KEY: Final = "category_inputs"
+"""Key of a ranked model's metadata holding :func:`models.rules.category_inputs` of its training
+day (what :func:`model_frame` turns into :data:`CANDIDATE_INPUTS` when scoring)."""
 
 ELIGIBLE: Final = "eligible"
 """Status of a customer a task scores (see :meth:`Population.status`)."""
@@ -566,8 +622,8 @@ def model_feature_names(
     -------
     list of str
         Customer features (:func:`features.snapshot.model_input_columns`, without the ``value``
-        family unless it is read), then for a ranked task one ``target_{category}`` indicator
-        per category.
+        family unless it is read), then for a ranked task :data:`CANDIDATE_INPUTS` and one
+        ``target_{category}`` indicator per category.
 
     Raises
     ------
@@ -583,6 +639,7 @@ def model_feature_names(
     ]
     if spec.kind == "ranked":
         cats = snapshot_categories(snapshot) if categories is None else categories
+        names += [f.name for f in CANDIDATE_INPUTS]
         names += [f"{TARGET_PREFIX}{c}" for c in cats]
     return names
 
@@ -592,6 +649,7 @@ def model_frame(
     snapshot: pl.DataFrame,
     feature_names: list[str] | None = None,
     categories: list[str] | None = None,
+    category_inputs: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Turn a snapshot into the model's input rows.
 
@@ -610,6 +668,11 @@ def model_frame(
         Candidate categories of a ranked task (a model's ``categories``); defaults to
         :func:`snapshot_categories`. A category without a ``cat_{category}_orders`` column in the
         snapshot counts as not bought by anyone.
+    category_inputs : mapping, optional
+        A ranked task's category statistics at the snapshot's cutoff
+        (:func:`models.rules.category_inputs`; a model's ``metadata["category_inputs"]``), from
+        which the rows' :data:`CANDIDATE_INPUTS` are computed; without them those columns are
+        NaN (missing).
 
     Returns
     -------
@@ -647,20 +710,76 @@ def model_frame(
         else pl.lit(False)
         for c in cats
     ]
+    candidate = {f.name for f in CANDIDATE_INPUTS}
     pairs = (
         snapshot.select(
             "customer_id",
-            *customer_cols,
+            *(c for c in customer_cols if c.meta.output_name() not in candidate),
             (pl.concat_list(bought) if cats else pl.lit([], pl.List(pl.Boolean))).alias("_bought"),
             pl.lit(cats, dtype=pl.List(pl.String)).alias("category"),
+            pl.lit(list(range(len(cats))), dtype=pl.List(pl.Int64)).alias("_cat"),
+            pl.int_range(pl.len(), dtype=pl.Int64).alias("_pos"),
         )
-        .explode("_bought", "category")
+        .explode("_bought", "category", "_cat")
         .filter(pl.col("category").is_not_null() & ~pl.col("_bought"))
         .with_columns(
             (pl.col("category") == target_of.get(n, "")).cast(pl.Float64).alias(n)
             for n in names
             if n.startswith(TARGET_PREFIX)
         )
-        .select("customer_id", "category", *names)
     )
-    return pairs.to_pandas().set_index(["customer_id", "category"])
+    wanted = [n for n in names if n in candidate]
+    if wanted:
+        values = _candidate_values(snapshot, cats, category_inputs)
+        who, what = pairs["_pos"].to_numpy(), pairs["_cat"].to_numpy()
+        pairs = pairs.with_columns(pl.Series(n, values[n][who, what]) for n in wanted)
+    return (
+        pairs.select("customer_id", "category", *names)
+        .to_pandas()
+        .set_index(["customer_id", "category"])
+    )
+
+
+def _candidate_values(
+    snapshot: pl.DataFrame, cats: list[str], stats: Mapping[str, Any] | None
+) -> dict[str, np.ndarray]:
+    """Each :data:`CANDIDATE_INPUTS` column as a (customer, category) matrix (NaN without stats)."""
+    n, c = snapshot.height, len(cats)
+    if stats is None:
+        return {f.name: np.full((n, c), np.nan) for f in CANDIDATE_INPUTS}
+
+    def matrix(prefix: str, suffix: str) -> np.ndarray:
+        columns = [f"{prefix}{k}{suffix}" for k in cats]
+        return (
+            np.column_stack(
+                [
+                    snapshot[col].fill_null(0).cast(pl.Float64).to_numpy()
+                    if col in snapshot.columns
+                    else np.zeros(n)
+                    for col in columns
+                ]
+            )
+            if c
+            else np.zeros((n, 0))
+        )
+
+    owned = matrix(CATEGORY_FEATURE_PREFIX, BOUGHT_SUFFIX) > 0
+    share = matrix(CATEGORY_FEATURE_PREFIX, "_share")
+    co = stats.get("co_bought", {})
+    with_ = np.array([[co.get(a, {}).get(b, 0.0) if a != b else 0.0 for b in cats] for a in cats])
+    with_ = with_.reshape(c, c)
+    popularity = np.array([stats.get("popularity", {}).get(k, 0.0) for k in cats])
+    best = np.zeros((n, c))
+    for a in range(c):
+        best = np.maximum(best, owned[:, a : a + 1] * with_[a])
+    # the rule: who bought nothing gets the category's popularity
+    best = np.where(owned.any(axis=1, keepdims=True), best, popularity)
+    return {
+        "candidate_popularity": np.broadcast_to(popularity, (n, c)),
+        "candidate_affinity": best,
+        "candidate_affinity_sum": owned.astype(np.float64) @ with_,
+        "candidate_related_spend": share @ with_,
+        "candidate_season": np.broadcast_to(
+            np.array([stats.get("season", {}).get(k, 1.0) for k in cats]), (n, c)
+        ),
+    }

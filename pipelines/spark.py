@@ -45,7 +45,7 @@ Scores (:func:`score_spark`)
     higher scores, and a window over each tie numbers the tied rows. A ranked task ranks the
     customers' best rows that way and places every other row among their scores, as
     :func:`models.ranking.ranked_deciles` does (the driver counts the best scores above each
-    distinct score).
+    distinct score; a row never ranks above its customer's best).
 
 Both functions take and return Spark DataFrames: read events from Parquet paths (``hdfs://``,
 ``s3a://``, local) or catalog tables with :func:`read_table` and write with :func:`write_table`,
@@ -94,7 +94,14 @@ from models.scoring import (
     top_rows,
     with_reasons,
 )
-from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, model_frame, population_status
+from models.tasks import (
+    CATEGORY_INPUTS_KEY,
+    ELIGIBLE,
+    NO_CANDIDATES,
+    get_task,
+    model_frame,
+    population_status,
+)
 from pipelines.connectors import SparkEvents
 from pipelines.engine import DEFAULT_MASTER
 
@@ -595,7 +602,11 @@ def _row_maker(
             status = population_status(bundle.task, snapshot, bundle.metadata)["status"]
             population = snapshot.filter(status == ELIGIBLE)
             x = model_frame(
-                bundle.task, population, bundle.feature_names, bundle.categories or None
+                bundle.task,
+                population,
+                bundle.feature_names,
+                bundle.categories or None,
+                bundle.metadata.get(CATEGORY_INPUTS_KEY),
             )
             if len(x) == 0:
                 continue
@@ -679,7 +690,10 @@ def _ranked_deciles(rows: DataFrame) -> DataFrame:
         rows.join(best, "customer_id", "left")
         .join(sf.broadcast(spark.createDataFrame(among.to_arrow())), "score", "left")
         .withColumn(
-            "decile", sf.when(sf.col("_best"), sf.col("_best_decile")).otherwise(sf.col("_among"))
+            "decile",
+            sf.when(sf.col("_best"), sf.col("_best_decile")).otherwise(
+                sf.greatest(sf.col("_among"), sf.col("_best_decile"))
+            ),
         )
         .drop("_best", "_best_decile", "_among")
     )

@@ -18,9 +18,18 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from features.contracts import CATEGORY_FEATURE_PREFIX
 from models.artifact import apply_calibration
 from models.explain import other_inputs, other_sentence
-from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, model_frame, population_status
+from models.tasks import (
+    CANDIDATE_FROM_PURCHASES,
+    CATEGORY_INPUTS_KEY,
+    ELIGIBLE,
+    NO_CANDIDATES,
+    get_task,
+    model_frame,
+    population_status,
+)
 from serving.explaining import ensure_explained_together, explain_rows, reasons
 from serving.schemas import (
     CategoryScore,
@@ -174,6 +183,9 @@ def live_scores(
         Task name to :class:`~serving.schemas.TaskScore`; deciles are placed among the loaded
         snapshot's population. The population is judged on the row as sent: a column it reads
         that was not sent counts as missing (for churn, no ``recency_days`` reads as no order).
+        A ranked model's candidate inputs worked out from the customer's purchases per category
+        (:data:`~models.tasks.CANDIDATE_FROM_PURCHASES`) count as missing when any of those
+        columns was not sent.
     """
     out: dict[str, TaskScore] = {}
     for task in tasks:
@@ -181,7 +193,13 @@ def live_scores(
         bundle = table.model.bundle
         status = population_status(task, frame, bundle.metadata).get_column("status")
         population = frame.filter(status == ELIGIBLE)
-        X = model_frame(task, population, bundle.feature_names, bundle.categories)  # noqa: N806
+        X = model_frame(  # noqa: N806
+            task,
+            population,
+            bundle.feature_names,
+            bundle.categories,
+            bundle.metadata.get(CATEGORY_INPUTS_KEY),
+        )
         margin = bundle.predict_margin(X)
         proba = bundle.predict_proba(X)
         top = np.array([int(np.argmax(proba))] if len(X) else [-1], dtype=np.int64)
@@ -190,6 +208,9 @@ def live_scores(
         if sent is not None:
             columns = set(state.snapshot.frame.columns)
             missing = [f for f in bundle.feature_names if f in columns and f not in sent]
+            if any(f.startswith(CATEGORY_FEATURE_PREFIX) for f in missing):
+                # worked out from the purchases per category, which were not all sent
+                missing += [f for f in CANDIDATE_FROM_PURCHASES if f in bundle.feature_names]
         found: list[ReasonTuple] = []
         if k > 0 and len(X):
             contributions = bundle.contributions(X.iloc[top])

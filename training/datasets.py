@@ -63,6 +63,7 @@ import polars as pl
 from features.snapshot import build_snapshot
 from models.clv.family import add_value_features
 from models.labels import LABEL, order_categories
+from models.rules import category_inputs
 from models.tasks import get_task, model_feature_names, model_frame
 
 __all__ = [
@@ -463,7 +464,8 @@ def build_task_data(
             spec.population.select(snapshot, active_days), max_customers, seed=seed + i
         )
         snapshot = snapshot.join(population, on="customer_id", how="semi", maintain_order="left")
-        X = model_frame(task, snapshot, names, cats)  # noqa: N806
+        stats = category_inputs(events, cutoff, cats, horizon) if spec.kind == "ranked" else None
+        X = model_frame(task, snapshot, names, cats, stats)  # noqa: N806
         del snapshot  # the next cutoff's snapshot is built without this one in memory
         labels_frame = spec.labels(events, cutoff, horizon, population, cats).to_pandas()
         label = labels_frame.set_index(list(X.index.names))[LABEL]
@@ -535,6 +537,7 @@ def population_rows(
     active_days: int,
     max_customers: int | None = None,
     seed: int = 0,
+    horizon: int | None = None,
 ) -> pd.DataFrame:
     """Model rows of a task's population at a cutoff whose labels are not known yet.
 
@@ -559,6 +562,9 @@ def population_rows(
         (:func:`sample_customers`); ``None`` keeps everyone.
     seed : int, default 0
         Seed of that sample.
+    horizon : int, optional
+        Label window in days: a ranked task's category statistics at ``cutoff``
+        (:func:`models.rules.category_inputs`) need it; without it their inputs are missing.
 
     Returns
     -------
@@ -571,7 +577,12 @@ def population_rows(
         spec.population.select(snapshot, active_days), max_customers, seed
     )
     snapshot = snapshot.join(eligible, on="customer_id", how="semi", maintain_order="left")
-    return model_frame(task, snapshot, feature_names, categories)
+    stats = (
+        category_inputs(events, cutoff, categories, horizon)
+        if spec.kind == "ranked" and horizon is not None
+        else None
+    )
+    return model_frame(task, snapshot, feature_names, categories, stats)
 
 
 def check_split(

@@ -45,8 +45,8 @@ from models.artifact import ModelBundle, apply_calibration
 from models.estimators import is_ranking, logistic_pipeline
 from models.labels import order_categories
 from models.metrics import calibration_error
-from models.rules import category_lift
-from models.tasks import GRADED_BASELINE, TaskSpec, get_task
+from models.rules import category_inputs, category_lift
+from models.tasks import CATEGORY_INPUTS_KEY, GRADED_BASELINE, TaskSpec, get_task
 from training.calibration import SEASON_DAYS, choose_calibration, expected_rate, season_shift
 from training.card import model_card
 from training.datasets import (
@@ -296,6 +296,7 @@ def _season_correction(
             cfg.active_days,
             cfg.max_customers,
             cfg.seed,
+            inputs.horizon,
         )
         return calibrated(rows)
 
@@ -600,7 +601,10 @@ def train_task(
         }
         # how much likelier a category is after another, for reasons that say so
         | (
-            {"category_lift": category_lift(events, as_of, categories)}
+            {
+                "category_lift": category_lift(events, as_of, categories),
+                CATEGORY_INPUTS_KEY: category_inputs(events, as_of, categories, horizon),
+            }
             if spec.kind == "ranked"
             else {}
         )

@@ -16,6 +16,7 @@ from models.rules import (
     CategoryPopularityRule,
     FeatureThresholdRule,
     category_affinity,
+    category_inputs,
     category_lift,
     category_popularity,
 )
@@ -89,6 +90,19 @@ def test_category_affinity_by_hand() -> None:
     assert aff[("C", "x")] == pytest.approx(0.5)  # via y
     assert aff[("C", "y")] == pytest.approx(1.0)  # via z (already bought, still scored)
     assert {c for c, _ in aff} == {"A", "B", "C"}
+
+
+def test_category_inputs_by_hand() -> None:
+    """Buyers by the cutoff: A {x, y}, B {x}, C {y, z}, F {z}; F's z order, 350 days back, is
+    the only one in last year's 30-day season window (z: share 1 there against 1 of the year's 4
+    category orders, a season of 4; x and y sold nothing then, 0)."""
+    events = events_frame([*_orders(), ("F", at(day(-350)), "order", "z")])
+    got = category_inputs(events, CUTOFF, ["x", "y", "z"], 30)
+    assert got["popularity"] == pytest.approx({"x": 0.5, "y": 0.5, "z": 0.5})
+    assert got["co_bought"] == {"x": {"y": 0.5}, "y": {"x": 0.5, "z": 0.5}, "z": {"y": 0.5}}
+    assert got["season"] == pytest.approx({"x": 0.0, "y": 0.0, "z": 4.0})
+    nothing = category_inputs(events.head(0), CUTOFF, ["x"], 30)
+    assert nothing == {"popularity": {"x": 0.0}, "co_bought": {}, "season": {"x": 1.0}}
 
 
 def test_category_popularity_by_hand() -> None:

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from models.tasks import (
+    CANDIDATE_INPUTS,
     GRADED_BASELINE,
     KINDS,
     TaskSpec,
@@ -55,8 +56,18 @@ def test_feature_names(snapshot: pl.DataFrame) -> None:
         "vip",
     ]
     assert model_feature_names("churn", snapshot) == base
-    assert model_feature_names("cross_sell", snapshot) == [*base, "target_garden", "target_toys"]
-    assert model_feature_names("cross_sell", snapshot, ["toys"]) == [*base, "target_toys"]
+    candidate = [f.name for f in CANDIDATE_INPUTS]
+    assert model_feature_names("cross_sell", snapshot) == [
+        *base,
+        *candidate,
+        "target_garden",
+        "target_toys",
+    ]
+    assert model_feature_names("cross_sell", snapshot, ["toys"]) == [
+        *base,
+        *candidate,
+        "target_toys",
+    ]
     assert snapshot_categories(snapshot) == ["garden", "toys"]
 
 
@@ -76,6 +87,33 @@ def test_cross_sell_rows_are_unbought_categories(snapshot: pl.DataFrame) -> None
     assert x["target_garden"].tolist() == [0.0, 1.0, 0.0, 1.0]
     assert x["target_toys"].tolist() == [1.0, 0.0, 1.0, 0.0]
     assert x.loc[("c3", "garden"), "cat_toys_share"] == 1.0
+
+
+def test_candidate_inputs_by_hand(snapshot: pl.DataFrame) -> None:
+    """c1 bought garden (all its spend), c3 toys, c2 nothing. 40 % of garden's buyers bought toys,
+    25 % of toys' buyers garden; both are bought by half the buyers; garden sells 1.5 times its
+    yearly share in the season ahead (toys: unknown, 1). Who bought nothing gets the popularity
+    as the affinity, as the rule scores it."""
+    stats = {
+        "popularity": {"garden": 0.5, "toys": 0.5},
+        "co_bought": {"garden": {"toys": 0.4}, "toys": {"garden": 0.25}},
+        "season": {"garden": 1.5},
+    }
+    names = [f.name for f in CANDIDATE_INPUTS]
+    x = model_frame("cross_sell", snapshot, names, ["garden", "toys"], stats)
+    assert x.index.tolist() == [("c1", "toys"), ("c2", "garden"), ("c2", "toys"), ("c3", "garden")]
+    assert x.to_numpy().tolist() == [
+        # popularity, affinity (the rule's score), affinity sum, related spend, season
+        [0.5, 0.4, 0.4, 0.4, 1.0],
+        [0.5, 0.5, 0.0, 0.0, 1.5],
+        [0.5, 0.5, 0.0, 0.0, 1.0],
+        [0.5, 0.25, 0.25, 0.25, 1.5],
+    ]
+    assert model_frame("cross_sell", snapshot, names).isna().all().all()  # no statistics
+    for f in CANDIDATE_INPUTS:  # the reasons' words read with any value, or none
+        for v in (0, 1, 2, None):
+            text = f.describe(v)
+            assert "{" not in text and "nan" not in text and "None" not in text, text
 
 
 def test_cross_sell_with_a_category_the_snapshot_lacks(snapshot: pl.DataFrame) -> None:

@@ -28,7 +28,8 @@ from features.store import Store
 from models import registry
 from models.artifact import ModelBundle
 from models.registry import configure_tracking
-from models.tasks import get_task, model_frame, task_names
+from models.rules import category_inputs
+from models.tasks import CATEGORY_INPUTS_KEY, get_task, model_frame, task_names
 from serving.app import create_app
 from serving.settings import Settings
 from serving.state import LoadedSnapshot, ServedModel
@@ -79,7 +80,9 @@ def train_bundle(
 ) -> ModelBundle:
     """A 15-tree depth-3 model on seeded labels that depend on a few features."""
     ranked = get_task(task).kind == "ranked"
-    X = model_frame(task, snapshot, categories=CATEGORIES if ranked else None)  # noqa: N806
+    # a ranked model carries its category statistics, as training records them
+    stats = category_inputs(tiny_events(), AS_OF, list(CATEGORIES), 90) if ranked else None
+    X = model_frame(task, snapshot, None, list(CATEGORIES) if ranked else None, stats)  # noqa: N806
     rng = np.random.default_rng(seed)
     recency = X["recency_days"].fillna(200).to_numpy()
     orders = X["orders_total"].fillna(0).to_numpy()
@@ -104,7 +107,8 @@ def train_bundle(
         feature_set_version=feature_set_version,
         categories=list(CATEGORIES) if ranked else [],
         kind=get_task(task).kind,
-        metadata={"grade": "B", "metrics": {"xgboost": {"roc_auc": 0.75}}, "seed": seed},
+        metadata={"grade": "B", "metrics": {"xgboost": {"roc_auc": 0.75}}, "seed": seed}
+        | ({CATEGORY_INPUTS_KEY: stats} if stats is not None else {}),
     )
 
 
@@ -215,7 +219,13 @@ class Registry:
 
 
 def _register(bundle: ModelBundle, snapshot: pl.DataFrame, home: Path) -> str:
-    X = model_frame(bundle.task, snapshot, bundle.feature_names, bundle.categories)  # noqa: N806
+    X = model_frame(  # noqa: N806
+        bundle.task,
+        snapshot,
+        bundle.feature_names,
+        bundle.categories,
+        bundle.metadata.get(CATEGORY_INPUTS_KEY),
+    )
     with mlflow.start_run(experiment_id=experiment_id(bundle.task, home)):
         uri = registry.log_bundle(bundle, X.head(3))
     return registry.register_challenger(bundle.task, uri, {"grade": "B"})

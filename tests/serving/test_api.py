@@ -529,7 +529,7 @@ def test_reasons_reconcile_for_every_task_get_and_post(
     assert bare["base_probability"] is not None
 
 
-TARGETS = [f"target_{c}" for c in CATEGORIES]
+TARGETS = [f"target_{c}" for c in CATEGORIES] + ["candidate_popularity", "candidate_season"]
 
 
 def test_inputs_not_sent_are_never_reasons(client: TestClient, snapshot: pl.DataFrame) -> None:
