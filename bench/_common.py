@@ -8,6 +8,7 @@ import socket
 import subprocess
 import threading
 import time
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import mlflow
@@ -17,15 +18,19 @@ import psutil
 import xgboost as xgb
 
 from features.contracts import FEATURE_SET_VERSION
+from features.events import read_customers, read_events
 from models import registry
 from models.artifact import ModelBundle
 from models.registry import configure_tracking
-from models.tasks import CATEGORY_INPUTS_KEY, get_task, model_frame, task_names
+from models.scoring import model_rows
+from models.tasks import get_task, model_frame, task_names
+from pipelines.sample import generate_sample
 from training.tracking import experiment_id
 
 __all__ = [
     "TreePeak",
     "free_port",
+    "read_sample",
     "register_champions",
     "stop",
     "synthetic_bundles",
@@ -94,13 +99,7 @@ def register_champions(
     """
     configure_tracking(home)
     for task, bundle in synthetic_bundles(snapshot, trees, depth, eta).items():
-        X = model_frame(  # noqa: N806
-            task,
-            snapshot.head(50),
-            bundle.feature_names,
-            bundle.categories,
-            bundle.metadata.get(CATEGORY_INPUTS_KEY),
-        )
+        X = model_rows(bundle, snapshot.head(50))  # noqa: N806
         with mlflow.start_run(experiment_id=experiment_id(task, home)):
             uri = registry.log_bundle(bundle, X.head(3))
         registry.set_alias(task, registry.CHAMPION, registry.register_challenger(task, uri, {}))
@@ -122,6 +121,36 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def read_sample(
+    folder: Path, customers: int, seed: int, end: date
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Generate a sample into ``folder`` once, then read it through the validator.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        Where the sample's ``events.parquet`` and ``customers.parquet`` are (or go).
+    customers : int
+        Sample customers.
+    seed : int
+        Sample seed.
+    end : datetime.date
+        The sample's last day.
+
+    Returns
+    -------
+    tuple of polars.DataFrame
+        Validated events and customers.
+    """
+    if not (folder / "events.parquet").is_file():
+        generate_sample(customers, folder, seed=seed, end=end)
+    now = datetime.now(UTC)
+    return (
+        read_events(folder / "events.parquet", now=now),
+        read_customers(folder / "customers.parquet", now=now),
+    )
 
 
 def tree_rss_mb(pid: int) -> float:

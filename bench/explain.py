@@ -52,8 +52,8 @@ from features.snapshot import build_snapshot
 from models import registry
 from models.artifact import ModelBundle
 from models.registry import configure_tracking
-from models.scoring import reason_columns
-from models.tasks import CATEGORY_INPUTS_KEY, get_task, model_frame, task_names
+from models.scoring import model_rows, reason_columns
+from models.tasks import get_task, model_frame, task_names
 from models.treeshap import tree_shap
 from pipelines.sample import generate_sample
 
@@ -371,13 +371,7 @@ def main() -> None:
         rng = np.random.default_rng(args.seed)
 
         def rows_of(bundle: ModelBundle) -> pd.DataFrame:
-            frame = model_frame(
-                bundle.task,
-                snapshot,
-                bundle.feature_names,
-                bundle.categories,
-                bundle.metadata.get(CATEGORY_INPUTS_KEY),
-            )
+            frame = model_rows(bundle, snapshot)
             take = rng.choice(len(frame), size=min(args.rows, len(frame)), replace=False)
             return frame.iloc[np.sort(take)]
 

@@ -24,18 +24,17 @@ import argparse
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from features.events import read_customers, read_events
+from bench._common import read_sample
 from models.artifact import apply_calibration
 from models.tasks import task_specs
 from pipelines.console import quiet_libraries
-from pipelines.sample import generate_sample
 from training.train import TrainConfig, TrainResult, train_task
 
 METRICS = ("roc_auc", "pr_auc", "brier")
@@ -107,11 +106,7 @@ def main() -> None:
     args = parser.parse_args()
 
     folder = args.data / f"n{args.customers}-s{args.seed}"
-    if not (folder / "events.parquet").is_file():
-        generate_sample(args.customers, folder, seed=args.seed, end=args.as_of)
-    now = datetime.now(UTC)
-    events = read_events(folder / "events.parquet", now=now)
-    customers = read_customers(folder / "customers.parquet", now=now)
+    events, customers = read_sample(folder, args.customers, args.seed, args.as_of)
     print(
         f"{args.customers:,} sample customers (seed {args.seed}), {events.height:,} events, "
         f"as of {args.as_of}, horizon {args.horizon} days, {args.trials} trials, seed 0"

@@ -21,13 +21,12 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
-from features.events import read_customers, read_events
+from bench._common import read_sample
 from models.estimators import OBJECTIVES
 from pipelines.console import quiet_libraries
-from pipelines.sample import generate_sample
 from training.train import TrainConfig, train_task
 
 __all__ = ["SHOWN", "main"]
@@ -53,11 +52,7 @@ def main() -> None:
     args = parser.parse_args()
 
     folder = args.data / f"n{args.customers}-s{args.seed}"
-    if not (folder / "events.parquet").is_file():
-        generate_sample(args.customers, folder, seed=args.seed, end=args.as_of)
-    now = datetime.now(UTC)
-    events = read_events(folder / "events.parquet", now=now)
-    customers = read_customers(folder / "customers.parquet", now=now)
+    events, customers = read_sample(folder, args.customers, args.seed, args.as_of)
     print(
         f"cross_sell, {args.customers:,} sample customers (seed {args.seed}), {events.height:,} "
         f"events, as of {args.as_of}, horizon {args.horizon} days, {args.trials} trials, seed 0",

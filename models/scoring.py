@@ -64,6 +64,7 @@ __all__ = [
     "SCORE_COLUMNS",
     "FeatureSetMismatchError",
     "check_feature_set",
+    "model_rows",
     "reason_columns",
     "score_rows",
     "score_snapshot",
@@ -143,6 +144,31 @@ def _wide_reasons(long: pl.DataFrame, k: int) -> pl.DataFrame:
         for i in range(1, k + 1)
     ]
     return pl.concat(parts, how="horizontal")
+
+
+def model_rows(bundle: ModelBundle, snapshot: pl.DataFrame) -> pd.DataFrame:
+    """Turn snapshot rows into a model's input rows, as training built them.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model: its inputs, categories and (ranked) category statistics.
+    snapshot : polars.DataFrame
+        Snapshot rows to score.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`models.tasks.model_frame` of ``snapshot`` with the model's ``feature_names``,
+        ``categories`` and ``metadata["category_inputs"]``.
+    """
+    return model_frame(
+        bundle.task,
+        snapshot,
+        bundle.feature_names,
+        bundle.categories or None,
+        bundle.metadata.get(CATEGORY_INPUTS_KEY),
+    )
 
 
 def score_rows(
@@ -445,13 +471,7 @@ def _scored_batch(
     explain_categories: int,
 ) -> pl.DataFrame:
     """Score (and explain) some customers of the population: :func:`score_snapshot`'s rows."""
-    x = model_frame(
-        bundle.task,
-        customers,
-        bundle.feature_names,
-        bundle.categories or None,
-        bundle.metadata.get(CATEGORY_INPUTS_KEY),
-    )
+    x = model_rows(bundle, customers)
     margin = bundle.predict_margin(x)
     score = apply_calibration(bundle.calibration, margin)  # the margin is predicted once
     out = score_rows(bundle, x, margin, score, name, version)

@@ -90,16 +90,15 @@ from models.scoring import (
     EXPLAINED_CATEGORIES,
     REASON_FIELDS,
     SCORE_COLUMNS,
+    model_rows,
     reason_columns,
     top_rows,
     with_reasons,
 )
 from models.tasks import (
-    CATEGORY_INPUTS_KEY,
     ELIGIBLE,
     NO_CANDIDATES,
     get_task,
-    model_frame,
     population_status,
 )
 from pipelines.connectors import SparkEvents
@@ -601,13 +600,7 @@ def _row_maker(
             snapshot = _frame(batch)
             status = population_status(bundle.task, snapshot, bundle.metadata)["status"]
             population = snapshot.filter(status == ELIGIBLE)
-            x = model_frame(
-                bundle.task,
-                population,
-                bundle.feature_names,
-                bundle.categories or None,
-                bundle.metadata.get(CATEGORY_INPUTS_KEY),
-            )
+            x = model_rows(bundle, population)
             if len(x) == 0:
                 continue
             margin = bundle.predict_margin(x)

@@ -21,13 +21,12 @@ import polars as pl
 from features.contracts import CATEGORY_FEATURE_PREFIX
 from models.artifact import apply_calibration
 from models.explain import other_inputs, other_sentence
+from models.scoring import model_rows
 from models.tasks import (
     CANDIDATE_FROM_PURCHASES,
-    CATEGORY_INPUTS_KEY,
     ELIGIBLE,
     NO_CANDIDATES,
     get_task,
-    model_frame,
     population_status,
 )
 from serving.explaining import ensure_explained_together, explain_rows, reasons
@@ -193,13 +192,7 @@ def live_scores(
         bundle = table.model.bundle
         status = population_status(task, frame, bundle.metadata).get_column("status")
         population = frame.filter(status == ELIGIBLE)
-        X = model_frame(  # noqa: N806
-            task,
-            population,
-            bundle.feature_names,
-            bundle.categories,
-            bundle.metadata.get(CATEGORY_INPUTS_KEY),
-        )
+        X = model_rows(bundle, population)  # noqa: N806
         margin = bundle.predict_margin(X)
         proba = bundle.predict_proba(X)
         top = np.array([int(np.argmax(proba))] if len(X) else [-1], dtype=np.int64)

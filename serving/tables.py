@@ -26,13 +26,11 @@ from cachetools import LRUCache
 from features.contracts import FEATURE_SET_VERSION
 from models.explain import base_log_odds
 from models.ranking import deciles, ranked_deciles
-from models.scoring import FeatureSetMismatchError, check_feature_set
+from models.scoring import FeatureSetMismatchError, check_feature_set, model_rows
 from models.tasks import (
-    CATEGORY_INPUTS_KEY,
     ELIGIBLE,
     NO_CANDIDATES,
     get_task,
-    model_frame,
     population_status,
 )
 from serving.explaining import KEPT_ORDER, REASON_ORDER
@@ -130,13 +128,7 @@ def _table(
     ranked = get_task(bundle.task).kind == "ranked"
     status = population_status(bundle.task, snapshot.frame, bundle.metadata).get_column("status")
     population = snapshot.frame.filter(status == ELIGIBLE)
-    X = model_frame(  # noqa: N806
-        bundle.task,
-        population,
-        bundle.feature_names,
-        bundle.categories,
-        bundle.metadata.get(CATEGORY_INPUTS_KEY),
-    )
+    X = model_rows(bundle, population)  # noqa: N806
     n = len(index)
     customer_ids = X.index.get_level_values(0) if isinstance(X.index, pd.MultiIndex) else X.index
     owner = np.asarray(index.get_indexer(customer_ids), dtype=np.int64)

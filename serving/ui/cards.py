@@ -29,7 +29,7 @@ from mlflow.tracking import MlflowClient
 
 from models import registry
 from models.artifact import ModelBundle
-from models.tasks import CATEGORY_INPUTS_KEY, model_frame
+from models.scoring import model_rows
 from serving.state import ServingState
 
 __all__ = [
@@ -222,13 +222,7 @@ def _importance(bundle: ModelBundle, state: ServingState) -> list[tuple[str, flo
     frame = state.snapshot.frame
     if frame.height > _SHAP_ROWS:
         frame = frame.sample(_SHAP_ROWS, seed=0)
-    X = model_frame(  # noqa: N806
-        bundle.task,
-        frame,
-        bundle.feature_names,
-        bundle.categories,
-        bundle.metadata.get(CATEGORY_INPUTS_KEY),
-    )
+    X = model_rows(bundle, frame)  # noqa: N806
     if len(X) == 0:
         return []
     mean_abs = np.abs(bundle.contributions(X)[:, :-1]).mean(axis=0)

@@ -29,6 +29,7 @@ from models import registry
 from models.artifact import ModelBundle
 from models.registry import configure_tracking
 from models.rules import category_inputs
+from models.scoring import model_rows
 from models.tasks import CATEGORY_INPUTS_KEY, get_task, model_frame, task_names
 from serving.app import create_app
 from serving.settings import Settings
@@ -219,13 +220,7 @@ class Registry:
 
 
 def _register(bundle: ModelBundle, snapshot: pl.DataFrame, home: Path) -> str:
-    X = model_frame(  # noqa: N806
-        bundle.task,
-        snapshot,
-        bundle.feature_names,
-        bundle.categories,
-        bundle.metadata.get(CATEGORY_INPUTS_KEY),
-    )
+    X = model_rows(bundle, snapshot)  # noqa: N806
     with mlflow.start_run(experiment_id=experiment_id(bundle.task, home)):
         uri = registry.log_bundle(bundle, X.head(3))
     return registry.register_challenger(bundle.task, uri, {"grade": "B"})
