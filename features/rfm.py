@@ -61,6 +61,7 @@ __all__ = [
     "rfm_segment",
     "score",
     "score_counts",
+    "scores_among",
     "segment_name",
 ]
 
@@ -170,6 +171,50 @@ def score_counts(counts: pl.DataFrame, *, higher_is_better: bool = True) -> pl.D
     worse = count.cum_sum() - count
     return counts.sort("value", descending=not higher_is_better).select(
         "value", _quintile(2 * worse + count + 1, count.sum()).alias("score")
+    )
+
+
+def scores_among(rows: pl.DataFrame, population: pl.DataFrame) -> pl.DataFrame:
+    """Score a few snapshot rows' RFM as if they were ranked with a population's customers.
+
+    A snapshot built from one customer's events ranks that customer among itself (every score
+    3); scored among the loaded snapshot's customers instead, it gets the scores it has there.
+
+    Parameters
+    ----------
+    rows : polars.DataFrame
+        Snapshot rows (``customer_id`` and the measures of :data:`RFM_SCORES`).
+    population : polars.DataFrame
+        The snapshot they are placed in; its rows of the same customers are left out.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``rows`` with ``r_score``, ``f_score``, ``m_score`` and ``rfm_segment`` computed over
+        the customers with orders of ``population`` plus ``rows`` (null for a row without orders).
+    """
+    others = population.join(rows.select("customer_id"), on="customer_id", how="anti")
+    scored = rows
+    for name, (measure, higher_is_better) in RFM_SCORES.items():
+        values = pl.concat(
+            [
+                frame.filter(pl.col("orders_total") > 0).select(measure.alias("value"))
+                for frame in (others, rows)
+            ]
+        )
+        table = score_counts(
+            values.group_by("value").agg(pl.len().alias("count")),
+            higher_is_better=higher_is_better,
+        )
+        lookup = dict(table.iter_rows())
+        scored = scored.with_columns(
+            pl.when(pl.col("orders_total") > 0)
+            .then(measure.replace_strict(lookup, default=None, return_dtype=pl.Int64))
+            .cast(rows.schema[name])
+            .alias(name)
+        )
+    return scored.with_columns(
+        rfm_segment(pl.col("r_score"), pl.col("f_score")).alias("rfm_segment")
     )
 
 

@@ -22,6 +22,7 @@ from pydantic_core import to_json
 
 from features.contracts import event_schema
 from features.events import EventsValidationError, validate_events
+from features.rfm import scores_among
 from features.snapshot import build_snapshot
 from models.tasks import snapshot_categories
 from serving.deps import (
@@ -309,7 +310,7 @@ def _events_frame(state: ServingState, body: ScoreRequest) -> pl.DataFrame:
     )
     if frame.height == 0:
         raise _invalid("body.as_of", "no event on or before as_of")
-    return frame
+    return scores_among(frame, state.snapshot.frame)  # RFM scores among the loaded customers
 
 
 @router.get("/models", response_model=ModelsResponse, summary="Loaded models and snapshot")

@@ -6,7 +6,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.rfm import score, score_counts
+from features.rfm import score, score_counts, scores_among
 
 
 def test_counts_by_hand() -> None:
@@ -41,3 +41,40 @@ def test_every_segment_has_a_name_in_words() -> None:
     assert segment_name("potential_loyalist") == "potential loyalists"
     for name in SEGMENT_NAMES.values():
         assert "_" not in name and name == name.strip() and "cant" not in name.split()
+
+
+def test_rows_are_scored_among_the_population() -> None:
+    """Customer x (4 orders, 5 days, 50 spent) among a..d (1..4 orders, 10..40 days, 10..40):
+    x ties d on orders, mid-rank 4.5 of 5: f 1 + floor(5 * 4 / 5) = 5; best recency and spend:
+    5 and 5, a champion. Alone it would score 3 everywhere. Its own row in the population (an
+    older x) is left out; a row without orders gets no scores."""
+    population = pl.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "x"],
+            "orders_total": [1, 2, 3, 4, 1],
+            "recency_days": [10, 20, 30, 40, 400],
+            "spend_total": [10.0, 20.0, 30.0, 40.0, 1.0],
+            "r_score": [5, 4, 2, 1, 1],
+            "f_score": [1, 2, 4, 5, 1],
+            "m_score": [1, 2, 4, 5, 1],
+            "rfm_segment": ["new", "x", "x", "x", "lost"],
+        }
+    )
+    rows = pl.DataFrame(
+        {
+            "customer_id": ["x", "y"],
+            "orders_total": [4, 0],
+            "recency_days": [5, None],
+            "spend_total": [50.0, 0.0],
+            "r_score": [3, None],
+            "f_score": [3, None],
+            "m_score": [3, None],
+            "rfm_segment": ["need_attention", None],
+        },
+        schema_overrides={"recency_days": pl.Int64},
+    )
+    got = scores_among(rows, population)
+    assert got.select("r_score", "f_score", "m_score", "rfm_segment").rows() == [
+        (5, 5, 5, "champions"),
+        (None, None, None, None),
+    ]
