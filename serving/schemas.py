@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     JsonValue,
     Strict,
+    field_validator,
     model_validator,
 )
 
@@ -290,6 +291,10 @@ def _event_rules() -> list[JsonValue]:
     return rules
 
 
+_EDGE_DAYS = re.compile(r"^(0001-01-01|9999-12-31)")
+"""The calendar's first and last days: a time on them with an offset may not exist in UTC."""
+
+
 class EventIn(_Strict):
     """One interaction, as in the events contract (``customer_id`` comes from the request).
 
@@ -300,7 +305,13 @@ class EventIn(_Strict):
 
     model_config = ConfigDict(json_schema_extra={"allOf": _event_rules()})
 
-    ts: datetime = Field(description="When it happened; not after the current time.")
+    ts: datetime = Field(
+        description=(
+            "When it happened; not after the current time, and not on 0001-01-01 or 9999-12-31 "
+            "(with an offset, such a time may fall outside the calendar once in UTC)."
+        ),
+        json_schema_extra={"not": {"pattern": _EDGE_DAYS.pattern}},
+    )
     event_type: str = Field(json_schema_extra={"enum": list(EVENT_TYPES)})
     channel: str | None = Field(default=None, json_schema_extra={"enum": [*CHANNELS, None]})
     amount: NonNegative | None = None
@@ -309,6 +320,13 @@ class EventIn(_Strict):
     category: Text | None = None
     score: Number | None = None
     ref_id: Text | None = None
+
+    @field_validator("ts")
+    @classmethod
+    def _within_calendar(cls, ts: datetime) -> datetime:
+        if _EDGE_DAYS.match(ts.date().isoformat()):
+            raise ValueError("ts is on the calendar's first or last day; it may not exist in UTC")
+        return ts
 
 
 class ScoreRequest(_Strict):

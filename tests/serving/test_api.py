@@ -174,6 +174,21 @@ def test_body_numbers_and_booleans_are_json_ones(client: TestClient) -> None:
     assert list(_fields(r)) == ["body.features.recency_days"]
 
 
+def test_an_event_time_outside_the_calendar_in_utc_is_a_422(client: TestClient) -> None:
+    """A time on the calendar's first or last day is refused, as the document says: with an
+    offset it may not exist in UTC (found by the schemathesis run: ``0001-01-01T00:00:00+00:01``
+    answered 500)."""
+    document = client.get("/openapi.json").json()
+    ts = document["components"]["schemas"]["EventIn"]["properties"]["ts"]
+    assert ts["not"] == {"pattern": "^(0001-01-01|9999-12-31)"}
+    call = {"event_type": "call", "score": 1.0}
+    for edge in ("0001-01-01T00:00:00+00:01", "0001-01-01T12:00:00Z", "9999-12-31T00:00:00-00:01"):
+        r = client.post("/v1/score", headers=headers(), json={"events": [call | {"ts": edge}]})
+        assert list(_fields(r)) == ["body.events.0.ts"]
+    first = {"events": [call | {"ts": "0001-01-02T00:00:00+23:59"}]}  # 0001-01-01 in UTC
+    assert client.post("/v1/score", headers=headers(), json=first).status_code == 200
+
+
 def test_422_names_fields_never_values(client: TestClient) -> None:
     fields = _fields(client.get("/v1/customers/c001/scores?explain=987654", headers=headers()))
     assert list(fields) == ["query.explain"]
