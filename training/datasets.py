@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from features.rfm import RFM_SCORES, scores_among
 from features.snapshot import build_snapshot
 from models.clv.family import add_value_features
 from models.labels import LABEL, order_categories
@@ -73,12 +74,14 @@ __all__ = [
     "TaskData",
     "build_task_data",
     "check_split",
+    "eligible_customers",
     "events_up_to",
     "holdout_groups",
     "label_rate",
     "missing_summary",
     "plan_cutoffs",
     "population_rows",
+    "population_snapshot",
     "sample_customers",
 ]
 
@@ -383,6 +386,138 @@ def sample_customers(
     return population.filter(pl.Series(keep)), rate
 
 
+_RFM_MEASURES: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        ["orders_total"] + [c for m, _ in RFM_SCORES.values() for c in m.meta.root_names()]
+    )
+)
+"""Snapshot columns the RFM scores rank every customer on (:func:`features.rfm.scores_among`)."""
+
+
+def _seen_customers(events: pl.DataFrame, cutoff: date) -> int:
+    """Count the customers with an event on or before ``cutoff`` (its snapshot's rows)."""
+    seen = events.lazy().filter(pl.col("ts").dt.date() <= cutoff)
+    return int(seen.select(pl.col("customer_id").n_unique()).collect().item())
+
+
+def eligible_customers(
+    events: pl.DataFrame,
+    customers: pl.DataFrame | None,
+    task: str,
+    cutoff: date,
+    categories: list[str],
+    active_days: int,
+    buckets: int = 1,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Find a task's population at a cutoff, snapshotting the customers a bucket at a time.
+
+    Every customer's snapshot is built, but only ``1 / buckets`` of them at once (customers
+    split by a hash of ``customer_id``, all of a customer's events in one bucket), and only the
+    population and the RFM measures are kept: the memory of one snapshot build falls with the
+    number of buckets, while the population is the one :attr:`models.tasks.Population.select`
+    takes from the whole snapshot.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Validated events.
+    customers : polars.DataFrame, optional
+        The customers table.
+    task : str
+        A registered task.
+    cutoff : datetime.date
+        The cutoff.
+    categories : list of str
+        Sanitised categories of the snapshot's per-category columns.
+    active_days : int
+        Activity window of the population.
+    buckets : int, default 1
+        Pieces the customers are built in.
+
+    Returns
+    -------
+    population : polars.DataFrame
+        ``customer_id`` of the eligible customers, sorted (the snapshot's order).
+    measures : polars.DataFrame
+        ``customer_id`` and the measures the RFM scores rank (:data:`features.rfm.RFM_SCORES`)
+        of every customer of the snapshot, for :func:`features.rfm.scores_among`.
+    """
+    spec = get_task(task)
+    codes = events["customer_id"].hash() % max(buckets, 1)
+    population, measures = [], []
+    for bucket in range(max(buckets, 1)):
+        part = events.filter(codes == bucket) if buckets > 1 else events
+        snapshot = build_snapshot(part, customers, cutoff, categories=categories)
+        population.append(spec.population.select(snapshot, active_days))
+        measures.append(snapshot.select("customer_id", *_RFM_MEASURES))
+        del part, snapshot
+    return pl.concat(population).sort("customer_id"), pl.concat(measures)
+
+
+def population_snapshot(
+    events: pl.DataFrame,
+    customers: pl.DataFrame | None,
+    task: str,
+    cutoff: date,
+    categories: list[str],
+    active_days: int,
+    max_customers: int | None = None,
+    seed: int = 0,
+) -> tuple[pl.DataFrame, float]:
+    """Snapshot a task's population at a cutoff, sampled before its features are built.
+
+    With more customers seen by the cutoff than ``max_customers``, the population is found a
+    bucket of about ``max_customers`` customers at a time (:func:`eligible_customers`), sampled
+    (:func:`sample_customers`, the same sample as from the whole snapshot), and the snapshot is
+    built from the sampled customers' events alone; their RFM scores are then ranked among every
+    customer (:func:`features.rfm.scores_among`). So no snapshot of every customer is ever held
+    and the rows are those of the whole snapshot's sampled customers. Otherwise the whole
+    snapshot is built and its population kept.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Validated events.
+    customers : polars.DataFrame, optional
+        The customers table.
+    task : str
+        A registered task.
+    cutoff : datetime.date
+        The cutoff.
+    categories : list of str
+        Sanitised categories of the snapshot's per-category columns.
+    active_days : int
+        Activity window of the population.
+    max_customers : int, optional
+        Customers to keep about (``None``: everyone).
+    seed : int, default 0
+        Seed of the sample.
+
+    Returns
+    -------
+    snapshot : polars.DataFrame
+        :func:`features.snapshot.build_snapshot` rows of the kept customers, in its order.
+    rate : float
+        The sampling rate (:func:`sample_customers`).
+    """
+    spec = get_task(task)
+    seen = _seen_customers(events, cutoff) if max_customers is not None else 0
+    if max_customers is None or seen <= max_customers:
+        snapshot = build_snapshot(events, customers, cutoff, categories=categories)
+        population, rate = sample_customers(
+            spec.population.select(snapshot, active_days), max_customers, seed
+        )
+        return snapshot.join(population, on="customer_id", how="semi", maintain_order="left"), rate
+    population, measures = eligible_customers(
+        events, customers, task, cutoff, categories, active_days, math.ceil(seen / max_customers)
+    )
+    population, rate = sample_customers(population, max_customers, seed)
+    kept = events.filter(pl.col("customer_id").is_in(population["customer_id"].implode()))
+    snapshot = build_snapshot(kept, customers, cutoff, categories=categories)
+    del kept
+    return scores_among(snapshot, measures), rate
+
+
 def build_task_data(
     events: pl.DataFrame,
     customers: pl.DataFrame | None,
@@ -455,15 +590,14 @@ def build_task_data(
     parts: dict[int, TaskData] = {}
     for i in order:
         cutoff = cutoffs[i]
-        snapshot = build_snapshot(events, customers, cutoff, categories=cats)
+        snapshot, rate = population_snapshot(
+            events, customers, task, cutoff, cats, active_days, max_customers, seed + i
+        )
         if reads_value:
             snapshot = add_value_features(snapshot, events, cutoff)[0]
         if names is None:
             names = model_feature_names(task, snapshot, cats, reads_value)
-        population, rate = sample_customers(
-            spec.population.select(snapshot, active_days), max_customers, seed=seed + i
-        )
-        snapshot = snapshot.join(population, on="customer_id", how="semi", maintain_order="left")
+        population = snapshot.select("customer_id")
         stats = category_inputs(events, cutoff, cats, horizon) if spec.kind == "ranked" else None
         X = model_frame(task, snapshot, names, cats, stats)  # noqa: N806
         del snapshot  # the next cutoff's snapshot is built without this one in memory
@@ -495,6 +629,7 @@ def label_rate(
     horizon: int,
     categories: list[str],
     active_days: int,
+    bucket_customers: int | None = None,
 ) -> float:
     """Positive rate of a task's labels at one cutoff, over its population.
 
@@ -514,6 +649,9 @@ def label_rate(
         Candidate categories (ranked tasks).
     active_days : int
         Activity window of the population.
+    bucket_customers : int, optional
+        Snapshot about that many customers at a time (:func:`eligible_customers`); ``None``:
+        all at once. The population, and so the rate, is the same.
 
     Returns
     -------
@@ -521,8 +659,11 @@ def label_rate(
         Mean label (NaN when the population is empty).
     """
     spec = get_task(task)
-    snapshot = build_snapshot(events, customers, cutoff, categories=categories)
-    population = spec.population.select(snapshot, active_days)
+    seen = _seen_customers(events, cutoff) if bucket_customers is not None else 0
+    buckets = math.ceil(seen / bucket_customers) if bucket_customers is not None else 1
+    population, _ = eligible_customers(
+        events, customers, task, cutoff, categories, active_days, buckets
+    )
     labels = spec.labels(events, cutoff, horizon, population, categories)[LABEL]
     return float(labels.mean()) if len(labels) else float("nan")  # type: ignore[arg-type]
 
@@ -559,7 +700,8 @@ def population_rows(
         Activity window of the population.
     max_customers : int, optional
         Keep a uniform random sample of about that many eligible customers
-        (:func:`sample_customers`); ``None`` keeps everyone.
+        (:func:`population_snapshot`: sampled before their features are built); ``None`` keeps
+        everyone.
     seed : int, default 0
         Seed of that sample.
     horizon : int, optional
@@ -572,11 +714,9 @@ def population_rows(
         :func:`models.tasks.model_frame` rows of the eligible (sampled) customers.
     """
     spec = get_task(task)
-    snapshot = build_snapshot(events, customers, cutoff, categories=categories)
-    eligible, _ = sample_customers(
-        spec.population.select(snapshot, active_days), max_customers, seed
+    snapshot, _ = population_snapshot(
+        events, customers, task, cutoff, categories, active_days, max_customers, seed
     )
-    snapshot = snapshot.join(eligible, on="customer_id", how="semi", maintain_order="left")
     stats = (
         category_inputs(events, cutoff, categories, horizon)
         if spec.kind == "ranked" and horizon is not None

@@ -274,6 +274,7 @@ def _season_correction(
                 inputs.horizon,
                 inputs.categories,
                 cfg.active_days,
+                cfg.max_customers,
             )
         return rates[cutoff]
 

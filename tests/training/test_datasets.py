@@ -8,18 +8,25 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
+from features.snapshot import build_snapshot
+from models.tasks import get_task
 from tests.training.conftest import AS_OF
 from training.datasets import (
     InsufficientDataError,
     TaskData,
     build_task_data,
     check_split,
+    eligible_customers,
     events_up_to,
     holdout_groups,
+    label_rate,
     missing_summary,
     order_categories,
     plan_cutoffs,
+    population_snapshot,
+    sample_customers,
 )
 
 
@@ -278,3 +285,32 @@ def test_events_up_to_returns_the_frame_itself_when_nothing_is_later(
     earlier = events_up_to(events, AS_OF - timedelta(days=30))
     assert earlier.height < events.height
     assert earlier["ts"].max().date() <= AS_OF - timedelta(days=30)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("task", ["churn", "cross_sell"])
+def test_the_sample_is_taken_before_the_features_and_gives_the_same_rows(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame], task: str
+) -> None:
+    """Customers sampled from a population found a bucket at a time, then snapshotted alone.
+
+    The sample, the rows and every column (RFM scores ranked among all customers, the segment,
+    the floats) equal those of the whole snapshot's population sampled afterwards.
+    """
+    events, customers = small_sample
+    cutoff, cats = date(2025, 3, 6), order_categories(events)
+    whole = build_snapshot(events, customers, cutoff, categories=cats)
+    eligible = get_task(task).population.select(whole, 365)
+    cap = eligible.height // 3
+    expected, expected_rate = sample_customers(eligible, cap, seed=4)
+    got, rate = population_snapshot(events, customers, task, cutoff, cats, 365, cap, seed=4)
+    assert rate == expected_rate < 1
+    assert got["customer_id"].to_list() == expected["customer_id"].to_list()
+    assert_frame_equal(
+        got, whole.join(expected, on="customer_id", how="semi", maintain_order="left")
+    )
+
+    population, measures = eligible_customers(events, customers, task, cutoff, cats, 365, 4)
+    assert_frame_equal(population, eligible)
+    assert measures.height == whole.height
+    rate_whole = label_rate(events, customers, task, cutoff, 90, cats, 365)
+    assert label_rate(events, customers, task, cutoff, 90, cats, 365, cap) == rate_whole
