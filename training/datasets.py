@@ -518,6 +518,29 @@ def population_snapshot(
     return scores_among(snapshot, measures), rate
 
 
+def _labelled(
+    X: pd.DataFrame,  # noqa: N803
+    labels: pd.DataFrame,
+    cutoff: date,
+    weight: float | pd.Series,
+) -> TaskData:
+    """Join a cutoff's model rows with their labels (inner) and weights, under a ``cutoff`` level.
+
+    ``weight`` is one weight for every row, or the weights of (at least) the rows indexed like
+    the result.
+    """
+    label = labels.set_index(list(X.index.names))[LABEL]
+    X = X.loc[X.index.isin(label.index)]  # noqa: N806
+    y = label.reindex(X.index).to_numpy(dtype=np.int8)
+    X = pd.concat({cutoff: X}, names=["cutoff"])  # noqa: N806
+    weights = (
+        weight.reindex(X.index).to_numpy()
+        if isinstance(weight, pd.Series)
+        else np.full(len(X), weight)
+    )
+    return TaskData(X=X, y=y, weight=weights)
+
+
 def build_task_data(
     events: pl.DataFrame,
     customers: pl.DataFrame | None,
@@ -563,7 +586,8 @@ def build_task_data(
     max_rows_per_cutoff : int, optional
         Cap on the rows of one cutoff (:meth:`TaskData.subsample`: whole customers, stratified
         by whether they have a positive row, weighted; for cross-sell a cutoff has a row per
-        customer and candidate category). ``None`` keeps every row.
+        customer and candidate category), drawn from the rows' keys and labels before their
+        inputs are made, so only the kept customers' rows are. ``None`` keeps every row.
     max_customers : int, optional
         Cap on the customers of one cutoff's population, applied first (:func:`sample_customers`:
         uniform, all rows of a kept customer, weights ``1 / rate``). ``None`` keeps everyone.
@@ -598,19 +622,23 @@ def build_task_data(
         if names is None:
             names = model_feature_names(task, snapshot, cats, reads_value)
         population = snapshot.select("customer_id")
+        labels_frame = spec.labels(events, cutoff, horizon, population, cats).to_pandas()
+        weight: float | pd.Series = 1 / rate
+        if max_rows_per_cutoff is not None:
+            # the cap draws whole customers from the rows' keys and labels alone, so only the kept
+            # customers' rows are made (cross-sell: a row per customer and candidate category)
+            keys = _labelled(model_frame(task, snapshot, [], cats), labels_frame, cutoff, weight)
+            kept = keys.subsample(max_rows_per_cutoff, seed=seed + i)
+            if kept is not keys:
+                ids = kept.X.index.get_level_values("customer_id").unique().to_list()
+                snapshot = snapshot.filter(pl.col("customer_id").is_in(pl.Series(ids).implode()))
+                weight = pd.Series(kept.weight, index=kept.X.index)
+            del keys, kept
         stats = category_inputs(events, cutoff, cats, horizon) if spec.kind == "ranked" else None
         X = model_frame(task, snapshot, names, cats, stats)  # noqa: N806
         del snapshot  # the next cutoff's snapshot is built without this one in memory
-        labels_frame = spec.labels(events, cutoff, horizon, population, cats).to_pandas()
-        label = labels_frame.set_index(list(X.index.names))[LABEL]
-        X = X.loc[X.index.isin(label.index)]  # noqa: N806
-        part = TaskData(
-            X=pd.concat({cutoff: X}, names=["cutoff"]),
-            y=label.reindex(X.index).to_numpy(dtype=np.int8),
-            weight=np.full(len(X), 1 / rate),
-        )
-        if max_rows_per_cutoff is not None:
-            part = part.subsample(max_rows_per_cutoff, seed=seed + i)
+        part = _labelled(X, labels_frame, cutoff, weight)
+        del X, labels_frame
         parts[i] = part
     ordered = [parts[i] for i in range(len(cutoffs))]
     data = TaskData(

@@ -314,3 +314,23 @@ def test_the_sample_is_taken_before_the_features_and_gives_the_same_rows(
     assert measures.height == whole.height
     rate_whole = label_rate(events, customers, task, cutoff, 90, cats, 365)
     assert label_rate(events, customers, task, cutoff, 90, cats, 365, cap) == rate_whole
+
+
+@pytest.mark.parametrize("task", ["churn", "cross_sell"])
+def test_the_row_cap_drawn_before_the_rows_are_made_keeps_the_same_rows(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame], task: str
+) -> None:
+    """Capping from the rows' keys and labels equals making every row and capping afterwards."""
+    events, customers = small_sample
+    cutoffs = [date(2025, 3, 6), date(2025, 5, 5)]
+    full, _ = build_task_data(events, customers, task, cutoffs, 90, max_customers=900, seed=2)
+    cap = len(full.at(cutoffs[:1]).y) // 3
+    capped, _ = build_task_data(
+        events, customers, task, cutoffs, 90, max_customers=900, max_rows_per_cutoff=cap, seed=2
+    )
+    expected = [full.at([c]).subsample(cap, seed=2 + i) for i, c in enumerate(cutoffs)]
+    pd.testing.assert_frame_equal(capped.X, pd.concat([e.X for e in expected]))
+    np.testing.assert_array_equal(capped.y, np.concatenate([e.y for e in expected]))
+    np.testing.assert_array_equal(capped.weight, np.concatenate([e.weight for e in expected]))
+    assert len(capped.y) < 0.6 * len(full.y)
+    assert len(np.unique(capped.weight)) > 1  # sampled customers weighted above the rarer kept
