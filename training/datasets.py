@@ -419,18 +419,8 @@ def eligible_customers(
 
     Parameters
     ----------
-    events : polars.DataFrame
-        Validated events.
-    customers : polars.DataFrame, optional
-        The customers table.
-    task : str
-        A registered task.
-    cutoff : datetime.date
-        The cutoff.
-    categories : list of str
-        Sanitised categories of the snapshot's per-category columns.
-    active_days : int
-        Activity window of the population.
+    events, customers, task, cutoff, categories, active_days
+        As for :func:`population_snapshot`.
     buckets : int, default 1
         Pieces the customers are built in.
 
