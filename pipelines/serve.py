@@ -7,6 +7,11 @@ Without API keys the command refuses to start unless ``--dev``, which generates 
 from the proxy's ``X-Forwarded-*`` headers. The MLflow tracking URI is resolved here
 (``MLFLOW_TRACKING_URI`` or the SQLite store under ``GUANXI_HOME``) and exported, so every
 uvicorn worker loads from the same registry.
+
+Several workers (``--workers``, by default the CPU count up to :data:`MAX_DEFAULT_WORKERS`) share a
+private directory made for the run before they start and removed when it stops
+(:func:`serving.workers.prepare_run_dir`): ``/metrics`` sums every worker's counts, an admin reload
+reaches every worker, and the authentication backoff is one for all.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import copy
 import os
 import secrets
+import shutil
 from typing import Annotated, Any
 
 import typer
@@ -23,8 +29,15 @@ from rich.console import Console
 
 from models.registry import configure_tracking
 from serving.settings import get_settings
+from serving.workers import prepare_run_dir
 
-__all__ = ["serve_command"]
+__all__ = ["DEFAULT_WORKERS", "MAX_DEFAULT_WORKERS", "serve_command"]
+
+MAX_DEFAULT_WORKERS = 4
+"""The most workers ``guanxi serve`` starts without ``--workers`` (each holds its own models)."""
+
+DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
+"""``--workers`` by default: the CPU count, at most :data:`MAX_DEFAULT_WORKERS`."""
 
 
 def _log_config() -> dict[str, Any]:
@@ -38,8 +51,14 @@ def serve_command(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[
-        int, typer.Option(min=1, help="Worker processes (each loads its own models).")
-    ] = 1,
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes (each loads its own models); default the CPU count, at most "
+            f"{MAX_DEFAULT_WORKERS}.",
+            show_default=False,
+        ),
+    ] = DEFAULT_WORKERS,
     dev: Annotated[
         bool, typer.Option("--dev", help="Development mode: generate a key if none is set.")
     ] = False,
@@ -80,19 +99,27 @@ def serve_command(
         console.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(2) from None
     os.environ["MLFLOW_TRACKING_URI"] = configure_tracking(settings.home)
-    console.print(f"guanxi serving on http://{host}:{port} (store {settings.home})")
-    uvicorn.run(
-        "serving.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        server_header=False,
-        log_level="info",
-        # uvicorn's access log writes raw paths and queries (customer ids, searches); the
-        # middleware's (logger serving.access) writes route templates and request ids instead
-        access_log=False,
-        log_config=_log_config(),
-        proxy_headers=proxy_headers,
-        forwarded_allow_ips=forwarded_allow_ips,
+    run_dir = prepare_run_dir() if workers > 1 else None
+    console.print(
+        f"guanxi serving on http://{host}:{port} (store {settings.home}, {workers} worker"
+        f"{'s' * (workers > 1)})"
     )
+    try:
+        uvicorn.run(
+            "serving.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            server_header=False,
+            log_level="info",
+            # uvicorn's access log writes raw paths and queries (customer ids, searches); the
+            # middleware's (logger serving.access) writes route templates and request ids instead
+            access_log=False,
+            log_config=_log_config(),
+            proxy_headers=proxy_headers,
+            forwarded_allow_ips=forwarded_allow_ips,
+        )
+    finally:
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)

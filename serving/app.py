@@ -29,6 +29,7 @@ from serving.state import StateHolder
 from serving.targeting import targeting_router
 from serving.ui import FAVICON, install_ui
 from serving.value_routes import router as value_router
+from serving.workers import RunDir
 
 __all__ = ["DOCS_ASSETS", "create_app", "create_app_from_env"]
 
@@ -106,7 +107,12 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     app.state.source = source or RegistrySource(settings)
     app.state.holder = StateHolder()
     app.state.keyring = KeyRing(settings.keys)
-    app.state.backoff = Backoff(settings.auth_free_failures, settings.auth_max_backoff_seconds)
+    app.state.run = RunDir(settings.run_dir) if settings.run_dir else None
+    app.state.backoff = Backoff(
+        settings.auth_free_failures,
+        settings.auth_max_backoff_seconds,
+        path=app.state.run.backoff_db if app.state.run else None,
+    )
     app.state.audit = AuditLog(settings.home, audit_key, settings.audit_flush_seconds)
     app.state.metrics = Metrics()
     app.dependency_overrides[get_settings] = lambda: settings

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import hmac
 import math
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Annotated, Any
 
-from cachetools import LRUCache
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader
 
@@ -124,7 +125,12 @@ class PageError(Exception):
 
 
 class Backoff:
-    """Per-client backoff after repeated authentication failures (one per process).
+    """Per-client backoff after repeated authentication failures, in a small SQLite table.
+
+    With one worker the table is in memory; with several (``guanxi serve --workers N``) it is the
+    file ``backoff.sqlite3`` of the run's private directory (:mod:`serving.workers`), so every
+    worker sees every failure: a client cannot spread its guesses over workers. The clock is
+    monotonic, which on one host is the same clock in every process.
 
     Parameters
     ----------
@@ -133,9 +139,11 @@ class Backoff:
     most_seconds : float
         The longest wait; each failure past ``free`` doubles it from 1 s up to this.
     clients : int, optional
-        Clients remembered (least recently seen forgotten first).
+        Clients remembered (those whose last failure is oldest forgotten first).
     clock : callable, optional
         Monotonic seconds (tests pass their own).
+    path : pathlib.Path, optional
+        The SQLite file shared by the workers; default a table in memory.
     """
 
     def __init__(
@@ -144,12 +152,25 @@ class Backoff:
         most_seconds: float,
         clients: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        path: Path | None = None,
     ) -> None:
         self._free = free
         self._most = most_seconds
+        self._clients = clients
         self._clock = clock
-        self._failures: LRUCache[str, tuple[int, float]] = LRUCache(maxsize=clients)
         self._lock = threading.Lock()
+        # autocommit (isolation_level None): each statement alone, BEGIN IMMEDIATE where a
+        # failure is counted, so two workers never lose each other's count
+        self._db = sqlite3.connect(
+            path or ":memory:", timeout=10, isolation_level=None, check_same_thread=False
+        )
+        if path is not None:
+            self._db.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+            self._db.execute("PRAGMA synchronous=OFF")  # the table lives as long as the run
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS failures "
+            "(client TEXT PRIMARY KEY, count INTEGER NOT NULL, until REAL NOT NULL)"
+        )
 
     @staticmethod
     def _client(request: Request) -> str:
@@ -169,8 +190,10 @@ class Backoff:
             Seconds left.
         """
         with self._lock:
-            _, until = self._failures.get(self._client(request), (0, 0.0))
-        return max(0.0, until - self._clock())
+            row = self._db.execute(
+                "SELECT until FROM failures WHERE client = ?", (self._client(request),)
+            ).fetchone()
+        return max(0.0, row[0] - self._clock()) if row else 0.0
 
     def check(self, request: Request, page: bool = False) -> None:
         """Refuse the request with a 429 and ``Retry-After`` while its client must wait.
@@ -205,10 +228,23 @@ class Backoff:
             The request that failed.
         """
         client = self._client(request)
-        with self._lock:
-            count = self._failures.get(client, (0, 0.0))[0] + 1
+        with self._lock, self._db:  # commits, or rolls back on an error
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute(
+                "SELECT count FROM failures WHERE client = ?", (client,)
+            ).fetchone()
+            count = (row[0] if row else 0) + 1
             wait = min(2.0 ** (count - self._free - 1), self._most) if count > self._free else 0
-            self._failures[client] = (count, self._clock() + wait)
+            # REPLACE gives the row a new, highest rowid: rowid order is failure order
+            self._db.execute(
+                "INSERT OR REPLACE INTO failures VALUES (?, ?, ?)",
+                (client, count, self._clock() + wait),
+            )
+            self._db.execute(
+                "DELETE FROM failures WHERE rowid IN "
+                "(SELECT rowid FROM failures ORDER BY rowid DESC LIMIT -1 OFFSET ?)",
+                (self._clients,),
+            )
 
     def succeeded(self, request: Request) -> None:
         """Forget the request's client's failures.
@@ -219,7 +255,7 @@ class Backoff:
             The request that authenticated.
         """
         with self._lock:
-            self._failures.pop(self._client(request), None)
+            self._db.execute("DELETE FROM failures WHERE client = ?", (self._client(request),))
 
 
 def require_role(

@@ -7,6 +7,11 @@ thread (:func:`serving.loader.load_state`) and swaps it in by reference; a faile
 old state serving. After a swap the background explainer
 (:func:`serving.explaining.explain_in_background`) explains the snapshot's customers ahead of
 requests and stores each task's score table once it is done.
+
+With several workers (:mod:`serving.workers`) a reload reaches them all: the worker that received
+the admin reload loads first, then writes the next reload generation (:func:`announce_reload`) and
+waits for the others; each worker looks at the generation every ``GUANXI_RELOAD_POLL_SECONDS``
+once its first load is done, and loads again when it has moved.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from serving.explaining import explain_in_background
 from serving.loader import Source, load_state
 from serving.settings import Settings
 from serving.state import ServingState, StateHolder
+from serving.workers import RunDir, WorkersLoaded
 
-__all__ = ["lifespan", "reload_state"]
+__all__ = ["announce_reload", "lifespan", "reload_state"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +97,55 @@ async def _load_until_ready(app: FastAPI) -> None:
     await attempt()
 
 
+async def announce_reload(app: FastAPI) -> WorkersLoaded | None:
+    """After a successful reload, make the other workers load too and wait for them.
+
+    Parameters
+    ----------
+    app : fastapi.FastAPI
+        The app, whose state was just reloaded.
+
+    Returns
+    -------
+    WorkersLoaded or None
+        The generation written and how many workers serve it (None with one worker).
+    """
+    run: RunDir | None = app.state.run
+    if run is None:
+        return None
+    settings: Settings = app.state.settings
+    generation = run.bump()
+    app.state.generation = generation  # this worker serves it already
+    run.mark_loaded(generation, ok=True)
+    return await run.wait_loaded(generation, settings.reload_wait_seconds)
+
+
+async def _load_and_follow(app: FastAPI) -> None:
+    """Load until ready; with several workers, then follow the reload generation without end."""
+    await _load_until_ready(app)
+    run: RunDir | None = app.state.run
+    if run is None:
+        return
+    settings: Settings = app.state.settings
+    run.mark_loaded(app.state.generation, ok=True)
+    while True:
+        await asyncio.sleep(settings.reload_poll_seconds)
+        latest = run.generation()
+        if latest > app.state.generation:
+            app.state.generation = latest
+            error = await reload_state(app)
+            run.mark_loaded(latest, ok=error is None)
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     """Start loading in the background; at shutdown stop it and the explain threads, seal audit."""
     app.state.load_lock = asyncio.Lock()
     app.state.stop = threading.Event()
-    loader = asyncio.create_task(_load_until_ready(app), name="guanxi-initial-load")
+    run: RunDir | None = app.state.run
+    # read before the first load: a reload announced while it runs is loaded again afterwards
+    app.state.generation = run.generation() if run else 0
+    loader = asyncio.create_task(_load_and_follow(app), name="guanxi-load")
     try:
         yield {}
     finally:
@@ -105,3 +154,4 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         with contextlib.suppress(asyncio.CancelledError):
             await loader
         app.state.audit.close()  # fsync the audit lines written since the last timer tick
+        app.state.metrics.close()

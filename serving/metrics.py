@@ -1,8 +1,21 @@
-"""Prometheus metrics of one app: requests and latency per route, scores served per model."""
+"""Prometheus metrics of the service: requests and latency per route, scores served per model.
+
+With several workers (``guanxi serve --workers N``) prometheus_client runs in multiprocess mode:
+``PROMETHEUS_MULTIPROC_DIR`` (set by ``guanxi serve`` before the workers start, see
+:mod:`serving.workers`) makes every worker write its values to files there, and :meth:`render`
+sums every worker's files with a :class:`~prometheus_client.multiprocess.MultiProcessCollector`, so
+``/metrics`` counts all requests whichever worker answers. Counters and histograms of a worker that
+has exited stay counted; the in-progress gauge (``livesum``) counts live workers only.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+from serving.workers import METRICS_DIR_ENV
 
 __all__ = ["Metrics"]
 
@@ -10,11 +23,13 @@ __all__ = ["Metrics"]
 class Metrics:
     """The service's Prometheus metrics, in a registry of their own (one per app).
 
-    Metrics are per process: with several workers each keeps its own counts.
+    In multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set when prometheus_client was imported)
+    the values live in that directory's files and :meth:`render` sums every worker's.
     """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.multiprocess_dir = os.environ.get(METRICS_DIR_ENV)
         self.requests = Counter(
             "guanxi_requests",
             "HTTP requests by route template, method and status code.",
@@ -33,6 +48,12 @@ class Metrics:
             "Customer scores served by task and model version.",
             ["task", "model_version"],
             registry=self.registry,
+        )
+        self.in_progress = Gauge(
+            "guanxi_requests_in_progress",
+            "HTTP requests being answered (summed over live workers).",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -68,5 +89,14 @@ class Metrics:
             self.scores.labels(task, model_version).inc(count)
 
     def render(self) -> bytes:
-        """Return the metrics in the Prometheus text format."""
-        return generate_latest(self.registry)
+        """Return the metrics in the Prometheus text format (every worker's, summed)."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=self.multiprocess_dir)
+        return generate_latest(registry)
+
+    def close(self) -> None:
+        """Drop this worker's live gauge (its counters stay counted); call at shutdown."""
+        if self.multiprocess_dir is not None:
+            mark_process_dead(os.getpid(), self.multiprocess_dir)

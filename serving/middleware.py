@@ -71,9 +71,11 @@ class RequestMetricsMiddleware:
                 ]
             await send(message)
 
+        self.metrics.in_progress.inc()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            self.metrics.in_progress.dec()
             elapsed = time.perf_counter() - start
             self.metrics.observe_request(route, scope["method"], status_code, elapsed)
             client = scope.get("client")

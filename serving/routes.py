@@ -34,7 +34,7 @@ from serving.deps import (
     ScorerRole,
     SettingsDep,
 )
-from serving.lifecycle import reload_state
+from serving.lifecycle import announce_reload, reload_state
 from serving.presentation import (
     live_scores,
     model_infos,
@@ -328,9 +328,15 @@ def models(_role: ScorerRole, state: CurrentState) -> ModelsResponse:
     summary="Load the current champions and newest snapshot and swap them in",
 )
 async def reload(_role: AdminRole, request: Request, holder: Holder) -> ReloadResponse:
-    """Reload; on failure the previous models keep serving and the server log says why."""
+    """Reload; on failure the previous models keep serving and the server log says why.
+
+    With several workers this one loads first; the others load once it has written the new
+    reload generation, and the answer comes when they all have (or ``GUANXI_RELOAD_WAIT_SECONDS``
+    has passed), counting the workers that serve the new state.
+    """
     error = await reload_state(request.app)
     state = holder.current
+    workers = await announce_reload(request.app) if error is None else None
     if error is not None or state is None:
         # the reason names files, versions and servers: it goes to the log, not to the client
         logger.warning("request %s: reload failed: %s", request.state.request_id, error)
@@ -339,7 +345,24 @@ async def reload(_role: AdminRole, request: Request, holder: Holder) -> ReloadRe
             "reload failed, the previous models keep serving; the reason is in the server log "
             f"(request id {request.state.request_id})",
         )
-    return ReloadResponse(models=model_infos(state), snapshot=snapshot_info(state))
+    if workers is None:
+        return ReloadResponse(models=model_infos(state), snapshot=snapshot_info(state))
+    if workers.failed or workers.waiting:
+        logger.warning(
+            "request %s: reload generation %d: %d workers failed to load, %d still loading",
+            request.state.request_id,
+            workers.generation,
+            workers.failed,
+            workers.waiting,
+        )
+    return ReloadResponse(
+        models=model_infos(state),
+        snapshot=snapshot_info(state),
+        generation=workers.generation,
+        workers_loaded=workers.loaded,
+        workers_failed=workers.failed,
+        workers_waiting=workers.waiting,
+    )
 
 
 @health_router.get("/healthz", response_model=Health, summary="Liveness")

@@ -407,6 +407,21 @@ class ReloadResponse(BaseModel):
     reloaded: Literal[True] = True
     models: list[ModelInfo]
     snapshot: SnapshotInfo
+    generation: int | None = Field(
+        default=None,
+        description="With several workers: the reload generation written for the other workers "
+        "(null with one worker).",
+    )
+    workers_loaded: int = Field(
+        default=1, description="Workers serving the new state (this one included)."
+    )
+    workers_failed: int = Field(
+        default=0, description="Other workers whose load failed (they keep their previous state)."
+    )
+    workers_waiting: int = Field(
+        default=0,
+        description="Other workers still loading when GUANXI_RELOAD_WAIT_SECONDS ran out.",
+    )
 
 
 class Health(BaseModel):

@@ -154,6 +154,19 @@ class Settings(BaseSettings):
     retry_seconds: float = Field(
         default=10.0, gt=0, description="Wait between start-up load attempts."
     )
+    run_dir: Path | None = Field(
+        default=None,
+        description="The private directory the workers of one `guanxi serve` run share (set by "
+        "`guanxi serve --workers N`, N > 1; see serving.workers).",
+    )
+    reload_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How often a worker looks for a reload by another worker."
+    )
+    reload_wait_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="How long an admin reload waits for the other workers to load the new state.",
+    )
     band_high_decile: int = Field(
         default=2, ge=1, le=10, description="Deciles 1..n are band 'high'."
     )
