@@ -6,8 +6,10 @@ a SQLite MLflow, and ``guanxi serve`` runs as its own process. Once the backgrou
 explained every customer, ``--clients`` async httpx clients send requests for ``--warmup`` seconds
 (not measured), then for ``--duration`` seconds: 9 in 10 ask for one customer's scores with five
 reasons per task, 1 in 10 for a batch of 20 customers. Printed: requests, failures (anything but
-200, or no answer), throughput, p50/p90/p99 latency, and the server's resident memory after the
-warm-up and at the end. Every loop stops by itself (bounded in time and in count).
+200, or no answer), throughput, p50/p90/p99 latency, and the server's resident memory (the
+``guanxi serve`` process and its uvicorn workers together) after the warm-up and at the end.
+The server runs with ``guanxi serve``'s default workers. Every loop stops by itself (bounded in
+time and in count).
 
 Usage: ``python -m bench.load [--customers 100000] [--clients 16] [--duration 60] [--warmup 10]``.
 """
@@ -40,7 +42,7 @@ from features.snapshot import build_snapshot
 from features.store import Store
 from pipelines.sample import generate_sample
 
-__all__ = ["LoadResult", "expand_snapshot", "main", "prepare", "run_load", "serve"]
+__all__ = ["LoadResult", "expand_snapshot", "main", "prepare", "run_load", "serve", "tree_rss"]
 
 KEY = "load-key-0123456789abcdef0123456789"
 AUDIT_KEY = "load-audit-key-0123456789abcdef0123"
@@ -140,13 +142,16 @@ def serve(env: dict[str, str], log: Path, attempts: int = 1500) -> Iterator[tupl
         )
     base = f"http://127.0.0.1:{port}"
     try:
+        done = 0  # polls in a row answering "all explained" (any worker may answer)
         for _ in range(attempts):
             if proc.poll() is not None:
                 tail = log.read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"server exited with {proc.returncode}:\n{tail}")
             with contextlib.suppress(httpx.HTTPError):
                 r = httpx.get(f"{base}/v1/models", headers={"X-API-Key": KEY}, timeout=5)
-                if r.status_code == 200 and min(r.json()["snapshot"]["explained"].values()) == 1:
+                ok = r.status_code == 200 and min(r.json()["snapshot"]["explained"].values()) == 1
+                done = done + 1 if ok else 0
+                if done >= 10:
                     break
             time.sleep(0.2)
         else:
@@ -154,6 +159,26 @@ def serve(env: dict[str, str], log: Path, attempts: int = 1500) -> Iterator[tupl
         yield base, proc.pid
     finally:
         stop(proc)
+
+
+def tree_rss(process: psutil.Process) -> int:
+    """Resident bytes of a process and all its descendants (``guanxi serve`` and its workers).
+
+    Parameters
+    ----------
+    process : psutil.Process
+        The parent process.
+
+    Returns
+    -------
+    int
+        The sum of their resident set sizes (a child that exits meanwhile is left out).
+    """
+    total = process.memory_info().rss
+    for child in process.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += child.memory_info().rss
+    return total
 
 
 @dataclass
@@ -195,7 +220,7 @@ async def _phase(
     """Run ``clients`` request loops for ``seconds``; return latencies, statuses, time, peak RSS."""
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
-    peak = 0.0
+    peak = 0
     deadline = time.monotonic() + seconds
 
     async def one(client: httpx.AsyncClient, rng: random.Random) -> None:
@@ -217,7 +242,7 @@ async def _phase(
     async def watch() -> None:
         nonlocal peak
         while time.monotonic() < deadline:
-            peak = max(peak, rss.memory_info().rss)
+            peak = max(peak, tree_rss(rss))
             await asyncio.sleep(0.5)
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -247,7 +272,7 @@ def run_load(
     base : str
         The server's base URL (loopback).
     pid : int
-        The server's process id (its resident memory is measured).
+        The server's process id (its resident memory and its workers' is measured).
     ids : list of str
         Customer ids of the loaded snapshot to ask for.
     clients : int
@@ -262,11 +287,11 @@ def run_load(
     """
     server = psutil.Process(pid)
     asyncio.run(_phase(base, ids, clients, warmup, 0, server))
-    warm = server.memory_info().rss
+    warm = tree_rss(server)
     latencies, statuses, elapsed, peak = asyncio.run(
         _phase(base, ids, clients, duration, 1, server)
     )
-    end = server.memory_info().rss
+    end = tree_rss(server)
     return LoadResult(
         requests=sum(statuses.values()),
         failed=sum(n for status, n in statuses.items() if status != "200"),

@@ -1,7 +1,8 @@
 """Benchmark ``guanxi serve`` against ``mlflow models serve`` with the same churn model.
 
 Both servers run on 127.0.0.1; MLflow with one worker, guanxi with ``--workers`` uvicorn worker
-processes (default 1; each loads and explains the snapshot itself). guanxi answers a
+processes (default ``guanxi serve``'s: the CPU count, at most 4; each loads and explains the
+snapshot itself). guanxi answers a
 single-customer request for every served task (referral included) with five reasons each, and
 for the three tasks churn, repurchase and cross-sell alone (``tasks=...``); MLflow answers a
 churn probability alone for one row.
@@ -14,7 +15,7 @@ never explained before; throughput >= 5x).
 Models are 300-tree depth-6 XGBoost boosters on sample data (synthetic labels: only speed is
 measured). Request loops are bounded in count.
 
-Usage: ``python -m bench.serve [--customers 5000] [--requests 300] [--clients 16] [--workers 1]``.
+Usage: ``python -m bench.serve [--customers 5000] [--requests 300] [--clients 16] [--workers N]``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from models import registry
 from models.registry import configure_tracking
 from models.tasks import model_frame
 from pipelines.sample import generate_sample
+from pipelines.serve import DEFAULT_WORKERS
 
 __all__ = ["main"]
 
@@ -112,7 +114,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=5000)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=1, help="guanxi's uvicorn workers")
+    parser.add_argument(
+        "--workers", type=int, default=DEFAULT_WORKERS, help="guanxi's uvicorn workers"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"

@@ -148,9 +148,7 @@ class Served:
             before = _worker_counts(self.run / "metrics", "/healthz", "200")
             assert client.get("/healthz").status_code == 200
             # the count is written just after the response is sent
-            after = _settled(
-                self.run / "metrics", "/healthz", "200", sum(before.values()) + 1
-            )
+            after = _settled(self.run / "metrics", "/healthz", "200", sum(before.values()) + 1)
             [pid] = [p for p, n in after.items() if n > before.get(p, 0)]
             if pid in found:
                 spare.append(client)
