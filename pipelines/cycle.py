@@ -27,6 +27,8 @@ single commands run:
 ``reload``
     Ask a running server to load the new state (``POST /v1/admin/reload`` with an admin key of
     ``GUANXI_API_KEYS``) when ``--reload-url`` is given; a server started later loads it anyway.
+    With several workers the server answers once every worker serves the new state; the step
+    records how many do (``workers_loaded``, ``workers_failed``, ``workers_waiting``).
 
 Each finished step is recorded in the store (``<home>/cycle/as_of=D.json``, written atomically,
 with the step's summary) before the next starts. A run skips the steps recorded as done, so the
@@ -317,11 +319,13 @@ class _Run:
             url.rstrip("/") + "/v1/admin/reload", method="POST", headers={"X-API-Key": keys[0]}
         )
         try:
-            with urllib.request.urlopen(request, timeout=120) as response:
+            # a server with several workers answers once they all serve the new state
+            with urllib.request.urlopen(request, timeout=600) as response:
                 answer = json.loads(response.read())
         except (urllib.error.URLError, OSError) as exc:
             raise CycleError(f"the server at {url} did not reload: {exc}") from exc
-        return {"reloaded": True, "snapshot": answer.get("snapshot")}
+        workers = {k: v for k, v in answer.items() if k.startswith("workers_")}
+        return {"reloaded": True, "snapshot": answer.get("snapshot"), **workers}
 
 
 def _kill_hook(step: str) -> None:

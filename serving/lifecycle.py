@@ -11,7 +11,7 @@ requests and stores each task's score table once it is done.
 With several workers (:mod:`serving.workers`) a reload reaches them all: the worker that received
 the admin reload loads first, then writes the next reload generation (:func:`announce_reload`) and
 waits for the others; each worker looks at the generation every ``GUANXI_RELOAD_POLL_SECONDS``
-once its first load is done, and loads again when it has moved.
+(before its first load succeeds too) and loads again when it has moved.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -121,20 +122,30 @@ async def announce_reload(app: FastAPI) -> WorkersLoaded | None:
 
 
 async def _load_and_follow(app: FastAPI) -> None:
-    """Load until ready; with several workers, then follow the reload generation without end."""
-    await _load_until_ready(app)
+    """Load until ready; with several workers, follow the reload generation without end.
+
+    A worker follows from its start: one still retrying its first load tries again as soon as
+    another worker announces a reload, so the admin call waits for it too. After each attempt it
+    records the generation it acted on.
+    """
     run: RunDir | None = app.state.run
     if run is None:
+        await _load_until_ready(app)
         return
     settings: Settings = app.state.settings
-    run.mark_loaded(app.state.generation, ok=True)
+    holder: StateHolder = app.state.holder
+    retry_at = 0.0  # monotonic time of the next attempt while nothing is loaded
     while True:
-        await asyncio.sleep(settings.reload_poll_seconds)
         latest = run.generation()
-        if latest > app.state.generation:
-            app.state.generation = latest
+        if latest > app.state.generation or (
+            holder.current is None and time.monotonic() >= retry_at
+        ):
+            app.state.generation = max(latest, app.state.generation)
             error = await reload_state(app)
-            run.mark_loaded(latest, ok=error is None)
+            # the generation now current: an admin reload of this worker may have moved it on
+            run.mark_loaded(app.state.generation, ok=error is None)
+            retry_at = time.monotonic() + settings.retry_seconds
+        await asyncio.sleep(settings.reload_poll_seconds)
 
 
 @contextlib.asynccontextmanager

@@ -192,7 +192,8 @@ def served(registry_env: Registry, tmp_path: Path) -> Iterator[Served]:
         for _ in range(1200):  # both workers have loaded once each wrote its loaded-<pid> file
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             runs = list(tmp_path.glob("guanxi-serve-*"))
-            if runs and len(RunDir(runs[0]).workers()) == 2:
+            loaded = RunDir(runs[0]).workers() if runs else {}
+            if len(loaded) == 2 and all(ok for _, ok in loaded.values()):
                 break
             time.sleep(0.1)
         else:
