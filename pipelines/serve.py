@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from mlflow import MlflowClient
 from pydantic import ValidationError
 from rich.console import Console
 
@@ -98,8 +99,16 @@ def serve_command(
     except ValueError as exc:
         console.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(2) from None
-    os.environ["MLFLOW_TRACKING_URI"] = configure_tracking(settings.home)
-    run_dir = prepare_run_dir() if workers > 1 else None
+    os.environ["MLFLOW_TRACKING_URI"] = uri = configure_tracking(settings.home)
+    run_dir = None
+    if workers > 1:
+        run_dir = prepare_run_dir()
+        if uri.startswith("sqlite:"):
+            # MLflow creates the tables of an empty SQLite store without a lock between
+            # processes: create them once here, not in every worker at the same time
+            client = MlflowClient(uri, uri)
+            client.search_experiments(max_results=1)
+            client.search_registered_models(max_results=1)
     console.print(
         f"guanxi serving on http://{host}:{port} (store {settings.home}, {workers} worker"
         f"{'s' * (workers > 1)})"

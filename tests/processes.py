@@ -59,9 +59,16 @@ def _spawn(
         )
 
 
-def guanxi_serve(port: int, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Start ``guanxi serve`` on 127.0.0.1:``port`` with ``env`` (a full environment)."""
-    return _spawn([*GUANXI, "serve", "--port", str(port)], env, log, log.parent)
+def guanxi_serve(
+    port: int, env: Mapping[str, str], log: Path, workers: int = 1
+) -> subprocess.Popen[bytes]:
+    """Start ``guanxi serve`` on 127.0.0.1:``port`` with ``env`` (a full environment).
+
+    One worker unless told: ``/readyz`` is a worker's own answer, so a test that waits for it and
+    then asks again is only sure to reach a loaded worker when there is one.
+    """
+    args = [*GUANXI, "serve", "--port", str(port), "--workers", str(workers)]
+    return _spawn(args, env, log, log.parent)
 
 
 def mlflow_server(port: int, root: Path, log: Path) -> subprocess.Popen[bytes]:

@@ -86,7 +86,9 @@ def served_registry(registry_env: Registry) -> Iterator[tuple[str, subprocess.Po
         MLFLOW_TRACKING_URI=registry_env.uri,
     )
     proxy = ["--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"]
-    proc = _start(["--port", str(port), *proxy], env, registry_env.home)
+    # one worker: /readyz answers for the worker that gets it (tests/serving/test_workers.py
+    # waits for both workers of a two-worker server)
+    proc = _start(["--port", str(port), "--workers", "1", *proxy], env, registry_env.home)
     try:
         yield f"http://127.0.0.1:{port}", proc
     finally:
