@@ -1,7 +1,8 @@
 """Snapshot build and batch scoring as the customer base grows: time, peak memory, growth exponent.
 
     python -m bench.scale [--sizes 100000 1000000 5000000] [--spark-sizes 100000 1000000]
-                          [--master local[2]] [--buckets 16] [--task churn] [--explain 5]
+                          [--master local[*]] [--buckets N] [--driver-memory 4g]
+                          [--task churn] [--explain 5]
                           [--trees 100] [--depth 5] [--seed 42] [--data $TMPDIR/guanxi-bench]
                           [--fit-size N] [--results FILE]
 
@@ -10,11 +11,15 @@ champions (``bench._common.register_champions``, fitted on the snapshot of ``--f
 customers, the smallest size by default) in a temporary MLflow store, then runs every (engine,
 size) in its own fresh process:
 
-- **polars**: ``build_snapshot`` of the events read from Parquet (reading is not timed), then
-  ``score_snapshot`` of ``--task`` with ``--explain`` reasons, as ``guanxi score`` does;
+- **polars**: ``build_snapshot`` of the events read from Parquet (reading is not timed), in
+  ``--buckets`` hash buckets of ``customer_id`` (default ``features.snapshot.buckets_for``: about
+  8M events each, so 1 up to 8M events), then ``score_snapshot`` of ``--task`` with ``--explain``
+  reasons, as ``guanxi score`` does;
 - **spark** (``--master``, local mode by default): ``build_snapshot_spark`` reading the same
-  Parquet files and collecting the snapshot to the driver, then ``score_spark`` on that snapshot
-  spread over ``--buckets`` partitions and collected; the session start is timed apart.
+  Parquet files once, in ``--buckets`` buckets (default ``pipelines.spark.buckets_for``: about 1M
+  events each, at least two per core), written to Parquet; then ``score_spark`` of that Parquet
+  snapshot, written to Parquet: nothing big is collected to the driver, as on a cluster. The
+  session start is timed apart.
 
 Each step's wall time (``bench/_measure.py``) and the peak RSS of the process tree during it
 (``bench._common.TreePeak``, psutil every 0.2 s: for Spark it counts the JVM and the Python
@@ -42,6 +47,8 @@ from typing import Any
 import numpy as np
 
 EXPONENT_TARGET = 1.1
+DEFAULT_MASTER = "local[*]"
+"""Spark master of the Spark runs: every core of this machine."""
 
 
 def _sample(data: Path, customers: int, seed: int) -> Path:
@@ -64,7 +71,6 @@ def _step(name: str, run: Any) -> tuple[Any, dict[str, Any]]:
 
 def _child(args: argparse.Namespace) -> None:
     """Measure one engine at one size; print the figures as one JSON line."""
-    import polars as pl
 
     from features.events import read_customers, read_events
     from models import registry
@@ -76,17 +82,18 @@ def _child(args: argparse.Namespace) -> None:
     bundle = registry.load_model(args.task, alias=registry.CHAMPION).bundle
     steps = []
     if args.child == "polars":
-        from features.snapshot import build_snapshot
+        from features.snapshot import buckets_for, build_snapshot
         from models.scoring import score_snapshot
 
         now = datetime(DEFAULT_END.year + 1, 1, 1, tzinfo=UTC)
         events = read_events(folder / "events.parquet", now=now)
         customers = read_customers(folder / "customers.parquet", now=now)
         n_events = events.height
+        buckets = buckets_for(events.height) if args.buckets is None else args.buckets
         snapshot, figures = _step(
-            "snapshot", lambda: build_snapshot(events, customers, DEFAULT_END)
+            "snapshot", lambda: build_snapshot(events, customers, DEFAULT_END, buckets=buckets)
         )
-        steps.append(figures)
+        steps.append({**figures, "buckets": buckets})
         del events
         _, figures = _step(
             "scores", lambda: score_snapshot(bundle, snapshot, explain_k=args.explain)
@@ -94,35 +101,42 @@ def _child(args: argparse.Namespace) -> None:
         steps.append(figures)
         n_customers = snapshot.height
     else:
-        from pipelines.spark import build_snapshot_spark, read_table, score_spark, spark_session
+        from pipelines.spark import (
+            build_snapshot_spark,
+            read_table,
+            score_spark,
+            spark_session,
+            write_table,
+        )
 
         started = time.perf_counter()
-        spark = spark_session(args.master, app_name="guanxi-bench-scale")
+        config = {"spark.driver.memory": args.driver_memory}
+        spark = spark_session(args.master, app_name="guanxi-bench-scale", config=config)
         session_s = time.perf_counter() - started
         events_frame = read_table(spark, str(folder / "events.parquet"))
         n_events = events_frame.count()
+        out = Path(args.home) / f"spark-{folder.name}"
 
-        def build() -> pl.DataFrame:
+        def build() -> None:  # written to Parquet, as on a cluster: nothing big to the driver
             built = build_snapshot_spark(
                 events_frame,
                 read_table(spark, str(folder / "customers.parquet")),
                 DEFAULT_END,
                 buckets=args.buckets,
             )
-            frame = pl.from_arrow(built.toArrow())
-            assert isinstance(frame, pl.DataFrame)
-            return frame
+            write_table(built, str(out / "snapshot"))
 
-        snapshot, figures = _step("snapshot", build)
+        _, figures = _step("snapshot", build)
         steps.append({**figures, "session_s": session_s})
-        frame = spark.createDataFrame(snapshot.to_arrow()).repartition(args.buckets).cache()
-        frame.count()
         uri = f"models:/{args.task}/{bundle.metadata['registry']['version']}"
-        _, figures = _step(
-            "scores", lambda: score_spark(frame, bundle, uri, args.explain).toArrow()
-        )
+
+        def score() -> None:
+            snapshot = read_table(spark, str(out / "snapshot"))
+            write_table(score_spark(snapshot, bundle, uri, args.explain), str(out / "scores"))
+
+        _, figures = _step("scores", score)
         steps.append(figures)
-        n_customers = snapshot.height
+        n_customers = read_table(spark, str(out / "snapshot")).count()
         spark.stop()
     print(json.dumps({"events": n_events, "customers": n_customers, "steps": steps}))
 
@@ -131,7 +145,8 @@ def _run_child(engine: str, folder: Path, home: Path, args: argparse.Namespace) 
     cmd = [
         sys.executable, "-m", "bench.scale", "--child", engine, "--folder", str(folder),
         "--home", str(home), "--task", args.task, "--explain", str(args.explain),
-        "--master", args.master, "--buckets", str(args.buckets),
+        "--master", args.master, "--driver-memory", args.driver_memory,
+        *([] if args.buckets is None else ["--buckets", str(args.buckets)]),
     ]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -167,8 +182,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000, 5_000_000])
     parser.add_argument("--spark-sizes", type=int, nargs="*", default=[100_000, 1_000_000])
-    parser.add_argument("--master", default="local[2]")
-    parser.add_argument("--buckets", type=int, default=16)
+    parser.add_argument("--master", default=DEFAULT_MASTER)
+    parser.add_argument(
+        "--buckets", type=int, help="hash buckets of customer_id (default: sized by the events)"
+    )
+    parser.add_argument("--driver-memory", default="4g", help="spark.driver.memory")
     parser.add_argument("--task", default="churn")
     parser.add_argument("--explain", type=int, default=5)
     parser.add_argument("--trees", type=int, default=100)
@@ -197,7 +215,8 @@ def main() -> None:
     print(
         f"bench.scale: {args.task} scores with {args.explain} reasons, synthetic champions "
         f"({args.trees} trees, depth {args.depth}, fitted on {fit.name}); spark {args.master}, "
-        f"{args.buckets} buckets; "
+        f"driver memory {args.driver_memory}; buckets "
+        f"{'sized by the events' if args.buckets is None else args.buckets}; "
         f"{os.cpu_count()} cores, load average {_load()}",
         flush=True,
     )
@@ -238,6 +257,8 @@ def main() -> None:
                 )
                 if "session_s" in step:
                     print(f"  (spark session start {step['session_s']:.1f} s, not counted)")
+                if "buckets" in step:
+                    print(f"  ({step['buckets']} hash buckets of customer_id)")
     if earlier:
         print(f"earlier runs of {args.results} in the fit:")
         for result in earlier:

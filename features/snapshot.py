@@ -24,14 +24,42 @@ from features.engagement import channels_used, engagement_aggregations
 from features.loyalty import loyalty_aggregations
 from features.products import category_names, category_orders, category_slugs, product_features
 from features.profile import profile_features
-from features.rfm import order_features
+from features.rfm import RFM_SCORES, order_features, rfm_segment, score
 from features.service import return_aggregations, service_features
 from features.window import AGE, ID, prepare_events
 
-__all__ = ["KEYS", "build_snapshot", "model_input_columns", "passthrough_columns"]
+__all__ = [
+    "EVENTS_PER_BUCKET",
+    "KEYS",
+    "buckets_for",
+    "build_snapshot",
+    "model_input_columns",
+    "passthrough_columns",
+]
 
 KEYS: tuple[str, str] = (ID, "as_of")
 """The key columns that lead every snapshot."""
+
+EVENTS_PER_BUCKET = 8_000_000
+"""Events per hash bucket of ``customer_id`` that :func:`buckets_for` aims at."""
+
+_BUCKET = "_guanxi_bucket"
+
+
+def buckets_for(n_events: int) -> int:
+    """Return how many hash buckets of ``customer_id`` to build ``n_events`` events in.
+
+    Parameters
+    ----------
+    n_events : int
+        Events of the snapshot.
+
+    Returns
+    -------
+    int
+        ``ceil(n_events / EVENTS_PER_BUCKET)``, at least 1.
+    """
+    return max(1, -(-n_events // EVENTS_PER_BUCKET))
 
 
 def _feature_columns(categories: Sequence[str]) -> list[str]:
@@ -48,6 +76,7 @@ def build_snapshot(
     customers: pl.LazyFrame | pl.DataFrame | None,
     as_of: date,
     categories: Sequence[str] | None = None,
+    buckets: int = 1,
 ) -> pl.DataFrame:
     """Build the feature snapshot of every customer as of a calendar day.
 
@@ -66,6 +95,11 @@ def build_snapshot(
         sanitised to ``[a-z0-9_]`` (see :mod:`features.products`); ``None`` takes the categories
         of the orders up to ``as_of``, sorted. Pass the training categories when scoring so the
         columns match.
+    buckets : int, default 1
+        Build the customers of each hash bucket of ``customer_id`` apart (their events and
+        customers rows filtered from the inputs), so the working memory is that of one bucket;
+        the categories are those of all the events and the RFM scores rank every customer, as
+        with one bucket, so the result is the same. :func:`buckets_for` sizes it by the events.
 
     Returns
     -------
@@ -80,11 +114,16 @@ def build_snapshot(
     TypeError
         If ``as_of`` is not a ``datetime.date`` (a ``datetime`` is refused too).
     ValueError
-        If the customers table repeats a ``customer_id`` or has a column named like a feature.
+        If the customers table repeats a ``customer_id`` or has a column named like a feature,
+        or ``buckets`` is not positive.
     """
+    if buckets < 1:
+        raise ValueError(f"buckets must be positive, got {buckets}")
     seen = prepare_events(events, as_of)
     names = category_names(seen)
     cats = sorted(set(names.values())) if categories is None else category_slugs(categories)
+    if buckets > 1:
+        return _by_bucket(events, customers, as_of, cats, buckets)
     profile = profile_features(customers, as_of)
     extras = [c for c in profile.columns if c != ID and not is_feature(c)]
     families = (
@@ -126,6 +165,39 @@ def build_snapshot(
         )
         .collect()
     )
+
+
+def _by_bucket(
+    events: pl.LazyFrame | pl.DataFrame,
+    customers: pl.LazyFrame | pl.DataFrame | None,
+    as_of: date,
+    categories: list[str],
+    buckets: int,
+) -> pl.DataFrame:
+    """Build each hash bucket of ``customer_id`` apart, then rank every customer's RFM."""
+    bucket = (pl.col(ID).hash() % buckets).alias(_BUCKET)
+    events = events.with_columns(bucket)
+    people = None if customers is None else customers.lazy().with_columns(bucket)
+    parts = []
+    for b in range(buckets):
+        mine = pl.col(_BUCKET) == b
+        parts.append(
+            build_snapshot(
+                events.filter(mine).drop(_BUCKET),
+                None if people is None else people.filter(mine).drop(_BUCKET),
+                as_of,
+                categories,
+            )
+        )
+    snapshot = pl.concat(parts).sort(ID)
+    has_orders = pl.col("orders_total") > 0  # the rows order_features scores
+    return snapshot.with_columns(
+        pl.when(has_orders)
+        .then(score(measure, higher_is_better=higher).over(has_orders))
+        .cast(snapshot.schema[name])
+        .alias(name)
+        for name, (measure, higher) in RFM_SCORES.items()
+    ).with_columns(rfm_segment(pl.col("r_score"), pl.col("f_score")).alias("rfm_segment"))
 
 
 def passthrough_columns(snapshot: pl.DataFrame) -> list[str]:

@@ -110,6 +110,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BUCKETS",
+    "EVENTS_PER_BUCKET",
+    "buckets_for",
     "build_snapshot_spark",
     "events_from_table",
     "purchase_summary_spark",
@@ -126,6 +128,9 @@ __all__ = [
 
 DEFAULT_BUCKETS: Final = 64
 """Hash buckets of ``customer_id`` per snapshot; each bucket is built in one Python call."""
+
+EVENTS_PER_BUCKET: Final = 1_000_000
+"""Events per hash bucket that :func:`buckets_for` aims at: one Python call's working memory."""
 
 _BUCKET: Final = "_guanxi_bucket"
 _KEY: Final = "_guanxi_key_"
@@ -292,6 +297,26 @@ def _bucket_builder(
         return snapshot.with_columns(keys).to_arrow().cast(schema)
 
     return build
+
+
+def buckets_for(events: DataFrame) -> int:
+    """Return how many hash buckets of ``customer_id`` to build these events in.
+
+    Enough for :data:`EVENTS_PER_BUCKET` events per bucket, and at least two per core of the
+    session (``defaultParallelism``) so every core has work.
+
+    Parameters
+    ----------
+    events : pyspark.sql.DataFrame
+        The events (counted once; a Parquet read counts from the files' footers).
+
+    Returns
+    -------
+    int
+        The number of buckets.
+    """
+    cores = events.sparkSession.sparkContext.defaultParallelism
+    return max(2 * cores, -(-events.count() // EVENTS_PER_BUCKET))
 
 
 def _global_categories(events: DataFrame, as_of: date) -> list[str]:
@@ -489,7 +514,7 @@ def build_snapshot_spark(
     customers: DataFrame | None,
     as_of: date,
     categories: list[str] | None = None,
-    buckets: int = DEFAULT_BUCKETS,
+    buckets: int | None = None,
 ) -> DataFrame:
     """Build the feature snapshot as of a day on Spark, equal to :func:`build_snapshot`'s.
 
@@ -504,8 +529,9 @@ def build_snapshot_spark(
     categories : list of str, optional
         Categories that get columns; ``None`` takes those of all orders up to ``as_of``, as
         :func:`build_snapshot` does.
-    buckets : int
-        Hash buckets of ``customer_id``; each is built in one Python call, in memory.
+    buckets : int, optional
+        Hash buckets of ``customer_id``; each is built in one Python call, in memory. ``None``
+        sizes them by the events (:func:`buckets_for`).
 
     Returns
     -------
@@ -518,6 +544,8 @@ def build_snapshot_spark(
     ValueError
         If ``buckets`` is not positive.
     """
+    if buckets is None:
+        buckets = buckets_for(events)
     if buckets < 1:
         raise ValueError(f"buckets must be positive, got {buckets}")
     spark = events.sparkSession

@@ -1,0 +1,74 @@
+"""build_snapshot per hash bucket of customer_id equals the one-piece build."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from features.events import read_customers, read_events
+from features.snapshot import EVENTS_PER_BUCKET, buckets_for, build_snapshot
+from pipelines.sample import generate_sample
+from tests.features.conftest import AS_OF
+from tests.features.test_snapshot_properties import frame, row
+
+SAMPLE_AS_OF = date(2024, 10, 31)
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def assert_same(got: pl.DataFrame, expected: pl.DataFrame) -> None:
+    """Every integer, text and date column exactly; floats to the last bits (summation order)."""
+    assert got.schema == expected.schema
+    floats = [c for c, t in expected.schema.items() if t == pl.Float64]
+    assert_frame_equal(got.drop(floats), expected.drop(floats), check_exact=True)
+    assert_frame_equal(got.select(floats), expected.select(floats), rel_tol=1e-12, abs_tol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bucket-sample")
+    generate_sample(400, out, seed=5)
+    return out
+
+
+@pytest.mark.parametrize("buckets", [3, 8])
+def test_buckets_give_the_one_piece_snapshot(sample: Path, buckets: int) -> None:
+    events = read_events(sample / "events.parquet", now=NOW)
+    customers = read_customers(sample / "customers.parquet", now=NOW)
+    whole = build_snapshot(events, customers, SAMPLE_AS_OF, buckets=1)
+    got = build_snapshot(events, customers, SAMPLE_AS_OF, buckets=buckets)
+    assert got.height == whole.height > 300
+    # scores rank every customer, not the bucket's: all five of each score occur
+    assert set(got["r_score"].drop_nulls()) == {1, 2, 3, 4, 5}
+    assert_same(got, whole)
+    # lazy inputs too, and without a customers table
+    assert_same(
+        build_snapshot(events.lazy(), None, SAMPLE_AS_OF, buckets=buckets),
+        build_snapshot(events, None, SAMPLE_AS_OF),
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(row, max_size=30), buckets=st.integers(2, 8))
+def test_any_events_any_buckets(rows: list[dict[str, object]], buckets: int) -> None:
+    events = frame(rows)
+    assert_same(
+        build_snapshot(events, None, AS_OF, buckets=buckets), build_snapshot(events, None, AS_OF)
+    )
+
+
+def test_bucket_count_checked_and_sized_by_events() -> None:
+    with pytest.raises(ValueError, match="buckets must be positive"):
+        build_snapshot(frame([]), None, AS_OF, buckets=0)
+    assert [buckets_for(n) for n in (0, 1, EVENTS_PER_BUCKET, EVENTS_PER_BUCKET + 1)] == [
+        1,
+        1,
+        1,
+        2,
+    ]
+    assert buckets_for(60_600_000) == 8
