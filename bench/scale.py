@@ -2,7 +2,7 @@
 
     python -m bench.scale [--sizes 100000 1000000 5000000] [--spark-sizes 100000 1000000]
                           [--master local[*]] [--buckets N] [--driver-memory 4g]
-                          [--task churn] [--explain 5]
+                          [--steps snapshot scores] [--task churn] [--explain 5]
                           [--trees 100] [--depth 5] [--seed 42] [--data $TMPDIR/guanxi-bench]
                           [--fit-size N] [--results FILE]
 
@@ -95,10 +95,11 @@ def _child(args: argparse.Namespace) -> None:
         )
         steps.append({**figures, "buckets": buckets})
         del events
-        _, figures = _step(
-            "scores", lambda: score_snapshot(bundle, snapshot, explain_k=args.explain)
-        )
-        steps.append(figures)
+        if "scores" in args.steps:
+            _, figures = _step(
+                "scores", lambda: score_snapshot(bundle, snapshot, explain_k=args.explain)
+            )
+            steps.append(figures)
         n_customers = snapshot.height
     else:
         from pipelines.spark import (
@@ -134,8 +135,9 @@ def _child(args: argparse.Namespace) -> None:
             snapshot = read_table(spark, str(out / "snapshot"))
             write_table(score_spark(snapshot, bundle, uri, args.explain), str(out / "scores"))
 
-        _, figures = _step("scores", score)
-        steps.append(figures)
+        if "scores" in args.steps:
+            _, figures = _step("scores", score)
+            steps.append(figures)
         n_customers = read_table(spark, str(out / "snapshot")).count()
         spark.stop()
     print(json.dumps({"events": n_events, "customers": n_customers, "steps": steps}))
@@ -147,6 +149,7 @@ def _run_child(engine: str, folder: Path, home: Path, args: argparse.Namespace) 
         "--home", str(home), "--task", args.task, "--explain", str(args.explain),
         "--master", args.master, "--driver-memory", args.driver_memory,
         *([] if args.buckets is None else ["--buckets", str(args.buckets)]),
+        "--steps", *args.steps,
     ]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -187,6 +190,9 @@ def main() -> None:
         "--buckets", type=int, help="hash buckets of customer_id (default: sized by the events)"
     )
     parser.add_argument("--driver-memory", default="4g", help="spark.driver.memory")
+    parser.add_argument(
+        "--steps", nargs="+", choices=["snapshot", "scores"], default=["snapshot", "scores"]
+    )
     parser.add_argument("--task", default="churn")
     parser.add_argument("--explain", type=int, default=5)
     parser.add_argument("--trees", type=int, default=100)
