@@ -391,6 +391,7 @@ def plan_from_store(
     as_of: date | None = None,
     method: Method = "auto",
     uplift: bool = True,
+    load: Callable[[str], LoadedUplift] = load_uplift,
 ) -> PlanRun:
     """Plan a campaign from the store's value table of a day.
 
@@ -408,6 +409,9 @@ def plan_from_store(
         The knapsack's method.
     uplift : bool, default True
         Use the registered uplift models (see :func:`plan_values`).
+    load : callable, default :func:`models.registry.load_uplift`
+        Loads an offer's registered uplift model (``POST /v1/targeting`` passes its cache of
+        loaded versions).
 
     Returns
     -------
@@ -421,7 +425,7 @@ def plan_from_store(
     ValueError
         If the budget is negative.
     """
-    day, values, used, notes, chosen = plan_values(store, offers, as_of, uplift)
+    day, values, used, notes, chosen = plan_values(store, offers, as_of, uplift, load)
     for j, offer in enumerate(values.offers):
         if not np.isfinite(values.value[:, j]).any():
             notes.append(f"{offer.name}: no customer is eligible")

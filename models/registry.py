@@ -104,6 +104,7 @@ __all__ = [
     "load_holdout",
     "load_model",
     "load_uplift",
+    "load_uplift_version",
     "log_bundle",
     "log_drift_report",
     "log_holdout",
@@ -117,6 +118,7 @@ __all__ = [
     "register_challenger",
     "register_uplift",
     "set_alias",
+    "uplift_version",
 ]
 
 CHALLENGER: Final = "challenger"
@@ -1035,8 +1037,65 @@ def register_uplift(bundle: UpliftBundle, home: Path, as_of: date) -> LoadedUpli
     return LoadedUplift(bundle=bundle, name=name, version=version, run_id=run.info.run_id)
 
 
+def uplift_version(offer: str, alias: str = CHALLENGER) -> ModelVersion:
+    """Return the registered version of an offer's uplift model that ``alias`` points at.
+
+    Parameters
+    ----------
+    offer : str
+        The offer.
+    alias : str, default :data:`CHALLENGER`
+        The alias to follow.
+
+    Returns
+    -------
+    mlflow.entities.model_registry.ModelVersion
+        The version (``uplift_<offer>``); nothing is downloaded.
+
+    Raises
+    ------
+    ModelNotFoundError
+        If the offer has no uplift model with the alias.
+    """
+    name = uplift_model_name(offer)
+    mv = get_version(name, alias)
+    if mv is None:
+        raise ModelNotFoundError(
+            f"no registered uplift model {name!r} with alias {alias!r}: "
+            "fit one with guanxi campaign uplift"
+        )
+    return mv
+
+
+def load_uplift_version(mv: ModelVersion) -> LoadedUplift:
+    """Download and read one registered uplift model version, its boosters checked.
+
+    Parameters
+    ----------
+    mv : mlflow.entities.model_registry.ModelVersion
+        The version (:func:`uplift_version`).
+
+    Returns
+    -------
+    LoadedUplift
+        The model with its registry identity.
+
+    Raises
+    ------
+    ModelIntegrityError
+        If the boosters' digest is not the one pinned at registration.
+    """
+    number = str(mv.version)
+    bundle = _download_checked(
+        mv.name, number, (mv.tags or {}).get(BOOSTER_DIGEST_TAG), UpliftBundle.load
+    )
+    return LoadedUplift(bundle=bundle, name=mv.name, version=number, run_id=mv.run_id)
+
+
 def load_uplift(offer: str, alias: str = CHALLENGER) -> LoadedUplift:
     """Load an offer's registered uplift model (the latest fit, ``challenger``, by default).
+
+    :func:`uplift_version` then :func:`load_uplift_version`.
 
     Parameters
     ----------
@@ -1057,15 +1116,4 @@ def load_uplift(offer: str, alias: str = CHALLENGER) -> LoadedUplift:
     ModelIntegrityError
         If the boosters' digest is not the one pinned at registration.
     """
-    name = uplift_model_name(offer)
-    mv = get_version(name, alias)
-    if mv is None:
-        raise ModelNotFoundError(
-            f"no registered uplift model {name!r} with alias {alias!r}: "
-            "fit one with guanxi campaign uplift"
-        )
-    number = str(mv.version)
-    bundle = _download_checked(
-        name, number, (mv.tags or {}).get(BOOSTER_DIGEST_TAG), UpliftBundle.load
-    )
-    return LoadedUplift(bundle=bundle, name=name, version=number, run_id=mv.run_id)
+    return load_uplift_version(uplift_version(offer, alias))

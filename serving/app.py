@@ -26,7 +26,7 @@ from serving.middleware import RequestMetricsMiddleware
 from serving.routes import health_router, router
 from serving.settings import Settings, get_settings
 from serving.state import StateHolder
-from serving.targeting import targeting_router
+from serving.targeting import UpliftCache, targeting_router
 from serving.ui import FAVICON, install_ui
 from serving.value_routes import router as value_router
 from serving.workers import RunDir
@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     )
     app.state.audit = AuditLog(settings.home, audit_key, settings.audit_flush_seconds)
     app.state.metrics = Metrics()
+    app.state.uplift_cache = UpliftCache()
     app.dependency_overrides[get_settings] = lambda: settings
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)

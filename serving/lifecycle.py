@@ -63,6 +63,9 @@ def _swap(app: FastAPI, state: ServingState) -> None:
 async def reload_state(app: FastAPI) -> str | None:
     """Load a new state and swap it in; one load at a time.
 
+    A successful load also empties the loaded uplift models
+    (:class:`serving.targeting.UpliftCache`), so ``POST /v1/targeting`` reads them again.
+
     Parameters
     ----------
     app : fastapi.FastAPI
@@ -84,6 +87,7 @@ async def reload_state(app: FastAPI) -> str | None:
             logger.warning("load failed, keeping the current state: %s", reason, exc_info=True)
             return reason
         _swap(app, state)
+        app.state.uplift_cache.clear()  # POST /v1/targeting loads the uplift models again
         return None
 
 

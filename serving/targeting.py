@@ -9,14 +9,20 @@ spend and with churn score alone, and the ``limit`` customers with the most expe
 Planning reads every customer's value, so it needs the ``reviewer`` role. Each customer returned
 is written to the audit log (hashed id, ``targeting:<offer>``, the value table's day, expected
 value). A bad offers file is a 422 naming the offer and field; a day without a value table a 404.
+
+The uplift models are loaded once per registered version: each request asks the registry which
+version an offer's alias points at (one light call) and takes the loaded model from the app's
+:class:`UpliftCache` when that version was loaded before; ``POST /v1/admin/reload`` empties it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
+from cachetools import LRUCache
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,21 +30,91 @@ from pydantic import BaseModel, ConfigDict, Field
 from features.store import TamperedTableError, UnsignedTableError
 from models.offers import OffersFileError, parse_offers
 from models.planning import NoValuesError, plan_from_store
-from models.registry import configure_tracking
+from models.registry import (
+    CHALLENGER,
+    LoadedUplift,
+    configure_tracking,
+    load_uplift_version,
+    uplift_version,
+)
 from serving.deps import Audit, SettingsDep, require_role
 from serving.schemas import Bool, ErrorResponse, Int, Number, ValidationErrorResponse
 from serving.settings import Role
 
 __all__ = [
+    "UPLIFT_CACHE_SIZE",
     "ComparisonRow",
     "PlanRow",
     "SummaryRow",
     "TargetingRequest",
     "TargetingResponse",
+    "UpliftCache",
     "targeting_router",
 ]
 
 logger = logging.getLogger(__name__)
+
+UPLIFT_CACHE_SIZE: Final = 32
+"""Loaded uplift model versions the server keeps (least recently used dropped first)."""
+
+
+class UpliftCache:
+    """Loaded uplift models by registered (name, version), bounded and shared by requests.
+
+    Parameters
+    ----------
+    size : int, default :data:`UPLIFT_CACHE_SIZE`
+        Versions kept; the least recently used is dropped beyond it.
+
+    Notes
+    -----
+    A model is loaded under the cache's lock, so requests arriving together for a version not
+    loaded yet load it once; the registry lookup of the alias happens outside it.
+    """
+
+    def __init__(self, size: int = UPLIFT_CACHE_SIZE) -> None:
+        self._models: LRUCache[tuple[str, str], LoadedUplift] = LRUCache(maxsize=size)
+        self._lock = threading.Lock()
+
+    def load(self, offer: str, alias: str = CHALLENGER) -> LoadedUplift:
+        """Return the offer's uplift model ``alias`` points at, loading it on first use.
+
+        Parameters
+        ----------
+        offer : str
+            The offer.
+        alias : str, default :data:`~models.registry.CHALLENGER`
+            The alias to follow (looked up in the registry on every call).
+
+        Returns
+        -------
+        models.registry.LoadedUplift
+            The loaded version (:func:`models.registry.load_uplift_version`).
+
+        Raises
+        ------
+        models.registry.ModelNotFoundError
+            If the offer has no uplift model with the alias.
+        models.registry.ModelIntegrityError
+            If the boosters' digest is not the one pinned at registration (nothing is kept).
+        """
+        mv = uplift_version(offer, alias)
+        key = (str(mv.name), str(mv.version))
+        with self._lock:
+            loaded = self._models.get(key)
+            if loaded is None:
+                loaded = self._models[key] = load_uplift_version(mv)
+            return loaded
+
+    def clear(self) -> None:
+        """Forget every loaded model (the admin reload)."""
+        with self._lock:
+            self._models.clear()
+
+    def __len__(self) -> int:
+        """Versions held."""
+        return len(self._models)
+
 
 ReviewerKey = Annotated[Role, Depends(require_role(Role.reviewer))]
 
@@ -161,7 +237,13 @@ def targeting(
     configure_tracking(settings.home)  # registered uplift and cross-sell models
     try:
         run = plan_from_store(
-            settings.store(), offers, body.budget, body.as_of, body.method, body.uplift
+            settings.store(),
+            offers,
+            body.budget,
+            body.as_of,
+            body.method,
+            body.uplift,
+            request.app.state.uplift_cache.load,
         )
     except NoValuesError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None

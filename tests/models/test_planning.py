@@ -27,35 +27,35 @@ from training.tracking import experiment_id
 
 DAY = date(2024, 10, 31)
 N = 800
-OFFERS = parse_offers(
-    {
-        "offers": [
-            {
-                "name": "retention_email",
-                "kind": "retention",
-                "channel": "email",
-                "cost": 1.0,
-                "response": {"default": 0.1},
-            },
-            {
-                "name": "cross_sell_accessories",
-                "kind": "cross_sell",
-                "channel": "email",
-                "cost": 0.5,
-                "category": "accessories",
-                "expected_margin": 20.0,
-            },
-        ]
-    }
-)
+OFFERS_DOC = {
+    "offers": [
+        {
+            "name": "retention_email",
+            "kind": "retention",
+            "channel": "email",
+            "cost": 1.0,
+            "response": {"default": 0.1},
+        },
+        {
+            "name": "cross_sell_accessories",
+            "kind": "cross_sell",
+            "channel": "email",
+            "cost": 0.5,
+            "category": "accessories",
+            "expected_margin": 20.0,
+        },
+    ]
+}
+"""The offers file as a document (the body of ``POST /v1/targeting``)."""
+OFFERS = parse_offers(OFFERS_DOC)
 
 
-def _store(home: Path, campaign: bool = True) -> Store:
+def _store(home: Path, campaign: bool = True, key: bytes | None = None) -> Store:
     rng = np.random.default_rng(0)
     ids = [f"C{i:04d}" for i in range(N)]
     recency = rng.uniform(0, 200, N)
     orders = rng.integers(1, 10, N).astype(np.float64)
-    store = Store(home)
+    store = Store(home, key)
     store.write_snapshot(
         pl.DataFrame(
             {

@@ -1,15 +1,28 @@
-"""``POST /v1/targeting``: the hand-computed plan of the ``guanxi target`` tests, over HTTP."""
+"""``POST /v1/targeting``: the hand-computed plan of the ``guanxi target`` tests, over HTTP.
+
+The uplift model cache is checked with the registered uplift model of
+:mod:`tests.models.test_planning`.
+"""
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import pytest
 import yaml
 from fastapi.testclient import TestClient
 
 from features.store import Store
+from models import registry
+from models.planning import fit_campaign_uplift
+from models.uplift import UpliftBundle
+from serving.targeting import UpliftCache
+from tests.models.test_planning import DAY as PLANNING_DAY
+from tests.models.test_planning import OFFERS_DOC, _store
 from tests.pipelines.test_target_cli import DAY, OFFERS, PLAN_COLUMNS, _values
-from tests.serving.conftest import headers
+from tests.serving.conftest import STORE_KEY, headers
 
 
 def _body(budget: float = 3.0, **extra: object) -> dict[str, object]:
@@ -67,3 +80,47 @@ def test_targeting_errors_name_the_field(client: TestClient, settings) -> None: 
     assert missing.status_code == 404 and "guanxi value" in missing.text
     negative = client.post("/v1/targeting", json=_body(-1), headers=headers("reviewer"))
     assert negative.status_code == 422
+
+
+def test_targeting_loads_an_uplift_version_once_until_the_admin_reload(  # type: ignore[no-untyped-def]
+    local_tracking: Path, settings, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _store(local_tracking, key=STORE_KEY.encode())
+    _, bundles, _ = fit_campaign_uplift(store, PLANNING_DAY)
+    registry.register_uplift(bundles[0], local_tracking, PLANNING_DAY)
+    loads: list[Path] = []
+    read = UpliftBundle.load
+
+    def counted(path: Path) -> UpliftBundle:
+        loads.append(path)
+        return read(path)
+
+    monkeypatch.setattr(
+        UpliftBundle, "load", counted
+    )  # the loader every registry load goes through
+    body = {"budget": 100.0, "offers": OFFERS_DOC, "as_of": PLANNING_DAY.isoformat()}
+
+    def plan_notes() -> list[str]:
+        answer = client.post("/v1/targeting", json=body, headers=headers("reviewer"))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["customers"] == 100
+        return list(answer.json()["notes"])
+
+    for _ in range(2):
+        assert any("uplift_retention_email version 1) beats" in n for n in plan_notes())
+    assert len(loads) == 1
+    cache: UpliftCache = client.app.state.uplift_cache  # type: ignore[attr-defined]
+    with ThreadPoolExecutor(4) as pool:  # requests arriving together share the one load
+        assert {m.version for m in pool.map(lambda _: cache.load("retention_email"), range(8))} == {
+            "1"
+        }
+    assert len(loads) == 1
+
+    # a new fit registered as version 2; the admin reload forgets version 1
+    registry.register_uplift(bundles[0], local_tracking, PLANNING_DAY)
+    loads.clear()  # MLflow read the model it logged
+    assert client.post("/v1/admin/reload", headers=headers("admin")).status_code == 200
+    assert len(cache) == 0
+    for _ in range(2):
+        assert any("uplift_retention_email version 2) beats" in n for n in plan_notes())
+    assert len(loads) == 1
