@@ -1043,14 +1043,14 @@ def uplift_version(offer: str, alias: str = CHALLENGER) -> ModelVersion:
     Parameters
     ----------
     offer : str
-        The offer.
+        The offer whose ``uplift_<offer>`` is looked up.
     alias : str, default :data:`CHALLENGER`
-        The alias to follow.
+        The alias to follow (the latest fit by default).
 
     Returns
     -------
     mlflow.entities.model_registry.ModelVersion
-        The version (``uplift_<offer>``); nothing is downloaded.
+        The version; nothing is downloaded.
 
     Raises
     ------
@@ -1107,13 +1107,13 @@ def load_uplift(offer: str, alias: str = CHALLENGER) -> LoadedUplift:
     Returns
     -------
     LoadedUplift
-        The model with its registry identity.
+        The loaded version with its name, number and run.
 
     Raises
     ------
     ModelNotFoundError
-        If the offer has no uplift model with the alias.
+        If the offer has no uplift model with the alias (:func:`uplift_version`).
     ModelIntegrityError
-        If the boosters' digest is not the one pinned at registration.
+        If the boosters' digest differs from the version's pinned one.
     """
     return load_uplift_version(uplift_version(offer, alias))
