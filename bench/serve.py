@@ -175,8 +175,10 @@ def main() -> None:
             _wait(f"http://127.0.0.1:{cold_port}/readyz", cold, Path(tmp) / "cold.log")
             done = 0  # polls in a row answering "all explained" (any worker may answer)
             for _ in range(2400):  # until the background workers have explained everyone
-                models = httpx.get(f"{gx}/v1/models", headers={"X-API-Key": KEY}).json()
-                done = done + 1 if min(models["snapshot"]["explained"].values()) == 1.0 else 0
+                answer = httpx.get(f"{gx}/v1/models", headers={"X-API-Key": KEY})
+                models = answer.json()  # a 503 from a worker still loading counts as not done
+                explained = models.get("snapshot", {}).get("explained", {0: 0.0})
+                done = done + 1 if answer.is_success and min(explained.values()) == 1.0 else 0
                 if done >= 1 + 9 * (args.workers > 1):
                     break
                 time.sleep(0.25)
