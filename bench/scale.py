@@ -11,10 +11,12 @@ champions (``bench._common.register_champions``, fitted on the snapshot of ``--f
 customers, the smallest size by default) in a temporary MLflow store, then runs every (engine,
 size) in its own fresh process:
 
-- **polars**: ``build_snapshot`` of the events read from Parquet (reading is not timed), in
-  ``--buckets`` hash buckets of ``customer_id`` (default ``features.snapshot.buckets_for``: about
-  8M events each, so 1 up to 8M events), then ``score_snapshot`` of ``--task`` with ``--explain``
-  reasons, as ``guanxi score`` does;
+- **polars**: ``build_snapshot`` of the events scanned lazily from Parquet (the scan is timed
+  with the build), in ``--buckets`` hash buckets of ``customer_id`` (default
+  ``features.snapshot.buckets_for``: about 8M events each, so 1 up to 8M events; with more than
+  one, one streaming pass writes the events to temporary Parquet files per bucket and each bucket
+  is built from its own files, so the events are never all in memory), then ``score_snapshot`` of
+  ``--task`` with ``--explain`` reasons, as ``guanxi score`` does;
 - **spark** (``--master``, local mode by default): ``build_snapshot_spark`` reading the same
   Parquet files once, in ``--buckets`` buckets (default ``pipelines.spark.buckets_for``: about 1M
   events each, at least two per core), written to Parquet; then ``score_spark`` of that Parquet
@@ -72,7 +74,9 @@ def _step(name: str, run: Any) -> tuple[Any, dict[str, Any]]:
 def _child(args: argparse.Namespace) -> None:
     """Measure one engine at one size; print the figures as one JSON line."""
 
-    from features.events import read_customers, read_events
+    import polars as pl
+
+    from features.events import read_customers
     from models import registry
     from models.registry import configure_tracking
     from pipelines.sample import DEFAULT_END
@@ -86,15 +90,14 @@ def _child(args: argparse.Namespace) -> None:
         from models.scoring import score_snapshot
 
         now = datetime(DEFAULT_END.year + 1, 1, 1, tzinfo=UTC)
-        events = read_events(folder / "events.parquet", now=now)
+        events = pl.scan_parquet(folder / "events.parquet")  # the generator's: contract-typed
         customers = read_customers(folder / "customers.parquet", now=now)
-        n_events = events.height
-        buckets = buckets_for(events.height) if args.buckets is None else args.buckets
+        n_events = events.select(pl.len()).collect().item()
+        buckets = buckets_for(n_events) if args.buckets is None else args.buckets
         snapshot, figures = _step(
             "snapshot", lambda: build_snapshot(events, customers, DEFAULT_END, buckets=buckets)
         )
         steps.append({**figures, "buckets": buckets})
-        del events
         if "scores" in args.steps:
             _, figures = _step(
                 "scores", lambda: score_snapshot(bundle, snapshot, explain_k=args.explain)

@@ -14,8 +14,10 @@ Missing values follow the registry: a customer without events of a family gets t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 
@@ -77,6 +79,7 @@ def build_snapshot(
     as_of: date,
     categories: Sequence[str] | None = None,
     buckets: int = 1,
+    on_bucket: Callable[[int, int], None] | None = None,
 ) -> pl.DataFrame:
     """Build the feature snapshot of every customer as of a calendar day.
 
@@ -100,6 +103,12 @@ def build_snapshot(
         customers rows filtered from the inputs), so the working memory is that of one bucket;
         the categories are those of all the events and the RFM scores rank every customer, as
         with one bucket, so the result is the same. :func:`buckets_for` sizes it by the events.
+        Events given as a ``LazyFrame`` (e.g. ``polars.scan_parquet``) are never held whole:
+        one streaming pass writes them to temporary Parquet files partitioned by bucket, and
+        each bucket is then built from its own files; a ``DataFrame`` is split in memory.
+    on_bucket : callable, optional
+        With ``buckets > 1``, called after each bucket with the buckets built so far and
+        ``buckets`` (e.g. to advance a progress bar).
 
     Returns
     -------
@@ -123,7 +132,7 @@ def build_snapshot(
     names = category_names(seen)
     cats = sorted(set(names.values())) if categories is None else category_slugs(categories)
     if buckets > 1:
-        return _by_bucket(events, customers, as_of, cats, buckets)
+        return _by_bucket(events, customers, as_of, cats, buckets, on_bucket)
     profile = profile_features(customers, as_of)
     extras = [c for c in profile.columns if c != ID and not is_feature(c)]
     families = (
@@ -173,22 +182,42 @@ def _by_bucket(
     as_of: date,
     categories: list[str],
     buckets: int,
+    on_bucket: Callable[[int, int], None] | None,
 ) -> pl.DataFrame:
     """Build each hash bucket of ``customer_id`` apart, then rank every customer's RFM."""
     bucket = (pl.col(ID).hash() % buckets).alias(_BUCKET)
-    events = events.with_columns(bucket)
     people = None if customers is None else customers.lazy().with_columns(bucket)
-    parts = []
-    for b in range(buckets):
-        mine = pl.col(_BUCKET) == b
-        parts.append(
-            build_snapshot(
-                events.filter(mine).drop(_BUCKET),
-                None if people is None else people.filter(mine).drop(_BUCKET),
-                as_of,
-                categories,
+    with tempfile.TemporaryDirectory(prefix="guanxi-buckets-") as spill:
+        if isinstance(events, pl.LazyFrame):
+            events.with_columns(bucket).sink_parquet(
+                pl.PartitionBy(spill, key=_BUCKET, include_key=False),
+                compression="lz4",
+                mkdir=True,
+            )  # one streaming pass; each bucket is then read from its own files
+            empty = events.clear()
+            split = {
+                b: pl.scan_parquet(folder / "*.parquet", hive_partitioning=False)
+                if (folder := Path(spill) / f"{_BUCKET}={b}").is_dir()
+                else empty
+                for b in range(buckets)
+            }
+        else:
+            tagged = events.with_columns(bucket)
+            split = {
+                b: tagged.lazy().filter(pl.col(_BUCKET) == b).drop(_BUCKET) for b in range(buckets)
+            }
+        parts = []
+        for b in range(buckets):
+            parts.append(
+                build_snapshot(
+                    split[b],
+                    None if people is None else people.filter(pl.col(_BUCKET) == b).drop(_BUCKET),
+                    as_of,
+                    categories,
+                )
             )
-        )
+            if on_bucket is not None:
+                on_bucket(b + 1, buckets)
     snapshot = pl.concat(parts).sort(ID)
     has_orders = pl.col("orders_total") > 0  # the rows order_features scores
     return snapshot.with_columns(

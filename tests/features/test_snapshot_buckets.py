@@ -53,13 +53,39 @@ def test_buckets_give_the_one_piece_snapshot(sample: Path, buckets: int) -> None
     )
 
 
+@pytest.mark.parametrize("buckets", [2, 5])
+def test_buckets_read_from_disk_give_the_in_memory_snapshot(sample: Path, buckets: int) -> None:
+    """Scanned events are split to Parquet files per bucket and each bucket read back alone."""
+    events = read_events(sample / "events.parquet", now=NOW)
+    customers = read_customers(sample / "customers.parquet", now=NOW)
+    whole = build_snapshot(events, customers, SAMPLE_AS_OF)
+    seen: list[tuple[int, int]] = []
+    got = build_snapshot(
+        pl.scan_parquet(sample / "events.parquet"),
+        customers.lazy(),
+        SAMPLE_AS_OF,
+        buckets=buckets,
+        on_bucket=lambda done, total: seen.append((done, total)),
+    )
+    assert seen == [(b, buckets) for b in range(1, buckets + 1)]
+    assert got.height == whole.height > 300
+    assert_same(got, whole)
+    # the in-memory split reports its buckets too
+    seen.clear()
+    build_snapshot(
+        events, customers, SAMPLE_AS_OF, buckets=buckets, on_bucket=lambda *p: seen.append(p)
+    )
+    assert seen == [(b, buckets) for b in range(1, buckets + 1)]
+
+
 @settings(max_examples=40, deadline=None)
 @given(rows=st.lists(row, max_size=30), buckets=st.integers(2, 8))
 def test_any_events_any_buckets(rows: list[dict[str, object]], buckets: int) -> None:
     events = frame(rows)
-    assert_same(
-        build_snapshot(events, None, AS_OF, buckets=buckets), build_snapshot(events, None, AS_OF)
-    )
+    whole = build_snapshot(events, None, AS_OF)
+    assert_same(build_snapshot(events, None, AS_OF, buckets=buckets), whole)
+    # lazy events go through Parquet files per bucket (some buckets get none, or all do)
+    assert_same(build_snapshot(events.lazy(), None, AS_OF, buckets=buckets), whole)
 
 
 def test_bucket_count_checked_and_sized_by_events() -> None:
