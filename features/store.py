@@ -77,6 +77,7 @@ from typing import Any, Final, Self
 
 import polars as pl
 import polars.selectors as cs
+import pyarrow.parquet as pq
 
 from features.contracts import FEATURE_SET_VERSION
 
@@ -109,6 +110,9 @@ MANIFEST_SUFFIX: Final = ".manifest.json"
 HISTORY_ROW_GROUP: Final = 16_384
 """Rows per Parquet row group of a history file: what one customer lookup reads at most (plus a
 second group when the customer's rows straddle two)."""
+
+_HISTORY_CHUNK: Final = 64 * HISTORY_ROW_GROUP
+"""Rows of a history file gathered and written at a time (whole row groups)."""
 
 _TEMP: Final = re.compile(r"^\..+\.(?P<pid>\d+)\.[0-9a-f]+\.tmp$")
 _SNAPSHOT: Final = re.compile(r"^as_of=(?P<day>\d{4}-\d{2}-\d{2})\.parquet$")
@@ -926,11 +930,23 @@ class Store:
             The history file, sorted by ``customer_id`` then ``ts``, in row groups of
             :data:`HISTORY_ROW_GROUP` rows with statistics.
         """
-        rows = events.filter(pl.col("ts").dt.date() <= as_of).sort("customer_id", "ts")
-        return atomic_write(
-            self.history_path(as_of),
-            lambda p: rows.write_parquet(p, row_group_size=HISTORY_ROW_GROUP, statistics=True),
-        )
+        order = (
+            events.lazy()
+            .select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), "customer_id", "ts")
+            .filter(pl.col("ts").dt.date() <= as_of)
+            .sort("customer_id", "ts")
+            .collect()
+            .get_column("row")
+        )  # the row order alone: the events are not copied whole to be sorted
+
+        def write(path: Path) -> None:
+            schema = events.head(0).to_arrow().schema
+            with pq.ParquetWriter(path, schema, compression="zstd") as out:
+                for lo in range(0, max(order.len(), 1), _HISTORY_CHUNK):
+                    chunk = events[order.slice(lo, _HISTORY_CHUNK)].to_arrow()
+                    out.write_table(chunk.cast(schema), row_group_size=HISTORY_ROW_GROUP)
+
+        return atomic_write(self.history_path(as_of), write)
 
     def read_history(self, as_of: date, customer_id: str) -> pl.DataFrame | None:
         """Read one customer's events of a snapshot day.

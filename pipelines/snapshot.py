@@ -1,9 +1,10 @@
 """``guanxi features build`` and ``guanxi features export``: feature snapshots in the store.
 
 ``build`` validates the inputs (nothing is written when they have errors), builds the snapshot
-with :func:`features.snapshot.build_snapshot` (``--engine spark``: the same function per hash
-bucket on Spark, :func:`pipelines.spark.snapshot_with_spark`) and stores it atomically under
-``GUANXI_HOME``.
+with :func:`features.snapshot.build_snapshot` in hash buckets of ``customer_id`` sized by the
+events (:func:`features.snapshot.buckets_for`, with a progress bar per bucket; ``--engine spark``:
+the same function per hash bucket on Spark, :func:`pipelines.spark.snapshot_with_spark`) and
+stores it atomically under ``GUANXI_HOME``.
 ``export`` copies a stored snapshot to a CSV or Parquet file, also atomically.
 """
 
@@ -13,12 +14,21 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Final
 
+import polars as pl
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
 from features.events import EventsValidationError, Problem
-from features.snapshot import build_snapshot
+from features.snapshot import buckets_for, build_snapshot
 from features.store import SnapshotNotFoundError, Store, atomic_write
 from pipelines import connectors
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
@@ -65,17 +75,17 @@ def build_command(
     _stop_on_errors(out, problems)
     assert loaded is not None
     customer_frame = loaded_customers.frame if loaded_customers is not None else None
-    with status.status(f"Building features as of {day} from {loaded.frame.height:,} events..."):
-        try:
-            if engine == "spark":
-                from pipelines.spark import snapshot_with_spark
+    try:
+        if engine == "spark":
+            from pipelines.spark import snapshot_with_spark
 
+            with status.status(f"Building features as of {day} on Spark..."):
                 snapshot = snapshot_with_spark(loaded.frame, customer_frame, day, spark_master)
-            else:
-                snapshot = build_snapshot(loaded.frame, customer_frame, day)
-        except ValueError as error:
-            out.print(Text(f"cannot build the snapshot: {error}", style="red"))
-            raise typer.Exit(1) from error
+        else:
+            snapshot = _build_in_buckets(loaded.frame, customer_frame, day, status)
+    except ValueError as error:
+        out.print(Text(f"cannot build the snapshot: {error}", style="red"))
+        raise typer.Exit(1) from error
     with status.status("Writing the snapshot..."):
         info = Store(get_settings().home).write_snapshot(
             snapshot,
@@ -86,6 +96,31 @@ def build_command(
         )
     shape = f"{info.rows:,} customers, {snapshot.width} columns"
     out.print(Text(f"snapshot as of {day}: {shape} -> {info.path}", style="green"))
+
+
+def _build_in_buckets(
+    events: pl.DataFrame, customers: pl.DataFrame | None, day: dt.date, status: Console
+) -> pl.DataFrame:
+    """Build the snapshot in hash buckets of ``customer_id`` sized by the events, with a bar."""
+    buckets = buckets_for(events.height)
+    progress = Progress(
+        TextColumn(f"building features as of {day} from {events.height:,} events"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("buckets"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=status,
+    )
+    with progress:
+        task = progress.add_task("buckets", total=buckets)
+        return build_snapshot(
+            events,
+            customers,
+            day,
+            buckets=buckets,
+            on_bucket=lambda done, _: progress.update(task, completed=done),
+        )
 
 
 def _stop_on_errors(out: Console, problems: list[Problem]) -> None:

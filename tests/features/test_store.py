@@ -277,3 +277,43 @@ def test_value_tables_round_trip_with_their_metadata(tmp_path: Path) -> None:
     stored = store.read_values(DAY2)
     assert stored is not None and stored.equals(frame)
     assert json.loads(pl.read_parquet_metadata(info.path)[METADATA_KEY])["run_id"] == "abc123"
+
+
+def test_history_written_in_chunks_is_sorted_and_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gathered and written a few rows at a time, the history is every event up to the day."""
+    from datetime import UTC, datetime, timedelta
+
+    from features import store as store_module
+    from features.contracts import event_schema
+
+    monkeypatch.setattr(store_module, "_HISTORY_CHUNK", 4)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    events = (
+        pl.DataFrame(
+            {
+                "customer_id": [f"c{(7 * i) % 5}" for i in range(23)],
+                "ts": [start + timedelta(days=(11 * i) % 17) for i in range(23)],
+                "event_type": ["visit"] * 23,
+            }
+        )
+        .with_columns(
+            pl.lit(None, dtype).alias(name)
+            for name, dtype in event_schema().items()
+            if name not in ("customer_id", "ts", "event_type")
+        )
+        .select(list(event_schema()))
+    )
+    day = date(2024, 1, 12)
+    store = Store(tmp_path)
+    written = pl.read_parquet(store.write_history(events, day))
+    expected = events.filter(pl.col("ts").dt.date() <= day).sort("customer_id", "ts")
+    assert written.schema == expected.schema
+    assert written.height == expected.height == 17
+    assert written.select("customer_id", "ts").equals(expected.select("customer_id", "ts"))
+    c3 = store.read_history(day, "c3")
+    assert c3 is not None and c3["ts"].is_sorted() and set(c3["customer_id"]) == {"c3"}
+    # no events up to the day: an empty history, still readable
+    early = pl.read_parquet(store.write_history(events, date(2023, 12, 31)))
+    assert early.height == 0 and early.schema == expected.schema

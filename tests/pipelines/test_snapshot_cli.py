@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import typer
+from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from features.contracts import event_schema
@@ -72,15 +73,37 @@ def test_build_stores_the_snapshot(home: Path) -> None:
 def test_build_passes_validated_frames(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, object] = {}
 
-    def fake(events: pl.DataFrame, customers: pl.DataFrame | None, as_of: date) -> pl.DataFrame:
+    def fake(
+        events: pl.DataFrame, customers: pl.DataFrame | None, as_of: date, **options: object
+    ) -> pl.DataFrame:
         seen.update(schema=events.schema, customers=customers, as_of=as_of)
+        seen["buckets"] = options["buckets"]
         return pl.DataFrame({"customer_id": ["c1"], "as_of": [as_of]})
 
     monkeypatch.setattr(snapshot, "build_snapshot", fake)
     code, output = build()
     assert code == 0, output
-    assert seen == {"schema": pl.Schema(event_schema()), "customers": None, "as_of": DAY}
+    assert seen == {
+        "schema": pl.Schema(event_schema()),
+        "customers": None,
+        "as_of": DAY,
+        "buckets": 1,  # buckets_for: a few events make one bucket
+    }
     assert Store(home).read_snapshot().height == 1
+
+
+def test_build_in_buckets_stores_the_same_snapshot(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the events over several buckets the stored snapshot is the one-bucket one."""
+    code, output = build("--customers", str(CUSTOMERS))
+    assert code == 0, output
+    whole = Store(home).read_snapshot(DAY)
+    monkeypatch.setattr(snapshot, "buckets_for", lambda n_events: 3)
+    code, output = build("--customers", str(CUSTOMERS))
+    assert code == 0, output
+    assert "3/3" in output  # the progress bar per bucket ends on the last one
+    assert_frame_equal(Store(home).read_snapshot(DAY), whole)
 
 
 def test_invalid_input_writes_nothing(home: Path, tmp_path: Path) -> None:
