@@ -114,13 +114,15 @@ def _build_in_buckets(
     )
     with progress:
         task = progress.add_task("buckets", total=buckets)
-        return build_snapshot(
+        snapshot = build_snapshot(
             events,
             customers,
             day,
             buckets=buckets,
             on_bucket=lambda done, _: progress.update(task, completed=done),
         )
+        progress.update(task, completed=buckets)  # one bucket reports no progress of its own
+    return snapshot
 
 
 def _stop_on_errors(out: Console, problems: list[Problem]) -> None:

@@ -57,6 +57,7 @@ def test_build_stores_the_snapshot(home: Path) -> None:
     assert frame["customer_id"].to_list() == ["c1", "c2", "c3"]
     assert "loyalty_tier" in frame.columns
     assert f"snapshot as of 2024-03-31: 3 customers, {frame.width} columns" in output
+    assert "1/1 buckets" in output
     assert str(store.snapshot_path(DAY)) in output.replace("\n", "")
     info = store.snapshot_info(DAY)
     assert info.events is not None
@@ -102,7 +103,7 @@ def test_build_in_buckets_stores_the_same_snapshot(
     monkeypatch.setattr(snapshot, "buckets_for", lambda n_events: 3)
     code, output = build("--customers", str(CUSTOMERS))
     assert code == 0, output
-    assert "3/3" in output  # the progress bar per bucket ends on the last one
+    assert "3/3 buckets" in output  # the progress bar per bucket ends on the last one
     assert_frame_equal(Store(home).read_snapshot(DAY), whole)
 
 
