@@ -27,14 +27,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import TextColumn
 
 from features.contracts import (
     CHANNELS,
@@ -44,6 +37,7 @@ from features.contracts import (
     EVENT_TYPES,
     Column,
 )
+from pipelines.progress import progress_bar
 
 __all__ = [
     "BLOCK_SIZE",
@@ -1037,14 +1031,10 @@ def sample_command(
 ) -> None:
     """Write realistic sample events and customers (see docs/sample-data.md)."""
     console = Console(stderr=True)
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
+    progress = progress_bar(
+        console,
+        "[progress.description]{task.description}",
         TextColumn("{task.fields[events]:,} events"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
     )
     with progress:
         task = progress.add_task("simulating", total=None, events=0)

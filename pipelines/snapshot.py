@@ -17,14 +17,7 @@ from typing import Annotated, Final
 import polars as pl
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import TextColumn
 from rich.text import Text
 
 from features.events import EventsValidationError, Problem
@@ -32,6 +25,7 @@ from features.snapshot import buckets_for, build_snapshot
 from features.store import SnapshotNotFoundError, Store, atomic_write
 from pipelines import connectors
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
+from pipelines.progress import progress_bar
 from pipelines.validate import print_problems
 from serving.settings import get_settings
 
@@ -103,14 +97,10 @@ def _build_in_buckets(
 ) -> pl.DataFrame:
     """Build the snapshot in hash buckets of ``customer_id`` sized by the events, with a bar."""
     buckets = buckets_for(events.height)
-    progress = Progress(
-        TextColumn(f"building features as of {day} from {events.height:,} events"),
-        BarColumn(),
-        MofNCompleteColumn(),
+    progress = progress_bar(
+        status,
+        f"building features as of {day} from {events.height:,} events",
         TextColumn("buckets"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=status,
     )
     with progress:
         task = progress.add_task("buckets", total=buckets)
