@@ -14,6 +14,10 @@ connection's peer address, or the proxy's ``X-Forwarded-For`` with ``guanxi serv
 
 They are ``async`` functions that never block, so FastAPI runs them on the event loop instead of
 sending each to its thread pool.
+
+A customer id is any text (the contract says a string), so routes take it as
+``{customer_id:customer}`` (:class:`CustomerIdConvertor`): unlike Starlette's default it matches a
+``/`` (sent as ``%2F``, which the server decodes before routing) and unlike ``:path`` a newline.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader
+from starlette.convertors import Convertor, register_url_convertor
 
 from serving.audit import AuditLog
 from serving.metrics import Metrics
@@ -42,6 +47,7 @@ __all__ = [
     "Audit",
     "Backoff",
     "CurrentState",
+    "CustomerIdConvertor",
     "Holder",
     "KeyRing",
     "LoginRequiredError",
@@ -59,6 +65,26 @@ __all__ = [
     "require_role",
     "reviewer_role",
 ]
+
+
+class CustomerIdConvertor(Convertor[str]):
+    """A path segment holding a customer id: any non-empty text, ``/`` and newlines included.
+
+    It must be the path's last parameter followed by fixed text (``/scores``) or the path's end.
+    """
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        """Return the id as it was sent (already percent-decoded by the server)."""
+        return value
+
+    def to_string(self, value: str) -> str:
+        """Return the id for a URL path (the caller quotes it)."""
+        return value
+
+
+register_url_convertor("customer", CustomerIdConvertor())
 
 API_KEY_HEADER = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="API key; its role decides what it may do."

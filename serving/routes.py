@@ -122,7 +122,7 @@ def _record(
 
 
 @router.get(
-    "/customers/{customer_id}/scores",
+    "/customers/{customer_id:customer}/scores",
     response_model=CustomerScores,
     responses={404: {"model": ErrorResponse, "description": "Customer not in the snapshot."}},
     summary="Scores and reasons of one customer of the loaded snapshot",

@@ -142,7 +142,7 @@ def record_values(
 
 
 @router.get(
-    "/customers/{customer_id}/value",
+    "/customers/{customer_id:customer}/value",
     response_model=CustomerValue,
     responses=_NOT_LOADED,
     summary="One customer's value: P(alive), expected purchases, CLV two ways, tier, risk",

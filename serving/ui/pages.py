@@ -496,7 +496,7 @@ def _task_view(task: str, score: TaskScore) -> _TaskView:
     return _TaskView(task, score, score.base_probability, chart, others, points)
 
 
-@router.get("/customers/{customer_id}", response_class=HTMLResponse)
+@router.get("/customers/{customer_id:customer}", response_class=HTMLResponse)
 def customer(request: Request, role: Reviewer, state: PageState, customer_id: str) -> HTMLResponse:
     """Show a customer's scores, waterfalls and grouped reasons beside their history."""
     position = state.positions([customer_id])

@@ -7,7 +7,9 @@ import hmac
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import polars as pl
@@ -17,6 +19,7 @@ from fastapi.testclient import TestClient
 from models.artifact import ModelBundle
 from models.tasks import model_frame, task_names
 from serving.app import create_app
+from serving.state import LoadedSnapshot
 from tests.serving.conftest import (
     AS_OF,
     AUDIT_KEY,
@@ -98,6 +101,25 @@ def test_unknown_customer_is_404_without_echo(client: TestClient) -> None:
     r = client.get("/v1/customers/nobody-here-42/scores", headers=headers())
     assert r.status_code == 404
     assert "nobody-here-42" not in r.text
+
+
+def test_a_customer_id_with_a_slash_is_served(
+    tmp_path: Path, source: StaticSource, loaded_snapshot: LoadedSnapshot
+) -> None:
+    odd = "shop/7 #1?x"
+    frame = loaded_snapshot.frame.with_columns(pl.col("customer_id").replace("c001", odd))
+    renamed = StaticSource(models=source.models, snapshot=replace(loaded_snapshot, frame=frame))
+    with (
+        TestClient(create_app(make_settings(tmp_path / "home"), renamed)) as c,
+        TestClient(create_app(make_settings(tmp_path / "plain"), source)) as plain,
+    ):
+        wait_ready(c)
+        wait_ready(plain)
+        r = c.get(f"/v1/customers/{quote(odd, safe='')}/scores", headers=headers())
+        assert r.status_code == 200, r.text
+        assert r.json()["customer_id"] == odd
+        expected = plain.get("/v1/customers/c001/scores", headers=headers()).json()["scores"]
+        assert r.json()["scores"] == expected
 
 
 def test_auth_401_and_403(client: TestClient) -> None:

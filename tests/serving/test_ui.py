@@ -378,6 +378,13 @@ def test_unknown_customer_is_a_404_page(ui: TestClient) -> None:
     assert r.status_code == 404 and "Customer not found" in r.text
 
 
+def test_a_customer_id_with_a_slash_reaches_the_customer_page(ui: TestClient) -> None:
+    login(ui)
+    for sent, shown in [("shop%2F7", "shop/7"), ("a%0Ab", "a\\nb")]:
+        r = ui.get(f"/ui/customers/{sent}")
+        assert r.status_code == 404 and f"No customer &#39;{shown}&#39;" in r.text
+
+
 def test_customer_list_filters_sorts_and_pages(ui: TestClient, world: UIWorld) -> None:
     login(ui)
     first = ui.get("/ui/customers")
