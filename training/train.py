@@ -200,6 +200,24 @@ def _say(progress: Callable[[str], None] | None, message: str) -> None:
         progress(message)
 
 
+PREDICT_ROWS = 200_000
+"""Rows predicted at a time on the held-out and population rows (:func:`_batched`)."""
+
+
+def _batched(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+    """Predict :data:`PREDICT_ROWS` rows at a time and concatenate, for a row-wise ``predict``.
+
+    The values are those of one call on every row; the predictor's own copies of its input
+    (XGBoost's float32 matrix, the logistic pipeline's imputed and scaled arrays) are made of a
+    batch at a time, not of millions of held-out rows at once.
+    """
+    if len(X) <= PREDICT_ROWS:
+        return predict(X)
+    return np.concatenate(
+        [predict(X.iloc[lo : lo + PREDICT_ROWS]) for lo in range(0, len(X), PREDICT_ROWS)]
+    )
+
+
 def _matrix(data: TaskData, ranking: bool = False) -> xgb.DMatrix:
     """XGBoost matrix of a split; for a ranking objective one query per (cutoff, customer).
 
@@ -408,24 +426,33 @@ def train_task(
         f"{task}: {plan.describe()}; training cutoffs {plan.train[0]}..{plan.train[-1]} "
         f"({len(plan.train)})",
     )
-    held, names = build_task_data(
-        events,
-        customers,
-        task,
-        plan.all[len(plan.train) :],
-        horizon,
-        categories=categories,
-        active_days=cfg.active_days,
-        value_inputs=cfg.value_inputs,
-        max_customers=cfg.max_customers,
-        seed=cfg.seed,
-    )
+    held_out = plan.all[len(plan.train) :]
+
+    def held(cutoff: date, names: list[str] | None = None) -> tuple[TaskData, list[str]]:
+        # one held-out cutoff's rows, seeded as in one build_task_data call over ``held_out``
+        return build_task_data(
+            events,
+            customers,
+            task,
+            [cutoff],
+            horizon,
+            categories=categories,
+            active_days=cfg.active_days,
+            feature_names=names,
+            value_inputs=cfg.value_inputs,
+            max_customers=cfg.max_customers,
+            seed=cfg.seed + held_out.index(cutoff),
+        )
+
     if plan.mode == "customer":
-        in_test = holdout_groups(held.X.index.get_level_values("customer_id").to_numpy(), cfg.seed)
-        valid, test = held.where(~in_test), held.where(in_test)
+        rows, names = held(plan.test)
+        in_test = holdout_groups(rows.X.index.get_level_values("customer_id").to_numpy(), cfg.seed)
+        valid, test = rows.where(~in_test), rows.where(in_test)
+        del rows  # split into copies; not kept beside them while the training rows are built
     else:
-        valid, test = held.at([plan.validation]), held.at([plan.test])
-    del held  # split into copies; not kept beside them while the training rows are built
+        # each cutoff built on its own: never both beside their concatenation or its split
+        test, names = held(plan.test)
+        valid, _ = held(plan.validation, names)
     train, _ = build_task_data(
         events,
         customers,
@@ -459,7 +486,7 @@ def train_task(
     logistic = logistic_pipeline(seed=cfg.seed).fit(
         train.X, train.y, logistic__sample_weight=train.weight
     )
-    logistic_p = logistic.predict_proba(test.X)[:, 1]
+    logistic_p = _batched(lambda rows: logistic.predict_proba(rows)[:, 1], test.X)
     metrics = {
         name: spec.evaluate(test.y, score, proba, test.X.index)
         for name, (score, proba) in scored.items()
@@ -495,18 +522,18 @@ def train_task(
         kind=spec.kind,
     )
     calibration, calibration_brier = choose_calibration(
-        bundle.predict_margin(valid.X),
+        _batched(bundle.predict_margin, valid.X),
         valid.y,
         valid.X.index.get_level_values("customer_id").to_numpy(),
     )
-    test_margin = bundle.predict_margin(test.X)
+    test_margin = _batched(bundle.predict_margin, test.X)
     fitted_p = apply_calibration(calibration, test_margin)
     season = _season_correction(
         _SeasonInputs(events, customers, task, horizon, categories, cfg, first_day, plan, as_of),
         fitted_p,
         float(valid.y.mean()),
         float(test.y.mean()),
-        lambda rows: apply_calibration(calibration, bundle.predict_margin(rows)),
+        lambda rows: apply_calibration(calibration, _batched(bundle.predict_margin, rows)),
         names,
     )
     link = {"shift_link": season["link"]}

@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
+from features.contracts import EVENT_TYPES
 from features.snapshot import build_snapshot
 from models.artifact import ModelBundle
 from models.labels import known_customers, order_categories
@@ -20,7 +22,7 @@ from models.metrics import ranked_grade, top_k_metrics
 from models.tasks import get_task, task_names
 from pipelines.sample import _POPULARITY, CATEGORIES, CATEGORY_AFFINITY
 from tests.training.conftest import AS_OF, load_sample
-from training.datasets import InsufficientDataError
+from training.datasets import InsufficientDataError, build_task_data, compact_events
 from training.train import TrainConfig, TrainResult, train_task
 
 FAST = TrainConfig(trials=3, seed=1, nthread=1, shap_rows=200)
@@ -305,3 +307,50 @@ def test_a_ranking_objective_is_calibrated_into_probabilities(
     )
     with pytest.raises(ValueError, match="churn is not"):
         train_task(events, customers, "churn", AS_OF, 90, config)
+
+
+def test_held_out_predictions_in_batches_give_the_same_metrics(
+    churn: tuple[TrainResult, list],
+    small_sample: tuple[pl.DataFrame, pl.DataFrame],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Validation, test and population rows predicted 97 at a time: the same model and figures."""
+    events, customers = small_sample
+    whole, _ = churn
+    assert len(whole.holdout.y) > 3 * 97
+    monkeypatch.setattr("training.train.PREDICT_ROWS", 97)
+    batched = train_task(events, customers, "churn", AS_OF, 90, FAST)
+    assert batched.bundle.calibration == whole.bundle.calibration
+    for model, figures in whole.metrics.items():
+        assert batched.metrics[model] == pytest.approx(figures, rel=1e-12, nan_ok=True), model
+
+
+@pytest.mark.parametrize("task", task_names())
+def test_compact_events_give_the_same_rows_and_rules(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame], task: str
+) -> None:
+    """event_type and channel as enums (as ``guanxi train`` holds them): the same training data."""
+    events, customers = small_sample
+    compact = compact_events(events)
+    assert compact.schema["event_type"] == pl.Enum(list(EVENT_TYPES))
+    assert compact["event_type"].cast(pl.String).equals(events["event_type"])
+    assert compact["channel"].cast(pl.String).equals(events["channel"])
+    assert compact.estimated_size() < events.estimated_size()
+    cutoffs = [date(2025, 3, 6), date(2025, 6, 4)]
+    rows = [
+        build_task_data(ev, customers, task, cutoffs, 90, max_customers=900, seed=3)
+        for ev in (events, compact)
+    ]
+    (text, names), (enum, enum_names) = rows
+    assert enum_names == names
+    pd.testing.assert_frame_equal(enum.X, text.X, rtol=1e-12)
+    np.testing.assert_array_equal(enum.y, text.y)
+    np.testing.assert_array_equal(enum.weight, text.weight)
+    for baseline in get_task(task).rules:
+        got, expected = (
+            clone(baseline.rule)
+            .fit(text.X, text.y, sample_weight=text.weight, events=ev)
+            .decision_function(text.X, events=ev)
+            for ev in (compact, events)
+        )
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
