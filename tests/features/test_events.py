@@ -15,6 +15,7 @@ from features.events import (
     MAX_LISTED_ROWS,
     EventsValidationError,
     Problem,
+    _exact_duplicates,
     load_customers,
     load_events,
     read_customers,
@@ -432,3 +433,11 @@ def test_valid_frames_round_trip_through_csv(
     path = tmp_path_factory.mktemp("rt") / "events.csv"
     frame.write_csv(path)
     assert read_events(path, now=NOW).equals(frame)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", None]), st.integers(0, 2)), max_size=40))
+def test_exact_duplicates_flag_every_repeat_after_the_first(rows: list[tuple]) -> None:
+    """The sorted-hash search flags what comparing whole rows does: each repeat, not the first."""
+    frame = pl.DataFrame(rows, schema={"x": pl.String, "y": pl.Int64}, orient="row")
+    expected = [row in rows[:i] for i, row in enumerate(rows)]
+    assert _exact_duplicates(frame).to_list() == expected
