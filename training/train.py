@@ -428,45 +428,33 @@ def train_task(
     )
     held_out = plan.all[len(plan.train) :]
 
-    def held(cutoff: date, names: list[str] | None = None) -> tuple[TaskData, list[str]]:
-        # one held-out cutoff's rows, seeded as in one build_task_data call over ``held_out``
+    def rows(
+        cutoffs: tuple[date, ...], names: list[str] | None, seed: int, cap: int | None = None
+    ) -> tuple[TaskData, list[str]]:
         return build_task_data(
             events,
             customers,
             task,
-            [cutoff],
+            cutoffs,
             horizon,
             categories=categories,
             active_days=cfg.active_days,
             feature_names=names,
-            value_inputs=cfg.value_inputs,
+            max_rows_per_cutoff=cap,
             max_customers=cfg.max_customers,
-            seed=cfg.seed + held_out.index(cutoff),
+            seed=seed,
+            value_inputs=cfg.value_inputs,
         )
 
+    # each held-out cutoff built on its own, seeded as in one build over ``held_out``: never
+    # both beside their concatenation or its split
+    test, names = rows((plan.test,), None, cfg.seed + held_out.index(plan.test))
     if plan.mode == "customer":
-        rows, names = held(plan.test)
-        in_test = holdout_groups(rows.X.index.get_level_values("customer_id").to_numpy(), cfg.seed)
-        valid, test = rows.where(~in_test), rows.where(in_test)
-        del rows  # split into copies; not kept beside them while the training rows are built
+        in_test = holdout_groups(test.X.index.get_level_values("customer_id").to_numpy(), cfg.seed)
+        valid, test = test.where(~in_test), test.where(in_test)
     else:
-        # each cutoff built on its own: never both beside their concatenation or its split
-        test, names = held(plan.test)
-        valid, _ = held(plan.validation, names)
-    train, _ = build_task_data(
-        events,
-        customers,
-        task,
-        plan.train,
-        horizon,
-        categories=categories,
-        active_days=cfg.active_days,
-        feature_names=names,
-        max_rows_per_cutoff=cfg.max_rows_per_cutoff,
-        max_customers=cfg.max_customers,
-        seed=cfg.seed,
-        value_inputs=cfg.value_inputs,
-    )
+        valid, _ = rows((plan.validation,), names, cfg.seed + held_out.index(plan.validation))
+    train, _ = rows(plan.train, names, cfg.seed, cfg.max_rows_per_cutoff)
     for split, data, days in (
         ("train", train, plan.train),
         ("validation", valid, (plan.validation,)),
