@@ -449,32 +449,36 @@ def train_task(
     # each held-out cutoff built on its own, seeded as in one build over ``held_out``: never
     # both beside their concatenation or its split
     test, names = rows((plan.test,), None, cfg.seed + held_out.index(plan.test))
+    valid: TaskData | None = None
     if plan.mode == "customer":
         in_test = holdout_groups(test.X.index.get_level_values("customer_id").to_numpy(), cfg.seed)
         valid, test = test.where(~in_test), test.where(in_test)
-    else:
-        valid, _ = rows((plan.validation,), names, cfg.seed + held_out.index(plan.validation))
     train, _ = rows(plan.train, names, cfg.seed, cfg.max_rows_per_cutoff)
-    for split, data, days in (
-        ("train", train, plan.train),
-        ("validation", valid, (plan.validation,)),
-        ("test", test, (plan.test,)),
-    ):
+    for split, data, days in (("train", train, plan.train), ("test", test, (plan.test,))):
         check_split(
             split, data.y, days, min_rows=cfg.min_customers, min_positives=cfg.min_positives
         )
-    missing = missing_summary(test.X)
-    _say(
-        progress,
-        f"{task}: rows train {len(train.y)}, validation {len(valid.y)}, test {len(test.y)}; "
-        f"{len(names)} features, {len(missing)} with missing values on the test cutoff",
-    )
 
     scored, rule = _baselines(spec, events, train, test)
     logistic = logistic_pipeline(seed=cfg.seed).fit(
         train.X, train.y, logistic__sample_weight=train.weight
     )
     logistic_p = _batched(lambda rows: logistic.predict_proba(rows)[:, 1], test.X)
+    if valid is None:  # the time split's validation cutoff: not held beside the logistic fit
+        valid, _ = rows((plan.validation,), names, cfg.seed + held_out.index(plan.validation))
+    check_split(
+        "validation",
+        valid.y,
+        (plan.validation,),
+        min_rows=cfg.min_customers,
+        min_positives=cfg.min_positives,
+    )
+    missing = missing_summary(test.X)
+    _say(
+        progress,
+        f"{task}: rows train {len(train.y)}, validation {len(valid.y)}, test {len(test.y)}; "
+        f"{len(names)} features, {len(missing)} with missing values on the test cutoff",
+    )
     metrics = {
         name: spec.evaluate(test.y, score, proba, test.X.index)
         for name, (score, proba) in scored.items()
@@ -500,6 +504,8 @@ def train_task(
         on_trial=on_trial,
         objective=objective,
     )
+    train_y, train_weight = train.y, train.weight
+    del train  # its inputs are not read again
     bundle = ModelBundle(
         task=task,
         booster=tuned.booster,
@@ -514,12 +520,14 @@ def train_task(
         valid.y,
         valid.X.index.get_level_values("customer_id").to_numpy(),
     )
+    valid_y = valid.y
+    del valid  # nor are the validation inputs
     test_margin = _batched(bundle.predict_margin, test.X)
     fitted_p = apply_calibration(calibration, test_margin)
     season = _season_correction(
         _SeasonInputs(events, customers, task, horizon, categories, cfg, first_day, plan, as_of),
         fitted_p,
-        float(valid.y.mean()),
+        float(valid_y.mean()),
         float(test.y.mean()),
         lambda rows: apply_calibration(calibration, _batched(bundle.predict_margin, rows)),
         names,
@@ -591,10 +599,10 @@ def train_task(
     }
     data_info = {
         "first_day": first_day,
-        "rows": [len(train.y), len(valid.y), len(test.y)],
+        "rows": [len(train_y), len(valid_y), len(test.y)],
         "positive_rate": [
-            float(np.average(train.y, weights=train.weight)),
-            float(valid.y.mean()),
+            float(np.average(train_y, weights=train_weight)),
+            float(valid_y.mean()),
             float(test.y.mean()),
         ],
         "n_features": len(names),
