@@ -10,10 +10,13 @@ from typing import Annotated, Final, Literal
 
 import typer
 
-__all__ = ["DEFAULT_MASTER", "Engine", "EngineOption", "SparkMasterOption"]
+__all__ = ["DEFAULT_MASTER", "SPARK_EXTRA", "Engine", "EngineOption", "SparkMasterOption"]
 
 DEFAULT_MASTER: Final = "local[*]"
 """Spark master used when none is given: every core of this machine."""
+
+SPARK_EXTRA: Final = "pip install 'guanxi[spark]'"
+"""How to install PySpark for ``--engine spark`` (the ``spark`` extra); Java 17 is needed too."""
 
 Engine = Literal["polars", "spark"]
 """Where a job runs: in this process with Polars, or on Spark (:mod:`pipelines.spark`)."""

@@ -102,7 +102,7 @@ from models.tasks import (
     population_status,
 )
 from pipelines.connectors import SparkEvents
-from pipelines.engine import DEFAULT_MASTER
+from pipelines.engine import DEFAULT_MASTER, SPARK_EXTRA
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -177,9 +177,19 @@ def spark_session(
     -------
     pyspark.sql.SparkSession
         The session.
+
+    Raises
+    ------
+    ImportError
+        If PySpark is not installed (the message says how to install the ``spark`` extra).
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise ImportError(
+            f"--engine spark needs PySpark, which is not installed: {SPARK_EXTRA} (and Java 17)"
+        ) from exc
 
     builder = SparkSession.builder.master(master).appName(app_name)
     for name, value in (config or {}).items():

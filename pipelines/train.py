@@ -27,6 +27,7 @@ import polars as pl
 import typer
 from mlflow.exceptions import MlflowException
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from features.events import EventsValidationError
@@ -41,6 +42,7 @@ from models.registry import (
 )
 from models.tasks import get_task, task_names
 from pipelines import connectors
+from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
 from training.datasets import compact_events
 from training.tracking import (
     experiment_id,
@@ -49,7 +51,7 @@ from training.tracking import (
     training_run,
     trial_logger,
 )
-from training.train import TrainConfig, TrainResult, train_task
+from training.train import BoosterFit, TrainConfig, TrainResult, train_task
 
 __all__ = ["TrainOutcome", "run_training", "train_command"]
 
@@ -104,6 +106,7 @@ def run_training(
     config: TrainConfig,
     home: Path,
     console: Console,
+    final_fit: BoosterFit | None = None,
 ) -> TrainOutcome:
     """Train with tracking and register the challenger.
 
@@ -129,6 +132,9 @@ def run_training(
         ``GUANXI_HOME``.
     console : rich.console.Console
         Progress output.
+    final_fit : callable, optional
+        Refit of the tuned booster elsewhere (``guanxi train --engine spark``:
+        :class:`training.spark.SparkFit`); see :func:`training.train.train_task`.
 
     Returns
     -------
@@ -149,6 +155,7 @@ def run_training(
             config,
             on_trial=trial_logger(experiment, run_id),
             progress=console.log,
+            final_fit=final_fit,
         )
         extra = {"events": str(events_path), "git_commit": git_commit() or "unknown"}
         metrics = _log_result(result, extra)
@@ -176,6 +183,14 @@ def _figures_table(outcome: TrainOutcome) -> Table:
         values = result.metrics[name]
         table.add_row(name, *(f"{values.get(m, float('nan')):.4f}" for m in shown))
     return table
+
+
+def _spark_fit(master: str, workers: int, seed: int) -> BoosterFit:
+    """Start the session of ``--spark-master``; return the final fit on it (``--engine spark``)."""
+    from pipelines.spark import spark_session
+    from training.spark import SparkFit
+
+    return SparkFit(spark_session(master), num_workers=workers or None, seed=seed)
 
 
 def train_command(
@@ -217,8 +232,22 @@ def train_command(
     customers_table: connectors.CustomersTable = None,
     customers_query: connectors.CustomersQuery = None,
     mapping: connectors.MappingFile = None,
+    engine: EngineOption = "polars",
+    spark_master: SparkMasterOption = DEFAULT_MASTER,
+    spark_workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="XGBoost workers of the final fit with --engine spark, one Spark task each "
+            "(0: the session's default parallelism).",
+        ),
+    ] = 0,
 ) -> None:
-    """Train a model, log the run to MLflow and register it as the task's challenger."""
+    """Train a model, log the run to MLflow and register it as the task's challenger.
+
+    With ``--engine spark`` the rows, the baselines and the Optuna search stay in this process and
+    the final booster is fitted on Spark (:mod:`training.spark`).
+    """
     from serving.settings import get_settings
 
     if task not in task_names():
@@ -239,17 +268,18 @@ def train_command(
     home = get_settings().home
     try:
         check_tracking(configure_tracking(home))
+        final_fit = _spark_fit(spark_master, spark_workers, seed) if engine == "spark" else None
         frame, people = sources.read(datetime.now(UTC))
         frame = compact_events(frame)  # the text columns freed: ~2 GB at 60M events
         label = sources.events.label
         outcome = run_training(
-            task, frame, people, label, as_of.date(), horizon, config, home, console
+            task, frame, people, label, as_of.date(), horizon, config, home, console, final_fit
         )
     except TrackingUnavailableError as exc:
         console.print(f"[red]cannot train:[/red] {exc}")
         raise typer.Exit(2) from exc
-    except (EventsValidationError, ValueError) as exc:
-        console.print(f"[red]cannot train:[/red] {exc}")
+    except (EventsValidationError, ValueError, ImportError) as exc:
+        console.print(f"[red]cannot train:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     except MlflowException as exc:
         console.print(

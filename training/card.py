@@ -147,6 +147,7 @@ def model_card(
         if is_ranking(objective)
         else ""
     )
+    final_fit = f"\n\nBooster: {params['final_fit']}." if params.get("final_fit") else ""
     caveat_lines = "\n".join(f"- {c}" for c in caveats)
     missing = ", ".join(f"{n} ({s:.0%})" for n, s in data.get("missing", [])) or "none"
     return f"""# Model card: {task}
@@ -170,7 +171,7 @@ without human review.
 
 ## Model
 XGBoost (hist trees, objective {objective}) tuned with Optuna (TPE, seed {params["seed"]});
-best parameters: {_short(params["best_params"])}.{objective_note}
+best parameters: {_short(params["best_params"])}.{objective_note}{final_fit}
 
 Calibration: {calibration["method"]} on the booster's margin, fitted on the validation cutoff
 (Brier per method, cross-fitted on the validation cutoff: {_short(calibration["brier"])}).

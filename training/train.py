@@ -66,7 +66,13 @@ from training.evaluation import gains_table, reliability_curve
 from training.plots import gains_figure, reliability_figure, shap_figures
 from training.tuning import tune
 
-__all__ = ["Holdout", "TrainConfig", "TrainResult", "train_task"]
+__all__ = ["BoosterFit", "Holdout", "TrainConfig", "TrainResult", "train_task"]
+
+BoosterFit = Callable[[TaskData, TaskData, dict[str, Any], str], tuple[xgb.Booster, str]]
+"""A final fit of the tuned booster elsewhere (``final_fit`` of :func:`train_task`), e.g. on Spark
+(:class:`training.spark.SparkFit`): called with the training rows, the validation rows of early
+stopping, the best trial's hyper-parameters (``n_estimators`` its cap on rounds) and the objective;
+returns the booster and a sentence for the model card."""
 
 
 @dataclass(frozen=True)
@@ -235,6 +241,13 @@ def _matrix(data: TaskData, ranking: bool = False) -> xgb.DMatrix:
     return xgb.DMatrix(x[order], label=data.y[order], qid=qid[order], missing=np.nan)
 
 
+def _early_stopping_rows(valid: TaskData, cfg: TrainConfig) -> TaskData:
+    """Return the validation rows XGBoost evaluates every round (at most the row cap)."""
+    if cfg.max_rows_per_cutoff is None:
+        return valid
+    return valid.subsample(cfg.max_rows_per_cutoff, cfg.seed)
+
+
 def _baselines(
     spec: TaskSpec, events: pl.DataFrame, train: TaskData, test: TaskData
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
@@ -362,6 +375,7 @@ def train_task(
     config: TrainConfig | None = None,
     on_trial: Callable[[optuna.trial.FrozenTrial, dict[str, Any]], None] | None = None,
     progress: Callable[[str], None] | None = None,
+    final_fit: BoosterFit | None = None,
 ) -> TrainResult:
     """Train, calibrate and evaluate one task's model.
 
@@ -384,6 +398,9 @@ def train_task(
         :func:`training.tuning.tune`).
     progress : callable, optional
         Receives one-line progress messages.
+    final_fit : callable, optional
+        Refits the booster with the best trial's parameters after tuning (:data:`BoosterFit`,
+        e.g. :class:`training.spark.SparkFit`); None ships the best trial's own booster.
 
     Returns
     -------
@@ -493,9 +510,7 @@ def train_task(
 
     tuned = tune(
         _matrix(train, ranking),
-        _matrix(valid.subsample(cfg.max_rows_per_cutoff, cfg.seed), ranking)
-        if cfg.max_rows_per_cutoff is not None
-        else _matrix(valid, ranking),
+        _matrix(_early_stopping_rows(valid, cfg), ranking),
         trials=cfg.trials,
         timeout=cfg.timeout,
         seed=cfg.seed,
@@ -504,11 +519,17 @@ def train_task(
         on_trial=on_trial,
         objective=objective,
     )
+    booster, best_params, fit_note = tuned.booster, tuned.params, None
+    if final_fit is not None:
+        _say(progress, f"{task}: final fit of the best trial's parameters")
+        trial = tuned.study.best_trial.params
+        booster, fit_note = final_fit(train, _early_stopping_rows(valid, cfg), trial, objective)
+        best_params = {**tuned.params, "n_estimators": booster.num_boosted_rounds()}
     train_y, train_weight = train.y, train.weight
     del train  # its inputs are not read again
     bundle = ModelBundle(
         task=task,
-        booster=tuned.booster,
+        booster=booster,
         feature_names=names,
         calibration={"method": "none"},
         feature_set_version=FEATURE_SET_VERSION,
@@ -588,9 +609,9 @@ def train_task(
         "cutoffs": cutoffs,
         "seed": cfg.seed,
         "feature_set_version": FEATURE_SET_VERSION,
-        "best_params": tuned.params,
+        "best_params": best_params,
         "config": asdict(cfg),
-    }
+    } | ({} if fit_note is None else {"final_fit": fit_note})
     calibration_info = {
         "method": calibration["method"],
         "brier": calibration_brier,

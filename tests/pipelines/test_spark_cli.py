@@ -1,4 +1,4 @@
-"""`guanxi features build` and `guanxi score` with `--engine spark`: the Polars engine's output."""
+"""`guanxi features build`, `score`, `value` and `train` with `--engine spark`."""
 
 from __future__ import annotations
 
@@ -6,13 +6,18 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import mlflow
+import numpy as np
 import polars as pl
 import pytest
+from mlflow.tracking import MlflowClient
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from features.store import Store
+from models import registry
 from pipelines.cli import app
+from pipelines.sample import generate_sample
 from serving.settings import get_settings
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_spark import assert_same_snapshot
@@ -176,3 +181,32 @@ def test_value_from_a_spark_table_equals_the_value_from_parquet(
     expected = pl.read_parquet(tmp_path / "p.parquet")
     assert expected.height > 0
     same_values(pl.read_parquet(tmp_path / "t.parquet"), expected, rel_tol=1e-6)
+
+
+# --- guanxi train --engine spark: the booster fitted by xgboost.spark, registered as usual ---
+
+
+def test_train_on_spark_registers_a_model_that_loads_and_scores(
+    spark: SparkSession,
+    cli: CliRunner,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    summary = generate_sample(1200, tmp_path / "sample", seed=5)
+    args = ["train", "--task", "churn", "--events", str(summary.events_path)]
+    args += ["--customers", str(summary.customers_path), "--as-of", "2024-10-31"]
+    args += ["--horizon", "90", "--trials", "2", "--seed", "1", *SPARK, "--spark-workers", "2"]
+    out = cli.invoke(app, args)
+    assert out.exit_code == 0, out.output
+    assert "registered churn version 1 as @challenger" in " ".join(out.output.split())
+    mv = registry.get_version("churn", registry.CHALLENGER)
+    assert mv is not None
+    run = MlflowClient().get_run(mv.run_id)
+    assert run.data.params["final_fit"].startswith("final fit on Spark (local[2], 2 XGBoost")
+    card = mlflow.artifacts.load_text(f"runs:/{mv.run_id}/model_card.md")
+    assert "xgboost.spark.SparkXGBClassifier" in card
+    # the registered model is a bundle like any other: loads without pickle and scores
+    bundle = registry.load_model("churn", alias=registry.CHALLENGER).bundle
+    pyfunc = mlflow.pyfunc.load_model(f"models:/churn@{registry.CHALLENGER}")
+    example = pyfunc.input_example
+    np.testing.assert_allclose(pyfunc.predict(example), bundle.predict_proba(example))
+    assert float(mv.tags["xgboost_roc_auc"]) > 0.5

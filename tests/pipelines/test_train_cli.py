@@ -8,6 +8,7 @@ the tracking, registration, promotion and scoring wiring in seconds; the real tr
 from __future__ import annotations
 
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,17 @@ def _result(bundle: ModelBundle, data, grade: str) -> TrainResult:
 def _fake_trainer(result: TrainResult, fail: BaseException | None = None):
     calls: list[dict[str, Any]] = []
 
-    def fake(events, customers, task, as_of, horizon, config, on_trial=None, progress=None):
+    def fake(
+        events,
+        customers,
+        task,
+        as_of,
+        horizon,
+        config,
+        on_trial=None,
+        progress=None,
+        final_fit=None,
+    ):
         calls.append({"task": task, "as_of": as_of, "horizon": horizon, "config": config})
         for n in range(2):
             trial = type("Trial", (), {"number": n})()
@@ -103,7 +114,7 @@ def _fake_trainer(result: TrainResult, fail: BaseException | None = None):
     return fake
 
 
-def _train(cli: CliRunner, sample: Path, monkeypatch, result: TrainResult, fail=None):
+def _train(cli: CliRunner, sample: Path, monkeypatch, result: TrainResult, fail=None, extra=()):
     fake = _fake_trainer(result, fail)
     monkeypatch.setattr(train_job, "train_task", fake)
     args = [
@@ -124,7 +135,7 @@ def _train(cli: CliRunner, sample: Path, monkeypatch, result: TrainResult, fail=
         "--active-days",
         "180",
     ]
-    return cli.invoke(app, args), fake
+    return cli.invoke(app, [*args, *extra]), fake
 
 
 def _runs() -> pd.DataFrame:
@@ -361,3 +372,16 @@ def test_registry_commands_fail_clearly_without_server(cli, monkeypatch, args) -
     out = cli.invoke(app, args)
     assert out.exit_code == 2
     assert "is not reachable after 3 attempt(s)" in " ".join(out.output.split())
+
+
+def test_the_spark_engine_without_pyspark_says_how_to_install_it(
+    cli, sample, monkeypatch, tiny_bundle, tiny_data
+) -> None:
+    for module in ("pyspark", "pyspark.sql"):  # as in a base install, without the spark extra
+        monkeypatch.setitem(sys.modules, module, None)
+    out, fake = _train(
+        cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "A"), extra=["--engine", "spark"]
+    )
+    assert out.exit_code == 1, out.output
+    assert "pip install 'guanxi[spark]'" in " ".join(out.output.split())
+    assert fake.calls == [] and registry.list_versions("churn") == []
