@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SparkFit", "spark_rows"]
 
+_FEATURES: Final = "features"
 _LABEL: Final = "label"
 _WEIGHT: Final = "weight"
 _VALID: Final = "is_validation"
@@ -67,9 +68,17 @@ def spark_rows(spark: SparkSession, train: TaskData, valid: TaskData) -> DataFra
     Returns
     -------
     pyspark.sql.DataFrame
-        Columns ``f0`` .. ``f{n-1}`` (float32 inputs in the order of ``train.X``; missing values
-        NaN), ``label`` (0/1), ``weight`` (float64) and ``is_validation`` (boolean).
+        Columns ``features`` (an array of the float32 inputs in the order of ``train.X``; missing
+        values NaN), ``label`` (0/1), ``weight`` (float64) and ``is_validation`` (boolean).
+
+    Notes
+    -----
+    The inputs go in one array column, not one column each: with a list of feature columns,
+    xgboost 3.2's ``create_dmatrix_from_partitions`` fails (``KeyError: 'values'``) on an Arrow
+    batch of a partition that holds no validation row, or no training row.
     """
+    from pyspark.sql import functions as F  # noqa: N812
+
     names = _columns(train.X.shape[1])
 
     def frame(data: TaskData, validation: bool) -> pd.DataFrame:
@@ -82,7 +91,11 @@ def spark_rows(spark: SparkSession, train: TaskData, valid: TaskData) -> DataFra
 
     # one split at a time: never both splits' copies beside their concatenation
     rows = spark.createDataFrame(frame(train, False))
-    return rows.unionByName(spark.createDataFrame(frame(valid, True)))
+    rows = rows.unionByName(spark.createDataFrame(frame(valid, True)))
+    # Spark holds pandas' NaN as null; XGBoost reads NaN as missing
+    missing = F.lit(float("nan")).cast("float")
+    inputs = F.array(*(F.coalesce(F.col(name), missing) for name in names)).alias(_FEATURES)
+    return rows.select(inputs, _LABEL, _WEIGHT, _VALID)
 
 
 @dataclass(frozen=True)
@@ -148,7 +161,7 @@ class SparkFit:
         }
         cap = int(params["n_estimators"])
         classifier = SparkXGBClassifier(
-            features_col=_columns(train.X.shape[1]),
+            features_col=_FEATURES,
             label_col=_LABEL,
             weight_col=_WEIGHT,
             validation_indicator_col=_VALID,
