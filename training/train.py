@@ -7,7 +7,7 @@
 2. build the rows of every cutoff (snapshot as of the cutoff + labels after it);
 3. fit the task's baseline rules on the training cutoffs (:attr:`models.tasks.TaskSpec.rules`,
    e.g. "no order in the last X days" with X searched, or "bought A, also bought B") and a
-   logistic regression (:func:`models.estimators.logistic_pipeline`);
+   logistic regression (:class:`models.estimators.LogisticBaseline`);
 4. tune XGBoost with Optuna on the training cutoffs, early stopping and the objective on the
    validation cutoff (:mod:`training.tuning`), under the task's XGBoost objective
    (:attr:`models.tasks.TaskSpec.objective`; a ranking objective groups the rows by customer and
@@ -42,7 +42,7 @@ from sklearn.base import clone
 
 from features.contracts import FEATURE_SET_VERSION
 from models.artifact import ModelBundle, apply_calibration
-from models.estimators import is_ranking, logistic_pipeline
+from models.estimators import LogisticBaseline, is_ranking
 from models.labels import order_categories
 from models.metrics import calibration_error
 from models.rules import category_inputs, category_lift
@@ -214,7 +214,7 @@ def _batched(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame) -> 
     """Predict :data:`PREDICT_ROWS` rows at a time and concatenate, for a row-wise ``predict``.
 
     The values are those of one call on every row; the predictor's own copies of its input
-    (XGBoost's float32 matrix, the logistic pipeline's imputed and scaled arrays) are made of a
+    (XGBoost's float32 matrix, the logistic baseline's design matrix) are made of a
     batch at a time, not of millions of held-out rows at once.
     """
     if len(X) <= PREDICT_ROWS:
@@ -477,9 +477,7 @@ def train_task(
         )
 
     scored, rule = _baselines(spec, events, train, test)
-    logistic = logistic_pipeline(seed=cfg.seed).fit(
-        train.X, train.y, logistic__sample_weight=train.weight
-    )
+    logistic = LogisticBaseline(seed=cfg.seed).fit(train.X, train.y, sample_weight=train.weight)
     logistic_p = _batched(lambda rows: logistic.predict_proba(rows)[:, 1], test.X)
     if valid is None:  # the time split's validation cutoff: not held beside the logistic fit
         valid, _ = rows((plan.validation,), names, cfg.seed + held_out.index(plan.validation))
