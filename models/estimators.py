@@ -229,12 +229,12 @@ class LogisticBaseline:
         return self
 
     def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:  # noqa: N803
-        """Return the class probabilities of some rows.
+        """Return the class probabilities of some rows (``X`` as :meth:`design` takes it).
 
         Parameters
         ----------
         X : pandas.DataFrame or numpy.ndarray
-            Rows with the fit's columns, in order; NaN is a missing value.
+            The rows; their design is scaled in place, then given to the regression.
 
         Returns
         -------
