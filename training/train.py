@@ -506,8 +506,13 @@ def train_task(
         f"{objective})",
     )
 
+    train_matrix = _matrix(train, ranking)
+    train_y, train_weight = train.y, train.weight
+    refit = train if final_fit is not None else None
+    # the boosters read the matrix: the inputs are held through tuning only for a final refit
+    del train
     tuned = tune(
-        _matrix(train, ranking),
+        train_matrix,
         _matrix(_early_stopping_rows(valid, cfg), ranking),
         trials=cfg.trials,
         timeout=cfg.timeout,
@@ -517,14 +522,14 @@ def train_task(
         on_trial=on_trial,
         objective=objective,
     )
+    del train_matrix
     booster, best_params, fit_note = tuned.booster, tuned.params, None
-    if final_fit is not None:
+    if final_fit is not None and refit is not None:
         _say(progress, f"{task}: final fit of the best trial's parameters")
         trial = tuned.study.best_trial.params
-        booster, fit_note = final_fit(train, _early_stopping_rows(valid, cfg), trial, objective)
+        booster, fit_note = final_fit(refit, _early_stopping_rows(valid, cfg), trial, objective)
         best_params = {**tuned.params, "n_estimators": booster.num_boosted_rounds()}
-    train_y, train_weight = train.y, train.weight
-    del train  # its inputs are not read again
+    del refit  # nor are its inputs read again
     bundle = ModelBundle(
         task=task,
         booster=booster,
