@@ -16,13 +16,13 @@ from typing import Final
 import polars as pl
 
 from features.contracts import FEATURES
-from features.window import ID, rate
+from features.window import rate
 
 __all__ = [
     "category_names",
-    "category_orders",
     "category_slug",
     "category_slugs",
+    "product_aggregations",
     "product_features",
 ]
 
@@ -97,36 +97,66 @@ def category_names(events: pl.LazyFrame) -> dict[str, str]:
     return dict(zip(raw["category"].to_list(), raw["slug"].to_list(), strict=True))
 
 
-def category_orders(events: pl.LazyFrame, names: dict[str, str]) -> pl.LazyFrame:
-    """Aggregate orders per customer and sanitised category (null for orders without one).
+def product_aggregations(names: dict[str, str], categories: Sequence[str]) -> list[pl.Expr]:
+    """Return per-customer aggregations over order events for :func:`product_features`.
+
+    They read a customer's ``order`` events only, so the snapshot adds them to the one
+    ``group_by`` of :func:`features.rfm.order_features` instead of grouping the orders by
+    customer and category and then again by customer: a category is picked by comparing the raw
+    names that sanitise to it, no per-row name lookup.
 
     Parameters
     ----------
-    events : polars.LazyFrame
-        Events from :func:`features.window.prepare_events`.
     names : dict of str to str
         :func:`category_names` of the same events.
+    categories : sequence of str
+        Sanitised categories (:func:`category_slugs`) that get columns.
 
     Returns
     -------
-    polars.LazyFrame
-        ``customer_id``, ``category``, ``orders`` (count), ``spend`` (sum of ``amount``).
+    list of polars.Expr
+        ``_cat_orders_{c}`` (Int64 count) for every category seen or given and
+        ``_cat_spend_{c}`` (sum of ``amount``) for each of ``categories``.
     """
-    slug = pl.col("category").replace_strict(names, default=None, return_dtype=pl.String)
-    return (
-        events.filter(pl.col("event_type") == "order")
-        .group_by(ID, slug)
-        .agg(pl.len().cast(pl.Int64).alias("orders"), pl.col("amount").sum().alias("spend"))
-    )
+    raw: dict[str, list[str]] = {slug: [] for slug in _every_category(names, categories)}
+    for name, slug in names.items():
+        raw[slug].append(name)
+
+    def picks(slug: str) -> pl.Expr:
+        return pl.any_horizontal(pl.col("category") == name for name in raw[slug])
+
+    return [
+        *(
+            (picks(c).sum() if raw[c] else pl.lit(0)).cast(pl.Int64).alias(f"_cat_orders_{c}")
+            for c in raw
+        ),
+        *(
+            (pl.when(picks(c)).then(pl.col("amount")).sum() if raw[c] else pl.lit(0.0))
+            .cast(pl.Float64)
+            .alias(f"_cat_spend_{c}")
+            for c in categories
+        ),
+    ]
 
 
-def product_features(per_category: pl.LazyFrame, categories: Sequence[str]) -> pl.LazyFrame:
-    """Turn per-category order totals into one row per customer.
+def _every_category(names: dict[str, str], categories: Sequence[str]) -> list[str]:
+    """List the given categories, then those seen among the orders (``names``), no repeats."""
+    return list(dict.fromkeys([*categories, *sorted(set(names.values()))]))
+
+
+def product_features(
+    per_customer: pl.LazyFrame, names: dict[str, str], categories: Sequence[str]
+) -> pl.LazyFrame:
+    """Turn the :func:`product_aggregations` of each customer into the product features.
 
     Parameters
     ----------
-    per_category : polars.LazyFrame
-        The output of :func:`category_orders`.
+    per_customer : polars.LazyFrame
+        One row per customer with orders: the :func:`product_aggregations` of the same
+        ``names`` and ``categories`` and ``spend_total`` (the sum of the orders' ``amount``,
+        uncategorised orders included: the share's denominator).
+    names : dict of str to str
+        :func:`category_names` of the events.
     categories : sequence of str
         Sanitised categories (:func:`category_slugs`) that get columns; a customer who never
         bought in one gets 0 orders and a share of 0 (null without any spend).
@@ -134,32 +164,23 @@ def product_features(per_category: pl.LazyFrame, categories: Sequence[str]) -> p
     Returns
     -------
     polars.LazyFrame
-        ``customer_id``, ``categories_distinct``, then ``cat_{c}_orders`` and ``cat_{c}_share``
-        for each category ``c``; one row per customer with orders.
+        ``per_customer`` with ``categories_distinct`` (how many categories the customer's orders
+        fall in), ``cat_{c}_orders`` and ``cat_{c}_share`` for each category ``c``, and without
+        the aggregations' own columns.
     """
-    category = pl.col("category")
-    per_customer = per_category.group_by(ID).agg(
-        # one row per customer and category, so the non-null rows are the distinct categories
-        category.count().cast(pl.Int64).alias("categories_distinct"),
-        pl.col("spend").sum().alias("_spend"),
-        *(
-            pl.when(category == c).then(pl.col("orders")).sum().alias(f"_orders_{c}")
-            for c in categories
-        ),
-        *(
-            pl.when(category == c).then(pl.col("spend")).sum().alias(f"_spend_{c}")
-            for c in categories
-        ),
-    )
-    return per_customer.select(
-        ID,
-        "categories_distinct",
+    every = _every_category(names, categories)
+    seen = [c for c in every if c in set(names.values())]
+    bought = [pl.col(f"_cat_orders_{c}") > 0 for c in seen]
+    return per_customer.with_columns(
+        (pl.sum_horizontal(bought) if bought else pl.lit(0))
+        .cast(pl.Int64)
+        .alias("categories_distinct"),
         *(
             expr
             for c in categories
             for expr in (
-                pl.col(f"_orders_{c}").alias(_ORDERS.column(c)),
-                rate(pl.col(f"_spend_{c}"), pl.col("_spend")).alias(_SHARE.column(c)),
+                pl.col(f"_cat_orders_{c}").alias(_ORDERS.column(c)),
+                rate(pl.col(f"_cat_spend_{c}"), pl.col("spend_total")).alias(_SHARE.column(c)),
             )
         ),
-    )
+    ).drop(*(f"_cat_orders_{c}" for c in every), *(f"_cat_spend_{c}" for c in categories))

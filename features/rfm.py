@@ -46,6 +46,7 @@ before ``b`` as ``(a - b) / (a + b)``: -1 (stopped), 0 (steady, or nothing in ei
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 import polars as pl
@@ -256,19 +257,23 @@ def _gaps(orders: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def order_features(events: pl.LazyFrame) -> pl.LazyFrame:
+def order_features(events: pl.LazyFrame, extra: Sequence[pl.Expr] = ()) -> pl.LazyFrame:
     """Compute the RFM and purchase-rhythm features of customers with orders.
 
     Parameters
     ----------
     events : polars.LazyFrame
         Events from :func:`features.window.prepare_events`.
+    extra : sequence of polars.Expr, optional
+        Further aggregations over each customer's orders, computed in the same ``group_by``
+        (the snapshot's :func:`features.products.product_aggregations`).
 
     Returns
     -------
     polars.LazyFrame
-        One row per customer with at least one order; ``tenure_days`` is left to the snapshot,
-        which also sees the other events and the signup date.
+        One row per customer with at least one order (and the ``extra`` columns);
+        ``tenure_days`` is left to the snapshot, which also sees the other events and the
+        signup date.
     """
     amount, margin = pl.col("amount"), pl.col("margin")
     orders = events.filter(pl.col("event_type") == "order")
@@ -282,6 +287,7 @@ def order_features(events: pl.LazyFrame) -> pl.LazyFrame:
             amount.sum().alias("spend_total"),
             margin.sum().alias("margin_total"),
             pl.when(within(365)).then(margin).sum().alias("margin_365d"),
+            *extra,
         )
         .join(_gaps(orders), on=ID, how="left")
     )
