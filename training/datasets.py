@@ -52,6 +52,7 @@ saying what to change (a shorter horizon, more history, more customers, a lower 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
@@ -82,7 +83,7 @@ __all__ = [
     "label_rate",
     "missing_summary",
     "plan_cutoffs",
-    "population_rows",
+    "population_batches",
     "population_snapshot",
     "sample_customers",
 ]
@@ -459,10 +460,12 @@ def eligible_customers(
         of every customer of the snapshot, for :func:`features.rfm.scores_among`.
     """
     spec = get_task(task)
-    codes = events["customer_id"].hash() % max(buckets, 1)
+    # the bucket of each event hashed again by every filter, not held beside the events (a
+    # UInt64 a row: 480 MB at 60M events)
+    code = pl.col("customer_id").hash() % max(buckets, 1)
     population, measures = [], []
     for bucket in range(max(buckets, 1)):
-        part = events.filter(codes == bucket) if buckets > 1 else events
+        part = events.filter(code == bucket) if buckets > 1 else events
         snapshot = build_snapshot(part, customers, cutoff, categories=categories)
         population.append(spec.population.select(snapshot, active_days))
         measures.append(snapshot.select("customer_id", *_RFM_MEASURES))
@@ -720,7 +723,7 @@ def label_rate(
     return float(labels.mean()) if len(labels) else float("nan")  # type: ignore[arg-type]
 
 
-def population_rows(
+def population_batches(
     events: pl.DataFrame,
     customers: pl.DataFrame | None,
     task: str,
@@ -731,8 +734,15 @@ def population_rows(
     max_customers: int | None = None,
     seed: int = 0,
     horizon: int | None = None,
-) -> pd.DataFrame:
-    """Model rows of a task's population at a cutoff whose labels are not known yet.
+    batch_rows: int = 200_000,
+) -> Iterator[pd.DataFrame]:
+    """Model rows of a task's population at a cutoff whose labels are not known yet, in batches.
+
+    The population's snapshot is built once; its model rows are made about ``batch_rows`` at a
+    time (whole customers: for a ranked task one row per customer and candidate category), so
+    only one batch of rows is held beside it. A ranked task's category statistics are computed
+    once, over every customer's events, and read by every batch: the batches are the rows of one
+    :func:`models.tasks.model_frame` call on the whole snapshot, cut by customer, in its order.
 
     Parameters
     ----------
@@ -759,22 +769,29 @@ def population_rows(
     horizon : int, optional
         Label window in days: a ranked task's category statistics at ``cutoff``
         (:func:`models.rules.category_inputs`) need it; without it their inputs are missing.
+    batch_rows : int, default 200,000
+        Rows of a batch, about: ``batch_rows // len(categories)`` customers for a ranked task,
+        ``batch_rows`` customers otherwise.
 
-    Returns
-    -------
+    Yields
+    ------
     pandas.DataFrame
-        :func:`models.tasks.model_frame` rows of the eligible (sampled) customers.
+        :func:`models.tasks.model_frame` rows of the next customers of the eligible (sampled)
+        population; at least one batch, empty when the population is.
     """
     spec = get_task(task)
+    ranked = spec.kind == "ranked"
     snapshot, _ = population_snapshot(
         events, customers, task, cutoff, categories, active_days, max_customers, seed
     )
     stats = (
         category_inputs(events, cutoff, categories, horizon)
-        if spec.kind == "ranked" and horizon is not None
+        if ranked and horizon is not None
         else None
     )
-    return model_frame(task, snapshot, feature_names, categories, stats)
+    step = max(1, batch_rows // max(1, len(categories)) if ranked else batch_rows)
+    for lo in range(0, max(snapshot.height, 1), step):
+        yield model_frame(task, snapshot.slice(lo, step), feature_names, categories, stats)
 
 
 def check_split(

@@ -60,7 +60,7 @@ from training.datasets import (
     label_rate,
     missing_summary,
     plan_cutoffs,
-    population_rows,
+    population_batches,
 )
 from training.evaluation import gains_table, reliability_curve
 from training.plots import gains_figure, reliability_figure, shap_figures
@@ -276,63 +276,74 @@ class _SeasonInputs(NamedTuple):
     as_of: date
 
 
-def _season_correction(
-    inputs: _SeasonInputs,
-    test_p: np.ndarray,
-    validation_rate: float,
-    test_rate: float,
-    calibrated: Callable[[pd.DataFrame], np.ndarray],
-    names: list[str],
-) -> dict[str, Any]:
-    """Prior shifts for the test cutoff and for the model that ships (training.calibration).
+def _season_pairs(inputs: _SeasonInputs) -> dict[str, tuple[date, date] | None]:
+    """Return the (target, anchor) of each season shift, None when it has none (it is 0).
 
-    The test cutoff is anchored on the validation cutoff; the shipped model (first scoring the
-    training day ``as_of``) on the test cutoff, whose labels are known by then.
+    ``test``: the test cutoff anchored on the validation cutoff; ``shipped``: the training day
+    ``as_of`` (the shipped model's first scoring day) on the test cutoff, whose labels are known
+    by then. A shift needs the anchor a year back within the events' history.
     """
-    ev, cfg, plan = inputs.events, inputs.config, inputs.plan
-    link = get_task(inputs.task).season_link
+    plan = inputs.plan
+    earliest = inputs.first_day + timedelta(days=inputs.config.min_history_days)
+    pairs = {"test": (plan.test, plan.validation), "shipped": (inputs.as_of, plan.test)}
     back = timedelta(days=SEASON_DAYS)
-    earliest = inputs.first_day + timedelta(days=cfg.min_history_days)
-    rates: dict[date, float] = {}
+    return {
+        name: None if target == anchor or anchor - back < earliest else (target, anchor)
+        for name, (target, anchor) in pairs.items()
+    }
 
-    def rate(cutoff: date) -> float:
-        if cutoff not in rates:
-            rates[cutoff] = label_rate(
-                ev,
-                inputs.customers,
-                inputs.task,
-                cutoff,
-                inputs.horizon,
-                inputs.categories,
-                cfg.active_days,
-                cfg.max_customers,
-            )
-        return rates[cutoff]
 
-    def shift(target: date, anchor: date, anchor_rate: float, p: Callable[[], np.ndarray]) -> float:
-        if target == anchor or anchor - back < earliest:
-            return 0.0
-        expected = expected_rate(anchor_rate, rate(target - back), rate(anchor - back))
-        return 0.0 if expected is None else season_shift(p(), expected, link)
+def _year_ago_rates(inputs: _SeasonInputs) -> dict[date, float]:
+    """Last year's positive rates at the cutoffs the season shifts read (:func:`_season_pairs`).
 
-    test_shift = shift(plan.test, plan.validation, validation_rate, lambda: test_p)
-
-    def shipped() -> np.ndarray:
-        rows = population_rows(
-            ev,
+    They need no model, and each builds the labels of a whole population: training computes them
+    first, before any rows are held.
+    """
+    back = timedelta(days=SEASON_DAYS)
+    cutoffs = {d - back for pair in _season_pairs(inputs).values() if pair for d in pair}
+    cfg = inputs.config
+    return {
+        cutoff: label_rate(
+            inputs.events,
             inputs.customers,
             inputs.task,
-            inputs.as_of,
-            names,
+            cutoff,
+            inputs.horizon,
             inputs.categories,
             cfg.active_days,
             cfg.max_customers,
-            cfg.seed,
-            inputs.horizon,
         )
-        return calibrated(rows)
+        for cutoff in sorted(cutoffs)
+    }
 
-    ship_shift = shift(inputs.as_of, plan.test, test_rate, shipped)
+
+def _season_correction(
+    inputs: _SeasonInputs,
+    rates: dict[date, float],
+    test_p: np.ndarray,
+    validation_rate: float,
+    test_rate: float,
+    shipped_p: Callable[[], np.ndarray],
+) -> dict[str, Any]:
+    """Prior shifts for the test cutoff and for the model that ships (training.calibration).
+
+    ``rates`` are :func:`_year_ago_rates`; ``shipped_p`` predicts the population at ``as_of``.
+    """
+    link = get_task(inputs.task).season_link
+    back = timedelta(days=SEASON_DAYS)
+    pairs = _season_pairs(inputs)
+
+    def shift(name: str, anchor_rate: float, p: Callable[[], np.ndarray]) -> float:
+        pair = pairs[name]
+        if pair is None:
+            return 0.0
+        target, anchor = pair
+        expected = expected_rate(anchor_rate, rates[target - back], rates[anchor - back])
+        return 0.0 if expected is None else season_shift(p(), expected, link)
+
+    test_shift = shift("test", validation_rate, lambda: test_p)
+    ship_shift = shift("shipped", test_rate, shipped_p)
+    plan, earliest = inputs.plan, inputs.first_day + timedelta(days=inputs.config.min_history_days)
     if plan.test - back < earliest:
         note = (
             f"no season correction: it needs labelled history from {plan.test - back} "
@@ -444,6 +455,12 @@ def train_task(
         f"({len(plan.train)})",
     )
     held_out = plan.all[len(plan.train) :]
+    season_inputs = _SeasonInputs(
+        events, customers, task, horizon, categories, cfg, first_day, plan, as_of
+    )
+    # last year's label rates of the season correction: whole populations labelled, so before
+    # any rows are held
+    year_ago = _year_ago_rates(season_inputs)
 
     def rows(
         cutoffs: tuple[date, ...], names: list[str] | None, seed: int, cap: int | None = None
@@ -548,13 +565,28 @@ def train_task(
     del valid  # nor are the validation inputs
     test_margin = _batched(bundle.predict_margin, test.X)
     fitted_p = apply_calibration(calibration, test_margin)
+
+    def shipped_p() -> np.ndarray:
+        """Predict the population at ``as_of`` (calibrated), a batch of rows at a time."""
+        batches = population_batches(
+            events,
+            customers,
+            task,
+            as_of,
+            names,
+            categories,
+            cfg.active_days,
+            cfg.max_customers,
+            cfg.seed,
+            horizon,
+            batch_rows=PREDICT_ROWS,
+        )
+        return np.concatenate(
+            [apply_calibration(calibration, bundle.predict_margin(rows)) for rows in batches]
+        )
+
     season = _season_correction(
-        _SeasonInputs(events, customers, task, horizon, categories, cfg, first_day, plan, as_of),
-        fitted_p,
-        float(valid_y.mean()),
-        float(test.y.mean()),
-        lambda rows: apply_calibration(calibration, _batched(bundle.predict_margin, rows)),
-        names,
+        season_inputs, year_ago, fitted_p, float(valid_y.mean()), float(test.y.mean()), shipped_p
     )
     link = {"shift_link": season["link"]}
     bundle.calibration = {**calibration, "shift": season["shift"], **link}
