@@ -116,6 +116,25 @@ def test_candidate_inputs_by_hand(snapshot: pl.DataFrame) -> None:
             assert "{" not in text and "nan" not in text and "None" not in text, text
 
 
+def test_ranked_rows_made_a_few_customers_at_a_time(
+    snapshot: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows made one customer at a time (FRAME_ROWS under the categories): the same frame, one
+    float64 block; the statistics are over every customer, not over a slice's."""
+    stats = {
+        "popularity": {"garden": 0.5, "toys": 0.5},
+        "co_bought": {"garden": {"toys": 0.4}, "toys": {"garden": 0.25}},
+        "season": {"garden": 1.5},
+    }
+    names = model_feature_names("cross_sell", snapshot, ["garden", "toys"])
+    whole = model_frame("cross_sell", snapshot, names, ["garden", "toys"], stats)
+    monkeypatch.setattr("models.tasks.FRAME_ROWS", 1)
+    sliced = model_frame("cross_sell", snapshot, names, ["garden", "toys"], stats)
+    pd.testing.assert_frame_equal(sliced, whole, check_exact=True)
+    assert len(sliced) == 4 and (sliced.dtypes == np.float64).all()
+    assert np.shares_memory(sliced.to_numpy(), sliced.to_numpy())  # one block, read as a view
+
+
 def test_cross_sell_with_a_category_the_snapshot_lacks(snapshot: pl.DataFrame) -> None:
     names = ["orders_90d", "target_garden", "target_books"]
     x = model_frame("cross_sell", snapshot, names, ["garden", "books"])

@@ -11,7 +11,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from features.snapshot import build_snapshot
-from models.tasks import get_task
+from models.rules import category_inputs
+from models.tasks import get_task, model_feature_names, model_frame
 from tests.training.conftest import AS_OF
 from training.datasets import (
     InsufficientDataError,
@@ -25,6 +26,7 @@ from training.datasets import (
     missing_summary,
     order_categories,
     plan_cutoffs,
+    population_batches,
     population_snapshot,
     sample_customers,
 )
@@ -314,6 +316,35 @@ def test_the_sample_is_taken_before_the_features_and_gives_the_same_rows(
     assert measures.height == whole.height
     rate_whole = label_rate(events, customers, task, cutoff, 90, cats, 365)
     assert label_rate(events, customers, task, cutoff, 90, cats, 365, cap) == rate_whole
+
+
+@pytest.mark.parametrize("task", ["churn", "cross_sell"])
+def test_population_batches_are_the_rows_of_the_whole_population(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame], task: str
+) -> None:
+    """The population at a cutoff in batches of a few customers: the rows of one model_frame of
+    the sampled snapshot, in its order; cross-sell's category statistics are those of every
+    customer up to the cutoff, not of a batch's."""
+    events, customers = small_sample
+    cats = order_categories(events)
+    snapshot, _ = population_snapshot(events, customers, task, AS_OF, cats, 365, 600, seed=5)
+    names = model_feature_names(task, snapshot, cats)
+    ranked = get_task(task).kind == "ranked"
+    stats = category_inputs(events, AS_OF, cats, 90) if ranked else None
+    whole = model_frame(task, snapshot, names, cats, stats)
+    batches = list(
+        population_batches(
+            events, customers, task, AS_OF, names, cats, 365, 600, 5, 90, batch_rows=97
+        )
+    )
+    assert len(batches) > 3
+    assert max(b.index.get_level_values("customer_id").nunique() for b in batches) <= 97
+    # the snapshot is built again: its float sums may differ in the last digit
+    pd.testing.assert_frame_equal(pd.concat(batches), whole, rtol=1e-12)
+    (empty,) = population_batches(
+        events, customers, task, date(2000, 1, 1), names, cats, 365, 600, 5, 90
+    )
+    assert empty.empty and list(empty.columns) == names
 
 
 @pytest.mark.parametrize("task", ["churn", "cross_sell"])

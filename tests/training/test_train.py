@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,6 +16,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
+import training.train as train_module
 from features.contracts import EVENT_TYPES
 from features.snapshot import build_snapshot
 from models.artifact import ModelBundle
@@ -323,6 +326,47 @@ def test_held_out_predictions_in_batches_give_the_same_metrics(
     assert batched.bundle.calibration == whole.bundle.calibration
     for model, figures in whole.metrics.items():
         assert batched.metrics[model] == pytest.approx(figures, rel=1e-12, nan_ok=True), model
+
+
+def _recorded(name: str, calls: list[str]) -> Callable[..., Any]:
+    """``training.train``'s function ``name``, appending its name to ``calls`` when called."""
+    real = getattr(train_module, name)
+
+    def record(*args: Any, **kwargs: Any) -> Any:
+        calls.append(name)
+        return real(*args, **kwargs)
+
+    return record
+
+
+def test_cross_sell_rows_in_batches_give_the_same_model_and_season(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cross-sell's rows made and predicted 97 at a time (held-out cutoffs and the population the
+    shipped model first scores, for its season shift): the same model, shifts and figures. Last
+    year's label rates, which label whole populations, are computed before any rows are built."""
+    events, customers = small_sample
+    whole = train_task(events, customers, "cross_sell", AS_OF, 90, FAST)
+    calls: list[str] = []
+    for name in ("label_rate", "build_task_data"):
+        monkeypatch.setattr(f"training.train.{name}", _recorded(name, calls))
+    monkeypatch.setattr("training.train.PREDICT_ROWS", 97)
+    monkeypatch.setattr("models.tasks.FRAME_ROWS", 97)
+    batched = train_task(events, customers, "cross_sell", AS_OF, 90, FAST)
+    assert calls.count("label_rate") == 3 and calls[:3] == ["label_rate"] * 3
+    season, expected = (r.bundle.metadata["calibration"]["season"] for r in (batched, whole))
+    assert season["year_ago_rates"] == expected["year_ago_rates"]
+    for key in ("test_shift", "shift"):  # the shipped population's shift is not zero
+        assert season[key] == pytest.approx(expected[key], rel=1e-9) and expected[key] != 0
+    calibration, expected_calibration = (r.bundle.calibration for r in (batched, whole))
+    assert calibration.keys() == expected_calibration.keys()
+    for key, value in expected_calibration.items():
+        if isinstance(value, str):
+            assert calibration[key] == value
+        else:
+            np.testing.assert_allclose(calibration[key], value, rtol=1e-9)
+    for model, figures in whole.metrics.items():
+        assert batched.metrics[model] == pytest.approx(figures, rel=1e-9, nan_ok=True), model
 
 
 @pytest.mark.parametrize("task", task_names())
