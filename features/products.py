@@ -169,7 +169,8 @@ def product_features(
         the aggregations' own columns.
     """
     every = _every_category(names, categories)
-    seen = [c for c in every if c in set(names.values())]
+    present = set(names.values())
+    seen = [c for c in every if c in present]
     bought = [pl.col(f"_cat_orders_{c}") > 0 for c in seen]
     return per_customer.with_columns(
         (pl.sum_horizontal(bought) if bought else pl.lit(0))

@@ -67,7 +67,7 @@ from features.snapshot import build_snapshot
 from models.clv.family import add_value_features
 from models.labels import LABEL, order_categories
 from models.rules import category_inputs
-from models.tasks import get_task, model_feature_names, model_frame
+from models.tasks import FRAME_ROWS, get_task, model_feature_names, model_frame
 
 __all__ = [
     "CutoffPlan",
@@ -734,7 +734,7 @@ def population_batches(
     max_customers: int | None = None,
     seed: int = 0,
     horizon: int | None = None,
-    batch_rows: int = 200_000,
+    batch_rows: int = FRAME_ROWS,
 ) -> Iterator[pd.DataFrame]:
     """Model rows of a task's population at a cutoff whose labels are not known yet, in batches.
 
@@ -769,7 +769,7 @@ def population_batches(
     horizon : int, optional
         Label window in days: a ranked task's category statistics at ``cutoff``
         (:func:`models.rules.category_inputs`) need it; without it their inputs are missing.
-    batch_rows : int, default 200,000
+    batch_rows : int, default :data:`models.tasks.FRAME_ROWS`
         Rows of a batch, about: ``batch_rows // len(categories)`` customers for a ranked task,
         ``batch_rows`` customers otherwise.
 

@@ -46,7 +46,7 @@ from models.estimators import LogisticBaseline, is_ranking
 from models.labels import order_categories
 from models.metrics import calibration_error
 from models.rules import category_inputs, category_lift
-from models.tasks import CATEGORY_INPUTS_KEY, GRADED_BASELINE, TaskSpec, get_task
+from models.tasks import CATEGORY_INPUTS_KEY, FRAME_ROWS, GRADED_BASELINE, TaskSpec, get_task
 from training.calibration import SEASON_DAYS, choose_calibration, expected_rate, season_shift
 from training.card import model_card
 from training.datasets import (
@@ -206,8 +206,9 @@ def _say(progress: Callable[[str], None] | None, message: str) -> None:
         progress(message)
 
 
-PREDICT_ROWS = 200_000
-"""Rows predicted at a time on the held-out and population rows (:func:`_batched`)."""
+PREDICT_ROWS = FRAME_ROWS
+"""Rows predicted at a time on the held-out and population rows (:func:`_batched`): the bound
+:func:`models.tasks.model_frame` makes rows with, so a batch is held once in each form."""
 
 
 def _batched(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame) -> np.ndarray:  # noqa: N803
