@@ -32,18 +32,22 @@ typed frame (numbers and timestamps instead of text) is much smaller than the ra
 is read once by Polars' streaming engine, which converts the columns and computes one boolean
 flag per check in the same pass, so the raw text is never held whole; the flags are then counted
 in bulk. Only when there are problems are a few more cheap passes made (distinct bad values, the
-first bad raw value of a column). No Python loop runs over rows. A CSV whose first line is longer
-than 1 MiB is refused before parsing (a file without line breaks is not a table).
+first bad raw value of a column). No Python loop runs over rows. :func:`stage_events` does the
+same checks without the eager frame: the typed rows and flags are streamed to Parquet files, the
+problems found from those (flags, row hashes), and the result is a scan of them. A CSV whose
+first line is longer than 1 MiB is refused before parsing (a file without line breaks is not a
+table).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 
 import numpy as np
 import polars as pl
@@ -67,10 +71,12 @@ __all__ = [
     "Loaded",
     "Prepare",
     "Problem",
+    "Staged",
     "load_customers",
     "load_events",
     "read_customers",
     "read_events",
+    "stage_events",
     "validate_customers",
     "validate_events",
 ]
@@ -91,6 +97,7 @@ _SHOW_VALUES: Final = 5
 _T: Final = "__typed_"
 _F: Final = "__check_"
 _K: Final = "__key__"
+_ROW: Final = "__row__"
 _PARQUET_SUFFIXES: Final = (".parquet", ".pq")
 _CONTROL_CHARS: Final = r"[\x00-\x1F\x7F]"
 _NAIVE_TS: Final = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?$"
@@ -209,6 +216,25 @@ class Loaded:
     """
 
     frame: pl.DataFrame
+    warnings: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class Staged:
+    """Validated events staged on disk (:func:`stage_events`): a scan, not a table in memory.
+
+    Parameters
+    ----------
+    frame : polars.LazyFrame
+        A scan of the typed events (as :attr:`Loaded.frame`, rows in the same order).
+    height : int
+        The number of events.
+    warnings : tuple of Problem
+        Problems that did not stop the load.
+    """
+
+    frame: pl.LazyFrame
+    height: int
     warnings: tuple[Problem, ...] = ()
 
 
@@ -457,6 +483,17 @@ def _key_values(key: Sequence[str]) -> list[pl.Expr]:
     return [pl.concat_str(parts, separator="/").alias(_K)]
 
 
+def _flagged(
+    raw: pl.LazyFrame, typed: dict[str, pl.Expr], checks: Sequence[_Check], key: Sequence[str]
+) -> pl.LazyFrame:
+    """Plan the typed columns, the key values (as :data:`_K`) and one flag per check."""
+    return raw.with_columns(expr.alias(_T + name) for name, expr in typed.items()).select(
+        *(_typed(name).alias(name) for name in typed),
+        *_key_values(key),
+        *(c.flag.fill_null(False).alias(f"{_F}{i}") for i, c in enumerate(checks)),
+    )
+
+
 def _run_checks(
     raw: pl.LazyFrame,
     typed: dict[str, pl.Expr],
@@ -468,29 +505,64 @@ def _run_checks(
 
     With a ``key``, the returned frame keeps the key values in a column named :data:`_K`.
     """
-    flags = [f"{_F}{i}" for i in range(len(checks))]
-    frame = (
-        raw.with_columns(expr.alias(_T + name) for name, expr in typed.items())
-        .select(
-            *(_typed(name).alias(name) for name in typed),
-            *_key_values(key),
-            *(c.flag.fill_null(False).alias(f) for c, f in zip(checks, flags, strict=True)),
-        )
-        .collect(engine="streaming")
-    )
+    frame = _flagged(raw, typed, checks, key).collect(engine="streaming")
+    return frame.drop(_flags(checks)), _flag_summary(frame, raw, checks, file, key)
+
+
+def _stage_checks(
+    raw: pl.LazyFrame,
+    typed: dict[str, pl.Expr],
+    checks: Sequence[_Check],
+    file: str,
+    staging: Path,
+) -> tuple[pl.LazyFrame, list[Problem]]:
+    """As :func:`_run_checks`, the typed rows and flags streamed to ``staging`` (Parquet).
+
+    Returns a scan of the staged typed rows: no more than a streaming batch is held.
+    """
+    _flagged(raw, typed, checks, ()).sink_parquet(staging, compression="lz4", statistics=False)
+    frame = pl.scan_parquet(staging)
+    return frame.drop(_flags(checks)), _flag_summary(frame, raw, checks, file, ())
+
+
+def _flags(checks: Sequence[_Check]) -> list[str]:
+    return [f"{_F}{i}" for i in range(len(checks))]
+
+
+def _flag_summary(
+    frame: pl.DataFrame | pl.LazyFrame,
+    raw: pl.LazyFrame,
+    checks: Sequence[_Check],
+    file: str,
+    key: Sequence[str],
+) -> list[Problem]:
+    """Turn the flag columns of ``frame`` into problems (counts, first rows, values shown).
+
+    Only the flag (and key) columns are read: a staged frame is not loaded whole.
+    """
     if not checks:
-        return frame, []
-    row = pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
+        return []
+    flags = _flags(checks)
     listed = (pl.col(_K),) if key else ()
-    summary = frame.select(
-        *(pl.col(f).sum().alias(f"n{f}") for f in flags),
-        *(row.filter(pl.col(f)).head(MAX_LISTED_ROWS).implode().alias(f"r{f}") for f in flags),
-        *(
-            k.filter(pl.col(f)).head(MAX_LISTED_ROWS).cast(pl.String).implode().alias(f"k{f}")
-            for f in flags
-            for k in listed
-        ),
-    ).row(0, named=True)
+    summary = (
+        frame.lazy()
+        .select(
+            *(pl.col(f).sum().alias(f"n{f}") for f in flags),
+            *(
+                (pl.col(f).arg_true().head(MAX_LISTED_ROWS).cast(pl.Int64) + 1)
+                .implode()
+                .alias(f"r{f}")
+                for f in flags
+            ),
+            *(
+                k.filter(pl.col(f)).head(MAX_LISTED_ROWS).cast(pl.String).implode().alias(f"k{f}")
+                for f in flags
+                for k in listed
+            ),
+        )
+        .collect()
+        .row(0, named=True)
+    )
     problems = []
     for check, f in zip(checks, flags, strict=True):
         count = summary[f"n{f}"]
@@ -500,11 +572,13 @@ def _run_checks(
         message = check.message
         if check.show == "values":
             values = (
-                frame.filter(pl.col(f))
+                frame.lazy()
+                .filter(pl.col(f))
                 .group_by(check.column)
                 .len()
                 .sort(["len", check.column], descending=[True, False])
                 .head(_SHOW_VALUES)
+                .collect()
                 .rows()
             )
             message += ": " + ", ".join(
@@ -517,16 +591,17 @@ def _run_checks(
         problems.append(
             Problem(file, check.column, message, rows, count, key=_key_label(key), keys=keys)
         )
-    return frame.drop(flags), problems
+    return problems
 
 
 def _now_utc(now: datetime) -> datetime:
     return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
 
 
-def _check_events(
-    raw: pl.LazyFrame, file: str, now: datetime, lossy: bool, key: Sequence[str] = ()
-) -> tuple[pl.DataFrame, list[Problem]]:
+def _event_plan(
+    raw: pl.LazyFrame, file: str, now: datetime, lossy: bool, key: Sequence[str]
+) -> tuple[pl.LazyFrame, dict[str, pl.Expr], list[_Check], list[Problem]]:
+    """Return the events frame, typed expressions, checks and file-level problems."""
     raw, typed, usable, checks, problems = _prepare(raw, EVENT_COLUMNS, file, lossy)
     problems += [
         Problem(file, name, "column ignored: not in the events contract", severity="warning")
@@ -534,8 +609,30 @@ def _check_events(
         if name not in typed and name not in key
     ]
     checks += _event_checks(usable, _now_utc(now))
+    return raw, typed, checks, problems
+
+
+def _check_events(
+    raw: pl.LazyFrame, file: str, now: datetime, lossy: bool, key: Sequence[str] = ()
+) -> tuple[pl.DataFrame, list[Problem]]:
+    raw, typed, checks, problems = _event_plan(raw, file, now, lossy, key)
     frame, found = _run_checks(raw, typed, checks, file, key)
     return frame, problems + found
+
+
+def _staging_check(folder: Path) -> _Validator[pl.LazyFrame]:
+    """Return a validator that stages each file's typed events in ``folder`` (one Parquet each)."""
+    names = itertools.count()
+
+    def check(
+        raw: pl.LazyFrame, file: str, now: datetime, lossy: bool
+    ) -> tuple[pl.LazyFrame, list[Problem]]:
+        raw, typed, checks, problems = _event_plan(raw, file, now, lossy, ())
+        staging = folder / f"part-{next(names):05d}.parquet"
+        frame, found = _stage_checks(raw, typed, checks, file, staging)
+        return frame, problems + found
+
+    return check
 
 
 def _check_customers(
@@ -564,24 +661,42 @@ def _infer_extra_types(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(casts)
 
 
-def _exact_duplicates(frame: pl.DataFrame) -> pl.Series:
+def _exact_duplicates(frame: pl.DataFrame | pl.LazyFrame) -> pl.Series:
     """Flag every row that repeats an earlier row exactly (the first copy is not flagged).
 
     Rows are hashed first and only rows whose hash repeats are compared in full. The repeated
     hashes are found by sorting a copy of the hashes, so the extra memory is about two integers
-    per row (``is_duplicated``'s hash table took 1.3 GB at 18M events, this 0.4 GB).
+    per row (``is_duplicated``'s hash table took 1.3 GB at 18M events, this 0.4 GB). A
+    ``LazyFrame`` (staged events) is read twice, by the streaming engine: for the hashes alone,
+    then for the candidate rows; it is never held whole.
     """
     frame = frame.drop(_K, strict=False)
-    flag = pl.Series("duplicate", np.zeros(frame.height, dtype=bool))
-    hashes = frame.hash_rows(seed=0).to_numpy()
+    if isinstance(frame, pl.DataFrame):
+        hashes = frame.hash_rows(seed=0).to_numpy()
+    else:
+        hashed = frame.select(pl.struct(pl.all()).hash(seed=0)).collect(engine="streaming")
+        hashes = hashed.to_series().to_numpy()
+    flag = pl.Series("duplicate", np.zeros(len(hashes), dtype=bool))
     ordered = np.sort(hashes)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     del ordered
     candidate = pl.Series(np.isin(hashes, repeated))
+    del hashes
     if not candidate.any():
         return flag
-    repeats = frame.filter(candidate).select(~pl.struct(pl.all()).is_first_distinct()).to_series()
-    return flag.scatter(candidate.arg_true().filter(repeats), True)
+    positions = candidate.arg_true()
+    if isinstance(frame, pl.DataFrame):
+        rows = frame.filter(candidate)
+    else:
+        rows = (
+            frame.with_row_index(_ROW)
+            .filter(pl.col(_ROW).is_in(positions.implode()))
+            .collect(engine="streaming")
+            .sort(_ROW)
+            .drop(_ROW)
+        )
+    repeats = rows.select(~pl.struct(pl.all()).is_first_distinct()).to_series()
+    return flag.scatter(positions.filter(repeats), True)
 
 
 def _flag_problems(
@@ -636,11 +751,12 @@ def _keys(frame: pl.DataFrame, key: Sequence[str]) -> tuple[str | None, pl.Serie
 
 
 def _event_rows(
-    frame: pl.DataFrame, parts: Sequence[tuple[str, int]], key: Sequence[str] = ()
+    frame: pl.DataFrame | pl.LazyFrame, parts: Sequence[tuple[str, int]], key: Sequence[str] = ()
 ) -> list[Problem]:
     message = "exact duplicate of an earlier row (kept: remove it upstream if it is not a repeat)"
     duplicate = _exact_duplicates(frame)
-    return _flag_problems(duplicate, parts, None, message, "warning", _keys(frame, key))
+    keys = _keys(frame, key) if isinstance(frame, pl.DataFrame) else (None, None)
+    return _flag_problems(duplicate, parts, None, message, "warning", keys)
 
 
 def _customer_rows(
@@ -663,7 +779,8 @@ def _customer_rows(
     return frame.filter(~duplicate), problems
 
 
-_Validator = Callable[[pl.LazyFrame, str, datetime, bool], tuple[pl.DataFrame, list[Problem]]]
+_Frame = TypeVar("_Frame", pl.DataFrame, pl.LazyFrame)
+_Validator = Callable[[pl.LazyFrame, str, datetime, bool], tuple[_Frame, list[Problem]]]
 Prepare = Callable[[pl.LazyFrame, str], pl.LazyFrame]
 """Turns a scanned file into the table to validate (e.g. renames mapped columns), given the
 scan and the file's name; it may raise :class:`EventsValidationError`."""
@@ -732,8 +849,8 @@ def _as_is(raw: pl.LazyFrame, file: str) -> pl.LazyFrame:
 
 
 def _check_file(
-    path: Path, now: datetime, check: _Validator, prepare: Prepare
-) -> tuple[pl.DataFrame | None, list[Problem]]:
+    path: Path, now: datetime, check: _Validator[_Frame], prepare: Prepare
+) -> tuple[_Frame | None, list[Problem]]:
     """Read one file and check it; a file that cannot be read becomes a file-level problem."""
     file = str(path)
     if path.suffix.lower() in _PARQUET_SUFFIXES:
@@ -757,23 +874,36 @@ def _check_file(
             lossy = True
 
 
-def _read(
-    path: Path | str, now: datetime, check: _Validator, prepare: Prepare | None
-) -> tuple[pl.DataFrame, list[tuple[str, int]], list[Problem]]:
-    """Check every file of ``path``; return the typed rows, the parts read and the problems."""
+def _read_parts(
+    path: Path | str, now: datetime, check: _Validator[_Frame], prepare: Prepare | None
+) -> tuple[list[_Frame], list[tuple[str, int]], list[Problem]]:
+    """Check every file of ``path``; return each file's typed rows, the parts and the problems."""
     path = Path(path)
     files, problems = _files(path)
-    frames: list[pl.DataFrame] = []
+    frames: list[_Frame] = []
     parts: list[tuple[str, int]] = []
     for file in files:
         frame, found = _check_file(file, now, check, prepare or _as_is)
         problems += found
         if frame is not None:
             frames.append(frame)
-            parts.append((str(file), frame.height))
-    frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame()
-    if frames and frame.height == 0:
+            height = (
+                frame.height
+                if isinstance(frame, pl.DataFrame)
+                else frame.select(pl.len()).collect().item()
+            )
+            parts.append((str(file), height))
+    if frames and sum(height for _, height in parts) == 0:
         problems.append(Problem(str(path), None, "no data rows (the file has only a header)"))
+    return frames, parts, problems
+
+
+def _read(
+    path: Path | str, now: datetime, check: _Validator[pl.DataFrame], prepare: Prepare | None
+) -> tuple[pl.DataFrame, list[tuple[str, int]], list[Problem]]:
+    """Check every file of ``path``; return the typed rows, the parts read and the problems."""
+    frames, parts, problems = _read_parts(path, now, check, prepare)
+    frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame()
     return frame, parts, problems
 
 
@@ -855,6 +985,48 @@ def load_events(path: Path | str, *, now: datetime, prepare: Prepare | None = No
     frame, parts, problems = _read(path, now, _check_events, prepare)
     problems += _event_rows(frame, parts)
     return _finish(frame, problems)
+
+
+def stage_events(
+    path: Path | str, *, now: datetime, folder: Path | str, prepare: Prepare | None = None
+) -> Staged:
+    """Validate an events file as :func:`load_events` does, without holding the events.
+
+    Each file is converted and checked in one streaming pass that writes the typed rows to a
+    Parquet file in ``folder``; the problems are then found from those files, reading the check
+    flags, and for the exact-duplicate check the row hashes (8 bytes a row) and the candidate
+    rows. The problems are those :func:`load_events` reports for the same file.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        A ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` files.
+    now : datetime.datetime
+        The current time (naive means UTC); events after it are errors.
+    folder : pathlib.Path or str
+        An existing directory for the staged rows; it must outlive the returned frame (e.g. a
+        ``tempfile.TemporaryDirectory`` around the frame's use).
+    prepare : callable, optional
+        Applied to each file's scan before validation (see :data:`Prepare`).
+
+    Returns
+    -------
+    Staged
+        A scan of the validated events (the frame :func:`load_events` returns, rows in the same
+        order), their number and the warnings.
+
+    Raises
+    ------
+    EventsValidationError
+        With every problem found, if any is an error.
+    """
+    frames, parts, problems = _read_parts(path, now, _staging_check(Path(folder)), prepare)
+    frame = pl.concat(frames, how="vertical") if frames else pl.LazyFrame()
+    if parts:
+        problems += _event_rows(frame, parts)
+    if any(p.severity == "error" for p in problems):
+        raise EventsValidationError(problems)
+    return Staged(frame, sum(height for _, height in parts), tuple(problems))
 
 
 def read_events(path: Path | str, *, now: datetime) -> pl.DataFrame:

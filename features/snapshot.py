@@ -35,6 +35,7 @@ from features.products import (
 from features.profile import profile_features
 from features.rfm import RFM_SCORES, order_features, rfm_segment, score
 from features.service import return_aggregations, service_features
+from features.store import spill_partitions
 from features.window import AGE, ID, prepare_events
 
 __all__ = [
@@ -232,18 +233,8 @@ def _by_bucket(
     people = None if customers is None else customers.lazy().with_columns(bucket)
     with tempfile.TemporaryDirectory(prefix="guanxi-buckets-") as spill:
         if isinstance(events, pl.LazyFrame):
-            events.with_columns(bucket).sink_parquet(
-                pl.PartitionBy(spill, key=_BUCKET, include_key=False),
-                compression="lz4",
-                mkdir=True,
-            )  # one streaming pass; each bucket is then read from its own files
-            empty = events.clear()
-            split = {
-                b: pl.scan_parquet(folder / "*.parquet", hive_partitioning=False)
-                if (folder := Path(spill) / f"{_BUCKET}={b}").is_dir()
-                else empty
-                for b in range(buckets)
-            }
+            # one streaming pass; each bucket is then read from its own files
+            split = dict(enumerate(spill_partitions(events, bucket, buckets, Path(spill))))
         else:
             tagged = events.with_columns(bucket)
             split = {

@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import polars as pl
 import yaml
@@ -50,12 +50,15 @@ from features.database import DatabaseError, Relation, is_database, scan
 from features.events import (
     EventsValidationError,
     Loaded,
+    Prepare,
     Problem,
+    Staged,
     validate_customers,
     validate_events,
 )
 from features.events import load_customers as load_customers_file
 from features.events import load_events as load_events_file
+from features.events import stage_events as stage_events_file
 from features.store import SourceFile
 
 __all__ = [
@@ -65,6 +68,7 @@ __all__ = [
     "TableMapping",
     "load_customers",
     "load_events",
+    "stage_events",
 ]
 
 _EVENT_NAMES: Final = tuple(c.name for c in EVENT_COLUMNS)
@@ -364,13 +368,16 @@ class Source:
         return SourceFile.of(Path(self.location))
 
 
+_Result = TypeVar("_Result", Loaded, Staged)
+
+
 def _load(
     source: Source,
     now: datetime,
-    file_loader: Callable[..., Loaded],
+    file_loader: Callable[..., _Result],
     validate: Callable[..., Loaded],
     used: tuple[str, ...] | None = None,
-) -> Loaded:
+) -> _Result | Loaded:
     """Load a source; for a database, stage its rows in a Parquet file first.
 
     ``used`` names the columns validation keeps (None: every column); the others are staged as
@@ -429,6 +436,40 @@ def load_events(source: Source, *, now: datetime) -> Loaded:
         or column and a mapping naming an unknown column are problems too.
     """
     return _load(source, now, load_events_file, validate_events, _EVENT_NAMES)
+
+
+def stage_events(source: Source, *, now: datetime, folder: Path) -> Staged | Loaded:
+    """Validate events as :func:`load_events` does; a Parquet source is not held in memory.
+
+    Parameters
+    ----------
+    source : Source
+        Where the events are.
+    now : datetime.datetime
+        The current time (naive means UTC); events after it are errors.
+    folder : pathlib.Path
+        An existing directory for the staged events (see
+        :func:`features.events.stage_events`); it must outlive the returned frame.
+
+    Returns
+    -------
+    features.events.Staged or features.events.Loaded
+        For a ``.parquet`` file or a directory, a scan of the events staged in ``folder``; for a
+        CSV file or a database, the events in memory, as :func:`load_events` returns them. The
+        problems are the same either way.
+
+    Raises
+    ------
+    features.events.EventsValidationError
+        As :func:`load_events`.
+    """
+    if source.is_database or Path(source.location).suffix.lower() == ".csv":
+        return load_events(source, now=now)
+
+    def stage(path: Path, *, now: datetime, prepare: Prepare | None) -> Staged:
+        return stage_events_file(path, now=now, folder=folder, prepare=prepare)
+
+    return _load(source, now, stage, validate_events, _EVENT_NAMES)
 
 
 def load_customers(source: Source, *, now: datetime) -> Loaded:

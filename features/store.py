@@ -69,6 +69,7 @@ import json
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
@@ -82,6 +83,7 @@ import pyarrow.parquet as pq
 from features.contracts import FEATURE_SET_VERSION
 
 __all__ = [
+    "HISTORY_RANGE",
     "HISTORY_ROW_GROUP",
     "MANIFEST_SUFFIX",
     "METADATA_KEY",
@@ -99,6 +101,7 @@ __all__ = [
     "is_temporary",
     "process_alive",
     "snapshot_digest",
+    "spill_partitions",
 ]
 
 METADATA_KEY: Final = "guanxi"
@@ -113,6 +116,12 @@ second group when the customer's rows straddle two)."""
 
 _HISTORY_CHUNK: Final = 64 * HISTORY_ROW_GROUP
 """Rows of a history file gathered and written at a time (whole row groups)."""
+
+HISTORY_RANGE: Final = 8_000_000
+"""Events per ``customer_id`` range that a history given as a ``LazyFrame`` is sorted in."""
+
+_ROW: Final = "_guanxi_row"
+_RANGE: Final = "_guanxi_range"
 
 _TEMP: Final = re.compile(r"^\..+\.(?P<pid>\d+)\.[0-9a-f]+\.tmp$")
 _SNAPSHOT: Final = re.compile(r"^as_of=(?P<day>\d{4}-\d{2}-\d{2})\.parquet$")
@@ -245,6 +254,54 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     if os.name == "posix":
         _fsync(directory)
     return path
+
+
+def spill_partitions(
+    frame: pl.LazyFrame, key: pl.Expr, parts: int, folder: Path
+) -> list[pl.LazyFrame]:
+    """Split a frame into parts in one streaming pass, each part written to its own files.
+
+    Parameters
+    ----------
+    frame : polars.LazyFrame
+        The rows to split; never held whole.
+    key : polars.Expr
+        The part of each row, an integer in ``[0, parts)``.
+    parts : int
+        How many parts.
+    folder : pathlib.Path
+        An existing (temporary) directory for the files (LZ4 Parquet), which must outlive the
+        scans returned.
+
+    Returns
+    -------
+    list of polars.LazyFrame
+        A scan of each part's rows (the frame's columns, without the key), in part order; an
+        empty frame for a part without rows.
+    """
+    name = "_guanxi_part"
+    frame.with_columns(key.alias(name)).sink_parquet(
+        pl.PartitionBy(folder, key=name, include_key=False), compression="lz4", mkdir=True
+    )
+    empty = frame.clear()
+    return [
+        pl.scan_parquet(part / "*.parquet", hive_partitioning=False)
+        if (part := Path(folder) / f"{name}={b}").is_dir()
+        else empty
+        for b in range(parts)
+    ]
+
+
+def _write_in_order(
+    out: pq.ParquetWriter, frame: pl.DataFrame, order: pl.Series, first: bool = True
+) -> None:
+    """Write ``frame``'s rows in ``order``, a chunk of whole row groups at a time.
+
+    With ``first`` and no rows, one empty table is written (an empty history has a row group).
+    """
+    for lo in range(0, max(order.len(), int(first)), _HISTORY_CHUNK):
+        chunk = frame[order.slice(lo, _HISTORY_CHUNK)].to_arrow()
+        out.write_table(chunk.cast(out.schema), row_group_size=HISTORY_ROW_GROUP)
 
 
 @dataclass(frozen=True)
@@ -818,7 +875,7 @@ class Store:
         *,
         events: Path | SourceFile | None = None,
         customers: Path | SourceFile | None = None,
-        history: pl.DataFrame | None = None,
+        history: pl.DataFrame | pl.LazyFrame | None = None,
     ) -> SnapshotInfo:
         """Store a snapshot atomically, replacing any snapshot for the same day.
 
@@ -833,7 +890,7 @@ class Store:
             (a :class:`SourceFile` is recorded as given, e.g. a database table's).
         customers : pathlib.Path or SourceFile, optional
             The customers file it was built from, recorded the same way.
-        history : polars.DataFrame, optional
+        history : polars.DataFrame or polars.LazyFrame, optional
             The validated events it was built from; written first with :meth:`write_history`,
             so the reviewer pages can show a customer's history.
 
@@ -913,28 +970,35 @@ class Store:
         """
         return self.home / "history" / f"as_of={as_of.isoformat()}.parquet"
 
-    def write_history(self, events: pl.DataFrame, as_of: date) -> Path:
+    def write_history(self, events: pl.DataFrame | pl.LazyFrame, as_of: date) -> Path:
         """Store the events of a snapshot day, sorted by customer, atomically.
 
         Parameters
         ----------
-        events : polars.DataFrame
+        events : polars.DataFrame or polars.LazyFrame
             Validated events (``features.contracts.event_schema()``); those dated after
-            ``as_of`` (UTC) are left out.
+            ``as_of`` (UTC) are left out. A ``LazyFrame`` (e.g. staged events) is never held
+            whole: its ``customer_id`` values are counted, one streaming pass splits the events
+            into ranges of ``customer_id`` of about :data:`HISTORY_RANGE` events (temporary
+            Parquet files), and the ranges are sorted and written one at a time, in order.
         as_of : datetime.date
             The snapshot day.
 
         Returns
         -------
         pathlib.Path
-            The history file, sorted by ``customer_id`` then ``ts``, in row groups of
-            :data:`HISTORY_ROW_GROUP` rows with statistics.
+            The history file, sorted by ``customer_id`` then ``ts`` (events of a customer at the
+            same time in the events' order), in row groups of :data:`HISTORY_ROW_GROUP` rows
+            with statistics. The rows are the same whether ``events`` is a ``DataFrame`` or a
+            ``LazyFrame``.
         """
+        if isinstance(events, pl.LazyFrame):
+            return self._write_history_by_range(events, as_of)
         order = (
             events.lazy()
             .select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), "customer_id", "ts")
             .filter(pl.col("ts").dt.date() <= as_of)
-            .sort("customer_id", "ts")
+            .sort("customer_id", "ts", maintain_order=True)
             .collect()
             .get_column("row")
         )  # the row order alone: the events are not copied whole to be sorted
@@ -942,11 +1006,44 @@ class Store:
         def write(path: Path) -> None:
             schema = events.head(0).to_arrow().schema
             with pq.ParquetWriter(path, schema, compression="zstd") as out:
-                for lo in range(0, max(order.len(), 1), _HISTORY_CHUNK):
-                    chunk = events[order.slice(lo, _HISTORY_CHUNK)].to_arrow()
-                    out.write_table(chunk.cast(schema), row_group_size=HISTORY_ROW_GROUP)
+                _write_in_order(out, events, order)
 
         return atomic_write(self.history_path(as_of), write)
+
+    def _write_history_by_range(self, events: pl.LazyFrame, as_of: date) -> Path:
+        """Write the history of a ``LazyFrame`` one range of ``customer_id`` at a time."""
+        events = events.filter(pl.col("ts").dt.date() <= as_of)
+        counts = (
+            events.group_by("customer_id").len().sort("customer_id").collect(engine="streaming")
+        )
+        before = counts.get_column("len").cum_sum() - counts.get_column("len")
+        starts = counts.filter((before // HISTORY_RANGE).is_first_distinct()).get_column(
+            "customer_id"
+        )[1:]  # the first customer of each range after the first
+        if starts.is_empty():
+            return self.write_history(events.collect(engine="streaming"), as_of)
+        key = pl.sum_horizontal(
+            (pl.col("customer_id") >= start).cast(pl.UInt32) for start in starts
+        )
+        with tempfile.TemporaryDirectory(prefix="guanxi-history-") as spill:
+            ranges = spill_partitions(
+                events.with_row_index(_ROW), key, starts.len() + 1, Path(spill)
+            )
+
+            def write(path: Path) -> None:
+                schema = events.clear().collect().to_arrow().schema
+                with pq.ParquetWriter(path, schema, compression="zstd") as out:
+                    for part in ranges:
+                        frame = part.collect()
+                        order = frame.select(
+                            pl.int_range(pl.len(), dtype=pl.UInt32).sort_by(
+                                "customer_id", "ts", _ROW
+                            )
+                        ).to_series()
+                        _write_in_order(out, frame.drop(_ROW), order, first=False)
+                        del frame, order
+
+            return atomic_write(self.history_path(as_of), write)
 
     def read_history(self, as_of: date, customer_id: str) -> pl.DataFrame | None:
         """Read one customer's events of a snapshot day.

@@ -25,13 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import polars as pl
 import typer
 
 from features.database import DatabaseError, check_writable, is_database, mask, write_table
-from features.events import EventsValidationError, Loaded, Problem
+from features.events import EventsValidationError, Loaded, Problem, Staged
 from features.sources import (
     ColumnMapping,
     MappingError,
@@ -39,6 +39,7 @@ from features.sources import (
     TableMapping,
     load_customers,
     load_events,
+    stage_events,
 )
 from features.store import SourceFile, atomic_write
 from pipelines.engine import Engine
@@ -64,6 +65,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_Loaded = TypeVar("_Loaded", Loaded, Loaded | Staged)
 
 _DATABASES = "a database URI (postgresql://user@host:port/db or duckdb:///path/file.db)"
 
@@ -164,11 +167,44 @@ class Inputs:
             Every error and warning of both sources.
         """
         events, problems = _load(load_events, self.events, now)
-        customers = None
-        if self.customers is not None:
-            customers, found = _load(load_customers, self.customers, now)
-            problems += found
-        return events, customers, problems
+        customers, found = self._load_customers(now)
+        return events, customers, problems + found
+
+    def stage(
+        self, now: datetime, folder: Path
+    ) -> tuple[Loaded | Staged | None, Loaded | None, list[Problem]]:
+        """As :meth:`load`, Parquet events staged in ``folder`` instead of held in memory.
+
+        Parameters
+        ----------
+        now : datetime.datetime
+            The current time; later timestamps are errors.
+        folder : pathlib.Path
+            An existing directory that outlives the events' frame
+            (:func:`features.sources.stage_events`).
+
+        Returns
+        -------
+        events : features.events.Staged or features.events.Loaded or None
+            The validated events: a scan of the staged events for a Parquet source, in memory
+            for a CSV file or a database; None if they have errors.
+        customers : features.events.Loaded or None
+            As :meth:`load`.
+        problems : list of features.events.Problem
+            As :meth:`load` (the same problems).
+        """
+
+        def stage(source: Source, *, now: datetime) -> Loaded | Staged:
+            return stage_events(source, now=now, folder=folder)
+
+        events, problems = _load(stage, self.events, now)
+        customers, found = self._load_customers(now)
+        return events, customers, problems + found
+
+    def _load_customers(self, now: datetime) -> tuple[Loaded | None, list[Problem]]:
+        if self.customers is None:
+            return None, []
+        return _load(load_customers, self.customers, now)
 
     def read(self, now: datetime) -> tuple[pl.DataFrame, pl.DataFrame | None]:
         """Load and validate both sources; warnings go to the log.
@@ -197,8 +233,8 @@ class Inputs:
 
 
 def _load(
-    loader: Callable[..., Loaded], source: Source, now: datetime
-) -> tuple[Loaded | None, list[Problem]]:
+    loader: Callable[..., _Loaded], source: Source, now: datetime
+) -> tuple[_Loaded | None, list[Problem]]:
     try:
         loaded = loader(source, now=now)
     except EventsValidationError as error:

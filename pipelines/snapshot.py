@@ -5,12 +5,18 @@ with :func:`features.snapshot.build_snapshot` in hash buckets of ``customer_id``
 events (:func:`features.snapshot.buckets_for`, with a progress bar per bucket; ``--engine spark``:
 the same function per hash bucket on Spark, :func:`pipelines.spark.snapshot_with_spark`) and
 stores it atomically under ``GUANXI_HOME``.
+Parquet events (a file or a directory) are never held whole with the Polars engine: they are
+validated into staged Parquet files (:func:`features.sources.stage_events`, the same problems as
+the in-memory validation), the snapshot is built from a scan of those, and the history is written
+a range of ``customer_id`` at a time (:meth:`features.store.Store.write_history`). CSV events,
+database sources and ``--engine spark`` are validated in memory.
 ``export`` copies a stored snapshot to a CSV or Parquet file, also atomically.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from pathlib import Path
 from typing import Annotated, Final
 
@@ -20,7 +26,7 @@ from rich.console import Console
 from rich.progress import TextColumn
 from rich.text import Text
 
-from features.events import EventsValidationError, Problem
+from features.events import EventsValidationError, Loaded, Problem, Staged
 from features.snapshot import buckets_for, build_snapshot
 from features.store import SnapshotNotFoundError, Store, atomic_write
 from pipelines import connectors
@@ -64,19 +70,43 @@ def build_command(
     if isinstance(sources, connectors.SparkEvents):
         _build_from_spark_table(sources, day, now, spark_master, out)
         return
-    with status.status("Validating the inputs..."):
-        loaded, loaded_customers, problems = sources.load(now)
-    _stop_on_errors(out, problems)
-    assert loaded is not None
-    customer_frame = loaded_customers.frame if loaded_customers is not None else None
+    if engine == "spark":
+        with status.status("Validating the inputs..."):
+            loaded, loaded_customers, problems = sources.load(now)
+        _stop_on_errors(out, problems)
+        assert loaded is not None
+        _build_and_store(sources, loaded, loaded_customers, day, spark_master, out, status)
+        return
+    # Parquet events are validated and built from files staged here, never held whole
+    with tempfile.TemporaryDirectory(prefix="guanxi-events-") as folder:
+        with status.status("Validating the inputs..."):
+            staged, staged_customers, problems = sources.stage(now, Path(folder))
+        _stop_on_errors(out, problems)
+        assert staged is not None
+        _build_and_store(sources, staged, staged_customers, day, None, out, status)
+
+
+def _build_and_store(
+    sources: connectors.Inputs,
+    events: Loaded | Staged,
+    customers: Loaded | None,
+    day: dt.date,
+    spark_master: str | None,
+    out: Console,
+    status: Console,
+) -> None:
+    """Build the snapshot of validated inputs (on Spark with a master) and store it."""
+    customer_frame = customers.frame if customers is not None else None
     try:
-        if engine == "spark":
+        if spark_master is not None:
             from pipelines.spark import snapshot_with_spark
 
+            assert isinstance(events, Loaded)
             with status.status(f"Building features as of {day} on Spark..."):
-                snapshot = snapshot_with_spark(loaded.frame, customer_frame, day, spark_master)
+                snapshot = snapshot_with_spark(events.frame, customer_frame, day, spark_master)
         else:
-            snapshot = _build_in_buckets(loaded.frame, customer_frame, day, status)
+            height = events.height if isinstance(events, Staged) else events.frame.height
+            snapshot = _build_in_buckets(events.frame, height, customer_frame, day, status)
     except ValueError as error:
         out.print(Text(f"cannot build the snapshot: {error}", style="red"))
         raise typer.Exit(1) from error
@@ -86,20 +116,24 @@ def build_command(
             day,
             events=sources.events.describe(),
             customers=sources.customers.describe() if sources.customers is not None else None,
-            history=loaded.frame,
+            history=events.frame,
         )
     shape = f"{info.rows:,} customers, {snapshot.width} columns"
     out.print(Text(f"snapshot as of {day}: {shape} -> {info.path}", style="green"))
 
 
 def _build_in_buckets(
-    events: pl.DataFrame, customers: pl.DataFrame | None, day: dt.date, status: Console
+    events: pl.DataFrame | pl.LazyFrame,
+    height: int,
+    customers: pl.DataFrame | None,
+    day: dt.date,
+    status: Console,
 ) -> pl.DataFrame:
     """Build the snapshot in hash buckets of ``customer_id`` sized by the events, with a bar."""
-    buckets = buckets_for(events.height)
+    buckets = buckets_for(height)
     progress = progress_bar(
         status,
-        f"building features as of {day} from {events.height:,} events",
+        f"building features as of {day} from {height:,} events",
         TextColumn("buckets"),
     )
     with progress:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from features.contracts import CUSTOMER_COLUMNS, EVENT_REQUIRES, EVENT_TYPES, event_schema
 from features.events import (
@@ -20,6 +22,7 @@ from features.events import (
     load_events,
     read_customers,
     read_events,
+    stage_events,
     validate_events,
 )
 
@@ -441,3 +444,48 @@ def test_exact_duplicates_flag_every_repeat_after_the_first(rows: list[tuple]) -
     frame = pl.DataFrame(rows, schema={"x": pl.String, "y": pl.Int64}, orient="row")
     expected = [row in rows[:i] for i, row in enumerate(rows)]
     assert _exact_duplicates(frame).to_list() == expected
+
+
+def _bad_parquet_parts(tmp_path: Path) -> Path:
+    """The bad corpus as a directory of two Parquet files of text, with an extra column and a
+    duplicate across the files (warnings) and the errors of every row-level check."""
+    rows = pl.read_csv(bad_corpus(tmp_path), infer_schema=False, encoding="utf8-lossy")
+    rows = rows.with_columns(note=pl.lit("x"))
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    rows.head(10).write_parquet(folder / "part-0.parquet")
+    pl.concat([rows.slice(10), rows.head(1)]).write_parquet(folder / "part-1.parquet")
+    return folder
+
+
+@pytest.mark.parametrize("corpus", [bad_corpus, _bad_parquet_parts])
+def test_staged_events_have_the_problems_of_loaded_ones(
+    tmp_path: Path, corpus: Callable[[Path], Path]
+) -> None:
+    """stage_events reports what load_events does: messages, rows, files and severities."""
+    path = corpus(tmp_path)
+    with pytest.raises(EventsValidationError) as loaded:
+        load_events(path, now=NOW)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    with pytest.raises(EventsValidationError) as staged:
+        stage_events(path, now=NOW, folder=staging)
+    assert staged.value.problems == loaded.value.problems
+    assert {p.severity for p in loaded.value.problems} == {"error", "warning"}
+
+
+def test_staged_events_are_the_loaded_frame(tmp_path: Path) -> None:
+    """Valid events with warnings: the staged scan is the loaded frame, with the same warnings."""
+    parts = tmp_path / "events"
+    parts.mkdir()
+    good = read_events(DATA / "events_tiny.csv", now=NOW)
+    good.with_columns(note=pl.lit(1)).write_parquet(parts / "part-0.parquet")
+    good.tail(3).write_parquet(parts / "part-1.parquet")  # three duplicates of part 0's rows
+    loaded = load_events(parts, now=NOW)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    staged = stage_events(parts, now=NOW, folder=staging)
+    assert staged.warnings == loaded.warnings
+    assert [(p.column, p.rows) for p in staged.warnings] == [("note", ()), (None, (1, 2, 3))]
+    assert staged.height == loaded.frame.height == good.height + 3
+    assert_frame_equal(staged.frame.collect(), loaded.frame)

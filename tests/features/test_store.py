@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from features.contracts import FEATURE_SET_VERSION
 from features.store import (
@@ -317,3 +318,51 @@ def test_history_written_in_chunks_is_sorted_and_complete(
     # no events up to the day: an empty history, still readable
     early = pl.read_parquet(store.write_history(events, date(2023, 12, 31)))
     assert early.height == 0 and early.schema == expected.schema
+
+
+@pytest.mark.parametrize("per_range", [1, 4, 10, 1000])
+def test_history_of_a_lazyframe_is_the_one_of_the_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, per_range: int
+) -> None:
+    """Written by ranges of customer_id from a scan, the history has the same rows in the same
+    order (ties on customer and time in the events' order) as written from the frame."""
+    from datetime import UTC, datetime, timedelta
+
+    from features import store as store_module
+    from features.contracts import event_schema
+
+    monkeypatch.setattr(store_module, "_HISTORY_CHUNK", 3)
+    monkeypatch.setattr(store_module, "HISTORY_RANGE", per_range)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    events = (
+        pl.DataFrame(
+            {
+                "customer_id": [f"c{(7 * i) % 5}" for i in range(40)],
+                "ts": [start + timedelta(days=(3 * i) % 7) for i in range(40)],  # ties
+                "event_type": ["visit"] * 40,
+                "amount": [float(i) for i in range(40)],  # tells tied rows apart
+            },
+            schema_overrides={"ts": event_schema()["ts"]},
+        )
+        .with_columns(
+            pl.lit(None, dtype).alias(name)
+            for name, dtype in event_schema().items()
+            if name not in ("customer_id", "ts", "event_type", "amount")
+        )
+        .select(list(event_schema()))
+    )
+    scanned = tmp_path / "events.parquet"
+    events.write_parquet(scanned)
+    day = date(2024, 1, 5)
+    store = Store(tmp_path / "home")
+    from_frame = pl.read_parquet(store.write_history(events, day))
+    from_scan = pl.read_parquet(store.write_history(pl.scan_parquet(scanned), day))
+    assert from_frame.height == events.filter(pl.col("ts").dt.date() <= day).height > 0
+    assert_frame_equal(from_scan, from_frame)
+    assert from_scan.select("customer_id", "ts").equals(
+        from_scan.select("customer_id", "ts").sort("customer_id", "ts")
+    )
+    c3 = store.read_history(day, "c3")
+    assert c3 is not None and set(c3["customer_id"]) == {"c3"}
+    early = pl.read_parquet(store.write_history(pl.scan_parquet(scanned), date(2023, 12, 31)))
+    assert early.height == 0 and early.schema == from_frame.schema

@@ -14,9 +14,11 @@ import typer
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
+from features import store as store_module
 from features.contracts import event_schema
+from features.snapshot import build_snapshot
 from features.store import Store, is_temporary
-from pipelines import snapshot
+from pipelines import connectors, snapshot
 from serving.settings import get_settings
 from tests.features.test_events import bad_corpus
 
@@ -105,6 +107,43 @@ def test_build_in_buckets_stores_the_same_snapshot(
     assert code == 0, output
     assert "3/3 buckets" in output  # the progress bar per bucket ends on the last one
     assert_frame_equal(Store(home).read_snapshot(DAY), whole)
+
+
+@pytest.mark.parametrize("buckets", [1, 3])
+def test_parquet_events_are_staged_and_build_the_in_memory_result(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, buckets: int
+) -> None:
+    """Parquet events are validated and built from staged files, not held in memory: the stored
+    snapshot and history and the problems printed are those of the in-memory path."""
+    parts = tmp_path / "events"
+    parts.mkdir()
+    rows = pl.read_csv(EVENTS, infer_schema=False)
+    rows.with_columns(note=pl.lit("x")).write_parquet(parts / "part-0.parquet")  # ignored column
+    rows.tail(3).write_parquet(parts / "part-1.parquet")  # exact duplicates: a warning
+    monkeypatch.setattr(snapshot, "buckets_for", lambda n_events: buckets)
+    monkeypatch.setattr(store_module, "HISTORY_RANGE", 4)  # the history in several ranges
+    built_from: list[type] = []
+
+    def spy(events: pl.DataFrame | pl.LazyFrame, *args: object, **options: object) -> object:
+        built_from.append(type(events))
+        return build_snapshot(events, *args, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(snapshot, "build_snapshot", spy)
+    args = ("build", "--events", str(parts), "--customers", str(CUSTOMERS), "--as-of", "2024-03-31")
+    code, staged_output = invoke(*args)
+    assert code == 0, staged_output
+    store = Store(home)
+    staged = store.read_snapshot(DAY), pl.read_parquet(store.history_path(DAY))
+    monkeypatch.setattr(connectors.Inputs, "stage", lambda self, now, folder: self.load(now))
+    code, output = invoke(*args)
+    assert code == 0, output
+    assert built_from == [pl.LazyFrame, pl.DataFrame]
+    assert_frame_equal(staged[0], store.read_snapshot(DAY))
+    assert_frame_equal(staged[1], pl.read_parquet(store.history_path(DAY)))
+    assert staged[1].height == rows.height + 3  # every event is on or before the day
+    assert staged_output == output
+    assert "column ignored: not in the events contract" in output
+    assert "exact duplicate of an earlier row" in output
 
 
 def test_invalid_input_writes_nothing(home: Path, tmp_path: Path) -> None:
