@@ -32,6 +32,7 @@ __all__ = [
     "BOOSTER_FILE",
     "BUNDLE_FILE",
     "BUNDLE_FORMAT_VERSION",
+    "MAX_INPUT",
     "SHIFT_LINKS",
     "ModelBundle",
     "apply_calibration",
@@ -44,6 +45,14 @@ BUNDLE_FORMAT_VERSION: Final = 1
 """Version of the ``bundle.json`` layout; bumped when its keys change meaning."""
 
 _CALIBRATION_METHODS: Final = ("isotonic", "sigmoid", "none")
+
+MAX_INPUT: Final = float(np.finfo(np.float32).max)
+"""The largest input size a booster reads as itself: float32's largest, about 3.4e38.
+
+A larger value (a feature worked out from huge amounts) reaches the booster as infinite, which
+it orders as the value itself: every split threshold is a finite float32, so the row takes the
+branch the value would.
+"""
 
 
 def apply_calibration(calibration: dict[str, Any], margin: np.ndarray) -> np.ndarray:
@@ -189,6 +198,9 @@ class ModelBundle:
         """Return ``X``'s model columns, in order, as a float32 array (names any missing).
 
         An array is taken as the model's columns already in order (a serving table's ``values``).
+        A value beyond :data:`MAX_INPUT` becomes infinite with its sign, on purpose: the booster
+        then takes the branch the value itself would, so numpy's overflow report is turned off
+        for this cast, and only for it.
         """
         if isinstance(X, np.ndarray):
             if X.ndim != 2 or X.shape[1] != len(self.feature_names):
@@ -196,16 +208,18 @@ class ModelBundle:
                     f"{self.task} model input array has shape {X.shape}, "
                     f"expected (rows, {len(self.feature_names)})"
                 )
-            return np.ascontiguousarray(X, dtype=np.float32)
-        if X.columns.tolist() == self.feature_names:  # model_frame's rows: no selection needed
+            with np.errstate(over="ignore"):
+                return np.ascontiguousarray(X, dtype=np.float32)
+        if X.columns.tolist() != self.feature_names:  # model_frame's rows need no selection
+            missing = [c for c in self.feature_names if c not in X.columns]
+            if missing:
+                raise KeyError(
+                    f"{self.task} model input lacks {len(missing)} feature column(s): "
+                    f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}"
+                )
+            X = X.loc[:, self.feature_names]  # noqa: N806
+        with np.errstate(over="ignore"):
             return X.to_numpy(dtype=np.float32, na_value=np.nan)
-        missing = [c for c in self.feature_names if c not in X.columns]
-        if missing:
-            raise KeyError(
-                f"{self.task} model input lacks {len(missing)} feature column(s): "
-                f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}"
-            )
-        return X.loc[:, self.feature_names].to_numpy(dtype=np.float32, na_value=np.nan)
 
     def predict_margin(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:  # noqa: N803
         """Raw log-odds from the booster.

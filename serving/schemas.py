@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -19,6 +20,7 @@ from pydantic import (
 
 from features.contracts import CHANNELS, EVENT_REQUIRES, EVENT_TYPES, SCORE_RANGES
 from features.events import MAX_VALUE_CHARS
+from models.artifact import MAX_INPUT
 from models.explain import MAX_REASONS
 from models.tasks import task_names
 
@@ -44,6 +46,7 @@ __all__ = [
     "Health",
     "Int",
     "ModelInfo",
+    "ModelInput",
     "ModelsResponse",
     "NonNegative",
     "Number",
@@ -108,6 +111,25 @@ Number = Annotated[float, BeforeValidator(_json_number)]
 NonNegative = Annotated[float, Field(ge=0), BeforeValidator(_json_number)]
 """A body's number of at least 0 (the bound first: after the validator, pydantic's document
 would say ``ge`` instead of ``minimum`` inside an ``anyOf``)."""
+
+
+def _model_input(value: float) -> float:
+    """Refuse a number the models cannot read as itself (they read float32)."""
+    if not abs(value) <= MAX_INPUT:  # NaN too
+        raise ValueError(f"must be a finite number of at most {MAX_INPUT!r} in size")
+    return value
+
+
+ModelInput = Annotated[
+    float,
+    Field(json_schema_extra={"minimum": -MAX_INPUT, "maximum": MAX_INPUT}),
+    BeforeValidator(_json_number),
+    AfterValidator(_model_input),
+]
+"""A model input sent as is: a JSON number of at most :data:`~models.artifact.MAX_INPUT`
+(float32's largest, about 3.4e38) in size; a larger one would reach the models as infinite, so
+it is a 422 naming the feature (and so are ``NaN`` and ``Infinity``, which Python's JSON reader
+takes)."""
 
 Bool = Annotated[bool, Strict()]
 """A body's boolean: ``true`` or ``false``, never ``1`` or ``"yes"``."""
@@ -343,11 +365,12 @@ class ScoreRequest(_Strict):
     )
 
     customer_id: CustomerId = Field(default="adhoc", description="Used only to key the result.")
-    features: dict[str, Number | None] | None = Field(
+    features: dict[str, ModelInput | None] | None = Field(
         default=None,
         description=(
             "Snapshot columns and model inputs by name (the loaded snapshot's and models'; any "
-            "other name is a 422); missing ones count as missing values."
+            "other name is a 422); missing ones count as missing values. A value is at most "
+            f"{MAX_INPUT!r} in size (the models read float32); a larger one is a 422."
         ),
     )
     events: list[EventIn] | None = Field(default=None, min_length=1, max_length=100_000)

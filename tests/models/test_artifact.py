@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from datetime import date
 from pathlib import Path
 
@@ -12,7 +13,13 @@ import shap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.artifact import BOOSTER_FILE, BUNDLE_FILE, ModelBundle, apply_calibration
+from models.artifact import (
+    BOOSTER_FILE,
+    BUNDLE_FILE,
+    MAX_INPUT,
+    ModelBundle,
+    apply_calibration,
+)
 
 
 def _threshold_rows(bundle: ModelBundle) -> pd.DataFrame:
@@ -143,3 +150,28 @@ def test_an_array_of_the_model_columns_is_the_frame(tiny_bundle: ModelBundle, ti
     np.testing.assert_array_equal(tiny_bundle.contributions(values), tiny_bundle.contributions(x))
     with pytest.raises(ValueError, match=r"shape \(200, 2\), expected \(rows, 3\)"):
         tiny_bundle.predict_margin(values[:, :2])
+
+
+def test_an_input_beyond_float32_goes_where_the_value_itself_would(
+    tiny_bundle: ModelBundle, tiny_data
+) -> None:
+    """A value too large for float32 (a feature worked out from huge amounts) is read as an
+    infinite one, beyond every split threshold like the value itself, and the cast reports no
+    overflow (the fuzz run's ``RuntimeWarning: overflow encountered in cast``)."""
+    x, _ = tiny_data
+    rows = x[tiny_bundle.feature_names].iloc[:20].reset_index(drop=True)
+    for column in tiny_bundle.feature_names:
+        for sign in (1.0, -1.0):
+            huge, infinite, largest = rows.copy(), rows.copy(), rows.copy()
+            huge[column], infinite[column] = sign * 1e300, sign * np.inf
+            largest[column] = sign * MAX_INPUT
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                margin = tiny_bundle.predict_margin(huge)
+                by_array = tiny_bundle.predict_margin(huge.to_numpy(dtype=np.float64))
+                contributions = tiny_bundle.contributions(huge)
+            np.testing.assert_array_equal(margin, tiny_bundle.predict_margin(infinite))
+            np.testing.assert_array_equal(margin, tiny_bundle.predict_margin(largest))
+            np.testing.assert_array_equal(by_array, margin)
+            np.testing.assert_array_equal(contributions, tiny_bundle.contributions(infinite))
+            assert np.isfinite(margin).all()

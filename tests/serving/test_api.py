@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import logging
+import warnings
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +17,7 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
-from models.artifact import ModelBundle
+from models.artifact import MAX_INPUT, ModelBundle
 from models.tasks import model_frame, task_names
 from serving.app import create_app
 from serving.state import LoadedSnapshot
@@ -209,6 +210,52 @@ def test_an_event_time_outside_the_calendar_in_utc_is_a_422(client: TestClient) 
         assert list(_fields(r)) == ["body.events.0.ts"]
     first = {"events": [call | {"ts": "0001-01-02T00:00:00+23:59"}]}  # 0001-01-01 in UTC
     assert client.post("/v1/score", headers=headers(), json=first).status_code == 200
+
+
+def test_a_number_beyond_what_the_models_read(client: TestClient) -> None:
+    """A feature value beyond float32's range (the models' input type) is a 422 naming it, as
+    the document says; events adding up to one are scored, the value read as beyond every split.
+    Neither warns: the fuzz run's ``RuntimeWarning: overflow encountered in cast`` came from
+    ``{"features": {"recency_days": 1e300}}``, cast to float32 for the booster."""
+    document = client.get("/openapi.json").json()
+    features = document["components"]["schemas"]["ScoreRequest"]["properties"]["features"]
+    (mapping,) = (branch for branch in features["anyOf"] if branch.get("type") == "object")
+    bounded = {"type": "number", "minimum": -MAX_INPUT, "maximum": MAX_INPUT}
+    assert bounded in mapping["additionalProperties"]["anyOf"]
+
+    def order(amount: float, day: int) -> dict[str, object]:
+        return {"ts": f"2024-06-{day:02d}T00:00:00Z", "event_type": "order", "amount": amount}
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for value in (1e300, -1e39, MAX_INPUT * (1 + 1e-15)):
+            r = client.post(
+                "/v1/score", headers=headers(), json={"features": {"recency_days": value}}
+            )
+            assert list(_fields(r)) == ["body.features.recency_days"]
+            assert repr(MAX_INPUT) in _fields(r)["body.features.recency_days"]
+        for raw in (b"NaN", b"Infinity", b"-Infinity", b"1e400"):  # Python's JSON reader's
+            r = client.post(
+                "/v1/score",
+                headers=headers() | {"Content-Type": "application/json"},
+                content=b'{"features": {"recency_days": ' + raw + b"}}",
+            )
+            assert list(_fields(r)) == ["body.features.recency_days"]
+        for value in (MAX_INPUT, -MAX_INPUT):
+            r = client.post(
+                "/v1/score", headers=headers(), json={"features": {"recency_days": value}}
+            )
+            assert r.status_code == 200, r.text
+
+        answers = []
+        for amount in (1e300, 1e39, 1e308):  # each beyond float32; two of 1e308 are infinite
+            events = [order(amount, 1), order(amount, 2) | {"margin": -amount}]
+            r = client.post("/v1/score", headers=headers(), json={"events": events})
+            assert r.status_code == 200, r.text
+            answers.append({t: s["probability"] for t, s in r.json()["scores"].items()})
+    assert answers[0]["churn"] is not None
+    assert answers[0] == answers[1] == answers[2]
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], caught
 
 
 def test_422_names_fields_never_values(client: TestClient) -> None:
