@@ -11,6 +11,7 @@ from tests.serving.conftest import (  # noqa: F401  (fixtures, registered by imp
     bundles,
     client,
     loaded_snapshot,
+    overflow_in_cast_is_an_error,
     registry_env,
     registry_setup,
     served,

@@ -7,6 +7,7 @@ fixture logs them through :mod:`models.registry` into a SQLite MLflow under a se
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -48,6 +49,17 @@ SESSION_KEY = "session-key-for-tests-0123456789abcdef"
 STORE_KEY = "store-key-for-tests-0123456789abcdef"
 SAME_ORIGIN = {"Origin": "http://testserver"}
 """What a browser sends with a form of the test client's site (the login's CSRF check)."""
+
+
+@pytest.fixture(autouse=True)
+def overflow_in_cast_is_an_error() -> None:
+    """Fail a serving test whose request makes numpy cast a value it cannot represent.
+
+    ``RuntimeWarning: overflow encountered in cast`` means an input reached a narrower type
+    (float32 for the boosters) and silently became infinite; in the app's threads the error is a
+    500 the test sees. Only this numpy warning: pytest restores the filters after each test.
+    """
+    warnings.filterwarnings("error", "overflow encountered in cast", RuntimeWarning)
 
 
 def tiny_events(n_customers: int = 80, seed: int = 0) -> pl.DataFrame:
