@@ -529,6 +529,10 @@ def _flags(checks: Sequence[_Check]) -> list[str]:
     return [f"{_F}{i}" for i in range(len(checks))]
 
 
+def _collected(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+
+
 def _flag_summary(
     frame: pl.DataFrame | pl.LazyFrame,
     raw: pl.LazyFrame,
@@ -543,29 +547,26 @@ def _flag_summary(
     if not checks:
         return []
     flags = _flags(checks)
+    counts = _collected(frame.select(pl.col(f).sum() for f in flags)).row(0, named=True)
+    flags = [f for f in flags if counts[f]]  # the rows of the others are not looked up
+    if not flags:
+        return []
+    row = pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
     listed = (pl.col(_K),) if key else ()
-    summary = (
-        frame.lazy()
-        .select(
+    summary = _collected(
+        frame.select(
             *(pl.col(f).sum().alias(f"n{f}") for f in flags),
-            *(
-                (pl.col(f).arg_true().head(MAX_LISTED_ROWS).cast(pl.Int64) + 1)
-                .implode()
-                .alias(f"r{f}")
-                for f in flags
-            ),
+            *(row.filter(pl.col(f)).head(MAX_LISTED_ROWS).implode().alias(f"r{f}") for f in flags),
             *(
                 k.filter(pl.col(f)).head(MAX_LISTED_ROWS).cast(pl.String).implode().alias(f"k{f}")
                 for f in flags
                 for k in listed
             ),
         )
-        .collect()
-        .row(0, named=True)
-    )
+    ).row(0, named=True)
     problems = []
-    for check, f in zip(checks, flags, strict=True):
-        count = summary[f"n{f}"]
+    for check, f in zip(checks, _flags(checks), strict=True):
+        count = summary.get(f"n{f}")
         if not count:
             continue
         rows = tuple(summary[f"r{f}"])
