@@ -304,6 +304,20 @@ def _write_in_order(
         out.write_table(chunk.cast(out.schema), row_group_size=HISTORY_ROW_GROUP)
 
 
+def _range_key(starts: pl.Series) -> pl.Expr:
+    """Return each row's range of ``customer_id``: how many of ``starts`` (sorted) are <= it.
+
+    One binary search of the starts a row, batch by batch. A comparison with every start summed
+    costs a pass per range (38 at 5M customers); ``pl.lit(starts).search_sorted(...)`` is not
+    run batch by batch by the streaming engine, which then holds every row (8 GB at 1M).
+    """
+    return pl.col("customer_id").map_batches(
+        lambda ids: starts.search_sorted(ids, side="right"),
+        return_dtype=pl.UInt32,
+        is_elementwise=True,
+    )
+
+
 @dataclass(frozen=True)
 class SourceFile:
     """An input file a snapshot was built from, as it was when the snapshot was written.
@@ -1022,9 +1036,7 @@ class Store:
         )[1:]  # the first customer of each range after the first
         if starts.is_empty():
             return self.write_history(events.collect(engine="streaming"), as_of)
-        key = pl.sum_horizontal(
-            (pl.col("customer_id") >= start).cast(pl.UInt32) for start in starts
-        )
+        key = _range_key(starts)
         with tempfile.TemporaryDirectory(prefix="guanxi-history-") as spill:
             ranges = spill_partitions(
                 events.with_row_index(_ROW), key, starts.len() + 1, Path(spill)

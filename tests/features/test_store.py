@@ -366,3 +366,19 @@ def test_history_of_a_lazyframe_is_the_one_of_the_frame(
     assert c3 is not None and set(c3["customer_id"]) == {"c3"}
     early = pl.read_parquet(store.write_history(pl.scan_parquet(scanned), date(2023, 12, 31)))
     assert early.height == 0 and early.schema == from_frame.schema
+
+
+def test_range_key_counts_the_starts_at_or_below_each_customer() -> None:
+    """The range of a customer_id is how many range starts are <= it (the starts included), in
+    the streaming engine as in memory."""
+    from features.store import _range_key
+
+    starts = pl.Series(["c10", "c3", "c7"]).sort()  # string order: c10 < c3 < c7
+    ids = ["a", "c1", "c10", "c100", "c2", "c3", "c30", "c7", "c8", "z"]
+    frame = pl.DataFrame({"customer_id": ids})
+    expected = [sum(i >= s for s in starts) for i in ids]
+    assert expected == [0, 0, 1, 1, 1, 2, 2, 3, 3, 3]
+    got = frame.select(_range_key(starts)).to_series()
+    assert got.dtype == pl.UInt32 and got.to_list() == expected
+    streamed = frame.lazy().select(_range_key(starts)).collect(engine="streaming")
+    assert streamed.to_series().to_list() == expected
