@@ -29,10 +29,14 @@ import xgboost as xgb
 from models.treeshap import tree_shap
 
 __all__ = [
+    "BACKING_KEY",
     "BOOSTER_FILE",
     "BUNDLE_FILE",
     "BUNDLE_FORMAT_VERSION",
     "MAX_INPUT",
+    "MODEL_METRICS",
+    "RULE_BACKED",
+    "RULE_BACKING",
     "SHIFT_LINKS",
     "ModelBundle",
     "apply_calibration",
@@ -45,6 +49,18 @@ BUNDLE_FORMAT_VERSION: Final = 1
 """Version of the ``bundle.json`` layout; bumped when its keys change meaning."""
 
 _CALIBRATION_METHODS: Final = ("isotonic", "sigmoid", "none")
+
+BACKING_KEY: Final = "backing"
+"""Key of ``metadata`` (and version tag) saying what a bundle's booster is: :data:`RULE_BACKING`
+for a task's graded rule fitted as a one-input booster (:class:`models.tasks.RuleBacking`);
+absent for a trained model."""
+RULE_BACKING: Final = "rule"
+"""``metadata["backing"]`` of a rule-backed bundle."""
+RULE_BACKED: Final = "rule_backed"
+"""Key of a rule-backed version's held-out metrics among training's metrics (beside ``xgboost``,
+``logistic`` and the baselines)."""
+MODEL_METRICS: Final = "xgboost"
+"""Key of a trained model's held-out metrics among training's metrics."""
 
 MAX_INPUT: Final = float(np.finfo(np.float32).max)
 """The largest input size a booster reads as itself: float32's largest, about 3.4e38.
@@ -193,6 +209,26 @@ class ModelBundle:
     categories: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     kind: str = "binary"
+
+    @property
+    def rule_backed(self) -> bool:
+        """Whether the booster is the task's rule (``metadata["backing"] == "rule"``)."""
+        return self.metadata.get(BACKING_KEY) == RULE_BACKING
+
+    @property
+    def served_by(self) -> str:
+        """What scores for this bundle, in words: the rule's name (``affinity rule``) or XGBoost."""
+        if self.rule_backed:
+            return str(self.metadata.get("backing_name") or "rule")
+        return "XGBoost"
+
+    @property
+    def metrics_key(self) -> str:
+        """Key of this bundle's own held-out metrics in ``metadata["metrics"]``.
+
+        :data:`RULE_BACKED` for a rule-backed bundle, :data:`MODEL_METRICS` otherwise.
+        """
+        return RULE_BACKED if self.rule_backed else MODEL_METRICS
 
     def _matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:  # noqa: N803
         """Return ``X``'s model columns, in order, as a float32 array (names any missing).

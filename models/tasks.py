@@ -80,6 +80,7 @@ __all__ = [
     "Kind",
     "LabelFunction",
     "Population",
+    "RuleBacking",
     "TaskSpec",
     "get_task",
     "model_feature_names",
@@ -345,6 +346,27 @@ class Baseline:
     rule: BaselineRule
 
 
+@dataclass(frozen=True)
+class RuleBacking:
+    """How a task's graded rule is served as a model version when its model does not beat it.
+
+    Training fits a one-input booster on the rule's own score, a column of the model rows
+    (monotone, so it ranks as the rule does), calibrated like the model
+    (:func:`training.train.train_task`); ``guanxi promote`` makes it champion when the model
+    fails the gate and there is no other champion (:mod:`pipelines.promote`).
+
+    Parameters
+    ----------
+    input : str
+        The model input that is the rule's score, e.g. ``"candidate_affinity"``.
+    name : str
+        How the card, the API and the pages name the version, e.g. ``"affinity rule"``.
+    """
+
+    input: str
+    name: str
+
+
 @dataclass(frozen=True, eq=False)
 class TaskSpec:
     """Everything that differs between tasks.
@@ -398,6 +420,9 @@ class TaskSpec:
         objective (``rank:ndcg``, ``rank:pairwise``) groups a ranked task's rows by customer and
         cutoff, and its score becomes a probability only through the calibration fitted on the
         validation cutoff.
+    rule_backing : RuleBacking, optional
+        The graded rule served as a model version when the model does not pass the gate
+        (cross-sell: the category-affinity rule); None: the task has no rule-backed version.
     """
 
     name: str
@@ -418,6 +443,7 @@ class TaskSpec:
     retention_risk: bool = False
     value_inputs: bool = False
     objective: str = BINARY_OBJECTIVE
+    rule_backing: RuleBacking | None = None
 
     def __post_init__(self) -> None:
         if not self.name.replace("_", "").isalnum() or not self.name.islower():

@@ -11,11 +11,12 @@ from typing import Any
 
 import pandas as pd
 
+from models.artifact import MODEL_METRICS, RULE_BACKED
 from models.estimators import BINARY_OBJECTIVE, is_ranking
 from models.metrics import MIN_BIN_ROWS
-from models.tasks import get_task
+from models.tasks import GRADED_BASELINE, RuleBacking, get_task
 
-__all__ = ["model_card"]
+__all__ = ["model_card", "rule_card"]
 
 
 def _fmt(value: Any) -> str:
@@ -195,4 +196,112 @@ Top deciles of the model:
 
 ## Caveats
 {caveat_lines}
+"""
+
+
+def rule_card(
+    params: dict[str, Any],
+    metrics: dict[str, dict[str, float]],
+    grade: str,
+    model_grade: str,
+    rule: dict[str, Any],
+    backing: RuleBacking,
+    calibration: dict[str, Any],
+    data: dict[str, Any],
+) -> str:
+    """Render the card of a rule-backed version: what it is and why it is served.
+
+    Parameters
+    ----------
+    params : dict
+        Run parameters, as for :func:`model_card` (``best_params`` the rule booster's settings).
+    metrics : dict
+        Held-out metrics per model, with the rule-backed version's under ``"rule_backed"``.
+    grade : str
+        The rule-backed version's grade against the rule (it is the rule: normally ``"C"``).
+    model_grade : str
+        The grade of the XGBoost model trained in the same run.
+    rule : dict
+        The graded rule: ``name`` and its settings.
+    backing : models.tasks.RuleBacking
+        The rule's input and name.
+    calibration : dict
+        ``method``, ``brier``, ``season`` (with its ``note``) and ``held_out_unshifted``.
+    data : dict
+        ``first_day``, ``rows`` and ``positive_rate`` per split.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
+    task = params["task"]
+    spec = get_task(task)
+    cutoffs = params["cutoffs"]
+    purpose = spec.purpose.format(horizon=params["horizon"], active_days=params["active_days"])
+    served, ruled, model = metrics[RULE_BACKED], metrics[GRADED_BASELINE], metrics[MODEL_METRICS]
+    first, second = spec.gate
+    first_keys: tuple[str, ...] = (RULE_BACKED, GRADED_BASELINE, MODEL_METRICS)
+    shown = {k: metrics[k] for k in first_keys if k in metrics}
+    shown |= {k: v for k, v in metrics.items() if k not in shown}
+    checks = ", ".join(
+        f"{m} {_fmt(served.get(m))} against the rule's {_fmt(ruled.get(m))}"
+        for m in ("precision@1", "precision@3", "ndcg@3")
+        if m in served
+    )
+    season = calibration.get("season") or {}
+    season_line = f" Season correction: {season['note']}." if season else ""
+    unshifted = calibration.get("held_out_unshifted") or {}
+    passing = model_grade in ("A", "B")
+    why = (
+        f"The XGBoost model trained in the same run is graded {model_grade}: it does not beat "
+        f"the rule where it matters ({first} {_fmt(model.get(first))} against the rule's "
+        f"{_fmt(ruled.get(first))}, {second} {_fmt(model.get(second))} against "
+        f"{_fmt(ruled.get(second))}), so it is not promoted. This version serves the rule "
+        "instead: `guanxi promote` makes it champion when the model fails the gate and no "
+        "model is champion, and a model that passes the gate later replaces it."
+        if not passing
+        else f"The XGBoost model trained in the same run is graded {model_grade} and is the "
+        "one to promote; this version is kept for comparison."
+    )
+    return f"""# Model card: {task}, the {backing.name} (rule-backed version)
+
+## What this version is
+Not a trained model: the rule "{rule["name"]}" itself, served as a model version. Its score is
+the model input `{backing.input}` (the rule's own score of each candidate). A one-input XGBoost
+booster passes it on as its margin (a step per distinct score, monotone, no labels involved), and
+an isotonic map fitted on the validation cutoff {cutoffs["validation"]} turns it into a probability,
+its steps joined at their centres so that it rises strictly and ties nothing the rule ranks
+apart.{season_line} It ranks a customer's categories as the rule does (a customer who bought
+nothing by the categories' popularity over all time, where the rule takes the last 365 days): on
+the held-out cutoff {checks}. Every reason it gives is that one input.
+
+## Why it is served
+{why}
+
+## Intended use
+{purpose} Scores are calibrated probabilities; use them to rank and to size campaigns, not as
+individual verdicts.
+
+## Data
+- Events from {data["first_day"]} to {params["as_of"]} (training day); nothing later is read.
+- Horizon: {params["horizon"]} days. Training cutoffs (the booster's fit):
+  {", ".join(str(c) for c in cutoffs["train"])}; held-out test cutoff: {cutoffs["test"]}.
+- Rows (train / validation / test): {" / ".join(str(n) for n in data["rows"])}.
+
+## Held-out metrics (test cutoff {cutoffs["test"]})
+{_table(shown, spec.metrics)}
+
+`rule_backed` is this version; `rule` the rule scored directly; `xgboost` the model of the same
+run. Calibration on the held-out cutoff: expected calibration error {_fmt(served.get("ece"))}
+(without the season correction: {_fmt(unshifted.get("ece"))}).
+
+## Grade: {grade}
+This version is the rule, so it does not beat it: the grade says nothing about it and is not
+what promotes it. {spec.grade_rule}
+
+## Caveats
+- The rule's statistics (who bought what with what) are those of the training day; retrain to
+  refresh them.
+- Metrics come from one held-out cutoff; they move from month to month.
 """

@@ -5,7 +5,9 @@ category the customer has not ordered on or before the cutoff (a ``ranked`` task
 customer's first order of that category falls in the window ``(c, c + H]``. Graded on the ranking
 a marketer uses, precision@1/@3 and NDCG@3 per customer (:func:`models.metrics.ranked_grade`),
 against the category-affinity rule "bought A, also bought B", with category popularity reported
-beside it and ROC-AUC for information; ``guanxi promote`` compares precision@3 and NDCG@3.
+beside it and ROC-AUC for information; ``guanxi promote`` compares precision@3 and NDCG@3. When the
+model does not beat the rule, the rule itself is served as a version (``rule_backing``: its score
+``candidate_affinity`` is one of the model's inputs).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import polars as pl
 from models.labels import LABEL, bought_categories, category_orders, check_horizon, in_window
 from models.metrics import GRADE_RULES, RANKED_METRICS, ranked_evaluation, ranked_grade
 from models.rules import CategoryAffinityRule, CategoryPopularityRule
-from models.tasks import Baseline, TaskSpec
+from models.tasks import Baseline, RuleBacking, TaskSpec
 
 __all__ = ["SPEC", "cross_sell_labels"]
 
@@ -107,4 +109,7 @@ SPEC = TaskSpec(
     grade=ranked_grade,
     grade_rule=GRADE_RULES["ranked"],
     gate=("precision@3", "ndcg@3"),
+    # the rule's own score is a model input (models.tasks.CANDIDATE_INPUTS): served as a model
+    # version when the model does not beat the rule
+    rule_backing=RuleBacking("candidate_affinity", "affinity rule"),
 )

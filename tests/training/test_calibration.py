@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from models.artifact import apply_calibration, shift_probability
-from training.calibration import choose_calibration, expected_rate, fit_calibration, season_shift
+from training.calibration import (
+    choose_calibration,
+    expected_rate,
+    fit_calibration,
+    season_shift,
+    strict_isotonic,
+)
 
 
 def _data(n: int = 4000, scale: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
@@ -83,3 +89,20 @@ def test_shift_links_multiply_an_event_rate() -> None:
     d = season_shift(none, 0.2, "loglog")
     assert shift_probability(none, d, "loglog").mean() == pytest.approx(0.2, abs=1e-8)
     assert d > 0  # fewer customers without an order: a higher order rate
+
+
+def test_strict_isotonic_never_ties_two_margins() -> None:
+    """Centred isotonic: strictly increasing over the margins' range and beyond, and as close
+    to the observed rates as the plain isotonic map."""
+    rng = np.random.default_rng(3)
+    margin = rng.random(5000)
+    y = (rng.random(5000) < 0.05 + 0.2 * margin).astype(int)
+    calibration = strict_isotonic(margin, y)
+    assert calibration["method"] == "isotonic"
+    assert np.all(np.diff(calibration["x"]) > 0) and np.all(np.diff(calibration["y"]) > 0)
+    probe = np.linspace(-0.5, 1.5, 4001)
+    assert np.all(np.diff(apply_calibration(calibration, probe)) > 0)
+    plain = apply_calibration(fit_calibration(margin, y, "isotonic"), margin)
+    strict = apply_calibration(calibration, margin)
+    assert abs(np.mean((strict - y) ** 2) - np.mean((plain - y) ** 2)) < 1e-3
+    assert strict.mean() == pytest.approx(y.mean(), abs=0.01)

@@ -19,14 +19,15 @@ from sklearn.metrics import roc_auc_score
 import training.train as train_module
 from features.contracts import EVENT_TYPES
 from features.snapshot import build_snapshot
-from models.artifact import ModelBundle
+from models.artifact import RULE_BACKED, ModelBundle
 from models.labels import known_customers, order_categories
 from models.metrics import ranked_grade, top_k_metrics
+from models.rules import CategoryAffinityRule
 from models.tasks import get_task, task_names
 from pipelines.sample import _POPULARITY, CATEGORIES, CATEGORY_AFFINITY
 from tests.training.conftest import AS_OF, load_sample
 from training.datasets import InsufficientDataError, build_task_data, compact_events
-from training.train import TrainConfig, TrainResult, train_task
+from training.train import TrainConfig, TrainResult, fit_rule_booster, train_task
 
 FAST = TrainConfig(trials=3, seed=1, nthread=1, shap_rows=200)
 
@@ -278,6 +279,14 @@ def test_cross_sell_is_graded_on_the_top_categories_at_20k(
     )
     for name, values in [*result.metrics.items(), ("generator's own weights", oracle)]:
         print(f"  {name:>24}: " + ", ".join(f"{m} {values[m]:.4f}" for m in shown))
+    backed = result.metrics[RULE_BACKED]
+    print(
+        f"  rule-backed version (affinity rule served): precision@3 {backed['precision@3']:.4f} "
+        f"against the rule's {result.metrics['rule']['precision@3']:.4f}, precision@1 "
+        f"{backed['precision@1']:.4f} against {result.metrics['rule']['precision@1']:.4f}"
+    )
+    for m in ("precision@1", "precision@3", "ndcg@3"):  # it ranks as the rule
+        assert backed[m] == pytest.approx(result.metrics["rule"][m], abs=1e-3), m
     model, rule = result.metrics["xgboost"], result.metrics["rule"]
     assert model["recall@3"] > result.metrics["popularity"]["recall@3"]
     assert result.grade == ranked_grade(model, rule)
@@ -287,6 +296,86 @@ def test_cross_sell_is_graded_on_the_top_categories_at_20k(
         assert result.grade == "C"
         assert "Not promoted: the model does not beat the rule" in result.model_card
     assert oracle["precision@3"] < 1.1 * rule["precision@3"]  # the target is out of reach here
+
+
+def test_the_rule_booster_passes_its_score_on() -> None:
+    """The rule-backed booster's margin is its input: distinct scores keep their order, also
+    scores it never saw, down to the grid step; its one input explains all of it."""
+    rng = np.random.default_rng(0)
+    seen = np.round(rng.random(300), 3)  # scores at least 1e-3 apart: a step each
+    booster = fit_rule_booster(seen, nthread=1, points=np.array([0.123456]))
+    bundle = ModelBundle(
+        task="cross_sell",
+        booster=booster,
+        feature_names=["candidate_affinity"],
+        calibration={"method": "none"},
+        feature_set_version="x",
+        kind="ranked",
+    )
+    unseen = np.sort(rng.uniform(seen.min(), seen.max(), 300))
+    unseen = unseen[np.diff(unseen, prepend=-1.0) > 1e-3]
+    assert len(unseen) > 100
+    for scores in (np.unique(seen), unseen, np.array([0.120, 0.123456, 0.126])):
+        margin = bundle.predict_margin(scores.reshape(-1, 1))
+        assert np.all(np.diff(margin) > 0)  # strictly: nothing the rule ranks apart is tied
+    margin = bundle.predict_margin(seen.reshape(-1, 1))
+    assert margin == pytest.approx(seen, abs=1e-3)  # the score, to within a step
+    contributions = bundle.contributions(seen.reshape(-1, 1))
+    assert contributions.sum(axis=1) == pytest.approx(margin, abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def cross_sell(small_sample: tuple[pl.DataFrame, pl.DataFrame]) -> TrainResult:
+    events, customers = small_sample
+    return train_task(
+        events, customers, "cross_sell", AS_OF, 90, TrainConfig(trials=1, seed=2, nthread=1)
+    )
+
+
+def test_cross_sell_builds_a_rule_backed_version_that_ranks_as_the_rule(
+    cross_sell: TrainResult,
+    churn: tuple[TrainResult, list],
+    small_sample: tuple[pl.DataFrame, pl.DataFrame],
+    tmp_path: Path,
+) -> None:
+    """Beside the model, the affinity rule as a one-input bundle: its precision@1/@3 and NDCG@3
+    are the rule's, its reasons sum to its margin, it saves without pickle and says what it is."""
+    assert churn[0].rule_bundle is None and RULE_BACKED not in churn[0].metrics
+    bundle = cross_sell.rule_bundle
+    assert bundle is not None and cross_sell.rule_card is not None
+    assert bundle.feature_names == ["candidate_affinity"] and bundle.kind == "ranked"
+    assert bundle.rule_backed and bundle.served_by == "affinity rule"
+    assert bundle.metrics_key == RULE_BACKED and not cross_sell.bundle.rule_backed
+    assert bundle.metadata["backing"] == "rule"
+    assert bundle.metadata["model_grade"] == cross_sell.grade
+    assert bundle.metadata["category_inputs"] == cross_sell.bundle.metadata["category_inputs"]
+    x, y = cross_sell.holdout
+    customers = x.index.get_level_values("customer_id").to_numpy()
+    affinity = x["candidate_affinity"].to_numpy()
+    shown = ("precision@1", "precision@3", "ndcg@3")
+    # it ranks as its input, exactly
+    own = top_k_metrics(customers, y, affinity)
+    served = top_k_metrics(customers, y, bundle.predict_proba(x))
+    assert [served[m] for m in shown] == [own[m] for m in shown]
+    assert cross_sell.metrics[RULE_BACKED]["precision@3"] == pytest.approx(served["precision@3"])
+    # and its input is the rule's score, except for a customer who bought nothing: ranked by
+    # popularity over all time, where the rule takes the last 365 days
+    rule_score = CategoryAffinityRule().decision_function(x, events=small_sample[0])
+    differ = pd.Series(~np.isclose(rule_score, affinity)).groupby(customers).any()
+    buyers = ~np.isin(customers, differ[differ].index.to_numpy())
+    assert buyers.mean() > 0.5
+    by_rule = top_k_metrics(customers[buyers], y[buyers], rule_score[buyers])
+    by_bundle = top_k_metrics(customers[buyers], y[buyers], bundle.predict_proba(x)[buyers])
+    assert [by_bundle[m] for m in shown] == [by_rule[m] for m in shown]
+    contributions = bundle.contributions(x)
+    assert contributions.sum(axis=1) == pytest.approx(bundle.predict_margin(x), abs=1e-5)
+    bundle.save(tmp_path / "rule")
+    loaded = ModelBundle.load(tmp_path / "rule")
+    np.testing.assert_array_equal(loaded.predict_proba(x), bundle.predict_proba(x))
+    assert loaded.served_by == "affinity rule"
+    assert "affinity rule (rule-backed version)" in cross_sell.rule_card
+    assert "Why it is served" in cross_sell.rule_card
+    assert "| rule_backed |" in cross_sell.model_card  # the model's card shows it beside
 
 
 def test_a_ranking_objective_is_calibrated_into_probabilities(
