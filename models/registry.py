@@ -68,7 +68,7 @@ from mlflow.tracking import MlflowClient
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 import models.pyfunc_model as pyfunc_model
-from models.artifact import BUNDLE_FILE, ModelBundle
+from models.artifact import BACKING_KEY, BUNDLE_FILE, RULE_BACKED, RULE_BACKING, ModelBundle
 from models.scoring import check_feature_set
 from models.tasks import GRADED_BASELINE, task_specs
 from models.uplift import UpliftBundle, uplift_model_name
@@ -83,6 +83,8 @@ __all__ = [
     "HOLDOUT_ARTIFACT",
     "HOLDOUT_LABEL",
     "MODEL_ARTIFACT",
+    "RULE",
+    "RULE_ARTIFACT",
     "SERVER_SCHEMES",
     "UPLIFT_EXPERIMENT",
     "VALUE_EXPERIMENT",
@@ -100,6 +102,7 @@ __all__ = [
     "experiment_id",
     "flatten_metrics",
     "get_version",
+    "is_rule_backed",
     "list_versions",
     "load_holdout",
     "load_model",
@@ -116,6 +119,7 @@ __all__ = [
     "nest_metrics",
     "read_table",
     "register_challenger",
+    "register_rule",
     "register_uplift",
     "set_alias",
     "uplift_version",
@@ -127,6 +131,11 @@ BOOSTER_DIGEST_TAG: Final = "booster_sha256"
 CHAMPION: Final = "champion"
 MODEL_ARTIFACT: Final = "model"
 """Name of the logged model inside a training run."""
+RULE: Final = "rule"
+"""Alias of a task's newest rule-backed version (:func:`register_rule`), the one ``guanxi
+promote`` serves when the model does not pass the gate."""
+RULE_ARTIFACT: Final = "rule_model"
+"""Name of the logged rule-backed model inside a training run."""
 
 _PIP_REQUIREMENTS: Final = ("mlflow", "xgboost", "pandas", "numpy")
 
@@ -207,7 +216,7 @@ def _requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in _PIP_REQUIREMENTS]
 
 
-def log_bundle(bundle: ModelBundle, input_example: pd.DataFrame) -> str:
+def log_bundle(bundle: ModelBundle, input_example: pd.DataFrame, name: str = MODEL_ARTIFACT) -> str:
     """Log a bundle as a pyfunc model in the active MLflow run.
 
     Parameters
@@ -217,6 +226,8 @@ def log_bundle(bundle: ModelBundle, input_example: pd.DataFrame) -> str:
     input_example : pandas.DataFrame
         A few model input rows; kept with the model and used to infer its signature
         (the bundle's feature columns -> calibrated probability).
+    name : str, default :data:`MODEL_ARTIFACT`
+        The logged model's name in the run (:data:`RULE_ARTIFACT` for a rule-backed bundle).
 
     Returns
     -------
@@ -236,6 +247,7 @@ def log_bundle(bundle: ModelBundle, input_example: pd.DataFrame) -> str:
         example,
         bundle.predict(example),
         {"task": bundle.task, "feature_set_version": bundle.feature_set_version},
+        name,
     )
 
 
@@ -244,13 +256,14 @@ def _log_pyfunc(
     example: pd.DataFrame,
     output: np.ndarray,
     metadata: dict[str, str],
+    name: str = MODEL_ARTIFACT,
 ) -> str:
     """Log a bundle directory (written by ``save``) as a pyfunc model built from code."""
     with tempfile.TemporaryDirectory(prefix="guanxi-bundle-") as tmp:
         bundle_dir = Path(tmp) / pyfunc_model.BUNDLE_ARTIFACT
         save(bundle_dir)
         info = mlflow.pyfunc.log_model(
-            name=MODEL_ARTIFACT,
+            name=name,
             python_model=str(Path(pyfunc_model.__file__).resolve()),
             artifacts={pyfunc_model.BUNDLE_ARTIFACT: str(bundle_dir)},
             signature=infer_signature(example, output),
@@ -287,6 +300,51 @@ def register_challenger(task: str, model_uri: str, tags: dict[str, Any]) -> str:
     ModelIntegrityError
         If the bundle records no booster digest.
     """
+    return _register(task, model_uri, tags, CHALLENGER)
+
+
+def register_rule(task: str, model_uri: str, tags: dict[str, Any]) -> str:
+    """Register a logged rule-backed bundle as a new version and point :data:`RULE` at it.
+
+    As :func:`register_challenger` (the booster digest pinned, the version deleted again if the
+    alias cannot be set), with the alias :data:`RULE` instead of ``challenger`` and the tag
+    ``backing=rule``: the version is served only when ``guanxi promote`` makes it champion.
+
+    Parameters
+    ----------
+    task : str
+        Registered model name.
+    model_uri : str
+        URI from :func:`log_bundle` of the rule-backed bundle.
+    tags : dict
+        Version tags (values are stringified).
+
+    Returns
+    -------
+    str
+        The new version number.
+    """
+    return _register(task, model_uri, {**tags, BACKING_KEY: RULE_BACKING}, RULE)
+
+
+def is_rule_backed(version: ModelVersion | VersionInfo | None) -> bool:
+    """Whether a registered version is rule-backed (its tag ``backing`` is ``rule``).
+
+    Parameters
+    ----------
+    version : ModelVersion or VersionInfo or None
+        A version (None: no version, not rule-backed).
+
+    Returns
+    -------
+    bool
+        True for a version registered by :func:`register_rule`.
+    """
+    return version is not None and (version.tags or {}).get(BACKING_KEY) == RULE_BACKING
+
+
+def _register(task: str, model_uri: str, tags: dict[str, Any], alias: str) -> str:
+    """Register a logged model with its booster digest pinned and point ``alias`` at it."""
     with tempfile.TemporaryDirectory(prefix="guanxi-model-") as tmp:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
         digest = _booster_digest(_bundle_dir(local, model_uri))
@@ -297,7 +355,7 @@ def register_challenger(task: str, model_uri: str, tags: dict[str, Any]) -> str:
     tags = {**tags, BOOSTER_DIGEST_TAG: digest}  # pinned: a later change of the files is refused
     mv = mlflow.register_model(model_uri, task, tags={k: str(v) for k, v in tags.items()})
     try:
-        MlflowClient().set_registered_model_alias(task, CHALLENGER, str(mv.version))
+        MlflowClient().set_registered_model_alias(task, alias, str(mv.version))
     except BaseException:
         delete_version(task, str(mv.version))
         raise
@@ -713,6 +771,9 @@ def metric_key(model: str, name: str) -> str:
 def metric_models() -> tuple[str, ...]:
     """Return the model keys of a task's metrics: ``xgboost``, ``logistic``, then every baseline.
 
+    ``rule_backed`` (a rule-backed version's own metrics) comes after ``xgboost`` when a task
+    has one.
+
     Returns
     -------
     tuple of str
@@ -720,7 +781,8 @@ def metric_models() -> tuple[str, ...]:
         one first).
     """
     baselines = [b.key for spec in task_specs() for b in spec.rules]
-    return tuple(dict.fromkeys(("xgboost", "logistic", GRADED_BASELINE, *baselines)))
+    backed = [RULE_BACKED] if any(spec.rule_backing for spec in task_specs()) else []
+    return tuple(dict.fromkeys(("xgboost", *backed, "logistic", GRADED_BASELINE, *baselines)))
 
 
 def nest_metrics(flat: Mapping[str, Any]) -> dict[str, dict[str, float]]:
@@ -740,20 +802,19 @@ def nest_metrics(flat: Mapping[str, Any]) -> dict[str, dict[str, float]]:
     dict
         Model to metric name to value, models in :func:`metric_models` order, names sorted.
     """
-    nested: dict[str, dict[str, float]] = {}
-    for model in metric_models():
-        prefix = f"{model}_"
-        found = {}
-        for key, value in flat.items():
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                continue
-            if key.startswith(prefix) and np.isfinite(number):
-                found[key.removeprefix(prefix)] = number
-        if found:
-            nested[model] = dict(sorted(found.items()))
-    return nested
+    models = metric_models()
+    # a key belongs to the longest model prefix it starts with (rule_backed_x is not rule's)
+    by_length = sorted(models, key=len, reverse=True)
+    found: dict[str, dict[str, float]] = {}
+    for key, value in flat.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        model = next((m for m in by_length if key.startswith(f"{m}_")), None)
+        if model is not None and np.isfinite(number):
+            found.setdefault(model, {})[key.removeprefix(f"{model}_")] = number
+    return {m: dict(sorted(found[m].items())) for m in models if m in found}
 
 
 def evaluation_path(name: str, suffix: str = "json") -> str:

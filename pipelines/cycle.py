@@ -23,7 +23,8 @@ single commands run:
 ``promote``
     The gate (:func:`pipelines.promote.promote`) for each challenger of the ``retrain`` step.
 ``rescore``
-    Score and keep the tables of the champions promoted in this run.
+    Score and keep the tables of the champions promoted in this run (or moved to the task's
+    rule-backed version, see :mod:`pipelines.promote`).
 ``reload``
     Ask a running server to load the new state (``POST /v1/admin/reload`` with an admin key of
     ``GUANXI_API_KEYS``) when ``--reload-url`` is given; a server started later loads it anyway.
@@ -304,7 +305,10 @@ class _Run:
 
     def rescore(self, record: dict[str, Any]) -> dict[str, Any]:
         promoted = record["steps"]["promote"]["summary"]
-        return self._score([task for task, step in promoted.items() if step["promoted"]])
+        # a champion moved to the task's rule-backed version is scored as a promoted one
+        return self._score(
+            [t for t, step in promoted.items() if step["promoted"] or step.get("rule_moved")]
+        )
 
     def reload(self, record: dict[str, Any]) -> dict[str, Any]:
         from serving.settings import Role, get_settings

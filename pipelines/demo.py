@@ -113,6 +113,11 @@ def demo_command(
                 f"{result.metrics['xgboost']['roc_auc']:.3f} vs rule "
                 f"{result.metrics['rule']['roc_auc']:.3f} (version {outcome.version})"
             )
+            if outcome.rule_version is not None and result.rule_bundle is not None:
+                console.print(
+                    f"{task}: the model does not pass the gate; the "
+                    f"{result.rule_bundle.served_by} registered as version {outcome.rule_version}"
+                )
 
         console.rule("4/6 promotion and batch scores")
         for task in task_names():
@@ -120,8 +125,9 @@ def demo_command(
             console.print(
                 f"{task}: {'promoted' if decision.promote else 'kept'} ({decision.reason})"
             )
-        # a task whose model does not pass the gate has no champion: it is neither scored nor
-        # served (its rule is the better choice), and the demo says so
+        # a task whose model does not pass the gate is served by its rule-backed version when it
+        # has one (cross-sell: the affinity rule); one without a champion is neither scored nor
+        # served, and the demo says so
         served = [t for t in task_names() if registry.get_version(t, registry.CHAMPION)]
         for task in sorted(set(task_names()) - set(served)):
             console.print(f"{task}: no champion, not scored or served")

@@ -16,21 +16,33 @@ A challenger becomes champion only when
    the grade alone decides.
 
 The promotion itself is one registry call (:func:`models.registry.set_alias`), so it is atomic.
+
+The rule when the model fails
+-----------------------------
+A task with a rule-backed version (cross-sell: the category-affinity rule, registered by ``guanxi
+train`` under the alias ``rule`` when its model's grade does not pass, see
+:func:`models.registry.register_rule`) is not left without a champion: when the challenger is not
+promoted and the task has no champion, or its champion is rule-backed, ``champion`` moves to the
+newest rule-backed version (one registry call again) and the decision says so ("...; serving the
+affinity rule, version N"). The challenger still goes through the gate unchanged, against a rule
+champion as against any other, so a model that passes it later replaces the rule.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Final
 
 import numpy as np
 import pandas as pd
 import typer
+from mlflow.entities.model_registry import ModelVersion
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from models import registry
+from models.artifact import RULE_BACKED
 from models.registry import (
     TrackingUnavailableError,
     check_tracking,
@@ -47,6 +59,7 @@ __all__ = [
     "models_command",
     "promote",
     "promote_command",
+    "serve_rule",
 ]
 
 PASSING_GRADES: Final = ("A", "B")
@@ -71,11 +84,18 @@ class Decision:
         Why, in one sentence.
     already : bool
         The challenger is the champion already (nothing to do, not a failure).
+    rule_version : str, optional
+        When the challenger is not promoted: the rule-backed version that is champion after the
+        call (see the module docstring); None when no rule is served.
+    rule_moved : bool
+        Whether this call moved ``champion`` to ``rule_version``.
     """
 
     promote: bool
     reason: str
     already: bool = False
+    rule_version: str | None = None
+    rule_moved: bool = False
 
 
 def decide(
@@ -180,7 +200,45 @@ def promote(task: str, console: Console) -> Decision:
             )
     if decision.promote:
         registry.set_alias(task, registry.CHAMPION, version)
-    return decision
+        return decision
+    return serve_rule(task, champion, decision)
+
+
+def serve_rule(task: str, champion: ModelVersion | None, decision: Decision) -> Decision:
+    """Make the task's rule-backed version champion after a failed gate, when nothing better is.
+
+    Parameters
+    ----------
+    task : str
+        Registered model name.
+    champion : mlflow.entities.model_registry.ModelVersion or None
+        The champion before the gate ran.
+    decision : Decision
+        The gate's decision (not promoted).
+
+    Returns
+    -------
+    Decision
+        ``decision`` unchanged when the task has no rule-backed version (alias
+        :data:`models.registry.RULE`) or a model is champion; otherwise with ``rule_version``
+        set (``rule_moved`` when ``champion`` moved now) and the reason ending "serving the
+        affinity rule, version N".
+    """
+    rule = registry.get_version(task, registry.RULE)
+    if rule is None or not (champion is None or registry.is_rule_backed(champion)):
+        return decision
+    number = str(rule.version)
+    moved = champion is None or str(champion.version) != number
+    if moved:
+        registry.set_alias(task, registry.CHAMPION, number)
+    name = (rule.tags or {}).get("backing_name") or "rule"
+    already = "" if moved else ", already the champion"
+    return replace(
+        decision,
+        reason=f"{decision.reason}; serving the {name}, version {number}{already}",
+        rule_version=number,
+        rule_moved=moved,
+    )
 
 
 def _home_uri(console: Console) -> str:
@@ -213,7 +271,10 @@ def promote_command(
     if decision.already:
         console.print(decision.reason)
         return
-    console.print(f"[red]not promoted:[/red] {decision.reason}")
+    if decision.rule_version is not None:
+        console.print(f"[red]model not promoted:[/red] {decision.reason}")
+    else:
+        console.print(f"[red]not promoted:[/red] {decision.reason}")
     raise typer.Exit(1)
 
 
@@ -239,14 +300,22 @@ def models_command(
                 v.task,
                 v.version,
                 "\n".join(v.aliases) or "-",
-                v.tags.get("grade", "-"),
-                *(_short(v.tags.get(m)) for m in KEY_METRICS),
+                # a rule-backed version is the rule itself: said beside its grade
+                v.tags.get("grade", "-") + (" (rule)" if registry.is_rule_backed(v) else ""),
+                *(_short(v.tags.get(_own_metric(m, v))) for m in KEY_METRICS),
                 (v.run_id or "-")[:8],
             )
     if not found:
         console.print("no registered models yet: train one with `guanxi train`")
         return
     console.print(table)
+
+
+def _own_metric(key: str, version: registry.VersionInfo) -> str:
+    """Return a rule-backed version's own key where the listing shows the model's metric."""
+    if registry.is_rule_backed(version) and key.startswith("xgboost_"):
+        return f"{RULE_BACKED}_{key.removeprefix('xgboost_')}"
+    return key
 
 
 def _short(value: str | None) -> str:

@@ -10,9 +10,17 @@ from code with signature and input example). The model is then registered as ``<
 alias ``challenger``; the version's tags carry the grade, the feature-set version and the held-out
 metrics.
 
+For a task with a rule-backed version (:attr:`models.tasks.TaskSpec.rule_backing`: cross-sell's
+affinity rule) whose model's grade does not pass (:data:`pipelines.promote.PASSING_GRADES`), the
+run also logs the rule-backed bundle (:data:`models.registry.RULE_ARTIFACT`, its card
+``rule_model_card.md``) and registers it as a version of its own with the alias ``rule`` and the
+tag ``backing=rule`` (:func:`models.registry.register_rule`); ``guanxi promote`` serves it when
+the model is not promoted.
+
 Registration is the last step: an error or Ctrl-C before it registers nothing and leaves the run
-``FAILED`` or ``KILLED``. The tracking server is checked before any data is read
-(:func:`models.registry.check_tracking`).
+``FAILED`` or ``KILLED``; if the challenger cannot be registered after the rule-backed version,
+that version is deleted again and ``rule`` points where it pointed before. The tracking server is
+checked before any data is read (:func:`models.registry.check_tracking`).
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from models.registry import (
 from models.tasks import get_task, task_names
 from pipelines import connectors
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
+from pipelines.promote import PASSING_GRADES
 from training.datasets import compact_events
 from training.tracking import (
     experiment_id,
@@ -70,12 +79,16 @@ class TrainOutcome:
         The registered model version (alias ``challenger``).
     tracking_uri : str
         Where the run was tracked.
+    rule_version : str, optional
+        The rule-backed version registered beside it (alias ``rule``), when the model's grade
+        does not pass and the task has one; None otherwise.
     """
 
     result: TrainResult
     run_id: str
     version: str
     tracking_uri: str
+    rule_version: str | None = None
 
 
 def _log_result(result: TrainResult, extra: dict[str, Any]) -> dict[str, float]:
@@ -167,8 +180,40 @@ def run_training(
             "horizon": horizon,
             **metrics,
         }
-        version = registry.register_challenger(task, model_uri, tags)
-    return TrainOutcome(result=result, run_id=run_id, version=version, tracking_uri=uri)
+        rule_version, before = None, None
+        if result.rule_bundle is not None and result.grade not in PASSING_GRADES:
+            rule_version, before = _register_rule(result, tags)
+        try:
+            version = registry.register_challenger(task, model_uri, tags)
+        except BaseException:
+            if rule_version is not None:  # nothing registered: the rule version goes too
+                registry.delete_version(task, rule_version)
+                if before is not None:
+                    registry.set_alias(task, registry.RULE, before)
+            raise
+    return TrainOutcome(
+        result=result, run_id=run_id, version=version, tracking_uri=uri, rule_version=rule_version
+    )
+
+
+def _register_rule(result: TrainResult, tags: dict[str, Any]) -> tuple[str, str | None]:
+    """Log and register the rule-backed bundle; return its version and ``rule``'s previous one."""
+    bundle = result.rule_bundle
+    if bundle is None or result.rule_card is None:  # pragma: no cover - checked by the caller
+        raise ValueError("no rule-backed bundle to register")
+    task = bundle.task
+    previous = registry.get_version(task, registry.RULE)
+    mlflow.log_text(result.rule_card, "rule_model_card.md")
+    uri = registry.log_bundle(bundle, result.holdout.X.head(5), name=registry.RULE_ARTIFACT)
+    rule_tags = {
+        **tags,
+        "grade": bundle.metadata.get("grade", "-"),
+        "model_grade": result.grade,
+        "backing_name": bundle.served_by,
+        "backing_input": ",".join(bundle.feature_names),
+    }
+    version = registry.register_rule(task, uri, rule_tags)
+    return version, None if previous is None else str(previous.version)
 
 
 def _figures_table(outcome: TrainOutcome) -> Table:
@@ -297,3 +342,10 @@ def train_command(
         f"as @{registry.CHALLENGER} (grade {outcome.result.grade}); "
         f"promote it with `guanxi promote --task {task}`"
     )
+    if outcome.rule_version is not None and outcome.result.rule_bundle is not None:
+        console.print(
+            f"the model does not pass the gate: registered the "
+            f"{outcome.result.rule_bundle.served_by} as {task} version {outcome.rule_version} "
+            f"(@{registry.RULE}, backing=rule), which `guanxi promote --task {task}` serves "
+            "when no model is champion"
+        )

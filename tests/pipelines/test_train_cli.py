@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +23,17 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 import pipelines.train as train_job
 from models import registry
-from models.artifact import ModelBundle
+from models.artifact import BACKING_KEY, RULE_BACKING, ModelBundle
 from models.tasks import model_frame
 from pipelines.cli import _register, app
 from pipelines.sample import generate_sample
+from serving.loader import RegistrySource
 from serving.settings import get_settings
 from training.train import Holdout, TrainResult
 
@@ -385,3 +388,85 @@ def test_the_spark_engine_without_pyspark_says_how_to_install_it(
     assert out.exit_code == 1, out.output
     assert "pip install 'guanxi[spark]'" in " ".join(out.output.split())
     assert fake.calls == [] and registry.list_versions("churn") == []
+
+
+def _rule_backed(bundle: ModelBundle) -> ModelBundle:
+    """A rule-backed stand-in: ranks backwards, so any passing model beats it."""
+    return _variant(
+        bundle,
+        calibration={"method": "sigmoid", "a": -1.0, "b": 0.0},
+        metadata={BACKING_KEY: RULE_BACKING, "backing_name": "affinity rule", "grade": "C"},
+    )
+
+
+def test_promote_serves_the_rule_when_the_model_fails(
+    cli, sample, monkeypatch, tiny_bundle, tiny_data
+) -> None:
+    """No champion and a failing model: the rule-backed version registered beside it becomes
+    champion and is served; a model that passes the gate later replaces it; a failing model
+    never puts the rule over a model champion."""
+    promote = ["promote", "--task", "churn"]
+    failing = replace(
+        _result(tiny_bundle, tiny_data, "C"),
+        rule_bundle=_rule_backed(tiny_bundle),
+        rule_card="# the affinity rule\n",
+    )
+    out, _ = _train(cli, sample, monkeypatch, failing)
+    assert out.exit_code == 0, out.output
+    assert "registered the affinity rule as churn version 1" in " ".join(out.output.split())
+    rule, challenger = (registry.get_version("churn", a) for a in (registry.RULE, "challenger"))
+    assert rule is not None and challenger is not None
+    assert (str(rule.version), str(challenger.version)) == ("1", "2")
+    assert registry.is_rule_backed(rule) and not registry.is_rule_backed(challenger)
+    assert rule.run_id == challenger.run_id and rule.tags["model_grade"] == "C"
+    files = {f.path for f in MlflowClient().list_artifacts(rule.run_id)}
+    assert {"rule_model_card.md", "model_card.md"} <= files
+
+    out = cli.invoke(app, promote)
+    text = " ".join(out.output.split())
+    assert out.exit_code == 1, text
+    assert "model not promoted: challenger grade 'C' does not pass" in text
+    assert "serving the affinity rule, version 1" in text
+    assert str(registry.get_version("churn", registry.CHAMPION).version) == "1"
+    served = RegistrySource(get_settings()).load_models(["churn"], registry.CHAMPION)["churn"]
+    assert served.version == "1" and served.bundle.served_by == "affinity rule"
+    out = cli.invoke(app, promote)
+    assert "version 1, already the champion" in " ".join(out.output.split())
+    out = cli.invoke(app, ["models", "--task", "churn"])
+    assert out.exit_code == 0 and "(rule)" in out.output  # the listing says which is the rule
+
+    # a model that passes the gate beats the rule on its held-out rows and replaces it
+    out, _ = _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "A"))
+    assert "registered the affinity rule" not in out.output  # a passing model: no rule version
+    out = cli.invoke(app, promote)
+    assert out.exit_code == 0 and "beats the champion" in out.output, out.output
+    assert str(registry.get_version("churn", registry.CHAMPION).version) == "3"
+
+    # a failing model later: its rule version is registered, the model champion stays
+    _train(cli, sample, monkeypatch, failing)
+    assert str(registry.get_version("churn", registry.RULE).version) == "4"
+    out = cli.invoke(app, promote)
+    assert out.exit_code == 1 and "serving the" not in out.output
+    assert str(registry.get_version("churn", registry.CHAMPION).version) == "3"
+
+
+def test_a_failed_registration_keeps_the_rule_alias(
+    cli, sample, monkeypatch, tiny_bundle, tiny_data
+) -> None:
+    """The challenger's registration fails after the rule's: the new rule version goes again and
+    ``rule`` points where it pointed before."""
+    failing = replace(
+        _result(tiny_bundle, tiny_data, "C"),
+        rule_bundle=_rule_backed(tiny_bundle),
+        rule_card="# the affinity rule\n",
+    )
+    _train(cli, sample, monkeypatch, failing)
+
+    def broken(*args: Any, **kwargs: Any) -> str:
+        raise MlflowException("registry down")
+
+    monkeypatch.setattr(registry, "register_challenger", broken)
+    out, _ = _train(cli, sample, monkeypatch, failing)
+    assert out.exit_code == 1 and "nothing registered" in out.output
+    assert [v.version for v in registry.list_versions("churn")] == ["2", "1"]
+    assert str(registry.get_version("churn", registry.RULE).version) == "1"
