@@ -13,8 +13,9 @@ line and the API plan the same way:
    :func:`models.registry.register_uplift`) is valued by it, with the day's snapshot, where it
    beat ranking by churn score on the held-out Qini (``uplift x margin of a response - cost``);
    the notes say which offers and why the others kept the rates;
-3. cross-sell offers take the propensity of the promoted cross-sell model from its score table
-   of the day, or reach nobody, with the reason in the notes;
+3. cross-sell offers take the propensity of the cross-sell champion from its score table of the
+   day (the promoted model, or the affinity rule's rule-backed version when the model does not
+   beat the rule, see :mod:`pipelines.promote`), or reach nobody, with the reason in the notes;
 4. :func:`models.targeting.plan_campaign` solves the knapsack and
    :func:`models.targeting.compare_allocations` puts the plan beside an even spend and a spend by
    churn score alone.
@@ -42,6 +43,7 @@ from models.registry import (
     LoadedUplift,
     ModelNotFoundError,
     get_version,
+    is_rule_backed,
     load_uplift,
 )
 from models.specs.cross_sell import SPEC as CROSS_SELL_SPEC
@@ -291,11 +293,12 @@ def _uplift(
 def _cross_sell(
     store: Store, day: date, offers: OffersFile
 ) -> tuple[dict[str, pl.DataFrame], list[str]]:
-    """Propensities of the promoted cross-sell model, from its stored score table of the day.
+    """Propensities of the cross-sell champion, from its stored score table of the day.
 
     Only ``cross_sell@champion`` counts: a model that did not pass the promotion gate does not
-    beat the affinity rule, so its probabilities are not used, and the cross-sell offers reach
-    nobody, with the reason in the notes.
+    beat the affinity rule, so its probabilities are not used; the champion is then the
+    rule-backed version (the affinity rule's own ranking, calibrated), which the notes name.
+    Without a champion the cross-sell offers reach nobody, with the reason in the notes.
     """
     wanted = sorted({o.category for o in offers.offers if o.category is not None})
     if not wanted:
@@ -305,7 +308,8 @@ def _cross_sell(
     if champion is None:
         return {}, [
             f"{offers_text}: no promoted cross-sell model ({CROSS_SELL}@{CHAMPION}; a model that "
-            "does not beat the category-affinity rule is not promoted), so the cross-sell offers "
+            "does not beat the category-affinity rule is not promoted, and `guanxi promote` then "
+            "serves the rule's version, which `guanxi train` registers), so the cross-sell offers "
             "reach nobody"
         ]
     version = str(champion.version)
@@ -321,8 +325,13 @@ def _cross_sell(
         category: scored.filter(pl.col("category") == category).select("customer_id", "score")
         for category in wanted
     }
+    served = (
+        f" (the {(champion.tags or {}).get('backing_name') or 'rule'}: the model does not beat it)"
+        if is_rule_backed(champion)
+        else ""
+    )
     notes = [
-        f"{category}: propensity of {CROSS_SELL} version {version} "
+        f"{category}: propensity of {CROSS_SELL} version {version}{served} "
         f"({frame.height:,} customers who never bought it)"
         for category, frame in found.items()
     ]

@@ -65,8 +65,9 @@ class RegistrySource:
         dict of str to ServedModel
             Each task's model with its registered version and aliases. When the settings name
             no tasks (``GUANXI_TASKS`` unset: every task), a task without a version with that
-            alias is left out with a warning: a model the promotion gate keeps out (cross-sell
-            that does not beat its rule) is not served, and the other tasks are.
+            alias is left out with a warning, and the other tasks are served. (Cross-sell whose
+            model does not beat its rule has a champion all the same: ``guanxi promote`` points
+            it at the affinity rule's rule-backed version, served like any model.)
 
         Raises
         ------

@@ -238,6 +238,12 @@ class TaskScore(BaseModel):
     )
     model_name: str
     model_version: str
+    model_served_by: str | None = Field(
+        default=None,
+        description="What scores for the model version: 'XGBoost' for a trained model, the "
+        "rule's name (cross-sell: 'affinity rule') for a rule-backed version, served when the "
+        "model does not beat its rule.",
+    )
     snapshot_date: date | None = Field(description="As-of day of the features; null if live.")
     reasons: list[Reason] = Field(default_factory=list)
     other_inputs: Remainder | None = Field(
@@ -405,6 +411,12 @@ class ModelInfo(BaseModel):
     task: str
     model_name: str
     version: str
+    served_by: str = Field(
+        default="XGBoost",
+        description="What scores: 'XGBoost' for a trained model, the rule's name (cross-sell: "
+        "'affinity rule') for a rule-backed version, served when the model does not beat its rule "
+        "(its own held-out metrics are metrics['rule_backed']).",
+    )
     aliases: list[str]
     feature_set_version: str
     features: int

@@ -28,7 +28,7 @@ from cachetools import LRUCache
 from mlflow.tracking import MlflowClient
 
 from models import registry
-from models.artifact import ModelBundle
+from models.artifact import MODEL_METRICS, RULE_BACKED, ModelBundle
 from models.scoring import model_rows
 from serving.state import ServingState
 
@@ -110,6 +110,11 @@ class VersionCard:
         The previous registered version.
     deltas : dict
         Metric changes since ``previous`` (this minus previous), nested like ``metrics``.
+    served_by : str, default "XGBoost"
+        What scores for the version: XGBoost, or the rule's name for a rule-backed version
+        (version tag ``backing=rule``, see :func:`models.registry.register_rule`).
+    model_grade : str or None
+        For a rule-backed version, the grade of the model trained beside it.
     """
 
     task: str
@@ -128,6 +133,18 @@ class VersionCard:
     importance: list[tuple[str, float]] = field(default_factory=list)
     previous: str | None = None
     deltas: dict[str, dict[str, float]] = field(default_factory=dict)
+    served_by: str = "XGBoost"
+    model_grade: str | None = None
+
+    @property
+    def rule_backed(self) -> bool:
+        """Whether the version is rule-backed (not a trained model)."""
+        return self.served_by != "XGBoost"
+
+    @property
+    def metrics_key(self) -> str:
+        """Key of the version's own metrics in ``metrics`` (``rule_backed`` or ``xgboost``)."""
+        return RULE_BACKED if self.rule_backed else MODEL_METRICS
 
 
 @dataclass(frozen=True)
@@ -311,6 +328,10 @@ def _build(
         importance=_importance(bundle, state) if bundle is not None and state else [],
         previous=previous.version if previous is not None else None,
         deltas=deltas,
+        served_by=(info.tags.get("backing_name") or "rule")
+        if registry.is_rule_backed(info)
+        else "XGBoost",
+        model_grade=info.tags.get("model_grade"),
     )
 
 

@@ -38,6 +38,7 @@ from mlflow.exceptions import MlflowException
 from features.rfm import segment_name
 from features.store import Store
 from models import registry
+from models.artifact import RULE_BACKED
 from models.ranking import BANDS
 from models.registry import ModelNotFoundError
 from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, task_names, task_specs
@@ -152,7 +153,12 @@ def filters() -> dict[str, Any]:
     }
 
 
-_MODEL_NAMES: Final = {"xgboost": "XGBoost", "logistic": "Logistic", "rule": "Rule"}
+_MODEL_NAMES: Final = {
+    "xgboost": "XGBoost",
+    RULE_BACKED: "Rule-backed",
+    "logistic": "Logistic",
+    "rule": "Rule",
+}
 _METRIC_NAMES: Final = {
     "roc_auc": "ROC AUC",
     "pr_auc": "PR AUC",
@@ -335,7 +341,9 @@ def overview(request: Request, _role: Reviewer, state: PageState) -> HTMLRespons
                 "version": t.model.version,
                 "aliases": t.model.aliases,
                 "grade": bundle.metadata.get("grade"),
-                "auc": metrics.get("xgboost", {}).get("roc_auc"),
+                "auc": metrics.get(bundle.metrics_key, {}).get("roc_auc"),
+                "served_by": bundle.served_by,
+                "rule_backed": bundle.rule_backed,
                 "rule_auc": metrics.get("rule", {}).get("roc_auc"),
                 "features": len(bundle.feature_names),
                 "explained": t.explained_share,
@@ -557,6 +565,8 @@ def _served_card(state: ServingState, task: str) -> VersionCard:
         grade=None if meta.get("grade") is None else str(meta["grade"]),
         feature_set_version=model.bundle.feature_set_version,
         params=training_params(model.bundle, {}),
+        served_by=model.bundle.served_by,
+        model_grade=meta.get("model_grade"),
     )
 
 

@@ -198,6 +198,19 @@ def test_cross_sell_offers_read_the_promoted_models_stored_propensities(
     }
     # propensity x expected margin of the category - cost, by hand
     assert values == pytest.approx({"C0000": 0.5 * 20 - 0.5, "C0001": 0.02 * 20 - 0.5})
+    assert not any("affinity rule" in n for n in run.notes)
+
+    # a rule-backed champion (the model does not beat the rule): its propensities reach people
+    # and the notes name it
+    client = MlflowClient()
+    client.set_model_version_tag("cross_sell", version, "backing", "rule")
+    client.set_model_version_tag("cross_sell", version, "backing_name", "affinity rule")
+    run = plan_from_store(store, OFFERS, budget=10.0, as_of=DAY)
+    assert "cross_sell_accessories" in run.values.long()["offer"].to_list()
+    assert any(
+        "propensity of cross_sell version 1 (the affinity rule: the model does not beat it)" in n
+        for n in run.notes
+    ), run.notes
     assert run.plan.rows.filter(pl.col("offer") == "cross_sell_accessories")[
         "customer_id"
     ].to_list() == ["C0000"]

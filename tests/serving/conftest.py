@@ -27,7 +27,7 @@ from features.contracts import FEATURE_SET_VERSION, event_schema
 from features.snapshot import build_snapshot
 from features.store import Store
 from models import registry
-from models.artifact import ModelBundle
+from models.artifact import BACKING_KEY, RULE_BACKED, RULE_BACKING, ModelBundle
 from models.registry import configure_tracking
 from models.rules import category_inputs
 from models.scoring import model_rows
@@ -36,6 +36,7 @@ from serving.app import create_app
 from serving.settings import Settings
 from serving.state import LoadedSnapshot, ServedModel
 from training.tracking import experiment_id
+from training.train import fit_rule_booster
 
 AS_OF = date(2024, 6, 30)
 CATEGORIES = ["garden", "kitchen", "toys"]
@@ -122,6 +123,36 @@ def train_bundle(
         kind=get_task(task).kind,
         metadata={"grade": "B", "metrics": {"xgboost": {"roc_auc": 0.75}}, "seed": seed}
         | ({CATEGORY_INPUTS_KEY: stats} if stats is not None else {}),
+    )
+
+
+def rule_bundle(snapshot: pl.DataFrame, seed: int = 0) -> ModelBundle:
+    """Cross-sell's rule-backed bundle as training builds it: the affinity rule's own score.
+
+    A one-input booster on ``candidate_affinity`` (:func:`training.train.fit_rule_booster`),
+    with the metadata training records (``backing: rule``).
+    """
+    stats = category_inputs(tiny_events(), AS_OF, list(CATEGORIES), 90)
+    backing = get_task("cross_sell").rule_backing
+    assert backing is not None
+    X = model_frame("cross_sell", snapshot, [backing.input], list(CATEGORIES), stats)  # noqa: N806
+    x = X[backing.input].to_numpy()
+    return ModelBundle(
+        task="cross_sell",
+        booster=fit_rule_booster(x, seed=seed, nthread=1),
+        feature_names=[backing.input],
+        calibration={"method": "sigmoid", "a": 3.0, "b": -3.0},
+        feature_set_version=FEATURE_SET_VERSION,
+        categories=list(CATEGORIES),
+        kind="ranked",
+        metadata={
+            BACKING_KEY: RULE_BACKING,
+            "backing_name": backing.name,
+            "grade": "C",
+            "model_grade": "C",
+            "metrics": {RULE_BACKED: {"roc_auc": 0.6}, "xgboost": {"roc_auc": 0.7}},
+            CATEGORY_INPUTS_KEY: stats,
+        },
     )
 
 

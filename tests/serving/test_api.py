@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from models.artifact import MAX_INPUT, ModelBundle
 from models.tasks import model_frame, task_names
 from serving.app import create_app
-from serving.state import LoadedSnapshot
+from serving.state import LoadedSnapshot, ServedModel
 from tests.serving.conftest import (
     AS_OF,
     AUDIT_KEY,
@@ -29,6 +29,7 @@ from tests.serving.conftest import (
     StaticSource,
     headers,
     make_settings,
+    rule_bundle,
     wait_ready,
 )
 
@@ -611,6 +612,57 @@ def test_reasons_reconcile_for_every_task_get_and_post(
     bare = _scores(client, "c001", "?explain=0")["scores"]["churn"]
     assert bare["reasons"] == [] and bare["other_inputs"] is None
     assert bare["base_probability"] is not None
+
+
+def test_the_rule_backed_version_serves_with_reasons_that_reconcile(
+    tmp_path: Path, source: StaticSource, snapshot: pl.DataFrame
+) -> None:
+    """Cross-sell served by its rule-backed version: named the affinity rule, not XGBoost, its
+    categories ranked by the rule's own score, and its one reason sums exactly."""
+    bundle = rule_bundle(snapshot)
+    models = dict(source.models)
+    models["cross_sell"] = ServedModel(bundle, "cross_sell", "7", ("champion",))
+    app = create_app(make_settings(tmp_path / "home"), replace(source, models=models))
+    with TestClient(app) as client:
+        wait_ready(client)
+        info = {m["task"]: m for m in client.get("/v1/models", headers=headers()).json()["models"]}
+        assert info["cross_sell"]["served_by"] == "affinity rule"
+        assert info["churn"]["served_by"] == "XGBoost"
+        assert info["cross_sell"]["features"] == 1
+        posted = client.post(
+            "/v1/scores", headers=headers(), json={"customer_ids": ["c001", "c004"], "explain": 3}
+        ).json()["results"]
+        seen = 0
+        for cid, batch in zip(["c001", "c004"], posted, strict=True):
+            for score in (
+                _scores(client, cid, "?explain=3")["scores"]["cross_sell"],
+                batch["scores"]["cross_sell"],
+            ):
+                assert score["model_served_by"] == "affinity rule"
+                assert score["model_version"] == "7"
+                if score["probability"] is None:
+                    continue
+                _assert_reconciles(score)
+                assert {r["feature"] for r in score["reasons"]} <= {"candidate_affinity"}
+                seen += 1
+            # the categories in the rule's order: by candidate_affinity, highest first
+            rows = model_frame(
+                "cross_sell",
+                snapshot.filter(pl.col("customer_id") == cid),
+                ["candidate_affinity"],
+                list(CATEGORIES),
+                bundle.metadata["category_inputs"],
+            )
+            ranked = [c["category"] for c in batch["scores"]["cross_sell"]["categories"] or []]
+            affinity = dict(
+                zip(
+                    rows.index.get_level_values("category"), rows["candidate_affinity"], strict=True
+                )
+            )
+            assert [affinity[c] for c in ranked] == sorted(affinity.values(), reverse=True)
+        assert seen
+        churn = _scores(client, "c001")["scores"]["churn"]
+        assert churn["model_served_by"] == "XGBoost"
 
 
 TARGETS = [f"target_{c}" for c in CATEGORIES] + ["candidate_popularity", "candidate_season"]
