@@ -8,6 +8,7 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -26,6 +27,7 @@ from features.store import Store
 from serving.app import create_app
 from serving.deps import Backoff
 from serving.settings import Role
+from serving.state import ServedModel
 from serving.ui.charts import (
     WaterfallStep,
     bar_chart,
@@ -43,8 +45,10 @@ from tests.serving.conftest import (
     AS_OF,
     KEYS,
     SAME_ORIGIN,
+    StaticSource,
     headers,
     make_settings,
+    rule_bundle,
     wait_ready,
 )
 from tests.serving.ui_data import BUSY, UIWorld, build_ui_world
@@ -668,3 +672,32 @@ def test_history_is_read_from_the_store_one_customer_at_a_time(tmp_path: Path) -
     assert store.read_history(date(2024, 6, 30), "zz").height == 0
     written = pl.read_parquet(store.history_path(date(2024, 6, 30)))
     assert written["customer_id"].to_list() == ["a", "a", "b"]  # sorted, later events left out
+
+
+def test_pages_name_the_rule_backed_version_the_affinity_rule(
+    source: StaticSource, snapshot: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cross-sell served by its rule-backed version: the overview and the model page say
+    "affinity rule", never XGBoost, and the model page says why it is served."""
+
+    def unavailable(*args: object) -> None:
+        raise MlflowException("registry down")
+
+    monkeypatch.setattr("serving.ui.pages.load_cards", unavailable)  # the served card only
+    models = dict(source.models)
+    models["cross_sell"] = ServedModel(rule_bundle(snapshot), "cross_sell", "7", ("champion",))
+    app = create_app(make_settings(tmp_path / "home"), replace(source, models=models))
+    with TestClient(app) as client:
+        wait_ready(client)
+        login(client)
+        overview = client.get("/ui/").text
+        assert 'data-served-by="affinity rule"' in overview
+        assert 'data-served-by="XGBoost"' in overview  # the other tasks
+        page = client.get("/ui/models/cross_sell")
+        assert page.status_code == 200
+        text = " ".join(page.text.split())
+        # the version is the affinity rule; XGBoost is named only as the model it was compared to
+        assert 'Champion · v7 · <span data-served-by="affinity rule">affinity rule</span>' in text
+        assert text.count("XGBoost") == text.count("XGBoost ROC AUC") == 1
+        assert "Not a trained model: the affinity rule itself" in text
+        assert 'data-metric="rule_backed_roc_auc"' in text
