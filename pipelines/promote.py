@@ -287,7 +287,7 @@ def models_command(
     table = Table(title=f"registered models ({uri})", box=box.SIMPLE_HEAD)
     table.add_column("task", min_width=10)
     table.add_column("ver", min_width=3)
-    table.add_column("aliases", overflow="fold")
+    table.add_column("aliases", overflow="fold", min_width=10)
     table.add_column("grade", min_width=5)
     for header in KEY_METRICS.values():
         table.add_column(header, justify="right", min_width=len(header))
