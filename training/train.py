@@ -335,10 +335,9 @@ def fit_rule_booster(
     is the score, as a step function with a step per point down to about 1e-3 apart (see
     :data:`RULE_GRID`). So it orders two scores as the rule does unless they are that close;
     labels play no part (the calibration maps the margin to a probability, see
-    :func:`training.calibration.strict_isotonic`). A logistic booster on the labels instead
-    pools neighbouring scores whose positive rates do not rise (its monotone constraint at work):
-    on the 20k sample it kept 11 of the 100 distinct scores of the held-out cutoff and reordered
-    categories the rule ranks apart.
+    :func:`training.calibration.strict_isotonic`). A logistic booster on the labels would
+    instead pool neighbouring scores whose positive rates do not rise (its monotone constraint at
+    work) and tie categories the rule ranks apart.
 
     Parameters
     ----------
