@@ -35,7 +35,7 @@ from features.products import (
 from features.profile import profile_features
 from features.rfm import RFM_SCORES, order_features, rfm_segment, score
 from features.service import return_aggregations, service_features
-from features.store import spill_partitions
+from features.store import CustomerRanges, spill_partitions
 from features.window import AGE, ID, prepare_events
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "KEYS",
     "buckets_for",
     "build_snapshot",
+    "build_snapshot_by_range",
     "model_input_columns",
     "passthrough_columns",
 ]
@@ -220,6 +221,72 @@ def _aligned(frames: list[pl.DataFrame], typed: set[str]) -> pl.DataFrame:
     return pl.concat(parts, how="horizontal")
 
 
+def build_snapshot_by_range(
+    ranges: CustomerRanges,
+    customers: pl.LazyFrame | pl.DataFrame | None,
+    as_of: date,
+    categories: Sequence[str] | None = None,
+    on_bucket: Callable[[int, int], None] | None = None,
+) -> pl.DataFrame:
+    """Build the feature snapshot from events split into ranges of ``customer_id``.
+
+    The customers of each range are built apart (the range's events and customers rows), as
+    :func:`build_snapshot` does with hash buckets, so the working memory is that of one range;
+    the categories are those of all the ranges and the RFM scores rank every customer, so the
+    result is :func:`build_snapshot`'s of the same events. One split
+    (:func:`features.store.split_by_customer`) serves both this build and the history
+    (:meth:`features.store.Store.write_history`), so the events are split once, not twice.
+
+    Parameters
+    ----------
+    ranges : features.store.CustomerRanges
+        The events up to ``as_of``, split by ranges of ``customer_id``.
+    customers : polars.LazyFrame or polars.DataFrame, optional
+        As for :func:`build_snapshot`.
+    as_of : datetime.date
+        The snapshot day: the day the events were split for.
+    categories : sequence of str, optional
+        As for :func:`build_snapshot`.
+    on_bucket : callable, optional
+        With more than one range, called after each range with the ranges built so far and
+        their number (e.g. to advance a progress bar).
+
+    Returns
+    -------
+    polars.DataFrame
+        As :func:`build_snapshot`.
+
+    Raises
+    ------
+    ValueError
+        As :func:`build_snapshot`, or if the events were split for another day.
+    """
+    if ranges.as_of != as_of:
+        raise ValueError(f"the events were split for {ranges.as_of}, not for {as_of}")
+    if len(ranges) == 1:
+        return build_snapshot(ranges.events(0), customers, as_of, categories)
+    if categories is None:
+        everything = pl.concat([ranges.events(r) for r in range(len(ranges))])
+        categories = sorted(set(category_names(prepare_events(everything, as_of)).values()))
+    cats = category_slugs(categories)
+    people = (
+        None if customers is None else customers.lazy().with_columns(ranges.key().alias(_BUCKET))
+    )
+    parts = []
+    for r in range(len(ranges)):
+        parts.append(
+            build_snapshot(
+                ranges.events(r),
+                None if people is None else people.filter(pl.col(_BUCKET) == r).drop(_BUCKET),
+                as_of,
+                cats,
+            )
+        )
+        if on_bucket is not None:
+            on_bucket(r + 1, len(ranges))
+    return _ranked(parts)
+
+
 def _by_bucket(
     events: pl.LazyFrame | pl.DataFrame,
     customers: pl.LazyFrame | pl.DataFrame | None,
@@ -252,7 +319,13 @@ def _by_bucket(
             )
             if on_bucket is not None:
                 on_bucket(b + 1, buckets)
+    return _ranked(parts)
+
+
+def _ranked(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """Put the parts' customers together, sorted, and rank every customer's RFM scores."""
     snapshot = pl.concat(parts).sort(ID)
+    del parts[:]
     has_orders = pl.col("orders_total") > 0  # the rows order_features scores
     return snapshot.with_columns(
         pl.when(has_orders)

@@ -88,6 +88,7 @@ __all__ = [
     "MANIFEST_SUFFIX",
     "METADATA_KEY",
     "CampaignInfo",
+    "CustomerRanges",
     "PlanInfo",
     "ScoreTableInfo",
     "SnapshotInfo",
@@ -102,6 +103,7 @@ __all__ = [
     "process_alive",
     "snapshot_digest",
     "spill_partitions",
+    "split_by_customer",
 ]
 
 METADATA_KEY: Final = "guanxi"
@@ -121,7 +123,6 @@ HISTORY_RANGE: Final = 8_000_000
 """Events per ``customer_id`` range that a history given as a ``LazyFrame`` is sorted in."""
 
 _ROW: Final = "_guanxi_row"
-_RANGE: Final = "_guanxi_range"
 
 _TEMP: Final = re.compile(r"^\..+\.(?P<pid>\d+)\.[0-9a-f]+\.tmp$")
 _SNAPSHOT: Final = re.compile(r"^as_of=(?P<day>\d{4}-\d{2}-\d{2})\.parquet$")
@@ -316,6 +317,88 @@ def _range_key(starts: pl.Series) -> pl.Expr:
         return_dtype=pl.UInt32,
         is_elementwise=True,
     )
+
+
+@dataclass(frozen=True)
+class CustomerRanges:
+    """Events up to a day split into ranges of ``customer_id`` (:func:`split_by_customer`).
+
+    Both the snapshot (:func:`features.snapshot.build_snapshot_by_range`) and the history
+    (:meth:`Store.write_history`) are built from one such split, a range at a time.
+
+    Parameters
+    ----------
+    as_of : datetime.date
+        The day: the parts hold the events with ``date(ts) <= as_of`` only.
+    starts : polars.Series
+        The first ``customer_id`` of each range after the first, sorted; empty for one range.
+    parts : tuple of polars.LazyFrame
+        Each range's events, ranges in ``customer_id`` order, with a column ``_guanxi_row``: the
+        events' row number (their order among the events up to ``as_of``).
+    """
+
+    as_of: date
+    starts: pl.Series
+    parts: tuple[pl.LazyFrame, ...]
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def key(self) -> pl.Expr:
+        """Return the range of each row of a frame with a ``customer_id`` column (an index)."""
+        return _range_key(self.starts)
+
+    def events(self, part: int) -> pl.LazyFrame:
+        """Return one range's events (the events' columns, without the row number)."""
+        return self.parts[part].drop(_ROW)
+
+
+def split_by_customer(
+    events: pl.LazyFrame, as_of: date, per_range: int, folder: Path
+) -> CustomerRanges:
+    """Split the events up to a day into ranges of ``customer_id`` of about ``per_range`` events.
+
+    The events' ``customer_id`` values are counted (one streaming pass), the ranges are cut
+    between customers so that each holds about ``per_range`` events (a customer's events are
+    never split), and one more streaming pass writes each range's events to its own files. With
+    one range nothing is written: its part is a scan of ``events``.
+
+    Parameters
+    ----------
+    events : polars.LazyFrame
+        Validated events (``features.contracts.event_schema()``), e.g. a scan of staged files;
+        never held whole.
+    as_of : datetime.date
+        Events dated after it (UTC) are left out.
+    per_range : int
+        Events per range aimed at (positive).
+    folder : pathlib.Path
+        An existing (temporary) directory for the ranges' files (LZ4 Parquet); it must outlive
+        the returned scans.
+
+    Returns
+    -------
+    CustomerRanges
+        The ranges, in ``customer_id`` order.
+
+    Raises
+    ------
+    ValueError
+        If ``per_range`` is not positive.
+    """
+    if per_range < 1:
+        raise ValueError(f"per_range must be positive, got {per_range}")
+    events = events.filter(pl.col("ts").dt.date() <= as_of)
+    counts = events.group_by("customer_id").len().sort("customer_id").collect(engine="streaming")
+    before = counts.get_column("len").cum_sum() - counts.get_column("len")
+    starts = counts.filter((before // per_range).is_first_distinct()).get_column("customer_id")[
+        1:
+    ]  # the first customer of each range after the first
+    numbered = events.with_row_index(_ROW)
+    if starts.is_empty():
+        return CustomerRanges(as_of, starts, (numbered,))
+    parts = spill_partitions(numbered, _range_key(starts), starts.len() + 1, folder)
+    return CustomerRanges(as_of, starts, tuple(parts))
 
 
 @dataclass(frozen=True)
@@ -889,7 +972,7 @@ class Store:
         *,
         events: Path | SourceFile | None = None,
         customers: Path | SourceFile | None = None,
-        history: pl.DataFrame | pl.LazyFrame | None = None,
+        history: pl.DataFrame | pl.LazyFrame | CustomerRanges | None = None,
     ) -> SnapshotInfo:
         """Store a snapshot atomically, replacing any snapshot for the same day.
 
@@ -904,7 +987,7 @@ class Store:
             (a :class:`SourceFile` is recorded as given, e.g. a database table's).
         customers : pathlib.Path or SourceFile, optional
             The customers file it was built from, recorded the same way.
-        history : polars.DataFrame or polars.LazyFrame, optional
+        history : polars.DataFrame, polars.LazyFrame or CustomerRanges, optional
             The validated events it was built from; written first with :meth:`write_history`,
             so the reviewer pages can show a customer's history.
 
@@ -984,17 +1067,21 @@ class Store:
         """
         return self.home / "history" / f"as_of={as_of.isoformat()}.parquet"
 
-    def write_history(self, events: pl.DataFrame | pl.LazyFrame, as_of: date) -> Path:
+    def write_history(
+        self, events: pl.DataFrame | pl.LazyFrame | CustomerRanges, as_of: date
+    ) -> Path:
         """Store the events of a snapshot day, sorted by customer, atomically.
 
         Parameters
         ----------
-        events : polars.DataFrame or polars.LazyFrame
+        events : polars.DataFrame, polars.LazyFrame or CustomerRanges
             Validated events (``features.contracts.event_schema()``); those dated after
             ``as_of`` (UTC) are left out. A ``LazyFrame`` (e.g. staged events) is never held
-            whole: its ``customer_id`` values are counted, one streaming pass splits the events
-            into ranges of ``customer_id`` of about :data:`HISTORY_RANGE` events (temporary
-            Parquet files), and the ranges are sorted and written one at a time, in order.
+            whole: it is split into ranges of ``customer_id`` of about :data:`HISTORY_RANGE`
+            events (:func:`split_by_customer`, temporary Parquet files) and the ranges are
+            sorted and written one at a time, in order. Events already split
+            (:class:`CustomerRanges`, e.g. those the snapshot was built from) are written from
+            their ranges the same way, without another split.
         as_of : datetime.date
             The snapshot day.
 
@@ -1003,11 +1090,19 @@ class Store:
         pathlib.Path
             The history file, sorted by ``customer_id`` then ``ts`` (events of a customer at the
             same time in the events' order), in row groups of :data:`HISTORY_ROW_GROUP` rows
-            with statistics. The rows are the same whether ``events`` is a ``DataFrame`` or a
-            ``LazyFrame``.
+            with statistics. The rows are the same whichever form ``events`` has.
+
+        Raises
+        ------
+        ValueError
+            If ``events`` are ranges split for another day.
         """
+        if isinstance(events, CustomerRanges):
+            return self._write_ranges(events, as_of)
         if isinstance(events, pl.LazyFrame):
-            return self._write_history_by_range(events, as_of)
+            with tempfile.TemporaryDirectory(prefix="guanxi-history-") as spill:
+                ranges = split_by_customer(events, as_of, HISTORY_RANGE, Path(spill))
+                return self._write_ranges(ranges, as_of)
         order = (
             events.lazy()
             .select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), "customer_id", "ts")
@@ -1024,38 +1119,24 @@ class Store:
 
         return atomic_write(self.history_path(as_of), write)
 
-    def _write_history_by_range(self, events: pl.LazyFrame, as_of: date) -> Path:
-        """Write the history of a ``LazyFrame`` one range of ``customer_id`` at a time."""
-        events = events.filter(pl.col("ts").dt.date() <= as_of)
-        counts = (
-            events.group_by("customer_id").len().sort("customer_id").collect(engine="streaming")
-        )
-        before = counts.get_column("len").cum_sum() - counts.get_column("len")
-        starts = counts.filter((before // HISTORY_RANGE).is_first_distinct()).get_column(
-            "customer_id"
-        )[1:]  # the first customer of each range after the first
-        if starts.is_empty():
-            return self.write_history(events.collect(engine="streaming"), as_of)
-        key = _range_key(starts)
-        with tempfile.TemporaryDirectory(prefix="guanxi-history-") as spill:
-            ranges = spill_partitions(
-                events.with_row_index(_ROW), key, starts.len() + 1, Path(spill)
-            )
+    def _write_ranges(self, ranges: CustomerRanges, as_of: date) -> Path:
+        """Write the history from ranges of ``customer_id``, one range sorted at a time."""
+        if ranges.as_of != as_of:
+            raise ValueError(f"the events were split for {ranges.as_of}, not for {as_of}")
 
-            def write(path: Path) -> None:
-                schema = events.clear().collect().to_arrow().schema
-                with pq.ParquetWriter(path, schema, compression="zstd") as out:
-                    for part in ranges:
-                        frame = part.collect()
-                        order = frame.select(
-                            pl.int_range(pl.len(), dtype=pl.UInt32).sort_by(
-                                "customer_id", "ts", _ROW
-                            )
-                        ).to_series()
-                        _write_in_order(out, frame.drop(_ROW), order, first=False)
-                        del frame, order
+        def write(path: Path) -> None:
+            schema = ranges.events(0).clear().collect().to_arrow().schema
+            with pq.ParquetWriter(path, schema, compression="zstd") as out:
+                for i, part in enumerate(ranges.parts):
+                    frame = part.collect(engine="streaming")
+                    order = frame.select(
+                        pl.int_range(pl.len(), dtype=pl.UInt32).sort_by("customer_id", "ts", _ROW)
+                    ).to_series()
+                    # the first range writes an empty row group when there are no events at all
+                    _write_in_order(out, frame.drop(_ROW), order, first=i == 0)
+                    del frame, order
 
-            return atomic_write(self.history_path(as_of), write)
+        return atomic_write(self.history_path(as_of), write)
 
     def read_history(self, as_of: date, customer_id: str) -> pl.DataFrame | None:
         """Read one customer's events of a snapshot day.

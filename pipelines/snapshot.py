@@ -7,9 +7,11 @@ the same function per hash bucket on Spark, :func:`pipelines.spark.snapshot_with
 stores it atomically under ``GUANXI_HOME``.
 Parquet events (a file or a directory) are never held whole with the Polars engine: they are
 validated into staged Parquet files (:func:`features.sources.stage_events`, the same problems as
-the in-memory validation), the snapshot is built from a scan of those, and the history is written
-a range of ``customer_id`` at a time (:meth:`features.store.Store.write_history`). CSV events,
-database sources and ``--engine spark`` are validated in memory.
+the in-memory validation), split once into ranges of ``customer_id`` of about as many events as a
+bucket (:func:`features.store.split_by_customer`), and both the snapshot
+(:func:`features.snapshot.build_snapshot_by_range`) and the history
+(:meth:`features.store.Store.write_history`) are built from those ranges, one at a time. CSV
+events, database sources and ``--engine spark`` are validated in memory.
 ``export`` copies a stored snapshot to a CSV or Parquet file, also atomically.
 """
 
@@ -27,8 +29,14 @@ from rich.progress import TextColumn
 from rich.text import Text
 
 from features.events import EventsValidationError, Loaded, Problem, Staged
-from features.snapshot import buckets_for, build_snapshot
-from features.store import SnapshotNotFoundError, Store, atomic_write
+from features.snapshot import buckets_for, build_snapshot, build_snapshot_by_range
+from features.store import (
+    CustomerRanges,
+    SnapshotNotFoundError,
+    Store,
+    atomic_write,
+    split_by_customer,
+)
 from pipelines import connectors
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
 from pipelines.progress import progress_bar
@@ -97,40 +105,58 @@ def _build_and_store(
 ) -> None:
     """Build the snapshot of validated inputs (on Spark with a master) and store it."""
     customer_frame = customers.frame if customers is not None else None
-    try:
-        if spark_master is not None:
-            from pipelines.spark import snapshot_with_spark
+    # staged events are split by customer_id range once, for both the snapshot and the history
+    with tempfile.TemporaryDirectory(prefix="guanxi-ranges-") as spill:
+        history: pl.DataFrame | pl.LazyFrame | CustomerRanges = events.frame
+        try:
+            if spark_master is not None:
+                from pipelines.spark import snapshot_with_spark
 
-            assert isinstance(events, Loaded)
-            with status.status(f"Building features as of {day} on Spark..."):
-                snapshot = snapshot_with_spark(events.frame, customer_frame, day, spark_master)
-        else:
-            height = events.height if isinstance(events, Staged) else events.frame.height
-            snapshot = _build_in_buckets(events.frame, height, customer_frame, day, status)
-    except ValueError as error:
-        out.print(Text(f"cannot build the snapshot: {error}", style="red"))
-        raise typer.Exit(1) from error
-    with status.status("Writing the snapshot..."):
-        info = Store(get_settings().home).write_snapshot(
-            snapshot,
-            day,
-            events=sources.events.describe(),
-            customers=sources.customers.describe() if sources.customers is not None else None,
-            history=events.frame,
-        )
+                assert isinstance(events, Loaded)
+                with status.status(f"Building features as of {day} on Spark..."):
+                    snapshot = snapshot_with_spark(events.frame, customer_frame, day, spark_master)
+            elif isinstance(events, Staged):
+                with status.status("Splitting the events by customer..."):
+                    history = split_by_customer(
+                        events.frame, day, _events_per_range(events.height), Path(spill)
+                    )
+                snapshot = _build_in_buckets(history, events.height, customer_frame, day, status)
+            else:
+                snapshot = _build_in_buckets(
+                    events.frame, events.frame.height, customer_frame, day, status
+                )
+        except ValueError as error:
+            out.print(Text(f"cannot build the snapshot: {error}", style="red"))
+            raise typer.Exit(1) from error
+        with status.status("Writing the snapshot..."):
+            info = Store(get_settings().home).write_snapshot(
+                snapshot,
+                day,
+                events=sources.events.describe(),
+                customers=sources.customers.describe() if sources.customers is not None else None,
+                history=history,
+            )
     shape = f"{info.rows:,} customers, {snapshot.width} columns"
     out.print(Text(f"snapshot as of {day}: {shape} -> {info.path}", style="green"))
 
 
+def _events_per_range(height: int) -> int:
+    """Events per ``customer_id`` range of staged events: as many ranges as hash buckets."""
+    return max(1, -(-height // buckets_for(height)))
+
+
 def _build_in_buckets(
-    events: pl.DataFrame | pl.LazyFrame,
+    events: pl.DataFrame | CustomerRanges,
     height: int,
     customers: pl.DataFrame | None,
     day: dt.date,
     status: Console,
 ) -> pl.DataFrame:
-    """Build the snapshot in hash buckets of ``customer_id`` sized by the events, with a bar."""
-    buckets = buckets_for(height)
+    """Build the snapshot in hash buckets of ``customer_id`` sized by the events, with a bar.
+
+    Events already split into ranges of ``customer_id`` are built a range at a time instead.
+    """
+    buckets = len(events) if isinstance(events, CustomerRanges) else buckets_for(height)
     progress = progress_bar(
         status,
         f"building features as of {day} from {height:,} events",
@@ -138,13 +164,14 @@ def _build_in_buckets(
     )
     with progress:
         task = progress.add_task("buckets", total=buckets)
-        snapshot = build_snapshot(
-            events,
-            customers,
-            day,
-            buckets=buckets,
-            on_bucket=lambda done, _: progress.update(task, completed=done),
-        )
+
+        def advance(done: int, _: int) -> None:
+            progress.update(task, completed=done)
+
+        if isinstance(events, CustomerRanges):
+            snapshot = build_snapshot_by_range(events, customers, day, on_bucket=advance)
+        else:
+            snapshot = build_snapshot(events, customers, day, buckets=buckets, on_bucket=advance)
         progress.update(task, completed=buckets)  # one bucket reports no progress of its own
     return snapshot
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -12,7 +13,13 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from features.events import read_customers, read_events
-from features.snapshot import EVENTS_PER_BUCKET, buckets_for, build_snapshot
+from features.snapshot import (
+    EVENTS_PER_BUCKET,
+    buckets_for,
+    build_snapshot,
+    build_snapshot_by_range,
+)
+from features.store import split_by_customer
 from pipelines.sample import generate_sample
 from tests.features.conftest import AS_OF
 from tests.features.test_snapshot_properties import frame, row
@@ -98,3 +105,48 @@ def test_bucket_count_checked_and_sized_by_events() -> None:
         2,
     ]
     assert buckets_for(60_600_000) == 8
+
+
+@pytest.mark.parametrize("per_range", [1, 3_000, 10**9])
+def test_ranges_give_the_one_piece_snapshot(sample: Path, tmp_path: Path, per_range: int) -> None:
+    """Events split once by customer_id range (as features build does with staged events) build
+    the one-piece snapshot, with and without a customers table; one range writes no files."""
+    events = read_events(sample / "events.parquet", now=NOW)
+    customers = read_customers(sample / "customers.parquet", now=NOW)
+    whole = build_snapshot(events, customers, SAMPLE_AS_OF)
+    scan = pl.scan_parquet(sample / "events.parquet")
+    ranges = split_by_customer(scan, SAMPLE_AS_OF, per_range, tmp_path)
+    assert (len(ranges) == 1) == (per_range == 10**9)
+    assert any(tmp_path.iterdir()) == (len(ranges) > 1)
+    seen: list[tuple[int, int]] = []
+    got = build_snapshot_by_range(
+        ranges, customers.lazy(), SAMPLE_AS_OF, on_bucket=lambda *p: seen.append(p)
+    )
+    if len(ranges) > 1:
+        assert seen == [(r, len(ranges)) for r in range(1, len(ranges) + 1)]
+    assert got.height == whole.height > 300
+    assert set(got["r_score"].drop_nulls()) == {1, 2, 3, 4, 5}  # ranked over everyone
+    assert_same(got, whole)
+    assert_same(
+        build_snapshot_by_range(ranges, None, SAMPLE_AS_OF),
+        build_snapshot(events, None, SAMPLE_AS_OF),
+    )
+    # the training categories, given, are used as given
+    cats = ["zeta", "apparel"]
+    assert_same(
+        build_snapshot_by_range(ranges, None, SAMPLE_AS_OF, categories=cats),
+        build_snapshot(events, None, SAMPLE_AS_OF, categories=cats),
+    )
+    with pytest.raises(ValueError, match="split for"):
+        build_snapshot_by_range(ranges, None, date(2024, 9, 30))
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=st.lists(row, max_size=30), per_range=st.integers(1, 12))
+def test_any_events_any_ranges(rows: list[dict[str, object]], per_range: int) -> None:
+    events = frame(rows)
+    with tempfile.TemporaryDirectory() as folder:
+        ranges = split_by_customer(events.lazy(), AS_OF, per_range, Path(folder))
+        assert_same(
+            build_snapshot_by_range(ranges, None, AS_OF), build_snapshot(events, None, AS_OF)
+        )

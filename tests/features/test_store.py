@@ -23,6 +23,7 @@ from features.store import (
     Store,
     atomic_write,
     is_temporary,
+    split_by_customer,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -365,6 +366,23 @@ def test_history_of_a_lazyframe_is_the_one_of_the_frame(
     c3 = store.read_history(day, "c3")
     assert c3 is not None and set(c3["customer_id"]) == {"c3"}
     early = pl.read_parquet(store.write_history(pl.scan_parquet(scanned), date(2023, 12, 31)))
+    assert early.height == 0 and early.schema == from_frame.schema
+    # split once by customer_id range (features build splits for the snapshot and the history)
+    (tmp_path / "ranges").mkdir()
+    ranges = split_by_customer(pl.scan_parquet(scanned), day, per_range, tmp_path / "ranges")
+    customers = from_frame["customer_id"].n_unique()
+    assert len(ranges) == {1: customers, 1000: 1}.get(per_range, len(ranges))
+    assert_frame_equal(pl.read_parquet(store.write_history(ranges, day)), from_frame)
+    keys = [
+        part.select(ranges.key().unique()).collect().to_series().to_list() for part in ranges.parts
+    ]
+    assert keys == [[r] for r in range(len(ranges))]  # each part holds its range's customers only
+    with pytest.raises(ValueError, match="split for 2024-01-05, not for 2024-01-06"):
+        store.write_history(ranges, date(2024, 1, 6))
+    with pytest.raises(ValueError, match="per_range must be positive"):
+        split_by_customer(pl.scan_parquet(scanned), day, 0, tmp_path)
+    early_ranges = split_by_customer(pl.scan_parquet(scanned), date(2023, 12, 31), 1, tmp_path)
+    early = pl.read_parquet(store.write_history(early_ranges, date(2023, 12, 31)))
     assert early.height == 0 and early.schema == from_frame.schema
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from datetime import date
@@ -14,10 +15,9 @@ import typer
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
-from features import store as store_module
 from features.contracts import event_schema
-from features.snapshot import build_snapshot
-from features.store import Store, is_temporary
+from features.snapshot import build_snapshot, build_snapshot_by_range
+from features.store import CustomerRanges, Store, is_temporary
 from pipelines import connectors, snapshot
 from serving.settings import get_settings
 from tests.features.test_events import bad_corpus
@@ -113,22 +113,35 @@ def test_build_in_buckets_stores_the_same_snapshot(
 def test_parquet_events_are_staged_and_build_the_in_memory_result(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, buckets: int
 ) -> None:
-    """Parquet events are validated and built from staged files, not held in memory: the stored
-    snapshot and history and the problems printed are those of the in-memory path."""
+    """Parquet events are validated and built from staged files, not held in memory, split once
+    by customer_id range for the snapshot and the history: the stored snapshot and history and
+    the problems printed are those of the in-memory path."""
     parts = tmp_path / "events"
     parts.mkdir()
     rows = pl.read_csv(EVENTS, infer_schema=False)
     rows.with_columns(note=pl.lit("x")).write_parquet(parts / "part-0.parquet")  # ignored column
     rows.tail(3).write_parquet(parts / "part-1.parquet")  # exact duplicates: a warning
     monkeypatch.setattr(snapshot, "buckets_for", lambda n_events: buckets)
-    monkeypatch.setattr(store_module, "HISTORY_RANGE", 4)  # the history in several ranges
-    built_from: list[type] = []
+    built_from: list[object] = []
+    histories: list[object] = []
 
-    def spy(events: pl.DataFrame | pl.LazyFrame, *args: object, **options: object) -> object:
+    def spy(events: pl.DataFrame, *args: object, **options: object) -> object:
         built_from.append(type(events))
         return build_snapshot(events, *args, **options)  # type: ignore[arg-type]
 
+    def spy_ranges(ranges: CustomerRanges, *args: object, **options: object) -> object:
+        built_from.append((CustomerRanges, len(ranges)))
+        return build_snapshot_by_range(ranges, *args, **options)  # type: ignore[arg-type]
+
+    write_history = Store.write_history
+
+    def spy_history(self: Store, events: object, as_of: date) -> Path:
+        histories.append(type(events))
+        return write_history(self, events, as_of)  # type: ignore[arg-type]
+
     monkeypatch.setattr(snapshot, "build_snapshot", spy)
+    monkeypatch.setattr(snapshot, "build_snapshot_by_range", spy_ranges)
+    monkeypatch.setattr(Store, "write_history", spy_history)
     args = ("build", "--events", str(parts), "--customers", str(CUSTOMERS), "--as-of", "2024-03-31")
     code, staged_output = invoke(*args)
     assert code == 0, staged_output
@@ -137,11 +150,20 @@ def test_parquet_events_are_staged_and_build_the_in_memory_result(
     monkeypatch.setattr(connectors.Inputs, "stage", lambda self, now, folder: self.load(now))
     code, output = invoke(*args)
     assert code == 0, output
-    assert built_from == [pl.LazyFrame, pl.DataFrame]
+    # the staged events are split once, for both: at most as many ranges as buckets (a
+    # customer's events are never split), several when there are several buckets
+    assert built_from[1:] == [pl.DataFrame]
+    assert built_from[0] in [(CustomerRanges, n) for n in range(min(buckets, 2), buckets + 1)]
+    assert histories == [CustomerRanges, pl.DataFrame]
     assert_frame_equal(staged[0], store.read_snapshot(DAY))
     assert_frame_equal(staged[1], pl.read_parquet(store.history_path(DAY)))
     assert staged[1].height == rows.height + 3  # every event is on or before the day
-    assert staged_output == output
+    # the same output, but for the progress bar's count: ranges there, hash buckets here
+    ranges = built_from[0][1]
+    assert f"{ranges}/{ranges} buckets" in staged_output
+    assert f"{buckets}/{buckets} buckets" in output
+    count = re.compile(r"\d+/\d+ buckets")
+    assert count.sub("", staged_output) == count.sub("", output)
     assert "column ignored: not in the events contract" in output
     assert "exact duplicate of an earlier row" in output
 
