@@ -74,6 +74,7 @@ __all__ = [
     "Staged",
     "load_customers",
     "load_events",
+    "parquet_rows",
     "read_customers",
     "read_events",
     "stage_events",
@@ -810,6 +811,30 @@ def _files(path: Path) -> tuple[list[Path], list[Problem]]:
         message = f"unsupported file type {path.suffix!r}: use .csv, .parquet or a directory"
         return [], [Problem(file, None, message)]
     return [path], []
+
+
+def parquet_rows(path: Path | str) -> int | None:
+    """Return how many rows a Parquet file or directory holds, from the files' metadata alone.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        A ``.parquet`` file or a directory of ``.parquet`` files (as :func:`load_events` reads).
+
+    Returns
+    -------
+    int or None
+        The rows of every file; None for a CSV file, a path that is not there or a file whose
+        metadata cannot be read (validation reports those).
+    """
+    files, problems = _files(Path(path))
+    if problems or any(f.suffix.lower() not in _PARQUET_SUFFIXES for f in files):
+        return None
+    try:
+        # a count of a scan is answered from the footer: no row is read
+        return sum(int(pl.scan_parquet(f).select(pl.len()).collect().item()) for f in files)
+    except (OSError, pl.exceptions.PolarsError):
+        return None
 
 
 def _first_line_problem(path: Path) -> Problem | None:

@@ -53,6 +53,7 @@ from features.events import (
     Prepare,
     Problem,
     Staged,
+    parquet_rows,
     validate_customers,
     validate_events,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "MappingError",
     "Source",
     "TableMapping",
+    "event_rows",
     "load_customers",
     "load_events",
     "stage_events",
@@ -436,6 +438,24 @@ def load_events(source: Source, *, now: datetime) -> Loaded:
         or column and a mapping naming an unknown column are problems too.
     """
     return _load(source, now, load_events_file, validate_events, _EVENT_NAMES)
+
+
+def event_rows(source: Source) -> int | None:
+    """Return how many rows a Parquet events source holds, from its metadata (nothing is read).
+
+    Parameters
+    ----------
+    source : Source
+        Where the events are.
+
+    Returns
+    -------
+    int or None
+        The rows of a ``.parquet`` file or a directory of them
+        (:func:`features.events.parquet_rows`); None for a CSV file, a database or files whose
+        metadata cannot be read.
+    """
+    return None if source.is_database else parquet_rows(source.location)
 
 
 def stage_events(source: Source, *, now: datetime, folder: Path) -> Staged | Loaded:

@@ -5,13 +5,14 @@ with :func:`features.snapshot.build_snapshot` in hash buckets of ``customer_id``
 events (:func:`features.snapshot.buckets_for`, with a progress bar per bucket; ``--engine spark``:
 the same function per hash bucket on Spark, :func:`pipelines.spark.snapshot_with_spark`) and
 stores it atomically under ``GUANXI_HOME``.
-Parquet events (a file or a directory) are never held whole with the Polars engine: they are
-validated into staged Parquet files (:func:`features.sources.stage_events`, the same problems as
+Parquet events (a file or a directory) of more than ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` rows
+(8M by default, read from the files' metadata) are never held whole with the Polars engine: they
+are validated into staged Parquet files (:func:`features.sources.stage_events`, the same problems as
 the in-memory validation), split once into ranges of ``customer_id`` of about as many events as a
 bucket (:func:`features.store.split_by_customer`), and both the snapshot
 (:func:`features.snapshot.build_snapshot_by_range`) and the history
-(:meth:`features.store.Store.write_history`) are built from those ranges, one at a time. CSV
-events, database sources and ``--engine spark`` are validated in memory.
+(:meth:`features.store.Store.write_history`) are built from those ranges, one at a time. Fewer
+Parquet events, CSV events, database sources and ``--engine spark`` are validated in memory.
 ``export`` copies a stored snapshot to a CSV or Parquet file, also atomically.
 """
 
@@ -30,6 +31,7 @@ from rich.text import Text
 
 from features.events import EventsValidationError, Loaded, Problem, Staged
 from features.snapshot import buckets_for, build_snapshot, build_snapshot_by_range
+from features.sources import event_rows
 from features.store import (
     CustomerRanges,
     SnapshotNotFoundError,
@@ -85,7 +87,16 @@ def build_command(
         assert loaded is not None
         _build_and_store(sources, loaded, loaded_customers, day, spark_master, out, status)
         return
-    # Parquet events are validated and built from files staged here, never held whole
+    rows = event_rows(sources.events)
+    if rows is not None and rows <= get_settings().features_in_memory_events:
+        # few Parquet events: validated and built in memory, faster than staging them
+        with status.status("Validating the inputs..."):
+            loaded, loaded_customers, problems = sources.load(now)
+        _stop_on_errors(out, problems)
+        assert loaded is not None
+        _build_and_store(sources, loaded, loaded_customers, day, None, out, status)
+        return
+    # more Parquet events are validated and built from files staged here, never held whole
     with tempfile.TemporaryDirectory(prefix="guanxi-events-") as folder:
         with status.status("Validating the inputs..."):
             staged, staged_customers, problems = sources.stage(now, Path(folder))

@@ -167,6 +167,15 @@ class Settings(BaseSettings):
         ge=0,
         description="How long an admin reload waits for the other workers to load the new state.",
     )
+    features_in_memory_events: int = Field(
+        default=8_000_000,
+        ge=0,
+        description=(
+            "guanxi features build: Parquet events of at most this many rows (by the files' "
+            "metadata) are validated and built in memory, which is faster for small inputs; "
+            "more are staged on disk (0: always staged)."
+        ),
+    )
     band_high_decile: int = Field(
         default=2, ge=1, le=10, description="Deciles 1..n are band 'high'."
     )

@@ -25,6 +25,7 @@ from features.sources import (
     MappingError,
     Source,
     TableMapping,
+    event_rows,
     load_customers,
     load_events,
 )
@@ -338,3 +339,22 @@ def test_mask_never_shows_the_password(password: str, scheme: str) -> None:
     ):
         assert secret not in mask(uri) and "***" in mask(uri)
         assert mask(uri).startswith(f"{scheme}://guanxi")
+
+
+def test_event_rows_come_from_the_parquet_metadata(tmp_path: Path) -> None:
+    """Rows of a Parquet file or directory without reading them; None where there is no count."""
+    frame = pl.DataFrame({"customer_id": ["a", "b", "c"], "x": [1, 2, 3]})
+    frame.write_parquet(tmp_path / "one.parquet")
+    folder = tmp_path / "many"
+    (folder / "sub").mkdir(parents=True)
+    frame.write_parquet(folder / "a.parquet")
+    frame.head(1).write_parquet(folder / "sub" / "b.parquet")
+    frame.write_parquet(folder / "_hidden.parquet")  # skipped, as validation skips it
+    frame.write_csv(tmp_path / "events.csv")
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    assert event_rows(Source(str(tmp_path / "one.parquet"))) == 3
+    assert event_rows(Source(str(folder))) == 4
+    assert event_rows(Source(str(tmp_path / "events.csv"))) is None
+    assert event_rows(Source(str(tmp_path / "missing.parquet"))) is None
+    assert event_rows(Source(str(tmp_path / "broken.parquet"))) is None
+    assert event_rows(Source("postgresql://u@h/db", table="events")) is None

@@ -121,6 +121,8 @@ def test_parquet_events_are_staged_and_build_the_in_memory_result(
     rows = pl.read_csv(EVENTS, infer_schema=False)
     rows.with_columns(note=pl.lit("x")).write_parquet(parts / "part-0.parquet")  # ignored column
     rows.tail(3).write_parquet(parts / "part-1.parquet")  # exact duplicates: a warning
+    monkeypatch.setenv("GUANXI_FEATURES_IN_MEMORY_EVENTS", "0")  # staged however few
+    get_settings.cache_clear()
     monkeypatch.setattr(snapshot, "buckets_for", lambda n_events: buckets)
     built_from: list[object] = []
     histories: list[object] = []
@@ -166,6 +168,53 @@ def test_parquet_events_are_staged_and_build_the_in_memory_result(
     assert count.sub("", staged_output) == count.sub("", output)
     assert "column ignored: not in the events contract" in output
     assert "exact duplicate of an earlier row" in output
+
+
+def test_few_parquet_events_are_built_in_memory(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parquet events of at most GUANXI_FEATURES_IN_MEMORY_EVENTS rows (the files' metadata)
+    are validated and built in memory, more are staged: the same snapshot and history."""
+    parts = tmp_path / "events"
+    parts.mkdir()
+    rows = pl.read_csv(EVENTS, infer_schema=False)
+    rows.write_parquet(parts / "part-0.parquet")
+    rows.head(2).write_parquet(parts / "part-1.parquet")
+    total = rows.height + 2
+    calls: list[str] = []
+    stage, load = connectors.Inputs.stage, connectors.Inputs.load
+
+    def spy_stage(self: connectors.Inputs, now: object, folder: Path) -> object:
+        calls.append("staged")
+        return stage(self, now, folder)  # type: ignore[arg-type]
+
+    def spy_load(self: connectors.Inputs, now: object) -> object:
+        calls.append("in memory")
+        return load(self, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(connectors.Inputs, "stage", spy_stage)
+    monkeypatch.setattr(connectors.Inputs, "load", spy_load)
+    args = ("build", "--events", str(parts), "--customers", str(CUSTOMERS), "--as-of", "2024-03-31")
+    stored = []
+    for threshold, path in [
+        (None, "in memory"),  # the default, 8M
+        (total, "in memory"),
+        (total - 1, "staged"),
+        (0, "staged"),
+    ]:
+        if threshold is not None:
+            monkeypatch.setenv("GUANXI_FEATURES_IN_MEMORY_EVENTS", str(threshold))
+        get_settings.cache_clear()
+        calls.clear()
+        code, output = invoke(*args)
+        assert code == 0, output
+        assert calls == [path], threshold
+        store = Store(home)
+        stored.append((store.read_snapshot(DAY), pl.read_parquet(store.history_path(DAY))))
+    for snapshot_frame, history in stored[1:]:
+        assert_frame_equal(snapshot_frame, stored[0][0])
+        assert_frame_equal(history, stored[0][1])
+    assert stored[0][1].height == total
 
 
 def test_invalid_input_writes_nothing(home: Path, tmp_path: Path) -> None:
