@@ -154,7 +154,9 @@ def _table(
         margin = rows.get_column("margin").to_numpy()
         proba = rows.get_column("score").to_numpy()
         decile = rows.get_column("decile").to_numpy().astype(np.int64)
-        bias = float(rows.item(0, "base_logodds"))
+        # a ranked task explains each customer's top rows only: the others carry no base
+        bases = rows.get_column("base_logodds").drop_nulls()
+        bias = float(bases[0]) if len(bases) else base_log_odds(bundle)
         rows = rows.drop("score", "margin", "decile", "base_logodds")
     top = _top_rows(owner, proba, n)
     statuses = status.to_numpy().astype(object)

@@ -220,3 +220,43 @@ def test_a_tampered_table_is_refused_and_the_previous_state_keeps_serving(
         assert _responses(client, ids) == before  # the previous state keeps serving
     with pytest.raises(TamperedTableError):
         load_state(source, settings)
+
+
+def test_a_ranked_table_whose_first_row_is_not_explained_is_served(
+    tmp_path: Path,
+    source: StaticSource,
+    bundles: dict[str, ModelBundle],
+    snapshot: pl.DataFrame,
+    ids: list[str],
+) -> None:
+    """A ranked task's table explains each customer's top rows only, so its first row may have
+    no base: the base comes from an explained row (the demo's rule-backed cross-sell table
+    began so, and the server refused to load)."""
+    settings = make_settings(tmp_path / "home")
+    computed = _serve(settings, source, ids)
+    bundle = bundles["cross_sell"]
+    scored = score_snapshot(
+        bundle, snapshot, MAX_REASONS, model_name="cross_sell", model_version="1"
+    )
+    assert scored["base_logodds"].null_count() < scored.height
+    scored = scored.with_columns(  # as a first row that is not a customer's top row
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(None)
+        .otherwise(pl.col("base_logodds"))
+        .alias("base_logodds")
+    )
+    settings.store().write_scores(
+        "cross_sell",
+        AS_OF,
+        "1",
+        scored,
+        model_name="cross_sell",
+        feature_set_version=bundle.feature_set_version,
+        explain_k=min(MAX_REASONS, len(bundle.feature_names)),
+        snapshot_digest=snapshot_digest(snapshot),
+    )
+    state = load_state(source, settings)
+    table = state.tables["cross_sell"]
+    assert table.stored is not None
+    assert table.base_log_odds == pytest.approx(float(scored["base_logodds"].drop_nulls()[0]))
+    assert _serve(settings, source, ids) == computed
