@@ -31,6 +31,15 @@ def _short(values: dict[str, Any]) -> str:
     )
 
 
+def _against_rule(model: dict[str, Any], rule: dict[str, Any], gate: tuple[str, str]) -> str:
+    """Word the gate's two metrics of a model against the rule's."""
+    first, second = gate
+    return (
+        f"{first} {_fmt(model.get(first))} against the rule's {_fmt(rule.get(first))}, "
+        f"{second} {_fmt(model.get(second))} against {_fmt(rule.get(second))}"
+    )
+
+
 def _table(metrics: dict[str, dict[str, float]], columns: tuple[str, ...]) -> str:
     lines = ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for name, values in metrics.items():
@@ -96,14 +105,12 @@ def model_card(
         "Customers with little history get scores driven by defaults and missing values.",
         "Features describe behaviour, not causes: a high score says who to look at, not why.",
     ]
-    first, second = spec.gate
     verdict = ""
     if grade == "C":
         verdict = (
             f'\n\n**Not promoted: the model does not beat the rule "{rule["name"]}"** where it '
-            f"matters ({first} {_fmt(metrics['xgboost'].get(first))} against the rule's "
-            f"{_fmt(metrics['rule'].get(first))}, {second} {_fmt(metrics['xgboost'].get(second))} "
-            f"against {_fmt(metrics['rule'].get(second))}); use the rule."
+            f"matters ({_against_rule(metrics['xgboost'], metrics['rule'], spec.gate)}); use "
+            "the rule."
         )
     if metrics["logistic"]["roc_auc"] >= metrics["xgboost"]["roc_auc"]:
         caveats.append(
@@ -240,7 +247,6 @@ def rule_card(
     cutoffs = params["cutoffs"]
     purpose = spec.purpose.format(horizon=params["horizon"], active_days=params["active_days"])
     served, ruled, model = metrics[RULE_BACKED], metrics[GRADED_BASELINE], metrics[MODEL_METRICS]
-    first, second = spec.gate
     first_keys: tuple[str, ...] = (RULE_BACKED, GRADED_BASELINE, MODEL_METRICS)
     shown = {k: metrics[k] for k in first_keys if k in metrics}
     shown |= {k: v for k, v in metrics.items() if k not in shown}
@@ -255,9 +261,8 @@ def rule_card(
     passing = model_grade in ("A", "B")
     why = (
         f"The XGBoost model trained in the same run is graded {model_grade}: it does not beat "
-        f"the rule where it matters ({first} {_fmt(model.get(first))} against the rule's "
-        f"{_fmt(ruled.get(first))}, {second} {_fmt(model.get(second))} against "
-        f"{_fmt(ruled.get(second))}), so it is not promoted. This version serves the rule "
+        f"the rule where it matters ({_against_rule(model, ruled, spec.gate)}), so it is not "
+        "promoted. This version serves the rule "
         "instead: `guanxi promote` makes it champion when the model fails the gate and no "
         "model is champion, and a model that passes the gate later replaces it."
         if not passing
