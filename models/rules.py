@@ -28,6 +28,7 @@ are mapped to probabilities by an isotonic fit on the training rows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any, Final, Literal, Protocol, Self
 
@@ -42,10 +43,12 @@ from models.labels import bought_categories, category_orders, order_categories
 
 __all__ = [
     "DEFAULT_RECENCY_CANDIDATES",
+    "POPULARITY_WINDOW_DAYS",
     "BaselineRule",
     "CategoryAffinityRule",
     "CategoryPopularityRule",
     "FeatureThresholdRule",
+    "affinity_fallback",
     "category_affinity",
     "category_inputs",
     "category_lift",
@@ -55,6 +58,10 @@ __all__ = [
 DEFAULT_RECENCY_CANDIDATES: Final[tuple[int, ...]] = (
     7, 14, 21, 30, 45, 60, 75, 90, 120, 150, 180, 240, 270, 365,
 )  # fmt: skip
+
+POPULARITY_WINDOW_DAYS: Final = 365
+"""Default "recent" window of the category rules' popularity (:func:`category_popularity`), and
+the window of the affinity rule's fallback that :func:`category_inputs` gives the model."""
 
 
 class BaselineRule(Protocol):
@@ -391,7 +398,11 @@ def category_lift(
 
 
 def category_inputs(
-    events: pl.DataFrame, cutoff: date, categories: list[str], horizon: int
+    events: pl.DataFrame,
+    cutoff: date,
+    categories: list[str],
+    horizon: int,
+    window_days: int = POPULARITY_WINDOW_DAYS,
 ) -> dict[str, Any]:
     """Statistics of each category at a cutoff that a ranked model reads beside the customer.
 
@@ -411,16 +422,22 @@ def category_inputs(
         Sanitised categories.
     horizon : int
         The label window ``H`` in days (for the season).
+    window_days : int, default :data:`POPULARITY_WINDOW_DAYS`
+        The affinity rule's popularity window (:class:`CategoryAffinityRule`), for
+        ``recent_popularity``.
 
     Returns
     -------
     dict
         ``popularity``: category to the share of buyers (customers with an order in
-        ``categories``) who bought it; ``co_bought``: ``a`` to ``b`` to the share of ``a``'s
-        buyers who bought ``b`` (pairs bought together at least once); ``season``: category to
-        its share of category orders in last year's days ``(c - 364, c - 364 + H]`` over its
-        share in the year ``(c - 364, c]`` (1.0 when either is unknown), i.e. how much more the
-        category sells in the season the label window covers.
+        ``categories``) who bought it, over all time; ``recent_popularity``: category to the
+        affinity rule's score for a customer who bought nothing, :func:`category_popularity`
+        over the last ``window_days`` days (read it with :func:`affinity_fallback`);
+        ``co_bought``: ``a`` to ``b`` to the share of ``a``'s buyers who bought ``b`` (pairs
+        bought together at least once); ``season``: category to its share of category orders
+        in last year's days ``(c - 364, c - 364 + H]`` over its share in the year
+        ``(c - 364, c]`` (1.0 when either is unknown), i.e. how much more the category sells in
+        the season the label window covers.
     """
     bought = bought_categories(events, cutoff, categories)
     buyers = bought.select(pl.col("customer_id").n_unique()).collect().item()
@@ -449,15 +466,39 @@ def category_inputs(
         for k, v in shares.select("category", "_season").iter_rows()
         if v is not None and np.isfinite(v)
     }
+    recent = category_popularity(events, cutoff, categories, window_days)
     return {
         "popularity": {k: counts.get(k, 0) / max(buyers, 1) for k in categories},
+        "recent_popularity": {k: float(v) for k, v in recent.iter_rows()},
         "co_bought": co_bought,
         "season": {k: found.get(k, 1.0) for k in categories},
     }
 
 
+def affinity_fallback(stats: Mapping[str, Any]) -> dict[str, float]:
+    """Give the affinity rule's score of each category for a customer who bought nothing.
+
+    Parameters
+    ----------
+    stats : mapping
+        :func:`category_inputs` of a cutoff (a ranked model's ``metadata["category_inputs"]``).
+
+    Returns
+    -------
+    dict
+        Category to ``recent_popularity``, the rule's own fallback. Statistics saved before that
+        key existed give ``popularity`` (over all time), the fallback their models were trained
+        and scored with, so such a model scores as before.
+    """
+    fallback: dict[str, float] = stats.get("recent_popularity", stats.get("popularity", {}))
+    return fallback
+
+
 def category_popularity(
-    events: pl.DataFrame, cutoff: date, categories: list[str], window_days: int = 365
+    events: pl.DataFrame,
+    cutoff: date,
+    categories: list[str],
+    window_days: int = POPULARITY_WINDOW_DAYS,
 ) -> pl.DataFrame:
     """Share of recent buyers who ordered each category.
 
@@ -470,7 +511,7 @@ def category_popularity(
     categories : list of str
         Sanitised categories to report (a category nobody bought gets 0.0); order categories
         are sanitised with :func:`features.products.category_slug` before counting.
-    window_days : int, default 365
+    window_days : int, default :data:`POPULARITY_WINDOW_DAYS`
         Length of the "recent" window.
 
     Returns
@@ -537,7 +578,7 @@ class _CategoryRule(ClassifierMixin, BaseEstimator):
 
     _column: str = ""
 
-    def __init__(self, window_days: int = 365) -> None:
+    def __init__(self, window_days: int = POPULARITY_WINDOW_DAYS) -> None:
         self.window_days = window_days
 
     def _score(self, X: pd.DataFrame, events: pl.DataFrame | None) -> np.ndarray:  # noqa: N803
@@ -628,7 +669,7 @@ class CategoryAffinityRule(_CategoryRule):
 
     Parameters
     ----------
-    window_days : int, default 365
+    window_days : int, default :data:`POPULARITY_WINDOW_DAYS`
         The popularity window of the fallback.
     """
 
@@ -653,7 +694,7 @@ class CategoryPopularityRule(_CategoryRule):
 
     Parameters
     ----------
-    window_days : int, default 365
+    window_days : int, default :data:`POPULARITY_WINDOW_DAYS`
         The "recent" window.
     """
 

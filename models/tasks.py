@@ -31,12 +31,14 @@ in snapshot order (identifiers, ``as_of`` and strings such as ``rfm_segment`` ar
 Ranked rows add :data:`CANDIDATE_INPUTS`, what is known of the candidate category itself and of
 its affinity with what the customer bought, from the statistics of all customers up to the
 cutoff (:func:`models.rules.category_inputs`): its popularity, the affinity rule's own score (the
-best share of a bought category's buyers who also bought it), the sum of those shares over the
-categories bought, the customer's spend share in the categories bought with it (each weighted
-by that share), and the category's season (its share of orders in last year's label window
-against the year); then one indicator column per candidate category, ``target_{category}`` (1.0
-for the row's category, else 0.0). Training computes the statistics at each cutoff; a model
-carries those of its training day in ``metadata["category_inputs"]`` for scoring.
+best share of a bought category's buyers who also bought it; for a customer who bought nothing,
+the rule's popularity over its window, :func:`models.rules.affinity_fallback`), the sum of those
+shares over the categories bought, the customer's spend share in the categories bought with it
+(each weighted by that share), and the category's season (its share of orders in last year's
+label window against the year); then one indicator column per candidate category,
+``target_{category}`` (1.0 for the row's category, else 0.0). Training computes the statistics
+at each cutoff; a model carries those of its training day in ``metadata["category_inputs"]`` for
+scoring.
 
 :func:`model_frame` is what training, batch scoring and serving all call, so the model sees the
 same columns everywhere. It never imports :mod:`training`.
@@ -59,7 +61,7 @@ from features.contracts import CATEGORY_FEATURE_PREFIX, Feature, feature_info, i
 from features.snapshot import model_input_columns
 from models.estimators import BINARY_OBJECTIVE, OBJECTIVES, is_ranking
 from models.metrics import BINARY_METRICS, GRADE_RULES, Evaluator, binary_evaluation, grade
-from models.rules import BaselineRule
+from models.rules import BaselineRule, affinity_fallback
 
 __all__ = [
     "ACTIVE_BUYERS",
@@ -829,11 +831,14 @@ def _candidate_values(
     with_ = np.array([[co.get(a, {}).get(b, 0.0) if a != b else 0.0 for b in cats] for a in cats])
     with_ = with_.reshape(c, c)
     popularity = np.array([stats.get("popularity", {}).get(k, 0.0) for k in cats])
+    fallback = affinity_fallback(stats)
     best = np.zeros((n, c))
     for a in range(c):
         best = np.maximum(best, owned[:, a : a + 1] * with_[a])
-    # the rule: who bought nothing gets the category's popularity
-    best = np.where(owned.any(axis=1, keepdims=True), best, popularity)
+    # the rule: who bought nothing gets the category's popularity over the rule's window
+    best = np.where(
+        owned.any(axis=1, keepdims=True), best, np.array([fallback.get(k, 0.0) for k in cats])
+    )
     return {
         "candidate_popularity": np.broadcast_to(popularity, (n, c)),
         "candidate_affinity": best,

@@ -255,6 +255,13 @@ def rule_card(
         for m in ("precision@1", "precision@3", "ndcg@3")
         if m in served
     )
+    window = rule.get("popularity_window_days")  # the affinity rule's fallback
+    fallback = (
+        ", a customer who bought nothing too (by the categories' popularity over the last "
+        f"{window} days, the rule's own)"
+        if window is not None
+        else ""
+    )
     season = calibration.get("season") or {}
     season_line = f" Season correction: {season['note']}." if season else ""
     unshifted = calibration.get("held_out_unshifted") or {}
@@ -277,9 +284,8 @@ the model input `{backing.input}` (the rule's own score of each candidate). A on
 booster passes it on as its margin (a step per distinct score, monotone, no labels involved), and
 an isotonic map fitted on the validation cutoff {cutoffs["validation"]} turns it into a probability,
 its steps joined at their centres so that it rises strictly and ties nothing the rule ranks
-apart.{season_line} It ranks a customer's categories as the rule does (a customer who bought
-nothing by the categories' popularity over all time, where the rule takes the last 365 days): on
-the held-out cutoff {checks}. Every reason it gives is that one input.
+apart.{season_line} It ranks every customer's categories as the rule does{fallback}: on the
+held-out cutoff {checks}. Every reason it gives is that one input.
 
 ## Why it is served
 {why}

@@ -61,7 +61,7 @@ from models.artifact import (
 from models.estimators import LogisticBaseline, is_ranking
 from models.labels import order_categories
 from models.metrics import calibration_error
-from models.rules import category_inputs, category_lift
+from models.rules import affinity_fallback, category_inputs, category_lift
 from models.tasks import (
     CATEGORY_INPUTS_KEY,
     FRAME_ROWS,
@@ -524,13 +524,14 @@ def _present(values: np.ndarray | None) -> np.ndarray:
 def _served_scores(stats: dict[str, Any] | None) -> np.ndarray | None:
     """Every affinity score the category statistics of the training day can give a row.
 
-    The best "bought A, also bought B" share of any pair, or a category's popularity (who bought
-    nothing), or 0 (:func:`models.tasks.model_frame`); None without statistics.
+    The best "bought A, also bought B" share of any pair, or a category's popularity over the
+    rule's window (who bought nothing, :func:`models.rules.affinity_fallback`), or 0
+    (:func:`models.tasks.model_frame`); None without statistics.
     """
     if not stats:
         return None
     shares = [v for row in stats.get("co_bought", {}).values() for v in row.values()]
-    return np.array([0.0, *shares, *stats.get("popularity", {}).values()], dtype=np.float64)
+    return np.array([0.0, *shares, *affinity_fallback(stats).values()], dtype=np.float64)
 
 
 def _fit_rule_bundle(

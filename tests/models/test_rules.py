@@ -12,14 +12,17 @@ from sklearn.base import clone
 
 from features.contracts import event_schema
 from models.rules import (
+    POPULARITY_WINDOW_DAYS,
     CategoryAffinityRule,
     CategoryPopularityRule,
     FeatureThresholdRule,
+    affinity_fallback,
     category_affinity,
     category_inputs,
     category_lift,
     category_popularity,
 )
+from models.tasks import get_task
 from tests.training.frames import CUTOFF, at, day, events_frame
 
 
@@ -95,14 +98,44 @@ def test_category_affinity_by_hand() -> None:
 def test_category_inputs_by_hand() -> None:
     """Buyers by the cutoff: A {x, y}, B {x}, C {y, z}, F {z}; F's z order, 350 days back, is
     the only one in last year's 30-day season window (z: share 1 there against 1 of the year's 4
-    category orders, a season of 4; x and y sold nothing then, 0)."""
+    category orders, a season of 4; x and y sold nothing then, 0). In the rule's 365 days only
+    A, B and F ordered (C's orders are 400 days back): x 2/3, y 1/3, z 1/3, the affinity rule's
+    fallback, where over all time each is 2/4."""
     events = events_frame([*_orders(), ("F", at(day(-350)), "order", "z")])
     got = category_inputs(events, CUTOFF, ["x", "y", "z"], 30)
     assert got["popularity"] == pytest.approx({"x": 0.5, "y": 0.5, "z": 0.5})
+    assert got["recent_popularity"] == pytest.approx({"x": 2 / 3, "y": 1 / 3, "z": 1 / 3})
+    assert affinity_fallback(got) == got["recent_popularity"]
     assert got["co_bought"] == {"x": {"y": 0.5}, "y": {"x": 0.5, "z": 0.5}, "z": {"y": 0.5}}
     assert got["season"] == pytest.approx({"x": 0.0, "y": 0.0, "z": 4.0})
+    # a shorter window, as a rule built with one would take: only F's order, 350 days back, is out
+    assert category_inputs(events, CUTOFF, ["x", "y", "z"], 30, 100)[
+        "recent_popularity"
+    ] == pytest.approx({"x": 1.0, "y": 0.5, "z": 0.0})
     nothing = category_inputs(events.head(0), CUTOFF, ["x"], 30)
-    assert nothing == {"popularity": {"x": 0.0}, "co_bought": {}, "season": {"x": 1.0}}
+    assert nothing == {
+        "popularity": {"x": 0.0},
+        "recent_popularity": {"x": 0.0},
+        "co_bought": {},
+        "season": {"x": 1.0},
+    }
+
+
+def test_the_fallback_of_statistics_saved_before_it_is_the_old_one() -> None:
+    """A model saved with statistics that lack ``recent_popularity`` keeps the fallback it was
+    trained with, the popularity over all time."""
+    saved = {"popularity": {"x": 0.5}, "co_bought": {}, "season": {"x": 1.0}}
+    assert affinity_fallback(saved) == {"x": 0.5}
+    assert affinity_fallback({**saved, "recent_popularity": {"x": 0.25}}) == {"x": 0.25}
+    assert affinity_fallback({}) == {}
+
+
+def test_the_affinity_rule_and_its_model_input_share_a_window() -> None:
+    """The model input ``candidate_affinity`` is the graded rule's score only if its fallback
+    takes the rule's window: training computes it with :data:`POPULARITY_WINDOW_DAYS`."""
+    rule = get_task("cross_sell").rules[0].rule
+    assert isinstance(rule, CategoryAffinityRule)
+    assert rule.describe()["popularity_window_days"] == POPULARITY_WINDOW_DAYS
 
 
 def test_category_popularity_by_hand() -> None:

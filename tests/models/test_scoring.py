@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 import pytest
@@ -11,6 +13,7 @@ from models.scoring import (
     SCORE_COLUMNS,
     FeatureSetMismatchError,
     check_feature_set,
+    model_rows,
     score_snapshot,
     top_rows,
 )
@@ -195,3 +198,46 @@ def test_batches_of_customers_give_the_same_table(
         assert batched.equals(whole), size
     with pytest.raises(ValueError, match="batch_customers must be >= 1"):
         score_snapshot(bundle, snapshot, batch_customers=0)
+
+
+def test_a_cross_sell_model_saved_before_the_rules_fallback_scores_as_before(
+    tiny_bundle: ModelBundle, tmp_path: Path
+) -> None:
+    """A bundle whose category statistics lack ``recent_popularity`` (saved before it existed)
+    loads, and a customer who bought nothing gets the popularity over all time as its
+    ``candidate_affinity``, as it was trained with; a newer bundle gets the rule's own."""
+    saved = {
+        "popularity": {"garden": 0.5, "toys": 0.2},
+        "co_bought": {"garden": {"toys": 0.4}},
+        "season": {},
+    }
+    bundle = ModelBundle(
+        **{
+            **tiny_bundle.__dict__,
+            "task": "cross_sell",
+            "feature_names": ["recency_days", "candidate_affinity", "target_garden"],
+            "categories": ["garden", "toys"],
+            "metadata": {"category_inputs": saved},
+        }
+    )
+    bundle.save(tmp_path / "old")
+    loaded = ModelBundle.load(tmp_path / "old")
+    snapshot = pl.DataFrame(
+        {
+            "customer_id": ["bought", "nothing"],
+            "recency_days": [10, None],
+            "cat_garden_orders": [1, 0],
+            "cat_toys_orders": [0, 0],
+        }
+    )
+    rows = model_rows(loaded, snapshot)
+    assert rows["candidate_affinity"].to_dict() == {
+        ("bought", "toys"): 0.4,
+        ("nothing", "garden"): 0.5,
+        ("nothing", "toys"): 0.2,
+    }
+    assert score_snapshot(loaded, snapshot).equals(score_snapshot(bundle, snapshot))
+    newer = {**saved, "recent_popularity": {"garden": 0.1, "toys": 0.3}}
+    bundle.metadata["category_inputs"] = newer
+    rows = model_rows(bundle, snapshot)
+    assert rows["candidate_affinity"].tolist() == [0.4, 0.1, 0.3]

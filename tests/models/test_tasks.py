@@ -116,6 +116,23 @@ def test_candidate_inputs_by_hand(snapshot: pl.DataFrame) -> None:
             assert "{" not in text and "nan" not in text and "None" not in text, text
 
 
+def test_who_bought_nothing_gets_the_rules_popularity(snapshot: pl.DataFrame) -> None:
+    """c2 bought nothing: its affinity is the rule's popularity over the rule's window
+    (``recent_popularity``); ``candidate_popularity`` stays the share over all time. Statistics
+    saved without ``recent_popularity`` (models trained before it) give the rows they gave then:
+    the test above."""
+    stats = {
+        "popularity": {"garden": 0.5, "toys": 0.5},
+        "recent_popularity": {"garden": 0.3, "toys": 0.6},
+        "co_bought": {"garden": {"toys": 0.4}, "toys": {"garden": 0.25}},
+        "season": {"garden": 1.5},
+    }
+    x = model_frame(
+        "cross_sell", snapshot, ["candidate_popularity", "candidate_affinity"], None, stats
+    )
+    assert x.to_numpy().tolist() == [[0.5, 0.4], [0.5, 0.3], [0.5, 0.6], [0.5, 0.25]]
+
+
 def test_ranked_rows_made_a_few_customers_at_a_time(
     snapshot: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -358,15 +358,22 @@ def test_cross_sell_builds_a_rule_backed_version_that_ranks_as_the_rule(
     served = top_k_metrics(customers, y, bundle.predict_proba(x))
     assert [served[m] for m in shown] == [own[m] for m in shown]
     assert cross_sell.metrics[RULE_BACKED]["precision@3"] == pytest.approx(served["precision@3"])
-    # and its input is the rule's score, except for a customer who bought nothing: ranked by
-    # popularity over all time, where the rule takes the last 365 days
+    # and its input is the rule's score, for a customer who bought nothing too (the rule's
+    # popularity over its 365 days), so it ranks every customer as the rule
     rule_score = CategoryAffinityRule().decision_function(x, events=small_sample[0])
-    differ = pd.Series(~np.isclose(rule_score, affinity)).groupby(customers).any()
-    buyers = ~np.isin(customers, differ[differ].index.to_numpy())
-    assert buyers.mean() > 0.5
-    by_rule = top_k_metrics(customers[buyers], y[buyers], rule_score[buyers])
-    by_bundle = top_k_metrics(customers[buyers], y[buyers], bundle.predict_proba(x)[buyers])
-    assert [by_bundle[m] for m in shown] == [by_rule[m] for m in shown]
+    np.testing.assert_allclose(affinity, rule_score, rtol=0, atol=1e-12)
+    by_rule = top_k_metrics(customers, y, rule_score)
+    assert [served[m] for m in shown] == [by_rule[m] for m in shown]
+    assert [cross_sell.metrics[RULE_BACKED][m] for m in shown] == pytest.approx(
+        [cross_sell.metrics["rule"][m] for m in shown]
+    )
+    # on this sample the popularity over all time, the fallback before, ranks otherwise
+    n_rows = pd.Series(customers).groupby(customers).transform("size").to_numpy()
+    nothing = n_rows == len(bundle.categories)  # every category a candidate: bought nothing
+    assert 0 < nothing.mean() < 0.5
+    before = np.where(nothing, x["candidate_popularity"].to_numpy(), affinity)
+    by_before = top_k_metrics(customers, y, before)
+    assert [by_before[m] for m in shown] != [by_rule[m] for m in shown]
     contributions = bundle.contributions(x)
     assert contributions.sum(axis=1) == pytest.approx(bundle.predict_margin(x), abs=1e-5)
     bundle.save(tmp_path / "rule")
@@ -375,6 +382,10 @@ def test_cross_sell_builds_a_rule_backed_version_that_ranks_as_the_rule(
     assert loaded.served_by == "affinity rule"
     assert "affinity rule (rule-backed version)" in cross_sell.rule_card
     assert "Why it is served" in cross_sell.rule_card
+    assert (
+        "as the rule does, a customer who bought nothing too (by the categories' popularity over "
+        "the last 365 days, the rule's own)" in " ".join(cross_sell.rule_card.split())
+    )
     assert "| rule_backed |" in cross_sell.model_card  # the model's card shows it beside
 
 
