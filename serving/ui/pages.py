@@ -38,7 +38,7 @@ from mlflow.exceptions import MlflowException
 from features.rfm import segment_name
 from features.store import Store
 from models import registry
-from models.artifact import RULE_BACKED
+from models.artifact import MODEL_METRICS, RULE_BACKED
 from models.ranking import BANDS
 from models.registry import ModelNotFoundError
 from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, task_names, task_specs
@@ -622,14 +622,15 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
     served_version = state.tables[task].model.version if state and task in state.tables else None
     slots = [("champion", cards.champion), ("challenger", cards.challenger)]
     shown = [(slot, card) for slot, card in slots if card is not None]
-    columns = [
-        {"slot": slot, "card": card, "charts": _card_charts(card, slot)} for slot, card in shown
+    columns: list[dict[str, Any]] = [
+        {"slot": slot, "card": card, "charts": _card_charts(card, slot), **_version_metrics(card)}
+        for slot, card in shown
     ]
     metric_keys = list(
         dict.fromkeys(
             (model, name)
-            for _, card in shown
-            for model, values in card.metrics.items()
+            for column in columns
+            for model, values in column["metrics"].items()
             for name in values
         )
     )
@@ -647,6 +648,31 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
             "baselines": [b.key for b in get_task(task).rules],
         },
     )
+
+
+def _version_metrics(card: VersionCard) -> dict[str, dict[str, dict[str, float]]]:
+    """Say which held-out metrics and changes a version's column of the full table shows.
+
+    A rule-backed version shares its training run, so its recorded metrics hold the XGBoost
+    model trained beside it, which is not this version (it is a version of its own); its column
+    shows the rule-backed row and the baselines without it. A model's column shows everything.
+
+    Parameters
+    ----------
+    card : VersionCard
+        The version.
+
+    Returns
+    -------
+    dict
+        ``metrics`` and ``deltas``, nested like :attr:`VersionCard.metrics`.
+    """
+    if not card.rule_backed:
+        return {"metrics": card.metrics, "deltas": card.deltas}
+    return {
+        field: {k: v for k, v in values.items() if k != MODEL_METRICS}
+        for field, values in (("metrics", card.metrics), ("deltas", card.deltas))
+    }
 
 
 def _metric_order(pair: tuple[str, str], task: str) -> tuple[int, int, str]:

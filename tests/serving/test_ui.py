@@ -696,8 +696,89 @@ def test_pages_name_the_rule_backed_version_the_affinity_rule(
         page = client.get("/ui/models/cross_sell")
         assert page.status_code == 200
         text = " ".join(page.text.split())
-        # the version is the affinity rule; XGBoost is named only as the model it was compared to
+        # the version is the affinity rule; XGBoost is named only as the model trained beside it,
+        # which is not this version: its row is not in the table
         assert 'Champion · v7 · <span data-served-by="affinity rule">affinity rule</span>' in text
-        assert text.count("XGBoost") == text.count("XGBoost ROC AUC") == 1
         assert "Not a trained model: the affinity rule itself" in text
         assert 'data-metric="rule_backed_roc_auc"' in text
+        assert "XGBoost ROC AUC" not in text and 'data-metric="xgboost_roc_auc"' not in text
+        assert text.count("XGBoost") == 1
+        assert (
+            "v7 is the affinity rule: its column shows the rule-backed row and the baselines, not "
+            "the XGBoost model trained in the same run (model grade C), which was not promoted."
+            in text
+        )
+
+
+def test_the_rule_backed_versions_metrics_are_its_own_and_the_baselines(
+    source: StaticSource, snapshot: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Champion the affinity rule (v8), challenger the XGBoost model of the same run (v7), so
+    both carry the run's metrics: the champion's column of the full table has the rule-backed
+    row and the baselines, not the XGBoost model's; the challenger's has every row. Its
+    previous-version change is its own metric's; the rest of the page stays."""
+    from models.tasks import get_task
+    from serving.ui.cards import ModelCards, VersionCard
+
+    run = {
+        "xgboost": {"roc_auc": 0.79, "precision@3": 0.251},
+        "rule_backed": {"roc_auc": 0.77, "precision@3": 0.248},
+        "logistic": {"roc_auc": 0.75, "precision@3": 0.230},
+        "rule": {"roc_auc": 0.76, "precision@3": 0.248},
+        "popularity": {"roc_auc": 0.70, "precision@3": 0.190},
+    }
+    before = {"xgboost": {"roc_auc": 0.05}, "rule_backed": {"roc_auc": 0.01}}
+    base = VersionCard(
+        task="cross_sell",
+        version="7",
+        aliases=("challenger",),
+        created=None,
+        run_id="r" * 32,
+        run_url=None,
+        metrics=run,
+        metric_source="run",
+        grade="C",
+        feature_set_version="x",
+        previous="6",
+        deltas=before,
+    )
+    rule = replace(
+        base, version="8", aliases=("champion", "rule"), served_by="affinity rule",
+        model_grade="C", previous="7",
+    )  # fmt: skip
+    cards = ModelCards("cross_sell", rule, base, 8)
+    monkeypatch.setattr("serving.ui.pages.load_cards", lambda *args: cards)
+    models = dict(source.models)
+    models["cross_sell"] = ServedModel(rule_bundle(snapshot), "cross_sell", "8", ("champion",))
+    app = create_app(make_settings(tmp_path / "home"), replace(source, models=models))
+    with TestClient(app) as client:
+        wait_ready(client)
+        login(client)
+        page = client.get("/ui/models/cross_sell")
+    assert page.status_code == 200
+    text = " ".join(page.text.split())
+    cells = {
+        (a["data-slot"], a["data-metric"]): a.get("data-value")
+        for t, a, _ in parse(page.text).tags
+        if t == "td" and "data-metric" in a
+    }
+    for model in ("rule_backed", "logistic", "rule", "popularity"):
+        for slot in ("champion", "challenger"):
+            assert cells[slot, f"{model}_roc_auc"] == str(run[model]["roc_auc"]), (slot, model)
+    assert cells["challenger", "xgboost_roc_auc"] == "0.79"
+    assert cells["champion", "xgboost_roc_auc"] is None  # not this version's
+    assert cells["champion", "rule_backed_precision_at_3"] == "0.248"
+    assert "Champion v8 (affinity rule)</th>" in text and "Challenger v7</th>" in text
+    assert "not the XGBoost model trained in the same run (model grade C), which was not" in text
+    # the champion's change since v7 is its own (rule-backed) ROC AUC's, the challenger's XGBoost's
+    champion = text[text.index('id="card-champion"') : text.index('id="card-challenger"')]
+    challenger = text[text.index('id="card-challenger"') : text.index('id="metrics"')]
+    assert "v7: AUC +0.0100" in champion and "v6: AUC +0.0500" in challenger
+    # the headline (the version against the task's baselines) and the card's other parts stay
+    headline = text[text.index('id="headline-champion"') : text.index('id="headline-challenger"')]
+    assert "Rule-backed" in headline and "Rule" in headline
+    assert [m for m in get_task("cross_sell").metrics if f'data-headline="{m}"' in headline] == [
+        "precision@3",
+        "roc_auc",
+    ]
+    assert "Not a trained model: the affinity rule itself" in champion
