@@ -304,8 +304,10 @@ individual verdicts.
 {_table(shown, spec.metrics)}
 
 `rule_backed` is this version; `rule` the rule scored directly; `xgboost` the model of the same
-run. Calibration on the held-out cutoff: expected calibration error {_fmt(served.get("ece"))}
-(without the season correction: {_fmt(unshifted.get("ece"))}).
+run. Calibration on the held-out cutoff: expected calibration error {_fmt(served.get("ece"))},
+largest gap among probability bins of at least {MIN_BIN_ROWS} rows
+{_fmt(served.get("max_bin_gap"))} (without the season correction: {_fmt(unshifted.get("ece"))} and
+{_fmt(unshifted.get("max_bin_gap"))}).
 
 ## Grade: {grade}
 This version is the rule, so it does not beat it: the grade says nothing about it and is not

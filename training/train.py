@@ -22,7 +22,8 @@
    is the rule's own score (``candidate_affinity``), whose margin is that score
    (:func:`fit_rule_booster`), calibrated on the validation cutoff by an isotonic map kept
    strictly increasing (:func:`training.calibration.strict_isotonic`), so it ranks as the rule
-   does, with the season correction, and evaluated on the test cutoff as the model is. It is
+   does, with the season correction, and evaluated on the test cutoff as the model is (its gains
+   and reliability curve recorded beside the model's, under ``rule_backed``). It is
    what ``guanxi promote`` serves when the model does not beat the rule; being a one-input
    booster, it is saved, explained and served like any model.
 
@@ -218,8 +219,11 @@ class TrainResult:
     tables : dict of str to pandas.DataFrame
         ``gains`` (by decile, one block per model, column ``model``), ``reliability`` (column
         ``model``), ``missing`` (missing values on the test cutoff) and ``trials`` (Optuna).
+        With a rule-backed bundle, its own gains and reliability curve are the blocks
+        ``model == "rule_backed"`` (of the test probabilities its metrics come from).
     figures : dict of str to matplotlib.figure.Figure
-        ``gains``, ``reliability``, ``shap_beeswarm``, ``shap_bar``.
+        ``gains``, ``reliability`` (with the rule-backed bundle's curve when there is one),
+        ``shap_beeswarm``, ``shap_bar``.
     model_card : str
         Markdown.
     params : dict
@@ -574,11 +578,12 @@ def _evaluate_rule_bundle(
     inputs: _SeasonInputs,
     year_ago: dict[date, float],
     shipped_p: Callable[[], np.ndarray],
-) -> tuple[dict[str, Any], dict[str, float], dict[str, float]]:
+) -> tuple[dict[str, Any], dict[str, float], dict[str, float], pd.DataFrame, pd.DataFrame]:
     """Season-correct the rule-backed bundle as the model is and evaluate it on the test rows.
 
     Sets the bundle's calibration (with the shipped shift); returns the season correction, the
-    calibration error without it and the held-out metrics (``spec.evaluate``).
+    calibration error without it, the held-out metrics (``spec.evaluate``) and, of the same test
+    probabilities, the gains table and the reliability curve (the probabilities are not kept).
     """
     margin = _batched(bundle.predict_margin, test.X)
     fitted = apply_calibration(calibration, margin)
@@ -589,7 +594,13 @@ def _evaluate_rule_bundle(
     bundle.calibration = {**calibration, "shift": season["shift"], **link}
     test_p = apply_calibration({**calibration, "shift": season["test_shift"], **link}, margin)
     metrics = get_task(bundle.task).evaluate(test.y, test_p, None, test.X.index)
-    return season, calibration_error(test.y, fitted), metrics
+    return (
+        season,
+        calibration_error(test.y, fitted),
+        metrics,
+        gains_table(test.y, test_p),
+        reliability_curve(test.y, test_p),
+    )
 
 
 def train_task(
@@ -848,8 +859,17 @@ def train_task(
     model_grade = spec.grade(metrics[MODEL_METRICS], metrics[GRADED_BASELINE])
     rule_season: dict[str, Any] | None = None
     rule_unshifted: dict[str, float] = {}
+    # the rule-backed version's own curves, recorded beside the model's under its metrics' key
+    rule_gains: dict[str, pd.DataFrame] = {}
+    rule_curve: dict[str, pd.DataFrame] = {}
     if rule_fit is not None:
-        rule_season, rule_unshifted, metrics[RULE_BACKED] = _evaluate_rule_bundle(
+        (
+            rule_season,
+            rule_unshifted,
+            metrics[RULE_BACKED],
+            rule_gains[RULE_BACKED],
+            rule_curve[RULE_BACKED],
+        ) = _evaluate_rule_bundle(
             rule_fit[0],
             rule_fit[1],
             test,
@@ -872,7 +892,7 @@ def train_task(
         "xgboost (no season shift)": reliability_curve(test.y, fitted_p),
         "xgboost (uncalibrated)": reliability_curve(test.y, raw_p),
         "logistic": reliability_curve(test.y, logistic_p),
-    }
+    } | rule_curve
     rng = np.random.default_rng(cfg.seed)
     sample = test.X.iloc[
         np.sort(rng.choice(len(test.y), size=min(cfg.shap_rows, len(test.y)), replace=False))
@@ -883,7 +903,7 @@ def train_task(
         **shap_figures(bundle.contributions(sample), sample),
     }
     tables = {
-        "gains": pd.concat(gains, names=["model"]).reset_index(level=0),
+        "gains": pd.concat(gains | rule_gains, names=["model"]).reset_index(level=0),
         "reliability": pd.concat(curves, names=["model"]).reset_index(level=0),
         "missing": missing,
         "trials": tuned.study.trials_dataframe(),

@@ -21,7 +21,7 @@ from features.contracts import EVENT_TYPES
 from features.snapshot import build_snapshot
 from models.artifact import RULE_BACKED, ModelBundle
 from models.labels import known_customers, order_categories
-from models.metrics import ranked_grade, top_k_metrics
+from models.metrics import MIN_BIN_ROWS, ranked_grade, top_k_metrics
 from models.rules import CategoryAffinityRule
 from models.tasks import get_task, task_names
 from pipelines.sample import _POPULARITY, CATEGORIES, CATEGORY_AFFINITY
@@ -387,6 +387,35 @@ def test_cross_sell_builds_a_rule_backed_version_that_ranks_as_the_rule(
         "the last 365 days, the rule's own)" in " ".join(cross_sell.rule_card.split())
     )
     assert "| rule_backed |" in cross_sell.model_card  # the model's card shows it beside
+
+
+def test_cross_sell_records_the_rule_backed_versions_own_curves(
+    cross_sell: TrainResult, churn: tuple[TrainResult, list]
+) -> None:
+    """The rule-backed version's gains table and reliability curve are recorded beside the
+    model's under its metrics' key, of the test probabilities its metrics come from (the top
+    decile's lift and the calibration errors agree), and drawn in the reliability figure."""
+    gains, curves = cross_sell.tables["gains"], cross_sell.tables["reliability"]
+    assert set(gains["model"]) == {"xgboost", RULE_BACKED, "logistic", "rule", "popularity"}
+    assert RULE_BACKED in set(curves["model"]) and "xgboost" in set(curves["model"])
+    assert RULE_BACKED not in set(churn[0].tables["reliability"]["model"])
+    own, served = gains[gains["model"] == RULE_BACKED], cross_sell.metrics[RULE_BACKED]
+    assert own["decile"].tolist() == list(range(1, 11))
+    assert own["rows"].sum() == len(cross_sell.holdout.y)
+    assert own["lift"].iloc[0] == pytest.approx(served["top_decile_lift"])
+    curve = curves[curves["model"] == RULE_BACKED]
+    rows = curve["rows"].to_numpy()
+    gap = (curve["mean_predicted"] - curve["observed_rate"]).abs().to_numpy()
+    assert rows.sum() == len(cross_sell.holdout.y)
+    assert np.sum(rows * gap) / rows.sum() == pytest.approx(served["ece"])
+    assert gap[rows >= MIN_BIN_ROWS].max() == pytest.approx(served["max_bin_gap"])
+    drawn = [line.get_label() for line in cross_sell.figures["reliability"].axes[0].get_lines()]
+    assert RULE_BACKED in drawn and "xgboost" in drawn
+    # the card cites them, as the metrics hold them
+    assert cross_sell.rule_card is not None
+    card = " ".join(cross_sell.rule_card.split())
+    assert f"expected calibration error {served['ece']:.4f}, largest gap among probability " in card
+    assert f"bins of at least {MIN_BIN_ROWS} rows {served['max_bin_gap']:.4f}" in card
 
 
 def test_a_ranking_objective_is_calibrated_into_probabilities(
