@@ -570,18 +570,66 @@ def _served_card(state: ServingState, task: str) -> VersionCard:
     )
 
 
-def _card_charts(card: VersionCard, slot: str) -> dict[str, Chart | None]:
+@dataclass(frozen=True)
+class _Curves:
+    """The recorded curves a version's gains and reliability charts draw.
+
+    ``unrecorded``: the charts (``"gains"``, ``"reliability"``) whose run recorded curves, but
+    none of this version (a rule-backed version of a run from before they were recorded).
+    """
+
+    gains: dict[str, list[tuple[float, float]]]
+    reliability: dict[str, list[tuple[float, float, int]]]
+    unrecorded: tuple[str, ...]
+
+
+def _version_curves(card: VersionCard) -> _Curves:
+    """Say which of its run's recorded curves a version's gains and reliability charts draw.
+
+    A rule-backed version shares its training run with the XGBoost model trained beside it,
+    which is not this version: its gains chart draws its own curve (``rule_backed``) and the
+    task's baselines, its reliability chart its own curve only. A model's charts draw what the
+    run recorded, the rule-backed version's curves left out.
+
+    Parameters
+    ----------
+    card : VersionCard
+        The version.
+
+    Returns
+    -------
+    _Curves
+        The series of each chart, nested like :attr:`VersionCard.gains` and
+        :attr:`VersionCard.reliability`, and the charts whose run recorded no curve of this
+        version.
+    """
+    if not card.rule_backed:
+        return _Curves(
+            {k: v for k, v in card.gains.items() if k != RULE_BACKED},
+            {k: v for k, v in card.reliability.items() if k != RULE_BACKED},
+            (),
+        )
+    kept = (RULE_BACKED, *(b.key for b in get_task(card.task).rules))
+    recorded = (("gains", card.gains), ("reliability", card.reliability))
+    return _Curves(
+        {k: v for k, v in card.gains.items() if k in kept},
+        {k: v for k, v in card.reliability.items() if k == RULE_BACKED},
+        tuple(chart for chart, series in recorded if series and RULE_BACKED not in series),
+    )
+
+
+def _card_charts(card: VersionCard, slot: str, curves: _Curves) -> dict[str, Chart | None]:
     name = f"{_task_title(card.task)} v{card.version}"
     return {
         "gains": gains_chart(
-            card.gains, chart_id=f"gains-{slot}", title=f"{name}: cumulative gains"
+            curves.gains, chart_id=f"gains-{slot}", title=f"{name}: cumulative gains"
         )
-        if card.gains
+        if curves.gains
         else None,
         "reliability": reliability_chart(
-            card.reliability, chart_id=f"reliability-{slot}", title=f"{name}: reliability"
+            curves.reliability, chart_id=f"reliability-{slot}", title=f"{name}: reliability"
         )
-        if card.reliability
+        if curves.reliability
         else None,
         "importance": bar_chart(
             [(f.replace("_", " "), v) for f, v in card.importance],
@@ -622,10 +670,18 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
     served_version = state.tables[task].model.version if state and task in state.tables else None
     slots = [("champion", cards.champion), ("challenger", cards.challenger)]
     shown = [(slot, card) for slot, card in slots if card is not None]
-    columns: list[dict[str, Any]] = [
-        {"slot": slot, "card": card, "charts": _card_charts(card, slot), **_version_metrics(card)}
-        for slot, card in shown
-    ]
+    columns: list[dict[str, Any]] = []
+    for slot, card in shown:
+        curves = _version_curves(card)
+        columns.append(
+            {
+                "slot": slot,
+                "card": card,
+                "charts": _card_charts(card, slot, curves),
+                "unrecorded": curves.unrecorded,
+                **_version_metrics(card),
+            }
+        )
     metric_keys = list(
         dict.fromkeys(
             (model, name)

@@ -782,3 +782,108 @@ def test_the_rule_backed_versions_metrics_are_its_own_and_the_baselines(
         "roc_auc",
     ]
     assert "Not a trained model: the affinity rule itself" in champion
+
+
+def test_the_rule_backed_versions_charts_are_its_own_curves(
+    source: StaticSource, snapshot: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Champion the affinity rule (v8), challenger the XGBoost model of the same run (v7): the
+    champion's gains chart draws its own curve and the baselines, its reliability chart its own
+    curve with its bin sizes; the challenger's charts stay the model's. A rule-backed version of
+    a run from before its curves were recorded says so instead of drawing XGBoost's."""
+    from serving.ui.cards import ModelCards, VersionCard
+
+    gains = {
+        name: [(0.1, share), (1.0, 1.0)]
+        for name, share in (
+            ("xgboost", 0.31),
+            ("rule_backed", 0.29),
+            ("logistic", 0.27),
+            ("rule", 0.29),
+            ("popularity", 0.2),
+        )
+    }
+    reliability = {
+        name: [(0.1, observed, 600), (0.4, 0.43, 150)]
+        for name, observed in (
+            ("xgboost", 0.12),
+            ("xgboost (no season shift)", 0.15),
+            ("xgboost (uncalibrated)", 0.2),
+            ("rule_backed", 0.11),
+            ("logistic", 0.13),
+        )
+    }
+    model = VersionCard(
+        task="cross_sell",
+        version="7",
+        aliases=("challenger",),
+        created=None,
+        run_id="r" * 32,
+        run_url=None,
+        metrics={"rule_backed": {"roc_auc": 0.77}, "rule": {"roc_auc": 0.76}},
+        metric_source="run",
+        grade="C",
+        feature_set_version="x",
+        gains=gains,
+        reliability=reliability,
+    )
+    rule = replace(
+        model, version="8", aliases=("champion", "rule"), served_by="affinity rule",
+        model_grade="C",
+    )  # fmt: skip
+    old = replace(
+        rule,
+        gains={k: v for k, v in gains.items() if k != "rule_backed"},
+        reliability={k: v for k, v in reliability.items() if k != "rule_backed"},
+    )
+    shown = {"cards": ModelCards("cross_sell", rule, model, 8)}
+    monkeypatch.setattr("serving.ui.pages.load_cards", lambda *args: shown["cards"])
+    models = dict(source.models)
+    models["cross_sell"] = ServedModel(rule_bundle(snapshot), "cross_sell", "8", ("champion",))
+    app = create_app(make_settings(tmp_path / "home"), replace(source, models=models))
+    with TestClient(app) as client:
+        wait_ready(client)
+        login(client)
+        page = client.get("/ui/models/cross_sell")
+        shown["cards"] = ModelCards("cross_sell", old, model, 8)
+        before = client.get("/ui/models/cross_sell")
+    assert page.status_code == before.status_code == 200
+
+    def series(text: str) -> dict[str | None, list[str]]:
+        out: dict[str | None, list[str]] = {}
+        for tag, attrs, svg in parse(text).tags:
+            if tag == "g" and "data-series" in attrs:
+                out.setdefault(svg, []).append(attrs["data-series"])
+        return out
+
+    drawn = series(page.text)
+    assert drawn["gains-champion"] == ["rule_backed", "rule", "popularity"]
+    assert drawn["reliability-champion"] == ["rule_backed"]
+    assert drawn["gains-challenger"] == ["xgboost", "logistic", "rule", "popularity"]
+    assert drawn["reliability-challenger"] == [
+        "xgboost",
+        "xgboost (no season shift)",
+        "xgboost (uncalibrated)",
+        "logistic",
+    ]
+    text = " ".join(page.text.split())
+    champion = text[text.index('id="card-champion"') : text.index('id="card-challenger"')]
+    reliability_table = champion[champion.index('id="reliability-champion"') :]
+    # its own bins with their rows, as the model's chart has them
+    assert '<th scope="row">rule_backed</th><td class="num">10.0%</td>' in reliability_table
+    assert '<td class="num">600</td>' in reliability_table
+    assert "xgboost" not in champion and "data-unrecorded" not in text
+    # a run from before: no curve of this version, and not XGBoost's under its name
+    drawn = series(before.text)
+    assert drawn["gains-champion"] == ["rule", "popularity"]
+    assert "reliability-champion" not in drawn
+    assert drawn["gains-challenger"] == ["xgboost", "logistic", "rule", "popularity"]
+    text = " ".join(before.text.split())
+    champion = text[text.index('id="card-champion"') : text.index('id="card-challenger"')]
+    assert "xgboost" not in champion
+    assert (
+        '<p class="muted small" data-unrecorded="gains">The run recorded no gains curve of this '
+        "version (it was trained before a rule-backed version's curves were recorded); the chart "
+        "shows the run's baselines only.</p>" in champion
+    )
+    assert 'data-unrecorded="reliability">The run recorded no reliability curve' in champion
