@@ -571,25 +571,30 @@ def _served_card(state: ServingState, task: str) -> VersionCard:
 
 
 @dataclass(frozen=True)
-class _Curves:
-    """The recorded curves a version's gains and reliability charts draw.
+class _VersionView:
+    """What a version's column of the model page shows of its training run's records.
 
+    ``metrics`` and ``deltas`` are nested like :attr:`VersionCard.metrics`; ``gains`` and
+    ``reliability`` like :attr:`VersionCard.gains` and :attr:`VersionCard.reliability`;
     ``unrecorded``: the charts (``"gains"``, ``"reliability"``) whose run recorded curves, but
     none of this version (a rule-backed version of a run from before they were recorded).
     """
 
+    metrics: dict[str, dict[str, float]]
+    deltas: dict[str, dict[str, float]]
     gains: dict[str, list[tuple[float, float]]]
     reliability: dict[str, list[tuple[float, float, int]]]
     unrecorded: tuple[str, ...]
 
 
-def _version_curves(card: VersionCard) -> _Curves:
-    """Say which of its run's recorded curves a version's gains and reliability charts draw.
+def _version_view(card: VersionCard) -> _VersionView:
+    """Say which of its run's records a version's column of the model page shows.
 
     A rule-backed version shares its training run with the XGBoost model trained beside it,
-    which is not this version: its gains chart draws its own curve (``rule_backed``) and the
-    task's baselines, its reliability chart its own curve only. A model's charts draw what the
-    run recorded, the rule-backed version's curves left out.
+    which is not this version (it is a version of its own): its column shows the rule-backed
+    row and the baselines without the model's metrics, its gains chart its own curve
+    (``rule_backed``) and the task's baselines, its reliability chart its own curve only. A
+    model's column shows everything the run recorded but the rule-backed version's curves.
 
     Parameters
     ----------
@@ -598,38 +603,41 @@ def _version_curves(card: VersionCard) -> _Curves:
 
     Returns
     -------
-    _Curves
-        The series of each chart, nested like :attr:`VersionCard.gains` and
-        :attr:`VersionCard.reliability`, and the charts whose run recorded no curve of this
-        version.
+    _VersionView
+        The metrics, changes and chart series the column shows, and the charts whose run
+        recorded no curve of this version.
     """
     if not card.rule_backed:
-        return _Curves(
+        return _VersionView(
+            card.metrics,
+            card.deltas,
             {k: v for k, v in card.gains.items() if k != RULE_BACKED},
             {k: v for k, v in card.reliability.items() if k != RULE_BACKED},
             (),
         )
     kept = (RULE_BACKED, *(b.key for b in get_task(card.task).rules))
     recorded = (("gains", card.gains), ("reliability", card.reliability))
-    return _Curves(
+    return _VersionView(
+        {k: v for k, v in card.metrics.items() if k != MODEL_METRICS},
+        {k: v for k, v in card.deltas.items() if k != MODEL_METRICS},
         {k: v for k, v in card.gains.items() if k in kept},
         {k: v for k, v in card.reliability.items() if k == RULE_BACKED},
         tuple(chart for chart, series in recorded if series and RULE_BACKED not in series),
     )
 
 
-def _card_charts(card: VersionCard, slot: str, curves: _Curves) -> dict[str, Chart | None]:
+def _card_charts(card: VersionCard, slot: str, view: _VersionView) -> dict[str, Chart | None]:
     name = f"{_task_title(card.task)} v{card.version}"
     return {
         "gains": gains_chart(
-            curves.gains, chart_id=f"gains-{slot}", title=f"{name}: cumulative gains"
+            view.gains, chart_id=f"gains-{slot}", title=f"{name}: cumulative gains"
         )
-        if curves.gains
+        if view.gains
         else None,
         "reliability": reliability_chart(
-            curves.reliability, chart_id=f"reliability-{slot}", title=f"{name}: reliability"
+            view.reliability, chart_id=f"reliability-{slot}", title=f"{name}: reliability"
         )
-        if curves.reliability
+        if view.reliability
         else None,
         "importance": bar_chart(
             [(f.replace("_", " "), v) for f, v in card.importance],
@@ -672,14 +680,15 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
     shown = [(slot, card) for slot, card in slots if card is not None]
     columns: list[dict[str, Any]] = []
     for slot, card in shown:
-        curves = _version_curves(card)
+        view = _version_view(card)
         columns.append(
             {
                 "slot": slot,
                 "card": card,
-                "charts": _card_charts(card, slot, curves),
-                "unrecorded": curves.unrecorded,
-                **_version_metrics(card),
+                "charts": _card_charts(card, slot, view),
+                "unrecorded": view.unrecorded,
+                "metrics": view.metrics,
+                "deltas": view.deltas,
             }
         )
     metric_keys = list(
@@ -704,31 +713,6 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
             "baselines": [b.key for b in get_task(task).rules],
         },
     )
-
-
-def _version_metrics(card: VersionCard) -> dict[str, dict[str, dict[str, float]]]:
-    """Say which held-out metrics and changes a version's column of the full table shows.
-
-    A rule-backed version shares its training run, so its recorded metrics hold the XGBoost
-    model trained beside it, which is not this version (it is a version of its own); its column
-    shows the rule-backed row and the baselines without it. A model's column shows everything.
-
-    Parameters
-    ----------
-    card : VersionCard
-        The version.
-
-    Returns
-    -------
-    dict
-        ``metrics`` and ``deltas``, nested like :attr:`VersionCard.metrics`.
-    """
-    if not card.rule_backed:
-        return {"metrics": card.metrics, "deltas": card.deltas}
-    return {
-        field: {k: v for k, v in values.items() if k != MODEL_METRICS}
-        for field, values in (("metrics", card.metrics), ("deltas", card.deltas))
-    }
 
 
 def _metric_order(pair: tuple[str, str], task: str) -> tuple[int, int, str]:
