@@ -68,7 +68,14 @@ from mlflow.tracking import MlflowClient
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 import models.pyfunc_model as pyfunc_model
-from models.artifact import BACKING_KEY, BUNDLE_FILE, RULE_BACKED, RULE_BACKING, ModelBundle
+from models.artifact import (
+    BACKING_KEY,
+    BUNDLE_FILE,
+    MODEL_METRICS,
+    RULE_BACKED,
+    RULE_BACKING,
+    ModelBundle,
+)
 from models.scoring import check_feature_set
 from models.tasks import GRADED_BASELINE, task_specs
 from models.uplift import UpliftBundle, uplift_model_name
@@ -116,6 +123,7 @@ __all__ = [
     "metric_key",
     "metric_models",
     "metric_name",
+    "model_title",
     "nest_metrics",
     "read_table",
     "register_challenger",
@@ -783,6 +791,34 @@ def metric_models() -> tuple[str, ...]:
     baselines = [b.key for spec in task_specs() for b in spec.rules]
     backed = [RULE_BACKED] if any(spec.rule_backing for spec in task_specs()) else []
     return tuple(dict.fromkeys(("xgboost", *backed, "logistic", GRADED_BASELINE, *baselines)))
+
+
+_MODEL_TITLES: Final = {
+    MODEL_METRICS: "XGBoost",
+    RULE_BACKED: "Rule-backed",
+    "logistic": "Logistic",
+    GRADED_BASELINE: "Rule",
+}
+
+
+def model_title(key: str) -> str:
+    """Name a model's metrics key for people, as pages, charts and figures show it.
+
+    Parameters
+    ----------
+    key : str
+        A key of :func:`metric_models` (``xgboost``, ``rule_backed``, ``popularity``, ...),
+        optionally followed by a qualifier in parentheses, as training names its extra
+        reliability curves (``xgboost (uncalibrated)``).
+
+    Returns
+    -------
+    str
+        ``XGBoost``, ``Rule-backed``, ``Logistic``, ``Rule``; another key title-cased
+        (``Popularity``); a qualifier is kept as it is (``XGBoost (uncalibrated)``).
+    """
+    model, sep, qualifier = key.partition(" (")
+    return _MODEL_TITLES.get(model, model.title()) + sep + qualifier
 
 
 def nest_metrics(flat: Mapping[str, Any]) -> dict[str, dict[str, float]]:

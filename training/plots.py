@@ -13,6 +13,8 @@ import pandas as pd
 import shap
 from matplotlib.figure import Figure
 
+from models.registry import model_title
+
 __all__ = ["gains_figure", "reliability_figure", "shap_figures"]
 
 
@@ -22,7 +24,8 @@ def gains_figure(tables: dict[str, pd.DataFrame], title: str = "Cumulative gains
     Parameters
     ----------
     tables : dict of str to pandas.DataFrame
-        :func:`training.evaluation.gains_table` per model name.
+        :func:`training.evaluation.gains_table` per model's metrics key; the legend names each
+        as :func:`models.registry.model_title` does.
     title : str, default "Cumulative gains"
         Axes title.
 
@@ -37,7 +40,7 @@ def gains_figure(tables: dict[str, pd.DataFrame], title: str = "Cumulative gains
     for name, table in tables.items():
         x = np.concatenate([[0.0], table["cum_rows_share"].to_numpy(dtype=float)])
         y = np.concatenate([[0.0], table["cum_positives_share"].to_numpy(dtype=float)])
-        ax.plot(x, y, marker="o", markersize=3, label=name)
+        ax.plot(x, y, marker="o", markersize=3, label=model_title(name))
     ax.set_xlabel("share of customers, highest score first")
     ax.set_ylabel("share of positives captured")
     ax.set_title(title)
@@ -52,7 +55,8 @@ def reliability_figure(curves: dict[str, pd.DataFrame], title: str = "Reliabilit
     Parameters
     ----------
     curves : dict of str to pandas.DataFrame
-        :func:`training.evaluation.reliability_curve` per model name.
+        :func:`training.evaluation.reliability_curve` per model's metrics key (and qualifier);
+        the legend names each as :func:`models.registry.model_title` does.
     title : str, default "Reliability"
         Axes title.
 
@@ -65,7 +69,9 @@ def reliability_figure(curves: dict[str, pd.DataFrame], title: str = "Reliabilit
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
     for name, curve in curves.items():
-        ax.plot(curve["mean_predicted"], curve["observed_rate"], marker="o", label=name)
+        ax.plot(
+            curve["mean_predicted"], curve["observed_rate"], marker="o", label=model_title(name)
+        )
     ax.set_xlabel("mean predicted probability")
     ax.set_ylabel("observed rate")
     ax.set_xlim(0, 1)

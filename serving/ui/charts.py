@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Final
@@ -425,8 +425,13 @@ def _line_chart(
     x_label: str,
     y_label: str,
     diagonal_label: str,
+    label: Callable[[str], str],
 ) -> Markup:
-    """Lines on [0, 1] x [0, 1] axes shown in percent, with a dashed diagonal."""
+    """Lines on [0, 1] x [0, 1] axes shown in percent, with a dashed diagonal.
+
+    Each line is a ``<g data-series="key">`` of its series' key; its title and legend entry are
+    ``label(key)``.
+    """
     width, height, left, right, top, bottom = 460, 330, 52, 16, 14, 78
     pw, ph = width - left - right, height - top - bottom
 
@@ -465,7 +470,7 @@ def _line_chart(
         clean = [(a, b) for a, b in points if math.isfinite(a) and math.isfinite(b)]
         path = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in clean)
         parts.append(
-            f'<g class="series" data-series="{_attr(name)}"><title>{escape(name)}</title>'
+            f'<g class="series" data-series="{_attr(name)}"><title>{escape(label(name))}</title>'
             f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>'
             + "".join(
                 f'<circle cx="{px(a):.1f}" cy="{py(b):.1f}" r="2.5" fill="{color}"/>'
@@ -475,14 +480,18 @@ def _line_chart(
         )
         parts.append(
             f'<rect x="{legend_x:.1f}" y="{legend_y - 9}" width="12" height="3" fill="{color}"/>'
-            + _text(legend_x + 16, legend_y - 4, name, size=11)
+            + _text(legend_x + 16, legend_y - 4, label(name), size=11)
         )
-        legend_x += 28 + 7 * len(name)
+        legend_x += 28 + 7 * len(label(name))
     return _svg(chart_id, width, height, title, description, "".join(parts))
 
 
 def gains_chart(
-    series: Mapping[str, Sequence[tuple[float, float]]], *, chart_id: str, title: str
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    *,
+    chart_id: str,
+    title: str,
+    label: Callable[[str], str] = str,
 ) -> Chart:
     """Cumulative gains: share of positives found against share of customers contacted.
 
@@ -494,39 +503,41 @@ def gains_chart(
         Unique id of the chart in the page.
     title : str
         Chart title.
+    label : callable, default str
+        How the legend, the description and the table name a series by its key (e.g.
+        :func:`models.registry.model_title`); the SVG keeps the key (``data-series``).
 
     Returns
     -------
     Chart
         The chart; its table has one row per decile and a column per model.
     """
-    names = list(series)
-    first = names[0] if names else None
+    keys = list(series)
+    names = [label(key) for key in keys]
+    first = keys[0] if keys else None
     top = next(iter(series[first]), (math.nan, math.nan)) if first else (math.nan, math.nan)
     description = (
-        f"Cumulative gains of {', '.join(names) or 'no model'} on held-out data; "
-        f"the top {format_percent(top[0], 0)} by {first} score hold "
+        f"Cumulative gains of {', '.join(names)} on held-out data; "
+        f"the top {format_percent(top[0], 0)} by {names[0]} score hold "
         f"{format_percent(top[1])} of the positives."
         if first
         else "No gains table was recorded."
     )
     svg = _line_chart(
-        {name: [(0.0, 0.0), *pts] for name, pts in series.items()},
+        {key: [(0.0, 0.0), *pts] for key, pts in series.items()},
         chart_id=chart_id,
         title=title,
         description=description,
         x_label="Customers contacted (highest scores first)",
         y_label="Positives found",
         diagonal_label="Random order",
+        label=label,
     )
     n = max((len(p) for p in series.values()), default=0)
     rows = tuple(
         (
             format_percent(next(iter(series.values()))[i][0], 0),
-            *(
-                format_percent(series[name][i][1]) if i < len(series[name]) else "—"
-                for name in names
-            ),
+            *(format_percent(series[key][i][1]) if i < len(series[key]) else "—" for key in keys),
         )
         for i in range(n)
     )
@@ -534,7 +545,11 @@ def gains_chart(
 
 
 def reliability_chart(
-    series: Mapping[str, Sequence[tuple[float, float, int]]], *, chart_id: str, title: str
+    series: Mapping[str, Sequence[tuple[float, float, int]]],
+    *,
+    chart_id: str,
+    title: str,
+    label: Callable[[str], str] = str,
 ) -> Chart:
     """Reliability curve: observed positive rate against mean predicted probability.
 
@@ -548,13 +563,16 @@ def reliability_chart(
         Unique id of the chart in the page.
     title : str
         Chart title.
+    label : callable, default str
+        How the legend, the description and the table name a curve by its key (e.g.
+        :func:`models.registry.model_title`); the SVG keeps the key (``data-series``).
 
     Returns
     -------
     Chart
         The chart; its table lists every bin of every curve.
     """
-    names = list(series)
+    names = [label(key) for key in series]
     gaps = [abs(b - a) for pts in series.values() for a, b, n in pts if n >= MIN_BIN_ROWS]
     description = (
         f"Reliability of {', '.join(names)} on held-out data; the largest gap between predicted "
@@ -574,10 +592,11 @@ def reliability_chart(
         x_label="Mean predicted probability",
         y_label="Observed rate",
         diagonal_label="Perfect calibration",
+        label=label,
     )
     rows = tuple(
-        (name, format_percent(a), format_percent(b), format_number(n))
-        for name, pts in series.items()
+        (label(key), format_percent(a), format_percent(b), format_number(n))
+        for key, pts in series.items()
         for a, b, n in pts
     )
     return Chart(svg, title, description, ("Curve", "Predicted", "Observed", "Rows"), rows)

@@ -153,12 +153,6 @@ def filters() -> dict[str, Any]:
     }
 
 
-_MODEL_NAMES: Final = {
-    "xgboost": "XGBoost",
-    RULE_BACKED: "Rule-backed",
-    "logistic": "Logistic",
-    "rule": "Rule",
-}
 _METRIC_NAMES: Final = {
     "roc_auc": "ROC AUC",
     "pr_auc": "PR AUC",
@@ -183,7 +177,7 @@ def _metric_name(pair: tuple[str, str]) -> str:
     """Name a model's metric for people: ``("xgboost", "roc_auc")`` -> ``XGBoost ROC AUC``."""
     model, name = pair
     metric = _METRIC_NAMES.get(name, name.replace("_", " "))
-    return f"{_MODEL_NAMES.get(model, model.title())} {metric}"
+    return f"{registry.model_title(model)} {metric}"
 
 
 def _metric_value(value: float | None) -> str:
@@ -630,12 +624,18 @@ def _card_charts(card: VersionCard, slot: str, view: _VersionView) -> dict[str, 
     name = f"{_task_title(card.task)} v{card.version}"
     return {
         "gains": gains_chart(
-            view.gains, chart_id=f"gains-{slot}", title=f"{name}: cumulative gains"
+            view.gains,
+            chart_id=f"gains-{slot}",
+            title=f"{name}: cumulative gains",
+            label=registry.model_title,
         )
         if view.gains
         else None,
         "reliability": reliability_chart(
-            view.reliability, chart_id=f"reliability-{slot}", title=f"{name}: reliability"
+            view.reliability,
+            chart_id=f"reliability-{slot}",
+            title=f"{name}: reliability",
+            label=registry.model_title,
         )
         if view.reliability
         else None,

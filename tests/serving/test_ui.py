@@ -24,6 +24,7 @@ from starlette.requests import Request
 
 from features.contracts import event_schema
 from features.store import Store
+from models.registry import model_title
 from serving.app import create_app
 from serving.deps import Backoff
 from serving.settings import Role
@@ -588,6 +589,42 @@ def test_other_charts_are_well_formed_with_tables() -> None:
     assert "no bin holds 100 rows" in few.description
 
 
+def test_line_charts_name_their_series_by_label_and_keep_the_keys() -> None:
+    """A line chart's legend, line titles, description and table name each series as ``label``
+    says; the SVG keeps the key in ``data-series``, and without a label the key is the name."""
+    points = {"xgboost": [(0.1, 0.3), (1.0, 1.0)], "rule_backed": [(0.1, 0.2), (1.0, 1.0)]}
+    gains = gains_chart(points, chart_id="g", title="G", label=model_title)
+    bins = {k: [(a, b, 500) for a, b in pts] for k, pts in points.items()}
+    reliability = reliability_chart(bins, chart_id="r", title="R", label=model_title)
+    legend = re.compile(r'font-size="11" fill="#1f2937">([^<]*)</text>')
+    for chart in (gains, reliability):
+        root = ET.fromstring(str(chart.svg))
+        ns = "{http://www.w3.org/2000/svg}"
+        lines = [g for g in root.iter(f"{ns}g") if g.get("data-series")]
+        assert [g.get("data-series") for g in lines] == ["xgboost", "rule_backed"]
+        assert [g.find(f"{ns}title").text for g in lines] == ["XGBoost", "Rule-backed"]  # type: ignore[union-attr]
+        assert legend.findall(str(chart.svg)) == ["XGBoost", "Rule-backed"]
+        assert "XGBoost, Rule-backed on held-out data" in chart.description
+        assert "xgboost" not in chart.description and "rule_backed" not in chart.description
+    assert gains.columns == ("Customers contacted", "XGBoost", "Rule-backed")
+    assert "by XGBoost score" in gains.description
+    assert [r[0] for r in reliability.rows] == ["XGBoost", "XGBoost", "Rule-backed", "Rule-backed"]
+    plain = gains_chart(points, chart_id="p", title="P")
+    assert legend.findall(str(plain.svg)) == ["xgboost", "rule_backed"]
+
+
+def test_models_are_named_for_people_by_one_mapping() -> None:
+    """The metrics table, the page's charts and training's figures name a model alike."""
+    assert [model_title(k) for k in ("xgboost", "rule_backed", "logistic", "rule")] == [
+        "XGBoost",
+        "Rule-backed",
+        "Logistic",
+        "Rule",
+    ]
+    assert model_title("popularity") == "Popularity"
+    assert model_title("xgboost (uncalibrated)") == "XGBoost (uncalibrated)"
+
+
 def test_formatting_for_people() -> None:
     assert format_percent(0.1234) == "12.3%" and format_percent(None) == "—"
     assert format_percent(math.nan) == "—"
@@ -866,11 +903,33 @@ def test_the_rule_backed_versions_charts_are_its_own_curves(
         "xgboost (uncalibrated)",
         "logistic",
     ]
+
+    # the legends name the curves as the metrics table names the models; the keys stay above
+    def legend(text: str, chart_id: str) -> list[str]:
+        svg = text[
+            text.index(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="{chart_id}"') :
+        ]
+        return re.findall(
+            r'font-size="11" fill="#1f2937">([^<]*)</text>', svg[: svg.index("</svg>")]
+        )
+
+    assert legend(page.text, "gains-champion") == ["Rule-backed", "Rule", "Popularity"]
+    assert legend(page.text, "reliability-champion") == ["Rule-backed"]
+    assert legend(page.text, "gains-challenger") == ["XGBoost", "Logistic", "Rule", "Popularity"]
+    assert legend(page.text, "reliability-challenger") == [
+        "XGBoost",
+        "XGBoost (no season shift)",
+        "XGBoost (uncalibrated)",
+        "Logistic",
+    ]
+    assert '<th scope="row">Rule-backed ROC AUC</th>' in page.text
+    assert '<th scope="row">Rule ROC AUC</th>' in page.text
     text = " ".join(page.text.split())
     champion = text[text.index('id="card-champion"') : text.index('id="card-challenger"')]
     reliability_table = champion[champion.index('id="reliability-champion"') :]
     # its own bins with their rows, as the model's chart has them
-    assert '<th scope="row">rule_backed</th><td class="num">10.0%</td>' in reliability_table
+    assert '<th scope="col">Curve</th>' in reliability_table
+    assert '<th scope="row">Rule-backed</th><td class="num">10.0%</td>' in reliability_table
     assert '<td class="num">600</td>' in reliability_table
     assert "xgboost" not in champion and "data-unrecorded" not in text
     # a run from before: no curve of this version, and not XGBoost's under its name

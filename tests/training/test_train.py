@@ -22,6 +22,7 @@ from features.snapshot import build_snapshot
 from models.artifact import RULE_BACKED, ModelBundle
 from models.labels import known_customers, order_categories
 from models.metrics import MIN_BIN_ROWS, ranked_grade, top_k_metrics
+from models.registry import model_title
 from models.rules import CategoryAffinityRule
 from models.tasks import get_task, task_names
 from pipelines.sample import _POPULARITY, CATEGORIES, CATEGORY_AFFINITY
@@ -409,8 +410,13 @@ def test_cross_sell_records_the_rule_backed_versions_own_curves(
     assert rows.sum() == len(cross_sell.holdout.y)
     assert np.sum(rows * gap) / rows.sum() == pytest.approx(served["ece"])
     assert gap[rows >= MIN_BIN_ROWS].max() == pytest.approx(served["max_bin_gap"])
+    # named in the figures' legends as the model page names them
     drawn = [line.get_label() for line in cross_sell.figures["reliability"].axes[0].get_lines()]
-    assert RULE_BACKED in drawn and "xgboost" in drawn
+    assert "Rule-backed" in drawn and "XGBoost" in drawn and "XGBoost (uncalibrated)" in drawn
+    assert RULE_BACKED not in drawn and "xgboost" not in drawn
+    legend = {t.get_text() for t in cross_sell.figures["gains"].axes[0].get_legend().get_texts()}
+    assert {"XGBoost", "Logistic", "Rule", "Popularity"} <= legend
+    assert legend <= {"random", *(model_title(k) for k in set(gains["model"]))}
     # the card cites them, as the metrics hold them
     assert cross_sell.rule_card is not None
     card = " ".join(cross_sell.rule_card.split())
