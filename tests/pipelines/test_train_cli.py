@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from matplotlib.figure import Figure
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
@@ -60,8 +61,8 @@ def _result(bundle: ModelBundle, data, grade: str) -> TrainResult:
     holdout_x = x.set_index(pd.Index(["2024-08-02"] * len(x), name="cutoff"), append=True)
     p = bundle.predict_proba(x)
     auc = float(np.mean(p[y == 1][:, None] > p[y == 0][None, :]))
-    fig, ax = plt.subplots()
-    ax.plot([0, 1], [0, 1])
+    fig = Figure()  # as training/plots.py builds them: not pyplot's, nothing left open
+    fig.add_subplot().plot([0, 1], [0, 1])
     return TrainResult(
         bundle=bundle,
         metrics={
@@ -148,8 +149,10 @@ def _runs() -> pd.DataFrame:
 def test_train_tracks_run_and_registers_challenger(
     cli, sample, monkeypatch, tiny_bundle, tiny_data
 ) -> None:
+    plt.close("all")
     out, fake = _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
     assert out.exit_code == 0, out.output
+    assert plt.get_fignums() == []  # logging the figures opened none in pyplot
     assert fake.calls[0]["config"].prune is False and fake.calls[0]["config"].trials == 2
     assert fake.calls[0]["config"].active_days == 180
     assert "grade B" in out.output and "xgboost" in out.output and "rule" in out.output

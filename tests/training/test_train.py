@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from dataclasses import replace
@@ -9,6 +10,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -65,6 +67,21 @@ def test_result_is_complete(churn: tuple[TrainResult, list]) -> None:
     assert params["cutoffs"]["validation"] == date(2025, 7, 4)
     assert params["seed"] == 1 and "max_depth" in params["best_params"]
     assert "## Grade" in result.model_card and "2025-10-02" in result.model_card
+
+
+def test_a_training_run_leaves_no_pyplot_figure_open(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    """Training's figures (the SHAP plots too) are built outside pyplot and saving them, as
+    ``mlflow.log_figure`` does, opens none: nothing accumulates over many training runs."""
+    events, customers = small_sample
+    plt.close("all")
+    config = TrainConfig(trials=1, seed=1, nthread=1, shap_rows=100)
+    result = train_task(events, customers, "churn", AS_OF, 90, config)
+    assert set(result.figures) == {"gains", "reliability", "shap_beeswarm", "shap_bar"}
+    for figure in result.figures.values():
+        figure.savefig(io.BytesIO(), format="png")
+    assert plt.get_fignums() == []
 
 
 def test_fast_churn_beats_its_rule(churn: tuple[TrainResult, list]) -> None:
