@@ -424,7 +424,9 @@ def category_inputs(
         The label window ``H`` in days (for the season).
     window_days : int, default :data:`POPULARITY_WINDOW_DAYS`
         The affinity rule's popularity window (:class:`CategoryAffinityRule`), for
-        ``recent_popularity``.
+        ``recent_popularity``; training passes the task's
+        :attr:`models.tasks.TaskSpec.popularity_window_days`, the window its spec builds the
+        rule with.
 
     Returns
     -------

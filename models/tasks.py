@@ -61,7 +61,12 @@ from features.contracts import CATEGORY_FEATURE_PREFIX, Feature, feature_info, i
 from features.snapshot import model_input_columns
 from models.estimators import BINARY_OBJECTIVE, OBJECTIVES, is_ranking
 from models.metrics import BINARY_METRICS, GRADE_RULES, Evaluator, binary_evaluation, grade
-from models.rules import BaselineRule, affinity_fallback
+from models.rules import (
+    POPULARITY_WINDOW_DAYS,
+    BaselineRule,
+    CategoryAffinityRule,
+    affinity_fallback,
+)
 
 __all__ = [
     "ACTIVE_BUYERS",
@@ -460,6 +465,27 @@ class TaskSpec:
             raise ValueError(f"task {self.name}: objective {self.objective!r} not in {OBJECTIVES}")
         if is_ranking(self.objective) and self.kind != "ranked":
             raise ValueError(f"task {self.name}: a ranking objective needs a ranked task")
+
+    @property
+    def popularity_window_days(self) -> int:
+        """The popularity window of the task's category statistics (``recent_popularity``).
+
+        :func:`models.rules.category_inputs` takes it, so the model input that is the graded
+        affinity rule's score (``candidate_affinity``, and so the rule-backed version) falls back,
+        for a customer who bought nothing, on the rule's own popularity, whatever window the
+        spec builds the rule with.
+
+        Returns
+        -------
+        int
+            The graded rule's ``window_days`` when it is a
+            :class:`models.rules.CategoryAffinityRule`, else
+            :data:`models.rules.POPULARITY_WINDOW_DAYS`.
+        """
+        rule = self.rules[0].rule
+        if isinstance(rule, CategoryAffinityRule):
+            return int(rule.window_days)
+        return POPULARITY_WINDOW_DAYS
 
 
 _REGISTRY: dict[str, TaskSpec] = {}

@@ -659,7 +659,11 @@ def build_task_data(
                 snapshot = snapshot.filter(pl.col("customer_id").is_in(pl.Series(ids).implode()))
                 weight = pd.Series(kept.weight, index=kept.X.index)
             del keys, kept
-        stats = category_inputs(events, cutoff, cats, horizon) if spec.kind == "ranked" else None
+        stats = (
+            category_inputs(events, cutoff, cats, horizon, spec.popularity_window_days)
+            if spec.kind == "ranked"
+            else None
+        )
         X = model_frame(task, snapshot, names, cats, stats)  # noqa: N806
         del snapshot  # the next cutoff's snapshot is built without this one in memory
         part = _labelled(X, labels_frame, cutoff, weight)
@@ -785,7 +789,7 @@ def population_batches(
         events, customers, task, cutoff, categories, active_days, max_customers, seed
     )
     stats = (
-        category_inputs(events, cutoff, categories, horizon)
+        category_inputs(events, cutoff, categories, horizon, spec.popularity_window_days)
         if ranked and horizon is not None
         else None
     )

@@ -693,7 +693,9 @@ def train_task(
     category_meta = (
         {
             "category_lift": category_lift(events, as_of, categories),
-            CATEGORY_INPUTS_KEY: category_inputs(events, as_of, categories, horizon),
+            CATEGORY_INPUTS_KEY: category_inputs(
+                events, as_of, categories, horizon, spec.popularity_window_days
+            ),
         }
         if spec.kind == "ranked"
         else {}

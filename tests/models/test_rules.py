@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import numpy as np
@@ -22,7 +23,7 @@ from models.rules import (
     category_lift,
     category_popularity,
 )
-from models.tasks import get_task
+from models.tasks import Baseline, get_task
 from tests.training.frames import CUTOFF, at, day, events_frame
 
 
@@ -132,10 +133,17 @@ def test_the_fallback_of_statistics_saved_before_it_is_the_old_one() -> None:
 
 def test_the_affinity_rule_and_its_model_input_share_a_window() -> None:
     """The model input ``candidate_affinity`` is the graded rule's score only if its fallback
-    takes the rule's window: training computes it with :data:`POPULARITY_WINDOW_DAYS`."""
-    rule = get_task("cross_sell").rules[0].rule
+    takes the rule's window: training computes the statistics with the spec's
+    ``popularity_window_days``, the window the spec builds its affinity rule with (a task whose
+    graded rule has no window takes the default)."""
+    spec = get_task("cross_sell")
+    rule = spec.rules[0].rule
     assert isinstance(rule, CategoryAffinityRule)
-    assert rule.describe()["popularity_window_days"] == POPULARITY_WINDOW_DAYS
+    assert rule.describe()["popularity_window_days"] == spec.popularity_window_days
+    assert spec.popularity_window_days == POPULARITY_WINDOW_DAYS
+    other = replace(spec, rules=(Baseline("rule", CategoryAffinityRule(window_days=90)),))
+    assert other.popularity_window_days == 90
+    assert get_task("churn").popularity_window_days == POPULARITY_WINDOW_DAYS
 
 
 def test_category_popularity_by_hand() -> None:

@@ -18,6 +18,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
+import models.tasks as tasks_module
 import training.train as train_module
 from features.contracts import EVENT_TYPES
 from features.snapshot import build_snapshot
@@ -25,8 +26,8 @@ from models.artifact import RULE_BACKED, ModelBundle
 from models.labels import known_customers, order_categories
 from models.metrics import MIN_BIN_ROWS, ranked_grade, top_k_metrics
 from models.registry import model_title
-from models.rules import CategoryAffinityRule
-from models.tasks import get_task, task_names
+from models.rules import POPULARITY_WINDOW_DAYS, CategoryAffinityRule, category_popularity
+from models.tasks import CATEGORY_INPUTS_KEY, Baseline, get_task, task_names
 from pipelines.sample import _POPULARITY, CATEGORIES, CATEGORY_AFFINITY
 from tests.training.conftest import AS_OF, load_sample
 from training.datasets import InsufficientDataError, build_task_data, compact_events
@@ -405,6 +406,40 @@ def test_cross_sell_builds_a_rule_backed_version_that_ranks_as_the_rule(
         "the last 365 days, the rule's own)" in " ".join(cross_sell.rule_card.split())
     )
     assert "| rule_backed |" in cross_sell.model_card  # the model's card shows it beside
+
+
+def test_a_spec_with_another_affinity_window_keeps_the_rule_backed_version_the_rule(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cross-sell spec whose affinity rule falls back on 90 days' popularity, not 365: the
+    statistics the model serves with, its ``candidate_affinity`` input and so the rule-backed
+    version take the rule's 90 days, and the rule-backed version ranks as the rule."""
+    events, customers = small_sample
+    spec = get_task("cross_sell")
+    rule = CategoryAffinityRule(window_days=90)
+    short = replace(spec, rules=(Baseline("rule", rule), *spec.rules[1:]))
+    monkeypatch.setitem(tasks_module._REGISTRY, "cross_sell", short)
+    config = TrainConfig(trials=1, seed=2, nthread=1)
+    result = train_task(events, customers, "cross_sell", AS_OF, 90, config)
+    assert result.rule["popularity_window_days"] == 90
+    categories = result.bundle.categories
+    stats = result.bundle.metadata[CATEGORY_INPUTS_KEY]
+    by_window = {
+        days: dict(category_popularity(events, AS_OF, categories, days).iter_rows())
+        for days in (90, POPULARITY_WINDOW_DAYS)
+    }
+    assert stats["recent_popularity"] == pytest.approx(by_window[90])
+    assert stats["recent_popularity"] != pytest.approx(by_window[POPULARITY_WINDOW_DAYS])
+    assert result.rule_bundle is not None
+    assert result.rule_bundle.metadata[CATEGORY_INPUTS_KEY] == stats
+    x, _ = result.holdout
+    affinity = x["candidate_affinity"].to_numpy()
+    np.testing.assert_allclose(affinity, rule.decision_function(x, events=events), atol=1e-12)
+    assert not np.allclose(affinity, CategoryAffinityRule().decision_function(x, events=events))
+    shown = ("precision@1", "precision@3", "ndcg@3")
+    assert [result.metrics[RULE_BACKED][m] for m in shown] == pytest.approx(
+        [result.metrics["rule"][m] for m in shown]
+    )
 
 
 def test_cross_sell_records_the_rule_backed_versions_own_curves(
