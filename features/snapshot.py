@@ -35,7 +35,7 @@ from features.products import (
 from features.profile import profile_features
 from features.rfm import RFM_SCORES, order_features, rfm_segment, score
 from features.service import return_aggregations, service_features
-from features.store import CustomerRanges, spill_partitions
+from features.store import CustomerRanges, sorted_ranges, spill_partitions
 from features.window import AGE, ID, prepare_events
 
 __all__ = [
@@ -108,13 +108,17 @@ def build_snapshot(
         of the orders up to ``as_of``, sorted. Pass the training categories when scoring so the
         columns match.
     buckets : int, default 1
-        Build the customers of each hash bucket of ``customer_id`` apart (their events and
+        Build the customers of each bucket of ``customer_id`` apart (their events and
         customers rows filtered from the inputs), so the working memory is that of one bucket;
         the categories are those of all the events and the RFM scores rank every customer, as
         with one bucket, so the result is the same. :func:`buckets_for` sizes it by the events.
         Events given as a ``LazyFrame`` (e.g. ``polars.scan_parquet``) are never held whole:
-        one streaming pass writes them to temporary Parquet files partitioned by bucket, and
-        each bucket is then built from its own files; a ``DataFrame`` is split in memory.
+        if they are in ``customer_id`` order (one streaming pass over that column checks it,
+        :func:`features.store.sorted_ranges`) the buckets are ranges of ``customer_id`` of
+        about equal events, each read from the scan itself (a Parquet scan skips the row
+        groups outside the range); otherwise one streaming pass writes them to temporary
+        Parquet files partitioned by a hash bucket, and each bucket is then built from its own
+        files. A ``DataFrame`` is split in memory by hash bucket.
     on_bucket : callable, optional
         With ``buckets > 1``, called after each bucket with the buckets built so far and
         ``buckets`` (e.g. to advance a progress bar).
@@ -295,31 +299,51 @@ def _by_bucket(
     buckets: int,
     on_bucket: Callable[[int, int], None] | None,
 ) -> pl.DataFrame:
-    """Build each hash bucket of ``customer_id`` apart, then rank every customer's RFM."""
-    bucket = (pl.col(ID).hash() % buckets).alias(_BUCKET)
-    people = None if customers is None else customers.lazy().with_columns(bucket)
+    """Build each bucket of ``customer_id`` apart, then rank every customer's RFM."""
     with tempfile.TemporaryDirectory(prefix="guanxi-buckets-") as spill:
-        if isinstance(events, pl.LazyFrame):
-            # one streaming pass; each bucket is then read from its own files
-            split = dict(enumerate(spill_partitions(events, bucket, buckets, Path(spill))))
-        else:
-            tagged = events.with_columns(bucket)
-            split = {
-                b: tagged.lazy().filter(pl.col(_BUCKET) == b).drop(_BUCKET) for b in range(buckets)
-            }
         parts = []
-        for b in range(buckets):
-            parts.append(
-                build_snapshot(
-                    split[b],
-                    None if people is None else people.filter(pl.col(_BUCKET) == b).drop(_BUCKET),
-                    as_of,
-                    categories,
-                )
-            )
+        for b, (bucket_events, bucket_customers) in enumerate(
+            _split(events, customers, buckets, Path(spill))
+        ):
+            parts.append(build_snapshot(bucket_events, bucket_customers, as_of, categories))
             if on_bucket is not None:
                 on_bucket(b + 1, buckets)
     return _ranked(parts)
+
+
+def _split(
+    events: pl.LazyFrame | pl.DataFrame,
+    customers: pl.LazyFrame | pl.DataFrame | None,
+    buckets: int,
+    spill: Path,
+) -> list[tuple[pl.LazyFrame, pl.LazyFrame | None]]:
+    """Return each bucket's events and customers rows (``None`` without a customers table).
+
+    Events given lazily and in ``customer_id`` order (:func:`features.store.sorted_ranges`) are
+    cut into ranges of ``customer_id``, each a filter of the scan itself: nothing is written.
+    Other lazy events are split by a hash of ``customer_id`` in one streaming pass to files in
+    ``spill`` (:func:`features.store.spill_partitions`); a ``DataFrame`` is split in memory.
+    """
+    if isinstance(events, pl.LazyFrame) and (ranges := sorted_ranges(events, buckets)) is not None:
+        return [
+            (events.filter(r), None if customers is None else customers.lazy().filter(r))
+            for r in ranges
+        ]
+    bucket = (pl.col(ID).hash() % buckets).alias(_BUCKET)
+    if isinstance(events, pl.LazyFrame):
+        # one streaming pass; each bucket is then read from its own files
+        split = spill_partitions(events, bucket, buckets, spill)
+    else:
+        tagged = events.with_columns(bucket).lazy()
+        split = [tagged.filter(pl.col(_BUCKET) == b).drop(_BUCKET) for b in range(buckets)]
+    people = None if customers is None else customers.lazy().with_columns(bucket)
+    return [
+        (
+            split[b],
+            None if people is None else people.filter(pl.col(_BUCKET) == b).drop(_BUCKET),
+        )
+        for b in range(buckets)
+    ]
 
 
 def _ranked(parts: list[pl.DataFrame]) -> pl.DataFrame:

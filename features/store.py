@@ -73,6 +73,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Final, Self
 
@@ -102,6 +103,7 @@ __all__ = [
     "is_temporary",
     "process_alive",
     "snapshot_digest",
+    "sorted_ranges",
     "spill_partitions",
     "split_by_customer",
 ]
@@ -291,6 +293,60 @@ def spill_partitions(
         else empty
         for b in range(parts)
     ]
+
+
+def sorted_ranges(frame: pl.LazyFrame, parts: int) -> list[pl.Expr] | None:
+    """Return a filter per range of ``customer_id`` if the rows are in ``customer_id`` order.
+
+    One streaming pass over the ``customer_id`` column counts each customer's rows and the first
+    and last row number they occupy. When every customer's rows come after the previous
+    customer's (the rows sorted by ``customer_id``, as the sample generator writes them), the
+    customers are cut into ``parts`` ranges of about equal rows, and each range is selected by
+    comparisons of ``customer_id`` with literals: a Parquet scan filtered by one skips, by its
+    row groups' statistics, the row groups outside the range, so the ranges can be built one at
+    a time from the scan without first writing each part to its own files
+    (:func:`spill_partitions`), which costs more than the build itself.
+
+    Parameters
+    ----------
+    frame : polars.LazyFrame
+        Rows with a ``customer_id`` column (non-null), e.g. a scan of events; never held whole.
+    parts : int
+        How many ranges (positive); a range without customers selects no row.
+
+    Returns
+    -------
+    list of polars.Expr or None
+        ``parts`` boolean expressions over ``customer_id``, ranges in ``customer_id`` order,
+        together selecting each row once; ``None`` if the rows are not in ``customer_id`` order.
+    """
+    spans = (
+        frame.select("customer_id")
+        .with_row_index(_ROW)
+        .group_by("customer_id")
+        .agg(pl.len(), pl.col(_ROW).min().alias("first"), pl.col(_ROW).max().alias("last"))
+        .sort("customer_id")
+        .collect(engine="streaming")
+    )
+    if not (spans.get_column("first").shift(-1) > spans.get_column("last")).all():
+        return None
+    ids = spans.get_column("customer_id")
+    rows = spans.get_column("len")
+    before = rows.cum_sum() - rows  # rows of the customers before each
+    total = int(rows.sum())
+    cuts = [0, *(before.search_sorted(-(-k * total // parts)) for k in range(1, parts)), ids.len()]
+    key = pl.col("customer_id")
+    ranges = []
+    for lo, hi in pairwise(cuts):
+        if lo >= hi:
+            ranges.append(pl.lit(False))
+        elif lo > 0 and hi < ids.len():
+            ranges.append((key >= ids[lo]) & (key < ids[hi]))
+        elif lo > 0:
+            ranges.append(key >= ids[lo])
+        else:
+            ranges.append(key < ids[hi] if hi < ids.len() else pl.lit(True))
+    return ranges
 
 
 def _write_in_order(

@@ -19,7 +19,7 @@ from features.snapshot import (
     build_snapshot,
     build_snapshot_by_range,
 )
-from features.store import split_by_customer
+from features.store import sorted_ranges, split_by_customer
 from pipelines.sample import generate_sample
 from tests.features.conftest import AS_OF
 from tests.features.test_snapshot_properties import frame, row
@@ -149,4 +149,64 @@ def test_any_events_any_ranges(rows: list[dict[str, object]], per_range: int) ->
         ranges = split_by_customer(events.lazy(), AS_OF, per_range, Path(folder))
         assert_same(
             build_snapshot_by_range(ranges, None, AS_OF), build_snapshot(events, None, AS_OF)
+        )
+
+
+def test_sorted_scan_builds_by_range_without_writing(
+    sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scanned events in customer_id order are built a range at a time from the scan itself
+    (no bucket files); the same events out of order still go through the hash split."""
+    import features.snapshot as snapshot_module
+
+    events = read_events(sample / "events.parquet", now=NOW)
+    customers = read_customers(sample / "customers.parquet", now=NOW)
+    whole = build_snapshot(events, customers, SAMPLE_AS_OF)
+    ordered = tmp_path / "ordered.parquet"
+    events.sort("customer_id", "ts").write_parquet(ordered, row_group_size=500)
+    shuffled = tmp_path / "shuffled.parquet"
+    events.sample(fraction=1.0, shuffle=True, seed=3).write_parquet(shuffled)
+    spilled: list[int] = []
+    spill = snapshot_module.spill_partitions
+
+    def counted(*args: object, **kwargs: object) -> list[pl.LazyFrame]:
+        spilled.append(1)
+        return spill(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(snapshot_module, "spill_partitions", counted)
+    seen: list[tuple[int, int]] = []
+    got = build_snapshot(
+        pl.scan_parquet(ordered),
+        customers.lazy(),
+        SAMPLE_AS_OF,
+        buckets=4,
+        on_bucket=lambda *p: seen.append(p),
+    )
+    assert spilled == [] and seen == [(b, 4) for b in range(1, 5)]
+    assert_same(got, whole)
+    assert_same(
+        build_snapshot(pl.scan_parquet(shuffled), customers, SAMPLE_AS_OF, buckets=4), whole
+    )
+    assert spilled == [1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(row, max_size=30), parts=st.integers(1, 8))
+def test_sorted_ranges_select_each_row_once(rows: list[dict[str, object]], parts: int) -> None:
+    """Rows in customer_id order are cut into ``parts`` ranges, in order, that select every row
+    once and never split a customer; rows out of order get no ranges."""
+    events = frame(rows).sort("customer_id")
+    ranges = sorted_ranges(events.lazy(), parts)
+    assert ranges is not None and len(ranges) == parts
+    picked = [events.filter(r)["customer_id"] for r in ranges]
+    assert pl.concat(picked).to_list() == events["customer_id"].to_list()
+    ids = events["customer_id"].unique()
+    assert sum(p.n_unique() for p in picked) == ids.len()  # no customer in two ranges
+    if ids.len() > 1:
+        assert sorted_ranges(events.sort("customer_id", descending=True).lazy(), parts) is None
+    if not events.is_empty():
+        # the whole build by range equals the one-piece build
+        assert_same(
+            build_snapshot(events.lazy(), None, AS_OF, buckets=max(parts, 2)),
+            build_snapshot(events, None, AS_OF),
         )
