@@ -12,11 +12,13 @@ customers, the smallest size by default) in a temporary MLflow store, then runs 
 size) in its own fresh process:
 
 - **polars**: ``build_snapshot`` of the events scanned lazily from Parquet (the scan is timed
-  with the build), in ``--buckets`` hash buckets of ``customer_id`` (default
+  with the build), in ``--buckets`` buckets of ``customer_id`` (default
   ``features.snapshot.buckets_for``: about 8M events each, so 1 up to 8M events; with more than
-  one, one streaming pass writes the events to temporary Parquet files per bucket and each bucket
-  is built from its own files, so the events are never all in memory), then ``score_snapshot`` of
-  ``--task`` with ``--explain`` reasons, as ``guanxi score`` does;
+  one, the samples' events, in ``customer_id`` order, are built a range of ``customer_id`` at a
+  time from the scan itself, which skips the row groups outside the range; events in another
+  order would be written to temporary Parquet files per hash bucket in one streaming pass first;
+  either way the events are never all in memory), then ``score_snapshot`` of ``--task`` with
+  ``--explain`` reasons, as ``guanxi score`` does;
 - **spark** (``--master``, local mode by default): ``build_snapshot_spark`` reading the same
   Parquet files once, in ``--buckets`` buckets (default ``pipelines.spark.buckets_for``: about 1M
   events each, at least two per core), written to Parquet; then ``score_spark`` of that Parquet
@@ -190,7 +192,7 @@ def main() -> None:
     parser.add_argument("--spark-sizes", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--master", default=DEFAULT_MASTER)
     parser.add_argument(
-        "--buckets", type=int, help="hash buckets of customer_id (default: sized by the events)"
+        "--buckets", type=int, help="buckets of customer_id (default: sized by the events)"
     )
     parser.add_argument("--driver-memory", default="4g", help="spark.driver.memory")
     parser.add_argument(
@@ -267,7 +269,7 @@ def main() -> None:
                 if "session_s" in step:
                     print(f"  (spark session start {step['session_s']:.1f} s, not counted)")
                 if "buckets" in step:
-                    print(f"  ({step['buckets']} hash buckets of customer_id)")
+                    print(f"  ({step['buckets']} buckets of customer_id)")
     if earlier:
         print(f"earlier runs of {args.results} in the fit:")
         for result in earlier:
