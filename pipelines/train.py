@@ -290,8 +290,8 @@ def train_command(
 ) -> None:
     """Train a model, log the run to MLflow and register it as the task's challenger.
 
-    With ``--engine spark`` the rows, the baselines and the Optuna search stay in this process and
-    the final booster is fitted on Spark (:mod:`training.spark`).
+    With --engine spark, the rows, the baselines and the Optuna search stay in this process and
+    only the final booster is fitted on Spark.
     """
     from serving.settings import get_settings
 

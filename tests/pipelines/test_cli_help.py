@@ -1,0 +1,40 @@
+"""Every ``guanxi`` command's ``--help`` reads as plain text for the person at the terminal."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import typer
+from typer.testing import CliRunner
+
+from pipelines import cli
+
+MARKUP = re.compile(r"``|:(?:mod|func|class|meth|attr|data):`")
+"""reStructuredText of the code's docstrings, which a terminal shows as it is."""
+
+
+def _paths(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and group below ``command``, as the words that name it."""
+    found = [path]
+    for name, sub in getattr(command, "commands", {}).items():
+        found += _paths(sub, (*path, name))
+    return found
+
+
+def _helps() -> dict[tuple[str, ...], str]:
+    """Each command's and group's ``--help``, its whitespace folded."""
+    cli._register()
+    runner = CliRunner()
+    helps = {}
+    for path in _paths(typer.main.get_command(cli.app)):
+        out = runner.invoke(cli.app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert out.exit_code == 0, (path, out.output)
+        helps[path] = " ".join(out.output.split())
+    assert ("train",) in helps and ("data", "sample") in helps
+    return helps
+
+
+def test_no_help_shows_docstring_markup() -> None:
+    for path, text in _helps().items():
+        assert not MARKUP.search(text), (path, MARKUP.search(text))
