@@ -1011,10 +1011,20 @@ def sample_command(
         int, typer.Option(help="Random seed; same arguments give identical files.")
     ] = 42,
     start: Annotated[
-        dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="First day of the window (UTC).")
+        dt.datetime,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="First day of the window (UTC).",
+            show_default=DEFAULT_START.isoformat(),
+        ),
     ] = _DEFAULT_START_OPTION,
     end: Annotated[
-        dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="Last day of the window (UTC).")
+        dt.datetime,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="Last day of the window (UTC).",
+            show_default=DEFAULT_END.isoformat(),
+        ),
     ] = _DEFAULT_END_OPTION,
     fmt: Annotated[SampleFormat, typer.Option("--format", help="File format.")] = "parquet",
     chunk_size: Annotated[

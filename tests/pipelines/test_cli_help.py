@@ -38,3 +38,11 @@ def _helps() -> dict[tuple[str, ...], str]:
 def test_no_help_shows_docstring_markup() -> None:
     for path, text in _helps().items():
         assert not MARKUP.search(text), (path, MARKUP.search(text))
+
+
+def test_a_day_options_default_is_shown_as_a_day() -> None:
+    """Not as the midnight timestamp Typer parses a day into."""
+    helps = _helps()
+    for path, text in helps.items():
+        assert "00:00:00" not in text, path
+    assert "2023-01-01" in helps["data", "sample"] and "2025-12-31" in helps["data", "sample"]
