@@ -50,6 +50,7 @@ from models.registry import (
     load_holdout,
 )
 from models.tasks import get_task, task_names
+from pipelines.score import check_task
 
 __all__ = [
     "KEY_METRICS",
@@ -255,7 +256,9 @@ def _home_uri(console: Console) -> str:
 
 
 def promote_command(
-    task: Annotated[str, typer.Option(help=f"One of {', '.join(task_names())}.")],
+    task: Annotated[
+        str, typer.Option(help=f"One of {', '.join(task_names())}.", callback=check_task)
+    ],
 ) -> None:
     """Make the challenger the champion if it passes the gate (grade, then beats the champion)."""
     console = Console()
@@ -279,7 +282,10 @@ def promote_command(
 
 
 def models_command(
-    task: Annotated[str | None, typer.Option(help="Only this task (default: every task).")] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="Only this task (default: every task).", callback=check_task),
+    ] = None,
 ) -> None:
     """List registered model versions with their aliases, grade and key held-out metrics."""
     console = Console()

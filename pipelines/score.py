@@ -42,6 +42,7 @@ from pipelines import connectors
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
 
 __all__ = [
+    "check_task",
     "load_models",
     "parse_tasks",
     "require_tracking",
@@ -211,6 +212,31 @@ def require_tracking(console: Console, home: Path, doing: str) -> None:
     except TrackingUnavailableError as exc:
         console.print(f"[red]cannot {doing}:[/red] {exc}")
         raise typer.Exit(2) from exc
+
+
+def check_task(task: str | None) -> str | None:
+    """Read a ``--task`` value: one registered task name (None when the option is left out).
+
+    Parameters
+    ----------
+    task : str or None
+        E.g. ``"churn"``.
+
+    Returns
+    -------
+    str or None
+        ``task``.
+
+    Raises
+    ------
+    typer.BadParameter
+        If it is not a registered task.
+    """
+    if task is not None and task not in task_names():
+        raise typer.BadParameter(
+            f"unknown task {task!r}; choose from {', '.join(task_names())}", param_hint="--task"
+        )
+    return task
 
 
 def parse_tasks(text: str) -> list[str]:

@@ -52,6 +52,7 @@ from models.tasks import get_task, task_names
 from pipelines import connectors
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
 from pipelines.promote import PASSING_GRADES
+from pipelines.score import check_task
 from training.datasets import compact_events
 from training.tracking import (
     experiment_id,
@@ -239,7 +240,9 @@ def _spark_fit(master: str, workers: int, seed: int) -> BoosterFit:
 
 
 def train_command(
-    task: Annotated[str, typer.Option(help=f"One of {', '.join(task_names())}.")],
+    task: Annotated[
+        str, typer.Option(help=f"One of {', '.join(task_names())}.", callback=check_task)
+    ],
     events: connectors.Events,
     as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Training day (UTC).")],
     horizon: Annotated[int, typer.Option(min=1, help="Label window in days.")],
@@ -295,8 +298,6 @@ def train_command(
     """
     from serving.settings import get_settings
 
-    if task not in task_names():
-        raise typer.BadParameter(f"unknown task {task!r}; choose from {', '.join(task_names())}")
     sources = connectors.inputs(
         events, events_table, events_query, customers, customers_table, customers_query, mapping
     )

@@ -369,6 +369,18 @@ def test_score_uses_the_stored_snapshot_when_current(sample, tmp_path) -> None:
     assert frame.height > 1 and source.startswith("built from")
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["promote"], ["models"], ["train", "--events", "x", "--as-of", AS_OF, "--horizon", "90"]],
+)
+def test_an_unknown_task_is_refused_as_the_option_it_came_in(cli, command) -> None:
+    """Not "no upsell@challenger: train one with `guanxi train --task upsell`", which cannot."""
+    out = cli.invoke(app, [*command, "--task", "upsell"], env={"COLUMNS": "200"})
+    assert out.exit_code == 2
+    text = " ".join(out.output.split())
+    assert "Invalid value for --task: unknown task 'upsell'; choose from churn, " in text
+
+
 @pytest.mark.parametrize("args", [["promote", "--task", "churn"], ["models"]])
 def test_registry_commands_fail_clearly_without_server(cli, monkeypatch, args) -> None:
     with socket.socket() as s:
