@@ -61,7 +61,7 @@ def demo_command(
     from pipelines.console import quiet_libraries
     from pipelines.promote import promote
     from pipelines.sample import CAMPAIGN_NAME, generate_sample
-    from pipelines.score import load_models, store_scores
+    from pipelines.score import load_models, reasons_phrase, store_scores
     from pipelines.target import print_plan
     from pipelines.train import run_training
     from pipelines.value import compute_values, keep_values, print_values
@@ -136,7 +136,9 @@ def demo_command(
     for task, bundle in bundles.items():
         scored = score_snapshot(bundle, snapshot, explain_k=MAX_REASONS)
         stored = store_scores(store, bundle, snapshot, DEMO_AS_OF, scored, MAX_REASONS)
-        console.print(f"{task}: scores with {stored.explain_k} reasons each -> {stored.path}")
+        console.print(
+            f"{task}: scores with {reasons_phrase(stored.explain_k)} each -> {stored.path}"
+        )
 
     console.rule("5/6 customer value and a campaign plan")
     with quiet_libraries():

@@ -45,6 +45,7 @@ __all__ = [
     "check_task",
     "load_models",
     "parse_tasks",
+    "reasons_phrase",
     "require_tracking",
     "score_command",
     "snapshot_for",
@@ -214,6 +215,22 @@ def require_tracking(console: Console, home: Path, doing: str) -> None:
         raise typer.Exit(2) from exc
 
 
+def reasons_phrase(k: int) -> str:
+    """Say how many reasons a scored row keeps, e.g. ``"1 reason"``, ``"20 reasons"``.
+
+    Parameters
+    ----------
+    k : int
+        Reasons a row.
+
+    Returns
+    -------
+    str
+        The count and the noun, singular for one.
+    """
+    return f"{k} reason{'' if k == 1 else 's'}"
+
+
 def check_task(task: str | None) -> str | None:
     """Read a ``--task`` value: one registered task name (None when the option is left out).
 
@@ -336,7 +353,7 @@ def score_command(
         if keep:
             info = store_scores(store, bundle, snapshot, day, scored, explain)
             console.print(
-                f"{task}: kept in the store ({info.path}, {info.explain_k} reasons a row)"
+                f"{task}: kept in the store ({info.path}, {reasons_phrase(info.explain_k)} a row)"
             )
         parts.append(scored)
     result = (

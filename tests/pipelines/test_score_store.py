@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from features.store import Store, snapshot_digest
 from models.artifact import ModelBundle
 from pipelines.cli import app
+from pipelines.score import reasons_phrase
 from serving.settings import get_settings
 from tests.pipelines.test_train_cli import (  # noqa: F401  (fixtures)
     AS_OF,
@@ -82,3 +83,9 @@ def test_a_thinner_table_does_not_replace_a_fuller_one(
     info = store.score_info("churn", day, "1")
     assert info is not None and info.explain_k == 3
     assert "3 reasons a row" in out.output
+
+
+def test_a_count_of_reasons_is_singular_for_one() -> None:
+    """What ``guanxi score`` and the demo print of the reasons a row keeps (the demo's
+    cross-sell, served by its one-input rule-backed version, keeps 1 reason, not "1 reasons")."""
+    assert [reasons_phrase(k) for k in (0, 1, 3)] == ["0 reasons", "1 reason", "3 reasons"]
