@@ -253,11 +253,12 @@ def _uplift(
             continue
         bundle = loaded.bundle
         figures = {name: round(m["qini"], 4) for name, m in bundle.metrics.items()}
+        qini = ", ".join(f"{name} {value:.4f}" for name, value in figures.items())
         which = f"{bundle.learner}, {loaded.name} version {loaded.version}"
         if not bundle.beats_churn_score:
             notes.append(
                 f"{offer}: uplift ({which}) does not beat the churn score on the held-out Qini "
-                f"({figures}); the plan uses rates"
+                f"({qini}); the plan uses rates"
             )
             continue
         x = uplift_frame(snapshot, customers.select("customer_id"))
@@ -285,7 +286,7 @@ def _uplift(
         }
         notes.append(
             f"{offer}: uplift ({which}) beats the churn score on the held-out Qini "
-            f"({figures}); the plan values it by uplift x margin of a response - cost"
+            f"({qini}); the plan values it by uplift x margin of a response - cost"
         )
     return (pl.concat(frames) if frames else None), chosen, notes
 

@@ -133,6 +133,11 @@ def test_registered_uplift_is_loaded_checked_and_used(local_tracking: Path) -> N
     assert run_plan.uplift is not None
     assert run_plan.uplift["retention_email"]["version"] == "1"
     assert any("uplift (" in n and "beats the churn score" in n for n in run_plan.notes)
+    # the Qini figures as words and numbers, not a Python dict
+    qini = run_plan.uplift["retention_email"]["qini"]
+    note = next(n for n in run_plan.notes if "beats the churn score" in n)
+    assert f"{bundle.learner} {qini[bundle.learner]:.4f}, " in note and "{" not in note
+    assert f"churn_score {qini['churn_score']:.4f}" in note
     kept = keep_plan(store, run_plan)  # the stored plan says which model valued the offer
     notes = [r["note"] for r in kept.summaries["notes"]]
     assert any("uplift_retention_email version 1) beats" in n for n in notes)
