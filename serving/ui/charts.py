@@ -430,7 +430,8 @@ def _line_chart(
     """Lines on [0, 1] x [0, 1] axes shown in percent, with a dashed diagonal.
 
     Each line is a ``<g data-series="key">`` of its series' key; its title and legend entry are
-    ``label(key)``.
+    ``label(key)``. Legend entries that would run past the chart's width start a new line below,
+    and the chart grows by it.
     """
     width, height, left, right, top, bottom = 460, 330, 52, 16, 14, 78
     pw, ph = width - left - right, height - top - bottom
@@ -467,10 +468,13 @@ def _line_chart(
     legend_y = top + ph + 54
     legend_x = float(left)
     for (name, points), color in zip(series.items(), _SERIES, strict=False):
+        text = label(name)
+        if legend_x > left and legend_x + 16 + 7 * len(text) > width:
+            legend_x, legend_y = float(left), legend_y + 16  # on a new line, not off the chart
         clean = [(a, b) for a, b in points if math.isfinite(a) and math.isfinite(b)]
         path = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in clean)
         parts.append(
-            f'<g class="series" data-series="{_attr(name)}"><title>{escape(label(name))}</title>'
+            f'<g class="series" data-series="{_attr(name)}"><title>{escape(text)}</title>'
             f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>'
             + "".join(
                 f'<circle cx="{px(a):.1f}" cy="{py(b):.1f}" r="2.5" fill="{color}"/>'
@@ -480,9 +484,10 @@ def _line_chart(
         )
         parts.append(
             f'<rect x="{legend_x:.1f}" y="{legend_y - 9}" width="12" height="3" fill="{color}"/>'
-            + _text(legend_x + 16, legend_y - 4, label(name), size=11)
+            + _text(legend_x + 16, legend_y - 4, text, size=11)
         )
-        legend_x += 28 + 7 * len(label(name))
+        legend_x += 28 + 7 * len(text)
+    height += legend_y - (top + ph + 54)  # one more line of legend each
     return _svg(chart_id, width, height, title, description, "".join(parts))
 
 

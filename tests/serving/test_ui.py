@@ -611,6 +611,23 @@ def test_line_charts_name_their_series_by_label_and_keep_the_keys() -> None:
     assert [r[0] for r in reliability.rows] == ["XGBoost", "XGBoost", "Rule-backed", "Rule-backed"]
     plain = gains_chart(points, chart_id="p", title="P")
     assert legend.findall(str(plain.svg)) == ["xgboost", "rule_backed"]
+    # a model's four reliability curves: the legend wraps onto a second line inside the chart
+    curves = ("xgboost", "xgboost (no season shift)", "xgboost (uncalibrated)", "logistic")
+    four = reliability_chart(
+        {k: [(0.1, 0.1, 500)] for k in curves}, chart_id="f", title="F", label=model_title
+    )
+    root = ET.fromstring(str(four.svg))
+    entries = [
+        t
+        for t in root.iter("{http://www.w3.org/2000/svg}text")
+        if t.get("font-size") == "11" and t.get("fill") == "#1f2937"
+    ]
+    assert [t.text for t in entries] == [model_title(k) for k in curves]
+    assert len({t.get("y") for t in entries}) == 2
+    width, height = float(root.get("width")), float(root.get("height"))  # type: ignore[arg-type]
+    assert all(float(t.get("x")) + 7 * len(t.text) <= width for t in entries)  # type: ignore[arg-type]
+    assert all(float(t.get("y")) < height for t in entries)  # type: ignore[arg-type]
+    assert height > float(ET.fromstring(str(reliability.svg)).get("height"))  # type: ignore[arg-type]
 
 
 def test_models_are_named_for_people_by_one_mapping() -> None:
