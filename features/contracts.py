@@ -50,6 +50,7 @@ __all__ = [
     "FeatureGroup",
     "FeatureUnit",
     "contract_markdown",
+    "counted",
     "event_schema",
     "feature_info",
     "feature_table_markdown",
@@ -339,6 +340,26 @@ def _singular(match: re.Match[str]) -> str:
     """Make the counted noun of a count of one singular: ``1 orders`` -> ``1 order``."""
     count, stem, ending = match.groups()
     return count + stem + ("y" if ending == "ies" else "")
+
+
+def counted(n: int, nouns: str) -> str:
+    """Say a count with its noun, singular for one, as the feature descriptions do.
+
+    Parameters
+    ----------
+    n : int
+        The count, written with thousands separators.
+    nouns : str
+        The plural noun, optionally after one word, e.g. ``"segments"``, ``"repeat buyers"``,
+        ``"categories"``.
+
+    Returns
+    -------
+    str
+        E.g. ``"1 segment"``, ``"7 segments"``, ``"1,200 repeat buyers"``, ``"1 category"``.
+    """
+    text = f"{n:,} {nouns}"
+    return _COUNTED.sub(_singular, text, count=1) if n == 1 else text
 
 
 FEATURES: dict[str, Feature] = {}

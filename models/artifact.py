@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from features.contracts import counted
 from models.treeshap import tree_shap
 
 __all__ = [
@@ -250,7 +251,7 @@ class ModelBundle:
             missing = [c for c in self.feature_names if c not in X.columns]
             if missing:
                 raise KeyError(
-                    f"{self.task} model input lacks {len(missing)} feature column(s): "
+                    f"{self.task} model input lacks {counted(len(missing), 'feature columns')}: "
                     f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}"
                 )
             X = X.loc[:, self.feature_names]  # noqa: N806
@@ -414,7 +415,9 @@ class ModelBundle:
         required = ("task", "feature_names", "calibration", "feature_set_version")
         absent = [k for k in required if k not in meta]
         if absent:
-            raise ValueError(f"{meta_path}: missing key(s) {', '.join(absent)}")
+            raise ValueError(
+                f"{meta_path}: missing {counted(len(absent), 'keys')}: {', '.join(absent)}"
+            )
         raw = booster_path.read_bytes()
         expected = meta.get("booster_sha256")
         if expected is not None and hashlib.sha256(raw).hexdigest() != expected:

@@ -39,6 +39,7 @@ from typing import Final
 import numpy as np
 import polars as pl
 
+from features.contracts import counted
 from models.offers import InputProblemsError, OffersFile
 
 __all__ = [
@@ -154,7 +155,9 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
     """
     missing = [name for name in OUTCOME_COLUMNS if name not in frame.columns]
     if missing:
-        raise CampaignOutcomesError(source, [f"missing required column(s): {', '.join(missing)}"])
+        raise CampaignOutcomesError(
+            source, [f"missing {counted(len(missing), 'required columns')}: {', '.join(missing)}"]
+        )
     problems: list[str] = []
     typed = frame.clone()
     row = pl.Series("row", np.arange(1, frame.height + 1))

@@ -33,6 +33,7 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
+from features.contracts import counted
 from features.snapshot import model_input_columns
 from features.store import PlanInfo, SnapshotNotFoundError, Store
 from models.campaigns import measured_rates
@@ -158,7 +159,7 @@ def _measured(offers: OffersFile, outcomes: pl.DataFrame | None) -> tuple[Offers
             "recorded campaigns too small to measure a rate (30 treated and 30 control)"
         ]
     notes = [
-        f"{name}: measured rates for {len(by)} segment(s) from recorded campaigns"
+        f"{name}: measured rates for {counted(len(by), 'segments')} from recorded campaigns"
         for name, by in sorted(rates.items())
     ]
     return with_measured_rates(offers, rates), notes

@@ -68,6 +68,7 @@ from mlflow.tracking import MlflowClient
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 import models.pyfunc_model as pyfunc_model
+from features.contracts import counted
 from models.artifact import (
     BACKING_KEY,
     BUNDLE_FILE,
@@ -704,7 +705,7 @@ def check_tracking(uri: str, attempts: int = 3, timeout: float = 3.0, wait: floa
     except (OSError, ValueError) as exc:
         error = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
     raise TrackingUnavailableError(
-        f"MLflow tracking server {uri} is not reachable after {tries} attempt(s) "
+        f"MLflow tracking server {uri} is not reachable after {counted(tries, 'attempts')} "
         f"({error}). Start it (e.g. `mlflow server --host 127.0.0.1 --port 5000`) or unset "
         "MLFLOW_TRACKING_URI to track runs in the local store under GUANXI_HOME."
     )

@@ -70,6 +70,7 @@ from typing import Final
 import numpy as np
 import polars as pl
 
+from features.contracts import counted
 from models.knapsack import Method, Resource, Solution, solve
 from models.offers import Offer, OffersFile
 
@@ -291,7 +292,10 @@ def _uplift_matrix(
         return out, worth
     missing = {"customer_id", "offer", "uplift"} - set(uplift.columns)
     if missing:
-        raise ValueError(f"the uplift frame lacks the column(s) {', '.join(sorted(missing))}")
+        raise ValueError(
+            f"the uplift frame lacks {counted(len(missing), 'columns')}: "
+            f"{', '.join(sorted(missing))}"
+        )
     names = [o.name for o in offers]
     unknown = set(uplift["offer"].unique().to_list()) - set(names)
     if unknown:

@@ -48,6 +48,7 @@ def demo_command(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Server port.")] = 8000,
 ) -> None:
     """Run the whole cycle on sample data and end with the server running."""
+    from features.contracts import counted
     from features.events import read_customers, read_events
     from features.snapshot import build_snapshot
     from features.store import Store
@@ -61,7 +62,7 @@ def demo_command(
     from pipelines.console import quiet_libraries
     from pipelines.promote import promote
     from pipelines.sample import CAMPAIGN_NAME, generate_sample
-    from pipelines.score import load_models, reasons_phrase, store_scores
+    from pipelines.score import load_models, store_scores
     from pipelines.target import print_plan
     from pipelines.train import run_training
     from pipelines.value import compute_values, keep_values, print_values
@@ -137,7 +138,7 @@ def demo_command(
         scored = score_snapshot(bundle, snapshot, explain_k=MAX_REASONS)
         stored = store_scores(store, bundle, snapshot, DEMO_AS_OF, scored, MAX_REASONS)
         console.print(
-            f"{task}: scores with {reasons_phrase(stored.explain_k)} each -> {stored.path}"
+            f"{task}: scores with {counted(stored.explain_k, 'reasons')} each -> {stored.path}"
         )
 
     console.rule("5/6 customer value and a campaign plan")

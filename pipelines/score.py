@@ -28,7 +28,7 @@ import polars as pl
 import typer
 from rich.console import Console
 
-from features.contracts import FEATURE_SET_VERSION
+from features.contracts import FEATURE_SET_VERSION, counted
 from features.database import DatabaseError
 from features.events import EventsValidationError
 from features.snapshot import build_snapshot
@@ -45,7 +45,6 @@ __all__ = [
     "check_task",
     "load_models",
     "parse_tasks",
-    "reasons_phrase",
     "require_tracking",
     "score_command",
     "snapshot_for",
@@ -215,22 +214,6 @@ def require_tracking(console: Console, home: Path, doing: str) -> None:
         raise typer.Exit(2) from exc
 
 
-def reasons_phrase(k: int) -> str:
-    """Say how many reasons a scored row keeps, e.g. ``"1 reason"``, ``"20 reasons"``.
-
-    Parameters
-    ----------
-    k : int
-        Reasons a row.
-
-    Returns
-    -------
-    str
-        The count and the noun, singular for one.
-    """
-    return f"{k} reason{'' if k == 1 else 's'}"
-
-
 def check_task(task: str | None) -> str | None:
     """Read a ``--task`` value: one registered task name (None when the option is left out).
 
@@ -277,9 +260,13 @@ def parse_tasks(text: str) -> list[str]:
     tasks = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [t for t in tasks if t not in task_names()]
     if unknown or not tasks:
+        given = (
+            f"{counted(len(unknown), 'unknown tasks')} {', '.join(unknown)}"
+            if unknown
+            else "no task given"
+        )
         raise typer.BadParameter(
-            f"unknown task(s) {', '.join(unknown) or '(none)'}; "
-            f"choose from {', '.join(task_names())}",
+            f"{given}; choose from {', '.join(task_names())}",
             param_hint="--tasks",
         )
     return tasks
@@ -353,7 +340,8 @@ def score_command(
         if keep:
             info = store_scores(store, bundle, snapshot, day, scored, explain)
             console.print(
-                f"{task}: kept in the store ({info.path}, {reasons_phrase(info.explain_k)} a row)"
+                f"{task}: kept in the store ({info.path}, "
+                f"{counted(info.explain_k, 'reasons')} a row)"
             )
         parts.append(scored)
     result = (

@@ -34,6 +34,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from features.contracts import counted
 from features.database import DatabaseError
 from features.events import EventsValidationError
 from features.store import Store, ValueTableInfo
@@ -196,7 +197,8 @@ def compute_values(
     fit = fit_value_models(summary, basis=chosen, margin_rate=margin_rate)
     if fit.excluded:
         notes.append(
-            f"{fit.excluded:,} repeat buyer(s) with a mean margin <= 0 were left out of the "
+            f"{counted(fit.excluded, 'repeat buyers')} with a mean margin <= 0 "
+            f"{'was' if fit.excluded == 1 else 'were'} left out of the "
             "Gamma-Gamma fit and valued by its shrinkage towards the population mean (their CLV "
             "can be negative)"
         )

@@ -48,6 +48,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import polars as pl
 
+from features.contracts import counted
 from models.artifact import ModelBundle
 from models.clv._mle import ModelIdentificationError
 from models.clv.bgnbd import BGNBD
@@ -252,7 +253,8 @@ def fit_value_models(
     missing = repeat["margin_value"].null_count()
     if chosen == "margin" and missing:
         raise ValueError(
-            f"margin_value: {missing:,} repeat buyer(s) have no margin on their repeat orders; "
+            f"margin_value: {counted(missing, 'repeat buyers')} "
+            f"{'has' if missing == 1 else 'have'} no margin on their repeat orders; "
             "value on revenue times a margin rate instead"
         )
     bgnbd = BGNBD().fit(summary["frequency"], summary["recency"], summary["T"])

@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import digamma, gammaln
 
+from features.contracts import counted
 from models.clv._mle import (
     FloatArray,
     ModelIdentificationError,
@@ -129,7 +130,8 @@ class GammaGamma(ValueModel):
         if x.size < 2 or m.min() == m.max():
             raise ModelIdentificationError(
                 "Gamma-Gamma: at least two repeat buyers with different mean purchase values "
-                f"are needed, found {x.size} repeat buyer(s) and {np.unique(m[:2]).size} value(s); "
+                f"are needed, found {counted(x.size, 'repeat buyers')} and "
+                f"{counted(np.unique(m[:2]).size, 'values')}; "
                 "use a longer history"
             )
         total = float(w.sum())

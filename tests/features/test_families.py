@@ -15,6 +15,7 @@ import pytest
 
 from features.contracts import (
     FEATURES,
+    counted,
     feature_info,
     feature_table_markdown,
     is_feature,
@@ -480,3 +481,15 @@ def test_counts_of_one_are_singular() -> None:
     assert feature_info("cat_toys_orders").describe(1) == "1 order in toys"
     assert FEATURES["orders_total"].describe(None) == "an unknown number of orders in total"
     assert FEATURES["spend_total"].describe(None) == "an unknown amount spent in total"
+
+
+def test_a_count_in_a_message_is_singular_for_one() -> None:
+    """Console lines and errors say "1 segment", "2 segments" (as "1 reason" when scores are
+    kept: the demo's cross-sell, served by its one-input rule-backed version, keeps 1 reason)."""
+    assert counted(1, "segments") == "1 segment"
+    assert counted(2, "segments") == "2 segments"
+    assert counted(1, "repeat buyers") == "1 repeat buyer"
+    assert counted(2, "repeat buyers") == "2 repeat buyers"
+    assert counted(1, "categories") == "1 category"
+    assert [counted(k, "reasons") for k in (0, 1, 3)] == ["0 reasons", "1 reason", "3 reasons"]
+    assert counted(1_234, "attempts") == "1,234 attempts"

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from features.store import Store, snapshot_digest
 from models.artifact import ModelBundle
 from pipelines.cli import app
-from pipelines.score import reasons_phrase
+from pipelines.score import parse_tasks
 from serving.settings import get_settings
 from tests.pipelines.test_train_cli import (  # noqa: F401  (fixtures)
     AS_OF,
@@ -85,7 +86,11 @@ def test_a_thinner_table_does_not_replace_a_fuller_one(
     assert "3 reasons a row" in out.output
 
 
-def test_a_count_of_reasons_is_singular_for_one() -> None:
-    """What ``guanxi score`` and the demo print of the reasons a row keeps (the demo's
-    cross-sell, served by its one-input rule-backed version, keeps 1 reason, not "1 reasons")."""
-    assert [reasons_phrase(k) for k in (0, 1, 3)] == ["0 reasons", "1 reason", "3 reasons"]
+def test_unknown_tasks_are_counted_in_words() -> None:
+    """``--tasks`` names one unknown task as "1 unknown task", two as "2 unknown tasks"."""
+    with pytest.raises(typer.BadParameter, match=r"^1 unknown task upsell; choose from churn"):
+        parse_tasks("churn,upsell")
+    with pytest.raises(typer.BadParameter, match=r"^2 unknown tasks upsell, winback; choose"):
+        parse_tasks("upsell,winback")
+    with pytest.raises(typer.BadParameter, match=r"^no task given; choose from churn"):
+        parse_tasks(" , ")

@@ -187,7 +187,7 @@ def test_campaign_record_report_and_measured_rates(
     assert "0.250" in output and "0.050" in output and "0.200" in output
     assert "240.00" in output
     output = _run(cli, "target", "--budget", "3", "--offers", str(offers))
-    assert "measured rates for 1 segment(s)" in output
+    assert "measured rates for 1 segment from" in output
 
 
 def test_campaign_uplift_registers_and_the_next_plan_uses_it(

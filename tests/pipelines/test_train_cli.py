@@ -389,7 +389,7 @@ def test_registry_commands_fail_clearly_without_server(cli, monkeypatch, args) -
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
     out = cli.invoke(app, args)
     assert out.exit_code == 2
-    assert "is not reachable after 3 attempt(s)" in " ".join(out.output.split())
+    assert "is not reachable after 3 attempts" in " ".join(out.output.split())
 
 
 def test_the_spark_engine_without_pyspark_says_how_to_install_it(
