@@ -186,12 +186,12 @@ class CutoffPlan:
         if self.mode == "time":
             return (
                 f"time split: validation cutoff {self.validation}, held-out test cutoff "
-                f"{self.test} ({self.history_days} days of history; the time split needs "
-                f"{self.time_split_days})"
+                f"{self.test} ({self.history_days:,} days of history; the time split needs "
+                f"{self.time_split_days:,})"
             )
         return (
-            f"customer-grouped hold-out: {self.history_days} days of history is less than the "
-            f"{self.time_split_days} days the full time split needs, so validation and test are "
+            f"customer-grouped hold-out: {self.history_days:,} days of history is less than the "
+            f"{self.time_split_days:,} days the full time split needs, so validation and test are "
             f"two halves of the customers at the last cutoff {self.test}, not a later month"
         )
 

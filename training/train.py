@@ -50,7 +50,7 @@ import xgboost as xgb
 from matplotlib.figure import Figure
 from sklearn.base import clone
 
-from features.contracts import FEATURE_SET_VERSION
+from features.contracts import FEATURE_SET_VERSION, counted
 from models.artifact import (
     BACKING_KEY,
     MODEL_METRICS,
@@ -678,7 +678,7 @@ def train_task(
     _say(
         progress,
         f"{task}: {plan.describe()}; training cutoffs {plan.train[0]}..{plan.train[-1]} "
-        f"({len(plan.train)})",
+        f"({len(plan.train):,})",
     )
     held_out = plan.all[len(plan.train) :]
     season_inputs = _SeasonInputs(
@@ -747,8 +747,9 @@ def train_task(
     missing = missing_summary(test.X)
     _say(
         progress,
-        f"{task}: rows train {len(train.y)}, validation {len(valid.y)}, test {len(test.y)}; "
-        f"{len(names)} features, {len(missing)} with missing values on the test cutoff",
+        f"{task}: rows train {len(train.y):,}, validation {len(valid.y):,}, "
+        f"test {len(test.y):,}; {len(names):,} features, {len(missing):,} with missing values "
+        "on the test cutoff",
     )
     metrics = {
         name: spec.evaluate(test.y, score, proba, test.X.index)
@@ -758,8 +759,8 @@ def train_task(
     _say(
         progress,
         f"{task}: baselines rule AUC {metrics['rule']['roc_auc']:.3f}, "
-        f"logistic AUC {metrics['logistic']['roc_auc']:.3f}; tuning XGBoost ({cfg.trials} trials, "
-        f"{objective})",
+        f"logistic AUC {metrics['logistic']['roc_auc']:.3f}; "
+        f"tuning XGBoost ({counted(cfg.trials, 'trials')}, {objective})",
     )
 
     train_matrix = _matrix(train, ranking)

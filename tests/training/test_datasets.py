@@ -80,6 +80,12 @@ def test_short_history_splits_the_last_cutoff_by_customer() -> None:
     assert "421 days" in said  # 91 + 2 x 120 + 90
 
 
+def test_a_long_history_is_said_with_thousands_separators() -> None:
+    """Three years of events: "1,095 days of history", as the other console lines write counts."""
+    plan = plan_cutoffs(date(2023, 1, 1), date(2025, 12, 31), 90)
+    assert plan.mode == "time" and "(1,095 days of history;" in plan.describe()
+
+
 def test_holdout_groups_keep_a_customer_together() -> None:
     ids = np.array(["a", "b", "a", "c", "d", "b", "e", "f"])
     test = holdout_groups(ids, seed=3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
@@ -63,6 +64,11 @@ def test_result_is_complete(churn: tuple[TrainResult, list]) -> None:
     assert set(result.tables) >= {"gains", "reliability", "missing", "trials"}
     assert set(result.tables["gains"]["model"]) == {"xgboost", "logistic", "rule"}
     assert len(trials) == 3 and messages
+    # counts in the progress lines are written as the other console lines write them: 1,234
+    rows = next(m for m in messages if ": rows train " in m)
+    assert re.search(r"rows train \d{1,3},\d{3}, ", rows), rows  # thousands of training rows
+    assert not re.search(r"\d{4}", rows), rows  # and no count without its separators
+    assert any("tuning XGBoost (3 trials," in m for m in messages)
     params = result.params
     assert params["cutoffs"]["test"] == date(2025, 10, 2)
     assert params["cutoffs"]["validation"] == date(2025, 7, 4)
