@@ -6,10 +6,11 @@ at once: a user fixes a file in one round, not one error per run.
 Reading
 -------
 A path is a ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` files (read in name
-order, as one table). CSV files are read with every column as text, so a bad value such as an
-``amount`` of ``"abc"`` is reported with its row instead of stopping the reader. Parquet columns
-keep their stored types when those fit the contract (any integer or float for a number, any
-date or timestamp for a time, integers for an id) and are parsed when stored as text.
+order, as one table); a directory without ``.parquet`` files is read as its ``.csv`` files. CSV
+files are read with every column as text, so a bad value such as an ``amount`` of ``"abc"`` is
+reported with its row instead of stopping the reader. Parquet columns keep their stored types when
+those fit the contract (any integer or float for a number, any date or timestamp for a time,
+integers for an id) and are parsed when stored as text.
 
 Timestamps are ISO 8601: ``2024-03-01``, ``2024-03-01 09:30``, ``2024-03-01T09:30:05.25``,
 optionally ending in ``Z`` or an offset (``+08:00``, ``-0500``). Naive timestamps mean UTC;
@@ -20,7 +21,7 @@ Rows
 ----
 Row numbers in problems are **1-based data rows**: row 1 is the first record after the header of
 a CSV (line 2 of the file when no quoted value spans lines) and the first row of a Parquet file.
-In a directory of Parquet files, rows count within each file and the problem names the file. At
+In a directory of files, rows count within each file and the problem names the file. At
 most :data:`MAX_LISTED_ROWS` rows are listed per problem, followed by how many more there are.
 A table whose rows have no meaningful order (a database table) is validated with ``key``, the
 columns of its primary key: problems then list key values (``Problem.keys``) as well.
@@ -72,6 +73,7 @@ __all__ = [
     "Prepare",
     "Problem",
     "Staged",
+    "csv_rows",
     "load_customers",
     "load_events",
     "parquet_rows",
@@ -100,6 +102,7 @@ _F: Final = "__check_"
 _K: Final = "__key__"
 _ROW: Final = "__row__"
 _PARQUET_SUFFIXES: Final = (".parquet", ".pq")
+_CSV_SUFFIXES: Final = (".csv",)
 _CONTROL_CHARS: Final = r"[\x00-\x1F\x7F]"
 _NAIVE_TS: Final = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?$"
 _AWARE_TS: Final = (
@@ -631,7 +634,11 @@ def _staging_check(folder: Path) -> _Validator[pl.LazyFrame]:
     ) -> tuple[pl.LazyFrame, list[Problem]]:
         raw, typed, checks, problems = _event_plan(raw, file, now, lossy, ())
         staging = folder / f"part-{next(names):05d}.parquet"
-        frame, found = _stage_checks(raw, typed, checks, file, staging)
+        try:
+            frame, found = _stage_checks(raw, typed, checks, file, staging)
+        except pl.exceptions.ComputeError:
+            staging.unlink(missing_ok=True)  # a CSV that is not UTF-8 is staged again, lossily
+            raise
         return frame, problems + found
 
     return check
@@ -793,21 +800,23 @@ scan and the file's name; it may raise :class:`EventsValidationError`."""
 
 
 def _files(path: Path) -> tuple[list[Path], list[Problem]]:
+    """Return the files of ``path``: itself, or a directory's Parquet files, else its CSV files."""
     file = str(path)
     if path.is_dir():
-        found = sorted(
+        listed = sorted(
             p
             for p in path.rglob("*")
-            if p.suffix.lower() in _PARQUET_SUFFIXES
-            and p.is_file()
+            if p.is_file()
             and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
         )
-        if not found:
-            return [], [Problem(file, None, "the directory holds no .parquet files")]
-        return found, []
+        for suffixes in (_PARQUET_SUFFIXES, _CSV_SUFFIXES):
+            found = [p for p in listed if p.suffix.lower() in suffixes]
+            if found:
+                return found, []
+        return [], [Problem(file, None, "the directory holds no .parquet or .csv files")]
     if not path.exists():
         return [], [Problem(file, None, "file not found")]
-    if path.suffix.lower() not in (".csv", *_PARQUET_SUFFIXES):
+    if path.suffix.lower() not in (*_CSV_SUFFIXES, *_PARQUET_SUFFIXES):
         message = f"unsupported file type {path.suffix!r}: use .csv, .parquet or a directory"
         return [], [Problem(file, None, message)]
     return [path], []
@@ -827,12 +836,39 @@ def parquet_rows(path: Path | str) -> int | None:
         The rows of every file; None for a CSV file, a path that is not there or a file whose
         metadata cannot be read (validation reports those).
     """
-    files, problems = _files(Path(path))
-    if problems or any(f.suffix.lower() not in _PARQUET_SUFFIXES for f in files):
+    # a count of a scan is answered from the footer: no row is read
+    return _count_rows(Path(path), _PARQUET_SUFFIXES, pl.scan_parquet)
+
+
+def csv_rows(path: Path | str) -> int | None:
+    """Return how many data rows a CSV file or a directory of CSV files holds, without parsing.
+
+    Polars' row counter reads the bytes once and parses no value (a line break inside quotes
+    does not end a row); the header is not counted.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        A ``.csv`` file or a directory of ``.csv`` files (as :func:`load_events` reads).
+
+    Returns
+    -------
+    int or None
+        The data rows of every file; None for a Parquet file, a path that is not there or a file
+        Polars cannot count (validation reports those).
+    """
+    return _count_rows(Path(path), _CSV_SUFFIXES, lambda f: pl.scan_csv(f, infer_schema=False))
+
+
+def _count_rows(
+    path: Path, suffixes: tuple[str, ...], scan: Callable[[Path], pl.LazyFrame]
+) -> int | None:
+    """Count the rows of the files of ``path`` when each has one of ``suffixes``, else None."""
+    files, problems = _files(path)
+    if problems or any(f.suffix.lower() not in suffixes for f in files):
         return None
     try:
-        # a count of a scan is answered from the footer: no row is read
-        return sum(int(pl.scan_parquet(f).select(pl.len()).collect().item()) for f in files)
+        return sum(int(scan(f).select(pl.len()).collect().item()) for f in files)
     except (OSError, pl.exceptions.PolarsError):
         return None
 
@@ -992,7 +1028,7 @@ def load_events(path: Path | str, *, now: datetime, prepare: Prepare | None = No
     Parameters
     ----------
     path : pathlib.Path or str
-        A ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` files.
+        A ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` (or ``.csv``) files.
     now : datetime.datetime
         The current time (naive means UTC); events after it are errors. Passed by the caller.
     prepare : callable, optional
@@ -1030,7 +1066,7 @@ def stage_events(
     Parameters
     ----------
     path : pathlib.Path or str
-        A ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` files.
+        A ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` (or ``.csv``) files.
     now : datetime.datetime
         The current time (naive means UTC); events after it are errors.
     folder : pathlib.Path or str
@@ -1065,7 +1101,7 @@ def read_events(path: Path | str, *, now: datetime) -> pl.DataFrame:
     Parameters
     ----------
     path : pathlib.Path or str
-        A ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` files.
+        A ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` (or ``.csv``) files.
     now : datetime.datetime
         The current time (naive means UTC); events after it are errors.
 
@@ -1125,7 +1161,7 @@ def load_customers(path: Path | str, *, now: datetime, prepare: Prepare | None =
     Parameters
     ----------
     path : pathlib.Path or str
-        A ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` files.
+        A ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` (or ``.csv``) files.
     now : datetime.datetime
         The current time (naive means UTC); sign-ups after it are errors.
     prepare : callable, optional
@@ -1155,7 +1191,7 @@ def read_customers(path: Path | str, *, now: datetime) -> pl.DataFrame:
     Parameters
     ----------
     path : pathlib.Path or str
-        A ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` files.
+        A ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` (or ``.csv``) files.
     now : datetime.datetime
         The current time (naive means UTC); sign-ups after it are errors.
 

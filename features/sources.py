@@ -53,6 +53,7 @@ from features.events import (
     Prepare,
     Problem,
     Staged,
+    csv_rows,
     parquet_rows,
     validate_customers,
     validate_events,
@@ -319,7 +320,7 @@ class Source:
     Parameters
     ----------
     location : str
-        A file path (``.csv``, ``.parquet`` or a directory of ``.parquet``) or a database URI
+        A file path (``.csv``, ``.parquet`` or a directory of them) or a database URI
         (``postgresql://...``, ``duckdb:///...``).
     table : str or None
         The table, for a database.
@@ -441,7 +442,7 @@ def load_events(source: Source, *, now: datetime) -> Loaded:
 
 
 def event_rows(source: Source) -> int | None:
-    """Return how many rows a Parquet events source holds, from its metadata (nothing is read).
+    """Return how many rows an events file or directory holds, without parsing a value.
 
     Parameters
     ----------
@@ -451,15 +452,19 @@ def event_rows(source: Source) -> int | None:
     Returns
     -------
     int or None
-        The rows of a ``.parquet`` file or a directory of them
-        (:func:`features.events.parquet_rows`); None for a CSV file, a database or files whose
-        metadata cannot be read.
+        The rows of a ``.parquet`` file or a directory of them, from their metadata
+        (:func:`features.events.parquet_rows`); the data rows of a ``.csv`` file or a directory
+        of them, counted by Polars' row counter (:func:`features.events.csv_rows`, one read of
+        the bytes); None for a database or files that cannot be counted.
     """
-    return None if source.is_database else parquet_rows(source.location)
+    if source.is_database:
+        return None
+    rows = parquet_rows(source.location)
+    return rows if rows is not None else csv_rows(source.location)
 
 
 def stage_events(source: Source, *, now: datetime, folder: Path) -> Staged | Loaded:
-    """Validate events as :func:`load_events` does; a Parquet source is not held in memory.
+    """Validate events as :func:`load_events` does; a file source is not held in memory.
 
     Parameters
     ----------
@@ -474,16 +479,16 @@ def stage_events(source: Source, *, now: datetime, folder: Path) -> Staged | Loa
     Returns
     -------
     features.events.Staged or features.events.Loaded
-        For a ``.parquet`` file or a directory, a scan of the events staged in ``folder``; for a
-        CSV file or a database, the events in memory, as :func:`load_events` returns them. The
-        problems are the same either way.
+        For a file (``.parquet`` or ``.csv``) or a directory of them, a scan of the events
+        staged in ``folder``; for a database, the events in memory, as :func:`load_events`
+        returns them. The problems are the same either way.
 
     Raises
     ------
     features.events.EventsValidationError
         As :func:`load_events`.
     """
-    if source.is_database or Path(source.location).suffix.lower() == ".csv":
+    if source.is_database:
         return load_events(source, now=now)
 
     def stage(path: Path, *, now: datetime, prepare: Prepare | None) -> Staged:

@@ -74,17 +74,17 @@ Events = Annotated[
     str,
     typer.Option(
         "--events",
-        help=f"Events: a .csv or .parquet file, a directory of .parquet files, or {_DATABASES} "
-        "with --events-table or --events-query.",
+        help="Events: a .csv or .parquet file, a directory of .parquet or .csv files, or "
+        f"{_DATABASES} with --events-table or --events-query.",
     ),
 ]
 SparkOrEvents = Annotated[
     str | None,
     typer.Option(
         "--events",
-        help=f"Events: a .csv or .parquet file, a directory of .parquet files, or {_DATABASES} "
-        "with --events-table or --events-query. With --engine spark, leave it out and name a "
-        "Spark catalog table (name or db.name) with --events-table.",
+        help="Events: a .csv or .parquet file, a directory of .parquet or .csv files, or "
+        f"{_DATABASES} with --events-table or --events-query. With --engine spark, leave it "
+        "out and name a Spark catalog table (name or db.name) with --events-table.",
     ),
 ]
 EventsTable = Annotated[
@@ -173,7 +173,7 @@ class Inputs:
     def stage(
         self, now: datetime, folder: Path
     ) -> tuple[Loaded | Staged | None, Loaded | None, list[Problem]]:
-        """As :meth:`load`, Parquet events staged in ``folder`` instead of held in memory.
+        """As :meth:`load`, events from files staged in ``folder`` instead of held in memory.
 
         Parameters
         ----------
@@ -186,8 +186,8 @@ class Inputs:
         Returns
         -------
         events : features.events.Staged or features.events.Loaded or None
-            The validated events: a scan of the staged events for a Parquet source, in memory
-            for a CSV file or a database; None if they have errors.
+            The validated events: a scan of the staged events for a file source (Parquet or
+            CSV), in memory for a database; None if they have errors.
         customers : features.events.Loaded or None
             As :meth:`load`.
         problems : list of features.events.Problem

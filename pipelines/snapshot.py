@@ -5,14 +5,15 @@ with :func:`features.snapshot.build_snapshot` in hash buckets of ``customer_id``
 events (:func:`features.snapshot.buckets_for`, with a progress bar per bucket; ``--engine spark``:
 the same function per hash bucket on Spark, :func:`pipelines.spark.snapshot_with_spark`) and
 stores it atomically under ``GUANXI_HOME``.
-Parquet events (a file or a directory) of more than ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` rows
-(8M by default, read from the files' metadata) are never held whole with the Polars engine: they
-are validated into staged Parquet files (:func:`features.sources.stage_events`, the same problems as
-the in-memory validation), split once into ranges of ``customer_id`` of about as many events as a
-bucket (:func:`features.store.split_by_customer`), and both the snapshot
+Parquet or CSV events (a file or a directory) of more than ``GUANXI_FEATURES_IN_MEMORY_EVENTS``
+rows (8M by default; Parquet's read from the files' metadata, CSV's counted without parsing,
+:func:`features.sources.event_rows`) are never held whole with the Polars engine: they are
+validated in a streaming pass into staged Parquet files (:func:`features.sources.stage_events`, the
+same problems as the in-memory validation), split once into ranges of ``customer_id`` of about as
+many events as a bucket (:func:`features.store.split_by_customer`), and both the snapshot
 (:func:`features.snapshot.build_snapshot_by_range`) and the history
 (:meth:`features.store.Store.write_history`) are built from those ranges, one at a time. Fewer
-Parquet events, CSV events, database sources and ``--engine spark`` are validated in memory.
+events, database sources and ``--engine spark`` are validated in memory.
 ``export`` copies a stored snapshot to a CSV or Parquet file, also atomically.
 """
 
@@ -89,14 +90,15 @@ def build_command(
         return
     rows = event_rows(sources.events)
     if rows is not None and rows <= get_settings().features_in_memory_events:
-        # few Parquet events: validated and built in memory, faster than staging them
+        # few events: validated and built in memory, faster than staging them
         with status.status("Validating the inputs..."):
             loaded, loaded_customers, problems = sources.load(now)
         _stop_on_errors(out, problems)
         assert loaded is not None
         _build_and_store(sources, loaded, loaded_customers, day, None, out, status)
         return
-    # more Parquet events are validated and built from files staged here, never held whole
+    # more events (or a file that cannot be counted) are validated and built from files staged
+    # here, never held whole
     with tempfile.TemporaryDirectory(prefix="guanxi-events-") as folder:
         with status.status("Validating the inputs..."):
             staged, staged_customers, problems = sources.stage(now, Path(folder))

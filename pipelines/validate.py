@@ -94,8 +94,8 @@ def validate_command(
     path: Annotated[
         str,
         typer.Argument(
-            help="Events: .csv, .parquet, a directory of .parquet files, or a database URI "
-            "(postgresql://... or duckdb:///...) with --events-table or --events-query."
+            help="Events: .csv, .parquet, a directory of .parquet or .csv files, or a database "
+            "URI (postgresql://... or duckdb:///...) with --events-table or --events-query."
         ),
     ],
     customers: connectors.Customers = None,

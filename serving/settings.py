@@ -171,9 +171,10 @@ class Settings(BaseSettings):
         default=8_000_000,
         ge=0,
         description=(
-            "guanxi features build: Parquet events of at most this many rows (by the files' "
-            "metadata) are validated and built in memory, which is faster for small inputs; "
-            "more are staged on disk (0: always staged)."
+            "guanxi features build: Parquet or CSV events of at most this many rows (Parquet: "
+            "by the files' metadata; CSV: counted without parsing) are validated and built in "
+            "memory, which is faster for small inputs; more are staged on disk (0: always "
+            "staged)."
         ),
     )
     band_high_decile: int = Field(

@@ -371,7 +371,26 @@ def test_directory_of_parquet_names_the_part_file(tmp_path: Path) -> None:
 
 def test_empty_directory(tmp_path: Path) -> None:
     [error] = errors_of(tmp_path)
-    assert error.message == "the directory holds no .parquet files"
+    assert error.message == "the directory holds no .parquet or .csv files"
+
+
+def test_directory_of_csv_files(tmp_path: Path) -> None:
+    """A directory without Parquet files is read as its CSV files, in name order; rows count
+    within each file; a directory with Parquet files is read as those alone."""
+    csvs = tmp_path / "csv"
+    csvs.mkdir()
+    write_csv(csvs / "part-1.csv", HEADER, "c2,2024-01-02,visit,web,,,,", "c2,2024-01-03,nope,,,,,")
+    write_csv(csvs / "part-0.csv", HEADER, "c1,2024-01-01,visit,web,,,,")
+    write_csv(csvs / "_skipped.csv", HEADER, "c9,2024-01-01,nope,,,,,")
+    with pytest.raises(EventsValidationError) as info:
+        load_events(csvs, now=NOW)
+    [error] = info.value.errors
+    assert (Path(error.file).name, error.column, error.rows) == ("part-1.csv", "event_type", (2,))
+    good = csvs / "part-1.csv"
+    write_csv(good, HEADER, "c2,2024-01-02,visit,web,,,,")
+    assert load_events(csvs, now=NOW).frame["customer_id"].to_list() == ["c1", "c2"]
+    load_events(csvs / "part-0.csv", now=NOW).frame.write_parquet(csvs / "only.parquet")
+    assert load_events(csvs, now=NOW).frame["customer_id"].to_list() == ["c1"]
 
 
 def test_customers(tmp_path: Path) -> None:

@@ -342,7 +342,8 @@ def test_mask_never_shows_the_password(password: str, scheme: str) -> None:
 
 
 def test_event_rows_come_from_the_parquet_metadata(tmp_path: Path) -> None:
-    """Rows of a Parquet file or directory without reading them; None where there is no count."""
+    """Rows of a Parquet file or directory without reading them, of a CSV file counted; None
+    where there is no count."""
     frame = pl.DataFrame({"customer_id": ["a", "b", "c"], "x": [1, 2, 3]})
     frame.write_parquet(tmp_path / "one.parquet")
     folder = tmp_path / "many"
@@ -354,7 +355,25 @@ def test_event_rows_come_from_the_parquet_metadata(tmp_path: Path) -> None:
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")
     assert event_rows(Source(str(tmp_path / "one.parquet"))) == 3
     assert event_rows(Source(str(folder))) == 4
-    assert event_rows(Source(str(tmp_path / "events.csv"))) is None
+    assert event_rows(Source(str(tmp_path / "events.csv"))) == 3  # the header is not a row
     assert event_rows(Source(str(tmp_path / "missing.parquet"))) is None
     assert event_rows(Source(str(tmp_path / "broken.parquet"))) is None
     assert event_rows(Source("postgresql://u@h/db", table="events")) is None
+
+
+def test_event_rows_count_csv_rows_without_parsing(tmp_path: Path) -> None:
+    """A CSV file's or a directory of CSV files' data rows, counted as validation numbers them:
+    a quoted line break does not start a row, and a value that would not parse is still a row."""
+    path = tmp_path / "events.csv"
+    path.write_text(
+        'customer_id,ts,event_type,category\nc1,2024-01-01,visit,"two\nlines"\n'
+        "c2,not a time,visit,\nc3,2024-01-02,order,\n",
+        encoding="utf-8",
+    )
+    folder = tmp_path / "many"
+    folder.mkdir()
+    (folder / "a.csv").write_bytes(path.read_bytes())
+    (folder / "b.csv").write_text("customer_id,ts,event_type\nc4,2024-01-03,visit\n")
+    assert event_rows(Source(str(path))) == 3
+    assert event_rows(Source(str(folder))) == 4
+    assert event_rows(Source(str(tmp_path / "missing.csv"))) is None

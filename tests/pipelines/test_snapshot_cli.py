@@ -15,6 +15,7 @@ import typer
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
+from features import sources
 from features.contracts import event_schema
 from features.snapshot import build_snapshot, build_snapshot_by_range
 from features.store import CustomerRanges, Store, is_temporary
@@ -215,6 +216,130 @@ def test_few_parquet_events_are_built_in_memory(
         assert_frame_equal(snapshot_frame, stored[0][0])
         assert_frame_equal(history, stored[0][1])
     assert stored[0][1].height == total
+
+
+def _spy_paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record which path each build takes: "staged" (files validated into staged Parquet) or
+    "in memory"."""
+    calls: list[str] = []
+    stage, load = sources.stage_events_file, connectors.Inputs.load
+
+    def spy_stage(*args: object, **options: object) -> object:
+        calls.append("staged")
+        return stage(*args, **options)  # type: ignore[arg-type]
+
+    def spy_load(self: connectors.Inputs, now: object) -> object:
+        calls.append("in memory")
+        return load(self, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sources, "stage_events_file", spy_stage)
+    monkeypatch.setattr(connectors.Inputs, "load", spy_load)
+    return calls
+
+
+def _threshold(monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
+    monkeypatch.setenv("GUANXI_FEATURES_IN_MEMORY_EVENTS", str(rows))
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("layout", ["file", "directory"])
+def test_csv_events_are_staged_and_build_the_in_memory_result(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    """CSV events of more than GUANXI_FEATURES_IN_MEMORY_EVENTS rows (counted) are validated
+    in a streaming pass into staged files and built by customer range; at most that many are
+    built in memory: the same snapshot, history and problems printed either way."""
+    rows = pl.read_csv(EVENTS, infer_schema=False).with_columns(note=pl.lit("x"))  # ignored
+    if layout == "file":
+        events = tmp_path / "events.csv"
+        pl.concat([rows, rows.tail(3)]).write_csv(events)  # exact duplicates: a warning
+    else:
+        events = tmp_path / "events"
+        events.mkdir()
+        rows.write_csv(events / "part-0.csv")
+        rows.tail(3).write_csv(events / "part-1.csv")
+    total = rows.height + 3
+    calls = _spy_paths(monkeypatch)
+    args = ("build", "--events", str(events), "--customers", str(CUSTOMERS), "--as-of", str(DAY))
+    stored, outputs = [], []
+    for threshold in (total, total - 1, 0):
+        _threshold(monkeypatch, threshold)
+        code, output = invoke(*args)
+        assert code == 0, output
+        store = Store(home)
+        stored.append((store.read_snapshot(DAY), pl.read_parquet(store.history_path(DAY))))
+        outputs.append(output)
+    assert calls == ["in memory", "staged", "staged"]
+    for snapshot_frame, history in stored[1:]:
+        assert_frame_equal(snapshot_frame, stored[0][0])
+        assert_frame_equal(history, stored[0][1])
+    assert stored[0][1].height == total
+    count = re.compile(r"\d+/\d+ buckets")
+    assert count.sub("", outputs[1]) == count.sub("", outputs[0])
+    assert "column ignored: not in the events contract" in outputs[1]
+    assert "exact duplicate of an earlier row" in outputs[1]
+
+
+def test_a_late_bad_value_of_a_staged_csv_is_reported_and_nothing_written(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad value near the end of a staged CSV is reported with the file, its row (1-based
+    data rows, as in memory) and the column, as the in-memory path reports it; nothing is
+    stored."""
+    rows = pl.read_csv(EVENTS, infer_schema=False)
+    copies = pl.concat(
+        rows.with_columns(customer_id=pl.col("customer_id") + f"-{i}") for i in range(2_000)
+    )
+    late = copies.height - 2  # 1-based data row; line late + 1 of the file
+    copies = copies.with_columns(
+        amount=pl.when(pl.int_range(1, pl.len() + 1) == late)
+        .then(pl.lit("12,5"))
+        .otherwise(pl.col("amount"))
+    )
+    events = tmp_path / "events.csv"
+    copies.write_csv(events)
+    calls = _spy_paths(monkeypatch)
+    args = ("build", "--events", str(events), "--as-of", "2024-03-31")
+    outputs = []
+    for threshold in (0, copies.height):
+        _threshold(monkeypatch, threshold)
+        code, output = invoke(*args)
+        assert code == 1
+        outputs.append(output)
+    assert calls == ["staged", "in memory"]
+    assert outputs[0] == outputs[1]
+    # the table's row: file, column, row, problem
+    cells = [cell.strip() for cell in outputs[0].split("│")]
+    at = cells.index(str(events))
+    assert cells[at : at + 4] == [
+        str(events),
+        "amount",
+        str(late),
+        "unreadable value: not a number (e.g. '12,5')",
+    ]
+    assert "nothing was written" in outputs[0]
+    assert not home.exists()
+
+
+def test_staged_csv_with_another_separator_is_hinted_once(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A semicolon-separated CSV gives the one hint whichever path reads it."""
+    text = EVENTS.read_text(encoding="utf-8").replace(",", ";")
+    events = tmp_path / "semi.csv"
+    events.write_text(text, encoding="utf-8")
+    calls = _spy_paths(monkeypatch)
+    outputs = []
+    for threshold in (0, 1_000):
+        _threshold(monkeypatch, threshold)
+        code, output = invoke("build", "--events", str(events), "--as-of", "2024-03-31")
+        assert code == 1
+        outputs.append(output)
+    assert calls == ["staged", "in memory"]
+    assert outputs[0] == outputs[1]
+    assert outputs[0].count("seems to use semicolons as its separator") == 1
+    assert outputs[0].split()[:2] == ["1", "error"]
+    assert not home.exists()
 
 
 def test_invalid_input_writes_nothing(home: Path, tmp_path: Path) -> None:
