@@ -103,6 +103,8 @@ _K: Final = "__key__"
 _ROW: Final = "__row__"
 _PARQUET_SUFFIXES: Final = (".parquet", ".pq")
 _CSV_SUFFIXES: Final = (".csv",)
+_SAMPLE_BYTES: Final = 1 << 20
+"""Bytes of a CSV file read to estimate its rows (:func:`csv_rows`)."""
 _CONTROL_CHARS: Final = r"[\x00-\x1F\x7F]"
 _NAIVE_TS: Final = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?$"
 _AWARE_TS: Final = (
@@ -836,15 +838,24 @@ def parquet_rows(path: Path | str) -> int | None:
         The rows of every file; None for a CSV file, a path that is not there or a file whose
         metadata cannot be read (validation reports those).
     """
-    # a count of a scan is answered from the footer: no row is read
-    return _count_rows(Path(path), _PARQUET_SUFFIXES, pl.scan_parquet)
+    files, problems = _files(Path(path))
+    if problems or any(f.suffix.lower() not in _PARQUET_SUFFIXES for f in files):
+        return None
+    try:
+        # a count of a scan is answered from the footer: no row is read
+        return sum(int(pl.scan_parquet(f).select(pl.len()).collect().item()) for f in files)
+    except (OSError, pl.exceptions.PolarsError):
+        return None
 
 
 def csv_rows(path: Path | str) -> int | None:
-    """Return how many data rows a CSV file or a directory of CSV files holds, without parsing.
+    """Estimate how many data rows a CSV file or a directory of CSV files holds, reading 1 MiB.
 
-    Polars' row counter reads the bytes once and parses no value (a line break inside quotes
-    does not end a row); the header is not counted.
+    A file of at most :data:`_SAMPLE_BYTES` is counted; a larger one is estimated as its size
+    over the mean size of the rows in its first :data:`_SAMPLE_BYTES` (cut at the last line
+    break; Polars reads that sample, so a quoted line break does not start a row). Counting a
+    whole file (Polars' row counter maps it: RSS grows by the file's size) costs a read of it
+    for a number that only chooses between two paths with the same result.
 
     Parameters
     ----------
@@ -854,23 +865,35 @@ def csv_rows(path: Path | str) -> int | None:
     Returns
     -------
     int or None
-        The data rows of every file; None for a Parquet file, a path that is not there or a file
-        Polars cannot count (validation reports those).
+        The data rows (header not counted) of every file, estimated for large ones; None for a
+        Parquet file, a path that is not there or a sample Polars cannot read (validation
+        reports those).
     """
-    return _count_rows(Path(path), _CSV_SUFFIXES, lambda f: pl.scan_csv(f, infer_schema=False))
-
-
-def _count_rows(
-    path: Path, suffixes: tuple[str, ...], scan: Callable[[Path], pl.LazyFrame]
-) -> int | None:
-    """Count the rows of the files of ``path`` when each has one of ``suffixes``, else None."""
-    files, problems = _files(path)
-    if problems or any(f.suffix.lower() not in suffixes for f in files):
+    files, problems = _files(Path(path))
+    if problems or any(f.suffix.lower() not in _CSV_SUFFIXES for f in files):
         return None
     try:
-        return sum(int(scan(f).select(pl.len()).collect().item()) for f in files)
+        estimates = [_csv_file_rows(f) for f in files]
     except (OSError, pl.exceptions.PolarsError):
         return None
+    return None if None in estimates else sum(e for e in estimates if e is not None)
+
+
+def _csv_file_rows(file: Path) -> int | None:
+    """Count a CSV file's data rows when it is small, else estimate them from its first bytes."""
+    size = file.stat().st_size
+    with file.open("rb") as f:
+        sample = f.read(_SAMPLE_BYTES)
+    whole = len(sample) == size
+    if not whole:
+        sample = sample[: sample.rfind(b"\n") + 1]  # whole lines only
+    rows = pl.read_csv(sample, infer_schema=False, encoding="utf8-lossy").height if sample else 0
+    if whole:
+        return rows
+    header = sample.find(b"\n") + 1
+    if not rows:
+        return None
+    return round(rows * (size - header) / (len(sample) - header))
 
 
 def _first_line_problem(path: Path) -> Problem | None:

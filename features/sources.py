@@ -442,7 +442,7 @@ def load_events(source: Source, *, now: datetime) -> Loaded:
 
 
 def event_rows(source: Source) -> int | None:
-    """Return how many rows an events file or directory holds, without parsing a value.
+    """Return how many rows an events file or directory holds, without reading it whole.
 
     Parameters
     ----------
@@ -454,8 +454,8 @@ def event_rows(source: Source) -> int | None:
     int or None
         The rows of a ``.parquet`` file or a directory of them, from their metadata
         (:func:`features.events.parquet_rows`); the data rows of a ``.csv`` file or a directory
-        of them, counted by Polars' row counter (:func:`features.events.csv_rows`, one read of
-        the bytes); None for a database or files that cannot be counted.
+        of them, estimated from their sizes and their first MiB (:func:`features.events.csv_rows`;
+        counted for files of at most 1 MiB); None for a database or files that cannot be counted.
     """
     if source.is_database:
         return None

@@ -5,12 +5,12 @@ with :func:`features.snapshot.build_snapshot` in hash buckets of ``customer_id``
 events (:func:`features.snapshot.buckets_for`, with a progress bar per bucket; ``--engine spark``:
 the same function per hash bucket on Spark, :func:`pipelines.spark.snapshot_with_spark`) and
 stores it atomically under ``GUANXI_HOME``.
-Parquet or CSV events (a file or a directory) of more than ``GUANXI_FEATURES_IN_MEMORY_EVENTS``
-rows (8M by default; Parquet's read from the files' metadata, CSV's counted without parsing,
-:func:`features.sources.event_rows`) are never held whole with the Polars engine: they are
-validated in a streaming pass into staged Parquet files (:func:`features.sources.stage_events`, the
-same problems as the in-memory validation), split once into ranges of ``customer_id`` of about as
-many events as a bucket (:func:`features.store.split_by_customer`), and both the snapshot
+Parquet or CSV events (a file or a directory) of more than ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` rows
+(8M by default; Parquet's read from the files' metadata, CSV's estimated from the files' sizes and
+first MiB, :func:`features.sources.event_rows`) are never held whole with the Polars engine: they
+are validated in a streaming pass into staged Parquet files (:func:`features.sources.stage_events`,
+the same problems as the in-memory validation), split once into ranges of ``customer_id`` of about
+as many events as a bucket (:func:`features.store.split_by_customer`), and both the snapshot
 (:func:`features.snapshot.build_snapshot_by_range`) and the history
 (:meth:`features.store.Store.write_history`) are built from those ranges, one at a time. Fewer
 events, database sources and ``--engine spark`` are validated in memory.
@@ -97,7 +97,7 @@ def build_command(
         assert loaded is not None
         _build_and_store(sources, loaded, loaded_customers, day, None, out, status)
         return
-    # more events (or a file that cannot be counted) are validated and built from files staged
+    # more events (or files that cannot be counted) are validated and built from files staged
     # here, never held whole
     with tempfile.TemporaryDirectory(prefix="guanxi-events-") as folder:
         with status.status("Validating the inputs..."):

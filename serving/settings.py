@@ -172,9 +172,9 @@ class Settings(BaseSettings):
         ge=0,
         description=(
             "guanxi features build: Parquet or CSV events of at most this many rows (Parquet: "
-            "by the files' metadata; CSV: counted without parsing) are validated and built in "
-            "memory, which is faster for small inputs; more are staged on disk (0: always "
-            "staged)."
+            "by the files' metadata; CSV: estimated from the files' sizes and first MiB) are "
+            "validated and built in memory, which is faster for small inputs; more are staged "
+            "on disk (0: always staged)."
         ),
     )
     band_high_decile: int = Field(

@@ -361,7 +361,7 @@ def test_event_rows_come_from_the_parquet_metadata(tmp_path: Path) -> None:
     assert event_rows(Source("postgresql://u@h/db", table="events")) is None
 
 
-def test_event_rows_count_csv_rows_without_parsing(tmp_path: Path) -> None:
+def test_event_rows_count_small_csv_files(tmp_path: Path) -> None:
     """A CSV file's or a directory of CSV files' data rows, counted as validation numbers them:
     a quoted line break does not start a row, and a value that would not parse is still a row."""
     path = tmp_path / "events.csv"
@@ -377,3 +377,21 @@ def test_event_rows_count_csv_rows_without_parsing(tmp_path: Path) -> None:
     assert event_rows(Source(str(path))) == 3
     assert event_rows(Source(str(folder))) == 4
     assert event_rows(Source(str(tmp_path / "missing.csv"))) is None
+
+
+def test_event_rows_estimate_large_csv_files(tmp_path: Path) -> None:
+    """A CSV file over 1 MiB is not read whole: its rows are estimated from its first MiB."""
+    rows = pl.DataFrame(
+        {
+            "customer_id": [f"c{i % 997}" for i in range(200_000)],
+            "ts": ["2024-01-01 10:00:00"] * 200_000,
+            "event_type": ["visit", "order", "email_open", "call"] * 50_000,
+        }
+    )
+    path = tmp_path / "events.csv"
+    rows.write_csv(path)
+    assert path.stat().st_size > 4 << 20
+    estimate = event_rows(Source(str(path)))
+    assert estimate is not None and abs(estimate - rows.height) < rows.height / 100
+    (tmp_path / "one-line.csv").write_bytes(b"customer_id," * (1 << 18))  # no line in 1 MiB
+    assert event_rows(Source(str(tmp_path / "one-line.csv"))) is None

@@ -246,9 +246,9 @@ def _threshold(monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
 def test_csv_events_are_staged_and_build_the_in_memory_result(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
 ) -> None:
-    """CSV events of more than GUANXI_FEATURES_IN_MEMORY_EVENTS rows (counted) are validated
-    in a streaming pass into staged files and built by customer range; at most that many are
-    built in memory: the same snapshot, history and problems printed either way."""
+    """CSV events of more than GUANXI_FEATURES_IN_MEMORY_EVENTS rows (a small file counted) are
+    validated in a streaming pass into staged files and built by customer range; at most that
+    many are built in memory: the same snapshot, history and problems printed either way."""
     rows = pl.read_csv(EVENTS, infer_schema=False).with_columns(note=pl.lit("x"))  # ignored
     if layout == "file":
         events = tmp_path / "events.csv"
