@@ -23,7 +23,10 @@ __all__ = ["verify_command"]
 def verify_command(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Part files or directories (default: $GUANXI_HOME/audit)."),
+        typer.Argument(
+            metavar="PATH",
+            help="Part files or directories, one or more (default: $GUANXI_HOME/audit).",
+        ),
     ] = None,
 ) -> None:
     """Verify the audit log's chain: report each part file and its first broken line."""

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import polars as pl
 import typer
@@ -51,6 +51,7 @@ __all__ = [
     "Events",
     "EventsQuery",
     "EventsTable",
+    "EventsTableOfPath",
     "Inputs",
     "MappingFile",
     "Out",
@@ -87,10 +88,19 @@ SparkOrEvents = Annotated[
         "out and name a Spark catalog table (name or db.name) with --events-table.",
     ),
 ]
-EventsTable = Annotated[
-    str | None,
-    typer.Option("--events-table", help="The events table (name or schema.name) of --events."),
-]
+
+
+def _events_table(events: str) -> Any:
+    """Build ``--events-table`` for a command whose events are given as ``events``."""
+    return typer.Option(
+        "--events-table", help=f"The events table (name or schema.name) of {events}."
+    )
+
+
+EventsTable = Annotated[str | None, _events_table("--events")]
+EventsTableOfPath = Annotated[str | None, _events_table("PATH")]
+"""``--events-table`` of ``guanxi data validate``, whose events are its PATH argument."""
+
 EventsQuery = Annotated[
     str | None,
     typer.Option("--events-query", help="A SELECT whose rows are the events, instead of a table."),

@@ -94,12 +94,13 @@ def validate_command(
     path: Annotated[
         str,
         typer.Argument(
+            metavar="PATH",
             help="Events: .csv, .parquet, a directory of .parquet or .csv files, or a database "
-            "URI (postgresql://... or duckdb:///...) with --events-table or --events-query."
+            "URI (postgresql://... or duckdb:///...) with --events-table or --events-query.",
         ),
     ],
     customers: connectors.Customers = None,
-    events_table: connectors.EventsTable = None,
+    events_table: connectors.EventsTableOfPath = None,
     events_query: connectors.EventsQuery = None,
     customers_table: connectors.CustomersTable = None,
     customers_query: connectors.CustomersQuery = None,

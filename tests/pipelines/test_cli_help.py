@@ -46,3 +46,16 @@ def test_a_day_options_default_is_shown_as_a_day() -> None:
     for path, text in helps.items():
         assert "00:00:00" not in text, path
     assert "2023-01-01" in helps["data", "sample"] and "2025-12-31" in helps["data", "sample"]
+
+
+def test_positional_arguments_have_a_name_in_capitals() -> None:
+    """``data validate`` takes its events as PATH and its ``--events-table`` names that PATH;
+    ``audit verify`` takes part files as PATH, one or more; commands that take ``--events``
+    still say so."""
+    helps = _helps()
+    validate = helps["data", "validate"]
+    assert "Usage: guanxi data validate [OPTIONS] {PATH}" in validate
+    assert "{path}" not in validate
+    assert "The events table (name or schema.name) of PATH." in validate
+    assert "Usage: guanxi audit verify [OPTIONS] [PATH]..." in helps["audit", "verify"]
+    assert "The events table (name or schema.name) of --events." in helps["score",]
