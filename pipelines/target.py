@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -69,23 +70,55 @@ def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def _table(title: str, rows: list[dict[str, Any]], keys: list[str]) -> Table:
-    table = Table(title=title)
-    for key in keys:
-        table.add_column(key, justify="left" if key in ("segment", "offer", "channel") else "right")
+_NAMES: Final = ("segment", "offer", "channel", "allocation")
+"""Columns of names (left-aligned); the others hold figures."""
+
+
+def _table(console: Console, title: str, rows: list[dict[str, Any]], keys: list[str]) -> Table:
+    """Lay plan rows out for ``console``: boxed when they fit, else compact.
+
+    On a console too narrow for the boxed table (80 columns and a plan by offer), the headings
+    wrap after their underscores, the figures keep their width and the long names (segment,
+    offer) fold onto more lines: nothing is cut short with an ellipsis.
+    """
+    cells = []
     for row in rows:
-        cells = []
+        line = []
         for key in keys:
             value = row.get(key)
-            if key in ("segment", "offer", "channel", "allocation"):
-                cells.append(str(value))
+            if key in _NAMES:
+                line.append(str(value))
             elif key in ("contacts", "customers"):
-                cells.append(f"{int(value or 0):,}")
+                line.append(f"{int(value or 0):,}")
             elif key in ("return_per_unit", "roi"):
-                cells.append(_ratio(value))
+                line.append(_ratio(value))
             else:
-                cells.append(_money(value))
-        table.add_row(*cells)
+                line.append(_money(value))
+        cells.append(line)
+    table = _layout(title, keys, cells, compact=False)
+    unbounded = console.options.update_width(1_000_000)
+    if console.measure(table, options=unbounded).maximum <= console.width:
+        return table
+    return _layout(title, keys, cells, compact=True)
+
+
+def _layout(title: str, keys: list[str], cells: list[list[str]], compact: bool) -> Table:
+    """Build the boxed table, or the compact one with headings broken after underscores."""
+    if compact:
+        table = Table(
+            title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True
+        )
+    else:
+        table = Table(title=title)
+    for key in keys:
+        table.add_column(
+            key.replace("_", "_\n") if compact else key,
+            justify="left" if key in _NAMES else "right",
+            overflow="fold",
+            no_wrap=compact and key not in ("segment", "offer"),
+        )
+    for line in cells:
+        table.add_row(*line)
     return table
 
 
@@ -112,11 +145,19 @@ def print_plan(console: Console, run: PlanRun) -> None:
         budget = f" (budget {_money(allocation.budget)})" if name else ""
         console.print(
             _table(
-                f"{name}by segment{budget}", allocation.by_segment.to_dicts(), ["segment", *keys]
+                console,
+                f"{name}by segment{budget}",
+                allocation.by_segment.to_dicts(),
+                ["segment", *keys],
             )
         )
         console.print(
-            _table(f"{name}by offer", allocation.by_offer.to_dicts(), ["offer", "channel", *keys])
+            _table(
+                console,
+                f"{name}by offer",
+                allocation.by_offer.to_dicts(),
+                ["offer", "channel", *keys],
+            )
         )
     for note in run.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
@@ -141,7 +182,7 @@ def print_report(console: Console, comparison: list[dict[str, Any]]) -> None:
     totals = {}
     for allocation, title in titles.items():
         rows = [r for r in comparison if r["allocation"] == allocation]
-        console.print(_table(title, rows, keys))
+        console.print(_table(console, title, rows, keys))
         totals[allocation] = next((r for r in rows if r["segment"] == "total"), None)
     best = totals["optimiser"]
     if best is not None:

@@ -213,3 +213,20 @@ def test_campaign_uplift_registers_and_the_next_plan_uses_it(
         assert "uplift_retention_email version 1) beats the churn score" in output
     finally:
         get_settings.cache_clear()
+
+
+def test_plan_tables_read_whole_in_80_columns(cli: CliRunner, offers: Path) -> None:
+    """In an 80-column terminal the plan's and the report's tables cut no heading and no
+    figure short: the headings wrap after their underscores, long names fold onto more lines."""
+    args = ["target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31"]
+    result = cli.invoke(app, [*args, "--report"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in result.output
+    text = " ".join(lines)
+    for part in ("contacts", "investment", "expected_", "return", "value", "per_", "unit", "roi"):
+        assert part in text, part
+    figures = text.split()
+    assert {"9.00", "8.00", "10.00", "6.67"} <= set(figures)  # figures keep all their digits
+    assert "retention_" in text and "win_back_" in text  # names fold, not cut
