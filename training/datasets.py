@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from features.contracts import CHANNELS, EVENT_TYPES
+from features.contracts import CHANNELS, EVENT_TYPES, counted
 from features.rfm import RFM_SCORES, scores_among
 from features.snapshot import build_snapshot
 from models.clv.family import add_value_features
@@ -831,15 +831,15 @@ def check_split(
     negatives = len(y) - positives
     if len(y) < min_rows:
         raise InsufficientDataError(
-            f"the {name} split (cutoff {days}) has {len(y)} labelled rows; need at least "
-            f"{min_rows}: use more customers, more cutoffs or a lower min_customers"
+            f"the {name} split (cutoff {days}) has {counted(len(y), 'labelled rows')}; need at "
+            f"least {min_rows:,}: use more customers, more cutoffs or a lower min_customers"
         )
     for kind, count in (("positive", positives), ("negative", negatives)):
         if count < min_positives:
             raise InsufficientDataError(
-                f"the {name} split (cutoff {days}) has {count} {kind} labels among {len(y)} "
-                f"rows; need at least {min_positives}: use a different --horizon, more customers "
-                "or a lower min_positives"
+                f"the {name} split (cutoff {days}) has {counted(count, f'{kind} labels')} among "
+                f"{counted(len(y), 'rows')}; need at least {min_positives:,}: use a different "
+                "--horizon, more customers or a lower min_positives"
             )
 
 

@@ -99,8 +99,11 @@ def test_check_split_messages() -> None:
     y = np.array([1] * 5 + [0] * 300)
     with pytest.raises(InsufficientDataError, match=r"validation split .* 5 positive labels"):
         check_split("validation", y, [date(2025, 1, 1)], min_rows=100, min_positives=20)
-    with pytest.raises(InsufficientDataError, match=r"305 labelled rows; need at least 1000"):
+    with pytest.raises(InsufficientDataError, match=r"305 labelled rows; need at least 1,000"):
         check_split("test", y, [date(2025, 1, 1)], min_rows=1000, min_positives=1)
+    one = np.array([1] + [0] * 1200)
+    with pytest.raises(InsufficientDataError, match=r" 1 positive label among 1,201 rows; need"):
+        check_split("train", one, [date(2025, 1, 1)], min_rows=100, min_positives=5)
     check_split("train", y, [date(2025, 1, 1)], min_rows=100, min_positives=5)
 
 
