@@ -838,14 +838,10 @@ def parquet_rows(path: Path | str) -> int | None:
         The rows of every file; None for a CSV file, a path that is not there or a file whose
         metadata cannot be read (validation reports those).
     """
-    files, problems = _files(Path(path))
-    if problems or any(f.suffix.lower() not in _PARQUET_SUFFIXES for f in files):
-        return None
-    try:
-        # a count of a scan is answered from the footer: no row is read
-        return sum(int(pl.scan_parquet(f).select(pl.len()).collect().item()) for f in files)
-    except (OSError, pl.exceptions.PolarsError):
-        return None
+    # a count of a scan is answered from the footer: no row is read
+    return _file_rows(
+        path, _PARQUET_SUFFIXES, lambda f: int(pl.scan_parquet(f).select(pl.len()).collect().item())
+    )
 
 
 def csv_rows(path: Path | str) -> int | None:
@@ -869,14 +865,21 @@ def csv_rows(path: Path | str) -> int | None:
         Parquet file, a path that is not there or a sample Polars cannot read (validation
         reports those).
     """
+    return _file_rows(path, _CSV_SUFFIXES, _csv_file_rows)
+
+
+def _file_rows(
+    path: Path | str, suffixes: tuple[str, ...], rows: Callable[[Path], int | None]
+) -> int | None:
+    """Sum ``rows`` over the files of ``path`` if all have one of ``suffixes``, else None."""
     files, problems = _files(Path(path))
-    if problems or any(f.suffix.lower() not in _CSV_SUFFIXES for f in files):
+    if problems or any(f.suffix.lower() not in suffixes for f in files):
         return None
     try:
-        estimates = [_csv_file_rows(f) for f in files]
+        counts = [rows(f) for f in files]
     except (OSError, pl.exceptions.PolarsError):
         return None
-    return None if None in estimates else sum(e for e in estimates if e is not None)
+    return None if None in counts else sum(c for c in counts if c is not None)
 
 
 def _csv_file_rows(file: Path) -> int | None:
