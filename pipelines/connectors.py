@@ -37,6 +37,7 @@ from features.sources import (
     MappingError,
     Source,
     TableMapping,
+    event_rows,
     load_customers,
     load_events,
     stage_events,
@@ -179,6 +180,22 @@ class Inputs:
         events, problems = _load(load_events, self.events, now)
         customers, found = self._load_customers(now)
         return events, customers, problems + found
+
+    def few_events(self) -> bool:
+        """Whether the events are few enough to validate in memory rather than stage.
+
+        Returns
+        -------
+        bool
+            True for events files (Parquet or CSV, or a directory of them) of at most
+            ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` rows (:func:`features.sources.event_rows`);
+            False for more, for files that cannot be counted and for a database: those go
+            through :meth:`stage` (which holds a database's events in memory all the same).
+        """
+        from serving.settings import get_settings
+
+        rows = event_rows(self.events)
+        return rows is not None and rows <= get_settings().features_in_memory_events
 
     def stage(
         self, now: datetime, folder: Path

@@ -32,7 +32,6 @@ from rich.text import Text
 
 from features.events import EventsValidationError, Loaded, Problem, Staged
 from features.snapshot import buckets_for, build_snapshot, build_snapshot_by_range
-from features.sources import event_rows
 from features.store import (
     CustomerRanges,
     SnapshotNotFoundError,
@@ -88,8 +87,7 @@ def build_command(
         assert loaded is not None
         _build_and_store(sources, loaded, loaded_customers, day, spark_master, out, status)
         return
-    rows = event_rows(sources.events)
-    if rows is not None and rows <= get_settings().features_in_memory_events:
+    if sources.few_events():
         # few events: validated and built in memory, faster than staging them
         with status.status("Validating the inputs..."):
             loaded, loaded_customers, problems = sources.load(now)

@@ -4,12 +4,18 @@ The events and customers are files or database tables and queries (:mod:`pipelin
 
 Every problem is listed at once in a table (file, column, rows, message), warnings apart from
 errors; the command exits 1 when there is an error and prints a one-line summary otherwise.
+Events that ``guanxi features build`` would stage (:meth:`pipelines.connectors.Inputs.few_events`:
+files of more than ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` rows, or that cannot be counted) are
+validated in a streaming pass into staged Parquet files in a temporary directory and summarised
+from a scan of them, never held whole: the same problems, exit code and summary.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import polars as pl
@@ -51,13 +57,20 @@ def print_problems(console: Console, problems: Sequence[Problem]) -> None:
         console.print(table)
 
 
-def summary(events: pl.DataFrame, customers: pl.DataFrame | None) -> str:
+def _unknown_ids(customers: pl.DataFrame) -> pl.Expr:
+    """Count the events' distinct customer ids that are not in ``customers``."""
+    ids = pl.col("customer_id").unique()
+    return ids.is_in(customers["customer_id"].implode()).not_().sum().alias("unknown")
+
+
+def summary(events: pl.DataFrame | pl.LazyFrame, customers: pl.DataFrame | None) -> str:
     """Describe valid inputs in one line.
 
     Parameters
     ----------
-    events : polars.DataFrame
-        Validated events.
+    events : polars.DataFrame or polars.LazyFrame
+        Validated events: in memory, or a scan of staged events
+        (:class:`features.events.Staged`), never collected whole (streaming engine).
     customers : polars.DataFrame, optional
         Validated customers.
 
@@ -66,27 +79,27 @@ def summary(events: pl.DataFrame, customers: pl.DataFrame | None) -> str:
     str
         Rows, customers, date range and event counts by type.
     """
-    stats = events.select(
+    unknown = [] if customers is None else [_unknown_ids(customers)]
+    stats_query = events.lazy().select(
         pl.len().alias("rows"),
         pl.col("customer_id").n_unique().alias("ids"),
         pl.col("ts").min().dt.date().alias("first"),
         pl.col("ts").max().dt.date().alias("last"),
-    ).row(0, named=True)
-    counts = (
-        events.group_by("event_type").len().sort(["len", "event_type"], descending=[True, False])
+        *unknown,
     )
+    counts_query = events.lazy().group_by("event_type").len()
+    stats_frame, counts = pl.collect_all([stats_query, counts_query], engine="streaming")
+    stats = stats_frame.row(0, named=True)
+    counts = counts.sort(["len", "event_type"], descending=[True, False])
     by_type = ", ".join(f"{t} {n:,}" for t, n in counts.iter_rows())
     text = (
         f"{stats['rows']:,} events of {stats['ids']:,} customers, "
         f"{stats['first']} to {stats['last']} ({by_type})"
     )
     if customers is not None:
-        unknown = events.select(
-            pl.col("customer_id").unique().is_in(customers["customer_id"].implode()).not_().sum()
-        ).item()
         text += f"; customers file: {customers.height:,} customers"
-        if unknown:
-            text += f" ({unknown:,} customer ids of the events are not in it)"
+        if stats["unknown"]:
+            text += f" ({stats['unknown']:,} customer ids of the events are not in it)"
     return text
 
 
@@ -111,11 +124,17 @@ def validate_command(
     sources = connectors.inputs(
         path, events_table, events_query, customers, customers_table, customers_query, mapping
     )
-    events, customers_loaded, problems = sources.load(datetime.now(UTC))
-    print_problems(console, problems)
-    if events is None or any(p.severity == "error" for p in problems):
-        errors = sum(p.severity == "error" for p in problems)
-        console.print(Text(f"invalid: {errors} error{'s' if errors > 1 else ''}", style="red"))
-        raise typer.Exit(1)
-    frame = customers_loaded.frame if customers_loaded is not None else None
-    console.print(Text("valid: " + summary(events.frame, frame), style="green"))
+    now = datetime.now(UTC)
+    # as `features build` decides: many events (or files that cannot be counted) are validated
+    # into files staged here and summarised from them, never held whole
+    with tempfile.TemporaryDirectory(prefix="guanxi-events-") as folder:
+        events, customers_loaded, problems = (
+            sources.load(now) if sources.few_events() else sources.stage(now, Path(folder))
+        )
+        print_problems(console, problems)
+        if events is None or any(p.severity == "error" for p in problems):
+            errors = sum(p.severity == "error" for p in problems)
+            console.print(Text(f"invalid: {errors} error{'s' if errors > 1 else ''}", style="red"))
+            raise typer.Exit(1)
+        frame = customers_loaded.frame if customers_loaded is not None else None
+        console.print(Text("valid: " + summary(events.frame, frame), style="green"))
