@@ -15,7 +15,6 @@ import typer
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
-from features import sources
 from features.contracts import event_schema
 from features.snapshot import build_snapshot, build_snapshot_by_range
 from features.store import CustomerRanges, Store, is_temporary
@@ -172,7 +171,7 @@ def test_parquet_events_are_staged_and_build_the_in_memory_result(
 
 
 def test_few_parquet_events_are_built_in_memory(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, input_paths: list[str]
 ) -> None:
     """Parquet events of at most GUANXI_FEATURES_IN_MEMORY_EVENTS rows (the files' metadata)
     are validated and built in memory, more are staged: the same snapshot and history."""
@@ -182,19 +181,6 @@ def test_few_parquet_events_are_built_in_memory(
     rows.write_parquet(parts / "part-0.parquet")
     rows.head(2).write_parquet(parts / "part-1.parquet")
     total = rows.height + 2
-    calls: list[str] = []
-    stage, load = connectors.Inputs.stage, connectors.Inputs.load
-
-    def spy_stage(self: connectors.Inputs, now: object, folder: Path) -> object:
-        calls.append("staged")
-        return stage(self, now, folder)  # type: ignore[arg-type]
-
-    def spy_load(self: connectors.Inputs, now: object) -> object:
-        calls.append("in memory")
-        return load(self, now)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(connectors.Inputs, "stage", spy_stage)
-    monkeypatch.setattr(connectors.Inputs, "load", spy_load)
     args = ("build", "--events", str(parts), "--customers", str(CUSTOMERS), "--as-of", "2024-03-31")
     stored = []
     for threshold, path in [
@@ -206,35 +192,16 @@ def test_few_parquet_events_are_built_in_memory(
         if threshold is not None:
             monkeypatch.setenv("GUANXI_FEATURES_IN_MEMORY_EVENTS", str(threshold))
         get_settings.cache_clear()
-        calls.clear()
+        input_paths.clear()
         code, output = invoke(*args)
         assert code == 0, output
-        assert calls == [path], threshold
+        assert input_paths == [path], threshold
         store = Store(home)
         stored.append((store.read_snapshot(DAY), pl.read_parquet(store.history_path(DAY))))
     for snapshot_frame, history in stored[1:]:
         assert_frame_equal(snapshot_frame, stored[0][0])
         assert_frame_equal(history, stored[0][1])
     assert stored[0][1].height == total
-
-
-def _spy_paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record which path each build takes: "staged" (files validated into staged Parquet) or
-    "in memory"."""
-    calls: list[str] = []
-    stage, load = sources.stage_events_file, connectors.Inputs.load
-
-    def spy_stage(*args: object, **options: object) -> object:
-        calls.append("staged")
-        return stage(*args, **options)  # type: ignore[arg-type]
-
-    def spy_load(self: connectors.Inputs, now: object) -> object:
-        calls.append("in memory")
-        return load(self, now)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(sources, "stage_events_file", spy_stage)
-    monkeypatch.setattr(connectors.Inputs, "load", spy_load)
-    return calls
 
 
 def _threshold(monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
@@ -244,7 +211,7 @@ def _threshold(monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
 
 @pytest.mark.parametrize("layout", ["file", "directory"])
 def test_csv_events_are_staged_and_build_the_in_memory_result(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str, input_paths: list[str]
 ) -> None:
     """CSV events of more than GUANXI_FEATURES_IN_MEMORY_EVENTS rows (a small file counted) are
     validated in a streaming pass into staged files and built by customer range; at most that
@@ -259,7 +226,6 @@ def test_csv_events_are_staged_and_build_the_in_memory_result(
         rows.write_csv(events / "part-0.csv")
         rows.tail(3).write_csv(events / "part-1.csv")
     total = rows.height + 3
-    calls = _spy_paths(monkeypatch)
     args = ("build", "--events", str(events), "--customers", str(CUSTOMERS), "--as-of", str(DAY))
     stored, outputs = [], []
     for threshold in (total, total - 1, 0):
@@ -269,7 +235,7 @@ def test_csv_events_are_staged_and_build_the_in_memory_result(
         store = Store(home)
         stored.append((store.read_snapshot(DAY), pl.read_parquet(store.history_path(DAY))))
         outputs.append(output)
-    assert calls == ["in memory", "staged", "staged"]
+    assert input_paths == ["in memory", "staged", "staged"]
     for snapshot_frame, history in stored[1:]:
         assert_frame_equal(snapshot_frame, stored[0][0])
         assert_frame_equal(history, stored[0][1])
@@ -281,7 +247,7 @@ def test_csv_events_are_staged_and_build_the_in_memory_result(
 
 
 def test_a_late_bad_value_of_a_staged_csv_is_reported_and_nothing_written(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, input_paths: list[str]
 ) -> None:
     """A bad value near the end of a staged CSV is reported with the file, its row (1-based
     data rows, as in memory) and the column, as the in-memory path reports it; nothing is
@@ -298,7 +264,6 @@ def test_a_late_bad_value_of_a_staged_csv_is_reported_and_nothing_written(
     )
     events = tmp_path / "events.csv"
     copies.write_csv(events)
-    calls = _spy_paths(monkeypatch)
     args = ("build", "--events", str(events), "--as-of", "2024-03-31")
     outputs = []
     for threshold in (0, copies.height):
@@ -306,7 +271,7 @@ def test_a_late_bad_value_of_a_staged_csv_is_reported_and_nothing_written(
         code, output = invoke(*args)
         assert code == 1
         outputs.append(output)
-    assert calls == ["staged", "in memory"]
+    assert input_paths == ["staged", "in memory"]
     assert outputs[0] == outputs[1]
     # the table's row: file, column, row, problem
     cells = [cell.strip() for cell in outputs[0].split("│")]
@@ -322,20 +287,19 @@ def test_a_late_bad_value_of_a_staged_csv_is_reported_and_nothing_written(
 
 
 def test_staged_csv_with_another_separator_is_hinted_once(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, input_paths: list[str]
 ) -> None:
     """A semicolon-separated CSV gives the one hint whichever path reads it."""
     text = EVENTS.read_text(encoding="utf-8").replace(",", ";")
     events = tmp_path / "semi.csv"
     events.write_text(text, encoding="utf-8")
-    calls = _spy_paths(monkeypatch)
     outputs = []
     for threshold in (0, 1_000):
         _threshold(monkeypatch, threshold)
         code, output = invoke("build", "--events", str(events), "--as-of", "2024-03-31")
         assert code == 1
         outputs.append(output)
-    assert calls == ["staged", "in memory"]
+    assert input_paths == ["staged", "in memory"]
     assert outputs[0] == outputs[1]
     assert outputs[0].count("seems to use semicolons as its separator") == 1
     assert outputs[0].split()[:2] == ["1", "error"]

@@ -11,7 +11,6 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from pipelines import connectors
 from pipelines.validate import validate_command
 from serving.settings import get_settings
 from tests.features.test_events import HEADER, bad_corpus, write_csv
@@ -93,22 +92,9 @@ def test_markup_in_values_is_printed_as_is(tmp_path: Path) -> None:
     assert "'[bold]x[/bold]'" in output
 
 
-def _both_ways(monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str]:
+def _both_ways(monkeypatch: pytest.MonkeyPatch, calls: list[str], *args: str) -> tuple[int, str]:
     """Run the command with the events in memory, then staged (GUANXI_FEATURES_IN_MEMORY_EVENTS
     above and below their rows), check which way each run took and that both print the same."""
-    calls: list[str] = []
-    stage, load = connectors.Inputs.stage, connectors.Inputs.load
-
-    def spy_stage(self: connectors.Inputs, now: object, folder: Path) -> object:
-        calls.append("staged")
-        return stage(self, now, folder)  # type: ignore[arg-type]
-
-    def spy_load(self: connectors.Inputs, now: object) -> object:
-        calls.append("in memory")
-        return load(self, now)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(connectors.Inputs, "stage", spy_stage)
-    monkeypatch.setattr(connectors.Inputs, "load", spy_load)
     results = []
     for threshold, way in [(1_000_000, "in memory"), (0, "staged")]:
         monkeypatch.setenv("GUANXI_FEATURES_IN_MEMORY_EVENTS", str(threshold))
@@ -122,12 +108,12 @@ def _both_ways(monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str]:
 
 
 def test_staged_csv_prints_what_in_memory_prints(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, input_paths: list[str]
 ) -> None:
     lines = (DATA / "events_tiny.csv").read_text(encoding="utf-8").splitlines()
     events = write_csv(tmp_path / "events.csv", *lines, lines[-1])  # a duplicate: a warning
     customers = write_csv(tmp_path / "c.csv", "customer_id,customer_type", "c1,consumer", "c9,")
-    code, output = _both_ways(monkeypatch, str(events), "--customers", str(customers))
+    code, output = _both_ways(monkeypatch, input_paths, str(events), "--customers", str(customers))
     assert code == 0, output
     assert "1 warning" in output
     assert "exact duplicate of an earlier row" in output
@@ -140,7 +126,7 @@ def test_staged_csv_prints_what_in_memory_prints(
 
 
 def test_staged_parquet_directory_prints_what_in_memory_prints(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, input_paths: list[str]
 ) -> None:
     rows = pl.read_csv(DATA / "events_tiny.csv", infer_schema=False)
     parts = tmp_path / "events"
@@ -148,7 +134,7 @@ def test_staged_parquet_directory_prints_what_in_memory_prints(
     rows.head(5).write_parquet(parts / "part-0.parquet")
     rows.tail(3).write_parquet(parts / "part-1.parquet")
     code, output = _both_ways(
-        monkeypatch, str(parts), "--customers", str(DATA / "customers_tiny.csv")
+        monkeypatch, input_paths, str(parts), "--customers", str(DATA / "customers_tiny.csv")
     )
     assert code == 0, output
     assert "valid: 8 events of 3 customers, 2024-03-01 to 2024-03-07" in output
@@ -157,13 +143,13 @@ def test_staged_parquet_directory_prints_what_in_memory_prints(
 
 
 def test_staged_csv_names_a_bad_late_row_as_in_memory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, input_paths: list[str]
 ) -> None:
     good = [f"c{i},2024-01-{1 + i % 28:02d},visit,web,,,," for i in range(3010)]
     events = write_csv(tmp_path / "late.csv", HEADER, *good[:3000], "c7,yesterday,visit,web,,,,")
     with events.open("a", encoding="utf-8") as rest:
         rest.write("\n".join(good[3000:]) + "\n")
-    code, output = _both_ways(monkeypatch, str(events))
+    code, output = _both_ways(monkeypatch, input_paths, str(events))
     assert code == 1
     assert "invalid: 1 error\n" in output
     assert "warning" not in output

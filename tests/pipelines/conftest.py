@@ -1,0 +1,30 @@
+"""Fixtures of the command tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines import connectors
+
+
+@pytest.fixture
+def input_paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record which way each command reads its inputs: "staged" (validated into staged Parquet
+    files, :meth:`pipelines.connectors.Inputs.stage`) or "in memory"
+    (:meth:`pipelines.connectors.Inputs.load`)."""
+    calls: list[str] = []
+    stage, load = connectors.Inputs.stage, connectors.Inputs.load
+
+    def spy_stage(self: connectors.Inputs, now: object, folder: Path) -> object:
+        calls.append("staged")
+        return stage(self, now, folder)  # type: ignore[arg-type]
+
+    def spy_load(self: connectors.Inputs, now: object) -> object:
+        calls.append("in memory")
+        return load(self, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(connectors.Inputs, "stage", spy_stage)
+    monkeypatch.setattr(connectors.Inputs, "load", spy_load)
+    return calls
