@@ -8,8 +8,11 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from pathlib import Path
+from typing import Any, get_args
 
 import typer
+from typer.core import TyperArgument, TyperCommand
 
 __all__ = ["app", "main"]
 
@@ -32,6 +35,61 @@ app.add_typer(features_app, name="features")
 app.add_typer(campaign_app, name="campaign")
 audit_app = typer.Typer(help="The service's tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+
+
+class _Argument(TyperArgument):
+    """A positional argument whose help reads as the options' does: ``PATH``, ``<path>...``.
+
+    Typer 0.29 writes a required argument in braces on the usage line (``{PATH}``) and a list
+    of paths' type as ``<list[Path]>``; this writes ``PATH`` (``[PATH]...`` when optional and
+    repeated, as before) and ``<path>...``, like ``--mapping <path>``.
+    """
+
+    def get_usage_pieces(self, ctx: Any) -> list[str]:
+        """Write the argument on the usage line: ``PATH``, ``[PATH]`` if optional, ``...`` if many.
+
+        Parameters
+        ----------
+        ctx : typer.Context
+            The command's context.
+
+        Returns
+        -------
+        list of str
+            The one usage piece.
+        """
+        name = self.display_name_raw.upper()
+        name = name if self.required else f"[{name}]"
+        return [f"{name}..." if self.nargs != 1 else name]
+
+    def display_type(self, ctx: Any) -> str:
+        """Write the type column: for a list of paths, one element's type, then ``...``.
+
+        Parameters
+        ----------
+        ctx : typer.Context
+            The command's context.
+
+        Returns
+        -------
+        str
+            ``<path>...`` for a list of paths; otherwise Typer's own (``<str>``).
+        """
+        descriptor = self.type_descriptor
+        elements = get_args(descriptor.annotation) if descriptor.is_list else ()
+        if elements and isinstance(elements[0], type) and issubclass(elements[0], Path):
+            return "<path>..."
+        return super().display_type(ctx)
+
+
+class _Command(TyperCommand):
+    """A Typer command whose positional arguments are shown as :class:`_Argument` shows them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if type(param) is TyperArgument:
+                param.__class__ = _Argument
 
 
 _COMMANDS: tuple[tuple[str, typer.Typer, str, str, str], ...] = (
@@ -74,7 +132,7 @@ def _register(first_word: str | None = None) -> None:
             continue
         if (word, name) in _registered:
             continue
-        parent.command(name)(getattr(importlib.import_module(module), function))
+        parent.command(name, cls=_Command)(getattr(importlib.import_module(module), function))
         _registered.add((word, name))
 
 

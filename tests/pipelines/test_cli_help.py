@@ -13,6 +13,9 @@ from pipelines import cli
 MARKUP = re.compile(r"``|:(?:mod|func|class|meth|attr|data):`")
 """reStructuredText of the code's docstrings, which a terminal shows as it is."""
 
+BRACED = re.compile(r"\{(?:[A-Z_]+|[a-z_]{2,})\}")
+"""An argument's name in braces, ``{PATH}`` or ``{path}``, as Typer 0.29 writes a required one."""
+
 
 def _paths(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     """Every command and group below ``command``, as the words that name it."""
@@ -54,8 +57,18 @@ def test_positional_arguments_have_a_name_in_capitals() -> None:
     still say so."""
     helps = _helps()
     validate = helps["data", "validate"]
-    assert "Usage: guanxi data validate [OPTIONS] {PATH}" in validate
+    assert "Usage: guanxi data validate [OPTIONS] PATH Check events" in validate
     assert "{path}" not in validate
     assert "The events table (name or schema.name) of PATH." in validate
-    assert "Usage: guanxi audit verify [OPTIONS] [PATH]..." in helps["audit", "verify"]
+    assert "Usage: guanxi audit verify [OPTIONS] [PATH]... Verify" in helps["audit", "verify"]
+    assert "PATH <path>... Part files or directories" in helps["audit", "verify"]
     assert "The events table (name or schema.name) of --events." in helps["score",]
+
+
+def test_no_help_shows_a_name_in_braces_or_a_python_type() -> None:
+    """Typer 0.29 writes a required argument as ``{PATH}`` and a list of paths as
+    ``<list[Path]>``; the help writes ``PATH`` and ``<path>...`` as the options do. (Braces
+    in help text stay: ``event_types: {ORD: order}`` is YAML, ``reason_{i}_*`` a pattern.)"""
+    for path, text in _helps().items():
+        assert not BRACED.search(text), (path, BRACED.search(text))
+        assert "list[" not in text, path
