@@ -24,8 +24,10 @@ from typing import Annotated, Any, Final
 
 import typer
 from rich import box
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.segment import Segment
 from rich.table import Table
+from rich.text import Text
 
 from features.database import DatabaseError, is_database
 from features.store import PlanInfo, Store
@@ -74,12 +76,20 @@ _NAMES: Final = ("segment", "offer", "channel", "allocation")
 """Columns of names (left-aligned); the others hold figures."""
 
 
-def _table(console: Console, title: str, rows: list[dict[str, Any]], keys: list[str]) -> Table:
-    """Lay plan rows out for ``console``: boxed when they fit, else compact.
+_LONG_NAMES: Final = ("segment", "offer")
+"""Name columns whose values can be long (``cross_sell_accessories``): never broken."""
+
+
+def _table(
+    console: Console, title: str, rows: list[dict[str, Any]], keys: list[str]
+) -> RenderableType:
+    """Lay plan rows out for ``console``: boxed when they fit, else compact, else stacked.
 
     On a console too narrow for the boxed table (80 columns and a plan by offer), the headings
-    wrap after their underscores, the figures keep their width and the long names (segment,
-    offer) fold onto more lines: nothing is cut short with an ellipsis.
+    wrap after their underscores and the figures keep their width; when even that leaves no
+    room for the long names (segment, offer) on the figures' line, each name gets a line of its
+    own above its figures. Names are never broken across lines and nothing is cut short with
+    an ellipsis.
     """
     cells = []
     for row in rows:
@@ -95,11 +105,15 @@ def _table(console: Console, title: str, rows: list[dict[str, Any]], keys: list[
             else:
                 line.append(_money(value))
         cells.append(line)
-    table = _layout(title, keys, cells, compact=False)
     unbounded = console.options.update_width(1_000_000)
-    if console.measure(table, options=unbounded).maximum <= console.width:
-        return table
-    return _layout(title, keys, cells, compact=True)
+    for compact in (False, True):
+        table = _layout(title, keys, cells, compact=compact)
+        if console.measure(table, options=unbounded).maximum <= console.width:
+            return table
+    long = [i for i, key in enumerate(keys) if key in _LONG_NAMES]
+    names = ["  ".join(line[i] for i in long) for line in cells]
+    blank = [[("" if i in long else cell) for i, cell in enumerate(line)] for line in cells]
+    return _Stacked(_layout(title, keys, blank, compact=True), names)
 
 
 def _layout(title: str, keys: list[str], cells: list[list[str]], compact: bool) -> Table:
@@ -114,12 +128,39 @@ def _layout(title: str, keys: list[str], cells: list[list[str]], compact: bool) 
         table.add_column(
             key.replace("_", "_\n") if compact else key,
             justify="left" if key in _NAMES else "right",
-            overflow="fold",
-            no_wrap=compact and key not in ("segment", "offer"),
+            no_wrap=True,
         )
     for line in cells:
         table.add_row(*line)
     return table
+
+
+class _Stacked:
+    """A compact table whose long names each stand on a line of their own above their figures.
+
+    Parameters
+    ----------
+    table : rich.table.Table
+        The compact table, its long-name cells blank; each row renders on one line.
+    names : list of str
+        Each row's long names, in row order.
+    """
+
+    def __init__(self, table: Table, names: list[str]) -> None:
+        self.table = table
+        self.names = names
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """Yield the title and headings, then each row's name line and figures line."""
+        lines = console.render_lines(self.table, options, pad=False)
+        head = len(lines) - len(self.names)
+        for line in lines[:head]:
+            yield from line
+            yield Segment.line()
+        for name, line in zip(self.names, lines[head:], strict=True):
+            yield Text(name)
+            yield from line
+            yield Segment.line()
 
 
 def print_plan(console: Console, run: PlanRun) -> None:

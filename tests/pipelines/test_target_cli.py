@@ -23,13 +23,19 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
+from features.rfm import SEGMENT_NAMES
 from features.store import Store
+from models.offers import load_offers
+from models.targeting import SUMMARY_COLUMNS
 from pipelines.cli import _register, app
+from pipelines.target import _table
 from serving.settings import get_settings
 
 DAY = date(2024, 10, 31)
+SHIPPED_OFFERS = Path(__file__).parents[2] / "docs" / "examples" / "offers.yaml"
 OFFERS = """
 offers:
   - name: retention_email
@@ -217,7 +223,7 @@ def test_campaign_uplift_registers_and_the_next_plan_uses_it(
 
 def test_plan_tables_read_whole_in_80_columns(cli: CliRunner, offers: Path) -> None:
     """In an 80-column terminal the plan's and the report's tables cut no heading and no
-    figure short: the headings wrap after their underscores, long names fold onto more lines."""
+    figure short: the headings wrap after their underscores, names stay whole."""
     args = ["target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31"]
     result = cli.invoke(app, [*args, "--report"], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
@@ -229,4 +235,36 @@ def test_plan_tables_read_whole_in_80_columns(cli: CliRunner, offers: Path) -> N
         assert part in text, part
     figures = text.split()
     assert {"9.00", "8.00", "10.00", "6.67"} <= set(figures)  # figures keep all their digits
-    assert "retention_" in text and "win_back_" in text  # names fold, not cut
+    assert {"retention_email", "win_back_voucher"} <= set(figures)  # names whole
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_plan_tables_keep_the_shipped_offer_and_segment_names_whole(width: int) -> None:
+    """The shipped offers (``cross_sell_accessories``, 22 letters) and the RFM segments with
+    six-figure sums: at 80 columns the by-offer table puts each name on a line of its own above
+    its figures, at 120 it is the boxed table; no name, heading or figure is broken or cut."""
+    names = [offer.name for offer in load_offers(SHIPPED_OFFERS).offers]
+    figures = {
+        "contacts": 12_345,
+        "investment": 123_456.78,
+        "expected_return": 234_567.89,
+        "expected_value": 111_111.11,
+        "return_per_unit": 1.9,
+        "roi": 0.9,
+    }
+    by_offer = [{"offer": name, "channel": "email", **figures} for name in [*names, "total"]]
+    by_segment = [{"segment": name, **figures} for name in [*SEGMENT_NAMES, "total"]]
+    console = Console(width=width, record=True, force_terminal=False)
+    console.print(_table(console, "by offer", by_offer, ["offer", "channel", *SUMMARY_COLUMNS]))
+    console.print(_table(console, "by segment", by_segment, ["segment", *SUMMARY_COLUMNS]))
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= width
+    assert "…" not in "\n".join(lines)
+    words = [set(line.replace("│", " ").split()) for line in lines]
+    for name in [*names, *SEGMENT_NAMES]:
+        assert any(name in line for line in words), name  # whole, on one line
+    rows = [line for line in words if "234,567.89" in line]
+    assert len(rows) == len(by_offer) + len(by_segment)
+    assert all({"12,345", "123,456.78", "111,111.11", "1.90", "0.90"} <= line for line in rows)
+    stacked = any(line == {"cross_sell_accessories"} for line in words)
+    assert stacked == (width == 80)  # its own line only when the figures leave it no room
