@@ -802,7 +802,7 @@ _MODEL_TITLES: Final = {
 }
 
 
-def model_title(key: str) -> str:
+def model_title(key: str, task: str | None = None) -> str:
     """Name a model's metrics key for people, as pages, charts and figures show it.
 
     Parameters
@@ -811,15 +811,22 @@ def model_title(key: str) -> str:
         A key of :func:`metric_models` (``xgboost``, ``rule_backed``, ``popularity``, ...),
         optionally followed by a qualifier in parentheses, as training names its extra
         reliability curves (``xgboost (uncalibrated)``).
+    task : str, optional
+        The task whose metrics these are: its spec's baselines are named by their ``title``
+        (:class:`models.tasks.Baseline`), e.g. the graded ``rule`` of churn ``Recency rule``.
 
     Returns
     -------
     str
-        ``XGBoost``, ``Rule-backed``, ``Logistic``, ``Rule``; another key title-cased
-        (``Popularity``); a qualifier is kept as it is (``XGBoost (uncalibrated)``).
+        ``XGBoost``, ``Rule-backed``, ``Logistic``; a baseline as the task's spec titles it, or
+        ``Rule`` without a (known) task; another key title-cased (``Popularity``); a qualifier
+        is kept as it is (``XGBoost (uncalibrated)``).
     """
     model, sep, qualifier = key.partition(" (")
-    return _MODEL_TITLES.get(model, model.title()) + sep + qualifier
+    spec = next((spec for spec in task_specs() if spec.name == task), None)
+    baselines = {b.key: b.title for b in spec.rules if b.title} if spec is not None else {}
+    title = baselines.get(model) or _MODEL_TITLES.get(model, model.title())
+    return title + sep + qualifier
 
 
 def nest_metrics(flat: Mapping[str, Any]) -> dict[str, dict[str, float]]:

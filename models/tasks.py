@@ -347,10 +347,14 @@ class Baseline:
         Metrics key (``"rule"`` for the graded baseline, e.g. ``"popularity"`` for others).
     rule : models.rules.BaselineRule
         The unfitted rule; training fits a clone on the training cutoffs.
+    title : str, optional
+        How charts and tables name it (``"Recency rule"``, :func:`models.registry.model_title`
+        given the task); None: the key's title (``Popularity``).
     """
 
     key: str
     rule: BaselineRule
+    title: str | None = None
 
 
 @dataclass(frozen=True)

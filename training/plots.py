@@ -18,16 +18,20 @@ from models.registry import model_title
 __all__ = ["gains_figure", "reliability_figure", "shap_figures"]
 
 
-def gains_figure(tables: dict[str, pd.DataFrame], title: str = "Cumulative gains") -> Figure:
+def gains_figure(
+    tables: dict[str, pd.DataFrame], title: str = "Cumulative gains", task: str | None = None
+) -> Figure:
     """Cumulative share of positives captured against the share of rows contacted.
 
     Parameters
     ----------
     tables : dict of str to pandas.DataFrame
         :func:`training.evaluation.gains_table` per model's metrics key; the legend names each
-        as :func:`models.registry.model_title` does.
+        as :func:`models.registry.model_title` does for ``task``.
     title : str, default "Cumulative gains"
         Axes title.
+    task : str, optional
+        The task, whose spec names its baselines (``Recency rule``).
 
     Returns
     -------
@@ -40,7 +44,7 @@ def gains_figure(tables: dict[str, pd.DataFrame], title: str = "Cumulative gains
     for name, table in tables.items():
         x = np.concatenate([[0.0], table["cum_rows_share"].to_numpy(dtype=float)])
         y = np.concatenate([[0.0], table["cum_positives_share"].to_numpy(dtype=float)])
-        ax.plot(x, y, marker="o", markersize=3, label=model_title(name))
+        ax.plot(x, y, marker="o", markersize=3, label=model_title(name, task))
     ax.set_xlabel("share of customers, highest score first")
     ax.set_ylabel("share of positives captured")
     ax.set_title(title)
@@ -49,16 +53,20 @@ def gains_figure(tables: dict[str, pd.DataFrame], title: str = "Cumulative gains
     return fig
 
 
-def reliability_figure(curves: dict[str, pd.DataFrame], title: str = "Reliability") -> Figure:
+def reliability_figure(
+    curves: dict[str, pd.DataFrame], title: str = "Reliability", task: str | None = None
+) -> Figure:
     """Observed positive rate against mean predicted probability.
 
     Parameters
     ----------
     curves : dict of str to pandas.DataFrame
         :func:`training.evaluation.reliability_curve` per model's metrics key (and qualifier);
-        the legend names each as :func:`models.registry.model_title` does.
+        the legend names each as :func:`models.registry.model_title` does for ``task``.
     title : str, default "Reliability"
         Axes title.
+    task : str, optional
+        The task, whose spec names its baselines (``Recency rule``).
 
     Returns
     -------
@@ -70,7 +78,10 @@ def reliability_figure(curves: dict[str, pd.DataFrame], title: str = "Reliabilit
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
     for name, curve in curves.items():
         ax.plot(
-            curve["mean_predicted"], curve["observed_rate"], marker="o", label=model_title(name)
+            curve["mean_predicted"],
+            curve["observed_rate"],
+            marker="o",
+            label=model_title(name, task),
         )
     ax.set_xlabel("mean predicted probability")
     ax.set_ylabel("observed rate")

@@ -901,8 +901,12 @@ def train_task(
         np.sort(rng.choice(len(test.y), size=min(cfg.shap_rows, len(test.y)), replace=False))
     ]
     figures = {
-        "gains": gains_figure(gains, title=f"{task}: cumulative gains, test cutoff {plan.test}"),
-        "reliability": reliability_figure(curves, title=f"{task}: reliability, {plan.test}"),
+        "gains": gains_figure(
+            gains, title=f"{task}: cumulative gains, test cutoff {plan.test}", task=task
+        ),
+        "reliability": reliability_figure(
+            curves, title=f"{task}: reliability, {plan.test}", task=task
+        ),
         **shap_figures(bundle.contributions(sample), sample),
     }
     tables = {

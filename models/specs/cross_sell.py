@@ -96,7 +96,7 @@ SPEC = TaskSpec(
     order=30,
     labels=cross_sell_labels,
     rules=(
-        Baseline("rule", CategoryAffinityRule()),
+        Baseline("rule", CategoryAffinityRule(), "Affinity rule"),
         Baseline("popularity", CategoryPopularityRule()),
     ),
     outcome="purchase likelihood",

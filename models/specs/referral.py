@@ -77,6 +77,7 @@ SPEC = TaskSpec(
                 name="more than X referrals so far",
                 setting="threshold_referrals",
             ),
+            "Referrals rule",
         ),
     ),
     outcome="referral likelihood",

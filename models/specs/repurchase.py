@@ -56,7 +56,7 @@ SPEC = TaskSpec(
     kind="binary",
     order=20,
     labels=repurchase_labels,
-    rules=(Baseline("rule", FeatureThresholdRule("recency_days", "at_most")),),
+    rules=(Baseline("rule", FeatureThresholdRule("recency_days", "at_most"), "Recency rule"),),
     outcome="repurchase likelihood",
     purpose=(
         "Ranks customers by the probability that they order at least once in the next {horizon} "

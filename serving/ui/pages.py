@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote, urlencode
@@ -173,11 +174,15 @@ def _task_title(task: str) -> str:
     return titles.get(str(task), str(task))
 
 
-def _metric_name(pair: tuple[str, str]) -> str:
-    """Name a model's metric for people: ``("xgboost", "roc_auc")`` -> ``XGBoost ROC AUC``."""
+def _metric_name(pair: tuple[str, str], task: str | None = None) -> str:
+    """Name a model's metric for people: ``("xgboost", "roc_auc")`` -> ``XGBoost ROC AUC``.
+
+    A baseline is named as ``task``'s spec titles it: ``("rule", "roc_auc")`` of churn ->
+    ``Recency rule ROC AUC``.
+    """
     model, name = pair
     metric = _METRIC_NAMES.get(name, name.replace("_", " "))
-    return f"{registry.model_title(model)} {metric}"
+    return f"{registry.model_title(model, task)} {metric}"
 
 
 def _metric_value(value: float | None) -> str:
@@ -627,7 +632,7 @@ def _card_charts(card: VersionCard, slot: str, view: _VersionView) -> dict[str, 
             view.gains,
             chart_id=f"gains-{slot}",
             title=f"{name}: cumulative gains",
-            label=registry.model_title,
+            label=partial(registry.model_title, task=card.task),
         )
         if view.gains
         else None,
@@ -635,7 +640,7 @@ def _card_charts(card: VersionCard, slot: str, view: _VersionView) -> dict[str, 
             view.reliability,
             chart_id=f"reliability-{slot}",
             title=f"{name}: reliability",
-            label=registry.model_title,
+            label=partial(registry.model_title, task=card.task),
         )
         if view.reliability
         else None,

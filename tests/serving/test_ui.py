@@ -24,7 +24,8 @@ from starlette.requests import Request
 
 from features.contracts import event_schema
 from features.store import Store
-from models.registry import model_title
+from models.registry import metric_models, model_title
+from models.tasks import task_names
 from serving.app import create_app
 from serving.deps import Backoff
 from serving.settings import Role
@@ -642,6 +643,21 @@ def test_models_are_named_for_people_by_one_mapping() -> None:
     assert model_title("xgboost (uncalibrated)") == "XGBoost (uncalibrated)"
 
 
+def test_a_tasks_graded_rule_is_named_as_its_spec_names_it() -> None:
+    """Legends and metrics tables say which rule: ``Recency rule``, not ``Rule``; the keys stay."""
+    assert {task: model_title("rule", task) for task in task_names()} == {
+        "churn": "Recency rule",
+        "repurchase": "Recency rule",
+        "cross_sell": "Affinity rule",
+        "referral": "Referrals rule",
+    }
+    assert model_title("rule (uncalibrated)", "churn") == "Recency rule (uncalibrated)"
+    assert model_title("popularity", "cross_sell") == "Popularity"
+    assert model_title("xgboost", "churn") == "XGBoost"
+    assert model_title("rule", "no_such_task") == "Rule"  # a removed task's card
+    assert "rule" in metric_models() and "recency_rule" not in metric_models()
+
+
 def test_formatting_for_people() -> None:
     assert format_percent(0.1234) == "12.3%" and format_percent(None) == "—"
     assert format_percent(math.nan) == "—"
@@ -830,7 +846,7 @@ def test_the_rule_backed_versions_metrics_are_its_own_and_the_baselines(
     assert "v7: AUC +0.0100" in champion and "v6: AUC +0.0500" in challenger
     # the headline (the version against the task's baselines) and the card's other parts stay
     headline = text[text.index('id="headline-champion"') : text.index('id="headline-challenger"')]
-    assert "Rule-backed" in headline and "Rule" in headline
+    assert "Rule-backed" in headline and ">Affinity rule</th>" in headline
     assert [m for m in get_task("cross_sell").metrics if f'data-headline="{m}"' in headline] == [
         "precision@3",
         "roc_auc",
@@ -930,9 +946,14 @@ def test_the_rule_backed_versions_charts_are_its_own_curves(
             r'font-size="11" fill="#1f2937">([^<]*)</text>', svg[: svg.index("</svg>")]
         )
 
-    assert legend(page.text, "gains-champion") == ["Rule-backed", "Rule", "Popularity"]
+    assert legend(page.text, "gains-champion") == ["Rule-backed", "Affinity rule", "Popularity"]
     assert legend(page.text, "reliability-champion") == ["Rule-backed"]
-    assert legend(page.text, "gains-challenger") == ["XGBoost", "Logistic", "Rule", "Popularity"]
+    assert legend(page.text, "gains-challenger") == [
+        "XGBoost",
+        "Logistic",
+        "Affinity rule",
+        "Popularity",
+    ]
     assert legend(page.text, "reliability-challenger") == [
         "XGBoost",
         "XGBoost (no season shift)",
@@ -940,7 +961,8 @@ def test_the_rule_backed_versions_charts_are_its_own_curves(
         "Logistic",
     ]
     assert '<th scope="row">Rule-backed ROC AUC</th>' in page.text
-    assert '<th scope="row">Rule ROC AUC</th>' in page.text
+    assert '<th scope="row">Affinity rule ROC AUC</th>' in page.text
+    assert "Rule ROC AUC" not in page.text and ">Rule<" not in page.text
     text = " ".join(page.text.split())
     champion = text[text.index('id="card-champion"') : text.index('id="card-challenger"')]
     reliability_table = champion[champion.index('id="reliability-champion"') :]

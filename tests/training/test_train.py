@@ -473,8 +473,8 @@ def test_cross_sell_records_the_rule_backed_versions_own_curves(
     assert "Rule-backed" in drawn and "XGBoost" in drawn and "XGBoost (uncalibrated)" in drawn
     assert RULE_BACKED not in drawn and "xgboost" not in drawn
     legend = {t.get_text() for t in cross_sell.figures["gains"].axes[0].get_legend().get_texts()}
-    assert {"XGBoost", "Logistic", "Rule", "Popularity"} <= legend
-    assert legend <= {"random", *(model_title(k) for k in set(gains["model"]))}
+    assert {"XGBoost", "Logistic", "Affinity rule", "Popularity"} <= legend
+    assert legend <= {"random", *(model_title(k, "cross_sell") for k in set(gains["model"]))}
     # the card cites them, as the metrics hold them
     assert cross_sell.rule_card is not None
     card = " ".join(cross_sell.rule_card.split())
