@@ -38,7 +38,8 @@ writes the same layout.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Iterator
+from typing import Final, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -62,11 +63,15 @@ __all__ = [
     "EXPLAINED_CATEGORIES",
     "REASON_FIELDS",
     "SCORE_COLUMNS",
+    "BatchScores",
     "FeatureSetMismatchError",
+    "batch_scores",
     "check_feature_set",
     "model_rows",
     "reason_columns",
+    "score_batches",
     "score_rows",
+    "score_schema",
     "score_snapshot",
     "top_rows",
     "with_reasons",
@@ -388,6 +393,157 @@ def with_reasons(rows: pl.DataFrame, reasons: pl.DataFrame, positions: np.ndarra
     )
 
 
+class BatchScores(NamedTuple):
+    """A task's margins and deciles, batch by batch: the first pass of :func:`score_batches`."""
+
+    margins: list[np.ndarray]
+    """Each batch's model rows' margins, in row order."""
+    deciles: list[np.ndarray]
+    """Each batch's model rows' Int8 deciles, ranked over every batch's rows together."""
+
+    @property
+    def rows(self) -> int:
+        """Model rows scored, every batch together (the rows with status ``eligible``)."""
+        return sum(len(m) for m in self.margins)
+
+
+def score_schema(bundle: ModelBundle, explain_k: int, scored: bool = True) -> pl.Schema:
+    """Give the columns and types of :func:`score_snapshot`'s table, known before scoring.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model.
+    explain_k : int
+        Reasons per row; 0 for none.
+    scored : bool
+        Whether any row is scored (a table without scored rows has no reason columns).
+
+    Returns
+    -------
+    polars.Schema
+        :data:`SCORE_COLUMNS`, then the base, ``reason_{i}_*`` (``i = 1..min(explain_k, p)``)
+        and remainder columns when ``explain_k > 0`` and ``scored``.
+    """
+    text, real = pl.String(), pl.Float64()
+    schema: dict[str, pl.DataType] = dict.fromkeys(SCORE_COLUMNS, text)
+    schema |= {"score": real, "decile": pl.Int8(), "margin": real}
+    if explain_k > 0 and scored:
+        schema |= {"base_logodds": real, "base_probability": real}
+        kinds = {"value": real, "logodds": real, "points": real}  # the others are text
+        for i in range(1, min(explain_k, len(bundle.feature_names)) + 1):
+            schema |= {
+                f"reason_{i}_{field}": kinds.get(field, text) for field in REASON_FIELDS.values()
+            }
+        schema |= {"other_inputs": pl.Int64(), "other_points": real, "other_logodds": real}
+    return pl.Schema(schema)
+
+
+def batch_scores(
+    bundle: ModelBundle, snapshot: pl.DataFrame, batch_customers: int = BATCH_CUSTOMERS
+) -> BatchScores:
+    """Score every batch of a snapshot's population and rank the deciles over all of them.
+
+    Only the model input rows of one batch are held at a time; what is kept is a margin and a
+    decile per scored row (for a ranked task a row per category not bought yet), so
+    :func:`score_batches` can then write each batch's final rows as it makes them.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model.
+    snapshot : polars.DataFrame
+        A feature snapshot (one row per customer).
+    batch_customers : int
+        Snapshot customers scored at a time, ``>= 1`` (the same as :func:`score_batches`').
+
+    Returns
+    -------
+    BatchScores
+        The margins and the task-wide deciles of each batch's model rows.
+    """
+    ranked = get_task(bundle.task).kind == "ranked"
+    margins, groups, seen = [], [], 0
+    for customers, _ in _batches(bundle, snapshot, batch_customers):
+        x = model_rows(bundle, customers)
+        margins.append(bundle.predict_margin(x))
+        if ranked:  # customers as numbers: each batch's own, after the earlier batches'
+            groups.append(pd.factorize(x.index.get_level_values("customer_id"))[0] + seen)
+            seen += customers.height
+    score = apply_calibration(bundle.calibration, np.concatenate(margins))
+    together = ranked_deciles(score, np.concatenate(groups))[0] if ranked else deciles(score)
+    return BatchScores(margins, np.split(together, np.cumsum([len(m) for m in margins])[:-1]))
+
+
+def score_batches(
+    bundle: ModelBundle,
+    snapshot: pl.DataFrame,
+    explain_k: int = 0,
+    model_name: str | None = None,
+    model_version: str | None = None,
+    explain_categories: int = EXPLAINED_CATEGORIES,
+    batch_customers: int = BATCH_CUSTOMERS,
+    scores: BatchScores | None = None,
+) -> Iterator[pl.DataFrame]:
+    """Score every customer of a snapshot with one model, ``batch_customers`` customers at a time.
+
+    The rows come batch by batch, each batch's final: in snapshot order, with the deciles of
+    the whole population (:func:`batch_scores`, a first pass, when there is more than one
+    batch) and the reasons of its rows. Only one batch's model input rows and reasons are held,
+    so a caller that writes each batch away never holds the table; concatenated
+    (``how="diagonal_relaxed"``: a batch without scored rows has no reason columns) they are
+    :func:`score_snapshot`.
+
+    Parameters
+    ----------
+    bundle, snapshot, explain_k, model_name, model_version, explain_categories, batch_customers
+        As for :func:`score_snapshot`.
+    scores : BatchScores, optional
+        :func:`batch_scores` of ``bundle`` on ``snapshot`` with ``batch_customers``, if already
+        computed.
+
+    Returns
+    -------
+    iterator of polars.DataFrame
+        Each batch's rows (see :func:`score_snapshot`).
+
+    Raises
+    ------
+    ValueError
+        If ``batch_customers < 1``.
+    """
+    if batch_customers < 1:
+        raise ValueError(f"batch_customers must be >= 1, got {batch_customers}")
+    registry = bundle.metadata.get("registry", {})
+    name = model_name if model_name is not None else registry.get("name", bundle.task)
+    version = model_version if model_version is not None else registry.get("version")
+    version = None if version is None else str(version)
+    if scores is None and snapshot.height > batch_customers:  # one batch ranks its own rows
+        scores = batch_scores(bundle, snapshot, batch_customers)
+    return _score_batches(
+        bundle, snapshot, explain_k, name, version, explain_categories, batch_customers, scores
+    )
+
+
+def _score_batches(
+    bundle: ModelBundle,
+    snapshot: pl.DataFrame,
+    explain_k: int,
+    name: str,
+    version: str | None,
+    explain_categories: int,
+    batch_customers: int,
+    scores: BatchScores | None,
+) -> Iterator[pl.DataFrame]:
+    """:func:`score_batches`' rows, made as they are asked for."""
+    for i, (customers, status) in enumerate(_batches(bundle, snapshot, batch_customers)):
+        known = None if scores is None else (scores.margins[i], scores.deciles[i])
+        scored = _scored_batch(
+            bundle, customers, explain_k, name, version, explain_categories, known
+        )
+        yield with_unscored(scored, status, bundle, name, version)  # in snapshot order
+
+
 def score_snapshot(
     bundle: ModelBundle,
     snapshot: pl.DataFrame,
@@ -402,8 +558,9 @@ def score_snapshot(
     The snapshot is scored and explained ``batch_customers`` customers at a time, each batch's
     rows put in snapshot order on their own, so the model input rows, the reasons being worded
     and the reordering stay bounded however large the snapshot (a ranked task has a row per
-    category not bought yet); deciles are then ranked over every scored row. The table is the
-    same for every batch size.
+    category not bought yet); deciles are ranked over every scored row first
+    (:func:`batch_scores`). The table is the same for every batch size; :func:`score_batches`
+    gives it a batch at a time.
 
     Parameters
     ----------
@@ -425,41 +582,28 @@ def score_snapshot(
     -------
     polars.DataFrame
         :data:`SCORE_COLUMNS` (see the module docstring), then the base, reason and remainder
-        columns when ``explain_k > 0``; a row for every snapshot customer outside the
-        population, with its status.
+        columns when ``explain_k > 0`` (:func:`score_schema`); a row for every snapshot customer
+        outside the population, with its status.
 
     Raises
     ------
     ValueError
         If ``batch_customers < 1``.
     """
-    if batch_customers < 1:
-        raise ValueError(f"batch_customers must be >= 1, got {batch_customers}")
-    registry = bundle.metadata.get("registry", {})
-    name = model_name if model_name is not None else registry.get("name", bundle.task)
-    version = model_version if model_version is not None else registry.get("version")
-    version = None if version is None else str(version)
+    batches = score_batches(
+        bundle, snapshot, explain_k, model_name, model_version, explain_categories, batch_customers
+    )
+    return pl.concat(list(batches), how="diagonal_relaxed")
+
+
+def _batches(
+    bundle: ModelBundle, snapshot: pl.DataFrame, batch_customers: int
+) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """Each batch's population customers and every customer's status, in snapshot order."""
     statuses = population_status(bundle.task, snapshot, bundle.metadata)
-    parts = []
     for lo in range(0, max(snapshot.height, 1), batch_customers):
         status = statuses.slice(lo, batch_customers)
-        customers = snapshot.slice(lo, batch_customers).filter(
-            status.get_column("status") == ELIGIBLE
-        )
-        scored = _scored_batch(bundle, customers, explain_k, name, version, explain_categories)
-        parts.append(with_unscored(scored, status, bundle, name, version))  # in snapshot order
-    if len(parts) == 1:
-        return parts[0]
-    out = pl.concat(parts, how="diagonal_relaxed")
-    # each batch ranked its own rows: rank the population's rows together, in row order
-    rows = np.flatnonzero(out.get_column("status").to_numpy() == ELIGIBLE)
-    score = out.get_column("score").to_numpy()[rows]
-    together = (
-        ranked_deciles(score, out.get_column("customer_id").to_numpy()[rows])[0]
-        if get_task(bundle.task).kind == "ranked"
-        else deciles(score)
-    )
-    return out.with_columns(out.get_column("decile").scatter(rows, together))
+        yield snapshot.slice(lo, batch_customers).filter(status["status"] == ELIGIBLE), status
 
 
 def _scored_batch(
@@ -469,12 +613,19 @@ def _scored_batch(
     name: str,
     version: str | None,
     explain_categories: int,
+    known: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pl.DataFrame:
-    """Score (and explain) some customers of the population: :func:`score_snapshot`'s rows."""
+    """Score (and explain) some customers of the population: :func:`score_snapshot`'s rows.
+
+    ``known`` is the rows' margins and task-wide deciles from :func:`batch_scores`; without it
+    the margins are predicted here and the deciles rank these rows only.
+    """
     x = model_rows(bundle, customers)
-    margin = bundle.predict_margin(x)
+    margin = bundle.predict_margin(x) if known is None else known[0]
     score = apply_calibration(bundle.calibration, margin)  # the margin is predicted once
     out = score_rows(bundle, x, margin, score, name, version)
+    if known is not None:
+        out = out.with_columns(decile=pl.Series(known[1]))
     if explain_k > 0 and len(x) > 0:
         if get_task(bundle.task).kind == "ranked":
             rows = top_rows(

@@ -21,7 +21,7 @@ A table written with ``--out-table`` replaces the previous one in one transactio
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -64,6 +64,7 @@ __all__ = [
     "inputs_or_table",
     "write_frame",
     "write_output",
+    "write_parts",
 ]
 
 logger = logging.getLogger(__name__)
@@ -478,6 +479,71 @@ def write_output(frame: pl.DataFrame, out: str, out_table: str | None) -> str:
         write_table(out, out_table, frame)
         return f"{mask(out)} table {out_table}"
     return str(write_frame(frame, Path(out)))
+
+
+def write_parts(
+    parts: Iterable[pl.DataFrame], schema: pl.Schema, out: str, out_table: str | None
+) -> tuple[str, int]:
+    """Write a result table that comes a part at a time, atomically, as :func:`write_output`.
+
+    A file gets each part as it comes, into a temporary file next to ``out`` that replaces it
+    only when every part is written (:func:`features.store.atomic_write`: if a part raises,
+    nothing is left at ``out`` but its old content, and no temporary file): Parquet a row group
+    (or more) a part, CSV appended a part at a time under one header. A database table is
+    replaced in one transaction, so its parts are put together first and written at once.
+
+    Parameters
+    ----------
+    parts : iterable of polars.DataFrame
+        The rows, a part at a time; a column of ``schema`` missing from a part is null there.
+    schema : polars.Schema
+        Every column of the table, in order, with its type.
+    out : str
+        A ``.parquet`` or ``.csv`` file (CSV when it ends in ``.csv``), or a database URI; checked
+        beforehand with :func:`check_output`.
+    out_table : str, optional
+        The table, for a database.
+
+    Returns
+    -------
+    tuple of (str, int)
+        Where the rows went, for the console (a URI's password masked), and how many.
+
+    Raises
+    ------
+    features.database.DatabaseError
+        If the database cannot be reached or refuses the write; the previous table is unchanged.
+    """
+    empty = pl.DataFrame(schema=schema)
+    rows = 0
+
+    def fitted() -> Iterable[pl.DataFrame]:
+        nonlocal rows
+        for part in parts:
+            rows += part.height
+            yield part.select(
+                (pl.col(c).cast(t) if c in part.columns else pl.lit(None, dtype=t)).alias(c)
+                for c, t in schema.items()
+            )
+
+    if is_database(out) and out_table is not None:
+        write_table(out, out_table, pl.concat([empty, *fitted()]))
+        return f"{mask(out)} table {out_table}", rows
+
+    def write(path: Path) -> None:
+        if Path(out).suffix.lower() == ".csv":
+            with path.open("wb") as sink:
+                empty.write_csv(sink)
+                for part in fitted():
+                    part.write_csv(sink, include_header=False)
+            return
+        import pyarrow.parquet as pq
+
+        with pq.ParquetWriter(path, empty.to_arrow().schema, compression="zstd") as sink:
+            for part in fitted():
+                sink.write_table(part.to_arrow())
+
+    return str(atomic_write(Path(out), write)), rows
 
 
 def write_frame(frame: pl.DataFrame, out: Path) -> Path:

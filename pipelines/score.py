@@ -2,16 +2,20 @@
 
 The snapshot for ``--as-of`` is read from the store when one exists for that day with the current
 feature-set version, otherwise built from ``--events`` (and ``--customers``). Each task's model is
-loaded from the registry by alias; a model trained on another feature-set version is refused.
-Rows and columns are described in :mod:`models.scoring` (plus an ``as_of`` column after
+loaded from the registry by alias; a model trained on another feature-set version is refused. Rows
+and columns are described in :mod:`models.scoring` (plus an ``as_of`` column after
 ``feature_set_version``); every task's rows go into one file, written atomically (Parquet, or CSV
 when ``--out`` ends in ``.csv``), or into one database table (``--out <uri> --out-table <name>``,
-replaced in one transaction; see :mod:`pipelines.connectors`). Each task's table is also kept in
-the store for (task, snapshot day, model version) (:func:`store_scores`; ``--no-store`` skips
-it), where serving finds it and answers with lookups instead of computing; serving uses a table
-with at least 20 reasons per row (``--explain 20``), or one per model input when the model has
-fewer. A stored table with more reasons for the same model and snapshot is kept rather than
-replaced by a thinner one.
+replaced in one transaction; see :mod:`pipelines.connectors`). The file is written as the rows are
+made, a batch of customers at a time (:func:`models.scoring.score_batches`, after a first pass that
+ranks each task's deciles, :func:`models.scoring.batch_scores`), into a temporary file renamed into
+place once every task is written (:func:`pipelines.connectors.write_parts`), so the tasks' tables
+are never all held; a database table's rows are put together first. Each task's table is also kept
+in the store for (task, snapshot day, model version) (:func:`store_scores`, one task's table at a
+time; ``--no-store`` skips it), where serving finds it and answers with lookups instead of
+computing; serving uses a table with at least 20 reasons per row (``--explain 20``), or one per
+model input when the model has fewer. A stored table with more reasons for the same model and
+snapshot is kept rather than replaced by a thinner one.
 With ``--engine spark`` the scores and reasons are computed on Spark
 (:func:`pipelines.spark.scores_with_spark`), with the same result; the snapshot still comes from
 the store (``guanxi features build --engine spark`` puts it there) or a build in this process.
@@ -20,6 +24,7 @@ the store (``guanxi features build --engine spark`` puts it there) or a build in
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -36,8 +41,14 @@ from features.store import ScoreTableInfo, SnapshotNotFoundError, Store, snapsho
 from models import registry
 from models.artifact import ModelBundle
 from models.registry import TrackingUnavailableError, check_tracking, configure_tracking
-from models.scoring import SCORE_COLUMNS, score_snapshot
-from models.tasks import task_names
+from models.scoring import (
+    BATCH_CUSTOMERS,
+    SCORE_COLUMNS,
+    batch_scores,
+    score_batches,
+    score_schema,
+)
+from models.tasks import ELIGIBLE, task_names
 from pipelines import connectors
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
 
@@ -49,6 +60,7 @@ __all__ = [
     "score_command",
     "snapshot_for",
     "store_scores",
+    "task_parts",
 ]
 
 logger = logging.getLogger(__name__)
@@ -325,33 +337,97 @@ def score_command(
         console.print(f"[red]cannot score, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc
     console.print(f"snapshot as of {day}: {snapshot.height:,} customers, {source}")
-    parts = []
-    for task, bundle in bundles.items():
-        if engine == "spark":
-            from pipelines.spark import scores_with_spark
+    schema, parts = task_parts(bundles, snapshot, explain, engine, spark_master)
 
-            scored = scores_with_spark(bundle, snapshot, explain, spark_master)
-        else:
-            scored = score_snapshot(bundle, snapshot, explain_k=explain)
-        console.print(
-            f"{task}: {scored.height:,} rows with {task}@{alias} "
-            f"(version {bundle.metadata['registry']['version']})"
-        )
-        if keep:
-            info = store_scores(store, bundle, snapshot, day, scored, explain)
+    def rows() -> Iterator[pl.DataFrame]:
+        for task, bundle in bundles.items():
+            kept, count = [], 0
+            for part in parts[task]:
+                count += part.height
+                if keep:
+                    kept.append(part)
+                yield part.with_columns(as_of=pl.lit(day))
             console.print(
-                f"{task}: kept in the store ({info.path}, "
-                f"{counted(info.explain_k, 'reasons')} a row)"
+                f"{task}: {count:,} rows with {task}@{alias} "
+                f"(version {bundle.metadata['registry']['version']})"
             )
-        parts.append(scored)
-    result = (
-        pl.concat(parts, how="diagonal_relaxed")
-        .with_columns(as_of=pl.lit(day))
-        .select(*SCORE_COLUMNS, "as_of", pl.exclude(*SCORE_COLUMNS, "as_of"))
-    )
+            if keep:  # one task's table at a time, dropped once stored
+                whole = pl.concat(kept, how="diagonal_relaxed")
+                kept.clear()
+                info = store_scores(store, bundle, snapshot, day, whole, explain)
+                del whole
+                console.print(
+                    f"{task}: kept in the store ({info.path}, "
+                    f"{counted(info.explain_k, 'reasons')} a row)"
+                )
+
     try:
-        where = connectors.write_output(result, out, out_table)
+        where, written = connectors.write_parts(rows(), schema, out, out_table)
     except DatabaseError as exc:
         console.print(f"[red]cannot write the scores:[/red] {exc}")
         raise typer.Exit(1) from exc
-    console.print(f"wrote {result.height:,} rows to {where}")
+    console.print(f"wrote {written:,} rows to {where}")
+
+
+def task_parts(
+    bundles: dict[str, ModelBundle],
+    snapshot: pl.DataFrame,
+    explain_k: int,
+    engine: str = "polars",
+    spark_master: str = DEFAULT_MASTER,
+    batch_customers: int = BATCH_CUSTOMERS,
+) -> tuple[pl.Schema, dict[str, Iterable[pl.DataFrame]]]:
+    """Give ``guanxi score``'s columns and each task's rows, a part at a time.
+
+    Parameters
+    ----------
+    bundles : dict of str to ModelBundle
+        The models by task, in the order their rows are written.
+    snapshot : polars.DataFrame
+        The snapshot to score.
+    explain_k : int
+        Reasons per row (``--explain``).
+    engine : str
+        ``"polars"``: each task's rows are made a batch of ``batch_customers`` customers at a
+        time as they are asked for (:func:`models.scoring.score_batches`), after a first pass
+        over every task (:func:`models.scoring.batch_scores`: the deciles, and which tasks have
+        scored rows, so reason columns). ``"spark"``: each task's whole table, all made here
+        (:func:`pipelines.spark.scores_with_spark`).
+    spark_master : str
+        Spark master URL, for ``"spark"``.
+    batch_customers : int
+        Customers a part, for ``"polars"``.
+
+    Returns
+    -------
+    tuple of (polars.Schema, dict of str to iterable of polars.DataFrame)
+        The output's columns (:data:`~models.scoring.SCORE_COLUMNS`, ``as_of``, then the other
+        columns in the order they first appear among the tasks, as the tasks' tables put one
+        under the other with ``how="diagonal_relaxed"`` have them), and each task's parts
+        (without ``as_of``; concatenated, :func:`models.scoring.score_snapshot`).
+    """
+    parts: dict[str, Iterable[pl.DataFrame]]
+    if engine == "spark":
+        from pipelines.spark import scores_with_spark
+
+        tables = {
+            t: scores_with_spark(b, snapshot, explain_k, spark_master) for t, b in bundles.items()
+        }
+        parts = {t: [table] for t, table in tables.items()}
+        scored = {t: bool((table["status"] == ELIGIBLE).any()) for t, table in tables.items()}
+    else:
+        first = {t: batch_scores(b, snapshot, batch_customers) for t, b in bundles.items()}
+        parts = {
+            t: score_batches(
+                b, snapshot, explain_k, batch_customers=batch_customers, scores=first[t]
+            )
+            for t, b in bundles.items()
+        }
+        scored = {t: first[t].rows > 0 for t in bundles}
+    columns: dict[str, pl.DataType] = {}
+    for task, bundle in bundles.items():
+        for name, dtype in score_schema(bundle, explain_k, scored[task]).items():
+            columns.setdefault(name, dtype)
+    rest = {name: dtype for name, dtype in columns.items() if name not in SCORE_COLUMNS}
+    schema = pl.Schema({**{c: columns[c] for c in SCORE_COLUMNS}, "as_of": pl.Date(), **rest})
+    return schema, parts
