@@ -1,9 +1,10 @@
 """``guanxi score``: batch scores (and reasons) for every customer from the registry's models.
 
 The snapshot for ``--as-of`` is read from the store when one exists for that day with the current
-feature-set version, otherwise built from ``--events`` (and ``--customers``). Each task's model is
-loaded from the registry by alias; a model trained on another feature-set version is refused. Rows
-and columns are described in :mod:`models.scoring` (plus an ``as_of`` column after
+feature-set version, otherwise built from ``--events`` (and ``--customers``) as ``guanxi features
+build`` builds it (large inputs staged, not held whole; see :func:`snapshot_for`). Each task's
+model is loaded from the registry by alias; a model trained on another feature-set version is
+refused. Rows and columns are described in :mod:`models.scoring` (plus an ``as_of`` column after
 ``feature_set_version``); every task's rows go into one file, written atomically (Parquet, or CSV
 when ``--out`` ends in ``.csv``), or into one database table (``--out <uri> --out-table <name>``,
 replaced in one transaction; see :mod:`pipelines.connectors`). The file is written as the rows are
@@ -24,6 +25,7 @@ the store (``guanxi features build --engine spark`` puts it there) or a build in
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -51,6 +53,7 @@ from models.scoring import (
 from models.tasks import ELIGIBLE, task_names
 from pipelines import connectors
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
+from pipelines.snapshot import build_validated, validated_events
 
 __all__ = [
     "check_task",
@@ -101,6 +104,11 @@ def snapshot_for(
 ) -> tuple[pl.DataFrame, str]:
     """Return the snapshot for ``as_of``: the stored one if current, else a fresh build.
 
+    A build from files goes as ``guanxi features build``'s
+    (:func:`pipelines.snapshot.validated_events`, :func:`pipelines.snapshot.build_validated`):
+    events above ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` are validated into staged files and built a
+    range of ``customer_id`` at a time, never held whole; fewer are validated and built in memory.
+
     Parameters
     ----------
     store : features.store.Store
@@ -141,8 +149,19 @@ def snapshot_for(
         for warning in warnings:
             logger.warning("%s", warning)
         return snapshot, f"built on Spark from {sources.label}"
-    frame, people = loaded if loaded is not None else sources.read(now)
-    return build_snapshot(frame, people, as_of), f"built from {sources.events.label}"
+    if loaded is not None:
+        return build_snapshot(*loaded, as_of), f"built from {sources.events.label}"
+    # as `guanxi features build` does: many events are staged and built a range at a time
+    status = Console(stderr=True)
+    with validated_events(sources, now, status) as (events, customers, problems):
+        if events is None or any(p.severity == "error" for p in problems):
+            raise EventsValidationError(problems)
+        for warning in problems:
+            logger.warning("%s", warning)
+        people = customers.frame if customers is not None else None
+        with tempfile.TemporaryDirectory(prefix="guanxi-ranges-") as spill:
+            snapshot, _ = build_validated(events, people, as_of, Path(spill), status)
+    return snapshot, f"built from {sources.events.label}"
 
 
 def store_scores(

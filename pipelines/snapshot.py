@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Final
 
@@ -45,7 +47,7 @@ from pipelines.progress import progress_bar
 from pipelines.validate import print_problems
 from serving.settings import get_settings
 
-__all__ = ["build_command", "export_command"]
+__all__ = ["build_command", "build_validated", "export_command", "validated_events"]
 
 _DAY: Final = ["%Y-%m-%d"]
 
@@ -87,22 +89,40 @@ def build_command(
         assert loaded is not None
         _build_and_store(sources, loaded, loaded_customers, day, spark_master, out, status)
         return
-    if sources.few_events():
-        # few events: validated and built in memory, faster than staging them
-        with status.status("Validating the inputs..."):
-            loaded, loaded_customers, problems = sources.load(now)
+    with validated_events(sources, now, status) as (validated, validated_customers, problems):
         _stop_on_errors(out, problems)
-        assert loaded is not None
-        _build_and_store(sources, loaded, loaded_customers, day, None, out, status)
-        return
-    # more events (or files that cannot be counted) are validated and built from files staged
-    # here, never held whole
+        assert validated is not None
+        _build_and_store(sources, validated, validated_customers, day, None, out, status)
+
+
+@contextmanager
+def validated_events(
+    sources: connectors.Inputs, now: dt.datetime, status: Console
+) -> Iterator[tuple[Loaded | Staged | None, Loaded | None, list[Problem]]]:
+    """Validate the inputs in memory when the events are few, else into staged files.
+
+    Parameters
+    ----------
+    sources : pipelines.connectors.Inputs
+        Events and customers.
+    now : datetime.datetime
+        The current time; later timestamps are errors.
+    status : rich.console.Console
+        Where the "Validating the inputs..." spinner goes.
+
+    Yields
+    ------
+    tuple of (Loaded or Staged or None, Loaded or None, list of Problem)
+        :meth:`pipelines.connectors.Inputs.load` when
+        :meth:`~pipelines.connectors.Inputs.few_events` (faster than staging them), else
+        :meth:`~pipelines.connectors.Inputs.stage` into a temporary directory that lives as long
+        as the context: more events (or files that cannot be counted) are never held whole.
+    """
     with tempfile.TemporaryDirectory(prefix="guanxi-events-") as folder:
         with status.status("Validating the inputs..."):
-            staged, staged_customers, problems = sources.stage(now, Path(folder))
-        _stop_on_errors(out, problems)
-        assert staged is not None
-        _build_and_store(sources, staged, staged_customers, day, None, out, status)
+            few = sources.few_events()
+            validated = sources.load(now) if few else sources.stage(now, Path(folder))
+        yield validated
 
 
 def _build_and_store(
@@ -126,15 +146,9 @@ def _build_and_store(
                 assert isinstance(events, Loaded)
                 with status.status(f"Building features as of {day} on Spark..."):
                     snapshot = snapshot_with_spark(events.frame, customer_frame, day, spark_master)
-            elif isinstance(events, Staged):
-                with status.status("Splitting the events by customer..."):
-                    history = split_by_customer(
-                        events.frame, day, _events_per_range(events.height), Path(spill)
-                    )
-                snapshot = _build_in_buckets(history, events.height, customer_frame, day, status)
             else:
-                snapshot = _build_in_buckets(
-                    events.frame, events.frame.height, customer_frame, day, status
+                snapshot, history = build_validated(
+                    events, customer_frame, day, Path(spill), status
                 )
         except ValueError as error:
             out.print(Text(f"cannot build the snapshot: {error}", style="red"))
@@ -149,6 +163,49 @@ def _build_and_store(
             )
     shape = f"{info.rows:,} customers, {snapshot.width} columns"
     out.print(Text(f"snapshot as of {day}: {shape} -> {info.path}", style="green"))
+
+
+def build_validated(
+    events: Loaded | Staged,
+    customers: pl.DataFrame | None,
+    day: dt.date,
+    spill: Path,
+    status: Console,
+) -> tuple[pl.DataFrame, pl.DataFrame | CustomerRanges]:
+    """Build the snapshot of validated events in this process, in buckets, with a progress bar.
+
+    Parameters
+    ----------
+    events : features.events.Loaded or features.events.Staged
+        The events of :func:`validated_events`.
+    customers : polars.DataFrame, optional
+        The validated customers.
+    day : datetime.date
+        Snapshot day.
+    spill : pathlib.Path
+        An existing directory that outlives the history: staged events are split there by
+        ``customer_id`` range once (:func:`features.store.split_by_customer`), for both the
+        snapshot and the history.
+    status : rich.console.Console
+        Where the spinner and the bar go.
+
+    Returns
+    -------
+    tuple of (polars.DataFrame, polars.DataFrame or features.store.CustomerRanges)
+        The snapshot and the events for the store's history (the split ranges of staged events).
+
+    Raises
+    ------
+    ValueError
+        If the snapshot cannot be built.
+    """
+    if isinstance(events, Staged):
+        with status.status("Splitting the events by customer..."):
+            ranges = split_by_customer(events.frame, day, _events_per_range(events.height), spill)
+        return _build_in_buckets(ranges, events.height, customers, day, status), ranges
+    return _build_in_buckets(
+        events.frame, events.frame.height, customers, day, status
+    ), events.frame
 
 
 def _events_per_range(height: int) -> int:

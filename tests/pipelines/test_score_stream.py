@@ -168,3 +168,35 @@ def test_score_command_error_leaves_no_file(
     out = cli.invoke(app, [*args, "--out", str(folder / "s.parquet"), "--tasks", "churn"])
     assert out.exit_code != 0 and isinstance(out.exception, RuntimeError)
     assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize(("threshold", "path"), [(None, "in memory"), ("0", "staged")])
+def test_score_builds_a_missing_snapshot_as_features_build_does(
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    input_paths: list[str],
+    threshold: str | None,
+    path: str,
+) -> None:
+    """Without a stored snapshot, few events are validated and built in memory and more are
+    staged and built a range at a time (as `guanxi features build`): the same snapshot."""
+    from datetime import UTC, datetime
+
+    from features.store import Store
+    from pipelines.connectors import inputs
+    from pipelines.score import snapshot_for
+    from serving.settings import get_settings
+
+    if threshold is not None:
+        monkeypatch.setenv("GUANXI_FEATURES_IN_MEMORY_EVENTS", threshold)
+    get_settings.cache_clear()
+    day = date.fromisoformat(AS_OF)
+    store = Store(tmp_path / "home")
+    events = inputs(str(sample / "events.parquet"))
+    try:
+        frame, source = snapshot_for(store, events, day, datetime.now(UTC))
+    finally:
+        get_settings.cache_clear()
+    assert input_paths == [path] and source.startswith("built from")
+    assert frame.equals(_snapshot(sample))
