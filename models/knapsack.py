@@ -43,7 +43,12 @@ would.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import ctypes
+import os
+import sys
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -298,6 +303,60 @@ def _fill(p: _Problem, choice: np.ndarray, prices: np.ndarray) -> np.ndarray:
     return choice
 
 
+_LIBC: Final = ctypes.CDLL(None) if os.name == "posix" else None
+"""The C library, whose ``fflush`` empties HiGHS's buffered ``printf`` output."""
+
+
+@dataclass
+class _Redirect:
+    """Standard output's redirection to the null device: blocks open, the real one's copy."""
+
+    depth: int = 0
+    saved: int = -1
+
+
+_REDIRECT: Final = _Redirect()
+_REDIRECT_LOCK: Final = threading.Lock()
+
+
+@contextlib.contextmanager
+def _native_stdout_silenced() -> Iterator[None]:
+    """Send what native code writes to standard output (file descriptor 1) to the null device.
+
+    The HiGHS that SciPy 1.17 bundles prints a debug line with ``printf``
+    (``HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();``) whenever it
+    repairs an integer solution, whatever its ``output_flag`` (ERGO-Code/HiGHS removed it in
+    October 2025, commit 710aaa3); during ``guanxi demo`` and ``guanxi target`` those lines
+    fell among the plan's tables. Blocks may overlap across threads (the service plans in
+    worker threads): the first one in redirects, the last one out restores. Standard error is
+    untouched, and Python's pending output is written out before the redirect.
+
+    Yields
+    ------
+    None
+        Nothing; call the solver inside the block.
+    """
+    with _REDIRECT_LOCK:
+        if _REDIRECT.depth == 0:
+            if sys.stdout is not None:
+                sys.stdout.flush()
+            _REDIRECT.saved = os.dup(1)
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.close(null)
+        _REDIRECT.depth += 1
+    try:
+        yield
+    finally:
+        with _REDIRECT_LOCK:
+            _REDIRECT.depth -= 1
+            if _REDIRECT.depth == 0:
+                if _LIBC is not None:
+                    _LIBC.fflush(None)  # HiGHS's buffered lines go to the null device too
+                os.dup2(_REDIRECT.saved, 1)
+                os.close(_REDIRECT.saved)
+
+
 def _exact(p: _Problem, time_limit: float) -> tuple[np.ndarray | None, float]:
     """Solve the reduced problem with HiGHS; return (choice or None, dual bound)."""
     n, _ = p.value.shape
@@ -309,13 +368,14 @@ def _exact(p: _Problem, time_limit: float) -> tuple[np.ndarray | None, float]:
     constraints = [LinearConstraint(one, -np.inf, 1.0)]
     if len(p.usage):
         constraints.append(LinearConstraint(sparse.csr_array(use), -np.inf, p.capacity))
-    res = milp(
-        c=-value,
-        integrality=np.ones(count),
-        bounds=Bounds(0.0, 1.0),
-        constraints=constraints,
-        options={"time_limit": time_limit, "mip_rel_gap": 1e-9},
-    )
+    with _native_stdout_silenced():
+        res = milp(
+            c=-value,
+            integrality=np.ones(count),
+            bounds=Bounds(0.0, 1.0),
+            constraints=constraints,
+            options={"time_limit": time_limit, "mip_rel_gap": 1e-9, "disp": False},
+        )
     bound = -float(res.mip_dual_bound) if res.mip_dual_bound is not None else np.inf
     if res.x is None:
         return None, bound

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import ctypes
 import itertools
+import os
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
-from models.knapsack import Resource, solve
+from bench.target import customers
+from models.knapsack import Resource, _native_stdout_silenced, solve
+from models.offers import parse_offers
+from models.targeting import offer_values, plan_resources
+
+SHIPPED_OFFERS = Path(__file__).parents[2] / "docs" / "examples" / "offers.yaml"
 
 
 def _enumerate(value: np.ndarray, resources: list[Resource]) -> tuple[np.ndarray, np.ndarray]:
@@ -128,3 +138,47 @@ def test_bad_inputs() -> None:
         solve(np.ones((2, 2)), [Resource("b", 1.0, np.ones(3))])
     with pytest.raises(ValueError, match="non-negative"):
         solve(np.ones((2, 2)), [Resource("b", -1.0, np.ones(2))])
+
+
+def test_highs_prints_nothing_of_its_own(capfd: pytest.CaptureFixture[str]) -> None:
+    """300 customers with the shipped offers (cross-sell aside, phone and contacts capped): the
+    HiGHS in SciPy 1.17 repairs integer solutions on this instance and printf-ed a debug line
+    for each (8 lines), during ``guanxi demo``'s plan too; the solve shows nothing now."""
+    offers = yaml.safe_load(SHIPPED_OFFERS.read_text(encoding="utf-8"))
+    offers["offers"] = [o for o in offers["offers"] if o["kind"] != "cross_sell"]
+    offers.update(channels={"phone": {"capacity": 100}, "email": {}}, max_contacts=150)
+    offer_file = parse_offers(offers)
+    values = offer_values(customers(300, seed=4), offer_file)
+    resources = plan_resources(values, offer_file, budget=90.0)
+    s = solve(values.value, resources, method="exact")
+    assert s.method == "exact" and s.gap == pytest.approx(0.0, abs=1e-6)
+    assert capfd.readouterr() == ("", "")
+    print("after the solve")  # standard output is back
+    assert capfd.readouterr().out == "after the solve\n"
+
+
+def test_native_output_is_silenced_in_overlapping_blocks(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """What C code writes to file descriptor 1 inside the blocks is dropped, including its
+    buffered printf output; blocks overlapping across threads leave standard output restored."""
+    libc = ctypes.CDLL(None)
+    inside, release = threading.Barrier(2), threading.Event()
+
+    def solver_thread() -> None:
+        with _native_stdout_silenced():
+            inside.wait()
+            release.wait()
+            os.write(1, b"late native line\n")
+
+    thread = threading.Thread(target=solver_thread)
+    thread.start()
+    with _native_stdout_silenced():
+        inside.wait()
+        libc.printf(b"buffered native line\n")
+        os.write(1, b"native line\n")
+    release.set()  # the thread's block is still open: still silenced
+    thread.join()
+    assert capfd.readouterr() == ("", "")
+    os.write(1, b"restored\n")
+    assert capfd.readouterr().out == "restored\n"
