@@ -106,6 +106,8 @@ def _agree(polars_out: Path, pandas_out: Path) -> list[str]:
 
 
 def _report(runs: list[dict[str, Any]], problems: list[str], args: argparse.Namespace) -> None:
+    from features.contracts import counted
+
     best = {
         engine: {
             key: min(r[key] for r in runs if r["engine"] == engine)
@@ -128,7 +130,7 @@ def _report(runs: list[dict[str, Any]], problems: list[str], args: argparse.Name
             f"peak {r['peak_mb']:8,.0f} MB  after load {r['baseline_mb']:7,.0f} MB  "
             f"increment {r['increment_mb']:7,.0f} MB"
         )
-    print(f"best of {args.repeat} run(s) per engine (minimum of each figure):")
+    print(f"best of {counted(args.repeat, 'runs')} per engine (minimum of each figure):")
     print(f"{'':24}{'polars':>12}{'pandas':>12}")
     for label, key, fmt in (
         ("wall time (s)", "wall_s", "{:12.2f}"),

@@ -49,6 +49,8 @@ from typing import Any
 
 import polars as pl
 
+from features.contracts import counted
+
 READERS = ("parquet", "postgresql", "postgresql-whole")
 
 
@@ -158,7 +160,8 @@ def _best(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 
 def _report(runs: list[dict[str, Any]], events: int) -> None:
-    print(f"\n{events:,} events, {len(runs) // len(READERS)} run(s) per reader (best shown)")
+    per_reader = counted(len(runs) // len(READERS), "runs")
+    print(f"\n{events:,} events, {per_reader} per reader (best shown)")
     for r in runs:
         print(
             f"  {r['reader']:<17} wall {r['wall_s']:7.2f} s  cpu {r['cpu_s']:7.2f} s  "
