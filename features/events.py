@@ -237,11 +237,17 @@ class Staged:
         The number of events.
     warnings : tuple of Problem
         Problems that did not stop the load.
+    files : tuple of pathlib.Path
+        The staged Parquet files ``frame`` scans, in its order, written with row-group
+        statistics: a scan filtered on ``customer_id`` skips the row groups outside the filter
+        (:func:`features.store.parquet_ranges_in_order` tells from them whether the row groups
+        hold ranges of ``customer_id`` in order).
     """
 
     frame: pl.LazyFrame
     height: int
     warnings: tuple[Problem, ...] = ()
+    files: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -524,9 +530,10 @@ def _stage_checks(
 ) -> tuple[pl.LazyFrame, list[Problem]]:
     """As :func:`_run_checks`, the typed rows and flags streamed to ``staging`` (Parquet).
 
-    Returns a scan of the staged typed rows: no more than a streaming batch is held.
+    Returns a scan of the staged typed rows: no more than a streaming batch is held. The file
+    has row-group statistics, which range reads of ``customer_id`` use.
     """
-    _flagged(raw, typed, checks, ()).sink_parquet(staging, compression="lz4", statistics=False)
+    _flagged(raw, typed, checks, ()).sink_parquet(staging, compression="lz4")
     frame = pl.scan_parquet(staging)
     return frame.drop(_flags(checks)), _flag_summary(frame, raw, checks, file, ())
 
@@ -627,8 +634,11 @@ def _check_events(
     return frame, problems + found
 
 
-def _staging_check(folder: Path) -> _Validator[pl.LazyFrame]:
-    """Return a validator that stages each file's typed events in ``folder`` (one Parquet each)."""
+def _staging_check(folder: Path, staged: list[Path]) -> _Validator[pl.LazyFrame]:
+    """Return a validator that stages each file's typed events in ``folder`` (one Parquet each).
+
+    Each staged file is appended to ``staged`` once validated.
+    """
     names = itertools.count()
 
     def check(
@@ -641,6 +651,7 @@ def _staging_check(folder: Path) -> _Validator[pl.LazyFrame]:
         except pl.exceptions.ComputeError:
             staging.unlink(missing_ok=True)  # a CSV that is not UTF-8 is staged again, lossily
             raise
+        staged.append(staging)
         return frame, problems + found
 
     return check
@@ -1112,13 +1123,14 @@ def stage_events(
     EventsValidationError
         With every problem found, if any is an error.
     """
-    frames, parts, problems = _read_parts(path, now, _staging_check(Path(folder)), prepare)
+    staged: list[Path] = []
+    frames, parts, problems = _read_parts(path, now, _staging_check(Path(folder), staged), prepare)
     frame = pl.concat(frames, how="vertical") if frames else pl.LazyFrame()
     if parts:
         problems += _event_rows(frame, parts)
     if any(p.severity == "error" for p in problems):
         raise EventsValidationError(problems)
-    return Staged(frame, sum(height for _, height in parts), tuple(problems))
+    return Staged(frame, sum(height for _, height in parts), tuple(problems), tuple(staged))
 
 
 def read_events(path: Path | str, *, now: datetime) -> pl.DataFrame:

@@ -70,7 +70,7 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from itertools import pairwise
@@ -101,6 +101,7 @@ __all__ = [
     "ValueTableInfo",
     "atomic_write",
     "is_temporary",
+    "parquet_ranges_in_order",
     "process_alive",
     "snapshot_digest",
     "sorted_ranges",
@@ -299,12 +300,12 @@ def sorted_ranges(frame: pl.LazyFrame, parts: int) -> list[pl.Expr] | None:
     """Return a filter per range of ``customer_id`` if the rows are in ``customer_id`` order.
 
     One streaming pass over the ``customer_id`` column counts each customer's rows and the first
-    and last row number they occupy. When every customer's rows come after the previous
-    customer's (the rows sorted by ``customer_id``, as the sample generator writes them), the
-    customers are cut into ``parts`` ranges of about equal rows, and each range is selected by
-    comparisons of ``customer_id`` with literals: a Parquet scan filtered by one skips, by its
-    row groups' statistics, the row groups outside the range, so the ranges can be built one at
-    a time from the scan without first writing each part to its own files
+    and last row number they occupy (:func:`_customer_spans`). When every customer's rows come
+    after the previous customer's (the rows sorted by ``customer_id``, as the sample generator
+    writes them), the customers are cut into ``parts`` ranges of about equal rows, and each range
+    is selected by comparisons of ``customer_id`` with literals: a Parquet scan filtered by one
+    skips, by its row groups' statistics, the row groups outside the range, so the ranges can be
+    built one at a time from the scan without first writing each part to its own files
     (:func:`spill_partitions`), which costs more than the build itself.
 
     Parameters
@@ -320,15 +321,8 @@ def sorted_ranges(frame: pl.LazyFrame, parts: int) -> list[pl.Expr] | None:
         ``parts`` boolean expressions over ``customer_id``, ranges in ``customer_id`` order,
         together selecting each row once; ``None`` if the rows are not in ``customer_id`` order.
     """
-    spans = (
-        frame.select("customer_id")
-        .with_row_index(_ROW)
-        .group_by("customer_id")
-        .agg(pl.len(), pl.col(_ROW).min().alias("first"), pl.col(_ROW).max().alias("last"))
-        .sort("customer_id")
-        .collect(engine="streaming")
-    )
-    if not (spans.get_column("first").shift(-1) > spans.get_column("last")).all():
+    spans = _customer_spans(frame)
+    if not _in_order(spans):
         return None
     ids = spans.get_column("customer_id")
     rows = spans.get_column("len")
@@ -347,6 +341,68 @@ def sorted_ranges(frame: pl.LazyFrame, parts: int) -> list[pl.Expr] | None:
         else:
             ranges.append(key < ids[hi] if hi < ids.len() else pl.lit(True))
     return ranges
+
+
+def _customer_spans(frame: pl.LazyFrame) -> pl.DataFrame:
+    """Count each customer's rows and their first and last row number, in one streaming pass.
+
+    Returns ``customer_id``, ``len``, ``first`` and ``last``, sorted by ``customer_id``.
+    """
+    return (
+        frame.select("customer_id")
+        .with_row_index(_ROW)
+        .group_by("customer_id")
+        .agg(pl.len(), pl.col(_ROW).min().alias("first"), pl.col(_ROW).max().alias("last"))
+        .sort("customer_id")
+        .collect(engine="streaming")
+    )
+
+
+def _in_order(spans: pl.DataFrame) -> bool:
+    """Whether each customer's rows come after the previous one's (:func:`_customer_spans`)."""
+    return bool((spans.get_column("first").shift(-1) > spans.get_column("last")).all())
+
+
+def parquet_ranges_in_order(files: Sequence[Path | str], column: str = "customer_id") -> bool:
+    """Whether Parquet files' row groups hold ascending, non-overlapping ranges of a column.
+
+    The files are read one after the other, each row group in order; the row groups are in order
+    when each one's smallest value (by its statistics) is at least the largest value of the row
+    group before it. A scan of such files filtered on a range of the column then reads only the
+    row groups that overlap the range, as if the rows were sorted, whatever the order of the rows
+    within a row group. Only the files' footers are read, no data. A row group without
+    statistics of the column, or a file without the column, makes the answer ``False``.
+
+    Parameters
+    ----------
+    files : sequence of pathlib.Path or str
+        Parquet files, in the order their rows are read.
+    column : str, default "customer_id"
+        The column (top-level) asked about.
+
+    Returns
+    -------
+    bool
+        ``True`` if the statistics show the row groups in order, else ``False``.
+    """
+    largest: object = None
+    for file in files:
+        meta = pq.ParquetFile(file).metadata
+        names = [meta.schema.column(i).path for i in range(meta.num_columns)]
+        if column not in names:
+            return False
+        at = names.index(column)
+        for group in range(meta.num_row_groups):
+            chunk = meta.row_group(group).column(at)
+            if chunk.num_values == 0:
+                continue  # an empty row group holds no range
+            stats = chunk.statistics
+            if stats is None or not stats.has_min_max:
+                return False
+            if largest is not None and stats.min < largest:
+                return False
+            largest = stats.max
+    return True
 
 
 def _write_in_order(
@@ -389,8 +445,10 @@ class CustomerRanges:
     starts : polars.Series
         The first ``customer_id`` of each range after the first, sorted; empty for one range.
     parts : tuple of polars.LazyFrame
-        Each range's events, ranges in ``customer_id`` order, with a column ``_guanxi_row``: the
-        events' row number (their order among the events up to ``as_of``).
+        Each range's events, ranges in ``customer_id`` order, with a column ``_guanxi_row``: a
+        row number that orders the range's events as they are ordered among all the events up
+        to ``as_of`` (their row number there, or within the range when the range is a filter
+        of the events).
     """
 
     as_of: date
@@ -410,14 +468,24 @@ class CustomerRanges:
 
 
 def split_by_customer(
-    events: pl.LazyFrame, as_of: date, per_range: int, folder: Path
+    events: pl.LazyFrame,
+    as_of: date,
+    per_range: int,
+    folder: Path,
+    files: Sequence[Path] = (),
 ) -> CustomerRanges:
     """Split the events up to a day into ranges of ``customer_id`` of about ``per_range`` events.
 
-    The events' ``customer_id`` values are counted (one streaming pass), the ranges are cut
+    The events' ``customer_id`` values are counted (one streaming pass), and the ranges are cut
     between customers so that each holds about ``per_range`` events (a customer's events are
-    never split), and one more streaming pass writes each range's events to its own files. With
-    one range nothing is written: its part is a scan of ``events``.
+    never split). When the events are Parquet ``files`` whose row groups hold ranges of
+    ``customer_id`` in order (:func:`parquet_ranges_in_order`, read from their footers; e.g.
+    staged events that were in ``customer_id`` order), or, without ``files``, when the counting
+    pass finds every customer's events after the previous customer's (as :func:`sorted_ranges`
+    does), each range is a filter of ``events`` itself, which the scan reads by skipping the row
+    groups outside the range: nothing is written. Otherwise one more streaming pass writes each
+    range's events to its own files. With one range nothing is written either: its part is a
+    scan of ``events``.
 
     Parameters
     ----------
@@ -431,6 +499,10 @@ def split_by_customer(
     folder : pathlib.Path
         An existing (temporary) directory for the ranges' files (LZ4 Parquet); it must outlive
         the returned scans.
+    files : sequence of pathlib.Path, optional
+        The Parquet files ``events`` scans, in order (e.g. :attr:`features.events.Staged.files`);
+        their statistics decide whether the ranges are filters, without a look at the rows.
+        The ranges hold the same events either way.
 
     Returns
     -------
@@ -445,14 +517,32 @@ def split_by_customer(
     if per_range < 1:
         raise ValueError(f"per_range must be positive, got {per_range}")
     events = events.filter(pl.col("ts").dt.date() <= as_of)
-    counts = events.group_by("customer_id").len().sort("customer_id").collect(engine="streaming")
+    if files:
+        by_filter = parquet_ranges_in_order(files)
+        counts = (
+            events.group_by("customer_id").len().sort("customer_id").collect(engine="streaming")
+        )
+    else:
+        counts = _customer_spans(events)
+        by_filter = _in_order(counts)
     before = counts.get_column("len").cum_sum() - counts.get_column("len")
     starts = counts.filter((before // per_range).is_first_distinct()).get_column("customer_id")[
         1:
     ]  # the first customer of each range after the first
-    numbered = events.with_row_index(_ROW)
     if starts.is_empty():
-        return CustomerRanges(as_of, starts, (numbered,))
+        return CustomerRanges(as_of, starts, (events.with_row_index(_ROW),))
+    if by_filter:
+        # a filter keeps the events' order, so row numbers within a range order its events as
+        # their row numbers among all the events do
+        key = pl.col("customer_id")
+        within = [
+            key < starts[0],
+            *((key >= lo) & (key < hi) for lo, hi in pairwise(starts)),
+            key >= starts[-1],
+        ]
+        parts = [events.filter(w).with_row_index(_ROW) for w in within]
+        return CustomerRanges(as_of, starts, tuple(parts))
+    numbered = events.with_row_index(_ROW)
     parts = spill_partitions(numbered, _range_key(starts), starts.len() + 1, folder)
     return CustomerRanges(as_of, starts, tuple(parts))
 

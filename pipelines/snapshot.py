@@ -12,8 +12,12 @@ are validated in a streaming pass into staged Parquet files (:func:`features.sou
 the same problems as the in-memory validation), split once into ranges of ``customer_id`` of about
 as many events as a bucket (:func:`features.store.split_by_customer`), and both the snapshot
 (:func:`features.snapshot.build_snapshot_by_range`) and the history
-(:meth:`features.store.Store.write_history`) are built from those ranges, one at a time. Fewer
-events, database sources and ``--engine spark`` are validated in memory.
+(:meth:`features.store.Store.write_history`) are built from those ranges, one at a time. Events
+in ``customer_id`` order are written once: when the staged files' row groups hold ranges of
+``customer_id`` in order (their statistics, :func:`features.store.parquet_ranges_in_order`), each
+range is read from the staged files, skipping the other row groups; other events are written
+again, by range. Fewer events, database sources
+and ``--engine spark`` are validated in memory.
 ``export`` copies a stored snapshot to a CSV or Parquet file, also atomically.
 """
 
@@ -201,7 +205,9 @@ def build_validated(
     """
     if isinstance(events, Staged):
         with status.status("Splitting the events by customer..."):
-            ranges = split_by_customer(events.frame, day, _events_per_range(events.height), spill)
+            ranges = split_by_customer(
+                events.frame, day, _events_per_range(events.height), spill, files=events.files
+            )
         return _build_in_buckets(ranges, events.height, customers, day, status), ranges
     return _build_in_buckets(
         events.frame, events.frame.height, customers, day, status

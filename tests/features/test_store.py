@@ -400,3 +400,25 @@ def test_range_key_counts_the_starts_at_or_below_each_customer() -> None:
     assert got.dtype == pl.UInt32 and got.to_list() == expected
     streamed = frame.lazy().select(_range_key(starts)).collect(engine="streaming")
     assert streamed.to_series().to_list() == expected
+
+
+def test_parquet_statistics_show_row_groups_in_customer_order(tmp_path: Path) -> None:
+    """Row groups, files one after the other, are in order when each one's smallest customer_id
+    is at least the previous one's largest (whatever the order within a row group); a row group
+    starting below the previous one's largest, or without statistics, is not."""
+    from features.store import parquet_ranges_in_order
+
+    ids = pl.DataFrame({"customer_id": [f"c{i:02d}" for i in range(20)], "x": range(20)})
+    ordered, reversed_, unknown = (tmp_path / f"{n}.parquet" for n in ("o", "r", "u"))
+    ids.write_parquet(ordered, row_group_size=5)
+    ids.reverse().write_parquet(reversed_, row_group_size=5)
+    ids.write_parquet(unknown, row_group_size=5, statistics=False)
+    assert parquet_ranges_in_order([ordered])
+    assert not parquet_ranges_in_order([reversed_])
+    assert not parquet_ranges_in_order([unknown])
+    assert not parquet_ranges_in_order([ordered, ordered])  # the second file starts below
+    assert not parquet_ranges_in_order([ordered], column="missing")
+    # rows out of order within each row group, the row groups' ranges in order
+    mixed = tmp_path / "m.parquet"
+    pl.concat([ids[:10].reverse(), ids[10:].reverse()]).write_parquet(mixed, row_group_size=10)
+    assert parquet_ranges_in_order([mixed])

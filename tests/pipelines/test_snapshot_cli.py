@@ -19,6 +19,7 @@ from features.contracts import event_schema
 from features.snapshot import build_snapshot, build_snapshot_by_range
 from features.store import CustomerRanges, Store, is_temporary
 from pipelines import connectors, snapshot
+from pipelines.sample import generate_sample
 from serving.settings import get_settings
 from tests.features.test_events import bad_corpus
 
@@ -202,6 +203,62 @@ def test_few_parquet_events_are_built_in_memory(
         assert_frame_equal(snapshot_frame, stored[0][0])
         assert_frame_equal(history, stored[0][1])
     assert stored[0][1].height == total
+
+
+@pytest.mark.parametrize("order", ["in order", "out of order"])
+def test_staged_events_in_customer_order_are_written_once(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, order: str
+) -> None:
+    """Staged events in customer_id order are read a range at a time from the staged files
+    themselves (their row-group statistics skip the other ranges), not written again by range;
+    events whose staged files' statistics show them out of order are written by range. Neither
+    runs a pass over the rows to find their order (the statistics tell). The stored snapshot
+    and history are the in-memory ones either way."""
+    import features.store as store_module
+
+    sample = tmp_path / "sample"
+    generate_sample(120, sample, seed=7, start=date(2024, 1, 1), end=DAY)
+    rows = pl.read_parquet(sample / "events.parquet")
+    middle = rows["customer_id"].unique().sort()[60]
+    low, high = (
+        rows.filter(pl.col("customer_id") < middle),
+        rows.filter(pl.col("customer_id") >= middle),
+    )
+    parts = tmp_path / "events"
+    parts.mkdir()
+    first, second = (low, high) if order == "in order" else (high, low)
+    first.write_parquet(parts / "part-0.parquet")  # files are read in name order
+    second.write_parquet(parts / "part-1.parquet")
+    monkeypatch.setenv("GUANXI_FEATURES_IN_MEMORY_EVENTS", "0")  # staged however few
+    get_settings.cache_clear()
+    monkeypatch.setattr(snapshot, "buckets_for", lambda n_events: 3)
+    calls: list[str] = []
+    spill, spans = store_module.spill_partitions, store_module._customer_spans
+
+    def spy_spill(*args: object, **options: object) -> object:
+        calls.append("spill")
+        return spill(*args, **options)  # type: ignore[arg-type]
+
+    def spy_spans(*args: object, **options: object) -> object:
+        calls.append("order pass")
+        return spans(*args, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store_module, "spill_partitions", spy_spill)
+    monkeypatch.setattr(store_module, "_customer_spans", spy_spans)
+    customers = sample / "customers.parquet"
+    args = ("build", "--events", str(parts), "--customers", str(customers), "--as-of", str(DAY))
+    code, staged_output = invoke(*args)
+    assert code == 0, staged_output
+    assert "3/3 buckets" in staged_output  # three ranges
+    assert calls == ([] if order == "in order" else ["spill"])
+    store = Store(home)
+    staged = store.read_snapshot(DAY), pl.read_parquet(store.history_path(DAY))
+    monkeypatch.setattr(connectors.Inputs, "stage", lambda self, now, folder: self.load(now))
+    code, output = invoke(*args)
+    assert code == 0, output
+    assert_frame_equal(staged[0], store.read_snapshot(DAY))
+    assert_frame_equal(staged[1], pl.read_parquet(store.history_path(DAY)))
+    assert staged[1].height == rows.height
 
 
 def _threshold(monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
