@@ -78,3 +78,40 @@ def test_rows_are_scored_among_the_population() -> None:
         (5, 5, 5, "champions"),
         (None, None, None, None),
     ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(0, 6), st.integers(0, 40), st.sampled_from([0.0, 9.99, 10.0, 1e-3])),
+        min_size=1,
+        max_size=200,
+    )
+)
+def test_rank_scores_equals_ranking_the_rows(rows: list[tuple[int, int, float]]) -> None:
+    """The snapshot's final RFM ranking from value counts gives what ranking the rows with
+    orders does (mid-ranks, ties, spend rounded to cents, rows without orders null)."""
+    from features.rfm import RFM_SCORES, rank_scores, rfm_segment
+
+    orders, days, spend = zip(*rows, strict=True)
+    frame = pl.DataFrame(
+        {
+            "orders_total": list(orders),
+            "recency_days": list(days),
+            "spend_total": [s * (1 + d % 3) for s, d in zip(spend, days, strict=True)],
+            "r_score": [0] * len(rows),
+            "f_score": [0] * len(rows),
+            "m_score": [0] * len(rows),
+            "rfm_segment": ["stale"] * len(rows),
+        },
+        schema_overrides={"r_score": pl.Int8, "f_score": pl.Int8, "m_score": pl.Int8},
+    )
+    has_orders = pl.col("orders_total") > 0
+    expected = frame.with_columns(
+        pl.when(has_orders)
+        .then(score(measure, higher_is_better=higher).over(has_orders))
+        .cast(pl.Int8)
+        .alias(name)
+        for name, (measure, higher) in RFM_SCORES.items()
+    ).with_columns(rfm_segment(pl.col("r_score"), pl.col("f_score")).alias("rfm_segment"))
+    assert rank_scores(frame).equals(expected)
