@@ -26,14 +26,20 @@ most :data:`MAX_LISTED_ROWS` rows are listed per problem, followed by how many m
 A table whose rows have no meaningful order (a database table) is validated with ``key``, the
 columns of its primary key: problems then list key values (``Problem.keys``) as well.
 
+The contract has no upper bound on ``amount``, but an amount more than
+:data:`LARGE_AMOUNT_FACTOR` (1,000) times the median positive amount of its file is reported as
+a *warning* naming its rows: usually a unit slip (cents in a file of euros) or a typing error,
+sometimes a real order; the rows are kept and the analyst decides.
+
 Memory and speed
 ----------------
 The result is an eager :class:`polars.DataFrame`: validation has to see every row anyway, and the
 typed frame (numbers and timestamps instead of text) is much smaller than the raw text. The file
 is read once by Polars' streaming engine, which converts the columns and computes one boolean
 flag per check in the same pass, so the raw text is never held whole; the flags are then counted
-in bulk. Only when there are problems are a few more cheap passes made (distinct bad values, the
-first bad raw value of a column). No Python loop runs over rows. :func:`stage_events` does the
+in bulk; one more streaming pass over the typed ``amount`` column finds its median. Only when
+there are problems are a few more cheap passes made (distinct bad values, the first bad raw value
+of a column). No Python loop runs over rows. :func:`stage_events` does the
 same checks without the eager frame: the typed rows and flags are streamed to Parquet files, the
 problems found from those (flags, row hashes), and the result is a scan of them. A CSV whose
 first line is longer than 1 MiB is refused before parsing (a file without line breaks is not a
@@ -45,7 +51,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal, TypeVar
@@ -66,6 +72,7 @@ from features.contracts import (
 )
 
 __all__ = [
+    "LARGE_AMOUNT_FACTOR",
     "MAX_LISTED_ROWS",
     "MAX_VALUE_CHARS",
     "EventsValidationError",
@@ -91,6 +98,9 @@ MAX_LISTED_ROWS: Final = 10
 
 MAX_VALUE_CHARS: Final = 1000
 """Longest text value accepted in a contract column (ids, types, categories)."""
+
+LARGE_AMOUNT_FACTOR: Final = 1000
+"""An ``amount`` above this many times its file's median positive amount is a warning."""
 
 _HEADER_LIMIT: Final = 1 << 20
 _SEPARATORS: Final = ((b";", "semicolon"), (b"\t", "tab"), (b"|", "vertical bar"))
@@ -626,12 +636,39 @@ def _event_plan(
     return raw, typed, checks, problems
 
 
+def _large_amounts(
+    frame: pl.DataFrame | pl.LazyFrame, raw: pl.LazyFrame, file: str, key: Sequence[str]
+) -> list[Problem]:
+    """Warn of amounts above :data:`LARGE_AMOUNT_FACTOR` times the file's median positive amount.
+
+    ``frame`` is the file's typed events (with the key values as :data:`_K` when ``key`` is
+    set): the median is one streaming pass over ``amount``, the flagged rows are listed as the
+    checks' are (:func:`_flag_summary`).
+    """
+    amount = pl.col("amount")
+    median = (
+        frame.lazy().select(amount.filter(amount > 0).median()).collect(engine="streaming").item()
+    )
+    if median is None:
+        return []
+    check = _Check(
+        "amount",
+        f"amount more than {LARGE_AMOUNT_FACTOR:,}x the file's median positive amount "
+        f"({median:,.2f}): a unit or typing error? (rows kept)",
+        amount > LARGE_AMOUNT_FACTOR * median,
+        "example",
+    )
+    flagged = frame.with_columns(check.flag.fill_null(False).alias(_flags([check])[0]))
+    found = _flag_summary(flagged, raw, [check], file, key)
+    return [replace(problem, severity="warning") for problem in found]
+
+
 def _check_events(
     raw: pl.LazyFrame, file: str, now: datetime, lossy: bool, key: Sequence[str] = ()
 ) -> tuple[pl.DataFrame, list[Problem]]:
     raw, typed, checks, problems = _event_plan(raw, file, now, lossy, key)
     frame, found = _run_checks(raw, typed, checks, file, key)
-    return frame, problems + found
+    return frame, problems + found + _large_amounts(frame, raw, file, key)
 
 
 def _staging_check(folder: Path, staged: list[Path]) -> _Validator[pl.LazyFrame]:
@@ -652,7 +689,7 @@ def _staging_check(folder: Path, staged: list[Path]) -> _Validator[pl.LazyFrame]
             staging.unlink(missing_ok=True)  # a CSV that is not UTF-8 is staged again, lossily
             raise
         staged.append(staging)
-        return frame, problems + found
+        return frame, problems + found + _large_amounts(frame, raw, file, ())
 
     return check
 

@@ -508,3 +508,58 @@ def test_staged_events_are_the_loaded_frame(tmp_path: Path) -> None:
     assert [(p.column, p.rows) for p in staged.warnings] == [("note", ()), (None, (1, 2, 3))]
     assert staged.height == loaded.frame.height == good.height + 3
     assert_frame_equal(staged.frame.collect(), loaded.frame)
+
+
+def _amounts_csv(tmp_path: Path) -> Path:
+    """Orders whose median positive amount is 40 (a free order aside) and two above 1,000 times
+    it: 45,000 (cents typed as euros?) in row 4 and 300,000 in row 7; 29,000 is under it."""
+    amounts = ["10", "20", "30", "45000", "0", "40", "300000", "50", "29000", "25"]
+    return write_csv(
+        tmp_path / "amounts.csv",
+        HEADER,
+        *(f"c{i},2024-01-0{i % 9 + 1},order,web,{a},1,,o{i}" for i, a in enumerate(amounts)),
+    )
+
+
+def test_implausibly_large_amounts_are_a_warning_in_memory_and_staged(tmp_path: Path) -> None:
+    """More than 1,000x the file's median positive amount: a warning naming the rows and the
+    rule, the rows kept; staging the file reports the same warning."""
+    path = _amounts_csv(tmp_path)
+    loaded = load_events(path, now=NOW)
+    [warning] = loaded.warnings
+    assert (warning.column, warning.rows, warning.n_rows, warning.severity) == (
+        "amount",
+        (4, 7),
+        2,
+        "warning",
+    )
+    assert str(warning) == (
+        f"{path}, column 'amount', rows 4, 7: amount more than 1,000x the file's median "
+        "positive amount (40.00): a unit or typing error? (rows kept) (e.g. '45000')"
+    )
+    assert loaded.frame.height == 10 and loaded.frame["amount"].max() == 300_000.0
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    staged = stage_events(path, now=NOW, folder=staging)
+    assert staged.warnings == loaded.warnings and staged.height == 10
+
+
+def test_large_amounts_of_a_keyed_table_are_listed_by_key() -> None:
+    """A database table (validated with its key) names the rows by their key values; a file of
+    ordinary amounts, or without any positive amount, has no such warning."""
+    rows = {
+        "event_id": [11, 12, 13, 14],
+        "customer_id": ["a", "b", "c", "d"],
+        "ts": ["2024-01-01"] * 4,
+        "event_type": ["order"] * 4,
+        "amount": [5.0, 7.0, 90_000.0, 6.0],
+        "quantity": [1.0] * 4,
+    }
+    loaded = validate_events(pl.DataFrame(rows), now=NOW, file="events", key=["event_id"])
+    [warning] = loaded.warnings
+    assert (warning.key, warning.keys, warning.rows_text()) == ("event_id", ("13",), "event_id 13")
+    assert "1,000x the file's median positive amount (6.50)" in warning.message
+    ordinary = pl.DataFrame(rows).with_columns(amount=pl.Series([5.0, 7.0, 5_000.0, 0.0]))
+    assert validate_events(ordinary, now=NOW, file="events", key=["event_id"]).warnings == ()
+    free = pl.DataFrame(rows).with_columns(amount=pl.lit(0.0))
+    assert validate_events(free, now=NOW, file="events", key=["event_id"]).warnings == ()

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from features.database import Relation, is_database, mask, write_table
-from features.events import EventsValidationError, Problem
+from features.events import EventsValidationError, Problem, Staged
 from features.events import load_customers as load_customers_file
 from features.events import load_events as load_events_file
 from features.sources import (
@@ -28,6 +28,7 @@ from features.sources import (
     event_rows,
     load_customers,
     load_events,
+    stage_events,
 )
 from tests.processes import Postgres
 
@@ -395,3 +396,34 @@ def test_event_rows_estimate_large_csv_files(tmp_path: Path) -> None:
     assert estimate is not None and abs(estimate - rows.height) < rows.height / 100
     (tmp_path / "one-line.csv").write_bytes(b"customer_id," * (1 << 18))  # no line in 1 MiB
     assert event_rows(Source(str(tmp_path / "one-line.csv"))) is None
+
+
+def test_large_amounts_are_a_warning_from_files_staged_or_not_and_from_a_database(
+    tmp_path: Path,
+) -> None:
+    """A source's events with an amount above 1,000x the median positive amount: the same
+    warning whether the file is loaded or staged; a DuckDB table's names the row; rows kept."""
+    rows = pl.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e"],
+            "ts": ["2024-01-01"] * 5,
+            "event_type": ["order"] * 5,
+            "amount": [20.0, 25.0, 30.0, 40_000.0, 22.0],
+            "quantity": [1.0] * 5,
+        }
+    )
+    file = tmp_path / "events.parquet"
+    rows.write_parquet(file)
+    loaded = load_events(Source(str(file)), now=NOW)
+    staged = stage_events(Source(str(file)), now=NOW, folder=tmp_path)
+    assert isinstance(staged, Staged)
+    [warning] = loaded.warnings
+    assert staged.warnings == loaded.warnings
+    assert (warning.column, warning.rows, warning.severity) == ("amount", (4,), "warning")
+    assert "more than 1,000x the file's median positive amount (25.00)" in warning.message
+    uri = f"duckdb://{tmp_path / 'crm.duckdb'}"
+    write_table(uri, "events", rows)
+    from_db = load_events(Source(uri, table="events"), now=NOW)
+    [db_warning] = from_db.warnings
+    assert (db_warning.column, db_warning.n_rows, db_warning.severity) == ("amount", 1, "warning")
+    assert from_db.frame.height == loaded.frame.height == 5
