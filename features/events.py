@@ -642,21 +642,24 @@ def _large_amounts(
     """Warn of amounts above :data:`LARGE_AMOUNT_FACTOR` times the file's median positive amount.
 
     ``frame`` is the file's typed events (with the key values as :data:`_K` when ``key`` is
-    set): the median is one streaming pass over ``amount``, the flagged rows are listed as the
-    checks' are (:func:`_flag_summary`).
+    set): the median and the largest amount are one streaming pass over ``amount``, the flagged
+    rows are listed as the checks' are (:func:`_flag_summary`). The message says the largest
+    amount rather than a raw value: finding that would read a staged CSV file again.
     """
     amount = pl.col("amount")
-    median = (
-        frame.lazy().select(amount.filter(amount > 0).median()).collect(engine="streaming").item()
+    median, largest = (
+        frame.lazy()
+        .select(amount.filter(amount > 0).median(), amount.max().alias("largest"))
+        .collect(engine="streaming")
+        .row(0)
     )
-    if median is None:
+    if median is None or largest <= LARGE_AMOUNT_FACTOR * median:
         return []
     check = _Check(
         "amount",
         f"amount more than {LARGE_AMOUNT_FACTOR:,}x the file's median positive amount "
-        f"({median:,.2f}): a unit or typing error? (rows kept)",
+        f"({median:,.2f}; the largest is {largest:,.2f}): a unit or typing error? (rows kept)",
         amount > LARGE_AMOUNT_FACTOR * median,
-        "example",
     )
     flagged = frame.with_columns(check.flag.fill_null(False).alias(_flags([check])[0]))
     found = _flag_summary(flagged, raw, [check], file, key)

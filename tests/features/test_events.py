@@ -535,7 +535,7 @@ def test_implausibly_large_amounts_are_a_warning_in_memory_and_staged(tmp_path: 
     )
     assert str(warning) == (
         f"{path}, column 'amount', rows 4, 7: amount more than 1,000x the file's median "
-        "positive amount (40.00): a unit or typing error? (rows kept) (e.g. '45000')"
+        "positive amount (40.00; the largest is 300,000.00): a unit or typing error? (rows kept)"
     )
     assert loaded.frame.height == 10 and loaded.frame["amount"].max() == 300_000.0
     staging = tmp_path / "staging"
@@ -558,7 +558,9 @@ def test_large_amounts_of_a_keyed_table_are_listed_by_key() -> None:
     loaded = validate_events(pl.DataFrame(rows), now=NOW, file="events", key=["event_id"])
     [warning] = loaded.warnings
     assert (warning.key, warning.keys, warning.rows_text()) == ("event_id", ("13",), "event_id 13")
-    assert "1,000x the file's median positive amount (6.50)" in warning.message
+    assert "1,000x the file's median positive amount (6.50; the largest is 90,000.00)" in (
+        warning.message
+    )
     ordinary = pl.DataFrame(rows).with_columns(amount=pl.Series([5.0, 7.0, 5_000.0, 0.0]))
     assert validate_events(ordinary, now=NOW, file="events", key=["event_id"]).warnings == ()
     free = pl.DataFrame(rows).with_columns(amount=pl.lit(0.0))
