@@ -87,6 +87,7 @@ __all__ = [
     "read_customers",
     "read_events",
     "stage_events",
+    "stage_events_table",
     "validate_customers",
     "validate_events",
 ]
@@ -537,15 +538,17 @@ def _stage_checks(
     checks: Sequence[_Check],
     file: str,
     staging: Path,
+    key: Sequence[str],
 ) -> tuple[pl.LazyFrame, list[Problem]]:
     """As :func:`_run_checks`, the typed rows and flags streamed to ``staging`` (Parquet).
 
-    Returns a scan of the staged typed rows: no more than a streaming batch is held. The file
-    has row-group statistics, which range reads of ``customer_id`` use.
+    Returns a scan of the staged typed rows (with a ``key``, its values in :data:`_K`): no more
+    than a streaming batch is held. The file has row-group statistics, which range reads of
+    ``customer_id`` use.
     """
-    _flagged(raw, typed, checks, ()).sink_parquet(staging, compression="lz4")
+    _flagged(raw, typed, checks, key).sink_parquet(staging, compression="lz4")
     frame = pl.scan_parquet(staging)
-    return frame.drop(_flags(checks)), _flag_summary(frame, raw, checks, file, ())
+    return frame.drop(_flags(checks)), _flag_summary(frame, raw, checks, file, key)
 
 
 def _flags(checks: Sequence[_Check]) -> list[str]:
@@ -674,25 +677,28 @@ def _check_events(
     return frame, problems + found + _large_amounts(frame, raw, file, key)
 
 
-def _staging_check(folder: Path, staged: list[Path]) -> _Validator[pl.LazyFrame]:
+def _staging_check(
+    folder: Path, staged: list[Path], key: Sequence[str] = ()
+) -> _Validator[pl.LazyFrame]:
     """Return a validator that stages each file's typed events in ``folder`` (one Parquet each).
 
-    Each staged file is appended to ``staged`` once validated.
+    Each staged file is appended to ``staged`` once validated. With a ``key`` (a table's primary
+    key), problems name rows by it and the staged rows keep its values in :data:`_K`.
     """
     names = itertools.count()
 
     def check(
         raw: pl.LazyFrame, file: str, now: datetime, lossy: bool
     ) -> tuple[pl.LazyFrame, list[Problem]]:
-        raw, typed, checks, problems = _event_plan(raw, file, now, lossy, ())
+        raw, typed, checks, problems = _event_plan(raw, file, now, lossy, key)
         staging = folder / f"part-{next(names):05d}.parquet"
         try:
-            frame, found = _stage_checks(raw, typed, checks, file, staging)
+            frame, found = _stage_checks(raw, typed, checks, file, staging, key)
         except pl.exceptions.ComputeError:
             staging.unlink(missing_ok=True)  # a CSV that is not UTF-8 is staged again, lossily
             raise
         staged.append(staging)
-        return frame, problems + found + _large_amounts(frame, raw, file, ())
+        return frame, problems + found + _large_amounts(frame, raw, file, key)
 
     return check
 
@@ -754,15 +760,20 @@ def _exact_duplicates(frame: pl.DataFrame | pl.LazyFrame) -> pl.Series:
     if isinstance(frame, pl.DataFrame):
         rows = frame.filter(candidate)
     else:
-        rows = (
-            frame.with_row_index(_ROW)
-            .filter(pl.col(_ROW).is_in(positions.implode()))
-            .collect(engine="streaming")
-            .sort(_ROW)
-            .drop(_ROW)
-        )
+        rows = _rows_at(frame, positions)
     repeats = rows.select(~pl.struct(pl.all()).is_first_distinct()).to_series()
     return flag.scatter(positions.filter(repeats), True)
+
+
+def _rows_at(frame: pl.LazyFrame, positions: pl.Series) -> pl.DataFrame:
+    """Return the rows of ``frame`` at ``positions`` (0-based, ascending), read by streaming."""
+    return (
+        frame.with_row_index(_ROW)
+        .filter(pl.col(_ROW).is_in(positions.implode()))
+        .collect(engine="streaming")
+        .sort(_ROW)
+        .drop(_ROW)
+    )
 
 
 def _flag_problems(
@@ -775,7 +786,8 @@ def _flag_problems(
 ) -> list[Problem]:
     """Turn a flag over concatenated parts ``(file, height)`` into one problem per file.
 
-    ``keys`` is the key's label and its values (one per row) for a table read with a key.
+    ``keys`` is the key's label and its values on the flagged rows (:func:`_keys`), for a table
+    read with a key.
     """
     if not flag.any():
         return []
@@ -788,7 +800,7 @@ def _flag_problems(
             "part": part,
             "row": positions - starts.gather(part) + 1,
             "key": (
-                values.gather(positions).cast(pl.String)
+                values.cast(pl.String)
                 if values is not None
                 else pl.repeat(None, len(positions), dtype=pl.String, eager=True)
             ),
@@ -812,8 +824,18 @@ def _flag_problems(
     ]
 
 
-def _keys(frame: pl.DataFrame, key: Sequence[str]) -> tuple[str | None, pl.Series | None]:
-    return (_key_label(key), frame[_K]) if key else (None, None)
+def _keys(
+    frame: pl.DataFrame | pl.LazyFrame, key: Sequence[str], flag: pl.Series
+) -> tuple[str | None, pl.Series | None]:
+    """Return the key's label and its values on the rows ``flag`` marks; (None, None) without.
+
+    Staged events (a ``LazyFrame``) are read for the marked rows' key values only.
+    """
+    if not key or not flag.any():
+        return None, None
+    if isinstance(frame, pl.DataFrame):
+        return _key_label(key), frame[_K].filter(flag)
+    return _key_label(key), _rows_at(frame.select(_K), flag.arg_true())[_K]
 
 
 def _event_rows(
@@ -821,8 +843,7 @@ def _event_rows(
 ) -> list[Problem]:
     message = "exact duplicate of an earlier row (kept: remove it upstream if it is not a repeat)"
     duplicate = _exact_duplicates(frame)
-    keys = _keys(frame, key) if isinstance(frame, pl.DataFrame) else (None, None)
-    return _flag_problems(duplicate, parts, None, message, "warning", keys)
+    return _flag_problems(duplicate, parts, None, message, "warning", _keys(frame, key, duplicate))
 
 
 def _customer_rows(
@@ -830,9 +851,13 @@ def _customer_rows(
 ) -> tuple[pl.DataFrame, list[Problem]]:
     """Drop exact duplicate customers (a warning) and flag ids with conflicting rows (an error)."""
     duplicate = _exact_duplicates(frame)
-    keys = _keys(frame, key)
     problems = _flag_problems(
-        duplicate, parts, None, "exact duplicate of an earlier row (dropped)", "warning", keys
+        duplicate,
+        parts,
+        None,
+        "exact duplicate of an earlier row (dropped)",
+        "warning",
+        _keys(frame, key, duplicate),
     )
     cid, kept = pl.col("customer_id"), ~pl.col(duplicate.name)
     conflict = (
@@ -841,7 +866,9 @@ def _customer_rows(
         .to_series()
     )
     message = "customer_id appears on several rows that differ"
-    problems += _flag_problems(conflict, parts, "customer_id", message, "error", keys)
+    problems += _flag_problems(
+        conflict, parts, "customer_id", message, "error", _keys(frame, key, conflict)
+    )
     return frame.filter(~duplicate), problems
 
 
@@ -1171,6 +1198,55 @@ def stage_events(
     if any(p.severity == "error" for p in problems):
         raise EventsValidationError(problems)
     return Staged(frame, sum(height for _, height in parts), tuple(problems), tuple(staged))
+
+
+def stage_events_table(
+    raw: pl.LazyFrame,
+    *,
+    now: datetime,
+    folder: Path | str,
+    file: str = "<events>",
+    key: Sequence[str] = (),
+) -> Staged:
+    """Validate an events table as :func:`validate_events` does, staging it as :func:`stage_events`.
+
+    The table (e.g. a database's rows sunk into a Parquet file) is converted and checked in one
+    streaming pass into a Parquet file in ``folder``, and the problems are found from that file,
+    as for one file of :func:`stage_events`; rows are named by ``key`` as
+    :func:`validate_events` names them.
+
+    Parameters
+    ----------
+    raw : polars.LazyFrame
+        Events as read, with text or typed columns; never collected whole.
+    now : datetime.datetime
+        The current time (naive means UTC); events after it are errors.
+    folder : pathlib.Path or str
+        An existing directory for the staged rows; it must outlive the returned frame.
+    file : str
+        Name used for the table in problems.
+    key : sequence of str
+        Columns that identify a row (a primary key); problems then name rows by their key
+        values. Key columns outside the contract are dropped without a warning.
+
+    Returns
+    -------
+    Staged
+        A scan of the validated events (the frame :func:`validate_events` returns, rows in the
+        same order), their number and the warnings: the problems :func:`validate_events` reports.
+
+    Raises
+    ------
+    EventsValidationError
+        With every problem found, if any is an error.
+    """
+    staged: list[Path] = []
+    frame, problems = _staging_check(Path(folder), staged, key)(raw, file, now, False)
+    height = frame.select(pl.len()).collect().item()
+    problems += _event_rows(frame, [(file, height)], key)
+    if any(p.severity == "error" for p in problems):
+        raise EventsValidationError(problems)
+    return Staged(frame.drop(_K, strict=False), height, tuple(problems), tuple(staged))
 
 
 def read_events(path: Path | str, *, now: datetime) -> pl.DataFrame:

@@ -9,7 +9,9 @@ table as their "file"; rows of a table with a primary key are named by their key
 A database's rows are streamed in batches into a Parquet staging file in a temporary folder
 (removed afterwards), which is then validated exactly as a Parquet file is: the raw result is never
 held whole, and what a database read adds to a file read's memory is the batches in flight, not a
-function of the table's size. Event columns outside the contract are staged as nulls (they are
+function of the table's size. :func:`load_events` returns the validated events in memory;
+:func:`stage_events` stages them as it stages a Parquet file's, so a database's events are never
+held whole either way round. Event columns outside the contract are staged as nulls (they are
 reported as ignored, not fetched).
 
 Mapping
@@ -55,6 +57,7 @@ from features.events import (
     Staged,
     csv_rows,
     parquet_rows,
+    stage_events_table,
     validate_customers,
     validate_events,
 )
@@ -378,10 +381,12 @@ def _load(
     source: Source,
     now: datetime,
     file_loader: Callable[..., _Result],
-    validate: Callable[..., Loaded],
+    validate: Callable[..., _Result],
     used: tuple[str, ...] | None = None,
-) -> _Result | Loaded:
-    """Load a source; for a database, stage its rows in a Parquet file first.
+) -> _Result:
+    """Load a source; for a database, sink its rows into a Parquet file first.
+
+    ``file_loader`` reads a file source, ``validate`` a database's rows (a scan of that file).
 
     ``used`` names the columns validation keeps (None: every column); the others are staged as
     nulls of their type, so they are not fetched yet still reported as ignored.
@@ -463,8 +468,8 @@ def event_rows(source: Source) -> int | None:
     return rows if rows is not None else csv_rows(source.location)
 
 
-def stage_events(source: Source, *, now: datetime, folder: Path) -> Staged | Loaded:
-    """Validate events as :func:`load_events` does; a file source is not held in memory.
+def stage_events(source: Source, *, now: datetime, folder: Path) -> Staged:
+    """Validate events as :func:`load_events` does, without holding them in memory.
 
     Parameters
     ----------
@@ -478,23 +483,26 @@ def stage_events(source: Source, *, now: datetime, folder: Path) -> Staged | Loa
 
     Returns
     -------
-    features.events.Staged or features.events.Loaded
-        For a file (``.parquet`` or ``.csv``) or a directory of them, a scan of the events
-        staged in ``folder``; for a database, the events in memory, as :func:`load_events`
-        returns them. The problems are the same either way.
+    features.events.Staged
+        A scan of the events staged in ``folder``: a file's (``.parquet`` or ``.csv``) or a
+        directory's as :func:`features.events.stage_events` stages them; a database's rows sunk
+        batch by batch into a Parquet file (in a temporary folder, removed afterwards) and that
+        file staged as :func:`features.events.stage_events_table` stages it, rows named by the
+        table's primary key. The problems are those of :func:`load_events`.
 
     Raises
     ------
     features.events.EventsValidationError
         As :func:`load_events`.
     """
-    if source.is_database:
-        return load_events(source, now=now)
 
     def stage(path: Path, *, now: datetime, prepare: Prepare | None) -> Staged:
         return stage_events_file(path, now=now, folder=folder, prepare=prepare)
 
-    return _load(source, now, stage, validate_events, _EVENT_NAMES)
+    def stage_table(raw: pl.LazyFrame, *, now: datetime, file: str, key: tuple[str, ...]) -> Staged:
+        return stage_events_table(raw, now=now, folder=folder, file=file, key=key)
+
+    return _load(source, now, stage, stage_table, _EVENT_NAMES)
 
 
 def load_customers(source: Source, *, now: datetime) -> Loaded:

@@ -69,7 +69,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_Loaded = TypeVar("_Loaded", Loaded, Loaded | Staged)
+_Loaded = TypeVar("_Loaded", Loaded, Staged)
 
 _DATABASES = "a database URI (postgresql://user@host:port/db or duckdb:///path/file.db)"
 
@@ -190,8 +190,8 @@ class Inputs:
         bool
             True for events files (Parquet or CSV, or a directory of them) of at most
             ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` rows (:func:`features.sources.event_rows`);
-            False for more, for files that cannot be counted and for a database: those go
-            through :meth:`stage` (which holds a database's events in memory all the same).
+            False for more, for files that cannot be counted and for a database (its rows are
+            not counted): those go through :meth:`stage`.
         """
         from serving.settings import get_settings
 
@@ -200,8 +200,8 @@ class Inputs:
 
     def stage(
         self, now: datetime, folder: Path
-    ) -> tuple[Loaded | Staged | None, Loaded | None, list[Problem]]:
-        """As :meth:`load`, events from files staged in ``folder`` instead of held in memory.
+    ) -> tuple[Staged | None, Loaded | None, list[Problem]]:
+        """As :meth:`load`, the events staged in ``folder`` instead of held in memory.
 
         Parameters
         ----------
@@ -213,16 +213,16 @@ class Inputs:
 
         Returns
         -------
-        events : features.events.Staged or features.events.Loaded or None
-            The validated events: a scan of the staged events for a file source (Parquet or
-            CSV), in memory for a database; None if they have errors.
+        events : features.events.Staged or None
+            The validated events: a scan of the staged events, for a file source (Parquet or
+            CSV) or a database table or query alike; None if they have errors.
         customers : features.events.Loaded or None
             As :meth:`load`.
         problems : list of features.events.Problem
             As :meth:`load` (the same problems).
         """
 
-        def stage(source: Source, *, now: datetime) -> Loaded | Staged:
+        def stage(source: Source, *, now: datetime) -> Staged:
             return stage_events(source, now=now, folder=folder)
 
         events, problems = _load(stage, self.events, now)

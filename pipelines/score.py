@@ -104,10 +104,11 @@ def snapshot_for(
 ) -> tuple[pl.DataFrame, str]:
     """Return the snapshot for ``as_of``: the stored one if current, else a fresh build.
 
-    A build from files goes as ``guanxi features build``'s
+    A build from files or a database goes as ``guanxi features build``'s
     (:func:`pipelines.snapshot.validated_events`, :func:`pipelines.snapshot.build_validated`):
     events above ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` are validated into staged files and built a
-    range of ``customer_id`` at a time, never held whole; fewer are validated and built in memory.
+    range of ``customer_id`` at a time, never held whole (a database's events too: their rows are
+    not counted); fewer are validated and built in memory.
 
     Parameters
     ----------

@@ -204,6 +204,114 @@ def test_rows_are_staged_in_parquet_and_extra_columns_are_not_fetched(
     assert list((tmp_path / "tmp").iterdir()) == []  # the staging folder is gone
 
 
+# --- staged as files are: the same events and problems as in memory ---------------------------
+
+
+def keyed_duckdb(path: Path, rows: pl.DataFrame) -> str:
+    """A DuckDB file whose table ``events`` holds ``rows``, ``event_no`` its primary key."""
+    import duckdb
+
+    with duckdb.connect(str(path)) as con:
+        con.register("rows", rows.to_arrow())
+        con.execute("CREATE TABLE events AS SELECT * FROM rows WHERE false")
+        con.execute("ALTER TABLE events ADD PRIMARY KEY (event_no)")
+        con.execute("INSERT INTO events SELECT * FROM rows")
+    return f"duckdb://{path}"
+
+
+def staged_and_in_memory(source: Source, folder: Path) -> tuple[object, object]:
+    """Stage the events (a scan of files in ``folder``) and load them; errors as their problems."""
+    results: list[object] = []
+    for way in ("staged", "in memory"):
+        try:
+            if way == "staged":
+                staged = stage_events(source, now=NOW, folder=folder)
+                assert staged.files and all(f.parent == folder for f in staged.files)
+                frame = staged.frame.collect()
+                assert staged.height == frame.height
+                results.append((frame, staged.warnings))
+            else:
+                loaded = load_events(source, now=NOW)
+                results.append((loaded.frame, loaded.warnings))
+        except EventsValidationError as error:
+            results.append(error.problems)
+    return results[0], results[1]
+
+
+def test_a_duckdb_table_is_staged_as_it_is_loaded(tmp_path: Path) -> None:
+    """The staged events of a keyed DuckDB table are those held in memory, with the same warnings
+    (an exact duplicate but for its key and a large amount named by the key, an ignored column); a
+    bad row is named by its key in the same problems."""
+    events = pl.read_csv(Path(__file__).parents[1] / "data" / "events_tiny.csv")
+    rows = pl.concat([events, events.tail(2)]).with_columns(
+        pl.int_range(101, 101 + events.height + 2, dtype=pl.Int64).alias("event_no"),
+        note=pl.lit("x"),
+    )
+    large = pl.col("event_no") == 103
+    rows = rows.with_columns(amount=pl.when(large).then(500_000.0).otherwise("amount"))
+    staged, in_memory = staged_and_in_memory(
+        Source(keyed_duckdb(tmp_path / "good.duckdb", rows), table="events"), tmp_path
+    )
+    assert isinstance(staged, tuple) and isinstance(in_memory, tuple)
+    assert staged[0].equals(in_memory[0])
+    assert staged[1] == in_memory[1]
+    assert {(w.column, w.key, w.keys) for w in staged[1]} == {
+        (None, "event_no", (str(101 + events.height), str(102 + events.height))),
+        ("amount", "event_no", ("103",)),
+        ("note", None, ()),
+    }
+    bad = rows.with_columns(
+        amount=pl.when(pl.col("event_no") == 104).then(-1.0).otherwise(pl.col("amount")),
+        ts=pl.when(pl.col("event_no") == 107).then(pl.lit("soon")).otherwise(pl.col("ts")),
+    )
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    staged, in_memory = staged_and_in_memory(
+        Source(keyed_duckdb(tmp_path / "bad.duckdb", bad), table="events"), folder
+    )
+    assert staged == in_memory
+    assert isinstance(staged, list)
+    errors = [(p.column, p.key, p.keys, p.rows) for p in staged if p.severity == "error"]
+    assert sorted(errors) == [
+        ("amount", "event_no", ("104",), (4,)),
+        ("ts", "event_no", ("107",), (7,)),
+    ]
+
+
+def test_a_postgres_table_is_staged_with_the_problems_in_memory(
+    pg_database: str, tmp_path: Path
+) -> None:
+    import adbc_driver_postgresql.dbapi as postgresql
+
+    rows = pl.DataFrame(
+        {
+            "event_no": [101, 102, 103, 104, 105],
+            "customer_id": ["a", "b", "c", "d", "d"],
+            "ts": [datetime(2024, 1, 1)] * 5,
+            "event_type": ["order", "order", "visit", "teleport", "teleport"],
+            "amount": [5.0, -1.0, None, None, None],
+        }
+    )
+    write_table(pg_database, "events", rows)
+    with postgresql.connect(pg_database) as connection, connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE events ADD PRIMARY KEY (event_no)")
+        connection.commit()
+    staged, in_memory = staged_and_in_memory(Source(pg_database, table="events"), tmp_path)
+    assert staged == in_memory
+    assert isinstance(staged, list)
+    assert {(p.column, p.keys, p.key) for p in staged} == {
+        ("amount", ("102",), "event_no"),
+        ("event_type", ("104", "105"), "event_no"),
+        (None, ("105",), "event_no"),  # a duplicate of 104 but for its key: a warning
+    }
+    good = Source(pg_database, query="SELECT * FROM events WHERE event_no < 102")
+    (tmp_path / "good").mkdir()
+    staged, in_memory = staged_and_in_memory(good, tmp_path / "good")
+    assert isinstance(staged, tuple) and isinstance(in_memory, tuple)
+    assert staged[0].equals(in_memory[0]) and staged[1] == in_memory[1]
+    assert [(w.column, w.severity) for w in staged[1]] == [("event_no", "warning")]  # no key
+
+
 # --- bad input: a clear error, the URI's password masked -------------------------------------
 
 

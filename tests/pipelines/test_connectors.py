@@ -19,9 +19,11 @@ from features.database import Relation, mask, scan, write_table
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import Store, snapshot_digest
+from pipelines import connectors, score
 from pipelines.cli import _register, app
 from serving.settings import get_settings
 from tests.conftest import PG_SAMPLE_END
+from tests.features.test_sources import keyed_duckdb
 
 AS_OF = PG_SAMPLE_END.isoformat()
 
@@ -101,6 +103,65 @@ def test_round_trip_with_the_database_as_source_and_sink(
     assert in_db["model_version"].unique().to_list() == ["1"]
     key = ["customer_id", "task"]
     assert in_db.sort(key).equals(in_file.sort(key).cast(in_db.schema))  # type: ignore[arg-type]
+
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+TINY_DAY = date(2024, 3, 31)
+
+
+def tiny_duckdb(path: Path, bad: bool = False) -> str:
+    """The tiny events (``event_no`` their primary key; one late row bad) and customers."""
+    events = pl.read_csv(DATA / "events_tiny.csv", infer_schema=False)
+    events = events.with_columns(pl.int_range(101, 101 + events.height).alias("event_no"))
+    if bad:
+        late = pl.col("event_no") == 108
+        events = events.with_columns(ts=pl.when(late).then(pl.lit("soon")).otherwise("ts"))
+    uri = keyed_duckdb(path, events)
+    write_table(uri, "customers", pl.read_csv(DATA / "customers_tiny.csv"))
+    return uri
+
+
+def test_database_events_are_staged_and_build_the_in_memory_result(
+    cli: CliRunner,
+    local_tracking: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    input_paths: list[str],
+) -> None:
+    """features build and score's build stage a database's events (its rows are not counted), as
+    a file's: the snapshot, history and output of the events held in memory."""
+    uri = tiny_duckdb(tmp_path / "crm.duckdb")
+    sources = ["--events", uri, "--events-table", "events"]
+    sources += ["--customers", uri, "--customers-table", "customers"]
+    build = ["features", "build", *sources, "--as-of", TINY_DAY.isoformat()]
+    staged_output = run(cli, *build)
+    store = Store(local_tracking)
+    staged = store.read_snapshot(TINY_DAY), pl.read_parquet(store.history_path(TINY_DAY))
+    inputs = connectors.inputs(uri, "events", None, uri, "customers")
+    now = datetime.now(UTC)
+    empty = Store(tmp_path / "empty")
+    built, _ = score.snapshot_for(empty, inputs, TINY_DAY, now)  # score's build, nothing stored
+    assert input_paths == ["staged", "staged"]
+    monkeypatch.setattr(connectors.Inputs, "stage", lambda self, now, folder: self.load(now))
+    output = run(cli, *build)
+    assert input_paths[2:] == ["in memory"]
+    assert output == staged_output
+    assert staged[0].equals(store.read_snapshot(TINY_DAY))
+    assert staged[0].equals(built)
+    assert staged[1].equals(pl.read_parquet(store.history_path(TINY_DAY)))
+    assert staged[1].height == 8
+
+
+def test_a_staged_database_names_a_bad_row_by_its_key_as_in_memory(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, input_paths: list[str]
+) -> None:
+    uri = tiny_duckdb(tmp_path / "crm.duckdb", bad=True)
+    staged = fails(cli, 1, "data", "validate", uri, "--events-table", "events")
+    monkeypatch.setattr(connectors.Inputs, "stage", lambda self, now, folder: self.load(now))
+    assert fails(cli, 1, "data", "validate", uri, "--events-table", "events") == staged
+    assert input_paths == ["staged", "in memory"]
+    assert f"{mask(uri)} table events │ ts │ event_no 108 │ unreadable value" in staged
+    assert "invalid: 1 error" in staged
 
 
 def test_validate_reports_a_wrong_password_masked(cli: CliRunner, pg_sample, postgres) -> None:
