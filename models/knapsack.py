@@ -307,18 +307,6 @@ _LIBC: Final = ctypes.CDLL(None) if os.name == "posix" else None
 """The C library, whose ``fflush`` empties HiGHS's buffered ``printf`` output."""
 
 
-@dataclass
-class _Redirect:
-    """Standard output's redirection to the null device: blocks open, the real one's copy."""
-
-    depth: int = 0
-    saved: int = -1
-
-
-_REDIRECT: Final = _Redirect()
-_REDIRECT_LOCK: Final = threading.Lock()
-
-
 @contextlib.contextmanager
 def _native_stdout_silenced() -> Iterator[None]:
     """Send what native code writes to standard output (file descriptor 1) to the null device.
@@ -327,34 +315,32 @@ def _native_stdout_silenced() -> Iterator[None]:
     (``HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();``) whenever it
     repairs an integer solution, whatever its ``output_flag`` (ERGO-Code/HiGHS removed it in
     October 2025, commit 710aaa3); during ``guanxi demo`` and ``guanxi target`` those lines
-    fell among the plan's tables. Blocks may overlap across threads (the service plans in
-    worker threads): the first one in redirects, the last one out restores. Standard error is
-    untouched, and Python's pending output is written out before the redirect.
+    fell among the plan's tables. Only the main thread (the commands) redirects: file descriptor
+    1 belongs to the whole process, and the service plans in worker threads while other threads
+    write its access log to standard output, which must not be lost; there the stray line stays.
+    Standard error is untouched, and Python's pending output is written out before the redirect.
 
     Yields
     ------
     None
         Nothing; call the solver inside the block.
     """
-    with _REDIRECT_LOCK:
-        if _REDIRECT.depth == 0:
-            if sys.stdout is not None:
-                sys.stdout.flush()
-            _REDIRECT.saved = os.dup(1)
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, 1)
-            os.close(null)
-        _REDIRECT.depth += 1
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if sys.stdout is not None:
+        sys.stdout.flush()
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
     try:
         yield
     finally:
-        with _REDIRECT_LOCK:
-            _REDIRECT.depth -= 1
-            if _REDIRECT.depth == 0:
-                if _LIBC is not None:
-                    _LIBC.fflush(None)  # HiGHS's buffered lines go to the null device too
-                os.dup2(_REDIRECT.saved, 1)
-                os.close(_REDIRECT.saved)
+        if _LIBC is not None:
+            _LIBC.fflush(None)  # HiGHS's buffered lines go to the null device too
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _exact(p: _Problem, time_limit: float) -> tuple[np.ndarray | None, float]:
