@@ -33,7 +33,7 @@ from features.products import (
     product_features,
 )
 from features.profile import profile_features
-from features.rfm import order_features, rank_scores
+from features.rfm import RFM_SCORES, order_features, rfm_segment, score
 from features.service import return_aggregations, service_features
 from features.store import CustomerRanges, sorted_ranges, spill_partitions
 from features.window import AGE, ID, prepare_events
@@ -350,7 +350,14 @@ def _ranked(parts: list[pl.DataFrame]) -> pl.DataFrame:
     """Put the parts' customers together, sorted, and rank every customer's RFM scores."""
     snapshot = pl.concat(parts).sort(ID)
     del parts[:]
-    return rank_scores(snapshot)
+    has_orders = pl.col("orders_total") > 0  # the rows order_features scores
+    return snapshot.with_columns(
+        pl.when(has_orders)
+        .then(score(measure, higher_is_better=higher).over(has_orders))
+        .cast(snapshot.schema[name])
+        .alias(name)
+        for name, (measure, higher) in RFM_SCORES.items()
+    ).with_columns(rfm_segment(pl.col("r_score"), pl.col("f_score")).alias("rfm_segment"))
 
 
 def passthrough_columns(snapshot: pl.DataFrame) -> list[str]:
