@@ -59,6 +59,7 @@ __all__ = [
     "OutTable",
     "SparkEvents",
     "SparkOrEvents",
+    "accepted",
     "check_output",
     "inputs",
     "inputs_or_table",
@@ -70,6 +71,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _Loaded = TypeVar("_Loaded", Loaded, Staged)
+_Validated = TypeVar("_Validated", bound=Loaded | Staged)
 
 _DATABASES = "a database URI (postgresql://user@host:port/db or duckdb:///path/file.db)"
 
@@ -253,10 +255,7 @@ class Inputs:
             With every problem of both sources, if any is an error.
         """
         events, customers, problems = self.load(now)
-        if events is None or any(p.severity == "error" for p in problems):
-            raise EventsValidationError(problems)
-        for warning in problems:
-            logger.warning("%s", warning)
+        events = accepted(events, problems)
         return events.frame, customers.frame if customers is not None else None
 
 
@@ -295,6 +294,33 @@ def _customers(
     if customers is None:
         return None
     return _source(customers, table, query, columns, "customers")
+
+
+def accepted(events: _Validated | None, problems: list[Problem]) -> _Validated:
+    """Return validated events if no problem is an error, the warnings sent to the log.
+
+    Parameters
+    ----------
+    events : features.events.Loaded or features.events.Staged or None
+        The events of :meth:`Inputs.load` or :meth:`Inputs.stage`.
+    problems : list of features.events.Problem
+        Every problem of the inputs.
+
+    Returns
+    -------
+    features.events.Loaded or features.events.Staged
+        ``events``.
+
+    Raises
+    ------
+    features.events.EventsValidationError
+        With every problem, if any is an error or there are no events.
+    """
+    if events is None or any(p.severity == "error" for p in problems):
+        raise EventsValidationError(problems)
+    for warning in problems:
+        logger.warning("%s", warning)
+    return events
 
 
 def inputs(

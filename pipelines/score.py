@@ -155,13 +155,11 @@ def snapshot_for(
     # as `guanxi features build` does: many events are staged and built a range at a time
     status = Console(stderr=True)
     with validated_events(sources, now, status) as (events, customers, problems):
-        if events is None or any(p.severity == "error" for p in problems):
-            raise EventsValidationError(problems)
-        for warning in problems:
-            logger.warning("%s", warning)
         people = customers.frame if customers is not None else None
         with tempfile.TemporaryDirectory(prefix="guanxi-ranges-") as spill:
-            snapshot, _ = build_validated(events, people, as_of, Path(spill), status)
+            snapshot, _ = build_validated(
+                connectors.accepted(events, problems), people, as_of, Path(spill), status
+            )
     return snapshot, f"built from {sources.events.label}"
 
 
