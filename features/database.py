@@ -26,7 +26,9 @@ Parquet file). Only the columns the plan needs are asked for (projection pushdow
 SQL). The column types come from the database without reading rows (the query with
 ``LIMIT 0``); the primary key of a table is read from the catalog, so problems can name rows by
 it. PostgreSQL ``numeric`` arrives as text and is
-parsed like a CSV value.
+parsed like a CSV value. :func:`count` counts a table's or query's rows up to a limit, so a caller
+can hold a small table in memory and stage a large one; a count that fails or is slow gives up
+(None) rather than fail the command.
 
 Writing
 -------
@@ -40,9 +42,12 @@ with the rolled-back transaction. Indexes, grants and views on the old table do 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import secrets
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,17 +58,24 @@ import polars as pl
 
 __all__ = [
     "BATCH_ROWS",
+    "COUNT_SECONDS",
     "DatabaseError",
     "Relation",
     "check_writable",
+    "count",
     "is_database",
     "mask",
     "scan",
     "write_table",
 ]
 
+logger = logging.getLogger(__name__)
+
 BATCH_ROWS: Final = 250_000
 """Rows per batch asked of DuckDB (PostgreSQL's ADBC driver sizes batches at about 16 MB)."""
+
+COUNT_SECONDS: Final = 10.0
+"""How long :func:`count` waits for a database to count rows before it gives up."""
 
 _SCHEMES: Final = ("postgresql", "postgres", "duckdb")
 _IDENTIFIER: Final = re.compile(r"^[^\x00-\x1f\"]{1,63}$")
@@ -403,6 +415,68 @@ def scan(
         source, schema=schema, explain_name="database", explain_detail=relation.label
     )
     return frame, key
+
+
+def count(relation: Relation, *, at_most: int, seconds: float | None = None) -> int | None:
+    """Count a table's or query's rows, up to ``at_most + 1``; give up when that fails or is slow.
+
+    One ``SELECT COUNT(*)`` over at most ``at_most + 1`` of the rows (a ``LIMIT``, so a large
+    table is not scanned to its end), run in a thread; if it has not answered within ``seconds``
+    it is cancelled (DuckDB's interrupt, ADBC's cancel) and the answer is None.
+
+    Parameters
+    ----------
+    relation : Relation
+        The table or query.
+    at_most : int
+        The count that matters: more rows are counted as ``at_most + 1``.
+    seconds : float, optional
+        How long to wait for the database, the connection included (default
+        :data:`COUNT_SECONDS`).
+
+    Returns
+    -------
+    int or None
+        The rows, ``at_most + 1`` standing for more than ``at_most``; None when the database
+        cannot be reached, the count fails or it takes longer than ``seconds`` (logged at INFO).
+    """
+    wait = COUNT_SECONDS if seconds is None else seconds
+    sql = f"SELECT COUNT(*) FROM ({relation.select(limit=at_most + 1)}) AS guanxi_count"
+    answer: list[int] = []
+    cancels: list[Callable[[], object]] = []
+    given_up = threading.Event()
+
+    def run() -> None:
+        try:
+            with _connect(relation) as connection:
+                if given_up.is_set():
+                    return
+                if relation.kind == "duckdb":
+                    cancels.append(connection.interrupt)
+                    row = connection.execute(sql).fetchone()
+                else:
+                    with connection.cursor() as cursor:
+                        cancels.append(cursor.adbc_cancel)
+                        cursor.execute(sql)
+                        row = cursor.fetchone()
+            answer.append(int(row[0]))
+        except Exception as error:  # any failure means "not counted": the caller stages
+            if not given_up.is_set():
+                why = error.reason if isinstance(error, DatabaseError) else _reason(error, relation)
+                logger.info("%s: rows not counted (%s)", relation.label, why)
+
+    thread = threading.Thread(target=run, name="guanxi-count", daemon=True)
+    thread.start()
+    thread.join(wait)
+    if thread.is_alive():
+        given_up.set()
+        logger.info("%s: rows not counted (no answer in %s s)", relation.label, wait)
+        for cancel in cancels:
+            with contextlib.suppress(Exception):
+                cancel()
+        thread.join(1.0)  # let the cancelled count close its connection
+        return None
+    return answer[0] if answer else None
 
 
 def check_writable(uri: str, table: str) -> None:

@@ -12,7 +12,8 @@ held whole, and what a database read adds to a file read's memory is the batches
 function of the table's size. :func:`load_events` returns the validated events in memory;
 :func:`stage_events` stages them as it stages a Parquet file's, so a database's events are never
 held whole either way round. Event columns outside the contract are staged as nulls (they are
-reported as ignored, not fetched).
+reported as ignored, not fetched). :func:`event_rows` counts a table's or query's rows (up to a
+limit), so that a command can validate a small table in memory, as it does a small file.
 
 Mapping
 -------
@@ -48,7 +49,7 @@ import polars as pl
 import yaml
 
 from features.contracts import CUSTOMER_COLUMNS, EVENT_COLUMNS, EVENT_TYPES
-from features.database import DatabaseError, Relation, is_database, scan
+from features.database import DatabaseError, Relation, count, is_database, scan
 from features.events import (
     EventsValidationError,
     Loaded,
@@ -446,13 +447,15 @@ def load_events(source: Source, *, now: datetime) -> Loaded:
     return _load(source, now, load_events_file, validate_events, _EVENT_NAMES)
 
 
-def event_rows(source: Source) -> int | None:
-    """Return how many rows an events file or directory holds, without reading it whole.
+def event_rows(source: Source, *, at_most: int | None = None) -> int | None:
+    """Return how many rows an events source holds, without reading it whole.
 
     Parameters
     ----------
     source : Source
         Where the events are.
+    at_most : int, optional
+        For a database, the count that matters: more rows are counted as ``at_most + 1``.
 
     Returns
     -------
@@ -460,10 +463,15 @@ def event_rows(source: Source) -> int | None:
         The rows of a ``.parquet`` file or a directory of them, from their metadata
         (:func:`features.events.parquet_rows`); the data rows of a ``.csv`` file or a directory
         of them, estimated from their sizes and their first MiB (:func:`features.events.csv_rows`;
-        counted for files of at most 1 MiB); None for a database or files that cannot be counted.
+        counted for files of at most 1 MiB); a database table's or query's rows, counted by the
+        database up to ``at_most + 1`` (:func:`features.database.count`). None for files that
+        cannot be counted, and for a database without ``at_most`` or whose count fails or is
+        slow.
     """
     if source.is_database:
-        return None
+        if at_most is None:
+            return None
+        return count(Relation(source.location, source.table, source.query), at_most=at_most)
     rows = parquet_rows(source.location)
     return rows if rows is not None else csv_rows(source.location)
 

@@ -190,15 +190,18 @@ class Inputs:
         Returns
         -------
         bool
-            True for events files (Parquet or CSV, or a directory of them) of at most
-            ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` rows (:func:`features.sources.event_rows`);
-            False for more, for files that cannot be counted and for a database (its rows are
-            not counted): those go through :meth:`stage`.
+            True for events of at most ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` rows
+            (:func:`features.sources.event_rows`): files (Parquet or CSV, or a directory of
+            them) counted from their metadata or size, a database table or query counted by the
+            database (``SELECT COUNT(*)`` of at most that many rows plus one). False for more,
+            and for files that cannot be counted or a database whose count fails or is slow
+            (:data:`features.database.COUNT_SECONDS`): those go through :meth:`stage`.
         """
         from serving.settings import get_settings
 
-        rows = event_rows(self.events)
-        return rows is not None and rows <= get_settings().features_in_memory_events
+        limit = get_settings().features_in_memory_events
+        rows = event_rows(self.events, at_most=limit)
+        return rows is not None and rows <= limit
 
     def stage(
         self, now: datetime, folder: Path

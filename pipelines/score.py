@@ -107,8 +107,9 @@ def snapshot_for(
     A build from files or a database goes as ``guanxi features build``'s
     (:func:`pipelines.snapshot.validated_events`, :func:`pipelines.snapshot.build_validated`):
     events above ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` are validated into staged files and built a
-    range of ``customer_id`` at a time, never held whole (a database's events too: their rows are
-    not counted); fewer are validated and built in memory.
+    range of ``customer_id`` at a time, never held whole (a database's too: its table or query
+    is counted by the database, and one whose count fails or is slow is staged); fewer are
+    validated and built in memory.
 
     Parameters
     ----------

@@ -16,9 +16,11 @@ as many events as a bucket (:func:`features.store.split_by_customer`), and both 
 in ``customer_id`` order are written once: when the staged files' row groups hold ranges of
 ``customer_id`` in order (their statistics, :func:`features.store.parquet_ranges_in_order`), each
 range is read from the staged files, skipping the other row groups; other events are written
-again, by range. A database's events (their rows are not counted) are staged the same way, sunk
-batch by batch into Parquet first (:func:`features.sources.stage_events`). Fewer events and
-``--engine spark`` are validated in memory.
+again, by range. A database's events are counted by the database (``SELECT COUNT(*)`` of at most
+the threshold plus one row, :func:`features.database.count`) and, when more or not counted in
+time, staged the same way, sunk batch by batch into Parquet first
+(:func:`features.sources.stage_events`). Fewer events and ``--engine spark`` are validated in
+memory.
 ``export`` copies a stored snapshot to a CSV or Parquet file, also atomically.
 """
 
@@ -121,8 +123,8 @@ def validated_events(
         :meth:`pipelines.connectors.Inputs.load` when
         :meth:`~pipelines.connectors.Inputs.few_events` (faster than staging them), else
         :meth:`~pipelines.connectors.Inputs.stage` into a temporary directory that lives as long
-        as the context: more events (files that cannot be counted, a database) are never held
-        whole.
+        as the context: more events (and files or a database that cannot be counted) are never
+        held whole.
     """
     with tempfile.TemporaryDirectory(prefix="guanxi-events-") as folder:
         with status.status("Validating the inputs..."):

@@ -5,8 +5,8 @@ The events and customers are files or database tables and queries (:mod:`pipelin
 Every problem is listed at once in a table (file, column, rows, message), warnings apart from
 errors; the command exits 1 when there is an error and prints a one-line summary otherwise.
 Events that ``guanxi features build`` would stage (:meth:`pipelines.connectors.Inputs.few_events`:
-files of more than ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` rows or that cannot be counted, and a
-database's table or query) are validated in a streaming pass into staged Parquet files in a
+files or a database's table or query of more than ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` rows, or
+that cannot be counted) are validated in a streaming pass into staged Parquet files in a
 temporary directory and summarised from a scan of them, never held whole: the same problems, exit
 code and summary.
 """

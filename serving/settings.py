@@ -171,10 +171,11 @@ class Settings(BaseSettings):
         default=8_000_000,
         ge=0,
         description=(
-            "guanxi features build: Parquet or CSV events of at most this many rows (Parquet: "
-            "by the files' metadata; CSV: estimated from the files' sizes and first MiB) are "
-            "validated and built in memory, which is faster for small inputs; more are staged "
-            "on disk (0: always staged)."
+            "guanxi features build: Parquet or CSV events or a database's events of at most this "
+            "many rows (Parquet: by the files' metadata; CSV: estimated from the files' sizes "
+            "and first MiB; a database: SELECT COUNT(*) of at most this many rows plus one) "
+            "are validated and built in memory, which is faster for small inputs; more are "
+            "staged on disk (0: always staged)."
         ),
     )
     band_high_decile: int = Field(

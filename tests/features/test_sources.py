@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from features.database import Relation, is_database, mask, write_table
+from features.database import Relation, count, is_database, mask, write_table
 from features.events import EventsValidationError, Problem, Staged
 from features.events import load_customers as load_customers_file
 from features.events import load_events as load_events_file
@@ -296,6 +296,8 @@ def test_a_postgres_table_is_staged_with_the_problems_in_memory(
     with postgresql.connect(pg_database) as connection, connection.cursor() as cursor:
         cursor.execute("ALTER TABLE events ADD PRIMARY KEY (event_no)")
         connection.commit()
+    assert event_rows(Source(pg_database, table="events"), at_most=5) == 5  # held in memory
+    assert event_rows(Source(pg_database, table="events"), at_most=4) == 5  # staged
     staged, in_memory = staged_and_in_memory(Source(pg_database, table="events"), tmp_path)
     assert staged == in_memory
     assert isinstance(staged, list)
@@ -504,6 +506,48 @@ def test_event_rows_estimate_large_csv_files(tmp_path: Path) -> None:
     assert estimate is not None and abs(estimate - rows.height) < rows.height / 100
     (tmp_path / "one-line.csv").write_bytes(b"customer_id," * (1 << 18))  # no line in 1 MiB
     assert event_rows(Source(str(tmp_path / "one-line.csv"))) is None
+
+
+def test_a_database_counts_its_rows_up_to_the_limit(tmp_path: Path) -> None:
+    """A table's or query's rows are counted by the database, at most ``at_most + 1`` of them."""
+    events = pl.read_csv(Path(__file__).parents[1] / "data" / "events_tiny.csv")
+    uri = f"duckdb://{tmp_path / 'crm.duckdb'}"
+    write_table(uri, "events", events)
+    table = Source(uri, table="events")
+    query = Source(uri, query="SELECT * FROM events WHERE event_type = 'order';")
+    orders = events.filter(pl.col("event_type") == "order").height
+    assert event_rows(table, at_most=100) == events.height == 8
+    assert event_rows(table, at_most=8) == 8
+    assert event_rows(table, at_most=7) == 8  # more than 7
+    assert event_rows(table, at_most=2) == 3  # more than 2: no more are counted
+    assert event_rows(query, at_most=100) == orders < events.height
+    assert event_rows(table) is None  # no limit: not counted
+
+
+def test_a_failing_or_slow_count_gives_up_without_an_error(
+    tmp_path: Path, pg_database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A count that fails (missing file or table, unreachable server, failing query) or does not
+    answer in time is None, not an error: the caller then stages the events."""
+    import time
+
+    uri = f"duckdb://{tmp_path / 'crm.duckdb'}"
+    write_table(uri, "events", pl.DataFrame({"customer_id": ["a"]}))
+    assert event_rows(Source(f"duckdb://{tmp_path / 'none.duckdb'}", table="e"), at_most=9) is None
+    assert event_rows(Source(uri, table="no_such_table"), at_most=9) is None
+    assert event_rows(Source(uri, query="SELECT nope FROM events"), at_most=9) is None
+    assert event_rows(Source("postgresql://u@127.0.0.1:1/db", table="e"), at_most=9) is None
+    endless = "SELECT x FROM range(1000000000000) AS t(x) WHERE x < 0"  # scans every row
+    for relation in (
+        Relation(uri, query=endless),
+        Relation(pg_database, query="SELECT pg_sleep(30)"),
+    ):
+        started = time.monotonic()
+        with caplog.at_level("INFO", logger="features.database"):
+            assert count(relation, at_most=10**13, seconds=0.5) is None
+        assert time.monotonic() - started < 5  # cancelled, not waited for
+        assert f"{relation.label}: rows not counted (no answer in 0.5 s)" in caplog.messages
+    assert count(Relation(pg_database, query="SELECT 1 UNION ALL SELECT 2"), at_most=5) == 2
 
 
 def test_large_amounts_are_a_warning_from_files_staged_or_not_and_from_a_database(

@@ -121,47 +121,73 @@ def tiny_duckdb(path: Path, bad: bool = False) -> str:
     return uri
 
 
-def test_database_events_are_staged_and_build_the_in_memory_result(
+def in_memory_events(monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
+    """Set ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` for the next command."""
+    monkeypatch.setenv("GUANXI_FEATURES_IN_MEMORY_EVENTS", str(rows))
+    get_settings.cache_clear()
+
+
+def test_a_small_database_table_is_built_in_memory_a_larger_one_staged_alike(
     cli: CliRunner,
     local_tracking: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     input_paths: list[str],
 ) -> None:
-    """features build and score's build stage a database's events (its rows are not counted), as
-    a file's: the snapshot, history and output of the events held in memory."""
+    """features build and score's build count a database's events: at most
+    GUANXI_FEATURES_IN_MEMORY_EVENTS of them (8 here) are held in memory, more are staged, as a
+    file's; both give the same snapshot, history and output."""
     uri = tiny_duckdb(tmp_path / "crm.duckdb")
     sources = ["--events", uri, "--events-table", "events"]
     sources += ["--customers", uri, "--customers-table", "customers"]
     build = ["features", "build", *sources, "--as-of", TINY_DAY.isoformat()]
-    staged_output = run(cli, *build)
+    in_memory_output = run(cli, *build)  # the default threshold, 8,000,000 events
     store = Store(local_tracking)
-    staged = store.read_snapshot(TINY_DAY), pl.read_parquet(store.history_path(TINY_DAY))
+    in_memory = store.read_snapshot(TINY_DAY), pl.read_parquet(store.history_path(TINY_DAY))
+    in_memory_events(monkeypatch, 8)
     inputs = connectors.inputs(uri, "events", None, uri, "customers")
-    now = datetime.now(UTC)
-    empty = Store(tmp_path / "empty")
-    built, _ = score.snapshot_for(empty, inputs, TINY_DAY, now)  # score's build, nothing stored
-    assert input_paths == ["staged", "staged"]
-    monkeypatch.setattr(connectors.Inputs, "stage", lambda self, now, folder: self.load(now))
+    assert inputs.few_events()
+    in_memory_events(monkeypatch, 7)
+    assert not inputs.few_events()
+    assert not connectors.inputs(uri, None, "SELECT * FROM events", None, None).few_events()
     output = run(cli, *build)
-    assert input_paths[2:] == ["in memory"]
-    assert output == staged_output
-    assert staged[0].equals(store.read_snapshot(TINY_DAY))
-    assert staged[0].equals(built)
-    assert staged[1].equals(pl.read_parquet(store.history_path(TINY_DAY)))
-    assert staged[1].height == 8
+    built, _ = score.snapshot_for(Store(tmp_path / "empty"), inputs, TINY_DAY, datetime.now(UTC))
+    assert input_paths == ["in memory", "staged", "staged"]
+    assert output == in_memory_output
+    assert in_memory[0].equals(store.read_snapshot(TINY_DAY))
+    assert in_memory[0].equals(built)
+    assert in_memory[1].equals(pl.read_parquet(store.history_path(TINY_DAY)))
+    assert in_memory[1].height == 8
 
 
-def test_a_staged_database_names_a_bad_row_by_its_key_as_in_memory(
+def test_a_database_whose_count_fails_or_is_slow_is_staged(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, input_paths: list[str]
+) -> None:
+    """A count that does not answer in time stages the events: slower, never an error."""
+    import features.database
+
+    uri = tiny_duckdb(tmp_path / "crm.duckdb")
+    slow = "SELECT e.* FROM events AS e, range(1000000000000) AS t(x) WHERE x = 0"
+    inputs = connectors.inputs(uri, None, slow, None, None)
+    monkeypatch.setattr(features.database, "COUNT_SECONDS", 0.5)
+    assert not inputs.few_events()  # gave up: a full scan of 10^12 rows
+    dead = connectors.inputs(f"duckdb://{tmp_path / 'none.duckdb'}", "events", None, None, None)
+    assert not dead.few_events()
+    missing = fails(cli, 1, "data", "validate", dead.events.location, "--events-table", "events")
+    assert input_paths == ["staged"]
+    assert f"no DuckDB file at {tmp_path / 'none.duckdb'}" in missing
+
+
+def test_a_database_names_a_bad_row_by_its_key_staged_as_in_memory(
     cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, input_paths: list[str]
 ) -> None:
     uri = tiny_duckdb(tmp_path / "crm.duckdb", bad=True)
-    staged = fails(cli, 1, "data", "validate", uri, "--events-table", "events")
-    monkeypatch.setattr(connectors.Inputs, "stage", lambda self, now, folder: self.load(now))
-    assert fails(cli, 1, "data", "validate", uri, "--events-table", "events") == staged
-    assert input_paths == ["staged", "in memory"]
-    assert f"{mask(uri)} table events │ ts │ event_no 108 │ unreadable value" in staged
-    assert "invalid: 1 error" in staged
+    in_memory = fails(cli, 1, "data", "validate", uri, "--events-table", "events")
+    in_memory_events(monkeypatch, 0)
+    assert fails(cli, 1, "data", "validate", uri, "--events-table", "events") == in_memory
+    assert input_paths == ["in memory", "staged"]
+    assert f"{mask(uri)} table events │ ts │ event_no 108 │ unreadable value" in in_memory
+    assert "invalid: 1 error" in in_memory
 
 
 def test_validate_reports_a_wrong_password_masked(cli: CliRunner, pg_sample, postgres) -> None:
