@@ -27,9 +27,9 @@ A table whose rows have no meaningful order (a database table) is validated with
 columns of its primary key: problems then list key values (``Problem.keys``) as well.
 
 The contract has no upper bound on ``amount``, but an amount more than
-:data:`LARGE_AMOUNT_FACTOR` (1,000) times the median positive amount of its file is reported as
-a *warning* naming its rows: usually a unit slip (cents in a file of euros) or a typing error,
-sometimes a real order; the rows are kept and the analyst decides.
+:data:`LARGE_AMOUNT_FACTOR` (1,000) times the median positive amount of its file (or table, or
+query) is reported as a *warning* naming its rows: usually a unit slip (cents in a file of
+euros) or a typing error, sometimes a real order; the rows are kept and the analyst decides.
 
 Memory and speed
 ----------------
@@ -101,7 +101,7 @@ MAX_VALUE_CHARS: Final = 1000
 """Longest text value accepted in a contract column (ids, types, categories)."""
 
 LARGE_AMOUNT_FACTOR: Final = 1000
-"""An ``amount`` above this many times its file's median positive amount is a warning."""
+"""An ``amount`` above this many times its file's (table's) median positive amount is a warning."""
 
 _HEADER_LIMIT: Final = 1 << 20
 _SEPARATORS: Final = ((b";", "semicolon"), (b"\t", "tab"), (b"|", "vertical bar"))
@@ -640,14 +640,19 @@ def _event_plan(
 
 
 def _large_amounts(
-    frame: pl.DataFrame | pl.LazyFrame, raw: pl.LazyFrame, file: str, key: Sequence[str]
+    frame: pl.DataFrame | pl.LazyFrame,
+    raw: pl.LazyFrame,
+    file: str,
+    key: Sequence[str],
+    noun: str = "file",
 ) -> list[Problem]:
     """Warn of amounts above :data:`LARGE_AMOUNT_FACTOR` times the file's median positive amount.
 
     ``frame`` is the file's typed events (with the key values as :data:`_K` when ``key`` is
     set): the median and the largest amount are one streaming pass over ``amount``, the flagged
     rows are listed as the checks' are (:func:`_flag_summary`). The message says the largest
-    amount rather than a raw value: finding that would read a staged CSV file again.
+    amount rather than a raw value: finding that would read a staged CSV file again. ``noun``
+    is what ``file`` names in the message ("the table's median"): file, table or query.
     """
     amount = pl.col("amount")
     median, largest = (
@@ -660,7 +665,7 @@ def _large_amounts(
         return []
     check = _Check(
         "amount",
-        f"amount more than {LARGE_AMOUNT_FACTOR:,}x the file's median positive amount "
+        f"amount more than {LARGE_AMOUNT_FACTOR:,}x the {noun}'s median positive amount "
         f"({median:,.2f}; the largest is {largest:,.2f}): a unit or typing error? (rows kept)",
         amount > LARGE_AMOUNT_FACTOR * median,
     )
@@ -670,20 +675,26 @@ def _large_amounts(
 
 
 def _check_events(
-    raw: pl.LazyFrame, file: str, now: datetime, lossy: bool, key: Sequence[str] = ()
+    raw: pl.LazyFrame,
+    file: str,
+    now: datetime,
+    lossy: bool,
+    key: Sequence[str] = (),
+    noun: str = "file",
 ) -> tuple[pl.DataFrame, list[Problem]]:
     raw, typed, checks, problems = _event_plan(raw, file, now, lossy, key)
     frame, found = _run_checks(raw, typed, checks, file, key)
-    return frame, problems + found + _large_amounts(frame, raw, file, key)
+    return frame, problems + found + _large_amounts(frame, raw, file, key, noun)
 
 
 def _staging_check(
-    folder: Path, staged: list[Path], key: Sequence[str] = ()
+    folder: Path, staged: list[Path], key: Sequence[str] = (), noun: str = "file"
 ) -> _Validator[pl.LazyFrame]:
     """Return a validator that stages each file's typed events in ``folder`` (one Parquet each).
 
     Each staged file is appended to ``staged`` once validated. With a ``key`` (a table's primary
-    key), problems name rows by it and the staged rows keep its values in :data:`_K`.
+    key), problems name rows by it and the staged rows keep its values in :data:`_K`. ``noun``
+    is what a file is called in the large-amount warning (:func:`_large_amounts`).
     """
     names = itertools.count()
 
@@ -698,7 +709,7 @@ def _staging_check(
             staging.unlink(missing_ok=True)  # a CSV that is not UTF-8 is staged again, lossily
             raise
         staged.append(staging)
-        return frame, problems + found + _large_amounts(frame, raw, file, key)
+        return frame, problems + found + _large_amounts(frame, raw, file, key, noun)
 
     return check
 
@@ -1095,6 +1106,7 @@ def validate_events(
     now: datetime,
     file: str = "<events>",
     key: Sequence[str] = (),
+    noun: str = "table",
 ) -> Loaded:
     """Validate an events table that is in memory or scanned lazily (e.g. from a database).
 
@@ -1110,6 +1122,9 @@ def validate_events(
     key : sequence of str
         Columns that identify a row (a primary key); problems then name rows by their key
         values. Key columns outside the contract are dropped without a warning.
+    noun : str
+        What ``file`` is, as the large-amount warning names it ("the table's median positive
+        amount"): ``"table"``, or ``"query"`` for a database query's rows.
 
     Returns
     -------
@@ -1121,7 +1136,7 @@ def validate_events(
     EventsValidationError
         With every problem found, if any is an error.
     """
-    frame, problems = _check_events(raw.lazy(), file, now, False, key)
+    frame, problems = _check_events(raw.lazy(), file, now, False, key, noun)
     problems += _event_rows(frame, [(file, frame.height)], key)
     return _finish(frame, problems)
 
@@ -1207,6 +1222,7 @@ def stage_events_table(
     folder: Path | str,
     file: str = "<events>",
     key: Sequence[str] = (),
+    noun: str = "table",
 ) -> Staged:
     """Validate an events table as :func:`validate_events` does, staging it as :func:`stage_events`.
 
@@ -1228,6 +1244,8 @@ def stage_events_table(
     key : sequence of str
         Columns that identify a row (a primary key); problems then name rows by their key
         values. Key columns outside the contract are dropped without a warning.
+    noun : str
+        As :func:`validate_events`.
 
     Returns
     -------
@@ -1241,7 +1259,7 @@ def stage_events_table(
         With every problem found, if any is an error.
     """
     staged: list[Path] = []
-    frame, problems = _staging_check(Path(folder), staged, key)(raw, file, now, False)
+    frame, problems = _staging_check(Path(folder), staged, key, noun)(raw, file, now, False)
     height = frame.select(pl.len()).collect().item()
     problems += _event_rows(frame, [(file, height)], key)
     if any(p.severity == "error" for p in problems):

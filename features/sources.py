@@ -42,6 +42,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -378,6 +379,11 @@ class Source:
 _Result = TypeVar("_Result", Loaded, Staged)
 
 
+def _noun(source: Source) -> str:
+    """Return what a database source is in messages ("the query's median"): table or query."""
+    return "query" if source.query is not None else "table"
+
+
 def _load(
     source: Source,
     now: datetime,
@@ -444,7 +450,8 @@ def load_events(source: Source, *, now: datetime) -> Loaded:
         With every problem found; an unreachable database, refused credentials, a missing table
         or column and a mapping naming an unknown column are problems too.
     """
-    return _load(source, now, load_events_file, validate_events, _EVENT_NAMES)
+    validate = partial(validate_events, noun=_noun(source))
+    return _load(source, now, load_events_file, validate, _EVENT_NAMES)
 
 
 def event_rows(source: Source, *, at_most: int | None = None) -> int | None:
@@ -508,7 +515,9 @@ def stage_events(source: Source, *, now: datetime, folder: Path) -> Staged:
         return stage_events_file(path, now=now, folder=folder, prepare=prepare)
 
     def stage_table(raw: pl.LazyFrame, *, now: datetime, file: str, key: tuple[str, ...]) -> Staged:
-        return stage_events_table(raw, now=now, folder=folder, file=file, key=key)
+        return stage_events_table(
+            raw, now=now, folder=folder, file=file, key=key, noun=_noun(source)
+        )
 
     return _load(source, now, stage, stage_table, _EVENT_NAMES)
 

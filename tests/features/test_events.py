@@ -545,8 +545,9 @@ def test_implausibly_large_amounts_are_a_warning_in_memory_and_staged(tmp_path: 
 
 
 def test_large_amounts_of_a_keyed_table_are_listed_by_key() -> None:
-    """A database table (validated with its key) names the rows by their key values; a file of
-    ordinary amounts, or without any positive amount, has no such warning."""
+    """A database table (validated with its key) names the rows by their key values and says
+    the table's (or the query's) median; a file of ordinary amounts, or without any positive
+    amount, has no such warning."""
     rows = {
         "event_id": [11, 12, 13, 14],
         "customer_id": ["a", "b", "c", "d"],
@@ -558,9 +559,12 @@ def test_large_amounts_of_a_keyed_table_are_listed_by_key() -> None:
     loaded = validate_events(pl.DataFrame(rows), now=NOW, file="events", key=["event_id"])
     [warning] = loaded.warnings
     assert (warning.key, warning.keys, warning.rows_text()) == ("event_id", ("13",), "event_id 13")
-    assert "1,000x the file's median positive amount (6.50; the largest is 90,000.00)" in (
+    assert "1,000x the table's median positive amount (6.50; the largest is 90,000.00)" in (
         warning.message
     )
+    query = validate_events(pl.DataFrame(rows), now=NOW, file="q", key=["event_id"], noun="query")
+    [of_query] = query.warnings
+    assert "1,000x the query's median positive amount (6.50; " in of_query.message
     ordinary = pl.DataFrame(rows).with_columns(amount=pl.Series([5.0, 7.0, 5_000.0, 0.0]))
     assert validate_events(ordinary, now=NOW, file="events", key=["event_id"]).warnings == ()
     free = pl.DataFrame(rows).with_columns(amount=pl.lit(0.0))

@@ -554,7 +554,8 @@ def test_large_amounts_are_a_warning_from_files_staged_or_not_and_from_a_databas
     tmp_path: Path,
 ) -> None:
     """A source's events with an amount above 1,000x the median positive amount: the same
-    warning whether the file is loaded or staged; a DuckDB table's names the row; rows kept."""
+    warning whether the file is loaded or staged; a DuckDB table's or query's names the row and
+    says the table's or the query's median, loaded or staged; rows kept."""
     rows = pl.DataFrame(
         {
             "customer_id": ["a", "b", "c", "d", "e"],
@@ -575,7 +576,17 @@ def test_large_amounts_are_a_warning_from_files_staged_or_not_and_from_a_databas
     assert "more than 1,000x the file's median positive amount (25.00; " in warning.message
     uri = f"duckdb://{tmp_path / 'crm.duckdb'}"
     write_table(uri, "events", rows)
-    from_db = load_events(Source(uri, table="events"), now=NOW)
-    [db_warning] = from_db.warnings
-    assert (db_warning.column, db_warning.n_rows, db_warning.severity) == ("amount", 1, "warning")
-    assert from_db.frame.height == loaded.frame.height == 5
+    for source, noun in (
+        (Source(uri, table="events"), "table"),
+        (Source(uri, query="SELECT * FROM events"), "query"),
+    ):
+        from_db = load_events(source, now=NOW)
+        [db_warning] = from_db.warnings
+        assert (db_warning.column, db_warning.n_rows) == ("amount", 1)
+        assert db_warning.severity == "warning"
+        median = f"more than 1,000x the {noun}'s median positive amount (25.00; "
+        assert median in db_warning.message
+        assert from_db.frame.height == loaded.frame.height == 5
+        folder = tmp_path / noun
+        folder.mkdir()
+        assert stage_events(source, now=NOW, folder=folder).warnings == from_db.warnings
