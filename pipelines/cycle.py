@@ -70,13 +70,16 @@ from models.tasks import task_names
 from pipelines import connectors
 
 __all__ = [
+    "BRIEF_ITEMS",
     "KILL_ENV",
     "STEPS",
     "CycleConfig",
     "CycleError",
+    "brief",
     "cycle_command",
     "retrain_reasons",
     "run_cycle",
+    "trained_later",
 ]
 
 STEPS: Final = ("snapshot", "value", "score", "drift", "retrain", "promote", "rescore", "reload")
@@ -167,6 +170,33 @@ def retrain_reasons(
     return reasons
 
 
+def trained_later(trained: str | None, day: date) -> str | None:
+    """Say when a model was trained as of a later day than the one it scores (pure).
+
+    Parameters
+    ----------
+    trained : str or None
+        The model version's ``as_of`` tag (its training day), if any.
+    day : datetime.date
+        The day scored.
+
+    Returns
+    -------
+    str or None
+        The note (the model has seen what followed ``day``, so its scores of that day, and the
+        live performance measured on them, look better than a model of that day would do), or
+        None when it was trained on or before ``day``.
+    """
+    if not trained or date.fromisoformat(trained[:10]) <= day:
+        return None
+    return (
+        f"trained as of {trained[:10]}, after {day}: it has seen events that followed this day, "
+        f"so its scores of {day} and their live performance look better than they are; "
+        f"run the cycle of a day on or after {trained[:10]}, or start from a fresh GUANXI_HOME "
+        f"to backfill past days"
+    )
+
+
 class _Run:
     """One run of a cycle: the inputs read at most once, and each step as a method."""
 
@@ -225,13 +255,18 @@ class _Run:
         done: dict[str, Any] = {}
         for task in tasks:
             try:
-                bundle = registry.load_model(task, alias=registry.CHAMPION).bundle
+                loaded = registry.load_model(task, alias=registry.CHAMPION)
             except registry.ModelNotFoundError:
                 done[task] = "no champion"
                 continue
+            bundle = loaded.bundle
             scored = score_snapshot(bundle, snapshot, explain_k=self.config.explain)
             info = store_scores(self.store, bundle, snapshot, self.day, scored, self.config.explain)
             done[task] = {"version": info.model_version, "rows": info.rows}
+            later = trained_later(loaded.tags.get("as_of"), self.day)
+            if later:
+                self.console.print(f"[yellow]note:[/yellow] {task} v{loaded.version}: {later}")
+                done[task]["trained_as_of"] = loaded.tags["as_of"]
         return done
 
     def score(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -332,6 +367,36 @@ class _Run:
         return {"reloaded": True, "snapshot": answer.get("snapshot"), **workers}
 
 
+BRIEF_ITEMS: Final = 8
+"""Items of a list a step's printed summary shows; the record keeps them all."""
+
+
+def brief(summary: Any) -> Any:
+    """Shorten a step's summary for printing, never cutting a text (pure).
+
+    Parameters
+    ----------
+    summary : Any
+        A step's summary, as kept in the cycle's record (JSON-like).
+
+    Returns
+    -------
+    Any
+        The same structure with each list cut to its first :data:`BRIEF_ITEMS` items and a
+        last item saying how many more there are, and floats rounded to 4 decimals; texts (a
+        promotion's reason, a skipped step's cause) whole.
+    """
+    if isinstance(summary, dict):
+        return {key: brief(value) for key, value in summary.items()}
+    if isinstance(summary, list | tuple):
+        shown = [brief(item) for item in summary[:BRIEF_ITEMS]]
+        more = len(summary) - BRIEF_ITEMS
+        return [*shown, f"... {more} more"] if more > 0 else shown
+    if isinstance(summary, float):
+        return round(summary, 4)
+    return summary
+
+
 def _kill_hook(step: str) -> None:
     """SIGKILL this process inside ``step`` when the test hook names it."""
     if os.environ.get(KILL_ENV) == step:
@@ -401,7 +466,7 @@ def run_cycle(
         _kill_hook(name)
         record["steps"][name] = {"done": datetime.now(UTC).isoformat(), "summary": summary}
         store.write_record("cycle", as_of, record)
-        console.print(f"{name}: {json.dumps(summary, default=str)[:300]}")
+        console.print(f"{name}: {json.dumps(brief(summary), default=str)}")
     if not record["complete"]:
         record["complete"] = True
         store.write_record("cycle", as_of, record)

@@ -23,7 +23,15 @@ from typer.testing import CliRunner
 from features.store import Store
 from models import registry
 from pipelines.cli import _register, app
-from pipelines.cycle import KILL_ENV, STEPS, CycleConfig, retrain_reasons
+from pipelines.cycle import (
+    BRIEF_ITEMS,
+    KILL_ENV,
+    STEPS,
+    CycleConfig,
+    brief,
+    retrain_reasons,
+    trained_later,
+)
 from pipelines.sample import generate_sample
 from serving.settings import get_settings
 from tests.processes import free_port, guanxi_serve, stop, wait_status
@@ -69,6 +77,29 @@ def test_retrain_reasons() -> None:
     ]
     reasons = retrain_reasons(date(2024, 12, 30), day, 0.3, True, config)
     assert reasons == ["model age 91 days > 90", "30.0% of features drifted", "scores drifted"]
+
+
+def test_a_step_summary_is_printed_whole_but_its_long_lists() -> None:
+    # the cycle printed the first 300 characters of each summary: a promotion's reason was cut
+    # mid-word ("... (needs one of A, B); serv") and the rule-backed champion never named
+    reason = "challenger grade 'C' does not pass (needs one of A, B); " + "serving the rule " * 30
+    drifted = [f"feature_{i}" for i in range(BRIEF_ITEMS + 5)]
+    shown = brief({"cross_sell": {"reason": reason}, "drifted": drifted, "share": 0.085365853})
+    assert shown["cross_sell"]["reason"] == reason
+    assert shown["drifted"] == [*drifted[:BRIEF_ITEMS], "... 5 more"]
+    assert shown["share"] == 0.0854
+    assert brief(["a", "b"]) == ["a", "b"]
+
+
+def test_a_champion_trained_after_the_cycle_day_is_noted() -> None:
+    # the README trains as of 2025-12-31, then runs the cycle of 2025-03-31: the champion has
+    # seen that day's future, and its live performance there beat its own card
+    day = date(2025, 3, 31)
+    note = trained_later("2025-12-31", day)
+    assert note is not None and "2025-12-31, after 2025-03-31" in note
+    assert trained_later("2025-03-31", day) is None
+    assert trained_later("2024-12-31", day) is None
+    assert trained_later(None, day) is None
 
 
 def _runs() -> int:
