@@ -267,7 +267,8 @@ def _live_performance(
             due = table.as_of + timedelta(days=horizon)
             if due > inputs.day:
                 notes.append(
-                    f"{task} v{model.version} scores of {table.as_of}: outcomes known on {due}"
+                    f"{task} v{model.version} scores of {table.as_of}: not measured yet, their "
+                    f"{horizon}-day outcomes are complete on {due}, after {inputs.day}"
                 )
                 continue
             params = model.bundle.metadata.get("params") or {}
@@ -314,7 +315,10 @@ def _value_performance(inputs: DriftInputs, notes: list[str]) -> list[dict[str, 
             continue
         due = day + timedelta(days=info.horizon_days)
         if due > inputs.day:
-            notes.append(f"value table of {day}: purchases known on {due}")
+            notes.append(
+                f"value table of {day}: not checked yet, its {info.horizon_days}-day purchases "
+                f"are complete on {due}, after {inputs.day}"
+            )
             continue
         accuracy = purchases_forecast_error(table, inputs.events(), day, info.horizon_days)
         found.append(

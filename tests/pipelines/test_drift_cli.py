@@ -125,6 +125,17 @@ def test_live_performance_matches_earlier_scores_with_what_happened(
         basis="revenue",
         fit={},
     )
+    recent = date(2024, 9, 18)  # its 90 days are not over by the report's day
+    store.write_scores(
+        "churn",
+        recent,
+        "1",
+        scores,
+        model_name="churn",
+        feature_set_version="x",
+        explain_k=0,
+        snapshot_digest="-",
+    )
     args = ["drift", "--tasks", "churn", "--as-of", today.isoformat()]
     result = cli.invoke(app, [*args, "--events", str(events_path)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
@@ -148,3 +159,8 @@ def test_live_performance_matches_earlier_scores_with_what_happened(
     assert value["accuracy"]["forecast_total"] == 3.5 and value["accuracy"]["actual_total"] == 3
     assert value["accuracy"]["mae"] == pytest.approx(0.125)
     assert "live performance" in result.output and "0.750" in result.output
+    # the table not measured says why, with its days (it said "outcomes known on 2024-12-17")
+    assert (
+        "churn v1 scores of 2024-09-18: not measured yet, their 90-day outcomes are complete on "
+        "2024-12-17, after 2024-09-28" in " ".join(result.output.split())
+    )
