@@ -8,7 +8,8 @@ reads the table of the served snapshot's day, or when there is none the newest t
 (its own ``as_of`` is in every answer), and computes customer equity overall, per RFM segment and
 per value tier once (:func:`models.clv.equity_tables`); a store without a table, or a table that
 cannot be read, leaves the scores serving without values (the value routes answer 404 and say
-how to compute them).
+how to compute them); so does a table written without the server's ``GUANXI_STORE_KEY``
+(unsigned: the log says so).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Final
 import pandas as pd
 import polars as pl
 
-from features.store import Store, ValueTableInfo
+from features.store import Store, UnsignedTableError, ValueTableInfo
 from models.clv import EQUITY_GROUPS, VALUE_TIERS, equity_tables, top_equity_at_risk
 from models.clv.customers import VALUE_COLUMNS
 
@@ -39,8 +40,9 @@ NO_SEGMENT: Final = "none"
 """How a group without a key (no RFM segment; no CLV, so no tier) is named."""
 
 NO_VALUES: Final = (
-    "no customer value table in the store: run `guanxi value --events PATH --as-of DATE "
-    "--out PATH` (or `guanxi demo`), then reload"
+    "no customer value table is served: the store has none, or none signed with this server's "
+    "GUANXI_STORE_KEY (the server's log says which); run `guanxi value --events PATH --as-of "
+    "DATE --out PATH` with the server's GUANXI_STORE_KEY (or `guanxi demo`), then reload"
 )
 """What the value routes and pages say when nothing is loaded."""
 
@@ -222,6 +224,15 @@ def load_values(store: Store, as_of: date) -> LoadedValues | None:
         if missing:
             raise ValueError(f"the value table as of {day} lacks {', '.join(missing)}")
         return LoadedValues.of(frame, info)
+    except UnsignedTableError as exc:  # written by `guanxi value` without the server's key
+        logger.warning(
+            "not serving values: the value table as of %s is not signed with this server's "
+            "GUANXI_STORE_KEY (%s); write it again with `guanxi value` under that key, then "
+            "reload",
+            day,
+            exc,
+        )
+        return None
     except Exception as exc:  # a damaged table must not stop the scores from serving
         logger.warning("not serving values: %s: %s", type(exc).__name__, exc)
         return None

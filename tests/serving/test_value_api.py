@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -224,6 +225,34 @@ def test_a_damaged_value_table_leaves_the_scores_serving(
         wait_ready(c)
         assert c.get("/v1/customers/c000/scores", headers=headers()).status_code == 200
         assert c.get("/v1/segments", headers=headers()).status_code == 404
+
+
+def test_a_value_table_written_without_the_key_is_named_in_the_log_and_the_answer(
+    tmp_path: Path, source: StaticSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    # `guanxi value` run without GUANXI_STORE_KEY (as the README's value command shows) wrote an
+    # unsigned table; the server said "no customer value table in the store", which was untrue
+    settings = make_settings(tmp_path / "home")
+    Store(settings.home).write_values(
+        value_frame(),
+        AS_OF,
+        horizon_days=365,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={"bgnbd": {"r": 0.5}},
+        churn_model={"name": "churn", "version": "1", "horizon_days": 90},
+        validation=VALIDATION,
+        run_id="run123",
+    )
+    with (
+        caplog.at_level(logging.WARNING, logger="serving.values"),
+        TestClient(create_app(settings, source)) as c,
+    ):
+        wait_ready(c)
+        r = c.get("/v1/segments", headers=headers())
+    assert r.status_code == 404 and "GUANXI_STORE_KEY" in r.json()["detail"]
+    logged = " ".join(m.getMessage() for m in caplog.records if m.name == "serving.values")
+    assert f"value table as of {AS_OF} is not signed" in logged and "guanxi value" in logged
 
 
 def test_detail_columns_are_in_the_frame() -> None:
