@@ -24,6 +24,7 @@ from serving.loader import RegistrySource, Source
 from serving.metrics import Metrics
 from serving.middleware import RequestMetricsMiddleware
 from serving.routes import health_router, router
+from serving.schemas import PATTERN_REASONS
 from serving.settings import Settings, get_settings
 from serving.state import StateHolder
 from serving.targeting import UpliftCache, targeting_router
@@ -44,11 +45,20 @@ async def _favicon() -> FileResponse:
     return FileResponse(FAVICON, media_type="image/x-icon")
 
 
+def _reason(error: dict[str, Any]) -> str:
+    """Say what a field needs: a pattern's meaning (:data:`PATTERN_REASONS`), not its regex."""
+    if error.get("type") == "string_pattern_mismatch":
+        pattern = (error.get("ctx") or {}).get("pattern")
+        if pattern in PATTERN_REASONS:
+            return f"should be {PATTERN_REASONS[pattern]}"
+    return str(error.get("msg"))
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     """422 with field locations and reasons only (no input values, no context)."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
     detail = [
-        {"field": ".".join(str(part) for part in e.get("loc", ())), "reason": str(e.get("msg"))}
+        {"field": ".".join(str(part) for part in e.get("loc", ())), "reason": _reason(e)}
         for e in errors
     ]
     return JSONResponse({"detail": detail}, status_code=422)

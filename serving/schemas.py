@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -27,6 +27,7 @@ from models.tasks import task_names
 __all__ = [
     "MAX_BATCH",
     "MAX_REASONS",
+    "PATTERN_REASONS",
     "TASKS_PATTERN",
     "AtRiskCustomer",
     "Band",
@@ -79,12 +80,13 @@ TASKS_PATTERN = rf"^(?: *{_TASK} *(?:, *{_TASK} *)*)?$"
 """A comma-separated list of task names (spaces around a name allowed), or nothing for all."""
 
 _CONTROL = r"\x00-\x1f\x7f"
+_CUSTOMER_ID = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
 CustomerId = Annotated[
     str,
     Field(
         min_length=1,
         max_length=MAX_VALUE_CHARS,
-        pattern=rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$",
+        pattern=_CUSTOMER_ID,
         description="Not blank; no control characters (tab, line break, NUL, ...).",
     ),
 ]
@@ -136,6 +138,14 @@ Bool = Annotated[bool, Strict()]
 
 TaskName = Annotated[str, Field(pattern=rf"^{_TASK}$", description="A registered task's name.")]
 """One registered task's name (:func:`models.tasks.task_names`); any other is a 422."""
+
+PATTERN_REASONS: Final = {
+    TASKS_PATTERN: f"comma-separated task names, each one of {', '.join(task_names())}",
+    rf"^{_TASK}$": f"a task name, one of {', '.join(task_names())}",
+    _CUSTOMER_ID: "not blank, and no control characters (tab, line break, NUL, ...)",
+}
+"""What a 422 says for a value that does not match one of these patterns, instead of the
+regular expression itself."""
 
 
 class _Strict(BaseModel):

@@ -264,6 +264,16 @@ def test_422_names_fields_never_values(client: TestClient) -> None:
     assert list(fields) == ["query.explain"]
     r = client.get("/v1/customers/c001/scores?tasks=churn,secretsauce", headers=headers())
     assert "query.tasks" in _fields(r) and "secretsauce" not in r.text
+    # the reason names the tasks, not the regular expression they are checked with
+    assert _fields(r)["query.tasks"] == (
+        "should be comma-separated task names, each one of churn, repurchase, cross_sell, referral"
+    )
+    r = client.post(
+        "/v1/scores", headers=headers(), json={"customer_ids": ["c001"], "tasks": ["x"]}
+    )
+    assert _fields(r)["body.tasks.0"].startswith("should be a task name, one of churn")
+    r = client.post("/v1/score", headers=headers(), json={"customer_id": " ", "features": {}})
+    assert "not blank" in _fields(r)["body.customer_id"]
 
     secret = "s3cr3t-value-17"
     r = client.post(
