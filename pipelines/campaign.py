@@ -28,8 +28,9 @@ from typing import Annotated
 
 import polars as pl
 import typer
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from features.store import Store
 from models.campaigns import (
@@ -40,7 +41,7 @@ from models.campaigns import (
 )
 from models.offers import OffersFile, OffersFileError, load_offers, parse_offers
 
-__all__ = ["record_command", "report_command", "stored_offers", "uplift_command"]
+__all__ = ["record_command", "report_command", "report_table", "stored_offers", "uplift_command"]
 
 
 def _name(outcomes: pl.DataFrame, name: str | None, path: Path) -> str:
@@ -118,6 +119,49 @@ def _cell(key: str, value: object) -> str:
     return f"{float(value):.3f}"  # type: ignore[arg-type]
 
 
+def report_table(console: Console, title: str, rows: list[dict[str, object]]) -> RenderableType:
+    """Lay the campaign report out for ``console``: one table when it fits, else a block a row.
+
+    Parameters
+    ----------
+    console : rich.console.Console
+        Where it is printed (its width decides).
+    title : str
+        The title.
+    rows : list of dict
+        Rows of :func:`models.campaigns.campaign_report` (:data:`REPORT_COLUMNS`).
+
+    Returns
+    -------
+    rich.console.RenderableType
+        The boxed table when it fits the console; otherwise, for each offer and segment, its
+        names on a line and its figures as name-value pairs two to a line beneath, so that a
+        narrow terminal (80 columns) cuts no heading or figure short.
+    """
+    table = Table(title=title)
+    for key in REPORT_COLUMNS:
+        table.add_column(key, justify="left" if key in ("offer", "segment") else "right")
+    for row in rows:
+        table.add_row(*(_cell(key, row[key]) for key in REPORT_COLUMNS))
+    if console.measure(table, options=console.options.update_width(1_000_000)).maximum <= (
+        console.width
+    ):
+        return table
+    figures = [key for key in REPORT_COLUMNS if key not in ("offer", "segment")]
+    blocks: list[RenderableType] = [Text(title, style="italic", justify="center")]
+    for row in rows:
+        blocks.append(Text(f"offer {row['offer']}, segment {row['segment']}", style="bold"))
+        grid = Table.grid(padding=(0, 2), pad_edge=True)
+        for justify in ("left", "right", "left", "right"):
+            grid.add_column(justify=justify, no_wrap=True)
+        for i in range(0, len(figures), 2):
+            pair = figures[i : i + 2]
+            cells = [c for key in pair for c in (key, _cell(key, row[key]))]
+            grid.add_row(*cells, *([""] * (4 - len(cells))))
+        blocks.append(grid)
+    return Group(*blocks)
+
+
 def report_command(
     offers: Annotated[
         Path | None,
@@ -147,12 +191,8 @@ def report_command(
     except (OffersFileError, ValueError) as exc:
         console.print(f"[red]cannot report:[/red] {exc}")
         raise typer.Exit(1) from exc
-    table = Table(title=f"Campaigns: {', '.join(i.name for i in store.list_campaigns())}")
-    for key in REPORT_COLUMNS:
-        table.add_column(key, justify="left" if key in ("offer", "segment") else "right")
-    for row in report.iter_rows(named=True):
-        table.add_row(*(_cell(key, row[key]) for key in REPORT_COLUMNS))
-    console.print(table)
+    title = f"Campaigns: {', '.join(i.name for i in store.list_campaigns())}"
+    console.print(report_table(console, title, report.to_dicts()))
     if offers_file is None:
         console.print("[yellow]note:[/yellow] no offers file and no stored plan: no cost, no ROI")
     console.print(

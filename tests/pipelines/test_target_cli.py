@@ -28,8 +28,10 @@ from typer.testing import CliRunner
 
 from features.rfm import SEGMENT_NAMES
 from features.store import Store
+from models.campaigns import REPORT_COLUMNS
 from models.offers import load_offers
 from models.targeting import SUMMARY_COLUMNS
+from pipelines.campaign import report_table
 from pipelines.cli import _register, app
 from pipelines.target import _table
 from serving.settings import get_settings
@@ -268,3 +270,31 @@ def test_plan_tables_keep_the_shipped_offer_and_segment_names_whole(width: int) 
     assert all({"12,345", "123,456.78", "111,111.11", "1.90", "0.90"} <= line for line in rows)
     stacked = any(line == {"cross_sell_accessories"} for line in words)
     assert stacked == (width == 80)  # its own line only when the figures leave it no room
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_campaign_report_cuts_no_heading_or_figure_at_80_columns(width: int) -> None:
+    """At 80 columns the report's one table showed ``off…``, ``seg…``, ``2,2…``: every heading
+    and figure cut; each offer and segment is now a block of name-value pairs there."""
+    row = {
+        "offer": "cross_sell_accessories",
+        "segment": "potential_loyalist",
+        "treated": 12_345,
+        "control": 12_300,
+        "response": 0.5178,
+        "control_response": 0.3831,
+        "incremental_response": 0.1347,
+        "ci_low": 0.1061,
+        "ci_high": 0.1642,
+        "cost": 123_456.78,
+        "incremental_margin": 234_567.89,
+        "roi": 13.634,
+    }
+    console = Console(width=width, record=True, force_terminal=False)
+    console.print(report_table(console, "Campaigns: october", [row, {**row, "segment": "all"}]))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= width and "…" not in text
+    words = set(text.replace("│", " ").replace(",", " ").split()) | set(text.split())
+    assert set(REPORT_COLUMNS) <= words
+    assert {"12,345", "12,300", "0.518", "0.135", "123,456.78", "234,567.89", "13.634"} <= words
+    assert {"cross_sell_accessories", "potential_loyalist"} <= words
