@@ -161,6 +161,17 @@ def _build_and_store(
         except ValueError as error:
             out.print(Text(f"cannot build the snapshot: {error}", style="red"))
             raise typer.Exit(1) from error
+        if snapshot.height == 0:  # an --as-of before the data: an empty snapshot helps nobody
+            first = events.frame.lazy().select(pl.col("ts").min()).collect().item()
+            since = f" (the first event is on {first:%Y-%m-%d})" if first is not None else ""
+            out.print(
+                Text(
+                    f"no customer has an event on or before {day}{since}: nothing written; "
+                    "choose a later --as-of",
+                    style="red",
+                )
+            )
+            raise typer.Exit(1)
         with status.status("Writing the snapshot..."):
             info = Store(get_settings().home).write_snapshot(
                 snapshot,

@@ -378,6 +378,24 @@ def test_future_as_of_is_refused(home: Path) -> None:
     assert not home.exists()
 
 
+@pytest.mark.parametrize("stage", ["1000000000", "0"])  # in memory, then staged
+def test_an_as_of_before_every_event_writes_nothing(
+    home: Path, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    # a year typed wrong wrote an empty snapshot ("0 customers, 64 columns") and exit 0
+    monkeypatch.setenv("GUANXI_FEATURES_IN_MEMORY_EVENTS", stage)
+    get_settings.cache_clear()
+    first = pl.read_csv(EVENTS)["ts"].str.slice(0, 10).min()
+    code, output = invoke("build", "--events", str(EVENTS), "--as-of", "2001-01-01")
+    assert code == 1, output
+    text = " ".join(output.split())
+    assert f"no customer has an event on or before 2001-01-01 (the first event is on {first})" in (
+        text
+    )
+    assert "nothing written" in text and "--as-of" in text
+    assert not Store(home).list_snapshots()
+
+
 def test_bad_date_is_a_usage_error(home: Path) -> None:
     code, output = invoke("build", "--events", str(EVENTS), "--as-of", "31/03/2024")
     assert code == 2
