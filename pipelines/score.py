@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -37,8 +38,7 @@ from rich.console import Console
 
 from features.contracts import FEATURE_SET_VERSION, counted
 from features.database import DatabaseError
-from features.events import EventsValidationError
-from features.snapshot import build_snapshot
+from features.events import EventsValidationError, Loaded, Staged
 from features.store import ScoreTableInfo, SnapshotNotFoundError, Store, snapshot_digest
 from models import registry
 from models.artifact import ModelBundle
@@ -99,7 +99,7 @@ def snapshot_for(
     sources: connectors.Inputs | connectors.SparkEvents,
     as_of: date,
     now: datetime,
-    loaded: tuple[pl.DataFrame, pl.DataFrame | None] | None = None,
+    loaded: tuple[Loaded | Staged, pl.DataFrame | None] | None = None,
     master: str = DEFAULT_MASTER,
 ) -> tuple[pl.DataFrame, str]:
     """Return the snapshot for ``as_of``: the stored one if current, else a fresh build.
@@ -122,8 +122,10 @@ def snapshot_for(
         Snapshot day.
     now : datetime.datetime
         Current time, for validating the files.
-    loaded : tuple of (polars.DataFrame, polars.DataFrame or None), optional
-        The events and customers, already read and validated: a build uses them instead of
+    loaded : tuple of (Loaded or Staged, polars.DataFrame or None), optional
+        The events (:class:`features.events.Loaded` in memory or :class:`features.events.Staged`
+        on disk or staged, as :func:`pipelines.snapshot.validated_events` gives
+        them) and customers, already validated and accepted: a build uses them instead of
         reading the sources again.
     master : str
         Spark master URL, for a Spark table.
@@ -151,16 +153,17 @@ def snapshot_for(
         for warning in warnings:
             logger.warning("%s", warning)
         return snapshot, f"built on Spark from {sources.label}"
-    if loaded is not None:
-        return build_snapshot(*loaded, as_of), f"built from {sources.events.label}"
     # as `guanxi features build` does: many events are staged and built a range at a time
     status = Console(stderr=True)
-    with validated_events(sources, now, status) as (events, customers, problems):
-        people = customers.frame if customers is not None else None
-        with tempfile.TemporaryDirectory(prefix="guanxi-ranges-") as spill:
-            snapshot, _ = build_validated(
-                connectors.accepted(events, problems), people, as_of, Path(spill), status
+    with ExitStack() as stack:
+        if loaded is None:
+            events, customers, problems = stack.enter_context(
+                validated_events(sources, now, status)
             )
+            people = customers.frame if customers is not None else None
+            loaded = connectors.accepted(events, problems), people
+        spill = stack.enter_context(tempfile.TemporaryDirectory(prefix="guanxi-ranges-"))
+        snapshot, _ = build_validated(*loaded, as_of, Path(spill), status)
     return snapshot, f"built from {sources.events.label}"
 
 

@@ -1,6 +1,12 @@
 """``guanxi value``: every customer's value as of a day, in a file or table and in the store.
 
-Reads the events (``--events``, same source options as ``guanxi score``), summarises each
+Reads the events (``--events``, same source options as ``guanxi score``) as ``guanxi features
+build`` does: more than ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` (a file's or a database's, or events
+that cannot be counted: :meth:`pipelines.connectors.Inputs.few_events`) are validated into staged
+Parquet files (:func:`pipelines.snapshot.validated_events`), never held whole, and the summaries
+and the holdout check below read a scan of them; fewer, and ``--engine spark``'s, are validated in
+memory. The snapshot of the day comes from the store, or is built from the same
+validated events (:func:`pipelines.score.snapshot_for`). It summarises each
 customer's purchases up to ``--as-of`` (:func:`features.value.repeat_purchase_summary`), fits
 BG/NBD and Gamma-Gamma (:func:`models.clv.customers.fit_value_models`), reads the churn
 probabilities of the retention task's model (``churn@champion`` by default; customers outside its
@@ -23,7 +29,8 @@ spark`` the summaries and the per-customer values are computed on Spark
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -54,6 +61,7 @@ from models.tasks import retention_task
 from pipelines import connectors
 from pipelines.engine import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
 from pipelines.score import require_tracking, snapshot_for
+from pipelines.snapshot import validated_events
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkDataFrame
@@ -102,13 +110,15 @@ class ValueRun:
     check: HoldoutCheck | None
 
 
-def check_window(events: pl.DataFrame, as_of: date, horizon_days: int) -> tuple[date, date] | None:
+def check_window(
+    events: pl.DataFrame | pl.LazyFrame, as_of: date, horizon_days: int
+) -> tuple[date, date] | None:
     """Return the holdout ``(cutoff, through)`` of the forecast check, or None without room.
 
     Parameters
     ----------
-    events : polars.DataFrame
-        Validated events.
+    events : polars.DataFrame or polars.LazyFrame
+        Validated events (a scan of staged events is read once, for two of its columns).
     as_of : datetime.date
         The day of the values.
     horizon_days : int
@@ -119,21 +129,30 @@ def check_window(events: pl.DataFrame, as_of: date, horizon_days: int) -> tuple[
     tuple of (datetime.date, datetime.date) or None
         ``(as_of, min(as_of + horizon, last event day))`` when the events reach past ``as_of``;
         else ``(as_of - horizon, as_of)`` when the first order is at least one horizon before
-        that cutoff; else None.
+        that cutoff; else None (no order at all included).
     """
-    orders = events.filter(pl.col("event_type") == "order")
-    if orders.is_empty():
+    order = pl.col("event_type") == "order"
+    bounds = (
+        events.lazy()
+        .select(
+            pl.col("ts").max().alias("last"),
+            pl.col("ts").filter(order).min().alias("first"),
+        )
+        .collect()
+        .row(0, named=True)
+    )
+    if bounds["first"] is None:
         return None
-    last = events["ts"].max().date()  # type: ignore[union-attr]
+    last = bounds["last"].date()
     if last > as_of:
         return as_of, min(as_of + timedelta(days=horizon_days), last)
     cutoff = as_of - timedelta(days=horizon_days)
-    first = orders["ts"].min().date()  # type: ignore[union-attr]
+    first = bounds["first"].date()
     return (cutoff, as_of) if (cutoff - first).days >= horizon_days else None
 
 
 def compute_values(
-    events: pl.DataFrame | SparkDataFrame,
+    events: pl.DataFrame | pl.LazyFrame | SparkDataFrame,
     snapshot: pl.DataFrame,
     as_of: date,
     *,
@@ -149,9 +168,11 @@ def compute_values(
 
     Parameters
     ----------
-    events : polars.DataFrame or pyspark.sql.DataFrame
-        Validated events (those after ``as_of`` are used only by the holdout check); rows on
-        Spark with ``engine="spark"`` (a Spark table's, which stay there: no holdout check).
+    events : polars.DataFrame, polars.LazyFrame or pyspark.sql.DataFrame
+        Validated events (those after ``as_of`` are used only by the holdout check): in memory,
+        or a scan of staged events (:class:`features.events.Staged`), which the summaries and the
+        check read lazily, never whole; rows on Spark with ``engine="spark"`` (a Spark table's,
+        which stay there: no holdout check).
     snapshot : polars.DataFrame
         The feature snapshot of ``as_of`` (RFM segment, trailing revenue and margin, the churn
         model's inputs).
@@ -215,8 +236,7 @@ def compute_values(
         churn_horizon_days=churn_model["horizon_days"] if churn_model else None,
     ).with_columns(as_of=pl.lit(as_of, pl.Date))
     check = None
-    if not isinstance(events, pl.DataFrame):
-        window = None
+    if not isinstance(events, pl.DataFrame | pl.LazyFrame):
         notes.append("no holdout check: the events are a Spark table (the check reads them here)")
     elif (window := check_window(events, as_of, horizon_days)) is None:
         notes.append(
@@ -469,38 +489,31 @@ def value_command(
     home = get_settings().home
     require_tracking(console, home, "value customers")
     day = as_of.date()
-    now = datetime.now(UTC)
-    frame: pl.DataFrame | SparkDataFrame
-    try:
-        if isinstance(sources, connectors.SparkEvents):
-            from pipelines.spark import events_from_table, spark_session
-
-            snapshot, source = snapshot_for(Store(home), sources, day, now, master=spark_master)
-            spark = spark_session(spark_master)
-            frame, _ = events_from_table(spark, sources.table, now, sources.mapping)
-        else:
-            frame, people = sources.read(now)
-            snapshot, source = snapshot_for(Store(home), sources, day, now, loaded=(frame, people))
-    except EventsValidationError as exc:
-        console.print(f"[red]cannot value customers, nothing written:[/red] {exc}")
-        raise typer.Exit(1) from exc
-    console.print(f"snapshot as of {day}: {snapshot.height:,} customers, {source}")
-    try:
-        run = compute_values(
-            frame,
-            snapshot,
-            day,
-            horizon_days=horizon_days,
-            discount_rate=discount_rate,
-            basis=value_basis,
-            margin_rate=margin_rate,
-            alias=alias,
-            engine=engine,
-            spark_master=spark_master,
-        )
-    except ValueError as exc:  # ModelIdentificationError included
-        console.print(f"[red]cannot value customers, nothing written:[/red] {exc}")
-        raise typer.Exit(1) from exc
+    with ExitStack() as stack:
+        try:
+            frame, snapshot, source = stack.enter_context(
+                _validated(sources, Store(home), day, engine, spark_master)
+            )
+        except EventsValidationError as exc:
+            console.print(f"[red]cannot value customers, nothing written:[/red] {exc}")
+            raise typer.Exit(1) from exc
+        console.print(f"snapshot as of {day}: {snapshot.height:,} customers, {source}")
+        try:
+            run = compute_values(
+                frame,
+                snapshot,
+                day,
+                horizon_days=horizon_days,
+                discount_rate=discount_rate,
+                basis=value_basis,
+                margin_rate=margin_rate,
+                alias=alias,
+                engine=engine,
+                spark_master=spark_master,
+            )
+        except ValueError as exc:  # ModelIdentificationError included
+            console.print(f"[red]cannot value customers, nothing written:[/red] {exc}")
+            raise typer.Exit(1) from exc
     print_values(console, run)
     try:
         where = connectors.write_output(run.table, out, out_table)
@@ -512,3 +525,38 @@ def value_command(
     console.print(f"wrote {run.table.height:,} rows to {where}; MLflow run {run_id}")
     if info is not None:
         console.print(f"kept in the store ({info.path})")
+
+
+@contextmanager
+def _validated(
+    sources: connectors.Inputs | connectors.SparkEvents,
+    store: Store,
+    day: date,
+    engine: Engine,
+    master: str,
+) -> Iterator[tuple[pl.DataFrame | pl.LazyFrame | SparkDataFrame, pl.DataFrame, str]]:
+    """Yield the validated events, the snapshot of ``day`` and where the snapshot came from.
+
+    Events are validated as ``guanxi features build`` validates them: in memory when few or with
+    ``--engine spark``, else staged in a temporary directory that lives as long as the context
+    (:func:`pipelines.snapshot.validated_events`), and yielded as a scan of those files. A Spark
+    table's stay on Spark.
+    """
+    now = datetime.now(UTC)
+    if isinstance(sources, connectors.SparkEvents):
+        from pipelines.spark import events_from_table, spark_session
+
+        snapshot, source = snapshot_for(store, sources, day, now, master=master)
+        frame, _ = events_from_table(spark_session(master), sources.table, now, sources.mapping)
+        yield frame, snapshot, source
+        return
+    validating = (
+        nullcontext(sources.load(now))
+        if engine == "spark"
+        else validated_events(sources, now, Console(stderr=True))
+    )
+    with validating as (events, customers, problems):
+        accepted = connectors.accepted(events, problems)
+        people = customers.frame if customers is not None else None
+        snapshot, source = snapshot_for(store, sources, day, now, loaded=(accepted, people))
+        yield accepted.frame, snapshot, source
