@@ -2,7 +2,8 @@
 
 The key is ``GUANXI_AUDIT_KEY`` (the one the service wrote the log with); without arguments every
 part file under ``$GUANXI_HOME/audit`` is checked. Exit code 0 when every part is intact, 1 when one
-is broken (a changed byte, a deleted or inserted line, a cut tail), 2 when there is no key.
+is broken (a changed byte, a deleted or inserted line, a cut tail), 2 when there is no key. When
+every part breaks at its first line, the key is likely not the service's, and the command says so.
 """
 
 from __future__ import annotations
@@ -50,4 +51,9 @@ def verify_command(
             )
     if broken:
         console.print(f"{broken} of {len(results)} part files broken")
+        if all(p is not None and p.line == 1 and "mac" in p.reason for _, _, p in results):
+            console.print(
+                "every part breaks at its first line: GUANXI_AUDIT_KEY is likely not the key "
+                "the service wrote the log with"
+            )
         raise typer.Exit(1)

@@ -55,6 +55,18 @@ def test_lines_chain_and_verify_passes(tmp_path: Path) -> None:
     assert verify_part(part, b"another key" * 3)[1] is not None
 
 
+def test_verify_with_another_key_says_the_key_is_likely_wrong(tmp_path: Path) -> None:
+    # every part broke at line 1 as "this line was changed...": the likely cause is the key
+    _log(tmp_path)
+    code, out = _verify(str(tmp_path / "audit"), key="another key, 32 characters long!")
+    assert code == 1 and "1 of 1 part files broken" in out
+    assert "GUANXI_AUDIT_KEY is likely not the key the service wrote the log with" in " ".join(
+        out.split()
+    )
+    code, out = _verify(str(tmp_path / "audit"))
+    assert code == 0 and "likely" not in out
+
+
 def test_verify_finds_a_flipped_byte(tmp_path: Path) -> None:
     part = _log(tmp_path)
     data = bytearray(part.read_bytes())
