@@ -50,6 +50,7 @@ from models.registry import (
 )
 from models.tasks import get_task, task_names
 from pipelines import connectors
+from pipelines.console import quiet_libraries
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
 from pipelines.promote import PASSING_GRADES
 from pipelines.score import check_task
@@ -318,9 +319,10 @@ def train_command(
         frame, people = sources.read(datetime.now(UTC))
         frame = compact_events(frame)  # the text columns freed: ~2 GB at 60M events
         label = sources.events.label
-        outcome = run_training(
-            task, frame, people, label, as_of.date(), horizon, config, home, console, final_fit
-        )
+        with quiet_libraries():  # each trial and registration is in MLflow, not the console
+            outcome = run_training(
+                task, frame, people, label, as_of.date(), horizon, config, home, console, final_fit
+            )
     except TrackingUnavailableError as exc:
         console.print(f"[red]cannot train:[/red] {exc}")
         raise typer.Exit(2) from exc

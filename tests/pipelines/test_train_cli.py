@@ -156,6 +156,9 @@ def test_train_tracks_run_and_registers_challenger(
     assert fake.calls[0]["config"].prune is False and fake.calls[0]["config"].trials == 2
     assert fake.calls[0]["config"].active_days == 180
     assert "grade B" in out.output and "xgboost" in out.output and "rule" in out.output
+    # MLflow's registration lines stay in MLflow, as in `guanxi demo` (Optuna's too)
+    assert "Successfully registered model" not in out.output
+    assert "Created version" not in out.output
     runs = _runs()
     parent = runs[runs["tags.mlflow.parentRunId"].isna()].iloc[0]
     assert parent["run_id"] in out.output and parent["status"] == "FINISHED"
