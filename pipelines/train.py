@@ -218,17 +218,27 @@ def _register_rule(result: TrainResult, tags: dict[str, Any]) -> tuple[str, str 
     return version, None if previous is None else str(previous.version)
 
 
-def _figures_table(outcome: TrainOutcome) -> Table:
+def _figures_table(outcome: TrainOutcome, console: Console) -> Table:
+    """Lay out the held-out figures per model, headings broken at underscores when too wide.
+
+    At 80 columns the plain headings were cut (``top_de…``, ``max_bi…``); broken after their
+    underscores they fit whole.
+    """
     result = outcome.result
-    table = Table(title=f"{result.bundle.task}: held-out test cutoff (grade {result.grade})")
-    table.add_column("model")
     shown = tuple(dict.fromkeys((*get_task(result.bundle.task).metrics[:5], "ece", "max_bin_gap")))
-    for metric in shown:
-        table.add_column(metric, justify="right")
     first = [m for m in ("xgboost", "logistic", "rule") if m in result.metrics]
-    for name in [*first, *(m for m in result.metrics if m not in first)]:
-        values = result.metrics[name]
-        table.add_row(name, *(f"{values.get(m, float('nan')):.4f}" for m in shown))
+    for compact in (False, True):
+        table = Table(title=f"{result.bundle.task}: held-out test cutoff (grade {result.grade})")
+        table.add_column("model", no_wrap=True)
+        for metric in shown:
+            table.add_column(metric.replace("_", "_\n") if compact else metric, justify="right")
+        for name in [*first, *(m for m in result.metrics if m not in first)]:
+            values = result.metrics[name]
+            table.add_row(name, *(f"{values.get(m, float('nan')):.4f}" for m in shown))
+        if console.measure(table, options=console.options.update_width(10_000)).maximum <= (
+            console.width
+        ):
+            break
     return table
 
 
@@ -339,7 +349,7 @@ def train_command(
     except KeyboardInterrupt:
         console.print("[red]interrupted:[/red] run marked KILLED, nothing registered")
         raise typer.Exit(130) from None
-    console.print(_figures_table(outcome))
+    console.print(_figures_table(outcome, console))
     console.print(
         f"run {outcome.run_id}: registered {task} version {outcome.version} "
         f"as @{registry.CHALLENGER} (grade {outcome.result.grade}); "

@@ -159,6 +159,8 @@ def test_train_tracks_run_and_registers_challenger(
     # MLflow's registration lines stay in MLflow, as in `guanxi demo` (Optuna's too)
     assert "Successfully registered model" not in out.output
     assert "Created version" not in out.output
+    # at 80 columns the figures' headings were cut (top_de…, max_bi…): broken at "_" instead
+    assert "…" not in out.output and "max_" in out.output
     runs = _runs()
     parent = runs[runs["tags.mlflow.parentRunId"].isna()].iloc[0]
     assert parent["run_id"] in out.output and parent["status"] == "FINISHED"
