@@ -504,7 +504,12 @@ def print_report(console: Console, report: dict[str, Any], limit: int = 15) -> N
             box=box.SIMPLE_HEAD,
         )
         for header in ("feature", "PSI", "KS D", "W / sd", "drifted", "fired"):
-            table.add_column(header, justify="left" if header in ("feature", "fired") else "right")
+            # a feature's name is never cut (days_since_last_com… at 80 columns); "fired" wraps
+            table.add_column(
+                header,
+                justify="left" if header in ("feature", "fired") else "right",
+                no_wrap=header != "fired",
+            )
         for r in rows[:limit]:
             table.add_row(
                 r["column"],
@@ -512,7 +517,7 @@ def print_report(console: Console, report: dict[str, Any], limit: int = 15) -> N
                 _num(r["ks"]),
                 _num(r["wasserstein_std"]),
                 "[red]yes[/red]" if r["drifted"] else "no",
-                r["fired"] or "-",
+                (r["fired"] or "-").replace(",", ", "),
             )
         console.print(table)
     summary = report["summary"]

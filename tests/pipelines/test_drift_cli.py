@@ -8,6 +8,7 @@ from pathlib import Path
 import mlflow
 import polars as pl
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from features.events import read_customers, read_events
@@ -15,6 +16,7 @@ from features.snapshot import build_snapshot
 from features.store import Store
 from models import registry
 from pipelines.cli import app
+from pipelines.drift import print_report
 from pipelines.sample import generate_sample
 from serving.settings import get_settings
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
@@ -164,3 +166,27 @@ def test_live_performance_matches_earlier_scores_with_what_happened(
         "churn v1 scores of 2024-09-18: not measured yet, their 90-day outcomes are complete on "
         "2024-12-17, after 2024-09-28" in " ".join(result.output.split())
     )
+
+
+def test_feature_names_are_never_cut_at_80_columns() -> None:
+    # the table showed "days_since_last_com…" on an 80-column terminal
+    row = {"psi": 0.156, "ks": 0.101, "wasserstein_std": 0.212, "drifted": True}
+    rows = [
+        {**row, "column": "days_since_last_engagement", "fired": "psi,ks,wasserstein"},
+        {**row, "column": "email_click_rate_90d", "drifted": False, "fired": ""},
+    ]
+    report = {
+        "features": [{"reference": "2025-10-02", "tasks": ["churn"], "rows": rows}],
+        "as_of": "2025-03-31",
+        "summary": {"features_drifted": 1, "features_compared": 2, "drifted_share": 0.5},
+        "scores": [],
+        "performance": [],
+        "value": [],
+        "notes": [],
+    }
+    console = Console(width=80, record=True, force_terminal=False)
+    print_report(console, report)
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    words = text.split()
+    assert {"days_since_last_engagement", "email_click_rate_90d", "wasserstein"} <= set(words)
