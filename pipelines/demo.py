@@ -58,7 +58,7 @@ def demo_command(
     from models.planning import fit_campaign_uplift, keep_plan, plan_from_store
     from models.registry import check_tracking, configure_tracking, register_uplift
     from models.scoring import score_snapshot
-    from models.tasks import task_names
+    from models.tasks import get_task, task_names
     from pipelines.console import quiet_libraries
     from pipelines.promote import promote
     from pipelines.sample import CAMPAIGN_NAME, generate_sample
@@ -109,10 +109,11 @@ def demo_command(
                 console,
             )
             result = outcome.result
+            graded = get_task(task).gate[0]  # what the grade reads: precision@3 for cross-sell
             console.print(
-                f"[bold]{task}[/bold]: grade {result.grade}, held-out ROC-AUC "
-                f"{result.metrics['xgboost']['roc_auc']:.3f} vs rule "
-                f"{result.metrics['rule']['roc_auc']:.3f} (version {outcome.version})"
+                f"[bold]{task}[/bold]: grade {result.grade}, held-out {graded} "
+                f"{result.metrics['xgboost'][graded]:.3f} vs rule "
+                f"{result.metrics['rule'][graded]:.3f} (version {outcome.version})"
             )
             if outcome.rule_version is not None and result.rule_bundle is not None:
                 console.print(

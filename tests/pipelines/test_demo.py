@@ -61,6 +61,9 @@ def test_demo_trains_promotes_and_stores_scores(
     try:
         for task in task_names():
             assert f"{task}: grade" in done.stdout
+            # the figure the grade reads (cross-sell's ROC-AUC, far above its rule's, was shown
+            # beside its grade C)
+            assert f"held-out {get_task(task).gate[0]} " in shown.split(f"{task}: grade")[1][:40]
             champion = registry.get_version(task, registry.CHAMPION)
             # every task is served: cross-sell graded C against its rule by the rule itself
             assert champion is not None, task
