@@ -37,7 +37,8 @@ The result is an eager :class:`polars.DataFrame`: validation has to see every ro
 typed frame (numbers and timestamps instead of text) is much smaller than the raw text. The file
 is read once by Polars' streaming engine, which converts the columns and computes one boolean
 flag per check in the same pass, so the raw text is never held whole; the flags are then counted
-in bulk; one more streaming pass over the typed ``amount`` column finds its median. Only when
+in bulk; one more streaming pass over the typed ``amount`` column finds the median of the
+positive amounts (holding those, 8 bytes each, but not the rest of the column). Only when
 there are problems are a few more cheap passes made (distinct bad values, the first bad raw value
 of a column). No Python loop runs over rows. :func:`stage_events` does the
 same checks without the eager frame: the typed rows and flags are streamed to Parquet files, the
@@ -649,15 +650,18 @@ def _large_amounts(
     """Warn of amounts above :data:`LARGE_AMOUNT_FACTOR` times the file's median positive amount.
 
     ``frame`` is the file's typed events (with the key values as :data:`_K` when ``key`` is
-    set): the median and the largest amount are one streaming pass over ``amount``, the flagged
-    rows are listed as the checks' are (:func:`_flag_summary`). The message says the largest
+    set): the median and the largest positive amount are one streaming pass over ``amount``,
+    filtered to the positive amounts before the median, which holds those it is given (Polars'
+    streaming engine does not stream a median); the flagged rows are listed as the checks' are
+    (:func:`_flag_summary`). The message says the largest
     amount rather than a raw value: finding that would read a staged CSV file again. ``noun``
     is what ``file`` names in the message ("the table's median"): file, table or query.
     """
     amount = pl.col("amount")
     median, largest = (
         frame.lazy()
-        .select(amount.filter(amount > 0).median(), amount.max().alias("largest"))
+        .filter(amount > 0)  # first: the median then holds the positive amounts, not the column
+        .select(amount.median(), amount.max().alias("largest"))
         .collect(engine="streaming")
         .row(0)
     )
