@@ -22,20 +22,26 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Final
 
 from fastapi import FastAPI
 from tenacity import retry, retry_if_result, wait_fixed
 
+from features.store import SnapshotNotFoundError
+from models.registry import ModelNotFoundError
 from serving.explaining import explain_in_background
 from serving.loader import Source, load_state
 from serving.settings import Settings
 from serving.state import ServingState, StateHolder
 from serving.workers import RunDir, WorkersLoaded
 
-__all__ = ["announce_reload", "lifespan", "reload_state"]
+__all__ = ["NOT_THERE_YET", "announce_reload", "lifespan", "reload_state"]
 
 logger = logging.getLogger(__name__)
+
+NOT_THERE_YET: Final = (ModelNotFoundError, SnapshotNotFoundError)
+"""Load failures of a store or registry not filled yet (no champion, no snapshot): logged with
+their reason alone, which says what to run; any other failure is logged with its traceback."""
 
 
 def _describe(exc: BaseException) -> str:
@@ -84,7 +90,12 @@ async def reload_state(app: FastAPI) -> str | None:
         except Exception as exc:
             reason = _describe(exc)
             app.state.holder.last_error = reason
-            logger.warning("load failed, keeping the current state: %s", reason, exc_info=True)
+            logger.warning(
+                "load failed, keeping the current state: %s",
+                reason,
+                # nothing trained or built yet is said in full by the reason: no traceback
+                exc_info=not isinstance(exc, NOT_THERE_YET),
+            )
             return reason
         _swap(app, state)
         app.state.uplift_cache.clear()  # POST /v1/targeting loads the uplift models again

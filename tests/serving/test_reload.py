@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,33 @@ def test_not_ready_until_loaded_then_retries(tmp_path: Path, source: StaticSourc
         wait_ready(client)
         assert len(source.calls) > calls
         assert _version(client) == "1"
+
+
+def _failures(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    for _ in range(400):
+        found = [r for r in caplog.records if "load failed" in r.getMessage()]
+        if found:
+            return found
+        time.sleep(0.025)
+    raise AssertionError("no load failure logged")
+
+
+def test_nothing_trained_yet_is_logged_without_a_traceback(
+    tmp_path: Path, source: StaticSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    # `guanxi serve` before any `guanxi promote` logged a traceback at every retry
+    caplog.set_level(logging.WARNING, logger="serving.lifecycle")
+    source.failure = registry.ModelNotFoundError("no task has a champion version: train one")
+    with TestClient(create_app(make_settings(tmp_path / "h"), source)) as client:
+        assert client.get("/readyz").status_code == 503
+        quiet = _failures(caplog)
+        assert "no task has a champion version" in quiet[0].getMessage()
+        assert not any(r.exc_info for r in quiet)
+        caplog.clear()
+        source.failure = ConnectionError("registry unreachable")  # unexpected: its traceback
+        assert all(r.exc_info for r in _failures(caplog))
+        source.failure = None
+        wait_ready(client)
 
 
 def test_reload_swaps_and_failed_reload_keeps_serving(
