@@ -117,14 +117,15 @@ def _latest(store: Store, as_of: date | None) -> date:
     if as_of is None:
         if not days:
             raise NoValuesError(
-                f"the store ({store.value_dir}) holds no value table: run guanxi value first"
+                f"the store ({store.value_dir}) holds no value table: run `guanxi value "
+                "--events PATH --as-of DATE --out PATH` first"
             )
         return days[-1]
     if as_of not in days:
         held = ", ".join(d.isoformat() for d in days[-5:]) or "none"
         raise NoValuesError(
             f"the store has no value table as of {as_of.isoformat()} (it holds: {held}): "
-            f"run guanxi value --as-of {as_of.isoformat()} first"
+            f"run `guanxi value --events PATH --as-of {as_of.isoformat()} --out PATH` first"
         )
     return as_of
 

@@ -149,6 +149,8 @@ def test_an_empty_plan_says_why_and_bad_input_names_the_field(
         cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", "2020-01-01", code=1
     )
     assert "no value table as of 2020-01-01" in output
+    # the command it names runs as written (it lacked --events, which guanxi value requires)
+    assert "`guanxi value --events PATH --as-of 2020-01-01 --out PATH`" in " ".join(output.split())
 
 
 def test_target_into_duckdb(cli: CliRunner, offers: Path, tmp_path: Path) -> None:
