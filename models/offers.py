@@ -383,12 +383,21 @@ def load_offers(path: str | Path) -> OffersFile:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise OffersFileError(str(path), [f"cannot read the file ({exc})"]) from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise OffersFileError(str(path), [f"cannot read the file ({why})"]) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise OffersFileError(str(path), [f"not valid YAML ({exc})"]) from None
+        raise OffersFileError(str(path), [_yaml_problem(exc)]) from None
     return parse_offers(data, str(path))
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Say where and why a file is not YAML on one line (PyYAML's text spans several)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+    return f"not valid YAML{where}: {problem}"
 
 
 def with_measured_rates(

@@ -110,9 +110,14 @@ def test_file_level_problems(tmp_path: Path) -> None:
         parse_offers({"offers": []})
     bad = tmp_path / "offers.yaml"
     bad.write_text("offers: [\n", encoding="utf-8")
-    with pytest.raises(OffersFileError, match=f"^{bad}: not valid YAML"):
+    with pytest.raises(OffersFileError, match=f"^{bad}: not valid YAML") as info:
         load_offers(bad)
-    with pytest.raises(OffersFileError, match="cannot read the file"):
+    # one line, with where: PyYAML's own text spanned five lines and named "<unicode string>"
+    assert str(info.value) == (
+        f"{bad}: not valid YAML at line 2, column 1: expected the node content, but found "
+        "'<stream end>'"
+    )
+    with pytest.raises(OffersFileError, match=r"cannot read the file \(No such file or direc"):
         load_offers(tmp_path / "missing.yaml")
     bad.write_text("- just a list\n", encoding="utf-8")
     with pytest.raises(OffersFileError, match="expected a mapping"):
