@@ -20,6 +20,7 @@ import copy
 import os
 import secrets
 import shutil
+import socket
 from typing import Annotated, Any
 
 import typer
@@ -32,7 +33,7 @@ from models.registry import configure_tracking
 from serving.settings import get_settings
 from serving.workers import prepare_run_dir
 
-__all__ = ["DEFAULT_WORKERS", "MAX_DEFAULT_WORKERS", "serve_command"]
+__all__ = ["DEFAULT_WORKERS", "MAX_DEFAULT_WORKERS", "port_in_use", "serve_command"]
 
 MAX_DEFAULT_WORKERS = 4
 """The most workers ``guanxi serve`` starts without ``--workers`` (each holds its own models)."""
@@ -46,6 +47,34 @@ def _log_config() -> dict[str, Any]:
     config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     config["loggers"]["serving"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     return config
+
+
+def port_in_use(host: str, port: int) -> str | None:
+    """Say why ``host:port`` cannot be listened on, before the workers start (None when free).
+
+    Uvicorn found out only after printing that it serves, each worker with a log line of its
+    own; this binds a socket as uvicorn does (``SO_REUSEADDR``) and lets it go at once.
+
+    Parameters
+    ----------
+    host : str
+        The interface (``--host``).
+    port : int
+        The port (``--port``).
+
+    Returns
+    -------
+    str or None
+        The reason, naming the address, or None.
+    """
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        return f"cannot listen on {host}:{port} ({exc.strerror or exc})"
+    return None
 
 
 def serve_command(
@@ -99,6 +128,10 @@ def serve_command(
     except ValueError as exc:
         console.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(2) from None
+    taken = port_in_use(host, port)
+    if taken:
+        console.print(f"[red]cannot start:[/red] {taken}; stop it or choose another --port")
+        raise typer.Exit(2)
     os.environ["MLFLOW_TRACKING_URI"] = uri = configure_tracking(settings.home)
     run_dir = None
     if workers > 1:

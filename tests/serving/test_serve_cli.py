@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import typer
 from typer.testing import CliRunner
 
 from models.tasks import task_names
-from pipelines.serve import serve_command
+from pipelines.serve import port_in_use, serve_command
 from serving.settings import get_settings
 from tests.processes import free_port, stop
 from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY, Registry
@@ -34,6 +35,31 @@ def test_refuses_to_start_without_keys(monkeypatch: pytest.MonkeyPatch, tmp_path
     get_settings.cache_clear()
     assert result.exit_code == 2
     assert "GUANXI_API_KEYS is empty" in result.output
+
+
+def test_a_port_in_use_is_refused_before_saying_it_serves(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # it printed "guanxi serving on http://127.0.0.1:PORT", then each worker's bind error
+    monkeypatch.setenv("GUANXI_HOME", str(tmp_path))
+    monkeypatch.setenv("GUANXI_API_KEYS", ",".join(f"{k}:{role}" for role, k in KEYS.items()))
+    monkeypatch.setenv("GUANXI_AUDIT_KEY", AUDIT_KEY)
+    monkeypatch.setenv("GUANXI_SESSION_KEY", SESSION_KEY)
+    monkeypatch.setenv("GUANXI_STORE_KEY", STORE_KEY)
+    monkeypatch.delenv("GUANXI_DEV", raising=False)
+    app = typer.Typer()
+    app.command()(serve_command)
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        result = CliRunner().invoke(app, ["--port", str(port)])
+    get_settings.cache_clear()
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert f"cannot start: cannot listen on 127.0.0.1:{port} (Address already in use)" in text
+    assert "serving on" not in text
+    assert port_in_use("127.0.0.1", port) is None  # free again once let go
 
 
 def _start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
