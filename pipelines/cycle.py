@@ -506,7 +506,7 @@ def cycle_command(
     from pipelines.score import parse_tasks
     from serving.settings import get_settings
 
-    console = Console()
+    console = Console(log_path=False)  # progress lines need the width, not train.py:257
     sources = connectors.inputs(
         events, events_table, events_query, customers, customers_table, customers_query, mapping
     )

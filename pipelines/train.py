@@ -312,7 +312,7 @@ def train_command(
     sources = connectors.inputs(
         events, events_table, events_query, customers, customers_table, customers_query, mapping
     )
-    console = Console()
+    console = Console(log_path=False)  # progress lines need the width, not train.py:257
     config = TrainConfig(
         trials=trials,
         timeout=timeout,

@@ -103,6 +103,8 @@ def _fake_trainer(result: TrainResult, fail: BaseException | None = None):
         final_fit=None,
     ):
         calls.append({"task": task, "as_of": as_of, "horizon": horizon, "config": config})
+        if progress is not None:
+            progress("churn: tuning XGBoost (2 trials, binary:logistic)")
         for n in range(2):
             trial = type("Trial", (), {"number": n})()
             state = "COMPLETE" if n == 0 else "PRUNED"
@@ -161,6 +163,8 @@ def test_train_tracks_run_and_registers_challenger(
     assert "Created version" not in out.output
     # at 80 columns the figures' headings were cut (top_de…, max_bi…): broken at "_" instead
     assert "…" not in out.output and "max_" in out.output
+    # progress lines keep the width for their text (the source file and line took 13 columns)
+    assert "tuning XGBoost" in out.output and ".py:" not in out.output
     runs = _runs()
     parent = runs[runs["tags.mlflow.parentRunId"].isna()].iloc[0]
     assert parent["run_id"] in out.output and parent["status"] == "FINISHED"
