@@ -34,7 +34,9 @@ Writing
 -------
 :func:`write_table` replaces a table atomically: the rows go into a staging table created in the
 same transaction, then the old table is dropped and the staging table renamed, and only then is
-the transaction committed. A reader sees the old table or the new one, never a part; a writer that
+the transaction committed. :func:`write_batches` does the same with rows that come a batch at a
+time (``guanxi score``'s), each inserted into the staging table as it comes, so they are never
+held together. A reader sees the old table or the new one, never a part; a writer that
 dies (SIGKILL, lost connection) leaves the old table as it was, and its staging table disappears
 with the rolled-back transaction. Indexes, grants and views on the old table do not carry over
 (a view on it makes the drop fail: nothing is written and the error says why).
@@ -47,8 +49,8 @@ import logging
 import re
 import secrets
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -66,6 +68,7 @@ __all__ = [
     "is_database",
     "mask",
     "scan",
+    "write_batches",
     "write_table",
 ]
 
@@ -529,35 +532,76 @@ def write_table(uri: str, table: str, frame: pl.DataFrame) -> int:
     DatabaseError
         If the database cannot be reached or refuses the write; the old table is then unchanged.
     """
+    return write_batches(uri, table, [frame])
+
+
+def write_batches(uri: str, table: str, batches: Iterable[pl.DataFrame]) -> int:
+    """Replace a table with rows that come a batch at a time, in one transaction.
+
+    As :func:`write_table`, but only one batch is held: the first batch creates the staging
+    table (its columns and types are the table's), each later one is inserted into it as it
+    comes, and the swap and the commit follow the last. If a batch raises, the transaction is
+    rolled back: the old table is unchanged and no staging table is left.
+
+    Parameters
+    ----------
+    uri : str
+        The database (``postgresql://...`` or ``duckdb:///...``; a DuckDB file is created if
+        missing).
+    table : str
+        The table to create or replace, ``name`` or ``schema.name``.
+    batches : iterable of polars.DataFrame
+        The rows, at least one batch (it may have no rows); every batch has the first's
+        columns, in the same order, with the same types.
+
+    Returns
+    -------
+    int
+        Rows written.
+
+    Raises
+    ------
+    DatabaseError
+        If the database cannot be reached or refuses the write; the old table is then unchanged.
+    ValueError
+        If there is no batch.
+    """
     relation = Relation(uri, table=table)
     schema, name = relation.schema_and_name()
     staging = f"{name[:40]}_staging_{secrets.token_hex(4)}"
+    target = relation.qualified(staging)
     errors = _driver_errors(relation)
-    rows = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
     swap = [
         f"DROP TABLE IF EXISTS {relation.qualified()}",
-        f"ALTER TABLE {relation.qualified(staging)} RENAME TO {_quote(name)}",
+        f"ALTER TABLE {target} RENAME TO {_quote(name)}",
     ]
-    with _connect(relation, write=True) as connection:
+    written, first = 0, True
+    duck = relation.kind == "duckdb"
+    with (
+        _connect(relation, write=True) as connection,
+        nullcontext(connection) if duck else connection.cursor() as cursor,
+    ):
         try:
-            if relation.kind == "duckdb":
+            if duck:
                 connection.begin()
-                connection.register("guanxi_rows", rows)
-                connection.execute(
-                    f"CREATE TABLE {relation.qualified(staging)} AS SELECT * FROM guanxi_rows"
-                )
-                connection.unregister("guanxi_rows")
-                for statement in swap:
-                    connection.execute(statement)
-                connection.commit()
-            else:
-                with connection.cursor() as cursor:
-                    cursor.adbc_ingest(staging, rows, mode="create", db_schema_name=schema)
-                    for statement in swap:
-                        cursor.execute(statement)
-                connection.commit()
+            for batch in batches:
+                rows = batch.to_arrow(compat_level=pl.CompatLevel.oldest())
+                if duck:
+                    connection.register("guanxi_rows", rows)
+                    into = f"CREATE TABLE {target} AS" if first else f"INSERT INTO {target}"
+                    cursor.execute(f"{into} SELECT * FROM guanxi_rows")
+                    connection.unregister("guanxi_rows")
+                else:
+                    mode = "create" if first else "append"
+                    cursor.adbc_ingest(staging, rows, mode=mode, db_schema_name=schema)
+                written, first = written + batch.height, False
+            if first:
+                raise ValueError(f"{relation.label}: no batch to write, not even an empty one")
+            for statement in swap:
+                cursor.execute(statement)
+            connection.commit()
         except errors as error:
             raise DatabaseError(
                 relation.label, f"cannot write: {_reason(error, relation)}"
             ) from error
-    return frame.height
+    return written

@@ -15,7 +15,8 @@ table work the same way everywhere:
     --out postgresql://crm@db:5432/shop --out-table guanxi_scores
 
 A table written with ``--out-table`` replaces the previous one in one transaction
-(:func:`features.database.write_table`): readers see the old rows or the new ones, never a part.
+(:func:`features.database.write_table`, or :func:`features.database.write_batches` for rows that
+come a part at a time): readers see the old rows or the new ones, never a part.
 """
 
 from __future__ import annotations
@@ -24,13 +25,21 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import polars as pl
 import typer
 
-from features.database import DatabaseError, check_writable, is_database, mask, write_table
+from features.database import (
+    DatabaseError,
+    check_writable,
+    is_database,
+    mask,
+    write_batches,
+    write_table,
+)
 from features.events import EventsValidationError, Loaded, Problem, Staged
 from features.sources import (
     ColumnMapping,
@@ -519,7 +528,8 @@ def write_parts(
     only when every part is written (:func:`features.store.atomic_write`: if a part raises,
     nothing is left at ``out`` but its old content, and no temporary file): Parquet a row group
     (or more) a part, CSV appended a part at a time under one header. A database table is
-    replaced in one transaction, so its parts are put together first and written at once.
+    replaced in one transaction, each part inserted as it comes
+    (:func:`features.database.write_batches`: if a part raises, the old table is unchanged).
 
     Parameters
     ----------
@@ -556,7 +566,7 @@ def write_parts(
             )
 
     if is_database(out) and out_table is not None:
-        write_table(out, out_table, pl.concat([empty, *fitted()]))
+        write_batches(out, out_table, chain([empty], fitted()))
         return f"{mask(out)} table {out_table}", rows
 
     def write(path: Path) -> None:

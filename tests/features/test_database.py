@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from features.database import DatabaseError, Relation, mask, scan, write_table
+from features.database import DatabaseError, Relation, mask, scan, write_batches, write_table
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,6 +88,33 @@ def test_a_refused_write_keeps_the_old_table(pg_database: str) -> None:
     assert "depend" in str(info.value)
     assert read(pg_database, "guanxi_scores").height == 2
     assert tables(pg_database) == ["guanxi_scores"]
+
+
+def test_batches_go_in_as_one_table(database: str) -> None:
+    """Batches (the first empty, as `guanxi score` sends them) make the table one frame makes."""
+    batches = [BEFORE.clear(), BEFORE.head(1), BEFORE.tail(1), BEFORE]
+    assert write_batches(database, "guanxi_scores", iter(batches)) == 4
+    got = read(database, "guanxi_scores").with_columns(pl.col("decile").cast(pl.Int8))
+    assert got.equals(pl.concat(batches))
+    assert tables(database) == ["guanxi_scores"]
+    with pytest.raises(ValueError, match="no batch"):
+        write_batches(database, "guanxi_scores", [])
+
+
+def test_a_batch_that_fails_midway_keeps_the_old_table(database: str) -> None:
+    """A batch that raises after others went in: the previous table whole, no half table."""
+    write_table(database, "guanxi_scores", BEFORE)
+
+    def batches():  # type: ignore[no-untyped-def]
+        yield BEFORE.clear()
+        yield BEFORE.head(1).with_columns(pl.lit("4").alias("model_version"))
+        raise RuntimeError("scoring failed")
+
+    with pytest.raises(RuntimeError, match="scoring failed"):
+        write_batches(database, "guanxi_scores", batches())
+    got = read(database, "guanxi_scores").with_columns(pl.col("decile").cast(pl.Int8))
+    assert got.equals(BEFORE)
+    assert tables(database) == ["guanxi_scores"]  # no staging table left
 
 
 def test_unreachable_sink_names_the_masked_uri(pg_database: str) -> None:

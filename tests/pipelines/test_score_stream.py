@@ -15,6 +15,7 @@ from models.scoring import SCORE_COLUMNS, score_schema, score_snapshot
 from pipelines import connectors
 from pipelines.cli import app
 from pipelines.score import task_parts
+from tests.features.test_database import database, read, tables  # noqa: F401  (fixture)
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import (  # noqa: F401  (fixtures)
     AS_OF,
@@ -90,6 +91,36 @@ def test_streamed_file_is_the_table_held_at_once(
         assert pl.read_parquet(where).equals(pl.read_parquet(old))
         assert pl.read_parquet(where).schema == expected.schema
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"old{suffix}", f"new{suffix}"])
+
+
+def test_streamed_database_table_is_the_table_held_at_once(
+    tasks,
+    database: str,  # noqa: F811
+) -> None:  # type: ignore[no-untyped-def]
+    """Into a database (`--out <uri> --out-table`), part by part in one transaction: the table
+    the old path wrote from every row at once; a part that fails keeps the previous table."""
+    bundles, snapshot = tasks
+    expected = _held_at_once(bundles, snapshot, 4)
+    connectors.write_output(expected, database, "old_scores")
+    schema, parts = task_parts(bundles, snapshot, 4, batch_customers=7)
+    rows = (p.with_columns(as_of=pl.lit(DAY)) for t in bundles for p in parts[t])
+    where, written = connectors.write_parts(rows, schema, database, "scores")
+    assert written == expected.height and where.endswith("table scores")
+    key = ["task", "customer_id", "category"]
+    new = read(database, "scores").sort(key, nulls_last=True)
+    assert new.equals(read(database, "old_scores").sort(key, nulls_last=True))
+    assert new.with_columns(pl.col("decile").cast(pl.Int8)).equals(
+        expected.sort(key, nulls_last=True)
+    )
+
+    def failing():  # type: ignore[no-untyped-def]
+        yield expected.head(3)
+        raise RuntimeError("scoring failed")
+
+    with pytest.raises(RuntimeError, match="scoring failed"):
+        connectors.write_parts(failing(), schema, database, "scores")
+    assert read(database, "scores").sort(key, nulls_last=True).equals(new)
+    assert tables(database) == ["old_scores", "scores"]
 
 
 def test_score_schema_is_the_tables(tasks) -> None:  # type: ignore[no-untyped-def]
