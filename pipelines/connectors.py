@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 import polars as pl
 import typer
@@ -78,6 +78,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_ZSTD_LEVEL: Final = 3
+"""zstd level of streamed Parquet files: Polars' ``write_parquet`` default (pyarrow's is 1)."""
 
 _Loaded = TypeVar("_Loaded", Loaded, Staged)
 _Validated = TypeVar("_Validated", bound=Loaded | Staged)
@@ -527,7 +530,9 @@ def write_parts(
     A file gets each part as it comes, into a temporary file next to ``out`` that replaces it
     only when every part is written (:func:`features.store.atomic_write`: if a part raises,
     nothing is left at ``out`` but its old content, and no temporary file): Parquet a row group
-    (or more) a part, CSV appended a part at a time under one header. A database table is
+    (or more) a part, zstd level 3 and a dictionary only for the columns whose values repeat in
+    the first part (about the size of Polars' ``write_parquet`` of the whole table), CSV appended
+    a part at a time under one header. A database table is
     replaced in one transaction, each part inserted as it comes
     (:func:`features.database.write_batches`: if a part raises, the old table is unchanged).
 
@@ -578,11 +583,38 @@ def write_parts(
             return
         import pyarrow.parquet as pq
 
-        with pq.ParquetWriter(path, empty.to_arrow().schema, compression="zstd") as sink:
-            for part in fitted():
+        chunks = iter(fitted())
+        first = next(chunks, empty)
+        with pq.ParquetWriter(
+            path,
+            empty.to_arrow().schema,
+            compression="zstd",
+            compression_level=_ZSTD_LEVEL,
+            use_dictionary=_repeating(first),
+        ) as sink:
+            for part in chain([first], chunks):
                 sink.write_table(part.to_arrow())
 
     return str(atomic_write(Path(out), write)), rows
+
+
+def _repeating(part: pl.DataFrame) -> list[str]:
+    """Name the columns a Parquet file gives a dictionary, judged on its first part.
+
+    A column whose known values repeat (at most one distinct value in two) gets one; so does a
+    column with no known value yet unless it is a float (Polars' writer gives floats none). A
+    dictionary of unique values (ids, scores, contributions) is written first and then dropped for
+    plain values once it outgrows its page: pyarrow's default, a dictionary for every column, made
+    ``guanxi score``'s file about a fifth larger than Polars' ``write_parquet`` of the same table.
+    """
+
+    def repeats(column: pl.Series) -> bool:
+        known = column.drop_nulls()
+        if known.is_empty():
+            return not column.dtype.is_float()
+        return 2 * known.n_unique() <= known.len()
+
+    return [column.name for column in part.iter_columns() if repeats(column)]
 
 
 def write_frame(frame: pl.DataFrame, out: Path) -> Path:
