@@ -115,6 +115,9 @@ def test_a_batch_that_fails_midway_keeps_the_old_table(database: str) -> None:
     got = read(database, "guanxi_scores").with_columns(pl.col("decile").cast(pl.Int8))
     assert got.equals(BEFORE)
     assert tables(database) == ["guanxi_scores"]  # no staging table left
+    if database.startswith("duckdb"):  # nor the batches' temporary file
+        folder = Path(database.split("://", 1)[1]).parent
+        assert [p.name for p in folder.iterdir()] == ["out.duckdb"]
 
 
 def test_unreachable_sink_names_the_masked_uri(pg_database: str) -> None:
