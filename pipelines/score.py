@@ -11,8 +11,8 @@ replaced in one transaction; see :mod:`pipelines.connectors`). The file is writt
 made, a batch of customers at a time (:func:`models.scoring.score_batches`, after a first pass that
 ranks each task's deciles, :func:`models.scoring.batch_scores`), into a temporary file renamed into
 place once every task is written (:func:`pipelines.connectors.write_parts`), so the tasks' tables
-are never all held; a database table gets them the same way, inserted batch by batch inside its
-one transaction. Each task's table is also kept
+are never all held; a database table gets them a batch at a time too, in its one transaction
+(:func:`features.database.write_batches`). Each task's table is also kept
 in the store for (task, snapshot day, model version) (:func:`store_scores`, one task's table at a
 time; ``--no-store`` skips it), where serving finds it and answers with lookups instead of
 computing; serving uses a table with at least 20 reasons per row (``--explain 20``), or one per
