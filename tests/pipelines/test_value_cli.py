@@ -160,8 +160,10 @@ def test_staged_events_value_as_events_held_in_memory(
     assert staged_check == memory_check
     exact = [name for name, dtype in memory.schema.items() if not dtype.is_float()]
     assert staged.select(exact).equals(memory.select(exact))
-    # the staged scan adds each order day's amounts in another order than the frame held in
-    # memory: monetary values differ in the last bits, and the Gamma-Gamma fit with them (at most
-    # 9e-11 on an expected order value of hundreds, 1e-12 relative, on this sample); one order
-    # more or less would move them by 1e-3 or more
-    assert_frame_equal(staged, memory, check_exact=False, rel_tol=1e-9, abs_tol=0.0)
+    # summing each order day's amounts in parallel, Polars does not add them in the same order
+    # twice (the frame held in memory as much as the staged scan): monetary values differ in the
+    # last bits and the Gamma-Gamma fit stops at slightly other parameters. Two in-memory runs of
+    # the 100k sample moved its p by 8e-7 relative and the expected order values by as much; 1e-5
+    # leaves room for that, while an order lost or counted twice changes its customer's frequency
+    # (compared exactly) or monetary value by far more
+    assert_frame_equal(staged, memory, check_exact=False, rel_tol=1e-5, abs_tol=0.0)
