@@ -40,6 +40,7 @@ from models.campaigns import (
     read_outcomes,
 )
 from models.offers import OffersFile, OffersFileError, load_offers, parse_offers
+from pipelines.console import fits
 
 __all__ = ["record_command", "report_command", "report_table", "stored_offers", "uplift_command"]
 
@@ -143,9 +144,7 @@ def report_table(console: Console, title: str, rows: list[dict[str, object]]) ->
         table.add_column(key, justify="left" if key in ("offer", "segment") else "right")
     for row in rows:
         table.add_row(*(_cell(key, row[key]) for key in REPORT_COLUMNS))
-    if console.measure(table, options=console.options.update_width(1_000_000)).maximum <= (
-        console.width
-    ):
+    if fits(console, table):
         return table
     figures = [key for key in REPORT_COLUMNS if key not in ("offer", "segment")]
     blocks: list[RenderableType] = [Text(title, style="italic", justify="center")]

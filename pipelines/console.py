@@ -4,6 +4,8 @@ Optuna reports every trial at INFO level (its parameters included) and MLflow re
 migrations, signature checks and registrations; all of it is kept in MLflow already (each trial
 is a nested run with its parameters and value, each registration a model version). During a job
 :func:`quiet_libraries` keeps those INFO lines off the console; warnings and errors still show.
+:func:`fits` tells whether a table fits the console's width uncut, for the commands that lay a
+wide table out another way on a narrow terminal.
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ import logging
 import sys
 from collections.abc import Iterator
 
-import optuna
-from mlflow.utils import logging_utils
+from rich.console import Console, RenderableType
 
-__all__ = ["quiet_libraries"]
+__all__ = ["fits", "quiet_libraries"]
 
 _LIBRARY_LOGGERS = ("mlflow", "alembic")
 """Loggers whose INFO lines are progress, not results."""
@@ -35,6 +36,9 @@ def quiet_libraries() -> Iterator[None]:
     None
         Nothing; run the noisy work inside the block.
     """
+    import optuna  # imported here: the commands that only lay out tables need neither library
+    from mlflow.utils import logging_utils
+
     verbosity = optuna.logging.get_verbosity()
     levels = {name: logging.getLogger(name).level for name in _LIBRARY_LOGGERS}
     warnings = logging.StreamHandler(sys.stderr)
@@ -54,3 +58,22 @@ def quiet_libraries() -> Iterator[None]:
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
         optuna.logging.set_verbosity(verbosity)
+
+
+def fits(console: Console, renderable: RenderableType) -> bool:
+    """Tell whether ``renderable`` prints within ``console``'s width without cutting a cell.
+
+    Parameters
+    ----------
+    console : rich.console.Console
+        Where it would be printed.
+    renderable : rich.console.RenderableType
+        A table or other renderable, measured at its natural (unbounded) width.
+
+    Returns
+    -------
+    bool
+        True when its natural width is at most the console's.
+    """
+    unbounded = console.options.update_width(1_000_000)
+    return console.measure(renderable, options=unbounded).maximum <= console.width

@@ -37,6 +37,7 @@ from models.planning import NoValuesError, PlanRun, keep_plan, plan_from_store
 from models.registry import configure_tracking
 from models.targeting import SUMMARY_COLUMNS, summary_table
 from pipelines import connectors
+from pipelines.console import fits
 
 __all__ = ["print_plan", "print_report", "summary_output", "target_command"]
 
@@ -105,10 +106,9 @@ def _table(
             else:
                 line.append(_money(value))
         cells.append(line)
-    unbounded = console.options.update_width(1_000_000)
     for compact in (False, True):
         table = _layout(title, keys, cells, compact=compact)
-        if console.measure(table, options=unbounded).maximum <= console.width:
+        if fits(console, table):
             return table
     long = [i for i, key in enumerate(keys) if key in _LONG_NAMES]
     names = ["  ".join(line[i] for i in long) for line in cells]

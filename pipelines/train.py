@@ -50,7 +50,7 @@ from models.registry import (
 )
 from models.tasks import get_task, task_names
 from pipelines import connectors
-from pipelines.console import quiet_libraries
+from pipelines.console import fits, quiet_libraries
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
 from pipelines.promote import PASSING_GRADES
 from pipelines.score import check_task
@@ -235,9 +235,7 @@ def _figures_table(outcome: TrainOutcome, console: Console) -> Table:
         for name in [*first, *(m for m in result.metrics if m not in first)]:
             values = result.metrics[name]
             table.add_row(name, *(f"{values.get(m, float('nan')):.4f}" for m in shown))
-        if console.measure(table, options=console.options.update_width(10_000)).maximum <= (
-            console.width
-        ):
+        if fits(console, table):
             break
     return table
 
