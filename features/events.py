@@ -73,6 +73,8 @@ from features.contracts import (
 )
 
 __all__ = [
+    "BLANK_CHARS",
+    "CONTROL_CHARS",
     "LARGE_AMOUNT_FACTOR",
     "MAX_LISTED_ROWS",
     "MAX_VALUE_CHARS",
@@ -101,6 +103,16 @@ MAX_LISTED_ROWS: Final = 10
 MAX_VALUE_CHARS: Final = 1000
 """Longest text value accepted in a contract column (ids, types, categories)."""
 
+CONTROL_CHARS: Final = r"\x00-\x1f\x7f-\x9f"
+"""The control characters (Unicode category Cc: C0, DEL and C1) as the body of a regex character
+class; a customer id holds none."""
+
+BLANK_CHARS: Final = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+r"""The Unicode white space that is not a control character, as the body of a regex character
+class. Written out instead of ``\s``, whose meaning differs between regex engines (``\x85``
+is white space to Python and Rust, not to JavaScript), so that the API's published pattern and
+the server agree; Polars' ``strip_chars`` strips the same set."""
+
 LARGE_AMOUNT_FACTOR: Final = 1000
 """An ``amount`` above this many times its file's (table's) median positive amount is a warning."""
 
@@ -117,7 +129,6 @@ _PARQUET_SUFFIXES: Final = (".parquet", ".pq")
 _CSV_SUFFIXES: Final = (".csv",)
 _SAMPLE_BYTES: Final = 1 << 20
 """Bytes of a CSV file read to estimate its rows (:func:`csv_rows`)."""
-_CONTROL_CHARS: Final = r"[\x00-\x1F\x7F]"
 _NAIVE_TS: Final = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?$"
 _AWARE_TS: Final = (
     r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$"
@@ -392,7 +403,7 @@ def _text_checks(
             _Check(
                 "customer_id",
                 "customer_id contains control characters (tab, line break, NUL, ...)",
-                cid.str.contains(_CONTROL_CHARS),
+                cid.str.contains(f"[{CONTROL_CHARS}]"),
                 "example",
             )
         )

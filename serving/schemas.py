@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from features.contracts import CHANNELS, EVENT_REQUIRES, EVENT_TYPES, SCORE_RANGES
-from features.events import MAX_VALUE_CHARS
+from features.events import BLANK_CHARS, CONTROL_CHARS, MAX_VALUE_CHARS
 from models.artifact import MAX_INPUT
 from models.explain import MAX_REASONS
 from models.tasks import task_names
@@ -79,8 +79,7 @@ _TASK = "(?:" + "|".join(re.escape(name) for name in task_names()) + ")"
 TASKS_PATTERN = rf"^(?: *{_TASK} *(?:, *{_TASK} *)*)?$"
 """A comma-separated list of task names (spaces around a name allowed), or nothing for all."""
 
-_CONTROL = r"\x00-\x1f\x7f"
-_CUSTOMER_ID = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
+_CUSTOMER_ID = rf"^[^{CONTROL_CHARS}]*[^{BLANK_CHARS}{CONTROL_CHARS}][^{CONTROL_CHARS}]*$"
 CustomerId = Annotated[
     str,
     Field(

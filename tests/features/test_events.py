@@ -53,7 +53,7 @@ def bad_corpus(tmp_path: Path) -> Path:
         HEADER,
         "c1,2024-01-01,order,web,10,1,,o1",  # 1: fine
         ",2024-01-01,visit,web,,,,",  # 2: empty customer_id
-        b"c\x01x,2024-01-01,visit,web,,,,",  # 3: control character
+        "c\x85x,2024-01-01,visit,web,,,,",  # 3: a C1 control character (C0: test_bad_inputs)
         "c4,01/02/2024,visit,web,,,,",  # 4: not ISO 8601
         "c5,2030-01-01,visit,web,,,,",  # 5: future
         "c6,2024-01-01,purchase,web,,,,",  # 6: unknown event type

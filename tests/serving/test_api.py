@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import replace
@@ -287,6 +288,26 @@ def test_422_names_fields_never_values(client: TestClient) -> None:
     assert "body.features.recency_days" in " ".join(_fields(r)) and secret not in r.text
     r = client.post("/v1/scores", headers=headers(), content=b'{"customer_ids": [' + b"x" * 50)
     assert next(iter(_fields(r))).startswith("body") and "xxxx" not in r.text
+
+
+# White space and control characters on which regex engines disagree (\x85 is white space to
+# Python and Rust, not to JavaScript's \s), and their neighbours.
+_TRICKY_IDS = ["a", " a ", "\x85", "a\x85b", "\x9f", "\xa0", "\xa0x", "\u3000", "\ufeff", "\u2028"]
+
+
+def test_the_published_customer_id_pattern_is_what_the_server_checks(client: TestClient) -> None:
+    """A fuzzer generates ids from the OpenAPI pattern: the server must accept exactly those."""
+    schema = client.app.openapi()  # type: ignore[attr-defined]
+    pattern = schema["components"]["schemas"]["ScoreRequest"]["properties"]["customer_id"][
+        "pattern"
+    ]
+    assert not re.search(r"\\[sSwWdDbB]", pattern), "no class whose meaning depends on the engine"
+    for customer_id in _TRICKY_IDS:
+        r = client.post(
+            "/v1/score", headers=headers(), json={"customer_id": customer_id, "features": {}}
+        )
+        published = re.fullmatch(pattern, customer_id) is not None
+        assert (r.status_code != 422) == published, (repr(customer_id), r.text)
 
 
 def test_batch_scores_report_unknown_ids(client: TestClient) -> None:
