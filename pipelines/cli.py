@@ -14,6 +14,8 @@ from typing import Any, get_args
 import typer
 from typer.core import TyperArgument, TyperCommand
 
+from pipelines.console import quiet_store_setup
+
 __all__ = ["app", "main"]
 
 app = typer.Typer(
@@ -141,5 +143,6 @@ def main() -> None:
     # XGBoost's OpenMP threads spin while they wait; on a shared 2-core host that made 2 threads
     # 3-8x slower than 1. Passive waiting removes it (must be set before xgboost is imported).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    quiet_store_setup()
     _register(next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None))
     app()

@@ -4,6 +4,10 @@ Optuna reports every trial at INFO level (its parameters included) and MLflow re
 migrations, signature checks and registrations; all of it is kept in MLflow already (each trial
 is a nested run with its parameters and value, each registration a model version). During a job
 :func:`quiet_libraries` keeps those INFO lines off the console; warnings and errors still show.
+:func:`quiet_store_setup` does the same, for the whole command, with the lines MLflow prints when
+it creates the tables of a new tracking store ("Creating initial MLflow database tables...",
+"Updating database tables", Alembic's migration steps): the first command on a new
+``GUANXI_HOME`` printed them, whichever it was.
 :func:`fits` tells whether a table fits the console's width uncut, for the commands that lay a
 wide table out another way on a narrow terminal.
 """
@@ -17,10 +21,25 @@ from collections.abc import Iterator
 
 from rich.console import Console, RenderableType
 
-__all__ = ["fits", "quiet_libraries"]
+__all__ = ["fits", "quiet_libraries", "quiet_store_setup"]
 
 _LIBRARY_LOGGERS = ("mlflow", "alembic")
 """Loggers whose INFO lines are progress, not results."""
+
+_STORE_SETUP_LOGGERS = ("mlflow.store.db.utils", "alembic")
+"""The loggers of a tracking store's creation: MLflow's ``mlflow.store.db.utils`` (its
+``_initialize_tables`` and ``_upgrade_db``) and Alembic's, whose migrations it runs."""
+
+
+def quiet_store_setup() -> None:
+    """Keep a new tracking store's INFO lines off the console from now on; warnings still show.
+
+    MLflow creates the tables of a new SQLite tracking store on its first use, which can be any
+    command's first call to the registry (``guanxi models``, ``score``, ``value``, ``serve``...),
+    so the CLI calls this once before the command runs rather than around each call.
+    """
+    for name in _STORE_SETUP_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @contextlib.contextmanager
