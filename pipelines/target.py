@@ -10,6 +10,8 @@ where they beat the churn score), and solves the plan (:func:`models.planning.pl
   value_tier``), as a file or, with ``--out-table``, a database table (:mod:`pipelines.connectors`);
   beside it the summaries per segment and per offer and the "next best use of the remaining
   budget" (``<name>.summary.csv`` next to a file, table ``<out-table>_summary`` in a database);
+  their money (``cost``, ``expected_value``, ``investment``, ``expected_return``) in cents, the
+  ratios (``return_per_unit``, ``roi``) as computed;
 * the store keeps the plan with its summaries for serving (:meth:`features.store.Store.write_plan`);
 * ``--report`` also prints the textbook segment ROI table and the comparison with spending the
   same budget evenly per segment or by churn score alone; without ``--budget`` and ``--offers``
@@ -22,6 +24,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Final
 
+import polars as pl
 import typer
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
@@ -42,6 +45,9 @@ from pipelines.console import fits
 __all__ = ["print_plan", "print_report", "summary_output", "target_command"]
 
 _METHODS = ("auto", "exact", "lagrangian")
+_MONEY: Final = ("cost", "expected_value", "investment", "expected_return")
+"""The money columns of the plan's rows and summaries, written to ``--out`` rounded to cents (the
+store keeps them as computed)."""
 
 
 def summary_output(out: str, out_table: str | None) -> tuple[str, str | None]:
@@ -339,9 +345,9 @@ def target_command(
     if out is not None:
         summary_out, summary_table_name = summary_output(out, out_table)
         try:
-            where = connectors.write_output(run.plan.rows, out, out_table)
+            where = connectors.write_output(_in_cents(run.plan.rows), out, out_table)
             summary_where = connectors.write_output(
-                summary_table(run.plan), summary_out, summary_table_name
+                _in_cents(summary_table(run.plan)), summary_out, summary_table_name
             )
         except DatabaseError as exc:
             console.print(f"[red]cannot write the plan:[/red] {exc}")
@@ -352,6 +358,11 @@ def target_command(
     if keep:
         info = keep_plan(store, run)
         console.print(f"kept in the store ({info.path})")
+
+
+def _in_cents(frame: pl.DataFrame) -> pl.DataFrame:
+    """Round the money columns ``frame`` has to cents; the other columns are left as they are."""
+    return frame.with_columns(pl.col(name).round(2) for name in _MONEY if name in frame.columns)
 
 
 def _method(name: str) -> Method:

@@ -134,6 +134,41 @@ def test_target_writes_the_plan_its_summaries_and_keeps_it(
     assert "plan as of 2024-10-31" in stored and "Segment ROI" in stored
 
 
+def test_the_written_plan_and_summaries_have_money_in_cents(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """CLVs with many decimals (as BG/NBD's are): plan.csv and plan.summary.csv show cents; the
+    ratios and the stored plan are as computed; the columns keep their names."""
+    values = _values().with_columns(pl.col("clv") + 0.123456789)
+    Store(get_settings().home).write_values(
+        values, DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    out = tmp_path / "plan.csv"
+    _run(cli, "target", "--budget", "3", "--offers", str(offers), "--out", str(out))
+    plan = pl.read_csv(out)
+    summary = pl.read_csv(tmp_path / "plan.summary.csv")
+    assert plan.columns == PLAN_COLUMNS
+    assert summary.columns == ["table", "group", "channel", *SUMMARY_COLUMNS]
+    # C1: 0.5 x 0.2 x 100.123456789 - 1 = 9.0123456789
+    assert plan.filter(pl.col("customer_id") == "C1")["expected_value"].item() == 9.01
+    for frame, money in (
+        (plan, ["cost", "expected_value"]),
+        (summary, ["investment", "expected_return", "expected_value"]),
+    ):
+        for name in money:
+            assert (frame[name] == frame[name].round(2)).all(), (name, frame[name].to_list())
+    segment_a = summary.filter((pl.col("table") == "segment") & (pl.col("group") == "A")).row(
+        0, named=True
+    )
+    assert segment_a["expected_return"] == 10.01
+    assert segment_a["roi"] == pytest.approx(9.0123456789)  # a ratio: not rounded
+    stored = Store(get_settings().home).read_plan(DAY)
+    assert stored is not None
+    assert stored.filter(pl.col("customer_id") == "C1")["expected_value"].item() == pytest.approx(
+        9.0123456789
+    )
+
+
 def test_an_empty_plan_says_why_and_bad_input_names_the_field(
     cli: CliRunner, offers: Path, tmp_path: Path
 ) -> None:
