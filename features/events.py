@@ -637,11 +637,40 @@ def _now_utc(now: datetime) -> datetime:
     return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
 
 
+def _customers_given_as_events(file: str, names: Sequence[str], noun: str) -> Problem | None:
+    """Say where a customers table given as events belongs, instead of its missing columns.
+
+    A table is taken for customers when it has a column of the customers contract that the
+    events contract lacks (``signup_ts``, ``customer_type``, ``region``) and no events column
+    but ``customer_id``: the sample's ``customers.parquet`` in the folder given to ``--events``.
+    """
+    events_only = [c.name for c in EVENT_COLUMNS if c.name != "customer_id"]
+    theirs = [c.name for c in CUSTOMER_COLUMNS if c.name not in events_only and c.name in names]
+    if any(name in names for name in events_only) or not set(theirs) - {"customer_id"}:
+        return None
+    missing = ", ".join(c.name for c in EVENT_COLUMNS if c.required and c.name not in names)
+    where = (
+        f"give --events the events alone and this file as --customers {file} (every file of a "
+        "folder given to --events is read as events)"
+        if noun == "file"
+        else f"give it as --customers-table or --customers-query, not as the events {noun}"
+    )
+    return Problem(
+        file, None, f"customers, not events (it has {', '.join(theirs)}; no {missing}): {where}"
+    )
+
+
 def _event_plan(
-    raw: pl.LazyFrame, file: str, now: datetime, lossy: bool, key: Sequence[str]
+    raw: pl.LazyFrame, file: str, now: datetime, lossy: bool, key: Sequence[str], noun: str
 ) -> tuple[pl.LazyFrame, dict[str, pl.Expr], list[_Check], list[Problem]]:
-    """Return the events frame, typed expressions, checks and file-level problems."""
+    """Return the events frame, typed expressions, checks and file-level problems.
+
+    A customers table (:func:`_customers_given_as_events`) gets that one problem and no checks.
+    """
+    customers = _customers_given_as_events(file, raw.collect_schema().names(), noun)
     raw, typed, usable, checks, problems = _prepare(raw, EVENT_COLUMNS, file, lossy)
+    if customers is not None:
+        return raw, typed, [], [customers]
     problems += [
         Problem(file, name, "column ignored: not in the events contract", severity="warning")
         for name in raw.collect_schema()
@@ -697,7 +726,7 @@ def _check_events(
     key: Sequence[str] = (),
     noun: str = "file",
 ) -> tuple[pl.DataFrame, list[Problem]]:
-    raw, typed, checks, problems = _event_plan(raw, file, now, lossy, key)
+    raw, typed, checks, problems = _event_plan(raw, file, now, lossy, key, noun)
     frame, found = _run_checks(raw, typed, checks, file, key)
     return frame, problems + found + _large_amounts(frame, raw, file, key, noun)
 
@@ -716,7 +745,7 @@ def _staging_check(
     def check(
         raw: pl.LazyFrame, file: str, now: datetime, lossy: bool
     ) -> tuple[pl.LazyFrame, list[Problem]]:
-        raw, typed, checks, problems = _event_plan(raw, file, now, lossy, key)
+        raw, typed, checks, problems = _event_plan(raw, file, now, lossy, key, noun)
         staging = folder / f"part-{next(names):05d}.parquet"
         try:
             frame, found = _stage_checks(raw, typed, checks, file, staging, key)

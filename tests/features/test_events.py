@@ -369,6 +369,34 @@ def test_directory_of_parquet_names_the_part_file(tmp_path: Path) -> None:
     assert (Path(warning.file).name, warning.rows) == ("part-1.parquet", (1,))
 
 
+def test_customers_in_an_events_folder_are_named_as_customers(tmp_path: Path) -> None:
+    """The demo's data folder given as events: its customers file gets one error saying to pass
+    it with --customers (not missing ts and event_type, nor its columns "ignored"); the events
+    files are checked as before, in memory and staged; a database table gets the table flags."""
+    folder = tmp_path / "sample"
+    folder.mkdir()
+    read_events(DATA / "events_tiny.csv", now=NOW).write_parquet(folder / "events.parquet")
+    read_customers(DATA / "customers_tiny.csv", now=NOW).write_parquet(folder / "customers.parquet")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    for load in (load_events, lambda path, now: stage_events(path, now=now, folder=staging)):
+        with pytest.raises(EventsValidationError) as info:
+            load(folder, now=NOW)
+        [problem] = info.value.problems
+        customers = str(folder / "customers.parquet")
+        assert (problem.file, problem.column, problem.severity) == (customers, None, "error")
+        assert f"--customers {customers}" in problem.message
+        assert "customers, not events" in problem.message and "no ts, event_type" in problem.message
+    table = read_customers(DATA / "customers_tiny.csv", now=NOW)
+    with pytest.raises(EventsValidationError) as info:
+        validate_events(table, now=NOW, file="duckdb:///crm.db customers")
+    [problem] = info.value.problems
+    assert "--customers-table or --customers-query, not as the events table" in problem.message
+    # an events file with its time column misnamed is still told what is missing
+    path = write_csv(tmp_path / "typo.csv", "customer_id,when,event_type,region", "c1,x,visit,n")
+    assert [e.column for e in errors_of(path)] == ["ts"]
+
+
 def test_empty_directory(tmp_path: Path) -> None:
     [error] = errors_of(tmp_path)
     assert error.message == "the directory holds no .parquet or .csv files"
