@@ -36,7 +36,10 @@ Writing
 same transaction, then the old table is dropped and the staging table renamed, and only then is
 the transaction committed. :func:`write_batches` does the same with rows that come a batch at a
 time (``guanxi score``'s), never held together: PostgreSQL gets each batch inside the
-transaction as it comes, DuckDB one statement reading them from a temporary Parquet file. A
+transaction as it comes, DuckDB one statement reading them from a temporary Parquet file, in a
+folder named ``.guanxi-rows-<pid>-<host>-...`` next to the database file (a write killed before
+it removes its folder leaves it; the next write into that folder removes it,
+:func:`remove_stale_spills`). A
 reader sees the old table or the new one, never a part; a writer that dies (SIGKILL, lost
 connection) leaves the old table as it was, and its staging table disappears with the
 rolled-back transaction. Indexes, grants and views on the old table do not carry over (a view
@@ -46,11 +49,16 @@ on it makes the drop fail: nothing is written and the error says why).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import os
 import re
 import secrets
+import shutil
+import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -64,12 +72,14 @@ __all__ = [
     "BATCH_ROWS",
     "COUNT_SECONDS",
     "DUCKDB_WRITE_MEMORY",
+    "SPILL_STALE_SECONDS",
     "DatabaseError",
     "Relation",
     "check_writable",
     "count",
     "is_database",
     "mask",
+    "remove_stale_spills",
     "scan",
     "write_batches",
     "write_table",
@@ -84,8 +94,17 @@ COUNT_SECONDS: Final = 10.0
 """How long :func:`count` waits for a database to count rows before it gives up."""
 
 DUCKDB_WRITE_MEMORY: Final = "1GB"
-"""DuckDB's memory limit while it writes a table from the batches' file (by default it may cache
-up to 80 % of the machine's memory: 3.5 GB more for 10.5M score rows, against 1 GB with this)."""
+"""DuckDB's memory limit while it writes a table from the batches' file, by default (by its own
+default it may cache up to 80 % of the machine's memory: 3.5 GB more for 10.5M score rows, against
+1 GB with this); the commands take ``GUANXI_DUCKDB_WRITE_MEMORY``."""
+
+SPILL_STALE_SECONDS: Final = 86_400
+"""Age after which :func:`remove_stale_spills` removes a spill folder whatever wrote it (another
+host's, or one named before the folders were named by process)."""
+
+_SPILL_PREFIX: Final = ".guanxi-rows-"
+_SPILL_NAME: Final = re.compile(r"^\.guanxi-rows-(\d+)-([0-9a-f]{8})-")
+_HOST: Final = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 _SCHEMES: Final = ("postgresql", "postgres", "duckdb")
 _IDENTIFIER: Final = re.compile(r"^[^\x00-\x1f\"]{1,63}$")
@@ -516,7 +535,9 @@ def check_writable(uri: str, table: str) -> None:
         pass
 
 
-def write_table(uri: str, table: str, frame: pl.DataFrame) -> int:
+def write_table(
+    uri: str, table: str, frame: pl.DataFrame, *, memory: str = DUCKDB_WRITE_MEMORY
+) -> int:
     """Replace a table with ``frame``'s rows in one transaction (staging table, then swap).
 
     Parameters
@@ -528,6 +549,8 @@ def write_table(uri: str, table: str, frame: pl.DataFrame) -> int:
         The table to create or replace, ``name`` or ``schema.name``.
     frame : polars.DataFrame
         The rows.
+    memory : str, default :data:`DUCKDB_WRITE_MEMORY`
+        DuckDB's memory limit for the write, as :func:`write_batches` takes it.
 
     Returns
     -------
@@ -539,20 +562,23 @@ def write_table(uri: str, table: str, frame: pl.DataFrame) -> int:
     DatabaseError
         If the database cannot be reached or refuses the write; the old table is then unchanged.
     """
-    return write_batches(uri, table, [frame])
+    return write_batches(uri, table, [frame], memory=memory)
 
 
-def write_batches(uri: str, table: str, batches: Iterable[pl.DataFrame]) -> int:
+def write_batches(
+    uri: str, table: str, batches: Iterable[pl.DataFrame], *, memory: str = DUCKDB_WRITE_MEMORY
+) -> int:
     """Replace a table with rows that come a batch at a time, in one transaction.
 
     As :func:`write_table`, but only one batch is held. PostgreSQL: the first batch creates the
     staging table (its columns and types are the table's) and each later one is copied into it
     as it comes, inside the transaction; the swap and the commit follow the last. DuckDB: the
     batches go into a temporary Parquet file next to the database file, and the transaction
-    then creates the staging table from it in one statement, within
-    :data:`DUCKDB_WRITE_MEMORY` (DuckDB kept every batch inserted in an open transaction in
-    memory until the commit: about 14 GB for ``guanxi score``'s 10.5M rows at 1M customers). If a
-    batch raises, the old table is unchanged and no staging table (nor temporary file) is left.
+    then creates the staging table from it in one statement, within ``memory`` (DuckDB kept
+    every batch inserted in an open transaction in memory until the commit: about 14 GB for
+    ``guanxi score``'s 10.5M rows at 1M customers). If a batch raises, the old table is unchanged
+    and no staging table (nor temporary file) is left; the folders that killed writes left next
+    to the database file are removed first (:func:`remove_stale_spills`).
 
     Parameters
     ----------
@@ -564,6 +590,9 @@ def write_batches(uri: str, table: str, batches: Iterable[pl.DataFrame]) -> int:
     batches : iterable of polars.DataFrame
         The rows, at least one batch (it may have no rows); every batch has the first's
         columns, in the same order, with the same types.
+    memory : str, default :data:`DUCKDB_WRITE_MEMORY`
+        DuckDB's ``memory_limit`` while it creates the table (``"512MB"``, ``"4GB"``,
+        ``"50%"``); PostgreSQL ignores it.
 
     Returns
     -------
@@ -588,12 +617,14 @@ def write_batches(uri: str, table: str, batches: Iterable[pl.DataFrame]) -> int:
     ]
     if relation.kind == "duckdb":
         folder = _duckdb_path(uri).parent
-        with tempfile.TemporaryDirectory(prefix=".guanxi-rows-", dir=folder) as spill:
+        remove_stale_spills(folder)
+        prefix = f"{_SPILL_PREFIX}{os.getpid()}-{_HOST}-"
+        with tempfile.TemporaryDirectory(prefix=prefix, dir=folder) as spill:
             rows = Path(spill) / "rows.parquet"
             written = _spill(relation, batches, rows)
             with _connect(relation, write=True) as connection:
                 try:
-                    connection.execute(f"SET memory_limit = '{DUCKDB_WRITE_MEMORY}'")
+                    connection.execute("SET memory_limit = '" + memory.replace("'", "''") + "'")
                     connection.begin()
                     source = "'" + str(rows).replace("'", "''") + "'"
                     connection.execute(f"CREATE TABLE {target} AS FROM read_parquet({source})")
@@ -622,6 +653,51 @@ def write_batches(uri: str, table: str, batches: Iterable[pl.DataFrame]) -> int:
                 relation.label, f"cannot write: {_reason(error, relation)}"
             ) from error
     return written
+
+
+def remove_stale_spills(folder: Path) -> list[Path]:
+    """Remove the spill folders that killed DuckDB writes left in ``folder``.
+
+    :func:`write_batches` spills a DuckDB table's rows into ``.guanxi-rows-<pid>-<host>-...``
+    next to the database file and removes it when done; a write killed meanwhile (SIGKILL, the
+    OOM killer) leaves it, as large as the table. A folder is stale when the process that made
+    it is not running on this host, or when it is :data:`SPILL_STALE_SECONDS` old (another
+    host's, or named before the pid was in the name); a running write's folder is left alone.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The folder of a DuckDB file.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The folders removed (each also logged as a warning).
+    """
+    removed = []
+    for path in sorted(folder.glob(f"{_SPILL_PREFIX}*")):
+        try:
+            age = time.time() - path.stat().st_mtime
+        except FileNotFoundError:  # removed meanwhile by its own write
+            continue
+        owner = _SPILL_NAME.match(path.name)
+        dead = owner is not None and owner[2] == _HOST and not _running(int(owner[1]))
+        if path.is_dir() and (dead or age >= SPILL_STALE_SECONDS):
+            shutil.rmtree(path, ignore_errors=True)
+            logger.warning("removed %s: left by a DuckDB write that did not finish", path)
+            removed.append(path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    """Tell whether process ``pid`` runs on this host (another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _arrow(batch: pl.DataFrame) -> Any:

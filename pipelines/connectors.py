@@ -517,9 +517,16 @@ def write_output(frame: pl.DataFrame, out: str, out_table: str | None) -> str:
         If the database cannot be reached or refuses the write; the previous table is unchanged.
     """
     if is_database(out) and out_table is not None:
-        write_table(out, out_table, frame)
+        write_table(out, out_table, frame, memory=_duckdb_memory())
         return f"{mask(out)} table {out_table}"
     return str(write_frame(frame, Path(out)))
+
+
+def _duckdb_memory() -> str:
+    """Return DuckDB's memory limit for a table write (``GUANXI_DUCKDB_WRITE_MEMORY``)."""
+    from serving.settings import get_settings
+
+    return get_settings().duckdb_write_memory
 
 
 def write_parts(
@@ -571,7 +578,7 @@ def write_parts(
             )
 
     if is_database(out) and out_table is not None:
-        write_batches(out, out_table, chain([empty], fitted()))
+        write_batches(out, out_table, chain([empty], fitted()), memory=_duckdb_memory())
         return f"{mask(out)} table {out_table}", rows
 
     def write(path: Path) -> None:

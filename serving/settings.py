@@ -26,6 +26,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from features.database import DUCKDB_WRITE_MEMORY
 from features.store import Store
 from models.tasks import task_names
 
@@ -176,6 +177,16 @@ class Settings(BaseSettings):
             "and first MiB; a database: SELECT COUNT(*) of at most this many rows plus one) "
             "are validated and built in memory, which is faster for small inputs; more are "
             "staged on disk (0: always staged)."
+        ),
+    )
+    duckdb_write_memory: str = Field(
+        default=DUCKDB_WRITE_MEMORY,
+        pattern=r"^\s*\d+(\.\d+)?\s*([KkMmGgTt][Ii]?[Bb]|%)\s*$",
+        description=(
+            "guanxi score, value and target into a DuckDB table (--out duckdb:///... "
+            "--out-table): DuckDB's memory limit while it creates the table from the rows' "
+            "temporary file, e.g. 512MB, 4GB or 50% (DuckDB's own default is 80% of the "
+            "machine's memory)."
         ),
     )
     band_high_decile: int = Field(

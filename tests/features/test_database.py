@@ -15,7 +15,16 @@ import duckdb
 import polars as pl
 import pytest
 
-from features.database import DatabaseError, Relation, mask, scan, write_batches, write_table
+from features.database import (
+    _HOST,
+    SPILL_STALE_SECONDS,
+    DatabaseError,
+    Relation,
+    mask,
+    scan,
+    write_batches,
+    write_table,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,6 +129,42 @@ def test_a_batch_that_fails_midway_keeps_the_old_table(database: str) -> None:
         assert [p.name for p in folder.iterdir()] == ["out.duckdb"]
 
 
+def test_a_duckdb_write_removes_the_spill_folders_killed_writes_left(tmp_path: Path) -> None:
+    """Folders of a process that is gone (or a day old) go; a running write's stay, and so does
+    another host's recent one, which this host cannot tell is running."""
+    uri = f"duckdb://{tmp_path / 'out.duckdb'}"
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], text=True, capture_output=True
+    )
+    gone = int(ended.stdout)
+    old = time.time() - SPILL_STALE_SECONDS - 60
+    folders = {
+        f".guanxi-rows-{gone}-{_HOST}-k1": True,  # its process ended: removed
+        f".guanxi-rows-{os.getpid()}-{_HOST}-k2": False,  # this process runs: kept
+        f".guanxi-rows-{gone}-0123abcd-k3": False,  # another host's, recent: kept
+        f".guanxi-rows-{gone}-0123abcd-k4": True,  # another host's, a day old: removed
+        ".guanxi-rows-x7_q2abc": True,  # named without a pid (before), a day old: removed
+    }
+    for name, stale in folders.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "rows.parquet").write_bytes(b"x" * 1000)
+        if stale and not name.endswith("k1"):
+            os.utime(tmp_path / name, (old, old))
+    write_table(uri, "guanxi_scores", BEFORE)
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".guanxi-rows-"))
+    assert left == sorted(name for name, stale in folders.items() if not stale)
+    assert read(uri, "guanxi_scores").height == 2
+
+
+def test_duckdbs_memory_limit_is_the_callers(tmp_path: Path) -> None:
+    """The limit reaches DuckDB: one too small to hold anything fails the write, naming it."""
+    uri = f"duckdb://{tmp_path / 'out.duckdb'}"
+    assert write_table(uri, "guanxi_scores", BEFORE, memory="64MB") == 2
+    with pytest.raises(DatabaseError, match=r"(?i)memory"):
+        write_table(uri, "guanxi_scores", BEFORE, memory="1kB")
+    assert read(uri, "guanxi_scores").height == 2
+
+
 def test_unreachable_sink_names_the_masked_uri(pg_database: str) -> None:
     dead = pg_database.rsplit(":", 1)[0] + ":1/x"
     with pytest.raises(DatabaseError, match=r"cannot reach the database server") as info:
@@ -200,3 +245,5 @@ def test_sigkill_while_writing_to_duckdb_keeps_a_whole_table(tmp_path: Path) -> 
     got = read(uri, "guanxi_scores")
     assert got.height in (2, 400_000)  # the old table, or a whole new one: never a part
     assert tables(uri) == ["guanxi_scores"]
+    write_table(uri, "guanxi_scores", BEFORE)  # the next write removes the killed one's rows
+    assert not list(tmp_path.glob(".guanxi-rows-*"))

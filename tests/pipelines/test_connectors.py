@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from features.database import Relation, mask, scan, write_table
+from features.database import DatabaseError, Relation, mask, scan, write_table
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import Store, snapshot_digest
@@ -235,3 +235,28 @@ def test_bad_source_and_sink_options_fail_before_any_work(
     out = fails(cli, 2, *score, "--out", "postgresql://u:pw@127.0.0.1:1/db", "--out-table", "t")
     assert "cannot reach the database server" in out and ":pw@" not in out
     assert not (local_tracking / "scores").exists()
+
+
+def test_guanxi_duckdb_write_memory_reaches_a_duckdb_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GUANXI_DUCKDB_WRITE_MEMORY is DuckDB's memory limit for --out-table: one that holds
+    nothing fails the write, naming memory; a wrong unit is refused when the settings are read."""
+    uri = f"duckdb://{tmp_path / 'out.duckdb'}"
+    frame = pl.DataFrame({"customer_id": ["a"], "score": [0.5]})
+    try:
+        monkeypatch.setenv("GUANXI_DUCKDB_WRITE_MEMORY", "1kB")
+        get_settings.cache_clear()
+        with pytest.raises(DatabaseError, match=r"(?i)memory"):
+            connectors.write_output(frame, uri, "scores")
+        with pytest.raises(DatabaseError, match=r"(?i)memory"):
+            connectors.write_parts(iter([frame]), frame.schema, uri, "scores")
+        monkeypatch.setenv("GUANXI_DUCKDB_WRITE_MEMORY", "256 MiB")
+        get_settings.cache_clear()
+        assert connectors.write_output(frame, uri, "scores").endswith("table scores")
+        monkeypatch.setenv("GUANXI_DUCKDB_WRITE_MEMORY", "1 GBs")
+        get_settings.cache_clear()
+        with pytest.raises(ValueError, match="duckdb_write_memory"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()
