@@ -9,7 +9,8 @@ it creates the tables of a new tracking store ("Creating initial MLflow database
 "Updating database tables", Alembic's migration steps): the first command on a new
 ``GUANXI_HOME`` printed them, whichever it was.
 :func:`fits` tells whether a table fits the console's width uncut, for the commands that lay a
-wide table out another way on a narrow terminal.
+wide table out another way on a narrow terminal. :func:`warn_unsigned` is the one warning of the
+commands that keep a signed table in the store when ``GUANXI_STORE_KEY`` is not set.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 
 from rich.console import Console, RenderableType
 
-__all__ = ["fits", "quiet_libraries", "quiet_store_setup"]
+__all__ = ["fits", "quiet_libraries", "quiet_store_setup", "warn_unsigned"]
 
 _LIBRARY_LOGGERS = ("mlflow", "alembic")
 """Loggers whose INFO lines are progress, not results."""
@@ -96,3 +97,30 @@ def fits(console: Console, renderable: RenderableType) -> bool:
     """
     unbounded = console.options.update_width(1_000_000)
     return console.measure(renderable, options=unbounded).maximum <= console.width
+
+
+def warn_unsigned(console: Console, table: str, effect: str) -> None:
+    """Warn that ``table`` goes into the store unsigned, when ``GUANXI_STORE_KEY`` is not set.
+
+    The store signs score tables, value tables and plans with the key, and a server started with
+    one (as it must be outside ``--dev``) refuses those written without it: a command writing
+    them says so before it works, rather than leave it to the server's log.
+
+    Parameters
+    ----------
+    console : rich.console.Console
+        Where the warning goes.
+    table : str
+        What the command keeps, e.g. ``"the value table"``.
+    effect : str
+        What such a server does with it, e.g. ``"does not serve it"``.
+    """
+    from serving.settings import get_settings
+
+    if get_settings().store_key.get_secret_value():
+        return
+    console.print(
+        f"[yellow]warning:[/yellow] GUANXI_STORE_KEY is not set: {table} goes into the store "
+        f"unsigned, and a server started with a store key (required outside --dev) {effect}; "
+        "run this with the server's GUANXI_STORE_KEY (or --no-store)"
+    )

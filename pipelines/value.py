@@ -59,6 +59,7 @@ from models.clv.customers import (
 from models.clv.validation import HoldoutCheck, holdout_check
 from models.tasks import retention_task
 from pipelines import connectors
+from pipelines.console import warn_unsigned
 from pipelines.engine import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
 from pipelines.score import require_tracking, snapshot_for
 from pipelines.snapshot import validated_events
@@ -488,6 +489,8 @@ def value_command(
     connectors.check_output(out, out_table)
     home = get_settings().home
     require_tracking(console, home, "value customers")
+    if keep:
+        warn_unsigned(console, "the value table", "does not serve it (its value routes answer 404)")
     day = as_of.date()
     with ExitStack() as stack:
         try:

@@ -7,9 +7,34 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from rich.console import Console
+
+from pipelines.console import warn_unsigned
+from serving.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 GUANXI = ROOT / ".venv" / "bin" / "guanxi"
+
+
+@pytest.mark.parametrize("key", ["", "store-key-for-tests-0123456789abcdef"])
+def test_an_unsigned_table_is_warned_of_only_without_a_store_key(
+    key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GUANXI_STORE_KEY", key)
+    get_settings.cache_clear()
+    console = Console(record=True, width=300)
+    try:
+        warn_unsigned(console, "the value table", "does not serve it")
+    finally:
+        get_settings.cache_clear()
+    text = console.export_text()
+    if key:
+        assert text == ""
+    else:
+        assert text.startswith("warning: GUANXI_STORE_KEY is not set: the value table goes into")
+        assert (
+            "a server started with a store key (required outside --dev) does not serve it" in text
+        )
 
 
 @pytest.mark.slow

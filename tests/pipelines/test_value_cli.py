@@ -60,6 +60,10 @@ def test_value_writes_the_table_keeps_it_and_logs_the_fit(
     # the events reach past --as-of: the forecast is checked on what followed
     assert f"purchases in ({AS_OF}," in " ".join(output.split())
     assert "BG/NBD" in output and "same as last period" in output
+    # kept without GUANXI_STORE_KEY: a server with one would not serve it, and the command says so
+    assert "GUANXI_STORE_KEY is not set: the value table goes into the store unsigned" in " ".join(
+        output.split()
+    )
     store = Store(get_settings().home)
     info = store.value_info(DAY)
     assert info is not None and info.rows == written.height and info.horizon_days == 365
@@ -88,6 +92,7 @@ def test_value_without_a_churn_model_says_so(
     out_path = tmp_path / "values.parquet"
     output = " ".join(_value(cli, sample, "--out", str(out_path), "--no-store").split())
     assert "no churn probabilities" in output
+    assert "GUANXI_STORE_KEY" not in output  # --no-store: nothing kept, nothing to warn of
     written = pl.read_parquet(out_path)
     assert written["equity_at_risk"].null_count() == written.height
     assert Store(get_settings().home).value_info(DAY) is None
