@@ -40,7 +40,7 @@ from models.planning import NoValuesError, PlanRun, keep_plan, plan_from_store
 from models.registry import configure_tracking
 from models.targeting import SUMMARY_COLUMNS, summary_table
 from pipelines import connectors
-from pipelines.console import fits
+from pipelines.console import fits, warn_unsigned
 
 __all__ = ["print_plan", "print_report", "summary_output", "target_command"]
 
@@ -334,6 +334,8 @@ def target_command(
         console.print(f"[red]cannot plan, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc
     configure_tracking(get_settings().home)  # registered uplift and cross-sell models
+    if keep:
+        warn_unsigned(console, "the plan", "does not show it on its plan page")
     try:
         run = plan_from_store(store, offers_file, budget, day, _method(method), uplift)
     except NoValuesError as exc:
