@@ -53,6 +53,7 @@ from models.scoring import (
 )
 from models.tasks import ELIGIBLE, task_names
 from pipelines import connectors
+from pipelines.console import warn_unsigned
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
 from pipelines.snapshot import build_validated, validated_events
 
@@ -347,6 +348,12 @@ def score_command(
     settings = get_settings()
     home = settings.home
     require_tracking(console, home, "score")
+    if keep:
+        warn_unsigned(
+            console,
+            "each task's score table",
+            "computes those scores again instead of reading them",
+        )
     try:
         bundles = load_models(chosen, alias)
     except (registry.ModelNotFoundError, ValueError) as exc:

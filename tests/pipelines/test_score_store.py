@@ -53,6 +53,7 @@ def test_score_keeps_the_table_in_the_store(
     out = cli.invoke(app, [*args, "--no-store"])
     assert out.exit_code == 0, out.output
     assert store.read_scores("churn", day, "1") is None
+    assert "GUANXI_STORE_KEY" not in out.output  # nothing kept, nothing to warn of
 
     out = cli.invoke(app, args)
     assert out.exit_code == 0, out.output
@@ -65,6 +66,10 @@ def test_score_keeps_the_table_in_the_store(
     assert (info.model_name, info.explain_k, info.rows) == ("churn", 2, written.height)
     assert info.snapshot_digest == snapshot_digest(_snapshot(sample))
     assert "kept in the store" in out.output
+    # kept without GUANXI_STORE_KEY: a server with one computes them again, and score says so
+    assert "GUANXI_STORE_KEY is not set: each task's score table goes into the store unsigned" in (
+        " ".join(out.output.split())
+    )
 
 
 def test_a_thinner_table_does_not_replace_a_fuller_one(
