@@ -3,14 +3,16 @@
 Reads the events (``--events``, same source options as ``guanxi score``) as ``guanxi features
 build`` does: more than ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` (a file's or a database's, or events
 that cannot be counted: :meth:`pipelines.connectors.Inputs.few_events`) are validated into staged
-Parquet files (:func:`pipelines.snapshot.validated_events`), never held whole, and the summaries
-and the holdout check below read a scan of them; fewer, and ``--engine spark``'s, are validated in
-memory. The snapshot of the day comes from the store, or is built from the same
-validated events (:func:`pipelines.score.snapshot_for`). It summarises each
-customer's purchases up to ``--as-of`` (:func:`features.value.repeat_purchase_summary`), fits
-BG/NBD and Gamma-Gamma (:func:`models.clv.customers.fit_value_models`), reads the churn
-probabilities of the retention task's model (``churn@champion`` by default; customers outside its
-population have none) and computes the value table (:func:`models.clv.customers.value_table`):
+Parquet files (:func:`pipelines.snapshot.validated_events`), never held whole: the holdout check's
+window reads a scan of them, and the summaries and the holdout check below read their ``order``
+events, collected from one more scan (:func:`features.value.order_events`, about a tenth of the
+events); fewer, and ``--engine spark``'s, are validated in memory. The snapshot of the day
+comes from the store, or is built from the same validated events
+(:func:`pipelines.score.snapshot_for`). It summarises each customer's purchases up to
+``--as-of`` (:func:`features.value.repeat_purchase_summary`), fits BG/NBD and Gamma-Gamma
+(:func:`models.clv.customers.fit_value_models`), reads the churn probabilities of the retention
+task's model (``churn@champion`` by default; customers outside its population have none) and
+computes the value table (:func:`models.clv.customers.value_table`):
 P(alive), expected purchases and order value, CLV two ways, the days to the next order, the value
 tier, the RFM segment of the day's snapshot, and equity at risk.
 
@@ -45,7 +47,7 @@ from features.contracts import counted
 from features.database import DatabaseError
 from features.events import EventsValidationError
 from features.store import Store, ValueTableInfo
-from features.value import repeat_purchase_summary
+from features.value import order_events, repeat_purchase_summary
 from models import registry
 from models.clv import ModelIdentificationError, equity_tables
 from models.clv.customers import (
@@ -171,9 +173,10 @@ def compute_values(
     ----------
     events : polars.DataFrame, polars.LazyFrame or pyspark.sql.DataFrame
         Validated events (those after ``as_of`` are used only by the holdout check): in memory,
-        or a scan of staged events (:class:`features.events.Staged`), which the summaries and the
-        check read lazily, never whole; rows on Spark with ``engine="spark"`` (a Spark table's,
-        which stay there: no holdout check).
+        or a scan of staged events (:class:`features.events.Staged`), never collected whole (with
+        ``engine="polars"`` the summaries and the check read the ``order`` events, collected
+        once: :func:`features.value.order_events`); rows on Spark with ``engine="spark"`` (a
+        Spark table's, which stay there: no holdout check).
     snapshot : polars.DataFrame
         The feature snapshot of ``as_of`` (RFM segment, trailing revenue and margin, the churn
         model's inputs).
@@ -214,6 +217,13 @@ def compute_values(
         from pipelines.spark import value_steps
 
         summarize, tabulate = value_steps(spark_master)
+    window = None
+    if isinstance(events, pl.DataFrame | pl.LazyFrame):
+        window = check_window(events, as_of, horizon_days)
+        if engine == "polars":
+            # the orders the summaries and the holdout check read, collected in one read of the
+            # events instead of four scans of staged events
+            events = order_events(events, max(as_of, window[1]) if window else as_of)
     summary = summarize(events, as_of)
     chosen = None if basis == "auto" else cast(Basis, basis)
     fit = fit_value_models(summary, basis=chosen, margin_rate=margin_rate)
@@ -239,7 +249,7 @@ def compute_values(
     check = None
     if not isinstance(events, pl.DataFrame | pl.LazyFrame):
         notes.append("no holdout check: the events are a Spark table (the check reads them here)")
-    elif (window := check_window(events, as_of, horizon_days)) is None:
+    elif window is None:
         notes.append(
             "no holdout check: the events neither reach past --as-of nor hold one horizon of "
             "history before as_of - horizon"

@@ -14,7 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from features.value import purchase_counts, repeat_purchase_summary, subscription_spells
+from features.value import (
+    order_events,
+    purchase_counts,
+    repeat_purchase_summary,
+    subscription_spells,
+)
 from tests.cdnow import CALIBRATION_END, cdnow_events
 from tests.features.conftest import AS_OF, events, order, row
 from tests.features.test_snapshot_properties import frame, later
@@ -103,6 +108,18 @@ def test_purchase_counts_count_order_days_in_the_window() -> None:
         purchase_counts(purchases(), AS_OF, date(2024, 1, 1))
 
 
+def test_order_events_keep_the_orders_through_a_day_and_what_the_summaries_read() -> None:
+    orders = order_events(purchases(), AS_OF)
+    assert orders.columns == ["customer_id", "ts", "event_type", "amount", "margin"]
+    assert orders["customer_id"].to_list() == ["a", "a", "a", "a", "b"]  # no visit, nothing later
+    assert orders["amount"].to_list() == [10.0, 5.0, 20.0, 30.0, 50.0]
+    assert_frame_equal(
+        repeat_purchase_summary(orders, AS_OF), repeat_purchase_summary(purchases(), AS_OF)
+    )
+    later = order_events(purchases(), date(2024, 7, 5))["amount"].to_list()
+    assert later == [10.0, 5.0, 20.0, 30.0, 100.0, 50.0, 70.0]
+
+
 def subscriptions() -> pl.DataFrame:
     return events(
         ("s1", "2024-01-01", "subscribe"),
@@ -172,6 +189,10 @@ def test_events_after_as_of_and_row_order_change_nothing(
     window_start = AS_OF - timedelta(days=90)
     counts = purchase_counts(frame(seen), window_start, AS_OF)
     assert_frame_equal(purchase_counts(frame(shuffled), window_start, AS_OF), counts)
+    # the orders through a day summarise and count as the events do, for any day up to it
+    orders = order_events(frame(shuffled), AS_OF + timedelta(days=shift))
+    assert_frame_equal(repeat_purchase_summary(orders, AS_OF, time_unit_days=unit), base)
+    assert_frame_equal(purchase_counts(orders, window_start, AS_OF), counts)
     # the invariants the BG/NBD model checks hold for every customer
     assert (base["frequency"] >= 0).all()
     assert (base["recency"] >= 0).all() and (base["recency"] <= base["T"]).all()
