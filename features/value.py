@@ -125,15 +125,19 @@ def repeat_purchase_summary(
     if not time_unit_days > 0:
         raise ValueError(f"time_unit_days must be positive, got {time_unit_days!r}")
     days = _purchase_days(prepare_events(events, as_of))
-    repeat = pl.col(AGE) < pl.col(AGE).max()  # every order day but the first
+    repeat = pl.col(AGE) < pl.col(AGE).max().over(ID)  # every order day but the first
     return (
-        days.group_by(ID)
+        # the first day's values nulled row by row, so that plain means (nulls skipped) take the
+        # repeat purchases: a filter inside the aggregation ran group by group, 3.4 s of CPU of
+        # the 1M sample's 4.5 s
+        days.with_columns(pl.when(repeat).then(pl.col(_DAY_VALUE, _DAY_MARGIN)))
+        .group_by(ID)
         .agg(
             (pl.len() - 1).cast(pl.Int64).alias("frequency"),
             ((pl.col(AGE).max() - pl.col(AGE).min()) / time_unit_days).alias("recency"),
             (pl.col(AGE).max() / time_unit_days).alias("T"),
-            pl.col(_DAY_VALUE).filter(repeat).mean().cast(pl.Float64).alias("monetary_value"),
-            pl.col(_DAY_MARGIN).filter(repeat).mean().cast(pl.Float64).alias("margin_value"),
+            pl.col(_DAY_VALUE).mean().cast(pl.Float64).alias("monetary_value"),
+            pl.col(_DAY_MARGIN).mean().cast(pl.Float64).alias("margin_value"),
         )
         .with_columns(pl.col("recency", "T").cast(pl.Float64))
         .sort(ID)
