@@ -60,8 +60,16 @@ Large batches are split across threads in whole blocks (the kernels release the 
 XGBoost's semantics are kept exactly: a value goes left when ``x < split_condition`` compared in
 float32, NaN follows the node's default child, covers are the nodes' ``sum_hessian``, and the bias
 adds the base score in margin space (``logit(base_score)`` for logistic objectives, ``log`` for
-Poisson, gamma and Tweedie, as is for squared-error and the other identity-link ones). Compiled
-kernels are cached by numba (``cache=True``), so a new process loads them instead of compiling.
+Poisson, gamma and Tweedie, as is for squared-error and the other identity-link ones).
+
+Compiling and caching
+---------------------
+Compiled kernels are cached by numba (``cache=True``), so a new process loads them instead of
+compiling; :func:`warm_up` compiles or loads them ahead of the first explained row (the service
+does it at start-up). Numba keeps the cache in ``__pycache__`` beside this module; where it cannot
+write there (a read-only install, as in many containers) and ``NUMBA_CACHE_DIR`` is not set, this
+module sets ``NUMBA_CACHE_DIR`` to :func:`numba_cache_dir` before the kernels are defined, so the
+next process starts warm instead of compiling again.
 """
 
 from __future__ import annotations
@@ -70,17 +78,30 @@ import itertools
 import json
 import math
 import os
+import tempfile
 import threading
+import time
 import weakref
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import numba
 import numpy as np
 import xgboost as xgb
 
-__all__ = ["BLOCK", "MIN_ROWS_PER_THREAD", "ROW_KERNEL_MAX", "TreeShap", "tree_shap"]
+__all__ = [
+    "BLOCK",
+    "MIN_ROWS_PER_THREAD",
+    "ROW_KERNEL_MAX",
+    "TreeShap",
+    "WarmUp",
+    "numba_cache_dir",
+    "tree_shap",
+    "warm_up",
+]
 
 BLOCK: Final = 64
 """Rows that go through one tree together in the block kernel (the vectorised loop's length)."""
@@ -247,6 +268,58 @@ class TreeShap:
             _block_kernel(x[:blocked], out[:blocked], tables)
         if blocked < n:
             _row_kernel(x[blocked:], out[blocked:], tables)
+
+
+def _writable(path: Path) -> bool:
+    """Whether a file can be made in ``path`` (created if missing), as numba checks its cache."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError:
+        return False
+    return True
+
+
+def numba_cache_dir(
+    module_dir: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Path | None:
+    """Where numba should cache the kernels when it cannot write beside this module.
+
+    Parameters
+    ----------
+    module_dir : Path, optional
+        The directory of the module whose kernels are cached; default this module's.
+    environ : mapping of str to str, optional
+        The environment; default ``os.environ``.
+
+    Returns
+    -------
+    Path or None
+        None when numba needs no help: ``NUMBA_CACHE_DIR`` is set (numba uses it) or
+        ``module_dir/__pycache__`` is writable (numba's own place). Otherwise the first writable
+        of ``$GUANXI_HOME/cache/numba`` (when ``GUANXI_HOME`` is set: the service's volume, kept
+        across restarts of a container), ``$XDG_CACHE_HOME/guanxi/numba`` (default
+        ``~/.cache/guanxi/numba``) and ``guanxi-numba-<uid>`` in the temporary directory; None
+        if none is (numba then refuses to define the kernels, naming the file).
+    """
+    env = os.environ if environ is None else environ
+    here = Path(__file__).parent if module_dir is None else module_dir
+    if env.get("NUMBA_CACHE_DIR") or _writable(here / "__pycache__"):
+        return None
+    places = [Path(env["GUANXI_HOME"]) / "cache" / "numba"] if env.get("GUANXI_HOME") else []
+    user_cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    places.append(user_cache / "guanxi" / "numba")
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    places.append(Path(tempfile.gettempdir()) / f"guanxi-numba-{uid}")
+    return next((place.absolute() for place in places if _writable(place)), None)
+
+
+_NUMBA_CACHE_DIR: Final = numba_cache_dir()
+if _NUMBA_CACHE_DIR is not None:
+    # read when the kernels below are defined; numba's compiler reloads its configuration from
+    # the environment the same way before every compilation
+    os.environ["NUMBA_CACHE_DIR"] = str(_NUMBA_CACHE_DIR)
+    numba.core.config.reload_config()
 
 
 def _available_cpus() -> int:
@@ -584,3 +657,54 @@ def tree_shap(booster: xgb.Booster) -> TreeShap:
     with _CACHE_LOCK:
         _CACHE[booster] = (rounds, parsed)
     return parsed
+
+
+@dataclass(frozen=True)
+class WarmUp:
+    """What :func:`warm_up` did.
+
+    Parameters
+    ----------
+    seconds : float
+        Wall time of the warm-up.
+    compiled : int
+        Kernels compiled (not found in numba's cache); 0 when both were loaded from it or were
+        already in this process.
+    cache_path : str
+        The directory numba caches the kernels in.
+    """
+
+    seconds: float
+    compiled: int
+    cache_path: str
+
+
+def warm_up() -> WarmUp:
+    """Compile, or load from numba's cache, both kernels, so that no explained row waits for it.
+
+    Explains one row (the row kernel, the one a single customer's request uses) and then
+    ``BLOCK + 1`` rows (the block kernel, and the row kernel for the remainder) of a one-tree
+    booster fitted here on two rows: the kernels' argument types do not depend on the model, so
+    every model's rows then run compiled code. Numba compiles under one lock per process, so a
+    request that needs a kernel while it compiles here waits for this compilation instead of
+    starting its own. Repeated calls cost tens of milliseconds (fitting that booster).
+
+    Returns
+    -------
+    WarmUp
+        Its wall time, how many kernels it compiled, and numba's cache directory.
+    """
+    start = time.perf_counter()
+    kernels = (_row_kernel, _block_kernel)
+    misses = sum(sum(k.stats.cache_misses.values()) for k in kernels)
+    booster = xgb.train(
+        {"objective": "reg:squarederror", "max_depth": 1, "nthread": 1},
+        xgb.DMatrix(np.array([[0.0], [1.0]], dtype=np.float32), label=[0.0, 1.0]),
+        num_boost_round=1,
+    )
+    explainer = _parse(booster)
+    rows = np.zeros((BLOCK + 1, 1), dtype=np.float32)
+    explainer.contributions(rows[:1], threads=1)
+    explainer.contributions(rows, threads=1)
+    compiled = sum(sum(k.stats.cache_misses.values()) for k in kernels) - misses
+    return WarmUp(time.perf_counter() - start, compiled, str(_row_kernel.stats.cache_path))

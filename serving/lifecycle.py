@@ -2,9 +2,16 @@
 
 Start-up never waits for a load: the lifespan starts a background task that tries to load until
 it succeeds (``/readyz`` answers 503 meanwhile), so an unreachable registry leaves the service
-alive and retrying. Every load builds a whole new :class:`~serving.state.ServingState` in a worker
-thread (:func:`serving.loader.load_state`) and swaps it in by reference; a failed load leaves the
-old state serving. After a swap the background explainer
+alive and retrying. Beside it, a thread warms up the explainer (:func:`models.treeshap.warm_up`:
+TreeSHAP's kernels compiled, or loaded from numba's cache), and ``/readyz`` waits for that too, so
+a load balancer sends the first explained request to a warm process; a request that comes earlier
+and needs a kernel being compiled waits for that compilation instead of starting its own. A
+failed warm-up is logged and the service gets ready without it (the first explained request then
+compiles, as without a warm-up).
+
+Every load builds a whole new :class:`~serving.state.ServingState` in a worker thread
+(:func:`serving.loader.load_state`) and swaps it in by reference; a failed load leaves the old
+state serving. After a swap the background explainer
 (:func:`serving.explaining.explain_in_background`) explains the snapshot's customers ahead of
 requests and stores each task's score table once it is done.
 
@@ -28,6 +35,7 @@ from fastapi import FastAPI
 from tenacity import retry, retry_if_result, wait_fixed
 
 from features.store import SnapshotNotFoundError
+from models import treeshap
 from models.registry import ModelNotFoundError
 from serving.explaining import explain_in_background
 from serving.loader import Source, load_state
@@ -163,21 +171,38 @@ async def _load_and_follow(app: FastAPI) -> None:
         await asyncio.sleep(settings.reload_poll_seconds)
 
 
+async def _warm_up(holder: StateHolder) -> None:
+    """Warm up the explainer in a thread; mark it warm when done, failed or not (logged)."""
+    try:
+        warm = await asyncio.to_thread(treeshap.warm_up)
+    except Exception:
+        logger.exception("explainer warm-up failed; the first explained request compiles instead")
+    else:
+        how = "compiled" if warm.compiled else "loaded from numba's cache"
+        logger.info(
+            "explainer warm in %.2f s (kernels %s; cache %s)", warm.seconds, how, warm.cache_path
+        )
+    finally:
+        holder.explainer_warm = True
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-    """Start loading in the background; at shutdown stop it and the explain threads, seal audit."""
+    """Load and warm up in the background; at shutdown stop both and explaining, seal audit."""
     app.state.load_lock = asyncio.Lock()
     app.state.stop = threading.Event()
     run: RunDir | None = app.state.run
     # read before the first load: a reload announced while it runs is loaded again afterwards
     app.state.generation = run.generation() if run else 0
+    warming = asyncio.create_task(_warm_up(app.state.holder), name="guanxi-warm-up")
     loader = asyncio.create_task(_load_and_follow(app), name="guanxi-load")
     try:
         yield {}
     finally:
         app.state.stop.set()
-        loader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await loader
+        for task in (loader, warming):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         app.state.audit.close()  # fsync the audit lines written since the last timer tick
         app.state.metrics.close()

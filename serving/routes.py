@@ -374,14 +374,17 @@ async def healthz() -> Health:
 @health_router.get(
     "/readyz",
     response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "Not loaded yet."}},
-    summary="Readiness: models and snapshot loaded",
+    responses={503: {"model": Readiness, "description": "Not loaded or not warmed up yet."}},
+    summary="Readiness: models and snapshot loaded, explainer warmed up",
 )
 async def readyz(holder: Holder) -> Readiness | JSONResponse:
-    """Answer 200 once models and snapshot are loaded, 503 before."""
-    if holder.current is not None:
+    """Answer 200 once models and snapshot are loaded and the explainer is warm, 503 before."""
+    if holder.current is not None and holder.explainer_warm:
         return Readiness(ready=True)
-    detail = "loading" if holder.last_error is None else "last load failed; retrying"
+    if holder.current is None:
+        detail = "loading" if holder.last_error is None else "last load failed; retrying"
+    else:
+        detail = "warming up the explainer"
     return JSONResponse(Readiness(ready=False, detail=detail).model_dump(), status_code=503)
 
 

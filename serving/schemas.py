@@ -475,10 +475,13 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    """Readiness: models and snapshot loaded."""
+    """Readiness: models and snapshot loaded, explainer warmed up."""
 
     ready: bool
-    detail: str | None = Field(default=None, description="Why not ready (last load error).")
+    detail: str | None = Field(
+        default=None,
+        description="Why not ready: loading, the last load failed, or warming up the explainer.",
+    )
 
 
 class ErrorResponse(BaseModel):

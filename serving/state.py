@@ -205,6 +205,8 @@ class StateHolder:
     def __init__(self) -> None:
         self.current: ServingState | None = None
         self.last_error: str | None = None
+        # TreeSHAP's kernels compiled or loaded (or their warm-up failed): /readyz waits for it
+        self.explainer_warm = False
 
     def swap(self, state: ServingState) -> None:
         """Make ``state`` current (one reference assignment, atomic for readers)."""
