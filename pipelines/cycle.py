@@ -503,6 +503,7 @@ def cycle_command(
 ) -> None:
     """Run the day's cycle: snapshot, value, scores, drift, retraining, promotion, reload."""
     from models.registry import TrackingUnavailableError
+    from pipelines.console import warn_unsigned
     from pipelines.score import parse_tasks
     from serving.settings import get_settings
 
@@ -521,6 +522,11 @@ def cycle_command(
         reload_url=reload_url,
     )
     day = as_of.date()
+    warn_unsigned(
+        console,
+        "each score and value table the cycle keeps",
+        "computes those scores again and does not serve the values",
+    )
     try:
         record = run_cycle(sources, day, config, get_settings().home, console)
     except TrackingUnavailableError as exc:

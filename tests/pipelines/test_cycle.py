@@ -113,6 +113,9 @@ def test_the_same_day_twice_does_nothing_new(events: Path, local_tracking: Path)
     cli = CliRunner()
     first = cli.invoke(app, _args(events), env={"COLUMNS": "200"})
     assert first.exit_code == 0, first.output
+    # run without GUANXI_STORE_KEY: a server with one would not serve its tables, and it says so
+    warning = "GUANXI_STORE_KEY is not set: each score and value table the cycle keeps goes into"
+    assert warning in " ".join(first.output.split())
     store = Store(local_tracking)
     record = store.read_record("cycle", DAY)
     assert record is not None and record["complete"] and list(record["steps"]) == list(STEPS)
