@@ -298,17 +298,21 @@ def numba_cache_dir(
         None when numba needs no help: ``NUMBA_CACHE_DIR`` is set (numba uses it) or
         ``module_dir/__pycache__`` is writable (numba's own place). Otherwise the first writable
         of ``$GUANXI_HOME/cache/numba`` (when ``GUANXI_HOME`` is set: the service's volume, kept
-        across restarts of a container), ``$XDG_CACHE_HOME/guanxi/numba`` (default
-        ``~/.cache/guanxi/numba``) and ``guanxi-numba-<uid>`` in the temporary directory; None
-        if none is (numba then refuses to define the kernels, naming the file).
+        across restarts of a container), ``$XDG_CACHE_HOME/guanxi/numba`` (else
+        ``$HOME/.cache/guanxi/numba``; either only when set to an absolute path) and
+        ``guanxi-numba-<uid>`` in the temporary directory; None if none is (numba then refuses to
+        define the kernels, naming the file).
     """
     env = os.environ if environ is None else environ
     here = Path(__file__).parent if module_dir is None else module_dir
     if env.get("NUMBA_CACHE_DIR") or _writable(here / "__pycache__"):
         return None
     places = [Path(env["GUANXI_HOME"]) / "cache" / "numba"] if env.get("GUANXI_HOME") else []
-    user_cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    places.append(user_cache / "guanxi" / "numba")
+    # from the environment alone: a container's user often has no home (Path.home() raises)
+    xdg, home = env.get("XDG_CACHE_HOME", ""), env.get("HOME", "")
+    if os.path.isabs(xdg) or os.path.isabs(home):
+        user_cache = Path(xdg) if os.path.isabs(xdg) else Path(home) / ".cache"
+        places.append(user_cache / "guanxi" / "numba")
     uid = os.getuid() if hasattr(os, "getuid") else "user"
     places.append(Path(tempfile.gettempdir()) / f"guanxi-numba-{uid}")
     return next((place.absolute() for place in places if _writable(place)), None)

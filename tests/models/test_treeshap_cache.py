@@ -46,11 +46,15 @@ def test_an_unwritable_module_caches_under_guanxi_home_then_the_user_cache(
     environ = {"GUANXI_HOME": str(home), "XDG_CACHE_HOME": str(xdg)}
     assert numba_cache_dir(here, environ) == home / "cache" / "numba"
     assert numba_cache_dir(here, {"XDG_CACHE_HOME": str(xdg)}) == xdg / "guanxi" / "numba"
+    user = tmp_path / "user"
+    assert numba_cache_dir(here, {"HOME": str(user)}) == user / ".cache" / "guanxi" / "numba"
     blocked = tmp_path / "blocked"
     blocked.write_text("a file, not a directory")
     nowhere = {"GUANXI_HOME": str(blocked), "XDG_CACHE_HOME": str(blocked)}
     expected = Path(tempfile.gettempdir()) / f"guanxi-numba-{os.getuid()}"
     assert numba_cache_dir(here, nowhere) == expected.absolute()
+    # a container's user with no home and no GUANXI_HOME: the temporary directory, no error
+    assert numba_cache_dir(here, {}) == expected.absolute()
 
 
 WARM_UP = (
