@@ -33,13 +33,25 @@ from models.registry import configure_tracking
 from serving.settings import get_settings
 from serving.workers import prepare_run_dir
 
-__all__ = ["DEFAULT_WORKERS", "MAX_DEFAULT_WORKERS", "port_in_use", "serve_command"]
+__all__ = [
+    "DEFAULT_WORKERS",
+    "KEEP_ALIVE_SECONDS",
+    "MAX_DEFAULT_WORKERS",
+    "port_in_use",
+    "serve_command",
+]
 
 MAX_DEFAULT_WORKERS = 4
 """The most workers ``guanxi serve`` starts without ``--workers`` (each holds its own models)."""
 
 DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
 """``--workers`` by default: the CPU count, at most :data:`MAX_DEFAULT_WORKERS`."""
+
+KEEP_ALIVE_SECONDS = 75
+"""``--timeout-keep-alive`` by default. uvicorn's own 5 s equals httpx's keep-alive expiry: a
+client reusing a connection just as the server closes it gets a ``ReadError`` (one in 6,910
+requests of the load test, CI of 2026-12-02). The server must outlast its clients' idle
+timeouts; 75 s is nginx's default and above an AWS load balancer's 60 s."""
 
 
 def _log_config() -> dict[str, Any]:
@@ -106,6 +118,16 @@ def serve_command(
             help="Comma-separated proxy addresses whose forwarded headers are trusted.",
         ),
     ] = "127.0.0.1",
+    timeout_keep_alive: Annotated[
+        int,
+        typer.Option(
+            "--timeout-keep-alive",
+            min=1,
+            help="Seconds an idle kept-alive connection stays open. Longer than clients' and "
+            "load balancers' idle timeouts (httpx 5 s, AWS ALB 60 s), so the server never closes "
+            "a connection a client is about to reuse.",
+        ),
+    ] = KEEP_ALIVE_SECONDS,
 ) -> None:
     """Serve scores and reasons over HTTP (FastAPI); see /docs once it runs."""
     console = Console(stderr=True)
@@ -161,6 +183,7 @@ def serve_command(
             log_config=_log_config(),
             proxy_headers=proxy_headers,
             forwarded_allow_ips=forwarded_allow_ips,
+            timeout_keep_alive=timeout_keep_alive,
         )
     finally:
         if run_dir is not None:

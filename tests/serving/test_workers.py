@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -257,3 +258,16 @@ def test_two_workers_share_metrics_reload_and_backoff(
     assert all(unauthorized.get(pid, 0) >= FREE_FAILURES // 2 for pid in clients)
     for client in clients.values():
         client.close()
+
+
+@pytest.mark.slow
+def test_an_idle_kept_alive_connection_outlasts_a_clients_expiry(served: Served) -> None:
+    """A connection idle longer than httpx's 5 s keep-alive expiry still answers on reuse:
+    uvicorn's default would have closed it at 5 s, racing a client that reuses it then."""
+    host, port = served.url.removeprefix("http://").split(":")
+    request = f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        for idle in (0, 6):
+            time.sleep(idle)
+            conn.sendall(request)
+            assert conn.recv(65536).startswith(b"HTTP/1.1 200"), f"closed after {idle} s idle"
