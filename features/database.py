@@ -68,6 +68,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import polars as pl
 
+from features.store import process_alive
+
 __all__ = [
     "BATCH_ROWS",
     "COUNT_SECONDS",
@@ -681,23 +683,12 @@ def remove_stale_spills(folder: Path) -> list[Path]:
         except FileNotFoundError:  # removed meanwhile by its own write
             continue
         owner = _SPILL_NAME.match(path.name)
-        dead = owner is not None and owner[2] == _HOST and not _running(int(owner[1]))
+        dead = owner is not None and owner[2] == _HOST and not process_alive(int(owner[1]))
         if path.is_dir() and (dead or age >= SPILL_STALE_SECONDS):
             shutil.rmtree(path, ignore_errors=True)
             logger.warning("removed %s: left by a DuckDB write that did not finish", path)
             removed.append(path)
     return removed
-
-
-def _running(pid: int) -> bool:
-    """Tell whether process ``pid`` runs on this host (another user's counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _arrow(batch: pl.DataFrame) -> Any:
