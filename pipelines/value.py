@@ -174,7 +174,7 @@ def compute_values(
     events : polars.DataFrame, polars.LazyFrame or pyspark.sql.DataFrame
         Validated events (those after ``as_of`` are used only by the holdout check): in memory,
         or a scan of staged events (:class:`features.events.Staged`), never collected whole (with
-        ``engine="polars"`` the summaries and the check read the ``order`` events, collected
+        ``engine="polars"`` the summaries and the check read its ``order`` events, collected
         once: :func:`features.value.order_events`); rows on Spark with ``engine="spark"`` (a
         Spark table's, which stay there: no holdout check).
     snapshot : polars.DataFrame
@@ -220,9 +220,10 @@ def compute_values(
     window = None
     if isinstance(events, pl.DataFrame | pl.LazyFrame):
         window = check_window(events, as_of, horizon_days)
-        if engine == "polars":
+        if engine == "polars" and isinstance(events, pl.LazyFrame):
             # the orders the summaries and the holdout check read, collected in one read of the
-            # events instead of four scans of staged events
+            # staged events instead of four scans; events in memory are read as they are (a copy
+            # of their orders would only add memory)
             events = order_events(events, max(as_of, window[1]) if window else as_of)
     summary = summarize(events, as_of)
     chosen = None if basis == "auto" else cast(Basis, basis)
