@@ -676,11 +676,30 @@ class WarmUp:
         already in this process.
     cache_path : str
         The directory numba caches the kernels in.
+    in_process : bool
+        Both kernels were already compiled (or loaded) in this process, so nothing was run.
     """
 
     seconds: float
     compiled: int
     cache_path: str
+    in_process: bool = False
+
+
+def _in_process() -> bool:
+    """Whether both kernels already run compiled code in this process for every explained row.
+
+    :meth:`TreeShap.contributions` passes them C-ordered float32 rows and a float64 output (the
+    tables' types are fixed by :func:`_parse`); numba lists each compiled or loaded signature of a
+    kernel in its ``signatures`` once it is ready. Rows passed read-only add a second signature,
+    which the warm-up does not make either.
+    """
+    rows = numba.types.Array(numba.types.float32, 2, "C")
+    out = numba.types.Array(numba.types.float64, 2, "C")
+    return all(
+        any(sig[:2] == (rows, out) for sig in kernel.signatures)
+        for kernel in (_row_kernel, _block_kernel)
+    )
 
 
 def warm_up() -> WarmUp:
@@ -691,7 +710,8 @@ def warm_up() -> WarmUp:
     booster fitted here on two rows: the kernels' argument types do not depend on the model, so
     every model's rows then run compiled code. Numba compiles under one lock per process, so a
     request that needs a kernel while it compiles here waits for this compilation instead of
-    starting its own. Repeated calls cost tens of milliseconds (fitting that booster).
+    starting its own. When both kernels are already compiled in this process (an earlier warm-up,
+    an explained batch, another app of the same process) it returns at once, fitting nothing.
 
     Returns
     -------
@@ -699,6 +719,8 @@ def warm_up() -> WarmUp:
         Its wall time, how many kernels it compiled, and numba's cache directory.
     """
     start = time.perf_counter()
+    if _in_process():
+        return WarmUp(time.perf_counter() - start, 0, str(_row_kernel.stats.cache_path), True)
     kernels = (_row_kernel, _block_kernel)
     misses = sum(sum(k.stats.cache_misses.values()) for k in kernels)
     booster = xgb.train(

@@ -178,7 +178,10 @@ async def _warm_up(holder: StateHolder) -> None:
     except Exception:
         logger.exception("explainer warm-up failed; the first explained request compiles instead")
     else:
-        how = "compiled" if warm.compiled else "loaded from numba's cache"
+        if warm.in_process:
+            how = "already compiled in this process"
+        else:
+            how = "compiled" if warm.compiled else "loaded from numba's cache"
         logger.info(
             "explainer warm in %.2f s (kernels %s; cache %s)", warm.seconds, how, warm.cache_path
         )

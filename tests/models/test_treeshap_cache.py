@@ -58,7 +58,8 @@ def test_an_unwritable_module_caches_under_guanxi_home_then_the_user_cache(
 
 
 WARM_UP = (
-    "import json, treeshap; w = treeshap.warm_up(); print(json.dumps([w.compiled, w.cache_path]))"
+    "import json, treeshap; w = treeshap.warm_up(); "
+    "print(json.dumps([w.compiled, w.cache_path, w.in_process]))"
 )
 
 
@@ -80,7 +81,8 @@ def test_a_second_process_of_an_unwritable_install_starts_warm(tmp_path: Path) -
         )
         assert done.returncode == 0, done.stderr[-4000:]
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    (compiled, cache), (again, cache_again) = runs
+    (compiled, cache, warm), (again, cache_again, warm_again) = runs
     assert compiled == 2 and again == 0  # the second process loaded both kernels
+    assert not warm and not warm_again  # a new process has nothing compiled: it ran them
     assert Path(cache).is_relative_to(home / "cache" / "numba") and cache_again == cache
     assert list(Path(cache).glob("treeshap._row_kernel-*.nbc"))

@@ -12,11 +12,14 @@ import logging
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from models import treeshap
 from serving import lifecycle
 from serving.app import create_app
 from tests.serving.conftest import StaticSource, headers, make_settings, wait_ready
@@ -119,3 +122,45 @@ def test_not_ready_while_warming_up(tmp_path: Path, source: StaticSource) -> Non
         assert r.json() == {"ready": False, "detail": "warming up the explainer"}
         holder.explainer_warm = True
         assert client.get("/readyz").status_code == 200
+
+
+def test_a_warm_up_in_a_warm_process_fits_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    treeshap.warm_up()  # compiles or loads, unless this process already has the kernels
+
+    def no_fit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the warm-up fitted a booster in a warm process")
+
+    monkeypatch.setattr(treeshap.xgb, "train", no_fit)
+    again = treeshap.warm_up()
+    assert again.in_process and again.compiled == 0
+
+
+def test_a_second_app_is_not_ready_until_its_warm_up_returns_at_once(
+    tmp_path: Path,
+    source: StaticSource,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    treeshap.warm_up()  # an earlier app of this process warmed the kernels
+    release = threading.Event()
+    real = treeshap.warm_up
+
+    def held() -> treeshap.WarmUp:
+        assert release.wait(60)
+        return real()
+
+    monkeypatch.setattr(lifecycle.treeshap, "warm_up", held)
+    caplog.set_level(logging.INFO, logger="serving.lifecycle")
+    with TestClient(create_app(make_settings(tmp_path / "h"), source)) as client:
+        holder = client.app.state.holder  # type: ignore[attr-defined]
+        for _ in range(400):  # loaded, but this app's warm-up has not returned yet
+            if holder.current is not None:
+                break
+            time.sleep(0.025)
+        r = client.get("/readyz")
+        assert r.status_code == 503
+        assert r.json() == {"ready": False, "detail": "warming up the explainer"}
+        release.set()
+        wait_ready(client)
+    [warm] = [r for r in caplog.records if r.getMessage().startswith("explainer warm in")]
+    assert "already compiled in this process" in warm.getMessage()
