@@ -41,7 +41,9 @@ __all__ = [
     "FEATURES",
     "FEATURE_GROUPS",
     "FEATURE_SET_VERSION",
+    "OPTIONAL_OUTCOME_COLUMNS",
     "ORDER_EVENTS",
+    "OUTCOME_COLUMNS",
     "RFM_WINDOWS",
     "SERVICE_EVENTS",
     "WHEN_MISSING",
@@ -172,6 +174,29 @@ CUSTOMER_COLUMNS: Final[tuple[Column, ...]] = (
     Column("region", pl.String(), False, "Free-text region."),
 )
 """Known columns of the optional customers table; further columns pass through as features."""
+
+OUTCOME_COLUMNS: Final[dict[str, pl.DataType]] = {
+    "customer_id": pl.String(),
+    "offer": pl.String(),
+    "control": pl.Boolean(),
+    "responded": pl.Boolean(),
+    "ordered": pl.Boolean(),
+    "revenue": pl.Float64(),
+}
+"""Required columns of a campaign's outcomes table and their types.
+
+The table ``guanxi campaign record`` reads (see :mod:`models.campaigns`, which validates it);
+declared here beside the events and customers so that the events validator knows it too."""
+
+OPTIONAL_OUTCOME_COLUMNS: Final[dict[str, pl.DataType]] = {
+    "campaign": pl.String(),
+    "margin": pl.Float64(),
+    "segment": pl.String(),
+    "value_tier": pl.String(),
+    "churn_probability": pl.Float64(),
+    "propensity": pl.Float64(),
+}
+"""Optional columns of an outcomes table, read when present; others pass through untouched."""
 
 
 def event_schema() -> dict[str, pl.DataType]:

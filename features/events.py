@@ -67,6 +67,7 @@ from features.contracts import (
     EVENT_COLUMNS,
     EVENT_REQUIRES,
     EVENT_TYPES,
+    OUTCOME_COLUMNS,
     SCORE_RANGES,
     UTC_TS,
     Column,
@@ -660,17 +661,48 @@ def _customers_given_as_events(file: str, names: Sequence[str], noun: str) -> Pr
     )
 
 
+def _campaign_given_as_events(file: str, names: Sequence[str], noun: str) -> Problem | None:
+    """Say where a campaign's outcomes given as events belong, instead of their missing columns.
+
+    A table is taken for outcomes when it has every required column of the outcomes contract
+    (:data:`~features.contracts.OUTCOME_COLUMNS`: ``offer``, ``control``, ``responded``,
+    ``ordered``, ``revenue`` beside ``customer_id``) and lacks every required events column but
+    ``customer_id`` (``ts``, ``event_type``): the sample's ``campaign.parquet`` in the folder
+    given to ``--events``. Such a table could not be read as events anyway, so no events table
+    is ever refused by this.
+    """
+    required = [c.name for c in EVENT_COLUMNS if c.required and c.name != "customer_id"]
+    if any(name in names for name in required) or not set(OUTCOME_COLUMNS) <= set(names):
+        return None
+    theirs = ", ".join(name for name in OUTCOME_COLUMNS if name != "customer_id")
+    where = (
+        f"record them with guanxi campaign record --file {file}, and give --events the events "
+        "alone (every file of a folder given to --events is read as events)"
+        if noun == "file"
+        else f"export it to a file for guanxi campaign record --file, not as the events {noun}"
+    )
+    return Problem(
+        file,
+        None,
+        f"a campaign's outcomes, not events (it has {theirs}; no {', '.join(required)}): {where}",
+    )
+
+
 def _event_plan(
     raw: pl.LazyFrame, file: str, now: datetime, lossy: bool, key: Sequence[str], noun: str
 ) -> tuple[pl.LazyFrame, dict[str, pl.Expr], list[_Check], list[Problem]]:
     """Return the events frame, typed expressions, checks and file-level problems.
 
-    A customers table (:func:`_customers_given_as_events`) gets that one problem and no checks.
+    A customers table (:func:`_customers_given_as_events`) or a campaign's outcomes
+    (:func:`_campaign_given_as_events`) gets that one problem and no checks.
     """
-    customers = _customers_given_as_events(file, raw.collect_schema().names(), noun)
+    names = raw.collect_schema().names()
+    other = _customers_given_as_events(file, names, noun) or _campaign_given_as_events(
+        file, names, noun
+    )
     raw, typed, usable, checks, problems = _prepare(raw, EVENT_COLUMNS, file, lossy)
-    if customers is not None:
-        return raw, typed, [], [customers]
+    if other is not None:
+        return raw, typed, [], [other]
     problems += [
         Problem(file, name, "column ignored: not in the events contract", severity="warning")
         for name in raw.collect_schema()

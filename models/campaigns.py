@@ -39,7 +39,7 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-from features.contracts import counted
+from features.contracts import OPTIONAL_OUTCOME_COLUMNS, OUTCOME_COLUMNS, counted
 from models.offers import InputProblemsError, OffersFile
 
 __all__ = [
@@ -54,26 +54,6 @@ __all__ = [
     "realised_incremental_margin",
     "validate_outcomes",
 ]
-
-OUTCOME_COLUMNS: Final[dict[str, pl.DataType]] = {
-    "customer_id": pl.String(),
-    "offer": pl.String(),
-    "control": pl.Boolean(),
-    "responded": pl.Boolean(),
-    "ordered": pl.Boolean(),
-    "revenue": pl.Float64(),
-}
-"""Required columns of an outcomes table and their types."""
-
-OPTIONAL_OUTCOME_COLUMNS: Final[dict[str, pl.DataType]] = {
-    "campaign": pl.String(),
-    "margin": pl.Float64(),
-    "segment": pl.String(),
-    "value_tier": pl.String(),
-    "churn_probability": pl.Float64(),
-    "propensity": pl.Float64(),
-}
-"""Optional columns read when present; any other column passes through untouched."""
 
 REPORT_COLUMNS: Final[tuple[str, ...]] = (
     "offer",

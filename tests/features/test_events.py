@@ -397,6 +397,54 @@ def test_customers_in_an_events_folder_are_named_as_customers(tmp_path: Path) ->
     assert [e.column for e in errors_of(path)] == ["ts"]
 
 
+def test_a_campaign_in_an_events_folder_is_named_as_a_campaign(tmp_path: Path) -> None:
+    """The sample's folder with its campaign given as events: campaign.parquet gets one error
+    saying to record it with guanxi campaign record (not missing ts and event_type, nor its columns
+    "ignored"), in memory and staged; a database table is told to go to a file; a table that lacks
+    an outcomes column, or has an events column, is checked as events as before."""
+    folder = tmp_path / "sample"
+    folder.mkdir()
+    read_events(DATA / "events_tiny.csv", now=NOW).write_parquet(folder / "events.parquet")
+    campaign = pl.DataFrame(
+        {
+            "customer_id": ["c1", "c2"],
+            "campaign": ["spring", "spring"],
+            "offer": ["retention_email", "retention_email"],
+            "control": [False, True],
+            "responded": [True, False],
+            "ordered": [True, False],
+            "revenue": [80.0, 0.0],
+            "margin": [24.0, 0.0],
+            "uplift_type": ["persuadable", "lost_cause"],  # the sample's truth columns pass
+        }
+    )
+    campaign.write_parquet(folder / "campaign.parquet")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    for load in (load_events, lambda path, now: stage_events(path, now=now, folder=staging)):
+        with pytest.raises(EventsValidationError) as info:
+            load(folder, now=NOW)
+        [problem] = info.value.problems
+        path = str(folder / "campaign.parquet")
+        assert (problem.file, problem.column, problem.severity) == (path, None, "error")
+        assert f"guanxi campaign record --file {path}" in problem.message
+        assert problem.message.startswith("a campaign's outcomes, not events (it has offer, ")
+        assert "no ts, event_type" in problem.message
+    with pytest.raises(EventsValidationError) as info:
+        validate_events(campaign, now=NOW, file="duckdb:///crm.db outcomes")
+    [problem] = info.value.problems
+    assert "to a file for guanxi campaign record --file, not as the events table" in problem.message
+    # without one outcomes column, or with ts: the events' own errors, as for any table
+    for frame in (campaign.drop("ordered"), campaign.with_columns(ts=pl.lit("2024-01-01"))):
+        with pytest.raises(EventsValidationError) as info:
+            validate_events(frame, now=NOW, file="x.parquet")
+        assert {p.column for p in info.value.problems if p.severity == "error"} & {
+            "ts",
+            "event_type",
+        }
+        assert not any("campaign record" in p.message for p in info.value.problems)
+
+
 def test_empty_directory(tmp_path: Path) -> None:
     [error] = errors_of(tmp_path)
     assert error.message == "the directory holds no .parquet or .csv files"
