@@ -275,6 +275,22 @@ def check_task(task: str | None) -> str | None:
     return task
 
 
+def _others(tasks: list[str], alias: str) -> str | None:
+    """Name the tasks without ``alias`` and how to score the others alone, when some have it.
+
+    A new user who trained and promoted one task scores with every task by default, and the
+    first task without a champion would be the only one named.
+    """
+    missing = [task for task in tasks if registry.get_version(task, alias) is None]
+    have = [task for task in tasks if task not in missing]
+    if not missing or not have:
+        return None
+    return (
+        f"{counted(len(missing), 'tasks')} without @{alias}: {', '.join(missing)}; "
+        f"score the others alone with --tasks {','.join(have)}"
+    )
+
+
 def parse_tasks(text: str) -> list[str]:
     """Read a ``--tasks`` value: comma-separated registered task names.
 
@@ -358,6 +374,8 @@ def score_command(
         bundles = load_models(chosen, alias)
     except (registry.ModelNotFoundError, ValueError) as exc:
         console.print(f"[red]cannot score:[/red] {exc}")
+        if isinstance(exc, registry.ModelNotFoundError) and (hint := _others(chosen, alias)):
+            console.print(hint)
         raise typer.Exit(1) from exc
     day = as_of.date()
     store = settings.store()  # signs the score tables with GUANXI_STORE_KEY when it is set

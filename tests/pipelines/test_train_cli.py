@@ -286,6 +286,12 @@ def test_score_writes_one_row_per_customer_with_reasons(
 
     _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
     assert cli.invoke(app, ["promote", "--task", "churn"]).exit_code == 0
+    # every task by default: the tasks without a champion are named, with the --tasks that works
+    out = cli.invoke(app, [w for w in score if w not in ("--tasks", "churn")])
+    assert out.exit_code == 1 and not out_path.exists()
+    said = " ".join(out.output.split())
+    assert "3 tasks without @champion: repurchase, cross_sell, referral" in said
+    assert "score the others alone with --tasks churn" in said
     out = cli.invoke(app, score)
     assert out.exit_code == 0, out.output
     scores = pl.read_csv(out_path, schema_overrides={"customer_id": pl.String})
