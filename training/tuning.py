@@ -212,7 +212,8 @@ def tune(
     on_trial : callable, optional
         Called after each finished trial with the frozen trial and ``info``: ``number``,
         ``params``, ``value`` (None unless complete), ``state`` (``"COMPLETE"``, ``"PRUNED"``,
-        ``"FAIL"``), ``duration`` (seconds) and ``best_iteration``.
+        ``"FAIL"``), ``duration`` (seconds), ``best_iteration``, ``metric`` (the validation
+        metric's name) and ``best_value`` (the best value so far, None before a trial completes).
     objective : str, default "binary:logistic"
         The booster's objective (:func:`fit_booster`); it decides the metric and its direction.
 
@@ -271,6 +272,8 @@ def tune(
                 "state": trial.state.name,
                 "duration": duration,
                 "best_iteration": trial.user_attrs.get("best_iteration"),
+                "metric": metric,
+                "best_value": best.get("value"),
             },
         )
 

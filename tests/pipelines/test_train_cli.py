@@ -108,9 +108,16 @@ def _fake_trainer(result: TrainResult, fail: BaseException | None = None):
         for n in range(2):
             trial = type("Trial", (), {"number": n})()
             state = "COMPLETE" if n == 0 else "PRUNED"
-            on_trial(
+            on_trial(  # as training.tuning.tune says a trial
                 trial,
-                {"params": {"max_depth": 3 + n}, "value": 0.5, "state": state, "duration": 1.5},
+                {
+                    "params": {"max_depth": 3 + n},
+                    "value": 0.5 if state == "COMPLETE" else None,
+                    "state": state,
+                    "duration": 1.5,
+                    "metric": "logloss",
+                    "best_value": 0.5,
+                },
             )
         if fail is not None:
             raise fail
@@ -165,6 +172,10 @@ def test_train_tracks_run_and_registers_challenger(
     assert "…" not in out.output and "max_" in out.output
     # progress lines keep the width for their text (the source file and line took 13 columns)
     assert "tuning XGBoost" in out.output and ".py:" not in out.output
+    # then a line a trial: tuning is most of the time, and was silent
+    said = " ".join(out.output.split())
+    assert "churn: trial 1 of 2: validation logloss 0.5000 in 1.5 s (best 0.5000)" in said
+    assert "churn: trial 2 of 2: pruned in 1.5 s (best 0.5000)" in said
     runs = _runs()
     parent = runs[runs["tags.mlflow.parentRunId"].isna()].iloc[0]
     assert parent["run_id"] in out.output and parent["status"] == "FINISHED"

@@ -44,6 +44,9 @@ def test_tune_is_seeded_and_reports(matrices: tuple[xgb.DMatrix, xgb.DMatrix]) -
     assert a.params == b.params and a.value == pytest.approx(b.value)
     assert [i["number"] for i in seen] == [0, 1, 2, 3]
     assert {"params", "value", "state", "duration"} <= set(seen[0])
+    # what the train command's progress line says of each trial
+    assert {i["metric"] for i in seen} == {"logloss"}
+    assert seen[-1]["best_value"] == pytest.approx(a.value)
     assert a.booster.num_boosted_rounds() == a.params["n_estimators"]
 
 
