@@ -302,6 +302,21 @@ def _duckdb_path(uri: str) -> Path:
     return Path(uri.split("://", 1)[1])
 
 
+def _relative_hint(path: Path) -> str:
+    """Point to ``duckdb://name`` when ``duckdb:///name`` missed a file of the working directory.
+
+    Three slashes mean an absolute path here, while SQLAlchemy's ``sqlite:///name`` is relative:
+    a user who writes ``duckdb:///crm.duckdb`` for the file beside them gets ``/crm.duckdb``.
+    """
+    relative = Path(*path.parts[1:]) if path.is_absolute() else None
+    if relative is None or not relative.parts or not relative.is_file():
+        return ""
+    return (
+        f" (three slashes make an absolute path; the file {relative} of the working directory "
+        f"is duckdb://{relative.as_posix()})"
+    )
+
+
 @contextmanager
 def _connect(relation: Relation, *, write: bool = False) -> Iterator[Any]:
     """Open a DB-API connection (ADBC for PostgreSQL, duckdb for DuckDB), errors translated."""
@@ -310,7 +325,7 @@ def _connect(relation: Relation, *, write: bool = False) -> Iterator[Any]:
 
         path = _duckdb_path(relation.uri)
         if not write and not path.is_file():
-            raise DatabaseError(relation.label, f"no DuckDB file at {path}")
+            raise DatabaseError(relation.label, f"no DuckDB file at {path}{_relative_hint(path)}")
         try:
             connection = duckdb.connect(str(path), read_only=not write)
         except duckdb.Error as error:

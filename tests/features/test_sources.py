@@ -368,6 +368,22 @@ def test_duckdb_missing_file_and_table(tmp_path: Path) -> None:
     assert problems_of(Source(uri, table="events"))[0].message == "no such table"
 
 
+def test_duckdb_three_slashes_before_a_file_of_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """duckdb:///crm.duckdb is /crm.duckdb (SQLAlchemy's sqlite:///crm.db would be relative):
+    when the file is in the working directory, the error gives the URI that names it."""
+    monkeypatch.chdir(tmp_path)
+    write_table(f"duckdb://{tmp_path / 'crm.duckdb'}", "events", pl.DataFrame({"a": [1]}))
+    [problem] = problems_of(Source("duckdb:///crm.duckdb", table="events"))
+    assert problem.message == (
+        "no DuckDB file at /crm.duckdb (three slashes make an absolute path; the file crm.duckdb "
+        "of the working directory is duckdb://crm.duckdb)"
+    )
+    [problem] = problems_of(Source("duckdb:///elsewhere.duckdb", table="events"))
+    assert problem.message == "no DuckDB file at /elsewhere.duckdb"  # no such file here either
+
+
 # --- the mapping file, and mappings on files ----------------------------------------------------
 
 
