@@ -151,7 +151,10 @@ def stored_scores(
             need = kept_reasons(model.bundle)
             digest = digest or snapshot_digest(snapshot.frame)
             if info.explain_k < need:
-                problem = f"it has {info.explain_k} reasons per row, serving keeps {need}"
+                problem = (
+                    f"it has {info.explain_k} reasons per row, serving keeps {need} (a table "
+                    f"of guanxi score --explain {need} is read instead of computed again)"
+                )
             elif info.model_name != model.name:
                 problem = f"it was computed by model {info.model_name}, not {model.name}"
             elif info.snapshot_digest != digest:

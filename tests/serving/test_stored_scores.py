@@ -175,6 +175,8 @@ def test_unusable_tables_are_ignored_with_a_warning(
         state = load_state(source, settings)
     assert state.tables["churn"].stored is None
     assert "ignoring the stored score table of churn version 1" in caplog.text
+    if defect == "reasons":  # the README's --explain 5: the warning says what the server reads
+        assert f"guanxi score --explain {kept_reasons(bundle)} is read" in caplog.text
     reference = build_state(source.models, source.snapshot)
     positions = state.positions(["c001", "c002"])
     assert stored_scores(state, positions, ["churn"], 5, False) == stored_scores(
