@@ -167,7 +167,7 @@ def _measured(offers: OffersFile, outcomes: pl.DataFrame | None) -> tuple[Offers
 
 
 def fit_campaign_uplift(
-    store: Store, as_of: date | None = None
+    store: Store, as_of: date | None = None, progress: Callable[[str], None] | None = None
 ) -> tuple[date, list[UpliftBundle], list[str]]:
     """Fit an uplift model per recorded offer (:func:`models.uplift.fit_uplift`).
 
@@ -181,6 +181,8 @@ def fit_campaign_uplift(
         The store: recorded campaigns, the value table and the snapshot of the day.
     as_of : datetime.date, optional
         Day of the value table and snapshot; the latest value table when omitted.
+    progress : callable, optional
+        Receives a line as each offer's fit starts (the fit is minutes at scale).
 
     Returns
     -------
@@ -219,6 +221,11 @@ def fit_campaign_uplift(
             )
             continue
         ids, x, t, y = campaign_training_frame(snapshot, rows, offer)
+        if progress is not None:
+            progress(
+                f"{offer}: fitting the two-model and X-learner uplift on {rows.height:,} "
+                f"campaign customers ({held_out:,} control), five-fold cross-fitting"
+            )
         bundle, _ = fit_uplift(
             offer,
             x,

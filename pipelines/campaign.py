@@ -217,11 +217,13 @@ def uplift_command(
     from pipelines.console import quiet_libraries
     from serving.settings import get_settings
 
-    console = Console()
+    console = Console(log_path=False)  # progress lines need the width, not the source line
     settings = get_settings()
     store = settings.store()
     try:
-        day, bundles, notes = fit_campaign_uplift(store, as_of.date() if as_of else None)
+        day, bundles, notes = fit_campaign_uplift(
+            store, as_of.date() if as_of else None, progress=console.log
+        )
     except (NoValuesError, SnapshotNotFoundError, LookupError) as exc:
         console.print(f"[red]cannot fit uplift, nothing registered:[/red] {exc}")
         raise typer.Exit(1) from exc

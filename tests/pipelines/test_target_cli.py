@@ -251,6 +251,8 @@ def test_campaign_uplift_registers_and_the_next_plan_uses_it(
         assert "cannot fit uplift, nothing registered" in output  # no value table yet
         _store(local_tracking)
         output = _run(cli, "campaign", "uplift", "--as-of", day)
+        said = " ".join(output.split())  # a line before each offer's fit, which takes minutes
+        assert "retention_email: fitting the two-model and X-learner uplift on " in said
         assert "registered uplift_retention_email version 1" in output
         assert "beats the churn score on the Qini: plans use it" in output
         offers = tmp_path / "offers.yaml"
