@@ -42,9 +42,11 @@ positive amounts (holding those, 8 bytes each, but not the rest of the column). 
 there are problems are a few more cheap passes made (distinct bad values, the first bad raw value
 of a column). No Python loop runs over rows. :func:`stage_events` does the
 same checks without the eager frame: the typed rows and flags are streamed to Parquet files, the
-problems found from those (flags, row hashes), and the result is a scan of them. A CSV whose
-first line is longer than 1 MiB is refused before parsing (a file without line breaks is not a
-table).
+problems found from those (flags, row hashes), and the result is a scan of them.
+:func:`stage_orders` does the same checks for a reader of the orders alone, in one streaming pass
+per file that writes only the ``order`` rows (and the flagged rows) and keeps each row's hash and
+the positive amounts for the duplicate and amount checks. A CSV whose first line is longer than
+1 MiB is refused before parsing (a file without line breaks is not a table).
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ __all__ = [
     "Prepare",
     "Problem",
     "Staged",
+    "StagedOrders",
     "csv_rows",
     "load_customers",
     "load_events",
@@ -92,6 +95,8 @@ __all__ = [
     "read_events",
     "stage_events",
     "stage_events_table",
+    "stage_orders",
+    "stage_orders_table",
     "validate_customers",
     "validate_events",
 ]
@@ -270,6 +275,36 @@ class Staged:
 
     frame: pl.LazyFrame
     height: int
+    warnings: tuple[Problem, ...] = ()
+    files: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class StagedOrders:
+    """Validated events of which only the ``order`` events are staged (:func:`stage_orders`).
+
+    For a reader of the orders alone (``guanxi value`` with the day's snapshot in the store):
+    every event is validated as :func:`stage_events` validates it, with the same problems, but
+    only the orders are written to disk.
+
+    Parameters
+    ----------
+    frame : polars.LazyFrame
+        A scan of the typed ``order`` events (the rows of :attr:`Loaded.frame` whose
+        ``event_type`` is ``order``, in the same order).
+    height : int
+        The number of events validated (all of them, not only the orders).
+    last : datetime.datetime or None
+        The time of the last event of any type (None without events).
+    warnings : tuple of Problem
+        Problems that did not stop the load.
+    files : tuple of pathlib.Path
+        The staged Parquet files ``frame`` scans, in its order.
+    """
+
+    frame: pl.LazyFrame
+    height: int
+    last: datetime | None
     warnings: tuple[Problem, ...] = ()
     files: tuple[Path, ...] = ()
 
@@ -564,6 +599,46 @@ def _stage_checks(
     return frame.drop(_flags(checks)), _flag_summary(frame, raw, checks, file, key)
 
 
+def _stage_order_checks(
+    raw: pl.LazyFrame,
+    typed: dict[str, pl.Expr],
+    checks: Sequence[_Check],
+    staging: Path,
+    flagged: Path,
+    key: Sequence[str],
+) -> tuple[pl.DataFrame, pl.LazyFrame | None, pl.DataFrame, datetime | None]:
+    """Convert and flag every row in one streaming pass that stages only the ``order`` events.
+
+    The pass (one read of ``raw``, Polars' sinks and collections sharing it) writes the typed
+    order rows to ``staging`` and the flagged rows, numbered by their place in the file
+    (:data:`_ROW`), to ``flagged``; it returns what the checks of the other rows need: each
+    row's hash (8 bytes a row, for the exact-duplicate check), the positive amounts with their
+    row numbers (for the large-amount check, :func:`_large_amounts`), and the last timestamp.
+
+    Returns
+    -------
+    tuple
+        The rows' hashes (one column), a scan of the flagged rows (None without checks), the
+        positive amounts (``_ROW``, ``amount`` and with a ``key`` :data:`_K`) and the last
+        timestamp.
+    """
+    rows = _flagged(raw, typed, checks, key).with_row_index(_ROW)
+    flags = _flags(checks)
+    keys = [_K] if key else []
+    plans = [
+        rows.filter(pl.col("event_type") == "order")
+        .select(*typed)
+        .sink_parquet(staging, compression="lz4", lazy=True),
+        rows.select(pl.struct(*typed).hash(seed=0).alias("hash")),
+        rows.filter(pl.col("amount") > 0).select(_ROW, "amount", *keys),
+        rows.select(pl.col("ts").max()),
+    ]
+    if flags:
+        plans.append(rows.filter(pl.any_horizontal(flags)).sink_parquet(flagged, lazy=True))
+    _, hashes, amounts, last, *_ = pl.collect_all(plans, engine="streaming")
+    return hashes, pl.scan_parquet(flagged) if flags else None, amounts, last.item()
+
+
 def _flags(checks: Sequence[_Check]) -> list[str]:
     return [f"{_F}{i}" for i in range(len(checks))]
 
@@ -581,7 +656,9 @@ def _flag_summary(
 ) -> list[Problem]:
     """Turn the flag columns of ``frame`` into problems (counts, first rows, values shown).
 
-    Only the flag (and key) columns are read: a staged frame is not loaded whole.
+    Only the flag (and key) columns are read: a staged frame is not loaded whole. Rows are
+    numbered by their place in ``frame``, or by its :data:`_ROW` column (0-based) when it has
+    one: a frame of some of the file's rows (:func:`_stage_order_checks`).
     """
     if not checks:
         return []
@@ -590,7 +667,11 @@ def _flag_summary(
     flags = [f for f in flags if counts[f]]  # the rows of the others are not looked up
     if not flags:
         return []
-    row = pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
+    row = (
+        pl.col(_ROW).cast(pl.Int64) + 1
+        if _ROW in frame.collect_schema()
+        else pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
+    )
     listed = (pl.col(_K),) if key else ()
     summary = _collected(
         frame.select(
@@ -790,6 +871,48 @@ def _staging_check(
     return check
 
 
+@dataclass(frozen=True)
+class _OrdersPart:
+    """One file's part of :func:`stage_orders`: its staged orders, typed rows and last event."""
+
+    orders: Path
+    typed: pl.LazyFrame
+    last: datetime | None
+
+
+def _order_staging_check(
+    folder: Path, parts: list[_OrdersPart], key: Sequence[str] = (), noun: str = "file"
+) -> _Validator[pl.DataFrame]:
+    """Return a validator that stages each file's ``order`` events in ``folder``.
+
+    It checks every row as :func:`_staging_check`'s validator does, with the same problems, in
+    one pass (:func:`_stage_order_checks`), and returns the rows' hashes (a ``hash`` column)
+    for the exact-duplicate check; each file's :class:`_OrdersPart` is appended to ``parts``.
+    """
+    names = itertools.count()
+
+    def check(
+        raw: pl.LazyFrame, file: str, now: datetime, lossy: bool
+    ) -> tuple[pl.DataFrame, list[Problem]]:
+        raw, typed, checks, problems = _event_plan(raw, file, now, lossy, key, noun)
+        name = next(names)
+        staging, flagged = (folder / f"{kind}-{name:05d}.parquet" for kind in ("orders", "flagged"))
+        try:
+            hashes, rows, amounts, last = _stage_order_checks(
+                raw, typed, checks, staging, flagged, key
+            )
+        except pl.exceptions.ComputeError:
+            staging.unlink(missing_ok=True)  # a CSV that is not UTF-8 is staged again, lossily
+            flagged.unlink(missing_ok=True)
+            raise
+        found = _flag_summary(rows, raw, checks, file, key) if rows is not None else []
+        # the typed rows of the file, read again only for the rows an exact duplicate may hold
+        parts.append(_OrdersPart(staging, _flagged(raw, typed, [], key), last))
+        return hashes, problems + found + _large_amounts(amounts, raw, file, key, noun)
+
+    return check
+
+
 def _check_customers(
     raw: pl.LazyFrame, file: str, now: datetime, lossy: bool, key: Sequence[str] = ()
 ) -> tuple[pl.DataFrame, list[Problem]]:
@@ -816,21 +939,29 @@ def _infer_extra_types(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(casts)
 
 
-def _exact_duplicates(frame: pl.DataFrame | pl.LazyFrame) -> pl.Series:
+def _exact_duplicates(
+    frame: pl.DataFrame | pl.LazyFrame, hashes: np.ndarray | None = None
+) -> pl.Series:
     """Flag every row that repeats an earlier row exactly (the first copy is not flagged).
 
     Rows are hashed first and only rows whose hash repeats are compared in full. The repeated
     hashes are found by sorting a copy of the hashes, so the extra memory is about two integers
     per row (``is_duplicated``'s hash table took 1.3 GB at 18M events, this 0.4 GB). A
     ``LazyFrame`` (staged events) is read twice, by the streaming engine: for the hashes alone,
-    then for the candidate rows; it is never held whole.
+    then for the candidate rows; it is never held whole. ``hashes``, when given, are the rows'
+    hashes already computed (:func:`stage_orders`' pass): ``frame`` is then read only for the
+    candidate rows, and not at all when no hash repeats.
     """
     frame = frame.drop(_K, strict=False)
-    if isinstance(frame, pl.DataFrame):
-        hashes = frame.hash_rows(seed=0).to_numpy()
-    else:
-        hashed = frame.select(pl.struct(pl.all()).hash(seed=0)).collect(engine="streaming")
-        hashes = hashed.to_series().to_numpy()
+    if hashes is None:
+        hashes = (
+            frame.hash_rows(seed=0).to_numpy()
+            if isinstance(frame, pl.DataFrame)
+            else frame.select(pl.struct(pl.all()).hash(seed=0))
+            .collect(engine="streaming")
+            .to_series()
+            .to_numpy()
+        )
     flag = pl.Series("duplicate", np.zeros(len(hashes), dtype=bool))
     ordered = np.sort(hashes)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
@@ -926,10 +1057,13 @@ def _keys(
 
 
 def _event_rows(
-    frame: pl.DataFrame | pl.LazyFrame, parts: Sequence[tuple[str, int]], key: Sequence[str] = ()
+    frame: pl.DataFrame | pl.LazyFrame,
+    parts: Sequence[tuple[str, int]],
+    key: Sequence[str] = (),
+    hashes: np.ndarray | None = None,
 ) -> list[Problem]:
     message = "exact duplicate of an earlier row (kept: remove it upstream if it is not a repeat)"
-    duplicate = _exact_duplicates(frame)
+    duplicate = _exact_duplicates(frame, hashes)
     return _flag_problems(duplicate, parts, None, message, "warning", _keys(frame, key, duplicate))
 
 
@@ -1341,6 +1475,116 @@ def stage_events_table(
     if any(p.severity == "error" for p in problems):
         raise EventsValidationError(problems)
     return Staged(frame.drop(_K, strict=False), height, tuple(problems), tuple(staged))
+
+
+def stage_orders(
+    path: Path | str, *, now: datetime, folder: Path | str, prepare: Prepare | None = None
+) -> StagedOrders:
+    """Validate an events file as :func:`stage_events` does, staging only its ``order`` events.
+
+    For a reader of the orders alone: each file is converted and checked in one streaming pass
+    (every row, every check) that writes the typed order rows to a Parquet file in ``folder``,
+    the flagged rows to another, and keeps the rows' hashes and positive amounts for the
+    exact-duplicate and large-amount checks; the other events are not written. The problems
+    are those :func:`load_events` reports for the same file (rows named by file and row).
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        A ``.csv`` file, a ``.parquet`` file or a directory of ``.parquet`` (or ``.csv``) files.
+    now : datetime.datetime
+        The current time (naive means UTC); events after it are errors.
+    folder : pathlib.Path or str
+        An existing directory for the staged orders; it must outlive the returned frame.
+    prepare : callable, optional
+        Applied to each file's scan before validation (see :data:`Prepare`).
+
+    Returns
+    -------
+    StagedOrders
+        A scan of the validated ``order`` events (rows in file order), the number of events,
+        the last event's time and the warnings.
+
+    Raises
+    ------
+    EventsValidationError
+        With every problem found, if any is an error.
+    """
+    parts: list[_OrdersPart] = []
+    check = _order_staging_check(Path(folder), parts)
+    hashes, heights, problems = _read_parts(path, now, check, prepare)
+    return _orders_staged(hashes, heights, problems, parts)
+
+
+def stage_orders_table(
+    raw: pl.LazyFrame,
+    *,
+    now: datetime,
+    folder: Path | str,
+    file: str = "<events>",
+    key: Sequence[str] = (),
+    noun: str = "table",
+) -> StagedOrders:
+    """Validate an events table as :func:`validate_events` does, staging only its orders.
+
+    As one file of :func:`stage_orders` (the table, e.g. a database's rows sunk into a Parquet
+    file, read in one streaming pass), rows named by ``key`` as :func:`validate_events` names
+    them.
+
+    Parameters
+    ----------
+    raw : polars.LazyFrame
+        Events as read, with text or typed columns; never collected whole.
+    now : datetime.datetime
+        The current time (naive means UTC); events after it are errors.
+    folder : pathlib.Path or str
+        An existing directory for the staged orders; it must outlive the returned frame.
+    file : str
+        Name used for the table in problems.
+    key : sequence of str
+        Columns that identify a row (a primary key), as :func:`validate_events`.
+    noun : str
+        As :func:`validate_events`.
+
+    Returns
+    -------
+    StagedOrders
+        As :func:`stage_orders`: the problems :func:`validate_events` reports.
+
+    Raises
+    ------
+    EventsValidationError
+        With every problem found, if any is an error.
+    """
+    parts: list[_OrdersPart] = []
+    hashes, problems = _order_staging_check(Path(folder), parts, key, noun)(raw, file, now, False)
+    return _orders_staged([hashes], [(file, hashes.height)], problems, parts, key)
+
+
+def _orders_staged(
+    hashes: list[pl.DataFrame],
+    heights: list[tuple[str, int]],
+    problems: list[Problem],
+    parts: list[_OrdersPart],
+    key: Sequence[str] = (),
+) -> StagedOrders:
+    """Add the exact-duplicate check over every part to the problems; return the orders."""
+    if heights:
+        typed = pl.concat([part.typed for part in parts], how="vertical")
+        every = pl.concat(hashes, how="vertical").to_series().to_numpy()
+        problems += _event_rows(typed, heights, key, every)
+    if any(p.severity == "error" for p in problems):
+        raise EventsValidationError(problems)
+    lasts = [part.last for part in parts if part.last is not None]
+    return StagedOrders(
+        pl.concat([pl.scan_parquet(part.orders) for part in parts], how="vertical")
+        if parts
+        else pl.LazyFrame(),
+        sum(height for _, height in heights),
+        max(lasts, default=None),
+        tuple(problems),
+        tuple(part.orders for part in parts),
+    )
 
 
 def read_events(path: Path | str, *, now: datetime) -> pl.DataFrame:

@@ -57,15 +57,18 @@ from features.events import (
     Prepare,
     Problem,
     Staged,
+    StagedOrders,
     csv_rows,
     parquet_rows,
     stage_events_table,
+    stage_orders_table,
     validate_customers,
     validate_events,
 )
 from features.events import load_customers as load_customers_file
 from features.events import load_events as load_events_file
 from features.events import stage_events as stage_events_file
+from features.events import stage_orders as stage_orders_file
 from features.store import SourceFile
 
 __all__ = [
@@ -77,6 +80,7 @@ __all__ = [
     "load_customers",
     "load_events",
     "stage_events",
+    "stage_orders",
 ]
 
 _EVENT_NAMES: Final = tuple(c.name for c in EVENT_COLUMNS)
@@ -376,7 +380,7 @@ class Source:
         return SourceFile.of(Path(self.location))
 
 
-_Result = TypeVar("_Result", Loaded, Staged)
+_Result = TypeVar("_Result", Loaded, Staged, StagedOrders)
 
 
 def _noun(source: Source) -> str:
@@ -516,6 +520,46 @@ def stage_events(source: Source, *, now: datetime, folder: Path) -> Staged:
 
     def stage_table(raw: pl.LazyFrame, *, now: datetime, file: str, key: tuple[str, ...]) -> Staged:
         return stage_events_table(
+            raw, now=now, folder=folder, file=file, key=key, noun=_noun(source)
+        )
+
+    return _load(source, now, stage, stage_table, _EVENT_NAMES)
+
+
+def stage_orders(source: Source, *, now: datetime, folder: Path) -> StagedOrders:
+    """Validate events as :func:`stage_events` does, staging only the ``order`` events.
+
+    Parameters
+    ----------
+    source : Source
+        Where the events are.
+    now : datetime.datetime
+        The current time (naive means UTC); events after it are errors.
+    folder : pathlib.Path
+        An existing directory for the staged orders; it must outlive the returned frame.
+
+    Returns
+    -------
+    features.events.StagedOrders
+        A scan of the ``order`` events staged in ``folder`` (a file's or a directory's as
+        :func:`features.events.stage_orders` stages them; a database's rows sunk into a Parquet
+        file as :func:`stage_events` sinks them, then staged as
+        :func:`features.events.stage_orders_table` stages them), the number of events and the
+        last event's time. The problems are those of :func:`load_events`.
+
+    Raises
+    ------
+    features.events.EventsValidationError
+        As :func:`load_events`.
+    """
+
+    def stage(path: Path, *, now: datetime, prepare: Prepare | None) -> StagedOrders:
+        return stage_orders_file(path, now=now, folder=folder, prepare=prepare)
+
+    def stage_table(
+        raw: pl.LazyFrame, *, now: datetime, file: str, key: tuple[str, ...]
+    ) -> StagedOrders:
+        return stage_orders_table(
             raw, now=now, folder=folder, file=file, key=key, noun=_noun(source)
         )
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
 from pathlib import Path
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, Final, TypeVar, overload
 
 import polars as pl
 import typer
@@ -40,7 +40,7 @@ from features.database import (
     write_batches,
     write_table,
 )
-from features.events import EventsValidationError, Loaded, Problem, Staged
+from features.events import EventsValidationError, Loaded, Problem, Staged, StagedOrders
 from features.sources import (
     ColumnMapping,
     MappingError,
@@ -50,6 +50,7 @@ from features.sources import (
     load_customers,
     load_events,
     stage_events,
+    stage_orders,
 )
 from features.store import SourceFile, atomic_write
 from pipelines.engine import Engine
@@ -82,8 +83,7 @@ logger = logging.getLogger(__name__)
 _ZSTD_LEVEL: Final = 3
 """zstd level of streamed Parquet files: Polars' ``write_parquet`` default (pyarrow's is 1)."""
 
-_Loaded = TypeVar("_Loaded", Loaded, Staged)
-_Validated = TypeVar("_Validated", bound=Loaded | Staged)
+_Loaded = TypeVar("_Loaded", Loaded, Staged, StagedOrders)
 
 _DATABASES = "a database URI (postgresql://user@host:port/db or duckdb:///path/file.db)"
 
@@ -246,6 +246,38 @@ class Inputs:
         customers, found = self._load_customers(now)
         return events, customers, problems + found
 
+    def stage_orders(
+        self, now: datetime, folder: Path
+    ) -> tuple[StagedOrders | None, Loaded | None, list[Problem]]:
+        """As :meth:`stage`, only the ``order`` events staged (every event validated).
+
+        For a reader of the orders alone (``guanxi value`` with the day's snapshot in the
+        store): :func:`features.sources.stage_orders`.
+
+        Parameters
+        ----------
+        now : datetime.datetime
+            The current time; later timestamps are errors.
+        folder : pathlib.Path
+            An existing directory that outlives the orders' frame.
+
+        Returns
+        -------
+        events : features.events.StagedOrders or None
+            The validated events' orders and last time; None if they have errors.
+        customers : features.events.Loaded or None
+            As :meth:`load`.
+        problems : list of features.events.Problem
+            As :meth:`load` (the same problems).
+        """
+
+        def stage(source: Source, *, now: datetime) -> StagedOrders:
+            return stage_orders(source, now=now, folder=folder)
+
+        events, problems = _load(stage, self.events, now)
+        customers, found = self._load_customers(now)
+        return events, customers, problems + found
+
     def _load_customers(self, now: datetime) -> tuple[Loaded | None, list[Problem]]:
         if self.customers is None:
             return None, []
@@ -311,19 +343,38 @@ def _customers(
     return _source(customers, table, query, columns, "customers")
 
 
-def accepted(events: _Validated | None, problems: list[Problem]) -> _Validated:
+@overload
+def accepted(events: Loaded | None, problems: list[Problem]) -> Loaded: ...
+
+
+# an overlap only in Loaded, which both return: mypy's check of overloads sees unions whole
+@overload
+def accepted(  # type: ignore[overload-overlap]
+    events: Loaded | Staged | None, problems: list[Problem]
+) -> Loaded | Staged: ...
+
+
+@overload
+def accepted(
+    events: Loaded | StagedOrders | None, problems: list[Problem]
+) -> Loaded | StagedOrders: ...
+
+
+def accepted(
+    events: Loaded | Staged | StagedOrders | None, problems: list[Problem]
+) -> Loaded | Staged | StagedOrders:
     """Return validated events if no problem is an error, the warnings sent to the log.
 
     Parameters
     ----------
-    events : features.events.Loaded or features.events.Staged or None
-        The events of :meth:`Inputs.load` or :meth:`Inputs.stage`.
+    events : features.events.Loaded, features.events.Staged, features.events.StagedOrders or None
+        The events of :meth:`Inputs.load`, :meth:`Inputs.stage` or :meth:`Inputs.stage_orders`.
     problems : list of features.events.Problem
         Every problem of the inputs.
 
     Returns
     -------
-    features.events.Loaded or features.events.Staged
+    features.events.Loaded, features.events.Staged or features.events.StagedOrders
         ``events``.
 
     Raises

@@ -40,7 +40,13 @@ from rich.console import Console
 from features.contracts import FEATURE_SET_VERSION, counted
 from features.database import DatabaseError
 from features.events import EventsValidationError, Loaded, Staged
-from features.store import ScoreTableInfo, SnapshotNotFoundError, Store, snapshot_digest
+from features.store import (
+    ScoreTableInfo,
+    SnapshotInfo,
+    SnapshotNotFoundError,
+    Store,
+    snapshot_digest,
+)
 from models import registry
 from models.artifact import ModelBundle
 from models.registry import TrackingUnavailableError, check_tracking, configure_tracking
@@ -65,6 +71,7 @@ __all__ = [
     "score_command",
     "snapshot_for",
     "store_scores",
+    "stored_snapshot",
     "task_parts",
 ]
 
@@ -142,12 +149,9 @@ def snapshot_for(
     features.events.EventsValidationError
         If the snapshot has to be built and the inputs have errors.
     """
-    try:
-        info = store.snapshot_info(as_of)
-        if info.feature_set_version == FEATURE_SET_VERSION:
-            return store.read_snapshot(as_of), f"store ({info.path})"
-    except SnapshotNotFoundError:
-        pass
+    info = stored_snapshot(store, as_of)
+    if info is not None:
+        return store.read_snapshot(as_of), f"store ({info.path})"
     if isinstance(sources, connectors.SparkEvents):
         from pipelines.spark import snapshot_from_table
 
@@ -167,6 +171,29 @@ def snapshot_for(
         spill = stack.enter_context(tempfile.TemporaryDirectory(prefix="guanxi-ranges-"))
         snapshot, _ = build_validated(*loaded, as_of, Path(spill), status)
     return snapshot, f"built from {sources.events.label}"
+
+
+def stored_snapshot(store: Store, as_of: date) -> SnapshotInfo | None:
+    """Return the store's current snapshot of a day (:func:`snapshot_for` reads it), if any.
+
+    Parameters
+    ----------
+    store : features.store.Store
+        The store under ``GUANXI_HOME``.
+    as_of : datetime.date
+        Snapshot day.
+
+    Returns
+    -------
+    features.store.SnapshotInfo or None
+        The metadata of the snapshot of ``as_of`` when the store has one written by this
+        feature set (``features.contracts.FEATURE_SET_VERSION``), else None.
+    """
+    try:
+        info = store.snapshot_info(as_of)
+    except SnapshotNotFoundError:
+        return None
+    return info if info.feature_set_version == FEATURE_SET_VERSION else None
 
 
 def store_scores(

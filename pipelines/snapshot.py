@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Annotated, Final, TypeVar
 
 import polars as pl
 import typer
@@ -39,7 +39,7 @@ from rich.console import Console
 from rich.progress import TextColumn
 from rich.text import Text
 
-from features.events import EventsValidationError, Loaded, Problem, Staged
+from features.events import EventsValidationError, Loaded, Problem, Staged, StagedOrders
 from features.snapshot import buckets_for, build_snapshot, build_snapshot_by_range
 from features.store import (
     CustomerRanges,
@@ -54,7 +54,13 @@ from pipelines.progress import progress_bar
 from pipelines.validate import print_problems
 from serving.settings import get_settings
 
-__all__ = ["build_command", "build_validated", "export_command", "validated_events"]
+__all__ = [
+    "build_command",
+    "build_validated",
+    "export_command",
+    "validated_events",
+    "validated_orders",
+]
 
 _DAY: Final = ["%Y-%m-%d"]
 
@@ -126,10 +132,55 @@ def validated_events(
         as the context: more events (and files or a database that cannot be counted) are never
         held whole.
     """
+    with _validated(sources, now, status, sources.stage) as validated:
+        yield validated
+
+
+@contextmanager
+def validated_orders(
+    sources: connectors.Inputs, now: dt.datetime, status: Console
+) -> Iterator[tuple[Loaded | StagedOrders | None, Loaded | None, list[Problem]]]:
+    """As :func:`validated_events`, many events staged with only their ``order`` events.
+
+    For a reader of the orders alone (``guanxi value`` with the day's snapshot in the store):
+    every event is validated, with the same problems, but only the orders are written.
+
+    Parameters
+    ----------
+    sources : pipelines.connectors.Inputs
+        Events and customers.
+    now : datetime.datetime
+        The current time; later timestamps are errors.
+    status : rich.console.Console
+        Where the "Validating the inputs..." spinner goes.
+
+    Yields
+    ------
+    tuple of (Loaded or StagedOrders or None, Loaded or None, list of Problem)
+        :meth:`pipelines.connectors.Inputs.load` when
+        :meth:`~pipelines.connectors.Inputs.few_events`, else
+        :meth:`~pipelines.connectors.Inputs.stage_orders` into a temporary directory that lives
+        as long as the context.
+    """
+    with _validated(sources, now, status, sources.stage_orders) as validated:
+        yield validated
+
+
+_Staging = TypeVar("_Staging", Staged, StagedOrders)
+
+
+@contextmanager
+def _validated(
+    sources: connectors.Inputs,
+    now: dt.datetime,
+    status: Console,
+    stage: Callable[[dt.datetime, Path], tuple[_Staging | None, Loaded | None, list[Problem]]],
+) -> Iterator[tuple[Loaded | _Staging | None, Loaded | None, list[Problem]]]:
+    """Validate in memory when the events are few, else with ``stage`` into a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="guanxi-events-") as folder:
         with status.status("Validating the inputs..."):
             few = sources.few_events()
-            validated = sources.load(now) if few else sources.stage(now, Path(folder))
+            validated = sources.load(now) if few else stage(now, Path(folder))
         yield validated
 
 

@@ -8,7 +8,10 @@ window reads a scan of them, and the summaries and the holdout check below read 
 events, collected from one more scan (:func:`features.value.order_events`, about a tenth of the
 events); fewer, and ``--engine spark``'s, are validated in memory. The snapshot of the day
 comes from the store, or is built from the same validated events
-(:func:`pipelines.score.snapshot_for`). It summarises each customer's purchases up to
+(:func:`pipelines.score.snapshot_for`). When the store holds it, nothing else of the events is
+read but their orders and the last event's time, so many events are validated with only their
+orders staged (:func:`pipelines.snapshot.validated_orders`: every event checked, the same
+problems). It summarises each customer's purchases up to
 ``--as-of`` (:func:`features.value.repeat_purchase_summary`), fits BG/NBD and Gamma-Gamma
 (:func:`models.clv.customers.fit_value_models`), reads the churn probabilities of the retention
 task's model (``churn@champion`` by default; customers outside its population have none) and
@@ -45,7 +48,7 @@ from rich.table import Table
 
 from features.contracts import counted
 from features.database import DatabaseError
-from features.events import EventsValidationError
+from features.events import EventsValidationError, StagedOrders
 from features.store import Store, ValueTableInfo
 from features.value import order_events, repeat_purchase_summary
 from models import registry
@@ -63,8 +66,8 @@ from models.tasks import retention_task
 from pipelines import connectors
 from pipelines.console import warn_unsigned
 from pipelines.engine import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
-from pipelines.score import require_tracking, snapshot_for
-from pipelines.snapshot import validated_events
+from pipelines.score import require_tracking, snapshot_for, stored_snapshot
+from pipelines.snapshot import validated_events, validated_orders
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkDataFrame
@@ -114,18 +117,26 @@ class ValueRun:
 
 
 def check_window(
-    events: pl.DataFrame | pl.LazyFrame, as_of: date, horizon_days: int
+    events: pl.DataFrame | pl.LazyFrame,
+    as_of: date,
+    horizon_days: int,
+    *,
+    last: datetime | None = None,
 ) -> tuple[date, date] | None:
     """Return the holdout ``(cutoff, through)`` of the forecast check, or None without room.
 
     Parameters
     ----------
     events : polars.DataFrame or polars.LazyFrame
-        Validated events (a scan of staged events is read once, for two of its columns).
+        Validated events (a scan of staged events is read once, for two of its columns), or
+        only their ``order`` events with ``last``.
     as_of : datetime.date
         The day of the values.
     horizon_days : int
         The horizon.
+    last : datetime.datetime, optional
+        The time of the last event of any type, when ``events`` holds only the orders
+        (:class:`features.events.StagedOrders`); by default the last of ``events``.
 
     Returns
     -------
@@ -146,9 +157,9 @@ def check_window(
     )
     if bounds["first"] is None:
         return None
-    last = bounds["last"].date()
-    if last > as_of:
-        return as_of, min(as_of + timedelta(days=horizon_days), last)
+    end = (last or bounds["last"]).date()
+    if end > as_of:
+        return as_of, min(as_of + timedelta(days=horizon_days), end)
     cutoff = as_of - timedelta(days=horizon_days)
     first = bounds["first"].date()
     return (cutoff, as_of) if (cutoff - first).days >= horizon_days else None
@@ -166,6 +177,7 @@ def compute_values(
     alias: str = registry.CHAMPION,
     engine: Engine = "polars",
     spark_master: str = DEFAULT_MASTER,
+    last_event: datetime | None = None,
 ) -> ValueRun:
     """Fit the value models and compute every customer's value as of a day.
 
@@ -173,10 +185,11 @@ def compute_values(
     ----------
     events : polars.DataFrame, polars.LazyFrame or pyspark.sql.DataFrame
         Validated events (those after ``as_of`` are used only by the holdout check): in memory,
-        or a scan of staged events (:class:`features.events.Staged`), never collected whole (with
-        ``engine="polars"`` the summaries and the check read its ``order`` events, collected
-        once: :func:`features.value.order_events`); rows on Spark with ``engine="spark"`` (a
-        Spark table's, which stay there: no holdout check).
+        or a scan of staged events (:class:`features.events.Staged`, or only their ``order``
+        events with ``last_event``: :class:`features.events.StagedOrders`), never collected
+        whole (with ``engine="polars"`` the summaries and the check read its ``order`` events,
+        collected once: :func:`features.value.order_events`); rows on Spark with
+        ``engine="spark"`` (a Spark table's, which stay there: no holdout check).
     snapshot : polars.DataFrame
         The feature snapshot of ``as_of`` (RFM segment, trailing revenue and margin, the churn
         model's inputs).
@@ -197,6 +210,9 @@ def compute_values(
         either way; :func:`pipelines.spark.value_steps`).
     spark_master : str
         Spark master URL with ``engine="spark"``.
+    last_event : datetime.datetime, optional
+        The time of the last event of any type when ``events`` holds only the orders: the
+        holdout check's window reads it (:func:`check_window`).
 
     Returns
     -------
@@ -219,7 +235,7 @@ def compute_values(
         summarize, tabulate = value_steps(spark_master)
     window = None
     if isinstance(events, pl.DataFrame | pl.LazyFrame):
-        window = check_window(events, as_of, horizon_days)
+        window = check_window(events, as_of, horizon_days, last=last_event)
         if engine == "polars" and isinstance(events, pl.LazyFrame):
             # the orders the summaries and the holdout check read, collected in one read of the
             # staged events instead of four scans; events in memory are read as they are (a copy
@@ -505,7 +521,7 @@ def value_command(
     day = as_of.date()
     with ExitStack() as stack:
         try:
-            frame, snapshot, source = stack.enter_context(
+            frame, snapshot, source, last_event = stack.enter_context(
                 _validated(sources, Store(home), day, engine, spark_master)
             )
         except EventsValidationError as exc:
@@ -524,6 +540,7 @@ def value_command(
                 alias=alias,
                 engine=engine,
                 spark_master=spark_master,
+                last_event=last_event,
             )
         except ValueError as exc:  # ModelIdentificationError included
             console.print(f"[red]cannot value customers, nothing written:[/red] {exc}")
@@ -548,13 +565,18 @@ def _validated(
     day: date,
     engine: Engine,
     master: str,
-) -> Iterator[tuple[pl.DataFrame | pl.LazyFrame | SparkDataFrame, pl.DataFrame, str]]:
-    """Yield the validated events, the snapshot of ``day`` and where the snapshot came from.
+) -> Iterator[
+    tuple[pl.DataFrame | pl.LazyFrame | SparkDataFrame, pl.DataFrame, str, datetime | None]
+]:
+    """Yield the validated events, the snapshot of ``day``, where it came from, the last event.
 
     Events are validated as ``guanxi features build`` validates them: in memory when few or with
     ``--engine spark``, else staged in a temporary directory that lives as long as the context
-    (:func:`pipelines.snapshot.validated_events`), and yielded as a scan of those files. A Spark
-    table's stay on Spark.
+    (:func:`pipelines.snapshot.validated_events`), and yielded as a scan of those files. When the
+    store holds the day's snapshot, value reads nothing of the events but their orders and the
+    last event's time: many are staged with only their orders
+    (:func:`pipelines.snapshot.validated_orders`, every event validated), and the scan of those
+    comes with that time (else None: the events' own). A Spark table's stay on Spark.
     """
     now = datetime.now(UTC)
     if isinstance(sources, connectors.SparkEvents):
@@ -562,15 +584,24 @@ def _validated(
 
         snapshot, source = snapshot_for(store, sources, day, now, master=master)
         frame, _ = events_from_table(spark_session(master), sources.table, now, sources.mapping)
-        yield frame, snapshot, source
+        yield frame, snapshot, source, None
+        return
+    status = Console(stderr=True)
+    if engine == "polars" and stored_snapshot(store, day) is not None:
+        with validated_orders(sources, now, status) as (orders, _, problems):
+            events = connectors.accepted(orders, problems)
+            # the stored snapshot (one removed meanwhile is built from the sources, read again)
+            snapshot, source = snapshot_for(store, sources, day, now)
+            last = events.last if isinstance(events, StagedOrders) else None
+            yield events.frame, snapshot, source, last
         return
     validating = (
         nullcontext(sources.load(now))
         if engine == "spark"
-        else validated_events(sources, now, Console(stderr=True))
+        else validated_events(sources, now, status)
     )
-    with validating as (events, customers, problems):
-        accepted = connectors.accepted(events, problems)
+    with validating as (loaded, customers, problems):
+        accepted = connectors.accepted(loaded, problems)
         people = customers.frame if customers is not None else None
         snapshot, source = snapshot_for(store, sources, day, now, loaded=(accepted, people))
-        yield accepted.frame, snapshot, source
+        yield accepted.frame, snapshot, source, None

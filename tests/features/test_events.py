@@ -23,6 +23,7 @@ from features.events import (
     read_customers,
     read_events,
     stage_events,
+    stage_orders,
     validate_events,
 )
 
@@ -553,18 +554,20 @@ def _bad_parquet_parts(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.parametrize("stage", [stage_events, stage_orders])
 @pytest.mark.parametrize("corpus", [bad_corpus, _bad_parquet_parts])
 def test_staged_events_have_the_problems_of_loaded_ones(
-    tmp_path: Path, corpus: Callable[[Path], Path]
+    tmp_path: Path, corpus: Callable[[Path], Path], stage: Callable[..., object]
 ) -> None:
-    """stage_events reports what load_events does: messages, rows, files and severities."""
+    """stage_events reports what load_events does: messages, rows, files and severities; so
+    does stage_orders, which writes only the orders (the bad rows here are not orders)."""
     path = corpus(tmp_path)
     with pytest.raises(EventsValidationError) as loaded:
         load_events(path, now=NOW)
     staging = tmp_path / "staging"
     staging.mkdir()
     with pytest.raises(EventsValidationError) as staged:
-        stage_events(path, now=NOW, folder=staging)
+        stage(path, now=NOW, folder=staging)
     assert staged.value.problems == loaded.value.problems
     assert {p.severity for p in loaded.value.problems} == {"error", "warning"}
 
@@ -584,6 +587,15 @@ def test_staged_events_are_the_loaded_frame(tmp_path: Path) -> None:
     assert [(p.column, p.rows) for p in staged.warnings] == [("note", ()), (None, (1, 2, 3))]
     assert staged.height == loaded.frame.height == good.height + 3
     assert_frame_equal(staged.frame.collect(), loaded.frame)
+    # only the orders staged: the same warnings and count, the orders of the frame in its order
+    (tmp_path / "orders").mkdir()
+    orders = stage_orders(parts, now=NOW, folder=tmp_path / "orders")
+    assert orders.warnings == loaded.warnings and orders.height == loaded.frame.height
+    assert orders.last == loaded.frame["ts"].max()
+    expected = loaded.frame.filter(pl.col("event_type") == "order")
+    assert 0 < expected.height < loaded.frame.height
+    assert_frame_equal(orders.frame.collect(), expected)
+    assert [f.parent for f in orders.files] == [tmp_path / "orders"] * 2
 
 
 def _amounts_csv(tmp_path: Path) -> Path:
@@ -618,6 +630,8 @@ def test_implausibly_large_amounts_are_a_warning_in_memory_and_staged(tmp_path: 
     staging.mkdir()
     staged = stage_events(path, now=NOW, folder=staging)
     assert staged.warnings == loaded.warnings and staged.height == 10
+    orders = stage_orders(path, now=NOW, folder=staging)
+    assert orders.warnings == loaded.warnings and orders.height == 10
 
 
 def test_large_amounts_of_a_keyed_table_are_listed_by_key() -> None:

@@ -29,6 +29,7 @@ from features.sources import (
     load_customers,
     load_events,
     stage_events,
+    stage_orders,
 )
 from tests.processes import Postgres
 
@@ -220,9 +221,13 @@ def keyed_duckdb(path: Path, rows: pl.DataFrame) -> str:
 
 
 def staged_and_in_memory(source: Source, folder: Path) -> tuple[object, object]:
-    """Stage the events (a scan of files in ``folder``) and load them; errors as their problems."""
+    """Stage the events (a scan of files in ``folder``) and load them; errors as their problems.
+
+    Staging only the orders (:func:`stage_orders`) is checked against the staged events: the
+    same problems, or their orders, count and last time with the same warnings.
+    """
     results: list[object] = []
-    for way in ("staged", "in memory"):
+    for way in ("staged", "in memory", "orders"):
         try:
             if way == "staged":
                 staged = stage_events(source, now=NOW, folder=folder)
@@ -230,11 +235,23 @@ def staged_and_in_memory(source: Source, folder: Path) -> tuple[object, object]:
                 frame = staged.frame.collect()
                 assert staged.height == frame.height
                 results.append((frame, staged.warnings))
-            else:
+            elif way == "in memory":
                 loaded = load_events(source, now=NOW)
                 results.append((loaded.frame, loaded.warnings))
+            else:
+                orders = stage_orders(source, now=NOW, folder=folder)
+                assert orders.files and all(f.parent == folder for f in orders.files)
+                assert isinstance(results[0], tuple)
+                every, warnings = results[0]
+                assert (orders.height, orders.last) == (every.height, every["ts"].max())
+                assert orders.warnings == warnings
+                expected = every.filter(pl.col("event_type") == "order")
+                assert orders.frame.collect().equals(expected)
         except EventsValidationError as error:
-            results.append(error.problems)
+            if way == "orders":
+                assert error.problems == results[0]
+            else:
+                results.append(error.problems)
     return results[0], results[1]
 
 
@@ -606,3 +623,4 @@ def test_large_amounts_are_a_warning_from_files_staged_or_not_and_from_a_databas
         folder = tmp_path / noun
         folder.mkdir()
         assert stage_events(source, now=NOW, folder=folder).warnings == from_db.warnings
+        assert stage_orders(source, now=NOW, folder=folder).warnings == from_db.warnings

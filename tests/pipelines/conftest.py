@@ -12,19 +12,26 @@ from pipelines import connectors
 @pytest.fixture
 def input_paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Record which way each command reads its inputs: "staged" (validated into staged Parquet
-    files, :meth:`pipelines.connectors.Inputs.stage`) or "in memory"
+    files, :meth:`pipelines.connectors.Inputs.stage`), "orders staged" (only the orders written,
+    :meth:`pipelines.connectors.Inputs.stage_orders`) or "in memory"
     (:meth:`pipelines.connectors.Inputs.load`)."""
     calls: list[str] = []
     stage, load = connectors.Inputs.stage, connectors.Inputs.load
+    stage_orders = connectors.Inputs.stage_orders
 
     def spy_stage(self: connectors.Inputs, now: object, folder: Path) -> object:
         calls.append("staged")
         return stage(self, now, folder)  # type: ignore[arg-type]
+
+    def spy_stage_orders(self: connectors.Inputs, now: object, folder: Path) -> object:
+        calls.append("orders staged")
+        return stage_orders(self, now, folder)  # type: ignore[arg-type]
 
     def spy_load(self: connectors.Inputs, now: object) -> object:
         calls.append("in memory")
         return load(self, now)  # type: ignore[arg-type]
 
     monkeypatch.setattr(connectors.Inputs, "stage", spy_stage)
+    monkeypatch.setattr(connectors.Inputs, "stage_orders", spy_stage_orders)
     monkeypatch.setattr(connectors.Inputs, "load", spy_load)
     return calls

@@ -149,20 +149,33 @@ def test_staged_events_value_as_events_held_in_memory(
 ) -> None:
     """Events above GUANXI_FEATURES_IN_MEMORY_EVENTS are staged, as `guanxi features build`
     stages them, and the summaries, the snapshot and the holdout check read a scan of them: the
-    same table and the same check as the events held in memory."""
+    same table and the same check as the events held in memory. With the day's snapshot in the
+    store only the orders are staged (every event validated): the same table and check again."""
+    people = ("--customers", str(sample / "customers.parquet"))
     runs = {}
-    for threshold, path in ((None, "in memory"), ("0", "staged")):
+    for threshold, path in ((None, "in memory"), ("0", "staged"), ("0", "orders staged")):
         if threshold is not None:
             monkeypatch.setenv("GUANXI_FEATURES_IN_MEMORY_EVENTS", threshold)
         get_settings.cache_clear()
+        if path == "orders staged":  # the snapshot of the day stored: value reads it
+            build = ["features", "build", "--events", str(sample / "events.parquet"), *people]
+            built = cli.invoke(app, [*build, "--as-of", AS_OF])
+            assert built.exit_code == 0, built.output
         out_path = tmp_path / f"{path}.parquet"
-        output = _value(cli, sample, "--customers", str(sample / "customers.parquet"),
-                        "--out", str(out_path), "--no-store")  # fmt: skip
+        output = _value(cli, sample, *people, "--out", str(out_path), "--no-store")
         assert input_paths[-1] == path
+        assert ("snapshot as of 2024-10-31" in output) and (
+            ("store (" in output) == (path == "orders staged")
+        )
         holdout = output[output.index("Holdout") : output.index("customer equity")]
         runs[path] = pl.read_parquet(out_path), holdout
-    (memory, memory_check), (staged, staged_check) = runs["in memory"], runs["staged"]
-    assert staged_check == memory_check
+    memory, memory_check = runs.pop("in memory")
+    for staged, staged_check in runs.values():
+        assert staged_check == memory_check
+        _assert_same_values(staged, memory)
+
+
+def _assert_same_values(staged: pl.DataFrame, memory: pl.DataFrame) -> None:
     exact = [name for name, dtype in memory.schema.items() if not dtype.is_float()]
     assert staged.select(exact).equals(memory.select(exact))
     # summing each order day's amounts in parallel, Polars does not add them in the same order
@@ -172,3 +185,34 @@ def test_staged_events_value_as_events_held_in_memory(
     # leaves room for that, while an order lost or counted twice changes its customer's frequency
     # (compared exactly) or monetary value by far more
     assert_frame_equal(staged, memory, check_exact=False, rel_tol=1e-5, abs_tol=0.0)
+
+
+def test_staged_orders_still_refuse_a_bad_event_of_any_type(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    input_paths: list[str],
+) -> None:
+    """Staging only the orders still validates every event: a bad visit (not an order) refuses
+    the run, naming the file and the row, and nothing is written."""
+    events = pl.read_parquet(sample / "events.parquet")
+    row = events.with_row_index().filter(pl.col("event_type") == "visit")["index"][-1]
+    chosen = pl.int_range(pl.len()) == row
+    bad = events.with_columns(channel=pl.when(chosen).then(pl.lit("mars")).otherwise("channel"))
+    path = tmp_path / "events.parquet"
+    bad.write_parquet(path)
+    built = cli.invoke(app, ["features", "build", "--events", str(sample / "events.parquet"),
+                             "--as-of", AS_OF])  # fmt: skip
+    assert built.exit_code == 0, built.output
+    monkeypatch.setenv("GUANXI_FEATURES_IN_MEMORY_EVENTS", "0")
+    get_settings.cache_clear()
+    out_path = tmp_path / "values.csv"
+    args = ["value", "--events", str(path), "--as-of", AS_OF, "--out", str(out_path), "--no-store"]
+    result = cli.invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.output
+    assert input_paths[-1] == "orders staged"
+    output = " ".join(result.output.split())
+    assert "cannot value customers, nothing written" in output
+    assert f"{path}, column 'channel', row {row + 1}: unknown channel (allowed:" in output
+    assert not out_path.exists()
