@@ -1,4 +1,12 @@
-"""Shared fixtures: a tiny model bundle, local tracking, real MLflow and PostgreSQL servers."""
+"""Shared fixtures: a tiny model bundle, local tracking, real MLflow and PostgreSQL servers.
+
+Also the property tests' settings, everywhere: Hypothesis' own ``ci`` profile (which Hypothesis
+loads by itself only where ``CI`` is set). Each test's examples follow from its code (derandomized),
+so a run's verdict is the code's, not a draw's; no deadline and no ``too_slow`` health check (no
+test passes or fails on wall time); no example database; a failure prints its falsifying example
+and the ``@reproduce_failure`` line that replays it. ``--hypothesis-profile=explore`` draws new
+random examples instead, with the same rules otherwise (the README's Testing section).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import hypothesis
 import mlflow
 import numpy as np
 import pandas as pd
@@ -26,6 +35,11 @@ from tests.processes import mlflow_server as start_mlflow_server
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+hypothesis.settings.register_profile(
+    "explore", hypothesis.settings.get_profile("ci"), derandomize=False
+)
+hypothesis.settings.load_profile("ci")
 
 TINY_FEATURES = ["recency_days", "orders_90d", "unresolved_complaints"]
 

@@ -153,7 +153,10 @@ def _as_tuples(frame: pl.DataFrame, k: int) -> list[list[tuple]]:
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60,
+    deadline=None,
+    # too_slow as in the profile (tests/conftest.py): this list replaces the profile's
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     values=st.lists(

@@ -118,7 +118,10 @@ def test_contract(sample: tuple[pl.DataFrame, pl.DataFrame]) -> None:
 
 
 @settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15,
+    deadline=None,
+    # too_slow as in the profile (tests/conftest.py): this list replaces the profile's
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     n=st.integers(1, 60),

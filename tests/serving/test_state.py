@@ -36,7 +36,10 @@ def batches(snapshot: pl.DataFrame, bundles: dict[str, ModelBundle]) -> dict[str
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25,
+    deadline=None,
+    # too_slow as in the profile (tests/conftest.py): this list replaces the profile's
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data())
 def test_served_score_is_batch_score_and_contributions_add_up(
