@@ -8,8 +8,8 @@ The served test tells workers apart by prometheus_client's multiprocess files (o
 from __future__ import annotations
 
 import asyncio
+import http.client
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -263,11 +263,27 @@ def test_two_workers_share_metrics_reload_and_backoff(
 @pytest.mark.slow
 def test_an_idle_kept_alive_connection_outlasts_a_clients_expiry(served: Served) -> None:
     """A connection idle longer than httpx's 5 s keep-alive expiry still answers on reuse:
-    uvicorn's default would have closed it at 5 s, racing a client that reuses it then."""
+    uvicorn's default would have closed it at 5 s, racing a client that reuses it then.
+
+    Each answer is read whole (status line, headers, body): uvicorn writes the head and the body
+    apart, and a single ``recv`` may return the head alone, leaving the body to be read as the
+    next answer. The same socket must carry both requests (``http.client`` would open another
+    only if the first were closed).
+    """
     host, port = served.url.removeprefix("http://").split(":")
-    request = f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-    with socket.create_connection((host, int(port)), timeout=30) as conn:
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.connect()
+        sock = conn.sock
         for idle in (0, 6):
             time.sleep(idle)
-            conn.sendall(request)
-            assert conn.recv(65536).startswith(b"HTTP/1.1 200"), f"closed after {idle} s idle"
+            try:
+                conn.request("GET", "/healthz")
+                response = conn.getresponse()
+                response.read()
+            except (http.client.HTTPException, ConnectionError) as error:
+                raise AssertionError(f"closed after {idle} s idle: {error!r}") from error
+            assert response.status == 200 and not response.will_close, idle
+            assert conn.sock is sock, f"a new connection after {idle} s idle"
+    finally:
+        conn.close()
