@@ -3,11 +3,18 @@
 Schemathesis reads the app's own OpenAPI document, plus the reviewer pages (``/ui``, left out of
 the published document; their form bodies included) in a document built here for the test only,
 and generates requests from it: positive data that fits the schema, negative data that does not.
-They are sent in-process to the ASGI app with the lifespan running, randomised with a seed printed
-at the start and named in any failure (``GUANXI_FUZZ_SEED=<seed>`` replays a run). Every response
-goes through all of schemathesis' default checks (:data:`CHECKS`): no 5xx; status code, content
-type, headers and body as the document declares; negative data rejected, positive data accepted;
-authentication never ignored (a 2xx with a key is asked again without it and with a wrong one).
+They are sent in-process to the ASGI app with the lifespan running. Every response goes through all
+of schemathesis' default checks (:data:`CHECKS`): no 5xx; status code, content type, headers and
+body as the document declares; negative data rejected, positive data accepted; authentication never
+ignored (a 2xx with a key is asked again without it and with a wrong one).
+
+Seeds. The default run and CI fuzz with fixed seeds (:data:`SEEDS`), one test per seed, its id the
+seed: the same code gets the same requests and the same verdict, so a failure is the code's and
+not the luck of a draw. ``GUANXI_FUZZ_SEED`` picks the seeds instead: ``random`` draws a new one
+(exploration, to run now and then; a seed that finds a defect goes into :data:`SEEDS` with its
+fix), a number replays one, commas separate several. Each run prints its seed, and a failure names
+it with the ``GUANXI_FUZZ_SEED=<seed>`` that replays it. A seed replays the same requests with the
+same schemathesis and Hypothesis versions (``pyproject.toml`` sets lower bounds only).
 """
 
 from __future__ import annotations
@@ -44,6 +51,13 @@ ROLES: dict[str, dict[str, str]] = {
 EXAMPLES = {"scorer": 110, "reviewer": 40, "admin": 60, "none": 8, "unknown": 8}
 QUICK = {"scorer": 3, "reviewer": 3, "admin": 2, "none": 1, "unknown": 1}
 MIN_REQUESTS = 3000
+SEED_VARIABLE = "GUANXI_FUZZ_SEED"
+SEEDS = {
+    # the full run of stop 27's CI found ab01fb9's defect with 3940246552 (customer_id "\x85")
+    "quick": (3940246552,),
+    "full": (3940246552,),
+}
+"""The fixed seeds of each mode, run when ``GUANXI_FUZZ_SEED`` is not set."""
 REQUIRED_CHECKS = {
     "not_a_server_error",
     "status_code_conformance",
@@ -225,10 +239,21 @@ def _fuzz(
             raise
 
 
-def _run_seed() -> int:
-    """The run's seed: ``GUANXI_FUZZ_SEED`` when set, else a random one; printed."""
-    run_seed = int(os.environ.get("GUANXI_FUZZ_SEED") or random.SystemRandom().randrange(2**32))
-    print(f"\nschemathesis seed {run_seed} (GUANXI_FUZZ_SEED={run_seed} replays it)")
+def _seeds(mode: str) -> list[int]:
+    """The seeds to fuzz with: ``GUANXI_FUZZ_SEED``'s when set, else the mode's :data:`SEEDS`.
+
+    ``GUANXI_FUZZ_SEED`` holds seeds separated by commas, each a number or ``random`` (a new
+    one, drawn when the tests are collected).
+    """
+    given = [part.strip() for part in os.environ.get(SEED_VARIABLE, "").split(",") if part.strip()]
+    if not given:
+        return list(SEEDS[mode])
+    return [random.SystemRandom().randrange(2**32) if s == "random" else int(s) for s in given]
+
+
+def _announce(run_seed: int) -> int:
+    """Print the run's seed and how to replay it; return it."""
+    print(f"\nschemathesis seed {run_seed} ({SEED_VARIABLE}={run_seed} replays it)")
     return run_seed
 
 
@@ -265,7 +290,7 @@ def _fuzz_all(app: FastAPI, examples: dict[str, int], run_seed: int) -> Counter[
                 except (Exception, BaseExceptionGroup) as exc:
                     raise AssertionError(
                         f"{operation.label} as {role}, {mode.value} data, failed with seed "
-                        f"{run_seed}: GUANXI_FUZZ_SEED={run_seed} replays it"
+                        f"{run_seed}: {SEED_VARIABLE}={run_seed} replays it"
                     ) from exc
     print(
         f"fuzzed {sum(sent.values())} requests over {len(operations)} operations with checks "
@@ -275,14 +300,16 @@ def _fuzz_all(app: FastAPI, examples: dict[str, int], run_seed: int) -> Counter[
     return sent
 
 
-def test_fuzz_quick(app: FastAPI) -> None:
+@pytest.mark.parametrize("run_seed", _seeds("quick"))
+def test_fuzz_quick(app: FastAPI, run_seed: int) -> None:
     """A few requests per operation, role and mode: the default run's look at every operation."""
-    sent = _fuzz_all(app, QUICK, _run_seed())
+    sent = _fuzz_all(app, QUICK, _announce(run_seed))
     assert sum(sent.values()) > 0
 
 
 @pytest.mark.slow
-def test_fuzz_every_operation_and_role(app: FastAPI) -> None:
+@pytest.mark.parametrize("run_seed", _seeds("full"))
+def test_fuzz_every_operation_and_role(app: FastAPI, run_seed: int) -> None:
     """At least 3,000 requests, no 5xx, every default check passing."""
-    sent = _fuzz_all(app, EXAMPLES, _run_seed())
+    sent = _fuzz_all(app, EXAMPLES, _announce(run_seed))
     assert sum(sent.values()) >= MIN_REQUESTS
