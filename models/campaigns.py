@@ -39,7 +39,13 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-from features.contracts import OPTIONAL_OUTCOME_COLUMNS, OUTCOME_COLUMNS, counted
+from features.contracts import (
+    CUSTOMER_COLUMNS,
+    EVENT_COLUMNS,
+    OPTIONAL_OUTCOME_COLUMNS,
+    OUTCOME_COLUMNS,
+    counted,
+)
 from models.offers import InputProblemsError, OffersFile
 
 __all__ = [
@@ -112,6 +118,23 @@ def _typed(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Series:
     return column.cast(pl.String)
 
 
+def _other_table(columns: Sequence[str], missing: Sequence[str]) -> str:
+    """Say what a table is when it has no outcomes column but the events' or customers' own.
+
+    The sample's folder holds ``events``, ``customers`` and ``campaign`` files side by side; this
+    names the mistake of recording one of the other two instead of only its missing columns.
+    """
+    if set(OUTCOME_COLUMNS) - set(missing) - {"customer_id"}:
+        return ""  # some outcomes columns are there: an outcomes table with a column missing
+    events = [c.name for c in EVENT_COLUMNS if c.required and c.name != "customer_id"]
+    if all(name in columns for name in events):
+        return f"; it has {', '.join(events)}: events (give them as --events), not outcomes"
+    theirs = [c.name for c in CUSTOMER_COLUMNS if c.name != "customer_id" and c.name in columns]
+    if theirs:
+        return f"; it has {', '.join(theirs)}: customers (give them as --customers), not outcomes"
+    return ""
+
+
 def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.DataFrame:
     """Check an outcomes table and return it with the declared column types.
 
@@ -135,9 +158,8 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
     """
     missing = [name for name in OUTCOME_COLUMNS if name not in frame.columns]
     if missing:
-        raise CampaignOutcomesError(
-            source, [f"missing {counted(len(missing), 'required columns')}: {', '.join(missing)}"]
-        )
+        said = f"missing {counted(len(missing), 'required columns')}: {', '.join(missing)}"
+        raise CampaignOutcomesError(source, [said + _other_table(frame.columns, missing)])
     problems: list[str] = []
     typed = frame.clone()
     row = pl.Series("row", np.arange(1, frame.height + 1))

@@ -149,8 +149,22 @@ def test_validation_names_column_and_rows(tmp_path: Path) -> None:
     assert "column revenue: not a number at row 3" in text
     assert "column revenue: negative at row 2" in text
     assert "customer listed twice in one campaign at rows 2, 3" in text
-    with pytest.raises(CampaignOutcomesError, match="missing 1 required column: revenue"):
+    with pytest.raises(CampaignOutcomesError, match=r"missing 1 required column: revenue$"):
         validate_outcomes(bad.drop("revenue"))
+    # the sample's events or customers recorded by mistake: said what they are
+    events = pl.DataFrame({"customer_id": ["c1"], "ts": ["2024-01-01"], "event_type": ["visit"]})
+    with pytest.raises(CampaignOutcomesError) as info:
+        validate_outcomes(events, "events.parquet")
+    assert str(info.value) == (
+        "events.parquet: missing 5 required columns: offer, control, responded, ordered, revenue; "
+        "it has ts, event_type: events (give them as --events), not outcomes"
+    )
+    customers = pl.DataFrame({"customer_id": ["c1"], "region": ["north"]})
+    with pytest.raises(CampaignOutcomesError) as info:
+        validate_outcomes(customers, "customers.parquet")
+    assert str(info.value).endswith(
+        "it has region: customers (give them as --customers), not outcomes"
+    )
     path = tmp_path / "outcomes.csv"
     OUTCOMES.write_csv(path)
     read = read_outcomes(path)
