@@ -283,7 +283,16 @@ def train_command(
     ],
     events: connectors.Events,
     as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Training day (UTC).")],
-    horizon: Annotated[int, typer.Option(min=1, help="Label window in days.")],
+    horizon: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Label window in days after each cutoff, what the task predicts in it: churn no "
+            "order (or a cancel), repurchase an order, cross-sell a first order in a category, "
+            "referral a referral; the time split needs about 3 x horizon + 90 days of history "
+            "(90: the README's and the cycle's).",
+        ),
+    ],
     customers: connectors.Customers = None,
     trials: Annotated[int, typer.Option(min=1, help="Optuna trials.")] = 20,
     timeout: Annotated[

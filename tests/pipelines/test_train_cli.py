@@ -511,3 +511,10 @@ def test_a_failed_registration_keeps_the_rule_alias(
     assert out.exit_code == 1 and "nothing registered" in out.output
     assert [v.version for v in registry.list_versions("churn")] == ["2", "1"]
     assert str(registry.get_version("churn", registry.RULE).version) == "1"
+
+
+def test_train_help_says_what_the_horizon_is(cli) -> None:
+    out = cli.invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    said = " ".join(w for w in out.output.split() if w != "│")
+    assert "Label window in days after each cutoff, what the task predicts in it: churn no" in said
+    assert "about 3 x horizon + 90 days of history" in said
