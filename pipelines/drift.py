@@ -616,7 +616,10 @@ def drift_command(
     store = get_settings().store(home)  # checks signed tables with GUANXI_STORE_KEY
     day = as_of.date() if as_of is not None else store.latest_as_of()
     if day is None:
-        console.print("[red]no drift report:[/red] the store holds no snapshot; build one first")
+        console.print(
+            "[red]no drift report:[/red] the store holds no snapshot; build one first "
+            "(`guanxi features build --events PATH --as-of DAY`, or `guanxi cycle`)"
+        )
         raise typer.Exit(1)
     require_tracking(console, home, "report drift")
     try:

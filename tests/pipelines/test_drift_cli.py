@@ -33,6 +33,13 @@ def _snapshot_of(folder: Path, day: date) -> pl.DataFrame:
     return build_snapshot(events, people, day)
 
 
+def test_an_empty_store_names_the_commands_that_fill_it(cli: CliRunner) -> None:  # noqa: F811
+    result = cli.invoke(app, ["drift", "--tasks", "churn"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1 and "the store holds no snapshot; build one first" in said
+    assert "(`guanxi features build --events PATH --as-of DAY`, or `guanxi cycle`)" in said
+
+
 def test_a_planted_shift_is_flagged_and_an_unshifted_feature_is_not(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
