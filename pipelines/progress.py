@@ -12,6 +12,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 
 __all__ = ["progress_bar"]
 
@@ -31,14 +32,17 @@ def progress_bar(console: Console, description: str, *after_count: ProgressColum
     Returns
     -------
     rich.progress.Progress
-        Not started; use it as a context manager.
+        Not started; use it as a context manager. In a narrow terminal the description wraps;
+        the count, the given columns and the times stay whole.
     """
+    clock = Column(min_width=len("0:00:00"))
     return Progress(
-        TextColumn(description),
+        # a long description wraps, so that the count and the times are never cut (0:0…)
+        TextColumn(description, table_column=Column(overflow="fold")),
         BarColumn(),
         MofNCompleteColumn(),
         *after_count,
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        TimeElapsedColumn(table_column=clock),
+        TimeRemainingColumn(table_column=clock),
         console=console,
     )
