@@ -44,9 +44,9 @@ of a column). No Python loop runs over rows. :func:`stage_events` does the
 same checks without the eager frame: the typed rows and flags are streamed to Parquet files, the
 problems found from those (flags, row hashes), and the result is a scan of them.
 :func:`stage_orders` does the same checks for a reader of the orders alone, in one streaming pass
-per file that writes only the ``order`` rows (and the flagged rows) and keeps each row's hash and
-the positive amounts for the duplicate and amount checks. A CSV whose first line is longer than
-1 MiB is refused before parsing (a file without line breaks is not a table).
+per file that keeps only the ``order`` rows (written to Parquet after it) and the flagged rows,
+each row's hash and the positive amounts for the duplicate and amount checks. A CSV whose first
+line is longer than 1 MiB is refused before parsing (a file without line breaks is not a table).
 """
 
 from __future__ import annotations
@@ -609,11 +609,15 @@ def _stage_order_checks(
 ) -> tuple[pl.DataFrame, pl.LazyFrame | None, pl.DataFrame, datetime | None]:
     """Convert and flag every row in one streaming pass that stages only the ``order`` events.
 
-    The pass (one read of ``raw``, Polars' sinks and collections sharing it) writes the typed
-    order rows to ``staging`` and the flagged rows, numbered by their place in the file
-    (:data:`_ROW`), to ``flagged``; it returns what the checks of the other rows need: each
-    row's hash (8 bytes a row, for the exact-duplicate check), the positive amounts with their
-    row numbers (for the large-amount check, :func:`_large_amounts`), and the last timestamp.
+    The pass (one read of ``raw``, Polars' collections and sink sharing it) collects the typed
+    order rows, written to ``staging`` after it, and writes the flagged rows, numbered by their
+    place in the file (:data:`_ROW`), to ``flagged``; it returns what the checks of the other
+    rows need: each row's hash (8 bytes a row, for the exact-duplicate check), the positive
+    amounts with their row numbers (for the large-amount check, :func:`_large_amounts`), and
+    the last timestamp. The orders (about a tenth of the events) are collected rather than
+    sunk: the engine buffers the shared rows for a consumer that lags, and a Parquet sink of the
+    orders beside the collections lagged, so the peak memory varied from run to run
+    (bench/README, valueorders).
 
     Returns
     -------
@@ -626,16 +630,15 @@ def _stage_order_checks(
     flags = _flags(checks)
     keys = [_K] if key else []
     plans = [
-        rows.filter(pl.col("event_type") == "order")
-        .select(*typed)
-        .sink_parquet(staging, compression="lz4", lazy=True),
+        rows.filter(pl.col("event_type") == "order").select(*typed),
         rows.select(pl.struct(*typed).hash(seed=0).alias("hash")),
         rows.filter(pl.col("amount") > 0).select(_ROW, "amount", *keys),
         rows.select(pl.col("ts").max()),
     ]
     if flags:
         plans.append(rows.filter(pl.any_horizontal(flags)).sink_parquet(flagged, lazy=True))
-    _, hashes, amounts, last, *_ = pl.collect_all(plans, engine="streaming")
+    orders, hashes, amounts, last, *_ = pl.collect_all(plans, engine="streaming")
+    orders.write_parquet(staging, compression="lz4")
     return hashes, pl.scan_parquet(flagged) if flags else None, amounts, last.item()
 
 
