@@ -34,7 +34,6 @@ __all__ = [
     "register_champions",
     "stop",
     "synthetic_bundles",
-    "tree_rss_mb",
 ]
 
 
@@ -153,39 +152,16 @@ def read_sample(
     )
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MB (0 once it is gone).
-
-    Parameters
-    ----------
-    pid : int
-        The root process.
-
-    Returns
-    -------
-    float
-        Sum of the RSS of the process tree.
-    """
-    try:
-        root = psutil.Process(pid)
-        tree = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    total = 0
-    for proc in tree:
-        try:
-            total += proc.memory_info().rss
-        except psutil.Error:
-            continue
-    return total / 2**20
-
-
 class TreePeak:
     """Sample the RSS of a process tree every ``interval`` seconds in a thread; keep the peak.
 
     Use as a context manager around the step (``with TreePeak(pid) as peak: ...``), then read
     ``peak.mb``. It catches children such as Spark's JVM that ``VmHWM`` of one process misses;
-    a peak shorter than ``interval`` can be missed.
+    a peak shorter than ``interval`` can be missed. Used as a context manager it also adds up
+    the CPU seconds (user + system) the tree's processes spent during the step, ``peak.cpu_s``:
+    each process's CPU at its last sample less its CPU when the step began (0 for a process
+    started during it), so the CPU of a process after its last sample is missed. Unlike the wall
+    time, this hardly depends on what else runs on the machine.
 
     Parameters
     ----------
@@ -199,23 +175,51 @@ class TreePeak:
         self.pid = os.getpid() if pid is None else pid
         self.interval = interval
         self.mb = 0.0
+        self._cpu_at_start: dict[tuple[int, float], float] = {}
+        self._cpu_now: dict[tuple[int, float], float] = {}
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
+    @property
+    def cpu_s(self) -> float:
+        """CPU seconds of the tree since entering (up to the last sample; all of it once left)."""
+        return sum(cpu - self._cpu_at_start.get(key, 0.0) for key, cpu in self._cpu_now.items())
+
+    def _sample_tree(self) -> None:
+        """Add the tree's RSS to the peak and note each process's CPU seconds so far."""
+        try:
+            root = psutil.Process(self.pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        total = 0
+        for proc in tree:
+            try:
+                with proc.oneshot():
+                    total += proc.memory_info().rss
+                    times = proc.cpu_times()
+                    # (pid, start time): a pid the system reuses is another process
+                    self._cpu_now[(proc.pid, proc.create_time())] = times.user + times.system
+            except psutil.Error:
+                continue
+        self.mb = max(self.mb, total / 2**20)
+
     def _sample(self) -> None:
         while True:
-            self.mb = max(self.mb, tree_rss_mb(self.pid))
+            self._sample_tree()
             if self._done.wait(self.interval):
                 return
 
     def __enter__(self) -> TreePeak:
+        self._sample_tree()
+        self._cpu_at_start = dict(self._cpu_now)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._done.set()
         self._thread.join()
-        self.mb = max(self.mb, tree_rss_mb(self.pid))
+        self._sample_tree()
 
     def until_exit(self, proc: subprocess.Popen[bytes]) -> float:
         """Sample until ``proc`` exits; return the peak in MB.
@@ -231,6 +235,6 @@ class TreePeak:
             The peak RSS of the tree.
         """
         while proc.poll() is None:
-            self.mb = max(self.mb, tree_rss_mb(self.pid))
+            self._sample_tree()
             time.sleep(self.interval)
         return self.mb

@@ -27,10 +27,12 @@ size) in its own fresh process:
 
 Each step's wall time (``bench/_measure.py``) and the peak RSS of the process tree during it
 (``bench._common.TreePeak``, psutil every 0.2 s: for Spark it counts the JVM and the Python
-workers) are printed with the time per million events. Per engine and step, the growth exponent
-``b`` of ``wall = a * events ** b`` is fitted by least squares on the logs (target: <= 1.1, close
-to linear; it needs two sizes or more). With ``--results FILE`` every run is appended to that
-file (one JSON line) and the exponents are fitted on every run the file holds, so the sizes can be
+workers) are printed with the time per million events, and so are the CPU seconds the tree spent
+in the step (the same sampling: user + system of every process), which depend much less than the
+wall on what else runs. Per engine and step, the growth exponent ``b`` of
+``wall = a * events ** b`` is fitted by least squares on the logs (target: <= 1.1, close to
+linear; it needs two sizes or more). With ``--results FILE`` every run is appended to that file
+(one JSON line) and the exponents are fitted on every run the file holds, so the sizes can be
 measured by separate invocations, each holding the heavy lock briefly (pass the same
 ``--fit-size`` to each, so they score with the same champions). Never passes or fails on time.
 """
@@ -70,7 +72,7 @@ def _step(name: str, run: Any) -> tuple[Any, dict[str, Any]]:
 
     with TreePeak() as peak:
         result, figures = measured(run)
-    return result, {"step": name, **figures, "tree_peak_mb": peak.mb}
+    return result, {"step": name, **figures, "tree_peak_mb": peak.mb, "tree_cpu_s": peak.cpu_s}
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -231,8 +233,11 @@ def main() -> None:
         f"{os.cpu_count()} cores, load average {_load()}",
         flush=True,
     )
-    print("| engine | customers | events | step | wall s | s per M events | peak MB (tree) |")
-    print("|---|---|---|---|---|---|---|", flush=True)
+    print(
+        "| engine | customers | events | step | wall s | s per M events | peak MB (tree) "
+        "| CPU s (tree) |"
+    )
+    print("|---|---|---|---|---|---|---|---|", flush=True)
     earlier = (
         [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
         if args.results is not None and args.results.exists()
@@ -263,7 +268,7 @@ def main() -> None:
                 print(
                     f"| {engine} | {result['customers']:,} | {result['events']:,} "
                     f"| {step['step']} | {step['wall_s']:.2f} | {step['wall_s'] / million:.2f} "
-                    f"| {step['tree_peak_mb']:,.0f} |",
+                    f"| {step['tree_peak_mb']:,.0f} | {step['tree_cpu_s']:,.1f} |",
                     flush=True,
                 )
                 if "session_s" in step:
