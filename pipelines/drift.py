@@ -43,7 +43,6 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from features.contracts import FEATURE_SET_VERSION
 from features.events import EventsValidationError, read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import SnapshotNotFoundError, Store, atomic_write
@@ -53,6 +52,7 @@ from models.performance import live_metrics, match_outcomes, outcomes, purchases
 from models.registry import LoadedModel, nest_metrics
 from models.scoring import score_snapshot
 from models.tasks import get_task, task_names
+from pipelines.score import stored_snapshot
 
 __all__ = [
     "DriftInputs",
@@ -176,12 +176,7 @@ class DriftInputs:
             The snapshot.
         """
         if day not in self._snapshots:
-            try:
-                info = self.store.snapshot_info(day)
-                current = info.feature_set_version == FEATURE_SET_VERSION
-            except SnapshotNotFoundError:
-                current = False
-            if current:
+            if stored_snapshot(self.store, day) is not None:
                 frame = self.store.read_snapshot(day)
             else:
                 frame = build_snapshot(self.events(), self.customers(), day)
