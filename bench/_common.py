@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -32,6 +34,7 @@ __all__ = [
     "free_port",
     "read_sample",
     "register_champions",
+    "shares_memory",
     "stop",
     "synthetic_bundles",
 ]
@@ -152,16 +155,47 @@ def read_sample(
     )
 
 
+# kcmp(2) by architecture: Linux asks whether two processes share one address space
+_SYS_KCMP = {"x86_64": 312, "aarch64": 272}.get(platform.machine())
+_KCMP_VM = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def shares_memory(pid: int, other: int) -> bool:
+    """Tell whether two processes share one address space (Linux ``kcmp(KCMP_VM)``).
+
+    A child forked with ``vfork`` or ``posix_spawn`` shares its parent's memory until it calls
+    ``exec``: its RSS is the parent's, and adding both counts the same pages twice. Where the
+    system cannot tell (not Linux, no ``kcmp``, no permission), the answer is ``False``, so the
+    child is counted.
+
+    Parameters
+    ----------
+    pid, other : int
+        The two processes (a thread id counts as its process's).
+
+    Returns
+    -------
+    bool
+        True when both map the same memory.
+    """
+    if _SYS_KCMP is None:
+        return False
+    return bool(_LIBC.syscall(_SYS_KCMP, pid, other, _KCMP_VM, 0, 0) == 0)
+
+
 class TreePeak:
     """Sample the RSS of a process tree every ``interval`` seconds in a thread; keep the peak.
 
     Use as a context manager around the step (``with TreePeak(pid) as peak: ...``), then read
     ``peak.mb``. It catches children such as Spark's JVM that ``VmHWM`` of one process misses;
-    a peak shorter than ``interval`` can be missed. Used as a context manager it also adds up
-    the CPU seconds (user + system) the tree's processes spent during the step, ``peak.cpu_s``:
-    each process's CPU at its last sample less its CPU when the step began (0 for a process
-    started during it), so the CPU of a process after its last sample is missed. Unlike the wall
-    time, this hardly depends on what else runs on the machine.
+    a peak shorter than ``interval`` can be missed. A child that still shares its parent's
+    memory (spawned, not yet exec'd: the JVM starts ``chmod`` so) is not added a second time.
+    Used as a context manager it also adds up the CPU seconds (user + system) the tree's
+    processes spent during the step, ``peak.cpu_s``: each process's CPU at its last sample less
+    its CPU when the step began (0 for a process started during it), so the CPU of a process
+    after its last sample is missed. Unlike the wall time, this hardly depends on what else runs
+    on the machine.
 
     Parameters
     ----------
@@ -196,7 +230,8 @@ class TreePeak:
         for proc in tree:
             try:
                 with proc.oneshot():
-                    total += proc.memory_info().rss
+                    if proc.pid == self.pid or not shares_memory(proc.ppid(), proc.pid):
+                        total += proc.memory_info().rss
                     times = proc.cpu_times()
                     # (pid, start time): a pid the system reuses is another process
                     self._cpu_now[(proc.pid, proc.create_time())] = times.user + times.system
