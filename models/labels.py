@@ -21,6 +21,7 @@ import polars as pl
 from features.products import category_slug
 
 __all__ = [
+    "HORIZON_DAYS",
     "LABEL",
     "bought_categories",
     "category_orders",
@@ -33,6 +34,9 @@ __all__ = [
 
 LABEL: Final = "label"
 """Name of the label column (Int8, 0 or 1)."""
+
+HORIZON_DAYS: Final = 90
+"""The label window ``guanxi train``, ``cycle`` and ``demo`` default to, in days."""
 
 
 def _day() -> pl.Expr:

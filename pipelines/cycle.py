@@ -65,6 +65,7 @@ from features.snapshot import build_snapshot
 from models import registry
 from models.clv import ModelIdentificationError
 from models.explain import MAX_REASONS
+from models.labels import HORIZON_DAYS
 from models.scoring import score_snapshot
 from models.tasks import task_names
 from pipelines import connectors
@@ -120,7 +121,7 @@ class CycleConfig:
     """
 
     tasks: tuple[str, ...] = field(default_factory=task_names)
-    horizon: int = 90
+    horizon: int = HORIZON_DAYS
     trials: int = 10
     seed: int = 0
     max_model_age_days: int = 90
@@ -480,7 +481,9 @@ def cycle_command(
     tasks: Annotated[
         str, typer.Option(help="Comma-separated tasks (default: every task).")
     ] = ",".join(task_names()),
-    horizon: Annotated[int, typer.Option(min=1, help="Label window of retrained models.")] = 90,
+    horizon: Annotated[
+        int, typer.Option(min=1, help="Label window of retrained models, in days.")
+    ] = HORIZON_DAYS,
     trials: Annotated[int, typer.Option(min=1, help="Optuna trials per retraining.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the retraining.")] = 0,
     max_model_age: Annotated[

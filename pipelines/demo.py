@@ -24,6 +24,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from models.labels import HORIZON_DAYS
+
 __all__ = ["DEMO_AS_OF", "OFFERS_EXAMPLE", "demo_command"]
 
 DEMO_AS_OF = date(2025, 12, 31)
@@ -36,7 +38,7 @@ OFFERS_EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "of
 def demo_command(
     customers: Annotated[int, typer.Option(min=100, help="Sample customers.")] = 5000,
     trials: Annotated[int, typer.Option(min=1, help="Optuna trials per task.")] = 10,
-    horizon: Annotated[int, typer.Option(min=7, help="Label window in days.")] = 90,
+    horizon: Annotated[int, typer.Option(min=7, help="Label window in days.")] = HORIZON_DAYS,
     seed: Annotated[int, typer.Option(help="Seed for the sample data and training.")] = 42,
     budget: Annotated[
         float, typer.Option(min=0.0, help="Budget of the campaign the demo plans.")

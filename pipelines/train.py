@@ -41,6 +41,7 @@ from rich.table import Table
 
 from features.events import EventsValidationError
 from models import registry
+from models.labels import HORIZON_DAYS
 from models.registry import (
     TrackingUnavailableError,
     check_tracking,
@@ -290,9 +291,9 @@ def train_command(
             help="Label window in days after each cutoff, what the task predicts in it: churn no "
             "order (or a cancel), repurchase an order, cross-sell a first order in a category, "
             "referral a referral; the time split needs about 3 x horizon + 90 days of history "
-            "(90: the README's and the cycle's).",
+            "(90 by default, as in the cycle and the demo).",
         ),
-    ],
+    ] = HORIZON_DAYS,
     customers: connectors.Customers = None,
     trials: Annotated[int, typer.Option(min=1, help="Optuna trials.")] = 20,
     timeout: Annotated[

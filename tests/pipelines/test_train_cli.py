@@ -33,6 +33,7 @@ from models import registry
 from models.artifact import BACKING_KEY, RULE_BACKING, ModelBundle
 from models.tasks import model_frame
 from pipelines.cli import _register, app
+from pipelines.cycle import CycleConfig
 from pipelines.sample import generate_sample
 from serving.loader import RegistrySource
 from serving.settings import get_settings
@@ -518,3 +519,17 @@ def test_train_help_says_what_the_horizon_is(cli) -> None:
     said = " ".join(w for w in out.output.split() if w != "│")
     assert "Label window in days after each cutoff, what the task predicts in it: churn no" in said
     assert "about 3 x horizon + 90 days of history" in said
+
+
+def test_train_horizon_defaults_to_the_cycles(
+    cli, sample, monkeypatch, tiny_bundle, tiny_data
+) -> None:
+    """`guanxi cycle --horizon` defaulted to 90 while `guanxi train --horizon` was required."""
+    out = cli.invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert "[default: 90]" in " ".join(w for w in out.output.split() if w != "│")
+    fake = _fake_trainer(_result(tiny_bundle, tiny_data, "B"))
+    monkeypatch.setattr(train_job, "train_task", fake)
+    args = ["train", "--task", "churn", "--events", str(sample / "events.parquet")]
+    out = cli.invoke(app, [*args, "--as-of", AS_OF, "--trials", "2"])
+    assert out.exit_code == 0, out.output
+    assert fake.calls[0]["horizon"] == CycleConfig().horizon == 90
