@@ -41,9 +41,11 @@ from features.contracts import FEATURE_SET_VERSION, counted
 from features.database import DatabaseError
 from features.events import EventsValidationError, Loaded, Staged
 from features.store import (
+    CustomerRanges,
     ScoreTableInfo,
     SnapshotInfo,
     SnapshotNotFoundError,
+    SourceFile,
     Store,
     snapshot_digest,
 )
@@ -110,6 +112,7 @@ def snapshot_for(
     now: datetime,
     loaded: tuple[Loaded | Staged, pl.DataFrame | None] | None = None,
     master: str = DEFAULT_MASTER,
+    keep: bool = False,
 ) -> tuple[pl.DataFrame, str]:
     """Return the snapshot for ``as_of``: the stored one if current, else a fresh build.
 
@@ -138,11 +141,15 @@ def snapshot_for(
         reading the sources again.
     master : str
         Spark master URL, for a Spark table.
+    keep : bool
+        Keep a snapshot it builds in the store, as ``guanxi features build`` does (atomically,
+        with the history of the events it was built from; a Spark table's without history), so
+        that the next command of the day reads it instead of building it again.
 
     Returns
     -------
     tuple of (polars.DataFrame, str)
-        The snapshot and where it came from (for the console).
+        The snapshot and where it came from (for the console), with where it was kept.
 
     Raises
     ------
@@ -158,7 +165,9 @@ def snapshot_for(
         snapshot, warnings = snapshot_from_table(sources, as_of, now, master)
         for warning in warnings:
             logger.warning("%s", warning)
-        return snapshot, f"built on Spark from {sources.label}"
+        table = sources.customers.describe() if sources.customers is not None else None
+        kept = _keep(store, snapshot, as_of, keep, sources.describe(), table, None)
+        return snapshot, f"built on Spark from {sources.label}{kept}"
     # as `guanxi features build` does: many events are staged and built a range at a time
     status = Console(stderr=True)
     with ExitStack() as stack:
@@ -169,8 +178,28 @@ def snapshot_for(
             people = customers.frame if customers is not None else None
             loaded = connectors.accepted(events, problems), people
         spill = stack.enter_context(tempfile.TemporaryDirectory(prefix="guanxi-ranges-"))
-        snapshot, _ = build_validated(*loaded, as_of, Path(spill), status)
-    return snapshot, f"built from {sources.events.label}"
+        snapshot, history = build_validated(*loaded, as_of, Path(spill), status)
+        described = sources.customers.describe() if sources.customers is not None else None
+        kept = _keep(store, snapshot, as_of, keep, sources.events.describe(), described, history)
+    return snapshot, f"built from {sources.events.label}{kept}"
+
+
+def _keep(
+    store: Store,
+    snapshot: pl.DataFrame,
+    as_of: date,
+    keep: bool,
+    events: SourceFile,
+    customers: SourceFile | None,
+    history: pl.DataFrame | pl.LazyFrame | CustomerRanges | None,
+) -> str:
+    """Keep a built snapshot in the store when asked (and not empty); say where, for the console."""
+    if not keep or snapshot.height == 0:
+        return ""
+    info = store.write_snapshot(
+        snapshot, as_of, events=events, customers=customers, history=history
+    )
+    return f", kept in the store ({info.path})"
 
 
 def stored_snapshot(store: Store, as_of: date) -> SnapshotInfo | None:
@@ -407,7 +436,9 @@ def score_command(
     day = as_of.date()
     store = settings.store()  # signs the score tables with GUANXI_STORE_KEY when it is set
     try:
-        snapshot, source = snapshot_for(store, sources, day, datetime.now(UTC), master=spark_master)
+        snapshot, source = snapshot_for(
+            store, sources, day, datetime.now(UTC), master=spark_master, keep=keep
+        )
     except EventsValidationError as exc:
         console.print(f"[red]cannot score, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc

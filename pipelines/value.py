@@ -522,7 +522,7 @@ def value_command(
     with ExitStack() as stack:
         try:
             frame, snapshot, source, last_event = stack.enter_context(
-                _validated(sources, Store(home), day, engine, spark_master)
+                _validated(sources, Store(home), day, engine, spark_master, keep)
             )
         except EventsValidationError as exc:
             console.print(f"[red]cannot value customers, nothing written:[/red] {exc}")
@@ -543,7 +543,7 @@ def value_command(
                 last_event=last_event,
             )
         except ValueError as exc:  # ModelIdentificationError included
-            console.print(f"[red]cannot value customers, nothing written:[/red] {exc}")
+            console.print(f"[red]cannot value customers, no values written:[/red] {exc}")
             raise typer.Exit(1) from exc
     print_values(console, run)
     try:
@@ -565,6 +565,7 @@ def _validated(
     day: date,
     engine: Engine,
     master: str,
+    keep: bool,
 ) -> Iterator[
     tuple[pl.DataFrame | pl.LazyFrame | SparkDataFrame, pl.DataFrame, str, datetime | None]
 ]:
@@ -576,13 +577,15 @@ def _validated(
     store holds the day's snapshot, value reads nothing of the events but their orders and the
     last event's time: many are staged with only their orders
     (:func:`pipelines.snapshot.validated_orders`, every event validated), and the scan of those
-    comes with that time (else None: the events' own). A Spark table's stay on Spark.
+    comes with that time (else None: the events' own). A Spark table's stay on Spark. A snapshot
+    built here is kept in the store with ``keep`` (``--store``), as ``guanxi features build``
+    keeps it, so the day's next command (``target``, ``score``, ``value`` again) reads it.
     """
     now = datetime.now(UTC)
     if isinstance(sources, connectors.SparkEvents):
         from pipelines.spark import events_from_table, spark_session
 
-        snapshot, source = snapshot_for(store, sources, day, now, master=master)
+        snapshot, source = snapshot_for(store, sources, day, now, master=master, keep=keep)
         frame, _ = events_from_table(spark_session(master), sources.table, now, sources.mapping)
         yield frame, snapshot, source, None
         return
@@ -591,7 +594,7 @@ def _validated(
         with validated_orders(sources, now, status) as (orders, _, problems):
             events = connectors.accepted(orders, problems)
             # the stored snapshot (one removed meanwhile is built from the sources, read again)
-            snapshot, source = snapshot_for(store, sources, day, now)
+            snapshot, source = snapshot_for(store, sources, day, now, keep=keep)
             last = events.last if isinstance(events, StagedOrders) else None
             yield events.frame, snapshot, source, last
         return
@@ -603,5 +606,7 @@ def _validated(
     with validating as (loaded, customers, problems):
         accepted = connectors.accepted(loaded, problems)
         people = customers.frame if customers is not None else None
-        snapshot, source = snapshot_for(store, sources, day, now, loaded=(accepted, people))
+        snapshot, source = snapshot_for(
+            store, sources, day, now, loaded=(accepted, people), keep=keep
+        )
         yield accepted.frame, snapshot, source, None

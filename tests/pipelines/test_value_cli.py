@@ -18,6 +18,7 @@ from features.value import repeat_purchase_summary
 from models import registry
 from models.clv.customers import DETAIL_COLUMNS, VALUE_COLUMNS
 from pipelines.cli import app
+from pipelines.score import stored_snapshot
 from serving.settings import get_settings
 from tests.conftest import create_database
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
@@ -96,6 +97,26 @@ def test_value_without_a_churn_model_says_so(
     written = pl.read_parquet(out_path)
     assert written["equity_at_risk"].null_count() == written.height
     assert Store(get_settings().home).value_info(DAY) is None
+
+
+def test_value_keeps_the_snapshot_it_builds_unless_no_store(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """`value --events` built the day's snapshot and dropped it, so `target` (and `score`) built
+    it again; it is kept as `features build` keeps it, with its history, but not with
+    --no-store."""
+    store = Store(get_settings().home)
+    _value(cli, sample, "--out", str(tmp_path / "a.parquet"), "--no-store")
+    assert stored_snapshot(store, DAY) is None
+    output = " ".join(_value(cli, sample, "--out", str(tmp_path / "b.parquet")).split())
+    info = stored_snapshot(store, DAY)
+    assert info is not None and f"kept in the store ({info.path})" in output
+    assert info.events is not None and info.events.path == str(sample / "events.parquet")
+    assert store.history_path(DAY).is_file()
+    again = " ".join(_value(cli, sample, "--out", str(tmp_path / "c.parquet")).split())
+    assert f"customers, store ({info.path})" in again
 
 
 def test_bad_options_fail_before_any_work(cli: CliRunner, sample: Path, tmp_path: Path) -> None:  # noqa: F811
