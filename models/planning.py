@@ -38,7 +38,7 @@ from features.snapshot import model_input_columns
 from features.store import PlanInfo, SnapshotNotFoundError, Store
 from models.campaigns import measured_rates
 from models.knapsack import Method
-from models.offers import OffersFile, with_measured_rates
+from models.offers import Offer, OffersFile, with_measured_rates
 from models.registry import (
     CHAMPION,
     LoadedUplift,
@@ -387,20 +387,50 @@ def plan_values(
         snapshot: pl.DataFrame | None = store.read_snapshot(day)
     except SnapshotNotFoundError:
         snapshot = None
-    notes = [] if snapshot is not None else [f"no snapshot of {day} in the store: no complaints"]
+    complaints = [o.name for o in offers.offers if o.eligibility.unresolved_complaint]
+    notes = []
+    if snapshot is None:
+        verb = "reaches" if len(complaints) == 1 else "reach"
+        reach = f", so {', '.join(complaints)} {verb} nobody" if complaints else ""
+        notes.append(
+            f"no snapshot of {day} in the store (guanxi features build --as-of {day}): no "
+            f"complaints{reach}"
+        )
     outcomes = _campaigns(store, offers, table)
     used, measured = _measured(offers, outcomes)
     notes += measured
     propensities, said = _cross_sell(store, day, used)
     notes += said
     customers = targeting_customers(table, snapshot, propensities)
+    if snapshot is None:  # no complaints known, as the note says (not a missing column)
+        customers = customers.with_columns(unresolved_complaints=pl.lit(0, pl.Int64))
     for offer in used.offers:
         column = f"{PROPENSITY_PREFIX}{offer.category}"
         if offer.category is not None and column not in customers.columns:
             customers = customers.with_columns(pl.lit(None, pl.Float64).alias(column))
     lift, chosen, said = _uplift(outcomes, snapshot, customers, load) if uplift else (None, {}, [])
     notes += said
-    return day, offer_values(customers, used, uplift=lift), used, notes, chosen
+    values = offer_values(customers, used, uplift=lift)
+    for j, offer in enumerate(values.offers):
+        # one note a cause: a cross-sell offer without propensities has _cross_sell's, an offer
+        # for complaints without a snapshot the note above
+        said_already = (offer.category is not None and offer.category not in propensities) or (
+            snapshot is None and offer.name in complaints
+        )
+        if not said_already and not np.isfinite(values.value[:, j]).any():
+            notes.append(_nobody(offer, values))
+    return day, values, used, notes, chosen
+
+
+def _nobody(offer: Offer, values: OfferValues) -> str:
+    """Say that no customer is eligible for ``offer``, and why when the value table shows it."""
+    unscored = values.customers["churn_probability"].null_count() == values.customers.height
+    if offer.category is None and offer.kind != "win_back" and unscored:  # read P(churn)
+        return (
+            f"{offer.name}: no customer is eligible: the value table has no churn probabilities "
+            "(no churn champion when `guanxi value` ran)"
+        )
+    return f"{offer.name}: no customer is eligible"
 
 
 def plan_from_store(
@@ -445,9 +475,6 @@ def plan_from_store(
         If the budget is negative.
     """
     day, values, used, notes, chosen = plan_values(store, offers, as_of, uplift, load)
-    for j, offer in enumerate(values.offers):
-        if not np.isfinite(values.value[:, j]).any():
-            notes.append(f"{offer.name}: no customer is eligible")
     plan = plan_campaign(values, used, budget, method=method)
     comparison = compare_allocations(values, used, plan)
     return PlanRun(day, plan, values, used, comparison, tuple(notes), chosen or None)

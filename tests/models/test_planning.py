@@ -166,6 +166,48 @@ def test_without_a_registered_uplift_model_the_plan_uses_rates_and_says_so(
     assert "cross_sell_accessories" not in run.plan.rows["offer"].to_list()
 
 
+def test_one_note_for_one_cause(local_tracking: Path) -> None:
+    """`guanxi target` said "no promoted cross-sell model ..., so the cross-sell offers reach
+    nobody" and then "cross_sell_accessories: no customer is eligible"; a plan without a snapshot
+    stopped on a missing unresolved_complaints column instead of planning without complaints;
+    retention offers without churn probabilities were "not eligible" without a cause."""
+    store = _store(local_tracking, campaign=False)
+    run = plan_from_store(store, OFFERS, budget=10.0, as_of=DAY)
+    about = [n for n in run.notes if n.startswith("cross_sell_accessories:")]
+    assert len(about) == 1 and "no promoted cross-sell model" in about[0]
+    recovery = {
+        "name": "service_recovery_call",
+        "kind": "service_recovery",
+        "channel": "email",
+        "cost": 1.0,
+        "response": {"default": 0.1},
+        "eligibility": {"unresolved_complaint": True},
+    }
+    offers = parse_offers({"offers": [*OFFERS_DOC["offers"], recovery]})
+    store.snapshot_path(DAY).unlink()
+    values = store.read_values(DAY)
+    assert values is not None
+    store.write_values(
+        values.with_columns(churn_probability=pl.lit(None, pl.Float64)),
+        DAY,
+        horizon_days=365,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={},
+    )
+    run = plan_from_store(store, offers, budget=10.0, as_of=DAY)
+    assert run.plan.rows.height == 0
+    assert [n for n in run.notes if "service_recovery_call" in n] == [
+        f"no snapshot of {DAY} in the store (guanxi features build --as-of {DAY}): no complaints, "
+        "so service_recovery_call reaches nobody"
+    ]
+    assert (
+        "retention_email: no customer is eligible: the value table has no churn probabilities"
+        in (" ".join(run.notes))
+    )
+    assert len([n for n in run.notes if n.startswith("cross_sell_accessories:")]) == 1
+
+
 def test_cross_sell_offers_read_the_promoted_models_stored_propensities(
     local_tracking: Path, tiny_bundle: ModelBundle, tiny_data
 ) -> None:
