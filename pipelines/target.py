@@ -26,7 +26,6 @@ from typing import Annotated, Any, Final
 
 import polars as pl
 import typer
-from rich import box
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.segment import Segment
 from rich.table import Table
@@ -40,7 +39,7 @@ from models.planning import NoValuesError, PlanRun, keep_plan, plan_from_store
 from models.registry import configure_tracking
 from models.targeting import SUMMARY_COLUMNS, summary_table
 from pipelines import connectors
-from pipelines.console import fits, warn_unsigned
+from pipelines.console import fits, fitted_table, layout_table, warn_unsigned
 
 __all__ = ["print_plan", "print_report", "summary_output", "target_command"]
 
@@ -112,33 +111,13 @@ def _table(
             else:
                 line.append(_money(value))
         cells.append(line)
-    for compact in (False, True):
-        table = _layout(title, keys, cells, compact=compact)
-        if fits(console, table):
-            return table
+    table = fitted_table(console, title, keys, cells, _NAMES)
+    if fits(console, table):
+        return table
     long = [i for i, key in enumerate(keys) if key in _LONG_NAMES]
     names = ["  ".join(line[i] for i in long) for line in cells]
     blank = [[("" if i in long else cell) for i, cell in enumerate(line)] for line in cells]
-    return _Stacked(_layout(title, keys, blank, compact=True), names)
-
-
-def _layout(title: str, keys: list[str], cells: list[list[str]], compact: bool) -> Table:
-    """Build the boxed table, or the compact one with headings broken after underscores."""
-    if compact:
-        table = Table(
-            title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True
-        )
-    else:
-        table = Table(title=title)
-    for key in keys:
-        table.add_column(
-            key.replace("_", "_\n") if compact else key,
-            justify="left" if key in _NAMES else "right",
-            no_wrap=True,
-        )
-    for line in cells:
-        table.add_row(*line)
-    return table
+    return _Stacked(layout_table(title, keys, blank, _NAMES, compact=True), names)
 
 
 class _Stacked:

@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import polars as pl
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from features.contracts import counted
 from features.database import DatabaseError
@@ -64,7 +63,7 @@ from models.clv.customers import (
 from models.clv.validation import HoldoutCheck, holdout_check
 from models.tasks import retention_task
 from pipelines import connectors
-from pipelines.console import warn_unsigned
+from pipelines.console import fitted_table, warn_unsigned
 from pipelines.engine import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
 from pipelines.score import require_tracking, snapshot_for, stored_snapshot
 from pipelines.snapshot import validated_events, validated_orders
@@ -413,17 +412,12 @@ def print_values(console: Console, run: ValueRun) -> None:
         )
     if run.check is not None:
         check = run.check
-        table = Table(
-            title=f"Holdout: fitted on the events to {check.cutoff}, purchases in "
-            f"({check.cutoff}, {check.through}]"
-        )
+        # a title within 80 columns (it wrapped), and the table compact rather than wrapped
+        title = f"Holdout: fitted to {check.cutoff}, purchases in ({check.cutoff}, {check.through}]"
         headers = ("forecast", "customers", "MAE", "correlation", "predicted", "actual", "error")
-        for column in headers:
-            table.add_column(column, justify="left" if column == "forecast" else "right")
-        for name, a in check.accuracy.items():
-            label = "BG/NBD" if name == "bgnbd" else "same as last period"
-            table.add_row(
-                label,
+        rows = [
+            (
+                "BG/NBD" if name == "bgnbd" else "same as last period",
                 f"{a.customers:,}",
                 f"{a.mae:.3f}",
                 f"{a.correlation:.3f}",
@@ -431,7 +425,9 @@ def print_values(console: Console, run: ValueRun) -> None:
                 f"{a.actual_total:,.0f}",
                 f"{a.aggregate_error:+.1%}",
             )
-        console.print(table)
+            for name, a in check.accuracy.items()
+        ]
+        console.print(fitted_table(console, title, headers, rows, {"forecast"}))
     tables = equity_tables(run.table)
     overall = tables["overall"].row(0, named=True)
     at_risk = (
@@ -446,11 +442,8 @@ def print_values(console: Console, run: ValueRun) -> None:
         f"{at_risk}"
     )
     for by in ("value_tier", "rfm_segment"):
-        table = Table(title=f"Equity by {by.replace('_', ' ')}")
-        for column in (by, "customers", "equity", "share", "at risk", "risk share"):
-            table.add_column(column, justify="left" if column == by else "right")
-        for row in tables[by].iter_rows(named=True):
-            table.add_row(
+        cells = [
+            (
                 str(row[by]),
                 f"{row['customers']:,}",
                 _number(row["equity"]),
@@ -458,7 +451,13 @@ def print_values(console: Console, run: ValueRun) -> None:
                 _number(row["equity_at_risk"]),
                 f"{_number(100 * (row['risk_share'] or 0), 1)}%",
             )
-        console.print(table)
+            for row in tables[by].iter_rows(named=True)
+        ]
+        columns = (by, "customers", "equity", "share", "at risk", "risk share")
+        # boxed, or compact when that cuts a segment's name (potential_loyalist at 80 columns)
+        console.print(
+            fitted_table(console, f"Equity by {by.replace('_', ' ')}", columns, cells, {by})
+        )
     for note in run.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
 

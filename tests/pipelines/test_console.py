@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pipelines.console import warn_unsigned
+from pipelines.console import fits, fitted_table, layout_table, warn_unsigned
 from serving.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,3 +54,30 @@ def test_a_new_home_does_not_print_mlflow_creating_its_tables(tmp_path: Path) ->
     assert "no registered models yet" in result.stdout
     assert result.stderr == ""
     assert "INFO" not in result.stdout
+
+
+SEGMENTS = [
+    ("loyal", "3,580", "1,027,233.72", "27.3%", "318,460.45", "31.0%"),
+    ("potential_loyalist", "2,016", "468,354.64", "12.4%", "215,911.49", "46.1%"),
+    ("cant_lose", "540", "81,246.76", "2.2%", "32,332.20", "39.8%"),
+]
+"""`guanxi value`'s equity by segment at about 20k customers, with a churn champion's figures."""
+
+
+def test_a_table_too_wide_for_80_columns_is_compact_not_cut() -> None:
+    """At 80 columns (a pipe, CI) the boxed table cut `potential_loya…`; the compact layout
+    keeps every name and figure whole, its headings broken into words."""
+    columns = ("rfm_segment", "customers", "equity", "share", "at risk", "risk share")
+    narrow = Console(record=True, width=80)
+    assert not fits(narrow, layout_table("Equity by rfm segment", columns, SEGMENTS, {"x"}))
+    narrow.print(fitted_table(narrow, "Equity by rfm segment", columns, SEGMENTS, {"rfm_segment"}))
+    text = narrow.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    for row in SEGMENTS:
+        assert " ".join(row) in " ".join(text.split())  # one line a row, every cell whole
+    lines = text.splitlines()
+    assert lines[1].split() == ["rfm_", "at", "risk"]  # headings broken into words
+    assert lines[2].split() == ["segment", "customers", "equity", "share", "risk", "share"]
+    wide = Console(record=True, width=120)
+    wide.print(fitted_table(wide, "Equity by rfm segment", columns, SEGMENTS, {"rfm_segment"}))
+    assert "┃ rfm_segment" in wide.export_text()  # boxed while it fits
