@@ -9,7 +9,7 @@ import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Final, get_args
 
 import typer
 from typer.core import TyperArgument, TyperCommand
@@ -138,11 +138,30 @@ def _register(first_word: str | None = None) -> None:
         _registered.add((word, name))
 
 
+HELP_WIDTH: Final = 120
+"""Columns of ``--help`` (and Typer's error panels) off a terminal, unless COLUMNS is set."""
+
+
+def _help_width() -> None:
+    """Lay ``--help`` out at :data:`HELP_WIDTH` columns in a pipe or a CI log.
+
+    Off a terminal Rich falls back to 80 columns, where an option's help had about 20 and a
+    database URI was cut (``duckdb:///path/fi…``). A terminal keeps its own width, and
+    ``COLUMNS`` (or Typer's ``TERMINAL_WIDTH``) still decides when set.
+    """
+    import typer.rich_utils
+
+    if sys.stdout.isatty() or os.environ.get("COLUMNS") or os.environ.get("TERMINAL_WIDTH"):
+        return
+    typer.rich_utils.MAX_WIDTH = HELP_WIDTH
+
+
 def main() -> None:
     """Run the ``guanxi`` CLI."""
     # XGBoost's OpenMP threads spin while they wait; on a shared 2-core host that made 2 threads
     # 3-8x slower than 1. Passive waiting removes it (must be set before xgboost is imported).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     quiet_store_setup()
+    _help_width()
     _register(next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None))
     app()

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import typer
 from typer.testing import CliRunner
 
 from pipelines import cli
+
+ROOT = Path(__file__).resolve().parents[2]
 
 MARKUP = re.compile(r"``|:(?:mod|func|class|meth|attr|data):`")
 """reStructuredText of the code's docstrings, which a terminal shows as it is."""
@@ -72,3 +78,26 @@ def test_no_help_shows_a_name_in_braces_or_a_python_type() -> None:
     for path, text in _helps().items():
         assert not BRACED.search(text), (path, BRACED.search(text))
         assert "list[" not in text, path
+
+
+def _piped_help(*env: tuple[str, str]) -> list[str]:
+    """``guanxi train --help`` as a pipe or a CI log gets it: standard output not a terminal."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERMINAL_WIDTH")}
+    out = subprocess.run(
+        [sys.executable, "-c", "from pipelines.cli import main; main()", "train", "--help"],
+        env={**clean, "PYTHONPATH": str(ROOT), **dict(env)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.splitlines()
+
+
+def test_help_off_a_terminal_is_wide_enough_to_read() -> None:
+    """Off a terminal Rich laid --help out at 80 columns: about 20 for an option's help, and
+    `duckdb:///path/fi…` cut. It takes cli.HELP_WIDTH columns, unless COLUMNS says otherwise."""
+    lines = _piped_help()
+    assert max(len(line) for line in lines) == cli.HELP_WIDTH
+    text = "\n".join(lines)
+    assert "…" not in text and "duckdb:///path/file.db" in text
+    assert max(len(line) for line in _piped_help(("COLUMNS", "80"))) == 80
