@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import polars as pl
 import typer
@@ -42,7 +42,17 @@ from models.campaigns import (
 from models.offers import OffersFile, OffersFileError, load_offers, parse_offers
 from pipelines.console import fits
 
-__all__ = ["record_command", "report_command", "report_table", "stored_offers", "uplift_command"]
+if TYPE_CHECKING:  # the fitting code is imported by uplift_command alone
+    from models.uplift import UpliftBundle
+
+__all__ = [
+    "record_command",
+    "report_command",
+    "report_table",
+    "stored_offers",
+    "uplift_command",
+    "uplift_table",
+]
 
 
 def _name(outcomes: pl.DataFrame, name: str | None, path: Path) -> str:
@@ -200,6 +210,30 @@ def report_command(
     )
 
 
+def uplift_table(bundle: UpliftBundle) -> Table:
+    """Lay out an uplift model's held-out Qini and AUUC per ranking, under a one-line title.
+
+    Parameters
+    ----------
+    bundle : models.uplift.UpliftBundle
+        The fitted models of one offer.
+
+    Returns
+    -------
+    rich.table.Table
+        One row per ranking; the table is at least as wide as its title, which Rich otherwise
+        wrapped to the three narrow columns (``retention_email: held-out campaign`` over
+        ``rows (4,563)``).
+    """
+    title = f"{bundle.offer}: held-out campaign rows ({bundle.metadata['rows']:,})"
+    table = Table(title=title, min_width=len(title))
+    for key in ("ranking", "qini", "auuc"):
+        table.add_column(key, justify="left" if key == "ranking" else "right")
+    for name, figures in bundle.metrics.items():
+        table.add_row(name, f"{figures['qini']:.4f}", f"{figures['auuc']:.4f}")
+    return table
+
+
 def uplift_command(
     as_of: Annotated[
         datetime | None,
@@ -233,14 +267,7 @@ def uplift_command(
         check_tracking(configure_tracking(settings.home))
         for bundle in bundles:
             registered = register_uplift(bundle, settings.home, day)
-            table = Table(
-                title=f"{bundle.offer}: held-out campaign rows ({bundle.metadata['rows']:,})"
-            )
-            for key in ("ranking", "qini", "auuc"):
-                table.add_column(key, justify="left" if key == "ranking" else "right")
-            for name, figures in bundle.metrics.items():
-                table.add_row(name, f"{figures['qini']:.4f}", f"{figures['auuc']:.4f}")
-            console.print(table)
+            console.print(uplift_table(bundle))
             use = "plans use it" if bundle.beats_churn_score else "plans keep the rates"
             console.print(
                 f"registered {registered.name} version {registered.version} ({bundle.learner}); "
