@@ -11,7 +11,10 @@ A database is named by a URI:
   ``?sslmode=require`` pass through). The password may also come from ``PGPASSWORD`` or
   ``~/.pgpass``, as for ``psql``: a URI without one never shows a secret.
 * ``duckdb:///path/to/file.db``: a DuckDB file; what follows ``duckdb://`` is the path, so three
-  slashes mean an absolute path and ``duckdb://data/crm.db`` a relative one.
+  slashes mean an absolute path and ``duckdb://data/crm.db`` a relative one. Four slashes,
+  SQLAlchemy's absolute form (``duckdb:////path/to/file.db``), name the same file as three. As
+  SQLAlchemy reads ``duckdb:///crm.db`` as a relative path, a write to a file at the root named
+  with three slashes is refused, naming both forms.
 
 Every message names the URI with its password masked (:func:`mask`).
 
@@ -298,8 +301,26 @@ def _connection_error(relation: Relation, error: Exception) -> DatabaseError:
     return DatabaseError(where, f"cannot connect: {reason}")
 
 
-def _duckdb_path(uri: str) -> Path:
-    return Path(uri.split("://", 1)[1])
+def _duckdb_path(uri: str, *, write: bool = False) -> Path:
+    """Return the DuckDB file a URI names: what follows ``duckdb://``.
+
+    Four slashes (SQLAlchemy's absolute form, ``duckdb:////data/crm.duckdb``) name the same file
+    as three. A write to a file at the root named with three slashes is refused: SQLAlchemy
+    reads ``duckdb:///crm.duckdb`` as ``crm.duckdb`` of the working directory, and it went
+    silently to ``/crm.duckdb``.
+    """
+    rest = uri.split("://", 1)[1]
+    if rest.startswith("//"):
+        return Path("/" + rest.lstrip("/"))
+    path = Path(rest)
+    if write and path.is_absolute() and path.parent == Path(path.anchor) and path.name:
+        raise DatabaseError(
+            mask(uri),
+            f"names {path}, at the root of the file system (three slashes make an absolute "
+            f"path); write duckdb://{path.name} for {path.name} of the working directory, or "
+            f"duckdb:///{path} for the root",
+        )
+    return path
 
 
 def _relative_hint(path: Path) -> str:
@@ -323,7 +344,7 @@ def _connect(relation: Relation, *, write: bool = False) -> Iterator[Any]:
     if relation.kind == "duckdb":
         import duckdb
 
-        path = _duckdb_path(relation.uri)
+        path = _duckdb_path(relation.uri, write=write)
         if not write and not path.is_file():
             raise DatabaseError(relation.label, f"no DuckDB file at {path}{_relative_hint(path)}")
         try:
@@ -544,7 +565,7 @@ def check_writable(uri: str, table: str) -> None:
     """
     relation = Relation(uri, table=table)
     if relation.kind == "duckdb":
-        folder = _duckdb_path(uri).parent
+        folder = _duckdb_path(uri, write=True).parent
         if not folder.is_dir():
             raise DatabaseError(relation.label, f"no folder {folder} for the DuckDB file")
         return
@@ -633,7 +654,7 @@ def write_batches(
         f"ALTER TABLE {target} RENAME TO {_quote(name)}",
     ]
     if relation.kind == "duckdb":
-        folder = _duckdb_path(uri).parent
+        folder = _duckdb_path(uri, write=True).parent
         remove_stale_spills(folder)
         prefix = f"{_SPILL_PREFIX}{os.getpid()}-{_HOST}-"
         with tempfile.TemporaryDirectory(prefix=prefix, dir=folder) as spill:

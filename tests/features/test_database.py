@@ -20,6 +20,7 @@ from features.database import (
     SPILL_STALE_SECONDS,
     DatabaseError,
     Relation,
+    check_writable,
     mask,
     scan,
     write_batches,
@@ -163,6 +164,37 @@ def test_duckdbs_memory_limit_is_the_callers(tmp_path: Path) -> None:
     with pytest.raises(DatabaseError, match=r"(?i)memory"):
         write_table(uri, "guanxi_scores", BEFORE, memory="1kB")
     assert read(uri, "guanxi_scores").height == 2
+
+
+def test_duckdb_three_slashes_never_write_at_the_root_and_four_are_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--out duckdb:///name.duckdb` (SQLAlchemy's relative form) went silently to /name.duckdb:
+    refused, naming both forms; four slashes (SQLAlchemy's absolute form) name the file three
+    name, and two a file of the working directory."""
+    monkeypatch.chdir(tmp_path)
+    name = f"guanxi-test-{os.getpid()}.duckdb"
+    root = Path("/") / name
+    writes = (
+        lambda uri: write_table(uri, "t", BEFORE),
+        lambda uri: write_batches(uri, "t", [BEFORE]),
+        lambda uri: check_writable(uri, "t"),
+    )
+    for write in writes:
+        with pytest.raises(DatabaseError) as info:
+            write(f"duckdb:///{name}")
+        assert str(info.value) == (
+            f"duckdb:///{name}: names /{name}, at the root of the file system (three slashes "
+            f"make an absolute path); write duckdb://{name} for {name} of the working "
+            f"directory, or duckdb:////{name} for the root"
+        )
+        assert not root.exists()
+    four = f"duckdb:///{tmp_path / 'out.duckdb'}"
+    assert four.startswith("duckdb:////")
+    assert write_table(four, "t", BEFORE) == 2 and write_batches(four, "t", [BEFORE]) == 2
+    assert read(four, "t").equals(read(f"duckdb://{tmp_path / 'out.duckdb'}", "t"))
+    assert write_table("duckdb://here.duckdb", "t", BEFORE) == 2
+    assert (tmp_path / "here.duckdb").is_file() and not list(tmp_path.glob(".guanxi-rows-*"))
 
 
 def test_unreachable_sink_names_the_masked_uri(pg_database: str) -> None:
