@@ -278,7 +278,9 @@ class _Run:
 
         events, customers = self.data()
         inputs = DriftInputs(self.store, self.day, events, customers)
-        report = drift_report(inputs, list(self.config.tasks))
+        # a task without a champion is not compared; the retrain step below trains one
+        later = "no champion to compare yet; this cycle's retrain step trains one"
+        report = drift_report(inputs, list(self.config.tasks), no_model=later)
         print_report(self.console, report, limit=5)
         run_id, path = keep_report(report, self.home)
         return {**report["summary"], "run_id": run_id, "html": str(path)}

@@ -332,6 +332,7 @@ def drift_report(
     tasks: list[str],
     thresholds: DriftThresholds | None = None,
     alias: str = registry.CHAMPION,
+    no_model: str | None = None,
 ) -> dict[str, Any]:
     """Compute the drift and live-performance report of a day (nothing is written but snapshots).
 
@@ -345,6 +346,10 @@ def drift_report(
         Defaults to ``DriftThresholds()``.
     alias : str, default "champion"
         Registry alias of the models compared.
+    no_model : str, optional
+        The note of a task without such a model (after ``"<task>: "``); by default the
+        registry's message, which says to train and promote one. ``guanxi cycle``, whose retrain
+        step comes next, says that it trains one.
 
     Returns
     -------
@@ -362,7 +367,7 @@ def drift_report(
         try:
             champions[task] = inputs.champion(task, alias)
         except registry.ModelNotFoundError as exc:
-            notes.append(f"{task}: {exc}")
+            notes.append(f"{task}: {no_model or exc}")
     current = inputs.snapshot(inputs.day)
     by_reference: dict[date, list[str]] = {}
     for task, model in champions.items():

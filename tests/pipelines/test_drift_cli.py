@@ -16,7 +16,7 @@ from features.snapshot import build_snapshot
 from features.store import Store
 from models import registry
 from pipelines.cli import app
-from pipelines.drift import print_report
+from pipelines.drift import DriftInputs, drift_report, print_report
 from pipelines.sample import generate_sample
 from serving.settings import get_settings
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
@@ -197,3 +197,21 @@ def test_feature_names_are_never_cut_at_80_columns() -> None:
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
     words = text.split()
     assert {"days_since_last_engagement", "email_click_rate_90d", "wasserstein"} <= set(words)
+
+
+def test_a_task_without_a_champion_is_noted_as_the_caller_says(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+) -> None:
+    """`guanxi cycle`'s drift step said "train and promote one" of the model its retrain step
+    trains next; it says so instead (`guanxi drift` keeps the registry's advice)."""
+    store = Store(get_settings().home)
+    store.write_snapshot(_snapshot_of(sample, TODAY), TODAY)
+    now = datetime.now(UTC)
+    inputs = DriftInputs(store, TODAY, read_events(sample / "events.parquet", now=now))
+    report = drift_report(inputs, ["churn"])
+    assert report["notes"][0].startswith("churn: no registered model 'churn' with alias")
+    assert report["notes"][0].endswith("train and promote one")
+    later = "no champion to compare yet; this cycle's retrain step trains one"
+    report = drift_report(inputs, ["churn"], no_model=later)
+    assert report["notes"][0] == f"churn: {later}"
