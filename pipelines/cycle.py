@@ -78,6 +78,7 @@ __all__ = [
     "CycleError",
     "brief",
     "cycle_command",
+    "readable",
     "retrain_reasons",
     "run_cycle",
     "trained_later",
@@ -400,6 +401,36 @@ def brief(summary: Any) -> Any:
     return summary
 
 
+def readable(summary: Any) -> list[str]:
+    """Lay a step's (shortened) summary out as lines to read, one a key (pure).
+
+    Parameters
+    ----------
+    summary : Any
+        A step's summary, as :func:`brief` shortens it.
+
+    Returns
+    -------
+    list of str
+        ``key: value`` a top-level key; a task's (or other nested) summary as ``name value``
+        pairs separated by commas, a list's items by semicolons, yes/no for a flag and ``-``
+        for nothing. ``--json`` prints the summary as JSON instead.
+    """
+
+    def text(value: Any) -> str:
+        if isinstance(value, dict):
+            return ", ".join(f"{k.replace('_', ' ')} {text(v)}" for k, v in value.items()) or "-"
+        if isinstance(value, list | tuple):
+            return "; ".join(text(v) for v in value) or "none"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return "-" if value is None else str(value)
+
+    if not isinstance(summary, dict):
+        return [text(summary)]
+    return [f"{key.replace('_', ' ')}: {text(value)}" for key, value in summary.items()]
+
+
 def _kill_hook(step: str) -> None:
     """SIGKILL this process inside ``step`` when the test hook names it."""
     if os.environ.get(KILL_ENV) == step:
@@ -412,6 +443,7 @@ def run_cycle(
     config: CycleConfig,
     home: Path,
     console: Console | None = None,
+    as_json: bool = False,
 ) -> dict[str, Any]:
     """Run (or resume) the cycle of a day; the function a scheduler calls.
 
@@ -427,6 +459,9 @@ def run_cycle(
         ``GUANXI_HOME`` (tracking is configured and checked here).
     console : rich.console.Console, optional
         Progress output.
+    as_json : bool, default False
+        Print each finished step's summary as one line of JSON (``step: {...}``) rather than
+        as lines to read (:func:`readable`).
 
     Returns
     -------
@@ -469,7 +504,11 @@ def run_cycle(
         _kill_hook(name)
         record["steps"][name] = {"done": datetime.now(UTC).isoformat(), "summary": summary}
         store.write_record("cycle", as_of, record)
-        console.print(f"{name}: {json.dumps(brief(summary), default=str)}")
+        if as_json:
+            console.print(f"{name}: {json.dumps(brief(summary), default=str)}")
+        else:
+            for line in readable(brief(summary)):
+                console.print(line, highlight=False, markup=False)
     if not record["complete"]:
         record["complete"] = True
         store.write_record("cycle", as_of, record)
@@ -505,6 +544,13 @@ def cycle_command(
     customers_table: connectors.CustomersTable = None,
     customers_query: connectors.CustomersQuery = None,
     mapping: connectors.MappingFile = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print each step's summary as one line of JSON (step: {...}), for scripts.",
+        ),
+    ] = False,
 ) -> None:
     """Run the day's cycle: snapshot, value, scores, drift, retraining, promotion, reload."""
     from models.registry import TrackingUnavailableError
@@ -533,7 +579,7 @@ def cycle_command(
         "computes those scores again and does not serve the values",
     )
     try:
-        record = run_cycle(sources, day, config, get_settings().home, console)
+        record = run_cycle(sources, day, config, get_settings().home, console, as_json)
     except TrackingUnavailableError as exc:
         console.print(f"[red]cycle not run:[/red] {exc}")
         raise typer.Exit(2) from exc

@@ -29,6 +29,7 @@ from pipelines.cycle import (
     STEPS,
     CycleConfig,
     brief,
+    readable,
     retrain_reasons,
     trained_later,
 )
@@ -91,6 +92,24 @@ def test_a_step_summary_is_printed_whole_but_its_long_lists() -> None:
     assert brief(["a", "b"]) == ["a", "b"]
 
 
+def test_a_step_summary_reads_as_lines_not_json() -> None:
+    """The cycle printed each step's summary as raw JSON; `--json` still does, for scripts."""
+    promote = {
+        "churn": {
+            "promoted": True,
+            "reason": "grade B passes and there is no comparable champion",
+            "rule_version": None,
+        }
+    }
+    assert readable(promote) == [
+        "churn: promoted yes, reason grade B passes and there is no comparable champion, "
+        "rule version -"
+    ]
+    value = {"customers": 672, "notes": ["first note", "second note"], "drifted": []}
+    assert readable(value) == ["customers: 672", "notes: first note; second note", "drifted: none"]
+    assert readable({"skipped": "no --reload-url"}) == ["skipped: no --reload-url"]
+
+
 def test_a_champion_trained_after_the_cycle_day_is_noted() -> None:
     # the README trains as of 2025-12-31, then runs the cycle of 2025-03-31: the champion has
     # seen that day's future, and its live performance there beat its own card
@@ -116,6 +135,11 @@ def test_the_same_day_twice_does_nothing_new(events: Path, local_tracking: Path)
     # run without GUANXI_STORE_KEY: a server with one would not serve its tables, and it says so
     warning = "GUANXI_STORE_KEY is not set: each score and value table the cycle keeps goes into"
     assert warning in " ".join(first.output.split())
+    # each step's summary in lines to read, not JSON; the drift step names the coming retraining
+    assert "churn: retrained yes, version 1, reasons no champion" in first.output
+    assert "churn: no champion to compare yet; this cycle's retrain step trains one" in " ".join(
+        first.output.split()
+    )
     store = Store(local_tracking)
     record = store.read_record("cycle", DAY)
     assert record is not None and record["complete"] and list(record["steps"]) == list(STEPS)
@@ -158,8 +182,11 @@ def test_a_sigkill_in_each_step_resumes_from_that_step(events: Path, tmp_path: P
         if i > 0:
             assert f"{STEPS[i - 1]}: done already" not in proc.stdout
         assert store.list_snapshots() == [DAY]  # complete files only, nothing half written
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [*command, "--json"], env=env, capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'reload: {"skipped": "no --reload-url' in proc.stdout  # --json: a line for scripts
     record = store.read_record("cycle", DAY)
     assert record is not None and record["complete"] and list(record["steps"]) == list(STEPS)
     # the retrain step died after registering version 1: the resumed runs reused it
