@@ -22,7 +22,7 @@ from serving.deps import Backoff, KeyRing
 from serving.lifecycle import lifespan
 from serving.loader import RegistrySource, Source
 from serving.metrics import Metrics
-from serving.middleware import RequestMetricsMiddleware
+from serving.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
 from serving.routes import health_router, router
 from serving.schemas import PATTERN_REASONS
 from serving.settings import Settings, get_settings
@@ -32,7 +32,7 @@ from serving.ui import FAVICON, install_ui
 from serving.value_routes import router as value_router
 from serving.workers import RunDir
 
-__all__ = ["DOCS_ASSETS", "create_app", "create_app_from_env"]
+__all__ = ["DOCS_ASSETS", "SEND_JSON", "create_app", "create_app_from_env"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,22 +45,48 @@ async def _favicon() -> FileResponse:
     return FileResponse(FAVICON, media_type="image/x-icon")
 
 
-def _reason(error: dict[str, Any]) -> str:
-    """Say what a field needs: a pattern's meaning (:data:`PATTERN_REASONS`), not its regex."""
-    if error.get("type") == "string_pattern_mismatch":
+SEND_JSON = "send a JSON object as the body, with Content-Type: application/json"
+"""What a 422 about the body as a whole says to do (no body, not JSON, or not sent as JSON)."""
+
+
+def _is_json(content_type: str | None) -> bool:
+    """Say whether a ``Content-Type`` is JSON's (``application/json``, ``application/*+json``)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _field_error(error: dict[str, Any], content_type: str | None) -> dict[str, str]:
+    """Name the field of one validation error and say what it needs, never quoting the input.
+
+    A pattern is said by its meaning (:data:`PATTERN_REASONS`), not its regex; a body that is
+    not JSON is the field ``body``, with where the JSON breaks (FastAPI's location is the
+    character's offset, which is no field); a body that is missing or was not sent as JSON says
+    :data:`SEND_JSON`.
+    """
+    loc = tuple(error.get("loc", ()))
+    kind = error.get("type")
+    reason = str(error.get("msg"))
+    if kind == "string_pattern_mismatch":
         pattern = (error.get("ctx") or {}).get("pattern")
         if pattern in PATTERN_REASONS:
-            return f"should be {PATTERN_REASONS[pattern]}"
-    return str(error.get("msg"))
+            reason = f"should be {PATTERN_REASONS[pattern]}"
+    elif kind == "json_invalid":
+        where = f" at character {loc[1]}" if len(loc) > 1 else ""
+        problem = str((error.get("ctx") or {}).get("error", "cannot be read"))
+        return {"field": "body", "reason": f"not valid JSON ({problem}{where}): {SEND_JSON}"}
+    elif loc == ("body",) and (kind == "missing" or not _is_json(content_type)):
+        why = "no body" if kind == "missing" else "the body was not sent as JSON"
+        reason = f"{why}: {SEND_JSON}"
+    return {"field": ".".join(str(part) for part in loc), "reason": reason}
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     """422 with field locations and reasons only (no input values, no context)."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    detail = [
-        {"field": ".".join(str(part) for part in e.get("loc", ())), "reason": _reason(e)}
-        for e in errors
-    ]
+    content_type = request.headers.get("content-type")
+    detail = [_field_error(e, content_type) for e in errors]
     return JSONResponse({"detail": detail}, status_code=422)
 
 
@@ -105,7 +131,6 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
         "summary": "Churn, repurchase and cross-sell scores with reasons.",
         "version": "1",
         "lifespan": lifespan,
-        "max_body_size": settings.max_body_bytes,
     }
     if settings.docs_enabled:
         # Swagger UI and ReDoc from the assets fastapi-offline installs, not from a CDN: the API
@@ -129,6 +154,9 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     app.dependency_overrides[get_settings] = lambda: settings
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    # the body limit is the app's own, not FastAPI's max_body_size: Starlette's answers a body
+    # declared too large in plain text, which says neither the limit nor the API's error shape
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics, router=app.router)
     app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
     app.include_router(health_router)

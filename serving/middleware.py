@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids, per-route metrics and the access log.
+"""Pure ASGI middleware: the request body limit, request ids, per-route metrics and the access log.
 
 The access log (logger ``serving.access``, INFO; ``guanxi serve`` turns uvicorn's own off) names
 the route *template*, never the raw path or the query, so no customer id or search term reaches
@@ -14,13 +14,16 @@ import time
 import uuid
 from collections.abc import Sequence
 
+from fastapi import HTTPException, status
+from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
+from starlette.datastructures import Headers
 from starlette.routing import BaseRoute, Mount, Router, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.metrics import Metrics
 
-__all__ = ["RequestMetricsMiddleware", "route_template"]
+__all__ = ["BodyLimitMiddleware", "RequestMetricsMiddleware", "body_too_large", "route_template"]
 
 access_log = logging.getLogger("serving.access")
 
@@ -88,6 +91,73 @@ class RequestMetricsMiddleware:
                 1000 * elapsed,
                 request_id,
             )
+
+
+def body_too_large(limit: int) -> str:
+    """Say that a request body is over ``limit`` bytes, and what to do about it.
+
+    Parameters
+    ----------
+    limit : int
+        The largest body accepted, in bytes (``GUANXI_MAX_BODY_BYTES``).
+
+    Returns
+    -------
+    str
+        The 413's ``detail``.
+    """
+    return (
+        f"request body over the limit of {limit:,} bytes (GUANXI_MAX_BODY_BYTES): "
+        "send fewer customer ids or events per request"
+    )
+
+
+class BodyLimitMiddleware:
+    """Refuse a request body over ``limit`` bytes with a JSON 413 that names the limit.
+
+    A body whose ``Content-Length`` is over the limit is refused before it is read; one sent
+    without a length (chunked) is counted as it streams in and refused once the count passes
+    the limit, without being read further. The answer is ``{"detail": ...}`` (the API's
+    ``ErrorResponse``), as every other error of the API.
+
+    Parameters
+    ----------
+    app : ASGIApp
+        The wrapped application.
+    limit : int
+        The largest body accepted, in bytes.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, counting its body; refuse it once it is over the limit."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detail = body_too_large(self.limit)
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.limit:
+            await JSONResponse({"detail": detail}, status.HTTP_413_CONTENT_TOO_LARGE)(
+                scope, receive, send
+            )
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    # an HTTPException: FastAPI passes it on from its body reading, and the
+                    # app's exception handling answers it as JSON
+                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail)
+            return message
+
+        await self.app(scope, counted, send)
 
 
 def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:

@@ -13,14 +13,17 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import numpy as np
 import polars as pl
 import pytest
+import schemathesis
 from fastapi.testclient import TestClient
 
 from models.artifact import MAX_INPUT, ModelBundle
 from models.tasks import model_frame, task_names
-from serving.app import create_app
+from serving.app import SEND_JSON, create_app
+from serving.middleware import body_too_large
 from serving.state import LoadedSnapshot, ServedModel
 from tests.serving.conftest import (
     AS_OF,
@@ -499,7 +502,21 @@ def _chunks(size: int, piece: int = 1000) -> Iterator[bytes]:
     yield b'"]}'
 
 
+def _conforms(client: TestClient, method: str, path: str, response: httpx.Response) -> None:
+    """Check a real response against the app's own OpenAPI document: its status is documented
+    for the operation, its media type is the documented one, and its body is valid against the
+    documented schema (schemathesis' validation, as the fuzz run does)."""
+    document = client.app.openapi()  # type: ignore[attr-defined]
+    documented = document["paths"][path][method.lower()]["responses"]
+    assert str(response.status_code) in documented, (path, response.status_code)
+    media = response.headers["content-type"].split(";")[0]
+    assert media in documented[str(response.status_code)].get("content", {}), (path, media)
+    schemathesis.openapi.from_dict(document)[path][method].validate_response(response)
+
+
 def test_413_on_the_stream(tmp_path: Path, source: StaticSource) -> None:
+    """A body over the limit is a 413 in the API's error shape, naming the limit and its
+    setting, whether its length is declared or it streams in chunks."""
     app = create_app(make_settings(tmp_path / "h", max_body_bytes=4096), source)
     with TestClient(app) as c:
         wait_ready(c)
@@ -507,10 +524,73 @@ def test_413_on_the_stream(tmp_path: Path, source: StaticSource) -> None:
         r = c.post("/v1/scores", headers=headers(), content=_chunks(20_000))
         assert r.status_code == 413
         assert "xxxx" not in r.text
+        assert r.json() == {"detail": body_too_large(4096)}
+        _conforms(c, "POST", "/v1/scores", r)
         r = c.post("/v1/scores", headers=headers(), content=b"x" * 5000)
         assert r.status_code == 413
+        assert "4,096 bytes" in r.json()["detail"] and "GUANXI_MAX_BODY_BYTES" in r.text
+        _conforms(c, "POST", "/v1/scores", r)
         r = c.post("/v1/scores", headers=headers(), json={"customer_ids": ["c001"]})
         assert r.status_code == 200
+        metrics = c.get("/metrics").text
+        assert 'route="/v1/scores",status="413"} 2.0' in metrics
+
+
+def test_a_body_that_is_not_json_says_to_send_json(client: TestClient) -> None:
+    """Bad JSON, a body sent as text or a form, and no body at all name the field ``body`` and
+    say what to send, without quoting the body (FastAPI's own location of bad JSON is the
+    offset of the character, as if it were a field)."""
+    secret = "s3cr3t-value-17"
+    cases = {
+        "not valid JSON (Expecting value at character 18)": (
+            {"content-type": "application/json"},
+            b'{"customer_ids": [' + secret.encode() + b"]}",
+        ),
+        "the body was not sent as JSON": (
+            {"content-type": "text/plain"},
+            json.dumps({"customer_ids": [secret]}).encode(),
+        ),
+        "no body": ({"content-type": "application/json"}, b""),
+    }
+    for why, (sent, content) in cases.items():
+        r = client.post("/v1/scores", headers=headers() | sent, content=content)
+        assert _fields(r) == {"body": f"{why}: {SEND_JSON}"}, r.text
+        assert secret not in r.text
+        _conforms(client, "POST", "/v1/scores", r)
+    # a form post (curl -d without -H) is not JSON either
+    r = client.post("/v1/score", headers=headers(), data={"customer_id": secret})
+    assert _fields(r) == {"body": f"the body was not sent as JSON: {SEND_JSON}"}
+    # JSON that is not an object keeps pydantic's reason
+    r = client.post("/v1/scores", headers=headers(), json=["c001"])
+    assert "body" in _fields(r) and SEND_JSON not in r.text
+
+
+def test_real_responses_are_what_the_document_publishes(client: TestClient) -> None:
+    """What a marketing system reads from /openapi.json is what the server answers: each
+    status, media type and body, successes and errors alike."""
+    scorer = headers()
+    checked = [
+        ("GET", "/v1/customers/{customer_id}/scores", "/v1/customers/c001/scores?group=true"),
+        ("GET", "/v1/customers/{customer_id}/scores", "/v1/customers/ghost/scores"),
+        ("GET", "/v1/customers/{customer_id}/scores", "/v1/customers/c001/scores?explain=99"),
+        ("GET", "/v1/models", "/v1/models"),
+    ]
+    for method, path, url in checked:
+        _conforms(client, method, path, client.request(method, url, headers=scorer))
+    for key in ({}, {"X-API-Key": "wrong"}):
+        _conforms(client, "GET", "/v1/models", client.get("/v1/models", headers=key))
+    r = client.post("/v1/admin/reload", headers=scorer)
+    assert r.status_code == 403
+    _conforms(client, "POST", "/v1/admin/reload", r)
+    for body in (
+        {"customer_ids": ["c001", "ghost"], "explain": 2, "group": True},
+        {"customer_ids": ["c001"], "tasks": ["nope"]},
+    ):
+        _conforms(
+            client, "POST", "/v1/scores", client.post("/v1/scores", headers=scorer, json=body)
+        )
+    for body in ({"features": {"recency_days": 3.0}}, {"features": {"nope": 1.0}}):
+        _conforms(client, "POST", "/v1/score", client.post("/v1/score", headers=scorer, json=body))
 
 
 def test_audit_log_hashes_ids(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
