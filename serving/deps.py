@@ -389,13 +389,16 @@ async def get_state(holder: Annotated[StateHolder, Depends(get_holder)]) -> Serv
     """
     state = holder.current
     if state is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "models are not loaded yet")
+        why = f": {holder.missing}" if holder.missing else ""
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"models are not loaded yet{why}")
     return state
 
 
 async def page_state(holder: Annotated[StateHolder, Depends(get_holder)]) -> ServingState:
-    """Return the loaded state, or a 503 page while the models load."""
+    """Return the loaded state, or a 503 page while the models load (or what to run first)."""
     state = holder.current
+    if state is None and holder.missing:
+        raise PageError(503, "Nothing to serve yet", holder.missing)
     if state is None:
         detail = " The last attempt failed; the reason is in the server log." * bool(
             holder.last_error

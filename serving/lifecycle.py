@@ -43,13 +43,45 @@ from serving.settings import Settings
 from serving.state import ServingState, StateHolder
 from serving.workers import RunDir, WorkersLoaded
 
-__all__ = ["NOT_THERE_YET", "announce_reload", "lifespan", "reload_state"]
+__all__ = ["NOT_THERE_YET", "announce_reload", "lifespan", "missing", "reload_state"]
 
 logger = logging.getLogger(__name__)
 
 NOT_THERE_YET: Final = (ModelNotFoundError, SnapshotNotFoundError)
 """Load failures of a store or registry not filled yet (no champion, no snapshot): logged with
 their reason alone, which says what to run; any other failure is logged with its traceback."""
+
+
+def missing(exc: BaseException) -> str | None:
+    """Say what a store or registry not filled yet lacks and what to run, for a client to read.
+
+    The exception's own message names paths and servers, so it goes to the log only; this
+    sentence names neither.
+
+    Parameters
+    ----------
+    exc : BaseException
+        Why the last load failed.
+
+    Returns
+    -------
+    str or None
+        The sentence for a :data:`NOT_THERE_YET` failure (no champion, no snapshot); None for
+        any other failure, whose reason stays in the server log.
+    """
+    again = " The server loads it by itself once it is there; no restart is needed."
+    if isinstance(exc, ModelNotFoundError):
+        return (
+            "No model is promoted to champion yet: build a snapshot with `guanxi features "
+            "build`, train with `guanxi train` and promote with `guanxi promote` (`guanxi "
+            "demo` does all of it on sample data)." + again
+        )
+    if isinstance(exc, SnapshotNotFoundError):
+        return (
+            "The store holds no feature snapshot yet: build one with `guanxi features build`."
+            + again
+        )
+    return None
 
 
 def _describe(exc: BaseException) -> str:
@@ -98,6 +130,7 @@ async def reload_state(app: FastAPI) -> str | None:
         except Exception as exc:
             reason = _describe(exc)
             app.state.holder.last_error = reason
+            app.state.holder.missing = missing(exc)
             logger.warning(
                 "load failed, keeping the current state: %s",
                 reason,

@@ -205,6 +205,9 @@ class StateHolder:
     def __init__(self) -> None:
         self.current: ServingState | None = None
         self.last_error: str | None = None
+        # what is missing before anything can be served, said for clients (no paths, no
+        # servers): set when the last load found no champion or no snapshot
+        self.missing: str | None = None
         # TreeSHAP's kernels compiled or loaded (or their warm-up failed): /readyz waits for it
         self.explainer_warm = False
 
@@ -212,3 +215,4 @@ class StateHolder:
         """Make ``state`` current (one reference assignment, atomic for readers)."""
         self.current = state
         self.last_error = None
+        self.missing = None

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 
+from features.store import SnapshotNotFoundError
 from models import registry
 from models.tasks import task_names
 from serving.app import create_app
@@ -72,6 +73,53 @@ def test_nothing_trained_yet_is_logged_without_a_traceback(
         assert all(r.exc_info for r in _failures(caplog))
         source.failure = None
         wait_ready(client)
+
+
+def _failed_once(client: TestClient) -> None:
+    for _ in range(400):
+        if client.app.state.holder.last_error is not None:  # type: ignore[attr-defined]
+            return
+        time.sleep(0.025)
+    raise AssertionError("no load failed")
+
+
+@pytest.mark.parametrize(
+    ("failure", "command"),
+    [
+        (registry.ModelNotFoundError("no task has a champion version in /srv/x"), "guanxi promote"),
+        (SnapshotNotFoundError("no snapshot in /srv/x/snapshots"), "guanxi features build"),
+    ],
+)
+def test_nothing_to_serve_yet_says_what_to_run(
+    tmp_path: Path, source: StaticSource, failure: Exception, command: str
+) -> None:
+    """An empty registry or store is not "loading": the API's 503 and the reviewer pages say
+    what is missing and the command that makes it, never the paths of the log's reason; once
+    it is there the server serves it without a restart."""
+    source.failure = failure
+    with TestClient(create_app(make_settings(tmp_path / "h"), source)) as client:
+        _failed_once(client)
+        r = client.get("/v1/models", headers=headers())
+        assert r.status_code == 503 and command in r.json()["detail"], r.text
+        page = client.get("/ui/", headers=headers("reviewer"))
+        assert page.status_code == 503
+        assert "Nothing to serve yet" in page.text and command in page.text
+        assert "/srv/x" not in r.text + page.text
+        assert client.get("/readyz").json()["detail"] == "last load failed; retrying"
+        source.failure = None
+        wait_ready(client)
+        assert client.get("/ui/", headers=headers("reviewer")).status_code == 200
+
+
+def test_an_unexpected_load_failure_names_nothing(tmp_path: Path, source: StaticSource) -> None:
+    source.failure = ConnectionError("registry at http://10.0.0.5 unreachable")
+    with TestClient(create_app(make_settings(tmp_path / "h"), source)) as client:
+        _failed_once(client)
+        r = client.get("/v1/models", headers=headers())
+        assert r.status_code == 503 and r.json()["detail"] == "models are not loaded yet"
+        page = client.get("/ui/", headers=headers("reviewer"))
+        assert page.status_code == 503 and "Models are loading" in page.text
+        assert "10.0.0.5" not in page.text
 
 
 def test_reload_swaps_and_failed_reload_keeps_serving(
