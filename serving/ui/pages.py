@@ -40,6 +40,7 @@ from features.rfm import segment_name
 from features.store import Store
 from models import registry
 from models.artifact import MODEL_METRICS, RULE_BACKED
+from models.metrics import MIN_BIN_ROWS
 from models.ranking import BANDS
 from models.registry import ModelNotFoundError
 from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, task_names, task_specs
@@ -160,7 +161,14 @@ _METRIC_NAMES: Final = {
     "top_decile_lift": "top-decile lift",
     "brier": "Brier score",
     "log_loss": "log loss",
+    "ece": "calibration error (ECE)",
+    "max_bin_gap": "largest calibration gap",
+    "n": "test rows",
+    "positive_rate": "positive rate",
+    "ndcg@3": "NDCG@3",
 }
+"""Metric keys (:mod:`models.metrics`) as a reviewer reads them; another key is shown with its
+underscores as spaces."""
 
 
 def _status_title(status: str) -> str:
@@ -716,6 +724,7 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
             "comparison": sorted(metric_keys, key=lambda pair: _metric_order(pair, task)),
             "headline": get_task(task).metrics,
             "baselines": [b.key for b in get_task(task).rules],
+            "min_bin_rows": MIN_BIN_ROWS,
         },
     )
 

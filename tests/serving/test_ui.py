@@ -631,6 +631,21 @@ def test_line_charts_name_their_series_by_label_and_keep_the_keys() -> None:
     assert height > float(ET.fromstring(str(reliability.svg)).get("height"))  # type: ignore[arg-type]
 
 
+def test_every_recorded_metric_is_named_for_people(ui: TestClient) -> None:
+    """The metrics table says "calibration error (ECE)" and "test rows", not ``ece`` and
+    ``n``: every metric training records has a name without underscores or a bare key."""
+    from models.metrics import RANKED_METRICS
+    from serving.ui.pages import _metric_name
+
+    for key in (*RANKED_METRICS, "n", "positive_rate"):
+        name = _metric_name(("xgboost", key)).removeprefix("XGBoost ")
+        assert "_" not in name and (name != key or "@" in key), key  # precision@1 reads
+    assert _metric_name(("rule", "ece"), "churn") == "Recency rule calibration error (ECE)"
+    login(ui)
+    text = ui.get("/ui/models/churn").text
+    assert ">XGBoost test rows<" in text and ">XGBoost n<" not in text  # ui_data records n
+
+
 def test_models_are_named_for_people_by_one_mapping() -> None:
     """The metrics table, the page's charts and training's figures name a model alike."""
     assert [model_title(k) for k in ("xgboost", "rule_backed", "logistic", "rule")] == [
