@@ -21,6 +21,7 @@ registry), so FastAPI runs them in its thread pool, off the event loop.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from functools import partial
@@ -77,6 +78,7 @@ __all__ = [
     "WATERFALL_REASONS",
     "error_page",
     "filters",
+    "group_name",
     "login_redirect",
     "render",
     "router",
@@ -148,11 +150,30 @@ def filters() -> dict[str, Any]:
         "label": lambda s: str(s).replace("_", " "),
         "status": _status_title,
         "segment": segment_name,
+        "group_name": group_name,
         "metric_name": _metric_name,
         "metric": _metric_value,
         "change": _metric_change,
         "metric_key": lambda pair: registry.metric_key(*pair),
     }
+
+
+def group_name(name: str) -> str:
+    """Name an RFM segment or a value tier for people.
+
+    Parameters
+    ----------
+    name : str
+        A value of ``rfm_segment`` or ``value_tier`` (:data:`models.clv.VALUE_TIERS`).
+
+    Returns
+    -------
+    str
+        E.g. ``"cant_lose"`` -> ``"can't lose"`` (:func:`features.rfm.segment_name`),
+        ``"top_5pct"`` -> ``"top 5%"``; any other name with ``_`` read as a space.
+    """
+    tier = re.fullmatch(r"top_(\d+)pct", name)
+    return f"top {tier.group(1)}%" if tier else segment_name(name)
 
 
 _METRIC_NAMES: Final = {

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 
 from serving.deps import PageError, PageState, Reviewer
 from serving.ui.charts import bar_chart
-from serving.ui.pages import render
+from serving.ui.pages import group_name, render
 from serving.value_routes import record_values, segment_csv, segment_summary, validation_of
 from serving.values import NO_VALUES, segment_rows
 
@@ -43,7 +43,7 @@ def value_page(request: Request, _role: Reviewer, state: PageState) -> HTMLRespo
         rows = [segment_summary(r, str(r[by])) for r in values.equity[by].iter_rows(named=True)]
         charts = [
             bar_chart(
-                [(r.name.replace("_", " "), max(getattr(r, field), 0.0)) for r in rows],
+                [(group_name(r.name), max(getattr(r, field), 0.0)) for r in rows],
                 chart_id=f"{field}-{by}",
                 title=f"{title} by {label}",
                 value_label=title,

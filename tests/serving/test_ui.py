@@ -646,6 +646,17 @@ def test_every_recorded_metric_is_named_for_people(ui: TestClient) -> None:
     assert ">XGBoost test rows<" in text and ">XGBoost n<" not in text  # ui_data records n
 
 
+def test_segments_and_tiers_are_named_for_people() -> None:
+    """The value page said "cant lose" and "top 1pct" where the overview says "can't lose"."""
+    from models.clv import VALUE_TIERS
+    from serving.ui.pages import group_name
+
+    assert [group_name(t) for t, _ in VALUE_TIERS] == ["top 1%", "top 5%", "top 20%", "rest"]
+    assert group_name("cant_lose") == "can't lose"
+    assert group_name("potential_loyalist") == "potential loyalists"
+    assert group_name("none") == "none"
+
+
 def test_models_are_named_for_people_by_one_mapping() -> None:
     """The metrics table, the page's charts and training's figures name a model alike."""
     assert [model_title(k) for k in ("xgboost", "rule_backed", "logistic", "rule")] == [

@@ -267,7 +267,7 @@ def test_customer_page_shows_value_beside_the_scores(
     panel = page.text.split('id="value"', 1)[1].split("</section>", 1)[0]
     assert 'id="clv">200.00' in panel and 'id="clv-textbook">180.00' in panel
     assert 'id="p-alive">90.0%' in panel and "in 20 days" in panel
-    assert 'id="value-tier">top 5pct' in panel
+    assert 'id="value-tier">top 5%' in panel
     assert page.text.index('id="value"') < page.text.index('class="customer-layout"')
     lapsed = value_client.get("/ui/customers/c003", headers=headers("reviewer")).text
     assert "— lapsed" in lapsed  # no textbook CLV outside the churn population

@@ -49,7 +49,7 @@ def test_value_pages_in_chromium(page: Any, valued: str) -> None:  # noqa: F811
     assert panel.is_visible()
     assert page.locator("#clv").inner_text() == "200.00"
     assert page.locator("#p-alive").inner_text() == "90.0%"
-    assert page.locator("#value-tier").inner_text() == "top 5pct"
+    assert page.locator("#value-tier").inner_text() == "top 5%"
     _shot(page, "customer-value")
     page.locator("nav a", has_text="Value").click()
     assert page.url.endswith("/ui/value")
@@ -59,6 +59,9 @@ def test_value_pages_in_chromium(page: Any, valued: str) -> None:  # noqa: F811
         assert page.locator(f"#table-{by} tbody tr").count() >= 3
         assert page.locator(f"#by-{by} svg").count() == 2  # equity and equity at risk charts
     assert page.locator("#validation tr[data-forecast]").count() == 2
+    # tiers and segments read as names ("top 1%", "can't lose"), the keys stay in data-segment
+    tiers = page.locator("#table-value_tier tbody th").all_inner_texts()
+    assert "top 1%" in tiers and not [t for t in tiers if "_" in t or "pct" in t]
     _shot(page, "value")
     with page.expect_download() as download:
         page.locator('#table-rfm_segment tr[data-segment="champions"] a', has_text="CSV").click()
