@@ -8,9 +8,11 @@ chromium``); Playwright's own browser download is not used.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,15 +54,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> UIWorld:
     return build_ui_world(base)
 
 
-@pytest.fixture(scope="module")
-def server(world: UIWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``uvicorn serving.app:create_app_from_env --factory`` on a free port, until ready."""
+@contextlib.contextmanager
+def _uvicorn(home: Path, uri: str, workdir: Path, ready: str | None = None) -> Iterator[str]:
+    """``uvicorn serving.app:create_app_from_env --factory`` on a free port, serving ``home``
+    with MLflow at ``uri``, until ``/readyz`` is 200 (or, given ``ready``, answers that
+    ``detail``); yield its URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    workdir = tmp_path_factory.mktemp("ui-server")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "GUANXI_"))}
     env |= {
-        "GUANXI_HOME": str(world.home),
+        "GUANXI_HOME": str(home),
         "GUANXI_API_KEYS": ",".join(f"{key}:{role}" for role, key in KEYS.items()),
         "GUANXI_AUDIT_KEY": AUDIT_KEY,
         "GUANXI_SESSION_KEY": SESSION_KEY,
@@ -68,7 +71,7 @@ def server(world: UIWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "GUANXI_COOKIE_SECURE": "false",  # plain http on loopback
         "GUANXI_API_DOCS": "true",
         "GUANXI_PRECOMPUTE_REASONS": "false",
-        "MLFLOW_TRACKING_URI": world.uri,
+        "MLFLOW_TRACKING_URI": uri,
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
     }
     log = workdir / "server.log"
@@ -92,10 +95,26 @@ def server(world: UIWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         start_new_session=True,
     )
     try:
-        wait_status(f"{url}/readyz", 200, proc, log, attempts=300)
+        if ready is None:
+            wait_status(f"{url}/readyz", 200, proc, log, attempts=300)
+        else:
+            for _ in range(600):  # as wait_status: polls 0.2 s apart, bounded by their number
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{url}/readyz", timeout=5).json().get("detail") == ready:
+                        break
+                time.sleep(0.2)
+            else:
+                raise AssertionError(f"/readyz never said {ready!r}: {log.read_text()[-2000:]}")
         yield url
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="module")
+def server(world: UIWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The reviewer pages of the UI world, served by uvicorn, once ready."""
+    with _uvicorn(world.home, world.uri, tmp_path_factory.mktemp("ui-server")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -191,6 +210,9 @@ def test_reviewer_journey_in_chromium(page: Any, server: str, world: UIWorld) ->
         assert page.locator(f"#card-{slot}").get_attribute("data-version") == version
         assert page.locator(f"svg#gains-{slot}").count() == 1
     _shot(page, "model-churn")
+    # every metric has a name a reviewer reads ("test rows", not the key "n")
+    labels = page.locator("#metrics tbody th").all_inner_texts()
+    assert "XGBoost test rows" in labels and not [x for x in labels if "_" in x]
     page.goto(f"{server}/ui/models/cross_sell")
     _shot(page, "model-cross_sell")
 
@@ -231,3 +253,27 @@ def test_api_docs_load_without_the_internet(
     finally:
         context.close()
     assert [url for kind, url in refused if kind != "image"] == []
+
+
+def test_an_empty_store_says_what_to_run(browser: Any, tmp_path: Path) -> None:
+    """A first start before anything is trained: the reviewer logs in and every page says
+    what is missing and the command that makes it, not "loading" without end."""
+    home = tmp_path / "home"
+    home.mkdir()
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    with _uvicorn(home, uri, tmp_path, ready="last load failed; retrying") as url:
+        context = browser.new_context(java_script_enabled=False)
+        try:
+            page = context.new_page()
+            page.goto(f"{url}/ui/login")
+            page.fill("#api_key", KEYS["reviewer"])
+            page.click("button[type=submit]")
+            for path in ("/ui/", "/ui/customers", "/ui/customers/c001"):
+                response = page.goto(f"{url}{path}")
+                assert response is not None and response.status == 503
+                assert page.locator("h1").inner_text() == "Nothing to serve yet"
+                text = page.locator("main").inner_text()
+                assert "guanxi promote" in text and str(home) not in text
+            _shot(page, "empty-store")
+        finally:
+            context.close()
