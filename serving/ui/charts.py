@@ -633,7 +633,7 @@ def histogram(
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     counts, edges = np.histogram(np.clip(v, 0, 1), bins=bins, range=(0.0, 1.0))
-    width, height, left, bottom, top = 460, 190, 44, 40, 10
+    width, height, left, bottom, top = 460, 190, 56, 40, 10
     pw, ph = width - left - 20, height - top - bottom
     peak = int(counts.max()) if counts.size and counts.max() > 0 else 1
     parts = []
@@ -659,6 +659,16 @@ def histogram(
             )
         )
     parts.append(_text(left + pw / 2, height - 6, x_label, size=11, text_anchor="middle"))
+    parts.append(  # the counts' unit, beside their ticks
+        _text(
+            12,
+            top + ph / 2,
+            "Customers",
+            size=11,
+            text_anchor="middle",
+            transform=f"rotate(-90 12 {top + ph / 2:.1f})",
+        )
+    )
     median = format_percent(float(np.median(v))) if v.size else "—"
     description = f"{v.size:,} customers; median {x_label.lower()} {median}."
     rows = tuple(

@@ -584,6 +584,9 @@ def test_other_charts_are_well_formed_with_tables() -> None:
         ET.fromstring(str(chart.svg))
         assert chart.description and all(len(r) == len(chart.columns) for r in chart.rows)
     assert [r[1] for r in charts[3].rows] == ["1", "0", "0", "0", "0", "2", "0", "0", "0", "1"]
+    # the histogram's axes both say what they count: probability across, customers up
+    axes = [t.text for t in ET.fromstring(str(charts[3].svg)).iter() if t.tag.endswith("text")]
+    assert "Probability" in axes and "Customers" in axes
     # the 3-row bin 80 points off is not the headline: the largest among bins of 100+ rows is
     assert "largest gap" in charts[2].description and "10.0 points" in charts[2].description
     few = reliability_chart({"xgboost": [(0.9, 0.1, 3)]}, chart_id="f", title="F")
