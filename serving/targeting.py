@@ -126,6 +126,7 @@ targeting_router = APIRouter(
         400: {"model": ErrorResponse, "description": "The body cannot be read (not UTF-8 JSON)."},
         404: {"model": ErrorResponse, "description": "No value table for the day."},
         409: {"model": ErrorResponse, "description": "The value table is not the one signed."},
+        413: {"model": ErrorResponse, "description": "Request body over the configured limit."},
         422: {"model": ValidationErrorResponse, "description": "Invalid fields (names, reasons)."},
     },
 )

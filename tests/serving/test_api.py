@@ -530,6 +530,10 @@ def test_413_on_the_stream(tmp_path: Path, source: StaticSource) -> None:
         assert r.status_code == 413
         assert "4,096 bytes" in r.json()["detail"] and "GUANXI_MAX_BODY_BYTES" in r.text
         _conforms(c, "POST", "/v1/scores", r)
+        # a plan's offers are a body too: its 413 is documented as the scores' is
+        r = c.post("/v1/targeting", headers=headers("reviewer"), content=b"x" * 5000)
+        assert r.status_code == 413
+        _conforms(c, "POST", "/v1/targeting", r)
         r = c.post("/v1/scores", headers=headers(), json={"customer_ids": ["c001"]})
         assert r.status_code == 200
         metrics = c.get("/metrics").text
