@@ -801,10 +801,12 @@ def score_spark(
         *reasons,
         _CATEGORY_POS,
     )
-    # every customer outside the population (or with nothing to rank) gets one row and a status
+    # every customer outside the population (or with nothing to rank) gets one row and a status;
+    # built once: the final sort's range partitioner reads its input in a job of its own, which
+    # ran this Python pass over the whole snapshot a second time
     statuses = snapshot.mapInArrow(
         _status_maker(bundle.task, dict(bundle.metadata)), _to_spark_schema(_STATUS_SCHEMA)
-    )
+    ).localCheckpoint()
     unscored = statuses.join(
         scored.select("customer_id").distinct(), "customer_id", "left_anti"
     ).select(

@@ -21,6 +21,7 @@ from models import registry
 from models.artifact import ModelBundle
 from models.scoring import score_snapshot
 from models.tasks import get_task, model_feature_names, model_frame, snapshot_categories
+from pipelines import spark as spark_engine
 from pipelines.sample import generate_sample
 from pipelines.spark import build_snapshot_spark, read_table, score_spark, write_table
 
@@ -140,3 +141,31 @@ def test_scores_and_reasons_equal_batch_scoring(
         assert outside.height > 0 and outside["score"].null_count() == outside.height
     # deciles were decided by ties: the tie-break by snapshot order was needed
     assert expected["score"].n_unique() < expected.height / 2
+
+
+def test_scores_run_python_over_the_snapshot_twice_only(
+    spark: SparkSession,
+    sample: Path,
+    local_tracking: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One pass makes the model rows, one the statuses; the final sort reruns neither.
+
+    The statuses were a lazy ``mapInArrow`` under the final ``orderBy``, whose range partitioner
+    samples its input in a job of its own: every scoring call ran that Python pass over the whole
+    snapshot twice (three passes in all).
+    """
+    snapshot = _polars_snapshot(sample)
+    bundle, example = _bundle("churn", snapshot)
+    uri = _register(bundle, example)
+    rows_seen = spark.sparkContext.accumulator(0)
+    status_of = spark_engine.population_status
+
+    def counted(task: str, frame: pl.DataFrame, metadata: dict[str, object]) -> pl.DataFrame:
+        rows_seen.add(frame.height)  # on the executors: added up on the driver
+        return status_of(task, frame, metadata)
+
+    monkeypatch.setattr(spark_engine, "population_status", counted)
+    frame = spark.createDataFrame(snapshot.to_arrow()).repartition(3)
+    score_spark(frame, bundle, uri).write.format("noop").mode("overwrite").save()
+    assert rows_seen.value == 2 * snapshot.height
