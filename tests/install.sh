@@ -3,10 +3,13 @@
 # on Java 17, installed from Debian when missing), Debian's Chromium for
 # the browser tests of the reviewer pages (Playwright's own browser download is not used), and
 # Debian's PostgreSQL server for the database source and sink tests (the tests start their own).
+# tests/constraints.txt pins every package of that install to the versions of the last install
+# that passed, so one commit installs the same test tools and libraries on every clean clone
+# (README, "Testing", says how to refresh them); `pip install guanxi` keeps pyproject's ranges.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check -e '.[test,spark]'
+.venv/bin/pip install -q --disable-pip-version-check -c tests/constraints.txt -e '.[test,spark]'
 
 # debian_package PACKAGE WHAT: install a Debian package (with sudo when not root); in CI a failure
 # fails the set-up, elsewhere the tests that need it are skipped.
