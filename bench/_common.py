@@ -1,4 +1,7 @@
-"""Pieces the benchmarks share: synthetic champions, free ports, stopping servers, tree memory."""
+"""Pieces the benchmarks share: synthetic champions, stopping servers, tree memory.
+
+Servers get their ports from ``tests.processes`` (port 0, or a port held for them), as in the tests.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import ctypes
 import os
 import platform
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -31,7 +33,6 @@ from training.tracking import experiment_id
 
 __all__ = [
     "TreePeak",
-    "free_port",
     "read_sample",
     "register_champions",
     "shares_memory",
@@ -105,13 +106,6 @@ def register_champions(
         with mlflow.start_run(experiment_id=experiment_id(task, home)):
             uri = registry.log_bundle(bundle, X.head(3))
         registry.set_alias(task, registry.CHAMPION, registry.register_challenger(task, uri, {}))
-
-
-def free_port() -> int:
-    """Return a free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -36,11 +36,12 @@ import numpy as np
 import polars as pl
 import psutil
 
-from bench._common import free_port, register_champions, stop
+from bench._common import register_champions, stop
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import Store
 from pipelines.sample import generate_sample
+from tests.processes import listening_port
 
 __all__ = ["LoadResult", "expand_snapshot", "main", "prepare", "run_load", "serve", "tree_rss"]
 
@@ -105,7 +106,7 @@ def prepare(home: Path, customers: int) -> list[str]:
 
 @contextlib.contextmanager
 def serve(env: dict[str, str], log: Path, attempts: int = 1500) -> Iterator[tuple[str, int]]:
-    """Run ``guanxi serve`` on a free loopback port until its snapshot is fully explained.
+    """Run ``guanxi serve`` on a loopback port (port 0) until its snapshot is fully explained.
 
     Parameters
     ----------
@@ -122,7 +123,6 @@ def serve(env: dict[str, str], log: Path, attempts: int = 1500) -> Iterator[tupl
     tuple of (str, int)
         The base URL and the server's process id; the process group is stopped on exit.
     """
-    port = free_port()
     full = {
         **os.environ,
         "GUANXI_API_KEYS": f"{KEY}:admin",
@@ -134,14 +134,14 @@ def serve(env: dict[str, str], log: Path, attempts: int = 1500) -> Iterator[tupl
     args = [sys.executable, "-c", "from pipelines.cli import main; main()", "serve"]
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [*args, "--port", str(port)],
+            [*args, "--port", "0"],
             env=full,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    base = f"http://127.0.0.1:{port}"
     try:
+        base = f"http://127.0.0.1:{listening_port(proc, log, attempts=attempts)}"
         done = 0  # polls in a row answering "all explained" (any worker may answer)
         for _ in range(attempts):
             if proc.poll() is not None:

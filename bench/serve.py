@@ -21,6 +21,7 @@ Usage: ``python -m bench.serve [--customers 5000] [--requests 300] [--clients 16
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import subprocess
@@ -34,7 +35,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench._common import free_port, register_champions, stop
+from bench._common import register_champions, stop
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import Store
@@ -43,6 +44,7 @@ from models.registry import configure_tracking
 from models.tasks import model_frame
 from pipelines.sample import generate_sample
 from pipelines.serve import DEFAULT_WORKERS
+from tests.processes import listening_port, reserved_port
 
 __all__ = ["main"]
 
@@ -128,8 +130,10 @@ def main() -> None:
         env |= {"MLFLOW_TRACKING_URI": uri, "GUANXI_HOME": str(home)}
         # mlflow models serve runs `uvicorn` from PATH
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-        gx_port, ml_port = free_port(), free_port()
-        cold_port = free_port()
+        # guanxi binds port 0 and names the port it got; `mlflow models serve` takes no port 0
+        # (it would serve on uvicorn's 8000), so its port is held for it until it listens
+        held = contextlib.ExitStack()
+        ml_port = held.enter_context(reserved_port())
         keys = {
             "GUANXI_API_KEYS": f"{KEY}:scorer",
             "GUANXI_AUDIT_KEY": f"audit-{KEY}",
@@ -139,12 +143,12 @@ def main() -> None:
         serve = [str(Path(sys.executable).with_name("guanxi")), "serve", "--workers"]
         serve.append(str(args.workers))
         guanxi = _start(
-            [*serve, "--port", str(gx_port)],
+            [*serve, "--port", "0"],
             env | keys,
             Path(tmp) / "guanxi.log",
         )
         cold = _start(
-            [*serve, "--port", str(cold_port)],
+            [*serve, "--port", "0"],
             env | keys | {"GUANXI_PRECOMPUTE_REASONS": "false"},
             Path(tmp) / "cold.log",
         )
@@ -168,10 +172,13 @@ def main() -> None:
             Path(tmp) / "mlflow.log",
         )
         try:
+            gx_port = listening_port(guanxi, Path(tmp) / "guanxi.log", attempts=1200)
+            cold_port = listening_port(cold, Path(tmp) / "cold.log", attempts=1200)
             gx, mlu = f"http://127.0.0.1:{gx_port}", f"http://127.0.0.1:{ml_port}"
             _wait(f"{gx}/readyz", guanxi, Path(tmp) / "guanxi.log")
             ready = time.perf_counter()
             _wait(f"{mlu}/ping", ml, Path(tmp) / "mlflow.log")
+            held.close()
             _wait(f"http://127.0.0.1:{cold_port}/readyz", cold, Path(tmp) / "cold.log")
             done = 0  # polls in a row answering "all explained" (any worker may answer)
             for _ in range(2400):  # until the background workers have explained everyone
@@ -224,6 +231,7 @@ def main() -> None:
             gx_rps = _throughput(gx_call, sample * 2, args.clients)
             ml_rps = _throughput(ml_call, sample * 2, args.clients)
         finally:
+            held.close()
             for proc in (guanxi, cold, ml):
                 stop(proc)
     p = np.percentile

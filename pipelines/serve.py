@@ -8,6 +8,10 @@ from the proxy's ``X-Forwarded-*`` headers. The MLflow tracking URI is resolved 
 (``MLFLOW_TRACKING_URI`` or the SQLite store under ``GUANXI_HOME``) and exported, so every
 uvicorn worker loads from the same registry.
 
+``--port 0`` takes a free port the system picks when uvicorn binds it (no other process can take it
+first, as it could a port found free and let go before the server starts); uvicorn's
+``Uvicorn running on http://HOST:PORT`` line names it.
+
 Several workers (``--workers``, by default the CPU count up to :data:`MAX_DEFAULT_WORKERS`) share a
 private directory made for the run before they start and removed when it stops
 (:func:`serving.workers.prepare_run_dir`): ``/metrics`` sums every worker's counts, an admin reload
@@ -91,7 +95,15 @@ def port_in_use(host: str, port: int) -> str | None:
 
 def serve_command(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    port: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Port to listen on; 0 for a free one the system picks as it binds, named in "
+            "uvicorn's 'Uvicorn running on' line.",
+        ),
+    ] = 8000,
     workers: Annotated[
         int,
         typer.Option(
@@ -164,8 +176,10 @@ def serve_command(
             client = MlflowClient(uri, uri)
             client.search_experiments(max_results=1)
             client.search_registered_models(max_results=1)
+    # port 0: uvicorn binds a port the system picks and names it in its "Uvicorn running on" line
+    address = f"http://{host}:{port}" if port else f"http://{host} on a free port"
     console.print(
-        f"guanxi serving on http://{host}:{port} (store {settings.home}, {workers} worker"
+        f"guanxi serving on {address} (store {settings.home}, {workers} worker"
         f"{'s' * (workers > 1)})"
     )
     try:

@@ -30,7 +30,7 @@ from mlflow.tracking import MlflowClient
 from features.contracts import FEATURE_SET_VERSION
 from models.artifact import ModelBundle
 from models.registry import ENV_DEFAULTS, configure_tracking
-from tests.processes import Postgres, free_port, start_postgres, stop, stop_postgres, wait_status
+from tests.processes import Postgres, start_postgres, stop, stop_postgres, wait_status
 from tests.processes import mlflow_server as start_mlflow_server
 
 if TYPE_CHECKING:
@@ -114,16 +114,15 @@ def local_tracking(
 
 @pytest.fixture
 def mlflow_server(tmp_path: Path) -> Iterator[str]:
-    """Start a real ``mlflow server`` on 127.0.0.1 (free port, SQLite backend in ``tmp_path``).
+    """Start a real ``mlflow server`` on 127.0.0.1 (port 0, SQLite backend in ``tmp_path``).
 
     Waits for ``/health`` (up to 90 s), yields the URI and stops the server's process group.
     """
     root = tmp_path / "mlflow-server"
     root.mkdir()
-    port = free_port()
-    uri = f"http://127.0.0.1:{port}"
     log = root / "server.log"
-    proc = start_mlflow_server(port, root, log)
+    proc, port = start_mlflow_server(root, log)
+    uri = f"http://127.0.0.1:{port}"
     try:
         wait_status(f"{uri}/health", 200, proc, log, attempts=450)
         yield uri

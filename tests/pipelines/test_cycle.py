@@ -35,7 +35,7 @@ from pipelines.cycle import (
 )
 from pipelines.sample import generate_sample
 from serving.settings import get_settings
-from tests.processes import free_port, guanxi_serve, stop, wait_status
+from tests.processes import guanxi_serve, reserved_port, stop, wait_status
 from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -228,10 +228,9 @@ def test_the_reload_step_reaches_a_running_server_and_resumes_after_a_failed_rel
         "COLUMNS": "200",
     }
     home.mkdir()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
-    server = guanxi_serve(port, env, log, workers=2)  # the reload answers once both serve it
+    server, port = guanxi_serve(env, log, workers=2)  # the reload answers once both serve it
+    url = f"http://127.0.0.1:{port}"
     scorer = {"X-API-Key": KEYS["scorer"]}
 
     def cycle(day: date, reload_url: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -253,7 +252,8 @@ def test_the_reload_step_reaches_a_running_server_and_resumes_after_a_failed_rel
         wait_status(f"{url}/healthz", 200, server, log)
         assert httpx.get(f"{url}/readyz", timeout=5).status_code == 503  # nothing to load yet
         store = Store(home)
-        failed = cycle(DAY, f"http://127.0.0.1:{free_port()}")
+        with reserved_port() as nobody:  # held, never listened on: the connection is refused
+            failed = cycle(DAY, f"http://127.0.0.1:{nobody}")
         assert failed.returncode == 1, failed.stdout + failed.stderr
         assert "did not reload" in failed.stdout and "run the same command again" in failed.stdout
         record = store.read_record("cycle", DAY)

@@ -8,6 +8,7 @@ The serving fixtures (tiny models in a SQLite MLflow, the snapshot) come from
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -34,9 +35,9 @@ from serving.app import create_app
 from serving.audit import AuditLog, verify_part
 from tests.processes import (
     GUANXI,
-    free_port,
     guanxi_serve,
     mlflow_server,
+    reserved_port,
     stop,
     wait_status,
 )
@@ -156,9 +157,10 @@ def test_unreachable_registry_at_start_up_then_recovers(
     shutil.copyfile(registry_setup.home / "mlflow.db", root / "mlflow.db")
     home = tmp_path / "home"
     Store(home).write_snapshot(snapshot, AS_OF)
-    port, serve_port = free_port(), free_port()
+    reserved = contextlib.ExitStack()
+    port = reserved.enter_context(reserved_port())  # held for the tracking server until it ends
     env = _serving_env(home, f"http://127.0.0.1:{port}")
-    server = guanxi_serve(serve_port, env, tmp_path / "serve.log")
+    server, serve_port = guanxi_serve(env, tmp_path / "serve.log")
     base = f"http://127.0.0.1:{serve_port}"
     tracking = None
     try:
@@ -174,7 +176,7 @@ def test_unreachable_registry_at_start_up_then_recovers(
         assert httpx.get(f"{base}{SCORES}", headers=headers()).status_code == 503
 
         t0 = time.monotonic()
-        tracking = mlflow_server(port, root, tmp_path / "mlflow.log")
+        tracking, _ = mlflow_server(root, tmp_path / "mlflow.log", port)
         wait_status(f"{base}/readyz", 200, server, tmp_path / "serve.log")
         print(f"\nready {time.monotonic() - t0:.1f} s after the tracking server was started")
         r = httpx.get(f"{base}{SCORES}", headers=headers())
@@ -184,6 +186,7 @@ def test_unreachable_registry_at_start_up_then_recovers(
         stop(server)
         if tracking is not None:
             stop(tracking)
+        reserved.close()
     log = (tmp_path / "serve.log").read_text()
     assert "load failed, keeping the current state: " in log
 
@@ -309,9 +312,8 @@ def test_tracking_server_killed_mid_train(tmp_path: Path) -> None:
     sample = generate_sample(1200, tmp_path / "sample", seed=5)
     root = tmp_path / "mlflow"
     root.mkdir()
-    port = free_port()
+    tracking, port = mlflow_server(root, tmp_path / "mlflow.log")
     uri = f"http://127.0.0.1:{port}"
-    tracking = mlflow_server(port, root, tmp_path / "mlflow.log")
     wait_status(f"{uri}/health", 200, tracking, tmp_path / "mlflow.log")
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
@@ -360,7 +362,8 @@ def test_tracking_server_killed_mid_train(tmp_path: Path) -> None:
     assert "MLflow" in output and uri.removeprefix("http://") in output, output
     assert "Max retries exceeded" in output and "Traceback" not in output, output
 
-    tracking = mlflow_server(port, root, tmp_path / "mlflow-again.log")
+    tracking, port = mlflow_server(root, tmp_path / "mlflow-again.log")
+    uri = f"http://127.0.0.1:{port}"
     try:
         wait_status(f"{uri}/health", 200, tracking, tmp_path / "mlflow-again.log")
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)

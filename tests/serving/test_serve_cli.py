@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from models.tasks import task_names
 from pipelines.serve import port_in_use, serve_command
 from serving.settings import get_settings
-from tests.processes import free_port, stop
+from tests.processes import guanxi_serve, stop
 from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY, Registry
 
 GUANXI = str(Path(sys.executable).with_name("guanxi"))
@@ -62,34 +62,24 @@ def test_a_port_in_use_is_refused_before_saying_it_serves(
     assert port_in_use("127.0.0.1", port) is None  # free again once let go
 
 
-def _start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [GUANXI, "serve", *args],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def _stop(proc: subprocess.Popen[str]) -> str:
+def _stop(proc: subprocess.Popen[bytes], log: Path) -> str:
     stop(proc)
-    return proc.stdout.read() if proc.stdout else ""
+    return log.read_text()
 
 
-def _wait(url: str, proc: subprocess.Popen[str], path: str, attempts: int = 600) -> None:
+def _wait(
+    url: str, proc: subprocess.Popen[bytes], log: Path, path: str, attempts: int = 600
+) -> None:
     for _ in range(attempts):
         if proc.poll() is not None:
-            raise AssertionError(f"guanxi serve exited:\n{_stop(proc)}")
+            raise AssertionError(f"guanxi serve exited:\n{_stop(proc, log)}")
         try:
             if httpx.get(url + path, timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise AssertionError(f"{path} never answered 200:\n{_stop(proc)}")
+    raise AssertionError(f"{path} never answered 200:\n{_stop(proc, log)}")
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -98,9 +88,12 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
+Served = tuple[str, subprocess.Popen[bytes], Path]
+"""A ``guanxi serve`` subprocess: its URL, its process and its log."""
+
+
 @pytest.fixture
-def served_registry(registry_env: Registry) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = free_port()
+def served_registry(registry_env: Registry, tmp_path: Path) -> Iterator[Served]:
     env = _env(
         GUANXI_HOME=str(registry_env.home),
         GUANXI_API_KEYS=",".join(f"{k}:{role}" for role, k in KEYS.items()),
@@ -114,19 +107,18 @@ def served_registry(registry_env: Registry) -> Iterator[tuple[str, subprocess.Po
     proxy = ["--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"]
     # one worker: /readyz answers for the worker that gets it (tests/serving/test_workers.py
     # waits for both workers of a two-worker server)
-    proc = _start(["--port", str(port), "--workers", "1", *proxy], env, registry_env.home)
+    log = tmp_path / "serve.log"
+    proc, port = guanxi_serve(env, log, workers=1, args=tuple(proxy))
     try:
-        yield f"http://127.0.0.1:{port}", proc
+        yield f"http://127.0.0.1:{port}", proc, log
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.mark.slow
-def test_guanxi_serve_subprocess(
-    served_registry: tuple[str, subprocess.Popen[str]], registry_env: Registry
-) -> None:
-    url, proc = served_registry
-    _wait(url, proc, "/readyz")
+def test_guanxi_serve_subprocess(served_registry: Served, registry_env: Registry) -> None:
+    url, proc, log_path = served_registry
+    _wait(url, proc, log_path, "/readyz")
     key = {"X-API-Key": KEYS["scorer"]}
     r = httpx.get(f"{url}/v1/customers/c001/scores?explain=3", headers=key)
     assert r.status_code == 200, r.text
@@ -156,7 +148,7 @@ def test_guanxi_serve_subprocess(
         r = httpx.get(url + path, headers=reviewer)
         assert r.status_code in (200, 404), (path, r.status_code)
         ids.append(r.headers["x-request-id"])
-    log = _stop(proc)
+    log = _stop(proc, log_path)
     for value in ("c017", "ghost-zz9", "c042", "searched-term-xq7", "tasks=churn"):
         assert value not in log, value
     for request_id in ids:
@@ -172,19 +164,18 @@ def test_guanxi_serve_subprocess(
 
 @pytest.mark.slow
 def test_guanxi_serve_dev_prints_a_working_key(tmp_path: Path) -> None:
-    port = free_port()
+    log = tmp_path / "serve.log"
+    proc, port = guanxi_serve(_env(GUANXI_HOME=str(tmp_path)), log, workers=None, args=("--dev",))
     url = f"http://127.0.0.1:{port}"
-    proc = _start(["--port", str(port), "--dev"], _env(GUANXI_HOME=str(tmp_path)), tmp_path)
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        match = re.search(r"API key \(X-API-Key\): (\S+)", line)
-        assert match, line
-        _wait(url, proc, "/healthz")
+        text = log.read_text()  # printed before uvicorn named its port
+        match = re.search(r"API key \(X-API-Key\): (\S+)", text)
+        assert match, text
+        _wait(url, proc, log, "/healthz")
         # nothing to load in an empty store: alive, not ready, and the key is accepted
         assert httpx.get(f"{url}/readyz").status_code == 503
         r = httpx.get(f"{url}/v1/models", headers={"X-API-Key": match[1]})
         assert r.status_code == 503
         assert httpx.get(f"{url}/v1/models", headers={"X-API-Key": "guess"}).status_code == 401
     finally:
-        _stop(proc)
+        stop(proc)

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.processes import free_port, stop, wait_status
+from tests.processes import listening_port, stop, wait_status
 from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY
 from tests.serving.ui_data import BUSY, UIWorld, build_ui_world
 
@@ -56,11 +56,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> UIWorld:
 
 @contextlib.contextmanager
 def _uvicorn(home: Path, uri: str, workdir: Path, ready: str | None = None) -> Iterator[str]:
-    """``uvicorn serving.app:create_app_from_env --factory`` on a free port, serving ``home``
+    """``uvicorn serving.app:create_app_from_env --factory`` on port 0, serving ``home``
     with MLflow at ``uri``, until ``/readyz`` is 200 (or, given ``ready``, answers that
     ``detail``); yield its URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "GUANXI_"))}
     env |= {
         "GUANXI_HOME": str(home),
@@ -85,7 +83,7 @@ def _uvicorn(home: Path, uri: str, workdir: Path, ready: str | None = None) -> I
             "--host",
             "127.0.0.1",
             "--port",
-            str(port),
+            "0",
             "--no-server-header",
         ],
         cwd=workdir,
@@ -95,6 +93,7 @@ def _uvicorn(home: Path, uri: str, workdir: Path, ready: str | None = None) -> I
         start_new_session=True,
     )
     try:
+        url = f"http://127.0.0.1:{listening_port(proc, log)}"
         if ready is None:
             wait_status(f"{url}/readyz", 200, proc, log, attempts=300)
         else:

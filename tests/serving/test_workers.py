@@ -11,7 +11,6 @@ import asyncio
 import http.client
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,10 +25,9 @@ from starlette.requests import Request
 from models import registry
 from serving.deps import Backoff
 from serving.workers import RunDir, prepare_run_dir
-from tests.processes import free_port, stop
+from tests.processes import guanxi_serve, stop
 from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY, Registry
 
-GUANXI = str(Path(sys.executable).with_name("guanxi"))
 SCORES = "/v1/customers/{customer_id}/scores"
 FREE_FAILURES = 10
 
@@ -137,7 +135,7 @@ def _total(text: str, route: str, status: str = "200") -> float:
 class Served:
     """A running ``guanxi serve --workers 2`` and its run directory."""
 
-    def __init__(self, url: str, proc: subprocess.Popen[str], run: Path) -> None:
+    def __init__(self, url: str, proc: subprocess.Popen[bytes], run: Path) -> None:
         self.url, self.proc, self.run = url, proc, run
 
     def pinned_clients(self) -> dict[int, httpx.Client]:
@@ -165,7 +163,6 @@ class Served:
 
 @pytest.fixture
 def served(registry_env: Registry, tmp_path: Path) -> Iterator[Served]:
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GUANXI_", "MLFLOW_"))}
     env.update(
         GUANXI_HOME=str(registry_env.home),
@@ -180,18 +177,11 @@ def served(registry_env: Registry, tmp_path: Path) -> Iterator[Served]:
         MLFLOW_TRACKING_URI=registry_env.uri,
         TMPDIR=str(tmp_path),  # the run directory is made here
     )
-    proc = subprocess.Popen(
-        [GUANXI, "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        cwd=registry_env.home,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    log = tmp_path / "serve.log"
+    proc, port = guanxi_serve(env, log, workers=2)
     try:
         for _ in range(1200):  # both workers have loaded once each wrote its loaded-<pid> file
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert proc.poll() is None, log.read_text()
             runs = list(tmp_path.glob("guanxi-serve-*"))
             loaded = RunDir(runs[0]).workers() if runs else {}
             if len(loaded) == 2 and all(ok for _, ok in loaded.values()):
