@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
 from pathlib import Path
 
 import mlflow
@@ -24,6 +23,7 @@ from models.registry import (
     nest_metrics,
 )
 from models.scoring import FeatureSetMismatchError
+from tests.processes import reserved_port
 from training.tracking import experiment_id
 
 
@@ -126,10 +126,10 @@ def test_tracking_uri_defaults_to_home_and_env_wins(tmp_path: Path, monkeypatch)
 
 def test_check_tracking_gives_up_with_a_clear_message() -> None:
     check_tracking("sqlite:///anything.db")  # not a server: nothing to probe
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with pytest.raises(TrackingUnavailableError, match="not reachable after 2 attempts"):
+    with (
+        reserved_port() as port,  # held: nobody listens on it
+        pytest.raises(TrackingUnavailableError, match="not reachable after 2 attempts"),
+    ):
         check_tracking(f"http://127.0.0.1:{port}", attempts=2, timeout=0.5, wait=0.0)
 
 

@@ -7,7 +7,6 @@ the tracking, registration, promotion and scoring wiring in seconds; the real tr
 
 from __future__ import annotations
 
-import socket
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +36,7 @@ from pipelines.cycle import CycleConfig
 from pipelines.sample import generate_sample
 from serving.loader import RegistrySource
 from serving.settings import get_settings
+from tests.processes import reserved_port
 from training.train import Holdout, TrainResult
 
 AS_OF = "2024-10-31"
@@ -227,11 +227,9 @@ def test_interrupted_training_registers_nothing(
 def test_dead_tracking_server_fails_with_clear_message(
     cli, sample, monkeypatch, tiny_bundle, tiny_data
 ) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
-    out, fake = _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "A"))
+    with reserved_port() as port:  # held: nobody listens on it
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+        out, fake = _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "A"))
     assert out.exit_code == 2
     text = " ".join(out.output.split())
     assert f"MLflow tracking server http://127.0.0.1:{port} is not reachable after 3" in text
@@ -410,11 +408,9 @@ def test_an_unknown_task_is_refused_as_the_option_it_came_in(cli, command) -> No
 
 @pytest.mark.parametrize("args", [["promote", "--task", "churn"], ["models"]])
 def test_registry_commands_fail_clearly_without_server(cli, monkeypatch, args) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
-    out = cli.invoke(app, args)
+    with reserved_port() as port:  # held: nobody listens on it
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+        out = cli.invoke(app, args)
     assert out.exit_code == 2
     assert "is not reachable after 3 attempts" in " ".join(out.output.split())
 
