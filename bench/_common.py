@@ -1,6 +1,7 @@
-"""Pieces the benchmarks share: synthetic champions, stopping servers, tree memory.
+"""Pieces the benchmarks share: synthetic champions, samples, tree memory.
 
-Servers get their ports from ``tests.processes`` (port 0, or a port held for them), as in the tests.
+Servers get their ports from ``tests.processes`` (port 0, or a port held for them) and are stopped
+by its ``stop``, as in the tests.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
-import signal
 import subprocess
 import threading
 import time
@@ -36,7 +36,6 @@ __all__ = [
     "read_sample",
     "register_champions",
     "shares_memory",
-    "stop",
     "synthetic_bundles",
 ]
 
@@ -106,17 +105,6 @@ def register_champions(
         with mlflow.start_run(experiment_id=experiment_id(task, home)):
             uri = registry.log_bundle(bundle, X.head(3))
         registry.set_alias(task, registry.CHAMPION, registry.register_challenger(task, uri, {}))
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a server started in its own session: SIGTERM to its group, SIGKILL after 30 s."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def read_sample(

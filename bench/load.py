@@ -36,12 +36,12 @@ import numpy as np
 import polars as pl
 import psutil
 
-from bench._common import register_champions, stop
+from bench._common import register_champions
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import Store
 from pipelines.sample import generate_sample
-from tests.processes import listening_port
+from tests.processes import listening_port, stop
 
 __all__ = ["LoadResult", "expand_snapshot", "main", "prepare", "run_load", "serve", "tree_rss"]
 
@@ -158,7 +158,7 @@ def serve(env: dict[str, str], log: Path, attempts: int = 1500) -> Iterator[tupl
             raise RuntimeError(f"{base} was not ready and explained after {attempts} polls")
         yield base, proc.pid
     finally:
-        stop(proc)
+        stop(proc, timeout=30)
 
 
 def tree_rss(process: psutil.Process) -> int:

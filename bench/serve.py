@@ -35,7 +35,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench._common import register_champions, stop
+from bench._common import register_champions
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import Store
@@ -44,7 +44,7 @@ from models.registry import configure_tracking
 from models.tasks import model_frame
 from pipelines.sample import generate_sample
 from pipelines.serve import DEFAULT_WORKERS
-from tests.processes import listening_port, reserved_port
+from tests.processes import listening_port, reserved_port, stop
 
 __all__ = ["main"]
 
@@ -220,7 +220,7 @@ def main() -> None:
             unexplained = _latencies(cold_call, sample)
             mixed = [c for pair in zip(sample, never, strict=False) for c in pair]
             mix_rps = _throughput(cold_call, mixed, args.clients)  # half asked before, half never
-            stop(cold)
+            stop(cold, timeout=30)
             first = _latencies(three_call, sample)
             others = [str(c) for c in X.index[2 * args.requests : 3 * args.requests]]
             first_all = _latencies(gx_call, others)  # customers asked for the first time
@@ -233,7 +233,7 @@ def main() -> None:
         finally:
             held.close()
             for proc in (guanxi, cold, ml):
-                stop(proc)
+                stop(proc, timeout=30)
     p = np.percentile
     ml50 = p(ml_lat, 50)
     print(

@@ -131,13 +131,14 @@ class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
+        self.detail = body_too_large(limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on, counting its body; refuse it once it is over the limit."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        detail = body_too_large(self.limit)
+        detail = self.detail
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > self.limit:
             await JSONResponse({"detail": detail}, status.HTTP_413_CONTENT_TOO_LARGE)(

@@ -163,13 +163,15 @@ def wait_status(
     raise AssertionError(f"{url} did not answer {status} ({last}):\n{log.read_text()[-4000:]}")
 
 
-def stop(proc: subprocess.Popen[Any], sig: signal.Signals = signal.SIGTERM) -> None:
-    """Send ``sig`` to the process group of ``proc`` and reap it (SIGKILL after 20 s)."""
+def stop(
+    proc: subprocess.Popen[Any], sig: signal.Signals = signal.SIGTERM, timeout: float = 20
+) -> None:
+    """Send ``sig`` to the process group of ``proc`` and reap it (SIGKILL after ``timeout`` s)."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
