@@ -6,10 +6,13 @@
 # tests/constraints.txt pins every package of that install to the versions of the last install
 # that passed, so one commit installs the same test tools and libraries on every clean clone
 # (README, "Testing", says how to refresh them); `pip install guanxi` keeps pyproject's ranges.
+# pip hands `-c` to the install only, not to the isolated environment it builds the project in, so
+# PIP_CONSTRAINT (which that environment's pip reads) pins the build's setuptools too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
-.venv/bin/pip install -q --disable-pip-version-check -c tests/constraints.txt -e '.[test,spark]'
+PIP_CONSTRAINT="$PWD/tests/constraints.txt" \
+  .venv/bin/pip install -q --disable-pip-version-check -c tests/constraints.txt -e '.[test,spark]'
 
 # debian_package PACKAGE WHAT: install a Debian package (with sudo when not root); in CI a failure
 # fails the set-up, elsewhere the tests that need it are skipped.

@@ -36,16 +36,25 @@ def _pins() -> dict[str, Version]:
 
 
 def _requirements() -> list[Requirement]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project = pyproject["project"]
     extras = project["optional-dependencies"]
+    build = pyproject["build-system"]["requires"]
     return [
-        Requirement(r) for r in [*project["dependencies"], *(r for e in EXTRAS for r in extras[e])]
+        Requirement(r)
+        for r in [*project["dependencies"], *(r for e in EXTRAS for r in extras[e]), *build]
     ]
 
 
 def test_the_install_uses_the_pins() -> None:
     install = (ROOT / "tests" / "install.sh").read_text()
     assert "-c tests/constraints.txt -e '.[test,spark]'" in install
+
+
+def test_the_build_of_the_project_uses_the_pins() -> None:
+    """pip passes ``-c`` to no isolated build; the build's own pip reads PIP_CONSTRAINT."""
+    install = (ROOT / "tests" / "install.sh").read_text()
+    assert 'PIP_CONSTRAINT="$PWD/tests/constraints.txt" \\\n  .venv/bin/pip install' in install
 
 
 def _mismatches(requirements: list[Requirement], pins: dict[str, Version]) -> list[str]:
