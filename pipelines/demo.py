@@ -26,7 +26,7 @@ from rich.console import Console
 
 from models.labels import HORIZON_DAYS
 
-__all__ = ["DEMO_AS_OF", "OFFERS_EXAMPLE", "demo_command"]
+__all__ = ["DEMO_AS_OF", "OFFERS_EXAMPLE", "demo_command", "next_steps"]
 
 DEMO_AS_OF = date(2025, 12, 31)
 """The sample window's last day, so the demo never depends on the clock."""
@@ -180,10 +180,37 @@ def demo_command(
     key = os.environ.get("GUANXI_API_KEYS", "").split(":")[0] or secrets.token_urlsafe(24)
     os.environ.setdefault("GUANXI_API_KEYS", f"{key}:admin")
     customer = str(values.table["customer_id"][0])  # a customer with an order has a value
-    base = f"http://{host}:{port}"
+    steps = next_steps(f"http://{host}:{port}", key, customer)
+    from pipelines.serve import run_server
+
     # plain echo: rich would wrap the long lines and break them for copy and paste
-    typer.echo(
-        "When it says 'Application startup complete', call it with:\n"
+    run_server(host=host, port=port, workers=1, dev=True, announce=lambda: typer.echo(steps))
+
+
+def next_steps(base: str, key: str, customer: str) -> str:
+    """Say where to go once the demo's server listens, and that ``/readyz`` says when to.
+
+    The server loads the models in the background after it starts listening, so the calls
+    answer 503 until ``/readyz`` answers 200.
+
+    Parameters
+    ----------
+    base : str
+        The server's address (``http://host:port``).
+    key : str
+        The admin API key the demo serves with.
+    customer : str
+        A customer with a value, for the example calls.
+
+    Returns
+    -------
+    str
+        The lines to print, one command a line (for copy and paste).
+    """
+    return (
+        f"The server is up on {base} and loads the models in the background: "
+        f"`curl {base}/readyz` answers 200 once they are loaded (503 while loading).\n"
+        "Then call it with:\n"
         f"  curl -H 'X-API-Key: {key}' '{base}/v1/customers/{customer}/scores?explain=5'\n"
         f"  curl -H 'X-API-Key: {key}' {base}/v1/customers/{customer}/value\n"
         f"  curl -H 'X-API-Key: {key}' {base}/v1/segments\n"
@@ -191,6 +218,3 @@ def demo_command(
         f"Reviewer pages: {base}/ui/login (API key: {key}); API docs: {base}/docs\n"
         "Stop it with Ctrl-C."
     )
-    from pipelines.serve import serve_command
-
-    serve_command(host=host, port=port, workers=1, dev=True)

@@ -20,11 +20,13 @@ reaches every worker, and the authentication backoff is one for all.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import secrets
 import shutil
 import socket
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -38,12 +40,17 @@ from serving.settings import get_settings
 from serving.workers import prepare_run_dir
 
 __all__ = [
+    "APP_FACTORY",
     "DEFAULT_WORKERS",
     "KEEP_ALIVE_SECONDS",
     "MAX_DEFAULT_WORKERS",
     "port_in_use",
+    "run_server",
     "serve_command",
 ]
+
+APP_FACTORY = "serving.app:create_app_from_env"
+"""The app uvicorn serves (by import string, so that every worker builds its own)."""
 
 MAX_DEFAULT_WORKERS = 4
 """The most workers ``guanxi serve`` starts without ``--workers`` (each holds its own models)."""
@@ -142,6 +149,59 @@ def serve_command(
     ] = KEEP_ALIVE_SECONDS,
 ) -> None:
     """Serve scores and reasons over HTTP (FastAPI); see /docs once it runs."""
+    run_server(
+        host=host,
+        port=port,
+        workers=workers,
+        dev=dev,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips,
+        timeout_keep_alive=timeout_keep_alive,
+    )
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """A uvicorn server that calls ``announce`` once it listens, after uvicorn's start lines."""
+
+    def __init__(self, config: uvicorn.Config, announce: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.announce = announce
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.announce()
+
+
+def run_server(
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    dev: bool,
+    proxy_headers: bool = False,
+    forwarded_allow_ips: str = "127.0.0.1",
+    timeout_keep_alive: int = KEEP_ALIVE_SECONDS,
+    announce: Callable[[], None] | None = None,
+) -> None:
+    """Run the scoring service until stopped: ``guanxi serve``, and the end of ``guanxi demo``.
+
+    Parameters
+    ----------
+    host, port, workers, dev, proxy_headers, forwarded_allow_ips, timeout_keep_alive
+        As ``guanxi serve``'s options of those names.
+    announce : callable, optional
+        Called once the server listens (after uvicorn's "Application startup complete" and
+        "Uvicorn running on" lines), to tell the user what to do next; one worker only.
+
+    Raises
+    ------
+    typer.Exit
+        With code 2 when the settings are incomplete or the port is taken; with uvicorn's
+        startup-failure code (3) when the announcing server did not start.
+    """
+    if announce is not None and workers != 1:
+        raise ValueError("announce needs one worker (uvicorn's own process serves)")
     console = Console(stderr=True)
     if dev:
         os.environ["GUANXI_DEV"] = "1"
@@ -182,23 +242,30 @@ def serve_command(
         f"guanxi serving on {address} (store {settings.home}, {workers} worker"
         f"{'s' * (workers > 1)})"
     )
+    options: dict[str, Any] = dict(
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        server_header=False,
+        log_level="info",
+        # uvicorn's access log writes raw paths and queries (customer ids, searches); the
+        # middleware's (logger serving.access) writes route templates and request ids instead
+        access_log=False,
+        log_config=_log_config(),
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips,
+        timeout_keep_alive=timeout_keep_alive,
+    )
     try:
-        uvicorn.run(
-            "serving.app:create_app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            server_header=False,
-            log_level="info",
-            # uvicorn's access log writes raw paths and queries (customer ids, searches); the
-            # middleware's (logger serving.access) writes route templates and request ids instead
-            access_log=False,
-            log_config=_log_config(),
-            proxy_headers=proxy_headers,
-            forwarded_allow_ips=forwarded_allow_ips,
-            timeout_keep_alive=timeout_keep_alive,
-        )
+        if announce is None:
+            uvicorn.run(APP_FACTORY, **options)
+        else:
+            server = _AnnouncingServer(uvicorn.Config(APP_FACTORY, **options), announce)
+            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops it, as uvicorn.run
+                server.run()
+            if not server.started:
+                raise typer.Exit(uvicorn.config.STARTUP_FAILURE)
     finally:
         if run_dir is not None:
             shutil.rmtree(run_dir, ignore_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -17,9 +18,10 @@ import typer
 from typer.testing import CliRunner
 
 from models.tasks import task_names
-from pipelines.serve import port_in_use, serve_command
+from pipelines.demo import next_steps
+from pipelines.serve import port_in_use, run_server, serve_command
 from serving.settings import get_settings
-from tests.processes import guanxi_serve, stop
+from tests.processes import guanxi_serve, reserved_port, stop
 from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY, Registry
 
 GUANXI = str(Path(sys.executable).with_name("guanxi"))
@@ -60,6 +62,39 @@ def test_a_port_in_use_is_refused_before_saying_it_serves(
     assert f"cannot start: cannot listen on 127.0.0.1:{port} (Address already in use)" in text
     assert "serving on" not in text
     assert port_in_use("127.0.0.1", port) is None  # free again once let go
+
+
+def test_the_announcement_comes_once_the_server_listens(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`guanxi demo` prints its next steps through ``announce``: after uvicorn's start lines."""
+    monkeypatch.setenv("GUANXI_HOME", str(tmp_path))  # empty: the models never load, no matter
+    monkeypatch.setenv("GUANXI_API_KEYS", ",".join(f"{k}:{role}" for role, k in KEYS.items()))
+    monkeypatch.setenv("GUANXI_AUDIT_KEY", AUDIT_KEY)
+    monkeypatch.setenv("GUANXI_SESSION_KEY", SESSION_KEY)
+    monkeypatch.setenv("GUANXI_STORE_KEY", STORE_KEY)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "")  # run_server sets it; restored after
+    monkeypatch.delenv("GUANXI_DEV", raising=False)
+    seen: list[str] = []
+
+    def announce() -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            seen.append(capfd.readouterr().err)  # listening: a connection is accepted
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: uvicorn shuts down, run_server returns
+
+    with reserved_port() as port:
+        run_server(host="127.0.0.1", port=port, workers=1, dev=False, announce=announce)
+    get_settings.cache_clear()
+    assert len(seen) == 1
+    assert seen[0].index("Application startup complete") < seen[0].index("Uvicorn running on")
+    assert "Shutting down" in capfd.readouterr().err  # stopped by the signal, not by a failure
+
+
+def test_the_demo_says_where_to_go_and_that_readyz_says_when() -> None:
+    steps = next_steps("http://127.0.0.1:8000", "KEY", "C00001")
+    assert "`curl http://127.0.0.1:8000/readyz` answers 200 once they are loaded" in steps
+    assert "  curl -H 'X-API-Key: KEY' http://127.0.0.1:8000/v1/models\n" in steps
+    assert "http://127.0.0.1:8000/ui/login (API key: KEY)" in steps
 
 
 def _stop(proc: subprocess.Popen[bytes], log: Path) -> str:
