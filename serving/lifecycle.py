@@ -129,13 +129,18 @@ async def reload_state(app: FastAPI) -> str | None:
             state = await asyncio.to_thread(load_state, source, settings)
         except Exception as exc:
             reason = _describe(exc)
+            expected = isinstance(exc, NOT_THERE_YET)
+            # what is missing is said once, then again when it changes, not at every retry
+            # (/readyz and the API's 503 keep saying it); any other failure every time
+            said = expected and reason == app.state.holder.last_error
             app.state.holder.last_error = reason
             app.state.holder.missing = missing(exc)
-            logger.warning(
+            logger.log(
+                logging.DEBUG if said else logging.WARNING,
                 "load failed, keeping the current state: %s",
                 reason,
                 # nothing trained or built yet is said in full by the reason: no traceback
-                exc_info=not isinstance(exc, NOT_THERE_YET),
+                exc_info=not expected,
             )
             return reason
         _swap(app, state)

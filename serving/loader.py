@@ -49,6 +49,9 @@ class RegistrySource:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # the tasks the last load left out for want of a version with the alias: said again
+        # only when they change, not at every start-up retry
+        self.unserved: tuple[str, ...] = ()
 
     def load_models(self, tasks: Sequence[str], alias: str) -> dict[str, ServedModel]:
         """Load ``<task>@<alias>`` for every task from the registry.
@@ -65,7 +68,8 @@ class RegistrySource:
         dict of str to ServedModel
             Each task's model with its registered version and aliases. When the settings name
             no tasks (``GUANXI_TASKS`` unset: every task), a task without a version with that
-            alias is left out with a warning, and the other tasks are served. (Cross-sell whose
+            alias is left out, and the other tasks are served; a warning names the tasks left
+            out when they differ from the last load's (debug level otherwise). (Cross-sell whose
             model does not beat its rule has a champion all the same: ``guanxi promote`` points
             it at the affinity rule's rule-backed version, served like any model.)
 
@@ -76,9 +80,10 @@ class RegistrySource:
         """
         required = "tasks" in self.settings.model_fields_set
         models = {}
+        unserved = []
         for task in tasks:  # the feature set is checked against the snapshot when building
             if not required and registry.get_version(task, alias) is None:
-                logger.warning("%s has no %s version: not served", task, alias)
+                unserved.append(task)
                 continue
             loaded = registry.load_model(task, alias=alias, check=False)
             models[task] = ServedModel(
@@ -87,10 +92,14 @@ class RegistrySource:
                 version=loaded.version,
                 aliases=loaded.aliases,
             )
-        if not models:
+        if not models:  # the load fails, and says so itself (serving.lifecycle)
             raise registry.ModelNotFoundError(
                 f"no task has a {alias} version: train one and promote it with `guanxi promote`"
             )
+        if unserved:
+            level = logging.WARNING if tuple(unserved) != self.unserved else logging.DEBUG
+            logger.log(level, "no %s version, not served: %s", alias, ", ".join(unserved))
+        self.unserved = tuple(unserved)
         return models
 
     def load_snapshot(self) -> LoadedSnapshot:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -16,6 +18,8 @@ from features.store import SnapshotNotFoundError
 from models import registry
 from models.tasks import task_names
 from serving.app import create_app
+from serving.lifecycle import reload_state
+from serving.loader import RegistrySource
 from serving.state import ServedModel
 from tests.serving.conftest import Registry, StaticSource, headers, make_settings, wait_ready
 
@@ -245,3 +249,57 @@ def test_boosters_without_their_pinned_digest_are_refused(registry_env: Registry
     finally:
         client_.set_model_version_tag("churn", reg.good, tag, pinned)
     assert registry.load_model("churn", version=reg.good).version == reg.good
+
+
+def test_what_is_missing_is_logged_once_then_on_change(
+    tmp_path: Path, source: StaticSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An empty server logged a warning at every start-up retry (every 10 s); /readyz and the
+    API's 503 say what is missing meanwhile. An unexpected failure is logged every time."""
+    caplog.set_level(logging.DEBUG, logger="serving.lifecycle")
+    app = create_app(make_settings(tmp_path / "h"), source)
+    app.state.load_lock = asyncio.Lock()  # as the lifespan, without its background retries
+
+    def load(failure: Exception) -> list[logging.LogRecord]:
+        caplog.clear()
+        source.failure = failure
+        asyncio.run(reload_state(app))
+        return [r for r in caplog.records if "load failed" in r.getMessage()]
+
+    no_model = registry.ModelNotFoundError("no task has a champion version: train one")
+    assert [r.levelno for r in load(no_model)] == [logging.WARNING]
+    assert [r.levelno for r in load(no_model)] == [logging.DEBUG]
+    assert app.state.holder.missing is not None  # still said to clients
+    no_snapshot = SnapshotNotFoundError("no snapshot in the store")
+    assert [r.levelno for r in load(no_snapshot)] == [logging.WARNING]
+    assert [r.levelno for r in load(no_snapshot)] == [logging.DEBUG]
+    for _ in range(2):
+        (unexpected,) = load(ConnectionError("registry unreachable"))
+        assert unexpected.levelno == logging.WARNING and unexpected.exc_info
+
+
+def test_tasks_left_out_are_named_once_then_on_change(
+    registry_env: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="serving.loader")
+    loader = RegistrySource(make_settings(registry_env.home))
+
+    def load(alias: str) -> list[tuple[int, str]]:
+        caplog.clear()
+        with contextlib.suppress(registry.ModelNotFoundError):
+            loader.load_models(task_names(), alias)
+        return [
+            (r.levelno, r.getMessage()) for r in caplog.records if "not served" in r.getMessage()
+        ]
+
+    assert load("nope") == []  # no task has one: the load fails and says so itself
+    registry.set_alias("churn", "partial", registry_env.champion["churn"])
+    try:
+        others = ", ".join(t for t in task_names() if t != "churn")
+        assert load("partial") == [(logging.WARNING, f"no partial version, not served: {others}")]
+        assert load("partial") == [(logging.DEBUG, f"no partial version, not served: {others}")]
+        registry.set_alias("repurchase", "partial", registry_env.champion["repurchase"])
+        assert load("partial")[0][0] == logging.WARNING  # fewer left out: said again
+    finally:
+        for task in ("churn", "repurchase"):
+            MlflowClient().delete_registered_model_alias(task, "partial")
