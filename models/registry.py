@@ -77,6 +77,7 @@ from models.artifact import (
     RULE_BACKING,
     ModelBundle,
 )
+from models.metrics import RANKED_METRICS
 from models.scoring import check_feature_set
 from models.tasks import GRADED_BASELINE, task_specs
 from models.uplift import UpliftBundle, uplift_model_name
@@ -124,6 +125,7 @@ __all__ = [
     "metric_key",
     "metric_models",
     "metric_name",
+    "metric_title",
     "model_title",
     "nest_metrics",
     "read_table",
@@ -800,6 +802,45 @@ _MODEL_TITLES: Final = {
     "logistic": "Logistic",
     GRADED_BASELINE: "Rule",
 }
+
+
+METRIC_TITLES: Final = {
+    "roc_auc": "ROC AUC",
+    "pr_auc": "PR AUC",
+    "top_decile_lift": "top-decile lift",
+    "brier": "Brier score",
+    "log_loss": "log loss",
+    "ece": "calibration error (ECE)",
+    "max_bin_gap": "largest calibration gap",
+    "n": "test rows",
+    "positive_rate": "positive rate",
+    "ndcg@3": "NDCG@3",
+}
+"""Metric names (:mod:`models.metrics`) as people read them, where a name alone does not do."""
+
+_TITLES_BY_KEY: Final = {
+    metric_name(m): METRIC_TITLES.get(m, m) for m in (*RANKED_METRICS, *METRIC_TITLES)
+}
+
+
+def metric_title(name: str) -> str:
+    """Name a metric for people, given its name or its MLflow key: ``ndcg_at_3`` -> ``NDCG@3``.
+
+    Metrics read back from MLflow (:func:`nest_metrics`) carry their keys (``precision_at_3``),
+    metrics of a training run their names (``precision@3``); both read the same.
+
+    Parameters
+    ----------
+    name : str
+        A metric's name (``ndcg@3``, ``ece``) or its MLflow key (:func:`metric_name`).
+
+    Returns
+    -------
+    str
+        Its title in :data:`METRIC_TITLES`, else its name (``precision@3``); a metric unknown
+        to both with its underscores as spaces.
+    """
+    return _TITLES_BY_KEY.get(metric_name(name), name.replace("_", " "))
 
 
 def model_title(key: str, task: str | None = None) -> str:

@@ -14,6 +14,7 @@ import pandas as pd
 from models.artifact import MODEL_METRICS, RULE_BACKED
 from models.estimators import BINARY_OBJECTIVE, is_ranking
 from models.metrics import MIN_BIN_ROWS
+from models.registry import metric_title
 from models.tasks import GRADED_BASELINE, RuleBacking, get_task
 
 __all__ = ["model_card", "rule_card"]
@@ -35,13 +36,15 @@ def _against_rule(model: dict[str, Any], rule: dict[str, Any], gate: tuple[str, 
     """Word the gate's two metrics of a model against the rule's."""
     first, second = gate
     return (
-        f"{first} {_fmt(model.get(first))} against the rule's {_fmt(rule.get(first))}, "
-        f"{second} {_fmt(model.get(second))} against {_fmt(rule.get(second))}"
+        f"{metric_title(first)} {_fmt(model.get(first))} against the rule's "
+        f"{_fmt(rule.get(first))}, {metric_title(second)} {_fmt(model.get(second))} against "
+        f"{_fmt(rule.get(second))}"
     )
 
 
 def _table(metrics: dict[str, dict[str, float]], columns: tuple[str, ...]) -> str:
-    lines = ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    header = " | ".join(metric_title(c) for c in columns)
+    lines = [f"| model | {header} |", "|---" * (len(columns) + 1) + "|"]
     for name, values in metrics.items():
         cells = [_fmt(values.get(c, float("nan"))) for c in columns]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -251,7 +254,7 @@ def rule_card(
     shown = {k: metrics[k] for k in first_keys if k in metrics}
     shown |= {k: v for k, v in metrics.items() if k not in shown}
     checks = ", ".join(
-        f"{m} {_fmt(served.get(m))} against the rule's {_fmt(ruled.get(m))}"
+        f"{metric_title(m)} {_fmt(served.get(m))} against the rule's {_fmt(ruled.get(m))}"
         for m in ("precision@1", "precision@3", "ndcg@3")
         if m in served
     )

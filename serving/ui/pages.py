@@ -176,22 +176,6 @@ def group_name(name: str) -> str:
     return f"top {tier.group(1)}%" if tier else segment_name(name)
 
 
-_METRIC_NAMES: Final = {
-    "roc_auc": "ROC AUC",
-    "pr_auc": "PR AUC",
-    "top_decile_lift": "top-decile lift",
-    "brier": "Brier score",
-    "log_loss": "log loss",
-    "ece": "calibration error (ECE)",
-    "max_bin_gap": "largest calibration gap",
-    "n": "test rows",
-    "positive_rate": "positive rate",
-    "ndcg@3": "NDCG@3",
-}
-"""Metric keys (:mod:`models.metrics`) as a reviewer reads them; another key is shown with its
-underscores as spaces."""
-
-
 def _status_title(status: str) -> str:
     """Name a status for people: ``lapsed``, ``prospect``; nothing left to rank: ``all bought``."""
     return "all bought" if status == NO_CANDIDATES else str(status).replace("_", " ")
@@ -210,8 +194,7 @@ def _metric_name(pair: tuple[str, str], task: str | None = None) -> str:
     ``Recency rule ROC AUC``.
     """
     model, name = pair
-    metric = _METRIC_NAMES.get(name, name.replace("_", " "))
-    return f"{registry.model_title(model, task)} {metric}"
+    return f"{registry.model_title(model, task)} {registry.metric_title(name)}"
 
 
 def _metric_value(value: float | None) -> str:

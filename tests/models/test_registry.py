@@ -20,6 +20,7 @@ from models.registry import (
     default_tracking_uri,
     flatten_metrics,
     metric_name,
+    metric_title,
     nest_metrics,
 )
 from models.scoring import FeatureSetMismatchError
@@ -102,6 +103,11 @@ def test_flatten_metrics_prefixes_and_skips_non_numbers() -> None:
         "xgboost_n": 10.0,
     }
     assert metric_name("a b/c:d-e.f(g)") == "a b/c:d-e.f_g_"
+    # named for people by the MLflow key as by the name; the key itself stays
+    assert metric_title("ndcg_at_3") == metric_title("ndcg@3") == "NDCG@3"
+    assert metric_title("precision_at_1") == "precision@1"
+    assert metric_title("ece") == "calibration error (ECE)"
+    assert metric_title("some_new_metric") == "some new metric"
     # nested again when read back from MLflow (version tags are strings)
     assert nest_metrics({"xgboost_roc_auc": "0.8", "rule_pr_auc": 0.3, "other_x": 1.0}) == {
         "xgboost": {"roc_auc": 0.8},

@@ -644,6 +644,9 @@ def test_every_recorded_metric_is_named_for_people(ui: TestClient) -> None:
         name = _metric_name(("xgboost", key)).removeprefix("XGBoost ")
         assert "_" not in name and (name != key or "@" in key), key  # precision@1 reads
     assert _metric_name(("rule", "ece"), "churn") == "Recency rule calibration error (ECE)"
+    # metrics read back from MLflow carry their keys: named as the run's own names are
+    assert _metric_name(("xgboost", "ndcg_at_3")) == "XGBoost NDCG@3"
+    assert _metric_name(("xgboost", "precision_at_3")) == "XGBoost precision@3"
     login(ui)
     text = ui.get("/ui/models/churn").text
     assert ">XGBoost test rows<" in text and ">XGBoost n<" not in text  # ui_data records n
@@ -919,7 +922,8 @@ def test_the_rule_backed_versions_charts_are_its_own_curves(
         created=None,
         run_id="r" * 32,
         run_url=None,
-        metrics={"rule_backed": {"roc_auc": 0.77}, "rule": {"roc_auc": 0.76}},
+        # as read back from MLflow (nest_metrics): keys, ndcg_at_3 for ndcg@3
+        metrics={"rule_backed": {"roc_auc": 0.77, "ndcg_at_3": 0.5}, "rule": {"roc_auc": 0.76}},
         metric_source="run",
         grade="C",
         feature_set_version="x",
@@ -991,6 +995,7 @@ def test_the_rule_backed_versions_charts_are_its_own_curves(
     ]
     assert '<th scope="row">Rule-backed ROC AUC</th>' in page.text
     assert '<th scope="row">Affinity rule ROC AUC</th>' in page.text
+    assert '<th scope="row">Rule-backed NDCG@3</th>' in page.text  # was 'ndcg at 3'
     assert "Rule ROC AUC" not in page.text and ">Rule<" not in page.text
     text = " ".join(page.text.split())
     champion = text[text.index('id="card-champion"') : text.index('id="card-challenger"')]
