@@ -46,6 +46,10 @@ _SERIES = ("#1d4ed8", "#c2410c", "#15803d", "#7c3aed", "#a16207")
 def format_percent(value: float | None, digits: int = 1) -> str:
     """Format a share in [0, 1] as a percentage, e.g. ``0.1234`` -> ``"12.3%"``.
 
+    A share strictly between 0 and 1 never reads as 0 or 100: one that would round to either
+    reads ``"<0.1%"`` or ``">99.9%"`` (with ``digits`` 1), as a calibrated probability is
+    never certain.
+
     Parameters
     ----------
     value : float or None
@@ -60,7 +64,13 @@ def format_percent(value: float | None, digits: int = 1) -> str:
     """
     if value is None or not math.isfinite(value):
         return "—"
-    return f"{100 * value:.{digits}f}%"
+    shown = f"{100 * value:.{digits}f}"
+    step = f"{10.0**-digits:.{digits}f}"  # the least the digits show: 0.1
+    if 0 < value < 1 and float(shown) == 0:
+        return f"<{step}%"
+    if 0 < value < 1 and float(shown) == 100:
+        return f">{100 - float(step):.{digits}f}%"
+    return f"{shown}%"
 
 
 def format_points(value: float | None, digits: int = 1) -> str:

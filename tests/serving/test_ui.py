@@ -693,6 +693,11 @@ def test_a_tasks_graded_rule_is_named_as_its_spec_names_it() -> None:
 def test_formatting_for_people() -> None:
     assert format_percent(0.1234) == "12.3%" and format_percent(None) == "—"
     assert format_percent(math.nan) == "—"
+    # a probability is never certain: one rounding to 0.0% or 100.0% says it is beyond them
+    assert format_percent(0.0004) == "<0.1%" and format_percent(0.0004, 0) == "<1%"
+    assert format_percent(0.9996) == ">99.9%" and format_percent(0.996, 0) == ">99%"
+    assert format_percent(0.0) == "0.0%" and format_percent(1.0) == "100.0%"  # shares can be
+    assert format_percent(0.0006) == "0.1%" and format_percent(0.9994) == "99.9%"
     assert format_points(4.06) == "+4.1 pts" and format_points(-0.04) == "0.0 pts"
     assert format_points(-2.25) == "−2.2 pts"
     assert format_date(date(2024, 6, 30)) == "30 Jun 2024"
