@@ -67,7 +67,7 @@ from models.clv import ModelIdentificationError
 from models.explain import MAX_REASONS
 from models.labels import HORIZON_DAYS
 from models.scoring import score_snapshot
-from models.tasks import task_names
+from models.tasks import retention_task, task_names
 from pipelines import connectors
 
 __all__ = [
@@ -238,12 +238,21 @@ class _Run:
         from pipelines.value import compute_values, keep_values
 
         events, _ = self.data()
+        retention = retention_task()
+        # no churn champion yet and this cycle trains one: said, not "train and promote one"
+        later = (
+            f"no {retention.name} champion yet; this cycle's retrain step trains one, which the "
+            "next cycle's values use once promoted"
+            if retention is not None and retention.name in self.config.tasks
+            else None
+        )
         try:
             run = compute_values(
                 events,
                 self.store.read_snapshot(self.day),
                 self.day,
                 horizon_days=self.config.value_horizon_days,
+                no_model=later,
             )
         except ModelIdentificationError as exc:
             return {"skipped": str(exc)}

@@ -177,6 +177,7 @@ def compute_values(
     engine: Engine = "polars",
     spark_master: str = DEFAULT_MASTER,
     last_event: datetime | None = None,
+    no_model: str | None = None,
 ) -> ValueRun:
     """Fit the value models and compute every customer's value as of a day.
 
@@ -212,6 +213,11 @@ def compute_values(
     last_event : datetime.datetime, optional
         The time of the last event of any type when ``events`` holds only the orders: the
         holdout check's window reads it (:func:`check_window`).
+    no_model : str, optional
+        Why there is no churn model, in the note of a run without one (after "no churn
+        probabilities, so clv_textbook and equity_at_risk are empty: "); by default the
+        registry's message, which says to train and promote one. ``guanxi cycle``, whose retrain
+        step trains churn later in the same cycle, says that instead.
 
     Returns
     -------
@@ -250,7 +256,7 @@ def compute_values(
             "Gamma-Gamma fit and valued by its shrinkage towards the population mean (their CLV "
             "can be negative)"
         )
-    churn, churn_model, note = _churn(snapshot, alias)
+    churn, churn_model, note = _churn(snapshot, alias, no_model)
     if note:
         notes.append(note)
     table = tabulate(
@@ -281,7 +287,7 @@ def compute_values(
 
 
 def _churn(
-    snapshot: pl.DataFrame, alias: str
+    snapshot: pl.DataFrame, alias: str, no_model: str | None = None
 ) -> tuple[pl.DataFrame | None, dict[str, Any] | None, str | None]:
     """Churn probabilities of the retention task's aliased model, or why there are none."""
     spec = retention_task()
@@ -293,7 +299,8 @@ def _churn(
         return (
             None,
             None,
-            f"no churn probabilities, so clv_textbook and equity_at_risk are empty: {error}",
+            "no churn probabilities, so clv_textbook and equity_at_risk are empty: "
+            f"{no_model or error}",
         )
     bundle = loaded.bundle
     recorded = (bundle.metadata.get("params") or {}).get("horizon") or loaded.tags.get("horizon")

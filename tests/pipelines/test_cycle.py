@@ -140,6 +140,10 @@ def test_the_same_day_twice_does_nothing_new(events: Path, local_tracking: Path)
     assert "churn: no champion to compare yet; this cycle's retrain step trains one" in " ".join(
         first.output.split()
     )
+    # and so does the value step, which said "train and promote one" of the churn it trains
+    said = " ".join(first.output.split())
+    assert "no churn champion yet; this cycle's retrain step trains one, which the next" in said
+    assert "train and promote one" not in said
     store = Store(local_tracking)
     record = store.read_record("cycle", DAY)
     assert record is not None and record["complete"] and list(record["steps"]) == list(STEPS)
