@@ -30,6 +30,7 @@ champion as against any other, so a model that passes it later replaces the rule
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Annotated, Final
 
@@ -61,6 +62,7 @@ __all__ = [
     "promote",
     "promote_command",
     "serve_rule",
+    "shown_aliases",
 ]
 
 PASSING_GRADES: Final = ("A", "B")
@@ -305,7 +307,7 @@ def models_command(
             table.add_row(
                 v.task,
                 v.version,
-                "\n".join(v.aliases) or "-",
+                "\n".join(shown_aliases(v.aliases)) or "-",
                 # a rule-backed version is the rule itself: said beside its grade
                 v.tags.get("grade", "-") + (" (rule)" if registry.is_rule_backed(v) else ""),
                 *(_short(v.tags.get(_own_metric(m, v))) for m in KEY_METRICS),
@@ -315,6 +317,31 @@ def models_command(
         console.print("no registered models yet: train one with `guanxi train`")
         return
     console.print(table)
+
+
+def shown_aliases(aliases: Sequence[str]) -> list[str]:
+    """Word a version's aliases for people: a promoted challenger is ``champion (was challenger)``.
+
+    Promotion moves ``champion`` onto the challenger and leaves ``challenger`` where it is, until
+    the next ``guanxi train`` moves it: ``guanxi promote`` (and a resumed ``guanxi cycle``) reads
+    a challenger that is champion as "already promoted". The listing says so instead of showing
+    both aliases as if they were two roles.
+
+    Parameters
+    ----------
+    aliases : sequence of str
+        The version's registry aliases.
+
+    Returns
+    -------
+    list of str
+        The aliases, ``champion`` and ``challenger`` on one version as one entry.
+    """
+    both = {registry.CHAMPION, registry.CHALLENGER}
+    if not both <= set(aliases):
+        return list(aliases)
+    promoted = f"{registry.CHAMPION} (was {registry.CHALLENGER})"
+    return [promoted, *(a for a in aliases if a not in both)]
 
 
 def _own_metric(key: str, version: registry.VersionInfo) -> str:

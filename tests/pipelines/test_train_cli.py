@@ -262,6 +262,12 @@ def test_promote_gate(cli, sample, monkeypatch, tiny_bundle, tiny_data) -> None:
     out = cli.invoke(app, promote)
     assert out.exit_code == 0 and "beats the champion" in out.output, out.output
     assert str(registry.get_version("churn", registry.CHAMPION).version) == "3"
+    # promotion leaves the challenger alias on it too (promote reads that as done): the
+    # listing says one role, not two
+    assert str(registry.get_version("churn", registry.CHALLENGER).version) == "3"
+    listing = cli.invoke(app, ["models", "--task", "churn"], env={"COLUMNS": "200"}).output
+    (row,) = [line.split() for line in listing.splitlines() if line.split()[:2] == ["churn", "3"]]
+    assert row[2:5] == ["champion", "(was", "challenger)"], listing
 
     # and the inverted one does not beat that
     _train(cli, sample, monkeypatch, _result(worse, tiny_data, "A"))
