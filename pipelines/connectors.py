@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
 from pathlib import Path
-from typing import Annotated, Any, Final, TypeVar, overload
+from typing import Annotated, Any, TypeVar, overload
 
 import polars as pl
 import typer
@@ -52,7 +52,7 @@ from features.sources import (
     stage_events,
     stage_orders,
 )
-from features.store import SourceFile, atomic_write
+from features.store import ParquetParts, SourceFile, atomic_write, fit_columns
 from pipelines.engine import Engine
 
 __all__ = [
@@ -79,9 +79,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-_ZSTD_LEVEL: Final = 3
-"""zstd level of streamed Parquet files: Polars' ``write_parquet`` default (pyarrow's is 1)."""
 
 _Loaded = TypeVar("_Loaded", Loaded, Staged, StagedOrders)
 
@@ -623,10 +620,7 @@ def write_parts(
         nonlocal rows
         for part in parts:
             rows += part.height
-            yield part.select(
-                (pl.col(c).cast(t) if c in part.columns else pl.lit(None, dtype=t)).alias(c)
-                for c, t in schema.items()
-            )
+            yield fit_columns(part, schema)
 
     if is_database(out) and out_table is not None:
         write_batches(out, out_table, chain([empty], fitted()), memory=_duckdb_memory())
@@ -639,40 +633,11 @@ def write_parts(
                 for part in fitted():
                     part.write_csv(sink, include_header=False)
             return
-        import pyarrow.parquet as pq
-
-        chunks = iter(fitted())
-        first = next(chunks, empty)
-        with pq.ParquetWriter(
-            path,
-            empty.to_arrow().schema,
-            compression="zstd",
-            compression_level=_ZSTD_LEVEL,
-            use_dictionary=_repeating(first),
-        ) as sink:
-            for part in chain([first], chunks):
-                sink.write_table(part.to_arrow())
+        with ParquetParts(path, schema) as table:
+            for part in fitted():
+                table.write(part)
 
     return str(atomic_write(Path(out), write)), rows
-
-
-def _repeating(part: pl.DataFrame) -> list[str]:
-    """Name the columns a Parquet file gives a dictionary, judged on its first part.
-
-    A column whose known values repeat (at most one distinct value in two) gets one; so does a
-    column with no known value yet unless it is a float (Polars' writer gives floats none). A
-    dictionary of unique values (ids, scores, contributions) is written first and then dropped for
-    plain values once it outgrows its page: pyarrow's default, a dictionary for every column, made
-    ``guanxi score``'s file about a fifth larger than Polars' ``write_parquet`` of the same table.
-    """
-
-    def repeats(column: pl.Series) -> bool:
-        known = column.drop_nulls()
-        if known.is_empty():
-            return not column.dtype.is_float()
-        return 2 * known.n_unique() <= known.len()
-
-    return [column.name for column in part.iter_columns() if repeats(column)]
 
 
 def write_frame(frame: pl.DataFrame, out: Path) -> Path:

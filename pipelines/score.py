@@ -13,11 +13,12 @@ ranks each task's deciles, :func:`models.scoring.batch_scores`), into a temporar
 place once every task is written (:func:`pipelines.connectors.write_parts`), so the tasks' tables
 are never all held; a database table gets them a batch at a time too, in its one transaction
 (:func:`features.database.write_batches`). Each task's table is also kept
-in the store for (task, snapshot day, model version) (:func:`store_scores`, one task's table at a
-time; ``--no-store`` skips it), where serving finds it and answers with lookups instead of
-computing; serving uses a table with at least 20 reasons per row (``--explain 20``), or one per
-model input when the model has fewer. A stored table with more reasons for the same model and
-snapshot is kept rather than replaced by a thinner one.
+in the store for (task, snapshot day, model version), written there a part at a time as the
+output gets it, never gathered (:meth:`features.store.Store.writing_scores`; ``--no-store`` skips
+it; :func:`store_scores` keeps a whole table), where serving finds it and answers with lookups
+instead of computing; serving uses a table with at least 20 reasons per row (``--explain 20``), or
+one per model input when the model has fewer. A stored table with more reasons for the same model
+and snapshot is kept rather than replaced by a thinner one.
 With ``--engine spark`` the scores and reasons are computed on Spark
 (:func:`pipelines.spark.scores_with_spark`), with the same result; the snapshot still comes from
 the store (``guanxi features build --engine spark`` puts it there) or a build in this process.
@@ -28,7 +29,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -43,6 +44,7 @@ from features.events import EventsValidationError, Loaded, Staged
 from features.store import (
     CustomerRanges,
     ScoreTableInfo,
+    ScoreTableWriter,
     SnapshotInfo,
     SnapshotNotFoundError,
     SourceFile,
@@ -262,22 +264,51 @@ def store_scores(
     ValueError
         If the bundle does not name its registry version.
     """
-    identity = bundle.metadata.get("registry", {})
-    if identity.get("version") is None:
+    digest = snapshot_digest(snapshot)
+    if (thicker := _thicker(store, bundle, as_of, digest, explain_k)) is not None:
+        return thicker
+    with _writing(store, bundle, as_of, digest, explain_k, scored.schema) as table:
+        table.write(scored)
+    assert table.info is not None
+    return table.info
+
+
+def _registry_version(bundle: ModelBundle) -> str:
+    """Return the registry version a bundle names (a ValueError when it names none)."""
+    version = bundle.metadata.get("registry", {}).get("version")
+    if version is None:
         raise ValueError(f"the {bundle.task} model names no registry version; cannot store it")
-    version, digest = str(identity["version"]), snapshot_digest(snapshot)
+    return str(version)
+
+
+def _thicker(
+    store: Store, bundle: ModelBundle, as_of: date, digest: str, explain_k: int
+) -> ScoreTableInfo | None:
+    """Return the store's table of the same model and snapshot if it has more reasons a row."""
+    existing = store.score_info(bundle.task, as_of, _registry_version(bundle))
     kept_k = min(explain_k, len(bundle.feature_names))
-    existing = store.score_info(bundle.task, as_of, version)
     if existing is not None and existing.snapshot_digest == digest and existing.explain_k > kept_k:
         return existing
-    return store.write_scores(
+    return None
+
+
+def _writing(
+    store: Store,
+    bundle: ModelBundle,
+    as_of: date,
+    digest: str,
+    explain_k: int,
+    schema: pl.Schema,
+) -> AbstractContextManager[ScoreTableWriter]:
+    """Store a task's table a part at a time (:meth:`features.store.Store.writing_scores`)."""
+    return store.writing_scores(
         bundle.task,
         as_of,
-        version,
-        scored,
-        model_name=str(identity.get("name", bundle.task)),
+        _registry_version(bundle),
+        schema,
+        model_name=str(bundle.metadata["registry"].get("name", bundle.task)),
         feature_set_version=bundle.feature_set_version,
-        explain_k=kept_k,
+        explain_k=min(explain_k, len(bundle.feature_names)),
         snapshot_digest=digest,
     )
 
@@ -443,28 +474,36 @@ def score_command(
         console.print(f"[red]cannot score, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc
     console.print(f"snapshot as of {day}: {snapshot.height:,} customers, {source}")
-    schema, parts = task_parts(bundles, snapshot, explain, engine, spark_master)
+    schema, tables, parts = task_parts(bundles, snapshot, explain, engine, spark_master)
+    digest = snapshot_digest(snapshot) if keep else ""
 
     def rows() -> Iterator[pl.DataFrame]:
         for task, bundle in bundles.items():
-            kept, count = [], 0
-            for part in parts[task]:
-                count += part.height
-                if keep:
-                    kept.append(part)
-                yield part.with_columns(as_of=pl.lit(day))
+            # each part is stored as it is written out: a task's table is never gathered (at
+            # 1M customers cross-sell's 7.5M rows held until stored took 4.5 GB)
+            kept = _thicker(store, bundle, day, digest, explain) if keep else None
+            with ExitStack() as stack:
+                table = (
+                    stack.enter_context(_writing(store, bundle, day, digest, explain, tables[task]))
+                    if keep and kept is None
+                    else None
+                )
+                count = 0
+                for part in parts[task]:
+                    count += part.height
+                    if table is not None:
+                        table.write(part)
+                    yield part.with_columns(as_of=pl.lit(day))
             console.print(
                 f"{task}: {count:,} rows with {task}@{alias} "
                 f"(version {bundle.metadata['registry']['version']})"
             )
-            if keep:  # one task's table at a time, dropped once stored
-                whole = pl.concat(kept, how="diagonal_relaxed")
-                kept.clear()
-                info = store_scores(store, bundle, snapshot, day, whole, explain)
-                del whole
+            if table is not None:
+                kept = table.info
+            if kept is not None:
                 console.print(
-                    f"{task}: kept in the store ({info.path}, "
-                    f"{counted(info.explain_k, 'reasons')} a row)"
+                    f"{task}: kept in the store ({kept.path}, "
+                    f"{counted(kept.explain_k, 'reasons')} a row)"
                 )
 
     try:
@@ -482,8 +521,8 @@ def task_parts(
     engine: str = "polars",
     spark_master: str = DEFAULT_MASTER,
     batch_customers: int = BATCH_CUSTOMERS,
-) -> tuple[pl.Schema, dict[str, Iterable[pl.DataFrame]]]:
-    """Give ``guanxi score``'s columns and each task's rows, a part at a time.
+) -> tuple[pl.Schema, dict[str, pl.Schema], dict[str, Iterable[pl.DataFrame]]]:
+    """Give ``guanxi score``'s columns, each task's, and each task's rows, a part at a time.
 
     Parameters
     ----------
@@ -506,11 +545,14 @@ def task_parts(
 
     Returns
     -------
-    tuple of (polars.Schema, dict of str to iterable of polars.DataFrame)
+    tuple of (polars.Schema, dict, dict)
         The output's columns (:data:`~models.scoring.SCORE_COLUMNS`, ``as_of``, then the other
         columns in the order they first appear among the tasks, as the tasks' tables put one
-        under the other with ``how="diagonal_relaxed"`` have them), and each task's parts
-        (without ``as_of``; concatenated, :func:`models.scoring.score_snapshot`).
+        under the other with ``how="diagonal_relaxed"`` have them), each task's own columns by
+        task (:func:`models.scoring.score_schema`, those of its
+        :func:`models.scoring.score_snapshot` table) and each task's parts by task, an iterable
+        of polars.DataFrame (without ``as_of``;
+        concatenated, :func:`models.scoring.score_snapshot`).
     """
     parts: dict[str, Iterable[pl.DataFrame]]
     if engine == "spark":
@@ -530,10 +572,11 @@ def task_parts(
             for t, b in bundles.items()
         }
         scored = {t: first[t].rows > 0 for t in bundles}
+    own = {t: score_schema(b, explain_k, scored[t]) for t, b in bundles.items()}
     columns: dict[str, pl.DataType] = {}
-    for task, bundle in bundles.items():
-        for name, dtype in score_schema(bundle, explain_k, scored[task]).items():
+    for task_columns in own.values():
+        for name, dtype in task_columns.items():
             columns.setdefault(name, dtype)
     rest = {name: dtype for name, dtype in columns.items() if name not in SCORE_COLUMNS}
     schema = pl.Schema({**{c: columns[c] for c in SCORE_COLUMNS}, "as_of": pl.Date(), **rest})
-    return schema, parts
+    return schema, own, parts

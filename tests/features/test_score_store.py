@@ -12,6 +12,7 @@ import pytest
 
 from features.store import (
     METADATA_KEY,
+    ParquetParts,
     ScoreTableInfo,
     Store,
     is_temporary,
@@ -82,12 +83,12 @@ def test_failed_write_leaves_no_table_and_keeps_the_old_one(
 ) -> None:
     store = Store(tmp_path)
 
-    def half_then_fail(self: pl.DataFrame, path: Path, **_: object) -> None:
-        Path(path).write_bytes(b"PAR1 half a table")
+    def half_then_fail(self: ParquetParts, part: pl.DataFrame) -> None:
+        self.path.write_bytes(b"PAR1 half a table")
         raise OSError("disk full")
 
     with monkeypatch.context() as m:
-        m.setattr(pl.DataFrame, "write_parquet", half_then_fail)
+        m.setattr(ParquetParts, "write", half_then_fail)
         with pytest.raises(OSError, match="disk full"):
             write(store, scores(3))
     directory = store.score_path("churn", DAY, "3").parent
@@ -97,7 +98,7 @@ def test_failed_write_leaves_no_table_and_keeps_the_old_one(
 
     write(store, scores(3))
     with monkeypatch.context() as m:
-        m.setattr(pl.DataFrame, "write_parquet", half_then_fail)
+        m.setattr(ParquetParts, "write", half_then_fail)
         with pytest.raises(OSError):
             write(store, scores(5, 0.1))
     assert store.read_scores("churn", DAY, "3").equals(scores(3))  # type: ignore[union-attr]

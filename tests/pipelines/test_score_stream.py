@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from features import store
 from models.artifact import ModelBundle
 from models.scoring import SCORE_COLUMNS, score_schema, score_snapshot
 from pipelines import connectors
@@ -81,7 +83,7 @@ def test_streamed_file_is_the_table_held_at_once(
     assert expected.filter(pl.col("task") == "referral")["score"].null_count() == snapshot.height
     old = connectors.write_output(expected, str(tmp_path / f"old{suffix}"), None)
 
-    schema, parts = task_parts(bundles, snapshot, k, batch_customers=7)
+    schema, _, parts = task_parts(bundles, snapshot, k, batch_customers=7)
     rows = (p.with_columns(as_of=pl.lit(DAY)) for t in bundles for p in parts[t])
     where, written = connectors.write_parts(rows, schema, str(tmp_path / f"new{suffix}"), None)
     assert schema == expected.schema and written == expected.height
@@ -102,7 +104,7 @@ def test_streamed_database_table_is_the_table_held_at_once(
     bundles, snapshot = tasks
     expected = _held_at_once(bundles, snapshot, 4)
     connectors.write_output(expected, database, "old_scores")
-    schema, parts = task_parts(bundles, snapshot, 4, batch_customers=7)
+    schema, _, parts = task_parts(bundles, snapshot, 4, batch_customers=7)
     rows = (p.with_columns(as_of=pl.lit(DAY)) for t in bundles for p in parts[t])
     where, written = connectors.write_parts(rows, schema, database, "scores")
     assert written == expected.height and where.endswith("table scores")
@@ -139,7 +141,7 @@ def test_streamed_parquet_is_about_the_size_of_polars_own(tmp_path: Path) -> Non
         }
     )
     parts = [table.slice(lo, 50_000) for lo in range(0, n, 50_000)]
-    assert connectors._repeating(parts[0]) == ["task", "reason_1_value", "reason_1_sentence"]
+    assert store._repeating(parts[0]) == ["task", "reason_1_value", "reason_1_sentence"]
     where, _ = connectors.write_parts(parts, table.schema, str(tmp_path / "new.parquet"), None)
     table.write_parquet(tmp_path / "old.parquet")
     assert pl.read_parquet(where).equals(table)
@@ -210,18 +212,55 @@ def test_score_command_error_leaves_no_file(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A failure while the rows are made and written: no file at `--out`, no temporary file."""
-    import pipelines.score
 
     def fail(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("the store is full")
 
-    monkeypatch.setattr(pipelines.score, "store_scores", fail)
+    monkeypatch.setattr(store.ScoreTableWriter, "write", fail)
     args = ["score", "--events", str(sample / "events.parquet"), "--as-of", AS_OF]
     folder = tmp_path / "out"
     folder.mkdir()
     out = cli.invoke(app, [*args, "--out", str(folder / "s.parquet"), "--tasks", "churn"])
     assert out.exit_code != 0 and isinstance(out.exception, RuntimeError)
     assert list(folder.iterdir()) == []
+
+
+def test_score_command_stores_each_part_as_it_writes_it_out(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each part of a task's table goes into the store's file as it goes into `--out`: the table
+    is never gathered to be stored (at 1M customers cross-sell's 7.5M rows, held until stored,
+    took 4.5 GB), and the stored table is the one held at once."""
+    import pipelines.score
+    from models import registry
+    from serving.settings import get_settings
+
+    monkeypatch.setattr(pipelines.score, "task_parts", partial(task_parts, batch_customers=7))
+    folder = tmp_path / "out"
+    writes: list[tuple[str, int]] = []
+    write = store.ParquetParts.write
+
+    def logged(self: store.ParquetParts, part: pl.DataFrame) -> None:
+        writes.append(("out" if self.path.parent == folder else "store", part.height))
+        write(self, part)
+
+    monkeypatch.setattr(store.ParquetParts, "write", logged)
+    args = ["score", "--events", str(sample / "events.parquet"), "--as-of", AS_OF]
+    args += ["--out", str(folder / "s.parquet"), "--tasks", "churn", "--explain", "2"]
+    out = cli.invoke(app, args)
+    assert out.exit_code == 0, out.output
+    heights = [height for _, height in writes[::2]]
+    assert len(heights) > 1 and writes == [(w, h) for h in heights for w in ("store", "out")]
+    day = date.fromisoformat(AS_OF)
+    stored = store.Store(get_settings().home).read_scores("churn", day, "1")
+    bundle = registry.load_model("churn", alias="champion").bundle
+    snapshot = _snapshot(sample)
+    held = score_snapshot(bundle, snapshot, explain_k=2, batch_customers=snapshot.height)
+    assert stored is not None and stored.equals(held)
 
 
 @pytest.mark.parametrize(("threshold", "path"), [(None, "in memory"), ("0", "staged")])
