@@ -56,8 +56,8 @@ class Metrics:
             multiprocess_mode="livesum",
         )
 
-    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one request and record its latency.
+    def count_request(self, route: str, method: str, status: int) -> None:
+        """Count one request, as its response starts (before the client can have it).
 
         Parameters
         ----------
@@ -67,10 +67,19 @@ class Metrics:
             The HTTP method.
         status : int
             The response status code.
+        """
+        self.requests.labels(route, method, str(status)).inc()
+
+    def observe_latency(self, route: str, seconds: float) -> None:
+        """Record one request's latency.
+
+        Parameters
+        ----------
+        route : str
+            The matched route template.
         seconds : float
             Time from receiving the request to the end of the response.
         """
-        self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route).observe(seconds)
 
     def observe_scores(self, task: str, model_version: str, count: int) -> None:

@@ -61,10 +61,11 @@ class RequestMetricsMiddleware:
         route = route_template(self.router.routes, scope)  # before a mount rewrites root_path
         scope.setdefault("state", {})["request_id"] = request_id
         status_code = 500
+        counted = False
         start = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status_code
+            nonlocal status_code, counted
             if message["type"] == "http.response.start":
                 status_code = message["status"]
                 message.setdefault("headers", [])
@@ -72,6 +73,10 @@ class RequestMetricsMiddleware:
                     *message["headers"],
                     (b"x-request-id", request_id.encode()),
                 ]
+                # counted before the client has the answer: /metrics read after it counts it,
+                # whichever worker answers (counted at the end, it raced the client's next read)
+                self.metrics.count_request(route, scope["method"], status_code)
+                counted = True
             await send(message)
 
         self.metrics.in_progress.inc()
@@ -80,7 +85,9 @@ class RequestMetricsMiddleware:
         finally:
             self.metrics.in_progress.dec()
             elapsed = time.perf_counter() - start
-            self.metrics.observe_request(route, scope["method"], status_code, elapsed)
+            if not counted:  # no answer started (the app failed before one)
+                self.metrics.count_request(route, scope["method"], status_code)
+            self.metrics.observe_latency(route, elapsed)
             client = scope.get("client")
             access_log.info(
                 '%s "%s %s" %d %.1f ms request_id=%s',

@@ -96,7 +96,11 @@ def test_prepare_run_dir_removes_dead_runs_only(
 
 
 def _worker_counts(metrics_dir: Path, route: str, status: str) -> dict[int, float]:
-    """Requests of ``route`` answered with ``status``, by worker pid (from its own file)."""
+    """Requests of ``route`` answered with ``status``, by worker pid (from its own file).
+
+    A worker counts a request as its answer starts, so every answer a client has is counted:
+    read at once, no waiting for the files to settle.
+    """
     counts: dict[int, float] = {}
     for path in metrics_dir.glob("counter_*.db"):
         pid = int(path.stem.removeprefix("counter_"))
@@ -109,16 +113,6 @@ def _worker_counts(metrics_dir: Path, route: str, status: str) -> dict[int, floa
             and sample.labels["status"] == status
         )
     return counts
-
-
-def _settled(metrics_dir: Path, route: str, status: str, total: float) -> dict[int, float]:
-    """:func:`_worker_counts` once they add up to ``total`` (each is written after its response)."""
-    for _ in range(500):
-        counts = _worker_counts(metrics_dir, route, status)
-        if sum(counts.values()) >= total:
-            return counts
-        time.sleep(0.01)
-    raise AssertionError(f"{route} {status}: {counts}, never {total} in all")
 
 
 def _total(text: str, route: str, status: str = "200") -> float:
@@ -146,8 +140,8 @@ class Served:
             client = httpx.Client(base_url=self.url, timeout=30)
             before = _worker_counts(self.run / "metrics", "/healthz", "200")
             assert client.get("/healthz").status_code == 200
-            # the count is written just after the response is sent
-            after = _settled(self.run / "metrics", "/healthz", "200", sum(before.values()) + 1)
+            # counted as its answer started: read at once
+            after = _worker_counts(self.run / "metrics", "/healthz", "200")
             [pid] = [p for p, n in after.items() if n > before.get(p, 0)]
             if pid in found:
                 spare.append(client)
@@ -209,7 +203,7 @@ def test_two_workers_share_metrics_reload_and_backoff(
             r = client.get(f"/v1/customers/c{i + 1:03d}/scores?tasks=churn", headers=scorer)
             assert r.status_code == 200, r.text
             n += 1
-    by_worker = _settled(served.run / "metrics", SCORES, "200", n)
+    by_worker = _worker_counts(served.run / "metrics", SCORES, "200")
     assert sorted(by_worker.values()) == [25, 25]
     for client in clients.values():
         assert _total(client.get("/metrics").text, SCORES) == n
@@ -244,7 +238,8 @@ def test_two_workers_share_metrics_reload_and_backoff(
     # one process per worker would have let 2 * FREE_FAILURES + 1 through; a stalled machine
     # lets one more through each time a wait (1 s, then 2 s, 4 s...) runs out before the next try
     assert FREE_FAILURES + 1 <= codes.count(401) < 2 * FREE_FAILURES + 1
-    unauthorized = _settled(served.run / "metrics", "/v1/models", "401", codes.count(401))
+    unauthorized = _worker_counts(served.run / "metrics", "/v1/models", "401")
+    assert sum(unauthorized.values()) == codes.count(401)
     assert all(unauthorized.get(pid, 0) >= FREE_FAILURES // 2 for pid in clients)
     for client in clients.values():
         client.close()
