@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+import features.database
 from features.database import DatabaseError, Relation, mask, scan, write_table
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
@@ -26,6 +27,18 @@ from tests.conftest import PG_SAMPLE_END
 from tests.features.test_sources import keyed_duckdb
 
 AS_OF = PG_SAMPLE_END.isoformat()
+
+
+@pytest.fixture(autouse=True)
+def count_without_a_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database's count waits here as long as the machine takes (no wall-time deadline).
+
+    The commands give up counting after COUNT_SECONDS (10 s) and stage the events instead: on
+    a loaded machine the count of a tiny table could take that long (opening DuckDB's file and
+    counting in a thread that waits for a core), and a test expecting "in memory" saw "staged".
+    The test of the deadline sets its own.
+    """
+    monkeypatch.setattr(features.database, "COUNT_SECONDS", None)
 
 
 @pytest.fixture
@@ -164,8 +177,6 @@ def test_a_database_whose_count_fails_or_is_slow_is_staged(
     cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, input_paths: list[str]
 ) -> None:
     """A count that does not answer in time stages the events: slower, never an error."""
-    import features.database
-
     uri = tiny_duckdb(tmp_path / "crm.duckdb")
     slow = "SELECT e.* FROM events AS e, range(1000000000000) AS t(x) WHERE x = 0"
     inputs = connectors.inputs(uri, None, slow, None, None)
