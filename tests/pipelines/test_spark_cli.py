@@ -71,7 +71,29 @@ def test_score_on_spark_writes_the_polars_scores(
     out = cli.invoke(app, [*args, "--out", str(tmp_path / "table.parquet"), *SPARK])
     assert out.exit_code == 0, out.output
     assert "built on Spark from Spark table crm.events" in " ".join(out.output.split())
-    assert_frame_equal(pl.read_parquet(tmp_path / "table.parquet"), expected, rtol=1e-9)
+    assert_frame_equal(pl.read_parquet(tmp_path / "table.parquet"), expected, rel_tol=1e-9)
+
+
+def test_score_on_spark_keeps_the_table_it_writes_in_the_store(
+    spark: SparkSession,
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # the store takes Spark's scores a part at a time, cast to the task's columns: the kept
+    # table must be the rows --out got, and those the Polars engine's
+    args = ["score", "--events", str(sample / "events.parquet"), "--as-of", AS_OF]
+    args += ["--tasks", "churn", "--explain", "3"]
+    out = cli.invoke(app, [*args, "--no-store", "--out", str(tmp_path / "polars.parquet")])
+    assert out.exit_code == 0, out.output
+    out = cli.invoke(app, [*args, "--out", str(tmp_path / "spark.parquet"), *SPARK])
+    assert out.exit_code == 0, out.output
+    written = pl.read_parquet(tmp_path / "spark.parquet")
+    assert_frame_equal(written, pl.read_parquet(tmp_path / "polars.parquet"), check_exact=True)
+    kept = Store(get_settings().home).read_scores("churn", date.fromisoformat(AS_OF), "1")
+    assert kept is not None
+    assert_frame_equal(kept, written.drop("as_of"), check_exact=True)
 
 
 def test_an_unknown_engine_is_refused(cli: CliRunner, sample: Path) -> None:  # noqa: F811
