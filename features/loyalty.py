@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from features.window import within
+from features.window import exact_mean, fixed, load, within
 
 __all__ = ["loyalty_aggregations"]
 
@@ -23,8 +23,9 @@ def loyalty_aggregations() -> list[pl.Expr]:
     -------
     list of polars.Expr
         Aggregations for ``events.group_by(customer_id).agg(...)`` over events from
-        :func:`features.window.prepare_events`; counts and ``is_subscribed`` are 0 and
-        ``review_mean_rating`` null for a customer without such events.
+        :func:`features.window.prepare_events` with :func:`features.window.fixed_point` of
+        ``score``; counts and ``is_subscribed`` are 0 and ``review_mean_rating`` null for a
+        customer without such events; last, the :func:`features.window.load` of ``score``.
     """
     kind = pl.col("event_type")
     last_subscribe = pl.when(kind == "subscribe").then(pl.col("ts")).max()
@@ -36,7 +37,8 @@ def loyalty_aggregations() -> list[pl.Expr]:
         (kind == "referral").sum().cast(pl.Int64).alias("referrals_total"),
         ((kind == "referral") & within(365)).sum().cast(pl.Int64).alias("referrals_365d"),
         (kind == "review").sum().cast(pl.Int64).alias("reviews_total"),
-        pl.when(kind == "review").then(pl.col("score")).mean().alias("review_mean_rating"),
+        exact_mean(pl.when(kind == "review").then(fixed("score"))).alias("review_mean_rating"),
         subscribed.cast(pl.Int64).alias("is_subscribed"),
         (kind == "cancel").sum().cast(pl.Int64).alias("cancels_total"),
+        load("score"),
     ]

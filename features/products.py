@@ -16,7 +16,7 @@ from typing import Final
 import polars as pl
 
 from features.contracts import FEATURES
-from features.window import rate
+from features.window import exact_sum, fixed, rate
 
 __all__ = [
     "category_names",
@@ -100,8 +100,9 @@ def category_names(events: pl.LazyFrame) -> dict[str, str]:
 def product_aggregations(names: dict[str, str], categories: Sequence[str]) -> list[pl.Expr]:
     """Return per-customer aggregations over order events for :func:`product_features`.
 
-    They read a customer's ``order`` events only, so the snapshot adds them to the one
-    ``group_by`` of :func:`features.rfm.order_features` instead of grouping the orders by
+    They read a customer's ``order`` events only (with :func:`features.window.fixed_point` of
+    ``amount``), so the snapshot adds them to the one ``group_by`` of
+    :func:`features.rfm.order_features` instead of grouping the orders by
     customer and category and then again by customer: a category is picked by comparing the raw
     names that sanitise to it, no per-row name lookup.
 
@@ -131,7 +132,7 @@ def product_aggregations(names: dict[str, str], categories: Sequence[str]) -> li
             for c in raw
         ),
         *(
-            (pl.when(picks(c)).then(pl.col("amount")).sum() if raw[c] else pl.lit(0.0))
+            (exact_sum(pl.when(picks(c)).then(fixed("amount"))) if raw[c] else pl.lit(0.0))
             .cast(pl.Float64)
             .alias(f"_cat_spend_{c}")
             for c in categories

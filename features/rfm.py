@@ -4,9 +4,9 @@ Scores
 ------
 ``r_score``, ``f_score`` and ``m_score`` rank the customers who have at least one order in the
 snapshot, on ``recency_days`` (fewer days is better), ``orders_total`` and ``spend_total``
-(rounded to cents, so float summation order cannot split a tie). With ``n`` such customers and
-``rank`` a customer's 1-based rank from worst to best, tied customers sharing the mean of their
-ranks (mid-rank),
+(rounded to cents, so spends equal to the cent tie whatever amounts they add up from). With ``n``
+such customers and ``rank`` a customer's 1-based rank from worst to best, tied customers sharing
+the mean of their ranks (mid-rank),
 
     score = 1 + floor(5 * (rank - 1/2) / n)
 
@@ -52,7 +52,7 @@ from typing import Final
 import polars as pl
 
 from features.contracts import RFM_WINDOWS
-from features.window import AGE, ID, rate, within
+from features.window import AGE, ID, exact_sum, fixed, fixed_point, load, rate, within
 
 __all__ = [
     "RFM_SCORES",
@@ -116,7 +116,7 @@ def segment_name(segment: str) -> str:
 RFM_SCORES: Final[dict[str, tuple[pl.Expr, bool]]] = {
     "r_score": (pl.col("recency_days"), False),
     "f_score": (pl.col("orders_total"), True),
-    # rounded to cents, so float summation order cannot split a tie
+    # rounded to cents, so spends equal to the cent tie whatever amounts they add up from
     "m_score": (pl.col("spend_total").round(2), True),
 }
 """Score column -> (the measure it ranks, whether higher is better), over customers with orders."""
@@ -252,7 +252,20 @@ def _gaps(orders: pl.LazyFrame) -> pl.LazyFrame:
         .group_by(ID)
         .agg(
             pl.col("_gap").mean().alias("gap_mean_days"),
-            pl.col("_gap").std().alias("gap_std_days"),
+            pl.col("_gap").count().cast(pl.Int64).alias("_n"),
+            pl.col("_gap").cast(pl.Int64).sum().alias("_sum"),
+            (pl.col("_gap").cast(pl.Int64) ** 2).sum().alias("_squares"),
+        )
+        # the sample standard deviation from whole-number sums, so it is the same in any order
+        .select(
+            ID,
+            "gap_mean_days",
+            rate(
+                pl.col("_n") * pl.col("_squares") - pl.col("_sum") ** 2,
+                pl.col("_n") * (pl.col("_n") - 1),
+            )
+            .sqrt()
+            .alias("gap_std_days"),
         )
     )
 
@@ -266,27 +279,34 @@ def order_features(events: pl.LazyFrame, extra: Sequence[pl.Expr] = ()) -> pl.La
         Events from :func:`features.window.prepare_events`.
     extra : sequence of polars.Expr, optional
         Further aggregations over each customer's orders, computed in the same ``group_by``
-        (the snapshot's :func:`features.products.product_aggregations`).
+        (the snapshot's :func:`features.products.product_aggregations`); the orders carry
+        :func:`features.window.fixed_point` of ``amount`` and ``margin`` for them.
 
     Returns
     -------
     polars.LazyFrame
-        One row per customer with at least one order (and the ``extra`` columns);
+        One row per customer with at least one order (and the ``extra`` columns, and the
+        :func:`features.window.load` of ``amount`` and ``margin`` for
+        :func:`features.window.split_loads`);
         ``tenure_days`` is left to the snapshot, which also sees the other events and the
         signup date.
     """
-    amount, margin = pl.col("amount"), pl.col("margin")
-    orders = events.filter(pl.col("event_type") == "order")
+    amount, margin = fixed("amount"), fixed("margin")
+    orders = events.filter(pl.col("event_type") == "order").with_columns(
+        fixed_point("amount"), fixed_point("margin")
+    )
     per_customer = (
         orders.group_by(ID)
         .agg(
             pl.col(AGE).min().alias("recency_days"),
             *(within(n).sum().cast(pl.Int64).alias(f"orders_{n}d") for n in RFM_WINDOWS),
             pl.len().cast(pl.Int64).alias("orders_total"),
-            *(pl.when(within(n)).then(amount).sum().alias(f"spend_{n}d") for n in RFM_WINDOWS),
-            amount.sum().alias("spend_total"),
-            margin.sum().alias("margin_total"),
-            pl.when(within(365)).then(margin).sum().alias("margin_365d"),
+            *(exact_sum(pl.when(within(n)).then(amount)).alias(f"spend_{n}d") for n in RFM_WINDOWS),
+            exact_sum(amount).alias("spend_total"),
+            exact_sum(margin).alias("margin_total"),
+            exact_sum(pl.when(within(365)).then(margin)).alias("margin_365d"),
+            load("amount"),
+            load("margin"),
             *extra,
         )
         .join(_gaps(orders), on=ID, how="left")

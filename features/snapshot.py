@@ -9,7 +9,10 @@ reads and prepares the events once, sorts the first result by ``customer_id`` an
 others and the profile features of the customers table beside it in that order: their rows are
 matched on the key alone and each column gathered once, so no wide frame is copied to be sorted
 or joined.
-Float sums may differ in their last bits from run to run (Polars adds in parallel chunks).
+Float sums and means are added in integers (:func:`features.window.exact_sum`), so the same events
+give the same snapshot bit for bit, in memory, from a scan, in buckets or ranges, run after run;
+a build (or bucket) with a customer whose amounts add up to 2**62 or more, beyond those integers,
+is built again adding floats (:func:`features.window.float_sums`), as exact but for the last bits.
 Missing values follow the registry: a customer without events of a family gets the feature's
 ``default`` (0 for counts and sums) or null (rates, means, days since).
 """
@@ -34,9 +37,9 @@ from features.products import (
 )
 from features.profile import profile_features
 from features.rfm import RFM_SCORES, order_features, rfm_segment, score
-from features.service import return_aggregations, service_features
+from features.service import return_aggregations, return_rate, service_features
 from features.store import CustomerRanges, sorted_ranges, spill_partitions
-from features.window import AGE, ID, prepare_events
+from features.window import AGE, ID, fixed_point, float_sums, prepare_events, split_loads
 
 __all__ = [
     "EVENTS_PER_BUCKET",
@@ -149,7 +152,8 @@ def build_snapshot(
     profile = profile_features(customers, as_of)
     extras = [c for c in profile.columns if c != ID and not is_feature(c)]
     events_pass = (
-        seen.group_by(ID)
+        seen.with_columns(fixed_point("amount"), fixed_point("score"))
+        .group_by(ID)
         .agg(
             pl.col(AGE).max().alias("_first_age"),
             channels_used(365).alias("channels_used_365d"),
@@ -167,12 +171,19 @@ def build_snapshot(
             service_features(seen),
         ]
     )
+    checked = [split_loads(frame) for frame in frames]
+    if not all(fits for _, fits in checked):  # a customer's amounts beyond the integers
+        with float_sums():
+            return build_snapshot(events, customers, as_of, categories)
+    frames = [frame for frame, _ in checked]
+    del checked
     frames.append(profile)
     del profile
     columns = _feature_columns(cats)
-    joined = _aligned(frames, typed=set(columns) - {"tenure_days"})
+    joined = _aligned(frames, typed=set(columns) - {"tenure_days", "return_rate"})
     return joined.with_columns(
-        _typed("tenure_days", pl.max_horizontal("_first_age", "signup_tenure_days"))
+        _typed("tenure_days", pl.max_horizontal("_first_age", "signup_tenure_days")),
+        _typed("return_rate", return_rate()),
     ).select(ID, pl.lit(as_of, pl.Date).alias("as_of"), *columns, *extras)
 
 

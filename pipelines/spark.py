@@ -25,9 +25,8 @@ Snapshots (:func:`build_snapshot_spark`)
       counts, spend in cents) and a broadcast join puts the scores back;
       ``rfm_segment`` is recomputed from them with :func:`features.rfm.rfm_segment`.
 
-    Integer, text and date columns then equal the Polars engine's exactly. Float columns agree
-    to the last bits only: Polars itself adds some of them (category shares, resolution means)
-    in an order that changes from run to run, so two Polars runs differ by the same ~1e-16.
+    Every column then equals the Polars engine's exactly, floats to the last bit: their sums
+    and means are added in integers (:func:`features.window.exact_sum`), in no particular order.
 
 Scores (:func:`score_spark`)
     Each partition of the snapshot is turned into model input rows by
