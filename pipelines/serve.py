@@ -196,6 +196,8 @@ def run_server(
 
     Raises
     ------
+    ValueError
+        When ``announce`` is given with more than one worker.
     typer.Exit
         With code 2 when the settings are incomplete or the port is taken; with uvicorn's
         startup-failure code (3) when the announcing server did not start.
