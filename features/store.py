@@ -292,8 +292,10 @@ def fit_columns(part: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
     Returns
     -------
     polars.DataFrame
-        ``part``'s rows with exactly ``schema``'s columns.
+        ``part``'s rows with exactly ``schema``'s columns (``part`` itself when it has them).
     """
+    if part.schema == schema:  # already fitted (e.g. by write_parts before ParquetParts)
+        return part
     return part.select(
         (pl.col(c).cast(t) if c in part.columns else pl.lit(None, dtype=t)).alias(c)
         for c, t in schema.items()
