@@ -25,8 +25,9 @@ EngineOption = Annotated[
     Engine,
     typer.Option(
         "--engine",
+        # "\\[": --help reads Rich markup, where a bare "[spark]" is a style tag and vanishes
         help="polars: in this process; spark: on the Spark master of --spark-master "
-        "(needs the guanxi[spark] extra and Java 17).",
+        "(needs the guanxi\\[spark] extra and Java 17).",
     ),
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.text import Text
 from typer.testing import CliRunner
 
 from pipelines import cli
@@ -101,3 +103,24 @@ def test_help_off_a_terminal_is_wide_enough_to_read() -> None:
     text = "\n".join(lines)
     assert "…" not in text and "duckdb:///path/file.db" in text
     assert max(len(line) for line in _piped_help(("COLUMNS", "80"))) == 80
+
+
+def _texts(command: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
+    """Every help text below ``command`` as written in the code: commands' and parameters'."""
+    texts = [(path, command.help or "")]
+    texts += [(path, getattr(p, "help", None) or "") for p in command.params]
+    for name, sub in getattr(command, "commands", {}).items():
+        texts += _texts(sub, (*path, name))
+    return texts
+
+
+def test_no_help_loses_a_word_in_square_brackets() -> None:
+    """``--help`` reads each text as Rich markup, where ``[spark]`` is a style tag: the
+    ``--engine`` help said "needs the guanxi extra" for ``guanxi[spark]``. Every text keeps
+    its brackets (escaped as ``\\[`` where Rich would take them)."""
+    cli._register()
+    for path, text in _texts(typer.main.get_command(cli.app)):
+        text = inspect.cleandoc(text)
+        assert Text.from_markup(text).plain == text.replace("\\[", "["), (path, text)
+    assert "(needs the guanxi[spark] extra and Java 17)" in _helps()["train",]
+
