@@ -121,7 +121,13 @@ def serve_command(
         ),
     ] = DEFAULT_WORKERS,
     dev: Annotated[
-        bool, typer.Option("--dev", help="Development mode: generate a key if none is set.")
+        bool,
+        typer.Option(
+            "--dev",
+            help="Development mode: an admin API key printed when GUANXI_API_KEYS is not set, "
+            "generated audit and session keys, /docs served, a session cookie sent over plain "
+            "HTTP too.",
+        ),
     ] = False,
     proxy_headers: Annotated[
         bool,
@@ -148,7 +154,7 @@ def serve_command(
         ),
     ] = KEEP_ALIVE_SECONDS,
 ) -> None:
-    """Serve scores and reasons over HTTP (FastAPI); see /docs once it runs."""
+    """Serve scores and reasons over HTTP (FastAPI); the API's docs at /docs with --dev."""
     run_server(
         host=host,
         port=port,

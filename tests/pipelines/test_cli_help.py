@@ -15,6 +15,7 @@ from rich.text import Text
 from typer.testing import CliRunner
 
 from pipelines import cli
+from serving.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,3 +125,15 @@ def test_no_help_loses_a_word_in_square_brackets() -> None:
         assert Text.from_markup(text).plain == text.replace("\\[", "["), (path, text)
     assert "(needs the guanxi[spark] extra and Java 17)" in _helps()["train",]
 
+
+def test_serve_help_says_what_dev_mode_turns_on() -> None:
+    """``guanxi serve --help`` said "see /docs once it runs", but /docs is served in --dev only
+    (or with GUANXI_API_DOCS=true), and --dev does more than "generate a key"."""
+    text = _helps()["serve",]
+    assert "see /docs once it runs" not in text
+    assert "the API's docs at /docs with --dev" in text
+    serve = typer.main.get_command(cli.app).commands["serve"]  # type: ignore[attr-defined]
+    dev = next(p.help for p in serve.params if p.name == "dev")
+    assert "/docs served, a session cookie sent over plain HTTP too" in dev
+    assert Settings(dev=True).docs_enabled and not Settings(dev=False).docs_enabled
+    assert not Settings(dev=True).secure_cookie
