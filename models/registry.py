@@ -805,8 +805,8 @@ _MODEL_TITLES: Final = {
 
 
 METRIC_TITLES: Final = {
-    "roc_auc": "ROC AUC",
-    "pr_auc": "PR AUC",
+    "roc_auc": "ROC-AUC",
+    "pr_auc": "PR-AUC",
     "top_decile_lift": "top-decile lift",
     "brier": "Brier score",
     "log_loss": "log loss",

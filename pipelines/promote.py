@@ -66,13 +66,14 @@ __all__ = [
 ]
 
 PASSING_GRADES: Final = ("A", "B")
-_LABELS: Final = {"roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "ndcg@3": "NDCG@3"}
 KEY_METRICS: Final[dict[str, str]] = {
-    "xgboost_roc_auc": "AUC",
-    "xgboost_pr_auc": "PR-AUC",
-    "rule_roc_auc": "rule AUC",
+    "xgboost_roc_auc": registry.metric_title("roc_auc"),
+    "xgboost_pr_auc": registry.metric_title("pr_auc"),
+    "rule_roc_auc": f"rule\n{registry.metric_title('roc_auc')}",
 }
-"""Version tags shown by ``guanxi models`` (held-out metrics copied onto each version)."""
+"""Version tags shown by ``guanxi models`` (held-out metrics copied onto each version), with
+their column headings (:func:`models.registry.metric_title`; the rule's on two lines, so the
+listing fits 80 columns as it did with the shorter ``AUC``)."""
 
 
 @dataclass(frozen=True)
@@ -135,8 +136,8 @@ def decide(
     auc, auc0 = challenger[first], champion[first]
     pr, pr0 = challenger[second], champion[second]
     figures = (
-        f"{_LABELS.get(first, first)} {auc:.4f} vs champion {auc0:.4f}, "
-        f"{_LABELS.get(second, second)} {pr:.4f} vs champion {pr0:.4f} "
+        f"{registry.metric_title(first)} {auc:.4f} vs champion {auc0:.4f}, "
+        f"{registry.metric_title(second)} {pr:.4f} vs champion {pr0:.4f} "
         "on the challenger's held-out rows"
     )
     if not (np.isfinite(auc) and np.isfinite(auc0)):
@@ -298,7 +299,7 @@ def models_command(
     table.add_column("aliases", overflow="fold", min_width=10)
     table.add_column("grade", min_width=5)
     for header in KEY_METRICS.values():
-        table.add_column(header, justify="right", min_width=len(header))
+        table.add_column(header, justify="right", min_width=max(map(len, header.splitlines())))
     table.add_column("run", min_width=8)
     found = 0
     for name in [task] if task else list(task_names()):

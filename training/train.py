@@ -62,6 +62,7 @@ from models.artifact import (
 from models.estimators import LogisticBaseline, is_ranking
 from models.labels import order_categories
 from models.metrics import calibration_error
+from models.registry import metric_title
 from models.rules import affinity_fallback, category_inputs, category_lift
 from models.tasks import (
     CATEGORY_INPUTS_KEY,
@@ -756,10 +757,11 @@ def train_task(
         for name, (score, proba) in scored.items()
     }
     metrics["logistic"] = spec.evaluate(test.y, logistic_p, None, test.X.index)
+    auc = metric_title("roc_auc")
     _say(
         progress,
-        f"{task}: baselines rule AUC {metrics['rule']['roc_auc']:.3f}, "
-        f"logistic AUC {metrics['logistic']['roc_auc']:.3f}; "
+        f"{task}: baselines rule {auc} {metrics['rule']['roc_auc']:.3f}, "
+        f"logistic {auc} {metrics['logistic']['roc_auc']:.3f}; "
         f"tuning XGBoost ({counted(cfg.trials, 'trials')}, {objective})",
     )
 

@@ -188,10 +188,10 @@ def _task_title(task: str) -> str:
 
 
 def _metric_name(pair: tuple[str, str], task: str | None = None) -> str:
-    """Name a model's metric for people: ``("xgboost", "roc_auc")`` -> ``XGBoost ROC AUC``.
+    """Name a model's metric for people: ``("xgboost", "roc_auc")`` -> ``XGBoost ROC-AUC``.
 
     A baseline is named as ``task``'s spec titles it: ``("rule", "roc_auc")`` of churn ->
-    ``Recency rule ROC AUC``.
+    ``Recency rule ROC-AUC``.
     """
     model, name = pair
     return f"{registry.model_title(model, task)} {registry.metric_title(name)}"

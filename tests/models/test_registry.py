@@ -105,6 +105,7 @@ def test_flatten_metrics_prefixes_and_skips_non_numbers() -> None:
     assert metric_name("a b/c:d-e.f(g)") == "a b/c:d-e.f_g_"
     # named for people by the MLflow key as by the name; the key itself stays
     assert metric_title("ndcg_at_3") == metric_title("ndcg@3") == "NDCG@3"
+    assert metric_title("roc_auc") == "ROC-AUC"  # as README, guanxi promote and guanxi drift
     assert metric_title("precision_at_1") == "precision@1"
     assert metric_title("ece") == "calibration error (ECE)"
     assert metric_title("some_new_metric") == "some new metric"

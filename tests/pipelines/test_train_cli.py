@@ -7,6 +7,7 @@ the tracking, registration, promotion and scoring wiring in seconds; the real tr
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -261,6 +262,8 @@ def test_promote_gate(cli, sample, monkeypatch, tiny_bundle, tiny_data) -> None:
     _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "A"))
     out = cli.invoke(app, promote)
     assert out.exit_code == 0 and "beats the champion" in out.output, out.output
+    # the gate's figures are named as the model card names them (models.registry.metric_title)
+    assert re.search(r"ROC-AUC [0-9.]+ vs champion [0-9.]+, PR-AUC", " ".join(out.output.split()))
     assert str(registry.get_version("churn", registry.CHAMPION).version) == "3"
     # promotion leaves the challenger alias on it too (promote reads that as done): the
     # listing says one role, not two
@@ -275,9 +278,23 @@ def test_promote_gate(cli, sample, monkeypatch, tiny_bundle, tiny_data) -> None:
     assert out.exit_code == 1 and "does not beat the champion" in out.output
     assert str(registry.get_version("churn", registry.CHAMPION).version) == "3"
 
-    out = cli.invoke(app, ["models", "--task", "churn"])
+    out = cli.invoke(app, ["models", "--task", "churn"], env={"COLUMNS": "80"})
     assert out.exit_code == 0
     assert "champion" in out.output and "challenger" in out.output
+    # its headings are the card's titles, and at 80 columns the run id is not cut
+    head = [line.split() for line in out.output.splitlines()]
+    assert ["rule"] in head and [
+        "task",
+        "ver",
+        "aliases",
+        "grade",
+        "ROC-AUC",
+        "PR-AUC",
+        "ROC-AUC",
+        "run",
+    ] in head
+    (row,) = [line for line in head if line[:2] == ["churn", "3"]]
+    assert len(row[-1]) == 8, out.output
 
 
 def test_score_writes_one_row_per_customer_with_reasons(

@@ -94,3 +94,5 @@ def test_the_page_shows_the_newest_report_to_reviewers(
     text = page.text
     assert EVIL not in text and 'data-feature="orders_total" data-drifted="no"' in text
     assert 'id="psi-0"' in text and 'id="live-0"' in text and 'aria-current="page"' in text
+    # the live figures are headed as the model cards name them (models.registry.metric_title)
+    assert ">ROC-AUC (card)</th>" in text and ">PR-AUC (card)</th>" in text

@@ -808,7 +808,7 @@ def test_pages_name_the_rule_backed_version_the_affinity_rule(
         assert 'Champion · v7 · <span data-served-by="affinity rule">affinity rule</span>' in text
         assert "Not a trained model: the affinity rule itself" in text
         assert 'data-metric="rule_backed_roc_auc"' in text
-        assert "XGBoost ROC AUC" not in text and 'data-metric="xgboost_roc_auc"' not in text
+        assert "XGBoost ROC-AUC" not in text and 'data-metric="xgboost_roc_auc"' not in text
         assert text.count("XGBoost") == 1
         assert (
             "v7 is the affinity rule: its column shows the rule-backed row and the baselines, not "
@@ -877,7 +877,7 @@ def test_the_rule_backed_versions_metrics_are_its_own_and_the_baselines(
     assert cells["champion", "rule_backed_precision_at_3"] == "0.248"
     assert "Champion v8 (affinity rule)</th>" in text and "Challenger v7</th>" in text
     assert "not the XGBoost model trained in the same run (model grade C), which was not" in text
-    # the champion's change since v7 is its own (rule-backed) ROC AUC's, the challenger's XGBoost's
+    # the champion's change since v7 is its own (rule-backed) ROC-AUC's, the challenger's XGBoost's
     champion = text[text.index('id="card-champion"') : text.index('id="card-challenger"')]
     challenger = text[text.index('id="card-challenger"') : text.index('id="metrics"')]
     assert "v7: AUC +0.0100" in champion and "v6: AUC +0.0500" in challenger
@@ -998,10 +998,10 @@ def test_the_rule_backed_versions_charts_are_its_own_curves(
         "XGBoost (uncalibrated)",
         "Logistic",
     ]
-    assert '<th scope="row">Rule-backed ROC AUC</th>' in page.text
-    assert '<th scope="row">Affinity rule ROC AUC</th>' in page.text
+    assert '<th scope="row">Rule-backed ROC-AUC</th>' in page.text
+    assert '<th scope="row">Affinity rule ROC-AUC</th>' in page.text
     assert '<th scope="row">Rule-backed NDCG@3</th>' in page.text  # was 'ndcg at 3'
-    assert "Rule ROC AUC" not in page.text and ">Rule<" not in page.text
+    assert "Rule ROC-AUC" not in page.text and ">Rule<" not in page.text
     text = " ".join(page.text.split())
     champion = text[text.index('id="card-champion"') : text.index('id="card-challenger"')]
     reliability_table = champion[champion.index('id="reliability-champion"') :]
