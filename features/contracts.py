@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 import polars as pl
 
@@ -211,15 +211,8 @@ def event_schema() -> dict[str, pl.DataType]:
 
 
 FeatureGroup = Literal["rfm", "engagement", "service", "loyalty", "products", "profile", "value"]
-FEATURE_GROUPS: Final[tuple[str, ...]] = (
-    "rfm",
-    "engagement",
-    "service",
-    "loyalty",
-    "products",
-    "profile",
-    "value",
-)
+FEATURE_GROUPS: Final[tuple[str, ...]] = get_args(FeatureGroup)
+"""The feature groups, in the order of :data:`FeatureGroup` (one list, not two)."""
 
 FeatureUnit = Literal["count", "days", "money", "ratio", "score", "trend", "flag", "text"]
 

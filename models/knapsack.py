@@ -249,7 +249,7 @@ def _dual(p: _Problem) -> tuple[np.ndarray, float]:
     return best_prices, best_value
 
 
-def _repair(p: _Problem, choice: np.ndarray, prices: np.ndarray) -> np.ndarray:
+def _repair(p: _Problem, choice: np.ndarray) -> np.ndarray:
     """Drop choices until no resource is over-used, least value per unit of it first."""
     choice = choice.copy()
     for _ in range(len(p.usage) + 1):
@@ -378,7 +378,7 @@ def _lagrangian(p: _Problem, prices: np.ndarray) -> np.ndarray:
         return np.full(len(p.rows), -1)
     j = np.argmax(r, axis=1)
     best = r[np.arange(len(p.rows)), j]
-    return _fill(p, _repair(p, np.where(best > 0, j, -1), prices), prices)
+    return _fill(p, _repair(p, np.where(best > 0, j, -1)), prices)
 
 
 def _total(p: _Problem, choice: np.ndarray) -> float:

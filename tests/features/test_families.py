@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from features.contracts import (
+    FEATURE_GROUPS,
     FEATURES,
     counted,
     feature_info,
@@ -427,6 +428,12 @@ def test_feature_table_lists_every_feature() -> None:
     assert len(lines) == 2 + len(FEATURES)
     assert "| `unresolved_complaints_90d` | service |" in table
     assert "| `cat_{category}_share` | products |" in table
+
+
+def test_the_feature_groups_are_those_of_the_features() -> None:
+    """FEATURE_GROUPS is read off the FeatureGroup type: every group has features, and no other."""
+    assert FEATURE_GROUPS[:2] == ("rfm", "engagement")
+    assert {f.group for f in FEATURES.values()} == set(FEATURE_GROUPS)
 
 
 def test_every_feature_that_can_be_missing_says_so_in_words() -> None:
