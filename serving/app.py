@@ -63,12 +63,14 @@ def _field_error(error: dict[str, Any], content_type: str | None) -> dict[str, s
     A pattern is said by its meaning (:data:`PATTERN_REASONS`), not its regex; a body that is
     not JSON is the field ``body``, with where the JSON breaks (FastAPI's location is the
     character's offset, which is no field); a body that is missing or was not sent as JSON says
-    :data:`SEND_JSON`.
+    :data:`SEND_JSON`. A check's own message is said without pydantic's ``Value error, ``.
     """
     loc = tuple(error.get("loc", ()))
     kind = error.get("type")
     reason = str(error.get("msg"))
-    if kind == "string_pattern_mismatch":
+    if kind == "value_error":
+        reason = reason.removeprefix("Value error, ")
+    elif kind == "string_pattern_mismatch":
         pattern = (error.get("ctx") or {}).get("pattern")
         if pattern in PATTERN_REASONS:
             reason = f"should be {PATTERN_REASONS[pattern]}"

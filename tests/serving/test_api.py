@@ -293,6 +293,15 @@ def test_422_names_fields_never_values(client: TestClient) -> None:
     assert next(iter(_fields(r))).startswith("body") and "xxxx" not in r.text
 
 
+def test_422_reason_is_the_check_s_own_words(client: TestClient) -> None:
+    """A check of guanxi's own read "Value error, must be a JSON number": pydantic's prefix
+    for the ValueError a validator raises, which tells the caller nothing."""
+    r = client.post("/v1/score", headers=headers(), json={})
+    assert _fields(r) == {"body": "give exactly one of 'features' or 'events'"}
+    r = client.post("/v1/score", headers=headers(), json={"features": {"recency_days": "3"}})
+    assert _fields(r) == {"body.features.recency_days": "must be a JSON number"}
+
+
 # White space and control characters on which regex engines disagree (\x85 is white space to
 # Python and Rust, not to JavaScript's \s), and their neighbours.
 _TRICKY_IDS = ["a", " a ", "\x85", "a\x85b", "\x9f", "\xa0", "\xa0x", "\u3000", "\ufeff", "\u2028"]
