@@ -667,6 +667,15 @@ def train_task(
     if events.is_empty():
         raise InsufficientDataError(f"no events on or before {as_of}: pass a later --as-of")
     first_day: date = events["ts"].min().date()  # type: ignore[union-attr]
+    last_day: date = events["ts"].max().date()  # type: ignore[union-attr]
+    if last_day <= as_of - timedelta(days=horizon):
+        # every label window after the held-out cutoff would be empty: churn all positive,
+        # the other tasks all negative, which check_split reported as too few rows
+        raise InsufficientDataError(
+            f"the events end on {last_day}, {(as_of - last_day).days:,} days before --as-of "
+            f"{as_of}: the labels of the horizon after the held-out cutoff "
+            f"{as_of - timedelta(days=horizon)} would see no event; pass --as-of {last_day}"
+        )
     plan: CutoffPlan = plan_cutoffs(
         first_day,
         as_of,

@@ -154,6 +154,23 @@ def test_short_history_is_refused(small_sample: tuple[pl.DataFrame, pl.DataFrame
         train_task(events, customers, "upsell", AS_OF, 90, FAST)
 
 
+def test_an_as_of_past_the_events_is_refused_naming_their_last_day(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    """``--as-of`` years after the last event said "the train split has 0 labelled rows ...
+    use more customers, more cutoffs or a lower min_customers", none of which was the cause."""
+    events, customers = small_sample
+    last = events["ts"].max().date()  # type: ignore[union-attr]
+    with pytest.raises(
+        InsufficientDataError,
+        match=rf"the events end on {last}, 1,462 days before --as-of {last + timedelta(1462)}"
+        rf".*pass --as-of {last}$",
+    ):
+        train_task(events, customers, "churn", last + timedelta(days=1462), 90, FAST)
+    with pytest.raises(InsufficientDataError, match="the events end on"):
+        train_task(events, customers, "churn", last + timedelta(days=90), 90, FAST)
+
+
 def test_a_39_week_history_trains_with_a_13_week_horizon(
     small_sample: tuple[pl.DataFrame, pl.DataFrame],
 ) -> None:
