@@ -1002,7 +1002,12 @@ def generate_sample(
 
 def sample_command(
     out: Annotated[
-        Path, typer.Option("--out", help="Directory for events.<format> and customers.<format>.")
+        Path,
+        typer.Option(
+            "--out",
+            file_okay=False,
+            help="Directory for events.<format> and customers.<format>.",
+        ),
     ],
     customers: Annotated[
         int, typer.Option("--customers", min=1, help="Number of customers.")

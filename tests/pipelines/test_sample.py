@@ -194,6 +194,19 @@ def test_cli(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.partial"))
 
 
+def test_cli_out_that_is_a_file_is_refused_by_name(tmp_path: Path) -> None:
+    """``--out events.csv`` (a file, not a directory) ended in a FileExistsError traceback."""
+    app = typer.Typer()
+    app.command()(sample_command)
+    file = tmp_path / "events.csv"
+    file.write_text("kept\n")
+    result = CliRunner().invoke(app, ["--customers", "10", "--out", str(file)])
+    assert result.exit_code == 2, result.output
+    assert "--out" in result.output and "is a file" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert file.read_text() == "kept\n"
+
+
 # --- the story ---------------------------------------------------------------------------------
 
 
