@@ -520,8 +520,8 @@ def check_output(out: str, out_table: str | None) -> None:
     Raises
     ------
     typer.BadParameter
-        If a database has no table or cannot be reached, a file has a table, or a file has an
-        unknown suffix.
+        If a database has no table or cannot be reached, a file has a table, a file has an
+        unknown suffix, or it is a directory (a folder of Parquet parts named ``*.parquet``).
     """
     if is_database(out):
         if not out_table:
@@ -539,6 +539,11 @@ def check_output(out: str, out_table: str | None) -> None:
         )
     elif Path(out).suffix.lower() not in (".csv", ".parquet"):
         raise typer.BadParameter(f"{out} must end in .csv or .parquet", param_hint="--out")
+    elif Path(out).is_dir():
+        raise typer.BadParameter(
+            f"{out} is a directory: name a file to write, which is replaced if it exists",
+            param_hint="--out",
+        )
 
 
 def write_output(frame: pl.DataFrame, out: str, out_table: str | None) -> str:

@@ -358,15 +358,13 @@ def export_command(
 ) -> None:
     """Write a stored snapshot to a CSV or Parquet file."""
     console = Console()
-    suffix = out.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise typer.BadParameter(f"{out} must end in .csv or .parquet", param_hint="--out")
+    connectors.check_output(str(out), None)
     try:
         snapshot = Store(get_settings().home).read_snapshot(as_of.date())
     except SnapshotNotFoundError as error:
         console.print(Text(str(error), style="red"))
         raise typer.Exit(1) from error
-    if suffix == ".csv":
+    if out.suffix.lower() == ".csv":
         atomic_write(out, snapshot.write_csv)
     else:
         atomic_write(out, snapshot.write_parquet)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import typer
 from typer.testing import CliRunner
 
 import features.database
@@ -271,3 +272,14 @@ def test_guanxi_duckdb_write_memory_reaches_a_duckdb_write(
             get_settings()
     finally:
         get_settings.cache_clear()
+
+
+def test_an_output_that_is_a_directory_is_refused_before_any_work(tmp_path: Path) -> None:
+    """``--out scores.parquet`` naming a folder (Spark writes Parquet as one) scored every
+    customer, then ended in an IsADirectoryError traceback at the rename; ``check_output``,
+    which score, value and target call first, refuses it."""
+    folder = tmp_path / "scores.parquet"
+    folder.mkdir()
+    with pytest.raises(typer.BadParameter, match=r"scores\.parquet is a directory: name a file"):
+        connectors.check_output(str(folder), None)
+    connectors.check_output(str(tmp_path / "new" / "scores.parquet"), None)  # made on writing

@@ -431,6 +431,14 @@ def test_export_needs_a_known_suffix(home: Path, tmp_path: Path) -> None:
     assert ".csv or .parquet" in output
 
 
+def test_export_to_a_directory_is_a_usage_error(home: Path, tmp_path: Path) -> None:
+    """It was an IsADirectoryError traceback at the rename, after reading the snapshot."""
+    (tmp_path / "x.csv").mkdir()
+    code, output = invoke("export", "--as-of", "2024-03-31", "--out", str(tmp_path / "x.csv"))
+    assert code == 2
+    assert "x.csv is a directory" in " ".join(output.split())
+
+
 @pytest.mark.slow
 def test_real_process_build_then_export(tmp_path: Path) -> None:
     env = {**os.environ, "GUANXI_HOME": str(tmp_path / "home")}
