@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -174,6 +175,8 @@ def demo_command(
     kept = keep_plan(store, run)
     console.print(f"plan with {OFFERS_EXAMPLE.name} -> {kept.path}")
 
+    if not serve:
+        console.print(serve_later(home))
     if not serve or not bundles:
         return
     console.rule("6/6 the scoring service")
@@ -185,6 +188,24 @@ def demo_command(
 
     # plain echo: rich would wrap the long lines and break them for copy and paste
     run_server(host=host, port=port, workers=1, dev=True, announce=lambda: typer.echo(steps))
+
+
+def serve_later(home: Path) -> str:
+    """Say how to serve the demo's store once ``--no-serve`` has stopped before the server.
+
+    Parameters
+    ----------
+    home : pathlib.Path
+        The demo's store (``GUANXI_HOME``).
+
+    Returns
+    -------
+    str
+        The line to print: ``guanxi serve --dev``, with ``GUANXI_HOME`` when it is not the
+        default ``.guanxi`` of the current directory.
+    """
+    env = "" if home == Path(".guanxi") else f"GUANXI_HOME={shlex.quote(str(home))} "
+    return f"not serving (--no-serve); to serve this store: {env}guanxi serve --dev"
 
 
 def next_steps(base: str, key: str, customer: str) -> str:

@@ -18,7 +18,7 @@ import typer
 from typer.testing import CliRunner
 
 from models.tasks import task_names
-from pipelines.demo import next_steps
+from pipelines.demo import next_steps, serve_later
 from pipelines.serve import port_in_use, run_server, serve_command
 from serving.settings import get_settings
 from tests.processes import guanxi_serve, reserved_port, stop
@@ -95,6 +95,14 @@ def test_the_demo_says_where_to_go_and_that_readyz_says_when() -> None:
     assert "`curl http://127.0.0.1:8000/readyz` answers 200 once they are loaded" in steps
     assert "  curl -H 'X-API-Key: KEY' http://127.0.0.1:8000/v1/models\n" in steps
     assert "http://127.0.0.1:8000/ui/login (API key: KEY)" in steps
+
+
+def test_the_demo_without_its_server_says_how_to_serve_its_store() -> None:
+    """``guanxi demo --no-serve`` ended on the plan's path, leaving the user to find the
+    command (and the store) that serves what it made."""
+    assert serve_later(Path(".guanxi")).endswith("to serve this store: guanxi serve --dev")
+    line = serve_later(Path("/tmp/my demo"))
+    assert line.endswith("to serve this store: GUANXI_HOME='/tmp/my demo' guanxi serve --dev")
 
 
 def _stop(proc: subprocess.Popen[bytes], log: Path) -> str:
