@@ -236,33 +236,44 @@ class Settings(BaseSettings):
         Raises
         ------
         ValueError
-            Naming the missing or short setting (and an API key's position), never a value.
+            Naming every missing or short setting at once (and an API key's position), never
+            a value.
         """
         if self.dev:
             return self
+        problems = []
         if not self.keys:
-            raise ValueError("GUANXI_API_KEYS is empty: set key:role pairs, or start with --dev")
+            problems.append("GUANXI_API_KEYS is empty: set key:role pairs, or start with --dev")
         short = [str(n) for n, key in enumerate(self.keys, start=1) if len(key) < MIN_SECRET_CHARS]
-        hint = "e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
         if short:
-            raise ValueError(
+            problems.append(
                 f"GUANXI_API_KEYS item {', '.join(short)}: an API key must have at least "
-                f"{MIN_SECRET_CHARS} characters outside --dev ({hint})"
+                f"{MIN_SECRET_CHARS} characters outside --dev"
             )
-        for name, secret in (
-            ("GUANXI_AUDIT_KEY", self.audit_key),
-            ("GUANXI_SESSION_KEY", self.session_key),
-            ("GUANXI_STORE_KEY", self.store_key),
+        unset = [
+            name
+            for name, secret in (
+                ("GUANXI_AUDIT_KEY", self.audit_key),
+                ("GUANXI_SESSION_KEY", self.session_key),
+                ("GUANXI_STORE_KEY", self.store_key),
+            )
+            if len(secret.get_secret_value()) < MIN_SECRET_CHARS
+        ]
+        problems += [
+            f"{name} must be set to a secret of at least {MIN_SECRET_CHARS} characters (no "
+            "default works outside --dev)"
+            for name in unset
+        ]
+        if short or unset:
+            problems[-1] += "; e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        if not problems and (
+            self.session_key.get_secret_value() == self.audit_key.get_secret_value()
         ):
-            if len(secret.get_secret_value()) < MIN_SECRET_CHARS:
-                raise ValueError(
-                    f"{name} must be set to a secret of at least {MIN_SECRET_CHARS} characters "
-                    f"(no default works outside --dev; {hint})"
-                )
-        if self.session_key.get_secret_value() == self.audit_key.get_secret_value():
-            raise ValueError(
+            problems.append(
                 "GUANXI_SESSION_KEY must differ from GUANXI_AUDIT_KEY, so either can rotate alone"
             )
+        if problems:  # every one at once, not one per attempt to start
+            raise ValueError("; ".join(problems))
         return self
 
     def store(self, home: Path | None = None) -> Store:

@@ -74,6 +74,20 @@ def test_secrets_need_32_characters_outside_dev(tmp_path: Path) -> None:
     assert Settings(home=tmp_path, api_keys="k:admin", dev=True).check_serving()  # dev: any key
 
 
+def test_every_missing_secret_is_named_at_once(tmp_path: Path) -> None:
+    """A first ``guanxi serve`` without --dev named GUANXI_API_KEYS; set, then the audit key,
+    then the session key, then the store key: four attempts to learn what one could say."""
+    with pytest.raises(ValueError) as e:
+        Settings(home=tmp_path, session_key=SecretStr("s" * 32)).check_serving()
+    assert str(e.value) == (
+        "GUANXI_API_KEYS is empty: set key:role pairs, or start with --dev; "
+        "GUANXI_AUDIT_KEY must be set to a secret of at least 32 characters (no default works "
+        "outside --dev); GUANXI_STORE_KEY must be set to a secret of at least 32 characters (no "
+        "default works outside --dev); e.g. python -c 'import secrets; "
+        "print(secrets.token_urlsafe(32))'"
+    )
+
+
 def test_cookie_secure_and_api_docs_default_by_mode(tmp_path: Path) -> None:
     production, dev = Settings(home=tmp_path), Settings(home=tmp_path, dev=True)
     assert production.secure_cookie and not dev.secure_cookie
