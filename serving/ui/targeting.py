@@ -18,7 +18,7 @@ charts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, Final
 
@@ -44,7 +44,7 @@ from serving.ui.charts import (
     bar_chart,
     format_number,
 )
-from serving.ui.pages import render
+from serving.ui.pages import group_name, render
 
 __all__ = ["TOP_CUSTOMERS", "qini_chart", "router"]
 
@@ -142,8 +142,15 @@ def _latest_plan(store: Store) -> tuple[PlanInfo | None, pl.DataFrame | None]:
         return None, None
 
 
-def _bars(rows: Sequence[dict[str, Any]], key: str, value: str, chart_id: str, title: str) -> Chart:
-    items = [(str(r[key]).replace("_", " "), float(r[value] or 0.0)) for r in rows]
+def _bars(
+    rows: Sequence[dict[str, Any]],
+    key: str,
+    value: str,
+    chart_id: str,
+    title: str,
+    name: Callable[[str], str] = lambda s: s.replace("_", " "),
+) -> Chart:
+    items = [(name(str(r[key])), float(r[value] or 0.0)) for r in rows]
     return bar_chart(items, chart_id=chart_id, title=title, value_label=title, digits=2)
 
 
@@ -169,7 +176,12 @@ def plan_page(request: Request, _role: Reviewer, settings: SettingsDep) -> HTMLR
             "by_segment": by_segment,
             "by_offer": by_offer,
             "segment_chart": _bars(
-                by_segment, "segment", "investment", "plan-segments", "Investment by segment"
+                by_segment,
+                "segment",
+                "investment",
+                "plan-segments",
+                "Investment by segment",
+                group_name,  # "can't lose", as the other pages name it
             ),
             "offer_chart": _bars(
                 by_offer, "offer", "expected_return", "plan-offers", "Expected return by offer"

@@ -90,3 +90,18 @@ def test_an_unsigned_or_tampered_plan_is_not_shown(client: TestClient, settings)
     keep_plan(unsigned, plan_from_store(unsigned, parse_offers(yaml.safe_load(OFFERS)), 3.0))
     page = client.get("/ui/plan", headers=headers("reviewer"))
     assert page.status_code == 200 and 'id="plan-' not in page.text
+
+
+def test_the_plan_names_segments_as_the_other_pages_do(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    """The plan's table and chart read "cant lose" and "potential loyalist" where the customer,
+    value and campaign pages read "can't lose" and "potential loyalists"."""
+    store = settings.store()
+    segments = {"A": "cant_lose", "B": "potential_loyalist", "C": "at_risk"}
+    values = _values().with_columns(pl.col("rfm_segment").replace_strict(segments))
+    store.write_values(values, DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 3.0))
+    text = client.get("/ui/plan", headers=headers("reviewer")).text.replace("&#39;", "'")
+    table = text.split('id="plan-segments"')[1].split("</table>")[0]
+    assert "can't lose" in table and "cant" not in table and "loyalist<" not in table
+    chart = text.split('id="plan-segments-desc"')[1].split("</svg>")[0]
+    assert "can't lose" in chart and "cant lose" not in chart
