@@ -359,16 +359,14 @@ class _Run:
         )
 
     def reload(self, record: dict[str, Any]) -> dict[str, Any]:
-        from serving.settings import Role, get_settings
-
         url = self.config.reload_url
         if not url:
             return {"skipped": "no --reload-url: a server started later loads the new state"}
-        keys = [k for k, role in get_settings().keys.items() if role >= Role.admin]
-        if not keys:
+        key = admin_key()
+        if key is None:
             raise CycleError("cannot reload the server: GUANXI_API_KEYS holds no admin key")
         request = urllib.request.Request(
-            url.rstrip("/") + "/v1/admin/reload", method="POST", headers={"X-API-Key": keys[0]}
+            url.rstrip("/") + "/v1/admin/reload", method="POST", headers={"X-API-Key": key}
         )
         try:
             # a server with several workers answers once they all serve the new state
@@ -378,6 +376,19 @@ class _Run:
             raise CycleError(f"the server at {url} did not reload: {exc}") from exc
         workers = {k: v for k, v in answer.items() if k.startswith("workers_")}
         return {"reloaded": True, "snapshot": answer.get("snapshot"), **workers}
+
+
+def admin_key() -> str | None:
+    """Return the admin key the reload step sends: the first of ``GUANXI_API_KEYS``.
+
+    Returns
+    -------
+    str or None
+        The key, or None when ``GUANXI_API_KEYS`` holds no admin key.
+    """
+    from serving.settings import Role, get_settings
+
+    return next((k for k, role in get_settings().keys.items() if role >= Role.admin), None)
 
 
 BRIEF_ITEMS: Final = 8
@@ -546,7 +557,11 @@ def cycle_command(
         int, typer.Option(min=1, help="Horizon of the value table, in days.")
     ] = CycleConfig.value_horizon_days,
     reload_url: Annotated[
-        str | None, typer.Option(help="Base URL of a running guanxi server to reload.")
+        str | None,
+        typer.Option(
+            help="Base URL of a running guanxi server to reload (POST /v1/admin/reload with the "
+            "admin key of GUANXI_API_KEYS, which this command's environment needs too)."
+        ),
     ] = None,
     events_table: connectors.EventsTable = None,
     events_query: connectors.EventsQuery = None,
@@ -581,6 +596,12 @@ def cycle_command(
         value_horizon_days=value_horizon,
         reload_url=reload_url,
     )
+    if reload_url and admin_key() is None:  # said before the work, not after it
+        raise typer.BadParameter(
+            "the reload needs an admin key in GUANXI_API_KEYS (key:admin); set it, or leave "
+            "--reload-url out",
+            param_hint="--reload-url",
+        )
     day = as_of.date()
     warn_unsigned(
         console,

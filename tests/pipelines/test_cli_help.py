@@ -137,3 +137,11 @@ def test_serve_help_says_what_dev_mode_turns_on() -> None:
     assert "/docs served, a session cookie sent over plain HTTP too" in dev
     assert Settings(dev=True).docs_enabled and not Settings(dev=False).docs_enabled
     assert not Settings(dev=True).secure_cookie
+
+
+def test_cycle_help_says_the_reload_needs_an_admin_key() -> None:
+    """--reload-url asks the server with the admin key of GUANXI_API_KEYS; without one the cycle
+    did all its work and then said "GUANXI_API_KEYS holds no admin key"."""
+    cycle = typer.main.get_command(cli.app).commands["cycle"]  # type: ignore[attr-defined]
+    reload_url = next(p.help for p in cycle.params if p.name == "reload_url")
+    assert "admin key of GUANXI_API_KEYS" in reload_url

@@ -121,6 +121,25 @@ def test_a_champion_trained_after_the_cycle_day_is_noted() -> None:
     assert trained_later(None, day) is None
 
 
+def test_a_reload_without_an_admin_key_is_refused_before_any_step(
+    events: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reload step said "GUANXI_API_KEYS holds no admin key" after the snapshot, value,
+    scores, drift, retraining and promotion; the command now says it first and does nothing."""
+    monkeypatch.setenv("GUANXI_HOME", str(tmp_path))
+    monkeypatch.setenv("GUANXI_API_KEYS", f"{'s' * 32}:scorer")
+    _register()
+    get_settings.cache_clear()
+    try:
+        args = [*_args(events), "--reload-url", "http://127.0.0.1:9"]
+        done = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    finally:
+        get_settings.cache_clear()
+    assert done.exit_code == 2, done.output
+    assert "the reload needs an admin key in GUANXI_API_KEYS" in " ".join(done.output.split())
+    assert not list(tmp_path.iterdir())  # no step ran
+
+
 def _runs() -> int:
     return len(mlflow.search_runs(search_all_experiments=True, output_format="list"))
 
