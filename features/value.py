@@ -20,6 +20,11 @@ starts the customer's history and is not counted, and the models see
 * ``margin_value``: the same mean over the repeat purchases whose margin is known (every order of
   that day carries a ``margin``); null when there is none.
 
+The amounts and margins are added in integers (:func:`features.window.exact_sum`), a day's and
+then the repeat days', so the means are the same bit for bit in any row order, on any engine or
+in buckets (Spark); a customer whose amounts (or margins) add up to ``2**62`` or more, beyond
+those integers, has the summary built again adding floats (:func:`features.window.float_sums`).
+
 Times are in units of ``time_unit_days`` days (1 for days, 7 for the weeks of the CDNOW
 examples), counted between UTC calendar days: a customer whose first order was on 1997-01-01 and
 last on 1997-08-02 has ``recency`` 213 days or 30.43 weeks, and ``T`` 272 days (38.86 weeks) as of
@@ -40,13 +45,24 @@ from datetime import date
 
 import polars as pl
 
-from features.window import AGE, ID, prepare_events
+from features.window import (
+    AGE,
+    ID,
+    exact_mean,
+    fixed,
+    fixed_point,
+    float_sums,
+    load,
+    prepare_events,
+    split_loads,
+)
 
 __all__ = ["order_events", "purchase_counts", "repeat_purchase_summary", "subscription_spells"]
 
 _DAY_VALUE = "_day_amount"
 _DAY_MARGIN = "_day_margin"
 _ORDER_COLUMNS = (ID, "ts", "event_type", "amount", "margin")
+_LOADS = tuple(load(c).meta.output_name() for c in ("amount", "margin"))
 
 
 def order_events(events: pl.LazyFrame | pl.DataFrame, through: date) -> pl.DataFrame:
@@ -80,15 +96,23 @@ def order_events(events: pl.LazyFrame | pl.DataFrame, through: date) -> pl.DataF
 
 
 def _purchase_days(events: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per customer and order day: its age, its total amount and its margin if known."""
+    """One row per customer and order day: its age, its total amount and its margin if known.
+
+    The totals stay whole numbers of ``2**-64`` (:func:`features.window.fixed_point`), so that the
+    means over the days add them exactly too; the day's :func:`features.window.load` of
+    ``amount`` and ``margin`` come beside them.
+    """
     return (
         events.filter(pl.col("event_type") == "order")
+        .with_columns(fixed_point("amount"), fixed_point("margin"))
         .group_by(ID, AGE)
         .agg(
-            pl.col("amount").sum().alias(_DAY_VALUE),
+            fixed("amount").sum().alias(_DAY_VALUE),
             pl.when(pl.col("margin").null_count() == 0)
-            .then(pl.col("margin").sum())
+            .then(fixed("margin").sum())
             .alias(_DAY_MARGIN),
+            load("amount"),
+            load("margin"),
         )
     )
 
@@ -126,8 +150,8 @@ def repeat_purchase_summary(
         raise ValueError(f"time_unit_days must be positive, got {time_unit_days!r}")
     days = _purchase_days(prepare_events(events, as_of))
     repeat = pl.col(AGE) < pl.col(AGE).max().over(ID)  # every order day but the first
-    return (
-        # the first day's values nulled row by row, so that plain means (nulls skipped) take the
+    summary, fits = split_loads(
+        # the first day's values nulled row by row, so that the means (nulls skipped) take the
         # repeat purchases: a filter inside the aggregation ran group by group, 3.4 s of CPU of
         # the 1M sample's 4.5 s
         days.with_columns(pl.when(repeat).then(pl.col(_DAY_VALUE, _DAY_MARGIN)))
@@ -136,13 +160,18 @@ def repeat_purchase_summary(
             (pl.len() - 1).cast(pl.Int64).alias("frequency"),
             ((pl.col(AGE).max() - pl.col(AGE).min()) / time_unit_days).alias("recency"),
             (pl.col(AGE).max() / time_unit_days).alias("T"),
-            pl.col(_DAY_VALUE).mean().cast(pl.Float64).alias("monetary_value"),
-            pl.col(_DAY_MARGIN).mean().cast(pl.Float64).alias("margin_value"),
+            exact_mean(pl.col(_DAY_VALUE)).alias("monetary_value"),
+            exact_mean(pl.col(_DAY_MARGIN)).alias("margin_value"),
+            *(pl.col(name).sum() for name in _LOADS),  # the days' loads, the customer's
         )
         .with_columns(pl.col("recency", "T").cast(pl.Float64))
         .sort(ID)
         .collect()
     )
+    if not fits:  # a customer's amounts beyond the integers of the exact sums
+        with float_sums():
+            return repeat_purchase_summary(events, as_of, time_unit_days=time_unit_days)
+    return summary
 
 
 def purchase_counts(

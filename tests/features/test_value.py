@@ -6,6 +6,7 @@ days, 2024-02-01 150 days, 2024-06-01 29 days.
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, timedelta
 
 import polars as pl
@@ -83,6 +84,41 @@ def test_summary_refuses_a_bad_unit_and_a_datetime() -> None:
         repeat_purchase_summary(purchases(), AS_OF, time_unit_days=0)
     with pytest.raises(TypeError, match="calendar day"):
         repeat_purchase_summary(purchases(), datetime(2024, 6, 30))
+
+
+def test_summary_means_are_the_exact_ones_in_any_order() -> None:
+    # float sums of these differ by order: (0.1 + 0.2) + 0.3 != (0.3 + 0.2) + 0.1
+    rows = [
+        order("a", "2024-01-01", 1.0, margin=1.0),
+        order("a", "2024-02-01 08:00", 0.1, margin=0.1),
+        order("a", "2024-02-01 09:00", 0.2, margin=0.2),
+        order("a", "2024-03-01", 0.3, margin=0.3),
+        order("a", "2024-06-01", 0.7, margin=0.1),
+        order("a", "2024-06-01", 1e-3, margin=0.2),
+    ]
+    repeats = [0.1, 0.2, 0.3, 0.7, 1e-3]
+    margins = [0.1, 0.2, 0.3, 0.1, 0.2]
+    expected = {"monetary_value": math.fsum(repeats) / 3, "margin_value": math.fsum(margins) / 3}
+    for ordered in (rows, rows[::-1], rows[2:] + rows[:2]):
+        summary = repeat_purchase_summary(events(*ordered), AS_OF)
+        assert summary.select(*expected).row(0, named=True) == expected
+
+
+def test_summary_of_amounts_beyond_the_integers_adds_floats() -> None:
+    huge = events(
+        order("a", "2024-01-01", 1.0),
+        order("a", "2024-02-01", 1e300, margin=-1e300),
+        order("a", "2024-03-01", 1e300, margin=0.5),
+        order("b", "2024-01-01", 1.0),
+        order("b", "2024-02-01", 0.1),
+        order("b", "2024-03-01", 0.2),
+    )
+    summary = repeat_purchase_summary(huge, AS_OF)
+    assert summary["monetary_value"].to_list() == [1e300, (0.1 + 0.2) / 2]
+    assert summary["margin_value"].to_list() == [(-1e300 + 0.5) / 2, None]
+    # without a customer beyond them, b's mean is the exact one
+    alone = repeat_purchase_summary(huge.filter(pl.col("customer_id") == "b"), AS_OF)
+    assert alone["monetary_value"].to_list() == [math.fsum([0.1, 0.2]) / 2]
 
 
 def test_cdnow_summary_matches_the_published_calibration_data() -> None:
@@ -183,7 +219,8 @@ def test_events_after_as_of_and_row_order_change_nothing(
     shuffled = data.draw(st.permutations(seen + future))
     unit = data.draw(st.sampled_from([1.0, 7.0]))
     base = repeat_purchase_summary(frame(seen), AS_OF, time_unit_days=unit)
-    assert_frame_equal(repeat_purchase_summary(frame(shuffled), AS_OF, time_unit_days=unit), base)
+    shuffled_summary = repeat_purchase_summary(frame(shuffled), AS_OF, time_unit_days=unit)
+    assert_frame_equal(shuffled_summary, base, check_exact=True)  # the means to the last bit
     spells = subscription_spells(frame(seen), AS_OF)
     assert_frame_equal(subscription_spells(frame(shuffled), AS_OF), spells)
     window_start = AS_OF - timedelta(days=90)
@@ -191,7 +228,9 @@ def test_events_after_as_of_and_row_order_change_nothing(
     assert_frame_equal(purchase_counts(frame(shuffled), window_start, AS_OF), counts)
     # the orders through a day summarise and count as the events do, for any day up to it
     orders = order_events(frame(shuffled), AS_OF + timedelta(days=shift))
-    assert_frame_equal(repeat_purchase_summary(orders, AS_OF, time_unit_days=unit), base)
+    assert_frame_equal(
+        repeat_purchase_summary(orders, AS_OF, time_unit_days=unit), base, check_exact=True
+    )
     assert_frame_equal(purchase_counts(orders, window_start, AS_OF), counts)
     # the invariants the BG/NBD model checks hold for every customer
     assert (base["frequency"] >= 0).all()
