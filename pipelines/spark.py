@@ -7,11 +7,12 @@ Snapshots (:func:`build_snapshot_spark`)
     Events, and the customers table when there is one, are grouped by a hash bucket of
     ``customer_id`` (``pmod(xxhash64(customer_id), buckets)``), so each customer's rows meet in
     one bucket, and :func:`features.snapshot.build_snapshot` runs unchanged on each bucket
-    through ``groupBy(bucket).applyInArrow`` (``cogroup`` with the customers). Before building,
-    a bucket's events are sorted by every column, so sums over a customer's events see the rows
-    in the same order whatever order the shuffle delivered them in. The output is cast to the
-    snapshot's declared Arrow schema (Polars emits ``large_string``; Spark wants ``string``),
-    which is itself derived by running ``build_snapshot`` on no rows. Two things are not per
+    through ``groupBy(bucket).applyInArrow`` (``cogroup`` with the customers), on the rows in
+    whatever order the shuffle delivered them: no feature depends on the order of a customer's
+    events (float sums are added in integers, :func:`features.window.exact_sum`, and the latest
+    survey on equal timestamps is the higher score). The output is cast to the snapshot's
+    declared Arrow schema (Polars emits ``large_string``; Spark wants ``string``), which is
+    itself derived by running ``build_snapshot`` on no rows. Two things are not per
     customer and get a pass over all the data first or last:
 
     - the product categories that get columns are those of *all* orders up to ``as_of``
@@ -300,7 +301,7 @@ def _bucket_builder(
         people = None
         if customers is not None:
             people = _frame(customers.drop_columns([_BUCKET]))
-        frame = frame.cast(event_schema()).sort(frame.columns, nulls_last=True)  # type: ignore[arg-type]
+        frame = frame.cast(event_schema())  # type: ignore[arg-type]
         snapshot = build_snapshot(frame, people, as_of, categories)
         keys = (measure.alias(_KEY + name) for name, (measure, _) in RFM_SCORES.items())
         return snapshot.with_columns(keys).to_arrow().cast(schema)
@@ -949,7 +950,8 @@ def purchase_summary_spark(
 
     :func:`features.value.repeat_purchase_summary` runs unchanged on each hash bucket of
     ``customer_id`` (``groupBy(bucket).applyInArrow``; a customer's orders meet in one bucket, and
-    the summary reads nothing but them). Each bucket's events are sorted first, as for snapshots.
+    the summary reads nothing but them), on the rows in the order the shuffle delivered them: the
+    summary's sums are exact (:func:`features.window.exact_sum`), the same in any order.
 
     Parameters
     ----------
@@ -980,7 +982,7 @@ def purchase_summary_spark(
         frame = _frame(table.drop_columns([_BUCKET]))
         if frame.height == 0:
             return schema.empty_table()
-        frame = frame.cast(event_schema()).sort(frame.columns, nulls_last=True)  # type: ignore[arg-type]
+        frame = frame.cast(event_schema())  # type: ignore[arg-type]
         return repeat_purchase_summary(frame, as_of).to_arrow().cast(schema)
 
     grouped = seen.select(_bucket(buckets), "*").groupBy(_BUCKET)

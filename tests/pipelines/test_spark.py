@@ -70,6 +70,24 @@ def test_snapshot_equals_the_polars_snapshot(
     assert (alone["m_score"] != alone["m_score_all"]).any()
 
 
+def test_snapshot_does_not_depend_on_the_order_of_the_buckets_rows(
+    spark: SparkSession, sample: Path
+) -> None:
+    from pyspark.sql import functions as sf
+
+    # the Polars side from the rows backwards, each Spark bucket's rows in the order a shuffle of
+    # randomly ordered partitions delivers them, in two partitionings: every column to the bit
+    frame = read_events(sample / "events.parquet", now=NOW)
+    people = read_customers(sample / "customers.parquet", now=NOW)
+    expected = build_snapshot(frame.reverse(), people, AS_OF)
+    customers = read_table(spark, str(sample / "customers.parquet"))
+    for seed, buckets in ((1, 3), (2, 5)):
+        events = read_table(spark, str(sample / "events.parquet"))
+        events = events.orderBy(sf.rand(seed)).repartition(buckets + 1)
+        built = build_snapshot_spark(events, customers, AS_OF, buckets=buckets)
+        assert_same_snapshot(pl.from_arrow(built.toArrow()).sort("customer_id"), expected)
+
+
 def test_snapshot_without_customers_and_with_given_categories(
     spark: SparkSession, sample: Path
 ) -> None:
