@@ -193,19 +193,10 @@ def test_staged_events_value_as_events_held_in_memory(
     memory, memory_check = runs.pop("in memory")
     for staged, staged_check in runs.values():
         assert staged_check == memory_check
-        _assert_same_values(staged, memory)
-
-
-def _assert_same_values(staged: pl.DataFrame, memory: pl.DataFrame) -> None:
-    exact = [name for name, dtype in memory.schema.items() if not dtype.is_float()]
-    assert staged.select(exact).equals(memory.select(exact))
-    # summing each order day's amounts in parallel, Polars does not add them in the same order
-    # twice (the frame held in memory as much as the staged scan): monetary values differ in the
-    # last bits and the Gamma-Gamma fit stops at slightly other parameters. Two in-memory runs of
-    # the 100k sample moved its p by 8e-7 relative and the expected order values by as much; 1e-5
-    # leaves room for that, while an order lost or counted twice changes its customer's frequency
-    # (compared exactly) or monetary value by far more
-    assert_frame_equal(staged, memory, check_exact=False, rel_tol=1e-5, abs_tol=0.0)
+        # the summaries' sums are exact (features.window.exact_sum), the same in whatever order
+        # the staged scan or the frame in memory gives the orders: the same fit, every value
+        # the same to the last bit
+        assert_frame_equal(staged, memory, check_exact=True)
 
 
 def test_staged_orders_still_refuse_a_bad_event_of_any_type(
