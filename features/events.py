@@ -381,27 +381,50 @@ def _convert(
     return pl.lit(None, dtype=target), None, problem
 
 
-def _missing_columns(file: str, names: Sequence[str], columns: Sequence[Column]) -> list[Problem]:
+def _rename(name: str, column: str, section: str | None = None) -> str:
+    """Say how a file's ``name`` that is ``column`` but for case or spaces becomes it.
+
+    ``section`` is the mapping file's part for the table (``customers``), None for the events.
+    """
+    entry = f"{column}: {name!r}"
+    entry = entry if section is None else f"{section}: {{{entry}}}"
+    return f"names must match exactly, so rename it {column} or map it with --mapping ({entry})"
+
+
+def _missing_columns(
+    file: str, names: Sequence[str], columns: Sequence[Column], section: str | None
+) -> list[Problem]:
     problems = []
     for col in columns:
         if col.required and col.name not in names:
-            message = "required column is missing; the file has: " + ", ".join(
-                _show(n) for n in names[:20]
+            # an export's CUSTOMER_ID or " ts": said as such, not as one name in the whole list
+            near = [n for n in names if n.strip().lower() == col.name]
+            message = (
+                f"required column is missing; the file has {_show(near[0])}: "
+                + _rename(near[0], col.name, section)
+                if near
+                else "required column is missing; the file has: "
+                + ", ".join(_show(n) for n in names[:20])
             )
             problems.append(Problem(file, col.name, message))
     return problems
 
 
 def _prepare(
-    raw: pl.LazyFrame, columns: Sequence[Column], file: str, lossy: bool
+    raw: pl.LazyFrame,
+    columns: Sequence[Column],
+    file: str,
+    lossy: bool,
+    section: str | None = None,
 ) -> tuple[pl.LazyFrame, dict[str, pl.Expr], set[str], list[_Check], list[Problem]]:
     """Add missing columns as typed nulls and build the typed expressions and common checks.
 
     Returns the frame, typed expressions by column, the usable columns (present with a usable
-    type), the checks shared by every table and file-level problems.
+    type), the checks shared by every table and file-level problems. ``section`` is the table's
+    part of a mapping file (``customers``; None for the events), for the problems' advice.
     """
     schema = raw.collect_schema()
-    problems = _missing_columns(file, schema.names(), columns)
+    problems = _missing_columns(file, schema.names(), columns, section)
     raw = raw.with_columns(
         pl.lit(None, dtype=c.dtype).alias(c.name) for c in columns if c.name not in schema
     )
@@ -787,8 +810,15 @@ def _event_plan(
     raw, typed, usable, checks, problems = _prepare(raw, EVENT_COLUMNS, file, lossy)
     if other is not None:
         return raw, typed, [], [other]
+    contract = {c.name for c in EVENT_COLUMNS}
     problems += [
-        Problem(file, name, "column ignored: not in the events contract", severity="warning")
+        Problem(
+            file,
+            name,
+            "column ignored: not in the events contract"
+            + (f"; {_rename(name, near)}" if (near := name.strip().lower()) in contract else ""),
+            severity="warning",
+        )
         for name in raw.collect_schema()
         if name not in typed and name not in key
     ]
@@ -919,7 +949,7 @@ def _order_staging_check(
 def _check_customers(
     raw: pl.LazyFrame, file: str, now: datetime, lossy: bool, key: Sequence[str] = ()
 ) -> tuple[pl.DataFrame, list[Problem]]:
-    raw, typed, usable, checks, problems = _prepare(raw, CUSTOMER_COLUMNS, file, lossy)
+    raw, typed, usable, checks, problems = _prepare(raw, CUSTOMER_COLUMNS, file, lossy, "customers")
     typed |= {name: pl.col(name) for name in raw.collect_schema() if name not in typed}
     checks += _customer_checks(usable, _now_utc(now))
     frame, found = _run_checks(raw, typed, checks, file, key)

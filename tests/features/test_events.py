@@ -245,6 +245,34 @@ def test_row_numbers_hold_across_chunks(tmp_path: Path) -> None:
     assert problem.rows == (123_457, 300_000)
 
 
+def test_a_column_named_in_capitals_is_said_to_differ_in_case(tmp_path: Path) -> None:
+    """An export's CUSTOMER_ID, TS, AMOUNT read "required column is missing; the file has:
+    'CUSTOMER_ID', 'TS', ..." once per column, and "column ignored" for AMOUNT, as if the
+    columns were not there; each now says how to rename or map it (YAML, quoted as in the file)."""
+    path = write_csv(
+        tmp_path / "caps.csv", 'CUSTOMER_ID," ts",event_type,AMOUNT', "c1,2024-01-01,visit,1"
+    )
+    with pytest.raises(EventsValidationError) as info:
+        load_events(path, now=NOW)
+    messages = {e.column: e.message for e in info.value.problems}
+    assert messages["customer_id"] == (
+        "required column is missing; the file has 'CUSTOMER_ID': names must match exactly, so "
+        "rename it customer_id or map it with --mapping (customer_id: 'CUSTOMER_ID')"
+    )
+    assert messages["ts"].endswith("map it with --mapping (ts: ' ts')")
+    assert messages["AMOUNT"] == (
+        "column ignored: not in the events contract; names must match exactly, so rename it "
+        "amount or map it with --mapping (amount: 'AMOUNT')"
+    )
+    people = write_csv(tmp_path / "people.csv", "Customer_Id,region", "c1,north")
+    with pytest.raises(EventsValidationError) as info:
+        load_customers(people, now=NOW)
+    [error] = info.value.errors
+    assert error.message.endswith(
+        "rename it customer_id or map it with --mapping (customers: {customer_id: 'Customer_Id'})"
+    )
+
+
 def test_missing_required_columns_and_unknown_columns(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "cols.csv", "customer_id,when,event_type", "c1,2024-01-01,visit")
     with pytest.raises(EventsValidationError) as info:
