@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from features.contracts import counted
 from features.events import MAX_LISTED_ROWS, Problem
 from pipelines import connectors
 
@@ -94,13 +95,14 @@ def summary(events: pl.DataFrame | pl.LazyFrame, customers: pl.DataFrame | None)
     counts = counts.sort(["len", "event_type"], descending=[True, False])
     by_type = ", ".join(f"{t} {n:,}" for t, n in counts.iter_rows())
     text = (
-        f"{stats['rows']:,} events of {stats['ids']:,} customers, "
+        f"{counted(stats['rows'], 'events')} of {counted(stats['ids'], 'customers')}, "
         f"{stats['first']} to {stats['last']} ({by_type})"
     )
     if customers is not None:
-        text += f"; customers file: {customers.height:,} customers"
-        if stats["unknown"]:
-            text += f" ({stats['unknown']:,} customer ids of the events are not in it)"
+        text += f"; customers file: {counted(customers.height, 'customers')}"
+        if unknown := stats["unknown"]:
+            are = "is" if unknown == 1 else "are"
+            text += f" ({counted(unknown, 'customer ids')} of the events {are} not in it)"
     return text
 
 

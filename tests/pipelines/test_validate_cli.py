@@ -43,6 +43,19 @@ def test_valid_with_customers() -> None:
     assert "customers file: 3 customers" in output
 
 
+def test_the_summary_says_one_as_one(tmp_path: Path) -> None:
+    """It read "1 events of 1 customers ...; customers file: 1 customers (1 customer ids of
+    the events are not in it)"."""
+    events = write_csv(tmp_path / "e.csv", "customer_id,ts,event_type", "c1,2024-03-01,visit")
+    people = write_csv(tmp_path / "c.csv", "customer_id,region", "c2,north")
+    code, output = invoke(str(events), "--customers", str(people))
+    assert code == 0, output
+    assert (
+        "valid: 1 event of 1 customer, 2024-03-01 to 2024-03-01 (visit 1); customers file: "
+        "1 customer (1 customer id of the events is not in it)"
+    ) in " ".join(output.split())
+
+
 def test_every_error_is_listed_and_exit_is_1(tmp_path: Path) -> None:
     code, output = invoke(str(bad_corpus(tmp_path)))
     assert code == 1
@@ -75,7 +88,7 @@ def test_duplicates_warn_but_pass(tmp_path: Path) -> None:
     code, output = invoke(str(write_csv(tmp_path / "d.csv", HEADER, line, line)))
     assert code == 0, output
     assert "1 warning" in output
-    assert "valid: 2 events of 1 customers" in output
+    assert "valid: 2 events of 1 customer," in output
 
 
 def test_customers_errors_fail_too(tmp_path: Path) -> None:
