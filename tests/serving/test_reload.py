@@ -109,6 +109,10 @@ def test_nothing_to_serve_yet_says_what_to_run(
         assert page.status_code == 503
         assert "Nothing to serve yet" in page.text and command in page.text
         assert "/srv/x" not in r.text + page.text
+        # the overview's own error page offers to try again, not "Back to the overview" (itself)
+        assert ">Try again</a>" in page.text and "Back to the overview" not in page.text
+        other = client.get("/ui/customers", headers=headers("reviewer")).text
+        assert ">Back to the overview</a>" in other and "Try again" not in other
         assert client.get("/readyz").json()["detail"] == "last load failed; retrying"
         source.failure = None
         wait_ready(client)
