@@ -127,11 +127,12 @@ def _other_table(columns: Sequence[str], missing: Sequence[str]) -> str:
     if set(OUTCOME_COLUMNS) - set(missing) - {"customer_id"}:
         return ""  # some outcomes columns are there: an outcomes table with a column missing
     events = [c.name for c in EVENT_COLUMNS if c.required and c.name != "customer_id"]
+    users = "of guanxi train, score, value and cycle"  # campaign record has neither option
     if all(name in columns for name in events):
-        return f"; it has {', '.join(events)}: events (give them as --events), not outcomes"
+        return f"; it has {', '.join(events)}: events (the --events {users}), not outcomes"
     theirs = [c.name for c in CUSTOMER_COLUMNS if c.name != "customer_id" and c.name in columns]
     if theirs:
-        return f"; it has {', '.join(theirs)}: customers (give them as --customers), not outcomes"
+        return f"; it has {', '.join(theirs)}: customers (the --customers {users}), not outcomes"
     return ""
 
 

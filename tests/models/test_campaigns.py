@@ -157,13 +157,15 @@ def test_validation_names_column_and_rows(tmp_path: Path) -> None:
         validate_outcomes(events, "events.parquet")
     assert str(info.value) == (
         "events.parquet: missing 5 required columns: offer, control, responded, ordered, revenue; "
-        "it has ts, event_type: events (give them as --events), not outcomes"
+        "it has ts, event_type: events (the --events of guanxi train, score, value and cycle), "
+        "not outcomes"
     )
     customers = pl.DataFrame({"customer_id": ["c1"], "region": ["north"]})
     with pytest.raises(CampaignOutcomesError) as info:
         validate_outcomes(customers, "customers.parquet")
     assert str(info.value).endswith(
-        "it has region: customers (give them as --customers), not outcomes"
+        "it has region: customers (the --customers of guanxi train, score, value and cycle), "
+        "not outcomes"
     )
     path = tmp_path / "outcomes.csv"
     OUTCOMES.write_csv(path)
