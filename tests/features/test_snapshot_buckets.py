@@ -156,7 +156,9 @@ def test_any_events_any_ranges(
         )
         store = Store(Path(folder) / "home")
         from_ranges = pl.read_parquet(store.write_history(ranges, AS_OF))
-        assert_frame_equal(from_ranges, pl.read_parquet(store.write_history(events, AS_OF)))
+        assert_frame_equal(
+            from_ranges, pl.read_parquet(store.write_history(events, AS_OF)), check_exact=True
+        )
 
 
 def test_sorted_scan_builds_by_range_without_writing(

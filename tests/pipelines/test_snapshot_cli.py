@@ -107,7 +107,7 @@ def test_build_in_buckets_stores_the_same_snapshot(
     code, output = build("--customers", str(CUSTOMERS))
     assert code == 0, output
     assert "3/3 buckets" in output  # the progress bar per bucket ends on the last one
-    assert_frame_equal(Store(home).read_snapshot(DAY), whole)
+    assert_frame_equal(Store(home).read_snapshot(DAY), whole, check_exact=True)
 
 
 @pytest.mark.parametrize("buckets", [1, 3])
@@ -158,8 +158,8 @@ def test_parquet_events_are_staged_and_build_the_in_memory_result(
     assert built_from[1:] == [pl.DataFrame]
     assert built_from[0] in [(CustomerRanges, n) for n in range(min(buckets, 2), buckets + 1)]
     assert histories == [CustomerRanges, pl.DataFrame]
-    assert_frame_equal(staged[0], store.read_snapshot(DAY))
-    assert_frame_equal(staged[1], pl.read_parquet(store.history_path(DAY)))
+    assert_frame_equal(staged[0], store.read_snapshot(DAY), check_exact=True)
+    assert_frame_equal(staged[1], pl.read_parquet(store.history_path(DAY)), check_exact=True)
     assert staged[1].height == rows.height + 3  # every event is on or before the day
     # the same output, but for the progress bar's count: ranges there, hash buckets here
     ranges = built_from[0][1]
@@ -200,8 +200,8 @@ def test_few_parquet_events_are_built_in_memory(
         store = Store(home)
         stored.append((store.read_snapshot(DAY), pl.read_parquet(store.history_path(DAY))))
     for snapshot_frame, history in stored[1:]:
-        assert_frame_equal(snapshot_frame, stored[0][0])
-        assert_frame_equal(history, stored[0][1])
+        assert_frame_equal(snapshot_frame, stored[0][0], check_exact=True)
+        assert_frame_equal(history, stored[0][1], check_exact=True)
     assert stored[0][1].height == total
 
 
@@ -256,8 +256,8 @@ def test_staged_events_in_customer_order_are_written_once(
     monkeypatch.setattr(connectors.Inputs, "stage", lambda self, now, folder: self.load(now))
     code, output = invoke(*args)
     assert code == 0, output
-    assert_frame_equal(staged[0], store.read_snapshot(DAY))
-    assert_frame_equal(staged[1], pl.read_parquet(store.history_path(DAY)))
+    assert_frame_equal(staged[0], store.read_snapshot(DAY), check_exact=True)
+    assert_frame_equal(staged[1], pl.read_parquet(store.history_path(DAY)), check_exact=True)
     assert staged[1].height == rows.height
 
 
@@ -294,8 +294,8 @@ def test_csv_events_are_staged_and_build_the_in_memory_result(
         outputs.append(output)
     assert input_paths == ["in memory", "staged", "staged"]
     for snapshot_frame, history in stored[1:]:
-        assert_frame_equal(snapshot_frame, stored[0][0])
-        assert_frame_equal(history, stored[0][1])
+        assert_frame_equal(snapshot_frame, stored[0][0], check_exact=True)
+        assert_frame_equal(history, stored[0][1], check_exact=True)
     assert stored[0][1].height == total
     count = re.compile(r"\d+/\d+ buckets")
     assert count.sub("", outputs[1]) == count.sub("", outputs[0])

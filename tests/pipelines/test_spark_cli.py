@@ -71,7 +71,7 @@ def test_score_on_spark_writes_the_polars_scores(
     out = cli.invoke(app, [*args, "--out", str(tmp_path / "table.parquet"), *SPARK])
     assert out.exit_code == 0, out.output
     assert "built on Spark from Spark table crm.events" in " ".join(out.output.split())
-    assert_frame_equal(pl.read_parquet(tmp_path / "table.parquet"), expected, rel_tol=1e-9)
+    assert_frame_equal(pl.read_parquet(tmp_path / "table.parquet"), expected, check_exact=True)
 
 
 def test_score_on_spark_keeps_the_table_it_writes_in_the_store(

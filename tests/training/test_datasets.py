@@ -151,7 +151,8 @@ def test_the_row_cap_samples_whole_customers_and_keeps_every_positive(
     ids = full.X.index.get_level_values("customer_id")
     kept = sampled.X.index.get_level_values("customer_id").unique()
     mine = ids.isin(kept)
-    pd.testing.assert_frame_equal(sampled.X, full.X.loc[mine])  # every row of a kept customer
+    # every row of a kept customer, to the last bit
+    pd.testing.assert_frame_equal(sampled.X, full.X.loc[mine], check_exact=True)
     positive = pd.Series(full.y, index=ids).groupby(level=0).max()
     assert set(positive[positive > 0].index) <= set(kept)
     assert (sampled.weight[sampled.y == 1] == 1).all()
@@ -198,7 +199,7 @@ def test_no_feature_uses_an_event_after_its_cutoff(
             feature_names=names,
             value_inputs=value_inputs,
         )
-        pd.testing.assert_frame_equal(more.X, base.at([cutoff]).X)
+        pd.testing.assert_frame_equal(more.X, base.at([cutoff]).X, check_exact=True)
         assert more.y.sum() > base.at([cutoff]).y.sum()  # the planted orders are labels
 
 
@@ -216,7 +217,7 @@ def test_events_after_as_of_change_nothing(
     b, _ = build_task_data(
         events_up_to(pl.concat([events, future]), as_of), customers, "churn", plan.all, 90
     )
-    pd.testing.assert_frame_equal(a.X, b.X)
+    pd.testing.assert_frame_equal(a.X, b.X, check_exact=True)
     np.testing.assert_array_equal(a.y, b.y)
 
 
@@ -258,7 +259,8 @@ def test_sampled_customers_keep_all_their_rows_and_weights_scale_back(
         assert 0.6 * cap < len(kept) < 1.4 * cap
         rows = full.at([cutoff])
         mine = rows.X.index.get_level_values("customer_id").isin(kept)
-        pd.testing.assert_frame_equal(part.X, rows.X.loc[mine])  # every row of a kept customer
+        # every row of a kept customer, to the last bit
+        pd.testing.assert_frame_equal(part.X, rows.X.loc[mine], check_exact=True)
         np.testing.assert_array_equal(part.y, rows.y[mine])
         rate = cap / per_cutoff[cutoff]
         np.testing.assert_allclose(part.weight, 1 / rate)
@@ -317,11 +319,13 @@ def test_the_sample_is_taken_before_the_features_and_gives_the_same_rows(
     assert rate == expected_rate < 1
     assert got["customer_id"].to_list() == expected["customer_id"].to_list()
     assert_frame_equal(
-        got, whole.join(expected, on="customer_id", how="semi", maintain_order="left")
+        got,
+        whole.join(expected, on="customer_id", how="semi", maintain_order="left"),
+        check_exact=True,
     )
 
     population, measures = eligible_customers(events, customers, task, cutoff, cats, 365, 4)
-    assert_frame_equal(population, eligible)
+    assert_frame_equal(population, eligible, check_exact=True)
     assert measures.height == whole.height
     rate_whole = label_rate(events, customers, task, cutoff, 90, cats, 365)
     assert label_rate(events, customers, task, cutoff, 90, cats, 365, cap) == rate_whole
@@ -348,8 +352,8 @@ def test_population_batches_are_the_rows_of_the_whole_population(
     )
     assert len(batches) > 3
     assert max(b.index.get_level_values("customer_id").nunique() for b in batches) <= 97
-    # the snapshot is built again: its float sums may differ in the last digit
-    pd.testing.assert_frame_equal(pd.concat(batches), whole, rtol=1e-12)
+    # the snapshot is built again, a batch at a time: its sums are exact, so the same to the bit
+    pd.testing.assert_frame_equal(pd.concat(batches), whole, check_exact=True)
     (empty,) = population_batches(
         events, customers, task, date(2000, 1, 1), names, cats, 365, 600, 5, 90
     )
@@ -369,7 +373,7 @@ def test_the_row_cap_drawn_before_the_rows_are_made_keeps_the_same_rows(
         events, customers, task, cutoffs, 90, max_customers=900, max_rows_per_cutoff=cap, seed=2
     )
     expected = [full.at([c]).subsample(cap, seed=2 + i) for i, c in enumerate(cutoffs)]
-    pd.testing.assert_frame_equal(capped.X, pd.concat([e.X for e in expected]))
+    pd.testing.assert_frame_equal(capped.X, pd.concat([e.X for e in expected]), check_exact=True)
     np.testing.assert_array_equal(capped.y, np.concatenate([e.y for e in expected]))
     np.testing.assert_array_equal(capped.weight, np.concatenate([e.weight for e in expected]))
     assert len(capped.y) < 0.6 * len(full.y)

@@ -403,7 +403,7 @@ def test_cross_sell_builds_a_rule_backed_version_that_ranks_as_the_rule(
     # and its input is the rule's score, for a customer who bought nothing too (the rule's
     # popularity over its 365 days), so it ranks every customer as the rule
     rule_score = CategoryAffinityRule().decision_function(x, events=small_sample[0])
-    np.testing.assert_allclose(affinity, rule_score, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(affinity, rule_score)
     by_rule = top_k_metrics(customers, y, rule_score)
     assert [served[m] for m in shown] == [by_rule[m] for m in shown]
     assert [cross_sell.metrics[RULE_BACKED][m] for m in shown] == pytest.approx(
@@ -457,7 +457,7 @@ def test_a_spec_with_another_affinity_window_keeps_the_rule_backed_version_the_r
     assert result.rule_bundle.metadata[CATEGORY_INPUTS_KEY] == stats
     x, _ = result.holdout
     affinity = x["candidate_affinity"].to_numpy()
-    np.testing.assert_allclose(affinity, rule.decision_function(x, events=events), atol=1e-12)
+    np.testing.assert_array_equal(affinity, rule.decision_function(x, events=events))
     assert not np.allclose(affinity, CategoryAffinityRule().decision_function(x, events=events))
     shown = ("precision@1", "precision@3", "ndcg@3")
     assert [result.metrics[RULE_BACKED][m] for m in shown] == pytest.approx(
@@ -534,8 +534,25 @@ def test_held_out_predictions_in_batches_give_the_same_metrics(
     monkeypatch.setattr("training.train.PREDICT_ROWS", 97)
     batched = train_task(events, customers, "churn", AS_OF, 90, FAST)
     assert batched.bundle.calibration == whole.bundle.calibration
-    for model, figures in whole.metrics.items():
-        assert batched.metrics[model] == pytest.approx(figures, rel=1e-12, nan_ok=True), model
+    _same_figures(batched.metrics, whole.metrics, logistic_rel=1e-12)
+
+
+def _same_figures(
+    got: dict[str, dict[str, float]], expected: dict[str, dict[str, float]], logistic_rel: float
+) -> None:
+    """The same held-out figures: to the last bit, but for the logistic baseline's.
+
+    The rows are the same to the bit (the snapshot's sums are exact), and so are the XGBoost
+    model's and the rules' figures; the logistic baseline's fit and probabilities go through
+    BLAS, whose sums follow the shape of the rows it is handed, so they differ in the last
+    digits (cross-sell's Brier by 2.2e-15 when its rows were made 97 at a time).
+    """
+    assert got.keys() == expected.keys()
+    for model, figures in expected.items():
+        if model == "logistic":
+            assert got[model] == pytest.approx(figures, rel=logistic_rel, nan_ok=True)
+        else:
+            np.testing.assert_equal(got[model], figures, err_msg=model)
 
 
 def _recorded(name: str, calls: list[str]) -> Callable[..., Any]:
@@ -567,16 +584,15 @@ def test_cross_sell_rows_in_batches_give_the_same_model_and_season(
     season, expected = (r.bundle.metadata["calibration"]["season"] for r in (batched, whole))
     assert season["year_ago_rates"] == expected["year_ago_rates"]
     for key in ("test_shift", "shift"):  # the shipped population's shift is not zero
-        assert season[key] == pytest.approx(expected[key], rel=1e-9) and expected[key] != 0
+        assert season[key] == expected[key] != 0
     calibration, expected_calibration = (r.bundle.calibration for r in (batched, whole))
     assert calibration.keys() == expected_calibration.keys()
     for key, value in expected_calibration.items():
         if isinstance(value, str):
             assert calibration[key] == value
         else:
-            np.testing.assert_allclose(calibration[key], value, rtol=1e-9)
-    for model, figures in whole.metrics.items():
-        assert batched.metrics[model] == pytest.approx(figures, rel=1e-9, nan_ok=True), model
+            np.testing.assert_array_equal(calibration[key], value)
+    _same_figures(batched.metrics, whole.metrics, logistic_rel=1e-9)
 
 
 @pytest.mark.parametrize("task", task_names())
@@ -597,7 +613,7 @@ def test_compact_events_give_the_same_rows_and_rules(
     ]
     (text, names), (enum, enum_names) = rows
     assert enum_names == names
-    pd.testing.assert_frame_equal(enum.X, text.X, rtol=1e-12)
+    pd.testing.assert_frame_equal(enum.X, text.X, check_exact=True)
     np.testing.assert_array_equal(enum.y, text.y)
     np.testing.assert_array_equal(enum.weight, text.weight)
     for baseline in get_task(task).rules:
@@ -607,4 +623,4 @@ def test_compact_events_give_the_same_rows_and_rules(
             .decision_function(text.X, events=ev)
             for ev in (compact, events)
         )
-        np.testing.assert_allclose(got, expected, rtol=1e-12)
+        np.testing.assert_array_equal(got, expected)
