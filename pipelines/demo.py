@@ -204,7 +204,10 @@ def serve_later(home: Path) -> str:
         The line to print: ``guanxi serve --dev``, with ``GUANXI_HOME`` when it is not the
         default ``.guanxi`` of the current directory.
     """
-    env = "" if home == Path(".guanxi") else f"GUANXI_HOME={shlex.quote(str(home))} "
+    from serving.settings import Settings
+
+    default = Settings.model_fields["home"].default  # the one place the default is declared
+    env = "" if home == default else f"GUANXI_HOME={shlex.quote(str(home))} "
     return f"not serving (--no-serve); to serve this store: {env}guanxi serve --dev"
 
 
