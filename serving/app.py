@@ -2,8 +2,8 @@
 
 Nothing is loaded when the app is built; models and snapshot load in the lifespan (see
 :mod:`serving.lifecycle`). Errors never echo request bodies, feature values or tracebacks: a 422
-lists field names and reasons only, and an unexpected error is a 500 with the request id, its
-traceback going to the log.
+lists field names and reasons only (a reviewer page's is an HTML page saying the same), and an
+unexpected error is a 500 with the request id, its traceback going to the log.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 
 from serving.audit import AuditLog
@@ -29,6 +29,7 @@ from serving.settings import Settings, get_settings
 from serving.state import StateHolder
 from serving.targeting import UpliftCache, targeting_router
 from serving.ui import FAVICON, install_ui
+from serving.ui.pages import invalid_page, is_page
 from serving.value_routes import router as value_router
 from serving.workers import RunDir
 
@@ -84,8 +85,14 @@ def _field_error(error: dict[str, Any], content_type: str | None) -> dict[str, s
     return {"field": ".".join(str(part) for part in loc), "reason": reason}
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    """422 with field locations and reasons only (no input values, no context)."""
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    """422 with field locations and reasons only (no input values, no context).
+
+    The API answers JSON; a reviewer page answers its own HTML error page
+    (:func:`serving.ui.pages.invalid_page`), which a person in a browser reads.
+    """
+    if is_page(request):
+        return await invalid_page(request, exc)
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
     content_type = request.headers.get("content-type")
     detail = [_field_error(e, content_type) for e in errors]

@@ -61,6 +61,8 @@ __all__ = [
     "get_holder",
     "get_metrics",
     "get_state",
+    "loaded_page_state",
+    "loaded_state",
     "page_state",
     "require_role",
     "reviewer_role",
@@ -381,11 +383,29 @@ async def get_holder(request: Request) -> StateHolder:
     return holder
 
 
-async def get_state(holder: Annotated[StateHolder, Depends(get_holder)]) -> ServingState:
+def loaded_state(holder: StateHolder) -> ServingState:
     """Return the current state, or answer 503 while nothing is loaded.
 
     The reference is read once, so a request keeps the state it started with even if a reload
-    swaps in another one meanwhile.
+    swaps in another one meanwhile. A route with request parameters calls it first thing in its
+    body rather than taking :data:`CurrentState`: FastAPI runs every dependency before it checks
+    the route's own query, path and body, so a malformed request would get the 503 instead of
+    the 422 that names its field (the order is: key, then request, then what is loaded).
+
+    Parameters
+    ----------
+    holder : StateHolder
+        The app's holder.
+
+    Returns
+    -------
+    ServingState
+        The loaded state.
+
+    Raises
+    ------
+    fastapi.HTTPException
+        503 while nothing is loaded, saying what is missing when that is known.
     """
     state = holder.current
     if state is None:
@@ -394,8 +414,35 @@ async def get_state(holder: Annotated[StateHolder, Depends(get_holder)]) -> Serv
     return state
 
 
-async def page_state(holder: Annotated[StateHolder, Depends(get_holder)]) -> ServingState:
-    """Return the loaded state, or a 503 page while the models load (or what to run first)."""
+async def get_state(holder: Annotated[StateHolder, Depends(get_holder)]) -> ServingState:
+    """Return the current state, or answer 503 while nothing is loaded (:func:`loaded_state`).
+
+    For routes without request parameters; the others call :func:`loaded_state` themselves.
+    """
+    return loaded_state(holder)
+
+
+def loaded_page_state(holder: StateHolder) -> ServingState:
+    """Return the loaded state, or a 503 page while the models load (or what to run first).
+
+    As :func:`loaded_state`, for the reviewer pages; a page with query parameters calls it in
+    its body, so a bad parameter gets its 422 page first.
+
+    Parameters
+    ----------
+    holder : StateHolder
+        The app's holder.
+
+    Returns
+    -------
+    ServingState
+        The loaded state.
+
+    Raises
+    ------
+    PageError
+        503 while nothing is loaded: what to run first when that is known, else to retry.
+    """
     state = holder.current
     if state is None and holder.missing:
         raise PageError(503, "Nothing to serve yet", holder.missing)
@@ -405,6 +452,14 @@ async def page_state(holder: Annotated[StateHolder, Depends(get_holder)]) -> Ser
         )
         raise PageError(503, "Models are loading", f"Please try again in a moment.{detail}")
     return state
+
+
+async def page_state(holder: Annotated[StateHolder, Depends(get_holder)]) -> ServingState:
+    """Return the loaded state, or a 503 page (:func:`loaded_page_state`).
+
+    For pages without query parameters; the others call :func:`loaded_page_state` themselves.
+    """
+    return loaded_page_state(holder)
 
 
 async def get_audit(request: Request) -> AuditLog:

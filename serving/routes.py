@@ -33,6 +33,7 @@ from serving.deps import (
     MetricsDep,
     ScorerRole,
     SettingsDep,
+    loaded_state,
 )
 from serving.lifecycle import announce_reload, reload_state
 from serving.presentation import (
@@ -130,7 +131,7 @@ def _record(
 def customer_scores(
     _role: ScorerRole,
     request: Request,
-    state: CurrentState,
+    holder: Holder,
     audit: Audit,
     metrics: MetricsDep,
     customer_id: Annotated[str, Path(min_length=1, max_length=256)],
@@ -146,6 +147,7 @@ def customer_scores(
     group: Annotated[bool, Query(description="Group reasons by business concept.")] = False,
 ) -> Response:
     """Return a customer's probability, decile, band, model and reasons per task."""
+    state = loaded_state(holder)  # after the query's checks: a bad one is a 422 even then
     requested = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
     names = _tasks(state, requested, "query.tasks")
     positions = state.positions([customer_id])
@@ -178,13 +180,14 @@ def batch_scores(
     request: Request,
     body: BatchScoreRequest,
     settings: SettingsDep,
-    state: CurrentState,
+    holder: Holder,
     audit: Audit,
     metrics: MetricsDep,
 ) -> BatchScoreResponse:
     """Return scores for each requested id, in request order."""
     if len(body.customer_ids) > settings.max_batch:
         raise _invalid("body.customer_ids", f"at most {settings.max_batch} ids per request")
+    state = loaded_state(holder)  # after the body's checks; the tasks' need what is loaded
     names = _tasks(state, body.tasks, "body.tasks")
     positions = state.positions(body.customer_ids)
     known = np.flatnonzero(positions >= 0)
@@ -214,11 +217,12 @@ def score_one(
     _role: ScorerRole,
     request: Request,
     body: ScoreRequest,
-    state: CurrentState,
+    holder: Holder,
     audit: Audit,
     metrics: MetricsDep,
 ) -> CustomerScores:
     """Score features (snapshot columns) or raw events of one customer through the pipeline."""
+    state = loaded_state(holder)  # after the body's checks; its tasks and features need it
     names = _tasks(state, body.tasks, "body.tasks")
     if body.features is not None:
         frame = _features_frame(state, body.customer_id, body.features)

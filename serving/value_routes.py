@@ -19,7 +19,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from serving.audit import AuditLog
-from serving.deps import Audit, CurrentState, ScorerRole
+from serving.deps import Audit, CurrentState, Holder, ScorerRole, loaded_state
 from serving.routes import ERRORS
 from serving.schemas import (
     AtRiskCustomer,
@@ -150,12 +150,12 @@ def record_values(
 def get_customer_value(
     _role: ScorerRole,
     request: Request,
-    state: CurrentState,
+    holder: Holder,
     audit: Audit,
     customer_id: Annotated[str, Path(min_length=1, max_length=256)],
 ) -> CustomerValue:
     """Return a customer's row of the loaded value table."""
-    values = _values(state)
+    values = _values(loaded_state(holder))  # after the path's checks
     row = values.row(customer_id)
     if row is None:
         raise HTTPException(
@@ -294,13 +294,13 @@ def segment_csv(values: LoadedValues, name: str, rows: pl.DataFrame) -> Streamin
 def segment_customers(
     _role: ScorerRole,
     request: Request,
-    state: CurrentState,
+    holder: Holder,
     audit: Audit,
     name: Annotated[str, Path(min_length=1, max_length=64)],
     format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv.")] = "json",
 ) -> SegmentCustomers | StreamingResponse:
     """Return (or stream as CSV) a segment's or tier's customers, highest CLV first."""
-    values = _values(state)
+    values = _values(loaded_state(holder))  # after the path's and query's checks
     kind = values.segment_kind(name)
     if kind is None:
         raise HTTPException(

@@ -33,6 +33,7 @@ import numpy as np
 import polars as pl
 from cachetools import LRUCache
 from fastapi import APIRouter, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from mlflow.exceptions import MlflowException
@@ -45,7 +46,14 @@ from models.metrics import MIN_BIN_ROWS
 from models.ranking import BANDS
 from models.registry import ModelNotFoundError
 from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, task_names, task_specs
-from serving.deps import LoginRequiredError, PageError, PageState, Reviewer
+from serving.deps import (
+    Holder,
+    LoginRequiredError,
+    PageError,
+    PageState,
+    Reviewer,
+    loaded_page_state,
+)
 from serving.presentation import stored_scores
 from serving.schemas import TaskScore
 from serving.settings import Settings
@@ -79,6 +87,8 @@ __all__ = [
     "error_page",
     "filters",
     "group_name",
+    "invalid_page",
+    "is_page",
     "login_redirect",
     "render",
     "router",
@@ -271,6 +281,102 @@ async def error_page(request: Request, exc: Exception) -> Response:
     return response
 
 
+def is_page(request: Request) -> bool:
+    """Say whether a request went to a reviewer page (a route under ``/ui``), not the API.
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        A request that matched a route.
+
+    Returns
+    -------
+    bool
+        True for the pages (login included).
+    """
+    path = str(getattr(request.scope.get("route"), "path", ""))
+    return path == "/ui" or path.startswith("/ui/")
+
+
+_WHERE: Final = {
+    "query": "the address's parameter",
+    "path": "the address's part",
+    "body": "the form's field",
+    "header": "the header",
+    "cookie": "the cookie",
+}
+_DAY_FORM: Final = "a date in the form YYYY-MM-DD, e.g. 2025-01-31"
+
+
+def _page_reason(error: dict[str, Any]) -> str:
+    """Say what a parameter accepts, for a person, from one of pydantic's validation errors."""
+    kind = str(error.get("type", ""))
+    ctx = error.get("ctx") or {}
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "must be a whole number, e.g. 1"
+    if kind in ("float_parsing", "float_type", "finite_number"):
+        return "must be a number"
+    if kind in ("bool_parsing", "bool_type"):
+        return "must be true or false"
+    if kind.startswith(("date_", "datetime_")):
+        return f"must be {_DAY_FORM}"
+    if kind in ("literal_error", "enum"):
+        return f"must be one of {ctx.get('expected', 'the listed values')}"
+    bounds = {
+        "greater_than_equal": ("at least", "ge"),
+        "greater_than": ("more than", "gt"),
+        "less_than_equal": ("at most", "le"),
+        "less_than": ("less than", "lt"),
+    }
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"must be {words} {ctx.get(key)}"
+    if kind == "string_too_long":
+        return f"must have at most {ctx.get('max_length')} characters"
+    if kind == "string_too_short":
+        return f"must have at least {ctx.get('min_length')} characters"
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not one this page takes"
+    return str(error.get("msg", "is not valid")).removeprefix("Value error, ")
+
+
+async def invalid_page(request: Request, exc: Exception) -> Response:
+    """Answer an invalid request to a page with the pages' own error page, status 422.
+
+    A person in a browser reads which parameter (or form field) is wrong and what it accepts,
+    never the value sent, as the API's JSON 422 says it for a program (:mod:`serving.app`).
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The request to a page.
+    exc : Exception
+        The :class:`~fastapi.exceptions.RequestValidationError`.
+
+    Returns
+    -------
+    fastapi.responses.Response
+        The HTML page, status 422.
+    """
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    problems = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        where = _WHERE.get(loc[0], "the request") if loc else "the request"
+        name = ".".join(loc[1:])
+        problems.append(f"{where} '{name}' {_page_reason(error)}" if name else where)
+    said = "; ".join(dict.fromkeys(problems)) or "the request is not valid"
+    title = "Cannot accept this form" if request.method == "POST" else "Cannot show this page"
+    return render(
+        request,
+        "error.html",
+        {"title": title, "message": f"{said[0].upper()}{said[1:]}."},
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
+
+
 # --- the customer table shared by the overview and the list ------------------------------------
 
 
@@ -391,7 +497,7 @@ _SORTS: Final = ("customer_id", "rfm_segment", "recency_days", "orders_total", "
 def customers(
     request: Request,
     role: Reviewer,
-    state: PageState,
+    holder: Holder,
     q: str = "",
     segment: str = "",
     task: str = "",
@@ -401,6 +507,7 @@ def customers(
     page: int = 1,
 ) -> HTMLResponse:
     """Search (customer id contains ``q``), filter by segment and band, sort and paginate."""
+    state = loaded_page_state(holder)  # after the parameters' checks (a bad page is a 422)
     table = _customer_table(request, state)
     task = task if task in state.tables else next(iter(state.tables))
     sortable = [c for c in _SORTS if c in table.columns] + [f"{t}_p" for t in state.tables]

@@ -80,6 +80,7 @@ _PAGE_ANSWERS = {
     "429": "Too many failed attempts from this client.",
     "503": "Models are loading.",
 }
+_PAGE_INVALID = "A parameter or form field that is not valid: the page names it and what it takes."
 
 
 def _with_pages(app: FastAPI) -> dict[str, Any]:
@@ -88,8 +89,8 @@ def _with_pages(app: FastAPI) -> dict[str, Any]:
     Read once the app is ready: ``POST /v1/score``'s feature names are the loaded snapshot's
     columns and models' inputs, which the published document can only describe in words.
 
-    The pages answer HTML with the codes of ``_PAGE_ANSWERS``, and an invalid request with the
-    app's JSON 422 (the API's ``HTTPValidationError`` shape). They admit a key in ``X-API-Key`` or
+    The pages answer HTML with the codes of ``_PAGE_ANSWERS``, an invalid request included (their
+    own 422 page, not the API's JSON). They admit a key in ``X-API-Key`` or
     the session cookie; the sign-in and sign-out pages admit anyone.
     """
     spec = copy.deepcopy(app.openapi())
@@ -111,13 +112,6 @@ def _with_pages(app: FastAPI) -> dict[str, Any]:
                 include_in_schema=True,
             )
     extra = pages.openapi()
-    invalid = next(
-        answer
-        for operations in spec["paths"].values()
-        for operation in operations.values()
-        for code, answer in operation["responses"].items()
-        if code == "422"
-    )
     for path, operations in extra["paths"].items():
         for operation in operations.values():
             answers: dict[str, Any] = {
@@ -126,7 +120,7 @@ def _with_pages(app: FastAPI) -> dict[str, Any]:
             }
             answers["303"] = {"description": _PAGE_ANSWERS["303"]}  # a Location, no body
             if operation.get("parameters") or operation.get("requestBody"):
-                answers["422"] = copy.deepcopy(invalid)
+                answers["422"] = {"description": _PAGE_INVALID, "content": PAGE}
             operation["responses"] = answers
             operation["security"] = (
                 [] if path in PUBLIC_PAGES else [{"APIKeyHeader": []}, {"SessionCookie": []}]
