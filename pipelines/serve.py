@@ -2,7 +2,8 @@
 
 The settings come from ``GUANXI_*`` environment variables (:class:`serving.settings.Settings`).
 Without API keys the command refuses to start unless ``--dev``, which generates one admin key
-(printed once) and random audit and session keys for this run. Behind a TLS proxy,
+and an audit key (both printed once, the audit key for ``guanxi audit verify``) and a session key
+for this run. Behind a TLS proxy,
 ``--proxy-headers`` with ``--forwarded-allow-ips`` makes uvicorn take the scheme and client address
 from the proxy's ``X-Forwarded-*`` headers. The MLflow tracking URI is resolved here
 (``MLFLOW_TRACKING_URI`` or the SQLite store under ``GUANXI_HOME``) and exported, so every
@@ -36,7 +37,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from models.registry import configure_tracking
-from serving.settings import get_settings
+from serving.settings import Role, get_settings
 from serving.workers import prepare_run_dir
 
 __all__ = [
@@ -125,8 +126,8 @@ def serve_command(
         typer.Option(
             "--dev",
             help="Development mode: an admin API key printed when GUANXI_API_KEYS is not set, "
-            "generated audit and session keys, /docs served, a session cookie sent over plain "
-            "HTTP too.",
+            "the audit key printed (for guanxi audit verify) when GUANXI_AUDIT_KEY is not set, a "
+            "generated session key, /docs served, a session cookie sent over plain HTTP too.",
         ),
     ] = False,
     proxy_headers: Annotated[
@@ -164,6 +165,30 @@ def serve_command(
         forwarded_allow_ips=forwarded_allow_ips,
         timeout_keep_alive=timeout_keep_alive,
     )
+
+
+def _dev_secrets() -> None:
+    """Generate the secrets ``--dev`` lets go unset, for this run, and print the ones a user needs.
+
+    The admin API key (when ``GUANXI_API_KEYS`` is not set) is for ``X-API-Key``; the audit key
+    (when ``GUANXI_AUDIT_KEY`` is not set) is the one the audit log of this run is written with,
+    which ``guanxi audit verify`` needs, so it is printed too, once, labelled dev only. The
+    session key is generated silently (sessions end with the run). Outside ``--dev`` nothing is
+    generated or printed: the server refuses to start without every secret set.
+    """
+    os.environ["GUANXI_DEV"] = "1"
+    if not os.environ.get("GUANXI_API_KEYS"):
+        key = secrets.token_urlsafe(24)
+        os.environ["GUANXI_API_KEYS"] = f"{key}:admin"
+        typer.echo(f"dev mode: generated admin API key (X-API-Key): {key}")
+    if not os.environ.get("GUANXI_AUDIT_KEY"):
+        os.environ["GUANXI_AUDIT_KEY"] = audit = secrets.token_urlsafe(32)
+        typer.echo(
+            "dev mode only: generated audit key of this run's audit log (GUANXI_AUDIT_KEY, for "
+            f"guanxi audit verify): {audit}"
+        )
+    if not os.environ.get("GUANXI_SESSION_KEY"):
+        os.environ["GUANXI_SESSION_KEY"] = secrets.token_urlsafe(32)
 
 
 class _AnnouncingServer(uvicorn.Server):
@@ -212,14 +237,7 @@ def run_server(
         raise ValueError("announce needs one worker (uvicorn's own process serves)")
     console = Console(stderr=True)
     if dev:
-        os.environ["GUANXI_DEV"] = "1"
-        if not os.environ.get("GUANXI_API_KEYS"):
-            key = secrets.token_urlsafe(24)
-            os.environ["GUANXI_API_KEYS"] = f"{key}:admin"
-            typer.echo(f"dev mode: generated admin API key (X-API-Key): {key}")
-        for name in ("GUANXI_AUDIT_KEY", "GUANXI_SESSION_KEY"):
-            if not os.environ.get(name):
-                os.environ[name] = secrets.token_urlsafe(32)
+        _dev_secrets()
     get_settings.cache_clear()
     try:
         settings = get_settings().check_serving()
@@ -230,6 +248,11 @@ def run_server(
     except ValueError as exc:
         console.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(2) from None
+    if dev and Role.admin not in settings.keys.values():
+        typer.echo(
+            "dev mode: GUANXI_API_KEYS holds no admin key, so POST /v1/admin/reload answers 403; "
+            "add one as key:admin, or unset GUANXI_API_KEYS to have one generated"
+        )
     taken = port_in_use(host, port)
     if taken:
         console.print(f"[red]cannot start:[/red] {taken}; stop it or choose another --port")

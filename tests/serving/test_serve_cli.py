@@ -222,3 +222,82 @@ def test_guanxi_serve_dev_prints_a_working_key(tmp_path: Path) -> None:
         assert httpx.get(f"{url}/v1/models", headers={"X-API-Key": "guess"}).status_code == 401
     finally:
         stop(proc)
+
+
+def _serve_without_uvicorn(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, args: list[str], **env: str
+) -> tuple[str, list[str]]:
+    """Run ``guanxi serve`` up to uvicorn (not started); return its output and uvicorn's app."""
+    secrets = ("GUANXI_API_KEYS", "GUANXI_AUDIT_KEY", "GUANXI_SESSION_KEY", "GUANXI_STORE_KEY")
+    for name in (*secrets, "GUANXI_DEV", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)  # and restored after, whatever serve sets
+    # no global MLflow tracking URI left behind for the tests that follow
+    monkeypatch.setattr("pipelines.serve.configure_tracking", lambda home: f"sqlite:///{home}/x")
+    for name, value in {"GUANXI_HOME": str(tmp_path), **env}.items():
+        monkeypatch.setenv(name, value)
+    started: list[str] = []
+    monkeypatch.setattr("pipelines.serve.uvicorn.run", lambda app, **_: started.append(app))
+    app = typer.Typer()
+    app.command()(serve_command)
+    result = CliRunner().invoke(app, ["--port", "0", "--workers", "1", *args])
+    get_settings.cache_clear()
+    return result.output, started
+
+
+def test_serve_dev_prints_the_audit_key_it_made_once_labelled_dev_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """--dev made an audit key and never showed it: `guanxi audit verify` could not check the
+    audit log of a dev run. It prints it once, beside the admin key, saying dev only."""
+    output, started = _serve_without_uvicorn(monkeypatch, tmp_path, ["--dev"])
+    assert started, output
+    (line,) = [line for line in output.splitlines() if "GUANXI_AUDIT_KEY" in line]
+    assert line.startswith("dev mode only: ") and "guanxi audit verify" in line
+    printed = line.rsplit(": ", 1)[1]
+    assert printed == os.environ["GUANXI_AUDIT_KEY"]  # the key the workers write the log with
+    assert get_settings().audit_key.get_secret_value() == printed
+    admin = re.search(r"admin API key \(X-API-Key\): (\S+)", output)
+    assert admin and os.environ["GUANXI_API_KEYS"] == f"{admin[1]}:admin"
+    assert output.count(printed) == 1 and printed != admin[1]
+    get_settings.cache_clear()
+
+
+def test_serve_dev_prints_no_secret_the_user_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    keys = ",".join(f"{k}:{role}" for role, k in KEYS.items())
+    output, started = _serve_without_uvicorn(
+        monkeypatch, tmp_path, ["--dev"], GUANXI_API_KEYS=keys, GUANXI_AUDIT_KEY=AUDIT_KEY
+    )
+    assert started and "API key" not in output and "audit key" not in output, output
+    assert AUDIT_KEY not in output and not any(k in output for k in KEYS.values())
+
+
+def test_serve_dev_says_when_its_keys_hold_no_admin_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    output, started = _serve_without_uvicorn(
+        monkeypatch, tmp_path, ["--dev"], GUANXI_API_KEYS=f"{KEYS['scorer']}:scorer"
+    )
+    text = " ".join(output.split())
+    assert started and "GUANXI_API_KEYS holds no admin key" in text, output
+    assert "POST /v1/admin/reload answers 403" in text and KEYS["scorer"] not in text
+
+
+def test_serve_outside_dev_prints_no_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Production mode generates nothing and prints no secret; it needs every one set."""
+    keys = ",".join(f"{k}:{role}" for role, k in KEYS.items())
+    output, started = _serve_without_uvicorn(
+        monkeypatch,
+        tmp_path,
+        [],
+        GUANXI_API_KEYS=keys,
+        GUANXI_AUDIT_KEY=AUDIT_KEY,
+        GUANXI_SESSION_KEY=SESSION_KEY,
+        GUANXI_STORE_KEY=STORE_KEY,
+    )
+    assert started, output
+    assert "dev mode" not in output and "key" not in output.lower()
+    assert all(secret not in output for secret in (AUDIT_KEY, SESSION_KEY, *KEYS.values()))
+    bare, nothing = _serve_without_uvicorn(monkeypatch, tmp_path, [])  # no secrets at all
+    assert not nothing and "GUANXI_AUDIT_KEY must be set" in " ".join(bare.split())
