@@ -22,8 +22,11 @@ starts the customer's history and is not counted, and the models see
 
 The amounts and margins are added in integers (:func:`features.window.exact_sum`), a day's and
 then the repeat days', so the means are the same bit for bit in any row order, on any engine or
-in buckets (Spark); a customer whose amounts (or margins) add up to ``2**62`` or more, beyond
-those integers, has the summary built again adding floats (:func:`features.window.float_sums`).
+in buckets (Spark); when a customer's amounts (or margins) add up to ``2**62`` or more in
+absolute value (:func:`features.window.split_loads`), near the limit of those integers, the
+summary adds floats instead (:func:`features.window.float_sums`). That is checked before the
+summary, on one sum of every order's ``|amount|`` and ``|margin|`` (customer by customer only when
+it reaches ``2**61``), rather than from a load column per order day.
 
 Times are in units of ``time_unit_days`` days (1 for days, 7 for the weeks of the CDNOW
 examples), counted between UTC calendar days: a customer whose first order was on 1997-01-01 and
@@ -62,7 +65,10 @@ __all__ = ["order_events", "purchase_counts", "repeat_purchase_summary", "subscr
 _DAY_VALUE = "_day_amount"
 _DAY_MARGIN = "_day_margin"
 _ORDER_COLUMNS = (ID, "ts", "event_type", "amount", "margin")
-_LOADS = tuple(load(c).meta.output_name() for c in ("amount", "margin"))
+_SUMMED = ("amount", "margin")
+_TOTAL_LIMIT = 2.0**61
+"""Below this sum over every order, no customer's can reach :func:`features.window.split_loads`'
+``2**62``, even with the rounding of the float sums (relative ``n * 2**-53`` for ``n`` orders)."""
 
 
 def order_events(events: pl.LazyFrame | pl.DataFrame, through: date) -> pl.DataFrame:
@@ -95,26 +101,38 @@ def order_events(events: pl.LazyFrame | pl.DataFrame, through: date) -> pl.DataF
     )
 
 
-def _purchase_days(events: pl.LazyFrame) -> pl.LazyFrame:
+def _purchase_days(orders: pl.LazyFrame) -> pl.LazyFrame:
     """One row per customer and order day: its age, its total amount and its margin if known.
 
     The totals stay whole numbers of ``2**-64`` (:func:`features.window.fixed_point`), so that the
-    means over the days add them exactly too; the day's :func:`features.window.load` of
-    ``amount`` and ``margin`` come beside them.
+    means over the days add them exactly too.
     """
     return (
-        events.filter(pl.col("event_type") == "order")
-        .with_columns(fixed_point("amount"), fixed_point("margin"))
+        orders.with_columns(fixed_point("amount"), fixed_point("margin"))
         .group_by(ID, AGE)
         .agg(
             fixed("amount").sum().alias(_DAY_VALUE),
             pl.when(pl.col("margin").null_count() == 0)
             .then(fixed("margin").sum())
             .alias(_DAY_MARGIN),
-            load("amount"),
-            load("margin"),
         )
     )
+
+
+def _sums_fit(orders: pl.LazyFrame) -> bool:
+    """Whether every customer's ``|amount|`` and ``|margin|`` add up below ``2**62``.
+
+    The same test as :func:`features.window.split_loads` on each customer's
+    :func:`features.window.load`, but made on one sum over all the orders first: below
+    :data:`_TOTAL_LIMIT` no customer's can reach the limit, and no column per order day is kept
+    for it (about 0.3 GB of the summary's peak at 1M customers). Only a larger (or NaN) total is
+    looked at customer by customer.
+    """
+    loads = [load(c) for c in _SUMMED]
+    total = orders.select(loads).collect().row(0)
+    if all(value < _TOTAL_LIMIT for value in total):  # False for NaN: checked below
+        return True
+    return split_loads(orders.group_by(ID).agg(loads).collect())[1]
 
 
 def repeat_purchase_summary(
@@ -148,13 +166,22 @@ def repeat_purchase_summary(
     """
     if not time_unit_days > 0:
         raise ValueError(f"time_unit_days must be positive, got {time_unit_days!r}")
-    days = _purchase_days(prepare_events(events, as_of))
+    orders = prepare_events(events, as_of).filter(pl.col("event_type") == "order")
+    if _sums_fit(orders):
+        return _summary(orders, time_unit_days)
+    with float_sums():  # a customer's amounts near the limit of the exact sums' integers
+        return _summary(orders, time_unit_days)
+
+
+def _summary(orders: pl.LazyFrame, time_unit_days: float) -> pl.DataFrame:
+    """Summarise the orders as of a day, as :func:`repeat_purchase_summary` returns them."""
     repeat = pl.col(AGE) < pl.col(AGE).max().over(ID)  # every order day but the first
-    summary, fits = split_loads(
+    return (
         # the first day's values nulled row by row, so that the means (nulls skipped) take the
         # repeat purchases: a filter inside the aggregation ran group by group, 3.4 s of CPU of
         # the 1M sample's 4.5 s
-        days.with_columns(pl.when(repeat).then(pl.col(_DAY_VALUE, _DAY_MARGIN)))
+        _purchase_days(orders)
+        .with_columns(pl.when(repeat).then(pl.col(_DAY_VALUE, _DAY_MARGIN)))
         .group_by(ID)
         .agg(
             (pl.len() - 1).cast(pl.Int64).alias("frequency"),
@@ -162,16 +189,11 @@ def repeat_purchase_summary(
             (pl.col(AGE).max() / time_unit_days).alias("T"),
             exact_mean(pl.col(_DAY_VALUE)).alias("monetary_value"),
             exact_mean(pl.col(_DAY_MARGIN)).alias("margin_value"),
-            *(pl.col(name).sum() for name in _LOADS),  # the days' loads, the customer's
         )
         .with_columns(pl.col("recency", "T").cast(pl.Float64))
         .sort(ID)
         .collect()
     )
-    if not fits:  # a customer's amounts beyond the integers of the exact sums
-        with float_sums():
-            return repeat_purchase_summary(events, as_of, time_unit_days=time_unit_days)
-    return summary
 
 
 def purchase_counts(

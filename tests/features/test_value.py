@@ -121,6 +121,33 @@ def test_summary_of_amounts_beyond_the_integers_adds_floats() -> None:
     assert alone["monetary_value"].to_list() == [math.fsum([0.1, 0.2]) / 2]
 
 
+def test_summary_falls_back_to_floats_exactly_at_a_customers_limit() -> None:
+    # b's repeat purchase of 1e-30 tells the sums apart: the integers count whole 2**-64ths and
+    # cut it to 0.0, floats keep it. The limit is 2**62 of one customer's |amount| (or |margin|)
+    # summed over the orders; 2**62 - 512 is the float just below it.
+    tiny = [order("b", "2024-01-01", 1.0), order("b", "2024-02-01", 1e-30)]
+
+    def summary(*rows: tuple[object, ...]) -> dict[str, list[object]]:
+        return repeat_purchase_summary(events(*rows, *tiny), AS_OF).to_dict(as_series=False)
+
+    below = summary(order("a", "2024-01-01", 2.0**61), order("a", "2024-02-01", 2.0**61 - 512))
+    assert below["monetary_value"] == [2.0**61 - 512, 0.0]  # exact: 1e-30 cut
+    above = summary(order("a", "2024-01-01", 2.0**61), order("a", "2024-02-01", 2.0**61))
+    assert above["monetary_value"] == [2.0**61, 1e-30]  # floats
+    # margins count as amounts do, their signs aside
+    margins = summary(
+        order("a", "2024-01-01", 1.0, margin=-(2.0**61)),
+        order("a", "2024-02-01", 1.0, margin=-(2.0**61)),
+    )
+    assert margins["monetary_value"] == [1.0, 1e-30]
+    assert margins["margin_value"] == [-(2.0**61), None]
+    # one customer's sum, not everyone's: a and c hold 2**63 - 1024 between them, each below
+    pair = [order("a", "2024-01-01", 2.0**61), order("a", "2024-02-01", 2.0**61 - 512)]
+    both = summary(*pair, *((f"c{r[0][1:]}", *r[1:]) for r in pair))
+    assert both["customer_id"] == ["a", "b", "c"]
+    assert both["monetary_value"] == [2.0**61 - 512, 0.0, 2.0**61 - 512]
+
+
 def test_cdnow_summary_matches_the_published_calibration_data() -> None:
     summary = repeat_purchase_summary(cdnow_events(), CALIBRATION_END, time_unit_days=7)
     assert summary.height == 2357
