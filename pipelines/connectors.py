@@ -22,6 +22,8 @@ come a part at a time): readers see the old rows or the new ones, never a part.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -70,6 +72,7 @@ __all__ = [
     "SparkEvents",
     "SparkOrEvents",
     "accepted",
+    "check_folder",
     "check_output",
     "inputs",
     "inputs_or_table",
@@ -521,7 +524,8 @@ def check_output(out: str, out_table: str | None) -> None:
     ------
     typer.BadParameter
         If a database has no table or cannot be reached, a file has a table, a file has an
-        unknown suffix, or it is a directory (a folder of Parquet parts named ``*.parquet``).
+        unknown suffix, it is a directory (a folder of Parquet parts named ``*.parquet``), or
+        its folder cannot take a new file (:func:`check_folder`).
     """
     if is_database(out):
         if not out_table:
@@ -544,6 +548,56 @@ def check_output(out: str, out_table: str | None) -> None:
             f"{out} is a directory: name a file to write, which is replaced if it exists",
             param_hint="--out",
         )
+    else:
+        check_folder(Path(out).parent, f"cannot write {out}", "--out")
+
+
+def check_folder(folder: Path, what: str, option: str) -> None:
+    """Refuse a folder that cannot take a new file, before any work is done.
+
+    A probe file is created in ``folder`` and removed; a folder that does not exist yet is
+    probed at its nearest existing parent, where the writers (:func:`features.store.atomic_write`)
+    would create it. Without this an unwritable ``--out`` (``/proc/x.parquet``, a read-only
+    folder) failed with a traceback only after all the work.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        Where the files will be written.
+    what : str
+        What cannot be done, to start the message: ``"cannot write scores.parquet"``.
+    option : str
+        The option that named it, e.g. ``"--out"``.
+
+    Raises
+    ------
+    typer.BadParameter
+        Naming the folder and the reason (the system's: "Permission denied", "Read-only file
+        system"...) when a file cannot be created there, or when a file stands where a folder
+        should.
+    """
+    existing = folder
+    while not _exists(existing) and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise typer.BadParameter(f"{what}: {existing} is a file, not a folder", param_hint=option)
+    try:
+        descriptor, probe = tempfile.mkstemp(prefix=".guanxi-probe-", dir=existing)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise typer.BadParameter(
+            f"{what}: cannot create a file in {existing} ({reason})", param_hint=option
+        ) from error
+    os.close(descriptor)
+    os.unlink(probe)
+
+
+def _exists(path: Path) -> bool:
+    """Tell whether ``path`` exists; a path that cannot be looked at counts as existing."""
+    try:
+        return path.exists()
+    except OSError:  # e.g. a parent without search permission: probed there, which says why
+        return True
 
 
 def write_output(frame: pl.DataFrame, out: str, out_table: str | None) -> str:

@@ -2,12 +2,15 @@
 
 The snapshot for ``--as-of`` is read from the store when one exists for that day with the current
 feature-set version, otherwise built from ``--events`` (and ``--customers``) as ``guanxi features
-build`` builds it (large inputs staged, not held whole; see :func:`snapshot_for`). Each task's
+build`` builds it (large inputs staged, not held whole; see :func:`snapshot_for`). Without
+``--events`` (and the other input options) the store's snapshot is scored, and a day without one is
+refused before any work, naming the ways to make it (:func:`require_stored_snapshot`). Each task's
 model is loaded from the registry by alias; a model trained on another feature-set version is
 refused. Rows and columns are described in :mod:`models.scoring` (plus an ``as_of`` column after
 ``feature_set_version``); every task's rows go into one file, written atomically (Parquet, or CSV
 when ``--out`` ends in ``.csv``), or into one database table (``--out <uri> --out-table <name>``,
-replaced in one transaction; see :mod:`pipelines.connectors`). The file is written as the rows are
+replaced in one transaction; see :mod:`pipelines.connectors`).
+The file is written as the rows are
 made, a batch of customers at a time (:func:`models.scoring.score_batches`, after a first pass that
 ranks each task's deciles, :func:`models.scoring.batch_scores`), into a temporary file renamed into
 place once every task is written (:func:`pipelines.connectors.write_parts`), so the tasks' tables
@@ -71,6 +74,7 @@ __all__ = [
     "check_task",
     "load_models",
     "parse_tasks",
+    "require_stored_snapshot",
     "require_tracking",
     "score_command",
     "snapshot_for",
@@ -109,7 +113,7 @@ def load_models(tasks: list[str], alias: str) -> dict[str, ModelBundle]:
 
 def snapshot_for(
     store: Store,
-    sources: connectors.Inputs | connectors.SparkEvents,
+    sources: connectors.Inputs | connectors.SparkEvents | None,
     as_of: date,
     now: datetime,
     loaded: tuple[Loaded | Staged, pl.DataFrame | None] | None = None,
@@ -129,9 +133,10 @@ def snapshot_for(
     ----------
     store : features.store.Store
         The store under ``GUANXI_HOME``.
-    sources : pipelines.connectors.Inputs or pipelines.connectors.SparkEvents
+    sources : pipelines.connectors.Inputs, pipelines.connectors.SparkEvents or None
         Events and customers to build from when the store has no current snapshot for the day;
-        a Spark table's are built on Spark (:func:`pipelines.spark.snapshot_from_table`).
+        a Spark table's are built on Spark (:func:`pipelines.spark.snapshot_from_table`). None:
+        the store's snapshot only (:func:`require_stored_snapshot`).
     as_of : datetime.date
         Snapshot day.
     now : datetime.datetime
@@ -157,7 +162,12 @@ def snapshot_for(
     ------
     features.events.EventsValidationError
         If the snapshot has to be built and the inputs have errors.
+    features.store.SnapshotNotFoundError
+        If ``sources`` is None and the store has no current snapshot for the day.
     """
+    if sources is None:
+        info = require_stored_snapshot(store, as_of)
+        return store.read_snapshot(as_of), f"store ({info.path}; no --events given)"
     info = stored_snapshot(store, as_of)
     if info is not None:
         return store.read_snapshot(as_of), f"store ({info.path})"
@@ -225,6 +235,47 @@ def stored_snapshot(store: Store, as_of: date) -> SnapshotInfo | None:
     except SnapshotNotFoundError:
         return None
     return info if info.feature_set_version == FEATURE_SET_VERSION else None
+
+
+def require_stored_snapshot(store: Store, as_of: date) -> SnapshotInfo:
+    """Return the store's current snapshot of a day, for a command given no events to build it.
+
+    Parameters
+    ----------
+    store : features.store.Store
+        The store under ``GUANXI_HOME``.
+    as_of : datetime.date
+        Snapshot day.
+
+    Returns
+    -------
+    features.store.SnapshotInfo
+        As :func:`stored_snapshot`.
+
+    Raises
+    ------
+    features.store.SnapshotNotFoundError
+        When the store has none of this feature set for the day; the message names the day, the
+        store's snapshot folder, the days it holds (or the other feature-set version of the day's
+        snapshot) and the two ways out: ``guanxi features build`` first, or ``--events``.
+    """
+    info = stored_snapshot(store, as_of)
+    if info is not None:
+        return info
+    try:
+        other = store.snapshot_info(as_of)
+    except SnapshotNotFoundError:
+        days = ", ".join(day.isoformat() for day in store.list_snapshots()) or "none"
+        found = f"no snapshot as of {as_of} in {store.snapshot_dir} (stored: {days})"
+    else:
+        found = (
+            f"the snapshot as of {as_of} in {store.snapshot_dir} is of feature set version "
+            f"{other.feature_set_version}, not {FEATURE_SET_VERSION}"
+        )
+    raise SnapshotNotFoundError(
+        f"{found}; build it first with `guanxi features build --as-of {as_of} --events <file>`, "
+        "or give --events to build it here"
+    )
 
 
 def store_scores(
@@ -411,10 +462,23 @@ def parse_tasks(text: str) -> list[str]:
     return tasks
 
 
+_Events = Annotated[
+    str | None,
+    typer.Option(
+        "--events",
+        help="Events to build the day's snapshot from when the store has none: a .csv or "
+        ".parquet file, a directory of them, or a database URI with --events-table or "
+        "--events-query (with --engine spark, leave it out and name a Spark table with "
+        "--events-table). Leave every input option out to score the store's snapshot.",
+    ),
+]
+"""``--events`` of ``guanxi score``: only needed when the store has no snapshot of the day."""
+
+
 def score_command(
     as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Snapshot day (UTC).")],
     out: connectors.Out,
-    events: connectors.SparkOrEvents = None,
+    events: _Events = None,
     customers: connectors.Customers = None,
     tasks: Annotated[
         str, typer.Option(help="Comma-separated tasks (default: every task).")
@@ -438,18 +502,33 @@ def score_command(
     engine: EngineOption = "polars",
     spark_master: SparkMasterOption = DEFAULT_MASTER,
 ) -> None:
-    """Score every customer for each task with the aliased models; write a file or a table."""
+    """Score every customer for each task with the aliased models; write a file or a table.
+
+    The day's snapshot comes from the store (guanxi features build, guanxi demo), or is built
+    from --events when the store has none.
+    """
     from serving.settings import get_settings
 
     console = Console()
     chosen = parse_tasks(tasks)
-    sources = connectors.inputs_or_table(
-        events, events_table, events_query, customers, customers_table, customers_query, mapping,
-        engine,
-    )  # fmt: skip
+    given = (events, events_table, events_query, customers, customers_table, customers_query)
+    # no input option at all: the store's snapshot of the day, checked before any work
+    sources = (
+        connectors.inputs_or_table(*given, mapping, engine)
+        if any(option is not None for option in (*given, mapping))
+        else None
+    )
     connectors.check_output(out, out_table)
     settings = get_settings()
     home = settings.home
+    day = as_of.date()
+    store = settings.store()  # signs the score tables with GUANXI_STORE_KEY when it is set
+    if sources is None:
+        try:
+            require_stored_snapshot(store, day)
+        except SnapshotNotFoundError as exc:
+            console.print(f"[red]cannot score, nothing written:[/red] {exc}")
+            raise typer.Exit(1) from exc
     require_tracking(console, home, "score")
     if keep:
         warn_unsigned(
@@ -464,13 +543,11 @@ def score_command(
         if isinstance(exc, registry.ModelNotFoundError) and (hint := _others(chosen, alias)):
             console.print(hint)
         raise typer.Exit(1) from exc
-    day = as_of.date()
-    store = settings.store()  # signs the score tables with GUANXI_STORE_KEY when it is set
     try:
         snapshot, source = snapshot_for(
             store, sources, day, datetime.now(UTC), master=spark_master, keep=keep
         )
-    except EventsValidationError as exc:
+    except (EventsValidationError, SnapshotNotFoundError) as exc:
         console.print(f"[red]cannot score, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc
     console.print(f"snapshot as of {day}: {snapshot.height:,} customers, {source}")

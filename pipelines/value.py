@@ -515,6 +515,15 @@ def value_command(
         )
     if margin_rate <= 0:
         raise typer.BadParameter("must be > 0", param_hint="--margin-rate")
+    if events is None and events_table is None:
+        # unlike guanxi score, which scores the stored snapshot alone, value needs the orders
+        raise typer.BadParameter(
+            "guanxi value fits its models on the events' orders, which the store's snapshot "
+            "does not hold: name the events (a file or a database URI, or, with --engine spark, "
+            "a Spark table with --events-table); the store's snapshot of the day is read when "
+            "it has one",
+            param_hint="--events",
+        )
     sources = connectors.inputs_or_table(
         events, events_table, events_query, customers, customers_table, customers_query, mapping,
         engine,
