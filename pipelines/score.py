@@ -166,8 +166,8 @@ def snapshot_for(
         If ``sources`` is None and the store has no current snapshot for the day.
     """
     if sources is None:
-        info = require_stored_snapshot(store, as_of)
-        return store.read_snapshot(as_of), f"store ({info.path}; no --events given)"
+        stored = require_stored_snapshot(store, as_of)
+        return store.read_snapshot(as_of), f"store ({stored.path}; no --events given)"
     info = stored_snapshot(store, as_of)
     if info is not None:
         return store.read_snapshot(as_of), f"store ({info.path})"
