@@ -1,0 +1,516 @@
+"""Which README and bench/README figures were measured on code that changed since.
+
+    python -m bench.staleness [--check] [--log] [--files] [--write bench/README.md]
+                              [--rev HEAD] [--repo .]
+
+Each figure the READMEs publish is declared once below (:data:`FIGURES`): the commit its latest
+run was measured on, when, and what its timed path runs. The path is derived, not listed: the
+bench module (or the modules a hand-run figure starts from), every project module they import,
+transitively, at ``--rev`` (imports inside functions included, ``if TYPE_CHECKING:`` blocks
+left out), and for each ``guanxi`` command the figure's run starts as a subprocess, the job
+module ``pipelines/cli.py``'s command table names for it and what that imports. Prints one row
+per figure with ``git log --oneline <commit>..<rev> -- <path>``: empty is "current", anything
+else "path changed since". A commit in that list changed a file the figure's run imports, not
+always the timed lines; read the commits before calling a figure wrong.
+
+``--check`` exits with 1 when any figure's path changed since (for the end-of-session routine;
+not a test: every code change would fail it). ``--log`` lists each stale figure's commits with
+their subjects, ``--files`` each figure's path; ``--write bench/README.md`` puts the table
+between the ``<!-- staleness:start -->`` and ``<!-- staleness:end -->`` lines there.
+
+When a figure is re-measured, change its record's ``commit`` and ``measured`` here in the same
+commit as the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "FIGURES",
+    "Figure",
+    "Staleness",
+    "cli_commands",
+    "figure_path",
+    "imported_modules",
+    "main",
+    "project_modules",
+    "staleness",
+    "write_between_markers",
+]
+
+CLI_MODULE = "pipelines.cli"
+"""The module whose ``_COMMANDS`` table maps each ``guanxi`` command to its job module."""
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One published figure (or set of figures one run gives) and what its timed path runs.
+
+    Parameters
+    ----------
+    name : str
+        How the READMEs name it: ``bench.features``, ``guanxi value at 1M``.
+    commit : str
+        Main's commit the latest run was measured on (its code; a docs-only commit on top of the
+        code counts as that code).
+    measured : str
+        When, UTC: ``2026-12-02 15:20``.
+    modules : tuple of str
+        Modules the run starts from, as importable names (``bench.features``).
+    commands : tuple of str
+        ``guanxi`` commands the run starts as subprocesses (``train``, ``data sample``).
+    files : tuple of str
+        Other files the run reads, relative to the repository's root.
+    where : str
+        The bench/README section (anchor) with its runs.
+    """
+
+    name: str
+    commit: str
+    measured: str
+    modules: tuple[str, ...] = ()
+    commands: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    where: str = ""
+
+
+FIGURES: tuple[Figure, ...] = (
+    Figure("bench.features", "34d0804", "2026-12-02 13:36", ("bench.features",),
+           where="benchfeaturespy"),
+    Figure("bench.train", "01206eb", "2026-12-02 14:30", ("bench.train",), ("train",),
+           where="benchtrainpy"),
+    Figure("bench.serve", "6755591", "2026-12-02 15:20", ("bench.serve",), ("serve",),
+           where="session-18-the-final-code-every-bench-the-coordinator-re-ran-coordinator"),
+    Figure("bench.profile", "01206eb", "2026-12-02 14:52", ("bench.profile",),
+           where="benchprofilepy-where-the-time-goes"),
+    Figure("guanxi score --explain 5 at 1M", "01206eb", "2026-12-02 14:40", (), ("score",),
+           where="session-18-guanxi-score---explain-5-at-1m-on-the-final-code-bench18"),
+    Figure("bench.explain", "1c61a27", "2026-12-01 20:35", ("bench.explain",), ("train",),
+           where="benchexplainpy"),
+    Figure("bench.load", "6755591", "2026-12-02 15:21", ("bench.load",), ("serve",),
+           where="session-18-the-final-code-every-bench-the-coordinator-re-ran-coordinator"),
+    Figure("bench.ui", "6755591", "2026-12-02 15:24", ("bench.ui",), ("serve",),
+           where="session-18-the-final-code-every-bench-the-coordinator-re-ran-coordinator"),
+    Figure("bench.sample", "6755591", "2026-12-02 15:36", ("bench.sample",), ("data sample",),
+           where="session-18-the-final-code-every-bench-the-coordinator-re-ran-coordinator"),
+    Figure("bench.spark", "6755591", "2026-12-02 15:23", ("bench.spark",),
+           where="session-18-the-final-code-every-bench-the-coordinator-re-ran-coordinator"),
+    Figure("bench.scale, 100k and 1M, both engines", "6755591", "2026-12-02 15:32",
+           ("bench.scale",),
+           where="session-18-the-final-code-every-bench-the-coordinator-re-ran-coordinator"),
+    Figure("bench.scale, 5M Polars", "01206eb", "2026-12-02 14:52", ("bench.scale",),
+           where="session-18-the-5m-polars-snapshot-on-the-final-code-bench18"),
+    Figure("bench.train_scale, 100k cross-sell", "01206eb", "2026-12-02 14:44",
+           ("bench.train_scale",), ("train",), where="benchtrain_scalepy"),
+    Figure("bench.train_scale, 1M", "02c1c23", "2026-12-02 20:06", ("bench.train_scale",),
+           ("train",), where="benchtrain_scalepy"),
+    Figure("bench.sources", "34d0804", "2026-12-02 13:37", ("bench.sources",),
+           where="benchsourcespy"),
+    Figure("bench.target", "6755591", "2026-12-02 15:36", ("bench.target",),
+           where="session-18-the-final-code-every-bench-the-coordinator-re-ran-coordinator"),
+    Figure("bench.xsell_objectives", "01206eb", "2026-12-02 14:35", ("bench.xsell_objectives",),
+           where="benchxsell_objectivespy"),
+    Figure("bench.value", "a6412fb", "2026-11-30 15:48", ("bench.value",),
+           files=("bench/_lifetimes_child.py",), where="benchvaluepy"),
+    Figure("bench.value_features", "d218c0d", "2026-12-02 15:53", ("bench.value_features",),
+           where="session-18-at-20000-customers-and-the-1500-run-again-coordinator"),
+    Figure("guanxi value at 1M, staged and in memory", "5d8ec91", "2026-12-02 05:36", (),
+           ("value",), where="guanxi-value-staged-and-in-memory-on-the-same-code-scale16"),
+    Figure("the demo (guanxi demo --no-serve)", "6b59f9f", "2026-12-02 16:01", (), ("demo",),
+           where="the-demo-on-the-final-main-6755591-2026-12-02-session-18"),
+    Figure("issue 10's cross-sell (tests/training)", "2feb327", "2026-12-02 15:59",
+           ("tests.training.test_train",),
+           where="cross-sell-graded-on-the-top-categories"),
+)  # fmt: skip
+"""Every published figure's latest run. Change a record when its figure is re-measured."""
+
+
+Reader = Callable[[str], str]
+"""Gives the text of a file (path relative to the repository's root) at the revision read."""
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def _python_sources(repo: Path, rev: str, paths: list[str]) -> dict[str, str]:
+    """Read every Python file at ``rev`` through one ``git cat-file --batch``."""
+    wanted = [path for path in paths if path.endswith(".py")]
+    out = subprocess.run(
+        ["git", "-C", str(repo), "cat-file", "--batch"],
+        input="".join(f"{rev}:{path}\n" for path in wanted).encode(),
+        check=True,
+        capture_output=True,
+    ).stdout
+    texts: dict[str, str] = {}
+    at = 0
+    for path in wanted:
+        end = out.index(b"\n", at)
+        size = int(out[at:end].split()[2])
+        texts[path] = out[end + 1 : end + 1 + size].decode()
+        at = end + 1 + size + 1
+    return texts
+
+
+def project_modules(paths: Iterable[str]) -> dict[str, str]:
+    """Map every Python file of the repository to its importable module name.
+
+    Parameters
+    ----------
+    paths : iterable of str
+        The repository's files, relative to its root (``git ls-tree`` order or any).
+
+    Returns
+    -------
+    dict of str to str
+        Module name (``features.snapshot``; ``features`` for ``features/__init__.py``) to path.
+    """
+    modules = {}
+    for path in paths:
+        if not path.endswith(".py"):
+            continue
+        parts = path[: -len(".py")].split("/")
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts and all(part.isidentifier() for part in parts):
+            modules[".".join(parts)] = path
+    return modules
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def imported_modules(source: str, module: str, package: bool) -> set[str]:
+    """Name every module a module's source may import when it runs.
+
+    Parameters
+    ----------
+    source : str
+        The module's Python source.
+    module : str
+        Its name, to resolve relative imports.
+    package : bool
+        Whether it is a package's ``__init__.py``.
+
+    Returns
+    -------
+    set of str
+        Absolute names: for ``import a.b``, ``a.b``; for ``from a import b``, ``a`` and ``a.b``
+        (``b`` may be a submodule). Imports inside functions count; those under
+        ``if TYPE_CHECKING:`` do not, since they never run.
+    """
+    names: set[str] = set()
+    base = module.split(".") if package else module.split(".")[:-1]
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for statement in node.orelse:
+                visit(statement)
+            return
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                anchor = base[: len(base) - node.level + 1]
+                parent = ".".join([*anchor, node.module] if node.module else anchor)
+            else:
+                parent = node.module or ""
+            if parent:
+                names.add(parent)
+                names.update(f"{parent}.{alias.name}" for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(source))
+    return names
+
+
+def cli_commands(source: str) -> dict[str, str]:
+    """Read which job module each ``guanxi`` command runs from ``pipelines/cli.py``.
+
+    Parameters
+    ----------
+    source : str
+        The source of :data:`CLI_MODULE`, whose ``_COMMANDS`` holds rows of ``(group, parent,
+        name, module, function)``.
+
+    Returns
+    -------
+    dict of str to str
+        Command as typed after ``guanxi`` (``train``, ``data sample``) to its module.
+    """
+    commands = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if not any(isinstance(t, ast.Name) and t.id == "_COMMANDS" for t in targets):
+            continue
+        for group, name, module in _rows(value):
+            commands[name if group == name else f"{group} {name}"] = module
+    return commands
+
+
+def _rows(value: ast.expr) -> list[tuple[str, str, str]]:
+    rows = []
+    for row in getattr(value, "elts", []):
+        items = getattr(row, "elts", [])
+        words = [item.value if isinstance(item, ast.Constant) else None for item in items]
+        if len(words) == 5 and all(isinstance(words[i], str) for i in (0, 2, 3)):
+            rows.append((str(words[0]), str(words[2]), str(words[3])))
+    return rows
+
+
+def figure_path(
+    figure: Figure,
+    paths: Iterable[str],
+    read: Reader,
+    imports: dict[str, set[str]] | None = None,
+) -> list[str]:
+    """List the files a figure's run imports: its modules' transitive project imports.
+
+    Parameters
+    ----------
+    figure : Figure
+        The figure.
+    paths : iterable of str
+        The repository's files at the revision read.
+    read : callable
+        Gives a file's text at that revision.
+    imports : dict of str to set of str, optional
+        A cache of each path's :func:`imported_modules`, shared between figures.
+
+    Returns
+    -------
+    list of str
+        Sorted paths relative to the root: every project module reached (with the
+        ``__init__.py`` of the packages above it), the job modules of its commands with what
+        they import, and its declared files.
+
+    Raises
+    ------
+    KeyError
+        When a declared module or command does not exist at that revision.
+    """
+    modules = project_modules(paths)
+    imports = {} if imports is None else imports
+    entries = list(figure.modules)
+    if figure.commands:
+        table = cli_commands(read(modules[CLI_MODULE]))
+        entries += [CLI_MODULE, *(table[command] for command in figure.commands)]
+    missing = [name for name in entries if name not in modules]
+    if missing:
+        raise KeyError(f"{figure.name}: no module {', '.join(missing)}")
+    seen: set[str] = set()
+    todo = list(entries)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo += [p for i in range(1, len(parts)) if (p := ".".join(parts[:i])) in modules]
+        path = modules[name]
+        if path not in imports:
+            imports[path] = imported_modules(read(path), name, path.endswith("__init__.py"))
+        todo += [m for m in imports[path] if m in modules and m not in seen]
+    return sorted({modules[name] for name in seen} | set(figure.files))
+
+
+@dataclass(frozen=True)
+class Staleness:
+    """A figure against the code at the revision read.
+
+    Parameters
+    ----------
+    figure : Figure
+        The figure.
+    path : list of str
+        Its path's files (:func:`figure_path`).
+    commits : list of str
+        ``git log --oneline <commit>..<rev> -- <path>``, newest first.
+    """
+
+    figure: Figure
+    path: list[str]
+    commits: list[str]
+
+    @property
+    def current(self) -> bool:
+        """Whether no commit since the figure's touched its path."""
+        return not self.commits
+
+
+def staleness(
+    repo: Path, rev: str = "HEAD", figures: Iterable[Figure] = FIGURES
+) -> list[Staleness]:
+    """Compute, for every figure, the commits since its run that touched its path.
+
+    Parameters
+    ----------
+    repo : Path
+        The git repository (any folder inside it).
+    rev : str, default "HEAD"
+        The code to compare with; its files decide each path.
+    figures : iterable of Figure
+        The declared figures.
+
+    Returns
+    -------
+    list of Staleness
+        One per figure, in order.
+    """
+    paths = _git(repo, "ls-tree", "-r", "--name-only", rev).splitlines()
+    texts = _python_sources(repo, rev, paths)
+
+    def read(path: str) -> str:
+        return texts[path] if path in texts else _git(repo, "show", f"{rev}:{path}")
+
+    result: list[Staleness] = []
+    imports: dict[str, set[str]] = {}
+    for figure in figures:
+        path = figure_path(figure, paths, read, imports)
+        log = _git(repo, "log", "--oneline", f"{figure.commit}..{rev}", "--", *path)
+        result.append(Staleness(figure, path, log.splitlines()))
+    return result
+
+
+SHOWN = 8
+"""Commits named in a row of the table; ``--log`` lists them all with their subjects."""
+
+
+def _hashes(commits: list[str]) -> str:
+    shas = [line.split(" ", 1)[0] for line in commits]
+    more = f" and {len(shas) - SHOWN} more" if len(shas) > SHOWN else ""
+    return ", ".join(shas[:SHOWN]) + more if shas else "none"
+
+
+def table(rows: list[Staleness], rev: str, head: str) -> str:
+    """Write the staleness table as Markdown.
+
+    Parameters
+    ----------
+    rows : list of Staleness
+        The figures against the code.
+    rev : str
+        The revision compared with, as given.
+    head : str
+        Its abbreviated commit.
+
+    Returns
+    -------
+    str
+        A heading line and one row per figure: its commit and run, its path's size, whether it
+        is current and the commits since that touched its path.
+    """
+    lines = [
+        f"Against {rev} ({head}): `python -m bench.staleness`",
+        "",
+        "| figure | measured on | run (UTC) | its path | status | commits since that touched it |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        f = row.figure
+        name = f"[{f.name}](#{f.where})" if f.where else f.name
+        status = "current" if row.current else f"**path changed since** ({len(row.commits)})"
+        since = _hashes(row.commits)
+        lines.append(
+            f"| {name} | {f.commit} | {f.measured} | {len(row.path)} files | {status} | {since} |"
+        )
+    return "\n".join(lines)
+
+
+MARKERS = ("<!-- staleness:start -->", "<!-- staleness:end -->")
+"""The lines around the table in bench/README.md that ``--write`` replaces."""
+
+
+def write_between_markers(path: Path, text: str) -> None:
+    """Replace what lies between :data:`MARKERS` in a Markdown file with ``text``.
+
+    Parameters
+    ----------
+    path : Path
+        The file; it must hold both markers, in order, each on its own line.
+    text : str
+        The new content.
+
+    Raises
+    ------
+    ValueError
+        When the file lacks the markers.
+    """
+    old = path.read_text(encoding="utf-8")
+    start, end = old.find(MARKERS[0] + "\n"), old.find(MARKERS[1])
+    if start < 0 or end < start:
+        raise ValueError(f"{path} has no {MARKERS[0]} ... {MARKERS[1]} lines")
+    begin = start + len(MARKERS[0]) + 1
+    path.write_text(old[:begin] + text.rstrip("\n") + "\n" + old[end:], encoding="utf-8")
+
+
+def main(argv: list[str] | None = None, figures: Iterable[Figure] = FIGURES) -> int:
+    """Print the staleness table; with ``--check``, return 1 when a figure is stale.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: the command line's).
+    figures : iterable of Figure
+        The declared figures (default :data:`FIGURES`).
+
+    Returns
+    -------
+    int
+        0, or 1 with ``--check`` when any figure's path changed since its run.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repo", type=Path, default=Path.cwd())
+    parser.add_argument("--rev", default="HEAD")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a figure is stale")
+    parser.add_argument("--files", action="store_true", help="list each figure's path")
+    parser.add_argument("--log", action="store_true", help="list each stale figure's commits")
+    parser.add_argument(
+        "--write",
+        type=Path,
+        metavar="MARKDOWN",
+        help=f"also put the table between {MARKERS[0]} and {MARKERS[1]} in this file",
+    )
+    args = parser.parse_args(argv)
+    rows = staleness(args.repo, args.rev, figures)
+    head = _git(args.repo, "rev-parse", "--short", args.rev).strip()
+    text = table(rows, args.rev, head)
+    print(text)
+    if args.write:
+        write_between_markers(args.write, text)
+    if args.files:
+        for row in rows:
+            print(f"\n{row.figure.name}: {len(row.path)} files\n  " + "\n  ".join(row.path))
+    if args.log:
+        for row in rows:
+            if row.commits:
+                print(
+                    f"\n{row.figure.name} since {row.figure.commit}:\n  " + "\n  ".join(row.commits)
+                )
+    stale = [row.figure.name for row in rows if not row.current]
+    if args.check and stale:
+        print(f"\nstale: {', '.join(stale)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""bench.staleness: a figure's path from its imports, and the commits since that touched it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bench.staleness import (
+    FIGURES,
+    Figure,
+    cli_commands,
+    figure_path,
+    imported_modules,
+    main,
+    project_modules,
+    staleness,
+    table,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CLI = """
+import importlib
+from pipelines.console import quiet
+_COMMANDS = (
+    ("train", app, "train", "pipelines.job", "train_command"),
+    ("data", data_app, "sample", "pipelines.other", "sample_command"),
+)
+"""
+
+FILES = {
+    "README.md": "figures\n",
+    "pkg/__init__.py": "",
+    "pkg/a.py": (
+        "from typing import TYPE_CHECKING\n"
+        "from . import b\n"
+        "if TYPE_CHECKING:\n    import pkg.c\n"
+        "def run():\n    from pkg.sub import d\n    return d\n"
+    ),
+    "pkg/b.py": "X = 1\n",
+    "pkg/c.py": "Y = 1\n",
+    "pkg/sub/__init__.py": "",
+    "pkg/sub/d.py": "import numpy\n",
+    "pkg/unused.py": "Z = 1\n",
+    "bench/__init__.py": "",
+    "bench/x.py": "import subprocess\nfrom pkg.a import run\n",
+    "pipelines/__init__.py": "",
+    "pipelines/cli.py": CLI,
+    "pipelines/console.py": "",
+    "pipelines/job.py": "from pkg import b\n",
+    "pipelines/other.py": "import pkg.unused\n",
+}
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env
+    ).stdout.strip()
+
+
+def _commit(repo: Path, files: dict[str, str], message: str) -> str:
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", message)
+    return _git(repo, "rev-parse", "--short", "HEAD")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    _git(tmp_path, "init", "-q")
+    _commit(tmp_path, FILES, "start")
+    return tmp_path
+
+
+def test_imports_relative_inside_functions_and_not_type_checking() -> None:
+    found = imported_modules(FILES["pkg/a.py"], "pkg.a", package=False)
+    assert {"pkg", "pkg.b", "pkg.sub", "pkg.sub.d", "typing"} <= found
+    assert "pkg.c" not in found
+    assert imported_modules("from .a import run\n", "pkg", package=True) >= {"pkg.a", "pkg.a.run"}
+
+
+def test_modules_and_cli_commands_are_read_from_the_files() -> None:
+    modules = project_modules([*FILES, "docs/not-python.md", "tests/data/bad-name.py"])
+    assert modules["pkg"] == "pkg/__init__.py" and modules["pkg.sub.d"] == "pkg/sub/d.py"
+    assert "README" not in modules and not any("bad-name" in m for m in modules)
+    assert cli_commands(CLI) == {"train": "pipelines.job", "data sample": "pipelines.other"}
+
+
+def test_a_figures_path_follows_its_imports_and_commands() -> None:
+    bench = Figure("bench.x", "0", "now", ("bench.x",))
+    assert figure_path(bench, FILES, FILES.__getitem__) == [
+        "bench/__init__.py",
+        "bench/x.py",
+        "pkg/__init__.py",
+        "pkg/a.py",
+        "pkg/b.py",
+        "pkg/sub/__init__.py",
+        "pkg/sub/d.py",
+    ]
+    command = Figure("guanxi train", "0", "now", commands=("train",), files=("README.md",))
+    assert figure_path(command, FILES, FILES.__getitem__) == [
+        "README.md",
+        "pipelines/__init__.py",
+        "pipelines/cli.py",
+        "pipelines/console.py",
+        "pipelines/job.py",
+        "pkg/__init__.py",
+        "pkg/b.py",
+    ]
+    with pytest.raises(KeyError, match=r"pkg\.gone"):
+        figure_path(Figure("gone", "0", "now", ("pkg.gone",)), FILES, FILES.__getitem__)
+
+
+def test_only_commits_that_touch_the_path_make_a_figure_stale(repo: Path) -> None:
+    measured = _git(repo, "rev-parse", "--short", "HEAD")
+    figures = [
+        Figure("bench.x", measured, "now", ("bench.x",)),
+        Figure("guanxi train", measured, "now", commands=("train",)),
+        Figure("guanxi data sample", measured, "now", commands=("data sample",)),
+    ]
+    _commit(repo, {"README.md": "new figures\n", "pkg/c.py": "Y = 2\n"}, "docs; a type only")
+    assert [row.current for row in staleness(repo, figures=figures)] == [True, True, True]
+
+    lazy = _commit(repo, {"pkg/sub/d.py": "import numpy as np\n"}, "lazily imported")
+    shared = _commit(repo, {"pkg/b.py": "X = 2\n"}, "shared by both")
+    rows = staleness(repo, figures=figures)
+    assert [[line.split()[0] for line in row.commits] for row in rows] == [
+        [shared, lazy],
+        [shared],
+        [],
+    ]
+    # the path is read at the revision asked for: before the change, nothing is stale
+    assert all(row.current for row in staleness(repo, rev=f"{lazy}~1", figures=figures))
+    text = table(rows, "HEAD", shared)
+    assert f"**path changed since** (2) | {shared}, {lazy} |" in text
+    assert "| guanxi data sample | " in text and text.rstrip().endswith("| current | none |")
+
+
+def test_check_exits_non_zero_only_when_a_figure_is_stale(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    measured = _git(repo, "rev-parse", "--short", "HEAD")
+    figures = (Figure("bench.x", measured, "now", ("bench.x",)),)
+    assert main(["--repo", str(repo), "--check"], figures) == 0
+    changed = _commit(repo, {"pkg/a.py": FILES["pkg/a.py"] + "W = 0\n"}, "a change")
+    assert main(["--repo", str(repo)], figures) == 0
+    assert main(["--repo", str(repo), "--check", "--log"], figures) == 1
+    out = capsys.readouterr()
+    assert f"{changed} a change" in out.out and "stale: bench.x" in out.err
+    readme = repo / "README.md"
+    readme.write_text("before\n<!-- staleness:start -->\nold\n<!-- staleness:end -->\nafter\n")
+    assert main(["--repo", str(repo), "--write", str(readme)], figures) == 0
+    written = readme.read_text()
+    assert "old" not in written and written.startswith("before\n<!-- staleness:start -->\nAgainst")
+    assert written.endswith(f"{changed} |\n<!-- staleness:end -->\nafter\n")
+
+
+def test_every_declared_figure_names_modules_and_commands_that_exist() -> None:
+    tops = ("bench", "features", "models", "pipelines", "serving", "training", "tests")
+    files = [p.relative_to(ROOT).as_posix() for top in tops for p in (ROOT / top).rglob("*.py")]
+    imports: dict[str, set[str]] = {}
+    for figure in FIGURES:
+        path = figure_path(figure, files, lambda name: (ROOT / name).read_text(), imports)
+        assert all((ROOT / name).exists() for name in path), figure.name
+        assert len(figure.commit) >= 7 and figure.where, figure.name
