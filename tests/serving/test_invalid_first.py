@@ -7,6 +7,7 @@ depends on what is loaded (a task that is not served) comes after the 503.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ MALFORMED = [
 
 
 @pytest.fixture
-def empty(tmp_path: Path, source: StaticSource) -> TestClient:
+def empty(tmp_path: Path, source: StaticSource) -> Iterator[TestClient]:
     """An app whose loads fail: nothing is served, every valid API call is a 503."""
     source.failure = ConnectionError("registry unreachable")
     app = create_app(make_settings(tmp_path / "h", max_batch=5), source)
