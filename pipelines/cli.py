@@ -5,18 +5,21 @@ Each command lives with its job in a module of :mod:`pipelines`; this module onl
 
 from __future__ import annotations
 
+import calendar
 import importlib
 import os
+import re
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, get_args
 
 import typer
-from typer.core import TyperArgument, TyperCommand
+from typer.core import TyperArgument, TyperCommand, TyperOption
 
 from pipelines.console import quiet_store_setup
 
-__all__ = ["app", "main"]
+__all__ = ["DAY_FORM", "DAY_FORMAT", "app", "main", "parse_day"]
 
 app = typer.Typer(
     name="guanxi",
@@ -84,14 +87,138 @@ class _Argument(TyperArgument):
         return super().display_type(ctx)
 
 
+DAY_FORMAT: Final = "%Y-%m-%d"
+"""The ``formats`` a day option declares (``typer.Option(formats=[DAY_FORMAT])``)."""
+
+DAY_FORM: Final = "YYYY-MM-DD"
+"""How help and errors write the form of a day."""
+
+_EXAMPLE_DAY: Final = "2025-01-31"
+_DIGITS: Final = re.compile(r"(\d+)-(\d+)-(\d+)")
+
+
+def _why_not_a_day(text: str) -> str:
+    """Say why text in the form of a day is not one (no month 13, February's 29th), or ""."""
+    parts = _DIGITS.fullmatch(text.strip())
+    if parts is None:
+        return ""
+    year, month, day = (int(p) for p in parts.groups())
+    if len(parts[1]) != 4 or len(parts[2]) > 2 or len(parts[3]) > 2:
+        return ""  # not the form: said as such
+    if year < 1:
+        return "there is no year 0000"
+    if not 1 <= month <= 12:
+        return f"there is no month {parts[2]} (months are 01 to 12)"
+    if day < 1:
+        return f"there is no day {parts[3]} (days start at 01)"
+    days = calendar.monthrange(year, month)[1]
+    return f"{calendar.month_name[month]} {year} has {days} days" if day > days else ""
+
+
+def parse_day(text: str) -> datetime:
+    """Read a day option's value (``--as-of 2025-12-31``), or say in our words why not.
+
+    Typer's own message ("'2025-13-01' does not match the formats '%Y-%m-%d'") named a format
+    code rather than the form, and not what was wrong with a date that is impossible.
+
+    Parameters
+    ----------
+    text : str
+        The value given.
+
+    Returns
+    -------
+    datetime.datetime
+        Midnight of the day, as Typer's ``formats`` gives it.
+
+    Raises
+    ------
+    typer.BadParameter
+        Naming the value, the form (YYYY-MM-DD) and, for an impossible date, why (no month 13,
+        February 2025 has 28 days); Typer prefixes the option ("Invalid value for '--as-of'").
+    """
+    try:
+        return datetime.strptime(text, DAY_FORMAT)
+    except ValueError:
+        pass
+    why = _why_not_a_day(text)
+    if why:
+        raise typer.BadParameter(
+            f"{text!r} is not a date: {why}; the form is {DAY_FORM}, e.g. {_EXAMPLE_DAY}."
+        )
+    raise typer.BadParameter(
+        f"{text!r} is not a date in the form {DAY_FORM} (e.g. {_EXAMPLE_DAY})."
+    )
+
+
+class _DayOption(TyperOption):
+    """A day option (``formats=[DAY_FORMAT]``) read by :func:`parse_day`, shown as a day's form.
+
+    One type for every command's day options (``--as-of``, ``--start``, ``--end``): the commands
+    declare ``datetime`` with ``formats=[DAY_FORMAT]`` as Typer documents it, and
+    :class:`_Command` makes each such option this one.
+    """
+
+    def process_value(self, ctx: Any, value: Any) -> Any:
+        """Read a given day with :func:`parse_day`; a default (already a datetime) as it is.
+
+        Parameters
+        ----------
+        ctx : typer.Context
+            The command's context.
+        value : Any
+            The value given (text), or the default.
+
+        Returns
+        -------
+        Any
+            Typer's processing of the day (a datetime, or None when not given).
+        """
+        if isinstance(value, str):
+            value = parse_day(value)
+        return super().process_value(ctx, value)
+
+    def display_type(self, ctx: Any) -> str:
+        """Write the type column as the form of a day.
+
+        Parameters
+        ----------
+        ctx : typer.Context
+            The command's context.
+
+        Returns
+        -------
+        str
+            ``<YYYY-MM-DD>`` (Typer writes the format code, ``<%Y-%m-%d>``).
+        """
+        return f"<{DAY_FORM}>"
+
+
+def _is_day(param: Any) -> bool:
+    """Whether a parameter is a day option: a datetime read with ``formats=[DAY_FORMAT]``."""
+    descriptor = getattr(param, "type_descriptor", None)
+    return (
+        type(param) is TyperOption
+        and descriptor is not None
+        and descriptor.is_datetime
+        and list(descriptor.parameter_info.formats or ()) == [DAY_FORMAT]
+    )
+
+
 class _Command(TyperCommand):
-    """A Typer command whose positional arguments are shown as :class:`_Argument` shows them."""
+    """A Typer command with :class:`_Argument` arguments and :class:`_DayOption` day options.
+
+    Its positional arguments are shown as :class:`_Argument` shows them, and its day options are
+    read and shown as :class:`_DayOption` does.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for param in self.params:
             if type(param) is TyperArgument:
                 param.__class__ = _Argument
+            elif _is_day(param):
+                param.__class__ = _DayOption
 
 
 _COMMANDS: tuple[tuple[str, typer.Typer, str, str, str], ...] = (
