@@ -123,6 +123,8 @@ FIGURES: tuple[Figure, ...] = (
            where="session-18-at-20000-customers-and-the-1500-run-again-coordinator"),
     Figure("guanxi value at 1M, staged and in memory", "5d8ec91", "2026-12-02 05:36", (),
            ("value",), where="guanxi-value-staged-and-in-memory-on-the-same-code-scale16"),
+    Figure("guanxi value at 1M, staged (value19)", "7c419c7", "2026-12-02 21:00", (), ("value",),
+           where="session-19-the-summaries-limit-checked-once-over-all-orders-value19"),
     Figure("the demo (guanxi demo --no-serve)", "6b59f9f", "2026-12-02 16:01", (), ("demo",),
            where="the-demo-on-the-final-main-6755591-2026-12-02-session-18"),
     Figure("issue 10's cross-sell (tests/training)", "2feb327", "2026-12-02 15:59",
