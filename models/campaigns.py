@@ -55,6 +55,7 @@ __all__ = [
     "REPORT_COLUMNS",
     "CampaignOutcomesError",
     "campaign_report",
+    "margin_missing",
     "measured_rates",
     "read_outcomes",
     "realised_incremental_margin",
@@ -224,12 +225,47 @@ def read_outcomes(path: str | Path) -> pl.DataFrame:
     return validate_outcomes(frame, str(path))
 
 
-def _with_margin(outcomes: pl.DataFrame, margin_rate: float | None) -> pl.DataFrame:
+def margin_missing(outcomes: pl.DataFrame) -> int:
+    """Count the outcomes that earned revenue but have no margin (none, or no ``margin`` column).
+
+    Parameters
+    ----------
+    outcomes : polars.DataFrame
+        Validated outcomes, of one campaign or of several
+        (:meth:`features.store.Store.read_campaigns` leaves ``margin`` null on the rows of a
+        campaign recorded without it).
+
+    Returns
+    -------
+    int
+        Rows whose margin must come from a margin rate; a row without revenue earned nothing.
+    """
+    unknown = pl.col("revenue").fill_null(0.0) > 0
     if "margin" in outcomes.columns:
-        return outcomes.with_columns(pl.col("margin").fill_null(0.0))
-    if margin_rate is None:
-        raise ValueError("the outcomes have no 'margin' column: give margin_rate")
-    return outcomes.with_columns(margin=pl.col("revenue") * margin_rate)
+        unknown = unknown & pl.col("margin").is_null()
+    return int(outcomes.select(unknown.sum()).item())
+
+
+def _with_margin(outcomes: pl.DataFrame, margin_rate: float | None) -> pl.DataFrame:
+    """Give every row a margin: its own, else revenue x ``margin_rate``; refuse to guess one.
+
+    A row without a margin was once taken as earning 0 whenever the column existed (a campaign
+    recorded without ``margin`` beside one with it), whatever ``margin_rate`` said.
+    """
+    if margin_rate is not None:
+        by_rate = pl.col("revenue") * margin_rate
+        if "margin" not in outcomes.columns:
+            return outcomes.with_columns(margin=by_rate)
+        return outcomes.with_columns(pl.col("margin").fill_null(by_rate))
+    missing = margin_missing(outcomes)
+    if missing:
+        raise ValueError(
+            f"{counted(missing, 'outcomes')} with revenue have no margin: give the margin per "
+            "unit of revenue (--margin-rate, margin_rate) to value them"
+        )
+    if "margin" not in outcomes.columns:
+        return outcomes.with_columns(margin=pl.lit(0.0))
+    return outcomes.with_columns(pl.col("margin").fill_null(0.0))
 
 
 def _interval(
@@ -378,7 +414,8 @@ def measured_rates(
         If a retention, service-recovery or cross-sell offer has outcomes but the base probability
         column (``churn_probability`` or ``propensity``) is missing.
     """
-    report = campaign_report(outcomes, offers) if report is None else report
+    if report is None:  # the rates read responses only: no margin is needed (nor guessed)
+        report = campaign_report(outcomes.drop("margin", strict=False), offers, margin_rate=0.0)
     frame = (
         outcomes
         if "segment" in outcomes.columns

@@ -37,6 +37,7 @@ from models.campaigns import (
     REPORT_COLUMNS,
     CampaignOutcomesError,
     campaign_report,
+    margin_missing,
     read_outcomes,
 )
 from models.offers import OffersFile, OffersFileError, load_offers, parse_offers
@@ -194,6 +195,17 @@ def report_command(
             "outcomes.csv"
         )
         raise typer.Exit(1)
+    if margin_rate is None:
+        lacking = [
+            i.name for i in store.list_campaigns() if margin_missing(pl.read_parquet(i.path))
+        ]
+        if lacking:
+            console.print(
+                f"[red]cannot report:[/red] campaign {', '.join(repr(n) for n in lacking)} has "
+                "outcomes with revenue and no margin (no margin column, or empty cells): give "
+                "--margin-rate, the margin per unit of revenue, to value them"
+            )
+            raise typer.Exit(1)
     try:
         offers_file = load_offers(offers) if offers is not None else stored_offers(store)
         report = campaign_report(outcomes, offers_file, margin_rate=margin_rate, seed=seed)

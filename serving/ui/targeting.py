@@ -213,8 +213,9 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     offers = parse_offers(info.offers) if info is not None else None
     known = {o.name for o in offers.offers} if offers is not None else set()
     priced = offers if set(outcomes["offer"].unique().to_list()) <= known else None
-    margin_rate = None if "margin" in outcomes.columns else 1.0
-    report = campaign_report(outcomes, priced, margin_rate=margin_rate)
+    # rows without a margin (a campaign recorded without the column) earn their revenue, as a
+    # file without margins always did here; the report no longer takes them as earning 0
+    report = campaign_report(outcomes, priced, margin_rate=1.0)
     expected = {
         r["segment"]: r["roi"] for r in (info.summaries.get("by_segment", []) if info else [])
     }

@@ -236,6 +236,52 @@ def test_campaign_record_report_and_measured_rates(
     assert "measured rates for 1 segment from" in output
 
 
+def _october(margin: bool = True) -> pl.DataFrame:
+    """Segment A: 40 treated, 10 respond; 40 control, 2; a response earns 100 (margin 30)."""
+    rows = [(f"X{i}", "retention_email", i % 2 == 1, i % 2 == 0 and i < 20) for i in range(80)]
+    rows = [(c, o, ctl, resp or (ctl and i < 4)) for i, (c, o, ctl, resp) in enumerate(rows)]
+    frame = pl.DataFrame(
+        rows, schema=["customer_id", "offer", "control", "responded"], orient="row"
+    ).with_columns(
+        ordered=pl.col("responded"),
+        revenue=pl.when(pl.col("responded")).then(100.0).otherwise(0.0),
+        margin=pl.when(pl.col("responded")).then(30.0).otherwise(0.0),
+        segment=pl.lit("A"),
+        churn_probability=pl.lit(0.5),
+    )
+    return frame if margin else frame.drop("margin")
+
+
+def test_a_campaign_recorded_without_margins_is_never_valued_at_zero(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """newuser19: a campaign recorded without `margin` beside one with it earned 0 per response in
+    `guanxi campaign report`, silently, and `--margin-rate` was not applied to it."""
+    with_margin, without = tmp_path / "october.csv", tmp_path / "november.csv"
+    _october().write_csv(with_margin)
+    _october(margin=False).write_csv(without)
+    _run(cli, "campaign", "record", "--file", str(with_margin), "--name", "october")
+    _run(cli, "campaign", "record", "--file", str(without), "--name", "november")
+    output = _run(cli, "campaign", "report", "--offers", str(offers), code=1)
+    assert "'november'" in output and "'october'" not in output and "--margin-rate" in output
+    output = _run(cli, "campaign", "report", "--offers", str(offers), "--margin-rate", "0.3")
+    # 80 treated (20 respond), 80 control (4): margin per treated 7.5, per control 1.5, x 80 = 480
+    # (240 when november's responses earned 0)
+    assert "480.00" in output and "240.00" not in output
+
+
+def test_target_plans_with_a_campaign_recorded_without_margins(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """newuser19: `guanxi target` after recording outcomes without the optional `margin` column
+    ended in a traceback (ValueError: ... give margin_rate); the rates need no margin."""
+    path = tmp_path / "november.csv"
+    _october(margin=False).write_csv(path)
+    _run(cli, "campaign", "record", "--file", str(path), "--name", "november")
+    output = _run(cli, "target", "--budget", "3", "--offers", str(offers))
+    assert "measured rates for 1 segment from" in output
+
+
 def test_campaign_uplift_registers_and_the_next_plan_uses_it(
     local_tracking: Path, tmp_path: Path
 ) -> None:
