@@ -96,6 +96,29 @@ def test_score_on_spark_keeps_the_table_it_writes_in_the_store(
     assert_frame_equal(kept, written.drop("as_of"), check_exact=True)
 
 
+def test_score_on_spark_of_the_stored_snapshot_without_events(
+    spark: SparkSession,
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """`guanxi score --engine spark` without --events scores the store's snapshot on Spark: the
+    rows of the Polars engine given the events."""
+    events = ["--events", str(sample / "events.parquet")]
+    out = cli.invoke(app, ["features", "build", *events, "--as-of", AS_OF])
+    assert out.exit_code == 0, out.output
+    args = ["score", "--as-of", AS_OF, "--tasks", "churn", "--explain", "3", "--no-store"]
+    out = cli.invoke(app, [*args, *events, "--out", str(tmp_path / "polars.parquet")])
+    assert out.exit_code == 0, out.output
+    out = cli.invoke(app, [*args, "--out", str(tmp_path / "spark.parquet"), *SPARK])
+    assert out.exit_code == 0, out.output
+    assert "no --events given" in " ".join(out.output.split())
+    expected = pl.read_parquet(tmp_path / "polars.parquet")
+    assert expected.height > 0
+    assert_frame_equal(pl.read_parquet(tmp_path / "spark.parquet"), expected, check_exact=True)
+
+
 def test_an_unknown_engine_is_refused(cli: CliRunner, sample: Path) -> None:  # noqa: F811
     args = ["features", "build", "--events", str(sample / "events.parquet"), "--as-of", AS_OF]
     out = cli.invoke(app, [*args, "--engine", "dask"])
