@@ -44,6 +44,23 @@ hypothesis.settings.load_profile("ci")
 TINY_FEATURES = ["recency_days", "orders_90d", "unresolved_complaints"]
 
 
+@pytest.fixture(autouse=True)
+def _restore_environment() -> Iterator[None]:
+    """Give every test back the environment variables it started with.
+
+    Code under test sets ``GUANXI_*`` in-process (``guanxi serve --dev`` its secrets and
+    ``GUANXI_DEV``, the demo ``GUANXI_TASKS``), and ``monkeypatch.delenv`` of a variable that was
+    unset restores nothing: one leaked ``GUANXI_DEV=1`` let the settings tests that followed in CI
+    start without the secrets they must refuse. Session fixtures are set up before this one, so
+    what they set stays.
+    """
+    before = dict(os.environ)
+    yield
+    if dict(os.environ) != before:
+        os.environ.clear()
+        os.environ.update(before)
+
+
 def _tiny_frame(n: int = 200, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = pd.DataFrame(
