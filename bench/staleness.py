@@ -7,11 +7,12 @@ Each figure the READMEs publish is declared once below (:data:`FIGURES`): the co
 run was measured on, when, and what its timed path runs. The path is derived, not listed: the
 bench module (or the modules a hand-run figure starts from), every project module they import,
 transitively, at ``--rev`` (imports inside functions included, ``if TYPE_CHECKING:`` blocks
-left out), and for each ``guanxi`` command the figure's run starts as a subprocess, the job
-module ``pipelines/cli.py``'s command table names for it and what that imports. Prints one row
-per figure with ``git log --oneline <commit>..<rev> -- <path>``: empty is "current", anything
-else "path changed since". A commit in that list changed a file the figure's run imports, not
-always the timed lines; read the commits before calling a figure wrong.
+left out; a string literal of the form ``"package.module:attr"``, as handed to uvicorn, counts
+as an import of its module), and for each ``guanxi`` command the figure's run starts as a
+subprocess, the job module ``pipelines/cli.py``'s command table names for it and what that
+imports. Prints one row per figure with ``git log --oneline <commit>..<rev> -- <path>``: empty
+is "current", anything else "path changed since". A commit in that list changed a file the
+figure's run imports, not always the timed lines; read the commits before calling a figure wrong.
 
 ``--check`` exits with 1 when any figure's path changed since (for the end-of-session routine;
 not a test: every code change would fail it). ``--log`` lists each stale figure's commits with
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -44,6 +46,10 @@ __all__ = [
     "staleness",
     "write_between_markers",
 ]
+
+_IMPORT_STRING = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+"""A ``"module:attr"`` string: what uvicorn (``serving.app:create_app_from_env``), entry points
+and similar loaders import by name. Its module counts as imported when it is a project module."""
 
 CLI_MODULE = "pipelines.cli"
 """The module whose ``_COMMANDS`` table maps each ``guanxi`` command to its job module."""
@@ -210,8 +216,10 @@ def imported_modules(source: str, module: str, package: bool) -> set[str]:
     -------
     set of str
         Absolute names: for ``import a.b``, ``a.b``; for ``from a import b``, ``a`` and ``a.b``
-        (``b`` may be a submodule). Imports inside functions count; those under
-        ``if TYPE_CHECKING:`` do not, since they never run.
+        (``b`` may be a submodule); for a string literal ``"a.b:attr"`` (whole, as uvicorn and
+        entry points take an app by name), ``a.b``. Imports inside functions count; those under
+        ``if TYPE_CHECKING:`` do not, since they never run. Names of no project module are
+        dropped by the caller (:func:`figure_path`).
     """
     names: set[str] = set()
     base = module.split(".") if package else module.split(".")[:-1]
@@ -232,6 +240,12 @@ def imported_modules(source: str, module: str, package: bool) -> set[str]:
             if parent:
                 names.add(parent)
                 names.update(f"{parent}.{alias.name}" for alias in node.names)
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and (match := _IMPORT_STRING.fullmatch(node.value))
+        ):
+            names.add(match.group(1))
         for child in ast.iter_child_nodes(node):
             visit(child)
 

@@ -91,6 +91,25 @@ def test_imports_relative_inside_functions_and_not_type_checking() -> None:
     assert imported_modules("from .a import run\n", "pkg", package=True) >= {"pkg.a", "pkg.a.run"}
 
 
+def test_a_module_attr_string_counts_as_an_import_of_its_module() -> None:
+    # as pipelines/serve.py hands uvicorn its app: APP_FACTORY = "serving.app:create_app_from_env"
+    source = (
+        'APP = "serving.app:create_app_from_env"\n'
+        'def serve():\n    uvicorn.run("pkg.sub.d:make.app", factory=True)\n'
+        'NOT = ["a sentence: with a colon", "http://host:80", "serving.app", "x:y z", ":attr"]\n'
+    )
+    found = imported_modules(source, "pipelines.serve", package=False)
+    assert found == {"serving.app", "pkg.sub.d"}
+    files = {**FILES, "bench/y.py": 'import subprocess\nTARGET = "pkg.c:Y"\n'}
+    bench = Figure("bench.y", "0", "now", ("bench.y",))
+    assert figure_path(bench, files, files.__getitem__) == [
+        "bench/__init__.py",
+        "bench/y.py",
+        "pkg/__init__.py",
+        "pkg/c.py",
+    ]
+
+
 def test_modules_and_cli_commands_are_read_from_the_files() -> None:
     modules = project_modules([*FILES, "docs/not-python.md", "tests/data/bad-name.py"])
     assert modules["pkg"] == "pkg/__init__.py" and modules["pkg.sub.d"] == "pkg/sub/d.py"
