@@ -37,6 +37,7 @@ from features.contracts import (
     EVENT_TYPES,
     Column,
 )
+from pipelines.connectors import check_folder
 from pipelines.progress import progress_bar
 
 __all__ = [
@@ -1045,6 +1046,9 @@ def sample_command(
     ] = False,
 ) -> None:
     """Write realistic sample events and customers (see docs/sample-data.md)."""
+    # an unwritable --out (/proc/x, a read-only folder) is refused by name and reason, before the
+    # simulation, not with a traceback from the first write
+    check_folder(out, f"cannot write the sample into {out}", "--out")
     console = Console(stderr=True)
     progress = progress_bar(
         console,

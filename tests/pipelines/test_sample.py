@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import polars as pl
@@ -205,6 +206,24 @@ def test_cli_out_that_is_a_file_is_refused_by_name(tmp_path: Path) -> None:
     assert "--out" in result.output and "is a file" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert file.read_text() == "kept\n"
+
+
+def test_cli_out_in_an_unwritable_folder_is_refused_before_any_work() -> None:
+    """``guanxi data sample --out /proc/x`` simulated, then failed with a traceback at the first
+    write; the folder is probed first, as score, value, target and features export do."""
+    app = typer.Typer()
+    app.command()(sample_command)
+    out = Path("/proc/guanxi-sample")
+    result = CliRunner().invoke(app, ["--customers", "10", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.replace("│", " ").split())
+    refused = (
+        f"Invalid value for --out: cannot write the sample into {out}: cannot create a file in"
+    )
+    assert re.search(re.escape(refused) + r" /proc \([^)]+\)", said), said  # the system's reason
+    assert "simulating" not in said and "Traceback" not in said
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not out.exists()
 
 
 # --- the story ---------------------------------------------------------------------------------
