@@ -16,7 +16,9 @@ first, as it could a port found free and let go before the server starts); uvico
 Several workers (``--workers``, by default the CPU count up to :data:`MAX_DEFAULT_WORKERS`) share a
 private directory made for the run before they start and removed when it stops
 (:func:`serving.workers.prepare_run_dir`): ``/metrics`` sums every worker's counts, an admin reload
-reaches every worker, and the authentication backoff is one for all.
+reaches every worker, and the authentication backoff is one for all. uvicorn's supervisor waits
+``GUANXI_WORKER_HEALTHCHECK_SECONDS`` (60 s, not uvicorn's 5 s) for a worker to answer its health
+check before replacing it, and says why when it does (:mod:`serving.supervisor`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from rich.console import Console
 
 from models.registry import configure_tracking
 from serving.settings import Role, get_settings
+from serving.supervisor import WorkerReplacedNote
 from serving.workers import prepare_run_dir
 
 __all__ = [
@@ -66,10 +69,19 @@ requests of the load test, CI of 2026-12-02). The server must outlast its client
 timeouts; 75 s is nginx's default and above an AWS load balancer's 60 s."""
 
 
-def _log_config() -> dict[str, Any]:
-    """Return uvicorn's logging config with guanxi's loggers (``serving.*``) beside it."""
+def _log_config(healthcheck_seconds: int) -> dict[str, Any]:
+    """Return uvicorn's logging config with guanxi's loggers (``serving.*``) beside it.
+
+    uvicorn's supervisor line "Child process [N] died" is rewritten to say why a worker is
+    replaced and which setting lengthens the wait (:class:`serving.supervisor.WorkerReplacedNote`).
+    """
     config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     config["loggers"]["serving"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    config.setdefault("filters", {})["worker_replaced"] = {
+        "()": WorkerReplacedNote,
+        "seconds": healthcheck_seconds,
+    }
+    config["loggers"].setdefault("uvicorn.error", {})["filters"] = ["worker_replaced"]
     return config
 
 
@@ -283,7 +295,9 @@ def run_server(
         # uvicorn's access log writes raw paths and queries (customer ids, searches); the
         # middleware's (logger serving.access) writes route templates and request ids instead
         access_log=False,
-        log_config=_log_config(),
+        log_config=_log_config(settings.worker_healthcheck_seconds),
+        # uvicorn's 5 s kills workers still starting on a loaded machine, forever (several workers)
+        timeout_worker_healthcheck=settings.worker_healthcheck_seconds,
         proxy_headers=proxy_headers,
         forwarded_allow_ips=forwarded_allow_ips,
         timeout_keep_alive=timeout_keep_alive,

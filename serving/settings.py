@@ -160,6 +160,14 @@ class Settings(BaseSettings):
         description="The private directory the workers of one `guanxi serve` run share (set by "
         "`guanxi serve --workers N`, N > 1; see serving.workers).",
     )
+    worker_healthcheck_seconds: int = Field(
+        default=60,
+        gt=0,
+        description="`guanxi serve --workers N`, N > 1: how long uvicorn's supervisor waits for a "
+        "worker to answer its health check before it kills the worker and starts another. A "
+        "worker answers only once started; importing and loading models on a loaded machine can "
+        "take longer than uvicorn's own 5 s, after which it would replace every worker forever.",
+    )
     reload_poll_seconds: float = Field(
         default=0.5, gt=0, description="How often a worker looks for a reload by another worker."
     )

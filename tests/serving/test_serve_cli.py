@@ -64,6 +64,21 @@ def test_a_port_in_use_is_refused_before_saying_it_serves(
     assert port_in_use("127.0.0.1", port) is None  # free again once let go
 
 
+def test_a_healthcheck_timeout_not_above_zero_is_refused_before_it_serves(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GUANXI_HOME", str(tmp_path))
+    monkeypatch.setenv("GUANXI_WORKER_HEALTHCHECK_SECONDS", "0")
+    app = typer.Typer()
+    app.command()(serve_command)
+    result = CliRunner().invoke(app, ["--dev", "--port", "0", "--workers", "2"])
+    get_settings.cache_clear()
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "cannot start: Input should be greater than 0" in text, text
+    assert "serving on" not in text
+
+
 def test_the_announcement_comes_once_the_server_listens(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -301,3 +316,77 @@ def test_serve_outside_dev_prints_no_key(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert all(secret not in output for secret in (AUDIT_KEY, SESSION_KEY, *KEYS.values()))
     bare, nothing = _serve_without_uvicorn(monkeypatch, tmp_path, [])  # no secrets at all
     assert not nothing and "GUANXI_AUDIT_KEY must be set" in " ".join(bare.split())
+
+
+SLOW_START = """\
+import os
+import time
+
+# guanxi serve's own process marks the environment; its workers inherit the mark and sleep
+# before anything runs in them, so none answers the supervisor's health check until then
+if os.environ.get("SLOW_START_WORKER"):
+    time.sleep(float(os.environ["SLOW_START_SECONDS"]))
+else:
+    os.environ["SLOW_START_WORKER"] = "1"
+"""
+
+
+def _slow_start_env(tmp_path: Path, seconds: float, **extra: str) -> dict[str, str]:
+    """An environment whose ``guanxi serve`` workers start ``seconds`` late (a ``sitecustomize``
+    that sleeps in every process the server starts: a worker importing and loading on a loaded
+    machine, without the load)."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SLOW_START)
+    path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p)
+    home = tmp_path / "home"
+    home.mkdir()
+    return _env(GUANXI_HOME=str(home), PYTHONPATH=path, SLOW_START_SECONDS=str(seconds), **extra)
+
+
+@pytest.mark.slow
+def test_workers_slower_to_start_than_uvicorns_health_check_still_serve(tmp_path: Path) -> None:
+    """F3 of session 19: uvicorn's supervisor killed two workers that had not answered its health
+    check within its 5 s, and the ones it started instead, forever ("Child process [N] died");
+    nothing served. Workers that take 15 s to start now come up and serve, none replaced.
+
+    With uvicorn's 5 s (GUANXI_WORKER_HEALTHCHECK_SECONDS=5) this fails: the supervisor pings
+    one worker at a time, so each is killed at most 10 s after it started, before it answers,
+    and /healthz never answers (the bounded polls run out)."""
+    log = tmp_path / "serve.log"
+    env = _slow_start_env(tmp_path, 15)
+    proc, port = guanxi_serve(env, log, workers=2, args=("--dev",))
+    try:
+        # nothing accepts until a worker is up: each poll waits out its 2 s request timeout
+        _wait(f"http://127.0.0.1:{port}", proc, log, "/healthz", attempts=300)
+        text = log.read_text()
+        assert text.count("Application startup complete") >= 1, text
+        assert "was replaced" not in text and "died" not in text, text
+    finally:
+        stop(proc)
+
+
+@pytest.mark.slow
+def test_a_worker_replaced_for_its_health_check_is_logged_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    """A worker that does not answer within GUANXI_WORKER_HEALTHCHECK_SECONDS (here 1 s, the
+    workers starting 4 s late) is replaced, and the log says why and what to raise, where
+    uvicorn said only "Child process [N] died"."""
+    log = tmp_path / "serve.log"
+    env = _slow_start_env(tmp_path, 4, GUANXI_WORKER_HEALTHCHECK_SECONDS="1")
+    proc, _ = guanxi_serve(env, log, workers=2, args=("--dev",))
+    try:
+        for _ in range(600):
+            if "was replaced" in log.read_text() or proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        text = log.read_text()
+        assert re.search(
+            r"Child process \[\d+\] was replaced: it exited, or it did not answer the "
+            r"supervisor's health check within 1 s .*raise GUANXI_WORKER_HEALTHCHECK_SECONDS",
+            text,
+        ), text
+        assert not re.search(r"Child process \[\d+\] died", text), text
+    finally:
+        stop(proc)

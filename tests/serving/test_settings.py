@@ -150,3 +150,16 @@ def test_keyring() -> None:
     assert ring.role_of("alpha-ke") is None
     assert ring.role_of("") is None and ring.role_of(None) is None
     assert ring.role_of("ключ") is None
+
+
+def test_worker_healthcheck_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The supervisor's health-check timeout (guanxi serve, several workers): 60 s unless set,
+    read from GUANXI_WORKER_HEALTHCHECK_SECONDS, and refused when not positive."""
+    monkeypatch.delenv("GUANXI_WORKER_HEALTHCHECK_SECONDS", raising=False)
+    assert Settings().worker_healthcheck_seconds == 60
+    monkeypatch.setenv("GUANXI_WORKER_HEALTHCHECK_SECONDS", "90")
+    assert Settings().worker_healthcheck_seconds == 90
+    for bad in ("0", "-5", "soon"):
+        monkeypatch.setenv("GUANXI_WORKER_HEALTHCHECK_SECONDS", bad)
+        with pytest.raises(ValidationError, match="worker_healthcheck_seconds"):
+            Settings()
