@@ -27,9 +27,10 @@ from rich.text import Text
 
 from features.contracts import counted
 from features.events import MAX_LISTED_ROWS, Problem
+from features.sources import Source
 from pipelines import connectors
 
-__all__ = ["print_problems", "summary", "validate_command"]
+__all__ = ["customers_source", "print_problems", "summary", "validate_command"]
 
 
 def print_problems(console: Console, problems: Sequence[Problem]) -> None:
@@ -65,7 +66,11 @@ def _unknown_ids(customers: pl.DataFrame) -> pl.Expr:
     return ids.is_in(customers["customer_id"].implode()).not_().sum().alias("unknown")
 
 
-def summary(events: pl.DataFrame | pl.LazyFrame, customers: pl.DataFrame | None) -> str:
+def summary(
+    events: pl.DataFrame | pl.LazyFrame,
+    customers: pl.DataFrame | None,
+    customers_source: str = "customers file",
+) -> str:
     """Describe valid inputs in one line.
 
     Parameters
@@ -75,6 +80,9 @@ def summary(events: pl.DataFrame | pl.LazyFrame, customers: pl.DataFrame | None)
         (:class:`features.events.Staged`), never collected whole (streaming engine).
     customers : polars.DataFrame, optional
         Validated customers.
+    customers_source : str, optional
+        What the customers were read from, as the summary names it: ``"customers file"``,
+        ``"customers table"`` or ``"customers query"`` (:func:`customers_source`).
 
     Returns
     -------
@@ -99,11 +107,31 @@ def summary(events: pl.DataFrame | pl.LazyFrame, customers: pl.DataFrame | None)
         f"{stats['first']} to {stats['last']} ({by_type})"
     )
     if customers is not None:
-        text += f"; customers file: {counted(customers.height, 'customers')}"
+        text += f"; {customers_source}: {counted(customers.height, 'customers')}"
         if unknown := stats["unknown"]:
             are = "is" if unknown == 1 else "are"
             text += f" ({counted(unknown, 'customer ids')} of the events {are} not in it)"
     return text
+
+
+def customers_source(source: Source | None) -> str:
+    """Name what the customers were read from: a file, or a database's table or query.
+
+    A database table was called "customers file" in the summary (session 19's F7).
+
+    Parameters
+    ----------
+    source : features.sources.Source, optional
+        The customers' source.
+
+    Returns
+    -------
+    str
+        ``"customers table"``, ``"customers query"`` or ``"customers file"``.
+    """
+    if source is None or not source.is_database:
+        return "customers file"
+    return "customers query" if source.query is not None else "customers table"
 
 
 def validate_command(
@@ -140,4 +168,5 @@ def validate_command(
             console.print(Text(f"invalid: {errors} error{'s' if errors > 1 else ''}", style="red"))
             raise typer.Exit(1)
         frame = customers_loaded.frame if customers_loaded is not None else None
-        console.print(Text("valid: " + summary(events.frame, frame), style="green"))
+        said = summary(events.frame, frame, customers_source(sources.customers))
+        console.print(Text("valid: " + said, style="green"))

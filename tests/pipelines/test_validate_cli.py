@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from pipelines.validate import validate_command
 from serving.settings import get_settings
 from tests.features.test_events import HEADER, bad_corpus, write_csv
+from tests.pipelines.test_connectors import tiny_duckdb
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -41,6 +42,22 @@ def test_valid_with_customers() -> None:
     )
     assert code == 0, output
     assert "customers file: 3 customers" in output
+
+
+def test_a_database_customers_table_is_called_a_table(tmp_path: Path) -> None:
+    """Session 19's F7: customers read from a database table were summed up as "customers file:
+    3,000 customers"; a table is called a table, a query a query (DuckDB here, PostgreSQL alike:
+    the wording depends on the source, not the database)."""
+    uri = tiny_duckdb(tmp_path / "crm.duckdb")
+    events = [uri, "--events-table", "events"]
+    code, output = invoke(*events, "--customers", uri, "--customers-table", "customers")
+    assert code == 0, output
+    said = " ".join(output.split())
+    assert "; customers table: 3 customers" in said and "customers file" not in said
+    query = "SELECT * FROM customers"
+    code, output = invoke(*events, "--customers", uri, "--customers-query", query)
+    assert code == 0, output
+    assert "; customers query: 3 customers" in " ".join(output.split())
 
 
 def test_the_summary_says_one_as_one(tmp_path: Path) -> None:
