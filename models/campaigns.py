@@ -157,6 +157,8 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
     CampaignOutcomesError
         Listing every problem at once with its column and rows (1 = first data row): a missing
         column, an empty or unreadable value, a negative revenue, a customer twice in one campaign.
+        An empty ``revenue`` is 0 where ``ordered`` is false (nothing was ordered), and refused
+        where it is true or itself empty or unreadable.
     """
     missing = [name for name in OUTCOME_COLUMNS if name not in frame.columns]
     if missing:
@@ -165,6 +167,8 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
     problems: list[str] = []
     typed = frame.clone()
     row = pl.Series("row", np.arange(1, frame.height + 1))
+    # a CRM export leaves revenue empty where nothing was ordered: 0 there, refused elsewhere
+    no_order = (~_as_bool(frame["ordered"])).fill_null(False)
     declared = OUTCOME_COLUMNS | OPTIONAL_OUTCOME_COLUMNS
     for name, dtype in declared.items():
         if name not in frame.columns:
@@ -174,10 +178,13 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
         if bad.any():
             what = "true or false" if dtype == pl.Boolean else "a number"
             problems.append(f"column {name}: not {what} at {_rows_text(row.filter(bad))}")
-        if name in OUTCOME_COLUMNS and frame[name].is_null().any():
-            problems.append(
-                f"column {name}: empty at {_rows_text(row.filter(frame[name].is_null()))}"
-            )
+        empty = frame[name].is_null()
+        if name == "revenue":
+            value = pl.select(pl.when(empty & no_order).then(0.0).otherwise(value)).to_series()
+            empty = empty & ~no_order
+        if name in OUTCOME_COLUMNS and empty.any():
+            where = " (0 is taken only where ordered is false)" if name == "revenue" else ""
+            problems.append(f"column {name}: empty at {_rows_text(row.filter(empty))}{where}")
         typed = typed.with_columns(value.alias(name))
     negative = typed["revenue"].fill_null(0.0) < 0
     if negative.any():

@@ -282,6 +282,34 @@ def test_target_plans_with_a_campaign_recorded_without_margins(
     assert "measured rates for 1 segment from" in output
 
 
+def test_an_empty_revenue_is_0_where_nothing_was_ordered_and_refused_where_it_was(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """newuser19 F10: a CRM export leaves revenue empty where nothing was ordered, and `guanxi
+    campaign record` refused it; an empty revenue of an order is still refused, naming the rows."""
+    frame = _october()
+    blank = pl.when(pl.col("ordered")).then(pl.col("revenue").cast(pl.String)).otherwise(None)
+    path = tmp_path / "october.csv"
+    frame.with_columns(revenue=blank).write_csv(path)
+    assert pl.read_csv(path)["revenue"].null_count() == 68  # 80 customers, 12 ordered
+    _run(cli, "campaign", "record", "--file", str(path), "--name", "october")
+    stored = Store(get_settings().home).read_campaigns()
+    assert stored["revenue"].to_list() == frame["revenue"].to_list()  # 0 where not ordered
+    output = _run(cli, "campaign", "report", "--offers", str(offers))
+    assert "240.00" in output  # the same report as the file with its zeros written out
+    ordered = tmp_path / "ordered.csv"
+    first, second = [i for i, o in enumerate(frame["ordered"].to_list()) if o][:2]
+    frame.with_columns(
+        revenue=pl.when(pl.int_range(pl.len()).is_in([first, second]))
+        .then(None)
+        .otherwise(pl.col("revenue"))
+    ).write_csv(ordered)
+    output = _run(cli, "campaign", "record", "--file", str(ordered), "--name", "bad", code=1)
+    assert "ordered.csv" in output
+    assert f"column revenue: empty at rows {first + 1}, {second + 1}" in output
+    assert [c.name for c in Store(get_settings().home).list_campaigns()] == ["october"]
+
+
 def test_campaign_uplift_registers_and_the_next_plan_uses_it(
     local_tracking: Path, tmp_path: Path
 ) -> None:
