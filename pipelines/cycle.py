@@ -25,6 +25,12 @@ single commands run:
 ``rescore``
     Score and keep the tables of the champions promoted in this run (or moved to the task's
     rule-backed version, see :mod:`pipelines.promote`).
+``revalue``
+    When this run promoted the retention task's champion (churn), fit the value step again so
+    the value table of ``D`` carries the new champion's churn probabilities (the ``value`` step
+    ran before there was one, and ``guanxi target`` reads them for its retention offers); the
+    table is replaced atomically, like every value table. Otherwise nothing runs and the step
+    says why.
 ``reload``
     Ask a running server to load the new state (``POST /v1/admin/reload`` with an admin key of
     ``GUANXI_API_KEYS``) when ``--reload-url`` is given; a server started later loads it anyway.
@@ -84,7 +90,17 @@ __all__ = [
     "trained_later",
 ]
 
-STEPS: Final = ("snapshot", "value", "score", "drift", "retrain", "promote", "rescore", "reload")
+STEPS: Final = (
+    "snapshot",
+    "value",
+    "score",
+    "drift",
+    "retrain",
+    "promote",
+    "rescore",
+    "revalue",
+    "reload",
+)
 """The steps of a cycle, in order."""
 
 KILL_ENV: Final = "GUANXI_CYCLE_KILL_IN"
@@ -235,17 +251,20 @@ class _Run:
         return {"customers": info.rows, "path": str(info.path)}
 
     def value(self, record: dict[str, Any]) -> dict[str, Any]:
-        from pipelines.value import compute_values, keep_values
-
-        events, _ = self.data()
         retention = retention_task()
         # no churn champion yet and this cycle trains one: said, not "train and promote one"
         later = (
-            f"no {retention.name} champion yet; this cycle's retrain step trains one, which the "
-            "next cycle's values use once promoted"
+            f"no {retention.name} champion yet; this cycle's retrain step trains one, and its "
+            "revalue step refits these values once it is promoted"
             if retention is not None and retention.name in self.config.tasks
             else None
         )
+        return self._values(later)
+
+    def _values(self, later: str | None) -> dict[str, Any]:
+        from pipelines.value import compute_values, keep_values
+
+        events, _ = self.data()
         try:
             run = compute_values(
                 events,
@@ -357,6 +376,28 @@ class _Run:
         return self._score(
             [t for t, step in promoted.items() if step["promoted"] or step.get("rule_moved")]
         )
+
+    def revalue(self, record: dict[str, Any]) -> dict[str, Any]:
+        retention = retention_task()
+        if retention is None:
+            return {"skipped": "no task declares retention risk: the values read no churn model"}
+        task = retention.name
+        step = record["steps"]["promote"]["summary"].get(task)
+        if not step or not (step["promoted"] or step.get("rule_moved")):
+            return {"skipped": f"no {task} champion was promoted in this cycle: the values stand"}
+        champion = registry.get_version(task, registry.CHAMPION)
+        version = str(champion.version) if champion is not None else None
+        info = self.store.value_info(self.day)
+        if info is not None and (info.churn_model or {}).get("version") == version:
+            return {"skipped": f"the values of {self.day} read {task} version {version} already"}
+        done = self._values(None)
+        if "skipped" in done:
+            return done
+        return {
+            "refitted": f"{task} version {version} was promoted in this cycle: the value table "
+            f"of {self.day} now carries its churn probabilities",
+            **done,
+        }
 
     def reload(self, record: dict[str, Any]) -> dict[str, Any]:
         url = self.config.reload_url

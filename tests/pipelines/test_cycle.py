@@ -14,10 +14,12 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import mlflow
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from features.store import Store
@@ -28,6 +30,7 @@ from pipelines.cycle import (
     KILL_ENV,
     STEPS,
     CycleConfig,
+    _Run,
     brief,
     readable,
     retrain_reasons,
@@ -110,6 +113,15 @@ def test_a_step_summary_reads_as_lines_not_json() -> None:
     assert readable({"skipped": "no --reload-url"}) == ["skipped: no --reload-url"]
 
 
+def test_the_revalue_step_does_nothing_unless_churn_was_promoted(tmp_path: Path) -> None:
+    """No inputs are read and no value table is written when churn's champion did not change."""
+    run = _Run(cast(Any, None), DAY, CycleConfig(), tmp_path, Console())  # reading would fail
+    for summary in ({}, {"churn": {"promoted": False, "rule_moved": False}}):
+        done = run.revalue({"steps": {"promote": {"summary": summary}}})
+        assert done == {"skipped": "no churn champion was promoted in this cycle: the values stand"}
+    assert Store(tmp_path).value_info(DAY) is None
+
+
 def test_a_champion_trained_after_the_cycle_day_is_noted() -> None:
     # the README trains as of 2025-12-31, then runs the cycle of 2025-03-31: the champion has
     # seen that day's future, and its live performance there beat its own card
@@ -161,8 +173,11 @@ def test_the_same_day_twice_does_nothing_new(events: Path, local_tracking: Path)
     )
     # and so does the value step, which said "train and promote one" of the churn it trains
     said = " ".join(first.output.split())
-    assert "no churn champion yet; this cycle's retrain step trains one, which the next" in said
+    assert "no churn champion yet; this cycle's retrain step trains one, and its revalue" in said
     assert "train and promote one" not in said
+    # the value step ran before churn had a champion; the revalue step refits the day's values
+    # with the promoted one, so the day's plan has churn probabilities for its retention offers
+    assert "refitted: churn version 1 was promoted in this cycle: the value table of" in said
     store = Store(local_tracking)
     record = store.read_record("cycle", DAY)
     assert record is not None and record["complete"] and list(record["steps"]) == list(STEPS)
@@ -170,13 +185,19 @@ def test_the_same_day_twice_does_nothing_new(events: Path, local_tracking: Path)
     assert record["steps"]["promote"]["summary"]["churn"]["promoted"]
     assert store.read_scores("churn", DAY, "1") is not None  # rescored with the new champion
     assert store.read_values(DAY) is not None and store.read_record("drift", DAY) is not None
+    values, info = store.read_values(DAY), store.value_info(DAY)
+    assert values is not None and values["churn_probability"].is_not_null().sum() > 0
+    assert info is not None and info.churn_model is not None
+    assert info.churn_model["version"] == "1"
+    revalue = record["steps"]["revalue"]["summary"]
+    assert revalue["run_id"] == info.run_id != record["steps"]["value"]["summary"]["run_id"]
     runs, files = _runs(), sorted(p for p in local_tracking.rglob("*") if p.is_file())
     second = cli.invoke(app, _args(events), env={"COLUMNS": "200"})
     assert second.exit_code == 0, second.output
     for step in STEPS:
         assert f"{step}: done already" in second.output
     assert [v.version for v in registry.list_versions("churn")] == ["1"]
-    assert _runs() == runs
+    assert _runs() == runs  # no value fit logged again: the revalue step is done once
     assert sorted(p for p in local_tracking.rglob("*") if p.is_file()) == files
     assert store.read_record("cycle", DAY) == record
     get_settings.cache_clear()
