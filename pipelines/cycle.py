@@ -57,7 +57,7 @@ import signal
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -84,6 +84,7 @@ __all__ = [
     "CycleError",
     "brief",
     "cycle_command",
+    "promote_lines",
     "readable",
     "retrain_reasons",
     "run_cycle",
@@ -492,6 +493,32 @@ def readable(summary: Any) -> list[str]:
     return [f"{key.replace('_', ' ')}: {text(value)}" for key, value in summary.items()]
 
 
+def promote_lines(summary: dict[str, Any]) -> list[str]:
+    """Say the promote step's decisions, a sentence a task, as ``guanxi promote`` does (pure).
+
+    Parameters
+    ----------
+    summary : dict
+        The promote step's summary: task -> ``promoted`` and the fields of
+        :class:`pipelines.promote.Decision`.
+
+    Returns
+    -------
+    list of str
+        One line a task (:func:`pipelines.promote.decision_text`), or one saying no challenger
+        was trained.
+    """
+    from pipelines.promote import Decision, decision_text
+
+    if not summary:
+        return ["no challenger was trained in this cycle: nothing to promote"]
+    names = [f.name for f in fields(Decision)]
+    return [
+        decision_text(task, Decision(**{k: step[k] for k in names if k in step}), named=True)
+        for task, step in summary.items()
+    ]
+
+
 def _kill_hook(step: str) -> None:
     """SIGKILL this process inside ``step`` when the test hook names it."""
     if os.environ.get(KILL_ENV) == step:
@@ -568,7 +595,8 @@ def run_cycle(
         if as_json:
             console.print(f"{name}: {json.dumps(brief(summary), default=str)}")
         else:
-            for line in readable(brief(summary)):
+            lines = promote_lines(summary) if name == "promote" else readable(brief(summary))
+            for line in lines:
                 console.print(line, highlight=False, markup=False)
     if not record["complete"]:
         record["complete"] = True

@@ -58,6 +58,7 @@ __all__ = [
     "PASSING_GRADES",
     "Decision",
     "decide",
+    "decision_text",
     "models_command",
     "promote",
     "promote_command",
@@ -245,6 +246,43 @@ def serve_rule(task: str, champion: ModelVersion | None, decision: Decision) -> 
     )
 
 
+def decision_text(
+    task: str, decision: Decision, *, markup: bool = False, named: bool = False
+) -> str:
+    """Say a promotion decision in one sentence, as ``guanxi promote`` prints it (pure).
+
+    Parameters
+    ----------
+    task : str
+        Registered model name.
+    decision : Decision
+        What the gate decided.
+    markup : bool, default False
+        Colour the head ("promoted", "not promoted") with Rich markup.
+    named : bool, default False
+        Start a sentence that does not name the task with ``<task>: `` (``guanxi cycle``'s
+        promote step, which says the decision of each task it retrained).
+
+    Returns
+    -------
+    str
+        ``promoted churn@champion: <reason>``; the reason alone when the challenger is the
+        champion already; otherwise ``not promoted: <reason>`` (``model not promoted`` when a
+        rule-backed version is served instead).
+    """
+
+    def head(text: str, colour: str) -> str:
+        return f"[{colour}]{text}[/{colour}]" if markup else text
+
+    if decision.promote:
+        return f"{head('promoted', 'green')} {task}@{registry.CHAMPION}: {decision.reason}"
+    if decision.already:
+        return decision.reason
+    said = "model not promoted" if decision.rule_version is not None else "not promoted"
+    text = f"{head(said, 'red')}: {decision.reason}"
+    return f"{task}: {text}" if named else text
+
+
 def _home_uri(console: Console) -> str:
     """Configure and check tracking; an unreachable server ends the command (exit code 2)."""
     from serving.settings import get_settings
@@ -271,17 +309,9 @@ def promote_command(
     except registry.ModelNotFoundError as exc:
         console.print(f"[red]not promoted:[/red] {exc}")
         raise typer.Exit(1) from exc
-    if decision.promote:
-        console.print(f"[green]promoted[/green] {task}@{registry.CHAMPION}: {decision.reason}")
-        return
-    if decision.already:
-        console.print(decision.reason)
-        return
-    if decision.rule_version is not None:
-        console.print(f"[red]model not promoted:[/red] {decision.reason}")
-    else:
-        console.print(f"[red]not promoted:[/red] {decision.reason}")
-    raise typer.Exit(1)
+    console.print(decision_text(task, decision, markup=True))
+    if not (decision.promote or decision.already):
+        raise typer.Exit(1)
 
 
 def models_command(

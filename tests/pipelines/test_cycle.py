@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import Any, cast
@@ -32,10 +33,12 @@ from pipelines.cycle import (
     CycleConfig,
     _Run,
     brief,
+    promote_lines,
     readable,
     retrain_reasons,
     trained_later,
 )
+from pipelines.promote import Decision, decision_text
 from pipelines.sample import generate_sample
 from serving.settings import get_settings
 from tests.processes import guanxi_serve, reserved_port, stop, wait_status
@@ -113,6 +116,32 @@ def test_a_step_summary_reads_as_lines_not_json() -> None:
     assert readable({"skipped": "no --reload-url"}) == ["skipped: no --reload-url"]
 
 
+def test_the_promote_step_says_each_decision_in_a_sentence() -> None:
+    """The step printed "churn: promoted yes, promote yes, reason ..., already no, rule version -,
+    rule moved no"; it now says each task's decision as `guanxi promote` does."""
+    reason = "grade B passes and there is no comparable champion"
+    summary = {
+        "churn": {"promoted": True, **asdict(Decision(True, reason))},
+        "repurchase": {
+            "promoted": False,
+            **asdict(Decision(False, "challenger grade 'C' does not pass (needs one of A, B)")),
+        },
+        "cross_sell": {
+            "promoted": False,
+            **asdict(Decision(False, "no", rule_version="2", rule_moved=True)),
+        },
+    }
+    assert promote_lines(summary) == [
+        f"promoted churn@champion: {reason}",
+        "repurchase: not promoted: challenger grade 'C' does not pass (needs one of A, B)",
+        "cross_sell: model not promoted: no",
+    ]
+    # the same words as guanxi promote's, which does not repeat the task it was given
+    assert decision_text("churn", Decision(True, reason)) == promote_lines(summary)[0]
+    assert decision_text("repurchase", Decision(False, "x")) == "not promoted: x"
+    assert promote_lines({}) == ["no challenger was trained in this cycle: nothing to promote"]
+
+
 def test_the_revalue_step_does_nothing_unless_churn_was_promoted(tmp_path: Path) -> None:
     """No inputs are read and no value table is written when churn's champion did not change."""
     run = _Run(cast(Any, None), DAY, CycleConfig(), tmp_path, Console())  # reading would fail
@@ -175,6 +204,9 @@ def test_the_same_day_twice_does_nothing_new(events: Path, local_tracking: Path)
     said = " ".join(first.output.split())
     assert "no churn champion yet; this cycle's retrain step trains one, and its revalue" in said
     assert "train and promote one" not in said
+    # the promote step says its decision in a sentence, as guanxi promote does, not a key dump
+    assert "promoted churn@champion: grade" in said
+    assert "promoted yes" not in said and "rule moved" not in said
     # the value step ran before churn had a champion; the revalue step refits the day's values
     # with the promoted one, so the day's plan has churn probabilities for its retention offers
     assert "refitted: churn version 1 was promoted in this cycle: the value table of" in said
