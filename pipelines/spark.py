@@ -66,6 +66,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -75,6 +76,8 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import polars as pl
 import pyarrow as pa
+from rich.console import Console
+from rich.text import Text
 
 from features.contracts import event_schema
 from features.events import MAX_LISTED_ROWS, EventsValidationError, Problem, validate_events
@@ -111,6 +114,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_BUCKETS",
     "EVENTS_PER_BUCKET",
+    "LOG_LEVEL_ENV",
     "buckets_for",
     "build_snapshot_spark",
     "events_from_table",
@@ -120,6 +124,7 @@ __all__ = [
     "scores_with_spark",
     "snapshot_from_table",
     "snapshot_with_spark",
+    "spark_log_level",
     "spark_session",
     "value_steps",
     "value_table_spark",
@@ -153,6 +158,64 @@ _STATUS_SCHEMA: Final = pa.schema(
 )
 
 
+LOG_LEVEL_ENV: Final = "GUANXI_SPARK_LOG_LEVEL"
+"""Spark's log level for the commands (``ERROR`` unless set: ``WARN``, ``INFO``, ``DEBUG``...)."""
+
+_LOG_LEVELS: Final = ("ALL", "DEBUG", "ERROR", "FATAL", "INFO", "OFF", "TRACE", "WARN")
+"""The levels ``SparkContext.setLogLevel`` takes."""
+
+_QUIET_LOG4J2: Final = """\
+# guanxi's Spark logging: errors only, on standard error, in Spark's own pattern
+rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+# the loggers a shell's level is read from (PySpark's gateway counts as a shell): at the root's
+# level, Spark prints no "Setting default log level" note
+logger.repl.name = org.apache.spark.repl.Main
+logger.repl.level = error
+logger.gateway.name = org.apache.spark.api.python.PythonGatewayServer
+logger.gateway.level = error
+"""
+"""A log4j2 configuration for the driver JVM that keeps its start-up warnings off the console:
+Spark's "default log4j profile" notes, the loopback hostname, ``NativeCodeLoader``... all come
+before the context exists, so ``setLogLevel`` is too late for them."""
+
+_PANDAS_3_WARNING: Final = r"PySpark does not yet fully support pandas >= 3\.0\.0"
+"""The start of the ``FutureWarning`` PySpark 4.3 gives for pandas 3 (``docs/spark.md``)."""
+
+
+def spark_log_level() -> str:
+    """Return Spark's log level for this process: ``GUANXI_SPARK_LOG_LEVEL``, else ``ERROR``.
+
+    Raises
+    ------
+    ValueError
+        If the variable names no level ``SparkContext.setLogLevel`` takes.
+    """
+    level = os.environ.get(LOG_LEVEL_ENV, "").strip().upper() or "ERROR"
+    if level not in _LOG_LEVELS:
+        levels = ", ".join(_LOG_LEVELS)
+        raise ValueError(f"{LOG_LEVEL_ENV}={level}: not a Spark log level ({levels})")
+    return level
+
+
+def _quiet_log4j2() -> Path:
+    """Write :data:`_QUIET_LOG4J2` to a new file of this user's (removed once the JVM runs)."""
+    fd, name = tempfile.mkstemp(prefix="guanxi-spark-log4j2-", suffix=".properties")
+    with os.fdopen(fd, "w") as file:
+        file.write(_QUIET_LOG4J2)
+    return Path(name)
+
+
+def _say(message: str) -> None:
+    """Print a progress line on standard error, where the commands' other progress goes."""
+    Console(stderr=True).print(Text(message, style="dim"))
+
+
 def spark_session(
     master: str = DEFAULT_MASTER, app_name: str = "guanxi", config: Mapping[str, str] | None = None
 ) -> SparkSession:
@@ -160,7 +223,13 @@ def spark_session(
 
     The session's time zone is UTC (snapshot days are UTC days), Arrow transfers are on, and
     unless ``PYSPARK_PYTHON`` says otherwise the Python workers run this interpreter (so they
-    import the same guanxi and libraries).
+    import the same guanxi and libraries). Spark logs errors only unless ``GUANXI_SPARK_LOG_LEVEL``
+    asks for more (:func:`spark_log_level`): a driver started here reads a log4j2 configuration
+    of errors only (its start-up warnings come before the context exists), and the context's
+    level is set with ``setLogLevel``; with another level the driver starts with Spark's own
+    logging configuration (or ``spark.driver.extraJavaOptions`` of ``config``) and that level.
+    PySpark's ``FutureWarning`` about pandas 3 is not shown (that warning only: ``docs/spark.md``).
+    Starting a new session prints "starting Spark (<master>) ..." on standard error.
 
     Parameters
     ----------
@@ -182,8 +251,13 @@ def spark_session(
     ------
     ImportError
         If PySpark is not installed (the message says how to install the ``spark`` extra).
+    ValueError
+        If ``GUANXI_SPARK_LOG_LEVEL`` names no log level.
     """
+    level = spark_log_level()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # PySpark checks the pandas version on import and on its first Arrow calls
+    warnings.filterwarnings("ignore", message=_PANDAS_3_WARNING, category=FutureWarning)
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
@@ -191,15 +265,29 @@ def spark_session(
             f"--engine spark needs PySpark, which is not installed: {SPARK_EXTRA} (and Java 17)"
         ) from exc
 
+    settings = dict(config or {})
+    starting = SparkSession.getActiveSession() is None
+    quiet = None
+    if starting and level == "ERROR" and "spark.driver.extraJavaOptions" not in settings:
+        # read once, by a driver JVM started here; one that already runs keeps its logging
+        quiet = _quiet_log4j2()
+        settings["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={quiet}"
     builder = SparkSession.builder.master(master).appName(app_name)
-    for name, value in (config or {}).items():
+    for name, value in settings.items():
         builder = builder.config(name, value)
-    session = (
-        builder.config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
+    if starting:
+        _say(f"starting Spark ({master}) ...")
+    try:
+        session = (
+            builder.config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .config("spark.ui.showConsoleProgress", "false")
+            .getOrCreate()
+        )
+    finally:
+        if quiet is not None:
+            quiet.unlink(missing_ok=True)
+    session.sparkContext.setLogLevel(level)
     session.conf.set("spark.sql.session.timeZone", "UTC")
     return session
 
@@ -859,6 +947,7 @@ def snapshot_with_spark(
         The snapshot, sorted by ``customer_id`` and typed as :func:`build_snapshot`'s.
     """
     spark = spark_session(master)
+    _say(f"features as of {as_of} on Spark ...")
     people = None if customers is None else _from_polars(spark, customers)
     rows = _from_polars(spark, events) if isinstance(events, pl.DataFrame) else events
     built = build_snapshot_spark(rows, people, as_of)
@@ -899,6 +988,7 @@ def snapshot_from_table(
         With every problem of both inputs, if any is an error.
     """
     spark = spark_session(master)
+    _say(f"validating {source.label} on Spark ...")
     rows = None
     try:
         rows, problems = events_from_table(spark, source.table, now, source.mapping)
@@ -940,6 +1030,7 @@ def scores_with_spark(
     registry = bundle.metadata.get("registry", {})
     uri = f"models:/{registry.get('name', bundle.task)}/{registry.get('version')}"
     spark = spark_session(master)
+    _say(f"scores of {bundle.task} on Spark ...")
     return _to_polars(score_spark(_from_polars(spark, snapshot), bundle, uri, explain_k))
 
 
@@ -1111,6 +1202,7 @@ def value_steps(
 
     def summarize(events: pl.DataFrame | DataFrame, as_of: date) -> pl.DataFrame:
         spark = spark_session(master)
+        _say(f"purchase summaries as of {as_of} on Spark ...")
         rows = _from_polars(spark, events) if isinstance(events, pl.DataFrame) else events
         summary = purchase_summary_spark(rows, as_of, buckets)
         return _to_polars(summary).sort("customer_id")
@@ -1126,6 +1218,7 @@ def value_steps(
         churn_horizon_days: float | None = None,
     ) -> pl.DataFrame:
         spark = spark_session(master)
+        _say("values on Spark ...")
         table = value_table_spark(
             _from_polars(spark, summary),
             _from_polars(spark, snapshot),

@@ -62,6 +62,7 @@ def test_score_on_spark_writes_the_polars_scores(
     assert out.exit_code == 0, out.output
     out = cli.invoke(app, [*args, "--out", str(tmp_path / "spark.parquet"), *SPARK])
     assert out.exit_code == 0, out.output
+    assert "scores of churn on Spark ..." in out.output  # the step, on standard error
     expected = pl.read_parquet(tmp_path / "polars.parquet")
     assert expected.height > 0
     assert_frame_equal(pl.read_parquet(tmp_path / "spark.parquet"), expected, check_exact=True)
@@ -219,6 +220,8 @@ def test_value_from_a_spark_table_equals_the_value_from_parquet(
     parquet = ["--events", str(sample / "events.parquet"), "--out", str(tmp_path / "p.parquet")]
     out = cli.invoke(app, [*args, *parquet])
     assert out.exit_code == 0, out.output
+    steps = [f"purchase summaries as of {AS_OF} on Spark ...", "values on Spark ..."]
+    assert all(step in out.output for step in steps), out.output  # on standard error
     table = ["--events-table", "crm.events", "--out", str(tmp_path / "t.parquet")]
     out = cli.invoke(app, [*args, *table], env={"COLUMNS": "250"})
     assert out.exit_code == 0, out.output
