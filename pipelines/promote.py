@@ -323,10 +323,20 @@ def models_command(
     """List registered model versions with their aliases, grade and key held-out metrics."""
     console = Console()
     uri = _home_uri(console)
-    table = Table(title=f"registered models ({uri})", box=box.SIMPLE_HEAD)
+    # two spaces between columns (padding collapsed), none at the edges: at 80 columns every column
+    # keeps its width, the run id whole and a promoted challenger's aliases on two lines
+    table = Table(
+        title=f"registered models ({uri})",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+        show_edge=False,
+    )
     table.add_column("task", min_width=10)
     table.add_column("ver", min_width=3)
-    table.add_column("aliases", overflow="fold", min_width=10)
+    # at least as wide as "(was challenger)": at 80 columns "champion (was challenger)" wraps
+    # onto two lines, not four ("champion / (was / challenger / )" in session 19's F8)
+    table.add_column("aliases", overflow="fold", min_width=len(_PROMOTED_NOTE))
     table.add_column("grade", min_width=5)
     for header in KEY_METRICS.values():
         table.add_column(header, justify="right", min_width=max(map(len, header.splitlines())))
@@ -350,6 +360,10 @@ def models_command(
     console.print(table)
 
 
+_PROMOTED_NOTE: Final = f"(was {registry.CHALLENGER})"
+"""What ``guanxi models`` says after ``champion`` on a promoted challenger."""
+
+
 def shown_aliases(aliases: Sequence[str]) -> list[str]:
     """Word a version's aliases for people: a promoted challenger is ``champion (was challenger)``.
 
@@ -371,7 +385,7 @@ def shown_aliases(aliases: Sequence[str]) -> list[str]:
     both = {registry.CHAMPION, registry.CHALLENGER}
     if not both <= set(aliases):
         return list(aliases)
-    promoted = f"{registry.CHAMPION} (was {registry.CHALLENGER})"
+    promoted = f"{registry.CHAMPION} {_PROMOTED_NOTE}"
     return [promoted, *(a for a in aliases if a not in both)]
 
 

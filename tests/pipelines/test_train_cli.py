@@ -271,6 +271,16 @@ def test_promote_gate(cli, sample, monkeypatch, tiny_bundle, tiny_data) -> None:
     listing = cli.invoke(app, ["models", "--task", "churn"], env={"COLUMNS": "200"}).output
     (row,) = [line.split() for line in listing.splitlines() if line.split()[:2] == ["churn", "3"]]
     assert row[2:5] == ["champion", "(was", "challenger)"], listing
+    # at 80 columns on two lines, not four ("champion / (was / challenger / )", session 19's
+    # F8), broken between words, and the run id whole
+    out = cli.invoke(app, ["models", "--task", "churn"], env={"COLUMNS": "80"})
+    lines = out.output.splitlines()
+    (at,) = [i for i, line in enumerate(lines) if line.split()[:2] == ["churn", "3"]]
+    first, second = lines[at].split(), lines[at + 1].split()
+    assert first[2] == "champion" and len(first[-1]) == 8, out.output
+    assert " ".join(first[2:4] + second) == "champion (was challenger)", out.output
+    assert lines[at + 2].split()[:2] == ["churn", "2"], out.output  # the next row
+    assert max(map(len, lines)) <= 80, out.output
 
     # and the inverted one does not beat that
     _train(cli, sample, monkeypatch, _result(worse, tiny_data, "A"))
