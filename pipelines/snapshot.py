@@ -203,8 +203,8 @@ def _build_and_store(
                 from pipelines.spark import snapshot_with_spark
 
                 assert isinstance(events, Loaded)
-                with status.status(f"Building features as of {day} on Spark..."):
-                    snapshot = snapshot_with_spark(events.frame, customer_frame, day, spark_master)
+                # it says "starting Spark" and "features as of <day> on Spark" itself
+                snapshot = snapshot_with_spark(events.frame, customer_frame, day, spark_master)
             else:
                 snapshot, history = build_validated(
                     events, customer_frame, day, Path(spill), status
@@ -333,11 +333,10 @@ def _build_from_spark_table(
     """
     from pipelines.spark import snapshot_from_table
 
-    with Console(stderr=True).status(f"Validating {table.label} and building on Spark..."):
-        try:
-            snapshot, problems = snapshot_from_table(table, day, now, master)
-        except EventsValidationError as error:
-            snapshot, problems = None, error.problems
+    try:  # it says "starting Spark" and "validating <table> on Spark" itself
+        snapshot, problems = snapshot_from_table(table, day, now, master)
+    except EventsValidationError as error:
+        snapshot, problems = None, error.problems
     _stop_on_errors(out, problems)
     assert snapshot is not None
     info = Store(get_settings().home).write_snapshot(
