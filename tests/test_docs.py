@@ -31,3 +31,12 @@ def test_readme_section_is_generated_from_code(marker: str, render: Callable[[],
     assert match[2] == render(), (
         "README is out of date: run GUANXI_UPDATE_DOCS=1 pytest tests/test_docs.py"
     )
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    """``.ci/run`` runs the README's test command, options included (``--durations``...)."""
+    readme = README.read_text(encoding="utf-8")
+    shown = [line for line in readme.splitlines() if line.startswith("bash tests/install.sh && ")]
+    assert len(shown) == 1, "the README shows one test command"
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert ci[-1] == shown[0]
