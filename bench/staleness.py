@@ -7,11 +7,17 @@ Each figure the READMEs publish is declared once below (:data:`FIGURES`): the co
 run was measured on, when, and what its timed path runs. The path is derived, not listed: the
 bench module (or the modules a hand-run figure starts from), every project module they import,
 transitively, at ``--rev`` (imports inside functions included, ``if TYPE_CHECKING:`` blocks
-left out; a string literal of the form ``"package.module:attr"``, as handed to uvicorn, counts
-as an import of its module), and for each ``guanxi`` command the figure's run starts as a
-subprocess, the job module ``pipelines/cli.py``'s command table names for it and what that
-imports. Prints one row per figure with ``git log --oneline <commit>..<rev> -- <path>``: empty
-is "current", anything else "path changed since". A commit in that list changed a file the
+left out), and for each ``guanxi`` command the figure's run starts as a subprocess, the job
+module ``pipelines/cli.py``'s command table names for it and what that imports. Imports by name
+at run time count too, conservatively: a string literal that is exactly a project module's name
+(``importlib.import_module("models.specs")``, ``python -m bench.sources``) or of the form
+``"package.module:attr"`` (as handed to uvicorn) imports that module; a name built at run time
+(``import_module(f"{__name__}.{name}")``) imports every module its fixed start could name; a
+package scanning a ``__path__`` (``pkgutil.iter_modules``, ``walk_packages``) imports every
+module under it; Python code in a string (``python -c "from pipelines.cli import main"``)
+imports what it imports; and a declared ``.py`` file's imports are followed like a module's.
+Prints one row per figure with ``git log --oneline <commit>..<rev> -- <path>``: empty is
+"current", anything else "path changed since". A commit in that list changed a file the
 figure's run imports, not always the timed lines; read the commits before calling a figure wrong.
 
 ``--check`` exits with 1 when any figure's path changed since (for the end-of-session routine;
@@ -50,6 +56,22 @@ __all__ = [
 _IMPORT_STRING = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 """A ``"module:attr"`` string: what uvicorn (``serving.app:create_app_from_env``), entry points
 and similar loaders import by name. Its module counts as imported when it is a project module."""
+
+_MODULE_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+"""A string that may be a module's name: counted as an import when it names a project module
+(``importlib.import_module("models.specs")``, ``[sys.executable, "-m", "bench.sources"]``).
+Conservative: a word that happens to be a package's name (``"features"``) adds that package's
+``__init__.py``."""
+
+_IMPORTERS = frozenset({"import_module", "__import__"})
+"""Functions importing a module by name: ``importlib.import_module``, the builtin ``__import__``."""
+
+_SCANNERS = frozenset({"iter_modules", "walk_packages"})
+"""``pkgutil`` functions listing a package's modules, as a package importing all of them calls."""
+
+EVERY = "*"
+"""Ends a name in :func:`imported_modules`'s answer standing for every module whose name starts
+with the rest: ``models.specs.*`` is every module under :mod:`models.specs`."""
 
 CLI_MODULE = "pipelines.cli"
 """The module whose ``_COMMANDS`` table maps each ``guanxi`` command to its job module."""
@@ -203,6 +225,81 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
+def _static_start(node: ast.expr, module: str, package: str) -> tuple[str, bool]:
+    """The fixed start of a name built in the source, and whether that is all of it.
+
+    ``"a.b"`` is ``("a.b", True)``; ``f"{__name__}.{x}"`` in ``pkg`` is ``("pkg.", False)``;
+    ``"a." + x`` is ``("a.", False)``; a variable is ``("", False)``.
+    """
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value, True
+    if isinstance(node, ast.Name) and node.id in ("__name__", "__package__"):
+        return (module if node.id == "__name__" else package), True
+    if isinstance(node, ast.FormattedValue) and node.format_spec is None:
+        return _static_start(node.value, module, package)
+    if isinstance(node, ast.JoinedStr | ast.BinOp):
+        if isinstance(node, ast.BinOp) and not isinstance(node.op, ast.Add):
+            return "", False
+        text = ""
+        for part in node.values if isinstance(node, ast.JoinedStr) else (node.left, node.right):
+            start, whole = _static_start(part, module, package)
+            text += start
+            if not whole:
+                return text, False
+        return text, True
+    return "", False
+
+
+def _absolute(start: str, whole: bool, base: list[str]) -> str:
+    """Resolve a relative name's start (``.b``, ``..c.``) against a package's parts.
+
+    As ``import_module(start, package)`` does when ``package`` is the module's own package (a
+    start that is not ``whole`` and stops at the dots, ``f".{x}"``, keeps a dot: ``pkg.``).
+    """
+    rest = start.lstrip(".")
+    level = len(start) - len(rest)
+    if not level:
+        return start
+    anchor = ".".join(base[: len(base) - level + 1])
+    return f"{anchor}.{rest}" if rest or not whole else anchor
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute) and (parent := _dotted(node.value)) is not None:
+        return f"{parent}.{node.attr}"
+    return None
+
+
+def _aliases(tree: ast.AST) -> dict[str, str]:
+    """Each name an import binds to the module it may be (``import a.b as c``: ``c`` is ``a.b``)."""
+    bound: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                bound[alias.asname or alias.name.split(".")[0]] = (
+                    alias.name if alias.asname else alias.name.split(".")[0]
+                )
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return bound
+
+
+def _scanned(call: ast.Call, package: str, bound: dict[str, str]) -> set[str]:
+    """The packages a ``pkgutil.iter_modules(...)`` or ``walk_packages(...)`` call lists."""
+    found: set[str] = set()
+    for node in ast.walk(call):
+        if isinstance(node, ast.Attribute) and node.attr == "__path__":
+            name = _dotted(node.value)
+            if name is not None:
+                head, _, rest = name.partition(".")
+                found.add(".".join(filter(None, [bound.get(head, head), rest])))
+    # ``__path__`` itself, or a path the source cannot say: the package the call is in
+    return found or {package}
+
+
 def imported_modules(source: str, module: str, package: bool) -> set[str]:
     """Name every module a module's source may import when it runs.
 
@@ -219,18 +316,29 @@ def imported_modules(source: str, module: str, package: bool) -> set[str]:
     -------
     set of str
         Absolute names: for ``import a.b``, ``a.b``; for ``from a import b``, ``a`` and ``a.b``
-        (``b`` may be a submodule); for a string literal ``"a.b:attr"`` (whole, as uvicorn and
-        entry points take an app by name), ``a.b``. Imports inside functions count; those under
-        ``if TYPE_CHECKING:`` do not, since they never run. Names of no project module are
-        dropped by the caller (:func:`figure_path`).
+        (``b`` may be a submodule). Imports inside functions count; those under
+        ``if TYPE_CHECKING:`` do not, since they never run. Imports by name at run time count,
+        conservatively: any string literal that is a dotted name, ``a.b`` (the caller keeps it
+        when a project module has that name: ``importlib.import_module("models.specs")``,
+        ``"-m", "bench.sources"``), or ``"a.b:attr"`` whole (as uvicorn and entry points take an
+        app by name); for ``import_module``/``__import__`` of a name built at run time, its fixed
+        start followed by :data:`EVERY` (``import_module(f"{__name__}.{x}")`` in ``pkg``:
+        ``pkg.*``, every module under ``pkg``); for ``pkgutil.iter_modules``/``walk_packages``
+        of a ``__path__``, ``<that package>.*``; and what Python code in a string literal
+        (``python -c "from a import b"``) imports. Names of no project module are dropped by the
+        caller (:func:`figure_path`). In :data:`CLI_MODULE`, the ``_COMMANDS`` table's strings
+        are left out: :func:`cli_commands` reads them, and a run imports only its command's.
     """
     names: set[str] = set()
     base = module.split(".") if package else module.split(".")[:-1]
+    here = ".".join(base)
+    tree = ast.parse(source)
+    bound = _aliases(tree)
 
-    def visit(node: ast.AST) -> None:
+    def visit(node: ast.AST, strings: bool = True) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node.test):
             for statement in node.orelse:
-                visit(statement)
+                visit(statement, strings)
             return
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
@@ -243,17 +351,48 @@ def imported_modules(source: str, module: str, package: bool) -> set[str]:
             if parent:
                 names.add(parent)
                 names.update(f"{parent}.{alias.name}" for alias in node.names)
-        elif (
-            isinstance(node, ast.Constant)
-            and isinstance(node.value, str)
-            and (match := _IMPORT_STRING.fullmatch(node.value))
-        ):
-            names.add(match.group(1))
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and module == CLI_MODULE:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "_COMMANDS" for t in targets):
+                strings = False
+        elif isinstance(node, ast.Call):
+            name = _dotted(node.func)
+            last = name.rsplit(".", 1)[-1] if name else None
+            if last in _IMPORTERS and node.args:
+                start, whole = _static_start(node.args[0], module, here)
+                start = _absolute(start, whole, base)
+                # a name the source cannot say at all (a variable) adds nothing here: its value is
+                # a string literal in the source (counted below) or comes from elsewhere
+                if whole:
+                    names.add(start)
+                elif start:
+                    names.add(start + EVERY)
+            elif last in _SCANNERS:
+                names.update(f"{scanned}.{EVERY}" for scanned in _scanned(node, here, bound))
+        elif strings and isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+            if match := _IMPORT_STRING.fullmatch(text):
+                names.add(match.group(1))
+            elif _MODULE_NAME.fullmatch(text):
+                names.add(text)
+            elif "import" in text:
+                names.update(_code_imports(text, module, package))
         for child in ast.iter_child_nodes(node):
-            visit(child)
+            visit(child, strings)
 
-    visit(ast.parse(source))
+    visit(tree)
     return names
+
+
+def _code_imports(text: str, module: str, package: bool) -> set[str]:
+    """What a string literal imports when it is Python code (``python -c "import a"``)."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return set()
+    if not any(isinstance(node, ast.Import | ast.ImportFrom) for node in ast.walk(tree)):
+        return set()
+    return imported_modules(text, module, package)
 
 
 def cli_commands(source: str) -> dict[str, str]:
@@ -319,7 +458,7 @@ def figure_path(
     list of str
         Sorted paths relative to the root: every project module reached (with the
         ``__init__.py`` of the packages above it), the job modules of its commands with what
-        they import, and its declared files.
+        they import, and its declared files (with what those that are modules import).
 
     Raises
     ------
@@ -329,6 +468,7 @@ def figure_path(
     modules = project_modules(paths)
     imports = {} if imports is None else imports
     entries = list(figure.modules)
+    entries += [name for name, path in modules.items() if path in figure.files]
     if figure.commands:
         table = cli_commands(read(modules[CLI_MODULE]))
         entries += [CLI_MODULE, *(table[command] for command in figure.commands)]
@@ -347,7 +487,12 @@ def figure_path(
         path = modules[name]
         if path not in imports:
             imports[path] = imported_modules(read(path), name, path.endswith("__init__.py"))
-        todo += [m for m in imports[path] if m in modules and m not in seen]
+        for imported in imports[path]:
+            if imported.endswith(EVERY):
+                start = imported[: -len(EVERY)]
+                todo += [m for m in modules if m.startswith(start) and m not in seen]
+            elif imported in modules and imported not in seen:
+                todo.append(imported)
     return sorted({modules[name] for name in seen} | set(figure.files))
 
 

@@ -96,7 +96,7 @@ def test_a_module_attr_string_counts_as_an_import_of_its_module() -> None:
     source = (
         'APP = "serving.app:create_app_from_env"\n'
         'def serve():\n    uvicorn.run("pkg.sub.d:make.app", factory=True)\n'
-        'NOT = ["a sentence: with a colon", "http://host:80", "serving.app", "x:y z", ":attr"]\n'
+        'NOT = ["a sentence: with a colon", "http://host:80", "x:y z", ":attr", "serving.app."]\n'
     )
     found = imported_modules(source, "pipelines.serve", package=False)
     assert found == {"serving.app", "pkg.sub.d"}
@@ -108,6 +108,121 @@ def test_a_module_attr_string_counts_as_an_import_of_its_module() -> None:
         "pkg/__init__.py",
         "pkg/c.py",
     ]
+
+
+SPECS = {
+    "tasks/__init__.py": "",
+    "tasks/registry.py": (
+        "import importlib\ndef load():\n    importlib.import_module('tasks.specs')\n"
+    ),
+    "tasks/specs/__init__.py": (
+        "import importlib\nimport pkgutil\n"
+        "for _m in pkgutil.iter_modules(__path__):\n"
+        "    importlib.import_module(f'{__name__}.{_m.name}')\n"
+    ),
+    "tasks/specs/churn.py": "from pkg import b\n",
+    "tasks/specs/xsell.py": "X = 1\n",
+    "tasks/specs/deep/__init__.py": "",
+    "tasks/specs/deep/more.py": "Y = 1\n",
+    "tasks/other.py": "Z = 1\n",
+    "bench/t.py": "from tasks.registry import load\n",
+}
+
+
+def test_a_string_naming_a_project_module_counts_as_an_import() -> None:
+    # models/tasks.py: importlib.import_module("models.specs"); bench: [python, "-m", "bench.x"]
+    source = (
+        "import importlib, subprocess, sys\n"
+        "def run(name):\n"
+        "    importlib.import_module('pkg.c')\n"
+        "    subprocess.run([sys.executable, '-m', 'pkg.unused'])\n"
+        "    subprocess.run([sys.executable, '-c', 'from pkg.sub import d; d.main()'])\n"
+        "    importlib.import_module('.b', package=__package__)\n"
+        "    importlib.import_module(name)\n"
+        "NOT = ['import this and that', 'pkg/c.py', 'a sentence.', 'from pkg import']\n"
+    )
+    found = imported_modules(source, "pkg.a", package=False)
+    assert {"pkg.c", "pkg.unused", "pkg.sub", "pkg.sub.d", "pkg.b"} <= found
+    assert not any("/" in name or " " in name or name.endswith(".") for name in found)
+    files = {**FILES, "bench/z.py": source}
+    bench = Figure("bench.z", "0", "now", ("bench.z",))
+    assert figure_path(bench, files, files.__getitem__) == [  # '.b' is bench.b there: none
+        "bench/__init__.py",
+        "bench/z.py",
+        "pkg/__init__.py",
+        "pkg/c.py",
+        "pkg/sub/__init__.py",
+        "pkg/sub/d.py",
+        "pkg/unused.py",
+    ]
+
+
+def test_a_package_importing_its_own_modules_by_name_imports_them_all() -> None:
+    # models/specs/__init__.py: pkgutil.iter_modules(__path__) + import_module(f"{__name__}.{n}")
+    init = SPECS["tasks/specs/__init__.py"]
+    assert imported_modules(init, "tasks.specs", package=True) >= {"tasks.specs.*"}
+    built = "import importlib\ndef get(n):\n    return importlib.import_module('tasks.' + n)\n"
+    assert "tasks.*" in imported_modules(built, "pkg.a", package=False)
+    relative = "import importlib\ndef get(n):\n    return importlib.import_module(f'.{n}', 'pkg')\n"
+    assert "pkg.*" in imported_modules(relative, "pkg", package=True)
+    deeper = relative.replace("f'.{n}'", "f'.sub.{n}'")
+    assert "pkg.sub.*" in imported_modules(deeper, "pkg.a", package=False)
+    elsewhere = (
+        "import pkgutil\nfrom tasks import specs\nM = list(pkgutil.walk_packages(specs.__path__))\n"
+    )
+    assert "tasks.specs.*" in imported_modules(elsewhere, "pkg.a", package=False)
+
+    files = {**FILES, **SPECS}
+    bench = Figure("bench.t", "0", "now", ("bench.t",))
+    assert figure_path(bench, files, files.__getitem__) == [
+        "bench/__init__.py",
+        "bench/t.py",
+        "pkg/__init__.py",
+        "pkg/b.py",
+        "tasks/__init__.py",
+        "tasks/registry.py",
+        "tasks/specs/__init__.py",
+        "tasks/specs/churn.py",
+        "tasks/specs/deep/__init__.py",
+        "tasks/specs/deep/more.py",
+        "tasks/specs/xsell.py",
+    ]
+
+
+def test_a_change_to_a_module_imported_by_name_makes_the_figure_stale(repo: Path) -> None:
+    _commit(repo, SPECS, "task specs imported by name")
+    measured = _git(repo, "rev-parse", "--short", "HEAD")
+    figures = [Figure("bench.t", measured, "now", ("bench.t",))]
+    _commit(repo, {"tasks/other.py": "Z = 2\n"}, "not imported")
+    assert staleness(repo, figures=figures)[0].current
+    spec = _commit(repo, {"tasks/specs/xsell.py": "X = 2\n"}, "a spec")
+    assert [line.split()[0] for line in staleness(repo, figures=figures)[0].commits] == [spec]
+
+
+def test_a_declared_python_file_is_followed_and_the_cli_table_is_not() -> None:
+    # bench.value runs bench/_lifetimes_child.py by path; the CLI imports one job module a run
+    files = {**FILES, "bench/child.py": "from pkg import b\n"}
+    figure = Figure("bench.x", "0", "now", ("bench.x",), files=("bench/child.py",))
+    assert figure_path(figure, files, files.__getitem__) == [
+        "bench/__init__.py",
+        "bench/child.py",
+        "bench/x.py",
+        "pkg/__init__.py",
+        "pkg/a.py",
+        "pkg/b.py",
+        "pkg/sub/__init__.py",
+        "pkg/sub/d.py",
+    ]
+    alone = Figure("child alone", "0", "now", files=("bench/child.py",))
+    assert figure_path(alone, files, files.__getitem__) == [
+        "bench/__init__.py",
+        "bench/child.py",
+        "pkg/__init__.py",
+        "pkg/b.py",
+    ]
+    cli = imported_modules(CLI, "pipelines.cli", package=False)
+    assert "pipelines.job" not in cli and "pipelines.other" not in cli
+    assert "pipelines.job" in imported_modules(CLI, "pipelines.elsewhere", package=False)
 
 
 def test_modules_and_cli_commands_are_read_from_the_files() -> None:
@@ -186,9 +301,22 @@ def test_check_exits_non_zero_only_when_a_figure_is_stale(
     assert written.endswith(f"{changed} |\n<!-- staleness:end -->\nafter\n")
 
 
-def test_every_declared_figure_names_modules_and_commands_that_exist() -> None:
+def _repo_files() -> list[str]:
     tops = ("bench", "features", "models", "pipelines", "serving", "training", "tests")
-    files = [p.relative_to(ROOT).as_posix() for top in tops for p in (ROOT / top).rglob("*.py")]
+    return [p.relative_to(ROOT).as_posix() for top in tops for p in (ROOT / top).rglob("*.py")]
+
+
+def test_the_training_figures_run_every_task_spec() -> None:
+    # models/tasks.py imports models.specs by name; models/specs/ imports its modules by name
+    files = _repo_files()
+    train = next(figure for figure in FIGURES if figure.name == "bench.train")
+    path = figure_path(train, files, lambda name: (ROOT / name).read_text())
+    specs = sorted(name for name in files if name.startswith("models/specs/"))
+    assert "models/specs/churn.py" in specs and set(specs) <= set(path)
+
+
+def test_every_declared_figure_names_modules_and_commands_that_exist() -> None:
+    files = _repo_files()
     imports: dict[str, set[str]] = {}
     for figure in FIGURES:
         path = figure_path(figure, files, lambda name: (ROOT / name).read_text(), imports)
