@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import re
@@ -35,7 +36,14 @@ def _paths(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
 
 
 def _helps() -> dict[tuple[str, ...], str]:
-    """Each command's and group's ``--help``, its whitespace folded."""
+    """Each command's and group's ``--help``, its whitespace folded (a copy per call)."""
+    return dict(_rendered_helps())
+
+
+@functools.cache
+def _rendered_helps() -> dict[tuple[str, ...], str]:
+    """Every ``--help``, rendered once for the module's tests (each takes a copy): rendering all
+    of them took several seconds a test."""
     cli._register()
     runner = CliRunner()
     helps = {}
