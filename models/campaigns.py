@@ -28,13 +28,22 @@ the propensity (cross-sell); see :mod:`models.targeting`. A campaign measures th
 response, which for retention is ``mean P(churn) x rate``. :func:`measured_rates` therefore
 divides the incremental response by the cell's mean ``churn_probability`` (retention, service
 recovery) or ``propensity`` (cross-sell), and takes it as it is for win-back.
+
+Several campaigns
+-----------------
+The report and the measured rates pool every recorded campaign (:func:`pool_campaigns`). A
+campaign whose outcomes are those of another (the same rows, whatever its name, e.g. one file
+recorded twice) is counted once, and a note names both; ``guanxi campaign record`` refuses to
+record one unless told to. A customer in two different campaigns of the same offer (two waves)
+is two observations and counts in both, with a note naming the campaigns and how many customers
+they share. The outcomes carry no dates, so waves are told apart by their rows alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import polars as pl
@@ -48,6 +57,9 @@ from features.contracts import (
 )
 from models.offers import InputProblemsError, OffersFile
 
+if TYPE_CHECKING:
+    from features.store import Store
+
 __all__ = [
     "ALL_SEGMENTS",
     "OPTIONAL_OUTCOME_COLUMNS",
@@ -55,8 +67,11 @@ __all__ = [
     "REPORT_COLUMNS",
     "CampaignOutcomesError",
     "campaign_report",
+    "duplicate_of",
     "margin_missing",
     "measured_rates",
+    "pool_campaigns",
+    "pooled_campaigns",
     "read_outcomes",
     "realised_incremental_margin",
     "validate_outcomes",
@@ -497,3 +512,102 @@ def realised_incremental_margin(
         "control": float(control.len()),
         "incremental_margin": (effect - cost_per_contact) * size,
     }
+
+
+def _same_rows(a: pl.DataFrame, b: pl.DataFrame) -> bool:
+    """Tell whether two campaigns hold the same outcomes, whatever their name and row order."""
+    a, b = a.drop("campaign", strict=False), b.drop("campaign", strict=False)
+    if a.height != b.height or set(a.columns) != set(b.columns):
+        return False
+    order = sorted(a.columns)
+    keys = ["offer", "customer_id"]
+    return a.select(order).sort(keys).equals(b.select(order).sort(keys))
+
+
+def duplicate_of(outcomes: pl.DataFrame, campaigns: Mapping[str, pl.DataFrame]) -> str | None:
+    """Name the recorded campaign whose outcomes are ``outcomes``, if one is.
+
+    Parameters
+    ----------
+    outcomes : polars.DataFrame
+        Validated outcomes about to be recorded.
+    campaigns : mapping of str to polars.DataFrame
+        The recorded campaigns by name (without the one being replaced).
+
+    Returns
+    -------
+    str or None
+        The first such campaign by name: the same rows in every column but ``campaign``,
+        whatever their order; None when none is.
+    """
+    return next((n for n in sorted(campaigns) if _same_rows(outcomes, campaigns[n])), None)
+
+
+def _shared(a: pl.DataFrame, b: pl.DataFrame) -> dict[str, int]:
+    """Count the customers in both campaigns, per offer they share."""
+    both = (
+        a.select("offer", "customer_id")
+        .unique()
+        .join(b.select("offer", "customer_id").unique(), on=["offer", "customer_id"])
+    )
+    counts = both.group_by("offer").len().sort("offer")
+    return dict(zip(counts["offer"].to_list(), counts["len"].to_list(), strict=True))
+
+
+def pool_campaigns(
+    campaigns: Mapping[str, pl.DataFrame],
+) -> tuple[pl.DataFrame | None, list[str]]:
+    """Pool recorded campaigns, each set of outcomes once, and say where they overlap.
+
+    Parameters
+    ----------
+    campaigns : mapping of str to polars.DataFrame
+        Validated outcomes by campaign name.
+
+    Returns
+    -------
+    tuple
+        The pooled outcomes (columns missing from some campaigns are null there; None without a
+        campaign) and notes: a campaign holding the same outcomes as one before it by name is
+        left out (one file recorded twice would count its customers twice), and every pair of
+        the others sharing customers of an offer is named with the count, those customers
+        counting in both (two waves of an offer are two observations).
+    """
+    kept: dict[str, pl.DataFrame] = {}
+    notes: list[str] = []
+    for name in sorted(campaigns):
+        frame = campaigns[name]
+        same = duplicate_of(frame, kept)
+        if same is not None:
+            notes.append(
+                f"campaigns {same!r} and {name!r} hold the same outcomes "
+                f"({counted(frame.height, 'customers')}): counted once, as {same!r}"
+            )
+            continue
+        for other, earlier in kept.items():
+            for offer, n in _shared(earlier, frame).items():
+                notes.append(
+                    f"campaigns {other!r} and {name!r} share {counted(n, 'customers')} of offer "
+                    f"{offer!r}: they count in both, as two contacts (if it is one campaign "
+                    "recorded twice, record it once)"
+                )
+        kept[name] = frame
+    if not kept:
+        return None, notes
+    return pl.concat(list(kept.values()), how="diagonal_relaxed"), notes
+
+
+def pooled_campaigns(store: Store) -> tuple[pl.DataFrame | None, list[str]]:
+    """Read the recorded campaigns from the store and pool them (:func:`pool_campaigns`).
+
+    Parameters
+    ----------
+    store : features.store.Store
+        The store.
+
+    Returns
+    -------
+    tuple
+        The pooled outcomes (None when nothing is recorded) and the notes on overlaps.
+    """
+    return pool_campaigns({i.name: pl.read_parquet(i.path) for i in store.list_campaigns()})

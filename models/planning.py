@@ -36,7 +36,7 @@ import polars as pl
 from features.contracts import counted
 from features.snapshot import model_input_columns
 from features.store import PlanInfo, SnapshotNotFoundError, Store
-from models.campaigns import measured_rates
+from models.campaigns import measured_rates, pooled_campaigns
 from models.knapsack import Method
 from models.offers import Offer, OffersFile, with_measured_rates
 from models.registry import (
@@ -130,11 +130,17 @@ def _latest(store: Store, as_of: date | None) -> date:
     return as_of
 
 
-def _campaigns(store: Store, offers: OffersFile, values: pl.DataFrame) -> pl.DataFrame | None:
-    """Return the recorded outcomes of this file's offers, segment and churn probability filled."""
-    outcomes = store.read_campaigns()
+def _campaigns(
+    store: Store, offers: OffersFile, values: pl.DataFrame
+) -> tuple[pl.DataFrame | None, list[str]]:
+    """Return the recorded outcomes of this file's offers, segment and churn probability filled.
+
+    Each set of outcomes counts once (:func:`models.campaigns.pooled_campaigns`); the notes say
+    which campaigns hold the same outcomes or share customers.
+    """
+    outcomes, notes = pooled_campaigns(store)
     if outcomes is None:
-        return None
+        return None, notes
     known = {o.name for o in offers.offers}
     outcomes = outcomes.filter(pl.col("offer").is_in(sorted(known)))
     context = values.select(
@@ -145,7 +151,7 @@ def _campaigns(store: Store, offers: OffersFile, values: pl.DataFrame) -> pl.Dat
     missing = [c for c in context.columns[1:] if c not in outcomes.columns]
     if missing:
         outcomes = outcomes.join(context.select("customer_id", *missing), on="customer_id")
-    return outcomes
+    return outcomes, notes
 
 
 def _measured(offers: OffersFile, outcomes: pl.DataFrame | None) -> tuple[OffersFile, list[str]]:
@@ -199,7 +205,7 @@ def fit_campaign_uplift(
     day = _latest(store, as_of)
     values = store.read_values(day)
     assert values is not None
-    outcomes = store.read_campaigns()
+    outcomes, _ = pooled_campaigns(store)  # each set of outcomes once
     if outcomes is None:
         raise LookupError("no campaign recorded: guanxi campaign record --file outcomes.csv")
     snapshot = store.read_snapshot(day)  # SnapshotNotFoundError is a LookupError
@@ -396,9 +402,9 @@ def plan_values(
             f"no snapshot of {day} in the store (guanxi features build --as-of {day}): no "
             f"complaints{reach}"
         )
-    outcomes = _campaigns(store, offers, table)
+    outcomes, pooled = _campaigns(store, offers, table)
     used, measured = _measured(offers, outcomes)
-    notes += measured
+    notes += pooled + measured
     propensities, said = _cross_sell(store, day, used)
     notes += said
     customers = targeting_customers(table, snapshot, propensities)

@@ -4,8 +4,10 @@
 control or not, responded, ordered, revenue; :func:`models.campaigns.read_outcomes`) and keeps
 them in the store under the campaign's name: the ``campaign`` column's single value, ``--name``,
 or the file's name. Nothing is stored when a row is wrong; the error names the file, column and
-rows. The next ``guanxi target`` reads every recorded campaign and plans with the rates they
-measured.
+rows. Outcomes another campaign holds already (one file recorded twice under two names) are
+refused unless ``--allow-duplicate``; customers a campaign shares with another of the same offer
+are noted. The next ``guanxi target`` reads every recorded campaign and plans with the rates they
+measured, each set of outcomes once (:func:`models.campaigns.pool_campaigns`).
 
 ``report`` prints, per offer and segment, the realised response, the incremental response
 (treated minus control) with a bootstrap interval, the cost, the incremental margin and the ROI
@@ -32,12 +34,16 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from features.contracts import counted
 from features.store import Store
 from models.campaigns import (
     REPORT_COLUMNS,
     CampaignOutcomesError,
     campaign_report,
+    duplicate_of,
     margin_missing,
+    pool_campaigns,
+    pooled_campaigns,
     read_outcomes,
 )
 from models.offers import OffersFile, OffersFileError, load_offers, parse_offers
@@ -78,6 +84,13 @@ def record_command(
         str | None,
         typer.Option(help="The campaign's name (default: its campaign column, or the file name)."),
     ] = None,
+    allow_duplicate: Annotated[
+        bool,
+        typer.Option(
+            "--allow-duplicate",
+            help="Record it even when another campaign holds the same outcomes (counted once).",
+        ),
+    ] = False,
 ) -> None:
     """Validate a campaign's outcomes and keep them in the store."""
     from serving.settings import get_settings
@@ -90,6 +103,16 @@ def record_command(
         raise typer.Exit(1) from exc
     campaign = _name(outcomes, name, file)
     store = Store(get_settings().home)
+    others = {i.name: pl.read_parquet(i.path) for i in store.list_campaigns() if i.name != campaign}
+    same = duplicate_of(outcomes, others)
+    if same is not None and not allow_duplicate:
+        console.print(
+            f"[red]cannot record the campaign, nothing stored:[/red] campaign {same!r} holds the "
+            f"same outcomes ({counted(outcomes.height, 'customers')}), recorded already; the "
+            "report and guanxi target would count them once. Give --allow-duplicate to keep "
+            f"them under {campaign!r} too"
+        )
+        raise typer.Exit(1)
     try:
         info = store.write_campaign(outcomes, campaign, str(file))
     except ValueError as exc:
@@ -99,6 +122,10 @@ def record_command(
         f"recorded campaign {campaign!r}: {info.rows:,} customers ({info.rows - control:,} "
         f"contacted, {control:,} held out as control), kept in the store ({info.path})"
     )
+    _, notes = pool_campaigns(others | {campaign: outcomes})
+    for note in notes:
+        if repr(campaign) in note:
+            console.print(f"[yellow]note:[/yellow] {note}")
 
 
 def stored_offers(store: Store) -> OffersFile | None:
@@ -188,7 +215,7 @@ def report_command(
 
     console = Console()
     store = Store(get_settings().home)
-    outcomes = store.read_campaigns()
+    outcomes, overlaps = pooled_campaigns(store)
     if outcomes is None:
         console.print(
             "[red]no campaign recorded:[/red] record one with guanxi campaign record --file "
@@ -214,6 +241,8 @@ def report_command(
         raise typer.Exit(1) from exc
     title = f"Campaigns: {', '.join(i.name for i in store.list_campaigns())}"
     console.print(report_table(console, title, report.to_dicts()))
+    for note in overlaps:
+        console.print(f"[yellow]note:[/yellow] {note}")
     if offers_file is None:
         console.print("[yellow]note:[/yellow] no offers file and no stored plan: no cost, no ROI")
     console.print(

@@ -29,7 +29,7 @@ from fastapi.responses import HTMLResponse
 from markupsafe import escape
 
 from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableError
-from models.campaigns import ALL_SEGMENTS, campaign_report
+from models.campaigns import ALL_SEGMENTS, campaign_report, pooled_campaigns
 from models.offers import parse_offers
 from models.uplift import qini
 from serving.deps import Reviewer, SettingsDep
@@ -193,7 +193,7 @@ def plan_page(request: Request, _role: Reviewer, settings: SettingsDep) -> HTMLR
 
 
 def _campaign_context(store: Store) -> dict[str, Any]:
-    outcomes = store.read_campaigns()
+    outcomes, overlaps = pooled_campaigns(store)  # one file recorded twice counts once
     if outcomes is None:
         return {"campaigns": []}
     info, _ = _latest_plan(store)
@@ -256,6 +256,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     ]
     return {
         "campaigns": store.list_campaigns(),
+        "overlaps": overlaps,
         "charts": charts,
         "segments": segments,
         "overall": [

@@ -13,7 +13,9 @@ from models.campaigns import (
     REPORT_COLUMNS,
     CampaignOutcomesError,
     campaign_report,
+    duplicate_of,
     measured_rates,
+    pool_campaigns,
     read_outcomes,
     validate_outcomes,
 )
@@ -179,3 +181,62 @@ def test_validation_names_column_and_rows(tmp_path: Path) -> None:
 def test_unknown_offer() -> None:
     with pytest.raises(ValueError, match="offer 'nope' of the outcomes is not in the offers file"):
         campaign_report(OUTCOMES.with_columns(offer=pl.lit("nope")), OFFERS)
+
+
+def _wave_two() -> pl.DataFrame:
+    """A second wave of ``ret``: C0-C2 (segment A) contacted again, none responds; C10 and C11
+    new, held out, none responds."""
+    return validate_outcomes(
+        pl.DataFrame(
+            {
+                "customer_id": ["C0", "C1", "C2", "C10", "C11"],
+                "offer": ["ret"] * 5,
+                "segment": ["A"] * 5,
+                "control": [False, False, False, True, True],
+                "responded": [False] * 5,
+                "ordered": [False] * 5,
+                "revenue": [0.0] * 5,
+                "margin": [0.0] * 5,
+                "churn_probability": [0.5] * 5,
+            }
+        )
+    )
+
+
+def test_one_outcome_file_recorded_under_two_names_counts_once() -> None:
+    """newuser19 F11: the same outcomes recorded as spring01 and springtf were counted twice in
+    the report and in the rates guanxi target plans with, without a word."""
+    once = validate_outcomes(OUTCOMES)
+    again = once.reverse().with_columns(campaign=pl.lit("springtf"))  # order and name differ
+    assert duplicate_of(again, {"spring01": once}) == "spring01"
+    assert duplicate_of(_wave_two(), {"spring01": once}) is None
+    pooled, notes = pool_campaigns({"springtf": again, "spring01": once})
+    assert pooled is not None and pooled.height == 10
+    assert notes == [
+        "campaigns 'spring01' and 'springtf' hold the same outcomes (10 customers): counted "
+        "once, as 'spring01'"
+    ]
+    total = campaign_report(pooled, OFFERS, n_boot=50).filter(pl.col("segment") == ALL_SEGMENTS)
+    assert total.select("treated", "control").row(0) == (6, 4)  # 12 and 8 when counted twice
+    assert measured_rates(pooled, OFFERS, min_customers=1) == measured_rates(
+        once, OFFERS, min_customers=1
+    )
+
+
+def test_two_waves_of_an_offer_count_in_both_and_are_named() -> None:
+    first = validate_outcomes(OUTCOMES)
+    win_back = _wave_two().with_columns(offer=pl.lit("wb"))  # other offer: not an overlap
+    pooled, notes = pool_campaigns({"may": _wave_two(), "april": first, "june": win_back})
+    assert notes == [
+        "campaigns 'april' and 'may' share 3 customers of offer 'ret': they count in both, as "
+        "two contacts (if it is one campaign recorded twice, record it once)"
+    ]
+    assert pooled is not None and pooled.height == 20
+    a = campaign_report(pooled, OFFERS, n_boot=50).filter(
+        (pl.col("offer") == "ret") & (pl.col("segment") == "A")
+    )
+    # segment A: treated 4 + 3 (3 respond, all in april), control 2 + 2 (1 responds)
+    row = a.row(0, named=True)
+    assert (row["treated"], row["control"]) == (7, 4)
+    assert row["incremental_response"] == pytest.approx(3 / 7 - 1 / 4)
+    assert pool_campaigns({}) == (None, [])

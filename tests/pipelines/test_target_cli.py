@@ -282,6 +282,56 @@ def test_target_plans_with_a_campaign_recorded_without_margins(
     assert "measured rates for 1 segment from" in output
 
 
+def test_one_outcome_file_recorded_under_two_names_is_refused_or_counted_once(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """newuser19 F11: `campaign record --name spring01` then `--name springtf` with one file
+    counted its customers twice in the report and in the rates `guanxi target` used, unsaid."""
+    path = tmp_path / "spring.csv"
+    _october().write_csv(path)
+    _run(cli, "campaign", "record", "--file", str(path), "--name", "spring01")
+    output = _run(cli, "campaign", "record", "--file", str(path), "--name", "springtf", code=1)
+    assert "nothing stored" in output and "campaign 'spring01' holds the same outcomes" in output
+    assert "80 customers" in output and "--allow-duplicate" in output
+    assert [c.name for c in Store(get_settings().home).list_campaigns()] == ["spring01"]
+    _run(cli, "campaign", "record", "--file", str(path), "--name", "spring01")  # a replacement
+    args = ["campaign", "record", "--file", str(path), "--name", "springtf", "--allow-duplicate"]
+    output = _run(cli, *args)
+    assert "recorded campaign 'springtf'" in output
+    assert "campaigns 'spring01' and 'springtf' hold the same outcomes" in output
+    output = _run(cli, "campaign", "report", "--offers", str(offers))
+    # counted once: treated 40 (10 respond), control 40 (2); margin (7.5 - 1.5) x 40 = 240
+    # (80 and 80, 480 when counted twice)
+    assert "Campaigns: spring01, springtf" in output
+    assert "240.00" in output and "480.00" not in output and " 80 " not in output
+    assert (
+        "note: campaigns 'spring01' and 'springtf' hold the same outcomes (80 customers): "
+        "counted once, as 'spring01'" in output
+    )
+    output = _run(cli, "target", "--budget", "3", "--offers", str(offers))
+    assert "campaigns 'spring01' and 'springtf' hold the same outcomes" in output
+    assert "measured rates for 1 segment from" in output
+
+
+def test_a_second_wave_sharing_customers_is_named_when_recorded_and_reported(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "april.csv", tmp_path / "may.csv"
+    _october().write_csv(first)
+    # the first 10 customers again, none responding this time: not the same outcomes
+    _october().head(10).with_columns(
+        responded=False, ordered=False, revenue=0.0, margin=0.0
+    ).write_csv(second)
+    _run(cli, "campaign", "record", "--file", str(first), "--name", "april")
+    output = _run(cli, "campaign", "record", "--file", str(second), "--name", "may")
+    shared = "campaigns 'april' and 'may' share 10 customers of offer 'retention_email'"
+    assert "recorded campaign 'may': 10 customers" in output and shared in output
+    output = _run(cli, "campaign", "report", "--offers", str(offers))
+    assert shared in output and "they count in both" in output
+    # treated 40 + 5, control 40 + 5: the rows of both waves
+    assert " 45 " in output
+
+
 def test_an_empty_revenue_is_0_where_nothing_was_ordered_and_refused_where_it_was(
     cli: CliRunner, offers: Path, tmp_path: Path
 ) -> None:
