@@ -25,26 +25,31 @@ def _run(tmp_path: Path, *extra: str) -> str:
     return done.stdout
 
 
-def test_scale_benchmark_prints_the_table_and_the_exponents(tmp_path: Path) -> None:
-    out = _run(tmp_path, "--sizes", "300", "600", "--spark-sizes")
-    assert "| polars | 300 |" in out and "| polars | 600 |" in out
+def test_split_runs_are_fitted_together_and_a_run_prints_the_table_and_the_exponents(
+    tmp_path: Path,
+) -> None:
+    """Two runs of the benchmark, each checked for all it shows (every run starts a process,
+    registers five champions and starts one child per size: most of this file's time).
+
+    The first measures one size: no growth exponent. The second measures two, fits the first's
+    results with its own and prints only its own rows in the table."""
+    results = tmp_path / "runs.jsonl"
+    first = _run(
+        tmp_path, "--sizes", "300", "--spark-sizes", "--fit-size", "300", "--results", str(results)
+    )
+    assert "growth exponent polars snapshot: not measured (one size)" in first
+    assert "earlier runs of" not in first
+    assert len(results.read_text().splitlines()) == 1
+    out = _run(tmp_path, "--sizes", "300", "600", "--spark-sizes", "--results", str(results))
+    # each size of this run has a snapshot row and a scores row; the earlier run has none
+    assert out.count("| polars | 300 |") == 2 and out.count("| polars | 600 |") == 2
     assert out.count("| snapshot |") == 2 and out.count("| scores |") == 2
+    assert "earlier runs of" in out and "polars 300 customers" in out
+    assert "growth exponent polars snapshot: not measured" not in out
     assert "growth exponent polars snapshot:" in out
     assert "growth exponent polars scores:" in out
     assert "spark" not in out.split("load average after")[1]
-
-
-def test_split_runs_are_fitted_together_from_the_results_file(tmp_path: Path) -> None:
-    results = tmp_path / "runs.jsonl"
-    split = ("--spark-sizes", "--fit-size", "300", "--results", str(results))
-    first = _run(tmp_path, "--sizes", "300", *split)
-    assert "growth exponent polars snapshot: not measured (one size)" in first
-    second = _run(tmp_path, "--sizes", "600", *split)
-    assert "| polars | 600 |" in second and "| polars | 300 |" not in second
-    assert "earlier runs of" in second and "polars 300 customers" in second
-    assert "growth exponent polars snapshot: not measured" not in second
-    assert "growth exponent polars scores:" in second
-    assert len(results.read_text().splitlines()) == 2
+    assert len(results.read_text().splitlines()) == 3
 
 
 @pytest.mark.slow
