@@ -19,6 +19,13 @@ private directory made for the run before they start and removed when it stops
 reaches every worker, and the authentication backoff is one for all. uvicorn's supervisor waits
 ``GUANXI_WORKER_HEALTHCHECK_SECONDS`` (60 s, not uvicorn's 5 s) for a worker to answer its health
 check before replacing it, and says why when it does (:mod:`serving.supervisor`).
+
+A stop (SIGTERM, Ctrl-C) is bounded: each worker lets its requests finish for at most
+``--timeout-graceful-shutdown`` seconds (:data:`GRACEFUL_SHUTDOWN_SECONDS`, uvicorn's
+``timeout_graceful_shutdown``), then cancels them and shuts down; with several workers, the
+supervisor kills a worker still running :data:`serving.supervisor.SHUTDOWN_SECONDS` later (one
+whose event loop is blocked cannot act on the signal) and logs which and why; a second SIGTERM or
+Ctrl-C kills at once (:class:`serving.supervisor.Supervisor`).
 """
 
 from __future__ import annotations
@@ -40,12 +47,13 @@ from rich.console import Console
 
 from models.registry import configure_tracking
 from serving.settings import Role, get_settings
-from serving.supervisor import WorkerReplacedNote
+from serving.supervisor import SHUTDOWN_SECONDS, Supervisor, WorkerReplacedNote
 from serving.workers import prepare_run_dir
 
 __all__ = [
     "APP_FACTORY",
     "DEFAULT_WORKERS",
+    "GRACEFUL_SHUTDOWN_SECONDS",
     "KEEP_ALIVE_SECONDS",
     "MAX_DEFAULT_WORKERS",
     "port_in_use",
@@ -67,6 +75,13 @@ KEEP_ALIVE_SECONDS = 75
 client reusing a connection just as the server closes it gets a ``ReadError`` (one in 6,910
 requests of the load test, CI of 2026-12-02). The server must outlast its clients' idle
 timeouts; 75 s is nginx's default and above an AWS load balancer's 60 s."""
+
+
+GRACEFUL_SHUTDOWN_SECONDS = 20
+"""``--timeout-graceful-shutdown`` by default: how long a worker lets its requests finish after
+SIGTERM. With the supervisor's :data:`serving.supervisor.SHUTDOWN_SECONDS` after it, a stop takes
+at most 25 s, under Kubernetes' default grace period (30 s) and systemd's (90 s), which kill the
+whole tree without a word. uvicorn's own default waits for open requests without end."""
 
 
 def _log_config(healthcheck_seconds: int) -> dict[str, Any]:
@@ -166,6 +181,16 @@ def serve_command(
             "a connection a client is about to reuse.",
         ),
     ] = KEEP_ALIVE_SECONDS,
+    timeout_graceful_shutdown: Annotated[
+        int,
+        typer.Option(
+            "--timeout-graceful-shutdown",
+            min=1,
+            help="Seconds a worker lets its requests finish after SIGTERM or Ctrl-C before it "
+            f"cancels them and stops; a worker still running {SHUTDOWN_SECONDS} s later is killed "
+            "and logged. A second SIGTERM or Ctrl-C kills at once.",
+        ),
+    ] = GRACEFUL_SHUTDOWN_SECONDS,
 ) -> None:
     """Serve scores and reasons over HTTP (FastAPI); the API's docs at /docs with --dev."""
     run_server(
@@ -176,6 +201,7 @@ def serve_command(
         proxy_headers=proxy_headers,
         forwarded_allow_ips=forwarded_allow_ips,
         timeout_keep_alive=timeout_keep_alive,
+        timeout_graceful_shutdown=timeout_graceful_shutdown,
     )
 
 
@@ -216,6 +242,13 @@ class _AnnouncingServer(uvicorn.Server):
             self.announce()
 
 
+def _supervise(config: uvicorn.Config, graceful_seconds: int) -> None:
+    """Run several workers as ``uvicorn.run`` does, under guanxi's bounded-stop supervisor."""
+    sock = config.bind_socket()  # logs "Uvicorn running on ..."
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run
+        Supervisor(config, [sock], stop_seconds=graceful_seconds + SHUTDOWN_SECONDS).run()
+
+
 def run_server(
     *,
     host: str,
@@ -225,13 +258,15 @@ def run_server(
     proxy_headers: bool = False,
     forwarded_allow_ips: str = "127.0.0.1",
     timeout_keep_alive: int = KEEP_ALIVE_SECONDS,
+    timeout_graceful_shutdown: int = GRACEFUL_SHUTDOWN_SECONDS,
     announce: Callable[[], None] | None = None,
 ) -> None:
     """Run the scoring service until stopped: ``guanxi serve``, and the end of ``guanxi demo``.
 
     Parameters
     ----------
-    host, port, workers, dev, proxy_headers, forwarded_allow_ips, timeout_keep_alive
+    host, port, workers, dev, proxy_headers, forwarded_allow_ips, timeout_keep_alive,
+    timeout_graceful_shutdown
         As ``guanxi serve``'s options of those names.
     announce : callable, optional
         Called once the server listens (after uvicorn's "Application startup complete" and
@@ -301,9 +336,14 @@ def run_server(
         proxy_headers=proxy_headers,
         forwarded_allow_ips=forwarded_allow_ips,
         timeout_keep_alive=timeout_keep_alive,
+        # a worker cancels the requests still open this long after SIGTERM; uvicorn's default
+        # (None) waits for them without end
+        timeout_graceful_shutdown=timeout_graceful_shutdown,
     )
     try:
-        if announce is None:
+        if workers > 1:
+            _supervise(uvicorn.Config(APP_FACTORY, **options), timeout_graceful_shutdown)
+        elif announce is None:
             uvicorn.run(APP_FACTORY, **options)
         else:
             server = _AnnouncingServer(uvicorn.Config(APP_FACTORY, **options), announce)

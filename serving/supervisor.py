@@ -9,16 +9,38 @@ started); uvicorn then logs only "Child process [N] died", over and over, and no
 60 s by default) as that timeout and attaches :class:`WorkerReplacedNote` to uvicorn's
 ``uvicorn.error`` logger, so the line says why a worker may have been replaced and what to raise.
 
-This module imports nothing heavy: uvicorn's logging config (which names the filter) is applied
-in every worker too, before the app is imported.
+uvicorn's supervisor also stopped without a bound: :class:`Supervisor` is it with a stop that
+kills, after ``guanxi serve --timeout-graceful-shutdown`` and :data:`SHUTDOWN_SECONDS` more, the
+workers that have not stopped, and says which and why.
+
+This module imports nothing heavy (uvicorn only): uvicorn's logging config (which names the
+filter) is applied in every worker too, before the app is imported.
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
 import re
+import signal
+import time
+from socket import socket
 
-__all__ = ["HEALTHCHECK_SETTING", "WorkerReplacedNote"]
+from uvicorn.config import STARTUP_FAILURE, Config
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
+
+__all__ = ["HEALTHCHECK_SETTING", "SHUTDOWN_SECONDS", "Supervisor", "WorkerReplacedNote"]
+
+logger = logging.getLogger("uvicorn.error")
+"""uvicorn's logger of the supervisor (its handler and :class:`WorkerReplacedNote` apply)."""
+
+SHUTDOWN_SECONDS = 5
+"""How long the supervisor waits for a worker past its graceful shutdown timeout (the time its
+requests get to finish) before it kills it: the worker's own shutdown (its requests cancelled,
+the app's shutdown run, the audit log sealed) gets this long."""
+
+_STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+_POLL_SECONDS = 0.1
 
 HEALTHCHECK_SETTING = "GUANXI_WORKER_HEALTHCHECK_SECONDS"
 """The environment variable of the supervisor's health-check timeout."""
@@ -54,3 +76,130 @@ class WorkerReplacedNote(logging.Filter):
             )
             record.args = ()
         return True
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor of several workers, with a stop that is bounded and says what it did.
+
+    uvicorn's own (0.54) stops unbounded: on SIGTERM or Ctrl-C it signals every worker and then
+    waits for each without a limit, and no later signal is read while it waits. A worker whose
+    event loop is blocked (a long call made on it) cannot act on the signal, and one that holds a
+    connection waits for it without end unless ``timeout_graceful_shutdown`` is set; the signal
+    itself is read only after the health check of an unresponsive worker has waited out its whole
+    timeout (``GUANXI_WORKER_HEALTHCHECK_SECONDS``). An orchestrator then kills the whole tree
+    (systemd after 90 s, Kubernetes after 30 s) and nothing says why.
+
+    This supervisor reads a stop signal while it waits for a health check, then asks every worker
+    to stop (SIGTERM) and waits at most ``stop_seconds`` for them; a worker still running then is
+    killed (SIGKILL), logged with its pid and the reason. A second SIGTERM or Ctrl-C while it waits
+    kills the workers left at once. It returns as uvicorn's does (``guanxi serve`` exits 0).
+
+    Parameters
+    ----------
+    config : uvicorn.Config
+        The workers' config (``workers`` > 1).
+    sockets : list of socket.socket
+        The bound listening sockets the workers share.
+    stop_seconds : float
+        The longest wait for the workers after the stop signal.
+    """
+
+    def __init__(self, config: Config, sockets: list[socket], stop_seconds: float) -> None:
+        super().__init__(config, sockets)
+        self.stop_seconds = stop_seconds
+        self._stops = 0  # stop signals handled (SIGINT, SIGTERM)
+
+    def _stop_waiting(self) -> bool:
+        """Whether a stop signal is waiting to be handled."""
+        return any(sig in _STOP_SIGNALS for sig in self.signal_queue)
+
+    def handle_int(self) -> None:
+        """Count the stop signal, then stop as uvicorn does."""
+        self._stops += 1
+        super().handle_int()
+
+    def handle_term(self) -> None:
+        """Count the stop signal, then stop as uvicorn does."""
+        self._stops += 1
+        super().handle_term()
+
+    def _answers(self, process: Process) -> bool | None:
+        """Ping a worker as uvicorn's health check does, in short polls.
+
+        Returns True when it answers within ``timeout_worker_healthcheck``, False when it does not
+        (or has exited), None when a stop signal came first (the worker is left alone).
+        """
+        if not process.process.is_alive():
+            return False
+        try:
+            process.parent_conn.send(b"ping")
+            deadline = time.monotonic() + self.config.timeout_worker_healthcheck
+            while not process.parent_conn.poll(_POLL_SECONDS):
+                if self._stop_waiting():
+                    return None
+                if time.monotonic() >= deadline:
+                    return False
+            process.parent_conn.recv()
+        except (OSError, EOFError, pickle.UnpicklingError):
+            return False
+        return True
+
+    def keep_subprocess_alive(self) -> None:
+        """Check every worker's health as uvicorn does, except that a stop signal ends the wait.
+
+        A worker that does not answer is killed and replaced as uvicorn does (its line says why:
+        :class:`WorkerReplacedNote`); uvicorn's own waits out the whole timeout of an unresponsive
+        worker before it reads a SIGTERM.
+        """
+        if self.should_exit.is_set():
+            return
+        for idx, process in enumerate(self.processes):
+            answered = self._answers(process)
+            if answered is None:  # stopping: the main loop handles the signal next
+                return
+            if answered:
+                continue
+            process.kill()
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:
+                logger.error(
+                    f"Child process [{process.pid}] failed to start, stopping the parent process."
+                )
+                self.should_exit.set()
+                return
+            logger.info(f"Child process [{process.pid}] died")
+            replacement = Process(self.config, self.sockets)
+            replacement.start()
+            self.processes[idx] = replacement
+
+    def join_all(self) -> None:
+        """Wait at most ``stop_seconds`` for the workers (signalled to stop), then kill the rest.
+
+        A second stop signal while waiting kills the workers left at once. Each worker killed is
+        logged with its pid and why.
+        """
+        left = [p for p in self.processes if p.process.is_alive()]
+        if left:
+            logger.info(
+                f"Waiting up to {self.stop_seconds:g} s for {len(left)} child process"
+                f"{'es' * (len(left) > 1)} to stop (a second Ctrl-C or SIGTERM kills them now)"
+            )
+        deadline = time.monotonic() + self.stop_seconds
+        reason = ""
+        while left:
+            if self._stops > 1 or self._stop_waiting():
+                reason = "a second stop signal asked to stop at once"
+                break
+            if time.monotonic() >= deadline:
+                reason = (
+                    f"it had not stopped {self.stop_seconds:g} s after it was asked to (blocked "
+                    "by a long call on its event loop, or hung)"
+                )
+                break
+            left[0].process.join(_POLL_SECONDS)
+            left = [p for p in left if p.process.is_alive()]
+        for process in left:
+            logger.warning(f"Killed child process [{process.pid}]: {reason}")
+            process.kill()
+        for process in self.processes:
+            process.process.join()
