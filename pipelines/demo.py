@@ -18,6 +18,7 @@ import json
 import os
 import secrets
 import shlex
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -27,7 +28,7 @@ from rich.console import Console
 
 from models.labels import HORIZON_DAYS
 
-__all__ = ["DEMO_AS_OF", "OFFERS_EXAMPLE", "demo_command", "next_steps"]
+__all__ = ["DEMO_AS_OF", "OFFERS_EXAMPLE", "demo_command", "next_steps", "promote_all"]
 
 DEMO_AS_OF = date(2025, 12, 31)
 """The sample window's last day, so the demo never depends on the clock."""
@@ -63,7 +64,6 @@ def demo_command(
     from models.scoring import score_snapshot
     from models.tasks import get_task, task_names
     from pipelines.console import quiet_libraries
-    from pipelines.promote import promote
     from pipelines.sample import CAMPAIGN_NAME, generate_sample
     from pipelines.score import load_models, store_scores
     from pipelines.target import print_plan
@@ -125,11 +125,7 @@ def demo_command(
                 )
 
         console.rule("4/6 promotion and batch scores")
-        for task in task_names():
-            decision = promote(task, console)
-            console.print(
-                f"{task}: {'promoted' if decision.promote else 'kept'} ({decision.reason})"
-            )
+        promote_all(console, task_names())
         # a task whose model does not pass the gate is served by its rule-backed version when it
         # has one (cross-sell: the affinity rule); one without a champion is neither scored nor
         # served, and the demo says so
@@ -188,6 +184,26 @@ def demo_command(
 
     # plain echo: rich would wrap the long lines and break them for copy and paste
     run_server(host=host, port=port, workers=1, dev=True, announce=lambda: typer.echo(steps))
+
+
+def promote_all(console: Console, tasks: Sequence[str]) -> None:
+    """Run the promotion gate for each task and say each decision as ``guanxi promote`` does.
+
+    The demo said ``churn: promoted (<reason>)`` or ``cross_sell: kept (<reason>)`` of its own;
+    the sentence is now :func:`pipelines.promote.decision_text`'s, as ``guanxi promote`` and
+    ``guanxi cycle`` print it, naming the task where the sentence does not.
+
+    Parameters
+    ----------
+    console : rich.console.Console
+        Where to print.
+    tasks : sequence of str
+        The tasks, each with a challenger.
+    """
+    from pipelines.promote import decision_text, promote
+
+    for task in tasks:
+        console.print(decision_text(task, promote(task, console), markup=True, named=True))
 
 
 def serve_later(home: Path) -> str:

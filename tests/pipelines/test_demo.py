@@ -17,11 +17,14 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from rich.console import Console
 
 from features.store import Store
 from models import registry
 from models.tasks import get_task, task_names
-from pipelines.demo import DEMO_AS_OF
+from pipelines import promote as promote_module
+from pipelines.demo import DEMO_AS_OF, promote_all
+from pipelines.promote import Decision, decision_text
 from serving.app import create_app
 from serving.settings import Settings
 
@@ -61,6 +64,8 @@ def test_demo_trains_promotes_and_stores_scores(
     try:
         for task in task_names():
             assert f"{task}: grade" in done.stdout
+            said = f"promoted {task}@champion: " in shown or f"{task}: model not promoted" in shown
+            assert said and f"{task}: promoted (" not in shown, task
             # the figure the grade reads (cross-sell's ROC-AUC, far above its rule's, was shown
             # beside its grade C)
             assert f"held-out {get_task(task).gate[0]} " in shown.split(f"{task}: grade")[1][:40]
@@ -68,7 +73,8 @@ def test_demo_trains_promotes_and_stores_scores(
             # every task is served: cross-sell graded C against its rule by the rule itself
             assert champion is not None, task
             if registry.is_rule_backed(champion):
-                assert f"{task}: kept (challenger grade 'C'" in shown
+                # said as guanxi promote and guanxi cycle say it (pipelines.promote.decision_text)
+                assert f"{task}: model not promoted: challenger grade 'C'" in shown
                 assert f"serving the affinity rule, version {champion.version}" in shown
             scores = store.read_scores(task, DEMO_AS_OF, str(champion.version))
             assert scores is not None and scores.height > 0
@@ -199,3 +205,40 @@ def test_demo_churn_bands_hold_no_lapsed_or_never_ordered_customer(
         f"demo churn: {ranked.height} scored, statuses",
         dict(outside["status"].value_counts().iter_rows()),
     )
+
+
+def test_the_demo_says_its_promotions_as_guanxi_promote_and_cycle_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The demo printed `churn: promoted (...)` and `cross_sell: kept (...)` of its own, where
+    `guanxi promote` and `guanxi cycle` print `pipelines.promote.decision_text`'s sentence."""
+    decisions = {
+        "churn": Decision(True, "grade B passes and there is no comparable champion"),
+        "repurchase": Decision(False, "version 3 is already the repurchase champion", already=True),
+        "cross_sell": Decision(
+            False,
+            "challenger grade 'C' does not pass (needs one of A, B); serving the affinity rule, "
+            "version 1",
+            rule_version="1",
+        ),
+        "upsell": Decision(False, "challenger grade 'D' does not pass (needs one of A, B)"),
+    }
+    asked: list[str] = []
+
+    def gate(task: str, console: Console) -> Decision:
+        asked.append(task)
+        return decisions[task]
+
+    monkeypatch.setattr(promote_module, "promote", gate)
+    console = Console(record=True, width=200)
+    promote_all(console, list(decisions))
+    assert asked == list(decisions)
+    lines = console.export_text().splitlines()
+    assert lines == [decision_text(t, d, named=True) for t, d in decisions.items()]
+    assert lines == [
+        "promoted churn@champion: grade B passes and there is no comparable champion",
+        "version 3 is already the repurchase champion",
+        "cross_sell: model not promoted: challenger grade 'C' does not pass (needs one of A, B); "
+        "serving the affinity rule, version 1",
+        "upsell: not promoted: challenger grade 'D' does not pass (needs one of A, B)",
+    ]
