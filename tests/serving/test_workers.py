@@ -30,6 +30,9 @@ from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY, Regi
 
 SCORES = "/v1/customers/{customer_id}/scores"
 FREE_FAILURES = 10
+PINNED = httpx.Limits(keepalive_expiry=60)
+"""A pinned client's connection stays open this long idle (httpx's own 5 s is shorter than the
+gaps between one client's requests on a loaded machine)."""
 
 
 def _request(host: str) -> Request:
@@ -137,7 +140,9 @@ class Served:
         found: dict[int, httpx.Client] = {}
         spare = []
         for _ in range(300):
-            client = httpx.Client(base_url=self.url, timeout=30)
+            # httpx drops a connection idle 5 s and opens another, which may reach the other
+            # worker (a loaded machine leaves one client idle that long): keep it (server: 75 s)
+            client = httpx.Client(base_url=self.url, timeout=30, limits=PINNED)
             before = _worker_counts(self.run / "metrics", "/healthz", "200")
             assert client.get("/healthz").status_code == 200
             # counted as its answer started: read at once
