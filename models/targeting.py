@@ -46,7 +46,9 @@ segment and per offer give contacts, investment, expected return (the value befo
 value (after costs), return per unit invested and ROI (``expected value / investment``). The "next
 best use of the remaining budget" is the same table for what the budget left over (or, when it is
 all spent, a further tenth of it) would buy among the customers not in the plan if the channel
-capacities and contact caps did not bind: what extra capacity would be worth.
+capacities and contact caps did not bind: what extra capacity would be worth. When it buys
+nothing, :attr:`Plan.next_reason` says why: typically the budget was not the limit, and every
+customer with an offer worth its cost is in the plan already.
 
 A plan that contacts nobody is not an error: :attr:`Plan.reason` says why (nobody eligible, no
 positive expected value, a budget below the cheapest worthwhile contact, no capacity).
@@ -219,6 +221,9 @@ class Plan:
         ``offer:<name>``, ``contacts``) at the margin.
     usage : dict of str to float
         How much of each resource the plan uses.
+    next_reason : str or None
+        Why the next best use buys nothing (every offer worth its cost is in the plan already,
+        or its budget is below the cheapest one left); None when it buys something.
     """
 
     allocation: Allocation
@@ -232,6 +237,7 @@ class Plan:
     reason: str | None
     shadow_prices: dict[str, float] = field(default_factory=dict)
     usage: dict[str, float] = field(default_factory=dict)
+    next_reason: str | None = None
 
     @property
     def rows(self) -> pl.DataFrame:
@@ -576,9 +582,10 @@ def plan_campaign(
         fits = positive.any() and remaining >= float(values.cost[positive.any(axis=0)].min())
         next_budget = remaining if fits else NEXT_TRANCHE * budget
     following = solve(left, [Resource("budget", next_budget, values.cost)], method=method)
+    next_best = _allocation(values, following.choice, next_budget)
     return Plan(
         allocation=allocation,
-        next_best=_allocation(values, following.choice, next_budget),
+        next_best=next_best,
         budget=budget,
         investment=investment,
         expected_value=solution.objective,
@@ -588,6 +595,27 @@ def plan_campaign(
         reason=reason,
         shadow_prices=solution.shadow_prices,
         usage=solution.usage,
+        next_reason=None
+        if next_best.rows.height
+        else _next_reason(values, positive, remaining, next_budget),
+    )
+
+
+def _next_reason(
+    values: OfferValues, positive: np.ndarray, remaining: float, next_budget: float
+) -> str:
+    """Say why the next best use buys nothing: nothing worth its cost is left, or it is dearer."""
+    left = f"the {remaining:,.2f} left over" if remaining > 0 else "a further budget"
+    if not positive.any():
+        return (
+            "every customer with an offer worth its cost is in the plan already: "
+            f"{left} would buy nothing worthwhile"
+        )
+    cheapest = float(values.cost[positive.any(axis=0)].min())
+    customers = int(positive.any(axis=1).sum())
+    return (
+        f"its budget of {next_budget:,.2f} buys none of the offers worth their cost left to "
+        f"{counted(customers, 'customers')}: the cheapest costs {cheapest:,.2f}"
     )
 
 

@@ -167,7 +167,13 @@ def print_plan(console: Console, run: PlanRun) -> None:
     if plan.reason:
         console.print(f"[yellow]empty plan:[/yellow] {plan.reason}")
     keys = list(SUMMARY_COLUMNS)
-    for name, allocation in (("", plan.allocation), ("Next best use: ", plan.next_best)):
+    shown = [("", plan.allocation)]
+    if plan.next_reason:  # an empty table said nothing of why
+        shown_next = f"[bold]Next best use[/bold] of the remaining budget: none; {plan.next_reason}"
+    else:
+        shown.append(("Next best use: ", plan.next_best))
+        shown_next = ""
+    for name, allocation in shown:
         budget = f" (budget {_money(allocation.budget)})" if name else ""
         console.print(
             _table(
@@ -185,6 +191,8 @@ def print_plan(console: Console, run: PlanRun) -> None:
                 ["offer", "channel", *keys],
             )
         )
+    if shown_next:
+        console.print(shown_next)
     for note in run.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
 

@@ -246,6 +246,7 @@ def test_optimiser_moves_money_from_c_to_a() -> None:
     assert total["churn_score"]["expected_return"] == pytest.approx(50.0 + 75.0)
     # the budget is spent, so the next best use is a further tenth of it: 15 more B customers
     assert plan.next_best.budget == pytest.approx(15.0)
+    assert plan.next_reason is None  # it buys something: no reason to give
     nxt = plan.next_best.by_segment.row(0, named=True)
     assert (nxt["segment"], nxt["contacts"]) == ("B", 15)
     assert nxt["expected_return"] == pytest.approx(22.5)

@@ -200,6 +200,30 @@ def test_target_into_duckdb(cli: CliRunner, offers: Path, tmp_path: Path) -> Non
     assert "plan_summary" in tables
 
 
+def test_an_empty_next_best_use_says_why_instead_of_empty_tables(
+    cli: CliRunner, offers: Path
+) -> None:
+    """newuser19 ran guanxi target --budget 2000 on 1,000 sample customers and got empty "Next
+    best use" tables: the plan had spent 2,646 of a 5,000 budget (here 4 of 100) on every
+    customer with an offer worth its cost, so nothing was left to buy, and nothing said so."""
+    args = ["target", "--offers", str(offers), "--as-of", "2024-10-31", "--no-store"]
+    # C1 (9), C2 (1) and C4 (8) are worth their cost: 1 + 1 + 2 spent, 96 left over
+    output = _run(cli, *args, "--budget", "100")
+    assert "3 customers contacted, investment 4.00 of 100.00" in output
+    assert (
+        "Next best use of the remaining budget: none; every customer with an offer worth its "
+        "cost is in the plan already: the 96.00 left over would buy nothing worthwhile"
+    ) in output
+    assert "Next best use: by" not in output
+    # a budget of 3 buys C1 and C4; a further tenth (0.30) is below C2's 1.00 e-mail
+    output = _run(cli, *args, "--budget", "3")
+    assert (
+        "Next best use of the remaining budget: none; its budget of 0.30 buys none of the offers "
+        "worth their cost left to 1 customer: the cheapest costs 1.00"
+    ) in output
+    # (a next best use that buys something is still two tables: tests/models/test_targeting.py)
+
+
 def test_campaign_record_report_and_measured_rates(
     cli: CliRunner, offers: Path, tmp_path: Path
 ) -> None:
