@@ -366,12 +366,15 @@ def test_the_rule_booster_passes_its_score_on() -> None:
     assert contributions.sum(axis=1) == pytest.approx(margin, abs=1e-5)
 
 
+CROSS_SELL = TrainConfig(trials=1, seed=2, nthread=1)
+"""The settings of the module's cross-sell model (:func:`cross_sell`)."""
+
+
 @pytest.fixture(scope="module")
 def cross_sell(small_sample: tuple[pl.DataFrame, pl.DataFrame]) -> TrainResult:
+    """Cross-sell trained on the small sample with :data:`CROSS_SELL`; tests only read it."""
     events, customers = small_sample
-    return train_task(
-        events, customers, "cross_sell", AS_OF, 90, TrainConfig(trials=1, seed=2, nthread=1)
-    )
+    return train_task(events, customers, "cross_sell", AS_OF, 90, CROSS_SELL)
 
 
 def test_cross_sell_builds_a_rule_backed_version_that_ranks_as_the_rule(
@@ -567,19 +570,24 @@ def _recorded(name: str, calls: list[str]) -> Callable[..., Any]:
 
 
 def test_cross_sell_rows_in_batches_give_the_same_model_and_season(
-    small_sample: tuple[pl.DataFrame, pl.DataFrame], monkeypatch: pytest.MonkeyPatch
+    small_sample: tuple[pl.DataFrame, pl.DataFrame],
+    cross_sell: TrainResult,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Cross-sell's rows made and predicted 97 at a time (held-out cutoffs and the population the
     shipped model first scores, for its season shift): the same model, shifts and figures. Last
-    year's label rates, which label whole populations, are computed before any rows are built."""
+    year's label rates, which label whole populations, are computed before any rows are built.
+
+    The model made whole is the module's (:func:`cross_sell`, trained once for several tests),
+    and the batched one is trained with the same settings: one training fewer."""
     events, customers = small_sample
-    whole = train_task(events, customers, "cross_sell", AS_OF, 90, FAST)
+    whole = cross_sell
     calls: list[str] = []
     for name in ("label_rate", "build_task_data"):
         monkeypatch.setattr(f"training.train.{name}", _recorded(name, calls))
     monkeypatch.setattr("training.train.PREDICT_ROWS", 97)
     monkeypatch.setattr("models.tasks.FRAME_ROWS", 97)
-    batched = train_task(events, customers, "cross_sell", AS_OF, 90, FAST)
+    batched = train_task(events, customers, "cross_sell", AS_OF, 90, CROSS_SELL)
     assert calls.count("label_rate") == 3 and calls[:3] == ["label_rate"] * 3
     season, expected = (r.bundle.metadata["calibration"]["season"] for r in (batched, whole))
     assert season["year_ago_rates"] == expected["year_ago_rates"]
