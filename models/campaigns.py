@@ -74,6 +74,7 @@ __all__ = [
     "pooled_campaigns",
     "read_outcomes",
     "realised_incremental_margin",
+    "recorded_campaigns",
     "validate_outcomes",
 ]
 
@@ -253,9 +254,8 @@ def margin_missing(outcomes: pl.DataFrame) -> int:
     Parameters
     ----------
     outcomes : polars.DataFrame
-        Validated outcomes, of one campaign or of several
-        (:meth:`features.store.Store.read_campaigns` leaves ``margin`` null on the rows of a
-        campaign recorded without it).
+        Validated outcomes, of one campaign or of several (:func:`pool_campaigns` leaves
+        ``margin`` null on the rows of a campaign recorded without it).
 
     Returns
     -------
@@ -597,6 +597,26 @@ def pool_campaigns(
     return pl.concat(list(kept.values()), how="diagonal_relaxed"), notes
 
 
+def recorded_campaigns(store: Store) -> dict[str, pl.DataFrame]:
+    """Read every recorded campaign's outcomes from the store, each file once.
+
+    The one reader of the recorded campaigns: pool what it returns (:func:`pool_campaigns`)
+    rather than reading the files again.
+
+    Parameters
+    ----------
+    store : features.store.Store
+        The store.
+
+    Returns
+    -------
+    dict of str to polars.DataFrame
+        The outcomes by campaign name, in the store's order (by name); empty when nothing is
+        recorded.
+    """
+    return {i.name: pl.read_parquet(i.path) for i in store.list_campaigns()}
+
+
 def pooled_campaigns(store: Store) -> tuple[pl.DataFrame | None, list[str]]:
     """Read the recorded campaigns from the store and pool them (:func:`pool_campaigns`).
 
@@ -610,4 +630,4 @@ def pooled_campaigns(store: Store) -> tuple[pl.DataFrame | None, list[str]]:
     tuple
         The pooled outcomes (None when nothing is recorded) and the notes on overlaps.
     """
-    return pool_campaigns({i.name: pl.read_parquet(i.path) for i in store.list_campaigns()})
+    return pool_campaigns(recorded_campaigns(store))

@@ -43,8 +43,8 @@ from models.campaigns import (
     duplicate_of,
     margin_missing,
     pool_campaigns,
-    pooled_campaigns,
     read_outcomes,
+    recorded_campaigns,
 )
 from models.offers import OffersFile, OffersFileError, load_offers, parse_offers
 from pipelines.console import fits
@@ -103,7 +103,8 @@ def record_command(
         raise typer.Exit(1) from exc
     campaign = _name(outcomes, name, file)
     store = Store(get_settings().home)
-    others = {i.name: pl.read_parquet(i.path) for i in store.list_campaigns() if i.name != campaign}
+    others = recorded_campaigns(store)
+    others.pop(campaign, None)  # recording it again replaces it: not a duplicate of itself
     same = duplicate_of(outcomes, others)
     if same is not None and not allow_duplicate:
         console.print(
@@ -215,7 +216,8 @@ def report_command(
 
     console = Console()
     store = Store(get_settings().home)
-    outcomes, overlaps = pooled_campaigns(store)
+    campaigns = recorded_campaigns(store)  # each file read once: pooled and checked below
+    outcomes, overlaps = pool_campaigns(campaigns)
     if outcomes is None:
         console.print(
             "[red]no campaign recorded:[/red] record one with guanxi campaign record --file "
@@ -223,9 +225,7 @@ def report_command(
         )
         raise typer.Exit(1)
     if margin_rate is None:
-        lacking = [
-            i.name for i in store.list_campaigns() if margin_missing(pl.read_parquet(i.path))
-        ]
+        lacking = [name for name, frame in campaigns.items() if margin_missing(frame)]
         if lacking:
             console.print(
                 f"[red]cannot report:[/red] campaign {', '.join(repr(n) for n in lacking)} has "
@@ -239,7 +239,7 @@ def report_command(
     except (OffersFileError, ValueError) as exc:
         console.print(f"[red]cannot report:[/red] {exc}")
         raise typer.Exit(1) from exc
-    title = f"Campaigns: {', '.join(i.name for i in store.list_campaigns())}"
+    title = f"Campaigns: {', '.join(campaigns)}"
     console.print(report_table(console, title, report.to_dicts()))
     for note in overlaps:
         console.print(f"[yellow]note:[/yellow] {note}")

@@ -356,6 +356,27 @@ def test_a_second_wave_sharing_customers_is_named_when_recorded_and_reported(
     assert " 45 " in output
 
 
+def test_campaign_report_reads_each_recorded_campaign_once(
+    cli: CliRunner, offers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report read every campaign file twice: once to pool it, once for its margin check."""
+    for name, outcomes in (("april", _october()), ("may", _october().head(10))):
+        outcomes.write_csv(tmp_path / f"{name}.csv")
+        _run(cli, "campaign", "record", "--file", str(tmp_path / f"{name}.csv"), "--name", name)
+    campaign_dir = Store(get_settings().home).campaign_dir
+    read, reads = pl.read_parquet, []
+
+    def counted(source: Path, *args: object, **kwargs: object) -> pl.DataFrame:
+        if Path(source).parent == campaign_dir:
+            reads.append(Path(source).name)
+        return read(source, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pl, "read_parquet", counted)
+    output = _run(cli, "campaign", "report", "--offers", str(offers))
+    assert "Campaigns: april, may" in output
+    assert sorted(reads) == ["campaign=april.parquet", "campaign=may.parquet"]
+
+
 def test_an_empty_revenue_is_0_where_nothing_was_ordered_and_refused_where_it_was(
     cli: CliRunner, offers: Path, tmp_path: Path
 ) -> None:
