@@ -36,12 +36,15 @@ campaign whose outcomes are those of another (the same rows, whatever its name, 
 recorded twice) is counted once, and a note names both; ``guanxi campaign record`` refuses to
 record one unless told to. A customer in two different campaigns of the same offer (two waves)
 is two observations and counts in both, with a note naming the campaigns and how many customers
-they share. The outcomes carry no dates, so waves are told apart by their rows alone.
+they share. Each overlap is an :class:`Overlap` (the campaigns, the offer, the customers shared,
+duplicate or not) and its note is written from it. The outcomes carry no dates, so waves are
+told apart by their rows alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -66,6 +69,7 @@ __all__ = [
     "OUTCOME_COLUMNS",
     "REPORT_COLUMNS",
     "CampaignOutcomesError",
+    "Overlap",
     "campaign_report",
     "duplicate_of",
     "margin_missing",
@@ -554,9 +558,64 @@ def _shared(a: pl.DataFrame, b: pl.DataFrame) -> dict[str, int]:
     return dict(zip(counts["offer"].to_list(), counts["len"].to_list(), strict=True))
 
 
+@dataclass(frozen=True)
+class Overlap:
+    """Two recorded campaigns with customers in common (:func:`pool_campaigns`).
+
+    Parameters
+    ----------
+    first : str
+        The campaign kept, first by name.
+    second : str
+        The other campaign.
+    customers : int
+        Customers in both: every row of ``second`` when it is a duplicate, else those of
+        ``offer`` in both.
+    offer : str or None, default None
+        The offer they share; None for a duplicate (every offer).
+    duplicate : bool, default False
+        ``second`` holds the same outcomes as ``first`` and is left out of the pool.
+    """
+
+    first: str
+    second: str
+    customers: int
+    offer: str | None = None
+    duplicate: bool = False
+
+    def involves(self, campaign: str) -> bool:
+        """Tell whether ``campaign`` is one of the two.
+
+        Parameters
+        ----------
+        campaign : str
+            A campaign's name.
+
+        Returns
+        -------
+        bool
+            True when it is ``first`` or ``second``.
+        """
+        return campaign in (self.first, self.second)
+
+    @property
+    def note(self) -> str:
+        """The overlap in words, as ``guanxi campaign`` and ``guanxi target`` print it."""
+        pair = f"campaigns {self.first!r} and {self.second!r}"
+        if self.duplicate:
+            return (
+                f"{pair} hold the same outcomes ({counted(self.customers, 'customers')}): "
+                f"counted once, as {self.first!r}"
+            )
+        return (
+            f"{pair} share {counted(self.customers, 'customers')} of offer {self.offer!r}: they "
+            "count in both, as two contacts (if it is one campaign recorded twice, record it once)"
+        )
+
+
 def pool_campaigns(
     campaigns: Mapping[str, pl.DataFrame],
-) -> tuple[pl.DataFrame | None, list[str]]:
+) -> tuple[pl.DataFrame | None, list[Overlap]]:
     """Pool recorded campaigns, each set of outcomes once, and say where they overlap.
 
     Parameters
@@ -568,33 +627,27 @@ def pool_campaigns(
     -------
     tuple
         The pooled outcomes (columns missing from some campaigns are null there; None without a
-        campaign) and notes: a campaign holding the same outcomes as one before it by name is
-        left out (one file recorded twice would count its customers twice), and every pair of
-        the others sharing customers of an offer is named with the count, those customers
-        counting in both (two waves of an offer are two observations).
+        campaign) and the overlaps: a campaign holding the same outcomes as one before it by
+        name is left out (one file recorded twice would count its customers twice; a duplicate
+        :class:`Overlap`), and every pair of the others sharing customers of an offer is an
+        :class:`Overlap` of that offer, those customers counting in both (two waves of an offer
+        are two observations).
     """
     kept: dict[str, pl.DataFrame] = {}
-    notes: list[str] = []
+    overlaps: list[Overlap] = []
     for name in sorted(campaigns):
         frame = campaigns[name]
         same = duplicate_of(frame, kept)
         if same is not None:
-            notes.append(
-                f"campaigns {same!r} and {name!r} hold the same outcomes "
-                f"({counted(frame.height, 'customers')}): counted once, as {same!r}"
-            )
+            overlaps.append(Overlap(same, name, frame.height, duplicate=True))
             continue
         for other, earlier in kept.items():
             for offer, n in _shared(earlier, frame).items():
-                notes.append(
-                    f"campaigns {other!r} and {name!r} share {counted(n, 'customers')} of offer "
-                    f"{offer!r}: they count in both, as two contacts (if it is one campaign "
-                    "recorded twice, record it once)"
-                )
+                overlaps.append(Overlap(other, name, n, offer))
         kept[name] = frame
     if not kept:
-        return None, notes
-    return pl.concat(list(kept.values()), how="diagonal_relaxed"), notes
+        return None, overlaps
+    return pl.concat(list(kept.values()), how="diagonal_relaxed"), overlaps
 
 
 def recorded_campaigns(store: Store) -> dict[str, pl.DataFrame]:
@@ -617,7 +670,7 @@ def recorded_campaigns(store: Store) -> dict[str, pl.DataFrame]:
     return {i.name: pl.read_parquet(i.path) for i in store.list_campaigns()}
 
 
-def pooled_campaigns(store: Store) -> tuple[pl.DataFrame | None, list[str]]:
+def pooled_campaigns(store: Store) -> tuple[pl.DataFrame | None, list[Overlap]]:
     """Read the recorded campaigns from the store and pool them (:func:`pool_campaigns`).
 
     Parameters
@@ -628,6 +681,6 @@ def pooled_campaigns(store: Store) -> tuple[pl.DataFrame | None, list[str]]:
     Returns
     -------
     tuple
-        The pooled outcomes (None when nothing is recorded) and the notes on overlaps.
+        The pooled outcomes (None when nothing is recorded) and the overlaps.
     """
     return pool_campaigns(recorded_campaigns(store))

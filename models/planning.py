@@ -138,7 +138,8 @@ def _campaigns(
     Each set of outcomes counts once (:func:`models.campaigns.pooled_campaigns`); the notes say
     which campaigns hold the same outcomes or share customers.
     """
-    outcomes, notes = pooled_campaigns(store)
+    outcomes, overlaps = pooled_campaigns(store)
+    notes = [overlap.note for overlap in overlaps]
     if outcomes is None:
         return None, notes
     known = {o.name for o in offers.offers}

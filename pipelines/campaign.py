@@ -123,10 +123,10 @@ def record_command(
         f"recorded campaign {campaign!r}: {info.rows:,} customers ({info.rows - control:,} "
         f"contacted, {control:,} held out as control), kept in the store ({info.path})"
     )
-    _, notes = pool_campaigns(others | {campaign: outcomes})
-    for note in notes:
-        if repr(campaign) in note:
-            console.print(f"[yellow]note:[/yellow] {note}")
+    _, overlaps = pool_campaigns(others | {campaign: outcomes})
+    for overlap in overlaps:
+        if overlap.involves(campaign):
+            console.print(f"[yellow]note:[/yellow] {overlap.note}")
 
 
 def stored_offers(store: Store) -> OffersFile | None:
@@ -241,8 +241,8 @@ def report_command(
         raise typer.Exit(1) from exc
     title = f"Campaigns: {', '.join(campaigns)}"
     console.print(report_table(console, title, report.to_dicts()))
-    for note in overlaps:
-        console.print(f"[yellow]note:[/yellow] {note}")
+    for overlap in overlaps:
+        console.print(f"[yellow]note:[/yellow] {overlap.note}")
     if offers_file is None:
         console.print("[yellow]note:[/yellow] no offers file and no stored plan: no cost, no ROI")
     console.print(

@@ -256,7 +256,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     ]
     return {
         "campaigns": store.list_campaigns(),
-        "overlaps": overlaps,
+        "overlaps": [overlap.note for overlap in overlaps],
         "charts": charts,
         "segments": segments,
         "overall": [

@@ -12,6 +12,7 @@ from models.campaigns import (
     ALL_SEGMENTS,
     REPORT_COLUMNS,
     CampaignOutcomesError,
+    Overlap,
     campaign_report,
     duplicate_of,
     measured_rates,
@@ -210,9 +211,10 @@ def test_one_outcome_file_recorded_under_two_names_counts_once() -> None:
     again = once.reverse().with_columns(campaign=pl.lit("springtf"))  # order and name differ
     assert duplicate_of(again, {"spring01": once}) == "spring01"
     assert duplicate_of(_wave_two(), {"spring01": once}) is None
-    pooled, notes = pool_campaigns({"springtf": again, "spring01": once})
+    pooled, overlaps = pool_campaigns({"springtf": again, "spring01": once})
     assert pooled is not None and pooled.height == 10
-    assert notes == [
+    assert overlaps == [Overlap("spring01", "springtf", 10, duplicate=True)]
+    assert [o.note for o in overlaps] == [
         "campaigns 'spring01' and 'springtf' hold the same outcomes (10 customers): counted "
         "once, as 'spring01'"
     ]
@@ -226,8 +228,9 @@ def test_one_outcome_file_recorded_under_two_names_counts_once() -> None:
 def test_two_waves_of_an_offer_count_in_both_and_are_named() -> None:
     first = validate_outcomes(OUTCOMES)
     win_back = _wave_two().with_columns(offer=pl.lit("wb"))  # other offer: not an overlap
-    pooled, notes = pool_campaigns({"may": _wave_two(), "april": first, "june": win_back})
-    assert notes == [
+    pooled, overlaps = pool_campaigns({"may": _wave_two(), "april": first, "june": win_back})
+    assert overlaps == [Overlap("april", "may", 3, "ret")]
+    assert [o.note for o in overlaps] == [
         "campaigns 'april' and 'may' share 3 customers of offer 'ret': they count in both, as "
         "two contacts (if it is one campaign recorded twice, record it once)"
     ]
@@ -240,3 +243,18 @@ def test_two_waves_of_an_offer_count_in_both_and_are_named() -> None:
     assert (row["treated"], row["control"]) == (7, 4)
     assert row["incremental_response"] == pytest.approx(3 / 7 - 1 / 4)
     assert pool_campaigns({}) == (None, [])
+
+
+def test_an_offer_named_like_a_campaign_is_not_an_overlap_of_that_campaign() -> None:
+    """record picked its notes by looking for the campaign's name, quoted, in each note's text:
+    recording a campaign named like an offer of two other campaigns' overlap showed that note."""
+    first = validate_outcomes(OUTCOMES).with_columns(offer=pl.lit("spring"))
+    second = _wave_two().with_columns(offer=pl.lit("spring"))
+    other = _wave_two().with_columns(
+        offer=pl.lit("wb"), customer_id=pl.lit("Z") + pl.col("customer_id")
+    )
+    _, overlaps = pool_campaigns({"april": first, "may": second, "spring": other})
+    assert overlaps == [Overlap("april", "may", 3, "spring")]
+    assert "'spring'" in overlaps[0].note  # the offer's name, quoted as the campaign's would be
+    assert not overlaps[0].involves("spring")
+    assert overlaps[0].involves("april") and overlaps[0].involves("may")

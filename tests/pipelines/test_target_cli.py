@@ -356,6 +356,23 @@ def test_a_second_wave_sharing_customers_is_named_when_recorded_and_reported(
     assert " 45 " in output
 
 
+def test_recording_a_campaign_named_like_an_offer_notes_only_its_own_overlaps(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    """record picked its notes by the campaign's quoted name in their text, so recording
+    'retention_email' repeated the note of april and may sharing customers of that offer."""
+    april, may, other = (tmp_path / f"{n}.csv" for n in ("april", "may", "other"))
+    _october().write_csv(april)
+    _october().head(10).with_columns(responded=False, ordered=False, revenue=0.0).write_csv(may)
+    _october().with_columns(customer_id=pl.lit("Y") + pl.col("customer_id")).write_csv(other)
+    _run(cli, "campaign", "record", "--file", str(april), "--name", "april")
+    output = _run(cli, "campaign", "record", "--file", str(may), "--name", "may")
+    shared = "campaigns 'april' and 'may' share 10 customers of offer 'retention_email'"
+    assert shared in output
+    output = _run(cli, "campaign", "record", "--file", str(other), "--name", "retention_email")
+    assert "recorded campaign 'retention_email'" in output and "note:" not in output
+
+
 def test_campaign_report_reads_each_recorded_campaign_once(
     cli: CliRunner, offers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
