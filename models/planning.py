@@ -518,6 +518,8 @@ def keep_plan(store: Store, run: PlanRun) -> PlanInfo:
             "by_offer": plan.allocation.by_offer.to_dicts(),
             "next_best_by_segment": plan.next_best.by_segment.to_dicts(),
             "next_best_by_offer": plan.next_best.by_offer.to_dicts(),
+            # why the next best use buys nothing (its tables empty), for the plan page
+            "next_reason": [{"reason": plan.next_reason}] if plan.next_reason else [],
             "comparison": run.comparison.to_dicts(),
             # which offers an uplift model valued and why the others were not, cross-sell's source
             "notes": [{"note": note} for note in run.notes],

@@ -3,8 +3,9 @@
 The body carries the budget, the offers file as JSON (the YAML document's content) and optionally
 the day of the value table; the plan comes from the store exactly as on the command line
 (:func:`models.planning.plan_from_store`). The answer has the plan's totals, its summaries per
-segment and per offer, the next best use of the remaining budget, the comparison with an even
-spend and with churn score alone, and the ``limit`` customers with the most expected value.
+segment and per offer, the next best use of the remaining budget (``next_reason``: why it buys
+nothing), the comparison with an even spend and with churn score alone, and the ``limit``
+customers with the most expected value.
 
 Planning reads every customer's value, so it needs the ``reviewer`` role. Each customer returned
 is written to the audit log (hashed id, ``targeting:<offer>``, the value table's day, expected
@@ -211,6 +212,10 @@ class TargetingResponse(_Strict):
     by_offer: list[SummaryRow]
     next_best_by_segment: list[SummaryRow]
     next_best_by_offer: list[SummaryRow]
+    next_reason: str | None = Field(
+        description="Why the next best use of the remaining budget buys nothing (its lists are "
+        "empty); null when it buys something."
+    )
     comparison: list[ComparisonRow]
     notes: list[str]
 
@@ -285,6 +290,7 @@ def targeting(
         by_offer=[SummaryRow(**r) for r in plan.allocation.by_offer.to_dicts()],
         next_best_by_segment=[SummaryRow(**r) for r in plan.next_best.by_segment.to_dicts()],
         next_best_by_offer=[SummaryRow(**r) for r in plan.next_best.by_offer.to_dicts()],
+        next_reason=plan.next_reason,
         comparison=[ComparisonRow(**r) for r in run.comparison.to_dicts()],
         notes=list(run.notes),
     )

@@ -5,8 +5,9 @@ summaries in its metadata) and the campaigns ``guanxi campaign record`` kept, wi
 table of the plan's day for each customer's segment and churn probability.
 
 * The plan page shows the budget, what the plan spends and expects back, ROI, the allocation by
-  segment and by offer (bar charts with their data tables), the comparison with an even spend and
-  with churn score alone, and the customers with the most expected value.
+  segment and by offer (bar charts with their data tables), the next best use of the remaining
+  budget (or why it buys nothing, as ``guanxi target`` says), the comparison with an even spend
+  and with churn score alone, and the customers with the most expected value.
 * The campaign page shows, per offer, the Qini curve of ranking the campaign's customers by churn
   score (incremental responders among the top k, against random targeting), the treated and control
   response rates, and per segment the realised ROI beside the ROI the stored plan expected.
@@ -187,6 +188,9 @@ def plan_page(request: Request, _role: Reviewer, settings: SettingsDep) -> HTMLR
                 by_offer, "offer", "expected_return", "plan-offers", "Expected return by offer"
             ),
             "totals": totals,
+            "next_by_segment": summaries.get("next_best_by_segment", []),
+            "next_by_offer": summaries.get("next_best_by_offer", []),
+            "next_reason": next(iter(summaries.get("next_reason", [])), {}).get("reason"),
             "top": rows.head(TOP_CUSTOMERS).to_dicts(),
         },
     )

@@ -70,6 +70,22 @@ def test_targeting_plans_from_the_value_table_and_audits(client: TestClient, set
     assert empty["customers"] == 0 and "buys nothing" in empty["reason"]
 
 
+def test_targeting_says_why_the_next_best_use_buys_nothing(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    """The answer's next best lists were empty with no reason, where guanxi target gives one."""
+    settings.store().write_values(
+        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    plan = client.post("/v1/targeting", json=_body(100.0), headers=headers("reviewer")).json()
+    assert plan["next_best_by_segment"] == [] and plan["next_best_by_offer"] == []
+    assert plan["next_reason"] == (
+        "every customer with an offer worth its cost is in the plan already: the 96.00 left over "
+        "would buy nothing worthwhile"
+    )
+    # a budget of 3 buys C1 and C4; a further tenth (0.30) is below C2's 1.00 e-mail
+    plan = client.post("/v1/targeting", json=_body(3.0), headers=headers("reviewer")).json()
+    assert plan["next_reason"].startswith("its budget of 0.30 buys none of the offers")
+
+
 def test_targeting_errors_name_the_field(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
     body = _body()
     body["offers"]["offers"][1]["cost"] = -2  # type: ignore[index]

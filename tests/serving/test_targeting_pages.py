@@ -105,3 +105,20 @@ def test_the_plan_names_segments_as_the_other_pages_do(client: TestClient, setti
     assert "can't lose" in table and "cant" not in table and "loyalist<" not in table
     chart = text.split('id="plan-segments-desc"')[1].split("</svg>")[0]
     assert "can't lose" in chart and "cant lose" not in chart
+
+
+def test_the_plan_page_says_why_the_next_best_use_buys_nothing(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """guanxi target says why its "Next best use" tables are empty; the page said nothing."""
+    store = settings.store()
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 100.0))
+    text = client.get("/ui/plan", headers=headers("reviewer")).text
+    section = text.split('id="plan-next"')[1].split("</section>")[0]
+    assert "Next best use of the remaining budget" in section
+    assert 'id="plan-next-segments"' not in section  # no empty tables
+    assert (
+        "None: every customer with an offer worth its cost is in the plan already: the 96.00 "
+        "left over would buy nothing worthwhile." in section
+    )
