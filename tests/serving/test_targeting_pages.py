@@ -122,3 +122,18 @@ def test_the_plan_page_says_why_the_next_best_use_buys_nothing(
         "None: every customer with an offer worth its cost is in the plan already: the 96.00 "
         "left over would buy nothing worthwhile." in section
     )
+
+
+def test_the_plan_page_shows_the_next_best_use_when_it_buys_something(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """With retention capped at one contact, the budget left over would buy C2's e-mail."""
+    store = settings.store()
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    offers = yaml.safe_load(OFFERS)
+    offers["offers"][0]["max_contacts"] = 1
+    keep_plan(store, plan_from_store(store, parse_offers(offers), 100.0))
+    text = client.get("/ui/plan", headers=headers("reviewer")).text
+    section = text.split('id="plan-next"')[1].split("</section>")[0]
+    assert 'id="plan-next-segments"' in section and 'id="plan-next-offers"' in section
+    assert "retention_email" in section and 'id="plan-next-reason"' not in section
