@@ -25,7 +25,10 @@ A stop (SIGTERM, Ctrl-C) is bounded: each worker lets its requests finish for at
 ``timeout_graceful_shutdown``), then cancels them and shuts down; with several workers, the
 supervisor kills a worker still running :data:`serving.supervisor.SHUTDOWN_SECONDS` later (one
 whose event loop is blocked cannot act on the signal) and logs which and why; a second SIGTERM or
-Ctrl-C kills at once (:class:`serving.supervisor.Supervisor`).
+Ctrl-C kills at once (:class:`serving.supervisor.Supervisor`). One worker, which has no
+supervisor, ends its own process after the same time, saying why
+(:class:`serving.supervisor.WatchedServer`). A request cancelled at the graceful timeout is one
+log line naming it, not uvicorn's traceback (:class:`serving.supervisor.GracefulCancelNote`).
 """
 
 from __future__ import annotations
@@ -47,7 +50,13 @@ from rich.console import Console
 
 from models.registry import configure_tracking
 from serving.settings import Role, get_settings
-from serving.supervisor import SHUTDOWN_SECONDS, Supervisor, WorkerReplacedNote
+from serving.supervisor import (
+    SHUTDOWN_SECONDS,
+    GracefulCancelNote,
+    Supervisor,
+    WatchedServer,
+    WorkerReplacedNote,
+)
 from serving.workers import prepare_run_dir
 
 __all__ = [
@@ -84,19 +93,24 @@ at most 25 s, under Kubernetes' default grace period (30 s) and systemd's (90 s)
 whole tree without a word. uvicorn's own default waits for open requests without end."""
 
 
-def _log_config(healthcheck_seconds: int) -> dict[str, Any]:
+def _log_config(healthcheck_seconds: int, graceful_seconds: int) -> dict[str, Any]:
     """Return uvicorn's logging config with guanxi's loggers (``serving.*``) beside it.
 
     uvicorn's supervisor line "Child process [N] died" is rewritten to say why a worker is
-    replaced and which setting lengthens the wait (:class:`serving.supervisor.WorkerReplacedNote`).
+    replaced and which setting lengthens the wait (:class:`serving.supervisor.WorkerReplacedNote`),
+    and the traceback of a request cancelled at the graceful shutdown timeout becomes one line
+    naming it (:class:`serving.supervisor.GracefulCancelNote`).
     """
     config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     config["loggers"]["serving"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    config.setdefault("filters", {})["worker_replaced"] = {
-        "()": WorkerReplacedNote,
-        "seconds": healthcheck_seconds,
-    }
-    config["loggers"].setdefault("uvicorn.error", {})["filters"] = ["worker_replaced"]
+    config.setdefault("filters", {}).update(
+        worker_replaced={"()": WorkerReplacedNote, "seconds": healthcheck_seconds},
+        graceful_cancel={"()": GracefulCancelNote, "seconds": graceful_seconds},
+    )
+    config["loggers"].setdefault("uvicorn.error", {})["filters"] = [
+        "worker_replaced",
+        "graceful_cancel",
+    ]
     return config
 
 
@@ -229,11 +243,13 @@ def _dev_secrets() -> None:
         os.environ["GUANXI_SESSION_KEY"] = secrets.token_urlsafe(32)
 
 
-class _AnnouncingServer(uvicorn.Server):
-    """A uvicorn server that calls ``announce`` once it listens, after uvicorn's start lines."""
+class _AnnouncingServer(WatchedServer):
+    """The one worker's server that calls ``announce`` once it listens, after uvicorn's lines."""
 
-    def __init__(self, config: uvicorn.Config, announce: Callable[[], None]) -> None:
-        super().__init__(config)
+    def __init__(
+        self, config: uvicorn.Config, stop_seconds: float, announce: Callable[[], None]
+    ) -> None:
+        super().__init__(config, stop_seconds)
         self.announce = announce
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -242,11 +258,31 @@ class _AnnouncingServer(uvicorn.Server):
             self.announce()
 
 
-def _supervise(config: uvicorn.Config, graceful_seconds: int) -> None:
+def _supervise(config: uvicorn.Config, stop_seconds: int) -> None:
     """Run several workers as ``uvicorn.run`` does, under guanxi's bounded-stop supervisor."""
     sock = config.bind_socket()  # logs "Uvicorn running on ..."
     with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run
-        Supervisor(config, [sock], stop_seconds=graceful_seconds + SHUTDOWN_SECONDS).run()
+        Supervisor(config, [sock], stop_seconds=stop_seconds).run()
+
+
+def _run_one(
+    app: str, stop_seconds: int, announce: Callable[[], None] | None, **options: Any
+) -> None:
+    """Run one worker as ``uvicorn.run`` does, under a watchdog and with ``announce``.
+
+    The watchdog bounds a stop that a blocked event loop ignores
+    (:class:`serving.supervisor.WatchedServer`); ``announce`` is called once the server listens.
+    """
+    config = uvicorn.Config(app, **options)
+    server = (
+        WatchedServer(config, stop_seconds)
+        if announce is None
+        else _AnnouncingServer(config, stop_seconds, announce)
+    )
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops it, as uvicorn.run
+        server.run()
+    if not server.started:
+        raise typer.Exit(uvicorn.config.STARTUP_FAILURE)
 
 
 def run_server(
@@ -278,7 +314,7 @@ def run_server(
         When ``announce`` is given with more than one worker.
     typer.Exit
         With code 2 when the settings are incomplete or the port is taken; with uvicorn's
-        startup-failure code (3) when the announcing server did not start.
+        startup-failure code (3) when one worker's server did not start.
     """
     if announce is not None and workers != 1:
         raise ValueError("announce needs one worker (uvicorn's own process serves)")
@@ -330,7 +366,7 @@ def run_server(
         # uvicorn's access log writes raw paths and queries (customer ids, searches); the
         # middleware's (logger serving.access) writes route templates and request ids instead
         access_log=False,
-        log_config=_log_config(settings.worker_healthcheck_seconds),
+        log_config=_log_config(settings.worker_healthcheck_seconds, timeout_graceful_shutdown),
         # uvicorn's 5 s kills workers still starting on a loaded machine, forever (several workers)
         timeout_worker_healthcheck=settings.worker_healthcheck_seconds,
         proxy_headers=proxy_headers,
@@ -340,17 +376,12 @@ def run_server(
         # (None) waits for them without end
         timeout_graceful_shutdown=timeout_graceful_shutdown,
     )
+    stop_seconds = timeout_graceful_shutdown + SHUTDOWN_SECONDS
     try:
         if workers > 1:
-            _supervise(uvicorn.Config(APP_FACTORY, **options), timeout_graceful_shutdown)
-        elif announce is None:
-            uvicorn.run(APP_FACTORY, **options)
+            _supervise(uvicorn.Config(APP_FACTORY, **options), stop_seconds)
         else:
-            server = _AnnouncingServer(uvicorn.Config(APP_FACTORY, **options), announce)
-            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops it, as uvicorn.run
-                server.run()
-            if not server.started:
-                raise typer.Exit(uvicorn.config.STARTUP_FAILURE)
+            _run_one(APP_FACTORY, stop_seconds, announce, **options)
     finally:
         if run_dir is not None:
             shutil.rmtree(run_dir, ignore_errors=True)

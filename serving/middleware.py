@@ -2,11 +2,14 @@
 
 The access log (logger ``serving.access``, INFO; ``guanxi serve`` turns uvicorn's own off) names
 the route *template*, never the raw path or the query, so no customer id or search term reaches
-it: ``203.0.113.7 "GET /v1/customers/{customer_id}/scores" 200 3.1 ms request_id=...``.
+it: ``203.0.113.7 "GET /v1/customers/{customer_id}/scores" 200 3.1 ms request_id=...``. A request
+cancelled (as at the graceful shutdown timeout) carries the same naming in a note on its
+``CancelledError``, which uvicorn's log line of the cancel says (:mod:`serving.supervisor`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import re
@@ -82,6 +85,11 @@ class RequestMetricsMiddleware:
         self.metrics.in_progress.inc()
         try:
             await self.app(scope, receive, send_with_id)
+        except asyncio.CancelledError as exc:
+            # names the request in uvicorn's log line of the cancel (the graceful shutdown
+            # timeout's: serving.supervisor.GracefulCancelNote), as this log names it
+            exc.add_note(f'request "{scope["method"]} {route}" request_id={request_id}')
+            raise
         finally:
             self.metrics.in_progress.dec()
             elapsed = time.perf_counter() - start

@@ -11,25 +11,44 @@ started); uvicorn then logs only "Child process [N] died", over and over, and no
 
 uvicorn's supervisor also stopped without a bound: :class:`Supervisor` is it with a stop that
 kills, after ``guanxi serve --timeout-graceful-shutdown`` and :data:`SHUTDOWN_SECONDS` more, the
-workers that have not stopped, and says which and why.
+workers that have not stopped, and says which and why. One worker runs without a supervisor:
+:class:`WatchedServer` is uvicorn's server with a watchdog that ends its process after the same
+time when its event loop is blocked.
+
+uvicorn logs a request it cancels at the graceful timeout as "Exception in ASGI application" with
+the ``CancelledError``'s traceback (its protocols' ``run_asgi`` logs every ``BaseException``);
+:class:`GracefulCancelNote` makes that one line naming the request and why.
 
 This module imports nothing heavy (uvicorn only): uvicorn's logging config (which names the
-filter) is applied in every worker too, before the app is imported.
+filters) is applied in every worker too, before the app is imported.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import pickle
 import re
 import signal
+import threading
 import time
 from socket import socket
+from types import FrameType
 
+from uvicorn import Server
 from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
-__all__ = ["HEALTHCHECK_SETTING", "SHUTDOWN_SECONDS", "Supervisor", "WorkerReplacedNote"]
+__all__ = [
+    "GRACEFUL_CANCEL",
+    "HEALTHCHECK_SETTING",
+    "SHUTDOWN_SECONDS",
+    "GracefulCancelNote",
+    "Supervisor",
+    "WatchedServer",
+    "WorkerReplacedNote",
+]
 
 logger = logging.getLogger("uvicorn.error")
 """uvicorn's logger of the supervisor (its handler and :class:`WorkerReplacedNote` apply)."""
@@ -46,6 +65,10 @@ HEALTHCHECK_SETTING = "GUANXI_WORKER_HEALTHCHECK_SECONDS"
 """The environment variable of the supervisor's health-check timeout."""
 
 _DIED = re.compile(r"Child process \[(\d+)\] died")
+
+GRACEFUL_CANCEL = "Task cancelled, timeout graceful shutdown exceeded"
+"""The message uvicorn (0.54, ``Server.shutdown``) cancels a request's task with when its graceful
+shutdown timeout runs out: what tells that ``CancelledError`` from any other."""
 
 
 class WorkerReplacedNote(logging.Filter):
@@ -75,6 +98,42 @@ class WorkerReplacedNote(logging.Filter):
                 f"a loaded machine; raise {HEALTHCHECK_SETTING} if this repeats)"
             )
             record.args = ()
+        return True
+
+
+class GracefulCancelNote(logging.Filter):
+    """Log a request cancelled at the graceful shutdown timeout as one line, without a traceback.
+
+    uvicorn logs each request it cancels when ``timeout_graceful_shutdown`` runs out as "Exception
+    in ASGI application" with the ``CancelledError``'s traceback: an expected, bounded end of a
+    stop reads as a crash. This filter rewrites exactly those records (the exception is a
+    ``CancelledError`` with uvicorn's message :data:`GRACEFUL_CANCEL`) to a warning that names the
+    request, from the notes the app's middleware adds to the exception
+    (:class:`serving.middleware.RequestMetricsMiddleware`: method, route template, request id), and
+    says why. Every other record passes unchanged, tracebacks included.
+
+    Parameters
+    ----------
+    seconds : int
+        The graceful shutdown timeout (``--timeout-graceful-shutdown``).
+    """
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite a graceful-timeout cancel (every record passes)."""
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, asyncio.CancelledError) and exc.args == (GRACEFUL_CANCEL,):
+            request = "; ".join(getattr(exc, "__notes__", ())) or "a request"
+            record.msg = (
+                f"Cancelled {request}: still running when the graceful shutdown timeout "
+                f"({self.seconds} s, --timeout-graceful-shutdown) ran out after the stop signal"
+            )
+            record.args = ()
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
 
 
@@ -203,3 +262,60 @@ class Supervisor(Multiprocess):
             process.kill()
         for process in self.processes:
             process.process.join()
+
+
+class WatchedServer(Server):
+    """uvicorn's server run alone (one worker), with a stop that is bounded even when it is blocked.
+
+    A worker whose event loop a long call blocks cannot act on a stop signal: uvicorn's handler
+    only marks that it should exit, and the loop that would read the mark waits for the call. With
+    several workers :class:`Supervisor` kills such a worker; with one there is no supervisor. Here
+    the first SIGTERM or Ctrl-C also starts a watchdog thread: if :meth:`run` has not returned
+    ``stop_seconds`` later, it logs why and ends the process with status 128 + the signal's number
+    (143 after SIGTERM, 130 after Ctrl-C: what a shell reports for a process the signal ended;
+    uvicorn itself ends a SIGTERM stop by the signal). The app's shutdown does not run then.
+
+    A call that holds the interpreter (a C extension that never releases the GIL) delays the
+    signal's handler too, so no watchdog starts: only the orchestrator's SIGKILL ends it.
+
+    Parameters
+    ----------
+    config : uvicorn.Config
+        The server's config (one worker).
+    stop_seconds : float
+        The longest wait, after the first stop signal, for :meth:`run` to return.
+    """
+
+    def __init__(self, config: Config, stop_seconds: float) -> None:
+        super().__init__(config)
+        self.stop_seconds = stop_seconds
+        self._returned = threading.Event()
+        self._watchdog: threading.Thread | None = None
+
+    def run(self, sockets: list[socket] | None = None) -> None:
+        """Serve until stopped, as uvicorn's; the watchdog stands down once this returns."""
+        try:
+            super().run(sockets)
+        finally:
+            self._returned.set()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Mark that the server should exit, as uvicorn's; the first signal starts the watchdog."""
+        super().handle_exit(sig, frame)
+        if self._watchdog is None and not self._returned.is_set():
+            self._watchdog = threading.Thread(
+                target=self._watch, args=(sig,), name="guanxi-stop-watchdog", daemon=True
+            )
+            self._watchdog.start()
+
+    def _watch(self, sig: int) -> None:
+        """Wait ``stop_seconds`` for :meth:`run` to return; if it has not, log and exit."""
+        if self._returned.wait(self.stop_seconds):
+            return
+        status = 128 + sig
+        logger.error(
+            f"Exiting server process [{os.getpid()}] with status {status}: it had not stopped "
+            f"{self.stop_seconds:g} s after {signal.Signals(sig).name} (blocked by a long call "
+            "on its event loop, or hung); its app did not shut down"
+        )
+        os._exit(status)

@@ -1,8 +1,10 @@
-"""A test-only app for ``guanxi serve``'s supervisor: a worker made unresponsive on request.
+"""A test-only app for ``guanxi serve``'s stop: a worker made unresponsive or slow on request.
 
 Every worker marks, in the folder named by ``STUCK_APP_DIR``, that it started (``started-<pid>``),
 that its app shut down (``stopped-<pid>``, the lifespan's end: what a graceful stop runs), and
-which request it is in (``blocked-<pid>``, ``waiting-<pid>``).
+which request it is in (``blocked-<pid>``, ``waiting-<pid>``). The app runs behind guanxi's
+request middleware, as guanxi's own app does (request ids, the access log); ``/fail`` fails as a
+bug would.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+
+from serving.metrics import Metrics
+from serving.middleware import RequestMetricsMiddleware
 
 MARKS_ENV = "STUCK_APP_DIR"
 FACTORY = "tests.serving.stuck_app:create_app"
@@ -42,6 +47,11 @@ async def _wait(request: Request) -> PlainTextResponse:
     return PlainTextResponse("waited")
 
 
+async def _fail(request: Request) -> PlainTextResponse:
+    """Fail as a bug in a handler would (a real error, whose traceback the log must keep)."""
+    raise RuntimeError("a bug in a handler")
+
+
 @contextlib.asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     _mark("started")
@@ -51,4 +61,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
 
 def create_app() -> Starlette:
     """The app (``uvicorn --factory``)."""
-    return Starlette(routes=[Route("/block", _block), Route("/wait", _wait)], lifespan=_lifespan)
+    routes = [Route("/block", _block), Route("/wait", _wait), Route("/fail", _fail)]
+    app = Starlette(routes=routes, lifespan=_lifespan)
+    app.add_middleware(RequestMetricsMiddleware, metrics=Metrics(), router=app.router)
+    return app

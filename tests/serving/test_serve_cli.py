@@ -98,7 +98,13 @@ def test_the_announcement_comes_once_the_server_listens(
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: uvicorn shuts down, run_server returns
 
     with reserved_port() as port:
-        run_server(host="127.0.0.1", port=port, workers=1, dev=False, announce=announce)
+        # the Ctrl-C arms the server's stop watchdog, which ends the process (here pytest's)
+        # if the stop takes longer than the graceful timeout and 5 s: 10 minutes, not 25 s, so
+        # that a slow machine fails no test
+        run_server(
+            host="127.0.0.1", port=port, workers=1, dev=False, announce=announce,
+            timeout_graceful_shutdown=600,
+        )  # fmt: skip
     get_settings.cache_clear()
     assert len(seen) == 1
     assert seen[0].index("Application startup complete") < seen[0].index("Uvicorn running on")
@@ -242,7 +248,7 @@ def test_guanxi_serve_dev_prints_a_working_key(tmp_path: Path) -> None:
 def _serve_without_uvicorn(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, args: list[str], **env: str
 ) -> tuple[str, list[str]]:
-    """Run ``guanxi serve`` up to uvicorn (not started); return its output and uvicorn's app."""
+    """Run ``guanxi serve`` up to its one worker (not started); return its output and the app."""
     secrets = ("GUANXI_API_KEYS", "GUANXI_AUDIT_KEY", "GUANXI_SESSION_KEY", "GUANXI_STORE_KEY")
     for name in (*secrets, "GUANXI_DEV", "MLFLOW_TRACKING_URI"):
         monkeypatch.delenv(name, raising=False)  # and restored after, whatever serve sets
@@ -251,7 +257,7 @@ def _serve_without_uvicorn(
     for name, value in {"GUANXI_HOME": str(tmp_path), **env}.items():
         monkeypatch.setenv(name, value)
     started: list[str] = []
-    monkeypatch.setattr("pipelines.serve.uvicorn.run", lambda app, **_: started.append(app))
+    monkeypatch.setattr("pipelines.serve._run_one", lambda app, *_, **__: started.append(app))
     app = typer.Typer()
     app.command()(serve_command)
     result = CliRunner().invoke(app, ["--port", "0", "--workers", "1", *args])

@@ -1,15 +1,19 @@
-"""Stopping ``guanxi serve --workers 2`` with a stuck worker: bounded, and said in the log.
+"""Stopping ``guanxi serve`` with a stuck worker: bounded, and said in the log.
 
-Real servers serve a test-only app (:mod:`tests.serving.stuck_app`) under guanxi's supervisor. A
-request to ``/block`` blocks its worker's event loop, so that worker cannot act on SIGTERM (its
-health-check thread still answers); a request to ``/wait`` holds the other worker open. uvicorn's
-own supervisor waited for both without end after SIGTERM (nothing was cancelled, nothing killed),
-and read no second signal while it waited.
+Real servers serve a test-only app (:mod:`tests.serving.stuck_app`) under guanxi's supervisor
+(``--workers 2``) or alone (``--workers 1``). A request to ``/block`` blocks its worker's event
+loop, so that worker cannot act on SIGTERM (its health-check thread still answers); a request to
+``/wait`` holds a worker open. uvicorn's own supervisor waited for both without end after SIGTERM
+(nothing was cancelled, nothing killed), and read no second signal while it waited; one worker
+alone waited for its blocked loop without end. A request cancelled at the graceful timeout was
+logged with uvicorn's ``CancelledError`` traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -23,6 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from serving.supervisor import GRACEFUL_CANCEL, GracefulCancelNote
 from tests.processes import GUANXI, listening_port, stop
 from tests.serving.stuck_app import FACTORY, MARKS_ENV
 
@@ -30,7 +35,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class Stuck:
-    """A running ``guanxi serve --workers 2`` of the stuck app, one worker blocked, one waiting."""
+    """A running ``guanxi serve`` of the stuck app (``--workers 2``: one worker blocked, one
+    waiting)."""
 
     def __init__(self, proc: subprocess.Popen[bytes], log: Path, marks: Path, url: str) -> None:
         self.proc, self.log, self.marks, self.url = proc, log, marks, url
@@ -81,10 +87,10 @@ class Stuck:
 
 
 @pytest.fixture
-def serve_stuck(tmp_path: Path) -> Iterator[Callable[[int], Stuck]]:
+def serve_stuck(tmp_path: Path) -> Iterator[Callable[..., Stuck]]:
     started: list[Stuck] = []
 
-    def start(graceful_seconds: int) -> Stuck:
+    def start(graceful_seconds: int, workers: int = 2) -> Stuck:
         marks = tmp_path / "marks"
         marks.mkdir()
         home = tmp_path / "home"
@@ -98,7 +104,9 @@ def serve_stuck(tmp_path: Path) -> Iterator[Callable[[int], Stuck]]:
         args = ("--dev", "--timeout-graceful-shutdown", str(graceful_seconds))
         # guanxi serve, serving the stuck app instead of guanxi's (the workers import it by name)
         code = f"import pipelines.serve; pipelines.serve.APP_FACTORY = {FACTORY!r}; {GUANXI[-1]}"
-        command = [sys.executable, "-c", code, "serve", "--port", "0", "--workers", "2", *args]
+        command = [
+            sys.executable, "-c", code, "serve", "--port", "0", "--workers", str(workers), *args
+        ]  # fmt: skip
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 command, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -119,7 +127,7 @@ def serve_stuck(tmp_path: Path) -> Iterator[Callable[[int], Stuck]]:
 
 @pytest.mark.slow
 def test_sigterm_stops_a_stuck_worker_within_the_graceful_timeout(
-    serve_stuck: Callable[[int], Stuck], tmp_path: Path
+    serve_stuck: Callable[..., Stuck], tmp_path: Path
 ) -> None:
     """SIGTERM to the supervisor alone (as Kubernetes sends it): the waiting worker cancels its
     request after the graceful timeout (1 s) and shuts its app down; the blocked one is killed
@@ -136,6 +144,9 @@ def test_sigterm_stops_a_stuck_worker_within_the_graceful_timeout(
     ), text
     assert len(re.findall(r"Killed child process", text)) == 1, text
     assert "timeout graceful shutdown exceeded" in text, text  # the waiting worker's cancel
+    # said in one line naming the request, not with uvicorn's CancelledError traceback
+    assert re.search(r'WARNING: +Cancelled request "GET /wait" request_id=[0-9a-f]{32}: ', text)
+    assert "Traceback" not in text, text
     assert server.pids("stopped") == {waiting}  # it shut its app down; the killed one could not
     assert server.gone()
     assert not list(tmp_path.glob("guanxi-serve-*"))
@@ -144,7 +155,7 @@ def test_sigterm_stops_a_stuck_worker_within_the_graceful_timeout(
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
 def test_a_second_stop_signal_kills_at_once(
-    serve_stuck: Callable[[int], Stuck], sig: signal.Signals
+    serve_stuck: Callable[..., Stuck], sig: signal.Signals
 ) -> None:
     """With a 10-minute graceful timeout, a second SIGTERM (or Ctrl-C: SIGINT to the whole
     process group, as a terminal sends it) while the supervisor waits kills the workers left,
@@ -169,3 +180,87 @@ def test_a_second_stop_signal_kills_at_once(
         rf"Killed child process \[{blocked}\]: a second stop signal asked to stop at once", text
     ), text
     assert server.gone()
+
+
+@pytest.mark.slow
+def test_one_worker_logs_a_request_cancelled_at_the_graceful_timeout_in_one_line(
+    serve_stuck: Callable[..., Stuck],
+) -> None:
+    """``--workers 1``: a request still running 1 s after SIGTERM is cancelled and logged as one
+    warning naming it (route template and request id, as the access log) and why, with no
+    traceback; a real error in a handler still logs its traceback. The app shuts down and the
+    process ends by the signal, as uvicorn's."""
+    server = serve_stuck(1, workers=1)
+    server.wait_for("the worker started", lambda: server.pids("started"))
+    assert httpx.get(server.url + "/fail", timeout=60).status_code == 500
+    server.ask("/wait")
+    server.wait_for("a request waiting", lambda: server.pids("waiting"))
+    os.kill(server.proc.pid, signal.SIGTERM)
+    assert server.proc.wait(timeout=300) == -signal.SIGTERM  # a generous bound: only stops a hang
+    text = server.log.read_text()
+    [access] = re.findall(r'"GET /wait" 500 [\d.]+ ms request_id=([0-9a-f]{32})', text)
+    cancelled = (
+        rf'WARNING: +Cancelled request "GET /wait" request_id={access}: still running when the '
+        r"graceful shutdown timeout \(1 s, --timeout-graceful-shutdown\) ran out after the stop "
+        r"signal\n"
+    )
+    assert len(re.findall(cancelled, text)) == 1, text
+    assert "CancelledError" not in text, text
+    # the handler's bug keeps its traceback: the only one in the log
+    assert text.count("Traceback (most recent call last)") == 1, text
+    assert "RuntimeError: a bug in a handler" in text, text
+    assert server.pids("stopped") == server.pids("started")  # the app shut down
+    assert server.gone()
+
+
+@pytest.mark.slow
+def test_one_blocked_worker_exits_after_the_graceful_timeout(
+    serve_stuck: Callable[..., Stuck],
+) -> None:
+    """``--workers 1`` has no supervisor: with its event loop blocked, SIGTERM did nothing until
+    the call returned (ten minutes here). The watchdog ends the process 6 s after the signal
+    (the graceful timeout, 1 s, and 5 s) with status 143, and the log says why."""
+    server = serve_stuck(1, workers=1)
+    server.wait_for("the worker started", lambda: server.pids("started"))
+    server.ask("/block")
+    server.wait_for("the worker blocked", lambda: server.pids("blocked"))
+    os.kill(server.proc.pid, signal.SIGTERM)
+    assert server.proc.wait(timeout=300) == 128 + signal.SIGTERM  # far under the ten minutes
+    text = server.log.read_text()
+    assert re.search(
+        rf"ERROR: +Exiting server process \[{server.proc.pid}\] with status 143: it had not "
+        r"stopped 6 s after SIGTERM \(blocked by a long call on its event loop, or hung\)",
+        text,
+    ), text
+    assert not server.pids("stopped")  # its app could not shut down
+    assert server.gone()
+
+
+def _record(exc: BaseException) -> logging.LogRecord:
+    """uvicorn's record of a request that raised ``exc`` (its protocols' ``run_asgi``)."""
+    return logging.LogRecord(
+        "uvicorn.error", logging.ERROR, __file__, 1, "Exception in ASGI application\n", (),
+        (type(exc), exc, None),
+    )  # fmt: skip
+
+
+def test_only_the_graceful_timeout_cancel_loses_its_traceback() -> None:
+    """The note rewrites a ``CancelledError`` with uvicorn's graceful-timeout message, named by
+    the middleware's note or not; any other cancel, and any error, passes unchanged."""
+    note = GracefulCancelNote(20)
+    named = asyncio.CancelledError(GRACEFUL_CANCEL)
+    named.add_note('request "GET /v1/models" request_id=abc')
+    record = _record(named)
+    assert note.filter(record)
+    assert record.exc_info is None and record.levelname == "WARNING"
+    assert record.getMessage() == (
+        'Cancelled request "GET /v1/models" request_id=abc: still running when the graceful '
+        "shutdown timeout (20 s, --timeout-graceful-shutdown) ran out after the stop signal"
+    )
+    unnamed = _record(asyncio.CancelledError(GRACEFUL_CANCEL))
+    assert note.filter(unnamed) and unnamed.getMessage().startswith("Cancelled a request: ")
+    for exc in (asyncio.CancelledError(), asyncio.CancelledError("other"), RuntimeError("bug")):
+        record = _record(exc)
+        assert note.filter(record)
+        assert record.exc_info is not None and record.levelname == "ERROR"
+        assert record.getMessage() == "Exception in ASGI application\n"
