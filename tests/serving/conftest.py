@@ -6,14 +6,20 @@ fixture logs them through :mod:`models.registry` into a SQLite MLflow under a se
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+import httpx
 import mlflow
 import numpy as np
 import polars as pl
@@ -35,8 +41,12 @@ from models.tasks import CATEGORY_INPUTS_KEY, get_task, model_frame, task_names
 from serving.app import create_app
 from serving.settings import Settings
 from serving.state import LoadedSnapshot, ServedModel
+from tests.processes import listening_port, stop, wait_status
 from training.tracking import experiment_id
 from training.train import fit_rule_booster
+
+if TYPE_CHECKING:
+    from tests.serving.ui_data import UIWorld
 
 AS_OF = date(2024, 6, 30)
 CATEGORIES = ["garden", "kitchen", "toys"]
@@ -319,3 +329,125 @@ def registry_env(registry_setup: Registry, monkeypatch: pytest.MonkeyPatch) -> I
             registry.set_alias(task, registry.CHAMPION, version)
         mlflow.set_tracking_uri(None)
         mlflow.set_registry_uri(None)
+
+
+# Reviewer pages in a real browser (test_ui_browser.py, test_value_browser.py, test_ui_crawl.py)
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="browser tests need Debian's Chromium at /usr/bin/chromium "
+    "(apt-get install -y chromium); CI installs it",
+)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> UIWorld:
+    """The reviewer pages' data (:mod:`tests.serving.ui_data`), built once per session."""
+    from tests.serving.ui_data import build_ui_world  # it imports this module
+
+    base = tmp_path_factory.getbasetemp() / "ui-world"
+    base.mkdir(exist_ok=True)
+    return build_ui_world(base)
+
+
+@contextlib.contextmanager
+def serve_uvicorn(home: Path, uri: str, workdir: Path, ready: str | None = None) -> Iterator[str]:
+    """``uvicorn serving.app:create_app_from_env --factory`` on port 0, serving ``home``
+    with MLflow at ``uri``, until ``/readyz`` is 200 (or, given ``ready``, answers that
+    ``detail``); yield its URL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "GUANXI_"))}
+    env |= {
+        "GUANXI_HOME": str(home),
+        "GUANXI_API_KEYS": ",".join(f"{key}:{role}" for role, key in KEYS.items()),
+        "GUANXI_AUDIT_KEY": AUDIT_KEY,
+        "GUANXI_SESSION_KEY": SESSION_KEY,
+        "GUANXI_STORE_KEY": STORE_KEY,
+        "GUANXI_COOKIE_SECURE": "false",  # plain http on loopback
+        "GUANXI_API_DOCS": "true",
+        "GUANXI_PRECOMPUTE_REASONS": "false",
+        "MLFLOW_TRACKING_URI": uri,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    log = workdir / "server.log"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "serving.app:create_app_from_env",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-server-header",
+        ],
+        cwd=workdir,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{listening_port(proc, log)}"
+        if ready is None:
+            wait_status(f"{url}/readyz", 200, proc, log, attempts=300)
+        else:
+            for _ in range(600):  # as wait_status: polls 0.2 s apart, bounded by their number
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{url}/readyz", timeout=5).json().get("detail") == ready:
+                        break
+                time.sleep(0.2)
+            else:
+                raise AssertionError(f"/readyz never said {ready!r}: {log.read_text()[-2000:]}")
+        yield url
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def server(world: UIWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The reviewer pages of the UI world, served by uvicorn, once ready."""
+    with serve_uvicorn(world.home, world.uri, tmp_path_factory.mktemp("ui-server")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture(scope="module")
+def page(server: str, browser: Any) -> Iterator[Any]:
+    """A Chromium page with JavaScript off (the pages must read without it)."""
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 1400, "height": 900}
+    )
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"), full_page=True)

@@ -53,16 +53,9 @@ from tests.serving.conftest import (
     rule_bundle,
     wait_ready,
 )
-from tests.serving.ui_data import BUSY, UIWorld, build_ui_world
+from tests.serving.ui_data import BUSY, UIWorld
 
 PAGES = ["/ui/", "/ui/customers", "/ui/customers/c001", "/ui/models/churn"]
-
-
-@pytest.fixture(scope="session")
-def world(tmp_path_factory: pytest.TempPathFactory) -> UIWorld:
-    base = tmp_path_factory.getbasetemp() / "ui-world"
-    base.mkdir(exist_ok=True)
-    return build_ui_world(base)
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """The value page and the customer page's value panel in Chromium (JavaScript off).
 
-The server of :mod:`tests.serving.test_ui_browser` is started for this module; a hand-made value
-table (:func:`tests.serving.test_value_api.value_frame`) is put in its store and loaded with
-``POST /v1/admin/reload``, and taken away again at the end.
+The reviewer pages' server (:func:`tests.serving.conftest.server`) is started for this module; a
+hand-made value table (:func:`tests.serving.test_value_api.value_frame`) is put in its store and
+loaded with ``POST /v1/admin/reload``, and taken away again at the end.
 """
 
 from __future__ import annotations
@@ -14,21 +14,14 @@ import httpx
 import pytest
 
 from features.store import Store
-from tests.serving.conftest import AS_OF, KEYS
-from tests.serving.test_ui_browser import (  # noqa: F401 - fixtures
-    _shot,
-    browser,
-    page,
-    pytestmark,
-    server,
-    world,
-)
+from tests.serving.conftest import AS_OF, KEYS, shot
+from tests.serving.test_ui_browser import pytestmark  # noqa: F401 - slow, needs Chromium
 from tests.serving.test_value_api import store_values
 from tests.serving.ui_data import UIWorld
 
 
 @pytest.fixture(scope="module")
-def valued(server: str, world: UIWorld) -> Iterator[str]:  # noqa: F811
+def valued(server: str, world: UIWorld) -> Iterator[str]:
     """The server with a value table loaded; afterwards without it again."""
     admin = {"X-API-Key": KEYS["admin"]}
     store_values(world.home)
@@ -40,7 +33,7 @@ def valued(server: str, world: UIWorld) -> Iterator[str]:  # noqa: F811
         httpx.post(f"{server}/v1/admin/reload", headers=admin, timeout=60)
 
 
-def test_value_pages_in_chromium(page: Any, valued: str) -> None:  # noqa: F811
+def test_value_pages_in_chromium(page: Any, valued: str) -> None:
     page.goto(f"{valued}/ui/login")
     page.fill("input[name=api_key]", KEYS["reviewer"])
     page.click("button[type=submit]")
@@ -50,7 +43,7 @@ def test_value_pages_in_chromium(page: Any, valued: str) -> None:  # noqa: F811
     assert page.locator("#clv").inner_text() == "200.00"
     assert page.locator("#p-alive").inner_text() == "90.0%"
     assert page.locator("#value-tier").inner_text() == "top 5%"
-    _shot(page, "customer-value")
+    shot(page, "customer-value")
     page.locator("nav a", has_text="Value").click()
     assert page.url.endswith("/ui/value")
     assert page.locator("#equity").inner_text() == "600.00"
@@ -62,7 +55,7 @@ def test_value_pages_in_chromium(page: Any, valued: str) -> None:  # noqa: F811
     # tiers and segments read as names ("top 1%", "can't lose"), the keys stay in data-segment
     tiers = page.locator("#table-value_tier tbody th").all_inner_texts()
     assert "top 1%" in tiers and not [t for t in tiers if "_" in t or "pct" in t]
-    _shot(page, "value")
+    shot(page, "value")
     with page.expect_download() as download:
         page.locator('#table-rfm_segment tr[data-segment="champions"] a', has_text="CSV").click()
     text = download.value.path().read_text()
