@@ -1,0 +1,283 @@
+"""Every reviewer page, crawled in Chromium: each one reads whole, at desk and phone widths.
+
+The server of the UI world (:mod:`tests.serving.ui_data`) runs on a store of its own that also
+holds a value table, a plan, a recorded campaign and a drift report, so that no page is in its
+"nothing yet" state. The crawl logs in, starts at the overview and follows every same-origin link
+breadth-first, one page per route template (one customer page, one model page per task); the
+login page and the error page are checked too. Every page must answer 200 (the error page its
+404) with no console error and no failed request (static files and the favicon included), have a
+``<title>`` and exactly one ``<h1>``, header cells in every table, a label on every form control,
+a text alternative on every image and chart, and no horizontal scrolling of the document at
+1280 and 390 px wide (a wide table scrolls inside its own container).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, deque
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import polars as pl
+import pytest
+import yaml
+
+from features.store import Store
+from models.offers import parse_offers
+from models.planning import keep_plan, plan_from_store
+from tests.pipelines.test_target_cli import OFFERS
+from tests.serving.conftest import AS_OF, KEYS, NEEDS_CHROMIUM, STORE_KEY, serve_uvicorn, shot
+from tests.serving.test_drift_page import EVIL
+from tests.serving.test_drift_page import _report as drift_report
+from tests.serving.test_value_api import store_values
+from tests.serving.ui_data import UIWorld
+
+pytestmark = [NEEDS_CHROMIUM]
+
+WIDTHS = (1280, 390)
+
+# what each page must be, read from the DOM (returns a list of problems, empty when all is well)
+AUDIT_JS = """() => {
+  const problems = [];
+  const name = (el) => (el.id ? "#" + el.id : el.tagName.toLowerCase()
+    + (el.getAttribute("name") ? "[name=" + el.getAttribute("name") + "]" : ""));
+  const hidden = (el) => el.closest("[aria-hidden=true]") !== null;
+  if (!document.title.trim()) problems.push("no <title>");
+  const h1 = document.querySelectorAll("h1").length;
+  if (h1 !== 1) problems.push(h1 + " <h1> elements");
+  document.querySelectorAll("table").forEach((t, i) => {
+    if (t.querySelectorAll("th").length === 0)
+      problems.push("table " + (t.id || i) + " has no header cells");
+  });
+  document.querySelectorAll("input, select, textarea").forEach((el) => {
+    if (el.type === "hidden") return;
+    if (el.labels.length === 0 && !el.getAttribute("aria-label")
+        && !el.getAttribute("aria-labelledby"))
+      problems.push("form control " + name(el) + " has no label");
+  });
+  document.querySelectorAll("button").forEach((el) => {
+    if (!el.textContent.trim() && !el.getAttribute("aria-label"))
+      problems.push("button " + name(el) + " has no name");
+  });
+  document.querySelectorAll("img").forEach((el) => {
+    if (el.getAttribute("alt") === null) problems.push("image " + el.src + " has no alt");
+  });
+  document.querySelectorAll("svg").forEach((el) => {
+    if (hidden(el) || el.parentElement.closest("svg")) return;
+    const title = el.querySelector(":scope > title");
+    const labelled = el.getAttribute("aria-label") || el.getAttribute("aria-labelledby");
+    if (!labelled && !(title && title.textContent.trim()))
+      problems.push("chart " + name(el) + " has no text alternative");
+  });
+  const counts = {
+    tables: document.querySelectorAll("table").length,
+    controls: document.querySelectorAll("input:not([type=hidden]), select, textarea").length,
+    charts: document.querySelectorAll("svg, img").length,
+  };
+  const assets = [...document.querySelectorAll("link[href], img[src]")]
+    .map((el) => el.href || el.src);
+  return {problems, counts, assets};
+}"""
+
+OVERFLOW_JS = """() => {
+  const doc = document.documentElement;
+  if (doc.scrollWidth <= doc.clientWidth) return null;
+  // the widest elements that stick out, to say what overflows
+  const out = [...document.body.querySelectorAll("*")]
+    .filter((el) => el.getBoundingClientRect().right > doc.clientWidth + 1)
+    .filter((el) => !el.parentElement
+      || el.parentElement.getBoundingClientRect().right <= doc.clientWidth + 1)
+    .slice(0, 5)
+    .map((el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "")
+      + (el.className && typeof el.className === "string" ? "." + el.className : ""));
+  return doc.scrollWidth + " > " + doc.clientWidth + ": " + out.join(", ");
+}"""
+
+TEMPLATES = [
+    (re.compile(r"^/ui/customers/[^/]+$"), "/ui/customers/{customer_id}"),
+    (re.compile(r"^/ui/value/segments/[^/]+\.csv$"), "/ui/value/segments/{name}.csv"),
+]
+
+
+def route_template(path: str) -> str:
+    """The route a path is served by (a model page per task stays its own)."""
+    for pattern, template in TEMPLATES:
+        if pattern.match(path):
+            return template
+    return path
+
+
+def test_route_templates() -> None:
+    assert route_template("/ui/customers/c001") == "/ui/customers/{customer_id}"
+    assert route_template("/ui/customers") == "/ui/customers"
+    assert route_template("/ui/models/churn") != route_template("/ui/models/repurchase")
+    assert route_template("/ui/value/segments/at_risk.csv") == "/ui/value/segments/{name}.csv"
+
+
+def _outcomes() -> pl.DataFrame:
+    """A campaign sent to the world's customers: 40 treated, 40 held out as control."""
+    return pl.DataFrame(
+        {
+            "customer_id": [f"c{i:03d}" for i in range(80)],
+            "offer": ["retention_email"] * 80,
+            "control": [i % 2 == 1 for i in range(80)],
+            "responded": [(i % 2 == 0 and i < 20) or i in (1, 3) for i in range(80)],
+        }
+    ).with_columns(
+        ordered=pl.col("responded"),
+        revenue=pl.when(pl.col("responded")).then(100.0).otherwise(0.0),
+        margin=pl.when(pl.col("responded")).then(30.0).otherwise(0.0),
+    )
+
+
+def full_store(world: UIWorld, home: Path) -> None:
+    """A store of the world's snapshot and events with values, a plan, a campaign and drift."""
+    events = pl.read_parquet(world.events)
+    Store(home).write_snapshot(world.snapshot, AS_OF, events=world.events, history=events)
+    store_values(home)
+    store = Store(home, STORE_KEY.encode())  # signed, as guanxi target with the key signs them
+    offers = parse_offers(yaml.safe_load(OFFERS))
+    keep_plan(store, plan_from_store(store, offers, 20.0, uplift=False))
+    store.write_campaign(_outcomes(), "october", "outcomes.csv")
+    report = json.loads(json.dumps(drift_report()).replace(EVIL, "recency_days"))
+    store.write_record("drift", date(2024, 12, 31), report)
+
+
+@pytest.fixture(scope="module")
+def full_server(world: UIWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The world's models (its MLflow) served from a full store of its own."""
+    home = tmp_path_factory.mktemp("crawl") / "home"
+    full_store(world, home)
+    with serve_uvicorn(home, world.uri, home.parent) as url:
+        yield url
+
+
+class Watch:
+    """What a page did wrong while it loaded: console errors and failed requests."""
+
+    def __init__(self, page: Any) -> None:
+        self.problems: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        page.on("requestfailed", self._failed)
+        page.on("response", self._response)
+        self.expected: set[str] = set()  # URLs whose error status is the point (the error page)
+
+    def _console(self, message: Any) -> None:
+        # Chromium logs every error status it is answered, the error page's own 404 too
+        if message.type == "error" and message.location.get("url") not in self.expected:
+            self.problems.append(f"console error: {message.text} at {message.location}")
+
+    def _failed(self, request: Any) -> None:
+        self.problems.append(f"request failed: {request.url} ({request.failure})")
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400 and response.url not in self.expected:
+            self.problems.append(f"HTTP {response.status}: {response.url}")
+
+    def take(self) -> list[str]:
+        problems, self.problems = self.problems, []
+        return problems
+
+
+class Crawl:
+    """What the crawl has seen so far: the elements it checked and the files pages refer to."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+        self.counts: Counter[str] = Counter()
+        self.assets: dict[str, int] = {}
+
+    def asset_problems(self, urls: list[str]) -> list[str]:
+        """Fetch each stylesheet, icon and image once (Chromium headless skips the favicon)."""
+        for url in urls:
+            if url not in self.assets:
+                self.assets[url] = self.context.request.get(url).status
+        return [f"HTTP {self.assets[url]}: {url}" for url in urls if self.assets[url] != 200]
+
+
+def check_page(page: Any, watch: Watch, crawl: Crawl, url: str, status: int = 200) -> list[str]:
+    """Load ``url`` and say everything wrong with it."""
+    page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+    response = page.goto(url, wait_until="load")
+    problems = []
+    if response is None or response.status != status:
+        problems.append(f"status {None if response is None else response.status}, not {status}")
+    audit = page.evaluate(AUDIT_JS)
+    problems += audit["problems"] + crawl.asset_problems(audit["assets"])
+    crawl.counts.update(audit["counts"])
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        overflow = page.evaluate(OVERFLOW_JS)
+        if overflow is not None:
+            problems.append(f"at {width} px the document scrolls sideways: {overflow}")
+    name = route_template(urlsplit(url).path).strip("/").replace("/", "-") or "root"
+    shot(page, f"crawl-{re.sub(r'[^a-z0-9_-]', '', name)}-{WIDTHS[-1]}")
+    return problems + watch.take()
+
+
+def same_origin_links(page: Any, base: str) -> list[str]:
+    hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
+    origin = urlsplit(base)
+    links = []
+    for href in hrefs:
+        parts = urlsplit(urljoin(page.url, href))
+        if (parts.scheme, parts.netloc) == (origin.scheme, origin.netloc):
+            links.append(parts._replace(fragment="").geturl())
+    return links
+
+
+def test_every_reviewer_page_reads_whole(browser: Any, full_server: str) -> None:
+    base = full_server
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        watch, crawl = Watch(page), Crawl(context)
+        found: dict[str, list[str]] = {}
+        found["/ui/login"] = check_page(page, watch, crawl, f"{base}/ui/login")
+        page.fill("#api_key", KEYS["reviewer"])
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/ui/")
+        watch.take()
+
+        missing = f"{base}/ui/customers/nobody"
+        watch.expected.add(missing)
+        found["error page"] = check_page(page, watch, crawl, missing, status=404)
+
+        seen = {route_template("/ui/")}
+        queue = deque([f"{base}/ui/"])
+        crawled = []
+        while queue:
+            url = queue.popleft()
+            path = urlsplit(url).path
+            crawled.append(path)
+            if not path.startswith("/ui/") or path.endswith(".csv"):
+                # a download or the API's documentation: answered, not a reviewer page
+                answer = context.request.get(url)
+                found[route_template(path)] = (
+                    [] if answer.status == 200 else [f"status {answer.status}"]
+                )
+                continue
+            found[route_template(path)] = check_page(page, watch, crawl, url)
+            for link in same_origin_links(page, base):
+                template = route_template(urlsplit(link).path)
+                if template not in seen:
+                    seen.add(template)
+                    queue.append(link)
+    finally:
+        context.close()
+    expected = {"/ui/", "/ui/customers", "/ui/customers/{customer_id}", "/ui/value", "/ui/plan"}
+    expected |= {"/ui/campaign", "/ui/drift", "/ui/models/churn"}
+    assert expected <= set(found), crawled
+    assert {route: problems for route, problems in found.items() if problems} == {}
+    # the checks had something to check
+    assert min(crawl.counts.values()) > 0, crawl.counts
+    assert {urlsplit(url).path for url in crawl.assets} >= {
+        "/favicon.ico",
+        "/ui/static/favicon.svg",
+        "/ui/static/guanxi.css",
+    }
