@@ -40,3 +40,42 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert len(shown) == 1, "the README shows one test command"
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert ci[-1] == shown[0]
+
+
+ROOT = README.parent
+MARKDOWN = sorted([README, *(ROOT / "docs").rglob("*.md"), *(ROOT / "bench").glob("*.md")])
+"""The documents whose links are checked: the README, docs/ and bench/'s README and history."""
+
+_FENCE = re.compile(r"^```.*?^```", re.S | re.M)
+_LINK = re.compile(r"\[(?:[^\[\]]|\[[^\]]*\])*\]\(([^()\s]+)\)")
+
+
+def _anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a document's headings: lower case, punctuation but ``-`` and
+    ``_`` dropped, spaces to ``-``; a repeated one gets ``-1``, ``-2``..."""
+    seen: dict[str, int] = {}
+    anchors = set()
+    for heading in re.findall(r"^#{1,6} +(.+?) *#*$", _FENCE.sub("", text), re.M):
+        shown = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)
+        slug = re.sub(r"[^\w\- ]", "", shown.strip().lower()).replace(" ", "-")
+        anchors.add(f"{slug}-{seen[slug]}" if slug in seen else slug)
+        seen[slug] = seen.get(slug, 0) + 1
+    return anchors
+
+
+@pytest.mark.parametrize("path", MARKDOWN, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_relative_link_reaches_its_file_and_heading(path: Path) -> None:
+    """A link to another file, or to a section (``file.md#anchor``, ``#anchor``), lands on it."""
+    broken = []
+    for target in _LINK.findall(_FENCE.sub("", path.read_text(encoding="utf-8"))):
+        if re.match(r"[a-z]+:", target):
+            continue  # https:, mailto:
+        name, _, anchor = target.partition("#")
+        linked = (path.parent / name).resolve() if name else path
+        if not linked.exists() or (
+            anchor
+            and linked.suffix == ".md"
+            and anchor not in _anchors(linked.read_text(encoding="utf-8"))
+        ):
+            broken.append(target)
+    assert not broken, f"{path.relative_to(ROOT)}: links to nothing: {broken}"
