@@ -25,8 +25,9 @@ not a test: every code change would fail it). ``--log`` lists each stale figure'
 their subjects, ``--files`` each figure's path; ``--write bench/README.md`` puts the table
 between the ``<!-- staleness:start -->`` and ``<!-- staleness:end -->`` lines there.
 
-When a figure is re-measured, change its record's ``commit`` and ``measured`` here in the same
-commit as the README.
+When a figure is re-measured, change its record's ``commit``, ``measured`` and ``where`` (the
+section of bench/HISTORY.md with the new run) here in the same commit as the README, its row of
+bench/README.md's "Current figures" and the table ``--write`` rewrites.
 """
 
 from __future__ import annotations
@@ -97,7 +98,9 @@ class Figure:
     files : tuple of str
         Other files the run reads, relative to the repository's root.
     where : str
-        The bench/README section (anchor) with its runs.
+        The section with its runs, as a link from bench/README.md: ``HISTORY.md#<anchor>`` for
+        a section of bench/HISTORY.md (where the runs are), ``<anchor>`` alone for one of
+        bench/README.md itself.
     """
 
     name: str
@@ -111,58 +114,58 @@ class Figure:
 
 FIGURES: tuple[Figure, ...] = (
     Figure("bench.features", "629392c", "2026-12-03 08:10", ("bench.features",),
-           where="session-21-the-benches-the-coordinator-re-ran-coordinator"),
+           where="HISTORY.md#session-21-the-benches-the-coordinator-re-ran-coordinator"),
     Figure("bench.train", "b2c61ae", "2026-12-03 06:17", ("bench.train",), ("train",),
-           where="session-21-the-benches-the-coordinator-re-ran-coordinator"),
+           where="HISTORY.md#session-21-the-benches-the-coordinator-re-ran-coordinator"),
     Figure("bench.serve", "5570fc5", "2026-12-03 11:53", ("bench.serve",), ("serve",),
-           where="session-22-the-final-code-the-figures-whose-paths-changed-coordinator"),
+           where="HISTORY.md#session-22-the-final-code-the-figures-whose-paths-changed-coordinator"),
     Figure("bench.profile", "71be1ef", "2026-12-03 05:00", ("bench.profile",),
-           where="session-20-the-final-code-the-benches-the-coordinator-re-ran-coordinator"),
+           where="HISTORY.md#session-20-the-final-code-the-benches-the-coordinator-re-ran-coordinator"),
     Figure("guanxi score --explain 5 at 1M", "3e75958", "2026-12-03 06:58", (), ("score",),
-           where="session-21-the-benches-the-coordinator-re-ran-coordinator"),
+           where="HISTORY.md#session-21-the-benches-the-coordinator-re-ran-coordinator"),
     Figure("bench.explain", "0bfc9a1", "2026-12-03 06:36", ("bench.explain",), ("train",),
-           where="session-21-the-benches-the-coordinator-re-ran-coordinator"),
+           where="HISTORY.md#session-21-the-benches-the-coordinator-re-ran-coordinator"),
     Figure("bench.load", "5570fc5", "2026-12-03 11:55", ("bench.load",), ("serve",),
-           where="session-22-the-final-code-the-figures-whose-paths-changed-coordinator"),
+           where="HISTORY.md#session-22-the-final-code-the-figures-whose-paths-changed-coordinator"),
     Figure("bench.ui", "5570fc5", "2026-12-03 11:57", ("bench.ui",), ("serve",),
-           where="session-22-the-final-code-the-figures-whose-paths-changed-coordinator"),
+           where="HISTORY.md#session-22-the-final-code-the-figures-whose-paths-changed-coordinator"),
     Figure("bench.sample", "71be1ef", "2026-12-03 04:46", ("bench.sample",), ("data sample",),
-           where="session-20-the-final-code-the-benches-the-coordinator-re-ran-coordinator"),
+           where="HISTORY.md#session-20-the-final-code-the-benches-the-coordinator-re-ran-coordinator"),
     Figure("bench.spark", "71be1ef", "2026-12-03 04:31", ("bench.spark",),
-           where="session-20-the-final-code-the-benches-the-coordinator-re-ran-coordinator"),
+           where="HISTORY.md#session-20-the-final-code-the-benches-the-coordinator-re-ran-coordinator"),
     Figure("bench.scale, 100k and 1M, both engines", "71be1ef", "2026-12-03 04:50",
            ("bench.scale",),
-           where="session-20-the-final-code-the-benches-the-coordinator-re-ran-coordinator"),
+           where="HISTORY.md#session-20-the-final-code-the-benches-the-coordinator-re-ran-coordinator"),
     Figure("bench.scale, 5M Polars", "1c11a7a", "2026-12-03 08:23", ("bench.scale",),
-           where="session-21-the-benches-the-coordinator-re-ran-coordinator"),
+           where="HISTORY.md#session-21-the-benches-the-coordinator-re-ran-coordinator"),
     Figure("bench.train_scale, 100k cross-sell", "bb3f51a", "2026-12-03 07:16",
            ("bench.train_scale",), ("train",),
-           where="session-21-the-benches-the-coordinator-re-ran-coordinator"),
+           where="HISTORY.md#session-21-the-benches-the-coordinator-re-ran-coordinator"),
     Figure("bench.train_scale, 1M", "cd5b8d3", "2026-12-03 09:59", ("bench.train_scale",),
-           ("train",), where="session-22-benchtrain_scale-at-1m-re-run-coordinator"),
+           ("train",), where="HISTORY.md#session-22-benchtrain_scale-at-1m-re-run-coordinator"),
     Figure("bench.sources", "0bfc9a1", "2026-12-03 06:44", ("bench.sources",),
-           where="session-21-the-benches-the-coordinator-re-ran-coordinator"),
+           where="HISTORY.md#session-21-the-benches-the-coordinator-re-ran-coordinator"),
     Figure("bench.target", "629392c", "2026-12-03 08:09", ("bench.target",),
-           where="session-21-the-benches-the-coordinator-re-ran-coordinator"),
+           where="HISTORY.md#session-21-the-benches-the-coordinator-re-ran-coordinator"),
     Figure("bench.xsell_objectives", "b2c61ae", "2026-12-03 06:27", ("bench.xsell_objectives",),
-           where="session-21-the-benches-the-coordinator-re-ran-coordinator"),
+           where="HISTORY.md#session-21-the-benches-the-coordinator-re-ran-coordinator"),
     Figure("bench.value", "629392c", "2026-12-03 08:13", ("bench.value",),
            files=("bench/_lifetimes_child.py",),
-           where="session-21-the-benches-the-coordinator-re-ran-coordinator"),
+           where="HISTORY.md#session-21-the-benches-the-coordinator-re-ran-coordinator"),
     Figure("bench.value_features", "22372ed", "2026-12-03 06:48", ("bench.value_features",),
-           where="session-21-the-benches-the-coordinator-re-ran-coordinator"),
+           where="HISTORY.md#session-21-the-benches-the-coordinator-re-ran-coordinator"),
     Figure("guanxi value at 1M, staged and in memory", "59f93db", "2026-12-03 07:07", (),
            ("value",),
-           where="session-21-the-benches-the-coordinator-re-ran-coordinator"),
+           where="HISTORY.md#session-21-the-benches-the-coordinator-re-ran-coordinator"),
     Figure("guanxi value at 1M, staged (value19)", "59f93db", "2026-12-03 07:07", (), ("value",),
-           where="session-21-the-benches-the-coordinator-re-ran-coordinator"),
+           where="HISTORY.md#session-21-the-benches-the-coordinator-re-ran-coordinator"),
     Figure("the demo (guanxi demo --no-serve)", "5570fc5", "2026-12-03 11:58", (), ("demo",),
-           where="session-22-the-final-code-the-figures-whose-paths-changed-coordinator"),
+           where="HISTORY.md#session-22-the-final-code-the-figures-whose-paths-changed-coordinator"),
     Figure("guanxi cycle at 1,000 customers", "5570fc5", "2026-12-03 12:00", (),
-           ("data sample", "cycle"), where="guanxi-cycle-timings-by-hand-no-script"),
+           ("data sample", "cycle"), where="HISTORY.md#guanxi-cycle-timings-by-hand-no-script"),
     Figure("issue 10's cross-sell (tests/training)", "5570fc5", "2026-12-03 12:00",
            ("tests.training.test_train",),
-           where="session-22-the-final-code-the-figures-whose-paths-changed-coordinator"),
+           where="HISTORY.md#session-22-the-final-code-the-figures-whose-paths-changed-coordinator"),
 )  # fmt: skip
 """Every published figure's latest run. Change a record when its figure is re-measured."""
 
@@ -592,7 +595,7 @@ def table(rows: list[Staleness], rev: str, head: str) -> str:
     ]
     for row in rows:
         f = row.figure
-        name = f"[{f.name}](#{f.where})" if f.where else f.name
+        name = f"[{f.name}]({f.where if '#' in f.where else '#' + f.where})" if f.where else f.name
         status = "current" if row.current else f"**path changed since** ({len(row.commits)})"
         since = _hashes(row.commits)
         lines.append(

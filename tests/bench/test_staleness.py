@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from bench.staleness import (
     staleness,
     table,
 )
+from tests.test_docs import _anchors
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -322,3 +324,41 @@ def test_every_declared_figure_names_modules_and_commands_that_exist() -> None:
         path = figure_path(figure, files, lambda name: (ROOT / name).read_text(), imports)
         assert all((ROOT / name).exists() for name in path), figure.name
         assert len(figure.commit) >= 7 and figure.where, figure.name
+
+
+def test_a_figure_links_to_its_section_here_or_in_the_history(repo: Path) -> None:
+    measured = _git(repo, "rev-parse", "--short", "HEAD")
+    figures = [
+        Figure("bench.x", measured, "now", ("bench.x",), where="HISTORY.md#bench-x"),
+        Figure("guanxi train", measured, "now", commands=("train",), where="guanxi-train"),
+    ]
+    text = table(staleness(repo, figures=figures), "HEAD", measured)
+    assert "| [bench.x](HISTORY.md#bench-x) | " in text
+    assert "| [guanxi train](#guanxi-train) | " in text
+
+
+BENCH = ROOT / "bench"
+
+
+def _section(where: str) -> str:
+    """The text of the section a record's ``where`` names: its heading to the next heading of
+    the same level or above, in bench/HISTORY.md (``HISTORY.md#...``) or bench/README.md."""
+    name, _, anchor = where.rpartition("#")
+    lines = (BENCH / (name or "README.md")).read_text(encoding="utf-8").splitlines(keepends=True)
+    level = 0
+    found: list[str] = []
+    for line in lines:
+        heading = re.match(r"(#{1,6}) ", line)
+        if heading and level and len(heading[1]) <= level:
+            break
+        if heading and not level and anchor in _anchors(line):
+            level = len(heading[1])
+        if level:
+            found.append(line)
+    return "".join(found)
+
+
+def test_every_figure_links_to_a_section_that_exists() -> None:
+    for figure in FIGURES:
+        name = figure.where.rpartition("#")[0]
+        assert name in ("", "HISTORY.md") and _section(figure.where), figure.name

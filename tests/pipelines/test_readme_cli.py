@@ -22,7 +22,7 @@ from pipelines import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-DOCS = sorted([README, *(ROOT / "docs").glob("*.md"), ROOT / "bench" / "README.md"])
+DOCS = sorted([README, *(ROOT / "docs").glob("*.md"), *(ROOT / "bench").glob("*.md")])
 OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 OTHER_TOOLS = ("python -m", "pytest", "pip ", "uvicorn", "spark-submit")
 """Lines that show another program's options, not guanxi's."""
