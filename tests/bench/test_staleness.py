@@ -338,6 +338,7 @@ def test_a_figure_links_to_its_section_here_or_in_the_history(repo: Path) -> Non
 
 
 BENCH = ROOT / "bench"
+NUMBER = re.compile(r"\d(?:[\d,.]*\d)?")
 
 
 def _section(where: str) -> str:
@@ -362,3 +363,19 @@ def test_every_figure_links_to_a_section_that_exists() -> None:
     for figure in FIGURES:
         name = figure.where.rpartition("#")[0]
         assert name in ("", "HISTORY.md") and _section(figure.where), figure.name
+
+
+def test_the_current_figures_follow_the_records() -> None:
+    """bench/README.md's "Current figures" has one row per record, in order, with its link,
+    commit and time; every number of its figure is one of the linked section's."""
+    readme = (BENCH / "README.md").read_text(encoding="utf-8")
+    part = readme.split("\n## Current figures\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in part.splitlines() if line.startswith("| [")]
+    assert len(rows) == len(FIGURES)
+    for figure, row in zip(FIGURES, rows, strict=True):
+        cells = [cell.strip() for cell in row.strip("|").split(" | ")]
+        assert cells[0] == f"[{figure.name}]({figure.where})", row
+        assert cells[-1] == f"{figure.commit}, {figure.measured}", figure.name
+        stated = set(NUMBER.findall(_section(figure.where)))
+        unknown = [n for n in NUMBER.findall(cells[-2]) if n not in stated]
+        assert not unknown, f"{figure.name}: {unknown} are not in its section"
