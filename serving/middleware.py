@@ -4,7 +4,9 @@ The access log (logger ``serving.access``, INFO; ``guanxi serve`` turns uvicorn'
 the route *template*, never the raw path or the query, so no customer id or search term reaches
 it: ``203.0.113.7 "GET /v1/customers/{customer_id}/scores" 200 3.1 ms request_id=...``. A request
 cancelled (as at the graceful shutdown timeout) carries the same naming in a note on its
-``CancelledError``, which uvicorn's log line of the cancel says (:mod:`serving.supervisor`).
+``CancelledError``, which uvicorn's log line of the cancel says (:mod:`serving.supervisor`); one
+cancelled at the graceful shutdown timeout before its answer started is answered 503 with
+``Retry-After`` (:func:`stopping_detail`), so its client retries elsewhere.
 """
 
 from __future__ import annotations
@@ -25,10 +27,49 @@ from starlette.routing import BaseRoute, Mount, Router, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.metrics import Metrics
+from serving.supervisor import GRACEFUL_CANCEL
 
-__all__ = ["BodyLimitMiddleware", "RequestMetricsMiddleware", "body_too_large", "route_template"]
+__all__ = [
+    "RETRY_AFTER_SECONDS",
+    "BodyLimitMiddleware",
+    "RequestMetricsMiddleware",
+    "body_too_large",
+    "route_template",
+    "stopping_detail",
+]
 
 access_log = logging.getLogger("serving.access")
+
+RETRY_AFTER_SECONDS = 1
+"""The ``Retry-After`` of a request cancelled because the server stops: at once, elsewhere (this
+server accepts no more connections; a load balancer sends the retry to another instance)."""
+
+
+def stopping_detail(request_id: str) -> str:
+    """Say that a request was cancelled because the server stops, and to retry it.
+
+    Parameters
+    ----------
+    request_id : str
+        The request's id (``X-Request-ID``), as a 500's ``detail`` names it.
+
+    Returns
+    -------
+    str
+        The 503's ``detail``.
+    """
+    return (
+        "the server is stopping and cancelled this request (still running at its graceful "
+        f"shutdown timeout): retry it (request id {request_id})"
+    )
+
+
+def _stopping_answer(request_id: str) -> JSONResponse:
+    """Answer a request cancelled at the graceful shutdown timeout: 503, the connection closes."""
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS), "Connection": "close"}
+    return JSONResponse(
+        {"detail": stopping_detail(request_id)}, status.HTTP_503_SERVICE_UNAVAILABLE, headers
+    )
 
 
 class RequestMetricsMiddleware:
@@ -38,6 +79,14 @@ class RequestMetricsMiddleware:
     (``/v1/customers/{customer_id}/scores``, ``/docs``, ``/ui/static/{path}`` for a mounted
     folder), never the raw path, so ids do not become label values; a path no route knows is
     ``unmatched``.
+
+    A request that uvicorn cancels at the graceful shutdown timeout (a ``CancelledError`` with its
+    message :data:`serving.supervisor.GRACEFUL_CANCEL`) before its answer started is answered
+    503 with ``Retry-After`` and ``{"detail": ...}`` naming the request id
+    (:func:`stopping_detail`), counted and logged as 503; the cancel is then raised on, so the
+    request still ends there and uvicorn closes the connection. uvicorn itself would answer 500
+    (its protocols' ``run_asgi`` answers every exception so). Any other cancel or error passes
+    unchanged, and an answer already started is not replaced (its connection is closed).
 
     Parameters
     ----------
@@ -89,6 +138,10 @@ class RequestMetricsMiddleware:
             # names the request in uvicorn's log line of the cancel (the graceful shutdown
             # timeout's: serving.supervisor.GracefulCancelNote), as this log names it
             exc.add_note(f'request "{scope["method"]} {route}" request_id={request_id}')
+            if exc.args == (GRACEFUL_CANCEL,) and not counted:
+                # the server stops: a 503 tells the client to retry elsewhere (uvicorn's own
+                # answer is a 500); the cancel is raised on, so the request still ends here
+                await _stopping_answer(request_id)(scope, receive, send_with_id)
             raise
         finally:
             self.metrics.in_progress.dec()

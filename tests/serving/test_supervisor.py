@@ -5,14 +5,16 @@ Real servers serve a test-only app (:mod:`tests.serving.stuck_app`) under guanxi
 loop, so that worker cannot act on SIGTERM (its health-check thread still answers); a request to
 ``/wait`` holds a worker open. uvicorn's own supervisor waited for both without end after SIGTERM
 (nothing was cancelled, nothing killed), and read no second signal while it waited; one worker
-alone waited for its blocked loop without end. A request cancelled at the graceful timeout was
-logged with uvicorn's ``CancelledError`` traceback.
+alone waited for its blocked loop without end. A
+request cancelled at the graceful timeout was logged with uvicorn's ``CancelledError`` traceback
+and answered uvicorn's 500.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import re
@@ -26,12 +28,31 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route, Router
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.metrics import Metrics
+from serving.middleware import RETRY_AFTER_SECONDS, RequestMetricsMiddleware, stopping_detail
 from serving.supervisor import GRACEFUL_CANCEL, GracefulCancelNote
 from tests.processes import GUANXI, listening_port, stop
 from tests.serving.stuck_app import FACTORY, MARKS_ENV
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+class Answer:
+    """The answer to a request sent by :meth:`Stuck.ask`, once it came (or the connection ended)."""
+
+    def __init__(self) -> None:
+        self.response: httpx.Response | None = None
+        self.done = threading.Event()
+
+    def get(self) -> httpx.Response:
+        """The response (a generous bound on the wait: only stops a hang)."""
+        assert self.done.wait(300), "the request never ended"
+        assert self.response is not None, "the connection ended without an answer"
+        return self.response
 
 
 class Stuck:
@@ -40,6 +61,7 @@ class Stuck:
 
     def __init__(self, proc: subprocess.Popen[bytes], log: Path, marks: Path, url: str) -> None:
         self.proc, self.log, self.marks, self.url = proc, log, marks, url
+        self.waiting_answer: Answer | None = None  # the answer to /wait sent by stuck()
 
     def pids(self, mark: str) -> set[int]:
         """Workers that made ``mark`` (started, stopped, blocked, waiting)."""
@@ -54,14 +76,20 @@ class Stuck:
             time.sleep(0.2)
         raise AssertionError(f"never {what}:\n{self.log.read_text()[-4000:]}")
 
-    def ask(self, path: str) -> None:
-        """Send a request that never answers (in a thread; its error ends it when stopped)."""
+    def ask(self, path: str) -> Answer:
+        """Send a request that does not answer until stopped (in a thread); return its answer's
+        holder (empty when the connection ended without one)."""
+        answer = Answer()
 
         def send() -> None:
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.get(self.url + path, timeout=None)
+            try:
+                with contextlib.suppress(httpx.HTTPError):
+                    answer.response = httpx.get(self.url + path, timeout=None)
+            finally:
+                answer.done.set()
 
         threading.Thread(target=send, daemon=True).start()
+        return answer
 
     def stuck(self) -> tuple[int, int]:
         """Block one worker and hold a request open in the other; return their pids."""
@@ -69,7 +97,7 @@ class Stuck:
         self.ask("/block")
         self.wait_for("a worker blocked", lambda: self.pids("blocked"))
         # the blocked worker's loop accepts nothing more: the other one takes this request
-        self.ask("/wait")
+        self.waiting_answer = self.ask("/wait")
         self.wait_for("a worker waiting", lambda: self.pids("waiting"))
         [blocked], [waiting] = self.pids("blocked"), self.pids("waiting")
         assert blocked != waiting and {blocked, waiting} == self.pids("started")
@@ -138,6 +166,7 @@ def test_sigterm_stops_a_stuck_worker_within_the_graceful_timeout(
     os.kill(server.proc.pid, signal.SIGTERM)
     assert server.proc.wait(timeout=300) == 0  # a generous bound: only stops a hang
     text = server.log.read_text()
+    assert server.waiting_answer is not None and server.waiting_answer.get().status_code == 503
     assert re.search(
         rf"Killed child process \[{blocked}\]: it had not stopped 6 s after it was asked to",
         text,
@@ -186,19 +215,27 @@ def test_a_second_stop_signal_kills_at_once(
 def test_one_worker_logs_a_request_cancelled_at_the_graceful_timeout_in_one_line(
     serve_stuck: Callable[..., Stuck],
 ) -> None:
-    """``--workers 1``: a request still running 1 s after SIGTERM is cancelled and logged as one
-    warning naming it (route template and request id, as the access log) and why, with no
-    traceback; a real error in a handler still logs its traceback. The app shuts down and the
-    process ends by the signal, as uvicorn's."""
+    """``--workers 1``: a request still running 1 s after SIGTERM is cancelled, answered 503 with
+    ``Retry-After`` and the API's error body naming its request id (uvicorn answered 500), logged
+    as 503 by the access log and as one warning naming it (route template and request id) and why,
+    with no traceback; a real error in a handler still answers 500 and logs its traceback. The app
+    shuts down and the process ends by the signal, as uvicorn's."""
     server = serve_stuck(1, workers=1)
     server.wait_for("the worker started", lambda: server.pids("started"))
     assert httpx.get(server.url + "/fail", timeout=60).status_code == 500
-    server.ask("/wait")
+    answer = server.ask("/wait")
     server.wait_for("a request waiting", lambda: server.pids("waiting"))
     os.kill(server.proc.pid, signal.SIGTERM)
     assert server.proc.wait(timeout=300) == -signal.SIGTERM  # a generous bound: only stops a hang
     text = server.log.read_text()
-    [access] = re.findall(r'"GET /wait" 500 [\d.]+ ms request_id=([0-9a-f]{32})', text)
+    # its client is told to retry (elsewhere), with the API's error body, not uvicorn's 500
+    response = answer.get()
+    request_id = response.headers["x-request-id"]
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
+    assert response.json() == {"detail": stopping_detail(request_id)}
+    [access] = re.findall(r'"GET /wait" 503 [\d.]+ ms request_id=([0-9a-f]{32})', text)
+    assert access == request_id
     cancelled = (
         rf'WARNING: +Cancelled request "GET /wait" request_id={access}: still running when the '
         r"graceful shutdown timeout \(1 s, --timeout-graceful-shutdown\) ran out after the stop "
@@ -234,6 +271,75 @@ def test_one_blocked_worker_exits_after_the_graceful_timeout(
     ), text
     assert not server.pids("stopped")  # its app could not shut down
     assert server.gone()
+
+
+def _serve_once(app: ASGIApp) -> tuple[list[Message], Metrics, BaseException | None]:
+    """Run one ``GET /wait`` through the request middleware around ``app``; return what it sent,
+    the metrics and what it raised."""
+    metrics = Metrics()
+    router = Router([Route("/wait", PlainTextResponse("never"))])
+    middleware = RequestMetricsMiddleware(app, metrics=metrics, router=router)
+    scope = {"type": "http", "method": "GET", "path": "/wait", "headers": [], "client": ("c", 1)}
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    raised = None
+    try:
+        asyncio.run(middleware(scope, receive, send))
+    except BaseException as exc:  # the test reads what the middleware raised
+        raised = exc
+    return sent, metrics, raised
+
+
+def _count(metrics: Metrics, status: int) -> float | None:
+    return metrics.registry.get_sample_value(
+        "guanxi_requests_total", {"route": "/wait", "method": "GET", "status": str(status)}
+    )
+
+
+def test_a_request_cancelled_at_the_graceful_timeout_is_answered_503_and_stays_cancelled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The middleware answers uvicorn's graceful-timeout cancel 503 (counted in the metrics and
+    logged as 503) and raises the cancel on; any other cancel, an error, and a cancel after the
+    answer started pass unchanged, answered by nobody here."""
+
+    async def cancelled(scope: Scope, receive: Receive, send: Send) -> None:
+        raise asyncio.CancelledError(GRACEFUL_CANCEL)
+
+    caplog.set_level(logging.INFO, logger="serving.access")
+    sent, metrics, raised = _serve_once(cancelled)
+    assert isinstance(raised, asyncio.CancelledError) and raised.args == (GRACEFUL_CANCEL,)
+    start, body = sent
+    headers = dict(start["headers"])
+    request_id = headers[b"x-request-id"].decode()
+    assert start["status"] == 503
+    assert headers[b"retry-after"] == str(RETRY_AFTER_SECONDS).encode()
+    assert headers[b"connection"] == b"close"
+    assert json.loads(body["body"]) == {"detail": stopping_detail(request_id)}
+    assert _count(metrics, 503) == 1 and _count(metrics, 500) is None
+    assert re.search(rf'"GET /wait" 503 [\d.]+ ms request_id={request_id}$', caplog.text, re.M)
+
+    async def started(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise asyncio.CancelledError(GRACEFUL_CANCEL)
+
+    for exc in (asyncio.CancelledError(), asyncio.CancelledError("other"), RuntimeError("bug")):
+
+        async def failing(scope: Scope, receive: Receive, send: Send, exc: BaseException = exc):
+            raise exc
+
+        sent, metrics, raised = _serve_once(failing)
+        assert raised is exc and sent == []
+        assert _count(metrics, 503) is None
+    sent, metrics, raised = _serve_once(started)
+    assert isinstance(raised, asyncio.CancelledError)
+    assert [m["status"] for m in sent] == [200] and _count(metrics, 503) is None
 
 
 def _record(exc: BaseException) -> logging.LogRecord:
