@@ -26,7 +26,7 @@ A stop (SIGTERM, Ctrl-C) is bounded: each worker lets its requests finish for at
 supervisor kills a worker still running :data:`serving.supervisor.SHUTDOWN_SECONDS` later (one
 whose event loop is blocked cannot act on the signal) and logs which and why; a second SIGTERM or
 Ctrl-C kills at once (:class:`serving.supervisor.Supervisor`). One worker, which has no
-supervisor, ends its own process after the same time,
+supervisor, ends its own process after the same time, or at once on a second SIGTERM or Ctrl-C,
 saying why (:class:`serving.supervisor.WatchedServer`). A request cancelled at the graceful timeout
 is answered 503 with ``Retry-After`` (:class:`serving.middleware.RequestMetricsMiddleware`; uvicorn
 answers 500) and is one log line naming it, not uvicorn's traceback

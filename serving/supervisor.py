@@ -273,7 +273,8 @@ class WatchedServer(Server):
     the first SIGTERM or Ctrl-C also starts a watchdog thread: if :meth:`run` has not returned
     ``stop_seconds`` later, it logs why and ends the process with status 128 + the signal's number
     (143 after SIGTERM, 130 after Ctrl-C: what a shell reports for a process the signal ended;
-    uvicorn itself ends a SIGTERM stop by the signal). The app's shutdown does not run then.
+    uvicorn itself ends a SIGTERM stop by the signal). The app's shutdown does not run then. A
+    second SIGTERM or Ctrl-C before the server has stopped ends the process at once the same way.
 
     A call that holds the interpreter (a C extension that never releases the GIL) delays the
     signal's handler too, so no watchdog starts: only the orchestrator's SIGKILL ends it.
@@ -300,7 +301,21 @@ class WatchedServer(Server):
             self._returned.set()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        """Mark that the server should exit, as uvicorn's; the first signal starts the watchdog."""
+        """Mark that the server should exit, as uvicorn's; the first signal starts the watchdog.
+
+        A second SIGTERM or Ctrl-C before :meth:`run` returns ends the process at once, with
+        status 128 + that signal's number and a line saying so (as a second signal makes the
+        supervisor of several workers kill them); uvicorn's own would wait on after a second
+        SIGTERM, and after a second Ctrl-C only skip the waits its event loop runs.
+        """
+        if self._watchdog is not None and not self._returned.is_set():
+            status = 128 + sig
+            logger.error(
+                f"Exiting server process [{os.getpid()}] with status {status}: a second stop "
+                f"signal ({signal.Signals(sig).name}) asked to stop at once; its app did not "
+                "shut down"
+            )
+            os._exit(status)
         super().handle_exit(sig, frame)
         if self._watchdog is None and not self._returned.is_set():
             self._watchdog = threading.Thread(

@@ -5,7 +5,7 @@ Real servers serve a test-only app (:mod:`tests.serving.stuck_app`) under guanxi
 loop, so that worker cannot act on SIGTERM (its health-check thread still answers); a request to
 ``/wait`` holds a worker open. uvicorn's own supervisor waited for both without end after SIGTERM
 (nothing was cancelled, nothing killed), and read no second signal while it waited; one worker
-alone waited for its blocked loop without end. A
+alone waited for its blocked loop without end, and for its request after a second SIGTERM. A
 request cancelled at the graceful timeout was logged with uvicorn's ``CancelledError`` traceback
 and answered uvicorn's 500.
 """
@@ -270,6 +270,37 @@ def test_one_blocked_worker_exits_after_the_graceful_timeout(
         text,
     ), text
     assert not server.pids("stopped")  # its app could not shut down
+    assert server.gone()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_one_worker_stops_at_once_on_a_second_stop_signal(
+    serve_stuck: Callable[..., Stuck], sig: signal.Signals
+) -> None:
+    """``--workers 1`` with a 10-minute graceful timeout and a request open: after the first
+    SIGTERM (or Ctrl-C) uvicorn waits for the request; a second one ends the process at once with
+    status 128 + the signal (uvicorn's waited on after a second SIGTERM), logged in one line. The
+    app does not shut down, as when the supervisor kills a worker."""
+    server = serve_stuck(600, workers=1)
+    server.wait_for("the worker started", lambda: server.pids("started"))
+    server.ask("/wait")
+    server.wait_for("a request waiting", lambda: server.pids("waiting"))
+    os.kill(server.proc.pid, sig)
+    server.wait_for(
+        "the server waiting for its request",
+        lambda: "Waiting for connections to close" in server.log.read_text(),
+    )
+    os.kill(server.proc.pid, sig)
+    assert server.proc.wait(timeout=300) == 128 + sig  # a generous bound, far under the 605 s
+    text = server.log.read_text()
+    line = (
+        rf"ERROR: +Exiting server process \[{server.proc.pid}\] with status {128 + sig}: a second "
+        rf"stop signal \({sig.name}\) asked to stop at once; its app did not shut down\n"
+    )
+    assert len(re.findall(line, text)) == 1, text
+    assert "Traceback" not in text, text
+    assert not server.pids("stopped")
     assert server.gone()
 
 
