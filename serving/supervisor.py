@@ -43,6 +43,7 @@ from uvicorn.supervisors.multiprocess import Multiprocess, Process
 __all__ = [
     "GRACEFUL_CANCEL",
     "HEALTHCHECK_SETTING",
+    "PROBE_SECONDS",
     "SHUTDOWN_SECONDS",
     "GracefulCancelNote",
     "Supervisor",
@@ -57,6 +58,11 @@ SHUTDOWN_SECONDS = 5
 """How long the supervisor waits for a worker past its graceful shutdown timeout (the time its
 requests get to finish) before it kills it: the worker's own shutdown (its requests cancelled,
 the app's shutdown run, the audit log sealed) gets this long."""
+
+PROBE_SECONDS = 2.0
+"""How long before its bound the one worker's watchdog asks the event loop to answer: the line
+that ends the process says whether it did (the loop still ran: a slow or hung shutdown) or not (a
+blocked loop). The bound is the same either way (docs/architecture.md, "One bound")."""
 
 _STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 _POLL_SECONDS = 0.1
@@ -276,6 +282,11 @@ class WatchedServer(Server):
     uvicorn itself ends a SIGTERM stop by the signal). The app's shutdown does not run then. A
     second SIGTERM or Ctrl-C before the server has stopped ends the process at once the same way.
 
+    The bound ends a stop that is slow as one that is blocked (a loop that answers is not thereby
+    making progress, and the orchestrator's own deadline comes anyway); what it cut short is said:
+    :data:`PROBE_SECONDS` before the bound the watchdog asks the event loop to answer, and its
+    line says whether the loop still ran or was blocked.
+
     A call that holds the interpreter (a C extension that never releases the GIL) delays the
     signal's handler too, so no watchdog starts: only the orchestrator's SIGKILL ends it.
 
@@ -292,6 +303,12 @@ class WatchedServer(Server):
         self.stop_seconds = stop_seconds
         self._returned = threading.Event()
         self._watchdog: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket] | None = None) -> None:
+        """Serve as uvicorn's, noting the event loop the watchdog asks to answer."""
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
 
     def run(self, sockets: list[socket] | None = None) -> None:
         """Serve until stopped, as uvicorn's; the watchdog stands down once this returns."""
@@ -324,13 +341,40 @@ class WatchedServer(Server):
             self._watchdog.start()
 
     def _watch(self, sig: int) -> None:
-        """Wait ``stop_seconds`` for :meth:`run` to return; if it has not, log and exit."""
-        if self._returned.wait(self.stop_seconds):
+        """Wait ``stop_seconds`` for :meth:`run` to return; if it has not, log why and exit.
+
+        :data:`PROBE_SECONDS` before the end (at most half the wait) the event loop is asked to
+        answer; the line says whether it did.
+        """
+        probe = min(PROBE_SECONDS, self.stop_seconds / 2)
+        if self._returned.wait(self.stop_seconds - probe):
             return
+        answered = threading.Event()
+        ended = False
+        try:
+            if self._loop is None:
+                raise RuntimeError("no event loop")
+            self._loop.call_soon_threadsafe(answered.set)
+        except RuntimeError:  # none, or closed (asyncio.run's teardown)
+            ended = True
+        if self._returned.wait(probe):
+            return
+        if answered.is_set():
+            why = (
+                "though its event loop still ran (its shutdown slow, or awaiting a call that "
+                "does not return)"
+            )
+        elif ended:
+            why = "and its event loop had ended (asyncio's teardown, waiting for a thread)"
+        else:
+            why = (
+                f"and its event loop did not answer within {probe:g} s (blocked by a long call "
+                "on it, or hung)"
+            )
         status = 128 + sig
         logger.error(
             f"Exiting server process [{os.getpid()}] with status {status}: it had not stopped "
-            f"{self.stop_seconds:g} s after {signal.Signals(sig).name} (blocked by a long call "
-            "on its event loop, or hung); its app did not shut down"
+            f"{self.stop_seconds:g} s after {signal.Signals(sig).name}, {why}; its shutdown did "
+            "not finish"
         )
         os._exit(status)

@@ -4,7 +4,8 @@ Every worker marks, in the folder named by ``STUCK_APP_DIR``, that it started (`
 that its app shut down (``stopped-<pid>``, the lifespan's end: what a graceful stop runs), and
 which request it is in (``blocked-<pid>``, ``waiting-<pid>``). The app runs behind guanxi's
 request middleware, as guanxi's own app does (request ids, the access log); ``/fail`` fails as a
-bug would.
+bug would. After ``/slow-stop`` the app's shutdown awaits ten minutes (``stopping-<pid>``): a
+stop that is slow, its event loop not blocked.
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ async def _wait(request: Request) -> PlainTextResponse:
     return PlainTextResponse("waited")
 
 
+async def _slow_stop(request: Request) -> PlainTextResponse:
+    """Make the app's shutdown slow: it awaits ten minutes (its event loop still runs)."""
+    request.app.state.slow_stop = True
+    return PlainTextResponse("the shutdown will be slow")
+
+
 async def _fail(request: Request) -> PlainTextResponse:
     """Fail as a bug in a handler would (a real error, whose traceback the log must keep)."""
     raise RuntimeError("a bug in a handler")
@@ -56,12 +63,20 @@ async def _fail(request: Request) -> PlainTextResponse:
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     _mark("started")
     yield
+    if getattr(app.state, "slow_stop", False):
+        _mark("stopping")
+        await asyncio.sleep(600)
     _mark("stopped")
 
 
 def create_app() -> Starlette:
     """The app (``uvicorn --factory``)."""
-    routes = [Route("/block", _block), Route("/wait", _wait), Route("/fail", _fail)]
+    routes = [
+        Route("/block", _block),
+        Route("/wait", _wait),
+        Route("/fail", _fail),
+        Route("/slow-stop", _slow_stop),
+    ]
     app = Starlette(routes=routes, lifespan=_lifespan)
     app.add_middleware(RequestMetricsMiddleware, metrics=Metrics(), router=app.router)
     return app

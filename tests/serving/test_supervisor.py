@@ -266,10 +266,35 @@ def test_one_blocked_worker_exits_after_the_graceful_timeout(
     text = server.log.read_text()
     assert re.search(
         rf"ERROR: +Exiting server process \[{server.proc.pid}\] with status 143: it had not "
-        r"stopped 6 s after SIGTERM \(blocked by a long call on its event loop, or hung\)",
+        r"stopped 6 s after SIGTERM, and its event loop did not answer within 2 s \(blocked by a "
+        r"long call on it, or hung\); its shutdown did not finish\n",
         text,
     ), text
     assert not server.pids("stopped")  # its app could not shut down
+    assert server.gone()
+
+
+@pytest.mark.slow
+def test_one_worker_whose_shutdown_is_slow_exits_at_the_same_bound(
+    serve_stuck: Callable[..., Stuck],
+) -> None:
+    """``--workers 1`` whose app's shutdown awaits ten minutes, its event loop free: the same
+    bound ends it (one bound, as gunicorn's, Kubernetes' and systemd's), and the line says that
+    its loop still ran, not that it was blocked."""
+    server = serve_stuck(1, workers=1)
+    server.wait_for("the worker started", lambda: server.pids("started"))
+    assert httpx.get(server.url + "/slow-stop", timeout=60).status_code == 200
+    os.kill(server.proc.pid, signal.SIGTERM)
+    assert server.proc.wait(timeout=300) == 128 + signal.SIGTERM  # far under the ten minutes
+    text = server.log.read_text()
+    assert re.search(
+        rf"ERROR: +Exiting server process \[{server.proc.pid}\] with status 143: it had not "
+        r"stopped 6 s after SIGTERM, though its event loop still ran \(its shutdown slow, or "
+        r"awaiting a call that does not return\); its shutdown did not finish\n",
+        text,
+    ), text
+    assert server.pids("stopping") == server.pids("started")  # its shutdown had begun
+    assert not server.pids("stopped")
     assert server.gone()
 
 
