@@ -29,6 +29,7 @@ import yaml
 from features.store import Store
 from models.offers import parse_offers
 from models.planning import keep_plan, plan_from_store
+from serving.ui.drift import render_report
 from tests.pipelines.test_target_cli import OFFERS
 from tests.serving.conftest import AS_OF, KEYS, NEEDS_CHROMIUM, STORE_KEY, serve_uvicorn, shot
 from tests.serving.test_drift_page import EVIL
@@ -281,3 +282,20 @@ def test_every_reviewer_page_reads_whole(browser: Any, full_server: str) -> None
         "/ui/static/favicon.svg",
         "/ui/static/guanxi.css",
     }
+
+
+def test_the_drift_report_file_reads_whole(browser: Any, tmp_path: Path) -> None:
+    """``guanxi drift --html``'s file: the drift page's body with the stylesheet inlined."""
+    report = json.loads(json.dumps(drift_report()).replace(EVIL, "recency_days"))
+    path = tmp_path / "drift.html"
+    path.write_text(render_report(report), encoding="utf-8")
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        watch, crawl = Watch(page), Crawl(context)
+        response = page.goto(path.as_uri())
+        assert response is not None and response.ok
+        assert check_page(page, watch, crawl, path.as_uri(), status=response.status) == []
+        assert crawl.assets == {} and crawl.counts["tables"] >= 3
+    finally:
+        context.close()
