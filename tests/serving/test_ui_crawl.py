@@ -29,6 +29,7 @@ import yaml
 from features.store import Store
 from models.offers import parse_offers
 from models.planning import keep_plan, plan_from_store
+from models.tasks import task_names
 from serving.ui.drift import render_report
 from tests.pipelines.test_target_cli import OFFERS
 from tests.serving.conftest import AS_OF, KEYS, NEEDS_CHROMIUM, STORE_KEY, serve_uvicorn, shot
@@ -272,7 +273,7 @@ def test_every_reviewer_page_reads_whole(browser: Any, full_server: str) -> None
     finally:
         context.close()
     expected = {"/ui/", "/ui/customers", "/ui/customers/{customer_id}", "/ui/value", "/ui/plan"}
-    expected |= {"/ui/campaign", "/ui/drift", "/ui/models/churn"}
+    expected |= {"/ui/campaign", "/ui/drift"} | {f"/ui/models/{task}" for task in task_names()}
     assert expected <= set(found), crawled
     assert {route: problems for route, problems in found.items() if problems} == {}
     # the checks had something to check
