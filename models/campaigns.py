@@ -43,7 +43,7 @@ told apart by their rows alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -650,7 +650,7 @@ def pool_campaigns(
     return pl.concat(list(kept.values()), how="diagonal_relaxed"), overlaps
 
 
-def recorded_campaigns(store: Store) -> dict[str, pl.DataFrame]:
+def recorded_campaigns(store: Store, exclude: Collection[str] = ()) -> dict[str, pl.DataFrame]:
     """Read every recorded campaign's outcomes from the store, each file once.
 
     The one reader of the recorded campaigns: pool what it returns (:func:`pool_campaigns`)
@@ -660,14 +660,18 @@ def recorded_campaigns(store: Store) -> dict[str, pl.DataFrame]:
     ----------
     store : features.store.Store
         The store.
+    exclude : collection of str, default ()
+        Campaigns not to read (``guanxi campaign record`` replacing one reads only the others).
 
     Returns
     -------
     dict of str to polars.DataFrame
-        The outcomes by campaign name, in the store's order (by name); empty when nothing is
-        recorded.
+        The outcomes by campaign name, in the store's order (by name), but those excluded;
+        empty when nothing is recorded.
     """
-    return {i.name: pl.read_parquet(i.path) for i in store.list_campaigns()}
+    return {
+        i.name: pl.read_parquet(i.path) for i in store.list_campaigns() if i.name not in exclude
+    }
 
 
 def pooled_campaigns(store: Store) -> tuple[pl.DataFrame | None, list[Overlap]]:

@@ -4,10 +4,12 @@
 control or not, responded, ordered, revenue; :func:`models.campaigns.read_outcomes`) and keeps
 them in the store under the campaign's name: the ``campaign`` column's single value, ``--name``,
 or the file's name. Nothing is stored when a row is wrong; the error names the file, column and
-rows. Outcomes another campaign holds already (one file recorded twice under two names) are
-refused unless ``--allow-duplicate``; customers a campaign shares with another of the same offer
-are noted. The next ``guanxi target`` reads every recorded campaign and plans with the rates they
-measured, each set of outcomes once (:func:`models.campaigns.pool_campaigns`).
+rows. A name recorded already is replaced, with a note naming what it replaced (its day, file and
+customers); only the other campaigns are read to check for duplicates. Outcomes another campaign
+holds already (one file recorded twice under two names) are refused unless ``--allow-duplicate``;
+customers a campaign shares with another of the same offer are noted. The next ``guanxi target``
+reads every recorded campaign and plans with the rates they measured, each set of outcomes once
+(:func:`models.campaigns.pool_campaigns`).
 
 ``report`` prints, per offer and segment, the realised response, the incremental response
 (treated minus control) with a bootstrap interval, the cost, the incremental margin and the ROI
@@ -103,8 +105,13 @@ def record_command(
         raise typer.Exit(1) from exc
     campaign = _name(outcomes, name, file)
     store = Store(get_settings().home)
-    others = recorded_campaigns(store)
-    others.pop(campaign, None)  # recording it again replaces it: not a duplicate of itself
+    try:  # a bad name was said only after the duplicate check had read every campaign
+        store.campaign_path(campaign)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--name") from exc
+    # recording it again replaces it: not read, and not a duplicate of itself
+    replaced = next((i for i in store.list_campaigns() if i.name == campaign), None)
+    others = recorded_campaigns(store, exclude={campaign})
     same = duplicate_of(outcomes, others)
     if same is not None and not allow_duplicate:
         console.print(
@@ -123,6 +130,12 @@ def record_command(
         f"recorded campaign {campaign!r}: {info.rows:,} customers ({info.rows - control:,} "
         f"contacted, {control:,} held out as control), kept in the store ({info.path})"
     )
+    if replaced is not None:  # a name reused by mistake replaced the campaign without a word
+        console.print(
+            f"[yellow]note:[/yellow] it replaces campaign {campaign!r} recorded on "
+            f"{replaced.as_of} from {replaced.source} ({counted(replaced.rows, 'customers')}); "
+            "give another --name to keep both"
+        )
     _, overlaps = pool_campaigns(others | {campaign: outcomes})
     for overlap in overlaps:
         if overlap.involves(campaign):

@@ -394,6 +394,83 @@ def test_campaign_report_reads_each_recorded_campaign_once(
     assert sorted(reads) == ["campaign=april.parquet", "campaign=may.parquet"]
 
 
+def _count_campaign_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Count `pl.read_parquet` calls on the store's campaign files, by file name."""
+    campaign_dir = Store(get_settings().home).campaign_dir
+    read, reads = pl.read_parquet, []
+
+    def counted(source: Path, *args: object, **kwargs: object) -> pl.DataFrame:
+        if isinstance(source, (str, Path)) and Path(source).parent == campaign_dir:
+            reads.append(Path(source).name)
+        return read(source, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pl, "read_parquet", counted)
+    return reads
+
+
+def test_recording_a_campaign_again_reads_only_the_others_and_says_what_it_replaces(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """loop23: re-recording read the campaign it replaces only to drop it, and replaced it
+    without a word (a name reused by mistake lost the earlier campaign silently)."""
+    for name, outcomes in (("april", _october()), ("may", _october().head(10))):
+        outcomes.write_csv(tmp_path / f"{name}.csv")
+        _run(cli, "campaign", "record", "--file", str(tmp_path / f"{name}.csv"), "--name", name)
+    reads = _count_campaign_reads(monkeypatch)
+    again = tmp_path / "april_fixed.csv"
+    _october().head(60).write_csv(again)
+    output = _run(cli, "campaign", "record", "--file", str(again), "--name", "april")
+    assert reads == ["campaign=may.parquet"]
+    day = Store(get_settings().home).list_campaigns()[0].as_of
+    assert (
+        f"note: it replaces campaign 'april' recorded on {day} from {tmp_path / 'april.csv'} "
+        "(80 customers); give another --name to keep both"
+    ) in output
+    june = tmp_path / "june.csv"
+    _october().tail(20).write_csv(june)
+    assert "replaces" not in _run(cli, "campaign", "record", "--file", str(june), "--name", "june")
+    stored = {i.name: i.rows for i in Store(get_settings().home).list_campaigns()}
+    assert stored == {"april": 60, "june": 20, "may": 10}
+
+
+def test_a_bad_campaign_name_is_refused_before_the_campaigns_are_read(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """loop23: `--name 'bad name!'` of a file recorded already was refused as a duplicate (after
+    reading every campaign), not for its name."""
+    path = tmp_path / "october.csv"
+    _october().write_csv(path)
+    _run(cli, "campaign", "record", "--file", str(path), "--name", "october")
+    reads = _count_campaign_reads(monkeypatch)
+    output = _run(cli, "campaign", "record", "--file", str(path), "--name", "bad name!", code=2)
+    assert "--name" in output and "'bad name!'" in output and "holds the same" not in output
+    assert reads == []
+
+
+def test_an_interrupted_record_leaves_the_campaign_it_would_replace(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """loop23: a record killed while writing (here interrupted mid-file) leaves the store as it
+    was: the earlier campaign of that name whole, no other campaign listed."""
+    path = tmp_path / "october.csv"
+    _october().write_csv(path)
+    _run(cli, "campaign", "record", "--file", str(path), "--name", "october")
+    store = Store(get_settings().home)
+    before = store.campaign_path("october").read_bytes()
+
+    def interrupted(frame: pl.DataFrame, file: Path, *args: object, **kwargs: object) -> None:
+        Path(file).write_bytes(b"PAR1 half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", interrupted)
+    _october().head(5).write_csv(path)
+    result = cli.invoke(app, ["campaign", "record", "--file", str(path), "--name", "october"])
+    assert result.exit_code == 130  # Click's exit for Ctrl-C
+    assert store.campaign_path("october").read_bytes() == before
+    assert [(i.name, i.rows) for i in store.list_campaigns()] == [("october", 80)]
+    assert sorted(p.name for p in store.campaign_dir.iterdir()) == ["campaign=october.parquet"]
+
+
 def test_an_empty_revenue_is_0_where_nothing_was_ordered_and_refused_where_it_was(
     cli: CliRunner, offers: Path, tmp_path: Path
 ) -> None:
