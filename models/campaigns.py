@@ -43,6 +43,7 @@ told apart by their rows alone.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,7 @@ ALL_SEGMENTS: Final = "all"
 
 _BOOL_TEXT: Final = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 _SHOWN_ROWS: Final = 5
+_SEPARATORS: Final = {";": "semicolons", "\t": "tabs", "|": "bars"}
 
 
 class CampaignOutcomesError(InputProblemsError):
@@ -157,6 +159,35 @@ def _other_table(columns: Sequence[str], missing: Sequence[str]) -> str:
     return ""
 
 
+def _separator(columns: Sequence[str]) -> str:
+    """Say so when the header read as one column holding the names split by another separator.
+
+    A file written with semicolons or tabs was reported only as missing every required column.
+    """
+    if len(columns) != 1:
+        return ""
+    for mark, marks in _SEPARATORS.items():
+        if mark in columns[0] and set(OUTCOME_COLUMNS) & set(columns[0].split(mark)):
+            return f"; its columns are separated by {marks}, not commas: save it as a comma CSV"
+    return ""
+
+
+def _near_names(columns: Sequence[str], missing: Sequence[str]) -> str:
+    """Name the file's columns that look like a missing one (case, spaces, a misspelling).
+
+    A column ``responsed`` or ``Customer_ID`` was reported only as the required name missing,
+    leaving the reader to find which of the file's columns was meant.
+    """
+    unknown = [c for c in columns if c not in OUTCOME_COLUMNS | OPTIONAL_OUTCOME_COLUMNS]
+    said = []
+    for name in missing:
+        near = [c for c in unknown if c.strip().lower() == name]
+        near = near or difflib.get_close_matches(name, unknown, n=1, cutoff=0.8)
+        if near:
+            said.append(f"the file has {near[0]!r}: rename it {name} (names must match exactly)")
+    return "".join(f"; {s}" for s in said)
+
+
 def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.DataFrame:
     """Check an outcomes table and return it with the declared column types.
 
@@ -176,14 +207,20 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
     ------
     CampaignOutcomesError
         Listing every problem at once with its column and rows (1 = first data row): a missing
-        column, an empty or unreadable value, a negative revenue, a customer twice in one campaign.
-        An empty ``revenue`` is 0 where ``ordered`` is false (nothing was ordered), and refused
-        where it is true or itself empty or unreadable.
+        column (naming a column of the file that looks like it, or the separator the file uses
+        instead of commas), no rows, an empty or unreadable value, a negative revenue, a customer
+        twice in one campaign. An empty ``revenue`` is 0 where ``ordered`` is false (nothing was
+        ordered), and refused where it is true or itself empty or unreadable.
     """
     missing = [name for name in OUTCOME_COLUMNS if name not in frame.columns]
     if missing:
         said = f"missing {counted(len(missing), 'required columns')}: {', '.join(missing)}"
-        raise CampaignOutcomesError(source, [said + _other_table(frame.columns, missing)])
+        hints = _separator(frame.columns) or _near_names(frame.columns, missing)
+        raise CampaignOutcomesError(
+            source, [said + (hints or _other_table(frame.columns, missing))]
+        )
+    if frame.height == 0:  # was recorded as a campaign of 0 customers
+        raise CampaignOutcomesError(source, ["no rows: the header alone, no outcomes to record"])
     problems: list[str] = []
     typed = frame.clone()
     row = pl.Series("row", np.arange(1, frame.height + 1))
@@ -197,7 +234,14 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
         bad = value.is_null() & frame[name].is_not_null()
         if bad.any():
             what = "true or false" if dtype == pl.Boolean else "a number"
-            problems.append(f"column {name}: not {what} at {_rows_text(row.filter(bad))}")
+            found = ", ".join(
+                repr(str(v))
+                for v in frame[name].filter(bad).unique(maintain_order=True).head(3).to_list()
+            )
+            read = " (true/false, 1/0 or yes/no)" if dtype == pl.Boolean else ""
+            problems.append(
+                f"column {name}: not {what} at {_rows_text(row.filter(bad))}: {found}{read}"
+            )
         empty = frame[name].is_null()
         if name == "revenue":
             value = pl.select(pl.when(empty & no_order).then(0.0).otherwise(value)).to_series()
@@ -215,9 +259,16 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
             if out.any():
                 problems.append(f"column {name}: outside [0, 1] at {_rows_text(row.filter(out))}")
     keys = ["campaign", "customer_id"] if "campaign" in typed.columns else ["customer_id"]
-    twice = typed.select(pl.struct(keys).is_duplicated()).to_series()
-    if twice.any():
-        problems.append(f"customer listed twice in one campaign at {_rows_text(row.filter(twice))}")
+    # an empty id is said once, as empty, not as every such row being the same customer
+    twice = typed.select(pl.struct(keys).is_duplicated() & pl.col("customer_id").is_not_null())
+    twice_rows = twice.to_series()
+    if twice_rows.any():
+        ids = typed["customer_id"].filter(twice_rows).unique(maintain_order=True)
+        who = ", ".join(ids.head(_SHOWN_ROWS).to_list())
+        problems.append(
+            f"customer listed twice in one campaign at {_rows_text(row.filter(twice_rows))} "
+            f"(customer_id {who})"
+        )
     if problems:
         raise CampaignOutcomesError(source, problems)
     return typed
@@ -242,14 +293,42 @@ def read_outcomes(path: str | Path) -> pl.DataFrame:
         If the file cannot be read or its content is invalid.
     """
     path = Path(path)
+    if path.is_dir():  # Polars said "expanded paths were empty (... glob: true)"
+        raise CampaignOutcomesError(
+            str(path), ["cannot read the file: a directory, not an outcomes file"]
+        )
     try:
-        if path.suffix == ".parquet":
-            frame = pl.read_parquet(path)
-        else:
-            frame = pl.read_csv(path, infer_schema=False)
+        # through a handle: Polars expands a path's * ? [ as a glob, reading other files
+        with path.open("rb") as handle:
+            if path.suffix == ".parquet":
+                frame = pl.read_parquet(handle)
+            else:
+                frame = pl.read_csv(handle, infer_schema=False)
+    except FileNotFoundError:
+        raise CampaignOutcomesError(str(path), ["cannot read the file: no such file"]) from None
+    except pl.exceptions.NoDataError:
+        raise CampaignOutcomesError(str(path), ["cannot read the file: it is empty"]) from None
     except (OSError, pl.exceptions.PolarsError) as exc:
-        raise CampaignOutcomesError(str(path), [f"cannot read the file ({exc})"]) from None
+        hint = _header_separator(path)  # else Polars' words, on one line
+        said = hint.removeprefix("; ") or f"cannot read the file ({' '.join(str(exc).split())})"
+        raise CampaignOutcomesError(str(path), [said]) from None
     return validate_outcomes(frame, str(path))
+
+
+def _header_separator(path: Path) -> str:
+    """Name the separator of a CSV's header when it is not commas (:func:`_separator`).
+
+    Semicolons with decimal commas in the rows (``12,50``) split the rows but not the header,
+    and the file was said unreadable for ragged lines alone.
+    """
+    if path.suffix == ".parquet":
+        return ""
+    try:
+        with path.open("rb") as handle:
+            header = handle.readline(64 * 1024).decode("utf-8-sig", errors="replace")
+    except OSError:
+        return ""
+    return _separator([header.rstrip("\r\n")]) if "," not in header else ""
 
 
 def margin_missing(outcomes: pl.DataFrame) -> int:

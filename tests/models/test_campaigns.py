@@ -258,3 +258,107 @@ def test_an_offer_named_like_a_campaign_is_not_an_overlap_of_that_campaign() -> 
     assert "'spring'" in overlaps[0].note  # the offer's name, quoted as the campaign's would be
     assert not overlaps[0].involves("spring")
     assert overlaps[0].involves("april") and overlaps[0].involves("may")
+
+
+def test_a_misnamed_column_or_another_separator_is_named(tmp_path: Path) -> None:
+    """loop23: `responsed`, `Customer_ID` or ` control` and a semicolon or tab file were said as
+    the required columns missing alone; the file's near column and its separator are named."""
+    typo = OUTCOMES.rename({"responded": "responsed", "customer_id": "Customer_ID"})
+    with pytest.raises(CampaignOutcomesError) as info:
+        validate_outcomes(typo.rename({"control": " control"}), "outcomes.csv")
+    assert str(info.value) == (
+        "outcomes.csv: missing 3 required columns: customer_id, control, responded; "
+        "the file has 'Customer_ID': rename it customer_id (names must match exactly); "
+        "the file has ' control': rename it control (names must match exactly); "
+        "the file has 'responsed': rename it responded (names must match exactly)"
+    )
+    for separator, said in ((";", "semicolons"), ("\t", "tabs")):
+        path = tmp_path / "outcomes.csv"
+        OUTCOMES.write_csv(path, separator=separator)
+        with pytest.raises(CampaignOutcomesError) as info:
+            read_outcomes(path)
+        assert str(info.value) == (
+            f"{path}: missing 6 required columns: customer_id, offer, control, responded, "
+            f"ordered, revenue; its columns are separated by {said}, not commas: save it as a "
+            "comma CSV"
+        )
+    # semicolons with decimal commas split the rows, not the header: Polars said ragged lines
+    money = OUTCOMES.with_columns(pl.col("revenue").cast(pl.String).str.replace(r"\.", ","))
+    money.write_csv(path, separator=";")
+    with pytest.raises(CampaignOutcomesError) as info:
+        read_outcomes(path)
+    assert str(info.value) == (
+        f"{path}: its columns are separated by semicolons, not commas: save it as a comma CSV"
+    )
+
+
+def test_an_empty_file_a_header_alone_and_a_directory_are_refused_by_name(
+    tmp_path: Path,
+) -> None:
+    """loop23: a header without rows was recorded as a campaign of 0 customers; a directory was
+    said as "expanded paths were empty (... glob: true)"."""
+    path = tmp_path / "outcomes.csv"
+    OUTCOMES.head(0).write_csv(path)
+    with pytest.raises(CampaignOutcomesError) as info:
+        read_outcomes(path)
+    assert str(info.value) == f"{path}: no rows: the header alone, no outcomes to record"
+    path.write_text("", encoding="utf-8")
+    with pytest.raises(
+        CampaignOutcomesError, match=r"outcomes.csv: cannot read the file: it is empty$"
+    ):
+        read_outcomes(path)
+    folder = tmp_path / "october.csv"
+    folder.mkdir()
+    with pytest.raises(CampaignOutcomesError) as info:
+        read_outcomes(folder)
+    assert str(info.value) == f"{folder}: cannot read the file: a directory, not an outcomes file"
+    with pytest.raises(
+        CampaignOutcomesError, match=r"missing.csv: cannot read the file: no such file$"
+    ):
+        read_outcomes(tmp_path / "missing.csv")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_file_name_with_a_wildcard_is_read_as_that_file_alone(
+    tmp_path: Path, suffix: str
+) -> None:
+    """loop23: Polars expanded `a*.csv` as a glob, reading every matching file as one campaign
+    (refused as customers listed twice, or worse recorded)."""
+    path = tmp_path / f"a*{suffix}"
+    other = tmp_path / f"another{suffix}"
+    for file, frame in ((path, OUTCOMES), (other, OUTCOMES.head(3))):
+        frame.write_parquet(file) if suffix == ".parquet" else frame.write_csv(file)
+    read = read_outcomes(path)
+    assert read.drop("churn_probability").equals(OUTCOMES.drop("churn_probability"))
+
+
+def test_flags_not_true_or_false_name_their_values_and_empty_ids_are_not_duplicates() -> None:
+    """loop23: a Y/N flag was refused without saying what was found or what is read; every row
+    without a customer id was also "a customer listed twice"; a duplicate named no customer."""
+    flags = OUTCOMES.with_columns(
+        control=pl.when("control").then(pl.lit("Y")).otherwise(pl.lit("N"))
+    )
+    with pytest.raises(CampaignOutcomesError) as info:
+        validate_outcomes(flags, "outcomes.csv")
+    assert str(info.value) == (
+        "outcomes.csv: column control: not true or false at rows 1, 2, 3, 4, 5 and 5 more: "
+        "'N', 'Y' (true/false, 1/0 or yes/no)"
+    )
+    no_ids = OUTCOMES.with_columns(customer_id=pl.lit(None, pl.String))
+    with pytest.raises(CampaignOutcomesError) as info:
+        validate_outcomes(no_ids, "outcomes.csv")
+    assert str(info.value) == (
+        "outcomes.csv: column customer_id: empty at rows 1, 2, 3, 4, 5 and 5 more"
+    )
+    twice = pl.concat([OUTCOMES, OUTCOMES.slice(2, 1).with_columns(offer=pl.lit("wb"))])
+    with pytest.raises(CampaignOutcomesError) as info:
+        validate_outcomes(twice, "outcomes.csv")
+    assert str(info.value) == (
+        "outcomes.csv: customer listed twice in one campaign at rows 3, 11 (customer_id C2)"
+    )
+    # every spelling the docs promise is read
+    for true, false in (("yes", "no"), ("1", "0"), ("TRUE", "False")):
+        spelt = OUTCOMES.with_columns(
+            control=pl.when("control").then(pl.lit(true)).otherwise(pl.lit(false))
+        )
+        assert validate_outcomes(spelt)["control"].equals(OUTCOMES["control"])
