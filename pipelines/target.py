@@ -20,6 +20,7 @@ where they beat the churn score), and solves the plan (:func:`models.planning.pl
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -309,6 +310,8 @@ def target_command(
     if budget is None or offers is None:
         missing = "--budget" if budget is None else "--offers"
         raise typer.BadParameter("planning needs both --budget and --offers", param_hint=missing)
+    if not math.isfinite(budget):  # inf passed min=0 and ended in a traceback
+        raise typer.BadParameter(f"{budget} is not an amount of money", param_hint="--budget")
     if method not in _METHODS:
         raise typer.BadParameter(f"{method!r}: choose {', '.join(_METHODS)}", param_hint="--method")
     if out is not None:

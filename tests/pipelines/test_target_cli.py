@@ -471,6 +471,13 @@ def test_an_interrupted_record_leaves_the_campaign_it_would_replace(
     assert sorted(p.name for p in store.campaign_dir.iterdir()) == ["campaign=october.parquet"]
 
 
+def test_an_infinite_budget_is_refused_by_name(cli: CliRunner, offers: Path) -> None:
+    """loop23: `--budget inf` passed the option's minimum and ended in a ValueError traceback."""
+    output = _run(cli, "target", "--budget", "inf", "--offers", str(offers), code=2)
+    assert "--budget" in output and "inf is not an amount of money" in output
+    assert Store(get_settings().home).list_plans() == []
+
+
 def test_an_empty_revenue_is_0_where_nothing_was_ordered_and_refused_where_it_was(
     cli: CliRunner, offers: Path, tmp_path: Path
 ) -> None:
