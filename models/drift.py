@@ -50,6 +50,7 @@ Scores
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -114,6 +115,12 @@ class DriftThresholds:
             raise ValueError(f"max_categories must be at least 1, got {self.max_categories}")
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
+        # a negative or nan threshold was taken, and every (or no) column counted as moved
+        for name, most in (("psi", math.inf), ("ks", 1.0), ("wasserstein", math.inf)):
+            value = getattr(self, name)
+            if not 0 <= value <= most or math.isinf(value):
+                bounds = "in [0, 1]" if most == 1.0 else "a non-negative number"
+                raise ValueError(f"{name} must be {bounds}, got {value}")
 
 
 @dataclass(frozen=True)

@@ -612,6 +612,8 @@ def drift_command(
 
     console = Console()
     chosen = parse_tasks(tasks)
+    if out is not None and out.is_dir():  # was a traceback after the run and record were kept
+        raise typer.BadParameter(f"{out} is a directory: give the HTML file", param_hint="--out")
     home = get_settings().home
     store = get_settings().store(home)  # checks signed tables with GUANXI_STORE_KEY
     day = as_of.date() if as_of is not None else store.latest_as_of()

@@ -174,6 +174,25 @@ def test_empty_samples_and_unknown_columns_are_refused_by_name() -> None:
         DriftThresholds(bins=1)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("psi", -1.0, "psi must be a non-negative number, got -1.0"),
+        ("psi", float("nan"), "psi must be a non-negative number, got nan"),
+        ("wasserstein", float("inf"), "wasserstein must be a non-negative number, got inf"),
+        ("ks", 1.5, "ks must be in [0, 1], got 1.5"),
+    ],
+)
+def test_a_threshold_no_drift_can_reach_or_every_drift_does_is_refused(
+    field: str, value: float, said: str
+) -> None:
+    """loop23: `guanxi drift --psi -1` wrote a report in which the PSI bar was no bar at all."""
+    with pytest.raises(ValueError) as info:
+        DriftThresholds(**{field: value})  # type: ignore[arg-type]
+    assert str(info.value) == said
+    assert DriftThresholds(psi=0.0, ks=1.0).ks == 1.0  # the bounds themselves are thresholds
+
+
 @settings(max_examples=50, deadline=None)
 @given(
     counts=st.lists(st.integers(0, 1_000), min_size=2, max_size=12).filter(lambda c: sum(c) > 0),

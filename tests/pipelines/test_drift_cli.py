@@ -40,6 +40,19 @@ def test_an_empty_store_names_the_commands_that_fill_it(cli: CliRunner) -> None:
     assert "(`guanxi features build --events PATH --as-of DAY`, or `guanxi cycle`)" in said
 
 
+def test_an_out_that_is_a_directory_is_refused_before_anything_is_kept(
+    cli: CliRunner,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """loop23: `guanxi drift --out reports/` logged the MLflow run and kept the store's record,
+    then ended in an IsADirectoryError traceback."""
+    args = ["drift", "--tasks", "churn", "--out", str(tmp_path)]
+    result = cli.invoke(app, args, env={"COLUMNS": "200"})
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "--out" in said and "is a directory" in said
+    assert not (get_settings().home / "drift").exists()  # no record kept
+
+
 def test_a_planted_shift_is_flagged_and_an_unshifted_feature_is_not(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
