@@ -26,6 +26,7 @@ churn score.
 
 from __future__ import annotations
 
+import difflib
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -140,6 +141,29 @@ def record_command(
     for overlap in overlaps:
         if overlap.involves(campaign):
             console.print(f"[yellow]note:[/yellow] {overlap.note}")
+    planned = stored_offers(store)
+    if planned is not None:  # a misspelt offer was taken without a word
+        for offer in _unknown_offers(outcomes, planned):
+            console.print(f"[yellow]note:[/yellow] {_unknown_offer_text(offer, planned)}")
+
+
+def _unknown_offers(outcomes: pl.DataFrame, offers: OffersFile | None) -> list[str]:
+    """List the offers of ``outcomes`` that ``offers`` lacks (none without an offers file)."""
+    if offers is None:
+        return []
+    known = {o.name for o in offers.offers}
+    return sorted(set(outcomes["offer"].unique().to_list()) - known)
+
+
+def _unknown_offer_text(offer: str, offers: OffersFile) -> str:
+    """Say that ``offer`` is not in ``offers``, and which of them it may be a misspelling of."""
+    names = [o.name for o in offers.offers]
+    near = difflib.get_close_matches(offer, names, n=1, cutoff=0.8)
+    maybe = f" (is it {near[0]!r}?)" if near else f" ({', '.join(names)})"
+    return (
+        f"offer {offer!r} is not in the offers of the latest plan{maybe}: guanxi campaign report "
+        "and guanxi target cannot use its outcomes; record the file again with the offer's name"
+    )
 
 
 def stored_offers(store: Store) -> OffersFile | None:
@@ -213,6 +237,24 @@ def report_table(console: Console, title: str, rows: list[dict[str, object]]) ->
     return Group(*blocks)
 
 
+def _check_offers(
+    campaigns: dict[str, pl.DataFrame], offers: OffersFile | None, source: str
+) -> None:
+    """Refuse offers the offers file lacks, naming the campaign that holds each.
+
+    The report said only "offer 'x' of the outcomes is not in the offers file", leaving the
+    campaign to record again to be found among all of them.
+    """
+    for name, frame in campaigns.items():
+        unknown = _unknown_offers(frame, offers)
+        if unknown and offers is not None:
+            names = ", ".join(o.name for o in offers.offers)
+            raise ValueError(
+                f"offer {unknown[0]!r} of campaign {name!r} is not in {source} ({names}): "
+                f"record the campaign again with the offer's name, or give --offers with it"
+            )
+
+
 def report_command(
     offers: Annotated[
         Path | None,
@@ -248,6 +290,8 @@ def report_command(
             raise typer.Exit(1)
     try:
         offers_file = load_offers(offers) if offers is not None else stored_offers(store)
+        where = f"the offers file {offers}" if offers else "the offers of the latest plan"
+        _check_offers(campaigns, offers_file, where)
         report = campaign_report(outcomes, offers_file, margin_rate=margin_rate, seed=seed)
     except (OffersFileError, ValueError) as exc:
         console.print(f"[red]cannot report:[/red] {exc}")

@@ -471,6 +471,35 @@ def test_an_interrupted_record_leaves_the_campaign_it_would_replace(
     assert sorted(p.name for p in store.campaign_dir.iterdir()) == ["campaign=october.parquet"]
 
 
+def test_a_misspelt_offer_is_noted_when_recorded_and_its_campaign_named_by_the_report(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """loop23: outcomes of offer 'retention_emial' were recorded without a word; the report then
+    refused "offer 'retention_emial' of the outcomes", naming no campaign, and the plan ignored
+    them."""
+    _run(cli, "target", "--budget", "3", "--offers", str(offers))  # the latest plan's offers
+    path = tmp_path / "october.csv"
+    _october().with_columns(offer=pl.lit("retention_emial")).write_csv(path)
+    output = _run(cli, "campaign", "record", "--file", str(path))
+    assert (
+        "note: offer 'retention_emial' is not in the offers of the latest plan (is it "
+        "'retention_email'?): guanxi campaign report and guanxi target cannot use its outcomes; "
+        "record the file again with the offer's name"
+    ) in output
+    output = _run(cli, "campaign", "report", code=1)
+    assert (
+        "cannot report: offer 'retention_emial' of campaign 'october' is not in the offers of "
+        "the latest plan (retention_email, win_back_voucher): record the campaign again with "
+        "the offer's name, or give --offers with it"
+    ) in output
+    output = _run(cli, "campaign", "report", "--offers", str(offers), code=1)
+    assert f"campaign 'october' is not in the offers file {offers} (" in output
+    _october().write_csv(path)
+    output = _run(cli, "campaign", "record", "--file", str(path))
+    assert "is not in the offers" not in output and "it replaces campaign 'october'" in output
+    assert "cannot report" not in _run(cli, "campaign", "report")
+
+
 def test_an_infinite_budget_is_refused_by_name(cli: CliRunner, offers: Path) -> None:
     """loop23: `--budget inf` passed the option's minimum and ended in a ValueError traceback."""
     output = _run(cli, "target", "--budget", "inf", "--offers", str(offers), code=2)
