@@ -103,6 +103,15 @@ ALL_SEGMENTS: Final = "all"
 _BOOL_TEXT: Final = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 _SHOWN_ROWS: Final = 5
 _SEPARATORS: Final = {";": "semicolons", "\t": "tabs", "|": "bars"}
+_OTHER_FORMATS: Final = {
+    ".xlsx": "an Excel workbook",
+    ".xls": "an Excel workbook",
+    ".xlsm": "an Excel workbook",
+    ".ods": "a spreadsheet",
+    ".json": "JSON",
+    ".jsonl": "JSON lines",
+    ".ndjson": "JSON lines",
+}
 
 
 class CampaignOutcomesError(InputProblemsError):
@@ -280,7 +289,8 @@ def read_outcomes(path: str | Path) -> pl.DataFrame:
     Parameters
     ----------
     path : str or pathlib.Path
-        The file; ``.parquet`` is read as Parquet, anything else as CSV.
+        The file; ``.parquet`` is read as Parquet, a spreadsheet or JSON file is refused by
+        name, anything else is read as CSV (UTF-8).
 
     Returns
     -------
@@ -297,6 +307,10 @@ def read_outcomes(path: str | Path) -> pl.DataFrame:
         raise CampaignOutcomesError(
             str(path), ["cannot read the file: a directory, not an outcomes file"]
         )
+    kind = _OTHER_FORMATS.get(path.suffix.lower())
+    if kind is not None:  # read as CSV, it was said to miss every required column
+        said = f"cannot read the file: {kind}, not CSV or Parquet; save the outcomes as CSV"
+        raise CampaignOutcomesError(str(path), [said])
     try:
         # through a handle: Polars expands a path's * ? [ as a glob, reading other files
         with path.open("rb") as handle:
@@ -309,10 +323,29 @@ def read_outcomes(path: str | Path) -> pl.DataFrame:
     except pl.exceptions.NoDataError:
         raise CampaignOutcomesError(str(path), ["cannot read the file: it is empty"]) from None
     except (OSError, pl.exceptions.PolarsError) as exc:
-        hint = _header_separator(path)  # else Polars' words, on one line
+        hint = _header_separator(path) or _not_utf8(path)  # else Polars' words, on one line
         said = hint.removeprefix("; ") or f"cannot read the file ({' '.join(str(exc).split())})"
         raise CampaignOutcomesError(str(path), [said]) from None
     return validate_outcomes(frame, str(path))
+
+
+def _not_utf8(path: Path) -> str:
+    """Name the first row of a CSV that is not UTF-8 (Polars said "invalid utf-8 sequence")."""
+    if path.suffix == ".parquet":
+        return ""
+    try:
+        raw = path.read_bytes()
+        raw.decode("utf-8")
+    except OSError:
+        return ""
+    except UnicodeDecodeError as exc:
+        row = raw[: exc.start].count(b"\n")  # the header is line 1, so this is the data row
+        where = f"row {row}" if row else "the header"
+        return (
+            f"; cannot read the file: not UTF-8 text at {where} (Latin-1 or Windows-1252 from a "
+            "spreadsheet?); save it as CSV UTF-8"
+        )
+    return ""
 
 
 def _header_separator(path: Path) -> str:

@@ -362,3 +362,27 @@ def test_flags_not_true_or_false_name_their_values_and_empty_ids_are_not_duplica
             control=pl.when("control").then(pl.lit(true)).otherwise(pl.lit(false))
         )
         assert validate_outcomes(spelt)["control"].equals(OUTCOMES["control"])
+
+
+def test_a_spreadsheet_json_or_latin_1_file_is_named_as_such(tmp_path: Path) -> None:
+    """loop23: an .xlsx or .json export was read as CSV and said to miss every required column;
+    a Latin-1 CSV was said "invalid utf-8 sequence", naming no row."""
+    for name, said in (("october.xlsx", "an Excel workbook"), ("october.json", "JSON")):
+        path = tmp_path / name
+        OUTCOMES.write_json(path)  # the bytes do not matter: the suffix says what it is
+        with pytest.raises(CampaignOutcomesError) as info:
+            read_outcomes(path)
+        assert str(info.value) == (
+            f"{path}: cannot read the file: {said}, not CSV or Parquet; save the outcomes as CSV"
+        )
+    path = tmp_path / "october.csv"
+    text = OUTCOMES.with_columns(customer_id=pl.col("customer_id").str.replace("C3", "Ç3"))
+    path.write_bytes(text.write_csv().encode("latin-1"))
+    with pytest.raises(CampaignOutcomesError) as info:
+        read_outcomes(path)
+    assert str(info.value) == (
+        f"{path}: cannot read the file: not UTF-8 text at row 4 (Latin-1 or Windows-1252 from a "
+        "spreadsheet?); save it as CSV UTF-8"
+    )
+    path.write_bytes(text.write_csv().encode("utf-8"))
+    assert read_outcomes(path)["customer_id"][3] == "Ç3"
