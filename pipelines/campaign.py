@@ -131,6 +131,13 @@ def record_command(
         f"recorded campaign {campaign!r}: {info.rows:,} customers ({info.rows - control:,} "
         f"contacted, {control:,} held out as control), kept in the store ({info.path})"
     )
+    if control in (0, info.rows):  # recorded without a word, then measured nothing
+        none = "no customer held out as control" if control == 0 else "no customer contacted"
+        console.print(
+            f"[yellow]note:[/yellow] {none}: the report cannot measure what the campaign returned "
+            "(treated minus control) and guanxi target takes no rate from it; check the control "
+            "column (true = held out, not contacted)"
+        )
     if replaced is not None:  # a name reused by mistake replaced the campaign without a word
         console.print(
             f"[yellow]note:[/yellow] it replaces campaign {campaign!r} recorded on "

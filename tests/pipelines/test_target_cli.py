@@ -500,6 +500,27 @@ def test_a_misspelt_offer_is_noted_when_recorded_and_its_campaign_named_by_the_r
     assert "cannot report" not in _run(cli, "campaign", "report")
 
 
+@pytest.mark.parametrize(
+    ("control", "said"),
+    [(True, "no customer contacted"), (False, "no customer held out as control")],
+)
+def test_a_campaign_without_a_treated_or_a_control_group_is_noted(
+    cli: CliRunner, tmp_path: Path, control: bool, said: str
+) -> None:
+    """loop23: a control column all true (or all false) was recorded without a word; the report
+    then showed no incremental response and the plan took no rate from it."""
+    path = tmp_path / "october.csv"
+    _october().with_columns(control=pl.lit(control)).write_csv(path)
+    output = _run(cli, "campaign", "record", "--file", str(path))
+    assert (
+        f"note: {said}: the report cannot measure what the campaign returned (treated minus "
+        "control) and guanxi target takes no rate from it; check the control column (true = "
+        "held out, not contacted)"
+    ) in output
+    _october().write_csv(path)  # both groups: no such note
+    assert "note: no customer" not in _run(cli, "campaign", "record", "--file", str(path))
+
+
 def test_an_infinite_budget_is_refused_by_name(cli: CliRunner, offers: Path) -> None:
     """loop23: `--budget inf` passed the option's minimum and ended in a ValueError traceback."""
     output = _run(cli, "target", "--budget", "inf", "--offers", str(offers), code=2)
