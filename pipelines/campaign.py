@@ -7,7 +7,9 @@ or the file's name. Nothing is stored when a row is wrong; the error names the f
 rows. A name recorded already is replaced, with a note naming what it replaced (its day, file and
 customers); only the other campaigns are read to check for duplicates. Outcomes another campaign
 holds already (one file recorded twice under two names) are refused unless ``--allow-duplicate``;
-customers a campaign shares with another of the same offer are noted. The next ``guanxi target``
+customers a campaign shares with another of the same offer are noted, and so are a campaign with
+no customer contacted or none held out, an offer the latest plan lacks and contacted customers no
+stored plan gave their offer (each once recorded without a word). The next ``guanxi target``
 reads every recorded campaign and plans with the rates they measured, each set of outcomes once
 (:func:`models.campaigns.pool_campaigns`).
 
@@ -150,8 +152,33 @@ def record_command(
             console.print(f"[yellow]note:[/yellow] {overlap.note}")
     planned = stored_offers(store)
     if planned is not None:  # a misspelt offer was taken without a word
-        for offer in _unknown_offers(outcomes, planned):
+        unknown = _unknown_offers(outcomes, planned)
+        for offer in unknown:
             console.print(f"[yellow]note:[/yellow] {_unknown_offer_text(offer, planned)}")
+        known = outcomes.filter(~pl.col("offer").is_in(unknown))
+        unplanned = _unplanned(store, known)
+        if unplanned.len():  # a customer id mistyped, or no plan of ours, was not said either
+            shown = ", ".join(unplanned.head(3).to_list())
+            more = ", ..." if unplanned.len() > 3 else ""
+            console.print(
+                f"[yellow]note:[/yellow] {counted(unplanned.len(), 'contacted customers')} "
+                f"({shown}{more}) {'is' if unplanned.len() == 1 else 'are'} in no stored plan "
+                "with their offer: a customer id or offer "
+                "mistyped, or a campaign planned outside guanxi (then this is as it should be)"
+            )
+
+
+def _unplanned(store: Store, outcomes: pl.DataFrame) -> pl.Series:
+    """List the contacted customers of ``outcomes`` no stored plan gave their offer."""
+    plans = [
+        pl.read_parquet(store.plan_path(day), columns=["customer_id", "offer"])
+        for day in store.list_plans()
+    ]
+    contacted = outcomes.filter(~pl.col("control")).select("customer_id", "offer")
+    if not plans or contacted.is_empty():
+        return pl.Series("customer_id", [], dtype=pl.String)
+    planned = pl.concat(plans).unique()
+    return contacted.join(planned, on=["customer_id", "offer"], how="anti")["customer_id"]
 
 
 def _unknown_offers(outcomes: pl.DataFrame, offers: OffersFile | None) -> list[str]:

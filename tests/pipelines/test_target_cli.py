@@ -521,6 +521,33 @@ def test_a_campaign_without_a_treated_or_a_control_group_is_noted(
     assert "note: no customer" not in _run(cli, "campaign", "record", "--file", str(path))
 
 
+def test_contacted_customers_in_no_stored_plan_are_noted(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """loop23: outcomes whose contacted customers no plan selected (a mistyped id) were recorded
+    without a word; the plan's own customers are not noted, nor the control group."""
+    _run(cli, "target", "--budget", "3", "--offers", str(offers))  # C1 retention, C4 win-back
+    frame = pl.DataFrame(
+        {
+            "customer_id": ["C1", "C11", "C4", "C2", "C3"],
+            "offer": ["retention_email", "retention_email", "win_back_voucher"] + ["x"] * 2,
+            "control": [False, False, False, True, True],
+            "responded": [True, False, False, False, False],
+            "ordered": [True, False, False, False, False],
+            "revenue": [10.0, 0.0, 0.0, 0.0, 0.0],
+        }
+    ).with_columns(offer=pl.when("control").then(pl.lit("retention_email")).otherwise("offer"))
+    path = tmp_path / "october.csv"
+    frame.write_csv(path)
+    output = _run(cli, "campaign", "record", "--file", str(path))
+    assert (
+        "note: 1 contacted customer (C11) is in no stored plan with their offer: a customer id "
+        "or offer mistyped, or a campaign planned outside guanxi (then this is as it should be)"
+    ) in output
+    frame.filter(pl.col("customer_id") != "C11").write_csv(path)
+    assert "no stored plan" not in _run(cli, "campaign", "record", "--file", str(path))
+
+
 def test_an_infinite_budget_is_refused_by_name(cli: CliRunner, offers: Path) -> None:
     """loop23: `--budget inf` passed the option's minimum and ended in a ValueError traceback."""
     output = _run(cli, "target", "--budget", "inf", "--offers", str(offers), code=2)
