@@ -15,11 +15,11 @@ from tests.serving.conftest import headers
 EVIL = "<script>alert(1)</script>"
 
 
-def _outcomes() -> pl.DataFrame:
-    # 40 treated (10 respond) and 40 control (2 respond), all of segment A
+def _outcomes(ids: list[str] | None = None) -> pl.DataFrame:
+    # 40 treated (10 respond) and 40 control (2 respond), all of segment A; 80 ids, X0... by default
     return pl.DataFrame(
         {
-            "customer_id": [f"X{i}" for i in range(80)],
+            "customer_id": ids or [f"X{i}" for i in range(80)],
             "offer": ["retention_email"] * 80,
             "control": [i % 2 == 1 for i in range(80)],
             "responded": [(i % 2 == 0 and i < 20) or i in (1, 3) for i in range(80)],

@@ -35,6 +35,7 @@ from tests.pipelines.test_target_cli import OFFERS
 from tests.serving.conftest import AS_OF, KEYS, NEEDS_CHROMIUM, STORE_KEY, serve_uvicorn, shot
 from tests.serving.test_drift_page import EVIL
 from tests.serving.test_drift_page import _report as drift_report
+from tests.serving.test_targeting_pages import _outcomes
 from tests.serving.test_value_api import store_values
 from tests.serving.ui_data import BUSY, UIWorld
 
@@ -120,22 +121,6 @@ def test_route_templates() -> None:
     assert route_template("/ui/value/segments/at_risk.csv") == "/ui/value/segments/{name}.csv"
 
 
-def _outcomes() -> pl.DataFrame:
-    """A campaign sent to the world's customers: 40 treated, 40 held out as control."""
-    return pl.DataFrame(
-        {
-            "customer_id": [f"c{i:03d}" for i in range(80)],
-            "offer": ["retention_email"] * 80,
-            "control": [i % 2 == 1 for i in range(80)],
-            "responded": [(i % 2 == 0 and i < 20) or i in (1, 3) for i in range(80)],
-        }
-    ).with_columns(
-        ordered=pl.col("responded"),
-        revenue=pl.when(pl.col("responded")).then(100.0).otherwise(0.0),
-        margin=pl.when(pl.col("responded")).then(30.0).otherwise(0.0),
-    )
-
-
 def full_store(world: UIWorld, home: Path) -> None:
     """A store of the world's snapshot and events with values, a plan, a campaign and drift."""
     events = pl.read_parquet(world.events)
@@ -144,7 +129,9 @@ def full_store(world: UIWorld, home: Path) -> None:
     store = Store(home, STORE_KEY.encode())  # signed, as guanxi target with the key signs them
     offers = parse_offers(yaml.safe_load(OFFERS))
     keep_plan(store, plan_from_store(store, offers, 20.0, uplift=False))
-    store.write_campaign(_outcomes(), "october", "outcomes.csv")
+    # sent to the world's customers; their segment and churn probability come from the values
+    outcomes = _outcomes([f"c{i:03d}" for i in range(80)]).drop("segment", "churn_probability")
+    store.write_campaign(outcomes, "october", "outcomes.csv")
     report = json.loads(json.dumps(drift_report()).replace(EVIL, "recency_days"))
     store.write_record("drift", date(2024, 12, 31), report)
 
