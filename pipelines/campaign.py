@@ -9,9 +9,11 @@ customers); only the other campaigns are read to check for duplicates. Outcomes 
 holds already (one file recorded twice under two names) are refused unless ``--allow-duplicate``;
 customers a campaign shares with another of the same offer are noted, and so are a campaign with
 no customer contacted or none held out, an offer the latest plan lacks and contacted customers no
-stored plan gave their offer (each once recorded without a word). The next ``guanxi target``
-reads every recorded campaign and plans with the rates they measured, each set of outcomes once
-(:func:`models.campaigns.pool_campaigns`).
+stored plan gave their offer (each once recorded without a word). The plans are read through
+the store: with ``GUANXI_STORE_KEY`` set, a stored plan kept without the key or changed since is
+refused before anything is stored, naming its day and the ``guanxi target`` command that plans it
+again. The next ``guanxi target`` reads every recorded campaign and plans with the rates they
+measured, each set of outcomes once (:func:`models.campaigns.pool_campaigns`).
 
 ``report`` prints, per offer and segment, the realised response, the incremental response
 (treated minus control) with a bootstrap interval, the cost, the incremental margin and the ROI
@@ -29,7 +31,7 @@ churn score.
 from __future__ import annotations
 
 import difflib
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -40,7 +42,7 @@ from rich.table import Table
 from rich.text import Text
 
 from features.contracts import counted
-from features.store import Store
+from features.store import Store, TamperedTableError, UnsignedTableError
 from models.campaigns import (
     REPORT_COLUMNS,
     CampaignOutcomesError,
@@ -107,7 +109,9 @@ def record_command(
         console.print(f"[red]cannot record the campaign, nothing stored:[/red] {exc}")
         raise typer.Exit(1) from exc
     campaign = _name(outcomes, name, file)
-    store = Store(get_settings().home)
+    settings = get_settings()
+    store = Store(settings.home)  # the campaign unsigned: the store reads campaigns unchecked
+    plan_store = settings.store()  # the plans checked with GUANXI_STORE_KEY, as every reader does
     try:  # a bad name was said only after the duplicate check had read every campaign
         store.campaign_path(campaign)
     except ValueError as exc:
@@ -124,6 +128,11 @@ def record_command(
             f"them under {campaign!r} too"
         )
         raise typer.Exit(1)
+    try:  # checked before the write: a plan the key does not vouch for stores nothing
+        plans = _stored_plans(plan_store)
+    except (UnsignedTableError, TamperedTableError) as exc:
+        console.print(f"[red]cannot record the campaign, nothing stored:[/red] {exc}")
+        raise typer.Exit(1) from exc
     try:
         info = store.write_campaign(outcomes, campaign, str(file))
     except ValueError as exc:
@@ -150,13 +159,13 @@ def record_command(
     for overlap in overlaps:
         if overlap.involves(campaign):
             console.print(f"[yellow]note:[/yellow] {overlap.note}")
-    planned = stored_offers(store)
+    planned = stored_offers(plan_store)
     if planned is not None:  # a misspelt offer was taken without a word
         unknown = _unknown_offers(outcomes, planned)
         for offer in unknown:
             console.print(f"[yellow]note:[/yellow] {_unknown_offer_text(offer, planned)}")
         known = outcomes.filter(~pl.col("offer").is_in(unknown))
-        unplanned = _unplanned(store, known)
+        unplanned = _unplanned(plans, known)
         if unplanned.len():  # a customer id mistyped, or no plan of ours, was not said either
             shown = ", ".join(unplanned.head(3).to_list())
             more = ", ..." if unplanned.len() > 3 else ""
@@ -168,16 +177,53 @@ def record_command(
             )
 
 
-def _unplanned(store: Store, outcomes: pl.DataFrame) -> pl.Series:
-    """List the contacted customers of ``outcomes`` no stored plan gave their offer."""
-    plans = [
-        pl.read_parquet(store.plan_path(day), columns=["customer_id", "offer"])
-        for day in store.list_plans()
-    ]
+def _stored_plans(store: Store) -> pl.DataFrame | None:
+    """Read who each stored plan gave which offer, each plan checked as the store checks it.
+
+    A store with a key (``GUANXI_STORE_KEY``) reads each plan only when it matches its signed
+    manifest (:meth:`features.store.Store.read_plan`); a plan that does not is named by its day,
+    with the command that plans it again.
+
+    Raises
+    ------
+    features.store.UnsignedTableError, features.store.TamperedTableError
+        With a key: a plan kept without it, or changed since it was kept.
+    """
+    plans = []
+    for day in store.list_plans():
+        try:
+            plan = store.read_plan(day)
+        except UnsignedTableError as exc:
+            raise UnsignedTableError(
+                f"the plan as of {day} is not signed with the store's key ({exc}): it was kept "
+                f"without GUANXI_STORE_KEY; plan it again with the key set "
+                f"({_plan_again(store, day)})"
+            ) from exc
+        except TamperedTableError as exc:
+            raise TamperedTableError(
+                f"the plan as of {day} is not the plan guanxi target kept ({exc}): plan it "
+                f"again ({_plan_again(store, day)})"
+            ) from exc
+        if plan is not None:
+            plans.append(plan.select("customer_id", "offer"))
+    return pl.concat(plans).unique() if plans else None
+
+
+def _plan_again(store: Store, day: date) -> str:
+    """Return the command that plans ``day`` again, with its budget when the plan still says it."""
+    try:
+        info = store.plan_info(day)
+    except (OSError, pl.exceptions.PolarsError):  # a plan changed past reading: no budget
+        info = None
+    budget = format(info.budget, ".15g") if info is not None else "B"
+    return f"guanxi target --budget {budget} --offers OFFERS.yaml --as-of {day}"
+
+
+def _unplanned(planned: pl.DataFrame | None, outcomes: pl.DataFrame) -> pl.Series:
+    """List the contacted customers of ``outcomes`` that no ``planned`` pair gave their offer."""
     contacted = outcomes.filter(~pl.col("control")).select("customer_id", "offer")
-    if not plans or contacted.is_empty():
+    if planned is None or contacted.is_empty():
         return pl.Series("customer_id", [], dtype=pl.String)
-    planned = pl.concat(plans).unique()
     return contacted.join(planned, on=["customer_id", "offer"], how="anti")["customer_id"]
 
 

@@ -685,3 +685,62 @@ def test_campaign_report_cuts_no_heading_or_figure_at_80_columns(width: int) -> 
     assert set(REPORT_COLUMNS) <= words
     assert {"12,345", "12,300", "0.518", "0.135", "123,456.78", "234,567.89", "13.634"} <= words
     assert {"cross_sell_accessories", "potential_loyalist"} <= words
+
+
+def _keyed(monkeypatch: pytest.MonkeyPatch) -> Store:
+    """Set GUANXI_STORE_KEY and keep the value table again signed, as `guanxi value` would."""
+    monkeypatch.setenv("GUANXI_STORE_KEY", "k" * 32)
+    get_settings.cache_clear()
+    store = get_settings().store()
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    return store
+
+
+def test_record_checks_the_stored_plans_against_the_store_key_before_storing(
+    cli: CliRunner, offers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """loop24: `campaign record` read the stored plans with `pl.read_parquet`, around the store's
+    check, so with GUANXI_STORE_KEY set a plan kept without the key, or changed since, decided
+    its notes unchecked. Now such a plan refuses the record before anything is stored, naming
+    the plan's day and the command that plans it again."""
+    target = ["target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31"]
+    _run(cli, *target)  # kept without the key: unsigned
+    store = _keyed(monkeypatch)
+    path = tmp_path / "october.csv"
+    pl.DataFrame(
+        {
+            "customer_id": ["C1", "C11", "C2"],
+            "offer": ["retention_email"] * 3,
+            "control": [False, False, True],
+            "responded": [True, False, False],
+            "ordered": [True, False, False],
+            "revenue": [10.0, 0.0, 0.0],
+        }
+    ).write_csv(path)
+    again = "guanxi target --budget 3 --offers OFFERS.yaml --as-of 2024-10-31"
+    output = _run(cli, "campaign", "record", "--file", str(path), code=1)
+    assert (
+        "cannot record the campaign, nothing stored: the plan as of 2024-10-31 is not signed "
+        "with the store's key"
+    ) in output
+    assert f"kept without GUANXI_STORE_KEY; plan it again with the key set ({again})" in output
+    assert store.list_campaigns() == []
+
+    _run(cli, *target)  # planned again with the key: signed, and the record checks it
+    output = _run(cli, "campaign", "record", "--file", str(path))
+    assert "recorded campaign 'october'" in output and "1 contacted customer (C11)" in output
+
+    recorded = store.campaign_path("october").read_bytes()
+    plan = store.read_plan(DAY)
+    assert plan is not None  # C11 slipped into the plan behind the store's back
+    changed = pl.concat([plan, plan.head(1).with_columns(customer_id=pl.lit("C11"))])
+    changed.write_parquet(
+        store.plan_path(DAY), metadata=pl.read_parquet_metadata(store.plan_path(DAY))
+    )
+    output = _run(cli, "campaign", "record", "--file", str(path), code=1)
+    assert (
+        "cannot record the campaign, nothing stored: the plan as of 2024-10-31 is not the plan "
+        f"guanxi target kept (as_of=2024-10-31.parquet does not match its signed manifest): plan "
+        f"it again ({again})"
+    ) in output
+    assert store.campaign_path("october").read_bytes() == recorded  # not replaced
