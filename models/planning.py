@@ -431,7 +431,8 @@ def plan_values(
 
 def _nobody(offer: Offer, values: OfferValues) -> str:
     """Say that no customer is eligible for ``offer``, and why when the value table shows it."""
-    unscored = values.customers["churn_probability"].null_count() == values.customers.height
+    customers = values.customers  # no rows at all is said by the plan's reason, not as unscored
+    unscored = 0 < customers.height == customers["churn_probability"].null_count()
     if offer.category is None and offer.kind != "win_back" and unscored:  # read P(churn)
         return (
             f"{offer.name}: no customer is eligible: the value table has no churn probabilities "

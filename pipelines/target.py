@@ -12,10 +12,15 @@ where they beat the churn score), and solves the plan (:func:`models.planning.pl
   budget" (``<name>.summary.csv`` next to a file, table ``<out-table>_summary`` in a database);
   their money (``cost``, ``expected_value``, ``investment``, ``expected_return``) in cents, the
   ratios (``return_per_unit``, ``roi``) as computed;
-* the store keeps the plan with its summaries for serving (:meth:`features.store.Store.write_plan`);
+* the store keeps the plan with its summaries for serving (:meth:`features.store.Store.write_plan`),
+  replacing the plan of its day and saying which (its customers, when it was made); an empty plan
+  is never kept over one that contacts someone: refused before anything is written (``--no-store``
+  writes it to ``--out`` alone);
 * ``--report`` also prints the textbook segment ROI table and the comparison with spending the
   same budget evenly per segment or by churn score alone; without ``--budget`` and ``--offers``
   it prints that report for the plan the store holds for ``--as-of`` (the latest by default).
+
+``--budget`` must be above 0: a budget of 0 contacts nobody, and is refused before anything is read.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
+from features.contracts import counted
 from features.database import DatabaseError, is_database
 from features.store import PlanInfo, Store
 from models.knapsack import Method
@@ -257,7 +263,8 @@ def target_command(
         ),
     ] = None,
     budget: Annotated[
-        float | None, typer.Option(min=0.0, help="What the campaign may spend, in money units.")
+        float | None,
+        typer.Option(help="What the campaign may spend, in money units; above 0."),
     ] = None,
     offers: Annotated[
         Path | None, typer.Option(help="The offers file (YAML); see docs/examples/offers.yaml.")
@@ -312,6 +319,12 @@ def target_command(
         raise typer.BadParameter("planning needs both --budget and --offers", param_hint=missing)
     if not math.isfinite(budget):  # inf passed min=0 and ended in a traceback
         raise typer.BadParameter(f"{budget} is not an amount of money", param_hint="--budget")
+    if budget <= 0:  # 0 passed min=0 and replaced the day's stored plan with an empty one
+        raise typer.BadParameter(
+            f"{budget:g} buys nothing: the budget is what the campaign may spend, in money "
+            "units, and must be above 0; nothing read or written",
+            param_hint="--budget",
+        )
     if method not in _METHODS:
         raise typer.BadParameter(f"{method!r}: choose {', '.join(_METHODS)}", param_hint="--method")
     if out is not None:
@@ -332,6 +345,15 @@ def target_command(
         console.print(f"[red]cannot plan, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc
     print_plan(console, run)
+    previous = store.plan_info(run.as_of) if keep else None
+    if previous is not None and previous.rows and run.plan.rows.is_empty():
+        # an empty plan replaced the day's plan in the store, so serving lost it without a word
+        console.print(
+            f"[red]cannot keep the plan, nothing written:[/red] it contacts nobody and would "
+            f"replace the stored {_previous(previous)}; the store keeps that one. Give "
+            "--no-store to write the empty plan to --out alone"
+        )
+        raise typer.Exit(1)
     if report:
         print_report(console, run.comparison.to_dicts())
     if out is not None:
@@ -349,7 +371,14 @@ def target_command(
         )
     if keep:
         info = keep_plan(store, run)
-        console.print(f"kept in the store ({info.path})")
+        replaced = f"; it replaces the {_previous(previous)}" if previous is not None else ""
+        console.print(f"kept in the store ({info.path}){replaced}")
+
+
+def _previous(info: PlanInfo) -> str:
+    """Name a stored plan by its day, size and making: what a new plan of its day replaces."""
+    made = info.created[:16].replace("T", " ")
+    return f"plan as of {info.as_of} ({counted(info.rows, 'customers')}, made {made} UTC)"
 
 
 def _in_cents(frame: pl.DataFrame) -> pl.DataFrame:

@@ -744,3 +744,86 @@ def test_record_checks_the_stored_plans_against_the_store_key_before_storing(
         f"it again ({again})"
     ) in output
     assert store.campaign_path("october").read_bytes() == recorded  # not replaced
+
+
+def test_a_budget_of_0_is_refused_before_anything_is_read_or_written(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """loop24: `--budget 0` passed the option's minimum and replaced the day's stored plan with
+    an empty one. Now it is refused by name before the offers file is even read (here a file
+    that does not exist), and the help says the budget is above 0."""
+    _run(cli, "target", "--budget", "3", "--offers", str(offers))
+    stored = Store(get_settings().home).plan_path(DAY).read_bytes()
+    out = tmp_path / "plan.csv"
+    for budget in ("0", "-5"):
+        args = ["target", "--budget", budget, "--offers", str(tmp_path / "missing.yaml")]
+        output = _run(cli, *args, "--out", str(out), code=2)
+        assert "--budget" in output and f"{float(budget):g} buys nothing" in output
+        assert "must be above 0; nothing read or written" in output and "missing" not in output
+    assert not out.exists()
+    assert Store(get_settings().home).plan_path(DAY).read_bytes() == stored
+    assert "in money units; above 0" in _run(cli, "target", "--help")
+
+
+NOBODY = """
+offers:
+  - name: retention_email
+    kind: retention
+    channel: email
+    cost: 1.0
+    response: {default: 0.1}
+    eligibility: {population: churn, min_churn_probability: 0.9}
+"""
+
+
+@pytest.mark.parametrize("case", ["below the cheapest offer", "nobody eligible", "no values"])
+def test_an_empty_plan_never_replaces_a_stored_plan_with_customers(
+    cli: CliRunner, offers: Path, tmp_path: Path, case: str
+) -> None:
+    """loop24: a budget below the cheapest offer, offers nobody may receive, or a value table
+    with no row each planned nobody and replaced the day's stored plan (2 customers) without a
+    word. Now such a plan is refused before anything is written, naming the plan it would
+    replace; --no-store writes it to --out alone; a plan that contacts someone replaces the
+    stored one and says which it replaced."""
+    args = ["target", "--offers", str(offers), "--as-of", "2024-10-31"]
+    output = _run(cli, *args, "--budget", "3")
+    assert "replaces" not in output  # nothing stored before
+    store = Store(get_settings().home)
+    stored = store.plan_path(DAY).read_bytes()
+    budget = "3"
+    if case == "below the cheapest offer":
+        budget = "0.5"
+    elif case == "nobody eligible":
+        offers.write_text(NOBODY, encoding="utf-8")
+    else:
+        store.write_values(
+            _values().clear(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+        )
+    out = tmp_path / "plan.csv"
+    output = _run(cli, *args, "--budget", budget, "--out", str(out), code=1)
+    assert "0 customers contacted" in output and "empty plan:" in output  # why it is empty
+    assert (
+        "cannot keep the plan, nothing written: it contacts nobody and would replace the stored "
+        "plan as of 2024-10-31 (2 customers, made "
+    ) in output
+    assert "the store keeps that one. Give --no-store to write the empty plan to --out alone" in (
+        output
+    )
+    assert store.plan_path(DAY).read_bytes() == stored and not out.exists()
+    if case == "no values":  # said as no churn probabilities, as if the rows had none
+        assert "0 customers given" in output and "no churn probabilities" not in output
+    _run(cli, *args, "--budget", budget, "--out", str(out), "--no-store")
+    assert pl.read_csv(out).height == 0 and store.plan_path(DAY).read_bytes() == stored
+
+
+def test_a_plan_that_replaces_the_stored_plan_of_its_day_says_so(
+    cli: CliRunner, offers: Path
+) -> None:
+    """loop24: a second `guanxi target` of a day replaced the stored plan without a word."""
+    args = ["target", "--offers", str(offers), "--as-of", "2024-10-31"]
+    _run(cli, *args, "--budget", "3")
+    output = _run(cli, *args, "--budget", "100")
+    assert "3 customers contacted" in output
+    assert "; it replaces the plan as of 2024-10-31 (2 customers, made " in output
+    info = Store(get_settings().home).plan_info(DAY)
+    assert info is not None and info.rows == 3
