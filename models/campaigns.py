@@ -1,7 +1,8 @@
 """Recorded campaign outcomes: validation, the campaign report, measured response rates.
 
-An outcomes table has one row per customer in a campaign (:data:`OUTCOME_COLUMNS`): who, which
-offer, whether the customer was held out at random as control, and what happened within the
+An outcomes table has one row per customer in a campaign (:data:`OUTCOME_COLUMNS`; one offer a
+customer, as a plan gives it, so a customer listed twice or given two offers is refused): who,
+which offer, whether the customer was held out at random as control, and what happened within the
 campaign's horizon. Optional columns refine the report: ``campaign`` (several campaigns in one
 file), ``margin`` (else ``revenue x margin_rate``), ``segment`` and ``value_tier`` (as the plan
 had them), ``churn_probability`` and ``propensity`` (the base probabilities the measured rates are
@@ -218,8 +219,9 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
         Listing every problem at once with its column and rows (1 = first data row): a missing
         column (naming a column of the file that looks like it, or the separator the file uses
         instead of commas), no rows, an empty or unreadable value, a negative revenue, a customer
-        twice in one campaign. An empty ``revenue`` is 0 where ``ordered`` is false (nothing was
-        ordered), and refused where it is true or itself empty or unreadable.
+        listed twice or given two offers in one campaign. An empty ``revenue`` is 0 where
+        ``ordered`` is false (nothing was ordered), and refused where it is true or itself empty
+        or unreadable.
     """
     missing = [name for name in OUTCOME_COLUMNS if name not in frame.columns]
     if missing:
@@ -267,20 +269,50 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
             out = ~typed[name].is_between(0.0, 1.0).fill_null(True)
             if out.any():
                 problems.append(f"column {name}: outside [0, 1] at {_rows_text(row.filter(out))}")
-    keys = ["campaign", "customer_id"] if "campaign" in typed.columns else ["customer_id"]
-    # an empty id is said once, as empty, not as every such row being the same customer
-    twice = typed.select(pl.struct(keys).is_duplicated() & pl.col("customer_id").is_not_null())
-    twice_rows = twice.to_series()
-    if twice_rows.any():
-        ids = typed["customer_id"].filter(twice_rows).unique(maintain_order=True)
-        who = ", ".join(ids.head(_SHOWN_ROWS).to_list())
-        problems.append(
-            f"customer listed twice in one campaign at {_rows_text(row.filter(twice_rows))} "
-            f"(customer_id {who})"
-        )
+    problems += _customers_twice(typed, row)
     if problems:
         raise CampaignOutcomesError(source, problems)
     return typed
+
+
+def _customers_twice(typed: pl.DataFrame, row: pl.Series) -> list[str]:
+    """Say the customers a campaign lists twice with one offer, and those it gives two offers.
+
+    A campaign gives a customer one offer, as a plan does (:func:`models.targeting.plan_campaign`):
+    the customer's one response cannot be credited to two offers, and the report, the measured
+    rates and the uplift models would count it for each. Two waves, or two campaigns of other
+    offers, are recorded each under its own name. An empty id or offer is said once, as empty,
+    not as every such row being the same customer.
+    """
+    keys = ["campaign", "customer_id"] if "campaign" in typed.columns else ["customer_id"]
+    known = pl.col("customer_id").is_not_null() & pl.col("offer").is_not_null()
+    flags = typed.select(
+        twice=pl.struct(*keys, "offer").is_duplicated() & known,
+        offers=(pl.col("offer").drop_nulls().n_unique().over(keys) > 1) & known,
+    )
+    problems = []
+    twice, offers = flags["twice"], flags["offers"]
+    if twice.any():
+        ids = typed["customer_id"].filter(twice).unique(maintain_order=True)
+        problems.append(
+            f"customer listed twice in one campaign at {_rows_text(row.filter(twice))} "
+            f"(customer_id {', '.join(ids.head(_SHOWN_ROWS).to_list())})"
+        )
+    if offers.any():
+        given = (
+            typed.filter(offers)
+            .group_by("customer_id", maintain_order=True)
+            .agg(pl.col("offer").unique(maintain_order=True))
+            .head(_SHOWN_ROWS)
+        )
+        who = "; ".join(f"{c}: {', '.join(o)}" for c, o in given.iter_rows())
+        problems.append(
+            f"customer given two offers in one campaign at {_rows_text(row.filter(offers))} "
+            f"(customer_id {who}): a campaign gives a customer one offer, as a plan does, and "
+            "one response cannot be credited to two; record each offer's rows as a campaign of "
+            "its own (--name) if they were two campaigns"
+        )
+    return problems
 
 
 def read_outcomes(path: str | Path) -> pl.DataFrame:

@@ -350,7 +350,7 @@ def test_flags_not_true_or_false_name_their_values_and_empty_ids_are_not_duplica
     assert str(info.value) == (
         "outcomes.csv: column customer_id: empty at rows 1, 2, 3, 4, 5 and 5 more"
     )
-    twice = pl.concat([OUTCOMES, OUTCOMES.slice(2, 1).with_columns(offer=pl.lit("wb"))])
+    twice = pl.concat([OUTCOMES, OUTCOMES.slice(2, 1)])
     with pytest.raises(CampaignOutcomesError) as info:
         validate_outcomes(twice, "outcomes.csv")
     assert str(info.value) == (
@@ -386,3 +386,32 @@ def test_a_spreadsheet_json_or_latin_1_file_is_named_as_such(tmp_path: Path) -> 
     )
     path.write_bytes(text.write_csv().encode("utf-8"))
     assert read_outcomes(path)["customer_id"][3] == "Ç3"
+
+
+def test_a_customer_given_two_offers_in_one_campaign_is_refused_as_that() -> None:
+    """loop24: a customer with two offers in one campaign was refused as "listed twice", as if a
+    row were repeated. A campaign gives a customer one offer, as a plan does (one response
+    cannot be credited to two offers, which the report, the rates and the uplift models would
+    each count): refused as two offers, naming them, with the way to record two campaigns; the
+    same customer with one offer in each of two campaigns of one file is no problem."""
+    two = pl.concat([OUTCOMES, OUTCOMES.slice(2, 1).with_columns(offer=pl.lit("wb"))])
+    with pytest.raises(CampaignOutcomesError) as info:
+        validate_outcomes(two, "outcomes.csv")
+    assert str(info.value) == (
+        "outcomes.csv: customer given two offers in one campaign at rows 3, 11 (customer_id C2: "
+        "ret, wb): a campaign gives a customer one offer, as a plan does, and one response "
+        "cannot be credited to two; record each offer's rows as a campaign of its own (--name) "
+        "if they were two campaigns"
+    )
+    both = pl.concat([two, OUTCOMES.slice(2, 1)])  # C2's row repeated too: both said
+    with pytest.raises(CampaignOutcomesError) as info:
+        validate_outcomes(both, "outcomes.csv")
+    text = str(info.value)
+    assert "customer listed twice in one campaign at rows 3, 12 (customer_id C2)" in text
+    assert "customer given two offers in one campaign at rows 3, 11, 12 (customer_id C2: " in text
+    waves = two.with_columns(
+        campaign=pl.when(pl.int_range(pl.len()) == 10)
+        .then(pl.lit("may"))
+        .otherwise(pl.lit("april"))
+    )
+    assert validate_outcomes(waves).height == 11
