@@ -39,7 +39,7 @@ from rich.text import Text
 
 from features.contracts import counted
 from features.database import DatabaseError, is_database
-from features.store import PlanInfo, Store
+from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableError
 from models.knapsack import Method
 from models.offers import OffersFileError, load_offers
 from models.planning import NoValuesError, PlanRun, keep_plan, plan_from_store
@@ -343,6 +343,13 @@ def target_command(
         run = plan_from_store(store, offers_file, budget, day, _method(method), uplift)
     except NoValuesError as exc:
         console.print(f"[red]cannot plan, nothing written:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    except (UnsignedTableError, TamperedTableError) as exc:  # was a traceback
+        console.print(
+            f"[red]cannot plan, nothing written:[/red] {exc}: the store's key "
+            "(GUANXI_STORE_KEY) does not vouch for it, kept without the key or changed since; "
+            "write it again with the key set (a value table: guanxi value)"
+        )
         raise typer.Exit(1) from exc
     print_plan(console, run)
     previous = store.plan_info(run.as_of) if keep else None

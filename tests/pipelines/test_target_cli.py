@@ -827,3 +827,22 @@ def test_a_plan_that_replaces_the_stored_plan_of_its_day_says_so(
     assert "; it replaces the plan as of 2024-10-31 (2 customers, made " in output
     info = Store(get_settings().home).plan_info(DAY)
     assert info is not None and info.rows == 3
+
+
+def test_a_value_table_the_store_key_does_not_vouch_for_is_refused_by_name(
+    cli: CliRunner, offers: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """loop24: with GUANXI_STORE_KEY set, `guanxi target` on a value table kept without it ended
+    in an UnsignedTableError traceback; now it is refused by name, nothing written."""
+    monkeypatch.setenv("GUANXI_STORE_KEY", "k" * 32)
+    get_settings.cache_clear()
+    output = _run(cli, "target", "--budget", "3", "--offers", str(offers), code=1)
+    assert (
+        "cannot plan, nothing written: as_of=2024-10-31.parquet has no signed manifest "
+        "(as_of=2024-10-31.parquet.manifest.json): the store's key (GUANXI_STORE_KEY) does not "
+        "vouch for it, kept without the key or changed since; write it again with the key set "
+        "(a value table: guanxi value)"
+    ) in output
+    assert Store(get_settings().home).list_plans() == []
+    _keyed(monkeypatch)  # the value table kept again with the key: planned
+    assert "2 customers contacted" in _run(cli, "target", "--budget", "3", "--offers", str(offers))
