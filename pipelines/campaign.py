@@ -18,7 +18,7 @@ measured, each set of outcomes once (:func:`models.campaigns.pool_campaigns`).
 ``report`` prints, per offer and segment, the realised response, the incremental response
 (treated minus control) with a bootstrap interval, the cost, the incremental margin and the ROI
 (:func:`models.campaigns.campaign_report`). Costs come from ``--offers``, or from the offers the
-latest stored plan was made with.
+latest stored plan was made with (that plan checked like the others, :func:`read_stored_plan`).
 
 ``uplift --as-of DATE`` fits the uplift learners on every recorded offer with enough treated and
 control customers (:func:`models.planning.fit_campaign_uplift`), judges them against ranking by
@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # the fitting code is imported by uplift_command alone
     from models.uplift import UpliftBundle
 
 __all__ = [
+    "read_stored_plan",
     "record_command",
     "report_command",
     "report_table",
@@ -178,35 +179,52 @@ def record_command(
 
 
 def _stored_plans(store: Store) -> pl.DataFrame | None:
-    """Read who each stored plan gave which offer, each plan checked as the store checks it.
-
-    A store with a key (``GUANXI_STORE_KEY``) reads each plan only when it matches its signed
-    manifest (:meth:`features.store.Store.read_plan`); a plan that does not is named by its day,
-    with the command that plans it again.
+    """Read who each stored plan gave which offer, each plan checked by :func:`read_stored_plan`.
 
     Raises
     ------
     features.store.UnsignedTableError, features.store.TamperedTableError
         With a key: a plan kept without it, or changed since it was kept.
     """
-    plans = []
-    for day in store.list_plans():
-        try:
-            plan = store.read_plan(day)
-        except UnsignedTableError as exc:
-            raise UnsignedTableError(
-                f"the plan as of {day} is not signed with the store's key ({exc}): it was kept "
-                f"without GUANXI_STORE_KEY; plan it again with the key set "
-                f"({_plan_again(store, day)})"
-            ) from exc
-        except TamperedTableError as exc:
-            raise TamperedTableError(
-                f"the plan as of {day} is not the plan guanxi target kept ({exc}): plan it "
-                f"again ({_plan_again(store, day)})"
-            ) from exc
-        if plan is not None:
-            plans.append(plan.select("customer_id", "offer"))
-    return pl.concat(plans).unique() if plans else None
+    plans = [read_stored_plan(store, day) for day in store.list_plans()]
+    found = [plan.select("customer_id", "offer") for plan in plans if plan is not None]
+    return pl.concat(found).unique() if found else None
+
+
+def read_stored_plan(store: Store, day: date) -> pl.DataFrame | None:
+    """Read the stored plan of a day, checked against its signed manifest when the store has a key.
+
+    Parameters
+    ----------
+    store : features.store.Store
+        The store; with a key (``GUANXI_STORE_KEY``) it reads a plan only when it matches its
+        signed manifest (:meth:`features.store.Store.read_plan`).
+    day : datetime.date
+        The plan's day.
+
+    Returns
+    -------
+    polars.DataFrame or None
+        The plan's rows; None when the store has no plan of the day.
+
+    Raises
+    ------
+    features.store.UnsignedTableError, features.store.TamperedTableError
+        With a key: a plan kept without it, or changed since it was kept; the message names the
+        plan's day and the ``guanxi target`` command that plans it again.
+    """
+    try:
+        return store.read_plan(day)
+    except UnsignedTableError as exc:
+        raise UnsignedTableError(
+            f"the plan as of {day} is not signed with the store's key ({exc}): it was kept "
+            f"without GUANXI_STORE_KEY; plan it again with the key set ({_plan_again(store, day)})"
+        ) from exc
+    except TamperedTableError as exc:
+        raise TamperedTableError(
+            f"the plan as of {day} is not the plan guanxi target kept ({exc}): plan it again "
+            f"({_plan_again(store, day)})"
+        ) from exc
 
 
 def _plan_again(store: Store, day: date) -> str:
@@ -258,9 +276,17 @@ def stored_offers(store: Store) -> OffersFile | None:
     -------
     models.offers.OffersFile or None
         The offers, None without a stored plan.
+
+    Raises
+    ------
+    features.store.UnsignedTableError, features.store.TamperedTableError
+        With a key: the latest plan is not signed with it, or changed since
+        (:func:`read_stored_plan`).
     """
     days = store.list_plans()
-    info = store.plan_info(days[-1]) if days else None
+    if not days or read_stored_plan(store, days[-1]) is None:  # checked, as every plan reader
+        return None
+    info = store.plan_info(days[-1])
     return parse_offers(info.offers, str(info.path)) if info is not None else None
 
 
@@ -350,7 +376,8 @@ def report_command(
     from serving.settings import get_settings
 
     console = Console()
-    store = Store(get_settings().home)
+    settings = get_settings()
+    store = Store(settings.home)
     campaigns = recorded_campaigns(store)  # each file read once: pooled and checked below
     outcomes, overlaps = pool_campaigns(campaigns)
     if outcomes is None:
@@ -369,10 +396,14 @@ def report_command(
             )
             raise typer.Exit(1)
     try:
-        offers_file = load_offers(offers) if offers is not None else stored_offers(store)
+        # the latest plan's offers checked with GUANXI_STORE_KEY, as every plan reader does
+        offers_file = load_offers(offers) if offers is not None else stored_offers(settings.store())
         where = f"the offers file {offers}" if offers else "the offers of the latest plan"
         _check_offers(campaigns, offers_file, where)
         report = campaign_report(outcomes, offers_file, margin_rate=margin_rate, seed=seed)
+    except (UnsignedTableError, TamperedTableError) as exc:  # the latest plan's, for its costs
+        console.print(f"[red]cannot report:[/red] {exc}; or give --offers for the costs")
+        raise typer.Exit(1) from exc
     except (OffersFileError, ValueError) as exc:
         console.print(f"[red]cannot report:[/red] {exc}")
         raise typer.Exit(1) from exc

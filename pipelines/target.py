@@ -46,6 +46,7 @@ from models.planning import NoValuesError, PlanRun, keep_plan, plan_from_store
 from models.registry import configure_tracking
 from models.targeting import SUMMARY_COLUMNS, summary_table
 from pipelines import connectors
+from pipelines.campaign import read_stored_plan
 from pipelines.console import fits, fitted_table, layout_table, warn_unsigned
 
 __all__ = ["print_plan", "print_report", "summary_output", "target_command"]
@@ -247,6 +248,11 @@ def _stored_report(console: Console, store: Store, as_of: date | None) -> None:
             + ":[/red] plan one with guanxi target --budget B --offers offers.yaml --as-of DATE"
         )
         raise typer.Exit(1)
+    try:  # its summaries shown only when the store's key vouches for the plan
+        read_stored_plan(store, info.as_of)
+    except (UnsignedTableError, TamperedTableError) as exc:
+        console.print(f"[red]cannot show the plan:[/red] {exc}")
+        raise typer.Exit(1) from exc
     console.print(
         f"plan as of {info.as_of} (made {info.created}): {info.rows:,} customers, investment "
         f"{_money(info.investment)} of {_money(info.budget)}, expected value "

@@ -846,3 +846,26 @@ def test_a_value_table_the_store_key_does_not_vouch_for_is_refused_by_name(
     assert Store(get_settings().home).list_plans() == []
     _keyed(monkeypatch)  # the value table kept again with the key: planned
     assert "2 customers contacted" in _run(cli, "target", "--budget", "3", "--offers", str(offers))
+
+
+def test_the_report_and_the_stored_plan_report_check_the_plan_against_the_store_key(
+    cli: CliRunner, offers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """loop24: with GUANXI_STORE_KEY set, `campaign report` took its costs, and `target --report`
+    its summaries, from a plan kept without the key, unchecked; now each refuses it by its day
+    (the report can take the costs from --offers instead), and shows a plan kept with the key."""
+    target = ["target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31"]
+    _run(cli, *target)  # kept without the key
+    path = tmp_path / "october.csv"
+    _october().write_csv(path)
+    _run(cli, "campaign", "record", "--file", str(path))  # no key yet: recorded
+    _keyed(monkeypatch)
+    unsigned = "the plan as of 2024-10-31 is not signed with the store's key"
+    output = _run(cli, "campaign", "report", code=1)
+    assert f"cannot report: {unsigned}" in output and "or give --offers for the costs" in output
+    assert "240.00" in _run(cli, "campaign", "report", "--offers", str(offers))
+    output = _run(cli, "target", "--report", code=1)
+    assert f"cannot show the plan: {unsigned}" in output and "Segment ROI" not in output
+    _run(cli, *target)  # planned again with the key
+    assert "240.00" in _run(cli, "campaign", "report")
+    assert "Segment ROI" in _run(cli, "target", "--report")
