@@ -36,6 +36,7 @@ from serving.deps import (
     loaded_state,
 )
 from serving.lifecycle import announce_reload, reload_state
+from serving.middleware import body_too_large
 from serving.presentation import (
     live_scores,
     model_infos,
@@ -61,18 +62,65 @@ from serving.schemas import (
 )
 from serving.state import ServingState
 
-__all__ = ["ERRORS", "feature_names", "health_router", "router"]
+__all__ = ["ERRORS", "error_answer", "feature_names", "health_router", "router"]
 
 logger = logging.getLogger(__name__)
 
+
+def error_answer(description: str, example: object, model: type = ErrorResponse) -> dict[str, Any]:
+    """Document one error answer of a route: its schema, what it means and an example body.
+
+    Parameters
+    ----------
+    description : str
+        What the status means, and what the client does about it.
+    example : object
+        A body the server answers with that status (a test checks it against ``model``).
+    model : type, optional
+        The body's response model; default :class:`~serving.schemas.ErrorResponse`.
+
+    Returns
+    -------
+    dict
+        One value of a FastAPI ``responses`` mapping.
+    """
+    return {
+        "model": model,
+        "description": description,
+        "content": {"application/json": {"example": example}},
+    }
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "The body cannot be read (not UTF-8 JSON)."},
-    401: {"model": ErrorResponse, "description": "Missing or unknown API key."},
-    403: {"model": ErrorResponse, "description": "The key's role may not do this."},
-    413: {"model": ErrorResponse, "description": "Request body over the configured limit."},
-    422: {"model": ValidationErrorResponse, "description": "Invalid fields (names and reasons)."},
-    503: {"model": ErrorResponse, "description": "Models are not loaded yet."},
+    400: error_answer(
+        "The body cannot be read (not UTF-8 JSON).",
+        {"detail": "There was an error parsing the body"},
+    ),
+    401: error_answer(
+        "Missing or unknown API key.", {"detail": "missing or unknown API key in X-API-Key"}
+    ),
+    403: error_answer(
+        "The key's role may not do this.",
+        {"detail": "role 'scorer' may not do this; it needs admin"},
+    ),
+    413: error_answer(
+        "Request body over the configured limit.", {"detail": body_too_large(1_048_576)}
+    ),
+    422: error_answer(
+        "Invalid fields (names and reasons).",
+        {"detail": [{"field": "body.customer_ids.0", "reason": "Input should be a valid string"}]},
+        ValidationErrorResponse,
+    ),
+    429: error_answer(
+        "Too many failed authentications from this client: wait Retry-After seconds.",
+        {"detail": "too many failed attempts from this client; retry in 4 s"},
+    ),
+    503: error_answer(
+        "Models are not loaded yet, or the server is stopping: retry (another instance).",
+        {"detail": "models are not loaded yet"},
+    ),
 }
+"""Every error an API route can answer, documented with its schema and an example."""
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
 health_router = APIRouter()
@@ -125,7 +173,12 @@ def _record(
 @router.get(
     "/customers/{customer_id:customer}/scores",
     response_model=CustomerScores,
-    responses={404: {"model": ErrorResponse, "description": "Customer not in the snapshot."}},
+    responses={
+        404: error_answer(
+            "Customer not in the snapshot.",
+            {"detail": "customer not in the snapshot as of 2025-12-31"},
+        )
+    },
     summary="Scores and reasons of one customer of the loaded snapshot",
 )
 def customer_scores(
@@ -328,7 +381,15 @@ def models(_role: ScorerRole, state: CurrentState) -> ModelsResponse:
 @router.post(
     "/admin/reload",
     response_model=ReloadResponse,
-    responses={409: {"model": ErrorResponse, "description": "Load failed; old models serve."}},
+    responses={
+        409: error_answer(
+            "Load failed; old models serve.",
+            {
+                "detail": "reload failed, the previous models keep serving; the reason is in "
+                "the server log (request id 3f2b8c0e9d6a4f1b8e7c5a2d0b9f4e6c)"
+            },
+        )
+    },
     summary="Load the current champions and newest snapshot and swap them in",
 )
 async def reload(_role: AdminRole, request: Request, holder: Holder) -> ReloadResponse:

@@ -39,7 +39,8 @@ from models.registry import (
     uplift_version,
 )
 from serving.deps import Audit, SettingsDep, require_role
-from serving.schemas import Bool, ErrorResponse, Int, Number, ValidationErrorResponse
+from serving.routes import ERRORS, error_answer
+from serving.schemas import Bool, Int, Number
 from serving.settings import Role
 
 __all__ = [
@@ -122,13 +123,21 @@ ReviewerKey = Annotated[Role, Depends(require_role(Role.reviewer))]
 targeting_router = APIRouter(
     prefix="/v1",
     responses={
-        401: {"model": ErrorResponse, "description": "Missing or unknown API key."},
-        403: {"model": ErrorResponse, "description": "The key's role may not do this."},
-        400: {"model": ErrorResponse, "description": "The body cannot be read (not UTF-8 JSON)."},
-        404: {"model": ErrorResponse, "description": "No value table for the day."},
-        409: {"model": ErrorResponse, "description": "The value table is not the one signed."},
-        413: {"model": ErrorResponse, "description": "Request body over the configured limit."},
-        422: {"model": ValidationErrorResponse, "description": "Invalid fields (names, reasons)."},
+        **{code: answer for code, answer in ERRORS.items() if code != 503},  # needs no model
+        404: error_answer(
+            "No value table for the day.",
+            {
+                "detail": "the store has no value table as of 2025-12-31 (it holds: 2025-11-30): "
+                "run `guanxi value --events PATH --as-of 2025-12-31 --out PATH` first"
+            },
+        ),
+        409: error_answer(
+            "The value table is not the one signed.",
+            {
+                "detail": "the value table does not match its signed manifest; the reason is in "
+                "the server log (request id 3f2b8c0e9d6a4f1b8e7c5a2d0b9f4e6c)"
+            },
+        ),
     },
 )
 

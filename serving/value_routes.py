@@ -20,12 +20,11 @@ from fastapi.responses import StreamingResponse
 
 from serving.audit import AuditLog
 from serving.deps import Audit, CurrentState, Holder, ScorerRole, loaded_state
-from serving.routes import ERRORS
+from serving.routes import ERRORS, error_answer
 from serving.schemas import (
     AtRiskCustomer,
     CustomerValue,
     EquityResponse,
-    ErrorResponse,
     SegmentCustomers,
     SegmentsResponse,
     SegmentSummary,
@@ -48,7 +47,7 @@ VALUE_TASK: Final = "value"
 """The ``task`` of the audit lines of values served."""
 
 _NOT_LOADED: Final[dict[int | str, dict[str, Any]]] = {
-    404: {"model": ErrorResponse, "description": "No value table loaded, or no such customer."}
+    404: error_answer("No value table loaded, or no such customer.", {"detail": NO_VALUES})
 }
 _CSV_ROWS: Final = 1000
 

@@ -1,0 +1,69 @@
+"""The API as a marketing system's integrator meets it: the mistakes such a client makes (a key
+that failed too often) get the API's JSON error, in the shape and with the status the published
+document gives, and every error the document lists has an example of its schema."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+import serving.schemas
+from serving.deps import Backoff
+from tests.serving.conftest import headers
+from tests.serving.test_api import _conforms
+
+OPERATIONS = [
+    # (method, path template, a request of it, its body): one of every API operation
+    ("GET", "/v1/customers/{customer_id}/scores", "/v1/customers/c001/scores", None),
+    ("POST", "/v1/scores", "/v1/scores", {"customer_ids": ["c001"]}),
+    ("POST", "/v1/score", "/v1/score", {"features": {"recency_days": 3.0}}),
+    ("GET", "/v1/models", "/v1/models", None),
+    ("POST", "/v1/admin/reload", "/v1/admin/reload", None),
+    ("POST", "/v1/targeting", "/v1/targeting", {"budget": 100, "offers": {}}),
+    ("GET", "/v1/customers/{customer_id}/value", "/v1/customers/c001/value", None),
+    ("GET", "/v1/segments", "/v1/segments", None),
+    ("GET", "/v1/equity", "/v1/equity", None),
+    ("GET", "/v1/segments/{name}/customers", "/v1/segments/champions/customers", None),
+]
+
+
+def _api_operations(client: TestClient) -> set[tuple[str, str]]:
+    paths = client.get("/openapi.json").json()["paths"]
+    return {
+        (method.upper(), path)
+        for path, operations in paths.items()
+        if path.startswith("/v1/")
+        for method in operations
+    }
+
+
+def test_every_api_operation_is_called_here(client: TestClient) -> None:
+    """The cases below call every operation the document publishes (a new one joins them)."""
+    assert {(method, path) for method, path, _, _ in OPERATIONS} == _api_operations(client)
+
+
+def test_a_client_held_back_gets_the_documented_429_on_every_operation(client: TestClient) -> None:
+    """Before: after failed keys every API operation answered 429 with Retry-After, but the
+    document listed no 429, so a client generated from it had no case for the wait."""
+    # the backoff's clock stands still: the wait never runs out while the operations are called
+    client.app.state.backoff = Backoff(free=0, most_seconds=60, clock=lambda: 0.0)  # type: ignore[attr-defined]
+    assert client.get("/v1/models", headers={"X-API-Key": "a guess"}).status_code == 401
+    for method, path, url, body in OPERATIONS:
+        r = client.request(method, url, headers=headers("admin"), json=body)
+        assert r.status_code == 429, (url, r.text)
+        assert int(r.headers["retry-after"]) >= 1
+        _conforms(client, method, path, r)
+
+
+def test_every_documented_error_has_an_example_of_its_schema(client: TestClient) -> None:
+    """Before: no response of the document had an example; now every error of every API
+    operation has one, valid against the response model the document names."""
+    document = client.get("/openapi.json").json()
+    for method, path in sorted(_api_operations(client)):
+        responses = document["paths"][path][method.lower()]["responses"]
+        for code, answer in responses.items():
+            if code.startswith("2"):
+                continue
+            content = answer["content"]["application/json"]
+            assert "example" in content, (method, path, code)
+            model = getattr(serving.schemas, content["schema"]["$ref"].rsplit("/", 1)[-1])
+            model.model_validate(content["example"])
