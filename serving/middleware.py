@@ -31,6 +31,7 @@ from serving.supervisor import GRACEFUL_CANCEL
 
 __all__ = [
     "RETRY_AFTER_SECONDS",
+    "SEND_UNCOMPRESSED",
     "BodyLimitMiddleware",
     "RequestMetricsMiddleware",
     "body_too_large",
@@ -180,6 +181,18 @@ def body_too_large(limit: int) -> str:
     )
 
 
+SEND_UNCOMPRESSED = (
+    "a compressed request body (Content-Encoding) is not accepted: send the JSON uncompressed, "
+    "without a Content-Encoding header"
+)
+"""The 415's ``detail`` for a body sent with a ``Content-Encoding`` (gzip, deflate, ...)."""
+
+
+def _compressed(content_encoding: str) -> bool:
+    """Say whether a ``Content-Encoding`` header's value is a coding (any but ``identity``)."""
+    return content_encoding.strip().lower() not in ("", "identity")
+
+
 class BodyLimitMiddleware:
     """Refuse a request body over ``limit`` bytes with a JSON 413 that names the limit.
 
@@ -187,6 +200,11 @@ class BodyLimitMiddleware:
     without a length (chunked) is counted as it streams in and refused once the count passes
     the limit, without being read further. The answer is ``{"detail": ...}`` (the API's
     ``ErrorResponse``), as every other error of the API.
+
+    A compressed body (a ``Content-Encoding`` such as gzip, which integrators' HTTP clients
+    send for large bodies) is refused first with a 415 saying to send it uncompressed
+    (:data:`SEND_UNCOMPRESSED`): the server does not decompress, and FastAPI read the
+    compressed bytes as text and answered a 400 "There was an error parsing the body".
 
     Parameters
     ----------
@@ -207,7 +225,13 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         detail = self.detail
-        declared = Headers(scope=scope).get("content-length", "")
+        headers = Headers(scope=scope)
+        if _compressed(headers.get("content-encoding", "")):
+            await JSONResponse(
+                {"detail": SEND_UNCOMPRESSED}, status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+            )(scope, receive, send)
+            return
+        declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.limit:
             await JSONResponse({"detail": detail}, status.HTTP_413_CONTENT_TOO_LARGE)(
                 scope, receive, send

@@ -36,7 +36,7 @@ from serving.deps import (
     loaded_state,
 )
 from serving.lifecycle import announce_reload, reload_state
-from serving.middleware import body_too_large
+from serving.middleware import SEND_UNCOMPRESSED, body_too_large
 from serving.presentation import (
     live_scores,
     model_infos,
@@ -105,6 +105,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     ),
     413: error_answer(
         "Request body over the configured limit.", {"detail": body_too_large(1_048_576)}
+    ),
+    415: error_answer(
+        "A compressed body (Content-Encoding): send it uncompressed.",
+        {"detail": SEND_UNCOMPRESSED},
     ),
     422: error_answer(
         "Invalid fields (names and reasons).",

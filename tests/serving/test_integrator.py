@@ -1,13 +1,21 @@
-"""The API as a marketing system's integrator meets it: the mistakes such a client makes (a key
-that failed too often) get the API's JSON error, in the shape and with the status the published
-document gives, and every error the document lists has an example of its schema."""
+"""The API as a marketing system's integrator meets it: the mistakes such a client makes (a
+compressed body, a key that failed too often) get the API's JSON error, in the shape and with
+the status the published document gives, and every error the document lists has an example of
+its schema."""
 
 from __future__ import annotations
 
+import gzip
+import json
+import zlib
+from collections.abc import Callable
+
+import pytest
 from fastapi.testclient import TestClient
 
 import serving.schemas
 from serving.deps import Backoff
+from serving.middleware import SEND_UNCOMPRESSED
 from tests.serving.conftest import headers
 from tests.serving.test_api import _conforms
 
@@ -24,6 +32,12 @@ OPERATIONS = [
     ("GET", "/v1/equity", "/v1/equity", None),
     ("GET", "/v1/segments/{name}/customers", "/v1/segments/champions/customers", None),
 ]
+WITH_BODY = [op for op in OPERATIONS if op[3] is not None]
+COMPRESSIONS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": gzip.compress,
+    "deflate": zlib.compress,
+    "GZIP": gzip.compress,  # a coding's name is case-insensitive
+}
 
 
 def _api_operations(client: TestClient) -> set[tuple[str, str]]:
@@ -39,6 +53,29 @@ def _api_operations(client: TestClient) -> set[tuple[str, str]]:
 def test_every_api_operation_is_called_here(client: TestClient) -> None:
     """The cases below call every operation the document publishes (a new one joins them)."""
     assert {(method, path) for method, path, _, _ in OPERATIONS} == _api_operations(client)
+
+
+@pytest.mark.parametrize("coding", sorted(COMPRESSIONS))
+@pytest.mark.parametrize(("method", "path", "url", "body"), WITH_BODY)
+def test_a_compressed_body_is_a_415_saying_to_send_it_uncompressed(
+    client: TestClient, coding: str, method: str, path: str, url: str, body: object
+) -> None:
+    """Before: a gzip body was a 400 "There was an error parsing the body" (FastAPI read the
+    compressed bytes as text), which no status of the document told apart from a broken
+    client; now a 415, documented, naming the header and what to send."""
+    sent = {**headers("admin"), "Content-Type": "application/json", "Content-Encoding": coding}
+    content = COMPRESSIONS[coding](json.dumps(body).encode())
+    r = client.request(method, url, headers=sent, content=content)
+    assert r.status_code == 415, r.text
+    assert r.json() == {"detail": SEND_UNCOMPRESSED}
+    assert r.headers["x-request-id"]
+    _conforms(client, method, path, r)
+
+
+def test_an_identity_coding_is_no_compression(client: TestClient) -> None:
+    sent = {**headers(), "Content-Encoding": "identity"}
+    r = client.post("/v1/scores", headers=sent, json={"customer_ids": ["c001"], "explain": 0})
+    assert r.status_code == 200, r.text
 
 
 def test_a_client_held_back_gets_the_documented_429_on_every_operation(client: TestClient) -> None:
