@@ -13,16 +13,23 @@ import secrets
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException
 
 from serving.audit import AuditLog
 from serving.deps import Backoff, KeyRing
 from serving.lifecycle import lifespan
 from serving.loader import RegistrySource, Source
 from serving.metrics import Metrics
-from serving.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
+from serving.middleware import (
+    NOT_UTF8,
+    SEND_JSON,
+    BodyLimitMiddleware,
+    RequestMetricsMiddleware,
+)
 from serving.routes import health_router, router
 from serving.schemas import PATTERN_REASONS
 from serving.settings import Settings, get_settings
@@ -33,7 +40,7 @@ from serving.ui.pages import invalid_page, is_page
 from serving.value_routes import router as value_router
 from serving.workers import RunDir
 
-__all__ = ["DOCS_ASSETS", "SEND_JSON", "create_app", "create_app_from_env"]
+__all__ = ["DOCS_ASSETS", "NOT_UTF8", "SEND_JSON", "create_app", "create_app_from_env"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +51,6 @@ DOCS_ASSETS = "/docs/assets"
 async def _favicon() -> FileResponse:
     """Send the service's icon (browsers ask every site for ``/favicon.ico``)."""
     return FileResponse(FAVICON, media_type="image/x-icon")
-
-
-SEND_JSON = "send a JSON object as the body, with Content-Type: application/json"
-"""What a 422 about the body as a whole says to do (no body, not JSON, or not sent as JSON)."""
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -97,6 +100,17 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     content_type = request.headers.get("content-type")
     detail = [_field_error(e, content_type) for e in errors]
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Answer an HTTP error as FastAPI does; a body that is not UTF-8 says so and what to send.
+
+    FastAPI answers a JSON body it cannot decode with a 400 "There was an error parsing the
+    body", which says neither what is wrong nor what to do (:data:`NOT_UTF8` does).
+    """
+    if isinstance(exc, HTTPException) and isinstance(exc.__cause__, UnicodeDecodeError):
+        return JSONResponse({"detail": NOT_UTF8}, status_code=exc.status_code)
+    return await http_exception_handler(request, exc)  # type: ignore[arg-type]
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -162,6 +176,7 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     app.state.uplift_cache = UpliftCache()
     app.dependency_overrides[get_settings] = lambda: settings
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
     # the body limit is the app's own, not FastAPI's max_body_size: Starlette's answers a body
     # declared too large in plain text, which says neither the limit nor the API's error shape

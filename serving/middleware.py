@@ -30,7 +30,9 @@ from serving.metrics import Metrics
 from serving.supervisor import GRACEFUL_CANCEL
 
 __all__ = [
+    "NOT_UTF8",
     "RETRY_AFTER_SECONDS",
+    "SEND_JSON",
     "SEND_UNCOMPRESSED",
     "BodyLimitMiddleware",
     "RequestMetricsMiddleware",
@@ -180,6 +182,12 @@ def body_too_large(limit: int) -> str:
         "send fewer customer ids or events per request"
     )
 
+
+SEND_JSON = "send a JSON object as the body, with Content-Type: application/json"
+"""What a 422 about the body as a whole says to do (no body, not JSON, or not sent as JSON)."""
+
+NOT_UTF8 = f"the body is not UTF-8 text: {SEND_JSON}, encoded in UTF-8"
+"""What the 400 of a JSON body that cannot be decoded says (ids exported as Latin-1, say)."""
 
 SEND_UNCOMPRESSED = (
     "a compressed request body (Content-Encoding) is not accepted: send the JSON uncompressed, "

@@ -36,7 +36,7 @@ from serving.deps import (
     loaded_state,
 )
 from serving.lifecycle import announce_reload, reload_state
-from serving.middleware import SEND_UNCOMPRESSED, body_too_large
+from serving.middleware import NOT_UTF8, SEND_UNCOMPRESSED, body_too_large
 from serving.presentation import (
     live_scores,
     model_infos,
@@ -92,10 +92,7 @@ def error_answer(description: str, example: object, model: type = ErrorResponse)
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: error_answer(
-        "The body cannot be read (not UTF-8 JSON).",
-        {"detail": "There was an error parsing the body"},
-    ),
+    400: error_answer("The body cannot be read (not UTF-8 JSON).", {"detail": NOT_UTF8}),
     401: error_answer(
         "Missing or unknown API key.", {"detail": "missing or unknown API key in X-API-Key"}
     ),

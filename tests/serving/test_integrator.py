@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import serving.schemas
+from serving.app import NOT_UTF8
 from serving.deps import Backoff
 from serving.middleware import SEND_UNCOMPRESSED
 from tests.serving.conftest import headers
@@ -76,6 +77,21 @@ def test_an_identity_coding_is_no_compression(client: TestClient) -> None:
     sent = {**headers(), "Content-Encoding": "identity"}
     r = client.post("/v1/scores", headers=sent, json={"customer_ids": ["c001"], "explain": 0})
     assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize(("method", "path", "url", "body"), WITH_BODY)
+def test_a_body_that_is_not_utf8_says_so_and_what_to_send(
+    client: TestClient, method: str, path: str, url: str, body: object
+) -> None:
+    """Before: ids exported as Latin-1 (``José``) gave a 400 "There was an error parsing the
+    body"; now the 400 says the body is not UTF-8 and what to send, never quoting it."""
+    sent = {**headers("admin"), "Content-Type": "application/json"}
+    content = json.dumps({"customer_ids": ["José"]}, ensure_ascii=False).encode("latin-1")
+    r = client.request(method, url, headers=sent, content=content)
+    assert r.status_code == 400, r.text
+    assert r.json() == {"detail": NOT_UTF8}
+    assert "Jos" not in r.text
+    _conforms(client, method, path, r)
 
 
 def test_a_client_held_back_gets_the_documented_429_on_every_operation(client: TestClient) -> None:
