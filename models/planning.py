@@ -78,7 +78,19 @@ MIN_UPLIFT_ARM: Final = 200
 
 
 class NoValuesError(LookupError):
-    """The store has no value table to plan from."""
+    """The store has no value table to plan from.
+
+    Parameters
+    ----------
+    message : str
+        What is missing and what to run, for the command line (it may name the store's folder).
+    reason : str, optional
+        The same without any path of the server, for a client of the API; default ``message``.
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason
 
 
 @dataclass(frozen=True)
@@ -116,9 +128,10 @@ def _latest(store: Store, as_of: date | None) -> date:
     days = store.list_values()
     if as_of is None:
         if not days:
+            run = "run `guanxi value --events PATH --as-of DATE --out PATH` first"
             raise NoValuesError(
-                f"the store ({store.value_dir}) holds no value table: run `guanxi value "
-                "--events PATH --as-of DATE --out PATH` first"
+                f"the store ({store.value_dir}) holds no value table: {run}",
+                f"the store holds no value table: {run}",
             )
         return days[-1]
     if as_of not in days:

@@ -260,8 +260,9 @@ def targeting(
             body.uplift,
             request.app.state.uplift_cache.load,
         )
-    except NoValuesError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except NoValuesError as exc:  # its reason names no folder of the server; the log does
+        logger.info("request %s: %s", request.state.request_id, exc)
+        raise HTTPException(status.HTTP_404_NOT_FOUND, exc.reason) from None
     except (UnsignedTableError, TamperedTableError) as exc:  # checked against its manifest
         logger.warning("request %s: value table refused: %s", request.state.request_id, exc)
         raise HTTPException(

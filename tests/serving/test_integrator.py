@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import zlib
 from collections.abc import Callable
 
@@ -17,8 +18,10 @@ import serving.schemas
 from serving.app import NOT_UTF8
 from serving.deps import Backoff
 from serving.middleware import SEND_UNCOMPRESSED
+from serving.settings import Settings
 from tests.serving.conftest import headers
 from tests.serving.test_api import _conforms
+from tests.serving.test_targeting import _body
 
 OPERATIONS = [
     # (method, path template, a request of it, its body): one of every API operation
@@ -120,3 +123,18 @@ def test_every_documented_error_has_an_example_of_its_schema(client: TestClient)
             assert "example" in content, (method, path, code)
             model = getattr(serving.schemas, content["schema"]["$ref"].rsplit("/", 1)[-1])
             model.model_validate(content["example"])
+
+
+def test_a_plan_without_a_value_table_names_no_folder_of_the_server(
+    client: TestClient, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: ``POST /v1/targeting`` on a store without value tables answered 404 "the store
+    (/the/server's/home/values) holds no value table: ..." to any reviewer key; the API keeps
+    paths of the server in its log. Now the 404 says what to run, and the log names the folder."""
+    with caplog.at_level(logging.INFO, logger="serving.targeting"):
+        r = client.post("/v1/targeting", json=_body(), headers=headers("reviewer"))
+    assert r.status_code == 404, r.text
+    assert r.json()["detail"].startswith("the store holds no value table: run `guanxi value")
+    assert str(settings.home) not in r.text
+    assert str(settings.store().value_dir) in caplog.text
+    _conforms(client, "POST", "/v1/targeting", r)
