@@ -22,25 +22,32 @@ Live performance
     version's tags). For customer value, every value table whose horizon has passed: the forecast
     error of its expected purchases.
 
-The report is printed (rich), written as a self-contained HTML page (atomically; every value
-escaped by Jinja2's autoescape; :mod:`serving.ui.drift` renders it, the same view the reviewer
-page ``/ui/drift`` shows), logged to MLflow as a run of the experiment ``guanxi-drift``
-(:func:`models.registry.log_drift_report`) and kept in the store
-(``<home>/drift/as_of=D.json``) for the reviewer page.
+The report is printed (rich), logged to MLflow as a run of the experiment ``guanxi-drift``
+(:func:`models.registry.log_drift_report`), written as a self-contained HTML page (atomically;
+every value escaped by Jinja2's autoescape; :mod:`serving.ui.drift` renders it, the same view the
+reviewer page ``/ui/drift`` shows) and, last, kept in the store (``<home>/drift/as_of=D.json``)
+for the reviewer page: all or nothing (:func:`keep_report`), so the store never holds a report
+whose page was not written. An ``--out`` in a folder that is missing or not writable is refused
+before the report is computed.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import mlflow
 import pandas as pd
 import polars as pl
 import typer
+from mlflow import MlflowClient
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from features.events import EventsValidationError, read_customers, read_events
@@ -56,6 +63,7 @@ from pipelines.score import stored_snapshot
 
 __all__ = [
     "DriftInputs",
+    "ReportNotKeptError",
     "drift_command",
     "drift_report",
     "keep_report",
@@ -442,8 +450,56 @@ def _mlflow_results(report: dict[str, Any]) -> tuple[dict[str, Any], dict[str, p
     return results, tables
 
 
+class ReportNotKeptError(RuntimeError):
+    """A report could not be kept; its message says which step failed and what stayed."""
+
+
+def _forget_run(run_id: str) -> str:
+    """Delete an MLflow run of a report that was not kept; say what became of it."""
+    try:
+        MlflowClient().delete_run(run_id)
+    except Exception as exc:  # the tracking store that failed may fail again
+        return (
+            f"MLflow run {run_id} stayed ({exc}): delete it with "
+            f"`mlflow runs delete --run-id {run_id}`"
+        )
+    return f"MLflow run {run_id} deleted"
+
+
+def _failed_run(day: date, since: int) -> str:
+    """Delete the run a failed log left behind (started, then FAILED half way); say so."""
+    name = f"drift-{day.isoformat()}"
+    try:
+        experiment = mlflow.get_experiment_by_name(registry.DRIFT_EXPERIMENT)
+        runs = (
+            MlflowClient().search_runs(
+                [experiment.experiment_id],
+                f"attributes.run_name = '{name}' and attributes.start_time >= {since} "
+                "and attributes.status != 'FINISHED'",
+            )
+            if experiment is not None
+            else []
+        )
+    except Exception:  # the store that failed the log may fail the search too
+        return f"; MLflow may hold a FAILED run {name} of this attempt"
+    return "".join(f"; {_forget_run(r.info.run_id)}" for r in runs)
+
+
+def _restore(path: Path, old: bytes | None) -> None:
+    """Put a file back as it was: its old bytes, or no file."""
+    if old is None:
+        path.unlink(missing_ok=True)
+    else:
+        atomic_write(path, lambda p: p.write_bytes(old))
+
+
 def keep_report(report: dict[str, Any], home: Path, html: Path | None = None) -> tuple[str, Path]:
-    """Log a report to MLflow, keep it in the store and write its HTML page.
+    """Log a report to MLflow, write its HTML page and keep it in the store: all or nothing.
+
+    The steps run in that order (the page shows the run id; the store's record, which the
+    reviewer page ``/ui/drift`` reads, comes last). If one fails, the steps before it are undone:
+    the page of the day is put back as it was and the MLflow run is deleted, so the store, the
+    reports folder and MLflow are left as before.
 
     Parameters
     ----------
@@ -452,28 +508,64 @@ def keep_report(report: dict[str, Any], home: Path, html: Path | None = None) ->
     home : pathlib.Path
         ``GUANXI_HOME`` (tracking must be configured).
     html : pathlib.Path, optional
-        Where the HTML page goes; default ``<home>/reports/drift-<as_of>.html``.
+        Where the HTML page goes; default ``<home>/reports/drift-<as_of>.html`` (its folder is
+        created).
 
     Returns
     -------
     tuple of (str, pathlib.Path)
         The MLflow run id and the HTML page.
+
+    Raises
+    ------
+    ReportNotKeptError
+        If a step failed; its message names the step and the file and says what was undone (or,
+        when undoing failed too, what stayed). The original exception is its cause.
     """
     from serving.ui.drift import render_report
 
     day = date.fromisoformat(report["as_of"])
+    path = html or home / "reports" / f"drift-{day.isoformat()}.html"
     results, tables = _mlflow_results(report)
     settings = {
         **{f"threshold_{k}": v for k, v in report["thresholds"].items()},
         **{f"champion_{k}": v for k, v in report["champions"].items()},
         "references": ",".join(f["reference"] for f in report["features"]),
     }
-    report["run_id"] = registry.log_drift_report(home, day, settings, results, tables)
-    Store(home).write_record("drift", day, report)
-    path = html or home / "reports" / f"drift-{day.isoformat()}.html"
-    page = render_report(report)
-    atomic_write(path, lambda p: p.write_text(page, encoding="utf-8"))
-    return report["run_id"], path
+    started = int(time.time() * 1000) - 1
+    try:
+        run_id = registry.log_drift_report(home, day, settings, results, tables)
+    except Exception as exc:
+        raise ReportNotKeptError(
+            f"could not log the report to MLflow ({type(exc).__name__}: {exc}); nothing kept"
+            f"{_failed_run(day, started)}"
+        ) from exc
+    report["run_id"] = run_id
+    store = Store(home)
+    old = path.read_bytes() if path.is_file() else None
+    step, written = "render the HTML page", False
+    try:
+        page = render_report(report)
+        step = f"write the HTML page {path}"
+        atomic_write(path, lambda p: p.write_text(page, encoding="utf-8"))
+        step, written = f"keep the report in the store ({store.record_path('drift', day)})", True
+        store.write_record("drift", day, report)
+    except Exception as exc:
+        undone = ["the store's drift record is as before"]
+        if written:
+            try:
+                _restore(path, old)
+                undone.append(f"{path} {'put back' if old is not None else 'removed'}")
+            except OSError as again:
+                undone.append(f"{path} stayed ({again}): remove it")
+        else:
+            undone.append(f"{path} is as before")
+        undone.append(_forget_run(run_id))
+        report.pop("run_id", None)
+        raise ReportNotKeptError(
+            f"could not {step} ({type(exc).__name__}: {exc}); nothing kept: {', '.join(undone)}"
+        ) from exc
+    return run_id, path
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -579,6 +671,25 @@ def print_report(console: Console, report: dict[str, Any], limit: int = 15) -> N
         console.print(f"[dim]note: {note}[/dim]")
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an ``--out`` the page cannot be written to, before the report is computed."""
+    folder = out.parent
+    if out.is_dir():
+        raise typer.BadParameter(f"{out} is a directory: give the HTML file", param_hint="--out")
+    if not folder.is_dir():
+        raise typer.BadParameter(
+            f"the folder of {out} does not exist: create it (`mkdir -p {folder}`) or give a file "
+            "in an existing folder",
+            param_hint="--out",
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise typer.BadParameter(
+            f"cannot write into the folder of {out} ({folder}): give a file in a folder you can "
+            "write to",
+            param_hint="--out",
+        )
+
+
 def drift_command(
     as_of: Annotated[
         datetime | None,
@@ -612,8 +723,8 @@ def drift_command(
 
     console = Console()
     chosen = parse_tasks(tasks)
-    if out is not None and out.is_dir():  # was a traceback after the run and record were kept
-        raise typer.BadParameter(f"{out} is a directory: give the HTML file", param_hint="--out")
+    if out is not None:  # each was a traceback after the run and the record were kept
+        _check_out(out)
     home = get_settings().home
     store = get_settings().store(home)  # checks signed tables with GUANXI_STORE_KEY
     day = as_of.date() if as_of is not None else store.latest_as_of()
@@ -634,5 +745,9 @@ def drift_command(
         console.print(f"[red]no drift report, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc
     print_report(console, report)
-    run_id, path = keep_report(report, home, out)
+    try:
+        run_id, path = keep_report(report, home, out)
+    except ReportNotKeptError as exc:
+        console.print(f"[red]drift report not kept:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from exc
     console.print(f"report: {path} (MLflow run {run_id}; kept in the store for /ui/drift)")

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import polars as pl
 import pytest
+from jinja2 import Environment, StrictUndefined, UndefinedError
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from rich.console import Console
 from typer.testing import CliRunner
 
+import pipelines.drift as drift
+import serving.ui.drift as ui_drift
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
-from features.store import Store
+from features.store import Store, atomic_write
 from models import registry
 from pipelines.cli import app
-from pipelines.drift import DriftInputs, drift_report, print_report
+from pipelines.drift import (
+    DriftInputs,
+    ReportNotKeptError,
+    drift_report,
+    keep_report,
+    print_report,
+)
 from pipelines.sample import generate_sample
 from serving.settings import get_settings
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
@@ -228,3 +242,196 @@ def test_a_task_without_a_champion_is_noted_as_the_caller_says(
     later = "no champion to compare yet; this cycle's retrain step trains one"
     report = drift_report(inputs, ["churn"], no_model=later)
     assert report["notes"][0] == f"churn: {later}"
+
+
+# keep_report is all or nothing: a failure at any step leaves the store's record, the reports
+# folder and MLflow as they were (the record was kept, and the run logged, before the page was
+# written: a failing page left a report in the store, and on /ui/drift, that nobody got)
+
+
+@pytest.fixture
+def unkept(cli: CliRunner, sample: Path) -> tuple[dict[str, Any], Path]:  # noqa: F811
+    """A real report of TODAY (no champion: its notes say so), computed but not kept yet."""
+    home = get_settings().home
+    store = Store(home)
+    store.write_snapshot(_snapshot_of(sample, TODAY), TODAY)
+    inputs = DriftInputs(
+        store, TODAY, read_events(sample / "events.parquet", now=datetime.now(UTC))
+    )
+    return drift_report(inputs, ["churn"]), home
+
+
+def _drift_runs() -> list[str]:
+    """The ids of the drift experiment's runs that are not deleted."""
+    experiment = mlflow.get_experiment_by_name(registry.DRIFT_EXPERIMENT)
+    if experiment is None:
+        return []
+    runs = MlflowClient().search_runs([experiment.experiment_id])
+    return [r.info.run_id for r in runs]
+
+
+def _an_earlier_report(report: dict[str, Any], home: Path) -> tuple[bytes, bytes]:
+    """Keep the day's report once (an earlier run); return its page and record, as bytes."""
+    run_id, page = keep_report(dict(report), home)
+    assert _drift_runs() == [run_id]
+    return page.read_bytes(), Store(home).record_path("drift", TODAY).read_bytes()
+
+
+def _as_before(home: Path, before: tuple[bytes, bytes] | None, runs: list[str]) -> None:
+    page = home / "reports" / f"drift-{TODAY.isoformat()}.html"
+    record = Store(home).record_path("drift", TODAY)
+    if before is None:
+        assert not page.exists() and not record.exists()
+    else:
+        assert (page.read_bytes(), record.read_bytes()) == before
+    assert [p.name for p in page.parent.glob("*")] == ([page.name] if before else [])
+    assert _drift_runs() == runs
+
+
+@pytest.mark.parametrize("earlier", [False, True], ids=["first", "again"])
+def test_a_disk_error_writing_the_page_keeps_nothing(
+    unkept: tuple[dict[str, Any], Path], monkeypatch: pytest.MonkeyPatch, earlier: bool
+) -> None:
+    report, home = unkept
+    before = _an_earlier_report(report, home) if earlier else None
+    runs = _drift_runs()
+
+    def full(path: Path, write: Any) -> Path:
+        if path.suffix == ".html":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return atomic_write(path, write)
+
+    monkeypatch.setattr(drift, "atomic_write", full)
+    with pytest.raises(ReportNotKeptError) as raised:
+        keep_report(report, home)
+    said = str(raised.value)
+    assert said.startswith(f"could not write the HTML page {home / 'reports'}")
+    assert "No space left on device" in said and "nothing kept" in said
+    assert "the store's drift record is as before" in said and "deleted" in said
+    _as_before(home, before, runs)
+    assert "run_id" not in report
+
+
+def test_a_template_error_keeps_nothing(
+    unkept: tuple[dict[str, Any], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report, home = unkept
+    before = _an_earlier_report(report, home)
+    runs = _drift_runs()
+    broken = Environment(undefined=StrictUndefined).from_string("{{ report.nothing.here }}")
+    monkeypatch.setattr(ui_drift, "render_report", lambda r: broken.render(report=r))
+    with pytest.raises(ReportNotKeptError, match="could not render the HTML page") as raised:
+        keep_report(report, home)
+    assert isinstance(raised.value.__cause__, UndefinedError)
+    _as_before(home, before, runs)
+
+
+@pytest.mark.parametrize("earlier", [False, True], ids=["first", "again"])
+def test_a_failing_record_puts_the_page_back(
+    unkept: tuple[dict[str, Any], Path], monkeypatch: pytest.MonkeyPatch, earlier: bool
+) -> None:
+    report, home = unkept
+    before = _an_earlier_report(report, home) if earlier else None
+    runs = _drift_runs()
+
+    def fail(*args: Any) -> Path:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(Store, "write_record", fail)
+    with pytest.raises(ReportNotKeptError, match="could not keep the report in the store") as r:
+        keep_report(report, home)
+    assert ("put back" if earlier else "removed") in str(r.value)
+    _as_before(home, before, runs)
+
+
+def test_mlflow_failing_half_way_leaves_no_run(
+    unkept: tuple[dict[str, Any], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run was started, then its tables failed to log: a FAILED run stayed in MLflow."""
+    report, home = unkept
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise MlflowException("artifact store refused the upload")
+
+    monkeypatch.setattr(registry, "log_tables", refused)
+    with pytest.raises(ReportNotKeptError, match="could not log the report to MLflow") as raised:
+        keep_report(report, home)
+    assert "artifact store refused the upload" in str(raised.value)
+    assert "deleted" in str(raised.value)
+    _as_before(home, None, [])
+
+
+def test_a_tracking_uri_that_fails_says_so_and_keeps_nothing(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The tracking store went away between the probe and the log: a traceback."""
+    home = get_settings().home
+    Store(home).write_snapshot(_snapshot_of(sample, TODAY), TODAY)
+
+    def gone(*args: Any, **kwargs: Any) -> str:
+        raise MlflowException("sqlite3.OperationalError: unable to open database file")
+
+    monkeypatch.setattr(registry, "log_drift_report", gone)
+    args = ["drift", "--tasks", "churn", "--events", str(sample / "events.parquet")]
+    result = cli.invoke(app, args, env={"COLUMNS": "200"})
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert "drift report not kept: could not log the report to MLflow" in said
+    assert "unable to open database file" in said and "nothing kept" in said
+    _as_before(home, None, [])
+
+
+def test_an_out_in_a_missing_folder_is_refused_before_the_run(
+    cli: CliRunner,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The folder was created without a word (a mistyped path went unnoticed)."""
+    out = tmp_path / "reprots" / "drift.html"
+    result = cli.invoke(app, ["drift", "--tasks", "churn", "--out", str(out)])
+    said = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and "--out" in said
+    assert "does not exist: create it (`mkdir -p" in said
+    assert not out.parent.exists() and not (get_settings().home / "drift").exists()
+
+
+def test_an_out_in_a_folder_not_writable_is_refused_before_the_run(
+    cli: CliRunner,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A PermissionError traceback after the run and the record were kept (the tests run as
+    root, who may write anywhere: os.access says what it says to a user)."""
+    folder = tmp_path / "theirs"
+    folder.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != folder and real(p, mode))
+    result = cli.invoke(app, ["drift", "--tasks", "churn", "--out", str(folder / "d.html")])
+    said = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and "--out" in said and "cannot write into the folder" in said
+    assert not (get_settings().home / "drift").exists()
+
+
+def test_a_disk_error_in_the_command_says_what_was_undone(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    home = get_settings().home
+    Store(home).write_snapshot(_snapshot_of(sample, TODAY), TODAY)
+
+    def full(path: Path, write: Any) -> Path:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(drift, "atomic_write", full)
+    out = tmp_path / "drift.html"
+    args = ["drift", "--tasks", "churn", "--events", str(sample / "events.parquet")]
+    result = cli.invoke(app, [*args, "--out", str(out)], env={"COLUMNS": "300"})
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert f"drift report not kept: could not write the HTML page {out}" in said
+    assert "the store's drift record is as before" in said and "deleted" in said
+    assert not out.exists() and Store(home).read_record("drift", TODAY) is None
+    assert _drift_runs() == []
