@@ -22,6 +22,13 @@ Whole requests after a crash
     request at the end, so a crafted ``.pending`` cannot remove recorded requests; a ``.pending``
     whose name is not a writer's is reported and skipped.
 
+A write that fails
+    A request whose lines could not all be written (a full disk) fails, and its partial bytes
+    are cut, so the part's chain goes on from its last whole request. A part that cannot be
+    opened at midnight leaves the old part current (and no ``.pending`` of the new one). A
+    background fsync or head that fails is logged (``ERROR serving.audit``) and tried again at
+    the next round; the thread goes on.
+
 Several hosts
     Part files are named ``part-<UTC day>-<host>-<pid>-<token>.jsonl``: a writer is only judged
     dead by a process on its own host, so hosts sharing ``GUANXI_HOME`` never cut each other's
@@ -222,7 +229,13 @@ class AuditLog:
                 mac = _chain(self._key, mac, body)
                 chunks.append(body + b',"mac":"' + mac + b'"}\n')
             data = b"".join(chunks)
-            _write(part.fd, data)
+            try:
+                _write(part.fd, data)
+            except OSError:
+                # a write that failed half way (a full disk) left part of a line: cut it, or
+                # every later line of the part would follow it and fail verification
+                os.ftruncate(part.fd, part.size)
+                raise
             part.mac, part.size, part.lines = mac, part.size + len(data), part.lines + items
 
     def _open(self, now: datetime) -> _Part:
@@ -230,11 +243,18 @@ class AuditLog:
         path = self.directory / f"part-{now:%Y%m%d}-{self._writer}.jsonl"
         if self._part is not None and self._part.path == path:
             return self._part
+        self.directory.mkdir(parents=True, exist_ok=True)
+        pending = path.with_suffix(_PENDING)
+        pending.write_text(self._writer)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError:
+            pending.unlink(missing_ok=True)  # it would name a part that does not exist
+            raise
+        # the old part is retired (its file closed by the next flush) only once the new one is
+        # open: retired before, a failed open left it current with its file closed under it
         if self._part is not None:
             self._retired.append(self._part)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path.with_suffix(_PENDING).write_text(self._writer)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._part = _Part(path, fd, _genesis(self._key, path.name), 0, 0)
         if self._flusher is None:
             self._flusher = threading.Thread(
@@ -245,7 +265,10 @@ class AuditLog:
 
     def _flush_loop(self) -> None:
         while not self._closed.wait(self._flush_seconds):
-            self.flush()
+            try:
+                self.flush()
+            except OSError:  # a full disk must not end the thread: it tries again next time
+                logger.exception("audit: fsync or head failed; trying again")
 
     def flush(self) -> None:
         """Fsync what was written and update each part's head; close parts of past days."""
@@ -254,11 +277,16 @@ class AuditLog:
                 parts = [*self._retired, *([self._part] if self._part else [])]
                 retired, self._retired = self._retired, []
                 states = [(p, (p.size, p.lines, p.mac)) for p in parts]
-            for part, state in states:
-                if state != part.flushed:
-                    os.fsync(part.fd)  # covers at least everything counted in `state`
-                    _write_head(part.path, *state)
-                    part.flushed = state
+            try:
+                for part, state in states:
+                    if state != part.flushed:
+                        os.fsync(part.fd)  # covers at least everything counted in `state`
+                        _write_head(part.path, *state)
+                        part.flushed = state
+            except OSError:
+                with self._lock:  # sealed at the next flush (their files stay open till then)
+                    self._retired[:0] = retired
+                raise
             for part in retired:
                 os.close(part.fd)
                 part.path.with_suffix(_PENDING).unlink(missing_ok=True)

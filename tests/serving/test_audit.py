@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+import serving.audit as audit_module
 from pipelines.cli import _register, app
 from serving.audit import AuditLog, host_id, recover, verify_part
 
@@ -166,3 +170,96 @@ def test_background_fsync_writes_the_head(tmp_path: Path) -> None:
     log.close()
     assert not part.with_suffix(".pending").exists()
     assert verify_part(part, KEY) == (2, None)
+
+
+# what the writer leaves when a step fails half way (drift24)
+
+
+def test_a_write_that_fails_half_way_is_cut_and_the_chain_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk wrote part of a request's lines: every later line of the part followed the
+    stray bytes, and the part failed verification from there on."""
+    log = AuditLog(tmp_path, KEY)
+    log.record("r0", "scorer", _served(2))
+    real = audit_module._write
+
+    def half(fd: int, data: bytes) -> None:
+        os.write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(audit_module, "_write", half)
+    with pytest.raises(OSError, match="No space left"):
+        log.record("r1", "scorer", _served(3))  # the request fails: nothing served unaudited
+    monkeypatch.setattr(audit_module, "_write", real)
+    log.record("r2", "scorer", _served(2))
+    log.close()
+    [part] = (tmp_path / "audit").glob("part-*.jsonl")
+    assert verify_part(part, KEY) == (4, None)
+    assert [json.loads(x)["request_id"] for x in part.read_text().splitlines()] == ["r0"] * 2 + [
+        "r2"
+    ] * 2
+
+
+class _Ticks:
+    """An event whose wait says "not closed" a number of times, then "closed"."""
+
+    def __init__(self, ticks: int) -> None:
+        self.ticks = ticks
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.ticks -= 1
+        return self.ticks < 0
+
+
+def test_a_failing_head_does_not_stop_the_background_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first OSError of the background flush ended its thread: nothing was fsynced again
+    until shutdown, without a word."""
+    log = AuditLog(tmp_path, KEY, flush_seconds=3600)  # its own thread waits, the test flushes
+    log.record("r0", "scorer", _served(2))
+    [part] = (tmp_path / "audit").glob("part-*.jsonl")
+    real, failures = audit_module._write_head, [OSError(errno.ENOSPC, "No space left on device")]
+
+    def head(*args: Any) -> None:
+        if failures:
+            raise failures.pop()
+        real(*args)
+
+    monkeypatch.setattr(audit_module, "_write_head", head)
+    closed, log._closed = log._closed, _Ticks(2)  # type: ignore[assignment]
+    with caplog.at_level(logging.ERROR, logger="serving.audit"):
+        log._flush_loop()  # two rounds: the first fails, the second writes the head
+    log._closed = closed
+    assert "audit: fsync or head failed; trying again" in caplog.text
+    assert json.loads(part.with_suffix(".head").read_text())["lines"] == 2
+    log.close()
+    assert verify_part(part, KEY) == (2, None)
+
+
+def test_a_part_that_fails_to_open_at_midnight_leaves_the_old_one_working(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old part was retired before the new one opened: the next flush closed its file while
+    it was still the current part, and the next request wrote to a closed (or reused) fd; the
+    new part's .pending stayed, naming a part that never existed."""
+    log = AuditLog(tmp_path, KEY)
+    log.record("r0", "scorer", _served(2))
+    [old] = (tmp_path / "audit").glob("part-*.jsonl")
+    real = os.open
+
+    def refused(path: Any, *args: Any) -> int:
+        if str(path).endswith(".jsonl"):
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real(path, *args)
+
+    monkeypatch.setattr(os, "open", refused)
+    with pytest.raises(OSError, match="Too many open files"):
+        log._open(datetime.now(UTC) + timedelta(days=1))
+    monkeypatch.setattr(os, "open", real)
+    assert sorted(p.name for p in old.parent.glob("*.pending")) == [f"{old.stem}.pending"]
+    log.flush()
+    log.record("r1", "scorer", _served(2))  # old code: OSError EBADF (or another file's fd)
+    log.close()
+    assert verify_part(old, KEY) == (4, None)
