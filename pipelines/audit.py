@@ -2,8 +2,10 @@
 
 The key is ``GUANXI_AUDIT_KEY`` (the one the service wrote the log with); without arguments every
 part file under ``$GUANXI_HOME/audit`` is checked. Exit code 0 when every part is intact, 1 when one
-is broken (a changed byte, a deleted or inserted line, a cut tail), 2 when there is no key. When
-every part breaks at its first line, the key is likely not the service's, and the command says so.
+is broken (a changed byte, a deleted or inserted line, a cut tail), 2 when there is no key or a
+path does not exist (without arguments: ``$GUANXI_HOME/audit``, and the message names the home).
+When every part breaks at its first line, the key is likely not the service's, and the command
+says so.
 """
 
 from __future__ import annotations
@@ -37,9 +39,25 @@ def verify_command(
     if not key:
         Console(stderr=True).print("[red]GUANXI_AUDIT_KEY is not set[/red]: it is the chain's key")
         raise typer.Exit(2)
-    results = verify_log(paths or [settings.home / "audit"], key)
+    missing = [path for path in paths or [] if not path.exists()]
+    if missing:  # was a FileNotFoundError traceback
+        Console(stderr=True, highlight=False).print(
+            f"[red]no such file or folder:[/red] {escape(', '.join(map(str, missing)))}: give "
+            "part files (part-*.jsonl) or the folders holding them"
+        )
+        raise typer.Exit(2)
+    folder = settings.home / "audit"
+    if not paths and not folder.is_dir():  # was a FileNotFoundError traceback
+        Console(stderr=True, highlight=False).print(
+            f"[red]no audit log at {escape(str(folder))}[/red]: GUANXI_HOME is "
+            f"{escape(str(settings.home))}; set it to the service's home (`export "
+            "GUANXI_HOME=...`), or give the part files or their folder"
+        )
+        raise typer.Exit(2)
+    results = verify_log(paths or [folder], key)
     if not results:
-        console.print("no audit part files found")
+        where = ", ".join(map(str, paths or [folder]))
+        console.print(f"no audit part files (part-*.jsonl) in {escape(where)}")
     broken = 0
     for part, lines, problem in results:
         if problem is None:

@@ -263,3 +263,24 @@ def test_a_part_that_fails_to_open_at_midnight_leaves_the_old_one_working(
     log.record("r1", "scorer", _served(2))  # old code: OSError EBADF (or another file's fd)
     log.close()
     assert verify_part(old, KEY) == (4, None)
+
+
+def test_verify_names_a_missing_path_or_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each was a FileNotFoundError traceback, with exit code 1 (a broken log's code)."""
+    monkeypatch.setenv("COLUMNS", "400")  # long paths on one line
+    code, out = _verify(str(tmp_path / "part-x.jsonl"))
+    said = " ".join(out.split())
+    assert code == 2 and f"no such file or folder: {tmp_path / 'part-x.jsonl'}" in said
+    home = tmp_path / "not-the-home"
+    monkeypatch.setenv("GUANXI_HOME", str(home))
+    code, out = _verify()
+    said = " ".join(out.split())
+    assert code == 2 and f"no audit log at {home / 'audit'}: GUANXI_HOME is {home}" in said
+    assert "`export GUANXI_HOME=...`" in said
+    (tmp_path / "empty").mkdir()
+    code, out = _verify(str(tmp_path / "empty"))
+    assert code == 0 and f"no audit part files (part-*.jsonl) in {tmp_path / 'empty'}" in " ".join(
+        out.split()
+    )
