@@ -146,12 +146,30 @@ class DriftInputs:
         if self._events is None:
             path = self.store.history_path(self.day)
             if not path.is_file():
-                raise FileNotFoundError(
-                    f"the store holds no history for {self.day} ({path}): pass --events, or "
-                    "build the snapshot from events with `guanxi features build`"
-                )
+                raise FileNotFoundError(self._no_history(path))
             self._events = pl.read_parquet(path)
         return self._events
+
+    def _no_history(self, path: Path) -> str:
+        """Say why the events are missing and which command gives them."""
+        day, build = self.day, f"`guanxi features build --events PATH --as-of {self.day}`"
+        if stored_snapshot(self.store, day) is not None:
+            return (
+                f"the store holds no history for {day} ({path}), the events the report reads: "
+                f"pass --events PATH (the events up to {day} at least), or build the snapshot "
+                f"again with its history ({build})"
+            )
+        days = self.store.list_snapshots()
+        kept = (
+            f"; the store's snapshots: {', '.join(d.isoformat() for d in days[-5:])}"
+            f"{' (the newest five)' if len(days) > 5 else ''}"
+            if days
+            else "; the store holds no snapshot yet"
+        )
+        return (
+            f"the store holds no snapshot of {day}, nor the history to build it ({path}): pass "
+            f"--events PATH, or build it first ({build}){kept}"
+        )
 
     def customers(self) -> pl.DataFrame | None:
         """Return the customers table: the one given, else the one the day's snapshot read.
@@ -376,6 +394,14 @@ def drift_report(
             champions[task] = inputs.champion(task, alias)
         except registry.ModelNotFoundError as exc:
             notes.append(f"{task}: {no_model or exc}")
+    for task, model in list(champions.items()):
+        reference = reference_day(model)
+        if inputs.day < reference:  # comparing backwards: an earlier day against a later one
+            del champions[task]
+            notes.append(
+                f"{task} v{model.version}: not compared: it was tested on the snapshot of "
+                f"{reference}, after {inputs.day}; drift is measured on a day on or after that"
+            )
     current = inputs.snapshot(inputs.day)
     by_reference: dict[date, list[str]] = {}
     for task, model in champions.items():
@@ -726,12 +752,20 @@ def drift_command(
     if out is not None:  # each was a traceback after the run and the record were kept
         _check_out(out)
     home = get_settings().home
+    build = "(`guanxi features build --events PATH --as-of DAY`, or `guanxi cycle`)"
+    if not home.is_dir():  # was "no history for DAY" or "no snapshot", as if the store were there
+        console.print(
+            f"[red]no drift report:[/red] GUANXI_HOME is {escape(str(home))}, which does not "
+            "exist: set it to the store's folder (`export GUANXI_HOME=...`), or build a store "
+            f"there first {build}"
+        )
+        raise typer.Exit(1)
     store = get_settings().store(home)  # checks signed tables with GUANXI_STORE_KEY
     day = as_of.date() if as_of is not None else store.latest_as_of()
     if day is None:
         console.print(
-            "[red]no drift report:[/red] the store holds no snapshot; build one first "
-            "(`guanxi features build --events PATH --as-of DAY`, or `guanxi cycle`)"
+            f"[red]no drift report:[/red] the store ({escape(str(home))}) holds no snapshot; "
+            f"build one first {build}"
         )
         raise typer.Exit(1)
     require_tracking(console, home, "report drift")
@@ -744,6 +778,20 @@ def drift_command(
     except (EventsValidationError, FileNotFoundError, ValueError) as exc:
         console.print(f"[red]no drift report, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc
+    if not (report["champions"] or report["performance"] or report["value"]):
+        # was an empty report ("0 of 0 feature comparisons"), logged, written and kept
+        untrained = [t for t in chosen if any(n.startswith(f"{t}: ") for n in report["notes"])]
+        fix = (
+            f"`guanxi train --task {untrained[0]} --events PATH --as-of DAY`, then "
+            f"`guanxi promote --task {untrained[0]}`"
+            if untrained
+            else "give an --as-of on or after the day its champion was tested on"
+        )
+        console.print(
+            f"[red]no drift report, nothing written:[/red] nothing to measure on {day} "
+            f"({escape('; '.join(report['notes']))}): {fix}"
+        )
+        raise typer.Exit(1)
     print_report(console, report)
     try:
         run_id, path = keep_report(report, home, out)

@@ -50,7 +50,7 @@ def _snapshot_of(folder: Path, day: date) -> pl.DataFrame:
 def test_an_empty_store_names_the_commands_that_fill_it(cli: CliRunner) -> None:  # noqa: F811
     result = cli.invoke(app, ["drift", "--tasks", "churn"])
     said = " ".join(result.output.split())
-    assert result.exit_code == 1 and "the store holds no snapshot; build one first" in said
+    assert result.exit_code == 1 and "holds no snapshot; build one first" in said
     assert "(`guanxi features build --events PATH --as-of DAY`, or `guanxi cycle`)" in said
 
 
@@ -364,6 +364,7 @@ def test_mlflow_failing_half_way_leaves_no_run(
 def test_a_tracking_uri_that_fails_says_so_and_keeps_nothing(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The tracking store went away between the probe and the log: a traceback."""
@@ -416,6 +417,7 @@ def test_an_out_in_a_folder_not_writable_is_refused_before_the_run(
 def test_a_disk_error_in_the_command_says_what_was_undone(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -435,3 +437,83 @@ def test_a_disk_error_in_the_command_says_what_was_undone(
     assert "the store's drift record is as before" in said and "deleted" in said
     assert not out.exists() and Store(home).read_record("drift", TODAY) is None
     assert _drift_runs() == []
+
+
+# the usual mistakes: each message names the file or field and the command that fixes it
+
+
+def _said(result: Any) -> str:
+    return " ".join(result.output.split())
+
+
+def test_a_store_with_no_model_keeps_no_empty_report(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+) -> None:
+    """An empty report ("0 of 0 feature comparisons drifted") was logged, written and kept, and
+    became the newest one on /ui/drift."""
+    home = get_settings().home
+    Store(home).write_snapshot(_snapshot_of(sample, TODAY), TODAY)
+    result = cli.invoke(app, ["drift", "--tasks", "churn"], env={"COLUMNS": "300"})
+    said = _said(result)
+    assert result.exit_code == 1, result.output
+    assert "no drift report, nothing written: nothing to measure on 2024-12-31 (churn: no " in said
+    assert (
+        "`guanxi train --task churn --events PATH --as-of DAY`, then `guanxi promote --task churn`"
+        in said
+    )
+    assert not (home / "drift").exists() and not (home / "reports").exists()
+    assert _drift_runs() == []
+
+
+def test_a_day_before_the_champion_was_tested_is_not_compared_backwards(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """The snapshot the champion was tested on (2024-08-02) was compared with an earlier day's,
+    as if the earlier one had drifted from it, and kept as a report."""
+    home = get_settings().home
+    args = ["drift", "--tasks", "churn", "--as-of", "2024-05-01"]
+    result = cli.invoke(app, [*args, "--events", str(sample / "events.parquet")])
+    said = _said(result)
+    assert result.exit_code == 1, result.output
+    assert (
+        "churn v1: not compared: it was tested on the snapshot of 2024-08-02, after 2024-05-01"
+        in said
+    )
+    assert "give an --as-of on or after the day its champion was tested on" in said
+    assert Store(home).read_record("drift", date(2024, 5, 1)) is None and _drift_runs() == []
+
+
+def test_an_as_of_without_a_snapshot_names_the_days_there_are_and_the_command(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+) -> None:
+    home = get_settings().home
+    Store(home).write_snapshot(_snapshot_of(sample, TODAY), TODAY)
+    args = ["drift", "--tasks", "churn", "--as-of", "2024-05-01"]
+    result = cli.invoke(app, args, env={"COLUMNS": "300"})
+    said = _said(result)
+    assert result.exit_code == 1, result.output
+    assert "the store holds no snapshot of 2024-05-01, nor the history to build it" in said
+    assert "(`guanxi features build --events PATH --as-of 2024-05-01`)" in said
+    assert "the store's snapshots: 2024-12-31" in said
+
+
+def test_a_home_that_does_not_exist_is_named(
+    cli: CliRunner,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It said "the store holds no snapshot" (or, with --as-of, "no history for DAY" under the
+    missing folder), as if a store were there."""
+    home = tmp_path / "not-a-home"
+    monkeypatch.setenv("GUANXI_HOME", str(home))
+    get_settings.cache_clear()
+    for extra in ([], ["--as-of", "2024-12-31"]):
+        result = cli.invoke(app, ["drift", "--tasks", "churn", *extra], env={"COLUMNS": "300"})
+        said = _said(result)
+        assert result.exit_code == 1, result.output
+        assert f"GUANXI_HOME is {home}, which does not exist" in said
+        assert "(`export GUANXI_HOME=...`)" in said and not home.exists()
