@@ -395,12 +395,12 @@ def drift_report(
         except registry.ModelNotFoundError as exc:
             notes.append(f"{task}: {no_model or exc}")
     for task, model in list(champions.items()):
-        reference = reference_day(model)
-        if inputs.day < reference:  # comparing backwards: an earlier day against a later one
+        tested = reference_day(model)
+        if inputs.day < tested:  # comparing backwards: an earlier day against a later one
             del champions[task]
             notes.append(
                 f"{task} v{model.version}: not compared: it was tested on the snapshot of "
-                f"{reference}, after {inputs.day}; drift is measured on a day on or after that"
+                f"{tested}, after {inputs.day}; drift is measured on a day on or after that"
             )
     current = inputs.snapshot(inputs.day)
     by_reference: dict[date, list[str]] = {}
