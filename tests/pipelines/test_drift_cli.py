@@ -188,9 +188,9 @@ def test_live_performance_matches_earlier_scores_with_what_happened(
     # the card's bins (an inner edge falls in the lower bin): (0.1, 0.2]: C; (0.2, 0.3]: D 0.25
     # and A 0.3 -> predicted 0.275, observed 0.5; (0.8, 0.9]: B
     assert m["ece"] == pytest.approx((0.2 + 2 * 0.225 + 0.1) / 4)
-    assert live["card"]["roc_auc"] == pytest.approx(
-        float(registry.get_version("churn", "champion").tags["xgboost_roc_auc"])
-    )
+    version = registry.get_version("churn", "champion")
+    assert version is not None
+    assert live["card"]["roc_auc"] == pytest.approx(float(version.tags["xgboost_roc_auc"]))
     (value,) = report["value"]
     assert value["accuracy"]["forecast_total"] == 3.5 and value["accuracy"]["actual_total"] == 3
     assert value["accuracy"]["mae"] == pytest.approx(0.125)
