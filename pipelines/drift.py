@@ -558,6 +558,13 @@ def keep_report(report: dict[str, Any], home: Path, html: Path | None = None) ->
         **{f"champion_{k}": v for k, v in report["champions"].items()},
         "references": ",".join(f["reference"] for f in report["features"]),
     }
+    try:  # the day's page as it was, to put back; read before anything is written
+        old = path.read_bytes() if path.is_file() else None
+    except OSError as exc:
+        raise ReportNotKeptError(
+            f"could not read the HTML page {path} to replace ({type(exc).__name__}: {exc}); "
+            "nothing kept"
+        ) from exc
     started = int(time.time() * 1000) - 1
     try:
         run_id = registry.log_drift_report(home, day, settings, results, tables)
@@ -568,7 +575,6 @@ def keep_report(report: dict[str, Any], home: Path, html: Path | None = None) ->
         ) from exc
     report["run_id"] = run_id
     store = Store(home)
-    old = path.read_bytes() if path.is_file() else None
     step, written = "render the HTML page", False
     try:
         page = render_report(report)

@@ -517,3 +517,24 @@ def test_a_home_that_does_not_exist_is_named(
         assert result.exit_code == 1, result.output
         assert f"GUANXI_HOME is {home}, which does not exist" in said
         assert "(`export GUANXI_HOME=...`)" in said and not home.exists()
+
+
+def test_a_page_that_cannot_be_read_is_said_before_anything_is_logged(
+    unkept: tuple[dict[str, Any], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The day's page is read (to put back on a failure) before the MLflow run is logged: an
+    unreadable one stops the report with nothing kept, not after the run was logged."""
+    report, home = unkept
+    page = home / "reports" / f"drift-{TODAY.isoformat()}.html"
+    page.parent.mkdir()
+    page.write_text("the old page")
+
+    def unreadable(self: Path) -> bytes:
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "read_bytes", unreadable)
+        with pytest.raises(ReportNotKeptError, match=r"could not read the HTML page .* kept$"):
+            keep_report(report, home)
+    assert page.read_text() == "the old page" and _drift_runs() == []
+    assert Store(home).read_record("drift", TODAY) is None
