@@ -123,6 +123,81 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 """Every error an API route can answer, documented with its schema and an example."""
 
+
+# the document's example answers: a customer of `guanxi demo --customers 1000` and its models
+_REASONS = [
+    {
+        "feature": "email_open_rate_365d",
+        "group": "engagement",
+        "value": 0.7857,
+        "contribution_points": -4.77,
+        "contribution_log_odds": -0.2559,
+        "sentence": "79% of e-mails opened in the last 365 days: lowers churn risk by 4.8 points",
+    },
+    {
+        "feature": "cat_garden_share",
+        "group": "products",
+        "value": 0.1725,
+        "contribution_points": -2.97,
+        "contribution_log_odds": -0.1593,
+        "sentence": "17% of spend in garden: lowers churn risk by 3.0 points",
+    },
+]
+_SCORED = {
+    "task": "churn",
+    "status": "eligible",
+    "status_reason": None,
+    "probability": 0.3357,
+    "decile": 10,
+    "band": "low",
+    "log_odds": -1.4156,
+    "base_log_odds": 0.1303,
+    "base_probability": 0.6238,
+    "model_name": "churn",
+    "model_version": "1",
+    "model_served_by": "XGBoost",
+    "snapshot_date": "2025-12-31",
+    "reasons": _REASONS,
+    "other_inputs": {
+        "inputs": 78,
+        "contribution_points": -21.07,
+        "contribution_log_odds": -1.1308,
+        "sentence": "78 other inputs together: lower churn risk by 21.1 points",
+    },
+    "missing_inputs": None,
+    "groups": None,
+    "categories": None,
+}
+_SNAPSHOT = {
+    "as_of": "2025-12-31",
+    "feature_set_version": "1",
+    "customers": 1000,
+    "explained": {"churn": 1.0, "repurchase": 1.0, "cross_sell": 1.0, "referral": 1.0},
+}
+_MODEL_INFO = {
+    "task": "cross_sell",
+    "model_name": "cross_sell",
+    "version": "1",
+    "served_by": "affinity rule",
+    "aliases": ["champion", "rule"],
+    "feature_set_version": "1",
+    "features": 80,
+    "categories": ["garden", "kitchen", "toys"],
+    "metrics": {"xgboost": {"roc_auc": 0.61}, "rule": {"roc_auc": 0.64}},
+    "grade": "C",
+}
+_RELOADED = {"models": [_MODEL_INFO], "snapshot": _SNAPSHOT}
+
+
+def _example(body: object) -> dict[int | str, dict[str, Any]]:
+    """Document an example body of a route's 200 (its schema is the route's response model).
+
+    The document drops an example's nulls, so an example holds none where the schema requires
+    the field (a lapsed customer's null probability, a live score's null snapshot day).
+    """
+    return {200: {"content": {"application/json": {"example": body}}}}
+
+
 router = APIRouter(prefix="/v1", responses=ERRORS)
 health_router = APIRouter()
 
@@ -175,10 +250,11 @@ def _record(
     "/customers/{customer_id:customer}/scores",
     response_model=CustomerScores,
     responses={
+        **_example({"customer_id": "C0002", "scores": {"churn": _SCORED}}),
         404: error_answer(
             "Customer not in the snapshot.",
             {"detail": "customer not in the snapshot as of 2025-12-31"},
-        )
+        ),
     },
     summary="Scores and reasons of one customer of the loaded snapshot",
 )
@@ -227,6 +303,15 @@ def customer_scores(
 @router.post(
     "/scores",
     response_model=BatchScoreResponse,
+    responses=_example(
+        {
+            "results": [
+                {"customer_id": "C0002", "status": "ok", "scores": {"churn": _SCORED}},
+                {"customer_id": "C9999", "status": "unknown", "scores": {}},
+            ],
+            "unknown": 1,
+        }
+    ),
     summary="Scores of up to 1,000 customers; unknown ids are reported per id",
 )
 def batch_scores(
@@ -371,7 +456,12 @@ def _events_frame(state: ServingState, body: ScoreRequest) -> pl.DataFrame:
     return scores_among(frame, state.snapshot.frame)  # RFM scores among the loaded customers
 
 
-@router.get("/models", response_model=ModelsResponse, summary="Loaded models and snapshot")
+@router.get(
+    "/models",
+    response_model=ModelsResponse,
+    responses=_example({**_RELOADED, "loaded_at": "2025-12-31T06:00:00Z"}),
+    summary="Loaded models and snapshot",
+)
 def models(_role: ScorerRole, state: CurrentState) -> ModelsResponse:
     """Return the loaded models, their versions, metrics and grade, and the snapshot."""
     return ModelsResponse(
@@ -383,13 +473,14 @@ def models(_role: ScorerRole, state: CurrentState) -> ModelsResponse:
     "/admin/reload",
     response_model=ReloadResponse,
     responses={
+        **_example({"reloaded": True, **_RELOADED, "generation": None}),
         409: error_answer(
             "Load failed; old models serve.",
             {
                 "detail": "reload failed, the previous models keep serving; the reason is in "
                 "the server log (request id 3f2b8c0e9d6a4f1b8e7c5a2d0b9f4e6c)"
             },
-        )
+        ),
     },
     summary="Load the current champions and newest snapshot and swap them in",
 )
@@ -431,7 +522,9 @@ async def reload(_role: AdminRole, request: Request, holder: Holder) -> ReloadRe
     )
 
 
-@health_router.get("/healthz", response_model=Health, summary="Liveness")
+@health_router.get(
+    "/healthz", response_model=Health, responses=_example({"status": "ok"}), summary="Liveness"
+)
 async def healthz() -> Health:
     """Answer while the process is alive."""
     return Health()
@@ -440,7 +533,12 @@ async def healthz() -> Health:
 @health_router.get(
     "/readyz",
     response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "Not loaded or not warmed up yet."}},
+    responses={
+        **_example({"ready": True, "detail": None}),
+        503: error_answer(
+            "Not loaded or not warmed up yet.", {"ready": False, "detail": "loading"}, Readiness
+        ),
+    },
     summary="Readiness: models and snapshot loaded, explainer warmed up",
 )
 async def readyz(holder: Holder) -> Readiness | JSONResponse:
