@@ -304,7 +304,13 @@ class _Run:
         return self._score(list(self.config.tasks))
 
     def drift(self, record: dict[str, Any]) -> dict[str, Any]:
-        from pipelines.drift import DriftInputs, drift_report, keep_report, print_report
+        from pipelines.drift import (
+            DriftInputs,
+            ReportNotKeptError,
+            drift_report,
+            keep_report,
+            print_report,
+        )
 
         events, customers = self.data()
         inputs = DriftInputs(self.store, self.day, events, customers)
@@ -312,7 +318,10 @@ class _Run:
         later = "no champion to compare yet; this cycle's retrain step trains one"
         report = drift_report(inputs, list(self.config.tasks), no_model=later)
         print_report(self.console, report, limit=5)
-        run_id, path = keep_report(report, self.home)
+        try:
+            run_id, path = keep_report(report, self.home)
+        except ReportNotKeptError as exc:  # was a traceback, with no word of resuming
+            raise CycleError(f"drift report not kept: {exc}") from exc
         return {**report["summary"], "run_id": run_id, "html": str(path)}
 
     def retrain(self, record: dict[str, Any]) -> dict[str, Any]:

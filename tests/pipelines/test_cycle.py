@@ -236,6 +236,41 @@ def test_the_same_day_twice_does_nothing_new(events: Path, local_tracking: Path)
 
 
 @pytest.mark.slow
+def test_a_drift_report_not_kept_stops_the_cycle_there_to_resume(
+    events: Path, local_tracking: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed write of the drift page stopped the cycle with a traceback; now it says the
+    report was not kept, keeps the steps before it and resumes at the drift step."""
+    from pipelines import drift
+
+    _register()
+    get_settings.cache_clear()
+
+    def full(path: Path, write: Any) -> Path:
+        raise OSError(28, "No space left on device", str(path))
+
+    cli = CliRunner()
+    with monkeypatch.context() as disk:
+        disk.setattr(drift, "atomic_write", full)
+        stopped = cli.invoke(app, _args(events), env={"COLUMNS": "200"})
+    said = " ".join(stopped.output.split())
+    assert stopped.exit_code == 1, stopped.output
+    assert "cycle stopped: drift report not kept: could not write the HTML page" in said
+    assert "run the same command again to resume" in said
+    store = Store(local_tracking)
+    record = store.read_record("cycle", DAY)
+    assert record is not None and not record["complete"]
+    assert list(record["steps"]) == list(STEPS[: STEPS.index("drift")])
+    assert store.read_record("drift", DAY) is None
+    get_settings.cache_clear()  # the disk has room again
+    resumed = cli.invoke(app, _args(events), env={"COLUMNS": "200"})
+    assert resumed.exit_code == 0, resumed.output
+    assert "score: done already" in resumed.output
+    assert store.read_record("drift", DAY) is not None
+    get_settings.cache_clear()
+
+
+@pytest.mark.slow
 def test_a_sigkill_in_each_step_resumes_from_that_step(events: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
