@@ -375,6 +375,27 @@ def test_customer_page_shows_history_segment_and_records_the_audit(
     assert all(BUSY not in line.values() for line in lines)  # hashes and macs are hex
 
 
+def test_scroll_boxes_are_named_regions_a_keyboard_reaches(ui: TestClient) -> None:
+    """Every wide table's scroll box takes focus and has a name unique on its page, and every
+    page opens with a link past the menu (the crawl checks both in Chromium too)."""
+    login(ui)
+    for path in ("/ui/customers", f"/ui/customers/{BUSY}", "/ui/models/churn"):
+        page = ui.get(path)
+        assert page.status_code == 200, path
+        tags = parse(page.text).tags
+        boxes = [
+            a
+            for tag, a, _ in tags
+            if tag == "div" and {"scroll", "table-wrap"} & set(a.get("class", "").split())
+        ]
+        assert boxes, path
+        assert all(a.get("tabindex") == "0" and a.get("role") == "region" for a in boxes), path
+        names = [a.get("aria-label", "").strip() for a in boxes]
+        assert all(names) and len(set(names)) == len(names), (path, names)
+        first = next(a for tag, a, _ in tags if tag == "a")
+        assert first.get("href") == "#main" and first.get("class") == "skip-link", path
+
+
 def test_unknown_customer_is_a_404_page(ui: TestClient) -> None:
     login(ui)
     r = ui.get("/ui/customers/nobody")
