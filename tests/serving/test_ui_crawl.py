@@ -17,6 +17,7 @@ import json
 import re
 from collections import Counter, deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -46,10 +47,21 @@ WIDTHS = (1280, 390)
 # what each page must be, read from the DOM (returns a list of problems, empty when all is well)
 AUDIT_JS = """() => {
   const problems = [];
+  const VAGUE = ["here", "click here", "more", "read more", "link", "this"];
   const name = (el) => (el.id ? "#" + el.id : el.tagName.toLowerCase()
     + (el.getAttribute("name") ? "[name=" + el.getAttribute("name") + "]" : ""));
   const hidden = (el) => el.closest("[aria-hidden=true]") !== null;
   if (!document.title.trim()) problems.push("no <title>");
+  if (!document.documentElement.lang) problems.push("no lang on <html>");
+  document.querySelectorAll("[tabindex]").forEach((el) => {
+    if (el.tabIndex > 0) problems.push(name(el) + " jumps the focus order (tabindex > 0)");
+  });
+  document.querySelectorAll("a[href]").forEach((el) => {
+    const text = (el.textContent.trim() || el.getAttribute("aria-label") || "").toLowerCase();
+    if (!text) problems.push("link to " + el.href + " has no text");
+    else if (VAGUE.includes(text.replace(/[.!]$/, "")))
+      problems.push("link to " + el.href + " says only '" + text + "'");
+  });
   const h1 = document.querySelectorAll("h1").length;
   if (h1 !== 1) problems.push(h1 + " <h1> elements");
   document.querySelectorAll("table").forEach((t, i) => {
@@ -98,6 +110,35 @@ OVERFLOW_JS = """() => {
     .map((el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "")
       + (el.className && typeof el.className === "string" ? "." + el.className : ""));
   return doc.scrollWidth + " > " + doc.clientWidth + ": " + out.join(", ");
+}"""
+
+# the boxes a wide table scrolls in (the macro ``scroll`` of macros.html): each one a focusable,
+# named region (WCAG 2.1.1 and 1.3.1); any other element that scrolls sideways must take focus too
+BOXES_JS = """() => {
+  const problems = [];
+  const names = new Map();
+  const boxes = [...document.querySelectorAll(".scroll, .table-wrap")];
+  boxes.forEach((el, i) => {
+    el.dataset.crawlBox = String(i);
+    const what = "scroll box " + i + " (" + (el.querySelector("table[id]") || {id: "?"}).id + ")";
+    if (el.getAttribute("tabindex") !== "0") problems.push(what + " is not focusable");
+    if (el.getAttribute("role") !== "region") problems.push(what + " is not a region");
+    const by = el.getAttribute("aria-labelledby");
+    const label = ((by && document.getElementById(by) || {}).textContent
+      || el.getAttribute("aria-label") || "").trim();
+    if (!label) problems.push(what + " has no accessible name");
+    else if (names.has(label)) problems.push(what + " has the name of another: " + label);
+    names.set(label, i);
+  });
+  document.body.querySelectorAll("*").forEach((el) => {
+    const style = getComputedStyle(el).overflowX;
+    if ((style === "auto" || style === "scroll") && el.scrollWidth > el.clientWidth + 1
+        && el.tabIndex < 0)
+      problems.push(el.tagName.toLowerCase() + "." + el.className + " scrolls but takes no focus");
+  });
+  const overflowing = boxes.filter((el) => el.scrollWidth > el.clientWidth + 1)
+    .map((el) => el.dataset.crawlBox);
+  return {problems, overflowing, boxes: boxes.length};
 }"""
 
 TEMPLATES = [
@@ -189,7 +230,52 @@ class Crawl:
         return [f"HTTP {self.assets[url]}: {url}" for url in urls if self.assets[url] != 200]
 
 
-def check_page(page: Any, watch: Watch, crawl: Crawl, url: str, status: int = 200) -> list[str]:
+def skip_link_problems(page: Any) -> list[str]:
+    """The first Tab stop is a visible link to the main content, and following it moves there.
+
+    A page that puts the focus in its form itself (the login page's autofocus) is left as it is.
+    """
+    if page.evaluate("() => document.activeElement !== document.body"):
+        return []
+    page.keyboard.press("Tab")
+    first = page.evaluate(
+        """() => { const el = document.activeElement;
+          return {href: el.getAttribute("href"), top: el.getBoundingClientRect().top,
+                  text: el.textContent.trim()}; }"""
+    )
+    if first["href"] != "#main" or first["top"] < 0 or not first["text"]:
+        return [f"the first Tab stop is not a visible skip link: {first}"]
+    page.keyboard.press("Enter")
+    if page.evaluate("() => document.activeElement.id") != "main":
+        return ["the skip link does not move the focus to <main>"]
+    return []
+
+
+def scroll_box_problems(page: Any, crawl: Crawl) -> list[str]:
+    """Every scroll box is a named region a keyboard reaches; at the current width each one that
+    overflows shows its focus and scrolls sideways with ArrowRight."""
+    boxes = page.evaluate(BOXES_JS)
+    problems: list[str] = boxes["problems"]
+    crawl.counts["scroll boxes"] += boxes["boxes"]
+    for index in boxes["overflowing"]:
+        box = page.locator(f"[data-crawl-box='{index}']")
+        box.focus()
+        if box.evaluate("el => getComputedStyle(el).outlineStyle") == "none":
+            problems.append(f"scroll box {index} shows no focus")
+        page.keyboard.press("ArrowRight")
+        for _ in range(100):  # a keyboard scroll may be animated: polls 20 ms apart
+            if box.evaluate("el => el.scrollLeft") > 0:
+                break
+            page.wait_for_timeout(20)
+        else:
+            problems.append(f"scroll box {index} does not scroll with ArrowRight")
+        crawl.counts["keyboard scrolls"] += 1
+    return problems
+
+
+def check_page(
+    page: Any, watch: Watch, crawl: Crawl, url: str, status: int = 200, skip_link: bool = True
+) -> list[str]:
     """Load ``url`` and say everything wrong with it."""
     page.set_viewport_size({"width": WIDTHS[0], "height": 900})
     response = page.goto(url, wait_until="load")
@@ -199,11 +285,14 @@ def check_page(page: Any, watch: Watch, crawl: Crawl, url: str, status: int = 20
     audit = page.evaluate(AUDIT_JS)
     problems += audit["problems"] + crawl.asset_problems(audit["assets"])
     crawl.counts.update(audit["counts"])
+    if skip_link:
+        problems += skip_link_problems(page)
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         overflow = page.evaluate(OVERFLOW_JS)
         if overflow is not None:
             problems.append(f"at {width} px the document scrolls sideways: {overflow}")
+    problems += scroll_box_problems(page, crawl)  # at the last, the narrowest, width
     name = route_template(urlsplit(url).path).strip("/").replace("/", "-") or "root"
     shot(page, f"crawl-{re.sub(r'[^a-z0-9_-]', '', name)}-{WIDTHS[-1]}")
     return problems + watch.take()
@@ -220,58 +309,138 @@ def same_origin_links(page: Any, base: str) -> list[str]:
     return links
 
 
-def test_every_reviewer_page_reads_whole(browser: Any, full_server: str) -> None:
-    base = full_server
+@dataclass
+class Site:
+    """What a crawl of a server found: each route's problems and main text, in crawl order."""
+
+    found: dict[str, list[str]]
+    text: dict[str, str]
+    crawled: list[str]
+    crawl: Crawl
+
+
+def crawl_site(
+    browser: Any, base: str, start: list[str], status: dict[str, int], missing: str
+) -> Site:
+    """Log in and check every page reachable from ``start``, one per route template.
+
+    ``status`` is the answer a route template is designed to give when it is not 200 (a 503
+    page of a store without models); the login page and the error page of the path ``missing``
+    (a 404) are checked first.
+    """
     context = browser.new_context(java_script_enabled=False)
     try:
         page = context.new_page()
         watch, crawl = Watch(page), Crawl(context)
-        found: dict[str, list[str]] = {}
-        found["/ui/login"] = check_page(page, watch, crawl, f"{base}/ui/login")
+        site = Site({}, {}, [], crawl)
+        site.found["/ui/login"] = check_page(page, watch, crawl, f"{base}/ui/login")
         page.fill("#api_key", KEYS["reviewer"])
         page.click("button[type=submit]")
         page.wait_for_url(f"{base}/ui/")
         watch.take()
 
-        missing = f"{base}/ui/customers/nobody"
-        watch.expected.add(missing)
-        found["error page"] = check_page(page, watch, crawl, missing, status=404)
+        watch.expected.add(f"{base}{missing}")
+        site.found["error page"] = check_page(page, watch, crawl, f"{base}{missing}", status=404)
 
-        # the customer page of the customer with every kind of history (the widest tables)
-        start = [f"{base}/ui/", f"{base}/ui/customers/{BUSY}"]
         seen = {route_template(urlsplit(url).path) for url in start}
         queue = deque(start)
-        crawled = []
         while queue:
             url = queue.popleft()
             path = urlsplit(url).path
-            crawled.append(path)
+            template = route_template(path)
+            site.crawled.append(path)
             if not path.startswith("/ui/") or path.endswith(".csv"):
                 # a download or the API's documentation: answered, not a reviewer page
                 answer = context.request.get(url)
-                found[route_template(path)] = (
-                    [] if answer.status == 200 else [f"status {answer.status}"]
-                )
+                site.found[template] = [] if answer.status == 200 else [f"status {answer.status}"]
                 continue
-            found[route_template(path)] = check_page(page, watch, crawl, url)
+            if template in status:
+                watch.expected.add(url)
+            site.found[template] = check_page(page, watch, crawl, url, status.get(template, 200))
+            site.text[template] = page.locator("main").inner_text()
             for link in same_origin_links(page, base):
-                template = route_template(urlsplit(link).path)
-                if template not in seen:
-                    seen.add(template)
+                linked = route_template(urlsplit(link).path)
+                if linked not in seen:
+                    seen.add(linked)
                     queue.append(link)
     finally:
         context.close()
-    expected = {"/ui/", "/ui/customers", "/ui/customers/{customer_id}", "/ui/value", "/ui/plan"}
-    expected |= {"/ui/campaign", "/ui/drift"} | {f"/ui/models/{task}" for task in task_names()}
-    assert expected <= set(found), crawled
-    assert {route: problems for route, problems in found.items() if problems} == {}
+    return site
+
+
+PAGES = {"/ui/", "/ui/customers", "/ui/customers/{customer_id}", "/ui/value", "/ui/plan"}
+PAGES |= {"/ui/campaign", "/ui/drift"} | {f"/ui/models/{task}" for task in task_names()}
+
+
+def test_every_reviewer_page_reads_whole(browser: Any, full_server: str) -> None:
+    # the customer page of the customer with every kind of history (the widest tables)
+    start = [f"{full_server}/ui/", f"{full_server}/ui/customers/{BUSY}"]
+    site = crawl_site(browser, full_server, start, {}, "/ui/customers/nobody")
+    assert set(site.found) >= PAGES, site.crawled
+    assert {route: problems for route, problems in site.found.items() if problems} == {}
     # the checks had something to check
+    crawl = site.crawl
     assert min(crawl.counts.values()) > 0, crawl.counts
     assert {urlsplit(url).path for url in crawl.assets} >= {
         "/favicon.ico",
         "/ui/static/favicon.svg",
         "/ui/static/guanxi.css",
     }
+
+
+# a store as a new user has it: what each page says is missing, and the command that makes it
+YOUNG = {
+    "/ui/value": "guanxi value",
+    "/ui/plan": "guanxi target",
+    "/ui/campaign": "guanxi campaign record",
+    "/ui/drift": "guanxi drift",
+}
+
+
+def young_store(world: UIWorld, home: Path) -> None:
+    """The world's snapshot and events only: no value table, plan, campaign or drift report."""
+    events = pl.read_parquet(world.events)
+    Store(home).write_snapshot(world.snapshot, AS_OF, events=world.events, history=events)
+
+
+def test_a_store_without_models_says_what_to_run(
+    browser: Any, world: UIWorld, tmp_path: Path
+) -> None:
+    """A snapshot but no model: the pages that need the models answer their 503 page saying to
+    train (the documented status), the store's own pages 200 with what to run; each reads whole."""
+    home = tmp_path / "home"
+    young_store(world, home)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with serve_uvicorn(home, uri, tmp_path, ready="last load failed; retrying") as url:
+        unloaded = {"/ui/", "/ui/customers", "/ui/customers/{customer_id}", "/ui/value"}
+        # the menu names the loaded models' tasks, none here: a model page is typed or bookmarked
+        start = [f"{url}/ui/", f"{url}/ui/customers/c001"]
+        start += [f"{url}/ui/models/{task}" for task in task_names()]
+        site = crawl_site(browser, url, start, dict.fromkeys(unloaded, 503), "/ui/models/nothing")
+    assert set(site.found) >= PAGES, site.crawled
+    assert {route: problems for route, problems in site.found.items() if problems} == {}
+    wanted = {
+        route: "guanxi train" for route in unloaded | {f"/ui/models/{t}" for t in task_names()}
+    }
+    wanted |= {route: command for route, command in YOUNG.items() if route not in unloaded}
+    assert {r: c for r, c in wanted.items() if c not in site.text[r]} == {}
+    assert all(str(home) not in text for text in site.text.values())
+
+
+@pytest.mark.slow  # a third server and crawl: CI runs it, the default run keeps to two
+def test_a_store_with_models_only_says_what_to_run(
+    browser: Any, world: UIWorld, tmp_path: Path
+) -> None:
+    """The world's models on a store with nothing else: every page 200, each says what it lacks."""
+    home = tmp_path / "home"
+    young_store(world, home)
+    with serve_uvicorn(home, world.uri, tmp_path) as url:
+        start = [f"{url}/ui/", f"{url}/ui/customers/{BUSY}"]
+        site = crawl_site(browser, url, start, {}, "/ui/customers/nobody")
+    assert set(site.found) >= PAGES, site.crawled
+    assert {route: problems for route, problems in site.found.items() if problems} == {}
+    wanted = YOUNG | {"/ui/customers/{customer_id}": "guanxi value"}
+    assert {r: c for r, c in wanted.items() if c not in site.text[r]} == {}
 
 
 def test_the_drift_report_file_reads_whole(browser: Any, tmp_path: Path) -> None:
@@ -285,7 +454,7 @@ def test_the_drift_report_file_reads_whole(browser: Any, tmp_path: Path) -> None
         watch, crawl = Watch(page), Crawl(context)
         response = page.goto(path.as_uri())
         assert response is not None and response.ok
-        assert check_page(page, watch, crawl, path.as_uri(), status=response.status) == []
+        assert check_page(page, watch, crawl, path.as_uri(), response.status, skip_link=False) == []
         assert crawl.assets == {} and crawl.counts["tables"] >= 3
     finally:
         context.close()
