@@ -9,6 +9,14 @@ answer 200 (the error page its 404) with no console error and no failed request 
 the favicon included), have a ``<title>`` and exactly one ``<h1>``, header cells in every table, a
 label on every form control, a text alternative on every image and chart, and no horizontal
 scrolling of the document at 1280 and 390 px wide (a wide table scrolls inside its own container).
+
+For keyboard and screen-reader users: ``lang`` on the page, no positive tabindex, no link named
+only "here" or "more", a skip link as the first Tab stop that moves the focus to ``<main>``, every
+scroll box a focusable region with a name unique on its page (any other element that scrolls
+sideways must take focus too), and at 390 px each box that overflows shows its focus and scrolls
+with ArrowRight. Two young stores are crawled as well: a snapshot without any model (the pages
+that need models answer their 503 naming ``guanxi train``), and, in the slow set, the world's
+models with nothing else; each page says what is missing and the command that makes it.
 """
 
 from __future__ import annotations
