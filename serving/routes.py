@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import numpy as np
 import polars as pl
@@ -62,13 +62,34 @@ from serving.schemas import (
 )
 from serving.state import ServingState
 
-__all__ = ["ERRORS", "error_answer", "feature_names", "health_router", "router"]
+__all__ = [
+    "ERRORS",
+    "REQUEST_ID_HEADER",
+    "error_answer",
+    "feature_names",
+    "health_router",
+    "router",
+]
 
 logger = logging.getLogger(__name__)
 
 
-def error_answer(description: str, example: object, model: type = ErrorResponse) -> dict[str, Any]:
-    """Document one error answer of a route: its schema, what it means and an example body.
+REQUEST_ID_HEADER: Final = {
+    "X-Request-ID": {
+        "description": "The request's id, also in the server's log: quote it when reporting.",
+        "schema": {"type": "string"},
+    }
+}
+"""The header every answer carries (:class:`serving.middleware.RequestMetricsMiddleware`)."""
+
+
+def error_answer(
+    description: str,
+    example: object,
+    model: type = ErrorResponse,
+    retry_after: bool = False,
+) -> dict[str, Any]:
+    """Document one error answer of a route: its schema, meaning, example body and headers.
 
     Parameters
     ----------
@@ -78,16 +99,25 @@ def error_answer(description: str, example: object, model: type = ErrorResponse)
         A body the server answers with that status (a test checks it against ``model``).
     model : type, optional
         The body's response model; default :class:`~serving.schemas.ErrorResponse`.
+    retry_after : bool, optional
+        Whether the answer carries ``Retry-After`` (seconds to wait), beside ``X-Request-ID``.
 
     Returns
     -------
     dict
         One value of a FastAPI ``responses`` mapping.
     """
+    headers: dict[str, Any] = dict(REQUEST_ID_HEADER)
+    if retry_after:
+        headers["Retry-After"] = {
+            "description": "Seconds to wait before the next request.",
+            "schema": {"type": "integer"},
+        }
     return {
         "model": model,
         "description": description,
         "content": {"application/json": {"example": example}},
+        "headers": headers,
     }
 
 
@@ -115,10 +145,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     429: error_answer(
         "Too many failed authentications from this client: wait Retry-After seconds.",
         {"detail": "too many failed attempts from this client; retry in 4 s"},
+        retry_after=True,
     ),
     503: error_answer(
         "Models are not loaded yet, or the server is stopping: retry (another instance).",
         {"detail": "models are not loaded yet"},
+        retry_after=True,  # when the server is stopping (serving.middleware.stopping_detail)
     ),
 }
 """Every error an API route can answer, documented with its schema and an example."""

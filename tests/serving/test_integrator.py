@@ -111,8 +111,9 @@ def test_a_client_held_back_gets_the_documented_429_on_every_operation(client: T
 
 
 def test_every_documented_error_has_an_example_of_its_schema(client: TestClient) -> None:
-    """Before: no response of the document had an example; now every error of every API
-    operation has one, valid against the response model the document names."""
+    """Before: no response of the document had an example or named a header; now every error
+    of every API operation has an example, valid against the response model the document
+    names, and names X-Request-ID (and the 429 its Retry-After)."""
     document = client.get("/openapi.json").json()
     for method, path in sorted(_api_operations(client)):
         responses = document["paths"][path][method.lower()]["responses"]
@@ -123,6 +124,10 @@ def test_every_documented_error_has_an_example_of_its_schema(client: TestClient)
             assert "example" in content, (method, path, code)
             model = getattr(serving.schemas, content["schema"]["$ref"].rsplit("/", 1)[-1])
             model.model_validate(content["example"])
+            # every answer carries its request id (the middleware's): the document says so
+            assert "X-Request-ID" in answer["headers"], (method, path, code)
+        if "429" in responses:
+            assert "Retry-After" in responses["429"]["headers"], (method, path)
 
 
 EXAMPLED = [
