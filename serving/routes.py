@@ -24,7 +24,7 @@ from features.contracts import event_schema
 from features.events import EventsValidationError, validate_events
 from features.rfm import scores_among
 from features.snapshot import build_snapshot
-from models.tasks import snapshot_categories
+from models.tasks import retention_task, snapshot_categories, task_names, task_specs
 from serving.deps import (
     AdminRole,
     Audit,
@@ -175,8 +175,12 @@ _REASONS = [
         "sentence": "17% of spend in garden: lowers churn risk by 3.0 points",
     },
 ]
+# the examples name tasks from their specs (no task name outside models/specs/): the retention
+# task's model, and a task its rule serves
+_RISK: Final = (retention_task() or task_specs()[0]).name
+_RULED: Final = next((s.name for s in task_specs() if s.rule_backing is not None), _RISK)
 _SCORED = {
-    "task": "churn",
+    "task": _RISK,
     "status": "eligible",
     "status_reason": None,
     "probability": 0.3357,
@@ -185,7 +189,7 @@ _SCORED = {
     "log_odds": -1.4156,
     "base_log_odds": 0.1303,
     "base_probability": 0.6238,
-    "model_name": "churn",
+    "model_name": _RISK,
     "model_version": "1",
     "model_served_by": "XGBoost",
     "snapshot_date": "2025-12-31",
@@ -204,11 +208,11 @@ _SNAPSHOT = {
     "as_of": "2025-12-31",
     "feature_set_version": "1",
     "customers": 1000,
-    "explained": {"churn": 1.0, "repurchase": 1.0, "cross_sell": 1.0, "referral": 1.0},
+    "explained": dict.fromkeys(task_names(), 1.0),
 }
 _MODEL_INFO = {
-    "task": "cross_sell",
-    "model_name": "cross_sell",
+    "task": _RULED,
+    "model_name": _RULED,
     "version": "1",
     "served_by": "affinity rule",
     "aliases": ["champion", "rule"],
@@ -282,7 +286,7 @@ def _record(
     "/customers/{customer_id:customer}/scores",
     response_model=CustomerScores,
     responses={
-        **_example({"customer_id": "C0002", "scores": {"churn": _SCORED}}),
+        **_example({"customer_id": "C0002", "scores": {_RISK: _SCORED}}),
         404: error_answer(
             "Customer not in the snapshot.",
             {"detail": "customer not in the snapshot as of 2025-12-31"},
@@ -338,7 +342,7 @@ def customer_scores(
     responses=_example(
         {
             "results": [
-                {"customer_id": "C0002", "status": "ok", "scores": {"churn": _SCORED}},
+                {"customer_id": "C0002", "status": "ok", "scores": {_RISK: _SCORED}},
                 {"customer_id": "C9999", "status": "unknown", "scores": {}},
             ],
             "unknown": 1,
