@@ -397,6 +397,20 @@ def test_an_out_in_a_missing_folder_is_refused_before_the_run(
     assert not out.parent.exists() and not (get_settings().home / "drift").exists()
 
 
+def test_an_out_under_a_file_is_refused_as_that(
+    cli: CliRunner,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Its folder was said not to exist, and the `mkdir -p` offered could not make it."""
+    report = tmp_path / "report.html"
+    report.write_text("kept")
+    result = cli.invoke(app, ["drift", "--tasks", "churn", "--out", str(report / "drift.html")])
+    said = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and "--out" in said
+    assert "is a file: give the HTML file in a folder" in said and "mkdir" not in said
+    assert report.read_text() == "kept" and not (get_settings().home / "drift").exists()
+
+
 def test_an_out_in_a_folder_not_writable_is_refused_before_the_run(
     cli: CliRunner,  # noqa: F811
     tmp_path: Path,
