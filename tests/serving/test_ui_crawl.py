@@ -225,8 +225,8 @@ class Watch:
 class Crawl:
     """What the crawl has seen so far: the elements it checked and the files pages refer to."""
 
-    def __init__(self, context: Any) -> None:
-        self.context = context
+    def __init__(self, context: Any, label: str = "crawl") -> None:
+        self.context, self.label = context, label  # the label names its screenshots
         self.counts: Counter[str] = Counter()
         self.assets: dict[str, int] = {}
 
@@ -302,7 +302,7 @@ def check_page(
             problems.append(f"at {width} px the document scrolls sideways: {overflow}")
     problems += scroll_box_problems(page, crawl)  # at the last, the narrowest, width
     name = route_template(urlsplit(url).path).strip("/").replace("/", "-") or "root"
-    shot(page, f"crawl-{re.sub(r'[^a-z0-9_-]', '', name)}-{WIDTHS[-1]}")
+    shot(page, f"{crawl.label}-{re.sub(r'[^a-z0-9_-]', '', name)}-{WIDTHS[-1]}")
     return problems + watch.take()
 
 
@@ -328,18 +328,24 @@ class Site:
 
 
 def crawl_site(
-    browser: Any, base: str, start: list[str], status: dict[str, int], missing: str
+    browser: Any,
+    base: str,
+    start: list[str],
+    status: dict[str, int],
+    missing: str,
+    label: str = "crawl",
 ) -> Site:
     """Log in and check every page reachable from ``start``, one per route template.
 
     ``status`` is the answer a route template is designed to give when it is not 200 (a 503
     page of a store without models); the login page and the error page of the path ``missing``
-    (a 404) are checked first.
+    (a 404) are checked first. ``label`` names the screenshots, so that one store's crawl does not
+    overwrite another's.
     """
     context = browser.new_context(java_script_enabled=False)
     try:
         page = context.new_page()
-        watch, crawl = Watch(page), Crawl(context)
+        watch, crawl = Watch(page), Crawl(context, label)
         site = Site({}, {}, [], crawl)
         site.found["/ui/login"] = check_page(page, watch, crawl, f"{base}/ui/login")
         page.fill("#api_key", KEYS["reviewer"])
@@ -424,7 +430,14 @@ def test_a_store_without_models_says_what_to_run(
         # the menu names the loaded models' tasks, none here: a model page is typed or bookmarked
         start = [f"{url}/ui/", f"{url}/ui/customers/c001"]
         start += [f"{url}/ui/models/{task}" for task in task_names()]
-        site = crawl_site(browser, url, start, dict.fromkeys(unloaded, 503), "/ui/models/nothing")
+        site = crawl_site(
+            browser,
+            url,
+            start,
+            dict.fromkeys(unloaded, 503),
+            "/ui/models/nothing",
+            "crawl-no-models",
+        )
     assert set(site.found) >= PAGES, site.crawled
     assert {route: problems for route, problems in site.found.items() if problems} == {}
     wanted = {
@@ -444,7 +457,7 @@ def test_a_store_with_models_only_says_what_to_run(
     young_store(world, home)
     with serve_uvicorn(home, world.uri, tmp_path) as url:
         start = [f"{url}/ui/", f"{url}/ui/customers/{BUSY}"]
-        site = crawl_site(browser, url, start, {}, "/ui/customers/nobody")
+        site = crawl_site(browser, url, start, {}, "/ui/customers/nobody", "crawl-models-only")
     assert set(site.found) >= PAGES, site.crawled
     assert {route: problems for route, problems in site.found.items() if problems} == {}
     wanted = YOUNG | {"/ui/customers/{customer_id}": "guanxi value"}
