@@ -523,9 +523,10 @@ def keep_report(report: dict[str, Any], home: Path, html: Path | None = None) ->
     """Log a report to MLflow, write its HTML page and keep it in the store: all or nothing.
 
     The steps run in that order (the page shows the run id; the store's record, which the
-    reviewer page ``/ui/drift`` reads, comes last). If one fails, the steps before it are undone:
-    the page of the day is put back as it was and the MLflow run is deleted, so the store, the
-    reports folder and MLflow are left as before.
+    reviewer page ``/ui/drift`` reads, comes last). If one fails, or is interrupted (Ctrl-C), the
+    steps before it are undone: the page of the day is put back as it was and the MLflow run is
+    deleted, so the store, the reports folder and MLflow are left as before. An interrupt is
+    raised again once undone, with a note saying what was undone.
 
     Parameters
     ----------
@@ -547,6 +548,8 @@ def keep_report(report: dict[str, Any], home: Path, html: Path | None = None) ->
     ReportNotKeptError
         If a step failed; its message names the step and the file and says what was undone (or,
         when undoing failed too, what stayed). The original exception is its cause.
+    KeyboardInterrupt
+        Raised again after the steps before it were undone; its note says what was undone.
     """
     from serving.ui.drift import render_report
 
@@ -568,6 +571,9 @@ def keep_report(report: dict[str, Any], home: Path, html: Path | None = None) ->
     started = int(time.time() * 1000) - 1
     try:
         run_id = registry.log_drift_report(home, day, settings, results, tables)
+    except KeyboardInterrupt as exc:  # the run MLflow ended as FAILED stayed behind
+        exc.add_note(f"drift report interrupted: nothing kept{_failed_run(day, started)}")
+        raise
     except Exception as exc:
         raise ReportNotKeptError(
             f"could not log the report to MLflow ({type(exc).__name__}: {exc}); nothing kept"
@@ -582,7 +588,7 @@ def keep_report(report: dict[str, Any], home: Path, html: Path | None = None) ->
         atomic_write(path, lambda p: p.write_text(page, encoding="utf-8"))
         step, written = f"keep the report in the store ({store.record_path('drift', day)})", True
         store.write_record("drift", day, report)
-    except Exception as exc:
+    except (Exception, KeyboardInterrupt) as exc:  # Ctrl-C left the logged run behind
         undone = ["the store's drift record is as before"]
         if written:
             try:
@@ -594,6 +600,9 @@ def keep_report(report: dict[str, Any], home: Path, html: Path | None = None) ->
             undone.append(f"{path} is as before")
         undone.append(_forget_run(run_id))
         report.pop("run_id", None)
+        if isinstance(exc, KeyboardInterrupt):  # undone, then the interrupt goes on
+            exc.add_note(f"drift report interrupted: nothing kept: {', '.join(undone)}")
+            raise
         raise ReportNotKeptError(
             f"could not {step} ({type(exc).__name__}: {exc}); nothing kept: {', '.join(undone)}"
         ) from exc
@@ -809,4 +818,8 @@ def drift_command(
     except ReportNotKeptError as exc:
         console.print(f"[red]drift report not kept:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
+    except KeyboardInterrupt as exc:  # said what was undone, then stopped as interrupted
+        for note in getattr(exc, "__notes__", []):
+            console.print(f"[red]{escape(note)}[/red]")
+        raise
     console.print(f"report: {path} (MLflow run {run_id}; kept in the store for /ui/drift)")

@@ -344,6 +344,44 @@ def test_a_failing_record_puts_the_page_back(
     _as_before(home, before, runs)
 
 
+@pytest.mark.parametrize("earlier", [False, True], ids=["first", "again"])
+def test_an_interrupt_after_the_run_undoes_it_and_goes_on(
+    unkept: tuple[dict[str, Any], Path], monkeypatch: pytest.MonkeyPatch, earlier: bool
+) -> None:
+    """drift24: Ctrl-C after the MLflow run was logged left that run behind (and the new page)."""
+    report, home = unkept
+    before = _an_earlier_report(report, home) if earlier else None
+    runs = _drift_runs()
+
+    def interrupted(*args: Any) -> Path:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Store, "write_record", interrupted)
+    with pytest.raises(KeyboardInterrupt) as raised:
+        keep_report(report, home)
+    (note,) = raised.value.__notes__
+    assert note.startswith("drift report interrupted: nothing kept: the store's drift record")
+    assert ("put back" if earlier else "removed") in note and "deleted" in note
+    _as_before(home, before, runs)
+    assert "run_id" not in report
+
+
+def test_an_interrupt_while_logging_leaves_no_run(
+    unkept: tuple[dict[str, Any], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C inside the MLflow log: the run MLflow ended as FAILED stayed."""
+    report, home = unkept
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(registry, "log_tables", interrupted)
+    with pytest.raises(KeyboardInterrupt) as raised:
+        keep_report(report, home)
+    assert "drift report interrupted: nothing kept; MLflow run" in raised.value.__notes__[0]
+    _as_before(home, None, [])
+
+
 def test_mlflow_failing_half_way_leaves_no_run(
     unkept: tuple[dict[str, Any], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -451,6 +489,28 @@ def test_a_disk_error_in_the_command_says_what_was_undone(
     assert "the store's drift record is as before" in said and "deleted" in said
     assert not out.exists() and Store(home).read_record("drift", TODAY) is None
     assert _drift_runs() == []
+
+
+def test_an_interrupt_in_the_command_says_what_was_undone(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C said only "Aborted!": not whether the report, its page or its run were kept."""
+    home = get_settings().home
+    Store(home).write_snapshot(_snapshot_of(sample, TODAY), TODAY)
+
+    def interrupted(*args: Any) -> Path:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Store, "write_record", interrupted)
+    args = ["drift", "--tasks", "churn", "--events", str(sample / "events.parquet")]
+    result = cli.invoke(app, args, env={"COLUMNS": "300"})
+    said = " ".join(result.output.split())
+    assert result.exit_code == 130, result.output  # interrupted, as Ctrl-C ends a command
+    assert "drift report interrupted: nothing kept: the store's drift record is as before" in said
+    assert not (home / "reports" / f"drift-{TODAY}.html").exists() and _drift_runs() == []
 
 
 # the usual mistakes: each message names the file or field and the command that fixes it
