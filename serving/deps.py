@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader
@@ -43,6 +43,7 @@ from serving.ui.session import SESSION_COOKIE, SessionCodec
 
 __all__ = [
     "API_KEY_HEADER",
+    "NOT_LOADED_RETRY_AFTER",
     "AdminRole",
     "Audit",
     "Backoff",
@@ -87,6 +88,12 @@ class CustomerIdConvertor(Convertor[str]):
 
 
 register_url_convertor("customer", CustomerIdConvertor())
+
+NOT_LOADED_RETRY_AFTER: Final = 5
+"""The ``Retry-After`` (seconds) of a 503 answered while models and snapshot are not loaded yet
+(the API's, ``/readyz``'s and the reviewer pages'): a client polling a server that is loading
+asks again soon after the load is done, and one whose load failed (it tries again every
+``GUANXI_RETRY_SECONDS``, 10 s by default) about every other attempt, without hammering it."""
 
 API_KEY_HEADER = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="API key; its role decides what it may do."
@@ -405,12 +412,17 @@ def loaded_state(holder: StateHolder) -> ServingState:
     Raises
     ------
     fastapi.HTTPException
-        503 while nothing is loaded, saying what is missing when that is known.
+        503 while nothing is loaded, saying what is missing when that is known, with
+        ``Retry-After`` (:data:`NOT_LOADED_RETRY_AFTER`).
     """
     state = holder.current
     if state is None:
         why = f": {holder.missing}" if holder.missing else ""
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"models are not loaded yet{why}")
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"models are not loaded yet{why}",
+            headers={"Retry-After": str(NOT_LOADED_RETRY_AFTER)},
+        )
     return state
 
 
@@ -441,16 +453,18 @@ def loaded_page_state(holder: StateHolder) -> ServingState:
     Raises
     ------
     PageError
-        503 while nothing is loaded: what to run first when that is known, else to retry.
+        503 while nothing is loaded: what to run first when that is known, else to retry; with
+        ``Retry-After`` (:data:`NOT_LOADED_RETRY_AFTER`).
     """
     state = holder.current
+    retry = {"Retry-After": str(NOT_LOADED_RETRY_AFTER)}
     if state is None and holder.missing:
-        raise PageError(503, "Nothing to serve yet", holder.missing)
+        raise PageError(503, "Nothing to serve yet", holder.missing, retry)
     if state is None:
         detail = " The last attempt failed; the reason is in the server log." * bool(
             holder.last_error
         )
-        raise PageError(503, "Models are loading", f"Please try again in a moment.{detail}")
+        raise PageError(503, "Models are loading", f"Please try again in a moment.{detail}", retry)
     return state
 
 

@@ -26,6 +26,7 @@ from features.rfm import scores_among
 from features.snapshot import build_snapshot
 from models.tasks import retention_task, snapshot_categories, task_names, task_specs
 from serving.deps import (
+    NOT_LOADED_RETRY_AFTER,
     AdminRole,
     Audit,
     CurrentState,
@@ -148,9 +149,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         retry_after=True,
     ),
     503: error_answer(
-        "Models are not loaded yet, or the server is stopping: retry (another instance).",
+        "Models are not loaded yet (retry after Retry-After seconds), or the server is stopping "
+        "(retry at once, on another instance).",
         {"detail": "models are not loaded yet"},
-        retry_after=True,  # when the server is stopping (serving.middleware.stopping_detail)
+        retry_after=True,  # serving.deps.loaded_state, serving.middleware.stopping_detail
     ),
 }
 """Every error an API route can answer, documented with its schema and an example."""
@@ -572,20 +574,30 @@ async def healthz() -> Health:
     responses={
         **_example({"ready": True, "detail": None}),
         503: error_answer(
-            "Not loaded or not warmed up yet.", {"ready": False, "detail": "loading"}, Readiness
+            "Not loaded or not warmed up yet: ask again after Retry-After seconds.",
+            {"ready": False, "detail": "loading"},
+            Readiness,
+            retry_after=True,
         ),
     },
     summary="Readiness: models and snapshot loaded, explainer warmed up",
 )
 async def readyz(holder: Holder) -> Readiness | JSONResponse:
-    """Answer 200 once models and snapshot are loaded and the explainer is warm, 503 before."""
+    """Answer 200 once models and snapshot are loaded and the explainer is warm, 503 before.
+
+    The 503 carries ``Retry-After`` (:data:`~serving.deps.NOT_LOADED_RETRY_AFTER`), as the API's.
+    """
     if holder.current is not None and holder.explainer_warm:
         return Readiness(ready=True)
     if holder.current is None:
         detail = "loading" if holder.last_error is None else "last load failed; retrying"
     else:
         detail = "warming up the explainer"
-    return JSONResponse(Readiness(ready=False, detail=detail).model_dump(), status_code=503)
+    return JSONResponse(
+        Readiness(ready=False, detail=detail).model_dump(),
+        status_code=503,
+        headers={"Retry-After": str(NOT_LOADED_RETRY_AFTER)},
+    )
 
 
 @health_router.get(

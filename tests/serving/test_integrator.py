@@ -126,8 +126,10 @@ def test_every_documented_error_has_an_example_of_its_schema(client: TestClient)
             model.model_validate(content["example"])
             # every answer carries its request id (the middleware's): the document says so
             assert "X-Request-ID" in answer["headers"], (method, path, code)
-        if "429" in responses:
-            assert "Retry-After" in responses["429"]["headers"], (method, path)
+        # the backoff's 429 and the not-loaded (or stopping) 503 say when to ask again
+        for code in {"429", "503"} & set(responses):
+            assert "Retry-After" in responses[code]["headers"], (method, path, code)
+    assert "Retry-After" in document["paths"]["/readyz"]["get"]["responses"]["503"]["headers"]
 
 
 EXAMPLED = [

@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
 from serving.app import create_app
-from serving.deps import get_state, page_state
+from serving.deps import NOT_LOADED_RETRY_AFTER, get_state, page_state
 from tests.serving.conftest import StaticSource, headers, make_settings
 
 NOT_LOADED = {"detail": "models are not loaded yet"}
@@ -77,7 +77,24 @@ def test_a_valid_api_request_still_gets_the_same_503(
     r = empty.request(method, url, json=body, headers=headers())
     assert r.status_code == 503, r.text
     assert r.json() == NOT_LOADED
-    assert "retry-after" not in r.headers  # as before: the 503 never said when
+    # before: no Retry-After, so a client polling a loading server had no idea when to ask again
+    assert r.headers["retry-after"] == str(NOT_LOADED_RETRY_AFTER)
+    assert r.headers["x-request-id"]
+
+
+def test_readyz_and_the_pages_say_when_to_ask_again_while_nothing_is_loaded(
+    empty: TestClient,
+) -> None:
+    ready = empty.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["ready"] is False
+    assert ready.headers["retry-after"] == str(NOT_LOADED_RETRY_AFTER)
+    assert ready.headers["x-request-id"]
+    page = empty.get("/ui/", headers=headers("reviewer"))
+    assert page.status_code == 503 and "Models are loading" in page.text
+    assert page.headers["retry-after"] == str(NOT_LOADED_RETRY_AFTER)
+    # the README tells integrators the value
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"503 with `Retry-After: {NOT_LOADED_RETRY_AFTER}`" in readme
 
 
 def test_malformed_requests_are_still_422s_once_loaded(client: TestClient) -> None:
