@@ -233,7 +233,8 @@ def render(
     name : str
         Template file under ``templates/``.
     context : dict
-        The page's own values (the common ones: base path, role, loaded tasks, snapshot).
+        The page's own values (the common ones: base path, role, the loaded tasks, or every
+        task while nothing is loaded, and the snapshot).
     status_code : int, default 200
         HTTP status.
 
@@ -249,7 +250,8 @@ def render(
     common = {
         "base": base,
         "role": getattr(request.state, "role", None),
-        "tasks": list(state.tables) if state is not None else [],
+        # with nothing loaded the menu leads to every task's model page, which says what to run
+        "tasks": list(state.tables) if state is not None else task_names(),
         "snapshot": state.snapshot if state is not None else None,
     }
     response = templates.TemplateResponse(

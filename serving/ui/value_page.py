@@ -7,6 +7,12 @@ numeric validation of the purchase forecast against the naive "same as last peri
 the customers who carry half the equity at risk, and a CSV export per segment
 (``/ui/value/segments/{name}.csv``, the rows of ``GET /v1/segments/{name}/customers?format=csv``
 for a logged-in reviewer). Without a value table it says how to compute one.
+
+Customer value needs no model: while none is loaded (nothing promoted yet, or the first load still
+running) the page and its exports show the store's newest value table, and the page says what is
+missing and what to run (:func:`serving.deps.loaded_page_state`'s 503 message). Equity at risk
+needs churn probabilities: a table computed without them says so and how to get them, instead of
+showing an equity at risk of nothing.
 """
 
 from __future__ import annotations
@@ -16,13 +22,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
-from serving.deps import PageError, PageState, Reviewer
+from serving.deps import Holder, PageError, Reviewer, loaded_page_state
+from serving.settings import Settings
+from serving.state import StateHolder
 from serving.ui.charts import bar_chart
 from serving.ui.pages import group_name, render
 from serving.value_routes import record_values, segment_csv, segment_summary, validation_of
-from serving.values import NO_VALUES, segment_rows
+from serving.values import NO_VALUES, LoadedValues, load_values, segment_rows
 
-__all__ = ["FORECAST_NAMES", "router"]
+__all__ = ["FORECAST_NAMES", "page_values", "router"]
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -30,14 +38,50 @@ FORECAST_NAMES = {"bgnbd": "BG/NBD", "naive": "same as last period (naive)"}
 """How the page names the forecasts of the holdout check."""
 
 _GROUPS = (("rfm_segment", "RFM segment"), ("value_tier", "value tier"))
+_CHARTS = (("equity", "Customer equity"), ("equity_at_risk", "Equity at risk"))
+
+
+def page_values(request: Request, holder: StateHolder) -> tuple[LoadedValues | None, str | None]:
+    """Return the value table the pages show, and why no model is loaded (None when one is).
+
+    With a state loaded its value table is shown; without one, the store's newest value table
+    (read at each request: there is no state to keep it in), so a reviewer sees the customers'
+    value before any churn model is promoted.
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The request (its app's settings name the store).
+    holder : StateHolder
+        The app's state holder.
+
+    Returns
+    -------
+    tuple of (LoadedValues or None, str or None)
+        The values (None when there are none to show) and, while no state is loaded, what the
+        pages that need models say is missing and what to run.
+    """
+    try:
+        state = loaded_page_state(holder)
+    except PageError as exc:  # no model loaded: values do not need one
+        settings: Settings = request.app.state.settings
+        store = settings.store()
+        days = store.list_values()
+        return (load_values(store, days[-1]) if days else None), exc.message
+    return state.values, None
 
 
 @router.get("/value", response_class=HTMLResponse)
-def value_page(request: Request, _role: Reviewer, state: PageState) -> HTMLResponse:
+def value_page(request: Request, _role: Reviewer, holder: Holder) -> HTMLResponse:
     """Show equity and equity at risk by segment and tier, the forecast check and the top risks."""
-    values = state.values
+    values, no_models = page_values(request, holder)
     if values is None:
-        return render(request, "value.html", {"values": None, "message": NO_VALUES})
+        return render(
+            request, "value.html", {"values": None, "message": NO_VALUES, "no_models": no_models}
+        )
+    overall = segment_summary(values.equity["overall"].row(0, named=True), "all")
+    # equity at risk is churn probability x CLV: without any probability it is not zero but unknown
+    drawn = _CHARTS if overall.scored else _CHARTS[:1]
     groups: list[dict[str, Any]] = []
     for by, label in _GROUPS:
         rows = [segment_summary(r, str(r[by])) for r in values.equity[by].iter_rows(named=True)]
@@ -49,10 +93,7 @@ def value_page(request: Request, _role: Reviewer, state: PageState) -> HTMLRespo
                 value_label=title,
                 digits=0,
             )
-            for field, title in (
-                ("equity", "Customer equity"),
-                ("equity_at_risk", "Equity at risk"),
-            )
+            for field, title in drawn
         ]
         groups.append({"by": by, "label": label, "rows": rows, "charts": charts})
     top = values.top_at_risk(limit=25)
@@ -63,21 +104,22 @@ def value_page(request: Request, _role: Reviewer, state: PageState) -> HTMLRespo
         {
             "values": values,
             "info": values.info,
-            "overall": segment_summary(values.equity["overall"].row(0, named=True), "all"),
+            "overall": overall,
             "groups": groups,
             "validation": validation_of(values),
             "forecast_names": FORECAST_NAMES,
             "top": top.to_dicts(),
+            "no_models": no_models,
         },
     )
 
 
 @router.get("/value/segments/{name}.csv")
 def segment_export(
-    request: Request, _role: Reviewer, state: PageState, name: str
+    request: Request, _role: Reviewer, holder: Holder, name: str
 ) -> StreamingResponse:
     """Download a segment's or tier's customers as CSV from the page (session login)."""
-    values = state.values
+    values, _ = page_values(request, holder)
     kind = values.segment_kind(name) if values is not None else None
     if values is None or kind is None:
         raise PageError(404, "No such segment", f"No segment or tier {name!r} is loaded.")

@@ -14,9 +14,11 @@ For keyboard and screen-reader users: ``lang`` on the page, no positive tabindex
 only "here" or "more", a skip link as the first Tab stop that moves the focus to ``<main>``, every
 scroll box a focusable region with a name unique on its page (any other element that scrolls
 sideways must take focus too), and at 390 px each box that overflows shows its focus and scrolls
-with ArrowRight. Two young stores are crawled as well: a snapshot without any model (the pages
-that need models answer their 503 naming ``guanxi train``), and, in the slow set, the world's
-models with nothing else; each page says what is missing and the command that makes it.
+with ArrowRight. Young stores are crawled as well: a snapshot without any model (the pages
+that need models answer their 503 naming ``guanxi train``; the menu leads to the model pages,
+which say the same), and, in the slow set, the world's models with nothing else, and a snapshot
+with a value table but no model (the value page and its exports need none); each page says what is
+missing and the command that makes it.
 """
 
 from __future__ import annotations
@@ -410,6 +412,9 @@ YOUNG = {
     "/ui/drift": "guanxi drift",
 }
 
+# the pages that need a loaded model: their 503 page without one
+UNLOADED = {"/ui/", "/ui/customers", "/ui/customers/{customer_id}"}
+
 
 def young_store(world: UIWorld, home: Path) -> None:
     """The world's snapshot and events only: no value table, plan, campaign or drift report."""
@@ -421,31 +426,59 @@ def test_a_store_without_models_says_what_to_run(
     browser: Any, world: UIWorld, tmp_path: Path
 ) -> None:
     """A snapshot but no model: the pages that need the models answer their 503 page saying to
-    train (the documented status), the store's own pages 200 with what to run; each reads whole."""
+    train (the documented status), the store's own pages 200 with what to run (the value page
+    also that scores need a model); each reads whole, and the menu reaches the model pages."""
     home = tmp_path / "home"
     young_store(world, home)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     with serve_uvicorn(home, uri, tmp_path, ready="last load failed; retrying") as url:
-        unloaded = {"/ui/", "/ui/customers", "/ui/customers/{customer_id}", "/ui/value"}
-        # the menu names the loaded models' tasks, none here: a model page is typed or bookmarked
+        # the menu leads to every task's model page, which says what to run
         start = [f"{url}/ui/", f"{url}/ui/customers/c001"]
-        start += [f"{url}/ui/models/{task}" for task in task_names()]
         site = crawl_site(
             browser,
             url,
             start,
-            dict.fromkeys(unloaded, 503),
+            dict.fromkeys(UNLOADED, 503),
             "/ui/models/nothing",
             "crawl-no-models",
         )
     assert set(site.found) >= PAGES, site.crawled
     assert {route: problems for route, problems in site.found.items() if problems} == {}
-    wanted = {
-        route: "guanxi train" for route in unloaded | {f"/ui/models/{t}" for t in task_names()}
-    }
-    wanted |= {route: command for route, command in YOUNG.items() if route not in unloaded}
+    wanted = {route: "guanxi train" for route in UNLOADED | {"/ui/value"}}
+    wanted |= {f"/ui/models/{t}": "guanxi train" for t in task_names()}
+    wanted |= {route: command for route, command in YOUNG.items() if route not in wanted}
+    assert "guanxi value" in site.text["/ui/value"]
     assert {r: c for r, c in wanted.items() if c not in site.text[r]} == {}
     assert all(str(home) not in text for text in site.text.values())
+
+
+@pytest.mark.slow  # another server and crawl: CI runs it, the default run keeps to two
+def test_a_store_with_values_but_no_models_shows_them(
+    browser: Any, world: UIWorld, tmp_path: Path
+) -> None:
+    """A snapshot and a value table, no model: the value page and its exports answer 200 with
+    the values (they answered the 503 page), saying that scores need ``guanxi train``."""
+    home = tmp_path / "home"
+    young_store(world, home)
+    store_values(home)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with serve_uvicorn(home, uri, tmp_path, ready="last load failed; retrying") as url:
+        start = [f"{url}/ui/", f"{url}/ui/customers/c001"]
+        site = crawl_site(
+            browser,
+            url,
+            start,
+            dict.fromkeys(UNLOADED, 503),
+            "/ui/value/segments/nothing.csv",
+            "crawl-values-no-models",
+        )
+    assert set(site.found) >= PAGES | {"/ui/value/segments/{name}.csv"}, site.crawled
+    assert {route: problems for route, problems in site.found.items() if problems} == {}
+    assert "Customer equity by RFM segment" in site.text["/ui/value"]
+    wanted = {route: "guanxi train" for route in UNLOADED | {"/ui/value"}}
+    wanted |= {f"/ui/models/{t}": "guanxi train" for t in task_names()}
+    wanted |= {route: command for route, command in YOUNG.items() if route != "/ui/value"}
+    assert {r: c for r, c in wanted.items() if c not in site.text[r]} == {}
 
 
 @pytest.mark.slow  # a third server and crawl: CI runs it, the default run keeps to two

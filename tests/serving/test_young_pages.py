@@ -1,0 +1,113 @@
+"""The reviewer pages of a young store: value without models, churn-less values, the menu.
+
+Customer value needs no churn model, so ``/ui/value`` and its exports show the store's value table
+while no model is loaded (they answered the 503 "Nothing to serve yet" page), saying what is
+missing and what to run; a value table without churn probabilities says that equity at risk needs
+them instead of showing an equity at risk of 0; and with nothing loaded the menu leads to every
+task's model page, which says what to run (it listed no model page at all).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+from fastapi.testclient import TestClient
+
+from features.store import Store
+from models import registry
+from models.tasks import task_names
+from serving.app import create_app
+from tests.serving.conftest import STORE_KEY, StaticSource, headers, make_settings, wait_ready
+from tests.serving.test_value_api import AS_OF, store_values, value_frame
+
+NO_MODEL = registry.ModelNotFoundError("no task has a champion version in /srv/x")
+
+
+def _failed_once(client: TestClient) -> None:
+    for _ in range(400):
+        if client.app.state.holder.last_error is not None:  # type: ignore[attr-defined]
+            return
+        time.sleep(0.025)
+    raise AssertionError("no load failed")
+
+
+@pytest.fixture
+def unloaded(tmp_path: Path, source: StaticSource) -> Iterator[TestClient]:
+    """An app whose registry has no champion: nothing is ever loaded."""
+    source.failure = NO_MODEL
+    with TestClient(create_app(make_settings(tmp_path / "home"), source)) as client:
+        _failed_once(client)
+        yield client
+
+
+def _churnless(home: Path) -> None:
+    """A value table as ``guanxi value`` writes it before any churn model is promoted."""
+    frame = value_frame().with_columns(
+        pl.lit(None, pl.Float64).alias("churn_probability"),
+        pl.lit(None, pl.Float64).alias("equity_at_risk"),
+        pl.lit(None, pl.String).alias("churn_status"),
+    )
+    Store(home, STORE_KEY.encode()).write_values(
+        frame, AS_OF, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+
+
+def test_the_value_page_needs_no_model(unloaded: TestClient) -> None:
+    home = unloaded.app.state.settings.home  # type: ignore[attr-defined]
+    store_values(home)
+    page = unloaded.get("/ui/value", headers=headers("reviewer"))
+    assert page.status_code == 200, page.text
+    assert 'id="equity"' in page.text and 'id="table-rfm_segment"' in page.text
+    # what is missing, and what to run, never the log's paths
+    assert 'id="no-models"' in page.text and "guanxi promote" in page.text
+    assert "/srv/x" not in page.text
+    # a customer page would be the 503: the top customers are not links to it
+    assert "/ui/customers/" not in page.text
+    # the menu leads to every model page, which says what to run
+    for task in task_names():
+        assert f'href="/ui/models/{task}"' in page.text
+    export = unloaded.get("/ui/value/segments/champions.csv", headers=headers("reviewer"))
+    assert export.status_code == 200 and "c000" in export.text
+
+
+def test_the_value_page_without_models_or_values_says_both(unloaded: TestClient) -> None:
+    page = unloaded.get("/ui/value", headers=headers("reviewer"))
+    assert page.status_code == 200, page.text
+    assert 'id="no-values"' in page.text and "guanxi value" in page.text
+    assert 'id="no-models"' in page.text and "guanxi train" in page.text
+    export = unloaded.get("/ui/value/segments/champions.csv", headers=headers("reviewer"))
+    assert export.status_code == 404
+
+
+def test_the_menu_leads_to_the_model_pages_while_nothing_is_loaded(unloaded: TestClient) -> None:
+    page = unloaded.get("/ui/", headers=headers("reviewer"))
+    assert page.status_code == 503 and "Nothing to serve yet" in page.text
+    for task in task_names():
+        assert f'href="/ui/models/{task}"' in page.text
+
+
+@pytest.mark.parametrize("loaded", [True, False])
+def test_values_without_churn_probabilities_say_what_equity_at_risk_needs(
+    tmp_path: Path, source: StaticSource, loaded: bool
+) -> None:
+    home = tmp_path / "home"
+    _churnless(home)
+    if not loaded:
+        source.failure = NO_MODEL
+    with TestClient(create_app(make_settings(home), source)) as client:
+        if loaded:
+            wait_ready(client)
+        else:
+            _failed_once(client)
+        page = client.get("/ui/value", headers=headers("reviewer"))
+    assert page.status_code == 200, page.text
+    assert 'id="no-churn"' in page.text and "guanxi value</code> again" in page.text
+    assert "computed without a churn model" in page.text
+    # no equity at risk of 0.00: it is unknown, and no chart of it is drawn
+    assert 'id="equity-at-risk">—<' in page.text
+    assert 'id="equity_at_risk-' not in page.text and 'id="equity-rfm_segment"' in page.text
+    assert "Nothing is at risk" not in page.text
