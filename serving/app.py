@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
@@ -120,6 +123,36 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"internal error (request id {request_id})"}, status_code=500)
 
 
+def _examples_with_nulls(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """Build the app's document generator that keeps the nulls of the routes' answer examples.
+
+    FastAPI drops every null of the document (fastapi#5559), so an example lost the fields an
+    answer holds as null: a score's ``status_reason``, a plan's ``reason``. An integrator reading
+    it took them for absent, and an example could not show a required field that is null. Each
+    example is put back as the route gave it.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()  # cached by FastAPI as app.openapi_schema
+        for context in iter_route_contexts(app.routes):  # included routers' routes too
+            route = context.original_route
+            if not isinstance(route, APIRoute) or not route.include_in_schema:
+                continue
+            for method in route.methods or ():
+                answers = document["paths"][context.path_format][method.lower()]["responses"]
+                for code, answer in route.responses.items():
+                    for media, content in answer.get("content", {}).items():
+                        if "example" in content:
+                            example = jsonable_encoder(content["example"])
+                            answers[str(code)]["content"][media]["example"] = example
+        return document
+
+    return openapi
+
+
 def create_app(settings: Settings | None = None, source: Source | None = None) -> FastAPI:
     """Build the scoring service.
 
@@ -188,6 +221,7 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     app.include_router(targeting_router)
     app.include_router(value_router)
     install_ui(app)
+    app.openapi = _examples_with_nulls(app)  # type: ignore[method-assign]
     return app
 
 

@@ -230,8 +230,8 @@ _RELOADED = {"models": [_MODEL_INFO], "snapshot": _SNAPSHOT}
 def _example(body: object) -> dict[int | str, dict[str, Any]]:
     """Document an example body of a route's 200 (its schema is the route's response model).
 
-    The document drops an example's nulls, so an example holds none where the schema requires
-    the field (a lapsed customer's null probability, a live score's null snapshot day).
+    The document keeps the example's nulls (:func:`serving.app.create_app` puts back those FastAPI
+    drops), so an example shows a field the answer holds as null.
     """
     return {200: {"content": {"application/json": {"example": body}}}}
 

@@ -154,6 +154,21 @@ def test_a_success_has_an_example_of_its_schema(client: TestClient, method: str,
     model.model_validate(example)
 
 
+def test_an_example_keeps_the_fields_an_answer_holds_as_null(client: TestClient) -> None:
+    """Before: FastAPI dropped every null of the document, so the scores example lacked the
+    ``status_reason``, ``missing_inputs``, ``groups`` and ``categories`` every answer holds (as
+    null), and the readiness example its ``detail``: a client took them for absent."""
+    paths = client.get("/openapi.json").json()["paths"]
+    scores = paths["/v1/customers/{customer_id}/scores"]["get"]["responses"]["200"]
+    (score,) = scores["content"]["application/json"]["example"]["scores"].values()
+    real = client.get("/v1/customers/c001/scores?explain=2", headers=headers()).json()
+    (answered,) = list(real["scores"].values())[:1]
+    assert set(score) == set(answered)
+    assert score["status_reason"] is None and score["groups"] is None
+    ready = paths["/readyz"]["get"]["responses"]["200"]["content"]["application/json"]["example"]
+    assert ready == {"ready": True, "detail": None}
+
+
 def test_a_plan_without_a_value_table_names_no_folder_of_the_server(
     client: TestClient, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
