@@ -75,10 +75,12 @@ from models.labels import HORIZON_DAYS
 from models.scoring import score_snapshot
 from models.tasks import retention_task, task_names
 from pipelines import connectors
+from pipelines.drift import trained_later
 
 __all__ = [
     "BRIEF_ITEMS",
     "KILL_ENV",
+    "RERUN",
     "STEPS",
     "CycleConfig",
     "CycleError",
@@ -189,31 +191,11 @@ def retrain_reasons(
     return reasons
 
 
-def trained_later(trained: str | None, day: date) -> str | None:
-    """Say when a model was trained as of a later day than the one it scores (pure).
-
-    Parameters
-    ----------
-    trained : str or None
-        The model version's ``as_of`` tag (its training day), if any.
-    day : datetime.date
-        The day scored.
-
-    Returns
-    -------
-    str or None
-        The note (the model has seen what followed ``day``, so its scores of that day, and the
-        live performance measured on them, look better than a model of that day would do), or
-        None when it was trained on or before ``day``.
-    """
-    if not trained or date.fromisoformat(trained[:10]) <= day:
-        return None
-    return (
-        f"trained as of {trained[:10]}, after {day}: it has seen events that followed this day, "
-        f"so its scores of {day} and their live performance look better than they are; "
-        f"run the cycle of a day on or after {trained[:10]}, or start from a fresh GUANXI_HOME "
-        f"to backfill past days"
-    )
+RERUN: Final = (
+    "run the cycle of a day on or after {trained}, or start from a fresh GUANXI_HOME to backfill "
+    "past days"
+)
+"""The cycle's advice on a champion trained after its day (:func:`trained_later`'s ``redo``)."""
 
 
 class _Run:
@@ -294,7 +276,7 @@ class _Run:
             scored = score_snapshot(bundle, snapshot, explain_k=self.config.explain)
             info = store_scores(self.store, bundle, snapshot, self.day, scored, self.config.explain)
             done[task] = {"version": info.model_version, "rows": info.rows}
-            later = trained_later(loaded.tags.get("as_of"), self.day)
+            later = trained_later(loaded.tags.get("as_of"), self.day, RERUN)
             if later:
                 self.console.print(f"[yellow]note:[/yellow] {task} v{loaded.version}: {later}")
                 done[task]["trained_as_of"] = loaded.tags["as_of"]
@@ -316,7 +298,7 @@ class _Run:
         inputs = DriftInputs(self.store, self.day, events, customers)
         # a task without a champion is not compared; the retrain step below trains one
         later = "no champion to compare yet; this cycle's retrain step trains one"
-        report = drift_report(inputs, list(self.config.tasks), no_model=later)
+        report = drift_report(inputs, list(self.config.tasks), no_model=later, redo=RERUN)
         print_report(self.console, report, limit=5)
         try:
             run_id, path = keep_report(report, self.home)

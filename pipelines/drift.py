@@ -28,7 +28,9 @@ every value escaped by Jinja2's autoescape; :mod:`serving.ui.drift` renders it, 
 reviewer page ``/ui/drift`` shows) and, last, kept in the store (``<home>/drift/as_of=D.json``)
 for the reviewer page: all or nothing (:func:`keep_report`), so the store never holds a report
 whose page was not written. An ``--out`` in a folder that is missing or not writable is refused
-before the report is computed.
+before the report is computed. A champion trained as of a day after ``D`` (``D`` between its test
+day and its training day) is compared with a note that it has seen the events that followed ``D``
+(:func:`trained_later`, which ``guanxi cycle`` says of its scores too).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ __all__ = [
     "keep_report",
     "print_report",
     "reference_day",
+    "trained_later",
 ]
 
 
@@ -100,6 +103,39 @@ def reference_day(model: LoadedModel) -> date:
     raise ValueError(
         f"{model.name} version {model.version} records neither its test cutoff nor as_of and "
         "horizon: cannot tell which snapshot it was trained on"
+    )
+
+
+def trained_later(trained: str | None, day: date, redo: str | None = None) -> str | None:
+    """Say when a model was trained as of a later day than the one it scores (pure).
+
+    A champion's test day is its training day minus its horizon, so a report of a day between
+    the two compares a day whose following events the model has seen.
+
+    Parameters
+    ----------
+    trained : str or None
+        The model version's ``as_of`` tag (its training day), if any.
+    day : datetime.date
+        The day scored, or compared.
+    redo : str, optional
+        What to do instead, ``{trained}`` standing for the training day; default: a report of a
+        day on or after it (``guanxi drift --as-of``). ``guanxi cycle`` says its own.
+
+    Returns
+    -------
+    str or None
+        The note (the model has seen what followed ``day``, so its scores of that day, and the
+        live performance measured on them, look better than a model of that day would do), or
+        None when it was trained on or before ``day``.
+    """
+    if not trained or date.fromisoformat(trained[:10]) <= day:
+        return None
+    since = trained[:10]
+    instead = (redo or "give an --as-of on or after {trained}").format(trained=since)
+    return (
+        f"trained as of {since}, after {day}: it has seen events that followed this day, "
+        f"so its scores of {day} and their live performance look better than they are; {instead}"
     )
 
 
@@ -359,6 +395,7 @@ def drift_report(
     thresholds: DriftThresholds | None = None,
     alias: str = registry.CHAMPION,
     no_model: str | None = None,
+    redo: str | None = None,
 ) -> dict[str, Any]:
     """Compute the drift and live-performance report of a day (nothing is written but snapshots).
 
@@ -376,6 +413,9 @@ def drift_report(
         The note of a task without such a model (after ``"<task>: "``); by default the
         registry's message, which says to train and promote one. ``guanxi cycle``, whose retrain
         step comes next, says that it trains one.
+    redo : str, optional
+        The advice of the note on a champion trained after the report's day
+        (:func:`trained_later`); by default an ``--as-of`` on or after its training day.
 
     Returns
     -------
@@ -402,6 +442,10 @@ def drift_report(
                 f"{task} v{model.version}: not compared: it was tested on the snapshot of "
                 f"{tested}, after {inputs.day}; drift is measured on a day on or after that"
             )
+            continue
+        later = trained_later(model.tags.get("as_of"), inputs.day, redo)
+        if later:  # a day between its test day and its training day: seen in training
+            notes.append(f"{task} v{model.version}: {later}")
     current = inputs.snapshot(inputs.day)
     by_reference: dict[date, list[str]] = {}
     for task, model in champions.items():

@@ -29,6 +29,7 @@ from pipelines.cli import _register, app
 from pipelines.cycle import (
     BRIEF_ITEMS,
     KILL_ENV,
+    RERUN,
     STEPS,
     CycleConfig,
     _Run,
@@ -155,8 +156,12 @@ def test_a_champion_trained_after_the_cycle_day_is_noted() -> None:
     # the README trains as of 2025-12-31, then runs the cycle of 2025-03-31: the champion has
     # seen that day's future, and its live performance there beat its own card
     day = date(2025, 3, 31)
-    note = trained_later("2025-12-31", day)
+    note = trained_later("2025-12-31", day, RERUN)
     assert note is not None and "2025-12-31, after 2025-03-31" in note
+    assert note.endswith(
+        "run the cycle of a day on or after 2025-12-31, or start from a fresh "
+        "GUANXI_HOME to backfill past days"
+    )
     assert trained_later("2025-03-31", day) is None
     assert trained_later("2024-12-31", day) is None
     assert trained_later(None, day) is None

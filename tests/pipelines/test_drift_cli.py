@@ -560,6 +560,34 @@ def test_a_day_before_the_champion_was_tested_is_not_compared_backwards(
     assert Store(home).read_record("drift", date(2024, 5, 1)) is None and _drift_runs() == []
 
 
+def test_a_day_the_champion_has_seen_in_training_is_noted(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """drift24: a day between the champion's test day (2024-08-02) and its training day
+    (2024-10-31) was compared without a word that the model had seen what followed it; only
+    `guanxi cycle` said so, of its scores."""
+    home, out = get_settings().home, tmp_path / "drift.html"
+    args = ["drift", "--tasks", "churn", "--as-of", "2024-09-30", "--out", str(out)]
+    result = cli.invoke(app, [*args, "--events", str(sample / "events.parquet")])
+    assert result.exit_code == 0, result.output
+    note = (
+        "churn v1: trained as of 2024-10-31, after 2024-09-30: it has seen events that followed "
+        "this day, so its scores of 2024-09-30 and their live performance look better than they "
+        "are; give an --as-of on or after 2024-10-31"
+    )
+    assert f"note: {note}" in _said(result)
+    record = Store(home).read_record("drift", date(2024, 9, 30))
+    assert record is not None and note in record["notes"] and record["champions"] == {"churn": "1"}
+    assert note in " ".join(out.read_text().split())
+    # on or after its training day there is nothing to say
+    events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    report = drift_report(DriftInputs(Store(home), TODAY, events), ["churn"])
+    assert not any("trained as of" in n for n in report["notes"])
+
+
 def test_an_as_of_without_a_snapshot_names_the_days_there_are_and_the_command(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
