@@ -844,7 +844,8 @@ def drift_command(
         raise typer.Exit(1) from exc
     if not (report["champions"] or report["performance"] or report["value"]):
         # was an empty report ("0 of 0 feature comparisons"), logged, written and kept
-        untrained = [t for t in chosen if any(n.startswith(f"{t}: ") for n in report["notes"])]
+        # the registry says which task has no champion (was: a note's "<task>: " prefix)
+        untrained = [t for t in chosen if registry.get_version(t, registry.CHAMPION) is None]
         fix = (
             f"`guanxi train --task {untrained[0]} --events PATH --as-of DAY`, then "
             f"`guanxi promote --task {untrained[0]}`"

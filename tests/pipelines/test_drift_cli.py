@@ -540,6 +540,27 @@ def test_a_store_with_no_model_keeps_no_empty_report(
     assert _drift_runs() == []
 
 
+def test_the_untrained_task_is_told_by_the_registry_not_by_the_notes_wording(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """drift24: the task to train was the one a note began with "<task>: "; a note worded
+    otherwise lost the `guanxi train` advice."""
+    Store(get_settings().home).write_snapshot(_snapshot_of(sample, TODAY), TODAY)
+    real = drift.drift_report
+
+    def reworded(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        report = real(*args, **kwargs)
+        report["notes"] = [f"not compared ({note})" for note in report["notes"]]
+        return report
+
+    monkeypatch.setattr(drift, "drift_report", reworded)
+    result = cli.invoke(app, ["drift", "--tasks", "churn"], env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.output
+    assert "`guanxi train --task churn --events PATH --as-of DAY`" in _said(result)
+
+
 def test_a_day_before_the_champion_was_tested_is_not_compared_backwards(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
