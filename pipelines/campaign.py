@@ -130,7 +130,7 @@ def record_command(
         )
         raise typer.Exit(1)
     try:  # checked before the write: a plan the key does not vouch for stores nothing
-        plans = _stored_plans(plan_store)
+        plans, planned = _stored_plans(plan_store)
     except (UnsignedTableError, TamperedTableError) as exc:
         console.print(f"[red]cannot record the campaign, nothing stored:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -160,7 +160,6 @@ def record_command(
     for overlap in overlaps:
         if overlap.involves(campaign):
             console.print(f"[yellow]note:[/yellow] {overlap.note}")
-    planned = stored_offers(plan_store)
     if planned is not None:  # a misspelt offer was taken without a word
         unknown = _unknown_offers(outcomes, planned)
         for offer in unknown:
@@ -178,17 +177,28 @@ def record_command(
             )
 
 
-def _stored_plans(store: Store) -> pl.DataFrame | None:
-    """Read who each stored plan gave which offer, each plan checked by :func:`read_stored_plan`.
+def _stored_plans(store: Store) -> tuple[pl.DataFrame | None, OffersFile | None]:
+    """Read who each stored plan gave which offer, and the offers the latest was made with.
+
+    Each plan is read once and checked by :func:`read_stored_plan` (the latest was read again
+    for its offers).
 
     Raises
     ------
     features.store.UnsignedTableError, features.store.TamperedTableError
         With a key: a plan kept without it, or changed since it was kept.
     """
-    plans = [read_stored_plan(store, day) for day in store.list_plans()]
+    days = store.list_plans()
+    plans = [read_stored_plan(store, day) for day in days]
     found = [plan.select("customer_id", "offer") for plan in plans if plan is not None]
-    return pl.concat(found).unique() if found else None
+    offers = _plan_offers(store, days[-1]) if days and plans[-1] is not None else None
+    return (pl.concat(found).unique() if found else None), offers
+
+
+def _plan_offers(store: Store, day: date) -> OffersFile | None:
+    """Return the offers a stored plan was made with (its metadata; the plan read already)."""
+    info = store.plan_info(day)
+    return parse_offers(info.offers, str(info.path)) if info is not None else None
 
 
 def read_stored_plan(store: Store, day: date) -> pl.DataFrame | None:
@@ -286,8 +296,7 @@ def stored_offers(store: Store) -> OffersFile | None:
     days = store.list_plans()
     if not days or read_stored_plan(store, days[-1]) is None:  # checked, as every plan reader
         return None
-    info = store.plan_info(days[-1])
-    return parse_offers(info.offers, str(info.path)) if info is not None else None
+    return _plan_offers(store, days[-1])
 
 
 def _cell(key: str, value: object) -> str:

@@ -548,6 +548,26 @@ def test_contacted_customers_in_no_stored_plan_are_noted(
     assert "no stored plan" not in _run(cli, "campaign", "record", "--file", str(path))
 
 
+def test_record_reads_each_stored_plan_once(
+    cli: CliRunner, offers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """drift24: the latest plan was read twice, once for its customers and once (through
+    stored_offers) only to check it again before taking its offers."""
+    _run(cli, "target", "--budget", "3", "--offers", str(offers))
+    read, reads = Store.read_plan, []
+
+    def counted(self: Store, as_of: date) -> pl.DataFrame | None:
+        reads.append(as_of)
+        return read(self, as_of)
+
+    monkeypatch.setattr(Store, "read_plan", counted)
+    path = tmp_path / "october.csv"
+    _october().with_columns(offer=pl.lit("retention_emial")).write_csv(path)
+    output = _run(cli, "campaign", "record", "--file", str(path))
+    assert "offer 'retention_emial' is not in the offers of the latest plan" in output
+    assert reads == Store(get_settings().home).list_plans()  # each day once
+
+
 def test_an_infinite_budget_is_refused_by_name(cli: CliRunner, offers: Path) -> None:
     """loop23: `--budget inf` passed the option's minimum and ended in a ValueError traceback."""
     output = _run(cli, "target", "--budget", "inf", "--offers", str(offers), code=2)
