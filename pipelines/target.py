@@ -15,7 +15,8 @@ where they beat the churn score), and solves the plan (:func:`models.planning.pl
 * the store keeps the plan with its summaries for serving (:meth:`features.store.Store.write_plan`),
   replacing the plan of its day and saying which (its customers, when it was made); an empty plan
   is never kept over one that contacts someone: refused before anything is written (``--no-store``
-  writes it to ``--out`` alone);
+  writes it to ``--out`` alone), unless ``--keep-empty`` asks for it, which clears the day's plan
+  on purpose;
 * ``--report`` also prints the textbook segment ROI table and the comparison with spending the
   same budget evenly per segment or by churn score alone; without ``--budget`` and ``--offers``
   it prints that report for the plan the store holds for ``--as-of`` (the latest by default).
@@ -305,6 +306,14 @@ def target_command(
         ),
     ] = True,
     out_table: connectors.OutTable = None,
+    keep_empty: Annotated[
+        bool,
+        typer.Option(
+            "--keep-empty",
+            help="Keep a plan that contacts nobody over the day's stored plan: clears that one "
+            "on purpose.",
+        ),
+    ] = False,
 ) -> None:
     """Plan a budgeted campaign: who gets which offer, through which channel, and its return."""
     from serving.settings import get_settings
@@ -359,12 +368,13 @@ def target_command(
         raise typer.Exit(1) from exc
     print_plan(console, run)
     previous = store.plan_info(run.as_of) if keep else None
-    if previous is not None and previous.rows and run.plan.rows.is_empty():
+    if previous is not None and previous.rows and run.plan.rows.is_empty() and not keep_empty:
         # an empty plan replaced the day's plan in the store, so serving lost it without a word
         console.print(
             f"[red]cannot keep the plan, nothing written:[/red] it contacts nobody and would "
             f"replace the stored {_previous(previous)}; the store keeps that one. Give "
-            "--no-store to write the empty plan to --out alone"
+            "--no-store to write the empty plan to --out alone, or --keep-empty to clear the "
+            "stored plan with it"
         )
         raise typer.Exit(1)
     if report:

@@ -826,14 +826,28 @@ def test_an_empty_plan_never_replaces_a_stored_plan_with_customers(
         "cannot keep the plan, nothing written: it contacts nobody and would replace the stored "
         "plan as of 2024-10-31 (2 customers, made "
     ) in output
-    assert "the store keeps that one. Give --no-store to write the empty plan to --out alone" in (
-        output
-    )
+    assert (
+        "the store keeps that one. Give --no-store to write the empty plan to --out alone, or "
+        "--keep-empty to clear the stored plan with it"
+    ) in output
     assert store.plan_path(DAY).read_bytes() == stored and not out.exists()
     if case == "no values":  # said as no churn probabilities, as if the rows had none
         assert "0 customers given" in output and "no churn probabilities" not in output
     _run(cli, *args, "--budget", budget, "--out", str(out), "--no-store")
     assert pl.read_csv(out).height == 0 and store.plan_path(DAY).read_bytes() == stored
+
+
+def test_keep_empty_clears_the_stored_plan_on_purpose(cli: CliRunner, offers: Path) -> None:
+    """drift24: a day's stored plan could not be cleared on purpose: an empty plan was refused
+    over one that contacts someone, with no way to say it was meant."""
+    args = ["target", "--offers", str(offers), "--as-of", "2024-10-31"]
+    _run(cli, *args, "--budget", "3")
+    offers.write_text(NOBODY, encoding="utf-8")
+    output = _run(cli, *args, "--budget", "3", "--keep-empty")
+    assert "it replaces the plan as of 2024-10-31 (2 customers, made " in output
+    store = Store(get_settings().home)
+    info, plan = store.plan_info(DAY), store.read_plan(DAY)
+    assert info is not None and info.rows == 0 and plan is not None and plan.is_empty()
 
 
 def test_a_plan_that_replaces_the_stored_plan_of_its_day_says_so(
