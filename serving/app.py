@@ -39,7 +39,7 @@ from serving.settings import Settings, get_settings
 from serving.state import StateHolder
 from serving.targeting import UpliftCache, targeting_router
 from serving.ui import FAVICON, install_ui
-from serving.ui.pages import invalid_page, is_page
+from serving.ui.pages import http_error_page, invalid_page, is_page
 from serving.value_routes import router as value_router
 from serving.workers import RunDir
 
@@ -109,10 +109,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     """Answer an HTTP error as FastAPI does; a body that is not UTF-8 says so and what to send.
 
     FastAPI answers a JSON body it cannot decode with a 400 "There was an error parsing the
-    body", which says neither what is wrong nor what to do (:data:`NOT_UTF8` does).
+    body", which says neither what is wrong nor what to do (:data:`NOT_UTF8` does). An address
+    under ``/ui`` answers the reviewer pages' error page (:func:`serving.ui.pages.http_error_page`).
     """
     if isinstance(exc, HTTPException) and isinstance(exc.__cause__, UnicodeDecodeError):
         return JSONResponse({"detail": NOT_UTF8}, status_code=exc.status_code)
+    if is_page(request):
+        return await http_error_page(request, exc)
     return await http_exception_handler(request, exc)  # type: ignore[arg-type]
 
 

@@ -25,6 +25,7 @@ import re
 import threading
 from dataclasses import dataclass
 from functools import partial
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote, urlencode
@@ -87,6 +88,7 @@ __all__ = [
     "error_page",
     "filters",
     "group_name",
+    "http_error_page",
     "invalid_page",
     "is_page",
     "login_redirect",
@@ -284,20 +286,56 @@ async def error_page(request: Request, exc: Exception) -> Response:
 
 
 def is_page(request: Request) -> bool:
-    """Say whether a request went to a reviewer page (a route under ``/ui``), not the API.
+    """Say whether a request went to a reviewer page (an address under ``/ui``), not the API.
 
     Parameters
     ----------
     request : fastapi.Request
-        A request that matched a route.
+        A request: its route's path when it matched one, else its own path (a page mistyped).
 
     Returns
     -------
     bool
-        True for the pages (login included).
+        True for the pages (login included) and for any other address under ``/ui`` but the
+        static files'.
     """
-    path = str(getattr(request.scope.get("route"), "path", ""))
-    return path == "/ui" or path.startswith("/ui/")
+    route = request.scope.get("route")
+    if route is not None:
+        path = str(getattr(route, "path", ""))
+    else:
+        path = str(request.scope.get("path", "")).removeprefix(request.scope.get("root_path", ""))
+    return (path == "/ui" or path.startswith("/ui/")) and not path.startswith("/ui/static")
+
+
+async def http_error_page(request: Request, exc: Exception) -> Response:
+    """Answer an HTTP error at a page's address with the pages' error page, not the API's JSON.
+
+    A mistyped or stale address under ``/ui`` (404) and a method a page does not take (405, its
+    ``Allow`` header kept) are read by a person in a browser, who gets the menu and a way back.
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The request to an address under ``/ui`` (:func:`is_page`).
+    exc : Exception
+        The :class:`starlette.exceptions.HTTPException`.
+
+    Returns
+    -------
+    fastapi.responses.Response
+        The HTML page with the error's status and headers.
+    """
+    code = int(getattr(exc, "status_code", status.HTTP_500_INTERNAL_SERVER_ERROR))
+    if code == status.HTTP_404_NOT_FOUND:
+        title, message = "Page not found", "There is no reviewer page at this address."
+    elif code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        title = "Cannot do this here"
+        message = f"This page does not take a {request.method} request."
+    else:
+        title, message = HTTPStatus(code).phrase, str(getattr(exc, "detail", ""))
+    response = render(request, "error.html", {"title": title, "message": message}, code)
+    response.headers.update(getattr(exc, "headers", None) or {})
+    return response
 
 
 _WHERE: Final = {

@@ -402,6 +402,23 @@ def test_unknown_customer_is_a_404_page(ui: TestClient) -> None:
     assert r.status_code == 404 and "Customer not found" in r.text
 
 
+def test_a_mistyped_page_address_is_the_pages_error_page_not_json(ui: TestClient) -> None:
+    """An address under /ui that no page has answered the API's JSON ``{"detail": "Not Found"}``
+    (a 405 likewise): a person in a browser gets the pages' error page with a way back."""
+    for who in ("anonymous", "reviewer"):
+        if who == "reviewer":
+            login(ui)
+        r = ui.get("/ui/custmers")
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), who
+        assert "<h1>Page not found</h1>" in r.text and ">Back to the overview</a>" in r.text
+    wrong = ui.get("/ui/logout")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    assert "This page does not take a GET request." in wrong.text
+    # the API and the static files keep their answers
+    assert ui.get("/v1/nothing").json() == {"detail": "Not Found"}
+    assert not ui.get("/ui/static/nothing.css").headers["content-type"].startswith("text/html")
+
+
 def test_a_customer_id_with_a_slash_reaches_the_customer_page(ui: TestClient) -> None:
     login(ui)
     for sent, shown in [("shop%2F7", "shop/7"), ("a%0Ab", "a\\nb")]:

@@ -469,7 +469,7 @@ def test_a_store_with_values_but_no_models_shows_them(
             url,
             start,
             dict.fromkeys(UNLOADED, 503),
-            "/ui/value/segments/nothing.csv",
+            "/ui/valeu",  # a mistyped address: the pages' error page, not the API's JSON
             "crawl-values-no-models",
         )
     assert set(site.found) >= PAGES | {"/ui/value/segments/{name}.csv"}, site.crawled
