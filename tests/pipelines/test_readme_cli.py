@@ -109,3 +109,30 @@ def test_options_named_in_the_readme_prose_belong_to_a_command_of_their_section(
                         f"README section {title!r} names {option}, which no command it shows has"
                     )
     assert checked > 10
+
+
+SNAPSHOT_BUILDERS = ("features build", "score", "value", "train", "cycle")
+"""Commands that build (and keep) a day's snapshot from ``--events`` when the store has none."""
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_a_command_reading_a_sample_s_events_gives_its_customers_too(path: Path) -> None:
+    """The README's ``guanxi features build --events data/events.parquet --as-of 2025-12-31``
+    replaced the day's snapshot with one built without the customers file: every profile feature
+    (``is_business``, ``signup_tenure_days``, ``region``) empty, churn scores moved by up to 0.12.
+    A shown command that reads a sample's ``events.<format>`` also reads its ``customers.<format>``.
+    """
+    root = _root()
+    for command in _commands(path.read_text(encoding="utf-8"), path.name, inline=False):
+        _, rest, name = _resolve(root, list(command.words))
+        if name.removeprefix("guanxi ") not in SNAPSHOT_BUILDERS or "--events" not in rest:
+            continue
+        events = rest[rest.index("--events") + 1]
+        folder, _, file = events.rpartition("/")
+        if not re.fullmatch(r"events\.(parquet|csv)", file):
+            continue  # a database, a folder of files, `...`
+        customers = f"{folder}/customers.{file.split('.')[1]}".lstrip("/")
+        given = rest[rest.index("--customers") + 1] if "--customers" in rest else None
+        assert given == customers, (
+            f"{command.where}: reads {events} without --customers {customers}"
+        )
