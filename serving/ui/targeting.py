@@ -158,9 +158,12 @@ def _bars(
 @router.get("/plan", response_class=HTMLResponse)
 def plan_page(request: Request, _role: Reviewer, settings: SettingsDep) -> HTMLResponse:
     """Show the latest plan: budget, allocation, expected return, ROI, the best customers."""
-    info, rows = _latest_plan(settings.store())  # checked against its signed manifest
+    store = settings.store()
+    info, rows = _latest_plan(store)  # checked against its signed manifest
     if info is None or rows is None:
-        return render(request, "plan.html", {"active": "plan", "plan": None})
+        # a plan kept without this server's store key (or changed since) is there, not shown
+        refused = next(iter(reversed(store.list_plans())), None)
+        return render(request, "plan.html", {"active": "plan", "plan": None, "refused": refused})
     summaries = info.summaries
     by_segment = summaries.get("by_segment", [])
     by_offer = summaries.get("by_offer", [])

@@ -90,6 +90,11 @@ def test_an_unsigned_or_tampered_plan_is_not_shown(client: TestClient, settings)
     keep_plan(unsigned, plan_from_store(unsigned, parse_offers(yaml.safe_load(OFFERS)), 3.0))
     page = client.get("/ui/plan", headers=headers("reviewer"))
     assert page.status_code == 200 and 'id="plan-' not in page.text
+    # the page said "The store holds no plan" of the plan it had just refused
+    text = " ".join(page.text.split())
+    assert "holds no plan" not in text
+    assert "plan as of 31 Oct 2024 is not shown: it is not signed with this server's" in text
+    assert f"--as-of {DAY.isoformat()} --out plan.csv</code> run with the server's" in text
 
 
 def test_the_plan_names_segments_as_the_other_pages_do(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
