@@ -65,11 +65,13 @@ from serving.state import ServingState
 
 __all__ = [
     "ERRORS",
+    "EXAMPLE_TASK",
     "REQUEST_ID_HEADER",
     "error_answer",
     "feature_names",
     "health_router",
     "router",
+    "success_example",
 ]
 
 logger = logging.getLogger(__name__)
@@ -179,10 +181,12 @@ _REASONS = [
 ]
 # the examples name tasks from their specs (no task name outside models/specs/): the retention
 # task's model, and a task its rule serves
-_RISK: Final = (retention_task() or task_specs()[0]).name
-_RULED: Final = next((s.name for s in task_specs() if s.rule_backing is not None), _RISK)
+EXAMPLE_TASK: Final = (retention_task() or task_specs()[0]).name
+"""The task the document's examples score: the retention task (the churn model the value table
+reads), named from its spec."""
+_RULED: Final = next((s.name for s in task_specs() if s.rule_backing is not None), EXAMPLE_TASK)
 _SCORED = {
-    "task": _RISK,
+    "task": EXAMPLE_TASK,
     "status": "eligible",
     "status_reason": None,
     "probability": 0.3357,
@@ -191,7 +195,7 @@ _SCORED = {
     "log_odds": -1.4156,
     "base_log_odds": 0.1303,
     "base_probability": 0.6238,
-    "model_name": _RISK,
+    "model_name": EXAMPLE_TASK,
     "model_version": "1",
     "model_served_by": "XGBoost",
     "snapshot_date": "2025-12-31",
@@ -227,13 +231,27 @@ _MODEL_INFO = {
 _RELOADED = {"models": [_MODEL_INFO], "snapshot": _SNAPSHOT}
 
 
-def _example(body: object) -> dict[int | str, dict[str, Any]]:
+def success_example(
+    body: object, media_type: str = "application/json"
+) -> dict[int | str, dict[str, Any]]:
     """Document an example body of a route's 200 (its schema is the route's response model).
 
     The document keeps the example's nulls (:func:`serving.app.create_app` puts back those FastAPI
     drops), so an example shows a field the answer holds as null.
+
+    Parameters
+    ----------
+    body : object
+        A body the route answers with (a test checks it against the route's response model).
+    media_type : str, optional
+        Its media type; default JSON.
+
+    Returns
+    -------
+    dict
+        The ``200`` entry of a FastAPI ``responses`` mapping.
     """
-    return {200: {"content": {"application/json": {"example": body}}}}
+    return {200: {"content": {media_type: {"example": body}}}}
 
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
@@ -288,7 +306,7 @@ def _record(
     "/customers/{customer_id:customer}/scores",
     response_model=CustomerScores,
     responses={
-        **_example({"customer_id": "C0002", "scores": {_RISK: _SCORED}}),
+        **success_example({"customer_id": "C0002", "scores": {EXAMPLE_TASK: _SCORED}}),
         404: error_answer(
             "Customer not in the snapshot.",
             {"detail": "customer not in the snapshot as of 2025-12-31"},
@@ -341,10 +359,10 @@ def customer_scores(
 @router.post(
     "/scores",
     response_model=BatchScoreResponse,
-    responses=_example(
+    responses=success_example(
         {
             "results": [
-                {"customer_id": "C0002", "status": "ok", "scores": {_RISK: _SCORED}},
+                {"customer_id": "C0002", "status": "ok", "scores": {EXAMPLE_TASK: _SCORED}},
                 {"customer_id": "C9999", "status": "unknown", "scores": {}},
             ],
             "unknown": 1,
@@ -388,6 +406,18 @@ def batch_scores(
 @router.post(
     "/score",
     response_model=CustomerScores,
+    responses=success_example(
+        {
+            "customer_id": "C0002",
+            "scores": {
+                EXAMPLE_TASK: {
+                    **_SCORED,
+                    "snapshot_date": None,  # a live score
+                    "missing_inputs": ["complaints_total", "visits_web_90d"],
+                }
+            },
+        }
+    ),
     summary="Score one customer from features or raw events in the body",
 )
 def score_one(
@@ -497,7 +527,7 @@ def _events_frame(state: ServingState, body: ScoreRequest) -> pl.DataFrame:
 @router.get(
     "/models",
     response_model=ModelsResponse,
-    responses=_example({**_RELOADED, "loaded_at": "2025-12-31T06:00:00Z"}),
+    responses=success_example({**_RELOADED, "loaded_at": "2025-12-31T06:00:00Z"}),
     summary="Loaded models and snapshot",
 )
 def models(_role: ScorerRole, state: CurrentState) -> ModelsResponse:
@@ -511,7 +541,16 @@ def models(_role: ScorerRole, state: CurrentState) -> ModelsResponse:
     "/admin/reload",
     response_model=ReloadResponse,
     responses={
-        **_example({"reloaded": True, **_RELOADED, "generation": None}),
+        **success_example(
+            {
+                "reloaded": True,
+                **_RELOADED,
+                "generation": None,  # one worker
+                "workers_loaded": 1,
+                "workers_failed": 0,
+                "workers_waiting": 0,
+            }
+        ),
         409: error_answer(
             "Load failed; old models serve.",
             {
@@ -561,7 +600,10 @@ async def reload(_role: AdminRole, request: Request, holder: Holder) -> ReloadRe
 
 
 @health_router.get(
-    "/healthz", response_model=Health, responses=_example({"status": "ok"}), summary="Liveness"
+    "/healthz",
+    response_model=Health,
+    responses=success_example({"status": "ok"}),
+    summary="Liveness",
 )
 async def healthz() -> Health:
     """Answer while the process is alive."""
@@ -572,7 +614,7 @@ async def healthz() -> Health:
     "/readyz",
     response_model=Readiness,
     responses={
-        **_example({"ready": True, "detail": None}),
+        **success_example({"ready": True, "detail": None}),
         503: error_answer(
             "Not loaded or not warmed up yet: ask again after Retry-After seconds.",
             {"ready": False, "detail": "loading"},
@@ -600,10 +642,42 @@ async def readyz(holder: Holder) -> Readiness | JSONResponse:
     )
 
 
+_LATENCY = "guanxi_request_latency_seconds"
+_SCORES_ROUTE = 'route="/v1/customers/{customer_id}/scores"'
+_BUCKETS = {
+    "0.001": 0, "0.0025": 112, "0.005": 1380, "0.01": 1497, "0.025": 1516, "0.05": 1519,
+    "0.1": 1520, "0.25": 1520, "0.5": 1520, "1.0": 1520, "2.5": 1520, "5.0": 1520, "+Inf": 1520,
+}  # fmt: skip
+_METRICS = "".join(
+    [
+        "# HELP guanxi_requests_total HTTP requests by route template, method and status code.\n",
+        "# TYPE guanxi_requests_total counter\n",
+        f'guanxi_requests_total{{method="GET",{_SCORES_ROUTE},status="200"}} 1520.0\n',
+        f'guanxi_requests_total{{method="GET",{_SCORES_ROUTE},status="404"}} 3.0\n',
+        f"# HELP {_LATENCY} HTTP request latency by route template.\n",
+        f"# TYPE {_LATENCY} histogram\n",
+        *(
+            f'{_LATENCY}_bucket{{le="{le}",{_SCORES_ROUTE}}} {count}.0\n'
+            for le, count in _BUCKETS.items()
+        ),
+        f"{_LATENCY}_count{{{_SCORES_ROUTE}}} 1520.0\n",
+        f"{_LATENCY}_sum{{{_SCORES_ROUTE}}} 6.384\n",
+        "# HELP guanxi_scores_served_total Customer scores served by task and model version.\n",
+        "# TYPE guanxi_scores_served_total counter\n",
+        f'guanxi_scores_served_total{{model_version="1",task="{EXAMPLE_TASK}"}} 1520.0\n',
+        "# HELP guanxi_requests_in_progress HTTP requests being answered (summed over live "
+        "workers).\n",
+        "# TYPE guanxi_requests_in_progress gauge\n",
+        "guanxi_requests_in_progress 1.0\n",
+    ]
+)
+
+
 @health_router.get(
     "/metrics",
     response_model=str,
     response_class=PlainTextResponse,
+    responses=success_example(_METRICS, "text/plain"),
     summary="Prometheus metrics",
 )
 async def metrics_endpoint(metrics: MetricsDep) -> PlainTextResponse:

@@ -39,7 +39,7 @@ from models.registry import (
     uplift_version,
 )
 from serving.deps import Audit, SettingsDep, require_role
-from serving.routes import ERRORS, error_answer
+from serving.routes import ERRORS, error_answer, success_example
 from serving.schemas import Bool, Int, Number
 from serving.settings import Role
 
@@ -229,8 +229,87 @@ class TargetingResponse(_Strict):
     notes: list[str]
 
 
+def _summary(segment: str | None, offer: str | None, channel: str | None, cost: float) -> Any:
+    """One contact's summary row of the example plan (a return of 25 per contact)."""
+    return {
+        "segment": segment,
+        "offer": offer,
+        "channel": channel,
+        "contacts": 1,
+        "investment": cost,
+        "expected_return": 25.0,
+        "expected_value": 25.0 - cost,
+        "return_per_unit": 25.0 / cost,
+        "roi": 25.0 / cost - 1,
+    }
+
+
+# the document's example: a budget of 15 buys a call and an e-mail of docs/examples/offers.yaml
+_PLAN: Final = {
+    "as_of": "2025-12-31",
+    "budget": 15.0,
+    "customers": 2,
+    "investment": 12.6,
+    "expected_value": 37.4,
+    "bound": 37.9,
+    "gap": 0.0132,
+    "method": "exact",
+    "reason": None,
+    "rows": [
+        {
+            "customer_id": "C0417",
+            "offer": "retention_call",
+            "channel": "phone",
+            "cost": 12.0,
+            "expected_value": 13.0,
+            "segment": "cant_lose",
+            "value_tier": "top_1pct",
+        },
+        {
+            "customer_id": "C0002",
+            "offer": "retention_email",
+            "channel": "email",
+            "cost": 0.6,
+            "expected_value": 24.4,
+            "segment": "at_risk",
+            "value_tier": "top_20pct",
+        },
+    ],
+    "by_segment": [
+        _summary("at_risk", None, None, 0.6),
+        _summary("cant_lose", None, None, 12.0),
+    ],
+    "by_offer": [
+        _summary(None, "retention_email", "email", 0.6),
+        _summary(None, "retention_call", "phone", 12.0),
+    ],
+    "next_best_by_segment": [_summary("about_to_sleep", None, None, 0.6)],
+    "next_best_by_offer": [_summary(None, "retention_email", "email", 0.6)],
+    "next_reason": None,
+    "comparison": [
+        {
+            "allocation": allocation,
+            "segment": "total",
+            "customers": customers,
+            "investment": investment,
+            "expected_return": expected,
+            "return_per_unit": expected / investment,
+        }
+        for allocation, customers, investment, expected in [
+            ("optimiser", 2, 12.6, 50.0),
+            ("even", 4, 14.4, 21.3),
+            ("churn_score", 3, 13.2, 30.8),
+        ]
+    ],
+    "notes": [],
+}
+
+
 @targeting_router.post(
-    "/targeting", response_model=TargetingResponse, summary="Plan a budgeted campaign"
+    "/targeting",
+    response_model=TargetingResponse,
+    responses=success_example(_PLAN),
+    summary="Plan a budgeted campaign",
 )
 def targeting(
     role: ReviewerKey,

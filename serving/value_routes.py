@@ -18,9 +18,10 @@ import polars as pl
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 
+from models.clv.customers import VALUE_COLUMNS
 from serving.audit import AuditLog
 from serving.deps import Audit, CurrentState, Holder, ScorerRole, loaded_state
-from serving.routes import ERRORS, error_answer
+from serving.routes import ERRORS, EXAMPLE_TASK, error_answer, success_example
 from serving.schemas import (
     AtRiskCustomer,
     CustomerValue,
@@ -50,6 +51,75 @@ _NOT_LOADED: Final[dict[int | str, dict[str, Any]]] = {
     404: error_answer("No value table loaded, or no such customer.", {"detail": NO_VALUES})
 }
 _CSV_ROWS: Final = 1000
+
+# the document's example answers: a customer of `guanxi demo --customers 1000` and its value table
+_AS_OF = "2025-12-31"
+_TABLE = {
+    "as_of": _AS_OF,
+    "horizon_days": 365,
+    "discount_rate": 0.1,
+    "value_version": f"{_AS_OF}/5f0c9a7e2b1d4c3e8a6f9b0d7e2c4a1f",
+}
+_VALUE = {
+    "customer_id": "C0002",
+    "as_of": _AS_OF,
+    "p_alive": 0.8731,
+    "expected_purchases": 3.12,
+    "expected_order_value": 64.5,
+    "expected_margin_per_order": 19.35,
+    "clv": 57.1,
+    "clv_textbook": 49.2,
+    "expected_days_to_next_order": 74.0,
+    "value_tier": "top_20pct",
+    "rfm_segment": "loyal",
+    "churn_probability": 0.3357,
+    "churn_status": "eligible",
+    "equity_at_risk": 19.17,
+    **{k: v for k, v in _TABLE.items() if k != "as_of"},
+}
+_OVERALL = {
+    "name": "all",
+    "customers": 1000,
+    "scored": 912,
+    "revenue": 412_380.0,
+    "mean_clv": 38.6,
+    "equity": 38_600.0,
+    "equity_share": 1.0,
+    "mean_churn_probability": 0.4412,
+    "equity_at_risk": 14_206.0,
+    "risk_share": 0.368,
+}
+_LOYAL = {
+    "name": "loyal",
+    "customers": 164,
+    "scored": 164,
+    "revenue": 121_040.0,
+    "mean_clv": 71.3,
+    "equity": 11_693.2,
+    "equity_share": 0.3029,
+    "mean_churn_probability": 0.2875,
+    "equity_at_risk": 3_141.5,
+    "risk_share": 0.2687,
+}
+_TOP = {
+    "name": "top_1pct",
+    "customers": 10,
+    "scored": 10,
+    "revenue": 31_870.0,
+    "mean_clv": 402.5,
+    "equity": 4_025.0,
+    "equity_share": 0.1043,
+    "mean_churn_probability": 0.1935,
+    "equity_at_risk": 741.9,
+    "risk_share": 0.1843,
+}
+_IN_SEGMENT = {**_VALUE, "expected_margin_per_order": None, "churn_status": None}
+_CSV = (
+    ",".join([*VALUE_COLUMNS, "as_of"])
+    + "\n"
+    + ",".join(str(_IN_SEGMENT[column]) for column in [*VALUE_COLUMNS, "as_of"])
+    + "\n"
+)
 
 router = APIRouter(prefix="/v1", responses=ERRORS, tags=["value"])
 
@@ -143,7 +213,7 @@ def record_values(
 @router.get(
     "/customers/{customer_id:customer}/value",
     response_model=CustomerValue,
-    responses=_NOT_LOADED,
+    responses={**success_example(_VALUE), **_NOT_LOADED},
     summary="One customer's value: P(alive), expected purchases, CLV two ways, tier, risk",
 )
 def get_customer_value(
@@ -169,7 +239,12 @@ def get_customer_value(
 @router.get(
     "/segments",
     response_model=SegmentsResponse,
-    responses=_NOT_LOADED,
+    responses={
+        **success_example(
+            {**_TABLE, "overall": _OVERALL, "rfm_segments": [_LOYAL], "value_tiers": [_TOP]}
+        ),
+        **_NOT_LOADED,
+    },
     summary="Customers, revenue, CLV, churn risk, equity and equity at risk per segment and tier",
 )
 def segments(_role: ScorerRole, state: CurrentState) -> SegmentsResponse:
@@ -217,7 +292,49 @@ def validation_of(values: LoadedValues) -> ValueValidation | None:
 @router.get(
     "/equity",
     response_model=EquityResponse,
-    responses=_NOT_LOADED,
+    responses={
+        **success_example(
+            {
+                **_TABLE,
+                "basis": "margin",
+                "overall": _OVERALL,
+                "churn_model": {"name": EXAMPLE_TASK, "version": "1", "horizon_days": 90},
+                "validation": {
+                    "cutoff": "2025-09-30",
+                    "through": _AS_OF,
+                    "days": 92,
+                    "forecasts": {
+                        "bgnbd": {
+                            "customers": 1000,
+                            "mae": 0.71,
+                            "correlation": 0.64,
+                            "forecast_total": 842.3,
+                            "actual_total": 815.0,
+                            "aggregate_error": 0.0335,
+                        },
+                        "naive": {
+                            "customers": 1000,
+                            "mae": 0.93,
+                            "correlation": 0.52,
+                            "forecast_total": 902.0,
+                            "actual_total": 815.0,
+                            "aggregate_error": 0.1067,
+                        },
+                    },
+                },
+                "top_at_risk": [
+                    {
+                        "customer_id": "C0417",
+                        "clv": 512.4,
+                        "churn_probability": 0.6121,
+                        "equity_at_risk": 313.6,
+                        "cumulative_share": 0.0221,
+                    }
+                ],
+            }
+        ),
+        **_NOT_LOADED,
+    },
     summary="Customer equity, equity at risk, the forecast check and who carries the risk",
 )
 def equity(
@@ -285,7 +402,19 @@ def segment_csv(values: LoadedValues, name: str, rows: pl.DataFrame) -> Streamin
         **_NOT_LOADED,
         200: {
             "description": "The customers (JSON), or with format=csv a CSV stream.",
-            "content": {"text/csv": {}},
+            "content": {
+                "application/json": {
+                    "example": {
+                        "segment": "loyal",
+                        "kind": "rfm_segment",
+                        "as_of": _AS_OF,
+                        "value_version": _TABLE["value_version"],
+                        "count": 1,
+                        "customers": [_IN_SEGMENT],
+                    }
+                },
+                "text/csv": {"schema": {"type": "string"}, "example": _CSV},
+            },
         },
     },
     summary="The customers of an RFM segment or value tier, as JSON or a CSV stream",
