@@ -19,8 +19,9 @@ Live performance
     matched with what happened (:mod:`models.performance`: the task's own labels from the
     events) and measured: ROC-AUC, PR-AUC, top-decile lift, precision in the top decile, Brier,
     log loss, ECE and the reliability bins, next to the model card's held-out figures (the
-    version's tags). For customer value, every value table whose horizon has passed: the forecast
-    error of its expected purchases.
+    version's tags); a table scored by a version trained after its day is noted (the version
+    has seen its outcomes). For customer value, every value table whose horizon has passed: the
+    forecast error of its expected purchases.
 
 The report is printed (rich), logged to MLflow as a run of the experiment ``guanxi-drift``
 (:func:`models.registry.log_drift_report`), written as a self-contained HTML page (atomically;
@@ -40,7 +41,7 @@ import time
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import mlflow
 import pandas as pd
@@ -308,6 +309,10 @@ def _model_horizon(model: LoadedModel) -> int | None:
     return int(float(recorded)) if recorded else None
 
 
+_JUDGE_LATER: Final = "judge it by the scores of days on or after {trained}"
+"""The advice of :func:`trained_later` on a score table older than the version that scored it."""
+
+
 def _live_performance(
     inputs: DriftInputs, tasks: list[str], notes: list[str]
 ) -> list[dict[str, Any]]:
@@ -345,6 +350,9 @@ def _live_performance(
                 notes.append(f"{task} v{model.version} scores of {table.as_of}: no outcomes")
                 continue
             live = live_metrics(spec, matched)
+            seen = trained_later(model.tags.get("as_of"), table.as_of, _JUDGE_LATER)
+            if seen:  # scored by a version trained later: its outcomes were its training labels
+                notes.append(f"{task} v{model.version} scores of {table.as_of}: {seen}")
             card = nest_metrics(model.tags).get("xgboost", {})
             found.append(
                 {

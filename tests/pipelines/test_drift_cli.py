@@ -200,6 +200,12 @@ def test_live_performance_matches_earlier_scores_with_what_happened(
         "churn v1 scores of 2024-09-18: not measured yet, their 90-day outcomes are complete on "
         "2024-12-17, after 2024-09-28" in " ".join(result.output.split())
     )
+    # version 1 was trained as of 2024-10-31: the outcomes it is measured on were its labels
+    assert (
+        "churn v1 scores of 2024-06-30: trained as of 2024-10-31, after 2024-06-30: it has seen "
+        "events that followed this day, so its scores of 2024-06-30 and their live performance "
+        "look better than they are; judge it by the scores of days on or after 2024-10-31"
+    ) in report["notes"]
 
 
 def test_feature_names_are_never_cut_at_80_columns() -> None:
