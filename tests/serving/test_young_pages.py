@@ -3,8 +3,9 @@
 Customer value needs no churn model, so ``/ui/value`` and its exports show the store's value table
 while no model is loaded (they answered the 503 "Nothing to serve yet" page), saying what is
 missing and what to run; a value table without churn probabilities says that equity at risk needs
-them instead of showing an equity at risk of 0; and with nothing loaded the menu leads to every
-task's model page, which says what to run (it listed no model page at all).
+them instead of showing an equity at risk of 0; with nothing loaded the menu leads to every
+task's model page, which says what to run (it listed no model page at all), and the value and plan
+pages name customers without linking to their pages (the 503).
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
 from features.store import Store
 from models import registry
+from models.offers import parse_offers
+from models.planning import keep_plan, plan_from_store
 from models.tasks import task_names
 from serving.app import create_app
+from tests.pipelines.test_target_cli import DAY, OFFERS, _values
 from tests.serving.conftest import STORE_KEY, StaticSource, headers, make_settings, wait_ready
 from tests.serving.test_value_api import AS_OF, store_values, value_frame
 
@@ -111,3 +116,14 @@ def test_values_without_churn_probabilities_say_what_equity_at_risk_needs(
     assert 'id="equity-at-risk">—<' in page.text
     assert 'id="equity_at_risk-' not in page.text and 'id="equity-rfm_segment"' in page.text
     assert "Nothing is at risk" not in page.text
+
+
+def test_the_plan_without_models_links_to_no_customer_page(unloaded: TestClient) -> None:
+    """A customer page is the 503 while no model is loaded: the plan's top customers named it as
+    a link; they are plain text until a model is loaded (as on the value page)."""
+    store = unloaded.app.state.settings.store()  # type: ignore[attr-defined]
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 3.0))
+    page = unloaded.get("/ui/plan", headers=headers("reviewer"))
+    assert page.status_code == 200 and 'id="plan-top"' in page.text and "C1" in page.text
+    assert "/ui/customers/" not in page.text
