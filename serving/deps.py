@@ -43,7 +43,9 @@ from serving.ui.session import SESSION_COOKIE, SessionCodec
 
 __all__ = [
     "API_KEY_HEADER",
+    "KEY_WHITESPACE",
     "NOT_LOADED_RETRY_AFTER",
+    "UNKNOWN_KEY",
     "AdminRole",
     "Audit",
     "Backoff",
@@ -65,6 +67,7 @@ __all__ = [
     "loaded_page_state",
     "loaded_state",
     "page_state",
+    "refused_key",
     "require_role",
     "reviewer_role",
 ]
@@ -88,6 +91,50 @@ class CustomerIdConvertor(Convertor[str]):
 
 
 register_url_convertor("customer", CustomerIdConvertor())
+
+UNKNOWN_KEY: Final = "missing or unknown API key in X-API-Key"
+"""The 401's ``detail`` for a missing key or one that is not configured."""
+
+KEY_WHITESPACE: Final = (
+    "the API key in X-API-Key has whitespace before or after it (a copy-paste error?): "
+    "send the key alone"
+)
+"""The 401's ``detail`` for a key sent with whitespace around it (never the key itself: it is
+said whatever the key, so it tells nothing of the configured ones)."""
+
+
+def refused_key(presented: str | None) -> str:
+    """Say why a presented key is refused, for the 401's ``detail``.
+
+    A key with leading or trailing whitespace (spaces, tabs, a no-break space pasted with it) is
+    refused as any unknown key, and counts toward the backoff as one, but the answer says what is
+    wrong with it, so the integrator finds the copy-paste error at once. Nothing is said about the
+    configured keys (the same sentence whether the key without its whitespace is one or not).
+
+    Parameters
+    ----------
+    presented : str or None
+        The ``X-API-Key`` header's value.
+
+    Returns
+    -------
+    str
+        :data:`KEY_WHITESPACE` for a key with surrounding whitespace, else :data:`UNKNOWN_KEY`.
+
+    Notes
+    -----
+    The server hands a header over as Latin-1 text, so a no-break space a client sent in UTF-8
+    (as curl sends a pasted one) arrives as an ``Â`` and a no-break space: the value is read as
+    UTF-8 first when it is valid UTF-8.
+    """
+    if not presented:
+        return UNKNOWN_KEY
+    try:
+        text = presented.encode("latin-1").decode("utf-8")
+    except UnicodeError:  # not Latin-1 text (never from a server) or not UTF-8 bytes: as sent
+        text = presented
+    return KEY_WHITESPACE if text != text.strip() else UNKNOWN_KEY
+
 
 NOT_LOADED_RETRY_AFTER: Final = 5
 """The ``Retry-After`` (seconds) of a 503 answered while models and snapshot are not loaded yet
@@ -322,7 +369,7 @@ def require_role(
             backoff.failed(request)
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
-                "missing or unknown API key in X-API-Key",
+                refused_key(api_key),
                 headers={"WWW-Authenticate": "APIKey"},
             )
         if role < minimum:
@@ -367,7 +414,10 @@ async def reviewer_role(
         role = keyring.role_of(api_key)
         if role is None:
             backoff.failed(request)
-            raise PageError(401, "Unknown API key", "The X-API-Key header holds no known key.")
+            message = "The X-API-Key header holds no known key."
+            if refused_key(api_key) == KEY_WHITESPACE:
+                message = "The key in the X-API-Key header has whitespace before or after it."
+            raise PageError(401, "Unknown API key", message)
     else:
         sessions: SessionCodec = request.app.state.ui_sessions
         role = sessions.role_of(request.cookies.get(SESSION_COOKIE), time.time())

@@ -27,6 +27,7 @@ from features.snapshot import build_snapshot
 from models.tasks import retention_task, snapshot_categories, task_names, task_specs
 from serving.deps import (
     NOT_LOADED_RETRY_AFTER,
+    UNKNOWN_KEY,
     AdminRole,
     Audit,
     CurrentState,
@@ -127,7 +128,8 @@ def error_answer(
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: error_answer("The body cannot be read (not UTF-8 JSON).", {"detail": NOT_UTF8}),
     401: error_answer(
-        "Missing or unknown API key.", {"detail": "missing or unknown API key in X-API-Key"}
+        "Missing or unknown API key, or one sent with whitespace around it (the detail says so).",
+        {"detail": UNKNOWN_KEY},
     ),
     403: error_answer(
         "The key's role may not do this.",

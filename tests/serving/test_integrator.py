@@ -19,10 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 import serving.schemas
 import serving.targeting
 from serving.app import NOT_UTF8, create_app
-from serving.deps import Backoff
+from serving.deps import KEY_WHITESPACE, UNKNOWN_KEY, Backoff, refused_key
 from serving.middleware import SEND_UNCOMPRESSED
 from serving.settings import Settings
-from tests.serving.conftest import StaticSource, headers, make_settings, wait_ready
+from tests.serving.conftest import KEYS, StaticSource, headers, make_settings, wait_ready
 from tests.serving.test_api import _conforms
 from tests.serving.test_targeting import _body
 from tests.serving.test_value_api import store_values
@@ -238,3 +238,69 @@ def test_a_plan_without_a_value_table_names_no_folder_of_the_server(
     assert str(settings.home) not in r.text
     assert str(settings.store().value_dir) in caplog.text
     _conforms(client, "POST", "/v1/targeting", r)
+
+
+PASTED = ["{} ", "{}\t", "{}\xa0", "{}\u2003"]
+"""A key as a copy-paste brings it: a space or tab after it (uvicorn's httptools keeps trailing
+ones; it strips leading ones, as h11 strips both), a no-break or em space after it (sent in
+UTF-8, as curl sends what was pasted; no server strips them). The test client refuses a header
+with leading whitespace: those are below, in the form the server hands them over."""
+
+
+def _key(pasted: str, key: str) -> dict[str, bytes]:
+    """The header as UTF-8 bytes (the test client takes no str that is not ASCII)."""
+    return {"X-API-Key": pasted.format(key).encode()}
+
+
+@pytest.mark.parametrize("pasted", PASTED)
+def test_a_key_with_whitespace_around_it_is_a_401_that_says_so(
+    client: TestClient, pasted: str
+) -> None:
+    """Before: a bare 401 "missing or unknown API key", so the integrator compared the key
+    character by character; now the detail names the whitespace, and only that: a wrong key
+    with whitespace gets the very same answer, and neither answer quotes the key."""
+    good = client.get("/v1/models", headers=_key(pasted, KEYS["scorer"]))
+    wrong = client.get("/v1/models", headers=_key(pasted, "a guess"))
+    for r in (good, wrong):
+        assert r.status_code == 401, r.text
+        assert r.json() == {"detail": KEY_WHITESPACE}
+        assert r.headers["www-authenticate"] == "APIKey"
+        assert KEYS["scorer"] not in r.text and "guess" not in r.text
+        _conforms(client, "GET", "/v1/models", r)
+    unknown = client.get("/v1/models", headers={"X-API-Key": "a guess"})
+    assert unknown.json() == {"detail": UNKNOWN_KEY}  # without whitespace: as before
+    page = client.get("/ui/", headers=_key(pasted, KEYS["reviewer"]))
+    assert page.status_code == 401 and "whitespace before or after it" in page.text
+    assert KEYS["reviewer"] not in page.text
+
+
+def test_a_key_with_whitespace_around_it_counts_toward_the_backoff(client: TestClient) -> None:
+    """It is not the key: each try is a failed authentication, so pasting keys with whitespace
+    around them cannot probe the configured keys faster than guessing does."""
+    client.app.state.backoff = Backoff(free=2, most_seconds=60, clock=lambda: 0.0)  # type: ignore[attr-defined]
+    for _ in range(3):
+        r = client.get("/v1/models", headers=_key("{} ", KEYS["scorer"]))
+        assert r.status_code == 401 and r.json() == {"detail": KEY_WHITESPACE}
+    held = client.get("/v1/models", headers=headers())  # the good key, sent alone
+    assert held.status_code == 429 and int(held.headers["retry-after"]) >= 1
+
+
+@pytest.mark.parametrize(
+    "presented",
+    [
+        " key",  # a leading space (servers strip it; an ASGI server that does not)
+        "\tkey",
+        "\xa0key",  # a no-break space sent in Latin-1
+        "\xc2\xa0key",  # ... in UTF-8, as the server hands its bytes over (Latin-1)
+        "key\xe2\x80\x83",  # an em space after it, in UTF-8
+        "   ",
+    ],
+)
+def test_whitespace_before_or_after_a_key_is_named_however_it_was_sent(presented: str) -> None:
+    assert refused_key(presented) == KEY_WHITESPACE
+
+
+@pytest.mark.parametrize("presented", [None, "", "key", "a guess", "k\xe9y", "\xc3"])
+def test_a_key_without_surrounding_whitespace_is_merely_unknown(presented: str | None) -> None:
+    """A space inside a key is the key's, and bytes that are not UTF-8 are read as sent."""
+    assert refused_key(presented) == UNKNOWN_KEY
