@@ -344,10 +344,16 @@ def targeting(
         raise HTTPException(status.HTTP_404_NOT_FOUND, exc.reason) from None
     except (UnsignedTableError, TamperedTableError) as exc:  # checked against its manifest
         logger.warning("request %s: value table refused: %s", request.state.request_id, exc)
+        # a table kept without the key has no manifest to match: say so, not "does not match"
+        refused = (
+            "is not signed with this server's GUANXI_STORE_KEY: run `guanxi value` with it"
+            if isinstance(exc, UnsignedTableError)
+            else "does not match its signed manifest"
+        )
         raise HTTPException(
             status.HTTP_409_CONFLICT,
-            "the value table does not match its signed manifest; the reason is in the server "
-            f"log (request id {request.state.request_id})",
+            f"the value table {refused}; the reason is in the server log (request id "
+            f"{request.state.request_id})",
         ) from None
     plan = run.plan
     top = plan.rows.head(body.limit)

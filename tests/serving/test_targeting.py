@@ -36,6 +36,10 @@ def test_targeting_plans_from_the_value_table_and_audits(client: TestClient, set
     )
     refused = client.post("/v1/targeting", json=_body(), headers=headers("reviewer"))
     assert refused.status_code == 409 and "request id" in refused.json()["detail"]
+    # it said "does not match its signed manifest" of a table that has none
+    assert refused.json()["detail"].startswith(
+        "the value table is not signed with this server's GUANXI_STORE_KEY: run `guanxi value`"
+    )
     settings.store().write_values(
         _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
     )
