@@ -5,7 +5,8 @@ part file under ``$GUANXI_HOME/audit`` is checked. Exit code 0 when every part i
 is broken (a changed byte, a deleted or inserted line, a cut tail), 2 when there is no key or a
 path does not exist (without arguments: ``$GUANXI_HOME/audit``, and the message names the home).
 When every part breaks at its first line, the key is likely not the service's, and the command
-says so.
+says so; when some do beside intact ones, they were likely written with another run's key (each
+``guanxi serve --dev`` without ``GUANXI_AUDIT_KEY`` makes its own), and it names them.
 """
 
 from __future__ import annotations
@@ -69,9 +70,20 @@ def verify_command(
             )
     if broken:
         console.print(f"{broken} of {len(results)} part files broken")
-        if all(p is not None and p.line == 1 and "mac" in p.reason for _, _, p in results):
+        first = [
+            part for part, _, p in results if p is not None and p.line == 1 and "mac" in p.reason
+        ]
+        if len(first) == len(results):
             console.print(
                 "every part breaks at its first line: GUANXI_AUDIT_KEY is likely not the key "
                 "the service wrote the log with"
+            )
+        elif first:  # beside other parts: other runs' keys, as every `serve --dev` makes its own
+            console.print(
+                f"{len(first)} of them {'breaks' if len(first) == 1 else 'break'} at the first "
+                "line: likely written with another GUANXI_AUDIT_KEY (a `guanxi serve --dev` run "
+                "without one makes its own and prints it); verify "
+                f"{'it' if len(first) == 1 else 'them'} with that key: "
+                f"{escape(', '.join(part.name for part in first))}"
             )
         raise typer.Exit(1)

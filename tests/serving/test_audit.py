@@ -71,6 +71,23 @@ def test_verify_with_another_key_says_the_key_is_likely_wrong(tmp_path: Path) ->
     assert code == 0 and "likely" not in out
 
 
+def test_verify_names_the_parts_of_another_key_beside_intact_ones(tmp_path: Path) -> None:
+    # a --dev run after a keyed one (or two --dev runs) leaves parts of two keys in one folder:
+    # the other key's parts read "this line was changed", and no word said the key was the cause
+    first = _log(tmp_path)
+    other = AuditLog(tmp_path, b"o" * 32)
+    other.record("r9", "scorer", _served(2, prefix="d"))
+    other.close()
+    [second] = set((tmp_path / "audit").glob("part-*.jsonl")) - {first}
+    code, out = _verify(str(tmp_path / "audit"))
+    said = " ".join(out.split())
+    assert code == 1 and "1 of 2 part files broken" in said and "every part" not in said
+    assert (
+        "1 of them breaks at the first line: likely written with another GUANXI_AUDIT_KEY" in said
+    )
+    assert f"verify it with that key: {second.name}" in said
+
+
 def test_verify_finds_a_flipped_byte(tmp_path: Path) -> None:
     part = _log(tmp_path)
     data = bytearray(part.read_bytes())
