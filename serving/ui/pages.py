@@ -20,6 +20,7 @@ registry), so FastAPI runs them in its thread pool, off the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -54,6 +55,7 @@ from serving.deps import (
     PageState,
     Reviewer,
     loaded_page_state,
+    reviewer_role,
 )
 from serving.presentation import stored_scores
 from serving.schemas import TaskScore
@@ -311,7 +313,8 @@ async def http_error_page(request: Request, exc: Exception) -> Response:
     """Answer an HTTP error at a page's address with the pages' error page, not the API's JSON.
 
     A mistyped or stale address under ``/ui`` (404) and a method a page does not take (405, its
-    ``Allow`` header kept) are read by a person in a browser, who gets the menu and a way back.
+    ``Allow`` header kept) are read by a person in a browser, who gets a way back, and the menu
+    when their session is valid (:func:`serving.deps.reviewer_role` with the cookie only).
 
     Parameters
     ----------
@@ -333,6 +336,9 @@ async def http_error_page(request: Request, exc: Exception) -> Response:
         message = f"This page does not take a {request.method} request."
     else:
         title, message = HTTPStatus(code).phrase, str(getattr(exc, "detail", ""))
+    if getattr(request.state, "role", None) is None:  # no page's check ran: a session's menu
+        with contextlib.suppress(LoginRequiredError, PageError):
+            await reviewer_role(request, None)
     response = render(request, "error.html", {"title": title, "message": message}, code)
     response.headers.update(getattr(exc, "headers", None) or {})
     return response

@@ -411,6 +411,9 @@ def test_a_mistyped_page_address_is_the_pages_error_page_not_json(ui: TestClient
         r = ui.get("/ui/custmers")
         assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), who
         assert "<h1>Page not found</h1>" in r.text and ">Back to the overview</a>" in r.text
+        # a reviewer keeps the menu and the way out; anyone else is offered the login
+        assert ('aria-label="Main"' in r.text) == (who == "reviewer"), who
+        assert (">Log in</a>" in r.text) == (who == "anonymous"), who
     wrong = ui.get("/ui/logout")
     assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
     assert "This page does not take a GET request." in wrong.text
