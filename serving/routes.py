@@ -65,6 +65,7 @@ from serving.schemas import (
 from serving.state import ServingState
 
 __all__ = [
+    "CUSTOMER_ID_DOC",
     "ERRORS",
     "EXAMPLE_TASK",
     "REQUEST_ID_HEADER",
@@ -251,9 +252,15 @@ def success_example(
     Returns
     -------
     dict
-        The ``200`` entry of a FastAPI ``responses`` mapping.
+        The ``200`` entry of a FastAPI ``responses`` mapping (naming ``X-Request-ID`` too).
     """
-    return {200: {"content": {media_type: {"example": body}}}}
+    return {200: {"content": {media_type: {"example": body}}, "headers": dict(REQUEST_ID_HEADER)}}
+
+
+CUSTOMER_ID_DOC: Final = (
+    "The customer's id, as in the events: any text, percent-encoded (a / as %2F, a space as %20)."
+)
+"""The description of a route's ``customer_id`` path parameter."""
 
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
@@ -322,7 +329,7 @@ def customer_scores(
     holder: Holder,
     audit: Audit,
     metrics: MetricsDep,
-    customer_id: Annotated[str, Path(min_length=1, max_length=256)],
+    customer_id: Annotated[str, Path(min_length=1, max_length=256, description=CUSTOMER_ID_DOC)],
     tasks: Annotated[
         str | None,
         Query(

@@ -21,7 +21,14 @@ from fastapi.responses import StreamingResponse
 from models.clv.customers import VALUE_COLUMNS
 from serving.audit import AuditLog
 from serving.deps import Audit, CurrentState, Holder, ScorerRole, loaded_state
-from serving.routes import ERRORS, EXAMPLE_TASK, error_answer, success_example
+from serving.routes import (
+    CUSTOMER_ID_DOC,
+    ERRORS,
+    EXAMPLE_TASK,
+    REQUEST_ID_HEADER,
+    error_answer,
+    success_example,
+)
 from serving.schemas import (
     AtRiskCustomer,
     CustomerValue,
@@ -47,9 +54,12 @@ __all__ = [
 VALUE_TASK: Final = "value"
 """The ``task`` of the audit lines of values served."""
 
-_NOT_LOADED: Final[dict[int | str, dict[str, Any]]] = {
-    404: error_answer("No value table loaded, or no such customer.", {"detail": NO_VALUES})
-}
+
+def _not_found(description: str) -> dict[int | str, dict[str, Any]]:
+    """Document a route's 404: no value table loaded (its example), or what else it says."""
+    return {404: error_answer(description, {"detail": NO_VALUES})}
+
+
 _CSV_ROWS: Final = 1000
 
 # the document's example answers: a customer of `guanxi demo --customers 1000` and its value table
@@ -213,7 +223,10 @@ def record_values(
 @router.get(
     "/customers/{customer_id:customer}/value",
     response_model=CustomerValue,
-    responses={**success_example(_VALUE), **_NOT_LOADED},
+    responses={
+        **success_example(_VALUE),
+        **_not_found("No value table loaded (run guanxi value), or the customer is not in it."),
+    },
     summary="One customer's value: P(alive), expected purchases, CLV two ways, tier, risk",
 )
 def get_customer_value(
@@ -221,7 +234,7 @@ def get_customer_value(
     request: Request,
     holder: Holder,
     audit: Audit,
-    customer_id: Annotated[str, Path(min_length=1, max_length=256)],
+    customer_id: Annotated[str, Path(min_length=1, max_length=256, description=CUSTOMER_ID_DOC)],
 ) -> CustomerValue:
     """Return a customer's row of the loaded value table."""
     values = _values(loaded_state(holder))  # after the path's checks
@@ -243,7 +256,7 @@ def get_customer_value(
         **success_example(
             {**_TABLE, "overall": _OVERALL, "rfm_segments": [_LOYAL], "value_tiers": [_TOP]}
         ),
-        **_NOT_LOADED,
+        **_not_found("No value table loaded: run guanxi value."),
     },
     summary="Customers, revenue, CLV, churn risk, equity and equity at risk per segment and tier",
 )
@@ -333,7 +346,7 @@ def validation_of(values: LoadedValues) -> ValueValidation | None:
                 ],
             }
         ),
-        **_NOT_LOADED,
+        **_not_found("No value table loaded: run guanxi value."),
     },
     summary="Customer equity, equity at risk, the forecast check and who carries the risk",
 )
@@ -399,9 +412,13 @@ def segment_csv(values: LoadedValues, name: str, rows: pl.DataFrame) -> Streamin
     "/segments/{name}/customers",
     response_model=SegmentCustomers,
     responses={
-        **_NOT_LOADED,
+        **_not_found(
+            "No value table loaded (run guanxi value), or no such segment or tier (the detail "
+            "lists the known ones)."
+        ),
         200: {
             "description": "The customers (JSON), or with format=csv a CSV stream.",
+            "headers": dict(REQUEST_ID_HEADER),
             "content": {
                 "application/json": {
                     "example": {

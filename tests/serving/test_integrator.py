@@ -172,6 +172,26 @@ def test_a_success_has_an_example_of_its_schema(client: TestClient, method: str,
     assert set(example) == set(model.model_fields), (path, set(model.model_fields) ^ set(example))
 
 
+def test_the_document_reads_true_to_an_integrator(client: TestClient) -> None:
+    """Before: a success named no X-Request-ID (every answer carries it); /v1/segments and
+    /v1/equity documented their 404 as "or no such customer", though they take none, and a
+    segment's customers did not say an unknown segment is a 404; the customer_id path part did
+    not say how to send an id with a / in it."""
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            assert "X-Request-ID" in operation["responses"]["200"]["headers"], (method, path)
+            answer = client.request(method.upper(), path.replace("{", "").replace("}", ""))
+            assert answer.headers["x-request-id"]  # whatever the status: every answer has it
+    for path in ("/v1/segments", "/v1/equity"):
+        assert "customer" not in paths[path]["get"]["responses"]["404"]["description"]
+    segment = paths["/v1/segments/{name}/customers"]["get"]["responses"]["404"]
+    assert "no such segment or tier" in segment["description"]
+    for path in ("/v1/customers/{customer_id}/scores", "/v1/customers/{customer_id}/value"):
+        (customer_id,) = [p for p in paths[path]["get"]["parameters"] if p["in"] == "path"]
+        assert "%2F" in customer_id["description"], path
+
+
 def test_the_segment_csv_example_has_the_columns_of_the_export(
     tmp_path: Path, source: StaticSource
 ) -> None:
