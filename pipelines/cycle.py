@@ -24,7 +24,8 @@ single commands run:
     The gate (:func:`pipelines.promote.promote`) for each challenger of the ``retrain`` step.
 ``rescore``
     Score and keep the tables of the champions promoted in this run (or moved to the task's
-    rule-backed version, see :mod:`pipelines.promote`).
+    rule-backed version, see :mod:`pipelines.promote`); otherwise nothing runs and the step
+    says why.
 ``revalue``
     When this run promoted the retention task's champion (churn), fit the value step again so
     the value table of ``D`` carries the new champion's churn probabilities (the ``value`` step
@@ -365,9 +366,10 @@ class _Run:
     def rescore(self, record: dict[str, Any]) -> dict[str, Any]:
         promoted = record["steps"]["promote"]["summary"]
         # a champion moved to the task's rule-backed version is scored as a promoted one
-        return self._score(
-            [t for t, step in promoted.items() if step["promoted"] or step.get("rule_moved")]
-        )
+        tasks = [t for t, step in promoted.items() if step["promoted"] or step.get("rule_moved")]
+        if not tasks:  # an empty summary printed the step's heading over nothing
+            return {"skipped": "no champion was promoted in this cycle: the day's scores stand"}
+        return self._score(tasks)
 
     def revalue(self, record: dict[str, Any]) -> dict[str, Any]:
         retention = retention_task()

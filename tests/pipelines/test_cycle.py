@@ -117,6 +117,17 @@ def test_a_step_summary_reads_as_lines_not_json() -> None:
     assert readable({"skipped": "no --reload-url"}) == ["skipped: no --reload-url"]
 
 
+def test_the_rescore_step_says_why_it_scores_nothing() -> None:
+    """With no champion promoted the step's summary was empty: the cycle printed the step's
+    heading over nothing."""
+    run = object.__new__(_Run)  # nothing of the run is read when nothing was promoted
+    summary = run.rescore({"steps": {"promote": {"summary": {"churn": {"promoted": False}}}}})
+    assert readable(summary) == [
+        "skipped: no champion was promoted in this cycle: the day's scores stand"
+    ]
+    assert run.rescore({"steps": {"promote": {"summary": {}}}}) == summary
+
+
 def test_the_promote_step_says_each_decision_in_a_sentence() -> None:
     """The step printed "churn: promoted yes, promote yes, reason ..., already no, rule version -,
     rule moved no"; it now says each task's decision as `guanxi promote` does."""
