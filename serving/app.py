@@ -23,7 +23,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
 from serving.audit import AuditLog
-from serving.deps import Backoff, KeyRing
+from serving.deps import REQUIRED_ROLES, Backoff, KeyRing, required_key
 from serving.lifecycle import lifespan
 from serving.loader import RegistrySource, Source
 from serving.metrics import Metrics
@@ -126,13 +126,14 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"internal error (request id {request_id})"}, status_code=500)
 
 
-def _examples_with_nulls(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """Build the app's document generator that keeps the nulls of the routes' answer examples.
+def _published_document(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """Build the app's document generator: the routes' examples with their nulls, and roles.
 
     FastAPI drops every null of the document (fastapi#5559), so an example lost the fields an
     answer holds as null: a score's ``status_reason``, a plan's ``reason``. An integrator reading
     it took them for absent, and an example could not show a required field that is null. Each
-    example is put back as the route gave it.
+    example is put back as the route gave it. Each operation that needs a key also says of
+    which roles (:func:`serving.deps.required_key`).
     """
     generate = app.openapi
 
@@ -144,8 +145,17 @@ def _examples_with_nulls(app: FastAPI) -> Callable[[], dict[str, Any]]:
             route = context.original_route
             if not isinstance(route, APIRoute) or not route.include_in_schema:
                 continue
+            roles = [
+                REQUIRED_ROLES[d.call]
+                for d in route.dependant.dependencies
+                if d.call in REQUIRED_ROLES
+            ]
             for method in route.methods or ():
-                answers = document["paths"][context.path_format][method.lower()]["responses"]
+                operation = document["paths"][context.path_format][method.lower()]
+                if roles:
+                    said = operation.get("description", "")
+                    operation["description"] = f"{said}\n\n{required_key(roles[0])}".strip()
+                answers = operation["responses"]
                 for code, answer in route.responses.items():
                     for media, content in answer.get("content", {}).items():
                         if "example" in content:
@@ -224,7 +234,7 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     app.include_router(targeting_router)
     app.include_router(value_router)
     install_ui(app)
-    app.openapi = _examples_with_nulls(app)  # type: ignore[method-assign]
+    app.openapi = _published_document(app)  # type: ignore[method-assign]
     return app
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "API_KEY_HEADER",
     "KEY_WHITESPACE",
     "NOT_LOADED_RETRY_AFTER",
+    "REQUIRED_ROLES",
     "UNKNOWN_KEY",
     "AdminRole",
     "Audit",
@@ -69,6 +70,7 @@ __all__ = [
     "page_state",
     "refused_key",
     "require_role",
+    "required_key",
     "reviewer_role",
 ]
 
@@ -340,6 +342,28 @@ class Backoff:
             self._db.execute("DELETE FROM failures WHERE client = ?", (self._client(request),))
 
 
+REQUIRED_ROLES: dict[Callable[..., Any], Role] = {}
+"""The lowest role each :func:`require_role` dependency admits (the API document names it)."""
+
+
+def required_key(minimum: Role) -> str:
+    """Say which keys an operation admits, for its description in the API document.
+
+    Parameters
+    ----------
+    minimum : Role
+        The lowest role it admits.
+
+    Returns
+    -------
+    str
+        E.g. "Needs an X-API-Key of role reviewer or admin."
+    """
+    names = [role.name for role in Role if role >= minimum]
+    roles = " or ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
+    return f"Needs an X-API-Key of role {roles}."
+
+
 def require_role(
     minimum: Role,
 ) -> Callable[[Request, str | None], Coroutine[Any, Any, Role]]:
@@ -380,6 +404,7 @@ def require_role(
         request.state.role = role
         return role
 
+    REQUIRED_ROLES[dependency] = minimum
     return dependency
 
 

@@ -19,9 +19,9 @@ from prometheus_client.parser import text_string_to_metric_families
 import serving.schemas
 import serving.targeting
 from serving.app import NOT_UTF8, create_app
-from serving.deps import KEY_WHITESPACE, UNKNOWN_KEY, Backoff, refused_key
+from serving.deps import KEY_WHITESPACE, UNKNOWN_KEY, Backoff, refused_key, required_key
 from serving.middleware import SEND_UNCOMPRESSED
-from serving.settings import Settings
+from serving.settings import Role, Settings
 from tests.serving.conftest import KEYS, StaticSource, headers, make_settings, wait_ready
 from tests.serving.test_api import _conforms
 from tests.serving.test_targeting import _body
@@ -190,6 +190,20 @@ def test_the_document_reads_true_to_an_integrator(client: TestClient) -> None:
     for path in ("/v1/customers/{customer_id}/scores", "/v1/customers/{customer_id}/value"):
         (customer_id,) = [p for p in paths[path]["get"]["parameters"] if p["in"] == "path"]
         assert "%2F" in customer_id["description"], path
+
+
+@pytest.mark.parametrize(("method", "path", "url", "body"), OPERATIONS)
+def test_each_operation_says_which_keys_it_admits(
+    client: TestClient, method: str, path: str, url: str, body: object
+) -> None:
+    """Before: the document named the X-API-Key header but not which roles an operation admits
+    (POST /v1/targeting a reviewer's, the reload an admin's), which only a 403 then told."""
+    operation = client.get("/openapi.json").json()["paths"][path][method.lower()]
+    said = [role for role in Role if operation["description"].endswith(required_key(role))]
+    assert len(said) == 1, operation["description"]
+    for role in Role:  # what it says is what it does
+        r = client.request(method, url, json=body, headers=headers(role.name))
+        assert (r.status_code == 403) == (role < said[0]), (role, r.status_code, r.text)
 
 
 def test_the_segment_csv_example_has_the_columns_of_the_export(
