@@ -72,6 +72,7 @@ __all__ = [
     "error_answer",
     "feature_names",
     "health_router",
+    "request_example",
     "router",
     "success_example",
 ]
@@ -234,6 +235,23 @@ _MODEL_INFO = {
 _RELOADED = {"models": [_MODEL_INFO], "snapshot": _SNAPSHOT}
 
 
+def request_example(**examples: object) -> dict[str, Any]:
+    """Document example bodies of a route's request, as its ``openapi_extra``.
+
+    Parameters
+    ----------
+    **examples : object
+        Each example body by a name; a test sends each to the server.
+
+    Returns
+    -------
+    dict
+        The operation's ``requestBody`` with the examples.
+    """
+    named = {name: {"summary": name.replace("_", " "), "value": v} for name, v in examples.items()}
+    return {"requestBody": {"content": {"application/json": {"examples": named}}}}
+
+
 def success_example(
     body: object, media_type: str = "application/json"
 ) -> dict[int | str, dict[str, Any]]:
@@ -377,6 +395,9 @@ def customer_scores(
             "unknown": 1,
         }
     ),
+    openapi_extra=request_example(
+        two_customers={"customer_ids": ["C0002", "C9999"], "tasks": [EXAMPLE_TASK], "explain": 2}
+    ),
     summary="Scores of up to 1,000 customers; unknown ids are reported per id",
 )
 def batch_scores(
@@ -426,6 +447,31 @@ def batch_scores(
                 }
             },
         }
+    ),
+    openapi_extra=request_example(
+        from_features={
+            "customer_id": "C0002",
+            "features": {"recency_days": 12.0, "email_open_rate_365d": 0.7857},
+            "tasks": [EXAMPLE_TASK],
+            "explain": 2,
+        },
+        from_events={
+            "customer_id": "C0002",
+            "events": [
+                {
+                    "ts": "2025-12-20T10:15:00Z",
+                    "event_type": "order",
+                    "channel": "web",
+                    "amount": 64.5,
+                    "quantity": 2,
+                    "ref_id": "O-1001",
+                },
+                {"ts": "2025-12-28T08:02:00Z", "event_type": "visit", "channel": "web"},
+            ],
+            "as_of": "2025-12-31",
+            "tasks": [EXAMPLE_TASK],
+            "explain": 2,
+        },
     ),
     summary="Score one customer from features or raw events in the body",
 )

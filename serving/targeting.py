@@ -39,7 +39,7 @@ from models.registry import (
     uplift_version,
 )
 from serving.deps import Audit, SettingsDep, require_role
-from serving.routes import ERRORS, error_answer, success_example
+from serving.routes import ERRORS, EXAMPLE_TASK, error_answer, request_example, success_example
 from serving.schemas import Bool, Int, Number
 from serving.settings import Role
 
@@ -309,6 +309,38 @@ _PLAN: Final = {
     "/targeting",
     response_model=TargetingResponse,
     responses=success_example(_PLAN),
+    openapi_extra=request_example(
+        two_offers={
+            "budget": 15.0,
+            "offers": {  # two offers of docs/examples/offers.yaml, as JSON
+                "channels": {"phone": {"capacity": 1500}, "email": {}},
+                "offers": [
+                    {
+                        "name": "retention_email",
+                        "kind": "retention",
+                        "channel": "email",
+                        "cost": 0.6,
+                        "response": {"default": 0.04, "segments": {"at_risk": 0.06}},
+                        "eligibility": {"population": EXAMPLE_TASK},
+                    },
+                    {
+                        "name": "retention_call",
+                        "kind": "retention",
+                        "channel": "phone",
+                        "cost": 12.0,
+                        "max_contacts": 1200,
+                        "response": {"default": 0.15},
+                        "eligibility": {
+                            "population": EXAMPLE_TASK,
+                            "min_churn_probability": 0.3,
+                        },
+                    },
+                ],
+            },
+            "as_of": "2025-12-31",
+            "limit": 100,
+        }
+    ),
     summary="Plan a budgeted campaign",
 )
 def targeting(
