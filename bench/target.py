@@ -60,7 +60,10 @@ def offers(n: int) -> OffersFile:
                     "kind": "retention",
                     "channel": "phone",
                     "cost": 12.0,
-                    "response": {"default": 0.15, "value_tiers": {"top_1": 0.25, "top_5": 0.2}},
+                    "response": {
+                        "default": 0.15,
+                        "value_tiers": {"top_1pct": 0.25, "top_5pct": 0.2},
+                    },
                     "eligibility": {"population": "churn", "min_churn_probability": 0.3},
                 },
                 {
@@ -89,7 +92,9 @@ def customers(n: int, seed: int) -> pl.DataFrame:
     rng = np.random.default_rng(seed)
     clv = rng.lognormal(4.5, 1.1, n)
     rank = np.argsort(np.argsort(-clv)) / n
-    tier = np.select([rank < 0.01, rank < 0.05, rank < 0.2], ["top_1", "top_5", "top_20"], "rest")
+    tier = np.select(
+        [rank < 0.01, rank < 0.05, rank < 0.2], ["top_1pct", "top_5pct", "top_20pct"], "rest"
+    )
     lapsed = rng.random(n) < 0.2
     return pl.DataFrame(
         {

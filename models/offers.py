@@ -15,7 +15,7 @@ An offers file is YAML with two top-level keys (an example lives at
         response:                  # expected response rate; see below
           default: 0.15
           segments: {cant_lose: 0.22}
-          value_tiers: {top_1: 0.25}
+          value_tiers: {top_1pct: 0.25}   # top_1pct | top_5pct | top_20pct | rest
         eligibility:
           population: churn        # any | churn | lapsed
           unresolved_complaint: false
@@ -39,7 +39,7 @@ valid file loads into :class:`OffersFile`, plain pydantic models the optimiser r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Self
 
@@ -47,9 +47,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.contracts import CHANNELS
+from models.clv.equity import VALUE_TIERS
 
 __all__ = [
     "OFFER_KINDS",
+    "TIER_NAMES",
     "Channel",
     "Eligibility",
     "InputProblemsError",
@@ -74,6 +76,19 @@ with orders, none in the last 365 days; ``any``: every customer."""
 
 Rate = Annotated[float, Field(ge=-1.0, le=1.0)]
 
+TIER_NAMES: Final[tuple[str, ...]] = tuple(name for name, _ in VALUE_TIERS)
+"""The value tiers an offer may name: the ``value_tier`` values of the value table."""
+
+
+def _refuse_unknown_tiers(tiers: Iterable[str]) -> None:
+    """Refuse a value tier the value table never has: its rate or condition would never apply."""
+    unknown = [tier for tier in tiers if tier not in TIER_NAMES]
+    if unknown:
+        names = ", ".join(repr(tier) for tier in unknown)
+        raise ValueError(
+            f"no value tier is called {names}; the value table's tiers are {', '.join(TIER_NAMES)}"
+        )
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -89,7 +104,7 @@ class Response(_Strict):
     segments : dict of str to float
         Rate per RFM segment (``rfm_segment``).
     value_tiers : dict of str to float
-        Rate per value tier.
+        Rate per value tier (one of :data:`TIER_NAMES`).
     measured : dict of str to float
         Rate per segment measured in a recorded campaign; wins over everything else.
     """
@@ -98,6 +113,12 @@ class Response(_Strict):
     segments: dict[str, Rate] = Field(default_factory=dict)
     value_tiers: dict[str, Rate] = Field(default_factory=dict)
     measured: dict[str, Rate] = Field(default_factory=dict)
+
+    @field_validator("value_tiers")
+    @classmethod
+    def _tiers(cls, tiers: dict[str, float]) -> dict[str, float]:
+        _refuse_unknown_tiers(tiers)
+        return tiers
 
     def rate(self, segment: str | None, value_tier: str | None) -> float:
         """Return the rate for one customer (measured, segment, value tier, default).
@@ -137,7 +158,7 @@ class Eligibility(_Strict):
     segments : list of str, optional
         Only customers in these segments.
     value_tiers : list of str, optional
-        Only customers in these value tiers.
+        Only customers in these value tiers (of :data:`TIER_NAMES`).
     """
 
     population: Population = "any"
@@ -145,6 +166,13 @@ class Eligibility(_Strict):
     min_churn_probability: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     segments: list[str] | None = None
     value_tiers: list[str] | None = None
+
+    @field_validator("value_tiers")
+    @classmethod
+    def _tiers(cls, tiers: list[str] | None) -> list[str] | None:
+        if tiers is not None:
+            _refuse_unknown_tiers(tiers)
+        return tiers
 
 
 class Offer(_Strict):

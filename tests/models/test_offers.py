@@ -32,8 +32,9 @@ def test_example_file_loads_with_every_kind() -> None:
     assert all(o.channel in CHANNELS for o in offers.offers)
     assert offers.channels["phone"].capacity == 1500
     call = offers.offer("retention_call")
-    assert call.rates.rate("at_risk", "top_1") == 0.25
-    assert call.rates.rate("at_risk", "rest") == 0.15
+    assert call.rates.rate("hibernating", "top_1pct") == 0.25
+    assert call.rates.rate("hibernating", "top_5pct") == 0.20
+    assert call.rates.rate("hibernating", "rest") == 0.15
 
 
 def test_rate_precedence_measured_segment_tier_default() -> None:
@@ -44,21 +45,38 @@ def test_rate_precedence_measured_segment_tier_default() -> None:
                     response={
                         "default": 0.1,
                         "segments": {"a": 0.2},
-                        "value_tiers": {"top": 0.3},
+                        "value_tiers": {"top_5pct": 0.3},
                     }
                 )
             ]
         }
     )
     rates = offers.offers[0].rates
-    assert rates.rate("a", "top") == 0.2
-    assert rates.rate("b", "top") == 0.3
+    assert rates.rate("a", "top_5pct") == 0.2
+    assert rates.rate("b", "top_5pct") == 0.3
     assert rates.rate(None, None) == 0.1
     measured = with_measured_rates(offers, {"o": {"a": -0.05, "b": 0.07}})
     rates = measured.offers[0].rates
-    assert rates.rate("a", "top") == -0.05
-    assert rates.rate("b", "top") == 0.07
-    assert rates.rate("c", "top") == 0.3
+    assert rates.rate("a", "top_5pct") == -0.05
+    assert rates.rate("b", "top_5pct") == 0.07
+    assert rates.rate("c", "top_5pct") == 0.3
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("response", {"default": 0.1, "value_tiers": {"top_1": 0.25}}),
+        ("eligibility", {"value_tiers": ["top_5"]}),
+    ],
+)
+def test_a_value_tier_the_value_table_never_has_is_refused(field: str, value: object) -> None:
+    """Before: the example's ``top_1``/``top_5`` (the value table says ``top_1pct``/``top_5pct``)
+    were read and never matched a customer: the call's top-tier rates silently never applied."""
+    with pytest.raises(OffersFileError) as caught:
+        parse_offers({"offers": [_offer(**{field: value})]})
+    message = str(caught.value)
+    assert f"offer 'o', field {field}.value_tiers: no value tier is called 'top_" in message
+    assert "top_1pct, top_5pct, top_20pct, rest" in message
 
 
 def test_cross_sell_defaults_to_the_propensity() -> None:

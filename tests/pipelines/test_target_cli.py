@@ -69,7 +69,7 @@ def _values() -> pl.DataFrame:
         {
             "customer_id": ["C1", "C2", "C3", "C4", "C5"],
             "rfm_segment": ["A", "B", "A", "C", "C"],
-            "value_tier": ["top_1", "top_5", "rest", "top_1", "rest"],
+            "value_tier": ["top_1pct", "top_5pct", "rest", "top_1pct", "rest"],
             "churn_probability": [0.5, 0.4, 0.1, None, None],
             "churn_status": ["eligible", "eligible", "eligible", "lapsed", "lapsed"],
             "clv": [100.0, 50.0, 20.0, 200.0, 10.0],
