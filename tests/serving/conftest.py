@@ -238,6 +238,15 @@ def wait_ready(client: TestClient, attempts: int = 400) -> None:
     raise AssertionError("service did not become ready")
 
 
+def wait_failed_once(client: TestClient, attempts: int = 400) -> None:
+    """Poll the app's state until a load has failed (bounded by attempts, not by time)."""
+    for _ in range(attempts):
+        if client.app.state.holder.last_error is not None:  # type: ignore[attr-defined]
+            return
+        time.sleep(0.025)
+    raise AssertionError("no load failed")
+
+
 @pytest.fixture
 def source(served: dict[str, ServedModel], loaded_snapshot: LoadedSnapshot) -> StaticSource:
     return StaticSource(models=dict(served), snapshot=loaded_snapshot)

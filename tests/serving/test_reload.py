@@ -21,7 +21,14 @@ from serving.app import create_app
 from serving.lifecycle import reload_state
 from serving.loader import RegistrySource
 from serving.state import ServedModel
-from tests.serving.conftest import Registry, StaticSource, headers, make_settings, wait_ready
+from tests.serving.conftest import (
+    Registry,
+    StaticSource,
+    headers,
+    make_settings,
+    wait_failed_once,
+    wait_ready,
+)
 
 SCORES = "/v1/customers/c001/scores?tasks=churn&explain=2"
 
@@ -79,14 +86,6 @@ def test_nothing_trained_yet_is_logged_without_a_traceback(
         wait_ready(client)
 
 
-def _failed_once(client: TestClient) -> None:
-    for _ in range(400):
-        if client.app.state.holder.last_error is not None:  # type: ignore[attr-defined]
-            return
-        time.sleep(0.025)
-    raise AssertionError("no load failed")
-
-
 @pytest.mark.parametrize(
     ("failure", "command"),
     [
@@ -102,7 +101,7 @@ def test_nothing_to_serve_yet_says_what_to_run(
     it is there the server serves it without a restart."""
     source.failure = failure
     with TestClient(create_app(make_settings(tmp_path / "h"), source)) as client:
-        _failed_once(client)
+        wait_failed_once(client)
         r = client.get("/v1/models", headers=headers())
         assert r.status_code == 503 and command in r.json()["detail"], r.text
         page = client.get("/ui/", headers=headers("reviewer"))
@@ -122,7 +121,7 @@ def test_nothing_to_serve_yet_says_what_to_run(
 def test_an_unexpected_load_failure_names_nothing(tmp_path: Path, source: StaticSource) -> None:
     source.failure = ConnectionError("registry at http://10.0.0.5 unreachable")
     with TestClient(create_app(make_settings(tmp_path / "h"), source)) as client:
-        _failed_once(client)
+        wait_failed_once(client)
         r = client.get("/v1/models", headers=headers())
         assert r.status_code == 503 and r.json()["detail"] == "models are not loaded yet"
         page = client.get("/ui/", headers=headers("reviewer"))

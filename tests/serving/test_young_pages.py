@@ -10,7 +10,6 @@ pages name customers without linking to their pages (the 503).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,18 +25,17 @@ from models.planning import keep_plan, plan_from_store
 from models.tasks import task_names
 from serving.app import create_app
 from tests.pipelines.test_target_cli import DAY, OFFERS, _values
-from tests.serving.conftest import STORE_KEY, StaticSource, headers, make_settings, wait_ready
+from tests.serving.conftest import (
+    STORE_KEY,
+    StaticSource,
+    headers,
+    make_settings,
+    wait_failed_once,
+    wait_ready,
+)
 from tests.serving.test_value_api import AS_OF, store_values, value_frame
 
 NO_MODEL = registry.ModelNotFoundError("no task has a champion version in /srv/x")
-
-
-def _failed_once(client: TestClient) -> None:
-    for _ in range(400):
-        if client.app.state.holder.last_error is not None:  # type: ignore[attr-defined]
-            return
-        time.sleep(0.025)
-    raise AssertionError("no load failed")
 
 
 @pytest.fixture
@@ -45,7 +43,7 @@ def unloaded(tmp_path: Path, source: StaticSource) -> Iterator[TestClient]:
     """An app whose registry has no champion: nothing is ever loaded."""
     source.failure = NO_MODEL
     with TestClient(create_app(make_settings(tmp_path / "home"), source)) as client:
-        _failed_once(client)
+        wait_failed_once(client)
         yield client
 
 
@@ -107,7 +105,7 @@ def test_values_without_churn_probabilities_say_what_equity_at_risk_needs(
         if loaded:
             wait_ready(client)
         else:
-            _failed_once(client)
+            wait_failed_once(client)
         page = client.get("/ui/value", headers=headers("reviewer"))
     assert page.status_code == 200, page.text
     assert 'id="no-churn"' in page.text and "guanxi value</code> again" in page.text
