@@ -155,6 +155,8 @@ def filters() -> dict[str, Any]:
     return {
         "pct": format_percent,
         "points": format_points,
+        # a difference of rates (0.2) in percentage points (+20.0 pts)
+        "rate_points": lambda v: format_points(None if v is None else 100 * v),
         "num": format_number,
         "money": lambda v: format_number(v, 2),
         "day": format_date,

@@ -203,11 +203,18 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     outcomes, overlaps = pooled_campaigns(store)  # one file recorded twice counts once
     if outcomes is None:
         return {"campaigns": []}
-    info, _ = _latest_plan(store)
+    info, _ = _latest_plan(store)  # checked: a plan the key does not vouch for prices nothing
+    plans = store.list_plans()
+    refused_plan = plans[-1] if info is None and plans else None
     day: date | None = info.as_of if info is not None else None
     if day is None and store.list_values():
         day = store.list_values()[-1]
-    values = store.read_values(day) if day is not None else None
+    refused_values = None
+    try:
+        values = store.read_values(day) if day is not None else None
+    except (UnsignedTableError, TamperedTableError) as exc:  # no segments and no churn from it
+        logger.warning("not using the value table as of %s on the campaign page: %s", day, exc)
+        values, refused_values = None, day
     if values is not None:
         context = values.select(
             pl.col("customer_id").cast(pl.String),
@@ -263,6 +270,8 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     ]
     return {
         "campaigns": store.list_campaigns(),
+        "refused_plan": refused_plan,
+        "refused_values": refused_values,
         "overlaps": [overlap.note for overlap in overlaps],
         "charts": charts,
         "segments": segments,
@@ -271,6 +280,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
             for r in report.filter(pl.col("segment") == ALL_SEGMENTS).to_dicts()
         ],
         "priced": priced is not None,
+        "planned": info is not None,
     }
 
 
@@ -278,5 +288,5 @@ def _campaign_context(store: Store) -> dict[str, Any]:
 def campaign_page(request: Request, _role: Reviewer, settings: SettingsDep) -> HTMLResponse:
     """Show the recorded campaigns: Qini curves, control vs treated, realised vs expected ROI."""
     return render(
-        request, "campaign.html", {"active": "campaign", **_campaign_context(Store(settings.home))}
+        request, "campaign.html", {"active": "campaign", **_campaign_context(settings.store())}
     )

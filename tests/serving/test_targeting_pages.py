@@ -64,6 +64,8 @@ def test_plan_and_campaign_pages(client: TestClient, settings) -> None:  # type:
     assert "october" in text and "retention_email: Qini curve" not in text  # no churn scores
     assert "25.0%" in text and "5.0%" in text  # treated and control response
     assert 'id="campaign-segments"' in text
+    # 25% against 5%: 20 points (it read "+0.2 pts": the rates' difference shown as points)
+    assert "+20.0 pts" in text and "+0.2 pts" not in text
 
 
 def test_qini_chart_draws_the_curve_and_tabulates_it() -> None:
@@ -142,3 +144,34 @@ def test_the_plan_page_shows_the_next_best_use_when_it_buys_something(
     section = text.split('id="plan-next"')[1].split("</section>")[0]
     assert 'id="plan-next-segments"' in section and 'id="plan-next-offers"' in section
     assert "retention_email" in section and 'id="plan-next-reason"' not in section
+
+
+def test_the_campaign_page_uses_only_the_plan_and_values_the_key_vouches_for(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """The campaign page read the plan (its costs and expected ROI) and the value table (the
+    customers' segments and churn probabilities) through a store without the server's key, so a
+    keyed server showed numbers from tables it refuses everywhere else. Now they are not used, and
+    the page says which tables and how to make them again."""
+    unsigned = Store(settings.home)  # as guanxi target and guanxi value without GUANXI_STORE_KEY
+    unsigned.write_values(
+        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    keep_plan(unsigned, plan_from_store(unsigned, parse_offers(yaml.safe_load(OFFERS)), 3.0))
+    settings.store().write_campaign(_outcomes(), "october", "outcomes.csv")
+    page = client.get("/ui/campaign", headers=headers("reviewer"))
+    assert page.status_code == 200, page.text
+    text = " ".join(page.text.split())
+    assert "october" in text and "25.0%" in text  # the outcomes are still reported
+    assert (
+        "the store's plan as of 31 Oct 2024 is not used: it is not signed with this server's "
+        "<code>GUANXI_STORE_KEY</code>" in text
+    )
+    assert "--as-of 2024-10-31 --out plan.csv</code> run with the server's" in text
+    assert "the store's value table as of 31 Oct 2024 is not used" in text
+    assert "guanxi value --events PATH --as-of 2024-10-31 --out PATH</code>" in text
+    assert "the stored plan is not used (see the note above), so cost and ROI" in text
+    table = text.split('id="campaign-segments"')[1].split("</table>")[0]
+    assert table.count("<tr>") == 3  # the header, all customers and segment A of the outcomes
+    # no cost from the refused plan: realised and expected ROI unknown in both rows
+    assert table.count('<td class="num">—</td><td class="num">—</td></tr>') == 2
