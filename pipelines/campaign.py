@@ -111,8 +111,9 @@ def record_command(
         raise typer.Exit(1) from exc
     campaign = _name(outcomes, name, file)
     settings = get_settings()
-    store = Store(settings.home)  # the campaign unsigned: the store reads campaigns unchecked
-    plan_store = settings.store()  # the plans checked with GUANXI_STORE_KEY, as every reader does
+    # one store with GUANXI_STORE_KEY: the plans checked, as every reader does, and the outcomes
+    # kept with a signed manifest, as plans, scores and values are
+    store = settings.store()
     try:  # a bad name was said only after the duplicate check had read every campaign
         store.campaign_path(campaign)
     except ValueError as exc:
@@ -130,7 +131,7 @@ def record_command(
         )
         raise typer.Exit(1)
     try:  # checked before the write: a plan the key does not vouch for stores nothing
-        plans, planned = _stored_plans(plan_store)
+        plans, planned = _stored_plans(store)
     except (UnsignedTableError, TamperedTableError) as exc:
         console.print(f"[red]cannot record the campaign, nothing stored:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -386,7 +387,7 @@ def report_command(
 
     console = Console()
     settings = get_settings()
-    store = Store(settings.home)
+    store = settings.store()  # the latest plan's offers checked with GUANXI_STORE_KEY
     campaigns = recorded_campaigns(store)  # each file read once: pooled and checked below
     outcomes, overlaps = pool_campaigns(campaigns)
     if outcomes is None:
@@ -405,8 +406,7 @@ def report_command(
             )
             raise typer.Exit(1)
     try:
-        # the latest plan's offers checked with GUANXI_STORE_KEY, as every plan reader does
-        offers_file = load_offers(offers) if offers is not None else stored_offers(settings.store())
+        offers_file = load_offers(offers) if offers is not None else stored_offers(store)
         where = f"the offers file {offers}" if offers else "the offers of the latest plan"
         _check_offers(campaigns, offers_file, where)
         report = campaign_report(outcomes, offers_file, margin_rate=margin_rate, seed=seed)

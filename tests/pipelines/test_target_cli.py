@@ -27,7 +27,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from features.rfm import SEGMENT_NAMES
-from features.store import Store
+from features.store import MANIFEST_SUFFIX, Store
 from models.campaigns import REPORT_COLUMNS
 from models.offers import load_offers
 from models.targeting import SUMMARY_COLUMNS
@@ -714,6 +714,31 @@ def _keyed(monkeypatch: pytest.MonkeyPatch) -> Store:
     store = get_settings().store()
     store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
     return store
+
+
+def test_record_keeps_the_outcomes_signed_with_the_store_key(
+    cli: CliRunner, offers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`campaign record` wrote the outcomes through a store without GUANXI_STORE_KEY: the one
+    table of the store a keyed reader could never check. Now they are kept with a manifest signed
+    with the key, as plans, scores and values are."""
+    _keyed(monkeypatch)
+    _run(cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31")
+    path = tmp_path / "october.csv"
+    pl.DataFrame(
+        {
+            "customer_id": ["C1", "C2"],
+            "offer": ["retention_email"] * 2,
+            "control": [False, True],
+            "responded": [True, False],
+            "ordered": [True, False],
+            "revenue": [10.0, 0.0],
+        }
+    ).write_csv(path)
+    assert "recorded campaign 'october'" in _run(cli, "campaign", "record", "--file", str(path))
+    outcomes = get_settings().store().campaign_path("october")
+    manifest = outcomes.with_name(outcomes.name + MANIFEST_SUFFIX)
+    assert manifest.is_file() and '"hmac"' in manifest.read_text()
 
 
 def test_record_checks_the_stored_plans_against_the_store_key_before_storing(
