@@ -14,7 +14,7 @@ An offers file is YAML with two top-level keys (an example lives at
         max_contacts: 800          # optional contact cap of this offer
         response:                  # expected response rate; see below
           default: 0.15
-          segments: {cant_lose: 0.22}
+          segments: {cant_lose: 0.22}     # RFM segments (rfm_segment): champions, at_risk, ...
           value_tiers: {top_1pct: 0.25}   # top_1pct | top_5pct | top_20pct | rest
         eligibility:
           population: churn        # any | churn | lapsed
@@ -33,6 +33,14 @@ for their segment, else for their value tier, else ``default``. Rates lie in [-1
 incremental response can be negative (contact pushes some customers away), and such an offer is
 then never worth sending to that segment.
 
+Names
+-----
+The segments an offer names (``response.segments``, ``eligibility.segments``) must be RFM segments
+(:data:`SEGMENTS`) and its value tiers value tiers (:data:`TIER_NAMES`): a misspelt name would match
+no customer, so its rate or condition would silently never apply. Customers without orders have no
+segment; only ``default`` and the value tiers reach them. Measured rates (``response.measured``)
+come from recorded campaign outcomes and are not checked.
+
 Every problem is reported with the file, the offer and the field (:class:`OffersFileError`); a
 valid file loads into :class:`OffersFile`, plain pydantic models the optimiser reads.
 """
@@ -47,10 +55,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.contracts import CHANNELS
+from features.rfm import RFM_SEGMENTS
 from models.clv.equity import VALUE_TIERS
 
 __all__ = [
     "OFFER_KINDS",
+    "SEGMENTS",
     "TIER_NAMES",
     "Channel",
     "Eligibility",
@@ -80,14 +90,28 @@ TIER_NAMES: Final[tuple[str, ...]] = tuple(name for name, _ in VALUE_TIERS)
 """The value tiers an offer may name: the ``value_tier`` values of the value table."""
 
 
-def _refuse_unknown_tiers(tiers: Iterable[str]) -> None:
-    """Refuse a value tier the value table never has: its rate or condition would never apply."""
-    unknown = [tier for tier in tiers if tier not in TIER_NAMES]
+SEGMENTS: Final[tuple[str, ...]] = tuple(name for name, _, _ in RFM_SEGMENTS)
+"""The RFM segments an offer may name: the ``rfm_segment`` values of the value table."""
+
+
+def _refuse_unknown(names: Iterable[str], *, what: str, known: tuple[str, ...]) -> None:
+    """Refuse a name the value table never has: its rate or condition would never apply."""
+    unknown = [name for name in names if name not in known]
     if unknown:
-        names = ", ".join(repr(tier) for tier in unknown)
+        listed = ", ".join(repr(name) for name in unknown)
         raise ValueError(
-            f"no value tier is called {names}; the value table's tiers are {', '.join(TIER_NAMES)}"
+            f"no {what} is called {listed}; the value table's {what}s are {', '.join(known)}"
         )
+
+
+def _refuse_unknown_tiers(tiers: Iterable[str]) -> None:
+    """Refuse a value tier the value table never has."""
+    _refuse_unknown(tiers, what="value tier", known=TIER_NAMES)
+
+
+def _refuse_unknown_segments(segments: Iterable[str]) -> None:
+    """Refuse an RFM segment the value table never has."""
+    _refuse_unknown(segments, what="RFM segment", known=SEGMENTS)
 
 
 class _Strict(BaseModel):
@@ -102,7 +126,7 @@ class Response(_Strict):
     default : float
         Rate for customers whose segment and value tier have no rate of their own.
     segments : dict of str to float
-        Rate per RFM segment (``rfm_segment``).
+        Rate per RFM segment (one of :data:`SEGMENTS`).
     value_tiers : dict of str to float
         Rate per value tier (one of :data:`TIER_NAMES`).
     measured : dict of str to float
@@ -113,6 +137,12 @@ class Response(_Strict):
     segments: dict[str, Rate] = Field(default_factory=dict)
     value_tiers: dict[str, Rate] = Field(default_factory=dict)
     measured: dict[str, Rate] = Field(default_factory=dict)
+
+    @field_validator("segments")
+    @classmethod
+    def _segments(cls, segments: dict[str, float]) -> dict[str, float]:
+        _refuse_unknown_segments(segments)
+        return segments
 
     @field_validator("value_tiers")
     @classmethod
@@ -156,7 +186,7 @@ class Eligibility(_Strict):
     min_churn_probability : float, optional
         Only customers whose churn probability is at least this.
     segments : list of str, optional
-        Only customers in these segments.
+        Only customers in these RFM segments (of :data:`SEGMENTS`).
     value_tiers : list of str, optional
         Only customers in these value tiers (of :data:`TIER_NAMES`).
     """
@@ -166,6 +196,13 @@ class Eligibility(_Strict):
     min_churn_probability: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     segments: list[str] | None = None
     value_tiers: list[str] | None = None
+
+    @field_validator("segments")
+    @classmethod
+    def _segments(cls, segments: list[str] | None) -> list[str] | None:
+        if segments is not None:
+            _refuse_unknown_segments(segments)
+        return segments
 
     @field_validator("value_tiers")
     @classmethod

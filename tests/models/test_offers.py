@@ -9,13 +9,17 @@ import pytest
 from features.contracts import CHANNELS
 from models.offers import (
     OFFER_KINDS,
+    SEGMENTS,
+    TIER_NAMES,
     OffersFileError,
     load_offers,
     parse_offers,
     with_measured_rates,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "offers.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "docs" / "examples" / "offers.yaml"
+README = ROOT / "README.md"
 
 
 def _offer(**fields: object) -> dict[str, object]:
@@ -44,7 +48,7 @@ def test_rate_precedence_measured_segment_tier_default() -> None:
                 _offer(
                     response={
                         "default": 0.1,
-                        "segments": {"a": 0.2},
+                        "segments": {"at_risk": 0.2},
                         "value_tiers": {"top_5pct": 0.3},
                     }
                 )
@@ -52,14 +56,14 @@ def test_rate_precedence_measured_segment_tier_default() -> None:
         }
     )
     rates = offers.offers[0].rates
-    assert rates.rate("a", "top_5pct") == 0.2
-    assert rates.rate("b", "top_5pct") == 0.3
+    assert rates.rate("at_risk", "top_5pct") == 0.2
+    assert rates.rate("cant_lose", "top_5pct") == 0.3
     assert rates.rate(None, None) == 0.1
-    measured = with_measured_rates(offers, {"o": {"a": -0.05, "b": 0.07}})
+    measured = with_measured_rates(offers, {"o": {"at_risk": -0.05, "cant_lose": 0.07}})
     rates = measured.offers[0].rates
-    assert rates.rate("a", "top_5pct") == -0.05
-    assert rates.rate("b", "top_5pct") == 0.07
-    assert rates.rate("c", "top_5pct") == 0.3
+    assert rates.rate("at_risk", "top_5pct") == -0.05
+    assert rates.rate("cant_lose", "top_5pct") == 0.07
+    assert rates.rate("lost", "top_5pct") == 0.3
 
 
 @pytest.mark.parametrize(
@@ -77,6 +81,32 @@ def test_a_value_tier_the_value_table_never_has_is_refused(field: str, value: ob
     message = str(caught.value)
     assert f"offer 'o', field {field}.value_tiers: no value tier is called 'top_" in message
     assert "top_1pct, top_5pct, top_20pct, rest" in message
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("response", {"default": 0.1, "segments": {"at_risk": 0.2, "at_rsk": 0.3}}),
+        ("eligibility", {"segments": ["cant_lose", "at_rsk"]}),
+    ],
+)
+def test_a_segment_the_value_table_never_has_is_refused(field: str, value: object) -> None:
+    """Before: a misspelt segment was read and matched no customer, so its rate or its
+    eligibility condition silently never applied (an eligibility list of misspelt names alone
+    made the offer reach nobody)."""
+    with pytest.raises(OffersFileError, match=r"^offers\.yaml: ") as caught:
+        parse_offers({"offers": [_offer(**{field: value})]}, "offers.yaml")
+    message = str(caught.value)
+    assert f"offer 'o', field {field}.segments: no RFM segment is called 'at_rsk';" in message
+    assert ", ".join(SEGMENTS) in message and "'at_risk'" not in message
+
+
+def test_the_readme_lists_the_names_the_file_is_checked_against() -> None:
+    """The README's targeting section lists the segment and tier names in full: they stay the
+    ones the check uses."""
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    assert ", ".join(f"`{name}`" for name in SEGMENTS) in text
+    assert ", ".join(f"`{name}`" for name in TIER_NAMES) in text
 
 
 def test_cross_sell_defaults_to_the_propensity() -> None:

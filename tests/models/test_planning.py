@@ -71,7 +71,7 @@ def _store(home: Path, campaign: bool = True, key: bytes | None = None) -> Store
         pl.DataFrame(
             {
                 "customer_id": ids,
-                "rfm_segment": ["A"] * N,
+                "rfm_segment": ["at_risk"] * N,
                 "value_tier": ["rest"] * N,
                 "churn_probability": rng.random(N),
                 "churn_status": ["eligible"] * N,
@@ -268,8 +268,8 @@ def test_response_value_replaces_the_clv_by_hand() -> None:
         pl.DataFrame(
             {
                 "customer_id": ["A", "B"],
-                "rfm_segment": ["s", "s"],
-                "value_tier": ["t", "t"],
+                "rfm_segment": ["at_risk", "at_risk"],
+                "value_tier": ["rest", "rest"],
                 "churn_probability": [0.5, 0.5],
                 "churn_status": ["eligible", "eligible"],
                 "clv": [1000.0, 1000.0],

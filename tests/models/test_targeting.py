@@ -17,8 +17,8 @@ from models.targeting import (
 CUSTOMERS = pl.DataFrame(
     {
         "customer_id": ["A1", "B1", "L1", "S1"],
-        "segment": ["A", "B", "lost", "B"],
-        "value_tier": ["top", "rest", "rest", None],
+        "segment": ["at_risk", "need_attention", "lost", "need_attention"],
+        "value_tier": ["top_1pct", "rest", "rest", None],
         "churn_probability": [0.5, 0.2, 0.9, 0.6],
         "clv": [1000.0, 500.0, 200.0, 300.0],
         "churn_population": [True, True, False, True],
@@ -38,7 +38,7 @@ def _offers(**extra: object) -> OffersFile:
                     "kind": "retention",
                     "channel": "email",
                     "cost": 1.0,
-                    "response": {"default": 0.1, "segments": {"A": 0.2}},
+                    "response": {"default": 0.1, "segments": {"at_risk": 0.2}},
                     "eligibility": {"population": "churn"},
                 },
                 {
@@ -123,8 +123,8 @@ def test_plan_by_hand() -> None:
     assert by_offer["ret"]["expected_return"] == pytest.approx(110.0)
     assert by_offer["ret"]["roi"] == pytest.approx(54.0)
     segments = {r["segment"]: r for r in plan.allocation.by_segment.iter_rows(named=True)}
-    assert segments["B"]["investment"] == pytest.approx(11.0)
-    assert segments["B"]["expected_return"] == pytest.approx(126 + 10)
+    assert segments["need_attention"]["investment"] == pytest.approx(11.0)
+    assert segments["need_attention"]["expected_return"] == pytest.approx(126 + 10)
 
     # no phone capacity: the complaint is handled by e-mail and the win-back joins
     phone_closed = _offers(channels={"phone": {"capacity": 0}})

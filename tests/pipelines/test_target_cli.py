@@ -2,15 +2,15 @@
 
 The value table (five customers) is written straight into the store. With the offers below:
 
-=====  =======  ======  =====  ========================  =================================
-id     segment  p       clv    retention (cost 1)        win-back (cost 2, lapsed only)
-=====  =======  ======  =====  ========================  =================================
-C1     A        0.5     100    0.5 x 0.2 x 100 - 1 = 9   not lapsed
-C2     B        0.4     50     0.4 x 0.1 x 50 - 1 = 1    not lapsed
-C3     A        0.1     20     0.1 x 0.2 x 20 - 1 = -0.6 not lapsed
-C4     C        -       200    not in the churn pop.     0.05 x 200 - 2 = 8
-C5     C        -       10     not in the churn pop.     0.05 x 10 - 2 = -1.5
-=====  =======  ======  =====  ========================  =================================
+=====  ==============  ====  ===  =========================  ==============================
+id     segment         p     clv  retention (cost 1)         win-back (cost 2, lapsed only)
+=====  ==============  ====  ===  =========================  ==============================
+C1     at_risk         0.5   100  0.5 x 0.2 x 100 - 1 = 9    not lapsed
+C2     need_attention  0.4   50   0.4 x 0.1 x 50 - 1 = 1     not lapsed
+C3     at_risk         0.1   20   0.1 x 0.2 x 20 - 1 = -0.6  not lapsed
+C4     hibernating     -     200  not in the churn pop.      0.05 x 200 - 2 = 8
+C5     hibernating     -     10   not in the churn pop.      0.05 x 10 - 2 = -1.5
+=====  ==============  ====  ===  =========================  ==============================
 
 A budget of 3 buys C1's retention e-mail and C4's win-back voucher: 17 (C1 and C2 would be 10).
 """
@@ -44,7 +44,7 @@ offers:
     kind: retention
     channel: email
     cost: 1.0
-    response: {default: 0.1, segments: {A: 0.2}}
+    response: {default: 0.1, segments: {at_risk: 0.2}}
     eligibility: {population: churn}
   - name: win_back_voucher
     kind: win_back
@@ -68,7 +68,7 @@ def _values() -> pl.DataFrame:
     return pl.DataFrame(
         {
             "customer_id": ["C1", "C2", "C3", "C4", "C5"],
-            "rfm_segment": ["A", "B", "A", "C", "C"],
+            "rfm_segment": ["at_risk", "need_attention", "at_risk", "hibernating", "hibernating"],
             "value_tier": ["top_1pct", "top_5pct", "rest", "top_1pct", "rest"],
             "churn_probability": [0.5, 0.4, 0.1, None, None],
             "churn_status": ["eligible", "eligible", "eligible", "lapsed", "lapsed"],
@@ -116,8 +116,8 @@ def test_target_writes_the_plan_its_summaries_and_keeps_it(
     summary = pl.read_csv(tmp_path / "plan.summary.csv")
     by_segment = summary.filter(pl.col("table") == "segment")
     assert dict(zip(by_segment["group"], by_segment["expected_value"], strict=True)) == {
-        "A": pytest.approx(9.0),
-        "C": pytest.approx(8.0),
+        "at_risk": pytest.approx(9.0),
+        "hibernating": pytest.approx(8.0),
     }
     assert set(summary["table"]) >= {"segment", "offer"}
     assert "2 customers contacted" in output and "Segment ROI" in output
@@ -158,7 +158,7 @@ def test_the_written_plan_and_summaries_have_money_in_cents(
     ):
         for name in money:
             assert (frame[name] == frame[name].round(2)).all(), (name, frame[name].to_list())
-    segment_a = summary.filter((pl.col("table") == "segment") & (pl.col("group") == "A")).row(
+    segment_a = summary.filter((pl.col("table") == "segment") & (pl.col("group") == "at_risk")).row(
         0, named=True
     )
     assert segment_a["expected_return"] == 10.01
@@ -227,7 +227,7 @@ def test_an_empty_next_best_use_says_why_instead_of_empty_tables(
 def test_campaign_record_report_and_measured_rates(
     cli: CliRunner, offers: Path, tmp_path: Path
 ) -> None:
-    # segment A: 40 treated, 10 respond; 40 control, 2 respond: incremental 0.2
+    # segment at_risk: 40 treated, 10 respond; 40 control, 2 respond: incremental 0.2
     rows = [
         ("C1" if i == 0 else f"X{i}", "retention_email", i % 2 == 1, i % 2 == 0 and i < 20)
         for i in range(80)
@@ -239,7 +239,7 @@ def test_campaign_record_report_and_measured_rates(
         ordered=pl.col("responded"),
         revenue=pl.when(pl.col("responded")).then(100.0).otherwise(0.0),
         margin=pl.when(pl.col("responded")).then(30.0).otherwise(0.0),
-        segment=pl.lit("A"),
+        segment=pl.lit("at_risk"),
         churn_probability=pl.lit(0.5),
         campaign=pl.lit("october"),
     )
@@ -261,7 +261,7 @@ def test_campaign_record_report_and_measured_rates(
 
 
 def _october(margin: bool = True) -> pl.DataFrame:
-    """Segment A: 40 treated, 10 respond; 40 control, 2; a response earns 100 (margin 30)."""
+    """Segment at_risk: 40 treated, 10 respond; 40 control, 2; a response earns 100 (margin 30)."""
     rows = [(f"X{i}", "retention_email", i % 2 == 1, i % 2 == 0 and i < 20) for i in range(80)]
     rows = [(c, o, ctl, resp or (ctl and i < 4)) for i, (c, o, ctl, resp) in enumerate(rows)]
     frame = pl.DataFrame(
@@ -270,7 +270,7 @@ def _october(margin: bool = True) -> pl.DataFrame:
         ordered=pl.col("responded"),
         revenue=pl.when(pl.col("responded")).then(100.0).otherwise(0.0),
         margin=pl.when(pl.col("responded")).then(30.0).otherwise(0.0),
-        segment=pl.lit("A"),
+        segment=pl.lit("at_risk"),
         churn_probability=pl.lit(0.5),
     )
     return frame if margin else frame.drop("margin")

@@ -56,7 +56,10 @@ def test_targeting_plans_from_the_value_table_and_audits(client: TestClient, set
         ("C1", "retention_email"),
         ("C4", "win_back_voucher"),
     ]
-    assert {r["segment"]: r["expected_value"] for r in plan["by_segment"]} == {"A": 9.0, "C": 8.0}
+    assert {r["segment"]: r["expected_value"] for r in plan["by_segment"]} == {
+        "at_risk": 9.0,
+        "hibernating": 8.0,
+    }
     assert {r["allocation"] for r in plan["comparison"]} == {"optimiser", "even", "churn_score"}
     lines = [
         json.loads(line)

@@ -16,7 +16,8 @@ EVIL = "<script>alert(1)</script>"
 
 
 def _outcomes(ids: list[str] | None = None) -> pl.DataFrame:
-    # 40 treated (10 respond) and 40 control (2 respond), all of segment A; 80 ids, X0... by default
+    # 40 treated (10 respond) and 40 control (2 respond), all of segment at_risk; 80 ids, X0...
+    # by default
     return pl.DataFrame(
         {
             "customer_id": ids or [f"X{i}" for i in range(80)],
@@ -28,7 +29,7 @@ def _outcomes(ids: list[str] | None = None) -> pl.DataFrame:
         ordered=pl.col("responded"),
         revenue=pl.when(pl.col("responded")).then(100.0).otherwise(0.0),
         margin=pl.when(pl.col("responded")).then(30.0).otherwise(0.0),
-        segment=pl.lit("A"),
+        segment=pl.lit("at_risk"),
         churn_probability=pl.lit(0.5),
     )
 
@@ -103,7 +104,11 @@ def test_the_plan_names_segments_as_the_other_pages_do(client: TestClient, setti
     """The plan's table and chart read "cant lose" and "potential loyalist" where the customer,
     value and campaign pages read "can't lose" and "potential loyalists"."""
     store = settings.store()
-    segments = {"A": "cant_lose", "B": "potential_loyalist", "C": "at_risk"}
+    segments = {
+        "at_risk": "cant_lose",
+        "need_attention": "potential_loyalist",
+        "hibernating": "at_risk",
+    }
     values = _values().with_columns(pl.col("rfm_segment").replace_strict(segments))
     store.write_values(values, DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
     keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 3.0))
