@@ -60,7 +60,8 @@ from features.contracts import (
     OUTCOME_COLUMNS,
     counted,
 )
-from models.offers import InputProblemsError, OffersFile
+from features.store import PlanInfo, TamperedTableError
+from models.offers import InputProblemsError, OffersFile, OffersFileError, parse_offers
 
 if TYPE_CHECKING:
     from features.store import Store
@@ -81,6 +82,7 @@ __all__ = [
     "read_outcomes",
     "realised_incremental_margin",
     "recorded_campaigns",
+    "stored_plan_offers",
     "validate_outcomes",
 ]
 
@@ -832,3 +834,56 @@ def pooled_campaigns(store: Store) -> tuple[pl.DataFrame | None, list[Overlap]]:
         The pooled outcomes (None when nothing is recorded) and the overlaps.
     """
     return pool_campaigns(recorded_campaigns(store))
+
+
+def stored_plan_offers(info: PlanInfo, rows: pl.DataFrame) -> OffersFile:
+    """Return the offers a stored plan was made with, refused unless its checked rows agree.
+
+    The store checks a plan's rows against its signed manifest
+    (:meth:`features.store.Store.read_plan`), but its metadata, which holds the offers, is read
+    apart (:meth:`features.store.Store.plan_info`): the file could be replaced between the two
+    reads. So the metadata must count the rows, and every offer the rows give must be in its
+    offers with the rows' channel and cost per contact (the names and costs the campaign record
+    and report take from it). The segment and value tier names are not checked again
+    (``parse_offers(..., stored=True)``): a plan kept before such a check stays readable.
+
+    Parameters
+    ----------
+    info : features.store.PlanInfo
+        The plan's metadata.
+    rows : polars.DataFrame
+        The plan's rows, as the store's checked read gave them.
+
+    Returns
+    -------
+    models.offers.OffersFile
+        The offers.
+
+    Raises
+    ------
+    features.store.TamperedTableError
+        The metadata is not the rows' (its count or an offer disagrees) or holds no valid offers;
+        the message names the plan's file, and the offer and what each side says.
+    """
+    name = info.path.name
+    try:
+        offers = parse_offers(info.offers, name, stored=True)
+    except OffersFileError as exc:
+        raise TamperedTableError(f"its offers are not valid offers ({exc})") from None
+    if info.rows != rows.height:
+        raise TamperedTableError(
+            f"{name}: its metadata counts {counted(info.rows, 'rows')}, its checked rows are "
+            f"{rows.height:,}"
+        )
+    by_name = {offer.name: offer for offer in offers.offers}
+    for offer, channel, cost in (
+        rows.select("offer", "channel", "cost").unique().sort("offer").rows()
+    ):
+        said = by_name.get(offer)
+        if said is None or (said.channel, said.cost) != (channel, cost):
+            kept = "no such offer" if said is None else f"{said.channel} at {said.cost:g}"
+            raise TamperedTableError(
+                f"{name}: its checked rows give offer {offer!r} by {channel} at {cost:g} a "
+                f"contact, its offers say {kept}"
+            )
+    return offers

@@ -39,7 +39,8 @@ The segments an offer names (``response.segments``, ``eligibility.segments``) mu
 (:data:`SEGMENTS`) and its value tiers value tiers (:data:`TIER_NAMES`): a misspelt name would match
 no customer, so its rate or condition would silently never apply. Customers without orders have no
 segment; only ``default`` and the value tiers reach them. Measured rates (``response.measured``)
-come from recorded campaign outcomes and are not checked.
+come from recorded campaign outcomes and are not checked, nor are the names of the offers a stored
+plan was made with (``parse_offers(..., stored=True)``).
 
 Every problem is reported with the file, the offer and the field (:class:`OffersFileError`); a
 valid file loads into :class:`OffersFile`, plain pydantic models the optimiser reads.
@@ -52,7 +53,15 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from features.contracts import CHANNELS
 from features.rfm import RFM_SEGMENTS
@@ -94,24 +103,21 @@ SEGMENTS: Final[tuple[str, ...]] = tuple(name for name, _, _ in RFM_SEGMENTS)
 """The RFM segments an offer may name: the ``rfm_segment`` values of the value table."""
 
 
-def _refuse_unknown(names: Iterable[str], *, what: str, known: tuple[str, ...]) -> None:
-    """Refuse a name the value table never has: its rate or condition would never apply."""
+def _refuse_unknown(
+    names: Iterable[str] | None, info: ValidationInfo, *, what: str, known: tuple[str, ...]
+) -> None:
+    """Refuse a name the value table never has: its rate or condition would never apply.
+
+    The offers of a stored plan (``parse_offers(..., stored=True)``) are not checked again.
+    """
+    if names is None or (isinstance(info.context, Mapping) and info.context.get("stored")):
+        return
     unknown = [name for name in names if name not in known]
     if unknown:
         listed = ", ".join(repr(name) for name in unknown)
         raise ValueError(
             f"no {what} is called {listed}; the value table's {what}s are {', '.join(known)}"
         )
-
-
-def _refuse_unknown_tiers(tiers: Iterable[str]) -> None:
-    """Refuse a value tier the value table never has."""
-    _refuse_unknown(tiers, what="value tier", known=TIER_NAMES)
-
-
-def _refuse_unknown_segments(segments: Iterable[str]) -> None:
-    """Refuse an RFM segment the value table never has."""
-    _refuse_unknown(segments, what="RFM segment", known=SEGMENTS)
 
 
 class _Strict(BaseModel):
@@ -140,14 +146,14 @@ class Response(_Strict):
 
     @field_validator("segments")
     @classmethod
-    def _segments(cls, segments: dict[str, float]) -> dict[str, float]:
-        _refuse_unknown_segments(segments)
+    def _segments(cls, segments: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        _refuse_unknown(segments, info, what="RFM segment", known=SEGMENTS)
         return segments
 
     @field_validator("value_tiers")
     @classmethod
-    def _tiers(cls, tiers: dict[str, float]) -> dict[str, float]:
-        _refuse_unknown_tiers(tiers)
+    def _tiers(cls, tiers: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        _refuse_unknown(tiers, info, what="value tier", known=TIER_NAMES)
         return tiers
 
     def rate(self, segment: str | None, value_tier: str | None) -> float:
@@ -199,16 +205,14 @@ class Eligibility(_Strict):
 
     @field_validator("segments")
     @classmethod
-    def _segments(cls, segments: list[str] | None) -> list[str] | None:
-        if segments is not None:
-            _refuse_unknown_segments(segments)
+    def _segments(cls, segments: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        _refuse_unknown(segments, info, what="RFM segment", known=SEGMENTS)
         return segments
 
     @field_validator("value_tiers")
     @classmethod
-    def _tiers(cls, tiers: list[str] | None) -> list[str] | None:
-        if tiers is not None:
-            _refuse_unknown_tiers(tiers)
+    def _tiers(cls, tiers: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        _refuse_unknown(tiers, info, what="value tier", known=TIER_NAMES)
         return tiers
 
 
@@ -394,7 +398,7 @@ def _where(loc: tuple[int | str, ...], data: Any) -> str:
     return "field " + ".".join(str(part) for part in loc) if loc else "file"
 
 
-def parse_offers(data: Any, source: str = "<offers>") -> OffersFile:
+def parse_offers(data: Any, source: str = "<offers>", *, stored: bool = False) -> OffersFile:
     """Validate parsed YAML (or any mapping) as an offers file.
 
     Parameters
@@ -403,6 +407,11 @@ def parse_offers(data: Any, source: str = "<offers>") -> OffersFile:
         The parsed document.
     source : str, default "<offers>"
         Where it came from, for messages.
+    stored : bool, default False
+        The offers a stored plan was made with (:class:`features.store.PlanInfo`): their segment
+        and value tier names were checked when the plan was made, by the rules of that day, and
+        are not checked again, so that a plan kept before a name check was added (its names read
+        nobody's rates, but its offers' names, kinds and costs are right) stays readable.
 
     Returns
     -------
@@ -417,7 +426,7 @@ def parse_offers(data: Any, source: str = "<offers>") -> OffersFile:
     if not isinstance(data, Mapping):
         raise OffersFileError(source, ["expected a mapping with an 'offers' list at the top"])
     try:
-        return OffersFile.model_validate(data)
+        return OffersFile.model_validate(data, context={"stored": stored})
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -18,7 +18,9 @@ measured, each set of outcomes once (:func:`models.campaigns.pool_campaigns`).
 ``report`` prints, per offer and segment, the realised response, the incremental response
 (treated minus control) with a bootstrap interval, the cost, the incremental margin and the ROI
 (:func:`models.campaigns.campaign_report`). Costs come from ``--offers``, or from the offers the
-latest stored plan was made with (that plan checked like the others, :func:`read_stored_plan`).
+latest stored plan was made with (that plan checked like the others, :func:`read_stored_plan`, and
+its offers, read from its metadata, taken only when they agree with its checked rows:
+:func:`models.campaigns.stored_plan_offers`).
 
 ``uplift --as-of DATE`` fits the uplift learners on every recorded offer with enough treated and
 control customers (:func:`models.planning.fit_campaign_uplift`), judges them against ranking by
@@ -52,8 +54,9 @@ from models.campaigns import (
     pool_campaigns,
     read_outcomes,
     recorded_campaigns,
+    stored_plan_offers,
 )
-from models.offers import OffersFile, OffersFileError, load_offers, parse_offers
+from models.offers import OffersFile, OffersFileError, load_offers
 from pipelines.console import fits
 
 if TYPE_CHECKING:  # the fitting code is imported by uplift_command alone
@@ -181,25 +184,43 @@ def record_command(
 def _stored_plans(store: Store) -> tuple[pl.DataFrame | None, OffersFile | None]:
     """Read who each stored plan gave which offer, and the offers the latest was made with.
 
-    Each plan is read once and checked by :func:`read_stored_plan` (the latest was read again
-    for its offers).
+    Each plan is read once and checked by :func:`read_stored_plan`; the latest's offers are
+    those its checked rows agree with (:func:`_plan_offers`).
 
     Raises
     ------
     features.store.UnsignedTableError, features.store.TamperedTableError
-        With a key: a plan kept without it, or changed since it was kept.
+        With a key: a plan kept without it, or changed since it was kept; with or without one,
+        a latest plan whose metadata is not its rows'.
     """
     days = store.list_plans()
     plans = [read_stored_plan(store, day) for day in days]
     found = [plan.select("customer_id", "offer") for plan in plans if plan is not None]
-    offers = _plan_offers(store, days[-1]) if days and plans[-1] is not None else None
+    latest = plans[-1] if plans else None
+    offers = _plan_offers(store, days[-1], latest) if latest is not None else None
     return (pl.concat(found).unique() if found else None), offers
 
 
-def _plan_offers(store: Store, day: date) -> OffersFile | None:
-    """Return the offers a stored plan was made with (its metadata; the plan read already)."""
+def _plan_offers(store: Store, day: date, rows: pl.DataFrame) -> OffersFile | None:
+    """Return the offers a stored plan was made with, as far as its checked ``rows`` vouch.
+
+    Its metadata is read apart from the rows: the offers are refused unless they agree with the
+    rows (:func:`models.campaigns.stored_plan_offers`), which read alone would take the offers,
+    and so the costs, of a file replaced since the rows were checked.
+
+    Raises
+    ------
+    features.store.TamperedTableError
+        The metadata is not the rows'; the message names the plan's day and the command that
+        plans it again.
+    """
     info = store.plan_info(day)
-    return parse_offers(info.offers, str(info.path)) if info is not None else None
+    if info is None:
+        return None
+    try:
+        return stored_plan_offers(info, rows)
+    except TamperedTableError as exc:
+        raise _not_kept(store, day, exc) from exc
 
 
 def read_stored_plan(store: Store, day: date) -> pl.DataFrame | None:
@@ -232,10 +253,15 @@ def read_stored_plan(store: Store, day: date) -> pl.DataFrame | None:
             f"without GUANXI_STORE_KEY; plan it again with the key set ({_plan_again(store, day)})"
         ) from exc
     except TamperedTableError as exc:
-        raise TamperedTableError(
-            f"the plan as of {day} is not the plan guanxi target kept ({exc}): plan it again "
-            f"({_plan_again(store, day)})"
-        ) from exc
+        raise _not_kept(store, day, exc) from exc
+
+
+def _not_kept(store: Store, day: date, exc: TamperedTableError) -> TamperedTableError:
+    """Say that the plan of ``day`` is not the one guanxi target kept, and how to plan it again."""
+    return TamperedTableError(
+        f"the plan as of {day} is not the plan guanxi target kept ({exc}): plan it again "
+        f"({_plan_again(store, day)})"
+    )
 
 
 def _plan_again(store: Store, day: date) -> str:
@@ -295,9 +321,8 @@ def stored_offers(store: Store) -> OffersFile | None:
         (:func:`read_stored_plan`).
     """
     days = store.list_plans()
-    if not days or read_stored_plan(store, days[-1]) is None:  # checked, as every plan reader
-        return None
-    return _plan_offers(store, days[-1])
+    rows = read_stored_plan(store, days[-1]) if days else None  # checked, as every plan reader
+    return _plan_offers(store, days[-1], rows) if rows is not None else None
 
 
 def _cell(key: str, value: object) -> str:

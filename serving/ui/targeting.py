@@ -30,8 +30,8 @@ from fastapi.responses import HTMLResponse
 from markupsafe import escape
 
 from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableError
-from models.campaigns import ALL_SEGMENTS, campaign_report, pooled_campaigns
-from models.offers import parse_offers
+from models.campaigns import ALL_SEGMENTS, campaign_report, pooled_campaigns, stored_plan_offers
+from models.offers import OffersFile
 from models.uplift import qini
 from serving.deps import Reviewer, SettingsDep
 from serving.ui.charts import (
@@ -132,15 +132,21 @@ def qini_chart(
     )
 
 
-def _latest_plan(store: Store) -> tuple[PlanInfo | None, pl.DataFrame | None]:
+def _latest_plan(
+    store: Store,
+) -> tuple[PlanInfo | None, pl.DataFrame | None, OffersFile | None]:
+    """Read the latest plan: its metadata, its checked rows and the offers they vouch for."""
     days = store.list_plans()
     if not days:
-        return None, None
+        return None, None, None
     try:
-        return store.plan_info(days[-1]), store.read_plan(days[-1])
+        info, rows = store.plan_info(days[-1]), store.read_plan(days[-1])
+        # the metadata is read apart from the checked rows: shown only when they agree
+        offers = stored_plan_offers(info, rows) if info is not None and rows is not None else None
     except (UnsignedTableError, TamperedTableError) as exc:  # not shown: not what was signed
         logger.warning("not showing the plan as of %s: %s", days[-1], exc)
-        return None, None
+        return None, None, None
+    return info, rows, offers
 
 
 def _bars(
@@ -159,7 +165,7 @@ def _bars(
 def plan_page(request: Request, _role: Reviewer, settings: SettingsDep) -> HTMLResponse:
     """Show the latest plan: budget, allocation, expected return, ROI, the best customers."""
     store = settings.store()
-    info, rows = _latest_plan(store)  # checked against its signed manifest
+    info, rows, _ = _latest_plan(store)  # checked against its signed manifest
     if info is None or rows is None:
         # a plan kept without this server's store key (or changed since) is there, not shown
         refused = next(iter(reversed(store.list_plans())), None)
@@ -203,7 +209,8 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     outcomes, overlaps = pooled_campaigns(store)  # one file recorded twice counts once
     if outcomes is None:
         return {"campaigns": []}
-    info, _ = _latest_plan(store)  # checked: a plan the key does not vouch for prices nothing
+    # checked: a plan the key does not vouch for, or whose offers its rows deny, prices nothing
+    info, _, offers = _latest_plan(store)
     plans = store.list_plans()
     refused_plan = plans[-1] if info is None and plans else None
     day: date | None = info.as_of if info is not None else None
@@ -224,7 +231,6 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         outcomes = outcomes.join(context, on="customer_id", how="left")
         if "segment" not in outcomes.columns:
             outcomes = outcomes.rename({"_segment": "segment"})
-    offers = parse_offers(info.offers) if info is not None else None
     known = {o.name for o in offers.offers} if offers is not None else set()
     priced = offers if set(outcomes["offer"].unique().to_list()) <= known else None
     # rows without a margin (a campaign recorded without the column) earn their revenue, as a

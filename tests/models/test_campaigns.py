@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
+from features.store import PlanInfo, TamperedTableError
 from models.campaigns import (
     ALL_SEGMENTS,
     REPORT_COLUMNS,
@@ -18,6 +20,7 @@ from models.campaigns import (
     measured_rates,
     pool_campaigns,
     read_outcomes,
+    stored_plan_offers,
     validate_outcomes,
 )
 from models.offers import parse_offers, with_measured_rates
@@ -415,3 +418,41 @@ def test_a_customer_given_two_offers_in_one_campaign_is_refused_as_that() -> Non
         .otherwise(pl.lit("april"))
     )
     assert validate_outcomes(waves).height == 11
+
+
+def _plan_info(rows: int, offers: dict[str, object]) -> PlanInfo:
+    return PlanInfo(
+        as_of=date(2024, 10, 31),
+        rows=rows,
+        budget=3.0,
+        investment=3.0,
+        expected_value=1.0,
+        gap=0.0,
+        method="exact",
+        reason=None,
+        offers=offers,
+        summaries={},
+        uplift=None,
+        created="2024-10-31T00:00:00+00:00",
+        path=Path("as_of=2024-10-31.parquet"),
+    )
+
+
+def test_a_stored_plans_offers_must_agree_with_its_checked_rows() -> None:
+    """The metadata is read apart from the checked rows: its offers and count must be theirs."""
+    rows = pl.DataFrame({"offer": ["ret", "wb"], "channel": ["email"] * 2, "cost": [1.0, 2.0]})
+    kept = OFFERS.model_dump(mode="json")
+    assert stored_plan_offers(_plan_info(2, kept), rows) == OFFERS
+    with pytest.raises(TamperedTableError, match="its metadata counts 3 rows, its checked rows"):
+        stored_plan_offers(_plan_info(3, kept), rows)
+    other = rows.with_columns(offer=pl.lit("xs"))
+    with pytest.raises(TamperedTableError, match=r"give offer 'xs' by email at 1 .* no such offer"):
+        stored_plan_offers(_plan_info(2, kept), other)
+    dearer = rows.with_columns(cost=pl.lit(100.0))
+    with pytest.raises(TamperedTableError, match=r"at 100 a contact, its offers say email at 1$"):
+        stored_plan_offers(_plan_info(2, kept), dearer)
+    one = rows.head(1)
+    assert stored_plan_offers(_plan_info(1, kept), one) == OFFERS  # an offer nobody got: fine
+    bad = {"offers": [{"name": "ret"}]}
+    with pytest.raises(TamperedTableError, match="its offers are not valid offers"):
+        stored_plan_offers(_plan_info(2, bad), rows)

@@ -17,8 +17,12 @@ A budget of 3 buys C1's retention e-mail and C4's win-back voucher: 17 (C1 and C
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -928,3 +932,72 @@ def test_the_report_and_the_stored_plan_report_check_the_plan_against_the_store_
     _run(cli, *target)  # planned again with the key
     assert "240.00" in _run(cli, "campaign", "report")
     assert "Segment ROI" in _run(cli, "target", "--report")
+
+
+def _plan_offers_changed(
+    store: Store, change: Callable[[dict[str, Any]], None], rows: pl.DataFrame | None = None
+) -> None:
+    """Write the day's plan again, its rows as they are and its offers changed by ``change``."""
+    info = store.plan_info(DAY)
+    rows = store.read_plan(DAY) if rows is None else rows
+    assert info is not None and rows is not None
+    offers = copy.deepcopy(info.offers)
+    change(offers)
+    store.write_plan(rows, replace(info, offers=offers))
+
+
+def test_the_offers_of_a_plan_replaced_after_its_rows_were_checked_are_refused(
+    cli: CliRunner, offers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """offers26: `campaign record` and `campaign report` checked the plan's rows against the
+    store's key, then read its offers from the file's metadata in a read of their own, unchecked:
+    a plan file replaced between the two reads gave the report its costs. Now the offers must
+    agree with the checked rows (each planned offer's channel and cost), or both refuse."""
+    store = _keyed(monkeypatch)
+    _run(cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31")
+    path = tmp_path / "october.csv"
+    _october().write_csv(path)
+    _run(cli, "campaign", "record", "--file", str(path))
+    kept = store.plan_path(DAY).read_bytes()
+    checked = Store.read_plan
+
+    def read_then_replaced(self: Store, as_of: date) -> pl.DataFrame | None:
+        rows = checked(self, as_of)  # checked; then the file is replaced, unsigned
+        _plan_offers_changed(Store(self.home), lambda o: o["offers"][0].update(cost=100.0), rows)
+        return rows
+
+    monkeypatch.setattr(Store, "read_plan", read_then_replaced)
+    refused = (
+        "the plan as of 2024-10-31 is not the plan guanxi target kept (as_of=2024-10-31.parquet: "
+        "its checked rows give offer 'retention_email' by email at 1 a contact, its offers say "
+        "email at 100): plan it again (guanxi target --budget 3 --offers OFFERS.yaml --as-of "
+        "2024-10-31)"
+    )
+    output = _run(cli, "campaign", "report", code=1)
+    assert f"cannot report: {refused}; or give --offers for the costs" in output
+    assert "4,000.00" not in output  # 40 contacts at 100: the replaced file's cost
+    store.plan_path(DAY).write_bytes(kept)
+    recorded = store.campaign_path("october").read_bytes()
+    output = _run(cli, "campaign", "record", "--file", str(path), code=1)
+    assert f"cannot record the campaign, nothing stored: {refused}" in output
+    assert store.campaign_path("october").read_bytes() == recorded  # not replaced
+    store.plan_path(DAY).write_bytes(kept)
+    monkeypatch.setattr(Store, "read_plan", checked)
+    assert "40.00" in _run(cli, "campaign", "report")  # the kept plan: 40 contacts at 1
+
+
+def test_a_plan_kept_before_the_segment_names_were_checked_still_reads(
+    cli: CliRunner, offers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """offers26: a plan kept (signed) by an earlier guanxi, with offers naming a segment that
+    does not exist (``A``), made `campaign record` end in a traceback (OffersFileError on the
+    plan's own file) and `campaign report` refuse, once offers files named real segments only.
+    Its offers' names, kinds and costs are right: both read them as kept."""
+    store = _keyed(monkeypatch)
+    _run(cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31")
+    _plan_offers_changed(store, lambda o: o["offers"][0]["response"].update(segments={"A": 0.2}))
+    path = tmp_path / "october.csv"
+    _october().write_csv(path)
+    output = _run(cli, "campaign", "record", "--file", str(path))
+    assert "recorded campaign 'october'" in output
+    assert "40.00" in _run(cli, "campaign", "report")  # its costs: 40 contacts at 1

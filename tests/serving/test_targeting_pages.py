@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from features.store import Store
 from models.offers import parse_offers
 from models.planning import keep_plan, plan_from_store
-from tests.pipelines.test_target_cli import DAY, OFFERS, _values
+from tests.pipelines.test_target_cli import DAY, OFFERS, _plan_offers_changed, _values
 from tests.serving.conftest import headers
 
 EVIL = "<script>alert(1)</script>"
@@ -177,6 +177,23 @@ def test_the_campaign_page_uses_only_the_plan_and_values_the_key_vouches_for(
     assert "guanxi value --events PATH --as-of 2024-10-31 --out PATH</code>" in text
     assert "the stored plan is not used (see the note above), so cost and ROI" in text
     table = text.split('id="campaign-segments"')[1].split("</table>")[0]
-    assert table.count("<tr>") == 3  # the header, all customers and segment A of the outcomes
+    assert table.count("<tr>") == 3  # the header, all customers and segment at_risk of the outcomes
     # no cost from the refused plan: realised and expected ROI unknown in both rows
     assert table.count('<td class="num">—</td><td class="num">—</td></tr>') == 2
+
+
+def test_the_campaign_page_reads_a_plan_kept_before_segment_names_were_checked(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """offers26: a signed plan whose offers name a segment no customer has (``A``, kept by an
+    earlier guanxi) failed the campaign page (OffersFileError) once offers files named real
+    segments only; its offers' names and costs are right, and the page prices the campaign."""
+    store = settings.store()
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 3.0))
+    _plan_offers_changed(store, lambda o: o["offers"][0]["response"].update(segments={"A": 0.2}))
+    store.write_campaign(_outcomes(), "october", "outcomes.csv")
+    page = client.get("/ui/campaign", headers=headers("reviewer"))
+    assert page.status_code == 200, page.text
+    assert "40.00" in page.text  # 40 contacts at 1: the plan's cost
+    assert 'id="plan-' in client.get("/ui/plan", headers=headers("reviewer")).text
