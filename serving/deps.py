@@ -40,6 +40,7 @@ from serving.metrics import Metrics
 from serving.settings import Role, Settings, get_settings
 from serving.state import ServingState, StateHolder
 from serving.ui.session import SESSION_COOKIE, SessionCodec
+from serving.values import LoadedValues, newest_values
 
 __all__ = [
     "API_KEY_HEADER",
@@ -72,6 +73,7 @@ __all__ = [
     "require_role",
     "required_key",
     "reviewer_role",
+    "served_values",
 ]
 
 
@@ -499,6 +501,32 @@ def loaded_state(holder: StateHolder) -> ServingState:
             headers={"Retry-After": str(NOT_LOADED_RETRY_AFTER)},
         )
     return state
+
+
+def served_values(request: Request, holder: StateHolder) -> LoadedValues | None:
+    """Return the value table the value routes and pages serve (None when there is none).
+
+    Customer value needs no model, so unlike :func:`loaded_state` this never answers 503: with a
+    state loaded it is the state's table, and while none is loaded (nothing promoted yet, or the
+    first load still running) the store's newest (:func:`serving.values.newest_values`).
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The request (its app's settings name the store).
+    holder : StateHolder
+        The app's holder.
+
+    Returns
+    -------
+    LoadedValues or None
+        The values, or None when there are none to serve.
+    """
+    state = holder.current
+    if state is not None:
+        return state.values
+    settings: Settings = request.app.state.settings
+    return newest_values(settings.store())
 
 
 async def get_state(holder: Annotated[StateHolder, Depends(get_holder)]) -> ServingState:

@@ -38,7 +38,7 @@ from serving.deps import (
     loaded_state,
 )
 from serving.lifecycle import announce_reload, reload_state
-from serving.middleware import NOT_UTF8, SEND_UNCOMPRESSED, body_too_large
+from serving.middleware import NOT_UTF8, SEND_UNCOMPRESSED, body_too_large, stopping_detail
 from serving.presentation import (
     live_scores,
     model_infos,
@@ -68,6 +68,7 @@ __all__ = [
     "CUSTOMER_ID_DOC",
     "ERRORS",
     "EXAMPLE_TASK",
+    "MODEL_FREE_ERRORS",
     "REQUEST_ID_HEADER",
     "error_answer",
     "feature_names",
@@ -162,6 +163,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     ),
 }
 """Every error an API route can answer, documented with its schema and an example."""
+
+MODEL_FREE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    503: error_answer(
+        "The server is stopping and cancelled the request (retry at once, on another instance); "
+        "never because models are not loaded: this route needs none.",
+        {"detail": stopping_detail("3f2b8c0e9d6a4f1b8e7c5a2d0b9f4e6c")},
+        retry_after=True,  # serving.middleware.stopping_detail
+    ),
+}
+"""The errors of a route that answers without models loaded (the value routes)."""
 
 
 # the document's example answers: a customer of `guanxi demo --customers 1000` and its models

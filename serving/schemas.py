@@ -530,7 +530,10 @@ class CustomerValue(BaseModel):
         description="The churn champion's calibrated probability; null outside its population."
     )
     churn_status: str | None = Field(
-        default=None, description="eligible, or why there is no churn probability."
+        default=None,
+        description="eligible, or why there is no churn probability: the churn model's "
+        "population (lapsed, prospect, ...), or no_churn_model when the table was computed "
+        "without one.",
     )
     equity_at_risk: float | None = Field(description="churn_probability x clv.")
     horizon_days: int
@@ -549,7 +552,10 @@ class SegmentSummary(BaseModel):
     equity: float = Field(description="Sum of CLV.")
     equity_share: float | None = Field(description="Share of the overall equity.")
     mean_churn_probability: float | None = Field(description="Churn risk of the scored.")
-    equity_at_risk: float = Field(description="Sum of churn_probability x clv.")
+    equity_at_risk: float | None = Field(
+        description="Sum of churn_probability x clv; null when the value table holds no churn "
+        "probability (churn_missing says why)."
+    )
     risk_share: float | None = Field(description="equity_at_risk / equity.")
 
 
@@ -563,6 +569,11 @@ class SegmentsResponse(BaseModel):
     overall: SegmentSummary
     rfm_segments: list[SegmentSummary]
     value_tiers: list[SegmentSummary]
+    churn_missing: str | None = Field(
+        default=None,
+        description="Null when the value table holds churn probabilities; else why it holds none "
+        "and what to run (equity at risk is then unknown: null, not 0).",
+    )
 
 
 class ForecastFigures(BaseModel):
@@ -610,8 +621,14 @@ class EquityResponse(BaseModel):
         description="The churn model read (name, version, horizon_days); null without one."
     )
     validation: ValueValidation | None = Field(description="Null when it could not be checked.")
-    top_at_risk: list[AtRiskCustomer] = Field(
-        description="The fewest customers carrying half the equity at risk (at most 100)."
+    top_at_risk: list[AtRiskCustomer] | None = Field(
+        description="The fewest customers carrying half the equity at risk (at most 100); null "
+        "when the value table holds no churn probability (churn_missing says why)."
+    )
+    churn_missing: str | None = Field(
+        default=None,
+        description="Null when the value table holds churn probabilities; else why it holds none "
+        "and what to run (equity at risk is then unknown: null, not 0).",
     )
 
 

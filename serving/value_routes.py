@@ -4,6 +4,12 @@ Like the score routes they need a ``scorer`` key, answer with pydantic models an
 line per customer value served (task ``value``, the table's version, the customer's CLV). They
 read the value table loaded with the state (:mod:`serving.values`); without one they answer 404
 saying how to compute it.
+
+Customer value needs no model: while none is loaded they answer from the store's newest value
+table (:func:`serving.deps.served_values`), as ``/ui/value`` does, never the "models are not loaded
+yet" 503. What needs churn probabilities says so when the table holds none (computed before any
+churn model): equity at risk, its share and the customers carrying it are null, ``churn_missing``
+says why and what to run, and each customer's ``churn_status`` is ``no_churn_model``.
 """
 
 from __future__ import annotations
@@ -20,11 +26,11 @@ from fastapi.responses import StreamingResponse
 
 from models.clv.customers import VALUE_COLUMNS
 from serving.audit import AuditLog
-from serving.deps import Audit, CurrentState, Holder, ScorerRole, loaded_state
+from serving.deps import Audit, Holder, ScorerRole, served_values
 from serving.routes import (
     CUSTOMER_ID_DOC,
-    ERRORS,
     EXAMPLE_TASK,
+    MODEL_FREE_ERRORS,
     REQUEST_ID_HEADER,
     error_answer,
     success_example,
@@ -38,8 +44,7 @@ from serving.schemas import (
     SegmentSummary,
     ValueValidation,
 )
-from serving.state import ServingState
-from serving.values import NO_VALUES, LoadedValues, segment_rows
+from serving.values import NO_CHURN_MODEL, NO_VALUES, LoadedValues, segment_rows
 
 __all__ = [
     "VALUE_TASK",
@@ -131,7 +136,7 @@ _CSV = (
     + "\n"
 )
 
-router = APIRouter(prefix="/v1", responses=ERRORS, tags=["value"])
+router = APIRouter(prefix="/v1", responses=MODEL_FREE_ERRORS, tags=["value"])
 
 
 def _finite(value: Any) -> Any:
@@ -139,11 +144,12 @@ def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _values(state: ServingState) -> LoadedValues:
-    """Return the loaded value table, or raise a 404 saying how to compute one."""
-    if state.values is None:
+def _values(request: Request, holder: Holder) -> LoadedValues:
+    """Return the served value table, or raise a 404 saying how to compute one."""
+    values = served_values(request, holder)
+    if values is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NO_VALUES)
-    return state.values
+    return values
 
 
 def customer_value(values: LoadedValues, row: dict[str, Any]) -> CustomerValue:
@@ -159,10 +165,13 @@ def customer_value(values: LoadedValues, row: dict[str, Any]) -> CustomerValue:
     Returns
     -------
     CustomerValue
-        The response model.
+        The response model (``churn_status`` :data:`~serving.values.NO_CHURN_MODEL` when the
+        table was computed without a churn model).
     """
     info = values.info
     fields = {k: _finite(row.get(k)) for k in CustomerValue.model_fields if k in row}
+    if info.churn_model is None and fields.get("churn_status") is None:
+        fields["churn_status"] = NO_CHURN_MODEL
     return CustomerValue(
         **{**fields, "as_of": values.as_of},
         horizon_days=info.horizon_days,
@@ -171,7 +180,7 @@ def customer_value(values: LoadedValues, row: dict[str, Any]) -> CustomerValue:
     )
 
 
-def segment_summary(row: dict[str, Any], name: str) -> SegmentSummary:
+def segment_summary(row: dict[str, Any], name: str, at_risk: bool = True) -> SegmentSummary:
     """Build a segment's equity answer from an :func:`models.clv.equity_tables` row.
 
     Parameters
@@ -180,6 +189,9 @@ def segment_summary(row: dict[str, Any], name: str) -> SegmentSummary:
         The group's row.
     name : str
         The segment's name (``all`` for the overall row).
+    at_risk : bool, default True
+        Whether the table holds churn probabilities (:attr:`LoadedValues.churn_missing` is None):
+        without any, equity at risk and its share are unknown (null), not 0.
 
     Returns
     -------
@@ -189,6 +201,8 @@ def segment_summary(row: dict[str, Any], name: str) -> SegmentSummary:
     clean = {k: _finite(v) for k, v in row.items()}
     for total in ("revenue", "equity", "equity_at_risk"):
         clean[total] = clean.get(total) or 0.0
+    if not at_risk:
+        clean["equity_at_risk"] = clean["risk_share"] = None
     fields = {k: clean.get(k) for k in SegmentSummary.model_fields if k != "name"}
     return SegmentSummary.model_validate({**fields, "name": name})
 
@@ -225,7 +239,9 @@ def record_values(
     response_model=CustomerValue,
     responses={
         **success_example(_VALUE),
-        **_not_found("No value table loaded (run guanxi value), or the customer is not in it."),
+        **_not_found(
+            "No value table in the store (run guanxi value), or the customer is not in it."
+        ),
     },
     summary="One customer's value: P(alive), expected purchases, CLV two ways, tier, risk",
 )
@@ -237,7 +253,7 @@ def get_customer_value(
     customer_id: Annotated[str, Path(min_length=1, max_length=256, description=CUSTOMER_ID_DOC)],
 ) -> CustomerValue:
     """Return a customer's row of the loaded value table."""
-    values = _values(loaded_state(holder))  # after the path's checks
+    values = _values(request, holder)  # after the path's checks
     row = values.row(customer_id)
     if row is None:
         raise HTTPException(
@@ -254,18 +270,28 @@ def get_customer_value(
     response_model=SegmentsResponse,
     responses={
         **success_example(
-            {**_TABLE, "overall": _OVERALL, "rfm_segments": [_LOYAL], "value_tiers": [_TOP]}
+            {
+                **_TABLE,
+                "overall": _OVERALL,
+                "rfm_segments": [_LOYAL],
+                "value_tiers": [_TOP],
+                "churn_missing": None,
+            }
         ),
-        **_not_found("No value table loaded: run guanxi value."),
+        **_not_found("No value table in the store: run guanxi value."),
     },
     summary="Customers, revenue, CLV, churn risk, equity and equity at risk per segment and tier",
 )
-def segments(_role: ScorerRole, state: CurrentState) -> SegmentsResponse:
+def segments(_role: ScorerRole, request: Request, holder: Holder) -> SegmentsResponse:
     """Return customer equity per RFM segment and per value tier, with the overall figures."""
-    values = _values(state)
+    values = _values(request, holder)
     info = values.info
+    missing = values.churn_missing
     groups = {
-        by: [segment_summary(r, str(r[by])) for r in values.equity[by].iter_rows(named=True)]
+        by: [
+            segment_summary(r, str(r[by]), missing is None)
+            for r in values.equity[by].iter_rows(named=True)
+        ]
         for by in ("rfm_segment", "value_tier")
     }
     return SegmentsResponse(
@@ -273,9 +299,12 @@ def segments(_role: ScorerRole, state: CurrentState) -> SegmentsResponse:
         horizon_days=info.horizon_days,
         discount_rate=info.discount_rate,
         value_version=info.version,
-        overall=segment_summary(values.equity["overall"].row(0, named=True), "all"),
+        overall=segment_summary(
+            values.equity["overall"].row(0, named=True), "all", missing is None
+        ),
         rfm_segments=groups["rfm_segment"],
         value_tiers=groups["value_tier"],
+        churn_missing=missing,
     )
 
 
@@ -344,20 +373,19 @@ def validation_of(values: LoadedValues) -> ValueValidation | None:
                         "cumulative_share": 0.0221,
                     }
                 ],
+                "churn_missing": None,
             }
         ),
-        **_not_found("No value table loaded: run guanxi value."),
+        **_not_found("No value table in the store: run guanxi value."),
     },
     summary="Customer equity, equity at risk, the forecast check and who carries the risk",
 )
-def equity(
-    _role: ScorerRole, request: Request, state: CurrentState, audit: Audit
-) -> EquityResponse:
+def equity(_role: ScorerRole, request: Request, holder: Holder, audit: Audit) -> EquityResponse:
     """Return the overall equity, the holdout check and the customers carrying half the risk."""
-    values = _values(state)
+    values = _values(request, holder)
     info = values.info
-    top = values.top_at_risk()
-    rows = top.to_dicts()
+    missing = values.churn_missing
+    rows = values.top_at_risk().to_dicts()
     record_values(request, audit, values, rows)
     return EquityResponse(
         as_of=values.as_of,
@@ -365,12 +393,15 @@ def equity(
         discount_rate=info.discount_rate,
         basis=info.basis,
         value_version=info.version,
-        overall=segment_summary(values.equity["overall"].row(0, named=True), "all"),
+        overall=segment_summary(
+            values.equity["overall"].row(0, named=True), "all", missing is None
+        ),
         churn_model=info.churn_model,
         validation=validation_of(values),
-        top_at_risk=[
-            AtRiskCustomer(**{k: r[k] for k in AtRiskCustomer.model_fields}) for r in rows
-        ],
+        top_at_risk=None
+        if missing
+        else [AtRiskCustomer(**{k: r[k] for k in AtRiskCustomer.model_fields}) for r in rows],
+        churn_missing=missing,
     )
 
 
@@ -413,8 +444,8 @@ def segment_csv(values: LoadedValues, name: str, rows: pl.DataFrame) -> Streamin
     response_model=SegmentCustomers,
     responses={
         **_not_found(
-            "No value table loaded (run guanxi value), or no such segment or tier (the detail "
-            "lists the known ones)."
+            "No value table in the store (run guanxi value), or no such segment or tier (the "
+            "detail lists the known ones)."
         ),
         200: {
             "description": "The customers (JSON), or with format=csv a CSV stream.",
@@ -445,7 +476,7 @@ def segment_customers(
     format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv.")] = "json",
 ) -> SegmentCustomers | StreamingResponse:
     """Return (or stream as CSV) a segment's or tier's customers, highest CLV first."""
-    values = _values(loaded_state(holder))  # after the path's and query's checks
+    values = _values(request, holder)  # after the path's and query's checks
     kind = values.segment_kind(name)
     if kind is None:
         raise HTTPException(

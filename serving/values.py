@@ -10,6 +10,12 @@ per value tier once (:func:`models.clv.equity_tables`); a store without a table,
 cannot be read, leaves the scores serving without values (the value routes answer 404 and say
 how to compute them); so does a table written without the server's ``GUANXI_STORE_KEY``
 (unsigned: the log says so).
+
+Customer value needs no model: while no state is loaded (nothing promoted yet, or the first load
+still running) the value routes and pages serve the store's newest table (:func:`newest_values`).
+Equity at risk needs churn probabilities: a table without any (``guanxi value`` before a churn
+model is promoted) says so and what to run (:attr:`LoadedValues.churn_missing`) instead of an
+equity at risk of 0.
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ from models.clv import EQUITY_GROUPS, VALUE_TIERS, equity_tables, top_equity_at_
 from models.clv.customers import VALUE_COLUMNS
 
 __all__ = [
+    "NO_CHURN_MODEL",
     "NO_SEGMENT",
     "NO_VALUES",
     "LoadedValues",
     "load_values",
+    "newest_values",
     "segment_rows",
 ]
 
@@ -45,6 +53,9 @@ NO_VALUES: Final = (
     "DATE --out PATH` with the server's GUANXI_STORE_KEY (or `guanxi demo`), then reload"
 )
 """What the value routes and pages say when nothing is loaded."""
+
+NO_CHURN_MODEL: Final = "no_churn_model"
+"""The ``churn_status`` served for a customer of a table computed without a churn model."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,6 +108,26 @@ class LoadedValues:
     def as_of(self) -> date:
         """The day the values were computed as of."""
         return self.info.as_of
+
+    @property
+    def churn_missing(self) -> str | None:
+        """Say why the table holds no churn probability and what to run; None when it holds some.
+
+        Equity at risk is churn probability x CLV: without any probability it is not 0 but
+        unknown.
+        """
+        if self.equity["overall"]["scored"][0]:
+            return None
+        if self.info.churn_model is None:
+            return (
+                "this value table was computed without a churn model, so it holds no churn "
+                "probability and equity at risk is unknown: train one with `guanxi train`, "
+                "promote it with `guanxi promote`, then run `guanxi value` again"
+            )
+        return (
+            "no customer of this value table is in the churn model's population (churn_status "
+            "says why for each), so it holds no churn probability and equity at risk is unknown"
+        )
 
     def row(self, customer_id: str) -> dict[str, Any] | None:
         """Return one customer's row, or None when the table has no such customer.
@@ -189,6 +220,23 @@ def segment_rows(values: LoadedValues, kind: str, name: str) -> pl.DataFrame:
         .select(*VALUE_COLUMNS, pl.lit(values.as_of, pl.Date).alias("as_of"))
         .sort(["clv", "customer_id"], descending=[True, False], nulls_last=True)
     )
+
+
+def newest_values(store: Store) -> LoadedValues | None:
+    """Load the store's newest value table (what is served while no state is loaded).
+
+    Parameters
+    ----------
+    store : features.store.Store
+        The store under ``GUANXI_HOME``.
+
+    Returns
+    -------
+    LoadedValues or None
+        As :func:`load_values`; None when the store holds no value table.
+    """
+    days = store.list_values()
+    return load_values(store, days[-1]) if days else None
 
 
 def load_values(store: Store, as_of: date) -> LoadedValues | None:

@@ -10,9 +10,10 @@ for a logged-in reviewer). Without a value table it says how to compute one.
 
 Customer value needs no model: while none is loaded (nothing promoted yet, or the first load still
 running) the page and its exports show the store's newest value table, and the page says what is
-missing and what to run (:func:`serving.deps.loaded_page_state`'s 503 message). Equity at risk
-needs churn probabilities: a table computed without them says so and how to get them, instead of
-showing an equity at risk of nothing.
+missing and what to run (:func:`serving.deps.loaded_page_state`'s 503 message), as the value
+routes do (:func:`serving.deps.served_values`). Equity at risk needs churn probabilities: a table
+computed without them says so and how to get them, instead of showing an equity at risk of
+nothing.
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
-from serving.deps import Holder, PageError, Reviewer, loaded_page_state
-from serving.settings import Settings
+from serving.deps import Holder, PageError, Reviewer, loaded_page_state, served_values
 from serving.state import StateHolder
 from serving.ui.charts import bar_chart
 from serving.ui.pages import group_name, render
 from serving.value_routes import record_values, segment_csv, segment_summary, validation_of
-from serving.values import NO_VALUES, LoadedValues, load_values, segment_rows
+from serving.values import NO_VALUES, LoadedValues, segment_rows
 
 __all__ = ["FORECAST_NAMES", "page_values", "router"]
 
@@ -45,8 +45,8 @@ def page_values(request: Request, holder: StateHolder) -> tuple[LoadedValues | N
     """Return the value table the pages show, and why no model is loaded (None when one is).
 
     With a state loaded its value table is shown; without one, the store's newest value table
-    (read at each request: there is no state to keep it in), so a reviewer sees the customers'
-    value before any churn model is promoted.
+    (:func:`serving.deps.served_values`), so a reviewer sees the customers' value before any churn
+    model is promoted.
 
     Parameters
     ----------
@@ -62,13 +62,11 @@ def page_values(request: Request, holder: StateHolder) -> tuple[LoadedValues | N
         pages that need models say is missing and what to run.
     """
     try:
-        state = loaded_page_state(holder)
+        loaded_page_state(holder)
+        no_models = None
     except PageError as exc:  # no model loaded: values do not need one
-        settings: Settings = request.app.state.settings
-        store = settings.store()
-        days = store.list_values()
-        return (load_values(store, days[-1]) if days else None), exc.message
-    return state.values, None
+        no_models = exc.message
+    return served_values(request, holder), no_models
 
 
 @router.get("/value", response_class=HTMLResponse)
@@ -79,15 +77,18 @@ def value_page(request: Request, _role: Reviewer, holder: Holder) -> HTMLRespons
         return render(
             request, "value.html", {"values": None, "message": NO_VALUES, "no_models": no_models}
         )
-    overall = segment_summary(values.equity["overall"].row(0, named=True), "all")
+    at_risk = values.churn_missing is None
+    overall = segment_summary(values.equity["overall"].row(0, named=True), "all", at_risk)
     # equity at risk is churn probability x CLV: without any probability it is not zero but unknown
-    drawn = _CHARTS if overall.scored else _CHARTS[:1]
+    drawn = _CHARTS if at_risk else _CHARTS[:1]
     groups: list[dict[str, Any]] = []
     for by, label in _GROUPS:
-        rows = [segment_summary(r, str(r[by])) for r in values.equity[by].iter_rows(named=True)]
+        rows = [
+            segment_summary(r, str(r[by]), at_risk) for r in values.equity[by].iter_rows(named=True)
+        ]
         charts = [
             bar_chart(
-                [(group_name(r.name), max(getattr(r, field), 0.0)) for r in rows],
+                [(group_name(r.name), max(getattr(r, field) or 0.0, 0.0)) for r in rows],
                 chart_id=f"{field}-{by}",
                 title=f"{title} by {label}",
                 value_label=title,

@@ -269,6 +269,19 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield c
 
 
+NO_MODEL = registry.ModelNotFoundError("no task has a champion version in /srv/x")
+"""What the registry of a young store says: no champion (its path must never reach a page)."""
+
+
+@pytest.fixture
+def unloaded(tmp_path: Path, source: StaticSource) -> Iterator[TestClient]:
+    """An app whose registry has no champion: nothing is ever loaded."""
+    source.failure = NO_MODEL
+    with TestClient(create_app(make_settings(tmp_path / "home"), source)) as client:
+        wait_failed_once(client)
+        yield client
+
+
 @dataclass(frozen=True)
 class Registry:
     """A SQLite MLflow registry with a champion per task and extra versions for reload tests."""

@@ -64,12 +64,8 @@ def test_a_malformed_api_request_is_a_422_while_nothing_is_loaded(
         ("GET", "/v1/customers/c001/scores?explain=2&tasks=churn", None),
         ("POST", "/v1/scores", {"customer_ids": ["c001"]}),
         ("POST", "/v1/score", {"customer_id": "c001", "features": {"no_such_feature": 1}}),
-        ("GET", "/v1/customers/c001/value", None),
-        ("GET", "/v1/segments/champions/customers?format=csv", None),
         ("GET", "/v1/models", None),
-        ("GET", "/v1/segments", None),
-        ("GET", "/v1/equity", None),
-    ],
+    ],  # the value routes need no model: tests/serving/test_young_values.py
 )
 def test_a_valid_api_request_still_gets_the_same_503(
     empty: TestClient, method: str, url: str, body: object
@@ -128,7 +124,7 @@ def test_no_route_with_request_parameters_takes_the_state_as_a_dependency(
         if calls & {get_state, page_state}:
             checked += 1
             assert not _can_be_invalid(route), context.path
-    assert checked >= 5  # the routes without parameters keep the dependency
+    assert checked >= 3  # the routes without parameters keep the dependency
 
 
 # --- the reviewer pages -------------------------------------------------------------------------

@@ -10,7 +10,6 @@ pages name customers without linking to their pages (the 503).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -19,13 +18,13 @@ import yaml
 from fastapi.testclient import TestClient
 
 from features.store import Store
-from models import registry
 from models.offers import parse_offers
 from models.planning import keep_plan, plan_from_store
 from models.tasks import task_names
 from serving.app import create_app
 from tests.pipelines.test_target_cli import DAY, OFFERS, _values
 from tests.serving.conftest import (
+    NO_MODEL,
     STORE_KEY,
     StaticSource,
     headers,
@@ -34,17 +33,6 @@ from tests.serving.conftest import (
     wait_ready,
 )
 from tests.serving.test_value_api import AS_OF, store_values, value_frame
-
-NO_MODEL = registry.ModelNotFoundError("no task has a champion version in /srv/x")
-
-
-@pytest.fixture
-def unloaded(tmp_path: Path, source: StaticSource) -> Iterator[TestClient]:
-    """An app whose registry has no champion: nothing is ever loaded."""
-    source.failure = NO_MODEL
-    with TestClient(create_app(make_settings(tmp_path / "home"), source)) as client:
-        wait_failed_once(client)
-        yield client
 
 
 def _churnless(home: Path) -> None:

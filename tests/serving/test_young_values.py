@@ -1,0 +1,132 @@
+"""The value API of a store without models: answered from the value table, as ``/ui/value`` is.
+
+Customer value needs no churn model, but the value routes answered 503 "models are not loaded
+yet" while no model was loaded, though ``/ui/value`` showed the same table. They now answer from
+the store's newest value table; what needs churn probabilities (equity at risk, the customers
+carrying it, ``churn_status``) says it needs a churn model when the table holds none, instead of
+0, an empty list or null.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.app import create_app
+from serving.values import NO_CHURN_MODEL, NO_VALUES
+from tests.serving.conftest import NO_MODEL, StaticSource, headers, make_settings, wait_ready
+from tests.serving.test_api import _conforms
+from tests.serving.test_value_api import AS_OF, _audit, store_values
+from tests.serving.test_young_pages import _churnless
+
+VALUE_OPERATIONS = [
+    ("/v1/customers/{customer_id}/value", "/v1/customers/c000/value"),
+    ("/v1/segments", "/v1/segments"),
+    ("/v1/equity", "/v1/equity"),
+    ("/v1/segments/{name}/customers", "/v1/segments/champions/customers"),
+]
+
+
+def test_the_value_api_needs_no_model(unloaded: TestClient) -> None:
+    home = unloaded.app.state.settings.home  # type: ignore[attr-defined]
+    store_values(home)
+    assert unloaded.get("/v1/customers/c000/scores", headers=headers()).status_code == 503
+    for path, url in VALUE_OPERATIONS:
+        r = unloaded.get(url, headers=headers())
+        assert r.status_code == 200, (url, r.text)
+        _conforms(unloaded, "GET", path, r)
+    value = unloaded.get("/v1/customers/c000/value", headers=headers()).json()
+    assert value["clv"] == 200.0 and value["as_of"] == AS_OF.isoformat()
+    assert value["churn_status"] == "eligible" and value["equity_at_risk"] == 20.0
+    overall = unloaded.get("/v1/segments", headers=headers()).json()["overall"]
+    assert overall["equity"] == 600.0 and overall["equity_at_risk"] == pytest.approx(76.0)
+    equity = unloaded.get("/v1/equity", headers=headers()).json()
+    assert [t["customer_id"] for t in equity["top_at_risk"]] == ["c001"]
+    assert equity["churn_missing"] is None
+    segment = unloaded.get("/v1/segments/champions/customers", headers=headers()).json()
+    assert [c["customer_id"] for c in segment["customers"]] == ["c003", "c000"]
+    exported = unloaded.get("/v1/segments/champions/customers?format=csv", headers=headers())
+    assert [r["customer_id"] for r in csv.DictReader(io.StringIO(exported.text))] == [
+        "c003",
+        "c000",
+    ]
+    # values served without a model are audited as with one
+    assert any(a["task"] == "value" and a["score"] == 200.0 for a in _audit(home))
+    # the request is still checked first: a bad format is its 422, not a 404 or 503
+    bad = unloaded.get("/v1/segments/champions/customers?format=xml", headers=headers())
+    assert bad.status_code == 422
+
+
+def test_without_models_or_values_the_value_api_says_how_to_compute_them(
+    unloaded: TestClient,
+) -> None:
+    for path, url in VALUE_OPERATIONS:
+        r = unloaded.get(url, headers=headers())
+        assert r.status_code == 404 and r.json() == {"detail": NO_VALUES}, (url, r.text)
+        assert "retry-after" not in r.headers
+        _conforms(unloaded, "GET", path, r)
+
+
+def test_a_value_table_written_after_start_is_served_without_a_model(
+    unloaded: TestClient,
+) -> None:
+    assert unloaded.get("/v1/segments", headers=headers()).status_code == 404
+    store_values(unloaded.app.state.settings.home)  # type: ignore[attr-defined]
+    assert unloaded.get("/v1/segments", headers=headers()).status_code == 200
+
+
+@pytest.mark.parametrize("loaded", [True, False])
+def test_values_without_churn_probabilities_say_what_equity_at_risk_needs(
+    tmp_path: Path, source: StaticSource, loaded: bool
+) -> None:
+    """Before: equity at risk 0.0 overall and in every group, risk_share 0, top_at_risk [] (as
+    though nothing were at risk), and churn_status null."""
+    home = tmp_path / "home"
+    _churnless(home)
+    if not loaded:
+        source.failure = NO_MODEL
+    with TestClient(create_app(make_settings(home), source)) as client:
+        if loaded:
+            wait_ready(client)
+        segments = client.get("/v1/segments", headers=headers())
+        equity = client.get("/v1/equity", headers=headers())
+        value = client.get("/v1/customers/c000/value", headers=headers())
+        segment = client.get("/v1/segments/champions/customers", headers=headers())
+        for path, answer in [
+            ("/v1/segments", segments),
+            ("/v1/equity", equity),
+            ("/v1/customers/{customer_id}/value", value),
+            ("/v1/segments/{name}/customers", segment),
+        ]:
+            assert answer.status_code == 200, (path, answer.text)
+            _conforms(client, "GET", path, answer)
+    body = segments.json()
+    assert "computed without a churn model" in body["churn_missing"]
+    assert "guanxi train" in body["churn_missing"] and "guanxi value" in body["churn_missing"]
+    groups = [body["overall"], *body["rfm_segments"], *body["value_tiers"]]
+    assert all(g["equity_at_risk"] is None and g["risk_share"] is None for g in groups)
+    assert body["overall"]["equity"] == 600.0 and body["overall"]["scored"] == 0
+    figures = equity.json()
+    assert figures["top_at_risk"] is None and figures["overall"]["equity_at_risk"] is None
+    assert figures["churn_missing"] == body["churn_missing"]
+    assert value.json()["churn_status"] == NO_CHURN_MODEL
+    assert value.json()["equity_at_risk"] is None and value.json()["clv"] == 200.0
+    assert {c["churn_status"] for c in segment.json()["customers"]} == {NO_CHURN_MODEL}
+
+
+def test_the_value_routes_document_their_503_as_the_stopping_server_only(
+    client: TestClient,
+) -> None:
+    """Before: they documented the 503 "models are not loaded yet", which they no longer answer."""
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, _ in VALUE_OPERATIONS:
+        answer = paths[path]["get"]["responses"]["503"]
+        example = answer["content"]["application/json"]["example"]["detail"]
+        assert "not loaded" not in example and "server is stopping" in example, path
+        assert "Retry-After" in answer["headers"]
+    scores = paths["/v1/customers/{customer_id}/scores"]["get"]["responses"]["503"]
+    assert "not loaded" in scores["content"]["application/json"]["example"]["detail"]
