@@ -33,9 +33,9 @@ from serving.middleware import (
     BodyLimitMiddleware,
     RequestMetricsMiddleware,
 )
-from serving.routes import health_router, router
+from serving.routes import ERRORS, STOPPING, health_router, router
 from serving.schemas import PATTERN_REASONS
-from serving.settings import Settings, get_settings
+from serving.settings import Role, Settings, get_settings
 from serving.state import StateHolder
 from serving.targeting import UpliftCache, targeting_router
 from serving.ui import FAVICON, install_ui
@@ -43,7 +43,15 @@ from serving.ui.pages import http_error_page, invalid_page, is_page
 from serving.value_routes import router as value_router
 from serving.workers import RunDir
 
-__all__ = ["DOCS_ASSETS", "NOT_UTF8", "SEND_JSON", "create_app", "create_app_from_env"]
+__all__ = [
+    "BODY_ERRORS",
+    "DOCS_ASSETS",
+    "NOT_UTF8",
+    "SEND_JSON",
+    "answerable",
+    "create_app",
+    "create_app_from_env",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +134,57 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"internal error (request id {request_id})"}, status_code=500)
 
 
+BODY_ERRORS: frozenset[int] = frozenset({400, 413, 415})
+"""The errors about a request body: not UTF-8 (:func:`_http_error`), over the limit and
+compressed (:class:`serving.middleware.BodyLimitMiddleware`). A request without a body gets none
+of them."""
+
+
+def answerable(operation: dict[str, Any], minimum: Role | None) -> set[str]:
+    """Name the shared errors (:data:`serving.routes.ERRORS`) an operation of the document answers.
+
+    Its router lists them all; what the operation takes decides which it can answer: those of
+    :data:`BODY_ERRORS` where it takes a body, a 422 where it takes parameters or a body to
+    find invalid, a 401 and a 429 (:class:`serving.deps.Backoff`) where it needs a key, a 403
+    where that key's role may be too low (no role is below the lowest), and a 503 wherever its
+    route lists one (the not-loaded 503, or :data:`serving.routes.STOPPING`).
+
+    Parameters
+    ----------
+    operation : dict
+        The operation, as FastAPI generated it (its ``requestBody`` and ``parameters``).
+    minimum : Role or None
+        The lowest role its key may have; ``None`` when it needs no key.
+
+    Returns
+    -------
+    set of str
+        The statuses, as the document's keys (``"401"``).
+    """
+    body = "requestBody" in operation
+    codes = {503} | (BODY_ERRORS if body else set())
+    if body or operation.get("parameters"):
+        codes.add(422)
+    if minimum is not None:
+        codes |= {401, 429} | ({403} if minimum > min(Role) else set())
+    return {str(code) for code in codes if code in ERRORS}
+
+
+def _documented(answer: dict[str, Any]) -> dict[str, Any]:
+    """Return an :func:`~serving.routes.error_answer` as the document gives it (model by name)."""
+    return {
+        "description": answer["description"],
+        "headers": answer["headers"],
+        "content": {
+            media: {
+                "schema": {"$ref": f"#/components/schemas/{answer['model'].__name__}"},
+                "example": jsonable_encoder(content["example"]),
+            }
+            for media, content in answer["content"].items()
+        },
+    }
+
+
 def _published_document(app: FastAPI) -> Callable[[], dict[str, Any]]:
     """Build the app's document generator: the routes' examples with their nulls, and roles.
 
@@ -134,6 +193,12 @@ def _published_document(app: FastAPI) -> Callable[[], dict[str, Any]]:
     it took them for absent, and an example could not show a required field that is null. Each
     example is put back as the route gave it. Each operation that needs a key also says of
     which roles (:func:`serving.deps.required_key`).
+
+    Each operation lists the shared errors it can answer (:func:`answerable`), not every one its
+    router lists: a GET with no body listed a 400 "not UTF-8 JSON", and one with no parameters a
+    422, which a client generated from the document handled for nothing. One that needs a key
+    and lists no 503 lists :data:`serving.routes.STOPPING`: any such request the server cancels
+    as it stops is answered that 503 (:class:`serving.middleware.RequestMetricsMiddleware`).
     """
     generate = app.openapi
 
@@ -161,6 +226,11 @@ def _published_document(app: FastAPI) -> Callable[[], dict[str, Any]]:
                         if "example" in content:
                             example = jsonable_encoder(content["example"])
                             answers[str(code)]["content"][media]["example"] = example
+                kept = answerable(operation, roles[0] if roles else None)
+                for unanswered in {str(code) for code in ERRORS} - kept:
+                    answers.pop(unanswered, None)
+                if roles and "503" not in answers:
+                    answers["503"] = _documented(STOPPING)
         return document
 
     return openapi

@@ -201,6 +201,11 @@ def _compressed(content_encoding: str) -> bool:
     return content_encoding.strip().lower() not in ("", "identity")
 
 
+def _has_body(headers: Headers) -> bool:
+    """Say whether a request carries a body: a ``Transfer-Encoding``, or a length but 0."""
+    return "transfer-encoding" in headers or headers.get("content-length", "0").strip() != "0"
+
+
 class BodyLimitMiddleware:
     """Refuse a request body over ``limit`` bytes with a JSON 413 that names the limit.
 
@@ -212,7 +217,8 @@ class BodyLimitMiddleware:
     A compressed body (a ``Content-Encoding`` such as gzip, which integrators' HTTP clients
     send for large bodies) is refused first with a 415 saying to send it uncompressed
     (:data:`SEND_UNCOMPRESSED`): the server does not decompress, and FastAPI read the
-    compressed bytes as text and answered a 400 "There was an error parsing the body".
+    compressed bytes as text and answered a 400 "There was an error parsing the body". A request
+    without a body (a GET) is not refused for the header alone: there is nothing to decompress.
 
     Parameters
     ----------
@@ -234,7 +240,7 @@ class BodyLimitMiddleware:
             return
         detail = self.detail
         headers = Headers(scope=scope)
-        if _compressed(headers.get("content-encoding", "")):
+        if _compressed(headers.get("content-encoding", "")) and _has_body(headers):
             await JSONResponse(
                 {"detail": SEND_UNCOMPRESSED}, status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
             )(scope, receive, send)

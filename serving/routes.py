@@ -70,6 +70,7 @@ __all__ = [
     "EXAMPLE_TASK",
     "MODEL_FREE_ERRORS",
     "REQUEST_ID_HEADER",
+    "STOPPING",
     "error_answer",
     "feature_names",
     "health_router",
@@ -162,7 +163,19 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         retry_after=True,  # serving.deps.loaded_state, serving.middleware.stopping_detail
     ),
 }
-"""Every error an API route can answer, documented with its schema and an example."""
+"""The errors the API routes share, documented with their schema and an example.
+
+A router lists them all; the published document keeps on each operation those it can answer
+(:func:`serving.app.answerable`): a 400, 413 or 415 where it takes a body, a 422 where it takes
+parameters or a body, a 403 where a key's role may be too low."""
+
+STOPPING: Final = error_answer(
+    "The server is stopping and cancelled this request: retry it at once, on another instance.",
+    {"detail": stopping_detail("3f2b8c0e9d6a4f1b8e7c5a2d0b9f4e6c")},
+    retry_after=True,
+)
+"""The 503 of an operation that needs no loaded model: only the one of a request still running
+when the server stops (:func:`serving.middleware.stopping_detail`)."""
 
 MODEL_FREE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
@@ -618,6 +631,7 @@ def models(_role: ScorerRole, state: CurrentState) -> ModelsResponse:
                 "workers_waiting": 0,
             }
         ),
+        503: STOPPING,  # a failed load is the 409, loaded models or not
         409: error_answer(
             "Load failed; old models serve.",
             {

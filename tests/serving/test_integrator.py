@@ -12,19 +12,29 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 import serving.schemas
 import serving.targeting
+from features.store import Store
 from serving.app import NOT_UTF8, create_app
 from serving.deps import KEY_WHITESPACE, UNKNOWN_KEY, Backoff, refused_key, required_key
 from serving.middleware import SEND_UNCOMPRESSED
+from serving.routes import STOPPING
 from serving.settings import Role, Settings
-from tests.serving.conftest import KEYS, StaticSource, headers, make_settings, wait_ready
+from tests.serving.conftest import (
+    KEYS,
+    StaticSource,
+    headers,
+    make_settings,
+    wait_failed_once,
+    wait_ready,
+)
 from tests.serving.test_api import _conforms
-from tests.serving.test_targeting import _body
+from tests.serving.test_targeting import DAY, _body, _values
 from tests.serving.test_value_api import store_values
 
 OPERATIONS = [
@@ -134,6 +144,140 @@ def test_every_documented_error_has_an_example_of_its_schema(client: TestClient)
         for code in {"429", "503"} & set(responses):
             assert "Retry-After" in responses[code]["headers"], (method, path, code)
     assert "Retry-After" in document["paths"]["/readyz"]["get"]["responses"]["503"]["headers"]
+
+
+ASKED = {
+    # (method, path template): (a request of it a loaded server answers, its body)
+    ("GET", "/healthz"): ("/healthz", None),
+    ("GET", "/readyz"): ("/readyz", None),
+    ("GET", "/metrics"): ("/metrics", None),
+    **{(m, path): (url, body) for m, path, url, body in OPERATIONS if path != "/v1/targeting"},
+    ("POST", "/v1/targeting"): ("/v1/targeting", _body()),
+}
+"""Every operation of the document with a valid request (a plan's with offers the server takes)."""
+
+ABSENT = {
+    **ASKED,
+    ("GET", "/v1/customers/{customer_id}/scores"): ("/v1/customers/nobody/scores", None),
+    ("POST", "/v1/scores"): ("/v1/scores", {"customer_ids": ["nobody"]}),
+    ("POST", "/v1/score"): ("/v1/score", {"customer_id": "nobody", "features": {}}),
+    ("GET", "/v1/customers/{customer_id}/value"): ("/v1/customers/nobody/value", None),
+    ("GET", "/v1/segments/{name}/customers"): ("/v1/segments/nosuch/customers", None),
+}
+"""Each operation asking for what the server has not: a customer or a segment (no value table)."""
+
+JUNK = "?explain=-1&format=xml&tasks=%3B"
+INVALID = {
+    **{op: (url + JUNK, body) for op, (url, body) in ASKED.items()},  # no parameter: ignored
+    ("GET", "/v1/customers/{customer_id}/scores"): ("/v1/customers/c001/scores?explain=-1", None),
+    ("POST", "/v1/scores"): ("/v1/scores", {"customer_ids": "c001"}),
+    ("POST", "/v1/score"): ("/v1/score", {"customer_id": "c001"}),
+    ("POST", "/v1/targeting"): ("/v1/targeting", _body(budget=-1)),
+    ("GET", "/v1/customers/{customer_id}/value"): (f"/v1/customers/{'c' * 300}/value", None),
+    ("GET", "/v1/segments/{name}/customers"): ("/v1/segments/champions/customers?format=xml", None),
+}
+"""Each operation with an invalid parameter or body, where it has any (else query junk)."""
+
+
+def _provoke(
+    client: TestClient, code: int, request: tuple[str, str], settings: Settings
+) -> httpx.Response | None:
+    """Send an operation the request that makes its server answer ``code`` if it can, or None
+    where that request does not exist (a 413 of an operation that takes no body)."""
+    method = request[0]
+    url, body = (ABSENT if code == 404 else INVALID if code == 422 else ASKED)[request]
+    key = headers("scorer" if code == 403 else "admin")
+    if code == 401:
+        return client.request(method, url, json=body)
+    if code == 400:  # ids exported as Latin-1 (an operation without a body ignores one)
+        latin1 = json.dumps({"customer_ids": ["José"]}, ensure_ascii=False)
+        sent = {**key, "Content-Type": "application/json"}
+        return client.request(method, url, headers=sent, content=latin1.encode("latin-1"))
+    if code == 415:  # without a body for an operation that takes none: nothing to decompress
+        sent = {**key, "Content-Encoding": "gzip", "Content-Type": "application/json"}
+        content = None if body is None else gzip.compress(json.dumps(body).encode())
+        return client.request(method, url, headers=sent, content=content)
+    if code == 413:
+        if body is None:
+            return None
+        content = b"x" * (settings.max_body_bytes + 1)
+        return client.request(method, url, headers=key, content=content)
+    return client.request(method, url, headers=key, json=body)
+
+
+ERROR_CODES = [400, 401, 403, 404, 409, 413, 415, 422, 429, 503]
+"""Every error status the document lists (a new one needs its provocation in :func:`_provoke`)."""
+
+
+def _listed(document: dict[str, object]) -> dict[tuple[str, str], dict[int, dict[str, object]]]:
+    paths: dict[str, dict[str, dict[str, dict[str, dict[str, object]]]]] = document["paths"]  # type: ignore[assignment]
+    return {
+        (method.upper(), path): {
+            int(code): answer
+            for code, answer in operation["responses"].items()
+            if not code.startswith("2")
+        }
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+    }
+
+
+def test_the_document_lists_only_error_statuses_the_test_provokes(client: TestClient) -> None:
+    listed = _listed(client.get("/openapi.json").json())
+    assert set(listed) == set(ASKED)
+    assert {code for errors in listed.values() for code in errors} <= set(ERROR_CODES)
+
+
+@pytest.mark.parametrize("code", ERROR_CODES)
+def test_each_operation_lists_exactly_the_errors_it_can_answer(
+    tmp_path: Path, source: StaticSource, code: int
+) -> None:
+    """Before: every API operation listed every error of the API: a GET without body or
+    parameters a 400 "not UTF-8 JSON", a 413, a 415 and a 422, the scorers' operations a 403
+    (no key's role is below a scorer's), the reload a 503 "models are not loaded yet" (its
+    failed load is a 409). A client generated from the document handled errors that never come.
+
+    The document is walked: for each operation the request that would make it answer ``code``
+    is sent, for real, to a test app in the state that answers it (a held-back client for the
+    429, no loaded model for the 503, a failing reload and an unsigned value table for the
+    409), and the operation gets ``code`` exactly when it lists it. Two are checked by a
+    structural rule instead, as no request provokes them on a test client: the 413 of an
+    operation that takes no body (only a body is over the limit: it is listed exactly where the
+    operation has a ``requestBody``), and the 503 of :data:`serving.routes.STOPPING`, which the
+    middleware answers to any request cancelled as the server stops (tested in
+    test_supervisor.py): it is listed, in place of the not-loaded 503, on each operation that
+    needs a key and answers no not-loaded 503."""
+    settings = make_settings(tmp_path / "home", max_body_bytes=4096)
+    if code == 503:
+        source.failure = ConnectionError("registry unreachable")
+    with TestClient(create_app(settings, source)) as client:
+        if code == 503:
+            wait_failed_once(client)
+        else:
+            wait_ready(client)
+        if code == 429:  # the clock stands still: the wait never runs out
+            client.app.state.backoff = Backoff(free=0, most_seconds=60, clock=lambda: 0.0)  # type: ignore[attr-defined]
+            assert client.get("/v1/models", headers={"X-API-Key": "a guess"}).status_code == 401
+        if code == 409:  # a reload that fails; a value table written without GUANXI_STORE_KEY
+            source.failure = ConnectionError("registry unreachable")
+            Store(settings.home).write_values(
+                _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+            )
+        document = client.get("/openapi.json").json()
+        for (method, path), errors in sorted(_listed(document).items()):
+            operation = document["paths"][path][method.lower()]
+            answer = _provoke(client, code, (method, path), settings)
+            if answer is None:  # the 413 of an operation without a body
+                assert code not in errors and "requestBody" not in operation, (method, path)
+                continue
+            got = answer.status_code
+            if code == 503 and errors.get(503, {}).get("description") == STOPPING["description"]:
+                assert got != 503, (method, path, answer.text)  # it needs no loaded model
+                assert any(operation["description"].endswith(required_key(r)) for r in Role)
+                continue
+            assert (got == code) == (code in errors), (method, path, got, answer.text)
+            if got == code:
+                _conforms(client, method, path, answer)
 
 
 EXAMPLED = [
