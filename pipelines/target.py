@@ -232,9 +232,15 @@ def print_report(console: Console, comparison: list[dict[str, Any]]) -> None:
         for other in ("even", "churn_score"):
             row = totals[other]
             if row is not None and row["expected_return"]:
+                # the returns alone favoured a spend that costs more than it returns
                 console.print(
                     f"optimiser / {other.replace('_', ' ')}: expected return "
-                    f"{best['expected_return'] / row['expected_return']:.2f}x"
+                    f"{best['expected_return'] / row['expected_return']:.2f}x "
+                    f"({_money(best['expected_return'])} against "
+                    f"{_money(row['expected_return'])}), investing {_money(best['investment'])} "
+                    f"against {_money(row['investment'])}: after costs "
+                    f"{_money(best['expected_return'] - best['investment'])} against "
+                    f"{_money(row['expected_return'] - row['investment'])}"
                 )
 
 

@@ -1001,3 +1001,15 @@ def test_a_plan_kept_before_the_segment_names_were_checked_still_reads(
     output = _run(cli, "campaign", "record", "--file", str(path))
     assert "recorded campaign 'october'" in output
     assert "40.00" in _run(cli, "campaign", "report")  # its costs: 40 contacts at 1
+
+
+def test_the_report_compares_the_allocations_after_costs_too(cli: CliRunner, offers: Path) -> None:
+    """offers26: with a budget that is not the limit, `--report` said "optimiser / even: expected
+    return 0.96x", as if the optimiser did worse, of an even spend that also contacts C3 and C5,
+    whose offers cost more than they return. The line now gives both investments and values
+    after costs: 22 for 4 (18 after costs) against 22.90 for 7 (15.90)."""
+    output = _run(cli, "target", "--budget", "100", "--offers", str(offers), "--report")
+    assert (
+        "optimiser / even: expected return 0.96x (22.00 against 22.90), investing 4.00 against "
+        "7.00: after costs 18.00 against 15.90"
+    ) in output

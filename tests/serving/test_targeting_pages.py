@@ -197,3 +197,18 @@ def test_the_campaign_page_reads_a_plan_kept_before_segment_names_were_checked(
     assert page.status_code == 200, page.text
     assert "40.00" in page.text  # 40 contacts at 1: the plan's cost
     assert 'id="plan-' in client.get("/ui/plan", headers=headers("reviewer")).text
+
+
+def test_the_plan_page_compares_the_allocations_after_costs(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    """offers26: the comparison gave investment and expected return alone; with a budget that is
+    not the limit the even spend returned more (22.90 against 22) for contacts that cost more
+    than they return. Each allocation's expected value after costs is now a column."""
+    store = settings.store()
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 100.0))
+    text = client.get("/ui/plan", headers=headers("reviewer")).text
+    table = text.split('id="plan-comparison"')[1].split("</table>")[0]
+    assert "Expected value after costs" in table
+    optimiser, even = table.split("<tr>")[2:4]
+    assert "22.00" in optimiser and "18.00" in optimiser
+    assert "22.90" in even and "15.90" in even
