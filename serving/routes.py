@@ -170,22 +170,15 @@ A router lists them all; the published document keeps on each operation those it
 parameters or a body, a 403 where a key's role may be too low."""
 
 STOPPING: Final = error_answer(
-    "The server is stopping and cancelled this request: retry it at once, on another instance.",
+    "The server is stopping and cancelled the request (retry at once, on another instance); "
+    "never because models are not loaded: this route needs none.",
     {"detail": stopping_detail("3f2b8c0e9d6a4f1b8e7c5a2d0b9f4e6c")},
-    retry_after=True,
+    retry_after=True,  # serving.middleware.stopping_detail
 )
-"""The 503 of an operation that needs no loaded model: only the one of a request still running
-when the server stops (:func:`serving.middleware.stopping_detail`)."""
+"""The 503 of an operation that needs no loaded model (the reload, the value routes, a plan):
+only the one of a request still running when the server stops."""
 
-MODEL_FREE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **ERRORS,
-    503: error_answer(
-        "The server is stopping and cancelled the request (retry at once, on another instance); "
-        "never because models are not loaded: this route needs none.",
-        {"detail": stopping_detail("3f2b8c0e9d6a4f1b8e7c5a2d0b9f4e6c")},
-        retry_after=True,  # serving.middleware.stopping_detail
-    ),
-}
+MODEL_FREE_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 503: STOPPING}
 """The errors of a route that answers without models loaded (the value routes)."""
 
 
