@@ -31,13 +31,17 @@ for the reviewer page: all or nothing (:func:`keep_report`), so the store never 
 whose page was not written. An ``--out`` in a folder that is missing or not writable is refused
 before the report is computed. A champion trained as of a day after ``D`` (``D`` between its test
 day and its training day) is compared with a note that it has seen the events that followed ``D``
-(:func:`trained_later`, which ``guanxi cycle`` says of its scores too).
+(:func:`trained_later`, which ``guanxi cycle`` says of its scores too). A version registered but
+whose files are gone (:class:`ModelFilesMissingError`) is noted with where it was looked for and
+what to run, not compared (a champion) or not measured (a score table's version).
 """
 
 from __future__ import annotations
 
 import os
 import time
+import urllib.parse
+import urllib.request
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -48,6 +52,7 @@ import pandas as pd
 import polars as pl
 import typer
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from rich import box
 from rich.console import Console
 from rich.markup import escape
@@ -66,10 +71,12 @@ from pipelines.score import stored_snapshot
 
 __all__ = [
     "DriftInputs",
+    "ModelFilesMissingError",
     "ReportNotKeptError",
     "drift_command",
     "drift_report",
     "keep_report",
+    "load_version",
     "print_report",
     "reference_day",
     "trained_later",
@@ -140,6 +147,93 @@ def trained_later(trained: str | None, day: date, redo: str | None = None) -> st
     )
 
 
+class ModelFilesMissingError(LookupError):
+    """A registered model version whose files are not where the registry says they are.
+
+    Parameters
+    ----------
+    task : str
+        Registered model name.
+    version : str
+        Version number.
+    where : str
+        Where the registry keeps its files: a local folder, else the artifact URI.
+    """
+
+    def __init__(self, task: str, version: str, where: str) -> None:
+        self.task, self.version, self.where = task, version, where
+        super().__init__(f"the files of {task} version {version} are missing (looked in {where})")
+
+    def advice(self) -> str:
+        """Say what to run: retrain and promote, or make another version the champion.
+
+        Returns
+        -------
+        str
+            The commands, naming the task.
+        """
+        task = self.task
+        return (
+            f"retrain it (`guanxi train --task {task} --events PATH --as-of DAY`, then "
+            f"`guanxi promote --task {task}`), or promote another version whose files are there "
+            f"(`guanxi models --task {task}` lists them)"
+        )
+
+
+def _files_missing(task: str, version: str, exc: Exception) -> ModelFilesMissingError | None:
+    """Tell a version whose files are gone from a failed load, or None for any other failure."""
+    if isinstance(exc, MlflowException) and exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+        return None
+    try:
+        uri = MlflowClient().get_model_version_download_uri(task, version)
+    except MlflowException:  # not registered after all: the load's own error says so
+        return None
+    parsed = urllib.parse.urlparse(uri)
+    where = urllib.request.url2pathname(parsed.path) if parsed.scheme == "file" else uri
+    return ModelFilesMissingError(task, version, where)
+
+
+def load_version(
+    task: str, alias: str | None = None, version: str | None = None, *, check: bool = False
+) -> LoadedModel:
+    """Load a registered version (:func:`models.registry.load_model`), saying if its files are gone.
+
+    Parameters
+    ----------
+    task : str
+        Registered model name.
+    alias : str, optional
+        Registry alias; exactly one of ``alias`` and ``version``.
+    version : str, optional
+        Version number.
+    check : bool, default False
+        Refuse a model of another feature-set version (old versions are read without it).
+
+    Returns
+    -------
+    models.registry.LoadedModel
+        The version.
+
+    Raises
+    ------
+    ModelFilesMissingError
+        If the version is registered but its files are not where the registry keeps them (moved
+        or deleted): the load failed with MLflow's "No such artifact" or a missing bundle file.
+    models.registry.ModelNotFoundError
+        If no version matches.
+    """
+    try:
+        return registry.load_model(task, alias=alias, version=version, check=check)
+    except (registry.ModelNotFoundError, MlflowException, FileNotFoundError) as exc:
+        if alias is not None:
+            found = registry.get_version(task, alias)
+            version = str(found.version) if found is not None else None
+        missing = _files_missing(task, version, exc) if version is not None else None
+        if missing is None:
+            raise
+        raise missing from exc
+
+
 class DriftInputs:
     """Events, customers and snapshots for one report, each read or built at most once.
 
@@ -166,6 +260,8 @@ class DriftInputs:
         self._events, self._customers = events, customers
         self._snapshots: dict[date, pl.DataFrame] = {}
         self._models: dict[tuple[str, str], LoadedModel] = {}
+        self.missing: dict[str, ModelFilesMissingError] = {}
+        """The tasks whose champion (:meth:`champion`) is registered but its files are gone."""
 
     def events(self) -> pl.DataFrame:
         """Return the events (read from the store's history on first use).
@@ -266,8 +362,14 @@ class DriftInputs:
         ------
         models.registry.ModelNotFoundError
             If no version has the alias.
+        ModelFilesMissingError
+            If the version's files are gone.
         """
-        loaded = registry.load_model(task, alias=alias, check=False)
+        try:
+            loaded = load_version(task, alias=alias)
+        except ModelFilesMissingError as exc:
+            self.missing[task] = exc
+            raise
         self._models[(task, loaded.version)] = loaded
         return loaded
 
@@ -285,10 +387,15 @@ class DriftInputs:
         -------
         models.registry.LoadedModel
             The version.
+
+        Raises
+        ------
+        ModelFilesMissingError
+            If the version's files are gone.
         """
         key = (task, version)
         if key not in self._models:
-            self._models[key] = registry.load_model(task, version=version, check=False)
+            self._models[key] = load_version(task, version=version)
         return self._models[key]
 
 
@@ -321,7 +428,17 @@ def _live_performance(
     for task in tasks:
         spec = get_task(task)
         for table in inputs.store.list_score_tables(task):
-            model = inputs.model(task, table.model_version)
+            try:
+                model = inputs.model(task, table.model_version)
+            except ModelFilesMissingError as exc:  # was a traceback, the report lost
+                said = inputs.missing.get(task)
+                gone = (
+                    "the champion's files are missing (above)"
+                    if said is not None and said.version == exc.version
+                    else str(exc)
+                )
+                notes.append(f"{task} v{exc.version} scores of {table.as_of}: not measured: {gone}")
+                continue
             horizon = _model_horizon(model)
             if horizon is None:
                 notes.append(f"{task} v{model.version} records no horizon: not measured")
@@ -440,6 +557,11 @@ def drift_report(
     for task in tasks:
         try:
             champions[task] = inputs.champion(task, alias)
+        except ModelFilesMissingError as exc:  # was a traceback, or "give a later --as-of"
+            notes.append(
+                f"{task} v{exc.version}: not compared: the {alias}'s files are missing (looked "
+                f"in {exc.where}): {exc.advice()}"
+            )
         except registry.ModelNotFoundError as exc:
             notes.append(f"{task}: {no_model or exc}")
     for task, model in list(champions.items()):
@@ -816,6 +938,7 @@ def drift_command(
     alpha: Annotated[float, typer.Option(help="Significance level of the noise test.")] = 0.01,
 ) -> None:
     """Feature and score drift since the champion's test cutoff, and live performance."""
+    from pipelines.console import quiet_libraries
     from pipelines.score import parse_tasks, require_tracking
     from serving.settings import get_settings
 
@@ -846,7 +969,9 @@ def drift_command(
         frame = read_events(events, now=now) if events is not None else None
         people = read_customers(customers, now=now) if customers is not None else None
         thresholds = DriftThresholds(psi=psi, ks=ks, wasserstein=wasserstein, alpha=alpha)
-        report = drift_report(DriftInputs(store, day, frame, people), chosen, thresholds)
+        inputs = DriftInputs(store, day, frame, people)
+        with quiet_libraries():  # MLflow's INFO lines on a version whose files are gone
+            report = drift_report(inputs, chosen, thresholds)
     except (EventsValidationError, FileNotFoundError, ValueError) as exc:
         console.print(f"[red]no drift report, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -854,15 +979,18 @@ def drift_command(
         # was an empty report ("0 of 0 feature comparisons"), logged, written and kept
         # the registry says which task has no champion (was: a note's "<task>: " prefix)
         untrained = [t for t in chosen if registry.get_version(t, registry.CHAMPION) is None]
-        fix = (
-            f"`guanxi train --task {untrained[0]} --events PATH --as-of DAY`, then "
-            f"`guanxi promote --task {untrained[0]}`"
-            if untrained
-            else "give an --as-of on or after the day its champion was tested on"
-        )
+        if untrained:
+            fix = (
+                f": `guanxi train --task {untrained[0]} --events PATH --as-of DAY`, then "
+                f"`guanxi promote --task {untrained[0]}`"
+            )
+        elif inputs.missing:  # its note says what to run (was: "give an --as-of on or after")
+            fix = ""
+        else:
+            fix = ": give an --as-of on or after the day its champion was tested on"
         console.print(
             f"[red]no drift report, nothing written:[/red] nothing to measure on {day} "
-            f"({escape('; '.join(report['notes']))}): {fix}"
+            f"({escape('; '.join(report['notes']))}){fix}"
         )
         raise typer.Exit(1)
     print_report(console, report)

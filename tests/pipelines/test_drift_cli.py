@@ -667,3 +667,68 @@ def test_a_page_that_cannot_be_read_is_said_before_anything_is_logged(
             keep_report(report, home)
     assert page.read_text() == "the old page" and _drift_runs() == []
     assert Store(home).read_record("drift", TODAY) is None
+
+
+def test_a_champion_whose_files_are_gone_is_said_with_where_and_what_to_run(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """cycle26: with the champion's files moved away, `guanxi drift` ended in MLflow's traceback
+    ("No such artifact: 'MLmodel'"); had the load said "not found", it advised a later --as-of."""
+    home = get_settings().home
+    uri = MlflowClient().get_model_version_download_uri("churn", "1")
+    files = Path(uri.removeprefix("file://"))
+    files.rename(tmp_path / "moved")
+    args = ["drift", "--tasks", "churn", "--as-of", str(TODAY)]
+    result = cli.invoke(
+        app, [*args, "--events", str(sample / "events.parquet")], env={"COLUMNS": "1000"}
+    )
+    said = _said(result)
+    assert result.exit_code == 1, result.output
+    assert (
+        f"nothing to measure on {TODAY} (churn v1: not compared: the champion's files are "
+        f"missing (looked in {files}): retrain it (`guanxi train --task churn --events PATH "
+        "--as-of DAY`, then `guanxi promote --task churn`), or promote another version whose "
+        "files are there (`guanxi models --task churn` lists them))" in said
+    )
+    assert "--as-of on or after" not in said and "Traceback" not in said
+    assert Store(home).read_record("drift", TODAY) is None and _drift_runs() == []
+
+
+def test_a_score_table_whose_version_files_are_gone_is_noted_not_measured(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """cycle26: the live performance of a stored table loads the version that scored it; a
+    version whose files were gone was a traceback, and the report of every other table lost."""
+    store = Store(get_settings().home)
+    scores = pl.DataFrame({"customer_id": ["A"], "task": ["churn"], "score": [0.3]})
+    store.write_scores(
+        "churn",
+        REFERENCE,
+        "2",
+        scores,
+        model_name="churn",
+        feature_set_version="x",
+        explain_k=0,
+        snapshot_digest="-",
+    )
+    real = drift.load_version
+
+    def gone(task: str, alias: str | None = None, version: str | None = None) -> Any:
+        if version is not None:  # version 2 scored the table; version 1 is the champion
+            raise drift.ModelFilesMissingError(task, version, "/nowhere")
+        return real(task, alias=alias)
+
+    monkeypatch.setattr(drift, "load_version", gone)
+    frame = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    report = drift_report(DriftInputs(store, TODAY, frame), ["churn"])
+    assert report["champions"] == {"churn": "1"} and report["performance"] == []
+    assert (
+        f"churn v2 scores of {REFERENCE}: not measured: the files of churn version 2 are missing "
+        "(looked in /nowhere)" in report["notes"]
+    )
