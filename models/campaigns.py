@@ -877,7 +877,7 @@ def stored_plan_offers(info: PlanInfo, rows: pl.DataFrame) -> OffersFile:
         )
     by_name = {offer.name: offer for offer in offers.offers}
     for offer, channel, cost in (
-        rows.select("offer", "channel", "cost").unique().sort("offer").rows()
+        rows.select("offer", "channel", "cost").unique().sort("offer", "channel", "cost").rows()
     ):
         said = by_name.get(offer)
         if said is None or (said.channel, said.cost) != (channel, cost):
