@@ -68,6 +68,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALL_SEGMENTS",
+    "BASE_PROBABILITY",
     "OPTIONAL_OUTCOME_COLUMNS",
     "OUTCOME_COLUMNS",
     "REPORT_COLUMNS",
@@ -102,6 +103,14 @@ REPORT_COLUMNS: Final[tuple[str, ...]] = (
 )
 ALL_SEGMENTS: Final = "all"
 """Segment name of the per-offer rows that cover every segment."""
+
+BASE_PROBABILITY: Final[dict[str, str]] = {
+    "retention": "churn_probability",
+    "service_recovery": "churn_probability",
+    "cross_sell": "propensity",
+}
+"""The outcomes column a measured incremental response is divided by, per offer kind (a
+win-back rate is the incremental response itself)."""
 
 _BOOL_TEXT: Final = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 _SHOWN_ROWS: Final = 5
@@ -601,9 +610,7 @@ def measured_rates(
             continue
         offer = offers.offer(row["offer"])
         base = 1.0
-        column = {"retention": "churn_probability", "service_recovery": "churn_probability"}.get(
-            offer.kind, "propensity" if offer.kind == "cross_sell" else None
-        )
+        column = BASE_PROBABILITY.get(offer.kind)
         if column is not None:
             if column not in frame.columns:
                 raise ValueError(

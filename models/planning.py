@@ -36,7 +36,7 @@ import polars as pl
 from features.contracts import counted
 from features.snapshot import model_input_columns
 from features.store import PlanInfo, SnapshotNotFoundError, Store
-from models.campaigns import measured_rates, pooled_campaigns
+from models.campaigns import BASE_PROBABILITY, measured_rates, pooled_campaigns
 from models.knapsack import Method
 from models.offers import Offer, OffersFile, with_measured_rates
 from models.registry import (
@@ -175,15 +175,34 @@ def _measured(offers: OffersFile, outcomes: pl.DataFrame | None) -> tuple[Offers
     if outcomes.is_empty():
         return offers, ["the recorded campaigns are of offers not in this offers file"]
     rates = measured_rates(outcomes, offers)
-    if not rates:
-        return offers, [
-            "recorded campaigns too small to measure a rate (30 treated and 30 control)"
-        ]
     notes = [
         f"{name}: measured rates for {counted(len(by), 'segments')} from recorded campaigns"
         for name, by in sorted(rates.items())
     ]
-    return with_measured_rates(offers, rates), notes
+    # the note said "too small" of a campaign of hundreds whose outcomes had no churn probability
+    baseless = _baseless(offers, outcomes)
+    why = {"churn_probability": " (a value table fitted without a churn champion has none)"}
+    notes += [
+        f"{name}: no rate from its recorded campaigns: their outcomes have no {column} to divide "
+        f"the incremental response by{why.get(column, '')}"
+        for name, column in baseless
+    ]
+    if not rates and not baseless:
+        notes.append("recorded campaigns too small to measure a rate (30 treated and 30 control)")
+    return (with_measured_rates(offers, rates) if rates else offers), notes
+
+
+def _baseless(offers: OffersFile, outcomes: pl.DataFrame) -> list[tuple[str, str]]:
+    """List the offers whose outcomes lack the base probability of their rate, with its column."""
+    found = []
+    for offer in offers.offers:
+        column = BASE_PROBABILITY.get(offer.kind)
+        rows = outcomes.filter(pl.col("offer") == offer.name)
+        if column is None or rows.is_empty():
+            continue
+        if column not in rows.columns or rows[column].is_null().all():
+            found.append((offer.name, column))
+    return found
 
 
 def fit_campaign_uplift(

@@ -1013,3 +1013,36 @@ def test_the_report_compares_the_allocations_after_costs_too(cli: CliRunner, off
         "optimiser / even: expected return 0.96x (22.00 against 22.90), investing 4.00 against "
         "7.00: after costs 18.00 against 15.90"
     ) in output
+
+
+def test_a_campaign_without_churn_probabilities_is_not_called_too_small(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """offers26: after recording the sample campaign (428 contacted, 471 held out) on a value
+    table fitted without a churn champion, `guanxi target` said "recorded campaigns too small to
+    measure a rate (30 treated and 30 control)": the retention rate divides by the churn
+    probability, and there was none. The note now says so."""
+    ids = [f"X{i}" for i in range(80)]
+    values = pl.DataFrame(
+        {
+            "customer_id": ids,
+            "rfm_segment": ["at_risk"] * 80,
+            "value_tier": ["rest"] * 80,
+            "churn_probability": pl.Series([None] * 80, dtype=pl.Float64),
+            "churn_status": ["eligible"] * 80,
+            "clv": [100.0] * 80,
+        }
+    )
+    Store(get_settings().home).write_values(
+        values, DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    path = tmp_path / "october.csv"
+    _october().drop("churn_probability").write_csv(path)
+    _run(cli, "campaign", "record", "--file", str(path))
+    output = _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift")
+    assert "too small" not in output
+    assert (
+        "retention_email: no rate from its recorded campaigns: their outcomes have no "
+        "churn_probability to divide the incremental response by (a value table fitted without a "
+        "churn champion has none)"
+    ) in output
