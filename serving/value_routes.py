@@ -24,7 +24,6 @@ import polars as pl
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 
-from models.clv.customers import VALUE_COLUMNS
 from serving.audit import AuditLog
 from serving.deps import Audit, Holder, ScorerRole, served_values
 from serving.routes import (
@@ -44,7 +43,13 @@ from serving.schemas import (
     SegmentSummary,
     ValueValidation,
 )
-from serving.values import NO_CHURN_MODEL, NO_VALUES, LoadedValues, segment_rows
+from serving.values import (
+    EXPORT_COLUMNS,
+    NO_CHURN_MODEL,
+    NO_VALUES,
+    LoadedValues,
+    segment_rows,
+)
 
 __all__ = [
     "VALUE_TASK",
@@ -128,11 +133,10 @@ _TOP = {
     "equity_at_risk": 741.9,
     "risk_share": 0.1843,
 }
-_IN_SEGMENT = {**_VALUE, "expected_margin_per_order": None, "churn_status": None}
 _CSV = (
-    ",".join([*VALUE_COLUMNS, "as_of"])
+    ",".join(EXPORT_COLUMNS)
     + "\n"
-    + ",".join(str(_IN_SEGMENT[column]) for column in [*VALUE_COLUMNS, "as_of"])
+    + ",".join(str(_VALUE[column]) for column in EXPORT_COLUMNS)
     + "\n"
 )
 
@@ -429,11 +433,12 @@ def segment_csv(values: LoadedValues, name: str, rows: pl.DataFrame) -> Streamin
     Returns
     -------
     fastapi.responses.StreamingResponse
-        ``text/csv``, the header then chunks of rows, ``guanxi-<name>-<day>.csv``.
+        ``text/csv``, the header then chunks of rows (:data:`serving.values.EXPORT_COLUMNS`),
+        ``guanxi-<name>-<day>.csv``.
     """
     filename = f"guanxi-{name}-{values.as_of.isoformat()}.csv"
     return StreamingResponse(
-        _csv_chunks(rows),
+        _csv_chunks(rows.select(EXPORT_COLUMNS)),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -458,7 +463,7 @@ def segment_csv(values: LoadedValues, name: str, rows: pl.DataFrame) -> Streamin
                         "as_of": _AS_OF,
                         "value_version": _TABLE["value_version"],
                         "count": 1,
-                        "customers": [_IN_SEGMENT],
+                        "customers": [_VALUE],
                     }
                 },
                 "text/csv": {"schema": {"type": "string"}, "example": _CSV},

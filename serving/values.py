@@ -33,9 +33,11 @@ from models.clv import EQUITY_GROUPS, VALUE_TIERS, equity_tables, top_equity_at_
 from models.clv.customers import VALUE_COLUMNS
 
 __all__ = [
+    "EXPORT_COLUMNS",
     "NO_CHURN_MODEL",
     "NO_SEGMENT",
     "NO_VALUES",
+    "SERVED_DETAILS",
     "LoadedValues",
     "load_values",
     "newest_values",
@@ -53,6 +55,14 @@ NO_VALUES: Final = (
     "DATE --out PATH` with the server's GUANXI_STORE_KEY (or `guanxi demo`), then reload"
 )
 """What the value routes and pages say when nothing is loaded."""
+
+SERVED_DETAILS: Final = ("churn_status", "expected_margin_per_order")
+"""The :data:`models.clv.customers.DETAIL_COLUMNS` a customer's value answer carries beside
+:data:`~models.clv.customers.VALUE_COLUMNS` (why there is no churn probability, and what each
+order earns in the CLV); null when a table lacks them."""
+
+EXPORT_COLUMNS: Final = (*VALUE_COLUMNS, "as_of")
+"""The columns of a segment's CSV export."""
 
 NO_CHURN_MODEL: Final = "no_churn_model"
 """The ``churn_status`` served for a customer of a table computed without a churn model."""
@@ -208,16 +218,18 @@ def segment_rows(values: LoadedValues, kind: str, name: str) -> pl.DataFrame:
     Returns
     -------
     polars.DataFrame
-        :data:`models.clv.customers.VALUE_COLUMNS` and ``as_of``, sorted by CLV (nulls last)
-        then ``customer_id``.
+        :data:`models.clv.customers.VALUE_COLUMNS`, ``as_of`` and :data:`SERVED_DETAILS` (null
+        when the table lacks one), sorted by CLV (nulls last) then ``customer_id``.
     """
     if kind not in EQUITY_GROUPS:
         raise ValueError(f"kind must be one of {EQUITY_GROUPS}, got {kind!r}")
     key = pl.col(kind)
     chosen = key.is_null() if name == NO_SEGMENT else key == name
+    columns = values.frame.columns
+    details = (pl.col(c) if c in columns else pl.lit(None).alias(c) for c in SERVED_DETAILS)
     return (
         values.frame.filter(chosen)
-        .select(*VALUE_COLUMNS, pl.lit(values.as_of, pl.Date).alias("as_of"))
+        .select(*VALUE_COLUMNS, pl.lit(values.as_of, pl.Date).alias("as_of"), *details)
         .sort(["clv", "customer_id"], descending=[True, False], nulls_last=True)
     )
 

@@ -16,7 +16,9 @@ from fastapi.testclient import TestClient
 from features.store import Store
 from models.clv.customers import DETAIL_COLUMNS, VALUE_COLUMNS
 from serving.app import create_app
+from serving.schemas import CustomerValue
 from serving.settings import Settings
+from serving.values import SERVED_DETAILS
 from tests.serving.conftest import (
     AS_OF,
     STORE_KEY,
@@ -66,7 +68,7 @@ def value_frame() -> pl.DataFrame:
         "churn_probability": [0.1, 0.5, 0.8, None],
         "equity_at_risk": [20.0, 40.0, 16.0, None],
         "churn_status": ["eligible", "eligible", "eligible", "lapsed"],
-        "expected_margin_per_order": [50.0, 40.0, 30.0, 60.0],
+        "expected_margin_per_order": [15.0, 12.0, 9.0, 18.0],  # 30% of the order value
         "frequency": [5, 2, 1, 9],
         "recency": [300.0, 200.0, 20.0, 350.0],
         "T": [360.0, 365.0, 200.0, 360.0],
@@ -186,6 +188,13 @@ def test_segment_customers_as_json_and_csv(value_client: TestClient) -> None:
     body = value_client.get("/v1/segments/champions/customers", headers=headers()).json()
     assert body["kind"] == "rfm_segment" and body["count"] == 2
     assert [c["customer_id"] for c in body["customers"]] == ["c003", "c000"]  # by CLV
+    # before: churn_status and expected_margin_per_order were null for every customer
+    assert [(c["churn_status"], c["expected_margin_per_order"]) for c in body["customers"]] == [
+        ("lapsed", 18.0),
+        ("eligible", 15.0),
+    ]
+    single = value_client.get("/v1/customers/c003/value", headers=headers()).json()
+    assert body["customers"][0] == single  # a segment's customer is the customer's answer
     tier = value_client.get("/v1/segments/rest/customers", headers=headers()).json()
     assert tier["kind"] == "value_tier" and [c["customer_id"] for c in tier["customers"]] == [
         "c002"
@@ -206,6 +215,33 @@ def test_segment_customers_as_json_and_csv(value_client: TestClient) -> None:
     assert missing.status_code == 404 and "champions" in missing.json()["detail"]
     bad = value_client.get("/v1/segments/champions/customers?format=xml", headers=headers())
     assert bad.status_code == 422
+
+
+def test_a_table_without_the_details_serves_them_as_null(
+    tmp_path: Path, source: StaticSource
+) -> None:
+    """A table whose rows lack the detail columns (written before them) answers them as null."""
+    settings = make_settings(tmp_path / "home")
+    Store(settings.home, STORE_KEY.encode()).write_values(
+        value_frame().drop("churn_status", "expected_margin_per_order"),
+        AS_OF,
+        horizon_days=365,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={},
+        churn_model={"name": "churn", "version": "1", "horizon_days": 90},
+    )
+    with TestClient(create_app(settings, source)) as c:
+        wait_ready(c)
+        r = c.get("/v1/segments/champions/customers", headers=headers())
+        exported = c.get("/v1/segments/champions/customers?format=csv", headers=headers())
+    assert r.status_code == 200, r.text
+    customers = r.json()["customers"]
+    assert [c["customer_id"] for c in customers] == ["c003", "c000"]
+    assert all(
+        c["churn_status"] is None and c["expected_margin_per_order"] is None for c in customers
+    )
+    assert exported.text.splitlines()[0] == ",".join([*VALUE_COLUMNS, "as_of"])
 
 
 def test_without_a_value_table_the_scores_serve_and_value_says_how(client: TestClient) -> None:
@@ -257,6 +293,11 @@ def test_a_value_table_written_without_the_key_is_named_in_the_log_and_the_answe
 
 def test_detail_columns_are_in_the_frame() -> None:
     assert set(DETAIL_COLUMNS) <= set(value_frame().columns)
+
+
+def test_every_detail_a_customer_answer_names_is_served() -> None:
+    """The value answer's fields from the detail columns are those segment customers carry."""
+    assert set(CustomerValue.model_fields) & set(DETAIL_COLUMNS) == set(SERVED_DETAILS)
 
 
 def test_customer_page_shows_value_beside_the_scores(
