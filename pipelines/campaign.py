@@ -15,7 +15,8 @@ refused before anything is stored, naming its day and the ``guanxi target`` comm
 again. The next ``guanxi target`` reads every recorded campaign and plans with the rates they
 measured, each set of outcomes once (:func:`models.campaigns.pool_campaigns`).
 
-``report`` prints, per offer and segment, the realised response, the incremental response
+``report`` prints, per offer and segment (the outcomes' ``segment`` column, else the value
+table's of the latest plan's day), the realised response, the incremental response
 (treated minus control) with a bootstrap interval, the cost, the incremental margin and the ROI
 (:func:`models.campaigns.campaign_report`). Costs come from ``--offers``, or from the offers the
 latest stored plan was made with (that plan checked like the others, :func:`read_stored_plan`, and
@@ -430,6 +431,7 @@ def report_command(
                 "--margin-rate, the margin per unit of revenue, to value them"
             )
             raise typer.Exit(1)
+    outcomes, segmented = _with_segments(store, outcomes)
     try:
         offers_file = load_offers(offers) if offers is not None else stored_offers(store)
         where = f"the offers file {offers}" if offers else "the offers of the latest plan"
@@ -445,11 +447,47 @@ def report_command(
     console.print(report_table(console, title, report.to_dicts()))
     for overlap in overlaps:
         console.print(f"[yellow]note:[/yellow] {overlap.note}")
+    if segmented is not None:
+        console.print(f"[yellow]note:[/yellow] {segmented}")
     if offers_file is None:
         console.print("[yellow]note:[/yellow] no offers file and no stored plan: no cost, no ROI")
     console.print(
         "incremental response: treated minus control, with its 95% bootstrap interval "
         "(ci_low, ci_high); incremental margin: (mean margin treated - control) x treated"
+    )
+
+
+def _with_segments(store: Store, outcomes: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:
+    """Give outcomes without a ``segment`` column the value table's, and say where they came from.
+
+    The report showed such a campaign over all segments alone, while ``guanxi target`` measured
+    its rates per segment of the value table and the campaign page reported it per segment. The
+    value table is the latest plan's day's, else the latest, read as every reader does (with
+    ``GUANXI_STORE_KEY``, only when it matches its signed manifest).
+    """
+    if "segment" in outcomes.columns:
+        return outcomes, None
+    plans, values = store.list_plans(), store.list_values()
+    day = plans[-1] if plans and plans[-1] in values else (values[-1] if values else None)
+    if day is None:
+        return outcomes, (
+            "the outcomes have no segment column and the store no value table: reported over "
+            "all segments"
+        )
+    try:
+        table = store.read_values(day)
+    except (UnsignedTableError, TamperedTableError) as exc:
+        return outcomes, (
+            f"the outcomes have no segment column and the value table as of {day} is not used "
+            f"({exc}): reported over all segments"
+        )
+    assert table is not None  # listed
+    segments = table.select(
+        pl.col("customer_id").cast(pl.String), pl.col("rfm_segment").alias("segment")
+    )
+    return outcomes.join(segments, on="customer_id", how="left"), (
+        f"segments from the value table as of {day} (the outcomes have no segment column); "
+        "customers it lacks are 'unsegmented'"
     )
 
 

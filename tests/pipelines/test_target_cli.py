@@ -1015,20 +1015,14 @@ def test_the_report_compares_the_allocations_after_costs_too(cli: CliRunner, off
     ) in output
 
 
-def test_a_campaign_without_churn_probabilities_is_not_called_too_small(
-    cli: CliRunner, offers: Path, tmp_path: Path
-) -> None:
-    """offers26: after recording the sample campaign (428 contacted, 471 held out) on a value
-    table fitted without a churn champion, `guanxi target` said "recorded campaigns too small to
-    measure a rate (30 treated and 30 control)": the retention rate divides by the churn
-    probability, and there was none. The note now says so."""
-    ids = [f"X{i}" for i in range(80)]
+def _keep_october_values(churn_probability: float | None) -> None:
+    """Keep a value table of the customers of :func:`_october` (X0 to X79, all at_risk)."""
     values = pl.DataFrame(
         {
-            "customer_id": ids,
+            "customer_id": [f"X{i}" for i in range(80)],
             "rfm_segment": ["at_risk"] * 80,
             "value_tier": ["rest"] * 80,
-            "churn_probability": pl.Series([None] * 80, dtype=pl.Float64),
+            "churn_probability": pl.Series([churn_probability] * 80, dtype=pl.Float64),
             "churn_status": ["eligible"] * 80,
             "clv": [100.0] * 80,
         }
@@ -1036,6 +1030,16 @@ def test_a_campaign_without_churn_probabilities_is_not_called_too_small(
     Store(get_settings().home).write_values(
         values, DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
     )
+
+
+def test_a_campaign_without_churn_probabilities_is_not_called_too_small(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """offers26: after recording the sample campaign (428 contacted, 471 held out) on a value
+    table fitted without a churn champion, `guanxi target` said "recorded campaigns too small to
+    measure a rate (30 treated and 30 control)": the retention rate divides by the churn
+    probability, and there was none. The note now says so."""
+    _keep_october_values(None)
     path = tmp_path / "october.csv"
     _october().drop("churn_probability").write_csv(path)
     _run(cli, "campaign", "record", "--file", str(path))
@@ -1045,4 +1049,25 @@ def test_a_campaign_without_churn_probabilities_is_not_called_too_small(
         "retention_email: no rate from its recorded campaigns: their outcomes have no "
         "churn_probability to divide the incremental response by (a value table fitted without a "
         "churn champion has none)"
+    ) in output
+
+
+def test_the_report_takes_segments_from_the_value_table_when_the_outcomes_have_none(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """offers26: outcomes without a segment column (the sample campaign's) were reported over all
+    segments alone, while guanxi target measured their rates per segment of the value table and
+    the campaign page reported them per segment. The report now takes the value table's too."""
+    path = tmp_path / "october.csv"
+    _october().drop("segment").write_csv(path)
+    _run(cli, "campaign", "record", "--file", str(path))
+    output = _run(cli, "campaign", "report", "--offers", str(offers))
+    assert "the store no value table" not in output and "at_risk" not in output  # C1-C5 only
+    assert "│ retention_email │ unsegmented │" in output
+    _keep_october_values(0.5)
+    output = _run(cli, "campaign", "report", "--offers", str(offers))
+    assert "│ retention_email │ at_risk │ 40 │ 40 │ 0.250 │ 0.050 │ 0.200 │" in output
+    assert (
+        "note: segments from the value table as of 2024-10-31 (the outcomes have no segment "
+        "column); customers it lacks are 'unsegmented'"
     ) in output
