@@ -52,9 +52,16 @@ NO_SEGMENT: Final = "none"
 NO_VALUES: Final = (
     "no customer value table is served: the store has none, or none signed with this server's "
     "GUANXI_STORE_KEY (the server's log says which); run `guanxi value --events PATH --as-of "
-    "DATE --out PATH` with the server's GUANXI_STORE_KEY (or `guanxi demo`), then reload"
+    "DATE --out PATH` (or `guanxi demo`, on sample data) with the server's GUANXI_HOME and "
+    "GUANXI_STORE_KEY, then reload the server (POST /v1/admin/reload; not needed while no "
+    "model is loaded)"
 )
-"""What the value routes and pages say when nothing is loaded."""
+"""What the value routes and pages say when no value table is served.
+
+Either command keeps its table in the store of its own ``GUANXI_HOME``, signed with its own
+``GUANXI_STORE_KEY``: a server with a key serves only a table signed with that key, so
+``guanxi demo`` run without it helps no more than ``guanxi value`` does. A loaded state reads its
+table when it loads; while none is loaded the store's newest table is served once written."""
 
 SERVED_DETAILS: Final = ("churn_status", "expected_margin_per_order")
 """The :data:`models.clv.customers.DETAIL_COLUMNS` a customer's value answer carries beside

@@ -287,6 +287,10 @@ def test_a_value_table_written_without_the_key_is_named_in_the_log_and_the_answe
         wait_ready(c)
         r = c.get("/v1/segments", headers=headers())
     assert r.status_code == 404 and "GUANXI_STORE_KEY" in r.json()["detail"]
+    # before: "with the server's GUANXI_STORE_KEY (or `guanxi demo`)", as if the demo needed none
+    detail = r.json()["detail"]
+    assert detail.index("guanxi demo") < detail.rindex("GUANXI_STORE_KEY"), detail
+    assert "GUANXI_HOME" in detail and "POST /v1/admin/reload" in detail
     logged = " ".join(m.getMessage() for m in caplog.records if m.name == "serving.values")
     assert f"value table as of {AS_OF} is not signed" in logged and "guanxi value" in logged
 
