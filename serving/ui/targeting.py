@@ -10,7 +10,8 @@ table of the plan's day for each customer's segment and churn probability.
   and with churn score alone, and the customers with the most expected value.
 * The campaign page shows, per offer, the Qini curve of ranking the campaign's customers by churn
   score (incremental responders among the top k, against random targeting), the treated and control
-  response rates, and per segment the realised ROI beside the ROI the stored plan expected.
+  response rates, and per offer and segment the realised ROI beside the ROI the stored plan
+  expected of that offer in that segment.
 
 Every value reaches the page through Jinja2's autoescaping or :func:`markupsafe.escape` in the
 charts.
@@ -32,6 +33,7 @@ from markupsafe import escape
 from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableError
 from models.campaigns import ALL_SEGMENTS, campaign_report, pooled_campaigns, stored_plan_offers
 from models.offers import OffersFile
+from models.targeting import summarise
 from models.uplift import qini
 from serving.deps import Reviewer, SettingsDep
 from serving.ui.charts import (
@@ -205,12 +207,28 @@ def plan_page(request: Request, _role: Reviewer, settings: SettingsDep) -> HTMLR
     )
 
 
+def _expected_roi(rows: pl.DataFrame | None) -> dict[tuple[str, str], float | None]:
+    """Return the plan's ROI per offer and segment, and per offer over all segments.
+
+    The page set each campaign row beside the plan's ROI of its segment over every offer, so a
+    retention e-mail's realised ROI stood beside the ROI of the win-back vouchers the plan sent
+    to that segment.
+    """
+    if rows is None or rows.is_empty():
+        return {}
+    cells = pl.concat([rows, rows.with_columns(segment=pl.lit(ALL_SEGMENTS))])
+    return {
+        (r["offer"], r["segment"]): r["roi"]
+        for r in summarise(cells, ["offer", "segment"]).iter_rows(named=True)
+    }
+
+
 def _campaign_context(store: Store) -> dict[str, Any]:
     outcomes, overlaps = pooled_campaigns(store)  # one file recorded twice counts once
     if outcomes is None:
         return {"campaigns": []}
     # checked: a plan the key does not vouch for, or whose offers its rows deny, prices nothing
-    info, _, offers = _latest_plan(store)
+    info, planned_rows, offers = _latest_plan(store)
     plans = store.list_plans()
     refused_plan = plans[-1] if info is None and plans else None
     day: date | None = info.as_of if info is not None else None
@@ -236,9 +254,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     # rows without a margin (a campaign recorded without the column) earn their revenue, as a
     # file without margins always did here; the report no longer takes them as earning 0
     report = campaign_report(outcomes, priced, margin_rate=1.0)
-    expected = {
-        r["segment"]: r["roi"] for r in (info.summaries.get("by_segment", []) if info else [])
-    }
+    expected = _expected_roi(planned_rows)
     charts = []
     for offer in sorted(outcomes["offer"].unique().to_list()):
         rows = outcomes.filter(pl.col("offer") == offer)
@@ -271,7 +287,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
             }
         )
     segments = [
-        {**r, "expected_roi": expected.get(r["segment"])}
+        {**r, "expected_roi": expected.get((r["offer"], r["segment"]))}
         for r in report.filter(pl.col("segment") != ALL_SEGMENTS).to_dicts()
     ]
     return {
@@ -282,7 +298,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         "charts": charts,
         "segments": segments,
         "overall": [
-            {**r, "expected_roi": None}
+            {**r, "expected_roi": expected.get((r["offer"], ALL_SEGMENTS))}
             for r in report.filter(pl.col("segment") == ALL_SEGMENTS).to_dicts()
         ],
         "priced": priced is not None,

@@ -212,3 +212,27 @@ def test_the_plan_page_compares_the_allocations_after_costs(client: TestClient, 
     optimiser, even = table.split("<tr>")[2:4]
     assert "22.00" in optimiser and "18.00" in optimiser
     assert "22.90" in even and "15.90" in even
+
+
+def test_the_campaign_page_expects_each_offers_roi_in_its_segment(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """offers26: each campaign row stood beside the plan's ROI of its segment over every offer:
+    with C4's win-back voucher (8 for 2) in C1's segment, the retention e-mail's row expected
+    17 / 3 = 5.67 where the plan expects 9 of that e-mail (9 for 1); the row over all segments
+    expected nothing. Both now show the plan's ROI of the offer (in the segment)."""
+    store = settings.store()
+    values = _values().with_columns(
+        rfm_segment=pl.when(pl.col("customer_id") == "C4")
+        .then(pl.lit("at_risk"))
+        .otherwise(pl.col("rfm_segment"))
+    )
+    store.write_values(values, DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 3.0))
+    store.write_campaign(_outcomes(), "october", "outcomes.csv")
+    text = client.get("/ui/campaign", headers=headers("reviewer")).text
+    table = text.split('id="campaign-segments"')[1].split("</table>")[0]
+    overall, at_risk = (row.split("</tr>")[0] for row in table.split("<tr>")[2:4])
+    assert "<td>all</td>" in overall and "<td>at risk</td>" in at_risk
+    for row in (overall, at_risk):  # realised 5.00, expected 9.00 (not 5.67, nor unknown)
+        assert row.endswith('<td class="num">5.00</td><td class="num">9.00</td>'), row
