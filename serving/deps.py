@@ -40,7 +40,7 @@ from serving.metrics import Metrics
 from serving.settings import Role, Settings, get_settings
 from serving.state import ServingState, StateHolder
 from serving.ui.session import SESSION_COOKIE, SessionCodec
-from serving.values import LoadedValues, newest_values
+from serving.values import LoadedValues, NewestValues
 
 __all__ = [
     "API_KEY_HEADER",
@@ -503,12 +503,16 @@ def loaded_state(holder: StateHolder) -> ServingState:
     return state
 
 
+_NEWEST_LOCK = threading.Lock()
+
+
 def served_values(request: Request, holder: StateHolder) -> LoadedValues | None:
     """Return the value table the value routes and pages serve (None when there is none).
 
     Customer value needs no model, so unlike :func:`loaded_state` this never answers 503: with a
     state loaded it is the state's table, and while none is loaded (nothing promoted yet, or the
-    first load still running) the store's newest (:func:`serving.values.newest_values`).
+    first load still running) the store's newest, read once per write of it by the app's
+    :class:`serving.values.NewestValues` (``app.state.newest_values``, made at the first call).
 
     Parameters
     ----------
@@ -522,11 +526,16 @@ def served_values(request: Request, holder: StateHolder) -> LoadedValues | None:
     LoadedValues or None
         The values, or None when there are none to serve.
     """
+    with _NEWEST_LOCK:
+        newest: NewestValues | None = getattr(request.app.state, "newest_values", None)
+        if newest is None:
+            newest = request.app.state.newest_values = NewestValues()
     state = holder.current
     if state is not None:
+        newest.clear()
         return state.values
     settings: Settings = request.app.state.settings
-    return newest_values(settings.store())
+    return newest.get(settings.store())
 
 
 async def get_state(holder: Annotated[StateHolder, Depends(get_holder)]) -> ServingState:

@@ -12,7 +12,7 @@ how to compute them); so does a table written without the server's ``GUANXI_STOR
 (unsigned: the log says so).
 
 Customer value needs no model: while no state is loaded (nothing promoted yet, or the first load
-still running) the value routes and pages serve the store's newest table (:func:`newest_values`).
+still running) the value routes and pages serve the store's newest table (:class:`NewestValues`).
 Equity at risk needs churn probabilities: a table without any (``guanxi value`` before a churn
 model is promoted) says so and what to run (:attr:`LoadedValues.churn_missing`) instead of an
 equity at risk of 0.
@@ -21,6 +21,7 @@ equity at risk of 0.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
@@ -28,7 +29,7 @@ from typing import Any, Final
 import pandas as pd
 import polars as pl
 
-from features.store import Store, UnsignedTableError, ValueTableInfo
+from features.store import MANIFEST_SUFFIX, Store, UnsignedTableError, ValueTableInfo
 from models.clv import EQUITY_GROUPS, VALUE_TIERS, equity_tables, top_equity_at_risk
 from models.clv.customers import VALUE_COLUMNS
 
@@ -39,8 +40,8 @@ __all__ = [
     "NO_VALUES",
     "SERVED_DETAILS",
     "LoadedValues",
+    "NewestValues",
     "load_values",
-    "newest_values",
     "segment_rows",
 ]
 
@@ -241,21 +242,70 @@ def segment_rows(values: LoadedValues, kind: str, name: str) -> pl.DataFrame:
     )
 
 
-def newest_values(store: Store) -> LoadedValues | None:
-    """Load the store's newest value table (what is served while no state is loaded).
+def _written(store: Store, day: date) -> tuple[object, ...]:
+    """Identify one write of a day's value table: its file's inode, time and size, its manifest.
 
-    Parameters
-    ----------
-    store : features.store.Store
-        The store under ``GUANXI_HOME``.
-
-    Returns
-    -------
-    LoadedValues or None
-        As :func:`load_values`; None when the store holds no value table.
+    The manifest (a small file, with a key) holds the table's SHA-256 and creation time, so a
+    table written again is told apart even when its file's inode, time and size recur; without a
+    key there is none and the file's identity alone tells it.
     """
-    days = store.list_values()
-    return load_values(store, days[-1]) if days else None
+    path = store.value_path(day)
+    try:
+        stat = path.stat()
+        file: tuple[object, ...] = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    except FileNotFoundError:
+        file = ()
+    try:
+        manifest: bytes | None = path.with_name(path.name + MANIFEST_SUFFIX).read_bytes()
+    except FileNotFoundError:
+        manifest = None
+    return (str(path), file, manifest)
+
+
+class NewestValues:
+    """The store's newest value table, read once per write of it (served while no state is loaded).
+
+    Each call lists the store's value tables and identifies the newest one's write (its file and
+    its signed manifest, :func:`_written`): the table is read and indexed again only when that
+    changed (a newer day, the same day written again, or signed since), so a reviewer's clicks and
+    an integrator's calls do not each read a table of a million rows, and a table written later
+    is served at its first request. One read at a time: concurrent requests wait for it rather
+    than each reading the table.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._written: tuple[object, ...] | None = None
+        self._values: LoadedValues | None = None
+
+    def get(self, store: Store) -> LoadedValues | None:
+        """Return the store's newest value table, read again only when it was written since.
+
+        Parameters
+        ----------
+        store : features.store.Store
+            The store under ``GUANXI_HOME`` (always the same one for an instance).
+
+        Returns
+        -------
+        LoadedValues or None
+            As :func:`load_values`; None when the store holds no value table.
+        """
+        days = store.list_values()
+        if not days:
+            self.clear()
+            return None
+        written = _written(store, days[-1])
+        with self._lock:
+            if written != self._written:
+                self._values = load_values(store, days[-1])
+                self._written = written
+            return self._values
+
+    def clear(self) -> None:
+        """Forget the table read (a loaded state serves its own: the memory is freed)."""
+        with self._lock:
+            self._written = self._values = None
 
 
 def load_values(store: Store, as_of: date) -> LoadedValues | None:

@@ -11,16 +11,27 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date, timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
+from features.store import Store
 from serving.app import create_app
-from serving.values import NO_CHURN_MODEL, NO_VALUES
-from tests.serving.conftest import NO_MODEL, StaticSource, headers, make_settings, wait_ready
+from serving.values import NO_CHURN_MODEL, NO_VALUES, NewestValues
+from tests.serving.conftest import (
+    NO_MODEL,
+    STORE_KEY,
+    StaticSource,
+    headers,
+    make_settings,
+    wait_failed_once,
+    wait_ready,
+)
 from tests.serving.test_api import _conforms
-from tests.serving.test_value_api import AS_OF, _audit, store_values
+from tests.serving.test_value_api import AS_OF, _audit, store_values, value_frame
 from tests.serving.test_young_pages import _churnless
 
 VALUE_OPERATIONS = [
@@ -130,3 +141,85 @@ def test_the_value_routes_document_their_503_as_the_stopping_server_only(
         assert "Retry-After" in answer["headers"]
     scores = paths["/v1/customers/{customer_id}/scores"]["get"]["responses"]["503"]
     assert "not loaded" in scores["content"]["application/json"]["example"]["detail"]
+
+
+def test_without_a_model_the_value_table_is_read_once_per_write(
+    unloaded: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: /ui/value (and then the value routes) read and indexed the whole value table at
+    every request while no model was loaded; now once per write of it, and a table written later
+    (a newer day, or the same day again) is shown at the next request."""
+    reads: list[date] = []
+    read = Store.read_values
+
+    def counted(store: Store, as_of: date) -> pl.DataFrame | None:
+        reads.append(as_of)
+        return read(store, as_of)
+
+    monkeypatch.setattr(Store, "read_values", counted)
+    home = unloaded.app.state.settings.home  # type: ignore[attr-defined]
+    store_values(home)
+    for _ in range(3):
+        page = unloaded.get("/ui/value", headers=headers("reviewer"))
+        assert page.status_code == 200 and 'id="equity">600.00' in page.text
+    for url in ("/v1/segments", "/v1/equity", "/v1/customers/c000/value"):
+        assert unloaded.get(url, headers=headers()).status_code == 200
+    assert unloaded.get("/ui/value/segments/champions.csv", headers=headers("reviewer")).is_success
+    assert reads == [AS_OF]
+    # the same day written again, CLVs doubled: read again, shown at once
+    _write(home, AS_OF, 2.0)
+    assert 'id="equity">1,200.00' in unloaded.get("/ui/value", headers=headers("reviewer")).text
+    assert unloaded.get("/v1/segments", headers=headers()).json()["overall"]["equity"] == 1200.0
+    assert reads == [AS_OF, AS_OF]
+    # a newer day: that one is served
+    later = AS_OF + timedelta(days=1)
+    _write(home, later, 3.0)
+    assert unloaded.get("/v1/segments", headers=headers()).json()["as_of"] == later.isoformat()
+    assert 'id="equity">1,800.00' in unloaded.get("/ui/value", headers=headers("reviewer")).text
+    assert reads == [AS_OF, AS_OF, later]
+
+
+def _write(home: Path, day: date, factor: float) -> None:
+    """Keep the hand-made value table as of ``day`` with every CLV times ``factor``, signed."""
+    frame = value_frame().with_columns(pl.col("clv") * factor, as_of=pl.lit(day, pl.Date))
+    Store(home, STORE_KEY.encode()).write_values(
+        frame, day, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+
+
+def test_a_loaded_state_frees_the_table_read_without_one(
+    tmp_path: Path, source: StaticSource
+) -> None:
+    """The table read while nothing was loaded is forgotten once a state serves its own."""
+    home = tmp_path / "home"
+    store_values(home)
+    source.failure = NO_MODEL
+    with TestClient(create_app(make_settings(home), source)) as client:
+        wait_failed_once(client)
+        assert client.get("/v1/segments", headers=headers()).status_code == 200
+        newest = client.app.state.newest_values  # type: ignore[attr-defined]
+        assert newest.get(client.app.state.settings.store()) is not None  # type: ignore[attr-defined]
+        source.failure = None
+        wait_ready(client)
+        assert client.get("/v1/segments", headers=headers()).status_code == 200
+        assert newest._values is None
+
+
+def test_an_unsigned_store_tells_a_new_write_by_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a key there is no manifest: the file's inode, time and size tell a new write."""
+    store = Store(tmp_path / "home")
+    reads: list[date] = []
+    read = Store.read_values
+    monkeypatch.setattr(Store, "read_values", lambda s, d: reads.append(d) or read(s, d))
+    newest = NewestValues()
+    assert newest.get(store) is None and reads == []
+    store.write_values(value_frame(), AS_OF, horizon_days=365, discount_rate=0.1, basis="x", fit={})
+    first = newest.get(store)
+    assert first is not None and newest.get(store) is first and reads == [AS_OF]
+    frame = value_frame().with_columns(pl.col("clv") * 2)
+    store.write_values(frame, AS_OF, horizon_days=365, discount_rate=0.1, basis="x", fit={})
+    again = newest.get(store)
+    assert again is not None and again is not first and reads == [AS_OF, AS_OF]
+    assert again.frame["clv"].sum() == 1200.0
