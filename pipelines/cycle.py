@@ -14,7 +14,9 @@ single commands run:
     (:func:`pipelines.score.store_scores`); a task without a champion is noted.
 ``drift``
     The drift and live-performance report of ``D`` (:mod:`pipelines.drift`): printed, HTML,
-    MLflow, store.
+    MLflow, store. A day with nothing to measure (no champion compared, no score or value table
+    measured: the first cycle, say) keeps no report, as ``guanxi drift`` refuses it; the step
+    says why (:func:`pipelines.drift.nothing_to_measure`) and the cycle goes on.
 ``retrain``
     Train a challenger (:func:`pipelines.train.run_training`) for each task whose champion is
     missing, older than ``--max-model-age`` days (its ``as_of`` tag), whose features drifted
@@ -292,6 +294,7 @@ class _Run:
             ReportNotKeptError,
             drift_report,
             keep_report,
+            nothing_to_measure,
             print_report,
         )
 
@@ -300,6 +303,9 @@ class _Run:
         # a task without a champion is not compared; the retrain step below trains one
         later = "no champion to compare yet; this cycle's retrain step trains one"
         report = drift_report(inputs, list(self.config.tasks), no_model=later, redo=RERUN)
+        empty = nothing_to_measure(report)
+        if empty is not None:  # guanxi drift refuses the day; this kept an empty report of it
+            return {"skipped": f"no drift report, nothing written: {empty}"}
         print_report(self.console, report, limit=5)
         try:
             run_id, path = keep_report(report, self.home)
@@ -320,8 +326,8 @@ class _Run:
             reasons = retrain_reasons(
                 date.fromisoformat(trained[:10]) if trained else None,
                 self.day,
-                float(drift["drifted_share"]),
-                task in drift["scores_drifted"],
+                float(drift.get("drifted_share", 0.0)),  # none without a report of the day
+                task in drift.get("scores_drifted", []),
                 self.config,
             )
             if not reasons:

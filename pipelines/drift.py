@@ -77,6 +77,7 @@ __all__ = [
     "drift_report",
     "keep_report",
     "load_version",
+    "nothing_to_measure",
     "print_report",
     "reference_day",
     "trained_later",
@@ -650,6 +651,28 @@ def _mlflow_results(report: dict[str, Any]) -> tuple[dict[str, Any], dict[str, p
     return results, tables
 
 
+def nothing_to_measure(report: dict[str, Any]) -> str | None:
+    """Say why a report is not worth keeping: it compared and measured nothing (pure).
+
+    ``guanxi drift`` refuses such a day, and ``guanxi cycle``'s drift step keeps no report of it:
+    an empty one ("0 of 0 feature comparisons drifted") would become the newest on ``/ui/drift``.
+
+    Parameters
+    ----------
+    report : dict
+        :func:`drift_report`.
+
+    Returns
+    -------
+    str or None
+        ``nothing to measure on <day> (<the notes>)`` when no champion was compared and no score
+        or value table measured; None otherwise.
+    """
+    if report["champions"] or report["performance"] or report["value"]:
+        return None
+    return f"nothing to measure on {report['as_of']} ({'; '.join(report['notes'])})"
+
+
 class ReportNotKeptError(RuntimeError):
     """A report could not be kept; its message says which step failed and what stayed."""
 
@@ -975,7 +998,8 @@ def drift_command(
     except (EventsValidationError, FileNotFoundError, ValueError) as exc:
         console.print(f"[red]no drift report, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc
-    if not (report["champions"] or report["performance"] or report["value"]):
+    empty = nothing_to_measure(report)
+    if empty is not None:
         # was an empty report ("0 of 0 feature comparisons"), logged, written and kept
         # the registry says which task has no champion (was: a note's "<task>: " prefix)
         untrained = [t for t in chosen if registry.get_version(t, registry.CHAMPION) is None]
@@ -988,10 +1012,7 @@ def drift_command(
             fix = ""
         else:
             fix = ": give an --as-of on or after the day its champion was tested on"
-        console.print(
-            f"[red]no drift report, nothing written:[/red] nothing to measure on {day} "
-            f"({escape('; '.join(report['notes']))}){fix}"
-        )
+        console.print(f"[red]no drift report, nothing written:[/red] {escape(empty)}{fix}")
         raise typer.Exit(1)
     print_report(console, report)
     try:

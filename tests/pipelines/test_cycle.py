@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import asdict
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,6 +23,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from features.events import read_customers, read_events
+from features.snapshot import build_snapshot
 from features.store import Store
 from models import registry
 from pipelines.cli import _register, app
@@ -178,6 +180,32 @@ def test_a_champion_trained_after_the_cycle_day_is_noted() -> None:
     assert trained_later(None, day) is None
 
 
+def test_a_day_with_nothing_to_measure_keeps_no_drift_report(
+    events: Path, local_tracking: Path
+) -> None:
+    """cycle26: with no champion yet (the first cycle) the drift step logged, wrote and kept an
+    empty report ("0 of 0 feature comparisons drifted"), the newest on /ui/drift, where
+    `guanxi drift` refuses that day; the step now keeps none and says why, as guanxi drift does."""
+    now = datetime.now(UTC)
+    data = (
+        read_events(events / "events.parquet", now=now),
+        read_customers(events / "customers.parquet", now=now),
+    )
+    get_settings.cache_clear()
+    store = Store(local_tracking)
+    store.write_snapshot(build_snapshot(*data, DAY), DAY)
+    run = _Run(cast(Any, None), DAY, CycleConfig(tasks=("churn",)), local_tracking, Console())
+    run._data = data
+    summary = run.drift({})
+    assert readable(summary) == [
+        f"skipped: no drift report, nothing written: nothing to measure on {DAY} (churn: no "
+        "champion to compare yet; this cycle's retrain step trains one)"
+    ]
+    assert store.read_record("drift", DAY) is None and not (local_tracking / "reports").exists()
+    assert _runs() == 0
+    get_settings.cache_clear()
+
+
 def test_a_reload_without_an_admin_key_is_refused_before_any_step(
     events: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -213,9 +241,11 @@ def test_the_same_day_twice_does_nothing_new(events: Path, local_tracking: Path)
     assert warning in " ".join(first.output.split())
     # each step's summary in lines to read, not JSON; the drift step names the coming retraining
     assert "churn: retrained yes, version 1, reasons no champion" in first.output
-    assert "churn: no champion to compare yet; this cycle's retrain step trains one" in " ".join(
-        first.output.split()
-    )
+    # nothing to measure yet: no empty report kept, and the step says why, as guanxi drift does
+    assert (
+        f"skipped: no drift report, nothing written: nothing to measure on {DAY} (churn: no "
+        "champion to compare yet; this cycle's retrain step trains one; value table of "
+    ) in " ".join(first.output.split())
     # and so does the value step, which said "train and promote one" of the churn it trains
     said = " ".join(first.output.split())
     assert "no churn champion yet; this cycle's retrain step trains one, and its revalue" in said
@@ -232,7 +262,7 @@ def test_the_same_day_twice_does_nothing_new(events: Path, local_tracking: Path)
     assert record["steps"]["retrain"]["summary"]["churn"]["reasons"] == ["no champion"]
     assert record["steps"]["promote"]["summary"]["churn"]["promoted"]
     assert store.read_scores("churn", DAY, "1") is not None  # rescored with the new champion
-    assert store.read_values(DAY) is not None and store.read_record("drift", DAY) is not None
+    assert store.read_values(DAY) is not None and store.read_record("drift", DAY) is None
     values, info = store.read_values(DAY), store.value_info(DAY)
     assert values is not None and values["churn_probability"].is_not_null().sum() > 0
     assert info is not None and info.churn_model is not None
@@ -266,23 +296,28 @@ def test_a_drift_report_not_kept_stops_the_cycle_there_to_resume(
         raise OSError(28, "No space left on device", str(path))
 
     cli = CliRunner()
+    first = cli.invoke(app, _args(events), env={"COLUMNS": "200"})  # trains the champion
+    assert first.exit_code == 0, first.output
+    later = date(2024, 11, 30)  # a day with a champion to compare: a report to keep
+    args = _args(events)
+    args[args.index("--as-of") + 1] = later.isoformat()
     with monkeypatch.context() as disk:
         disk.setattr(drift, "atomic_write", full)
-        stopped = cli.invoke(app, _args(events), env={"COLUMNS": "200"})
+        stopped = cli.invoke(app, args, env={"COLUMNS": "200"})
     said = " ".join(stopped.output.split())
     assert stopped.exit_code == 1, stopped.output
     assert "cycle stopped: drift report not kept: could not write the HTML page" in said
     assert "run the same command again to resume" in said
     store = Store(local_tracking)
-    record = store.read_record("cycle", DAY)
+    record = store.read_record("cycle", later)
     assert record is not None and not record["complete"]
     assert list(record["steps"]) == list(STEPS[: STEPS.index("drift")])
-    assert store.read_record("drift", DAY) is None
+    assert store.read_record("drift", later) is None
     get_settings.cache_clear()  # the disk has room again
-    resumed = cli.invoke(app, _args(events), env={"COLUMNS": "200"})
+    resumed = cli.invoke(app, args, env={"COLUMNS": "200"})
     assert resumed.exit_code == 0, resumed.output
     assert "score: done already" in resumed.output
-    assert store.read_record("drift", DAY) is not None
+    assert store.read_record("drift", later) is not None
     get_settings.cache_clear()
 
 
