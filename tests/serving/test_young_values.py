@@ -223,3 +223,28 @@ def test_an_unsigned_store_tells_a_new_write_by_its_file(
     again = newest.get(store)
     assert again is not None and again is not first and reads == [AS_OF, AS_OF]
     assert again.frame["clv"].sum() == 1200.0
+
+
+def test_a_churn_model_whose_population_holds_nobody_says_so(client: TestClient) -> None:
+    """A table read with a churn model but no customer in its population: equity at risk is
+    unknown too, and each customer's own status says why (it is not replaced)."""
+    frame = value_frame().with_columns(
+        pl.lit(None, pl.Float64).alias("churn_probability"),
+        pl.lit(None, pl.Float64).alias("equity_at_risk"),
+        pl.lit("lapsed").alias("churn_status"),
+    )
+    client.app.state.settings.store().write_values(  # type: ignore[attr-defined]
+        frame,
+        AS_OF,
+        horizon_days=365,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={},
+        churn_model={"name": "churn", "version": "1", "horizon_days": 90},
+    )
+    assert client.post("/v1/admin/reload", headers=headers("admin")).status_code == 200
+    body = client.get("/v1/segments", headers=headers()).json()
+    assert "population" in body["churn_missing"] and "guanxi train" not in body["churn_missing"]
+    assert body["overall"]["equity_at_risk"] is None and body["overall"]["equity"] == 600.0
+    value = client.get("/v1/customers/c000/value", headers=headers()).json()
+    assert value["churn_status"] == "lapsed" and value["equity_at_risk"] is None
