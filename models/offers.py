@@ -48,6 +48,7 @@ valid file loads into :class:`OffersFile`, plain pydantic models the optimiser r
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Self
@@ -114,10 +115,16 @@ def _refuse_unknown(
         return
     unknown = [name for name in names if name not in known]
     if unknown:
-        listed = ", ".join(repr(name) for name in unknown)
+        listed = ", ".join(f"{name!r}{_near(name, known)}" for name in unknown)
         raise ValueError(
             f"no {what} is called {listed}; the value table's {what}s are {', '.join(known)}"
         )
+
+
+def _near(name: str, known: tuple[str, ...]) -> str:
+    """Suggest the known name a misspelt one is closest to (`` (is it 'at_risk'?)``), if any."""
+    near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (is it {near[0]!r}?)" if near else ""
 
 
 class _Strict(BaseModel):

@@ -80,6 +80,7 @@ def test_a_value_tier_the_value_table_never_has_is_refused(field: str, value: ob
         parse_offers({"offers": [_offer(**{field: value})]})
     message = str(caught.value)
     assert f"offer 'o', field {field}.value_tiers: no value tier is called 'top_" in message
+    assert "(is it 'top_1pct'?)" in message or "(is it 'top_5pct'?)" in message
     assert "top_1pct, top_5pct, top_20pct, rest" in message
 
 
@@ -97,8 +98,10 @@ def test_a_segment_the_value_table_never_has_is_refused(field: str, value: objec
     with pytest.raises(OffersFileError, match=r"^offers\.yaml: ") as caught:
         parse_offers({"offers": [_offer(**{field: value})]}, "offers.yaml")
     message = str(caught.value)
-    assert f"offer 'o', field {field}.segments: no RFM segment is called 'at_rsk';" in message
-    assert ", ".join(SEGMENTS) in message and "'at_risk'" not in message
+    assert (
+        f"offer 'o', field {field}.segments: no RFM segment is called 'at_rsk' (is it 'at_risk'?);"
+    ) in message
+    assert ", ".join(SEGMENTS) in message  # only at_rsk is called unknown: at_risk is not
 
 
 def test_the_readme_lists_the_names_the_file_is_checked_against() -> None:
