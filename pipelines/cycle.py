@@ -69,6 +69,7 @@ import polars as pl
 import typer
 from rich.console import Console
 
+from features.contracts import counted
 from features.events import EventsValidationError
 from features.snapshot import build_snapshot
 from models import registry
@@ -475,12 +476,21 @@ def readable(summary: Any) -> list[str]:
     list of str
         ``key: value`` a top-level key; a task's (or other nested) summary as ``name value``
         pairs separated by commas, a list's items by semicolons, yes/no for a flag and ``-``
-        for nothing. ``--json`` prints the summary as JSON instead.
+        for nothing. A count (an int) comes before its name, with thousands separators, as the
+        other commands say counts (:func:`features.contracts.counted`): ``customers`` 1200 is
+        ``1,200 customers``, a task's ``rows`` 1 ``1 row``. ``--json`` prints the summary as
+        JSON instead.
     """
+
+    def pair(key: str, value: Any, between: str) -> str:
+        name = key.replace("_", " ")
+        if isinstance(value, int) and not isinstance(value, bool):  # was "customers: 1200"
+            return counted(value, name)
+        return f"{name}{between}{text(value)}"
 
     def text(value: Any) -> str:
         if isinstance(value, dict):
-            return ", ".join(f"{k.replace('_', ' ')} {text(v)}" for k, v in value.items()) or "-"
+            return ", ".join(pair(k, v, " ") for k, v in value.items()) or "-"
         if isinstance(value, list | tuple):
             return "; ".join(text(v) for v in value) or "none"
         if isinstance(value, bool):
@@ -489,7 +499,7 @@ def readable(summary: Any) -> list[str]:
 
     if not isinstance(summary, dict):
         return [text(summary)]
-    return [f"{key.replace('_', ' ')}: {text(value)}" for key, value in summary.items()]
+    return [pair(key, value, ": ") for key, value in summary.items()]
 
 
 def promote_lines(summary: dict[str, Any]) -> list[str]:

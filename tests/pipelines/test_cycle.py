@@ -115,8 +115,23 @@ def test_a_step_summary_reads_as_lines_not_json() -> None:
         "rule version -"
     ]
     value = {"customers": 672, "notes": ["first note", "second note"], "drifted": []}
-    assert readable(value) == ["customers: 672", "notes: first note; second note", "drifted: none"]
+    assert readable(value) == ["672 customers", "notes: first note; second note", "drifted: none"]
     assert readable({"skipped": "no --reload-url"}) == ["skipped: no --reload-url"]
+
+
+def test_a_step_summary_says_counts_as_the_other_commands_do() -> None:
+    """cycle26: counts were bare ints after their key ("customers: 12345", "churn: version 2,
+    rows 12345"); the other commands say "12,345 customers" (features.contracts.counted)."""
+    assert readable({"customers": 12345, "path": "/x"}) == ["12,345 customers", "path: /x"]
+    assert readable({"churn": {"version": "2", "rows": 12345}}) == ["churn: version 2, 12,345 rows"]
+    drift = {"features_compared": 1234, "features_drifted": 1, "drifted_share": 0.0008}
+    assert readable(drift) == [
+        "1,234 features compared",
+        "1 feature drifted",
+        "drifted share: 0.0008",
+    ]
+    workers = {"reloaded": True, "workers_loaded": 2, "workers_failed": 0}
+    assert readable(workers) == ["reloaded: yes", "2 workers loaded", "0 workers failed"]
 
 
 def test_the_rescore_step_says_why_it_scores_nothing() -> None:
