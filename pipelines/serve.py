@@ -66,6 +66,8 @@ __all__ = [
     "DEFAULT_WORKERS",
     "GRACEFUL_SHUTDOWN_SECONDS",
     "KEEP_ALIVE_SECONDS",
+    "LOG_DATE_FORMAT",
+    "LOG_FORMAT",
     "MAX_DEFAULT_WORKERS",
     "port_in_use",
     "run_server",
@@ -95,6 +97,15 @@ at most 25 s, under Kubernetes' default grace period (30 s) and systemd's (90 s)
 whole tree without a word. uvicorn's own default waits for open requests without end."""
 
 
+LOG_FORMAT = "%(asctime)s [%(process)d] %(levelprefix)s %(message)s"
+"""The server log's line: local time with its UTC offset, process id, then uvicorn's own line
+(level and message, which a search for ``WARNING:  Cancelled request`` still finds), e.g.
+``2026-12-03T23:31:05+0000 [13486] INFO:     127.0.0.1 "GET /readyz" 200 1.2 ms request_id=...``."""
+
+LOG_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+"""The time of :data:`LOG_FORMAT` (ISO 8601, to the second, with the offset from UTC)."""
+
+
 def _log_config(healthcheck_seconds: int, graceful_seconds: int) -> dict[str, Any]:
     """Return uvicorn's logging config with guanxi's loggers (``serving.*``) beside it.
 
@@ -102,8 +113,13 @@ def _log_config(healthcheck_seconds: int, graceful_seconds: int) -> dict[str, An
     replaced and which setting lengthens the wait (:class:`serving.supervisor.WorkerReplacedNote`),
     and the traceback of a request cancelled at the graceful shutdown timeout becomes one line
     naming it (:class:`serving.supervisor.GracefulCancelNote`).
+
+    Each line says when and which process (:data:`LOG_FORMAT`): uvicorn's own said neither, so a
+    log written to a file could not tell when a reload failed or a request was answered, nor
+    which worker said what, though the supervisor's lines name workers by their process id.
     """
     config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["default"].update(fmt=LOG_FORMAT, datefmt=LOG_DATE_FORMAT)
     config["loggers"]["serving"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     config.setdefault("filters", {}).update(
         worker_replaced={"()": WorkerReplacedNote, "seconds": healthcheck_seconds},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -15,11 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 import typer
+import uvicorn.logging
 from typer.testing import CliRunner
 
 from models.tasks import task_names
 from pipelines.demo import next_steps, serve_later
-from pipelines.serve import port_in_use, run_server, serve_command
+from pipelines.serve import _log_config, port_in_use, run_server, serve_command
 from serving.settings import get_settings
 from tests.processes import guanxi_serve, reserved_port, stop
 from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY, Registry
@@ -220,12 +222,31 @@ def test_guanxi_serve_subprocess(served_registry: Served, registry_env: Registry
     for request_id in ids:
         [line] = [x for x in log.splitlines() if f"request_id={request_id}" in x]
         assert "203.0.113.7" in line  # --proxy-headers: the client behind the proxy
+        # when, and which process: the worker's (before: neither)
+        assert re.match(rf"{STAMP} \[{proc.pid}\] INFO: +203\.0\.113\.7 ", line), line
     assert '"GET /v1/customers/{customer_id}/scores" 200' in log
     assert '"GET /ui/customers/{customer_id}" 200' in log
     # stopped cleanly: the audit log it wrote (the reviewer pages' lines too) verifies
     env = _env(GUANXI_HOME=str(registry_env.home), GUANXI_AUDIT_KEY=AUDIT_KEY)
     verify = subprocess.run([GUANXI, "audit", "verify"], env=env, capture_output=True, text=True)
     assert verify.returncode == 0 and "ok" in verify.stdout, verify.stdout + verify.stderr
+
+
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}"
+"""A time of the server log (:data:`pipelines.serve.LOG_FORMAT`)."""
+
+
+def test_each_server_log_line_says_when_and_which_process() -> None:
+    """Before: uvicorn's format, ``INFO:     <message>``: a log kept in a file could not say
+    when a reload failed or a request was answered, nor which worker wrote a line, though the
+    supervisor's lines name workers by process id ("Child process [N] was replaced")."""
+    config = _log_config(60, 20)
+    spec = config["formatters"]["default"]
+    formatter = uvicorn.logging.DefaultFormatter(spec["fmt"], spec["datefmt"], use_colors=False)
+    record = logging.LogRecord("serving.access", logging.INFO, __file__, 1, "a line", None, None)
+    line = formatter.format(record)
+    assert re.fullmatch(rf"{STAMP} \[{os.getpid()}\] INFO: +a line", line), line
+    assert config["loggers"]["serving"]["handlers"] == ["default"]  # guanxi's lines too
 
 
 @pytest.mark.slow
