@@ -17,7 +17,15 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 
 from serving.workers import METRICS_DIR_ENV
 
-__all__ = ["Metrics"]
+__all__ = ["SCORES_HELP", "Metrics"]
+
+SCORES_HELP = (
+    "Customer scores served by the API's score routes, by task and model version (the reviewer "
+    "pages' and the customer values served are in the audit log, not counted here)."
+)
+"""The help of ``guanxi_scores_served_total``: what it counts and what it does not (before, it
+said "Customer scores served", and an operator comparing it with the audit log, where the
+reviewer pages' scores are, found fewer)."""
 
 
 class Metrics:
@@ -45,7 +53,7 @@ class Metrics:
         )
         self.scores = Counter(
             "guanxi_scores_served",
-            "Customer scores served by task and model version.",
+            SCORES_HELP,
             ["task", "model_version"],
             registry=self.registry,
         )

@@ -38,6 +38,7 @@ from serving.deps import (
     loaded_state,
 )
 from serving.lifecycle import announce_reload, reload_state
+from serving.metrics import SCORES_HELP
 from serving.middleware import NOT_UTF8, SEND_UNCOMPRESSED, body_too_large, stopping_detail
 from serving.presentation import (
     live_scores,
@@ -736,7 +737,7 @@ _METRICS = "".join(
         ),
         f"{_LATENCY}_count{{{_SCORES_ROUTE}}} 1520.0\n",
         f"{_LATENCY}_sum{{{_SCORES_ROUTE}}} 6.384\n",
-        "# HELP guanxi_scores_served_total Customer scores served by task and model version.\n",
+        f"# HELP guanxi_scores_served_total {SCORES_HELP}\n",
         "# TYPE guanxi_scores_served_total counter\n",
         f'guanxi_scores_served_total{{model_version="1",task="{EXAMPLE_TASK}"}} 1520.0\n',
         "# HELP guanxi_requests_in_progress HTTP requests being answered (summed over live "

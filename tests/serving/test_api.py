@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from models.artifact import MAX_INPUT, ModelBundle
 from models.tasks import model_frame, task_names
 from serving.app import SEND_JSON, create_app
+from serving.metrics import SCORES_HELP
 from serving.middleware import body_too_large
 from serving.state import LoadedSnapshot, ServedModel
 from tests.serving.conftest import (
@@ -431,6 +432,13 @@ def test_health_readiness_metrics(client: TestClient) -> None:
     assert f"guanxi_request_latency_seconds_count{{{route}}}" in text
     assert 'guanxi_scores_served_total{model_version="1",task="churn"} 1.0' in text
     assert "c001" not in text
+    # a reviewer page's scores are audited, not counted, and the help says so (before, it said
+    # "Customer scores served", fewer than the audit log holds)
+    page = client.get("/ui/customers/c001", headers=headers("reviewer"))
+    assert page.status_code == 200
+    text = client.get("/metrics").text
+    assert 'guanxi_scores_served_total{model_version="1",task="churn"} 1.0' in text
+    assert f"# HELP guanxi_scores_served_total {SCORES_HELP}" in text
 
 
 def test_metrics_label_every_route_by_its_template(client: TestClient) -> None:
