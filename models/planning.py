@@ -260,6 +260,14 @@ def fit_campaign_uplift(
             )
             continue
         ids, x, t, y = campaign_training_frame(snapshot, rows, offer)
+        if ids["churn_probability"].is_null().all():  # "beats the churn score" said nothing
+            notes.append(
+                f"{offer}: its campaign customers have no churn probability in the value table "
+                f"as of {day} (fitted without a churn champion): the churn-score ranking it is "
+                "judged against is flat (Qini 0), so beating it says only that the model ranks "
+                "better than no ranking; promote a churn model, run guanxi value again and fit "
+                "again"
+            )
         if progress is not None:
             progress(
                 f"{offer}: fitting the two-model and X-learner uplift on {rows.height:,} "

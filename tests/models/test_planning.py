@@ -289,3 +289,29 @@ def test_response_value_replaces_the_clv_by_hand() -> None:
     assert got.value[:, 0].tolist() == pytest.approx([0.2 * 50 - 1, 0.1 * 1000 - 1])
     assert got.value[0, 1] == pytest.approx(0.25 * 20 - 0.5)
     assert np.isnan(got.value[1, 1])  # no propensity: not offered
+
+
+def test_uplift_judged_against_no_churn_probabilities_says_so(local_tracking: Path) -> None:
+    """offers26: on a value table fitted without a churn champion, `guanxi campaign uplift` said
+    the model "beats the churn score on the Qini: plans use it" of a churn-score ranking that
+    was flat (every probability missing, Qini 0). A note now says what the comparison was."""
+    store = _store(local_tracking)
+    values = store.read_values(DAY)
+    assert values is not None
+    store.write_values(
+        values.with_columns(churn_probability=pl.lit(None, pl.Float64)),
+        DAY,
+        horizon_days=365,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={},
+    )
+    _, bundles, notes = fit_campaign_uplift(store, DAY)
+    assert [b.offer for b in bundles] == ["retention_email"]
+    assert bundles[0].metrics["churn_score"]["qini"] == 0.0
+    assert notes == [
+        "retention_email: its campaign customers have no churn probability in the value table as "
+        "of 2024-10-31 (fitted without a churn champion): the churn-score ranking it is judged "
+        "against is flat (Qini 0), so beating it says only that the model ranks better than no "
+        "ranking; promote a churn model, run guanxi value again and fit again"
+    ]
