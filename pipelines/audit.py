@@ -5,8 +5,9 @@ part file under ``$GUANXI_HOME/audit`` is checked. Exit code 0 when every part i
 is broken (a changed byte, a deleted or inserted line, a cut tail), 2 when there is no key or a
 path does not exist (without arguments: ``$GUANXI_HOME/audit``, and the message names the home).
 When every part breaks at its first line, the key is likely not the service's, and the command
-says so; when some do beside intact ones, they were likely written with another run's key (each
-``guanxi serve --dev`` without ``GUANXI_AUDIT_KEY`` makes its own), and it names them.
+says so; when some do beside intact ones, they were likely written with another key (the one
+before a rotation, or a ``guanxi serve --dev`` run's: without ``GUANXI_AUDIT_KEY`` each makes its
+own), and it names them and how to verify them with that key.
 """
 
 from __future__ import annotations
@@ -78,12 +79,13 @@ def verify_command(
                 "every part breaks at its first line: GUANXI_AUDIT_KEY is likely not the key "
                 "the service wrote the log with"
             )
-        elif first:  # beside other parts: other runs' keys, as every `serve --dev` makes its own
+        elif first:  # beside other parts: a key rotated since, or `serve --dev` runs' own keys
             console.print(
                 f"{len(first)} of them {'breaks' if len(first) == 1 else 'break'} at the first "
-                "line: likely written with another GUANXI_AUDIT_KEY (a `guanxi serve --dev` run "
-                "without one makes its own and prints it); verify "
-                f"{'it' if len(first) == 1 else 'them'} with that key: "
-                f"{escape(', '.join(part.name for part in first))}"
+                "line: likely written with another GUANXI_AUDIT_KEY (the key before a rotation, "
+                "or a `guanxi serve --dev` run's, which makes its own and prints it); verify "
+                f"{'it' if len(first) == 1 else 'them'} with that key, naming "
+                f"{'it' if len(first) == 1 else 'them'} (GUANXI_AUDIT_KEY=... guanxi audit verify "
+                f"PATH ...): {escape(', '.join(part.name for part in first))}"
             )
         raise typer.Exit(1)

@@ -85,7 +85,19 @@ def test_verify_names_the_parts_of_another_key_beside_intact_ones(tmp_path: Path
     assert (
         "1 of them breaks at the first line: likely written with another GUANXI_AUDIT_KEY" in said
     )
-    assert f"verify it with that key: {second.name}" in said
+    # the key before a rotation is one such key, and the parts are verified by naming them
+    # (before: only a --dev run's key was said, and not how to verify its parts)
+    assert "the key before a rotation" in said
+    assert f"(GUANXI_AUDIT_KEY=... guanxi audit verify PATH ...): {second.name}" in said
+    code, out = _verify(str(second), key="o" * 32)
+    assert code == 0 and "ok" in out
+    # moved to a folder of its own (as the README's rotation says), the check passes again
+    kept = tmp_path / "audit" / "before-rotation"
+    kept.mkdir()
+    for path in (tmp_path / "audit").glob(f"{second.stem}.*"):
+        path.rename(kept / path.name)
+    code, out = _verify(str(tmp_path / "audit"))
+    assert code == 0 and out.count("ok") == 1 and "BROKEN" not in out, out
 
 
 def test_verify_finds_a_flipped_byte(tmp_path: Path) -> None:
