@@ -14,7 +14,8 @@ registry), so FastAPI runs them in its thread pool, off the event loop.
 - ``/ui/``: the loaded models, their grades and score distributions.
 - ``/ui/customers``: a searchable, sortable, paginated customer list.
 - ``/ui/customers/{id}``: scores, the customer's value (CLV two ways, P(alive), expected next
-  order, value tier), waterfalls, grouped reasons, RFM segment and recent history.
+  order, value tier), waterfalls, grouped reasons, RFM segment and recent history; while no
+  model is loaded, the value and history alone, saying there are no scores yet and what to run.
 - ``/ui/models/{task}``: champion and challenger model cards side by side.
 """
 
@@ -56,6 +57,7 @@ from serving.deps import (
     Reviewer,
     loaded_page_state,
     reviewer_role,
+    served_values,
 )
 from serving.presentation import stored_scores
 from serving.schemas import TaskScore
@@ -82,6 +84,7 @@ from serving.ui.charts import (
     waterfall,
 )
 from serving.ui.history import customer_history
+from serving.values import LoadedValues
 
 __all__ = [
     "HERE",
@@ -105,6 +108,10 @@ PAGE_SIZE: Final = 50
 _NO_HISTORY: Final = (
     "The store holds no history for the served snapshot: build the snapshot from the events "
     "with `guanxi features build` to show it here."
+)
+_NO_VALUE_HISTORY: Final = (
+    "The store holds no history as of {day}, the value table's day: build that day's snapshot "
+    "from the events with `guanxi features build --events PATH --as-of {iso}` to show it here."
 )
 WATERFALL_REASONS: Final = 8
 """Contributions drawn per waterfall; the rest form one "other features" bar."""
@@ -670,9 +677,63 @@ def _task_view(task: str, score: TaskScore) -> _TaskView:
     return _TaskView(task, score, score.base_probability, chart, others, points)
 
 
+def _unscored_customer(
+    request: Request, role: Reviewer, values: LoadedValues, no_models: str, customer_id: str
+) -> HTMLResponse:
+    """Show a customer's value and history while no model is loaded (no scores yet).
+
+    The value table is the one the value page shows (:func:`serving.deps.served_values`, read
+    once per write of it); the history is the store's of the table's day, as a loaded page reads
+    its snapshot day's. A customer in neither is not found.
+    """
+    value = values.row(customer_id)
+    settings: Settings = request.app.state.settings
+    history = customer_history(Store(settings.home), values.as_of, customer_id)
+    if value is None and (history is None or not history.total_events):
+        raise PageError(
+            404,
+            "Customer not found",
+            f"No customer {customer_id!r} in the value table as of {format_date(values.as_of)}"
+            + (" or in the history of that day." if history is not None else "."),
+        )
+    if value is not None and value["clv"] is not None:
+        served = [(customer_id, "value", values.info.version, float(value["clv"]))]
+        request.app.state.audit.record(request.state.request_id, role.name, served)
+    return render(
+        request,
+        "customer.html",
+        {
+            "customer_id": customer_id,
+            "row": None,
+            "facts": [],
+            "views": [],
+            "no_models": no_models,
+            "history_day": values.as_of,
+            "history": history,
+            "history_note": None
+            if history is not None
+            else _NO_VALUE_HISTORY.format(day=format_date(values.as_of), iso=values.as_of),
+            "value": value,
+            "value_info": values.info,
+        },
+    )
+
+
 @router.get("/customers/{customer_id:customer}", response_class=HTMLResponse)
-def customer(request: Request, role: Reviewer, state: PageState, customer_id: str) -> HTMLResponse:
-    """Show a customer's scores, waterfalls and grouped reasons beside their history."""
+def customer(request: Request, role: Reviewer, holder: Holder, customer_id: str) -> HTMLResponse:
+    """Show a customer's scores, waterfalls and grouped reasons beside their history.
+
+    While no model is loaded the customer's value and history are shown, saying there are no
+    scores yet and what to run (:func:`_unscored_customer`); without a value table either, the
+    503 page of the pages that need models.
+    """
+    try:
+        state = loaded_page_state(holder)
+    except PageError as exc:  # no model loaded: value and history need none
+        values = served_values(request, holder)
+        if values is None:
+            raise
+        return _unscored_customer(request, role, values, exc.message, customer_id)
     position = state.positions([customer_id])
     if position[0] < 0:
         raise PageError(
@@ -704,6 +765,7 @@ def customer(request: Request, role: Reviewer, state: PageState, customer_id: st
             "facts": facts,
             "views": [_task_view(task, s) for task, s in scores.items()],
             "outcomes": {spec.name: spec.outcome for spec in task_specs()},
+            "history_day": state.snapshot.as_of,
             "history": history,
             "history_note": None if history is not None else _NO_HISTORY,
             "value": value,

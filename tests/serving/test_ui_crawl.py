@@ -17,8 +17,8 @@ sideways must take focus too), and at 390 px each box that overflows shows its f
 with ArrowRight. Young stores are crawled as well: a snapshot without any model (the pages
 that need models answer their 503 naming ``guanxi train``; the menu leads to the model pages,
 which say the same), and, in the slow set, the world's models with nothing else, and a snapshot
-with a value table but no model (the value page and its exports need none); each page says what is
-missing and the command that makes it.
+with a value table but no model (the value page, its exports and the customer pages need none);
+each page says what is missing and the command that makes it.
 """
 
 from __future__ import annotations
@@ -457,7 +457,8 @@ def test_a_store_with_values_but_no_models_shows_them(
     browser: Any, world: UIWorld, tmp_path: Path
 ) -> None:
     """A snapshot and a value table, no model: the value page and its exports answer 200 with
-    the values (they answered the 503 page), saying that scores need ``guanxi train``."""
+    the values (they answered the 503 page), saying that scores need ``guanxi train``; so do the
+    customer pages it links to, with the customer's value and history (they were the 503)."""
     home = tmp_path / "home"
     young_store(world, home)
     store_values(home)
@@ -468,13 +469,14 @@ def test_a_store_with_values_but_no_models_shows_them(
             browser,
             url,
             start,
-            dict.fromkeys(UNLOADED, 503),
+            dict.fromkeys(UNLOADED - {"/ui/customers/{customer_id}"}, 503),
             "/ui/valeu",  # a mistyped address: the pages' error page, not the API's JSON
             "crawl-values-no-models",
         )
     assert set(site.found) >= PAGES | {"/ui/value/segments/{name}.csv"}, site.crawled
     assert {route: problems for route, problems in site.found.items() if problems} == {}
     assert "Customer equity by RFM segment" in site.text["/ui/value"]
+    assert "There are no scores yet" in site.text["/ui/customers/{customer_id}"]
     wanted = {route: "guanxi train" for route in UNLOADED | {"/ui/value"}}
     wanted |= {f"/ui/models/{t}": "guanxi train" for t in task_names()}
     wanted |= {route: command for route, command in YOUNG.items() if route != "/ui/value"}

@@ -4,8 +4,10 @@ Customer value needs no churn model, so ``/ui/value`` and its exports show the s
 while no model is loaded (they answered the 503 "Nothing to serve yet" page), saying what is
 missing and what to run; a value table without churn probabilities says that equity at risk needs
 them instead of showing an equity at risk of 0; with nothing loaded the menu leads to every
-task's model page, which says what to run (it listed no model page at all), and the value and plan
-pages name customers without linking to their pages (the 503).
+task's model page, which says what to run (it listed no model page at all). A customer's page
+shows the customer's value and history while no model is loaded (it was the 503), saying there are
+no scores yet and what to run, and the value page links to it; the plan page names customers
+without linking to them.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from tests.serving.conftest import (
     StaticSource,
     headers,
     make_settings,
+    tiny_events,
     wait_failed_once,
     wait_ready,
 )
-from tests.serving.test_value_api import AS_OF, store_values, value_frame
+from tests.serving.test_value_api import AS_OF, _audit, store_values, value_frame
 
 
 def _churnless(home: Path) -> None:
@@ -56,8 +59,8 @@ def test_the_value_page_needs_no_model(unloaded: TestClient) -> None:
     # what is missing, and what to run, never the log's paths
     assert 'id="no-models"' in page.text and "guanxi promote" in page.text
     assert "/srv/x" not in page.text
-    # a customer page would be the 503: the top customers are not links to it
-    assert "/ui/customers/" not in page.text
+    # the top customers lead to their pages, which show their value without a model
+    assert 'href="/ui/customers/c001"' in page.text
     # the menu leads to every model page, which says what to run
     for task in task_names():
         assert f'href="/ui/models/{task}"' in page.text
@@ -113,3 +116,43 @@ def test_the_plan_without_models_links_to_no_customer_page(unloaded: TestClient)
     page = unloaded.get("/ui/plan", headers=headers("reviewer"))
     assert page.status_code == 200 and 'id="plan-top"' in page.text and "C1" in page.text
     assert "/ui/customers/" not in page.text
+
+
+def test_a_customer_page_shows_value_and_history_without_a_model(unloaded: TestClient) -> None:
+    """It was the 503 "Nothing to serve yet" page though the value table and the history held
+    the customer: now the value and the history, no scores, and what to run for them."""
+    home = unloaded.app.state.settings.home  # type: ignore[attr-defined]
+    store_values(home)
+    Store(home).write_history(tiny_events(), AS_OF)
+    page = unloaded.get("/ui/customers/c001", headers=headers("reviewer"))
+    assert page.status_code == 200, page.text
+    assert 'id="no-models"' in page.text and "There are no scores yet" in page.text
+    assert "guanxi train" in page.text and "guanxi promote" in page.text
+    assert "/srv/x" not in page.text  # the registry's own message stays in the log
+    assert 'id="clv">' in page.text and 'id="value-tier">top 20%' in page.text
+    assert 'id="activity"' in page.text and 'id="orders"' in page.text  # the history
+    assert 'aria-label="Scores"' not in page.text and "Key facts" not in page.text
+    assert 'href="/ui/value"' in page.text  # back to the value page, not the 503 list
+    # the value shown is audited, as the loaded page and the value routes do
+    assert any(a["task"] == "value" and a["score"] == 80.0 for a in _audit(home))
+
+
+def test_a_customer_page_without_a_model_says_what_it_lacks(unloaded: TestClient) -> None:
+    home = unloaded.app.state.settings.home  # type: ignore[attr-defined]
+    page = unloaded.get("/ui/customers/c001", headers=headers("reviewer"))
+    # nothing to show without a value table: the pages' 503, saying what to run
+    assert page.status_code == 503 and "Nothing to serve yet" in page.text
+    assert "guanxi train" in page.text
+    store_values(home)
+    page = unloaded.get("/ui/customers/c001", headers=headers("reviewer"))
+    assert page.status_code == 200, page.text
+    assert 'id="clv">' in page.text and "build that day&#39;s snapshot" in page.text
+    assert "guanxi features build --events PATH --as-of 2024-06-30" in page.text
+    # in neither the value table nor the history: not found, naming the table's day
+    page = unloaded.get("/ui/customers/nobody", headers=headers("reviewer"))
+    assert page.status_code == 404 and "in the value table as of" in page.text
+    # a customer without an order has no value, but a history
+    Store(home).write_history(tiny_events(), AS_OF)
+    page = unloaded.get("/ui/customers/c050", headers=headers("reviewer"))
+    assert page.status_code == 200, page.text
+    assert "No value: the customer has no order up to" in page.text and 'id="activity"' in page.text

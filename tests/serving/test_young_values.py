@@ -165,6 +165,8 @@ def test_without_a_model_the_value_table_is_read_once_per_write(
     for url in ("/v1/segments", "/v1/equity", "/v1/customers/c000/value"):
         assert unloaded.get(url, headers=headers()).status_code == 200
     assert unloaded.get("/ui/value/segments/champions.csv", headers=headers("reviewer")).is_success
+    for _ in range(2):  # the customer pages it links to take the same table
+        assert unloaded.get("/ui/customers/c000", headers=headers("reviewer")).is_success
     assert reads == [AS_OF]
     # the same day written again, CLVs doubled: read again, shown at once
     _write(home, AS_OF, 2.0)
