@@ -236,3 +236,26 @@ def test_the_campaign_page_expects_each_offers_roi_in_its_segment(
     assert "<td>all</td>" in overall and "<td>at risk</td>" in at_risk
     for row in (overall, at_risk):  # realised 5.00, expected 9.00 (not 5.67, nor unknown)
         assert row.endswith('<td class="num">5.00</td><td class="num">9.00</td>'), row
+
+
+def test_a_negative_roi_reads_with_the_minus_sign_of_the_other_figures(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """offers26: the ROI columns were '%.2f' (-2.50) beside money figures written with the
+    minus sign (−60.00); they now read as every other figure on the pages (−2.50)."""
+    store = settings.store()
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 3.0))
+    treated = ~pl.col("control")
+    outcomes = _outcomes().with_columns(  # no treated customer responds: -60 for a cost of 40
+        *(
+            pl.when(treated).then(False).otherwise(pl.col(c)).alias(c)
+            for c in ("responded", "ordered")
+        ),
+        *(pl.when(treated).then(0.0).otherwise(pl.col(c)).alias(c) for c in ("revenue", "margin")),
+    )
+    store.write_campaign(outcomes, "october", "outcomes.csv")
+    text = client.get("/ui/campaign", headers=headers("reviewer")).text
+    table = text.split('id="campaign-segments"')[1].split("</table>")[0]
+    assert '<td class="num">−60.00</td><td class="num">−2.50</td>' in table
+    assert "-2.50" not in table
