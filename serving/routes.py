@@ -357,6 +357,18 @@ def _record(
             "Customer not in the snapshot.",
             {"detail": "customer not in the snapshot as of 2025-12-31"},
         ),
+        422: error_answer(  # it takes no body: its 422 names a parameter, not ERRORS' body field
+            "Invalid path or query parameters (names and reasons).",
+            {
+                "detail": [
+                    {
+                        "field": "query.explain",
+                        "reason": f"Input should be less than or equal to {MAX_REASONS}",
+                    }
+                ]
+            },
+            ValidationErrorResponse,
+        ),
     },
     summary="Scores and reasons of one customer of the loaded snapshot",
 )

@@ -24,6 +24,7 @@ from serving.app import NOT_UTF8, create_app
 from serving.deps import KEY_WHITESPACE, UNKNOWN_KEY, Backoff, refused_key, required_key
 from serving.middleware import SEND_UNCOMPRESSED
 from serving.routes import STOPPING
+from serving.schemas import MAX_REASONS
 from serving.settings import Role, Settings
 from tests.serving.conftest import (
     KEYS,
@@ -314,6 +315,18 @@ def test_a_success_has_an_example_of_its_schema(client: TestClient, method: str,
     model.model_validate(example, strict=False)
     # every field of the model is in the example, as in every answer (nulls included)
     assert set(example) == set(model.model_fields), (path, set(model.model_fields) ^ set(example))
+
+
+def test_a_scores_422_example_names_a_parameter_as_a_real_answer_does(client: TestClient) -> None:
+    """Before: ``GET /v1/customers/{customer_id}/scores``, which takes no body, gave as its 422
+    the shared example of a body field (``body.customer_ids.0``); now one of its own parameters,
+    word for word what the server answers for it."""
+    paths = client.get("/openapi.json").json()["paths"]
+    answer = paths["/v1/customers/{customer_id}/scores"]["get"]["responses"]["422"]
+    example = answer["content"]["application/json"]["example"]
+    real = client.get(f"/v1/customers/c001/scores?explain={MAX_REASONS + 1}", headers=headers())
+    assert real.status_code == 422 and real.json() == example, real.text
+    assert "parameters" in answer["description"]
 
 
 def test_the_document_reads_true_to_an_integrator(client: TestClient) -> None:
