@@ -39,7 +39,13 @@ from models.registry import (
     uplift_version,
 )
 from serving.deps import Audit, SettingsDep, require_role
-from serving.routes import ERRORS, EXAMPLE_TASK, error_answer, request_example, success_example
+from serving.routes import (
+    EXAMPLE_TASK,
+    MODEL_FREE_ERRORS,
+    error_answer,
+    request_example,
+    success_example,
+)
 from serving.schemas import Bool, Int, Number
 from serving.settings import Role
 
@@ -123,7 +129,7 @@ ReviewerKey = Annotated[Role, Depends(require_role(Role.reviewer))]
 targeting_router = APIRouter(
     prefix="/v1",
     responses={
-        **{code: answer for code, answer in ERRORS.items() if code != 503},  # needs no model
+        **MODEL_FREE_ERRORS,  # a plan needs no loaded model: its 503 is the stopping server's
         404: error_answer(
             "No value table for the day.",
             {

@@ -23,7 +23,7 @@ from features.store import Store
 from serving.app import NOT_UTF8, create_app
 from serving.deps import KEY_WHITESPACE, UNKNOWN_KEY, Backoff, refused_key, required_key
 from serving.middleware import SEND_UNCOMPRESSED
-from serving.routes import STOPPING
+from serving.routes import MODEL_FREE_ERRORS, STOPPING
 from serving.schemas import MAX_REASONS
 from serving.settings import Role, Settings
 from tests.serving.conftest import (
@@ -279,6 +279,14 @@ def test_each_operation_lists_exactly_the_errors_it_can_answer(
             assert (got == code) == (code in errors), (method, path, got, answer.text)
             if got == code:
                 _conforms(client, method, path, answer)
+
+
+def test_the_plan_route_lists_the_errors_of_a_route_without_models() -> None:
+    """One definition of them (:data:`serving.routes.MODEL_FREE_ERRORS`): the targeting router
+    filtered its own copy of ERRORS, without a 503, which :mod:`serving.app` then filled in."""
+    responses = serving.targeting.targeting_router.responses
+    assert responses[503] is STOPPING
+    assert all(responses[code] is answer for code, answer in MODEL_FREE_ERRORS.items())
 
 
 EXAMPLED = [
