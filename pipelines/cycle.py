@@ -11,7 +11,9 @@ single commands run:
     cannot identify the models is noted, not an error.
 ``score``
     Score every customer with each task's champion, with reasons, and keep the tables
-    (:func:`pipelines.score.store_scores`); a task without a champion is noted.
+    (:func:`pipelines.score.store_scores`); a task without a champion is noted, and so is a
+    champion trained as of a later day (:func:`pipelines.drift.trained_later`), here only: the
+    drift step's report keeps that note without printing it again.
 ``drift``
     The drift and live-performance report of ``D`` (:mod:`pipelines.drift`): printed, HTML,
     MLflow, store. A day with nothing to measure (no champion compared, no score or value table
@@ -219,6 +221,7 @@ class _Run:
         # signs the score tables with GUANXI_STORE_KEY when it is set, as guanxi score does
         self.home, self.console, self.store = home, console, get_settings().store(home)
         self._data: tuple[pl.DataFrame, pl.DataFrame | None] | None = None
+        self._said: set[str] = set()  # notes printed by a step of this run, not said again
 
     def data(self) -> tuple[pl.DataFrame, pl.DataFrame | None]:
         if self._data is None:
@@ -281,8 +284,10 @@ class _Run:
             info = store_scores(self.store, bundle, snapshot, self.day, scored, self.config.explain)
             done[task] = {"version": info.model_version, "rows": info.rows}
             later = trained_later(loaded.tags.get("as_of"), self.day, RERUN)
-            if later:
-                self.console.print(f"[yellow]note:[/yellow] {task} v{loaded.version}: {later}")
+            if later:  # said here, with the scores it is about; the drift report keeps it too
+                note = f"{task} v{loaded.version}: {later}"
+                self.console.print(f"[yellow]note:[/yellow] {note}")
+                self._said.add(note)
                 done[task]["trained_as_of"] = loaded.tags["as_of"]
         return done
 
@@ -307,7 +312,9 @@ class _Run:
         empty = nothing_to_measure(report)
         if empty is not None:  # guanxi drift refuses the day; this kept an empty report of it
             return {"skipped": f"no drift report, nothing written: {empty}"}
-        print_report(self.console, report, limit=5)
+        # the score step of this run said its trained-later notes: the report keeps them, unsaid
+        unsaid = [n for n in report["notes"] if n not in self._said]
+        print_report(self.console, {**report, "notes": unsaid}, limit=5)
         try:
             run_id, path = keep_report(report, self.home)
         except ReportNotKeptError as exc:  # was a traceback, with no word of resuming

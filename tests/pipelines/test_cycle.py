@@ -44,6 +44,8 @@ from pipelines.cycle import (
 from pipelines.promote import Decision, decision_text
 from pipelines.sample import generate_sample
 from serving.settings import get_settings
+from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
+from tests.pipelines.test_train_cli import cli, sample  # noqa: F401  (fixtures)
 from tests.processes import guanxi_serve, reserved_port, stop, wait_status
 from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY
 
@@ -221,6 +223,30 @@ def test_a_day_with_nothing_to_measure_keeps_no_drift_report(
     get_settings.cache_clear()
 
 
+def test_the_trained_later_note_is_printed_once_by_the_score_step(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """cycle26: a champion trained after the cycle's day was noted by the score step and again,
+    in the same words, under the drift step's tables; the drift report keeps the note."""
+    home, day = get_settings().home, date(2024, 9, 30)  # the champion: trained as of 2024-10-31
+    events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    store = Store(home)
+    store.write_snapshot(build_snapshot(events, None, day), day, history=events)
+    console = Console(record=True, width=1000)
+    run = _Run(cast(Any, None), day, CycleConfig(tasks=("churn",)), home, console)
+    run._data = (events, None)
+    run.score({})
+    run.drift({})
+    note = "churn v1: trained as of 2024-10-31, after 2024-09-30: it has seen events"
+    said = console.export_text()
+    assert said.count(note) == 1
+    assert said.index(note) < said.index("feature drift")  # with the scores, before the drift
+    report = store.read_record("drift", day)
+    assert report is not None and any(n.startswith(note) for n in report["notes"])
+
+
 def test_a_reload_without_an_admin_key_is_refused_before_any_step(
     events: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -248,8 +274,8 @@ def _runs() -> int:
 def test_the_same_day_twice_does_nothing_new(events: Path, local_tracking: Path) -> None:
     _register()
     get_settings.cache_clear()
-    cli = CliRunner()
-    first = cli.invoke(app, _args(events), env={"COLUMNS": "200"})
+    runner = CliRunner()
+    first = runner.invoke(app, _args(events), env={"COLUMNS": "200"})
     assert first.exit_code == 0, first.output
     # run without GUANXI_STORE_KEY: a server with one would not serve its tables, and it says so
     warning = "GUANXI_STORE_KEY is not set: each score and value table the cycle keeps goes into"
@@ -285,7 +311,7 @@ def test_the_same_day_twice_does_nothing_new(events: Path, local_tracking: Path)
     revalue = record["steps"]["revalue"]["summary"]
     assert revalue["run_id"] == info.run_id != record["steps"]["value"]["summary"]["run_id"]
     runs, files = _runs(), sorted(p for p in local_tracking.rglob("*") if p.is_file())
-    second = cli.invoke(app, _args(events), env={"COLUMNS": "200"})
+    second = runner.invoke(app, _args(events), env={"COLUMNS": "200"})
     assert second.exit_code == 0, second.output
     for step in STEPS:
         assert f"{step}: done already" in second.output
@@ -310,15 +336,15 @@ def test_a_drift_report_not_kept_stops_the_cycle_there_to_resume(
     def full(path: Path, write: Any) -> Path:
         raise OSError(28, "No space left on device", str(path))
 
-    cli = CliRunner()
-    first = cli.invoke(app, _args(events), env={"COLUMNS": "200"})  # trains the champion
+    runner = CliRunner()
+    first = runner.invoke(app, _args(events), env={"COLUMNS": "200"})  # trains the champion
     assert first.exit_code == 0, first.output
     later = date(2024, 11, 30)  # a day with a champion to compare: a report to keep
     args = _args(events)
     args[args.index("--as-of") + 1] = later.isoformat()
     with monkeypatch.context() as disk:
         disk.setattr(drift, "atomic_write", full)
-        stopped = cli.invoke(app, args, env={"COLUMNS": "200"})
+        stopped = runner.invoke(app, args, env={"COLUMNS": "200"})
     said = " ".join(stopped.output.split())
     assert stopped.exit_code == 1, stopped.output
     assert "cycle stopped: drift report not kept: could not write the HTML page" in said
@@ -329,7 +355,7 @@ def test_a_drift_report_not_kept_stops_the_cycle_there_to_resume(
     assert list(record["steps"]) == list(STEPS[: STEPS.index("drift")])
     assert store.read_record("drift", later) is None
     get_settings.cache_clear()  # the disk has room again
-    resumed = cli.invoke(app, args, env={"COLUMNS": "200"})
+    resumed = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert resumed.exit_code == 0, resumed.output
     assert "score: done already" in resumed.output
     assert store.read_record("drift", later) is not None
@@ -416,7 +442,7 @@ def test_the_reload_step_reaches_a_running_server_and_resumes_after_a_failed_rel
         command = [sys.executable, "-c", "from pipelines.cli import main; main()", *args]
         return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
 
-    def champion() -> str:
+    def champion_version() -> str:
         mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
         mlflow.set_registry_uri(f"sqlite:///{home / 'mlflow.db'}")
         try:
@@ -460,7 +486,9 @@ def test_the_reload_step_reaches_a_running_server_and_resumes_after_a_failed_rel
         assert record is not None and record["complete"]
         assert record["steps"]["retrain"]["summary"]["churn"]["version"] == "2"
         served = httpx.get(f"{url}/v1/models", headers=scorer, timeout=30).json()
-        assert [(m["task"], m["version"]) for m in served["models"]] == [("churn", champion())]
+        assert [(m["task"], m["version"]) for m in served["models"]] == [
+            ("churn", champion_version())
+        ]
         assert served["snapshot"]["as_of"] == later.isoformat()
     finally:
         stop(server)
