@@ -69,8 +69,10 @@ SERVED_DETAILS: Final = ("churn_status", "expected_margin_per_order")
 :data:`~models.clv.customers.VALUE_COLUMNS` (why there is no churn probability, and what each
 order earns in the CLV); null when a table lacks them."""
 
-EXPORT_COLUMNS: Final = (*VALUE_COLUMNS, "as_of")
-"""The columns of a segment's CSV export."""
+EXPORT_COLUMNS: Final = (*VALUE_COLUMNS, "as_of", *SERVED_DETAILS)
+"""The columns of a segment's CSV export: those of its first version, then the details its JSON
+answer carries (added at the end: scripts read the columns by position too; empty when a table
+lacks one)."""
 
 NO_CHURN_MODEL: Final = "no_churn_model"
 """The ``churn_status`` served for a customer of a table computed without a churn model."""

@@ -203,10 +203,15 @@ def test_segment_customers_as_json_and_csv(value_client: TestClient) -> None:
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(r.text)))
-    assert list(rows[0]) == [*VALUE_COLUMNS, "as_of"]
+    # the first version's columns in their order, then (before: left out) what the JSON carries
+    assert list(rows[0]) == [*VALUE_COLUMNS, "as_of", "churn_status", "expected_margin_per_order"]
     assert [(row["customer_id"], float(row["clv"])) for row in rows] == [
         ("c003", 300.0),
         ("c000", 200.0),
+    ]
+    assert [(row["churn_status"], row["expected_margin_per_order"]) for row in rows] == [
+        ("lapsed", "18.0"),
+        ("eligible", "15.0"),
     ]
     assert rows[0]["churn_probability"] == ""  # outside the churn population
     none = value_client.get("/v1/segments/none/customers?format=csv", headers=headers())
@@ -241,7 +246,10 @@ def test_a_table_without_the_details_serves_them_as_null(
     assert all(
         c["churn_status"] is None and c["expected_margin_per_order"] is None for c in customers
     )
-    assert exported.text.splitlines()[0] == ",".join([*VALUE_COLUMNS, "as_of"])
+    # the same columns, the details empty
+    head, *lines = exported.text.splitlines()
+    assert head == ",".join([*VALUE_COLUMNS, "as_of", "churn_status", "expected_margin_per_order"])
+    assert lines and all(line.endswith(",,") for line in lines)
 
 
 def test_without_a_value_table_the_scores_serve_and_value_says_how(client: TestClient) -> None:
