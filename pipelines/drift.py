@@ -21,7 +21,8 @@ Live performance
     log loss, ECE and the reliability bins, next to the model card's held-out figures (the
     version's tags); a table scored by a version trained after its day is noted (the version
     has seen its outcomes). For customer value, every value table whose horizon has passed: the
-    forecast error of its expected purchases.
+    forecast error of its expected purchases. Tables of days after ``D`` (a report of a past
+    day, or a cycle backfilling one) are left out: they were not there on ``D``.
 
 The report is printed (rich), logged to MLflow as a run of the experiment ``guanxi-drift``
 (:func:`models.registry.log_drift_report`), written as a self-contained HTML page (atomically;
@@ -429,6 +430,8 @@ def _live_performance(
     for task in tasks:
         spec = get_task(task)
         for table in inputs.store.list_score_tables(task):
+            if table.as_of > inputs.day:  # a later day's (a backfill): not known on the day
+                continue  # was "not measured yet", as if its outcomes were still to come
             try:
                 model = inputs.model(task, table.model_version)
             except ModelFilesMissingError as exc:  # was a traceback, the report lost
@@ -492,6 +495,8 @@ def _value_performance(inputs: DriftInputs, notes: list[str]) -> list[dict[str, 
     """Forecast error of every stored value table whose horizon has passed."""
     found = []
     for day in inputs.store.list_values():
+        if day > inputs.day:  # a later day's: not known on the report's day
+            continue
         info = inputs.store.value_info(day)
         table = inputs.store.read_values(day)
         if info is None or table is None:

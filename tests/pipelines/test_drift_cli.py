@@ -732,3 +732,31 @@ def test_a_score_table_whose_version_files_are_gone_is_noted_not_measured(
         f"churn v2 scores of {REFERENCE}: not measured: the files of churn version 2 are missing "
         "(looked in /nowhere)" in report["notes"]
     )
+
+
+def test_tables_of_days_after_the_report_are_left_out(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """cycle26: a report of a past day (a cycle backfilling 2024-09-30 after one of 2025-03-31)
+    noted the later day's tables as "not measured yet, their 90-day outcomes are complete on
+    2025-06-29, after 2024-09-30", as if they were waiting for that day's outcomes."""
+    store, later = Store(get_settings().home), date(2025, 3, 31)
+    scores = pl.DataFrame({"customer_id": ["A"], "task": ["churn"], "score": [0.3]})
+    store.write_scores(
+        "churn",
+        later,
+        "1",
+        scores,
+        model_name="churn",
+        feature_set_version="x",
+        explain_k=0,
+        snapshot_digest="-",
+    )
+    values = pl.DataFrame({"customer_id": ["A"], "expected_purchases": [1.0]})
+    store.write_values(values, later, horizon_days=90, discount_rate=0.1, basis="revenue", fit={})
+    frame = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    report = drift_report(DriftInputs(store, TODAY, frame), ["churn"])
+    assert report["champions"] == {"churn": "1"}
+    assert not [n for n in report["notes"] if str(later) in n], report["notes"]
