@@ -33,7 +33,7 @@ from serving.middleware import (
     BodyLimitMiddleware,
     RequestMetricsMiddleware,
 )
-from serving.routes import ERRORS, STOPPING, health_router, router
+from serving.routes import ERRORS, health_router, router
 from serving.schemas import PATTERN_REASONS
 from serving.settings import Role, Settings, get_settings
 from serving.state import StateHolder
@@ -170,21 +170,6 @@ def answerable(operation: dict[str, Any], minimum: Role | None) -> set[str]:
     return {str(code) for code in codes if code in ERRORS}
 
 
-def _documented(answer: dict[str, Any]) -> dict[str, Any]:
-    """Return an :func:`~serving.routes.error_answer` as the document gives it (model by name)."""
-    return {
-        "description": answer["description"],
-        "headers": answer["headers"],
-        "content": {
-            media: {
-                "schema": {"$ref": f"#/components/schemas/{answer['model'].__name__}"},
-                "example": jsonable_encoder(content["example"]),
-            }
-            for media, content in answer["content"].items()
-        },
-    }
-
-
 def _published_document(app: FastAPI) -> Callable[[], dict[str, Any]]:
     """Build the app's document generator: the routes' examples with their nulls, and roles.
 
@@ -196,9 +181,7 @@ def _published_document(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
     Each operation lists the shared errors it can answer (:func:`answerable`), not every one its
     router lists: a GET with no body listed a 400 "not UTF-8 JSON", and one with no parameters a
-    422, which a client generated from the document handled for nothing. One that needs a key
-    and lists no 503 lists :data:`serving.routes.STOPPING`: any such request the server cancels
-    as it stops is answered that 503 (:class:`serving.middleware.RequestMetricsMiddleware`).
+    422, which a client generated from the document handled for nothing.
     """
     generate = app.openapi
 
@@ -229,8 +212,6 @@ def _published_document(app: FastAPI) -> Callable[[], dict[str, Any]]:
                 kept = answerable(operation, roles[0] if roles else None)
                 for unanswered in {str(code) for code in ERRORS} - kept:
                     answers.pop(unanswered, None)
-                if roles and "503" not in answers:
-                    answers["503"] = _documented(STOPPING)
         return document
 
     return openapi
