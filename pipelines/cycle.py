@@ -81,7 +81,7 @@ from models.labels import HORIZON_DAYS
 from models.scoring import score_snapshot
 from models.tasks import retention_task, task_names
 from pipelines import connectors
-from pipelines.drift import trained_later
+from pipelines.drift import ModelFilesMissingError, load_version, trained_later
 
 __all__ = [
     "BRIEF_ITEMS",
@@ -275,7 +275,11 @@ class _Run:
         done: dict[str, Any] = {}
         for task in tasks:
             try:
-                loaded = registry.load_model(task, alias=registry.CHAMPION)
+                loaded = load_version(task, alias=registry.CHAMPION, check=True)
+            except ModelFilesMissingError as exc:  # was MLflow's traceback: No such artifact
+                raise CycleError(
+                    f"{task} v{exc.version}: {exc.of_alias(registry.CHAMPION)}"
+                ) from exc
             except registry.ModelNotFoundError:
                 done[task] = "no champion"
                 continue
@@ -578,7 +582,8 @@ def run_cycle(
     features.events.EventsValidationError
         If the inputs have errors (nothing of the step is written).
     CycleError
-        If the server reload fails.
+        If the server reload fails, the drift report cannot be kept, or a champion's files are
+        missing (:class:`pipelines.drift.ModelFilesMissingError`, said with what to run).
     models.registry.TrackingUnavailableError
         If the tracking server does not answer.
     """

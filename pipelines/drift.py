@@ -166,19 +166,26 @@ class ModelFilesMissingError(LookupError):
         self.task, self.version, self.where = task, version, where
         super().__init__(f"the files of {task} version {version} are missing (looked in {where})")
 
-    def advice(self) -> str:
-        """Say what to run: retrain and promote, or make another version the champion.
+    def of_alias(self, alias: str) -> str:
+        """Say that the version an alias names lost its files, where they were and what to run.
+
+        Parameters
+        ----------
+        alias : str
+            The alias that names the version (``champion``).
 
         Returns
         -------
         str
-            The commands, naming the task.
+            ``the champion's files are missing (looked in <where>): retrain it (...), or promote
+            another version whose files are there (...)``, the commands naming the task.
         """
         task = self.task
         return (
-            f"retrain it (`guanxi train --task {task} --events PATH --as-of DAY`, then "
-            f"`guanxi promote --task {task}`), or promote another version whose files are there "
-            f"(`guanxi models --task {task}` lists them)"
+            f"the {alias}'s files are missing (looked in {self.where}): retrain it (`guanxi train "
+            f"--task {task} --events PATH --as-of DAY`, then `guanxi promote --task {task}`), or "
+            f"promote another version whose files are there (`guanxi models --task {task}` lists "
+            "them)"
         )
 
 
@@ -564,10 +571,7 @@ def drift_report(
         try:
             champions[task] = inputs.champion(task, alias)
         except ModelFilesMissingError as exc:  # was a traceback, or "give a later --as-of"
-            notes.append(
-                f"{task} v{exc.version}: not compared: the {alias}'s files are missing (looked "
-                f"in {exc.where}): {exc.advice()}"
-            )
+            notes.append(f"{task} v{exc.version}: not compared: {exc.of_alias(alias)}")
         except registry.ModelNotFoundError as exc:
             notes.append(f"{task}: {no_model or exc}")
     for task, model in list(champions.items()):

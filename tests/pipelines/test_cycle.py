@@ -34,6 +34,7 @@ from pipelines.cycle import (
     RERUN,
     STEPS,
     CycleConfig,
+    CycleError,
     _Run,
     brief,
     promote_lines,
@@ -245,6 +246,29 @@ def test_the_trained_later_note_is_printed_once_by_the_score_step(
     assert said.index(note) < said.index("feature drift")  # with the scores, before the drift
     report = store.read_record("drift", day)
     assert report is not None and any(n.startswith(note) for n in report["notes"])
+
+
+def test_a_champion_whose_files_are_gone_stops_the_cycle_saying_so(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """cycle26: the score step ended in MLflow's traceback ("No such artifact: 'MLmodel'")."""
+    home = get_settings().home
+    uri = mlflow.MlflowClient().get_model_version_download_uri("churn", "1")
+    files = Path(uri.removeprefix("file://"))
+    files.rename(tmp_path / "moved")
+    events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    Store(home).write_snapshot(build_snapshot(events, None, DAY), DAY)
+    run = _Run(cast(Any, None), DAY, CycleConfig(tasks=("churn",)), home, Console())
+    with pytest.raises(CycleError) as stopped:
+        run.score({})
+    assert str(stopped.value) == (
+        f"churn v1: the champion's files are missing (looked in {files}): retrain it (`guanxi "
+        "train --task churn --events PATH --as-of DAY`, then `guanxi promote --task churn`), or "
+        "promote another version whose files are there (`guanxi models --task churn` lists them)"
+    )
 
 
 def test_a_reload_without_an_admin_key_is_refused_before_any_step(
