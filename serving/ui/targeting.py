@@ -35,7 +35,8 @@ from models.campaigns import ALL_SEGMENTS, campaign_report, pooled_campaigns, st
 from models.offers import OffersFile
 from models.targeting import summarise
 from models.uplift import qini
-from serving.deps import Reviewer, SettingsDep
+from serving.deps import Holder, Reviewer, SettingsDep, served_values
+from serving.state import StateHolder
 from serving.ui.charts import (
     _GRID,
     _MUTED,
@@ -164,8 +165,15 @@ def _bars(
 
 
 @router.get("/plan", response_class=HTMLResponse)
-def plan_page(request: Request, _role: Reviewer, settings: SettingsDep) -> HTMLResponse:
-    """Show the latest plan: budget, allocation, expected return, ROI, the best customers."""
+def plan_page(
+    request: Request, _role: Reviewer, settings: SettingsDep, holder: Holder
+) -> HTMLResponse:
+    """Show the latest plan: budget, allocation, expected return, ROI, the best customers.
+
+    The best customers link to their pages; while no model is loaded only those of the served
+    value table do (:func:`serving.deps.served_values`): their page shows their value and history,
+    another's would be the 404.
+    """
     store = settings.store()
     info, rows, _ = _latest_plan(store)  # checked against its signed manifest
     if info is None or rows is None:
@@ -177,6 +185,7 @@ def plan_page(request: Request, _role: Reviewer, settings: SettingsDep) -> HTMLR
     by_offer = summaries.get("by_offer", [])
     totals = [r for r in summaries.get("comparison", []) if r["segment"] == "total"]
     expected_return = info.expected_value + info.investment
+    top = rows.head(TOP_CUSTOMERS).to_dicts()
     return render(
         request,
         "plan.html",
@@ -202,9 +211,22 @@ def plan_page(request: Request, _role: Reviewer, settings: SettingsDep) -> HTMLR
             "next_by_segment": summaries.get("next_best_by_segment", []),
             "next_by_offer": summaries.get("next_best_by_offer", []),
             "next_reason": next(iter(summaries.get("next_reason", [])), {}).get("reason"),
-            "top": rows.head(TOP_CUSTOMERS).to_dicts(),
+            "top": top,
+            "valued": _valued(request, holder, [r["customer_id"] for r in top]),
         },
     )
+
+
+def _valued(request: Request, holder: StateHolder, customers: list[str]) -> set[str]:
+    """Return those of ``customers`` the served value table holds, while no model is loaded.
+
+    Their customer page answers without a model (the value and history); with a model loaded the
+    page links every customer, so none is needed (empty).
+    """
+    if holder.current is not None:
+        return set()
+    values = served_values(request, holder)
+    return {c for c in customers if values is not None and values.row(c) is not None}
 
 
 def _expected_roi(rows: pl.DataFrame | None) -> dict[tuple[str, str], float | None]:

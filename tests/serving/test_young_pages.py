@@ -6,12 +6,13 @@ missing and what to run; a value table without churn probabilities says that equ
 them instead of showing an equity at risk of 0; with nothing loaded the menu leads to every
 task's model page, which says what to run (it listed no model page at all). A customer's page
 shows the customer's value and history while no model is loaded (it was the 503), saying there are
-no scores yet and what to run, and the value page links to it; the plan page names customers
-without linking to them.
+no scores yet and what to run, and the value and plan pages link to it (the plan only for the
+customers of the served value table).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -107,15 +108,32 @@ def test_values_without_churn_probabilities_say_what_equity_at_risk_needs(
     assert "Nothing is at risk" not in page.text
 
 
-def test_the_plan_without_models_links_to_no_customer_page(unloaded: TestClient) -> None:
-    """A customer page is the 503 while no model is loaded: the plan's top customers named it as
-    a link; they are plain text until a model is loaded (as on the value page)."""
+def test_the_plan_without_models_links_the_customers_of_the_served_values(
+    unloaded: TestClient,
+) -> None:
+    """While no model is loaded a customer's page answers for a customer of the served value
+    table: the plan links those of its top customers (it named none as a link since 003fd16, when
+    every customer page was the 503), and names the others as plain text (their page, the 404)."""
     store = unloaded.app.state.settings.store()  # type: ignore[attr-defined]
     store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
     keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 3.0))
     page = unloaded.get("/ui/plan", headers=headers("reviewer"))
     assert page.status_code == 200 and 'id="plan-top"' in page.text and "C1" in page.text
+    # the plan's own table lacks the served columns (p_alive, ...): no customer page, no link
     assert "/ui/customers/" not in page.text
+    # a served value table (the newest) holds C1: its page answers, the plan links it
+    served = value_frame().with_columns(pl.Series("customer_id", ["C1", "C2", "C3", "C9"]))
+    fitted = {"horizon_days": 365, "discount_rate": 0.1, "basis": "revenue", "fit": {}}
+    store.write_values(served, DAY + timedelta(days=1), **fitted)
+    page = unloaded.get("/ui/plan", headers=headers("reviewer"))
+    assert page.status_code == 200 and 'href="/ui/customers/C1"' in page.text
+    assert unloaded.get("/ui/customers/C1", headers=headers("reviewer")).status_code == 200
+    # a newer value table without C1 is served: C1 is named, not linked
+    store.write_values(served[1:], DAY + timedelta(days=2), **fitted)
+    page = unloaded.get("/ui/plan", headers=headers("reviewer"))
+    assert page.status_code == 200 and ">C1<" in page.text
+    assert 'href="/ui/customers/C1"' not in page.text
+    assert unloaded.get("/ui/customers/C1", headers=headers("reviewer")).status_code == 404
 
 
 def test_a_customer_page_shows_value_and_history_without_a_model(unloaded: TestClient) -> None:
