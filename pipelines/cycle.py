@@ -92,6 +92,7 @@ __all__ = [
     "CycleError",
     "brief",
     "cycle_command",
+    "kept_reasons",
     "promote_lines",
     "readable",
     "retrain_reasons",
@@ -195,6 +196,46 @@ def retrain_reasons(
     if score_drifted:
         reasons.append("scores drifted")
     return reasons
+
+
+def kept_reasons(
+    champion_as_of: date, day: date, drift: dict[str, Any], config: CycleConfig
+) -> list[str]:
+    """Say why a task's champion stays: each check of :func:`retrain_reasons` it passed (pure).
+
+    Parameters
+    ----------
+    champion_as_of : datetime.date
+        The champion's training day.
+    day : datetime.date
+        The cycle's day.
+    drift : dict
+        The drift step's summary: the report's summary, or ``skipped`` on a day with nothing to
+        measure.
+    config : CycleConfig
+        The thresholds.
+
+    Returns
+    -------
+    list of str
+        The model's age against ``--max-model-age`` (or that it was trained after the day), the
+        share of drifted features against ``--max-drifted-share`` and that no score drift was
+        found; or that the day has no drift report.
+    """
+    age = (day - champion_as_of).days
+    kept = [
+        f"model age {age} days <= {config.max_model_age_days}"
+        if age >= 0
+        else f"trained as of {champion_as_of}, after this day"
+    ]
+    if "features_compared" not in drift:
+        return [*kept, "no drift report of this day"]
+    share = float(drift["drifted_share"])
+    return [
+        *kept,
+        f"{100 * share:.1f}% of features drifted <= {100 * config.max_drifted_share:g}%",
+        "no score drift",
+    ]
 
 
 RERUN: Final = (
@@ -342,8 +383,10 @@ class _Run:
                 task in drift.get("scores_drifted", []),
                 self.config,
             )
-            if not reasons:
-                done[task] = {"retrained": False}
+            if not reasons:  # was "retrained no" alone: the champion stays, and why
+                assert trained is not None  # retrain_reasons gives "no champion" without it
+                stays = kept_reasons(date.fromisoformat(trained[:10]), self.day, drift, self.config)
+                done[task] = {"retrained": False, "because": stays}
                 continue
             today = [
                 v for v in registry.list_versions(task) if v.tags.get("as_of") == str(self.day)

@@ -37,6 +37,7 @@ from pipelines.cycle import (
     CycleError,
     _Run,
     brief,
+    kept_reasons,
     promote_lines,
     readable,
     retrain_reasons,
@@ -90,6 +91,22 @@ def test_retrain_reasons() -> None:
     ]
     reasons = retrain_reasons(date(2024, 12, 30), day, 0.3, True, config)
     assert reasons == ["model age 91 days > 90", "30.0% of features drifted", "scores drifted"]
+
+
+def test_the_retrain_step_says_why_a_champion_stays() -> None:
+    """cycle26: the step said "churn: retrained no" and nothing of why."""
+    config = CycleConfig(max_model_age_days=90, max_drifted_share=0.25)
+    drift = {"features_compared": 82, "drifted_share": 0.1707, "scores_drifted": []}
+    stays = kept_reasons(date(2024, 9, 30), date(2024, 10, 31), drift, config)
+    assert readable({"churn": {"retrained": False, "because": stays}}) == [
+        "churn: retrained no, because model age 31 days <= 90; 17.1% of features drifted <= 25%; "
+        "no score drift"
+    ]
+    skipped = {"skipped": "no drift report, nothing written: nothing to measure on ..."}
+    assert kept_reasons(date(2024, 12, 31), date(2024, 10, 31), skipped, config) == [
+        "trained as of 2024-12-31, after this day",
+        "no drift report of this day",
+    ]
 
 
 def test_a_step_summary_is_printed_whole_but_its_long_lists() -> None:
