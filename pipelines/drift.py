@@ -450,6 +450,11 @@ def _live_performance(
                 )
                 notes.append(f"{task} v{exc.version} scores of {table.as_of}: not measured: {gone}")
                 continue
+            except registry.ModelNotFoundError as exc:  # its version deleted from the registry
+                notes.append(
+                    f"{task} v{table.model_version} scores of {table.as_of}: not measured: {exc}"
+                )
+                continue
             horizon = _model_horizon(model)
             if horizon is None:
                 notes.append(f"{task} v{model.version} records no horizon: not measured")

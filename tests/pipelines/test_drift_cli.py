@@ -760,3 +760,31 @@ def test_tables_of_days_after_the_report_are_left_out(
     report = drift_report(DriftInputs(store, TODAY, frame), ["churn"])
     assert report["champions"] == {"churn": "1"}
     assert not [n for n in report["notes"] if str(later) in n], report["notes"]
+
+
+def test_a_score_table_of_a_deleted_version_is_noted_not_measured(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """cycle26: a stored table of a version no longer registered ended `guanxi drift` in a
+    ModelNotFoundError traceback, the report of every other table lost."""
+    store = Store(get_settings().home)
+    scores = pl.DataFrame({"customer_id": ["A"], "task": ["churn"], "score": [0.3]})
+    store.write_scores(
+        "churn",
+        REFERENCE,
+        "7",
+        scores,
+        model_name="churn",
+        feature_set_version="x",
+        explain_k=0,
+        snapshot_digest="-",
+    )
+    frame = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    report = drift_report(DriftInputs(store, TODAY, frame), ["churn"])
+    assert report["champions"] == {"churn": "1"}
+    assert (
+        f"churn v7 scores of {REFERENCE}: not measured: no registered model version churn/7"
+        in report["notes"]
+    )
