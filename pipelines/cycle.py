@@ -582,6 +582,10 @@ def promote_lines(summary: dict[str, Any]) -> list[str]:
     ]
 
 
+_REPORT_SAID: Final = ("features_compared", "features_drifted", "drifted_share")
+"""Keys of the drift step's summary its printed report said already; the record keeps them."""
+
+
 def _kill_hook(step: str) -> None:
     """SIGKILL this process inside ``step`` when the test hook names it."""
     if os.environ.get(KILL_ENV) == step:
@@ -659,7 +663,11 @@ def run_cycle(
         if as_json:
             console.print(f"{name}: {json.dumps(brief(summary), default=str)}")
         else:
-            lines = promote_lines(summary) if name == "promote" else readable(brief(summary))
+            if name == "promote":
+                lines = promote_lines(summary)
+            else:  # the drift step's report said its counts: "14 of 82 ... drifted (17.1%)"
+                shown = {k: v for k, v in summary.items() if k not in _REPORT_SAID}
+                lines = readable(brief(shown if name == "drift" else summary))
             for line in lines:
                 console.print(line, highlight=False, markup=False)
     if not record["complete"]:

@@ -400,6 +400,13 @@ def test_a_drift_report_not_kept_stops_the_cycle_there_to_resume(
     assert resumed.exit_code == 0, resumed.output
     assert "score: done already" in resumed.output
     assert store.read_record("drift", later) is not None
+    # the report's line says the counts; the step's lines (was: "82 features compared", "14
+    # features drifted", "drifted share: 0.1707") do not say them again; the record keeps them
+    said = " ".join(resumed.output.split())
+    assert "feature comparisons drifted (" in said
+    assert "features compared" not in said and "drifted share" not in said
+    record = store.read_record("cycle", later)
+    assert record is not None and "drifted_share" in record["steps"]["drift"]["summary"]
     get_settings.cache_clear()
 
 
