@@ -68,6 +68,7 @@ __all__ = [
     "get_state",
     "loaded_page_state",
     "loaded_state",
+    "not_loaded",
     "page_state",
     "refused_key",
     "require_role",
@@ -494,13 +495,31 @@ def loaded_state(holder: StateHolder) -> ServingState:
     """
     state = holder.current
     if state is None:
-        why = f": {holder.missing}" if holder.missing else ""
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"models are not loaded yet{why}",
+            not_loaded(holder),
             headers={"Retry-After": str(NOT_LOADED_RETRY_AFTER)},
         )
     return state
+
+
+def not_loaded(holder: StateHolder) -> str:
+    """Say why nothing is served yet, as the API's 503 and ``/readyz`` answer it.
+
+    Parameters
+    ----------
+    holder : StateHolder
+        The app's holder, with nothing loaded.
+
+    Returns
+    -------
+    str
+        ``models are not loaded yet``, followed by what is missing and what to run when the
+        store or registry is not filled yet (:func:`serving.lifecycle.missing`, which names no
+        path, server or model).
+    """
+    why = f": {holder.missing}" if holder.missing else ""
+    return f"models are not loaded yet{why}"
 
 
 _NEWEST_LOCK = threading.Lock()

@@ -36,6 +36,7 @@ from serving.deps import (
     ScorerRole,
     SettingsDep,
     loaded_state,
+    not_loaded,
 )
 from serving.lifecycle import announce_reload, reload_state
 from serving.metrics import SCORES_HELP
@@ -703,7 +704,9 @@ async def healthz() -> Health:
     responses={
         **success_example({"ready": True, "detail": None}),
         503: error_answer(
-            "Not loaded or not warmed up yet: ask again after Retry-After seconds.",
+            "Not loaded or not warmed up yet: ask again after Retry-After seconds. The detail "
+            "says why: loading, what is missing and what to run (nothing promoted or built "
+            "yet, as the API's 503 says), the last load failed, or warming up the explainer.",
             {"ready": False, "detail": "loading"},
             Readiness,
             retry_after=True,
@@ -715,10 +718,16 @@ async def readyz(holder: Holder) -> Readiness | JSONResponse:
     """Answer 200 once models and snapshot are loaded and the explainer is warm, 503 before.
 
     The 503 carries ``Retry-After`` (:data:`~serving.deps.NOT_LOADED_RETRY_AFTER`), as the API's.
+    Before anything is promoted or built, its detail is the API's 503's, which says what is
+    missing and what to run (:func:`~serving.deps.not_loaded`): "last load failed; retrying"
+    told an operator of an empty store of a failure that did not happen. It stays for a load
+    that did fail, whose reason (paths, servers) goes to the server log only.
     """
     if holder.current is not None and holder.explainer_warm:
         return Readiness(ready=True)
-    if holder.current is None:
+    if holder.current is None and holder.missing:
+        detail = not_loaded(holder)
+    elif holder.current is None:
         detail = "loading" if holder.last_error is None else "last load failed; retrying"
     else:
         detail = "warming up the explainer"
