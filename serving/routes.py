@@ -76,6 +76,7 @@ __all__ = [
     "error_answer",
     "feature_names",
     "health_router",
+    "invalid_parameter",
     "request_example",
     "router",
     "success_example",
@@ -128,6 +129,33 @@ def error_answer(
         "description": description,
         "content": {"application/json": {"example": example}},
         "headers": headers,
+    }
+
+
+def invalid_parameter(field: str, reason: str) -> dict[int | str, dict[str, Any]]:
+    """Document the 422 of a route that takes no body with one of its own parameters.
+
+    :data:`ERRORS`' 422 is a body field's (``body.customer_ids.0``): a route without a body
+    that kept it told an integrator it validates one.
+
+    Parameters
+    ----------
+    field : str
+        The parameter as the 422 names it (``query.explain``, ``path.customer_id``).
+    reason : str
+        Why, word for word the server's answer (a test sends the request and compares).
+
+    Returns
+    -------
+    dict
+        The route's ``responses`` entry for 422.
+    """
+    return {
+        422: error_answer(
+            "Invalid path or query parameters (names and reasons).",
+            {"detail": [{"field": field, "reason": reason}]},
+            ValidationErrorResponse,
+        )
     }
 
 
@@ -358,17 +386,8 @@ def _record(
             "Customer not in the snapshot.",
             {"detail": "customer not in the snapshot as of 2025-12-31"},
         ),
-        422: error_answer(  # it takes no body: its 422 names a parameter, not ERRORS' body field
-            "Invalid path or query parameters (names and reasons).",
-            {
-                "detail": [
-                    {
-                        "field": "query.explain",
-                        "reason": f"Input should be less than or equal to {MAX_REASONS}",
-                    }
-                ]
-            },
-            ValidationErrorResponse,
+        **invalid_parameter(
+            "query.explain", f"Input should be less than or equal to {MAX_REASONS}"
         ),
     },
     summary="Scores and reasons of one customer of the loaded snapshot",

@@ -32,6 +32,7 @@ from serving.routes import (
     MODEL_FREE_ERRORS,
     REQUEST_ID_HEADER,
     error_answer,
+    invalid_parameter,
     success_example,
 )
 from serving.schemas import (
@@ -246,6 +247,7 @@ def record_values(
         **_not_found(
             "No value table in the store (run guanxi value), or the customer is not in it."
         ),
+        **invalid_parameter("path.customer_id", "String should have at most 256 characters"),
     },
     summary="One customer's value: P(alive), expected purchases, CLV two ways, tier, risk",
 )
@@ -452,6 +454,7 @@ def segment_csv(values: LoadedValues, name: str, rows: pl.DataFrame) -> Streamin
             "No value table in the store (run guanxi value), or no such segment or tier (the "
             "detail lists the known ones)."
         ),
+        **invalid_parameter("query.format", "Input should be 'json' or 'csv'"),
         200: {
             "description": "The customers (JSON), or with format=csv a CSV stream.",
             "headers": dict(REQUEST_ID_HEADER),

@@ -329,14 +329,40 @@ def test_a_success_has_an_example_of_its_schema(client: TestClient, method: str,
     assert set(example) == set(model.model_fields), (path, set(model.model_fields) ^ set(example))
 
 
-def test_a_scores_422_example_names_a_parameter_as_a_real_answer_does(client: TestClient) -> None:
-    """Before: ``GET /v1/customers/{customer_id}/scores``, which takes no body, gave as its 422
-    the shared example of a body field (``body.customer_ids.0``); now one of its own parameters,
-    word for word what the server answers for it."""
+PARAMETERS_ONLY = {
+    # (a GET that takes parameters and no body): a request its 422 example answers
+    "/v1/customers/{customer_id}/scores": f"/v1/customers/c001/scores?explain={MAX_REASONS + 1}",
+    "/v1/customers/{customer_id}/value": f"/v1/customers/{'c' * 257}/value",
+    "/v1/segments/{name}/customers": "/v1/segments/loyal/customers?format=xlsx",
+}
+
+
+def test_each_operation_without_a_body_that_lists_a_422_is_checked_here(
+    client: TestClient,
+) -> None:
+    """A new one joins :data:`PARAMETERS_ONLY`, so its 422 example is checked as the others."""
     paths = client.get("/openapi.json").json()["paths"]
-    answer = paths["/v1/customers/{customer_id}/scores"]["get"]["responses"]["422"]
+    listed = {
+        path
+        for path, operations in paths.items()
+        for operation in operations.values()
+        if "422" in operation["responses"] and "requestBody" not in operation
+    }
+    assert listed == set(PARAMETERS_ONLY)
+
+
+@pytest.mark.parametrize(("path", "url"), sorted(PARAMETERS_ONLY.items()))
+def test_a_422_example_names_a_parameter_as_a_real_answer_does(
+    client: TestClient, path: str, url: str
+) -> None:
+    """Before: the GETs, which take no body, gave as their 422 the shared example of a body
+    field (``body.customer_ids.0``): ``GET /v1/customers/{customer_id}/scores`` until 5cf4abe,
+    the value routes until now, so an integrator read that they validate a body. Each now
+    gives one of its own parameters, word for word what the server answers for it."""
+    paths = client.get("/openapi.json").json()["paths"]
+    answer = paths[path]["get"]["responses"]["422"]
     example = answer["content"]["application/json"]["example"]
-    real = client.get(f"/v1/customers/c001/scores?explain={MAX_REASONS + 1}", headers=headers())
+    real = client.get(url, headers=headers())
     assert real.status_code == 422 and real.json() == example, real.text
     assert "parameters" in answer["description"]
 
