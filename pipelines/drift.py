@@ -177,15 +177,16 @@ class ModelFilesMissingError(LookupError):
         Returns
         -------
         str
-            ``the champion's files are missing (looked in <where>): retrain it (...), or promote
-            another version whose files are there (...)``, the commands naming the task.
+            ``the champion's files are missing (looked in <where>): put them back there, or ...``:
+            to replace it, the alias is dropped first (``guanxi promote`` loads the champion to
+            compare a challenger with it), as the README's "A champion whose files are gone" says.
         """
         task = self.task
         return (
-            f"the {alias}'s files are missing (looked in {self.where}): retrain it (`guanxi train "
-            f"--task {task} --events PATH --as-of DAY`, then `guanxi promote --task {task}`), or "
-            f"promote another version whose files are there (`guanxi models --task {task}` lists "
-            "them)"
+            f"the {alias}'s files are missing (looked in {self.where}): put them back there, or "
+            f'drop the {alias} alias (README: "A champion whose files are gone"; `guanxi '
+            f"promote` compares a challenger with the {alias}'s files), then `guanxi train --task "
+            f"{task} --events PATH --as-of DAY` and `guanxi promote --task {task}`"
         )
 
 

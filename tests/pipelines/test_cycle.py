@@ -282,9 +282,10 @@ def test_a_champion_whose_files_are_gone_stops_the_cycle_saying_so(
     with pytest.raises(CycleError) as stopped:
         run.score({})
     assert str(stopped.value) == (
-        f"churn v1: the champion's files are missing (looked in {files}): retrain it (`guanxi "
-        "train --task churn --events PATH --as-of DAY`, then `guanxi promote --task churn`), or "
-        "promote another version whose files are there (`guanxi models --task churn` lists them)"
+        f"churn v1: the champion's files are missing (looked in {files}): put them back there, "
+        'or drop the champion alias (README: "A champion whose files are gone"; `guanxi promote` '
+        "compares a challenger with the champion's files), then `guanxi train --task churn "
+        "--events PATH --as-of DAY` and `guanxi promote --task churn`"
     )
 
 

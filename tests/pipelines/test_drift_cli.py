@@ -23,6 +23,7 @@ from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import Store, atomic_write
 from models import registry
+from models.artifact import ModelBundle
 from pipelines.cli import app
 from pipelines.drift import (
     DriftInputs,
@@ -34,7 +35,7 @@ from pipelines.drift import (
 from pipelines.sample import generate_sample
 from serving.settings import get_settings
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
-from tests.pipelines.test_train_cli import cli, sample  # noqa: F401  (fixtures)
+from tests.pipelines.test_train_cli import _result, _train, cli, sample  # noqa: F401  (fixtures)
 
 REFERENCE = date(2024, 8, 2)  # the champion's test cutoff: as_of 2024-10-31 minus 90 days
 TODAY = date(2024, 12, 31)
@@ -674,9 +675,15 @@ def test_a_champion_whose_files_are_gone_is_said_with_where_and_what_to_run(
     sample: Path,  # noqa: F811
     champion: None,  # noqa: F811
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    tiny_data: Any,
 ) -> None:
     """cycle26: with the champion's files moved away, `guanxi drift` ended in MLflow's traceback
-    ("No such artifact: 'MLmodel'"); had the load said "not found", it advised a later --as-of."""
+    ("No such artifact: 'MLmodel'"); had the load said "not found", it advised a later --as-of.
+    Its first advice, "retrain it, then guanxi promote", ended in that traceback again (promote
+    loads the champion to compare), and "promote another version" has no guanxi command; what it
+    says now (the README's steps) is followed to the end here."""
     home = get_settings().home
     uri = MlflowClient().get_model_version_download_uri("churn", "1")
     files = Path(uri.removeprefix("file://"))
@@ -689,12 +696,19 @@ def test_a_champion_whose_files_are_gone_is_said_with_where_and_what_to_run(
     assert result.exit_code == 1, result.output
     assert (
         f"nothing to measure on {TODAY} (churn v1: not compared: the champion's files are "
-        f"missing (looked in {files}): retrain it (`guanxi train --task churn --events PATH "
-        "--as-of DAY`, then `guanxi promote --task churn`), or promote another version whose "
-        "files are there (`guanxi models --task churn` lists them))" in said
+        f"missing (looked in {files}): put them back there, or drop the champion alias (README: "
+        '"A champion whose files are gone"; `guanxi promote` compares a challenger with the '
+        "champion's files), then `guanxi train --task churn --events PATH --as-of DAY` and "
+        "`guanxi promote --task churn`)" in said
     )
     assert "--as-of on or after" not in said and "Traceback" not in said
     assert Store(home).read_record("drift", TODAY) is None and _drift_runs() == []
+    MlflowClient().delete_registered_model_alias("churn", registry.CHAMPION)  # the README's step
+    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
+    promoted = cli.invoke(app, ["promote", "--task", "churn"])
+    assert promoted.exit_code == 0, promoted.output
+    champion_now = registry.get_version("churn", registry.CHAMPION)
+    assert champion_now is not None and str(champion_now.version) == "2"
 
 
 def test_a_score_table_whose_version_files_are_gone_is_noted_not_measured(
