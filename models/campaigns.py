@@ -47,6 +47,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -69,15 +70,18 @@ if TYPE_CHECKING:
 __all__ = [
     "ALL_SEGMENTS",
     "BASE_PROBABILITY",
+    "NO_SEGMENT",
     "OPTIONAL_OUTCOME_COLUMNS",
     "OUTCOME_COLUMNS",
     "REPORT_COLUMNS",
+    "UNSEGMENTED",
     "CampaignOutcomesError",
     "Overlap",
     "campaign_report",
     "duplicate_of",
     "margin_missing",
     "measured_rates",
+    "not_in_values",
     "pool_campaigns",
     "pooled_campaigns",
     "read_outcomes",
@@ -103,6 +107,14 @@ REPORT_COLUMNS: Final[tuple[str, ...]] = (
 )
 ALL_SEGMENTS: Final = "all"
 """Segment name of the per-offer rows that cover every segment."""
+NO_SEGMENT: Final = "unsegmented"
+"""Segment name of the outcomes without one: no segment of their own, nor in the value table."""
+UNSEGMENTED: Final = (
+    f"reported as {NO_SEGMENT!r} (and in the rows over all segments); guanxi target leaves them "
+    "out of its measured rates"
+)
+"""What the report and the campaign page say of outcome customers the value table lacks
+(:func:`not_in_values`)."""
 
 BASE_PROBABILITY: Final[dict[str, str]] = {
     "retention": "churn_probability",
@@ -505,7 +517,7 @@ def campaign_report(
     """
     frame = _with_margin(outcomes, margin_rate)
     if "segment" in frame.columns:
-        frame = frame.with_columns(pl.col("segment").fill_null("unsegmented"))
+        frame = frame.with_columns(pl.col("segment").fill_null(NO_SEGMENT))
         frame = pl.concat([frame, frame.with_columns(segment=pl.lit(ALL_SEGMENTS))])
     else:
         frame = frame.with_columns(segment=pl.lit(ALL_SEGMENTS))
@@ -629,6 +641,48 @@ def measured_rates(
         rate = float(np.clip(row["incremental_response"] / base, -1.0, 1.0))
         rates.setdefault(offer.name, {})[row["segment"]] = rate
     return rates
+
+
+def not_in_values(
+    outcomes: pl.DataFrame, values: pl.DataFrame, day: date, consequence: str
+) -> str | None:
+    """Say how many outcome customers the value table of a day lacks, and what follows from it.
+
+    ``guanxi target``, ``guanxi campaign report`` and the campaign page take the segment (and
+    churn probability) of outcomes without one from the value table; a customer it lacks had no
+    order up to its day, or is a customer of another store. The plan's rates dropped such
+    customers without a word, while the report and the page showed them as unsegmented.
+
+    Parameters
+    ----------
+    outcomes : polars.DataFrame
+        Validated outcomes.
+    values : polars.DataFrame
+        The value table (``customer_id``).
+    day : datetime.date
+        Its day.
+    consequence : str
+        What the reader of the note gets instead, e.g. ``"left out of the measured rates"``.
+
+    Returns
+    -------
+    str or None
+        The note, naming how many customers of how many (each once, whatever their campaigns)
+        and the first three; None when the value table holds every one.
+    """
+    ids = values.select(pl.col("customer_id").cast(pl.String))
+    every = outcomes["customer_id"].unique(maintain_order=True)
+    lacking = outcomes.join(ids, on="customer_id", how="anti")["customer_id"]
+    lacking = lacking.unique(maintain_order=True)
+    if lacking.is_empty():
+        return None
+    shown = ", ".join(lacking.head(3).to_list()) + (", ..." if lacking.len() > 3 else "")
+    verb = "is" if lacking.len() == 1 else "are"
+    return (
+        f"{counted(lacking.len(), 'outcome customers')} of {every.len():,} ({shown}) {verb} not in "
+        f"the value table as of {day} (no order up to that day, or customers of another store): "
+        f"{consequence}"
+    )
 
 
 def realised_incremental_margin(

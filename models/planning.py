@@ -36,7 +36,12 @@ import polars as pl
 from features.contracts import counted
 from features.snapshot import model_input_columns
 from features.store import PlanInfo, SnapshotNotFoundError, Store
-from models.campaigns import BASE_PROBABILITY, measured_rates, pooled_campaigns
+from models.campaigns import (
+    BASE_PROBABILITY,
+    measured_rates,
+    not_in_values,
+    pooled_campaigns,
+)
 from models.knapsack import Method
 from models.offers import Offer, OffersFile, with_measured_rates
 from models.registry import (
@@ -144,12 +149,13 @@ def _latest(store: Store, as_of: date | None) -> date:
 
 
 def _campaigns(
-    store: Store, offers: OffersFile, values: pl.DataFrame
+    store: Store, offers: OffersFile, values: pl.DataFrame, day: date
 ) -> tuple[pl.DataFrame | None, list[str]]:
     """Return the recorded outcomes of this file's offers, segment and churn probability filled.
 
     Each set of outcomes counts once (:func:`models.campaigns.pooled_campaigns`); the notes say
-    which campaigns hold the same outcomes or share customers.
+    which campaigns hold the same outcomes or share customers, and how many outcome customers the
+    value table of ``day`` lacks when it fills a column (they are left out).
     """
     outcomes, overlaps = pooled_campaigns(store)
     notes = [overlap.note for overlap in overlaps]
@@ -157,6 +163,8 @@ def _campaigns(
         return None, notes
     known = {o.name for o in offers.offers}
     outcomes = outcomes.filter(pl.col("offer").is_in(sorted(known)))
+    if outcomes.is_empty():
+        return outcomes, [*notes, "the recorded campaigns are of offers not in this offers file"]
     context = values.select(
         pl.col("customer_id").cast(pl.String),
         pl.col("rfm_segment").alias("segment"),
@@ -164,16 +172,24 @@ def _campaigns(
     )
     missing = [c for c in context.columns[1:] if c not in outcomes.columns]
     if missing:
-        outcomes = outcomes.join(context.select("customer_id", *missing), on="customer_id")
+        # a rate needs both of a customer's columns: those the value table lacks are left out
+        joined = outcomes.join(context.select("customer_id", *missing), on="customer_id")
+        what = " and ".join(c.replace("_", " ") for c in missing)
+        consequence = (
+            f"left out of the measured rates, which take their {what} from it"
+            if joined.height
+            else "no rate is measured from the recorded campaigns"
+        )
+        said = not_in_values(outcomes, values, day, consequence)
+        notes += [said] if said is not None else []
+        outcomes = joined
     return outcomes, notes
 
 
 def _measured(offers: OffersFile, outcomes: pl.DataFrame | None) -> tuple[OffersFile, list[str]]:
     """Offers with the rates recorded campaigns measured, and notes saying which."""
-    if outcomes is None:
+    if outcomes is None or outcomes.is_empty():  # _campaigns said why it is empty
         return offers, []
-    if outcomes.is_empty():
-        return offers, ["the recorded campaigns are of offers not in this offers file"]
     rates = measured_rates(outcomes, offers)
     notes = [
         f"{name}: measured rates for {counted(len(by), 'segments')} from recorded campaigns"
@@ -443,7 +459,7 @@ def plan_values(
             f"no snapshot of {day} in the store (guanxi features build --as-of {day}): no "
             f"complaints{reach}"
         )
-    outcomes, pooled = _campaigns(store, offers, table)
+    outcomes, pooled = _campaigns(store, offers, table, day)
     used, measured = _measured(offers, outcomes)
     notes += pooled + measured
     propensities, said = _cross_sell(store, day, used)

@@ -47,11 +47,14 @@ from rich.text import Text
 from features.contracts import counted
 from features.store import Store, TamperedTableError, UnsignedTableError
 from models.campaigns import (
+    NO_SEGMENT,
     REPORT_COLUMNS,
+    UNSEGMENTED,
     CampaignOutcomesError,
     campaign_report,
     duplicate_of,
     margin_missing,
+    not_in_values,
     pool_campaigns,
     read_outcomes,
     recorded_campaigns,
@@ -485,9 +488,10 @@ def _with_segments(store: Store, outcomes: pl.DataFrame) -> tuple[pl.DataFrame, 
     segments = table.select(
         pl.col("customer_id").cast(pl.String), pl.col("rfm_segment").alias("segment")
     )
+    said = f"segments from the value table as of {day} (the outcomes have no segment column)"
+    lacking = not_in_values(outcomes, table, day, UNSEGMENTED)
     return outcomes.join(segments, on="customer_id", how="left"), (
-        f"segments from the value table as of {day} (the outcomes have no segment column); "
-        "customers it lacks are 'unsegmented'"
+        f"{said}; {lacking}" if lacking else f"{said}; customers it lacks are {NO_SEGMENT!r}"
     )
 
 

@@ -31,7 +31,14 @@ from fastapi.responses import HTMLResponse
 from markupsafe import escape
 
 from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableError
-from models.campaigns import ALL_SEGMENTS, campaign_report, pooled_campaigns, stored_plan_offers
+from models.campaigns import (
+    ALL_SEGMENTS,
+    UNSEGMENTED,
+    campaign_report,
+    not_in_values,
+    pooled_campaigns,
+    stored_plan_offers,
+)
 from models.offers import OffersFile
 from models.targeting import summarise
 from models.uplift import qini
@@ -262,14 +269,21 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     except (UnsignedTableError, TamperedTableError) as exc:  # no segments and no churn from it
         logger.warning("not using the value table as of %s on the campaign page: %s", day, exc)
         values, refused_values = None, day
+    lacking = None
     if values is not None:
+        assert day is not None  # read
+        segmented = "segment" in outcomes.columns
+        qini_last = "ranked last by churn score in the Qini curves (no churn probability)"
+        lacking = not_in_values(
+            outcomes, values, day, qini_last if segmented else f"{UNSEGMENTED}; {qini_last}"
+        )
         context = values.select(
             pl.col("customer_id").cast(pl.String),
             pl.col("rfm_segment").alias("_segment"),
             pl.col("churn_probability").alias("_churn"),
         )
         outcomes = outcomes.join(context, on="customer_id", how="left")
-        if "segment" not in outcomes.columns:
+        if not segmented:
             outcomes = outcomes.rename({"_segment": "segment"})
     known = {o.name for o in offers.offers} if offers is not None else set()
     priced = offers if set(outcomes["offer"].unique().to_list()) <= known else None
@@ -317,6 +331,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         "refused_plan": refused_plan,
         "refused_values": refused_values,
         "overlaps": [overlap.note for overlap in overlaps],
+        "lacking": lacking,
         "charts": charts,
         "segments": segments,
         "overall": [

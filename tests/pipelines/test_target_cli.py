@@ -33,7 +33,7 @@ from typer.testing import CliRunner
 from features.rfm import SEGMENT_NAMES
 from features.store import MANIFEST_SUFFIX, Store
 from models.campaigns import REPORT_COLUMNS
-from models.offers import load_offers
+from models.offers import load_offers, parse_offers
 from models.targeting import SUMMARY_COLUMNS
 from pipelines.campaign import report_table
 from pipelines.cli import _register, app
@@ -1070,4 +1070,63 @@ def test_the_report_takes_segments_from_the_value_table_when_the_outcomes_have_n
     assert (
         "note: segments from the value table as of 2024-10-31 (the outcomes have no segment "
         "column); customers it lacks are 'unsegmented'"
+    ) in output
+
+
+def _keep_values_of(ids: list[str]) -> None:
+    """Keep a value table of ``ids`` only, all at_risk with churn probability 0.5."""
+    values = pl.DataFrame(
+        {
+            "customer_id": ids,
+            "rfm_segment": ["at_risk"] * len(ids),
+            "value_tier": ["rest"] * len(ids),
+            "churn_probability": [0.5] * len(ids),
+            "churn_status": ["eligible"] * len(ids),
+            "clv": [100.0] * len(ids),
+        }
+    )
+    Store(get_settings().home).write_values(
+        values, DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+
+
+def test_the_plan_says_how_many_outcome_customers_the_value_table_lacks(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """plan26: outcomes without a segment column take it from the value table, by an inner join:
+    outcome customers the table lacks were dropped from the measured rates without a word, and
+    when none remained the note said the campaigns were of offers not in the offers file.
+
+    The value table holds X0 to X59 of :func:`_october`'s X0 to X79: treated (even) 30, of whom
+    X0, X2, ..., X18 respond (10); control (odd) 30, of whom X1 and X3 respond (2). Incremental
+    1/3 - 1/15 = 4/15, over the churn probability 0.5: a rate of 8/15."""
+    path = tmp_path / "october.csv"
+    _october().drop("segment").write_csv(path)
+    _run(cli, "campaign", "record", "--file", str(path))
+    output = _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift")
+    assert "offers not in this offers file" not in output
+    assert (
+        "80 outcome customers of 80 (X0, X1, X2, ...) are not in the value table as of "
+        "2024-10-31 (no order up to that day, or customers of another store): no rate is "
+        "measured from the recorded campaigns"
+    ) in output
+    _keep_values_of([f"X{i}" for i in range(60)])
+    output = _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift")
+    assert (
+        "20 outcome customers of 80 (X60, X61, X62, ...) are not in the value table as of "
+        "2024-10-31 (no order up to that day, or customers of another store): left out of the "
+        "measured rates, which take their segment from it"
+    ) in output
+    info = Store(get_settings().home).plan_info(DAY)
+    assert info is not None
+    measured = parse_offers(info.offers, stored=True).offer("retention_email").rates.measured
+    assert measured == {"at_risk": pytest.approx(8 / 15)}
+    output = _run(cli, "campaign", "report", "--offers", str(offers))  # the same 20, as it says
+    assert "│ retention_email │ at_risk │ 30 │ 30 │ 0.333 │ 0.067 │ 0.267 │" in output
+    assert "│ retention_email │ unsegmented │ 10 │ 10 │" in output
+    assert (
+        "20 outcome customers of 80 (X60, X61, X62, ...) are not in the value table as of "
+        "2024-10-31 (no order up to that day, or customers of another store): reported as "
+        "'unsegmented' (and in the rows over all segments); guanxi target leaves them out of its "
+        "measured rates"
     ) in output

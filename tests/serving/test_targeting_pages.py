@@ -259,3 +259,23 @@ def test_a_negative_roi_reads_with_the_minus_sign_of_the_other_figures(
     table = text.split('id="campaign-segments"')[1].split("</table>")[0]
     assert '<td class="num">−60.00</td><td class="num">−2.50</td>' in table
     assert "-2.50" not in table
+
+
+def test_the_campaign_page_says_how_many_outcome_customers_the_value_table_lacks(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """plan26: the page showed the outcome customers the value table lacks as unsegmented without
+    a word, while guanxi target left them out of its rates; it now says how many, as the report
+    does. Outcomes without a segment column: X0 to X79, the value table holds C1 to C5."""
+    store = settings.store()
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    store.write_campaign(_outcomes().drop("segment"), "october", "outcomes.csv")
+    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    assert (
+        "Note: 80 outcome customers of 80 (X0, X1, X2, ...) are not in the value table as of "
+        "2024-10-31 (no order up to that day, or customers of another store): reported as "
+        "&#39;unsegmented&#39; (and in the rows over all segments); guanxi target leaves them out "
+        "of its measured rates; ranked last by churn score in the Qini curves (no churn "
+        "probability)."
+    ) in text
+    assert "<td>unsegmented</td>" in text
