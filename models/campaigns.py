@@ -599,7 +599,9 @@ def measured_rates(
     -------
     dict of str to dict of str to float
         ``{offer: {segment: rate}}``, for :func:`models.offers.with_measured_rates`; rates are
-        clipped to [-1, 1].
+        clipped to [-1, 1]. The customers without a segment (:data:`NO_SEGMENT`: no order by the
+        value table's day, or not in it) give no rate: every customer a plan reaches has a
+        segment, so it would apply to nobody; they count in the report's rows over all segments.
 
     Raises
     ------
@@ -615,7 +617,10 @@ def measured_rates(
         else outcomes.with_columns(segment=pl.lit(ALL_SEGMENTS))
     )
     rates: dict[str, dict[str, float]] = {}
-    for row in report.filter(pl.col("segment") != ALL_SEGMENTS).iter_rows(named=True):
+    # the customers without a segment had no order by the value table's day: no customer a plan
+    # reaches is without one, so their rate would apply to nobody (Response.rate)
+    cells = report.filter(~pl.col("segment").is_in([ALL_SEGMENTS, NO_SEGMENT]))
+    for row in cells.iter_rows(named=True):
         if row["treated"] < min_customers or row["control"] < min_customers:
             continue
         if segments is not None and row["segment"] not in segments:

@@ -38,6 +38,7 @@ from features.snapshot import model_input_columns
 from features.store import PlanInfo, SnapshotNotFoundError, Store
 from models.campaigns import (
     BASE_PROBABILITY,
+    NO_SEGMENT,
     measured_rates,
     not_in_values,
     pooled_campaigns,
@@ -195,6 +196,19 @@ def _measured(offers: OffersFile, outcomes: pl.DataFrame | None) -> tuple[Offers
         f"{name}: measured rates for {counted(len(by), 'segments')} from recorded campaigns"
         for name, by in sorted(rates.items())
     ]
+    # their rate would apply to nobody: a plan's customers all have a segment (measured_rates)
+    unsegmented = (
+        outcomes.filter(pl.col("segment").fill_null(NO_SEGMENT) == NO_SEGMENT)
+        .group_by("offer")
+        .len()
+        .sort("offer")
+    )
+    notes += [
+        f"{name}: {counted(n, 'campaign customers')} without an RFM segment (no order yet when "
+        "segmented) measure no rate: every customer a plan reaches has a segment; they "
+        "count in guanxi campaign report's rows over all segments"
+        for name, n in unsegmented.iter_rows()
+    ]
     # the note said "too small" of a campaign of hundreds whose outcomes had no churn probability
     baseless = _baseless(offers, outcomes)
     why = {"churn_probability": " (a value table fitted without a churn champion has none)"}
@@ -203,7 +217,7 @@ def _measured(offers: OffersFile, outcomes: pl.DataFrame | None) -> tuple[Offers
         f"the incremental response by{why.get(column, '')}"
         for name, column in baseless
     ]
-    if not rates and not baseless:
+    if not rates and not baseless and unsegmented["len"].sum() < outcomes.height:
         notes.append("recorded campaigns too small to measure a rate (30 treated and 30 control)")
     return (with_measured_rates(offers, rates) if rates else offers), notes
 

@@ -135,6 +135,18 @@ def test_measured_rates_divide_by_the_churn_probability() -> None:
     assert measured_rates(win_back, OFFERS, min_customers=1)["wb"]["A"] == pytest.approx(0.25)
 
 
+def test_customers_without_a_segment_measure_no_rate() -> None:
+    """plan26: the report's 'unsegmented' cell (customers without an RFM segment: no orders) got
+    a measured rate, which no customer of a plan can have: every one has a segment. Segment B
+    without its names is that cell; A keeps its rate of 0.25 / 0.5."""
+    unnamed = OUTCOMES.with_columns(
+        segment=pl.when(pl.col("segment") == "B").then(None).otherwise(pl.col("segment"))
+    )
+    report = campaign_report(unnamed, OFFERS, n_boot=10)
+    assert "unsegmented" in report["segment"].to_list()  # still reported
+    assert measured_rates(unnamed, OFFERS, min_customers=1) == {"ret": {"A": pytest.approx(0.5)}}
+
+
 def test_validation_names_column_and_rows(tmp_path: Path) -> None:
     bad = pl.DataFrame(
         {

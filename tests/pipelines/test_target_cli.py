@@ -1130,3 +1130,23 @@ def test_the_plan_says_how_many_outcome_customers_the_value_table_lacks(
         "'unsegmented' (and in the rows over all segments); guanxi target leaves them out of its "
         "measured rates"
     ) in output
+
+
+def test_campaign_customers_without_a_segment_measure_no_rate(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """plan26: customers without an RFM segment (no orders) formed an 'unsegmented' cell whose
+    measured rate no customer of a plan can have (the value table's all have a segment), while the
+    note said 'measured rates for 1 segment'. They give no rate, and the note says why."""
+    path = tmp_path / "october.csv"
+    _october().with_columns(segment=pl.lit(None, pl.String)).write_csv(path)
+    _run(cli, "campaign", "record", "--file", str(path))
+    output = _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift")
+    assert "measured rates for" not in output and "too small" not in output
+    assert (
+        "retention_email: 80 campaign customers without an RFM segment (no order yet when "
+        "segmented) measure no rate: every customer a plan reaches has a segment"
+    ) in output
+    info = Store(get_settings().home).plan_info(DAY)
+    assert info is not None
+    assert parse_offers(info.offers, stored=True).offer("retention_email").rates.measured == {}
