@@ -35,6 +35,7 @@ from models.clv.customers import VALUE_COLUMNS
 
 __all__ = [
     "EXPORT_COLUMNS",
+    "NOT_SERVING",
     "NO_CHURN_MODEL",
     "NO_SEGMENT",
     "NO_VALUES",
@@ -47,17 +48,25 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+NOT_SERVING: Final = "not serving values"
+"""How the server's log line of a value table it refuses starts (:func:`load_values`):
+:data:`NO_VALUES` tells a client to look for it."""
+
 NO_SEGMENT: Final = "none"
 """How a group without a key (no RFM segment; no CLV, so no tier) is named."""
 
 NO_VALUES: Final = (
-    "no customer value table is served: the store has none, or none signed with this server's "
-    "GUANXI_STORE_KEY (the server's log says which); run `guanxi value --events PATH --as-of "
-    "DATE --out PATH` (or `guanxi demo`, on sample data) with the server's GUANXI_HOME and "
-    "GUANXI_STORE_KEY, then reload the server (POST /v1/admin/reload; not needed while no "
-    "model is loaded)"
+    "no customer value table is served: the store has none, or its table was refused (not "
+    f"signed with this server's GUANXI_STORE_KEY, or unreadable: a '{NOT_SERVING}' line of the "
+    "server's log says which table and why; without one the store has none); run `guanxi value "
+    "--events PATH --as-of DATE --out PATH` (or `guanxi demo`, on sample data) with the "
+    "server's GUANXI_HOME and GUANXI_STORE_KEY, then reload the server (POST /v1/admin/reload; "
+    "not needed while no model is loaded)"
 )
 """What the value routes and pages say when no value table is served.
+
+It said "(the server's log says which)", but of an empty store the log says nothing: only a
+table refused (:func:`load_values`) is logged, with :data:`NOT_SERVING`.
 
 Either command keeps its table in the store of its own ``GUANXI_HOME``, signed with its own
 ``GUANXI_STORE_KEY``: a server with a key serves only a table signed with that key, so
@@ -345,13 +354,19 @@ def load_values(store: Store, as_of: date) -> LoadedValues | None:
         return LoadedValues.of(frame, info)
     except UnsignedTableError as exc:  # written by `guanxi value` without the server's key
         logger.warning(
-            "not serving values: the value table as of %s is not signed with this server's "
-            "GUANXI_STORE_KEY (%s); write it again with `guanxi value` under that key, then "
-            "reload",
+            "%s: the value table as of %s is not signed with this server's GUANXI_STORE_KEY "
+            "(%s); write it again with `guanxi value` under that key, then reload",
+            NOT_SERVING,
             day,
             exc,
         )
         return None
     except Exception as exc:  # a damaged table must not stop the scores from serving
-        logger.warning("not serving values: %s: %s", type(exc).__name__, exc)
+        logger.warning(
+            "%s: the value table as of %s cannot be read: %s: %s",
+            NOT_SERVING,
+            day,
+            type(exc).__name__,
+            exc,
+        )
         return None

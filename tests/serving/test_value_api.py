@@ -18,7 +18,7 @@ from models.clv.customers import DETAIL_COLUMNS, VALUE_COLUMNS
 from serving.app import create_app
 from serving.schemas import CustomerValue
 from serving.settings import Settings
-from serving.values import SERVED_DETAILS
+from serving.values import NO_VALUES, NOT_SERVING, SERVED_DETAILS
 from tests.serving.conftest import (
     AS_OF,
     STORE_KEY,
@@ -301,6 +301,38 @@ def test_a_value_table_written_without_the_key_is_named_in_the_log_and_the_answe
     assert "GUANXI_HOME" in detail and "POST /v1/admin/reload" in detail
     logged = " ".join(m.getMessage() for m in caplog.records if m.name == "serving.values")
     assert f"value table as of {AS_OF} is not signed" in logged and "guanxi value" in logged
+
+
+@pytest.mark.parametrize("store", ["empty", "unsigned", "damaged"])
+def test_the_404_says_what_the_log_tells_of_a_refused_table_or_none(
+    tmp_path: Path, source: StaticSource, caplog: pytest.LogCaptureFixture, store: str
+) -> None:
+    """Before: the 404 said "the store has none, or none signed with this server's
+    GUANXI_STORE_KEY (the server's log says which)", but of an empty store the log says nothing.
+    It now names the line the log holds for a refused table (unsigned or unreadable, with its
+    day), and says that without one the store has none: true of each case."""
+    settings = make_settings(tmp_path / "home")
+    if store == "unsigned":  # as `guanxi value` writes it without GUANXI_STORE_KEY
+        Store(settings.home).write_values(
+            value_frame(), AS_OF, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+        )
+    elif store == "damaged":
+        store_values(settings.home)
+        Store(settings.home).value_path(AS_OF).write_bytes(b"not parquet")
+    with (
+        caplog.at_level(logging.WARNING, logger="serving.values"),
+        TestClient(create_app(settings, source)) as c,
+    ):
+        wait_ready(c)
+        r = c.get("/v1/segments", headers=headers())
+    assert r.status_code == 404 and r.json() == {"detail": NO_VALUES}, r.text
+    assert f"a '{NOT_SERVING}' line of the server's log" in NO_VALUES
+    assert "without one the store has none" in NO_VALUES
+    said = [m.getMessage() for m in caplog.records if m.getMessage().startswith(NOT_SERVING)]
+    if store == "empty":
+        assert said == []
+    else:
+        assert said and all(f"value table as of {AS_OF}" in m for m in said), said
 
 
 def test_detail_columns_are_in_the_frame() -> None:
