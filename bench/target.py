@@ -21,24 +21,10 @@ import numpy as np
 import polars as pl
 
 from models.knapsack import solve
-from models.offers import OffersFile, parse_offers
+from models.offers import SEGMENTS, OffersFile, parse_offers
 from models.targeting import OfferValues, offer_values, plan_campaign, plan_resources
 
 __all__ = ["main"]
-
-SEGMENTS = (
-    "champions",
-    "loyal",
-    "potential_loyalist",
-    "new",
-    "promising",
-    "need_attention",
-    "about_to_sleep",
-    "at_risk",
-    "cant_lose",
-    "hibernating",
-    "lost",
-)
 
 
 def offers(n: int) -> OffersFile:
