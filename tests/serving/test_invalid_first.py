@@ -124,7 +124,9 @@ def test_no_route_with_request_parameters_takes_the_state_as_a_dependency(
         if calls & {get_state, page_state}:
             checked += 1
             assert not _can_be_invalid(route), context.path
-    assert checked >= 3  # the routes without parameters keep the dependency
+    # the routes without parameters keep the dependency: the overview and GET /v1/models (the
+    # customer page, a third until 81c2db9, answers from the store while nothing is loaded)
+    assert checked >= 2
 
 
 # --- the reviewer pages -------------------------------------------------------------------------
