@@ -82,6 +82,8 @@ CROSS_SELL: Final = CROSS_SELL_SPEC.name
 MIN_UPLIFT_ARM: Final = 200
 """Least treated and least control customers of an offer for an uplift model to be tried."""
 
+_NOT_OFFERED: Final = "the recorded campaigns are of offers not in this offers file"
+
 
 class NoValuesError(LookupError):
     """The store has no value table to plan from.
@@ -151,21 +153,24 @@ def _latest(store: Store, as_of: date | None) -> date:
 
 def _campaigns(
     store: Store, offers: OffersFile, values: pl.DataFrame, day: date
-) -> tuple[pl.DataFrame | None, list[str]]:
+) -> tuple[pl.DataFrame | None, list[str], list[str]]:
     """Return the recorded outcomes of this file's offers, segment and churn probability filled.
 
     Each set of outcomes counts once (:func:`models.campaigns.pooled_campaigns`); the notes say
     which campaigns hold the same outcomes or share customers, and how many outcome customers the
-    value table of ``day`` lacks when it fills a column (they are left out).
+    value table of ``day`` lacks when it fills a column (they are left out). The third item names
+    the offers recorded, those whose every customer was left out too: their uplift models need
+    no value table.
     """
     outcomes, overlaps = pooled_campaigns(store)
     notes = [overlap.note for overlap in overlaps]
     if outcomes is None:
-        return None, notes
+        return None, notes, []
     known = {o.name for o in offers.offers}
     outcomes = outcomes.filter(pl.col("offer").is_in(sorted(known)))
+    recorded = sorted(outcomes["offer"].unique().to_list())
     if outcomes.is_empty():
-        return outcomes, [*notes, "the recorded campaigns are of offers not in this offers file"]
+        return outcomes, [*notes, _NOT_OFFERED], recorded
     context = values.select(
         pl.col("customer_id").cast(pl.String),
         pl.col("rfm_segment").alias("segment"),
@@ -181,10 +186,10 @@ def _campaigns(
             if joined.height
             else "no rate is measured from the recorded campaigns"
         )
-        said = not_in_values(outcomes, values, day, consequence)
-        notes += [said] if said is not None else []
+        lacking = not_in_values(outcomes, values, day, consequence)
+        notes += [lacking] if lacking is not None else []
         outcomes = joined
-    return outcomes, notes
+    return outcomes, notes, recorded
 
 
 def _measured(offers: OffersFile, outcomes: pl.DataFrame | None) -> tuple[OffersFile, list[str]]:
@@ -317,7 +322,7 @@ def fit_campaign_uplift(
 
 
 def _uplift(
-    outcomes: pl.DataFrame | None,
+    recorded: list[str],
     snapshot: pl.DataFrame | None,
     customers: pl.DataFrame,
     load: Callable[[str], LoadedUplift],
@@ -328,10 +333,10 @@ def _uplift(
     without one, or whose model ranked below the churn score on the held-out Qini, is valued by
     rates, and the note says which.
     """
-    if outcomes is None or outcomes.is_empty() or snapshot is None:
+    if not recorded or snapshot is None:
         return None, {}, []
     frames, chosen, notes = [], {}, []
-    for offer in sorted(outcomes["offer"].unique().to_list()):
+    for offer in recorded:
         try:
             loaded = load(offer)
         except ModelNotFoundError as error:
@@ -473,7 +478,7 @@ def plan_values(
             f"no snapshot of {day} in the store (guanxi features build --as-of {day}): no "
             f"complaints{reach}"
         )
-    outcomes, pooled = _campaigns(store, offers, table, day)
+    outcomes, pooled, recorded = _campaigns(store, offers, table, day)
     used, measured = _measured(offers, outcomes)
     notes += pooled + measured
     propensities, said = _cross_sell(store, day, used)
@@ -485,7 +490,7 @@ def plan_values(
         column = f"{PROPENSITY_PREFIX}{offer.category}"
         if offer.category is not None and column not in customers.columns:
             customers = customers.with_columns(pl.lit(None, pl.Float64).alias(column))
-    lift, chosen, said = _uplift(outcomes, snapshot, customers, load) if uplift else (None, {}, [])
+    lift, chosen, said = _uplift(recorded, snapshot, customers, load) if uplift else (None, {}, [])
     notes += said
     values = offer_values(customers, used, uplift=lift)
     for j, offer in enumerate(values.offers):

@@ -315,3 +315,49 @@ def test_uplift_judged_against_no_churn_probabilities_says_so(local_tracking: Pa
         "against is flat (Qini 0), so beating it says only that the model ranks better than no "
         "ranking; promote a churn model, run guanxi value again and fit again"
     ]
+
+
+def test_an_offer_whose_campaign_customers_the_value_table_lacks_keeps_its_uplift_model(
+    local_tracking: Path,
+) -> None:
+    """plan26: the plan asked for the uplift models of the offers left after joining the outcomes
+    to the value table, so an offer whose every campaign customer the table lacks (here C0000 to
+    C0799 against a table of V0000 to V0799) was valued by rates without a word, though its uplift
+    model reads the snapshot, not the value table. The note says how many were left out, and the
+    offer's model is still asked for."""
+    store = _store(local_tracking)
+    store.write_values(
+        pl.DataFrame(
+            {
+                "customer_id": [f"V{i:04d}" for i in range(N)],
+                "rfm_segment": ["at_risk"] * N,
+                "value_tier": ["rest"] * N,
+                "churn_probability": np.full(N, 0.5),
+                "churn_status": ["eligible"] * N,
+                "clv": np.full(N, 100.0),
+            }
+        ),
+        DAY,
+        horizon_days=365,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={},
+    )
+    asked = []
+
+    def load(offer: str) -> registry.LoadedUplift:
+        asked.append(offer)
+        raise registry.ModelNotFoundError(f"no registered uplift model 'uplift_{offer}'")
+
+    run = plan_from_store(store, OFFERS, budget=10.0, as_of=DAY, load=load)
+    assert asked == ["retention_email"]
+    assert (
+        "800 outcome customers of 800 (C0000, C0001, C0002, ...) are not in the value table as of "
+        "2024-10-31 (no order up to that day, or customers of another store): no rate is measured "
+        "from the recorded campaigns"
+    ) in run.notes
+    assert "the recorded campaigns are of offers not in this offers file" not in run.notes
+    assert (
+        "retention_email: no registered uplift model 'uplift_retention_email'; the plan uses rates"
+        in run.notes
+    )
