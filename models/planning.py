@@ -261,7 +261,9 @@ def fit_campaign_uplift(
     Returns
     -------
     tuple
-        The day, one bundle per offer fitted, and notes on the offers that were not.
+        The day, one bundle per offer fitted, and notes on the offers that were not and on the
+        campaign customers the snapshot lacks (left out) or the value table (ranked last by
+        churn score).
 
     Raises
     ------
@@ -278,15 +280,24 @@ def fit_campaign_uplift(
         raise LookupError("no campaign recorded: guanxi campaign record --file outcomes.csv")
     snapshot = store.read_snapshot(day)  # SnapshotNotFoundError is a LookupError
     context = values.select(pl.col("customer_id").cast(pl.String), "churn_probability")
-    if "churn_probability" not in outcomes.columns:
+    bundles, notes = [], []
+    if "churn_probability" not in outcomes.columns:  # those it lacks were ranked last unsaid
+        last = "no churn probability: ranked last by the churn score the models are judged against"
+        lacking = not_in_values(outcomes, values, day, last)
+        notes += [lacking] if lacking is not None else []
         outcomes = outcomes.join(context, on="customer_id", how="left")
     if "margin" not in outcomes.columns:
         raise LookupError("the recorded campaigns have no margin column: the worth is unknown")
-    bundles, notes = [], []
     for offer in sorted(outcomes["offer"].unique().to_list()):
-        rows = outcomes.filter(pl.col("offer") == offer).join(
-            snapshot.select("customer_id"), on="customer_id", how="semi"
-        )
+        recorded = outcomes.filter(pl.col("offer") == offer)
+        rows = recorded.join(snapshot.select("customer_id"), on="customer_id", how="semi")
+        out = recorded.height - rows.height
+        if out:  # left out of the fit without a word
+            notes.append(
+                f"{offer}: {counted(out, 'campaign customers')} of {recorded.height:,} "
+                f"{'is' if out == 1 else 'are'} not in the snapshot of {day} (no features to "
+                "describe them): left out of the fit"
+            )
         held_out = int(rows["control"].sum())
         if min(held_out, rows.height - held_out) < MIN_UPLIFT_ARM:
             notes.append(

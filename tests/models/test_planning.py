@@ -361,3 +361,34 @@ def test_an_offer_whose_campaign_customers_the_value_table_lacks_keeps_its_uplif
         "retention_email: no registered uplift model 'uplift_retention_email'; the plan uses rates"
         in run.notes
     )
+
+
+def test_uplift_says_which_campaign_customers_the_snapshot_or_the_value_table_lacks(
+    local_tracking: Path,
+) -> None:
+    """plan26: guanxi campaign uplift left the campaign customers the snapshot lacks out of the fit,
+    and ranked those the value table lacks last by churn score (a churn probability of 0), both
+    without a word. Here the snapshot lacks C0000 to C0049 and the value table C0750 to C0799."""
+    store = _store(local_tracking)
+    snapshot = store.read_snapshot(DAY)
+    store.write_snapshot(snapshot.filter(pl.col("customer_id") >= "C0050"), DAY)
+    values = store.read_values(DAY)
+    assert values is not None
+    store.write_values(
+        values.filter(pl.col("customer_id") < "C0750"),
+        DAY,
+        horizon_days=365,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={},
+    )
+    _, bundles, notes = fit_campaign_uplift(store, DAY)
+    assert [b.offer for b in bundles] == ["retention_email"]
+    assert bundles[0].metadata["rows"] == 750  # those in the snapshot
+    assert notes == [
+        "50 outcome customers of 800 (C0750, C0751, C0752, ...) are not in the value table as of "
+        "2024-10-31 (no order up to that day, or customers of another store): no churn "
+        "probability: ranked last by the churn score the models are judged against",
+        "retention_email: 50 campaign customers of 800 are not in the snapshot of 2024-10-31 (no "
+        "features to describe them): left out of the fit",
+    ]
