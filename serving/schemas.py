@@ -480,7 +480,10 @@ class Readiness(BaseModel):
     ready: bool
     detail: str | None = Field(
         default=None,
-        description="Why not ready: loading, the last load failed, or warming up the explainer.",
+        description=(
+            "Why not ready: what the store or registry lacks and what to run (as the API's 503 "
+            "says it), still loading, the last load failed, or warming up the explainer."
+        ),
     )
 
 
