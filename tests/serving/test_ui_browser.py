@@ -15,7 +15,7 @@ import httpx
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.serving.conftest import KEYS, NEEDS_CHROMIUM, serve_uvicorn, shot
+from tests.serving.conftest import KEYS, NEEDS_CHROMIUM, NOTHING_PROMOTED, serve_uvicorn, shot
 from tests.serving.ui_data import BUSY, UIWorld
 
 pytestmark = [pytest.mark.slow, NEEDS_CHROMIUM]
@@ -135,7 +135,7 @@ def test_an_empty_store_says_what_to_run(browser: Any, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     uri = f"sqlite:///{home / 'mlflow.db'}"
-    with serve_uvicorn(home, uri, tmp_path, ready="last load failed; retrying") as url:
+    with serve_uvicorn(home, uri, tmp_path, ready=NOTHING_PROMOTED) as url:
         context = browser.new_context(java_script_enabled=False)
         try:
             page = context.new_page()

@@ -43,7 +43,15 @@ from models.planning import keep_plan, plan_from_store
 from models.tasks import task_names
 from serving.ui.drift import render_report
 from tests.pipelines.test_target_cli import OFFERS
-from tests.serving.conftest import AS_OF, KEYS, NEEDS_CHROMIUM, STORE_KEY, serve_uvicorn, shot
+from tests.serving.conftest import (
+    AS_OF,
+    KEYS,
+    NEEDS_CHROMIUM,
+    NOTHING_PROMOTED,
+    STORE_KEY,
+    serve_uvicorn,
+    shot,
+)
 from tests.serving.test_drift_page import EVIL
 from tests.serving.test_drift_page import _report as drift_report
 from tests.serving.test_targeting_pages import _outcomes
@@ -431,7 +439,7 @@ def test_a_store_without_models_says_what_to_run(
     home = tmp_path / "home"
     young_store(world, home)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    with serve_uvicorn(home, uri, tmp_path, ready="last load failed; retrying") as url:
+    with serve_uvicorn(home, uri, tmp_path, ready=NOTHING_PROMOTED) as url:
         # the menu leads to every task's model page, which says what to run
         start = [f"{url}/ui/", f"{url}/ui/customers/c001"]
         site = crawl_site(
@@ -463,7 +471,7 @@ def test_a_store_with_values_but_no_models_shows_them(
     young_store(world, home)
     store_values(home)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    with serve_uvicorn(home, uri, tmp_path, ready="last load failed; retrying") as url:
+    with serve_uvicorn(home, uri, tmp_path, ready=NOTHING_PROMOTED) as url:
         start = [f"{url}/ui/", f"{url}/ui/customers/c001"]
         site = crawl_site(
             browser,
