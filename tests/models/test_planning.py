@@ -103,6 +103,21 @@ def _store(home: Path, campaign: bool = True, key: bytes | None = None) -> Store
     return store
 
 
+def _without_churn(store: Store) -> None:
+    """Keep the day's value table again without churn probabilities, as `guanxi value` fits it
+    before any churn champion."""
+    values = store.read_values(DAY)
+    assert values is not None
+    store.write_values(
+        values.with_columns(churn_probability=pl.lit(None, pl.Float64)),
+        DAY,
+        horizon_days=365,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={},
+    )
+
+
 def test_registered_uplift_is_loaded_checked_and_used(local_tracking: Path) -> None:
     store = _store(local_tracking)
     day, bundles, notes = fit_campaign_uplift(store, DAY)
@@ -185,16 +200,7 @@ def test_one_note_for_one_cause(local_tracking: Path) -> None:
     }
     offers = parse_offers({"offers": [*OFFERS_DOC["offers"], recovery]})
     store.snapshot_path(DAY).unlink()
-    values = store.read_values(DAY)
-    assert values is not None
-    store.write_values(
-        values.with_columns(churn_probability=pl.lit(None, pl.Float64)),
-        DAY,
-        horizon_days=365,
-        discount_rate=0.1,
-        basis="revenue",
-        fit={},
-    )
+    _without_churn(store)
     run = plan_from_store(store, offers, budget=10.0, as_of=DAY)
     assert run.plan.rows.height == 0
     assert [n for n in run.notes if "service_recovery_call" in n] == [
@@ -296,16 +302,7 @@ def test_uplift_judged_against_no_churn_probabilities_says_so(local_tracking: Pa
     the model "beats the churn score on the Qini: plans use it" of a churn-score ranking that
     was flat (every probability missing, Qini 0). A note now says what the comparison was."""
     store = _store(local_tracking)
-    values = store.read_values(DAY)
-    assert values is not None
-    store.write_values(
-        values.with_columns(churn_probability=pl.lit(None, pl.Float64)),
-        DAY,
-        horizon_days=365,
-        discount_rate=0.1,
-        basis="revenue",
-        fit={},
-    )
+    _without_churn(store)
     _, bundles, notes = fit_campaign_uplift(store, DAY)
     assert [b.offer for b in bundles] == ["retention_email"]
     assert bundles[0].metrics["churn_score"]["qini"] == 0.0

@@ -78,9 +78,11 @@ def value_frame() -> pl.DataFrame:
     return pl.DataFrame(rows).with_columns(as_of=pl.lit(AS_OF, pl.Date))
 
 
-def store_values(home: Path) -> None:
+def store_values(home: Path, frame: pl.DataFrame | None = None) -> None:
+    """Keep ``frame`` (:func:`value_frame` by default) as the value table of ``AS_OF``, read
+    with a churn model."""
     Store(home, STORE_KEY.encode()).write_values(  # signed, as guanxi value with the key does
-        value_frame(),
+        value_frame() if frame is None else frame,
         AS_OF,
         horizon_days=365,
         discount_rate=0.1,
@@ -227,15 +229,7 @@ def test_a_table_without_the_details_serves_them_as_null(
 ) -> None:
     """A table whose rows lack the detail columns (written before them) answers them as null."""
     settings = make_settings(tmp_path / "home")
-    Store(settings.home, STORE_KEY.encode()).write_values(
-        value_frame().drop("churn_status", "expected_margin_per_order"),
-        AS_OF,
-        horizon_days=365,
-        discount_rate=0.1,
-        basis="revenue",
-        fit={},
-        churn_model={"name": "churn", "version": "1", "horizon_days": 90},
-    )
+    store_values(settings.home, value_frame().drop("churn_status", "expected_margin_per_order"))
     with TestClient(create_app(settings, source)) as c:
         wait_ready(c)
         r = c.get("/v1/segments/champions/customers", headers=headers())

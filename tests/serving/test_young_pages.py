@@ -12,6 +12,8 @@ customers of the served value table).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -49,6 +51,22 @@ def _churnless(home: Path) -> None:
     Store(home, STORE_KEY.encode()).write_values(
         frame, AS_OF, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
     )
+
+
+@contextlib.contextmanager
+def churnless_app(tmp_path: Path, source: StaticSource, loaded: bool) -> Iterator[TestClient]:
+    """An app over a value table without churn probabilities (:func:`_churnless`), its models
+    loaded, or with none to load and its first load failed."""
+    home = tmp_path / "home"
+    _churnless(home)
+    if not loaded:
+        source.failure = NO_MODEL
+    with TestClient(create_app(make_settings(home), source)) as client:
+        if loaded:
+            wait_ready(client)
+        else:
+            wait_failed_once(client)
+        yield client
 
 
 def test_the_value_page_needs_no_model(unloaded: TestClient) -> None:
@@ -89,15 +107,7 @@ def test_the_menu_leads_to_the_model_pages_while_nothing_is_loaded(unloaded: Tes
 def test_values_without_churn_probabilities_say_what_equity_at_risk_needs(
     tmp_path: Path, source: StaticSource, loaded: bool
 ) -> None:
-    home = tmp_path / "home"
-    _churnless(home)
-    if not loaded:
-        source.failure = NO_MODEL
-    with TestClient(create_app(make_settings(home), source)) as client:
-        if loaded:
-            wait_ready(client)
-        else:
-            wait_failed_once(client)
+    with churnless_app(tmp_path, source, loaded) as client:
         page = client.get("/ui/value", headers=headers("reviewer"))
     assert page.status_code == 200, page.text
     assert 'id="no-churn"' in page.text and "guanxi value</code> again" in page.text

@@ -32,7 +32,7 @@ from tests.serving.conftest import (
 )
 from tests.serving.test_api import _conforms
 from tests.serving.test_value_api import AS_OF, _audit, store_values, value_frame
-from tests.serving.test_young_pages import _churnless
+from tests.serving.test_young_pages import churnless_app
 
 VALUE_OPERATIONS = [
     ("/v1/customers/{customer_id}/value", "/v1/customers/c000/value"),
@@ -96,13 +96,7 @@ def test_values_without_churn_probabilities_say_what_equity_at_risk_needs(
 ) -> None:
     """Before: equity at risk 0.0 overall and in every group, risk_share 0, top_at_risk [] (as
     though nothing were at risk), and churn_status null."""
-    home = tmp_path / "home"
-    _churnless(home)
-    if not loaded:
-        source.failure = NO_MODEL
-    with TestClient(create_app(make_settings(home), source)) as client:
-        if loaded:
-            wait_ready(client)
+    with churnless_app(tmp_path, source, loaded) as client:
         segments = client.get("/v1/segments", headers=headers())
         equity = client.get("/v1/equity", headers=headers())
         value = client.get("/v1/customers/c000/value", headers=headers())
@@ -235,15 +229,7 @@ def test_a_churn_model_whose_population_holds_nobody_says_so(client: TestClient)
         pl.lit(None, pl.Float64).alias("equity_at_risk"),
         pl.lit("lapsed").alias("churn_status"),
     )
-    client.app.state.settings.store().write_values(  # type: ignore[attr-defined]
-        frame,
-        AS_OF,
-        horizon_days=365,
-        discount_rate=0.1,
-        basis="revenue",
-        fit={},
-        churn_model={"name": "churn", "version": "1", "horizon_days": 90},
-    )
+    store_values(client.app.state.settings.home, frame)  # type: ignore[attr-defined]
     assert client.post("/v1/admin/reload", headers=headers("admin")).status_code == 200
     body = client.get("/v1/segments", headers=headers()).json()
     assert "population" in body["churn_missing"] and "guanxi train" not in body["churn_missing"]
