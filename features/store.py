@@ -111,6 +111,7 @@ __all__ = [
     "sorted_ranges",
     "spill_partitions",
     "split_by_customer",
+    "vouched_for",
 ]
 
 METADATA_KEY: Final = "guanxi"
@@ -766,9 +767,57 @@ def _days(directory: Path, pattern: re.Pattern[str] = _SNAPSHOT) -> list[date]:
 class UnsignedTableError(LookupError):
     """A table the store must check has no manifest signed for this write of it."""
 
+    what: str | None = None
+    """The table, as a person names it, when :func:`vouched_for` said it."""
+
 
 class TamperedTableError(ValueError):
     """A table's bytes, or its manifest, are not the ones the store signed."""
+
+    what: str | None = None
+    """The table, as a person names it, when :func:`vouched_for` said it."""
+
+
+@contextmanager
+def vouched_for(what: str, again: str) -> Iterator[None]:
+    """Say which table the store refused, and how to write it again, around a checked read.
+
+    Parameters
+    ----------
+    what : str
+        The table, as a person names it (``"the recorded campaign 'october'"``).
+    again : str
+        The command that writes it again (``"guanxi campaign record --file F --name N"``).
+
+    Yields
+    ------
+    None
+        The checked read runs inside.
+
+    Raises
+    ------
+    UnsignedTableError
+        The read's, its message naming the table, that it was kept without GUANXI_STORE_KEY
+        and the command to run with the key set.
+    TamperedTableError
+        The read's, its message naming the table and the command that writes it again.
+    """
+    refused: UnsignedTableError | TamperedTableError
+    try:
+        yield
+    except UnsignedTableError as exc:
+        refused = UnsignedTableError(
+            f"{what} is not signed with the store's key ({exc}): it was kept without "
+            f"GUANXI_STORE_KEY; write it again with the key set ({again})"
+        )
+        refused.what = what
+        raise refused from exc
+    except TamperedTableError as exc:
+        refused = TamperedTableError(
+            f"{what} is not the table guanxi kept ({exc}): write it again ({again})"
+        )
+        refused.what = what
+        raise refused from exc
 
 
 def _manifest_path(path: Path) -> Path:
@@ -1932,19 +1981,26 @@ class Store:
         )
         return [CampaignInfo.from_json(pl.read_parquet_metadata(p)[METADATA_KEY], p) for p in paths]
 
-    def read_campaigns(self) -> pl.DataFrame | None:
-        """Read every recorded campaign's outcomes into one table.
+    def read_campaign(self, name: str) -> pl.DataFrame | None:
+        """Read a recorded campaign's outcomes.
+
+        Parameters
+        ----------
+        name : str
+            The campaign's name.
 
         Returns
         -------
         polars.DataFrame or None
-            The outcomes (columns missing from some campaigns are null there); None when nothing
-            is recorded.
+            The outcomes as recorded; None when no campaign of that name is recorded.
+
+        Raises
+        ------
+        UnsignedTableError, TamperedTableError
+            With a key: the outcomes have no manifest of this write, or do not match it.
         """
-        infos = self.list_campaigns()
-        if not infos:
-            return None
-        return pl.concat([pl.read_parquet(i.path) for i in infos], how="diagonal_relaxed")
+        path = self.campaign_path(name)
+        return _read_checked(path, self._key) if path.is_file() else None
 
     def list_score_tables(self, task: str) -> list[ScoreTableInfo]:
         """List the score tables of a task.

@@ -45,6 +45,7 @@ told apart by their rows alone.
 from __future__ import annotations
 
 import difflib
+import shlex
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -61,7 +62,7 @@ from features.contracts import (
     OUTCOME_COLUMNS,
     counted,
 )
-from features.store import PlanInfo, TamperedTableError
+from features.store import PlanInfo, TamperedTableError, vouched_for
 from models.offers import InputProblemsError, OffersFile, OffersFileError, parse_offers
 
 if TYPE_CHECKING:
@@ -880,10 +881,24 @@ def recorded_campaigns(store: Store, exclude: Collection[str] = ()) -> dict[str,
     dict of str to polars.DataFrame
         The outcomes by campaign name, in the store's order (by name), but those excluded;
         empty when nothing is recorded.
+
+    Raises
+    ------
+    features.store.UnsignedTableError, features.store.TamperedTableError
+        With a key (``GUANXI_STORE_KEY``): a campaign recorded without it, or changed since;
+        the message names the campaign and the ``guanxi campaign record`` command that records
+        it again.
     """
-    return {
-        i.name: pl.read_parquet(i.path) for i in store.list_campaigns() if i.name not in exclude
-    }
+    campaigns = {}
+    for info in store.list_campaigns():
+        if info.name in exclude:
+            continue
+        again = f"guanxi campaign record --file {shlex.quote(info.source)} --name {info.name}"
+        with vouched_for(f"the recorded campaign {info.name!r}", again):
+            outcomes = store.read_campaign(info.name)
+        if outcomes is not None:  # None: removed since it was listed
+            campaigns[info.name] = outcomes
+    return campaigns
 
 
 def pooled_campaigns(store: Store) -> tuple[pl.DataFrame | None, list[Overlap]]:
@@ -898,6 +913,11 @@ def pooled_campaigns(store: Store) -> tuple[pl.DataFrame | None, list[Overlap]]:
     -------
     tuple
         The pooled outcomes (None when nothing is recorded) and the overlaps.
+
+    Raises
+    ------
+    features.store.UnsignedTableError, features.store.TamperedTableError
+        With a key: a campaign the key does not vouch for (:func:`recorded_campaigns`).
     """
     return pool_campaigns(recorded_campaigns(store))
 

@@ -35,7 +35,7 @@ import polars as pl
 
 from features.contracts import counted
 from features.snapshot import model_input_columns
-from features.store import PlanInfo, SnapshotNotFoundError, Store
+from features.store import PlanInfo, SnapshotNotFoundError, Store, vouched_for
 from models.campaigns import (
     BASE_PROBABILITY,
     NO_SEGMENT,
@@ -149,6 +149,15 @@ def _latest(store: Store, as_of: date | None) -> date:
             f"run `guanxi value --events PATH --as-of {as_of.isoformat()} --out PATH` first"
         )
     return as_of
+
+
+def _read_values(store: Store, day: date) -> pl.DataFrame:
+    """Read the value table of ``day`` (listed by :func:`_latest`), checked with the store's key."""
+    again = f"guanxi value --events PATH --as-of {day.isoformat()} --out PATH"
+    with vouched_for(f"the value table as of {day.isoformat()}", again):
+        table = store.read_values(day)
+    assert table is not None
+    return table
 
 
 def _campaigns(
@@ -271,10 +280,12 @@ def fit_campaign_uplift(
         If the store has no value table for the day.
     LookupError
         If no campaign is recorded or the store has no snapshot of the day.
+    features.store.UnsignedTableError, features.store.TamperedTableError
+        With a key: the value table or a recorded campaign is not vouched for by it (the
+        message names which, and the command that writes it again).
     """
     day = _latest(store, as_of)
-    values = store.read_values(day)
-    assert values is not None
+    values = _read_values(store, day)
     outcomes, _ = pooled_campaigns(store)  # each set of outcomes once
     if outcomes is None:
         raise LookupError("no campaign recorded: guanxi campaign record --file outcomes.csv")
@@ -472,10 +483,12 @@ def plan_values(
     ------
     NoValuesError
         If the store has no value table for the day.
+    features.store.UnsignedTableError, features.store.TamperedTableError
+        With a key: the value table or a recorded campaign is not vouched for by it (the
+        message names which, and the command that writes it again).
     """
     day = _latest(store, as_of)
-    table = store.read_values(day)
-    assert table is not None
+    table = _read_values(store, day)
     try:
         snapshot: pl.DataFrame | None = store.read_snapshot(day)
     except SnapshotNotFoundError:
@@ -567,6 +580,9 @@ def plan_from_store(
         If the store has no value table for the day.
     ValueError
         If the budget is negative.
+    features.store.UnsignedTableError, features.store.TamperedTableError
+        With a key: the value table or a recorded campaign is not vouched for by it
+        (:func:`plan_values`).
     """
     day, values, used, notes, chosen = plan_values(store, offers, as_of, uplift, load)
     plan = plan_campaign(values, used, budget, method=method)

@@ -45,7 +45,7 @@ from rich.table import Table
 from rich.text import Text
 
 from features.contracts import counted
-from features.store import Store, TamperedTableError, UnsignedTableError
+from features.store import Store, TamperedTableError, UnsignedTableError, vouched_for
 from models.campaigns import (
     NO_SEGMENT,
     REPORT_COLUMNS,
@@ -127,7 +127,11 @@ def record_command(
         raise typer.BadParameter(str(exc), param_hint="--name") from exc
     # recording it again replaces it: not read, and not a duplicate of itself
     replaced = next((i for i in store.list_campaigns() if i.name == campaign), None)
-    others = recorded_campaigns(store, exclude={campaign})
+    try:  # the others checked with GUANXI_STORE_KEY before they decide the duplicate check
+        others = recorded_campaigns(store, exclude={campaign})
+    except (UnsignedTableError, TamperedTableError) as exc:
+        console.print(f"[red]cannot record the campaign, nothing stored:[/red] {exc}")
+        raise typer.Exit(1) from exc
     same = duplicate_of(outcomes, others)
     if same is not None and not allow_duplicate:
         console.print(
@@ -221,10 +225,8 @@ def _plan_offers(store: Store, day: date, rows: pl.DataFrame) -> OffersFile | No
     info = store.plan_info(day)
     if info is None:
         return None
-    try:
+    with vouched_for(f"the plan as of {day}", _plan_again(store, day)):
         return stored_plan_offers(info, rows)
-    except TamperedTableError as exc:
-        raise _not_kept(store, day, exc) from exc
 
 
 def read_stored_plan(store: Store, day: date) -> pl.DataFrame | None:
@@ -249,23 +251,8 @@ def read_stored_plan(store: Store, day: date) -> pl.DataFrame | None:
         With a key: a plan kept without it, or changed since it was kept; the message names the
         plan's day and the ``guanxi target`` command that plans it again.
     """
-    try:
+    with vouched_for(f"the plan as of {day}", _plan_again(store, day)):
         return store.read_plan(day)
-    except UnsignedTableError as exc:
-        raise UnsignedTableError(
-            f"the plan as of {day} is not signed with the store's key ({exc}): it was kept "
-            f"without GUANXI_STORE_KEY; plan it again with the key set ({_plan_again(store, day)})"
-        ) from exc
-    except TamperedTableError as exc:
-        raise _not_kept(store, day, exc) from exc
-
-
-def _not_kept(store: Store, day: date, exc: TamperedTableError) -> TamperedTableError:
-    """Say that the plan of ``day`` is not the one guanxi target kept, and how to plan it again."""
-    return TamperedTableError(
-        f"the plan as of {day} is not the plan guanxi target kept ({exc}): plan it again "
-        f"({_plan_again(store, day)})"
-    )
 
 
 def _plan_again(store: Store, day: date) -> str:
@@ -417,7 +404,11 @@ def report_command(
     console = Console()
     settings = get_settings()
     store = settings.store()  # the latest plan's offers checked with GUANXI_STORE_KEY
-    campaigns = recorded_campaigns(store)  # each file read once: pooled and checked below
+    try:  # each file read once, checked with GUANXI_STORE_KEY: pooled and checked below
+        campaigns = recorded_campaigns(store)
+    except (UnsignedTableError, TamperedTableError) as exc:
+        console.print(f"[red]cannot report:[/red] {exc}")
+        raise typer.Exit(1) from exc
     outcomes, overlaps = pool_campaigns(campaigns)
     if outcomes is None:
         console.print(
@@ -543,7 +534,7 @@ def uplift_command(
         day, bundles, notes = fit_campaign_uplift(
             store, as_of.date() if as_of else None, progress=console.log
         )
-    except (NoValuesError, SnapshotNotFoundError, LookupError) as exc:
+    except (NoValuesError, SnapshotNotFoundError, LookupError, TamperedTableError) as exc:
         console.print(f"[red]cannot fit uplift, nothing registered:[/red] {exc}")
         raise typer.Exit(1) from exc
     for note in notes:

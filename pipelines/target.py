@@ -365,12 +365,8 @@ def target_command(
     except NoValuesError as exc:
         console.print(f"[red]cannot plan, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc
-    except (UnsignedTableError, TamperedTableError) as exc:  # was a traceback
-        console.print(
-            f"[red]cannot plan, nothing written:[/red] {exc}: the store's key "
-            "(GUANXI_STORE_KEY) does not vouch for it, kept without the key or changed since; "
-            "write it again with the key set (a value table: guanxi value)"
-        )
+    except (UnsignedTableError, TamperedTableError) as exc:  # names the table and the command
+        console.print(f"[red]cannot plan, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc
     print_plan(console, run)
     previous = store.plan_info(run.as_of) if keep else None

@@ -138,10 +138,11 @@ targeting_router = APIRouter(
             },
         ),
         409: error_answer(
-            "The value table is not the one signed.",
+            "The value table, or a recorded campaign, is not the one signed with the server's "
+            "GUANXI_STORE_KEY (the detail names it).",
             {
-                "detail": "the value table does not match its signed manifest; the reason is in "
-                "the server log (request id 3f2b8c0e9d6a4f1b8e7c5a2d0b9f4e6c)"
+                "detail": "the value table as of 2025-12-31 does not match its signed manifest; "
+                "the reason is in the server log (request id 3f2b8c0e9d6a4f1b8e7c5a2d0b9f4e6c)"
             },
         ),
     },
@@ -381,17 +382,18 @@ def targeting(
         logger.info("request %s: %s", request.state.request_id, exc)
         raise HTTPException(status.HTTP_404_NOT_FOUND, exc.reason) from None
     except (UnsignedTableError, TamperedTableError) as exc:  # checked against its manifest
-        logger.warning("request %s: value table refused: %s", request.state.request_id, exc)
-        # a table kept without the key has no manifest to match: say so, not "does not match"
+        logger.warning("request %s: table refused: %s", request.state.request_id, exc)
+        # a table kept without the key has no manifest to match: say so, not "does not match";
+        # the table by name, never a path of the server (the log has it)
         refused = (
-            "is not signed with this server's GUANXI_STORE_KEY: run `guanxi value` with it"
+            "is not signed with this server's GUANXI_STORE_KEY: keep it again with the key set"
             if isinstance(exc, UnsignedTableError)
             else "does not match its signed manifest"
         )
         raise HTTPException(
             status.HTTP_409_CONFLICT,
-            f"the value table {refused}; the reason is in the server log (request id "
-            f"{request.state.request_id})",
+            f"{exc.what or 'the value table'} {refused}; the reason is in the server log "
+            f"(request id {request.state.request_id})",
         ) from None
     plan = run.plan
     top = plan.rows.head(body.limit)

@@ -253,7 +253,11 @@ def _expected_roi(rows: pl.DataFrame | None) -> dict[tuple[str, str], float | No
 
 
 def _campaign_context(store: Store) -> dict[str, Any]:
-    outcomes, overlaps = pooled_campaigns(store)  # one file recorded twice counts once
+    try:
+        outcomes, overlaps = pooled_campaigns(store)  # one file recorded twice counts once
+    except (UnsignedTableError, TamperedTableError) as exc:  # none reported: not what was signed
+        logger.warning("not showing the campaigns: %s", exc)
+        return {"campaigns": store.list_campaigns(), "refused_campaign": exc.what}
     if outcomes is None:
         return {"campaigns": []}
     # checked: a plan the key does not vouch for, or whose offers its rows deny, prices nothing

@@ -384,31 +384,21 @@ def test_campaign_report_reads_each_recorded_campaign_once(
     for name, outcomes in (("april", _october()), ("may", _october().head(10))):
         outcomes.write_csv(tmp_path / f"{name}.csv")
         _run(cli, "campaign", "record", "--file", str(tmp_path / f"{name}.csv"), "--name", name)
-    campaign_dir = Store(get_settings().home).campaign_dir
-    read, reads = pl.read_parquet, []
-
-    def counted(source: Path, *args: object, **kwargs: object) -> pl.DataFrame:
-        if Path(source).parent == campaign_dir:
-            reads.append(Path(source).name)
-        return read(source, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(pl, "read_parquet", counted)
+    reads = _count_campaign_reads(monkeypatch)
     output = _run(cli, "campaign", "report", "--offers", str(offers))
     assert "Campaigns: april, may" in output
     assert sorted(reads) == ["campaign=april.parquet", "campaign=may.parquet"]
 
 
 def _count_campaign_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Count `pl.read_parquet` calls on the store's campaign files, by file name."""
-    campaign_dir = Store(get_settings().home).campaign_dir
-    read, reads = pl.read_parquet, []
+    """Count the store's reads of campaign files (`Store.read_campaign`), by file name."""
+    read, reads = Store.read_campaign, []
 
-    def counted(source: Path, *args: object, **kwargs: object) -> pl.DataFrame:
-        if isinstance(source, (str, Path)) and Path(source).parent == campaign_dir:
-            reads.append(Path(source).name)
-        return read(source, *args, **kwargs)  # type: ignore[arg-type]
+    def counted(store: Store, name: str) -> pl.DataFrame | None:
+        reads.append(store.campaign_path(name).name)
+        return read(store, name)
 
-    monkeypatch.setattr(pl, "read_parquet", counted)
+    monkeypatch.setattr(Store, "read_campaign", counted)
     return reads
 
 
@@ -590,8 +580,9 @@ def test_an_empty_revenue_is_0_where_nothing_was_ordered_and_refused_where_it_wa
     frame.with_columns(revenue=blank).write_csv(path)
     assert pl.read_csv(path)["revenue"].null_count() == 68  # 80 customers, 12 ordered
     _run(cli, "campaign", "record", "--file", str(path), "--name", "october")
-    stored = Store(get_settings().home).read_campaigns()
-    assert stored["revenue"].to_list() == frame["revenue"].to_list()  # 0 where not ordered
+    stored = Store(get_settings().home).read_campaign("october")
+    assert stored is not None  # 0 where not ordered:
+    assert stored["revenue"].to_list() == frame["revenue"].to_list()
     output = _run(cli, "campaign", "report", "--offers", str(offers))
     assert "240.00" in output  # the same report as the file with its zeros written out
     ordered = tmp_path / "ordered.csv"
@@ -772,7 +763,7 @@ def test_record_checks_the_stored_plans_against_the_store_key_before_storing(
         "cannot record the campaign, nothing stored: the plan as of 2024-10-31 is not signed "
         "with the store's key"
     ) in output
-    assert f"kept without GUANXI_STORE_KEY; plan it again with the key set ({again})" in output
+    assert f"kept without GUANXI_STORE_KEY; write it again with the key set ({again})" in output
     assert store.list_campaigns() == []
 
     _run(cli, *target)  # planned again with the key: signed, and the record checks it
@@ -788,9 +779,9 @@ def test_record_checks_the_stored_plans_against_the_store_key_before_storing(
     )
     output = _run(cli, "campaign", "record", "--file", str(path), code=1)
     assert (
-        "cannot record the campaign, nothing stored: the plan as of 2024-10-31 is not the plan "
-        f"guanxi target kept (as_of=2024-10-31.parquet does not match its signed manifest): plan "
-        f"it again ({again})"
+        "cannot record the campaign, nothing stored: the plan as of 2024-10-31 is not the table "
+        "guanxi kept (as_of=2024-10-31.parquet does not match its signed manifest): write it "
+        f"again ({again})"
     ) in output
     assert store.campaign_path("october").read_bytes() == recorded  # not replaced
 
@@ -901,10 +892,10 @@ def test_a_value_table_the_store_key_does_not_vouch_for_is_refused_by_name(
     get_settings.cache_clear()
     output = _run(cli, "target", "--budget", "3", "--offers", str(offers), code=1)
     assert (
-        "cannot plan, nothing written: as_of=2024-10-31.parquet has no signed manifest "
-        "(as_of=2024-10-31.parquet.manifest.json): the store's key (GUANXI_STORE_KEY) does not "
-        "vouch for it, kept without the key or changed since; write it again with the key set "
-        "(a value table: guanxi value)"
+        "cannot plan, nothing written: the value table as of 2024-10-31 is not signed with the "
+        "store's key (as_of=2024-10-31.parquet has no signed manifest "
+        "(as_of=2024-10-31.parquet.manifest.json)): it was kept without GUANXI_STORE_KEY; write "
+        "it again with the key set (guanxi value --events PATH --as-of 2024-10-31 --out PATH)"
     ) in output
     assert Store(get_settings().home).list_plans() == []
     _keyed(monkeypatch)  # the value table kept again with the key: planned
@@ -919,10 +910,7 @@ def test_the_report_and_the_stored_plan_report_check_the_plan_against_the_store_
     (the report can take the costs from --offers instead), and shows a plan kept with the key."""
     target = ["target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31"]
     _run(cli, *target)  # kept without the key
-    path = tmp_path / "october.csv"
-    _october().write_csv(path)
-    _run(cli, "campaign", "record", "--file", str(path))  # no key yet: recorded
-    _keyed(monkeypatch)
+    _keyed(monkeypatch).write_campaign(_october(), "october", "october.csv")  # kept with it
     unsigned = "the plan as of 2024-10-31 is not signed with the store's key"
     output = _run(cli, "campaign", "report", code=1)
     assert f"cannot report: {unsigned}" in output and "or give --offers for the costs" in output
@@ -968,9 +956,9 @@ def test_the_offers_of_a_plan_replaced_after_its_rows_were_checked_are_refused(
 
     monkeypatch.setattr(Store, "read_plan", read_then_replaced)
     refused = (
-        "the plan as of 2024-10-31 is not the plan guanxi target kept (as_of=2024-10-31.parquet: "
+        "the plan as of 2024-10-31 is not the table guanxi kept (as_of=2024-10-31.parquet: "
         "its checked rows give offer 'retention_email' by email at 1 a contact, its offers say "
-        "email at 100): plan it again (guanxi target --budget 3 --offers OFFERS.yaml --as-of "
+        "email at 100): write it again (guanxi target --budget 3 --offers OFFERS.yaml --as-of "
         "2024-10-31)"
     )
     output = _run(cli, "campaign", "report", code=1)
@@ -1150,3 +1138,42 @@ def test_campaign_customers_without_a_segment_measure_no_rate(
     info = Store(get_settings().home).plan_info(DAY)
     assert info is not None
     assert parse_offers(info.offers, stored=True).offer("retention_email").rates.measured == {}
+
+
+def test_a_campaign_the_store_key_does_not_vouch_for_is_refused_by_name(
+    cli: CliRunner, offers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recorded campaigns were read with `pl.read_parquet`, around the store's check: with
+    GUANXI_STORE_KEY set, outcomes recorded without it, or changed since, still decided the
+    report, the plan's measured rates and the record's duplicate check. Now each refuses them,
+    naming the campaign and the command that records it again, and writes nothing."""
+    path = tmp_path / "october.csv"
+    _october().write_csv(path)
+    _run(cli, "campaign", "record", "--file", str(path))  # without the key: unsigned
+    store = _keyed(monkeypatch)
+    again = f"guanxi campaign record --file {path} --name october"
+    unsigned = (
+        "the recorded campaign 'october' is not signed with the store's key "
+        "(campaign=october.parquet has no signed manifest (campaign=october.parquet.manifest.json)"
+        f"): it was kept without GUANXI_STORE_KEY; write it again with the key set ({again})"
+    )
+    assert f"cannot report: {unsigned}" in _run(cli, "campaign", "report", code=1)
+    target = ["target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31"]
+    assert f"cannot plan, nothing written: {unsigned}" in _run(cli, *target, code=1)
+    assert store.list_plans() == []
+    _october().head(10).write_csv(other := tmp_path / "may.csv")
+    output = _run(cli, "campaign", "record", "--file", str(other), "--name", "may", code=1)
+    assert f"cannot record the campaign, nothing stored: {unsigned}" in output
+    assert [c.name for c in store.list_campaigns()] == ["october"]
+
+    _run(cli, "campaign", "record", "--file", str(path))  # again with the key: signed, reported
+    assert "240.00" in _run(cli, "campaign", "report", "--offers", str(offers))
+    recorded = store.campaign_path("october")
+    changed = pl.read_parquet(recorded).with_columns(responded=pl.lit(True))
+    changed.write_parquet(recorded, metadata=pl.read_parquet_metadata(recorded))
+    output = _run(cli, "campaign", "report", "--offers", str(offers), code=1)
+    assert (
+        "cannot report: the recorded campaign 'october' is not the table guanxi kept "
+        "(campaign=october.parquet does not match its signed manifest): write it again "
+        f"({again})"
+    ) in output

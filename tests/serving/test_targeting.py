@@ -10,6 +10,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import polars as pl
 import pytest
 import yaml
 from fastapi.testclient import TestClient
@@ -38,7 +39,8 @@ def test_targeting_plans_from_the_value_table_and_audits(client: TestClient, set
     assert refused.status_code == 409 and "request id" in refused.json()["detail"]
     # it said "does not match its signed manifest" of a table that has none
     assert refused.json()["detail"].startswith(
-        "the value table is not signed with this server's GUANXI_STORE_KEY: run `guanxi value`"
+        f"the value table as of {DAY.isoformat()} is not signed with this server's "
+        "GUANXI_STORE_KEY: keep it again with the key set"
     )
     settings.store().write_values(
         _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
@@ -147,3 +149,33 @@ def test_targeting_loads_an_uplift_version_once_until_the_admin_reload(  # type:
     for _ in range(2):
         assert any("uplift_retention_email version 2) beats" in n for n in plan_notes())
     assert len(loads) == 1
+
+
+def test_targeting_refuses_a_campaign_the_key_does_not_vouch_for(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """The plan's measured rates came from recorded outcomes read unchecked; a campaign kept
+    without the server's key is now a 409 that names it (never a path of the server)."""
+    settings.store().write_values(
+        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    outcomes = pl.DataFrame(
+        {
+            "customer_id": ["C1", "C2"],
+            "offer": ["retention_email"] * 2,
+            "control": [False, True],
+            "responded": [True, False],
+            "ordered": [True, False],
+            "revenue": [10.0, 0.0],
+            "margin": [3.0, 0.0],
+        }
+    )
+    Store(settings.home).write_campaign(outcomes, "october", "/srv/secret/october.csv")
+    refused = client.post("/v1/targeting", json=_body(), headers=headers("reviewer"))
+    assert refused.status_code == 409
+    detail = refused.json()["detail"]
+    assert detail.startswith(
+        "the recorded campaign 'october' is not signed with this server's GUANXI_STORE_KEY: keep "
+        "it again with the key set; the reason is in the server log (request id "
+    )
+    assert "/srv/secret" not in detail

@@ -279,3 +279,19 @@ def test_the_campaign_page_says_how_many_outcome_customers_the_value_table_lacks
         "probability)."
     ) in text
     assert "<td>unsegmented</td>" in text
+
+
+def test_a_campaign_the_key_does_not_vouch_for_is_not_reported(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """The page read the recorded outcomes unchecked; a campaign kept without the server's key
+    (or changed since) is now named, with the command that records it again, and not reported."""
+    Store(settings.home).write_campaign(_outcomes(), "october", "outcomes.csv")  # unsigned
+    page = client.get("/ui/campaign", headers=headers("reviewer"))
+    assert page.status_code == 200, page.text
+    text = " ".join(page.text.replace("&#39;", "'").split())
+    assert (
+        "No campaign is reported: the recorded campaign 'october' is not signed with this "
+        "server's <code>GUANXI_STORE_KEY</code>" in text
+    )
+    assert 'id="campaign-segments"' not in text and "25.0%" not in text
