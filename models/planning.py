@@ -167,7 +167,9 @@ def _campaigns(
 
     Each set of outcomes counts once (:func:`models.campaigns.pooled_campaigns`); the notes say
     which campaigns hold the same outcomes or share customers, and how many outcome customers the
-    value table of ``day`` lacks when it fills a column (they are left out). The third item names
+    value table of ``day`` lacks when it fills a column their rate needs (they are left out: a
+    win-back or cross-sell rate needs no churn probability, so only a missing segment leaves
+    theirs out). The third item names
     the offers recorded, those whose every customer was left out too: their uplift models need
     no value table.
     """
@@ -187,15 +189,22 @@ def _campaigns(
     )
     missing = [c for c in context.columns[1:] if c not in outcomes.columns]
     if missing:
-        # a rate needs both of a customer's columns: those the value table lacks are left out
-        joined = outcomes.join(context.select("customer_id", *missing), on="customer_id")
+        # a rate needs its segment, and its offer's base probability when that is the churn
+        # probability: the rows needing what the value table lacks are left out. A win-back
+        # (or cross-sell) row with its own segment needs no churn probability: it stays
+        divided = [o.name for o in offers.offers if BASE_PROBABILITY.get(o.kind) in missing]
+        needs = pl.lit("segment" in missing) | pl.col("offer").is_in(divided)
+        in_values = pl.col("customer_id").is_in(context["customer_id"].implode())
+        joined = outcomes.filter(in_values | ~needs).join(
+            context.select("customer_id", *missing), on="customer_id", how="left"
+        )
         what = " and ".join(c.replace("_", " ") for c in missing)
         consequence = (
             f"left out of the measured rates, which take their {what} from it"
             if joined.height
             else "no rate is measured from the recorded campaigns"
         )
-        lacking = not_in_values(outcomes, values, day, consequence)
+        lacking = not_in_values(outcomes.filter(needs), values, day, consequence)
         notes += [lacking] if lacking is not None else []
         outcomes = joined
     return outcomes, notes, recorded

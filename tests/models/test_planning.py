@@ -389,3 +389,55 @@ def test_uplift_says_which_campaign_customers_the_snapshot_or_the_value_table_la
         "retention_email: 50 campaign customers of 800 are not in the snapshot of 2024-10-31 (no "
         "features to describe them): left out of the fit",
     ]
+
+
+def test_win_back_outcomes_with_their_own_segment_need_no_churn_probability(
+    local_tracking: Path,
+) -> None:
+    """loop27: outcomes without a churn_probability column take it from the value table, and the
+    rows the table lacks were left out, win-back ones too, though a win-back rate is the
+    incremental response itself (divided by no churn probability). Here the campaign's 200
+    customers, with their own segment, are W000 to W199, none in the value table: the 100
+    win-back ones measure their rate (treated 50 with 30 responding, control 50 with 10: 0.4),
+    the 100 retention ones are left out, and the note counts those alone."""
+    store = _store(local_tracking, campaign=False)
+    offers = parse_offers(
+        {
+            "offers": [
+                *OFFERS_DOC["offers"],
+                {
+                    "name": "win_back_voucher",
+                    "kind": "win_back",
+                    "channel": "email",
+                    "cost": 2.0,
+                    "response": {"default": 0.05},
+                    "eligibility": {"population": "lapsed"},
+                },
+            ]
+        }
+    )
+    ids = [f"W{i:03d}" for i in range(200)]
+    control = [i % 2 == 1 for i in range(200)]
+    responded = [(i % 10 < 6) if i % 2 == 0 else (i % 10 < 2) for i in range(200)]
+    outcomes = pl.DataFrame(
+        {
+            "customer_id": ids,
+            "offer": ["win_back_voucher"] * 100 + ["retention_email"] * 100,
+            "control": control,
+            "responded": responded,
+            "ordered": responded,
+            "revenue": [30.0 if r else 0.0 for r in responded],
+            "segment": ["hibernating"] * 200,
+        }
+    )
+    store.write_campaign(outcomes, "lapsed", "<test>")
+    run = plan_from_store(store, offers, budget=10.0, as_of=DAY, uplift=False)
+    measured = run.offers.offer("win_back_voucher").rates.measured
+    assert measured == {"hibernating": pytest.approx(0.4)}
+    assert "win_back_voucher: measured rates for 1 segment from recorded campaigns" in run.notes
+    assert (
+        "100 outcome customers of 100 (W100, W101, W102, ...) are not in the value table as of "
+        "2024-10-31 (no order up to that day, or customers of another store): left out of the "
+        "measured rates, which take their churn probability from it"
+    ) in run.notes
+    assert run.offers.offer("retention_email").rates.measured == {}
