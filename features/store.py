@@ -105,6 +105,7 @@ __all__ = [
     "atomic_write",
     "fit_columns",
     "is_temporary",
+    "manifest_path",
     "parquet_ranges_in_order",
     "process_alive",
     "snapshot_digest",
@@ -820,7 +821,20 @@ def vouched_for(what: str, again: str) -> Iterator[None]:
         raise refused from exc
 
 
-def _manifest_path(path: Path) -> Path:
+def manifest_path(path: Path) -> Path:
+    """Return where the signed manifest of a store table is (or would be) kept.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The table's Parquet file.
+
+    Returns
+    -------
+    pathlib.Path
+        The file beside it, its name followed by :data:`MANIFEST_SUFFIX`; written only when the
+        store has a key.
+    """
     return path.with_name(path.name + MANIFEST_SUFFIX)
 
 
@@ -853,7 +867,7 @@ def _write_manifest(path: Path, text: str, key: bytes | None) -> None:
         "created": json.loads(text).get("created"),
     }
     manifest = json.dumps({**fields, "hmac": _sign(key, fields)}, sort_keys=True)
-    atomic_write(_manifest_path(path), lambda p: p.write_text(manifest))
+    atomic_write(manifest_path(path), lambda p: p.write_text(manifest))
 
 
 def _read_checked(path: Path, key: bytes | None) -> pl.DataFrame:
@@ -870,17 +884,17 @@ def _read_checked(path: Path, key: bytes | None) -> pl.DataFrame:
     raw = path.read_bytes()
     if key is None:
         return pl.read_parquet(io.BytesIO(raw))
-    manifest_path = _manifest_path(path)
-    if not manifest_path.is_file():
-        raise UnsignedTableError(f"{path.name} has no signed manifest ({manifest_path.name})")
+    manifest_file = manifest_path(path)
+    if not manifest_file.is_file():
+        raise UnsignedTableError(f"{path.name} has no signed manifest ({manifest_file.name})")
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads(manifest_file.read_text())
         fields = {k: manifest[k] for k in ("file", "bytes", "sha256", "created")}
         signature = str(manifest["hmac"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise TamperedTableError(f"{manifest_path.name} is not a manifest") from exc
+        raise TamperedTableError(f"{manifest_file.name} is not a manifest") from exc
     if not hmac.compare_digest(_sign(key, fields), signature) or fields["file"] != path.name:
-        raise TamperedTableError(f"{manifest_path.name}: the signature does not match")
+        raise TamperedTableError(f"{manifest_file.name}: the signature does not match")
     if len(raw) != fields["bytes"] or hashlib.sha256(raw).hexdigest() != fields["sha256"]:
         # bytes checked before any parsing: a flipped byte may leave the file unreadable
         try:

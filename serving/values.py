@@ -29,7 +29,7 @@ from typing import Any, Final
 import pandas as pd
 import polars as pl
 
-from features.store import MANIFEST_SUFFIX, Store, UnsignedTableError, ValueTableInfo
+from features.store import Store, UnsignedTableError, ValueTableInfo, manifest_path
 from models.clv import EQUITY_GROUPS, VALUE_TIERS, equity_tables, top_equity_at_risk
 from models.clv.customers import VALUE_COLUMNS
 
@@ -267,7 +267,7 @@ def _written(store: Store, day: date) -> tuple[object, ...]:
     except FileNotFoundError:
         file = ()
     try:
-        manifest: bytes | None = path.with_name(path.name + MANIFEST_SUFFIX).read_bytes()
+        manifest: bytes | None = manifest_path(path).read_bytes()
     except FileNotFoundError:
         manifest = None
     return (str(path), file, manifest)

@@ -18,11 +18,14 @@ from polars.testing import assert_frame_equal
 
 from features.contracts import FEATURE_SET_VERSION
 from features.store import (
+    MANIFEST_SUFFIX,
     METADATA_KEY,
+    PlanInfo,
     SnapshotNotFoundError,
     Store,
     atomic_write,
     is_temporary,
+    manifest_path,
     split_by_customer,
 )
 
@@ -424,3 +427,35 @@ def test_parquet_statistics_show_row_groups_in_customer_order(tmp_path: Path) ->
     mixed = tmp_path / "m.parquet"
     pl.concat([ids[:10].reverse(), ids[10:].reverse()]).write_parquet(mixed, row_group_size=10)
     assert parquet_ranges_in_order([mixed])
+
+
+def _plan_info(expected_value: float) -> PlanInfo:
+    return PlanInfo(
+        as_of=DAY1,
+        rows=0,
+        budget=3.0,
+        investment=1.0,
+        expected_value=expected_value,
+        gap=0.0,
+        method="exact",
+        reason=None,
+        offers={},
+        summaries={"by_segment": [{"segment": "at_risk", "customers": 1}]},
+        uplift=None,
+        created="2024-01-31T00:00:00+00:00",
+        path=Path(),
+    )
+
+
+def test_the_manifest_beside_a_signed_table_is_named_by_manifest_path(tmp_path: Path) -> None:
+    """plan27: serving.values rebuilt the path of a table's manifest, which features.store kept
+    private; features.store.manifest_path names it for both."""
+    keyed, plain = Store(tmp_path / "home", b"k" * 32), Store(tmp_path / "other")
+    rows = pl.DataFrame({"customer_id": ["c1"], "offer": ["retention_email"]})
+    keyed.write_plan(rows, _plan_info(1.0))
+    path = keyed.plan_path(DAY1)
+    assert manifest_path(path) == path.with_name(path.name + MANIFEST_SUFFIX)
+    assert json.loads(manifest_path(path).read_text())["file"] == path.name
+    plain.write_plan(rows, _plan_info(1.0))  # without a key: no manifest
+    assert not manifest_path(plain.plan_path(DAY1)).exists()
+
