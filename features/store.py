@@ -871,7 +871,14 @@ def _write_manifest(path: Path, text: str, key: bytes | None) -> None:
 
 
 def _read_checked(path: Path, key: bytes | None) -> pl.DataFrame:
-    """Read a table, checking it against its signed manifest when the store has a key.
+    """Read a table, checking it against its signed manifest when the store has a key."""
+    return pl.read_parquet(io.BytesIO(_checked_bytes(path, key)))
+
+
+def _checked_bytes(path: Path, key: bytes | None) -> bytes:
+    """Read a table's bytes, checked against its signed manifest when the store has a key.
+
+    Rows and metadata parsed from these bytes are both the ones the manifest vouches for.
 
     Raises
     ------
@@ -883,7 +890,7 @@ def _read_checked(path: Path, key: bytes | None) -> pl.DataFrame:
     """
     raw = path.read_bytes()
     if key is None:
-        return pl.read_parquet(io.BytesIO(raw))
+        return raw
     manifest_file = manifest_path(path)
     if not manifest_file.is_file():
         raise UnsignedTableError(f"{path.name} has no signed manifest ({manifest_file.name})")
@@ -905,7 +912,7 @@ def _read_checked(path: Path, key: bytes | None) -> pl.DataFrame:
         if created != fields["created"]:
             raise UnsignedTableError(f"{path.name} is not the write its manifest was signed for")
         raise TamperedTableError(f"{path.name} does not match its signed manifest")
-    return pl.read_parquet(io.BytesIO(raw))
+    return raw
 
 
 def _info_text(path: Path) -> str | None:
@@ -1934,6 +1941,35 @@ class Store:
         """
         path = self.plan_path(as_of)
         return _read_checked(path, self._key) if path.is_file() else None
+
+    def read_plan_with_info(self, as_of: date) -> tuple[pl.DataFrame, PlanInfo] | None:
+        """Read a plan's rows and its metadata from one read of the file.
+
+        Both are parsed from the same bytes, checked once: with a key, a file whose metadata
+        alone was changed is refused like one whose rows were, and no file replaced between
+        two reads gives the metadata of another write (:meth:`plan_info` reads it unchecked).
+
+        Parameters
+        ----------
+        as_of : datetime.date
+            The day of the plan.
+
+        Returns
+        -------
+        tuple of (polars.DataFrame, PlanInfo) or None
+            The rows and the metadata; None when the store has no plan for the day.
+
+        Raises
+        ------
+        UnsignedTableError, TamperedTableError
+            With a key: the plan has no manifest of this write, or does not match it.
+        """
+        path = self.plan_path(as_of)
+        if not path.is_file():
+            return None
+        raw = _checked_bytes(path, self._key)
+        text = pl.read_parquet_metadata(io.BytesIO(raw))[METADATA_KEY]
+        return pl.read_parquet(io.BytesIO(raw)), PlanInfo.from_json(text, path)
 
     @property
     def campaign_dir(self) -> Path:

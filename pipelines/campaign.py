@@ -45,7 +45,7 @@ from rich.table import Table
 from rich.text import Text
 
 from features.contracts import counted
-from features.store import Store, TamperedTableError, UnsignedTableError, vouched_for
+from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableError, vouched_for
 from models.campaigns import (
     NO_SEGMENT,
     REPORT_COLUMNS,
@@ -68,6 +68,7 @@ if TYPE_CHECKING:  # the fitting code is imported by uplift_command alone
 
 __all__ = [
     "read_stored_plan",
+    "read_stored_plan_with_info",
     "record_command",
     "report_command",
     "report_table",
@@ -253,6 +254,31 @@ def read_stored_plan(store: Store, day: date) -> pl.DataFrame | None:
     """
     with vouched_for(f"the plan as of {day}", _plan_again(store, day)):
         return store.read_plan(day)
+
+
+def read_stored_plan_with_info(store: Store, day: date) -> tuple[pl.DataFrame, PlanInfo] | None:
+    """Read the stored plan of a day with its metadata, both from one checked read of its file.
+
+    Parameters
+    ----------
+    store : features.store.Store
+        The store; with a key (``GUANXI_STORE_KEY``) it reads a plan only when it matches its
+        signed manifest (:meth:`features.store.Store.read_plan_with_info`), its metadata too.
+    day : datetime.date
+        The plan's day.
+
+    Returns
+    -------
+    tuple of (polars.DataFrame, features.store.PlanInfo) or None
+        The plan's rows and metadata; None when the store has no plan of the day.
+
+    Raises
+    ------
+    features.store.UnsignedTableError, features.store.TamperedTableError
+        As :func:`read_stored_plan`.
+    """
+    with vouched_for(f"the plan as of {day}", _plan_again(store, day)):
+        return store.read_plan_with_info(day)
 
 
 def _plan_again(store: Store, day: date) -> str:

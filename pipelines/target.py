@@ -47,7 +47,7 @@ from models.planning import NoValuesError, PlanRun, keep_plan, plan_from_store
 from models.registry import configure_tracking
 from models.targeting import SUMMARY_COLUMNS, summary_table
 from pipelines import connectors
-from pipelines.campaign import read_stored_plan
+from pipelines.campaign import read_stored_plan_with_info
 from pipelines.console import fits, fitted_table, layout_table, warn_unsigned
 
 __all__ = ["print_plan", "print_report", "summary_output", "target_command"]
@@ -247,19 +247,19 @@ def print_report(console: Console, comparison: list[dict[str, Any]]) -> None:
 def _stored_report(console: Console, store: Store, as_of: date | None) -> None:
     days = store.list_plans()
     day = as_of or (days[-1] if days else None)
-    info: PlanInfo | None = store.plan_info(day) if day else None
-    if info is None:
+    try:  # its figures and summaries read with its rows: shown only when the key vouches for them
+        stored = read_stored_plan_with_info(store, day) if day else None
+    except (UnsignedTableError, TamperedTableError) as exc:
+        console.print(f"[red]cannot show the plan:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if stored is None:
         console.print(
             "[red]no plan in the store"
             + (f" as of {day}" if day else "")
             + ":[/red] plan one with guanxi target --budget B --offers offers.yaml --as-of DATE"
         )
         raise typer.Exit(1)
-    try:  # its summaries shown only when the store's key vouches for the plan
-        read_stored_plan(store, info.as_of)
-    except (UnsignedTableError, TamperedTableError) as exc:
-        console.print(f"[red]cannot show the plan:[/red] {exc}")
-        raise typer.Exit(1) from exc
+    _, info = stored
     console.print(
         f"plan as of {info.as_of} (made {info.created}): {info.rows:,} customers, investment "
         f"{_money(info.investment)} of {_money(info.budget)}, expected value "

@@ -145,13 +145,13 @@ def qini_chart(
 def _latest_plan(
     store: Store,
 ) -> tuple[PlanInfo | None, pl.DataFrame | None, OffersFile | None]:
-    """Read the latest plan: its metadata, its checked rows and the offers they vouch for."""
+    """Read the latest plan: its metadata and rows (one checked read), the offers they vouch for."""
     days = store.list_plans()
     if not days:
         return None, None, None
     try:
-        info, rows = store.plan_info(days[-1]), store.read_plan(days[-1])
-        # the metadata is read apart from the checked rows: shown only when they agree
+        read = store.read_plan_with_info(days[-1])  # rows and metadata of the same checked bytes
+        rows, info = read if read is not None else (None, None)
         offers = stored_plan_offers(info, rows) if info is not None and rows is not None else None
     except (UnsignedTableError, TamperedTableError) as exc:  # not shown: not what was signed
         logger.warning("not showing the plan as of %s: %s", days[-1], exc)

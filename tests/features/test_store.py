@@ -23,6 +23,7 @@ from features.store import (
     PlanInfo,
     SnapshotNotFoundError,
     Store,
+    TamperedTableError,
     atomic_write,
     is_temporary,
     manifest_path,
@@ -459,3 +460,21 @@ def test_the_manifest_beside_a_signed_table_is_named_by_manifest_path(tmp_path: 
     plain.write_plan(rows, _plan_info(1.0))  # without a key: no manifest
     assert not manifest_path(plain.plan_path(DAY1)).exists()
 
+
+def test_a_plan_is_read_with_its_metadata_from_one_checked_read(tmp_path: Path) -> None:
+    """plan27: a plan's metadata was read apart from its checked rows (Store.plan_info), so a
+    file whose metadata alone changed could be read with the rows of the signed write. Now
+    read_plan_with_info parses both from the same checked bytes."""
+    keyed, plain = Store(tmp_path / "home", b"k" * 32), Store(tmp_path / "home")
+    rows = pl.DataFrame({"customer_id": ["c1"], "offer": ["retention_email"]})
+    kept = keyed.write_plan(rows, _plan_info(1.0))
+    read = keyed.read_plan_with_info(DAY1)
+    assert read is not None
+    assert_frame_equal(read[0], rows)
+    assert read[1] == kept
+    plain.write_plan(rows, _plan_info(12345.0))  # its metadata alone changed, unsigned
+    with pytest.raises(TamperedTableError, match="does not match its signed manifest"):
+        keyed.read_plan_with_info(DAY1)
+    read = plain.read_plan_with_info(DAY1)  # without a key: read as it is
+    assert read is not None and read[1].expected_value == 12345.0
+    assert keyed.read_plan_with_info(DAY2) is None

@@ -974,6 +974,52 @@ def test_the_offers_of_a_plan_replaced_after_its_rows_were_checked_are_refused(
     assert "40.00" in _run(cli, "campaign", "report")  # the kept plan: 40 contacts at 1
 
 
+def plan_metadata_changed(home: Path) -> bytes:
+    """Write the day's plan again without the key, its rows as they are and only its metadata
+    changed (an expected value of 12,345); return the bytes of the plan kept before."""
+    store = Store(home)
+    kept = store.plan_path(DAY).read_bytes()
+    info, rows = store.plan_info(DAY), store.read_plan(DAY)
+    assert info is not None and rows is not None
+    store.write_plan(rows, replace(info, expected_value=12345.0))
+    return kept
+
+
+def restored_before_each_rows_read(monkeypatch: pytest.MonkeyPatch, kept: bytes) -> None:
+    """Make the day's plan file the ``kept`` one again before each (checked) read of its rows
+    alone: a file replaced between a read of its metadata and a read of its rows."""
+    checked = Store.read_plan
+
+    def restored_then_checked(self: Store, as_of: date) -> pl.DataFrame | None:
+        self.plan_path(as_of).write_bytes(kept)
+        return checked(self, as_of)
+
+    monkeypatch.setattr(Store, "read_plan", restored_then_checked)
+
+
+def test_a_plan_whose_metadata_alone_changed_is_not_reported(
+    cli: CliRunner, offers: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """plan27: `target --report` read the plan's figures and summaries from the file's metadata in
+    a read of their own, unchecked, apart from its checked rows: a file whose metadata was changed
+    while its rows were checked gave the report its figures. Now both come from one checked read:
+    the plan is refused by its day, with the command that plans it again."""
+    store = _keyed(monkeypatch)
+    _run(cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31")
+    assert "Segment ROI" in _run(cli, "target", "--report")
+    kept = plan_metadata_changed(store.home)
+    restored_before_each_rows_read(monkeypatch, kept)
+    output = _run(cli, "target", "--report", code=1)
+    assert (
+        "cannot show the plan: the plan as of 2024-10-31 is not the table guanxi kept "
+        "(as_of=2024-10-31.parquet does not match its signed manifest): write it again "
+        "(guanxi target --budget 3 --offers OFFERS.yaml --as-of 2024-10-31)"
+    ) in output
+    assert "12,345" not in output and "Segment ROI" not in output
+    store.plan_path(DAY).write_bytes(kept)
+    assert "Segment ROI" in _run(cli, "target", "--report")  # the kept plan is shown
+
+
 def test_a_plan_kept_before_the_segment_names_were_checked_still_reads(
     cli: CliRunner, offers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

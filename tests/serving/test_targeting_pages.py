@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 import yaml
 from fastapi.testclient import TestClient
 
 from features.store import Store
 from models.offers import parse_offers
 from models.planning import keep_plan, plan_from_store
-from tests.pipelines.test_target_cli import DAY, OFFERS, _plan_offers_changed, _values
+from tests.pipelines.test_target_cli import (
+    DAY,
+    OFFERS,
+    _plan_offers_changed,
+    _values,
+    plan_metadata_changed,
+    restored_before_each_rows_read,
+)
 from tests.serving.conftest import headers
 
 EVIL = "<script>alert(1)</script>"
@@ -96,6 +104,29 @@ def test_an_unsigned_or_tampered_plan_is_not_shown(client: TestClient, settings)
     # the page said "The store holds no plan" of the plan it had just refused
     text = " ".join(page.text.split())
     assert "holds no plan" not in text
+    assert "plan as of 31 Oct 2024 is not shown: it is not signed with this server's" in text
+    assert f"--as-of {DAY.isoformat()} --out plan.csv</code> run with the server's" in text
+
+
+def test_a_plan_whose_metadata_alone_changed_is_not_shown(
+    client: TestClient,
+    settings,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """plan27: the plan page read the plan's figures and summaries from the file's metadata in a
+    read of their own, unchecked, apart from its checked rows: a file whose metadata was changed
+    while its rows were checked gave the page its figures. Now both come from one checked read:
+    the page names the refused plan and the command that plans it again."""
+    store = settings.store()  # with the server's key
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 3.0))
+    assert 'id="plan-totals"' in client.get("/ui/plan", headers=headers("reviewer")).text
+    kept = plan_metadata_changed(settings.home)
+    restored_before_each_rows_read(monkeypatch, kept)
+    page = client.get("/ui/plan", headers=headers("reviewer"))
+    assert page.status_code == 200 and 'id="plan-' not in page.text
+    text = " ".join(page.text.split())
+    assert "12,345" not in text and "holds no plan" not in text
     assert "plan as of 31 Oct 2024 is not shown: it is not signed with this server's" in text
     assert f"--as-of {DAY.isoformat()} --out plan.csv</code> run with the server's" in text
 
