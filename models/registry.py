@@ -46,6 +46,7 @@ serving and ``guanxi promote`` read them through these functions only.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -453,7 +454,8 @@ def _download_checked(name: str, version: str, pinned: str | None, read: Callabl
     The booster digest in ``bundle.json`` must equal ``pinned`` (the version's
     :data:`BOOSTER_DIGEST_TAG`) before anything is read; the bundle then checks its boosters
     against it. The downloaded files are removed. A logged model without a bundle artifact is a
-    ValueError.
+    ValueError; a bundle without ``bundle.json`` a FileNotFoundError whose ``filename`` is that
+    file's path inside the version's files.
     """
     uri = f"models:/{name}/{version}"
     with tempfile.TemporaryDirectory(prefix="guanxi-model-") as tmp:
@@ -464,6 +466,11 @@ def _download_checked(name: str, version: str, pinned: str | None, read: Callabl
                 raise ModelNotFoundError(f"no registered model version {uri}") from exc
             raise
         bundle_dir = _bundle_dir(local, uri)
+        if not (bundle_dir / BUNDLE_FILE).is_file():  # was "records no booster digest"
+            name = (bundle_dir / BUNDLE_FILE).relative_to(local).as_posix()
+            raise FileNotFoundError(
+                errno.ENOENT, f"{uri}: the model's file {name} is missing", name
+            )
         digest = _booster_digest(bundle_dir)
         if digest is None:
             raise ModelIntegrityError(f"{uri}: the bundle records no booster digest; refused")
@@ -546,6 +553,8 @@ def load_model(
         If no version matches.
     ModelIntegrityError
         If the booster has no digest, or not the one pinned at registration.
+    FileNotFoundError
+        If a file of the version is missing (``filename``: its path inside the version's files).
     models.scoring.FeatureSetMismatchError
         If ``check`` and the feature-set versions differ.
     ValueError

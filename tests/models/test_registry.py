@@ -172,3 +172,22 @@ def test_evaluation_tables_are_written_and_read_through_the_registry(local_track
     assert registry.evaluation_path("gains") == "evaluation/gains.json"
     assert registry.read_table(run.info.run_id, "gains") == gains.to_dict("records")
     assert registry.read_table(run.info.run_id, "nothing") == []
+
+
+def test_a_version_without_its_bundle_json_is_missing_files_not_a_digest_refusal(
+    local_tracking, tiny_bundle: ModelBundle, tiny_data
+) -> None:
+    """promote27: a version whose ``bundle.json`` alone was gone was refused as "records no
+    booster digest" (ModelIntegrityError), which `guanxi drift`, `cycle` and `promote` do not read
+    as missing files; it is a FileNotFoundError naming the file inside the version's files."""
+    x, _ = tiny_data
+    _, uri = _log(tiny_bundle, x, local_tracking)
+    registry.register_challenger("churn", uri, {"grade": "B"})
+    files = Path(
+        MlflowClient().get_model_version_download_uri("churn", "1").removeprefix("file://")
+    )
+    (meta,) = files.rglob("bundle.json")
+    meta.unlink()
+    with pytest.raises(FileNotFoundError, match=r"models:/churn/1: .*bundle\.json is missing") as e:
+        registry.load_model("churn", version="1")
+    assert e.value.filename == meta.relative_to(files).as_posix()
