@@ -160,11 +160,16 @@ class ModelFilesMissingError(LookupError):
         Version number.
     where : str
         Where the registry keeps its files: a local folder, else the artifact URI.
+    missing : str, optional
+        The file found missing (its path under ``where``), when one file alone is.
     """
 
-    def __init__(self, task: str, version: str, where: str) -> None:
-        self.task, self.version, self.where = task, version, where
-        super().__init__(f"the files of {task} version {version} are missing (looked in {where})")
+    def __init__(self, task: str, version: str, where: str, missing: str | None = None) -> None:
+        self.task, self.version, self.where, self.missing = task, version, where, missing
+        self._what = f"file {missing} is" if missing else "files are"
+        whose = f"{task} version {version}"
+        what = f"file {missing} of {whose} is" if missing else f"files of {whose} are"
+        super().__init__(f"the {what} missing (looked in {where})")
 
     def of_alias(self, alias: str) -> str:
         """Say that the version an alias names lost its files, where they were and what to run.
@@ -178,15 +183,15 @@ class ModelFilesMissingError(LookupError):
         -------
         str
             ``the champion's files are missing (looked in <where>): put them back there, or ...``:
-            to replace it, the alias is dropped first (``guanxi promote`` loads the champion to
-            compare a challenger with it), as the README's "A champion whose files are gone" says.
+            to replace it, train and promote (``guanxi promote`` lets the grade decide over a
+            champion whose files are gone), as the README's "A champion whose files are gone" says.
         """
         task = self.task
         return (
-            f"the {alias}'s files are missing (looked in {self.where}): put them back there, or "
-            f'drop the {alias} alias (README: "A champion whose files are gone"; `guanxi '
-            f"promote` compares a challenger with the {alias}'s files), then `guanxi train --task "
-            f"{task} --events PATH --as-of DAY` and `guanxi promote --task {task}`"
+            f"the {alias}'s {self._what} missing (looked in {self.where}): put them back there, "
+            f"or replace the {alias}: `guanxi train --task {task} --events PATH --as-of DAY` and "
+            f"`guanxi promote --task {task}` (the grade decides over a {alias} whose files are "
+            'gone; README: "A champion whose files are gone")'
         )
 
 
@@ -200,7 +205,8 @@ def _files_missing(task: str, version: str, exc: Exception) -> ModelFilesMissing
         return None
     parsed = urllib.parse.urlparse(uri)
     where = urllib.request.url2pathname(parsed.path) if parsed.scheme == "file" else uri
-    return ModelFilesMissingError(task, version, where)
+    missing = exc.filename if isinstance(exc, FileNotFoundError) else None
+    return ModelFilesMissingError(task, version, where, missing)
 
 
 def load_version(

@@ -11,9 +11,10 @@ A challenger becomes champion only when
    (:attr:`models.tasks.TaskSpec.gate`): the first higher and the second no lower, i.e. ROC-AUC
    and PR-AUC for a binary task, precision@3 and NDCG@3 per customer for cross-sell.
    The champion is scored on those rows with its own bundle (inputs it needs but the rows lack
-   count as missing, as in :func:`models.tasks.model_frame`). When there is no champion yet, or
-   the champion was trained on another feature-set version (it could not be served any more),
-   the grade alone decides.
+   count as missing, as in :func:`models.tasks.model_frame`). When there is no champion yet, the
+   champion was trained on another feature-set version (it could not be served any more), or its
+   files are gone (:class:`pipelines.drift.ModelFilesMissingError`: it can be neither compared
+   against nor served; said), the grade alone decides.
 
 The promotion itself is one registry call (:func:`models.registry.set_alias`), so it is atomic.
 
@@ -43,7 +44,7 @@ from rich.console import Console
 from rich.table import Table
 
 from models import registry
-from models.artifact import RULE_BACKED
+from models.artifact import RULE_BACKED, ModelBundle
 from models.registry import (
     TrackingUnavailableError,
     check_tracking,
@@ -51,6 +52,7 @@ from models.registry import (
     load_holdout,
 )
 from models.tasks import get_task, task_names
+from pipelines.drift import ModelFilesMissingError, load_version
 from pipelines.score import check_task
 
 __all__ = [
@@ -169,6 +171,9 @@ def promote(task: str, console: Console) -> Decision:
     ------
     models.registry.ModelNotFoundError
         If the task has no challenger.
+    pipelines.drift.ModelFilesMissingError
+        If the challenger's files are gone (a champion's files gone are said on ``console``, and
+        the grade decides: it can be neither compared against nor served).
     """
     challenger = registry.get_version(task, registry.CHALLENGER)
     if challenger is None:
@@ -180,11 +185,13 @@ def promote(task: str, console: Console) -> Decision:
     if champion is not None and str(champion.version) == version:
         return Decision(False, f"version {version} is already the {task} champion", already=True)
     grade = (challenger.tags or {}).get("grade", "?")
-    if grade not in PASSING_GRADES or champion is None:
+    old = None
+    if grade in PASSING_GRADES and champion is not None:
+        old = _comparable(task, str(champion.version), console)
+    if champion is None or old is None:
         decision = decide(grade)
     else:
-        new = registry.load_model(task, version=version, check=False).bundle
-        old = registry.load_model(task, version=str(champion.version), check=False).bundle
+        new = load_version(task, version=version).bundle
         if old.feature_set_version != new.feature_set_version:
             console.print(
                 f"champion version {champion.version} uses feature set "
@@ -207,6 +214,18 @@ def promote(task: str, console: Console) -> Decision:
         registry.set_alias(task, registry.CHAMPION, version)
         return decision
     return serve_rule(task, champion, decision)
+
+
+def _comparable(task: str, champion: str, console: Console) -> ModelBundle | None:
+    """Load champion version ``champion`` to compare with; None (said) if its files are gone."""
+    try:
+        return load_version(task, version=champion).bundle
+    except ModelFilesMissingError as exc:  # was MLflow's traceback, or "records no booster digest"
+        console.print(
+            f"champion version {champion} cannot be compared against, nor served: {exc}; "
+            "the grade decides"
+        )
+        return None
 
 
 def serve_rule(task: str, champion: ModelVersion | None, decision: Decision) -> Decision:
@@ -306,7 +325,7 @@ def promote_command(
     _home_uri(console)
     try:
         decision = promote(task, console)
-    except registry.ModelNotFoundError as exc:
+    except (registry.ModelNotFoundError, ModelFilesMissingError) as exc:
         console.print(f"[red]not promoted:[/red] {exc}")
         raise typer.Exit(1) from exc
     console.print(decision_text(task, decision, markup=True))

@@ -1,0 +1,81 @@
+"""`guanxi promote` against a local SQLite tracking store (training stubbed, as in
+``test_train_cli.py``): a champion whose files are gone, and ``--version`` (rollback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from models import registry
+from models.artifact import ModelBundle
+from pipelines.cli import app
+from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
+from tests.pipelines.test_train_cli import _result, _train, cli, sample  # noqa: F401  (fixtures)
+
+
+def _files(version: str) -> Path:
+    uri = MlflowClient().get_model_version_download_uri("churn", version)
+    return Path(uri.removeprefix("file://"))
+
+
+def _said(result: Any) -> str:
+    return " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("gone", ["all", "bundle.json"])
+def test_a_champion_whose_files_are_gone_is_replaced_on_the_grade(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    tiny_data: Any,
+    gone: str,
+) -> None:
+    """promote27: promote loaded the champion to compare and ended in MLflow's traceback (files
+    moved away) or "records no booster digest" (bundle.json alone gone); the README's way out
+    was dropping the alias by hand. A champion that cannot be loaded can be neither compared
+    against nor served: promote says so and the grade decides."""
+    files = _files("1")
+    if gone == "all":
+        files.rename(tmp_path / "moved")
+        missing = f"the files of churn version 1 are missing (looked in {files})"
+    else:
+        (meta,) = files.rglob("bundle.json")
+        meta.unlink()
+        name = meta.relative_to(files).as_posix()
+        missing = f"the file {name} of churn version 1 is missing (looked in {files})"
+    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
+    result = cli.invoke(app, ["promote", "--task", "churn"], env={"COLUMNS": "1000"})
+    said = _said(result)
+    assert result.exit_code == 0, said
+    assert (
+        f"champion version 1 cannot be compared against, nor served: {missing}; the grade decides"
+        in said
+    )
+    assert "promoted churn@champion: grade B passes and there is no comparable champion" in said
+    assert "Traceback" not in said
+    now = registry.get_version("churn", registry.CHAMPION)
+    assert now is not None and str(now.version) == "2"
+
+
+def test_a_failing_challenger_is_not_promoted_over_a_champion_whose_files_are_gone(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    tiny_data: Any,
+) -> None:
+    """The grade still decides: a failing challenger stays one."""
+    _files("1").rename(tmp_path / "moved")
+    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "C"))
+    result = cli.invoke(app, ["promote", "--task", "churn"])
+    assert result.exit_code == 1 and "grade 'C' does not pass" in _said(result)
+    assert str(registry.get_version("churn", registry.CHAMPION).version) == "1"
