@@ -4,9 +4,9 @@ An outcomes table has one row per customer in a campaign (:data:`OUTCOME_COLUMNS
 customer, as a plan gives it, so a customer listed twice or given two offers is refused): who,
 which offer, whether the customer was held out at random as control, and what happened within the
 campaign's horizon. Optional columns refine the report: ``campaign`` (several campaigns in one
-file), ``margin`` (else ``revenue x margin_rate``), ``segment`` and ``value_tier`` (as the plan
-had them), ``churn_probability`` and ``propensity`` (the base probabilities the measured rates are
-divided by, see :func:`measured_rates`).
+file), ``margin`` (else ``revenue x margin_rate``), ``segment`` (an RFM segment, or empty) and
+``value_tier`` (as the plan had them), ``churn_probability`` and ``propensity`` (the base
+probabilities the measured rates are divided by, see :func:`measured_rates`).
 
 The report
 ----------
@@ -63,7 +63,14 @@ from features.contracts import (
     counted,
 )
 from features.store import PlanInfo, TamperedTableError, vouched_for
-from models.offers import InputProblemsError, OffersFile, OffersFileError, parse_offers
+from models.offers import (
+    SEGMENTS,
+    InputProblemsError,
+    OffersFile,
+    OffersFileError,
+    parse_offers,
+    unknown_names,
+)
 
 if TYPE_CHECKING:
     from features.store import Store
@@ -242,8 +249,10 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
     CampaignOutcomesError
         Listing every problem at once with its column and rows (1 = first data row): a missing
         column (naming a column of the file that looks like it, or the separator the file uses
-        instead of commas), no rows, an empty or unreadable value, a negative revenue, a customer
-        listed twice or given two offers in one campaign. An empty ``revenue`` is 0 where
+        instead of commas), no rows, an empty or unreadable value, a negative revenue, a
+        ``segment`` that is no RFM segment (:data:`models.offers.SEGMENTS`; naming its rows and
+        the nearest segment), a customer listed twice or given two offers in one campaign. An
+        empty ``segment`` is a customer without one. An empty ``revenue`` is 0 where
         ``ordered`` is false (nothing was ordered), and refused where it is true or itself empty
         or unreadable.
     """
@@ -293,10 +302,36 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
             out = ~typed[name].is_between(0.0, 1.0).fill_null(True)
             if out.any():
                 problems.append(f"column {name}: outside [0, 1] at {_rows_text(row.filter(out))}")
+    problems += _unknown_segments(typed, row)
     problems += _customers_twice(typed, row)
     if problems:
         raise CampaignOutcomesError(source, problems)
     return typed
+
+
+def _unknown_segments(typed: pl.DataFrame, row: pl.Series) -> list[str]:
+    """Say the outcomes' segments that are no RFM segment, with their rows and the nearest name.
+
+    The rates are measured per segment and a plan's customers take them by their RFM segment
+    (:data:`models.offers.SEGMENTS`): a rate measured under a misspelt or home-made name ("A")
+    applied to nobody, without a word. An empty segment is a customer without one.
+    """
+    if "segment" not in typed.columns:
+        return []
+    segment = typed["segment"]
+    unknown = segment.is_not_null() & ~segment.is_in(SEGMENTS)
+    if not unknown.any():
+        return []
+    names = segment.filter(unknown).unique(maintain_order=True).to_list()
+    shown = names[:_SHOWN_ROWS]
+    where = {name: _rows_text(row.filter(segment == name)) for name in shown}
+    said = unknown_names(
+        shown, what="RFM segment", known=SEGMENTS, where=where, more=len(names) - len(shown)
+    )
+    return [
+        f"column segment: {said}: a rate measured under another name applies to no customer "
+        "(leave it empty for a customer without one)"
+    ]
 
 
 def _customers_twice(typed: pl.DataFrame, row: pl.Series) -> list[str]:

@@ -39,8 +39,10 @@ The segments an offer names (``response.segments``, ``eligibility.segments``) mu
 (:data:`SEGMENTS`) and its value tiers value tiers (:data:`TIER_NAMES`): a misspelt name would match
 no customer, so its rate or condition would silently never apply. Customers without orders have no
 segment; only ``default`` and the value tiers reach them. Measured rates (``response.measured``)
-come from recorded campaign outcomes and are not checked, nor are the names of the offers a stored
-plan was made with (``parse_offers(..., stored=True)``).
+come from recorded campaign outcomes, whose ``segment`` names ``guanxi campaign record`` checks
+in the same words (:func:`unknown_names`, :func:`models.campaigns.validate_outcomes`), and are
+not checked again, nor are the names of the offers a stored plan was made with
+(``parse_offers(..., stored=True)``).
 
 Every problem is reported with the file, the offer and the field (:class:`OffersFileError`); a
 valid file loads into :class:`OffersFile`, plain pydantic models the optimiser reads.
@@ -49,7 +51,7 @@ valid file loads into :class:`OffersFile`, plain pydantic models the optimiser r
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Self
 
@@ -64,7 +66,7 @@ from pydantic import (
     model_validator,
 )
 
-from features.contracts import CHANNELS
+from features.contracts import CHANNELS, counted
 from features.rfm import RFM_SEGMENTS
 from models.clv.equity import VALUE_TIERS
 
@@ -83,6 +85,7 @@ __all__ = [
     "Response",
     "load_offers",
     "parse_offers",
+    "unknown_names",
     "with_measured_rates",
 ]
 
@@ -115,16 +118,56 @@ def _refuse_unknown(
         return
     unknown = [name for name in names if name not in known]
     if unknown:
-        listed = ", ".join(f"{name!r}{_near(name, known)}" for name in unknown)
-        raise ValueError(
-            f"no {what} is called {listed}; the value table's {what}s are {', '.join(known)}"
-        )
+        raise ValueError(unknown_names(unknown, what=what, known=known))
+
+
+def unknown_names(
+    names: Sequence[str],
+    *,
+    what: str,
+    known: tuple[str, ...],
+    where: Mapping[str, str] | None = None,
+    more: int = 0,
+) -> str:
+    """Say that no name the value table has is one of ``names``, with the nearest of each.
+
+    The offers file's segment and value tier names and the outcomes' ``segment`` column
+    (:func:`models.campaigns.validate_outcomes`) are refused in these words.
+
+    Parameters
+    ----------
+    names : sequence of str
+        The unknown names, in the order to list them.
+    what : str
+        What they should be, e.g. ``"RFM segment"``.
+    known : tuple of str
+        The names the value table has.
+    where : mapping of str to str, optional
+        Where each name was found (e.g. ``"rows 1, 2"``), said beside it.
+    more : int, default 0
+        Unknown names not listed, counted after those listed.
+
+    Returns
+    -------
+    str
+        E.g. ``no RFM segment is called 'at_rsk' (row 7; is it 'at_risk'?); the value table's
+        RFM segments are champions, ...``.
+    """
+    said = []
+    for name in names:
+        found = (where or {}).get(name)
+        near = _near(name, known)
+        inside = "; ".join(part for part in (found, near and f"is it {near!r}?") if part)
+        said.append(f"{name!r} ({inside})" if inside else repr(name))
+    listed = ", ".join(said) + (f" and {counted(more, 'more names')}" if more else "")
+    return f"no {what} is called {listed}; the value table's {what}s are {', '.join(known)}"
 
 
 def _near(name: str, known: tuple[str, ...]) -> str:
-    """Suggest the known name a misspelt one is closest to (`` (is it 'at_risk'?)``), if any."""
-    near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    return f" (is it {near[0]!r}?)" if near else ""
+    """Return the known name a misspelt one is closest to (``'at_risk'`` for ``'At_Risk'``)."""
+    near = [k for k in known if k == name.strip().lower()]
+    near = near or difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return near[0] if near else ""
 
 
 class _Strict(BaseModel):

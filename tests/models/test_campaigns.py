@@ -50,7 +50,7 @@ OUTCOMES = pl.DataFrame(
     {
         "customer_id": [f"C{i}" for i in range(10)],
         "offer": ["ret"] * 10,
-        "segment": ["A"] * 6 + ["B"] * 4,
+        "segment": ["at_risk"] * 6 + ["cant_lose"] * 4,
         "control": [False] * 4 + [True] * 2 + [False] * 2 + [True] * 2,
         "responded": [True, True, True, False, True, False, False, True, False, False],
         "ordered": [True, True, True, False, True, False, False, True, False, False],
@@ -65,7 +65,7 @@ def test_report_by_hand() -> None:
     report = campaign_report(validate_outcomes(OUTCOMES), OFFERS, n_boot=500)
     assert report.columns == list(REPORT_COLUMNS)
     rows = {r["segment"]: r for r in report.iter_rows(named=True)}
-    a, b, total = rows["A"], rows["B"], rows[ALL_SEGMENTS]
+    a, b, total = rows["at_risk"], rows["cant_lose"], rows[ALL_SEGMENTS]
     assert (a["treated"], a["control"]) == (4, 2)
     assert a["response"] == pytest.approx(0.75)
     assert a["control_response"] == pytest.approx(0.5)
@@ -93,7 +93,7 @@ def test_report_is_seeded_and_without_offers_has_no_cost() -> None:
 
 def test_margin_from_revenue() -> None:
     report = campaign_report(OUTCOMES.drop("margin"), OFFERS, margin_rate=0.5)
-    a = report.filter(pl.col("segment") == "A").row(0, named=True)
+    a = report.filter(pl.col("segment") == "at_risk").row(0, named=True)
     assert a["incremental_margin"] == pytest.approx((90 / 4 - 30 / 2) * 0.5 * 4)
     with pytest.raises(ValueError, match="margin_rate"):
         campaign_report(OUTCOMES.drop("margin"), OFFERS)
@@ -124,27 +124,29 @@ def test_bootstrap_interval_covers_the_true_difference() -> None:
 
 def test_measured_rates_divide_by_the_churn_probability() -> None:
     rates = measured_rates(OUTCOMES, OFFERS, min_customers=1)
-    assert rates["ret"]["A"] == pytest.approx(0.25 / 0.5)
-    assert rates["ret"]["B"] == pytest.approx(min(0.5 / 0.25, 1.0))  # clipped to 1
+    assert rates["ret"]["at_risk"] == pytest.approx(0.25 / 0.5)
+    assert rates["ret"]["cant_lose"] == pytest.approx(min(0.5 / 0.25, 1.0))  # clipped to 1
     assert measured_rates(OUTCOMES, OFFERS) == {}  # too few customers per cell
     updated = with_measured_rates(OFFERS, rates)
-    assert updated.offer("ret").rates.rate("A", None) == pytest.approx(0.5)
+    assert updated.offer("ret").rates.rate("at_risk", None) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="need a 'churn_probability' column"):
         measured_rates(OUTCOMES.drop("churn_probability"), OFFERS, min_customers=1)
     win_back = OUTCOMES.drop("churn_probability").with_columns(offer=pl.lit("wb"))
-    assert measured_rates(win_back, OFFERS, min_customers=1)["wb"]["A"] == pytest.approx(0.25)
+    assert measured_rates(win_back, OFFERS, min_customers=1)["wb"]["at_risk"] == pytest.approx(0.25)
 
 
 def test_customers_without_a_segment_measure_no_rate() -> None:
     """plan26: the report's 'unsegmented' cell (customers without an RFM segment: no orders) got
-    a measured rate, which no customer of a plan can have: every one has a segment. Segment B
-    without its names is that cell; A keeps its rate of 0.25 / 0.5."""
+    a measured rate, which no customer of a plan can have: every one has a segment. Segment
+    cant_lose without its names is that cell; at_risk keeps its rate of 0.25 / 0.5."""
     unnamed = OUTCOMES.with_columns(
-        segment=pl.when(pl.col("segment") == "B").then(None).otherwise(pl.col("segment"))
+        segment=pl.when(pl.col("segment") == "cant_lose").then(None).otherwise(pl.col("segment"))
     )
     report = campaign_report(unnamed, OFFERS, n_boot=10)
     assert "unsegmented" in report["segment"].to_list()  # still reported
-    assert measured_rates(unnamed, OFFERS, min_customers=1) == {"ret": {"A": pytest.approx(0.5)}}
+    assert measured_rates(unnamed, OFFERS, min_customers=1) == {
+        "ret": {"at_risk": pytest.approx(0.5)}
+    }
 
 
 def test_validation_names_column_and_rows(tmp_path: Path) -> None:
@@ -194,20 +196,43 @@ def test_validation_names_column_and_rows(tmp_path: Path) -> None:
         read_outcomes(tmp_path / "missing.csv")
 
 
+def test_a_segment_that_is_no_rfm_segment_is_refused_with_its_rows_and_the_nearest_name() -> None:
+    """loop27: the outcomes' own segment names were not checked against the RFM segments, as the
+    offers file's are: a campaign recorded with segment "A" or "at_rsk" measured rates under a
+    name no customer of a plan has, which applied to nobody, without a word."""
+    bad = OUTCOMES.with_columns(
+        segment=pl.Series(["A", "A", "at_rsk", *["at_risk"] * 3, "Cant_Lose", None, *["A"] * 2])
+    )
+    with pytest.raises(CampaignOutcomesError) as info:
+        validate_outcomes(bad, "outcomes.csv")
+    assert str(info.value) == (
+        "outcomes.csv: column segment: no RFM segment is called 'A' (rows 1, 2, 9, 10), "
+        "'at_rsk' (row 3; is it 'at_risk'?), 'Cant_Lose' (row 7; is it 'cant_lose'?); the value "
+        "table's RFM segments are champions, loyal, potential_loyalist, new, promising, "
+        "need_attention, about_to_sleep, at_risk, cant_lose, hibernating, lost: a rate measured "
+        "under another name applies to no customer (leave it empty for a customer without one)"
+    )
+    many = OUTCOMES.with_columns(segment=pl.Series([f"S{i}" for i in range(10)]))
+    with pytest.raises(CampaignOutcomesError, match=r"'S4' \(row 5\) and 5 more names; the"):
+        validate_outcomes(many, "outcomes.csv")
+    known = bad.filter(pl.col("segment").fill_null("at_risk") == "at_risk")
+    assert validate_outcomes(known)["segment"].to_list() == ["at_risk"] * 3 + [None]  # empty: none
+
+
 def test_unknown_offer() -> None:
     with pytest.raises(ValueError, match="offer 'nope' of the outcomes is not in the offers file"):
         campaign_report(OUTCOMES.with_columns(offer=pl.lit("nope")), OFFERS)
 
 
 def _wave_two() -> pl.DataFrame:
-    """A second wave of ``ret``: C0-C2 (segment A) contacted again, none responds; C10 and C11
+    """A second wave of ``ret``: C0-C2 (segment at_risk) contacted again, none responds; C10 and C11
     new, held out, none responds."""
     return validate_outcomes(
         pl.DataFrame(
             {
                 "customer_id": ["C0", "C1", "C2", "C10", "C11"],
                 "offer": ["ret"] * 5,
-                "segment": ["A"] * 5,
+                "segment": ["at_risk"] * 5,
                 "control": [False, False, False, True, True],
                 "responded": [False] * 5,
                 "ordered": [False] * 5,
@@ -251,9 +276,9 @@ def test_two_waves_of_an_offer_count_in_both_and_are_named() -> None:
     ]
     assert pooled is not None and pooled.height == 20
     a = campaign_report(pooled, OFFERS, n_boot=50).filter(
-        (pl.col("offer") == "ret") & (pl.col("segment") == "A")
+        (pl.col("offer") == "ret") & (pl.col("segment") == "at_risk")
     )
-    # segment A: treated 4 + 3 (3 respond, all in april), control 2 + 2 (1 responds)
+    # segment at_risk: treated 4 + 3 (3 respond, all in april), control 2 + 2 (1 responds)
     row = a.row(0, named=True)
     assert (row["treated"], row["control"]) == (7, 4)
     assert row["incremental_response"] == pytest.approx(3 / 7 - 1 / 4)

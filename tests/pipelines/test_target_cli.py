@@ -1223,3 +1223,19 @@ def test_a_campaign_the_store_key_does_not_vouch_for_is_refused_by_name(
         "(campaign=october.parquet does not match its signed manifest): write it again "
         f"({again})"
     ) in output
+
+
+def test_record_refuses_a_segment_that_is_no_rfm_segment(cli: CliRunner, tmp_path: Path) -> None:
+    """loop27: `guanxi campaign record` took the outcomes' own segment names unchecked, so a file
+    segmented "A" (or "at_rsk") measured rates that apply to nobody; it now refuses the file as it
+    refuses an offers file's misspelt segment, naming the rows and the nearest segment."""
+    path = tmp_path / "october.csv"
+    misspelt = pl.when(pl.col("customer_id") == "X3").then(pl.lit("at_rsk")).otherwise(pl.lit("A"))
+    _october().with_columns(segment=misspelt).write_csv(path)
+    output = _run(cli, "campaign", "record", "--file", str(path), code=1)
+    assert (
+        f"cannot record the campaign, nothing stored: {path}: column segment: no RFM segment is "
+        "called 'A' (rows 1, 2, 3, 5, 6 and 74 more), 'at_rsk' (row 4; is it 'at_risk'?); the "
+        "value table's RFM segments are champions,"
+    ) in output
+    assert Store(get_settings().home).list_campaigns() == []
