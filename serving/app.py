@@ -41,6 +41,7 @@ from serving.targeting import UpliftCache, targeting_router
 from serving.ui import FAVICON, install_ui
 from serving.ui.pages import http_error_page, invalid_page, is_page
 from serving.value_routes import router as value_router
+from serving.values import NewestValues
 from serving.workers import RunDir
 
 __all__ = [
@@ -261,6 +262,7 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     app.state.settings = settings
     app.state.source = source or RegistrySource(settings)
     app.state.holder = StateHolder()
+    app.state.newest_values = NewestValues()  # the values served while no state is loaded
     app.state.keyring = KeyRing(settings.keys)
     app.state.run = RunDir(settings.run_dir) if settings.run_dir else None
     app.state.backoff = Backoff(

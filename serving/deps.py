@@ -522,16 +522,14 @@ def not_loaded(holder: StateHolder) -> str:
     return f"models are not loaded yet{why}"
 
 
-_NEWEST_LOCK = threading.Lock()
-
-
 def served_values(request: Request, holder: StateHolder) -> LoadedValues | None:
     """Return the value table the value routes and pages serve (None when there is none).
 
     Customer value needs no model, so unlike :func:`loaded_state` this never answers 503: with a
     state loaded it is the state's table, and while none is loaded (nothing promoted yet, or the
     first load still running) the store's newest, read once per write of it by the app's
-    :class:`serving.values.NewestValues` (``app.state.newest_values``, made at the first call).
+    :class:`serving.values.NewestValues` (``app.state.newest_values``, made by
+    :func:`serving.app.create_app`: no lock is taken here).
 
     Parameters
     ----------
@@ -545,10 +543,7 @@ def served_values(request: Request, holder: StateHolder) -> LoadedValues | None:
     LoadedValues or None
         The values, or None when there are none to serve.
     """
-    with _NEWEST_LOCK:
-        newest: NewestValues | None = getattr(request.app.state, "newest_values", None)
-        if newest is None:
-            newest = request.app.state.newest_values = NewestValues()
+    newest: NewestValues = request.app.state.newest_values
     state = holder.current
     if state is not None:
         newest.clear()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
+import serving.deps
 from features.store import Store
 from serving.app import create_app
 from serving.values import NO_CHURN_MODEL, NO_VALUES, NewestValues
@@ -199,6 +201,29 @@ def test_a_loaded_state_frees_the_table_read_without_one(
         wait_ready(client)
         assert client.get("/v1/segments", headers=headers()).status_code == 200
         assert newest._values is None
+
+
+def test_each_app_makes_its_own_newest_values_at_start(
+    tmp_path: Path, source: StaticSource
+) -> None:
+    """Before: the first value request made the app's NewestValues, under a lock of the module
+    that every value request of every app took. Now create_app makes it beside the holder, and
+    two apps on two stores each serve their own store's table, with no lock of serving.deps."""
+    store_values(tmp_path / "a")
+    _write(tmp_path / "b", AS_OF, 3.0)
+    source.failure = NO_MODEL
+    apps = [create_app(make_settings(tmp_path / home), source) for home in ("a", "b")]
+    made = [app.state.newest_values for app in apps]  # before any request
+    assert all(isinstance(newest, NewestValues) for newest in made) and made[0] is not made[1]
+    equities = []
+    for app, newest in zip(apps, made, strict=True):
+        with TestClient(app) as client:
+            wait_failed_once(client)
+            equities.append(client.get("/v1/segments", headers=headers()).json())
+        assert app.state.newest_values is newest
+    assert [e["overall"]["equity"] for e in equities] == [600.0, 1800.0]
+    lock = type(threading.Lock())
+    assert not [name for name, v in vars(serving.deps).items() if isinstance(v, lock)]
 
 
 def test_an_unsigned_store_tells_a_new_write_by_its_file(
