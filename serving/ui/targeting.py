@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -142,21 +142,32 @@ def qini_chart(
     )
 
 
-def _latest_plan(
-    store: Store,
-) -> tuple[PlanInfo | None, pl.DataFrame | None, OffersFile | None]:
-    """Read the latest plan: its metadata and rows (one checked read), the offers they vouch for."""
+class _LatestPlan(NamedTuple):
+    """The latest plan as the pages use it: all None but ``refused`` when it is not shown."""
+
+    info: PlanInfo | None
+    """Its metadata, from the same checked read as its rows."""
+    rows: pl.DataFrame | None
+    """Its rows."""
+    offers: OffersFile | None
+    """The offers its rows agree with (:func:`models.campaigns.stored_plan_offers`)."""
+    refused: date | None
+    """The day of a plan the store's key does not vouch for (not shown), else None."""
+
+
+def _latest_plan(store: Store) -> _LatestPlan:
+    """Read the latest plan, its metadata and rows from one checked read, listing the plans once."""
     days = store.list_plans()
     if not days:
-        return None, None, None
+        return _LatestPlan(None, None, None, None)
     try:
         read = store.read_plan_with_info(days[-1])  # rows and metadata of the same checked bytes
         rows, info = read if read is not None else (None, None)
         offers = stored_plan_offers(info, rows) if info is not None and rows is not None else None
     except (UnsignedTableError, TamperedTableError) as exc:  # not shown: not what was signed
         logger.warning("not showing the plan as of %s: %s", days[-1], exc)
-        return None, None, None
-    return info, rows, offers
+        return _LatestPlan(None, None, None, days[-1])
+    return _LatestPlan(info, rows, offers, None)
 
 
 def _bars(
@@ -182,10 +193,9 @@ def plan_page(
     another's would be the 404.
     """
     store = settings.store()
-    info, rows, _ = _latest_plan(store)  # checked against its signed manifest
+    info, rows, _, refused = _latest_plan(store)  # checked against its signed manifest
     if info is None or rows is None:
         # a plan kept without this server's store key (or changed since) is there, not shown
-        refused = next(iter(reversed(store.list_plans())), None)
         return render(request, "plan.html", {"active": "plan", "plan": None, "refused": refused})
     summaries = info.summaries
     by_segment = summaries.get("by_segment", [])
@@ -261,9 +271,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     if outcomes is None:
         return {"campaigns": []}
     # checked: a plan the key does not vouch for, or whose offers its rows deny, prices nothing
-    info, planned_rows, offers = _latest_plan(store)
-    plans = store.list_plans()
-    refused_plan = plans[-1] if info is None and plans else None
+    info, planned_rows, offers, refused_plan = _latest_plan(store)
     day: date | None = info.as_of if info is not None else None
     if day is None and store.list_values():
         day = store.list_values()[-1]

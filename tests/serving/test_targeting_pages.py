@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import polars as pl
 import pytest
 import yaml
@@ -129,6 +131,32 @@ def test_a_plan_whose_metadata_alone_changed_is_not_shown(
     assert "12,345" not in text and "holds no plan" not in text
     assert "plan as of 31 Oct 2024 is not shown: it is not signed with this server's" in text
     assert f"--as-of {DAY.isoformat()} --out plan.csv</code> run with the server's" in text
+
+
+def test_the_pages_list_the_plans_once_to_name_a_refused_one(
+    client: TestClient,
+    settings,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """plan27: the plan and campaign pages listed the store's plans to read the latest, then
+    listed them again to name the one refused; the refused day now comes with the read."""
+    unsigned = Store(settings.home)  # without the key: as guanxi target without GUANXI_STORE_KEY
+    unsigned.write_values(
+        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    keep_plan(unsigned, plan_from_store(unsigned, parse_offers(yaml.safe_load(OFFERS)), 3.0))
+    settings.store().write_campaign(_outcomes(), "october", "outcomes.csv")
+    listed, listings = Store.list_plans, []
+
+    def counted(self: Store) -> list[date]:
+        listings.append(self.home)
+        return listed(self)
+
+    monkeypatch.setattr(Store, "list_plans", counted)
+    text = " ".join(client.get("/ui/plan", headers=headers("reviewer")).text.split())
+    assert "plan as of 31 Oct 2024 is not shown" in text and len(listings) == 1
+    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    assert "the store's plan as of 31 Oct 2024 is not used" in text and len(listings) == 2
 
 
 def test_the_plan_names_segments_as_the_other_pages_do(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
