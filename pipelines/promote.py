@@ -27,6 +27,12 @@ promoted and the task has no champion, or its champion is rule-backed, ``champio
 newest rule-backed version (one registry call again) and the decision says so ("...; serving the
 affinity rule, version N"). The challenger still goes through the gate unchanged, against a rule
 champion as against any other, so a model that passes it later replaces the rule.
+
+Rollback
+--------
+``guanxi promote --task T --version N`` makes version N champion without the gate (an operator's
+explicit choice, :func:`make_champion`), once it loads as a champion is served; it says the
+previous champion's version and the command that goes back to it.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ import typer
 from mlflow.entities.model_registry import ModelVersion
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from models import registry
@@ -52,6 +59,7 @@ from models.registry import (
     load_holdout,
 )
 from models.tasks import get_task, task_names
+from pipelines.console import quiet_libraries
 from pipelines.drift import ModelFilesMissingError, load_version
 from pipelines.score import check_task
 
@@ -61,6 +69,7 @@ __all__ = [
     "Decision",
     "decide",
     "decision_text",
+    "make_champion",
     "models_command",
     "promote",
     "promote_command",
@@ -222,10 +231,50 @@ def _comparable(task: str, champion: str, console: Console) -> ModelBundle | Non
         return load_version(task, version=champion).bundle
     except ModelFilesMissingError as exc:  # was MLflow's traceback, or "records no booster digest"
         console.print(
-            f"champion version {champion} cannot be compared against, nor served: {exc}; "
-            "the grade decides"
+            f"champion version {champion} cannot be compared against, nor served: "
+            f"{escape(str(exc))}; the grade decides"
         )
         return None
+
+
+def make_champion(task: str, version: str) -> str | None:
+    """Point ``champion`` at a chosen version (rollback): an operator's choice, no gate.
+
+    The version must exist and load as the server loads a champion (never through pickle, its
+    booster digest the one pinned at registration, built on this code's feature-set version:
+    :func:`models.registry.load_model` with ``check``); the move is then one registry call
+    (:func:`models.registry.set_alias`), so it is atomic.
+
+    Parameters
+    ----------
+    task : str
+        Registered model name.
+    version : str
+        The version to make champion.
+
+    Returns
+    -------
+    str or None
+        The champion's version before the call (``version`` itself when it was champion
+        already: nothing moved), None when the task had no champion.
+
+    Raises
+    ------
+    models.registry.ModelNotFoundError
+        If the task has no such version.
+    pipelines.drift.ModelFilesMissingError
+        If the version's files are gone.
+    ValueError
+        If it does not load: :class:`models.registry.ModelIntegrityError` (booster digest),
+        :class:`models.scoring.FeatureSetMismatchError` (another feature-set version) or a
+        malformed bundle.
+    """
+    champion = registry.get_version(task, registry.CHAMPION)
+    previous = None if champion is None else str(champion.version)
+    loaded = load_version(task, version=version, check=True)
+    if previous != loaded.version:
+        registry.set_alias(task, registry.CHAMPION, loaded.version)
+    return previous
 
 
 def serve_rule(task: str, champion: ModelVersion | None, decision: Decision) -> Decision:
@@ -319,18 +368,57 @@ def promote_command(
     task: Annotated[
         str, typer.Option(help=f"One of {', '.join(task_names())}.", callback=check_task)
     ],
+    version: Annotated[
+        int | None,
+        typer.Option(
+            "--version",
+            min=1,
+            help="Make this version of the task the champion (rollback: no gate), once it loads "
+            "and its integrity check passes; says the previous champion's version.",
+        ),
+    ] = None,
 ) -> None:
-    """Make the challenger the champion if it passes the gate (grade, then beats the champion)."""
+    """Make the challenger the champion if it passes the gate (grade, then beats the champion).
+
+    With --version N, make version N the champion instead (rollback, no gate).
+    """
     console = Console()
     _home_uri(console)
+    if version is not None:
+        _rollback(task, str(version), console)
+        return
     try:
-        decision = promote(task, console)
+        with quiet_libraries():  # MLflow's INFO lines on a version whose files are gone
+            decision = promote(task, console)
     except (registry.ModelNotFoundError, ModelFilesMissingError) as exc:
-        console.print(f"[red]not promoted:[/red] {exc}")
+        console.print(f"[red]not promoted:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     console.print(decision_text(task, decision, markup=True))
     if not (decision.promote or decision.already):
         raise typer.Exit(1)
+
+
+def _rollback(task: str, version: str, console: Console) -> None:
+    """Run ``guanxi promote --version``: say the move and how to go back, or why not (exit 1)."""
+    try:
+        with quiet_libraries():  # MLflow's INFO lines on a version whose files are gone
+            previous = make_champion(task, version)
+    except (registry.ModelNotFoundError, ModelFilesMissingError, ValueError) as exc:
+        console.print(f"[red]not promoted:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from exc
+    if previous == version:
+        console.print(f"version {version} is already the {task} champion")
+        return
+    back = (
+        "there was no champion before"
+        if previous is None
+        else f"the champion was version {previous}; to go back: "
+        f"`guanxi promote --task {task} --version {previous}`"
+    )
+    console.print(
+        f"[green]promoted[/green] {task}@{registry.CHAMPION}: version {version}, "
+        f"chosen with --version (no gate); {back}"
+    )
 
 
 def models_command(

@@ -59,7 +59,7 @@ def test_a_champion_whose_files_are_gone_is_replaced_on_the_grade(
         in said
     )
     assert "promoted churn@champion: grade B passes and there is no comparable champion" in said
-    assert "Traceback" not in said
+    assert "Traceback" not in said and "INFO" not in said
     now = registry.get_version("churn", registry.CHAMPION)
     assert now is not None and str(now.version) == "2"
 
@@ -79,3 +79,53 @@ def test_a_failing_challenger_is_not_promoted_over_a_champion_whose_files_are_go
     result = cli.invoke(app, ["promote", "--task", "churn"])
     assert result.exit_code == 1 and "grade 'C' does not pass" in _said(result)
     assert str(registry.get_version("churn", registry.CHAMPION).version) == "1"
+
+
+def test_version_makes_a_chosen_version_champion_and_says_how_to_go_back(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    tiny_data: Any,
+) -> None:
+    """promote27: no command pointed the champion at a chosen version (rollback). `--version N`
+    does, without the gate (a grade-C version too: the operator's choice), once the version
+    exists and loads with its integrity check; it says the previous champion's version."""
+    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "C"))
+    promote = ["promote", "--task", "churn", "--version"]
+    result = cli.invoke(app, [*promote, "2"], env={"COLUMNS": "1000"})
+    assert result.exit_code == 0, result.output
+    assert _said(result) == (
+        "promoted churn@champion: version 2, chosen with --version (no gate); the champion was "
+        "version 1; to go back: `guanxi promote --task churn --version 1`"
+    )
+    assert str(registry.get_version("churn", registry.CHAMPION).version) == "2"
+    result = cli.invoke(app, [*promote, "1"])
+    assert result.exit_code == 0 and "the champion was version 2" in _said(result)
+    assert str(registry.get_version("churn", registry.CHAMPION).version) == "1"
+    result = cli.invoke(app, [*promote, "1"])
+    assert result.exit_code == 0 and _said(result) == "version 1 is already the churn champion"
+
+    # refused, the champion where it was: a version that does not exist, whose booster is not
+    # the one pinned at registration, or whose files are gone
+    result = cli.invoke(app, [*promote, "9"])
+    assert result.exit_code == 1, result.output
+    assert _said(result) == "not promoted: no registered model version churn/9"
+    client = MlflowClient()
+    pinned = registry.get_version("churn", registry.CHALLENGER).tags[registry.BOOSTER_DIGEST_TAG]
+    client.set_model_version_tag("churn", "2", registry.BOOSTER_DIGEST_TAG, "0" * 64)
+    result = cli.invoke(app, [*promote, "2"])
+    assert result.exit_code == 1, result.output
+    assert "the booster digest differs from the one pinned at registration" in _said(result)
+    client.set_model_version_tag("churn", "2", registry.BOOSTER_DIGEST_TAG, pinned)
+    files = _files("2")
+    files.rename(tmp_path / "moved")
+    result = cli.invoke(app, [*promote, "2"], env={"COLUMNS": "1000"})
+    assert result.exit_code == 1, result.output
+    assert _said(result) == (
+        f"not promoted: the files of churn version 2 are missing (looked in {files})"
+    )
+    assert str(registry.get_version("churn", registry.CHAMPION).version) == "1"
+    assert cli.invoke(app, [*promote, "0"]).exit_code == 2  # versions start at 1
