@@ -1,4 +1,9 @@
-"""Prometheus metrics of the service: requests and latency per route, scores served per model.
+"""Prometheus metrics of the service: requests and latency per route, scores and values served.
+
+What is served is counted as the audit log records it, one per line: the API's scores per task
+and model version (``guanxi_scores_served_total``), the scores the reviewer pages show
+(``guanxi_page_scores_shown_total``) and the customer values of the API and the pages
+(``guanxi_values_served_total``, by value table version and surface).
 
 With several workers (``guanxi serve --workers N``) prometheus_client runs in multiprocess mode:
 ``PROMETHEUS_MULTIPROC_DIR`` (set by ``guanxi serve`` before the workers start, see
@@ -17,15 +22,32 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 
 from serving.workers import METRICS_DIR_ENV
 
-__all__ = ["SCORES_HELP", "Metrics"]
+__all__ = ["PAGE_SCORES_HELP", "SCORES_HELP", "SURFACES", "VALUES_HELP", "Metrics"]
 
 SCORES_HELP = (
-    "Customer scores served by the API's score routes, by task and model version (the reviewer "
-    "pages' and the customer values served are in the audit log, not counted here)."
+    "Customer scores served by the API's score routes, by task and model version (those the "
+    "reviewer pages show are guanxi_page_scores_shown_total, customer values "
+    "guanxi_values_served_total)."
 )
 """The help of ``guanxi_scores_served_total``: what it counts and what it does not (before, it
 said "Customer scores served", and an operator comparing it with the audit log, where the
-reviewer pages' scores are, found fewer)."""
+reviewer pages' scores are, found fewer; then the pages' scores and the values were audited but
+counted nowhere)."""
+
+PAGE_SCORES_HELP = (
+    "Customer scores the reviewer pages showed (the customer list's rows, a customer's page), by "
+    "task and model version; each is a line of the audit log, as the API's scores are."
+)
+"""The help of ``guanxi_page_scores_shown_total``."""
+
+VALUES_HELP = (
+    "Customer values (CLV) served, by value table version and surface: api (the value routes) "
+    "or page (the reviewer pages and their CSV export); each is a line of the audit log."
+)
+"""The help of ``guanxi_values_served_total``."""
+
+SURFACES = ("api", "page")
+"""The ``surface`` label's values of ``guanxi_values_served_total``."""
 
 
 class Metrics:
@@ -55,6 +77,18 @@ class Metrics:
             "guanxi_scores_served",
             SCORES_HELP,
             ["task", "model_version"],
+            registry=self.registry,
+        )
+        self.page_scores = Counter(
+            "guanxi_page_scores_shown",
+            PAGE_SCORES_HELP,
+            ["task", "model_version"],
+            registry=self.registry,
+        )
+        self.values = Counter(
+            "guanxi_values_served",
+            VALUES_HELP,
+            ["value_version", "surface"],
             registry=self.registry,
         )
         self.in_progress = Gauge(
@@ -104,6 +138,43 @@ class Metrics:
         """
         if count:
             self.scores.labels(task, model_version).inc(count)
+
+    def observe_page_scores(self, task: str, model_version: str, count: int) -> None:
+        """Count scores a reviewer page showed.
+
+        Parameters
+        ----------
+        task : str
+            The task scored.
+        model_version : str
+            The registry version of the model that scored.
+        count : int
+            How many customers' scores of that task the page showed.
+        """
+        if count:
+            self.page_scores.labels(task, model_version).inc(count)
+
+    def observe_values(self, value_version: str, surface: str, count: int) -> None:
+        """Count customer values served.
+
+        Parameters
+        ----------
+        value_version : str
+            The served value table's version.
+        surface : {"api", "page"}
+            Served by the value routes or by a reviewer page (:data:`SURFACES`).
+        count : int
+            How many customers' values were served.
+
+        Raises
+        ------
+        ValueError
+            For a surface not in :data:`SURFACES`.
+        """
+        if surface not in SURFACES:
+            raise ValueError(f"surface must be one of {SURFACES}, got {surface!r}")
+        if count:
+            self.values.labels(value_version, surface).inc(count)
 
     def render(self) -> bytes:
         """Return the metrics in the Prometheus text format (every worker's, summed)."""

@@ -39,7 +39,7 @@ from serving.deps import (
     not_loaded,
 )
 from serving.lifecycle import announce_reload, reload_state
-from serving.metrics import SCORES_HELP
+from serving.metrics import PAGE_SCORES_HELP, SCORES_HELP, VALUES_HELP
 from serving.middleware import NOT_UTF8, SEND_UNCOMPRESSED, body_too_large, stopping_detail
 from serving.presentation import (
     live_scores,
@@ -763,6 +763,7 @@ _BUCKETS = {
     "0.001": 0, "0.0025": 112, "0.005": 1380, "0.01": 1497, "0.025": 1516, "0.05": 1519,
     "0.1": 1520, "0.25": 1520, "0.5": 1520, "1.0": 1520, "2.5": 1520, "5.0": 1520, "+Inf": 1520,
 }  # fmt: skip
+_VALUE_VERSION = "2025-12-31/5f0c9a7e2b1d4c3e8a6f9b0d7e2c4a1f"  # the value routes' example's
 _METRICS = "".join(
     [
         "# HELP guanxi_requests_total HTTP requests by route template, method and status code.\n",
@@ -780,6 +781,13 @@ _METRICS = "".join(
         f"# HELP guanxi_scores_served_total {SCORES_HELP}\n",
         "# TYPE guanxi_scores_served_total counter\n",
         f'guanxi_scores_served_total{{model_version="1",task="{EXAMPLE_TASK}"}} 1520.0\n',
+        f"# HELP guanxi_page_scores_shown_total {PAGE_SCORES_HELP}\n",
+        "# TYPE guanxi_page_scores_shown_total counter\n",
+        f'guanxi_page_scores_shown_total{{model_version="1",task="{EXAMPLE_TASK}"}} 150.0\n',
+        f"# HELP guanxi_values_served_total {VALUES_HELP}\n",
+        "# TYPE guanxi_values_served_total counter\n",
+        f'guanxi_values_served_total{{surface="api",value_version="{_VALUE_VERSION}"}} 40.0\n',
+        f'guanxi_values_served_total{{surface="page",value_version="{_VALUE_VERSION}"}} 26.0\n',
         "# HELP guanxi_requests_in_progress HTTP requests being answered (summed over live "
         "workers).\n",
         "# TYPE guanxi_requests_in_progress gauge\n",

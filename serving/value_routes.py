@@ -26,6 +26,7 @@ from fastapi.responses import StreamingResponse
 
 from serving.audit import AuditLog
 from serving.deps import Audit, Holder, ScorerRole, served_values
+from serving.metrics import Metrics
 from serving.routes import (
     CUSTOMER_ID_DOC,
     EXAMPLE_TASK,
@@ -213,30 +214,39 @@ def segment_summary(row: dict[str, Any], name: str, at_risk: bool = True) -> Seg
 
 
 def record_values(
-    request: Request, audit: AuditLog, values: LoadedValues, rows: list[dict[str, Any]]
+    request: Request,
+    audit: AuditLog,
+    values: LoadedValues,
+    rows: list[dict[str, Any]],
+    surface: str = "api",
 ) -> None:
     """Write one audit line per customer value served (CLV as the score, when there is one).
+
+    Each line is counted in ``/metrics`` too (``guanxi_values_served_total``, by the table's
+    version and ``surface``).
 
     Parameters
     ----------
     request : fastapi.Request
-        The request (its id and the caller's role).
+        The request (its id, the caller's role and the app's metrics).
     audit : serving.audit.AuditLog
         The audit log.
     values : LoadedValues
         The loaded table (its version).
     rows : list of dict
         The rows served (``customer_id``, ``clv``).
+    surface : {"api", "page"}, default "api"
+        Served by the value routes or by a reviewer page
+        (:data:`serving.metrics.SURFACES`).
     """
-    audit.record(
-        request.state.request_id,
-        request.state.role.name,
-        [
-            (str(r["customer_id"]), VALUE_TASK, values.info.version, float(r["clv"]))
-            for r in rows
-            if _finite(r.get("clv")) is not None
-        ],
-    )
+    served = [
+        (str(r["customer_id"]), VALUE_TASK, values.info.version, float(r["clv"]))
+        for r in rows
+        if _finite(r.get("clv")) is not None
+    ]
+    audit.record(request.state.request_id, request.state.role.name, served)
+    metrics: Metrics = request.app.state.metrics
+    metrics.observe_values(values.info.version, surface, len(served))
 
 
 @router.get(

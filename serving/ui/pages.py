@@ -25,6 +25,7 @@ import contextlib
 import logging
 import re
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from functools import partial
 from http import HTTPStatus
@@ -59,9 +60,10 @@ from serving.deps import (
     reviewer_role,
     served_values,
 )
+from serving.metrics import Metrics
 from serving.presentation import stored_scores
 from serving.schemas import TaskScore
-from serving.settings import Settings
+from serving.settings import Role, Settings
 from serving.state import ServingState, StateHolder
 from serving.ui.cards import (
     ModelCards,
@@ -84,6 +86,7 @@ from serving.ui.charts import (
     waterfall,
 )
 from serving.ui.history import customer_history
+from serving.value_routes import VALUE_TASK
 from serving.values import LoadedValues
 
 __all__ = [
@@ -294,6 +297,31 @@ async def error_page(request: Request, exc: Exception) -> Response:
     )
     response.headers.update(headers)
     return response
+
+
+def _shown(request: Request, role: Role, served: list[tuple[str, str, str, float]]) -> None:
+    """Audit what a page shows and count it in ``/metrics``, as the API's answers are.
+
+    Scores count in ``guanxi_page_scores_shown_total`` by task and model version, customer
+    values (task :data:`serving.value_routes.VALUE_TASK`) in ``guanxi_values_served_total``
+    with ``surface="page"``: one per audit line (before, a page's were audited, not counted).
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The page's request (its id, the app's audit log and metrics).
+    role : Role
+        The reviewer's role.
+    served : list of (customer_id, task, model_version, score)
+        What the page shows, as the audit log records it.
+    """
+    request.app.state.audit.record(request.state.request_id, role.name, served)
+    metrics: Metrics = request.app.state.metrics
+    for (task, version), count in Counter((t, v) for _, t, v, _ in served).items():
+        if task == VALUE_TASK:
+            metrics.observe_values(version, "page", count)
+        else:
+            metrics.observe_page_scores(task, version, count)
 
 
 def is_page(request: Request) -> bool:
@@ -594,9 +622,9 @@ def customers(
     pages = max(1, -(-view.height // PAGE_SIZE))
     page = min(max(page, 1), pages)
     rows = view.slice((page - 1) * PAGE_SIZE, PAGE_SIZE).to_dicts()
-    request.app.state.audit.record(  # the page shows these scores: they are served
-        request.state.request_id,
-        role.name,
+    _shown(  # the page shows these scores: they are served
+        request,
+        role,
         [
             (row["customer_id"], t, table_.model.version, row[f"{t}_p"])
             for row in rows
@@ -697,8 +725,7 @@ def _unscored_customer(
             + (" or in the history of that day." if history is not None else "."),
         )
     if value is not None and value["clv"] is not None:
-        served = [(customer_id, "value", values.info.version, float(value["clv"]))]
-        request.app.state.audit.record(request.state.request_id, role.name, served)
+        _shown(request, role, [(customer_id, VALUE_TASK, values.info.version, float(value["clv"]))])
     return render(
         request,
         "customer.html",
@@ -750,8 +777,8 @@ def customer(request: Request, role: Reviewer, holder: Holder, customer_id: str)
         if s.probability is not None
     ]
     if value is not None and value["clv"] is not None and state.values is not None:
-        served.append((customer_id, "value", state.values.info.version, float(value["clv"])))
-    request.app.state.audit.record(request.state.request_id, role.name, served)
+        served.append((customer_id, VALUE_TASK, state.values.info.version, float(value["clv"])))
+    _shown(request, role, served)
     row = state.snapshot.frame.row(int(position[0]), named=True)
     facts = [(label, row.get(column), kind) for label, column, kind in _FACTS if column in row]
     settings: Settings = request.app.state.settings

@@ -98,7 +98,7 @@ def value_page(request: Request, _role: Reviewer, holder: Holder) -> HTMLRespons
         ]
         groups.append({"by": by, "label": label, "rows": rows, "charts": charts})
     top = values.top_at_risk(limit=25)
-    record_values(request, request.app.state.audit, values, top.to_dicts())
+    record_values(request, request.app.state.audit, values, top.to_dicts(), "page")
     return render(
         request,
         "value.html",
@@ -125,7 +125,6 @@ def segment_export(
     if values is None or kind is None:
         raise PageError(404, "No such segment", f"No segment or tier {name!r} is loaded.")
     rows = segment_rows(values, kind, name)
-    record_values(
-        request, request.app.state.audit, values, rows.select("customer_id", "clv").to_dicts()
-    )
+    served = rows.select("customer_id", "clv").to_dicts()
+    record_values(request, request.app.state.audit, values, served, "page")
     return segment_csv(values, name, rows)

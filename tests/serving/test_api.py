@@ -432,8 +432,8 @@ def test_health_readiness_metrics(client: TestClient) -> None:
     assert f"guanxi_request_latency_seconds_count{{{route}}}" in text
     assert 'guanxi_scores_served_total{model_version="1",task="churn"} 1.0' in text
     assert "c001" not in text
-    # a reviewer page's scores are audited, not counted, and the help says so (before, it said
-    # "Customer scores served", fewer than the audit log holds)
+    # a reviewer page's scores count apart (test_value_api.py), and the help says so (before,
+    # it said "Customer scores served", fewer than the audit log holds)
     page = client.get("/ui/customers/c001", headers=headers("reviewer"))
     assert page.status_code == 200
     text = client.get("/metrics").text

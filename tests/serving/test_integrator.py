@@ -446,8 +446,13 @@ def test_the_segment_csv_example_has_the_columns_of_the_export(
 
 def test_the_metrics_example_is_prometheus_text_of_the_real_metrics(client: TestClient) -> None:
     """Before: /metrics had no example; now its text parses, and names the metrics, labels and
-    latency buckets a real answer has."""
+    latency buckets a real answer has (a page's scores and the values served included)."""
     assert client.get("/v1/customers/c001/scores?explain=1", headers=headers()).status_code == 200
+    assert client.get("/ui/customers", headers=headers("reviewer")).status_code == 200
+    store_values(client.app.state.settings.home)  # type: ignore[attr-defined]
+    assert client.post("/v1/admin/reload", headers=headers("admin")).status_code == 200
+    assert client.get("/v1/customers/c000/value", headers=headers()).status_code == 200
+    assert client.get("/ui/value", headers=headers("reviewer")).status_code == 200
     document = client.get("/openapi.json").json()
     content = document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     example = content["text/plain"]["example"]

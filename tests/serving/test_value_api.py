@@ -6,16 +6,19 @@ import csv
 import io
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from features.store import Store
 from models.clv.customers import DETAIL_COLUMNS, VALUE_COLUMNS
 from serving.app import create_app
+from serving.metrics import PAGE_SCORES_HELP, VALUES_HELP
 from serving.schemas import CustomerValue
 from serving.settings import Settings
 from serving.values import NO_VALUES, NOT_SERVING, SERVED_DETAILS
@@ -114,6 +117,57 @@ def _audit(home: Path) -> list[dict]:
         for part in sorted((home / "audit").glob("part-*.jsonl"))
         for line in part.read_text().splitlines()
     ]
+
+
+def _counted(client: TestClient) -> dict[str, Counter[tuple[str, ...]]]:
+    """Each counter of /metrics: its samples' label values (sorted by label name) to value."""
+    counted: dict[str, Counter[tuple[str, ...]]] = {}
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                labels = tuple(v for _, v in sorted(sample.labels.items()))
+                counted.setdefault(sample.name, Counter())[labels] = int(sample.value)
+    return counted
+
+
+def test_metrics_count_the_scores_pages_show_and_the_values_served(
+    value_client: TestClient, value_settings: Settings
+) -> None:
+    """Before: the scores a reviewer page showed and every customer value served (API, pages,
+    CSV export) were audit lines, but /metrics counted none of them. Now each audit line is
+    counted: /metrics holds exactly what the audit log holds, by task and version, the values by
+    surface."""
+    reviewer = headers("reviewer")
+    answers = {
+        "api": [
+            value_client.get("/v1/customers/c000/value", headers=headers()),
+            value_client.get("/v1/segments/champions/customers", headers=headers()),
+        ],
+        "page": [
+            value_client.get("/ui/customers", headers=reviewer),
+            value_client.get("/ui/customers/c001", headers=reviewer),
+            value_client.get("/ui/value", headers=reviewer),
+            value_client.get("/ui/value/segments/champions.csv", headers=reviewer),
+        ],
+    }
+    surface = {}
+    for where, sent in answers.items():
+        for answer in sent:
+            assert answer.status_code == 200, answer.text
+            surface[answer.headers["x-request-id"]] = where
+    lines = _audit(value_settings.home)
+    values = Counter(
+        (surface[a["request_id"]], a["model_version"]) for a in lines if a["task"] == "value"
+    )
+    scores = Counter((a["model_version"], a["task"]) for a in lines if a["task"] != "value")
+    assert {where for where, _ in values} == {"api", "page"} and scores
+    counted = _counted(value_client)
+    assert counted["guanxi_values_served_total"] == values
+    assert counted["guanxi_page_scores_shown_total"] == scores
+    assert "guanxi_scores_served_total" not in counted  # the API's score routes served none
+    text = value_client.get("/metrics").text
+    assert f"# HELP guanxi_page_scores_shown_total {PAGE_SCORES_HELP}" in text
+    assert f"# HELP guanxi_values_served_total {VALUES_HELP}" in text
 
 
 def test_customer_value_is_the_row_with_the_table_settings(
