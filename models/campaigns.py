@@ -90,6 +90,7 @@ __all__ = [
     "margin_missing",
     "measured_rates",
     "not_in_values",
+    "outcome_values_day",
     "pool_campaigns",
     "pooled_campaigns",
     "read_outcomes",
@@ -724,6 +725,38 @@ def not_in_values(
         f"the value table as of {day} (no order up to that day, or customers of another store): "
         f"{consequence}"
     )
+
+
+def outcome_values_day(values: Sequence[date], plan: date | None) -> tuple[date, str] | None:
+    """Pick the day of the value table that fills recorded outcomes' segment and churn probability.
+
+    ``guanxi campaign report`` and the campaign page (``/ui/campaign``) both call it: the report
+    fell back to the latest value table when the latest plan's day had none, while the page then
+    filled nothing, so the two showed one campaign segmented differently.
+
+    Parameters
+    ----------
+    values : sequence of datetime.date
+        The days of the store's value tables, oldest first
+        (:meth:`features.store.Store.list_values`).
+    plan : datetime.date or None
+        The day of the latest plan (shown or not), None without one.
+
+    Returns
+    -------
+    tuple or None
+        The day and why it is that day, for a note: the plan's day (the segments the plan's
+        expected ROI is of) when the store has its value table, else the latest value table
+        (``"the latest, as no plan is kept"``, ``"the latest, as the latest plan's day,
+        2024-11-30, has none"``); None without a value table.
+    """
+    if not values:
+        return None
+    if plan is None:
+        return values[-1], "the latest, as no plan is kept"
+    if plan in values:
+        return plan, "the latest plan's day"
+    return values[-1], f"the latest, as the latest plan's day, {plan}, has none"
 
 
 def realised_incremental_margin(

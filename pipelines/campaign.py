@@ -55,6 +55,7 @@ from models.campaigns import (
     duplicate_of,
     margin_missing,
     not_in_values,
+    outcome_values_day,
     pool_campaigns,
     read_outcomes,
     recorded_campaigns,
@@ -482,18 +483,19 @@ def _with_segments(store: Store, outcomes: pl.DataFrame) -> tuple[pl.DataFrame, 
 
     The report showed such a campaign over all segments alone, while ``guanxi target`` measured
     its rates per segment of the value table and the campaign page reported it per segment. The
-    value table is the latest plan's day's, else the latest, read as every reader does (with
+    value table is the latest plan's day's, else the latest, as on the campaign page
+    (:func:`models.campaigns.outcome_values_day`), read as every reader does (with
     ``GUANXI_STORE_KEY``, only when it matches its signed manifest).
     """
     if "segment" in outcomes.columns:
         return outcomes, None
-    plans, values = store.list_plans(), store.list_values()
-    day = plans[-1] if plans and plans[-1] in values else (values[-1] if values else None)
-    if day is None:
+    picked = outcome_values_day(store.list_values(), max(store.list_plans(), default=None))
+    if picked is None:
         return outcomes, (
             "the outcomes have no segment column and the store no value table: reported over "
             "all segments"
         )
+    day, why = picked
     try:
         table = store.read_values(day)
     except (UnsignedTableError, TamperedTableError) as exc:
@@ -505,7 +507,7 @@ def _with_segments(store: Store, outcomes: pl.DataFrame) -> tuple[pl.DataFrame, 
     segments = table.select(
         pl.col("customer_id").cast(pl.String), pl.col("rfm_segment").alias("segment")
     )
-    said = f"segments from the value table as of {day} (the outcomes have no segment column)"
+    said = f"segments from the value table as of {day} ({why}; the outcomes have no segment column)"
     lacking = not_in_values(outcomes, table, day, UNSEGMENTED)
     return outcomes.join(segments, on="customer_id", how="left"), (
         f"{said}; {lacking}" if lacking else f"{said}; customers it lacks are {NO_SEGMENT!r}"

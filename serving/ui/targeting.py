@@ -2,7 +2,8 @@
 
 Both read the store, not the loaded models: the plan ``guanxi target`` kept (its rows and the
 summaries in its metadata) and the campaigns ``guanxi campaign record`` kept, with the value
-table of the plan's day for each customer's segment and churn probability.
+table of the plan's day (else the latest, as ``guanxi campaign report`` takes it; the page says
+which) for each customer's segment and churn probability.
 
 * The plan page shows the budget, what the plan spends and expects back, ROI, the allocation by
   segment and by offer (bar charts with their data tables), the next best use of the remaining
@@ -36,6 +37,7 @@ from models.campaigns import (
     UNSEGMENTED,
     campaign_report,
     not_in_values,
+    outcome_values_day,
     pooled_campaigns,
     stored_plan_offers,
 )
@@ -262,6 +264,48 @@ def _expected_roi(rows: pl.DataFrame | None) -> dict[tuple[str, str], float | No
     }
 
 
+def _with_values(
+    store: Store, outcomes: pl.DataFrame, plan_day: date | None
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Give the outcomes the churn probability (and segment, lacking one) of the value table.
+
+    The table is the one ``guanxi campaign report`` takes, that of ``plan_day`` (the latest
+    plan's, shown or refused), else the latest (:func:`models.campaigns.outcome_values_day`); the
+    page filled nothing when the plan's day had none. The context says which table was used and
+    why (``values_used``), the outcome customers it lacks (``lacking``) or the day of a table the
+    store's key does not vouch for (``refused_values``).
+    """
+    picked = outcome_values_day(store.list_values(), plan_day)
+    if picked is None:
+        return outcomes, {}
+    day, why = picked
+    try:
+        values = store.read_values(day)
+    except (UnsignedTableError, TamperedTableError) as exc:  # no segments and no churn from it
+        logger.warning("not using the value table as of %s on the campaign page: %s", day, exc)
+        return outcomes, {"refused_values": day}
+    if values is None:  # removed since it was listed
+        return outcomes, {}
+    segmented = "segment" in outcomes.columns
+    filled = "churn probabilities" if segmented else "segments and churn probabilities"
+    qini_last = "ranked last by churn score in the Qini curves (no churn probability)"
+    lacking = not_in_values(
+        outcomes, values, day, qini_last if segmented else f"{UNSEGMENTED}; {qini_last}"
+    )
+    context = values.select(
+        pl.col("customer_id").cast(pl.String),
+        pl.col("rfm_segment").alias("_segment"),
+        pl.col("churn_probability").alias("_churn"),
+    )
+    outcomes = outcomes.join(context, on="customer_id", how="left")
+    if not segmented:
+        outcomes = outcomes.rename({"_segment": "segment"})
+    return outcomes, {
+        "values_used": f"{filled} from the value table as of {day} ({why})",
+        "lacking": lacking,
+    }
+
+
 def _campaign_context(store: Store) -> dict[str, Any]:
     try:
         outcomes, overlaps = pooled_campaigns(store)  # one file recorded twice counts once
@@ -272,31 +316,8 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         return {"campaigns": []}
     # checked: a plan the key does not vouch for, or whose offers its rows deny, prices nothing
     info, planned_rows, offers, refused_plan = _latest_plan(store)
-    day: date | None = info.as_of if info is not None else None
-    if day is None and store.list_values():
-        day = store.list_values()[-1]
-    refused_values = None
-    try:
-        values = store.read_values(day) if day is not None else None
-    except (UnsignedTableError, TamperedTableError) as exc:  # no segments and no churn from it
-        logger.warning("not using the value table as of %s on the campaign page: %s", day, exc)
-        values, refused_values = None, day
-    lacking = None
-    if values is not None:
-        assert day is not None  # read
-        segmented = "segment" in outcomes.columns
-        qini_last = "ranked last by churn score in the Qini curves (no churn probability)"
-        lacking = not_in_values(
-            outcomes, values, day, qini_last if segmented else f"{UNSEGMENTED}; {qini_last}"
-        )
-        context = values.select(
-            pl.col("customer_id").cast(pl.String),
-            pl.col("rfm_segment").alias("_segment"),
-            pl.col("churn_probability").alias("_churn"),
-        )
-        outcomes = outcomes.join(context, on="customer_id", how="left")
-        if not segmented:
-            outcomes = outcomes.rename({"_segment": "segment"})
+    plan_day = info.as_of if info is not None else refused_plan
+    outcomes, filled = _with_values(store, outcomes, plan_day)
     known = {o.name for o in offers.offers} if offers is not None else set()
     priced = offers if set(outcomes["offer"].unique().to_list()) <= known else None
     # rows without a margin (a campaign recorded without the column) earn their revenue, as a
@@ -341,9 +362,8 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     return {
         "campaigns": store.list_campaigns(),
         "refused_plan": refused_plan,
-        "refused_values": refused_values,
         "overlaps": [overlap.note for overlap in overlaps],
-        "lacking": lacking,
+        **filled,
         "charts": charts,
         "segments": segments,
         "overall": [

@@ -18,6 +18,7 @@ from models.campaigns import (
     campaign_report,
     duplicate_of,
     measured_rates,
+    outcome_values_day,
     pool_campaigns,
     read_outcomes,
     stored_plan_offers,
@@ -217,6 +218,19 @@ def test_a_segment_that_is_no_rfm_segment_is_refused_with_its_rows_and_the_neare
         validate_outcomes(many, "outcomes.csv")
     known = bad.filter(pl.col("segment").fill_null("at_risk") == "at_risk")
     assert validate_outcomes(known)["segment"].to_list() == ["at_risk"] * 3 + [None]  # empty: none
+
+
+def test_the_value_table_of_the_outcomes_is_the_plans_days_else_the_latest() -> None:
+    """loop27: guanxi campaign report fell back to the latest value table when the latest plan's
+    day had none, the campaign page filled nothing; both now call outcome_values_day."""
+    sept, october, november = date(2024, 9, 30), date(2024, 10, 31), date(2024, 11, 30)
+    assert outcome_values_day([], october) is None
+    assert outcome_values_day([sept, october], None) == (october, "the latest, as no plan is kept")
+    assert outcome_values_day([sept, october], sept) == (sept, "the latest plan's day")
+    assert outcome_values_day([sept, october], november) == (
+        october,
+        "the latest, as the latest plan's day, 2024-11-30, has none",
+    )
 
 
 def test_unknown_offer() -> None:

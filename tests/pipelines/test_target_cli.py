@@ -1102,8 +1102,14 @@ def test_the_report_takes_segments_from_the_value_table_when_the_outcomes_have_n
     output = _run(cli, "campaign", "report", "--offers", str(offers))
     assert "│ retention_email │ at_risk │ 40 │ 40 │ 0.250 │ 0.050 │ 0.200 │" in output
     assert (
-        "note: segments from the value table as of 2024-10-31 (the outcomes have no segment "
-        "column); customers it lacks are 'unsegmented'"
+        "note: segments from the value table as of 2024-10-31 (the latest, as no plan is kept; "
+        "the outcomes have no segment column); customers it lacks are 'unsegmented'"
+    ) in output
+    _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift")
+    output = _run(cli, "campaign", "report", "--offers", str(offers))  # the page's words too
+    assert (
+        "note: segments from the value table as of 2024-10-31 (the latest plan's day; the "
+        "outcomes have no segment column)"
     ) in output
 
 

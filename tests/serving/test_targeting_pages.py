@@ -354,3 +354,37 @@ def test_a_campaign_the_key_does_not_vouch_for_is_not_reported(
         "server's <code>GUANXI_STORE_KEY</code>" in text
     )
     assert 'id="campaign-segments"' not in text and "25.0%" not in text
+
+
+def test_the_campaign_page_takes_the_value_table_the_report_takes_and_says_which(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """loop27: the page took the value table of the plan's day alone, and filled nothing when that
+    day had none, while guanxi campaign report fell back to the latest value table: one campaign
+    was 'unsegmented' on the page and at_risk in the report. Both now pick the day by one rule
+    (models.campaigns.outcome_values_day) and say which table they used and why. Here the plan is
+    of 2024-10-31, whose value table is gone; the latest, of 2024-09-30, holds X0 to X79."""
+    store = settings.store()
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 3.0))
+    earlier = _outcomes().select(
+        "customer_id",
+        rfm_segment=pl.lit("at_risk"),
+        value_tier=pl.lit("rest"),
+        churn_probability=pl.lit(0.5),
+        churn_status=pl.lit("eligible"),
+        clv=pl.lit(100.0),
+    )
+    store.write_values(
+        earlier, date(2024, 9, 30), horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    store.value_path(DAY).unlink()
+    assert store.list_values() == [date(2024, 9, 30)] and store.list_plans() == [DAY]
+    store.write_campaign(_outcomes().drop("segment"), "october", "outcomes.csv")
+    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    assert (
+        "The customers' segments and churn probabilities from the value table as of 2024-09-30 "
+        "(the latest, as the latest plan&#39;s day, 2024-10-31, has none)."
+    ) in text
+    assert "<td>at risk</td>" in text and "<td>unsegmented</td>" not in text
+    assert "retention_email: Qini curve" in text  # their churn probabilities rank them
