@@ -226,10 +226,15 @@ def promote(task: str, console: Console) -> Decision:
 
 
 def _comparable(task: str, champion: str, console: Console) -> ModelBundle | None:
-    """Load champion version ``champion`` to compare with; None (said) if its files are gone."""
+    """Load champion version ``champion`` to compare with; None (said) if it cannot load.
+
+    It cannot when its files are gone or its booster is not the one pinned at registration (the
+    server refuses it too).
+    """
     try:
         return load_version(task, version=champion).bundle
-    except ModelFilesMissingError as exc:  # was MLflow's traceback, or "records no booster digest"
+    except (ModelFilesMissingError, registry.ModelIntegrityError) as exc:
+        # was MLflow's traceback, "records no booster digest", or the integrity refusal's traceback
         console.print(
             f"champion version {champion} cannot be compared against, nor served: "
             f"{escape(str(exc))}; the grade decides"
@@ -390,7 +395,11 @@ def promote_command(
     try:
         with quiet_libraries():  # MLflow's INFO lines on a version whose files are gone
             decision = promote(task, console)
-    except (registry.ModelNotFoundError, ModelFilesMissingError) as exc:
+    except (
+        registry.ModelNotFoundError,
+        ModelFilesMissingError,
+        registry.ModelIntegrityError,
+    ) as exc:
         console.print(f"[red]not promoted:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     console.print(decision_text(task, decision, markup=True))

@@ -129,3 +129,39 @@ def test_version_makes_a_chosen_version_champion_and_says_how_to_go_back(
     )
     assert str(registry.get_version("churn", registry.CHAMPION).version) == "1"
     assert cli.invoke(app, [*promote, "0"]).exit_code == 2  # versions start at 1
+
+
+def test_a_champion_or_challenger_whose_booster_is_not_the_pinned_one_is_said_not_raised(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    tiny_data: Any,
+) -> None:
+    """coord27: a champion whose booster digest is not the one pinned at registration ended the
+    gated promote in ModelIntegrityError's traceback. The server refuses it too, so it is said
+    and the grade decides; a challenger refused so is "not promoted" (exit 1), the champion kept."""
+    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
+    client = MlflowClient()
+    digest = registry.BOOSTER_DIGEST_TAG
+    pinned = registry.get_version("churn", registry.CHALLENGER).tags[digest]
+
+    client.set_model_version_tag("churn", "2", digest, "0" * 64)
+    result = cli.invoke(app, ["promote", "--task", "churn"], env={"COLUMNS": "1000"})
+    assert result.exit_code == 1, result.output
+    said = _said(result)
+    assert said.startswith("not promoted: models:/churn/2: the booster digest differs"), said
+    assert str(registry.get_version("churn", registry.CHAMPION).version) == "1"
+
+    client.set_model_version_tag("churn", "2", digest, pinned)
+    client.set_model_version_tag("churn", "1", digest, "0" * 64)
+    result = cli.invoke(app, ["promote", "--task", "churn"], env={"COLUMNS": "1000"})
+    said = _said(result)
+    assert result.exit_code == 0, said
+    assert (
+        "champion version 1 cannot be compared against, nor served: models:/churn/1: the booster "
+        "digest differs from the one pinned at registration; refused; the grade decides" in said
+    )
+    assert "Traceback" not in said
+    assert str(registry.get_version("churn", registry.CHAMPION).version) == "2"
