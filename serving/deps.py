@@ -526,10 +526,14 @@ def served_values(request: Request, holder: StateHolder) -> LoadedValues | None:
     """Return the value table the value routes and pages serve (None when there is none).
 
     Customer value needs no model, so unlike :func:`loaded_state` this never answers 503: with a
-    state loaded it is the state's table, and while none is loaded (nothing promoted yet, or the
-    first load still running) the store's newest, read once per write of it by the app's
-    :class:`serving.values.NewestValues` (``app.state.newest_values``, made by
-    :func:`serving.app.create_app`: no lock is taken here).
+    state loaded with a value table it is the state's table; while none is loaded (nothing
+    promoted yet, or the first load still running) the store's newest, and while the state
+    loaded without one (none written yet, or one refused) the table of its snapshot's day or the
+    newest, as the load picks it (:func:`serving.values.load_values`): a table written since is
+    served at the next request, without a reload. Those are read once per write of them by the
+    app's :class:`serving.values.NewestValues` (``app.state.newest_values``, made by
+    :func:`serving.app.create_app`: no lock is taken here), which costs a listing of the store's
+    value tables per request only while no state's table is served.
 
     Parameters
     ----------
@@ -545,11 +549,11 @@ def served_values(request: Request, holder: StateHolder) -> LoadedValues | None:
     """
     newest: NewestValues = request.app.state.newest_values
     state = holder.current
-    if state is not None:
+    if state is not None and state.values is not None:
         newest.clear()
         return state.values
     settings: Settings = request.app.state.settings
-    return newest.get(settings.store())
+    return newest.get(settings.store(), state.snapshot.as_of if state is not None else None)
 
 
 async def get_state(holder: Annotated[StateHolder, Depends(get_holder)]) -> ServingState:

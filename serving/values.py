@@ -12,7 +12,9 @@ how to compute them); so does a table written without the server's ``GUANXI_STOR
 (unsigned: the log says so).
 
 Customer value needs no model: while no state is loaded (nothing promoted yet, or the first load
-still running) the value routes and pages serve the store's newest table (:class:`NewestValues`).
+still running) the value routes and pages serve the store's newest table (:class:`NewestValues`),
+and while a state that loaded without a table is served, the table a load would pick, once one
+is written (no reload needed).
 Equity at risk needs churn probabilities: a table without any (``guanxi value`` before a churn
 model is promoted) says so and what to run (:attr:`LoadedValues.churn_missing`) instead of an
 equity at risk of 0.
@@ -60,8 +62,8 @@ NO_VALUES: Final = (
     f"signed with this server's GUANXI_STORE_KEY, or unreadable: a '{NOT_SERVING}' line of the "
     "server's log says which table and why; without one the store has none); run `guanxi value "
     "--events PATH --as-of DATE --out PATH` (or `guanxi demo`, on sample data) with the "
-    "server's GUANXI_HOME and GUANXI_STORE_KEY, then reload the server (POST /v1/admin/reload; "
-    "not needed while no model is loaded)"
+    "server's GUANXI_HOME and GUANXI_STORE_KEY: it is served from the next request on, without "
+    "a reload"
 )
 """What the value routes and pages say when no value table is served.
 
@@ -71,7 +73,9 @@ table refused (:func:`load_values`) is logged, with :data:`NOT_SERVING`.
 Either command keeps its table in the store of its own ``GUANXI_HOME``, signed with its own
 ``GUANXI_STORE_KEY``: a server with a key serves only a table signed with that key, so
 ``guanxi demo`` run without it helps no more than ``guanxi value`` does. A loaded state reads its
-table when it loads; while none is loaded the store's newest table is served once written."""
+table when it loads; while it serves none (and while no state is loaded) a table is served once
+written (:func:`serving.deps.served_values`): before, a state loaded without one answered this
+404 until a reload, and the sentence said to reload."""
 
 SERVED_DETAILS: Final = ("churn_status", "expected_margin_per_order")
 """The :data:`models.clv.customers.DETAIL_COLUMNS` a customer's value answer carries beside
@@ -274,14 +278,15 @@ def _written(store: Store, day: date) -> tuple[object, ...]:
 
 
 class NewestValues:
-    """The store's newest value table, read once per write of it (served while no state is loaded).
+    """The store's newest value table, read once per write of it (served while no state's is).
 
-    Each call lists the store's value tables and identifies the newest one's write (its file and
-    its signed manifest, :func:`_written`): the table is read and indexed again only when that
-    changed (a newer day, the same day written again, or signed since), so a reviewer's clicks and
-    an integrator's calls do not each read a table of a million rows, and a table written later
-    is served at its first request. One read at a time: concurrent requests wait for it rather
-    than each reading the table.
+    Each call lists the store's value tables and identifies the write of the one to serve (the
+    newest, or the given day's when there is one; its file and its signed manifest,
+    :func:`_written`): the table is read and indexed again only when that changed (a newer day,
+    the same day written again, or signed since), so a reviewer's clicks and an integrator's
+    calls do not each read a table of a million rows, and a table written later is served at its
+    first request. One read at a time: concurrent requests wait for it rather than each reading
+    the table.
     """
 
     def __init__(self) -> None:
@@ -289,13 +294,16 @@ class NewestValues:
         self._written: tuple[object, ...] | None = None
         self._values: LoadedValues | None = None
 
-    def get(self, store: Store) -> LoadedValues | None:
-        """Return the store's newest value table, read again only when it was written since.
+    def get(self, store: Store, as_of: date | None = None) -> LoadedValues | None:
+        """Return the store's value table to serve, read again only when it was written since.
 
         Parameters
         ----------
         store : features.store.Store
             The store under ``GUANXI_HOME`` (always the same one for an instance).
+        as_of : datetime.date, optional
+            The served snapshot's day: its table is preferred, else the newest is served, as
+            :func:`load_values` picks it; default the newest.
 
         Returns
         -------
@@ -306,10 +314,11 @@ class NewestValues:
         if not days:
             self.clear()
             return None
-        written = _written(store, days[-1])
+        day = as_of if as_of in days else days[-1]
+        written = _written(store, day)
         with self._lock:
             if written != self._written:
-                self._values = load_values(store, days[-1])
+                self._values = load_values(store, day)
                 self._written = written
             return self._values
 
@@ -355,7 +364,8 @@ def load_values(store: Store, as_of: date) -> LoadedValues | None:
     except UnsignedTableError as exc:  # written by `guanxi value` without the server's key
         logger.warning(
             "%s: the value table as of %s is not signed with this server's GUANXI_STORE_KEY "
-            "(%s); write it again with `guanxi value` under that key, then reload",
+            "(%s); write it again with `guanxi value` under that key (served from the next "
+            "request on)",
             NOT_SERVING,
             day,
             exc,

@@ -770,14 +770,15 @@ def customer(request: Request, role: Reviewer, holder: Holder, customer_id: str)
             f"{format_date(state.snapshot.as_of)}.",
         )
     scores = stored_scores(state, position, list(state.tables), WATERFALL_REASONS, group=True)[0]
-    value = state.values.row(customer_id) if state.values is not None else None
+    values = served_values(request, holder)  # the state's, or one written since it loaded
+    value = values.row(customer_id) if values is not None else None
     served = [
         (customer_id, task, s.model_version, s.probability)
         for task, s in scores.items()
         if s.probability is not None
     ]
-    if value is not None and value["clv"] is not None and state.values is not None:
-        served.append((customer_id, VALUE_TASK, state.values.info.version, float(value["clv"])))
+    if value is not None and value["clv"] is not None and values is not None:
+        served.append((customer_id, VALUE_TASK, values.info.version, float(value["clv"])))
     _shown(request, role, served)
     row = state.snapshot.frame.row(int(position[0]), named=True)
     facts = [(label, row.get(column), kind) for label, column, kind in _FACTS if column in row]
@@ -796,7 +797,7 @@ def customer(request: Request, role: Reviewer, holder: Holder, customer_id: str)
             "history": history,
             "history_note": None if history is not None else _NO_HISTORY,
             "value": value,
-            "value_info": state.values.info if state.values is not None else None,
+            "value_info": values.info if values is not None else None,
         },
     )
 
