@@ -21,7 +21,9 @@ single commands run:
     says why (:func:`pipelines.drift.nothing_to_measure`) and the cycle goes on.
 ``retrain``
     Train a challenger (:func:`pipelines.train.run_training`) for each task whose champion is
-    missing, older than ``--max-model-age`` days (its ``as_of`` tag), whose features drifted
+    missing, older than ``--max-model-age`` days (its ``as_of`` tag, else its training run's:
+    :func:`champion_trained_as_of`; a champion of unknown age is not retrained for its age, and
+    the step says so), whose features drifted
     beyond ``--max-drifted-share`` or whose scores drifted. A version already trained as of
     ``D`` is reused, so a resumed run never registers a second one.
 ``promote``
@@ -67,8 +69,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Final
 
+import mlflow
 import polars as pl
 import typer
+from mlflow.exceptions import MlflowException
 from rich.console import Console
 
 from features.contracts import counted
@@ -91,6 +95,7 @@ __all__ = [
     "CycleConfig",
     "CycleError",
     "brief",
+    "champion_trained_as_of",
     "cycle_command",
     "kept_reasons",
     "promote_lines",
@@ -164,13 +169,15 @@ def retrain_reasons(
     drifted_share: float,
     score_drifted: bool,
     config: CycleConfig,
+    *,
+    champion: bool | None = None,
 ) -> list[str]:
     """Say why a task's model should be retrained (pure).
 
     Parameters
     ----------
     champion_as_of : datetime.date or None
-        The champion's training day; None when there is no champion.
+        The champion's training day; None when there is no champion, or its day is unknown.
     day : datetime.date
         The cycle's day.
     drifted_share : float
@@ -179,17 +186,21 @@ def retrain_reasons(
         Whether the task's score distribution drifted.
     config : CycleConfig
         The thresholds.
+    champion : bool, optional
+        Whether the task has a champion; default: whether ``champion_as_of`` is given. A
+        champion whose training day is unknown (:func:`champion_trained_as_of`) is not retrained
+        for its age, only for drift.
 
     Returns
     -------
     list of str
         The reasons; empty when the champion stays.
     """
-    if champion_as_of is None:
+    if not (champion_as_of is not None if champion is None else champion):
         return ["no champion"]
     reasons = []
-    age = (day - champion_as_of).days
-    if age > config.max_model_age_days:
+    age = (day - champion_as_of).days if champion_as_of is not None else None
+    if age is not None and age > config.max_model_age_days:
         reasons.append(f"model age {age} days > {config.max_model_age_days}")
     if drifted_share > config.max_drifted_share:
         reasons.append(f"{100 * drifted_share:.1f}% of features drifted")
@@ -199,14 +210,14 @@ def retrain_reasons(
 
 
 def kept_reasons(
-    champion_as_of: date, day: date, drift: dict[str, Any], config: CycleConfig
+    champion_as_of: date | None, day: date, drift: dict[str, Any], config: CycleConfig
 ) -> list[str]:
     """Say why a task's champion stays: each check of :func:`retrain_reasons` it passed (pure).
 
     Parameters
     ----------
-    champion_as_of : datetime.date
-        The champion's training day.
+    champion_as_of : datetime.date or None
+        The champion's training day; None when it is unknown (:func:`champion_trained_as_of`).
     day : datetime.date
         The cycle's day.
     drift : dict
@@ -218,16 +229,18 @@ def kept_reasons(
     Returns
     -------
     list of str
-        The model's age against ``--max-model-age`` (or that it was trained after the day), the
-        share of drifted features against ``--max-drifted-share`` and that no score drift was
-        found; or that the day has no drift report.
+        The model's age against ``--max-model-age`` (or that it was trained after the day, or
+        that its age is unknown), the share of drifted features against
+        ``--max-drifted-share`` and that no score drift was found; or that the day has no drift
+        report.
     """
-    age = (day - champion_as_of).days
-    kept = [
-        f"model age {age} days <= {config.max_model_age_days}"
-        if age >= 0
-        else f"trained as of {champion_as_of}, after this day"
-    ]
+    age = (day - champion_as_of).days if champion_as_of is not None else None
+    if age is None:
+        kept = ["model age unknown"]
+    elif age >= 0:
+        kept = [f"model age {age} days <= {config.max_model_age_days}"]
+    else:
+        kept = [f"trained as of {champion_as_of}, after this day"]
     if "features_compared" not in drift:
         return [*kept, "no drift report of this day"]
     share = float(drift["drifted_share"])
@@ -236,6 +249,66 @@ def kept_reasons(
         f"{100 * share:.1f}% of features drifted <= {100 * config.max_drifted_share:g}%",
         "no score drift",
     ]
+
+
+def _run_params(run_id: str | None) -> Callable[[], dict[str, str]]:
+    """Read a training run's parameters when called: empty without a run, or one MLflow lacks."""
+
+    def read() -> dict[str, str]:
+        if not run_id:
+            return {}
+        try:
+            return dict(mlflow.get_run(run_id).data.params)
+        except MlflowException:
+            return {}
+
+    return read
+
+
+def champion_trained_as_of(
+    tags: dict[str, str], run_params: Callable[[], dict[str, str]]
+) -> tuple[date | None, str | None]:
+    """Return the day a champion was trained as of, and a note when its ``as_of`` tag lacks.
+
+    ``guanxi train`` tags every version it registers with its training day (``as_of``); a
+    version registered by hand (MLflow's ``register_model``) has none, and ``guanxi promote
+    --version`` makes any version champion. The cycle took such a champion for no champion and
+    retrained the task on every run. Its training run's ``as_of`` parameter is that day; else its
+    ``cutoffs.test`` parameter, the held-out cutoff, which is on or before it (the age is then
+    overstated, never understated); else the age is unknown: the champion is not retrained for
+    its age alone, and the note says so.
+
+    Parameters
+    ----------
+    tags : dict of str to str
+        The version's tags.
+    run_params : callable
+        Returns the parameters of the version's training run (empty without one); called only
+        when the tag lacks.
+
+    Returns
+    -------
+    tuple
+        The day (None when unknown) and the note (None when the tag gave the day).
+    """
+    tagged = tags.get("as_of")
+    if tagged:
+        return date.fromisoformat(tagged[:10]), None
+    untagged = (
+        "registered without the as_of tag guanxi train gives its versions (by hand, with "
+        "MLflow's register_model; guanxi promote --version makes any version champion)"
+    )
+    params = run_params()
+    for key, what in (("as_of", "training day"), ("cutoffs.test", "test cutoff")):
+        try:
+            found = date.fromisoformat(params.get(key, "")[:10])
+        except ValueError:
+            continue
+        return found, f"{untagged}: its age is taken from its run's {what}, {found}"
+    return None, (
+        f"{untagged}, and its run records no training day: its age is unknown, so it is not "
+        "retrained for its age (give it an as_of tag of its training day, or train and promote one)"
+    )
 
 
 RERUN: Final = (
@@ -373,19 +446,25 @@ class _Run:
 
         drift = record["steps"]["drift"]["summary"]
         done: dict[str, Any] = {}
+        notes: dict[str, str] = {}
         for task in self.config.tasks:
             champion = registry.get_version(task, registry.CHAMPION)
-            trained = (champion.tags or {}).get("as_of") if champion is not None else None
+            trained = None
+            if champion is not None:
+                tags = dict(champion.tags or {})
+                trained, note = champion_trained_as_of(tags, _run_params(champion.run_id))
+                if note is not None:  # was taken for no champion, and retrained every run
+                    notes[task] = f"version {champion.version} {note}"
             reasons = retrain_reasons(
-                date.fromisoformat(trained[:10]) if trained else None,
+                trained,
                 self.day,
                 float(drift.get("drifted_share", 0.0)),  # none without a report of the day
                 task in drift.get("scores_drifted", []),
                 self.config,
+                champion=champion is not None,
             )
             if not reasons:  # was "retrained no" alone: the champion stays, and why
-                assert trained is not None  # retrain_reasons gives "no champion" without it
-                stays = kept_reasons(date.fromisoformat(trained[:10]), self.day, drift, self.config)
+                stays = kept_reasons(trained, self.day, drift, self.config)
                 done[task] = {"retrained": False, "because": stays}
                 continue
             today = [
@@ -412,6 +491,8 @@ class _Run:
                 done[task] = {"retrained": False, "reasons": reasons, "skipped": str(exc)}
                 continue
             done[task] = {"retrained": True, "version": outcome.version, "reasons": reasons}
+        for task, note in notes.items():  # the champion's, said with what the step did
+            done[task]["champion"] = note
         return done
 
     def promote(self, record: dict[str, Any]) -> dict[str, Any]:

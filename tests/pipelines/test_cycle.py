@@ -37,6 +37,7 @@ from pipelines.cycle import (
     CycleError,
     _Run,
     brief,
+    champion_trained_as_of,
     kept_reasons,
     promote_lines,
     readable,
@@ -106,6 +107,63 @@ def test_the_retrain_step_says_why_a_champion_stays() -> None:
     assert kept_reasons(date(2024, 12, 31), date(2024, 10, 31), skipped, config) == [
         "trained as of 2024-12-31, after this day",
         "no drift report of this day",
+    ]
+
+
+def test_a_champion_without_an_as_of_tag_is_aged_by_its_run_or_not_at_all() -> None:
+    """loop27: a champion registered without the as_of tag (by hand; guanxi promote --version
+    makes any version champion) was taken for no champion, and the cycle retrained its task on
+    every run. Its run's training day, else its test cutoff, gives its age; with neither its age
+    is unknown and only drift retrains it."""
+
+    def unread() -> dict[str, str]:
+        raise AssertionError("the run is read only when the tag lacks")
+
+    assert champion_trained_as_of({"as_of": "2024-10-31"}, unread) == (date(2024, 10, 31), None)
+    day, note = champion_trained_as_of({}, lambda: {"as_of": "2024-10-31", "horizon": "90"})
+    assert day == date(2024, 10, 31) and note is not None
+    assert note == (
+        "registered without the as_of tag guanxi train gives its versions (by hand, with MLflow's "
+        "register_model; guanxi promote --version makes any version champion): its age is taken "
+        "from its run's training day, 2024-10-31"
+    )
+    day, note = champion_trained_as_of({}, lambda: {"cutoffs.test": "2024-08-02"})
+    assert day == date(2024, 8, 2) and note is not None and note.endswith("test cutoff, 2024-08-02")
+    day, note = champion_trained_as_of({}, dict)
+    assert day is None and note is not None
+    assert note.endswith(
+        "and its run records no training day: its age is unknown, so it is not retrained for its "
+        "age (give it an as_of tag of its training day, or train and promote one)"
+    )
+    config = CycleConfig(max_model_age_days=90, max_drifted_share=0.25)
+    today = date(2025, 3, 31)
+    assert retrain_reasons(None, today, 0.0, False, config, champion=True) == []
+    assert retrain_reasons(None, today, 0.3, False, config, champion=True) == [
+        "30.0% of features drifted"
+    ]
+    assert retrain_reasons(None, today, 0.0, False, config, champion=False) == ["no champion"]
+    drift = {"features_compared": 82, "drifted_share": 0.1, "scores_drifted": []}
+    assert kept_reasons(None, today, drift, config)[0] == "model age unknown"
+
+
+def test_the_retrain_step_keeps_a_champion_without_an_as_of_tag(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """loop27: the retrain step trained a new churn model because its champion had no as_of tag
+    ("no champion"); its run says it was trained as of 2024-10-31, 30 days before the day."""
+    mlflow.MlflowClient().delete_model_version_tag("churn", "1", "as_of")
+    home = get_settings().home
+    # no inputs: a retraining would read them and fail
+    run = _Run(cast(Any, None), date(2024, 11, 30), CycleConfig(tasks=("churn",)), home, Console())
+    drift = {"features_compared": 82, "drifted_share": 0.1, "scores_drifted": []}
+    done = run.retrain({"steps": {"drift": {"summary": drift}}})
+    assert readable(done) == [
+        "churn: retrained no, because model age 30 days <= 90; 10.0% of features drifted <= 25%; "
+        "no score drift, champion version 1 registered without the as_of tag guanxi train gives "
+        "its versions (by hand, with MLflow's register_model; guanxi promote --version makes any "
+        "version champion): its age is taken from its run's training day, 2024-10-31"
     ]
 
 
