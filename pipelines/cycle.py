@@ -401,12 +401,16 @@ class _Run:
             scored = score_snapshot(bundle, snapshot, explain_k=self.config.explain)
             info = store_scores(self.store, bundle, snapshot, self.day, scored, self.config.explain)
             done[task] = {"version": info.model_version, "rows": info.rows}
-            later = trained_later(loaded.tags.get("as_of"), self.day, RERUN)
+            # by its run when the as_of tag lacks, as the retrain step ages it (an untagged
+            # champion trained after the day was never noted)
+            trained, _ = champion_trained_as_of(loaded.tags, _run_params(loaded.run_id))
+            day = trained.isoformat() if trained is not None else None
+            later = trained_later(day, self.day, RERUN)
             if later:  # said here, with the scores it is about; the drift report keeps it too
                 note = f"{task} v{loaded.version}: {later}"
                 self.console.print(f"[yellow]note:[/yellow] {note}")
                 self._said.add(note)
-                done[task]["trained_as_of"] = loaded.tags["as_of"]
+                done[task]["trained_as_of"] = day
         return done
 
     def score(self, record: dict[str, Any]) -> dict[str, Any]:

@@ -323,6 +323,25 @@ def test_the_trained_later_note_is_printed_once_by_the_score_step(
     assert report is not None and any(n.startswith(note) for n in report["notes"])
 
 
+def test_the_score_step_notes_an_untagged_champion_trained_later_by_its_run(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """coord27: a champion without the as_of tag (registered by hand) trained after the cycle's
+    day was never noted by the score step; its run's training day says it, as the retrain step
+    ages it (champion_trained_as_of)."""
+    mlflow.MlflowClient().delete_model_version_tag("churn", "1", "as_of")
+    home, day = get_settings().home, date(2024, 9, 30)  # the run: trained as of 2024-10-31
+    events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    Store(home).write_snapshot(build_snapshot(events, None, day), day, history=events)
+    console = Console(record=True, width=1000)
+    run = _Run(cast(Any, None), day, CycleConfig(tasks=("churn",)), home, console)
+    done = run.score({})
+    assert "churn v1: trained as of 2024-10-31, after 2024-09-30" in console.export_text()
+    assert done["churn"]["trained_as_of"] == "2024-10-31"
+
+
 def test_a_champion_whose_files_are_gone_stops_the_cycle_saying_so(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
