@@ -85,7 +85,8 @@ from models.labels import HORIZON_DAYS
 from models.scoring import score_snapshot
 from models.tasks import retention_task, task_names
 from pipelines import connectors
-from pipelines.drift import ModelFilesMissingError, load_version, trained_later
+from pipelines.drift import trained_later
+from pipelines.versions import ModelFilesMissingError, load_version
 
 __all__ = [
     "BRIEF_ITEMS",
@@ -715,7 +716,7 @@ def run_cycle(
         If the inputs have errors (nothing of the step is written).
     CycleError
         If the server reload fails, the drift report cannot be kept, or a champion's files are
-        missing (:class:`pipelines.drift.ModelFilesMissingError`, said with what to run).
+        missing (:class:`pipelines.versions.ModelFilesMissingError`, said with what to run).
     models.registry.TrackingUnavailableError
         If the tracking server does not answer.
     """

@@ -33,16 +33,15 @@ whose page was not written. An ``--out`` in a folder that is missing or not writ
 before the report is computed. A champion trained as of a day after ``D`` (``D`` between its test
 day and its training day) is compared with a note that it has seen the events that followed ``D``
 (:func:`trained_later`, which ``guanxi cycle`` says of its scores too). A version registered but
-whose files are gone (:class:`ModelFilesMissingError`) is noted with where it was looked for and
-what to run, not compared (a champion) or not measured (a score table's version).
+whose files are gone (:class:`pipelines.versions.ModelFilesMissingError`) is noted with where it
+was looked for and what to run, not compared (a champion) or not measured (a score table's
+version).
 """
 
 from __future__ import annotations
 
 import os
 import time
-import urllib.parse
-import urllib.request
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -53,7 +52,6 @@ import pandas as pd
 import polars as pl
 import typer
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 from rich import box
 from rich.console import Console
 from rich.markup import escape
@@ -69,15 +67,14 @@ from models.registry import LoadedModel, nest_metrics
 from models.scoring import score_snapshot
 from models.tasks import get_task, task_names
 from pipelines.score import stored_snapshot
+from pipelines.versions import ModelFilesMissingError, load_version
 
 __all__ = [
     "DriftInputs",
-    "ModelFilesMissingError",
     "ReportNotKeptError",
     "drift_command",
     "drift_report",
     "keep_report",
-    "load_version",
     "nothing_to_measure",
     "print_report",
     "reference_day",
@@ -147,107 +144,6 @@ def trained_later(trained: str | None, day: date, redo: str | None = None) -> st
         f"trained as of {since}, after {day}: it has seen events that followed this day, "
         f"so its scores of {day} and their live performance look better than they are; {instead}"
     )
-
-
-class ModelFilesMissingError(LookupError):
-    """A registered model version whose files are not where the registry says they are.
-
-    Parameters
-    ----------
-    task : str
-        Registered model name.
-    version : str
-        Version number.
-    where : str
-        Where the registry keeps its files: a local folder, else the artifact URI.
-    missing : str, optional
-        The file found missing (its path under ``where``), when one file alone is.
-    """
-
-    def __init__(self, task: str, version: str, where: str, missing: str | None = None) -> None:
-        self.task, self.version, self.where, self.missing = task, version, where, missing
-        self._what = f"file {missing} is" if missing else "files are"
-        whose = f"{task} version {version}"
-        what = f"file {missing} of {whose} is" if missing else f"files of {whose} are"
-        super().__init__(f"the {what} missing (looked in {where})")
-
-    def of_alias(self, alias: str) -> str:
-        """Say that the version an alias names lost its files, where they were and what to run.
-
-        Parameters
-        ----------
-        alias : str
-            The alias that names the version (``champion``).
-
-        Returns
-        -------
-        str
-            ``the champion's files are missing (looked in <where>): put them back there, or ...``:
-            to replace it, train and promote (``guanxi promote`` lets the grade decide over a
-            champion whose files are gone), as the README's "A champion whose files are gone" says.
-        """
-        task = self.task
-        return (
-            f"the {alias}'s {self._what} missing (looked in {self.where}): put them back there, "
-            f"or replace the {alias}: `guanxi train --task {task} --events PATH --as-of DAY` and "
-            f"`guanxi promote --task {task}` (the grade decides over a {alias} whose files are "
-            'gone; README: "A champion whose files are gone")'
-        )
-
-
-def _files_missing(task: str, version: str, exc: Exception) -> ModelFilesMissingError | None:
-    """Tell a version whose files are gone from a failed load, or None for any other failure."""
-    if isinstance(exc, MlflowException) and exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-        return None
-    try:
-        uri = MlflowClient().get_model_version_download_uri(task, version)
-    except MlflowException:  # not registered after all: the load's own error says so
-        return None
-    parsed = urllib.parse.urlparse(uri)
-    where = urllib.request.url2pathname(parsed.path) if parsed.scheme == "file" else uri
-    missing = exc.filename if isinstance(exc, FileNotFoundError) else None
-    return ModelFilesMissingError(task, version, where, missing)
-
-
-def load_version(
-    task: str, alias: str | None = None, version: str | None = None, *, check: bool = False
-) -> LoadedModel:
-    """Load a registered version (:func:`models.registry.load_model`), saying if its files are gone.
-
-    Parameters
-    ----------
-    task : str
-        Registered model name.
-    alias : str, optional
-        Registry alias; exactly one of ``alias`` and ``version``.
-    version : str, optional
-        Version number.
-    check : bool, default False
-        Refuse a model of another feature-set version (old versions are read without it).
-
-    Returns
-    -------
-    models.registry.LoadedModel
-        The version.
-
-    Raises
-    ------
-    ModelFilesMissingError
-        If the version is registered but its files are not where the registry keeps them (moved
-        or deleted): the load failed with MLflow's "No such artifact" or a missing bundle file.
-    models.registry.ModelNotFoundError
-        If no version matches.
-    """
-    try:
-        return registry.load_model(task, alias=alias, version=version, check=check)
-    except (registry.ModelNotFoundError, MlflowException, FileNotFoundError) as exc:
-        if alias is not None:
-            found = registry.get_version(task, alias)
-            version = str(found.version) if found is not None else None
-        missing = _files_missing(task, version, exc) if version is not None else None
-        if missing is None:
-            raise
-        raise missing from exc
 
 
 class DriftInputs:

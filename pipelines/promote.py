@@ -13,7 +13,7 @@ A challenger becomes champion only when
    The champion is scored on those rows with its own bundle (inputs it needs but the rows lack
    count as missing, as in :func:`models.tasks.model_frame`). When there is no champion yet, the
    champion was trained on another feature-set version (it could not be served any more), or its
-   files are gone (:class:`pipelines.drift.ModelFilesMissingError`: it can be neither compared
+   files are gone (:class:`pipelines.versions.ModelFilesMissingError`: it can be neither compared
    against nor served; said), the grade alone decides.
 
 The promotion itself is one registry call (:func:`models.registry.set_alias`), so it is atomic.
@@ -60,8 +60,8 @@ from models.registry import (
 )
 from models.tasks import get_task, task_names
 from pipelines.console import quiet_libraries
-from pipelines.drift import ModelFilesMissingError, load_version
 from pipelines.score import check_task
+from pipelines.versions import ModelFilesMissingError, load_version
 
 __all__ = [
     "KEY_METRICS",
@@ -180,7 +180,7 @@ def promote(task: str, console: Console) -> Decision:
     ------
     models.registry.ModelNotFoundError
         If the task has no challenger.
-    pipelines.drift.ModelFilesMissingError
+    pipelines.versions.ModelFilesMissingError
         If the challenger's files are gone (a champion's files gone are said on ``console``, and
         the grade decides: it can be neither compared against nor served).
     """
@@ -267,7 +267,7 @@ def make_champion(task: str, version: str) -> str | None:
     ------
     models.registry.ModelNotFoundError
         If the task has no such version.
-    pipelines.drift.ModelFilesMissingError
+    pipelines.versions.ModelFilesMissingError
         If the version's files are gone.
     ValueError
         If it does not load: :class:`models.registry.ModelIntegrityError` (booster digest),

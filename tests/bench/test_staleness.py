@@ -317,6 +317,20 @@ def test_the_training_figures_run_every_task_spec() -> None:
     assert "models/specs/churn.py" in specs and set(specs) <= set(path)
 
 
+def test_the_training_figures_do_not_run_the_server_or_the_drift_report() -> None:
+    """coord27: guanxi promote took ModelFilesMissingError from pipelines.drift, which imports the
+    reviewer pages; every serving module came into guanxi train's imports (train promotes), so
+    a change to a page made the training figures stale. Loading versions is pipelines.versions."""
+    files = _repo_files()
+    for name in ("bench.train", "bench.train_scale, 1M", "bench.explain"):
+        figure = next(f for f in FIGURES if f.name == name)
+        path = figure_path(figure, files, lambda name: (ROOT / name).read_text())
+        assert "pipelines/promote.py" in path and "pipelines/versions.py" in path, name
+        served = [p for p in path if p.startswith("serving/")]
+        assert served == ["serving/__init__.py", "serving/settings.py"], (name, served)
+        assert "pipelines/drift.py" not in path, name
+
+
 def test_every_declared_figure_names_modules_and_commands_that_exist() -> None:
     files = _repo_files()
     imports: dict[str, set[str]] = {}

@@ -33,6 +33,7 @@ from pipelines.drift import (
     print_report,
 )
 from pipelines.sample import generate_sample
+from pipelines.versions import ModelFilesMissingError
 from serving.settings import get_settings
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import _result, _train, cli, sample  # noqa: F401  (fixtures)
@@ -734,7 +735,7 @@ def test_a_score_table_whose_version_files_are_gone_is_noted_not_measured(
 
     def gone(task: str, alias: str | None = None, version: str | None = None) -> Any:
         if version is not None:  # version 2 scored the table; version 1 is the champion
-            raise drift.ModelFilesMissingError(task, version, "/nowhere")
+            raise ModelFilesMissingError(task, version, "/nowhere")
         return real(task, alias=alias)
 
     monkeypatch.setattr(drift, "load_version", gone)

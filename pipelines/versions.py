@@ -1,0 +1,124 @@
+"""Load registered model versions, saying when a version's files are gone.
+
+A version the registry lists whose artifacts were moved or deleted failed to load with MLflow's
+"No such artifact" (or a missing ``bundle.json``): :func:`load_version` tells it apart as
+:class:`ModelFilesMissingError`, with where the files were looked for and what to run.
+``guanxi drift``, ``guanxi cycle`` and ``guanxi promote`` load versions through it.
+
+It imports the registry and MLflow only, so ``guanxi train`` (which promotes) does not import
+the drift report and the reviewer pages with it.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+import urllib.request
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from models import registry
+from models.registry import LoadedModel
+
+__all__ = ["ModelFilesMissingError", "load_version"]
+
+
+class ModelFilesMissingError(LookupError):
+    """A registered model version whose files are not where the registry says they are.
+
+    Parameters
+    ----------
+    task : str
+        Registered model name.
+    version : str
+        Version number.
+    where : str
+        Where the registry keeps its files: a local folder, else the artifact URI.
+    missing : str, optional
+        The file found missing (its path under ``where``), when one file alone is.
+    """
+
+    def __init__(self, task: str, version: str, where: str, missing: str | None = None) -> None:
+        self.task, self.version, self.where, self.missing = task, version, where, missing
+        self._what = f"file {missing} is" if missing else "files are"
+        whose = f"{task} version {version}"
+        what = f"file {missing} of {whose} is" if missing else f"files of {whose} are"
+        super().__init__(f"the {what} missing (looked in {where})")
+
+    def of_alias(self, alias: str) -> str:
+        """Say that the version an alias names lost its files, where they were and what to run.
+
+        Parameters
+        ----------
+        alias : str
+            The alias that names the version (``champion``).
+
+        Returns
+        -------
+        str
+            ``the champion's files are missing (looked in <where>): put them back there, or ...``:
+            to replace it, train and promote (``guanxi promote`` lets the grade decide over a
+            champion whose files are gone), as the README's "A champion whose files are gone" says.
+        """
+        task = self.task
+        return (
+            f"the {alias}'s {self._what} missing (looked in {self.where}): put them back there, "
+            f"or replace the {alias}: `guanxi train --task {task} --events PATH --as-of DAY` and "
+            f"`guanxi promote --task {task}` (the grade decides over a {alias} whose files are "
+            'gone; README: "A champion whose files are gone")'
+        )
+
+
+def _files_missing(task: str, version: str, exc: Exception) -> ModelFilesMissingError | None:
+    """Tell a version whose files are gone from a failed load, or None for any other failure."""
+    if isinstance(exc, MlflowException) and exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+        return None
+    try:
+        uri = MlflowClient().get_model_version_download_uri(task, version)
+    except MlflowException:  # not registered after all: the load's own error says so
+        return None
+    parsed = urllib.parse.urlparse(uri)
+    where = urllib.request.url2pathname(parsed.path) if parsed.scheme == "file" else uri
+    missing = exc.filename if isinstance(exc, FileNotFoundError) else None
+    return ModelFilesMissingError(task, version, where, missing)
+
+
+def load_version(
+    task: str, alias: str | None = None, version: str | None = None, *, check: bool = False
+) -> LoadedModel:
+    """Load a registered version (:func:`models.registry.load_model`), saying if its files are gone.
+
+    Parameters
+    ----------
+    task : str
+        Registered model name.
+    alias : str, optional
+        Registry alias; exactly one of ``alias`` and ``version``.
+    version : str, optional
+        Version number.
+    check : bool, default False
+        Refuse a model of another feature-set version (old versions are read without it).
+
+    Returns
+    -------
+    models.registry.LoadedModel
+        The version.
+
+    Raises
+    ------
+    ModelFilesMissingError
+        If the version is registered but its files are not where the registry keeps them (moved
+        or deleted): the load failed with MLflow's "No such artifact" or a missing bundle file.
+    models.registry.ModelNotFoundError
+        If no version matches.
+    """
+    try:
+        return registry.load_model(task, alias=alias, version=version, check=check)
+    except (registry.ModelNotFoundError, MlflowException, FileNotFoundError) as exc:
+        if alias is not None:
+            found = registry.get_version(task, alias)
+            version = str(found.version) if found is not None else None
+        missing = _files_missing(task, version, exc) if version is not None else None
+        if missing is None:
+            raise
+        raise missing from exc
