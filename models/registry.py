@@ -467,9 +467,9 @@ def _download_checked(name: str, version: str, pinned: str | None, read: Callabl
             raise
         bundle_dir = _bundle_dir(local, uri)
         if not (bundle_dir / BUNDLE_FILE).is_file():  # was "records no booster digest"
-            name = (bundle_dir / BUNDLE_FILE).relative_to(local).as_posix()
+            file = (bundle_dir / BUNDLE_FILE).relative_to(local).as_posix()
             raise FileNotFoundError(
-                errno.ENOENT, f"{uri}: the model's file {name} is missing", name
+                errno.ENOENT, f"{uri}: the model's file {file} is missing", file
             )
         digest = _booster_digest(bundle_dir)
         if digest is None:
