@@ -138,7 +138,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 BODY_ERRORS: frozenset[int] = frozenset({400, 413, 415})
 """The errors about a request body: not UTF-8 (:func:`_http_error`), over the limit and
 compressed (:class:`serving.middleware.BodyLimitMiddleware`). A request without a body gets none
-of them."""
+of them, nor does a body sent to an operation that takes none (it is never read)."""
 
 
 def answerable(operation: dict[str, Any], minimum: Role | None) -> set[str]:
@@ -279,7 +279,7 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     app.add_exception_handler(Exception, _unexpected_error)
     # the body limit is the app's own, not FastAPI's max_body_size: Starlette's answers a body
     # declared too large in plain text, which says neither the limit nor the API's error shape
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, router=app.router)
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics, router=app.router)
     app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
     app.include_router(health_router)

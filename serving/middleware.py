@@ -17,11 +17,11 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from fastapi import HTTPException, status
 from fastapi.responses import JSONResponse
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.datastructures import Headers
 from starlette.routing import BaseRoute, Mount, Router, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,6 +39,7 @@ __all__ = [
     "body_too_large",
     "route_template",
     "stopping_detail",
+    "takes_body",
 ]
 
 access_log = logging.getLogger("serving.access")
@@ -220,17 +221,26 @@ class BodyLimitMiddleware:
     compressed bytes as text and answered a 400 "There was an error parsing the body". A request
     without a body (a GET) is not refused for the header alone: there is nothing to decompress.
 
+    Only an operation that takes a body (:func:`takes_body`: the API document's
+    ``requestBody``) refuses one: a body sent to any other (a GET, the reload) is never read, so
+    it is answered as without it, never with the 413 or 415 its document does not list (before,
+    a GET with a body declared over the limit was a 413).
+
     Parameters
     ----------
     app : ASGIApp
         The wrapped application.
     limit : int
         The largest body accepted, in bytes.
+    router : starlette.routing.Router
+        The application's router, whose routes say which operations take a body (read only when
+        a body would be refused, so a request within the limit costs no route lookup).
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, router: Router) -> None:
         self.app = app
         self.limit = limit
+        self.router = router
         self.detail = body_too_large(limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -240,13 +250,15 @@ class BodyLimitMiddleware:
             return
         detail = self.detail
         headers = Headers(scope=scope)
-        if _compressed(headers.get("content-encoding", "")) and _has_body(headers):
+        # asked only when a body would be refused, and once
+        reads_body = functools.cache(functools.partial(takes_body, self.router.routes, scope))
+        if _compressed(headers.get("content-encoding", "")) and _has_body(headers) and reads_body():
             await JSONResponse(
                 {"detail": SEND_UNCOMPRESSED}, status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
             )(scope, receive, send)
             return
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.limit:
+        if declared.isdigit() and int(declared) > self.limit and reads_body():
             await JSONResponse({"detail": detail}, status.HTTP_413_CONTENT_TOO_LARGE)(
                 scope, receive, send
             )
@@ -258,13 +270,57 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                # a route without a body never reads one: only a response waiting for the
+                # client to leave (a file, a stream) receives it, and drains it unrefused
+                if received > self.limit and reads_body():
                     # an HTTPException: FastAPI passes it on from its body reading, and the
                     # app's exception handling answers it as JSON
                     raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail)
             return message
 
         await self.app(scope, counted, send)
+
+
+def _matching(routes: Sequence[BaseRoute], scope: Scope) -> Iterator[tuple[RouteContext, str]]:
+    """Yield the routes whose path matches a request's, in the router's order, with templates.
+
+    The routes are walked as FastAPI matches them (included routers flattened); a mounted
+    folder's template is the mount's path followed by ``/{path}``. The method is not compared.
+    """
+    path, root = scope["path"], scope.get("root_path", "")
+    if root and path.startswith(root + "/"):
+        path = path[len(root) :]
+    for context in iter_route_contexts(routes):
+        if context.path is None:
+            continue
+        regex, template = _pattern(context.path, isinstance(context.original_route, Mount))
+        if regex.match(path):
+            yield context, template
+
+
+def takes_body(routes: Sequence[BaseRoute], scope: Scope) -> bool:
+    """Say whether the operation that answers a request takes a body (and so reads one).
+
+    It is the first route whose path and method match the request's; it takes a body when it
+    has body parameters (a JSON model or a form), which is when the API document gives its
+    operation a ``requestBody``. A request no route answers (a 404, a 405) takes none.
+
+    Parameters
+    ----------
+    routes : sequence of starlette.routing.BaseRoute
+        The application's routes (``app.router.routes``).
+    scope : starlette.types.Scope
+        The request's scope, before the router handles it.
+
+    Returns
+    -------
+    bool
+        True when the answering route reads a body.
+    """
+    for context, _ in _matching(routes, scope):
+        if scope["method"] in (context.methods or ()):
+            return getattr(context.original_route, "body_field", None) is not None
+    return False
 
 
 def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:
@@ -287,16 +343,7 @@ def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:
     str
         The template, e.g. ``/v1/customers/{customer_id}/scores`` or ``/ui/static/{path}``.
     """
-    path, root = scope["path"], scope.get("root_path", "")
-    if root and path.startswith(root + "/"):
-        path = path[len(root) :]
-    for context in iter_route_contexts(routes):
-        if context.path is None:
-            continue
-        regex, template = _pattern(context.path, isinstance(context.original_route, Mount))
-        if regex.match(path):
-            return template
-    return "unmatched"
+    return next((template for _, template in _matching(routes, scope)), "unmatched")
 
 
 @functools.lru_cache(maxsize=1024)
