@@ -991,22 +991,23 @@ def pooled_campaigns(store: Store) -> tuple[pl.DataFrame | None, list[Overlap]]:
 
 
 def stored_plan_offers(info: PlanInfo, rows: pl.DataFrame) -> OffersFile:
-    """Return the offers a stored plan was made with, refused unless its checked rows agree.
+    """Return the offers a stored plan was made with, refused unless its rows agree.
 
-    The store checks a plan's rows against its signed manifest
-    (:meth:`features.store.Store.read_plan`), but its metadata, which holds the offers, is read
-    apart (:meth:`features.store.Store.plan_info`): the file could be replaced between the two
-    reads. So the metadata must count the rows, and every offer the rows give must be in its
-    offers with the rows' channel and cost per contact (the names and costs the campaign record
-    and report take from it). The segment and value tier names are not checked again
-    (``parse_offers(..., stored=True)``): a plan kept before such a check stays readable.
+    ``info`` and ``rows`` are to come from one read of the plan's file
+    (:meth:`features.store.Store.read_plan_with_info`): with a key, that read checks both against
+    the signed manifest; without one nothing does, and a file edited by hand could give offers
+    its rows were not planned with. So the metadata must count the rows, and every offer the rows
+    give must be in its offers with the rows' channel and cost per contact (the names and costs
+    the campaign record and report take from it). The segment and value tier names are not
+    checked again (``parse_offers(..., stored=True)``): a plan kept before such a check stays
+    readable.
 
     Parameters
     ----------
     info : features.store.PlanInfo
         The plan's metadata.
     rows : polars.DataFrame
-        The plan's rows, as the store's checked read gave them.
+        The plan's rows, from the same read.
 
     Returns
     -------

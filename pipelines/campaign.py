@@ -19,8 +19,8 @@ measured, each set of outcomes once (:func:`models.campaigns.pool_campaigns`).
 table's of the latest plan's day), the realised response, the incremental response
 (treated minus control) with a bootstrap interval, the cost, the incremental margin and the ROI
 (:func:`models.campaigns.campaign_report`). Costs come from ``--offers``, or from the offers the
-latest stored plan was made with (that plan checked like the others, :func:`read_stored_plan`, and
-its offers, read from its metadata, taken only when they agree with its checked rows:
+latest stored plan was made with (its rows and metadata from one read, checked like the others:
+:func:`read_stored_plan_with_info`; its offers taken only when they agree with its rows:
 :func:`models.campaigns.stored_plan_offers`).
 
 ``uplift --as-of DATE`` fits the uplift learners on every recorded offer with enough treated and
@@ -194,8 +194,9 @@ def record_command(
 def _stored_plans(store: Store) -> tuple[pl.DataFrame | None, OffersFile | None]:
     """Read who each stored plan gave which offer, and the offers the latest was made with.
 
-    Each plan is read once and checked by :func:`read_stored_plan`; the latest's offers are
-    those its checked rows agree with (:func:`_plan_offers`).
+    Each plan is read once and checked by :func:`read_stored_plan`, the latest with its metadata
+    (:func:`read_stored_plan_with_info`); its offers are those its checked rows agree with
+    (:func:`_plan_offers`).
 
     Raises
     ------
@@ -204,19 +205,23 @@ def _stored_plans(store: Store) -> tuple[pl.DataFrame | None, OffersFile | None]
         a latest plan whose metadata is not its rows'.
     """
     days = store.list_plans()
-    plans = [read_stored_plan(store, day) for day in days]
+    if not days:
+        return None, None
+    plans = [read_stored_plan(store, day) for day in days[:-1]]
+    latest = read_stored_plan_with_info(store, days[-1])
     found = [plan.select("customer_id", "offer") for plan in plans if plan is not None]
-    latest = plans[-1] if plans else None
-    offers = _plan_offers(store, days[-1], latest) if latest is not None else None
+    if latest is not None:
+        found.append(latest[0].select("customer_id", "offer"))
+    offers = _plan_offers(days[-1], *latest) if latest is not None else None
     return (pl.concat(found).unique() if found else None), offers
 
 
-def _plan_offers(store: Store, day: date, rows: pl.DataFrame) -> OffersFile | None:
+def _plan_offers(day: date, rows: pl.DataFrame, info: PlanInfo) -> OffersFile:
     """Return the offers a stored plan was made with, as far as its checked ``rows`` vouch.
 
-    Its metadata is read apart from the rows: the offers are refused unless they agree with the
-    rows (:func:`models.campaigns.stored_plan_offers`), which read alone would take the offers,
-    and so the costs, of a file replaced since the rows were checked.
+    ``rows`` and ``info`` come from one checked read (:func:`read_stored_plan_with_info`); the
+    offers are still refused unless they agree with the rows
+    (:func:`models.campaigns.stored_plan_offers`): without a key nothing else checks them.
 
     Raises
     ------
@@ -224,10 +229,7 @@ def _plan_offers(store: Store, day: date, rows: pl.DataFrame) -> OffersFile | No
         The metadata is not the rows'; the message names the plan's day and the command that
         plans it again.
     """
-    info = store.plan_info(day)
-    if info is None:
-        return None
-    with vouched_for(f"the plan as of {day}", _plan_again(store, day)):
+    with vouched_for(f"the plan as of {day}", _plan_again(day, info)):
         return stored_plan_offers(info, rows)
 
 
@@ -253,7 +255,7 @@ def read_stored_plan(store: Store, day: date) -> pl.DataFrame | None:
         With a key: a plan kept without it, or changed since it was kept; the message names the
         plan's day and the ``guanxi target`` command that plans it again.
     """
-    with vouched_for(f"the plan as of {day}", _plan_again(store, day)):
+    with vouched_for(f"the plan as of {day}", _plan_again(day)):
         return store.read_plan(day)
 
 
@@ -278,16 +280,16 @@ def read_stored_plan_with_info(store: Store, day: date) -> tuple[pl.DataFrame, P
     features.store.UnsignedTableError, features.store.TamperedTableError
         As :func:`read_stored_plan`.
     """
-    with vouched_for(f"the plan as of {day}", _plan_again(store, day)):
+    with vouched_for(f"the plan as of {day}", _plan_again(day)):
         return store.read_plan_with_info(day)
 
 
-def _plan_again(store: Store, day: date) -> str:
-    """Return the command that plans ``day`` again, with its budget when the plan still says it."""
-    try:
-        info = store.plan_info(day)
-    except (OSError, pl.exceptions.PolarsError):  # a plan changed past reading: no budget
-        info = None
+def _plan_again(day: date, info: PlanInfo | None = None) -> str:
+    """Return the command that plans ``day`` again, with the budget of a checked read's ``info``.
+
+    A plan the store refused gives no budget (``B``): its metadata is what the key does not
+    vouch for.
+    """
     budget = format(info.budget, ".15g") if info is not None else "B"
     return f"guanxi target --budget {budget} --offers OFFERS.yaml --as-of {day}"
 
@@ -336,11 +338,12 @@ def stored_offers(store: Store) -> OffersFile | None:
     ------
     features.store.UnsignedTableError, features.store.TamperedTableError
         With a key: the latest plan is not signed with it, or changed since
-        (:func:`read_stored_plan`).
+        (:func:`read_stored_plan_with_info`); with or without one, its metadata is not its
+        rows' (:func:`models.campaigns.stored_plan_offers`).
     """
     days = store.list_plans()
-    rows = read_stored_plan(store, days[-1]) if days else None  # checked, as every plan reader
-    return _plan_offers(store, days[-1], rows) if rows is not None else None
+    latest = read_stored_plan_with_info(store, days[-1]) if days else None  # rows and offers
+    return _plan_offers(days[-1], *latest) if latest is not None else None
 
 
 def _cell(key: str, value: object) -> str:

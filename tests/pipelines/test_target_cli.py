@@ -548,13 +548,17 @@ def test_record_reads_each_stored_plan_once(
     """drift24: the latest plan was read twice, once for its customers and once (through
     stored_offers) only to check it again before taking its offers."""
     _run(cli, "target", "--budget", "3", "--offers", str(offers))
-    read, reads = Store.read_plan, []
+    reads: list[date] = []
 
-    def counted(self: Store, as_of: date) -> pl.DataFrame | None:
-        reads.append(as_of)
-        return read(self, as_of)
+    def counted(read: Callable[[Store, date], Any]) -> Callable[[Store, date], Any]:
+        def counted_read(self: Store, as_of: date) -> Any:
+            reads.append(as_of)
+            return read(self, as_of)
 
-    monkeypatch.setattr(Store, "read_plan", counted)
+        return counted_read
+
+    monkeypatch.setattr(Store, "read_plan", counted(Store.read_plan))  # rows alone
+    monkeypatch.setattr(Store, "read_plan_with_info", counted(Store.read_plan_with_info))
     path = tmp_path / "october.csv"
     _october().with_columns(offer=pl.lit("retention_emial")).write_csv(path)
     output = _run(cli, "campaign", "record", "--file", str(path))
@@ -757,7 +761,7 @@ def test_record_checks_the_stored_plans_against_the_store_key_before_storing(
             "revenue": [10.0, 0.0, 0.0],
         }
     ).write_csv(path)
-    again = "guanxi target --budget 3 --offers OFFERS.yaml --as-of 2024-10-31"
+    again = "guanxi target --budget B --offers OFFERS.yaml --as-of 2024-10-31"  # refused: no budget
     output = _run(cli, "campaign", "record", "--file", str(path), code=1)
     assert (
         "cannot record the campaign, nothing stored: the plan as of 2024-10-31 is not signed "
@@ -934,44 +938,75 @@ def _plan_offers_changed(
     store.write_plan(rows, replace(info, offers=offers))
 
 
-def test_the_offers_of_a_plan_replaced_after_its_rows_were_checked_are_refused(
+def _dearer(offers: dict[str, Any]) -> None:
+    """Make the first offer of a plan's offers cost 100 a contact."""
+    offers["offers"][0].update(cost=100.0)
+
+
+def test_the_offers_of_a_plan_replaced_after_its_checked_read_are_not_taken(
     cli: CliRunner, offers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """offers26: `campaign record` and `campaign report` checked the plan's rows against the
     store's key, then read its offers from the file's metadata in a read of their own, unchecked:
-    a plan file replaced between the two reads gave the report its costs. Now the offers must
-    agree with the checked rows (each planned offer's channel and cost), or both refuse."""
+    a plan file replaced between the two reads gave the report its costs (then they were refused
+    unless they agreed with the checked rows). tidy27: the offers now come from the checked read
+    of the rows, so a file replaced right after it (its rows as kept, its offers at 100 a
+    contact) is not read again: both take the kept plan's costs, as if it came a moment later."""
     store = _keyed(monkeypatch)
     _run(cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31")
     path = tmp_path / "october.csv"
     _october().write_csv(path)
     _run(cli, "campaign", "record", "--file", str(path))
+    kept, rows = store.plan_path(DAY).read_bytes(), store.read_plan(DAY)
+
+    def then_replaced(read: Callable[[Store, date], Any]) -> Callable[[Store, date], Any]:
+        def read_then_replaced(self: Store, as_of: date) -> Any:
+            self.plan_path(as_of).write_bytes(kept)  # the kept plan is read, checked; then the
+            read_ = read(self, as_of)  # file is replaced, unsigned, its offers dearer
+            _plan_offers_changed(Store(self.home), _dearer, rows)
+            return read_
+
+        return read_then_replaced
+
+    monkeypatch.setattr(Store, "read_plan", then_replaced(Store.read_plan))
+    monkeypatch.setattr(Store, "read_plan_with_info", then_replaced(Store.read_plan_with_info))
+    output = _run(cli, "campaign", "report")
+    assert "40.00" in output and "4,000.00" not in output  # 40 contacts at 1, not at 100
+    replaced = store.plan_info(DAY)  # the file the command left: replaced, as said
+    assert replaced is not None and replaced.offers["offers"][0]["cost"] == 100.0
+    output = _run(cli, "campaign", "record", "--file", str(path))
+    assert "recorded campaign 'october'" in output and "offers of the latest plan" not in output
+
+
+def test_the_command_that_plans_a_refused_plan_again_gives_a_budget_the_key_vouches_for(
+    cli: CliRunner, offers: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tidy27: the "write it again" command of a refused plan took its budget from the file's
+    metadata, read apart and unchecked: a plan changed behind the store's back put its budget
+    (here 999) into the command guanxi told the user to run. A plan the store refuses now gives
+    no budget (B); one whose signed metadata is not its rows' gives the budget of that checked
+    read."""
+    store = _keyed(monkeypatch)
+    _run(cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31")
+    store.write_campaign(_october(), "october", "october.csv")
     kept = store.plan_path(DAY).read_bytes()
-    checked = Store.read_plan
-
-    def read_then_replaced(self: Store, as_of: date) -> pl.DataFrame | None:
-        rows = checked(self, as_of)  # checked; then the file is replaced, unsigned
-        _plan_offers_changed(Store(self.home), lambda o: o["offers"][0].update(cost=100.0), rows)
-        return rows
-
-    monkeypatch.setattr(Store, "read_plan", read_then_replaced)
-    refused = (
-        "the plan as of 2024-10-31 is not the table guanxi kept (as_of=2024-10-31.parquet: "
-        "its checked rows give offer 'retention_email' by email at 1 a contact, its offers say "
-        "email at 100): write it again (guanxi target --budget 3 --offers OFFERS.yaml --as-of "
-        "2024-10-31)"
-    )
+    info, rows = store.plan_info(DAY), store.read_plan(DAY)
+    assert info is not None and rows is not None
+    Store(store.home).write_plan(rows, replace(info, budget=999.0))  # unsigned: refused
     output = _run(cli, "campaign", "report", code=1)
-    assert f"cannot report: {refused}; or give --offers for the costs" in output
-    assert "4,000.00" not in output  # 40 contacts at 100: the replaced file's cost
+    assert "(guanxi target --budget B --offers OFFERS.yaml --as-of 2024-10-31)" in output
+    assert "999" not in output
     store.plan_path(DAY).write_bytes(kept)
-    recorded = store.campaign_path("october").read_bytes()
-    output = _run(cli, "campaign", "record", "--file", str(path), code=1)
-    assert f"cannot record the campaign, nothing stored: {refused}" in output
-    assert store.campaign_path("october").read_bytes() == recorded  # not replaced
-    store.plan_path(DAY).write_bytes(kept)
-    monkeypatch.setattr(Store, "read_plan", checked)
-    assert "40.00" in _run(cli, "campaign", "report")  # the kept plan: 40 contacts at 1
+    _plan_offers_changed(
+        store, lambda o: o["offers"][0].update(cost=100.0)
+    )  # signed, not its rows'
+    output = _run(cli, "campaign", "report", code=1)
+    assert (
+        "cannot report: the plan as of 2024-10-31 is not the table guanxi kept "
+        "(as_of=2024-10-31.parquet: its checked rows give offer 'retention_email' by email at 1 "
+        "a contact, its offers say email at 100): write it again (guanxi target --budget 3 "
+        "--offers OFFERS.yaml --as-of 2024-10-31); or give --offers for the costs"
+    ) in output
 
 
 def plan_metadata_changed(home: Path) -> bytes:
@@ -1013,7 +1048,7 @@ def test_a_plan_whose_metadata_alone_changed_is_not_reported(
     assert (
         "cannot show the plan: the plan as of 2024-10-31 is not the table guanxi kept "
         "(as_of=2024-10-31.parquet does not match its signed manifest): write it again "
-        "(guanxi target --budget 3 --offers OFFERS.yaml --as-of 2024-10-31)"
+        "(guanxi target --budget B --offers OFFERS.yaml --as-of 2024-10-31)"
     ) in output
     assert "12,345" not in output and "Segment ROI" not in output
     store.plan_path(DAY).write_bytes(kept)
