@@ -6,7 +6,9 @@ which offer, whether the customer was held out at random as control, and what ha
 campaign's horizon. Optional columns refine the report: ``campaign`` (several campaigns in one
 file), ``margin`` (else ``revenue x margin_rate``), ``segment`` (an RFM segment, or empty) and
 ``value_tier`` (as the plan had them), ``churn_probability`` and ``propensity`` (the base
-probabilities the measured rates are divided by, see :func:`measured_rates`).
+probabilities the measured rates are divided by, see :func:`measured_rates`). A row without a
+segment or churn probability of its own, an empty cell as a missing column, takes the value
+table's (:func:`fill_from_values`) in the plan's measured rates, the report and the campaign page.
 
 The report
 ----------
@@ -78,6 +80,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALL_SEGMENTS",
     "BASE_PROBABILITY",
+    "FILLED_FROM_VALUES",
     "NO_SEGMENT",
     "OPTIONAL_OUTCOME_COLUMNS",
     "OUTCOME_COLUMNS",
@@ -85,8 +88,10 @@ __all__ = [
     "UNSEGMENTED",
     "CampaignOutcomesError",
     "Overlap",
+    "ValuesFill",
     "campaign_report",
     "duplicate_of",
+    "fill_from_values",
     "margin_missing",
     "measured_rates",
     "not_in_values",
@@ -253,7 +258,8 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
         instead of commas), no rows, an empty or unreadable value, a negative revenue, a
         ``segment`` that is no RFM segment (:data:`models.offers.SEGMENTS`; naming its rows and
         the nearest segment), a customer listed twice or given two offers in one campaign. An
-        empty ``segment`` is a customer without one. An empty ``revenue`` is 0 where
+        empty ``segment`` is one the file does not give: the readers take the value table's, as
+        for a missing column (:func:`fill_from_values`). An empty ``revenue`` is 0 where
         ``ordered`` is false (nothing was ordered), and refused where it is true or itself empty
         or unreadable.
     """
@@ -315,7 +321,7 @@ def _unknown_segments(typed: pl.DataFrame, row: pl.Series) -> list[str]:
 
     The rates are measured per segment and a plan's customers take them by their RFM segment
     (:data:`models.offers.SEGMENTS`): a rate measured under a misspelt or home-made name ("A")
-    applied to nobody, without a word. An empty segment is a customer without one.
+    applied to nobody, without a word. An empty segment takes the value table's.
     """
     if "segment" not in typed.columns:
         return []
@@ -331,7 +337,7 @@ def _unknown_segments(typed: pl.DataFrame, row: pl.Series) -> list[str]:
     )
     return [
         f"column segment: {said}: a rate measured under another name applies to no customer "
-        "(leave it empty for a customer without one)"
+        "(leave it empty to take the value table's)"
     ]
 
 
@@ -626,7 +632,8 @@ def measured_rates(
     offers : OffersFile
         The offers (their kinds decide the base probability).
     report : polars.DataFrame, optional
-        :func:`campaign_report` of the outcomes; computed when not given.
+        :func:`campaign_report` of the outcomes it keeps (those with the base probability their
+        offer's rate is divided by); computed when not given.
     min_customers : int, default 30
         A segment needs at least this many treated and this many control customers.
     segments : sequence of str, optional
@@ -639,6 +646,8 @@ def measured_rates(
         clipped to [-1, 1]. The customers without a segment (:data:`NO_SEGMENT`: no order by the
         value table's day, or not in it) give no rate: every customer a plan reaches has a
         segment, so it would apply to nobody; they count in the report's rows over all segments.
+        The rows of a retention, service-recovery or cross-sell offer without a base probability
+        are left out of both the incremental response and the mean it is divided by.
 
     Raises
     ------
@@ -646,6 +655,14 @@ def measured_rates(
         If a retention, service-recovery or cross-sell offer has outcomes but the base probability
         column (``churn_probability`` or ``propensity``) is missing.
     """
+    # a row without its base probability counted in the incremental response but not in the
+    # mean it was divided by: it is left out of both
+    for offer in offers.offers:
+        column = BASE_PROBABILITY.get(offer.kind)
+        if column is not None and column in outcomes.columns:
+            outcomes = outcomes.filter(
+                (pl.col("offer") != offer.name) | pl.col(column).is_not_null()
+            )
     if report is None:  # the rates read responses only: no margin is needed (nor guessed)
         report = campaign_report(outcomes.drop("margin", strict=False), offers, margin_rate=0.0)
     frame = (
@@ -757,6 +774,159 @@ def outcome_values_day(values: Sequence[date], plan: date | None) -> tuple[date,
     if plan in values:
         return plan, "the latest plan's day"
     return values[-1], f"the latest, as the latest plan's day, {plan}, has none"
+
+
+FILLED_FROM_VALUES: Final[dict[str, str]] = {
+    "segment": "rfm_segment",
+    "churn_probability": "churn_probability",
+}
+"""The outcome columns the value table fills (:func:`fill_from_values`), with its column of each."""
+
+_FILLED_NAMES: Final = {"segment": "segments", "churn_probability": "churn probabilities"}
+
+
+@dataclass(frozen=True, eq=False)  # frames: no equality of their own
+class ValuesFill:
+    """Outcomes given the value table's segment and churn probability, row by row.
+
+    Made by :func:`fill_from_values`; the readers of the recorded campaigns write their notes
+    from it.
+
+    Attributes
+    ----------
+    outcomes : polars.DataFrame
+        The outcomes, each filled column holding the row's own value, else the value table's
+        (null when neither has one).
+    own : polars.DataFrame
+        One boolean column per filled column, a row per outcome: true where the row had a value
+        of its own.
+    in_values : polars.Series
+        A boolean per outcome row: true where the value table holds its customer.
+    """
+
+    outcomes: pl.DataFrame
+    own: pl.DataFrame
+    in_values: pl.Series
+
+    def needed(self, column: str | None = None) -> pl.Series:
+        """Return which rows had no value of their own in ``column`` (in any, when None)."""
+        columns = [column] if column is not None else self.own.columns
+        return ~self.own.select(pl.all_horizontal(columns)).to_series()
+
+    def filled(self, column: str) -> int:
+        """Return how many rows took ``column`` from the value table."""
+        return int((self.needed(column) & self.outcomes[column].is_not_null()).sum())
+
+    def lacking(self, column: str) -> int:
+        """Return how many rows have no ``column``: neither their own nor the value table's."""
+        return self.outcomes[column].null_count()
+
+    def said(self, day: date, why: str) -> str:
+        """Say which table filled what, as many rows as it filled and as many as still lack one.
+
+        E.g. ``"segments from the value table as of 2024-10-31 (the latest plan's day): for 60
+        of the 80 outcome rows without one of their own (20 still lack one)"``; when no row
+        lacked a value the table was not needed, and it says so.
+        """
+        used = [c for c in self.own.columns if self.needed(c).any()]
+        table = f"the value table as of {day} ({why})"
+        if not used:
+            names = " and ".join(_FILLED_NAMES[c] for c in self.own.columns)
+            return f"{names} are the outcomes' own: none is taken from {table}"
+        parts = []
+        for column in used:
+            needed, lacking = int(self.needed(column).sum()), self.lacking(column)
+            still = (
+                f" ({lacking:,} still {'lacks' if lacking == 1 else 'lack'} one)" if lacking else ""
+            )
+            parts.append(
+                f"{_FILLED_NAMES[column] + ' ' if len(used) > 1 else ''}for "
+                f"{self.filled(column):,} of the {counted(needed, 'outcome rows')} without one "
+                f"of their own{still}"
+            )
+        names = " and ".join(_FILLED_NAMES[c] for c in used)
+        return f"{names} from {table}: {'; '.join(parts)}"
+
+    def not_in_values(
+        self, values: pl.DataFrame, day: date, consequences: Mapping[str, str]
+    ) -> str | None:
+        """Say the customers lacking a value of their own whom the value table lacks too.
+
+        Parameters
+        ----------
+        values : polars.DataFrame
+            The value table that filled the outcomes.
+        day : datetime.date
+            Its day.
+        consequences : mapping of str to str
+            What follows, per filled column, for a row that has no value in it.
+
+        Returns
+        -------
+        str or None
+            :func:`not_in_values` of the rows lacking a value of their own, its consequence
+            those of the columns the customers it names still lack; None when the table holds
+            every such customer.
+        """
+        absent = ~self.in_values
+        still = [c for c in self.own.columns if (self.needed(c) & absent).any()]
+        said = "; ".join(consequences[c] for c in still if c in consequences)
+        return not_in_values(self.outcomes.filter(self.needed()), values, day, said)
+
+
+def fill_from_values(
+    outcomes: pl.DataFrame,
+    values: pl.DataFrame,
+    columns: Sequence[str] = tuple(FILLED_FROM_VALUES),
+) -> ValuesFill:
+    """Give each outcome row without a segment or churn probability of its own the value table's.
+
+    The one filler of the recorded outcomes, for ``guanxi target`` (the measured rates),
+    ``guanxi campaign report`` and the campaign page. Pooled campaigns
+    (:func:`pool_campaigns`) hold nulls where a campaign had no such column: the readers filled
+    a column only when every campaign lacked it, so a campaign without segments pooled with one
+    that had them was all ``unsegmented``, and one without churn probabilities measured its
+    retention rate from the incremental response of every row divided by the mean churn
+    probability of the others. An empty value in a recorded file (an empty ``segment``: a
+    customer the file gives none) is filled the same way, as a missing column is: it is what
+    the file does not say; a customer the value table lacks too stays without one.
+
+    Parameters
+    ----------
+    outcomes : polars.DataFrame
+        Validated (and pooled) outcomes.
+    values : polars.DataFrame
+        The value table (``customer_id`` and the columns of :data:`FILLED_FROM_VALUES`).
+    columns : sequence of str, default every column of :data:`FILLED_FROM_VALUES`
+        The outcome columns to fill.
+
+    Returns
+    -------
+    ValuesFill
+        The outcomes, the row's own value first, else the value table's, and which rows had
+        their own and which customers the table holds, for the readers' notes.
+    """
+    context = values.select(
+        pl.col("customer_id").cast(pl.String),
+        *(pl.col(FILLED_FROM_VALUES[c]).alias(f"_values_{c}") for c in columns),
+        _in_values=pl.lit(True),
+    )
+    joined = outcomes.join(context, on="customer_id", how="left", maintain_order="left")
+    own = joined.with_columns(  # with_columns: a column no outcome has is False on every row
+        (pl.col(c).is_not_null() if c in outcomes.columns else pl.lit(False)).alias(c)
+        for c in columns
+    ).select(columns)
+    filled = joined.with_columns(
+        (pl.coalesce(c, f"_values_{c}") if c in outcomes.columns else pl.col(f"_values_{c}")).alias(
+            c
+        )
+        for c in columns
+    )
+    return ValuesFill(
+        outcomes=filled.drop(*(f"_values_{c}" for c in columns), "_in_values"),
+        own=own,
+        in_values=joined["_in_values"].fill_null(False),
+    )
 
 
 def realised_incremental_margin(

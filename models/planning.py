@@ -39,6 +39,7 @@ from features.store import PlanInfo, SnapshotNotFoundError, Store, vouched_for
 from models.campaigns import (
     BASE_PROBABILITY,
     NO_SEGMENT,
+    fill_from_values,
     measured_rates,
     not_in_values,
     pooled_campaigns,
@@ -165,13 +166,14 @@ def _campaigns(
 ) -> tuple[pl.DataFrame | None, list[str], list[str]]:
     """Return the recorded outcomes of this file's offers, segment and churn probability filled.
 
-    Each set of outcomes counts once (:func:`models.campaigns.pooled_campaigns`); the notes say
-    which campaigns hold the same outcomes or share customers, and how many outcome customers the
-    value table of ``day`` lacks when it fills a column their rate needs (they are left out: a
-    win-back or cross-sell rate needs no churn probability, so only a missing segment leaves
-    theirs out). The third item names
-    the offers recorded, those whose every customer was left out too: their uplift models need
-    no value table.
+    Each set of outcomes counts once (:func:`models.campaigns.pooled_campaigns`); a row without
+    a segment or churn probability of its own takes the value table's of ``day``
+    (:func:`models.campaigns.fill_from_values`). The notes say which campaigns hold the same
+    outcomes or share customers, and how many outcome customers the value table lacks when their
+    rate needs what it would fill (they are left out: a win-back or cross-sell rate needs no
+    churn probability, so only a missing segment leaves theirs out). The third item names the
+    offers recorded, those whose every customer was left out too: their uplift models need no
+    value table.
     """
     outcomes, overlaps = pooled_campaigns(store)
     notes = [overlap.note for overlap in overlaps]
@@ -182,32 +184,27 @@ def _campaigns(
     recorded = sorted(outcomes["offer"].unique().to_list())
     if outcomes.is_empty():
         return outcomes, [*notes, _NOT_OFFERED], recorded
-    context = values.select(
-        pl.col("customer_id").cast(pl.String),
-        pl.col("rfm_segment").alias("segment"),
-        "churn_probability",
+    fill = fill_from_values(outcomes, values)
+    # a rate needs its segment, and its offer's base probability when that is the churn
+    # probability: the rows needing what the value table lacks are left out. A win-back
+    # (or cross-sell) row with its own segment needs no churn probability: it stays
+    divided = [o.name for o in offers.offers if BASE_PROBABILITY.get(o.kind) == "churn_probability"]
+    needs = {
+        "segment": fill.needed("segment"),
+        "churn_probability": fill.needed("churn_probability") & outcomes["offer"].is_in(divided),
+    }
+    absent = ~fill.in_values
+    needing = needs["segment"] | needs["churn_probability"]
+    kept = fill.outcomes.filter(~(needing & absent))
+    what = " and ".join(c.replace("_", " ") for c, rows in needs.items() if (rows & absent).any())
+    consequence = (
+        f"left out of the measured rates, which take their {what} from it"
+        if kept.height
+        else "no rate is measured from the recorded campaigns"
     )
-    missing = [c for c in context.columns[1:] if c not in outcomes.columns]
-    if missing:
-        # a rate needs its segment, and its offer's base probability when that is the churn
-        # probability: the rows needing what the value table lacks are left out. A win-back
-        # (or cross-sell) row with its own segment needs no churn probability: it stays
-        divided = [o.name for o in offers.offers if BASE_PROBABILITY.get(o.kind) in missing]
-        needs = pl.lit("segment" in missing) | pl.col("offer").is_in(divided)
-        in_values = pl.col("customer_id").is_in(context["customer_id"].implode())
-        joined = outcomes.filter(in_values | ~needs).join(
-            context.select("customer_id", *missing), on="customer_id", how="left"
-        )
-        what = " and ".join(c.replace("_", " ") for c in missing)
-        consequence = (
-            f"left out of the measured rates, which take their {what} from it"
-            if joined.height
-            else "no rate is measured from the recorded campaigns"
-        )
-        lacking = not_in_values(outcomes.filter(needs), values, day, consequence)
-        notes += [lacking] if lacking is not None else []
-        outcomes = joined
-    return outcomes, notes, recorded
+    lacking = not_in_values(fill.outcomes.filter(needing), values, day, consequence)
+    notes += [lacking] if lacking is not None else []
+    return kept, notes, recorded
 
 
 def _measured(offers: OffersFile, outcomes: pl.DataFrame | None) -> tuple[OffersFile, list[str]]:
@@ -233,28 +230,41 @@ def _measured(offers: OffersFile, outcomes: pl.DataFrame | None) -> tuple[Offers
         for name, n in unsegmented.iter_rows()
     ]
     # the note said "too small" of a campaign of hundreds whose outcomes had no churn probability
-    baseless = _baseless(offers, outcomes)
+    unbased = _unbased(offers, outcomes)
+    baseless = [(name, column) for name, column, n, of in unbased if n == of]
     why = {"churn_probability": " (a value table fitted without a churn champion has none)"}
     notes += [
         f"{name}: no rate from its recorded campaigns: their outcomes have no {column} to divide "
         f"the incremental response by{why.get(column, '')}"
         for name, column in baseless
     ]
+    # measured_rates leaves them out of the incremental response as well as of its divisor
+    notes += [
+        f"{name}: {counted(n, 'campaign customers')} of {of:,} have no {column} (neither their "
+        "outcomes nor the value table give one): left out of its measured rates, of both the "
+        f"incremental response and the mean {column} it is divided by"
+        for name, column, n, of in unbased
+        if n < of
+    ]
     if not rates and not baseless and unsegmented["len"].sum() < outcomes.height:
         notes.append("recorded campaigns too small to measure a rate (30 treated and 30 control)")
     return (with_measured_rates(offers, rates) if rates else offers), notes
 
 
-def _baseless(offers: OffersFile, outcomes: pl.DataFrame) -> list[tuple[str, str]]:
-    """List the offers whose outcomes lack the base probability of their rate, with its column."""
+def _unbased(offers: OffersFile, outcomes: pl.DataFrame) -> list[tuple[str, str, int, int]]:
+    """List the offers with outcomes lacking the base probability of their rate.
+
+    Each with its column, the rows lacking it and the offer's rows.
+    """
     found = []
     for offer in offers.offers:
         column = BASE_PROBABILITY.get(offer.kind)
         rows = outcomes.filter(pl.col("offer") == offer.name)
         if column is None or rows.is_empty():
             continue
-        if column not in rows.columns or rows[column].is_null().all():
-            found.append((offer.name, column))
+        n = rows[column].null_count() if column in rows.columns else rows.height
+        if n:
+            found.append((offer.name, column, n, rows.height))
     return found
 
 
@@ -299,13 +309,14 @@ def fit_campaign_uplift(
     if outcomes is None:
         raise LookupError("no campaign recorded: guanxi campaign record --file outcomes.csv")
     snapshot = store.read_snapshot(day)  # SnapshotNotFoundError is a LookupError
-    context = values.select(pl.col("customer_id").cast(pl.String), "churn_probability")
     bundles, notes = [], []
-    if "churn_probability" not in outcomes.columns:  # those it lacks were ranked last unsaid
-        last = "no churn probability: ranked last by the churn score the models are judged against"
-        lacking = not_in_values(outcomes, values, day, last)
-        notes += [lacking] if lacking is not None else []
-        outcomes = outcomes.join(context, on="customer_id", how="left")
+    # a row without a churn probability takes the value table's; those it lacks were ranked last
+    # unsaid, and rows of a campaign without the column pooled with one with it were never filled
+    fill = fill_from_values(outcomes, values, ("churn_probability",))
+    last = "no churn probability: ranked last by the churn score the models are judged against"
+    lacking = fill.not_in_values(values, day, {"churn_probability": last})
+    notes += [lacking] if lacking is not None else []
+    outcomes = fill.outcomes
     if "margin" not in outcomes.columns:
         raise LookupError("the recorded campaigns have no margin column: the worth is unknown")
     for offer in sorted(outcomes["offer"].unique().to_list()):

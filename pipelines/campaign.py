@@ -53,8 +53,8 @@ from models.campaigns import (
     CampaignOutcomesError,
     campaign_report,
     duplicate_of,
+    fill_from_values,
     margin_missing,
-    not_in_values,
     outcome_values_day,
     pool_campaigns,
     read_outcomes,
@@ -482,37 +482,42 @@ def report_command(
 
 
 def _with_segments(store: Store, outcomes: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:
-    """Give outcomes without a ``segment`` column the value table's, and say where they came from.
+    """Give outcome rows without a segment of their own the value table's, and say from where.
 
     The report showed such a campaign over all segments alone, while ``guanxi target`` measured
-    its rates per segment of the value table and the campaign page reported it per segment. The
-    value table is the latest plan's day's, else the latest, as on the campaign page
+    its rates per segment of the value table and the campaign page reported it per segment; and
+    a campaign without segments pooled with one with them was all unsegmented. Each row takes
+    its own segment first (:func:`models.campaigns.fill_from_values`). The value table is the
+    latest plan's day's, else the latest, as on the campaign page
     (:func:`models.campaigns.outcome_values_day`), read as every reader does (with
     ``GUANXI_STORE_KEY``, only when it matches its signed manifest).
     """
-    if "segment" in outcomes.columns:
+    absent = "segment" not in outcomes.columns
+    without = outcomes.height if absent else outcomes["segment"].null_count()
+    if not without:
         return outcomes, None
+    unfilled = (
+        "the outcomes have no segment column"
+        if absent
+        else f"{counted(without, 'outcome rows')} of {outcomes.height:,} have no segment"
+    )
+    instead = "reported over all segments" if absent else f"reported as {NO_SEGMENT!r}"
     picked = outcome_values_day(store.list_values(), max(store.list_plans(), default=None))
     if picked is None:
-        return outcomes, (
-            "the outcomes have no segment column and the store no value table: reported over "
-            "all segments"
-        )
+        return outcomes, f"{unfilled} and the store no value table: {instead}"
     day, why = picked
     try:
         table = store.read_values(day)
     except (UnsignedTableError, TamperedTableError) as exc:
-        return outcomes, (
-            f"the outcomes have no segment column and the value table as of {day} is not used "
-            f"({exc}): reported over all segments"
+        return (
+            outcomes,
+            f"{unfilled} and the value table as of {day} is not used ({exc}): {instead}",
         )
     assert table is not None  # listed
-    segments = table.select(
-        pl.col("customer_id").cast(pl.String), pl.col("rfm_segment").alias("segment")
-    )
-    said = f"segments from the value table as of {day} ({why}; the outcomes have no segment column)"
-    lacking = not_in_values(outcomes, table, day, UNSEGMENTED)
-    return outcomes.join(segments, on="customer_id", how="left"), (
+    fill = fill_from_values(outcomes, table, ("segment",))
+    said = fill.said(day, why)
+    lacking = fill.not_in_values(table, day, {"segment": UNSEGMENTED})
+    return fill.outcomes, (
         f"{said}; {lacking}" if lacking else f"{said}; customers it lacks are {NO_SEGMENT!r}"
     )
 

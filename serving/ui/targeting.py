@@ -36,7 +36,7 @@ from models.campaigns import (
     ALL_SEGMENTS,
     UNSEGMENTED,
     campaign_report,
-    not_in_values,
+    fill_from_values,
     outcome_values_day,
     pooled_campaigns,
     stored_plan_offers,
@@ -267,13 +267,16 @@ def _expected_roi(rows: pl.DataFrame | None) -> dict[tuple[str, str], float | No
 def _with_values(
     store: Store, outcomes: pl.DataFrame, plan_day: date | None
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Give the outcomes the churn probability (and segment, lacking one) of the value table.
+    """Give outcome rows without a segment or churn probability of their own the value table's.
 
-    The table is the one ``guanxi campaign report`` takes, that of ``plan_day`` (the latest
-    plan's, shown or refused), else the latest (:func:`models.campaigns.outcome_values_day`); the
-    page filled nothing when the plan's day had none. The context says which table was used and
-    why (``values_used``), the outcome customers it lacks (``lacking``) or the day of a table the
-    store's key does not vouch for (``refused_values``).
+    Each row takes its own first (:func:`models.campaigns.fill_from_values`): a campaign without
+    either column pooled with one with them was all unsegmented here, and the Qini curves ranked
+    every row by the value table's churn probability, not the one the campaign recorded. The
+    table is the one ``guanxi campaign report`` takes, that of ``plan_day`` (the latest plan's,
+    shown or refused), else the latest (:func:`models.campaigns.outcome_values_day`); the page
+    filled nothing when the plan's day had none. The context says which table was used, why and
+    for how many rows (``values_used``), the outcome customers it lacks (``lacking``) or the day
+    of a table the store's key does not vouch for (``refused_values``).
     """
     picked = outcome_values_day(store.list_values(), plan_day)
     if picked is None:
@@ -286,24 +289,12 @@ def _with_values(
         return outcomes, {"refused_values": day}
     if values is None:  # removed since it was listed
         return outcomes, {}
-    segmented = "segment" in outcomes.columns
-    filled = "churn probabilities" if segmented else "segments and churn probabilities"
+    fill = fill_from_values(outcomes, values)
     qini_last = "ranked last by churn score in the Qini curves (no churn probability)"
-    lacking = not_in_values(
-        outcomes, values, day, qini_last if segmented else f"{UNSEGMENTED}; {qini_last}"
+    lacking = fill.not_in_values(
+        values, day, {"segment": UNSEGMENTED, "churn_probability": qini_last}
     )
-    context = values.select(
-        pl.col("customer_id").cast(pl.String),
-        pl.col("rfm_segment").alias("_segment"),
-        pl.col("churn_probability").alias("_churn"),
-    )
-    outcomes = outcomes.join(context, on="customer_id", how="left")
-    if not segmented:
-        outcomes = outcomes.rename({"_segment": "segment"})
-    return outcomes, {
-        "values_used": f"{filled} from the value table as of {day} ({why})",
-        "lacking": lacking,
-    }
+    return fill.outcomes, {"values_used": fill.said(day, why), "lacking": lacking}
 
 
 def _campaign_context(store: Store) -> dict[str, Any]:
@@ -328,10 +319,11 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     for offer in sorted(outcomes["offer"].unique().to_list()):
         rows = outcomes.filter(pl.col("offer") == offer)
         series = {}
-        if "_churn" in rows.columns and rows["_churn"].is_not_null().any():
+        churn = rows.get_column("churn_probability", default=None)
+        if churn is not None and churn.is_not_null().any():
             x, y = qini(
                 rows["responded"].cast(pl.Int64).to_numpy(),
-                rows["_churn"].fill_null(0.0).to_numpy(),
+                churn.fill_null(0.0).to_numpy(),
                 (~rows["control"]).cast(pl.Int64).to_numpy(),
             )
             series["churn score"] = (x, y)

@@ -17,6 +17,7 @@ from models.campaigns import (
     Overlap,
     campaign_report,
     duplicate_of,
+    fill_from_values,
     measured_rates,
     outcome_values_day,
     pool_campaigns,
@@ -136,6 +137,66 @@ def test_measured_rates_divide_by_the_churn_probability() -> None:
     assert measured_rates(win_back, OFFERS, min_customers=1)["wb"]["at_risk"] == pytest.approx(0.25)
 
 
+def test_rows_without_a_churn_probability_are_left_out_of_both_sides_of_the_rate() -> None:
+    """pool27: a row without a churn probability counted in the incremental response but not in
+    the mean it was divided by. At_risk without C0's (a treated responder): treated C1 to C3, 2
+    of 3 respond, control 1 of 2: (2/3 - 1/2) / 0.5, where it was (3/4 - 1/2) / 0.5."""
+    partial = OUTCOMES.with_columns(
+        churn_probability=pl.when(pl.col("customer_id") == "C0")
+        .then(None)
+        .otherwise(pl.col("churn_probability"))
+    )
+    rates = measured_rates(partial, OFFERS, min_customers=1)
+    assert rates["ret"]["at_risk"] == pytest.approx((2 / 3 - 1 / 2) / 0.5)
+
+
+def test_pooled_outcomes_take_the_value_tables_segment_and_churn_row_by_row() -> None:
+    """pool27: the readers filled a column from the value table only when every campaign lacked
+    it. Each row now keeps its own value and takes the table's where it has none (an empty cell
+    as a missing column); the fill counts what it filled and what still lacks one."""
+    first = OUTCOMES.head(3).with_columns(
+        segment=pl.Series(["at_risk", None, "at_risk"]),
+        churn_probability=pl.Series([0.5, None, 0.5]),
+    )
+    second = OUTCOMES.tail(3).drop("segment", "churn_probability")  # C7 to C9
+    pooled, _ = pool_campaigns({"a": first, "b": second})
+    assert pooled is not None
+    values = pl.DataFrame(
+        {
+            "customer_id": ["C0", "C1", "C7", "C8"],
+            "rfm_segment": ["loyal", "champions", "cant_lose", "cant_lose"],
+            "churn_probability": [0.9, 0.1, 0.2, None],
+        }
+    )
+    fill = fill_from_values(pooled, values)
+    assert fill.outcomes.select("customer_id", "segment", "churn_probability").rows() == [
+        ("C0", "at_risk", 0.5),  # its own first
+        ("C1", "champions", 0.1),  # empty cells: the table's
+        ("C2", "at_risk", 0.5),
+        ("C7", "cant_lose", 0.2),
+        ("C8", "cant_lose", None),  # the table has none either
+        ("C9", None, None),  # not in the table
+    ]
+    assert fill.outcomes.columns == pooled.columns
+    assert [fill.filled("segment"), fill.lacking("segment")] == [3, 1]
+    assert [fill.filled("churn_probability"), fill.lacking("churn_probability")] == [2, 2]
+    assert fill.said(date(2024, 10, 31), "the latest plan's day") == (
+        "segments and churn probabilities from the value table as of 2024-10-31 (the latest "
+        "plan's day): segments for 3 of the 4 outcome rows without one of their own (1 still "
+        "lacks one); churn probabilities for 2 of the 4 outcome rows without one of their own (2 "
+        "still lack one)"
+    )
+    note = fill.not_in_values(values, date(2024, 10, 31), {"segment": "unsegmented"})
+    assert note is not None and note.startswith("1 outcome customer of 4 (C9) is not in the")
+    assert note.endswith(": unsegmented")
+    own = fill_from_values(first.head(1), values)
+    assert own.outcomes.equals(first.head(1))
+    assert own.said(date(2024, 10, 31), "why") == (
+        "segments and churn probabilities are the outcomes' own: none is taken from the value "
+        "table as of 2024-10-31 (why)"
+    )
+
+
 def test_customers_without_a_segment_measure_no_rate() -> None:
     """plan26: the report's 'unsegmented' cell (customers without an RFM segment: no orders) got
     a measured rate, which no customer of a plan can have: every one has a segment. Segment
@@ -211,7 +272,7 @@ def test_a_segment_that_is_no_rfm_segment_is_refused_with_its_rows_and_the_neare
         "'at_rsk' (row 3; is it 'at_risk'?), 'Cant_Lose' (row 7; is it 'cant_lose'?); the value "
         "table's RFM segments are champions, loyal, potential_loyalist, new, promising, "
         "need_attention, about_to_sleep, at_risk, cant_lose, hibernating, lost: a rate measured "
-        "under another name applies to no customer (leave it empty for a customer without one)"
+        "under another name applies to no customer (leave it empty to take the value table's)"
     )
     many = OUTCOMES.with_columns(segment=pl.Series([f"S{i}" for i in range(10)]))
     with pytest.raises(CampaignOutcomesError, match=r"'S4' \(row 5\) and 5 more names; the"):

@@ -1084,12 +1084,12 @@ def test_the_report_compares_the_allocations_after_costs_too(cli: CliRunner, off
     ) in output
 
 
-def _keep_october_values(churn_probability: float | None) -> None:
-    """Keep a value table of the customers of :func:`_october` (X0 to X79, all at_risk)."""
+def _keep_october_values(churn_probability: float | None, segment: str | None = "at_risk") -> None:
+    """Keep a value table of the customers of :func:`_october` (X0 to X79, all of ``segment``)."""
     values = pl.DataFrame(
         {
             "customer_id": [f"X{i}" for i in range(80)],
-            "rfm_segment": ["at_risk"] * 80,
+            "rfm_segment": pl.Series([segment] * 80, dtype=pl.String),
             "value_tier": ["rest"] * 80,
             "churn_probability": pl.Series([churn_probability] * 80, dtype=pl.Float64),
             "churn_status": ["eligible"] * 80,
@@ -1137,15 +1137,100 @@ def test_the_report_takes_segments_from_the_value_table_when_the_outcomes_have_n
     output = _run(cli, "campaign", "report", "--offers", str(offers))
     assert "│ retention_email │ at_risk │ 40 │ 40 │ 0.250 │ 0.050 │ 0.200 │" in output
     assert (
-        "note: segments from the value table as of 2024-10-31 (the latest, as no plan is kept; "
-        "the outcomes have no segment column); customers it lacks are 'unsegmented'"
+        "note: segments from the value table as of 2024-10-31 (the latest, as no plan is kept): "
+        "for 80 of the 80 outcome rows without one of their own; customers it lacks are "
+        "'unsegmented'"
     ) in output
     _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift")
     output = _run(cli, "campaign", "report", "--offers", str(offers))  # the page's words too
     assert (
-        "note: segments from the value table as of 2024-10-31 (the latest plan's day; the "
-        "outcomes have no segment column)"
+        "note: segments from the value table as of 2024-10-31 (the latest plan's day): for 80 "
+        "of the 80 outcome rows without one of their own"
     ) in output
+
+
+POOLED_RATE = (30 / 80 - 6 / 80) / ((40 * 0.5 + 40 * 0.25) / 80)
+"""The at_risk rate of :func:`_october` pooled with :func:`_november` on :func:`_pooled_values`:
+treated 10 + 20 of 80 respond, control 2 + 4 of 80; the treated's churn probability is
+october's own 0.5 (not the table's 0.9) and the table's 0.25 for november's: 0.3 / 0.375."""
+
+
+def _november() -> pl.DataFrame:
+    """Y0 to Y79, no segment nor churn probability: 40 treated, 20 respond; 40 control, 4."""
+    rows = [
+        (f"Y{i}", "retention_email", i % 2 == 1, (i % 2 == 0 and i < 40) or i in (1, 3, 5, 7))
+        for i in range(80)
+    ]
+    return pl.DataFrame(
+        rows, schema=["customer_id", "offer", "control", "responded"], orient="row"
+    ).with_columns(
+        ordered=pl.col("responded"),
+        revenue=pl.when(pl.col("responded")).then(100.0).otherwise(0.0),
+        margin=pl.when(pl.col("responded")).then(30.0).otherwise(0.0),
+    )
+
+
+def _pooled_values(november_churn: float | None = 0.25) -> pl.DataFrame:
+    """A value table of X0 to X79 (churn probability 0.9) and Y0 to Y79, all at_risk."""
+    ids = [f"X{i}" for i in range(80)] + [f"Y{i}" for i in range(80)]
+    return pl.DataFrame(
+        {
+            "customer_id": ids,
+            "rfm_segment": ["at_risk"] * 160,
+            "value_tier": ["rest"] * 160,
+            "churn_probability": pl.Series([0.9] * 80 + [november_churn] * 80, dtype=pl.Float64),
+            "churn_status": ["eligible"] * 160,
+            "clv": [100.0] * 160,
+        }
+    )
+
+
+def test_pooled_campaigns_take_the_value_tables_segment_and_churn_row_by_row(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """pool27: pooled campaigns hold nulls where one had no such column, and the segment and churn
+    probability were taken from the value table only when every campaign lacked the column: a
+    campaign without them pooled with one with them was all 'unsegmented' (plan and report
+    measured october alone, a rate of 0.2 / 0.5 = 0.4). Each row now takes its own value, else
+    the table's: the plan measures :data:`POOLED_RATE` from every row and the report reports
+    every row in its segment. A value table without november's churn probabilities leaves
+    their rows out of both the incremental response and its divisor (not the divisor alone:
+    0.3 / 0.5 = 0.6), and the plan says so."""
+    store = Store(get_settings().home)
+    store.write_values(
+        _pooled_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    for name, frame in (("october", _october()), ("november", _november())):
+        path = tmp_path / f"{name}.csv"
+        frame.write_csv(path)
+        _run(cli, "campaign", "record", "--file", str(path), "--name", name)
+    output = _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift")
+    assert "retention_email: measured rates for 1 segment from recorded campaigns" in output
+    assert "unsegmented" not in output and "not in the value table" not in output
+    info = store.plan_info(DAY)
+    assert info is not None
+    measured = parse_offers(info.offers, stored=True).offer("retention_email").rates.measured
+    assert measured == {"at_risk": pytest.approx(POOLED_RATE)} == {"at_risk": pytest.approx(0.8)}
+    output = _run(cli, "campaign", "report", "--offers", str(offers))
+    assert "│ retention_email │ at_risk │ 80 │ 80 │ 0.375 │ 0.075 │ 0.300 │" in output
+    assert "unsegmented" not in output.replace("customers it lacks are 'unsegmented'", "")
+    assert (
+        "note: segments from the value table as of 2024-10-31 (the latest plan's day): for 80 "
+        "of the 80 outcome rows without one of their own; customers it lacks are 'unsegmented'"
+    ) in output
+    store.write_values(
+        _pooled_values(None), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    output = _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift")
+    assert (
+        "retention_email: 80 campaign customers of 160 have no churn_probability (neither their "
+        "outcomes nor the value table give one): left out of its measured rates, of both the "
+        "incremental response and the mean churn_probability it is divided by"
+    ) in output
+    info = store.plan_info(DAY)
+    assert info is not None
+    measured = parse_offers(info.offers, stored=True).offer("retention_email").rates.measured
+    assert measured == {"at_risk": pytest.approx((10 / 40 - 2 / 40) / 0.5)}
 
 
 def _keep_values_of(ids: list[str]) -> None:
@@ -1212,7 +1297,10 @@ def test_campaign_customers_without_a_segment_measure_no_rate(
 ) -> None:
     """plan26: customers without an RFM segment (no orders) formed an 'unsegmented' cell whose
     measured rate no customer of a plan can have (the value table's all have a segment), while the
-    note said 'measured rates for 1 segment'. They give no rate, and the note says why."""
+    note said 'measured rates for 1 segment'. They give no rate, and the note says why.
+
+    pool27: an empty segment takes the value table's, which has none for these customers."""
+    _keep_october_values(0.5, segment=None)
     path = tmp_path / "october.csv"
     _october().with_columns(segment=pl.lit(None, pl.String)).write_csv(path)
     _run(cli, "campaign", "record", "--file", str(path))

@@ -15,7 +15,11 @@ from models.planning import keep_plan, plan_from_store
 from tests.pipelines.test_target_cli import (
     DAY,
     OFFERS,
+    POOLED_RATE,
+    _november,
+    _october,
     _plan_offers_changed,
+    _pooled_values,
     _values,
     plan_metadata_changed,
     restored_before_each_rows_read,
@@ -72,7 +76,8 @@ def test_plan_and_campaign_pages(client: TestClient, settings) -> None:  # type:
     page = client.get("/ui/campaign", headers=headers("reviewer"))
     assert page.status_code == 200, page.text
     text = page.text
-    assert "october" in text and "retention_email: Qini curve" not in text  # no churn scores
+    # pool27: ranked by the outcomes' own churn probabilities (the value table lacks X0 to X79)
+    assert "october" in text and "retention_email: Qini curve" in text
     assert "25.0%" in text and "5.0%" in text  # treated and control response
     assert 'id="campaign-segments"' in text
     # 25% against 5%: 20 points (it read "+0.2 pts": the rates' difference shown as points)
@@ -334,8 +339,7 @@ def test_the_campaign_page_says_how_many_outcome_customers_the_value_table_lacks
         "Note: 80 outcome customers of 80 (X0, X1, X2, ...) are not in the value table as of "
         "2024-10-31 (no order up to that day, or customers of another store): reported as "
         "&#39;unsegmented&#39; (and in the rows over all segments); guanxi target leaves them out "
-        "of its measured rates; ranked last by churn score in the Qini curves (no churn "
-        "probability)."
+        "of its measured rates."  # pool27: their own churn probabilities rank them
     ) in text
     assert "<td>unsegmented</td>" in text
 
@@ -383,8 +387,42 @@ def test_the_campaign_page_takes_the_value_table_the_report_takes_and_says_which
     store.write_campaign(_outcomes().drop("segment"), "october", "outcomes.csv")
     text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
     assert (
-        "The customers' segments and churn probabilities from the value table as of 2024-09-30 "
-        "(the latest, as the latest plan&#39;s day, 2024-10-31, has none)."
+        "The customers' segments from the value table as of 2024-09-30 (the latest, as the "
+        "latest plan&#39;s day, 2024-10-31, has none): for 80 of the 80 outcome rows without one "
+        "of their own."
     ) in text
     assert "<td>at risk</td>" in text and "<td>unsegmented</td>" not in text
     assert "retention_email: Qini curve" in text  # their churn probabilities rank them
+
+
+def test_the_campaign_page_reports_pooled_campaigns_row_by_row(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """pool27: a campaign without segment and churn probability pooled with one with them was
+    all 'unsegmented' on the page, and its Qini curve ranked every row by the value table's
+    churn probability, not the one the campaign recorded. Each row now takes its own, else the
+    table's: the page reports the 160 rows the plan measured its rate from, in their segment."""
+    store = settings.store()
+    store.write_values(
+        _pooled_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    store.write_campaign(_october(), "october", "october.csv")
+    store.write_campaign(_november(), "november", "november.csv")
+    run = plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 3.0)
+    assert run.offers.offer("retention_email").rates.measured == {
+        "at_risk": pytest.approx(POOLED_RATE)
+    }
+    keep_plan(store, run)
+    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    table = text.split('id="campaign-segments"')[1].split("</table>")[0]
+    rows = [row.split("</tr>")[0] for row in table.split("<tr>")[2:]]
+    assert len(rows) == 2 and "<td>all</td>" in rows[0] and "<td>at risk</td>" in rows[1]
+    for row in rows:  # every row, in its segment: 80 treated (37.5%) and 80 control (7.5%)
+        assert '<td class="num">80</td><td class="num">80</td>' in row
+        assert '<td class="num">37.5%</td><td class="num">7.5%</td>' in row
+    assert (
+        "The customers' segments and churn probabilities from the value table as of 2024-10-31 "
+        "(the latest plan&#39;s day): segments for 80 of the 80 outcome rows without one of "
+        "their own; churn probabilities for 80 of the 80 outcome rows without one of their own."
+    ) in text
+    assert "retention_email: Qini curve" in text
