@@ -2,8 +2,9 @@
 
 What is served is counted as the audit log records it, one per line: the API's scores per task
 and model version (``guanxi_scores_served_total``), the scores the reviewer pages show
-(``guanxi_page_scores_shown_total``) and the customer values of the API and the pages
-(``guanxi_values_served_total``, by value table version and surface).
+(``guanxi_page_scores_shown_total``), the customer values of the API and the pages
+(``guanxi_values_served_total``, by value table version and surface) and the plan rows of
+``POST /v1/targeting`` (``guanxi_plan_rows_served_total``, by offer and value table day).
 
 With several workers (``guanxi serve --workers N``) prometheus_client runs in multiprocess mode:
 ``PROMETHEUS_MULTIPROC_DIR`` (set by ``guanxi serve`` before the workers start, see
@@ -22,7 +23,14 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 
 from serving.workers import METRICS_DIR_ENV
 
-__all__ = ["PAGE_SCORES_HELP", "SCORES_HELP", "SURFACES", "VALUES_HELP", "Metrics"]
+__all__ = [
+    "PAGE_SCORES_HELP",
+    "PLAN_ROWS_HELP",
+    "SCORES_HELP",
+    "SURFACES",
+    "VALUES_HELP",
+    "Metrics",
+]
 
 SCORES_HELP = (
     "Customer scores served by the API's score routes, by task and model version (those the "
@@ -45,6 +53,13 @@ VALUES_HELP = (
     "or page (the reviewer pages and their CSV export); each is a line of the audit log."
 )
 """The help of ``guanxi_values_served_total``."""
+
+PLAN_ROWS_HELP = (
+    "Plan rows POST /v1/targeting answered (a customer with its offer and expected value), by "
+    "offer and the value table's day (as_of); each is a line of the audit log (task "
+    "targeting:<offer>)."
+)
+"""The help of ``guanxi_plan_rows_served_total``."""
 
 SURFACES = ("api", "page")
 """The ``surface`` label's values of ``guanxi_values_served_total``."""
@@ -89,6 +104,12 @@ class Metrics:
             "guanxi_values_served",
             VALUES_HELP,
             ["value_version", "surface"],
+            registry=self.registry,
+        )
+        self.plan_rows = Counter(
+            "guanxi_plan_rows_served",
+            PLAN_ROWS_HELP,
+            ["offer", "as_of"],
             registry=self.registry,
         )
         self.in_progress = Gauge(
@@ -175,6 +196,21 @@ class Metrics:
             raise ValueError(f"surface must be one of {SURFACES}, got {surface!r}")
         if count:
             self.values.labels(value_version, surface).inc(count)
+
+    def observe_plan_rows(self, offer: str, as_of: str, count: int) -> None:
+        """Count plan rows ``POST /v1/targeting`` answered.
+
+        Parameters
+        ----------
+        offer : str
+            The offer the rows give.
+        as_of : str
+            The day of the value table planned from (ISO 8601).
+        count : int
+            How many rows of that offer the answer held.
+        """
+        if count:
+            self.plan_rows.labels(offer, as_of).inc(count)
 
     def render(self) -> bytes:
         """Return the metrics in the Prometheus text format (every worker's, summed)."""

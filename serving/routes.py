@@ -39,7 +39,7 @@ from serving.deps import (
     not_loaded,
 )
 from serving.lifecycle import announce_reload, reload_state
-from serving.metrics import PAGE_SCORES_HELP, SCORES_HELP, VALUES_HELP
+from serving.metrics import PAGE_SCORES_HELP, PLAN_ROWS_HELP, SCORES_HELP, VALUES_HELP
 from serving.middleware import NOT_UTF8, SEND_UNCOMPRESSED, body_too_large, stopping_detail
 from serving.presentation import (
     live_scores,
@@ -788,6 +788,9 @@ _METRICS = "".join(
         "# TYPE guanxi_values_served_total counter\n",
         f'guanxi_values_served_total{{surface="api",value_version="{_VALUE_VERSION}"}} 40.0\n',
         f'guanxi_values_served_total{{surface="page",value_version="{_VALUE_VERSION}"}} 26.0\n',
+        f"# HELP guanxi_plan_rows_served_total {PLAN_ROWS_HELP}\n",
+        "# TYPE guanxi_plan_rows_served_total counter\n",
+        'guanxi_plan_rows_served_total{as_of="2025-12-31",offer="retention_email"} 100.0\n',
         "# HELP guanxi_requests_in_progress HTTP requests being answered (summed over live "
         "workers).\n",
         "# TYPE guanxi_requests_in_progress gauge\n",

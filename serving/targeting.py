@@ -9,7 +9,8 @@ customers with the most expected value.
 
 Planning reads every customer's value, so it needs the ``reviewer`` role. Each customer returned
 is written to the audit log (hashed id, ``targeting:<offer>``, the value table's day, expected
-value). A bad offers file is a 422 naming the offer and field; a day without a value table a 404.
+value) and counted in ``/metrics`` (``guanxi_plan_rows_served_total``). A bad offers file is a
+422 naming the offer and field; a day without a value table a 404.
 
 The uplift models are loaded once per registered version: each request asks the registry which
 version an offer's alias points at (one light call) and takes the loaded model from the app's
@@ -39,6 +40,7 @@ from models.registry import (
     uplift_version,
 )
 from serving.deps import Audit, SettingsDep, require_role
+from serving.metrics import Metrics
 from serving.routes import (
     EXAMPLE_TASK,
     MODEL_FREE_ERRORS,
@@ -397,19 +399,18 @@ def targeting(
         ) from None
     plan = run.plan
     top = plan.rows.head(body.limit)
+    as_of = run.as_of.isoformat()
     audit.record(
         request.state.request_id,
         role.name,
         [
-            (
-                r["customer_id"],
-                f"targeting:{r['offer']}",
-                run.as_of.isoformat(),
-                r["expected_value"],
-            )
+            (r["customer_id"], f"targeting:{r['offer']}", as_of, r["expected_value"])
             for r in top.iter_rows(named=True)
         ],
     )
+    metrics: Metrics = request.app.state.metrics  # each audit line counted in /metrics
+    for offer, count in top["offer"].value_counts().iter_rows():
+        metrics.observe_plan_rows(offer, as_of, count)
     return TargetingResponse(
         as_of=run.as_of,
         budget=plan.budget,

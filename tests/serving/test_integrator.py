@@ -440,13 +440,19 @@ def test_the_segment_csv_example_has_the_columns_of_the_export(
 
 def test_the_metrics_example_is_prometheus_text_of_the_real_metrics(client: TestClient) -> None:
     """Before: /metrics had no example; now its text parses, and names the metrics, labels and
-    latency buckets a real answer has (a page's scores and the values served included)."""
+    latency buckets a real answer has (a page's scores, the values and the plan rows served
+    included)."""
     assert client.get("/v1/customers/c001/scores?explain=1", headers=headers()).status_code == 200
     assert client.get("/ui/customers", headers=headers("reviewer")).status_code == 200
     store_values(client.app.state.settings.home)  # type: ignore[attr-defined]
     assert client.post("/v1/admin/reload", headers=headers("admin")).status_code == 200
     assert client.get("/v1/customers/c000/value", headers=headers()).status_code == 200
     assert client.get("/ui/value", headers=headers("reviewer")).status_code == 200
+    client.app.state.settings.store().write_values(  # type: ignore[attr-defined]
+        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    planned = client.post("/v1/targeting", json=_body(as_of=str(DAY)), headers=headers("reviewer"))
+    assert planned.status_code == 200, planned.text
     document = client.get("/openapi.json").json()
     content = document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     example = content["text/plain"]["example"]

@@ -7,6 +7,7 @@ The uplift model cache is checked with the registered uplift model of
 from __future__ import annotations
 
 import json
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,11 +20,13 @@ from features.store import Store
 from models import registry
 from models.planning import fit_campaign_uplift
 from models.uplift import UpliftBundle
+from serving.metrics import PLAN_ROWS_HELP
 from serving.targeting import UpliftCache
 from tests.models.test_planning import DAY as PLANNING_DAY
 from tests.models.test_planning import OFFERS_DOC, _store
 from tests.pipelines.test_target_cli import DAY, OFFERS, PLAN_COLUMNS, _values
 from tests.serving.conftest import STORE_KEY, headers
+from tests.serving.test_value_api import _audit, _counted
 
 
 def _body(budget: float = 3.0, **extra: object) -> dict[str, object]:
@@ -77,6 +80,30 @@ def test_targeting_plans_from_the_value_table_and_audits(client: TestClient, set
 
     empty = client.post("/v1/targeting", json=_body(0.5), headers=headers("reviewer")).json()
     assert empty["customers"] == 0 and "buys nothing" in empty["reason"]
+
+
+def test_metrics_count_the_plan_rows_the_audit_log_holds(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    """tidy27: the plan rows POST /v1/targeting answered were audit lines, but /metrics counted
+    them nowhere (the values and the pages' scores are counted since 1a85e53). Now each is
+    counted by offer and value table day, as many as the audit log's lines: the rows answered
+    (``limit``), an empty plan none."""
+    settings.store().write_values(
+        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    for body in (_body(), _body(limit=1), _body(0.5)):  # two rows, the first, none
+        answer = client.post("/v1/targeting", json=body, headers=headers("reviewer"))
+        assert answer.status_code == 200, answer.text
+    planned = Counter(
+        (line["model_version"], line["task"].removeprefix("targeting:"))
+        for line in _audit(settings.home)
+        if line["task"].startswith("targeting:")
+    )
+    assert planned == {
+        (DAY.isoformat(), "retention_email"): 2,
+        (DAY.isoformat(), "win_back_voucher"): 1,
+    }
+    assert _counted(client)["guanxi_plan_rows_served_total"] == planned
+    assert f"# HELP guanxi_plan_rows_served_total {PLAN_ROWS_HELP}" in client.get("/metrics").text
 
 
 def test_targeting_says_why_the_next_best_use_buys_nothing(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
