@@ -323,7 +323,13 @@ class NewestValues:
             return self._values
 
     def clear(self) -> None:
-        """Forget the table read (a loaded state serves its own: the memory is freed)."""
+        """Forget the table read (a loaded state serves its own: the memory is freed).
+
+        Every value request served from a loaded state's table calls it: the lock is taken only
+        while a read is held. A read finishing after the check is forgotten at the next call.
+        """
+        if self._written is None:
+            return
         with self._lock:
             self._written = self._values = None
 

@@ -203,6 +203,37 @@ def test_a_loaded_state_frees_the_table_read_without_one(
         assert newest._values is None
 
 
+def test_a_loaded_states_value_requests_take_no_lock_for_nothing(
+    tmp_path: Path, source: StaticSource
+) -> None:
+    """tidy27: every value request served from a loaded state's table cleared the app's
+    NewestValues under its lock, though it held nothing: the requests of every thread took one
+    lock in turn for nothing. Now the lock is taken only to forget a table read."""
+    home = tmp_path / "home"
+    store_values(home)
+    with TestClient(create_app(make_settings(home), source)) as client:
+        wait_ready(client)
+        assert client.get("/v1/segments", headers=headers()).status_code == 200
+        newest = client.app.state.newest_values  # type: ignore[attr-defined]
+        lock, taken = newest._lock, []
+
+        class Counted:
+            def __enter__(self) -> bool:
+                taken.append(True)
+                return lock.__enter__()
+
+            def __exit__(self, *exc: object) -> None:
+                lock.__exit__(*exc)
+
+        newest._lock = Counted()
+        for _ in range(3):
+            assert client.get("/v1/segments", headers=headers()).status_code == 200
+        assert taken == []
+        assert newest.get(client.app.state.settings.store()) is not None  # type: ignore[attr-defined]
+        assert client.get("/v1/segments", headers=headers()).status_code == 200
+        assert len(taken) == 2 and newest._values is None  # read, then forgotten under the lock
+
+
 def test_each_app_makes_its_own_newest_values_at_start(
     tmp_path: Path, source: StaticSource
 ) -> None:
