@@ -126,7 +126,8 @@ async def reload_state(app: FastAPI) -> str | None:
     settings: Settings = app.state.settings
     async with app.state.load_lock:
         try:
-            state = await asyncio.to_thread(load_state, source, settings)
+            # the values through the app's NewestValues: a refused table is said once a write
+            state = await asyncio.to_thread(load_state, source, settings, app.state.newest_values)
         except Exception as exc:
             reason = _describe(exc)
             expected = isinstance(exc, NOT_THERE_YET)

@@ -19,7 +19,7 @@ from models import registry
 from serving.settings import Settings
 from serving.state import LoadedSnapshot, ServedModel, ServingState, kept_reasons
 from serving.tables import build_state
-from serving.values import load_values
+from serving.values import NewestValues
 
 __all__ = ["RegistrySource", "Source", "load_state", "stored_scores"]
 
@@ -184,7 +184,9 @@ def stored_scores(
     return found
 
 
-def load_state(source: Source, settings: Settings) -> ServingState:
+def load_state(
+    source: Source, settings: Settings, newest: NewestValues | None = None
+) -> ServingState:
     """Load models and snapshot from ``source`` and build a new state (nothing is swapped).
 
     Parameters
@@ -193,11 +195,16 @@ def load_state(source: Source, settings: Settings) -> ServingState:
         Where models and snapshot come from.
     settings : Settings
         Tasks, alias and band thresholds.
+    newest : serving.values.NewestValues, optional
+        The app's value table read once per write (``app.state.newest_values``): the load reads
+        the table through it, so a table it refused (the log says why) is not read, and said,
+        again by the value requests served while the state has none. Default: a new one.
 
     Returns
     -------
     ServingState
-        A state ready to swap in, with the store's value table (:func:`serving.values.load_values`).
+        A state ready to swap in, with the store's value table (:func:`serving.values.load_values`
+        picks it).
 
     Raises
     ------
@@ -218,4 +225,5 @@ def load_state(source: Source, settings: Settings) -> ServingState:
         threads=settings.model_threads,
         stored=stored,
     )
-    return replace(state, values=load_values(store, snapshot.as_of))
+    values = (newest if newest is not None else NewestValues()).get(store, snapshot.as_of)
+    return replace(state, values=values)

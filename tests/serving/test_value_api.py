@@ -385,6 +385,33 @@ def test_the_404_says_what_the_log_tells_of_a_refused_table_or_none(
         assert said and all(f"value table as of {AS_OF}" in m for m in said), said
 
 
+def test_a_refused_value_table_is_logged_once_per_write(
+    tmp_path: Path, source: StaticSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    """tidy27: since fce8d91 a state loaded without a value table serves one written later; but
+    a table the load refused was read, and refused in the log, again at the first value request:
+    two lines of one write. The load reads it through the app's NewestValues: one line per write,
+    a reload of the same write adds none, a write signed since is served."""
+    settings = make_settings(tmp_path / "home")
+    Store(settings.home).write_values(  # as `guanxi value` writes it without GUANXI_STORE_KEY
+        value_frame(), AS_OF, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    with (
+        caplog.at_level(logging.WARNING, logger="serving.values"),
+        TestClient(create_app(settings, source)) as c,
+    ):
+        wait_ready(c)
+        for _ in range(2):
+            assert c.get("/v1/segments", headers=headers()).status_code == 404
+        assert c.post("/v1/admin/reload", headers=headers("admin")).status_code == 200
+        assert c.get("/v1/customers/c000/value", headers=headers()).status_code == 404
+        said = [m.getMessage() for m in caplog.records if m.getMessage().startswith(NOT_SERVING)]
+        assert len(said) == 1 and f"value table as of {AS_OF} is not signed" in said[0], said
+        store_values(settings.home)  # written again with the key: served, nothing refused
+        assert c.get("/v1/segments", headers=headers()).status_code == 200
+    assert len([m for m in caplog.records if m.getMessage().startswith(NOT_SERVING)]) == 1
+
+
 def test_a_table_written_after_a_load_without_one_is_served_without_a_reload(
     client: TestClient,
 ) -> None:
