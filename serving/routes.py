@@ -69,7 +69,9 @@ from serving.state import ServingState
 __all__ = [
     "CUSTOMER_ID_DOC",
     "ERRORS",
+    "EXAMPLE_AS_OF",
     "EXAMPLE_TASK",
+    "EXAMPLE_VALUE_VERSION",
     "MODEL_FREE_ERRORS",
     "REQUEST_ID_HEADER",
     "STOPPING",
@@ -236,6 +238,11 @@ _REASONS = [
 EXAMPLE_TASK: Final = (retention_task() or task_specs()[0]).name
 """The task the document's examples score: the retention task (the churn model the value table
 reads), named from its spec."""
+EXAMPLE_AS_OF: Final = "2025-12-31"
+"""The day of the document's examples: the snapshot, value table and plan of ``guanxi demo``."""
+EXAMPLE_VALUE_VERSION: Final = f"{EXAMPLE_AS_OF}/5f0c9a7e2b1d4c3e8a6f9b0d7e2c4a1f"
+"""The version of the examples' value table (its day and MLflow run): the value routes' answers
+and the /metrics example name it (kept here, as serving.value_routes imports this module)."""
 _RULED: Final = next((s.name for s in task_specs() if s.rule_backing is not None), EXAMPLE_TASK)
 _SCORED = {
     "task": EXAMPLE_TASK,
@@ -250,7 +257,7 @@ _SCORED = {
     "model_name": EXAMPLE_TASK,
     "model_version": "1",
     "model_served_by": "XGBoost",
-    "snapshot_date": "2025-12-31",
+    "snapshot_date": EXAMPLE_AS_OF,
     "reasons": _REASONS,
     "other_inputs": {
         "inputs": 78,
@@ -263,7 +270,7 @@ _SCORED = {
     "categories": None,
 }
 _SNAPSHOT = {
-    "as_of": "2025-12-31",
+    "as_of": EXAMPLE_AS_OF,
     "feature_set_version": "1",
     "customers": 1000,
     "explained": dict.fromkeys(task_names(), 1.0),
@@ -519,7 +526,7 @@ def batch_scores(
                 },
                 {"ts": "2025-12-28T08:02:00Z", "event_type": "visit", "channel": "web"},
             ],
-            "as_of": "2025-12-31",
+            "as_of": EXAMPLE_AS_OF,
             "tasks": [EXAMPLE_TASK],
             "explain": 2,
         },
@@ -763,7 +770,6 @@ _BUCKETS = {
     "0.001": 0, "0.0025": 112, "0.005": 1380, "0.01": 1497, "0.025": 1516, "0.05": 1519,
     "0.1": 1520, "0.25": 1520, "0.5": 1520, "1.0": 1520, "2.5": 1520, "5.0": 1520, "+Inf": 1520,
 }  # fmt: skip
-_VALUE_VERSION = "2025-12-31/5f0c9a7e2b1d4c3e8a6f9b0d7e2c4a1f"  # the value routes' example's
 _METRICS = "".join(
     [
         "# HELP guanxi_requests_total HTTP requests by route template, method and status code.\n",
@@ -786,11 +792,14 @@ _METRICS = "".join(
         f'guanxi_page_scores_shown_total{{model_version="1",task="{EXAMPLE_TASK}"}} 150.0\n',
         f"# HELP guanxi_values_served_total {VALUES_HELP}\n",
         "# TYPE guanxi_values_served_total counter\n",
-        f'guanxi_values_served_total{{surface="api",value_version="{_VALUE_VERSION}"}} 40.0\n',
-        f'guanxi_values_served_total{{surface="page",value_version="{_VALUE_VERSION}"}} 26.0\n',
+        *(
+            f'guanxi_values_served_total{{surface="{surface}",value_version='
+            f'"{EXAMPLE_VALUE_VERSION}"}} {count}.0\n'
+            for surface, count in (("api", 40), ("page", 26))
+        ),
         f"# HELP guanxi_plan_rows_served_total {PLAN_ROWS_HELP}\n",
         "# TYPE guanxi_plan_rows_served_total counter\n",
-        'guanxi_plan_rows_served_total{as_of="2025-12-31",offer="retention_email"} 100.0\n',
+        f'guanxi_plan_rows_served_total{{as_of="{EXAMPLE_AS_OF}",offer="retention_email"}} 100.0\n',
         "# HELP guanxi_requests_in_progress HTTP requests being answered (summed over live "
         "workers).\n",
         "# TYPE guanxi_requests_in_progress gauge\n",

@@ -42,6 +42,7 @@ from models.registry import (
 from serving.deps import Audit, SettingsDep, require_role
 from serving.metrics import Metrics
 from serving.routes import (
+    EXAMPLE_AS_OF,
     EXAMPLE_TASK,
     MODEL_FREE_ERRORS,
     error_answer,
@@ -255,7 +256,7 @@ def _summary(segment: str | None, offer: str | None, channel: str | None, cost: 
 
 # the document's example: a budget of 15 buys a call and an e-mail of docs/examples/offers.yaml
 _PLAN: Final = {
-    "as_of": "2025-12-31",
+    "as_of": EXAMPLE_AS_OF,
     "budget": 15.0,
     "customers": 2,
     "investment": 12.6,
@@ -346,7 +347,7 @@ _PLAN: Final = {
                     },
                 ],
             },
-            "as_of": "2025-12-31",
+            "as_of": EXAMPLE_AS_OF,
             "limit": 100,
         }
     ),

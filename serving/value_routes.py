@@ -29,7 +29,9 @@ from serving.deps import Audit, Holder, ScorerRole, served_values
 from serving.metrics import Metrics
 from serving.routes import (
     CUSTOMER_ID_DOC,
+    EXAMPLE_AS_OF,
     EXAMPLE_TASK,
+    EXAMPLE_VALUE_VERSION,
     MODEL_FREE_ERRORS,
     REQUEST_ID_HEADER,
     error_answer,
@@ -75,16 +77,15 @@ def _not_found(description: str) -> dict[int | str, dict[str, Any]]:
 _CSV_ROWS: Final = 1000
 
 # the document's example answers: a customer of `guanxi demo --customers 1000` and its value table
-_AS_OF = "2025-12-31"
 _TABLE = {
-    "as_of": _AS_OF,
+    "as_of": EXAMPLE_AS_OF,
     "horizon_days": 365,
     "discount_rate": 0.1,
-    "value_version": f"{_AS_OF}/5f0c9a7e2b1d4c3e8a6f9b0d7e2c4a1f",
+    "value_version": EXAMPLE_VALUE_VERSION,
 }
 _VALUE = {
     "customer_id": "C0002",
-    "as_of": _AS_OF,
+    "as_of": EXAMPLE_AS_OF,
     "p_alive": 0.8731,
     "expected_purchases": 3.12,
     "expected_order_value": 64.5,
@@ -359,7 +360,7 @@ def validation_of(values: LoadedValues) -> ValueValidation | None:
                 "churn_model": {"name": EXAMPLE_TASK, "version": "1", "horizon_days": 90},
                 "validation": {
                     "cutoff": "2025-09-30",
-                    "through": _AS_OF,
+                    "through": EXAMPLE_AS_OF,
                     "days": 92,
                     "forecasts": {
                         "bgnbd": {
@@ -473,7 +474,7 @@ def segment_csv(values: LoadedValues, name: str, rows: pl.DataFrame) -> Streamin
                     "example": {
                         "segment": "loyal",
                         "kind": "rfm_segment",
-                        "as_of": _AS_OF,
+                        "as_of": EXAMPLE_AS_OF,
                         "value_version": _TABLE["value_version"],
                         "count": 1,
                         "customers": [_VALUE],
