@@ -238,11 +238,13 @@ def _measured(offers: OffersFile, outcomes: pl.DataFrame | None) -> tuple[Offers
         f"the incremental response by{why.get(column, '')}"
         for name, column in baseless
     ]
-    # measured_rates leaves them out of the incremental response as well as of its divisor
+    # measured_rates leaves them out of the incremental response as well as of its divisor; the
+    # value table fills a churn probability (_campaigns), never a propensity
+    source = {"churn_probability": "neither their outcomes nor the value table give one"}
     notes += [
-        f"{name}: {counted(n, 'campaign customers')} of {of:,} have no {column} (neither their "
-        "outcomes nor the value table give one): left out of its measured rates, of both the "
-        f"incremental response and the mean {column} it is divided by"
+        f"{name}: {counted(n, 'campaign customers')} of {of:,} have no {column} "
+        f"({source.get(column, 'their outcomes give none')}): left out of its measured rates, "
+        f"of both the incremental response and the mean {column} it is divided by"
         for name, column, n, of in unbased
         if n < of
     ]

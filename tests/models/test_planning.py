@@ -21,7 +21,7 @@ from features.store import Store
 from models import registry
 from models.artifact import ModelBundle
 from models.offers import parse_offers
-from models.planning import fit_campaign_uplift, keep_plan, plan_from_store
+from models.planning import _measured, fit_campaign_uplift, keep_plan, plan_from_store
 from models.targeting import offer_values, targeting_customers
 from training.tracking import experiment_id
 
@@ -441,3 +441,29 @@ def test_win_back_outcomes_with_their_own_segment_need_no_churn_probability(
         "measured rates, which take their churn probability from it"
     ) in run.notes
     assert run.offers.offer("retention_email").rates.measured == {}
+
+
+def test_cross_sell_rows_without_a_propensity_are_left_out_and_said_so() -> None:
+    """pool27: the note on rows left out of a rate for want of its base probability said the
+    value table gives none either, which never gives a propensity. 30 treated (15 respond) and 30
+    control (3) with propensity 0.8: (0.5 - 0.1) / 0.8; 60 rows without one are left out."""
+    with_one = [(i % 2 == 1, (i % 2 == 0 and i < 30) or i in (1, 3, 5)) for i in range(60)]
+    without = [(i % 2 == 1, i % 2 == 1) for i in range(60)]  # counted, they skewed the rate
+    outcomes = pl.DataFrame(
+        [
+            (f"C{i}", "cross_sell_accessories", "at_risk", control, responded, p)
+            for i, ((control, responded), p) in enumerate(
+                [(row, 0.8) for row in with_one] + [(row, None) for row in without]
+            )
+        ],
+        schema=["customer_id", "offer", "segment", "control", "responded", "propensity"],
+        orient="row",
+    ).with_columns(revenue=pl.lit(0.0))
+    used, notes = _measured(OFFERS, outcomes)
+    measured = used.offer("cross_sell_accessories").rates.measured
+    assert measured == {"at_risk": pytest.approx((15 / 30 - 3 / 30) / 0.8)}
+    assert (
+        "cross_sell_accessories: 60 campaign customers of 120 have no propensity (their outcomes "
+        "give none): left out of its measured rates, of both the incremental response and the "
+        "mean propensity it is divided by"
+    ) in notes
