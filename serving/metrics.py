@@ -4,7 +4,7 @@ What is served is counted as the audit log records it, one per line: the API's s
 and model version (``guanxi_scores_served_total``), the scores the reviewer pages show
 (``guanxi_page_scores_shown_total``), the customer values of the API and the pages
 (``guanxi_values_served_total``, by value table version and surface) and the plan rows of
-``POST /v1/targeting`` (``guanxi_plan_rows_served_total``, by offer and value table day).
+``POST /v1/targeting`` (``guanxi_plan_rows_served_total``, by value table day).
 
 With several workers (``guanxi serve --workers N``) prometheus_client runs in multiprocess mode:
 ``PROMETHEUS_MULTIPROC_DIR`` (set by ``guanxi serve`` before the workers start, see
@@ -56,10 +56,11 @@ VALUES_HELP = (
 
 PLAN_ROWS_HELP = (
     "Plan rows POST /v1/targeting answered (a customer with its offer and expected value), by "
-    "offer and the value table's day (as_of); each is a line of the audit log (task "
-    "targeting:<offer>)."
+    "the value table's day (as_of); each is a line of the audit log (task targeting:<offer>)."
 )
-"""The help of ``guanxi_plan_rows_served_total``."""
+"""The help of ``guanxi_plan_rows_served_total``: not by offer, since a request names its own
+offers, and a label whose values a caller picks would grow the series without bound (the audit
+log has the offer of each row)."""
 
 SURFACES = ("api", "page")
 """The ``surface`` label's values of ``guanxi_values_served_total``."""
@@ -109,7 +110,7 @@ class Metrics:
         self.plan_rows = Counter(
             "guanxi_plan_rows_served",
             PLAN_ROWS_HELP,
-            ["offer", "as_of"],
+            ["as_of"],
             registry=self.registry,
         )
         self.in_progress = Gauge(
@@ -197,20 +198,18 @@ class Metrics:
         if count:
             self.values.labels(value_version, surface).inc(count)
 
-    def observe_plan_rows(self, offer: str, as_of: str, count: int) -> None:
+    def observe_plan_rows(self, as_of: str, count: int) -> None:
         """Count plan rows ``POST /v1/targeting`` answered.
 
         Parameters
         ----------
-        offer : str
-            The offer the rows give.
         as_of : str
             The day of the value table planned from (ISO 8601).
         count : int
-            How many rows of that offer the answer held.
+            How many rows the answer held.
         """
         if count:
-            self.plan_rows.labels(offer, as_of).inc(count)
+            self.plan_rows.labels(as_of).inc(count)
 
     def render(self) -> bytes:
         """Return the metrics in the Prometheus text format (every worker's, summed)."""

@@ -799,7 +799,7 @@ _METRICS = "".join(
         ),
         f"# HELP guanxi_plan_rows_served_total {PLAN_ROWS_HELP}\n",
         "# TYPE guanxi_plan_rows_served_total counter\n",
-        f'guanxi_plan_rows_served_total{{as_of="{EXAMPLE_AS_OF}",offer="retention_email"}} 100.0\n',
+        f'guanxi_plan_rows_served_total{{as_of="{EXAMPLE_AS_OF}"}} 100.0\n',
         "# HELP guanxi_requests_in_progress HTTP requests being answered (summed over live "
         "workers).\n",
         "# TYPE guanxi_requests_in_progress gauge\n",

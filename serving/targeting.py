@@ -410,8 +410,7 @@ def targeting(
         ],
     )
     metrics: Metrics = request.app.state.metrics  # each audit line counted in /metrics
-    for offer, count in top["offer"].value_counts().iter_rows():
-        metrics.observe_plan_rows(offer, as_of, count)
+    metrics.observe_plan_rows(as_of, top.height)
     return TargetingResponse(
         as_of=run.as_of,
         budget=plan.budget,
