@@ -34,6 +34,7 @@ from markupsafe import escape
 from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableError
 from models.campaigns import (
     ALL_SEGMENTS,
+    FILLED_FROM_VALUES,
     UNSEGMENTED,
     campaign_report,
     fill_from_values,
@@ -274,10 +275,13 @@ def _with_values(
     every row by the value table's churn probability, not the one the campaign recorded. The
     table is the one ``guanxi campaign report`` takes, that of ``plan_day`` (the latest plan's,
     shown or refused), else the latest (:func:`models.campaigns.outcome_values_day`); the page
-    filled nothing when the plan's day had none. The context says which table was used, why and
-    for how many rows (``values_used``), the outcome customers it lacks (``lacking``) or the day
-    of a table the store's key does not vouch for (``refused_values``).
+    filled nothing when the plan's day had none. No table is read when every row has its own (a
+    refused one was said to leave the segments unknown). The context says which table was used,
+    why and for how many rows (``values_used``), the outcome customers it lacks (``lacking``) or
+    the day of a table the store's key does not vouch for (``refused_values``).
     """
+    if all(c in outcomes.columns and not outcomes[c].null_count() for c in FILLED_FROM_VALUES):
+        return outcomes, {}  # every row has its own: no table is used, nor said to be refused
     picked = outcome_values_day(store.list_values(), plan_day)
     if picked is None:
         return outcomes, {}

@@ -227,7 +227,9 @@ def test_the_campaign_page_uses_only_the_plan_and_values_the_key_vouches_for(
         _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
     )
     keep_plan(unsigned, plan_from_store(unsigned, parse_offers(yaml.safe_load(OFFERS)), 3.0))
-    settings.store().write_campaign(_outcomes(), "october", "outcomes.csv")
+    # without churn probabilities of their own: the value table would give them theirs
+    outcomes = _outcomes().drop("churn_probability")
+    settings.store().write_campaign(outcomes, "october", "outcomes.csv")
     page = client.get("/ui/campaign", headers=headers("reviewer"))
     assert page.status_code == 200, page.text
     text = " ".join(page.text.split())
@@ -426,3 +428,18 @@ def test_the_campaign_page_reports_pooled_campaigns_row_by_row(
         "their own; churn probabilities for 80 of the 80 outcome rows without one of their own."
     ) in text
     assert "retention_email: Qini curve" in text
+
+
+def test_the_campaign_page_reads_no_value_table_when_the_outcomes_have_their_own(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """pool27: with every row's segment and churn probability its own, the page still read the
+    value table, and said that a refused one left the customers' segments and churn
+    probabilities unknown here."""
+    Store(settings.home).write_values(  # unsigned: the server's key refuses it
+        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    settings.store().write_campaign(_outcomes(), "october", "outcomes.csv")
+    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    assert "<td>at risk</td>" in text and "retention_email: Qini curve" in text
+    assert "value table" not in text
