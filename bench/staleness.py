@@ -113,8 +113,8 @@ class Figure:
 
 
 FIGURES: tuple[Figure, ...] = (
-    Figure("bench.features", "629392c", "2026-12-03 08:10", ("bench.features",),
-           where="HISTORY.md#session-21-the-benches-the-coordinator-re-ran-coordinator"),
+    Figure("bench.features", "29e800a", "2026-12-04 04:13", ("bench.features",),
+           where="HISTORY.md#session-27-the-heavy-windows-figures-coordinator"),
     Figure("bench.train", "29e800a", "2026-12-04 03:40", ("bench.train",), ("train",),
            where="HISTORY.md#session-27-the-heavy-windows-figures-coordinator"),
     Figure("bench.serve", "294d692", "2026-12-04 00:23", ("bench.serve",), ("serve",),
@@ -131,8 +131,8 @@ FIGURES: tuple[Figure, ...] = (
            where="HISTORY.md#session-26-the-final-code-the-figures-whose-paths-changed-coordinator"),
     Figure("bench.sample", "29e800a", "2026-12-04 04:11", ("bench.sample",), ("data sample",),
            where="HISTORY.md#session-27-the-heavy-windows-figures-coordinator"),
-    Figure("bench.spark", "71be1ef", "2026-12-03 04:31", ("bench.spark",),
-           where="HISTORY.md#session-20-the-final-code-the-benches-the-coordinator-re-ran-coordinator"),
+    Figure("bench.spark", "29e800a", "2026-12-04 04:12", ("bench.spark",),
+           where="HISTORY.md#session-27-the-heavy-windows-figures-coordinator"),
     Figure("bench.scale, 100k and 1M, both engines", "29e800a", "2026-12-04 03:45",
            ("bench.scale",),
            where="HISTORY.md#session-27-the-heavy-windows-figures-coordinator"),
@@ -163,9 +163,9 @@ FIGURES: tuple[Figure, ...] = (
            where="HISTORY.md#session-26-the-final-code-the-figures-whose-paths-changed-coordinator"),
     Figure("guanxi cycle at 1,000 customers", "294d692", "2026-12-04 00:28", (),
            ("data sample", "cycle"), where="HISTORY.md#guanxi-cycle-timings-by-hand-no-script"),
-    Figure("issue 10's cross-sell (tests/training)", "5570fc5", "2026-12-03 12:00",
+    Figure("issue 10's cross-sell (tests/training)", "29e800a", "2026-12-04 04:14",
            ("tests.training.test_train",),
-           where="HISTORY.md#session-22-the-final-code-the-figures-whose-paths-changed-coordinator"),
+           where="HISTORY.md#session-27-the-heavy-windows-figures-coordinator"),
 )  # fmt: skip
 """Every published figure's latest run. Change a record when its figure is re-measured."""
 
