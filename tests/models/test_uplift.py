@@ -174,11 +174,13 @@ def test_plan_with_uplift_beats_segment_rates(campaign: dict[str, object]) -> No
     """Valued by uplift x margin of a response, the uplift plan beats the segment-rate plan.
 
     Every figure is realised on held-out campaign rows: uplift and the margin of a response are
-    out of fold, the segment rates measured on the other folds. Measured on 2026-11-30 with the
-    two-model learner: 77,229 against 64,182 (budget for 15% of the customers, +20%) and 92,151
-    against 81,490 (30%, +13%); valued by uplift x CLV (the earlier plan) the same learner
-    realised 66,793 and 81,378, level with the segment rates, and an isotonic calibration of the
-    uplift (fitted on the other folds) did not change that (67,437 and 76,612).
+    out of fold, the segment rates measured on the other folds. Measured on 2026-12-04 (29e800a)
+    with the two-model learner: 77,229 against 62,176 (budget for 15% of the customers, +24%) and
+    92,151 against 83,246 (30%, +11%); 64,182 and 81,490 (+20%, +13%) on 2026-11-30, before
+    56a5f33 left the rows without a churn probability out of both sides of a segment's rate.
+    Valued by uplift x CLV (the earlier plan) the same learner realised 66,793 and 81,378, level
+    with the segment rates, and an isotonic calibration of the uplift (fitted on the other folds)
+    did not change that (67,437 and 76,612).
     """
     rows, t, y, fold, predictions = (
         campaign[k] for k in ("rows", "treatment", "y", "fold", "predictions")
