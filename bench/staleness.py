@@ -166,6 +166,9 @@ FIGURES: tuple[Figure, ...] = (
     Figure("issue 10's cross-sell (tests/training)", "29e800a", "2026-12-04 04:14",
            ("tests.training.test_train",),
            where="HISTORY.md#session-27-the-heavy-windows-figures-coordinator"),
+    Figure("uplift targeting (tests/models)", "844948c", "2026-12-04 04:15",
+           ("tests.models.test_uplift",),
+           where="HISTORY.md#uplift-targeting-testsmodelstest_upliftpy"),
 )  # fmt: skip
 """Every published figure's latest run. Change a record when its figure is re-measured."""
 
