@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import httpx
 import polars as pl
 import pytest
 import yaml
@@ -100,6 +101,16 @@ def test_qini_chart_draws_the_curve_and_tabulates_it() -> None:
     assert len(chart.rows) == 10 and chart.rows[-1][2] == "1.0"  # 2 - 1 x 3/3 at the end
 
 
+def _says_the_plan_is_refused(page: httpx.Response) -> str:
+    """Assert /ui/plan shows no plan, names the refused one and how to plan it again; its text."""
+    assert page.status_code == 200 and 'id="plan-' not in page.text
+    text = " ".join(page.text.split())
+    assert "holds no plan" not in text
+    assert "plan as of 31 Oct 2024 is not shown: it is not signed with this server's" in text
+    assert f"--as-of {DAY.isoformat()} --out plan.csv</code> run with the server's" in text
+    return text
+
+
 def test_an_unsigned_or_tampered_plan_is_not_shown(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
     unsigned = Store(settings.home)  # without the key: as guanxi target without GUANXI_STORE_KEY
     unsigned.write_values(
@@ -107,12 +118,8 @@ def test_an_unsigned_or_tampered_plan_is_not_shown(client: TestClient, settings)
     )
     keep_plan(unsigned, plan_from_store(unsigned, parse_offers(yaml.safe_load(OFFERS)), 3.0))
     page = client.get("/ui/plan", headers=headers("reviewer"))
-    assert page.status_code == 200 and 'id="plan-' not in page.text
     # the page said "The store holds no plan" of the plan it had just refused
-    text = " ".join(page.text.split())
-    assert "holds no plan" not in text
-    assert "plan as of 31 Oct 2024 is not shown: it is not signed with this server's" in text
-    assert f"--as-of {DAY.isoformat()} --out plan.csv</code> run with the server's" in text
+    _says_the_plan_is_refused(page)
 
 
 def test_a_plan_whose_metadata_alone_changed_is_not_shown(
@@ -131,11 +138,7 @@ def test_a_plan_whose_metadata_alone_changed_is_not_shown(
     kept = plan_metadata_changed(settings.home)
     restored_before_each_rows_read(monkeypatch, kept)
     page = client.get("/ui/plan", headers=headers("reviewer"))
-    assert page.status_code == 200 and 'id="plan-' not in page.text
-    text = " ".join(page.text.split())
-    assert "12,345" not in text and "holds no plan" not in text
-    assert "plan as of 31 Oct 2024 is not shown: it is not signed with this server's" in text
-    assert f"--as-of {DAY.isoformat()} --out plan.csv</code> run with the server's" in text
+    assert "12,345" not in _says_the_plan_is_refused(page)
 
 
 def test_the_pages_list_the_plans_once_to_name_a_refused_one(
