@@ -533,7 +533,10 @@ def served_values(request: Request, holder: StateHolder) -> LoadedValues | None:
     served at the next request, without a reload. Those are read once per write of them by the
     app's :class:`serving.values.NewestValues` (``app.state.newest_values``, made by
     :func:`serving.app.create_app`: no lock is taken here), which costs a listing of the store's
-    value tables per request only while no state's table is served.
+    value tables per request only while no state's table is served. A state with its own table
+    swapped in during such a read makes the request forget what it read once it has it: the
+    state's requests, finding nothing held yet, take no lock, so the copy would stay held until
+    another value request came.
 
     Parameters
     ----------
@@ -553,7 +556,11 @@ def served_values(request: Request, holder: StateHolder) -> LoadedValues | None:
         newest.clear()
         return state.values
     settings: Settings = request.app.state.settings
-    return newest.get(settings.store(), state.snapshot.as_of if state is not None else None)
+    values = newest.get(settings.store(), state.snapshot.as_of if state is not None else None)
+    swapped = holder.current
+    if swapped is not None and swapped.values is not None:
+        newest.clear()  # a state with its own table came in during the read: forget it
+    return values
 
 
 async def get_state(holder: Annotated[StateHolder, Depends(get_holder)]) -> ServingState:

@@ -326,7 +326,8 @@ class NewestValues:
         """Forget the table read (a loaded state serves its own: the memory is freed).
 
         Every value request served from a loaded state's table calls it: the lock is taken only
-        while a read is held. A read finishing after the check is forgotten at the next call.
+        while a read is held. A read finishing after the check is forgotten by the request that
+        made it (:func:`serving.deps.served_values` looks at the state again once it has it).
         """
         if self._written is None:
             return

@@ -14,14 +14,18 @@ import io
 import threading
 from datetime import date, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
 import serving.deps
+import serving.values
 from features.store import Store
 from serving.app import create_app
+from serving.deps import served_values
+from serving.state import StateHolder
 from serving.values import NO_CHURN_MODEL, NO_VALUES, NewestValues
 from tests.serving.conftest import (
     NO_MODEL,
@@ -292,3 +296,41 @@ def test_a_churn_model_whose_population_holds_nobody_says_so(client: TestClient)
     assert body["overall"]["equity_at_risk"] is None and body["overall"]["equity"] == 600.0
     value = client.get("/v1/customers/c000/value", headers=headers()).json()
     assert value["churn_status"] == "lapsed" and value["equity_at_risk"] is None
+
+
+def test_a_read_finishing_after_a_swap_is_not_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """serve28: a request reading the store's table while a state with its own was swapped in
+    kept its read in the app's NewestValues: the loaded state's request saw nothing held yet (its
+    check takes no lock), so a second copy of the table stayed in memory until another value
+    request came, on a quiet server for hours. The request that read it now looks at the state
+    again and forgets the read when a state serves its own."""
+    home = tmp_path / "home"
+    store_values(home)
+    settings = make_settings(home)
+    newest = NewestValues()
+    request = SimpleNamespace(
+        app=SimpleNamespace(state=SimpleNamespace(newest_values=newest, settings=settings))
+    )
+    holder = StateHolder()
+    reading, release = threading.Event(), threading.Event()
+    load = serving.values.load_values
+
+    def blocked(store: Store, day: date) -> object:
+        reading.set()
+        assert release.wait(10)
+        return load(store, day)
+
+    monkeypatch.setattr(serving.values, "load_values", blocked)
+    read: list[object] = []
+    unloaded = threading.Thread(target=lambda: read.append(served_values(request, holder)))  # type: ignore[arg-type]
+    unloaded.start()
+    assert reading.wait(10)  # the read holds the lock: nothing is held yet
+    own = load(settings.store(), AS_OF)
+    holder.swap(SimpleNamespace(values=own, snapshot=SimpleNamespace(as_of=AS_OF)))  # type: ignore[arg-type]
+    assert served_values(request, holder) is own  # type: ignore[arg-type]
+    release.set()
+    unloaded.join(10)
+    assert read and read[0] is not None and read[0] is not own  # served what it read
+    assert newest._values is None and newest._written is None
