@@ -17,6 +17,7 @@ has exited stay counted; the in-progress gauge (``livesum``) counts live workers
 from __future__ import annotations
 
 import os
+from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -24,6 +25,8 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from serving.workers import METRICS_DIR_ENV
 
 __all__ = [
+    "METHODS",
+    "OTHER_METHOD",
     "PAGE_SCORES_HELP",
     "PLAN_ROWS_HELP",
     "SCORES_HELP",
@@ -64,6 +67,20 @@ log has the offer of each row)."""
 
 SURFACES = ("api", "page")
 """The ``surface`` label's values of ``guanxi_values_served_total``."""
+
+METHODS: Final = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+"""The ``method`` label's values of ``guanxi_requests_total`` (the methods of RFC 9110 and
+PATCH), besides :data:`OTHER_METHOD`.
+
+A method is any token a client sends: labelled as sent, ``FOO1``, ``FOO2``... each made a series
+(a 405) that no restart of the scrape ends. uvicorn's httptools parser refuses most unknown
+methods before the app sees them, but its h11 parser (``--http h11``, or where httptools is not
+installed) and other ASGI servers pass any."""
+
+OTHER_METHOD: Final = "other"
+"""The ``method`` label of a request whose method is not in :data:`METHODS`."""
 
 
 class Metrics:
@@ -128,11 +145,12 @@ class Metrics:
         route : str
             The matched route template.
         method : str
-            The HTTP method.
+            The HTTP method (:data:`OTHER_METHOD` when not in :data:`METHODS`).
         status : int
             The response status code.
         """
-        self.requests.labels(route, method, str(status)).inc()
+        label = method if method in METHODS else OTHER_METHOD
+        self.requests.labels(route, label, str(status)).inc()
 
     def observe_latency(self, route: str, seconds: float) -> None:
         """Record one request's latency.

@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from models.artifact import MAX_INPUT, ModelBundle
 from models.tasks import model_frame, task_names
 from serving.app import SEND_JSON, create_app
-from serving.metrics import SCORES_HELP
+from serving.metrics import OTHER_METHOD, SCORES_HELP
 from serving.middleware import body_too_large
 from serving.state import LoadedSnapshot, ServedModel
 from tests.serving.conftest import (
@@ -463,6 +463,24 @@ def test_metrics_label_every_route_by_its_template(client: TestClient) -> None:
     counts = [line for line in text.splitlines() if line.startswith("guanxi_requests_total")]
     unmatched = [line for line in counts if 'route="unmatched"' in line]
     assert unmatched == ['guanxi_requests_total{method="GET",route="unmatched",status="404"} 1.0']
+
+
+def test_metrics_label_methods_from_a_fixed_set(client: TestClient) -> None:
+    """serve28: a request's method was its label as sent, so a client sending FOO1, FOO2...
+    made a series of guanxi_requests_total per method, without bound (h11 and other ASGI servers
+    pass any token). Now a method outside HTTP's own is labelled other."""
+    for method in ("FOO1", "FOO2", "get-ish"):
+        assert client.request(method, "/healthz").status_code == 405
+    assert client.request("PATCH", "/healthz").status_code == 405
+    counts = [
+        line
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith("guanxi_requests_total") and 'route="/healthz"' in line
+    ]
+    assert sorted(counts) == [
+        'guanxi_requests_total{method="PATCH",route="/healthz",status="405"} 1.0',
+        f'guanxi_requests_total{{method="{OTHER_METHOD}",route="/healthz",status="405"}} 3.0',
+    ]
 
 
 def test_api_docs_are_off_by_default_outside_dev(tmp_path: Path, source: StaticSource) -> None:
