@@ -27,6 +27,7 @@ __all__ = [
     "Chart",
     "WaterfallStep",
     "bar_chart",
+    "format_count",
     "format_date",
     "format_number",
     "format_percent",
@@ -114,6 +115,28 @@ def format_number(value: float | None, digits: int = 0) -> str:
     if value is None or not math.isfinite(value):
         return "—"
     return f"{value:,.{digits}f}".replace("-", "−")
+
+
+def format_count(value: float | None, noun: str, digits: int = 0) -> str:
+    """Format a number and its noun, the noun singular when the number reads 1 (``"1 event"``).
+
+    Parameters
+    ----------
+    value : float or None
+        The number (:func:`format_number`: None or NaN give an em dash, then the plural).
+    noun : str
+        The singular noun; the plural adds ``s``.
+    digits : int, default 0
+        Decimals.
+
+    Returns
+    -------
+    str
+        E.g. ``format_count(1.2, "day")`` -> ``"1 day"``, ``format_count(1234, "event")`` ->
+        ``"1,234 events"``.
+    """
+    shown = format_number(value, digits)
+    return f"{shown} {noun}" if shown == "1" else f"{shown} {noun}s"
 
 
 def format_date(value: date | datetime | str | None) -> str:

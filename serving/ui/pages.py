@@ -76,6 +76,7 @@ from serving.ui.charts import (
     Chart,
     WaterfallStep,
     bar_chart,
+    format_count,
     format_date,
     format_number,
     format_percent,
@@ -168,6 +169,7 @@ def filters() -> dict[str, Any]:
         # a difference of rates (0.2) in percentage points (+20.0 pts)
         "rate_points": lambda v: format_points(None if v is None else 100 * v),
         "num": format_number,
+        "counted": format_count,  # a number and its noun: {{ n|counted("event") }} -> "1 event"
         "money": lambda v: format_number(v, 2),
         "day": format_date,
         "quote": lambda v: quote(str(v), safe=""),

@@ -13,6 +13,7 @@ customers of the served value table).
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -184,3 +185,28 @@ def test_a_customer_page_without_a_model_says_what_it_lacks(unloaded: TestClient
     page = unloaded.get("/ui/customers/c050", headers=headers("reviewer"))
     assert page.status_code == 200, page.text
     assert "No value: the customer has no order up to" in page.text and 'id="activity"' in page.text
+
+
+def test_a_customer_page_counts_one_event_and_one_day_in_the_singular(
+    unloaded: TestClient,
+) -> None:
+    """serve28: a customer with one event read "1 events from ..." (a one-time buyer's page) and
+    a next order due in about a day "in 1 days"."""
+    home = unloaded.app.state.settings.home  # type: ignore[attr-defined]
+    frame = value_frame().with_columns(
+        pl.when(pl.col("customer_id") == "c000")
+        .then(1.2)
+        .otherwise(pl.col("expected_days_to_next_order"))
+        .alias("expected_days_to_next_order")
+    )
+    store_values(home, frame)
+    events = tiny_events()
+    one = events.filter(pl.col("customer_id") == "c000").head(1)
+    Store(home).write_history(
+        pl.concat([one, events.filter(pl.col("customer_id") != "c000")]), AS_OF
+    )
+    text = unloaded.get("/ui/customers/c000", headers=headers("reviewer")).text
+    assert "1 event from" in text and "1 events" not in text
+    assert "in 1 day (median" in text and "1 days" not in text
+    text = unloaded.get("/ui/customers/c001", headers=headers("reviewer")).text
+    assert re.search(r"\d+ events from", text) and "in 45 days (median" in text
