@@ -13,10 +13,11 @@ where they beat the churn score), and solves the plan (:func:`models.planning.pl
   their money (``cost``, ``expected_value``, ``investment``, ``expected_return``) in cents, the
   ratios (``return_per_unit``, ``roi``) as computed;
 * the store keeps the plan with its summaries for serving (:meth:`features.store.Store.write_plan`),
-  replacing the plan of its day and saying which (its customers, when it was made); an empty plan
-  is never kept over one that contacts someone: refused before anything is written (``--no-store``
-  writes it to ``--out`` alone), unless ``--keep-empty`` asks for it, which clears the day's plan
-  on purpose;
+  replacing the plan of its day and saying which (its customers, when it was made, read checked
+  against its signed manifest); an empty plan is never kept over one that contacts someone, nor
+  over one the store's key does not vouch for (whom it contacts is not known): refused before
+  anything is written (``--no-store`` writes it to ``--out`` alone), unless ``--keep-empty`` asks
+  for it, which clears the day's plan on purpose;
 * ``--report`` also prints the textbook segment ROI table and the comparison with spending the
   same budget evenly per segment or by churn score alone; without ``--budget`` and ``--offers``
   it prints that report for the plan the store holds for ``--as-of`` (the latest by default).
@@ -369,12 +370,14 @@ def target_command(
         console.print(f"[red]cannot plan, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc
     print_plan(console, run)
-    previous = store.plan_info(run.as_of) if keep else None
-    if previous is not None and previous.rows and run.plan.rows.is_empty() and not keep_empty:
+    previous, refused = _stored(store, run.as_of) if keep else (None, None)
+    stored = _previous(previous) if previous is not None else _refused(run.as_of, refused)
+    kept_customers = refused is not None or (previous is not None and previous.rows > 0)
+    if kept_customers and run.plan.rows.is_empty() and not keep_empty:
         # an empty plan replaced the day's plan in the store, so serving lost it without a word
         console.print(
             f"[red]cannot keep the plan, nothing written:[/red] it contacts nobody and would "
-            f"replace the stored {_previous(previous)}; the store keeps that one. Give "
+            f"replace the stored {stored}; the store keeps that one. Give "
             "--no-store to write the empty plan to --out alone, or --keep-empty to clear the "
             "stored plan with it"
         )
@@ -396,8 +399,43 @@ def target_command(
         )
     if keep:
         info = keep_plan(store, run)
-        replaced = f"; it replaces the {_previous(previous)}" if previous is not None else ""
+        replaced = f"; it replaces the {stored}" if stored is not None else ""
         console.print(f"kept in the store ({info.path}){replaced}")
+
+
+def _stored(
+    store: Store, day: date
+) -> tuple[PlanInfo | None, UnsignedTableError | TamperedTableError | None]:
+    """Return the stored plan of ``day`` that a new plan replaces, or the store's refusal of it.
+
+    Its metadata comes from the read of its rows checked against its signed manifest
+    (:func:`pipelines.campaign.read_stored_plan_with_info`): read unchecked, a plan changed
+    behind the store's back said how many customers it holds, and one whose metadata claimed
+    none was replaced by an empty plan without ``--keep-empty``.
+    """
+    try:
+        stored = read_stored_plan_with_info(store, day)
+    except (UnsignedTableError, TamperedTableError) as exc:
+        return None, exc
+    return (stored[1] if stored is not None else None), None
+
+
+def _refused(day: date, refused: UnsignedTableError | TamperedTableError | None) -> str | None:
+    """Name a stored plan the store's key does not vouch for, whose customers are not known.
+
+    None when ``refused`` is None: no plan was refused.
+    """
+    if refused is None:
+        return None
+    how = (
+        "kept without GUANXI_STORE_KEY"
+        if isinstance(refused, UnsignedTableError)
+        else "changed since guanxi kept it"
+    )
+    return (
+        f"plan as of {day}, which the store's key does not vouch for ({how}): how many "
+        "customers it holds is not known"
+    )
 
 
 def _previous(info: PlanInfo) -> str:

@@ -31,7 +31,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from features.rfm import SEGMENT_NAMES
-from features.store import MANIFEST_SUFFIX, Store
+from features.store import MANIFEST_SUFFIX, METADATA_KEY, Store, manifest_path
 from models.campaigns import REPORT_COLUMNS
 from models.offers import load_offers, parse_offers
 from models.targeting import SUMMARY_COLUMNS
@@ -885,6 +885,42 @@ def test_a_plan_that_replaces_the_stored_plan_of_its_day_says_so(
     assert "; it replaces the plan as of 2024-10-31 (2 customers, made " in output
     info = Store(get_settings().home).plan_info(DAY)
     assert info is not None and info.rows == 3
+
+
+def test_the_stored_plan_a_new_one_replaces_is_read_checked(
+    cli: CliRunner, offers: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """values28: the stored plan a new one replaces was named from its metadata read unchecked
+    (Store.plan_info): a plan whose metadata alone was changed to claim 0 customers, its 2 rows
+    still in the file, was replaced by an empty plan without --keep-empty, and named as it
+    claimed. Now it is read with its rows, checked against its signed manifest: one the key does
+    not vouch for may hold anyone, so an empty plan is refused over it, and a plan that contacts
+    someone replaces it saying so."""
+    store = _keyed(monkeypatch)
+    args = ["target", "--offers", str(offers), "--as-of", "2024-10-31", "--budget", "3"]
+    _run(cli, *args)
+    info, rows = store.plan_info(DAY), store.read_plan(DAY)
+    assert info is not None and rows is not None and rows.height == 2
+    path = store.plan_path(DAY)
+    rows.write_parquet(path, metadata={METADATA_KEY: replace(info, rows=0).to_json()})
+    changed = path.read_bytes()
+    offers.write_text(NOBODY, encoding="utf-8")
+    output = _run(cli, *args, code=1)
+    assert (
+        "cannot keep the plan, nothing written: it contacts nobody and would replace the stored "
+        "plan as of 2024-10-31, which the store's key does not vouch for (changed since guanxi "
+        "kept it): how many customers it holds is not known; the store keeps that one."
+    ) in output
+    assert path.read_bytes() == changed
+    manifest_path(path).unlink()  # kept without the key, as far as the store can tell
+    offers.write_text(OFFERS, encoding="utf-8")
+    output = _run(cli, *args)
+    assert (
+        "; it replaces the plan as of 2024-10-31, which the store's key does not vouch for (kept "
+        "without GUANXI_STORE_KEY): how many customers it holds is not known"
+    ) in output
+    kept = store.read_plan_with_info(DAY)  # signed again
+    assert kept is not None and kept[1].rows == 2
 
 
 def test_a_value_table_the_store_key_does_not_vouch_for_is_refused_by_name(
