@@ -32,6 +32,7 @@ __all__ = [
     "format_number",
     "format_percent",
     "format_points",
+    "format_rate",
     "gains_chart",
     "histogram",
     "reliability_chart",
@@ -72,6 +73,28 @@ def format_percent(value: float | None, digits: int = 1) -> str:
     if 0 < value < 1 and float(shown) == 100:
         return f">{100 - float(step):.{digits}f}%"
     return f"{shown}%"
+
+
+def format_rate(value: float | None) -> str:
+    """Format a rate someone chose as a percentage, with the decimals it has (up to two).
+
+    A discount rate of ``0.075`` is ``"7.5%"``, not the ``"7%"`` (or ``"8%"``) of a fixed
+    precision; ``0.1`` is ``"10%"``.
+
+    Parameters
+    ----------
+    value : float or None
+        The rate; None or NaN give an em dash.
+
+    Returns
+    -------
+    str
+        The percentage (:func:`format_percent` with 0, 1 or 2 decimals).
+    """
+    if value is None or not math.isfinite(value):
+        return "—"
+    digits = next((d for d in (0, 1) if abs(round(100 * value, d) - 100 * value) < 1e-9), 2)
+    return format_percent(value, digits)
 
 
 def format_points(value: float | None, digits: int = 1) -> str:

@@ -81,6 +81,7 @@ from serving.ui.charts import (
     format_number,
     format_percent,
     format_points,
+    format_rate,
     gains_chart,
     histogram,
     reliability_chart,
@@ -165,6 +166,7 @@ def filters() -> dict[str, Any]:
     """
     return {
         "pct": format_percent,
+        "rate": format_rate,  # a rate chosen by someone (a discount rate): 7.5%, 10%
         "points": format_points,
         # a difference of rates (0.2) in percentage points (+20.0 pts)
         "rate_points": lambda v: format_points(None if v is None else 100 * v),

@@ -210,3 +210,18 @@ def test_a_customer_page_counts_one_event_and_one_day_in_the_singular(
     assert "in 1 day (median" in text and "1 days" not in text
     text = unloaded.get("/ui/customers/c001", headers=headers("reviewer")).text
     assert re.search(r"\d+ events from", text) and "in 45 days (median" in text
+
+
+@pytest.mark.parametrize(("rate", "shown"), [(0.075, "7.5%"), (0.125, "12.5%"), (0.1, "10%")])
+def test_the_value_pages_show_the_discount_rate_as_chosen(
+    unloaded: TestClient, rate: float, shown: str
+) -> None:
+    """serve28: the rate read to a whole percent: values discounted at 7.5% a year said "7%",
+    at 12.5% "12%" (the API answered 0.075 and 0.125)."""
+    home = unloaded.app.state.settings.home  # type: ignore[attr-defined]
+    Store(home, STORE_KEY.encode()).write_values(
+        value_frame(), AS_OF, horizon_days=365, discount_rate=rate, basis="revenue", fit={}
+    )
+    for url in ("/ui/value", "/ui/customers/c001"):
+        text = unloaded.get(url, headers=headers("reviewer")).text
+        assert f"365 days at {shown} a year" in text, url
