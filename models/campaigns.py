@@ -52,7 +52,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -64,7 +64,7 @@ from features.contracts import (
     OUTCOME_COLUMNS,
     counted,
 )
-from features.store import PlanInfo, TamperedTableError, vouched_for
+from features.store import PlanInfo, TamperedTableError, UnsignedTableError, vouched_for
 from models.offers import (
     SEGMENTS,
     InputProblemsError,
@@ -87,7 +87,9 @@ __all__ = [
     "REPORT_COLUMNS",
     "UNSEGMENTED",
     "CampaignOutcomesError",
+    "OutcomeValues",
     "Overlap",
+    "RefusedValues",
     "ValuesFill",
     "campaign_report",
     "duplicate_of",
@@ -95,6 +97,7 @@ __all__ = [
     "margin_missing",
     "measured_rates",
     "not_in_values",
+    "outcome_values",
     "outcome_values_day",
     "pool_campaigns",
     "pooled_campaigns",
@@ -927,6 +930,101 @@ def fill_from_values(
         own=own,
         in_values=joined["_in_values"].fill_null(False),
     )
+
+
+@dataclass(frozen=True, eq=False)  # frames: no equality of their own
+class OutcomeValues:
+    """The value table that filled recorded outcomes (:func:`outcome_values`).
+
+    Attributes
+    ----------
+    day : datetime.date
+        The table's day.
+    why : str
+        Why that day (:func:`outcome_values_day`), for a note.
+    values : polars.DataFrame
+        The table.
+    fill : ValuesFill
+        The outcomes filled from it.
+    """
+
+    day: date
+    why: str
+    values: pl.DataFrame
+    fill: ValuesFill
+
+    def said(self) -> str:
+        """Say which table filled what, for how many rows (:meth:`ValuesFill.said`)."""
+        return self.fill.said(self.day, self.why)
+
+    def not_in_values(self, consequences: Mapping[str, str]) -> str | None:
+        """Say the customers lacking a value of their own whom the table lacks too.
+
+        Parameters
+        ----------
+        consequences : mapping of str to str
+            What follows, per filled column, for a row that has no value in it.
+
+        Returns
+        -------
+        str or None
+            :meth:`ValuesFill.not_in_values` of this table; None when it holds every such
+            customer.
+        """
+        return self.fill.not_in_values(self.values, self.day, consequences)
+
+
+class RefusedValues(NamedTuple):
+    """The value table picked for recorded outcomes, which the store's key does not vouch for."""
+
+    day: date
+    """The table's day."""
+    error: UnsignedTableError | TamperedTableError
+    """The store's refusal: kept without the key, or changed since."""
+
+
+def outcome_values(
+    store: Store,
+    outcomes: pl.DataFrame,
+    plan: date | None,
+    columns: Sequence[str] = tuple(FILLED_FROM_VALUES),
+) -> OutcomeValues | RefusedValues | None:
+    """Fill recorded outcomes from the value table of :func:`outcome_values_day`, read checked.
+
+    ``guanxi campaign report`` and the campaign page each picked the day, read the table with
+    the same refusal handling and filled the outcomes (:func:`fill_from_values`) in a copy of
+    their own; each writes its own notes from what this returns.
+
+    Parameters
+    ----------
+    store : features.store.Store
+        The store; with a key (``GUANXI_STORE_KEY``) it reads a value table only when it matches
+        its signed manifest.
+    outcomes : polars.DataFrame
+        Validated (and pooled) outcomes.
+    plan : datetime.date or None
+        The day of the latest plan (shown or not), None without one.
+    columns : sequence of str, default every column of :data:`FILLED_FROM_VALUES`
+        The outcome columns to fill.
+
+    Returns
+    -------
+    OutcomeValues or RefusedValues or None
+        The table's day, why, the table and the fill; the day and the refusal when the store's
+        key does not vouch for the table; None when the store has no value table (or it was
+        removed since it was listed).
+    """
+    picked = outcome_values_day(store.list_values(), plan)
+    if picked is None:
+        return None
+    day, why = picked
+    try:
+        values = store.read_values(day)
+    except (UnsignedTableError, TamperedTableError) as exc:
+        return RefusedValues(day, exc)
+    if values is None:  # removed since it was listed
+        return None
+    return OutcomeValues(day, why, values, fill_from_values(outcomes, values, columns))
 
 
 def realised_incremental_margin(

@@ -51,11 +51,11 @@ from models.campaigns import (
     REPORT_COLUMNS,
     UNSEGMENTED,
     CampaignOutcomesError,
+    RefusedValues,
     campaign_report,
     duplicate_of,
-    fill_from_values,
     margin_missing,
-    outcome_values_day,
+    outcome_values,
     pool_campaigns,
     read_outcomes,
     recorded_campaigns,
@@ -489,7 +489,7 @@ def _with_segments(store: Store, outcomes: pl.DataFrame) -> tuple[pl.DataFrame, 
     a campaign without segments pooled with one with them was all unsegmented. Each row takes
     its own segment first (:func:`models.campaigns.fill_from_values`). The value table is the
     latest plan's day's, else the latest, as on the campaign page
-    (:func:`models.campaigns.outcome_values_day`), read as every reader does (with
+    (:func:`models.campaigns.outcome_values`), read as every reader does (with
     ``GUANXI_STORE_KEY``, only when it matches its signed manifest).
     """
     absent = "segment" not in outcomes.columns
@@ -502,22 +502,17 @@ def _with_segments(store: Store, outcomes: pl.DataFrame) -> tuple[pl.DataFrame, 
         else f"{counted(without, 'outcome rows')} of {outcomes.height:,} have no segment"
     )
     instead = "reported over all segments" if absent else f"reported as {NO_SEGMENT!r}"
-    picked = outcome_values_day(store.list_values(), max(store.list_plans(), default=None))
-    if picked is None:
+    read = outcome_values(store, outcomes, max(store.list_plans(), default=None), ("segment",))
+    if read is None:
         return outcomes, f"{unfilled} and the store no value table: {instead}"
-    day, why = picked
-    try:
-        table = store.read_values(day)
-    except (UnsignedTableError, TamperedTableError) as exc:
+    if isinstance(read, RefusedValues):
         return (
             outcomes,
-            f"{unfilled} and the value table as of {day} is not used ({exc}): {instead}",
+            f"{unfilled} and the value table as of {read.day} is not used ({read.error}): "
+            f"{instead}",
         )
-    assert table is not None  # listed
-    fill = fill_from_values(outcomes, table, ("segment",))
-    said = fill.said(day, why)
-    lacking = fill.not_in_values(table, day, {"segment": UNSEGMENTED})
-    return fill.outcomes, (
+    said, lacking = read.said(), read.not_in_values({"segment": UNSEGMENTED})
+    return read.fill.outcomes, (
         f"{said}; {lacking}" if lacking else f"{said}; customers it lacks are {NO_SEGMENT!r}"
     )
 

@@ -36,9 +36,9 @@ from models.campaigns import (
     ALL_SEGMENTS,
     FILLED_FROM_VALUES,
     UNSEGMENTED,
+    RefusedValues,
     campaign_report,
-    fill_from_values,
-    outcome_values_day,
+    outcome_values,
     pooled_campaigns,
     stored_plan_offers,
 )
@@ -274,7 +274,7 @@ def _with_values(
     either column pooled with one with them was all unsegmented here, and the Qini curves ranked
     every row by the value table's churn probability, not the one the campaign recorded. The
     table is the one ``guanxi campaign report`` takes, that of ``plan_day`` (the latest plan's,
-    shown or refused), else the latest (:func:`models.campaigns.outcome_values_day`); the page
+    shown or refused), else the latest (:func:`models.campaigns.outcome_values`); the page
     filled nothing when the plan's day had none. No table is read when every row has its own (a
     refused one was said to leave the segments unknown). The context says which table was used,
     why and for how many rows (``values_used``), the outcome customers it lacks (``lacking``) or
@@ -282,23 +282,17 @@ def _with_values(
     """
     if all(c in outcomes.columns and not outcomes[c].null_count() for c in FILLED_FROM_VALUES):
         return outcomes, {}  # every row has its own: no table is used, nor said to be refused
-    picked = outcome_values_day(store.list_values(), plan_day)
-    if picked is None:
+    read = outcome_values(store, outcomes, plan_day)
+    if read is None:
         return outcomes, {}
-    day, why = picked
-    try:
-        values = store.read_values(day)
-    except (UnsignedTableError, TamperedTableError) as exc:  # no segments and no churn from it
-        logger.warning("not using the value table as of %s on the campaign page: %s", day, exc)
-        return outcomes, {"refused_values": day}
-    if values is None:  # removed since it was listed
-        return outcomes, {}
-    fill = fill_from_values(outcomes, values)
+    if isinstance(read, RefusedValues):  # no segments and no churn from it
+        logger.warning(
+            "not using the value table as of %s on the campaign page: %s", read.day, read.error
+        )
+        return outcomes, {"refused_values": read.day}
     qini_last = "ranked last by churn score in the Qini curves (no churn probability)"
-    lacking = fill.not_in_values(
-        values, day, {"segment": UNSEGMENTED, "churn_probability": qini_last}
-    )
-    return fill.outcomes, {"values_used": fill.said(day, why), "lacking": lacking}
+    lacking = read.not_in_values({"segment": UNSEGMENTED, "churn_probability": qini_last})
+    return read.fill.outcomes, {"values_used": read.said(), "lacking": lacking}
 
 
 def _campaign_context(store: Store) -> dict[str, Any]:

@@ -9,16 +9,19 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.store import PlanInfo, TamperedTableError
+from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableError
 from models.campaigns import (
     ALL_SEGMENTS,
     REPORT_COLUMNS,
     CampaignOutcomesError,
+    OutcomeValues,
     Overlap,
+    RefusedValues,
     campaign_report,
     duplicate_of,
     fill_from_values,
     measured_rates,
+    outcome_values,
     outcome_values_day,
     pool_campaigns,
     read_outcomes,
@@ -292,6 +295,39 @@ def test_the_value_table_of_the_outcomes_is_the_plans_days_else_the_latest() -> 
         october,
         "the latest, as the latest plan's day, 2024-11-30, has none",
     )
+
+
+def test_outcome_values_fills_from_the_picked_table_read_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """values28: guanxi campaign report and the campaign page each picked the value table's day,
+    read it with the same refusal handling and filled the outcomes, in two near-copies; one
+    function now does it for both, and says which table, why, or the store's refusal."""
+    day = date(2024, 10, 31)
+    outcomes = OUTCOMES.with_columns(segment=pl.Series(["at_risk"] * 9 + [None]))
+    keyed = Store(tmp_path, b"k" * 32)
+    assert outcome_values(keyed, outcomes, None) is None  # no value table
+    values = pl.DataFrame(
+        {"customer_id": ["C9"], "rfm_segment": ["loyal"], "churn_probability": [0.4]}
+    )
+    Store(tmp_path).write_values(
+        values, day, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )  # unsigned
+    refused = outcome_values(keyed, outcomes, day)
+    assert isinstance(refused, RefusedValues) and refused.day == day
+    assert isinstance(refused.error, UnsignedTableError)
+    keyed.write_values(values, day, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    read = outcome_values(keyed, outcomes, None, ("segment",))
+    assert isinstance(read, OutcomeValues)
+    assert (read.day, read.why) == (day, "the latest, as no plan is kept")
+    assert read.fill.outcomes["segment"].to_list() == ["at_risk"] * 9 + ["loyal"]
+    assert read.said() == (
+        "segments from the value table as of 2024-10-31 (the latest, as no plan is kept): for 1 "
+        "of the 1 outcome row without one of their own"
+    )
+    assert read.not_in_values({"segment": "unsegmented"}) is None
+    monkeypatch.setattr(Store, "read_values", lambda self, as_of: None)  # removed since listed
+    assert outcome_values(keyed, outcomes, day) is None
 
 
 def test_unknown_offer() -> None:

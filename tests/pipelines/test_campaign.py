@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import polars as pl
+import pytest
 from rich.console import Console
 
-from pipelines.campaign import uplift_table
+from features.store import Store
+from pipelines.campaign import _with_segments, uplift_table
 
 
 def test_the_uplift_title_is_one_line_at_80_columns() -> None:
@@ -25,3 +30,27 @@ def test_the_uplift_title_is_one_line_at_80_columns() -> None:
     assert lines[0].strip() == "retention_email: held-out campaign rows (4,563)"
     assert max(len(line) for line in lines) <= 80 and "…" not in "".join(lines)
     assert any(line.split()[1:4] == ["x_learner", "│", "0.1005"] for line in lines)
+
+
+def test_a_value_table_removed_since_it_was_listed_is_no_value_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """values28: guanxi campaign report asserted that the value table it listed could be read,
+    so one removed in between ended the report in an AssertionError; the campaign page took it
+    as no table. Both now read it through models.campaigns.outcome_values."""
+    store = Store(tmp_path)
+    store.write_values(
+        pl.DataFrame({"customer_id": ["C1"], "rfm_segment": ["loyal"]}),
+        date(2024, 10, 31),
+        horizon_days=365,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={},
+    )
+    monkeypatch.setattr(Store, "read_values", lambda self, as_of: None)
+    outcomes = pl.DataFrame({"customer_id": ["C1"], "offer": ["retention_email"]})
+    assert _with_segments(store, outcomes) == (
+        outcomes,
+        "the outcomes have no segment column and the store no value table: reported over all "
+        "segments",
+    )
