@@ -186,8 +186,9 @@ def _typed(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Series:
     column = frame[name]
     if dtype == pl.Boolean:
         return _as_bool(column)
-    if dtype == pl.Float64:
-        return column.cast(pl.Float64, strict=False)
+    if dtype == pl.Float64:  # NaN and infinity are no amount: read as not a number
+        number = column.cast(pl.Float64, strict=False)
+        return pl.select(pl.when(number.is_finite()).then(number)).to_series().alias(name)
     return column.cast(pl.String)
 
 
@@ -258,7 +259,8 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
     CampaignOutcomesError
         Listing every problem at once with its column and rows (1 = first data row): a missing
         column (naming a column of the file that looks like it, or the separator the file uses
-        instead of commas), no rows, an empty or unreadable value, a negative revenue, a
+        instead of commas), no rows, an empty or unreadable value (``NaN`` or an infinity in a
+        number column included), a negative revenue, a
         ``segment`` that is no RFM segment (:data:`models.offers.SEGMENTS`; naming its rows and
         the nearest segment), a customer listed twice or given two offers in one campaign. An
         empty ``segment`` is one the file does not give: the readers take the value table's, as

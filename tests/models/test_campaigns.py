@@ -515,6 +515,34 @@ def test_flags_not_true_or_false_name_their_values_and_empty_ids_are_not_duplica
         assert validate_outcomes(spelt)["control"].equals(OUTCOMES["control"])
 
 
+def test_nan_or_an_infinity_in_a_number_column_is_not_a_number(tmp_path: Path) -> None:
+    """walk28: a CSV's ``NaN`` or ``inf`` read as a float and was recorded: one NaN margin made
+    the report's incremental margin and ROI of its offer and segment ``nan``, and ``guanxi
+    campaign uplift`` a traceback (XGBoost: "Label contains NaN")."""
+    text = OUTCOMES.with_columns(pl.col("revenue", "margin").cast(pl.String)).with_columns(
+        revenue=pl.when(pl.int_range(pl.len()) == 1).then(pl.lit("inf")).otherwise("revenue"),
+        margin=pl.when(pl.int_range(pl.len()) == 4).then(pl.lit("NaN")).otherwise("margin"),
+    )
+    path = tmp_path / "outcomes.csv"
+    text.write_csv(path)
+    with pytest.raises(CampaignOutcomesError) as info:
+        read_outcomes(path)
+    assert str(info.value) == (
+        f"{path}: column revenue: not a number at row 2: 'inf'; "
+        "column margin: not a number at row 5: 'NaN'"
+    )
+    floats = OUTCOMES.with_columns(
+        churn_probability=pl.when(pl.int_range(pl.len()) == 0)
+        .then(float("nan"))
+        .otherwise("churn_probability")
+    )
+    with pytest.raises(CampaignOutcomesError) as info:
+        validate_outcomes(floats, "outcomes.parquet")
+    assert str(info.value) == (
+        "outcomes.parquet: column churn_probability: not a number at row 1: 'nan'"
+    )
+
+
 def test_a_spreadsheet_json_or_latin_1_file_is_named_as_such(tmp_path: Path) -> None:
     """loop23: an .xlsx or .json export was read as CSV and said to miss every required column;
     a Latin-1 CSV was said "invalid utf-8 sequence", naming no row."""
