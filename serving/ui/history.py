@@ -21,12 +21,17 @@ from features.store import Store
 __all__ = [
     "HISTORY_WINDOWS",
     "CustomerHistory",
+    "HistoryUnreadableError",
     "customer_history",
     "summarize_history",
 ]
 
 HISTORY_WINDOWS = (30, 90, 365)
 """Day windows of the activity counts ("last N days" = days ``(D - N, D]``)."""
+
+
+class HistoryUnreadableError(Exception):
+    """The store holds a history file of the day but cannot read it (truncated, damaged)."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,17 @@ def customer_history(store: Store, as_of: date, customer_id: str) -> CustomerHis
     CustomerHistory or None
         The summary; None when the store holds no history for the day (a snapshot written
         without its events).
+
+    Raises
+    ------
+    HistoryUnreadableError
+        The day's history file is there but cannot be read; the message names it and why.
     """
-    events = store.read_history(as_of, customer_id)
+    try:
+        events = store.read_history(as_of, customer_id)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        path = store.history_path(as_of)
+        raise HistoryUnreadableError(
+            f"the history as of {as_of} cannot be read ({path}): {type(exc).__name__}: {exc}"
+        ) from exc
     return None if events is None else summarize_history(events, as_of)

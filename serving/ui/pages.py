@@ -27,6 +27,7 @@ import re
 import threading
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
 from http import HTTPStatus
 from pathlib import Path
@@ -87,7 +88,7 @@ from serving.ui.charts import (
     reliability_chart,
     waterfall,
 )
-from serving.ui.history import customer_history
+from serving.ui.history import CustomerHistory, HistoryUnreadableError, customer_history
 from serving.value_routes import VALUE_TASK
 from serving.values import LoadedValues
 
@@ -117,6 +118,11 @@ _NO_HISTORY: Final = (
 _NO_VALUE_HISTORY: Final = (
     "The store holds no history as of {day}, the value table's day: build that day's snapshot "
     "from the events with `guanxi features build --events PATH --as-of {iso}` to show it here."
+)
+_UNREADABLE_HISTORY: Final = (
+    "The store's history as of {day} cannot be read (the server's log names the file and why, "
+    "request id {request_id}): build that day's snapshot again from the events with "
+    "`guanxi features build --events PATH --as-of {iso}` to show it here."
 )
 WATERFALL_REASONS: Final = 8
 """Contributions drawn per waterfall; the rest form one "other features" bar."""
@@ -709,6 +715,27 @@ def _task_view(task: str, score: TaskScore) -> _TaskView:
     return _TaskView(task, score, score.base_probability, chart, others, points)
 
 
+def _history(
+    request: Request, day: date, customer_id: str, missing: str
+) -> tuple[CustomerHistory | None, str | None]:
+    """Read a customer's history of ``day`` from the store; else what the page says instead.
+
+    ``missing`` when the store holds no history of the day; when it holds one it cannot read
+    (:class:`serving.ui.history.HistoryUnreadableError`, logged with the file and why), that it
+    cannot, with the request id: the rest of the page is shown (it was a 500).
+    """
+    settings: Settings = request.app.state.settings
+    try:
+        history = customer_history(Store(settings.home), day, customer_id)
+    except HistoryUnreadableError as exc:
+        logger.warning("request %s: %s", request.state.request_id, exc)
+        unreadable = _UNREADABLE_HISTORY.format(
+            day=format_date(day), iso=day.isoformat(), request_id=request.state.request_id
+        )
+        return None, unreadable
+    return history, None if history is not None else missing
+
+
 def _unscored_customer(
     request: Request, role: Reviewer, values: LoadedValues, no_models: str, customer_id: str
 ) -> HTMLResponse:
@@ -719,8 +746,8 @@ def _unscored_customer(
     its snapshot day's. A customer in neither is not found.
     """
     value = values.row(customer_id)
-    settings: Settings = request.app.state.settings
-    history = customer_history(Store(settings.home), values.as_of, customer_id)
+    missing = _NO_VALUE_HISTORY.format(day=format_date(values.as_of), iso=values.as_of)
+    history, note = _history(request, values.as_of, customer_id, missing)
     if value is None and (history is None or not history.total_events):
         raise PageError(
             404,
@@ -741,9 +768,7 @@ def _unscored_customer(
             "no_models": no_models,
             "history_day": values.as_of,
             "history": history,
-            "history_note": None
-            if history is not None
-            else _NO_VALUE_HISTORY.format(day=format_date(values.as_of), iso=values.as_of),
+            "history_note": note,
             "value": value,
             "value_info": values.info,
         },
@@ -786,8 +811,7 @@ def customer(request: Request, role: Reviewer, holder: Holder, customer_id: str)
     _shown(request, role, served)
     row = state.snapshot.frame.row(int(position[0]), named=True)
     facts = [(label, row.get(column), kind) for label, column, kind in _FACTS if column in row]
-    settings: Settings = request.app.state.settings
-    history = customer_history(Store(settings.home), state.snapshot.as_of, customer_id)
+    history, note = _history(request, state.snapshot.as_of, customer_id, _NO_HISTORY)
     return render(
         request,
         "customer.html",
@@ -799,7 +823,7 @@ def customer(request: Request, role: Reviewer, holder: Holder, customer_id: str)
             "outcomes": {spec.name: spec.outcome for spec in task_specs()},
             "history_day": state.snapshot.as_of,
             "history": history,
-            "history_note": None if history is not None else _NO_HISTORY,
+            "history_note": note,
             "value": value,
             "value_info": values.info if values is not None else None,
         },

@@ -225,3 +225,30 @@ def test_the_value_pages_show_the_discount_rate_as_chosen(
     for url in ("/ui/value", "/ui/customers/c001"):
         text = unloaded.get(url, headers=headers("reviewer")).text
         assert f"365 days at {shown} a year" in text, url
+
+
+@pytest.mark.parametrize("loaded", [True, False])
+def test_a_customer_page_says_its_history_cannot_be_read(
+    tmp_path: Path, source: StaticSource, loaded: bool
+) -> None:
+    """serve28: a history file the store holds but cannot read (truncated, damaged) made every
+    customer page a 500, scores and value included. The page now shows them and says the
+    history cannot be read, what to run, and the request id the log names the file with."""
+    home = tmp_path / "home"
+    store_values(home)
+    Store(home).write_history(tiny_events(), AS_OF)
+    Store(home).history_path(AS_OF).write_bytes(b"")
+    if not loaded:
+        source.failure = NO_MODEL
+    with TestClient(create_app(make_settings(home), source)) as client:
+        if loaded:
+            wait_ready(client)
+        else:
+            wait_failed_once(client)
+        page = client.get("/ui/customers/c001", headers=headers("reviewer"))
+    assert page.status_code == 200, page.text
+    assert 'id="clv">' in page.text and ('aria-label="Scores"' in page.text) is loaded
+    assert "history as of 30 Jun 2024 cannot be read" in page.text
+    assert "guanxi features build --events PATH --as-of 2024-06-30" in page.text
+    assert page.headers["x-request-id"] in page.text
+    assert 'id="activity"' not in page.text
