@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from features.contracts import counted
 from serving.audit import verify_log
 from serving.settings import get_settings
 
@@ -63,7 +64,7 @@ def verify_command(
     broken = 0
     for part, lines, problem in results:
         if problem is None:
-            console.print(f"ok      {escape(str(part))} ({lines} lines)")
+            console.print(f"ok      {escape(str(part))} ({counted(lines, 'lines')})")
         else:
             broken += 1
             console.print(

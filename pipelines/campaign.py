@@ -88,7 +88,8 @@ def _name(outcomes: pl.DataFrame, name: str | None, path: Path) -> str:
             return str(names[0])
         if len(names) > 1:
             raise typer.BadParameter(
-                f"{path} holds {len(names)} campaigns ({', '.join(sorted(names)[:3])}...): "
+                f"{path} holds {len(names)} campaigns ({', '.join(sorted(names)[:3])}"
+                f"{', ...' if len(names) > 3 else ''}): "
                 "record one file per campaign, or name it with --name",
                 param_hint="--file",
             )
@@ -154,8 +155,9 @@ def record_command(
         raise typer.BadParameter(str(exc), param_hint="--name") from exc
     control = int(outcomes["control"].sum())
     console.print(
-        f"recorded campaign {campaign!r}: {info.rows:,} customers ({info.rows - control:,} "
-        f"contacted, {control:,} held out as control), kept in the store ({info.path})"
+        f"recorded campaign {campaign!r}: {counted(info.rows, 'customers')} "
+        f"({info.rows - control:,} contacted, {control:,} held out as control), kept in the "
+        f"store ({info.path})"
     )
     if control in (0, info.rows):  # recorded without a word, then measured nothing
         none = "no customer held out as control" if control == 0 else "no customer contacted"

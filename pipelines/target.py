@@ -170,7 +170,7 @@ def print_plan(console: Console, run: PlanRun) -> None:
     """
     plan = run.plan
     console.print(
-        f"plan as of {run.as_of}: {plan.rows.height:,} customers contacted, investment "
+        f"plan as of {run.as_of}: {counted(plan.rows.height, 'customers contacted')}, investment "
         f"{_money(plan.investment)} of {_money(plan.budget)}, expected value after costs "
         f"{_money(plan.expected_value)} ({plan.method}, optimality gap {plan.gap:.2e})"
     )
@@ -261,10 +261,9 @@ def _stored_report(console: Console, store: Store, as_of: date | None) -> None:
         )
         raise typer.Exit(1)
     _, info = stored
-    console.print(
-        f"plan as of {info.as_of} (made {info.created}): {info.rows:,} customers, investment "
-        f"{_money(info.investment)} of {_money(info.budget)}, expected value "
-        f"{_money(info.expected_value)}"
+    console.print(  # as a replaced plan is named: "1 customers", and the raw ISO time, were said
+        f"{_previous(info)}: investment {_money(info.investment)} of {_money(info.budget)}, "
+        f"expected value after costs {_money(info.expected_value)}"
     )
     print_report(console, info.summaries.get("comparison", []))
 
@@ -395,7 +394,8 @@ def target_command(
             console.print(f"[red]cannot write the plan:[/red] {exc}")
             raise typer.Exit(1) from exc
         console.print(
-            f"wrote {run.plan.rows.height:,} rows to {where}; the summaries to {summary_where}"
+            f"wrote {counted(run.plan.rows.height, 'rows')} to {where}; the summaries to "
+            f"{summary_where}"
         )
     if keep:
         info = keep_plan(store, run)
@@ -439,7 +439,7 @@ def _refused(day: date, refused: UnsignedTableError | TamperedTableError | None)
 
 
 def _previous(info: PlanInfo) -> str:
-    """Name a stored plan by its day, size and making: what a new plan of its day replaces."""
+    """Name a stored plan by its day, size and making (``guanxi target --report`` alone, too)."""
     made = info.created[:16].replace("T", " ")
     return f"plan as of {info.as_of} ({counted(info.rows, 'customers')}, made {made} UTC)"
 

@@ -18,6 +18,7 @@ A budget of 3 buys C1's retention e-mail and C4's win-back voucher: 17 (C1 and C
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
@@ -564,6 +565,36 @@ def test_record_reads_each_stored_plan_once(
     output = _run(cli, "campaign", "record", "--file", str(path))
     assert "offer 'retention_emial' is not in the offers of the latest plan" in output
     assert reads == Store(get_settings().home).list_plans()  # each day once
+
+
+def test_a_plan_and_a_campaign_of_one_customer_say_it_in_the_singular(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """walk28: "1 customers contacted", "wrote 1 rows", "recorded campaign 'x': 1 customers"; the
+    stored plan's report gave its time raw (``2026-12-04T07:08:57.011637+00:00``) where a
+    replaced plan is named with ``2026-12-04 07:08 UTC``; a file of two campaigns listed both
+    and then "...", as if there were more."""
+    out = tmp_path / "plan.csv"
+    args = ["target", "--budget", "1", "--offers", str(offers), "--as-of", "2024-10-31"]
+    output = _run(cli, *args, "--out", str(out))  # buys C1's retention e-mail alone
+    assert "plan as of 2024-10-31: 1 customer contacted, investment 1.00 of 1.00" in output
+    assert f"wrote 1 row to {out}; the summaries to" in output
+    stored = _run(cli, "target", "--report")
+    made = r"made \d{4}-\d\d-\d\d \d\d:\d\d UTC"
+    assert re.search(
+        rf"plan as of 2024-10-31 \(1 customer, {made}\): investment 1\.00 of 1\.00, "
+        r"expected value after costs 9\.00",
+        stored,
+    ), stored
+    one = _october().head(1)
+    path = tmp_path / "one.csv"
+    one.write_csv(path)
+    output = _run(cli, "campaign", "record", "--file", str(path), "--name", "one")
+    assert "recorded campaign 'one': 1 customer (1 contacted, 0 held out as control)" in output
+    two = tmp_path / "two.csv"
+    _october().with_columns(pl.Series("campaign", ["b"] * 40 + ["a"] * 40)).write_csv(two)
+    output = _run(cli, "campaign", "record", "--file", str(two), code=2)
+    assert f"{two} holds 2 campaigns (a, b): record one file per campaign" in output
 
 
 def test_an_infinite_budget_is_refused_by_name(cli: CliRunner, offers: Path) -> None:

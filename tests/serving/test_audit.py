@@ -59,6 +59,13 @@ def test_lines_chain_and_verify_passes(tmp_path: Path) -> None:
     assert verify_part(part, b"another key" * 3)[1] is not None
 
 
+def test_verify_says_a_part_of_one_line_in_the_singular(tmp_path: Path) -> None:
+    """walk28: a part of one request of one customer was said "(1 lines)"."""
+    _log(tmp_path, requests=1, per_request=1)
+    code, out = _verify(str(tmp_path / "audit"))
+    assert code == 0 and out.rstrip().endswith("(1 line)"), out
+
+
 def test_verify_with_another_key_says_the_key_is_likely_wrong(tmp_path: Path) -> None:
     # every part broke at line 1 as "this line was changed...": the likely cause is the key
     _log(tmp_path)
