@@ -10,6 +10,7 @@ feature or task name never becomes markup.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
@@ -18,15 +19,24 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from features.store import Store
 from serving.deps import Reviewer
-from serving.ui.charts import Chart, bar_chart, reliability_chart
+from serving.ui.charts import Chart, bar_chart, format_date, reliability_chart
 from serving.ui.pages import HERE, filters, render
 
-__all__ = ["TOP_FEATURES", "drift_page", "drift_view", "render_report", "router"]
+__all__ = ["TOP_FEATURES", "UNREADABLE", "drift_page", "drift_view", "render_report", "router"]
 
 TOP_FEATURES: Final = 20
 """Features drawn per reference in the PSI chart (the table lists them all)."""
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
+
+logger = logging.getLogger(__name__)
+
+UNREADABLE: Final = (
+    "The drift report as of {day} cannot be read (the server's log says why, request id "
+    "{request_id}): run `guanxi drift` (or `guanxi cycle`) again to keep a new one."
+)
+"""What the page says of a stored record that is not a JSON object (truncated, emptied): it
+was a 500."""
 
 
 def drift_view(report: dict[str, Any]) -> dict[str, Any]:
@@ -109,6 +119,17 @@ def drift_page(request: Request, _role: Reviewer) -> HTMLResponse:
     """Show the newest drift and live-performance report kept in the store."""
     store = Store(request.app.state.settings.home)
     days = store.list_records("drift")
-    report = store.read_record("drift", days[-1]) if days else None
+    if not days:
+        return render(request, "drift.html", {"report": None})
+    try:
+        report = store.read_record("drift", days[-1])
+        if report is not None and not isinstance(report, dict):
+            raise ValueError(f"a JSON {type(report).__name__}, not an object")
+    except (ValueError, OSError) as exc:  # json's errors are ValueErrors
+        request_id = request.state.request_id
+        path = store.record_path("drift", days[-1])
+        logger.warning("request %s: the drift report %s cannot be read: %s", request_id, path, exc)
+        unreadable = UNREADABLE.format(day=format_date(days[-1]), request_id=request_id)
+        return render(request, "drift.html", {"report": None, "unreadable": unreadable})
     context = drift_view(report) if report is not None else {"report": None}
     return render(request, "drift.html", context)

@@ -6,6 +6,7 @@ import html
 from datetime import date
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from features.store import Store
@@ -96,3 +97,19 @@ def test_the_page_shows_the_newest_report_to_reviewers(
     assert 'id="psi-0"' in text and 'id="live-0"' in text and 'aria-current="page"' in text
     # the live figures are headed as the model cards name them (models.registry.metric_title)
     assert ">ROC-AUC (card)</th>" in text and ">PR-AUC (card)</th>" in text
+
+
+@pytest.mark.parametrize("text", ["", '{"as_of": ', "[]"])
+def test_a_report_the_store_cannot_read_is_said_not_a_500(
+    client: TestClient, settings: Settings, text: str
+) -> None:
+    """serve28: a drift record that is not a JSON object (truncated, emptied) made the drift page
+    a 500. The page now says the report of that day cannot be read, what to run, and the request
+    id the log names the reason with."""
+    path = Store(settings.home).record_path("drift", date(2024, 12, 31))
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    page = client.get("/ui/drift", headers=headers("reviewer"))
+    assert page.status_code == 200, page.text
+    assert "The drift report as of 31 Dec 2024 cannot be read" in page.text
+    assert "guanxi drift" in page.text and page.headers["x-request-id"] in page.text
