@@ -90,6 +90,7 @@ __all__ = [
     "OutcomeValues",
     "Overlap",
     "RefusedValues",
+    "RepeatedCustomersError",
     "ValuesFill",
     "campaign_report",
     "duplicate_of",
@@ -164,6 +165,16 @@ class CampaignOutcomesError(InputProblemsError):
         The file, or ``"<outcomes>"``.
     problems : list of str
         One line per problem.
+    """
+
+
+class RepeatedCustomersError(ValueError):
+    """A value table lists an outcome customer on more than one row.
+
+    :func:`fill_from_values` joins the outcomes to the table by ``customer_id``: each such row
+    would repeat the customer's outcome row, counting it again in the report and the measured
+    rates, with one segment or churn probability of several. ``guanxi value`` writes one row a
+    customer; a store without a key reads any file at a value table's path.
     """
 
 
@@ -883,6 +894,8 @@ def fill_from_values(
     outcomes: pl.DataFrame,
     values: pl.DataFrame,
     columns: Sequence[str] = tuple(FILLED_FROM_VALUES),
+    *,
+    day: date,
 ) -> ValuesFill:
     """Give each outcome row without a segment or churn probability of its own the value table's.
 
@@ -904,12 +917,20 @@ def fill_from_values(
         The value table (``customer_id`` and the columns of :data:`FILLED_FROM_VALUES`).
     columns : sequence of str, default every column of :data:`FILLED_FROM_VALUES`
         The outcome columns to fill.
+    day : datetime.date
+        The value table's day, for the error naming it.
 
     Returns
     -------
     ValuesFill
         The outcomes, the row's own value first, else the value table's, and which rows had
         their own and which customers the table holds, for the readers' notes.
+
+    Raises
+    ------
+    RepeatedCustomersError
+        If the value table lists an outcome customer on more than one row (the join would
+        repeat the customer's outcome rows); the message names the day and a customer.
     """
     context = values.select(
         pl.col("customer_id").cast(pl.String),
@@ -917,6 +938,18 @@ def fill_from_values(
         _in_values=pl.lit(True),
     )
     joined = outcomes.join(context, on="customer_id", how="left", maintain_order="left")
+    if joined.height != outcomes.height:  # a customer on two rows of the table: rows repeated
+        repeated = context.filter(
+            pl.col("customer_id").is_duplicated()
+            & pl.col("customer_id").is_in(outcomes["customer_id"].implode())
+        )["customer_id"].unique(maintain_order=True)
+        raise RepeatedCustomersError(
+            f"the value table as of {day} lists customer {repeated[0]!r} on more than one row"
+            f"{f' ({repeated.len():,} outcome customers so)' if repeated.len() > 1 else ''}: "
+            "which row's segment and churn probability are theirs is not known, and each row "
+            "would count their outcome again; write it again (guanxi value --events PATH "
+            f"--as-of {day} --out PATH)"
+        )
     own = joined.with_columns(  # with_columns: a column no outcome has is False on every row
         (pl.col(c).is_not_null() if c in outcomes.columns else pl.lit(False)).alias(c)
         for c in columns
@@ -977,12 +1010,12 @@ class OutcomeValues:
 
 
 class RefusedValues(NamedTuple):
-    """The value table picked for recorded outcomes, which the store's key does not vouch for."""
+    """The value table picked for recorded outcomes, not used: not vouched for, or repeating."""
 
     day: date
     """The table's day."""
-    error: UnsignedTableError | TamperedTableError
-    """The store's refusal: kept without the key, or changed since."""
+    error: UnsignedTableError | TamperedTableError | RepeatedCustomersError
+    """Why: kept without the key, changed since, or an outcome customer on two of its rows."""
 
 
 def outcome_values(
@@ -1013,8 +1046,9 @@ def outcome_values(
     -------
     OutcomeValues or RefusedValues or None
         The table's day, why, the table and the fill; the day and the refusal when the store's
-        key does not vouch for the table; None when the store has no value table (or it was
-        removed since it was listed).
+        key does not vouch for the table, or the :class:`RepeatedCustomersError` when it lists
+        an outcome customer on more than one row; None when the store has no value table (or it
+        was removed since it was listed).
     """
     picked = outcome_values_day(store.list_values(), plan)
     if picked is None:
@@ -1026,7 +1060,11 @@ def outcome_values(
         return RefusedValues(day, exc)
     if values is None:  # removed since it was listed
         return None
-    return OutcomeValues(day, why, values, fill_from_values(outcomes, values, columns))
+    try:
+        fill = fill_from_values(outcomes, values, columns, day=day)
+    except RepeatedCustomersError as exc:
+        return RefusedValues(day, exc)
+    return OutcomeValues(day, why, values, fill)
 
 
 def realised_incremental_margin(

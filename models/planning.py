@@ -184,7 +184,7 @@ def _campaigns(
     recorded = sorted(outcomes["offer"].unique().to_list())
     if outcomes.is_empty():
         return outcomes, [*notes, _NOT_OFFERED], recorded
-    fill = fill_from_values(outcomes, values)
+    fill = fill_from_values(outcomes, values, day=day)
     # a rate needs its segment, and its offer's base probability when that is the churn
     # probability: the rows needing what the value table lacks are left out. A win-back
     # (or cross-sell) row with its own segment needs no churn probability: it stays
@@ -304,6 +304,8 @@ def fit_campaign_uplift(
     features.store.UnsignedTableError, features.store.TamperedTableError
         With a key: the value table or a recorded campaign is not vouched for by it (the
         message names which, and the command that writes it again).
+    models.campaigns.RepeatedCustomersError
+        If the value table lists a campaign customer on more than one row.
     """
     day = _latest(store, as_of)
     values = _read_values(store, day)
@@ -314,7 +316,7 @@ def fit_campaign_uplift(
     bundles, notes = [], []
     # a row without a churn probability takes the value table's; those it lacks were ranked last
     # unsaid, and rows of a campaign without the column pooled with one with it were never filled
-    fill = fill_from_values(outcomes, values, ("churn_probability",))
+    fill = fill_from_values(outcomes, values, ("churn_probability",), day=day)
     last = "no churn probability: ranked last by the churn score the models are judged against"
     lacking = fill.not_in_values(values, day, {"churn_probability": last})
     notes += [lacking] if lacking is not None else []
@@ -508,6 +510,8 @@ def plan_values(
     features.store.UnsignedTableError, features.store.TamperedTableError
         With a key: the value table or a recorded campaign is not vouched for by it (the
         message names which, and the command that writes it again).
+    models.campaigns.RepeatedCustomersError
+        If the value table lists a campaign customer on more than one row.
     """
     day = _latest(store, as_of)
     table = _read_values(store, day)
@@ -605,6 +609,8 @@ def plan_from_store(
     features.store.UnsignedTableError, features.store.TamperedTableError
         With a key: the value table or a recorded campaign is not vouched for by it
         (:func:`plan_values`).
+    models.campaigns.RepeatedCustomersError
+        If the value table lists a campaign customer on more than one row.
     """
     day, values, used, notes, chosen = plan_values(store, offers, as_of, uplift, load)
     plan = plan_campaign(values, used, budget, method=method)

@@ -52,6 +52,7 @@ from models.campaigns import (
     UNSEGMENTED,
     CampaignOutcomesError,
     RefusedValues,
+    RepeatedCustomersError,
     campaign_report,
     duplicate_of,
     margin_missing,
@@ -567,7 +568,13 @@ def uplift_command(
         day, bundles, notes = fit_campaign_uplift(
             store, as_of.date() if as_of else None, progress=console.log
         )
-    except (NoValuesError, SnapshotNotFoundError, LookupError, TamperedTableError) as exc:
+    except (
+        NoValuesError,
+        SnapshotNotFoundError,
+        LookupError,
+        TamperedTableError,
+        RepeatedCustomersError,
+    ) as exc:
         console.print(f"[red]cannot fit uplift, nothing registered:[/red] {exc}")
         raise typer.Exit(1) from exc
     for note in notes:

@@ -42,6 +42,7 @@ from rich.text import Text
 from features.contracts import counted
 from features.database import DatabaseError, is_database
 from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableError
+from models.campaigns import RepeatedCustomersError
 from models.knapsack import Method
 from models.offers import OffersFileError, load_offers
 from models.planning import NoValuesError, PlanRun, keep_plan, plan_from_store
@@ -365,8 +366,8 @@ def target_command(
     except NoValuesError as exc:
         console.print(f"[red]cannot plan, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc
-    except (UnsignedTableError, TamperedTableError) as exc:  # names the table and the command
-        console.print(f"[red]cannot plan, nothing written:[/red] {exc}")
+    except (UnsignedTableError, TamperedTableError, RepeatedCustomersError) as exc:
+        console.print(f"[red]cannot plan, nothing written:[/red] {exc}")  # names table, command
         raise typer.Exit(1) from exc
     print_plan(console, run)
     previous, refused = _stored(store, run.as_of) if keep else (None, None)

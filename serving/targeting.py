@@ -30,6 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.store import TamperedTableError, UnsignedTableError
+from models.campaigns import RepeatedCustomersError
 from models.offers import OffersFileError, parse_offers
 from models.planning import NoValuesError, plan_from_store
 from models.registry import (
@@ -398,6 +399,9 @@ def targeting(
             f"{exc.what or 'the value table'} {refused}; the reason is in the server log "
             f"(request id {request.state.request_id})",
         ) from None
+    except RepeatedCustomersError as exc:  # the store's table, not the request: names no path
+        logger.warning("request %s: value table refused: %s", request.state.request_id, exc)
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     plan = run.plan
     top = plan.rows.head(body.limit)
     as_of = run.as_of.isoformat()

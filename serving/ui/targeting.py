@@ -37,6 +37,7 @@ from models.campaigns import (
     FILLED_FROM_VALUES,
     UNSEGMENTED,
     RefusedValues,
+    RepeatedCustomersError,
     campaign_report,
     outcome_values,
     pooled_campaigns,
@@ -277,8 +278,9 @@ def _with_values(
     shown or refused), else the latest (:func:`models.campaigns.outcome_values`); the page
     filled nothing when the plan's day had none. No table is read when every row has its own (a
     refused one was said to leave the segments unknown). The context says which table was used,
-    why and for how many rows (``values_used``), the outcome customers it lacks (``lacking``) or
-    the day of a table the store's key does not vouch for (``refused_values``).
+    why and for how many rows (``values_used``), the outcome customers it lacks (``lacking``),
+    the day of a table the store's key does not vouch for (``refused_values``) or of one listing
+    a campaign customer on more than one row (``repeated_values``).
     """
     if all(c in outcomes.columns and not outcomes[c].null_count() for c in FILLED_FROM_VALUES):
         return outcomes, {}  # every row has its own: no table is used, nor said to be refused
@@ -289,7 +291,8 @@ def _with_values(
         logger.warning(
             "not using the value table as of %s on the campaign page: %s", read.day, read.error
         )
-        return outcomes, {"refused_values": read.day}
+        repeated = isinstance(read.error, RepeatedCustomersError)
+        return outcomes, {"repeated_values" if repeated else "refused_values": read.day}
     qini_last = "ranked last by churn score in the Qini curves (no churn probability)"
     lacking = read.not_in_values({"segment": UNSEGMENTED, "churn_probability": qini_last})
     return read.fill.outcomes, {"values_used": read.said(), "lacking": lacking}

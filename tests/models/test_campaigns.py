@@ -17,6 +17,7 @@ from models.campaigns import (
     OutcomeValues,
     Overlap,
     RefusedValues,
+    RepeatedCustomersError,
     campaign_report,
     duplicate_of,
     fill_from_values,
@@ -171,7 +172,7 @@ def test_pooled_outcomes_take_the_value_tables_segment_and_churn_row_by_row() ->
             "churn_probability": [0.9, 0.1, 0.2, None],
         }
     )
-    fill = fill_from_values(pooled, values)
+    fill = fill_from_values(pooled, values, day=date(2024, 10, 31))
     assert fill.outcomes.select("customer_id", "segment", "churn_probability").rows() == [
         ("C0", "at_risk", 0.5),  # its own first
         ("C1", "champions", 0.1),  # empty cells: the table's
@@ -192,12 +193,36 @@ def test_pooled_outcomes_take_the_value_tables_segment_and_churn_row_by_row() ->
     note = fill.not_in_values(values, date(2024, 10, 31), {"segment": "unsegmented"})
     assert note is not None and note.startswith("1 outcome customer of 4 (C9) is not in the")
     assert note.endswith(": unsegmented")
-    own = fill_from_values(first.head(1), values)
+    own = fill_from_values(first.head(1), values, day=date(2024, 10, 31))
     assert own.outcomes.equals(first.head(1))
     assert own.said(date(2024, 10, 31), "why") == (
         "segments and churn probabilities are the outcomes' own: none is taken from the value "
         "table as of 2024-10-31 (why)"
     )
+
+
+def test_a_value_table_listing_an_outcome_customer_twice_is_refused() -> None:
+    """values28: fill_from_values left-joined the outcomes to the value table by customer_id, so
+    a table listing an outcome customer on two rows repeated their outcome row (counted twice in
+    the report and the measured rates). It is refused, naming the day and the first such
+    customer; a customer repeated whom no outcome names changes nothing, and is let be."""
+    day = date(2024, 10, 31)
+    values = pl.DataFrame(
+        {
+            "customer_id": ["C0", "C5", "C1", "C5", "C1", "Z", "Z"],
+            "rfm_segment": ["loyal"] * 7,
+            "churn_probability": [0.5] * 7,
+        }
+    )
+    with pytest.raises(
+        RepeatedCustomersError,
+        match=r"^the value table as of 2024-10-31 lists customer 'C5' on more than one row \(2 "
+        r"outcome customers so\): ",
+    ):
+        fill_from_values(OUTCOMES, values, day=day)
+    once = values.filter(~pl.col("customer_id").is_in(["C1", "C5"]))  # Z twice: no outcome's
+    fill = fill_from_values(OUTCOMES.drop("segment"), once, day=day)
+    assert fill.outcomes.height == OUTCOMES.height
 
 
 def test_customers_without_a_segment_measure_no_rate() -> None:

@@ -1317,6 +1317,34 @@ def _keep_values_of(ids: list[str]) -> None:
     )
 
 
+def test_a_value_table_listing_a_campaign_customer_twice_is_refused_by_name(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """values28: the outcomes took their segment from the value table by a left join on
+    customer_id, so a table listing a customer on two rows repeated their outcome row: here X0
+    and X2 (treated, both responding) counted twice, 42 treated of whom 12 responded. `guanxi
+    value` writes one row a customer; a table that does not is refused by name: the plan is not
+    made, the report does not use it (each customer once, over all segments)."""
+    path = tmp_path / "october.csv"
+    _october().drop("segment").write_csv(path)
+    _run(cli, "campaign", "record", "--file", str(path))
+    _keep_values_of([f"X{i}" for i in range(80)] + ["X2", "X0"])
+    output = _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift", code=1)
+    repeated = (
+        "the value table as of 2024-10-31 lists customer 'X0' on more than one row (2 outcome "
+        "customers so): which row's segment and churn probability are theirs is not known, and "
+        "each row would count their outcome again; write it again (guanxi value --events PATH "
+        "--as-of 2024-10-31 --out PATH)"
+    )
+    assert f"cannot plan, nothing written: {repeated}" in output
+    output = _run(cli, "campaign", "report", "--offers", str(offers))
+    assert (
+        "the outcomes have no segment column and the value table as of 2024-10-31 is not used "
+        f"({repeated}): reported over all segments"
+    ) in output
+    assert "│ retention_email │ all │ 40 │ 40 │ 0.250 │ 0.050 │" in output
+
+
 def test_the_plan_says_how_many_outcome_customers_the_value_table_lacks(
     cli: CliRunner, offers: Path, tmp_path: Path
 ) -> None:

@@ -349,6 +349,33 @@ def test_the_campaign_page_says_how_many_outcome_customers_the_value_table_lacks
     assert "<td>unsegmented</td>" in text
 
 
+def test_a_value_table_listing_a_campaign_customer_twice_is_not_used(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """values28: the page filled the outcomes from the value table by a left join, so a table
+    listing X0 and X2 twice counted them twice (42 treated, 12 responding); it is not used, and
+    the page says so, as the plan API refuses it by name (409)."""
+    store = settings.store()
+    values = pl.concat([_values(), _values().head(1)]).with_columns(
+        customer_id=pl.Series(["X0", "X1", "X2", "X3", "X4", "X0"])
+    )
+    store.write_values(values, DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    store.write_campaign(_outcomes().drop("segment"), "october", "outcomes.csv")
+    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    assert (
+        "Note: the store's value table as of 31 Oct 2024 is not used: it lists a campaign "
+        "customer on more than one row (the server's log says which)"
+    ) in text
+    each_once = '<td>all</td><td class="num">40</td><td class="num">40</td><td class="num">25.0%'
+    assert each_once in text  # 40 treated (10 respond), 40 control: X0 and X2 once each
+    body = {"budget": 3.0, "offers": yaml.safe_load(OFFERS)}
+    refused = client.post("/v1/targeting", json=body, headers=headers("reviewer"))
+    assert refused.status_code == 409
+    assert refused.json()["detail"].startswith(
+        "the value table as of 2024-10-31 lists customer 'X0' on more than one row:"
+    )
+
+
 def test_a_campaign_the_key_does_not_vouch_for_is_not_reported(
     client: TestClient, settings
 ) -> None:  # type: ignore[no-untyped-def]
