@@ -855,6 +855,26 @@ def test_pages_name_the_rule_backed_version_the_affinity_rule(
         )
 
 
+def test_a_customer_page_of_a_one_input_rule_counts_no_other_inputs(
+    source: StaticSource, snapshot: pl.DataFrame, tmp_path: Path
+) -> None:
+    """serve28: cross-sell served by its rule-backed version (one input, every reason shown)
+    read "the 0 other inputs together add 0.0 pts" on every customer's page; the clause is now
+    left out when no input is left over."""
+    models = dict(source.models)
+    models["cross_sell"] = ServedModel(rule_bundle(snapshot), "cross_sell", "7", ("champion",))
+    app = create_app(make_settings(tmp_path / "home"), replace(source, models=models))
+    with TestClient(app) as client:
+        wait_ready(client)
+        login(client)
+        text = client.get("/ui/customers/c001").text
+    rule = text[text.index('id="task-cross_sell"') : text.index('id="task-referral"')]
+    assert "Contributions in probability points to purchase likelihood.</p>" in rule
+    assert "other inputs" not in rule
+    churn = text[text.index('id="task-churn"') : text.index('id="task-repurchase"')]
+    assert re.search(r"; the \d+ other inputs together add [+−]\d", churn)
+
+
 def test_the_rule_backed_versions_metrics_are_its_own_and_the_baselines(
     source: StaticSource, snapshot: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
