@@ -427,12 +427,22 @@ def report_command(
     ] = None,
     margin_rate: Annotated[
         float | None,
-        typer.Option(min=0.0, help="Margin per unit of revenue, for outcomes without margin."),
+        typer.Option(
+            help="Margin per unit of revenue (0 to 1: 0.3 for a 30% margin), for outcomes "
+            "without margin."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
 ) -> None:
     """Report what the recorded campaigns returned, per offer and segment."""
     from serving.settings import get_settings
+
+    if margin_rate is not None and not 0 <= margin_rate <= 1:  # 35 (for 35%) made the ROI 100x
+        raise typer.BadParameter(
+            f"{margin_rate:g} is not a share of revenue: the margin per unit of revenue lies "
+            "between 0 and 1 (0.3 for a 30% margin); nothing read",
+            param_hint="--margin-rate",
+        )
 
     console = Console()
     settings = get_settings()

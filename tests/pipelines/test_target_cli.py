@@ -299,6 +299,21 @@ def test_a_campaign_recorded_without_margins_is_never_valued_at_zero(
     assert "480.00" in output and "240.00" not in output
 
 
+@pytest.mark.parametrize("rate", ["30", "inf", "nan", "-0.1"])
+def test_a_margin_rate_that_is_no_share_of_revenue_is_refused(
+    cli: CliRunner, offers: Path, tmp_path: Path, rate: str
+) -> None:
+    """walk28: `--margin-rate 30` (a 30% margin typed as a percentage) was taken as 30 times the
+    revenue, the report's incremental margin and ROI 100 times those of 0.3; `inf` gave nan."""
+    path = tmp_path / "november.csv"
+    _october(margin=False).write_csv(path)
+    _run(cli, "campaign", "record", "--file", str(path), "--name", "november")
+    report = ["campaign", "report", "--offers", str(offers), "--margin-rate"]
+    output = _run(cli, *report, rate, code=2)
+    assert "is not a share of revenue" in output and "0.3 for a 30% margin" in output
+    assert "240.00" in _run(cli, *report, "0.3")
+
+
 def test_target_plans_with_a_campaign_recorded_without_margins(
     cli: CliRunner, offers: Path, tmp_path: Path
 ) -> None:
