@@ -738,7 +738,8 @@ def run_cycle(
     }
     for name, step in steps.items():
         if name in record["steps"]:
-            console.print(f"{name}: done already ({record['steps'][name]['done']})")
+            done = record["steps"][name]["done"][:16].replace("T", " ")  # was the raw ISO time
+            console.print(f"{name}: done already ({done} UTC)")
             continue
         console.rule(f"{name} ({as_of})")
         with quiet_libraries():
@@ -778,7 +779,11 @@ def cycle_command(
         int, typer.Option(min=0, help="Retrain a champion trained more days ago than this.")
     ] = CycleConfig.max_model_age_days,
     max_drifted_share: Annotated[
-        float, typer.Option(min=0, max=1, help="Retrain when more features drifted than this.")
+        float,
+        typer.Option(
+            help="Retrain when more than this share of the compared features drifted (0 to 1: "
+            "0.25 for 25%)."
+        ),
     ] = CycleConfig.max_drifted_share,
     value_horizon: Annotated[
         int, typer.Option(min=1, help="Horizon of the value table, in days.")
@@ -823,6 +828,12 @@ def cycle_command(
         value_horizon_days=value_horizon,
         reload_url=reload_url,
     )
+    if not 0 <= max_drifted_share <= 1:  # 25 (for 25%) was said only to be "<= 1"
+        raise typer.BadParameter(
+            f"{max_drifted_share:g} is not a share: the share of the compared features that "
+            "drifted lies between 0 and 1 (0.25 for 25%)",
+            param_hint="--max-drifted-share",
+        )
     if reload_url and admin_key() is None:  # said before the work, not after it
         raise typer.BadParameter(
             "the reload needs an admin key in GUANXI_API_KEYS (key:admin); set it, or leave "

@@ -385,6 +385,46 @@ def test_a_reload_without_an_admin_key_is_refused_before_any_step(
     assert not list(tmp_path.iterdir())  # no step ran
 
 
+@pytest.mark.parametrize("share", ["25", "-0.1", "nan"])
+def test_a_drifted_share_that_is_no_share_is_refused_before_any_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, share: str
+) -> None:
+    """walk28: `--max-drifted-share 25` (25% as the README says it) was refused only as "Input
+    should be less than or equal to 1", not saying the option is a share."""
+    monkeypatch.setenv("GUANXI_HOME", str(tmp_path))
+    _register()
+    get_settings.cache_clear()
+    try:
+        args = [*_args(tmp_path), "--max-drifted-share", share]
+        done = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    finally:
+        get_settings.cache_clear()
+    assert done.exit_code == 2, done.output
+    said = " ".join(done.output.split())
+    assert (
+        "is not a share: the share of the compared features that drifted lies between 0 and 1 "
+        "(0.25 for 25%)"
+    ) in said
+    assert not list(tmp_path.iterdir())  # no step ran
+
+
+def test_a_step_done_already_says_when_in_minutes_utc(local_tracking: Path) -> None:
+    """walk28: a step done already was said with the raw time, "done already
+    (2026-12-04T07:12:13.792368+00:00)", where the rest of the CLI says "2026-12-04 07:12 UTC"."""
+    done = {"done": "2026-12-04T07:12:13.792368+00:00", "summary": {}}
+    record = {"as_of": DAY.isoformat(), "events": "x", "steps": dict.fromkeys(STEPS, done)}
+    Store(local_tracking).write_record("cycle", DAY, record | {"complete": True})
+    _register()
+    get_settings.cache_clear()
+    try:
+        ran = CliRunner().invoke(app, _args(local_tracking), env={"COLUMNS": "200"})
+    finally:
+        get_settings.cache_clear()
+    assert ran.exit_code == 0, ran.output
+    for step in STEPS:
+        assert f"{step}: done already (2026-12-04 07:12 UTC)" in ran.output
+
+
 def _runs() -> int:
     return len(mlflow.search_runs(search_all_experiments=True, output_format="list"))
 
