@@ -719,9 +719,9 @@ def measured_rates(
 
 
 def not_in_values(
-    outcomes: pl.DataFrame, values: pl.DataFrame, day: date, consequence: str
+    outcomes: pl.DataFrame, lacking: pl.Series, day: date, what: str, consequence: str
 ) -> str | None:
-    """Say how many outcome customers the value table of a day lacks, and what follows from it.
+    """Say how many outcome customers lack what the value table of a day lacks too, and so what.
 
     ``guanxi target``, ``guanxi campaign report`` and the campaign page take the segment (and
     churn probability) of outcomes without one from the value table; a customer it lacks had no
@@ -731,32 +731,36 @@ def not_in_values(
     Parameters
     ----------
     outcomes : polars.DataFrame
-        Validated outcomes.
-    values : polars.DataFrame
-        The value table (``customer_id``).
+        Validated outcomes: every customer the note counts them among.
+    lacking : polars.Series
+        A boolean per outcome row: true where the row has no value of its own that it needs
+        and the value table lacks its customer.
     day : datetime.date
-        Its day.
+        The table's day.
+    what : str
+        What those rows have none of, e.g. ``"segment"`` or ``"segment or churn probability"``.
     consequence : str
         What the reader of the note gets instead, e.g. ``"left out of the measured rates"``.
 
     Returns
     -------
     str or None
-        The note, naming how many customers of how many (each once, whatever their campaigns)
-        and the first three; None when the value table holds every one.
+        The note, ``"N outcome customers of M (first three) have no <what> of their own and are
+        not in the value table as of <day> (...): <consequence>"``: N the customers of the
+        ``lacking`` rows, M every outcome customer, each once whatever their campaigns; None
+        when no row is ``lacking``. (M counted the customers of the rows without a value of
+        their own alone, so "100 outcome customers of 100" was said of a campaign of 200.)
     """
-    ids = values.select(pl.col("customer_id").cast(pl.String))
-    every = outcomes["customer_id"].unique(maintain_order=True)
-    lacking = outcomes.join(ids, on="customer_id", how="anti")["customer_id"]
-    lacking = lacking.unique(maintain_order=True)
-    if lacking.is_empty():
+    every = outcomes["customer_id"].n_unique()
+    named = outcomes.filter(lacking)["customer_id"].unique(maintain_order=True)
+    if named.is_empty():
         return None
-    shown = ", ".join(lacking.head(3).to_list()) + (", ..." if lacking.len() > 3 else "")
-    verb = "is" if lacking.len() == 1 else "are"
+    shown = ", ".join(named.head(3).to_list()) + (", ..." if named.len() > 3 else "")
+    have, are = ("has", "is") if named.len() == 1 else ("have", "are")
     return (
-        f"{counted(lacking.len(), 'outcome customers')} of {every.len():,} ({shown}) {verb} not in "
-        f"the value table as of {day} (no order up to that day, or customers of another store): "
-        f"{consequence}"
+        f"{counted(named.len(), 'outcome customers')} of {every:,} ({shown}) {have} no {what} of "
+        f"their own and {are} not in the value table as of {day} (no order up to that day, or "
+        f"customers of another store): {consequence}"
     )
 
 
@@ -863,31 +867,28 @@ class ValuesFill:
         names = " and ".join(_FILLED_NAMES[c] for c in used)
         return f"{names} from {table}: {'; '.join(parts)}"
 
-    def not_in_values(
-        self, values: pl.DataFrame, day: date, consequences: Mapping[str, str]
-    ) -> str | None:
+    def not_in_values(self, day: date, consequences: Mapping[str, str]) -> str | None:
         """Say the customers lacking a value of their own whom the value table lacks too.
 
         Parameters
         ----------
-        values : polars.DataFrame
-            The value table that filled the outcomes.
         day : datetime.date
-            Its day.
+            The day of the value table that filled the outcomes.
         consequences : mapping of str to str
             What follows, per filled column, for a row that has no value in it.
 
         Returns
         -------
         str or None
-            :func:`not_in_values` of the rows lacking a value of their own, its consequence
-            those of the columns the customers it names still lack; None when the table holds
-            every such customer.
+            :func:`not_in_values` of the rows lacking a value of their own whose customer the
+            table lacks, among every outcome customer; what they lack and its consequence those
+            of the columns they still lack; None when the table holds every such customer.
         """
         absent = ~self.in_values
         still = [c for c in self.own.columns if (self.needed(c) & absent).any()]
+        what = " or ".join(c.replace("_", " ") for c in still)
         said = "; ".join(consequences[c] for c in still if c in consequences)
-        return not_in_values(self.outcomes.filter(self.needed()), values, day, said)
+        return not_in_values(self.outcomes, self.needed() & absent, day, what, said)
 
 
 def fill_from_values(
@@ -977,15 +978,12 @@ class OutcomeValues:
         The table's day.
     why : str
         Why that day (:func:`outcome_values_day`), for a note.
-    values : polars.DataFrame
-        The table.
     fill : ValuesFill
         The outcomes filled from it.
     """
 
     day: date
     why: str
-    values: pl.DataFrame
     fill: ValuesFill
 
     def said(self) -> str:
@@ -1006,7 +1004,7 @@ class OutcomeValues:
             :meth:`ValuesFill.not_in_values` of this table; None when it holds every such
             customer.
         """
-        return self.fill.not_in_values(self.values, self.day, consequences)
+        return self.fill.not_in_values(self.day, consequences)
 
 
 class RefusedValues(NamedTuple):
@@ -1045,7 +1043,7 @@ def outcome_values(
     Returns
     -------
     OutcomeValues or RefusedValues or None
-        The table's day, why, the table and the fill; the day and the refusal when the store's
+        The table's day, why and the fill; the day and the refusal when the store's
         key does not vouch for the table, or the :class:`RepeatedCustomersError` when it lists
         an outcome customer on more than one row; None when the store has no value table (or it
         was removed since it was listed).
@@ -1064,7 +1062,7 @@ def outcome_values(
         fill = fill_from_values(outcomes, values, columns, day=day)
     except RepeatedCustomersError as exc:
         return RefusedValues(day, exc)
-    return OutcomeValues(day, why, values, fill)
+    return OutcomeValues(day, why, fill)
 
 
 def realised_incremental_margin(

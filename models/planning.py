@@ -196,13 +196,13 @@ def _campaigns(
     absent = ~fill.in_values
     needing = needs["segment"] | needs["churn_probability"]
     kept = fill.outcomes.filter(~(needing & absent))
-    what = " and ".join(c.replace("_", " ") for c, rows in needs.items() if (rows & absent).any())
+    what = [c.replace("_", " ") for c, rows in needs.items() if (rows & absent).any()]
     consequence = (
-        f"left out of the measured rates, which take their {what} from it"
+        f"left out of the measured rates, which take their {' and '.join(what)} from it"
         if kept.height
         else "no rate is measured from the recorded campaigns"
     )
-    lacking = not_in_values(fill.outcomes.filter(needing), values, day, consequence)
+    lacking = not_in_values(fill.outcomes, needing & absent, day, " or ".join(what), consequence)
     notes += [lacking] if lacking is not None else []
     return kept, notes, recorded
 
@@ -318,7 +318,7 @@ def fit_campaign_uplift(
     # unsaid, and rows of a campaign without the column pooled with one with it were never filled
     fill = fill_from_values(outcomes, values, ("churn_probability",), day=day)
     last = "no churn probability: ranked last by the churn score the models are judged against"
-    lacking = fill.not_in_values(values, day, {"churn_probability": last})
+    lacking = fill.not_in_values(day, {"churn_probability": last})
     notes += [lacking] if lacking is not None else []
     outcomes = fill.outcomes
     if "margin" not in outcomes.columns:

@@ -190,8 +190,13 @@ def test_pooled_outcomes_take_the_value_tables_segment_and_churn_row_by_row() ->
         "lacks one); churn probabilities for 2 of the 4 outcome rows without one of their own (2 "
         "still lack one)"
     )
-    note = fill.not_in_values(values, date(2024, 10, 31), {"segment": "unsegmented"})
-    assert note is not None and note.startswith("1 outcome customer of 4 (C9) is not in the")
+    # values28: "of 4" counted the outcome customers needing a fill (C1, C7, C8, C9) alone; the
+    # note is of every outcome customer, C0 to C2 and C7 to C9, and says what C9 lacks
+    note = fill.not_in_values(date(2024, 10, 31), {"segment": "unsegmented"})
+    assert note is not None and note.startswith(
+        "1 outcome customer of 6 (C9) has no segment or churn probability of their own and is "
+        "not in the value table as of 2024-10-31"
+    )
     assert note.endswith(": unsegmented")
     own = fill_from_values(first.head(1), values, day=date(2024, 10, 31))
     assert own.outcomes.equals(first.head(1))

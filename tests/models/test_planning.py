@@ -349,9 +349,10 @@ def test_an_offer_whose_campaign_customers_the_value_table_lacks_keeps_its_uplif
     run = plan_from_store(store, OFFERS, budget=10.0, as_of=DAY, load=load)
     assert asked == ["retention_email"]
     assert (
-        "800 outcome customers of 800 (C0000, C0001, C0002, ...) are not in the value table as of "
-        "2024-10-31 (no order up to that day, or customers of another store): no rate is measured "
-        "from the recorded campaigns"
+        "800 outcome customers of 800 (C0000, C0001, C0002, ...) have no segment or churn "
+        "probability of their own and are not in the value table as of 2024-10-31 (no order up "
+        "to that day, or customers of another store): no rate is measured from the recorded "
+        "campaigns"
     ) in run.notes
     assert "the recorded campaigns are of offers not in this offers file" not in run.notes
     assert (
@@ -383,9 +384,10 @@ def test_uplift_says_which_campaign_customers_the_snapshot_or_the_value_table_la
     assert [b.offer for b in bundles] == ["retention_email"]
     assert bundles[0].metadata["rows"] == 750  # those in the snapshot
     assert notes == [
-        "50 outcome customers of 800 (C0750, C0751, C0752, ...) are not in the value table as of "
-        "2024-10-31 (no order up to that day, or customers of another store): no churn "
-        "probability: ranked last by the churn score the models are judged against",
+        "50 outcome customers of 800 (C0750, C0751, C0752, ...) have no churn probability of their "
+        "own and are not in the value table as of 2024-10-31 (no order up to that day, or "
+        "customers of another store): no churn probability: ranked last by the churn score the "
+        "models are judged against",
         "retention_email: 50 campaign customers of 800 are not in the snapshot of 2024-10-31 (no "
         "features to describe them): left out of the fit",
     ]
@@ -399,7 +401,8 @@ def test_win_back_outcomes_with_their_own_segment_need_no_churn_probability(
     incremental response itself (divided by no churn probability). Here the campaign's 200
     customers, with their own segment, are W000 to W199, none in the value table: the 100
     win-back ones measure their rate (treated 50 with 30 responding, control 50 with 10: 0.4),
-    the 100 retention ones are left out, and the note counts those alone."""
+    the 100 retention ones are left out, and the note counts those alone. values28: of the 200
+    outcome customers, not of the 100 it counts ("100 outcome customers of 100")."""
     store = _store(local_tracking, campaign=False)
     offers = parse_offers(
         {
@@ -436,9 +439,10 @@ def test_win_back_outcomes_with_their_own_segment_need_no_churn_probability(
     assert measured == {"hibernating": pytest.approx(0.4)}
     assert "win_back_voucher: measured rates for 1 segment from recorded campaigns" in run.notes
     assert (
-        "100 outcome customers of 100 (W100, W101, W102, ...) are not in the value table as of "
-        "2024-10-31 (no order up to that day, or customers of another store): left out of the "
-        "measured rates, which take their churn probability from it"
+        "100 outcome customers of 200 (W100, W101, W102, ...) have no churn probability of their "
+        "own and are not in the value table as of 2024-10-31 (no order up to that day, or "
+        "customers of another store): left out of the measured rates, which take their churn "
+        "probability from it"
     ) in run.notes
     assert run.offers.offer("retention_email").rates.measured == {}
 

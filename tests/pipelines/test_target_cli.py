@@ -1376,16 +1376,16 @@ def test_the_plan_says_how_many_outcome_customers_the_value_table_lacks(
     output = _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift")
     assert "offers not in this offers file" not in output
     assert (
-        "80 outcome customers of 80 (X0, X1, X2, ...) are not in the value table as of "
-        "2024-10-31 (no order up to that day, or customers of another store): no rate is "
-        "measured from the recorded campaigns"
+        "80 outcome customers of 80 (X0, X1, X2, ...) have no segment of their own and are not "
+        "in the value table as of 2024-10-31 (no order up to that day, or customers of another "
+        "store): no rate is measured from the recorded campaigns"
     ) in output
     _keep_values_of([f"X{i}" for i in range(60)])
     output = _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift")
     assert (
-        "20 outcome customers of 80 (X60, X61, X62, ...) are not in the value table as of "
-        "2024-10-31 (no order up to that day, or customers of another store): left out of the "
-        "measured rates, which take their segment from it"
+        "20 outcome customers of 80 (X60, X61, X62, ...) have no segment of their own and are not "
+        "in the value table as of 2024-10-31 (no order up to that day, or customers of another "
+        "store): left out of the measured rates, which take their segment from it"
     ) in output
     info = Store(get_settings().home).plan_info(DAY)
     assert info is not None
@@ -1395,8 +1395,9 @@ def test_the_plan_says_how_many_outcome_customers_the_value_table_lacks(
     assert "│ retention_email │ at_risk │ 30 │ 30 │ 0.333 │ 0.067 │ 0.267 │" in output
     assert "│ retention_email │ unsegmented │ 10 │ 10 │" in output
     assert (
-        "20 outcome customers of 80 (X60, X61, X62, ...) are not in the value table as of "
-        "2024-10-31 (no order up to that day, or customers of another store): reported as "
+        "20 outcome customers of 80 (X60, X61, X62, ...) have no segment of their own and are not "
+        "in the value table as of 2024-10-31 (no order up to that day, or customers of another "
+        "store): reported as "
         "'unsegmented' (and in the rows over all segments); guanxi target leaves them out of its "
         "measured rates"
     ) in output

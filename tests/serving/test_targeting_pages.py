@@ -341,8 +341,9 @@ def test_the_campaign_page_says_how_many_outcome_customers_the_value_table_lacks
     store.write_campaign(_outcomes().drop("segment"), "october", "outcomes.csv")
     text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
     assert (
-        "Note: 80 outcome customers of 80 (X0, X1, X2, ...) are not in the value table as of "
-        "2024-10-31 (no order up to that day, or customers of another store): reported as "
+        "Note: 80 outcome customers of 80 (X0, X1, X2, ...) have no segment of their own and are "
+        "not in the value table as of 2024-10-31 (no order up to that day, or customers of "
+        "another store): reported as "
         "&#39;unsegmented&#39; (and in the rows over all segments); guanxi target leaves them out "
         "of its measured rates."  # pool27: their own churn probabilities rank them
     ) in text
