@@ -567,7 +567,8 @@ def campaign_report(
     -------
     polars.DataFrame
         :data:`REPORT_COLUMNS`, one row per offer and segment and one per offer over all segments
-        (segment :data:`ALL_SEGMENTS`), sorted by offer then segment.
+        (segment :data:`ALL_SEGMENTS`), sorted by offer then segment, each offer's row over all
+        segments last, as a total.
 
     Raises
     ------
@@ -628,7 +629,10 @@ def campaign_report(
         "treated": pl.Int64,
         "control": pl.Int64,
     } | {name: pl.Float64 for name in REPORT_COLUMNS[4:]}
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    # the total last (it sat among the segments, between about_to_sleep and at_risk), once the
+    # intervals are drawn in the order they always were: a seed gives the same intervals
+    total_last = [pl.col("offer"), pl.col("segment") == ALL_SEGMENTS]
+    return pl.DataFrame(rows, schema=schema, orient="row").sort(total_last, maintain_order=True)
 
 
 def measured_rates(

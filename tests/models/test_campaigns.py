@@ -90,6 +90,24 @@ def test_report_by_hand() -> None:
         assert r["ci_low"] <= r["incremental_response"] <= r["ci_high"]
 
 
+def test_each_offers_row_over_all_segments_comes_last_as_its_total() -> None:
+    """walk28: the row over all segments sorted as a segment called "all", among the others
+    (the sample campaign's between about_to_sleep and at_risk), where a reader looks for a
+    total at the end; its interval is the one it had (the same draws)."""
+    outcomes = pl.concat([OUTCOMES, OUTCOMES.with_columns(offer=pl.lit("wb"))])
+    report = campaign_report(outcomes, OFFERS, n_boot=200)
+    assert report.select("offer", "segment").rows() == [
+        ("ret", "at_risk"),
+        ("ret", "cant_lose"),
+        ("ret", ALL_SEGMENTS),
+        ("wb", "at_risk"),
+        ("wb", "cant_lose"),
+        ("wb", ALL_SEGMENTS),
+    ]
+    first = campaign_report(OUTCOMES, OFFERS, n_boot=200)
+    assert first.filter(pl.col("segment") == ALL_SEGMENTS).equals(report.head(3).tail(1))
+
+
 def test_report_is_seeded_and_without_offers_has_no_cost() -> None:
     one = campaign_report(OUTCOMES, seed=3)
     assert one.equals(campaign_report(OUTCOMES, seed=3))
