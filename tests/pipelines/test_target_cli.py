@@ -675,6 +675,40 @@ def test_campaign_uplift_registers_and_the_next_plan_uses_it(
         get_settings.cache_clear()
 
 
+def test_campaign_uplift_refuses_a_value_table_listing_a_campaign_customer_twice(
+    local_tracking: Path,
+) -> None:
+    """values28: the fit takes the churn probability of campaign rows from the value table by a
+    left join on customer_id, so a table listing C0000 twice repeated its outcome row in the fit;
+    the table is refused by name, nothing registered."""
+    from tests.models.test_planning import DAY as CAMPAIGN_DAY
+    from tests.models.test_planning import _store
+
+    _register()
+    get_settings.cache_clear()
+    try:
+        store = _store(local_tracking)
+        values = store.read_values(CAMPAIGN_DAY)
+        assert values is not None
+        store.write_values(
+            pl.concat([values, values.head(1)]),
+            CAMPAIGN_DAY,
+            horizon_days=365,
+            discount_rate=0.1,
+            basis="revenue",
+            fit={},
+        )
+        output = _run(
+            CliRunner(), "campaign", "uplift", "--as-of", CAMPAIGN_DAY.isoformat(), code=1
+        )
+        assert (
+            "cannot fit uplift, nothing registered: the value table as of 2024-10-31 lists "
+            "customer 'C0000' on more than one row: "
+        ) in output
+    finally:
+        get_settings.cache_clear()
+
+
 def test_plan_tables_read_whole_in_80_columns(cli: CliRunner, offers: Path) -> None:
     """In an 80-column terminal the plan's and the report's tables cut no heading and no
     figure short: the headings wrap after their underscores, names stay whole."""
