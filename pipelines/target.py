@@ -351,6 +351,13 @@ def target_command(
         raise typer.BadParameter(f"{method!r}: choose {', '.join(_METHODS)}", param_hint="--method")
     if out is not None:
         connectors.check_output(out, out_table)
+        summary = Path(summary_output(out, out_table)[0])
+        if not is_database(out) and summary.is_dir():  # the plan was written, then a traceback
+            raise typer.BadParameter(
+                f"{summary}, where the summaries go beside the plan, is a directory: move it or "
+                "give another --out; nothing read or written",
+                param_hint="--out",
+            )
     elif out_table is not None:
         raise typer.BadParameter("--out-table needs --out", param_hint="--out-table")
     try:

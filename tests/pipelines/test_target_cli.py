@@ -299,6 +299,19 @@ def test_a_campaign_recorded_without_margins_is_never_valued_at_zero(
     assert "480.00" in output and "240.00" not in output
 
 
+def test_a_directory_where_the_summaries_go_is_refused_before_the_plan_is_written(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """walk28: the plan was written to --out, then the summaries' write beside it ended in an
+    IsADirectoryError traceback, leaving the plan without its summaries."""
+    (tmp_path / "plan.summary.csv").mkdir()
+    out = tmp_path / "plan.csv"
+    args = ["target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31"]
+    output = _run(cli, *args, "--out", str(out), code=2)
+    assert "where the summaries go beside the plan, is a directory" in output
+    assert not out.exists() and Store(get_settings().home).list_plans() == []
+
+
 @pytest.mark.parametrize("rate", ["30", "inf", "nan", "-0.1"])
 def test_a_margin_rate_that_is_no_share_of_revenue_is_refused(
     cli: CliRunner, offers: Path, tmp_path: Path, rate: str
