@@ -7,9 +7,10 @@ plain ``def`` functions, so FastAPI runs their CPU work in its thread pool, off 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
@@ -18,6 +19,7 @@ import polars as pl
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from pydantic_core import to_json
 
 from features.contracts import event_schema
@@ -72,13 +74,17 @@ __all__ = [
     "EXAMPLE_AS_OF",
     "EXAMPLE_TASK",
     "EXAMPLE_VALUE_VERSION",
+    "LONE_SURROGATE",
     "MODEL_FREE_ERRORS",
     "REQUEST_ID_HEADER",
     "STOPPING",
+    "JSONRequest",
+    "JSONRoute",
     "error_answer",
     "feature_names",
     "health_router",
     "invalid_parameter",
+    "lone_surrogate",
     "request_example",
     "router",
     "success_example",
@@ -336,7 +342,85 @@ CUSTOMER_ID_DOC: Final = (
 """The description of a route's ``customer_id`` path parameter."""
 
 
-router = APIRouter(prefix="/v1", responses=ERRORS)
+LONE_SURROGATE: Final = "a \\uD800-\\uDFFF escape without its other half, which is no character"
+"""Why a JSON body holding half of a UTF-16 surrogate pair is refused (:class:`JSONRequest`)."""
+
+_SURROGATE_ESCAPES: Final = re.compile(
+    r"\\u(d[89ab][0-9a-f]{2})(\\ud[c-f][0-9a-f]{2})?|\\u(d[c-f][0-9a-f]{2})|\\\\", re.IGNORECASE
+)
+"""A high surrogate's escape with its low half or without, a low one alone, or an escaped
+backslash (consumed, so the ``u`` after it is not read as an escape)."""
+
+
+def lone_surrogate(text: str) -> int | None:
+    r"""Return where the first escape of half a surrogate pair starts in valid JSON text.
+
+    Parameters
+    ----------
+    text : str
+        JSON text that :func:`json.loads` reads.
+
+    Returns
+    -------
+    int or None
+        The offset of the escape's backslash; None when every ``\uD800``-``\uDFFF`` escape
+        is one of a high and low pair.
+    """
+    if "\\u" not in text:
+        return None
+    for match in _SURROGATE_ESCAPES.finditer(text):
+        if (match[1] and not match[2]) or match[3]:
+            return match.start()
+    return None
+
+
+class JSONRequest(Request):
+    r"""A request whose JSON body must be Unicode text.
+
+    JSON may escape half of a UTF-16 surrogate pair (``"\ud800"``), which :func:`json.loads`
+    takes into a ``str`` that no UTF-8 can encode: an id holding one was taken, and the answer
+    that names it failed to encode, a 500. Such a body is refused as JSON that cannot be read
+    (the body's 422, saying where); so is the UTF-8 encoding of a surrogate, which
+    :func:`json.loads` lets pass for bytes (a 400, not UTF-8).
+    """
+
+    async def json(self) -> Any:
+        """Parse the body as JSON (cached), refusing half a surrogate pair.
+
+        Raises
+        ------
+        json.JSONDecodeError
+            Not JSON, or :data:`LONE_SURROGATE` (FastAPI answers it as the body's 422).
+        UnicodeDecodeError
+            Not text in the encoding its first bytes give (:func:`json.detect_encoding`:
+            UTF-8, or UTF-16 or UTF-32 as :func:`json.loads` reads them); FastAPI answers it
+            as the 400 :data:`serving.middleware.NOT_UTF8`.
+        """
+        if not hasattr(self, "_json"):
+            raw = await self.body()
+            text = raw.decode(json.detect_encoding(raw))
+            value = json.loads(text)
+            where = lone_surrogate(text)
+            if where is not None:
+                raise json.JSONDecodeError(LONE_SURROGATE, text, where)
+            self._json = value
+        return self._json
+
+
+class JSONRoute(APIRoute):
+    """An API route whose body is read by :class:`JSONRequest`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Wrap FastAPI's handler so that it reads the request as a :class:`JSONRequest`."""
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            return await handler(JSONRequest(request.scope, request.receive))
+
+        return checked
+
+
+router = APIRouter(prefix="/v1", responses=ERRORS, route_class=JSONRoute)
 health_router = APIRouter()
 
 

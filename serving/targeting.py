@@ -46,6 +46,7 @@ from serving.routes import (
     EXAMPLE_AS_OF,
     EXAMPLE_TASK,
     MODEL_FREE_ERRORS,
+    JSONRoute,
     error_answer,
     request_example,
     success_example,
@@ -132,6 +133,7 @@ ReviewerKey = Annotated[Role, Depends(require_role(Role.reviewer))]
 
 targeting_router = APIRouter(
     prefix="/v1",
+    route_class=JSONRoute,  # the body's strings are Unicode text (a 422, not a 500)
     responses={
         **MODEL_FREE_ERRORS,  # a plan needs no loaded model: its 503 is the stopping server's
         404: error_answer(

@@ -22,8 +22,8 @@ import serving.targeting
 from features.store import Store
 from serving.app import NOT_UTF8, create_app
 from serving.deps import KEY_WHITESPACE, UNKNOWN_KEY, Backoff, refused_key, required_key
-from serving.middleware import SEND_UNCOMPRESSED
-from serving.routes import MODEL_FREE_ERRORS, STOPPING
+from serving.middleware import SEND_JSON, SEND_UNCOMPRESSED
+from serving.routes import LONE_SURROGATE, MODEL_FREE_ERRORS, STOPPING
 from serving.schemas import MAX_REASONS
 from serving.settings import Role, Settings
 from tests.serving.conftest import (
@@ -110,6 +110,49 @@ def test_a_body_that_is_not_utf8_says_so_and_what_to_send(
     assert r.json() == {"detail": NOT_UTF8}
     assert "Jos" not in r.text
     _conforms(client, method, path, r)
+
+
+@pytest.mark.parametrize(("method", "path", "url", "body"), WITH_BODY)
+@pytest.mark.parametrize(
+    ("escape", "at"),
+    [("\\ud800", 0), ("x\\udc00", 1), ("\\ude00\\ud83d", 0), ("\\ud83d\\ud83d\\ude00", 0)],
+)
+def test_a_json_string_with_half_a_surrogate_pair_is_a_422(
+    client: TestClient, method: str, path: str, url: str, body: object, escape: str, at: int
+) -> None:
+    """serve28: JSON may escape half of a UTF-16 surrogate pair (``"\\ud800"``), which is no
+    character: an id or a feature name holding one was taken, then the answer could not be
+    encoded, a 500. Now it is the body's 422, saying where, never quoting it."""
+    key = next(iter(body))  # type: ignore[call-overload]
+    content = f'{{"{key}": ["{escape}"]}}'
+    sent = {**headers("admin"), "Content-Type": "application/json"}
+    r = client.request(method, url, headers=sent, content=content.encode())
+    assert r.status_code == 422, r.text
+    where = len(key) + 7 + at  # the lone half's escape, after '{"key": ["'
+    reason = f"not valid JSON ({LONE_SURROGATE} at character {where}): {SEND_JSON}"
+    assert r.json()["detail"] == [{"field": "body", "reason": reason}]
+    _conforms(client, method, path, r)
+
+
+def test_escaped_pairs_and_backslashes_stay_what_they_are(client: TestClient) -> None:
+    """A pair escaped as two halves is one character; an escaped backslash before ``ud800`` is
+    text, not an escape."""
+    sent = {**headers(), "Content-Type": "application/json"}
+    content = b'{"customer_ids": ["\\ud83d\\ude00", "\\\\ud800", "\\\\\\ud83d\\ude00"]}'
+    r = client.post("/v1/scores", headers=sent, content=content)
+    assert r.status_code == 200, r.text
+    ids = [row["customer_id"] for row in r.json()["results"]]
+    assert ids == ["\U0001f600", "\\ud800", "\\\U0001f600"]
+
+
+def test_a_surrogate_encoded_in_utf8_is_not_utf8(client: TestClient) -> None:
+    """serve28: the UTF-8 bytes of half a surrogate pair (which UTF-8 cannot hold) were read as
+    that half (json.loads reads bytes with surrogatepass), then the answer could not be encoded,
+    a 500; they are the 400 of a body that is not UTF-8."""
+    sent = {**headers(), "Content-Type": "application/json"}
+    r = client.post("/v1/scores", headers=sent, content=b'{"customer_ids": ["\xed\xa0\x80"]}')
+    assert r.status_code == 400, r.text
+    assert r.json() == {"detail": NOT_UTF8}
 
 
 def test_a_client_held_back_gets_the_documented_429_on_every_operation(client: TestClient) -> None:
