@@ -948,12 +948,15 @@ def fill_from_values(
             pl.col("customer_id").is_duplicated()
             & pl.col("customer_id").is_in(outcomes["customer_id"].implode())
         )["customer_id"].unique(maintain_order=True)
+        others = repeated.len() - 1
+        also = (
+            f", as it does {counted(others, 'other customers')} of the outcomes" if others else ""
+        )
         raise RepeatedCustomersError(
-            f"the value table as of {day} lists customer {repeated[0]!r} on more than one row"
-            f"{f' ({repeated.len():,} outcome customers so)' if repeated.len() > 1 else ''}: "
-            "which row's segment and churn probability are theirs is not known, and each row "
-            "would count their outcome again; write it again (guanxi value --events PATH "
-            f"--as-of {day} --out PATH)"
+            f"the value table as of {day} lists customer {repeated[0]!r} on more than one "
+            f"row{also}: which row's segment and churn probability are theirs is not known, and "
+            "each row would count their outcome again; write it again (guanxi value --events "
+            f"PATH --as-of {day} --out PATH)"
         )
     own = joined.with_columns(  # with_columns: a column no outcome has is False on every row
         (pl.col(c).is_not_null() if c in outcomes.columns else pl.lit(False)).alias(c)

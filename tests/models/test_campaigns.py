@@ -239,8 +239,8 @@ def test_a_value_table_listing_an_outcome_customer_twice_is_refused() -> None:
     )
     with pytest.raises(
         RepeatedCustomersError,
-        match=r"^the value table as of 2024-10-31 lists customer 'C5' on more than one row \(2 "
-        r"outcome customers so\): ",
+        match=r"^the value table as of 2024-10-31 lists customer 'C5' on more than one row, as it "
+        r"does 1 other customer of the outcomes: ",
     ):
         fill_from_values(OUTCOMES, values, day=day)
     once = values.filter(~pl.col("customer_id").is_in(["C1", "C5"]))  # Z twice: no outcome's

@@ -1393,10 +1393,10 @@ def test_a_value_table_listing_a_campaign_customer_twice_is_refused_by_name(
     _keep_values_of([f"X{i}" for i in range(80)] + ["X2", "X0"])
     output = _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift", code=1)
     repeated = (
-        "the value table as of 2024-10-31 lists customer 'X0' on more than one row (2 outcome "
-        "customers so): which row's segment and churn probability are theirs is not known, and "
-        "each row would count their outcome again; write it again (guanxi value --events PATH "
-        "--as-of 2024-10-31 --out PATH)"
+        "the value table as of 2024-10-31 lists customer 'X0' on more than one row, as it does 1 "
+        "other customer of the outcomes: which row's segment and churn probability are theirs is "
+        "not known, and each row would count their outcome again; write it again (guanxi value "
+        "--events PATH --as-of 2024-10-31 --out PATH)"
     )
     assert f"cannot plan, nothing written: {repeated}" in output
     output = _run(cli, "campaign", "report", "--offers", str(offers))
