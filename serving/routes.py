@@ -342,8 +342,10 @@ CUSTOMER_ID_DOC: Final = (
 """The description of a route's ``customer_id`` path parameter."""
 
 
-LONE_SURROGATE: Final = "a \\uD800-\\uDFFF escape without its other half, which is no character"
-"""Why a JSON body holding half of a UTF-16 surrogate pair is refused (:class:`JSONRequest`)."""
+LONE_SURROGATE: Final = "a lone surrogate escape, \\uD800 to \\uDFFF without its pair,"
+"""Why a JSON body holding half of a UTF-16 surrogate pair is refused (:class:`JSONRequest`):
+the 422 reads "not valid JSON (a lone surrogate escape, \\uD800 to \\uDFFF without its pair, at
+character 18): ..." (it read "... which is no character at character 18")."""
 
 _SURROGATE_ESCAPES: Final = re.compile(
     r"\\u(d[89ab][0-9a-f]{2})(\\ud[c-f][0-9a-f]{2})?|\\u(d[c-f][0-9a-f]{2})|\\\\", re.IGNORECASE

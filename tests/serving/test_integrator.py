@@ -131,6 +131,9 @@ def test_a_json_string_with_half_a_surrogate_pair_is_a_422(
     where = len(key) + 7 + at  # the lone half's escape, after '{"key": ["'
     reason = f"not valid JSON ({LONE_SURROGATE} at character {where}): {SEND_JSON}"
     assert r.json()["detail"] == [{"field": "body", "reason": reason}]
+    # it read "(a \\uD800-\\uDFFF escape without its other half, which is no character at
+    # character 18)"
+    assert f"\\uDFFF without its pair, at character {where})" in reason
     _conforms(client, method, path, r)
 
 
