@@ -510,10 +510,39 @@ def load_offers(path: str | Path) -> OffersFile:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise OffersFileError(str(path), [f"cannot read the file ({why})"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no Python objects
     except yaml.YAMLError as exc:
         raise OffersFileError(str(path), [_yaml_problem(exc)]) from None
     return parse_offers(data, str(path))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping.
+
+    PyYAML keeps the last of two ``cost:`` lines of an offer (or of two rates of one segment)
+    without a word, so a copied line left behind changed the plan unseen. A key a merge (``<<``)
+    brings in may still be overridden, as YAML allows.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """Construct a mapping as the safe loader does, after refusing a repeated key."""
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                lines = f"line {line}" if seen[key] == line else f"lines {seen[key]} and {line}"
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"{key!r} is given twice in one mapping ({lines}); "
+                    "only one can hold, so the file is refused rather than one kept unseen",
+                    key_node.start_mark,
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

@@ -175,6 +175,39 @@ def test_file_level_problems(tmp_path: Path) -> None:
         load_offers(bad)
 
 
+def test_a_key_given_twice_is_refused_with_its_lines(tmp_path: Path) -> None:
+    """walk28: PyYAML kept the last of two `cost:` lines of an offer (a copied line left behind)
+    and of two rates of one segment, without a word: the plan changed unseen (486 contacts for
+    the example file's 2,877 on the sample data)."""
+    example = EXAMPLE.read_text(encoding="utf-8")
+    path = tmp_path / "offers.yaml"
+    path.write_text(example.replace("    cost: 0.60 ", "    cost: 0.60\n    cost: 6.00 ", 1))
+    with pytest.raises(OffersFileError) as info:
+        load_offers(path)
+    line = next(i for i, text in enumerate(example.splitlines()) if "cost: 0.60" in text)
+    assert str(info.value) == (
+        f"{path}: not valid YAML at line {line + 2}, column 5: 'cost' is given twice in one "
+        f"mapping (lines {line + 1} and {line + 2}); only one can hold, so the file is refused "
+        "rather than one kept unseen"
+    )
+    path.write_text(
+        "offers:\n  - {name: a, kind: retention, channel: email, cost: 1, response: "
+        "{default: 0.1, segments: {at_risk: 0.2, at_risk: 0.3}}}\n"
+    )
+    with pytest.raises(
+        OffersFileError, match=r"'at_risk' is given twice in one mapping \(line 2\)"
+    ):
+        load_offers(path)
+    # a key a merge brings in may still be overridden, as YAML allows
+    path.write_text(
+        "base: &base {kind: retention, channel: email, cost: 1, response: {default: 0.1}}\n"
+        "offers:\n  - {<<: *base, name: a, cost: 2}\n"
+    )
+    with pytest.raises(OffersFileError, match="field base: Extra inputs"):  # parsed, then checked
+        load_offers(path)
+    assert load_offers(EXAMPLE).offers  # the example file has no key twice
+
+
 def test_all_problems_reported_at_once() -> None:
     with pytest.raises(OffersFileError) as info:
         parse_offers({"offers": [_offer(name="a", channel="x"), _offer(name="b", cost="free")]})
