@@ -583,7 +583,16 @@ def overview(request: Request, _role: Reviewer, state: PageState) -> HTMLRespons
     )
 
 
-_SORTS: Final = ("customer_id", "rfm_segment", "recency_days", "orders_total", "spend_total")
+_SORTS: Final = {
+    "customer_id": "customer",
+    "rfm_segment": "RFM segment",
+    "recency_days": "days since order",
+    "orders_total": "orders",
+    "spend_total": "spend",
+}
+"""The customer list's sortable snapshot columns, named as their headers name them (the list's
+caption says the sort: it said "recency days"); a task's probability column ``<task>_p`` is
+"<task title> probability"."""
 
 
 @router.get("/customers", response_class=HTMLResponse)
@@ -664,6 +673,8 @@ def customers(
             "page": page,
             "pages": pages,
             "query": query,
+            "sorted_by": _SORTS.get(sort)
+            or f"{_task_title(sort.removesuffix('_p')).lower()} probability",
             "segments": segments,
             "bands": BANDS,
             "statuses": statuses,

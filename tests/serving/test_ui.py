@@ -461,6 +461,25 @@ def test_customer_list_filters_sorts_and_pages(ui: TestClient, world: UIWorld) -
     assert ui.get("/ui/customers?sort=nope&task=nope&order=x").status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("query", "caption"),
+    [
+        ("", "Customers, sorted by churn probability (descending)"),
+        ("?task=cross_sell", "Customers, sorted by cross-sell probability (descending)"),
+        ("?sort=recency_days&order=asc", "Customers, sorted by days since order (ascending)"),
+        ("?sort=customer_id", "Customers, sorted by customer (ascending)"),
+        ("?sort=spend_total", "Customers, sorted by spend (descending)"),
+    ],
+)
+def test_the_customer_lists_caption_names_its_sort_as_its_header_does(
+    client: TestClient, query: str, caption: str
+) -> None:
+    """serve28: the caption a screen reader reads named the sort by its column's key: "sorted
+    by churn p", "recency days", "cross sell p". It now says it as the headers do."""
+    text = client.get(f"/ui/customers{query}", headers=headers("reviewer")).text
+    assert f'<caption class="sr-only">{caption}</caption>' in text
+
+
 def test_customers_outside_a_population_have_their_own_filter_not_a_band(
     ui: TestClient, world: UIWorld
 ) -> None:
