@@ -25,6 +25,7 @@ line and the API plan the same way:
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -468,12 +469,30 @@ def _cross_sell(
         if is_rule_backed(champion)
         else ""
     )
+    scored_categories = sorted(scores["category"].drop_nulls().unique().to_list())
     notes = [
         f"{category}: propensity of {CROSS_SELL} version {version}{served} "
-        f"({frame.height:,} customers who never bought it)"
+        f"({counted(frame.height, 'customers')} who never bought it)"
+        if category in scored_categories
+        else _unscored(category, offers, scored_categories, day)
         for category, frame in found.items()
     ]
     return found, notes
+
+
+def _unscored(category: str, offers: OffersFile, scored: list[str], day: date) -> str:
+    """Say that no cross-sell score has an offer's category (misspelt?) and whom it reaches.
+
+    A misspelt ``category`` read "accesories: propensity of cross_sell version 1 (0 customers
+    who never bought it)", as if every customer had bought it already.
+    """
+    names = ", ".join(o.name for o in offers.offers if o.category == category)
+    near = difflib.get_close_matches(category, scored, n=1, cutoff=0.6)
+    hint = f" (is it {near[0]!r}?)" if near else ""
+    return (
+        f"{names}: no {CROSS_SELL} score of {day} has the category {category!r}{hint}; the "
+        f"categories scored are {', '.join(scored) or 'none'}: it reaches nobody"
+    )
 
 
 def plan_values(

@@ -268,6 +268,18 @@ def test_cross_sell_offers_read_the_promoted_models_stored_propensities(
         "customer_id"
     ].to_list() == ["C0000"]
 
+    # walk28: a misspelt category read "accesories: propensity of cross_sell version 1 (0
+    # customers who never bought it)", as if everyone had bought it; and "1 customers"
+    shoes = {**OFFERS_DOC["offers"][1], "name": "cross_sell_shoes", "category": "shoes"}
+    misspelt = {**OFFERS_DOC["offers"][1], "category": "accesories"}
+    run = plan_from_store(store, parse_offers({"offers": [misspelt, shoes]}), 10.0, as_of=DAY)
+    assert list(run.notes[:2]) == [
+        f"cross_sell_accessories: no cross_sell score of {DAY} has the category 'accesories' (is "
+        "it 'accessories'?); the categories scored are accessories, shoes: it reaches nobody",
+        "shoes: propensity of cross_sell version 1 (the affinity rule: the model does not beat "
+        "it) (1 customer who never bought it)",
+    ], run.notes
+
 
 def test_response_value_replaces_the_clv_by_hand() -> None:
     customers = targeting_customers(
