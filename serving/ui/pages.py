@@ -748,13 +748,23 @@ def _history(
 
 
 def _unscored_customer(
-    request: Request, role: Reviewer, values: LoadedValues, no_models: str, customer_id: str
+    request: Request,
+    role: Reviewer,
+    values: LoadedValues,
+    customer_id: str,
+    *,
+    no_models: str | None = None,
+    outside: date | None = None,
 ) -> HTMLResponse:
-    """Show a customer's value and history while no model is loaded (no scores yet).
+    """Show a customer's value and history without scores.
 
-    The value table is the one the value page shows (:func:`serving.deps.served_values`, read
-    once per write of it); the history is the store's of the table's day, as a loaded page reads
-    its snapshot day's. A customer in neither is not found.
+    While no model is loaded (``no_models`` says what is missing and what to run), or for a
+    customer of the value table that the served snapshot, of day ``outside``, does not hold (a
+    table of a later day holds the customers who ordered since: the value page links them, and
+    their page was the 404). The value table is the one the value page shows
+    (:func:`serving.deps.served_values`, read once per write of it); the history is the store's
+    of the table's day, as a loaded page reads its snapshot day's. A customer in neither is not
+    found.
     """
     value = values.row(customer_id)
     missing = _NO_VALUE_HISTORY.format(day=format_date(values.as_of), iso=values.as_of)
@@ -777,6 +787,7 @@ def _unscored_customer(
             "facts": [],
             "views": [],
             "no_models": no_models,
+            "outside": outside,
             "history_day": values.as_of,
             "history": history,
             "history_note": note,
@@ -792,7 +803,8 @@ def customer(request: Request, role: Reviewer, holder: Holder, customer_id: str)
 
     While no model is loaded the customer's value and history are shown, saying there are no
     scores yet and what to run (:func:`_unscored_customer`); without a value table either, the
-    503 page of the pages that need models.
+    503 page of the pages that need models. A customer the served snapshot lacks but the served
+    value table holds (a table of a later day) is shown the same way, saying why no score.
     """
     try:
         state = loaded_page_state(holder)
@@ -800,9 +812,14 @@ def customer(request: Request, role: Reviewer, holder: Holder, customer_id: str)
         values = served_values(request, holder)
         if values is None:
             raise
-        return _unscored_customer(request, role, values, exc.message, customer_id)
+        return _unscored_customer(request, role, values, customer_id, no_models=exc.message)
     position = state.positions([customer_id])
     if position[0] < 0:
+        values = served_values(request, holder)
+        if values is not None and values.row(customer_id) is not None:  # a later day's table
+            return _unscored_customer(
+                request, role, values, customer_id, outside=state.snapshot.as_of
+            )
         raise PageError(
             404,
             "Customer not found",

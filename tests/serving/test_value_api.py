@@ -497,3 +497,34 @@ def test_pages_without_a_value_table_say_how_to_get_one(client: TestClient) -> N
     assert value.status_code == 200 and "guanxi value" in value.text
     customer = client.get("/ui/customers/c000", headers=headers("reviewer"))
     assert customer.status_code == 200 and "No customer value table is loaded" in customer.text
+
+
+def test_a_valued_customer_outside_the_snapshot_has_a_page_not_a_404(
+    tmp_path: Path, source: StaticSource
+) -> None:
+    """serve28: a value table of a later day than the served snapshot holds customers the
+    snapshot does not (a first order since); the value page linked them, and their page was the
+    404 "No customer ... in the snapshot". It now shows their value, saying why no score."""
+    home = tmp_path / "home"
+    day = AS_OF + timedelta(days=31)
+    frame = value_frame().with_columns(
+        customer_id=pl.when(pl.col("customer_id") == "c001")
+        .then(pl.lit("c999"))
+        .otherwise(pl.col("customer_id")),
+        as_of=pl.lit(day, pl.Date),
+    )
+    Store(home, STORE_KEY.encode()).write_values(
+        frame, day, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    with TestClient(create_app(make_settings(home), source)) as client:
+        wait_ready(client)
+        value = client.get("/ui/value", headers=headers("reviewer")).text
+        assert 'href="/ui/customers/c999"' in value  # the most equity at risk
+        page = client.get("/ui/customers/c999", headers=headers("reviewer"))
+        assert page.status_code == 200, page.text
+        assert 'id="clv">80.00' in page.text and 'aria-label="Scores"' not in page.text
+        note = page.text.split('id="not-in-snapshot">', 1)[1].split("</p>", 1)[0]
+        assert "not in the snapshot as of 30 Jun 2024 the models score" in note
+        assert "31 Jul 2024" in note
+        # a customer in neither is still not found
+        assert client.get("/ui/customers/c998", headers=headers("reviewer")).status_code == 404
