@@ -397,9 +397,10 @@ def waterfall(
         + "</g>"
     )
     table.append((end_label, format_points(end - start), format_percent(end / 100)))
+    moves = "moves" if len(steps) == 1 else "move"
     description = (
-        f"{start_label} {format_percent(start / 100)}; {len(steps)} contributions move it to "
-        f"{format_percent(end / 100)} ({format_points(end - start)})."
+        f"{start_label} {format_percent(start / 100)}; {format_count(len(steps), 'contribution')} "
+        f"{moves} it to {format_percent(end / 100)} ({format_points(end - start)})."
     )
     return Chart(
         svg=_svg(chart_id, width, height, title, description, "".join(parts)),
@@ -462,7 +463,7 @@ def bar_chart(
         )
     height = 12 + len(items) * row_h
     first = f"{items[0][0]} ({fmt(items[0][1])})" if items else "nothing"
-    description = f"{len(items)} bars of {value_label}; the largest is {first}."
+    description = f"{format_count(len(items), 'bar')} of {value_label}; the largest is {first}."
     return Chart(
         svg=_svg(chart_id, width, height, title, description, "".join(parts)),
         title=title,
@@ -726,7 +727,7 @@ def histogram(
         )
     )
     median = format_percent(float(np.median(v))) if v.size else "—"
-    description = f"{v.size:,} customers; median {x_label.lower()} {median}."
+    description = f"{format_count(v.size, 'customer')}; median {x_label.lower()} {median}."
     rows = tuple(
         (f"{format_percent(edges[i], 0)}–{format_percent(edges[i + 1], 0)}", f"{int(c):,}")
         for i, c in enumerate(counts)

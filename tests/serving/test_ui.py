@@ -606,6 +606,22 @@ def test_waterfall_svg_is_well_formed_and_accessible() -> None:
     assert chart.rows[-1] == ("This customer", "+2.5 pts", "22.5%")
 
 
+def test_chart_descriptions_count_one_in_the_singular() -> None:
+    """serve28: the text a screen reader reads of a chart said "1 bars of Investment by
+    segment" (a plan buying in one segment), "1 contributions move it" (the one-input rule's
+    waterfall on every customer page) and "1 customers; median probability"."""
+    bars = bar_chart([("at risk", 1.0)], chart_id="b", title="t", value_label="Investment")
+    assert bars.description == "1 bar of Investment; the largest is at risk (1.000)."
+    step = [WaterfallStep("bought one", "x", 2.0)]
+    one = waterfall(step, 40.0, 42.0, chart_id="w", title="t")
+    assert "; 1 contribution moves it to 42.0% (+2.0 pts)." in one.description
+    two = waterfall(step * 2, 40.0, 44.0, chart_id="w", title="t")
+    assert "; 2 contributions move it to 44.0% (+4.0 pts)." in two.description
+    assert histogram(np.array([0.5]), chart_id="h", title="t").description.startswith(
+        "1 customer; median"
+    )
+
+
 def test_waterfall_labels_wrap_and_are_never_cut() -> None:
     """A long reason label wraps onto lines that hold every word; hover and table hold it too."""
     long = "an unknown number of unresolved complaints in the last 90 days and then some more words"
