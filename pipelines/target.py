@@ -47,7 +47,7 @@ from models.knapsack import Method
 from models.offers import OffersFileError, load_offers
 from models.planning import NoValuesError, PlanRun, keep_plan, plan_from_store
 from models.registry import configure_tracking
-from models.targeting import SUMMARY_COLUMNS, summary_table
+from models.targeting import SUMMARY_COLUMNS, Plan, summary_table
 from pipelines import connectors
 from pipelines.campaign import read_stored_plan_with_info
 from pipelines.console import fits, fitted_table, layout_table, warn_unsigned
@@ -79,6 +79,19 @@ def summary_output(out: str, out_table: str | None) -> tuple[str, str | None]:
         return out, f"{out_table}_summary"
     path = Path(out)
     return str(path.with_name(f"{path.stem}.summary{path.suffix}")), None
+
+
+def _tranche(plan: Plan) -> str:
+    """Say why the next best use's budget is not the one left over: a further tenth of it.
+
+    "Next best use: by segment (budget 500.00)" under a plan spending 5,000.00 of 5,000.00 left
+    the reader to find where the 500.00 came from.
+    """
+    left = plan.budget - plan.investment
+    if math.isclose(plan.next_best.budget, left, abs_tol=0.005):
+        return ""
+    why = "the budget is spent" if left < 0.005 else f"the {_money(left)} left buys no contact"
+    return f": a further tenth, as {why}"
 
 
 def _money(value: float | None) -> str:
@@ -185,7 +198,7 @@ def print_plan(console: Console, run: PlanRun) -> None:
         shown.append(("Next best use: ", plan.next_best))
         shown_next = ""
     for name, allocation in shown:
-        budget = f" (budget {_money(allocation.budget)})" if name else ""
+        budget = f" (budget {_money(allocation.budget)}{_tranche(plan)})" if name else ""
         console.print(
             _table(
                 console,

@@ -229,6 +229,26 @@ def test_an_empty_next_best_use_says_why_instead_of_empty_tables(
     # (a next best use that buys something is still two tables: tests/models/test_targeting.py)
 
 
+def test_a_next_best_use_of_a_further_tenth_says_so(cli: CliRunner, offers: Path) -> None:
+    """walk28: "Next best use: by segment (budget 500.00)" under a plan that spent 5,000.00 of
+    5,000.00 (the demo's) left the reader to find where the 500.00 came from."""
+    day = date(2024, 11, 30)
+    twenty = pl.concat([_values().head(1)] * 20).with_columns(
+        customer_id=pl.format("C{}", pl.int_range(pl.len()))
+    )  # C1's twin twenty times: each retention e-mail costs 1 and is worth 9
+    Store(get_settings().home).write_values(
+        twenty, day, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    args = ["target", "--offers", str(offers), "--as-of", day.isoformat(), "--no-store"]
+    output = _run(cli, *args, "--budget", "10")
+    assert "10 customers contacted, investment 10.00 of 10.00" in output
+    said = "Next best use: by segment (budget 1.00: a further tenth, as the budget is spent)"
+    assert said in output
+    output = _run(cli, *args, "--budget", "10.5")  # 0.50 left over buys no e-mail
+    said = "(budget 1.05: a further tenth, as the 0.50 left buys no contact)"
+    assert said in output
+
+
 def test_campaign_record_report_and_measured_rates(
     cli: CliRunner, offers: Path, tmp_path: Path
 ) -> None:
