@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 
 from serving.deps import Holder, PageError, Reviewer, loaded_page_state, served_values
 from serving.state import StateHolder
-from serving.ui.charts import bar_chart
+from serving.ui.charts import bar_chart, format_date
 from serving.ui.pages import group_name, render
 from serving.value_routes import record_values, segment_csv, segment_summary, validation_of
 from serving.values import NO_VALUES, LoadedValues, segment_rows
@@ -121,9 +121,16 @@ def segment_export(
 ) -> StreamingResponse:
     """Download a segment's or tier's customers as CSV from the page (session login)."""
     values, _ = page_values(request, holder)
-    kind = values.segment_kind(name) if values is not None else None
-    if values is None or kind is None:
-        raise PageError(404, "No such segment", f"No segment or tier {name!r} is loaded.")
+    if values is None:  # it said "No segment or tier ... is loaded", as though the table lacked it
+        raise PageError(404, "No value table", NO_VALUES)  # as the value page says it
+    kind = values.segment_kind(name)
+    if kind is None:
+        raise PageError(
+            404,
+            "No such segment",
+            f"No segment or tier {name!r} in the value table as of {format_date(values.as_of)}; "
+            f"known: {', '.join(values.segments())}.",
+        )
     rows = segment_rows(values, kind, name)
     served = rows.select("customer_id", "clv").to_dicts()
     record_values(request, request.app.state.audit, values, served, "page")

@@ -528,3 +528,20 @@ def test_a_valued_customer_outside_the_snapshot_has_a_page_not_a_404(
         assert "31 Jul 2024" in note
         # a customer in neither is still not found
         assert client.get("/ui/customers/c998", headers=headers("reviewer")).status_code == 404
+
+
+def test_a_segment_export_without_a_value_table_says_what_to_run(client: TestClient) -> None:
+    """serve28: it said "No segment or tier 'champions' is loaded", as though the table lacked
+    the segment; it now says no value table is served and what to run."""
+    page = client.get("/ui/value/segments/champions.csv", headers=headers("reviewer"))
+    assert page.status_code == 404
+    assert "no customer value table is served" in page.text and "guanxi value" in page.text
+
+
+def test_an_unknown_segment_export_names_the_known_ones(value_client: TestClient) -> None:
+    """serve28: it said "No segment or tier 'nope' is loaded"; it now names the table's day and
+    the names there are, as the API's 404 does."""
+    page = value_client.get("/ui/value/segments/nope.csv", headers=headers("reviewer"))
+    assert page.status_code == 404
+    assert "No segment or tier &#39;nope&#39; in the value table as of 30 Jun 2024" in page.text
+    assert "known: champions, at_risk, none, top_1pct, top_5pct, top_20pct, rest" in page.text
