@@ -97,6 +97,13 @@ def _name(outcomes: pl.DataFrame, name: str | None, path: Path) -> str:
     return path.stem
 
 
+def _name_source(outcomes: pl.DataFrame) -> str:
+    """Say where :func:`_name` took a campaign's name from when ``--name`` is not given."""
+    if "campaign" in outcomes.columns and outcomes["campaign"].drop_nulls().n_unique() == 1:
+        return "its campaign column"
+    return "the file's name"
+
+
 def record_command(
     file: Annotated[Path, typer.Option("--file", help="The outcomes: a .csv or .parquet file.")],
     name: Annotated[
@@ -127,8 +134,14 @@ def record_command(
     store = settings.store()
     try:  # a bad name was said only after the duplicate check had read every campaign
         store.campaign_path(campaign)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--name") from exc
+    except ValueError as exc:  # the store's words said "cannot name a score table"
+        given = name is not None
+        came = "" if given else f" (from {_name_source(outcomes)}; give another with --name)"
+        raise typer.BadParameter(
+            f"{campaign!r}{came} cannot name a stored campaign: use letters, digits, '.', '_' or "
+            "'-'",
+            param_hint="--name" if given else "--file",
+        ) from exc
     # recording it again replaces it: not read, and not a duplicate of itself
     replaced = next((i for i in store.list_campaigns() if i.name == campaign), None)
     try:  # the others checked with GUANXI_STORE_KEY before they decide the duplicate check

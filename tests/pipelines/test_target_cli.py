@@ -488,6 +488,14 @@ def test_a_bad_campaign_name_is_refused_before_the_campaigns_are_read(
     output = _run(cli, "campaign", "record", "--file", str(path), "--name", "bad name!", code=2)
     assert "--name" in output and "'bad name!'" in output and "holds the same" not in output
     assert reads == []
+    # walk28: said "cannot name a score table", and a name from the file as if --name gave it
+    assert "'bad name!' cannot name a stored campaign: use letters, digits" in output
+    _october().with_columns(campaign=pl.lit("Q4 2025")).write_csv(path)
+    output = _run(cli, "campaign", "record", "--file", str(path), code=2)
+    assert (
+        "Invalid value for --file: 'Q4 2025' (from its campaign column; give another with "
+        "--name) cannot name a stored campaign"
+    ) in output
 
 
 def test_an_interrupted_record_leaves_the_campaign_it_would_replace(
