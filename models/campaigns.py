@@ -105,6 +105,8 @@ __all__ = [
     "read_outcomes",
     "realised_incremental_margin",
     "recorded_campaigns",
+    "refuse_repeated_customers",
+    "repeated_customers",
     "stored_plan_offers",
     "validate_outcomes",
 ]
@@ -169,13 +171,78 @@ class CampaignOutcomesError(InputProblemsError):
 
 
 class RepeatedCustomersError(ValueError):
-    """A value table lists an outcome customer on more than one row.
+    """A value table lists a customer on more than one row.
 
     :func:`fill_from_values` joins the outcomes to the table by ``customer_id``: each such row
     would repeat the customer's outcome row, counting it again in the report and the measured
-    rates, with one segment or churn probability of several. ``guanxi value`` writes one row a
+    rates, with one segment or churn probability of several. A plan would offer the customer
+    once a row (:func:`models.planning.plan_values`), and the server would answer a lookup of
+    them with an error (:func:`serving.values.load_values`). ``guanxi value`` writes one row a
     customer; a store without a key reads any file at a value table's path.
     """
+
+
+def repeated_customers(
+    repeated: pl.Series, day: date, *, what: str, consequence: str, among: str = ""
+) -> RepeatedCustomersError:
+    """Say that a value table lists customers on more than one row, and what to run.
+
+    Parameters
+    ----------
+    repeated : polars.Series
+        The customers listed on more than one row, the first to be named first (not empty).
+    day : datetime.date
+        The table's day.
+    what : str
+        The columns of which one row of several cannot be told to be the customer's.
+    consequence : str
+        What using the table would do, after "and".
+    among : str, default ""
+        Of whom the others are counted (" of the outcomes"), when not of the whole table.
+
+    Returns
+    -------
+    RepeatedCustomersError
+        Naming the day, the first customer, how many others, and the ``guanxi value`` command
+        that writes the table again.
+    """
+    others = repeated.len() - 1
+    also = f", as it does {counted(others, 'other customers')}{among}" if others else ""
+    return RepeatedCustomersError(
+        f"the value table as of {day} lists customer {repeated[0]!r} on more than one "
+        f"row{also}: which row's {what} are theirs is not known, and {consequence}; write it "
+        f"again (guanxi value --events PATH --as-of {day} --out PATH)"
+    )
+
+
+def refuse_repeated_customers(
+    values: pl.DataFrame, day: date, *, what: str, consequence: str
+) -> None:
+    """Refuse a value table listing a customer on more than one row.
+
+    The ids are counted once (``n_unique``); the repeated ones are listed only when there are
+    some.
+
+    Parameters
+    ----------
+    values : polars.DataFrame
+        The value table (its ``customer_id``).
+    day : datetime.date
+        The table's day.
+    what, consequence : str
+        As :func:`repeated_customers` says them.
+
+    Raises
+    ------
+    RepeatedCustomersError
+        If a customer is on more than one row; the message names the day and the first such
+        customer (:func:`repeated_customers`).
+    """
+    ids = values["customer_id"]
+    if ids.n_unique() == ids.len():
+        return
+    repeated = ids.filter(ids.is_duplicated()).unique(maintain_order=True)
+    raise repeated_customers(repeated, day, what=what, consequence=consequence)
 
 
 def _rows_text(rows: pl.Series) -> str:
@@ -948,15 +1015,12 @@ def fill_from_values(
             pl.col("customer_id").is_duplicated()
             & pl.col("customer_id").is_in(outcomes["customer_id"].implode())
         )["customer_id"].unique(maintain_order=True)
-        others = repeated.len() - 1
-        also = (
-            f", as it does {counted(others, 'other customers')} of the outcomes" if others else ""
-        )
-        raise RepeatedCustomersError(
-            f"the value table as of {day} lists customer {repeated[0]!r} on more than one "
-            f"row{also}: which row's segment and churn probability are theirs is not known, and "
-            "each row would count their outcome again; write it again (guanxi value --events "
-            f"PATH --as-of {day} --out PATH)"
+        raise repeated_customers(
+            repeated,
+            day,
+            what="segment and churn probability",
+            consequence="each row would count their outcome again",
+            among=" of the outcomes",
         )
     own = joined.with_columns(  # with_columns: a column no outcome has is False on every row
         (pl.col(c).is_not_null() if c in outcomes.columns else pl.lit(False)).alias(c)

@@ -44,6 +44,7 @@ from models.campaigns import (
     measured_rates,
     not_in_values,
     pooled_campaigns,
+    refuse_repeated_customers,
 )
 from models.knapsack import Method
 from models.offers import Offer, OffersFile, with_measured_rates
@@ -530,10 +531,17 @@ def plan_values(
         With a key: the value table or a recorded campaign is not vouched for by it (the
         message names which, and the command that writes it again).
     models.campaigns.RepeatedCustomersError
-        If the value table lists a campaign customer on more than one row.
+        If the value table lists a customer on more than one row: the plan would offer them
+        once a row.
     """
     day = _latest(store, as_of)
     table = _read_values(store, day)
+    refuse_repeated_customers(
+        table,
+        day,
+        what="segment, value tier, churn probability and CLV",
+        consequence="the plan would offer them (and spend on them) once a row",
+    )
     try:
         snapshot: pl.DataFrame | None = store.read_snapshot(day)
     except SnapshotNotFoundError:
@@ -629,7 +637,7 @@ def plan_from_store(
         With a key: the value table or a recorded campaign is not vouched for by it
         (:func:`plan_values`).
     models.campaigns.RepeatedCustomersError
-        If the value table lists a campaign customer on more than one row.
+        If the value table lists a customer on more than one row (:func:`plan_values`).
     """
     day, values, used, notes, chosen = plan_values(store, offers, as_of, uplift, load)
     plan = plan_campaign(values, used, budget, method=method)

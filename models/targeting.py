@@ -749,7 +749,8 @@ def targeting_customers(
     ----------
     values : polars.DataFrame
         A customer value table (:func:`models.clv.customers.value_table`): ``customer_id``,
-        ``rfm_segment``, ``value_tier``, ``churn_probability``, ``churn_status``, ``clv``.
+        ``rfm_segment``, ``value_tier``, ``churn_probability``, ``churn_status``, ``clv``; one
+        row a customer (:func:`models.planning.plan_values` refuses a table that is not).
     snapshot : polars.DataFrame, optional
         The feature snapshot of the same day: ``unresolved_complaints`` and, for customers
         without a churn status, ``recency_days`` (lapsed after 365 days without an order).

@@ -145,7 +145,8 @@ targeting_router = APIRouter(
         ),
         409: error_answer(
             "The value table, or a recorded campaign, is not the one signed with the server's "
-            "GUANXI_STORE_KEY (the detail names it).",
+            "GUANXI_STORE_KEY, or the value table lists a customer on more than one row (the "
+            "detail names it).",
             {
                 "detail": "the value table as of 2025-12-31 does not match its signed manifest; "
                 "the reason is in the server log (request id 3f2b8c0e9d6a4f1b8e7c5a2d0b9f4e6c)"

@@ -1414,25 +1414,59 @@ def test_a_value_table_listing_a_campaign_customer_twice_is_refused_by_name(
     customer_id, so a table listing a customer on two rows repeated their outcome row: here X0
     and X2 (treated, both responding) counted twice, 42 treated of whom 12 responded. `guanxi
     value` writes one row a customer; a table that does not is refused by name: the plan is not
-    made, the report does not use it (each customer once, over all segments)."""
+    made (dups28: refused as it is read, whoever the customers), the report does not use it
+    (each customer once, over all segments)."""
     path = tmp_path / "october.csv"
     _october().drop("segment").write_csv(path)
     _run(cli, "campaign", "record", "--file", str(path))
     _keep_values_of([f"X{i}" for i in range(80)] + ["X2", "X0"])
     output = _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift", code=1)
+    assert (
+        "cannot plan, nothing written: the value table as of 2024-10-31 lists customer 'X0' on "
+        "more than one row, as it does 1 other customer: which row's segment, value tier, churn "
+        "probability and CLV are theirs is not known, and the plan would offer them (and spend "
+        "on them) once a row; write it again (guanxi value --events PATH --as-of 2024-10-31 "
+        "--out PATH)"
+    ) in output
     repeated = (
         "the value table as of 2024-10-31 lists customer 'X0' on more than one row, as it does 1 "
         "other customer of the outcomes: which row's segment and churn probability are theirs is "
         "not known, and each row would count their outcome again; write it again (guanxi value "
         "--events PATH --as-of 2024-10-31 --out PATH)"
     )
-    assert f"cannot plan, nothing written: {repeated}" in output
     output = _run(cli, "campaign", "report", "--offers", str(offers))
     assert (
         "the outcomes have no segment column and the value table as of 2024-10-31 is not used "
         f"({repeated}): reported over all segments"
     ) in output
     assert "│ retention_email │ all │ 40 │ 40 │ 0.250 │ 0.050 │" in output
+
+
+def test_a_value_table_listing_a_customer_twice_plans_nothing(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """dups28: the plan read the value table taking its customer ids to be unique, so one
+    listing C1 on two rows (no campaign recorded: nothing else looked) planned C1 once a row,
+    two contacts charged to one customer. It is refused as the plan reads it, naming the day
+    and the customer: nothing is written or kept."""
+    Store(get_settings().home).write_values(
+        pl.concat([_values(), _values().head(1)]),
+        DAY,
+        horizon_days=365,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={},
+    )
+    out = tmp_path / "plan.csv"
+    args = ["target", "--budget", "3", "--offers", str(offers), "--out", str(out)]
+    output = _run(cli, *args, code=1)
+    assert output.endswith(
+        "cannot plan, nothing written: the value table as of 2024-10-31 lists customer 'C1' on "
+        "more than one row: which row's segment, value tier, churn probability and CLV are "
+        "theirs is not known, and the plan would offer them (and spend on them) once a row; "
+        "write it again (guanxi value --events PATH --as-of 2024-10-31 --out PATH)"
+    ), output
+    assert not out.exists() and Store(get_settings().home).plan_info(DAY) is None
 
 
 def test_the_plan_says_how_many_outcome_customers_the_value_table_lacks(

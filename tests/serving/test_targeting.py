@@ -204,3 +204,30 @@ def test_targeting_refuses_a_campaign_the_key_does_not_vouch_for(
         "it again with the key set; the reason is in the server log (request id "
     )
     assert "/srv/secret" not in detail
+
+
+def test_targeting_refuses_a_value_table_listing_a_customer_twice(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """dups28: the plan took the value table's customer ids to be unique, so a table listing
+    C1 on two rows (no campaign recorded) planned C1 once a row: two contacts, two costs, two
+    audit lines for one customer. It is a 409 naming the day and the customer, and nothing is
+    planned or audited."""
+    settings.store().write_values(
+        pl.concat([_values(), _values().head(1)]),
+        DAY,
+        horizon_days=365,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={},
+    )
+    refused = client.post("/v1/targeting", json=_body(), headers=headers("reviewer"))
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["detail"] == (
+        "the value table as of 2024-10-31 lists customer 'C1' on more than one row: which row's "
+        "segment, value tier, churn probability and CLV are theirs is not known, and the plan "
+        "would offer them (and spend on them) once a row; write it again (guanxi value --events "
+        "PATH --as-of 2024-10-31 --out PATH)"
+    )
+    audit = settings.home / "audit"
+    assert not any("targeting:" in p.read_text() for p in audit.glob("part-*.jsonl"))
