@@ -78,8 +78,10 @@ __all__ = [
     "MODEL_FREE_ERRORS",
     "REQUEST_ID_HEADER",
     "STOPPING",
+    "TOO_DEEP",
     "JSONRequest",
     "JSONRoute",
+    "deepest",
     "error_answer",
     "feature_names",
     "health_router",
@@ -376,6 +378,38 @@ def lone_surrogate(text: str) -> int | None:
     return None
 
 
+TOO_DEEP: Final = "arrays and objects nested too deeply to read"
+"""Why a JSON body nested deeper than :func:`json.loads` reads is refused (:class:`JSONRequest`):
+it was FastAPI's 400 "There was an error parsing the body", saying neither what nor where."""
+
+_JSON_TOKENS: Final = re.compile(r'"(?:[^"\\]|\\.)*"|[\[{]|[\]}]')
+"""A JSON string (skipped whole: brackets in it are text), an opening or a closing bracket."""
+
+
+def deepest(text: str) -> int:
+    """Return where JSON text is first nested deepest: the offset of that opening bracket.
+
+    Parameters
+    ----------
+    text : str
+        JSON text (its strings' brackets are not counted).
+
+    Returns
+    -------
+    int
+        The offset; 0 for text without brackets.
+    """
+    depth = most = where = 0
+    for token in _JSON_TOKENS.finditer(text):
+        if token[0] in "[{":
+            depth += 1
+            if depth > most:
+                most, where = depth, token.start()
+        elif token[0] in "]}":
+            depth -= 1
+    return where
+
+
 class JSONRequest(Request):
     r"""A request whose JSON body must be Unicode text.
 
@@ -392,7 +426,8 @@ class JSONRequest(Request):
         Raises
         ------
         json.JSONDecodeError
-            Not JSON, or :data:`LONE_SURROGATE` (FastAPI answers it as the body's 422).
+            Not JSON, :data:`TOO_DEEP` or :data:`LONE_SURROGATE` (FastAPI answers it as the
+            body's 422).
         UnicodeDecodeError
             Not text in the encoding its first bytes give (:func:`json.detect_encoding`:
             UTF-8, or UTF-16 or UTF-32 as :func:`json.loads` reads them); FastAPI answers it
@@ -401,7 +436,10 @@ class JSONRequest(Request):
         if not hasattr(self, "_json"):
             raw = await self.body()
             text = raw.decode(json.detect_encoding(raw))
-            value = json.loads(text)
+            try:
+                value = json.loads(text)
+            except RecursionError:
+                raise json.JSONDecodeError(TOO_DEEP, text, deepest(text)) from None
             where = lone_surrogate(text)
             if where is not None:
                 raise json.JSONDecodeError(LONE_SURROGATE, text, where)

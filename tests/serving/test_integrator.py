@@ -23,7 +23,7 @@ from features.store import Store
 from serving.app import NOT_UTF8, create_app
 from serving.deps import KEY_WHITESPACE, UNKNOWN_KEY, Backoff, refused_key, required_key
 from serving.middleware import SEND_JSON, SEND_UNCOMPRESSED
-from serving.routes import LONE_SURROGATE, MODEL_FREE_ERRORS, STOPPING
+from serving.routes import LONE_SURROGATE, MODEL_FREE_ERRORS, STOPPING, TOO_DEEP
 from serving.schemas import MAX_REASONS
 from serving.settings import Role, Settings
 from tests.serving.conftest import (
@@ -156,6 +156,23 @@ def test_a_surrogate_encoded_in_utf8_is_not_utf8(client: TestClient) -> None:
     r = client.post("/v1/scores", headers=sent, content=b'{"customer_ids": ["\xed\xa0\x80"]}')
     assert r.status_code == 400, r.text
     assert r.json() == {"detail": NOT_UTF8}
+
+
+@pytest.mark.parametrize(("method", "path", "url", "body"), WITH_BODY)
+def test_json_nested_too_deeply_is_a_422_saying_where(
+    client: TestClient, method: str, path: str, url: str, body: object
+) -> None:
+    """serve28: arrays nested deeper than Python's parser reads were FastAPI's 400 "There was an
+    error parsing the body", saying neither what nor where; now the body's 422 says both."""
+    key = next(iter(body))  # type: ignore[call-overload]
+    content = f'{{"{key}": "[{{", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    sent = {**headers("admin"), "Content-Type": "application/json"}
+    r = client.request(method, url, headers=sent, content=content.encode())
+    assert r.status_code == 422, r.text
+    where = len(key) + 16 + 100_000 - 1  # the last '[': brackets in the string do not count
+    reason = f"not valid JSON ({TOO_DEEP} at character {where}): {SEND_JSON}"
+    assert r.json()["detail"] == [{"field": "body", "reason": reason}]
+    _conforms(client, method, path, r)
 
 
 def test_a_client_held_back_gets_the_documented_429_on_every_operation(client: TestClient) -> None:
