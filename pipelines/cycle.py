@@ -736,6 +736,13 @@ def run_cycle(
     steps: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         name: getattr(run, name) for name in STEPS
     }
+    started = record.get("events")
+    if record["steps"] and started != sources.events.label:  # the done steps stand, unsaid
+        console.print(
+            f"note: the cycle of {as_of} was started with the events {started}: its steps done "
+            f"({', '.join(record['steps'])}) stand and are not run again with "
+            f"{sources.events.label}; a fresh GUANXI_HOME runs every step with these"
+        )
     for name, step in steps.items():
         if name in record["steps"]:
             done = record["steps"][name]["done"][:16].replace("T", " ")  # was the raw ISO time

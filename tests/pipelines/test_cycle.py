@@ -423,6 +423,20 @@ def test_a_step_done_already_says_when_in_minutes_utc(local_tracking: Path) -> N
     assert ran.exit_code == 0, ran.output
     for step in STEPS:
         assert f"{step}: done already (2026-12-04 07:12 UTC)" in ran.output
+    # walk28: a day started with other events was done already without a word of it
+    events = str(local_tracking / "events.parquet")
+    assert (
+        f"note: the cycle of {DAY} was started with the events x: its steps done "
+        f"({', '.join(STEPS)}) stand and are not run again with {events}; a fresh GUANXI_HOME "
+        "runs every step with these"
+    ) in " ".join(ran.output.split())
+    Store(local_tracking).write_record("cycle", DAY, record | {"events": events, "complete": True})
+    get_settings.cache_clear()
+    try:
+        ran = CliRunner().invoke(app, _args(local_tracking), env={"COLUMNS": "200"})
+    finally:
+        get_settings.cache_clear()
+    assert ran.exit_code == 0 and "was started with" not in ran.output, ran.output
 
 
 def _runs() -> int:
