@@ -618,12 +618,14 @@ def readable(summary: Any) -> list[str]:
         pairs separated by commas, a list's items by semicolons, yes/no for a flag and ``-``
         for nothing. A count (an int) comes before its name, with thousands separators, as the
         other commands say counts (:func:`features.contracts.counted`): ``customers`` 1200 is
-        ``1,200 customers``, a task's ``rows`` 1 ``1 row``. ``--json`` prints the summary as
+        ``1,200 customers``, a task's ``rows`` 1 ``1 row``. A task keeps its name (``cross_sell``,
+        as ``--tasks`` takes it); other keys read with spaces. ``--json`` prints the summary as
         JSON instead.
     """
+    tasks = set(task_names())
 
     def pair(key: str, value: Any, between: str) -> str:
-        name = key.replace("_", " ")
+        name = key if key in tasks else key.replace("_", " ")  # a task is named as --tasks has it
         if isinstance(value, int) and not isinstance(value, bool):  # was "customers: 1200"
             return counted(value, name)
         return f"{name}{between}{text(value)}"

@@ -202,6 +202,9 @@ def test_a_step_summary_says_counts_as_the_other_commands_do() -> None:
     rows 12345"); the other commands say "12,345 customers" (features.contracts.counted)."""
     assert readable({"customers": 12345, "path": "/x"}) == ["12,345 customers", "path: /x"]
     assert readable({"churn": {"version": "2", "rows": 12345}}) == ["churn: version 2, 12,345 rows"]
+    # walk28: "cross sell: version 1, 32,884 rows", where --tasks and every other command say
+    # cross_sell
+    assert readable({"cross_sell": {"version": "1", "rows": 1}}) == ["cross_sell: version 1, 1 row"]
     drift = {"features_compared": 1234, "features_drifted": 1, "drifted_share": 0.0008}
     assert readable(drift) == [
         "1,234 features compared",
