@@ -9,7 +9,8 @@ reads the table of the served snapshot's day, or when there is none the newest t
 per value tier once (:func:`models.clv.equity_tables`); a store without a table, or a table that
 cannot be read, leaves the scores serving without values (the value routes answer 404 and say
 how to compute them); so does a table written without the server's ``GUANXI_STORE_KEY``
-(unsigned: the log says so).
+(unsigned: the log says so), or listing a customer on more than one row (whose row a lookup
+would answer is not known: the log names the day and a customer).
 
 Customer value needs no model: while no state is loaded (nothing promoted yet, or the first load
 still running) the value routes and pages serve the store's newest table (:class:`NewestValues`),
@@ -32,6 +33,7 @@ import pandas as pd
 import polars as pl
 
 from features.store import Store, UnsignedTableError, ValueTableInfo, manifest_path
+from models.campaigns import RepeatedCustomersError, repeated_customers
 from models.clv import EQUITY_GROUPS, VALUE_TIERS, equity_tables, top_equity_at_risk
 from models.clv.customers import VALUE_COLUMNS
 
@@ -59,11 +61,11 @@ NO_SEGMENT: Final = "none"
 
 NO_VALUES: Final = (
     "no customer value table is served: the store has none, or its table was refused (not "
-    f"signed with this server's GUANXI_STORE_KEY, or unreadable: a '{NOT_SERVING}' line of the "
-    "server's log says which table and why; without one the store has none); run `guanxi value "
-    "--events PATH --as-of DATE --out PATH` (or `guanxi demo`, on sample data) with the "
-    "server's GUANXI_HOME and GUANXI_STORE_KEY: it is served from the next request on, without "
-    "a reload"
+    "signed with this server's GUANXI_STORE_KEY, listing a customer on more than one row, or "
+    f"unreadable: a '{NOT_SERVING}' line of the server's log says which table and why; without "
+    "one the store has none); run `guanxi value --events PATH --as-of DATE --out PATH` (or "
+    "`guanxi demo`, on sample data) with the server's GUANXI_HOME and GUANXI_STORE_KEY: it is "
+    "served from the next request on, without a reload"
 )
 """What the value routes and pages say when no value table is served.
 
@@ -128,14 +130,29 @@ class LoadedValues:
         -------
         LoadedValues
             Ready to serve.
+
+        Raises
+        ------
+        models.campaigns.RepeatedCustomersError
+            If the table lists a customer on more than one row: a lookup of them found several
+            rows (a 500), and the equity counted them once a row. The index's uniqueness is the
+            hash table its lookups use, built here once rather than at the first lookup.
         """
+        index = pd.Index(frame["customer_id"].to_list())
+        if not index.is_unique:
+            raise repeated_customers(
+                pl.Series(index[index.duplicated()].unique()),
+                info.as_of,
+                what="values",
+                consequence="the equity by segment and tier would count them once a row",
+            )
         equity = {
             name: table.with_columns(pl.col(name).fill_null(NO_SEGMENT))
             if name != "overall"
             else table
             for name, table in equity_tables(frame).items()
         }
-        return cls(info, frame, pd.Index(frame["customer_id"].to_list()), equity)
+        return cls(info, frame, index, equity)
 
     @property
     def as_of(self) -> date:
@@ -348,8 +365,9 @@ def load_values(store: Store, as_of: date) -> LoadedValues | None:
     Returns
     -------
     LoadedValues or None
-        None when the store holds no value table, or the table cannot be read (logged: the
-        scores serve without values rather than not at all).
+        None when the store holds no value table, or the table cannot be read, is not signed
+        with the store's key or lists a customer on more than one row (logged: the scores serve
+        without values rather than not at all).
     """
     days = store.list_values()
     if not days:
@@ -376,6 +394,11 @@ def load_values(store: Store, as_of: date) -> LoadedValues | None:
             NOT_SERVING,
             day,
             exc,
+        )
+        return None
+    except RepeatedCustomersError as exc:  # names the day, a customer and the command
+        logger.warning(
+            "%s: %s; written again, it is served from the next request on", NOT_SERVING, exc
         )
         return None
     except Exception as exc:  # a damaged table must not stop the scores from serving

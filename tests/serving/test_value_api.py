@@ -385,6 +385,38 @@ def test_the_404_says_what_the_log_tells_of_a_refused_table_or_none(
         assert said and all(f"value table as of {AS_OF}" in m for m in said), said
 
 
+def test_a_value_table_listing_a_customer_twice_is_not_served(
+    tmp_path: Path, source: StaticSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    """dups28: the loaded table indexed its customer ids taking them to be unique: one listing
+    c000 on two rows was served, a lookup of c000 was a 500 (the index gave a mask, not a
+    position) and the equity counted c000 twice. It is refused as it loads, as an unsigned one
+    is: one log line naming its day and the customer, the routes and the value page say no table
+    is served and why it can be; written again, it is served at the next request."""
+    settings = make_settings(tmp_path / "home")
+    store_values(settings.home, pl.concat([value_frame(), value_frame().head(1)]))
+    with (
+        caplog.at_level(logging.WARNING, logger="serving.values"),
+        TestClient(create_app(settings, source)) as c,
+    ):
+        wait_ready(c)
+        for url in ("/v1/customers/c000/value", "/v1/customers/c001/value", "/v1/equity"):
+            r = c.get(url, headers=headers())
+            assert r.status_code == 404 and r.json() == {"detail": NO_VALUES}, (url, r.text)
+        assert "listing a customer on more than one row" in NO_VALUES
+        page = " ".join(c.get("/ui/value", headers=headers("reviewer")).text.split())
+        assert "listing a customer on more than one row" in page
+        said = [m.getMessage() for m in caplog.records if m.getMessage().startswith(NOT_SERVING)]
+        assert said == [
+            f"{NOT_SERVING}: the value table as of {AS_OF} lists customer 'c000' on more than "
+            "one row: which row's values are theirs is not known, and the equity by segment and "
+            "tier would count them once a row; write it again (guanxi value --events PATH "
+            f"--as-of {AS_OF} --out PATH); written again, it is served from the next request on"
+        ]
+        store_values(settings.home)
+        assert c.get("/v1/customers/c000/value", headers=headers()).json()["clv"] == 200.0
+
+
 def test_a_refused_value_table_is_logged_once_per_write(
     tmp_path: Path, source: StaticSource, caplog: pytest.LogCaptureFixture
 ) -> None:
