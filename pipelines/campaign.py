@@ -204,7 +204,26 @@ def record_command(
                 f"({shown}{more}) {'is' if unplanned.len() == 1 else 'are'} in no stored plan "
                 "with their offer: a customer id or offer "
                 "mistyped, or a campaign planned outside guanxi (then this is as it should be)"
+                + _other_ids(plans, outcomes)
             )
+
+
+def _other_ids(plans: pl.DataFrame | None, outcomes: pl.DataFrame) -> str:
+    """Say so when no customer of the outcomes is in any stored plan, with a planned id.
+
+    Ids written another way (``6`` for ``C0006``, a spreadsheet's number) were said only as
+    "in no stored plan", like a few mistyped ones; the report then had every row unsegmented.
+    """
+    if (
+        plans is None
+        or plans.is_empty()
+        or outcomes["customer_id"].is_in(plans["customer_id"]).any()
+    ):
+        return ""
+    return (
+        f"; no customer of the file is in any stored plan, whose ids read like "
+        f"{plans['customer_id'][0]!r}: are the ids written another way?"
+    )
 
 
 def _stored_plans(store: Store) -> tuple[pl.DataFrame | None, OffersFile | None]:

@@ -595,8 +595,18 @@ def test_contacted_customers_in_no_stored_plan_are_noted(
         "note: 1 contacted customer (C11) is in no stored plan with their offer: a customer id "
         "or offer mistyped, or a campaign planned outside guanxi (then this is as it should be)"
     ) in output
+    assert "are the ids written another way" not in output
     frame.filter(pl.col("customer_id") != "C11").write_csv(path)
     assert "no stored plan" not in _run(cli, "campaign", "record", "--file", str(path))
+    # walk28: ids written as numbers (1 for C1) were said as a few mistyped ones would be
+    frame.with_columns(pl.col("customer_id").str.slice(1)).write_csv(path)
+    output = _run(cli, "campaign", "record", "--file", str(path), "--name", "numbers")
+    assert re.search(
+        r"note: 3 contacted customers \(1, 11, 4\) are in no stored plan .* as it should be\); "
+        r"no customer of the file is in any stored plan, whose ids read like 'C[14]': are the "
+        r"ids written another way\?",
+        output,
+    ), output
 
 
 def test_record_reads_each_stored_plan_once(
