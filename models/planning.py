@@ -678,6 +678,9 @@ def keep_plan(store: Store, run: PlanRun) -> PlanInfo:
             "next_best_by_offer": plan.next_best.by_offer.to_dicts(),
             # why the next best use buys nothing (its tables empty), for the plan page
             "next_reason": [{"reason": plan.next_reason}] if plan.next_reason else [],
+            # what the next best use spends: the budget left over, or a further tenth of it when
+            # that buys no contact (the plan page says which)
+            "next_best_budget": [{"budget": plan.next_best.budget}],
             "comparison": run.comparison.to_dicts(),
             # which offers an uplift model valued and why the others were not, cross-sell's source
             "notes": [{"note": note} for note in run.notes],

@@ -21,6 +21,7 @@ charts.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, Final, NamedTuple
@@ -186,6 +187,20 @@ def _bars(
     return bar_chart(items, chart_id=chart_id, title=title, value_label=title, digits=2)
 
 
+def _tranche(info: PlanInfo) -> dict[str, float] | None:
+    """Return the next best use's budget and what was left, when it is a further tenth.
+
+    The page headed the next best use "of the remaining budget" under a plan that spent all of
+    it (the demo's), without saying what it spends; ``guanxi target`` says it in its title. A
+    plan kept before its next best use's budget was kept says nothing.
+    """
+    budget = next(iter(info.summaries.get("next_best_budget", [])), {}).get("budget")
+    left = info.budget - info.investment
+    if budget is None or math.isclose(budget, left, abs_tol=0.005):
+        return None
+    return {"budget": float(budget), "left": max(left, 0.0)}
+
+
 @router.get("/plan", response_class=HTMLResponse)
 def plan_page(
     request: Request, _role: Reviewer, settings: SettingsDep, holder: Holder
@@ -232,6 +247,7 @@ def plan_page(
             "next_by_segment": summaries.get("next_best_by_segment", []),
             "next_by_offer": summaries.get("next_best_by_offer", []),
             "next_reason": next(iter(summaries.get("next_reason", [])), {}).get("reason"),
+            "next_tranche": _tranche(info),
             "top": top,
             "valued": _valued(request, holder, [r["customer_id"] for r in top]),
         },

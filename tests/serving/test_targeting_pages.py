@@ -216,6 +216,27 @@ def test_the_plan_page_shows_the_next_best_use_when_it_buys_something(
     section = text.split('id="plan-next"')[1].split("</section>")[0]
     assert 'id="plan-next-segments"' in section and 'id="plan-next-offers"' in section
     assert "retention_email" in section and 'id="plan-next-reason"' not in section
+    assert 'id="plan-next-tranche"' not in section  # it spends the 96.00 left over
+
+
+def test_the_plan_page_says_a_next_best_use_of_a_further_tenth_of_the_budget(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """walk28: under a plan spending its whole budget (the demo's), "Next best use of the
+    remaining budget" showed what a further tenth would buy without saying so."""
+    store = settings.store()
+    twenty = pl.concat([_values().head(1)] * 20).with_columns(
+        customer_id=pl.format("C{}", pl.int_range(pl.len()))
+    )  # C1's twin twenty times: each retention e-mail costs 1 and is worth 9
+    store.write_values(twenty, DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 10.0))
+    text = client.get("/ui/plan", headers=headers("reviewer")).text
+    section = " ".join(text.split('id="plan-next"')[1].split("</section>")[0].split())
+    assert (
+        'id="plan-next-tranche">What a further tenth of the budget (1.00) would buy: the plan '
+        "spends the whole budget.</p>"
+    ) in section
+    assert 'id="plan-next-segments"' in section
 
 
 def test_the_campaign_page_uses_only_the_plan_and_values_the_key_vouches_for(
