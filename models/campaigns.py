@@ -171,7 +171,7 @@ class CampaignOutcomesError(InputProblemsError):
 
 
 class RepeatedCustomersError(ValueError):
-    """A value table lists a customer on more than one row.
+    """A value table (or another table joined to it by customer) lists a customer twice.
 
     :func:`fill_from_values` joins the outcomes to the table by ``customer_id``: each such row
     would repeat the customer's outcome row, counting it again in the report and the measured
@@ -183,9 +183,16 @@ class RepeatedCustomersError(ValueError):
 
 
 def repeated_customers(
-    repeated: pl.Series, day: date, *, what: str, consequence: str, among: str = ""
+    repeated: pl.Series,
+    day: date,
+    *,
+    what: str,
+    consequence: str,
+    among: str = "",
+    table: str = "the value table",
+    again: str | None = None,
 ) -> RepeatedCustomersError:
-    """Say that a value table lists customers on more than one row, and what to run.
+    """Say that a table (the value table by default) lists customers on more than one row.
 
     Parameters
     ----------
@@ -199,19 +206,23 @@ def repeated_customers(
         What using the table would do, after "and".
     among : str, default ""
         Of whom the others are counted (" of the outcomes"), when not of the whole table.
+    table : str, default "the value table"
+        The table, as the message names it before "as of".
+    again : str, optional
+        What makes the table again; default the ``guanxi value`` command of ``day``.
 
     Returns
     -------
     RepeatedCustomersError
-        Naming the day, the first customer, how many others, and the ``guanxi value`` command
-        that writes the table again.
+        Naming the table, its day, the first customer, how many others, and the command that
+        makes the table again.
     """
     others = repeated.len() - 1
     also = f", as it does {counted(others, 'other customers')}{among}" if others else ""
+    again = again or f"write it again (guanxi value --events PATH --as-of {day} --out PATH)"
     return RepeatedCustomersError(
-        f"the value table as of {day} lists customer {repeated[0]!r} on more than one "
-        f"row{also}: which row's {what} are theirs is not known, and {consequence}; write it "
-        f"again (guanxi value --events PATH --as-of {day} --out PATH)"
+        f"{table} as of {day} lists customer {repeated[0]!r} on more than one row{also}: which "
+        f"row's {what} are theirs is not known, and {consequence}; {again}"
     )
 
 

@@ -40,11 +40,13 @@ from features.store import PlanInfo, SnapshotNotFoundError, Store, vouched_for
 from models.campaigns import (
     BASE_PROBABILITY,
     NO_SEGMENT,
+    RepeatedCustomersError,
     fill_from_values,
     measured_rates,
     not_in_values,
     pooled_campaigns,
     refuse_repeated_customers,
+    repeated_customers,
 )
 from models.knapsack import Method
 from models.offers import Offer, OffersFile, with_measured_rates
@@ -86,6 +88,9 @@ MIN_UPLIFT_ARM: Final = 200
 """Least treated and least control customers of an offer for an uplift model to be tried."""
 
 _NOT_OFFERED: Final = "the recorded campaigns are of offers not in this offers file"
+
+_ONCE_A_ROW: Final = "the plan would offer them (and spend on them) once a row"
+"""What a customer on two rows of a table the plan reads would do (RepeatedCustomersError)."""
 
 
 class NoValuesError(LookupError):
@@ -531,8 +536,8 @@ def plan_values(
         With a key: the value table or a recorded campaign is not vouched for by it (the
         message names which, and the command that writes it again).
     models.campaigns.RepeatedCustomersError
-        If the value table lists a customer on more than one row: the plan would offer them
-        once a row.
+        If the value table lists a customer on more than one row, or the snapshot or a
+        cross-sell score table one of its customers: the plan would offer them once a row.
     """
     day = _latest(store, as_of)
     table = _read_values(store, day)
@@ -540,7 +545,7 @@ def plan_values(
         table,
         day,
         what="segment, value tier, churn probability and CLV",
-        consequence="the plan would offer them (and spend on them) once a row",
+        consequence=_ONCE_A_ROW,
     )
     try:
         snapshot: pl.DataFrame | None = store.read_snapshot(day)
@@ -561,6 +566,10 @@ def plan_values(
     propensities, said = _cross_sell(store, day, used)
     notes += said
     customers = targeting_customers(table, snapshot, propensities)
+    if customers.height != table.height:  # a joined table repeated a customer: the check is free
+        repeated = _repeated_input(table, day, snapshot, propensities)
+        assert repeated is not None  # only a key on two rows adds rows to a left join
+        raise repeated
     if snapshot is None:  # no complaints known, as the note says (not a missing column)
         customers = customers.with_columns(unresolved_complaints=pl.lit(0, pl.Int64))
     for offer in used.offers:
@@ -579,6 +588,46 @@ def plan_values(
         if not said_already and not np.isfinite(values.value[:, j]).any():
             notes.append(_nobody(offer, values))
     return day, values, used, notes, chosen
+
+
+def _repeated_input(
+    values: pl.DataFrame,
+    day: date,
+    snapshot: pl.DataFrame | None,
+    propensities: dict[str, pl.DataFrame],
+) -> RepeatedCustomersError | None:
+    """Name the snapshot or cross-sell score table listing a value table's customer twice.
+
+    :func:`models.targeting.targeting_customers` joins them to the value table by
+    ``customer_id``, so each such row repeats the customer (which
+    :func:`models.targeting.offer_values` refuses, naming no table). ``guanxi features build``
+    and ``guanxi score`` write one row a customer (and category); a store without a key reads
+    any file at their paths. None when neither does.
+    """
+    planned = values["customer_id"].cast(pl.String).implode()
+    score = f"score it again (guanxi score --tasks {CROSS_SELL} --as-of {day})"
+    tables = [
+        (
+            "the snapshot",
+            snapshot,
+            "unresolved complaints and recency",
+            f"build it again (guanxi features build --as-of {day})",
+        ),
+        *(
+            (f"the {CROSS_SELL} score table (category {category!r})", frame, "scores", score)
+            for category, frame in sorted(propensities.items())
+        ),
+    ]
+    for name, frame, what, again in tables:
+        if frame is None:
+            continue
+        ids = frame["customer_id"].cast(pl.String)
+        repeated = ids.filter(ids.is_duplicated() & ids.is_in(planned)).unique(maintain_order=True)
+        if repeated.len():
+            return repeated_customers(
+                repeated, day, what=what, consequence=_ONCE_A_ROW, table=name, again=again
+            )
+    return None
 
 
 def _nobody(offer: Offer, values: OfferValues) -> str:

@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 from features.store import Store
 from models import registry
 from models.artifact import ModelBundle
+from models.campaigns import RepeatedCustomersError
 from models.offers import parse_offers
 from models.planning import _measured, fit_campaign_uplift, keep_plan, plan_from_store
 from models.targeting import offer_values, targeting_customers
@@ -279,6 +280,60 @@ def test_cross_sell_offers_read_the_promoted_models_stored_propensities(
         "shoes: propensity of cross_sell version 1 (the affinity rule: the model does not beat "
         "it) (1 customer who never bought it)",
     ], run.notes
+
+    # dups28: a score table listing C0001 twice in a category ended in offer_values' ValueError,
+    # naming no table; a customer repeated in a category no offer reads (shoes) is let be
+    twice = pl.concat([scores, scores.tail(2)])
+    store.write_scores(
+        "cross_sell",
+        DAY,
+        version,
+        twice,
+        model_name="cross_sell",
+        feature_set_version="1",
+        explain_k=0,
+        snapshot_digest="-",
+    )
+    with pytest.raises(
+        RepeatedCustomersError,
+        match=r"^the cross_sell score table \(category 'accessories'\) as of 2024-10-31 lists "
+        r"customer 'C0001' on more than one row: which row's scores are theirs is not known, "
+        r"and the plan would offer them \(and spend on them\) once a row; score it again "
+        r"\(guanxi score --tasks cross_sell --as-of 2024-10-31\)$",
+    ):
+        plan_from_store(store, OFFERS, budget=10.0, as_of=DAY)
+    store.write_scores(
+        "cross_sell",
+        DAY,
+        version,
+        pl.concat([scores, scores.tail(1)]),
+        model_name="cross_sell",
+        feature_set_version="1",
+        explain_k=0,
+        snapshot_digest="-",
+    )
+    rows = plan_from_store(store, OFFERS, budget=10.0, as_of=DAY).plan.rows
+    assert rows.filter(pl.col("offer") == "cross_sell_accessories")["customer_id"].to_list() == [
+        "C0000"
+    ]
+
+
+def test_a_snapshot_listing_a_customer_twice_plans_nothing(local_tracking: Path) -> None:
+    """dups28: the plan joined the day's snapshot to the value table by customer_id: a snapshot
+    listing C0003 on two rows repeated them, and offer_values refused its customers frame ('C0003
+    appears more than once'), naming neither the snapshot nor its day. It is refused by name:
+    the snapshot, its day, the customer and the command that builds it again."""
+    store = _store(local_tracking, campaign=False)
+    snapshot = store.read_snapshot(DAY)
+    store.write_snapshot(pl.concat([snapshot, snapshot.slice(3, 1)]), DAY)
+    with pytest.raises(RepeatedCustomersError) as raised:
+        plan_from_store(store, OFFERS, budget=10.0, as_of=DAY)
+    assert str(raised.value) == (
+        "the snapshot as of 2024-10-31 lists customer 'C0003' on more than one row: which row's "
+        "unresolved complaints and recency are theirs is not known, and the plan would offer "
+        "them (and spend on them) once a row; build it again (guanxi features build --as-of "
+        "2024-10-31)"
+    )
 
 
 def test_response_value_replaces_the_clv_by_hand() -> None:

@@ -1455,10 +1455,11 @@ def test_a_value_table_listing_a_campaign_customer_twice_is_refused_by_name(
 def test_a_value_table_listing_a_customer_twice_plans_nothing(
     cli: CliRunner, offers: Path, tmp_path: Path
 ) -> None:
-    """dups28: the plan read the value table taking its customer ids to be unique, so one
-    listing C1 on two rows (no campaign recorded: nothing else looked) planned C1 once a row,
-    two contacts charged to one customer. It is refused as the plan reads it, naming the day
-    and the customer: nothing is written or kept."""
+    """dups28: the plan read the value table taking its customer ids to be unique: one listing
+    C1 on two rows (no campaign recorded: nothing else looked) ended in offer_values' check of
+    its customers frame, a traceback naming neither the table nor its day nor what to run. It
+    is refused as the plan reads it, naming the day and the customer: nothing is written or
+    kept."""
     Store(get_settings().home).write_values(
         pl.concat([_values(), _values().head(1)]),
         DAY,

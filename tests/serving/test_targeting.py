@@ -209,10 +209,9 @@ def test_targeting_refuses_a_campaign_the_key_does_not_vouch_for(
 def test_targeting_refuses_a_value_table_listing_a_customer_twice(
     client: TestClient, settings
 ) -> None:  # type: ignore[no-untyped-def]
-    """dups28: the plan took the value table's customer ids to be unique, so a table listing
-    C1 on two rows (no campaign recorded) planned C1 once a row: two contacts, two costs, two
-    audit lines for one customer. It is a 409 naming the day and the customer, and nothing is
-    planned or audited."""
+    """dups28: the plan took the value table's customer ids to be unique: a table listing C1 on
+    two rows (no campaign recorded) was a 500 (offer_values' check of its customers frame). It
+    is a 409 naming the day and the customer, and nothing is planned or audited."""
     settings.store().write_values(
         pl.concat([_values(), _values().head(1)]),
         DAY,
