@@ -831,6 +831,11 @@ def _check_out(out: Path) -> None:
     folder = out.parent
     if out.is_dir():
         raise typer.BadParameter(f"{out} is a directory: give the HTML file", param_hint="--out")
+    if out.suffix.lower() not in (".html", ".htm"):  # an HTML page was written as drift.pdf
+        raise typer.BadParameter(
+            f"{out}: the report is one HTML page; give a file name ending in .html",
+            param_hint="--out",
+        )
     if folder.exists() and not folder.is_dir():  # was said not to exist, with a mkdir to fail
         raise typer.BadParameter(
             f"the folder of {out} ({folder}) is a file: give the HTML file in a folder",

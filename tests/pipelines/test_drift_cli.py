@@ -443,6 +443,21 @@ def test_an_out_in_a_missing_folder_is_refused_before_the_run(
     assert not out.parent.exists() and not (get_settings().home / "drift").exists()
 
 
+@pytest.mark.parametrize("name", ["drift.pdf", "drift"])
+def test_an_out_that_is_no_html_file_name_is_refused_before_the_run(
+    cli: CliRunner,  # noqa: F811
+    tmp_path: Path,
+    name: str,
+) -> None:
+    """walk28: `--out drift.pdf` wrote the HTML page into drift.pdf, which no PDF reader opens."""
+    out = tmp_path / name
+    result = cli.invoke(app, ["drift", "--tasks", "churn", "--out", str(out)])
+    said = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and "--out" in said
+    assert "the report is one HTML page; give a file name ending in .html" in said
+    assert not out.exists() and not (get_settings().home / "drift").exists()
+
+
 def test_an_out_under_a_file_is_refused_as_that(
     cli: CliRunner,  # noqa: F811
     tmp_path: Path,
