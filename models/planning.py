@@ -312,7 +312,7 @@ def fit_campaign_uplift(
         With a key: the value table or a recorded campaign is not vouched for by it (the
         message names which, and the command that writes it again).
     models.campaigns.RepeatedCustomersError
-        If the value table lists a campaign customer on more than one row.
+        If the value table, or the snapshot, lists a campaign customer on more than one row.
     """
     day = _latest(store, as_of)
     values = _read_values(store, day)
@@ -320,6 +320,14 @@ def fit_campaign_uplift(
     if outcomes is None:
         raise LookupError("no campaign recorded: guanxi campaign record --file outcomes.csv")
     snapshot = store.read_snapshot(day)  # SnapshotNotFoundError is a LookupError
+    repeated = _repeated_in(  # the fit's inputs would outnumber its outcomes
+        outcomes["customer_id"],
+        day,
+        "the fit would pair outcomes with other customers' inputs",
+        [_snapshot_table(snapshot, day, "features")],
+    )
+    if repeated is not None:
+        raise repeated
     bundles, notes = [], []
     # a row without a churn probability takes the value table's; those it lacks were ranked last
     # unsaid, and rows of a campaign without the column pooled with one with it were never filled
@@ -567,7 +575,15 @@ def plan_values(
     notes += said
     customers = targeting_customers(table, snapshot, propensities)
     if customers.height != table.height:  # a joined table repeated a customer: the check is free
-        repeated = _repeated_input(table, day, snapshot, propensities)
+        score = f"score it again (guanxi score --tasks {CROSS_SELL} --as-of {day})"
+        tables = [
+            _snapshot_table(snapshot, day, "unresolved complaints and recency"),
+            *(
+                (f"the {CROSS_SELL} score table (category {category!r})", frame, "scores", score)
+                for category, frame in sorted(propensities.items())
+            ),
+        ]
+        repeated = _repeated_in(table["customer_id"], day, _ONCE_A_ROW, tables)
         assert repeated is not None  # only a key on two rows adds rows to a left join
         raise repeated
     if snapshot is None:  # no complaints known, as the note says (not a missing column)
@@ -590,44 +606,50 @@ def plan_values(
     return day, values, used, notes, chosen
 
 
-def _repeated_input(
-    values: pl.DataFrame,
+def _repeated_in(
+    customers: pl.Series,
     day: date,
-    snapshot: pl.DataFrame | None,
-    propensities: dict[str, pl.DataFrame],
+    consequence: str,
+    tables: list[tuple[str, pl.DataFrame | None, str, str]],
 ) -> RepeatedCustomersError | None:
-    """Name the snapshot or cross-sell score table listing a value table's customer twice.
+    """Name the first table listing one of ``customers`` on more than one row, else None.
 
-    :func:`models.targeting.targeting_customers` joins them to the value table by
-    ``customer_id``, so each such row repeats the customer (which
-    :func:`models.targeting.offer_values` refuses, naming no table). ``guanxi features build``
-    and ``guanxi score`` write one row a customer (and category); a store without a key reads
-    any file at their paths. None when neither does.
+    The snapshot and the cross-sell scores are joined to the value table (or the outcomes) by
+    ``customer_id``, so each such row repeats the customer: :func:`models.targeting.offer_values`
+    refused the plan's customers frame, and an uplift fit's inputs outnumbered its outcomes,
+    naming no table. ``guanxi features build`` and ``guanxi score`` write one row a customer (and
+    category); a store without a key reads any file at their paths.
+
+    Parameters
+    ----------
+    customers : polars.Series
+        The customers joined to (a repeat of anyone else changes nothing).
+    day : datetime.date
+        The tables' day.
+    consequence : str
+        What each repeated row would do (:func:`models.campaigns.repeated_customers`).
+    tables : list of tuple
+        Each table's name, its rows (None: not read), what its rows give, and what makes it
+        again.
     """
-    planned = values["customer_id"].cast(pl.String).implode()
-    score = f"score it again (guanxi score --tasks {CROSS_SELL} --as-of {day})"
-    tables = [
-        (
-            "the snapshot",
-            snapshot,
-            "unresolved complaints and recency",
-            f"build it again (guanxi features build --as-of {day})",
-        ),
-        *(
-            (f"the {CROSS_SELL} score table (category {category!r})", frame, "scores", score)
-            for category, frame in sorted(propensities.items())
-        ),
-    ]
+    wanted = customers.cast(pl.String).implode()
     for name, frame, what, again in tables:
         if frame is None:
             continue
         ids = frame["customer_id"].cast(pl.String)
-        repeated = ids.filter(ids.is_duplicated() & ids.is_in(planned)).unique(maintain_order=True)
+        repeated = ids.filter(ids.is_duplicated() & ids.is_in(wanted)).unique(maintain_order=True)
         if repeated.len():
             return repeated_customers(
-                repeated, day, what=what, consequence=_ONCE_A_ROW, table=name, again=again
+                repeated, day, what=what, consequence=consequence, table=name, again=again
             )
     return None
+
+
+def _snapshot_table(
+    snapshot: pl.DataFrame | None, day: date, what: str
+) -> tuple[str, pl.DataFrame | None, str, str]:
+    """Describe the day's snapshot for :func:`_repeated_in`, with the command that builds it."""
+    return ("the snapshot", snapshot, what, f"build it again (guanxi features build --as-of {day})")
 
 
 def _nobody(offer: Offer, values: OfferValues) -> str:

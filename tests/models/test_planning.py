@@ -336,6 +336,24 @@ def test_a_snapshot_listing_a_customer_twice_plans_nothing(local_tracking: Path)
     )
 
 
+def test_an_uplift_fit_refuses_a_snapshot_listing_a_campaign_customer_twice(
+    local_tracking: Path,
+) -> None:
+    """dups28: the fit's inputs are the snapshot's rows of the campaign customers, joined by
+    customer_id: a snapshot listing C0003 on two rows gave one input row more than outcomes,
+    and the fit failed naming no table. It is refused by name before anything is fitted."""
+    store = _store(local_tracking)
+    snapshot = store.read_snapshot(DAY)
+    store.write_snapshot(pl.concat([snapshot, snapshot.slice(3, 1)]), DAY)
+    with pytest.raises(RepeatedCustomersError) as raised:
+        fit_campaign_uplift(store, DAY)
+    assert str(raised.value) == (
+        "the snapshot as of 2024-10-31 lists customer 'C0003' on more than one row: which row's "
+        "features are theirs is not known, and the fit would pair outcomes with other "
+        "customers' inputs; build it again (guanxi features build --as-of 2024-10-31)"
+    )
+
+
 def test_response_value_replaces_the_clv_by_hand() -> None:
     customers = targeting_customers(
         pl.DataFrame(
