@@ -328,6 +328,27 @@ def _near_names(columns: Sequence[str], missing: Sequence[str]) -> str:
     return "".join(f"; {s}" for s in said)
 
 
+def _group_column(frame: pl.DataFrame, missing: Sequence[str]) -> str:
+    """Name a column that tells the groups apart in words when ``control`` is missing.
+
+    A CRM export's ``group`` column of ``control`` and ``treatment`` was said only as the
+    ``control`` column missing.
+    """
+    if "control" not in missing:
+        return ""
+    for name in frame.columns:
+        if frame[name].dtype != pl.String or name in OUTCOME_COLUMNS | OPTIONAL_OUTCOME_COLUMNS:
+            continue
+        words = frame[name].drop_nulls().str.strip_chars().str.to_lowercase().unique()
+        if words.len() <= 3 and "control" in words.to_list():
+            shown = ", ".join(repr(w) for w in sorted(words.to_list()))
+            return (
+                f"; the file's column {name!r} holds {shown}: add a control column, true where "
+                "it is 'control' (held out, not contacted) and false elsewhere"
+            )
+    return ""
+
+
 def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.DataFrame:
     """Check an outcomes table and return it with the declared column types.
 
@@ -360,7 +381,9 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
     missing = [name for name in OUTCOME_COLUMNS if name not in frame.columns]
     if missing:
         said = f"missing {counted(len(missing), 'required columns')}: {', '.join(missing)}"
-        hints = _separator(frame.columns) or _near_names(frame.columns, missing)
+        hints = _separator(frame.columns) or (
+            _near_names(frame.columns, missing) + _group_column(frame, missing)
+        )
         raise CampaignOutcomesError(
             source, [said + (hints or _other_table(frame.columns, missing))]
         )

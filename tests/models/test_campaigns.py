@@ -563,6 +563,24 @@ def test_flags_not_true_or_false_name_their_values_and_empty_ids_are_not_duplica
         assert validate_outcomes(spelt)["control"].equals(OUTCOMES["control"])
 
 
+def test_a_group_column_in_words_is_named_when_control_is_missing() -> None:
+    """walk28: a CRM export's ``group`` column of ``control`` and ``treatment`` was said only as
+    "missing 1 required column: control"."""
+    grouped = OUTCOMES.with_columns(
+        group=pl.when("control").then(pl.lit("Control")).otherwise(pl.lit("treatment"))
+    ).drop("control")
+    with pytest.raises(CampaignOutcomesError) as info:
+        validate_outcomes(grouped, "outcomes.csv")
+    assert str(info.value) == (
+        "outcomes.csv: missing 1 required column: control; the file's column 'group' holds "
+        "'control', 'treatment': add a control column, true where it is 'control' (held out, "
+        "not contacted) and false elsewhere"
+    )
+    with pytest.raises(CampaignOutcomesError) as info:  # no such column: nothing more said
+        validate_outcomes(OUTCOMES.drop("control"), "outcomes.csv")
+    assert str(info.value) == "outcomes.csv: missing 1 required column: control"
+
+
 def test_nan_or_an_infinity_in_a_number_column_is_not_a_number(tmp_path: Path) -> None:
     """walk28: a CSV's ``NaN`` or ``inf`` read as a float and was recorded: one NaN margin made
     the report's incremental margin and ROI of its offer and segment ``nan``, and ``guanxi
