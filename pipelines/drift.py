@@ -891,6 +891,10 @@ def drift_command(
     chosen = parse_tasks(tasks)
     if out is not None:  # each was a traceback after the run and the record were kept
         _check_out(out)
+    try:  # said before anything is read, naming the option (was "psi must be ...", once read)
+        thresholds = DriftThresholds(psi=psi, ks=ks, wasserstein=wasserstein, alpha=alpha)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=f"--{str(exc).split()[0]}") from exc
     home = get_settings().home
     build = "(`guanxi features build --events PATH --as-of DAY`, or `guanxi cycle`)"
     if not home.is_dir():  # was "no history for DAY" or "no snapshot", as if the store were there
@@ -913,7 +917,6 @@ def drift_command(
         now = datetime.now(UTC)
         frame = read_events(events, now=now) if events is not None else None
         people = read_customers(customers, now=now) if customers is not None else None
-        thresholds = DriftThresholds(psi=psi, ks=ks, wasserstein=wasserstein, alpha=alpha)
         inputs = DriftInputs(store, day, frame, people)
         with quiet_libraries():  # MLflow's INFO lines on a version whose files are gone
             report = drift_report(inputs, chosen, thresholds)

@@ -443,6 +443,26 @@ def test_an_out_in_a_missing_folder_is_refused_before_the_run(
     assert not out.parent.exists() and not (get_settings().home / "drift").exists()
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [("--psi", "-1", "psi must be a non-negative number"), ("--alpha", "2", "alpha must be in")],
+)
+def test_a_threshold_out_of_range_is_refused_by_its_option_before_anything_is_read(
+    cli: CliRunner,  # noqa: F811
+    tmp_path: Path,
+    option: str,
+    value: str,
+    said: str,
+) -> None:
+    """walk28: `--psi -1` was said "no drift report, nothing written: psi must be ...", after
+    the events were read, naming no option."""
+    events = tmp_path / "missing.parquet"  # read before the check: "file not found" was said
+    args = ["drift", "--tasks", "churn", "--events", str(events), option, value]
+    result = cli.invoke(app, args, env={"COLUMNS": "200"})
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and f"Invalid value for {option}: {said}" in text, text
+
+
 @pytest.mark.parametrize("name", ["drift.pdf", "drift"])
 def test_an_out_that_is_no_html_file_name_is_refused_before_the_run(
     cli: CliRunner,  # noqa: F811
