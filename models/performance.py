@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 
 from features.value import purchase_counts
+from models.campaigns import refuse_repeated_customers
 from models.clv.validation import forecast_accuracy
 from models.metrics import calibration_error, reliability_bins
 from models.ranking import rank_bins
@@ -171,7 +172,19 @@ def purchases_forecast_error(
     dict of str to float
         :class:`models.clv.validation.ForecastAccuracy` as a dict: customers, MAE, correlation,
         forecast and actual totals, aggregate error.
+
+    Raises
+    ------
+    models.campaigns.RepeatedCustomersError
+        If the table lists a customer on more than one row: each row would count their forecast
+        and their purchases again (the message names the day and the customer).
     """
+    refuse_repeated_customers(
+        values,
+        as_of,
+        what="expected purchases",
+        consequence="the forecast error would count their purchases once a row",
+    )
     actual = purchase_counts(events, as_of, as_of + timedelta(days=horizon_days))
     joined = values.select("customer_id", "expected_purchases").join(
         actual, on="customer_id", how="left", maintain_order="left"

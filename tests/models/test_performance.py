@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from models.campaigns import RepeatedCustomersError
 from models.metrics import calibration_error, reliability_bins
 from models.performance import (
     match_outcomes,
@@ -82,3 +83,12 @@ def test_purchases_forecast_error_by_hand() -> None:
     assert accuracy["actual_total"] == 3.0 and accuracy["forecast_total"] == 3.5
     assert accuracy["mae"] == pytest.approx(0.125)
     assert accuracy["aggregate_error"] == pytest.approx(3.5 / 3 - 1)
+    # dups28: a table listing C twice counted their forecast and purchases twice (5 customers,
+    # forecast 5.5, actual 5); it is refused by name
+    with pytest.raises(
+        RepeatedCustomersError,
+        match=r"^the value table as of 2024-06-30 lists customer 'C' on more than one row: which "
+        r"row's expected purchases are theirs is not known, and the forecast error would count "
+        r"their purchases once a row; write it again \(guanxi value ",
+    ):
+        purchases_forecast_error(pl.concat([values, values.slice(2, 1)]), events, c, 90)

@@ -208,6 +208,28 @@ def test_live_performance_matches_earlier_scores_with_what_happened(
         "events that followed this day, so its scores of 2024-06-30 and their live performance "
         "look better than they are; judge it by the scores of days on or after 2024-10-31"
     ) in report["notes"]
+    # dups28: a value table listing A twice counted A's forecast and purchases twice (5
+    # customers, forecast 4.5); it is not checked, and the report says why
+    store.write_values(
+        pl.DataFrame(
+            {"customer_id": ["A", "B", "C", "D", "A"], "expected_purchases": [1.0, 0.5, 2.0, 0, 1]}
+        ),
+        cutoff,
+        horizon_days=90,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={},
+    )
+    result = cli.invoke(app, [*args, "--events", str(events_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    report = store.read_record("drift", today)
+    assert report is not None and not report["value"]
+    assert (
+        "value table of 2024-06-30: not checked: the value table as of 2024-06-30 lists customer "
+        "'A' on more than one row: which row's expected purchases are theirs is not known, and "
+        "the forecast error would count their purchases once a row; write it again (guanxi "
+        "value --events PATH --as-of 2024-06-30 --out PATH)"
+    ) in report["notes"]
 
 
 def test_feature_names_are_never_cut_at_80_columns() -> None:
