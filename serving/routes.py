@@ -837,6 +837,7 @@ async def reload(_role: AdminRole, request: Request, holder: Holder) -> ReloadRe
     )
 
 
+@health_router.head("/healthz", response_model=Health, include_in_schema=False)
 @health_router.get(
     "/healthz",
     response_model=Health,
@@ -844,10 +845,16 @@ async def reload(_role: AdminRole, request: Request, holder: Holder) -> ReloadRe
     summary="Liveness",
 )
 async def healthz() -> Health:
-    """Answer while the process is alive."""
+    """Answer while the process is alive; ``HEAD`` answers the same without a body.
+
+    Uptime monitors and load balancers that probe with ``HEAD`` got a 405 and saw the service
+    as down. ``HEAD`` stays out of the OpenAPI document's operations, as Starlette's implicit
+    ``HEAD`` of a ``GET`` route would.
+    """
     return Health()
 
 
+@health_router.head("/readyz", response_model=Readiness, include_in_schema=False)
 @health_router.get(
     "/readyz",
     response_model=Readiness,
@@ -871,7 +878,8 @@ async def readyz(holder: Holder) -> Readiness | JSONResponse:
     Before anything is promoted or built, its detail is the API's 503's, which says what is
     missing and what to run (:func:`~serving.deps.not_loaded`): "last load failed; retrying"
     told an operator of an empty store of a failure that did not happen. It stays for a load
-    that did fail, whose reason (paths, servers) goes to the server log only.
+    that did fail, whose reason (paths, servers) goes to the server log only. ``HEAD`` answers
+    as ``GET`` without a body, as :func:`healthz`'s.
     """
     if holder.current is not None and holder.explainer_warm:
         return Readiness(ready=True)

@@ -441,6 +441,22 @@ def test_health_readiness_metrics(client: TestClient) -> None:
     assert f"# HELP guanxi_scores_served_total {SCORES_HELP}" in text
 
 
+def test_health_and_readiness_answer_head_as_get(client: TestClient) -> None:
+    """serve28b: ``HEAD /healthz`` and ``HEAD /readyz`` were 405s, so an uptime monitor or load
+    balancer probing with HEAD saw the service as down. They answer as GET, without a body,
+    counted under their route, and the OpenAPI document keeps one GET operation each."""
+    for path in ("/healthz", "/readyz"):
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b"" and head.headers["content-type"] == got.headers["content-type"]
+        assert head.headers["x-request-id"]
+    text = client.get("/metrics").text
+    assert 'guanxi_requests_total{method="HEAD",route="/healthz",status="200"} 1.0' in text
+    assert 'guanxi_requests_total{method="HEAD",route="/readyz",status="200"} 1.0' in text
+    paths = client.get("/openapi.json").json()["paths"]
+    assert set(paths["/healthz"]) == set(paths["/readyz"]) == {"get"}
+
+
 def test_metrics_label_every_route_by_its_template(client: TestClient) -> None:
     # the docs, their assets, the icon and the pages' static files and redirects are routes too
     templates = {

@@ -85,6 +85,10 @@ def test_readyz_and_the_pages_say_when_to_ask_again_while_nothing_is_loaded(
     assert ready.status_code == 503 and ready.json()["ready"] is False
     assert ready.headers["retry-after"] == str(NOT_LOADED_RETRY_AFTER)
     assert ready.headers["x-request-id"]
+    # a load balancer probing with HEAD sees the same 503 and when to ask again (it was a 405)
+    head = empty.head("/readyz")
+    assert head.status_code == 503 and head.content == b""
+    assert head.headers["retry-after"] == str(NOT_LOADED_RETRY_AFTER)
     page = empty.get("/ui/", headers=headers("reviewer"))
     assert page.status_code == 503 and "Models are loading" in page.text
     assert page.headers["retry-after"] == str(NOT_LOADED_RETRY_AFTER)
