@@ -861,9 +861,15 @@ def cycle_command(
         console.print(f"[red]cycle not run:[/red] {exc}")
         raise typer.Exit(2) from exc
     except (EventsValidationError, CycleError) as exc:
-        console.print(
-            f"[red]cycle stopped:[/red] {exc}\nThe steps before it are kept; run the same "
-            "command again to resume."
+        record = get_settings().store().read_record("cycle", day) or {}
+        done = list(record.get("steps", {}))  # "the steps before it" were said of none, too
+        kept = (
+            f"The steps before it ({', '.join(done)}) are kept; run the same command again to "
+            "resume."
+            if done
+            else "No step had finished: nothing is kept; run the same command again once this "
+            "is put right."
         )
+        console.print(f"[red]cycle stopped:[/red] {exc}\n{kept}")
         raise typer.Exit(1) from exc
     console.print(f"cycle of {day} complete: {', '.join(s for s in STEPS if s in record['steps'])}")

@@ -442,6 +442,21 @@ def test_a_step_done_already_says_when_in_minutes_utc(local_tracking: Path) -> N
     assert ran.exit_code == 0 and "was started with" not in ran.output, ran.output
 
 
+def test_a_cycle_stopped_at_its_first_step_says_nothing_is_kept(local_tracking: Path) -> None:
+    """walk28: events that cannot be read stopped the snapshot step, and the cycle said "The
+    steps before it are kept; run the same command again to resume" of no step at all."""
+    _register()
+    get_settings.cache_clear()
+    try:
+        ran = CliRunner().invoke(app, _args(local_tracking), env={"COLUMNS": "200"})
+    finally:
+        get_settings.cache_clear()
+    said = " ".join(ran.output.split())
+    assert ran.exit_code == 1 and "cycle stopped:" in said, ran.output
+    assert "file not found" in said and "The steps before it" not in said
+    assert "No step had finished: nothing is kept; run the same command again once this" in said
+
+
 def _runs() -> int:
     return len(mlflow.search_runs(search_all_experiments=True, output_format="list"))
 
