@@ -90,7 +90,7 @@ from serving.ui.charts import (
 )
 from serving.ui.history import CustomerHistory, HistoryUnreadableError, customer_history
 from serving.value_routes import VALUE_TASK
-from serving.values import LoadedValues
+from serving.values import NO_VALUES, LoadedValues
 
 __all__ = [
     "HERE",
@@ -854,6 +854,7 @@ def customer(request: Request, role: Reviewer, holder: Holder, customer_id: str)
             "history_note": note,
             "value": value,
             "value_info": values.info if values is not None else None,
+            "no_values": NO_VALUES,  # shown without a table: none, or refused (the value page's)
         },
     )
 
