@@ -403,7 +403,8 @@ def solve(
     resources : sequence of Resource
         The shared limits; an infinite capacity is no limit.
     method : {"auto", "exact", "lagrangian"}, default "auto"
-        See the module docstring.
+        See the module docstring. With no candidate pair left, the empty plan is reported as
+        ``"exact"`` (it is the only plan), unless ``"lagrangian"`` was asked for.
     exact_limit : int, default :data:`DEFAULT_EXACT_LIMIT`
         Largest number of candidate pairs ``auto`` solves exactly.
     time_limit : float, default 30.0
@@ -427,8 +428,13 @@ def solve(
     p = _reduce(np.where(np.isnan(value), -np.inf, value), resources)
     prices, bound = _dual(p)
     sub = _lagrangian(p, prices)
-    chosen: Literal["exact", "lagrangian"] = "lagrangian"
     pairs = int(np.isfinite(p.value).sum())
+    # No pair left (a budget of 0, every offer unaffordable or worth nothing): the empty plan is
+    # the only one, so it is exact; "lagrangian" here told a caller who asked for "exact" that
+    # the approximation had run.
+    chosen: Literal["exact", "lagrangian"] = (
+        "exact" if not pairs and method != "lagrangian" else "lagrangian"
+    )
     if pairs and (method == "exact" or (method == "auto" and pairs <= exact_limit)):
         exact, exact_bound = _exact(p, time_limit)
         bound = min(bound, exact_bound)

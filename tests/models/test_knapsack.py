@@ -122,6 +122,23 @@ def test_non_positive_values_are_never_chosen() -> None:
     assert s.gap == 0.0
 
 
+def test_an_empty_plan_reports_the_method_asked_for() -> None:
+    """serve28b: with no offer left (a budget of 0, every offer unaffordable) the plan said
+    "lagrangian" though "exact" was asked for and nothing approximate ran. The empty plan is the
+    only one: exact for "exact" and "auto", and "lagrangian" when that was asked for."""
+    value = np.array([[5.0, 3.0], [4.0, 2.0]])
+    for capacity in (0.0, 0.5):  # a budget of 0; a budget below every offer's cost
+        budget = [Resource("budget", capacity, np.array([1.0, 1.0]))]
+        for method, reported in (
+            ("exact", "exact"),
+            ("auto", "exact"),
+            ("lagrangian", "lagrangian"),
+        ):
+            s = solve(value, budget, method=method)  # type: ignore[arg-type]
+            assert s.choice.tolist() == [-1, -1] and s.objective == 0.0
+            assert (s.method, s.gap) == (reported, 0.0), (capacity, method)
+
+
 def test_shadow_price_of_the_budget() -> None:
     # Many customers, one offer costing 1 with values 1..1000: a budget of 500 buys the best
     # 500, the next unit of budget is worth about the 501st value.

@@ -80,6 +80,11 @@ def test_targeting_plans_from_the_value_table_and_audits(client: TestClient, set
 
     empty = client.post("/v1/targeting", json=_body(0.5), headers=headers("reviewer")).json()
     assert empty["customers"] == 0 and "buys nothing" in empty["reason"]
+    # nothing approximate ran: the empty plan is exact (it said "lagrangian", serve28b)
+    assert empty["method"] == "exact"
+    lagrangian = _body(0.5, method="lagrangian")
+    answer = client.post("/v1/targeting", json=lagrangian, headers=headers("reviewer")).json()
+    assert answer["method"] == "lagrangian"
 
 
 def test_metrics_count_the_plan_rows_the_audit_log_holds(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
