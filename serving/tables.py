@@ -24,6 +24,7 @@ import polars as pl
 from cachetools import LRUCache
 
 from features.contracts import FEATURE_SET_VERSION
+from models.campaigns import repeated_customers
 from models.explain import base_log_odds
 from models.ranking import deciles, ranked_deciles
 from models.scoring import FeatureSetMismatchError, check_feature_set, model_rows
@@ -226,7 +227,10 @@ def build_state(
         registered for another task, or the snapshot was built with another feature-set version
         than this code builds.
     ValueError
-        If the snapshot has no ``customer_id`` column or repeats a customer.
+        If the snapshot has no ``customer_id`` column.
+    models.campaigns.RepeatedCustomersError
+        If the snapshot lists a customer on more than one row (a ``ValueError`` too): the
+        message names its day, the first such customer and ``guanxi features build``.
     """
     if snapshot.feature_set_version != FEATURE_SET_VERSION:
         raise IncompatibleModelError(
@@ -251,8 +255,15 @@ def build_state(
         for model in models.values():
             model.bundle.booster.set_param({"nthread": threads})
     index = pd.Index(snapshot.frame.get_column("customer_id").to_numpy())
-    if not index.is_unique:
-        raise ValueError(f"snapshot as of {snapshot.as_of} repeats customer ids")
+    if not index.is_unique:  # it said "repeats customer ids", naming none, nor what to run
+        raise repeated_customers(
+            pl.Series(index[index.duplicated()].unique()),
+            snapshot.as_of,
+            what="features",
+            consequence="a lookup of them would find several rows",
+            table="the snapshot",
+            again=f"build it again (guanxi features build --as-of {snapshot.as_of})",
+        )
     return ServingState(
         snapshot=snapshot,
         index=index,

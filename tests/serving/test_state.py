@@ -186,7 +186,14 @@ def test_repeated_customer_is_refused(
     served: dict[str, ServedModel], loaded_snapshot: LoadedSnapshot
 ) -> None:
     frame = pl.concat([loaded_snapshot.frame, loaded_snapshot.frame.head(1)])
-    with pytest.raises(ValueError, match="repeats customer ids"):
+    first = frame["customer_id"][0]
+    # dups28: it said "repeats customer ids", naming none of them nor what to run
+    with pytest.raises(
+        ValueError,
+        match=rf"^the snapshot as of {loaded_snapshot.as_of} lists customer '{first}' on more "
+        rf"than one row: .*; build it again \(guanxi features build --as-of "
+        rf"{loaded_snapshot.as_of}\)$",
+    ):
         build_state(served, dataclasses.replace(loaded_snapshot, frame=frame))
 
 
