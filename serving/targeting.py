@@ -145,8 +145,8 @@ targeting_router = APIRouter(
         ),
         409: error_answer(
             "The value table, or a recorded campaign, is not the one signed with the server's "
-            "GUANXI_STORE_KEY, or the value table lists a customer on more than one row (the "
-            "detail names it).",
+            "GUANXI_STORE_KEY, or a table the plan reads (the value table, the snapshot, the "
+            "cross-sell scores) lists a customer on more than one row (the detail names it).",
             {
                 "detail": "the value table as of 2025-12-31 does not match its signed manifest; "
                 "the reason is in the server log (request id 3f2b8c0e9d6a4f1b8e7c5a2d0b9f4e6c)"
@@ -403,7 +403,7 @@ def targeting(
             f"(request id {request.state.request_id})",
         ) from None
     except RepeatedCustomersError as exc:  # the store's table, not the request: names no path
-        logger.warning("request %s: value table refused: %s", request.state.request_id, exc)
+        logger.warning("request %s: table refused: %s", request.state.request_id, exc)
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     plan = run.plan
     top = plan.rows.head(body.limit)

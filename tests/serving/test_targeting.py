@@ -7,6 +7,7 @@ The uplift model cache is checked with the registered uplift model of
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -235,3 +236,25 @@ def test_targeting_refuses_a_value_table_listing_a_customer_twice(
     )
     audit = settings.home / "audit"
     assert not any("targeting:" in p.read_text() for p in audit.glob("part-*.jsonl"))
+
+
+def test_targeting_refuses_a_snapshot_listing_a_customer_twice(
+    client: TestClient, settings, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    """dups28: a snapshot listing C1 on two rows was a 500 (offer_values' check of the plan's
+    customers frame); it is a 409 naming the snapshot, its day and the customer, and the log
+    says a table was refused (it said 'value table refused' of every such refusal)."""
+    store = settings.store()
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    snapshot = pl.DataFrame(
+        {"customer_id": ["C1", "C2", "C1"], "unresolved_complaints": [0, 1, 0]}
+    ).with_columns(recency_days=pl.lit(30.0))
+    store.write_snapshot(snapshot, DAY)
+    with caplog.at_level(logging.WARNING, logger="serving.targeting"):
+        refused = client.post("/v1/targeting", json=_body(), headers=headers("reviewer"))
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["detail"].startswith(
+        "the snapshot as of 2024-10-31 lists customer 'C1' on more than one row: "
+    )
+    logged = [m.getMessage() for m in caplog.records if "refused" in m.getMessage()]
+    assert len(logged) == 1 and ": table refused: the snapshot as of 2024-10-31" in logged[0]
