@@ -557,7 +557,8 @@ class SegmentSummary(BaseModel):
     mean_churn_probability: float | None = Field(description="Churn risk of the scored.")
     equity_at_risk: float | None = Field(
         description="Sum of churn_probability x clv; null when the value table holds no churn "
-        "probability (churn_missing says why)."
+        "probability (churn_missing says why). A group none of whose customers has one (scored "
+        "0, e.g. only lapsed customers) has 0 here: not measured, not no risk."
     )
     risk_share: float | None = Field(description="equity_at_risk / equity.")
 

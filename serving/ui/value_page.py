@@ -83,12 +83,20 @@ def value_page(request: Request, _role: Reviewer, holder: Holder) -> HTMLRespons
     drawn = _CHARTS if at_risk else _CHARTS[:1]
     groups: list[dict[str, Any]] = []
     for by, label in _GROUPS:
+        # nor is it zero in a group where nobody has a probability (only lapsed customers, say):
+        # its 0.00 read as "no risk". The page shows it as not measured and draws no bar; the
+        # API keeps the 0 its clients sum (with the group's ``scored``, 0, saying so)
         rows = [
-            segment_summary(r, str(r[by]), at_risk) for r in values.equity[by].iter_rows(named=True)
+            segment_summary(r, str(r[by]), at_risk and r["scored"] > 0)
+            for r in values.equity[by].iter_rows(named=True)
         ]
         charts = [
             bar_chart(
-                [(group_name(r.name), max(getattr(r, field) or 0.0, 0.0)) for r in rows],
+                [
+                    (group_name(r.name), max(shown, 0.0))
+                    for r in rows
+                    if (shown := getattr(r, field)) is not None
+                ],
                 chart_id=f"{field}-{by}",
                 title=f"{title} by {label}",
                 value_label=title,

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -523,6 +524,29 @@ def test_value_page_shows_equity_by_segment_and_tier_and_the_check(
     assert 'data-forecast="bgnbd"' in text and 'data-forecast="naive"' in text
     assert "c001" in text.split('id="top-at-risk"', 1)[1]
     assert value_client.get("/ui/value", headers=headers()).status_code == 403  # scorer
+
+
+def test_a_group_nobody_in_which_has_a_churn_probability_shows_its_risk_as_not_measured(
+    value_client: TestClient,
+) -> None:
+    """serve28b: the top 1% tier holds only c003, lapsed (no churn probability); the page showed
+    its equity at risk as 0.00 and 0.0% and drew a bar of 0, which read as "no risk". The page
+    shows it as not measured (and draws no bar); the API keeps the 0 its clients sum, its
+    ``scored`` 0 saying so (the field's description says it too)."""
+    text = value_client.get("/ui/value", headers=headers("reviewer")).text
+    row = re.search(r'<tr data-segment="top_1pct">(.*?)</tr>', text)
+    assert row is not None
+    cells = re.findall(r'<td class="num">(.*?)</td>', row.group(1))
+    assert cells[-2:] == ["—", "—"]  # equity at risk, its share of the equity
+    chart = text.split('id="equity_at_risk-value_tier"', 1)[1].split("</figure>", 1)[0]
+    assert "top 1%" not in chart and 'data-label="top 5%"' in chart
+    top = re.search(r'<tr data-segment="top_5pct">(.*?)</tr>', text)
+    assert (
+        top is not None and re.findall(r'<td class="num">(.*?)</td>', top.group(1))[-2] == "20.00"
+    )
+    body = value_client.get("/v1/segments", headers=headers()).json()
+    tier = next(t for t in body["value_tiers"] if t["name"] == "top_1pct")
+    assert (tier["scored"], tier["equity_at_risk"], tier["risk_share"]) == (0, 0.0, 0.0)
 
 
 def test_pages_without_a_value_table_say_how_to_get_one(client: TestClient) -> None:
