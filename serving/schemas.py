@@ -292,7 +292,12 @@ class CustomerResult(BaseModel):
 class BatchScoreRequest(_Strict):
     """Scores for up to :data:`MAX_BATCH` customers of the loaded snapshot."""
 
-    customer_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
+    customer_ids: list[CustomerId] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        description="Each not blank and without control characters, as POST /v1/score's "
+        "customer_id: a bad one is a 422 naming its index (body.customer_ids.3).",
+    )
     tasks: list[TaskName] | None = Field(default=None, description="Default: every loaded task.")
     explain: Int = Field(default=5, ge=0, le=MAX_REASONS, description="Reasons per task.")
     group: Bool = Field(default=False, description="Also group the reasons by business concept.")

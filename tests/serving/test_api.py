@@ -294,6 +294,25 @@ def test_422_names_fields_never_values(client: TestClient) -> None:
     assert next(iter(_fields(r))).startswith("body") and "xxxx" not in r.text
 
 
+def test_a_batch_refuses_a_blank_or_control_character_id_by_its_index(client: TestClient) -> None:
+    """serve28b: POST /v1/scores answered a blank id or one with a control character as
+    "unknown", while POST /v1/score's customer_id refuses it (422). The batch refuses it the same
+    way, naming the index of each bad id, so the sending system can find it; the id itself is
+    not repeated."""
+    ids = ["c001", " ", "c002", "a\tb", "", "x\x00y"]
+    r = client.post("/v1/scores", headers=headers(), json={"customer_ids": ids})
+    fields = _fields(r)
+    assert set(fields) == {f"body.customer_ids.{i}" for i in (1, 3, 4, 5)}
+    assert fields["body.customer_ids.1"] == (
+        "should be not blank, and no control characters (tab, line break, NUL, ...)"
+    )
+    assert "x\\u0000y" not in r.text and "a\\tb" not in r.text
+    _conforms(client, "POST", "/v1/scores", r)
+    # ids of any other text still are what they are: scored or unknown
+    r = client.post("/v1/scores", headers=headers(), json={"customer_ids": ["c001", "José 7/b"]})
+    assert r.status_code == 200 and r.json()["unknown"] == 1
+
+
 def test_422_reason_is_the_check_s_own_words(client: TestClient) -> None:
     """A check of guanxi's own read "Value error, must be a JSON number": pydantic's prefix
     for the ValueError a validator raises, which tells the caller nothing."""
