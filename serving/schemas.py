@@ -648,5 +648,9 @@ class SegmentCustomers(BaseModel):
     kind: Literal["rfm_segment", "value_tier"]
     as_of: date
     value_version: str
-    count: int
-    customers: list[CustomerValue]
+    count: int = Field(
+        description="Customers in the segment or tier: all of them, whatever limit and offset."
+    )
+    customers: list[CustomerValue] = Field(
+        description="Highest CLV first (then by id); with limit and offset, that page of them."
+    )

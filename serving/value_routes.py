@@ -493,8 +493,25 @@ def segment_customers(
     audit: Audit,
     name: Annotated[str, Path(min_length=1, max_length=64)],
     format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv.")] = "json",
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            description="At most this many customers (default: all of them). With offset, pages "
+            "through a large segment; count stays the segment's size.",
+        ),
+    ] = None,
+    offset: Annotated[
+        int, Query(ge=0, description="Skip this many customers first (default 0).")
+    ] = 0,
 ) -> SegmentCustomers | StreamingResponse:
-    """Return (or stream as CSV) a segment's or tier's customers, highest CLV first."""
+    """Return (or stream as CSV) a segment's or tier's customers, highest CLV first.
+
+    ``limit`` and ``offset`` take a page of them in that order (by CLV, then id: a page stays
+    the same for one value table): the JSON answer built every customer of a segment in memory
+    at once, with no way to ask for fewer. Without them the answer is all of them, as before;
+    ``count`` is the segment's size either way, and only the customers answered are audited.
+    """
     values = _values(request, holder)  # after the path's and query's checks
     kind = values.segment_kind(name)
     if kind is None:
@@ -502,7 +519,10 @@ def segment_customers(
             status.HTTP_404_NOT_FOUND,
             f"no segment or tier {name!r}; known: {', '.join(values.segments())}",
         )
-    rows = segment_rows(values, kind, name)
+    every = segment_rows(values, kind, name)
+    # clamped: polars takes no offset or length beyond a C long (a larger one would be a 500)
+    start = min(offset, every.height)
+    rows = every.slice(start, None if limit is None else min(limit, every.height))
     record_values(request, audit, values, rows.select("customer_id", "clv").to_dicts())
     if format == "csv":
         return segment_csv(values, name, rows)
@@ -511,6 +531,6 @@ def segment_customers(
         kind=kind,  # type: ignore[arg-type]
         as_of=values.as_of,
         value_version=values.info.version,
-        count=rows.height,
+        count=every.height,
         customers=[customer_value(values, r) for r in rows.iter_rows(named=True)],
     )

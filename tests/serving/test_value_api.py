@@ -280,6 +280,48 @@ def test_segment_customers_as_json_and_csv(value_client: TestClient) -> None:
     assert bad.status_code == 422
 
 
+def test_segment_customers_page_with_limit_and_offset(
+    value_client: TestClient, value_settings: Settings
+) -> None:
+    """serve28b: the JSON answer built every customer of a segment at once, with no way to ask
+    for fewer. ``limit`` and ``offset`` take a page in the answer's order (CLV, then id), as
+    JSON or CSV; ``count`` stays the segment's size, and only the customers answered are
+    audited. Without them the answer is what it was (test_segment_customers_as_json_and_csv)."""
+    url = "/v1/segments/champions/customers"
+    pages = {
+        "?limit=1": ["c003"],
+        "?limit=1&offset=1": ["c000"],
+        "?offset=1": ["c000"],
+        "?limit=5": ["c003", "c000"],
+        "?offset=2": [],
+        f"?offset={10**20}&limit={10**20}": [],  # past what polars takes: no 500
+        f"?limit={10**20}": ["c003", "c000"],
+    }
+    for query, ids in pages.items():
+        r = value_client.get(url + query, headers=headers())
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert [c["customer_id"] for c in body["customers"]] == ids, query
+        assert body["count"] == 2, query
+        csv_rows = value_client.get(f"{url}{query}&format=csv", headers=headers()).text
+        assert [row["customer_id"] for row in csv.DictReader(io.StringIO(csv_rows))] == ids
+    served = Counter(line["request_id"] for line in _audit(value_settings.home))
+    assert sorted(served.values()) == [
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        2,
+        2,
+        2,
+        2,
+    ]  # per request: what it answered
+    for query in ("?limit=0", "?offset=-1", "?limit=x"):
+        assert value_client.get(url + query, headers=headers()).status_code == 422, query
+
+
 def test_a_table_without_the_details_serves_them_as_null(
     tmp_path: Path, source: StaticSource
 ) -> None:
