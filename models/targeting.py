@@ -79,6 +79,7 @@ from models.offers import Offer, OffersFile
 __all__ = [
     "CUSTOMER_INPUTS",
     "NEXT_TRANCHE",
+    "NO_BUDGET",
     "PLAN_COLUMNS",
     "PROPENSITY_PREFIX",
     "SUMMARY_COLUMNS",
@@ -129,6 +130,12 @@ SUMMARY_COLUMNS: Final[tuple[str, ...]] = (
 )
 NEXT_TRANCHE: Final = 0.1
 """Share of the budget the next-best table spends when the whole budget is used."""
+
+NO_BUDGET: Final = (
+    "buys nothing: the budget is what the campaign may spend, in money units, and must be above 0"
+)
+"""Why a budget of 0 or less is refused, after the amount (``guanxi target``, ``POST
+/v1/targeting``): it contacts nobody, and kept it replaced the day's stored plan."""
 
 _NO_SEGMENT: Final = "unsegmented"
 _NO_TIER: Final = "untiered"

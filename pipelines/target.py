@@ -47,7 +47,7 @@ from models.knapsack import Method
 from models.offers import OffersFileError, load_offers
 from models.planning import NoValuesError, PlanRun, keep_plan, plan_from_store
 from models.registry import configure_tracking
-from models.targeting import SUMMARY_COLUMNS, Plan, summary_table
+from models.targeting import NO_BUDGET, SUMMARY_COLUMNS, Plan, summary_table
 from pipelines import connectors
 from pipelines.campaign import read_stored_plan_with_info
 from pipelines.console import fits, fitted_table, layout_table, warn_unsigned
@@ -356,8 +356,7 @@ def target_command(
         raise typer.BadParameter(f"{budget} is not an amount of money", param_hint="--budget")
     if budget <= 0:  # 0 passed min=0 and replaced the day's stored plan with an empty one
         raise typer.BadParameter(
-            f"{budget:g} buys nothing: the budget is what the campaign may spend, in money "
-            "units, and must be above 0; nothing read or written",
+            f"{budget:g} {NO_BUDGET}; nothing read or written",
             param_hint="--budget",
         )
     if method not in _METHODS:

@@ -27,7 +27,7 @@ from typing import Annotated, Any, Final, Literal
 from cachetools import LRUCache
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from features.store import TamperedTableError, UnsignedTableError
 from models.campaigns import RepeatedCustomersError
@@ -40,6 +40,7 @@ from models.registry import (
     load_uplift_version,
     uplift_version,
 )
+from models.targeting import NO_BUDGET
 from serving.deps import Audit, SettingsDep, require_role
 from serving.metrics import Metrics
 from serving.routes import (
@@ -163,7 +164,11 @@ class _Strict(BaseModel):
 class TargetingRequest(_Strict):
     """What to plan with."""
 
-    budget: Number = Field(ge=0, allow_inf_nan=False, description="What the campaign may spend.")
+    budget: Number = Field(
+        allow_inf_nan=False,
+        json_schema_extra={"exclusiveMinimum": 0},
+        description="What the campaign may spend; above 0, as guanxi target --budget.",
+    )
     offers: dict[str, Any] = Field(
         description="The offers file as JSON: the content of docs/examples/offers.yaml."
     )
@@ -179,6 +184,18 @@ class TargetingRequest(_Strict):
     limit: Int = Field(
         default=100, ge=0, le=10_000, description="Customers returned, most valuable first."
     )
+
+    @field_validator("budget")
+    @classmethod
+    def _above_zero(cls, budget: float) -> float:
+        """Refuse a budget of 0 or less in the CLI's words: it contacts nobody.
+
+        It was taken (``ge=0``), and a budget of 0 answered an empty plan that ``guanxi target``
+        refuses.
+        """
+        if budget <= 0:
+            raise ValueError(f"{budget:g} {NO_BUDGET}")
+        return budget
 
 
 class PlanRow(_Strict):

@@ -258,3 +258,23 @@ def test_targeting_refuses_a_snapshot_listing_a_customer_twice(
     )
     logged = [m.getMessage() for m in caplog.records if "refused" in m.getMessage()]
     assert len(logged) == 1 and ": table refused: the snapshot as of 2024-10-31" in logged[0]
+
+
+@pytest.mark.parametrize("budget", [0, -1])
+def test_targeting_refuses_a_budget_of_0_as_guanxi_target_does(  # type: ignore[no-untyped-def]
+    client: TestClient, settings, budget: float
+) -> None:
+    """walk28: a budget of 0 was taken (``ge=0``) and answered an empty plan, where ``guanxi
+    target --budget 0`` is refused: the API refuses it in the CLI's words, naming the field."""
+    settings.store().write_values(
+        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    answer = client.post("/v1/targeting", json=_body(budget), headers=headers("reviewer"))
+    assert answer.status_code == 422
+    assert answer.json()["detail"] == [
+        {
+            "field": "body.budget",
+            "reason": f"{budget} buys nothing: the budget is what the campaign may spend, in "
+            "money units, and must be above 0",
+        }
+    ]
