@@ -23,7 +23,7 @@ from fastapi.routing import APIRoute
 from pydantic_core import to_json
 
 from features.contracts import event_schema
-from features.events import EventsValidationError, validate_events
+from features.events import MAX_VALUE_CHARS, EventsValidationError, validate_events
 from features.rfm import scores_among
 from features.snapshot import build_snapshot
 from models.tasks import retention_task, snapshot_categories, task_names, task_specs
@@ -79,6 +79,7 @@ __all__ = [
     "REQUEST_ID_HEADER",
     "STOPPING",
     "TOO_DEEP",
+    "CustomerIdPath",
     "JSONRequest",
     "JSONRoute",
     "deepest",
@@ -343,6 +344,13 @@ CUSTOMER_ID_DOC: Final = (
 )
 """The description of a route's ``customer_id`` path parameter."""
 
+CustomerIdPath = Annotated[
+    str, Path(min_length=1, max_length=MAX_VALUE_CHARS, description=CUSTOMER_ID_DOC)
+]
+"""A route's ``customer_id`` path parameter: as long an id as the events contract and
+``POST /v1/scores`` take (:data:`~features.events.MAX_VALUE_CHARS` characters). The GETs took
+at most 256, so a customer with a longer id was scored in a batch but a 422 on its own."""
+
 
 LONE_SURROGATE: Final = "a lone surrogate escape, \\uD800 to \\uDFFF without its pair,"
 """Why a JSON body holding half of a UTF-16 surrogate pair is refused (:class:`JSONRequest`):
@@ -529,7 +537,7 @@ def customer_scores(
     holder: Holder,
     audit: Audit,
     metrics: MetricsDep,
-    customer_id: Annotated[str, Path(min_length=1, max_length=256, description=CUSTOMER_ID_DOC)],
+    customer_id: CustomerIdPath,
     tasks: Annotated[
         str | None,
         Query(

@@ -24,16 +24,17 @@ import polars as pl
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 
+from features.events import MAX_VALUE_CHARS
 from serving.audit import AuditLog
 from serving.deps import Audit, Holder, ScorerRole, served_values
 from serving.metrics import Metrics
 from serving.routes import (
-    CUSTOMER_ID_DOC,
     EXAMPLE_AS_OF,
     EXAMPLE_TASK,
     EXAMPLE_VALUE_VERSION,
     MODEL_FREE_ERRORS,
     REQUEST_ID_HEADER,
+    CustomerIdPath,
     error_answer,
     invalid_parameter,
     success_example,
@@ -258,7 +259,9 @@ def record_values(
         **_not_found(
             "No value table in the store (run guanxi value), or the customer is not in it."
         ),
-        **invalid_parameter("path.customer_id", "String should have at most 256 characters"),
+        **invalid_parameter(
+            "path.customer_id", f"String should have at most {MAX_VALUE_CHARS} characters"
+        ),
     },
     summary="One customer's value: P(alive), expected purchases, CLV two ways, tier, risk",
 )
@@ -267,7 +270,7 @@ def get_customer_value(
     request: Request,
     holder: Holder,
     audit: Audit,
-    customer_id: Annotated[str, Path(min_length=1, max_length=256, description=CUSTOMER_ID_DOC)],
+    customer_id: CustomerIdPath,
 ) -> CustomerValue:
     """Return a customer's row of the loaded value table."""
     values = _values(request, holder)  # after the path's checks

@@ -20,6 +20,7 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 
+from features.events import MAX_VALUE_CHARS
 from models.artifact import MAX_INPUT, ModelBundle
 from models.tasks import model_frame, task_names
 from serving.app import SEND_JSON, create_app
@@ -127,6 +128,27 @@ def test_a_customer_id_with_a_slash_is_served(
         assert r.json()["customer_id"] == odd
         expected = plain.get("/v1/customers/c001/scores", headers=headers()).json()["scores"]
         assert r.json()["scores"] == expected
+
+
+def test_an_id_as_long_as_the_contract_takes_is_served_alone_as_in_a_batch(
+    tmp_path: Path, source: StaticSource, loaded_snapshot: LoadedSnapshot
+) -> None:
+    """serve28c: the GET took ids of at most 256 characters, the events contract and the batch
+    1,000, so a customer with a 300-character id was scored by POST /v1/scores but a 422 alone.
+    Both take the contract's longest id and refuse a longer one with the same reason."""
+    longest = "c" * MAX_VALUE_CHARS
+    frame = loaded_snapshot.frame.with_columns(pl.col("customer_id").replace("c001", longest))
+    renamed = StaticSource(models=source.models, snapshot=replace(loaded_snapshot, frame=frame))
+    with TestClient(create_app(make_settings(tmp_path / "home"), renamed)) as c:
+        wait_ready(c)
+        alone = c.get(f"/v1/customers/{longest}/scores", headers=headers())
+        assert alone.status_code == 200, alone.text
+        batch = c.post("/v1/scores", headers=headers(), json={"customer_ids": [longest]})
+        assert batch.json()["results"][0]["scores"] == alone.json()["scores"]
+        longer = longest + "c"
+        refused = _fields(c.get(f"/v1/customers/{longer}/scores", headers=headers()))
+        in_batch = _fields(c.post("/v1/scores", headers=headers(), json={"customer_ids": [longer]}))
+        assert refused == {"path.customer_id": in_batch["body.customer_ids.0"]}
 
 
 def test_auth_401_and_403(client: TestClient) -> None:

@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import serving.schemas
 import serving.targeting
+from features.events import MAX_VALUE_CHARS
 from features.store import Store
 from serving.app import NOT_UTF8, create_app
 from serving.deps import KEY_WHITESPACE, UNKNOWN_KEY, Backoff, refused_key, required_key
@@ -231,13 +232,15 @@ ABSENT = {
 """Each operation asking for what the server has not: a customer or a segment (no value table)."""
 
 JUNK = "?explain=-1&format=xml&tasks=%3B"
+TOO_LONG = "c" * (MAX_VALUE_CHARS + 1)
+"""A customer id longer than the events contract takes."""
 INVALID = {
     **{op: (url + JUNK, body) for op, (url, body) in ASKED.items()},  # no parameter: ignored
     ("GET", "/v1/customers/{customer_id}/scores"): ("/v1/customers/c001/scores?explain=-1", None),
     ("POST", "/v1/scores"): ("/v1/scores", {"customer_ids": "c001"}),
     ("POST", "/v1/score"): ("/v1/score", {"customer_id": "c001"}),
     ("POST", "/v1/targeting"): ("/v1/targeting", _body(budget=-1)),
-    ("GET", "/v1/customers/{customer_id}/value"): (f"/v1/customers/{'c' * 300}/value", None),
+    ("GET", "/v1/customers/{customer_id}/value"): (f"/v1/customers/{TOO_LONG}/value", None),
     ("GET", "/v1/segments/{name}/customers"): ("/v1/segments/champions/customers?format=xml", None),
 }
 """Each operation with an invalid parameter or body, where it has any (else query junk)."""
@@ -389,7 +392,7 @@ def test_a_success_has_an_example_of_its_schema(client: TestClient, method: str,
 PARAMETERS_ONLY = {
     # (a GET that takes parameters and no body): a request its 422 example answers
     "/v1/customers/{customer_id}/scores": f"/v1/customers/c001/scores?explain={MAX_REASONS + 1}",
-    "/v1/customers/{customer_id}/value": f"/v1/customers/{'c' * 257}/value",
+    "/v1/customers/{customer_id}/value": f"/v1/customers/{TOO_LONG}/value",
     "/v1/segments/{name}/customers": "/v1/segments/loyal/customers?format=xlsx",
 }
 

@@ -15,11 +15,14 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
+from features.events import MAX_VALUE_CHARS
 from serving.app import create_app
 from serving.deps import NOT_LOADED_RETRY_AFTER, get_state, page_state
 from tests.serving.conftest import StaticSource, headers, make_settings
 
 NOT_LOADED = {"detail": "models are not loaded yet"}
+TOO_LONG = "c" * (MAX_VALUE_CHARS + 1)
+"""A customer id longer than the events contract takes."""
 
 MALFORMED = [
     # (method, url, body, the field the 422 names)
@@ -27,13 +30,13 @@ MALFORMED = [
     ("GET", "/v1/customers/c001/scores?explain=99", None, "query.explain"),
     ("GET", "/v1/customers/c001/scores?tasks=churn;drop", None, "query.tasks"),
     ("GET", "/v1/customers/c001/scores?group=maybe", None, "query.group"),
-    ("GET", f"/v1/customers/{'c' * 300}/scores", None, "path.customer_id"),
+    ("GET", f"/v1/customers/{TOO_LONG}/scores", None, "path.customer_id"),
     ("POST", "/v1/scores", {"customer_ids": "c001"}, "body.customer_ids"),
     ("POST", "/v1/scores", {"customer_ids": ["c001"], "explain": -1}, "body.explain"),
     ("POST", "/v1/scores", {"customer_ids": ["c001"] * 6}, "body.customer_ids"),  # max_batch 5
     ("POST", "/v1/score", {"features": {"recency_days": 3}, "as_of": "2025-13-01"}, "body.as_of"),
     ("POST", "/v1/score", {"customer_id": "c001"}, "body"),  # neither features nor events
-    ("GET", f"/v1/customers/{'c' * 300}/value", None, "path.customer_id"),
+    ("GET", f"/v1/customers/{TOO_LONG}/value", None, "path.customer_id"),
     ("GET", "/v1/segments/champions/customers?format=xml", None, "query.format"),
 ]
 

@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from features.events import MAX_VALUE_CHARS
 from features.store import Store
 from models.clv.customers import DETAIL_COLUMNS, VALUE_COLUMNS
 from serving.app import create_app
@@ -203,6 +204,24 @@ def test_unknown_customer_and_roles(value_client: TestClient) -> None:
     for path in ("/v1/segments", "/v1/equity", "/v1/segments/champions/customers"):
         assert value_client.get(path).status_code == 401
         assert value_client.get(path, headers={"X-API-Key": "wrong-key"}).status_code == 401
+
+
+def test_an_id_as_long_as_the_contract_takes_has_its_value(
+    tmp_path: Path, source: StaticSource
+) -> None:
+    """serve28c: the GET took ids of at most 256 characters though the events contract takes
+    1,000, so a customer with a longer id had a value in the table and a 422 here."""
+    longest = "c" * MAX_VALUE_CHARS
+    settings = make_settings(tmp_path / "home")
+    store_values(
+        settings.home, value_frame().with_columns(pl.col("customer_id").replace("c000", longest))
+    )
+    with TestClient(create_app(settings, source)) as c:
+        wait_ready(c)
+        r = c.get(f"/v1/customers/{longest}/value", headers=headers())
+        assert r.status_code == 200 and r.json()["clv"] == 200.0, r.text
+        r = c.get(f"/v1/customers/{longest}c/value", headers=headers())
+        assert r.status_code == 422 and r.json()["detail"][0]["field"] == "path.customer_id"
 
 
 def test_segments_by_hand_and_each_list_sums_to_the_whole(value_client: TestClient) -> None:
