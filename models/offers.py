@@ -84,6 +84,7 @@ __all__ = [
     "Population",
     "Response",
     "load_offers",
+    "offers_location",
     "parse_offers",
     "unknown_names",
     "with_measured_rates",
@@ -434,8 +435,22 @@ class OffersFileError(InputProblemsError):
     """
 
 
-def _where(loc: tuple[int | str, ...], data: Any) -> str:
-    """Turn a pydantic error location into 'offer 'x', field a.b' wording."""
+def offers_location(loc: tuple[int | str, ...], data: Any) -> str:
+    """Say where a location of an offers document is, in 'offer 'x', field a.b' wording.
+
+    Parameters
+    ----------
+    loc : tuple of (int or str)
+        The location in the document (a pydantic error's ``loc``): ``("offers", 1, "cost")``.
+    data : object
+        The document, whose offer at ``loc[1]`` gives its name when it has one.
+
+    Returns
+    -------
+    str
+        ``offer 'x', field a.b``, ``offer #2`` for an offer without a name, ``field a.b``
+        outside the offers list, ``file`` for the whole document.
+    """
     if len(loc) >= 2 and loc[0] == "offers" and isinstance(loc[1], int):
         name = None
         offers = data.get("offers") if isinstance(data, Mapping) else None
@@ -481,7 +496,7 @@ def parse_offers(data: Any, source: str = "<offers>", *, stored: bool = False) -
         problems = []
         for error in exc.errors():
             message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"{_where(tuple(error['loc']), data)}: {message}")
+            problems.append(f"{offers_location(tuple(error['loc']), data)}: {message}")
         raise OffersFileError(source, problems) from None
 
 

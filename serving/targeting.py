@@ -10,7 +10,8 @@ customers with the most expected value.
 Planning reads every customer's value, so it needs the ``reviewer`` role. Each customer returned
 is written to the audit log (hashed id, ``targeting:<offer>``, the value table's day, expected
 value) and counted in ``/metrics`` (``guanxi_plan_rows_served_total``). A bad offers file is a
-422 naming the offer and field; a day without a value table a 404.
+422 naming the offer and field, and so is a key given twice in one object of the body (JSON
+readers keep the last; the offers file refuses it too); a day without a value table a 404.
 
 The uplift models are loaded once per registered version: each request asks the registry which
 version an offer's alias points at (one light call) and takes the loaded model from the app's
@@ -19,6 +20,7 @@ version an offer's alias points at (one light call) and takes the loaded model f
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import date
@@ -31,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from features.store import TamperedTableError, UnsignedTableError
 from models.campaigns import RepeatedCustomersError
-from models.offers import OffersFileError, parse_offers
+from models.offers import OffersFileError, offers_location, parse_offers
 from models.planning import NoValuesError, plan_from_store
 from models.registry import (
     CHALLENGER,
@@ -131,6 +133,71 @@ class UpliftCache:
 
 
 ReviewerKey = Annotated[Role, Depends(require_role(Role.reviewer))]
+
+_GIVEN_TWICE: Final = "only one can hold, so the request is refused rather than one kept unseen"
+"""What a key given twice in one object of the body leads to (the offers file's words)."""
+
+
+def _repeated_keys(text: str) -> list[tuple[tuple[str | int, ...], str]]:
+    """Return each key given twice in one object of JSON text, with where that object is.
+
+    :func:`json.loads` keeps the last of two ``"cost"`` keys of an offer without a word; the
+    objects holding a repeat are noted as they are built and found in the document after, in
+    the document's order.
+    """
+    repeats: dict[int, list[str]] = {}
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        built: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in built and key not in repeats.get(id(built), []):
+                repeats.setdefault(id(built), []).append(key)
+            built[key] = value
+        return built
+
+    document = json.loads(text, object_pairs_hook=unique)
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    pending: list[tuple[tuple[str | int, ...], Any]] = [((), document)] if repeats else []
+    while pending:  # not recursive: the body may be nested as deeply as json.loads reads
+        path, value = pending.pop()
+        if isinstance(value, dict):
+            found += [(path, key) for key in repeats.get(id(value), [])]
+            pending += reversed([((*path, key), item) for key, item in value.items()])
+        elif isinstance(value, list):
+            pending += reversed([((*path, i), item) for i, item in enumerate(value)])
+    return found
+
+
+async def _keys_given_once(request: Request) -> None:
+    """Refuse a body giving a key twice in one object: a 422 naming the field (and offer).
+
+    The offers file refuses a key given twice in one mapping; the same offers sent as JSON
+    kept the last without a word, so the plan changed unseen. A body FastAPI could not read as
+    JSON is left to its own 422.
+    """
+    raw = await request.body()
+    try:
+        found = _repeated_keys(raw.decode(json.detect_encoding(raw)))
+    except (ValueError, RecursionError):  # not JSON: the body's own 422 says so
+        return
+    if not found:
+        return
+    body = await request.json()
+    offers = body.get("offers") if isinstance(body, dict) else None
+    errors = []
+    for path, key in found:
+        where = ""
+        if path[:1] == ("offers",):  # the offer (and field) holding it, as the file's errors say
+            where = f" ({offers_location(path[1:], offers) if path[1:] else 'the offers'})"
+        errors.append(
+            {
+                "loc": ("body", *path, key),
+                "msg": f"{key!r} is given twice in one object{where}; {_GIVEN_TWICE}",
+                "type": "value_error",
+            }
+        )
+    raise RequestValidationError(errors)
+
 
 targeting_router = APIRouter(
     prefix="/v1",
@@ -376,6 +443,7 @@ _PLAN: Final = {
 )
 def targeting(
     role: ReviewerKey,
+    _keys: Annotated[None, Depends(_keys_given_once)],  # after the key's check
     request: Request,
     body: TargetingRequest,
     settings: SettingsDep,

@@ -278,3 +278,43 @@ def test_targeting_refuses_a_budget_of_0_as_guanxi_target_does(  # type: ignore[
             "money units, and must be above 0",
         }
     ]
+
+
+def test_targeting_refuses_a_key_given_twice_naming_the_field_and_offer(  # type: ignore[no-untyped-def]
+    client: TestClient, settings
+) -> None:
+    """walk28: the offers file refuses a key given twice in one mapping (9007141), but the same
+    offers sent as JSON kept the last ``"cost"`` of an offer without a word: the plan changed
+    unseen. Each repeat is a 422 naming its field and offer, as the file's errors do."""
+    settings.store().write_values(
+        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    text = json.dumps(_body())
+    assert text.count('"cost": 2.0') == 1 and text.count('"at_risk": 0.2') == 1
+    twice = (
+        text.replace('"cost": 2.0', '"cost": 2.0, "cost": 0.2')
+        .replace('"at_risk": 0.2', '"at_risk": 0.2, "at_risk": 0.9')
+        .replace('"budget": 3.0', '"budget": 3.0, "budget": 30.0')
+    )
+
+    def post(role: str, body: str):  # type: ignore[no-untyped-def]
+        kind = {"content-type": "application/json", **headers(role)}
+        return client.post("/v1/targeting", content=body.encode(), headers=kind)
+
+    assert post("scorer", twice).status_code == 403  # the key is checked first
+    answer = post("reviewer", twice)
+    assert answer.status_code == 422
+    held = "only one can hold, so the request is refused rather than one kept unseen"
+    assert answer.json()["detail"] == [
+        {"field": "body.budget", "reason": f"'budget' is given twice in one object; {held}"},
+        {
+            "field": "body.offers.offers.0.response.segments.at_risk",
+            "reason": "'at_risk' is given twice in one object (offer 'retention_email', field "
+            f"response.segments); {held}",
+        },
+        {
+            "field": "body.offers.offers.1.cost",
+            "reason": f"'cost' is given twice in one object (offer 'win_back_voucher'); {held}",
+        },
+    ]
+    assert post("reviewer", text).status_code == 200  # each key once: planned
