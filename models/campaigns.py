@@ -81,6 +81,7 @@ __all__ = [
     "ALL_SEGMENTS",
     "BASE_PROBABILITY",
     "FILLED_FROM_VALUES",
+    "NO_CAMPAIGN",
     "NO_SEGMENT",
     "OPTIONAL_OUTCOME_COLUMNS",
     "OUTCOME_COLUMNS",
@@ -110,6 +111,12 @@ __all__ = [
     "stored_plan_offers",
     "validate_outcomes",
 ]
+
+NO_CAMPAIGN: Final = (
+    "no campaign recorded: record one with guanxi campaign record --file outcomes.csv"
+)
+"""What ``guanxi campaign report`` and ``guanxi campaign uplift`` say of a store without a
+campaign, before anything else they need."""
 
 REPORT_COLUMNS: Final[tuple[str, ...]] = (
     "offer",

@@ -39,6 +39,7 @@ from features.snapshot import model_input_columns
 from features.store import PlanInfo, SnapshotNotFoundError, Store, vouched_for
 from models.campaigns import (
     BASE_PROBABILITY,
+    NO_CAMPAIGN,
     NO_SEGMENT,
     RepeatedCustomersError,
     fill_from_values,
@@ -314,11 +315,13 @@ def fit_campaign_uplift(
     models.campaigns.RepeatedCustomersError
         If the value table, or the snapshot, lists a campaign customer on more than one row.
     """
-    day = _latest(store, as_of)
-    values = _read_values(store, day)
+    # the campaigns first: on a store without one, "no value table" sent the user to guanxi
+    # value, and then to this same refusal (guanxi campaign report says it first too)
     outcomes, _ = pooled_campaigns(store)  # each set of outcomes once
     if outcomes is None:
-        raise LookupError("no campaign recorded: guanxi campaign record --file outcomes.csv")
+        raise LookupError(NO_CAMPAIGN)
+    day = _latest(store, as_of)
+    values = _read_values(store, day)
     snapshot = store.read_snapshot(day)  # SnapshotNotFoundError is a LookupError
     repeated = _repeated_in(  # the fit's inputs would outnumber its outcomes
         outcomes["customer_id"],

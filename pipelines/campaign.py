@@ -47,6 +47,7 @@ from rich.text import Text
 from features.contracts import counted
 from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableError, vouched_for
 from models.campaigns import (
+    NO_CAMPAIGN,
     NO_SEGMENT,
     REPORT_COLUMNS,
     UNSEGMENTED,
@@ -486,10 +487,7 @@ def report_command(
         raise typer.Exit(1) from exc
     outcomes, overlaps = pool_campaigns(campaigns)
     if outcomes is None:
-        console.print(
-            "[red]no campaign recorded:[/red] record one with guanxi campaign record --file "
-            "outcomes.csv"
-        )
+        console.print(f"[red]cannot report:[/red] {NO_CAMPAIGN}")
         raise typer.Exit(1)
     if margin_rate is None:
         lacking = [name for name, frame in campaigns.items() if margin_missing(frame)]

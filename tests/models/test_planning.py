@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 from features.store import Store
 from models import registry
 from models.artifact import ModelBundle
-from models.campaigns import RepeatedCustomersError
+from models.campaigns import NO_CAMPAIGN, RepeatedCustomersError
 from models.offers import parse_offers
 from models.planning import _measured, fit_campaign_uplift, keep_plan, plan_from_store
 from models.targeting import offer_values, targeting_customers
@@ -334,6 +334,15 @@ def test_a_snapshot_listing_a_customer_twice_plans_nothing(local_tracking: Path)
         "them (and spend on them) once a row; build it again (guanxi features build --as-of "
         "2024-10-31)"
     )
+
+
+def test_an_uplift_fit_says_no_campaign_is_recorded_before_any_table(tmp_path: Path) -> None:
+    """walk28: on a store holding nothing, the fit said "the store holds no value table", and
+    once guanxi value had run, that no campaign is recorded: the campaigns are looked at first,
+    as guanxi campaign report does."""
+    with pytest.raises(LookupError) as raised:
+        fit_campaign_uplift(Store(tmp_path))
+    assert str(raised.value) == NO_CAMPAIGN
 
 
 def test_an_uplift_fit_refuses_a_snapshot_listing_a_campaign_customer_twice(
