@@ -32,6 +32,7 @@ from serving.middleware import (
     SEND_JSON,
     BodyLimitMiddleware,
     RequestMetricsMiddleware,
+    allowed_methods,
 )
 from serving.routes import ERRORS, health_router, router
 from serving.schemas import PATTERN_REASONS
@@ -120,9 +121,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     FastAPI answers a JSON body it cannot decode with a 400 "There was an error parsing the
     body", which says neither what is wrong nor what to do (:data:`NOT_UTF8` does). An address
     under ``/ui`` answers the reviewer pages' error page (:func:`serving.ui.pages.http_error_page`).
+    A 405's ``Allow`` names every method answered at its path (:func:`allowed_methods`), not
+    only the first route's: ``POST /healthz`` said ``Allow: GET`` though ``HEAD`` is answered.
     """
     if isinstance(exc, HTTPException) and isinstance(exc.__cause__, UnicodeDecodeError):
         return JSONResponse({"detail": NOT_UTF8}, status_code=exc.status_code)
+    headers = getattr(exc, "headers", None) or {}
+    if isinstance(exc, HTTPException) and exc.status_code == 405 and "Allow" in headers:
+        allow = ", ".join(allowed_methods(request.app.router.routes, request.scope))
+        exc = HTTPException(exc.status_code, exc.detail, {**headers, "Allow": allow})
     if is_page(request):
         return await http_error_page(request, exc)
     return await http_exception_handler(request, exc)  # type: ignore[arg-type]

@@ -36,6 +36,7 @@ __all__ = [
     "SEND_UNCOMPRESSED",
     "BodyLimitMiddleware",
     "RequestMetricsMiddleware",
+    "allowed_methods",
     "body_too_large",
     "route_template",
     "stopping_detail",
@@ -321,6 +322,30 @@ def takes_body(routes: Sequence[BaseRoute], scope: Scope) -> bool:
         if scope["method"] in (context.methods or ()):
             return getattr(context.original_route, "body_field", None) is not None
     return False
+
+
+def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
+    """Return the methods some route answers at a request's path, sorted: a 405's ``Allow``.
+
+    Starlette's 405 names the methods of the first route whose path matches, so a path served by
+    two routes (``GET`` and ``HEAD /healthz``, ``GET`` and ``POST /ui/login``) said ``Allow: GET``
+    though the other method is answered too.
+
+    Parameters
+    ----------
+    routes : sequence of starlette.routing.BaseRoute
+        The application's routes (``app.router.routes``).
+    scope : starlette.types.Scope
+        The request's scope.
+
+    Returns
+    -------
+    list of str
+        Every method of every route matching the path, e.g. ``["GET", "HEAD"]``.
+    """
+    return sorted(
+        {method for context, _ in _matching(routes, scope) for method in context.methods or ()}
+    )
 
 
 def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:

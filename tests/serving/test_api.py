@@ -498,6 +498,20 @@ def test_health_and_readiness_answer_head_as_get(client: TestClient) -> None:
     assert set(paths["/healthz"]) == set(paths["/readyz"]) == {"get"}
 
 
+def test_a_405_allows_every_method_answered_at_its_path(client: TestClient) -> None:
+    """serve28c: Starlette's 405 names the methods of the first route matching the path, so
+    ``POST /healthz`` said ``Allow: GET`` once ``HEAD`` was answered by a route of its own (and
+    ``PUT /ui/login`` ``Allow: GET``, though the login form posts to it)."""
+    for method, path, allow in [
+        ("POST", "/healthz", "GET, HEAD"),
+        ("PUT", "/readyz", "GET, HEAD"),
+        ("PUT", "/ui/login", "GET, POST"),
+        ("POST", "/v1/models", "GET"),
+    ]:
+        r = client.request(method, path)
+        assert r.status_code == 405 and r.headers["allow"] == allow, (path, r.headers)
+
+
 def test_metrics_label_every_route_by_its_template(client: TestClient) -> None:
     # the docs, their assets, the icon and the pages' static files and redirects are routes too
     templates = {
