@@ -65,6 +65,7 @@ with the largest expected value for them, as a campaign manager without the opti
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -87,6 +88,7 @@ __all__ = [
     "OfferValues",
     "Plan",
     "compare_allocations",
+    "money_text",
     "offer_values",
     "plan_campaign",
     "plan_resources",
@@ -509,6 +511,26 @@ def plan_resources(values: OfferValues, offers: OffersFile, budget: float) -> li
     return out
 
 
+def money_text(value: float) -> str:
+    """Write an amount of money in cents, or with the digits it needs when cents show it as 0.
+
+    Parameters
+    ----------
+    value : float
+        The amount.
+
+    Returns
+    -------
+    str
+        ``1,234.50``; an amount short of half a cent that is not 0 with two significant
+        digits, ``0.001``: ``guanxi target --budget 0.001`` printed "investment 0.00 of 0.00"
+        and "the budget of 0.00 buys nothing", a budget that read as none.
+    """
+    if value == 0 or not abs(value) < 0.005:  # NaN too
+        return f"{value:,.2f}"
+    return f"{value:.{1 - math.floor(math.log10(abs(value)))}f}".rstrip("0")
+
+
 def _empty_reason(values: OfferValues, resources: list[Resource], budget: float) -> str:
     eligible = np.isfinite(values.value)
     if not eligible.any():
@@ -527,8 +549,8 @@ def _empty_reason(values: OfferValues, resources: list[Resource], budget: float)
     cheapest = float(values.cost[positive.any(axis=0)].min())
     if budget < cheapest:
         return (
-            f"the budget of {budget:.2f} buys nothing: the cheapest contact with a positive "
-            f"expected value costs {cheapest:.2f}"
+            f"the budget of {money_text(budget)} buys nothing: the cheapest contact with a "
+            f"positive expected value costs {money_text(cheapest)}"
         )
     closed = [
         r.name
@@ -612,7 +634,7 @@ def _next_reason(
     values: OfferValues, positive: np.ndarray, remaining: float, next_budget: float
 ) -> str:
     """Say why the next best use buys nothing: nothing worth its cost is left, or it is dearer."""
-    left = f"the {remaining:,.2f} left over" if remaining > 0 else "a further budget"
+    left = f"the {money_text(remaining)} left over" if remaining > 0 else "a further budget"
     if not positive.any():
         return (
             "every customer with an offer worth its cost is in the plan already: "
@@ -621,8 +643,8 @@ def _next_reason(
     cheapest = float(values.cost[positive.any(axis=0)].min())
     customers = int(positive.any(axis=1).sum())
     return (
-        f"its budget of {next_budget:,.2f} buys none of the offers worth their cost left to "
-        f"{counted(customers, 'customers')}: the cheapest costs {cheapest:,.2f}"
+        f"its budget of {money_text(next_budget)} buys none of the offers worth their cost left to "
+        f"{counted(customers, 'customers')}: the cheapest costs {money_text(cheapest)}"
     )
 
 

@@ -47,7 +47,7 @@ from models.knapsack import Method
 from models.offers import OffersFileError, load_offers
 from models.planning import NoValuesError, PlanRun, keep_plan, plan_from_store
 from models.registry import configure_tracking
-from models.targeting import NO_BUDGET, SUMMARY_COLUMNS, Plan, summary_table
+from models.targeting import NO_BUDGET, SUMMARY_COLUMNS, Plan, money_text, summary_table
 from pipelines import connectors
 from pipelines.campaign import read_stored_plan_with_info
 from pipelines.console import fits, fitted_table, layout_table, warn_unsigned
@@ -95,7 +95,7 @@ def _tranche(plan: Plan) -> str:
 
 
 def _money(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.2f}"
+    return "-" if value is None else money_text(value)
 
 
 def _ratio(value: float | None) -> str:

@@ -664,6 +664,16 @@ def test_a_plan_and_a_campaign_of_one_customer_say_it_in_the_singular(
     assert f"{two} holds 2 campaigns (a, b): record one file per campaign" in output
 
 
+def test_a_budget_short_of_a_cent_is_printed_with_its_digits(cli: CliRunner, offers: Path) -> None:
+    """walk28: ``--budget 0.001`` printed "investment 0.00 of 0.00" and "the budget of 0.00
+    buys nothing", a budget that read as none (0 is refused): money short of half a cent is
+    printed with the digits it needs."""
+    output = _run(cli, "target", "--budget", "0.001", "--offers", str(offers), "--no-store")
+    assert "investment 0.00 of 0.001," in output
+    assert "empty plan: the budget of 0.001 buys nothing: the cheapest contact" in output
+    assert "its budget of 0.0001 buys none of the offers" in output
+
+
 def test_an_infinite_budget_is_refused_by_name(cli: CliRunner, offers: Path) -> None:
     """loop23: `--budget inf` passed the option's minimum and ended in a ValueError traceback."""
     output = _run(cli, "target", "--budget", "inf", "--offers", str(offers), code=2)
