@@ -948,6 +948,9 @@ _METRICS = "".join(
 )
 
 
+@health_router.head(
+    "/metrics", response_model=str, response_class=PlainTextResponse, include_in_schema=False
+)
 @health_router.get(
     "/metrics",
     response_model=str,
@@ -956,5 +959,9 @@ _METRICS = "".join(
     summary="Prometheus metrics",
 )
 async def metrics_endpoint(metrics: MetricsDep) -> PlainTextResponse:
-    """Return request counts, latencies and scores served, in the Prometheus text format."""
+    """Return request counts, latencies and scores served, in the Prometheus text format.
+
+    ``HEAD`` answers the same without a body, as :func:`healthz`'s, for a monitor that checks
+    the endpoint is up (a 405 read as down).
+    """
     return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")

@@ -485,8 +485,9 @@ def test_health_readiness_metrics(client: TestClient) -> None:
 def test_health_and_readiness_answer_head_as_get(client: TestClient) -> None:
     """serve28b: ``HEAD /healthz`` and ``HEAD /readyz`` were 405s, so an uptime monitor or load
     balancer probing with HEAD saw the service as down. They answer as GET, without a body,
-    counted under their route, and the OpenAPI document keeps one GET operation each."""
-    for path in ("/healthz", "/readyz"):
+    counted under their route, and the OpenAPI document keeps one GET operation each.
+    serve28c: ``HEAD /metrics`` too (it was a 405), for a monitor checking it is up."""
+    for path in ("/healthz", "/readyz", "/metrics"):
         got, head = client.get(path), client.head(path)
         assert head.status_code == got.status_code == 200, path
         assert head.content == b"" and head.headers["content-type"] == got.headers["content-type"]
@@ -494,8 +495,9 @@ def test_health_and_readiness_answer_head_as_get(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert 'guanxi_requests_total{method="HEAD",route="/healthz",status="200"} 1.0' in text
     assert 'guanxi_requests_total{method="HEAD",route="/readyz",status="200"} 1.0' in text
+    assert 'guanxi_requests_total{method="HEAD",route="/metrics",status="200"} 1.0' in text
     paths = client.get("/openapi.json").json()["paths"]
-    assert set(paths["/healthz"]) == set(paths["/readyz"]) == {"get"}
+    assert set(paths["/healthz"]) == set(paths["/readyz"]) == set(paths["/metrics"]) == {"get"}
 
 
 def test_a_405_allows_every_method_answered_at_its_path(client: TestClient) -> None:
@@ -505,6 +507,7 @@ def test_a_405_allows_every_method_answered_at_its_path(client: TestClient) -> N
     for method, path, allow in [
         ("POST", "/healthz", "GET, HEAD"),
         ("PUT", "/readyz", "GET, HEAD"),
+        ("DELETE", "/metrics", "GET, HEAD"),
         ("PUT", "/ui/login", "GET, POST"),
         ("POST", "/v1/models", "GET"),
     ]:
