@@ -79,6 +79,7 @@ from models.offers import Offer, OffersFile
 
 __all__ = [
     "CUSTOMER_INPUTS",
+    "MONEY_COLUMNS",
     "NEXT_TRANCHE",
     "NO_BUDGET",
     "PLAN_COLUMNS",
@@ -88,6 +89,7 @@ __all__ = [
     "OfferValues",
     "Plan",
     "compare_allocations",
+    "in_cents",
     "money_text",
     "offer_values",
     "plan_campaign",
@@ -132,6 +134,11 @@ SUMMARY_COLUMNS: Final[tuple[str, ...]] = (
 )
 NEXT_TRANCHE: Final = 0.1
 """Share of the budget the next-best table spends when the whole budget is used."""
+
+MONEY_COLUMNS: Final = ("cost", "expected_value", "investment", "expected_return")
+"""The money columns of the plan's rows, summaries and comparison, given rounded to cents by
+``guanxi target --out`` and ``POST /v1/targeting`` (:func:`in_cents`); the store keeps them as
+computed."""
 
 NO_BUDGET: Final = (
     "buys nothing: the budget is what the campaign may spend, in money units, and must be above 0"
@@ -828,6 +835,24 @@ def targeting_customers(
             how="left",
         )
     return frame
+
+
+def in_cents(frame: pl.DataFrame) -> pl.DataFrame:
+    """Round the money columns a frame has to cents; the other columns are left as they are.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        Plan rows, a summary or a comparison.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``frame`` with its :data:`MONEY_COLUMNS` rounded to 2 decimals (ratios as computed).
+    """
+    return frame.with_columns(
+        pl.col(name).round(2) for name in MONEY_COLUMNS if name in frame.columns
+    )
 
 
 def summary_table(plan: Plan) -> pl.DataFrame:

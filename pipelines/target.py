@@ -32,7 +32,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Final
 
-import polars as pl
 import typer
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.segment import Segment
@@ -47,7 +46,14 @@ from models.knapsack import Method
 from models.offers import OffersFileError, load_offers
 from models.planning import NoValuesError, PlanRun, keep_plan, plan_from_store
 from models.registry import configure_tracking
-from models.targeting import NO_BUDGET, SUMMARY_COLUMNS, Plan, money_text, summary_table
+from models.targeting import (
+    NO_BUDGET,
+    SUMMARY_COLUMNS,
+    Plan,
+    in_cents,
+    money_text,
+    summary_table,
+)
 from pipelines import connectors
 from pipelines.campaign import read_stored_plan_with_info
 from pipelines.console import fits, fitted_table, layout_table, warn_unsigned
@@ -55,9 +61,6 @@ from pipelines.console import fits, fitted_table, layout_table, warn_unsigned
 __all__ = ["print_plan", "print_report", "summary_output", "target_command"]
 
 _METHODS = ("auto", "exact", "lagrangian")
-_MONEY: Final = ("cost", "expected_value", "investment", "expected_return")
-"""The money columns of the plan's rows and summaries, written to ``--out`` rounded to cents (the
-store keeps them as computed)."""
 
 
 def summary_output(out: str, out_table: str | None) -> tuple[str, str | None]:
@@ -406,9 +409,9 @@ def target_command(
     if out is not None:
         summary_out, summary_table_name = summary_output(out, out_table)
         try:
-            where = connectors.write_output(_in_cents(run.plan.rows), out, out_table)
+            where = connectors.write_output(in_cents(run.plan.rows), out, out_table)
             summary_where = connectors.write_output(
-                _in_cents(summary_table(run.plan)), summary_out, summary_table_name
+                in_cents(summary_table(run.plan)), summary_out, summary_table_name
             )
         except DatabaseError as exc:
             console.print(f"[red]cannot write the plan:[/red] {exc}")
@@ -462,11 +465,6 @@ def _previous(info: PlanInfo) -> str:
     """Name a stored plan by its day, size and making (``guanxi target --report`` alone, too)."""
     made = info.created[:16].replace("T", " ")
     return f"plan as of {info.as_of} ({counted(info.rows, 'customers')}, made {made} UTC)"
-
-
-def _in_cents(frame: pl.DataFrame) -> pl.DataFrame:
-    """Round the money columns ``frame`` has to cents; the other columns are left as they are."""
-    return frame.with_columns(pl.col(name).round(2) for name in _MONEY if name in frame.columns)
 
 
 def _method(name: str) -> Method:

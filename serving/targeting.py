@@ -42,7 +42,7 @@ from models.registry import (
     load_uplift_version,
     uplift_version,
 )
-from models.targeting import NO_BUDGET
+from models.targeting import NO_BUDGET, in_cents
 from serving.deps import Audit, SettingsDep, require_role
 from serving.metrics import Metrics
 from serving.routes import (
@@ -503,22 +503,26 @@ def targeting(
     )
     metrics: Metrics = request.app.state.metrics  # each audit line counted in /metrics
     metrics.observe_plan_rows(as_of, top.height)
+    # money in cents, as guanxi target --out writes it ("investment": 9.899999999999999 was
+    # the sum's float error); the budget as sent, the ratios and gap as computed
     return TargetingResponse(
         as_of=run.as_of,
         budget=plan.budget,
         customers=plan.rows.height,
-        investment=plan.investment,
-        expected_value=plan.expected_value,
-        bound=plan.bound,
+        investment=round(plan.investment, 2),
+        expected_value=round(plan.expected_value, 2),
+        bound=round(plan.bound, 2),
         gap=plan.gap,
         method=plan.method,
         reason=plan.reason,
-        rows=[PlanRow(**r) for r in top.to_dicts()],
-        by_segment=[SummaryRow(**r) for r in plan.allocation.by_segment.to_dicts()],
-        by_offer=[SummaryRow(**r) for r in plan.allocation.by_offer.to_dicts()],
-        next_best_by_segment=[SummaryRow(**r) for r in plan.next_best.by_segment.to_dicts()],
-        next_best_by_offer=[SummaryRow(**r) for r in plan.next_best.by_offer.to_dicts()],
+        rows=[PlanRow(**r) for r in in_cents(top).to_dicts()],
+        by_segment=[SummaryRow(**r) for r in in_cents(plan.allocation.by_segment).to_dicts()],
+        by_offer=[SummaryRow(**r) for r in in_cents(plan.allocation.by_offer).to_dicts()],
+        next_best_by_segment=[
+            SummaryRow(**r) for r in in_cents(plan.next_best.by_segment).to_dicts()
+        ],
+        next_best_by_offer=[SummaryRow(**r) for r in in_cents(plan.next_best.by_offer).to_dicts()],
         next_reason=plan.next_reason,
-        comparison=[ComparisonRow(**r) for r in run.comparison.to_dicts()],
+        comparison=[ComparisonRow(**r) for r in in_cents(run.comparison).to_dicts()],
         notes=list(run.notes),
     )

@@ -318,3 +318,27 @@ def test_targeting_refuses_a_key_given_twice_naming_the_field_and_offer(  # type
         },
     ]
     assert post("reviewer", text).status_code == 200  # each key once: planned
+
+
+def test_targeting_answers_money_in_cents_as_guanxi_target_writes_it(  # type: ignore[no-untyped-def]
+    client: TestClient, settings
+) -> None:
+    """walk28: the answer gave money as summed, "investment": 9.899999999999999, where
+    ``guanxi target --out`` writes cents: the money fields are rounded to cents (numbers still),
+    the budget as sent and the ratios as computed."""
+    settings.store().write_values(
+        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    body = _body(4.0)
+    for offer, cost in zip(body["offers"]["offers"], (1.1, 2.2), strict=True):  # type: ignore[index]
+        offer["cost"] = cost
+    answer = client.post("/v1/targeting", json=body, headers=headers("reviewer"))
+    assert answer.status_code == 200, answer.text
+    plan = answer.json()
+    assert plan["customers"] == 2 and plan["investment"] == 3.3  # 1.1 + 2.2 is 3.3000000000000003
+    money = ("cost", "expected_value", "investment", "expected_return", "bound")
+    tables = ("rows", "by_segment", "by_offer", "comparison")
+    for row in [plan, *(row for table in tables for row in plan[table])]:
+        for name in money:
+            if name in row:
+                assert isinstance(row[name], float) and row[name] == round(row[name], 2), name
