@@ -21,7 +21,7 @@ import httpx
 import mlflow
 import pytest
 from rich.console import Console
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
@@ -79,6 +79,15 @@ def _args(data: Path) -> list[str]:
         "--value-horizon",
         "90",
     ]
+
+
+def _invoke(args: list[str]) -> Result:
+    """Run ``guanxi`` with ``args``, settings read afresh and forgotten after, 200 columns."""
+    get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    finally:
+        get_settings.cache_clear()
 
 
 def test_retrain_reasons() -> None:
@@ -377,12 +386,7 @@ def test_a_reload_without_an_admin_key_is_refused_before_any_step(
     monkeypatch.setenv("GUANXI_HOME", str(tmp_path))
     monkeypatch.setenv("GUANXI_API_KEYS", f"{'s' * 32}:scorer")
     _register()
-    get_settings.cache_clear()
-    try:
-        args = [*_args(events), "--reload-url", "http://127.0.0.1:9"]
-        done = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
-    finally:
-        get_settings.cache_clear()
+    done = _invoke([*_args(events), "--reload-url", "http://127.0.0.1:9"])
     assert done.exit_code == 2, done.output
     assert "the reload needs an admin key in GUANXI_API_KEYS" in " ".join(done.output.split())
     assert not list(tmp_path.iterdir())  # no step ran
@@ -396,12 +400,7 @@ def test_a_drifted_share_that_is_no_share_is_refused_before_any_step(
     should be less than or equal to 1", not saying the option is a share."""
     monkeypatch.setenv("GUANXI_HOME", str(tmp_path))
     _register()
-    get_settings.cache_clear()
-    try:
-        args = [*_args(tmp_path), "--max-drifted-share", share]
-        done = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
-    finally:
-        get_settings.cache_clear()
+    done = _invoke([*_args(tmp_path), "--max-drifted-share", share])
     assert done.exit_code == 2, done.output
     said = " ".join(done.output.split())
     assert (
@@ -418,11 +417,7 @@ def test_a_step_done_already_says_when_in_minutes_utc(local_tracking: Path) -> N
     record = {"as_of": DAY.isoformat(), "events": "x", "steps": dict.fromkeys(STEPS, done)}
     Store(local_tracking).write_record("cycle", DAY, record | {"complete": True})
     _register()
-    get_settings.cache_clear()
-    try:
-        ran = CliRunner().invoke(app, _args(local_tracking), env={"COLUMNS": "200"})
-    finally:
-        get_settings.cache_clear()
+    ran = _invoke(_args(local_tracking))
     assert ran.exit_code == 0, ran.output
     for step in STEPS:
         assert f"{step}: done already (2026-12-04 07:12 UTC)" in ran.output
@@ -434,11 +429,7 @@ def test_a_step_done_already_says_when_in_minutes_utc(local_tracking: Path) -> N
         "runs every step with these"
     ) in " ".join(ran.output.split())
     Store(local_tracking).write_record("cycle", DAY, record | {"events": events, "complete": True})
-    get_settings.cache_clear()
-    try:
-        ran = CliRunner().invoke(app, _args(local_tracking), env={"COLUMNS": "200"})
-    finally:
-        get_settings.cache_clear()
+    ran = _invoke(_args(local_tracking))
     assert ran.exit_code == 0 and "was started with" not in ran.output, ran.output
 
 
@@ -446,11 +437,7 @@ def test_a_cycle_stopped_at_its_first_step_says_nothing_is_kept(local_tracking: 
     """walk28: events that cannot be read stopped the snapshot step, and the cycle said "The
     steps before it are kept; run the same command again to resume" of no step at all."""
     _register()
-    get_settings.cache_clear()
-    try:
-        ran = CliRunner().invoke(app, _args(local_tracking), env={"COLUMNS": "200"})
-    finally:
-        get_settings.cache_clear()
+    ran = _invoke(_args(local_tracking))
     said = " ".join(ran.output.split())
     assert ran.exit_code == 1 and "cycle stopped:" in said, ran.output
     assert "file not found" in said and "The steps before it" not in said

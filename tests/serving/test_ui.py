@@ -17,6 +17,7 @@ import mlflow
 import numpy as np
 import polars as pl
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -854,6 +855,13 @@ def test_history_is_read_from_the_store_one_customer_at_a_time(tmp_path: Path) -
     assert written["customer_id"].to_list() == ["a", "a", "b"]  # sorted, later events left out
 
 
+def _rule_served(source: StaticSource, snapshot: pl.DataFrame, home: Path, version: str) -> FastAPI:
+    """An app serving cross-sell by its rule-backed version ``version`` (the champion)."""
+    models = dict(source.models)
+    models["cross_sell"] = ServedModel(rule_bundle(snapshot), "cross_sell", version, ("champion",))
+    return create_app(make_settings(home), replace(source, models=models))
+
+
 def test_pages_name_the_rule_backed_version_the_affinity_rule(
     source: StaticSource, snapshot: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -864,9 +872,7 @@ def test_pages_name_the_rule_backed_version_the_affinity_rule(
         raise MlflowException("registry down")
 
     monkeypatch.setattr("serving.ui.pages.load_cards", unavailable)  # the served card only
-    models = dict(source.models)
-    models["cross_sell"] = ServedModel(rule_bundle(snapshot), "cross_sell", "7", ("champion",))
-    app = create_app(make_settings(tmp_path / "home"), replace(source, models=models))
+    app = _rule_served(source, snapshot, tmp_path / "home", "7")
     with TestClient(app) as client:
         wait_ready(client)
         login(client)
@@ -896,9 +902,7 @@ def test_a_customer_page_of_a_one_input_rule_counts_no_other_inputs(
     """serve28: cross-sell served by its rule-backed version (one input, every reason shown)
     read "the 0 other inputs together add 0.0 pts" on every customer's page; the clause is now
     left out when no input is left over."""
-    models = dict(source.models)
-    models["cross_sell"] = ServedModel(rule_bundle(snapshot), "cross_sell", "7", ("champion",))
-    app = create_app(make_settings(tmp_path / "home"), replace(source, models=models))
+    app = _rule_served(source, snapshot, tmp_path / "home", "7")
     with TestClient(app) as client:
         wait_ready(client)
         login(client)
@@ -948,9 +952,7 @@ def test_the_rule_backed_versions_metrics_are_its_own_and_the_baselines(
     )  # fmt: skip
     cards = ModelCards("cross_sell", rule, base, 8)
     monkeypatch.setattr("serving.ui.pages.load_cards", lambda *args: cards)
-    models = dict(source.models)
-    models["cross_sell"] = ServedModel(rule_bundle(snapshot), "cross_sell", "8", ("champion",))
-    app = create_app(make_settings(tmp_path / "home"), replace(source, models=models))
+    app = _rule_served(source, snapshot, tmp_path / "home", "8")
     with TestClient(app) as client:
         wait_ready(client)
         login(client)
@@ -1039,9 +1041,7 @@ def test_the_rule_backed_versions_charts_are_its_own_curves(
     )
     shown = {"cards": ModelCards("cross_sell", rule, model, 8)}
     monkeypatch.setattr("serving.ui.pages.load_cards", lambda *args: shown["cards"])
-    models = dict(source.models)
-    models["cross_sell"] = ServedModel(rule_bundle(snapshot), "cross_sell", "8", ("champion",))
-    app = create_app(make_settings(tmp_path / "home"), replace(source, models=models))
+    app = _rule_served(source, snapshot, tmp_path / "home", "8")
     with TestClient(app) as client:
         wait_ready(client)
         login(client)

@@ -60,6 +60,13 @@ def churnless_app(tmp_path: Path, source: StaticSource, loaded: bool) -> Iterato
     loaded, or with none to load and its first load failed."""
     home = tmp_path / "home"
     _churnless(home)
+    with _served(home, source, loaded) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def _served(home: Path, source: StaticSource, loaded: bool) -> Iterator[TestClient]:
+    """An app over ``home``, its models loaded, or with none to load and its first load failed."""
     if not loaded:
         source.failure = NO_MODEL
     with TestClient(create_app(make_settings(home), source)) as client:
@@ -238,13 +245,7 @@ def test_a_customer_page_says_its_history_cannot_be_read(
     store_values(home)
     Store(home).write_history(tiny_events(), AS_OF)
     Store(home).history_path(AS_OF).write_bytes(b"")
-    if not loaded:
-        source.failure = NO_MODEL
-    with TestClient(create_app(make_settings(home), source)) as client:
-        if loaded:
-            wait_ready(client)
-        else:
-            wait_failed_once(client)
+    with _served(home, source, loaded) as client:
         page = client.get("/ui/customers/c001", headers=headers("reviewer"))
     assert page.status_code == 200, page.text
     assert 'id="clv">' in page.text and ('aria-label="Scores"' in page.text) is loaded
