@@ -69,6 +69,11 @@ PLAN_COLUMNS = [  # the issue's names
 ]
 
 
+def keep_values(store: Store, values: pl.DataFrame) -> None:
+    """Keep ``values`` as the store's value table of :data:`DAY` (a year's revenue CLV at 10%)."""
+    store.write_values(values, DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+
+
 def _values() -> pl.DataFrame:
     return pl.DataFrame(
         {
@@ -86,9 +91,7 @@ def _values() -> pl.DataFrame:
 def cli(local_tracking: Path) -> CliRunner:
     _register()
     get_settings.cache_clear()
-    Store(local_tracking).write_values(
-        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
-    )
+    keep_values(Store(local_tracking), _values())
     yield CliRunner()
     get_settings.cache_clear()
 
@@ -146,9 +149,7 @@ def test_the_written_plan_and_summaries_have_money_in_cents(
     """CLVs with many decimals (as BG/NBD's are): plan.csv and plan.summary.csv show cents; the
     ratios and the stored plan are as computed; the columns keep their names."""
     values = _values().with_columns(pl.col("clv") + 0.123456789)
-    Store(get_settings().home).write_values(
-        values, DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
-    )
+    keep_values(Store(get_settings().home), values)
     out = tmp_path / "plan.csv"
     _run(cli, "target", "--budget", "3", "--offers", str(offers), "--out", str(out))
     plan = pl.read_csv(out)
@@ -856,7 +857,7 @@ def _keyed(monkeypatch: pytest.MonkeyPatch) -> Store:
     monkeypatch.setenv("GUANXI_STORE_KEY", "k" * 32)
     get_settings.cache_clear()
     store = get_settings().store()
-    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_values(store, _values())
     return store
 
 
@@ -985,9 +986,7 @@ def test_an_empty_plan_never_replaces_a_stored_plan_with_customers(
     elif case == "nobody eligible":
         offers.write_text(NOBODY, encoding="utf-8")
     else:
-        store.write_values(
-            _values().clear(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
-        )
+        keep_values(store, _values().clear())
     out = tmp_path / "plan.csv"
     output = _run(cli, *args, "--budget", budget, "--out", str(out), code=1)
     assert "0 customers contacted" in output and "empty plan:" in output  # why it is empty
@@ -1277,9 +1276,7 @@ def _keep_october_values(churn_probability: float | None, segment: str | None = 
             "clv": [100.0] * 80,
         }
     )
-    Store(get_settings().home).write_values(
-        values, DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
-    )
+    keep_values(Store(get_settings().home), values)
 
 
 def test_a_campaign_without_churn_probabilities_is_not_called_too_small(
@@ -1378,9 +1375,7 @@ def test_pooled_campaigns_take_the_value_tables_segment_and_churn_row_by_row(
     their rows out of both the incremental response and its divisor (not the divisor alone:
     0.3 / 0.5 = 0.6), and the plan says so."""
     store = Store(get_settings().home)
-    store.write_values(
-        _pooled_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
-    )
+    keep_values(store, _pooled_values())
     for name, frame in (("october", _october()), ("november", _november())):
         path = tmp_path / f"{name}.csv"
         frame.write_csv(path)
@@ -1399,9 +1394,7 @@ def test_pooled_campaigns_take_the_value_tables_segment_and_churn_row_by_row(
         "note: segments from the value table as of 2024-10-31 (the latest plan's day): for 80 "
         "of the 80 outcome rows without one of their own; customers it lacks are 'unsegmented'"
     ) in output
-    store.write_values(
-        _pooled_values(None), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
-    )
+    keep_values(store, _pooled_values(None))
     output = _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift")
     assert (
         "retention_email: 80 campaign customers of 160 have no churn_probability (neither their "
@@ -1426,9 +1419,7 @@ def _keep_values_of(ids: list[str]) -> None:
             "clv": [100.0] * len(ids),
         }
     )
-    Store(get_settings().home).write_values(
-        values, DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
-    )
+    keep_values(Store(get_settings().home), values)
 
 
 def test_a_value_table_listing_a_campaign_customer_twice_is_refused_by_name(
@@ -1474,14 +1465,7 @@ def test_a_value_table_listing_a_customer_twice_plans_nothing(
     its customers frame, a traceback naming neither the table nor its day nor what to run. It
     is refused as the plan reads it, naming the day and the customer: nothing is written or
     kept."""
-    Store(get_settings().home).write_values(
-        pl.concat([_values(), _values().head(1)]),
-        DAY,
-        horizon_days=365,
-        discount_rate=0.1,
-        basis="revenue",
-        fit={},
-    )
+    keep_values(Store(get_settings().home), pl.concat([_values(), _values().head(1)]))
     out = tmp_path / "plan.csv"
     args = ["target", "--budget", "3", "--offers", str(offers), "--out", str(out)]
     output = _run(cli, *args, code=1)

@@ -25,7 +25,7 @@ from serving.metrics import PLAN_ROWS_HELP
 from serving.targeting import UpliftCache
 from tests.models.test_planning import DAY as PLANNING_DAY
 from tests.models.test_planning import OFFERS_DOC, _store
-from tests.pipelines.test_target_cli import DAY, OFFERS, PLAN_COLUMNS, _values
+from tests.pipelines.test_target_cli import DAY, OFFERS, PLAN_COLUMNS, _values, keep_values
 from tests.serving.conftest import STORE_KEY, headers
 from tests.serving.test_value_api import _audit, _counted
 
@@ -36,9 +36,7 @@ def _body(budget: float = 3.0, **extra: object) -> dict[str, object]:
 
 def test_targeting_plans_from_the_value_table_and_audits(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
     unsigned = Store(settings.home)  # written without GUANXI_STORE_KEY: refused
-    unsigned.write_values(
-        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
-    )
+    keep_values(unsigned, _values())
     refused = client.post("/v1/targeting", json=_body(), headers=headers("reviewer"))
     assert refused.status_code == 409 and "request id" in refused.json()["detail"]
     # it said "does not match its signed manifest" of a table that has none
@@ -46,9 +44,7 @@ def test_targeting_plans_from_the_value_table_and_audits(client: TestClient, set
         f"the value table as of {DAY.isoformat()} is not signed with this server's "
         "GUANXI_STORE_KEY: keep it again with the key set"
     )
-    settings.store().write_values(
-        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
-    )
+    keep_values(settings.store(), _values())
     assert client.post("/v1/targeting", json=_body()).status_code == 401
     scorer = client.post("/v1/targeting", json=_body(), headers=headers("scorer"))
     assert scorer.status_code == 403
@@ -94,9 +90,7 @@ def test_metrics_count_the_plan_rows_the_audit_log_holds(client: TestClient, set
     counted by value table day (not by offer: a request names its own offers, and a label a
     caller picks grows without bound), as many as the audit log's lines: the rows answered
     (``limit``), an empty plan none."""
-    settings.store().write_values(
-        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
-    )
+    keep_values(settings.store(), _values())
     for body in (_body(), _body(limit=1), _body(0.5)):  # two rows, the first, none
         answer = client.post("/v1/targeting", json=body, headers=headers("reviewer"))
         assert answer.status_code == 200, answer.text
@@ -112,9 +106,7 @@ def test_metrics_count_the_plan_rows_the_audit_log_holds(client: TestClient, set
 
 def test_targeting_says_why_the_next_best_use_buys_nothing(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
     """The answer's next best lists were empty with no reason, where guanxi target gives one."""
-    settings.store().write_values(
-        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
-    )
+    keep_values(settings.store(), _values())
     plan = client.post("/v1/targeting", json=_body(100.0), headers=headers("reviewer")).json()
     assert plan["next_best_by_segment"] == [] and plan["next_best_by_offer"] == []
     assert plan["next_reason"] == (
@@ -187,9 +179,7 @@ def test_targeting_refuses_a_campaign_the_key_does_not_vouch_for(
 ) -> None:  # type: ignore[no-untyped-def]
     """The plan's measured rates came from recorded outcomes read unchecked; a campaign kept
     without the server's key is now a 409 that names it (never a path of the server)."""
-    settings.store().write_values(
-        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
-    )
+    keep_values(settings.store(), _values())
     outcomes = pl.DataFrame(
         {
             "customer_id": ["C1", "C2"],
@@ -218,14 +208,7 @@ def test_targeting_refuses_a_value_table_listing_a_customer_twice(
     """dups28: the plan took the value table's customer ids to be unique: a table listing C1 on
     two rows (no campaign recorded) was a 500 (offer_values' check of its customers frame). It
     is a 409 naming the day and the customer, and nothing is planned or audited."""
-    settings.store().write_values(
-        pl.concat([_values(), _values().head(1)]),
-        DAY,
-        horizon_days=365,
-        discount_rate=0.1,
-        basis="revenue",
-        fit={},
-    )
+    keep_values(settings.store(), pl.concat([_values(), _values().head(1)]))
     refused = client.post("/v1/targeting", json=_body(), headers=headers("reviewer"))
     assert refused.status_code == 409, refused.text
     assert refused.json()["detail"] == (
@@ -245,7 +228,7 @@ def test_targeting_refuses_a_snapshot_listing_a_customer_twice(
     customers frame); it is a 409 naming the snapshot, its day and the customer, and the log
     says a table was refused (it said 'value table refused' of every such refusal)."""
     store = settings.store()
-    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_values(store, _values())
     snapshot = pl.DataFrame(
         {"customer_id": ["C1", "C2", "C1"], "unresolved_complaints": [0, 1, 0]}
     ).with_columns(recency_days=pl.lit(30.0))
@@ -266,9 +249,7 @@ def test_targeting_refuses_a_budget_of_0_as_guanxi_target_does(  # type: ignore[
 ) -> None:
     """walk28: a budget of 0 was taken (``ge=0``) and answered an empty plan, where ``guanxi
     target --budget 0`` is refused: the API refuses it in the CLI's words, naming the field."""
-    settings.store().write_values(
-        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
-    )
+    keep_values(settings.store(), _values())
     answer = client.post("/v1/targeting", json=_body(budget), headers=headers("reviewer"))
     assert answer.status_code == 422
     assert answer.json()["detail"] == [
@@ -286,9 +267,7 @@ def test_targeting_refuses_a_key_given_twice_naming_the_field_and_offer(  # type
     """walk28: the offers file refuses a key given twice in one mapping (9007141), but the same
     offers sent as JSON kept the last ``"cost"`` of an offer without a word: the plan changed
     unseen. Each repeat is a 422 naming its field and offer, as the file's errors do."""
-    settings.store().write_values(
-        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
-    )
+    keep_values(settings.store(), _values())
     text = json.dumps(_body())
     assert text.count('"cost": 2.0') == 1 and text.count('"at_risk": 0.2') == 1
     twice = (
@@ -326,9 +305,7 @@ def test_targeting_answers_money_in_cents_as_guanxi_target_writes_it(  # type: i
     """walk28: the answer gave money as summed, "investment": 9.899999999999999, where
     ``guanxi target --out`` writes cents: the money fields are rounded to cents (numbers still),
     the budget as sent and the ratios as computed."""
-    settings.store().write_values(
-        _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
-    )
+    keep_values(settings.store(), _values())
     body = _body(4.0)
     for offer, cost in zip(body["offers"]["offers"], (1.1, 2.2), strict=True):  # type: ignore[index]
         offer["cost"] = cost
