@@ -70,7 +70,7 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
@@ -2014,22 +2014,49 @@ class Store:
         _write_with_info(path, frame, info, self._key)
         return info
 
-    def list_campaigns(self) -> list[CampaignInfo]:
+    def list_campaigns(self, exclude: Collection[str] = ()) -> list[CampaignInfo]:
         """List the recorded campaigns.
+
+        Parameters
+        ----------
+        exclude : collection of str, default ()
+            Campaigns not to list, their files not read (``guanxi campaign record`` replacing
+            one, which may be a damaged file).
 
         Returns
         -------
         list of CampaignInfo
             By name; unfinished writes are never listed.
+
+        Raises
+        ------
+        TamperedTableError
+            A campaign file whose metadata cannot be read (not Parquet, truncated, or without
+            guanxi's metadata), naming the file and the campaign (``what``).
         """
         if not self.campaign_dir.is_dir():
             return []
         paths = sorted(
             p
             for p in self.campaign_dir.glob("campaign=*.parquet")
-            if p.is_file() and not is_temporary(p)
+            if p.is_file()
+            and not is_temporary(p)
+            and p.stem.removeprefix("campaign=") not in exclude
         )
-        return [CampaignInfo.from_json(pl.read_parquet_metadata(p)[METADATA_KEY], p) for p in paths]
+        listed = []
+        for path in paths:
+            try:
+                listed.append(
+                    CampaignInfo.from_json(pl.read_parquet_metadata(path)[METADATA_KEY], path)
+                )
+            except (pl.exceptions.PolarsError, OSError, KeyError, ValueError) as exc:
+                refused = TamperedTableError(
+                    f"the campaign file {path} cannot be read ({exc}): record the campaign "
+                    "again (guanxi campaign record --file F --name N)"
+                )
+                refused.what = f"the recorded campaign {path.stem.removeprefix('campaign=')!r}"
+                raise refused from exc
+        return listed
 
     def read_campaign(self, name: str) -> pl.DataFrame | None:
         """Read a recorded campaign's outcomes.

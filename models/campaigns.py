@@ -1373,12 +1373,10 @@ def recorded_campaigns(store: Store, exclude: Collection[str] = ()) -> dict[str,
     features.store.UnsignedTableError, features.store.TamperedTableError
         With a key (``GUANXI_STORE_KEY``): a campaign recorded without it, or changed since;
         the message names the campaign and the ``guanxi campaign record`` command that records
-        it again.
+        it again. With or without one: a campaign file whose metadata cannot be read.
     """
     campaigns = {}
-    for info in store.list_campaigns():
-        if info.name in exclude:
-            continue
+    for info in store.list_campaigns(exclude):  # an excluded file is not even listed
         again = f"guanxi campaign record --file {shlex.quote(info.source)} --name {info.name}"
         with vouched_for(f"the recorded campaign {info.name!r}", again):
             outcomes = store.read_campaign(info.name)

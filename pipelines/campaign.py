@@ -144,7 +144,13 @@ def record_command(
             param_hint="--name" if given else "--file",
         ) from exc
     # recording it again replaces it: not read, and not a duplicate of itself
-    replaced = next((i for i in store.list_campaigns() if i.name == campaign), None)
+    try:  # a damaged file of that name is what recording it again mends: replaced unread
+        replaced = next((i for i in store.list_campaigns() if i.name == campaign), None)
+    except TamperedTableError as exc:
+        replaced = None
+        if exc.what != f"the recorded campaign {campaign!r}":
+            console.print(f"[red]cannot record the campaign, nothing stored:[/red] {exc}")
+            raise typer.Exit(1) from exc
     try:  # the others checked with GUANXI_STORE_KEY before they decide the duplicate check
         others = recorded_campaigns(store, exclude={campaign})
     except (UnsignedTableError, TamperedTableError) as exc:

@@ -319,7 +319,11 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         outcomes, overlaps = pooled_campaigns(store)  # one file recorded twice counts once
     except (UnsignedTableError, TamperedTableError) as exc:  # none reported: not what was signed
         logger.warning("not showing the campaigns: %s", exc)
-        return {"campaigns": store.list_campaigns(), "refused_campaign": exc.what}
+        try:
+            listed = store.list_campaigns()
+        except TamperedTableError:  # the refused one is a file whose metadata cannot be read
+            listed = []
+        return {"campaigns": listed, "refused_campaign": exc.what}
     if outcomes is None:
         return {"campaigns": []}
     # checked: a plan the key does not vouch for, or whose offers its rows deny, prices nothing

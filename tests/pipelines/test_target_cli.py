@@ -32,7 +32,13 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from features.rfm import SEGMENT_NAMES
-from features.store import MANIFEST_SUFFIX, METADATA_KEY, Store, manifest_path
+from features.store import (
+    MANIFEST_SUFFIX,
+    METADATA_KEY,
+    Store,
+    TamperedTableError,
+    manifest_path,
+)
 from models.campaigns import NO_CAMPAIGN, REPORT_COLUMNS
 from models.offers import load_offers, parse_offers
 from models.targeting import SUMMARY_COLUMNS
@@ -1597,3 +1603,26 @@ def test_record_refuses_a_segment_that_is_no_rfm_segment(cli: CliRunner, tmp_pat
         "value table's RFM segments are champions,"
     ) in output
     assert Store(get_settings().home).list_campaigns() == []
+
+
+def test_a_damaged_campaign_file_is_named_and_recording_it_again_mends_it(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    """heavy28: the campaigns were listed by reading every file's metadata unguarded, so one
+    damaged campaign file was a polars ComputeError in `guanxi campaign report`, `record` and the
+    campaign page; it is now refused naming the file, and recording that campaign again mends it."""
+    path = tmp_path / "october.csv"
+    _october().write_csv(path)
+    _run(cli, "campaign", "record", "--file", str(path))
+    store = Store(get_settings().home)
+    damaged = store.campaign_path("october")
+    damaged.write_bytes(b"not parquet")
+    with pytest.raises(TamperedTableError, match=r"october\.parquet cannot be read") as exc:
+        store.list_campaigns()
+    assert exc.value.what == "the recorded campaign 'october'"
+    assert "cannot report: " in _run(cli, "campaign", "report", code=1)
+    _october().head(10).write_csv(other := tmp_path / "may.csv")
+    output = _run(cli, "campaign", "record", "--file", str(other), "--name", "may", code=1)
+    assert "cannot record the campaign, nothing stored: the campaign file" in output
+    _run(cli, "campaign", "record", "--file", str(path))  # the damaged one replaced
+    assert [c.name for c in store.list_campaigns()] == ["october"]

@@ -495,3 +495,15 @@ def test_the_campaign_page_reads_no_value_table_when_the_outcomes_have_their_own
     text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
     assert "<td>at risk</td>" in text and "retention_email: Qini curve" in text
     assert "value table" not in text
+
+
+def test_a_damaged_campaign_file_is_named_not_a_server_error(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    """heavy28: a campaign file whose metadata could not be read made /ui/campaign a 500 (the
+    listing's polars ComputeError); the page names the campaign it cannot report."""
+    store = Store(settings.home)
+    store.write_campaign(_outcomes(), "october", "outcomes.csv")
+    store.campaign_path("october").write_bytes(b"not parquet")
+    page = client.get("/ui/campaign", headers=headers("reviewer"))
+    assert page.status_code == 200, page.text
+    text = " ".join(page.text.replace("&#39;", "'").split())
+    assert "No campaign is reported: the recorded campaign 'october'" in text
