@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from features.database import DUCKDB_WRITE_MEMORY
 from features.store import Store
 from models.tasks import task_names
+from serving.schemas import MAX_BATCH
 
 __all__ = ["MIN_SECRET_CHARS", "Role", "Settings", "get_settings", "parse_api_keys"]
 
@@ -140,7 +141,11 @@ class Settings(BaseSettings):
         default=1_048_576, gt=0, description="Largest accepted request body."
     )
     max_batch: int = Field(
-        default=1000, gt=0, description="Most customer ids in one POST /v1/scores."
+        default=MAX_BATCH,
+        gt=0,
+        le=MAX_BATCH,
+        description=f"Most customer ids in one POST /v1/scores (at most {MAX_BATCH}, the most its "
+        "request schema takes).",
     )
     reason_cache_size: int = Field(
         default=20_000, ge=0, description="Customers per task whose formatted reasons are kept."

@@ -9,6 +9,7 @@ from pydantic import SecretStr, ValidationError
 
 from serving.app import create_app
 from serving.deps import KeyRing
+from serving.schemas import MAX_BATCH
 from serving.settings import Role, Settings, get_settings, parse_api_keys
 
 
@@ -163,3 +164,15 @@ def test_worker_healthcheck_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("GUANXI_WORKER_HEALTHCHECK_SECONDS", bad)
         with pytest.raises(ValidationError, match="worker_healthcheck_seconds"):
             Settings()
+
+
+def test_max_batch_is_at_most_what_the_request_schema_takes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """heavy28: GUANXI_MAX_BATCH above 1000 was accepted, though POST /v1/scores refuses more
+    than serving.schemas.MAX_BATCH ids whatever it says; it is refused as a settings error."""
+    monkeypatch.setenv("GUANXI_MAX_BATCH", str(MAX_BATCH))
+    assert Settings().max_batch == MAX_BATCH
+    monkeypatch.setenv("GUANXI_MAX_BATCH", str(MAX_BATCH + 1))
+    with pytest.raises(ValidationError, match=rf"max_batch\n.*less than or equal to {MAX_BATCH}"):
+        Settings()
