@@ -184,8 +184,11 @@ def other_sentence(task: str, inputs: int, points: float) -> str:
     Returns
     -------
     str
-        The sentence.
+        The sentence; ``"no other input: the reasons are every input"`` when none is left over
+        (a one-input rule), whose points are nothing to raise or lower.
     """
+    if inputs == 0:
+        return "no other input: the reasons are every input"
     one = inputs == 1
     subject = "1 other input" if one else f"{inputs} other inputs together"
     verb = ("lower" if points < 0 else "raise") + ("s" if one else "")

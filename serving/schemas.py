@@ -181,7 +181,8 @@ class Remainder(BaseModel):
         "and base_log_odds, exactly log_odds."
     )
     sentence: str = Field(
-        description='E.g. "31 other inputs together: raise churn risk by 1.2 points".'
+        description='E.g. "31 other inputs together: raise churn risk by 1.2 points"; "no '
+        'other input: the reasons are every input" when inputs is 0.'
     )
 
 

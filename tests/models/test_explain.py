@@ -16,6 +16,7 @@ from models.explain import (
     REASON_COLUMNS,
     _effects,
     explain,
+    other_sentence,
     probability_points,
     reason_sentences,
     reason_tuples,
@@ -195,3 +196,12 @@ def test_reason_tuples_on_model_rows(tiny_bundle: ModelBundle, tiny_data) -> Non
 def test_effect_rounds_as_polars(points: float) -> None:
     polars_text = pl.Series([points]).abs().round(1).cast(pl.String).item()
     assert _effects("churn risk", np.array([points]))[0].endswith(f" by {polars_text} points")
+
+
+def test_the_remainder_line_of_no_input_left_over_says_so() -> None:
+    """heavy28: a one-input rule (every input a reason) read "0 other inputs together: lower
+    purchase likelihood by 0.0 points"; no input left over is now worded as such."""
+    assert other_sentence("churn", 0, -0.0) == "no other input: the reasons are every input"
+    assert other_sentence("churn", 1, -1.25) == "1 other input: lowers churn risk by 1.2 points"
+    three = other_sentence("churn", 3, 2.0)
+    assert three == "3 other inputs together: raise churn risk by 2.0 points"

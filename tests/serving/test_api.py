@@ -819,9 +819,12 @@ def _assert_reconciles(score: dict) -> None:
     log_odds = sum(r["contribution_log_odds"] for r in score["reasons"])
     log_odds += rest["contribution_log_odds"]
     assert log_odds == pytest.approx(score["log_odds"] - score["base_log_odds"], abs=1e-9)
-    assert rest["sentence"].startswith(
-        "1 other input:" if rest["inputs"] == 1 else f"{rest['inputs']} other inputs together:"
-    )
+    if rest["inputs"] == 0:  # heavy28: it read "0 other inputs together: lower ... by 0.0"
+        assert rest["sentence"] == "no other input: the reasons are every input"
+    else:
+        assert rest["sentence"].startswith(
+            "1 other input:" if rest["inputs"] == 1 else f"{rest['inputs']} other inputs together:"
+        )
 
 
 def test_reasons_reconcile_for_every_task_get_and_post(
@@ -885,6 +888,7 @@ def test_the_rule_backed_version_serves_with_reasons_that_reconcile(
                     continue
                 _assert_reconciles(score)
                 assert {r["feature"] for r in score["reasons"]} <= {"candidate_affinity"}
+                assert score["other_inputs"]["inputs"] == 1 - len(score["reasons"])
                 seen += 1
             # the categories in the rule's order: by candidate_affinity, highest first
             rows = model_frame(
