@@ -973,9 +973,15 @@ def _infer_extra_types(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _exact_duplicates(
-    frame: pl.DataFrame | pl.LazyFrame, hashes: np.ndarray | None = None
+    frame: pl.DataFrame | pl.LazyFrame,
+    hashes: np.ndarray | None = None,
+    keys: Sequence[str] = (),
 ) -> pl.Series:
     """Flag every row that repeats an earlier row exactly (the first copy is not flagged).
+
+    A row with a null in one of ``keys`` (a required column, empty or unreadable: an error of
+    its own) is never flagged: unreadable timestamps are all null once typed, so rows differing
+    only there read as copies of each other.
 
     Rows are hashed first and only rows whose hash repeats are compared in full. The repeated
     hashes are found by sorting a copy of the hashes, so the extra memory is about two integers
@@ -1012,8 +1018,11 @@ def _exact_duplicates(
         rows = frame.filter(candidate)
     else:
         rows = _rows_at(frame, positions)
-    repeats = rows.select(~pl.struct(pl.all()).is_first_distinct()).to_series()
-    return flag.scatter(positions.filter(repeats), True)
+    known = [pl.col(k).is_not_null() for k in keys]
+    repeats = rows.select(
+        ~pl.struct(pl.all()).is_first_distinct() & pl.all_horizontal(pl.lit(True), *known)
+    )
+    return flag.scatter(positions.filter(repeats.to_series()), True)
 
 
 def _rows_at(frame: pl.LazyFrame, positions: pl.Series) -> pl.DataFrame:
@@ -1089,6 +1098,10 @@ def _keys(
     return _key_label(key), _rows_at(frame.select(_K), flag.arg_true())[_K]
 
 
+_REQUIRED_EVENT_COLUMNS: Final = tuple(c.name for c in EVENT_COLUMNS if c.required)
+"""A row with one of these null (empty or unreadable: an error) is no exact duplicate."""
+
+
 def _event_rows(
     frame: pl.DataFrame | pl.LazyFrame,
     parts: Sequence[tuple[str, int]],
@@ -1096,7 +1109,7 @@ def _event_rows(
     hashes: np.ndarray | None = None,
 ) -> list[Problem]:
     message = "exact duplicate of an earlier row (kept: remove it upstream if it is not a repeat)"
-    duplicate = _exact_duplicates(frame, hashes)
+    duplicate = _exact_duplicates(frame, hashes, _REQUIRED_EVENT_COLUMNS)
     return _flag_problems(duplicate, parts, None, message, "warning", _keys(frame, key, duplicate))
 
 

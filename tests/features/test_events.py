@@ -687,3 +687,28 @@ def test_large_amounts_of_a_keyed_table_are_listed_by_key() -> None:
     assert validate_events(ordinary, now=NOW, file="events", key=["event_id"]).warnings == ()
     free = pl.DataFrame(rows).with_columns(amount=pl.lit(0.0))
     assert validate_events(free, now=NOW, file="events", key=["event_id"]).warnings == ()
+
+
+def test_rows_with_unreadable_timestamps_are_no_exact_duplicates(tmp_path: Path) -> None:
+    """heavy28: day-first timestamps (22/03/2025 21:17) are unreadable and null once typed, so
+    rows differing only there were also warned of as exact duplicates of each other (2,266 of
+    3,000 rows of one file); only the unreadable timestamps are reported, by every reader."""
+    path = write_csv(
+        tmp_path / "dayfirst.csv",
+        HEADER,
+        "c1,22/03/2024 21:17,visit,web,,,,",
+        "c1,23/03/2024 09:05,visit,web,,,,",
+        "c1,24/03/2024 10:00,visit,web,,,,",
+        "c2,2024-01-01,visit,web,,,,",
+        "c2,2024-01-01,visit,web,,,,",  # row 5: a true copy, still warned of
+    )
+    for read in (
+        lambda: load_events(path, now=NOW),
+        lambda: stage_events(path, now=NOW, folder=tmp_path),
+        lambda: stage_orders(path, now=NOW, folder=tmp_path),
+    ):
+        with pytest.raises(EventsValidationError) as info:
+            read()
+        assert [(p.column, p.rows) for p in info.value.errors] == [("ts", (1, 2, 3))]
+        [warning] = [p for p in info.value.problems if p.severity == "warning"]
+        assert warning.rows == (5,) and warning.message.startswith("exact duplicate")
