@@ -114,7 +114,7 @@ def _events_table(events: str) -> Any:
 
 
 EventsTable = Annotated[str | None, _events_table("--events")]
-EventsTableOfPath = Annotated[str | None, _events_table("PATH")]
+EventsTableOfPath = Annotated[str | None, _events_table("PATH (or --events)")]
 """``--events-table`` of ``guanxi data validate``, whose events are its PATH argument."""
 
 EventsQuery = Annotated[

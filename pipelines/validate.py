@@ -136,13 +136,19 @@ def customers_source(source: Source | None) -> str:
 
 def validate_command(
     path: Annotated[
-        str,
+        str | None,
         typer.Argument(
             metavar="PATH",
             help="Events: .csv, .parquet, a directory of .parquet or .csv files, or a database "
-            "URI (postgresql://... or duckdb:///...) with --events-table or --events-query.",
+            "URI (postgresql://... or duckdb:///...) with --events-table or --events-query. "
+            "Or give them with --events, as the other commands take them.",
+            show_default=False,
         ),
-    ],
+    ] = None,
+    events_option: Annotated[
+        str | None,
+        typer.Option("--events", help="The events, as PATH: give one or the other."),
+    ] = None,
     customers: connectors.Customers = None,
     events_table: connectors.EventsTableOfPath = None,
     events_query: connectors.EventsQuery = None,
@@ -152,8 +158,17 @@ def validate_command(
 ) -> None:
     """Check events (and customers) against the contract; exit 1 on errors."""
     console = Console()
+    given = path if path is not None else events_option
+    if given is None:
+        raise typer.BadParameter("give the events as PATH or with --events", param_hint="PATH")
+    if events_option not in (None, given):
+        raise typer.BadParameter(
+            f"two events sources, {path!r} and {events_option!r}: give the events once, as PATH or "
+            "with --events",
+            param_hint="'--events'",
+        )
     sources = connectors.inputs(
-        path, events_table, events_query, customers, customers_table, customers_query, mapping
+        given, events_table, events_query, customers, customers_table, customers_query, mapping
     )
     now = datetime.now(UTC)
     # as `features build` decides: many events (or files that cannot be counted) are validated

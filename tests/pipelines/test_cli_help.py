@@ -74,9 +74,10 @@ def test_positional_arguments_have_a_name_in_capitals() -> None:
     still say so."""
     helps = _helps()
     validate = helps["data", "validate"]
-    assert "Usage: guanxi data validate [OPTIONS] PATH Check events" in validate
+    assert "Usage: guanxi data validate [OPTIONS] [PATH] Check events" in validate
     assert "{path}" not in validate
-    assert "The events table (name or schema.name) of PATH." in validate
+    assert "The events table (name or schema.name) of PATH (or --events)." in validate
+    assert "--events <str> The events, as PATH" in validate  # heavy28: as every command's
     assert "Usage: guanxi audit verify [OPTIONS] [PATH]... Verify" in helps["audit", "verify"]
     assert "PATH <path>... Part files or directories" in helps["audit", "verify"]
     assert "The events table (name or schema.name) of --events." in helps["score",]

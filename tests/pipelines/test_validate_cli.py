@@ -44,6 +44,24 @@ def test_valid_with_customers() -> None:
     assert "customers file: 3 customers" in output
 
 
+def test_the_events_are_taken_with_events_as_every_other_command_takes_them() -> None:
+    """heavy28: `guanxi data validate --events FILE` failed with "No such option: --events"
+    while every other command takes its events so; --events is now taken beside PATH."""
+    tiny, customers = str(DATA / "events_tiny.csv"), str(DATA / "customers_tiny.csv")
+    code, output = invoke("--events", tiny, "--customers", customers)
+    assert code == 0, output
+    assert "valid: 8 events of 3 customers" in output and "customers file: 3 customers" in output
+    assert invoke("--events", tiny, tiny)[0] == 0  # the same source twice is the one
+    code, output = invoke("--events", tiny, str(DATA / "customers_tiny.csv"))
+    assert code == 2 and "give the events once, as PATH or with --events" in " ".join(
+        output.replace("│", " ").split()
+    )
+    code, output = invoke("--customers", customers)
+    assert code == 2 and "give the events as PATH or with --events" in " ".join(
+        output.replace("│", " ").split()
+    )
+
+
 def test_a_database_customers_table_is_called_a_table(tmp_path: Path) -> None:
     """Session 19's F7: customers read from a database table were summed up as "customers file:
     3,000 customers"; a table is called a table, a query a query (DuckDB here, PostgreSQL alike:
