@@ -167,11 +167,14 @@ def snapshot_digest(frame: pl.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def _checked_name(kind: str, value: str) -> str:
-    """Refuse a task or model version that cannot be one path component."""
+def _checked_name(kind: str, value: str, table: str = "a score table") -> str:
+    """Refuse a name (task, model version, campaign) that cannot be one path component.
+
+    ``table`` is what the name would name, in the message (``"a stored campaign"``).
+    """
     if not _NAME.match(value):
         raise ValueError(
-            f"{kind} {value!r} cannot name a score table: use letters, digits, '.', '_' or '-'"
+            f"{kind} {value!r} cannot name {table}: use letters, digits, '.', '_' or '-'"
         )
     return value
 
@@ -1989,7 +1992,10 @@ class Store:
         pathlib.Path
             ``<home>/campaigns/campaign=<name>.parquet``.
         """
-        return self.campaign_dir / f"campaign={_checked_name('campaign', name)}.parquet"
+        return (
+            self.campaign_dir
+            / f"campaign={_checked_name('campaign', name, 'a stored campaign')}.parquet"
+        )
 
     def write_campaign(self, frame: pl.DataFrame, name: str, source: str) -> CampaignInfo:
         """Store a campaign's outcomes atomically, replacing a campaign of the same name.

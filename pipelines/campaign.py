@@ -135,7 +135,7 @@ def record_command(
     store = settings.store()
     try:  # a bad name was said only after the duplicate check had read every campaign
         store.campaign_path(campaign)
-    except ValueError as exc:  # the store's words said "cannot name a score table"
+    except ValueError as exc:  # said again with where the name came from (--name or the file)
         given = name is not None
         came = "" if given else f" (from {_name_source(outcomes)}; give another with --name)"
         raise typer.BadParameter(

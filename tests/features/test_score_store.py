@@ -76,6 +76,9 @@ def test_names_that_are_not_one_path_component_are_refused(tmp_path: Path, bad: 
         Store(tmp_path).score_path("churn", DAY, bad)
     with pytest.raises(ValueError, match="cannot name a score table"):
         Store(tmp_path).score_path(bad, DAY, "1")
+    # heavy28: a campaign's name was said not to name "a score table"
+    with pytest.raises(ValueError, match=r"^campaign .* cannot name a stored campaign: use"):
+        Store(tmp_path).campaign_path(bad)
 
 
 def test_failed_write_leaves_no_table_and_keeps_the_old_one(
