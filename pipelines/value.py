@@ -488,7 +488,12 @@ def value_command(
         ),
     ] = "auto",
     margin_rate: Annotated[
-        float, typer.Option(min=0.0, help="Margin per unit of revenue on the revenue basis.")
+        float,
+        typer.Option(
+            min=0.0,
+            help="Margin per unit of revenue on the revenue basis (above 0, at most 1: 0.3 for "
+            "a 30% margin).",
+        ),
     ] = 1.0,
     alias: Annotated[
         str, typer.Option(help="Registry alias of the churn model to read.")
@@ -513,8 +518,12 @@ def value_command(
         raise typer.BadParameter(
             f"{value_basis!r}: choose auto, {', '.join(BASES)}", param_hint="--value-basis"
         )
-    if margin_rate <= 0:
-        raise typer.BadParameter("must be > 0", param_hint="--margin-rate")
+    if not 0 < margin_rate <= 1:  # 30 (for 30%) made every CLV and the equity at risk 100x
+        raise typer.BadParameter(
+            f"{margin_rate:g} is not a share of revenue: the margin per unit of revenue must be "
+            "> 0 and at most 1 (0.3 for a 30% margin), as campaign report takes it",
+            param_hint="--margin-rate",
+        )
     if events is None and events_table is None:
         # unlike guanxi score, which scores the stored snapshot alone, value needs the orders
         raise typer.BadParameter(

@@ -125,6 +125,8 @@ def test_bad_options_fail_before_any_work(cli: CliRunner, sample: Path, tmp_path
         (["--out", str(tmp_path / "v.txt")], "must end in .csv or .parquet"),
         (["--out", str(tmp_path / "v.csv"), "--value-basis", "profit"], "choose auto"),
         (["--out", str(tmp_path / "v.csv"), "--margin-rate", "0"], "must be > 0"),
+        # heavy28: 30 (a 30% margin typed as a percentage) was taken, every CLV 100 times 0.3's
+        (["--out", str(tmp_path / "v.csv"), "--margin-rate", "30"], "30 is not a share of rev"),
         (["--out", "duckdb:///x.db"], "--out-table"),
     ):
         result = cli.invoke(app, [*base, *extra], env={"COLUMNS": "200"})
