@@ -15,6 +15,7 @@ once and kept); each row sums to the margin (last column = bias).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -392,7 +393,7 @@ class ModelBundle:
         Raises
         ------
         FileNotFoundError
-            If either file is missing.
+            If either file is missing (``filename``: its path).
         ValueError
             If ``bundle.json`` is malformed or from a newer format, or ``model.ubj`` does not
             match the SHA-256 digest recorded in ``bundle.json`` (checked before XGBoost reads it).
@@ -401,7 +402,7 @@ class ModelBundle:
         meta_path, booster_path = path / BUNDLE_FILE, path / BOOSTER_FILE
         for p in (meta_path, booster_path):
             if not p.is_file():
-                raise FileNotFoundError(f"model bundle file {p} is missing")
+                raise FileNotFoundError(errno.ENOENT, f"model bundle file {p} is missing", str(p))
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:

@@ -454,8 +454,9 @@ def _download_checked(name: str, version: str, pinned: str | None, read: Callabl
     The booster digest in ``bundle.json`` must equal ``pinned`` (the version's
     :data:`BOOSTER_DIGEST_TAG`) before anything is read; the bundle then checks its boosters
     against it. The downloaded files are removed. A logged model without a bundle artifact is a
-    ValueError; a bundle without ``bundle.json`` a FileNotFoundError whose ``filename`` is that
-    file's path inside the version's files.
+    ValueError; a bundle without one of its files (``bundle.json``, ``model.ubj``, an uplift
+    booster) a FileNotFoundError naming the version and the file, whose ``filename`` is that
+    file's path inside the version's files (never the download's temporary directory).
     """
     uri = f"models:/{name}/{version}"
     with tempfile.TemporaryDirectory(prefix="guanxi-model-") as tmp:
@@ -467,10 +468,7 @@ def _download_checked(name: str, version: str, pinned: str | None, read: Callabl
             raise
         bundle_dir = _bundle_dir(local, uri)
         if not (bundle_dir / BUNDLE_FILE).is_file():  # was "records no booster digest"
-            file = (bundle_dir / BUNDLE_FILE).relative_to(local).as_posix()
-            raise FileNotFoundError(
-                errno.ENOENT, f"{uri}: the model's file {file} is missing", file
-            )
+            raise _missing_file(uri, local, bundle_dir / BUNDLE_FILE)
         digest = _booster_digest(bundle_dir)
         if digest is None:
             raise ModelIntegrityError(f"{uri}: the bundle records no booster digest; refused")
@@ -483,7 +481,18 @@ def _download_checked(name: str, version: str, pinned: str | None, read: Callabl
             raise ModelIntegrityError(
                 f"{uri}: the booster digest differs from the one pinned at registration; refused"
             )
-        return read(bundle_dir)
+        try:
+            return read(bundle_dir)
+        except FileNotFoundError as exc:  # it named the download's temporary directory
+            if exc.filename is None or not Path(exc.filename).is_relative_to(local):
+                raise
+            raise _missing_file(uri, local, Path(exc.filename)) from exc
+
+
+def _missing_file(uri: str, local: Path, path: Path) -> FileNotFoundError:
+    """Say which file of a registered version is missing, by its path inside the version's files."""
+    file = path.relative_to(local).as_posix()
+    return FileNotFoundError(errno.ENOENT, f"{uri}: the model's file {file} is missing", file)
 
 
 def _download_bundle(task: str, version: str, pinned: str | None) -> ModelBundle:

@@ -12,7 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from models import registry
-from models.artifact import ModelBundle
+from models.artifact import BOOSTER_FILE, ModelBundle
 from models.registry import (
     TrackingUnavailableError,
     check_tracking,
@@ -24,6 +24,7 @@ from models.registry import (
     nest_metrics,
 )
 from models.scoring import FeatureSetMismatchError
+from pipelines.versions import ModelFilesMissingError, load_version
 from tests.processes import reserved_port
 from training.tracking import experiment_id
 
@@ -191,3 +192,28 @@ def test_a_version_without_its_bundle_json_is_missing_files_not_a_digest_refusal
     with pytest.raises(FileNotFoundError, match=r"models:/churn/1: .*bundle\.json is missing") as e:
         registry.load_model("churn", version="1")
     assert e.value.filename == meta.relative_to(files).as_posix()
+
+
+def test_a_version_without_its_booster_names_the_version_and_the_file(
+    local_tracking, tiny_bundle: ModelBundle, tiny_data
+) -> None:
+    """heavy28: a version whose ``model.ubj`` was gone failed with "model bundle file
+    /tmp/guanxi-model-.../model.ubj is missing", the download's temporary directory, not which
+    version's file; it names the version and the file inside its files, as bundle.json's does
+    (c2f722b), and guanxi's loads say that file of that version is missing."""
+    x, _ = tiny_data
+    _, uri = _log(tiny_bundle, x, local_tracking)
+    registry.register_challenger("churn", uri, {"grade": "B"})
+    files = Path(
+        MlflowClient().get_model_version_download_uri("churn", "1").removeprefix("file://")
+    )
+    (booster,) = files.rglob(BOOSTER_FILE)
+    booster.unlink()
+    inside = booster.relative_to(files).as_posix()
+    with pytest.raises(FileNotFoundError, match=r"models:/churn/1: .*model\.ubj is missing") as e:
+        registry.load_model("churn", version="1")
+    assert e.value.filename == inside and "guanxi-model-" not in str(e.value)
+    with pytest.raises(ModelFilesMissingError) as gone:
+        load_version("churn", version="1")
+    assert gone.value.missing == inside
+    assert str(gone.value).startswith(f"the file {inside} of churn version 1 is missing")
