@@ -55,7 +55,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -93,6 +93,7 @@ __all__ = [
     "HOLDOUT_ARTIFACT",
     "HOLDOUT_LABEL",
     "MODEL_ARTIFACT",
+    "ROLLBACK_TAG",
     "RULE",
     "RULE_ARTIFACT",
     "SERVER_SCHEMES",
@@ -130,9 +131,11 @@ __all__ = [
     "model_title",
     "nest_metrics",
     "read_table",
+    "record_rollback",
     "register_challenger",
     "register_rule",
     "register_uplift",
+    "rollback_record",
     "set_alias",
     "uplift_version",
 ]
@@ -423,6 +426,78 @@ def set_alias(task: str, alias: str, version: str) -> None:
         Target version.
     """
     MlflowClient().set_registered_model_alias(task, alias, version)
+
+
+ROLLBACK_TAG: Final = "rollback"
+"""Version tag recording the rollback that made the version champion: one JSON object (``by``,
+``reason``, ``at`` in UTC ISO 8601, ``from``: the champion's version before, or null), so the
+record is written in one registry call."""
+
+
+def record_rollback(task: str, version: str, by: str, reason: str, previous: str | None) -> None:
+    """Make ``version`` champion as a rollback, recording who, why, when and from which version.
+
+    The record (version tag :data:`ROLLBACK_TAG`, one call) is written first, then ``champion``
+    moves (one call). If the move fails the record is put back as it was (removed, or the
+    version's earlier rollback record restored), so no record says a rollback happened that did
+    not; if that fails too, the error says the record is left on the version.
+
+    Parameters
+    ----------
+    task : str
+        Registered model name.
+    version : str
+        The version to make champion.
+    by : str
+        Who rolled back.
+    reason : str
+        Why.
+    previous : str or None
+        The champion's version before (None: there was none).
+    """
+    client = MlflowClient()
+    earlier = (client.get_model_version(task, version).tags or {}).get(ROLLBACK_TAG)
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    record = {"by": by, "reason": reason, "at": at, "from": previous}
+    client.set_model_version_tag(task, version, ROLLBACK_TAG, json.dumps(record))
+    try:
+        client.set_registered_model_alias(task, CHAMPION, version)
+    except Exception as exc:
+        try:
+            if earlier is None:
+                client.delete_model_version_tag(task, version, ROLLBACK_TAG)
+            else:
+                client.set_model_version_tag(task, version, ROLLBACK_TAG, earlier)
+        except Exception as undo:
+            exc.add_note(
+                f"{task} version {version} keeps a rollback record (tag {ROLLBACK_TAG}) for this "
+                f"rollback that did not happen; removing it failed: {undo}"
+            )
+        raise
+
+
+def rollback_record(version: ModelVersion | VersionInfo | None) -> dict[str, Any] | None:
+    """Return a version's rollback record (see :func:`record_rollback`), None when it has none.
+
+    Parameters
+    ----------
+    version : mlflow.entities.model_registry.ModelVersion or VersionInfo or None
+        A registered version.
+
+    Returns
+    -------
+    dict or None
+        ``by``, ``reason``, ``at`` and ``from``; None without a record or with one that is not
+        a JSON object (not written by :func:`record_rollback`).
+    """
+    text = None if version is None else (version.tags or {}).get(ROLLBACK_TAG)
+    if text is None:
+        return None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 class ModelIntegrityError(ValueError):

@@ -32,11 +32,15 @@ Rollback
 --------
 ``guanxi promote --task T --version N`` makes version N champion without the gate (an operator's
 explicit choice, :func:`make_champion`), once it loads as a champion is served; it says the
-previous champion's version and the command that goes back to it.
+previous champion's version and the command that goes back to it. It records on the version who
+(``--by``, default the OS user), why (``--reason``), when and from which version
+(:func:`models.registry.record_rollback`: the record first, then the alias, the record undone if
+the move fails).
 """
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Annotated, Final
@@ -45,6 +49,7 @@ import numpy as np
 import pandas as pd
 import typer
 from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
 from rich import box
 from rich.console import Console
 from rich.markup import escape
@@ -242,13 +247,15 @@ def _comparable(task: str, champion: str, console: Console) -> ModelBundle | Non
         return None
 
 
-def make_champion(task: str, version: str) -> str | None:
+def make_champion(task: str, version: str, by: str = "", reason: str = "") -> str | None:
     """Point ``champion`` at a chosen version (rollback): an operator's choice, no gate.
 
     The version must exist and load as the server loads a champion (never through pickle, its
     booster digest the one pinned at registration, built on this code's feature-set version:
     :func:`models.registry.load_model` with ``check``); the move is then one registry call
-    (:func:`models.registry.set_alias`), so it is atomic.
+    (:func:`models.registry.set_alias`), so it is atomic, after recording who, why, when and
+    from which version on the version (:func:`models.registry.record_rollback`, which undoes the
+    record when the move fails).
 
     Parameters
     ----------
@@ -256,6 +263,10 @@ def make_champion(task: str, version: str) -> str | None:
         Registered model name.
     version : str
         The version to make champion.
+    by : str, default ""
+        Who rolls back (empty: the OS user name).
+    reason : str, default ""
+        Why.
 
     Returns
     -------
@@ -278,7 +289,7 @@ def make_champion(task: str, version: str) -> str | None:
     previous = None if champion is None else str(champion.version)
     loaded = load_version(task, version=version, check=True)
     if previous != loaded.version:
-        registry.set_alias(task, registry.CHAMPION, loaded.version)
+        registry.record_rollback(task, loaded.version, by or getpass.getuser(), reason, previous)
     return previous
 
 
@@ -382,6 +393,20 @@ def promote_command(
             "and its integrity check passes; says the previous champion's version.",
         ),
     ] = None,
+    reason: Annotated[
+        str,
+        typer.Option(
+            "--reason",
+            help="With --version: why (recorded on the version, shown by `guanxi models` and "
+            "the model page).",
+        ),
+    ] = "",
+    by: Annotated[
+        str,
+        typer.Option(
+            "--by", help="With --version: who rolls back (recorded; default: the OS user name)."
+        ),
+    ] = "",
 ) -> None:
     """Make the challenger the champion if it passes the gate (grade, then beats the champion).
 
@@ -390,7 +415,7 @@ def promote_command(
     console = Console()
     _home_uri(console)
     if version is not None:
-        _rollback(task, str(version), console)
+        _rollback(task, str(version), console, by=by, reason=reason)
         return
     try:
         with quiet_libraries():  # MLflow's INFO lines on a version whose files are gone
@@ -407,13 +432,19 @@ def promote_command(
         raise typer.Exit(1)
 
 
-def _rollback(task: str, version: str, console: Console) -> None:
+def _rollback(task: str, version: str, console: Console, *, by: str, reason: str) -> None:
     """Run ``guanxi promote --version``: say the move and how to go back, or why not (exit 1)."""
     try:
         with quiet_libraries():  # MLflow's INFO lines on a version whose files are gone
-            previous = make_champion(task, version)
-    except (registry.ModelNotFoundError, ModelFilesMissingError, ValueError) as exc:
-        console.print(f"[red]not promoted:[/red] {escape(str(exc))}")
+            previous = make_champion(task, version, by=by, reason=reason)
+    except (
+        registry.ModelNotFoundError,
+        ModelFilesMissingError,
+        ValueError,
+        MlflowException,
+    ) as exc:
+        said = "; ".join([str(exc), *getattr(exc, "__notes__", ())])
+        console.print(f"[red]not promoted:[/red] {escape(said)}")
         raise typer.Exit(1) from exc
     if previous == version:
         console.print(f"version {version} is already the {task} champion")

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import getpass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from typer.testing import CliRunner
 
 from models import registry
@@ -165,3 +168,49 @@ def test_a_champion_or_challenger_whose_booster_is_not_the_pinned_one_is_said_no
     )
     assert "Traceback" not in said
     assert str(registry.get_version("churn", registry.CHAMPION).version) == "2"
+
+
+def test_a_rollback_records_who_why_when_and_from_which_version_and_a_failed_move_none(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    tiny_data: Any,
+) -> None:
+    """rollback29: nothing recorded who rolled back or why; `--reason` and `--by` (default the OS
+    user) are recorded on the version with the time and the previous champion. The record is
+    written before the alias moves and undone when the move fails: no record of a rollback
+    that did not happen."""
+    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "C"))
+    promote = ["promote", "--task", "churn", "--version"]
+
+    def refused(*args: Any) -> None:
+        raise MlflowException("registry unavailable")
+
+    with monkeypatch.context() as failing:
+        failing.setattr(MlflowClient, "set_registered_model_alias", refused)
+        result = cli.invoke(app, [*promote, "2", "--reason", "bad AUC", "--by", "ana"])
+    assert result.exit_code == 1, result.output
+    assert _said(result) == "not promoted: registry unavailable"
+    assert str(registry.get_version("churn", registry.CHAMPION).version) == "1"
+    assert registry.ROLLBACK_TAG not in MlflowClient().get_model_version("churn", "2").tags
+
+    result = cli.invoke(app, [*promote, "2", "--reason", "v1 drifted", "--by", "ana"])
+    assert result.exit_code == 0, result.output
+    record = registry.rollback_record(registry.get_version("churn", registry.CHAMPION))
+    assert record is not None
+    assert {k: record[k] for k in ("by", "reason", "from")} == {
+        "by": "ana",
+        "reason": "v1 drifted",
+        "from": "1",
+    }
+    assert datetime.fromisoformat(record["at"]).utcoffset() == timedelta(0)
+    monkeypatch.setattr(getpass, "getuser", lambda: "ops")
+    assert cli.invoke(app, [*promote, "1"]).exit_code == 0
+    record = registry.rollback_record(registry.get_version("churn", registry.CHAMPION))
+    assert record is not None and (record["by"], record["reason"], record["from"]) == (
+        "ops",
+        "",
+        "2",
+    )
