@@ -136,7 +136,9 @@ __all__ = [
     "register_rule",
     "register_uplift",
     "rollback_record",
+    "rollback_text",
     "set_alias",
+    "set_champion",
     "uplift_version",
 ]
 
@@ -476,6 +478,26 @@ def record_rollback(task: str, version: str, by: str, reason: str, previous: str
         raise
 
 
+def set_champion(task: str, version: str) -> None:
+    """Point ``champion`` at ``version`` as a gated promotion (not a rollback).
+
+    A rollback record the version kept from an earlier rollback onto it is removed first, so
+    the listing and the model page do not call this promotion a rollback; a failure between the
+    two calls leaves a version that is not champion without a record, which says nothing false.
+
+    Parameters
+    ----------
+    task : str
+        Registered model name.
+    version : str
+        The version to make champion.
+    """
+    client = MlflowClient()
+    if ROLLBACK_TAG in (client.get_model_version(task, version).tags or {}):
+        client.delete_model_version_tag(task, version, ROLLBACK_TAG)
+    client.set_registered_model_alias(task, CHAMPION, version)
+
+
 def rollback_record(version: ModelVersion | VersionInfo | None) -> dict[str, Any] | None:
     """Return a version's rollback record (see :func:`record_rollback`), None when it has none.
 
@@ -498,6 +520,29 @@ def rollback_record(version: ModelVersion | VersionInfo | None) -> dict[str, Any
     except json.JSONDecodeError:
         return None
     return record if isinstance(record, dict) else None
+
+
+def rollback_text(version: ModelVersion | VersionInfo | None) -> str | None:
+    """Say a version's rollback record in one line (pure), None when it has none.
+
+    Parameters
+    ----------
+    version : mlflow.entities.model_registry.ModelVersion or VersionInfo or None
+        A registered version (callers pass the champion).
+
+    Returns
+    -------
+    str or None
+        ``rolled back to vN by X on YYYY-MM-DD: reason`` (without ``: reason`` when none was
+        given).
+    """
+    record = rollback_record(version)
+    if version is None or record is None:
+        return None
+    text = f"rolled back to v{version.version} by {record.get('by') or '?'}"
+    text += f" on {str(record.get('at') or '?')[:10]}"
+    reason = str(record.get("reason") or "")
+    return f"{text}: {reason}" if reason else text
 
 
 class ModelIntegrityError(ValueError):

@@ -16,7 +16,8 @@ A challenger becomes champion only when
    files are gone (:class:`pipelines.versions.ModelFilesMissingError`: it can be neither compared
    against nor served; said), the grade alone decides.
 
-The promotion itself is one registry call (:func:`models.registry.set_alias`), so it is atomic.
+The promotion itself is one registry call (:func:`models.registry.set_champion`, after removing a
+rollback record the version kept, so it is not called a rollback), so it is atomic.
 
 The rule when the model fails
 -----------------------------
@@ -225,7 +226,7 @@ def promote(task: str, console: Console) -> Decision:
                 spec.gate,
             )
     if decision.promote:
-        registry.set_alias(task, registry.CHAMPION, version)
+        registry.set_champion(task, version)
         return decision
     return serve_rule(task, champion, decision)
 
@@ -252,10 +253,9 @@ def make_champion(task: str, version: str, by: str = "", reason: str = "") -> st
 
     The version must exist and load as the server loads a champion (never through pickle, its
     booster digest the one pinned at registration, built on this code's feature-set version:
-    :func:`models.registry.load_model` with ``check``); the move is then one registry call
-    (:func:`models.registry.set_alias`), so it is atomic, after recording who, why, when and
-    from which version on the version (:func:`models.registry.record_rollback`, which undoes the
-    record when the move fails).
+    :func:`models.registry.load_model` with ``check``); the move is then one registry call, so it
+    is atomic, after recording who, why, when and from which version on the version
+    (:func:`models.registry.record_rollback`, which undoes the record when the move fails).
 
     Parameters
     ----------
@@ -319,7 +319,7 @@ def serve_rule(task: str, champion: ModelVersion | None, decision: Decision) -> 
     number = str(rule.version)
     moved = champion is None or str(champion.version) != number
     if moved:
-        registry.set_alias(task, registry.CHAMPION, number)
+        registry.set_champion(task, number)
     name = (rule.tags or {}).get("backing_name") or "rule"
     already = "" if moved else ", already the champion"
     return replace(
@@ -467,7 +467,10 @@ def models_command(
         typer.Option(help="Only this task (default: every task).", callback=check_task),
     ] = None,
 ) -> None:
-    """List registered model versions with their aliases, grade and key held-out metrics."""
+    """List registered model versions with their aliases, grade and key held-out metrics.
+
+    A champion made by a rollback is said under the table: who, when and why.
+    """
     console = Console()
     uri = _home_uri(console)
     # two spaces between columns (padding collapsed), none at the edges: at 80 columns every column
@@ -505,6 +508,10 @@ def models_command(
         console.print("no registered models yet: train one with `guanxi train`")
         return
     console.print(table)
+    for name in [task] if task else list(task_names()):
+        said = registry.rollback_text(registry.get_version(name, registry.CHAMPION))
+        if said is not None:
+            console.print(f"{name}@{registry.CHAMPION}: {escape(said)}", soft_wrap=True)
 
 
 _PROMOTED_NOTE: Final = f"(was {registry.CHALLENGER})"

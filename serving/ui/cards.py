@@ -115,6 +115,9 @@ class VersionCard:
         (version tag ``backing=rule``, see :func:`models.registry.register_rule`).
     model_grade : str or None
         For a rule-backed version, the grade of the model trained beside it.
+    rollback : str or None
+        For the champion made by a rollback, who, when and why
+        (:func:`models.registry.rollback_text`); None otherwise.
     """
 
     task: str
@@ -135,6 +138,7 @@ class VersionCard:
     deltas: dict[str, dict[str, float]] = field(default_factory=dict)
     served_by: str = "XGBoost"
     model_grade: str | None = None
+    rollback: str | None = None
 
     @property
     def rule_backed(self) -> bool:
@@ -373,7 +377,13 @@ def load_cards(task: str, state: ServingState | None, cache: CardCache) -> Model
             older = [v for v in versions if int(v.version) < int(info.version)]
             found = _build(client, uri, info, older[0] if older else None, state)
             cache.put(key, found)
-        return replace(found, aliases=info.aliases)
+        # read each request with the aliases: a cached card predates a rollback onto it
+        champion = registry.CHAMPION in info.aliases
+        return replace(
+            found,
+            aliases=info.aliases,
+            rollback=registry.rollback_text(info) if champion else None,
+        )
 
     champion = by_alias.get(registry.CHAMPION)
     challenger = by_alias.get(registry.CHALLENGER)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import getpass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +214,40 @@ def test_a_rollback_records_who_why_when_and_from_which_version_and_a_failed_mov
         "",
         "2",
     )
+
+
+def test_the_listing_and_the_model_cards_say_a_champion_came_from_a_rollback(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    tiny_data: Any,
+) -> None:
+    """rollback29: `guanxi models` and the model page could not tell a rollback from a
+    promotion. Both say "rolled back to vN by X on DATE: reason" for a champion from a rollback
+    (the page's card too when it was built, and cached, before the rollback); a gated promotion
+    onto a version that kept an earlier rollback's record is not called a rollback."""
+    from serving.ui.cards import CardCache, load_cards
+
+    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "C"))
+    cache = CardCache()
+    assert load_cards("churn", None, cache).champion.rollback is None  # type: ignore[union-attr]
+    promote = ["promote", "--task", "churn", "--version"]
+    assert cli.invoke(app, [*promote, "2", "--reason", "v1 drifted", "--by", "ana"]).exit_code == 0
+    day = datetime.now(UTC).date().isoformat()
+    said = f"rolled back to v2 by ana on {day}: v1 drifted"
+    listing = cli.invoke(app, ["models", "--task", "churn"], env={"COLUMNS": "80"})
+    assert listing.exit_code == 0, listing.output
+    assert f"churn@champion: {said}" in _said(listing)
+    cards = load_cards("churn", None, cache)
+    assert cards.champion is not None and cards.champion.rollback == said
+
+    # back to v1 (no reason), then v2 promoted through the gate: its old record is dropped
+    assert cli.invoke(app, [*promote, "1", "--by", "ana"]).exit_code == 0
+    assert load_cards("churn", None, cache).champion.rollback == (  # type: ignore[union-attr]
+        f"rolled back to v1 by ana on {day}"
+    )
+    registry.set_champion("churn", "2")
+    assert "rolled back" not in _said(cli.invoke(app, ["models", "--task", "churn"]))
+    assert load_cards("churn", None, cache).champion.rollback is None  # type: ignore[union-attr]

@@ -1117,3 +1117,42 @@ def test_the_rule_backed_versions_charts_are_its_own_curves(
         "shows the run's baselines only.</p>" in champion
     )
     assert 'data-unrecorded="reliability">The run recorded no reliability curve' in champion
+
+
+def test_the_model_page_says_a_champion_came_from_a_rollback(
+    source: StaticSource, snapshot: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rollback29: the model page could not tell a rollback from a promotion. The champion's
+    card says "rolled back to vN by X on DATE: reason"; the challenger's says nothing of it."""
+    from serving.ui.cards import ModelCards, VersionCard
+
+    base = VersionCard(
+        task="cross_sell",
+        version="7",
+        aliases=("challenger",),
+        created=None,
+        run_id="r" * 32,
+        run_url=None,
+        metrics={"rule_backed": {"roc_auc": 0.77}},
+        metric_source="run",
+        grade="C",
+        feature_set_version="x",
+    )
+    said = "rolled back to v8 by ana on 2026-12-04: v9 drifted"
+    rolled = replace(
+        base, version="8", aliases=("champion", "rule"), served_by="affinity rule", rollback=said
+    )
+    monkeypatch.setattr(
+        "serving.ui.pages.load_cards", lambda *args: ModelCards("cross_sell", rolled, base, 9)
+    )
+    app = _rule_served(source, snapshot, tmp_path / "home", "8")
+    with TestClient(app) as client:
+        wait_ready(client)
+        login(client)
+        page = client.get("/ui/models/cross_sell")
+    assert page.status_code == 200
+    text = " ".join(page.text.split())
+    champion = text[text.index('id="card-champion"') : text.index('id="card-challenger"')]
+    challenger = text[text.index('id="card-challenger"') : text.index('id="metrics"')]
+    assert f"<dd data-rollback>{said}</dd>" in champion
+    assert "data-rollback" not in challenger
