@@ -412,6 +412,9 @@ def promote_command(
 
     With --version N, make version N the champion instead (rollback, no gate).
     """
+    if version is None and (reason or by):
+        # a gated promotion records nothing: the text would be dropped without a word
+        raise typer.BadParameter("--reason and --by record a rollback: give --version too")
     console = Console()
     _home_uri(console)
     if version is not None:

@@ -251,3 +251,33 @@ def test_the_listing_and_the_model_cards_say_a_champion_came_from_a_rollback(
     registry.set_champion("churn", "2")
     assert "rolled back" not in _said(cli.invoke(app, ["models", "--task", "churn"]))
     assert load_cards("churn", None, cache).champion.rollback is None  # type: ignore[union-attr]
+
+
+def test_a_rollback_whose_record_cannot_be_undone_says_so(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    tiny_data: Any,
+) -> None:
+    """rollback29: when the alias move fails and removing the record written before it fails
+    too, the refusal says the version keeps a record of a rollback that did not happen. A
+    --reason or --by without --version (a gated promotion records nothing) is refused."""
+    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "C"))
+
+    def refused(*args: Any) -> None:
+        raise MlflowException("registry unavailable")
+
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", refused)
+    monkeypatch.setattr(MlflowClient, "delete_model_version_tag", refused)
+    args = ["promote", "--task", "churn", "--version", "2", "--reason", "x"]
+    result = cli.invoke(app, args, env={"COLUMNS": "1000"})
+    assert result.exit_code == 1, result.output
+    assert _said(result) == (
+        "not promoted: registry unavailable; churn version 2 keeps a rollback record (tag "
+        "rollback) for this rollback that did not happen; removing it failed: registry unavailable"
+    )
+    assert str(registry.get_version("churn", registry.CHAMPION).version) == "1"
+    result = cli.invoke(app, ["promote", "--task", "churn", "--reason", "x"])
+    assert result.exit_code == 2 and "give --version too" in _said(result)
