@@ -449,14 +449,23 @@ def print_values(console: Console, run: ValueRun) -> None:
         f"{at_risk}"
     )
     for by in ("value_tier", "rfm_segment"):
+        # a group nobody in which has a churn probability (only lapsed customers, or no churn
+        # model) has an equity at risk of 0 that reads as "no risk": not measured, as the value
+        # page shows it since f358624
         cells = [
             (
                 str(row[by]),
                 f"{row['customers']:,}",
                 _number(row["equity"]),
                 f"{_number(100 * (row['equity_share'] or 0), 1)}%",
-                _number(row["equity_at_risk"]),
-                f"{_number(100 * (row['risk_share'] or 0), 1)}%",
+                *(
+                    (
+                        _number(row["equity_at_risk"]),
+                        f"{_number(100 * (row['risk_share'] or 0), 1)}%",
+                    )
+                    if row["scored"]
+                    else ("—", "—")
+                ),
             )
             for row in tables[by].iter_rows(named=True)
         ]

@@ -93,6 +93,8 @@ def test_value_without_a_churn_model_says_so(
     out_path = tmp_path / "values.parquet"
     output = " ".join(_value(cli, sample, "--out", str(out_path), "--no-store").split())
     assert "no churn probabilities" in output
+    # polish29: no group has a churn probability: its equity at risk is not measured, not 0.00
+    assert "│ — │ — │" in output and "0.0% │" not in output
     assert "GUANXI_STORE_KEY" not in output  # --no-store: nothing kept, nothing to warn of
     written = pl.read_parquet(out_path)
     assert written["equity_at_risk"].null_count() == written.height
