@@ -498,8 +498,7 @@ def value_command(
     ] = "auto",
     margin_rate: Annotated[
         float,
-        typer.Option(
-            min=0.0,
+        typer.Option(  # no min=: nan got its generic message; the check below names all
             help="Margin per unit of revenue on the revenue basis (above 0, at most 1: 0.3 for "
             "a 30% margin).",
         ),
@@ -527,7 +526,8 @@ def value_command(
         raise typer.BadParameter(
             f"{value_basis!r}: choose auto, {', '.join(BASES)}", param_hint="--value-basis"
         )
-    if not 0 < margin_rate <= 1:  # 30 (for 30%) made every CLV and the equity at risk 100x
+    # 30 (for 30%) made every CLV and the equity at risk 100x; nan and inf fail it too
+    if not 0 < margin_rate <= 1:
         raise typer.BadParameter(
             f"{margin_rate:g} is not a share of revenue: the margin per unit of revenue must be "
             "> 0 and at most 1 (0.3 for a 30% margin), as campaign report takes it",

@@ -129,6 +129,10 @@ def test_bad_options_fail_before_any_work(cli: CliRunner, sample: Path, tmp_path
         (["--out", str(tmp_path / "v.csv"), "--margin-rate", "0"], "must be > 0"),
         # heavy28: 30 (a 30% margin typed as a percentage) was taken, every CLV 100 times 0.3's
         (["--out", str(tmp_path / "v.csv"), "--margin-rate", "30"], "30 is not a share of rev"),
+        # polish29: nan and a negative rate got typer's generic "greater than or equal to 0"
+        (["--out", str(tmp_path / "v.csv"), "--margin-rate", "nan"], "nan is not a share of rev"),
+        (["--out", str(tmp_path / "v.csv"), "--margin-rate", "-1"], "-1 is not a share of rev"),
+        (["--out", str(tmp_path / "v.csv"), "--margin-rate", "inf"], "inf is not a share of rev"),
         (["--out", "duckdb:///x.db"], "--out-table"),
     ):
         result = cli.invoke(app, [*base, *extra], env={"COLUMNS": "200"})
