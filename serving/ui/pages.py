@@ -50,6 +50,7 @@ from models.artifact import MODEL_METRICS, RULE_BACKED
 from models.metrics import MIN_BIN_ROWS
 from models.ranking import BANDS
 from models.registry import ModelNotFoundError
+from models.targeting import money_text
 from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, task_names, task_specs
 from serving.deps import (
     Holder,
@@ -178,7 +179,11 @@ def filters() -> dict[str, Any]:
         "rate_points": lambda v: format_points(None if v is None else 100 * v),
         "num": format_number,
         "counted": format_count,  # a number and its noun: {{ n|counted("event") }} -> "1 event"
-        "money": lambda v: format_number(v, 2),
+        # in cents, or with the digits an amount short of half a cent needs (a budget of 0.001
+        # showed as 0.00, none), as guanxi target prints it since 725b242
+        "money": lambda v: (
+            format_number(v) if v is None or not np.isfinite(v) else money_text(v).replace("-", "−")
+        ),
         "day": format_date,
         "quote": lambda v: quote(str(v), safe=""),
         "task_title": _task_title,

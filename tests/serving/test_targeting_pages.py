@@ -203,6 +203,17 @@ def test_the_plan_page_says_why_the_next_best_use_buys_nothing(
     )
 
 
+def test_a_budget_short_of_a_cent_shows_its_digits(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    """polish29: a budget of 0.001 showed as 0.00, a budget that read as none (the CLI prints
+    0.001 since 725b242)."""
+    store = settings.store()
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 0.001))
+    text = client.get("/ui/plan", headers=headers("reviewer")).text
+    assert '<th scope="row">Budget</th><td class="num">0.001</td>' in text
+    assert '<th scope="row">Investment</th><td class="num">0.00</td>' in text
+
+
 def test_the_plan_page_shows_the_next_best_use_when_it_buys_something(
     client: TestClient, settings
 ) -> None:  # type: ignore[no-untyped-def]
