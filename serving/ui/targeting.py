@@ -322,7 +322,8 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         try:
             listed = store.list_campaigns()
         except TamperedTableError:  # the refused one is a file whose metadata cannot be read
-            listed = []
+            # damaged, not unsigned: the page said "not signed ... or it changed since" of it
+            return {"campaigns": [], "refused_campaign": exc.what, "damaged_campaign": True}
         return {"campaigns": listed, "refused_campaign": exc.what}
     if outcomes is None:
         return {"campaigns": []}

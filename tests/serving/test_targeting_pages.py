@@ -518,3 +518,6 @@ def test_a_damaged_campaign_file_is_named_not_a_server_error(client: TestClient,
     assert page.status_code == 200, page.text
     text = " ".join(page.text.replace("&#39;", "'").split())
     assert "No campaign is reported: the recorded campaign 'october'" in text
+    # polish29: worded as what it is, not as an unsigned or changed file
+    assert "'october' cannot be read: its file is damaged" in text
+    assert "not signed" not in text
