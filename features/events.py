@@ -1113,11 +1113,15 @@ def _event_rows(
     return _flag_problems(duplicate, parts, None, message, "warning", _keys(frame, key, duplicate))
 
 
+_REQUIRED_CUSTOMER_COLUMNS: Final = tuple(c.name for c in CUSTOMER_COLUMNS if c.required)
+"""A customer row with one of these null (an empty id: an error) is no exact duplicate."""
+
+
 def _customer_rows(
     frame: pl.DataFrame, parts: Sequence[tuple[str, int]], key: Sequence[str] = ()
 ) -> tuple[pl.DataFrame, list[Problem]]:
     """Drop exact duplicate customers (a warning) and flag ids with conflicting rows (an error)."""
-    duplicate = _exact_duplicates(frame)
+    duplicate = _exact_duplicates(frame, keys=_REQUIRED_CUSTOMER_COLUMNS)
     problems = _flag_problems(
         duplicate,
         parts,

@@ -536,6 +536,26 @@ def test_customer_duplicates_are_dropped(tmp_path: Path) -> None:
     assert [w.rows for w in loaded.warnings] == [(2,)]
 
 
+def test_customer_rows_without_an_id_are_no_exact_duplicates(tmp_path: Path) -> None:
+    """polish29: rows with an empty customer_id were also warned of as exact duplicates of
+    each other (and dropped), beside the error of their missing id, as events' rows with an
+    unreadable ts were before 575d994; only the missing ids are reported."""
+    path = write_csv(
+        tmp_path / "c.csv",
+        "customer_id,region",
+        ",north",
+        ",north",
+        "c1,south",
+        "c1,south",  # row 4: a true copy, still dropped with a warning
+    )
+    with pytest.raises(EventsValidationError) as info:
+        load_customers(path, now=NOW)
+    [error] = info.value.errors
+    assert (error.column, error.rows) == ("customer_id", (1, 2))
+    [warning] = [p for p in info.value.problems if p.severity == "warning"]
+    assert warning.rows == (4,) and warning.message.startswith("exact duplicate")
+
+
 rows = st.tuples(
     st.text(alphabet="abcXYZ019-_", min_size=1, max_size=8),
     st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2024, 12, 31)),
