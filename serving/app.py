@@ -122,13 +122,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     body", which says neither what is wrong nor what to do (:data:`NOT_UTF8` does). An address
     under ``/ui`` answers the reviewer pages' error page (:func:`serving.ui.pages.http_error_page`).
     A 405's ``Allow`` names every method answered at its path (:func:`allowed_methods`), not
-    only the first route's: ``POST /healthz`` said ``Allow: GET`` though ``HEAD`` is answered.
+    only the first route's: ``POST /healthz`` said ``Allow: GET`` though ``HEAD`` is answered;
+    the methods the 405 names are kept, as a mounted folder's (``GET, HEAD``), whose mount has
+    no methods of its own, came with an empty ``Allow``.
     """
     if isinstance(exc, HTTPException) and isinstance(exc.__cause__, UnicodeDecodeError):
         return JSONResponse({"detail": NOT_UTF8}, status_code=exc.status_code)
     headers = getattr(exc, "headers", None) or {}
     if isinstance(exc, HTTPException) and exc.status_code == 405 and "Allow" in headers:
-        allow = ", ".join(allowed_methods(request.app.router.routes, request.scope))
+        named = {m.strip() for m in headers["Allow"].split(",") if m.strip()}
+        routes = allowed_methods(request.app.router.routes, request.scope)
+        allow = ", ".join(sorted(named.union(routes)))
         exc = HTTPException(exc.status_code, exc.detail, {**headers, "Allow": allow})
     if is_page(request):
         return await http_error_page(request, exc)
