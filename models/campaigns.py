@@ -67,6 +67,7 @@ from features.contracts import (
 from features.store import PlanInfo, TamperedTableError, UnsignedTableError, vouched_for
 from models.offers import (
     SEGMENTS,
+    TIER_NAMES,
     InputProblemsError,
     OffersFile,
     OffersFileError,
@@ -378,8 +379,9 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
         column (naming a column of the file that looks like it, or the separator the file uses
         instead of commas), no rows, an empty or unreadable value (``NaN`` or an infinity in a
         number column included), a negative revenue, a
-        ``segment`` that is no RFM segment (:data:`models.offers.SEGMENTS`; naming its rows and
-        the nearest segment), a customer listed twice or given two offers in one campaign. An
+        ``segment`` that is no RFM segment (:data:`models.offers.SEGMENTS`) or a ``value_tier``
+        that is no tier ``guanxi value`` writes (:data:`models.offers.TIER_NAMES`), naming its
+        rows and the nearest name, a customer listed twice or given two offers in one campaign. An
         empty ``segment`` is one the file does not give: the readers take the value table's, as
         for a missing column (:func:`fill_from_values`). An empty ``revenue`` is 0 where
         ``ordered`` is false (nothing was ordered), and refused where it is true or itself empty
@@ -433,36 +435,53 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
             out = ~typed[name].is_between(0.0, 1.0).fill_null(True)
             if out.any():
                 problems.append(f"column {name}: outside [0, 1] at {_rows_text(row.filter(out))}")
-    problems += _unknown_segments(typed, row)
+    problems += _unknown_names(typed, row)
     problems += _customers_twice(typed, row)
     if problems:
         raise CampaignOutcomesError(source, problems)
     return typed
 
 
-def _unknown_segments(typed: pl.DataFrame, row: pl.Series) -> list[str]:
-    """Say the outcomes' segments that are no RFM segment, with their rows and the nearest name.
+def _unknown_names(typed: pl.DataFrame, row: pl.Series) -> list[str]:
+    """Say the outcomes' segments and value tiers guanxi does not write, with rows and nearest name.
 
     The rates are measured per segment and a plan's customers take them by their RFM segment
     (:data:`models.offers.SEGMENTS`): a rate measured under a misspelt or home-made name ("A")
-    applied to nobody, without a word. An empty segment takes the value table's.
+    applied to nobody, without a word. An empty segment takes the value table's. A ``value_tier``
+    (the plan's, kept as recorded) is one of the tiers ``guanxi value`` writes
+    (:data:`models.offers.TIER_NAMES`); another ("gold") was recorded unsaid. An empty one is
+    allowed, as before.
     """
-    if "segment" not in typed.columns:
-        return []
-    segment = typed["segment"]
-    unknown = segment.is_not_null() & ~segment.is_in(SEGMENTS)
-    if not unknown.any():
-        return []
-    names = segment.filter(unknown).unique(maintain_order=True).to_list()
-    shown = names[:_SHOWN_ROWS]
-    where = {name: _rows_text(row.filter(segment == name)) for name in shown}
-    said = unknown_names(
-        shown, what="RFM segment", known=SEGMENTS, where=where, more=len(names) - len(shown)
-    )
-    return [
-        f"column segment: {said}: a rate measured under another name applies to no customer "
-        "(leave it empty to take the value table's)"
-    ]
+    problems = []
+    for column, what, known, consequence in (
+        (
+            "segment",
+            "RFM segment",
+            SEGMENTS,
+            "a rate measured under another name applies to no customer (leave it empty to take "
+            "the value table's)",
+        ),
+        (
+            "value_tier",
+            "value tier",
+            TIER_NAMES,
+            "guanxi value writes no other (or leave it empty)",
+        ),
+    ):
+        if column not in typed.columns:
+            continue
+        value = typed[column]
+        unknown = value.is_not_null() & ~value.is_in(known)
+        if not unknown.any():
+            continue
+        names = value.filter(unknown).unique(maintain_order=True).to_list()
+        shown = names[:_SHOWN_ROWS]
+        where = {name: _rows_text(row.filter(value == name)) for name in shown}
+        said = unknown_names(
+            shown, what=what, known=known, where=where, more=len(names) - len(shown)
+        )
+        problems.append(f"column {column}: {said}: {consequence}")
+    return problems
 
 
 def _customers_twice(typed: pl.DataFrame, row: pl.Series) -> list[str]:

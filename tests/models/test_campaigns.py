@@ -698,3 +698,22 @@ def test_a_stored_plans_offers_must_agree_with_its_checked_rows() -> None:
     bad = {"offers": [{"name": "ret"}]}
     with pytest.raises(TamperedTableError, match="its offers are not valid offers"):
         stored_plan_offers(_plan_info(2, bad), rows)
+
+
+def test_a_value_tier_guanxi_does_not_write_is_refused_with_its_rows_and_the_tiers() -> None:
+    """store29: the outcomes' value_tier was declared (OPTIONAL_OUTCOME_COLUMNS) but never
+    checked: a campaign recorded with tier "gold" or "top_5" was taken as it stood."""
+    tiers = ["gold", "top_5", *["rest"] * 5, None, "top_1pct", "gold"]
+    bad = OUTCOMES.with_columns(value_tier=pl.Series(tiers, dtype=pl.String))
+    with pytest.raises(CampaignOutcomesError) as info:
+        validate_outcomes(bad, "outcomes.csv")
+    said = str(info.value)
+    assert said.startswith(
+        "outcomes.csv: column value_tier: no value tier is called 'gold' (rows 1, 10)"
+    )
+    assert "'top_5' (row 2; is it 'top_5pct'?)" in said
+    assert "top_1pct, top_5pct, top_20pct, rest" in said
+    good = bad.filter(pl.col("value_tier").fill_null("rest") != "gold").filter(
+        pl.col("value_tier").fill_null("rest") != "top_5"
+    )
+    assert validate_outcomes(good)["value_tier"].null_count() == 1  # empty: allowed, as before
