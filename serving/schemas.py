@@ -23,6 +23,7 @@ from features.events import BLANK_CHARS, CONTROL_CHARS, MAX_VALUE_CHARS
 from models.artifact import MAX_INPUT
 from models.explain import MAX_REASONS
 from models.tasks import task_names
+from serving.settings import MAX_BATCH
 
 __all__ = [
     "MAX_BATCH",
@@ -69,9 +70,6 @@ __all__ = [
 ]
 
 Band = Literal["low", "medium", "high"]
-
-MAX_BATCH = 1000
-"""Most customer ids one ``POST /v1/scores`` may carry."""
 
 
 _TASK = "(?:" + "|".join(re.escape(name) for name in task_names()) + ")"

@@ -29,9 +29,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from features.database import DUCKDB_WRITE_MEMORY
 from features.store import Store
 from models.tasks import task_names
-from serving.schemas import MAX_BATCH
 
-__all__ = ["MIN_SECRET_CHARS", "Role", "Settings", "get_settings", "parse_api_keys"]
+__all__ = ["MAX_BATCH", "MIN_SECRET_CHARS", "Role", "Settings", "get_settings", "parse_api_keys"]
+
+MAX_BATCH = 1000
+"""Most customer ids one ``POST /v1/scores`` may carry (its request schema's limit); defined here
+so that the settings do not import the request schemas, which ``guanxi train`` would import too."""
 
 MIN_SECRET_CHARS = 32
 """Shortest API key, audit key or session key accepted outside ``--dev``."""
