@@ -42,7 +42,9 @@ segment; only ``default`` and the value tiers reach them. Measured rates (``resp
 come from recorded campaign outcomes, whose ``segment`` names ``guanxi campaign record`` checks
 in the same words (:func:`unknown_names`, :func:`models.campaigns.validate_outcomes`), and are
 not checked again, nor are the names of the offers a stored plan was made with
-(``parse_offers(..., stored=True)``).
+(``parse_offers(..., stored=True)``). Nor is a stored plan's cross-sell ``expected_margin``,
+which a file must give as 0 or more: a conversion that loses money would make every contact
+worth less than its cost.
 
 Every problem is reported with the file, the offer and the field (:class:`OffersFileError`); a
 valid file loads into :class:`OffersFile`, plain pydantic models the optimiser reads.
@@ -115,11 +117,16 @@ def _refuse_unknown(
 
     The offers of a stored plan (``parse_offers(..., stored=True)``) are not checked again.
     """
-    if names is None or (isinstance(info.context, Mapping) and info.context.get("stored")):
+    if names is None or _stored(info):
         return
     unknown = [name for name in names if name not in known]
     if unknown:
         raise ValueError(unknown_names(unknown, what=what, known=known))
+
+
+def _stored(info: ValidationInfo) -> bool:
+    """Whether the offers validated are a stored plan's (``parse_offers(..., stored=True)``)."""
+    return isinstance(info.context, Mapping) and bool(info.context.get("stored"))
 
 
 def unknown_names(
@@ -290,7 +297,7 @@ class Offer(_Strict):
     category : str, optional
         The product category a ``cross_sell`` offer sells (required for that kind only).
     expected_margin : float, optional
-        Expected margin of a ``cross_sell`` conversion (required for that kind only).
+        Expected margin of a ``cross_sell`` conversion, 0 or more (required for that kind only).
     description : str
         Free text for people.
     """
@@ -311,6 +318,19 @@ class Offer(_Strict):
     def _known_channel(cls, value: str) -> str:
         if value not in CHANNELS:
             raise ValueError(f"unknown channel {value!r}; expected one of {', '.join(CHANNELS)}")
+        return value
+
+    @field_validator("expected_margin")
+    @classmethod
+    def _margin(cls, value: float | None, info: ValidationInfo) -> float | None:
+        # a conversion that loses money made every contact worth less than its cost (times a
+        # negative measured rate, worth more): the offer was taken and never planned, or planned
+        # for a loss; a stored plan's offers are not checked again
+        if value is not None and value < 0 and not _stored(info):
+            raise ValueError(
+                f"{value:g} is negative: the margin one conversion earns is 0 or more "
+                "(the cost of a contact is the offer's cost)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -476,7 +496,8 @@ def parse_offers(data: Any, source: str = "<offers>", *, stored: bool = False) -
         The offers a stored plan was made with (:class:`features.store.PlanInfo`): their segment
         and value tier names were checked when the plan was made, by the rules of that day, and
         are not checked again, so that a plan kept before a name check was added (its names read
-        nobody's rates, but its offers' names, kinds and costs are right) stays readable.
+        nobody's rates, but its offers' names, kinds and costs are right) stays readable; nor
+        is a cross-sell offer's ``expected_margin`` (0 or more in a file), for the same reason.
 
     Returns
     -------

@@ -130,6 +130,19 @@ def test_cross_sell_defaults_to_the_propensity() -> None:
     assert offers.offers[0].rates.rate("any", None) == 1.0
 
 
+def test_a_negative_expected_margin_is_refused_unless_stored() -> None:
+    """polish30: a cross-sell conversion's margin of -20 was taken (the cost had to be 0 or more):
+    every contact was worth less than its cost, or, times a negative measured rate, more."""
+    offer = _offer(kind="cross_sell", response=None, category="shoes", expected_margin=-20)
+    with pytest.raises(OffersFileError, match=r"^offers\.yaml: ") as caught:
+        parse_offers({"offers": [offer]}, "offers.yaml")
+    assert "offer 'o', field expected_margin: -20 is negative" in str(caught.value)
+    zero = parse_offers({"offers": [offer | {"expected_margin": 0}]})
+    assert zero.offers[0].expected_margin == 0
+    # a stored plan's offers are read as they were kept, like its segment names
+    assert parse_offers({"offers": [offer]}, stored=True).offers[0].expected_margin == -20
+
+
 @pytest.mark.parametrize(
     ("offer", "expected"),
     [
