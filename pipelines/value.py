@@ -39,7 +39,7 @@ from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, Final, cast
 
 import polars as pl
 import typer
@@ -377,8 +377,18 @@ def keep_values(
     return run_id, info
 
 
+_MISSING: Final = "—"
+"""What guanxi value prints for a figure it has not got, as the value page does (f358624)."""
+
+
 def _number(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
+    return _MISSING if value is None else f"{value:,.{digits}f}"
+
+
+def _percent(share: float | None) -> str:
+    # a share of nothing (a group, or every customer, with an equity of 0) is no share: printed
+    # as 0.0% it read as a measured one
+    return _MISSING if share is None else f"{_number(100 * share, 1)}%"
 
 
 def print_values(console: Console, run: ValueRun) -> None:
@@ -439,7 +449,7 @@ def print_values(console: Console, run: ValueRun) -> None:
     overall = tables["overall"].row(0, named=True)
     at_risk = (
         f"equity at risk {_number(overall['equity_at_risk'])} "
-        f"({_number(100 * (overall['risk_share'] or 0), 1)}%, {overall['scored']:,} customers "
+        f"({_percent(overall['risk_share'])}, {overall['scored']:,} customers "
         "with a churn probability)"
         if overall["scored"]
         else "no churn probabilities, so no equity at risk"
@@ -457,14 +467,14 @@ def print_values(console: Console, run: ValueRun) -> None:
                 str(row[by]),
                 f"{row['customers']:,}",
                 _number(row["equity"]),
-                f"{_number(100 * (row['equity_share'] or 0), 1)}%",
+                _percent(row["equity_share"]),
                 *(
                     (
                         _number(row["equity_at_risk"]),
-                        f"{_number(100 * (row['risk_share'] or 0), 1)}%",
+                        _percent(row["risk_share"]),
                     )
                     if row["scored"]
-                    else ("—", "—")
+                    else (_MISSING, _MISSING)
                 ),
             )
             for row in tables[by].iter_rows(named=True)

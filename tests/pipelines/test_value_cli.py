@@ -19,6 +19,7 @@ from models import registry
 from models.clv.customers import DETAIL_COLUMNS, VALUE_COLUMNS
 from pipelines.cli import app
 from pipelines.score import stored_snapshot
+from pipelines.value import _number, _percent
 from serving.settings import get_settings
 from tests.conftest import create_database
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
@@ -99,6 +100,13 @@ def test_value_without_a_churn_model_says_so(
     written = pl.read_parquet(out_path)
     assert written["equity_at_risk"].null_count() == written.height
     assert Store(get_settings().home).value_info(DAY) is None
+
+
+def test_a_figure_guanxi_value_has_not_got_is_one_mark() -> None:
+    """polish30: a missing number printed "-" beside the tables' "—" (07528cc), and a share of an
+    equity of 0 (the group's, or every customer's) printed 0.0%, a share it never measured."""
+    assert _number(None) == _percent(None) == "—"
+    assert (_number(-1234.5), _percent(0.0), _percent(0.1234)) == ("-1,234.50", "0.0%", "12.3%")
 
 
 def test_value_keeps_the_snapshot_it_builds_unless_no_store(
