@@ -65,6 +65,7 @@ from models.campaigns import (
 )
 from models.offers import OffersFile, OffersFileError, load_offers
 from pipelines.console import fits
+from pipelines.margins import check_margin_rate
 
 if TYPE_CHECKING:  # the fitting code is imported by uplift_command alone
     from models.uplift import UpliftBundle
@@ -467,8 +468,8 @@ def report_command(
     margin_rate: Annotated[
         float | None,
         typer.Option(
-            help="Margin per unit of revenue (0 to 1: 0.3 for a 30% margin), for outcomes "
-            "without margin."
+            help="Margin per unit of revenue (above 0, at most 1: 0.3 for a 30% margin), for "
+            "outcomes without margin."
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
@@ -476,12 +477,8 @@ def report_command(
     """Report what the recorded campaigns returned, per offer and segment."""
     from serving.settings import get_settings
 
-    if margin_rate is not None and not 0 <= margin_rate <= 1:  # 35 (for 35%) made the ROI 100x
-        raise typer.BadParameter(
-            f"{margin_rate:g} is not a share of revenue: the margin per unit of revenue lies "
-            "between 0 and 1 (0.3 for a 30% margin); nothing read",
-            param_hint="--margin-rate",
-        )
+    if margin_rate is not None:
+        check_margin_rate(margin_rate, then="; nothing read")
 
     console = Console()
     settings = get_settings()

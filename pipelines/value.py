@@ -65,6 +65,7 @@ from models.tasks import retention_task
 from pipelines import connectors
 from pipelines.console import fitted_table, warn_unsigned
 from pipelines.engine import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
+from pipelines.margins import check_margin_rate
 from pipelines.score import require_tracking, snapshot_for, stored_snapshot
 from pipelines.snapshot import validated_events, validated_orders
 
@@ -536,13 +537,7 @@ def value_command(
         raise typer.BadParameter(
             f"{value_basis!r}: choose auto, {', '.join(BASES)}", param_hint="--value-basis"
         )
-    # 30 (for 30%) made every CLV and the equity at risk 100x; nan and inf fail it too
-    if not 0 < margin_rate <= 1:
-        raise typer.BadParameter(
-            f"{margin_rate:g} is not a share of revenue: the margin per unit of revenue must be "
-            "> 0 and at most 1 (0.3 for a 30% margin), as campaign report takes it",
-            param_hint="--margin-rate",
-        )
+    check_margin_rate(margin_rate)
     if events is None and events_table is None:
         # unlike guanxi score, which scores the stored snapshot alone, value needs the orders
         raise typer.BadParameter(

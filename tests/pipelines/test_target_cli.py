@@ -340,18 +340,21 @@ def test_a_directory_where_the_summaries_go_is_refused_before_the_plan_is_writte
     assert not out.exists() and Store(get_settings().home).list_plans() == []
 
 
-@pytest.mark.parametrize("rate", ["30", "inf", "nan", "-0.1"])
+@pytest.mark.parametrize("rate", ["30", "inf", "nan", "-0.1", "0"])
 def test_a_margin_rate_that_is_no_share_of_revenue_is_refused(
     cli: CliRunner, offers: Path, tmp_path: Path, rate: str
 ) -> None:
     """walk28: `--margin-rate 30` (a 30% margin typed as a percentage) was taken as 30 times the
-    revenue, the report's incremental margin and ROI 100 times those of 0.3; `inf` gave nan."""
+    revenue, the report's incremental margin and ROI 100 times those of 0.3; `inf` gave nan.
+    polish30: 0 was taken (every sale worth nothing, every ROI -100%), which guanxi value
+    refuses: both commands check the rate alike (pipelines.margins)."""
     path = tmp_path / "november.csv"
     _october(margin=False).write_csv(path)
     _run(cli, "campaign", "record", "--file", str(path), "--name", "november")
     report = ["campaign", "report", "--offers", str(offers), "--margin-rate"]
     output = _run(cli, *report, rate, code=2)
     assert "is not a share of revenue" in output and "0.3 for a 30% margin" in output
+    assert "must be > 0" in output and "nothing read" in output
     assert "240.00" in _run(cli, *report, "0.3")
 
 
