@@ -133,11 +133,15 @@ def format_number(value: float | None, digits: int = 0) -> str:
     Returns
     -------
     str
-        The number.
+        The number; one that rounds to zero has no sign (a survey score of ``-0.0`` read
+        ``"−0.0"``).
     """
     if value is None or not math.isfinite(value):
         return "—"
-    return f"{value:,.{digits}f}".replace("-", "−")
+    text = f"{value:,.{digits}f}"
+    if float(text.replace(",", "")) == 0:
+        text = f"{0:.{digits}f}"
+    return text.replace("-", "−")
 
 
 def format_count(value: float | None, noun: str, digits: int = 0) -> str:

@@ -35,6 +35,7 @@ from serving.ui.charts import (
     WaterfallStep,
     bar_chart,
     format_date,
+    format_number,
     format_percent,
     format_points,
     gains_chart,
@@ -774,6 +775,9 @@ def test_formatting_for_people() -> None:
     assert format_percent(0.0006) == "0.1%" and format_percent(0.9994) == "99.9%"
     assert format_points(4.06) == "+4.1 pts" and format_points(-0.04) == "0.0 pts"
     assert format_points(-2.25) == "−2.2 pts"
+    # a number that rounds to zero has no sign: the demo's survey score -0.0 read "−0.0"
+    assert format_number(-0.0, 1) == "0.0" and format_number(-0.04, 1) == "0.0"
+    assert format_number(-0.4) == "0" and format_number(-1234.56, 1) == "−1,234.6"
     assert format_date(date(2024, 6, 30)) == "30 Jun 2024"
     assert format_date("2024-01-05") == "5 Jan 2024"
     assert format_date(datetime(2024, 1, 5, 9, 30, tzinfo=UTC)) == "5 Jan 2024 09:30"
