@@ -624,7 +624,9 @@ def reliability_chart(
     series : mapping of str to sequence of (float, float, int)
         Per curve, ``(mean_predicted, observed_rate, rows)`` per probability bin; the
         description's largest gap is taken among bins of at least
-        :data:`models.metrics.MIN_BIN_ROWS` rows only.
+        :data:`models.metrics.MIN_BIN_ROWS` rows only, and named per curve when there are
+        several (one figure for them all read as the first curve's: the demo's churn page said
+        16.3 points, the gap of the curve without the season shift, beside the model's 0.0457).
     chart_id : str
         Unique id of the chart in the page.
     title : str
@@ -639,12 +641,18 @@ def reliability_chart(
         The chart; its table lists every bin of every curve.
     """
     names = [label(key) for key in series]
-    gaps = [abs(b - a) for pts in series.values() for a, b, n in pts if n >= MIN_BIN_ROWS]
+    gaps = [[abs(b - a) for a, b, n in pts if n >= MIN_BIN_ROWS] for pts in series.values()]
+    largest = [f"{100 * max(g):.1f} points" if g else "no such bin" for g in gaps]
     description = (
         f"Reliability of {', '.join(names)} on held-out data; the largest gap between predicted "
-        f"and observed rates among bins of at least {MIN_BIN_ROWS} rows is "
-        f"{100 * max(gaps):.1f} points (points on the diagonal are perfectly calibrated)."
-        if gaps
+        f"and observed rates among bins of at least {MIN_BIN_ROWS} rows"
+        + (
+            f" is {largest[0]}"
+            if len(names) == 1
+            else ": " + ", ".join(f"{n} {g}" for n, g in zip(names, largest, strict=True))
+        )
+        + " (points on the diagonal are perfectly calibrated)."
+        if any(gaps)
         else f"Reliability of {', '.join(names)} on held-out data; no bin holds "
         f"{MIN_BIN_ROWS} rows, too few to judge calibration (see the table)."
         if any(series.values())

@@ -664,6 +664,22 @@ def test_other_charts_are_well_formed_with_tables() -> None:
     assert "Probability" in axes and "Customers" in axes
     # the 3-row bin 80 points off is not the headline: the largest among bins of 100+ rows is
     assert "largest gap" in charts[2].description and "10.0 points" in charts[2].description
+    # several curves: each its own largest gap (one for them all read as the model's: the demo's
+    # churn page said 16.3 points, the curve without the season shift's, beside the model's 0.0457)
+    several = reliability_chart(
+        {
+            "xgboost": [(0.1, 0.12, 500)],
+            "xgboost (uncalibrated)": [(0.1, 0.3, 500)],
+            "logistic": [(0.5, 0.1, 3)],
+        },
+        chart_id="s",
+        title="S",
+        label=model_title,
+    )
+    assert (
+        "rows: XGBoost 2.0 points, XGBoost (uncalibrated) 20.0 points, Logistic no such bin "
+        "(points" in several.description
+    )
     few = reliability_chart({"xgboost": [(0.9, 0.1, 3)]}, chart_id="f", title="F")
     assert "no bin holds 100 rows" in few.description
 
