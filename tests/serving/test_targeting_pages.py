@@ -214,6 +214,19 @@ def test_a_budget_short_of_a_cent_shows_its_digits(client: TestClient, settings)
     assert '<th scope="row">Investment</th><td class="num">0.00</td>' in text
 
 
+def test_the_plan_pages_optimality_gap_reads_as_a_share_of_the_best_plan(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """The gap read "0.0e+00", an engineer's notation, on the demo's plan; a share of the bound
+    the plan could reach reads as the page's other shares do (a Lagrangian plan's 3.6e-06 is
+    "<0.01%")."""
+    store = settings.store()
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 100.0))
+    text = client.get("/ui/plan", headers=headers("reviewer")).text
+    assert "exact, optimality gap 0.00%</p>" in text and "e+00" not in text
+
+
 def test_the_plan_page_shows_the_next_best_use_when_it_buys_something(
     client: TestClient, settings
 ) -> None:  # type: ignore[no-untyped-def]
