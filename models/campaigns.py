@@ -336,6 +336,31 @@ def _near_names(columns: Sequence[str], missing: Sequence[str]) -> str:
     return "".join(f"; {s}" for s in said)
 
 
+def _unread_columns(columns: Sequence[str]) -> list[str]:
+    """Say the file's columns that are an optional column's name written otherwise (case, spaces).
+
+    Columns other than the declared ones pass through unread, so a ``Margin`` or ``Segment``
+    column was recorded without a word and never used: the report valued the rows by
+    ``--margin-rate`` (or refused for want of margins), the rates took the value table's segments.
+    """
+    said = []
+    for name in OPTIONAL_OUTCOME_COLUMNS:
+        if name in columns:
+            continue
+        for column in columns:
+            if column not in OUTCOME_COLUMNS and _plain(column) == name:
+                said.append(
+                    f"column {column!r}: not read, as only the exact names are; rename it {name}, "
+                    "the optional column it looks like (names must match exactly)"
+                )
+    return said
+
+
+def _plain(column: str) -> str:
+    """Return a column name as it would be declared (``Churn Probability``: churn_probability)."""
+    return "_".join(column.strip().lower().replace("-", " ").split())
+
+
 def _group_column(frame: pl.DataFrame, missing: Sequence[str]) -> str:
     """Name a column that tells the groups apart in words when ``control`` is missing.
 
@@ -377,8 +402,9 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
     CampaignOutcomesError
         Listing every problem at once with its column and rows (1 = first data row): a missing
         column (naming a column of the file that looks like it, or the separator the file uses
-        instead of commas), no rows, an empty or unreadable value (``NaN`` or an infinity in a
-        number column included), a negative revenue, a
+        instead of commas), an optional column's name written otherwise (``Margin``, ``Churn
+        Probability``: it would pass through unread), no rows, an empty or unreadable value
+        (``NaN`` or an infinity in a number column included), a negative revenue, a
         ``segment`` that is no RFM segment (:data:`models.offers.SEGMENTS`) or a ``value_tier``
         that is no tier ``guanxi value`` writes (:data:`models.offers.TIER_NAMES`), naming its
         rows and the nearest name, a customer listed twice or given two offers in one campaign. An
@@ -398,7 +424,7 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
         )
     if frame.height == 0:  # was recorded as a campaign of 0 customers
         raise CampaignOutcomesError(source, ["no rows: the header alone, no outcomes to record"])
-    problems: list[str] = []
+    problems = _unread_columns(frame.columns)
     typed = frame.clone()
     row = pl.Series("row", np.arange(1, frame.height + 1))
     # a CRM export leaves revenue empty where nothing was ordered: 0 there, refused elsewhere

@@ -491,6 +491,23 @@ def test_a_misnamed_column_or_another_separator_is_named(tmp_path: Path) -> None
     )
 
 
+def test_an_optional_column_named_otherwise_is_refused_not_passed_through() -> None:
+    """polish30: `Margin` or `Churn Probability` passed through unread like any other column:
+    the campaign was recorded, its margins and churn probabilities never used (the report asked
+    for --margin-rate, the rates took the value table's). Other columns still pass through."""
+    named = OUTCOMES.rename({"margin": "Margin", "churn_probability": "Churn Probability"})
+    with pytest.raises(CampaignOutcomesError) as info:
+        validate_outcomes(named.with_columns(group=pl.lit("a")), "outcomes.csv")
+    assert str(info.value) == (
+        "outcomes.csv: column 'Margin': not read, as only the exact names are; rename it margin, "
+        "the optional column it looks like (names must match exactly); column 'Churn "
+        "Probability': not read, as only the exact names are; rename it churn_probability, the "
+        "optional column it looks like (names must match exactly)"
+    )
+    kept = validate_outcomes(OUTCOMES.with_columns(Segment=pl.lit("x"), group=pl.lit("a")))
+    assert kept["Segment"].to_list() == ["x"] * 10  # segment is there: Segment is another column
+
+
 def test_an_empty_file_a_header_alone_and_a_directory_are_refused_by_name(
     tmp_path: Path,
 ) -> None:
