@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
 import numpy as np
 import polars as pl
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
@@ -74,6 +75,7 @@ __all__ = [
     "EXAMPLE_AS_OF",
     "EXAMPLE_TASK",
     "EXAMPLE_VALUE_VERSION",
+    "GIVEN_TWICE",
     "LONE_SURROGATE",
     "MODEL_FREE_ERRORS",
     "REQUEST_ID_HEADER",
@@ -82,6 +84,9 @@ __all__ = [
     "CustomerIdPath",
     "JSONRequest",
     "JSONRoute",
+    "KeysGivenOnce",
+    "KeysOnce",
+    "Location",
     "deepest",
     "error_answer",
     "feature_names",
@@ -418,15 +423,52 @@ def deepest(text: str) -> int:
     return where
 
 
+GIVEN_TWICE: Final = "only one can hold, so the request is refused rather than one kept unseen"
+"""What a key given twice in one object of a JSON body leads to (the offers file's words)."""
+
+Location = tuple[str | int, ...]
+"""Where a value is in a JSON document: the keys and indexes leading to it."""
+
+
+def _locate(
+    document: object, repeats: dict[int, tuple[object, list[str]]]
+) -> list[tuple[Location, str]]:
+    """Return where each object of ``repeats`` (by ``id``) is in the document, with its keys.
+
+    In the document's order; not recursive, as the document may be nested as deeply as
+    :func:`json.loads` reads. An object that a repeat of its parent's key dropped is not in the
+    document (its parent's repeat is).
+    """
+    found: list[tuple[Location, str]] = []
+    pending: list[tuple[Location, object]] = [((), document)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, dict):
+            if id(value) in repeats:
+                found += [(path, key) for key in repeats[id(value)][1]]
+            pending += reversed([((*path, key), item) for key, item in value.items()])
+        elif isinstance(value, list):
+            pending += reversed([((*path, i), item) for i, item in enumerate(value)])
+    return found
+
+
 class JSONRequest(Request):
-    r"""A request whose JSON body must be Unicode text.
+    r"""A request whose JSON body must be Unicode text, each object giving a key once.
 
     JSON may escape half of a UTF-16 surrogate pair (``"\ud800"``), which :func:`json.loads`
     takes into a ``str`` that no UTF-8 can encode: an id holding one was taken, and the answer
     that names it failed to encode, a 500. Such a body is refused as JSON that cannot be read
     (the body's 422, saying where); so is the UTF-8 encoding of a surrogate, which
     :func:`json.loads` lets pass for bytes (a 400, not UTF-8).
+
+    JSON readers keep the last of two ``"customer_id"`` keys of one object without a word: the
+    keys given twice are noted as the body is read (:attr:`repeated_keys`), in the same one
+    parse, and :class:`KeysGivenOnce` refuses them after the key's check.
     """
+
+    repeated_keys: Sequence[tuple[Location, str]] = ()
+    """Each key the JSON body gives twice in one object, with where that object is (read by
+    :meth:`json`; none before, or for a body not read as JSON)."""
 
     async def json(self) -> Any:
         """Parse the body as JSON (cached), refusing half a surrogate pair.
@@ -444,15 +486,74 @@ class JSONRequest(Request):
         if not hasattr(self, "_json"):
             raw = await self.body()
             text = raw.decode(json.detect_encoding(raw))
+            # each object holding a repeat, by id, kept alive so that no later object takes its id
+            repeats: dict[int, tuple[object, list[str]]] = {}
+
+            def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+                built = dict(pairs)
+                if len(built) < len(pairs):  # rare: the keys given twice, in the body's order
+                    counts = Counter(key for key, _ in pairs)
+                    twice = [key for key in built if counts[key] > 1]
+                    repeats[id(built)] = (built, twice)
+                return built
+
             try:
-                value = json.loads(text)
+                value = json.loads(text, object_pairs_hook=unique)
             except RecursionError:
                 raise json.JSONDecodeError(TOO_DEEP, text, deepest(text)) from None
             where = lone_surrogate(text)
             if where is not None:
                 raise json.JSONDecodeError(LONE_SURROGATE, text, where)
+            self.repeated_keys = _locate(value, repeats) if repeats else []
             self._json = value
         return self._json
+
+
+class KeysGivenOnce:
+    """A dependency refusing a JSON body that gives a key twice in one object: a 422 per key.
+
+    Each names the key's field (``body.customer_ids``) and says it is given twice; a route lists
+    it after its key's check (the key first, then the request). Its keys were noted as the body
+    was read (:attr:`JSONRequest.repeated_keys`).
+
+    Parameters
+    ----------
+    where : callable, optional
+        Says more of where a repeat is, from the location of its object and the body: the
+        words go in brackets after "given twice in one object" (the plan's offer and field).
+    """
+
+    def __init__(self, where: Callable[[Location, Any], str] | None = None) -> None:
+        self._where = where
+
+    async def __call__(self, request: Request) -> None:
+        """Raise the 422 when the body gave a key twice in one object.
+
+        Raises
+        ------
+        fastapi.exceptions.RequestValidationError
+            Naming each key given twice (``body`` and its location) and why it is refused.
+        """
+        found = getattr(request, "repeated_keys", [])
+        if not found:
+            return
+        body = await request.json()
+        errors = []
+        for path, key in found:
+            said = self._where(path, body) if self._where else ""
+            where = f" ({said})" if said else ""
+            errors.append(
+                {
+                    "loc": ("body", *path, key),
+                    "msg": f"{key!r} is given twice in one object{where}; {GIVEN_TWICE}",
+                    "type": "value_error",
+                }
+            )
+        raise RequestValidationError(errors)
+
+
+KeysOnce = Annotated[None, Depends(KeysGivenOnce())]
+"""A route's check that its JSON body gives each key once in an object (after its key's)."""
 
 
 class JSONRoute(APIRoute):
@@ -592,6 +693,7 @@ def customer_scores(
 )
 def batch_scores(
     _role: ScorerRole,
+    _keys: KeysOnce,  # after the key's check
     request: Request,
     body: BatchScoreRequest,
     settings: SettingsDep,
@@ -667,6 +769,7 @@ def batch_scores(
 )
 def score_one(
     _role: ScorerRole,
+    _keys: KeysOnce,  # after the key's check
     request: Request,
     body: ScoreRequest,
     holder: Holder,

@@ -20,7 +20,6 @@ version an offer's alias points at (one light call) and takes the loaded model f
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from datetime import date
@@ -50,6 +49,8 @@ from serving.routes import (
     EXAMPLE_TASK,
     MODEL_FREE_ERRORS,
     JSONRoute,
+    KeysGivenOnce,
+    Location,
     error_answer,
     request_example,
     success_example,
@@ -134,69 +135,18 @@ class UpliftCache:
 
 ReviewerKey = Annotated[Role, Depends(require_role(Role.reviewer))]
 
-_GIVEN_TWICE: Final = "only one can hold, so the request is refused rather than one kept unseen"
-"""What a key given twice in one object of the body leads to (the offers file's words)."""
 
+def _offer_where(path: Location, body: Any) -> str:
+    """Say which offer (and field) holds an object of the body, as the offers file's errors do.
 
-def _repeated_keys(text: str) -> list[tuple[tuple[str | int, ...], str]]:
-    """Return each key given twice in one object of JSON text, with where that object is.
-
-    :func:`json.loads` keeps the last of two ``"cost"`` keys of an offer without a word; the
-    objects holding a repeat are noted as they are built and found in the document after, in
-    the document's order.
+    The offers file refuses a key given twice in one mapping; the same offers sent as JSON kept
+    the last without a word, so the plan changed unseen (:class:`~serving.routes.KeysGivenOnce`
+    refuses it, naming the offer).
     """
-    repeats: dict[int, list[str]] = {}
-
-    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        built: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in built and key not in repeats.get(id(built), []):
-                repeats.setdefault(id(built), []).append(key)
-            built[key] = value
-        return built
-
-    document = json.loads(text, object_pairs_hook=unique)
-    found: list[tuple[tuple[str | int, ...], str]] = []
-    pending: list[tuple[tuple[str | int, ...], Any]] = [((), document)] if repeats else []
-    while pending:  # not recursive: the body may be nested as deeply as json.loads reads
-        path, value = pending.pop()
-        if isinstance(value, dict):
-            found += [(path, key) for key in repeats.get(id(value), [])]
-            pending += reversed([((*path, key), item) for key, item in value.items()])
-        elif isinstance(value, list):
-            pending += reversed([((*path, i), item) for i, item in enumerate(value)])
-    return found
-
-
-async def _keys_given_once(request: Request) -> None:
-    """Refuse a body giving a key twice in one object: a 422 naming the field (and offer).
-
-    The offers file refuses a key given twice in one mapping; the same offers sent as JSON
-    kept the last without a word, so the plan changed unseen. A body FastAPI could not read as
-    JSON is left to its own 422.
-    """
-    raw = await request.body()
-    try:
-        found = _repeated_keys(raw.decode(json.detect_encoding(raw)))
-    except (ValueError, RecursionError):  # not JSON: the body's own 422 says so
-        return
-    if not found:
-        return
-    body = await request.json()
+    if path[:1] != ("offers",):
+        return ""
     offers = body.get("offers") if isinstance(body, dict) else None
-    errors = []
-    for path, key in found:
-        where = ""
-        if path[:1] == ("offers",):  # the offer (and field) holding it, as the file's errors say
-            where = f" ({offers_location(path[1:], offers) if path[1:] else 'the offers'})"
-        errors.append(
-            {
-                "loc": ("body", *path, key),
-                "msg": f"{key!r} is given twice in one object{where}; {_GIVEN_TWICE}",
-                "type": "value_error",
-            }
-        )
-    raise RequestValidationError(errors)
+    return offers_location(path[1:], offers) if path[1:] else "the offers"
 
 
 targeting_router = APIRouter(
@@ -443,7 +393,7 @@ _PLAN: Final = {
 )
 def targeting(
     role: ReviewerKey,
-    _keys: Annotated[None, Depends(_keys_given_once)],  # after the key's check
+    _keys: Annotated[None, Depends(KeysGivenOnce(_offer_where))],  # after the key's check
     request: Request,
     body: TargetingRequest,
     settings: SettingsDep,

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import params
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -22,9 +24,24 @@ import serving.targeting
 from features.events import MAX_VALUE_CHARS
 from features.store import Store
 from serving.app import NOT_UTF8, create_app
-from serving.deps import KEY_WHITESPACE, UNKNOWN_KEY, Backoff, refused_key, required_key
+from serving.deps import (
+    KEY_WHITESPACE,
+    REQUIRED_ROLES,
+    UNKNOWN_KEY,
+    Backoff,
+    refused_key,
+    required_key,
+)
 from serving.middleware import SEND_JSON, SEND_UNCOMPRESSED
-from serving.routes import LONE_SURROGATE, MODEL_FREE_ERRORS, STOPPING, TOO_DEEP
+from serving.routes import (
+    GIVEN_TWICE,
+    LONE_SURROGATE,
+    MODEL_FREE_ERRORS,
+    STOPPING,
+    TOO_DEEP,
+    JSONRoute,
+    KeysGivenOnce,
+)
 from serving.schemas import MAX_REASONS
 from serving.settings import Role, Settings
 from tests.serving.conftest import (
@@ -174,6 +191,71 @@ def test_json_nested_too_deeply_is_a_422_saying_where(
     reason = f"not valid JSON ({TOO_DEEP} at character {where}): {SEND_JSON}"
     assert r.json()["detail"] == [{"field": "body", "reason": reason}]
     _conforms(client, method, path, r)
+
+
+@pytest.mark.parametrize(("method", "path", "url", "body"), WITH_BODY)
+def test_a_key_given_twice_is_a_422_naming_it_on_every_body(
+    client: TestClient, method: str, path: str, url: str, body: dict[str, object]
+) -> None:
+    """serve30: only the plan refused a key given twice in one object; every other body kept
+    the last of ``{"customer_ids": ["a"], "customer_ids": ["b"]}`` without a word, scoring ids
+    the client did not mean. Every body refuses it, naming the field, after the key's check."""
+    key, value = next(iter(body.items()))
+    given = json.dumps(value)
+    content = f'{{"{key}": {given}, "{key}": {given}}}'.encode()
+    sent = {"Content-Type": "application/json"}
+    assert client.request(method, url, headers=sent, content=content).status_code == 401
+    r = client.request(method, url, headers={**sent, **headers("admin")}, content=content)
+    assert r.status_code == 422, r.text
+    reason = f"{key!r} is given twice in one object; {GIVEN_TWICE}"
+    assert r.json()["detail"] == [{"field": f"body.{key}", "reason": reason}]
+    _conforms(client, method, path, r)
+
+
+def test_a_key_given_twice_deep_in_a_body_is_named_where_it_is(client: TestClient) -> None:
+    """A repeat inside a nested object is named by its path (an event's index, a feature's
+    name); each object's repeats once, in the body's order; the same key in two objects is none."""
+    twice = f"is given twice in one object; {GIVEN_TWICE}"
+    sent = {**headers(), "Content-Type": "application/json"}
+    event = '{"ts": "2025-12-20T10:00:00Z", "event_type": "visit", "channel": "web"}'
+    repeated = '{"ts": "2025-12-20T10:00:00Z", "event_type": "order", "amount": 1, "amount": 9, '
+    repeated += '"channel": "web", "amount": 5, "channel": "app"}'
+    content = f'{{"events": [{event}, {repeated}], "customer_id": "c001"}}'
+    r = client.post("/v1/score", headers=sent, content=content.encode())
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == [
+        {"field": "body.events.1.amount", "reason": f"'amount' {twice}"},
+        {"field": "body.events.1.channel", "reason": f"'channel' {twice}"},
+    ]
+    content = '{"features": {"recency_days": 3, "recency_days": 300}, "explain": 0}'
+    r = client.post("/v1/score", headers=sent, content=content.encode())
+    assert r.json()["detail"] == [
+        {"field": "body.features.recency_days", "reason": f"'recency_days' {twice}"}
+    ]
+    content = f'{{"events": [{event}, {event}], "customer_id": "c001", "explain": 0}}'
+    r = client.post("/v1/score", headers=sent, content=content.encode())
+    assert r.status_code == 200, r.text  # the same keys in two objects: no repeat
+
+
+def test_every_route_with_a_body_refuses_a_key_given_twice(client: TestClient) -> None:
+    """A route that reads a JSON body (a form is none) reads it with :class:`JSONRoute`'s
+    request and lists a :class:`KeysGivenOnce` after its key's check: a new one cannot keep a
+    repeat unseen."""
+    routes = {
+        (method, context.path_format): context.original_route
+        for context in iter_route_contexts(client.app.routes)  # type: ignore[attr-defined]
+        if isinstance(context.original_route, APIRoute)
+        and context.original_route.body_field is not None
+        and not isinstance(context.original_route.body_field.field_info, params.Form)
+        for method in context.original_route.methods
+    }
+    assert set(routes) == {(method, path) for method, path, _, _ in WITH_BODY}
+    for route in routes.values():
+        assert isinstance(route, JSONRoute), route.path
+        calls = [d.call for d in route.dependant.dependencies]
+        checks = [i for i, call in enumerate(calls) if isinstance(call, KeysGivenOnce)]
+        roles = [i for i, call in enumerate(calls) if call in REQUIRED_ROLES]
+        assert len(checks) == 1 and roles and roles[0] < checks[0], route.path
 
 
 def test_a_client_held_back_gets_the_documented_429_on_every_operation(client: TestClient) -> None:
