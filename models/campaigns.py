@@ -46,6 +46,7 @@ told apart by their rows alone.
 
 from __future__ import annotations
 
+import csv
 import difflib
 import shlex
 from collections.abc import Collection, Mapping, Sequence
@@ -590,7 +591,8 @@ def read_outcomes(path: str | Path) -> pl.DataFrame:
     except pl.exceptions.NoDataError:
         raise CampaignOutcomesError(str(path), ["cannot read the file: it is empty"]) from None
     except (OSError, pl.exceptions.PolarsError) as exc:
-        hint = _header_separator(path) or _not_utf8(path)  # else Polars' words, on one line
+        # else Polars' words, on one line
+        hint = _header_separator(path) or _not_utf8(path) or _long_row(path)
         said = hint.removeprefix("; ") or f"cannot read the file ({' '.join(str(exc).split())})"
         raise CampaignOutcomesError(str(path), [said]) from None
     return validate_outcomes(frame, str(path))
@@ -612,6 +614,29 @@ def _not_utf8(path: Path) -> str:
             f"; cannot read the file: not UTF-8 text at {where} (Latin-1 or Windows-1252 from a "
             "spreadsheet?); save it as CSV UTF-8"
         )
+    return ""
+
+
+def _long_row(path: Path) -> str:
+    """Name the first row of a CSV with more fields than its header.
+
+    Polars said "found more fields than defined in 'Schema'", and to consider its own
+    ``truncate_ragged_lines``, without the row: usually a value with a comma and no quotes.
+    """
+    if path.suffix == ".parquet":
+        return ""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = csv.reader(handle)
+            header = next(rows, [])
+            for number, fields in enumerate(rows, start=1):  # 1 = the first data row
+                if len(fields) > len(header):
+                    return (
+                        f"; cannot read the file: row {number} has {len(fields)} fields where "
+                        f"the header has {len(header)} (a value with a comma, not in quotes?)"
+                    )
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return ""
     return ""
 
 

@@ -508,6 +508,22 @@ def test_an_optional_column_named_otherwise_is_refused_not_passed_through() -> N
     assert kept["Segment"].to_list() == ["x"] * 10  # segment is there: Segment is another column
 
 
+def test_a_row_with_more_fields_than_the_header_is_named(tmp_path: Path) -> None:
+    """polish30: a value with a comma and no quotes was said as Polars' "found more fields than
+    defined in 'Schema'", with its advice to truncate ragged lines and no row."""
+    path = tmp_path / "outcomes.csv"
+    OUTCOMES.write_csv(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[3] = lines[3].replace("at_risk", "at_risk,maybe")
+    path.write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")  # a BOM too
+    with pytest.raises(CampaignOutcomesError) as info:
+        read_outcomes(path)
+    assert str(info.value) == (
+        f"{path}: cannot read the file: row 3 has 10 fields where the header has 9 (a value "
+        "with a comma, not in quotes?)"
+    )
+
+
 def test_an_empty_file_a_header_alone_and_a_directory_are_refused_by_name(
     tmp_path: Path,
 ) -> None:
