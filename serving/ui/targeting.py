@@ -236,12 +236,16 @@ def plan_page(
                 by_segment,
                 "segment",
                 "investment",
-                "plan-segments",
+                "plan-segments-chart",  # the table is "plan-segments": an id is one element's
                 "Investment by segment",
                 group_name,  # "can't lose", as the other pages name it
             ),
             "offer_chart": _bars(
-                by_offer, "offer", "expected_return", "plan-offers", "Expected return by offer"
+                by_offer,
+                "offer",
+                "expected_return",
+                "plan-offers-chart",
+                "Expected return by offer",
             ),
             "totals": totals,
             "next_by_segment": summaries.get("next_best_by_segment", []),

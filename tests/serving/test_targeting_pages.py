@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from datetime import date
 
 import httpx
@@ -182,8 +184,20 @@ def test_the_plan_names_segments_as_the_other_pages_do(client: TestClient, setti
     text = client.get("/ui/plan", headers=headers("reviewer")).text.replace("&#39;", "'")
     table = text.split('id="plan-segments"')[1].split("</table>")[0]
     assert "can't lose" in table and "cant" not in table and "loyalist<" not in table
-    chart = text.split('id="plan-segments-desc"')[1].split("</svg>")[0]
+    chart = text.split('id="plan-segments-chart-desc"')[1].split("</svg>")[0]
     assert "can't lose" in chart and "cant lose" not in chart
+
+
+def test_the_plan_pages_ids_are_each_one_elements(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    """The allocation charts had their tables' ids (plan-segments, plan-offers): a link to the
+    table reached the chart, and the page was not valid HTML."""
+    store = settings.store()
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 3.0))
+    text = client.get("/ui/plan", headers=headers("reviewer")).text
+    ids = re.findall(r'\sid="([^"]*)"', text)
+    assert "plan-segments" in ids and "plan-offers" in ids
+    assert [i for i, n in Counter(ids).items() if n > 1] == []
 
 
 def test_the_plan_page_says_why_the_next_best_use_buys_nothing(

@@ -6,9 +6,10 @@ holds a value table, a plan, a recorded campaign and a drift report, so that no 
 breadth-first, one page per route template (one customer page, the one with the longest history,
 and one model page per task); the login page and the error page are checked too. Every page must
 answer 200 (the error page its 404) with no console error and no failed request (static files and
-the favicon included), have a ``<title>`` and exactly one ``<h1>``, header cells in every table, a
-label on every form control, a text alternative on every image and chart, and no horizontal
-scrolling of the document at 1280 and 390 px wide (a wide table scrolls inside its own container).
+the favicon included), have a ``<title>`` and exactly one ``<h1>``, ids each on one element,
+header cells in every table, a label on every form control, a text alternative on every image
+and chart, and no horizontal scrolling of the document at 1280 and 390 px wide (a wide table
+scrolls inside its own container).
 
 For keyboard and screen-reader users: ``lang`` on the page, no positive tabindex, no link named
 only "here" or "more", a skip link as the first Tab stop that moves the focus to ``<main>``, every
@@ -80,6 +81,9 @@ AUDIT_JS = """() => {
     else if (VAGUE.includes(text.replace(/[.!]$/, "")))
       problems.push("link to " + el.href + " says only '" + text + "'");
   });
+  const ids = new Map();  // an id names one element (the plan's charts had their tables' ids)
+  document.querySelectorAll("[id]").forEach((el) => ids.set(el.id, (ids.get(el.id) || 0) + 1));
+  ids.forEach((n, id) => { if (n > 1) problems.push(n + " elements with the id " + id); });
   const h1 = document.querySelectorAll("h1").length;
   if (h1 !== 1) problems.push(h1 + " <h1> elements");
   document.querySelectorAll("table").forEach((t, i) => {
