@@ -5,7 +5,9 @@ single commands run:
 
 ``snapshot``
     Read and validate the events (and customers), build the snapshot of ``D`` and keep it in the
-    store with its history (:meth:`features.store.Store.write_snapshot`).
+    store with its history (:meth:`features.store.Store.write_snapshot`). A ``D`` after today,
+    or before every event (an empty snapshot), stops the cycle with nothing written, as
+    ``guanxi features build`` refuses it.
 ``value``
     Fit the value models and keep the value table of ``D`` (:mod:`pipelines.value`); data that
     cannot identify the models is noted, not an error.
@@ -85,7 +87,7 @@ from models.labels import HORIZON_DAYS
 from models.scoring import score_snapshot
 from models.tasks import retention_task, task_names
 from pipelines import connectors
-from pipelines.drift import trained_later
+from pipelines.drift import no_event_by, trained_later
 from pipelines.versions import ModelFilesMissingError, load_version
 
 __all__ = [
@@ -346,6 +348,10 @@ class _Run:
     def snapshot(self, record: dict[str, Any]) -> dict[str, Any]:
         events, customers = self.data()
         frame = build_snapshot(events, customers, self.day)
+        if frame.is_empty():  # was kept, and every step done on it: the day recorded complete
+            raise CycleError(
+                f"{no_event_by(events, self.day)}: nothing written; choose a later --as-of"
+            )
         info = self.store.write_snapshot(
             frame,
             self.day,
@@ -717,8 +723,10 @@ def run_cycle(
     features.events.EventsValidationError
         If the inputs have errors (nothing of the step is written).
     CycleError
-        If the server reload fails, the drift report cannot be kept, or a champion's files are
-        missing (:class:`pipelines.versions.ModelFilesMissingError`, said with what to run).
+        If ``as_of`` is after today, no customer has an event on or before it (nothing of the
+        day is written), the server reload fails, the drift report cannot be kept, or a
+        champion's files are missing (:class:`pipelines.versions.ModelFilesMissingError`, said
+        with what to run).
     models.registry.TrackingUnavailableError
         If the tracking server does not answer.
     """
@@ -726,6 +734,12 @@ def run_cycle(
     from pipelines.console import quiet_libraries
 
     console = console or Console()
+    today = datetime.now(UTC).date()
+    if as_of > today:  # was run, its snapshot and values kept, as guanxi features build refuses
+        raise CycleError(
+            f"--as-of {as_of} is in the future (today is {today} UTC): nothing written; a cycle "
+            "runs for a day whose events are in"
+        )
     check_tracking(configure_tracking(home))
     run = _Run(sources, as_of, config, home, console)
     store = run.store

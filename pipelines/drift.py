@@ -76,6 +76,7 @@ __all__ = [
     "drift_command",
     "drift_report",
     "keep_report",
+    "no_event_by",
     "nothing_to_measure",
     "print_report",
     "reference_day",
@@ -145,6 +146,34 @@ def trained_later(trained: str | None, day: date, redo: str | None = None) -> st
         f"trained as of {since}, after {day}: it has seen events that followed this day, "
         f"so its scores of {day} and their live performance look better than they are; {instead}"
     )
+
+
+def no_event_by(events: pl.DataFrame, day: date) -> str:
+    """Say why the snapshot of a day holds no customer: no event on or before it (pure).
+
+    ``guanxi features build`` refuses such a day in these words; ``guanxi cycle`` and
+    ``guanxi drift`` kept the empty snapshot and went on.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        The events the snapshot was built from (``ts``).
+    day : datetime.date
+        The snapshot's day.
+
+    Returns
+    -------
+    str
+        ``no customer has an event on or before <day> (the first event is on <first>)``, or
+        ``(there are no events)``.
+    """
+    first = events["ts"].min() if events.height else None
+    since = (
+        f"the first event is on {first:%Y-%m-%d}"
+        if isinstance(first, date)
+        else "there are no events"
+    )
+    return f"no customer has an event on or before {day} ({since})"
 
 
 class DriftInputs:

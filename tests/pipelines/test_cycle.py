@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -442,6 +442,48 @@ def test_a_cycle_stopped_at_its_first_step_says_nothing_is_kept(local_tracking: 
     assert ran.exit_code == 1 and "cycle stopped:" in said, ran.output
     assert "file not found" in said and "The steps before it" not in said
     assert "No step had finished: nothing is kept; run the same command again once this" in said
+
+
+def _on(day: date, args: list[str]) -> list[str]:
+    """``args`` with ``--as-of day``."""
+    at = args.index("--as-of") + 1
+    return [*args[:at], day.isoformat(), *args[at + 1 :]]
+
+
+def test_a_day_after_today_is_refused_before_any_step(local_tracking: Path) -> None:
+    """cycle30: a cycle of a day to come ran every step, kept its snapshot and values and
+    recorded the day complete; guanxi features build refuses such a day."""
+    _register()
+    later = datetime.now(UTC).date() + timedelta(days=30)
+    before = sorted(local_tracking.rglob("*"))
+    ran = _invoke(_on(later, _args(local_tracking)))
+    said = " ".join(ran.output.split())
+    assert ran.exit_code == 1, ran.output
+    assert f"cycle stopped: --as-of {later} is in the future (today is " in said
+    assert "nothing written; a cycle runs for a day whose events are in" in said
+    assert "No step had finished: nothing is kept" in said
+    assert sorted(local_tracking.rglob("*")) == before
+
+
+def test_a_day_before_every_event_is_refused_with_nothing_kept(
+    events: Path, local_tracking: Path
+) -> None:
+    """cycle30: a cycle of a day before the data kept an empty snapshot ("0 customers"), ran
+    every step on it and recorded the day complete, so the same day with the right events was
+    "done already"; guanxi features build refuses such a day in the same words."""
+    _register()
+    first = read_events(events / "events.parquet", now=datetime.now(UTC))["ts"].min()
+    ran = _invoke(_on(date(2020, 1, 31), _args(events)))
+    said = " ".join(ran.output.split())
+    assert ran.exit_code == 1, ran.output
+    assert (
+        f"cycle stopped: no customer has an event on or before 2020-01-31 (the first event is on "
+        f"{first:%Y-%m-%d}): nothing written; choose a later --as-of"
+    ) in said
+    assert "No step had finished: nothing is kept" in said
+    store = Store(local_tracking)
+    assert store.read_record("cycle", date(2020, 1, 31)) is None
+    assert store.list_snapshots() == []
 
 
 def _runs() -> int:
