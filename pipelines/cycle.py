@@ -20,7 +20,9 @@ single commands run:
     The drift and live-performance report of ``D`` (:mod:`pipelines.drift`): printed, HTML,
     MLflow, store. A day with nothing to measure (no champion compared, no score or value table
     measured: the first cycle, say) keeps no report, as ``guanxi drift`` refuses it; the step
-    says why (:func:`pipelines.drift.nothing_to_measure`) and the cycle goes on.
+    says why (:func:`pipelines.drift.nothing_to_measure`) and the cycle goes on. So does a day
+    whose events do not reach back to the day a champion was tested on (its snapshot would be
+    empty: :class:`pipelines.drift.EmptySnapshotError`).
 ``retrain``
     Train a challenger (:func:`pipelines.train.run_training`) for each task whose champion is
     missing, older than ``--max-model-age`` days (its ``as_of`` tag, else its training run's:
@@ -426,6 +428,7 @@ class _Run:
     def drift(self, record: dict[str, Any]) -> dict[str, Any]:
         from pipelines.drift import (
             DriftInputs,
+            EmptySnapshotError,
             ReportNotKeptError,
             drift_report,
             keep_report,
@@ -437,7 +440,10 @@ class _Run:
         inputs = DriftInputs(self.store, self.day, events, customers)
         # a task without a champion is not compared; the retrain step below trains one
         later = "no champion to compare yet; this cycle's retrain step trains one"
-        report = drift_report(inputs, list(self.config.tasks), no_model=later, redo=RERUN)
+        try:
+            report = drift_report(inputs, list(self.config.tasks), no_model=later, redo=RERUN)
+        except EmptySnapshotError as exc:  # events not reaching back to the champion's test day
+            return {"skipped": f"no drift report, nothing written: {exc}"}  # was a traceback
         empty = nothing_to_measure(report)
         if empty is not None:  # guanxi drift refuses the day; this kept an empty report of it
             return {"skipped": f"no drift report, nothing written: {empty}"}

@@ -10,7 +10,8 @@ Feature drift
     the same day by :func:`training.datasets.plan_cutoffs`). The snapshot of that day is read from
     the store, or built from the events (``--events``, else the store's history of ``D``, which
     holds every event up to ``D``) and the customers file the snapshot of ``D`` was built from,
-    and then kept in the store.
+    and then kept in the store; a snapshot of no customer (events with none on or before its
+    day) is refused, not kept.
 Score drift
     Per task (:func:`models.drift.score_drift`): the champion's scores on the reference snapshot
     against its score table of ``D`` (from the store, else computed).
@@ -72,6 +73,7 @@ from pipelines.versions import ModelFilesMissingError, load_version
 
 __all__ = [
     "DriftInputs",
+    "EmptySnapshotError",
     "ReportNotKeptError",
     "drift_command",
     "drift_report",
@@ -176,6 +178,10 @@ def no_event_by(events: pl.DataFrame, day: date) -> str:
     return f"no customer has an event on or before {day} ({since})"
 
 
+class EmptySnapshotError(ValueError):
+    """A snapshot a report needs holds no customer; its message names the day and what to do."""
+
+
 class DriftInputs:
     """Events, customers and snapshots for one report, each read or built at most once.
 
@@ -200,6 +206,7 @@ class DriftInputs:
     ) -> None:
         self.store, self.day = store, day
         self._events, self._customers = events, customers
+        self._given = events is not None  # the events' source, said of an empty snapshot
         self._snapshots: dict[date, pl.DataFrame] = {}
         self._models: dict[tuple[str, str], LoadedModel] = {}
         self.missing: dict[str, ModelFilesMissingError] = {}
@@ -275,12 +282,31 @@ class DriftInputs:
         -------
         polars.DataFrame
             The snapshot.
+
+        Raises
+        ------
+        EmptySnapshotError
+            If it holds no customer: the store's (its file named), or one built from events
+            with none on or before ``day`` (then not kept).
         """
         if day not in self._snapshots:
             if stored_snapshot(self.store, day) is not None:
                 frame = self.store.read_snapshot(day)
+                if frame.is_empty():  # was "column 'recency_days': cannot measure drift with 0"
+                    raise EmptySnapshotError(
+                        f"the store's snapshot of {day} holds no customer "
+                        f"({self.store.snapshot_path(day)}): build it again from the events up "
+                        f"to {day} (`guanxi features build --events PATH --as-of {day}`)"
+                    )
             else:
-                frame = build_snapshot(self.events(), self.customers(), day)
+                events = self.events()
+                frame = build_snapshot(events, self.customers(), day)
+                if frame.is_empty():  # was kept in the store, where every later report read it
+                    given = "--events" if self._given else f"the store's history of {self.day}"
+                    raise EmptySnapshotError(
+                        f"cannot build the snapshot of {day}: {no_event_by(events, day)} in "
+                        f"{given}: nothing kept; pass --events reaching back to {day}"
+                    )
                 self.store.write_snapshot(frame, day)
             self._snapshots[day] = frame
         return self._snapshots[day]

@@ -19,6 +19,7 @@ from typing import Any, cast
 
 import httpx
 import mlflow
+import polars as pl
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner, Result
@@ -309,6 +310,31 @@ def test_a_day_with_nothing_to_measure_keeps_no_drift_report(
     assert store.read_record("drift", DAY) is None and not (local_tracking / "reports").exists()
     assert _runs() == 0
     get_settings.cache_clear()
+
+
+def test_events_not_reaching_back_to_the_test_day_skip_the_drift_step(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """cycle30: a cycle whose events start after the day the champion was tested on (2024-08-02;
+    a rolling extract) built that day's snapshot empty, kept it in the store and ended in a
+    traceback ("cannot measure drift with 0 reference ... rows"); the step now says why and the
+    cycle goes on, as on a day with nothing to measure."""
+    home, day = get_settings().home, date(2024, 12, 31)
+    start = datetime(2024, 9, 1, tzinfo=UTC)
+    events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    events = events.filter(pl.col("ts") >= start)
+    store = Store(home)
+    store.write_snapshot(build_snapshot(events, None, day), day, history=events)
+    run = _Run(cast(Any, None), day, CycleConfig(tasks=("churn",)), home, Console())
+    run._data = (events, None)
+    assert readable(run.drift({})) == [
+        "skipped: no drift report, nothing written: cannot build the snapshot of 2024-08-02: no "
+        "customer has an event on or before 2024-08-02 (the first event is on 2024-09-01) in "
+        "--events: nothing kept; pass --events reaching back to 2024-08-02"
+    ]
+    assert store.list_snapshots() == [day] and store.read_record("drift", day) is None
 
 
 def test_the_trained_later_note_is_printed_once_by_the_score_step(

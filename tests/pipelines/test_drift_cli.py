@@ -674,6 +674,46 @@ def test_a_day_the_champion_has_seen_in_training_is_noted(
     assert not any("trained as of" in n for n in report["notes"])
 
 
+def test_events_with_none_by_the_day_keep_no_empty_snapshot(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """cycle30: `--events` with none on or before the day (a later extract) built an empty
+    snapshot of the day and of the champion's test day, kept both in the store, where every later
+    report (and `guanxi score`) read them, and said "nothing written" with "column
+    'recency_days': cannot measure drift with 0 reference and 0 current rows"."""
+    home = get_settings().home
+    late = tmp_path / "late.parquet"
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    pl.read_parquet(sample / "events.parquet").filter(pl.col("ts") >= start).write_parquet(late)
+    args = ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat(), "--events", str(late)]
+    result = cli.invoke(app, args, env={"COLUMNS": "300"})
+    said = _said(result)
+    assert result.exit_code == 1, result.output
+    assert (
+        f"no drift report, nothing written: cannot build the snapshot of {TODAY}: no customer "
+        f"has an event on or before {TODAY} (the first event is on 2025-01-01) in --events: "
+        f"nothing kept; pass --events reaching back to {TODAY}"
+    ) in said
+    assert "cannot measure drift" not in said
+    store = Store(home)
+    assert store.list_snapshots() == [] and store.read_record("drift", TODAY) is None
+    # one kept empty (by a cycle before cycle30) is named with its file and the command
+    empty = _snapshot_of(sample, TODAY).head(0)
+    store.write_snapshot(empty, TODAY)
+    result = cli.invoke(app, args[:-2], env={"COLUMNS": "300"})
+    said = _said(result)
+    assert result.exit_code == 1, result.output
+    assert (
+        f"the store's snapshot of {TODAY} holds no customer ({store.snapshot_path(TODAY)}): "
+        f"build it again from the events up to {TODAY} (`guanxi features build --events PATH "
+        f"--as-of {TODAY}`)"
+    ) in said
+    assert store.read_record("drift", TODAY) is None and _drift_runs() == []
+
+
 def test_an_as_of_without_a_snapshot_names_the_days_there_are_and_the_command(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
