@@ -516,9 +516,39 @@ def parse_offers(data: Any, source: str = "<offers>", *, stored: bool = False) -
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
+            loc = tuple(error["loc"])
             message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"{offers_location(tuple(error['loc']), data)}: {message}")
+            if error["type"] == "extra_forbidden":
+                message = _unknown_field(loc)
+            problems.append(f"{offers_location(loc, data)}: {message}")
         raise OffersFileError(source, problems) from None
+
+
+def _unknown_field(loc: tuple[int | str, ...]) -> str:
+    """Say that a key is no field where it stands, with the nearest field and all of them.
+
+    Pydantic said "Extra inputs are not permitted", so a misspelt optional key (``max_contact``,
+    ``segmnets``) left the reader to find the field meant.
+    """
+    path = tuple(part for part in loc[:-1] if isinstance(part, str))
+    model, what = (
+        (Channel, "a channel")
+        if path[:1] == ("channels",)
+        else _MODELS_AT.get(path, (OffersFile, "the file"))
+    )
+    fields = tuple(model.model_fields)
+    near = _near(str(loc[-1]), fields)
+    guess = f" (is it {near!r}?)" if near else ""
+    return f"not a field of {what}{guess}, which has {', '.join(fields)}"
+
+
+_MODELS_AT: Final[dict[tuple[str, ...], tuple[type[BaseModel], str]]] = {
+    (): (OffersFile, "the file"),
+    ("offers",): (Offer, "an offer"),
+    ("offers", "response"): (Response, "response"),
+    ("offers", "eligibility"): (Eligibility, "eligibility"),
+}
+"""The model a key stands in, by the names on its way there (list indexes left out)."""
 
 
 def load_offers(path: str | Path) -> OffersFile:

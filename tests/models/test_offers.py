@@ -155,7 +155,7 @@ def test_a_negative_expected_margin_is_refused_unless_stored() -> None:
         (_offer(category="shoes"), "category: only a cross_sell offer has one"),
         (_offer(eligibility={"population": "vip"}), "field eligibility.population"),
         (_offer(max_contacts=-1), "offer 'o', field max_contacts"),
-        (_offer(colour="red"), "offer 'o', field colour: Extra inputs are not permitted"),
+        (_offer(colour="red"), "offer 'o', field colour: not a field of an offer, which has"),
         ({"kind": "retention", "channel": "email", "cost": 1}, "offer #1, field name"),
     ],
 )
@@ -163,6 +163,26 @@ def test_bad_offer_names_offer_and_field(offer: dict[str, object], expected: str
     with pytest.raises(OffersFileError, match=r"^<offers>: ") as info:
         parse_offers({"offers": [offer]})
     assert expected in str(info.value)
+
+
+def test_a_misspelt_key_is_named_with_the_field_it_looks_like() -> None:
+    """polish30: a misspelt optional key (``max_contact``, ``segmnets``, ``capcity``) was said as
+    "Extra inputs are not permitted", leaving the field meant to be found."""
+    offer = _offer(max_contact=800, eligibility={"segmnets": ["at_risk"]})
+    with pytest.raises(OffersFileError) as info:
+        parse_offers({"offers": [offer], "channels": {"phone": {"capcity": 3}}, "max_contact": 9})
+    assert str(info.value).split("; ") == [
+        "<offers>: offer 'o', field eligibility.segmnets: not a field of eligibility (is it "
+        "'segments'?), which has population, unresolved_complaint, min_churn_probability, "
+        "segments, value_tiers",
+        "offer 'o', field max_contact: not a field of an offer (is it 'max_contacts'?), which "
+        "has name, kind, channel, cost, response, eligibility, max_contacts, category, "
+        "expected_margin, description",
+        "field channels.phone.capcity: not a field of a channel (is it 'capacity'?), which has "
+        "capacity",
+        "field max_contact: not a field of the file (is it 'max_contacts'?), which has offers, "
+        "channels, max_contacts",
+    ]
 
 
 def test_file_level_problems(tmp_path: Path) -> None:
@@ -216,7 +236,9 @@ def test_a_key_given_twice_is_refused_with_its_lines(tmp_path: Path) -> None:
         "base: &base {kind: retention, channel: email, cost: 1, response: {default: 0.1}}\n"
         "offers:\n  - {<<: *base, name: a, cost: 2}\n"
     )
-    with pytest.raises(OffersFileError, match="field base: Extra inputs"):  # parsed, then checked
+    with pytest.raises(
+        OffersFileError, match="field base: not a field of the file"
+    ):  # parsed, checked
         load_offers(path)
     assert load_offers(EXAMPLE).offers  # the example file has no key twice
 
