@@ -52,6 +52,7 @@ from serving.presentation import (
     stored_scores,
 )
 from serving.schemas import (
+    CUSTOMER_ID_PATTERN,
     MAX_REASONS,
     TASKS_PATTERN,
     BatchScoreRequest,
@@ -345,16 +346,25 @@ def success_example(
 
 
 CUSTOMER_ID_DOC: Final = (
-    "The customer's id, as in the events: any text, percent-encoded (a / as %2F, a space as %20)."
+    "The customer's id, as in the events: any text that is not blank and holds no control "
+    "character (tab, line break, NUL, ...), percent-encoded (a / as %2F, a space as %20)."
 )
 """The description of a route's ``customer_id`` path parameter."""
 
 CustomerIdPath = Annotated[
-    str, Path(min_length=1, max_length=MAX_VALUE_CHARS, description=CUSTOMER_ID_DOC)
+    str,
+    Path(
+        min_length=1,
+        max_length=MAX_VALUE_CHARS,
+        pattern=CUSTOMER_ID_PATTERN,
+        description=CUSTOMER_ID_DOC,
+    ),
 ]
-"""A route's ``customer_id`` path parameter: as long an id as the events contract and
-``POST /v1/scores`` take (:data:`~features.events.MAX_VALUE_CHARS` characters). The GETs took
-at most 256, so a customer with a longer id was scored in a batch but a 422 on its own."""
+"""A route's ``customer_id`` path parameter: an id as the events contract and
+``POST /v1/scores`` take it (at most :data:`~features.events.MAX_VALUE_CHARS` characters, not
+blank, no control characters). The GETs took at most 256, so a customer with a longer id was
+scored in a batch but a 422 on its own; and a blank id, or one holding a line break, was a 404
+"not found" where the body's is a 422 naming the field."""
 
 
 LONE_SURROGATE: Final = "a lone surrogate escape, \\uD800 to \\uDFFF without its pair,"

@@ -26,6 +26,7 @@ from models.tasks import task_names
 from serving.settings import MAX_BATCH
 
 __all__ = [
+    "CUSTOMER_ID_PATTERN",
     "MAX_BATCH",
     "MAX_REASONS",
     "PATTERN_REASONS",
@@ -77,13 +78,17 @@ _TASK = "(?:" + "|".join(re.escape(name) for name in task_names()) + ")"
 TASKS_PATTERN = rf"^(?: *{_TASK} *(?:, *{_TASK} *)*)?$"
 """A comma-separated list of task names (spaces around a name allowed), or nothing for all."""
 
-_CUSTOMER_ID = rf"^[^{CONTROL_CHARS}]*[^{BLANK_CHARS}{CONTROL_CHARS}][^{CONTROL_CHARS}]*$"
+CUSTOMER_ID_PATTERN: Final = (
+    rf"^[^{CONTROL_CHARS}]*[^{BLANK_CHARS}{CONTROL_CHARS}][^{CONTROL_CHARS}]*$"
+)
+"""A customer id: not blank, and no control characters (a body's id and a path's alike)."""
+
 CustomerId = Annotated[
     str,
     Field(
         min_length=1,
         max_length=MAX_VALUE_CHARS,
-        pattern=_CUSTOMER_ID,
+        pattern=CUSTOMER_ID_PATTERN,
         description="Not blank; no control characters (tab, line break, NUL, ...).",
     ),
 ]
@@ -139,7 +144,7 @@ TaskName = Annotated[str, Field(pattern=rf"^{_TASK}$", description="A registered
 PATTERN_REASONS: Final = {
     TASKS_PATTERN: f"comma-separated task names, each one of {', '.join(task_names())}",
     rf"^{_TASK}$": f"a task name, one of {', '.join(task_names())}",
-    _CUSTOMER_ID: "not blank, and no control characters (tab, line break, NUL, ...)",
+    CUSTOMER_ID_PATTERN: "not blank, and no control characters (tab, line break, NUL, ...)",
 }
 """What a 422 says for a value that does not match one of these patterns, instead of the
 regular expression itself."""

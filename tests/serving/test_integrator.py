@@ -479,6 +479,35 @@ PARAMETERS_ONLY = {
 }
 
 
+ID_PATHS = ["/v1/customers/{customer_id}/scores", "/v1/customers/{customer_id}/value"]
+"""The GETs taking a customer id in the path."""
+
+
+@pytest.mark.parametrize("path", ID_PATHS)
+@pytest.mark.parametrize("sent", ["%20", "%09", "%C2%A0%E3%80%80", "c001%0A", "c%00d", "c%7F"])
+def test_a_blank_id_or_one_with_a_control_character_is_a_422_in_the_path_too(
+    client: TestClient, path: str, sent: str
+) -> None:
+    """serve30: the GETs answered a blank id, or one holding a line break, with the 404 "not
+    in the snapshot", as if it were an id looked up; it is a malformed request, which the
+    bodies' ids already refuse with a 422 naming the field (the same rule and words)."""
+    url = path.replace("{customer_id}", sent)
+    r = client.get(url, headers=headers())
+    assert r.status_code == 422, r.text
+    reason = f"should be {serving.schemas.PATTERN_REASONS[serving.schemas.CUSTOMER_ID_PATTERN]}"
+    assert r.json() == {"detail": [{"field": "path.customer_id", "reason": reason}]}
+    _conforms(client, "GET", path, r)
+    assert client.get(url).status_code == 401  # the key first
+
+
+@pytest.mark.parametrize("path", ID_PATHS)
+def test_an_id_with_inner_spaces_or_any_script_is_looked_up(client: TestClient, path: str) -> None:
+    """Spaces inside an id, a ``/`` and non-Latin text are an id's own: looked up, not refused."""
+    for sent in ["c%20001", "%E6%97%A5%E6%9C%AC", "a%2Fb", "%20c001"]:
+        r = client.get(path.replace("{customer_id}", sent), headers=headers())
+        assert r.status_code == 404, (sent, r.text)
+
+
 def test_each_operation_without_a_body_that_lists_a_422_is_checked_here(
     client: TestClient,
 ) -> None:

@@ -31,12 +31,14 @@ MALFORMED = [
     ("GET", "/v1/customers/c001/scores?tasks=churn;drop", None, "query.tasks"),
     ("GET", "/v1/customers/c001/scores?group=maybe", None, "query.group"),
     ("GET", f"/v1/customers/{TOO_LONG}/scores", None, "path.customer_id"),
+    ("GET", "/v1/customers/%20/scores", None, "path.customer_id"),  # blank
     ("POST", "/v1/scores", {"customer_ids": "c001"}, "body.customer_ids"),
     ("POST", "/v1/scores", {"customer_ids": ["c001"], "explain": -1}, "body.explain"),
     ("POST", "/v1/scores", {"customer_ids": ["c001"] * 6}, "body.customer_ids"),  # max_batch 5
     ("POST", "/v1/score", {"features": {"recency_days": 3}, "as_of": "2025-13-01"}, "body.as_of"),
     ("POST", "/v1/score", {"customer_id": "c001"}, "body"),  # neither features nor events
     ("GET", f"/v1/customers/{TOO_LONG}/value", None, "path.customer_id"),
+    ("GET", "/v1/customers/c001%0A/value", None, "path.customer_id"),  # a line break
     ("GET", "/v1/segments/champions/customers?format=xml", None, "query.format"),
 ]
 
