@@ -16,10 +16,11 @@ snapshot day) and kept in a small cache; only the aliases are read on every requ
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Final
 
 import mlflow
@@ -222,7 +223,7 @@ def training_params(bundle: ModelBundle | None, run_params: Mapping[str, str]) -
     params = dict(meta.get("params") or {})
     data = dict(meta.get("data") or {})
     cutoffs = params.get("cutoffs") or {
-        key.removeprefix("cutoffs."): value
+        key.removeprefix("cutoffs."): _param_days(value) if key == "cutoffs.train" else value
         for key, value in run_params.items()
         if key.startswith("cutoffs.")
     }
@@ -236,6 +237,21 @@ def training_params(bundle: ModelBundle | None, run_params: Mapping[str, str]) -
         or (bundle.calibration.get("method") if bundle is not None else None),
         "seed": params.get("seed") or meta.get("seed") or run_params.get("seed"),
     }
+
+
+def _param_days(text: str) -> list[date | str] | str:
+    """Read a run parameter that holds a list of days back into the days.
+
+    Training logs a list as Python writes it, ``[datetime.date(2024, 11, 6), ...]`` (cut with
+    ``...`` when long), which a card read from the run (a challenger's) showed as it stands; the
+    days are kept in order, with ``"…"`` after them when the parameter was cut. Text without a
+    day is returned as it is.
+    """
+    found = re.findall(r"\b(\d{4})(?:-|, )(\d{1,2})(?:-|, )(\d{1,2})\b", text)
+    if not text.lstrip().startswith("[") or not found:
+        return text
+    days: list[date | str] = [date(int(y), int(m), int(d)) for y, m, d in found]
+    return [*days, "…"] if text.rstrip().endswith("...") else days
 
 
 def _importance(bundle: ModelBundle, state: ServingState) -> list[tuple[str, float]]:

@@ -31,6 +31,7 @@ from serving.app import create_app
 from serving.deps import Backoff
 from serving.settings import Role
 from serving.state import ServedModel
+from serving.ui.cards import training_params
 from serving.ui.charts import (
     WaterfallStep,
     bar_chart,
@@ -797,6 +798,25 @@ def test_formatting_for_people() -> None:
     assert format_date(date(2024, 6, 30)) == "30 Jun 2024"
     assert format_date("2024-01-05") == "5 Jan 2024"
     assert format_date(datetime(2024, 1, 5, 9, 30, tzinfo=UTC)) == "5 Jan 2024 09:30"
+
+
+def test_a_card_read_from_its_run_shows_the_train_cutoffs_as_days() -> None:
+    """A challenger's card is read from its run, whose ``cutoffs.train`` training logged as
+    Python writes a list: the demo's cross-sell v2 card read "[datetime.date(2024, 11, 6), ...]"."""
+    run = {
+        "cutoffs.train": "[datetime.date(2024, 11, 6), datetime.date(2024, 12, 6)]",
+        "cutoffs.test": "2025-10-02",
+        "as_of": "2025-12-31",
+    }
+    params = training_params(None, run)
+    assert params["cutoffs"] == {
+        "train": [date(2024, 11, 6), date(2024, 12, 6)],
+        "test": "2025-10-02",
+    }
+    assert params["as_of"] == "2025-12-31"
+    cut = training_params(None, {"cutoffs.train": "[datetime.date(2024, 11, 6), datetime.da..."})
+    assert cut["cutoffs"]["train"] == [date(2024, 11, 6), "…"]  # logged cut: said so
+    assert training_params(None, {"cutoffs.train": "weekly"})["cutoffs"]["train"] == "weekly"
 
 
 def _events(rows: list[tuple[str, str, float | None, str | None]]) -> pl.DataFrame:
