@@ -57,6 +57,7 @@ from models.targeting import (
 from pipelines import connectors
 from pipelines.campaign import read_stored_plan_with_info
 from pipelines.console import fits, fitted_table, layout_table, warn_unsigned
+from serving.ui.charts import format_percent
 
 __all__ = ["print_plan", "print_report", "summary_output", "target_command"]
 
@@ -189,7 +190,9 @@ def print_plan(console: Console, run: PlanRun) -> None:
     console.print(
         f"plan as of {run.as_of}: {counted(plan.rows.height, 'customers contacted')}, investment "
         f"{_money(plan.investment)} of {_money(plan.budget)}, expected value after costs "
-        f"{_money(plan.expected_value)} ({plan.method}, optimality gap {plan.gap:.2e})"
+        # a share of the best plan, as the plan page shows it since 6d6c07a, not 0.00e+00
+        f"{_money(plan.expected_value)} ({plan.method}, optimality gap "
+        f"{format_percent(plan.gap, 2)})"
     )
     if plan.reason:
         console.print(f"[yellow]empty plan:[/yellow] {plan.reason}")

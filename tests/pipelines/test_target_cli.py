@@ -189,6 +189,8 @@ def test_an_empty_plan_says_why_and_bad_input_names_the_field(
     output = _run(cli, "target", "--budget", "0.5", "--offers", str(offers), "--out", str(out))
     assert "empty plan" in output and "buys nothing" in output
     assert "(exact, optimality gap" in output  # nothing approximate ran (it said lagrangian)
+    # polish30: a share of the best plan, as the plan page says it, not 0.00e+00
+    assert "optimality gap 0.00%)" in output and "e+00" not in output
     assert pl.read_csv(out).columns == PLAN_COLUMNS
     bad = tmp_path / "bad.yaml"
     bad.write_text(OFFERS.replace("cost: 2.0", "cost: -2"), encoding="utf-8")
