@@ -571,10 +571,22 @@ def load_offers(path: str | Path) -> OffersFile:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise OffersFileError(str(path), [f"cannot read the file ({why})"]) from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise OffersFileError(
+            str(path), [f"cannot read the file ({exc.strerror or exc})"]
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:  # said as Python's "'utf-8' codec can't decode byte 0xe9"
+        line = raw[: exc.start].count(b"\n") + 1
+        raise OffersFileError(
+            str(path),
+            [
+                f"cannot read the file: not UTF-8 text at line {line} (Latin-1 or Windows-1252 "
+                "from an editor?); save it as UTF-8"
+            ],
+        ) from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no Python objects
     except yaml.YAMLError as exc:

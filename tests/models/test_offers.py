@@ -206,6 +206,14 @@ def test_file_level_problems(tmp_path: Path) -> None:
     bad.write_text("- just a list\n", encoding="utf-8")
     with pytest.raises(OffersFileError, match="expected a mapping"):
         load_offers(bad)
+    # polish30: said as Python's "'utf-8' codec can't decode byte 0xe9 in position 27"
+    bad.write_text("offers:\n  - name: rétention\n", encoding="latin-1")
+    with pytest.raises(OffersFileError) as info:
+        load_offers(bad)
+    assert str(info.value) == (
+        f"{bad}: cannot read the file: not UTF-8 text at line 2 (Latin-1 or Windows-1252 from an "
+        "editor?); save it as UTF-8"
+    )
 
 
 def test_a_key_given_twice_is_refused_with_its_lines(tmp_path: Path) -> None:
