@@ -110,7 +110,9 @@ class VersionCard:
     previous : str or None
         The previous registered version.
     deltas : dict
-        Metric changes since ``previous`` (this minus previous), nested like ``metrics``.
+        Metric changes since ``previous`` (this minus previous), nested like ``metrics``, row by
+        row; a rule-backed previous version had no model row (the model trained beside it was
+        not it), so there is no change of one.
     served_by : str, default "XGBoost"
         What scores for the version: XGBoost, or the rule's name for a rule-backed version
         (version tag ``backing=rule``, see :func:`models.registry.register_rule`).
@@ -119,6 +121,12 @@ class VersionCard:
     rollback : str or None
         For the champion made by a rollback, who, when and why
         (:func:`models.registry.rollback_text`); None otherwise.
+    previous_served_by : str or None
+        What scored for ``previous``, as ``served_by`` says it.
+    previous_auc_change : float or None
+        The ROC-AUC of what this version serves minus that of what ``previous`` served, each
+        version's own row (:attr:`metrics_key`): XGBoost against the affinity rule when a model
+        follows its rule-backed version (the same row of the same run read +0.0000).
     """
 
     task: str
@@ -140,6 +148,8 @@ class VersionCard:
     served_by: str = "XGBoost"
     model_grade: str | None = None
     rollback: str | None = None
+    previous_served_by: str | None = None
+    previous_auc_change: float | None = None
 
     @property
     def rule_backed(self) -> bool:
@@ -316,14 +326,20 @@ def _build(
         meta = (bundle.metadata.get("metrics") if bundle is not None else None) or {}
         metrics, source = numeric_metrics(meta), "metadata"
     deltas: dict[str, dict[str, float]] = {}
+    auc_change = None
     if previous is not None:
         run_before = client.get_run(previous.run_id).data.metrics if previous.run_id else {}
         before = registry.nest_metrics(run_before) or registry.nest_metrics(previous.tags)
+        if registry.is_rule_backed(previous):  # the model trained beside it was not it
+            before.pop(MODEL_METRICS, None)
         deltas = {
             model: {k: v - before[model][k] for k, v in values.items() if k in before[model]}
             for model, values in metrics.items()
             if model in before
         }
+        now = metrics.get(_own_row(info), {}).get("roc_auc")
+        then = before.get(_own_row(previous), {}).get("roc_auc")
+        auc_change = now - then if now is not None and then is not None else None
     run_tags = dict(run.data.tags) if run is not None else {}
     grade = info.tags.get("grade") or run_tags.get("grade")
     if grade is None and bundle is not None and bundle.metadata.get("grade") is not None:
@@ -348,11 +364,21 @@ def _build(
         importance=_importance(bundle, state) if bundle is not None and state else [],
         previous=previous.version if previous is not None else None,
         deltas=deltas,
-        served_by=(info.tags.get("backing_name") or "rule")
-        if registry.is_rule_backed(info)
-        else "XGBoost",
+        served_by=_served_by(info),
         model_grade=info.tags.get("model_grade"),
+        previous_served_by=_served_by(previous) if previous is not None else None,
+        previous_auc_change=auc_change,
     )
+
+
+def _served_by(info: registry.VersionInfo) -> str:
+    """Say what scores for a version: XGBoost, or a rule-backed version's rule by its name."""
+    return (info.tags.get("backing_name") or "rule") if registry.is_rule_backed(info) else "XGBoost"
+
+
+def _own_row(info: registry.VersionInfo) -> str:
+    """Key of a version's own metrics in its run's (:attr:`VersionCard.metrics_key`)."""
+    return RULE_BACKED if registry.is_rule_backed(info) else MODEL_METRICS
 
 
 def load_cards(task: str, state: ServingState | None, cache: CardCache) -> ModelCards:

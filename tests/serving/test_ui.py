@@ -985,10 +985,12 @@ def test_the_rule_backed_versions_metrics_are_its_own_and_the_baselines(
         feature_set_version="x",
         previous="6",
         deltas=before,
+        previous_served_by="affinity rule",
+        previous_auc_change=0.05,
     )
     rule = replace(
         base, version="8", aliases=("champion", "rule"), served_by="affinity rule",
-        model_grade="C", previous="7",
+        model_grade="C", previous="7", previous_served_by="XGBoost", previous_auc_change=-0.02,
     )  # fmt: skip
     cards = ModelCards("cross_sell", rule, base, 8)
     monkeypatch.setattr("serving.ui.pages.load_cards", lambda *args: cards)
@@ -1012,10 +1014,11 @@ def test_the_rule_backed_versions_metrics_are_its_own_and_the_baselines(
     assert cells["champion", "rule_backed_precision_at_3"] == "0.248"
     assert "Champion v8 (affinity rule)</th>" in text and "Challenger v7</th>" in text
     assert "not the XGBoost model trained in the same run (model grade C), which was not" in text
-    # the champion's change since v7 is its own (rule-backed) ROC-AUC's, the challenger's XGBoost's
+    # each version's change since the previous is its own row's against the previous one's own
+    # (the rule-backed v8's against v7's XGBoost), naming a rule-backed previous version
     champion = text[text.index('id="card-champion"') : text.index('id="card-challenger"')]
     challenger = text[text.index('id="card-challenger"') : text.index('id="metrics"')]
-    assert "v7: AUC +0.0100" in champion and "v6: AUC +0.0500" in challenger
+    assert "v7: AUC −0.0200" in champion and "v6 (affinity rule): AUC +0.0500" in challenger
     # the headline (the version against the task's baselines) and the card's other parts stay
     headline = text[text.index('id="headline-champion"') : text.index('id="headline-challenger"')]
     assert "Rule-backed" in headline and ">Affinity rule</th>" in headline
@@ -1024,6 +1027,39 @@ def test_the_rule_backed_versions_metrics_are_its_own_and_the_baselines(
         "roc_auc",
     ]
     assert "Not a trained model: the affinity rule itself" in champion
+
+
+def test_a_version_after_a_rule_backed_one_is_compared_with_what_it_served(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The demo's cross-sell v2 (XGBoost) follows v1, the affinity rule of the same run: its
+    card read "Previous version v1: AUC +0.0000" and every row's change +0, the run's XGBoost
+    row against itself, though v1 never served that model. Its change is now its own ROC-AUC
+    against v1's own (the rule-backed row), and the rows v1 had no part in have no change."""
+    from types import SimpleNamespace
+
+    from models.registry import BACKING_KEY, RULE_BACKING, VersionInfo
+    from serving.ui.cards import _build
+
+    metrics = {"xgboost_roc_auc": 0.7782, "rule_backed_roc_auc": 0.6718, "rule_roc_auc": 0.6719}
+    run = SimpleNamespace(
+        info=SimpleNamespace(experiment_id="0", run_id="r" * 32),
+        data=SimpleNamespace(metrics=metrics, tags={}, params={}),
+    )
+    client = SimpleNamespace(get_run=lambda run_id: run)
+    monkeypatch.setattr("serving.ui.cards.registry.read_table", lambda *args: [])
+    tags = {BACKING_KEY: RULE_BACKING, "backing_name": "affinity rule"}
+    rule = VersionInfo("cross_sell", "1", ("champion", "rule"), "r" * 32, 0, tags)
+    model = VersionInfo("cross_sell", "2", ("challenger",), "r" * 32, 0, {})
+    card = _build(client, "sqlite:///x.db", model, rule, None)  # type: ignore[arg-type]
+    assert card.previous_served_by == "affinity rule"
+    assert card.previous_auc_change == pytest.approx(0.7782 - 0.6718)
+    assert "xgboost" not in card.deltas and card.deltas["rule_backed"] == {"roc_auc": 0.0}
+    # the other way: the rule-backed version after the model is its row against the model's
+    back = _build(client, "sqlite:///x.db", replace(rule, version="3"), model, None)  # type: ignore[arg-type]
+    assert back.previous_served_by == "XGBoost"
+    assert back.previous_auc_change == pytest.approx(0.6718 - 0.7782)
+    assert back.deltas["xgboost"] == {"roc_auc": 0.0}  # v2's own row: the page's view drops it
 
 
 def test_the_rule_backed_versions_charts_are_its_own_curves(
