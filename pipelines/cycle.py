@@ -49,7 +49,9 @@ single commands run:
     records how many do (``workers_loaded``, ``workers_failed``, ``workers_waiting``).
 
 Each finished step is recorded in the store (``<home>/cycle/as_of=D.json``, written atomically,
-with the step's summary) before the next starts. A run skips the steps recorded as done, so the
+with the step's summary) before the next starts. One process at a time runs the cycle of a day
+(``<home>/cycle/as_of=D.lock``, an advisory lock the system releases when its holder dies): a
+second is refused before any step, naming the first. A run skips the steps recorded as done, so the
 same ``--as-of`` twice does nothing new, and a run that failed or was killed (SIGKILL included)
 resumes from the step that did not finish: every step writes its outputs atomically, so the
 previous ones stay intact until the new ones are complete, and redoing an unfinished step only
@@ -62,12 +64,14 @@ function in a ``PythonOperator``).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -99,6 +103,7 @@ __all__ = [
     "STEPS",
     "CycleConfig",
     "CycleError",
+    "CycleRunningError",
     "brief",
     "champion_trained_as_of",
     "cycle_command",
@@ -129,6 +134,47 @@ KILL_ENV: Final = "GUANXI_CYCLE_KILL_IN"
 
 class CycleError(RuntimeError):
     """A step failed; the record keeps the steps before it, the next run resumes there."""
+
+
+class CycleRunningError(CycleError):
+    """Another process runs the cycle of the same day; this one did nothing."""
+
+
+@contextmanager
+def _day_lock(path: Path, day: date) -> Iterator[None]:
+    """Hold the lock of a day's cycle (``path``, beside its record) while the block runs.
+
+    A second run of the same day (cron starting one while the last still trains, a retry of a
+    run that timed out but lives on) ran every step beside the first and trained and registered
+    a second model. The lock is an advisory ``flock``, released by the system when its holder
+    dies (SIGKILL included), so a killed run never leaves a day locked.
+
+    Raises
+    ------
+    CycleRunningError
+        If another process holds it; the message names the process and when it started.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            handle.seek(0)
+            holder = handle.read().strip() or "a process"
+            raise CycleRunningError(
+                f"the cycle of {day} is running already ({holder}; lock {path}): this run did "
+                "nothing; run the same command again once that one has finished, and it does "
+                "what that one left undone"
+            ) from exc
+        handle.seek(0)
+        handle.truncate()
+        started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        handle.write(f"process {os.getpid()}, started {started}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -733,11 +779,12 @@ def run_cycle(
         day is written), the server reload fails, the drift report cannot be kept, or a
         champion's files are missing (:class:`pipelines.versions.ModelFilesMissingError`, said
         with what to run).
+    CycleRunningError
+        If another process runs the cycle of the same day (this one does nothing).
     models.registry.TrackingUnavailableError
         If the tracking server does not answer.
     """
     from models.registry import check_tracking, configure_tracking
-    from pipelines.console import quiet_libraries
 
     console = console or Console()
     today = datetime.now(UTC).date()
@@ -748,6 +795,16 @@ def run_cycle(
         )
     check_tracking(configure_tracking(home))
     run = _Run(sources, as_of, config, home, console)
+    with _day_lock(run.store.record_path("cycle", as_of).with_suffix(".lock"), as_of):
+        return _run_steps(run, sources, as_of, console, as_json)
+
+
+def _run_steps(
+    run: _Run, sources: connectors.Inputs, as_of: date, console: Console, as_json: bool
+) -> dict[str, Any]:
+    """Run the steps of a day not recorded as done, recording each (:func:`run_cycle`)."""
+    from pipelines.console import quiet_libraries
+
     store = run.store
     record = store.read_record("cycle", as_of) or {
         "as_of": as_of.isoformat(),
@@ -880,6 +937,9 @@ def cycle_command(
     except TrackingUnavailableError as exc:
         console.print(f"[red]cycle not run:[/red] {exc}")
         raise typer.Exit(2) from exc
+    except CycleRunningError as exc:  # its steps done are the running one's: not said as kept
+        console.print(f"[red]cycle not run:[/red] {exc}")
+        raise typer.Exit(1) from exc
     except (EventsValidationError, CycleError) as exc:
         record = get_settings().store().read_record("cycle", day) or {}
         done = list(record.get("steps", {}))  # "the steps before it" were said of none, too

@@ -8,6 +8,7 @@ kills are real SIGKILLs of a `guanxi cycle` process (the test hook
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -510,6 +511,34 @@ def test_a_day_before_every_event_is_refused_with_nothing_kept(
     store = Store(local_tracking)
     assert store.read_record("cycle", date(2020, 1, 31)) is None
     assert store.list_snapshots() == []
+
+
+def test_a_second_run_of_a_day_being_run_is_refused_before_any_step(
+    local_tracking: Path,
+) -> None:
+    """cycle30: two runs of one day (cron starting one while the last still trains, a retry of
+    one that timed out but lives on) both ran every step and trained and registered a model
+    each; the second is now refused, naming the first, and a day whose run ended runs again."""
+    _register()
+    lock = Store(local_tracking).record_path("cycle", DAY).with_suffix(".lock")
+    lock.parent.mkdir(parents=True)
+    with lock.open("a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running cycle holds it
+        held.write("process 4242, started 2026-12-04 06:00 UTC\n")
+        held.flush()
+        ran = _invoke(_args(local_tracking))
+        said = " ".join(ran.output.split())
+        assert ran.exit_code == 1, ran.output
+        assert (
+            f"cycle not run: the cycle of {DAY} is running already (process 4242, started "
+            f"2026-12-04 06:00 UTC; lock {lock}): this run did nothing; run the same command "
+            "again once that one has finished, and it does what that one left undone"
+        ) in said
+        assert "are kept" not in said and "file not found" not in said
+        assert Store(local_tracking).read_record("cycle", DAY) is None
+    ran = _invoke(_args(local_tracking))  # released: this run reaches its first step
+    assert ran.exit_code == 1 and "file not found" in ran.output, ran.output
+    assert lock.read_text().startswith(f"process {os.getpid()}, started ")
 
 
 def _runs() -> int:
