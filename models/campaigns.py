@@ -595,7 +595,33 @@ def read_outcomes(path: str | Path) -> pl.DataFrame:
         hint = _header_separator(path) or _not_utf8(path) or _long_row(path)
         said = hint.removeprefix("; ") or f"cannot read the file ({' '.join(str(exc).split())})"
         raise CampaignOutcomesError(str(path), [said]) from None
+    twice = _columns_twice(frame.columns)
+    if twice:
+        raise CampaignOutcomesError(str(path), twice)
     return validate_outcomes(frame, str(path))
+
+
+def _columns_twice(columns: Sequence[str]) -> list[str]:
+    """Say the outcomes columns a CSV header names twice, with their positions.
+
+    Polars reads the second ``revenue`` of a header as ``revenue_duplicated_0``, which passed
+    through unread: the first was recorded, whichever of the two was right.
+    """
+    said = []
+    for name in OUTCOME_COLUMNS | OPTIONAL_OUTCOME_COLUMNS:
+        if name not in columns:
+            continue
+        again = [
+            i + 1 for i, column in enumerate(columns) if column.startswith(f"{name}_duplicated_")
+        ]
+        if again:
+            where = ", ".join(str(i) for i in [columns.index(name) + 1, *again])
+            times = "twice" if len(again) == 1 else f"{len(again) + 1} times"
+            said.append(
+                f"column {name} is given {times} (columns {where}): only one can be read, so "
+                "the file is refused rather than one kept unseen"
+            )
+    return said
 
 
 def _not_utf8(path: Path) -> str:

@@ -524,6 +524,24 @@ def test_a_row_with_more_fields_than_the_header_is_named(tmp_path: Path) -> None
     )
 
 
+def test_an_outcomes_column_given_twice_in_the_header_is_refused(tmp_path: Path) -> None:
+    """polish30: Polars read a second `revenue` as `revenue_duplicated_0`, which passed through
+    unread: the first was recorded, whichever was right."""
+    path = tmp_path / "outcomes.csv"
+    OUTCOMES.with_columns(
+        pl.col("revenue").alias("revenue_2"), pl.col("margin").alias("margin_2")
+    ).write_csv(path)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("revenue_2", "revenue").replace("margin_2", "margin"), "utf-8")
+    with pytest.raises(CampaignOutcomesError) as info:
+        read_outcomes(path)
+    assert str(info.value) == (
+        f"{path}: column revenue is given twice (columns 7, 10): only one can be read, so the "
+        "file is refused rather than one kept unseen; column margin is given twice (columns 8, "
+        "11): only one can be read, so the file is refused rather than one kept unseen"
+    )
+
+
 def test_an_empty_file_a_header_alone_and_a_directory_are_refused_by_name(
     tmp_path: Path,
 ) -> None:
