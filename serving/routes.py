@@ -88,12 +88,14 @@ __all__ = [
     "KeysGivenOnce",
     "KeysOnce",
     "Location",
+    "QueryOnce",
     "deepest",
     "error_answer",
     "feature_names",
     "health_router",
     "invalid_parameter",
     "lone_surrogate",
+    "query_given_once",
     "request_example",
     "router",
     "success_example",
@@ -566,6 +568,44 @@ KeysOnce = Annotated[None, Depends(KeysGivenOnce())]
 """A route's check that its JSON body gives each key once in an object (after its key's)."""
 
 
+async def query_given_once(request: Request) -> None:
+    """Refuse a query parameter of the operation given twice: a 422 naming each.
+
+    ``?tasks=churn&tasks=repurchase`` (how many HTTP clients send a list) scored only the last
+    task without a word, as a JSON key given twice kept the last (:class:`KeysGivenOnce`). A
+    parameter the operation does not take stays ignored, whatever its count. A route lists it
+    after its key's check, as :data:`QueryOnce`.
+
+    Raises
+    ------
+    fastapi.exceptions.RequestValidationError
+        Naming each parameter given twice (``query.tasks``) and why it is refused.
+    """
+    names = [name for name, _ in request.query_params.multi_items()]
+    if len(names) == len(set(names)):
+        return
+    route = request.scope.get("route")
+    dependant = route.dependant if isinstance(route, APIRoute) else None
+    taken = {param.alias for param in dependant.query_params} if dependant else set()
+    counts = Counter(names)
+    twice = [name for name in counts if counts[name] > 1 and name in taken]
+    if twice:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", name),
+                    "msg": f"{name!r} is given twice in the query; {GIVEN_TWICE}",
+                    "type": "value_error",
+                }
+                for name in twice
+            ]
+        )
+
+
+QueryOnce = Annotated[None, Depends(query_given_once)]
+"""A route's check that each of its query parameters is given once (after its key's)."""
+
+
 class JSONRoute(APIRoute):
     """An API route whose body is read by :class:`JSONRequest`."""
 
@@ -644,6 +684,7 @@ def _record(
 )
 def customer_scores(
     _role: ScorerRole,
+    _query: QueryOnce,  # after the key's check
     request: Request,
     holder: Holder,
     audit: Audit,

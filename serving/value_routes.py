@@ -35,6 +35,7 @@ from serving.routes import (
     MODEL_FREE_ERRORS,
     REQUEST_ID_HEADER,
     CustomerIdPath,
+    QueryOnce,
     error_answer,
     invalid_parameter,
     success_example,
@@ -491,6 +492,7 @@ def segment_csv(values: LoadedValues, name: str, rows: pl.DataFrame) -> Streamin
 )
 def segment_customers(
     _role: ScorerRole,
+    _query: QueryOnce,  # after the key's check
     request: Request,
     holder: Holder,
     audit: Audit,

@@ -41,6 +41,7 @@ from serving.routes import (
     TOO_DEEP,
     JSONRoute,
     KeysGivenOnce,
+    query_given_once,
 )
 from serving.schemas import MAX_REASONS
 from serving.settings import Role, Settings
@@ -506,6 +507,57 @@ def test_an_id_with_inner_spaces_or_any_script_is_looked_up(client: TestClient, 
     for sent in ["c%20001", "%E6%97%A5%E6%9C%AC", "a%2Fb", "%20c001"]:
         r = client.get(path.replace("{customer_id}", sent), headers=headers())
         assert r.status_code == 404, (sent, r.text)
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "twice"),
+    [
+        ("/v1/customers/c001/scores", "tasks=churn&explain=0&tasks=repurchase", ["tasks"]),
+        (
+            "/v1/customers/c001/scores",
+            "explain=1&group=true&explain=1&group=false",
+            ["explain", "group"],
+        ),
+        ("/v1/segments/champions/customers", "limit=1&offset=0&limit=500", ["limit"]),
+    ],
+)
+def test_a_query_parameter_given_twice_is_a_422_naming_it(
+    client: TestClient, path: str, query: str, twice: list[str]
+) -> None:
+    """serve30: ``?tasks=churn&tasks=repurchase``, how many HTTP clients send a list, scored
+    only repurchase without a word (the last of the two, as a JSON key given twice was). Each
+    parameter given twice is a 422 naming it, after the key's check."""
+    r = client.get(f"{path}?{query}", headers=headers())
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == [
+        {"field": f"query.{name}", "reason": f"{name!r} is given twice in the query; {GIVEN_TWICE}"}
+        for name in twice
+    ]
+    assert client.get(f"{path}?{query}").status_code == 401  # the key first
+
+
+def test_a_parameter_the_operation_does_not_take_stays_ignored_however_often(
+    client: TestClient,
+) -> None:
+    r = client.get("/v1/customers/c001/scores?explain=0&x=1&x=2", headers=headers())
+    assert r.status_code == 200, r.text
+
+
+def test_every_route_with_query_parameters_refuses_one_given_twice(client: TestClient) -> None:
+    """A route taking query parameters lists :data:`QueryOnce` after its key's check."""
+    routes = [
+        context.original_route
+        for context in iter_route_contexts(client.app.routes)  # type: ignore[attr-defined]
+        if isinstance(context.original_route, APIRoute)
+        and context.original_route.dependant.query_params
+        and context.path_format.startswith("/v1/")
+    ]
+    assert len(routes) == 2
+    for route in routes:
+        calls = [d.call for d in route.dependant.dependencies]
+        roles = [i for i, call in enumerate(calls) if call in REQUIRED_ROLES]
+        assert calls.count(query_given_once) == 1, route.path
+        assert roles and roles[0] < calls.index(query_given_once), route.path
 
 
 def test_each_operation_without_a_body_that_lists_a_422_is_checked_here(
