@@ -636,12 +636,13 @@ def customers(
     else:
         segment = ""
     statuses = [b.name for b in _statuses(table, task)]
+    unfiltered = ""  # a band or status the task has not, said rather than dropped in silence
     if band in BANDS:
         view = view.filter(pl.col(f"{task}_band") == band)
     elif band in statuses:
         view = view.filter(pl.col(f"{task}_status") == band)
     else:
-        band = ""
+        unfiltered, band = band.strip()[:40], ""
     view = view.sort(sort, descending=order == "desc", nulls_last=True, maintain_order=True)
     pages = max(1, -(-view.height // PAGE_SIZE))
     page = min(max(page, 1), pages)
@@ -683,6 +684,7 @@ def customers(
             "segments": segments,
             "bands": BANDS,
             "statuses": statuses,
+            "unfiltered": unfiltered,
             "columns": table.columns,
             "link": link,
             "sort_link": sort_link,

@@ -513,6 +513,24 @@ def test_customers_outside_a_population_have_their_own_filter_not_a_band(
     assert 'data-status="prospect"' in page and "no order yet" in page
 
 
+def test_a_band_or_status_the_task_has_not_is_said_not_dropped_in_silence(
+    ui: TestClient, world: UIWorld
+) -> None:
+    """The band list is the task's: 'lapsed' kept from churn's list when the task changed to one
+    that scores everyone (or a band mistyped in the address) was dropped without a word, and
+    the whole list read as the lapsed customers' scores."""
+    login(ui)
+    everyone = f"{world.snapshot.height:,} of {world.snapshot.height:,} customers"
+    page = ui.get("/ui/customers?task=churn&band=lapsd").text
+    assert everyone in page and 'id="band-unfiltered"' in page
+    assert "Churn has no band or status “lapsd” (its customers not scored are " in page
+    assert "so every band is shown." in page
+    page = ui.get("/ui/customers?task=churn&band=%3Cb%3E").text
+    assert "“&lt;b&gt;”" in page  # the address's text, escaped
+    assert 'id="band-unfiltered"' not in ui.get("/ui/customers?task=churn&band=high").text
+    assert 'id="band-unfiltered"' not in ui.get("/ui/customers?task=churn").text
+
+
 def test_overview_shows_models_grades_and_distributions(ui: TestClient) -> None:
     login(ui)
     page = ui.get("/ui/")
