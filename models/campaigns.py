@@ -579,6 +579,9 @@ def read_outcomes(path: str | Path) -> pl.DataFrame:
     if kind is not None:  # read as CSV, it was said to miss every required column
         said = f"cannot read the file: {kind}, not CSV or Parquet; save the outcomes as CSV"
         raise CampaignOutcomesError(str(path), [said])
+    sep_line = _separator_line(path)
+    if sep_line:
+        raise CampaignOutcomesError(str(path), [sep_line])
     try:
         # through a handle: Polars expands a path's * ? [ as a glob, reading other files
         with path.open("rb") as handle:
@@ -664,6 +667,28 @@ def _long_row(path: Path) -> str:
     except (OSError, UnicodeDecodeError, csv.Error):
         return ""
     return ""
+
+
+def _separator_line(path: Path) -> str:
+    """Name a spreadsheet's ``sep=,`` first line, which is no header.
+
+    Excel reads and writes it to say the separator; taken as the header, the file was said to
+    have a row longer than its header (``sep=,``) or to miss every required column (``sep=;``).
+    """
+    if path.suffix == ".parquet":
+        return ""
+    try:
+        with path.open("rb") as handle:
+            first = handle.readline(64).decode("utf-8-sig", errors="replace").strip()
+    except OSError:
+        return ""
+    if len(first) != 5 or not first.lower().startswith("sep="):
+        return ""
+    comma = "" if first.endswith(",") else ", and save it as a comma CSV"
+    return (
+        f"cannot read the file: its first line, {first!r}, is a spreadsheet's separator line, "
+        f"not the header: remove it (the column names must be the first line){comma}"
+    )
 
 
 def _header_separator(path: Path) -> str:

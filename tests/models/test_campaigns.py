@@ -542,6 +542,23 @@ def test_an_outcomes_column_given_twice_in_the_header_is_refused(tmp_path: Path)
     )
 
 
+@pytest.mark.parametrize("separator", [",", ";"])
+def test_a_spreadsheets_separator_line_is_named(tmp_path: Path, separator: str) -> None:
+    """polish30: Excel's `sep=,` first line was read as the header: the file was said to have a
+    row of 9 fields where the header has 2 (`sep=;`: to miss every required column)."""
+    path = tmp_path / "outcomes.csv"
+    OUTCOMES.write_csv(path, separator=separator)
+    path.write_text(f"sep={separator}\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(CampaignOutcomesError) as info:
+        read_outcomes(path)
+    comma = "" if separator == "," else ", and save it as a comma CSV"
+    assert str(info.value) == (
+        f"{path}: cannot read the file: its first line, 'sep={separator}', is a spreadsheet's "
+        f"separator line, not the header: remove it (the column names must be the first "
+        f"line){comma}"
+    )
+
+
 def test_an_empty_file_a_header_alone_and_a_directory_are_refused_by_name(
     tmp_path: Path,
 ) -> None:
