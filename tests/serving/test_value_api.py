@@ -561,6 +561,9 @@ def test_customer_page_shows_value_beside_the_scores(
     assert page.text.index('id="value"') < page.text.index('class="customer-layout"')
     lapsed = value_client.get("/ui/customers/c003", headers=headers("reviewer")).text
     assert "— lapsed" in lapsed  # no textbook CLV outside the churn population
+    # nor equity at risk, whose bare dash beside the textbook CLV's "— lapsed" said not why
+    risk = lapsed.split('id="equity-at-risk">', 1)[1].split("</dd>", 1)[0]
+    assert risk == '<span class="muted">— lapsed</span>'
     assert any(a["task"] == "value" and a["score"] == 200.0 for a in _audit(value_settings.home))
 
 
