@@ -520,6 +520,13 @@ def parse_offers(data: Any, source: str = "<offers>", *, stored: bool = False) -
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
                 message = _unknown_field(loc)
+            elif error["type"] == "less_than_equal" and error.get("ctx", {}).get("le") == 1:
+                # a rate or a churn probability of 15 (for 15%) was said as "Input should be
+                # less than or equal to 1"
+                message = (
+                    f"{error['input']} is above 1: rates and probabilities are shares, not "
+                    "percentages (0.15 for 15%)"
+                )
             problems.append(f"{offers_location(loc, data)}: {message}")
         raise OffersFileError(source, problems) from None
 

@@ -185,6 +185,25 @@ def test_a_misspelt_key_is_named_with_the_field_it_looks_like() -> None:
     ]
 
 
+def test_a_rate_given_as_a_percentage_is_said_as_one() -> None:
+    """polish30: a response rate or minimum churn probability of 15 (for 15%) was said as
+    pydantic's "Input should be less than or equal to 1"."""
+    offer = _offer(
+        response={"default": 15, "segments": {"at_risk": 22.5}},
+        eligibility={"min_churn_probability": "30"},
+    )
+    with pytest.raises(OffersFileError) as info:
+        parse_offers({"offers": [offer]})
+    shares = "is above 1: rates and probabilities are shares, not percentages (0.15 for 15%)"
+    assert str(info.value).split("; ") == [
+        f"<offers>: offer 'o', field response.default: 15 {shares}",
+        f"offer 'o', field response.segments.at_risk: 22.5 {shares}",
+        f"offer 'o', field eligibility.min_churn_probability: 30 {shares}",
+    ]
+    with pytest.raises(OffersFileError, match=r"response.default: Input should be greater than"):
+        parse_offers({"offers": [_offer(response={"default": -2})]})  # a bound of its own
+
+
 def test_file_level_problems(tmp_path: Path) -> None:
     with pytest.raises(OffersFileError, match="listed twice"):
         parse_offers({"offers": [_offer(), _offer()]})
