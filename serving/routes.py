@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
@@ -82,6 +83,7 @@ __all__ = [
     "REQUEST_ID_HEADER",
     "STOPPING",
     "TOO_DEEP",
+    "TOO_MANY_DIGITS",
     "CustomerIdPath",
     "JSONRequest",
     "JSONRoute",
@@ -99,6 +101,7 @@ __all__ = [
     "request_example",
     "router",
     "success_example",
+    "too_many_digits",
 ]
 
 logger = logging.getLogger(__name__)
@@ -435,6 +438,36 @@ def deepest(text: str) -> int:
     return where
 
 
+TOO_MANY_DIGITS: Final = "a whole number of more digits than can be read"
+"""Why a JSON body holding an integer longer than Python converts is refused (:class:`JSONRequest`;
+:func:`sys.get_int_max_str_digits`, 4,300 digits): it was FastAPI's 400 "There was an error
+parsing the body", which is not the document's 400 (not UTF-8) and says neither what nor where."""
+
+_JSON_NUMBERS: Final = re.compile(r'"(?:[^"\\]|\\.)*"|-?(\d+)(\.\d+)?([eE][-+]?\d+)?')
+"""A JSON string (skipped whole: digits in it are text) or a number, its integer digits apart."""
+
+
+def too_many_digits(text: str) -> int:
+    """Return where the first integer of JSON text longer than Python converts starts.
+
+    Parameters
+    ----------
+    text : str
+        JSON text.
+
+    Returns
+    -------
+    int
+        The offset of the integer (of its sign, if any); 0 when there is none.
+    """
+    most = sys.get_int_max_str_digits()
+    for token in _JSON_NUMBERS.finditer(text):
+        digits, fraction, exponent = token.groups()
+        if most and digits and fraction is None and exponent is None and len(digits) > most:
+            return token.start()
+    return 0
+
+
 GIVEN_TWICE: Final = "only one can hold, so the request is refused rather than one kept unseen"
 """What a key given twice in one object of a JSON body leads to (the offers file's words)."""
 
@@ -488,8 +521,8 @@ class JSONRequest(Request):
         Raises
         ------
         json.JSONDecodeError
-            Not JSON, :data:`TOO_DEEP` or :data:`LONE_SURROGATE` (FastAPI answers it as the
-            body's 422).
+            Not JSON, :data:`TOO_DEEP`, :data:`TOO_MANY_DIGITS` or :data:`LONE_SURROGATE`
+            (FastAPI answers it as the body's 422).
         UnicodeDecodeError
             Not text in the encoding its first bytes give (:func:`json.detect_encoding`:
             UTF-8, or UTF-16 or UTF-32 as :func:`json.loads` reads them); FastAPI answers it
@@ -513,6 +546,10 @@ class JSONRequest(Request):
                 value = json.loads(text, object_pairs_hook=unique)
             except RecursionError:
                 raise json.JSONDecodeError(TOO_DEEP, text, deepest(text)) from None
+            except json.JSONDecodeError:
+                raise
+            except ValueError:  # an integer longer than int() reads: no position of its own
+                raise json.JSONDecodeError(TOO_MANY_DIGITS, text, too_many_digits(text)) from None
             where = lone_surrogate(text)
             if where is not None:
                 raise json.JSONDecodeError(LONE_SURROGATE, text, where)

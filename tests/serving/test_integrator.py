@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import sys
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +40,7 @@ from serving.routes import (
     MODEL_FREE_ERRORS,
     STOPPING,
     TOO_DEEP,
+    TOO_MANY_DIGITS,
     JSONRoute,
     KeysGivenOnce,
     query_given_once,
@@ -257,6 +259,26 @@ def test_every_route_with_a_body_refuses_a_key_given_twice(client: TestClient) -
         checks = [i for i, call in enumerate(calls) if isinstance(call, KeysGivenOnce)]
         roles = [i for i, call in enumerate(calls) if call in REQUIRED_ROLES]
         assert len(checks) == 1 and roles and roles[0] < checks[0], route.path
+
+
+@pytest.mark.parametrize(("method", "path", "url", "body"), WITH_BODY)
+def test_a_whole_number_of_too_many_digits_is_a_422_saying_where(
+    client: TestClient, method: str, path: str, url: str, body: object
+) -> None:
+    """serve30: an integer of more than 4,300 digits (more than Python's int() reads) was
+    FastAPI's 400 "There was an error parsing the body": not the document's 400 (not UTF-8),
+    saying neither what nor where. Now the body's 422 says both; digits in a string, a fraction
+    or an exponent are no such integer."""
+    key = next(iter(body))  # type: ignore[call-overload]
+    many = "9" * (sys.get_int_max_str_digits() + 1)
+    content = f'{{"{key}": ["{many}", 1.{many}, 1e5], "x": -{many}}}'
+    sent = {**headers("admin"), "Content-Type": "application/json"}
+    r = client.request(method, url, headers=sent, content=content.encode())
+    assert r.status_code == 422, r.text
+    where = content.index(f"-{many}")
+    reason = f"not valid JSON ({TOO_MANY_DIGITS} at character {where}): {SEND_JSON}"
+    assert r.json()["detail"] == [{"field": "body", "reason": reason}]
+    _conforms(client, method, path, r)
 
 
 def test_a_client_held_back_gets_the_documented_429_on_every_operation(client: TestClient) -> None:
