@@ -54,6 +54,8 @@ def drift_view(report: dict[str, Any]) -> dict[str, Any]:
         ``score_chart`` (PSI per task, or None) and ``reliability`` (one chart per live
         performance entry).
     """
+    task_title = filters()["task_title"]  # as the tables and the other pages name a task
+    as_of = format_date(report["as_of"])
     feature_charts: list[Chart] = []
     for i, group in enumerate(report.get("features", [])):
         rows = sorted(group["rows"], key=lambda r: (not r["drifted"], -r["psi"]))
@@ -61,16 +63,16 @@ def drift_view(report: dict[str, Any]) -> dict[str, Any]:
             bar_chart(
                 [(r["column"], float(r["psi"])) for r in rows[:TOP_FEATURES]],
                 chart_id=f"psi-{i}",
-                title=f"PSI per feature, {group['reference']} to {report['as_of']}",
+                title=f"PSI per feature, {format_date(group['reference'])} to {as_of}",
                 value_label="PSI",
             )
         )
     scores = report.get("scores", [])
     score_chart = (
         bar_chart(
-            [(r["column"], float(r["psi"])) for r in scores],
+            [(task_title(r["column"]), float(r["psi"])) for r in scores],
             chart_id="score-psi",
-            title=f"Score PSI per task, tested-on snapshot to {report['as_of']}",
+            title=f"Score PSI per task, tested-on snapshot to {as_of}",
             value_label="PSI",
         )
         if scores
@@ -78,9 +80,14 @@ def drift_view(report: dict[str, Any]) -> dict[str, Any]:
     )
     reliability = [
         reliability_chart(
-            {f"{p['task']} scored {p['as_of']}": [tuple(b) for b in p["reliability"]]},
+            {
+                f"{task_title(p['task'])} scored {format_date(p['as_of'])}": [
+                    tuple(b) for b in p["reliability"]
+                ]
+            },
             chart_id=f"live-{i}",
-            title=f"{p['task']}: live reliability of the scores of {p['as_of']}",
+            title=f"{task_title(p['task'])}: live reliability of the scores of "
+            f"{format_date(p['as_of'])}",
         )
         for i, p in enumerate(report.get("performance", []))
     ]
