@@ -250,6 +250,12 @@ def compute_values(
     summary = summarize(events, as_of)
     chosen = None if basis == "auto" else cast(Basis, basis)
     fit = fit_value_models(summary, basis=chosen, margin_rate=margin_rate)
+    if fit.basis == "margin" and margin_rate != 1.0:  # 1.0, the default, is nobody's choice
+        # a --margin-rate 0.3 beside orders with margins (auto chose them) was dropped unsaid
+        notes.append(
+            f"the margin rate {margin_rate:g} (--margin-rate) is not used: the CLV earns on the "
+            "orders' own margins; --value-basis revenue values revenue times the rate instead"
+        )
     if fit.excluded:
         notes.append(
             f"{counted(fit.excluded, 'repeat buyers')} with a mean margin <= 0 "

@@ -102,6 +102,24 @@ def test_value_without_a_churn_model_says_so(
     assert Store(get_settings().home).value_info(DAY) is None
 
 
+def test_a_margin_rate_the_margin_basis_does_not_use_is_said(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """polish30: `--margin-rate 0.3` beside events whose orders have margins (auto chose the
+    margin basis) was dropped without a word."""
+    out = tmp_path / "values.parquet"
+    output = " ".join(
+        _value(cli, sample, "--out", str(out), "--no-store", "--margin-rate", "0.3").split()
+    )
+    assert "CLV earns on margins" in output
+    assert (
+        "note: the margin rate 0.3 (--margin-rate) is not used: the CLV earns on the orders' own "
+        "margins; --value-basis revenue values revenue times the rate instead"
+    ) in output
+
+
 def test_a_figure_guanxi_value_has_not_got_is_one_mark() -> None:
     """polish30: a missing number printed "-" beside the tables' "—" (07528cc), and a share of an
     equity of 0 (the group's, or every customer's) printed 0.0%, a share it never measured."""
