@@ -90,7 +90,7 @@ from models import registry
 from models.clv import ModelIdentificationError
 from models.explain import MAX_REASONS
 from models.labels import HORIZON_DAYS
-from models.scoring import score_snapshot
+from models.scoring import FeatureSetMismatchError, score_snapshot
 from models.tasks import retention_task, task_names
 from pipelines import connectors
 from pipelines.drift import no_event_by, trained_later
@@ -778,7 +778,8 @@ def run_cycle(
         If ``as_of`` is after today, no customer has an event on or before it (nothing of the
         day is written), the server reload fails, the drift report cannot be kept, or a
         champion's files are missing (:class:`pipelines.versions.ModelFilesMissingError`, said
-        with what to run).
+        with what to run), or a champion the value or score step reads was trained on another
+        feature set (:class:`models.scoring.FeatureSetMismatchError`, said with what to run).
     CycleRunningError
         If another process runs the cycle of the same day (this one does nothing).
     models.registry.TrackingUnavailableError
@@ -828,8 +829,11 @@ def _run_steps(
             console.print(f"{name}: done already ({done} UTC)")
             continue
         console.rule(f"{name} ({as_of})")
-        with quiet_libraries():
-            summary = step(record)
+        try:
+            with quiet_libraries():
+                summary = step(record)
+        except FeatureSetMismatchError as exc:  # was a traceback, with no word of resuming
+            raise CycleError(str(exc)) from exc
         _kill_hook(name)
         record["steps"][name] = {"done": datetime.now(UTC).isoformat(), "summary": summary}
         store.write_record("cycle", as_of, record)

@@ -25,10 +25,12 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner, Result
 
+from features.contracts import FEATURE_SET_VERSION
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import Store
 from models import registry
+from models.artifact import ModelBundle
 from pipelines.cli import _register, app
 from pipelines.cycle import (
     BRIEF_ITEMS,
@@ -50,7 +52,13 @@ from pipelines.promote import Decision, decision_text
 from pipelines.sample import generate_sample
 from serving.settings import get_settings
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
-from tests.pipelines.test_train_cli import cli, sample  # noqa: F401  (fixtures)
+from tests.pipelines.test_train_cli import (  # noqa: F401  (fixtures)
+    _result,
+    _train,
+    _variant,
+    cli,
+    sample,
+)
 from tests.processes import guanxi_serve, reserved_port, stop, wait_status
 from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY
 
@@ -379,6 +387,38 @@ def test_the_score_step_notes_an_untagged_champion_trained_later_by_its_run(
     done = run.score({})
     assert "churn v1: trained as of 2024-10-31, after 2024-09-30" in console.export_text()
     assert done["churn"]["trained_as_of"] == "2024-10-31"
+
+
+def test_a_champion_of_another_feature_set_stops_the_cycle_saying_what_to_run(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    tiny_data: Any,
+) -> None:
+    """cycle30: after an upgrade of guanxi's feature set, the value step ended every cycle in a
+    FeatureSetMismatchError traceback, with no word of the step kept or of resuming."""
+    old = _variant(tiny_bundle, feature_set_version="0")
+    _train(cli, sample, monkeypatch, _result(old, tiny_data, "B"))
+    assert cli.invoke(app, ["promote", "--task", "churn"]).exit_code == 0
+    args = _on(date(2024, 12, 31), _args(sample))
+    ran = _invoke(args)
+    said = " ".join(ran.output.split())
+    assert ran.exit_code == 1, ran.output
+    assert (
+        "cycle stopped: model churn@champion (version 1) was trained on feature set version 0, "
+        f"but this guanxi builds feature set version {FEATURE_SET_VERSION}; retrain it (`guanxi "
+        "train`) and promote the new version before scoring The steps before it (snapshot) are "
+        "kept; run the same command again to resume."
+    ) in said
+    record = Store(get_settings().home).read_record("cycle", date(2024, 12, 31))
+    assert record is not None and list(record["steps"]) == ["snapshot"]
+    # as it says: a champion of this feature set, and the same command resumes at the value step
+    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
+    assert cli.invoke(app, ["promote", "--task", "churn"]).exit_code == 0
+    ran = _invoke(args)
+    assert ran.exit_code == 0, ran.output
+    assert "snapshot: done already" in ran.output and "value: done already" not in ran.output
 
 
 def test_a_champion_whose_files_are_gone_stops_the_cycle_saying_so(
