@@ -36,7 +36,9 @@ day and its training day) is compared with a note that it has seen the events th
 (:func:`trained_later`, which ``guanxi cycle`` says of its scores too). A version registered but
 whose files are gone (:class:`pipelines.versions.ModelFilesMissingError`) is noted with where it
 was looked for and what to run, not compared (a champion) or not measured (a score table's
-version).
+version). A champion trained on another feature set than this guanxi builds is not compared
+either (its scores of these snapshots would not be the ones it was tested with; ``guanxi score``
+refuses it), the note saying so; the score tables it made are measured.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ from models.campaigns import RepeatedCustomersError
 from models.drift import DriftThresholds, feature_drift, score_drift
 from models.performance import live_metrics, match_outcomes, outcomes, purchases_forecast_error
 from models.registry import LoadedModel, nest_metrics
-from models.scoring import score_snapshot
+from models.scoring import FeatureSetMismatchError, check_feature_set, score_snapshot
 from models.tasks import get_task, task_names
 from pipelines.score import stored_snapshot
 from pipelines.versions import ModelFilesMissingError, load_version
@@ -211,6 +213,8 @@ class DriftInputs:
         self._models: dict[tuple[str, str], LoadedModel] = {}
         self.missing: dict[str, ModelFilesMissingError] = {}
         """The tasks whose champion (:meth:`champion`) is registered but its files are gone."""
+        self.other_features: dict[str, str] = {}
+        """The tasks whose champion was trained on another feature set, and what says so."""
 
     def events(self) -> pl.DataFrame:
         """Return the events (read from the store's history on first use).
@@ -543,6 +547,13 @@ def drift_report(
         except registry.ModelNotFoundError as exc:
             notes.append(f"{task}: {no_model or exc}")
     for task, model in list(champions.items()):
+        try:  # its scores of snapshots of this feature set are none it was tested on
+            check_feature_set(model.bundle, f"{task}@{alias} (version {model.version})")
+        except FeatureSetMismatchError as exc:  # was compared, as guanxi score refuses it
+            del champions[task]
+            inputs.other_features[task] = str(exc)
+            notes.append(f"{task} v{model.version}: not compared: {exc}")
+            continue
         tested = reference_day(model)
         if inputs.day < tested:  # comparing backwards: an earlier day against a later one
             del champions[task]
@@ -993,7 +1004,7 @@ def drift_command(
                 f": `guanxi train --task {untrained[0]} --events PATH --as-of DAY`, then "
                 f"`guanxi promote --task {untrained[0]}`"
             )
-        elif inputs.missing:  # its note says what to run (was: "give an --as-of on or after")
+        elif inputs.missing or inputs.other_features:  # its note says what to run
             fix = ""
         else:
             fix = ": give an --as-of on or after the day its champion was tested on"

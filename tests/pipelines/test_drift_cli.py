@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 import pipelines.drift as drift
 import serving.ui.drift as ui_drift
+from features.contracts import FEATURE_SET_VERSION
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import Store, atomic_write
@@ -36,7 +37,13 @@ from pipelines.sample import generate_sample
 from pipelines.versions import ModelFilesMissingError
 from serving.settings import get_settings
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
-from tests.pipelines.test_train_cli import _result, _train, cli, sample  # noqa: F401  (fixtures)
+from tests.pipelines.test_train_cli import (  # noqa: F401  (fixtures)
+    _result,
+    _train,
+    _variant,
+    cli,
+    sample,
+)
 
 REFERENCE = date(2024, 8, 2)  # the champion's test cutoff: as_of 2024-10-31 minus 90 days
 TODAY = date(2024, 12, 31)
@@ -712,6 +719,33 @@ def test_events_with_none_by_the_day_keep_no_empty_snapshot(
         f"--as-of {TODAY}`)"
     ) in said
     assert store.read_record("drift", TODAY) is None and _drift_runs() == []
+
+
+def test_a_champion_of_another_feature_set_is_not_compared(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    tiny_data: Any,
+) -> None:
+    """cycle30: a champion trained on another feature set (before an upgrade of guanxi) was
+    scored on this one's snapshots for its score drift, which `guanxi score` and the server
+    refuse, and the report kept; the refusal said "give an --as-of on or after" its test day."""
+    old = _variant(tiny_bundle, feature_set_version="0")
+    _train(cli, sample, monkeypatch, _result(old, tiny_data, "B"))
+    assert cli.invoke(app, ["promote", "--task", "churn"]).exit_code == 0
+    args = ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()]
+    result = cli.invoke(app, [*args, "--events", str(sample / "events.parquet")])
+    said = _said(result)
+    assert result.exit_code == 1, result.output
+    assert (
+        f"no drift report, nothing written: nothing to measure on {TODAY} (churn v1: not "
+        "compared: model churn@champion (version 1) was trained on feature set version 0, but "
+        f"this guanxi builds feature set version {FEATURE_SET_VERSION}; retrain it (`guanxi "
+        "train`) and promote the new version before scoring)"
+    ) in said
+    assert "give an --as-of" not in said
+    assert Store(get_settings().home).read_record("drift", TODAY) is None and _drift_runs() == []
 
 
 def test_an_as_of_without_a_snapshot_names_the_days_there_are_and_the_command(
