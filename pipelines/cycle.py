@@ -82,6 +82,7 @@ import polars as pl
 import typer
 from mlflow.exceptions import MlflowException
 from rich.console import Console
+from rich.markup import escape
 
 from features.contracts import counted
 from features.events import EventsValidationError
@@ -853,6 +854,25 @@ def _run_steps(
     return record
 
 
+def _kept(day: date, again: str) -> tuple[str, str]:
+    """Say which steps of the day's cycle are kept after a stop, and how to go on.
+
+    Returns the first step not done (the one stopped in) and the sentence.
+    """
+    from serving.settings import get_settings
+
+    record = get_settings().store().read_record("cycle", day) or {}
+    done = list(record.get("steps", {}))  # "the steps before it" were said of none, too
+    stopped = next((step for step in STEPS if step not in done), STEPS[-1])
+    if done:
+        steps = ", ".join(done)
+        return (
+            stopped,
+            f"The steps before it ({steps}) are kept; run the same command again to resume.",
+        )
+    return stopped, f"No step had finished: nothing is kept; run the same command again {again}."
+
+
 def cycle_command(
     events: connectors.Events,
     as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="The cycle's day (UTC).")],
@@ -945,15 +965,13 @@ def cycle_command(
         console.print(f"[red]cycle not run:[/red] {exc}")
         raise typer.Exit(1) from exc
     except (EventsValidationError, CycleError) as exc:
-        record = get_settings().store().read_record("cycle", day) or {}
-        done = list(record.get("steps", {}))  # "the steps before it" were said of none, too
-        kept = (
-            f"The steps before it ({', '.join(done)}) are kept; run the same command again to "
-            "resume."
-            if done
-            else "No step had finished: nothing is kept; run the same command again once this "
-            "is put right."
-        )
-        console.print(f"[red]cycle stopped:[/red] {exc}\n{kept}")
+        _, kept = _kept(day, "once this is put right")
+        console.print(f"[red]cycle stopped:[/red] {escape(str(exc))}\n{kept}")
         raise typer.Exit(1) from exc
+    except KeyboardInterrupt as exc:  # was click's "Aborted!" alone, the drift step's note lost
+        for note in getattr(exc, "__notes__", []):  # what the drift step undid
+            console.print(f"[red]{escape(note)}[/red]")
+        step, kept = _kept(day, "to start it")
+        console.print(f"[red]cycle interrupted in the {step} step:[/red] {kept}")
+        raise
     console.print(f"cycle of {day} complete: {', '.join(s for s in STEPS if s in record['steps'])}")

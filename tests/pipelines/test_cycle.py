@@ -511,6 +511,48 @@ def test_a_cycle_stopped_at_its_first_step_says_nothing_is_kept(local_tracking: 
     assert "No step had finished: nothing is kept; run the same command again once this" in said
 
 
+def test_an_interrupt_says_the_step_and_what_is_kept(
+    local_tracking: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cycle30: Ctrl-C said click's "Aborted!" alone: not in which step, nor that the steps
+    done are kept and the same command resumes, and a note of what a step undid was lost."""
+    done = {"done": "2026-12-04T07:12:13+00:00", "summary": {}}
+    record = {"as_of": DAY.isoformat(), "events": "x", "steps": dict.fromkeys(STEPS[:-1], done)}
+    Store(local_tracking).write_record("cycle", DAY, record | {"complete": False})
+
+    def interrupted(self: _Run, record: dict[str, Any]) -> dict[str, Any]:
+        stop = KeyboardInterrupt()
+        stop.add_note("drift report interrupted: nothing kept")
+        raise stop
+
+    monkeypatch.setattr(_Run, "reload", interrupted)
+    _register()
+    ran = _invoke(_args(local_tracking))
+    said = " ".join(ran.output.split())
+    assert ran.exit_code == 130, ran.output  # as interrupted
+    assert "drift report interrupted: nothing kept" in said
+    assert (
+        f"cycle interrupted in the reload step: The steps before it ({', '.join(STEPS[:-1])}) "
+        "are kept; run the same command again to resume."
+    ) in said
+
+
+def test_a_stop_says_its_cause_whole_brackets_and_all(
+    local_tracking: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cycle30: the cause was printed as rich markup, so a value of the file in brackets (a
+    customer "[vip]") vanished from the message."""
+
+    def refused(self: _Run, record: dict[str, Any]) -> dict[str, Any]:
+        raise CycleError("customer [vip] is refused")
+
+    monkeypatch.setattr(_Run, "snapshot", refused)
+    _register()
+    ran = _invoke(_args(local_tracking))
+    assert ran.exit_code == 1, ran.output
+    assert "cycle stopped: customer [vip] is refused" in " ".join(ran.output.split())
+
+
 def _on(day: date, args: list[str]) -> list[str]:
     """``args`` with ``--as-of day``."""
     at = args.index("--as-of") + 1
