@@ -15,7 +15,7 @@ import math
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Final
 
 import numpy as np
@@ -172,7 +172,9 @@ def format_date(value: date | datetime | str | None) -> str:
     Parameters
     ----------
     value : date, datetime, str or None
-        A date, a datetime (shown with its UTC time) or an ISO 8601 string; None gives an em dash.
+        A date, a datetime or an ISO 8601 string; None gives an em dash. A datetime with a
+        zone is shown in UTC and says so (``"5 Jan 2024 09:30 UTC"``): a reviewer elsewhere read
+        a plan "made 4 Dec 2026 14:53" as their own time; one without a zone as it is.
 
     Returns
     -------
@@ -188,7 +190,10 @@ def format_date(value: date | datetime | str | None) -> str:
             return value
         return format_date(parsed)
     if isinstance(value, datetime):
-        return f"{value.day} {value:%b %Y %H:%M}"
+        if value.tzinfo is None:
+            return f"{value.day} {value:%b %Y %H:%M}"
+        utc = value.astimezone(UTC)
+        return f"{utc.day} {utc:%b %Y %H:%M} UTC"
     return f"{value.day} {value:%b %Y}"
 
 

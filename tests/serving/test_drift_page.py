@@ -83,7 +83,7 @@ def test_the_report_file_escapes_what_it_shows() -> None:
     assert "<style>" in page and "0.750 (0.800)" in page
     # the file's days read as the pages' do: "Written 2024-12-31T06:00:00+00:00" was an ISO stamp
     assert "<h1>Drift and live performance, 31 Dec 2024</h1>" in page
-    assert "Written 31 Dec 2024 06:00" in page
+    assert "Written 31 Dec 2024 06:00 UTC" in page
 
 
 def test_the_page_shows_the_newest_report_to_reviewers(
@@ -102,7 +102,7 @@ def test_the_page_shows_the_newest_report_to_reviewers(
     assert ">ROC-AUC (card)</th>" in text and ">PR-AUC (card)</th>" in text
     # days and tasks read as on the other pages: "Report of 2024-12-31, written 31 Dec 2024
     # 06:00" mixed two forms on one line, and the tables named tasks by their ids
-    assert "Report of 31 Dec 2024, written 31 Dec 2024 06:00" in text
+    assert "Report of 31 Dec 2024, written 31 Dec 2024 06:00 UTC" in text
     assert "Feature drift: 2 Aug 2024 → 31 Dec 2024" in text and "Champions: Churn v1." in text
     assert "the snapshot the Churn champion was tested on" in text
     assert '<tr data-task="churn"><th scope="row">Churn</th>' in text

@@ -815,7 +815,10 @@ def test_formatting_for_people() -> None:
     assert format_number(-0.4) == "0" and format_number(-1234.56, 1) == "−1,234.6"
     assert format_date(date(2024, 6, 30)) == "30 Jun 2024"
     assert format_date("2024-01-05") == "5 Jan 2024"
-    assert format_date(datetime(2024, 1, 5, 9, 30, tzinfo=UTC)) == "5 Jan 2024 09:30"
+    # a time with a zone says it is UTC's (a plan "made 4 Dec 2026 14:53" read as local time)
+    assert format_date(datetime(2024, 1, 5, 9, 30, tzinfo=UTC)) == "5 Jan 2024 09:30 UTC"
+    assert format_date("2024-01-05T17:30:00+08:00") == "5 Jan 2024 09:30 UTC"
+    assert format_date(datetime(2024, 1, 5, 9, 30)) == "5 Jan 2024 09:30"  # no zone: as given
 
 
 def test_a_card_read_from_its_run_shows_the_train_cutoffs_as_days() -> None:
