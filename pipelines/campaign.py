@@ -472,7 +472,7 @@ def report_command(
             "outcomes without margin."
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap (0 or more).")] = 0,
 ) -> None:
     """Report what the recorded campaigns returned, per offer and segment."""
     from serving.settings import get_settings

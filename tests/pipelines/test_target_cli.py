@@ -358,6 +358,9 @@ def test_a_margin_rate_that_is_no_share_of_revenue_is_refused(
     assert "is not a share of revenue" in output and "0.3 for a 30% margin" in output
     assert "must be > 0" in output and "nothing read" in output
     assert "240.00" in _run(cli, *report, "0.3")
+    # polish30: a negative seed was said as numpy's "expected non-negative integer", no option
+    output = _run(cli, *report, "0.3", "--seed", "-1", code=2)
+    assert "Invalid value for '--seed': Input should be greater than or equal to 0" in output
 
 
 def test_target_plans_with_a_campaign_recorded_without_margins(
