@@ -67,6 +67,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from features.contracts import CHANNELS, counted
 from features.rfm import RFM_SEGMENTS
@@ -514,21 +515,31 @@ def parse_offers(data: Any, source: str = "<offers>", *, stored: bool = False) -
     try:
         return OffersFile.model_validate(data, context={"stored": stored})
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = tuple(error["loc"])
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = _unknown_field(loc)
-            elif error["type"] == "less_than_equal" and error.get("ctx", {}).get("le") == 1:
-                # a rate or a churn probability of 15 (for 15%) was said as "Input should be
-                # less than or equal to 1"
-                message = (
-                    f"{error['input']} is above 1: rates and probabilities are shares, not "
-                    "percentages (0.15 for 15%)"
-                )
-            problems.append(f"{offers_location(loc, data)}: {message}")
+        problems = [
+            f"{offers_location(tuple(e['loc']), data)}: {_problem(e)}" for e in exc.errors()
+        ]
         raise OffersFileError(source, problems) from None
+
+
+def _problem(error: ErrorDetails) -> str:
+    """Say one validation error in the offers file's words (pydantic's, where they serve)."""
+    loc = tuple(error["loc"])
+    if error["type"] == "extra_forbidden":
+        return _unknown_field(loc)
+    if error["type"] == "less_than_equal" and error.get("ctx", {}).get("le") == 1:
+        # a rate or a churn probability of 15 (for 15%) was said as "Input should be less than
+        # or equal to 1"
+        return (
+            f"{error['input']} is above 1: rates and probabilities are shares, not percentages "
+            "(0.15 for 15%)"
+        )
+    if error["type"] == "string_pattern_mismatch" and loc[-1:] == ("name",):
+        # said as "String should match pattern '^[A-Za-z0-9][A-Za-z0-9._-]*$'"
+        return (
+            "cannot name an offer: use letters, digits, '.', '_' or '-', starting with a letter "
+            "or digit (no spaces)"
+        )
+    return error["msg"].removeprefix("Value error, ")
 
 
 def _unknown_field(loc: tuple[int | str, ...]) -> str:

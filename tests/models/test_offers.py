@@ -157,6 +157,12 @@ def test_a_negative_expected_margin_is_refused_unless_stored() -> None:
         (_offer(max_contacts=-1), "offer 'o', field max_contacts"),
         (_offer(colour="red"), "offer 'o', field colour: not a field of an offer, which has"),
         ({"kind": "retention", "channel": "email", "cost": 1}, "offer #1, field name"),
+        # polish30: said as "String should match pattern '^[A-Za-z0-9][A-Za-z0-9._-]*$'"
+        (
+            _offer(name="retention call"),
+            "offer 'retention call', field name: cannot name an offer: use letters, digits, '.', "
+            "'_' or '-', starting with a letter or digit (no spaces)",
+        ),
     ],
 )
 def test_bad_offer_names_offer_and_field(offer: dict[str, object], expected: str) -> None:
