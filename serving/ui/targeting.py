@@ -113,6 +113,15 @@ def qini_chart(
     parts.append(
         _text(left + pw / 2, top + ph + 20, "customers targeted, best first", text_anchor="middle")
     )
+    parts.append(  # the axis said nothing of what it counts
+        _text(
+            14,
+            top + ph / 2,
+            "incremental responders",
+            text_anchor="middle",
+            transform=f"rotate(-90 14 {top + ph / 2:.1f})",
+        )
+    )
     rows: list[tuple[str, ...]] = []
     shares = [i / 10 for i in range(1, 11)]
     for (name, (x, y)), color in zip(series.items(), _SERIES, strict=False):
@@ -121,10 +130,10 @@ def qini_chart(
             f'<line x1="{px(0):.1f}" y1="{py(0):.1f}" x2="{px(n):.1f}" y2="{py(end):.1f}" '
             f'stroke="{_MUTED}" stroke-dasharray="4 4"><title>random targeting</title></line>'
         )
-        step = max(1, len(x) // 200)
-        points = " ".join(
-            f"{px(a):.1f},{py(b):.1f}" for a, b in zip(x[::step], y[::step], strict=True)
-        )
+        # every step-th point and the last: a thinned curve without its end stopped short of
+        # the random line's (the demo's customers without a churn probability, tied last)
+        keep = np.unique(np.r_[np.arange(0, len(x), max(1, len(x) // 200)), len(x) - 1])
+        points = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(x[keep], y[keep], strict=True))
         parts.append(
             f'<g class="series"><title>{escape(name)}</title><polyline points="{points}" '
             f'fill="none" stroke="{color}" stroke-width="2"/></g>'

@@ -101,6 +101,25 @@ def test_qini_chart_draws_the_curve_and_tabulates_it() -> None:
     assert "<polyline" in chart.svg and EVIL not in chart.svg
     assert chart.columns == ("Ranking", "Share targeted", "Incremental responders")
     assert len(chart.rows) == 10 and chart.rows[-1][2] == "1.0"  # 2 - 1 x 3/3 at the end
+    assert "incremental responders</text>" in chart.svg  # the count's axis says what it counts
+
+
+def test_a_thinned_qini_curve_keeps_its_end() -> None:
+    """A curve of more than 200 points is thinned to every n-th; the demo's lost its last,
+    where the customers without a churn probability (tied last) end it, and stopped at 82% of
+    the width, short of the random line it is read against."""
+    import re
+
+    import numpy as np
+
+    from serving.ui.targeting import qini_chart
+
+    x = np.r_[np.arange(0.0, 601.0), 730.0]  # 600 ranked, then 130 tied at the end
+    y = np.r_[np.linspace(0.0, 31.0, 601), 31.0]
+    svg = str(qini_chart({"churn score": (x, y)}, chart_id="q", title="Qini").svg)
+    points = re.search(r'points="([^"]*)"', svg)[1].split()  # type: ignore[index]
+    dashed = re.search(r'<line x1="[\d.]+" y1="[\d.]+" x2="([\d.]+)"[^>]*stroke-dasharray', svg)
+    assert dashed is not None and points[-1].split(",")[0] == dashed[1]
 
 
 def _says_the_plan_is_refused(page: httpx.Response) -> str:
