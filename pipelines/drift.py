@@ -307,9 +307,10 @@ class DriftInputs:
                 frame = build_snapshot(events, self.customers(), day)
                 if frame.is_empty():  # was kept in the store, where every later report read it
                     given = "--events" if self._given else f"the store's history of {self.day}"
+                    later = ", or a later --as-of" if day == self.day else ""
                     raise EmptySnapshotError(
                         f"cannot build the snapshot of {day}: {no_event_by(events, day)} in "
-                        f"{given}: nothing kept; pass --events reaching back to {day}"
+                        f"{given}: nothing kept; pass --events reaching back to {day}{later}"
                     )
                 self.store.write_snapshot(frame, day)
             self._snapshots[day] = frame
@@ -981,6 +982,13 @@ def drift_command(
         console.print(
             f"[red]no drift report:[/red] the store ({escape(str(home))}) holds no snapshot; "
             f"build one first {build}"
+        )
+        raise typer.Exit(1)
+    today = datetime.now(UTC).date()
+    if day > today:  # was told to build its snapshot, which guanxi features build refuses
+        console.print(
+            f"[red]no drift report, nothing written:[/red] --as-of {day} is in the future "
+            f"(today is {today} UTC)"
         )
         raise typer.Exit(1)
     require_tracking(console, home, "report drift")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -702,7 +702,7 @@ def test_events_with_none_by_the_day_keep_no_empty_snapshot(
     assert (
         f"no drift report, nothing written: cannot build the snapshot of {TODAY}: no customer "
         f"has an event on or before {TODAY} (the first event is on 2025-01-01) in --events: "
-        f"nothing kept; pass --events reaching back to {TODAY}"
+        f"nothing kept; pass --events reaching back to {TODAY}, or a later --as-of"
     ) in said
     assert "cannot measure drift" not in said
     store = Store(home)
@@ -761,6 +761,21 @@ def test_an_as_of_without_a_snapshot_names_the_days_there_are_and_the_command(
     assert "the store holds no snapshot of 2024-05-01, nor the history to build it" in said
     assert "(`guanxi features build --events PATH --as-of 2024-05-01`)" in said
     assert "the store's snapshots: 2024-12-31" in said
+
+
+def test_an_as_of_after_today_is_refused_as_such(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+) -> None:
+    """cycle30: a day to come was told to build its snapshot (`guanxi features build --as-of`),
+    which refuses a day after today."""
+    Store(get_settings().home).write_snapshot(_snapshot_of(sample, TODAY), TODAY)
+    later = datetime.now(UTC).date() + timedelta(days=30)
+    result = cli.invoke(app, ["drift", "--as-of", later.isoformat()], env={"COLUMNS": "300"})
+    said = _said(result)
+    assert result.exit_code == 1, result.output
+    assert f"no drift report, nothing written: --as-of {later} is in the future (today is " in said
+    assert "guanxi features build" not in said
 
 
 def test_a_home_that_does_not_exist_is_named(
