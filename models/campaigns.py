@@ -285,7 +285,13 @@ def _typed(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Series:
     if dtype == pl.Boolean:
         return _as_bool(column)
     if dtype == pl.Float64:  # NaN and infinity are no amount: read as not a number
-        number = column.cast(pl.Float64, strict=False)
+        # nor is a date (it was read as its days since 1970) or a flag (as 1.0) of a Parquet file
+        read = column.dtype.is_numeric() or column.dtype in (pl.String, pl.Null)
+        number = (
+            column.cast(pl.Float64, strict=False)
+            if read
+            else pl.repeat(None, column.len(), dtype=pl.Float64, eager=True)
+        )
         return pl.select(pl.when(number.is_finite()).then(number)).to_series().alias(name)
     return column.cast(pl.String)
 

@@ -677,6 +677,21 @@ def test_nan_or_an_infinity_in_a_number_column_is_not_a_number(tmp_path: Path) -
     )
 
 
+def test_a_date_or_a_flag_in_a_number_column_is_not_a_number() -> None:
+    """polish30: a Parquet revenue column of dates was recorded as their days since 1970
+    (20,089.0 for 2025-01-01), a margin column of flags as 1.0 and 0.0."""
+    typed = OUTCOMES.with_columns(
+        revenue=pl.lit(date(2025, 1, 1)), margin=pl.col("responded"), churn_probability=None
+    )
+    with pytest.raises(CampaignOutcomesError) as info:
+        validate_outcomes(typed, "outcomes.parquet")
+    assert str(info.value).split("; ") == [
+        "outcomes.parquet: column revenue: not a number at rows 1, 2, 3, 4, 5 and 5 more: "
+        "'2025-01-01'",
+        "column margin: not a number at rows 1, 2, 3, 4, 5 and 5 more: 'True', 'False'",
+    ]
+
+
 def test_a_spreadsheet_json_or_latin_1_file_is_named_as_such(tmp_path: Path) -> None:
     """loop23: an .xlsx or .json export was read as CSV and said to miss every required column;
     a Latin-1 CSV was said "invalid utf-8 sequence", naming no row."""
