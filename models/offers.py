@@ -539,6 +539,14 @@ def _problem(error: ErrorDetails) -> str:
             "cannot name an offer: use letters, digits, '.', '_' or '-', starting with a letter "
             "or digit (no spaces)"
         )
+    if error["type"] in ("float_parsing", "int_parsing") and isinstance(error["input"], str):
+        # "12,50", "1 000" or "12 EUR" was said as "Input should be a valid number, unable to
+        # parse string as a number"
+        if error["type"] == "int_parsing":
+            how = "a whole number: digits alone, no thousands separator (1500)"
+        else:
+            how = "a number: a point for decimals, no thousands separator or currency (12.5)"
+        return f"{error['input']!r} is not {how}"
     return error["msg"].removeprefix("Value error, ")
 
 

@@ -210,6 +210,21 @@ def test_a_rate_given_as_a_percentage_is_said_as_one() -> None:
         parse_offers({"offers": [_offer(response={"default": -2})]})  # a bound of its own
 
 
+def test_a_number_written_with_a_comma_or_a_currency_is_said_as_such() -> None:
+    """polish30: `cost: 12,50` (a decimal comma), `max_contacts: 1,000` or `cost: 12 EUR` was
+    said as pydantic's "Input should be a valid number, unable to parse string as a number"."""
+    offer = _offer(cost="12,50", max_contacts="1 000")
+    with pytest.raises(OffersFileError) as info:
+        parse_offers({"offers": [offer], "max_contacts": "1,000"})
+    whole = "is not a whole number: digits alone, no thousands separator (1500)"
+    assert str(info.value).split("; ") == [
+        "<offers>: offer 'o', field cost: '12,50' is not a number: a point for decimals, no "
+        "thousands separator or currency (12.5)",
+        f"offer 'o', field max_contacts: '1 000' {whole}",
+        f"field max_contacts: '1,000' {whole}",
+    ]
+
+
 def test_file_level_problems(tmp_path: Path) -> None:
     with pytest.raises(OffersFileError, match="listed twice"):
         parse_offers({"offers": [_offer(), _offer()]})
