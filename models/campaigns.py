@@ -164,6 +164,8 @@ _OTHER_FORMATS: Final = {
     ".json": "JSON",
     ".jsonl": "JSON lines",
     ".ndjson": "JSON lines",
+    ".yaml": "YAML (an offers file?)",
+    ".yml": "YAML (an offers file?)",
 }
 
 

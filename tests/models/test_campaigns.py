@@ -695,7 +695,12 @@ def test_a_date_or_a_flag_in_a_number_column_is_not_a_number() -> None:
 def test_a_spreadsheet_json_or_latin_1_file_is_named_as_such(tmp_path: Path) -> None:
     """loop23: an .xlsx or .json export was read as CSV and said to miss every required column;
     a Latin-1 CSV was said "invalid utf-8 sequence", naming no row."""
-    for name, said in (("october.xlsx", "an Excel workbook"), ("october.json", "JSON")):
+    # polish30: an offers file was said to have "row 1 of 2 fields where the header has 1"
+    for name, said in (
+        ("october.xlsx", "an Excel workbook"),
+        ("october.json", "JSON"),
+        ("offers.yaml", "YAML (an offers file?)"),
+    ):
         path = tmp_path / name
         OUTCOMES.write_json(path)  # the bytes do not matter: the suffix says what it is
         with pytest.raises(CampaignOutcomesError) as info:
