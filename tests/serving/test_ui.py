@@ -975,6 +975,21 @@ def test_a_customer_page_of_a_one_input_rule_counts_no_other_inputs(
     assert re.search(r"; the \d+ other inputs together add [+−]\d", churn)
 
 
+def test_one_other_input_is_counted_in_the_singular(
+    ui: TestClient, world: UIWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model with one input beyond the reasons shown read "the 1 other inputs together add"
+    (the API's remainder line says "1 other input")."""
+    from serving.ui import pages
+
+    shown = pages._task_view
+    monkeypatch.setattr(pages, "_task_view", lambda *args: replace(shown(*args), others=1))
+    login(ui)
+    text = " ".join(ui.get(f"/ui/customers/{world.snapshot['customer_id'][0]}").text.split())
+    assert re.search(r"; the 1 other input adds [+−]\d", text)
+    assert "1 other inputs" not in text
+
+
 def test_the_rule_backed_versions_metrics_are_its_own_and_the_baselines(
     source: StaticSource, snapshot: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
