@@ -990,6 +990,20 @@ def test_one_other_input_is_counted_in_the_singular(
     assert "1 other inputs" not in text
 
 
+def test_the_templates_count_with_the_noun_a_number_takes() -> None:
+    """A count before its noun goes through ``counted`` ("1 customer"), never ``num`` and a
+    plural: the overview, value, list and campaign pages wrote "{{ n|num }} customers", "1
+    customers" for a campaign of one or a value table with one churn probability."""
+    from serving.ui.pages import HERE
+
+    found = [
+        f"{path.name}: {m[0]}"
+        for path in sorted((HERE / "templates").glob("*.html"))
+        for m in re.finditer(r"\|num(?:\(\d\))? \}\} ?[a-z]+s\b", path.read_text())
+    ]
+    assert found == []
+
+
 def test_the_rule_backed_versions_metrics_are_its_own_and_the_baselines(
     source: StaticSource, snapshot: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
