@@ -64,7 +64,8 @@ from serving.deps import (
 )
 from serving.metrics import Metrics
 from serving.presentation import stored_scores
-from serving.schemas import TaskScore
+from serving.routes import CustomerIdPath
+from serving.schemas import PATTERN_REASONS, TaskScore
 from serving.settings import Role, Settings
 from serving.state import ServingState, StateHolder
 from serving.ui.cards import (
@@ -433,6 +434,8 @@ def _page_reason(error: dict[str, Any]) -> str:
         return f"must have at most {ctx.get('max_length')} characters"
     if kind == "string_too_short":
         return f"must have at least {ctx.get('min_length')} characters"
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") in PATTERN_REASONS:
+        return f"must be {PATTERN_REASONS[ctx['pattern']]}"
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
@@ -805,8 +808,13 @@ def _unscored_customer(
 
 
 @router.get("/customers/{customer_id:customer}", response_class=HTMLResponse)
-def customer(request: Request, role: Reviewer, holder: Holder, customer_id: str) -> HTMLResponse:
+def customer(
+    request: Request, role: Reviewer, holder: Holder, customer_id: CustomerIdPath
+) -> HTMLResponse:
     """Show a customer's scores, waterfalls and grouped reasons beside their history.
+
+    An id the API refuses (blank, a control character, too long) is the pages' 422 naming it,
+    as ``GET /v1/customers/{id}/scores`` answers it, not a 404 "Customer not found".
 
     While no model is loaded the customer's value and history are shown, saying there are no
     scores yet and what to run (:func:`_unscored_customer`); without a value table either, the
