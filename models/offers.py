@@ -568,6 +568,16 @@ def _unknown_field(loc: tuple[int | str, ...]) -> str:
     return f"not a field of {what}{guess}, which has {', '.join(fields)}"
 
 
+_NOT_YAML: Final = {
+    ".parquet": "a Parquet file",
+    ".csv": "a CSV file",
+    ".xlsx": "an Excel workbook",
+    ".xls": "an Excel workbook",
+    ".xlsm": "an Excel workbook",
+    ".ods": "a spreadsheet",
+}
+"""Files an offers file is not, by suffix (JSON is YAML, and is read)."""
+
 _MODELS_AT: Final[dict[tuple[str, ...], tuple[type[BaseModel], str]]] = {
     (): (OffersFile, "the file"),
     ("offers",): (Offer, "an offer"),
@@ -596,6 +606,15 @@ def load_offers(path: str | Path) -> OffersFile:
         If the file is missing, is not YAML, or does not describe valid offers.
     """
     path = Path(path)
+    kind = _NOT_YAML.get(path.suffix.lower())
+    if kind is not None:  # read as YAML, a Parquet file was said to be Latin-1 text
+        raise OffersFileError(
+            str(path),
+            [
+                f"cannot read the file: {kind}, not an offers file (YAML, as "
+                "docs/examples/offers.yaml)"
+            ],
+        )
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -246,6 +246,21 @@ def test_file_level_problems(tmp_path: Path) -> None:
     bad.write_text("- just a list\n", encoding="utf-8")
     with pytest.raises(OffersFileError, match="expected a mapping"):
         load_offers(bad)
+    # polish30: a Parquet or CSV file (outcomes, say) was said to be Latin-1, or no mapping
+    for name, kind in (("outcomes.parquet", "a Parquet file"), ("outcomes.csv", "a CSV file")):
+        with pytest.raises(OffersFileError) as info:
+            load_offers(tmp_path / name)
+        assert str(info.value) == (
+            f"{tmp_path / name}: cannot read the file: {kind}, not an offers file (YAML, as "
+            "docs/examples/offers.yaml)"
+        )
+    bad.write_text(
+        '{"offers": [{"name": "o", "kind": "retention", "channel": "email", '
+        '"cost": 1, "response": {"default": 0.1}}]}',
+        encoding="utf-8",
+    )
+    assert load_offers(bad.rename(tmp_path / "offers.json")).offers[0].name == "o"  # JSON is YAML
+    bad = tmp_path / "offers.yaml"
     # polish30: said as Python's "'utf-8' codec can't decode byte 0xe9 in position 27"
     bad.write_text("offers:\n  - name: rétention\n", encoding="latin-1")
     with pytest.raises(OffersFileError) as info:
