@@ -84,20 +84,20 @@ __all__ = [
     "STOPPING",
     "TOO_DEEP",
     "TOO_MANY_DIGITS",
+    "CheckedQuery",
     "CustomerIdPath",
     "JSONRequest",
     "JSONRoute",
     "KeysGivenOnce",
     "KeysOnce",
     "Location",
-    "QueryOnce",
+    "checked_query",
     "deepest",
     "error_answer",
     "feature_names",
     "health_router",
     "invalid_parameter",
     "lone_surrogate",
-    "query_given_once",
     "request_example",
     "router",
     "success_example",
@@ -605,42 +605,46 @@ KeysOnce = Annotated[None, Depends(KeysGivenOnce())]
 """A route's check that its JSON body gives each key once in an object (after its key's)."""
 
 
-async def query_given_once(request: Request) -> None:
-    """Refuse a query parameter of the operation given twice: a 422 naming each.
+async def checked_query(request: Request) -> None:
+    """Refuse a query parameter given twice, or one the operation does not take: a 422 each.
 
     ``?tasks=churn&tasks=repurchase`` (how many HTTP clients send a list) scored only the last
-    task without a word, as a JSON key given twice kept the last (:class:`KeysGivenOnce`). A
-    parameter the operation does not take stays ignored, whatever its count. A route lists it
-    after its key's check, as :data:`QueryOnce`.
+    task without a word, as a JSON key given twice kept the last (:class:`KeysGivenOnce`); and
+    a misspelt parameter (``?limt=10``, ``?fromat=csv``) was ignored, so a segment's every
+    customer came back, as JSON, where a body's unknown field is a 422. An operation that takes
+    no query parameter still ignores any (it has nothing to misread). A route lists it after
+    its key's check, as :data:`CheckedQuery`.
 
     Raises
     ------
     fastapi.exceptions.RequestValidationError
-        Naming each parameter given twice (``query.tasks``) and why it is refused.
+        Naming each parameter (``query.tasks``) and why it is refused.
     """
-    names = [name for name, _ in request.query_params.multi_items()]
-    if len(names) == len(set(names)):
+    if not request.query_params:
         return
     route = request.scope.get("route")
-    dependant = route.dependant if isinstance(route, APIRoute) else None
-    taken = {param.alias for param in dependant.query_params} if dependant else set()
-    counts = Counter(names)
-    twice = [name for name in counts if counts[name] > 1 and name in taken]
-    if twice:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("query", name),
-                    "msg": f"{name!r} is given twice in the query; {GIVEN_TWICE}",
-                    "type": "value_error",
-                }
-                for name in twice
-            ]
-        )
+    params = route.dependant.query_params if isinstance(route, APIRoute) else []
+    taken = [param.alias for param in params]
+    if not taken:
+        return
+    counts = Counter(name for name, _ in request.query_params.multi_items())
+    errors = [
+        {
+            "loc": ("query", name),
+            "msg": f"{name!r} is given twice in the query; {GIVEN_TWICE}"
+            if name in taken
+            else f"not a parameter of this operation, which takes {', '.join(taken)}",
+            "type": "value_error",
+        }
+        for name, count in counts.items()
+        if count > 1 or name not in taken
+    ]
+    if errors:
+        raise RequestValidationError(errors)
 
 
-QueryOnce = Annotated[None, Depends(query_given_once)]
-"""A route's check that each of its query parameters is given once (after its key's)."""
+CheckedQuery = Annotated[None, Depends(checked_query)]
+"""A route's check that its query names only its parameters, each once (after its key's)."""
 
 
 class JSONRoute(APIRoute):
@@ -721,7 +725,7 @@ def _record(
 )
 def customer_scores(
     _role: ScorerRole,
-    _query: QueryOnce,  # after the key's check
+    _query: CheckedQuery,  # after the key's check
     request: Request,
     holder: Holder,
     audit: Audit,

@@ -34,8 +34,8 @@ from serving.routes import (
     EXAMPLE_VALUE_VERSION,
     MODEL_FREE_ERRORS,
     REQUEST_ID_HEADER,
+    CheckedQuery,
     CustomerIdPath,
-    QueryOnce,
     error_answer,
     invalid_parameter,
     success_example,
@@ -492,7 +492,7 @@ def segment_csv(values: LoadedValues, name: str, rows: pl.DataFrame) -> Streamin
 )
 def segment_customers(
     _role: ScorerRole,
-    _query: QueryOnce,  # after the key's check
+    _query: CheckedQuery,  # after the key's check
     request: Request,
     holder: Holder,
     audit: Audit,

@@ -43,7 +43,7 @@ from serving.routes import (
     TOO_MANY_DIGITS,
     JSONRoute,
     KeysGivenOnce,
-    query_given_once,
+    checked_query,
 )
 from serving.schemas import MAX_REASONS
 from serving.settings import Role, Settings
@@ -558,15 +558,53 @@ def test_a_query_parameter_given_twice_is_a_422_naming_it(
     assert client.get(f"{path}?{query}").status_code == 401  # the key first
 
 
-def test_a_parameter_the_operation_does_not_take_stays_ignored_however_often(
-    client: TestClient,
+@pytest.mark.parametrize(
+    ("path", "query", "unknown", "takes"),
+    [
+        (
+            "/v1/customers/c001/scores",
+            "explian=0&task=churn",
+            ["explian", "task"],
+            "tasks, explain, group",
+        ),
+        (
+            "/v1/segments/champions/customers",
+            "limt=10&fromat=csv&x=1&x=2",
+            ["limt", "fromat", "x"],
+            "format, limit, offset",
+        ),
+    ],
+)
+def test_a_query_parameter_the_operation_does_not_take_is_a_422_naming_it(
+    client: TestClient, path: str, query: str, unknown: list[str], takes: str
 ) -> None:
-    r = client.get("/v1/customers/c001/scores?explain=0&x=1&x=2", headers=headers())
-    assert r.status_code == 200, r.text
+    """serve30: a misspelt parameter was ignored: ``?limt=10`` answered the segment's every
+    customer, ``?fromat=csv`` JSON, ``?explian=0`` five reasons, where a body's unknown field
+    is a 422. Each is a 422 naming it and what the operation takes."""
+    r = client.get(f"{path}?{query}", headers=headers())
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == [
+        {
+            "field": f"query.{name}",
+            "reason": f"not a parameter of this operation, which takes {takes}",
+        }
+        for name in unknown
+    ]
+    _conforms(
+        client, "GET", path.replace("c001", "{customer_id}").replace("champions", "{name}"), r
+    )
+    assert client.get(f"{path}?{query}").status_code == 401  # the key first
 
 
-def test_every_route_with_query_parameters_refuses_one_given_twice(client: TestClient) -> None:
-    """A route taking query parameters lists :data:`QueryOnce` after its key's check."""
+def test_an_operation_without_query_parameters_still_ignores_any(client: TestClient) -> None:
+    """It has nothing to misread, and lists no 422 for its query (a cache-buster stays harmless)."""
+    assert client.get("/v1/models?_=1&_=2", headers=headers()).status_code == 200
+    r = client.get("/v1/customers/c001/value?_=1", headers=headers())
+    assert r.status_code == 404, r.text  # no value table: the query is not what is refused
+
+
+def test_every_route_with_query_parameters_checks_its_query(client: TestClient) -> None:
+    """A route taking query parameters lists :data:`CheckedQuery` after its key's check."""
     routes = [
         context.original_route
         for context in iter_route_contexts(client.app.routes)  # type: ignore[attr-defined]
@@ -578,8 +616,8 @@ def test_every_route_with_query_parameters_refuses_one_given_twice(client: TestC
     for route in routes:
         calls = [d.call for d in route.dependant.dependencies]
         roles = [i for i, call in enumerate(calls) if call in REQUIRED_ROLES]
-        assert calls.count(query_given_once) == 1, route.path
-        assert roles and roles[0] < calls.index(query_given_once), route.path
+        assert calls.count(checked_query) == 1, route.path
+        assert roles and roles[0] < calls.index(checked_query), route.path
 
 
 def test_each_operation_without_a_body_that_lists_a_422_is_checked_here(
