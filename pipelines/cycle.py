@@ -5,9 +5,11 @@ single commands run:
 
 ``snapshot``
     Read and validate the events (and customers), build the snapshot of ``D`` and keep it in the
-    store with its history (:meth:`features.store.Store.write_snapshot`). A ``D`` after today,
-    or before every event (an empty snapshot), stops the cycle with nothing written, as
-    ``guanxi features build`` refuses it.
+    store with its history (:meth:`features.store.Store.write_snapshot`); its summary says the
+    day of the last event. A ``D`` after today, or before every event (an empty snapshot), stops
+    the cycle with nothing written, as ``guanxi features build`` refuses it; so do events that
+    end ``--horizon`` days or more before ``D`` (an extract not refreshed), as ``guanxi train``
+    refuses them.
 ``value``
     Fit the value models and keep the value table of ``D`` (:mod:`pipelines.value`); data that
     cannot identify the models is noted, not an error.
@@ -401,6 +403,15 @@ class _Run:
             raise CycleError(
                 f"{no_event_by(events, self.day)}: nothing written; choose a later --as-of"
             )
+        through: date = events["ts"].max().date()  # type: ignore[union-attr]
+        behind = (self.day - through).days
+        if behind >= self.config.horizon:  # an extract not refreshed: every step ran on it
+            raise CycleError(
+                f"the events end on {through}, {behind:,} days before --as-of {self.day}: the "
+                "snapshot would take every customer for inactive since, and a retraining would "
+                f"see no label in its {self.config.horizon}-day horizon; nothing written; pass "
+                f"the events up to {self.day}, or --as-of {through}"
+            )
         info = self.store.write_snapshot(
             frame,
             self.day,
@@ -408,7 +419,11 @@ class _Run:
             customers=self.sources.customers.describe() if self.sources.customers else None,
             history=events,
         )
-        return {"customers": info.rows, "path": str(info.path)}
+        return {
+            "customers": info.rows,
+            "path": str(info.path),
+            "events_through": through.isoformat(),  # a stale extract shows here, day after day
+        }
 
     def value(self, record: dict[str, Any]) -> dict[str, Any]:
         retention = retention_task()

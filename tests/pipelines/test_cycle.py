@@ -31,6 +31,7 @@ from features.snapshot import build_snapshot
 from features.store import Store
 from models import registry
 from models.artifact import ModelBundle
+from pipelines import connectors
 from pipelines.cli import _register, app
 from pipelines.cycle import (
     BRIEF_ITEMS,
@@ -593,6 +594,39 @@ def test_a_day_before_every_event_is_refused_with_nothing_kept(
     store = Store(local_tracking)
     assert store.read_record("cycle", date(2020, 1, 31)) is None
     assert store.list_snapshots() == []
+
+
+def test_events_that_end_a_horizon_before_the_day_are_refused_and_the_last_day_said(
+    events: Path, local_tracking: Path
+) -> None:
+    """cycle30: an events extract not refreshed (ending 2025-12-31) ran every step of a cycle of
+    2026-06-30 on it (every customer inactive since, the retraining skipped for no label) and
+    recorded the day complete; a snapshot's summary never said where its events end."""
+    _register()
+    now = datetime.now(UTC)
+    read = read_events(events / "events.parquet", now=now)
+    through = read["ts"].max().date()
+    day = through + timedelta(days=90)
+    ran = _invoke(_on(day, _args(events)))
+    said = " ".join(ran.output.split())
+    assert ran.exit_code == 1, ran.output
+    assert (
+        f"cycle stopped: the events end on {through}, 90 days before --as-of {day}: the snapshot "
+        "would take every customer for inactive since, and a retraining would see no label in "
+        f"its 90-day horizon; nothing written; pass the events up to {day}, or --as-of {through}"
+    ) in said
+    store = Store(local_tracking)
+    assert store.read_record("cycle", day) is None and store.list_snapshots() == []
+    # a day fewer behind is run, and its summary says where the events end
+    get_settings.cache_clear()
+    people = read_customers(events / "customers.parquet", now=now)
+    sources = connectors.inputs(
+        str(events / "events.parquet"), customers=str(events / "customers.parquet")
+    )
+    run = _Run(sources, day - timedelta(days=1), CycleConfig(), local_tracking, Console())
+    run._data = (read, people)
+    assert run.snapshot({})["events_through"] == through.isoformat()
+    get_settings.cache_clear()
 
 
 def test_a_second_run_of_a_day_being_run_is_refused_before_any_step(
