@@ -338,7 +338,7 @@ def _near_names(columns: Sequence[str], missing: Sequence[str]) -> str:
     unknown = [c for c in columns if c not in OUTCOME_COLUMNS | OPTIONAL_OUTCOME_COLUMNS]
     said = []
     for name in missing:
-        near = [c for c in unknown if c.strip().lower() == name]
+        near = [c for c in unknown if _plain(c) == name]
         near = near or difflib.get_close_matches(name, unknown, n=1, cutoff=0.8)
         if near:
             said.append(f"the file has {near[0]!r}: rename it {name} (names must match exactly)")

@@ -559,6 +559,17 @@ def test_a_spreadsheets_separator_line_is_named(tmp_path: Path, separator: str) 
     )
 
 
+def test_a_required_column_written_with_spaces_is_named() -> None:
+    """polish30: `Customer ID` (a CRM export's heading) was said as customer_id missing alone,
+    where `Customer_ID` was named; both are the column written otherwise."""
+    with pytest.raises(CampaignOutcomesError) as info:
+        validate_outcomes(OUTCOMES.rename({"customer_id": "Customer ID"}), "outcomes.csv")
+    assert str(info.value) == (
+        "outcomes.csv: missing 1 required column: customer_id; the file has 'Customer ID': "
+        "rename it customer_id (names must match exactly)"
+    )
+
+
 def test_an_empty_file_a_header_alone_and_a_directory_are_refused_by_name(
     tmp_path: Path,
 ) -> None:
