@@ -579,6 +579,11 @@ def test_value_page_shows_equity_by_segment_and_tier_and_the_check(
         assert f'id="equity-{by}"' in text and f'id="equity_at_risk-{by}"' in text  # charts
     assert 'data-segment="champions"' in text and 'data-segment="top_1pct"' in text
     assert "/ui/value/segments/champions.csv" in text
+    # each export link says whose customers it exports: fifteen links named "CSV" alone read
+    # the same in a screen reader's list of links
+    assert (
+        '/ui/value/segments/top_1pct.csv" aria-label="CSV of the top 1% customers">CSV</a>' in text
+    )
     export = value_client.get("/ui/value/segments/top_1pct.csv", headers=headers("reviewer"))
     assert export.status_code == 200 and export.text.splitlines()[1].startswith("c003,")
     assert (
