@@ -547,7 +547,21 @@ def _problem(error: ErrorDetails) -> str:
         else:
             how = "a number: a point for decimals, no thousands separator or currency (12.5)"
         return f"{error['input']!r} is not {how}"
+    if error["type"] == "model_type":  # "Input should be a valid dictionary or instance of X"
+        model, what = _model_at(loc)
+        return (
+            f"{error['input']!r} is not a mapping: {what} takes 'field: value' lines of its "
+            f"fields ({', '.join(model.model_fields)})"
+        )
     return error["msg"].removeprefix("Value error, ")
+
+
+def _model_at(loc: tuple[int | str, ...]) -> tuple[type[BaseModel], str]:
+    """Return the model that stands at ``loc`` of an offers document, and what to call it."""
+    path = tuple(part for part in loc if isinstance(part, str))
+    if path[:1] == ("channels",):
+        return Channel, "a channel"
+    return _MODELS_AT.get(path, (OffersFile, "the file"))
 
 
 def _unknown_field(loc: tuple[int | str, ...]) -> str:
@@ -556,12 +570,7 @@ def _unknown_field(loc: tuple[int | str, ...]) -> str:
     Pydantic said "Extra inputs are not permitted", so a misspelt optional key (``max_contact``,
     ``segmnets``) left the reader to find the field meant.
     """
-    path = tuple(part for part in loc[:-1] if isinstance(part, str))
-    model, what = (
-        (Channel, "a channel")
-        if path[:1] == ("channels",)
-        else _MODELS_AT.get(path, (OffersFile, "the file"))
-    )
+    model, what = _model_at(loc[:-1])
     fields = tuple(model.model_fields)
     near = _near(str(loc[-1]), fields)
     guess = f" (is it {near!r}?)" if near else ""

@@ -225,6 +225,19 @@ def test_a_number_written_with_a_comma_or_a_currency_is_said_as_such() -> None:
     ]
 
 
+def test_a_value_where_a_mapping_stands_is_said_with_its_fields() -> None:
+    """polish30: `response: 0.15` (the default alone) or a channel's `phone: 1500` was said as
+    pydantic's "Input should be a valid dictionary or instance of Response"."""
+    with pytest.raises(OffersFileError) as info:
+        parse_offers({"offers": [_offer(response=0.15)], "channels": {"phone": 1500}})
+    assert str(info.value).split("; ") == [
+        "<offers>: offer 'o', field response: 0.15 is not a mapping: response takes 'field: "
+        "value' lines of its fields (default, segments, value_tiers, measured)",
+        "field channels.phone: 1500 is not a mapping: a channel takes 'field: value' lines of its "
+        "fields (capacity)",
+    ]
+
+
 def test_file_level_problems(tmp_path: Path) -> None:
     with pytest.raises(OffersFileError, match="listed twice"):
         parse_offers({"offers": [_offer(), _offer()]})
