@@ -22,9 +22,10 @@ single commands run:
     The drift and live-performance report of ``D`` (:mod:`pipelines.drift`): printed, HTML,
     MLflow, store. A day with nothing to measure (no champion compared, no score or value table
     measured: the first cycle, say) keeps no report, as ``guanxi drift`` refuses it; the step
-    says why (:func:`pipelines.drift.nothing_to_measure`) and the cycle goes on. So does a day
-    whose events do not reach back to the day a champion was tested on (its snapshot would be
-    empty: :class:`pipelines.drift.EmptySnapshotError`).
+    says why (:func:`pipelines.drift.nothing_to_measure`) and the cycle goes on. A champion
+    whose test day, or a score table whose day, the events do not reach back to (its snapshot
+    would be empty: :class:`pipelines.drift.EmptySnapshotError`) is noted, not compared or
+    measured.
 ``retrain``
     Train a challenger (:func:`pipelines.train.run_training`) for each task whose champion is
     missing, older than ``--max-model-age`` days (its ``as_of`` tag, else its training run's:

@@ -430,11 +430,18 @@ def _live_performance(
                     f"{horizon}-day outcomes are complete on {due}, after {inputs.day}"
                 )
                 continue
+            try:  # events not reaching back to the table's day: the other tables are measured
+                snapshot = inputs.snapshot(table.as_of)
+            except EmptySnapshotError as exc:
+                notes.append(
+                    f"{task} v{model.version} scores of {table.as_of}: not measured: {exc}"
+                )
+                continue
             params = model.bundle.metadata.get("params") or {}
             labels = outcomes(
                 spec,
                 inputs.events(),
-                inputs.snapshot(table.as_of),
+                snapshot,
                 table.as_of,
                 horizon,
                 active_days=int(params.get("active_days", 365)),
@@ -567,6 +574,12 @@ def drift_report(
         if later:  # a day between its test day and its training day: seen in training
             notes.append(f"{task} v{model.version}: {later}")
     current = inputs.snapshot(inputs.day)
+    for task, model in list(champions.items()):
+        try:  # events not reaching back to its test day (a rolling extract): the rest goes on
+            inputs.snapshot(reference_day(model))
+        except EmptySnapshotError as exc:
+            del champions[task]
+            notes.append(f"{task} v{model.version}: not compared: {exc}")
     by_reference: dict[date, list[str]] = {}
     for task, model in champions.items():
         by_reference.setdefault(reference_day(model), []).append(task)

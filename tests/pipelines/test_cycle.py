@@ -340,9 +340,10 @@ def test_events_not_reaching_back_to_the_test_day_skip_the_drift_step(
     run = _Run(cast(Any, None), day, CycleConfig(tasks=("churn",)), home, Console())
     run._data = (events, None)
     assert readable(run.drift({})) == [
-        "skipped: no drift report, nothing written: cannot build the snapshot of 2024-08-02: no "
-        "customer has an event on or before 2024-08-02 (the first event is on 2024-09-01) in "
-        "--events: nothing kept; pass --events reaching back to 2024-08-02"
+        "skipped: no drift report, nothing written: nothing to measure on 2024-12-31 (churn v1: "
+        "not compared: cannot build the snapshot of 2024-08-02: no customer has an event on or "
+        "before 2024-08-02 (the first event is on 2024-09-01) in --events: nothing kept; pass "
+        "--events reaching back to 2024-08-02)"
     ]
     assert store.list_snapshots() == [day] and store.read_record("drift", day) is None
 

@@ -763,6 +763,38 @@ def test_an_as_of_without_a_snapshot_names_the_days_there_are_and_the_command(
     assert "the store's snapshots: 2024-12-31" in said
 
 
+def test_a_score_table_of_a_day_the_events_miss_is_noted_and_the_rest_reported(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """cycle30: `--events` of a rolling extract (from 2024-06-01) missing the day of an old score
+    table built its snapshot empty and kept it; the table is noted, the report kept."""
+    home, old = get_settings().home, date(2024, 5, 1)
+    rolling = tmp_path / "rolling.parquet"
+    start = datetime(2024, 6, 1, tzinfo=UTC)
+    pl.read_parquet(sample / "events.parquet").filter(pl.col("ts") >= start).write_parquet(rolling)
+    first = pl.read_parquet(rolling)["ts"].min()
+    store = Store(home)
+    scores = pl.DataFrame({"task": ["churn"], "customer_id": ["A"], "score": [0.5]})
+    store.write_scores(
+        "churn", old, "1", scores, model_name="churn", feature_set_version="x", explain_k=0,
+        snapshot_digest="-",
+    )  # fmt: skip
+    args = ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat(), "--events", str(rolling)]
+    result = cli.invoke(app, [*args, "--out", str(tmp_path / "d.html")], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    report = store.read_record("drift", TODAY)
+    assert report is not None and report["champions"] == {"churn": "1"}
+    assert (
+        f"churn v1 scores of {old}: not measured: cannot build the snapshot of {old}: no customer "
+        f"has an event on or before {old} (the first event is on {first:%Y-%m-%d}) in --events: "
+        f"nothing kept; pass --events reaching back to {old}"
+    ) in report["notes"]
+    assert old not in store.list_snapshots()
+
+
 def test_an_as_of_after_today_is_refused_as_such(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
