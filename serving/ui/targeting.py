@@ -110,8 +110,12 @@ def qini_chart(
         + _text(left - 6, py(t) + 4, format_number(t), size=11, fill=_MUTED, text_anchor="end")
         for t in ticks
     ]
+    parts += [  # how many customers: the axis had its name and no number
+        _text(px(t), top + ph + 16, format_number(t), size=11, fill=_MUTED, text_anchor="middle")
+        for t in _nice_ticks(0.0, n, 4)
+    ]
     parts.append(
-        _text(left + pw / 2, top + ph + 20, "customers targeted, best first", text_anchor="middle")
+        _text(left + pw / 2, top + ph + 36, "customers targeted, best first", text_anchor="middle")
     )
     parts.append(  # the axis said nothing of what it counts
         _text(

@@ -88,6 +88,8 @@ def test_plan_and_campaign_pages(client: TestClient, settings) -> None:  # type:
 
 
 def test_qini_chart_draws_the_curve_and_tabulates_it() -> None:
+    import re
+
     import numpy as np
 
     from models.uplift import qini
@@ -102,6 +104,9 @@ def test_qini_chart_draws_the_curve_and_tabulates_it() -> None:
     assert chart.columns == ("Ranking", "Share targeted", "Incremental responders")
     assert len(chart.rows) == 10 and chart.rows[-1][2] == "1.0"  # 2 - 1 x 3/3 at the end
     assert "incremental responders</text>" in chart.svg  # the count's axis says what it counts
+    # and the customers' axis how many: it had its name and no number
+    across = re.findall(r'text-anchor="middle">([\d,]+)</text>', str(chart.svg))
+    assert across[0] == "0" and across[-1] == "6"
 
 
 def test_a_thinned_qini_curve_keeps_its_end() -> None:
