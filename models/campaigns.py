@@ -470,11 +470,34 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
             out = ~typed[name].is_between(0.0, 1.0).fill_null(True)
             if out.any():
                 problems.append(f"column {name}: outside [0, 1] at {_rows_text(row.filter(out))}")
+    problems += _padded(typed, row)
     problems += _unknown_names(typed, row)
     problems += _customers_twice(typed, row)
     if problems:
         raise CampaignOutcomesError(source, problems)
     return typed
+
+
+def _padded(typed: pl.DataFrame, row: pl.Series) -> list[str]:
+    """Say the customer ids and offer names with spaces around them, with their rows.
+
+    A spreadsheet's padding (``"C0006 "``) was recorded as it stood: the id matched no customer
+    of any plan or value table, the offer no offer, and only a note said so.
+    """
+    problems = []
+    for name, what in (("customer_id", "customer"), ("offer", "offer")):
+        value = typed[name]
+        padded = (value != value.str.strip_chars()).fill_null(False)
+        if padded.any():
+            found = ", ".join(
+                repr(v) for v in value.filter(padded).unique(maintain_order=True).head(3)
+            )
+            problems.append(
+                f"column {name}: spaces around the value at {_rows_text(row.filter(padded))}: "
+                f"{found} (a spreadsheet's padding?), which matches no {what} as it stands: "
+                "remove the spaces"
+            )
+    return problems
 
 
 def _unknown_names(typed: pl.DataFrame, row: pl.Series) -> list[str]:

@@ -570,6 +570,23 @@ def test_a_required_column_written_with_spaces_is_named() -> None:
     )
 
 
+def test_an_id_or_an_offer_with_spaces_around_it_is_refused_with_its_rows() -> None:
+    """polish30: a spreadsheet's padding (`C3 `, ` ret`) was recorded as it stood: the id
+    matched no customer of any plan or value table, the offer no offer; a note alone said so."""
+    padded = OUTCOMES.with_columns(
+        customer_id=pl.col("customer_id").str.replace("C3", "C3 "),
+        offer=pl.col("offer").str.replace(r"^ret$", " ret"),
+    )
+    with pytest.raises(CampaignOutcomesError) as info:
+        validate_outcomes(padded, "outcomes.csv")
+    assert str(info.value).split("; ") == [
+        "outcomes.csv: column customer_id: spaces around the value at row 4: 'C3 ' (a "
+        "spreadsheet's padding?), which matches no customer as it stands: remove the spaces",
+        "column offer: spaces around the value at rows 1, 2, 3, 4, 5 and 5 more: ' ret' (a "
+        "spreadsheet's padding?), which matches no offer as it stands: remove the spaces",
+    ]
+
+
 def test_an_empty_file_a_header_alone_and_a_directory_are_refused_by_name(
     tmp_path: Path,
 ) -> None:
