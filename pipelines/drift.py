@@ -60,6 +60,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from features.contracts import counted
 from features.events import EventsValidationError, read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import SnapshotNotFoundError, Store, atomic_write
@@ -852,6 +853,13 @@ def print_report(console: Console, report: dict[str, Any], limit: int = 15) -> N
                 (r["fired"] or "-").replace(",", ", "),
             )
         console.print(table)
+        hidden = rows[limit:]
+        if hidden:  # were left out without a word, drifted ones too (the cycle shows five)
+            drifted = sum(r["drifted"] for r in hidden)
+            console.print(
+                f"{counted(len(hidden), 'more features')} not shown ({drifted:,} of them "
+                "drifted): the HTML report lists every one"
+            )
     summary = report["summary"]
     console.print(
         f"{summary['features_drifted']} of {summary['features_compared']} feature comparisons "

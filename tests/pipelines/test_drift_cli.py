@@ -239,6 +239,32 @@ def test_live_performance_matches_earlier_scores_with_what_happened(
     ) in report["notes"]
 
 
+def test_the_features_not_shown_are_counted() -> None:
+    """cycle30: the table shows the first rows (five in `guanxi cycle`) and left the others out
+    without a word, drifted ones too, under "15 of 82 feature comparisons drifted"."""
+    row = {"ks": 0.1, "wasserstein_std": 0.2, "fired": "psi"}
+    rows = [{**row, "column": f"f{i}", "psi": 1 - i / 10, "drifted": i < 3} for i in range(7)]
+    report = {
+        "features": [{"reference": "2025-10-02", "tasks": ["churn"], "rows": rows}],
+        "as_of": "2025-12-31",
+        "summary": {"features_drifted": 3, "features_compared": 7, "drifted_share": 3 / 7},
+        "scores": [],
+        "performance": [],
+        "value": [],
+        "notes": [],
+    }
+    console = Console(width=120, record=True, force_terminal=False)
+    print_report(console, report, limit=2)
+    text = " ".join(console.export_text().split())
+    assert "5 more features not shown (1 of them drifted): the HTML report lists every one" in text
+    console = Console(width=120, record=True, force_terminal=False)
+    print_report(console, report, limit=6)
+    assert "1 more feature not shown (0 of them drifted)" in console.export_text()
+    console = Console(width=120, record=True, force_terminal=False)
+    print_report(console, report, limit=7)
+    assert "not shown" not in console.export_text()
+
+
 def test_feature_names_are_never_cut_at_80_columns() -> None:
     # the table showed "days_since_last_com…" on an 80-column terminal
     row = {"psi": 0.156, "ks": 0.101, "wasserstein_std": 0.212, "drifted": True}
