@@ -194,7 +194,7 @@ def _bars(
     value: str,
     chart_id: str,
     title: str,
-    name: Callable[[str], str] = lambda s: s.replace("_", " "),
+    name: Callable[[str], str],
 ) -> Chart:
     items = [(name(str(r[key])), float(r[value] or 0.0)) for r in rows]
     return bar_chart(items, chart_id=chart_id, title=title, value_label=title, digits=2)
@@ -259,6 +259,7 @@ def plan_page(
                 "expected_return",
                 "plan-offers-chart",
                 "Expected return by offer",
+                str,  # "retention_email", as the tables, the campaign page and the offers file say
             ),
             "totals": totals,
             "next_by_segment": summaries.get("next_best_by_segment", []),

@@ -75,6 +75,9 @@ def test_plan_and_campaign_pages(client: TestClient, settings) -> None:  # type:
     assert 'id="plan-top"' in text and "C1" in text and "C4" in text
     assert "Investment by segment" in text and "<svg" in text and "Data table" in text
     assert "17.00" in text  # expected value after costs: 9 + 8
+    # one name per offer, the id a reviewer searches for: the chart said "retention email"
+    chart = text[text.index('id="plan-offers-chart"') : text.index('id="plan-offers"')]
+    assert ">retention_email<" in chart and "retention email" not in text
     store.write_campaign(_outcomes(), "october", "outcomes.csv")
     page = client.get("/ui/campaign", headers=headers("reviewer"))
     assert page.status_code == 200, page.text
