@@ -30,6 +30,7 @@ from serving.metrics import Metrics
 from serving.supervisor import GRACEFUL_CANCEL
 
 __all__ = [
+    "CLIENT_REQUEST_ID",
     "NOT_UTF8",
     "RETRY_AFTER_SECONDS",
     "SEND_JSON",
@@ -38,6 +39,7 @@ __all__ = [
     "RequestMetricsMiddleware",
     "allowed_methods",
     "body_too_large",
+    "request_id_of",
     "route_template",
     "stopping_detail",
     "takes_body",
@@ -48,6 +50,36 @@ access_log = logging.getLogger("serving.access")
 RETRY_AFTER_SECONDS = 1
 """The ``Retry-After`` of a request cancelled because the server stops: at once, elsewhere (this
 server accepts no more connections; a load balancer sends the retry to another instance)."""
+
+
+CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+"""A client's own ``X-Request-ID`` that is kept (its whole value): 1 to 128 ASCII letters,
+digits, ``.``, ``_``, ``:`` and ``-`` (a UUID, a ULID, a W3C trace id). Nothing else: no space,
+no ``=``, no control character, so it cannot forge a field or a line of the access log, nor a
+header; one that breaks the rule, or sent twice, is replaced by the server's own."""
+
+
+def request_id_of(scope: Scope) -> str:
+    """Name a request: the client's own ``X-Request-ID`` if it is safe, else a new one.
+
+    An integrator correlating its calls with the server's answers, access log and audit log
+    sends its own id; the server keeps it when it matches :data:`CLIENT_REQUEST_ID` and is sent
+    once, and otherwise makes one (32 hex digits), as it does when none is sent.
+
+    Parameters
+    ----------
+    scope : starlette.types.Scope
+        The request's ASGI scope (its headers).
+
+    Returns
+    -------
+    str
+        The id the answer's ``X-Request-ID``, the access log and the audit log carry.
+    """
+    given = Headers(scope=scope).getlist("x-request-id")
+    if len(given) == 1 and CLIENT_REQUEST_ID.fullmatch(given[0]):
+        return given[0]
+    return uuid.uuid4().hex
 
 
 def stopping_detail(request_id: str) -> str:
@@ -79,6 +111,9 @@ def _stopping_answer(request_id: str) -> JSONResponse:
 
 class RequestMetricsMiddleware:
     """Give each request an id (``X-Request-ID``), record its count and latency per route, log it.
+
+    The id is the client's own ``X-Request-ID`` when it is safe, else a new one
+    (:func:`request_id_of`).
 
     The route label is the path template of the route that answers
     (``/v1/customers/{customer_id}/scores``, ``/docs``, ``/ui/static/{path}`` for a mounted
@@ -114,7 +149,7 @@ class RequestMetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = uuid.uuid4().hex
+        request_id = request_id_of(scope)
         route = route_template(self.router.routes, scope)  # before a mount rewrites root_path
         scope.setdefault("state", {})["request_id"] = request_id
         status_code = 500

@@ -109,7 +109,11 @@ logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER: Final = {
     "X-Request-ID": {
-        "description": "The request's id, also in the server's log: quote it when reporting.",
+        "description": (
+            "The request's id, also in the server's log: quote it when reporting. A client's "
+            "own X-Request-ID is kept when it is 1 to 128 ASCII letters, digits, '.', '_', ':' "
+            "or '-', sent once; otherwise the server makes one."
+        ),
         "schema": {"type": "string"},
     }
 }

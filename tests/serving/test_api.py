@@ -586,6 +586,44 @@ def test_request_id_header(client: TestClient) -> None:
     assert len(a) == 32 and a != b
 
 
+def test_client_request_id_is_kept_when_safe(
+    client: TestClient, settings, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    """serve30: a client's own X-Request-ID was replaced by the server's, so an integrator
+    sending one for correlation never saw it back; now the answer, the access log and the
+    audit log carry it when it is safe, and a new one replaces it when it is not."""
+    own = "4bf92f3577b34da6a3ce929d0e0e4736.00f067aa0ba902b7:trace-1_x"
+    with caplog.at_level(logging.INFO, logger="serving.access"):
+        r = client.post(
+            "/v1/scores",
+            headers={**headers(), "X-Request-ID": own},
+            json={"customer_ids": ["c001"], "tasks": ["churn"]},
+        )
+    assert r.status_code == 200 and r.headers["x-request-id"] == own
+    access = [rec.getMessage() for rec in caplog.records if rec.name == "serving.access"]
+    assert access[-1].endswith(f"request_id={own}")
+    (part,) = (settings.home / "audit").glob("part-*.jsonl")
+    assert {json.loads(line)["request_id"] for line in part.read_text().splitlines()} == {own}
+    assert (
+        client.get("/healthz", headers={"X-Request-ID": "a" * 128}).headers["x-request-id"]
+        == "a" * 128
+    )
+    unsafe = [
+        "",
+        "a" * 129,  # over the bound
+        "abc def",  # a space: a second field in the access log
+        "abc request_id=forged",
+        "abc\tdef",
+        "abc\x7fdef",
+        "caf\u00e9".encode("latin-1"),  # not ASCII
+    ]
+    for given in unsafe:
+        answered = client.get("/healthz", headers={"X-Request-ID": given}).headers
+        assert re.fullmatch("[0-9a-f]{32}", answered["x-request-id"]), given
+    twice = client.get("/healthz", headers=[("X-Request-ID", "one"), ("X-Request-ID", "two")])
+    assert re.fullmatch("[0-9a-f]{32}", twice.headers["x-request-id"])
+
+
 def test_openapi_lists_every_route_with_models(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     expected = {
