@@ -758,11 +758,14 @@ def margin_missing(outcomes: pl.DataFrame) -> int:
     return int(outcomes.select(unknown.sum()).item())
 
 
-def _with_margin(outcomes: pl.DataFrame, margin_rate: float | None) -> pl.DataFrame:
+def _with_margin(
+    outcomes: pl.DataFrame, margin_rate: float | None, *, leave_unvalued: bool = False
+) -> pl.DataFrame:
     """Give every row a margin: its own, else revenue x ``margin_rate``; refuse to guess one.
 
     A row without a margin was once taken as earning 0 whenever the column existed (a campaign
-    recorded without ``margin`` beside one with it), whatever ``margin_rate`` said.
+    recorded without ``margin`` beside one with it), whatever ``margin_rate`` said. With
+    ``leave_unvalued``, a row with revenue and no margin keeps none (null) instead of refusing.
     """
     if margin_rate is not None:
         by_rate = pl.col("revenue") * margin_rate
@@ -770,14 +773,16 @@ def _with_margin(outcomes: pl.DataFrame, margin_rate: float | None) -> pl.DataFr
             return outcomes.with_columns(margin=by_rate)
         return outcomes.with_columns(pl.col("margin").fill_null(by_rate))
     missing = margin_missing(outcomes)
-    if missing:
+    if missing and not leave_unvalued:
         raise ValueError(
             f"{counted(missing, 'outcomes')} with revenue have no margin: give the margin per "
             "unit of revenue (--margin-rate, margin_rate) to value them"
         )
+    # a row without revenue earned nothing; one with revenue is left unvalued (none refused)
+    none_earned = pl.when(pl.col("revenue").fill_null(0.0) > 0).then(None).otherwise(0.0)
     if "margin" not in outcomes.columns:
-        return outcomes.with_columns(margin=pl.lit(0.0))
-    return outcomes.with_columns(pl.col("margin").fill_null(0.0))
+        return outcomes.with_columns(margin=none_earned.cast(pl.Float64))
+    return outcomes.with_columns(pl.col("margin").fill_null(none_earned))
 
 
 def _interval(
@@ -802,6 +807,7 @@ def campaign_report(
     offers: OffersFile | None = None,
     *,
     margin_rate: float | None = None,
+    leave_unvalued: bool = False,
     n_boot: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
@@ -816,6 +822,10 @@ def campaign_report(
         Gives the cost per contact; without it cost and ROI are null.
     margin_rate : float, optional
         Margin as a share of revenue, when the outcomes have no ``margin`` column.
+    leave_unvalued : bool, default False
+        Without ``margin_rate``, leave the incremental margin and ROI of each row counting an
+        outcome with revenue and no margin empty (null) rather than refuse the report (the
+        campaign page, which has no rate to value them at, shows no margin for them).
     n_boot : int, default 2000
         Bootstrap resamples.
     confidence : float, default 0.95
@@ -833,9 +843,10 @@ def campaign_report(
     Raises
     ------
     ValueError
-        If an offer is not in the offers file, or margins cannot be computed.
+        If an offer is not in the offers file, or margins cannot be computed (some outcomes
+        have revenue and no margin, without ``margin_rate`` or ``leave_unvalued``).
     """
-    frame = _with_margin(outcomes, margin_rate)
+    frame = _with_margin(outcomes, margin_rate, leave_unvalued=leave_unvalued)
     if "segment" in frame.columns:
         frame = frame.with_columns(pl.col("segment").fill_null(NO_SEGMENT))
         frame = pl.concat([frame, frame.with_columns(segment=pl.lit(ALL_SEGMENTS))])
@@ -852,6 +863,7 @@ def campaign_report(
         n=pl.len(),
         responded=pl.col("responded").cast(pl.Float64).mean(),
         margin=pl.col("margin").mean(),
+        unvalued=pl.col("margin").is_null().any(),
     )
     treated = cells.filter(~pl.col("control")).drop("control")
     control = cells.filter(pl.col("control")).drop("control")
@@ -866,7 +878,8 @@ def campaign_report(
         low, high = _interval(rng, n_t, p_t or 0.0, n_c, p_c or 0.0, n_boot, confidence)
         both = n_t > 0 and n_c > 0
         cost = cost_of[r["offer"]] * n_t if r["offer"] in cost_of else None
-        margin = (r["margin"] - r["margin_c"]) * n_t if both else None
+        valued = both and not (r["unvalued"] or r["unvalued_c"])
+        margin = (r["margin"] - r["margin_c"]) * n_t if valued else None
         rows.append(
             {
                 "offer": r["offer"],

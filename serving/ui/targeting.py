@@ -40,8 +40,10 @@ from models.campaigns import (
     RefusedValues,
     RepeatedCustomersError,
     campaign_report,
+    margin_missing,
     outcome_values,
-    pooled_campaigns,
+    pool_campaigns,
+    recorded_campaigns,
     stored_plan_offers,
 )
 from models.offers import OffersFile
@@ -334,7 +336,7 @@ def _with_values(
 
 def _campaign_context(store: Store) -> dict[str, Any]:
     try:
-        outcomes, overlaps = pooled_campaigns(store)  # one file recorded twice counts once
+        campaigns = recorded_campaigns(store)
     except (UnsignedTableError, TamperedTableError) as exc:  # none reported: not what was signed
         logger.warning("not showing the campaigns: %s", exc)
         try:
@@ -343,6 +345,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
             # damaged, not unsigned: the page said "not signed ... or it changed since" of it
             return {"campaigns": [], "refused_campaign": exc.what, "damaged_campaign": True}
         return {"campaigns": listed, "refused_campaign": exc.what}
+    outcomes, overlaps = pool_campaigns(campaigns)  # one file recorded twice counts once
     if outcomes is None:
         return {"campaigns": []}
     # checked: a plan the key does not vouch for, or whose offers its rows deny, prices nothing
@@ -351,9 +354,11 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     outcomes, filled = _with_values(store, outcomes, plan_day)
     known = {o.name for o in offers.offers} if offers is not None else set()
     priced = offers if set(outcomes["offer"].unique().to_list()) <= known else None
-    # rows without a margin (a campaign recorded without the column) earn their revenue, as a
-    # file without margins always did here; the report no longer takes them as earning 0
-    report = campaign_report(outcomes, priced, margin_rate=1.0)
+    # outcomes with revenue and no margin (a campaign recorded without the column) are not
+    # valued: guanxi campaign report refuses them without --margin-rate, and the page has no
+    # rate (at 1.0 it called their revenue a margin); the rows counting them show no margin
+    unvalued = [name for name, frame in campaigns.items() if margin_missing(frame)]
+    report = campaign_report(outcomes, priced, leave_unvalued=True)
     expected = _expected_roi(planned_rows)
     charts = []
     for offer in sorted(outcomes["offer"].unique().to_list()):
@@ -395,6 +400,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         "campaigns": store.list_campaigns(),
         "refused_plan": refused_plan,
         "overlaps": [overlap.note for overlap in overlaps],
+        "unvalued": ", ".join(repr(name) for name in unvalued),
         **filled,
         "charts": charts,
         "segments": segments,

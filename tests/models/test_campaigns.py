@@ -172,6 +172,31 @@ def test_rows_without_a_churn_probability_are_left_out_of_both_sides_of_the_rate
     assert rates["ret"]["at_risk"] == pytest.approx((2 / 3 - 1 / 2) / 0.5)
 
 
+def test_a_report_can_leave_outcomes_without_a_margin_unvalued() -> None:
+    """polish30b: the campaign page, which has no margin rate, valued them at 1 (their revenue
+    as a margin). With leave_unvalued, the rows counting an outcome with revenue and no margin
+    have no incremental margin nor ROI; the others keep theirs, and a row without revenue
+    earned nothing whether or not it has a margin."""
+    frame = pl.DataFrame(
+        {
+            "customer_id": ["A1", "A2", "B1", "B2", "B3"],
+            "offer": ["a", "a", "b", "b", "b"],
+            "control": [False, True, False, True, True],
+            "responded": [True, False, True, False, False],
+            "revenue": [100.0, 0.0, 100.0, 0.0, None],
+            "margin": [30.0, 0.0, None, None, 0.0],
+        }
+    )
+    offer = {"kind": "retention", "channel": "email", "cost": 1.0, "response": {"default": 0.1}}
+    offers = parse_offers({"offers": [{"name": n, **offer} for n in ("a", "b")]})
+    with pytest.raises(ValueError, match="1 outcome with revenue"):
+        campaign_report(frame, offers)
+    report = campaign_report(frame, offers, leave_unvalued=True)
+    margins = dict(report.select("offer", "incremental_margin").rows())
+    assert margins == {"a": 30.0, "b": None}
+    assert dict(report.select("offer", "roi").rows()) == {"a": 29.0, "b": None}
+
+
 def test_pooled_outcomes_take_the_value_tables_segment_and_churn_row_by_row() -> None:
     """pool27: the readers filled a column from the value table only when every campaign lacked
     it. Each row now keeps its own value and takes the table's where it has none (an empty cell

@@ -575,3 +575,25 @@ def test_a_damaged_campaign_file_is_named_not_a_server_error(client: TestClient,
     # polish29: worded as what it is, not as an unsigned or changed file
     assert "'october' cannot be read: its file is damaged" in text
     assert "not signed" not in text
+
+
+def test_the_campaign_page_calls_no_revenue_a_margin(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    """polish30b: the page valued outcomes without a margin at a margin rate of 1, so its
+    'Incremental margin' of a campaign recorded without the column was its revenue, unsaid
+    (800.00 here: 20 more treated responses of 100), and its ROI from it; guanxi campaign report
+    refuses such a campaign without --margin-rate. The page now shows neither and says why."""
+    store = settings.store()
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 3.0))
+    store.write_campaign(_outcomes().drop("margin"), "october", "outcomes.csv")
+    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    table = text.split('id="campaign-segments"')[1].split("</table>")[0]
+    assert "800.00" not in table
+    for row in (row.split("</tr>")[0] for row in table.split("<tr>")[2:]):  # no margin, no ROI
+        assert row.endswith('<td class="num">—</td><td class="num">—</td><td class="num">9.00</td>')
+    assert (
+        "Note: campaign &#39;october&#39; has outcomes with revenue and no margin (no margin "
+        "column, or empty cells): the incremental margin and realised ROI of the rows counting "
+        "them are not shown"
+    ) in text
+    assert "guanxi campaign report --margin-rate R</code>" in text
