@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import re
 import threading
 from collections import Counter
@@ -43,6 +44,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from mlflow.exceptions import MlflowException
 
+from features.contracts import SCORE_RANGES
 from features.rfm import segment_name
 from features.store import Store
 from models import registry
@@ -179,6 +181,7 @@ def filters() -> dict[str, Any]:
         # a difference of rates (0.2) in percentage points (+20.0 pts)
         "rate_points": lambda v: format_points(None if v is None else 100 * v),
         "num": format_number,
+        "score": _score_text,  # an event's score as the reasons say it: {{ 7.0|score("survey") }}
         "counted": format_count,  # a number and its noun: {{ n|counted("event") }} -> "1 event"
         # in cents, or with the digits an amount short of half a cent needs (a budget of 0.001
         # showed as 0.00, none), as guanxi target prints it since 725b242
@@ -216,6 +219,19 @@ def group_name(name: str) -> str:
     """
     tier = re.fullmatch(r"top_(\d+)pct", name)
     return f"top {tier.group(1)}%" if tier else segment_name(name)
+
+
+def _score_text(score: float | None, event_type: str) -> str:
+    """Show an event's score as the reasons do: ``"1 of 10"`` (a survey), ``"4.5 of 5"`` (a review).
+
+    The scale is :data:`features.contracts.SCORE_RANGES`; the table showed ``"1.0"`` where the
+    reason said "last survey score 1 of 10". No score is empty; another event's is the number.
+    """
+    if score is None or not math.isfinite(score):
+        return ""
+    text = format_number(score, 0 if float(score).is_integer() else 1)
+    scale = SCORE_RANGES.get(event_type)
+    return f"{text} of {scale[1]:g}" if scale is not None else text
 
 
 def _status_title(status: str) -> str:

@@ -45,6 +45,7 @@ from serving.ui.charts import (
     waterfall,
 )
 from serving.ui.history import customer_history, summarize_history
+from serving.ui.pages import filters
 from serving.ui.session import SESSION_COOKIE, SessionCodec
 from tests.serving.conftest import (
     AS_OF,
@@ -372,6 +373,10 @@ def test_customer_page_shows_history_segment_and_records_the_audit(
     assert f"{seen.height:,} events" in page.text
     assert 'id="orders"' in page.text and 'id="complaints"' in page.text
     assert ">open</span>" in page.text
+    # a survey's score as the reasons say it ("last survey score 9 of 10"): it read "9.0"
+    engagement = page.text[page.text.index('id="engagement"') :].split("</table>")[0]
+    surveys = re.findall(r'<td>survey</td><td>\w+</td><td class="num">([^<]*)</td>', engagement)
+    assert surveys and all(re.fullmatch(r"\d+ of 10", s) for s in surveys), surveys
     audit = list((world.home / "audit").glob("*.jsonl"))
     lines = [json.loads(x) for p in audit for x in p.read_text().splitlines()]
     assert any(line["role"] == "reviewer" for line in lines)
@@ -832,6 +837,9 @@ def test_formatting_for_people() -> None:
     # a number that rounds to zero has no sign: the demo's survey score -0.0 read "−0.0"
     assert format_number(-0.0, 1) == "0.0" and format_number(-0.04, 1) == "0.0"
     assert format_number(-0.4) == "0" and format_number(-1234.56, 1) == "−1,234.6"
+    score = filters()["score"]  # an event's, as a reason says it
+    assert score(9.0, "survey") == "9 of 10" and score(4.5, "review") == "4.5 of 5"
+    assert score(None, "visit") == "" and score(math.nan, "survey") == ""
     assert format_date(date(2024, 6, 30)) == "30 Jun 2024"
     assert format_date("2024-01-05") == "5 Jan 2024"
     # a time with a zone says it is UTC's (a plan "made 4 Dec 2026 14:53" read as local time)
