@@ -840,6 +840,16 @@ def _run_steps(
             f"({', '.join(record['steps'])}) stand and are not run again with "
             f"{sources.events.label}; a fresh GUANXI_HOME runs every step with these"
         )
+    scored = record["steps"].get("score")  # the first step of each task: done for these tasks
+    began = list(scored["summary"]) if scored else []
+    left = [task for task in run.config.tasks if began and task not in began]
+    if left:  # were "done already" without a word: the day never scored them
+        console.print(
+            f"note: the cycle of {as_of} was started for {', '.join(began)}: its steps done "
+            f"({', '.join(record['steps'])}) stand and did not run for {', '.join(left)} "
+            f"(`guanxi score --tasks {','.join(left)} --as-of {as_of} --events PATH` scores "
+            "them); a fresh GUANXI_HOME runs every step for them"
+        )
     for name, step in steps.items():
         if name in record["steps"]:
             done = record["steps"][name]["done"][:16].replace("T", " ")  # was the raw ISO time

@@ -502,6 +502,30 @@ def test_a_step_done_already_says_when_in_minutes_utc(local_tracking: Path) -> N
     assert ran.exit_code == 0 and "was started with" not in ran.output, ran.output
 
 
+def test_a_day_done_for_other_tasks_says_which_it_never_ran(local_tracking: Path) -> None:
+    """cycle30: the day's cycle run for churn, then for every task, said "done already" of each
+    step without a word that the other tasks were never scored, checked or retrained."""
+    done = {"done": "2026-12-04T07:12:13+00:00", "summary": {}}
+    steps = dict.fromkeys(STEPS, done) | {"score": {**done, "summary": {"churn": {}}}}
+    events = str(local_tracking / "events.parquet")
+    record = {"as_of": DAY.isoformat(), "events": events, "steps": steps, "complete": True}
+    Store(local_tracking).write_record("cycle", DAY, record)
+    _register()
+    args = _args(local_tracking)
+    at = args.index("--tasks") + 1
+    ran = _invoke([*args[:at], "churn,referral", *args[at + 1 :]])
+    assert ran.exit_code == 0, ran.output
+    assert (
+        f"note: the cycle of {DAY} was started for churn: its steps done ({', '.join(STEPS)}) "
+        f"stand and did not run for referral (`guanxi score --tasks referral --as-of {DAY} "
+        "--events PATH` scores them); a fresh GUANXI_HOME runs every step for them"
+    ) in " ".join(ran.output.split())
+    steps["score"] = {**done, "summary": {"churn": {}, "referral": "no champion"}}
+    Store(local_tracking).write_record("cycle", DAY, record)
+    ran = _invoke([*args[:at], "churn,referral", *args[at + 1 :]])
+    assert ran.exit_code == 0 and "was started for" not in ran.output, ran.output
+
+
 def test_a_cycle_stopped_at_its_first_step_says_nothing_is_kept(local_tracking: Path) -> None:
     """walk28: events that cannot be read stopped the snapshot step, and the cycle said "The
     steps before it are kept; run the same command again to resume" of no step at all."""
