@@ -79,6 +79,7 @@ from models.offers import Offer, OffersFile
 
 __all__ = [
     "CUSTOMER_INPUTS",
+    "MISSING",
     "MONEY_COLUMNS",
     "NEXT_TRANCHE",
     "NO_BUDGET",
@@ -111,6 +112,11 @@ CUSTOMER_INPUTS: Final[dict[str, str]] = {
     "unresolved_complaints": "open complaints (eligibility unresolved_complaint)",
 }
 """Columns of the customers frame and what reads them."""
+
+MISSING: Final = "—"
+"""What the CLI prints for a figure it has not got (guanxi target, value, campaign report), the
+mark of the reviewer pages' tables: ``guanxi target`` and ``guanxi campaign report`` printed
+``-``, which read as a minus sign, beside ``guanxi value``'s ``—``."""
 
 PROPENSITY_PREFIX: Final = "propensity_"
 """``propensity_{category}``: the cross-sell probability of a first purchase of the category."""

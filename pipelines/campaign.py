@@ -64,6 +64,7 @@ from models.campaigns import (
     stored_plan_offers,
 )
 from models.offers import OffersFile, OffersFileError, load_offers
+from models.targeting import MISSING
 from pipelines.console import fits
 from pipelines.margins import check_margin_rate
 
@@ -391,7 +392,7 @@ def stored_offers(store: Store) -> OffersFile | None:
 
 def _cell(key: str, value: object) -> str:
     if value is None:
-        return "-"
+        return MISSING
     if key in ("offer", "segment"):
         return str(value)
     if key in ("treated", "control"):

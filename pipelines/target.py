@@ -47,6 +47,7 @@ from models.offers import OffersFileError, load_offers
 from models.planning import NoValuesError, PlanRun, keep_plan, plan_from_store
 from models.registry import configure_tracking
 from models.targeting import (
+    MISSING,
     NO_BUDGET,
     SUMMARY_COLUMNS,
     Plan,
@@ -99,11 +100,11 @@ def _tranche(plan: Plan) -> str:
 
 
 def _money(value: float | None) -> str:
-    return "-" if value is None else money_text(value)
+    return MISSING if value is None else money_text(value)
 
 
 def _ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
+    return MISSING if value is None else f"{value:.2f}"
 
 
 _NAMES: Final = ("segment", "offer", "channel", "allocation")

@@ -39,7 +39,7 @@ from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import polars as pl
 import typer
@@ -61,6 +61,7 @@ from models.clv.customers import (
     value_table,
 )
 from models.clv.validation import HoldoutCheck, holdout_check
+from models.targeting import MISSING
 from models.tasks import retention_task
 from pipelines import connectors
 from pipelines.console import fitted_table, warn_unsigned
@@ -384,18 +385,14 @@ def keep_values(
     return run_id, info
 
 
-_MISSING: Final = "—"
-"""What guanxi value prints for a figure it has not got, as the value page does (f358624)."""
-
-
 def _number(value: float | None, digits: int = 2) -> str:
-    return _MISSING if value is None else f"{value:,.{digits}f}"
+    return MISSING if value is None else f"{value:,.{digits}f}"
 
 
 def _percent(share: float | None) -> str:
     # a share of nothing (a group, or every customer, with an equity of 0) is no share: printed
     # as 0.0% it read as a measured one
-    return _MISSING if share is None else f"{_number(100 * share, 1)}%"
+    return MISSING if share is None else f"{_number(100 * share, 1)}%"
 
 
 def print_values(console: Console, run: ValueRun) -> None:
@@ -481,7 +478,7 @@ def print_values(console: Console, run: ValueRun) -> None:
                         _percent(row["risk_share"]),
                     )
                     if row["scored"]
-                    else (_MISSING, _MISSING)
+                    else (MISSING, MISSING)
                 ),
             )
             for row in tables[by].iter_rows(named=True)

@@ -41,7 +41,7 @@ from features.store import (
 )
 from models.campaigns import NO_CAMPAIGN, REPORT_COLUMNS
 from models.offers import load_offers, parse_offers
-from models.targeting import SUMMARY_COLUMNS
+from models.targeting import MISSING, SUMMARY_COLUMNS
 from pipelines.campaign import report_table
 from pipelines.cli import _register, app
 from pipelines.target import _table
@@ -864,6 +864,20 @@ def test_campaign_report_cuts_no_heading_or_figure_at_80_columns(width: int) -> 
     assert set(REPORT_COLUMNS) <= words
     assert {"12,345", "12,300", "0.518", "0.135", "123,456.78", "234,567.89", "13.634"} <= words
     assert {"cross_sell_accessories", "potential_loyalist"} <= words
+
+
+def test_target_and_campaign_report_mark_a_missing_figure_as_guanxi_value_does() -> None:
+    """polish30b: guanxi target and guanxi campaign report printed a figure they have not got
+    (an ROI without a cost, a rate of no investment) as -, read as a minus sign, where guanxi
+    value prints — since 7f5d286; the three print models.targeting.MISSING."""
+    console = Console(width=200, record=True, force_terminal=False)
+    figures = dict.fromkeys(SUMMARY_COLUMNS, 0.0) | {"return_per_unit": None, "roi": None}
+    console.print(_table(console, "by offer", [{"offer": "o", **figures}], ["offer", *figures]))
+    row = dict.fromkeys(REPORT_COLUMNS) | {"offer": "o", "segment": "all"}
+    console.print(report_table(console, "Campaigns: october", [row]))
+    words = console.export_text().replace("│", " ").split()
+    assert "-" not in words
+    assert words.count(MISSING) == 2 + len(REPORT_COLUMNS) - 2 and MISSING == "—"
 
 
 def _keyed(monkeypatch: pytest.MonkeyPatch) -> Store:
