@@ -324,11 +324,49 @@ async def error_page(request: Request, exc: Exception) -> Response:
         raise exc
     headers = {"WWW-Authenticate": "APIKey"} if exc.status_code == 401 else {}
     headers |= exc.headers
-    response = render(
-        request, "error.html", {"title": exc.title, "message": exc.message}, exc.status_code
-    )
+    response = _error(request, exc.title, exc.message, exc.status_code)
     response.headers.update(headers)
     return response
+
+
+_SECTIONS: Final = {
+    "customers": "the customer list",
+    "value": "the value page",
+    "plan": "the plan",
+    "campaign": "the campaigns",
+    "drift": "the drift report",
+}
+"""The menu's pages an address under them leads back to, and how the way back names each."""
+_WRONG_ADDRESS: Final = frozenset({404, 405, 422})
+"""Statuses of an address (or form) that is wrong where its section is not."""
+
+
+def _way_back(request: Request, code: int) -> tuple[str, str] | None:
+    """Return the address and name of the menu page the failed address is under, if any.
+
+    Read from the request's own path, never its ``Referer`` (a header anyone sets): an unknown
+    customer at ``/ui/customers/C9`` leads back to the customer list, ``/ui/models/churn/x`` to
+    the churn model. None when the status is not a wrong address's (a 503 there is everywhere),
+    the address is the overview's or no section's, or it is that page's own address as sent.
+    """
+    if code not in _WRONG_ADDRESS:
+        return None
+    root = request.scope.get("root_path", "")
+    parts = str(request.scope.get("path", "")).removeprefix(root).split("/")[2:]  # after /ui/
+    if parts and parts[0] in _SECTIONS:
+        path, name = f"/ui/{parts[0]}", _SECTIONS[parts[0]]
+    elif len(parts) > 1 and parts[0] == "models" and parts[1] in task_names():
+        path, name = f"/ui/models/{parts[1]}", f"the {_task_title(parts[1])} model"
+    else:
+        return None
+    here = request.scope.get("path", "") == f"{root}{path}" and not request.url.query
+    return None if here else (f"{root}{path}", name)
+
+
+def _error(request: Request, title: str, message: str, code: int) -> HTMLResponse:
+    """Render the pages' error page: its title and message, and the ways back."""
+    context = {"title": title, "message": message, "back": _way_back(request, code)}
+    return render(request, "error.html", context, code)
 
 
 def _shown(request: Request, role: Role, served: list[tuple[str, str, str, float]]) -> None:
@@ -408,7 +446,7 @@ async def http_error_page(request: Request, exc: Exception) -> Response:
     if getattr(request.state, "role", None) is None:  # no page's check ran: a session's menu
         with contextlib.suppress(LoginRequiredError, PageError):
             await reviewer_role(request, None)
-    response = render(request, "error.html", {"title": title, "message": message}, code)
+    response = _error(request, title, message, code)
     response.headers.update(getattr(exc, "headers", None) or {})
     return response
 
@@ -486,12 +524,8 @@ async def invalid_page(request: Request, exc: Exception) -> Response:
         problems.append(f"{where} '{name}' {_page_reason(error)}" if name else where)
     said = "; ".join(dict.fromkeys(problems)) or "the request is not valid"
     title = "Cannot accept this form" if request.method == "POST" else "Cannot show this page"
-    return render(
-        request,
-        "error.html",
-        {"title": title, "message": f"{said[0].upper()}{said[1:]}."},
-        status.HTTP_422_UNPROCESSABLE_CONTENT,
-    )
+    message = f"{said[0].upper()}{said[1:]}."
+    return _error(request, title, message, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 # --- the customer table shared by the overview and the list ------------------------------------

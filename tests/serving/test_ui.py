@@ -427,6 +427,31 @@ def test_a_blank_id_or_one_with_a_control_character_is_a_422_page(
     ), r.text
 
 
+def test_an_error_page_leads_back_to_the_section_of_its_address(ui: TestClient) -> None:
+    """ui30: a 404 or 422 page linked only to the overview; the section its address is under is
+    read from the address (never the Referer, which anyone sets), and the overview kept."""
+    login(ui)
+    evil = {"Referer": "https://evil.example/phish"}
+    for path, code, back in [
+        ("/ui/customers/nobody", 404, ('/ui/customers">Back to the customer list</a>')),
+        ("/ui/customers?page=abc", 422, ('/ui/customers">Back to the customer list</a>')),
+        ("/ui/models/churn/extra", 404, ('/ui/models/churn">Back to the Churn model</a>')),
+        ("/ui/value/segments/nope.txt", 404, ('/ui/value">Back to the value page</a>')),
+        ("/ui/plan/2024", 404, ('/ui/plan">Back to the plan</a>')),
+    ]:
+        r = ui.get(path, headers=evil)
+        assert r.status_code == code, path
+        assert f'<a href="{back}' in r.text and ">Back to the overview</a>" in r.text, path
+        assert "evil.example" not in r.text, path
+    for path in ("/ui/models/nope", "/ui/custmers", "/ui/models"):
+        r = ui.get(path)  # no section, or no page's: the overview alone
+        assert r.status_code == 404 and r.text.count("Back to") == 1, path
+    # behind a proxy's prefix the way back keeps it
+    proxied = TestClient(ui.app, root_path="/crm").get("/crm/ui/value/nope")
+    assert proxied.status_code == 404, proxied.text
+    assert '<a href="/crm/ui/value">Back to the value page</a>' in proxied.text
+
+
 def test_a_mistyped_page_address_is_the_pages_error_page_not_json(ui: TestClient) -> None:
     """An address under /ui that no page has answered the API's JSON ``{"detail": "Not Found"}``
     (a 405 likewise): a person in a browser gets the pages' error page with a way back."""
