@@ -87,6 +87,7 @@ __all__ = [
     "Population",
     "Response",
     "load_offers",
+    "not_a_number",
     "offers_location",
     "parse_offers",
     "unknown_names",
@@ -542,11 +543,7 @@ def _problem(error: ErrorDetails) -> str:
     if error["type"] in ("float_parsing", "int_parsing") and isinstance(error["input"], str):
         # "12,50", "1 000" or "12 EUR" was said as "Input should be a valid number, unable to
         # parse string as a number"
-        if error["type"] == "int_parsing":
-            how = "a whole number: digits alone, no thousands separator (1500)"
-        else:
-            how = "a number: a point for decimals, no thousands separator or currency (12.5)"
-        return f"{error['input']!r} is not {how}"
+        return not_a_number(error["input"], whole=error["type"] == "int_parsing")
     if error["type"] == "model_type":  # "Input should be a valid dictionary or instance of X"
         model, what = _model_at(loc)
         return (
@@ -554,6 +551,30 @@ def _problem(error: ErrorDetails) -> str:
             f"fields ({', '.join(model.model_fields)})"
         )
     return error["msg"].removeprefix("Value error, ")
+
+
+def not_a_number(text: str, *, whole: bool = False) -> str:
+    """Say how to write a number that ``text`` (``"12,50"``, ``"1,000"``, ``"12 EUR"``) is not.
+
+    Parameters
+    ----------
+    text : str
+        What was written.
+    whole : bool, default False
+        A whole number was wanted.
+
+    Returns
+    -------
+    str
+        E.g. ``"'1,000' is not a number: a point for decimals, no thousands separator or
+        currency (12.5)"``: pydantic said "Input should be a valid number, unable to parse
+        string as a number", which left the separator or currency to be found.
+    """
+    if whole:
+        how = "a whole number: digits alone, no thousands separator (1500)"
+    else:
+        how = "a number: a point for decimals, no thousands separator or currency (12.5)"
+    return f"{text!r} is not {how}"
 
 
 def _model_at(loc: tuple[int | str, ...]) -> tuple[type[BaseModel], str]:

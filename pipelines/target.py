@@ -43,7 +43,7 @@ from features.database import DatabaseError, is_database
 from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableError
 from models.campaigns import RepeatedCustomersError
 from models.knapsack import Method
-from models.offers import OffersFileError, load_offers
+from models.offers import OffersFileError, load_offers, not_a_number
 from models.planning import NoValuesError, PlanRun, keep_plan, plan_from_store
 from models.registry import configure_tracking
 from models.targeting import (
@@ -289,6 +289,18 @@ def _stored_report(console: Console, store: Store, as_of: date | None) -> None:
     print_report(console, info.summaries.get("comparison", []))
 
 
+def _budget(text: str) -> float:
+    """Read ``--budget``, saying how to write a number it is not (``1,000``, ``500 EUR``).
+
+    It was Typer's "Input should be a valid number, unable to parse string as a number", which
+    left the thousands separator to be found, as an offers file's was (0b53473).
+    """
+    try:
+        return float(text)
+    except ValueError:
+        raise typer.BadParameter(not_a_number(text), param_hint="--budget") from None
+
+
 def target_command(
     out: Annotated[
         str | None,
@@ -298,7 +310,7 @@ def target_command(
     ] = None,
     budget: Annotated[
         float | None,
-        typer.Option(help="What the campaign may spend, in money units; above 0."),
+        typer.Option(parser=_budget, help="What the campaign may spend, in money units; above 0."),
     ] = None,
     offers: Annotated[
         Path | None, typer.Option(help="The offers file (YAML); see docs/examples/offers.yaml.")

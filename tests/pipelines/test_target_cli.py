@@ -696,6 +696,19 @@ def test_an_infinite_budget_is_refused_by_name(cli: CliRunner, offers: Path) -> 
     assert Store(get_settings().home).list_plans() == []
 
 
+@pytest.mark.parametrize("budget", ["1,000", "500 EUR"])
+def test_a_budget_written_with_a_thousands_separator_is_said_as_such(
+    cli: CliRunner, offers: Path, budget: str
+) -> None:
+    """polish30b: `--budget 1,000` was Typer's "Input should be a valid number, unable to parse
+    string as a number", which left the separator to be found; it is said as an offers file's
+    number is since 0b53473."""
+    output = _run(cli, "target", "--budget", budget, "--offers", str(offers), code=2)
+    assert f"--budget: '{budget}' is not a number: a point for decimals, no thousands " in output
+    assert "separator or currency (12.5)" in output
+    assert Store(get_settings().home).list_plans() == []
+
+
 def test_an_empty_revenue_is_0_where_nothing_was_ordered_and_refused_where_it_was(
     cli: CliRunner, offers: Path, tmp_path: Path
 ) -> None:
