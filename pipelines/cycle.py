@@ -856,8 +856,9 @@ def _run_steps(
             console.print(f"{name}: done already ({done} UTC)")
             continue
         console.rule(f"{name} ({as_of})")
-        try:
-            with quiet_libraries():
+        try:  # a spinner while the step runs (seconds to minutes, silent before); Rich draws
+            # it only on a terminal, so CI and cron logs get the step's lines alone
+            with quiet_libraries(), console.status(f"running the {name} step of {as_of}"):
                 summary = step(record)
         except FeatureSetMismatchError as exc:  # was a traceback, with no word of resuming
             raise CycleError(str(exc)) from exc

@@ -9,6 +9,7 @@ kills are real SIGKILLs of a `guanxi cycle` process (the test hook
 from __future__ import annotations
 
 import fcntl
+import io
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import sys
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import httpx
@@ -41,6 +43,7 @@ from pipelines.cycle import (
     CycleConfig,
     CycleError,
     _Run,
+    _run_steps,
     brief,
     champion_trained_as_of,
     kept_reasons,
@@ -915,3 +918,30 @@ def test_the_reload_step_reaches_a_running_server_and_resumes_after_a_failed_rel
         assert served["snapshot"]["as_of"] == later.isoformat()
     finally:
         stop(server)
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_a_step_running_shows_a_spinner_on_a_terminal_only(tmp_path: Path, terminal: bool) -> None:
+    """cycle30b: nothing showed while a step ran (the value and score steps are seconds at the
+    demo, minutes at 1M); a log (CI, cron) is not a terminal and keeps the step's lines alone."""
+    done = {"done": "2026-12-04T07:12:13+00:00", "summary": {}}
+    steps = dict.fromkeys(STEPS, done)
+    del steps["value"]
+    store = Store(tmp_path)
+    store.write_record(
+        "cycle", DAY, {"as_of": DAY.isoformat(), "events": "x", "steps": steps, "complete": False}
+    )
+
+    def value(record: dict[str, Any]) -> dict[str, Any]:
+        console.print("valued")
+        return {"customers": 1}
+
+    run = SimpleNamespace(store=store, config=SimpleNamespace(tasks=("churn",)), value=value)
+    run.__dict__.update({name: None for name in STEPS if name != "value"})  # all done already
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=terminal, width=100)
+    sources = SimpleNamespace(events=SimpleNamespace(label="x"))
+    record = _run_steps(cast(_Run, run), cast(connectors.Inputs, sources), DAY, console, False)
+    said = out.getvalue()
+    assert record["complete"] and "valued" in said and "1 customer" in said
+    assert (f"running the value step of {DAY}" in said) is terminal
