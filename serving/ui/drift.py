@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from features.store import Store
 from serving.deps import Reviewer
 from serving.ui.charts import Chart, bar_chart, format_date, reliability_chart
-from serving.ui.pages import HERE, filters, render
+from serving.ui.pages import HERE, PAGE_METHODS, filters, render
 
 __all__ = ["TOP_FEATURES", "UNREADABLE", "drift_page", "drift_view", "render_report", "router"]
 
@@ -121,7 +121,7 @@ def render_report(report: dict[str, Any]) -> str:
     return env.get_template("drift_report.html").render(css=css, **drift_view(report))
 
 
-@router.get("/drift", response_class=HTMLResponse)
+@router.api_route("/drift", methods=PAGE_METHODS, response_class=HTMLResponse)
 def drift_page(request: Request, _role: Reviewer) -> HTMLResponse:
     """Show the newest drift and live-performance report kept in the store."""
     store = Store(request.app.state.settings.home)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from serving.deps import Backoff, KeyRing, PageError
 from serving.settings import Role, Settings
-from serving.ui.pages import render
+from serving.ui.pages import PAGE_METHODS, render
 from serving.ui.session import SESSION_COOKIE, SessionCodec
 
 __all__ = ["LoginForm", "router"]
@@ -64,7 +64,7 @@ def _check_same_origin(request: Request) -> None:
         )
 
 
-@router.get("/login", response_class=HTMLResponse)
+@router.api_route("/login", methods=PAGE_METHODS, response_class=HTMLResponse)
 async def login_form(request: Request, next: str = "/ui/") -> HTMLResponse:
     """Show the login form."""
     return render(request, "login.html", {"next": _safe_next(next), "error": None})

@@ -98,6 +98,7 @@ from serving.values import NO_VALUES, LoadedValues
 
 __all__ = [
     "HERE",
+    "PAGE_METHODS",
     "PAGE_SIZE",
     "WATERFALL_REASONS",
     "error_page",
@@ -113,6 +114,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+PAGE_METHODS: Final = ["GET", "HEAD"]
+"""A page's methods: ``HEAD`` answers as ``GET`` without a body (a link checker's, a monitor's);
+one route, so a ``GET`` is matched and answered as before. It was a 405."""
 PAGE_SIZE: Final = 50
 """Customers per page of the customer list."""
 _NO_HISTORY: Final = (
@@ -383,8 +387,11 @@ def _shown(request: Request, role: Role, served: list[tuple[str, str, str, float
     role : Role
         The reviewer's role.
     served : list of (customer_id, task, model_version, score)
-        What the page shows, as the audit log records it.
+        What the page shows, as the audit log records it; a ``HEAD`` request's page is sent
+        without its body, so it shows nothing and nothing is audited or counted.
     """
+    if request.method == "HEAD":
+        return
     request.app.state.audit.record(request.state.request_id, role.name, served)
     metrics: Metrics = request.app.state.metrics
     for (task, version), count in Counter((t, v) for _, t, v, _ in served).items():
@@ -590,7 +597,7 @@ def _statuses(table: pl.DataFrame, task: str) -> list[_Band]:
     ]
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.api_route("/", methods=PAGE_METHODS, response_class=HTMLResponse)
 def overview(request: Request, _role: Reviewer, state: PageState) -> HTMLResponse:
     """Show the loaded models, their grades and their score distributions."""
     table = _customer_table(request, state)
@@ -653,7 +660,7 @@ caption says the sort: it said "recency days"); a task's probability column ``<t
 "<task title> probability"."""
 
 
-@router.get("/customers", response_class=HTMLResponse)
+@router.api_route("/customers", methods=PAGE_METHODS, response_class=HTMLResponse)
 def customers(
     request: Request,
     role: Reviewer,
@@ -857,7 +864,9 @@ def _unscored_customer(
     )
 
 
-@router.get("/customers/{customer_id:customer}", response_class=HTMLResponse)
+@router.api_route(
+    "/customers/{customer_id:customer}", methods=PAGE_METHODS, response_class=HTMLResponse
+)
 def customer(
     request: Request, role: Reviewer, holder: Holder, customer_id: CustomerIdPath
 ) -> HTMLResponse:
@@ -1034,7 +1043,7 @@ def _card_charts(card: VersionCard, slot: str, view: _VersionView) -> dict[str, 
     }
 
 
-@router.get("/models/{task}", response_class=HTMLResponse)
+@router.api_route("/models/{task}", methods=PAGE_METHODS, response_class=HTMLResponse)
 def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
     """Champion and challenger of a task side by side, as recorded in MLflow."""
     if task not in task_names():

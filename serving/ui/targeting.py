@@ -62,7 +62,7 @@ from serving.ui.charts import (
     bar_chart,
     format_number,
 )
-from serving.ui.pages import group_name, render
+from serving.ui.pages import PAGE_METHODS, group_name, render
 
 __all__ = ["TOP_CUSTOMERS", "qini_chart", "router"]
 
@@ -216,7 +216,7 @@ def _tranche(info: PlanInfo) -> dict[str, float] | None:
     return {"budget": float(budget), "left": max(left, 0.0)}
 
 
-@router.get("/plan", response_class=HTMLResponse)
+@router.api_route("/plan", methods=PAGE_METHODS, response_class=HTMLResponse)
 def plan_page(
     request: Request, _role: Reviewer, settings: SettingsDep, holder: Holder
 ) -> HTMLResponse:
@@ -413,7 +413,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     }
 
 
-@router.get("/campaign", response_class=HTMLResponse)
+@router.api_route("/campaign", methods=PAGE_METHODS, response_class=HTMLResponse)
 def campaign_page(request: Request, _role: Reviewer, settings: SettingsDep) -> HTMLResponse:
     """Show the recorded campaigns: Qini curves, control vs treated, realised vs expected ROI."""
     return render(

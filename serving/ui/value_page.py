@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from serving.deps import Holder, PageError, Reviewer, loaded_page_state, served_values
 from serving.state import StateHolder
 from serving.ui.charts import bar_chart, format_date
-from serving.ui.pages import group_name, render
+from serving.ui.pages import PAGE_METHODS, group_name, render
 from serving.value_routes import record_values, segment_csv, segment_summary, validation_of
 from serving.values import NO_VALUES, LoadedValues, segment_rows
 
@@ -69,7 +69,7 @@ def page_values(request: Request, holder: StateHolder) -> tuple[LoadedValues | N
     return served_values(request, holder), no_models
 
 
-@router.get("/value", response_class=HTMLResponse)
+@router.api_route("/value", methods=PAGE_METHODS, response_class=HTMLResponse)
 def value_page(request: Request, _role: Reviewer, holder: Holder) -> HTMLResponse:
     """Show equity and equity at risk by segment and tier, the forecast check and the top risks."""
     values, no_models = page_values(request, holder)
@@ -106,7 +106,8 @@ def value_page(request: Request, _role: Reviewer, holder: Holder) -> HTMLRespons
         ]
         groups.append({"by": by, "label": label, "rows": rows, "charts": charts})
     top = values.top_at_risk(limit=25)
-    record_values(request, request.app.state.audit, values, top.to_dicts(), "page")
+    if request.method != "HEAD":  # sent without its body: it shows no one
+        record_values(request, request.app.state.audit, values, top.to_dicts(), "page")
     return render(
         request,
         "value.html",

@@ -508,7 +508,7 @@ def test_a_405_allows_every_method_answered_at_its_path(client: TestClient) -> N
         ("POST", "/healthz", "GET, HEAD"),
         ("PUT", "/readyz", "GET, HEAD"),
         ("DELETE", "/metrics", "GET, HEAD"),
-        ("PUT", "/ui/login", "GET, POST"),
+        ("PUT", "/ui/login", "GET, HEAD, POST"),  # ui30b: a page answers HEAD
         ("POST", "/v1/models", "GET"),
         # polish29: a mounted folder's 405 (StaticFiles: "GET, HEAD") came with an empty Allow
         ("POST", "/ui/static/guanxi.css", "GET, HEAD"),

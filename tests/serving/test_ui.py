@@ -472,6 +472,27 @@ def test_a_mistyped_page_address_is_the_pages_error_page_not_json(ui: TestClient
     assert not ui.get("/ui/static/nothing.css").headers["content-type"].startswith("text/html")
 
 
+def test_every_page_answers_head_as_get_without_a_body(ui: TestClient) -> None:
+    """ui30: ``HEAD`` on a page was a 405 (a link checker saw every page as broken), where
+    ``/healthz`` answers it since 68ca62c. It answers as ``GET``, without a body, and shows
+    no one: nothing audited or counted as shown."""
+    assert ui.head("/ui/customers", follow_redirects=False).status_code == 303  # no session
+    login(ui)
+    shown = re.compile(r"^guanxi_(page_scores_shown|values_served)_total\{.*$", re.M)
+    before = shown.findall(ui.get("/metrics").text)
+    for path in [*PAGES, "/ui/plan", "/ui/campaign", "/ui/value", "/ui/drift", "/ui/login"]:
+        head = ui.head(path)
+        assert head.status_code == 200 and head.content == b"", path
+        assert head.headers["content-type"] == "text/html; charset=utf-8", path
+        assert head.headers["content-security-policy"], path
+    assert shown.findall(ui.get("/metrics").text) == before
+    assert ui.head("/ui/customers/nobody").status_code == 404
+    wrong = ui.post("/ui/customers", headers=SAME_ORIGIN)
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "GET, HEAD"
+    assert ui.get(f"/ui/customers/{BUSY}").status_code == 200  # a GET is audited as before
+    assert shown.findall(ui.get("/metrics").text) != before
+
+
 def test_a_customer_id_with_a_slash_reaches_the_customer_page(ui: TestClient) -> None:
     login(ui)
     r = ui.get("/ui/customers/shop%2F7")
