@@ -78,7 +78,9 @@ from models.knapsack import Method, Resource, Solution, solve
 from models.offers import Offer, OffersFile
 
 __all__ = [
+    "BUDGET_TOO_LARGE",
     "CUSTOMER_INPUTS",
+    "MAX_BUDGET",
     "MISSING",
     "MONEY_COLUMNS",
     "NEXT_TRANCHE",
@@ -151,6 +153,18 @@ NO_BUDGET: Final = (
 )
 """Why a budget of 0 or less is refused, after the amount (``guanxi target``, ``POST
 /v1/targeting``): it contacts nobody, and kept it replaced the day's stored plan."""
+
+MAX_BUDGET: Final = 1e13
+"""The largest budget a plan takes, 10,000,000,000,000 money units: a float holds every cent of
+an amount only up to 2**53 cents (about 9.0e13), and ``guanxi target --budget 1e30`` printed its
+budget as 1,000,000,000,000,000,019,884,624,838,656.00, float noise no campaign means."""
+
+BUDGET_TOO_LARGE: Final = (
+    f"is more than a campaign can spend: a budget is at most {MAX_BUDGET:,.0f} money units "
+    "(beyond, amounts lose their cents)"
+)
+"""Why a budget above :data:`MAX_BUDGET` is refused, after the amount (``guanxi target``,
+``POST /v1/targeting``)."""
 
 _NO_SEGMENT: Final = "unsegmented"
 _NO_TIER: Final = "untiered"

@@ -47,6 +47,8 @@ from models.offers import OffersFileError, load_offers, not_a_number
 from models.planning import NoValuesError, PlanRun, keep_plan, plan_from_store
 from models.registry import configure_tracking
 from models.targeting import (
+    BUDGET_TOO_LARGE,
+    MAX_BUDGET,
     MISSING,
     NO_BUDGET,
     SUMMARY_COLUMNS,
@@ -310,7 +312,10 @@ def target_command(
     ] = None,
     budget: Annotated[
         float | None,
-        typer.Option(parser=_budget, help="What the campaign may spend, in money units; above 0."),
+        typer.Option(
+            parser=_budget,
+            help="What the campaign may spend, in money units; above 0, at most 1e13.",
+        ),
     ] = None,
     offers: Annotated[
         Path | None, typer.Option(help="The offers file (YAML); see docs/examples/offers.yaml.")
@@ -377,6 +382,10 @@ def target_command(
         raise typer.BadParameter(
             f"{budget:g} {NO_BUDGET}; nothing read or written",
             param_hint="--budget",
+        )
+    if budget > MAX_BUDGET:  # 1e30 was planned, and printed as float noise
+        raise typer.BadParameter(
+            f"{budget:g} {BUDGET_TOO_LARGE}; nothing read or written", param_hint="--budget"
         )
     if method not in _METHODS:
         raise typer.BadParameter(f"{method!r}: choose {', '.join(_METHODS)}", param_hint="--method")

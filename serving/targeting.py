@@ -41,7 +41,7 @@ from models.registry import (
     load_uplift_version,
     uplift_version,
 )
-from models.targeting import NO_BUDGET, in_cents
+from models.targeting import BUDGET_TOO_LARGE, MAX_BUDGET, NO_BUDGET, in_cents
 from serving.deps import Audit, SettingsDep, require_role
 from serving.metrics import Metrics
 from serving.routes import (
@@ -183,8 +183,9 @@ class TargetingRequest(_Strict):
 
     budget: Number = Field(
         allow_inf_nan=False,
-        json_schema_extra={"exclusiveMinimum": 0},
-        description="What the campaign may spend; above 0, as guanxi target --budget.",
+        json_schema_extra={"exclusiveMinimum": 0, "maximum": MAX_BUDGET},
+        description="What the campaign may spend; above 0, at most 1e13, as guanxi target "
+        "--budget.",
     )
     offers: dict[str, Any] = Field(
         description="The offers file as JSON: the content of docs/examples/offers.yaml."
@@ -204,14 +205,17 @@ class TargetingRequest(_Strict):
 
     @field_validator("budget")
     @classmethod
-    def _above_zero(cls, budget: float) -> float:
-        """Refuse a budget of 0 or less in the CLI's words: it contacts nobody.
+    def _plannable(cls, budget: float) -> float:
+        """Refuse a budget no plan can take in the CLI's words: 0 or less, or above the most.
 
-        It was taken (``ge=0``), and a budget of 0 answered an empty plan that ``guanxi target``
-        refuses.
+        0 or less contacts nobody; above :data:`models.targeting.MAX_BUDGET` amounts lose their
+        cents. It was taken (``ge=0``), and a budget of 0 answered an empty plan that ``guanxi
+        target`` refuses.
         """
         if budget <= 0:
             raise ValueError(f"{budget:g} {NO_BUDGET}")
+        if budget > MAX_BUDGET:  # as guanxi target refuses it: amounts beyond lose their cents
+            raise ValueError(f"{budget:g} {BUDGET_TOO_LARGE}")
         return budget
 
 

@@ -696,6 +696,21 @@ def test_an_infinite_budget_is_refused_by_name(cli: CliRunner, offers: Path) -> 
     assert Store(get_settings().home).list_plans() == []
 
 
+def test_a_budget_no_campaign_can_spend_is_refused(cli: CliRunner, offers: Path) -> None:
+    """polish30b: `--budget 1e30` was planned and printed as 1,000,000,000,000,000,019,884,624,
+    838,656.00 (float noise); a budget above 10,000,000,000,000 (where amounts keep their
+    cents) is refused, and that one is planned."""
+    output = _run(cli, "target", "--budget", "1e30", "--offers", str(offers), code=2)
+    assert (
+        "--budget: 1e+30 is more than a campaign can spend: a budget is at most "
+        "10,000,000,000,000 money units (beyond, amounts lose their cents); nothing read or "
+        "written"
+    ) in output
+    assert "19,884" not in output and Store(get_settings().home).list_plans() == []
+    output = _run(cli, "target", "--budget", "1e13", "--offers", str(offers), "--no-store")
+    assert "of 10,000,000,000,000.00," in output
+
+
 @pytest.mark.parametrize("budget", ["1,000", "500 EUR"])
 def test_a_budget_written_with_a_thousands_separator_is_said_as_such(
     cli: CliRunner, offers: Path, budget: str

@@ -261,6 +261,23 @@ def test_targeting_refuses_a_budget_of_0_as_guanxi_target_does(  # type: ignore[
     ]
 
 
+def test_targeting_refuses_a_budget_no_campaign_can_spend(  # type: ignore[no-untyped-def]
+    client: TestClient, settings
+) -> None:
+    """polish30b: as guanxi target --budget 1e30 is refused (its amounts lose their cents), the
+    API refuses a budget above 10,000,000,000,000 in the same words, naming the field."""
+    keep_values(settings.store(), _values())
+    answer = client.post("/v1/targeting", json=_body(1e30), headers=headers("reviewer"))
+    assert answer.status_code == 422
+    assert answer.json()["detail"] == [
+        {
+            "field": "body.budget",
+            "reason": "1e+30 is more than a campaign can spend: a budget is at most "
+            "10,000,000,000,000 money units (beyond, amounts lose their cents)",
+        }
+    ]
+
+
 def test_targeting_refuses_a_key_given_twice_naming_the_field_and_offer(  # type: ignore[no-untyped-def]
     client: TestClient, settings
 ) -> None:
