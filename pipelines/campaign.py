@@ -226,7 +226,7 @@ def _other_ids(plans: pl.DataFrame | None, outcomes: pl.DataFrame) -> str:
     if (
         plans is None
         or plans.is_empty()
-        or outcomes["customer_id"].is_in(plans["customer_id"]).any()
+        or outcomes["customer_id"].is_in(plans["customer_id"].implode()).any()
     ):
         return ""
     return (
