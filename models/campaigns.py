@@ -775,8 +775,8 @@ def _with_margin(
     missing = margin_missing(outcomes)
     if missing and not leave_unvalued:
         raise ValueError(
-            f"{counted(missing, 'outcomes')} with revenue have no margin: give the margin per "
-            "unit of revenue (--margin-rate, margin_rate) to value them"
+            f"{counted(missing, 'outcomes')} with revenue {'has' if missing == 1 else 'have'} no "
+            "margin: give the margin per unit of revenue (--margin-rate, margin_rate) to value them"
         )
     # a row without revenue earned nothing; one with revenue is left unvalued (none refused)
     none_earned = pl.when(pl.col("revenue").fill_null(0.0) > 0).then(None).otherwise(0.0)

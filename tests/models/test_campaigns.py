@@ -189,7 +189,8 @@ def test_a_report_can_leave_outcomes_without_a_margin_unvalued() -> None:
     )
     offer = {"kind": "retention", "channel": "email", "cost": 1.0, "response": {"default": 0.1}}
     offers = parse_offers({"offers": [{"name": n, **offer} for n in ("a", "b")]})
-    with pytest.raises(ValueError, match="1 outcome with revenue"):
+    # polish30b: "1 outcome with revenue have no margin"
+    with pytest.raises(ValueError, match=r"^1 outcome with revenue has no margin: give the"):
         campaign_report(frame, offers)
     report = campaign_report(frame, offers, leave_unvalued=True)
     margins = dict(report.select("offer", "incremental_margin").rows())
