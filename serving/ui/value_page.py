@@ -124,7 +124,7 @@ def value_page(request: Request, _role: Reviewer, holder: Holder) -> HTMLRespons
     )
 
 
-@router.get("/value/segments/{name}.csv")
+@router.api_route("/value/segments/{name}.csv", methods=PAGE_METHODS)
 def segment_export(
     request: Request, _role: Reviewer, holder: Holder, name: str
 ) -> StreamingResponse:
@@ -141,6 +141,7 @@ def segment_export(
             f"known: {', '.join(values.segments())}.",
         )
     rows = segment_rows(values, kind, name)
-    served = rows.select("customer_id", "clv").to_dicts()
-    record_values(request, request.app.state.audit, values, served, "page")
+    if request.method != "HEAD":  # sent without its body: it exports no one
+        served = rows.select("customer_id", "clv").to_dicts()
+        record_values(request, request.app.state.audit, values, served, "page")
     return segment_csv(values, name, rows)

@@ -173,6 +173,33 @@ def test_metrics_count_the_scores_pages_show_and_the_values_served(
     assert f"# HELP guanxi_values_served_total {VALUES_HELP}" in text
 
 
+def test_the_value_page_and_its_exports_answer_head_without_auditing(
+    value_client: TestClient, value_settings: Settings
+) -> None:
+    """ui30b: a segment's CSV export was a 405 to ``HEAD`` (a link checker saw the value page's
+    links broken); it answers as ``GET`` without a body, and neither it nor the value page's
+    ``HEAD`` is audited or counted: they show no one."""
+    reviewer = headers("reviewer")
+    for path in ("/ui/value", "/ui/value/segments/champions.csv"):
+        got, head = (
+            value_client.get(path, headers=reviewer),
+            value_client.head(path, headers=reviewer),
+        )
+        assert head.status_code == got.status_code == 200 and head.content == b"", path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+        assert head.headers.get("content-disposition") == got.headers.get("content-disposition")
+
+    def shown() -> tuple[int, Counter[tuple[str, ...]]]:
+        served = _counted(value_client).get("guanxi_values_served_total", Counter())
+        return len(_audit(value_settings.home)), served
+
+    before = shown()
+    assert before[0] and before[1]  # the GETs are audited and counted
+    for path in ("/ui/value", "/ui/value/segments/champions.csv"):
+        assert value_client.head(path, headers=reviewer).status_code == 200
+    assert shown() == before
+
+
 def test_customer_value_is_the_row_with_the_table_settings(
     value_client: TestClient, value_settings: Settings
 ) -> None:
