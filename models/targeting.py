@@ -92,6 +92,7 @@ __all__ = [
     "OfferValues",
     "Plan",
     "compare_allocations",
+    "format_percent",
     "in_cents",
     "money_text",
     "offer_values",
@@ -556,6 +557,36 @@ def money_text(value: float) -> str:
     if value == 0 or not abs(value) < 0.005:  # NaN too
         return f"{value:,.2f}"
     return f"{value:.{1 - math.floor(math.log10(abs(value)))}f}".rstrip("0")
+
+
+def format_percent(value: float | None, digits: int = 1) -> str:
+    """Format a share in [0, 1] as a percentage, e.g. ``0.1234`` -> ``"12.3%"``.
+
+    A share strictly between 0 and 1 never reads as 0 or 100: one that would round to either
+    reads ``"<0.1%"`` or ``">99.9%"`` (with ``digits`` 1), as a calibrated probability is
+    never certain.
+
+    Parameters
+    ----------
+    value : float or None
+        The share; None or NaN give :data:`MISSING`.
+    digits : int, default 1
+        Decimals.
+
+    Returns
+    -------
+    str
+        The percentage.
+    """
+    if value is None or not math.isfinite(value):
+        return MISSING
+    shown = f"{100 * value:.{digits}f}"
+    step = f"{10.0**-digits:.{digits}f}"  # the least the digits show: 0.1
+    if 0 < value < 1 and float(shown) == 0:
+        return f"<{step}%"
+    if 0 < value < 1 and float(shown) == 100:
+        return f">{100 - float(step):.{digits}f}%"
+    return f"{shown}%"
 
 
 def _empty_reason(values: OfferValues, resources: list[Resource], budget: float) -> str:

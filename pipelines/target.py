@@ -53,6 +53,7 @@ from models.targeting import (
     NO_BUDGET,
     SUMMARY_COLUMNS,
     Plan,
+    format_percent,
     in_cents,
     money_text,
     summary_table,
@@ -60,7 +61,6 @@ from models.targeting import (
 from pipelines import connectors
 from pipelines.campaign import read_stored_plan_with_info
 from pipelines.console import fits, fitted_table, layout_table, warn_unsigned
-from serving.ui.charts import format_percent
 
 __all__ = ["print_plan", "print_report", "summary_output", "target_command"]
 

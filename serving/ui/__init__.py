@@ -39,6 +39,7 @@ def install_ui(app: FastAPI) -> None:
     from fastapi.staticfiles import StaticFiles
     from fastapi.templating import Jinja2Templates
 
+    from models.targeting import MISSING
     from serving.deps import LoginRequiredError, PageError
     from serving.ui import drift, login, pages, targeting, value_page
     from serving.ui.cards import CardCache
@@ -47,6 +48,8 @@ def install_ui(app: FastAPI) -> None:
     settings = app.state.settings
     templates = Jinja2Templates(directory=pages.HERE / "templates")
     templates.env.filters.update(pages.filters())
+    # the mark of a figure a page has not got, as the CLI prints it: {{ MISSING }}
+    templates.env.globals["MISSING"] = MISSING
     app.state.ui_templates = templates
     app.state.ui_sessions = SessionCodec(
         session_secret(settings),

@@ -6,7 +6,10 @@ people) that the page shows as the chart's text alternative. Colours are present
 not inline styles, so the pages work under a strict Content-Security-Policy.
 
 The formatting helpers (:func:`format_percent`, :func:`format_points`, :func:`format_number`,
-:func:`format_date`) are the ones the templates use too, so a chart and its table read the same.
+:func:`format_date`) are the ones the templates use too, so a chart and its table read the same;
+:func:`format_percent` and the missing mark :data:`~models.targeting.MISSING` live in
+:mod:`models.targeting`, beside the CLI's other display helpers, so that ``guanxi target`` prints a
+share as the pages show it without importing the web layer.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 from markupsafe import Markup, escape
 
 from models.metrics import MIN_BIN_ROWS
+from models.targeting import MISSING, format_percent
 
 __all__ = [
     "Chart",
@@ -45,36 +49,6 @@ _UP, _DOWN, _NEUTRAL = "#c2410c", "#1d4ed8", "#64748b"
 _SERIES = ("#1d4ed8", "#c2410c", "#15803d", "#7c3aed", "#a16207")
 
 
-def format_percent(value: float | None, digits: int = 1) -> str:
-    """Format a share in [0, 1] as a percentage, e.g. ``0.1234`` -> ``"12.3%"``.
-
-    A share strictly between 0 and 1 never reads as 0 or 100: one that would round to either
-    reads ``"<0.1%"`` or ``">99.9%"`` (with ``digits`` 1), as a calibrated probability is
-    never certain.
-
-    Parameters
-    ----------
-    value : float or None
-        The share; None or NaN give an em dash.
-    digits : int, default 1
-        Decimals.
-
-    Returns
-    -------
-    str
-        The percentage.
-    """
-    if value is None or not math.isfinite(value):
-        return "—"
-    shown = f"{100 * value:.{digits}f}"
-    step = f"{10.0**-digits:.{digits}f}"  # the least the digits show: 0.1
-    if 0 < value < 1 and float(shown) == 0:
-        return f"<{step}%"
-    if 0 < value < 1 and float(shown) == 100:
-        return f">{100 - float(step):.{digits}f}%"
-    return f"{shown}%"
-
-
 def format_rate(value: float | None) -> str:
     """Format a rate someone chose as a percentage, with the decimals it has (up to two).
 
@@ -92,7 +66,7 @@ def format_rate(value: float | None) -> str:
         The percentage (:func:`format_percent` with 0, 1 or 2 decimals).
     """
     if value is None or not math.isfinite(value):
-        return "—"
+        return MISSING
     digits = next((d for d in (0, 1) if abs(round(100 * value, d) - 100 * value) < 1e-9), 2)
     return format_percent(value, digits)
 
@@ -113,7 +87,7 @@ def format_points(value: float | None, digits: int = 1) -> str:
         The signed points (a minus sign, not a hyphen, for negatives).
     """
     if value is None or not math.isfinite(value):
-        return "—"
+        return MISSING
     text = f"{value:+.{digits}f}"
     if float(text) == 0:
         text = f"{0:.{digits}f}"
@@ -137,7 +111,7 @@ def format_number(value: float | None, digits: int = 0) -> str:
         ``"−0.0"``).
     """
     if value is None or not math.isfinite(value):
-        return "—"
+        return MISSING
     text = f"{value:,.{digits}f}"
     if float(text.replace(",", "")) == 0:
         text = f"{0:.{digits}f}"
@@ -182,7 +156,7 @@ def format_date(value: date | datetime | str | None) -> str:
         The formatted day.
     """
     if value is None or value == "":
-        return "—"
+        return MISSING
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
@@ -608,7 +582,10 @@ def gains_chart(
     rows = tuple(
         (
             format_percent(next(iter(series.values()))[i][0], 0),
-            *(format_percent(series[key][i][1]) if i < len(series[key]) else "—" for key in keys),
+            *(
+                format_percent(series[key][i][1]) if i < len(series[key]) else MISSING
+                for key in keys
+            ),
         )
         for i in range(n)
     )
@@ -743,7 +720,7 @@ def histogram(
             transform=f"rotate(-90 12 {top + ph / 2:.1f})",
         )
     )
-    median = format_percent(float(np.median(v))) if v.size else "—"
+    median = format_percent(float(np.median(v))) if v.size else MISSING
     description = f"{format_count(v.size, 'customer')}; median {x_label.lower()} {median}."
     rows = tuple(
         (f"{format_percent(edges[i], 0)}–{format_percent(edges[i + 1], 0)}", f"{int(c):,}")

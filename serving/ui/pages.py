@@ -52,7 +52,7 @@ from models.artifact import MODEL_METRICS, RULE_BACKED
 from models.metrics import MIN_BIN_ROWS
 from models.ranking import BANDS
 from models.registry import ModelNotFoundError
-from models.targeting import money_text
+from models.targeting import MISSING, money_text
 from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, task_names, task_specs
 from serving.deps import (
     Holder,
@@ -262,7 +262,7 @@ def _metric_name(pair: tuple[str, str], task: str | None = None) -> str:
 def _metric_value(value: float | None) -> str:
     """Format a metric: a whole number (a count of rows) as an integer, any other to 4 decimals."""
     if value is None:
-        return "—"
+        return MISSING
     return format_number(value, 0 if float(value).is_integer() else 4)
 
 

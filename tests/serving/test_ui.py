@@ -870,6 +870,35 @@ def test_a_tasks_graded_rule_is_named_as_its_spec_names_it() -> None:
     assert "rule" in metric_models() and "recency_rule" not in metric_models()
 
 
+def test_display_helpers_live_beside_missing() -> None:
+    """The CLI's percentages come from the models layer, and the pages write MISSING itself.
+
+    ``guanxi target`` imported ``format_percent`` from the web layer (serving.ui.charts), and
+    the charts and the templates wrote the missing mark as a literal in thirty places.
+    """
+    import ast
+
+    import pipelines.target
+    import serving.ui.charts
+    from models import targeting
+
+    assert pipelines.target.format_percent is targeting.format_percent
+    assert serving.ui.charts.format_percent is targeting.format_percent
+    ui = Path(serving.ui.charts.__file__).parent
+    for source in sorted(ui.glob("*.py")):
+        literals = [
+            node.lineno
+            for node in ast.walk(ast.parse(source.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Constant) and node.value == targeting.MISSING
+        ]
+        assert not literals, f"{source.name} lines {literals}: use models.targeting.MISSING"
+    for template in sorted((ui / "templates").glob("*.html")):
+        text = re.sub(r"{#.*?#}", "", template.read_text(encoding="utf-8"), flags=re.S)
+        # a dash as the value of a cell, an expression or a span (prose may still use one)
+        marks = re.findall(r"'—'|[>}]\s*—\s*[<{]", text)
+        assert not marks, f"{template.name} writes {marks}: use {{{{ MISSING }}}}"
+
+
 def test_formatting_for_people() -> None:
     assert format_percent(0.1234) == "12.3%" and format_percent(None) == "—"
     assert format_percent(math.nan) == "—"
