@@ -8,13 +8,14 @@ and one model page per task); the login page and the error page are checked too.
 answer 200 (the error page its 404) with no console error and no failed request (static files and
 the favicon included), have a ``<title>`` and exactly one ``<h1>``, ids each on one element,
 header cells in every table, a label on every form control, a text alternative on every image
-and chart, and no horizontal scrolling of the document at 1280 and 390 px wide (a wide table
-scrolls inside its own container).
+and chart, and no horizontal scrolling of the document at 1280 and 375 px wide (a wide table
+scrolls inside its own container). Printed (on A4's width), a page leaves out its controls (the
+skip link, the menu, log out), keeps every chart and cuts no table at the paper's edge.
 
 For keyboard and screen-reader users: ``lang`` on the page, no positive tabindex, no link named
 only "here" or "more", a skip link as the first Tab stop that moves the focus to ``<main>``, every
 scroll box a focusable region with a name unique on its page (any other element that scrolls
-sideways must take focus too), and at 390 px each box that overflows shows its focus and scrolls
+sideways must take focus too), and at 375 px each box that overflows shows its focus and scrolls
 with ArrowRight. Young stores are crawled as well: a snapshot without any model (the pages
 that need models answer their 503 naming ``guanxi train``; the menu leads to the model pages,
 which say the same), and, in the slow set, the world's models with nothing else, and a snapshot
@@ -61,7 +62,8 @@ from tests.serving.ui_data import BUSY, UIWorld
 
 pytestmark = [NEEDS_CHROMIUM]
 
-WIDTHS = (1280, 390)
+WIDTHS = (1280, 375)
+PRINT_WIDTH = 718  # A4's 210 mm less Chromium's default margins, at 96 px to the inch
 
 # what each page must be, read from the DOM (returns a list of problems, empty when all is well)
 AUDIT_JS = """() => {
@@ -132,6 +134,25 @@ OVERFLOW_JS = """() => {
     .map((el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "")
       + (el.className && typeof el.className === "string" ? "." + el.className : ""));
   return doc.scrollWidth + " > " + doc.clientWidth + ": " + out.join(", ");
+}"""
+
+# printed: no controls (the skip link, the menu, log out, the filters' buttons), every chart
+# kept, and nothing wider than the paper (a table cut at a scroll box's edge)
+PRINT_JS = """() => {
+  const problems = [];
+  const shown = (el) => getComputedStyle(el).display !== "none"
+    && el.getBoundingClientRect().width > 0;
+  document.querySelectorAll("nav[aria-label=Main], .session, .skip-link, .filters button")
+    .forEach((el) => { if (shown(el)) problems.push(el.className || el.tagName); });
+  const charts = [...document.querySelectorAll("svg[role=img]")];
+  const gone = charts.filter((el) => !shown(el)).length;
+  if (gone) problems.push(gone + " of " + charts.length + " charts not printed");
+  const paper = document.documentElement.clientWidth;
+  document.querySelectorAll("table, svg[role=img], figure").forEach((el) => {
+    const right = Math.round(el.getBoundingClientRect().right);
+    if (right > paper + 1) problems.push((el.id || el.tagName) + " is cut at " + right + " px");
+  });
+  return problems;
 }"""
 
 # the boxes a wide table scrolls in (the macro ``scroll`` of macros.html): each one a focusable,
@@ -315,6 +336,11 @@ def check_page(
         if overflow is not None:
             problems.append(f"at {width} px the document scrolls sideways: {overflow}")
     problems += scroll_box_problems(page, crawl)  # at the last, the narrowest, width
+    page.set_viewport_size({"width": PRINT_WIDTH, "height": 900})
+    page.emulate_media(media="print")
+    problems += [f"printed: {problem}" for problem in page.evaluate(PRINT_JS)]
+    page.emulate_media(media="screen")
+    page.set_viewport_size({"width": WIDTHS[-1], "height": 900})  # the screenshot's width
     name = route_template(urlsplit(url).path).strip("/").replace("/", "-") or "root"
     shot(page, f"{crawl.label}-{re.sub(r'[^a-z0-9_-]', '', name)}-{WIDTHS[-1]}")
     return problems + watch.take()
