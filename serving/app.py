@@ -66,6 +66,21 @@ async def _favicon() -> FileResponse:
     return FileResponse(FAVICON, media_type="image/x-icon")
 
 
+def _documentless_answer_head(app: FastAPI) -> None:
+    """Answer ``HEAD`` as ``GET`` at every ``GET`` route outside the API document.
+
+    Those are the icon (``/favicon.ico``) and the API docs' pages (``/docs``, ``/redoc``, added
+    by fastapi-offline as ``GET`` only): a link checker or a monitor asking ``HEAD`` got a 405
+    while ``GET`` worked, where the reviewer pages answer it
+    (:data:`serving.ui.pages.PAGE_METHODS`). The server sends the answer without its body. An
+    API operation is left as its document says.
+    """
+    for context in iter_route_contexts(app.routes):  # included routers' routes too
+        route = context.original_route
+        if isinstance(route, APIRoute) and not route.include_in_schema and route.methods == {"GET"}:
+            route.methods.add("HEAD")
+
+
 def _is_json(content_type: str | None) -> bool:
     """Say whether a ``Content-Type`` is JSON's (``application/json``, ``application/*+json``)."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
@@ -298,6 +313,7 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     app.include_router(targeting_router)
     app.include_router(value_router)
     install_ui(app)
+    _documentless_answer_head(app)
     app.openapi = _published_document(app)  # type: ignore[method-assign]
     return app
 

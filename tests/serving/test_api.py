@@ -500,6 +500,19 @@ def test_health_and_readiness_answer_head_as_get(client: TestClient) -> None:
     assert set(paths["/healthz"]) == set(paths["/readyz"]) == set(paths["/metrics"]) == {"get"}
 
 
+def test_the_icon_and_the_api_docs_answer_head_as_get(client: TestClient) -> None:
+    """serve31: ``HEAD /favicon.ico``, ``HEAD /docs`` and ``HEAD /redoc`` were 405s while GET
+    answered, so a link checker or monitor saw them broken; now as GET, without a body. The
+    document's operations are unchanged (a GET-only API operation stays GET-only)."""
+    for path in ("/favicon.ico", "/docs", "/redoc", "/docs/oauth2-redirect"):
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b"" and head.headers["content-type"] == got.headers["content-type"]
+    assert client.head("/v1/models", headers=headers()).status_code == 405
+    paths = client.get("/openapi.json").json()["paths"]
+    assert not [path for path, operations in paths.items() if "head" in operations]
+
+
 def test_a_405_allows_every_method_answered_at_its_path(client: TestClient) -> None:
     """serve28c: Starlette's 405 names the methods of the first route matching the path, so
     ``POST /healthz`` said ``Allow: GET`` once ``HEAD`` was answered by a route of its own (and
