@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from serving.audit import AuditLog
@@ -89,13 +90,43 @@ def _is_json(content_type: str | None) -> bool:
     )
 
 
-def _field_error(error: dict[str, Any], content_type: str | None) -> dict[str, str]:
+_JSON_KINDS: dict[type, str] = {
+    type(None): "null",
+    bool: "true or false",
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    list: "an array",
+}
+"""What a JSON body that is no object is, as a 422 names it (never quoting it)."""
+
+
+def _body_fields(request: Request) -> str:
+    """Name the fields of the JSON object a route takes as its body, the required ones said so.
+
+    Empty when the route's body is not a model (none is, today).
+    """
+    field = getattr(request.scope.get("route"), "body_field", None)
+    model = getattr(getattr(field, "field_info", None), "annotation", None)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return ""
+    names = [
+        f"{info.alias or name}{' (required)' if info.is_required() else ''}"
+        for name, info in model.model_fields.items()
+    ]
+    return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+def _field_error(error: dict[str, Any], request: Request) -> dict[str, str]:
     """Name the field of one validation error and say what it needs, never quoting the input.
 
     A pattern is said by its meaning (:data:`PATTERN_REASONS`), not its regex; a body that is
     not JSON is the field ``body``, with where the JSON breaks (FastAPI's location is the
     character's offset, which is no field); a body that is missing or was not sent as JSON says
-    :data:`SEND_JSON`. A check's own message is said without pydantic's ``Value error, ``.
+    :data:`SEND_JSON`, and so does JSON that is no object (``null``, ``[]``, ``"x"``), naming
+    what it is and the object's fields (pydantic said "Input should be a valid dictionary or
+    object to extract fields from"). A check's own message is said without pydantic's
+    ``Value error, ``.
     """
     loc = tuple(error.get("loc", ()))
     kind = error.get("type")
@@ -110,9 +141,17 @@ def _field_error(error: dict[str, Any], content_type: str | None) -> dict[str, s
         where = f" at character {loc[1]}" if len(loc) > 1 else ""
         problem = str((error.get("ctx") or {}).get("error", "cannot be read"))
         return {"field": "body", "reason": f"not valid JSON ({problem}{where}): {SEND_JSON}"}
-    elif loc == ("body",) and (kind == "missing" or not _is_json(content_type)):
+    elif loc == ("body",) and (
+        kind == "missing" or not _is_json(request.headers.get("content-type"))
+    ):
         why = "no body" if kind == "missing" else "the body was not sent as JSON"
         reason = f"{why}: {SEND_JSON}"
+    elif loc == ("body",) and kind == "model_attributes_type":
+        what = _JSON_KINDS.get(type(error.get("input")), "not an object")
+        fields = _body_fields(request)
+        reason = f"the body is {what}, not a JSON object: {SEND_JSON}" + (
+            f"; its fields are {fields}" if fields else ""
+        )
     return {"field": ".".join(str(part) for part in loc), "reason": reason}
 
 
@@ -125,8 +164,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     if is_page(request):
         return await invalid_page(request, exc)
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    content_type = request.headers.get("content-type")
-    detail = [_field_error(e, content_type) for e in errors]
+    detail = [_field_error(e, request) for e in errors]
     return JSONResponse({"detail": detail}, status_code=422)
 
 

@@ -737,9 +737,36 @@ def test_a_body_that_is_not_json_says_to_send_json(client: TestClient) -> None:
     # a form post (curl -d without -H) is not JSON either
     r = client.post("/v1/score", headers=headers(), data={"customer_id": secret})
     assert _fields(r) == {"body": f"the body was not sent as JSON: {SEND_JSON}"}
-    # JSON that is not an object keeps pydantic's reason
-    r = client.post("/v1/scores", headers=headers(), json=["c001"])
-    assert "body" in _fields(r) and SEND_JSON not in r.text
+
+
+def test_json_that_is_no_object_says_the_body_must_be_one_and_its_fields(
+    client: TestClient,
+) -> None:
+    """serve31: ``null``, ``[]``, ``"x"`` or ``1`` as the body of a JSON route answered
+    pydantic's "Input should be a valid dictionary or object to extract fields from", which an
+    integrator sending ``json.dumps(None)`` could not act on. Now the body's 422 says what it
+    was, that it must be a JSON object, and the object's fields (the required ones said so),
+    never quoting it."""
+    takes = {
+        "/v1/scores": "customer_ids (required), tasks, explain and group",
+        "/v1/score": "customer_id, features, events, as_of, tasks, explain and group",
+        "/v1/targeting": "budget (required), offers (required), as_of, method, uplift and limit",
+    }
+    sent = {**headers("admin"), "Content-Type": "application/json"}
+    for content, what in [
+        (b"null", "null"),
+        (b'["c001"]', "an array"),
+        (b'"c001"', "a string"),
+        (b"1", "a number"),
+        (b"2.5", "a number"),
+        (b"true", "true or false"),
+    ]:
+        for path, fields in takes.items():
+            r = client.post(path, headers=sent, content=content)
+            reason = f"the body is {what}, not a JSON object: {SEND_JSON}; its fields are {fields}"
+            assert _fields(r) == {"body": reason}, r.text
+            assert "c001" not in r.text
+            _conforms(client, "POST", path, r)
 
 
 def test_real_responses_are_what_the_document_publishes(client: TestClient) -> None:
