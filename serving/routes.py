@@ -84,6 +84,7 @@ __all__ = [
     "STOPPING",
     "TOO_DEEP",
     "TOO_MANY_DIGITS",
+    "WHITESPACE_ID",
     "CheckedQuery",
     "CustomerIdPath",
     "JSONRequest",
@@ -102,6 +103,7 @@ __all__ = [
     "router",
     "success_example",
     "too_many_digits",
+    "whitespace_hint",
 ]
 
 logger = logging.getLogger(__name__)
@@ -374,6 +376,41 @@ CustomerIdPath = Annotated[
 blank, no control characters). The GETs took at most 256, so a customer with a longer id was
 scored in a batch but a 422 on its own; and a blank id, or one holding a line break, was a 404
 "not found" where the body's is a 422 naming the field."""
+
+
+WHITESPACE_ID: Final = "ids are matched exactly, never trimmed"
+"""Why an id with whitespace before or after it is not found as the id without it."""
+
+
+def whitespace_hint(customer_id: str, where: str, found: Callable[[str], bool]) -> str | None:
+    """Say that an id not found has whitespace around it, and whether it is found without.
+
+    An id copied with a space (``"C1 "``) answered "not found" with no hint, though the
+    customer may be there as ``"C1"``; the server never trims an id (ids are exact: one may
+    hold the space), so it says so instead.
+
+    Parameters
+    ----------
+    customer_id : str
+        The id that was not found.
+    where : str
+        What it was looked up in (``"the snapshot"``).
+    found : callable
+        Says whether an id is in it.
+
+    Returns
+    -------
+    str or None
+        The hint, None when the id has no whitespace before or after it.
+    """
+    trimmed = customer_id.strip()
+    if trimmed == customer_id or not trimmed:
+        return None
+    without = "is in" if found(trimmed) else "is not in"
+    return (
+        f"the id has whitespace before or after it, and {WHITESPACE_ID}: without the "
+        f"whitespace, the id {without} {where}"
+    )
 
 
 LONE_SURROGATE: Final = "a lone surrogate escape, \\uD800 to \\uDFFF without its pair,"
@@ -718,7 +755,8 @@ def _record(
     responses={
         **success_example({"customer_id": "C0002", "scores": {EXAMPLE_TASK: _SCORED}}),
         404: error_answer(
-            "Customer not in the snapshot.",
+            "Customer not in the snapshot (the detail says when the id has whitespace before or "
+            "after it, and whether the id without it is).",
             {"detail": "customer not in the snapshot as of 2025-12-31"},
         ),
         **invalid_parameter(
@@ -752,10 +790,9 @@ def customer_scores(
     names = _tasks(state, requested, "query.tasks")
     positions = state.positions([customer_id])
     if positions[0] < 0:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            f"customer not in the snapshot as of {state.snapshot.as_of}",
-        )
+        detail = f"customer not in the snapshot as of {state.snapshot.as_of}"
+        hint = whitespace_hint(customer_id, "the snapshot", lambda c: state.positions([c])[0] >= 0)
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{detail}: {hint}" if hint else detail)
     position = int(positions[0])
     fragments = score_fragments(state, position, names, explain, group)
     served = []
@@ -780,6 +817,7 @@ def customer_scores(
                 {"customer_id": "C9999", "status": "unknown", "scores": {}},
             ],
             "unknown": 1,
+            "hint": None,  # or why ids are unknown: whitespace around them
         }
     ),
     openapi_extra=request_example(
@@ -818,7 +856,28 @@ def batch_scores(
         metrics,
         _served([(r.customer_id, r.scores) for r in results if r.status == "ok"]),
     )
-    return BatchScoreResponse(results=results, unknown=len(body.customer_ids) - len(known))
+    unknown = len(body.customer_ids) - len(known)
+    return BatchScoreResponse(
+        results=results, unknown=unknown, hint=_batch_hint(state, body.customer_ids, positions)
+    )
+
+
+def _batch_hint(state: ServingState, ids: list[str], positions: np.ndarray) -> str | None:
+    """Say how many unknown ids of a batch have whitespace around them, and the first's result.
+
+    None when none has (the answer's ``hint``); the ids are not repeated (their results are).
+    """
+    spaced = [i for i in np.flatnonzero(positions < 0).tolist() if ids[i].strip() != ids[i]]
+    if not spaced:
+        return None
+    trimmed = [ids[i].strip() for i in spaced]
+    found = int((state.positions(trimmed) >= 0).sum())
+    many = len(spaced) > 1
+    return (
+        f"{len(spaced)} unknown {'ids have' if many else 'id has'} whitespace before or after "
+        f"{'them' if many else 'it'} (the first: result {spaced[0]}), and {WHITESPACE_ID}: "
+        f"without the whitespace, {found} of them {'is' if found == 1 else 'are'} in the snapshot"
+    )
 
 
 @router.post(

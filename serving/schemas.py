@@ -312,6 +312,12 @@ class BatchScoreResponse(BaseModel):
 
     results: list[CustomerResult]
     unknown: int = Field(description="How many ids are not in the snapshot.")
+    hint: str | None = Field(
+        default=None,
+        description="Why ids are unknown, when the server can tell: unknown ids with "
+        "whitespace before or after them (ids are matched exactly, never trimmed); null "
+        "otherwise.",
+    )
 
 
 def _event_rules() -> list[JsonValue]:

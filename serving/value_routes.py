@@ -39,6 +39,7 @@ from serving.routes import (
     error_answer,
     invalid_parameter,
     success_example,
+    whitespace_hint,
 )
 from serving.schemas import (
     AtRiskCustomer,
@@ -277,10 +278,13 @@ def get_customer_value(
     values = _values(request, holder)  # after the path's checks
     row = values.row(customer_id)
     if row is None:
+        hint = whitespace_hint(customer_id, "the value table", lambda c: values.row(c) is not None)
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
-            f"customer not in the value table as of {values.as_of} (customers without an order "
-            "up to that day have no value)",
+            f"customer not in the value table as of {values.as_of}: {hint}"
+            if hint
+            else f"customer not in the value table as of {values.as_of} (customers without an "
+            "order up to that day have no value)",
         )
     record_values(request, audit, values, [row])
     return customer_value(values, row)

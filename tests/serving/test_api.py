@@ -335,6 +335,45 @@ def test_a_batch_refuses_a_blank_or_control_character_id_by_its_index(client: Te
     assert r.status_code == 200 and r.json()["unknown"] == 1
 
 
+def test_an_unknown_id_with_whitespace_around_it_is_said_to_have_it(client: TestClient) -> None:
+    """serve31: "c001 " (a space copied with it) answered "customer not in the snapshot" with
+    no hint, and was "unknown" in a batch, though c001 is in it. Ids are exact (never trimmed);
+    the 404 and the batch's ``hint`` say the id has whitespace around it, and whether it is
+    known without it. An id without any, or one found as it is, gets no hint."""
+    said = "ids are matched exactly, never trimmed"
+    for sent, where in [("c001%20", "is in"), ("%20%20c001", "is in"), ("nobody%09", None)]:
+        r = client.get(f"/v1/customers/{sent}/scores", headers=headers())
+        if where is None:  # a tab is a control character: the path's 422, as before
+            assert r.status_code == 422, r.text
+            continue
+        assert r.status_code == 404, r.text
+        assert r.json()["detail"] == (
+            f"customer not in the snapshot as of {AS_OF.isoformat()}: the id has whitespace "
+            f"before or after it, and {said}: without the whitespace, the id {where} the snapshot"
+        )
+        _conforms(client, "GET", "/v1/customers/{customer_id}/scores", r)
+    r = client.get("/v1/customers/nobody%E3%80%80/scores", headers=headers())  # ideographic
+    assert r.json()["detail"].endswith("without the whitespace, the id is not in the snapshot")
+    r = client.get("/v1/customers/nobody/scores", headers=headers())
+    assert r.json() == {"detail": f"customer not in the snapshot as of {AS_OF.isoformat()}"}
+    ids = ["c001", "c002 ", "nobody", "\u00a0nobody", " c003"]
+    r = client.post("/v1/scores", headers=headers(), json={"customer_ids": ids, "explain": 0})
+    body = r.json()
+    assert [x["status"] for x in body["results"]] == ["ok"] + ["unknown"] * 4
+    assert body["hint"] == (
+        f"3 unknown ids have whitespace before or after them (the first: result 1), and {said}: "
+        "without the whitespace, 2 of them are in the snapshot"
+    )
+    _conforms(client, "POST", "/v1/scores", r)
+    r = client.post("/v1/scores", headers=headers(), json={"customer_ids": ["c001", "x "]})
+    assert r.json()["hint"] == (
+        f"1 unknown id has whitespace before or after it (the first: result 1), and {said}: "
+        "without the whitespace, 0 of them are in the snapshot"
+    )
+    r = client.post("/v1/scores", headers=headers(), json={"customer_ids": ["c001", "nobody"]})
+    assert r.json()["hint"] is None
+
+
 def test_422_reason_is_the_check_s_own_words(client: TestClient) -> None:
     """A check of guanxi's own read "Value error, must be a JSON number": pydantic's prefix
     for the ValueError a validator raises, which tells the caller nothing."""

@@ -224,6 +224,20 @@ def test_customer_value_is_the_row_with_the_table_settings(
     assert all("c000" not in json.dumps(a) for a in lines)  # ids are hashed
 
 
+def test_an_id_with_whitespace_around_it_says_so_in_its_404(value_client: TestClient) -> None:
+    """serve31: ``/v1/customers/c000%20/value`` answered "not in the value table" with no
+    hint, though ``c000`` is in it; the id is not trimmed (ids are exact), the 404 says why."""
+    as_of = AS_OF.isoformat()
+    for sent, where in [("c000%20", "is in"), ("%C2%A0nobody", "is not in")]:
+        r = value_client.get(f"/v1/customers/{sent}/value", headers=headers())
+        assert r.status_code == 404, r.text
+        assert r.json()["detail"] == (
+            f"customer not in the value table as of {as_of}: the id has whitespace before or "
+            "after it, and ids are matched exactly, never trimmed: without the whitespace, the "
+            f"id {where} the value table"
+        )
+
+
 def test_unknown_customer_and_roles(value_client: TestClient) -> None:
     r = value_client.get("/v1/customers/nobody/value", headers=headers())
     assert r.status_code == 404 and "value table as of" in r.json()["detail"]
