@@ -97,7 +97,7 @@ from models.labels import HORIZON_DAYS
 from models.scoring import FeatureSetMismatchError, score_snapshot
 from models.tasks import retention_task, task_names
 from pipelines import connectors
-from pipelines.drift import no_event_by, trained_later
+from pipelines.drift import after_today, no_event_by, trained_later
 from pipelines.versions import ModelFilesMissingError, load_version
 
 __all__ = [
@@ -805,12 +805,9 @@ def run_cycle(
     from models.registry import check_tracking, configure_tracking
 
     console = console or Console()
-    today = datetime.now(UTC).date()
-    if as_of > today:  # was run, its snapshot and values kept, as guanxi features build refuses
-        raise CycleError(
-            f"--as-of {as_of} is in the future (today is {today} UTC): nothing written; a cycle "
-            "runs for a day whose events are in"
-        )
+    future = after_today(as_of)
+    if future is not None:  # was run, its snapshot and values kept, as features build refuses
+        raise CycleError(f"{future}; nothing written")
     check_tracking(configure_tracking(home))
     run = _Run(sources, as_of, config, home, console)
     with _day_lock(run.store.record_path("cycle", as_of).with_suffix(".lock"), as_of):

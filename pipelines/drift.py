@@ -78,6 +78,7 @@ __all__ = [
     "DriftInputs",
     "EmptySnapshotError",
     "ReportNotKeptError",
+    "after_today",
     "drift_command",
     "drift_report",
     "keep_report",
@@ -179,6 +180,34 @@ def no_event_by(events: pl.DataFrame, day: date) -> str:
         else "there are no events"
     )
     return f"no customer has an event on or before {day} ({since})"
+
+
+def after_today(day: date, today: date | None = None) -> str | None:
+    """Say that an ``--as-of`` is after today (UTC): no event of it is in yet.
+
+    ``guanxi cycle`` and ``guanxi drift`` refuse such a day in these words, as ``guanxi
+    features build`` refuses it; each wrote the sentence apart, and said it differently.
+
+    Parameters
+    ----------
+    day : datetime.date
+        The ``--as-of`` given.
+    today : datetime.date, optional
+        Today; default: today's date in UTC.
+
+    Returns
+    -------
+    str or None
+        ``--as-of <day> is in the future (today is <today> UTC): its events are not in yet;
+        give <today> or an earlier day``, or None when ``day`` is today or before.
+    """
+    today = today or datetime.now(UTC).date()
+    if day <= today:
+        return None
+    return (
+        f"--as-of {day} is in the future (today is {today} UTC): its events are not in yet; "
+        f"give {today} or an earlier day"
+    )
 
 
 class EmptySnapshotError(ValueError):
@@ -988,6 +1017,10 @@ def drift_command(
         thresholds = DriftThresholds(psi=psi, ks=ks, wasserstein=wasserstein, alpha=alpha)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint=f"--{str(exc).split()[0]}") from exc
+    future = after_today(as_of.date()) if as_of is not None else None
+    if future is not None:  # was told to build its snapshot, which guanxi features build refuses
+        console.print(f"[red]no drift report, nothing written:[/red] {future}")
+        raise typer.Exit(1)
     home = get_settings().home
     build = "(`guanxi features build --events PATH --as-of DAY`, or `guanxi cycle`)"
     if not home.is_dir():  # was "no history for DAY" or "no snapshot", as if the store were there
@@ -1003,13 +1036,6 @@ def drift_command(
         console.print(
             f"[red]no drift report:[/red] the store ({escape(str(home))}) holds no snapshot; "
             f"build one first {build}"
-        )
-        raise typer.Exit(1)
-    today = datetime.now(UTC).date()
-    if day > today:  # was told to build its snapshot, which guanxi features build refuses
-        console.print(
-            f"[red]no drift report, nothing written:[/red] --as-of {day} is in the future "
-            f"(today is {today} UTC)"
         )
         raise typer.Exit(1)
     require_tracking(console, home, "report drift")
