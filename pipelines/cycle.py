@@ -30,7 +30,8 @@ single commands run:
     Train a challenger (:func:`pipelines.train.run_training`) for each task whose champion is
     missing, older than ``--max-model-age`` days (its ``as_of`` tag, else its training run's:
     :func:`champion_trained_as_of`; a champion of unknown age is not retrained for its age, and
-    the step says so), whose features drifted
+    the step says so), trained on another feature set than this guanxi builds (after an
+    upgrade: the value and score steps leave it out, saying so), whose features drifted
     beyond ``--max-drifted-share`` or whose scores drifted. A version already trained as of
     ``D`` is reused, so a resumed run never registers a second one.
 ``promote``
@@ -97,7 +98,7 @@ from models.labels import HORIZON_DAYS
 from models.scoring import FeatureSetMismatchError, score_snapshot
 from models.tasks import retention_task, task_names
 from pipelines import connectors
-from pipelines.drift import after_today, no_event_by, trained_later
+from pipelines.drift import after_today, feature_set_reason, no_event_by, trained_later
 from pipelines.versions import ModelFilesMissingError, load_version
 
 __all__ = [
@@ -226,6 +227,7 @@ def retrain_reasons(
     config: CycleConfig,
     *,
     champion: bool | None = None,
+    other_features: str | None = None,
 ) -> list[str]:
     """Say why a task's model should be retrained (pure).
 
@@ -245,6 +247,10 @@ def retrain_reasons(
         Whether the task has a champion; default: whether ``champion_as_of`` is given. A
         champion whose training day is unknown (:func:`champion_trained_as_of`) is not retrained
         for its age, only for drift.
+    other_features : str, optional
+        That the champion was trained on another feature set than this guanxi builds
+        (:func:`pipelines.drift.feature_set_reason`), the first reason: it can be neither
+        scored nor compared.
 
     Returns
     -------
@@ -253,7 +259,7 @@ def retrain_reasons(
     """
     if not (champion_as_of is not None if champion is None else champion):
         return ["no champion"]
-    reasons = []
+    reasons = [other_features] if other_features else []
     age = (day - champion_as_of).days if champion_as_of is not None else None
     if age is not None and age > config.max_model_age_days:
         reasons.append(f"model age {age} days > {config.max_model_age_days}")
@@ -391,6 +397,29 @@ class _Run:
         self.home, self.console, self.store = home, console, get_settings().store(home)
         self._data: tuple[pl.DataFrame, pl.DataFrame | None] | None = None
         self._said: set[str] = set()  # notes printed by a step of this run, not said again
+        self._feature_sets: dict[tuple[str, str], str | None] = {}
+
+    def other_features(self, task: str) -> tuple[str, str] | None:
+        """Return the task's champion's version and why it is retrained, if another feature set's.
+
+        :func:`pipelines.drift.feature_set_reason`.
+
+        The version's ``feature_set_version`` tag (``guanxi train`` gives it), else its files'.
+        """
+        champion = registry.get_version(task, registry.CHAMPION)
+        if champion is None:
+            return None
+        key = (task, str(champion.version))
+        if key not in self._feature_sets:
+            trained_on = (champion.tags or {}).get("feature_set_version")
+            if not trained_on:  # registered by hand: its files say it
+                try:
+                    trained_on = load_version(task, version=key[1]).bundle.feature_set_version
+                except (ModelFilesMissingError, registry.ModelNotFoundError):
+                    trained_on = None  # the score step says the files are gone
+            self._feature_sets[key] = feature_set_reason(trained_on)
+        reason = self._feature_sets[key]
+        return (key[1], reason) if reason is not None else None
 
     def data(self) -> tuple[pl.DataFrame, pl.DataFrame | None]:
         if self._data is None:
@@ -441,6 +470,8 @@ class _Run:
         from pipelines.value import compute_values, keep_values
 
         events, _ = self.data()
+        retention = retention_task()
+        other = self.other_features(retention.name) if later and retention is not None else None
         try:
             run = compute_values(
                 events,
@@ -448,6 +479,14 @@ class _Run:
                 self.day,
                 horizon_days=self.config.value_horizon_days,
                 no_model=later,
+                # was a stop ("retrain it and promote the new version"): the retrain step does
+                other_features=(
+                    f"{retention.name} version {other[0]} was {other[1]}: this cycle's retrain "
+                    "step retrains it, and its revalue step refits these values once it is "
+                    "promoted"
+                    if other is not None and retention is not None
+                    else None
+                ),
             )
         except ModelIdentificationError as exc:
             return {"skipped": str(exc)}
@@ -460,6 +499,14 @@ class _Run:
         snapshot = self.store.read_snapshot(self.day)
         done: dict[str, Any] = {}
         for task in tasks:
+            other = self.other_features(task)
+            if other is not None:  # was a stop, saying to retrain and promote it: retrain does
+                version, reason = other
+                done[task] = (
+                    f"not scored: version {version} was {reason}; this cycle's retrain step "
+                    "retrains it"
+                )
+                continue
             try:
                 loaded = load_version(task, alias=registry.CHAMPION, check=True)
             except ModelFilesMissingError as exc:  # was MLflow's traceback: No such artifact
@@ -504,7 +551,13 @@ class _Run:
         # a task without a champion is not compared; the retrain step below trains one
         later = "no champion to compare yet; this cycle's retrain step trains one"
         try:
-            report = drift_report(inputs, list(self.config.tasks), no_model=later, redo=RERUN)
+            report = drift_report(
+                inputs,
+                list(self.config.tasks),
+                no_model=later,
+                redo=RERUN,
+                other_features="this cycle's retrain step retrains it",
+            )
         except EmptySnapshotError as exc:  # events not reaching back to the champion's test day
             return {"skipped": f"no drift report, nothing written: {exc}"}  # was a traceback
         empty = nothing_to_measure(report)
@@ -529,7 +582,7 @@ class _Run:
         notes: dict[str, str] = {}
         for task in self.config.tasks:
             champion = registry.get_version(task, registry.CHAMPION)
-            trained = None
+            trained, other = None, self.other_features(task)
             if champion is not None:
                 tags = dict(champion.tags or {})
                 trained, note = champion_trained_as_of(tags, _run_params(champion.run_id))
@@ -542,6 +595,7 @@ class _Run:
                 task in drift.get("scores_drifted", []),
                 self.config,
                 champion=champion is not None,
+                other_features=other[1] if other is not None else None,
             )
             if not reasons:  # was "retrained no" alone: the champion stays, and why
                 stays = kept_reasons(trained, self.day, drift, self.config)
@@ -795,8 +849,9 @@ def run_cycle(
         If ``as_of`` is after today, no customer has an event on or before it (nothing of the
         day is written), the server reload fails, the drift report cannot be kept, or a
         champion's files are missing (:class:`pipelines.versions.ModelFilesMissingError`, said
-        with what to run), or a champion the value or score step reads was trained on another
-        feature set (:class:`models.scoring.FeatureSetMismatchError`, said with what to run).
+        with what to run), or a champion the value step reads, of a task the cycle does not
+        retrain (not in ``--tasks``), was trained on another feature set
+        (:class:`models.scoring.FeatureSetMismatchError`, said with what to run).
     CycleRunningError
         If another process runs the cycle of the same day (this one does nothing).
     models.registry.TrackingUnavailableError

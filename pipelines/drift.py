@@ -60,7 +60,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from features.contracts import counted
+from features.contracts import FEATURE_SET_VERSION, counted
 from features.events import EventsValidationError, read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import SnapshotNotFoundError, Store, atomic_write
@@ -81,6 +81,7 @@ __all__ = [
     "after_today",
     "drift_command",
     "drift_report",
+    "feature_set_reason",
     "keep_report",
     "no_event_by",
     "nothing_to_measure",
@@ -152,6 +153,30 @@ def trained_later(trained: str | None, day: date, redo: str | None = None) -> st
         f"trained as of {since}, after {day}: it has seen events that followed this day, "
         f"so its scores of {day} and their live performance look better than they are; {instead}"
     )
+
+
+def feature_set_reason(trained_on: str | None) -> str | None:
+    """Say that a champion was trained on another feature set than this guanxi builds (pure).
+
+    After an upgrade that changes the features, ``guanxi cycle`` stopped at its value or score
+    step on such a champion, saying to retrain and promote it; its retrain step now does that
+    itself, and says this as its reason (and ``guanxi drift``, in the cycle, of the champion it
+    does not compare).
+
+    Parameters
+    ----------
+    trained_on : str or None
+        The champion's feature-set version (None when unknown).
+
+    Returns
+    -------
+    str or None
+        ``trained on feature set version <old>, this guanxi builds <new>``, or None when it is
+        this guanxi's (or unknown).
+    """
+    if trained_on is None or trained_on == FEATURE_SET_VERSION:
+        return None
+    return f"trained on feature set version {trained_on}, this guanxi builds {FEATURE_SET_VERSION}"
 
 
 def no_event_by(events: pl.DataFrame, day: date) -> str:
@@ -544,6 +569,7 @@ def drift_report(
     alias: str = registry.CHAMPION,
     no_model: str | None = None,
     redo: str | None = None,
+    other_features: str | None = None,
 ) -> dict[str, Any]:
     """Compute the drift and live-performance report of a day (nothing is written but snapshots).
 
@@ -564,6 +590,10 @@ def drift_report(
     redo : str, optional
         The advice of the note on a champion trained after the report's day
         (:func:`trained_later`); by default an ``--as-of`` on or after its training day.
+    other_features : str, optional
+        What becomes of a champion trained on another feature set, in the note of it (after
+        :func:`feature_set_reason`); by default the refusal of :mod:`models.scoring`, which says
+        to retrain and promote it. ``guanxi cycle``, whose retrain step does that, says so.
 
     Returns
     -------
@@ -590,7 +620,8 @@ def drift_report(
         except FeatureSetMismatchError as exc:  # was compared, as guanxi score refuses it
             del champions[task]
             inputs.other_features[task] = str(exc)
-            notes.append(f"{task} v{model.version}: not compared: {exc}")
+            why = f"it was {feature_set_reason(model.bundle.feature_set_version)}: {other_features}"
+            notes.append(f"{task} v{model.version}: not compared: {why if other_features else exc}")
             continue
         tested = reference_day(model)
         if inputs.day < tested:  # comparing backwards: an earlier day against a later one

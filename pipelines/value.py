@@ -45,7 +45,7 @@ import polars as pl
 import typer
 from rich.console import Console
 
-from features.contracts import counted
+from features.contracts import FEATURE_SET_VERSION, counted
 from features.database import DatabaseError
 from features.events import EventsValidationError, StagedOrders
 from features.store import Store, ValueTableInfo
@@ -180,6 +180,7 @@ def compute_values(
     spark_master: str = DEFAULT_MASTER,
     last_event: datetime | None = None,
     no_model: str | None = None,
+    other_features: str | None = None,
 ) -> ValueRun:
     """Fit the value models and compute every customer's value as of a day.
 
@@ -220,6 +221,12 @@ def compute_values(
         probabilities, so clv_textbook and equity_at_risk are empty: "); by default the
         registry's message, which says to train and promote one. ``guanxi cycle``, whose retrain
         step trains churn later in the same cycle, says that instead.
+    other_features : str, optional
+        The note of a churn model trained on another feature set than this guanxi builds (after
+        "no churn probabilities, so clv_textbook and equity_at_risk are empty: "): its
+        probabilities are left out, said so, rather than the model refused
+        (:class:`models.scoring.FeatureSetMismatchError`, the default). ``guanxi cycle``, whose
+        retrain step retrains it, says that.
 
     Returns
     -------
@@ -231,7 +238,8 @@ def compute_values(
     models.clv.ModelIdentificationError
         If the value models cannot be fitted on these events.
     ValueError
-        If an argument is out of range or the margin basis lacks margins.
+        If an argument is out of range or the margin basis lacks margins, or (without
+        ``other_features``) the churn model was trained on another feature set.
     """
     notes: list[str] = []
     summarize: Callable[..., pl.DataFrame] = repeat_purchase_summary
@@ -264,7 +272,7 @@ def compute_values(
             "Gamma-Gamma fit and valued by its shrinkage towards the population mean (their CLV "
             "can be negative)"
         )
-    churn, churn_model, note = _churn(snapshot, alias, no_model)
+    churn, churn_model, note = _churn(snapshot, alias, no_model, other_features)
     if note:
         notes.append(note)
     table = tabulate(
@@ -295,22 +303,23 @@ def compute_values(
 
 
 def _churn(
-    snapshot: pl.DataFrame, alias: str, no_model: str | None = None
+    snapshot: pl.DataFrame,
+    alias: str,
+    no_model: str | None = None,
+    other_features: str | None = None,
 ) -> tuple[pl.DataFrame | None, dict[str, Any] | None, str | None]:
     """Churn probabilities of the retention task's aliased model, or why there are none."""
     spec = retention_task()
     if spec is None:
         return None, None, "no task declares retention risk: no churn probability, no textbook CLV"
-    try:
-        loaded = registry.load_model(spec.name, alias=alias)
+    empty = "no churn probabilities, so clv_textbook and equity_at_risk are empty"
+    try:  # a model of another feature set is refused, unless the caller says what becomes of it
+        loaded = registry.load_model(spec.name, alias=alias, check=other_features is None)
     except registry.ModelNotFoundError as error:
-        return (
-            None,
-            None,
-            "no churn probabilities, so clv_textbook and equity_at_risk are empty: "
-            f"{no_model or error}",
-        )
+        return None, None, f"{empty}: {no_model or error}"
     bundle = loaded.bundle
+    if bundle.feature_set_version != FEATURE_SET_VERSION:  # only with other_features
+        return None, None, f"{empty}: {other_features}"
     recorded = (bundle.metadata.get("params") or {}).get("horizon") or loaded.tags.get("horizon")
     horizon = int(float(recorded)) if recorded else None
     if horizon is None:

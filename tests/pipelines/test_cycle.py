@@ -27,6 +27,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner, Result
 
+import pipelines.train as train_job
 from features.contracts import FEATURE_SET_VERSION
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
@@ -52,12 +53,13 @@ from pipelines.cycle import (
     retrain_reasons,
     trained_later,
 )
-from pipelines.drift import after_today
+from pipelines.drift import after_today, feature_set_reason
 from pipelines.promote import Decision, decision_text
 from pipelines.sample import generate_sample
 from serving.settings import get_settings
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import (  # noqa: F401  (fixtures)
+    _fake_trainer,
     _result,
     _train,
     _variant,
@@ -395,7 +397,7 @@ def test_the_score_step_notes_an_untagged_champion_trained_later_by_its_run(
     assert done["churn"]["trained_as_of"] == "2024-10-31"
 
 
-def test_a_champion_of_another_feature_set_stops_the_cycle_saying_what_to_run(
+def test_a_champion_of_another_feature_set_is_retrained_by_the_cycle(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
@@ -403,28 +405,45 @@ def test_a_champion_of_another_feature_set_stops_the_cycle_saying_what_to_run(
     tiny_data: Any,
 ) -> None:
     """cycle30: after an upgrade of guanxi's feature set, the value step ended every cycle in a
-    FeatureSetMismatchError traceback, with no word of the step kept or of resuming."""
+    FeatureSetMismatchError traceback. cycle31: it then stopped there, saying to retrain the
+    champion and promote the new version, the cycle's own retrain step's work (and one that
+    retrains a champion 90 days old never reached it): now the values and the scores leave it
+    out, saying so, and the retrain step retrains it, the gate promotes, the day is rescored."""
     old = _variant(tiny_bundle, feature_set_version="0")
     _train(cli, sample, monkeypatch, _result(old, tiny_data, "B"))
     assert cli.invoke(app, ["promote", "--task", "churn"]).exit_code == 0
-    args = _on(date(2024, 12, 31), _args(sample))
-    ran = _invoke(args)
+    fresh = _fake_trainer(_result(tiny_bundle, tiny_data, "B"))
+    monkeypatch.setattr(train_job, "train_task", fresh)
+    day = date(2024, 12, 31)
+    ran = _invoke(_on(day, _args(sample)))
     said = " ".join(ran.output.split())
-    assert ran.exit_code == 1, ran.output
-    assert (
-        "cycle stopped: model churn@champion (version 1) was trained on feature set version 0, "
-        f"but this guanxi builds feature set version {FEATURE_SET_VERSION}; retrain it (`guanxi "
-        "train`) and promote the new version before scoring The steps before it (snapshot) are "
-        "kept; run the same command again to resume."
-    ) in said
-    record = Store(get_settings().home).read_record("cycle", date(2024, 12, 31))
-    assert record is not None and list(record["steps"]) == ["snapshot"]
-    # as it says: a champion of this feature set, and the same command resumes at the value step
-    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
-    assert cli.invoke(app, ["promote", "--task", "churn"]).exit_code == 0
-    ran = _invoke(args)
     assert ran.exit_code == 0, ran.output
-    assert "snapshot: done already" in ran.output and "value: done already" not in ran.output
+    why = f"trained on feature set version 0, this guanxi builds {FEATURE_SET_VERSION}"
+    assert (
+        f"clv_textbook and equity_at_risk are empty: churn version 1 was {why}: this cycle's "
+        "retrain step retrains it, and its revalue step refits these values once it is promoted"
+    ) in said
+    assert f"churn: not scored: version 1 was {why}; this cycle's retrain step retrains it" in said
+    assert f"churn v1: not compared: it was {why}: this cycle's retrain step retrains it" in said
+    assert f"churn: retrained yes, version 2, reasons {why}" in said
+    assert len(fresh.calls) == 1 and "cycle of 2024-12-31 complete" in said
+    record = Store(get_settings().home).read_record("cycle", day)
+    assert record is not None and record["complete"]
+    assert record["steps"]["rescore"]["summary"]["churn"]["version"] == "2"
+    assert "refitted" in record["steps"]["revalue"]["summary"]
+
+
+def test_feature_set_reason_is_the_first_reason_to_retrain() -> None:
+    """cycle31: a champion of another feature set was no reason of the retrain step."""
+    config = CycleConfig(max_model_age_days=90, max_drifted_share=0.25)
+    day = date(2025, 3, 31)
+    assert feature_set_reason(None) is None and feature_set_reason(FEATURE_SET_VERSION) is None
+    why = feature_set_reason("0")
+    assert why == f"trained on feature set version 0, this guanxi builds {FEATURE_SET_VERSION}"
+    assert retrain_reasons(date(2025, 3, 1), day, 0.3, False, config, other_features=why) == [
+        why,
+        "30.0% of features drifted",
+    ]
 
 
 def test_a_champion_whose_files_are_gone_stops_the_cycle_saying_so(
