@@ -264,6 +264,7 @@ class DriftInputs:
         self.store, self.day = store, day
         self._events, self._customers = events, customers
         self._given = events is not None  # the events' source, said of an empty snapshot
+        self._customers_given = customers is not None
         self._snapshots: dict[date, pl.DataFrame] = {}
         self._models: dict[tuple[str, str], LoadedModel] = {}
         self.missing: dict[str, ModelFilesMissingError] = {}
@@ -311,6 +312,69 @@ class DriftInputs:
             f"the store holds no snapshot of {day}, nor the history to build it ({path}): pass "
             f"--events PATH, or build it first ({build}){kept}"
         )
+
+    def partial(self) -> list[str]:
+        """Say how the events and customers given fall short of the store's snapshot of the day.
+
+        A partial extract (``--events`` of some customers or of the last weeks, ``--customers``
+        of one region) gave no word: the snapshots built from it and the outcomes read from it
+        were the extract's, and a reviewer read drift that was only its shape. Only inputs given
+        are checked, against the store's snapshot of the report's day (and its history, the
+        events that snapshot was built from); without one there is nothing to check against.
+
+        Returns
+        -------
+        list of str
+            One note per shortfall, with counts: the snapshot's customers with no event in
+            ``--events`` up to the day, the days the events start after the history's first
+            event or end before the report's day, the snapshot's customers ``--customers``
+            lacks; empty when the inputs cover the snapshot.
+        """
+        if (not self._given and not self._customers_given) or stored_snapshot(
+            self.store, self.day
+        ) is None:
+            return []
+        day, notes = self.day, []
+        ids = self.store.read_snapshot(day).select("customer_id")
+        whose = f"the {counted(ids.height, 'customers')} of the store's snapshot of {day}"
+        shape = "drift and live performance measured on them show the extract, not those customers"
+        if self._given:
+            events = self.events()
+            upto = events.filter(pl.col("ts").dt.date() <= day)
+            lacking = ids.join(upto.select("customer_id").unique(), on="customer_id", how="anti")
+            if lacking.height:
+                notes.append(
+                    f"partial --events: {counted(lacking.height, 'customers')} of {whose} have "
+                    f"no event in them up to {day} ({_some(lacking['customer_id'])}); {shape}: "
+                    "pass the events of every customer"
+                )
+            history = self.store.history_path(day)
+            first, last = events["ts"].min(), events["ts"].max()
+            if isinstance(first, datetime) and history.is_file():
+                kept = pl.scan_parquet(history).select(pl.col("ts").min()).collect().item()
+                if isinstance(kept, datetime) and first.date() > kept.date():
+                    notes.append(
+                        f"partial --events: they start on {first:%Y-%m-%d}, the events the "
+                        f"snapshot of {day} was built from on {kept:%Y-%m-%d} "
+                        f"({(first.date() - kept.date()).days:,} days before); {shape}: pass "
+                        "the events from the first day"
+                    )
+            if isinstance(last, datetime) and last.date() < day:
+                notes.append(
+                    f"partial --events: they end on {last:%Y-%m-%d}, "
+                    f"{(day - last.date()).days:,} days before {day}: the outcomes after it "
+                    f"read as no activity; pass the events up to {day}"
+                )
+        people = self._customers if self._customers_given else None
+        if people is not None:
+            lacking = ids.join(people.select("customer_id"), on="customer_id", how="anti")
+            if lacking.height:
+                notes.append(
+                    f"partial --customers: {counted(lacking.height, 'customers')} of {whose} are "
+                    f"not in it ({_some(lacking['customer_id'])}): the snapshots built with it "
+                    f"lack their attributes; {shape}: pass every customer"
+                )
+        return notes
 
     def customers(self) -> pl.DataFrame | None:
         """Return the customers table: the one given, else the one the day's snapshot read.
@@ -425,6 +489,12 @@ class DriftInputs:
         if key not in self._models:
             self._models[key] = load_version(task, version=version)
         return self._models[key]
+
+
+def _some(ids: pl.Series, shown: int = 3) -> str:
+    """Name the first few of some customers, and count the rest (pure)."""
+    first = ", ".join(str(i) for i in ids.head(shown))
+    return f"{first} and {ids.len() - shown:,} more" if ids.len() > shown else first
 
 
 def _current_scores(inputs: DriftInputs, model: LoadedModel) -> pl.DataFrame:
@@ -605,7 +675,7 @@ def drift_report(
         ``summary`` (drifted features and scores) and ``notes``.
     """
     t = thresholds or DriftThresholds()
-    notes: list[str] = []
+    notes: list[str] = inputs.partial()  # was no word: the report was the extract's shape
     champions: dict[str, LoadedModel] = {}
     for task in tasks:
         try:

@@ -1036,3 +1036,47 @@ def test_a_score_table_of_a_deleted_version_is_noted_not_measured(
         f"churn v7 scores of {REFERENCE}: not measured: no registered model version churn/7"
         in report["notes"]
     )
+
+
+def test_a_partial_extract_is_said_with_counts(cli: CliRunner, sample: Path) -> None:  # noqa: F811
+    """cycle31: --events of some customers or of the last months, or --customers of some
+    customers, gave no word: the snapshots built and the outcomes read from them were the
+    extract's, and a reviewer read drift that was only its shape."""
+    store, now = Store(get_settings().home), datetime.now(UTC)
+    events = read_events(sample / "events.parquet", now=now)
+    people = read_customers(sample / "customers.parquet", now=now)
+    snapshot = build_snapshot(events, people, TODAY)
+    store.write_snapshot(snapshot, TODAY, history=events)
+    assert DriftInputs(store, TODAY, events, people).partial() == []  # the whole extract
+    gone = snapshot["customer_id"].head(10)
+    whose = f"of the {snapshot.height:,} customers of the store's snapshot of {TODAY}"
+    fewer = events.filter(~pl.col("customer_id").is_in(gone.implode()))
+    said = DriftInputs(store, TODAY, fewer).partial()
+    assert said == [
+        f"partial --events: 10 customers {whose} have no event in them up to {TODAY} "
+        f"({', '.join(gone.head(3))} and 7 more); drift and live performance measured on them "
+        "show the extract, not those customers: pass the events of every customer"
+    ]
+    report = drift_report(DriftInputs(store, TODAY, fewer), ["churn"])
+    assert report["notes"][0] == said[0]  # kept with the report, on the page too
+    first = events["ts"].min()
+    assert isinstance(first, datetime)
+    late = events.filter(pl.col("ts") >= datetime(2024, 6, 1, tzinfo=UTC))
+    assert (
+        f"partial --events: they start on 2024-06-01, the events the snapshot of {TODAY} was "
+        f"built from on {first:%Y-%m-%d} ({(date(2024, 6, 1) - first.date()).days:,} days "
+        "before); drift and live performance measured on them show the extract, not those "
+        "customers: pass the events from the first day"
+    ) in DriftInputs(store, TODAY, late).partial()
+    early = events.filter(pl.col("ts") < datetime(2024, 12, 1, tzinfo=UTC))
+    ended = [n for n in DriftInputs(store, TODAY, early).partial() if "they end" in n]
+    assert ended == [
+        f"partial --events: they end on 2024-11-30, 31 days before {TODAY}: the outcomes after "
+        f"it read as no activity; pass the events up to {TODAY}"
+    ]
+    some = people.filter(~pl.col("customer_id").is_in(gone.implode()))
+    assert DriftInputs(store, TODAY, events, some).partial() == [
+        f"partial --customers: 10 customers {whose} are not in it ({', '.join(gone.head(3))} and "
+        "7 more): the snapshots built with it lack their attributes; drift and live performance "
+        "measured on them show the extract, not those customers: pass every customer"
+    ]
