@@ -636,6 +636,18 @@ def test_value_page_shows_equity_by_segment_and_tier_and_the_check(
     assert value_client.get("/ui/value", headers=headers()).status_code == 403  # scorer
 
 
+def test_the_value_page_says_what_its_figures_mean(value_client: TestClient) -> None:
+    """The page named CLV, customer equity, equity at risk and churn risk without a word of what
+    they are, nor over which horizon and at which rate: a CRM analyst had to find the README."""
+    text = value_client.get("/ui/value", headers=headers("reviewer")).text
+    terms = text.split('<details class="card chart-data" id="terms">', 1)[1].split("</details>")[0]
+    defined = set(re.findall(r"<dt>([^<]+)</dt>", terms))
+    assert {"CLV", "Customer equity", "Equity at risk", "Churn risk", "Value tier"} <= defined
+    # the table's own settings: 365 days at 10% a year on revenue, a churn model of 90 days
+    assert "next 365 days" in terms and "10% a year" in terms
+    assert "revenue times the margin rate" in terms and "within 90 days" in terms
+
+
 def test_a_group_nobody_in_which_has_a_churn_probability_shows_its_risk_as_not_measured(
     value_client: TestClient,
 ) -> None:
