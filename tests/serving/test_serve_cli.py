@@ -328,6 +328,17 @@ def test_serve_dev_says_when_its_keys_hold_no_admin_key(
     assert "POST /v1/admin/reload answers 403" in text and KEYS["scorer"] not in text
 
 
+def test_serve_dev_says_its_key_logs_in_to_the_reviewer_pages(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`guanxi demo --no-serve` ends with `guanxi serve --dev`, which printed a key for
+    X-API-Key and no word of the reviewer pages the demo's own server names: the line says
+    where the key logs in."""
+    output, started = _serve_without_uvicorn(monkeypatch, tmp_path, ["--dev"])
+    (line,) = [line for line in output.splitlines() if "admin API key" in line]
+    assert started and "reviewer pages at /ui/login" in line, output
+
+
 def test_serve_outside_dev_prints_no_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Production mode generates nothing and prints no secret; it needs every one set."""
     keys = ",".join(f"{k}:{role}" for role, k in KEYS.items())
