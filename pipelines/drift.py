@@ -514,6 +514,56 @@ def _model_horizon(model: LoadedModel) -> int | None:
     return int(float(recorded)) if recorded else None
 
 
+def _not_yet(what: str, days: list[date], horizon: int, outcomes: str, done: str, day: date) -> str:
+    """Say in one note that the tables of some days wait for their outcomes (pure).
+
+    A report noted each table apart: a daily cycle keeps a score table a task and a value table
+    a day, and its report printed some ninety notes a task and 365 of the value tables, the
+    day's log lost in them.
+
+    Parameters
+    ----------
+    what : str
+        The tables: ``churn v1 scores``, ``value table`` (made plural for several).
+    days : list of datetime.date
+        Their days.
+    horizon : int
+        Their horizon, in days.
+    outcomes : str
+        What they are measured with: ``outcomes``, ``purchases``.
+    done : str
+        What is done with them: ``measured``, ``checked``.
+    day : datetime.date
+        The report's day.
+
+    Returns
+    -------
+    str
+        ``<what> of <day>: not <done> yet, its <horizon>-day <outcomes> are complete on <due>,
+        after <day>`` for one (``their`` for scores); for several, their days (the first and the
+        last of more than three) and the days their outcomes are complete between.
+    """
+    days = sorted(days)
+    first, last = days[0], days[-1]
+    h = timedelta(days=horizon)
+    their = "its" if what.endswith("table") and len(days) == 1 else "their"
+    if len(days) == 1:
+        return (
+            f"{what} of {first}: not {done} yet, {their} {horizon}-day {outcomes} are complete "
+            f"on {first + h}, after {day}"
+        )
+    shown = (
+        f"{', '.join(str(d) for d in days[:-1])} and {last}"
+        if len(days) <= 3
+        else f"{first} to {last}"
+    )
+    tables = f"{what}s" if what.endswith("table") else what
+    return (
+        f"{tables} of {len(days):,} days ({shown}): not {done} yet, their {horizon}-day "
+        f"{outcomes} are complete between {first + h} and {last + h}, after {day}"
+    )
+
+
 _JUDGE_LATER: Final = "judge it by the scores of days on or after {trained}"
 """The advice of :func:`trained_later` on a score table older than the version that scored it."""
 
@@ -525,6 +575,7 @@ def _live_performance(
     found = []
     for task in tasks:
         spec = get_task(task)
+        pending: dict[tuple[str, int], list[date]] = {}
         for table in inputs.store.list_score_tables(task):
             if table.as_of > inputs.day:  # a later day's (a backfill): not known on the day
                 continue  # was "not measured yet", as if its outcomes were still to come
@@ -549,11 +600,8 @@ def _live_performance(
                 notes.append(f"{task} v{model.version} records no horizon: not measured")
                 continue
             due = table.as_of + timedelta(days=horizon)
-            if due > inputs.day:
-                notes.append(
-                    f"{task} v{model.version} scores of {table.as_of}: not measured yet, their "
-                    f"{horizon}-day outcomes are complete on {due}, after {inputs.day}"
-                )
+            if due > inputs.day:  # said once for all of a version (a daily cycle keeps 90)
+                pending.setdefault((model.version, horizon), []).append(table.as_of)
                 continue
             try:  # events not reaching back to the table's day: the other tables are measured
                 snapshot = inputs.snapshot(table.as_of)
@@ -596,12 +644,16 @@ def _live_performance(
                     "reliability": live["reliability"],
                 }
             )
+        for (version, horizon), days in pending.items():
+            scores = f"{task} v{version} scores"
+            notes.append(_not_yet(scores, days, horizon, "outcomes", "measured", inputs.day))
     return found
 
 
 def _value_performance(inputs: DriftInputs, notes: list[str]) -> list[dict[str, Any]]:
     """Forecast error of every stored value table whose horizon has passed."""
     found = []
+    pending: dict[int, list[date]] = {}
     for day in inputs.store.list_values():
         if day > inputs.day:  # a later day's: not known on the report's day
             continue
@@ -610,11 +662,8 @@ def _value_performance(inputs: DriftInputs, notes: list[str]) -> list[dict[str, 
         if info is None or table is None:
             continue
         due = day + timedelta(days=info.horizon_days)
-        if due > inputs.day:
-            notes.append(
-                f"value table of {day}: not checked yet, its {info.horizon_days}-day purchases "
-                f"are complete on {due}, after {inputs.day}"
-            )
+        if due > inputs.day:  # said once for them all (a daily cycle keeps 365)
+            pending.setdefault(info.horizon_days, []).append(day)
             continue
         try:
             accuracy = purchases_forecast_error(table, inputs.events(), day, info.horizon_days)
@@ -629,6 +678,8 @@ def _value_performance(inputs: DriftInputs, notes: list[str]) -> list[dict[str, 
                 "accuracy": accuracy,
             }
         )
+    for horizon, days in pending.items():
+        notes.append(_not_yet("value table", days, horizon, "purchases", "checked", inputs.day))
     return found
 
 

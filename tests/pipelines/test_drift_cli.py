@@ -1080,3 +1080,37 @@ def test_a_partial_extract_is_said_with_counts(cli: CliRunner, sample: Path) -> 
         "7 more): the snapshots built with it lack their attributes; drift and live performance "
         "measured on them show the extract, not those customers: pass every customer"
     ]
+
+
+def test_tables_waiting_for_their_outcomes_are_said_in_one_note(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """cycle31: each table was noted apart, and a daily cycle keeps a score table a task and a
+    value table a day: its report printed some ninety "not measured yet" notes a task and 365
+    "not checked yet" ones, the day's log lost in them (two monthly cycles printed fifteen)."""
+    store = Store(get_settings().home)
+    scores = pl.DataFrame({"customer_id": ["A"], "task": ["churn"], "score": [0.3]})
+    for day in (date(2024, 11, 1), date(2024, 12, 1), TODAY):
+        store.write_scores(
+            "churn",
+            day,
+            "1",
+            scores,
+            model_name="churn",
+            feature_set_version="x",
+            explain_k=0,
+            snapshot_digest="-",
+        )
+    values = pl.DataFrame({"customer_id": ["A"], "expected_purchases": [1.0]})
+    for day in (date(2024, 10, 15), date(2024, 11, 1), date(2024, 12, 1), TODAY):
+        store.write_values(values, day, horizon_days=90, discount_rate=0.1, basis="revenue", fit={})
+    frame = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    notes = drift_report(DriftInputs(store, TODAY, frame), ["churn"])["notes"]
+    assert [n for n in notes if "yet" in n] == [
+        "churn v1 scores of 3 days (2024-11-01, 2024-12-01 and 2024-12-31): not measured yet, "
+        "their 90-day outcomes are complete between 2025-01-30 and 2025-03-31, after 2024-12-31",
+        "value tables of 4 days (2024-10-15 to 2024-12-31): not checked yet, their 90-day "
+        "purchases are complete between 2025-01-13 and 2025-03-31, after 2024-12-31",
+    ]
