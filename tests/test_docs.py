@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from features.contracts import contract_markdown, feature_table_markdown
+from tests.pipelines.test_readme_cli import _options, _resolve, _root
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -79,3 +81,22 @@ def test_every_relative_link_reaches_its_file_and_heading(path: Path) -> None:
         ):
             broken.append(target)
     assert not broken, f"{path.relative_to(ROOT)}: links to nothing: {broken}"
+
+
+EXAMPLES = sorted((ROOT / "docs" / "examples").iterdir())
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_each_example_says_which_command_uses_it_with_options_it_has(path: Path) -> None:
+    """An example's opening comment names, in backticks, the ``guanxi`` command that uses it, and
+    each command it names exists with its options: ``offers.yaml`` said only that
+    ``models/offers.py`` reads it, not that ``guanxi target --offers`` plans with it."""
+    opening = "\n".join(
+        line for line in path.read_text(encoding="utf-8").splitlines()[:12] if line[:1] == "#"
+    )
+    named = re.findall(r"`(guanxi [^`]+)`", opening)
+    assert named, f"{path.name}: its opening comment names no `guanxi ...` command"
+    for command in named:
+        resolved, rest, name = _resolve(_root(), shlex.split(command)[1:])
+        unknown = [w for w in rest if w.startswith("--") and w not in _options(resolved)]
+        assert not unknown, f"{path.name}: `{name}` has no option {', '.join(unknown)}"
