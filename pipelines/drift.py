@@ -645,8 +645,8 @@ def _live_performance(
                 }
             )
         for (version, horizon), days in pending.items():
-            scores = f"{task} v{version} scores"
-            notes.append(_not_yet(scores, days, horizon, "outcomes", "measured", inputs.day))
+            tables = f"{task} v{version} scores"
+            notes.append(_not_yet(tables, days, horizon, "outcomes", "measured", inputs.day))
     return found
 
 
