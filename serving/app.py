@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
+from starlette.datastructures import URL
 from starlette.exceptions import HTTPException
+from starlette.routing import get_route_path
+from starlette.types import Receive, Scope, Send
 
 from serving.audit import AuditLog
 from serving.deps import REQUIRED_ROLES, Backoff, KeyRing, required_key
@@ -34,6 +37,7 @@ from serving.middleware import (
     BodyLimitMiddleware,
     RequestMetricsMiddleware,
     allowed_methods,
+    route_template,
 )
 from serving.routes import ERRORS, health_router, router
 from serving.schemas import PATTERN_REASONS
@@ -49,17 +53,22 @@ from serving.workers import RunDir
 __all__ = [
     "BODY_ERRORS",
     "DOCS_ASSETS",
+    "DOCS_PAGES",
     "NOT_UTF8",
     "SEND_JSON",
     "answerable",
     "create_app",
     "create_app_from_env",
+    "slash_detail",
 ]
 
 logger = logging.getLogger(__name__)
 
 DOCS_ASSETS = "/docs/assets"
 """Where the Swagger UI and ReDoc scripts and styles are served from."""
+
+DOCS_PAGES: Final = ("/docs", "/redoc", "/docs/oauth2-redirect")
+"""The API docs' pages (fastapi-offline's defaults), which a person opens in a browser."""
 
 
 async def _favicon() -> FileResponse:
@@ -282,6 +291,63 @@ def _published_document(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
+def slash_detail(template: str, methods: list[str], trailing: bool) -> str:
+    """Say that an address differs from a route only by a trailing slash, naming the route.
+
+    Neither the address nor its ids are repeated: the route is named by its template.
+
+    Parameters
+    ----------
+    template : str
+        The route's path template (``/v1/customers/{customer_id}/scores``).
+    methods : list of str
+        The methods it answers.
+    trailing : bool
+        Whether the address sent ends in the slash the route lacks (else it lacks the route's).
+
+    Returns
+    -------
+    str
+        The 404's ``detail``.
+    """
+    said = f"the route is {template} ({', '.join(methods)})"
+    if trailing:
+        return f"no route at this address, which ends in a slash: {said}, without the slash"
+    return f"no route at this address: {said}, with a trailing slash"
+
+
+def _slash_answer(app: FastAPI) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """Build the router's answer to an address no route matches: a 404 naming a near route.
+
+    Starlette answered ``POST /v1/scores/`` and ``GET /v1/customers/C1/scores/`` with a bare
+    307 to the address without the slash: many HTTP clients do not send a POST's body again
+    on a redirect (or do not follow it), the answer had no body, and the access log showed
+    nothing useful; a health probe at ``/readyz/`` that counts a 3xx as up read a server still
+    loading as ready. An address that differs from a route only by its last slash is now the
+    API's JSON 404 naming the route and its methods (:func:`slash_detail`). A person's page in
+    a browser (the reviewer pages, :data:`DOCS_PAGES`) is still redirected on ``GET`` and
+    ``HEAD``, as before (``/ui`` to ``/ui/``); any other address is the plain 404.
+    """
+
+    async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+        path = get_route_path(scope)
+        if scope["type"] == "http" and path != "/":
+            trailing = path.endswith("/")
+            raw = scope["path"]
+            twin = {**scope, "path": raw.rstrip("/") if trailing else f"{raw}/"}
+            template = route_template(app.router.routes, twin)
+            if template != "unmatched":
+                browsed = is_page(Request(twin)) or template in DOCS_PAGES
+                if browsed and scope["method"] in ("GET", "HEAD"):
+                    await RedirectResponse(str(URL(scope=twin)))(scope, receive, send)
+                    return
+                methods = allowed_methods(app.router.routes, twin)
+                raise HTTPException(404, slash_detail(template, methods, trailing))
+        await app.router.not_found(scope, receive, send)
+
+    return not_found
+
+
 def create_app(settings: Settings | None = None, source: Source | None = None) -> FastAPI:
     """Build the scoring service.
 
@@ -323,6 +389,8 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
         app = FastAPIOffline(**described, favicon_url="/favicon.ico", static_url=DOCS_ASSETS)
     else:  # GUANXI_API_DOCS off (the default outside --dev): no /docs, /redoc, /openapi.json
         app = FastAPI(**described, docs_url=None, redoc_url=None, openapi_url=None)
+    app.router.redirect_slashes = False
+    app.router.default = _slash_answer(app)
     app.state.settings = settings
     app.state.source = source or RegistrySource(settings)
     app.state.holder = StateHolder()

@@ -24,7 +24,7 @@ import serving.schemas
 import serving.targeting
 from features.events import MAX_VALUE_CHARS
 from features.store import Store
-from serving.app import NOT_UTF8, create_app
+from serving.app import NOT_UTF8, create_app, slash_detail
 from serving.deps import (
     KEY_WHITESPACE,
     REQUIRED_ROLES,
@@ -93,6 +93,43 @@ def _api_operations(client: TestClient) -> set[tuple[str, str]]:
 def test_every_api_operation_is_called_here(client: TestClient) -> None:
     """The cases below call every operation the document publishes (a new one joins them)."""
     assert {(method, path) for method, path, _, _ in OPERATIONS} == _api_operations(client)
+
+
+@pytest.mark.parametrize(("method", "path", "url", "body"), OPERATIONS)
+def test_a_trailing_slash_is_a_404_naming_the_route(
+    client: TestClient, method: str, path: str, url: str, body: object
+) -> None:
+    """serve31: ``POST /v1/scores/`` and ``GET /v1/customers/C1/scores/`` were a bare 307 to the
+    address without the slash: many clients do not send a POST's body again on a redirect, and
+    the answer said nothing. Every API operation's address with a slash after it is now the
+    API's JSON 404 naming the route (its template, no id) and its methods; nothing is run."""
+    sent = headers("admin")
+    r = client.request(method, f"{url}/", headers=sent, json=body, follow_redirects=False)
+    assert r.status_code == 404, r.text
+    assert r.headers["content-type"] == "application/json" and r.headers["x-request-id"]
+    assert r.json() == {"detail": slash_detail(path, [method], trailing=True)}
+    assert "c001" not in r.text and "champions" not in r.text
+
+
+def test_a_trailing_slash_of_a_probe_is_a_404_and_a_page_s_is_redirected(
+    client: TestClient,
+) -> None:
+    """A probe at ``/readyz/`` that counts a 3xx as up read a server still loading as ready (a
+    307); it is a 404 naming ``/readyz``. A person's page in a browser is still redirected to
+    its address, as before (``/ui`` to ``/ui/``, ``/ui/customers/`` and ``/docs/`` to theirs),
+    but a form posted to a page's address with a slash is the pages' 404, not a redirect."""
+    for probe in ("/healthz/", "/readyz/", "/metrics/"):
+        r = client.get(probe, follow_redirects=False)
+        template = probe.rstrip("/")
+        assert r.json() == {"detail": slash_detail(template, ["GET", "HEAD"], trailing=True)}
+    assert client.head("/readyz/", follow_redirects=False).status_code == 404
+    for page, to in [("/ui", "/ui/"), ("/ui/customers/", "/ui/customers"), ("/docs/", "/docs")]:
+        for method in ("GET", "HEAD"):
+            r = client.request(method, page, follow_redirects=False)
+            assert r.status_code == 307 and r.headers["location"].endswith(to), (method, page)
+    r = client.post("/ui/login/", data={"key": "x"}, follow_redirects=False)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert client.get("/no/such/", follow_redirects=False).json() == {"detail": "Not Found"}
 
 
 @pytest.mark.parametrize("coding", sorted(COMPRESSIONS))
