@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from features.contracts import contract_markdown, feature_table_markdown
+from features.contracts import (
+    OPTIONAL_OUTCOME_COLUMNS,
+    OUTCOME_COLUMNS,
+    contract_markdown,
+    feature_table_markdown,
+)
+from models.targeting import PLAN_COLUMNS
 from tests.pipelines.test_readme_cli import _options, _resolve, _root
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -100,3 +106,21 @@ def test_each_example_says_which_command_uses_it_with_options_it_has(path: Path)
         resolved, rest, name = _resolve(_root(), shlex.split(command)[1:])
         unknown = [w for w in rest if w.startswith("--") and w not in _options(resolved)]
         assert not unknown, f"{path.name}: `{name}` has no option {', '.join(unknown)}"
+
+
+def _listed(text: str, start: str, end: str) -> list[str]:
+    """The column names in backticks (``a``, ``b, c``) between ``start`` and ``end``."""
+    part = text.split(start, 1)[1].split(end, 1)[0]
+    return [name.strip() for code in re.findall(r"`([^`]+)`", part) for name in code.split(",")]
+
+
+def test_the_readme_names_the_outcome_and_plan_columns_the_code_declares() -> None:
+    """The README listed the outcomes' optional columns as ``margin, segment, churn_probability,
+    campaign``: ``value_tier`` and ``propensity`` (which a cross-sell rate is measured against)
+    went unsaid. The lists are the declarations'."""
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    outcomes = _listed(text, "`guanxi campaign record` validates outcomes (", "; an empty")
+    required = list(OUTCOME_COLUMNS)
+    assert outcomes[: len(required)] == required
+    assert set(outcomes[len(required) :]) == set(OPTIONAL_OUTCOME_COLUMNS)
+    assert _listed(text, "`plan.csv` has ", ";") == list(PLAN_COLUMNS)
