@@ -7,10 +7,11 @@ breadth-first, one page per route template (one customer page, the one with the 
 and one model page per task); the login page and the error page are checked too. Every page must
 answer 200 (the error page its 404) with no console error and no failed request (static files and
 the favicon included), have a ``<title>`` and exactly one ``<h1>``, ids each on one element,
-header cells in every table, a label on every form control, a text alternative on every image
-and chart, and no horizontal scrolling of the document at 1280 and 375 px wide (a wide table
-scrolls inside its own container). Printed (on A4's width), a page leaves out its controls (the
-skip link, the menu, log out), keeps every chart and cuts no table at the paper's edge.
+header cells and a caption unique on its page in every table, a label on every form control, a
+text alternative on every image and chart, and no horizontal scrolling of the document at 1280
+and 375 px wide (a wide table scrolls inside its own container). Printed (on A4's width), a page
+leaves out its controls (the skip link, the menu, log out), keeps every chart and cuts no table
+at the paper's edge.
 
 For keyboard and screen-reader users: ``lang`` on the page, no positive tabindex, no link named
 only "here" or "more", a skip link as the first Tab stop that moves the focus to ``<main>``, every
@@ -88,9 +89,14 @@ AUDIT_JS = """() => {
   ids.forEach((n, id) => { if (n > 1) problems.push(n + " elements with the id " + id); });
   const h1 = document.querySelectorAll("h1").length;
   if (h1 !== 1) problems.push(h1 + " <h1> elements");
+  const captions = new Set();  // a screen reader's list of tables names each one, once
   document.querySelectorAll("table").forEach((t, i) => {
     if (t.querySelectorAll("th").length === 0)
       problems.push("table " + (t.id || i) + " has no header cells");
+    const caption = t.caption ? t.caption.textContent.trim().replace(/\\s+/g, " ") : "";
+    if (!caption) problems.push("table " + (t.id || i) + " has no caption");
+    else if (captions.has(caption)) problems.push("two tables have the caption " + caption);
+    captions.add(caption);
   });
   document.querySelectorAll("input, select, textarea").forEach((el) => {
     if (el.type === "hidden") return;
