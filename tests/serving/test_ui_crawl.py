@@ -14,14 +14,15 @@ leaves out its controls (the skip link, the menu, log out), keeps every chart an
 at the paper's edge.
 
 For keyboard and screen-reader users: ``lang`` on the page, no positive tabindex, no link named
-only "here" or "more", a skip link as the first Tab stop that moves the focus to ``<main>``, every
-scroll box a focusable region with a name unique on its page (any other element that scrolls
-sideways must take focus too), and at 375 px each box that overflows shows its focus and scrolls
-with ArrowRight. Young stores are crawled as well: a snapshot without any model (the pages
-that need models answer their 503 naming ``guanxi train``; the menu leads to the model pages,
-which say the same), and, in the slow set, the world's models with nothing else, and a snapshot
-with a value table but no model (the value page, its exports and the customer pages need none);
-each page says what is missing and the command that makes it.
+only "here" or "more" nor two links of one name to different places, a skip link as the first
+Tab stop that moves the focus to ``<main>``, every scroll box a focusable region with a name
+unique on its page (any other element that scrolls sideways must take focus too), and at 375 px
+each box that overflows shows its focus and scrolls with ArrowRight. Young stores are crawled
+as well: a snapshot without any model (the pages that need models answer their 503 naming
+``guanxi train``; the menu leads to the model pages, which say the same), and, in the slow set,
+the world's models with nothing else, and a snapshot with a value table but no model (the value
+page, its exports and the customer pages need none); each page says what is missing and the
+command that makes it.
 """
 
 from __future__ import annotations
@@ -78,11 +79,18 @@ AUDIT_JS = """() => {
   document.querySelectorAll("[tabindex]").forEach((el) => {
     if (el.tabIndex > 0) problems.push(name(el) + " jumps the focus order (tabindex > 0)");
   });
+  const named = new Map();
   document.querySelectorAll("a[href]").forEach((el) => {
-    const text = (el.textContent.trim() || el.getAttribute("aria-label") || "").toLowerCase();
+    // the name a screen reader says: an aria-label over the text (the value page's "CSV" links)
+    const text = (el.getAttribute("aria-label") || el.textContent.trim()).toLowerCase();
     if (!text) problems.push("link to " + el.href + " has no text");
     else if (VAGUE.includes(text.replace(/[.!]$/, "")))
       problems.push("link to " + el.href + " says only '" + text + "'");
+    // a list of links read out of context: one name, one place (the overview's band links)
+    const said = text.replace(/\\s+/g, " ");
+    if (named.has(said) && named.get(said) !== el.href)
+      problems.push("links to " + named.get(said) + " and " + el.href + " both say '" + said + "'");
+    named.set(said, el.href);
   });
   const ids = new Map();  // an id names one element (the plan's charts had their tables' ids)
   document.querySelectorAll("[id]").forEach((el) => ids.set(el.id, (ids.get(el.id) || 0) + 1));
