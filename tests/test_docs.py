@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from features.contracts import (
     feature_table_markdown,
 )
 from models.targeting import PLAN_COLUMNS
+from serving.app import create_app
+from serving.settings import Settings
 from tests.pipelines.test_readme_cli import _options, _resolve, _root
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -124,3 +127,31 @@ def test_the_readme_names_the_outcome_and_plan_columns_the_code_declares() -> No
     assert outcomes[: len(required)] == required
     assert set(outcomes[len(required) :]) == set(OPTIONAL_OUTCOME_COLUMNS)
     assert _listed(text, "`plan.csv` has ", ";") == list(PLAN_COLUMNS)
+
+
+def test_the_readme_endpoint_table_is_the_api_document() -> None:
+    """Each operation of the served API document is a row of the README's endpoint table, and
+    each row's method, path and query parameters are an operation's (``{id}`` for the
+    document's ``{customer_id}``); ``/docs`` and ``/redoc``, which show the document, are not in
+    it."""
+    with tempfile.TemporaryDirectory() as home:
+        document = create_app(Settings(home=Path(home), dev=True)).openapi()
+    operations = {
+        (method.upper(), path.replace("{customer_id}", "{id}")): {
+            p["name"] for p in operation.get("parameters", ()) if p["in"] == "query"
+        }
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+    rows = re.findall(
+        r"^\| `(GET|POST) ([^`]+)`((?:, `/[^`]+`)*) \|", README.read_text(encoding="utf-8"), re.M
+    )
+    shown: dict[tuple[str, str], set[str]] = {}
+    for method, first, more in rows:
+        for target in [first, *re.findall(r"`([^`]+)`", more)]:
+            path, _, query = target.partition("?")
+            shown[(method, path)] = {pair.split("=")[0] for pair in query.split("&") if pair}
+    pages = {("GET", "/docs"), ("GET", "/redoc")}  # served beside the document, not in it
+    assert set(shown) - pages == set(operations)
+    for key, names in shown.items():
+        assert names <= operations.get(key, set()), f"{key}: no query parameter {names}"
