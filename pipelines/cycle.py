@@ -9,7 +9,8 @@ single commands run:
     day of the last event. A ``D`` after today, or before every event (an empty snapshot), stops
     the cycle with nothing written, as ``guanxi features build`` refuses it; so do events that
     end ``--horizon`` days or more before ``D`` (an extract not refreshed), as ``guanxi train``
-    refuses them.
+    refuses them, and events that start later than the last cycle's (an extract of the days
+    since, not every customer's history: :func:`shorter_history`).
 ``value``
     Fit the value models and keep the value table of ``D`` (:mod:`pipelines.value`); data that
     cannot identify the models is noted, not an error.
@@ -91,6 +92,7 @@ from rich.markup import escape
 from features.contracts import counted
 from features.events import EventsValidationError
 from features.snapshot import build_snapshot
+from features.store import Store
 from models import registry
 from models.clv import ModelIdentificationError
 from models.explain import MAX_REASONS
@@ -105,6 +107,7 @@ __all__ = [
     "BRIEF_ITEMS",
     "KILL_ENV",
     "RERUN",
+    "SHIFT_SLACK_DAYS",
     "STEPS",
     "CycleConfig",
     "CycleError",
@@ -117,6 +120,7 @@ __all__ = [
     "readable",
     "retrain_reasons",
     "run_cycle",
+    "shorter_history",
     "trained_later",
 ]
 
@@ -379,6 +383,61 @@ RERUN: Final = (
 """The cycle's advice on a champion trained after its day (:func:`trained_later`'s ``redo``)."""
 
 
+SHIFT_SLACK_DAYS: Final = 7
+"""Days a rolling extract's first event may move beyond the days between two cycles."""
+
+
+def shorter_history(
+    store: Store, day: date, events: pl.DataFrame, frame: pl.DataFrame
+) -> str | None:
+    """Say when the events hold a shorter history than the last cycle's: an increment, not all.
+
+    An extract of the days since the last cycle (``events-2025-11.parquet``) built a snapshot
+    that took each customer's history to start then: every recency, count and tenure was wrong,
+    and the cycle kept, scored and served it with no word. The events are compared with the
+    history of the store's newest snapshot before ``day`` (the events that snapshot was built
+    from): a rolling extract's first event moves on with the days between the two, plus
+    :data:`SHIFT_SLACK_DAYS`; one that starts later is refused.
+
+    Parameters
+    ----------
+    store : features.store.Store
+        The store.
+    day : datetime.date
+        The cycle's day.
+    events : polars.DataFrame
+        The validated events (``ts``).
+    frame : polars.DataFrame
+        The snapshot of ``day`` built from them (``customer_id``).
+
+    Returns
+    -------
+    str or None
+        The refusal: both first days, how many customers of the earlier snapshot have no event
+        here, and what to pass; None when there is no earlier history or the events reach back.
+    """
+    earlier = [d for d in store.list_snapshots() if d < day and store.history_path(d).is_file()]
+    first = events["ts"].min() if events.height else None
+    if not earlier or not isinstance(first, datetime):
+        return None
+    last = earlier[-1]
+    kept = pl.scan_parquet(store.history_path(last)).select(pl.col("ts").min()).collect().item()
+    if not isinstance(kept, datetime):
+        return None
+    if (first.date() - kept.date()).days <= (day - last).days + SHIFT_SLACK_DAYS:
+        return None
+    before = store.read_snapshot(last).select("customer_id")
+    lost = before.join(frame.select("customer_id"), on="customer_id", how="anti").height
+    return (
+        f"the events start on {first:%Y-%m-%d}, those of the snapshot of {last} on "
+        f"{kept:%Y-%m-%d}: an extract of the days since {first:%Y-%m-%d}, not every customer's "
+        "history, would make the snapshot take each customer's history to start then "
+        f"({counted(lost, 'customers')} of the snapshot of {last} have no event in it); "
+        f"nothing written; pass the events from {kept:%Y-%m-%d} on (a fresh GUANXI_HOME keeps a "
+        "store of these alone)"
+    )
+
+
 class _Run:
     """One run of a cycle: the inputs read at most once, and each step as a method."""
 
@@ -442,6 +501,9 @@ class _Run:
                 f"see no label in its {self.config.horizon}-day horizon; nothing written; pass "
                 f"the events up to {self.day}, or --as-of {through}"
             )
+        shorter = shorter_history(self.store, self.day, events, frame)
+        if shorter is not None:  # was kept, scored and served: a month's history for everyone's
+            raise CycleError(shorter)
         info = self.store.write_snapshot(
             frame,
             self.day,

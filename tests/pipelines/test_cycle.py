@@ -40,6 +40,7 @@ from pipelines.cycle import (
     BRIEF_ITEMS,
     KILL_ENV,
     RERUN,
+    SHIFT_SLACK_DAYS,
     STEPS,
     CycleConfig,
     CycleError,
@@ -51,6 +52,7 @@ from pipelines.cycle import (
     promote_lines,
     readable,
     retrain_reasons,
+    shorter_history,
     trained_later,
 )
 from pipelines.drift import after_today, feature_set_reason
@@ -641,6 +643,60 @@ def test_a_day_before_every_event_is_refused_with_nothing_kept(
     store = Store(local_tracking)
     assert store.read_record("cycle", date(2020, 1, 31)) is None
     assert store.list_snapshots() == []
+
+
+def test_an_extract_of_the_days_since_the_last_cycle_is_refused_with_nothing_kept(
+    events: Path, local_tracking: Path, tmp_path: Path
+) -> None:
+    """cycle31: the events of November alone, given to the cycle of 2025-11-30 after one of
+    2025-10-31, made a snapshot whose every customer's history started on 2025-11-01: it was
+    kept, scored and served, the value step failing on the short history, with no word."""
+    _register()
+    read = read_events(events / "events.parquet", now=datetime.now(UTC))
+    last, day = date(2024, 9, 30), DAY
+    store = Store(local_tracking)
+    store.write_snapshot(build_snapshot(read, None, last), last, history=read)
+    recent = read.filter(pl.col("ts") >= datetime(2024, 10, 1, tzinfo=UTC))
+    recent.write_parquet(tmp_path / "october.parquet")
+    args = _args(events)
+    args[args.index("--events") + 1] = str(tmp_path / "october.parquet")
+    ran = _invoke(args)
+    said = " ".join(ran.output.split())
+    assert ran.exit_code == 1, ran.output
+    by_day = recent.filter(pl.col("ts") < datetime(2024, 11, 1, tzinfo=UTC))  # up to DAY
+    lost = store.read_snapshot(last).join(
+        by_day.select("customer_id").unique(), on="customer_id", how="anti"
+    )
+    first = read["ts"].min()
+    assert isinstance(first, datetime) and lost.height > 0
+    assert (
+        f"cycle stopped: the events start on 2024-10-01, those of the snapshot of {last} on "
+        f"{first:%Y-%m-%d}: an extract of the days since 2024-10-01, not every customer's "
+        "history, would make the snapshot take each customer's history to start then "
+        f"({lost.height:,} customers of the snapshot of {last} have no event in it); nothing "
+        f"written; pass the events from {first:%Y-%m-%d} on"
+    ) in said
+    assert "No step had finished: nothing is kept" in said
+    assert store.list_snapshots() == [last] and store.read_record("cycle", day) is None
+
+
+def test_a_rolling_extract_moving_on_with_the_days_is_not_refused(
+    events: Path, tmp_path: Path
+) -> None:
+    """cycle31: an extract of the last N days starts later each cycle, by the days between."""
+    read = read_events(events / "events.parquet", now=datetime.now(UTC))
+    first = read["ts"].min()
+    assert isinstance(first, datetime)
+    last = date(2024, 9, 30)
+    store = Store(tmp_path / "home")
+    store.write_snapshot(build_snapshot(read, None, last), last, history=read)
+    moved = first + timedelta(days=(DAY - last).days + SHIFT_SLACK_DAYS - 2)
+    rolling = read.filter(pl.col("ts") >= moved)
+    frame = build_snapshot(rolling, None, DAY)
+    assert shorter_history(store, DAY, rolling, frame) is None
+    assert shorter_history(store, last, rolling, frame) is None  # no history before that day
+    later = read.filter(pl.col("ts") >= moved + timedelta(days=4))
+    assert shorter_history(store, DAY, later, build_snapshot(later, None, DAY)) is not None
 
 
 def test_events_that_end_a_horizon_before_the_day_are_refused_and_the_last_day_said(
