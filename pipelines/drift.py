@@ -705,9 +705,9 @@ def drift_report(
     alias : str, default "champion"
         Registry alias of the models compared.
     no_model : str, optional
-        The note of a task without such a model (after ``"<task>: "``); by default the
-        registry's message, which says to train and promote one. ``guanxi cycle``, whose retrain
-        step comes next, says that it trains one.
+        The note of the tasks without such a model, one for them all (after ``"<task>, <task>:
+        "``); by default the registry's message a task, which says to train and promote one.
+        ``guanxi cycle``, whose retrain step comes next, says that it trains them.
     redo : str, optional
         The advice of the note on a champion trained after the report's day
         (:func:`trained_later`); by default an ``--as-of`` on or after its training day.
@@ -728,13 +728,19 @@ def drift_report(
     t = thresholds or DriftThresholds()
     notes: list[str] = inputs.partial()  # was no word: the report was the extract's shape
     champions: dict[str, LoadedModel] = {}
+    untrained: list[str] = []
     for task in tasks:
         try:
             champions[task] = inputs.champion(task, alias)
         except ModelFilesMissingError as exc:  # was a traceback, or "give a later --as-of"
             notes.append(f"{task} v{exc.version}: not compared: {exc.of_alias(alias)}")
         except registry.ModelNotFoundError as exc:
-            notes.append(f"{task}: {no_model or exc}")
+            if no_model is None:  # the registry's advice names the task's own command
+                notes.append(f"{task}: {exc}")
+            else:
+                untrained.append(task)
+    if untrained:  # one note, not the caller's words again a task (the first cycle's four)
+        notes.append(f"{', '.join(untrained)}: {no_model}")
     for task, model in list(champions.items()):
         try:  # its scores of snapshots of this feature set are none it was tested on
             check_feature_set(model.bundle, f"{task}@{alias} (version {model.version})")

@@ -305,6 +305,9 @@ def test_a_task_without_a_champion_is_noted_as_the_caller_says(
     later = "no champion to compare yet; this cycle's retrain step trains one"
     report = drift_report(inputs, ["churn"], no_model=later)
     assert report["notes"][0] == f"churn: {later}"
+    # cycle31: said once for them all, not four times over in the first cycle's drift step
+    report = drift_report(inputs, ["churn", "repurchase", "referral"], no_model=later)
+    assert [n for n in report["notes"] if later in n] == [f"churn, repurchase, referral: {later}"]
 
 
 # keep_report is all or nothing: a failure at any step leaves the store's record, the reports
