@@ -5,6 +5,7 @@ Run with ``GUANXI_UPDATE_DOCS=1`` to rewrite the generated parts of the README.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -13,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
+from pydantic_core import PydanticUndefined
 
 from features.contracts import (
     OPTIONAL_OUTCOME_COLUMNS,
@@ -28,8 +31,41 @@ from tests.pipelines.test_readme_cli import _options, _resolve, _root
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
+def settings_markdown() -> str:
+    """The README's table of settings: each ``GUANXI_*`` variable, its default and what it does.
+
+    Returns
+    -------
+    str
+        A Markdown table, one row per field of :class:`serving.settings.Settings`.
+    """
+    shown = {None: "unset", True: "`true`", False: "`false`"}
+    rows = ["| variable | default | what |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if field.default_factory is not None:  # the API keys (none), the tasks (every one)
+            made = field.default_factory()  # type: ignore[call-arg]
+            # a tuple is read as JSON (GUANXI_TASKS='["churn"]'), so its default is shown so
+            text = f"`{json.dumps(list(made))}`" if made else "none"
+        elif default is PydanticUndefined:
+            text = "none"
+        elif isinstance(default, SecretStr):
+            text = "none" if not default.get_secret_value() else "set"
+        elif isinstance(default, bool) or default is None:
+            text = shown[default]
+        else:
+            text = f"`{default}`"
+        rows.append(f"| `GUANXI_{name.upper()}` | {text} | {field.description or ''} |")
+    return "\n".join(rows) + "\n"
+
+
 @pytest.mark.parametrize(
-    ("marker", "render"), [("contract", contract_markdown), ("features", feature_table_markdown)]
+    ("marker", "render"),
+    [
+        ("contract", contract_markdown),
+        ("features", feature_table_markdown),
+        ("settings", settings_markdown),
+    ],
 )
 def test_readme_section_is_generated_from_code(marker: str, render: Callable[[], str]) -> None:
     text = README.read_text(encoding="utf-8")
