@@ -14,15 +14,15 @@ leaves out its controls (the skip link, the menu, log out), keeps every chart an
 at the paper's edge.
 
 For keyboard and screen-reader users: ``lang`` on the page, no positive tabindex, no link named
-only "here" or "more" nor two links of one name to different places, a skip link as the first
-Tab stop that moves the focus to ``<main>``, every scroll box a focusable region with a name
-unique on its page (any other element that scrolls sideways must take focus too), and at 375 px
-each box that overflows shows its focus and scrolls with ArrowRight. Young stores are crawled
-as well: a snapshot without any model (the pages that need models answer their 503 naming
-``guanxi train``; the menu leads to the model pages, which say the same), and, in the slow set,
-the world's models with nothing else, and a snapshot with a value table but no model (the value
-page, its exports and the customer pages need none); each page says what is missing and the
-command that makes it.
+only "here" or "more" nor two links of one name to different places, a skip link as the first Tab
+stop that moves the focus to ``<main>``, a focus ring of 3:1 against what it is drawn over on every
+Tab stop, every scroll box a focusable region with a name unique on its page (any other element
+that scrolls sideways must take focus too), and at 375 px each box that overflows shows its focus
+and scrolls with ArrowRight. Young stores are crawled as well: a snapshot without any model (the
+pages that need models answer their 503 naming ``guanxi train``; the menu leads to the model pages,
+which say the same), and, in the slow set, the world's models with nothing else, and a snapshot
+with a value table but no model (the value page, its exports and the customer pages need none);
+each page says what is missing and the command that makes it.
 """
 
 from __future__ import annotations
@@ -166,6 +166,51 @@ PRINT_JS = """() => {
     const right = Math.round(el.getBoundingClientRect().right);
     if (right > paper + 1) problems.push((el.id || el.tagName) + " is cut at " + right + " px");
   });
+  return problems;
+}"""
+
+# every Tab stop shows where the focus is, in a ring of 3:1 against what it is drawn over (WCAG
+# 2.4.7 and 1.4.11): the accent's ring was 2.6:1 over the dark header, on its links and Log out
+FOCUS_JS = """() => {
+  const problems = [];
+  const rgba = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const opaque = (c) => c.length === 3 || c[3] > 0;
+  const lum = (c) => {
+    const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (opaque(c)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const said = new Set();
+  document.querySelectorAll("a[href], button, input, select, summary, [tabindex]").forEach((el) => {
+    if (el.tabIndex < 0 || el.type === "hidden") return;
+    el.focus();
+    if (document.activeElement !== el) return;  // not shown (a closed <details>)
+    const style = getComputedStyle(el);
+    const what = el.tagName.toLowerCase() + (el.className ? "." + el.className : "");
+    if (!el.matches(":focus-visible") || style.outlineStyle === "none") {
+      if (!said.has(what)) problems.push(what + " shows no focus");
+      said.add(what);
+      return;
+    }
+    // what the ring is drawn over: just outside the element (or inside, for a negative offset)
+    const box = el.getBoundingClientRect(), offset = parseFloat(style.outlineOffset);
+    const x = Math.max(0, box.left - offset - 1), y = box.top + box.height / 2;
+    const under = offset < 0 ? el : document.elementsFromPoint(x, y).find((e) => !el.contains(e));
+    const ring = rgba(style.outlineColor), back = background(under || document.body);
+    const [hi, lo] = [lum(ring), lum(back)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    if (ratio < 3 && !said.has(what)) {
+      problems.push(what + "'s focus ring is " + ratio.toFixed(1) + ":1 against rgb(" + back + ")");
+      said.add(what);
+    }
+  });
+  document.activeElement.blur();
   return problems;
 }"""
 
@@ -344,6 +389,7 @@ def check_page(
     crawl.counts.update(audit["counts"])
     if skip_link:
         problems += skip_link_problems(page)
+    problems += page.evaluate(FOCUS_JS)
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         overflow = page.evaluate(OVERFLOW_JS)
