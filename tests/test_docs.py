@@ -12,6 +12,7 @@ import shlex
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -191,3 +192,21 @@ def test_the_readme_endpoint_table_is_the_api_document() -> None:
     assert set(shown) - pages == set(operations)
     for key, names in shown.items():
         assert names <= operations.get(key, set()), f"{key}: no query parameter {names}"
+
+
+def test_the_readme_shows_every_command() -> None:
+    """Each command of ``guanxi --help`` (``guanxi campaign uplift``, ``guanxi audit verify``...)
+    is shown in the README, in a code block or inline."""
+    text = " ".join(README.read_text(encoding="utf-8").split())
+
+    def commands(group: Any, words: tuple[str, ...]) -> list[tuple[str, ...]]:
+        if not hasattr(group, "commands"):
+            return [words]
+        return [c for name, sub in group.commands.items() for c in commands(sub, (*words, name))]
+
+    missing = [
+        " ".join(("guanxi", *words))
+        for words in commands(_root(), ())
+        if f"guanxi {' '.join(words)}" not in text
+    ]
+    assert not missing, f"the README never shows {missing}"
