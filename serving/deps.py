@@ -44,8 +44,10 @@ from serving.values import LoadedValues, NewestValues
 
 __all__ = [
     "API_KEY_HEADER",
+    "KEY_IN_AUTHORIZATION",
     "KEY_WHITESPACE",
     "NOT_LOADED_RETRY_AFTER",
+    "NO_KEY",
     "REQUIRED_ROLES",
     "UNKNOWN_KEY",
     "AdminRole",
@@ -98,7 +100,17 @@ class CustomerIdConvertor(Convertor[str]):
 register_url_convertor("customer", CustomerIdConvertor())
 
 UNKNOWN_KEY: Final = "missing or unknown API key in X-API-Key"
-"""The 401's ``detail`` for a missing key or one that is not configured."""
+"""The 401's ``detail`` for a key that is not configured."""
+
+NO_KEY: Final = "no API key: send it in the X-API-Key header"
+"""The 401's ``detail`` for a request without an ``X-API-Key`` header (or an empty one)."""
+
+KEY_IN_AUTHORIZATION: Final = (
+    "no API key in X-API-Key: this API does not read the Authorization header; send the key "
+    "alone in the X-API-Key header"
+)
+"""The 401's ``detail`` for a request with an ``Authorization`` header and no ``X-API-Key``
+(``Authorization: Bearer <key>``, as many HTTP clients send a token)."""
 
 KEY_WHITESPACE: Final = (
     "the API key in X-API-Key has whitespace before or after it (a copy-paste error?): "
@@ -108,8 +120,14 @@ KEY_WHITESPACE: Final = (
 said whatever the key, so it tells nothing of the configured ones)."""
 
 
-def refused_key(presented: str | None) -> str:
+def refused_key(presented: str | None, authorization: bool = False) -> str:
     """Say why a presented key is refused, for the 401's ``detail``.
+
+    No key (no ``X-API-Key`` header, or an empty one) is said as such (:data:`NO_KEY`), and
+    when an ``Authorization`` header came instead, that this API does not read it
+    (:data:`KEY_IN_AUTHORIZATION`): both read "missing or unknown API key", so an integrator
+    sending ``Authorization: Bearer <key>`` looked for a wrong key. Neither says anything of
+    the configured keys, nor quotes the header.
 
     A key with leading or trailing whitespace (spaces, tabs, a no-break space pasted with it) is
     refused as any unknown key, and counts toward the backoff as one, but the answer says what is
@@ -120,11 +138,14 @@ def refused_key(presented: str | None) -> str:
     ----------
     presented : str or None
         The ``X-API-Key`` header's value.
+    authorization : bool, optional
+        Whether the request has an ``Authorization`` header.
 
     Returns
     -------
     str
-        :data:`KEY_WHITESPACE` for a key with surrounding whitespace, else :data:`UNKNOWN_KEY`.
+        :data:`NO_KEY` or :data:`KEY_IN_AUTHORIZATION` without a key, :data:`KEY_WHITESPACE`
+        for a key with surrounding whitespace, else :data:`UNKNOWN_KEY`.
 
     Notes
     -----
@@ -133,7 +154,7 @@ def refused_key(presented: str | None) -> str:
     UTF-8 first when it is valid UTF-8.
     """
     if not presented:
-        return UNKNOWN_KEY
+        return KEY_IN_AUTHORIZATION if authorization else NO_KEY
     try:
         text = presented.encode("latin-1").decode("utf-8")
     except UnicodeError:  # not Latin-1 text (never from a server) or not UTF-8 bytes: as sent
@@ -396,7 +417,7 @@ def require_role(
             backoff.failed(request)
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
-                refused_key(api_key),
+                refused_key(api_key, "authorization" in request.headers),
                 headers={"WWW-Authenticate": "APIKey"},
             )
         if role < minimum:

@@ -190,7 +190,8 @@ def invalid_parameter(field: str, reason: str) -> dict[int | str, dict[str, Any]
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: error_answer("The body cannot be read (not UTF-8 JSON).", {"detail": NOT_UTF8}),
     401: error_answer(
-        "Missing or unknown API key, or one sent with whitespace around it (the detail says so).",
+        "No API key in X-API-Key (none, or one sent in Authorization, which is not read), an "
+        "unknown one, or one sent with whitespace around it (the detail says which).",
         {"detail": UNKNOWN_KEY},
     ),
     403: error_answer(

@@ -26,7 +26,9 @@ from features.events import MAX_VALUE_CHARS
 from features.store import Store
 from serving.app import NOT_UTF8, create_app, slash_detail
 from serving.deps import (
+    KEY_IN_AUTHORIZATION,
     KEY_WHITESPACE,
+    NO_KEY,
     REQUIRED_ROLES,
     UNKNOWN_KEY,
     Backoff,
@@ -886,7 +888,26 @@ def test_whitespace_before_or_after_a_key_is_named_however_it_was_sent(presented
     assert refused_key(presented) == KEY_WHITESPACE
 
 
-@pytest.mark.parametrize("presented", [None, "", "key", "a guess", "k\xe9y", "\xc3"])
+@pytest.mark.parametrize("presented", ["key", "a guess", "k\xe9y", "\xc3"])
 def test_a_key_without_surrounding_whitespace_is_merely_unknown(presented: str | None) -> None:
     """A space inside a key is the key's, and bytes that are not UTF-8 are read as sent."""
-    assert refused_key(presented) == UNKNOWN_KEY
+    assert refused_key(presented) == refused_key(presented, authorization=True) == UNKNOWN_KEY
+
+
+def test_no_key_is_a_401_saying_so_and_where_the_key_goes(client: TestClient) -> None:
+    """serve31: no X-API-Key, or the key sent as ``Authorization: Bearer <key>`` (as many HTTP
+    clients send a token), answered "missing or unknown API key in X-API-Key", so the
+    integrator checked a key that was never read. Now the 401 says there is no key, and that
+    the Authorization header is not read, never quoting it; each still counts as a failure."""
+    for sent, detail in [
+        ({}, NO_KEY),
+        ({"X-API-Key": ""}, NO_KEY),
+        ({"Authorization": f"Bearer {KEYS['scorer']}"}, KEY_IN_AUTHORIZATION),
+        ({"Authorization": KEYS["scorer"]}, KEY_IN_AUTHORIZATION),
+    ]:
+        r = client.post("/v1/scores", headers=sent, json={"customer_ids": ["c001"]})
+        assert r.status_code == 401 and r.json() == {"detail": detail}, r.text
+        assert r.headers["www-authenticate"] == "APIKey" and KEYS["scorer"] not in r.text
+        _conforms(client, "POST", "/v1/scores", r)
+    sent = {"Authorization": "Bearer x", "X-API-Key": "a guess"}
+    assert client.get("/v1/models", headers=sent).json() == {"detail": UNKNOWN_KEY}
