@@ -55,6 +55,7 @@ __all__ = [
     "DOCS_ASSETS",
     "DOCS_PAGES",
     "NOT_UTF8",
+    "NO_ROUTE",
     "SEND_JSON",
     "answerable",
     "create_app",
@@ -186,7 +187,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     A 405's ``Allow`` names every method answered at its path (:func:`allowed_methods`), not
     only the first route's: ``POST /healthz`` said ``Allow: GET`` though ``HEAD`` is answered;
     the methods the 405 names are kept, as a mounted folder's (``GET, HEAD``), whose mount has
-    no methods of its own, came with an empty ``Allow``.
+    no methods of its own, came with an empty ``Allow``. Its detail names them too (it was
+    "Method Not Allowed").
     """
     if isinstance(exc, HTTPException) and isinstance(exc.__cause__, UnicodeDecodeError):
         return JSONResponse({"detail": NOT_UTF8}, status_code=exc.status_code)
@@ -195,7 +197,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         named = {m.strip() for m in headers["Allow"].split(",") if m.strip()}
         routes = allowed_methods(request.app.router.routes, request.scope)
         allow = ", ".join(sorted(named.union(routes)))
-        exc = HTTPException(exc.status_code, exc.detail, {**headers, "Allow": allow})
+        detail = f"{request.method} is not a method of this address, which takes {allow}"
+        exc = HTTPException(exc.status_code, detail, {**headers, "Allow": allow})
     if is_page(request):
         return await http_error_page(request, exc)
     return await http_exception_handler(request, exc)  # type: ignore[arg-type]
@@ -291,6 +294,13 @@ def _published_document(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
+NO_ROUTE: Final = (
+    "no route at this address: the API's operations are under /v1/, its health at /healthz and "
+    "/readyz"
+)
+"""The 404's ``detail`` at an address no route has (the pages' is their HTML error page)."""
+
+
 def slash_detail(template: str, methods: list[str], trailing: bool) -> str:
     """Say that an address differs from a route only by a trailing slash, naming the route.
 
@@ -326,7 +336,8 @@ def _slash_answer(app: FastAPI) -> Callable[[Scope, Receive, Send], Awaitable[No
     loading as ready. An address that differs from a route only by its last slash is now the
     API's JSON 404 naming the route and its methods (:func:`slash_detail`). A person's page in
     a browser (the reviewer pages, :data:`DOCS_PAGES`) is still redirected on ``GET`` and
-    ``HEAD``, as before (``/ui`` to ``/ui/``); any other address is the plain 404.
+    ``HEAD``, as before (``/ui`` to ``/ui/``); any other address is the 404 :data:`NO_ROUTE`
+    (it was "Not Found").
     """
 
     async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
@@ -343,6 +354,8 @@ def _slash_answer(app: FastAPI) -> Callable[[Scope, Receive, Send], Awaitable[No
                     return
                 methods = allowed_methods(app.router.routes, twin)
                 raise HTTPException(404, slash_detail(template, methods, trailing))
+        if scope["type"] == "http":
+            raise HTTPException(404, NO_ROUTE)
         await app.router.not_found(scope, receive, send)
 
     return not_found

@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from features.events import MAX_VALUE_CHARS
 from models.artifact import MAX_INPUT, ModelBundle
 from models.tasks import model_frame, task_names
-from serving.app import SEND_JSON, create_app
+from serving.app import NO_ROUTE, SEND_JSON, create_app
 from serving.metrics import OTHER_METHOD, SCORES_HELP
 from serving.middleware import body_too_large
 from serving.state import LoadedSnapshot, ServedModel
@@ -567,6 +567,24 @@ def test_a_405_allows_every_method_answered_at_its_path(client: TestClient) -> N
     ]:
         r = client.request(method, path)
         assert r.status_code == 405 and r.headers["allow"] == allow, (path, r.headers)
+        if not path.startswith("/ui/login"):  # serve31: the detail names them too
+            said = f"{method} is not a method of this address, which takes {allow}"
+            assert r.json() == {"detail": said}, r.text
+
+
+def test_an_address_no_route_has_says_where_the_api_is(client: TestClient) -> None:
+    """serve31: a mistyped address (``/v2/models``, ``/v1/customer/c001/scores``) answered
+    ``{"detail": "Not Found"}``, and a method a route does not take "Method Not Allowed" (the
+    methods in ``Allow`` only): an integrator's log said neither where to look nor what to
+    send. The 404 says where the API is, the 405 the methods, as its ``Allow``."""
+    for path in ("/v2/models", "/v1/customer/c001/scores", "/"):
+        r = client.get(path, headers=headers())
+        assert r.status_code == 404 and r.json() == {"detail": NO_ROUTE}, path
+        assert r.headers["x-request-id"]
+    r = client.head("/v1/models", headers=headers())
+    assert r.status_code == 405 and r.headers["allow"] == "GET"
+    r = client.put("/v1/models", headers=headers())
+    assert r.json() == {"detail": "PUT is not a method of this address, which takes GET"}
 
 
 def test_metrics_label_every_route_by_its_template(client: TestClient) -> None:

@@ -24,7 +24,7 @@ import serving.schemas
 import serving.targeting
 from features.events import MAX_VALUE_CHARS
 from features.store import Store
-from serving.app import NOT_UTF8, create_app, slash_detail
+from serving.app import NO_ROUTE, NOT_UTF8, create_app, slash_detail
 from serving.deps import (
     KEY_IN_AUTHORIZATION,
     KEY_WHITESPACE,
@@ -131,7 +131,7 @@ def test_a_trailing_slash_of_a_probe_is_a_404_and_a_page_s_is_redirected(
             assert r.status_code == 307 and r.headers["location"].endswith(to), (method, page)
     r = client.post("/ui/login/", data={"key": "x"}, follow_redirects=False)
     assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
-    assert client.get("/no/such/", follow_redirects=False).json() == {"detail": "Not Found"}
+    assert client.get("/no/such/", follow_redirects=False).json() == {"detail": NO_ROUTE}
 
 
 @pytest.mark.parametrize("coding", sorted(COMPRESSIONS))

@@ -27,7 +27,7 @@ from features.contracts import event_schema
 from features.store import Store
 from models.registry import metric_models, model_title
 from models.tasks import task_names
-from serving.app import create_app
+from serving.app import NO_ROUTE, create_app
 from serving.deps import Backoff
 from serving.settings import Role
 from serving.state import ServedModel
@@ -468,7 +468,7 @@ def test_a_mistyped_page_address_is_the_pages_error_page_not_json(ui: TestClient
     assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
     assert "This page does not take a GET request." in wrong.text
     # the API and the static files keep their answers
-    assert ui.get("/v1/nothing").json() == {"detail": "Not Found"}
+    assert ui.get("/v1/nothing").json() == {"detail": NO_ROUTE}
     assert not ui.get("/ui/static/nothing.css").headers["content-type"].startswith("text/html")
 
 
