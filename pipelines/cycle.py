@@ -6,11 +6,12 @@ single commands run:
 ``snapshot``
     Read and validate the events (and customers), build the snapshot of ``D`` and keep it in the
     store with its history (:meth:`features.store.Store.write_snapshot`); its summary says the
-    day of the last event. A ``D`` after today, or before every event (an empty snapshot), stops
-    the cycle with nothing written, as ``guanxi features build`` refuses it; so do events that
-    end ``--horizon`` days or more before ``D`` (an extract not refreshed), as ``guanxi train``
-    refuses them, and events that start later than the last cycle's (an extract of the days
-    since, not every customer's history: :func:`shorter_history`).
+    day of the last event, and the customers with events the customers file lacks. A ``D``
+    after today, or before every event (an empty snapshot), stops the cycle with nothing
+    written, as ``guanxi features build`` refuses it; so do events that end ``--horizon`` days
+    or more before ``D`` (an extract not refreshed), as ``guanxi train`` refuses them, and
+    events that start later than the last cycle's (an extract of the days since, not every
+    customer's history: :func:`shorter_history`).
 ``value``
     Fit the value models and keep the value table of ``D`` (:mod:`pipelines.value`); data that
     cannot identify the models is noted, not an error.
@@ -100,7 +101,13 @@ from models.labels import HORIZON_DAYS
 from models.scoring import FeatureSetMismatchError, score_snapshot
 from models.tasks import retention_task, task_names
 from pipelines import connectors
-from pipelines.drift import after_today, feature_set_reason, no_event_by, trained_later
+from pipelines.drift import (
+    after_today,
+    feature_set_reason,
+    no_event_by,
+    some_customers,
+    trained_later,
+)
 from pipelines.versions import ModelFilesMissingError, load_version
 
 __all__ = [
@@ -511,11 +518,23 @@ class _Run:
             customers=self.sources.customers.describe() if self.sources.customers else None,
             history=events,
         )
-        return {
+        done = {
             "customers": info.rows,
             "path": str(info.path),
             "events_through": through.isoformat(),  # a stale extract shows here, day after day
         }
+        if customers is not None:  # was no word: their attributes empty, in the scores too
+            lacking = frame.select("customer_id").join(
+                customers.select("customer_id"), on="customer_id", how="anti"
+            )
+            if lacking.height:
+                done["not_in_customers"] = (
+                    f"{counted(lacking.height, 'customers')} with events "
+                    f"({some_customers(lacking['customer_id'])}) are not in the customers file "
+                    f"({self.sources.customers.label if self.sources.customers else '-'}): their "
+                    "attributes are empty in the snapshot and its scores; pass every customer"
+                )
+        return done
 
     def value(self, record: dict[str, Any]) -> dict[str, Any]:
         retention = retention_task()

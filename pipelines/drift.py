@@ -87,6 +87,7 @@ __all__ = [
     "nothing_to_measure",
     "print_report",
     "reference_day",
+    "some_customers",
     "trained_later",
 ]
 
@@ -343,10 +344,11 @@ class DriftInputs:
             upto = events.filter(pl.col("ts").dt.date() <= day)
             lacking = ids.join(upto.select("customer_id").unique(), on="customer_id", how="anti")
             if lacking.height:
+                named = some_customers(lacking["customer_id"])
                 notes.append(
                     f"partial --events: {counted(lacking.height, 'customers')} of {whose} have "
-                    f"no event in them up to {day} ({_some(lacking['customer_id'])}); {shape}: "
-                    "pass the events of every customer"
+                    f"no event in them up to {day} ({named}); {shape}: pass the events of every "
+                    "customer"
                 )
             history = self.store.history_path(day)
             first, last = events["ts"].min(), events["ts"].max()
@@ -369,10 +371,11 @@ class DriftInputs:
         if people is not None:
             lacking = ids.join(people.select("customer_id"), on="customer_id", how="anti")
             if lacking.height:
+                named = some_customers(lacking["customer_id"])
                 notes.append(
                     f"partial --customers: {counted(lacking.height, 'customers')} of {whose} are "
-                    f"not in it ({_some(lacking['customer_id'])}): the snapshots built with it "
-                    f"lack their attributes; {shape}: pass every customer"
+                    f"not in it ({named}): the snapshots built with it lack their attributes; "
+                    f"{shape}: pass every customer"
                 )
         return notes
 
@@ -491,8 +494,21 @@ class DriftInputs:
         return self._models[key]
 
 
-def _some(ids: pl.Series, shown: int = 3) -> str:
-    """Name the first few of some customers, and count the rest (pure)."""
+def some_customers(ids: pl.Series, shown: int = 3) -> str:
+    """Name the first few of some customers, and count the rest (pure).
+
+    Parameters
+    ----------
+    ids : polars.Series
+        The customers' ids.
+    shown : int, default 3
+        How many are named.
+
+    Returns
+    -------
+    str
+        ``C0158, C0174, C0220 and 12 more``, or the ids alone when they are few.
+    """
     first = ", ".join(str(i) for i in ids.head(shown))
     return f"{first} and {ids.len() - shown:,} more" if ids.len() > shown else first
 

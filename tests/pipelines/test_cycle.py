@@ -732,6 +732,34 @@ def test_events_that_end_a_horizon_before_the_day_are_refused_and_the_last_day_s
     get_settings.cache_clear()
 
 
+def test_customers_with_events_not_in_the_customers_file_are_said_by_the_snapshot_step(
+    events: Path, local_tracking: Path, tmp_path: Path
+) -> None:
+    """cycle31: a customers file older than the events (last month's, without the customers who
+    signed up since) left their attributes empty in the snapshot and its scores with no word."""
+    now = datetime.now(UTC)
+    read = read_events(events / "events.parquet", now=now)
+    people = read_customers(events / "customers.parquet", now=now)
+    ids = build_snapshot(read, None, DAY)["customer_id"]
+    older = people.filter(~pl.col("customer_id").is_in(ids.tail(12).implode()))
+    older.write_parquet(tmp_path / "customers.parquet")
+    sources = connectors.inputs(
+        str(events / "events.parquet"), customers=str(tmp_path / "customers.parquet")
+    )
+    get_settings.cache_clear()
+    run = _Run(sources, DAY, CycleConfig(), local_tracking, Console())
+    run._data = (read, older)
+    named = ", ".join(ids.tail(12).head(3))
+    assert run.snapshot({})["not_in_customers"] == (
+        f"12 customers with events ({named} and 9 more) are not in the customers file "
+        f"({tmp_path / 'customers.parquet'}): their attributes are empty in the snapshot and its "
+        "scores; pass every customer"
+    )
+    run._data = (read, people)
+    assert "not_in_customers" not in run.snapshot({})  # every customer: nothing said
+    get_settings.cache_clear()
+
+
 def test_a_second_run_of_a_day_being_run_is_refused_before_any_step(
     local_tracking: Path,
 ) -> None:
