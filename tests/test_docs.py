@@ -27,7 +27,7 @@ from features.contracts import (
 from models.targeting import PLAN_COLUMNS
 from serving.app import create_app
 from serving.settings import Settings
-from tests.pipelines.test_readme_cli import _options, _resolve, _root
+from tests.pipelines.test_readme_cli import OPTION, OTHER_TOOLS, _options, _resolve, _root
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -210,3 +210,28 @@ def test_the_readme_shows_every_command() -> None:
         if f"guanxi {' '.join(words)}" not in text
     ]
     assert not missing, f"the README never shows {missing}"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "docs").glob("*.md")), ids=lambda p: p.name)
+def test_options_named_in_a_doc_s_prose_are_guanxi_s(path: Path) -> None:
+    """An option a document names in its text (`` `--horizon-days` ``) is an option of one of
+    guanxi's commands; the README's are checked against its sections' commands
+    (``tests/pipelines/test_readme_cli.py``)."""
+
+    def options(group: Any) -> set[str]:
+        found = _options(group)
+        for sub in getattr(group, "commands", {}).values():
+            found |= options(sub)
+        return found
+
+    known = options(_root())
+    prose = _FENCE.sub("", path.read_text(encoding="utf-8"))
+    unknown = {
+        option
+        for line in prose.splitlines()
+        if not any(tool in line for tool in OTHER_TOOLS)
+        for code in re.findall(r"`([^`]+)`", line)
+        for option in OPTION.findall(code)
+        if option not in known
+    }
+    assert not unknown, f"{path.name} names options no guanxi command has: {sorted(unknown)}"
