@@ -28,7 +28,7 @@ from serving.state import StateHolder
 from serving.ui.charts import bar_chart, format_date
 from serving.ui.pages import PAGE_METHODS, group_name, render
 from serving.value_routes import record_values, segment_csv, segment_summary, validation_of
-from serving.values import NO_VALUES, LoadedValues, segment_rows
+from serving.values import NO_SEGMENT, NO_VALUES, LoadedValues, segment_rows
 
 __all__ = ["FORECAST_NAMES", "page_values", "router"]
 
@@ -104,7 +104,17 @@ def value_page(request: Request, _role: Reviewer, holder: Holder) -> HTMLRespons
             )
             for field, title in drawn
         ]
-        groups.append({"by": by, "label": label, "rows": rows, "charts": charts})
+        # what each export link says in a screen reader's list of links: the customers without a
+        # segment's read "CSV of the none customers"
+        exports = {
+            r.name: f"CSV of the customers with no {label}"
+            if r.name == NO_SEGMENT
+            else f"CSV of the {group_name(r.name)} customers"
+            for r in rows
+        }
+        groups.append(
+            {"by": by, "label": label, "rows": rows, "charts": charts, "exports": exports}
+        )
     top = values.top_at_risk(limit=25)
     if request.method != "HEAD":  # sent without its body: it shows no one
         record_values(request, request.app.state.audit, values, top.to_dicts(), "page")

@@ -625,6 +625,8 @@ def test_value_page_shows_equity_by_segment_and_tier_and_the_check(
     assert (
         '/ui/value/segments/top_1pct.csv" aria-label="CSV of the top 1% customers">CSV</a>' in text
     )
+    # the customers without a segment's read "CSV of the none customers"
+    assert 'segments/none.csv" aria-label="CSV of the customers with no RFM segment">' in text
     export = value_client.get("/ui/value/segments/top_1pct.csv", headers=headers("reviewer"))
     assert export.status_code == 200 and export.text.splitlines()[1].startswith("c003,")
     assert (
