@@ -111,6 +111,14 @@ _JSON_KINDS: dict[type, str] = {
 """What a JSON body that is no object is, as a 422 names it (never quoting it)."""
 
 
+_TYPE_SLIPS: dict[str, tuple[tuple[type, ...], str]] = {
+    "string_type": ((int, float), "should be a JSON string, not a number: put it in quotes"),
+    "list_type": ((str,), "should be a JSON array, not a string: send one value as [value]"),
+}
+"""Pydantic's error kinds whose input an integrator commonly sends as the wrong JSON type (a
+numeric CRM id unquoted, one task without its array), with the types and what to send."""
+
+
 def _body_fields(request: Request) -> str:
     """Name the fields of the JSON object a route takes as its body, the required ones said so.
 
@@ -135,8 +143,11 @@ def _field_error(error: dict[str, Any], request: Request) -> dict[str, str]:
     character's offset, which is no field); a body that is missing or was not sent as JSON says
     :data:`SEND_JSON`, and so does JSON that is no object (``null``, ``[]``, ``"x"``), naming
     what it is and the object's fields (pydantic said "Input should be a valid dictionary or
-    object to extract fields from"). A check's own message is said without pydantic's
-    ``Value error, ``.
+    object to extract fields from"). A field the body does not have (``customerIds``) names
+    the body's fields (it was "Extra inputs are not permitted"); a number where text goes (a
+    numeric id unquoted) or a string where an array goes says what to send
+    (:data:`_TYPE_SLIPS`; it was "Input should be a valid string"). A check's own message is
+    said without pydantic's ``Value error, ``.
     """
     loc = tuple(error.get("loc", ()))
     kind = error.get("type")
@@ -162,6 +173,11 @@ def _field_error(error: dict[str, Any], request: Request) -> dict[str, str]:
         reason = f"the body is {what}, not a JSON object: {SEND_JSON}" + (
             f"; its fields are {fields}" if fields else ""
         )
+    elif kind == "extra_forbidden" and len(loc) == 2 and loc[0] == "body":
+        fields = _body_fields(request)
+        reason = "not a field of the body" + (f", whose fields are {fields}" if fields else "")
+    elif kind in _TYPE_SLIPS and type(error.get("input")) in _TYPE_SLIPS[kind][0]:
+        reason = _TYPE_SLIPS[kind][1]
     return {"field": ".".join(str(part) for part in loc), "reason": reason}
 
 

@@ -207,7 +207,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     ),
     422: error_answer(
         "Invalid fields (names and reasons).",
-        {"detail": [{"field": "body.customer_ids.0", "reason": "Input should be a valid string"}]},
+        {
+            "detail": [
+                {
+                    "field": "body.customer_ids.0",
+                    "reason": "should be a JSON string, not a number: put it in quotes",
+                }
+            ]
+        },
         ValidationErrorResponse,
     ),
     429: error_answer(

@@ -335,6 +335,36 @@ def test_a_batch_refuses_a_blank_or_control_character_id_by_its_index(client: Te
     assert r.status_code == 200 and r.json()["unknown"] == 1
 
 
+def test_common_type_slips_in_a_body_say_what_to_send(client: TestClient) -> None:
+    """serve31: a numeric CRM id sent unquoted was "Input should be a valid string", one task
+    without its array "Input should be a valid list", and a misnamed field (``customerIds``)
+    "Extra inputs are not permitted"; now each says what to send, and a misnamed field the
+    body's fields. Other inputs keep pydantic's words; none is quoted."""
+    sent = headers("admin")
+    quote = "should be a JSON string, not a number: put it in quotes"
+    r = client.post("/v1/scores", headers=sent, json={"customer_ids": [90817, 2.5, True]})
+    assert _fields(r) == {
+        "body.customer_ids.0": quote,
+        "body.customer_ids.1": quote,
+        "body.customer_ids.2": "Input should be a valid string",
+    }
+    assert "90817" not in r.text
+    _conforms(client, "POST", "/v1/scores", r)
+    r = client.post("/v1/scores", headers=sent, json={"customer_ids": ["c001"], "tasks": "churn"})
+    assert _fields(r) == {
+        "body.tasks": "should be a JSON array, not a string: send one value as [value]"
+    }
+    r = client.post("/v1/scores", headers=sent, json={"customerIds": ["c001"]})
+    fields = "customer_ids (required), tasks, explain and group"
+    assert _fields(r) == {
+        "body.customer_ids": "Field required",
+        "body.customerIds": f"not a field of the body, whose fields are {fields}",
+    }
+    r = client.post("/v1/score", headers=sent, json={"customer_id": 7, "features": {}, "x": 1})
+    assert _fields(r)["body.customer_id"] == quote
+    assert _fields(r)["body.x"].startswith("not a field of the body, whose fields are customer_id")
+
+
 def test_an_unknown_id_with_whitespace_around_it_is_said_to_have_it(client: TestClient) -> None:
     """serve31: "c001 " (a space copied with it) answered "customer not in the snapshot" with
     no hint, and was "unknown" in a batch, though c001 is in it. Ids are exact (never trimmed);
