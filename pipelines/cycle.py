@@ -579,6 +579,7 @@ class _Run:
 
         snapshot = self.store.read_snapshot(self.day)
         done: dict[str, Any] = {}
+        seen: dict[str, list[str]] = {}  # a note -> the versions it is about
         for task in tasks:
             other = self.other_features(task)
             if other is not None:  # was a stop, saying to retrain and promote it: retrain does
@@ -607,10 +608,11 @@ class _Run:
             day = trained.isoformat() if trained is not None else None
             later = trained_later(day, self.day, RERUN)
             if later:  # said here, with the scores it is about; the drift report keeps it too
-                note = f"{task} v{loaded.version}: {later}"
-                self.console.print(f"[yellow]note:[/yellow] {note}")
-                self._said.add(note)
+                seen.setdefault(later, []).append(f"{task} v{loaded.version}")
+                self._said.add(f"{task} v{loaded.version}: {later}")  # as the report says it
                 done[task]["trained_as_of"] = day
+        for later, versions in seen.items():  # once for the champions of a day (was four times)
+            self.console.print(f"[yellow]note:[/yellow] {', '.join(versions)}: {later}")
         return done
 
     def score(self, record: dict[str, Any]) -> dict[str, Any]:

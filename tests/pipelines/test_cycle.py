@@ -399,6 +399,32 @@ def test_the_score_step_notes_an_untagged_champion_trained_later_by_its_run(
     assert done["churn"]["trained_as_of"] == "2024-10-31"
 
 
+def test_champions_trained_after_the_day_are_noted_once(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    tiny_data: Any,
+) -> None:
+    """cycle31: a cycle of a day before the last (a backfill) printed the same three-line note
+    once a champion, four times over with the default tasks."""
+    referral = _variant(tiny_bundle, task="referral")
+    _train(cli, sample, monkeypatch, _result(referral, tiny_data, "B"))
+    assert cli.invoke(app, ["promote", "--task", "referral"]).exit_code == 0
+    home, day = get_settings().home, date(2024, 9, 30)  # both trained as of 2024-10-31
+    events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    Store(home).write_snapshot(build_snapshot(events, None, day), day, history=events)
+    console = Console(record=True, width=1000)
+    run = _Run(cast(Any, None), day, CycleConfig(tasks=("churn", "referral")), home, console)
+    run.score({})
+    said = console.export_text()
+    later = trained_later("2024-10-31", day, RERUN)
+    assert said.count("trained as of 2024-10-31") == 1
+    assert f"note: churn v1, referral v1: {later}" in said
+    assert run._said == {f"churn v1: {later}", f"referral v1: {later}"}  # the report's words
+
+
 def test_a_champion_of_another_feature_set_is_retrained_by_the_cycle(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
