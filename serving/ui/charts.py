@@ -37,6 +37,7 @@ __all__ = [
     "format_percent",
     "format_points",
     "format_rate",
+    "format_signed_percent",
     "gains_chart",
     "histogram",
     "reliability_chart",
@@ -92,6 +93,32 @@ def format_points(value: float | None, digits: int = 1) -> str:
     if float(text) == 0:
         text = f"{0:.{digits}f}"
     return text.replace("-", "−") + " pts"
+
+
+def format_signed_percent(value: float | None, digits: int = 1) -> str:
+    """Format a relative error with its sign, e.g. ``-0.084`` -> ``"−8.4%"``.
+
+    The sign says whether a forecast fell short of what happened or went over it, as
+    ``guanxi value`` prints it (``-8.4%``); an error that rounds to zero has no sign.
+
+    Parameters
+    ----------
+    value : float or None
+        The error as a share (``forecast / actual - 1``); None or NaN give :data:`MISSING`.
+    digits : int, default 1
+        Decimals.
+
+    Returns
+    -------
+    str
+        The signed percentage (a minus sign, not a hyphen, for negatives).
+    """
+    if value is None or not math.isfinite(value):
+        return MISSING
+    text = f"{100 * value:+.{digits}f}"
+    if float(text) == 0:
+        text = f"{0:.{digits}f}"
+    return text.replace("-", "−") + "%"
 
 
 def format_number(value: float | None, digits: int = 0) -> str:

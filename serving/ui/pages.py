@@ -87,6 +87,7 @@ from serving.ui.charts import (
     format_percent,
     format_points,
     format_rate,
+    format_signed_percent,
     gains_chart,
     histogram,
     reliability_chart,
@@ -180,6 +181,7 @@ def filters() -> dict[str, Any]:
     """
     return {
         "pct": format_percent,
+        "signed_pct": format_signed_percent,  # an error over or under: +8.4%, −8.4%
         "rate": format_rate,  # a rate chosen by someone (a discount rate): 7.5%, 10%
         "points": format_points,
         # a difference of rates (0.2) in percentage points (+20.0 pts)

@@ -39,6 +39,7 @@ from serving.ui.charts import (
     format_number,
     format_percent,
     format_points,
+    format_signed_percent,
     gains_chart,
     histogram,
     reliability_chart,
@@ -909,6 +910,8 @@ def test_formatting_for_people() -> None:
     assert format_percent(0.0006) == "0.1%" and format_percent(0.9994) == "99.9%"
     assert format_points(4.06) == "+4.1 pts" and format_points(-0.04) == "0.0 pts"
     assert format_points(-2.25) == "−2.2 pts"
+    assert format_signed_percent(-0.084) == "−8.4%" and format_signed_percent(0.2) == "+20.0%"
+    assert format_signed_percent(-0.0004) == "0.0%" and format_signed_percent(None) == "—"
     # a number that rounds to zero has no sign: the demo's survey score -0.0 read "−0.0"
     assert format_number(-0.0, 1) == "0.0" and format_number(-0.04, 1) == "0.0"
     assert format_number(-0.4) == "0" and format_number(-1234.56, 1) == "−1,234.6"

@@ -634,6 +634,10 @@ def test_value_page_shows_equity_by_segment_and_tier_and_the_check(
         == 404
     )
     assert 'data-forecast="bgnbd"' in text and 'data-forecast="naive"' in text
+    # the aggregate error keeps its sign, as guanxi value prints it: "10.0%" and "20.0%" read
+    # alike though one forecast fell short and the other went over
+    check = text.split('id="validation"', 1)[1].split("</section>", 1)[0]
+    assert '<td class="num">−10.0%</td>' in check and '<td class="num">+20.0%</td>' in check
     assert "c001" in text.split('id="top-at-risk"', 1)[1]
     assert value_client.get("/ui/value", headers=headers()).status_code == 403  # scorer
 
