@@ -80,6 +80,7 @@ from models.offers import Offer, OffersFile
 __all__ = [
     "BUDGET_TOO_LARGE",
     "CUSTOMER_INPUTS",
+    "GROUP_NAMES",
     "MAX_BUDGET",
     "MISSING",
     "MONEY_COLUMNS",
@@ -115,6 +116,10 @@ CUSTOMER_INPUTS: Final[dict[str, str]] = {
     "unresolved_complaints": "open complaints (eligibility unresolved_complaint)",
 }
 """Columns of the customers frame and what reads them."""
+
+GROUP_NAMES: Final = {"rfm_segment": "RFM segment", "value_tier": "value tier"}
+"""How a person reads the value table's groupings, in the order the CLI and the value page show
+them: ``guanxi value`` titled a table "Equity by rfm segment" where the page said "RFM segment"."""
 
 MISSING: Final = "—"
 """What the CLI prints for a figure it has not got (guanxi target, value, campaign report), the

@@ -61,7 +61,7 @@ from models.clv.customers import (
     value_table,
 )
 from models.clv.validation import HoldoutCheck, holdout_check
-from models.targeting import MISSING
+from models.targeting import GROUP_NAMES, MISSING
 from models.tasks import retention_task
 from pipelines import connectors
 from pipelines.console import fitted_table, warn_unsigned
@@ -494,9 +494,7 @@ def print_values(console: Console, run: ValueRun) -> None:
         ]
         columns = (by, "customers", "equity", "share", "at risk", "risk share")
         # boxed, or compact when that cuts a segment's name (potential_loyalist at 80 columns)
-        console.print(
-            fitted_table(console, f"Equity by {by.replace('_', ' ')}", columns, cells, {by})
-        )
+        console.print(fitted_table(console, f"Equity by {GROUP_NAMES[by]}", columns, cells, {by}))
     for note in run.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
 

@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
+from models.targeting import GROUP_NAMES
 from serving.deps import Holder, PageError, Reviewer, loaded_page_state, served_values
 from serving.state import StateHolder
 from serving.ui.charts import bar_chart, format_date
@@ -37,7 +38,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 FORECAST_NAMES = {"bgnbd": "BG/NBD", "naive": "same as last period (naive)"}
 """How the page names the forecasts of the holdout check."""
 
-_GROUPS = (("rfm_segment", "RFM segment"), ("value_tier", "value tier"))
+_GROUPS = tuple(GROUP_NAMES.items())
 _CHARTS = (("equity", "Customer equity"), ("equity_at_risk", "Equity at risk"))
 
 

@@ -62,6 +62,8 @@ def test_value_writes_the_table_keeps_it_and_logs_the_fit(
     # the events reach past --as-of: the forecast is checked on what followed
     assert f"purchases in ({AS_OF}," in " ".join(output.split())
     assert "BG/NBD" in output and "same as last period" in output
+    # the groupings named as the value page names them, not "Equity by rfm segment"
+    assert "Equity by RFM segment" in output and "Equity by value tier" in output
     # kept without GUANXI_STORE_KEY: a server with one would not serve it, and the command says so
     assert "GUANXI_STORE_KEY is not set: the value table goes into the store unsigned" in " ".join(
         output.split()
