@@ -552,7 +552,17 @@ class _Run:
 
         events, _ = self.data()
         retention = retention_task()
-        other = self.other_features(retention.name) if later and retention is not None else None
+        other = self.other_features(retention.name) if retention is not None else None
+        stale = None  # was a stop ("retrain it and promote the new version") of every step
+        if other is not None and retention is not None:
+            name, (version, reason) = retention.name, other
+            stale = f"{name} version {version} was {reason}: " + (
+                "this cycle's retrain step retrains it, and its revalue step refits these values "
+                "once it is promoted"
+                if name in self.config.tasks
+                else f"this cycle does not retrain it (--tasks leaves {name} out): `guanxi train "
+                f"--task {name}`, then `guanxi promote --task {name}`, do"
+            )
         try:
             run = compute_values(
                 events,
@@ -560,14 +570,7 @@ class _Run:
                 self.day,
                 horizon_days=self.config.value_horizon_days,
                 no_model=later,
-                # was a stop ("retrain it and promote the new version"): the retrain step does
-                other_features=(
-                    f"{retention.name} version {other[0]} was {other[1]}: this cycle's retrain "
-                    "step retrains it, and its revalue step refits these values once it is "
-                    "promoted"
-                    if other is not None and retention is not None
-                    else None
-                ),
+                other_features=stale,
             )
         except ModelIdentificationError as exc:
             return {"skipped": str(exc)}
@@ -932,9 +935,9 @@ def run_cycle(
         If ``as_of`` is after today, no customer has an event on or before it (nothing of the
         day is written), the server reload fails, the drift report cannot be kept, or a
         champion's files are missing (:class:`pipelines.versions.ModelFilesMissingError`, said
-        with what to run), or a champion the value step reads, of a task the cycle does not
-        retrain (not in ``--tasks``), was trained on another feature set
-        (:class:`models.scoring.FeatureSetMismatchError`, said with what to run).
+        with what to run). A champion trained on another feature set is no stop: the value and
+        score steps leave it out, saying so, and the retrain step retrains it (of a task in
+        ``--tasks``; the value step's note says what to run for the churn champion of another).
     CycleRunningError
         If another process runs the cycle of the same day (this one does nothing).
     models.registry.TrackingUnavailableError

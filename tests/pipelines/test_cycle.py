@@ -461,6 +461,34 @@ def test_a_champion_of_another_feature_set_is_retrained_by_the_cycle(
     assert "refitted" in record["steps"]["revalue"]["summary"]
 
 
+def test_a_churn_champion_of_another_feature_set_left_out_of_tasks_does_not_stop_the_values(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    tiny_data: Any,
+) -> None:
+    """cycle31: `guanxi cycle --tasks repurchase` stopped at the value step on a churn champion
+    of another feature set, which this cycle does not retrain: the values leave its
+    probabilities out, saying what to run."""
+    old = _variant(tiny_bundle, feature_set_version="0")
+    _train(cli, sample, monkeypatch, _result(old, tiny_data, "B"))
+    assert cli.invoke(app, ["promote", "--task", "churn"]).exit_code == 0
+    home, day = get_settings().home, date(2024, 12, 31)
+    events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    Store(home).write_snapshot(build_snapshot(events, None, day), day, history=events)
+    run = _Run(cast(Any, None), day, CycleConfig(tasks=("repurchase",)), home, Console())
+    run._data = (events, None)
+    done = run.value({})
+    why = f"trained on feature set version 0, this guanxi builds {FEATURE_SET_VERSION}"
+    assert (
+        f"clv_textbook and equity_at_risk are empty: churn version 1 was {why}: this cycle does "
+        "not retrain it (--tasks leaves churn out): `guanxi train --task churn`, then `guanxi "
+        "promote --task churn`, do"
+    ) in " ".join(done["notes"])
+    assert done["customers"] > 0
+
+
 def test_feature_set_reason_is_the_first_reason_to_retrain() -> None:
     """cycle31: a champion of another feature set was no reason of the retrain step."""
     config = CycleConfig(max_model_age_days=90, max_drifted_share=0.25)
