@@ -257,7 +257,9 @@ def retrain_reasons(
     champion : bool, optional
         Whether the task has a champion; default: whether ``champion_as_of`` is given. A
         champion whose training day is unknown (:func:`champion_trained_as_of`) is not retrained
-        for its age, only for drift.
+        for its age, only for drift. A champion trained after ``day`` (a cycle of a past day, a
+        backfill) is not retrained for drift either: the gate could put a model of that earlier
+        day in its place, and the server would serve it.
     other_features : str, optional
         That the champion was trained on another feature set than this guanxi builds
         (:func:`pipelines.drift.feature_set_reason`), the first reason: it can be neither
@@ -272,6 +274,8 @@ def retrain_reasons(
         return ["no champion"]
     reasons = [other_features] if other_features else []
     age = (day - champion_as_of).days if champion_as_of is not None else None
+    if age is not None and age < 0:  # a cycle of a past day: its model would replace a later one
+        return reasons
     if age is not None and age > config.max_model_age_days:
         reasons.append(f"model age {age} days > {config.max_model_age_days}")
     if drifted_share > config.max_drifted_share:
@@ -301,18 +305,20 @@ def kept_reasons(
     Returns
     -------
     list of str
-        The model's age against ``--max-model-age`` (or that it was trained after the day, or
-        that its age is unknown), the share of drifted features against
-        ``--max-drifted-share`` and that no score drift was found; or that the day has no drift
-        report.
+        The model's age against ``--max-model-age`` (or that its age is unknown), the share of
+        drifted features against ``--max-drifted-share`` and that no score drift was found, or
+        that the day has no drift report; or, alone, that it was trained after the day.
     """
     age = (day - champion_as_of).days if champion_as_of is not None else None
     if age is None:
         kept = ["model age unknown"]
     elif age >= 0:
         kept = [f"model age {age} days <= {config.max_model_age_days}"]
-    else:
-        kept = [f"trained as of {champion_as_of}, after this day"]
+    else:  # retrain_reasons keeps it whatever the drift: no past day's model replaces it
+        return [
+            f"trained as of {champion_as_of}, after this day: a cycle of an earlier day does "
+            "not replace it, whatever the drift"
+        ]
     if "features_compared" not in drift:
         return [*kept, "no drift report of this day"]
     share = float(drift["drifted_share"])

@@ -133,9 +133,25 @@ def test_the_retrain_step_says_why_a_champion_stays() -> None:
     ]
     skipped = {"skipped": "no drift report, nothing written: nothing to measure on ..."}
     assert kept_reasons(date(2024, 12, 31), date(2024, 10, 31), skipped, config) == [
-        "trained as of 2024-12-31, after this day",
-        "no drift report of this day",
+        "trained as of 2024-12-31, after this day: a cycle of an earlier day does not replace "
+        "it, whatever the drift"
     ]
+
+
+def test_a_cycle_of_a_past_day_does_not_retrain_a_later_champion_for_drift() -> None:
+    """cycle31: a cycle of a day before the last (a backfill in the live store) retrained a
+    champion trained after it when that day's features or scores drifted, and the gate could
+    put the model of the earlier day in its place, served from then on."""
+    config = CycleConfig(max_model_age_days=90, max_drifted_share=0.25)
+    later, day = date(2025, 10, 31), date(2025, 10, 15)
+    assert retrain_reasons(later, day, 0.6, True, config) == []
+    drift = {"features_compared": 82, "drifted_share": 0.6, "scores_drifted": ["churn"]}
+    assert kept_reasons(later, day, drift, config) == [
+        "trained as of 2025-10-31, after this day: a cycle of an earlier day does not replace "
+        "it, whatever the drift"
+    ]
+    why = feature_set_reason("0")  # one that cannot be scored is retrained all the same
+    assert retrain_reasons(later, day, 0.6, True, config, other_features=why) == [why]
 
 
 def test_a_champion_without_an_as_of_tag_is_aged_by_its_run_or_not_at_all() -> None:
