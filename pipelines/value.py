@@ -61,7 +61,7 @@ from models.clv.customers import (
     value_table,
 )
 from models.clv.validation import HoldoutCheck, holdout_check
-from models.targeting import GROUP_NAMES, MISSING
+from models.targeting import GROUP_NAMES, MISSING, format_percent
 from models.tasks import retention_task
 from pipelines import connectors
 from pipelines.console import fitted_table, warn_unsigned
@@ -398,12 +398,6 @@ def _number(value: float | None, digits: int = 2) -> str:
     return MISSING if value is None else f"{value:,.{digits}f}"
 
 
-def _percent(share: float | None) -> str:
-    # a share of nothing (a group, or every customer, with an equity of 0) is no share: printed
-    # as 0.0% it read as a measured one
-    return MISSING if share is None else f"{_number(100 * share, 1)}%"
-
-
 def print_values(console: Console, run: ValueRun) -> None:
     """Print the fit, the holdout check and the equity summary of a value run.
 
@@ -462,7 +456,7 @@ def print_values(console: Console, run: ValueRun) -> None:
     overall = tables["overall"].row(0, named=True)
     at_risk = (
         f"equity at risk {_number(overall['equity_at_risk'])} "
-        f"({_percent(overall['risk_share'])}, {overall['scored']:,} customers "
+        f"({format_percent(overall['risk_share'])}, {overall['scored']:,} customers "
         "with a churn probability)"
         if overall["scored"]
         else "no churn probabilities, so no equity at risk"
@@ -480,11 +474,11 @@ def print_values(console: Console, run: ValueRun) -> None:
                 str(row[by]),
                 f"{row['customers']:,}",
                 _number(row["equity"]),
-                _percent(row["equity_share"]),
+                format_percent(row["equity_share"]),
                 *(
                     (
                         _number(row["equity_at_risk"]),
-                        _percent(row["risk_share"]),
+                        format_percent(row["risk_share"]),
                     )
                     if row["scored"]
                     else (MISSING, MISSING)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import mlflow
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
+from rich.console import Console
 from typer.testing import CliRunner
 
 from features.database import Relation, scan
@@ -19,7 +21,7 @@ from models import registry
 from models.clv.customers import DETAIL_COLUMNS, VALUE_COLUMNS
 from pipelines.cli import app
 from pipelines.score import stored_snapshot
-from pipelines.value import _number, _percent
+from pipelines.value import ValueRun, _number, print_values
 from serving.settings import get_settings
 from tests.conftest import create_database
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
@@ -125,8 +127,54 @@ def test_a_margin_rate_the_margin_basis_does_not_use_is_said(
 def test_a_figure_guanxi_value_has_not_got_is_one_mark() -> None:
     """polish30: a missing number printed "-" beside the tables' "—" (07528cc), and a share of an
     equity of 0 (the group's, or every customer's) printed 0.0%, a share it never measured."""
-    assert _number(None) == _percent(None) == "—"
-    assert (_number(-1234.5), _percent(0.0), _percent(0.1234)) == ("-1,234.50", "0.0%", "12.3%")
+    assert _number(None) == "—"
+    assert _number(-1234.5) == "-1,234.50"
+
+
+class _Fit:
+    """The least of a :class:`models.clv.ValueFit` that :func:`print_values` reads."""
+
+    basis = "margin"
+
+    def summary(self) -> dict[str, Any]:
+        bgnbd = dict.fromkeys(("customers", "repeat_buyers", "r", "alpha", "a", "b"), 1.0)
+        return {"bgnbd": {**bgnbd, "log_likelihood": -1.0}}
+
+
+def test_value_prints_a_small_share_as_the_value_page_does() -> None:
+    """ui31b: a segment holding 0.04% of the equity printed "0.0%" in guanxi value's table, a
+    share of nothing beside the value page's "<0.1%" for the same segment; both use
+    models.targeting.format_percent now."""
+    table = pl.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "clv": [9996.0, 4.0, 0.0],
+            "churn_probability": [0.5, 0.0004, None],
+            "revenue_365d": [1.0, 1.0, 1.0],
+            "value_tier": ["top_1pct", "rest", "rest"],
+            "rfm_segment": ["champions", "lost", None],
+        }
+    )
+    run = ValueRun(
+        as_of=DAY,
+        horizon_days=365,
+        discount_rate=0.1,
+        table=table,
+        fit=cast(Any, _Fit()),
+        churn_model=None,
+        notes=(),
+        check=None,
+    )
+    console = Console(width=200, record=True)
+    print_values(console, run)
+    cells = [
+        [cell.strip() for cell in line.strip("│").split("│")]
+        for line in console.export_text().splitlines()
+        if line.startswith("│")
+    ]
+    rows = {row[0]: row[2:] for row in cells}
+    assert rows["lost"] == ["4.00", "<0.1%", "0.00", "<0.1%"]
+    assert rows["top_1pct"] == ["9,996.00", ">99.9%", "4,998.00", "50.0%"]
 
 
 def test_value_keeps_the_snapshot_it_builds_unless_no_store(
