@@ -65,6 +65,7 @@ from models.targeting import GROUP_NAMES, MISSING, format_percent
 from models.tasks import retention_task
 from pipelines import connectors
 from pipelines.console import fitted_table, warn_unsigned
+from pipelines.drift import after_today
 from pipelines.engine import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
 from pipelines.margins import check_margin_rate
 from pipelines.score import require_tracking, snapshot_for, stored_snapshot
@@ -556,6 +557,10 @@ def value_command(
         engine,
     )  # fmt: skip
     connectors.check_output(out, out_table)
+    future = after_today(as_of.date())
+    if future is not None:  # was a snapshot of that day kept, then a BG/NBD fit that failed
+        console.print(f"[red]cannot value customers, nothing written:[/red] {future}")
+        raise typer.Exit(1)
     home = get_settings().home
     require_tracking(console, home, "value customers")
     if keep:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,6 +20,7 @@ from features.value import repeat_purchase_summary
 from models import registry
 from models.clv.customers import DETAIL_COLUMNS, VALUE_COLUMNS
 from pipelines.cli import app
+from pipelines.drift import after_today
 from pipelines.score import stored_snapshot
 from pipelines.value import ValueRun, _number, print_values
 from serving.settings import get_settings
@@ -195,6 +196,25 @@ def test_value_keeps_the_snapshot_it_builds_unless_no_store(
     assert store.history_path(DAY).is_file()
     again = " ".join(_value(cli, sample, "--out", str(tmp_path / "c.parquet")).split())
     assert f"customers, store ({info.path})" in again
+
+
+def test_a_day_after_today_is_refused_with_nothing_kept(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """cycle31: `guanxi value --as-of` a day to come built and kept that day's snapshot (the
+    store's newest from then on, which guanxi drift and the server read) and then failed on a
+    BG/NBD fit the data "cannot identify", saying "no values written"; guanxi cycle and guanxi
+    drift refuse such a day (:func:`pipelines.drift.after_today`)."""
+    later = datetime.now(UTC).date() + timedelta(days=30)
+    args = ["value", "--events", str(sample / "events.parquet"), "--as-of", later.isoformat()]
+    result = cli.invoke(app, [*args, "--out", str(tmp_path / "v.parquet")], env={"COLUMNS": "300"})
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert f"cannot value customers, nothing written: {after_today(later)}" in said
+    assert Store(get_settings().home).list_snapshots() == []
+    assert not (tmp_path / "v.parquet").exists()
 
 
 def test_bad_options_fail_before_any_work(cli: CliRunner, sample: Path, tmp_path: Path) -> None:  # noqa: F811
