@@ -27,7 +27,7 @@ from starlette.routing import get_route_path
 from starlette.types import Receive, Scope, Send
 
 from serving.audit import AuditLog
-from serving.deps import REQUIRED_ROLES, Backoff, KeyRing, required_key
+from serving.deps import API_KEY_HEADER, REQUIRED_ROLES, Backoff, KeyRing, required_key
 from serving.lifecycle import lifespan
 from serving.loader import RegistrySource, Source
 from serving.metrics import Metrics
@@ -51,6 +51,7 @@ from serving.values import NewestValues
 from serving.workers import RunDir
 
 __all__ = [
+    "API_DESCRIPTION",
     "BODY_ERRORS",
     "DOCS_ASSETS",
     "DOCS_PAGES",
@@ -67,6 +68,24 @@ logger = logging.getLogger(__name__)
 
 DOCS_ASSETS = "/docs/assets"
 """Where the Swagger UI and ReDoc scripts and styles are served from."""
+
+API_DESCRIPTION: Final = f"""Scores with reasons and customer values, for marketing systems.
+
+- **Key**: each `/v1` operation needs an API key in the `{API_KEY_HEADER.model.name}` header (the
+  `Authorization` header is not read); its role ({", ".join(r.name for r in Role)}, each may do what
+  the one before may) decides what it may do.
+- **Errors** are JSON, `{{"detail": "..."}}`; a 422 lists each invalid field and why,
+  `{{"detail": [{{"field": "body.customer_ids.0", "reason": "..."}}]}}`, never its value.
+- **Request ids**: every answer carries `X-Request-ID` (yours, when you send a safe one): quote it
+  when reporting a problem.
+- **Retrying**: a 503 (models loading, or the server stopping) and a 429 (too many failed keys)
+  carry `Retry-After`, in seconds.
+- **Exact**: addresses have no trailing slash (`/v1/scores`, not `/v1/scores/`: a 404 naming the
+  route); customer ids are matched exactly, never trimmed.
+- **Bodies** are JSON objects, in UTF-8, uncompressed, each key once per object.
+"""
+"""The API document's description: what every operation shares, as an integrator needs it first
+(Swagger UI and ReDoc show it above the operations)."""
 
 DOCS_PAGES: Final = ("/docs", "/redoc", "/docs/oauth2-redirect")
 """The API docs' pages (fastapi-offline's defaults), which a person opens in a browser."""
@@ -409,6 +428,7 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     described: dict[str, Any] = {
         "title": "guanxi",
         "summary": "Churn, repurchase and cross-sell scores with reasons.",
+        "description": API_DESCRIPTION,
         "version": "1",
         "lifespan": lifespan,
     }

@@ -259,7 +259,8 @@ def record_values(
     responses={
         **success_example(_VALUE),
         **_not_found(
-            "No value table in the store (run guanxi value), or the customer is not in it."
+            "No value table in the store (run guanxi value), or the customer is not in it (the "
+            "detail says when the id has whitespace before or after it)."
         ),
         **invalid_parameter(
             "path.customer_id", f"String should have at most {MAX_VALUE_CHARS} characters"

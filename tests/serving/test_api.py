@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from features.events import MAX_VALUE_CHARS
 from models.artifact import MAX_INPUT, ModelBundle
 from models.tasks import model_frame, task_names
-from serving.app import NO_ROUTE, SEND_JSON, create_app
+from serving.app import API_DESCRIPTION, NO_ROUTE, SEND_JSON, create_app
 from serving.metrics import OTHER_METHOD, SCORES_HELP
 from serving.middleware import body_too_large
 from serving.state import LoadedSnapshot, ServedModel
@@ -600,6 +600,23 @@ def test_a_405_allows_every_method_answered_at_its_path(client: TestClient) -> N
         if not path.startswith("/ui/login"):  # serve31: the detail names them too
             said = f"{method} is not a method of this address, which takes {allow}"
             assert r.json() == {"detail": said}, r.text
+
+
+def test_the_document_says_first_what_every_operation_shares(client: TestClient) -> None:
+    """serve31: /docs opened on the operations alone: the key's header, the error shapes,
+    ``X-Request-ID``, ``Retry-After`` and that addresses and ids are exact were each found
+    only by trying. The document's description says them above the operations, and what it
+    says of the key holds for every /v1 operation."""
+    document = client.get("/openapi.json").json()
+    assert document["info"]["description"] == API_DESCRIPTION
+    assert "`X-API-Key` header" in API_DESCRIPTION and "scorer, reviewer, admin" in API_DESCRIPTION
+    scheme = document["components"]["securitySchemes"]["APIKeyHeader"]
+    assert scheme["name"] == "X-API-Key"
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            assert (operation.get("security") == [{"APIKeyHeader": []}]) == path.startswith("/v1/")
+    assert "/v1/scores/" in API_DESCRIPTION
+    assert client.post("/v1/scores/", headers=headers(), json={}).status_code == 404
 
 
 def test_an_address_no_route_has_says_where_the_api_is(client: TestClient) -> None:
