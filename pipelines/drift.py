@@ -1212,6 +1212,13 @@ def drift_command(
             f"build one first {build}"
         )
         raise typer.Exit(1)
+    today = datetime.now(UTC).date()
+    if day > today:  # the newest snapshot, of a day to come (guanxi score of one keeps it)
+        console.print(
+            f"[red]no drift report, nothing written:[/red] the store's newest snapshot is of "
+            f"{day}, after today ({today} UTC): give --as-of {today} or an earlier day"
+        )
+        raise typer.Exit(1)
     require_tracking(console, home, "report drift")
     try:
         now = datetime.now(UTC)

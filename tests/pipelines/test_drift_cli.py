@@ -840,6 +840,24 @@ def test_an_as_of_after_today_is_refused_as_such(
     assert "guanxi features build" not in said
 
 
+def test_a_newest_snapshot_after_today_is_refused_as_such(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+) -> None:
+    """cycle31: `guanxi drift` without --as-of reports the newest snapshot's day, and one of a
+    day to come (`guanxi score --as-of` keeps it) was reported on since 3d88a67 moved the
+    refusal of a day after today to the --as-of given."""
+    later = datetime.now(UTC).date() + timedelta(days=30)
+    Store(get_settings().home).write_snapshot(_snapshot_of(sample, TODAY), later)
+    result = cli.invoke(app, ["drift", "--tasks", "churn"], env={"COLUMNS": "300"})
+    said = _said(result)
+    assert result.exit_code == 1, result.output
+    assert (
+        f"no drift report, nothing written: the store's newest snapshot is of {later}, after "
+        f"today ({datetime.now(UTC).date()} UTC): give --as-of "
+    ) in said
+
+
 def test_an_as_of_after_today_is_said_before_a_missing_home(
     cli: CliRunner,  # noqa: F811
     tmp_path: Path,
