@@ -881,10 +881,16 @@ def _batch_hint(state: ServingState, ids: list[str], positions: np.ndarray) -> s
     trimmed = [ids[i].strip() for i in spaced]
     found = int((state.positions(trimmed) >= 0).sum())
     many = len(spaced) > 1
+    if not many:
+        return (
+            f"1 unknown id has whitespace before or after it (result {spaced[0]}), and "
+            f"{WHITESPACE_ID}: without the whitespace, it is {'' if found else 'not '}in the "
+            "snapshot"
+        )
     return (
-        f"{len(spaced)} unknown {'ids have' if many else 'id has'} whitespace before or after "
-        f"{'them' if many else 'it'} (the first: result {spaced[0]}), and {WHITESPACE_ID}: "
-        f"without the whitespace, {found} of them {'is' if found == 1 else 'are'} in the snapshot"
+        f"{len(spaced)} unknown ids have whitespace before or after them (the first: result "
+        f"{spaced[0]}), and {WHITESPACE_ID}: without the whitespace, {found} of them "
+        f"{'is' if found == 1 else 'are'} in the snapshot"
     )
 
 

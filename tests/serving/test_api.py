@@ -395,11 +395,13 @@ def test_an_unknown_id_with_whitespace_around_it_is_said_to_have_it(client: Test
         "without the whitespace, 2 of them are in the snapshot"
     )
     _conforms(client, "POST", "/v1/scores", r)
-    r = client.post("/v1/scores", headers=headers(), json={"customer_ids": ["c001", "x "]})
-    assert r.json()["hint"] == (
-        f"1 unknown id has whitespace before or after it (the first: result 1), and {said}: "
-        "without the whitespace, 0 of them are in the snapshot"
-    )
+    for ids, where in [(["c001", "x "], "not in"), ([" c002", "nobody"], "in")]:
+        r = client.post("/v1/scores", headers=headers(), json={"customer_ids": ids})
+        spaced = next(i for i, cid in enumerate(ids) if cid != cid.strip())
+        assert r.json()["hint"] == (
+            f"1 unknown id has whitespace before or after it (result {spaced}), and {said}: "
+            f"without the whitespace, it is {where} the snapshot"
+        )
     r = client.post("/v1/scores", headers=headers(), json={"customer_ids": ["c001", "nobody"]})
     assert r.json()["hint"] is None
 
