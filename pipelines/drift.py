@@ -364,8 +364,9 @@ class DriftInputs:
             if isinstance(last, datetime) and last.date() < day:
                 notes.append(
                     f"partial --events: they end on {last:%Y-%m-%d}, "
-                    f"{(day - last.date()).days:,} days before {day}: the outcomes after it "
-                    f"read as no activity; pass the events up to {day}"
+                    f"{(day - last.date()).days:,} days before {day}: the days after it read "
+                    "as no activity, in the snapshots built from them (the day's, in guanxi "
+                    f"cycle) and the outcomes read from them; pass the events up to {day}"
                 )
         people = self._customers if self._customers_given else None
         if people is not None:

@@ -1092,8 +1092,9 @@ def test_a_partial_extract_is_said_with_counts(cli: CliRunner, sample: Path) -> 
     early = events.filter(pl.col("ts") < datetime(2024, 12, 1, tzinfo=UTC))
     ended = [n for n in DriftInputs(store, TODAY, early).partial() if "they end" in n]
     assert ended == [
-        f"partial --events: they end on 2024-11-30, 31 days before {TODAY}: the outcomes after "
-        f"it read as no activity; pass the events up to {TODAY}"
+        f"partial --events: they end on 2024-11-30, 31 days before {TODAY}: the days after it "
+        "read as no activity, in the snapshots built from them (the day's, in guanxi cycle) and "
+        f"the outcomes read from them; pass the events up to {TODAY}"
     ]
     some = people.filter(~pl.col("customer_id").is_in(gone.implode()))
     assert DriftInputs(store, TODAY, events, some).partial() == [
