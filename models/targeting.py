@@ -86,6 +86,7 @@ __all__ = [
     "MONEY_COLUMNS",
     "NEXT_TRANCHE",
     "NO_BUDGET",
+    "NO_GROUP_NAMES",
     "PLAN_COLUMNS",
     "PROPENSITY_PREFIX",
     "SUMMARY_COLUMNS",
@@ -120,6 +121,11 @@ CUSTOMER_INPUTS: Final[dict[str, str]] = {
 GROUP_NAMES: Final = {"rfm_segment": "RFM segment", "value_tier": "value tier"}
 """How a person reads the value table's groupings, in the order the CLI and the value page show
 them: ``guanxi value`` titled a table "Equity by rfm segment" where the page said "RFM segment"."""
+
+NO_GROUP_NAMES: Final = {"rfm_segment": "unsegmented", "value_tier": "untiered"}
+"""How a person reads the group of the customers without an RFM segment or a value tier, on every
+page and in every CLI table: the plan and campaign pages said "unsegmented" where the value page
+said "none" (its key in URLs and the API, kept) and guanxi value printed "None"."""
 
 MISSING: Final = "—"
 """What the CLI prints for a figure it has not got (guanxi target, value, campaign report), the
@@ -172,8 +178,8 @@ BUDGET_TOO_LARGE: Final = (
 """Why a budget above :data:`MAX_BUDGET` is refused, after the amount (``guanxi target``,
 ``POST /v1/targeting``)."""
 
-_NO_SEGMENT: Final = "unsegmented"
-_NO_TIER: Final = "untiered"
+_NO_SEGMENT: Final = NO_GROUP_NAMES["rfm_segment"]
+_NO_TIER: Final = NO_GROUP_NAMES["value_tier"]
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ from models.clv.customers import (
     value_table,
 )
 from models.clv.validation import HoldoutCheck, holdout_check
-from models.targeting import GROUP_NAMES, MISSING, format_percent
+from models.targeting import GROUP_NAMES, MISSING, NO_GROUP_NAMES, format_percent
 from models.tasks import retention_task
 from pipelines import connectors
 from pipelines.console import fitted_table, warn_unsigned
@@ -472,7 +472,7 @@ def print_values(console: Console, run: ValueRun) -> None:
         # page shows it since f358624
         cells = [
             (
-                str(row[by]),
+                NO_GROUP_NAMES[by] if row[by] is None else str(row[by]),
                 f"{row['customers']:,}",
                 _number(row["equity"]),
                 format_percent(row["equity_share"]),

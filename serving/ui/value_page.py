@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
-from models.targeting import GROUP_NAMES
+from models.targeting import GROUP_NAMES, NO_GROUP_NAMES
 from serving.deps import Holder, PageError, Reviewer, loaded_page_state, served_values
 from serving.state import StateHolder
 from serving.ui.charts import bar_chart, format_date
@@ -91,10 +91,15 @@ def value_page(request: Request, _role: Reviewer, holder: Holder) -> HTMLRespons
             segment_summary(r, str(r[by]), at_risk and r["scored"] > 0)
             for r in values.equity[by].iter_rows(named=True)
         ]
+        # the customers without a segment are "unsegmented", as the plan and campaign pages
+        # name them; "none" stays their key (the export's URL, the API)
+        names = {
+            r.name: NO_GROUP_NAMES[by] if r.name == NO_SEGMENT else group_name(r.name) for r in rows
+        }
         charts = [
             bar_chart(
                 [
-                    (group_name(r.name), max(shown, 0.0))
+                    (names[r.name], max(shown, 0.0))
                     for r in rows
                     if (shown := getattr(r, field)) is not None
                 ],
@@ -114,7 +119,14 @@ def value_page(request: Request, _role: Reviewer, holder: Holder) -> HTMLRespons
             for r in rows
         }
         groups.append(
-            {"by": by, "label": label, "rows": rows, "charts": charts, "exports": exports}
+            {
+                "by": by,
+                "label": label,
+                "rows": rows,
+                "names": names,
+                "charts": charts,
+                "exports": exports,
+            }
         )
     top = values.top_at_risk(limit=25)
     if request.method != "HEAD":  # sent without its body: it shows no one

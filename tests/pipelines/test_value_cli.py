@@ -176,6 +176,8 @@ def test_value_prints_a_small_share_as_the_value_page_does() -> None:
     rows = {row[0]: row[2:] for row in cells}
     assert rows["lost"] == ["4.00", "<0.1%", "0.00", "<0.1%"]
     assert rows["top_1pct"] == ["9,996.00", ">99.9%", "4,998.00", "50.0%"]
+    # ui31b: the customers without a segment were "None" (Python's), "unsegmented" on the pages
+    assert rows["unsegmented"] == ["0.00", "0.0%", "—", "—"] and "None" not in rows
 
 
 def test_value_keeps_the_snapshot_it_builds_unless_no_store(

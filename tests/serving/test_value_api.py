@@ -627,6 +627,10 @@ def test_value_page_shows_equity_by_segment_and_tier_and_the_check(
     )
     # the customers without a segment's read "CSV of the none customers"
     assert 'segments/none.csv" aria-label="CSV of the customers with no RFM segment">' in text
+    # ui31b: and its row and bar said "none" where the plan and campaign pages say "unsegmented"
+    none_row = text.split('data-segment="none">', 1)[1].split("</tr>", 1)[0]
+    assert none_row.startswith('<th scope="row">unsegmented</th>')
+    assert "<title>none" not in text and ">none<" not in text
     export = value_client.get("/ui/value/segments/top_1pct.csv", headers=headers("reviewer"))
     assert export.status_code == 200 and export.text.splitlines()[1].startswith("c003,")
     assert (
