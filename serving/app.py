@@ -36,8 +36,10 @@ from serving.middleware import (
     SEND_JSON,
     BodyLimitMiddleware,
     RequestMetricsMiddleware,
+    SecurityHeadersMiddleware,
     allowed_methods,
     route_template,
+    security_headers,
 )
 from serving.routes import ERRORS, health_router, router
 from serving.schemas import PATTERN_REASONS
@@ -243,7 +245,11 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """500 naming the request id; the traceback goes to the log, not to the client."""
     request_id = request.scope.get("state", {}).get("request_id", "unknown")
     logger.error("request %s failed", request_id, exc_info=exc)
-    return JSONResponse({"detail": f"internal error (request id {request_id})"}, status_code=500)
+    return JSONResponse(
+        {"detail": f"internal error (request id {request_id})"},
+        status_code=500,
+        headers=security_headers("application/json"),
+    )
 
 
 BODY_ERRORS: frozenset[int] = frozenset({400, 413, 415})
@@ -462,6 +468,9 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     # declared too large in plain text, which says neither the limit nor the API's error shape
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, router=app.router)
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics, router=app.router)
+    # outermost of the app's own: its 413, 415 and 503 carry the headers too (a 500 sets them
+    # itself, answered outside every middleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
     app.include_router(health_router)
     app.include_router(router)

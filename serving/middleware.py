@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: the request body limit, request ids, per-route metrics and the access log.
+"""Pure ASGI middleware: body limit, request ids, metrics, access log and security headers.
 
 The access log (logger ``serving.access``, INFO; ``guanxi serve`` turns uvicorn's own off) names
 the route *template*, never the raw path or the query, so no customer id or search term reaches
@@ -18,11 +18,12 @@ import re
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from typing import Final
 
 from fastapi import HTTPException, status
 from fastapi.responses import JSONResponse
 from fastapi.routing import RouteContext, iter_route_contexts
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import BaseRoute, Mount, Router, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,14 +34,17 @@ __all__ = [
     "CLIENT_REQUEST_ID",
     "NOT_UTF8",
     "RETRY_AFTER_SECONDS",
+    "SECURITY_HEADERS",
     "SEND_JSON",
     "SEND_UNCOMPRESSED",
     "BodyLimitMiddleware",
     "RequestMetricsMiddleware",
+    "SecurityHeadersMiddleware",
     "allowed_methods",
     "body_too_large",
     "request_id_of",
     "route_template",
+    "security_headers",
     "stopping_detail",
     "takes_body",
 ]
@@ -231,6 +235,83 @@ SEND_UNCOMPRESSED = (
     "without a Content-Encoding header"
 )
 """The 415's ``detail`` for a body sent with a ``Content-Encoding`` (gzip, deflate, ...)."""
+
+
+SECURITY_HEADERS: Final = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+"""Headers every answer carries (a reviewer page's own values are kept)."""
+NOT_A_PAGE_POLICY: Final = "default-src 'none'; frame-ancestors 'none'"
+"""The Content-Security-Policy of an answer that is no page (JSON, CSV, text): it loads nothing
+and is framed nowhere, so one opened in a browser cannot run what it holds."""
+FRAMED_NOWHERE: Final = "frame-ancestors 'none'"
+"""The Content-Security-Policy of a page without its own (``/docs``, ``/redoc``, whose scripts
+are inline): no other site frames it (clickjacking)."""
+
+
+def security_headers(content_type: str, *, file: bool = False) -> dict[str, str]:
+    """Return the security headers of an answer that sets none of its own.
+
+    Every answer says ``nosniff``, is framed nowhere and sends its address only to this site
+    (:data:`SECURITY_HEADERS`); one that is not HTML loads nothing
+    (:data:`NOT_A_PAGE_POLICY`); and only a static file may be cached: every other answer
+    (scores, values, plans, a customer's page, an error) is ``Cache-Control: no-store``, so
+    no browser, proxy or shared machine keeps customer data.
+
+    Parameters
+    ----------
+    content_type : str
+        The answer's ``Content-Type`` (empty without one).
+    file : bool, default False
+        Whether the answer is a file (a style sheet, an icon: it carries an ``ETag``).
+
+    Returns
+    -------
+    dict of str to str
+        Header name to value.
+    """
+    html = content_type.split(";")[0].strip().lower() == "text/html"
+    policy = FRAMED_NOWHERE if html else NOT_A_PAGE_POLICY
+    cache = {} if file else {"Cache-Control": "no-store"}
+    return {**SECURITY_HEADERS, "Content-Security-Policy": policy, **cache}
+
+
+class SecurityHeadersMiddleware:
+    """Add :func:`security_headers` to every answer, keeping any of them it sets itself.
+
+    The JSON API answered customer ids, scores and values without ``Cache-Control``,
+    ``X-Content-Type-Options`` or a frame policy (only the reviewer pages had them): a browser
+    or a proxy could keep an answer, and a JSON body opened in a browser could be sniffed as
+    HTML. A reviewer page keeps its stricter policy (:mod:`serving.ui.pages`).
+
+    Parameters
+    ----------
+    app : ASGIApp
+        The wrapped application.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the wrapped app, adding the headers its answer does not set."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                headers = MutableHeaders(scope=message)
+                added = security_headers(headers.get("content-type", ""), file="etag" in headers)
+                for name, value in added.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _compressed(content_encoding: str) -> bool:

@@ -65,6 +65,7 @@ from serving.deps import (
     served_values,
 )
 from serving.metrics import Metrics
+from serving.middleware import SECURITY_HEADERS
 from serving.presentation import stored_scores
 from serving.routes import CustomerIdPath
 from serving.schemas import PATTERN_REASONS, TaskScore
@@ -149,13 +150,11 @@ _GROUP_TITLES: Final = {
     "other": "Other",
 }
 _SECURITY_HEADERS: Final = {
+    **SECURITY_HEADERS,
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
 _FACTS: Final = (

@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 import pytest
 import schemathesis
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from features.events import MAX_VALUE_CHARS
@@ -1137,3 +1138,54 @@ def test_customers_outside_the_population_get_a_status(
     assert churn["reasons"] == [] and churn["base_log_odds"] is None
     assert body["repurchase"]["status"] == "eligible"
     assert body["repurchase"]["probability"] is not None
+
+
+def test_every_answer_carries_the_security_headers(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scores, errors and probes are never cached, sniffed or framed; only static files cache.
+
+    The JSON API answered customer scores with none of these headers (only the reviewer pages
+    had them): a browser or proxy could keep them, another site could frame an answer.
+    """
+    big = {"Content-Length": str(10**9), "Content-Type": "application/json"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        wait_ready(client)
+        answers = {
+            "scores": client.get("/v1/customers/c001/scores", headers=headers()),
+            "batch": client.post(
+                "/v1/scores", headers=headers("reviewer"), json={"customer_ids": ["c001"]}
+            ),
+            "401": client.get("/v1/customers/c001/scores"),
+            "404": client.get("/v1/customers/nobody/scores", headers=headers()),
+            "422": client.post("/v1/scores", headers=headers("reviewer"), json={}),
+            "413": client.post("/v1/scores", headers={**headers("reviewer"), **big}, content=b"{}"),
+            "no route": client.get("/nowhere"),
+            "healthz": client.get("/healthz"),
+            "metrics": client.get("/metrics"),
+            "docs": client.get("/docs"),
+        }
+        monkeypatch.setattr("serving.routes.live_scores", _boom)
+        answers["500"] = client.post(
+            "/v1/score", headers=headers(), json={"customer_id": "x", "features": {}}
+        )
+        page = client.get("/ui/", headers=headers("reviewer"))
+        style = client.get("/ui/static/guanxi.css")
+    assert answers["500"].status_code == 500
+    for name, r in answers.items():
+        assert r.headers.get("x-content-type-options") == "nosniff", name
+        assert r.headers.get("x-frame-options") == "DENY", name
+        assert r.headers.get("referrer-policy") == "same-origin", name
+        assert "frame-ancestors 'none'" in r.headers.get("content-security-policy", ""), name
+        assert r.headers.get("cache-control") == "no-store", name
+    assert answers["scores"].headers["content-security-policy"].startswith("default-src 'none'")
+    assert answers["docs"].headers["content-security-policy"] == "frame-ancestors 'none'"
+    # a page keeps its own policy; a static file may be cached and loads nothing itself
+    assert "style-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store"
+    assert style.status_code == 200 and "cache-control" not in style.headers
+    assert style.headers["x-content-type-options"] == "nosniff"
+
+
+def _boom(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("boom")
