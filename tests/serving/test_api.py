@@ -982,6 +982,10 @@ def test_access_log_names_route_templates_and_request_ids(
     with caplog.at_level(logging.INFO, logger="serving.access"):
         r = client.get("/v1/customers/c001/scores?tasks=churn", headers=headers())
         missing = client.get("/v1/customers/nobody-x1/scores", headers=headers())
+        # a key in the query string is not read (a 401) and never logged
+        in_query = client.get(f"/v1/models?api_key={KEYS['admin']}&key={KEYS['admin']}")
+    assert in_query.status_code == 401
+    assert KEYS["admin"] not in caplog.text and KEYS["admin"] not in in_query.text
     lines = [rec.getMessage() for rec in caplog.records if rec.name == "serving.access"]
     text = "\n".join(lines)
     assert "c001" not in _without_hex(text) and "nobody-x1" not in text and "tasks=" not in text

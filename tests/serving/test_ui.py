@@ -289,13 +289,24 @@ def test_forged_session_and_open_redirect_are_refused(ui: TestClient, world: UIW
     ):
         ui.cookies.set(SESSION_COOKIE, forged, path="/ui")
         assert ui.get("/ui/", follow_redirects=False).status_code == 303
-    r = ui.post(
-        "/ui/login",
-        headers=SAME_ORIGIN,
-        data={"api_key": KEYS["reviewer"], "next": "//evil.example/ui/"},
-        follow_redirects=False,
-    )
-    assert r.headers["location"] == "/ui/"
+    for target in (
+        "//evil.example/ui/",
+        "https://evil.example/ui/",
+        "/\\evil.example",
+        "/ui/\\evil.example",
+        "\\\\evil.example/ui/",
+        "/ui",
+        " //evil.example",
+    ):
+        r = ui.post(
+            "/ui/login",
+            headers=SAME_ORIGIN,
+            data={"api_key": KEYS["reviewer"], "next": target},
+            follow_redirects=False,
+        )
+        assert r.headers["location"] == "/ui/", target
+        form = ui.get("/ui/login", params={"next": target})
+        assert "evil.example" not in form.text, target
 
 
 def test_logout_ends_the_session(ui: TestClient) -> None:
