@@ -242,13 +242,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    """500 naming the request id; the traceback goes to the log, not to the client."""
+    """500 naming the request id; the traceback goes to the log, not to the client.
+
+    Starlette answers it outside every middleware, so it sets the security headers and the
+    ``X-Request-ID`` itself: a 500 came without the header every other answer carries, and a
+    client that correlates by the header had nothing to quote.
+    """
     request_id = request.scope.get("state", {}).get("request_id", "unknown")
     logger.error("request %s failed", request_id, exc_info=exc)
     return JSONResponse(
         {"detail": f"internal error (request id {request_id})"},
         status_code=500,
-        headers=security_headers("application/json"),
+        headers={**security_headers("application/json"), "X-Request-ID": request_id},
     )
 
 

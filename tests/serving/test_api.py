@@ -1191,5 +1191,20 @@ def test_every_answer_carries_the_security_headers(
     assert style.headers["x-content-type-options"] == "nosniff"
 
 
+def test_a_500_names_its_request_id_in_the_header_too(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header every other answer carries: a 500 had it in its body only."""
+    monkeypatch.setattr("serving.routes.live_scores", _boom)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        wait_ready(client)
+        body = {"customer_id": "x", "features": {}}
+        r = client.post("/v1/score", headers=headers(), json=body)
+        mine = client.post("/v1/score", headers={**headers(), "X-Request-ID": "trace-7"}, json=body)
+    assert r.status_code == 500
+    assert r.json()["detail"] == f"internal error (request id {r.headers['x-request-id']})"
+    assert mine.headers["x-request-id"] == "trace-7" and "trace-7" in mine.json()["detail"]
+
+
 def _boom(*args: object, **kwargs: object) -> None:
     raise RuntimeError("boom")
