@@ -1208,3 +1208,22 @@ def test_a_500_names_its_request_id_in_the_header_too(
 
 def _boom(*args: object, **kwargs: object) -> None:
     raise RuntimeError("boom")
+
+
+def test_another_sites_script_may_not_read_an_answer(client: TestClient) -> None:
+    """No CORS: a browser refuses another site's script both the preflight of a keyed call and
+    the reading of any answer, so a page a reviewer opens elsewhere cannot fetch scores."""
+    evil = {"Origin": "https://evil.example"}
+    preflight = client.options(
+        "/v1/customers/c001/scores",
+        headers={
+            **evil,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-api-key",
+        },
+    )
+    assert preflight.status_code >= 400
+    answers = [preflight, client.get("/v1/customers/c001/scores", headers={**headers(), **evil})]
+    answers.append(client.get("/healthz", headers=evil))
+    for r in answers:
+        assert not [h for h in r.headers if h.lower().startswith("access-control-")], r.headers
