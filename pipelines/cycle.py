@@ -655,8 +655,15 @@ class _Run:
         empty = nothing_to_measure(report)
         if empty is not None:  # guanxi drift refuses the day; this kept an empty report of it
             return {"skipped": f"no drift report, nothing written: {empty}"}
-        # the score step of this run said its trained-later notes: the report keeps them, unsaid
-        unsaid = [n for n in report["notes"] if n not in self._said]
+        # the score step of this run said its trained-later notes, and the snapshot step the
+        # customers the customers file lacks: the report keeps them for /ui/drift, unsaid
+        snapshot = record.get("steps", {}).get("snapshot", {}).get("summary", {})
+        lacking = "partial --customers:" if "not_in_customers" in snapshot else None
+        unsaid = [
+            n
+            for n in report["notes"]
+            if n not in self._said and not (lacking and n.startswith(lacking))
+        ]
         print_report(self.console, {**report, "notes": unsaid}, limit=5)
         try:
             run_id, path = keep_report(report, self.home)

@@ -441,6 +441,32 @@ def test_champions_trained_after_the_day_are_noted_once(
     assert run._said == {f"churn v1: {later}", f"referral v1: {later}"}  # the report's words
 
 
+def test_the_drift_step_does_not_say_again_the_customers_the_snapshot_step_said(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """cycle31: the customers with events a customers file lacks were said by the snapshot step
+    (c8fae18), then again by the drift step's note on a partial --customers; the report keeps
+    the note, for /ui/drift."""
+    home, day = get_settings().home, date(2024, 12, 31)
+    now = datetime.now(UTC)
+    events = read_events(sample / "events.parquet", now=now)
+    people = read_customers(sample / "customers.parquet", now=now)
+    ids = build_snapshot(events, people, day)["customer_id"]
+    older = people.filter(~pl.col("customer_id").is_in(ids.tail(5).implode()))
+    Store(home).write_snapshot(build_snapshot(events, older, day), day, history=events)
+    console = Console(record=True, width=1000)
+    run = _Run(cast(Any, None), day, CycleConfig(tasks=("churn",)), home, console)
+    run._data = (events, older)
+    said = {"not_in_customers": "5 customers with events (...) are not in the customers file"}
+    summary = run.drift({"steps": {"snapshot": {"summary": said}}})
+    assert "partial --customers" not in console.export_text()
+    report = Store(home).read_record("drift", day)
+    assert report is not None and report["notes"][0].startswith("partial --customers: 5 ")
+    assert summary["features_compared"] > 0
+
+
 def test_a_champion_of_another_feature_set_is_retrained_by_the_cycle(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
