@@ -27,7 +27,14 @@ from starlette.routing import get_route_path
 from starlette.types import Receive, Scope, Send
 
 from serving.audit import AuditLog
-from serving.deps import API_KEY_HEADER, REQUIRED_ROLES, Backoff, KeyRing, required_key
+from serving.deps import (
+    API_KEY_HEADER,
+    REQUIRED_ROLES,
+    Backoff,
+    KeyRing,
+    PageError,
+    required_key,
+)
 from serving.lifecycle import lifespan
 from serving.loader import RegistrySource, Source
 from serving.metrics import Metrics
@@ -382,8 +389,10 @@ def _slash_answer(app: FastAPI) -> Callable[[Scope, Receive, Send], Awaitable[No
     loading as ready. An address that differs from a route only by its last slash is now the
     API's JSON 404 naming the route and its methods (:func:`slash_detail`). A person's page in
     a browser (the reviewer pages, :data:`DOCS_PAGES`) is still redirected on ``GET`` and
-    ``HEAD``, as before (``/ui`` to ``/ui/``); any other address is the 404 :data:`NO_ROUTE`
-    (it was "Not Found").
+    ``HEAD``, as before (``/ui`` to ``/ui/``); a form posted there is the pages' 404 naming the
+    page (it was their "Page not found" alone). The route is named with the proxy's path prefix
+    (``root_path``): behind ``/crm`` it is ``/crm/v1/scores``, the address a client sends (it
+    was ``/v1/scores``). Any other address is the 404 :data:`NO_ROUTE` (it was "Not Found").
     """
 
     async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
@@ -399,7 +408,10 @@ def _slash_answer(app: FastAPI) -> Callable[[Scope, Receive, Send], Awaitable[No
                     await RedirectResponse(str(URL(scope=twin)))(scope, receive, send)
                     return
                 methods = allowed_methods(app.router.routes, twin)
-                raise HTTPException(404, slash_detail(template, methods, trailing))
+                said = slash_detail(scope.get("root_path", "") + template, methods, trailing)
+                if browsed:  # a form posted there: the pages' 404, naming the page
+                    raise PageError(404, "Page not found", f"{said[:1].upper()}{said[1:]}.")
+                raise HTTPException(404, said)
         if scope["type"] == "http":
             raise HTTPException(404, NO_ROUTE)
         await app.router.not_found(scope, receive, send)

@@ -6,6 +6,7 @@ its schema."""
 from __future__ import annotations
 
 import gzip
+import html
 import json
 import logging
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import params
+from fastapi import FastAPI, params
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -132,6 +133,28 @@ def test_a_trailing_slash_of_a_probe_is_a_404_and_a_page_s_is_redirected(
     r = client.post("/ui/login/", data={"key": "x"}, follow_redirects=False)
     assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
     assert client.get("/no/such/", follow_redirects=False).json() == {"detail": NO_ROUTE}
+
+
+def test_a_form_posted_to_a_page_address_with_a_slash_names_the_page(client: TestClient) -> None:
+    """serve31b: ``POST /ui/login/`` was the pages' "There is no reviewer page at this address"
+    alone, where the API's address names its route: the pages' 404 names the page and its
+    methods too."""
+    r = client.post("/ui/login/", data={"key": "x"}, follow_redirects=False)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    said = slash_detail("/ui/login", ["GET", "HEAD", "POST"], trailing=True)
+    assert html.escape(said[:1].upper() + said[1:]) in r.text
+
+
+def test_a_trailing_slash_behind_a_proxy_names_the_route_with_its_prefix(app: FastAPI) -> None:
+    """serve31b: served under ``/crm`` (``--root-path``), ``POST /crm/v1/scores/`` named
+    ``/v1/scores``, an address the client cannot reach through the proxy; it names
+    ``/crm/v1/scores``."""
+    with TestClient(app, root_path="/crm") as proxied:
+        r = proxied.post("/crm/v1/scores/", headers=headers(), json={"customer_ids": ["c001"]})
+        assert r.status_code == 404, r.text
+        assert r.json() == {"detail": slash_detail("/crm/v1/scores", ["POST"], trailing=True)}
+        r = proxied.post("/crm/ui/login/", data={"key": "x"}, follow_redirects=False)
+        assert "/crm/ui/login (GET, HEAD, POST)" in r.text
 
 
 @pytest.mark.parametrize("coding", sorted(COMPRESSIONS))
