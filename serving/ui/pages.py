@@ -67,7 +67,7 @@ from serving.deps import (
 from serving.metrics import Metrics
 from serving.middleware import SECURITY_HEADERS
 from serving.presentation import stored_scores
-from serving.routes import CustomerIdPath
+from serving.routes import CustomerIdPath, whitespace_hint
 from serving.schemas import PATTERN_REASONS, TaskScore
 from serving.settings import Role, Settings
 from serving.state import ServingState, StateHolder
@@ -815,6 +815,22 @@ def _history(
     return history, None if history is not None else missing
 
 
+def _sentence(hint: str | None) -> str:
+    """Make an API's hint (:func:`serving.routes.whitespace_hint`) a sentence after a page's.
+
+    Parameters
+    ----------
+    hint : str or None
+        The hint, lowercase and without a full stop; None for no hint.
+
+    Returns
+    -------
+    str
+        ``" The hint."``, or ``""`` without one.
+    """
+    return f" {hint[:1].upper()}{hint[1:]}." if hint else ""
+
+
 def _unscored_customer(
     request: Request,
     role: Reviewer,
@@ -842,7 +858,10 @@ def _unscored_customer(
             404,
             "Customer not found",
             f"No customer {customer_id!r} in the value table as of {format_date(values.as_of)}"
-            + (" or in the history of that day." if history is not None else "."),
+            + (" or in the history of that day." if history is not None else ".")
+            + _sentence(
+                whitespace_hint(customer_id, "the value table", lambda c: values.row(c) is not None)
+            ),
         )
     if value is not None and value["clv"] is not None:
         _shown(request, role, [(customer_id, VALUE_TASK, values.info.version, float(value["clv"]))])
@@ -895,11 +914,12 @@ def customer(
             return _unscored_customer(
                 request, role, values, customer_id, outside=state.snapshot.as_of
             )
+        hint = whitespace_hint(customer_id, "the snapshot", lambda c: state.positions([c])[0] >= 0)
         raise PageError(
             404,
             "Customer not found",
             f"No customer {customer_id!r} in the snapshot as of "
-            f"{format_date(state.snapshot.as_of)}.",
+            f"{format_date(state.snapshot.as_of)}.{_sentence(hint)}",
         )
     scores = stored_scores(state, position, list(state.tables), WATERFALL_REASONS, group=True)[0]
     values = served_values(request, holder)  # the state's, or one written since it loaded

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
@@ -420,6 +421,20 @@ def test_unknown_customer_is_a_404_page(ui: TestClient) -> None:
     login(ui)
     r = ui.get("/ui/customers/nobody")
     assert r.status_code == 404 and "Customer not found" in r.text
+
+
+def test_an_unknown_customer_with_whitespace_around_the_id_says_so(ui: TestClient) -> None:
+    """serve31b: ``/ui/customers/c001%20`` was "No customer 'c001 ' in the snapshot" alone, where
+    ``GET /v1/customers/c001%20/scores`` says the id has whitespace around it and whether the id
+    without it is there: the page says it in the API's words."""
+    login(ui)
+    api = ui.get("/v1/customers/c001%20/scores", headers=headers()).json()["detail"]
+    hint = api.split(": ", 1)[1]
+    r = ui.get("/ui/customers/c001%20")
+    assert r.status_code == 404 and "Customer not found" in r.text
+    assert html.escape(f"{hint[:1].upper()}{hint[1:]}.") in r.text
+    assert "the id is in the snapshot" in hint
+    assert "whitespace" not in ui.get("/ui/customers/nobody").text
 
 
 @pytest.mark.parametrize("sent", ["%20", "c001%0A", "%09%C2%A0"])
