@@ -39,17 +39,13 @@ def install_ui(app: FastAPI) -> None:
     from fastapi.staticfiles import StaticFiles
     from fastapi.templating import Jinja2Templates
 
-    from models.targeting import MISSING
     from serving.deps import LoginRequiredError, PageError
     from serving.ui import drift, login, pages, targeting, value_page
     from serving.ui.cards import CardCache
     from serving.ui.session import SessionCodec, session_secret
 
     settings = app.state.settings
-    templates = Jinja2Templates(directory=pages.HERE / "templates")
-    templates.env.filters.update(pages.filters())
-    # the mark of a figure a page has not got, as the CLI prints it: {{ MISSING }}
-    templates.env.globals["MISSING"] = MISSING
+    templates = Jinja2Templates(env=pages.environment())
     app.state.ui_templates = templates
     app.state.ui_sessions = SessionCodec(
         session_secret(settings),

@@ -15,12 +15,11 @@ from typing import Any, Final
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from features.store import Store
 from serving.deps import Reviewer
 from serving.ui.charts import Chart, bar_chart, format_date, reliability_chart
-from serving.ui.pages import HERE, PAGE_METHODS, filters, render
+from serving.ui.pages import HERE, PAGE_METHODS, environment, filters, render
 
 __all__ = ["TOP_FEATURES", "UNREADABLE", "drift_page", "drift_view", "render_report", "router"]
 
@@ -112,11 +111,7 @@ def render_report(report: dict[str, Any]) -> str:
     str
         The page.
     """
-    env = Environment(
-        loader=FileSystemLoader(HERE / "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-    )
-    env.filters.update(filters())
+    env = environment()
     css = (HERE / "static" / "guanxi.css").read_text(encoding="utf-8")
     return env.get_template("drift_report.html").render(css=css, **drift_view(report))
 

@@ -42,6 +42,8 @@ from fastapi import APIRouter, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from mlflow.exceptions import MlflowException
 
 from features.contracts import SCORE_RANGES
@@ -100,9 +102,11 @@ from serving.values import NO_VALUES, LoadedValues
 
 __all__ = [
     "HERE",
+    "MISSING_HTML",
     "PAGE_METHODS",
     "PAGE_SIZE",
     "WATERFALL_REASONS",
+    "environment",
     "error_page",
     "filters",
     "group_name",
@@ -168,6 +172,45 @@ _FACTS: Final = (
 )
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+MISSING_HTML: Final = Markup(
+    f'<span aria-hidden="true">{MISSING}</span><span class="sr-only">not available</span>'
+)
+""":data:`models.targeting.MISSING` as a page writes it: a screen reader read the bare mark as
+"em dash" (a tile's "not scored", a table's cell without a figure); it now reads "not available",
+and a sighted reader sees the mark as before."""
+
+
+def _name_missing(value: Any) -> Any:
+    """Give the missing mark, printed alone (``{{ MISSING }}``, ``{{ x|pct }}`` of None), a name.
+
+    The environment's ``finalize``: every ``{{ }}`` that prints exactly :data:`MISSING` prints
+    :data:`MISSING_HTML`; a mark inside a longer text (a chart's SVG, an attribute) is kept.
+    """
+    return MISSING_HTML if isinstance(value, str) and value == MISSING else value
+
+
+def environment() -> Environment:
+    """Return the Jinja2 environment of the reviewer pages and the drift report's file.
+
+    Autoescaped, with :func:`filters`, the ``MISSING`` global and the missing mark named for a
+    screen reader (:data:`MISSING_HTML`).
+
+    Returns
+    -------
+    jinja2.Environment
+        The environment, loading ``serving/ui/templates``.
+    """
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        finalize=_name_missing,
+    )
+    env.filters.update(filters())
+    # the mark of a figure a page has not got, as the CLI prints it: {{ MISSING }}
+    env.globals["MISSING"] = MISSING
+    return env
 
 
 def filters() -> dict[str, Any]:

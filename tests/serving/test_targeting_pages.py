@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from features.store import Store
 from models.offers import parse_offers
 from models.planning import keep_plan, plan_from_store
+from serving.ui.pages import MISSING_HTML as NA
 from tests.pipelines.test_target_cli import (
     DAY,
     OFFERS,
@@ -334,7 +335,7 @@ def test_the_campaign_page_uses_only_the_plan_and_values_the_key_vouches_for(
     table = text.split('id="campaign-segments"')[1].split("</table>")[0]
     assert table.count("<tr>") == 3  # the header, all customers and segment at_risk of the outcomes
     # no cost from the refused plan: realised and expected ROI unknown in both rows
-    assert table.count('<td class="num">—</td><td class="num">—</td></tr>') == 2
+    assert table.count(f'<td class="num">{NA}</td><td class="num">{NA}</td></tr>') == 2
 
 
 def test_the_campaign_page_reads_a_plan_kept_before_segment_names_were_checked(
@@ -590,7 +591,9 @@ def test_the_campaign_page_calls_no_revenue_a_margin(client: TestClient, setting
     table = text.split('id="campaign-segments"')[1].split("</table>")[0]
     assert "800.00" not in table
     for row in (row.split("</tr>")[0] for row in table.split("<tr>")[2:]):  # no margin, no ROI
-        assert row.endswith('<td class="num">—</td><td class="num">—</td><td class="num">9.00</td>')
+        assert row.endswith(
+            f'<td class="num">{NA}</td><td class="num">{NA}</td><td class="num">9.00</td>'
+        )
     assert (
         "Note: campaign &#39;october&#39; has outcomes with revenue and no margin (no margin "
         "column, or empty cells): the incremental margin and realised ROI of the rows counting "

@@ -926,6 +926,23 @@ def test_display_helpers_live_beside_missing() -> None:
         assert not marks, f"{template.name} writes {marks}: use {{{{ MISSING }}}}"
 
 
+def test_the_missing_mark_is_named_for_a_screen_reader() -> None:
+    """ui31b: a screen reader read the mark of a figure a page has not got as "em dash" (the
+    customer page's "not scored" tile, a table's cell without a figure); the mark printed alone
+    is now hidden from it beside a visually hidden "not available", and is kept inside a longer
+    text or an attribute (one ``finalize``, not thirty template edits)."""
+    from serving.ui.pages import MISSING_HTML, environment
+
+    page = environment().from_string(
+        "<td>{{ MISSING }}</td><td>{{ none|pct }}</td><td>{{ none|money }}</td>"
+        '<td title="{{ MISSING ~ " lapsed" }}">{{ 0.5|pct }}</td>'
+    )
+    assert page.render() == (f"<td>{MISSING_HTML}</td>" * 3 + '<td title="— lapsed">50.0%</td>')
+    assert MISSING_HTML == (
+        '<span aria-hidden="true">—</span><span class="sr-only">not available</span>'
+    )
+
+
 def test_formatting_for_people() -> None:
     assert format_percent(0.1234) == "12.3%" and format_percent(None) == "—"
     assert format_percent(math.nan) == "—"

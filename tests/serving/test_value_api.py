@@ -24,6 +24,7 @@ from serving.app import create_app
 from serving.metrics import PAGE_SCORES_HELP, VALUES_HELP
 from serving.schemas import CustomerValue
 from serving.settings import Settings
+from serving.ui.pages import MISSING_HTML
 from serving.values import NO_VALUES, NOT_SERVING, SERVED_DETAILS
 from tests.serving.conftest import (
     AS_OF,
@@ -601,10 +602,10 @@ def test_customer_page_shows_value_beside_the_scores(
     assert 'id="value-tier">top 5%' in panel
     assert page.text.index('id="value"') < page.text.index('class="customer-layout"')
     lapsed = value_client.get("/ui/customers/c003", headers=headers("reviewer")).text
-    assert "— lapsed" in lapsed  # no textbook CLV outside the churn population
+    assert f"{MISSING_HTML} lapsed" in lapsed  # no textbook CLV outside the churn population
     # nor equity at risk, whose bare dash beside the textbook CLV's "— lapsed" said not why
     risk = lapsed.split('id="equity-at-risk">', 1)[1].split("</dd>", 1)[0]
-    assert risk == '<span class="muted">— lapsed</span>'
+    assert risk == f'<span class="muted">{MISSING_HTML} lapsed</span>'
     assert any(a["task"] == "value" and a["score"] == 200.0 for a in _audit(value_settings.home))
 
 
@@ -669,7 +670,7 @@ def test_a_group_nobody_in_which_has_a_churn_probability_shows_its_risk_as_not_m
     row = re.search(r'<tr data-segment="top_1pct">(.*?)</tr>', text)
     assert row is not None
     cells = re.findall(r'<td class="num">(.*?)</td>', row.group(1))
-    assert cells[-2:] == ["—", "—"]  # equity at risk, its share of the equity
+    assert cells[-2:] == [MISSING_HTML, MISSING_HTML]  # equity at risk, its share of the equity
     chart = text.split('id="equity_at_risk-value_tier"', 1)[1].split("</figure>", 1)[0]
     assert "top 1%" not in chart and 'data-label="top 5%"' in chart
     top = re.search(r'<tr data-segment="top_5pct">(.*?)</tr>', text)

@@ -28,6 +28,7 @@ from models.offers import parse_offers
 from models.planning import keep_plan, plan_from_store
 from models.tasks import task_names
 from serving.app import create_app
+from serving.ui.pages import MISSING_HTML
 from tests.pipelines.test_target_cli import DAY, OFFERS, _values
 from tests.serving.conftest import (
     NO_MODEL,
@@ -121,7 +122,7 @@ def test_values_without_churn_probabilities_say_what_equity_at_risk_needs(
     assert 'id="no-churn"' in page.text and "guanxi value</code> again" in page.text
     assert "computed without a churn model" in page.text
     # no equity at risk of 0.00: it is unknown, and no chart of it is drawn
-    assert 'id="equity-at-risk">—<' in page.text
+    assert f'id="equity-at-risk">{MISSING_HTML}<' in page.text
     assert 'id="equity_at_risk-' not in page.text and 'id="equity-rfm_segment"' in page.text
     assert "Nothing is at risk" not in page.text
 
