@@ -603,9 +603,14 @@ def uplift_command(
     from models.planning import NoValuesError, fit_campaign_uplift
     from models.registry import check_tracking, configure_tracking, register_uplift
     from pipelines.console import quiet_libraries
+    from pipelines.drift import after_today
     from serving.settings import get_settings
 
     console = Console(log_path=False)  # progress lines need the width, not the source line
+    future = after_today(as_of.date()) if as_of is not None else None
+    if future is not None:  # was told to run `guanxi value --as-of` that day, which refuses it
+        console.print(f"[red]cannot fit uplift, nothing registered:[/red] {future}")
+        raise typer.Exit(1)
     settings = get_settings()
     store = settings.store()
     try:

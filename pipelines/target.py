@@ -360,11 +360,18 @@ def target_command(
     ] = False,
 ) -> None:
     """Plan a budgeted campaign: who gets which offer, through which channel, and its return."""
+    from pipelines.drift import after_today
     from serving.settings import get_settings
 
     console = Console()
-    store = get_settings().store()  # plans signed with GUANXI_STORE_KEY when it is set
     day = as_of.date() if as_of is not None else None
+    future = after_today(day) if day is not None else None
+    if future is not None:  # was told to run `guanxi value --as-of` that day, which refuses it
+        shown = budget is None and offers is None and report
+        said = "cannot show the plan" if shown else "cannot plan, nothing written"
+        console.print(f"[red]{said}:[/red] {future}")
+        raise typer.Exit(1)
+    store = get_settings().store()  # plans signed with GUANXI_STORE_KEY when it is set
     if budget is None and offers is None:
         if not report:
             raise typer.BadParameter(

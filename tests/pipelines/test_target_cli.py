@@ -21,7 +21,7 @@ import copy
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from models.offers import load_offers, parse_offers
 from models.targeting import MISSING, SUMMARY_COLUMNS
 from pipelines.campaign import report_table
 from pipelines.cli import _register, app
+from pipelines.drift import after_today
 from pipelines.target import _table
 from serving.settings import get_settings
 
@@ -1679,3 +1680,27 @@ def test_a_damaged_campaign_file_is_named_and_recording_it_again_mends_it(
     assert "cannot record the campaign, nothing stored: the campaign file" in output
     _run(cli, "campaign", "record", "--file", str(path))  # the damaged one replaced
     assert [c.name for c in store.list_campaigns()] == ["october"]
+
+
+def test_a_day_after_today_is_refused_before_anything_is_planned_or_fitted(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """cycle31b: `guanxi target --as-of` a day to come sent the user to `guanxi value --as-of`
+    that day, which refuses it; a value table kept for it (a store from a clock running ahead)
+    was planned and its plan kept as the store's newest. `guanxi campaign uplift --as-of` said
+    what else was missing. Each now refuses the day first, in the words of guanxi cycle, drift
+    and value (:func:`pipelines.drift.after_today`)."""
+    later = datetime.now(UTC).date() + timedelta(days=30)
+    store = Store(get_settings().home)
+    store.write_values(
+        _values(), later, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+    )
+    out = tmp_path / "plan.csv"
+    plan = ["target", "--budget", "3", "--offers", str(offers), "--as-of", later.isoformat()]
+    output = _run(cli, *plan, "--out", str(out), code=1)
+    assert output == f"cannot plan, nothing written: {after_today(later)}"
+    assert not out.exists() and store.list_plans() == []
+    output = _run(cli, "target", "--report", "--as-of", later.isoformat(), code=1)
+    assert output == f"cannot show the plan: {after_today(later)}"
+    output = _run(cli, "campaign", "uplift", "--as-of", later.isoformat(), code=1)
+    assert output == f"cannot fit uplift, nothing registered: {after_today(later)}"
