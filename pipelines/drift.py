@@ -267,6 +267,8 @@ class DriftInputs:
         self._given = events is not None  # the events' source, said of an empty snapshot
         self._customers_given = customers is not None
         self._snapshots: dict[date, pl.DataFrame] = {}
+        self.built: set[date] = set()
+        """The days whose snapshot was built from the events (the store held none)."""
         self._models: dict[tuple[str, str], LoadedModel] = {}
         self.missing: dict[str, ModelFilesMissingError] = {}
         """The tasks whose champion (:meth:`champion`) is registered but its files are gone."""
@@ -322,6 +324,8 @@ class DriftInputs:
         were the extract's, and a reviewer read drift that was only its shape. Only inputs given
         are checked, against the store's snapshot of the report's day (and its history, the
         events that snapshot was built from); without one there is nothing to check against.
+        Each note says what the extract shaped: the snapshots built from it (:attr:`built`, so
+        call this once they are read), else only what is read from the events (outcomes).
 
         Returns
         -------
@@ -338,7 +342,15 @@ class DriftInputs:
         day, notes = self.day, []
         ids = self.store.read_snapshot(day).select("customer_id")
         whose = f"the {counted(ids.height, 'customers')} of the store's snapshot of {day}"
-        shape = "drift and live performance measured on them show the extract, not those customers"
+        built = ", ".join(d.isoformat() for d in sorted(self.built))
+        shape = (  # was "drift ... shows the extract" when every snapshot was the store's
+            f"the snapshots built from them ({built}), and drift and live performance measured "
+            "on them, show the extract, not those customers"
+            if built
+            else "drift compares the store's snapshots, none built from them; what is read from "
+            "them (the outcomes of live performance, the value forecast's error) shows the "
+            "extract, not those customers"
+        )
         if self._given:
             events = self.events()
             upto = events.filter(pl.col("ts").dt.date() <= day)
@@ -373,10 +385,16 @@ class DriftInputs:
             lacking = ids.join(people.select("customer_id"), on="customer_id", how="anti")
             if lacking.height:
                 named = some_customers(lacking["customer_id"])
+                built_with = (
+                    f"the snapshots built with it ({built}) lack their attributes; drift and "
+                    "live performance measured on them show the extract, not those customers"
+                    if built
+                    else "no snapshot was built with it (the store's were read), so nothing "
+                    "here lacks their attributes; a snapshot built with it would"
+                )
                 notes.append(
                     f"partial --customers: {counted(lacking.height, 'customers')} of {whose} are "
-                    f"not in it ({named}): the snapshots built with it lack their attributes; "
-                    f"{shape}: pass every customer"
+                    f"not in it ({named}): {built_with}: pass every customer"
                 )
         return notes
 
@@ -436,6 +454,7 @@ class DriftInputs:
                         f"{given}: nothing kept; pass --events reaching back to {day}{later}"
                     )
                 self.store.write_snapshot(frame, day)
+                self.built.add(day)
             self._snapshots[day] = frame
         return self._snapshots[day]
 
@@ -743,7 +762,7 @@ def drift_report(
         ``summary`` (drifted features and scores) and ``notes``.
     """
     t = thresholds or DriftThresholds()
-    notes: list[str] = inputs.partial()  # was no word: the report was the extract's shape
+    notes: list[str] = []
     champions: dict[str, LoadedModel] = {}
     untrained: list[str] = []
     for task in tasks:
@@ -807,6 +826,7 @@ def drift_report(
     )
     performance = _live_performance(inputs, tasks, notes)
     value = _value_performance(inputs, notes)
+    notes[:0] = inputs.partial()  # was no word; first, once the snapshots built are known
     drifted = [r["column"] for f in features for r in f["rows"] if r["drifted"]]
     compared = sum(len(f["rows"]) for f in features)
     return {

@@ -1062,7 +1062,9 @@ def test_a_score_table_of_a_deleted_version_is_noted_not_measured(
 def test_a_partial_extract_is_said_with_counts(cli: CliRunner, sample: Path) -> None:  # noqa: F811
     """cycle31: --events of some customers or of the last months, or --customers of some
     customers, gave no word: the snapshots built and the outcomes read from them were the
-    extract's, and a reviewer read drift that was only its shape."""
+    extract's, and a reviewer read drift that was only its shape. cycle31b: it said drift showed
+    the extract when every snapshot was the store's, only the outcomes read from the extract;
+    it says which snapshots were built from it, or that none was."""
     store, now = Store(get_settings().home), datetime.now(UTC)
     events = read_events(sample / "events.parquet", now=now)
     people = read_customers(sample / "customers.parquet", now=now)
@@ -1075,8 +1077,10 @@ def test_a_partial_extract_is_said_with_counts(cli: CliRunner, sample: Path) -> 
     said = DriftInputs(store, TODAY, fewer).partial()
     assert said == [
         f"partial --events: 10 customers {whose} have no event in them up to {TODAY} "
-        f"({', '.join(gone.head(3))} and 7 more); drift and live performance measured on them "
-        "show the extract, not those customers: pass the events of every customer"
+        f"({', '.join(gone.head(3))} and 7 more); drift compares the store's snapshots, none "
+        "built from them; what is read from them (the outcomes of live performance, the value "
+        "forecast's error) shows the extract, not those customers: pass the events of every "
+        "customer"
     ]
     report = drift_report(DriftInputs(store, TODAY, fewer), ["churn"])
     assert report["notes"][0] == said[0]  # kept with the report, on the page too
@@ -1086,9 +1090,16 @@ def test_a_partial_extract_is_said_with_counts(cli: CliRunner, sample: Path) -> 
     assert (
         f"partial --events: they start on 2024-06-01, the events the snapshot of {TODAY} was "
         f"built from on {first:%Y-%m-%d} ({(date(2024, 6, 1) - first.date()).days:,} days "
-        "before); drift and live performance measured on them show the extract, not those "
-        "customers: pass the events from the first day"
+        "before); drift compares the store's snapshots, none built from them; what is read "
+        "from them (the outcomes of live performance, the value forecast's error) shows the "
+        "extract, not those customers: pass the events from the first day"
     ) in DriftInputs(store, TODAY, late).partial()
+    inputs = DriftInputs(store, TODAY, late)
+    inputs.snapshot(REFERENCE)  # the store holds none: built from the extract, and kept
+    assert (
+        f"the snapshots built from them ({REFERENCE}), and drift and live performance measured "
+        "on them, show the extract, not those customers: pass the events from the first day"
+    ) in " ".join(inputs.partial())
     early = events.filter(pl.col("ts") < datetime(2024, 12, 1, tzinfo=UTC))
     ended = [n for n in DriftInputs(store, TODAY, early).partial() if "they end" in n]
     assert ended == [
@@ -1097,10 +1108,18 @@ def test_a_partial_extract_is_said_with_counts(cli: CliRunner, sample: Path) -> 
         f"the outcomes read from them; pass the events up to {TODAY}"
     ]
     some = people.filter(~pl.col("customer_id").is_in(gone.implode()))
+    named = f"{', '.join(gone.head(3))} and 7 more"
+    listed = f"partial --customers: 10 customers {whose} are not in it ({named})"
     assert DriftInputs(store, TODAY, events, some).partial() == [
-        f"partial --customers: 10 customers {whose} are not in it ({', '.join(gone.head(3))} and "
-        "7 more): the snapshots built with it lack their attributes; drift and live performance "
-        "measured on them show the extract, not those customers: pass every customer"
+        f"{listed}: no snapshot was built with it (the store's were read), so nothing here lacks "
+        "their attributes; a snapshot built with it would: pass every customer"
+    ]
+    inputs = DriftInputs(store, TODAY, events, some)
+    inputs.snapshot(date(2024, 9, 30))  # not REFERENCE, which the store now holds
+    assert inputs.partial() == [
+        f"{listed}: the snapshots built with it (2024-09-30) lack their attributes; drift and "
+        "live performance measured on them show the extract, not those customers: pass every "
+        "customer"
     ]
 
 
