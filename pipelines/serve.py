@@ -336,7 +336,8 @@ def run_server(
     ValueError
         When ``announce`` is given with more than one worker.
     typer.Exit
-        With code 2 when the settings are incomplete or the port is taken; with uvicorn's
+        With code 2 when the settings are incomplete, ``GUANXI_DEV`` is set without ``dev`` or
+        the port is taken; with uvicorn's
         startup-failure code (3) when one worker's server did not start.
     """
     if announce is not None and workers != 1:
@@ -354,6 +355,15 @@ def run_server(
     except ValueError as exc:
         console.print(f"[red]cannot start:[/red] {exc}")
         raise typer.Exit(2) from None
+    if settings.dev and not dev:
+        # GUANXI_DEV is how --dev reaches the workers, not a switch of its own: one left in a
+        # production environment started the server without any secret checked, silently
+        console.print(
+            "[red]cannot start:[/red] GUANXI_DEV is set but --dev was not given: dev mode lets "
+            "every secret go unchecked (a random audit key, session cookies without Secure, "
+            "public API docs); unset GUANXI_DEV, or start with --dev on a machine of your own"
+        )
+        raise typer.Exit(2)
     if dev and Role.admin not in settings.keys.values():
         typer.echo(
             "dev mode: GUANXI_API_KEYS holds no admin key, so POST /v1/admin/reload answers 403; "

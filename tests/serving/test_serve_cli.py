@@ -41,6 +41,36 @@ def test_refuses_to_start_without_keys(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert "GUANXI_API_KEYS is empty" in result.output
 
 
+@pytest.mark.parametrize("secrets_set", [True, False])
+def test_guanxi_dev_in_the_environment_without_the_flag_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, secrets_set: bool
+) -> None:
+    """GUANXI_DEV=true left in a production environment started the server in dev mode, silently:
+    no secret checked (with none set, a random audit key and no API key), cookies not Secure."""
+    monkeypatch.setenv("GUANXI_HOME", str(tmp_path))
+    secrets = {
+        "GUANXI_API_KEYS": ",".join(f"{k}:{role}" for role, k in KEYS.items()),
+        "GUANXI_AUDIT_KEY": AUDIT_KEY,
+        "GUANXI_SESSION_KEY": SESSION_KEY,
+        "GUANXI_STORE_KEY": STORE_KEY,
+    }
+    for name, value in secrets.items():
+        if secrets_set:
+            monkeypatch.setenv(name, value)
+        else:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GUANXI_DEV", "true")
+    app = typer.Typer()
+    app.command()(serve_command)
+    with reserved_port() as port:
+        result = CliRunner().invoke(app, ["--port", str(port)])
+    get_settings.cache_clear()
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "cannot start: GUANXI_DEV is set but --dev was not given" in text, text
+    assert "serving on" not in text and "generated" not in text
+
+
 def test_a_port_in_use_is_refused_before_saying_it_serves(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
