@@ -234,8 +234,9 @@ BOXES_JS = """() => {
   });
   document.body.querySelectorAll("*").forEach((el) => {
     const style = getComputedStyle(el).overflowX;
+    // a strip of links (the phone's menu) scrolls as Tab moves along them
     if ((style === "auto" || style === "scroll") && el.scrollWidth > el.clientWidth + 1
-        && el.tabIndex < 0)
+        && el.tabIndex < 0 && !el.querySelector("a[href]"))
       problems.push(el.tagName.toLowerCase() + "." + el.className + " scrolls but takes no focus");
   });
   const overflowing = boxes.filter((el) => el.scrollWidth > el.clientWidth + 1)
@@ -375,6 +376,34 @@ def scroll_box_problems(page: Any, crawl: Crawl) -> list[str]:
     return problems
 
 
+HEADER_HEIGHT = 130
+"""The most of a phone's first screen (375 px wide) the header takes: brand, menu, session."""
+
+
+def phone_menu_problems(page: Any) -> list[str]:
+    """At 375 px the header is short, and Tab brings each menu link into view.
+
+    ui31b: the menu wrapped to four rows, the header 210 px of the first screen; it is a strip
+    that scrolls sideways. A link Tab reaches past the strip's edge is scrolled to (Chromium
+    leaves one already partly in view where it is: WCAG 2.4.11 asks that focus is not hidden
+    entirely).
+    """
+    height = page.evaluate("() => document.querySelector('header.top')?.offsetHeight ?? 0")
+    problems = [] if height <= HEADER_HEIGHT else [f"at 375 px the header is {height} px tall"]
+    links = page.locator("header.top nav a")
+    for index in range(links.count()):
+        link = links.nth(index)
+        link.focus()
+        hidden = link.evaluate(
+            """el => { const box = el.getBoundingClientRect();
+              const strip = el.closest("nav").getBoundingClientRect();
+              return box.right <= strip.left || box.left >= strip.right; }"""
+        )
+        if hidden:
+            problems.append(f"at 375 px the menu's link {link.inner_text()!r} is out of view")
+    return problems
+
+
 def check_page(
     page: Any, watch: Watch, crawl: Crawl, url: str, status: int = 200, skip_link: bool = True
 ) -> list[str]:
@@ -395,6 +424,7 @@ def check_page(
         overflow = page.evaluate(OVERFLOW_JS)
         if overflow is not None:
             problems.append(f"at {width} px the document scrolls sideways: {overflow}")
+    problems += phone_menu_problems(page)  # at the last, the narrowest, width
     problems += scroll_box_problems(page, crawl)  # at the last, the narrowest, width
     page.set_viewport_size({"width": PRINT_WIDTH, "height": 900})
     page.emulate_media(media="print")
