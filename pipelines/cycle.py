@@ -163,7 +163,10 @@ def _day_lock(path: Path, day: date) -> Iterator[None]:
     A second run of the same day (cron starting one while the last still trains, a retry of a
     run that timed out but lives on) ran every step beside the first and trained and registered
     a second model. The lock is an advisory ``flock``, released by the system when its holder
-    dies (SIGKILL included), so a killed run never leaves a day locked.
+    dies (SIGKILL included), so a killed run never leaves a day locked. Only the ``flock``
+    locks: the file stays once its run ends (a refused one's too), emptied of its holder's line,
+    which named a process long gone as if it ran. It is not removed: a run that opened it just
+    before would lock a file no longer there while a third locked a new one, both running.
 
     Raises
     ------
@@ -190,6 +193,9 @@ def _day_lock(path: Path, day: date) -> Iterator[None]:
         try:
             yield
         finally:
+            handle.seek(0)
+            handle.truncate()  # the file stays (see above); its process line goes with the run
+            handle.flush()
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 

@@ -861,7 +861,9 @@ def test_a_second_run_of_a_day_being_run_is_refused_before_any_step(
 ) -> None:
     """cycle30: two runs of one day (cron starting one while the last still trains, a retry of
     one that timed out but lives on) both ran every step and trained and registered a model
-    each; the second is now refused, naming the first, and a day whose run ended runs again."""
+    each; the second is now refused, naming the first, and a day whose run ended runs again.
+    cycle31b: a run's lock file kept its process line once it ended (a refused run's too, in a
+    fresh GUANXI_HOME), naming a process long gone as if it ran; the file stays, empty."""
     _register()
     lock = Store(local_tracking).record_path("cycle", DAY).with_suffix(".lock")
     lock.parent.mkdir(parents=True)
@@ -881,7 +883,7 @@ def test_a_second_run_of_a_day_being_run_is_refused_before_any_step(
         assert Store(local_tracking).read_record("cycle", DAY) is None
     ran = _invoke(_args(local_tracking))  # released: this run reaches its first step
     assert ran.exit_code == 1 and "file not found" in ran.output, ran.output
-    assert lock.read_text().startswith(f"process {os.getpid()}, started ")
+    assert lock.read_text() == ""  # held while it ran: no other run of the day started
 
 
 def _runs() -> int:
