@@ -89,6 +89,8 @@ API_DESCRIPTION: Final = f"""Scores with reasons and customer values, for market
   when reporting a problem.
 - **Retrying**: a 503 (models loading, or the server stopping) and a 429 (too many failed keys)
   carry `Retry-After`, in seconds.
+- **HEAD**: each `GET` operation answers `HEAD` as `GET` without a body, serving no one (no
+  score is made, audited or counted).
 - **Exact**: addresses have no trailing slash (`/v1/scores`, not `/v1/scores/`: a 404 naming the
   route); customer ids are matched exactly, never trimmed.
 - **Bodies** are JSON objects, in UTF-8, uncompressed, each key once per object.
@@ -112,7 +114,7 @@ def _documentless_answer_head(app: FastAPI) -> None:
     by fastapi-offline as ``GET`` only): a link checker or a monitor asking ``HEAD`` got a 405
     while ``GET`` worked, where the reviewer pages answer it
     (:data:`serving.ui.pages.PAGE_METHODS`). The server sends the answer without its body. An
-    API operation is left as its document says.
+    API operation's ``HEAD`` is its own route, outside the document (``@router.head``).
     """
     for context in iter_route_contexts(app.routes):  # included routers' routes too
         route = context.original_route

