@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any, Final
 
 from fastapi import FastAPI, Request
@@ -70,6 +71,7 @@ __all__ = [
     "answerable",
     "create_app",
     "create_app_from_env",
+    "missing_file",
     "slash_detail",
 ]
 
@@ -245,6 +247,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         allow = ", ".join(sorted(named.union(routes)))
         detail = f"{request.method} is not a method of this address, which takes {allow}"
         exc = HTTPException(exc.status_code, detail, {**headers, "Allow": allow})
+    bare = isinstance(exc, HTTPException) and exc.detail == HTTPStatus.NOT_FOUND.phrase
+    if bare and "app_root_path" in request.scope:  # a mounted folder's: its root_path is it
+        exc = HTTPException(404, missing_file(request.scope["root_path"]), headers or None)
     if is_page(request):
         return await http_error_page(request, exc)
     return await http_exception_handler(request, exc)  # type: ignore[arg-type]
@@ -381,6 +386,25 @@ def slash_detail(template: str, methods: list[str], trailing: bool) -> str:
     return f"no route at this address: {said}, with a trailing slash"
 
 
+def missing_file(folder: str) -> str:
+    """Say that a mounted folder (``/ui/static``, ``/docs/assets``) has no file at an address.
+
+    Starlette's answer was a bare ``{"detail": "Not Found"}``, which did not say the address
+    is a file's, nor which folder was looked in.
+
+    Parameters
+    ----------
+    folder : str
+        The folder's address, with the proxy's path prefix (``/crm/ui/static``).
+
+    Returns
+    -------
+    str
+        The 404's ``detail``.
+    """
+    return f"no file at this address: {folder}/ holds only the files the pages link to"
+
+
 def _slash_answer(app: FastAPI) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """Build the router's answer to an address no route matches: a 404 naming a near route.
 
@@ -410,6 +434,9 @@ def _slash_answer(app: FastAPI) -> Callable[[Scope, Receive, Send], Awaitable[No
                     await RedirectResponse(str(URL(scope=twin)))(scope, receive, send)
                     return
                 methods = allowed_methods(app.router.routes, twin)
+                if not methods:  # a mounted folder's address, which is no file
+                    folder = template.removesuffix("/{path}")
+                    raise HTTPException(404, missing_file(scope.get("root_path", "") + folder))
                 said = slash_detail(scope.get("root_path", "") + template, methods, trailing)
                 if browsed:  # a form posted there: the pages' 404, naming the page
                     raise PageError(404, "Page not found", f"{said[:1].upper()}{said[1:]}.")

@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from features.events import MAX_VALUE_CHARS
 from models.artifact import MAX_INPUT, ModelBundle
 from models.tasks import model_frame, task_names
-from serving.app import API_DESCRIPTION, NO_ROUTE, SEND_JSON, create_app
+from serving.app import API_DESCRIPTION, NO_ROUTE, SEND_JSON, create_app, missing_file
 from serving.metrics import OTHER_METHOD, SCORES_HELP
 from serving.middleware import body_too_large
 from serving.state import LoadedSnapshot, ServedModel
@@ -1226,3 +1226,23 @@ def test_another_sites_script_may_not_read_an_answer(client: TestClient) -> None
     answers.append(client.get("/healthz", headers=evil))
     for r in answers:
         assert not [h for h in r.headers if h.lower().startswith("access-control-")], r.headers
+
+
+def test_a_missing_static_file_is_a_404_naming_its_folder(app: FastAPI) -> None:
+    """serve31b: ``/ui/static/x.css``, ``/docs/assets/x`` and ``/ui/static`` answered
+    Starlette's bare ``{"detail": "Not Found"}`` (the last "the route is /ui/static/{path} (),
+    with a trailing slash"): the 404 says no file is there and which folder was looked in, with
+    the proxy's path prefix."""
+    with TestClient(app) as client:
+        for path, folder in [
+            ("/ui/static/x.css", "/ui/static"),
+            ("/ui/static/", "/ui/static"),
+            ("/ui/static", "/ui/static"),
+            ("/docs/assets/x", "/docs/assets"),
+        ]:
+            r = client.get(path, follow_redirects=False)
+            assert r.status_code == 404 and r.json() == {"detail": missing_file(folder)}, path
+        assert client.get("/ui/static/guanxi.css").status_code == 200
+    with TestClient(app, root_path="/crm") as proxied:
+        r = proxied.get("/crm/ui/static/x.css")
+        assert r.json() == {"detail": missing_file("/crm/ui/static")}
