@@ -404,6 +404,28 @@ def phone_menu_problems(page: Any) -> list[str]:
     return problems
 
 
+SMALLEST_LABEL = 7.0
+"""The least size in px a chart's label is drawn at on a phone (375 px)."""
+
+
+def chart_label_problems(page: Any) -> list[str]:
+    """At 375 px every chart's labels are drawn at least :data:`SMALLEST_LABEL` px high.
+
+    ui31b: a chart shrank to the phone's width, its 10 and 11 px labels drawn at 4 px; it keeps a
+    width to read and scrolls sideways in its own box (a named scroll box the crawl checks).
+    """
+    small = page.evaluate(
+        """() => [...document.querySelectorAll("svg.chart")].flatMap((svg) => {
+          const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+          const sizes = [...svg.querySelectorAll("text[font-size]")]
+            .map((t) => Number(t.getAttribute("font-size")) * scale);
+          return sizes.length && Math.min(...sizes) < SMALLEST
+            ? [svg.id + ": " + Math.min(...sizes).toFixed(1) + " px"] : [];
+        })""".replace("SMALLEST", str(SMALLEST_LABEL))
+    )
+    return [f"at 375 px a chart's labels are too small to read: {chart}" for chart in small]
+
+
 def check_page(
     page: Any, watch: Watch, crawl: Crawl, url: str, status: int = 200, skip_link: bool = True
 ) -> list[str]:
@@ -424,7 +446,7 @@ def check_page(
         overflow = page.evaluate(OVERFLOW_JS)
         if overflow is not None:
             problems.append(f"at {width} px the document scrolls sideways: {overflow}")
-    problems += phone_menu_problems(page)  # at the last, the narrowest, width
+    problems += phone_menu_problems(page) + chart_label_problems(page)  # at 375 px
     problems += scroll_box_problems(page, crawl)  # at the last, the narrowest, width
     page.set_viewport_size({"width": PRINT_WIDTH, "height": 900})
     page.emulate_media(media="print")
