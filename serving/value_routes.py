@@ -23,6 +23,7 @@ from typing import Annotated, Any, Final, Literal
 import polars as pl
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
+from pydantic import BeforeValidator
 
 from features.events import MAX_VALUE_CHARS
 from serving.audit import AuditLog
@@ -66,6 +67,7 @@ __all__ = [
     "segment_csv",
     "segment_summary",
     "validation_of",
+    "wants_csv",
 ]
 
 VALUE_TASK: Final = "value"
@@ -450,6 +452,47 @@ def _csv_chunks(frame: pl.DataFrame) -> Iterator[str]:
         yield frame.slice(start, _CSV_ROWS).write_csv(include_header=False)
 
 
+def wants_csv(accept: str | None) -> bool:
+    """Say whether an ``Accept`` header prefers ``text/csv`` to ``application/json``.
+
+    Each is given the quality of the most specific range naming it (``text/csv``, then
+    ``text/*``, then ``*/*``; none is 0). JSON, the default, wins a tie: a browser's
+    ``text/html,...,*/*;q=0.8`` and ``*/*`` get JSON, ``text/csv`` alone CSV.
+
+    Parameters
+    ----------
+    accept : str or None
+        The header, as sent.
+
+    Returns
+    -------
+    bool
+        True when CSV is preferred.
+    """
+    ranges: dict[str, float] = {}
+    for part in (accept or "").split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if media:
+            ranges[media.lower()] = quality
+
+    def quality_of(media: str) -> float:
+        kind = media.split("/")[0]
+        for named in (media, f"{kind}/*", "*/*"):
+            if named in ranges:
+                return ranges[named]
+        return 0.0
+
+    return quality_of("text/csv") > quality_of("application/json")
+
+
 def segment_csv(values: LoadedValues, name: str, rows: pl.DataFrame) -> StreamingResponse:
     """Stream a segment's rows as a CSV attachment.
 
@@ -487,7 +530,8 @@ def segment_csv(values: LoadedValues, name: str, rows: pl.DataFrame) -> Streamin
         ),
         **invalid_parameter("query.format", "Input should be 'json' or 'csv'"),
         200: {
-            "description": "The customers (JSON), or with format=csv a CSV stream.",
+            "description": "The customers (JSON), or with format=csv (or, without format, Accept: "
+            "text/csv) a CSV stream.",
             "headers": dict(REQUEST_ID_HEADER),
             "content": {
                 "application/json": {
@@ -513,7 +557,14 @@ def segment_customers(
     holder: Holder,
     audit: Audit,
     name: Annotated[str, Path(min_length=1, max_length=64)],
-    format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv.")] = "json",
+    format: Annotated[
+        Literal["json", "csv"],
+        BeforeValidator(lambda given: given.lower() if isinstance(given, str) else given),
+        Query(
+            description="json (default) or csv, in any case (CSV). Without it, an Accept header "
+            "preferring text/csv to application/json answers CSV."
+        ),
+    ] = "json",
     limit: Annotated[
         int | None,
         Query(
@@ -532,6 +583,9 @@ def segment_customers(
     the same for one value table): the JSON answer built every customer of a segment in memory
     at once, with no way to ask for fewer. Without them the answer is all of them, as before;
     ``count`` is the segment's size either way, and only the customers answered are audited.
+
+    ``format`` is read in any case (``CSV`` was a 422); without it an ``Accept: text/csv``
+    (:func:`wants_csv`) answers CSV, as an integrator's HTTP client asks for it (it was JSON).
     """
     values = _values(request, holder)  # after the path's and query's checks
     kind = values.segment_kind(name)
@@ -545,6 +599,8 @@ def segment_customers(
     start = min(offset, every.height)
     rows = every.slice(start, None if limit is None else min(limit, every.height))
     record_values(request, audit, values, rows.select("customer_id", "clv").to_dicts())
+    if "format" not in request.query_params and wants_csv(request.headers.get("accept")):
+        format = "csv"  # the Accept header's choice; ?format= is the documented way and wins
     if format == "csv":
         return segment_csv(values, name, rows)
     return SegmentCustomers(

@@ -783,3 +783,29 @@ def test_each_get_operation_answers_head_scoring_and_auditing_no_one(
     for url in GET_OPERATIONS:  # GET still answers, and is audited
         assert value_client.get(url, headers=headers()).status_code == 200, url
     assert _audit(value_settings.home)
+
+
+def test_a_segment_s_csv_is_chosen_by_accept_or_by_format_in_any_case(
+    value_client: TestClient,
+) -> None:
+    """serve31b: ``Accept: text/csv`` answered JSON (only ``?format=csv`` gave CSV) and
+    ``?format=CSV`` was a 422. An integrator's client asking for CSV by content negotiation
+    gets it; ``?format=`` stays the documented way and wins over Accept."""
+    url = "/v1/segments/champions/customers"
+    csv_answer = value_client.get(f"{url}?format=csv", headers=headers())
+    for query, accept, kind in [
+        ("", "text/csv", "text/csv"),
+        ("", "text/csv;q=0.9, application/json;q=0.5", "text/csv"),
+        ("", "application/json, text/csv", "application/json"),  # a tie: JSON, the default
+        ("", "text/html,application/xhtml+xml,*/*;q=0.8", "application/json"),  # a browser
+        ("", "*/*", "application/json"),
+        ("?format=CSV", "application/json", "text/csv"),
+        ("?format=Json", "text/csv", "application/json"),  # ?format= wins
+    ]:
+        r = value_client.get(f"{url}{query}", headers={**headers(), "Accept": accept})
+        assert r.status_code == 200, (query, accept, r.text)
+        assert r.headers["content-type"].split(";")[0] == kind, (query, accept)
+        if kind == "text/csv":
+            assert r.text == csv_answer.text
+    r = value_client.get(f"{url}?format=xml", headers=headers())
+    assert r.status_code == 422 and "query.format" in r.text
