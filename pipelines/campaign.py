@@ -603,7 +603,7 @@ def uplift_command(
     from models.planning import NoValuesError, fit_campaign_uplift
     from models.registry import check_tracking, configure_tracking, register_uplift
     from pipelines.console import quiet_libraries
-    from pipelines.drift import after_today
+    from pipelines.days import after_today
     from serving.settings import get_settings
 
     console = Console(log_path=False)  # progress lines need the width, not the source line

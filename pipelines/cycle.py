@@ -101,8 +101,8 @@ from models.labels import HORIZON_DAYS
 from models.scoring import FeatureSetMismatchError, score_snapshot
 from models.tasks import retention_task, task_names
 from pipelines import connectors
+from pipelines.days import after_today, history_start
 from pipelines.drift import (
-    after_today,
     feature_set_reason,
     no_event_by,
     some_customers,
@@ -440,8 +440,8 @@ def shorter_history(
     if not earlier or not isinstance(first, datetime):
         return None
     last = earlier[-1]
-    kept = pl.scan_parquet(store.history_path(last)).select(pl.col("ts").min()).collect().item()
-    if not isinstance(kept, datetime):
+    kept = history_start(store.history_path(last))
+    if kept is None:
         return None
     if (first.date() - kept.date()).days <= (day - last).days + SHIFT_SLACK_DAYS:
         return None

@@ -71,6 +71,7 @@ from models.performance import live_metrics, match_outcomes, outcomes, purchases
 from models.registry import LoadedModel, nest_metrics
 from models.scoring import FeatureSetMismatchError, check_feature_set, score_snapshot
 from models.tasks import get_task, task_names
+from pipelines.days import after_today, history_start
 from pipelines.score import stored_snapshot
 from pipelines.versions import ModelFilesMissingError, load_version
 
@@ -78,7 +79,6 @@ __all__ = [
     "DriftInputs",
     "EmptySnapshotError",
     "ReportNotKeptError",
-    "after_today",
     "drift_command",
     "drift_report",
     "feature_set_reason",
@@ -208,34 +208,6 @@ def no_event_by(events: pl.DataFrame, day: date) -> str:
     return f"no customer has an event on or before {day} ({since})"
 
 
-def after_today(day: date, today: date | None = None) -> str | None:
-    """Say that an ``--as-of`` is after today (UTC): no event of it is in yet.
-
-    ``guanxi cycle`` and ``guanxi drift`` refuse such a day in these words, as ``guanxi
-    features build`` refuses it; each wrote the sentence apart, and said it differently.
-
-    Parameters
-    ----------
-    day : datetime.date
-        The ``--as-of`` given.
-    today : datetime.date, optional
-        Today; default: today's date in UTC.
-
-    Returns
-    -------
-    str or None
-        ``--as-of <day> is in the future (today is <today> UTC): its events are not in yet;
-        give <today> or an earlier day``, or None when ``day`` is today or before.
-    """
-    today = today or datetime.now(UTC).date()
-    if day <= today:
-        return None
-    return (
-        f"--as-of {day} is in the future (today is {today} UTC): its events are not in yet; "
-        f"give {today} or an earlier day"
-    )
-
-
 class EmptySnapshotError(ValueError):
     """A snapshot a report needs holds no customer; its message names the day and what to do."""
 
@@ -362,11 +334,10 @@ class DriftInputs:
                     f"no event in them up to {day} ({named}); {shape}: pass the events of every "
                     "customer"
                 )
-            history = self.store.history_path(day)
             first, last = events["ts"].min(), events["ts"].max()
-            if isinstance(first, datetime) and history.is_file():
-                kept = pl.scan_parquet(history).select(pl.col("ts").min()).collect().item()
-                if isinstance(kept, datetime) and first.date() > kept.date():
+            if isinstance(first, datetime):
+                kept = history_start(self.store.history_path(day))
+                if kept is not None and first.date() > kept.date():
                     notes.append(
                         f"partial --events: they start on {first:%Y-%m-%d}, the events the "
                         f"snapshot of {day} was built from on {kept:%Y-%m-%d} "

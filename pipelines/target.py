@@ -360,7 +360,7 @@ def target_command(
     ] = False,
 ) -> None:
     """Plan a budgeted campaign: who gets which offer, through which channel, and its return."""
-    from pipelines.drift import after_today
+    from pipelines.days import after_today
     from serving.settings import get_settings
 
     console = Console()

@@ -65,7 +65,7 @@ from models.targeting import GROUP_NAMES, MISSING, NO_GROUP_NAMES, format_percen
 from models.tasks import retention_task
 from pipelines import connectors
 from pipelines.console import fitted_table, warn_unsigned
-from pipelines.drift import after_today
+from pipelines.days import after_today
 from pipelines.engine import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
 from pipelines.margins import check_margin_rate
 from pipelines.score import require_tracking, snapshot_for, stored_snapshot

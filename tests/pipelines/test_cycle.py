@@ -55,7 +55,8 @@ from pipelines.cycle import (
     shorter_history,
     trained_later,
 )
-from pipelines.drift import after_today, feature_set_reason
+from pipelines.days import after_today
+from pipelines.drift import feature_set_reason
 from pipelines.promote import Decision, decision_text
 from pipelines.sample import generate_sample
 from serving.settings import get_settings

@@ -26,6 +26,7 @@ from features.store import Store, atomic_write
 from models import registry
 from models.artifact import ModelBundle
 from pipelines.cli import app
+from pipelines.days import after_today
 from pipelines.drift import (
     DriftInputs,
     ReportNotKeptError,
@@ -830,13 +831,13 @@ def test_an_as_of_after_today_is_refused_as_such(
 ) -> None:
     """cycle30: a day to come was told to build its snapshot (`guanxi features build --as-of`),
     which refuses a day after today. cycle31: in the words guanxi cycle refuses it with
-    (:func:`pipelines.drift.after_today`), each said it apart and differently."""
+    (:func:`pipelines.days.after_today`), each said it apart and differently."""
     Store(get_settings().home).write_snapshot(_snapshot_of(sample, TODAY), TODAY)
     later = datetime.now(UTC).date() + timedelta(days=30)
     result = cli.invoke(app, ["drift", "--as-of", later.isoformat()], env={"COLUMNS": "300"})
     said = _said(result)
     assert result.exit_code == 1, result.output
-    assert f"no drift report, nothing written: {drift.after_today(later)}" in said
+    assert f"no drift report, nothing written: {after_today(later)}" in said
     assert "guanxi features build" not in said
 
 
@@ -872,19 +873,8 @@ def test_an_as_of_after_today_is_said_before_a_missing_home(
     result = cli.invoke(app, ["drift", "--as-of", later.isoformat()], env={"COLUMNS": "300"})
     said = _said(result)
     assert result.exit_code == 1, result.output
-    assert f"no drift report, nothing written: {drift.after_today(later)}" in said
+    assert f"no drift report, nothing written: {after_today(later)}" in said
     assert "GUANXI_HOME" not in said and not home.exists()
-
-
-def test_after_today_says_the_day_and_today_and_what_to_give() -> None:
-    """cycle31: guanxi cycle and guanxi drift wrote this refusal apart, in two wordings."""
-    today = date(2026, 12, 4)
-    assert drift.after_today(today, today) is None
-    assert drift.after_today(date(2026, 12, 3), today) is None
-    assert drift.after_today(date(2027, 1, 3), today) == (
-        "--as-of 2027-01-03 is in the future (today is 2026-12-04 UTC): its events are not in "
-        "yet; give 2026-12-04 or an earlier day"
-    )
 
 
 def test_a_home_that_does_not_exist_is_named(

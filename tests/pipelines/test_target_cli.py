@@ -44,7 +44,7 @@ from models.offers import load_offers, parse_offers
 from models.targeting import MISSING, SUMMARY_COLUMNS
 from pipelines.campaign import report_table
 from pipelines.cli import _register, app
-from pipelines.drift import after_today
+from pipelines.days import after_today
 from pipelines.target import _table
 from serving.settings import get_settings
 
@@ -1689,7 +1689,7 @@ def test_a_day_after_today_is_refused_before_anything_is_planned_or_fitted(
     that day, which refuses it; a value table kept for it (a store from a clock running ahead)
     was planned and its plan kept as the store's newest. `guanxi campaign uplift --as-of` said
     what else was missing. Each now refuses the day first, in the words of guanxi cycle, drift
-    and value (:func:`pipelines.drift.after_today`)."""
+    and value (:func:`pipelines.days.after_today`)."""
     later = datetime.now(UTC).date() + timedelta(days=30)
     store = Store(get_settings().home)
     store.write_values(

@@ -20,7 +20,7 @@ from features.value import repeat_purchase_summary
 from models import registry
 from models.clv.customers import DETAIL_COLUMNS, VALUE_COLUMNS
 from pipelines.cli import app
-from pipelines.drift import after_today
+from pipelines.days import after_today
 from pipelines.score import stored_snapshot
 from pipelines.value import ValueRun, _number, print_values
 from serving.settings import get_settings
@@ -208,7 +208,7 @@ def test_a_day_after_today_is_refused_with_nothing_kept(
     """cycle31: `guanxi value --as-of` a day to come built and kept that day's snapshot (the
     store's newest from then on, which guanxi drift and the server read) and then failed on a
     BG/NBD fit the data "cannot identify", saying "no values written"; guanxi cycle and guanxi
-    drift refuse such a day (:func:`pipelines.drift.after_today`)."""
+    drift refuse such a day (:func:`pipelines.days.after_today`)."""
     later = datetime.now(UTC).date() + timedelta(days=30)
     args = ["value", "--events", str(sample / "events.parquet"), "--as-of", later.isoformat()]
     result = cli.invoke(app, [*args, "--out", str(tmp_path / "v.parquet")], env={"COLUMNS": "300"})

@@ -1,0 +1,66 @@
+"""Checks of a command's day shared by the commands, kept apart from their heavy imports.
+
+``guanxi value``, ``target``, ``campaign`` and ``cycle`` imported :func:`after_today` from
+:mod:`pipelines.drift`, so ``guanxi value`` loaded the whole drift report (MLflow's client, the
+serving views) to compare two dates. This module imports Polars and the standard library only.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+
+__all__ = ["after_today", "history_start"]
+
+
+def after_today(day: date, today: date | None = None) -> str | None:
+    """Say that an ``--as-of`` is after today (UTC): no event of it is in yet.
+
+    ``guanxi cycle``, ``drift``, ``value``, ``target`` and ``campaign`` refuse such a day in
+    these words, as ``guanxi features build`` refuses it; each wrote the sentence apart, and said
+    it differently.
+
+    Parameters
+    ----------
+    day : datetime.date
+        The ``--as-of`` given.
+    today : datetime.date, optional
+        Today; default: today's date in UTC.
+
+    Returns
+    -------
+    str or None
+        ``--as-of <day> is in the future (today is <today> UTC): its events are not in yet;
+        give <today> or an earlier day``, or None when ``day`` is today or before.
+    """
+    today = today or datetime.now(UTC).date()
+    if day <= today:
+        return None
+    return (
+        f"--as-of {day} is in the future (today is {today} UTC): its events are not in yet; "
+        f"give {today} or an earlier day"
+    )
+
+
+def history_start(path: Path) -> datetime | None:
+    """Return when a stored history (the events a snapshot was built from) starts.
+
+    ``guanxi cycle`` (an increment given as the events) and ``guanxi drift`` (partial
+    ``--events``) both compare the events given with it; each read it apart.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The history file (:meth:`features.store.Store.history_path`).
+
+    Returns
+    -------
+    datetime.datetime or None
+        The first event's ``ts``; None when the file is missing or holds no event.
+    """
+    if not path.is_file():
+        return None
+    first = pl.scan_parquet(path).select(pl.col("ts").min()).collect().item()
+    return first if isinstance(first, datetime) else None
