@@ -72,6 +72,32 @@ def format_rate(value: float | None) -> str:
     return format_percent(value, digits)
 
 
+def _signed(value: float | None, digits: int, unit: str) -> str:
+    """Format ``value`` with its sign and ``unit``; one that rounds to zero has no sign.
+
+    Parameters
+    ----------
+    value : float or None
+        The figure as written (points, or a share already times 100); None or NaN give
+        :data:`MISSING`.
+    digits : int
+        Decimals.
+    unit : str
+        What follows the number (``" pts"``, ``"%"``).
+
+    Returns
+    -------
+    str
+        The signed figure (a minus sign, not a hyphen, for negatives).
+    """
+    if value is None or not math.isfinite(value):
+        return MISSING
+    text = f"{value:+.{digits}f}"
+    if float(text) == 0:
+        text = f"{0:.{digits}f}"
+    return text.replace("-", "−") + unit
+
+
 def format_points(value: float | None, digits: int = 1) -> str:
     """Format percentage points with their sign, e.g. ``4.06`` -> ``"+4.1 pts"``.
 
@@ -87,12 +113,7 @@ def format_points(value: float | None, digits: int = 1) -> str:
     str
         The signed points (a minus sign, not a hyphen, for negatives).
     """
-    if value is None or not math.isfinite(value):
-        return MISSING
-    text = f"{value:+.{digits}f}"
-    if float(text) == 0:
-        text = f"{0:.{digits}f}"
-    return text.replace("-", "−") + " pts"
+    return _signed(value, digits, " pts")
 
 
 def format_signed_percent(value: float | None, digits: int = 1) -> str:
@@ -113,12 +134,7 @@ def format_signed_percent(value: float | None, digits: int = 1) -> str:
     str
         The signed percentage (a minus sign, not a hyphen, for negatives).
     """
-    if value is None or not math.isfinite(value):
-        return MISSING
-    text = f"{100 * value:+.{digits}f}"
-    if float(text) == 0:
-        text = f"{0:.{digits}f}"
-    return text.replace("-", "−") + "%"
+    return _signed(None if value is None else 100 * value, digits, "%")
 
 
 def format_number(value: float | None, digits: int = 0) -> str:

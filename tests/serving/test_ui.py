@@ -955,6 +955,7 @@ def test_formatting_for_people() -> None:
     assert format_points(-2.25) == "−2.2 pts"
     assert format_signed_percent(-0.084) == "−8.4%" and format_signed_percent(0.2) == "+20.0%"
     assert format_signed_percent(-0.0004) == "0.0%" and format_signed_percent(None) == "—"
+    assert format_points(None) == format_points(math.nan) == format_signed_percent(math.inf) == "—"
     # a number that rounds to zero has no sign: the demo's survey score -0.0 read "−0.0"
     assert format_number(-0.0, 1) == "0.0" and format_number(-0.04, 1) == "0.0"
     assert format_number(-0.4) == "0" and format_number(-1234.56, 1) == "−1,234.6"
