@@ -75,6 +75,7 @@ from models.offers import (
     parse_offers,
     unknown_names,
 )
+from models.targeting import NO_GROUP_NAMES
 
 if TYPE_CHECKING:
     from features.store import Store
@@ -136,8 +137,9 @@ REPORT_COLUMNS: Final[tuple[str, ...]] = (
 )
 ALL_SEGMENTS: Final = "all"
 """Segment name of the per-offer rows that cover every segment."""
-NO_SEGMENT: Final = "unsegmented"
-"""Segment name of the outcomes without one: no segment of their own, nor in the value table."""
+NO_SEGMENT: Final = NO_GROUP_NAMES["rfm_segment"]
+"""Segment name of the outcomes without one: no segment of their own, nor in the value table (the
+name every page and CLI table gives the customers without an RFM segment)."""
 UNSEGMENTED: Final = (
     f"reported as {NO_SEGMENT!r} (and in the rows over all segments); guanxi target leaves them "
     "out of its measured rates"

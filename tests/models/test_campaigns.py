@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableError
 from models.campaigns import (
     ALL_SEGMENTS,
+    NO_SEGMENT,
     REPORT_COLUMNS,
     CampaignOutcomesError,
     OutcomeValues,
@@ -30,6 +32,8 @@ from models.campaigns import (
     validate_outcomes,
 )
 from models.offers import parse_offers, with_measured_rates
+from models.targeting import NO_GROUP_NAMES
+from tests.test_quality import PACKAGES, ROOT, _string_literals
 
 OFFERS = parse_offers(
     {
@@ -859,3 +863,17 @@ def test_a_value_tier_guanxi_does_not_write_is_refused_with_its_rows_and_the_tie
         pl.col("value_tier").fill_null("rest") != "top_5"
     )
     assert validate_outcomes(good)["value_tier"].null_count() == 1  # empty: allowed, as before
+
+
+def test_one_name_for_the_customers_without_a_segment() -> None:
+    """ui32: the campaign report's "unsegmented" and the pages' and CLI tables' were two constants
+    (models/campaigns.py and models/targeting.py) that one edit could part; it is written once."""
+    assert NO_SEGMENT == NO_GROUP_NAMES["rfm_segment"] == "unsegmented"
+    found = [
+        f"{path.relative_to(ROOT).as_posix()}:{line}"
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for line, value in _string_literals(ast.parse(path.read_text(encoding="utf-8")))
+        if value == NO_SEGMENT
+    ]
+    assert [where.split(":")[0] for where in found] == ["models/targeting.py"], found
