@@ -1045,7 +1045,8 @@ def _kept(day: date, again: str) -> tuple[str, str]:
     """
     from serving.settings import get_settings
 
-    record = get_settings().store().read_record("cycle", day) or {}
+    store = get_settings().store()
+    record = store.read_record("cycle", day) or {}
     done = list(record.get("steps", {}))  # "the steps before it" were said of none, too
     stopped = next((step for step in STEPS if step not in done), STEPS[-1])
     if done:
@@ -1054,7 +1055,14 @@ def _kept(day: date, again: str) -> tuple[str, str]:
             stopped,
             f"The steps before it ({steps}) are kept; run the same command again to resume.",
         )
-    return stopped, f"No step had finished: nothing is kept; run the same command again {again}."
+    lock = store.record_path("cycle", day).with_suffix(".lock")
+    # was "nothing is kept" beside the lock a fresh home was made for (see _day_lock)
+    left = f", only the day's lock file ({lock}, empty: no sign of a run)" if lock.is_file() else ""
+    return (
+        stopped,
+        f"No step had finished: no step's work is kept{left}; run the same command again "
+        f"{again}.",
+    )
 
 
 def cycle_command(

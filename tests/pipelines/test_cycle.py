@@ -656,7 +656,7 @@ def test_a_cycle_stopped_at_its_first_step_says_nothing_is_kept(local_tracking: 
     said = " ".join(ran.output.split())
     assert ran.exit_code == 1 and "cycle stopped:" in said, ran.output
     assert "file not found" in said and "The steps before it" not in said
-    assert "No step had finished: nothing is kept; run the same command again once this" in said
+    assert "No step had finished: no step's work is kept, only the day's lock file" in said
 
 
 def test_an_interrupt_says_the_step_and_what_is_kept(
@@ -717,7 +717,7 @@ def test_a_day_after_today_is_refused_before_any_step(local_tracking: Path) -> N
     said = " ".join(ran.output.split())
     assert ran.exit_code == 1, ran.output
     assert f"cycle stopped: {after_today(later)}; nothing written" in said  # drift's words
-    assert "No step had finished: nothing is kept" in said
+    assert "No step had finished: no step's work is kept; run the same command again" in said
     assert sorted(local_tracking.rglob("*")) == before
 
 
@@ -736,10 +736,16 @@ def test_a_day_before_every_event_is_refused_with_nothing_kept(
         f"cycle stopped: no customer has an event on or before 2020-01-31 (the first event is on "
         f"{first:%Y-%m-%d}): nothing written; choose a later --as-of"
     ) in said
-    assert "No step had finished: nothing is kept" in said
     store = Store(local_tracking)
+    lock = store.record_path("cycle", date(2020, 1, 31)).with_suffix(".lock")
+    assert (  # cycle32: was "nothing is kept" beside this lock, in a home made for it
+        f"No step had finished: no step's work is kept, only the day's lock file ({lock}, "
+        "empty: no sign of a run); run the same command again once this is put right."
+    ) in said
     assert store.read_record("cycle", date(2020, 1, 31)) is None
     assert store.list_snapshots() == []
+    left = {p for p in local_tracking.rglob("*") if p.is_file() and p.name != "mlflow.db"}
+    assert left == {lock} and lock.read_text() == ""
 
 
 def test_an_extract_of_the_days_since_the_last_cycle_is_refused_with_nothing_kept(
@@ -773,7 +779,7 @@ def test_an_extract_of_the_days_since_the_last_cycle_is_refused_with_nothing_kep
         f"({lost.height:,} customers of the snapshot of {last} have no event in it); nothing "
         f"written; pass the events from {first:%Y-%m-%d} on"
     ) in said
-    assert "No step had finished: nothing is kept" in said
+    assert "No step had finished: no step's work is kept" in said
     assert store.list_snapshots() == [last] and store.read_record("cycle", day) is None
 
 
