@@ -101,10 +101,9 @@ from models.labels import HORIZON_DAYS
 from models.scoring import FeatureSetMismatchError, score_snapshot
 from models.tasks import retention_task, task_names
 from pipelines import connectors
-from pipelines.days import after_today, history_start
+from pipelines.days import after_today, history_start, no_event_by
 from pipelines.drift import (
     feature_set_reason,
-    no_event_by,
     some_customers,
     trained_later,
 )
@@ -1060,8 +1059,7 @@ def _kept(day: date, again: str) -> tuple[str, str]:
     left = f", only the day's lock file ({lock}, empty: no sign of a run)" if lock.is_file() else ""
     return (
         stopped,
-        f"No step had finished: no step's work is kept{left}; run the same command again "
-        f"{again}.",
+        f"No step had finished: no step's work is kept{left}; run the same command again {again}.",
     )
 
 
