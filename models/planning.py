@@ -153,9 +153,13 @@ def _latest(store: Store, as_of: date | None) -> date:
         return days[-1]
     if as_of not in days:
         held = ", ".join(d.isoformat() for d in days[-5:]) or "none"
+        # was the value command alone, which refuses a day before the first event too
+        newest = f", or plan a day it holds (--as-of {days[-1].isoformat()})" if days else ""
         raise NoValuesError(
             f"the store has no value table as of {as_of.isoformat()} (it holds: {held}): "
-            f"run `guanxi value --events PATH --as-of {as_of.isoformat()} --out PATH` first"
+            f"run `guanxi value --events PATH --as-of {as_of.isoformat()} --out PATH` first "
+            f"(events that reach back to that day: one before their first event has no customer "
+            f"to value){newest}"
         )
     return as_of
 

@@ -2,7 +2,9 @@
 
 ``guanxi value``, ``target``, ``campaign`` and ``cycle`` imported :func:`after_today` from
 :mod:`pipelines.drift`, so ``guanxi value`` loaded the whole drift report (MLflow's client, the
-serving views) to compare two dates. This module imports Polars and the standard library only.
+serving views) to compare two dates. This module imports Polars and the standard library only:
+the refusal of a day to come, of a day before the first event, and the first day of a stored
+history.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-__all__ = ["after_today", "history_start"]
+__all__ = ["after_today", "history_start", "no_event_by"]
 
 
 def after_today(day: date, today: date | None = None) -> str | None:
@@ -64,3 +66,32 @@ def history_start(path: Path) -> datetime | None:
         return None
     first = pl.scan_parquet(path).select(pl.col("ts").min()).collect().item()
     return first if isinstance(first, datetime) else None
+
+
+def no_event_by(events: pl.DataFrame, day: date) -> str:
+    """Say why the snapshot of a day holds no customer: no event on or before it (pure).
+
+    ``guanxi features build`` refuses such a day in these words; ``guanxi cycle`` and
+    ``guanxi drift`` kept the empty snapshot and went on, and ``guanxi value`` said BG/NBD's
+    "no customer has a repeat purchase".
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        The events the snapshot was built from (``ts``).
+    day : datetime.date
+        The snapshot's day.
+
+    Returns
+    -------
+    str
+        ``no customer has an event on or before <day> (the first event is on <first>)``, or
+        ``(there are no events)``.
+    """
+    first = events["ts"].min() if events.height else None
+    since = (
+        f"the first event is on {first:%Y-%m-%d}"
+        if isinstance(first, date)
+        else "there are no events"
+    )
+    return f"no customer has an event on or before {day} ({since})"

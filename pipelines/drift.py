@@ -71,7 +71,7 @@ from models.performance import live_metrics, match_outcomes, outcomes, purchases
 from models.registry import LoadedModel, nest_metrics
 from models.scoring import FeatureSetMismatchError, check_feature_set, score_snapshot
 from models.tasks import get_task, task_names
-from pipelines.days import after_today, history_start
+from pipelines.days import after_today, history_start, no_event_by
 from pipelines.score import stored_snapshot
 from pipelines.versions import ModelFilesMissingError, load_version
 
@@ -83,7 +83,6 @@ __all__ = [
     "drift_report",
     "feature_set_reason",
     "keep_report",
-    "no_event_by",
     "nothing_to_measure",
     "print_report",
     "reference_day",
@@ -178,34 +177,6 @@ def feature_set_reason(trained_on: str | None) -> str | None:
     if trained_on is None or trained_on == FEATURE_SET_VERSION:
         return None
     return f"trained on feature set version {trained_on}, this guanxi builds {FEATURE_SET_VERSION}"
-
-
-def no_event_by(events: pl.DataFrame, day: date) -> str:
-    """Say why the snapshot of a day holds no customer: no event on or before it (pure).
-
-    ``guanxi features build`` refuses such a day in these words; ``guanxi cycle`` and
-    ``guanxi drift`` kept the empty snapshot and went on.
-
-    Parameters
-    ----------
-    events : polars.DataFrame
-        The events the snapshot was built from (``ts``).
-    day : datetime.date
-        The snapshot's day.
-
-    Returns
-    -------
-    str
-        ``no customer has an event on or before <day> (the first event is on <first>)``, or
-        ``(there are no events)``.
-    """
-    first = events["ts"].min() if events.height else None
-    since = (
-        f"the first event is on {first:%Y-%m-%d}"
-        if isinstance(first, date)
-        else "there are no events"
-    )
-    return f"no customer has an event on or before {day} ({since})"
 
 
 class EmptySnapshotError(ValueError):

@@ -65,7 +65,7 @@ from models.targeting import GROUP_NAMES, MISSING, NO_GROUP_NAMES, format_percen
 from models.tasks import retention_task
 from pipelines import connectors
 from pipelines.console import fitted_table, warn_unsigned
-from pipelines.days import after_today
+from pipelines.days import after_today, no_event_by
 from pipelines.engine import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
 from pipelines.margins import check_margin_rate
 from pipelines.score import require_tracking, snapshot_for, stored_snapshot
@@ -575,6 +575,10 @@ def value_command(
             console.print(f"[red]cannot value customers, nothing written:[/red] {exc}")
             raise typer.Exit(1) from exc
         console.print(f"snapshot as of {day}: {snapshot.height:,} customers, {source}")
+        if snapshot.is_empty():  # was BG/NBD's "no customer has a repeat purchase"
+            said = f"{no_event_by(_first_event(frame), day)}: choose a later --as-of"
+            console.print(f"[red]cannot value customers, nothing written:[/red] {said}")
+            raise typer.Exit(1)
         try:
             run = compute_values(
                 frame,
@@ -603,6 +607,14 @@ def value_command(
     console.print(f"wrote {run.table.height:,} rows to {where}; MLflow run {run_id}")
     if info is not None:
         console.print(f"kept in the store ({info.path})")
+
+
+def _first_event(frame: pl.DataFrame | pl.LazyFrame | SparkDataFrame) -> pl.DataFrame:
+    """Return the events' first ``ts`` as a frame of one row (null when there is none)."""
+    if isinstance(frame, pl.DataFrame | pl.LazyFrame):
+        return frame.lazy().select(pl.col("ts").min()).collect()
+    first = frame.agg({"ts": "min"}).first()  # on Spark: the one number, not the table
+    return pl.DataFrame({"ts": [first[0] if first is not None else None]})
 
 
 @contextmanager

@@ -158,7 +158,9 @@ targeting_router = APIRouter(
             "No value table for the day.",
             {
                 "detail": "the store has no value table as of 2025-12-31 (it holds: 2025-11-30): "
-                "run `guanxi value --events PATH --as-of 2025-12-31 --out PATH` first"
+                "run `guanxi value --events PATH --as-of 2025-12-31 --out PATH` first (events "
+                "that reach back to that day: one before their first event has no customer to "
+                "value), or plan a day it holds (--as-of 2025-11-30)"
             },
         ),
         409: error_answer(

@@ -22,7 +22,13 @@ from models import registry
 from models.artifact import ModelBundle
 from models.campaigns import NO_CAMPAIGN, RepeatedCustomersError
 from models.offers import parse_offers
-from models.planning import _measured, fit_campaign_uplift, keep_plan, plan_from_store
+from models.planning import (
+    NoValuesError,
+    _measured,
+    fit_campaign_uplift,
+    keep_plan,
+    plan_from_store,
+)
 from models.targeting import offer_values, targeting_customers
 from training.tracking import experiment_id
 
@@ -334,6 +340,22 @@ def test_a_snapshot_listing_a_customer_twice_plans_nothing(local_tracking: Path)
         "them (and spend on them) once a row; build it again (guanxi features build --as-of "
         "2024-10-31)"
     )
+
+
+def test_a_day_without_a_value_table_says_what_would_work(tmp_path: Path) -> None:
+    """cycle32: a day the store has no value table of sent the user to `guanxi value --as-of`
+    that day alone, which refuses a day before the first event too (a snapshot of nobody): it
+    says so, and names the day the store holds to plan instead."""
+    store = _store(tmp_path, campaign=False)
+    with pytest.raises(NoValuesError) as raised:
+        plan_from_store(store, OFFERS, budget=10.0, as_of=date(2020, 1, 1))
+    assert str(raised.value) == (
+        "the store has no value table as of 2020-01-01 (it holds: 2024-10-31): run `guanxi "
+        "value --events PATH --as-of 2020-01-01 --out PATH` first (events that reach back to "
+        "that day: one before their first event has no customer to value), or plan a day it "
+        "holds (--as-of 2024-10-31)"
+    )
+    assert raised.value.reason == str(raised.value)  # no folder of the server in it
 
 
 def test_an_uplift_fit_says_no_campaign_is_recorded_before_any_table(tmp_path: Path) -> None:

@@ -219,6 +219,28 @@ def test_a_day_after_today_is_refused_with_nothing_kept(
     assert not (tmp_path / "v.parquet").exists()
 
 
+def test_a_day_before_every_event_is_refused_as_such(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """cycle32: `guanxi value --as-of` a day before the first event built a snapshot of 0
+    customers and said BG/NBD's "no customer has a repeat purchase ... use a longer history",
+    after guanxi target had sent the user there; cycle and features build say why."""
+    first = read_events(sample / "events.parquet", now=datetime.now(UTC))["ts"].min()
+    args = ["value", "--events", str(sample / "events.parquet"), "--as-of", "2020-01-01"]
+    result = cli.invoke(app, [*args, "--out", str(tmp_path / "v.parquet")], env={"COLUMNS": "300"})
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert (
+        "cannot value customers, nothing written: no customer has an event on or before "
+        f"2020-01-01 (the first event is on {first:%Y-%m-%d}): choose a later --as-of"
+    ) in said
+    assert "repeat purchase" not in said
+    assert Store(get_settings().home).list_snapshots() == []
+    assert not (tmp_path / "v.parquet").exists()
+
+
 def test_bad_options_fail_before_any_work(cli: CliRunner, sample: Path, tmp_path: Path) -> None:  # noqa: F811
     base = ["value", "--events", str(sample / "events.parquet"), "--as-of", AS_OF]
     for extra, message in (
