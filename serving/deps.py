@@ -64,6 +64,8 @@ __all__ = [
     "Reviewer",
     "ScorerRole",
     "SettingsDep",
+    "app_path",
+    "base_path",
     "get_audit",
     "get_holder",
     "get_metrics",
@@ -211,8 +213,49 @@ class KeyRing:
         return found
 
 
+def base_path(request: Request) -> str:
+    """Return the path prefix the app is served under: the ASGI ``root_path``, or ``""``.
+
+    Behind a reverse proxy that mounts the app under ``/crm`` a browser is at ``/crm/ui/...``:
+    every address a page, a redirect or a cookie gives the browser starts with this prefix.
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The request.
+
+    Returns
+    -------
+    str
+        The prefix without a trailing slash (``/crm``), or ``""`` when the app is at the root.
+    """
+    return str(request.scope.get("root_path", ""))
+
+
+def app_path(request: Request) -> str:
+    """Return a request's path within the app: without :func:`base_path`, as routes are written.
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The request, e.g. to ``/crm/ui/customers`` behind the prefix ``/crm``.
+
+    Returns
+    -------
+    str
+        The path as the browser sent it less the prefix (``/ui/customers``), escaped as in
+        :attr:`starlette.requests.Request.url`.
+    """
+    path, base = request.url.path, base_path(request)
+    return path[len(base) :] if base and path.startswith(f"{base}/") else path
+
+
 class LoginRequiredError(Exception):
-    """No session and no key: the browser is sent to the login form."""
+    """No session and no key: the browser is sent to the login form.
+
+    Its ``target`` is the page asked for as an address within the app (:func:`app_path`, with
+    its query), which the login sends the browser back to under the prefix.
+    """
 
     def __init__(self, target: str) -> None:
         super().__init__(target)
@@ -471,7 +514,7 @@ async def reviewer_role(
         sessions: SessionCodec = request.app.state.ui_sessions
         role = sessions.role_of(request.cookies.get(SESSION_COOKIE), time.time())
         if role is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            target = app_path(request) + (f"?{request.url.query}" if request.url.query else "")
             raise LoginRequiredError(target)
     if role < Role.reviewer:
         raise PageError(

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from serving.deps import Backoff, KeyRing, PageError
+from serving.deps import Backoff, KeyRing, PageError, base_path
 from serving.settings import Role, Settings
 from serving.ui.pages import PAGE_METHODS, render
 from serving.ui.session import SESSION_COOKIE, SessionCodec
@@ -50,6 +50,16 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/ui/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/ui/"
+
+
+def _cookie_path(request: Request) -> str:
+    """Return the session cookie's ``Path``: the pages' address under the prefix (``/crm/ui``).
+
+    A browser sends a cookie back only to addresses under its ``Path``: scoped to ``/ui`` behind
+    the prefix ``/crm`` it never came back, and a reviewer who logged in was sent to the login
+    form again. Logging out deletes the cookie of this same ``Path``.
+    """
+    return f"{base_path(request)}/ui"
 
 
 def _check_same_origin(request: Request) -> None:
@@ -92,14 +102,12 @@ async def login(request: Request, form: Annotated[LoginForm, Form()]) -> Respons
     backoff.succeeded(request)
     sessions: SessionCodec = request.app.state.ui_sessions
     settings: Settings = request.app.state.settings
-    response = RedirectResponse(
-        request.scope.get("root_path", "") + target, status.HTTP_303_SEE_OTHER
-    )
+    response = RedirectResponse(base_path(request) + target, status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         SESSION_COOKIE,
         sessions.issue(key, time.time()),
         max_age=sessions.max_age,
-        path="/ui",
+        path=_cookie_path(request),
         httponly=True,
         samesite="lax",
         secure=settings.secure_cookie,
@@ -114,12 +122,10 @@ async def logout(request: Request) -> Response:
     sessions: SessionCodec = request.app.state.ui_sessions
     sessions.revoke(request.cookies.get(SESSION_COOKIE))
     settings: Settings = request.app.state.settings
-    response = RedirectResponse(
-        request.scope.get("root_path", "") + "/ui/login", status.HTTP_303_SEE_OTHER
-    )
+    response = RedirectResponse(base_path(request) + "/ui/login", status.HTTP_303_SEE_OTHER)
     response.delete_cookie(
         SESSION_COOKIE,
-        path="/ui",
+        path=_cookie_path(request),
         httponly=True,
         samesite="lax",
         secure=settings.secure_cookie,

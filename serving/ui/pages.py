@@ -62,6 +62,8 @@ from serving.deps import (
     PageError,
     PageState,
     Reviewer,
+    app_path,
+    base_path,
     loaded_page_state,
     reviewer_role,
     served_values,
@@ -342,7 +344,7 @@ def render(
     templates: Jinja2Templates = request.app.state.ui_templates
     holder: StateHolder = request.app.state.holder
     state = holder.current
-    base = request.scope.get("root_path", "")
+    base = base_path(request)
     common = {
         "base": base,
         "role": getattr(request.state, "role", None),
@@ -360,7 +362,7 @@ def render(
 async def login_redirect(request: Request, exc: Exception) -> Response:
     """Send a browser without a session to the login form, back to the page it asked for."""
     target = exc.target if isinstance(exc, LoginRequiredError) else "/ui/"
-    base = request.scope.get("root_path", "")
+    base = base_path(request)
     return RedirectResponse(
         f"{base}/ui/login?{urlencode({'next': target})}", status.HTTP_303_SEE_OTHER
     )
@@ -399,8 +401,8 @@ def _way_back(request: Request, code: int) -> tuple[str, str] | None:
     """
     if code not in _WRONG_ADDRESS:
         return None
-    root = request.scope.get("root_path", "")
-    parts = str(request.scope.get("path", "")).removeprefix(root).split("/")[2:]  # after /ui/
+    root = base_path(request)
+    parts = app_path(request).split("/")[2:]  # after /ui/
     if parts and parts[0] in _SECTIONS:
         path, name = f"/ui/{parts[0]}", _SECTIONS[parts[0]]
     elif len(parts) > 1 and parts[0] == "models" and parts[1] in task_names():
@@ -460,10 +462,7 @@ def is_page(request: Request) -> bool:
         static files'.
     """
     route = request.scope.get("route")
-    if route is not None:
-        path = str(getattr(route, "path", ""))
-    else:
-        path = str(request.scope.get("path", "")).removeprefix(request.scope.get("root_path", ""))
+    path = str(getattr(route, "path", "")) if route is not None else app_path(request)
     return (path == "/ui" or path.startswith("/ui/")) and not path.startswith("/ui/static")
 
 
@@ -765,7 +764,7 @@ def customers(
 
     def link(**changes: object) -> str:
         params = {k: v for k, v in {**query, **changes}.items() if v not in ("", None)}
-        return f"{request.scope.get('root_path', '')}/ui/customers?{urlencode(params)}"
+        return f"{base_path(request)}/ui/customers?{urlencode(params)}"
 
     def sort_link(column: str) -> str:
         flip = "asc" if (sort == column and order == "desc") else "desc"

@@ -176,6 +176,37 @@ def test_cookie_is_secure_outside_dev(world: UIWorld, registry_uri: str) -> None
         assert "secure" in r.headers["set-cookie"].lower()
 
 
+def test_login_and_logout_work_behind_a_path_prefix(world: UIWorld, registry_uri: str) -> None:
+    """Mounted under ``/crm`` (the ASGI ``root_path``), the browser is at ``/crm/ui/...``.
+
+    The client's cookie jar sends a cookie back only under its ``Path``, as a browser does: the
+    session cookie was scoped to ``/ui``, so a reviewer behind the prefix logged in and was sent
+    to the login form again; and the page asked for was lost on the way (the overview instead).
+    """
+    with TestClient(create_app(make_settings(world.home)), root_path="/crm") as c:
+        wait_ready(c)
+        r = c.get("/crm/ui/customers?x=1", follow_redirects=False)
+        assert r.headers["location"] == "/crm/ui/login?next=%2Fui%2Fcustomers%3Fx%3D1"
+        form = c.get(r.headers["location"])
+        assert 'value="/ui/customers?x=1"' in form.text
+        assert 'action="/crm/ui/login"' in form.text
+        r = c.post(
+            "/crm/ui/login",
+            headers=SAME_ORIGIN,
+            data={"api_key": KEYS["reviewer"], "next": "/ui/customers?x=1"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303 and r.headers["location"] == "/crm/ui/customers?x=1"
+        page = c.get("/crm/ui/customers", follow_redirects=False)
+        assert page.status_code == 200, page.headers.get("location")
+        assert "path=/crm/ui;" in r.headers["set-cookie"].lower()
+        r = c.post("/crm/ui/logout", headers=SAME_ORIGIN, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/crm/ui/login"
+        assert "path=/crm/ui;" in r.headers["set-cookie"].lower()
+        assert SESSION_COOKIE not in c.cookies  # the jar dropped it: the same cookie was deleted
+        assert c.get("/crm/ui/", follow_redirects=False).status_code == 303
+
+
 def test_login_refuses_unknown_and_scorer_keys(ui: TestClient) -> None:
     r = ui.post("/ui/login", headers=SAME_ORIGIN, data={"api_key": "wrong"}, follow_redirects=False)
     assert r.status_code == 401 and "not known" in r.text and "set-cookie" not in r.headers
