@@ -883,19 +883,18 @@ def _batch_hint(state: ServingState, ids: list[str], positions: np.ndarray) -> s
     """Say how many unknown ids of a batch have whitespace around them, and the first's result.
 
     None when none has (the answer's ``hint``); the ids are not repeated (their results are).
+    One such id is said in :func:`whitespace_hint`'s words, as its GET's 404 says it, after its
+    result's index; several are counted.
     """
     spaced = [i for i in np.flatnonzero(positions < 0).tolist() if ids[i].strip() != ids[i]]
     if not spaced:
         return None
-    trimmed = [ids[i].strip() for i in spaced]
-    found = int((state.positions(trimmed) >= 0).sum())
-    many = len(spaced) > 1
-    if not many:
-        return (
-            f"1 unknown id has whitespace before or after it (result {spaced[0]}), and "
-            f"{WHITESPACE_ID}: without the whitespace, it is {'' if found else 'not '}in the "
-            "snapshot"
+    if len(spaced) == 1:  # was its own rewording of whitespace_hint's sentence
+        hint = whitespace_hint(
+            ids[spaced[0]], "the snapshot", lambda c: state.positions([c])[0] >= 0
         )
+        return f"result {spaced[0]}: {hint}" if hint is not None else None
+    found = int((state.positions([ids[i].strip() for i in spaced]) >= 0).sum())
     return (
         f"{len(spaced)} unknown ids have whitespace before or after them (the first: result "
         f"{spaced[0]}), and {WHITESPACE_ID}: without the whitespace, {found} of them "

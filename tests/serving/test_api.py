@@ -399,9 +399,9 @@ def test_an_unknown_id_with_whitespace_around_it_is_said_to_have_it(client: Test
     for ids, where in [(["c001", "x "], "not in"), ([" c002", "nobody"], "in")]:
         r = client.post("/v1/scores", headers=headers(), json={"customer_ids": ids})
         spaced = next(i for i, cid in enumerate(ids) if cid != cid.strip())
-        assert r.json()["hint"] == (
-            f"1 unknown id has whitespace before or after it (result {spaced}), and {said}: "
-            f"without the whitespace, it is {where} the snapshot"
+        assert r.json()["hint"] == (  # cycle32: the GET's words, was a rewording of them
+            f"result {spaced}: the id has whitespace before or after it, and {said}: without "
+            f"the whitespace, the id is {where} the snapshot"
         )
     r = client.post("/v1/scores", headers=headers(), json={"customer_ids": ["c001", "nobody"]})
     assert r.json()["hint"] is None
