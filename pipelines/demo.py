@@ -27,6 +27,7 @@ import typer
 from rich.console import Console
 
 from models.labels import HORIZON_DAYS
+from pipelines.target import check_budget, parse_budget
 
 __all__ = ["DEMO_AS_OF", "OFFERS_EXAMPLE", "demo_command", "next_steps", "promote_all"]
 
@@ -43,7 +44,11 @@ def demo_command(
     horizon: Annotated[int, typer.Option(min=7, help="Label window in days.")] = HORIZON_DAYS,
     seed: Annotated[int, typer.Option(help="Seed for the sample data and training.")] = 42,
     budget: Annotated[
-        float, typer.Option(min=0.0, help="Budget of the campaign the demo plans.")
+        float,
+        typer.Option(
+            parser=parse_budget,
+            help="Budget of the campaign the demo plans, in money units; above 0, at most 1e13.",
+        ),
     ] = 5000.0,
     serve: Annotated[
         bool, typer.Option("--serve/--no-serve", help="End by starting the server.")
@@ -52,6 +57,8 @@ def demo_command(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Server port.")] = 8000,
 ) -> None:
     """Run the whole cycle on sample data and end with the server running."""
+    # was unbounded: 0 and 1e30 ran every step to the plan; nan and -1 ended in a traceback
+    check_budget(budget, then="; nothing run")
     from features.contracts import counted
     from features.events import read_customers, read_events
     from features.snapshot import build_snapshot

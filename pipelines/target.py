@@ -62,7 +62,14 @@ from pipelines import connectors
 from pipelines.campaign import read_stored_plan_with_info
 from pipelines.console import fits, fitted_table, layout_table, warn_unsigned
 
-__all__ = ["print_plan", "print_report", "summary_output", "target_command"]
+__all__ = [
+    "check_budget",
+    "parse_budget",
+    "print_plan",
+    "print_report",
+    "summary_output",
+    "target_command",
+]
 
 _METHODS = ("auto", "exact", "lagrangian")
 
@@ -291,7 +298,7 @@ def _stored_report(console: Console, store: Store, as_of: date | None) -> None:
     print_report(console, info.summaries.get("comparison", []))
 
 
-def _budget(text: str) -> float:
+def parse_budget(text: str) -> float:
     """Read ``--budget``, saying how to write a number it is not (``1,000``, ``500 EUR``).
 
     It was Typer's "Input should be a valid number, unable to parse string as a number", which
@@ -301,6 +308,30 @@ def _budget(text: str) -> float:
         return float(text)
     except ValueError:
         raise typer.BadParameter(not_a_number(text), param_hint="--budget") from None
+
+
+def check_budget(budget: float, *, then: str = "") -> None:
+    """Refuse a ``--budget`` that is no amount a campaign can spend (``guanxi target``, ``demo``).
+
+    Parameters
+    ----------
+    budget : float
+        The option's value.
+    then : str, default ""
+        Said after the reason, e.g. ``"; nothing read or written"``.
+
+    Raises
+    ------
+    typer.BadParameter
+        Naming ``--budget``: for nan and inf (not an amount of money), 0 or less
+        (:data:`models.targeting.NO_BUDGET`) and above :data:`models.targeting.MAX_BUDGET`.
+    """
+    if not math.isfinite(budget):  # inf passed min=0 and ended in a traceback
+        raise typer.BadParameter(f"{budget} is not an amount of money{then}", param_hint="--budget")
+    if budget <= 0:  # 0 passed min=0 and replaced the day's stored plan with an empty one
+        raise typer.BadParameter(f"{budget:g} {NO_BUDGET}{then}", param_hint="--budget")
+    if budget > MAX_BUDGET:  # 1e30 was planned, and printed as float noise
+        raise typer.BadParameter(f"{budget:g} {BUDGET_TOO_LARGE}{then}", param_hint="--budget")
 
 
 def target_command(
@@ -313,7 +344,7 @@ def target_command(
     budget: Annotated[
         float | None,
         typer.Option(
-            parser=_budget,
+            parser=parse_budget,
             help="What the campaign may spend, in money units; above 0, at most 1e13.",
         ),
     ] = None,
@@ -383,17 +414,7 @@ def target_command(
     if budget is None or offers is None:
         missing = "--budget" if budget is None else "--offers"
         raise typer.BadParameter("planning needs both --budget and --offers", param_hint=missing)
-    if not math.isfinite(budget):  # inf passed min=0 and ended in a traceback
-        raise typer.BadParameter(f"{budget} is not an amount of money", param_hint="--budget")
-    if budget <= 0:  # 0 passed min=0 and replaced the day's stored plan with an empty one
-        raise typer.BadParameter(
-            f"{budget:g} {NO_BUDGET}; nothing read or written",
-            param_hint="--budget",
-        )
-    if budget > MAX_BUDGET:  # 1e30 was planned, and printed as float noise
-        raise typer.BadParameter(
-            f"{budget:g} {BUDGET_TOO_LARGE}; nothing read or written", param_hint="--budget"
-        )
+    check_budget(budget, then="; nothing read or written")
     if method not in _METHODS:
         raise typer.BadParameter(f"{method!r}: choose {', '.join(_METHODS)}", param_hint="--method")
     if out is not None:

@@ -18,10 +18,12 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from rich.console import Console
+from typer.testing import CliRunner
 
 from features.store import Store
 from models import registry
 from models.tasks import get_task, task_names
+from pipelines import cli
 from pipelines import promote as promote_module
 from pipelines.demo import DEMO_AS_OF, promote_all
 from pipelines.promote import Decision, decision_text
@@ -242,3 +244,34 @@ def test_the_demo_says_its_promotions_as_guanxi_promote_and_cycle_do(
         "serving the affinity rule, version 1",
         "upsell: not promoted: challenger grade 'D' does not pass (needs one of A, B)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("0", "0 buys nothing"),
+        ("-5", "-5 buys nothing"),
+        ("nan", "nan is not an amount of money"),
+        ("1e30", "1e+30 is more than a campaign can spend"),
+        ("1,000", "'1,000' is not a number"),
+    ],
+)
+def test_a_budget_no_campaign_can_spend_is_refused_before_any_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str, said: str
+) -> None:
+    """cycle32: `guanxi demo --budget` took anything from 0 up (nan too): 0 and 1e30 ran every
+    step up to the plan (0 contacts nobody; 1e30 is float noise), -5 was Typer's range error and
+    "1,000" its "not a valid float"; `guanxi target --budget` refuses each
+    (:func:`pipelines.target.check_budget`, :func:`pipelines.target.parse_budget`) in these
+    words, and so does the demo now, before its first step."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("GUANXI_HOME", str(home))
+    cli._register("demo")
+    result = CliRunner().invoke(
+        cli.app, ["demo", "--no-serve", "--budget", given], env={"COLUMNS": "300"}
+    )
+    output = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for --budget: {said}" in output, output
+    assert "; nothing run" in output or given == "1,000"  # read before any check
+    assert not home.exists()  # no sample, snapshot or model
