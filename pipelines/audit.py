@@ -8,6 +8,12 @@ When every part breaks at its first line, the key is likely not the service's, a
 says so; when some do beside intact ones, they were likely written with another key (the one
 before a rotation, or a ``guanxi serve --dev`` run's: without ``GUANXI_AUDIT_KEY`` each makes its
 own), and it names them and how to verify them with that key.
+
+``--keys``: each line of the log names the key of its request by ``key_fingerprint``
+(:func:`serving.audit.key_fingerprint`, keyed by the audit key); the option first prints the
+fingerprint of each key of ``GUANXI_API_KEYS`` with its role, never a key, so an auditor holding the
+audit key matches lines to keys (for a key dropped since, or the key before an audit key's
+rotation, run it with those in the environment).
 """
 
 from __future__ import annotations
@@ -20,10 +26,24 @@ from rich.console import Console
 from rich.markup import escape
 
 from features.contracts import counted
-from serving.audit import verify_log
+from serving.audit import key_fingerprint, verify_log
 from serving.settings import get_settings
 
 __all__ = ["verify_command"]
+
+
+def _print_keys(console: Console, key: bytes) -> None:
+    """Print each API key's fingerprint, as the audit log's lines name it (never the key)."""
+    keys = get_settings().keys
+    if not keys:
+        Console(stderr=True).print(
+            "[red]GUANXI_API_KEYS is not set[/red]: --keys prints the fingerprints of its keys "
+            "(key:role, comma-separated), as the service has them"
+        )
+        raise typer.Exit(2)
+    console.print("key  role      key_fingerprint  (GUANXI_API_KEYS in its order)")
+    for number, (api_key, role) in enumerate(keys.items(), start=1):
+        console.print(f"{number:<4} {role.name:<9} {key_fingerprint(key, api_key)}")
 
 
 def verify_command(
@@ -34,6 +54,14 @@ def verify_command(
             help="Part files or directories, one or more (default: $GUANXI_HOME/audit).",
         ),
     ] = None,
+    keys: Annotated[
+        bool,
+        typer.Option(
+            "--keys",
+            help="First print the key_fingerprint of each key of GUANXI_API_KEYS (never a key), "
+            "to tell whose key each line's request came with.",
+        ),
+    ] = False,
 ) -> None:
     """Verify the audit log's chain: report each part file and its first broken line."""
     console = Console(highlight=False)
@@ -42,6 +70,8 @@ def verify_command(
     if not key:
         Console(stderr=True).print("[red]GUANXI_AUDIT_KEY is not set[/red]: it is the chain's key")
         raise typer.Exit(2)
+    if keys:
+        _print_keys(console, key)
     missing = [path for path in paths or [] if not path.exists()]
     if missing:  # was a FileNotFoundError traceback
         Console(stderr=True, highlight=False).print(

@@ -1,5 +1,15 @@
 """The audit log: who was served which score by which model, without raw ids or features.
 
+Who
+    Each line carries the caller's ``role`` and ``key_fingerprint``, which names the API key that
+    was used (the key a reviewer logged in with, for a session) without the line revealing it:
+    the first 16 hex digits of an HMAC-SHA256 of the key under a key derived from the audit key
+    (:func:`key_fingerprint`; ``guanxi audit verify --keys`` prints the configured keys'). It is
+    keyed so that whoever reads the log without the audit key (a log shipper, a copy of the
+    folder) cannot try keys against it, as a plain hash of a short or guessable key would let
+    them; the auditor who verifies the chain holds the audit key anyway. Lines written before the
+    field existed lack it and still verify.
+
 Tamper evidence
     Every line carries ``"mac"``, the HMAC-SHA256 under the audit key of the previous line's mac
     followed by the line itself (the first line's "previous mac" is derived from the part file's
@@ -59,6 +69,7 @@ __all__ = [
     "Break",
     "hash_customer_id",
     "host_id",
+    "key_fingerprint",
     "verify_log",
     "verify_part",
 ]
@@ -92,6 +103,29 @@ def hash_customer_id(key: bytes, customer_id: str) -> str:
     return hmac.new(key, customer_id.encode(), hashlib.sha256).hexdigest()
 
 
+_KEY_LABEL = b"guanxi-audit-key-fingerprint-1"
+
+
+def key_fingerprint(audit_key: bytes, api_key: str) -> str:
+    """Return the fingerprint of an API key that audit lines carry as ``key_fingerprint``.
+
+    Parameters
+    ----------
+    audit_key : bytes
+        The audit key (``GUANXI_AUDIT_KEY``).
+    api_key : str
+        The API key (as configured in ``GUANXI_API_KEYS``).
+
+    Returns
+    -------
+    str
+        16 hex digits: HMAC-SHA256 of the key under ``HMAC-SHA256(audit key, label)``, so it never
+        equals a customer hash of the same text; the same key and audit key always give the same.
+    """
+    derived = hmac.new(audit_key, _KEY_LABEL, hashlib.sha256).digest()
+    return hmac.new(derived, api_key.encode(), hashlib.sha256).hexdigest()[:16]
+
+
 def host_id() -> str:
     """Return this host's name as it appears in part file names (letters, digits and dots).
 
@@ -122,6 +156,7 @@ class AuditRecord:
     request_id: str
     time: str
     role: str
+    key_fingerprint: str
     task: str
     model_version: str
     customer_hash: str
@@ -182,11 +217,28 @@ class AuditLog:
         self._flusher: threading.Thread | None = None
         recover(self.directory)
 
+    def fingerprint(self, api_key: str) -> str:
+        """Return an API key's ``key_fingerprint`` under this log's key (:func:`key_fingerprint`).
+
+        Parameters
+        ----------
+        api_key : str
+            The caller's API key.
+
+        Returns
+        -------
+        str
+            16 hex digits.
+        """
+        return key_fingerprint(self._key, api_key)
+
     def record(
         self,
         request_id: str,
         role: str,
         served: list[tuple[str, str, str, float]],
+        *,
+        key_fingerprint: str,
     ) -> None:
         """Append the scores served by one request (one ``write``; no fsync, no waiting).
 
@@ -198,6 +250,8 @@ class AuditLog:
             The role of the caller's key.
         served : list of (customer_id, task, model_version, score)
             What was served; customer ids are hashed before anything is written.
+        key_fingerprint : str
+            The caller's key's fingerprint (:meth:`fingerprint`).
         """
         if not served:
             return
@@ -210,6 +264,7 @@ class AuditLog:
                     request_id=request_id,
                     time=stamp,
                     role=role,
+                    key_fingerprint=key_fingerprint,
                     task=task,
                     model_version=version,
                     customer_hash=hash_customer_id(self._key, customer_id),

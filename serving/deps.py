@@ -431,6 +431,17 @@ def required_key(minimum: Role) -> str:
     return f"Needs an X-API-Key of role {roles}."
 
 
+def _admit(request: Request, role: Role, key: str) -> None:
+    """Record who the caller is for the audit log: its role and its key's fingerprint.
+
+    A reviewer's session records the key it logged in with, so its lines name the same key as
+    that key's API calls (:meth:`serving.audit.AuditLog.fingerprint`).
+    """
+    audit: AuditLog = request.app.state.audit
+    request.state.role = role
+    request.state.key_fingerprint = audit.fingerprint(key)
+
+
 def require_role(
     minimum: Role,
 ) -> Callable[[Request, str | None], Coroutine[Any, Any, Role]]:
@@ -445,8 +456,8 @@ def require_role(
     -------
     callable
         A FastAPI dependency returning the caller's role; it raises 401 without a valid key,
-        403 for a lower role and 429 while the client backs off, and records the role on
-        ``request.state.role`` for the audit log.
+        403 for a lower role and 429 while the client backs off, and records the role and the
+        key's fingerprint on the request for the audit log (:func:`_admit`).
     """
 
     async def dependency(
@@ -468,7 +479,7 @@ def require_role(
                 status.HTTP_403_FORBIDDEN,
                 f"role {role.name!r} may not do this; it needs {minimum.name}",
             )
-        request.state.role = role
+        _admit(request, role, api_key or "")
         return role
 
     REQUIRED_ROLES[dependency] = minimum
@@ -490,7 +501,8 @@ async def reviewer_role(
     Returns
     -------
     Role
-        The caller's role (also set on ``request.state.role``).
+        The caller's role (also set on ``request.state.role``, and the fingerprint of the key
+        sent or logged in with on ``request.state.key_fingerprint``).
 
     Raises
     ------
@@ -510,19 +522,21 @@ async def reviewer_role(
             if refused_key(api_key) == KEY_WHITESPACE:
                 message = "The key in the X-API-Key header has whitespace before or after it."
             raise PageError(401, "Unknown API key", message)
+        key = api_key
     else:
         sessions: SessionCodec = request.app.state.ui_sessions
-        role = sessions.role_of(request.cookies.get(SESSION_COOKIE), time.time())
-        if role is None:
+        caller = sessions.caller_of(request.cookies.get(SESSION_COOKIE), time.time())
+        if caller is None:
             target = app_path(request) + (f"?{request.url.query}" if request.url.query else "")
             raise LoginRequiredError(target)
+        role, key = caller
     if role < Role.reviewer:
         raise PageError(
             403,
             "Not allowed",
             f"A {role.name} key may not open reviewer pages; they need a reviewer or admin key.",
         )
-    request.state.role = role
+    _admit(request, role, key)
     return role
 
 

@@ -749,7 +749,12 @@ def _record(
     served: list[tuple[str, str, str, float]],
 ) -> None:
     """Write the audit lines and count the scores served."""
-    audit.record(request.state.request_id, request.state.role.name, served)
+    audit.record(
+        request.state.request_id,
+        request.state.role.name,
+        served,
+        key_fingerprint=request.state.key_fingerprint,
+    )
     counts: dict[tuple[str, str], int] = {}
     for _, task, version, _ in served:
         counts[task, version] = counts.get((task, version), 0) + 1

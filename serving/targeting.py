@@ -456,6 +456,7 @@ def targeting(
             (r["customer_id"], f"targeting:{r['offer']}", as_of, r["expected_value"])
             for r in top.iter_rows(named=True)
         ],
+        key_fingerprint=request.state.key_fingerprint,
     )
     metrics: Metrics = request.app.state.metrics  # each audit line counted in /metrics
     metrics.observe_plan_rows(as_of, top.height)

@@ -257,7 +257,12 @@ def record_values(
         for r in rows
         if _finite(r.get("clv")) is not None
     ]
-    audit.record(request.state.request_id, request.state.role.name, served)
+    audit.record(
+        request.state.request_id,
+        request.state.role.name,
+        served,
+        key_fingerprint=request.state.key_fingerprint,
+    )
     metrics: Metrics = request.app.state.metrics
     metrics.observe_values(values.info.version, surface, len(served))
 

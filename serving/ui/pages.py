@@ -438,7 +438,12 @@ def _shown(request: Request, role: Role, served: list[tuple[str, str, str, float
     """
     if request.method == "HEAD":
         return
-    request.app.state.audit.record(request.state.request_id, role.name, served)
+    request.app.state.audit.record(
+        request.state.request_id,
+        role.name,
+        served,
+        key_fingerprint=request.state.key_fingerprint,
+    )
     metrics: Metrics = request.app.state.metrics
     for (task, version), count in Counter((t, v) for _, t, v, _ in served).items():
         if task == VALUE_TASK:

@@ -99,7 +99,7 @@ class SessionCodec:
         self.max_age = max_age
         self.idle_seconds = idle_seconds
         self.directory = directory
-        self._roles = {self._fingerprint(key): role for key, role in keys.items()}
+        self._keys = {self._fingerprint(key): (role, key) for key, role in keys.items()}
 
     def _fingerprint(self, key: str) -> str:
         return hmac.new(self._secret, b"key:" + key.encode(), hashlib.sha256).hexdigest()[:24]
@@ -156,6 +156,28 @@ class SessionCodec:
         Returns
         -------
         Role or None
+            The role of :meth:`caller_of`'s answer.
+        """
+        caller = self.caller_of(value, now)
+        return caller[0] if caller else None
+
+    def caller_of(self, value: str | None, now: float) -> tuple[Role, str] | None:
+        """Return the current role of a session and the API key it was opened with.
+
+        The key is for the audit log, which records which key a request came with
+        (:meth:`serving.audit.AuditLog.fingerprint`), the same for a session as for that key
+        sent in ``X-API-Key``.
+
+        Parameters
+        ----------
+        value : str or None
+            The cookie value.
+        now : float
+            Current Unix time in seconds.
+
+        Returns
+        -------
+        tuple of (Role, str) or None
             None for a missing, malformed, forged, expired, revoked or idle cookie, or one whose
             key is no longer configured. A valid session's last use is refreshed.
         """
@@ -163,8 +185,8 @@ class SessionCodec:
         if decoded is None:
             return None
         fingerprint, expiry, session_id = decoded
-        role = self._roles.get(fingerprint)
-        if expiry <= now or role is None:
+        caller = self._keys.get(fingerprint)
+        if expiry <= now or caller is None:
             return None
         path = self._file(session_id)
         try:
@@ -177,7 +199,7 @@ class SessionCodec:
         if now - last_use > min(_TOUCH_SECONDS, self.idle_seconds / 4):
             with contextlib.suppress(FileNotFoundError):
                 os.utime(path, (now, now))
-        return role
+        return caller
 
     def revoke(self, value: str | None) -> None:
         """End a session server-side: its cookie is refused from now on, by every worker.

@@ -268,9 +268,12 @@ _AUDIT_WRITER = textwrap.dedent(
     serving.audit._write = slow_write
     log = AuditLog(Path(sys.argv[1]), b"k" * 32, flush_seconds=0.01)
     for n in range(3):  # small requests, whole: the timer fsyncs them
-        log.record(f"r{n}", "scorer", [(f"c{i}", "churn", "1", 0.5) for i in range(10)])
+        served = [(f"c{i}", "churn", "1", 0.5) for i in range(10)]
+        log.record(f"r{n}", "scorer", served, key_fingerprint="f")
     time.sleep(0.1)
-    log.record("big", "scorer", [(f"c{i}", "churn", "1", 0.5) for i in range(5000)])
+    log.record(
+        "big", "scorer", [(f"c{i}", "churn", "1", 0.5) for i in range(5000)], key_fingerprint="f"
+    )
     """
 )
 

@@ -20,11 +20,13 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from features.events import MAX_VALUE_CHARS
 from models.artifact import MAX_INPUT, ModelBundle
 from models.tasks import model_frame, task_names
 from serving.app import API_DESCRIPTION, NO_ROUTE, SEND_JSON, create_app, missing_file
+from serving.audit import key_fingerprint
 from serving.metrics import OTHER_METHOD, SCORES_HELP
 from serving.middleware import body_too_large
 from serving.state import LoadedSnapshot, ServedModel
@@ -928,6 +930,7 @@ def test_audit_log_hashes_ids(client: TestClient, settings) -> None:  # type: ig
         "request_id",
         "time",
         "role",
+        "key_fingerprint",
         "task",
         "model_version",
         "customer_hash",
@@ -936,6 +939,38 @@ def test_audit_log_hashes_ids(client: TestClient, settings) -> None:  # type: ig
         "items",
         "mac",
     }
+
+
+def test_audit_lines_name_the_key_not_only_the_role(tmp_path: Path, source: StaticSource) -> None:
+    """sec32: a line said "reviewer", so two reviewers (or two systems) with keys of one role
+    could not be told apart afterwards; it carries the key's fingerprint now, which the auditor
+    matches with the audit key and the key (``guanxi audit verify --keys``) and which reveals
+    neither."""
+    second = "second-review-key-0123456789abcdef0123"
+    spec = ",".join(f"{k}:{role}" for role, k in KEYS.items()) + f",{second}:reviewer"
+    settings = make_settings(tmp_path, api_keys=SecretStr(spec))
+    body = {"customer_ids": ["c001"], "tasks": ["churn"]}
+    with TestClient(create_app(settings, source=source)) as client:
+        wait_ready(client)
+        ids = {
+            key: client.post("/v1/scores", headers={"X-API-Key": key}, json=body).headers[
+                "X-Request-ID"
+            ]
+            for key in (KEYS["reviewer"], second)
+        }
+    text = "".join(p.read_text() for p in (tmp_path / "audit").glob("part-*.jsonl"))
+    lines = [json.loads(line) for line in text.splitlines()]
+    by_request = {line["request_id"]: line for line in lines}
+    for key, request_id in ids.items():
+        line = by_request[request_id]
+        assert line["role"] == "reviewer"
+        assert line["key_fingerprint"] == key_fingerprint(AUDIT_KEY.encode(), key)
+        assert re.fullmatch(r"[0-9a-f]{16}", line["key_fingerprint"])
+        assert key not in text
+    assert len({line["key_fingerprint"] for line in lines}) == 2
+    # keyed: not a plain hash of the key, which a reader of the log could try keys against
+    plain = hashlib.sha256(second.encode()).hexdigest()
+    assert by_request[ids[second]]["key_fingerprint"] not in plain
 
 
 def test_500_hides_details(app, source: StaticSource, monkeypatch) -> None:  # type: ignore[no-untyped-def]

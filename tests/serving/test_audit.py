@@ -15,9 +15,17 @@ from typer.testing import CliRunner
 
 import serving.audit as audit_module
 from pipelines.cli import _register, app
-from serving.audit import AuditLog, host_id, recover, verify_part
+from serving.audit import (
+    AuditLog,
+    hash_customer_id,
+    host_id,
+    key_fingerprint,
+    recover,
+    verify_part,
+)
 
 KEY = b"k" * 32
+FP = "0123456789abcdef"
 
 
 def _served(n: int, prefix: str = "c") -> list[tuple[str, str, str, float]]:
@@ -27,7 +35,7 @@ def _served(n: int, prefix: str = "c") -> list[tuple[str, str, str, float]]:
 def _log(home: Path, requests: int = 4, per_request: int = 3) -> Path:
     log = AuditLog(home, KEY)
     for n in range(requests):
-        log.record(f"r{n}", "scorer", _served(per_request))
+        log.record(f"r{n}", "scorer", _served(per_request), key_fingerprint=FP)
     log.close()
     [part] = (home / "audit").glob("part-*.jsonl")
     return part
@@ -83,7 +91,7 @@ def test_verify_names_the_parts_of_another_key_beside_intact_ones(tmp_path: Path
     # the other key's parts read "this line was changed", and no word said the key was the cause
     first = _log(tmp_path)
     other = AuditLog(tmp_path, b"o" * 32)
-    other.record("r9", "scorer", _served(2, prefix="d"))
+    other.record("r9", "scorer", _served(2, prefix="d"), key_fingerprint=FP)
     other.close()
     [second] = set((tmp_path / "audit").glob("part-*.jsonl")) - {first}
     code, out = _verify(str(tmp_path / "audit"))
@@ -198,7 +206,7 @@ def test_a_dead_writers_unfinished_request_is_cut_and_logged(
 
 def test_background_fsync_writes_the_head(tmp_path: Path) -> None:
     log = AuditLog(tmp_path, KEY, flush_seconds=0.01)
-    log.record("r0", "scorer", _served(2))
+    log.record("r0", "scorer", _served(2), key_fingerprint=FP)
     [part] = (tmp_path / "audit").glob("part-*.jsonl")
     assert part.with_suffix(".pending").exists()  # a live writer announces itself
     log.flush()
@@ -217,7 +225,7 @@ def test_a_write_that_fails_half_way_is_cut_and_the_chain_goes_on(
     """A full disk wrote part of a request's lines: every later line of the part followed the
     stray bytes, and the part failed verification from there on."""
     log = AuditLog(tmp_path, KEY)
-    log.record("r0", "scorer", _served(2))
+    log.record("r0", "scorer", _served(2), key_fingerprint=FP)
     real = audit_module._write
 
     def half(fd: int, data: bytes) -> None:
@@ -226,9 +234,11 @@ def test_a_write_that_fails_half_way_is_cut_and_the_chain_goes_on(
 
     monkeypatch.setattr(audit_module, "_write", half)
     with pytest.raises(OSError, match="No space left"):
-        log.record("r1", "scorer", _served(3))  # the request fails: nothing served unaudited
+        log.record(
+            "r1", "scorer", _served(3), key_fingerprint=FP
+        )  # the request fails: nothing served unaudited
     monkeypatch.setattr(audit_module, "_write", real)
-    log.record("r2", "scorer", _served(2))
+    log.record("r2", "scorer", _served(2), key_fingerprint=FP)
     log.close()
     [part] = (tmp_path / "audit").glob("part-*.jsonl")
     assert verify_part(part, KEY) == (4, None)
@@ -254,7 +264,7 @@ def test_a_failing_head_does_not_stop_the_background_fsync(
     """The first OSError of the background flush ended its thread: nothing was fsynced again
     until shutdown, without a word."""
     log = AuditLog(tmp_path, KEY, flush_seconds=3600)  # its own thread waits, the test flushes
-    log.record("r0", "scorer", _served(2))
+    log.record("r0", "scorer", _served(2), key_fingerprint=FP)
     [part] = (tmp_path / "audit").glob("part-*.jsonl")
     real, failures = audit_module._write_head, [OSError(errno.ENOSPC, "No space left on device")]
 
@@ -281,7 +291,7 @@ def test_a_part_that_fails_to_open_at_midnight_leaves_the_old_one_working(
     it was still the current part, and the next request wrote to a closed (or reused) fd; the
     new part's .pending stayed, naming a part that never existed."""
     log = AuditLog(tmp_path, KEY)
-    log.record("r0", "scorer", _served(2))
+    log.record("r0", "scorer", _served(2), key_fingerprint=FP)
     [old] = (tmp_path / "audit").glob("part-*.jsonl")
     real = os.open
 
@@ -296,7 +306,9 @@ def test_a_part_that_fails_to_open_at_midnight_leaves_the_old_one_working(
     monkeypatch.setattr(os, "open", real)
     assert sorted(p.name for p in old.parent.glob("*.pending")) == [f"{old.stem}.pending"]
     log.flush()
-    log.record("r1", "scorer", _served(2))  # old code: OSError EBADF (or another file's fd)
+    log.record(
+        "r1", "scorer", _served(2), key_fingerprint=FP
+    )  # old code: OSError EBADF (or another file's fd)
     log.close()
     assert verify_part(old, KEY) == (4, None)
 
@@ -320,3 +332,59 @@ def test_verify_names_a_missing_path_or_home(
     assert code == 0 and f"no audit part files (part-*.jsonl) in {tmp_path / 'empty'}" in " ".join(
         out.split()
     )
+
+
+def test_lines_written_before_the_key_fingerprint_still_verify(tmp_path: Path) -> None:
+    """sec32: lines carry ``key_fingerprint`` now; a part written before (no such field) beside
+    a part written after verifies as it did, so an auditor checks old and new days alike."""
+    new = _log(tmp_path)
+    assert all(json.loads(x)["key_fingerprint"] == FP for x in new.read_text().splitlines())
+    old = tmp_path / "audit" / f"part-20261101-{host_id()}-1-0123abcd.jsonl"
+    mac = audit_module._genesis(KEY, old.name)
+    lines = []
+    for item in (1, 2):
+        fields = {"request_id": "r", "time": "2026-11-01T10:00:00.000000+00:00", "role": "scorer"}
+        body = json.dumps(
+            {**fields, "task": "churn", "model_version": "1", "customer_hash": "ab" * 32}
+            | {"score": 0.5, "item": item, "items": 2},
+            separators=(",", ":"),
+        )[:-1].encode()
+        mac = audit_module._chain(KEY, mac, body)
+        lines.append(body + b',"mac":"' + mac + b'"}\n')
+    old.write_bytes(b"".join(lines))
+    assert verify_part(old, KEY) == (2, None)
+    code, out = _verify(str(tmp_path / "audit"))
+    assert code == 0 and out.count("ok") == 2, out
+
+
+def test_a_key_fingerprint_is_keyed_by_the_audit_key(tmp_path: Path) -> None:
+    """The fingerprint tells keys apart without revealing them: not a plain hash of the key, a
+    customer hash of the same text, or the same under another audit key."""
+    one, two = "reviewer-one-key-0123456789abcdef012345", "reviewer-two-key-0123456789abcdef01234"
+    assert key_fingerprint(KEY, one) == key_fingerprint(KEY, one)
+    assert key_fingerprint(KEY, one) != key_fingerprint(KEY, two)
+    assert key_fingerprint(KEY, one) != key_fingerprint(b"o" * 32, one)
+    assert key_fingerprint(KEY, one) not in hash_customer_id(KEY, one)
+    assert key_fingerprint(KEY, one) == AuditLog(tmp_path, KEY).fingerprint(one)
+
+
+def test_verify_keys_prints_each_keys_fingerprint_never_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sec32: ``guanxi audit verify --keys`` gives the auditor what to match each line's
+    ``key_fingerprint`` with: each configured key's, with its role, never the key."""
+    one, two = "reviewer-one-key-0123456789abcdef012345", "scorer-two-key-0123456789abcdef0123456"
+    _log(tmp_path)
+    monkeypatch.setenv("GUANXI_API_KEYS", f"{one}:reviewer,{two}:scorer")
+    code, out = _verify("--keys", str(tmp_path / "audit"))
+    assert code == 0, out
+    assert out.splitlines()[0].split()[:3] == ["key", "role", "key_fingerprint"]
+    rows = [line.split() for line in out.splitlines()[1:3]]
+    assert rows == [
+        ["1", "reviewer", key_fingerprint(KEY, one)],
+        ["2", "scorer", key_fingerprint(KEY, two)],
+    ]
+    assert one not in out and two not in out and "ok" in out
+    monkeypatch.setenv("GUANXI_API_KEYS", "")
+    code, out = _verify("--keys", str(tmp_path / "audit"))
+    assert code == 2 and "GUANXI_API_KEYS is not set" in out

@@ -29,6 +29,7 @@ from features.store import Store
 from models.registry import metric_models, model_title
 from models.tasks import task_names
 from serving.app import NO_ROUTE, create_app
+from serving.audit import key_fingerprint
 from serving.deps import Backoff
 from serving.settings import Role
 from serving.state import ServedModel
@@ -51,6 +52,7 @@ from serving.ui.pages import filters
 from serving.ui.session import SESSION_COOKIE, SessionCodec
 from tests.serving.conftest import (
     AS_OF,
+    AUDIT_KEY,
     KEYS,
     SAME_ORIGIN,
     StaticSource,
@@ -425,6 +427,17 @@ def test_customer_page_shows_history_segment_and_records_the_audit(
     lines = [json.loads(x) for p in audit for x in p.read_text().splitlines()]
     assert any(line["role"] == "reviewer" for line in lines)
     assert all(BUSY not in line.values() for line in lines)  # hashes and macs are hex
+
+    # sec32: the page's lines name the key the reviewer logged in with, as that key's own
+    # requests do (they said only "reviewer": which reviewer saw the customer was lost)
+    fingerprint = key_fingerprint(AUDIT_KEY.encode(), KEYS["reviewer"])
+    by_key = ui.get(f"/ui/customers/{BUSY}", headers=headers("reviewer"))  # the key wins
+    mine = {page.headers["X-Request-ID"], by_key.headers["X-Request-ID"]}
+    audit = list((world.home / "audit").glob("*.jsonl"))
+    lines = [json.loads(x) for p in audit for x in p.read_text().splitlines()]
+    assert {line["key_fingerprint"] for line in lines if line["request_id"] in mine} == {
+        fingerprint
+    }
 
 
 def test_scroll_boxes_are_named_regions_a_keyboard_reaches(ui: TestClient) -> None:
