@@ -96,6 +96,7 @@ __all__ = [
     "deepest",
     "error_answer",
     "feature_names",
+    "head_answer",
     "health_router",
     "invalid_parameter",
     "lone_surrogate",
@@ -762,6 +763,33 @@ def _record(
         metrics.observe_scores(task, version, count)
 
 
+def head_answer(
+    media_type: str = "application/json", headers: dict[str, str] | None = None
+) -> Response:
+    """Answer a ``HEAD`` request as its ``GET`` up to the body, without building the body.
+
+    A ``GET`` operation's ``HEAD`` (``@router.head``) is checked as the ``GET`` is (the key,
+    the query, the path, what is not found), then answered with this instead of the body the
+    server would drop: no one is scored, no value is read out, nothing is audited or counted.
+
+    Parameters
+    ----------
+    media_type : str, default "application/json"
+        The ``GET`` answer's ``Content-Type``.
+    headers : dict of str to str, optional
+        The ``GET`` answer's other headers (a CSV's ``Content-Disposition``).
+
+    Returns
+    -------
+    fastapi.responses.Response
+        A 200 without a body and without ``Content-Length``, which only the body would say
+        (RFC 9110, 9.3.2).
+    """
+    head = Response(media_type=media_type, headers=headers)
+    del head.headers["content-length"]
+    return head
+
+
 @router.head("/customers/{customer_id:customer}/scores", include_in_schema=False)
 @router.get(
     "/customers/{customer_id:customer}/scores",
@@ -812,9 +840,7 @@ def customer_scores(
         hint = whitespace_hint(customer_id, "the snapshot", lambda c: state.positions([c])[0] >= 0)
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{detail}: {hint}" if hint else detail)
     if request.method == "HEAD":  # answered up to its body: no one scored, audited or counted
-        head = Response(media_type="application/json")
-        del head.headers["content-length"]  # only the body would say it (RFC 9110, 9.3.2)
-        return head
+        return head_answer()
     position = int(positions[0])
     fragments = score_fragments(state, position, names, explain, group)
     served = []

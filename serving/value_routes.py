@@ -22,7 +22,7 @@ from typing import Annotated, Any, Final, Literal
 
 import polars as pl
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BeforeValidator
 
 from features.events import MAX_VALUE_CHARS
@@ -38,6 +38,7 @@ from serving.routes import (
     CheckedQuery,
     CustomerIdPath,
     error_answer,
+    head_answer,
     invalid_parameter,
     success_example,
     whitespace_hint,
@@ -267,7 +268,9 @@ def record_values(
     metrics.observe_values(values.info.version, surface, len(served))
 
 
-@router.head("/customers/{customer_id:customer}/value", include_in_schema=False)
+@router.head(
+    "/customers/{customer_id:customer}/value", response_model=None, include_in_schema=False
+)
 @router.get(
     "/customers/{customer_id:customer}/value",
     response_model=CustomerValue,
@@ -289,8 +292,8 @@ def get_customer_value(
     holder: Holder,
     audit: Audit,
     customer_id: CustomerIdPath,
-) -> CustomerValue:
-    """Return a customer's row of the loaded value table."""
+) -> CustomerValue | Response:
+    """Return a customer's row of the loaded value table (``HEAD``: :func:`head_answer`'s)."""
     values = _values(request, holder)  # after the path's checks
     row = values.row(customer_id)
     if row is None:
@@ -302,11 +305,13 @@ def get_customer_value(
             else f"customer not in the value table as of {values.as_of} (customers without an "
             "order up to that day have no value)",
         )
+    if request.method == "HEAD":
+        return head_answer()
     record_values(request, audit, values, [row])
     return customer_value(values, row)
 
 
-@router.head("/segments", include_in_schema=False)
+@router.head("/segments", response_model=None, include_in_schema=False)
 @router.get(
     "/segments",
     response_model=SegmentsResponse,
@@ -324,9 +329,14 @@ def get_customer_value(
     },
     summary="Customers, revenue, CLV, churn risk, equity and equity at risk per segment and tier",
 )
-def segments(_role: ScorerRole, request: Request, holder: Holder) -> SegmentsResponse:
-    """Return customer equity per RFM segment and per value tier, with the overall figures."""
+def segments(_role: ScorerRole, request: Request, holder: Holder) -> SegmentsResponse | Response:
+    """Return customer equity per RFM segment and per value tier, with the overall figures.
+
+    ``HEAD`` answers with :func:`serving.routes.head_answer`, building none of them.
+    """
     values = _values(request, holder)
+    if request.method == "HEAD":
+        return head_answer()
     info = values.info
     missing = values.churn_missing
     groups = {
@@ -373,7 +383,7 @@ def validation_of(values: LoadedValues) -> ValueValidation | None:
     return ValueValidation.model_validate({**check, "forecasts": forecasts})
 
 
-@router.head("/equity", include_in_schema=False)
+@router.head("/equity", response_model=None, include_in_schema=False)
 @router.get(
     "/equity",
     response_model=EquityResponse,
@@ -423,9 +433,16 @@ def validation_of(values: LoadedValues) -> ValueValidation | None:
     },
     summary="Customer equity, equity at risk, the forecast check and who carries the risk",
 )
-def equity(_role: ScorerRole, request: Request, holder: Holder, audit: Audit) -> EquityResponse:
-    """Return the overall equity, the holdout check and the customers carrying half the risk."""
+def equity(
+    _role: ScorerRole, request: Request, holder: Holder, audit: Audit
+) -> EquityResponse | Response:
+    """Return the overall equity, the holdout check and the customers carrying half the risk.
+
+    ``HEAD`` answers with :func:`serving.routes.head_answer`, reading out no customer.
+    """
     values = _values(request, holder)
+    if request.method == "HEAD":
+        return head_answer()
     info = values.info
     missing = values.churn_missing
     rows = values.top_at_risk().to_dicts()
@@ -498,7 +515,7 @@ def wants_csv(accept: str | None) -> bool:
     return quality_of("text/csv") > quality_of("application/json")
 
 
-def segment_csv(values: LoadedValues, name: str, rows: pl.DataFrame) -> StreamingResponse:
+def segment_csv(values: LoadedValues, name: str, rows: pl.DataFrame | None) -> Response:
     """Stream a segment's rows as a CSV attachment.
 
     Parameters
@@ -507,24 +524,29 @@ def segment_csv(values: LoadedValues, name: str, rows: pl.DataFrame) -> Streamin
         The loaded table (its day names the file).
     name : str
         The segment or tier.
-    rows : polars.DataFrame
-        :func:`serving.values.segment_rows`.
+    rows : polars.DataFrame or None
+        :func:`serving.values.segment_rows`; None for a ``HEAD`` request, answered with the
+        same headers and no body (:func:`serving.routes.head_answer`).
 
     Returns
     -------
-    fastapi.responses.StreamingResponse
+    fastapi.responses.Response
         ``text/csv``, the header then chunks of rows (:data:`serving.values.EXPORT_COLUMNS`),
-        ``guanxi-<name>-<day>.csv``.
+        ``guanxi-<name>-<day>.csv``: a :class:`~fastapi.responses.StreamingResponse`.
     """
     filename = f"guanxi-{name}-{values.as_of.isoformat()}.csv"
+    media_type, headers = (
+        "text/csv; charset=utf-8",
+        {"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+    if rows is None:
+        return head_answer(media_type, headers)
     return StreamingResponse(
-        _csv_chunks(rows.select(EXPORT_COLUMNS)),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        _csv_chunks(rows.select(EXPORT_COLUMNS)), media_type=media_type, headers=headers
     )
 
 
-@router.head("/segments/{name}/customers", response_model=SegmentCustomers, include_in_schema=False)
+@router.head("/segments/{name}/customers", response_model=None, include_in_schema=False)
 @router.get(
     "/segments/{name}/customers",
     response_model=SegmentCustomers,
@@ -581,7 +603,7 @@ def segment_customers(
     offset: Annotated[
         int, Query(ge=0, description="Skip this many customers first (default 0).")
     ] = 0,
-) -> SegmentCustomers | StreamingResponse:
+) -> SegmentCustomers | Response:
     """Return (or stream as CSV) a segment's or tier's customers, highest CLV first.
 
     ``limit`` and ``offset`` take a page of them in that order (by CLV, then id: a page stays
@@ -591,6 +613,7 @@ def segment_customers(
 
     ``format`` is read in any case (``CSV`` was a 422); without it an ``Accept: text/csv``
     (:func:`wants_csv`) answers CSV, as an integrator's HTTP client asks for it (it was JSON).
+    ``HEAD`` answers with the headers of the one chosen, reading out no customer.
     """
     values = _values(request, holder)  # after the path's and query's checks
     kind = values.segment_kind(name)
@@ -599,13 +622,15 @@ def segment_customers(
             status.HTTP_404_NOT_FOUND,
             f"no segment or tier {name!r}; known: {', '.join(values.segments())}",
         )
+    if "format" not in request.query_params and wants_csv(request.headers.get("accept")):
+        format = "csv"  # the Accept header's choice; ?format= is the documented way and wins
+    if request.method == "HEAD":
+        return segment_csv(values, name, None) if format == "csv" else head_answer()
     every = segment_rows(values, kind, name)
     # clamped: polars takes no offset or length beyond a C long (a larger one would be a 500)
     start = min(offset, every.height)
     rows = every.slice(start, None if limit is None else min(limit, every.height))
     record_values(request, audit, values, rows.select("customer_id", "clv").to_dicts())
-    if "format" not in request.query_params and wants_csv(request.headers.get("accept")):
-        format = "csv"  # the Accept header's choice; ?format= is the documented way and wins
     if format == "csv":
         return segment_csv(values, name, rows)
     return SegmentCustomers(

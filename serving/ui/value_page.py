@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, Response
 
 from models.targeting import GROUP_NAMES, NO_GROUP_NAMES
 from serving.deps import Holder, PageError, Reviewer, loaded_page_state, served_values
@@ -147,10 +147,11 @@ def value_page(request: Request, _role: Reviewer, holder: Holder) -> HTMLRespons
 
 
 @router.api_route("/value/segments/{name}.csv", methods=PAGE_METHODS)
-def segment_export(
-    request: Request, _role: Reviewer, holder: Holder, name: str
-) -> StreamingResponse:
-    """Download a segment's or tier's customers as CSV from the page (session login)."""
+def segment_export(request: Request, _role: Reviewer, holder: Holder, name: str) -> Response:
+    """Download a segment's or tier's customers as CSV from the page (session login).
+
+    ``HEAD`` (a link checker's) answers with the CSV's headers, reading out no customer.
+    """
     values, _ = page_values(request, holder)
     if values is None:  # it said "No segment or tier ... is loaded", as though the table lacked it
         raise PageError(404, "No value table", NO_VALUES)  # as the value page says it
@@ -162,7 +163,9 @@ def segment_export(
             f"No segment or tier {name!r} in the value table as of {format_date(values.as_of)}; "
             f"known: {', '.join(values.segments())}.",
         )
+    if request.method == "HEAD":
+        return segment_csv(values, name, None)
     rows = segment_rows(values, kind, name)
     served = rows.select("customer_id", "clv").to_dicts()
-    record_values(request, request.app.state.audit, values, served, "page")  # not HEAD's
+    record_values(request, request.app.state.audit, values, served, "page")
     return segment_csv(values, name, rows)

@@ -18,6 +18,8 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 import serving.routes
+import serving.ui.value_page
+import serving.value_routes
 from features.events import MAX_VALUE_CHARS
 from features.store import Store
 from models.clv.customers import DETAIL_COLUMNS, VALUE_COLUMNS
@@ -26,7 +28,7 @@ from serving.metrics import PAGE_SCORES_HELP, VALUES_HELP
 from serving.schemas import CustomerValue
 from serving.settings import Settings
 from serving.ui.pages import MISSING_HTML
-from serving.values import NO_VALUES, NOT_SERVING, SERVED_DETAILS
+from serving.values import NO_VALUES, NOT_SERVING, SERVED_DETAILS, LoadedValues
 from tests.serving.conftest import (
     AS_OF,
     STORE_KEY,
@@ -783,6 +785,44 @@ def test_each_get_operation_answers_head_scoring_and_auditing_no_one(
     for url in GET_OPERATIONS:  # GET still answers, and is audited
         assert value_client.get(url, headers=headers()).status_code == 200, url
     assert _audit(value_settings.home)
+
+
+def test_head_of_a_value_route_builds_no_body(
+    value_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """web32: each value route's ``HEAD`` built the JSON or CSV answer (a whole segment's rows,
+    the customers carrying the risk) that the server then dropped. It is answered as ``GET`` up
+    to the body, its headers the same but ``Content-Length``, without reading any row out."""
+    heads = {}
+    for url, accept in [
+        *((url, "*/*") for url in GET_OPERATIONS if not url.endswith(("/scores", "/models"))),
+        ("/v1/segments/champions/customers", "text/csv"),
+        ("/ui/value/segments/champions.csv", "*/*"),  # the value page's export
+    ]:
+        got = value_client.get(url, headers={**headers("reviewer"), "Accept": accept})
+        assert got.status_code == 200, url
+        heads[url, accept] = {
+            k: v for k, v in got.headers.items() if k not in ("content-length", "x-request-id")
+        }
+
+    def no_body(*_: object, **__: object) -> None:
+        raise AssertionError("a HEAD built its body")
+
+    for module, name in [
+        (serving.value_routes, "customer_value"),
+        (serving.value_routes, "segment_summary"),
+        (serving.value_routes, "segment_rows"),
+        (serving.ui.value_page, "segment_rows"),
+        (serving.value_routes, "validation_of"),
+    ]:
+        monkeypatch.setattr(module, name, no_body)
+    monkeypatch.setattr(LoadedValues, "top_at_risk", no_body)
+    for (url, accept), want in heads.items():
+        r = value_client.head(url, headers={**headers("reviewer"), "Accept": accept})
+        assert r.status_code == 200 and r.content == b"", url
+        assert "content-length" not in r.headers, url  # only the body would say it
+        said = {k: v for k, v in r.headers.items() if k != "x-request-id"}
+        assert said == want, (url, accept)
 
 
 def test_a_segment_s_csv_is_chosen_by_accept_or_by_format_in_any_case(
