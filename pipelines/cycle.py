@@ -1141,11 +1141,13 @@ def cycle_command(
             param_hint="--reload-url",
         )
     day = as_of.date()
-    warn_unsigned(
-        console,
-        "each score and value table the cycle keeps",
-        "computes those scores again and does not serve the values",
-    )
+    done = get_settings().store().read_record("cycle", day) or {}
+    if not done.get("complete"):  # was said too of a day done already, which keeps nothing
+        warn_unsigned(
+            console,
+            "each score and value table the cycle keeps",
+            "computes those scores again and does not serve the values",
+        )
     try:
         record = run_cycle(sources, day, config, get_settings().home, console, as_json)
     except TrackingUnavailableError as exc:
