@@ -535,19 +535,29 @@ def _line_mac_is(path: Path, number: int, mac: bytes) -> bool:
 def verify_log(paths: Iterable[Path], key: bytes) -> list[tuple[Path, int, Break | None]]:
     """Verify part files, and every ``part-*.jsonl`` in the directories given.
 
+    A part's ``.head`` or ``.pending`` file given is read as its part, once: a day's files named
+    by a pattern (``part-20261204-*``) are that day's parts, not parts and heads (a head read as
+    a part was reported broken at its line 1).
+
     Parameters
     ----------
     paths : iterable of Path
-        Part files or audit directories.
+        Part files (or their ``.head`` and ``.pending`` files) or audit directories.
     key : bytes
         The audit key.
 
     Returns
     -------
     list of (Path, int, Break or None)
-        Each part with its number of lines and its first break, in name order.
+        Each part with its number of lines and its first break, in the order given (a
+        directory's in name order), each part once.
     """
-    parts: list[Path] = []
+    parts: dict[Path, None] = {}
     for path in paths:
-        parts.extend(sorted(path.glob("part-*.jsonl")) if path.is_dir() else [path])
+        if path.is_dir():
+            parts.update(dict.fromkeys(sorted(path.glob("part-*.jsonl"))))
+        elif path.suffix in (_HEAD, _PENDING) and path.with_suffix(".jsonl").is_file():
+            parts[path.with_suffix(".jsonl")] = None
+        else:
+            parts[path] = None
     return [(part, *verify_part(part, key)) for part in parts]

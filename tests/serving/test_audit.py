@@ -388,3 +388,16 @@ def test_verify_keys_prints_each_keys_fingerprint_never_the_key(
     monkeypatch.setenv("GUANXI_API_KEYS", "")
     code, out = _verify("--keys", str(tmp_path / "audit"))
     assert code == 2 and "GUANXI_API_KEYS is not set" in out
+
+
+def test_verify_checks_one_day_named_by_a_pattern(tmp_path: Path) -> None:
+    """sec32: an auditor checking one day names its files, ``part-20261204-*``, which holds each
+    part's ``.head`` (and a live writer's ``.pending``) too: each was read as a part and reported
+    BROKEN at line 1 ("truncated: the line has no end"), exit code 1, on an intact log."""
+    part = _log(tmp_path)
+    part.with_suffix(".pending").write_text("a live writer")
+    day = sorted((tmp_path / "audit").glob(f"{part.name[:13]}-*"))  # part-YYYYMMDD-*
+    assert {p.suffix for p in day} == {".jsonl", ".head", ".pending"}
+    code, out = _verify(*map(str, day))
+    assert code == 0 and "BROKEN" not in out, out
+    assert out.count("ok") == 1 and "(12 lines)" in out  # the day's one part, once
