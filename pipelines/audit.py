@@ -64,7 +64,9 @@ def verify_command(
     ] = False,
 ) -> None:
     """Verify the audit log's chain: report each part file and its first broken line."""
-    console = Console(highlight=False)
+    # one line per part, however long its path: a line wrapped at the terminal's width put the
+    # reason of a BROKEN part on a line of its own, which a grep for BROKEN or the path lost
+    console = Console(highlight=False, soft_wrap=True)
     settings = get_settings()
     key = settings.audit_key.get_secret_value().encode()
     if not key:

@@ -401,3 +401,18 @@ def test_verify_checks_one_day_named_by_a_pattern(tmp_path: Path) -> None:
     code, out = _verify(*map(str, day))
     assert code == 0 and "BROKEN" not in out, out
     assert out.count("ok") == 1 and "(12 lines)" in out  # the day's one part, once
+
+
+def test_verify_says_each_part_on_one_line_however_long_its_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sec32: at 80 columns (a pipe, a cron mail) a long path wrapped the result, so
+    ``grep BROKEN`` gave "line 12:" and lost "truncated: the line has no end"."""
+    monkeypatch.setenv("COLUMNS", "80")
+    part = _log(tmp_path / ("deep-folder-name-" * 3))
+    code, out = _verify(str(part))
+    assert code == 0 and f"ok      {part} (12 lines)" in out.splitlines(), out
+    part.write_bytes(part.read_bytes()[:-40])
+    code, out = _verify(str(part))
+    [broken] = [line for line in out.splitlines() if "BROKEN" in line]
+    assert code == 1 and broken == f"BROKEN  {part} line 12: truncated: the line has no end"
