@@ -244,6 +244,24 @@ BOXES_JS = """() => {
   return {problems, overflowing, boxes: boxes.length};
 }"""
 
+# a chart's box is a Tab stop and a named region while it scrolls, and only then (ui32: it was a
+# Tab stop at every width, with nothing to scroll at 1280 px): what el.focus() reaches, Tab does
+CHART_BOXES_JS = """() => {
+  const problems = [];
+  let scrolling = 0;
+  document.querySelectorAll(".chart-scroll").forEach((el) => {
+    const scrolls = el.scrollWidth > el.clientWidth + 1;
+    el.focus({preventScroll: true});
+    const focused = document.activeElement === el;
+    if (focused) el.blur();
+    scrolling += scrolls ? 1 : 0;
+    const name = el.getAttribute("aria-label");
+    if (scrolls && !focused) problems.push(name + " scrolls but takes no focus");
+    if (!scrolls && focused) problems.push(name + " takes the focus with nothing to scroll");
+  });
+  return {problems, scrolling};
+}"""
+
 TEMPLATES = [
     (re.compile(r"^/ui/customers/[^/]+$"), "/ui/customers/{customer_id}"),
     (re.compile(r"^/ui/value/segments/[^/]+\.csv$"), "/ui/value/segments/{name}.csv"),
@@ -376,6 +394,17 @@ def scroll_box_problems(page: Any, crawl: Crawl) -> list[str]:
     return problems
 
 
+def chart_box_problems(page: Any, width: int) -> list[str]:
+    """At ``width``, a chart's box takes the focus when it scrolls and not otherwise, and a
+    screen reader meets a region "Chart: ..." for each box that scrolls and for no other."""
+    boxes = page.evaluate(CHART_BOXES_JS)
+    problems = [f"at {width} px the box of {problem}" for problem in boxes["problems"]]
+    regions = page.get_by_role("region", name=re.compile(r"^Chart: ")).count()
+    if regions != boxes["scrolling"]:
+        problems.append(f"at {width} px {regions} chart regions for {boxes['scrolling']} scrolling")
+    return problems
+
+
 HEADER_HEIGHT = 130
 """The most of a phone's first screen (375 px wide) the header takes: brand, menu, session."""
 
@@ -446,6 +475,7 @@ def check_page(
         overflow = page.evaluate(OVERFLOW_JS)
         if overflow is not None:
             problems.append(f"at {width} px the document scrolls sideways: {overflow}")
+        problems += chart_box_problems(page, width)
     problems += phone_menu_problems(page) + chart_label_problems(page)  # at 375 px
     problems += scroll_box_problems(page, crawl)  # at the last, the narrowest, width
     page.set_viewport_size({"width": PRINT_WIDTH, "height": 900})
