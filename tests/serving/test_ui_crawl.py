@@ -410,7 +410,8 @@ HEADER_HEIGHT = 130
 
 
 def phone_menu_problems(page: Any) -> list[str]:
-    """At 375 px the header is short, and Tab brings each menu link into view.
+    """At 375 px the header is short, the menu opens showing the current page's link, and Tab
+    brings each menu link into view.
 
     ui31b: the menu wrapped to four rows, the header 210 px of the first screen; it is a strip
     that scrolls sideways. A link Tab reaches past the strip's edge is scrolled to (Chromium
@@ -419,6 +420,14 @@ def phone_menu_problems(page: Any) -> list[str]:
     """
     height = page.evaluate("() => document.querySelector('header.top')?.offsetHeight ?? 0")
     problems = [] if height <= HEADER_HEIGHT else [f"at 375 px the header is {height} px tall"]
+    # ui32: the strip opened at its left, the current page's link (value, drift...) off its edge
+    current = page.locator("header.top nav a[aria-current=page]")
+    if current.count() and not current.evaluate(
+        """el => { const box = el.getBoundingClientRect();
+          const strip = el.closest("nav").getBoundingClientRect();
+          return box.left >= strip.left && box.right <= strip.right; }"""
+    ):
+        problems.append(f"at 375 px the menu opens with {current.inner_text()!r} out of view")
     links = page.locator("header.top nav a")
     for index in range(links.count()):
         link = links.nth(index)
