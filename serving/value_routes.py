@@ -546,6 +546,16 @@ def segment_csv(values: LoadedValues, name: str, rows: pl.DataFrame | None) -> R
     )
 
 
+_VARY_ACCEPT: Final = {
+    "Vary": {
+        "description": "Accept, when no format is given: the answer is chosen by the Accept "
+        "header, so a cache keeps one per Accept.",
+        "schema": {"type": "string"},
+    }
+}
+"""The header of an answer chosen by ``Accept`` (:func:`segment_customers`)."""
+
+
 @router.head("/segments/{name}/customers", response_model=None, include_in_schema=False)
 @router.get(
     "/segments/{name}/customers",
@@ -559,7 +569,7 @@ def segment_csv(values: LoadedValues, name: str, rows: pl.DataFrame | None) -> R
         200: {
             "description": "The customers (JSON), or with format=csv (or, without format, Accept: "
             "text/csv) a CSV stream.",
-            "headers": dict(REQUEST_ID_HEADER),
+            "headers": {**REQUEST_ID_HEADER, **_VARY_ACCEPT},
             "content": {
                 "application/json": {
                     "example": {
@@ -581,6 +591,7 @@ def segment_customers(
     _role: ScorerRole,
     _query: CheckedQuery,  # after the key's check
     request: Request,
+    response: Response,
     holder: Holder,
     audit: Audit,
     name: Annotated[str, Path(min_length=1, max_length=64)],
@@ -612,8 +623,10 @@ def segment_customers(
     ``count`` is the segment's size either way, and only the customers answered are audited.
 
     ``format`` is read in any case (``CSV`` was a 422); without it an ``Accept: text/csv``
-    (:func:`wants_csv`) answers CSV, as an integrator's HTTP client asks for it (it was JSON).
-    ``HEAD`` answers with the headers of the one chosen, reading out no customer.
+    (:func:`wants_csv`) answers CSV, as an integrator's HTTP client asks for it (it was JSON),
+    and the answer says ``Vary: Accept`` (without it a cache could give one client's CSV to
+    another asking for JSON). ``HEAD`` answers with the headers of the one chosen, reading out
+    no customer.
     """
     values = _values(request, holder)  # after the path's and query's checks
     kind = values.segment_kind(name)
@@ -622,22 +635,27 @@ def segment_customers(
             status.HTTP_404_NOT_FOUND,
             f"no segment or tier {name!r}; known: {', '.join(values.segments())}",
         )
-    if "format" not in request.query_params and wants_csv(request.headers.get("accept")):
+    vary = {} if "format" in request.query_params else {"Vary": "Accept"}
+    if vary and wants_csv(request.headers.get("accept")):
         format = "csv"  # the Accept header's choice; ?format= is the documented way and wins
     if request.method == "HEAD":
-        return segment_csv(values, name, None) if format == "csv" else head_answer()
-    every = segment_rows(values, kind, name)
-    # clamped: polars takes no offset or length beyond a C long (a larger one would be a 500)
-    start = min(offset, every.height)
-    rows = every.slice(start, None if limit is None else min(limit, every.height))
-    record_values(request, audit, values, rows.select("customer_id", "clv").to_dicts())
-    if format == "csv":
-        return segment_csv(values, name, rows)
-    return SegmentCustomers(
-        segment=name,
-        kind=kind,  # type: ignore[arg-type]
-        as_of=values.as_of,
-        value_version=values.info.version,
-        count=every.height,
-        customers=[customer_value(values, r) for r in rows.iter_rows(named=True)],
-    )
+        answer = segment_csv(values, name, None) if format == "csv" else head_answer()
+    else:
+        every = segment_rows(values, kind, name)
+        # clamped: polars takes no offset or length beyond a C long (a larger one would be a 500)
+        start = min(offset, every.height)
+        rows = every.slice(start, None if limit is None else min(limit, every.height))
+        record_values(request, audit, values, rows.select("customer_id", "clv").to_dicts())
+        if format != "csv":
+            response.headers.update(vary)
+            return SegmentCustomers(
+                segment=name,
+                kind=kind,  # type: ignore[arg-type]
+                as_of=values.as_of,
+                value_version=values.info.version,
+                count=every.height,
+                customers=[customer_value(values, r) for r in rows.iter_rows(named=True)],
+            )
+        answer = segment_csv(values, name, rows)
+    answer.headers.update(vary)
+    return answer

@@ -825,6 +825,24 @@ def test_head_of_a_value_route_builds_no_body(
         assert said == want, (url, accept)
 
 
+def test_a_segment_chosen_by_accept_says_vary_accept(value_client: TestClient) -> None:
+    """web32: ``/v1/segments/{name}/customers`` picks CSV or JSON by ``Accept`` (without
+    ``?format=``) but did not say ``Vary: Accept``, so a cache between could give the CSV
+    stored for one client to another asking for JSON. Every answer chosen so says it, HEAD's
+    too, and the document declares it; an address naming its ``format`` depends on no header."""
+    url = "/v1/segments/champions/customers"
+    for method in ("GET", "HEAD"):
+        for accept in ("text/csv", "application/json", "*/*"):
+            r = value_client.request(method, url, headers={**headers(), "Accept": accept})
+            assert r.status_code == 200 and r.headers.get("vary") == "Accept", (method, accept)
+        for query in ("?format=csv", "?format=json"):
+            r = value_client.request(method, url + query, headers=headers())
+            assert r.status_code == 200 and "vary" not in r.headers, (method, query)
+    document = value_client.app.openapi()  # type: ignore[attr-defined]
+    answer = document["paths"][url.replace("champions", "{name}")]["get"]["responses"]["200"]
+    assert "Vary" in answer["headers"]
+
+
 def test_a_segment_s_csv_is_chosen_by_accept_or_by_format_in_any_case(
     value_client: TestClient,
 ) -> None:
