@@ -449,6 +449,13 @@ def recover(directory: Path) -> None:
         pending.unlink()
 
 
+_RENAMED = (
+    "the file's name is not a part's (part-<day>-<host>-<pid>-<token>.jsonl) and its first line "
+    "does not chain from it: a part's chain starts from the name it was written under (a copy "
+    "renamed on the way, as a download's part-...(1).jsonl?); verify it under that name"
+)
+
+
 @dataclass(frozen=True)
 class Break:
     """Where a part file's chain breaks.
@@ -492,6 +499,8 @@ def verify_part(path: Path, key: bytes) -> tuple[int, Break | None]:
                 return number, Break(number, "not an audit line (no mac)")
             body = line[: match.start()]
             if not hmac.compare_digest(_chain(key, previous, body), match["mac"]):
+                if number == 1 and _PART.match(path.stem) is None:
+                    return number, Break(number, _RENAMED)
                 return number, Break(
                     number,
                     "mac does not match: this line was changed, or a line before it was deleted "

@@ -416,3 +416,19 @@ def test_verify_says_each_part_on_one_line_however_long_its_path(
     code, out = _verify(str(part))
     [broken] = [line for line in out.splitlines() if "BROKEN" in line]
     assert code == 1 and broken == f"BROKEN  {part} line 12: truncated: the line has no end"
+
+
+def test_verify_says_a_renamed_copy_is_not_under_its_parts_name(tmp_path: Path) -> None:
+    """sec32: an auditor's copy renamed on the way (a download's ``(1)``) broke at line 1 as
+    "this line was changed...", and the command blamed GUANXI_AUDIT_KEY; the chain starts from
+    the part's name, and that is what is said now."""
+    part = _log(tmp_path)
+    copy = tmp_path / f"{part.stem}(1).jsonl"
+    copy.write_bytes(part.read_bytes())
+    code, out = _verify(str(copy))
+    said = " ".join(out.split())
+    assert code == 1 and f"BROKEN {copy} line 1: the file's name is not a part's" in said, said
+    assert "verify it under that name" in said and "GUANXI_AUDIT_KEY is likely not" not in said
+    # a part under its own name, with another key, is still said to be the key's
+    code, out = _verify(str(part), key="o" * 32)
+    assert code == 1 and "GUANXI_AUDIT_KEY is likely not" in " ".join(out.split())
