@@ -1008,8 +1008,11 @@ def _run_steps(
         )
     for name, step in steps.items():
         if name in record["steps"]:
-            done = record["steps"][name]["done"][:16].replace("T", " ")  # was the raw ISO time
-            console.print(f"{name}: done already ({done} UTC)")
+            done = record["steps"][name]["done"]
+            if as_json:  # was the text line below, which no script reading "step: {...}" parses
+                console.print(f"{name}: {json.dumps({'done_already': done})}", highlight=False)
+            else:  # was the raw ISO time
+                console.print(f"{name}: done already ({done[:16].replace('T', ' ')} UTC)")
             continue
         console.rule(f"{name} ({as_of})")
         try:  # a spinner while the step runs (seconds to minutes, silent before); Rich draws

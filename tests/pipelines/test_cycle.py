@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import json
 import os
 import signal
 import subprocess
@@ -614,6 +615,12 @@ def test_a_step_done_already_says_when_in_minutes_utc(local_tracking: Path) -> N
         assert f"{step}: done already (2026-12-04 07:12 UTC)" in ran.output
     # cycle32: it warned that the tables it keeps go unsigned, and kept none
     assert "GUANXI_STORE_KEY is not set" not in ran.output
+    # cycle32: --json printed these same text lines, where each step is "step: {...}" for scripts
+    ran = _invoke([*_args(local_tracking), "--json"])
+    assert ran.exit_code == 0, ran.output
+    lines = dict(line.split(": ", 1) for line in ran.output.splitlines() if ":" in line)
+    for step in STEPS:
+        assert json.loads(lines[step]) == {"done_already": done["done"]}
     # walk28: a day started with other events was done already without a word of it
     events = str(local_tracking / "events.parquet")
     assert (
