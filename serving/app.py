@@ -486,8 +486,10 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
     }
     if settings.docs_enabled:
         # Swagger UI and ReDoc from the assets fastapi-offline installs, not from a CDN: the API
-        # docs work on a machine without internet access
-        app = FastAPIOffline(**described, favicon_url="/favicon.ico", static_url=DOCS_ASSETS)
+        # docs work on a machine without internet access. The icon's address is relative (the
+        # pages are /docs and /redoc, beside it): behind a path prefix it is /crm/favicon.ico,
+        # where "/favicon.ico" named an address outside the prefix, never sent to guanxi
+        app = FastAPIOffline(**described, favicon_url="favicon.ico", static_url=DOCS_ASSETS)
     else:  # GUANXI_API_DOCS off (the default outside --dev): no /docs, /redoc, /openapi.json
         app = FastAPI(**described, docs_url=None, redoc_url=None, openapi_url=None)
     app.router.redirect_slashes = False

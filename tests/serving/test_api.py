@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 import numpy as np
@@ -699,6 +699,23 @@ def test_docs_and_icon_come_from_this_server(client: TestClient) -> None:
     assert client.get("/docs/assets/redoc.standalone.js").status_code == 200
     icon = client.get("/favicon.ico")
     assert icon.status_code == 200 and icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+
+
+def test_docs_behind_a_path_prefix_ask_for_nothing_outside_it(app: FastAPI) -> None:
+    """web32: mounted under ``/crm`` (the ASGI ``root_path``), ``/crm/docs`` and ``/crm/redoc``
+    linked their icon as ``/favicon.ico``, an address outside the prefix that the proxy does not
+    send to guanxi (another site's icon, or a 404 in the browser's console). Every address the
+    docs pages name, resolved as a browser does, is under the prefix and answers."""
+    with TestClient(app, root_path="/crm") as proxied:
+        for page in ("/crm/docs", "/crm/redoc"):
+            r = proxied.get(page)
+            assert r.status_code == 200, page
+            named = re.findall(r"""(?:href|src|url)\s*[:=]\s*['"]([^'"]+)['"]""", r.text)
+            assert any("favicon" in address for address in named), page
+            for address in named:
+                path = urlsplit(urljoin(str(r.url), address)).path
+                assert path.startswith("/crm/"), (page, address)
+                assert proxied.get(path).status_code == 200, (page, address)
 
 
 def test_request_id_header(client: TestClient) -> None:
