@@ -5,6 +5,7 @@ Run with ``GUANXI_UPDATE_DOCS=1`` to rewrite the generated parts of the README.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from features.contracts import (
 )
 from models.targeting import PLAN_COLUMNS
 from serving.app import create_app
+from serving.audit import AuditRecord
 from serving.settings import Settings
 from tests.pipelines.test_readme_cli import OPTION, OTHER_TOOLS, _options, _resolve, _root
 
@@ -164,6 +166,14 @@ def test_the_readme_names_the_outcome_and_plan_columns_the_code_declares() -> No
     assert outcomes[: len(required)] == required
     assert set(outcomes[len(required) :]) == set(OPTIONAL_OUTCOME_COLUMNS)
     assert _listed(text, "`plan.csv` has ", ";") == list(PLAN_COLUMNS)
+
+
+def test_the_readme_lists_the_audit_line_s_fields() -> None:
+    """sec32: no document said what an audit line holds, so an auditor reading the log (and
+    ``key_fingerprint``, new) had the code to go by; the README's list is the record's fields."""
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    listed = _listed(text, "An audit line (JSON) has ", ":")
+    assert listed == [f.name for f in dataclasses.fields(AuditRecord)] + ["mac"]
 
 
 def test_the_readme_endpoint_table_is_the_api_document() -> None:
