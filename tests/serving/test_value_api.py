@@ -623,6 +623,10 @@ def test_value_page_shows_equity_by_segment_and_tier_and_the_check(
         assert f'id="table-{by}"' in text
         assert f'id="equity-{by}"' in text and f'id="equity_at_risk-{by}"' in text  # charts
     assert 'data-segment="champions"' in text and 'data-segment="top_1pct"' in text
+    # ui32: the first column of the segment table was headed "Rfm segment" (Jinja's capitalize
+    # lowers the rest) under the heading "By RFM segment"
+    assert '<th scope="col">RFM segment</th>' in text and "Rfm" not in text
+    assert '<th scope="col">Value tier</th>' in text
     assert "/ui/value/segments/champions.csv" in text
     # each export link says whose customers it exports: fifteen links named "CSV" alone read
     # the same in a screen reader's list of links
