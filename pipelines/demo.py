@@ -27,7 +27,6 @@ import typer
 from rich.console import Console
 
 from models.labels import HORIZON_DAYS
-from pipelines.target import check_budget, parse_budget
 
 __all__ = ["DEMO_AS_OF", "OFFERS_EXAMPLE", "demo_command", "next_steps", "promote_all"]
 
@@ -38,6 +37,17 @@ OFFERS_EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "of
 """The offers file the demo plans its campaign with."""
 
 
+def _budget(text: str) -> float:
+    """Read ``--budget`` as ``guanxi target`` reads it (:func:`pipelines.target.parse_budget`).
+
+    Imported here, not at the top: ``pipelines.target`` loads MLflow, and ``guanxi demo --help``
+    took seconds instead of a fraction of one.
+    """
+    from pipelines.target import parse_budget
+
+    return parse_budget(text)
+
+
 def demo_command(
     customers: Annotated[int, typer.Option(min=100, help="Sample customers.")] = 5000,
     trials: Annotated[int, typer.Option(min=1, help="Optuna trials per task.")] = 10,
@@ -46,7 +56,7 @@ def demo_command(
     budget: Annotated[
         float,
         typer.Option(
-            parser=parse_budget,
+            parser=_budget,
             help="Budget of the campaign the demo plans, in money units; above 0, at most 1e13.",
         ),
     ] = 5000.0,
@@ -57,7 +67,9 @@ def demo_command(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Server port.")] = 8000,
 ) -> None:
     """Run the whole cycle on sample data and end with the server running."""
-    # was unbounded: 0 and 1e30 ran every step to the plan; nan and -1 ended in a traceback
+    from pipelines.target import check_budget
+
+    # was unbounded: 0 and 1e30 ran every step to the plan, and nan passed the minimum
     check_budget(budget, then="; nothing run")
     from features.contracts import counted
     from features.events import read_customers, read_events

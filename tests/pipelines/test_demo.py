@@ -275,3 +275,14 @@ def test_a_budget_no_campaign_can_spend_is_refused_before_any_step(
     assert f"Invalid value for --budget: {said}" in output, output
     assert "; nothing run" in output or given == "1,000"  # read before any check
     assert not home.exists()  # no sample, snapshot or model
+
+
+def test_the_demo_module_loads_no_mlflow() -> None:
+    """cycle32: the demo's --budget check, imported from pipelines.target at the top, loaded
+    MLflow with it, so `guanxi demo --help` took seconds; the demo imports its steps when run."""
+    code = "import sys, pipelines.demo; print('mlflow' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "False"
