@@ -475,6 +475,11 @@ class Break:
 def verify_part(path: Path, key: bytes) -> tuple[int, Break | None]:
     """Check a part file's chain and head.
 
+    A part whose writer is running (its ``.pending`` is there) may end in a request being
+    written: an incomplete last request, or a last line without its end (the kernel shows a
+    large write to a reader page by page), is read as such, not as a cut. A cut is still found
+    by the head, and by the writer's next line, which no longer chains.
+
     Parameters
     ----------
     path : Path
@@ -487,12 +492,28 @@ def verify_part(path: Path, key: bytes) -> tuple[int, Break | None]:
     tuple of (int, Break or None)
         The number of lines read, and the first break (None when the part is intact).
     """
+    # what says the writer is running, and what it fsynced, are read before the lines: read
+    # after, a running writer's head could count lines written after the file was read (a
+    # "truncated tail" that is not), and its part could have been sealed since
+    live = path.with_suffix(_PENDING).exists()
+    head_path = path.with_suffix(_HEAD)
+    head: tuple[int, bytes] | None = None
+    unreadable = False
+    if head_path.is_file():
+        try:
+            fields = json.loads(head_path.read_text())
+            head = int(fields["lines"]), str(fields["mac"]).encode()
+        except (ValueError, KeyError, TypeError):
+            unreadable = True
     previous = _genesis(key, path.name)
     number = 0
     last: dict[str, object] = {}
     with path.open("rb") as file:
         for number, line in enumerate(file, start=1):
             if not line.endswith(b"\n"):
+                if live:  # a running writer's request being written: read up to it
+                    number -= 1
+                    break
                 return number, Break(number, "truncated: the line has no end")
             match = _MAC.search(line)
             if match is None:
@@ -511,13 +532,10 @@ def verify_part(path: Path, key: bytes) -> tuple[int, Break | None]:
                 last = json.loads(line)
             except ValueError:
                 return number, Break(number, "not an audit line (no JSON)")
-    head_path = path.with_suffix(_HEAD)
-    if head_path.is_file():
-        try:
-            head = json.loads(head_path.read_text())
-            committed, head_mac = int(head["lines"]), str(head["mac"]).encode()
-        except (ValueError, KeyError, TypeError):
-            return number, Break(number + 1, f"unreadable head {head_path.name}")
+    if unreadable:
+        return number, Break(number + 1, f"unreadable head {head_path.name}")
+    if head is not None:
+        committed, head_mac = head
         if committed > number:
             return number, Break(
                 number + 1,
@@ -525,7 +543,6 @@ def verify_part(path: Path, key: bytes) -> tuple[int, Break | None]:
             )
         if committed and not _line_mac_is(path, committed, head_mac):
             return number, Break(committed, f"line {committed} is not the one the head records")
-    live = path.with_suffix(_PENDING).exists()
     if last and last.get("item") != last.get("items") and not live:
         return number, Break(number + 1, "truncated tail: the last request is incomplete")
     return number, None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import json
 import logging
 import os
@@ -432,3 +433,40 @@ def test_verify_says_a_renamed_copy_is_not_under_its_parts_name(tmp_path: Path) 
     # a part under its own name, with another key, is still said to be the key's
     code, out = _verify(str(part), key="o" * 32)
     assert code == 1 and "GUANXI_AUDIT_KEY is likely not" in " ".join(out.split())
+
+
+def test_verify_reads_a_running_writers_part_as_it_is_being_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sec32: an auditor checking today's log while the service runs got BROKEN for an intact
+    part: the head was read after the lines, so a flush in between counted lines the read had
+    not seen ("truncated tail: the writer fsynced 15 lines, the file holds 12"), and a large
+    request seen half written was "truncated: the line has no end"."""
+    log = AuditLog(tmp_path, KEY)
+    for n in range(4):
+        log.record(f"r{n}", "scorer", _served(3), key_fingerprint=FP)
+    log.flush()  # the writer runs on: its .pending stays
+    [part] = (tmp_path / "audit").glob("part-*.jsonl")
+    real_open = Path.open
+
+    def open_then_write(self: Path, *args: Any, **kwargs: Any) -> Any:
+        file = real_open(self, *args, **kwargs)
+        if self == part and "b" in (args[0] if args else kwargs.get("mode", "")):
+            seen = io.BytesIO(file.read())  # what the reader sees, then the writer goes on
+            file.close()
+            monkeypatch.setattr(Path, "open", real_open)
+            log.record("r4", "scorer", _served(3), key_fingerprint=FP)
+            log.flush()
+            return seen
+        return file
+
+    monkeypatch.setattr(Path, "open", open_then_write)
+    assert verify_part(part, KEY) == (12, None)
+    assert verify_part(part, KEY) == (15, None)
+    data = part.read_bytes()
+    part.write_bytes(data + data.splitlines(keepends=True)[0][:50])  # a request half written
+    assert verify_part(part, KEY) == (15, None)
+    log.close()  # sealed: the same half line is a cut
+    part.write_bytes(data + data.splitlines(keepends=True)[0][:50])
+    _, problem = verify_part(part, KEY)
+    assert problem == audit_module.Break(16, "truncated: the line has no end")
