@@ -86,6 +86,20 @@ def test_the_report_file_escapes_what_it_shows() -> None:
     assert "Written 31 Dec 2024 06:00 UTC" in page
 
 
+def test_every_cell_of_the_feature_drift_table_says_something() -> None:
+    """ui32: a feature that is no model input, and one no test fired on, had blank cells (a
+    screen reader said "blank" where the Drifted column said "no"); the tests that fired read
+    "psi,ks", as the CLI's table does not ("psi, ks")."""
+    report = _report()
+    rows = report["features"][0]["rows"]
+    rows[0]["fired"] = "psi,ks"
+    rows[1]["model_input"] = False
+    page = render_report(report)
+    assert "<td></td>" not in page and "<td>psi, ks</td>" in page
+    quiet = page.split('data-feature="orders_total"', 1)[1].split("</tr>", 1)[0]
+    assert "<td>no</td>" in quiet and quiet.endswith("<td>no</td><td>none</td>")
+
+
 def test_the_page_shows_the_newest_report_to_reviewers(
     client: TestClient, settings: Settings
 ) -> None:
