@@ -470,3 +470,17 @@ def test_verify_reads_a_running_writers_part_as_it_is_being_written(
     part.write_bytes(data + data.splitlines(keepends=True)[0][:50])
     _, problem = verify_part(part, KEY)
     assert problem == audit_module.Break(16, "truncated: the line has no end")
+
+
+def test_a_tail_cut_with_its_head_rewritten_is_not_found(tmp_path: Path) -> None:
+    """What SECURITY.md does not promise, as it says it: SECURITY.md said a truncation to an
+    earlier consistent state needed the audit key (or a whole part deleted), but the head is not
+    signed, so whoever may write the folder cuts whole requests and rewrites the head, no key."""
+    part = _log(tmp_path)
+    lines = part.read_bytes().splitlines(keepends=True)[:9]  # three of four requests
+    part.write_bytes(b"".join(lines))
+    mac = json.loads(lines[-1])["mac"]
+    part.with_suffix(".head").write_text(json.dumps({"bytes": 0, "lines": 9, "mac": mac}))
+    assert verify_part(part, KEY) == (9, None)
+    security = (Path(__file__).parents[2] / "SECURITY.md").read_text()
+    assert "by anyone who may write the audit folder, key or no key" in " ".join(security.split())
