@@ -117,6 +117,7 @@ __all__ = [
     "STEPS",
     "CycleConfig",
     "CycleError",
+    "CycleInputError",
     "CycleRunningError",
     "brief",
     "champion_trained_as_of",
@@ -149,6 +150,16 @@ KILL_ENV: Final = "GUANXI_CYCLE_KILL_IN"
 
 class CycleError(RuntimeError):
     """A step failed; the record keeps the steps before it, the next run resumes there."""
+
+
+class CycleInputError(CycleError):
+    """The day or the events given make no cycle; the message says what to give instead.
+
+    Raised before any step's work is kept (a day to come, a day before the first event, an
+    extract not refreshed or holding the recent days alone): running the same command again
+    meets the same refusal, so the stop says what to change, and no "run the same command
+    again".
+    """
 
 
 class CycleRunningError(CycleError):
@@ -507,13 +518,13 @@ class _Run:
         events, customers = self.data()
         frame = build_snapshot(events, customers, self.day)
         if frame.is_empty():  # was kept, and every step done on it: the day recorded complete
-            raise CycleError(
+            raise CycleInputError(
                 f"{no_event_by(events, self.day)}: nothing written; choose a later --as-of"
             )
         through: date = events["ts"].max().date()  # type: ignore[union-attr]
         behind = (self.day - through).days
         if behind >= self.config.horizon:  # an extract not refreshed: every step ran on it
-            raise CycleError(
+            raise CycleInputError(
                 f"the events end on {through}, {behind:,} days before --as-of {self.day}: the "
                 "snapshot would take every customer for inactive since, and a retraining would "
                 f"see no label in its {self.config.horizon}-day horizon; nothing written; pass "
@@ -521,7 +532,7 @@ class _Run:
             )
         shorter = shorter_history(self.store, self.day, events, frame)
         if shorter is not None:  # was kept, scored and served: a month's history for everyone's
-            raise CycleError(shorter)
+            raise CycleInputError(shorter)
         info = self.store.write_snapshot(
             frame,
             self.day,
@@ -966,7 +977,7 @@ def run_cycle(
     console = console or Console()
     future = after_today(as_of)
     if future is not None:  # was run, its snapshot and values kept, as features build refuses
-        raise CycleError(f"{future}; nothing written")
+        raise CycleInputError(f"{future}; nothing written")
     check_tracking(configure_tracking(home))
     run = _Run(sources, as_of, config, home, console)
     with _day_lock(run.store.record_path("cycle", as_of).with_suffix(".lock"), as_of):
@@ -1040,10 +1051,14 @@ def _run_steps(
     return record
 
 
-def _kept(day: date, again: str) -> tuple[str, str]:
+def _kept(day: date, again: str | None) -> tuple[str, str]:
     """Say which steps of the day's cycle are kept after a stop, and how to go on.
 
-    Returns the first step not done (the one stopped in) and the sentence.
+    Returns the first step not done (the one stopped in) and the sentence. ``again`` ends the
+    sentence of a stop before any step finished ("run the same command again <again>"); None
+    ends it at what is kept, for a refusal that says itself what to give instead
+    (:class:`CycleInputError`: "choose a later --as-of" was followed by "run the same
+    command again once this is put right").
     """
     from serving.settings import get_settings
 
@@ -1060,10 +1075,8 @@ def _kept(day: date, again: str) -> tuple[str, str]:
     lock = store.record_path("cycle", day).with_suffix(".lock")
     # was "nothing is kept" beside the lock a fresh home was made for (see _day_lock)
     left = f", only the day's lock file ({lock}, empty: no sign of a run)" if lock.is_file() else ""
-    return (
-        stopped,
-        f"No step had finished: no step's work is kept{left}; run the same command again {again}.",
-    )
+    rerun = f"; run the same command again {again}" if again is not None else ""
+    return stopped, f"No step had finished: no step's work is kept{left}{rerun}."
 
 
 def cycle_command(
@@ -1160,7 +1173,7 @@ def cycle_command(
         console.print(f"[red]cycle not run:[/red] {exc}")
         raise typer.Exit(1) from exc
     except (EventsValidationError, CycleError) as exc:
-        _, kept = _kept(day, "once this is put right")
+        _, kept = _kept(day, None if isinstance(exc, CycleInputError) else "once this is put right")
         console.print(f"[red]cycle stopped:[/red] {escape(str(exc))}\n{kept}")
         raise typer.Exit(1) from exc
     except KeyboardInterrupt as exc:  # was click's "Aborted!" alone, the drift step's note lost

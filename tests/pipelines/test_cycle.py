@@ -666,6 +666,7 @@ def test_a_cycle_stopped_at_its_first_step_says_nothing_is_kept(local_tracking: 
     assert ran.exit_code == 1 and "cycle stopped:" in said, ran.output
     assert "file not found" in said and "The steps before it" not in said
     assert "No step had finished: no step's work is kept, only the day's lock file" in said
+    assert "run the same command again once this is put right" in said  # the file, once found
 
 
 def test_an_interrupt_says_the_step_and_what_is_kept(
@@ -726,7 +727,8 @@ def test_a_day_after_today_is_refused_before_any_step(local_tracking: Path) -> N
     said = " ".join(ran.output.split())
     assert ran.exit_code == 1, ran.output
     assert f"cycle stopped: {after_today(later)}; nothing written" in said  # drift's words
-    assert "No step had finished: no step's work is kept; run the same command again" in said
+    assert "No step had finished: no step's work is kept." in said  # cycle32b: not "run the
+    assert "run the same command again" not in said  # same command again": the day must change
     assert sorted(local_tracking.rglob("*")) == before
 
 
@@ -749,8 +751,9 @@ def test_a_day_before_every_event_is_refused_with_nothing_kept(
     lock = store.record_path("cycle", date(2020, 1, 31)).with_suffix(".lock")
     assert (  # cycle32: was "nothing is kept" beside this lock, in a home made for it
         f"No step had finished: no step's work is kept, only the day's lock file ({lock}, "
-        "empty: no sign of a run); run the same command again once this is put right."
-    ) in said
+        "empty: no sign of a run)."  # cycle32b: was "; run the same command again once this
+    ) in said  # is put right" after "choose a later --as-of": the same command meets the same
+    assert "run the same command again" not in said  # refusal
     assert store.read_record("cycle", date(2020, 1, 31)) is None
     assert store.list_snapshots() == []
     left = {p for p in local_tracking.rglob("*") if p.is_file() and p.name != "mlflow.db"}
@@ -789,6 +792,7 @@ def test_an_extract_of_the_days_since_the_last_cycle_is_refused_with_nothing_kep
         f"written; pass the events from {first:%Y-%m-%d} on"
     ) in said
     assert "No step had finished: no step's work is kept" in said
+    assert "run the same command again" not in said  # cycle32b: the events must change
     assert store.list_snapshots() == [last] and store.read_record("cycle", day) is None
 
 
@@ -830,6 +834,7 @@ def test_events_that_end_a_horizon_before_the_day_are_refused_and_the_last_day_s
         "would take every customer for inactive since, and a retraining would see no label in "
         f"its 90-day horizon; nothing written; pass the events up to {day}, or --as-of {through}"
     ) in said
+    assert "run the same command again" not in said  # cycle32b: the events or day must change
     store = Store(local_tracking)
     assert store.read_record("cycle", day) is None and store.list_snapshots() == []
     # a day fewer behind is run, and its summary says where the events end
