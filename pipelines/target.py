@@ -434,8 +434,6 @@ def target_command(
         console.print(f"[red]cannot plan, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc
     configure_tracking(get_settings().home)  # registered uplift and cross-sell models
-    if keep:
-        warn_unsigned(console, "the plan", "does not show it on its plan page")
     try:
         run = plan_from_store(store, offers_file, budget, day, _method(method), uplift)
     except NoValuesError as exc:
@@ -473,7 +471,8 @@ def target_command(
             f"wrote {counted(run.plan.rows.height, 'rows')} to {where}; the summaries to "
             f"{summary_where}"
         )
-    if keep:
+    if keep:  # was said first, before a refusal ("no value table") that keeps nothing
+        warn_unsigned(console, "the plan", "does not show it on its plan page")
         info = keep_plan(store, run)
         replaced = f"; it replaces the {stored}" if stored is not None else ""
         console.print(f"kept in the store ({info.path}){replaced}")
