@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -69,6 +70,8 @@ __all__ = [
     "LOG_DATE_FORMAT",
     "LOG_FORMAT",
     "MAX_DEFAULT_WORKERS",
+    "ROOT_PATH_SEGMENT",
+    "check_root_path",
     "port_in_use",
     "run_server",
     "serve_command",
@@ -160,6 +163,60 @@ def port_in_use(host: str, port: int) -> str | None:
     return None
 
 
+ROOT_PATH_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+"""A part of ``--root-path`` between slashes: RFC 3986's unreserved characters, which a URL path
+holds as they are (a proxy and uvicorn see the same prefix, escaped or not)."""
+
+
+def check_root_path(value: str) -> str:
+    """Check and normalise ``--root-path``: the path prefix a proxy serves the app under.
+
+    uvicorn's ``root_path`` is put before every request's path as it is (``/crm`` + ``/ui``), and
+    :func:`serving.deps.base_path` before every address a page, a redirect or the session cookie
+    gives a browser: ``/crm/`` made ``/crm//ui``, and ``crm`` made ``crm/ui``, neither an address
+    under the prefix. A trailing slash is dropped (``/`` is the root, ``""``); a part between
+    slashes that is empty, ``.``, ``..`` or not :data:`ROOT_PATH_SEGMENT` (``%`` escapes, spaces,
+    ``?``, non-ASCII, which uvicorn fails on in every request) is refused.
+
+    Parameters
+    ----------
+    value : str
+        The prefix as given (``/crm``, ``/crm/``, or ``""`` for none).
+
+    Returns
+    -------
+    str
+        The prefix without a trailing slash (``/crm``), or ``""``.
+
+    Raises
+    ------
+    ValueError
+        When it does not start with ``/`` or holds a segment that is no plain path segment,
+        saying which.
+    """
+    if not value:
+        return ""
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} does not start with '/': give the prefix as /{value}")
+    prefix = value.rstrip("/")
+    for segment in prefix.split("/")[1:]:
+        if segment in ("", ".", "..") or not ROOT_PATH_SEGMENT.fullmatch(segment):
+            part = f"the part {segment!r}" if segment else "an empty part (two slashes)"
+            raise ValueError(
+                f"{value!r} has {part}: each part between slashes must be letters, digits, '-', "
+                "'.', '_' or '~', and not '.' or '..'"
+            )
+    return prefix
+
+
+def _root_path_option(value: str) -> str:
+    """``--root-path``'s callback: :func:`check_root_path`, its refusal as a usage error."""
+    try:
+        return check_root_path(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def serve_command(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[
@@ -223,6 +280,17 @@ def serve_command(
             "and logged. A second SIGTERM or Ctrl-C kills at once.",
         ),
     ] = GRACEFUL_SHUTDOWN_SECONDS,
+    root_path: Annotated[
+        str,
+        typer.Option(
+            "--root-path",
+            callback=_root_path_option,
+            help="The path prefix a reverse proxy serves the app under (/crm), as uvicorn's "
+            "--root-path: the proxy must strip it before passing a request on (nginx: location "
+            "/crm/ { proxy_pass http://127.0.0.1:8000/; }). The pages' links, redirects and "
+            "cookie are under it.",
+        ),
+    ] = "",
 ) -> None:
     """Serve scores and reasons over HTTP (FastAPI); the API's docs at /docs with --dev."""
     run_server(
@@ -234,6 +302,7 @@ def serve_command(
         forwarded_allow_ips=forwarded_allow_ips,
         timeout_keep_alive=timeout_keep_alive,
         timeout_graceful_shutdown=timeout_graceful_shutdown,
+        root_path=root_path,
     )
 
 
@@ -318,6 +387,7 @@ def run_server(
     forwarded_allow_ips: str = "127.0.0.1",
     timeout_keep_alive: int = KEEP_ALIVE_SECONDS,
     timeout_graceful_shutdown: int = GRACEFUL_SHUTDOWN_SECONDS,
+    root_path: str = "",
     announce: Callable[[], None] | None = None,
 ) -> None:
     """Run the scoring service until stopped: ``guanxi serve``, and the end of ``guanxi demo``.
@@ -325,8 +395,9 @@ def run_server(
     Parameters
     ----------
     host, port, workers, dev, proxy_headers, forwarded_allow_ips, timeout_keep_alive,
-    timeout_graceful_shutdown
-        As ``guanxi serve``'s options of those names.
+    timeout_graceful_shutdown, root_path
+        As ``guanxi serve``'s options of those names (``root_path`` is checked and normalised
+        by :func:`check_root_path`).
     announce : callable, optional
         Called once the server listens (after uvicorn's "Application startup complete" and
         "Uvicorn running on" lines), to tell the user what to do next; one worker only.
@@ -342,6 +413,7 @@ def run_server(
     """
     if announce is not None and workers != 1:
         raise ValueError("announce needs one worker (uvicorn's own process serves)")
+    root_path = check_root_path(root_path)
     console = Console(stderr=True)
     if dev:
         _dev_secrets()
@@ -385,8 +457,11 @@ def run_server(
             client.search_registered_models(max_results=1)
     # port 0: uvicorn binds a port the system picks and names it in its "Uvicorn running on" line
     address = f"http://{host}:{port}" if port else f"http://{host} on a free port"
+    # the proxy's prefix: the server answers /ui as /crm/ui, and a proxy passing /crm/ui on
+    # unstripped reaches /crm/crm/ui, which no route has
+    under = f" under the path prefix {root_path} (a proxy strips it)" if root_path else ""
     console.print(
-        f"guanxi serving on {address} (store {settings.home}, {workers} worker"
+        f"guanxi serving on {address}{under} (store {settings.home}, {workers} worker"
         f"{'s' * (workers > 1)})"
     )
     options: dict[str, Any] = dict(
@@ -408,6 +483,7 @@ def run_server(
         # a worker cancels the requests still open this long after SIGTERM; uvicorn's default
         # (None) waits for them without end
         timeout_graceful_shutdown=timeout_graceful_shutdown,
+        root_path=root_path,
     )
     stop_seconds = timeout_graceful_shutdown + SHUTDOWN_SECONDS
     try:

@@ -9,9 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -111,23 +113,44 @@ def test_a_healthcheck_timeout_not_above_zero_is_refused_before_it_serves(
     assert "serving on" not in text
 
 
-def test_the_announcement_comes_once_the_server_listens(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
-    """`guanxi demo` prints its next steps through ``announce``: after uvicorn's start lines."""
-    monkeypatch.setenv("GUANXI_HOME", str(tmp_path))  # empty: the models never load, no matter
+def _serve_secrets(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """Set every secret ``guanxi serve`` needs outside ``--dev``, an empty store at ``home``."""
+    monkeypatch.setenv("GUANXI_HOME", str(home))  # empty: the models never load, no matter
     monkeypatch.setenv("GUANXI_API_KEYS", ",".join(f"{k}:{role}" for role, k in KEYS.items()))
     monkeypatch.setenv("GUANXI_AUDIT_KEY", AUDIT_KEY)
     monkeypatch.setenv("GUANXI_SESSION_KEY", SESSION_KEY)
     monkeypatch.setenv("GUANXI_STORE_KEY", STORE_KEY)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "")  # run_server sets it; restored after
     monkeypatch.delenv("GUANXI_DEV", raising=False)
+
+
+def test_the_announcement_comes_once_the_server_listens_under_its_path_prefix(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`guanxi demo` prints its next steps through ``announce``: after uvicorn's start lines.
+
+    One server started (a few seconds) for a second thing: ``guanxi serve`` had no
+    ``--root-path``, so only a hand-run ``uvicorn --factory ... --root-path /crm`` served the
+    pages under a proxy's prefix. uvicorn puts the prefix before each request's path, so a proxy
+    strips it (``/crm/ui/login`` is passed on as ``/ui/login``) and one that does not reaches
+    ``/crm/crm/ui/login``, no route; the trailing slash of ``/crm/`` is dropped (the pages'
+    addresses were ``/crm//ui/...``)."""
+    _serve_secrets(monkeypatch, tmp_path)
     seen: list[str] = []
+    answers: dict[str, httpx.Response] = {}
+
+    def ask() -> None:
+        try:
+            for path in ("/healthz", "/ui/login", "/crm/healthz"):
+                answers[path] = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=30)
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: uvicorn shuts down, run_server returns
 
     def announce() -> None:
         with socket.create_connection(("127.0.0.1", port), timeout=5):
             seen.append(capfd.readouterr().err)  # listening: a connection is accepted
-        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: uvicorn shuts down, run_server returns
+        # called in the server's event loop: asked from a thread, which the loop answers
+        threading.Thread(target=ask, daemon=True).start()
 
     with reserved_port() as port:
         # the Ctrl-C arms the server's stop watchdog, which ends the process (here pytest's)
@@ -135,12 +158,57 @@ def test_the_announcement_comes_once_the_server_listens(
         # that a slow machine fails no test
         run_server(
             host="127.0.0.1", port=port, workers=1, dev=False, announce=announce,
-            timeout_graceful_shutdown=600,
+            timeout_graceful_shutdown=600, root_path="/crm/",
         )  # fmt: skip
     get_settings.cache_clear()
     assert len(seen) == 1
     assert seen[0].index("Application startup complete") < seen[0].index("Uvicorn running on")
+    said = " ".join(seen[0].split())
+    assert f"guanxi serving on http://127.0.0.1:{port} under the path prefix /crm (" in said
     assert "Shutting down" in capfd.readouterr().err  # stopped by the signal, not by a failure
+    assert answers["/healthz"].status_code == 200
+    login = answers["/ui/login"]
+    assert login.status_code == 200 and 'action="/crm/ui/login"' in login.text, login.text
+    assert answers["/crm/healthz"].status_code == 404  # the prefix twice: a proxy must strip it
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("crm", "'crm' does not start with '/': give the prefix as /crm"),
+        ("/crm//x", "'/crm//x' has an empty part (two slashes)"),
+        ("/cr m", "'/cr m' has the part 'cr m': each part between slashes must be letters"),
+    ],
+)
+def test_a_root_path_that_is_no_prefix_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, given: str, said: str
+) -> None:
+    _serve_secrets(monkeypatch, tmp_path)
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr("pipelines.serve._run_one", lambda *_, **options: started.append(options))
+    app = typer.Typer()
+    app.command()(serve_command)
+    result = CliRunner().invoke(app, ["--port", "0", "--root-path", given])
+    get_settings.cache_clear()
+    assert result.exit_code == 2 and not started, result.output
+    text = " ".join(result.output.replace("│", " ").split())
+    assert "Invalid value for '--root-path'" in text and said in text, text
+
+
+@pytest.mark.parametrize(("given", "passed"), [("/crm/", "/crm"), ("/", ""), ("/a/b", "/a/b")])
+def test_guanxi_serve_passes_its_root_path_to_uvicorn_without_a_trailing_slash(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, given: str, passed: str
+) -> None:
+    _serve_secrets(monkeypatch, tmp_path)
+    monkeypatch.setattr("pipelines.serve.configure_tracking", lambda home: f"sqlite:///{home}/x")
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr("pipelines.serve._run_one", lambda *_, **options: started.append(options))
+    app = typer.Typer()
+    app.command()(serve_command)
+    result = CliRunner().invoke(app, ["--port", "0", "--workers", "1", "--root-path", given])
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert started[0]["root_path"] == passed
 
 
 def test_the_demo_says_where_to_go_and_that_readyz_says_when() -> None:
