@@ -402,6 +402,14 @@ def chart_box_problems(page: Any, width: int) -> list[str]:
     regions = page.get_by_role("region", name=re.compile(r"^Chart: ")).count()
     if regions != boxes["scrolling"]:
         problems.append(f"at {width} px {regions} chart regions for {boxes['scrolling']} scrolling")
+    # the box is hidden, never the chart: every chart drawn is still an image a screen reader reads
+    drawn = page.evaluate(
+        "() => [...document.querySelectorAll('svg.chart')].filter((e) => e.getClientRects().length)"
+        ".length"
+    )
+    read = page.get_by_role("img").and_(page.locator("svg.chart")).count()
+    if read != drawn:
+        problems.append(f"at {width} px {read} of {drawn} charts drawn are images in the tree")
     return problems
 
 
