@@ -176,6 +176,21 @@ def test_the_readme_lists_the_audit_line_s_fields() -> None:
     assert listed == [f.name for f in dataclasses.fields(AuditRecord)] + ["mac"]
 
 
+def test_the_readme_s_proxy_strips_the_prefix_guanxi_serve_is_given() -> None:
+    """web32b: the README named the path prefix (the ASGI ``root_path``) without the option that
+    sets it nor whether the proxy strips it; uvicorn puts ``--root-path`` before every path it
+    receives, so a proxy passing ``/crm/ui`` on unstripped reached ``/crm/crm/ui``, a 404. The
+    nginx location shown is the prefix ``guanxi serve --root-path`` is given, and its
+    ``proxy_pass`` ends in ``/``, which strips it."""
+    text = README.read_text(encoding="utf-8")
+    [block] = re.findall(r"^```nginx\n(.*?)^```", text, re.S | re.M)
+    location = re.search(r"^location (\S+) \{", block, re.M)
+    upstream = re.search(r"^\s+proxy_pass (http://[^/\s]+)(\S*);", block, re.M)
+    assert location and upstream, block
+    [root] = set(re.findall(r"`guanxi serve [^`]*--root-path (\S+)[^`]*`", text))
+    assert location[1] == f"{root}/" and upstream[2] == "/", block
+
+
 def test_the_readme_endpoint_table_is_the_api_document() -> None:
     """Each operation of the served API document is a row of the README's endpoint table, and
     each row's method, path and query parameters are an operation's (``{id}`` for the
