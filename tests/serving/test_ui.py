@@ -624,6 +624,18 @@ def test_the_customer_lists_caption_names_its_sort_as_its_header_does(
     assert f'<caption class="sr-only">{caption}</caption>' in text
 
 
+def test_each_band_column_of_the_customer_list_names_its_task(client: TestClient) -> None:
+    """ui32: the list's four band columns were each headed "Band", so a screen reader moving along
+    a row said "Band, high" with no task; each header reads "Churn Band" and so on (the task's
+    name hidden, the column shows "Band" as before)."""
+    text = client.get("/ui/customers", headers=headers("reviewer")).text
+    header = text.split("<thead>", 1)[1].split("</thead>", 1)[0]
+    assert '<span class="sr-only">Churn </span>Band</th>' in header
+    assert '<span class="sr-only">Cross-sell </span>Band</th>' in header
+    assert header.count('<th scope="col"><span class="sr-only">') == len(task_names())
+    assert '<th scope="col">Band</th>' not in header
+
+
 def test_customers_outside_a_population_have_their_own_filter_not_a_band(
     ui: TestClient, world: UIWorld
 ) -> None:
