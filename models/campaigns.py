@@ -84,6 +84,7 @@ __all__ = [
     "ALL_SEGMENTS",
     "BASE_PROBABILITY",
     "FILLED_FROM_VALUES",
+    "MIN_MEASURED_CUSTOMERS",
     "NO_CAMPAIGN",
     "NO_SEGMENT",
     "OPTIONAL_OUTCOME_COLUMNS",
@@ -120,6 +121,11 @@ NO_CAMPAIGN: Final = (
 )
 """What ``guanxi campaign report`` and ``guanxi campaign uplift`` say of a store without a
 campaign, before anything else they need."""
+
+MIN_MEASURED_CUSTOMERS: Final = 30
+"""Treated and control customers an offer's segment needs for ``guanxi target`` to measure a rate
+from it (:func:`measured_rates`); ``guanxi campaign report`` says the figures of one with fewer
+rest on too few customers."""
 
 REPORT_COLUMNS: Final[tuple[str, ...]] = (
     "offer",
@@ -915,7 +921,7 @@ def measured_rates(
     offers: OffersFile,
     report: pl.DataFrame | None = None,
     *,
-    min_customers: int = 30,
+    min_customers: int = MIN_MEASURED_CUSTOMERS,
     segments: Sequence[str] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Turn a campaign's incremental responses into response rates for the offers file.

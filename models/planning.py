@@ -39,6 +39,7 @@ from features.snapshot import model_input_columns
 from features.store import PlanInfo, SnapshotNotFoundError, Store, vouched_for
 from models.campaigns import (
     BASE_PROBABILITY,
+    MIN_MEASURED_CUSTOMERS,
     NO_CAMPAIGN,
     NO_SEGMENT,
     RepeatedCustomersError,
@@ -261,7 +262,10 @@ def _measured(offers: OffersFile, outcomes: pl.DataFrame | None) -> tuple[Offers
         if n < of
     ]
     if not rates and not baseless and unsegmented["len"].sum() < outcomes.height:
-        notes.append("recorded campaigns too small to measure a rate (30 treated and 30 control)")
+        notes.append(
+            "recorded campaigns too small to measure a rate "
+            f"({MIN_MEASURED_CUSTOMERS} treated and {MIN_MEASURED_CUSTOMERS} control)"
+        )
     return (with_measured_rates(offers, rates) if rates else offers), notes
 
 

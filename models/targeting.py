@@ -94,7 +94,10 @@ __all__ = [
     "OfferValues",
     "Plan",
     "compare_allocations",
+    "format_number",
     "format_percent",
+    "format_points",
+    "format_signed_percent",
     "in_cents",
     "money_text",
     "offer_values",
@@ -951,3 +954,92 @@ def summary_table(plan: Plan) -> pl.DataFrame:
         )
     schema = parts[0].schema
     return pl.concat([p.cast(schema) for p in parts])
+
+
+def _signed(value: float | None, digits: int, unit: str) -> str:
+    """Format ``value`` with its sign and ``unit``; one that rounds to zero has no sign.
+
+    Parameters
+    ----------
+    value : float or None
+        The figure as written (points, or a share already times 100); None or NaN give
+        :data:`MISSING`.
+    digits : int
+        Decimals.
+    unit : str
+        What follows the number (``" pts"``, ``"%"``).
+
+    Returns
+    -------
+    str
+        The signed figure (a minus sign, not a hyphen, for negatives).
+    """
+    if value is None or not math.isfinite(value):
+        return MISSING
+    text = f"{value:+.{digits}f}"
+    if float(text) == 0:
+        text = f"{0:.{digits}f}"
+    return text.replace("-", "−") + unit
+
+
+def format_points(value: float | None, digits: int = 1) -> str:
+    """Format percentage points with their sign, e.g. ``4.06`` -> ``"+4.1 pts"``.
+
+    Parameters
+    ----------
+    value : float or None
+        Percentage points; None or NaN give an em dash.
+    digits : int, default 1
+        Decimals.
+
+    Returns
+    -------
+    str
+        The signed points (a minus sign, not a hyphen, for negatives).
+    """
+    return _signed(value, digits, " pts")
+
+
+def format_signed_percent(value: float | None, digits: int = 1) -> str:
+    """Format a relative error with its sign, e.g. ``-0.084`` -> ``"−8.4%"``.
+
+    The sign says whether a forecast fell short of what happened or went over it, as
+    ``guanxi value`` prints it (``-8.4%``); an error that rounds to zero has no sign.
+
+    Parameters
+    ----------
+    value : float or None
+        The error as a share (``forecast / actual - 1``); None or NaN give :data:`MISSING`.
+    digits : int, default 1
+        Decimals.
+
+    Returns
+    -------
+    str
+        The signed percentage (a minus sign, not a hyphen, for negatives).
+    """
+    return _signed(None if value is None else 100 * value, digits, "%")
+
+
+def format_number(value: float | None, digits: int = 0) -> str:
+    """Format a number with thousands separators, e.g. ``1234.5`` -> ``"1,234.5"``.
+
+    Parameters
+    ----------
+    value : float or None
+        The number; None or NaN give an em dash.
+    digits : int, default 0
+        Decimals.
+
+    Returns
+    -------
+    str
+        The number; one that rounds to zero has no sign (a survey score of ``-0.0`` read
+        ``"−0.0"``).
+    """
+    if value is None or not math.isfinite(value):
+        return MISSING
+    text = f"{value:,.{digits}f}"
+    if float(text.replace(",", "")) == 0:
+        text = f"{0:.{digits}f}"
+    return text.replace("-", "−")

@@ -34,9 +34,10 @@ churn score.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Final
 
 import polars as pl
 import typer
@@ -47,6 +48,7 @@ from rich.text import Text
 from features.contracts import counted
 from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableError, vouched_for
 from models.campaigns import (
+    MIN_MEASURED_CUSTOMERS,
     NO_CAMPAIGN,
     NO_SEGMENT,
     REPORT_COLUMNS,
@@ -64,7 +66,7 @@ from models.campaigns import (
     stored_plan_offers,
 )
 from models.offers import OffersFile, OffersFileError, load_offers
-from models.targeting import MISSING
+from models.targeting import MISSING, format_number, format_percent, format_points
 from pipelines.console import fits
 from pipelines.margins import check_margin_rate
 
@@ -390,16 +392,59 @@ def stored_offers(store: Store) -> OffersFile | None:
     return _plan_offers(days[-1], *latest) if latest is not None else None
 
 
-def _cell(key: str, value: object) -> str:
+_SHOWN: Final = tuple(key for key in REPORT_COLUMNS if key not in ("ci_low", "ci_high"))
+"""The report's figures as the table shows them: the interval beside the incremental response."""
+_HEADINGS: Final = {"incremental_response": "incremental_response (95% CI)"}
+
+
+def _cell(key: str, row: Mapping[str, object]) -> str:
+    """Format one figure of a report row as the campaign page shows it.
+
+    Responses are percentages, the incremental response percentage points with its interval,
+    money and ROI two decimals: the report printed ``0.585`` and ``16.942`` where the page
+    showed ``58.5%`` and ``16.94``.
+    """
+    value = row[key]
     if value is None:
         return MISSING
     if key in ("offer", "segment"):
         return str(value)
+    number = float(value)  # type: ignore[arg-type]
     if key in ("treated", "control"):
-        return f"{int(value):,}"  # type: ignore[call-overload]
-    if key in ("cost", "incremental_margin"):
-        return f"{float(value):,.2f}"  # type: ignore[arg-type]
-    return f"{float(value):.3f}"  # type: ignore[arg-type]
+        return format_number(number)
+    if key in ("response", "control_response"):
+        return format_percent(number)
+    if key == "incremental_response":
+        low, high = (
+            format_points(None if row[end] is None else 100 * float(row[end]))  # type: ignore[arg-type]
+            for end in ("ci_low", "ci_high")
+        )
+        return f"{format_points(100 * number)} ({low} to {high})"
+    return format_number(number, 2)  # cost, incremental_margin, roi
+
+
+def _small_cells(rows: list[dict[str, object]]) -> str | None:
+    """Name the offers' segments too small to rely on, or None when there is none.
+
+    A segment of 13 treated customers printed an ROI of -157 with nothing to say it rests on a
+    handful of customers (the ROI has no interval); ``guanxi target`` measures no rate from such
+    a segment (:data:`models.campaigns.MIN_MEASURED_CUSTOMERS`), and the report says so.
+    """
+    small: dict[str, list[str]] = {}
+    for row in rows:
+        treated, control = int(row["treated"]), int(row["control"])  # type: ignore[call-overload]
+        if min(treated, control) < MIN_MEASURED_CUSTOMERS:
+            small.setdefault(str(row["offer"]), []).append(
+                f"{row['segment']} ({treated:,} treated, {control:,} control)"
+            )
+    if not small:
+        return None
+    listed = "; ".join(f"{offer}: {', '.join(cells)}" for offer, cells in small.items())
+    return (
+        f"fewer than {MIN_MEASURED_CUSTOMERS} treated or control customers in {listed}: their "
+        "response, incremental response and ROI rest on too few customers to rely on (the ROI "
+        "has no interval), and guanxi target measures no rate from them"
+    )
 
 
 def report_table(console: Console, title: str, rows: list[dict[str, object]]) -> RenderableType:
@@ -418,28 +463,56 @@ def report_table(console: Console, title: str, rows: list[dict[str, object]]) ->
     -------
     rich.console.RenderableType
         The boxed table when it fits the console; otherwise, for each offer and segment, its
-        names on a line and its figures as name-value pairs two to a line beneath, so that a
-        narrow terminal (80 columns) cuts no heading or figure short.
+        names on a line and its figures as name-value pairs two to a line beneath (the
+        incremental response and its interval on a line of their own), so that a narrow
+        terminal (80 columns) cuts no heading or figure short. Figures read as on the
+        campaign page: responses as percentages, the incremental response in percentage points
+        with its 95% interval, money and ROI to two decimals.
     """
     table = Table(title=title)
-    for key in REPORT_COLUMNS:
-        table.add_column(key, justify="left" if key in ("offer", "segment") else "right")
+    for key in _SHOWN:
+        heading = _HEADINGS.get(key, key)
+        table.add_column(heading, justify="left" if key in ("offer", "segment") else "right")
     for row in rows:
-        table.add_row(*(_cell(key, row[key]) for key in REPORT_COLUMNS))
+        table.add_row(*(_cell(key, row) for key in _SHOWN))
     if fits(console, table):
         return table
-    figures = [key for key in REPORT_COLUMNS if key not in ("offer", "segment")]
+    # the incremental response with its interval, wider than any other pair, on a line of its
+    # own after the responses; the pairs above and below it aligned as one grid
+    above = ("treated", "control", "response", "control_response")
+    below = ("cost", "incremental_margin", "roi")
     blocks: list[RenderableType] = [Text(title, style="italic", justify="center")]
     for row in rows:
-        blocks.append(Text(f"offer {row['offer']}, segment {row['segment']}", style="bold"))
-        grid = Table.grid(padding=(0, 2), pad_edge=True)
-        for justify in ("left", "right", "left", "right"):
-            grid.add_column(justify=justify, no_wrap=True)
-        for i in range(0, len(figures), 2):
-            pair = figures[i : i + 2]
-            cells = [c for key in pair for c in (key, _cell(key, row[key]))]
-            grid.add_row(*cells, *([""] * (4 - len(cells))))
-        blocks.append(grid)
+        pairs = [
+            [[c for key in keys[i : i + 2] for c in (key, _cell(key, row))] for i in (0, 2)]
+            for keys in (above, below)
+        ]
+        widths = [
+            max(len(cells[j]) for part in pairs for cells in part if j < len(cells))
+            for j in range(4)
+        ]
+        grids = []
+        for part in pairs:  # each cell padded to its column's width over both grids
+            grid = Table.grid(padding=(0, 2), pad_edge=True)
+            for _ in range(4):
+                grid.add_column(no_wrap=True)
+            for cells in part:
+                if cells:
+                    cells = [*cells, *([""] * (4 - len(cells)))]
+                    grid.add_row(
+                        *(
+                            c.rjust(widths[j]) if j % 2 else c.ljust(widths[j])
+                            for j, c in enumerate(cells)
+                        )
+                    )
+            grids.append(grid)
+        wide = Table.grid(padding=(0, 2), pad_edge=True)
+        wide.add_column(no_wrap=True)
+        wide.add_column(no_wrap=True)
+        for key, heading in _HEADINGS.items():
+            wide.add_row(heading, _cell(key, row))
+        header = Text(f"offer {row['offer']}, segment {row['segment']}", style="bold")
+        blocks += [header, grids[0], wide, grids[1]]
     return Group(*blocks)
 
 
@@ -515,7 +588,11 @@ def report_command(
         console.print(f"[red]cannot report:[/red] {exc}")
         raise typer.Exit(1) from exc
     title = f"Campaigns: {', '.join(campaigns)}"
-    console.print(report_table(console, title, report.to_dicts()))
+    rows = report.to_dicts()
+    console.print(report_table(console, title, rows))
+    small = _small_cells(rows)
+    if small is not None:
+        console.print(f"[yellow]note:[/yellow] {small}")
     for overlap in overlaps:
         console.print(f"[yellow]note:[/yellow] {overlap.note}")
     if segmented is not None:
@@ -523,8 +600,9 @@ def report_command(
     if offers_file is None:
         console.print("[yellow]note:[/yellow] no offers file and no stored plan: no cost, no ROI")
     console.print(
-        "incremental response: treated minus control, with its 95% bootstrap interval "
-        "(ci_low, ci_high); incremental margin: (mean margin treated - control) x treated"
+        "incremental response: treated minus control response, in percentage points, with its "
+        "95% bootstrap interval in brackets; incremental margin: (mean margin treated - "
+        "control) x treated; roi: (incremental margin - cost) / cost"
     )
 
 

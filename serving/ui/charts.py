@@ -7,9 +7,11 @@ not inline styles, so the pages work under a strict Content-Security-Policy.
 
 The formatting helpers (:func:`format_percent`, :func:`format_points`, :func:`format_number`,
 :func:`format_date`) are the ones the templates use too, so a chart and its table read the same;
-:func:`format_percent` and the missing mark :data:`~models.targeting.MISSING` live in
-:mod:`models.targeting`, beside the CLI's other display helpers, so that ``guanxi target`` prints a
-share as the pages show it without importing the web layer.
+:func:`format_percent`, :func:`format_points`, :func:`format_signed_percent`,
+:func:`format_number` and the missing mark :data:`~models.targeting.MISSING` live in
+:mod:`models.targeting`, beside the CLI's other display helpers, so that ``guanxi target`` and
+``guanxi campaign report`` print a share, points and a ratio as the pages show them without
+importing the web layer.
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ import numpy as np
 from markupsafe import Markup, escape
 
 from models.metrics import MIN_BIN_ROWS
-from models.targeting import MISSING, format_percent
+from models.targeting import (
+    MISSING,
+    format_number,
+    format_percent,
+    format_points,
+    format_signed_percent,
+)
 
 __all__ = [
     "Chart",
@@ -70,95 +78,6 @@ def format_rate(value: float | None) -> str:
         return MISSING
     digits = next((d for d in (0, 1) if abs(round(100 * value, d) - 100 * value) < 1e-9), 2)
     return format_percent(value, digits)
-
-
-def _signed(value: float | None, digits: int, unit: str) -> str:
-    """Format ``value`` with its sign and ``unit``; one that rounds to zero has no sign.
-
-    Parameters
-    ----------
-    value : float or None
-        The figure as written (points, or a share already times 100); None or NaN give
-        :data:`MISSING`.
-    digits : int
-        Decimals.
-    unit : str
-        What follows the number (``" pts"``, ``"%"``).
-
-    Returns
-    -------
-    str
-        The signed figure (a minus sign, not a hyphen, for negatives).
-    """
-    if value is None or not math.isfinite(value):
-        return MISSING
-    text = f"{value:+.{digits}f}"
-    if float(text) == 0:
-        text = f"{0:.{digits}f}"
-    return text.replace("-", "−") + unit
-
-
-def format_points(value: float | None, digits: int = 1) -> str:
-    """Format percentage points with their sign, e.g. ``4.06`` -> ``"+4.1 pts"``.
-
-    Parameters
-    ----------
-    value : float or None
-        Percentage points; None or NaN give an em dash.
-    digits : int, default 1
-        Decimals.
-
-    Returns
-    -------
-    str
-        The signed points (a minus sign, not a hyphen, for negatives).
-    """
-    return _signed(value, digits, " pts")
-
-
-def format_signed_percent(value: float | None, digits: int = 1) -> str:
-    """Format a relative error with its sign, e.g. ``-0.084`` -> ``"−8.4%"``.
-
-    The sign says whether a forecast fell short of what happened or went over it, as
-    ``guanxi value`` prints it (``-8.4%``); an error that rounds to zero has no sign.
-
-    Parameters
-    ----------
-    value : float or None
-        The error as a share (``forecast / actual - 1``); None or NaN give :data:`MISSING`.
-    digits : int, default 1
-        Decimals.
-
-    Returns
-    -------
-    str
-        The signed percentage (a minus sign, not a hyphen, for negatives).
-    """
-    return _signed(None if value is None else 100 * value, digits, "%")
-
-
-def format_number(value: float | None, digits: int = 0) -> str:
-    """Format a number with thousands separators, e.g. ``1234.5`` -> ``"1,234.5"``.
-
-    Parameters
-    ----------
-    value : float or None
-        The number; None or NaN give an em dash.
-    digits : int, default 0
-        Decimals.
-
-    Returns
-    -------
-    str
-        The number; one that rounds to zero has no sign (a survey score of ``-0.0`` read
-        ``"−0.0"``).
-    """
-    if value is None or not math.isfinite(value):
-        return MISSING
-    text = f"{value:,.{digits}f}"
-    if float(text.replace(",", "")) == 0:
-        text = f"{0:.{digits}f}"
-    return text.replace("-", "−")
 
 
 def format_count(value: float | None, noun: str, digits: int = 0) -> str:

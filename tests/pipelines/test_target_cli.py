@@ -291,10 +291,41 @@ def test_campaign_record_report_and_measured_rates(
     assert "recorded campaign 'october': 80 customers (40 contacted, 40 held out" in output
     output = _run(cli, "campaign", "report", "--offers", str(offers))
     # treated 10/40 = 0.25, control 2/40 = 0.05: incremental 0.2; margin (7.5 - 1.5) x 40 = 240
-    assert "0.250" in output and "0.050" in output and "0.200" in output
-    assert "240.00" in output
+    # cycle32b: as the campaign page shows them; the report printed 0.250, 0.050 and 0.200
+    assert "25.0%" in output and "5.0%" in output and "+20.0 pts (" in output
+    assert "0.250" not in output and "240.00" in output
+    assert "fewer than 30 treated" not in output  # 40 and 40: a segment big enough
     output = _run(cli, "target", "--budget", "3", "--offers", str(offers))
     assert "measured rates for 1 segment from" in output
+
+
+def test_campaign_report_says_a_small_segments_figures_rest_on_too_few_customers(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """cycle32b: a segment of 13 treated customers printed an ROI of -157 as firmly as the rest,
+    with no interval; guanxi target takes no rate from fewer than 30, and the report says so."""
+    frame = pl.DataFrame(
+        {
+            "customer_id": [f"X{i}" for i in range(26)],
+            "offer": ["retention_email"] * 26,
+            "control": [i % 2 == 1 for i in range(26)],
+            "responded": [i < 6 for i in range(26)],
+        }
+    ).with_columns(
+        ordered=pl.col("responded"),
+        revenue=pl.when(pl.col("responded")).then(100.0).otherwise(0.0),
+        margin=pl.when(pl.col("responded")).then(30.0).otherwise(0.0),
+        segment=pl.lit("at_risk"),
+    )
+    frame.write_csv(tmp_path / "small.csv")
+    _run(cli, "campaign", "record", "--file", str(tmp_path / "small.csv"))
+    said = " ".join(_run(cli, "campaign", "report", "--offers", str(offers)).split())
+    assert (
+        "note: fewer than 30 treated or control customers in retention_email: at_risk (13 "
+        "treated, 13 control), all (13 treated, 13 control): their response, incremental "
+        "response and ROI rest on too few customers to rely on (the ROI has no interval), and "
+        "guanxi target measures no rate from them"
+    ) in said
 
 
 def _october(margin: bool = True) -> pl.DataFrame:
@@ -894,9 +925,12 @@ def test_campaign_report_cuts_no_heading_or_figure_at_80_columns(width: int) -> 
     text = console.export_text()
     assert max(len(line) for line in text.splitlines()) <= width and "…" not in text
     words = set(text.replace("│", " ").replace(",", " ").split()) | set(text.split())
-    assert set(REPORT_COLUMNS) <= words
-    assert {"12,345", "12,300", "0.518", "0.135", "123,456.78", "234,567.89", "13.634"} <= words
+    assert set(REPORT_COLUMNS) - {"ci_low", "ci_high"} <= words and "(95%" in words
+    assert {"12,345", "12,300", "123,456.78", "234,567.89"} <= words
     assert {"cross_sell_accessories", "potential_loyalist"} <= words
+    # cycle32b: figures as the campaign page shows them (0.518, 0.135 (0.106, 0.164), 13.634)
+    assert {"51.8%", "38.3%", "13.63"} <= words and "0.518" not in words
+    assert " ".join(text.split()).count("+13.5 pts (+10.6 pts to +16.4 pts)") == 2
 
 
 def test_target_and_campaign_report_mark_a_missing_figure_as_guanxi_value_does() -> None:
@@ -910,7 +944,8 @@ def test_target_and_campaign_report_mark_a_missing_figure_as_guanxi_value_does()
     console.print(report_table(console, "Campaigns: october", [row]))
     words = console.export_text().replace("│", " ").split()
     assert "-" not in words
-    assert words.count(MISSING) == 2 + len(REPORT_COLUMNS) - 2 and MISSING == "—"
+    # the interval is shown beside the incremental response: one mark for the three
+    assert words.count(MISSING) == 2 + len(REPORT_COLUMNS) - 4 and MISSING == "—"
 
 
 def _keyed(monkeypatch: pytest.MonkeyPatch) -> Store:
@@ -1375,7 +1410,7 @@ def test_the_report_takes_segments_from_the_value_table_when_the_outcomes_have_n
     assert "│ retention_email │ unsegmented │" in output
     _keep_october_values(0.5)
     output = _run(cli, "campaign", "report", "--offers", str(offers))
-    assert "│ retention_email │ at_risk │ 40 │ 40 │ 0.250 │ 0.050 │ 0.200 │" in output
+    assert "│ retention_email │ at_risk │ 40 │ 40 │ 25.0% │ 5.0% │ +20.0 pts (" in output
     assert (
         "note: segments from the value table as of 2024-10-31 (the latest, as no plan is kept): "
         "for 80 of the 80 outcome rows without one of their own; customers it lacks are "
@@ -1450,7 +1485,7 @@ def test_pooled_campaigns_take_the_value_tables_segment_and_churn_row_by_row(
     measured = parse_offers(info.offers, stored=True).offer("retention_email").rates.measured
     assert measured == {"at_risk": pytest.approx(POOLED_RATE)} == {"at_risk": pytest.approx(0.8)}
     output = _run(cli, "campaign", "report", "--offers", str(offers))
-    assert "│ retention_email │ at_risk │ 80 │ 80 │ 0.375 │ 0.075 │ 0.300 │" in output
+    assert "│ retention_email │ at_risk │ 80 │ 80 │ 37.5% │ 7.5% │ +30.0 pts (" in output
     assert "unsegmented" not in output.replace("customers it lacks are 'unsegmented'", "")
     assert (
         "note: segments from the value table as of 2024-10-31 (the latest plan's day): for 80 "
@@ -1516,7 +1551,7 @@ def test_a_value_table_listing_a_campaign_customer_twice_is_refused_by_name(
         "the outcomes have no segment column and the value table as of 2024-10-31 is not used "
         f"({repeated}): reported over all segments"
     ) in output
-    assert "│ retention_email │ all │ 40 │ 40 │ 0.250 │ 0.050 │" in output
+    assert "│ retention_email │ all │ 40 │ 40 │ 25.0% │ 5.0% │" in output
 
 
 def test_a_value_table_listing_a_customer_twice_plans_nothing(
@@ -1572,7 +1607,7 @@ def test_the_plan_says_how_many_outcome_customers_the_value_table_lacks(
     measured = parse_offers(info.offers, stored=True).offer("retention_email").rates.measured
     assert measured == {"at_risk": pytest.approx(8 / 15)}
     output = _run(cli, "campaign", "report", "--offers", str(offers))  # the same 20, as it says
-    assert "│ retention_email │ at_risk │ 30 │ 30 │ 0.333 │ 0.067 │ 0.267 │" in output
+    assert "│ retention_email │ at_risk │ 30 │ 30 │ 33.3% │ 6.7% │ +26.7 pts (" in output
     assert "│ retention_email │ unsegmented │ 10 │ 10 │" in output
     assert (
         "20 outcome customers of 80 (X60, X61, X62, ...) have no segment of their own and are not "
