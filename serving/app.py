@@ -72,6 +72,7 @@ __all__ = [
     "create_app",
     "create_app_from_env",
     "missing_file",
+    "prefix_twice",
     "slash_detail",
 ]
 
@@ -386,6 +387,31 @@ def slash_detail(template: str, methods: list[str], trailing: bool) -> str:
     return f"no route at this address: {said}, with a trailing slash"
 
 
+def prefix_twice(prefix: str) -> str:
+    """Say that an address holds the path prefix twice: a proxy passed it on unstripped.
+
+    uvicorn puts ``--root-path`` before every path it receives, so a proxy that passes
+    ``/crm/v1/models`` on as it is reaches ``/crm/crm/v1/models``: every request was the 404
+    :data:`NO_ROUTE`, saying the API is under ``/v1/``, which the client had asked for.
+
+    Parameters
+    ----------
+    prefix : str
+        The path prefix the server is given (``/crm``), the ASGI ``root_path``.
+
+    Returns
+    -------
+    str
+        The 404's ``detail``.
+    """
+    return (
+        f"no route at this address, which holds the path prefix {prefix} twice: the server is "
+        f"started with --root-path {prefix}, which it puts before every path it receives, so a "
+        f"proxy in front must strip {prefix} before passing a request on (nginx: a proxy_pass "
+        "address ending in /)"
+    )
+
+
 def missing_file(folder: str) -> str:
     """Say that a mounted folder (``/ui/static``, ``/docs/assets``) has no file at an address.
 
@@ -418,7 +444,9 @@ def _slash_answer(app: FastAPI) -> Callable[[Scope, Receive, Send], Awaitable[No
     ``HEAD``, as before (``/ui`` to ``/ui/``); a form posted there is the pages' 404 naming the
     page (it was their "Page not found" alone). The route is named with the proxy's path prefix
     (``root_path``): behind ``/crm`` it is ``/crm/v1/scores``, the address a client sends (it
-    was ``/v1/scores``). Any other address is the 404 :data:`NO_ROUTE` (it was "Not Found").
+    was ``/v1/scores``). An address holding the prefix twice, from a proxy that did not strip it,
+    is a 404 saying so (:func:`prefix_twice`); any other is :data:`NO_ROUTE` (it was "Not
+    Found").
     """
 
     async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
@@ -442,6 +470,9 @@ def _slash_answer(app: FastAPI) -> Callable[[Scope, Receive, Send], Awaitable[No
                     raise PageError(404, "Page not found", f"{said[:1].upper()}{said[1:]}.")
                 raise HTTPException(404, said)
         if scope["type"] == "http":
+            prefix = scope.get("root_path", "")
+            if prefix and (path == prefix or path.startswith(f"{prefix}/")):
+                raise HTTPException(404, prefix_twice(prefix))
             raise HTTPException(404, NO_ROUTE)
         await app.router.not_found(scope, receive, send)
 

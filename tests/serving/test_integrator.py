@@ -25,7 +25,7 @@ import serving.schemas
 import serving.targeting
 from features.events import MAX_VALUE_CHARS
 from features.store import Store
-from serving.app import NO_ROUTE, NOT_UTF8, create_app, slash_detail
+from serving.app import NO_ROUTE, NOT_UTF8, create_app, prefix_twice, slash_detail
 from serving.deps import (
     KEY_IN_AUTHORIZATION,
     KEY_WHITESPACE,
@@ -156,6 +156,21 @@ def test_a_trailing_slash_behind_a_proxy_names_the_route_with_its_prefix(app: Fa
         assert r.json() == {"detail": slash_detail("/crm/v1/scores", ["POST"], trailing=True)}
         r = proxied.post("/crm/ui/login/", data={"key": "x"}, follow_redirects=False)
         assert "/crm/ui/login (GET, HEAD, POST)" in r.text
+
+
+def test_an_address_with_the_prefix_twice_says_the_proxy_must_strip_it(app: FastAPI) -> None:
+    """web32b: served under ``/crm`` (``--root-path``) behind a proxy that passes the prefix on,
+    every request reached ``/crm/crm/...`` (uvicorn puts the prefix before each path) and was
+    the 404 saying the API is under /v1/, which the client had asked for; it says the proxy
+    must strip the prefix. A mistyped address under the prefix is still the plain 404."""
+    with TestClient(app, root_path="/crm") as proxied:
+        for path in ("/crm/crm/v1/models", "/crm/crm/ui/login", "/crm/crm"):
+            r = proxied.get(path, headers=headers(), follow_redirects=False)
+            assert r.status_code == 404 and r.json() == {"detail": prefix_twice("/crm")}, path
+        assert "must strip /crm before passing a request on" in prefix_twice("/crm")
+        r = proxied.get("/crm/v2/models", headers=headers())
+        assert r.status_code == 404 and r.json() == {"detail": NO_ROUTE}
+        assert proxied.get("/crm/healthz").status_code == 200
 
 
 @pytest.mark.parametrize("coding", sorted(COMPRESSIONS))

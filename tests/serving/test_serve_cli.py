@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from models.tasks import task_names
 from pipelines.demo import next_steps, serve_later
 from pipelines.serve import _log_config, port_in_use, run_server, serve_command
+from serving.app import prefix_twice
 from serving.settings import get_settings
 from tests.processes import guanxi_serve, reserved_port, stop
 from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY, Registry
@@ -169,7 +170,9 @@ def test_the_announcement_comes_once_the_server_listens_under_its_path_prefix(
     assert answers["/healthz"].status_code == 200
     login = answers["/ui/login"]
     assert login.status_code == 200 and 'action="/crm/ui/login"' in login.text, login.text
-    assert answers["/crm/healthz"].status_code == 404  # the prefix twice: a proxy must strip it
+    # the prefix twice: a proxy passed it on, which must strip it
+    assert answers["/crm/healthz"].status_code == 404
+    assert answers["/crm/healthz"].json() == {"detail": prefix_twice("/crm")}
 
 
 @pytest.mark.parametrize(
