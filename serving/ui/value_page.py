@@ -18,11 +18,12 @@ nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from models.clv import VALUE_TIERS
 from models.targeting import GROUP_NAMES, NO_GROUP_NAMES
 from serving.deps import Holder, PageError, Reviewer, loaded_page_state, served_values
 from serving.state import StateHolder
@@ -40,6 +41,34 @@ FORECAST_NAMES = {"bgnbd": "BG/NBD", "naive": "same as last period (naive)"}
 
 _GROUPS = tuple(GROUP_NAMES.items())
 _CHARTS = (("equity", "Customer equity"), ("equity_at_risk", "Equity at risk"))
+_REST: Final = VALUE_TIERS[-1][0]
+"""The value tier of everyone below the top tiers, whose export "CSV of the rest customers" read
+oddly in a screen reader's list of links."""
+
+
+def _export_label(by: str, name: str, label: str) -> str:
+    """Name a group's CSV export in a screen reader's list of links.
+
+    Parameters
+    ----------
+    by : str
+        The grouping (``rfm_segment`` or ``value_tier``).
+    name : str
+        The group's key (:data:`serving.values.NO_SEGMENT` for the customers without one).
+    label : str
+        The grouping as a person reads it (``"RFM segment"``).
+
+    Returns
+    -------
+    str
+        E.g. ``"CSV of the champions customers"``, ``"CSV of the customers with no RFM segment"``
+        (not "the none customers"), ``"CSV of the rest of the customers"``.
+    """
+    if name == NO_SEGMENT:
+        return f"CSV of the customers with no {label}"
+    if by == "value_tier" and name == _REST:
+        return "CSV of the rest of the customers"
+    return f"CSV of the {group_name(name)} customers"
 
 
 def page_values(request: Request, holder: StateHolder) -> tuple[LoadedValues | None, str | None]:
@@ -110,14 +139,7 @@ def value_page(request: Request, _role: Reviewer, holder: Holder) -> HTMLRespons
             )
             for field, title in drawn
         ]
-        # what each export link says in a screen reader's list of links: the customers without a
-        # segment's read "CSV of the none customers"
-        exports = {
-            r.name: f"CSV of the customers with no {label}"
-            if r.name == NO_SEGMENT
-            else f"CSV of the {group_name(r.name)} customers"
-            for r in rows
-        }
+        exports = {r.name: _export_label(by, r.name, label) for r in rows}
         groups.append(
             {
                 "by": by,

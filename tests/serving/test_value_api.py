@@ -633,6 +633,8 @@ def test_value_page_shows_equity_by_segment_and_tier_and_the_check(
     assert (
         '/ui/value/segments/top_1pct.csv" aria-label="CSV of the top 1% customers">CSV</a>' in text
     )
+    # ui32: and the lowest tier's "CSV of the rest customers"
+    assert 'segments/rest.csv" aria-label="CSV of the rest of the customers">' in text
     # the customers without a segment's read "CSV of the none customers"
     assert 'segments/none.csv" aria-label="CSV of the customers with no RFM segment">' in text
     # ui31b: and its row and bar said "none" where the plan and campaign pages say "unsegmented"
