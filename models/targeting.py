@@ -59,8 +59,9 @@ Segment ROI
 return per unit invested; and the total). :func:`compare_allocations` puts the optimiser's
 allocation beside two simple ways of spending the same budget under the same capacities:
 ``even`` (an equal share of the budget per segment, customers in a seeded random order) and
-``churn_score`` (customers by descending churn probability); both give each customer the offer
-with the largest expected value for them, as a campaign manager without the optimiser would.
+``churn_score`` (customers by descending churn probability; left out when no customer has one,
+as it would be the value table's order); both give each customer the offer with the largest
+expected value for them, as a campaign manager without the optimiser would.
 """
 
 from __future__ import annotations
@@ -814,7 +815,9 @@ def compare_allocations(
     -------
     polars.DataFrame
         ``allocation`` (``optimiser``, ``even``, ``churn_score``) then the columns of
-        :func:`segment_roi`, each allocation's segments followed by its total.
+        :func:`segment_roi`, each allocation's segments followed by its total. Without a churn
+        probability for any customer there is no ``churn_score``: it was the customers in the
+        value table's order, printed and shown as a spend "by churn score alone".
     """
     resources = plan_resources(values, offers, plan.budget)
     n = values.value.shape[0]
@@ -827,14 +830,13 @@ def compare_allocations(
         resources,
         {s: share for s in values.customers["segment"].unique().to_list()},
     )
-    churn = values.customers["churn_probability"].fill_null(-1.0).to_numpy()
-    by_churn = _greedy(values, np.argsort(-churn, kind="stable"), resources)
+    allocations = [("optimiser", plan.rows), ("even", _allocation(values, even, plan.budget).rows)]
+    if values.customers["churn_probability"].is_not_null().any():
+        churn = values.customers["churn_probability"].fill_null(-1.0).to_numpy()
+        by_churn = _greedy(values, np.argsort(-churn, kind="stable"), resources)
+        allocations.append(("churn_score", _allocation(values, by_churn, plan.budget).rows))
     parts = []
-    for name, rows in (
-        ("optimiser", plan.rows),
-        ("even", _allocation(values, even, plan.budget).rows),
-        ("churn_score", _allocation(values, by_churn, plan.budget).rows),
-    ):
+    for name, rows in allocations:
         parts.append(segment_roi(rows).select(pl.lit(name).alias("allocation"), pl.all()))
     return pl.concat(parts)
 

@@ -256,12 +256,15 @@ def print_report(console: Console, comparison: list[dict[str, Any]]) -> None:
     totals = {}
     for allocation, title in titles.items():
         rows = [r for r in comparison if r["allocation"] == allocation]
+        if not rows and allocation == "churn_score":  # was the value table's order, so titled
+            console.print(f"{title}: not compared, as no customer has a churn probability")
+            continue
         console.print(_table(console, title, rows, keys))
         totals[allocation] = next((r for r in rows if r["segment"] == "total"), None)
     best = totals["optimiser"]
     if best is not None:
         for other in ("even", "churn_score"):
-            row = totals[other]
+            row = totals.get(other)
             if row is not None and row["expected_return"]:
                 # the returns alone favoured a spend that costs more than it returns
                 console.print(

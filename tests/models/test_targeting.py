@@ -250,3 +250,30 @@ def test_optimiser_moves_money_from_c_to_a() -> None:
     nxt = plan.next_best.by_segment.row(0, named=True)
     assert (nxt["segment"], nxt["contacts"]) == ("B", 15)
     assert nxt["expected_return"] == pytest.approx(22.5)
+
+
+def test_no_churn_probability_leaves_the_churn_score_allocation_out() -> None:
+    """cycle32b: with no churn champion when guanxi value ran, the spend "by churn score alone"
+    took the customers in the value table's order, and guanxi target --report printed it as
+    such beside the even spend; it is left out."""
+    offers = parse_offers(
+        {
+            "offers": [
+                {
+                    "name": "voucher",
+                    "kind": "win_back",
+                    "channel": "email",
+                    "cost": 1.0,
+                    "response": {"default": 0.5},
+                }
+            ]
+        }
+    )
+    customers = _abc().with_columns(
+        churn_probability=pl.lit(None, dtype=pl.Float64), lapsed=pl.lit(True)
+    )
+    values = offer_values(customers, offers)
+    plan = plan_campaign(values, offers, budget=150.0)
+    assert plan.rows.height > 0  # the win-back offer needs no churn probability
+    table = compare_allocations(values, offers, plan)
+    assert set(table["allocation"]) == {"optimiser", "even"}

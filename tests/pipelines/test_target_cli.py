@@ -45,7 +45,7 @@ from models.targeting import MISSING, SUMMARY_COLUMNS
 from pipelines.campaign import report_table
 from pipelines.cli import _register, app
 from pipelines.days import after_today
-from pipelines.target import _table
+from pipelines.target import _table, print_report
 from serving.settings import get_settings
 
 DAY = date(2024, 10, 31)
@@ -1741,3 +1741,21 @@ def test_a_day_after_today_is_refused_before_anything_is_planned_or_fitted(
     assert output == f"cannot show the plan: {after_today(later)}"
     output = _run(cli, "campaign", "uplift", "--as-of", later.isoformat(), code=1)
     assert output == f"cannot fit uplift, nothing registered: {after_today(later)}"
+
+
+def test_the_report_says_why_no_spend_by_churn_score_is_compared() -> None:
+    """cycle32b: without churn probabilities the spend "by churn score alone" was the value
+    table's order, printed under that title (the same figures as the even spend, on the
+    sample); the comparison has no such rows now, and the report says why."""
+    row = {"segment": "total", "customers": 1, "investment": 1.0, "expected_return": 2.0}
+    comparison = [
+        {"allocation": name, **row, "return_per_unit": 2.0} for name in ("optimiser", "even")
+    ]
+    console = Console(width=120, record=True, force_terminal=False)
+    print_report(console, comparison)
+    said = " ".join(console.export_text().split())
+    assert (
+        "Segment ROI: the same budget spent by churn score alone: not compared, as no customer "
+        "has a churn probability"
+    ) in said
+    assert "optimiser / churn score" not in said and "optimiser / even" in said
