@@ -598,7 +598,10 @@ def report_command(
     if segmented is not None:
         console.print(f"[yellow]note:[/yellow] {segmented}")
     if offers_file is None:
-        console.print("[yellow]note:[/yellow] no offers file and no stored plan: no cost, no ROI")
+        console.print(  # was "no cost, no ROI" alone, not saying how to get them
+            "[yellow]note:[/yellow] no offers file and no stored plan: no cost, no ROI; give "
+            "--offers with the offers file, which holds each offer's cost"
+        )
     console.print(
         "incremental response: treated minus control response, in percentage points, with its "
         "95% bootstrap interval in brackets; incremental margin: (mean margin treated - "

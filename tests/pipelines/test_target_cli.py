@@ -326,6 +326,11 @@ def test_campaign_report_says_a_small_segments_figures_rest_on_too_few_customers
         "response and ROI rest on too few customers to rely on (the ROI has no interval), and "
         "guanxi target measures no rate from them"
     ) in said
+    said = _run(cli, "campaign", "report")  # no plan stored: no costs
+    assert (
+        "note: no offers file and no stored plan: no cost, no ROI; give --offers with the offers "
+        "file, which holds each offer's cost"
+    ) in said
 
 
 def _october(margin: bool = True) -> pl.DataFrame:
