@@ -563,8 +563,6 @@ def value_command(
         raise typer.Exit(1)
     home = get_settings().home
     require_tracking(console, home, "value customers")
-    if keep:
-        warn_unsigned(console, "the value table", "does not serve it (its value routes answer 404)")
     day = as_of.date()
     with ExitStack() as stack:
         try:
@@ -579,6 +577,10 @@ def value_command(
             said = f"{no_event_by(_first_event(frame), day)}: choose a later --as-of"
             console.print(f"[red]cannot value customers, nothing written:[/red] {said}")
             raise typer.Exit(1)
+        if keep:  # before the fit, after the refusals of the inputs, which keep no value table
+            warn_unsigned(
+                console, "the value table", "does not serve it (its value routes answer 404)"
+            )
         try:
             run = compute_values(
                 frame,

@@ -237,6 +237,7 @@ def test_a_day_before_every_event_is_refused_as_such(
         f"2020-01-01 (the first event is on {first:%Y-%m-%d}): choose a later --as-of"
     ) in said
     assert "repeat purchase" not in said
+    assert "GUANXI_STORE_KEY is not set" not in said  # cycle32b: no value table is kept
     assert Store(get_settings().home).list_snapshots() == []
     assert not (tmp_path / "v.parquet").exists()
 
