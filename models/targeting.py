@@ -110,10 +110,15 @@ __all__ = [
     "targeting_customers",
 ]
 
+NO_GROUP_NAMES: Final = {"rfm_segment": "unsegmented", "value_tier": "untiered"}
+"""How a person reads the group of the customers without an RFM segment or a value tier, on every
+page and in every CLI table: the plan and campaign pages said "unsegmented" where the value page
+said "none" (its key in URLs and the API, kept) and guanxi value printed "None"."""
+
 CUSTOMER_INPUTS: Final[dict[str, str]] = {
     "customer_id": "customer identifier (required)",
-    "segment": "RFM segment (rfm_segment); null counts as 'unsegmented'",
-    "value_tier": "value tier by CLV; null counts as 'untiered'",
+    "segment": f"RFM segment (rfm_segment); null counts as '{NO_GROUP_NAMES['rfm_segment']}'",
+    "value_tier": f"value tier by CLV; null counts as '{NO_GROUP_NAMES['value_tier']}'",
     "churn_probability": "calibrated churn probability (retention, service recovery)",
     "clv": "customer lifetime value (retention, win-back, service recovery)",
     "churn_population": "true when the customer is in the churn population (population: churn)",
@@ -125,11 +130,6 @@ CUSTOMER_INPUTS: Final[dict[str, str]] = {
 GROUP_NAMES: Final = {"rfm_segment": "RFM segment", "value_tier": "value tier"}
 """How a person reads the value table's groupings, in the order the CLI and the value page show
 them: ``guanxi value`` titled a table "Equity by rfm segment" where the page said "RFM segment"."""
-
-NO_GROUP_NAMES: Final = {"rfm_segment": "unsegmented", "value_tier": "untiered"}
-"""How a person reads the group of the customers without an RFM segment or a value tier, on every
-page and in every CLI table: the plan and campaign pages said "unsegmented" where the value page
-said "none" (its key in URLs and the API, kept) and guanxi value printed "None"."""
 
 MISSING: Final = "—"
 """What the CLI prints for a figure it has not got (guanxi target, value, campaign report), the

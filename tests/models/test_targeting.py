@@ -7,6 +7,8 @@ import pytest
 
 from models.offers import OffersFile, parse_offers
 from models.targeting import (
+    CUSTOMER_INPUTS,
+    NO_GROUP_NAMES,
     PLAN_COLUMNS,
     compare_allocations,
     offer_values,
@@ -75,6 +77,12 @@ def _offers(**extra: object) -> OffersFile:
 def _values(frame: pl.DataFrame) -> dict[tuple[str, str], float]:
     rows = frame.iter_rows(named=True)
     return {(r["customer_id"], r["offer"]): r["expected_value"] for r in rows}
+
+
+def test_customer_inputs_name_the_groups_without_a_segment_or_tier_as_the_tables_do() -> None:
+    """The help of the segment and value_tier columns says what a null reads as in every table."""
+    assert f"'{NO_GROUP_NAMES['rfm_segment']}'" in CUSTOMER_INPUTS["segment"]
+    assert f"'{NO_GROUP_NAMES['value_tier']}'" in CUSTOMER_INPUTS["value_tier"]
 
 
 def test_expected_values_by_hand() -> None:
