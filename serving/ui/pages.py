@@ -54,7 +54,7 @@ from models.artifact import MODEL_METRICS, RULE_BACKED
 from models.metrics import MIN_BIN_ROWS
 from models.ranking import BANDS
 from models.registry import ModelNotFoundError
-from models.targeting import MISSING, money_text
+from models.targeting import MISSING, NO_GROUP_NAMES, money_text
 from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, task_names, task_specs
 from serving.deps import (
     Holder,
@@ -100,7 +100,7 @@ from serving.ui.charts import (
 )
 from serving.ui.history import CustomerHistory, HistoryUnreadableError, customer_history
 from serving.value_routes import VALUE_TASK
-from serving.values import NO_VALUES, LoadedValues
+from serving.values import NO_SEGMENT, NO_VALUES, LoadedValues
 
 __all__ = [
     "HERE",
@@ -728,11 +728,14 @@ def customers(
     sortable = [c for c in _SORTS if c in table.columns] + [f"{t}_p" for t in state.tables]
     sort = sort if sort in sortable else f"{task}_p"
     order = order if order in ("asc", "desc") else ("asc" if sort == "customer_id" else "desc")
-    segments = (
-        sorted(s for s in table.get_column("rfm_segment").unique().to_list() if s is not None)
-        if "rfm_segment" in table.columns
-        else []
-    )
+    # the customers without a segment are a choice too, keyed "none" as in the value page's URLs
+    # and CSVs and named "unsegmented" as on every page (the filter had no way to list them)
+    segments: dict[str, str] = {}
+    if "rfm_segment" in table.columns:
+        found = table.get_column("rfm_segment").unique()
+        segments = {s: segment_name(s) for s in sorted(found.drop_nulls().to_list())}
+        if found.null_count():
+            segments[NO_SEGMENT] = NO_GROUP_NAMES["rfm_segment"]
     view = table
     q = q.strip()[:100]
     if q:
@@ -740,7 +743,8 @@ def customers(
             pl.col("customer_id").str.to_lowercase().str.contains(q.lower(), literal=True)
         )
     if segment in segments:
-        view = view.filter(pl.col("rfm_segment") == segment)
+        key = pl.col("rfm_segment")
+        view = view.filter(key.is_null() if segment == NO_SEGMENT else key == segment)
     else:
         segment = ""
     statuses = [b.name for b in _statuses(table, task)]

@@ -605,6 +605,19 @@ def test_customer_list_filters_sorts_and_pages(ui: TestClient, world: UIWorld) -
     assert ui.get("/ui/customers?sort=nope&task=nope&order=x").status_code == 200
 
 
+def test_customer_list_filters_the_customers_without_a_segment(
+    ui: TestClient, world: UIWorld
+) -> None:
+    """The segment filter offers the customers without an RFM segment, keyed "none" as in the
+    value page's URLs and named "unsegmented" as on every page: it had no option for them."""
+    login(ui)
+    unsegmented = world.snapshot.filter(pl.col("rfm_segment").is_null()).height
+    assert unsegmented
+    page = ui.get("/ui/customers?segment=none")
+    assert re.search(r'<option value="none"\s+selected>unsegmented</option>', page.text)
+    assert f"{unsegmented} of {world.snapshot.height}" in page.text
+
+
 @pytest.mark.parametrize(
     ("query", "caption"),
     [
