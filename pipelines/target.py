@@ -287,10 +287,13 @@ def _stored_report(console: Console, store: Store, as_of: date | None) -> None:
         console.print(f"[red]cannot show the plan:[/red] {exc}")
         raise typer.Exit(1) from exc
     if stored is None:
+        # was the same words when the store had a plan of another day, whose days were unsaid
+        held = f"; the latest stored plan is as of {days[-1]}" if days else ""
         console.print(
             "[red]no plan in the store"
             + (f" as of {day}" if day else "")
             + ":[/red] plan one with guanxi target --budget B --offers offers.yaml --as-of DATE"
+            + held
         )
         raise typer.Exit(1)
     _, info = stored

@@ -148,6 +148,11 @@ def test_target_writes_the_plan_its_summaries_and_keeps_it(
     }
     stored = _run(cli, "target", "--report")  # the stored plan's report
     assert "plan as of 2024-10-31" in stored and "Segment ROI" in stored
+    # cycle32b: a day without a plan said "no plan in the store as of ..." and not which it has
+    assert _run(cli, "target", "--report", "--as-of", "2024-10-30", code=1) == (
+        "no plan in the store as of 2024-10-30: plan one with guanxi target --budget B --offers "
+        "offers.yaml --as-of DATE; the latest stored plan is as of 2024-10-31"
+    )
 
 
 def test_the_written_plan_and_summaries_have_money_in_cents(
