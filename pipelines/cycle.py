@@ -1158,7 +1158,8 @@ def cycle_command(
         )
     day = as_of.date()
     done = get_settings().store().read_record("cycle", day) or {}
-    if not done.get("complete"):  # was said too of a day done already, which keeps nothing
+    # was said too of a day done already, and of a day to come (refused), which keep nothing
+    if not done.get("complete") and after_today(day) is None:
         warn_unsigned(
             console,
             "each score and value table the cycle keeps",

@@ -729,6 +729,7 @@ def test_a_day_after_today_is_refused_before_any_step(local_tracking: Path) -> N
     assert f"cycle stopped: {after_today(later)}; nothing written" in said  # drift's words
     assert "No step had finished: no step's work is kept." in said  # cycle32b: not "run the
     assert "run the same command again" not in said  # same command again": the day must change
+    assert "GUANXI_STORE_KEY is not set" not in said  # cycle32b: a warning of nothing kept
     assert sorted(local_tracking.rglob("*")) == before
 
 
