@@ -7,7 +7,9 @@ fixture logs them through :mod:`models.registry` into a SQLite MLflow under a se
 from __future__ import annotations
 
 import contextlib
+import html
 import os
+import re
 import subprocess
 import sys
 import time
@@ -227,6 +229,20 @@ def make_settings(home: Path, **overrides: object) -> Settings:
 
 def headers(role: str = "scorer") -> dict[str, str]:
     return {"X-API-Key": KEYS[role]}
+
+
+def names_said_twice(page: str) -> set[str]:
+    """Return the names of a page's scroll boxes that are also a heading's text.
+
+    A section is named by its heading, and a table's caption is its box's name: a box named as the
+    heading above it is announced twice (three times with the caption) to a screen reader.
+    """
+    headings = {
+        " ".join(re.sub(r"<[^>]+>", "", h).split())
+        for h in re.findall(r"<h[1-6][^>]*>(.*?)</h[1-6]>", page, re.S)
+    }
+    boxes = set(re.findall(r'role="region" aria-label="([^"]*)"', page))
+    return {html.unescape(b) for b in boxes} & {html.unescape(h) for h in headings}
 
 
 def wait_ready(client: TestClient, attempts: int = 400) -> None:

@@ -28,7 +28,7 @@ from tests.pipelines.test_target_cli import (
     plan_metadata_changed,
     restored_before_each_rows_read,
 )
-from tests.serving.conftest import headers
+from tests.serving.conftest import headers, names_said_twice
 
 EVIL = "<script>alert(1)</script>"
 
@@ -73,6 +73,9 @@ def test_plan_and_campaign_pages(client: TestClient, settings) -> None:  # type:
     assert page.status_code == 200
     text = page.text
     assert EVIL not in text and "&lt;script&gt;" in text
+    # ui32b: each table's box was named as the heading above it (and its caption too), so a
+    # screen reader said "Budget and return" three times over
+    assert not names_said_twice(text)
     assert 'id="plan-top"' in text and "C1" in text and "C4" in text
     assert "Investment by segment" in text and "<svg" in text and "Data table" in text
     assert "17.00" in text  # expected value after costs: 9 + 8

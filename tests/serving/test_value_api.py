@@ -35,6 +35,7 @@ from tests.serving.conftest import (
     StaticSource,
     headers,
     make_settings,
+    names_said_twice,
     wait_ready,
 )
 
@@ -653,6 +654,8 @@ def test_value_page_shows_equity_by_segment_and_tier_and_the_check(
     check = text.split('id="validation"', 1)[1].split("</section>", 1)[0]
     assert '<td class="num">−10.0%</td>' in check and '<td class="num">+20.0%</td>' in check
     assert "c001" in text.split('id="top-at-risk"', 1)[1]
+    # ui32b: the validation table's box was named as its section, so a screen reader said it twice
+    assert not names_said_twice(text)
     assert value_client.get("/ui/value", headers=headers()).status_code == 403  # scorer
 
 
