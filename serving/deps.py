@@ -34,6 +34,7 @@ from typing import Annotated, Any, Final
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.routing import get_route_path
 
 from serving.audit import AuditLog
 from serving.metrics import Metrics
@@ -246,8 +247,7 @@ def app_path(request: Request) -> str:
         The path as the browser sent it less the prefix (``/ui/customers``), escaped as in
         :attr:`starlette.requests.Request.url`.
     """
-    path, base = request.url.path, base_path(request)
-    return path[len(base) :] if base and path.startswith(f"{base}/") else path
+    return get_route_path({"path": request.url.path, "root_path": base_path(request)})
 
 
 class LoginRequiredError(Exception):

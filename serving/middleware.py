@@ -24,7 +24,7 @@ from fastapi import HTTPException, status
 from fastapi.responses import JSONResponse
 from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.routing import BaseRoute, Mount, Router, compile_path
+from starlette.routing import BaseRoute, Mount, Router, compile_path, get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.metrics import Metrics
@@ -404,9 +404,7 @@ def _matching(routes: Sequence[BaseRoute], scope: Scope) -> Iterator[tuple[Route
     The routes are walked as FastAPI matches them (included routers flattened); a mounted
     folder's template is the mount's path followed by ``/{path}``. The method is not compared.
     """
-    path, root = scope["path"], scope.get("root_path", "")
-    if root and path.startswith(root + "/"):
-        path = path[len(root) :]
+    path = get_route_path(scope)
     for context in iter_route_contexts(routes):
         if context.path is None:
             continue
