@@ -536,7 +536,9 @@ def create_app(settings: Settings | None = None, source: Source | None = None) -
         settings.auth_max_backoff_seconds,
         path=app.state.run.backoff_db if app.state.run else None,
     )
-    app.state.audit = AuditLog(settings.home, audit_key, settings.audit_flush_seconds)
+    app.state.audit = AuditLog(
+        settings.home, audit_key, settings.audit_flush_seconds, api_keys=settings.keys
+    )
     app.state.metrics = Metrics()
     app.state.uplift_cache = UpliftCache()
     app.dependency_overrides[get_settings] = lambda: settings

@@ -122,8 +122,17 @@ def key_fingerprint(audit_key: bytes, api_key: str) -> str:
         16 hex digits: HMAC-SHA256 of the key under ``HMAC-SHA256(audit key, label)``, so it never
         equals a customer hash of the same text; the same key and audit key always give the same.
     """
-    derived = hmac.new(audit_key, _KEY_LABEL, hashlib.sha256).digest()
-    return hmac.new(derived, api_key.encode(), hashlib.sha256).hexdigest()[:16]
+    return _fingerprint(_fingerprint_key(audit_key), api_key)
+
+
+def _fingerprint_key(audit_key: bytes) -> bytes:
+    """Return the key API keys are fingerprinted under: ``HMAC-SHA256(audit key, label)``."""
+    return hmac.new(audit_key, _KEY_LABEL, hashlib.sha256).digest()
+
+
+def _fingerprint(fingerprint_key: bytes, api_key: str) -> str:
+    """Return an API key's fingerprint under a key from :func:`_fingerprint_key`."""
+    return hmac.new(fingerprint_key, api_key.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def host_id() -> str:
@@ -202,11 +211,23 @@ class AuditLog:
         The HMAC key for customer ids and the chain.
     flush_seconds : float, optional
         How often written lines are fsynced and the head is updated (default 0.2 s).
+    api_keys : iterable of str, optional
+        The configured API keys (``GUANXI_API_KEYS``): their fingerprints are computed here,
+        once, and :meth:`fingerprint` answers them without hashing again.
     """
 
-    def __init__(self, home: Path, key: bytes, flush_seconds: float = 0.2) -> None:
+    def __init__(
+        self,
+        home: Path,
+        key: bytes,
+        flush_seconds: float = 0.2,
+        api_keys: Iterable[str] = (),
+    ) -> None:
         self.directory = home / "audit"
         self._key = key
+        self._fingerprint_key = _fingerprint_key(key)
+        # bounded by the configuration: a key only a caller sent is never remembered
+        self._fingerprints = {k: _fingerprint(self._fingerprint_key, k) for k in api_keys}
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._writer = f"{host_id()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -220,6 +241,9 @@ class AuditLog:
     def fingerprint(self, api_key: str) -> str:
         """Return an API key's ``key_fingerprint`` under this log's key (:func:`key_fingerprint`).
 
+        A configured key's (``api_keys``) was computed at start; any other is computed each
+        time and not remembered.
+
         Parameters
         ----------
         api_key : str
@@ -230,7 +254,8 @@ class AuditLog:
         str
             16 hex digits.
         """
-        return key_fingerprint(self._key, api_key)
+        known = self._fingerprints.get(api_key)
+        return known if known is not None else _fingerprint(self._fingerprint_key, api_key)
 
     def record(
         self,

@@ -26,6 +26,7 @@ from serving.audit import (
 )
 
 KEY = b"k" * 32
+KEY_LABEL = audit_module._KEY_LABEL
 FP = "0123456789abcdef"
 
 
@@ -367,6 +368,29 @@ def test_a_key_fingerprint_is_keyed_by_the_audit_key(tmp_path: Path) -> None:
     assert key_fingerprint(KEY, one) != key_fingerprint(b"o" * 32, one)
     assert key_fingerprint(KEY, one) not in hash_customer_id(KEY, one)
     assert key_fingerprint(KEY, one) == AuditLog(tmp_path, KEY).fingerprint(one)
+
+
+def test_a_configured_keys_fingerprint_is_computed_once_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """web32c: an admitted request hashed its key twice for the audit line; a configured key's
+    fingerprint is now computed at start (the same one), and a key only a caller sent is
+    computed each time and never remembered."""
+    one, other = "reviewer-one-key-0123456789abcdef012345", "unknown-key-0123456789abcdef0123456789"
+    log = AuditLog(tmp_path, KEY, api_keys=[one])
+    hashed: list[bytes] = []
+    real = audit_module.hmac.new
+
+    def counted(key: bytes, msg: bytes, digestmod: Any) -> Any:
+        hashed.append(msg)
+        return real(key, msg, digestmod)
+
+    monkeypatch.setattr(audit_module.hmac, "new", counted)
+    assert log.fingerprint(one) == log.fingerprint(one) == key_fingerprint(KEY, one)
+    assert hashed == [KEY_LABEL, one.encode()]  # key_fingerprint's alone
+    hashed.clear()
+    assert log.fingerprint(other) == log.fingerprint(other) == key_fingerprint(KEY, other)
+    assert hashed == [other.encode(), other.encode(), KEY_LABEL, other.encode()]
 
 
 def test_verify_keys_prints_each_keys_fingerprint_never_the_key(
