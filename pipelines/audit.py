@@ -18,6 +18,7 @@ rotation, run it with those in the environment).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -27,7 +28,7 @@ from rich.markup import escape
 
 from features.contracts import counted
 from serving.audit import key_fingerprint, verify_log
-from serving.settings import get_settings
+from serving.settings import Role, get_settings, parse_api_keys
 
 __all__ = ["verify_command"]
 
@@ -41,9 +42,24 @@ def _print_keys(console: Console, key: bytes) -> None:
             "(key:role, comma-separated), as the service has them"
         )
         raise typer.Exit(2)
-    console.print("key  role      key_fingerprint  (GUANXI_API_KEYS in its order)")
-    for number, (api_key, role) in enumerate(keys.items(), start=1):
+    console.print("key  role      key_fingerprint  (key: its item's number in GUANXI_API_KEYS)")
+    for number, api_key, role in _numbered(keys):
         console.print(f"{number:<4} {role.name:<9} {key_fingerprint(key, api_key)}")
+
+
+def _numbered(keys: dict[str, Role]) -> list[tuple[int, str, Role]]:
+    """Return each key with its item's number in ``GUANXI_API_KEYS``, as the service counts items.
+
+    The service's errors name an item by its position, empty items counted
+    (:func:`serving.settings.parse_api_keys`): in ``"a:scorer,,b:admin"`` ``b`` is item 3, and so
+    its line says 3 here. Keys not read from the environment are numbered in their order.
+    """
+    spec = next((v for k, v in os.environ.items() if k.upper() == "GUANXI_API_KEYS"), "")
+    items = enumerate((parse_api_keys(item) for item in spec.split(",")), start=1)
+    numbered = [(n, api_key, role) for n, item in items for api_key, role in item.items()]
+    if {api_key: role for _, api_key, role in numbered} != keys:
+        return [(n, api_key, role) for n, (api_key, role) in enumerate(keys.items(), start=1)]
+    return numbered
 
 
 def verify_command(

@@ -415,6 +415,24 @@ def test_verify_keys_prints_each_keys_fingerprint_never_the_key(
     assert code == 2 and "GUANXI_API_KEYS is not set" in out
 
 
+def test_verify_keys_numbers_each_key_as_the_services_messages_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """web32c: the service names a GUANXI_API_KEYS item by its position, empty items counted
+    ("item 3 repeats an earlier key"); ``--keys`` numbered the keys 1, 2, ... so a key after an
+    empty item had another number there. Both count the items now."""
+    one, two = "reviewer-one-key-0123456789abcdef012345", "scorer-two-key-0123456789abcdef0123456"
+    _log(tmp_path)
+    monkeypatch.setenv("GUANXI_API_KEYS", f",{one}:reviewer, ,{two}:scorer,")
+    code, out = _verify("--keys", str(tmp_path / "audit"))
+    assert code == 0, out
+    rows = [line.split() for line in out.splitlines()[1:3]]
+    assert rows == [
+        ["2", "reviewer", key_fingerprint(KEY, one)],
+        ["4", "scorer", key_fingerprint(KEY, two)],
+    ]
+
+
 def test_verify_checks_one_day_named_by_a_pattern(tmp_path: Path) -> None:
     """sec32: an auditor checking one day names its files, ``part-20261204-*``, which holds each
     part's ``.head`` (and a live writer's ``.pending``) too: each was read as a part and reported
