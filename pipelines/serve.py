@@ -306,12 +306,13 @@ def serve_command(
     )
 
 
-def _dev_secrets() -> None:
+def _dev_secrets(root_path: str = "") -> None:
     """Generate the secrets ``--dev`` lets go unset, for this run, and print the ones a user needs.
 
     The admin API key (when ``GUANXI_API_KEYS`` is not set) is for ``X-API-Key`` and the reviewer
     pages' login (``/ui/login``), which the line names as the demo's own server names the pages
-    (``guanxi demo --no-serve`` ends with ``guanxi serve --dev``); the audit key
+    (``guanxi demo --no-serve`` ends with ``guanxi serve --dev``), and under a ``root_path`` (a
+    checked ``--root-path``) at its address through the proxy too (``/crm/ui/login``); the audit key
     (when ``GUANXI_AUDIT_KEY`` is not set) is the one the audit log of this run is written with,
     which ``guanxi audit verify`` needs, so it is printed too, once, labelled dev only. The
     session key is generated silently (sessions end with the run). Outside ``--dev`` nothing is
@@ -321,9 +322,10 @@ def _dev_secrets() -> None:
     if not os.environ.get("GUANXI_API_KEYS"):
         key = secrets.token_urlsafe(24)
         os.environ["GUANXI_API_KEYS"] = f"{key}:admin"
+        proxied = f"; through the proxy: {root_path}/ui/login" if root_path else ""
         typer.echo(
             f"dev mode: generated admin API key (X-API-Key): {key} (it also logs in to the "
-            "reviewer pages at /ui/login)"
+            f"reviewer pages at /ui/login{proxied})"
         )
     if not os.environ.get("GUANXI_AUDIT_KEY"):
         os.environ["GUANXI_AUDIT_KEY"] = audit = secrets.token_urlsafe(32)
@@ -416,7 +418,7 @@ def run_server(
     root_path = check_root_path(root_path)
     console = Console(stderr=True)
     if dev:
-        _dev_secrets()
+        _dev_secrets(root_path)
     get_settings.cache_clear()
     try:
         settings = get_settings().check_serving()

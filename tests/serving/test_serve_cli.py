@@ -440,6 +440,18 @@ def test_serve_dev_says_its_key_logs_in_to_the_reviewer_pages(
     assert started and "reviewer pages at /ui/login" in line, output
 
 
+def test_serve_dev_names_the_login_through_the_proxy_under_a_root_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """web32c: under --root-path /crm the key line named /ui/login alone, which a browser going
+    through the proxy does not reach; it names /crm/ui/login too."""
+    output, started = _serve_without_uvicorn(
+        monkeypatch, tmp_path, ["--dev", "--root-path", "/crm/"]
+    )
+    (line,) = [line for line in output.splitlines() if "admin API key" in line]
+    assert started and "at /ui/login; through the proxy: /crm/ui/login)" in line, output
+
+
 def test_serve_outside_dev_prints_no_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Production mode generates nothing and prints no secret; it needs every one set."""
     keys = ",".join(f"{k}:{role}" for role, k in KEYS.items())
