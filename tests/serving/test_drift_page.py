@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from features.store import Store
 from serving.settings import Settings
 from serving.ui.drift import render_report
-from tests.serving.conftest import headers
+from tests.serving.conftest import headers, names_said_twice
 
 EVIL = "<script>alert(1)</script>"
 
@@ -124,6 +124,8 @@ def test_the_page_shows_the_newest_report_to_reviewers(
     assert "PSI per feature, 2 Aug 2024 to 31 Dec 2024" in text
     assert "Churn: live reliability of the scores of 30 Jun 2024" in text
     assert "2024-12-31" not in text.split("<main", 1)[1]
+    # ui32b: "Score drift per task" and "Live performance" were a heading, a region and a table
+    assert not names_said_twice(text)
 
 
 @pytest.mark.parametrize("text", ["", '{"as_of": ', "[]"])

@@ -90,6 +90,7 @@ def test_plan_and_campaign_pages(client: TestClient, settings) -> None:  # type:
     assert "october" in text and "retention_email: Qini curve" in text
     assert "25.0%" in text and "5.0%" in text  # treated and control response
     assert 'id="campaign-segments"' in text
+    assert not names_said_twice(text)  # ui32b: the table's box was named as its heading
     # 25% against 5%: 20 points (it read "+0.2 pts": the rates' difference shown as points)
     assert "+20.0 pts" in text and "+0.2 pts" not in text
 

@@ -58,6 +58,7 @@ from tests.serving.conftest import (
     StaticSource,
     headers,
     make_settings,
+    names_said_twice,
     rule_bundle,
     wait_ready,
 )
@@ -457,6 +458,8 @@ def test_scroll_boxes_are_named_regions_a_keyboard_reaches(ui: TestClient) -> No
         assert all(a.get("tabindex") == "0" and a.get("role") == "region" for a in boxes), path
         names = [a.get("aria-label", "").strip() for a in boxes]
         assert all(names) and len(set(names)) == len(names), (path, names)
+        # ui32b: nor the heading above it, which a screen reader then says twice
+        assert not names_said_twice(page.text), path
         first = next(a for tag, a, _ in tags if tag == "a")
         assert first.get("href") == "#main" and first.get("class") == "skip-link", path
 
