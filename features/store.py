@@ -1220,7 +1220,9 @@ class CampaignInfo(_PlainInfo):
     Parameters
     ----------
     as_of : datetime.date
-        The day it was recorded (UTC).
+        The day its outcomes were complete (``guanxi campaign record --as-of``; by default, and
+        in files recorded before the option, the day it was recorded, UTC): a plan or uplift fit
+        of an earlier day leaves it out.
     name : str
         The campaign's name.
     rows : int
@@ -1997,7 +1999,9 @@ class Store:
             / f"campaign={_checked_name('campaign', name, 'a stored campaign')}.parquet"
         )
 
-    def write_campaign(self, frame: pl.DataFrame, name: str, source: str) -> CampaignInfo:
+    def write_campaign(
+        self, frame: pl.DataFrame, name: str, source: str, as_of: date | None = None
+    ) -> CampaignInfo:
         """Store a campaign's outcomes atomically, replacing a campaign of the same name.
 
         Parameters
@@ -2008,6 +2012,9 @@ class Store:
             The campaign's name.
         source : str
             Where they were read from.
+        as_of : datetime.date, optional
+            The day its outcomes were complete (:attr:`CampaignInfo.as_of`); today (UTC) when
+            omitted.
 
         Returns
         -------
@@ -2016,7 +2023,8 @@ class Store:
         """
         path = self.campaign_path(name)
         now = datetime.now(UTC)
-        info = CampaignInfo(now.date(), name, frame.height, source, now.isoformat(), path)
+        day = now.date() if as_of is None else as_of
+        info = CampaignInfo(day, name, frame.height, source, now.isoformat(), path)
         _write_with_info(path, frame, info, self._key)
         return info
 

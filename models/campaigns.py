@@ -65,7 +65,13 @@ from features.contracts import (
     OUTCOME_COLUMNS,
     counted,
 )
-from features.store import PlanInfo, TamperedTableError, UnsignedTableError, vouched_for
+from features.store import (
+    CampaignInfo,
+    PlanInfo,
+    TamperedTableError,
+    UnsignedTableError,
+    vouched_for,
+)
 from models.offers import (
     SEGMENTS,
     TIER_NAMES,
@@ -100,6 +106,7 @@ __all__ = [
     "campaign_report",
     "duplicate_of",
     "fill_from_values",
+    "later_note",
     "margin_missing",
     "measured_rates",
     "not_in_values",
@@ -1522,7 +1529,9 @@ def pool_campaigns(
     return pl.concat(list(kept.values()), how="diagonal_relaxed"), overlaps
 
 
-def recorded_campaigns(store: Store, exclude: Collection[str] = ()) -> dict[str, pl.DataFrame]:
+def recorded_campaigns(
+    store: Store, exclude: Collection[str] = (), until: date | None = None
+) -> dict[str, pl.DataFrame]:
     """Read every recorded campaign's outcomes from the store, each file once.
 
     The one reader of the recorded campaigns: pool what it returns (:func:`pool_campaigns`)
@@ -1534,6 +1543,9 @@ def recorded_campaigns(store: Store, exclude: Collection[str] = ()) -> dict[str,
         The store.
     exclude : collection of str, default ()
         Campaigns not to read (``guanxi campaign record`` replacing one reads only the others).
+    until : datetime.date, optional
+        Read only the campaigns whose outcomes were complete on or before this day
+        (:attr:`features.store.CampaignInfo.as_of`); every one when omitted.
 
     Returns
     -------
@@ -1548,35 +1560,79 @@ def recorded_campaigns(store: Store, exclude: Collection[str] = ()) -> dict[str,
         the message names the campaign and the ``guanxi campaign record`` command that records
         it again. With or without one: a campaign file whose metadata cannot be read.
     """
-    campaigns = {}
-    for info in store.list_campaigns(exclude):  # an excluded file is not even listed
+    return _campaigns_until(store, store.list_campaigns(exclude), until)[0]
+
+
+def _campaigns_until(
+    store: Store, listed: list[CampaignInfo], until: date | None
+) -> tuple[dict[str, pl.DataFrame], list[CampaignInfo]]:
+    """Read the ``listed`` campaigns complete on or before ``until``; list the later ones."""
+    campaigns, later = {}, []
+    for info in listed:
+        if until is not None and info.as_of > until:  # a plan of that day could not know it
+            later.append(info)
+            continue
         again = f"guanxi campaign record --file {shlex.quote(info.source)} --name {info.name}"
         with vouched_for(f"the recorded campaign {info.name!r}", again):
             outcomes = store.read_campaign(info.name)
         if outcomes is not None:  # None: removed since it was listed
             campaigns[info.name] = outcomes
-    return campaigns
+    return campaigns, later
 
 
-def pooled_campaigns(store: Store) -> tuple[pl.DataFrame | None, list[Overlap]]:
+def later_note(later: Sequence[CampaignInfo], day: date) -> str | None:
+    """Say which recorded campaigns a plan or uplift fit of ``day`` leaves out, and why.
+
+    Parameters
+    ----------
+    later : sequence of features.store.CampaignInfo
+        The campaigns whose outcomes were complete after ``day``.
+    day : datetime.date
+        The plan's (or fit's) day.
+
+    Returns
+    -------
+    str or None
+        The note; None when ``later`` is empty.
+    """
+    if not later:
+        return None
+    named = ", ".join(f"{info.name!r} (outcomes of {info.as_of})" for info in later)
+    return (
+        f"{counted(len(later), 'recorded campaigns')} left out: {named}: their outcomes were "
+        f"complete after {day}, so a plan of that day could not have known them (the day is "
+        "guanxi campaign record's --as-of, by default the day it was recorded)"
+    )
+
+
+def pooled_campaigns(
+    store: Store, until: date | None = None
+) -> tuple[pl.DataFrame | None, list[Overlap], list[CampaignInfo]]:
     """Read the recorded campaigns from the store and pool them (:func:`pool_campaigns`).
 
     Parameters
     ----------
     store : features.store.Store
         The store.
+    until : datetime.date, optional
+        Pool only the campaigns whose outcomes were complete on or before this day (a plan of
+        a day pooled campaigns recorded after it); every one when omitted.
 
     Returns
     -------
     tuple
-        The pooled outcomes (None when nothing is recorded) and the overlaps.
+        The pooled outcomes (None when nothing is recorded, or nothing on or before ``until``),
+        the overlaps, and the campaigns left out as complete after ``until``
+        (:func:`later_note` says them).
 
     Raises
     ------
     features.store.UnsignedTableError, features.store.TamperedTableError
         With a key: a campaign the key does not vouch for (:func:`recorded_campaigns`).
     """
-    return pool_campaigns(recorded_campaigns(store))
+    campaigns, later = _campaigns_until(store, store.list_campaigns(), until)
+    outcomes, overlaps = pool_campaigns(campaigns)
+    return outcomes, overlaps, later
 
 
 def stored_plan_offers(info: PlanInfo, rows: pl.DataFrame) -> OffersFile:

@@ -44,6 +44,7 @@ from models.campaigns import (
     NO_SEGMENT,
     RepeatedCustomersError,
     fill_from_values,
+    later_note,
     measured_rates,
     not_in_values,
     pooled_campaigns,
@@ -179,7 +180,9 @@ def _campaigns(
 ) -> tuple[pl.DataFrame | None, list[str], list[str]]:
     """Return the recorded outcomes of this file's offers, segment and churn probability filled.
 
-    Each set of outcomes counts once (:func:`models.campaigns.pooled_campaigns`); a row without
+    Only campaigns whose outcomes were complete on or before ``day`` count (a note names those
+    left out); each set of outcomes counts once (:func:`models.campaigns.pooled_campaigns`); a
+    row without
     a segment or churn probability of its own takes the value table's of ``day``
     (:func:`models.campaigns.fill_from_values`). The notes say which campaigns hold the same
     outcomes or share customers, and how many outcome customers the value table lacks when their
@@ -188,8 +191,10 @@ def _campaigns(
     offers recorded, those whose every customer was left out too: their uplift models need no
     value table.
     """
-    outcomes, overlaps = pooled_campaigns(store)
-    notes = [overlap.note for overlap in overlaps]
+    outcomes, overlaps, later = pooled_campaigns(store, until=day)  # none known after the day
+    left_out = later_note(later, day)
+    notes = [left_out] if left_out is not None else []
+    notes += [overlap.note for overlap in overlaps]
     if outcomes is None:
         return None, notes, []
     known = {o.name for o in offers.offers}
@@ -294,6 +299,8 @@ def fit_campaign_uplift(
     The campaign's customers are described by the snapshot of ``as_of`` (the campaign is taken
     to have been planned on it) and ranked against their churn probability in that day's value
     table. An offer needs :data:`MIN_UPLIFT_ARM` treated and control customers in the snapshot.
+    Only the campaigns whose outcomes were complete on or before that day are fitted on (the
+    plans of the day use the models); a note names the others.
 
     Parameters
     ----------
@@ -316,7 +323,8 @@ def fit_campaign_uplift(
     NoValuesError
         If the store has no value table for the day.
     LookupError
-        If no campaign is recorded or the store has no snapshot of the day.
+        If no campaign is recorded, none was complete on or before the day (the message names
+        them), or the store has no snapshot of the day.
     features.store.UnsignedTableError, features.store.TamperedTableError
         With a key: the value table or a recorded campaign is not vouched for by it (the
         message names which, and the command that writes it again).
@@ -325,10 +333,15 @@ def fit_campaign_uplift(
     """
     # the campaigns first: on a store without one, "no value table" sent the user to guanxi
     # value, and then to this same refusal (guanxi campaign report says it first too)
-    outcomes, _ = pooled_campaigns(store)  # each set of outcomes once
-    if outcomes is None:
+    if not store.list_campaigns():
         raise LookupError(NO_CAMPAIGN)
     day = _latest(store, as_of)
+    # each set of outcomes once, and only those complete by the day: the plans of the day use
+    # the models, and a campaign of a later day was not known then
+    outcomes, _, later = pooled_campaigns(store, until=day)
+    left_out = later_note(later, day)
+    if outcomes is None:  # every one later (a listed campaign removed since is "none recorded")
+        raise LookupError(left_out or NO_CAMPAIGN)
     values = _read_values(store, day)
     snapshot = store.read_snapshot(day)  # SnapshotNotFoundError is a LookupError
     repeated = _repeated_in(  # the fit's inputs would outnumber its outcomes
@@ -339,7 +352,7 @@ def fit_campaign_uplift(
     )
     if repeated is not None:
         raise repeated
-    bundles, notes = [], []
+    bundles, notes = [], [left_out] if left_out is not None else []
     # a row without a churn probability takes the value table's; those it lacks were ranked last
     # unsaid, and rows of a campaign without the column pooled with one with it were never filled
     fill = fill_from_values(outcomes, values, ("churn_probability",), day=day)

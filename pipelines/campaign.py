@@ -122,11 +122,24 @@ def record_command(
             help="Record it even when another campaign holds the same outcomes (counted once).",
         ),
     ] = False,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="The day the campaign's outcomes were complete: plans and uplift fits of an "
+            "earlier day leave it out (default: today, UTC).",
+        ),
+    ] = None,
 ) -> None:
     """Validate a campaign's outcomes and keep them in the store."""
+    from pipelines.days import after_today
     from serving.settings import get_settings
 
     console = Console()
+    future = after_today(as_of.date()) if as_of is not None else None
+    if future is not None:  # its outcomes cannot be complete yet
+        console.print(f"[red]cannot record the campaign, nothing stored:[/red] {future}")
+        raise typer.Exit(1)
     try:
         outcomes = read_outcomes(file)
     except CampaignOutcomesError as exc:
@@ -175,7 +188,9 @@ def record_command(
         console.print(f"[red]cannot record the campaign, nothing stored:[/red] {exc}")
         raise typer.Exit(1) from exc
     try:
-        info = store.write_campaign(outcomes, campaign, str(file))
+        info = store.write_campaign(
+            outcomes, campaign, str(file), as_of.date() if as_of is not None else None
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--name") from exc
     control = int(outcomes["control"].sum())
@@ -194,7 +209,8 @@ def record_command(
     if replaced is not None:  # a name reused by mistake replaced the campaign without a word
         console.print(
             f"[yellow]note:[/yellow] it replaces campaign {campaign!r} recorded on "
-            f"{replaced.as_of} from {replaced.source} ({counted(replaced.rows, 'customers')}); "
+            f"{replaced.created[:10]} from {replaced.source} "
+            f"({counted(replaced.rows, 'customers')}); "
             "give another --name to keep both"
         )
     _, overlaps = pool_campaigns(others | {campaign: outcomes})

@@ -168,8 +168,13 @@ def demo_command(
     if kept_values is not None:
         console.print(f"value table of {values.table.height:,} customers -> {kept_values.path}")
     if summary.campaign_path is not None:
+        # of the sample's last day, which plans and fits of that day count: recorded as of
+        # today (the clock), the plan of DEMO_AS_OF would leave it out as known only later
         recorded = store.write_campaign(
-            read_outcomes(summary.campaign_path), CAMPAIGN_NAME, str(summary.campaign_path)
+            read_outcomes(summary.campaign_path),
+            CAMPAIGN_NAME,
+            str(summary.campaign_path),
+            as_of=DEMO_AS_OF,
         )
         console.print(
             f"recorded the sample's randomised campaign {CAMPAIGN_NAME!r}: {recorded.rows:,} "

@@ -106,7 +106,7 @@ def _store(home: Path, campaign: bool = True, key: bytes | None = None) -> Store
                 "margin": np.where(responded, orders * 10.0, 0.0),
             }
         )
-        store.write_campaign(outcomes, "october", "<test>")
+        store.write_campaign(outcomes, "october", "<test>", DAY)
     return store
 
 
@@ -549,7 +549,7 @@ def test_win_back_outcomes_with_their_own_segment_need_no_churn_probability(
             "segment": ["hibernating"] * 200,
         }
     )
-    store.write_campaign(outcomes, "lapsed", "<test>")
+    store.write_campaign(outcomes, "lapsed", "<test>", DAY)
     run = plan_from_store(store, offers, budget=10.0, as_of=DAY, uplift=False)
     measured = run.offers.offer("win_back_voucher").rates.measured
     assert measured == {"hibernating": pytest.approx(0.4)}

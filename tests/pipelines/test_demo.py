@@ -84,6 +84,8 @@ def test_demo_trains_promotes_and_stores_scores(
         plan = store.plan_info(DEMO_AS_OF)
         assert plan is not None and plan.rows > 0 and plan.investment <= plan.budget
         assert [c.name for c in store.list_campaigns()] == ["sample_retention"]
+        # of the sample's last day, not of the clock's: a plan of that day counts it
+        assert store.list_campaigns()[0].as_of == DEMO_AS_OF and "left out:" not in shown
         assert "retention_email: measured rates" in shown
         assert "retention_email: uplift (" in shown  # registered, used or not by the Qini rule
         assert "-> uplift_retention_email version 1" in shown

@@ -116,6 +116,15 @@ def _run(cli: CliRunner, *args: str, code: int = 0) -> str:
     return " ".join(result.output.split())
 
 
+def _record(cli: CliRunner, *args: str, code: int = 0) -> str:
+    """Run ``guanxi campaign record`` with ``args``, of outcomes complete on :data:`DAY`.
+
+    The plans here are of :data:`DAY`, the value table's day: a campaign recorded as of today
+    (the default) would be left out of them as known only later.
+    """
+    return _run(cli, "campaign", "record", *args, "--as-of", DAY.isoformat(), code=code)
+
+
 def test_target_writes_the_plan_its_summaries_and_keeps_it(
     cli: CliRunner, offers: Path, tmp_path: Path
 ) -> None:
@@ -287,12 +296,12 @@ def test_campaign_record_report_and_measured_rates(
     )
     bad = tmp_path / "bad.csv"
     frame.with_columns(revenue=pl.lit("lots")).write_csv(bad)
-    output = _run(cli, "campaign", "record", "--file", str(bad), code=1)
+    output = _record(cli, "--file", str(bad), code=1)
     assert "bad.csv" in output and "revenue" in output and "rows 1, 2" in output
     assert Store(get_settings().home).list_campaigns() == []
     good = tmp_path / "outcomes.csv"
     frame.write_csv(good)
-    output = _run(cli, "campaign", "record", "--file", str(good))
+    output = _record(cli, "--file", str(good))
     assert "recorded campaign 'october': 80 customers (40 contacted, 40 held out" in output
     output = _run(cli, "campaign", "report", "--offers", str(offers))
     # treated 10/40 = 0.25, control 2/40 = 0.05: incremental 0.2; margin (7.5 - 1.5) x 40 = 240
@@ -338,6 +347,37 @@ def test_campaign_report_says_a_small_segments_figures_rest_on_too_few_customers
     ) in said
 
 
+def test_a_plan_of_a_day_leaves_out_campaigns_complete_after_it(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """heavy32: a plan (and an uplift fit) of a day pooled every recorded campaign, those whose
+    outcomes came in after that day too: a plan of October measured its rates on December's
+    campaign. `campaign record --as-of` now says when the outcomes were complete (today by
+    default, a future day refused); plans and fits of an earlier day leave the campaign out and
+    say which and why."""
+    path = tmp_path / "october.csv"
+    _october().write_csv(path)
+    later = (DAY + timedelta(days=1)).isoformat()
+    future = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    args = ("campaign", "record", "--file", str(path), "--name", "october", "--as-of")
+    output = _run(cli, *args, future, code=1)
+    assert f"--as-of {future} is in the future" in output and "nothing stored" in output
+    assert Store(get_settings().home).list_campaigns() == []
+    _run(cli, *args, later)
+    assert Store(get_settings().home).list_campaigns()[0].as_of == DAY + timedelta(days=1)
+    output = _run(cli, "target", "--budget", "3", "--offers", str(offers))
+    assert (
+        f"1 recorded campaign left out: 'october' (outcomes of {later}): their outcomes were "
+        f"complete after {DAY}, so a plan of that day could not have known them"
+    ) in output
+    assert "measured rates" not in output
+    output = _run(cli, "campaign", "uplift", "--as-of", DAY.isoformat(), code=1)
+    assert "cannot fit uplift" in output and "'october' (outcomes of" in output
+    _run(cli, *args, DAY.isoformat())  # complete on the plan's day: it counts
+    output = _run(cli, "target", "--budget", "3", "--offers", str(offers))
+    assert "measured rates for 1 segment from" in output and "left out:" not in output
+
+
 def _october(margin: bool = True) -> pl.DataFrame:
     """Segment at_risk: 40 treated, 10 respond; 40 control, 2; a response earns 100 (margin 30)."""
     rows = [(f"X{i}", "retention_email", i % 2 == 1, i % 2 == 0 and i < 20) for i in range(80)]
@@ -362,8 +402,8 @@ def test_a_campaign_recorded_without_margins_is_never_valued_at_zero(
     with_margin, without = tmp_path / "october.csv", tmp_path / "november.csv"
     _october().write_csv(with_margin)
     _october(margin=False).write_csv(without)
-    _run(cli, "campaign", "record", "--file", str(with_margin), "--name", "october")
-    _run(cli, "campaign", "record", "--file", str(without), "--name", "november")
+    _record(cli, "--file", str(with_margin), "--name", "october")
+    _record(cli, "--file", str(without), "--name", "november")
     output = _run(cli, "campaign", "report", "--offers", str(offers), code=1)
     assert "'november'" in output and "'october'" not in output and "--margin-rate" in output
     output = _run(cli, "campaign", "report", "--offers", str(offers), "--margin-rate", "0.3")
@@ -395,7 +435,7 @@ def test_a_margin_rate_that_is_no_share_of_revenue_is_refused(
     refuses: both commands check the rate alike (pipelines.margins)."""
     path = tmp_path / "november.csv"
     _october(margin=False).write_csv(path)
-    _run(cli, "campaign", "record", "--file", str(path), "--name", "november")
+    _record(cli, "--file", str(path), "--name", "november")
     report = ["campaign", "report", "--offers", str(offers), "--margin-rate"]
     output = _run(cli, *report, rate, code=2)
     assert "is not a share of revenue" in output and "0.3 for a 30% margin" in output
@@ -413,7 +453,7 @@ def test_target_plans_with_a_campaign_recorded_without_margins(
     ended in a traceback (ValueError: ... give margin_rate); the rates need no margin."""
     path = tmp_path / "november.csv"
     _october(margin=False).write_csv(path)
-    _run(cli, "campaign", "record", "--file", str(path), "--name", "november")
+    _record(cli, "--file", str(path), "--name", "november")
     output = _run(cli, "target", "--budget", "3", "--offers", str(offers))
     assert "measured rates for 1 segment from" in output
 
@@ -425,14 +465,13 @@ def test_one_outcome_file_recorded_under_two_names_is_refused_or_counted_once(
     counted its customers twice in the report and in the rates `guanxi target` used, unsaid."""
     path = tmp_path / "spring.csv"
     _october().write_csv(path)
-    _run(cli, "campaign", "record", "--file", str(path), "--name", "spring01")
-    output = _run(cli, "campaign", "record", "--file", str(path), "--name", "springtf", code=1)
+    _record(cli, "--file", str(path), "--name", "spring01")
+    output = _record(cli, "--file", str(path), "--name", "springtf", code=1)
     assert "nothing stored" in output and "campaign 'spring01' holds the same outcomes" in output
     assert "80 customers" in output and "--allow-duplicate" in output
     assert [c.name for c in Store(get_settings().home).list_campaigns()] == ["spring01"]
-    _run(cli, "campaign", "record", "--file", str(path), "--name", "spring01")  # a replacement
-    args = ["campaign", "record", "--file", str(path), "--name", "springtf", "--allow-duplicate"]
-    output = _run(cli, *args)
+    _record(cli, "--file", str(path), "--name", "spring01")  # a replacement
+    output = _record(cli, "--file", str(path), "--name", "springtf", "--allow-duplicate")
     assert "recorded campaign 'springtf'" in output
     assert "campaigns 'spring01' and 'springtf' hold the same outcomes" in output
     output = _run(cli, "campaign", "report", "--offers", str(offers))
@@ -458,8 +497,8 @@ def test_a_second_wave_sharing_customers_is_named_when_recorded_and_reported(
     _october().head(10).with_columns(
         responded=False, ordered=False, revenue=0.0, margin=0.0
     ).write_csv(second)
-    _run(cli, "campaign", "record", "--file", str(first), "--name", "april")
-    output = _run(cli, "campaign", "record", "--file", str(second), "--name", "may")
+    _record(cli, "--file", str(first), "--name", "april")
+    output = _record(cli, "--file", str(second), "--name", "may")
     shared = "campaigns 'april' and 'may' share 10 customers of offer 'retention_email'"
     assert "recorded campaign 'may': 10 customers" in output and shared in output
     output = _run(cli, "campaign", "report", "--offers", str(offers))
@@ -477,11 +516,11 @@ def test_recording_a_campaign_named_like_an_offer_notes_only_its_own_overlaps(
     _october().write_csv(april)
     _october().head(10).with_columns(responded=False, ordered=False, revenue=0.0).write_csv(may)
     _october().with_columns(customer_id=pl.lit("Y") + pl.col("customer_id")).write_csv(other)
-    _run(cli, "campaign", "record", "--file", str(april), "--name", "april")
-    output = _run(cli, "campaign", "record", "--file", str(may), "--name", "may")
+    _record(cli, "--file", str(april), "--name", "april")
+    output = _record(cli, "--file", str(may), "--name", "may")
     shared = "campaigns 'april' and 'may' share 10 customers of offer 'retention_email'"
     assert shared in output
-    output = _run(cli, "campaign", "record", "--file", str(other), "--name", "retention_email")
+    output = _record(cli, "--file", str(other), "--name", "retention_email")
     assert "recorded campaign 'retention_email'" in output and "note:" not in output
 
 
@@ -491,7 +530,7 @@ def test_campaign_report_reads_each_recorded_campaign_once(
     """The report read every campaign file twice: once to pool it, once for its margin check."""
     for name, outcomes in (("april", _october()), ("may", _october().head(10))):
         outcomes.write_csv(tmp_path / f"{name}.csv")
-        _run(cli, "campaign", "record", "--file", str(tmp_path / f"{name}.csv"), "--name", name)
+        _record(cli, "--file", str(tmp_path / f"{name}.csv"), "--name", name)
     reads = _count_campaign_reads(monkeypatch)
     output = _run(cli, "campaign", "report", "--offers", str(offers))
     assert "Campaigns: april, may" in output
@@ -517,20 +556,20 @@ def test_recording_a_campaign_again_reads_only_the_others_and_says_what_it_repla
     without a word (a name reused by mistake lost the earlier campaign silently)."""
     for name, outcomes in (("april", _october()), ("may", _october().head(10))):
         outcomes.write_csv(tmp_path / f"{name}.csv")
-        _run(cli, "campaign", "record", "--file", str(tmp_path / f"{name}.csv"), "--name", name)
+        _record(cli, "--file", str(tmp_path / f"{name}.csv"), "--name", name)
     reads = _count_campaign_reads(monkeypatch)
     again = tmp_path / "april_fixed.csv"
     _october().head(60).write_csv(again)
-    output = _run(cli, "campaign", "record", "--file", str(again), "--name", "april")
+    output = _record(cli, "--file", str(again), "--name", "april")
     assert reads == ["campaign=may.parquet"]
-    day = Store(get_settings().home).list_campaigns()[0].as_of
+    day = Store(get_settings().home).list_campaigns()[0].created[:10]  # the day recorded
     assert (
         f"note: it replaces campaign 'april' recorded on {day} from {tmp_path / 'april.csv'} "
         "(80 customers); give another --name to keep both"
     ) in output
     june = tmp_path / "june.csv"
     _october().tail(20).write_csv(june)
-    assert "replaces" not in _run(cli, "campaign", "record", "--file", str(june), "--name", "june")
+    assert "replaces" not in _record(cli, "--file", str(june), "--name", "june")
     stored = {i.name: i.rows for i in Store(get_settings().home).list_campaigns()}
     assert stored == {"april": 60, "june": 20, "may": 10}
 
@@ -542,15 +581,15 @@ def test_a_bad_campaign_name_is_refused_before_the_campaigns_are_read(
     reading every campaign), not for its name."""
     path = tmp_path / "october.csv"
     _october().write_csv(path)
-    _run(cli, "campaign", "record", "--file", str(path), "--name", "october")
+    _record(cli, "--file", str(path), "--name", "october")
     reads = _count_campaign_reads(monkeypatch)
-    output = _run(cli, "campaign", "record", "--file", str(path), "--name", "bad name!", code=2)
+    output = _record(cli, "--file", str(path), "--name", "bad name!", code=2)
     assert "--name" in output and "'bad name!'" in output and "holds the same" not in output
     assert reads == []
     # walk28: said "cannot name a score table", and a name from the file as if --name gave it
     assert "'bad name!' cannot name a stored campaign: use letters, digits" in output
     _october().with_columns(campaign=pl.lit("Q4 2025")).write_csv(path)
-    output = _run(cli, "campaign", "record", "--file", str(path), code=2)
+    output = _record(cli, "--file", str(path), code=2)
     assert (
         "Invalid value for --file: 'Q4 2025' (from its campaign column; give another with "
         "--name) cannot name a stored campaign"
@@ -564,7 +603,7 @@ def test_an_interrupted_record_leaves_the_campaign_it_would_replace(
     was: the earlier campaign of that name whole, no other campaign listed."""
     path = tmp_path / "october.csv"
     _october().write_csv(path)
-    _run(cli, "campaign", "record", "--file", str(path), "--name", "october")
+    _record(cli, "--file", str(path), "--name", "october")
     store = Store(get_settings().home)
     before = store.campaign_path("october").read_bytes()
 
@@ -590,7 +629,7 @@ def test_a_misspelt_offer_is_noted_when_recorded_and_its_campaign_named_by_the_r
     _run(cli, "target", "--budget", "3", "--offers", str(offers))  # the latest plan's offers
     path = tmp_path / "october.csv"
     _october().with_columns(offer=pl.lit("retention_emial")).write_csv(path)
-    output = _run(cli, "campaign", "record", "--file", str(path))
+    output = _record(cli, "--file", str(path))
     assert (
         "note: offer 'retention_emial' is not in the offers of the latest plan (is it "
         "'retention_email'?): guanxi campaign report and guanxi target cannot use its outcomes; "
@@ -605,7 +644,7 @@ def test_a_misspelt_offer_is_noted_when_recorded_and_its_campaign_named_by_the_r
     output = _run(cli, "campaign", "report", "--offers", str(offers), code=1)
     assert f"campaign 'october' is not in the offers file {offers} (" in output
     _october().write_csv(path)
-    output = _run(cli, "campaign", "record", "--file", str(path))
+    output = _record(cli, "--file", str(path))
     assert "is not in the offers" not in output and "it replaces campaign 'october'" in output
     assert "cannot report" not in _run(cli, "campaign", "report")
 
@@ -621,14 +660,14 @@ def test_a_campaign_without_a_treated_or_a_control_group_is_noted(
     then showed no incremental response and the plan took no rate from it."""
     path = tmp_path / "october.csv"
     _october().with_columns(control=pl.lit(control)).write_csv(path)
-    output = _run(cli, "campaign", "record", "--file", str(path))
+    output = _record(cli, "--file", str(path))
     assert (
         f"note: {said}: the report cannot measure what the campaign returned (treated minus "
         "control) and guanxi target takes no rate from it; check the control column (true = "
         "held out, not contacted)"
     ) in output
     _october().write_csv(path)  # both groups: no such note
-    assert "note: no customer" not in _run(cli, "campaign", "record", "--file", str(path))
+    assert "note: no customer" not in _record(cli, "--file", str(path))
 
 
 def test_contacted_customers_in_no_stored_plan_are_noted(
@@ -651,17 +690,17 @@ def test_contacted_customers_in_no_stored_plan_are_noted(
     ).with_columns(offer=pl.when("control").then(pl.lit("retention_email")).otherwise("offer"))
     path = tmp_path / "october.csv"
     frame.write_csv(path)
-    output = _run(cli, "campaign", "record", "--file", str(path))
+    output = _record(cli, "--file", str(path))
     assert (
         "note: 1 contacted customer (C11) is in no stored plan with their offer: a customer id "
         "or offer mistyped, or a campaign planned outside guanxi (then this is as it should be)"
     ) in output
     assert "are the ids written another way" not in output
     frame.filter(pl.col("customer_id") != "C11").write_csv(path)
-    assert "no stored plan" not in _run(cli, "campaign", "record", "--file", str(path))
+    assert "no stored plan" not in _record(cli, "--file", str(path))
     # walk28: ids written as numbers (1 for C1) were said as a few mistyped ones would be
     frame.with_columns(pl.col("customer_id").str.slice(1)).write_csv(path)
-    output = _run(cli, "campaign", "record", "--file", str(path), "--name", "numbers")
+    output = _record(cli, "--file", str(path), "--name", "numbers")
     assert re.search(
         r"note: 3 contacted customers \(1, 11, 4\) are in no stored plan .* as it should be\); "
         r"no customer of the file is in any stored plan, whose ids read like 'C[14]': are the "
@@ -690,7 +729,7 @@ def test_record_reads_each_stored_plan_once(
     monkeypatch.setattr(Store, "read_plan_with_info", counted(Store.read_plan_with_info))
     path = tmp_path / "october.csv"
     _october().with_columns(offer=pl.lit("retention_emial")).write_csv(path)
-    output = _run(cli, "campaign", "record", "--file", str(path))
+    output = _record(cli, "--file", str(path))
     assert "offer 'retention_emial' is not in the offers of the latest plan" in output
     assert reads == Store(get_settings().home).list_plans()  # each day once
 
@@ -717,11 +756,11 @@ def test_a_plan_and_a_campaign_of_one_customer_say_it_in_the_singular(
     one = _october().head(1)
     path = tmp_path / "one.csv"
     one.write_csv(path)
-    output = _run(cli, "campaign", "record", "--file", str(path), "--name", "one")
+    output = _record(cli, "--file", str(path), "--name", "one")
     assert "recorded campaign 'one': 1 customer (1 contacted, 0 held out as control)" in output
     two = tmp_path / "two.csv"
     _october().with_columns(pl.Series("campaign", ["b"] * 40 + ["a"] * 40)).write_csv(two)
-    output = _run(cli, "campaign", "record", "--file", str(two), code=2)
+    output = _record(cli, "--file", str(two), code=2)
     assert f"{two} holds 2 campaigns (a, b): record one file per campaign" in output
 
 
@@ -780,7 +819,7 @@ def test_an_empty_revenue_is_0_where_nothing_was_ordered_and_refused_where_it_wa
     path = tmp_path / "october.csv"
     frame.with_columns(revenue=blank).write_csv(path)
     assert pl.read_csv(path)["revenue"].null_count() == 68  # 80 customers, 12 ordered
-    _run(cli, "campaign", "record", "--file", str(path), "--name", "october")
+    _record(cli, "--file", str(path), "--name", "october")
     stored = Store(get_settings().home).read_campaign("october")
     assert stored is not None  # 0 where not ordered:
     assert stored["revenue"].to_list() == frame["revenue"].to_list()
@@ -793,7 +832,7 @@ def test_an_empty_revenue_is_0_where_nothing_was_ordered_and_refused_where_it_wa
         .then(None)
         .otherwise(pl.col("revenue"))
     ).write_csv(ordered)
-    output = _run(cli, "campaign", "record", "--file", str(ordered), "--name", "bad", code=1)
+    output = _record(cli, "--file", str(ordered), "--name", "bad", code=1)
     assert "ordered.csv" in output
     assert f"column revenue: empty at rows {first + 1}, {second + 1}" in output
     assert [c.name for c in Store(get_settings().home).list_campaigns()] == ["october"]
@@ -986,7 +1025,7 @@ def test_record_keeps_the_outcomes_signed_with_the_store_key(
             "revenue": [10.0, 0.0],
         }
     ).write_csv(path)
-    assert "recorded campaign 'october'" in _run(cli, "campaign", "record", "--file", str(path))
+    assert "recorded campaign 'october'" in _record(cli, "--file", str(path))
     outcomes = get_settings().store().campaign_path("october")
     manifest = outcomes.with_name(outcomes.name + MANIFEST_SUFFIX)
     assert manifest.is_file() and '"hmac"' in manifest.read_text()
@@ -1014,7 +1053,7 @@ def test_record_checks_the_stored_plans_against_the_store_key_before_storing(
         }
     ).write_csv(path)
     again = "guanxi target --budget B --offers OFFERS.yaml --as-of 2024-10-31"  # refused: no budget
-    output = _run(cli, "campaign", "record", "--file", str(path), code=1)
+    output = _record(cli, "--file", str(path), code=1)
     assert (
         "cannot record the campaign, nothing stored: the plan as of 2024-10-31 is not signed "
         "with the store's key"
@@ -1023,7 +1062,7 @@ def test_record_checks_the_stored_plans_against_the_store_key_before_storing(
     assert store.list_campaigns() == []
 
     _run(cli, *target)  # planned again with the key: signed, and the record checks it
-    output = _run(cli, "campaign", "record", "--file", str(path))
+    output = _record(cli, "--file", str(path))
     assert "recorded campaign 'october'" in output and "1 contacted customer (C11)" in output
 
     recorded = store.campaign_path("october").read_bytes()
@@ -1033,7 +1072,7 @@ def test_record_checks_the_stored_plans_against_the_store_key_before_storing(
     changed.write_parquet(
         store.plan_path(DAY), metadata=pl.read_parquet_metadata(store.plan_path(DAY))
     )
-    output = _run(cli, "campaign", "record", "--file", str(path), code=1)
+    output = _record(cli, "--file", str(path), code=1)
     assert (
         "cannot record the campaign, nothing stored: the plan as of 2024-10-31 is not the table "
         "guanxi kept (as_of=2024-10-31.parquet does not match its signed manifest): write it "
@@ -1201,7 +1240,7 @@ def test_the_report_and_the_stored_plan_report_check_the_plan_against_the_store_
     (the report can take the costs from --offers instead), and shows a plan kept with the key."""
     target = ["target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31"]
     _run(cli, *target)  # kept without the key
-    _keyed(monkeypatch).write_campaign(_october(), "october", "october.csv")  # kept with it
+    _keyed(monkeypatch).write_campaign(_october(), "october", "october.csv", DAY)  # kept with it
     unsigned = "the plan as of 2024-10-31 is not signed with the store's key"
     output = _run(cli, "campaign", "report", code=1)
     assert f"cannot report: {unsigned}" in output and "or give --offers for the costs" in output
@@ -1243,7 +1282,7 @@ def test_the_offers_of_a_plan_replaced_after_its_checked_read_are_not_taken(
     _run(cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31")
     path = tmp_path / "october.csv"
     _october().write_csv(path)
-    _run(cli, "campaign", "record", "--file", str(path))
+    _record(cli, "--file", str(path))
     kept, rows = store.plan_path(DAY).read_bytes(), store.read_plan(DAY)
 
     def then_replaced(read: Callable[[Store, date], Any]) -> Callable[[Store, date], Any]:
@@ -1261,7 +1300,7 @@ def test_the_offers_of_a_plan_replaced_after_its_checked_read_are_not_taken(
     assert "40.00" in output and "4,000.00" not in output  # 40 contacts at 1, not at 100
     replaced = store.plan_info(DAY)  # the file the command left: replaced, as said
     assert replaced is not None and replaced.offers["offers"][0]["cost"] == 100.0
-    output = _run(cli, "campaign", "record", "--file", str(path))
+    output = _record(cli, "--file", str(path))
     assert "recorded campaign 'october'" in output and "offers of the latest plan" not in output
 
 
@@ -1275,7 +1314,7 @@ def test_the_command_that_plans_a_refused_plan_again_gives_a_budget_the_key_vouc
     read."""
     store = _keyed(monkeypatch)
     _run(cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31")
-    store.write_campaign(_october(), "october", "october.csv")
+    store.write_campaign(_october(), "october", "october.csv", DAY)
     kept = store.plan_path(DAY).read_bytes()
     info, rows = store.plan_info(DAY), store.read_plan(DAY)
     assert info is not None and rows is not None
@@ -1354,7 +1393,7 @@ def test_a_plan_kept_before_the_segment_names_were_checked_still_reads(
     _plan_offers_changed(store, lambda o: o["offers"][0]["response"].update(segments={"A": 0.2}))
     path = tmp_path / "october.csv"
     _october().write_csv(path)
-    output = _run(cli, "campaign", "record", "--file", str(path))
+    output = _record(cli, "--file", str(path))
     assert "recorded campaign 'october'" in output
     assert "40.00" in _run(cli, "campaign", "report")  # its costs: 40 contacts at 1
 
@@ -1396,7 +1435,7 @@ def test_a_campaign_without_churn_probabilities_is_not_called_too_small(
     _keep_october_values(None)
     path = tmp_path / "october.csv"
     _october().drop("churn_probability").write_csv(path)
-    _run(cli, "campaign", "record", "--file", str(path))
+    _record(cli, "--file", str(path))
     output = _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift")
     assert "too small" not in output
     assert (
@@ -1414,7 +1453,7 @@ def test_the_report_takes_segments_from_the_value_table_when_the_outcomes_have_n
     the campaign page reported them per segment. The report now takes the value table's too."""
     path = tmp_path / "october.csv"
     _october().drop("segment").write_csv(path)
-    _run(cli, "campaign", "record", "--file", str(path))
+    _record(cli, "--file", str(path))
     output = _run(cli, "campaign", "report", "--offers", str(offers))
     assert "the store no value table" not in output and "at_risk" not in output  # C1-C5 only
     assert "│ retention_email │ unsegmented │" in output
@@ -1486,7 +1525,7 @@ def test_pooled_campaigns_take_the_value_tables_segment_and_churn_row_by_row(
     for name, frame in (("october", _october()), ("november", _november())):
         path = tmp_path / f"{name}.csv"
         frame.write_csv(path)
-        _run(cli, "campaign", "record", "--file", str(path), "--name", name)
+        _record(cli, "--file", str(path), "--name", name)
     output = _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift")
     assert "retention_email: measured rates for 1 segment from recorded campaigns" in output
     assert "unsegmented" not in output and "not in the value table" not in output
@@ -1540,7 +1579,7 @@ def test_a_value_table_listing_a_campaign_customer_twice_is_refused_by_name(
     (each customer once, over all segments)."""
     path = tmp_path / "october.csv"
     _october().drop("segment").write_csv(path)
-    _run(cli, "campaign", "record", "--file", str(path))
+    _record(cli, "--file", str(path))
     _keep_values_of([f"X{i}" for i in range(80)] + ["X2", "X0"])
     output = _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift", code=1)
     assert (
@@ -1597,7 +1636,7 @@ def test_the_plan_says_how_many_outcome_customers_the_value_table_lacks(
     1/3 - 1/15 = 4/15, over the churn probability 0.5: a rate of 8/15."""
     path = tmp_path / "october.csv"
     _october().drop("segment").write_csv(path)
-    _run(cli, "campaign", "record", "--file", str(path))
+    _record(cli, "--file", str(path))
     output = _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift")
     assert "offers not in this offers file" not in output
     assert (
@@ -1639,7 +1678,7 @@ def test_campaign_customers_without_a_segment_measure_no_rate(
     _keep_october_values(0.5, segment=None)
     path = tmp_path / "october.csv"
     _october().with_columns(segment=pl.lit(None, pl.String)).write_csv(path)
-    _run(cli, "campaign", "record", "--file", str(path))
+    _record(cli, "--file", str(path))
     output = _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift")
     assert "measured rates for" not in output and "too small" not in output
     assert (
@@ -1660,7 +1699,7 @@ def test_a_campaign_the_store_key_does_not_vouch_for_is_refused_by_name(
     naming the campaign and the command that records it again, and writes nothing."""
     path = tmp_path / "october.csv"
     _october().write_csv(path)
-    _run(cli, "campaign", "record", "--file", str(path))  # without the key: unsigned
+    _record(cli, "--file", str(path))  # without the key: unsigned
     store = _keyed(monkeypatch)
     again = f"guanxi campaign record --file {path} --name october"
     unsigned = (
@@ -1673,11 +1712,11 @@ def test_a_campaign_the_store_key_does_not_vouch_for_is_refused_by_name(
     assert f"cannot plan, nothing written: {unsigned}" in _run(cli, *target, code=1)
     assert store.list_plans() == []
     _october().head(10).write_csv(other := tmp_path / "may.csv")
-    output = _run(cli, "campaign", "record", "--file", str(other), "--name", "may", code=1)
+    output = _record(cli, "--file", str(other), "--name", "may", code=1)
     assert f"cannot record the campaign, nothing stored: {unsigned}" in output
     assert [c.name for c in store.list_campaigns()] == ["october"]
 
-    _run(cli, "campaign", "record", "--file", str(path))  # again with the key: signed, reported
+    _record(cli, "--file", str(path))  # again with the key: signed, reported
     assert "240.00" in _run(cli, "campaign", "report", "--offers", str(offers))
     recorded = store.campaign_path("october")
     changed = pl.read_parquet(recorded).with_columns(responded=pl.lit(True))
@@ -1697,7 +1736,7 @@ def test_record_refuses_a_segment_that_is_no_rfm_segment(cli: CliRunner, tmp_pat
     path = tmp_path / "october.csv"
     misspelt = pl.when(pl.col("customer_id") == "X3").then(pl.lit("at_rsk")).otherwise(pl.lit("A"))
     _october().with_columns(segment=misspelt).write_csv(path)
-    output = _run(cli, "campaign", "record", "--file", str(path), code=1)
+    output = _record(cli, "--file", str(path), code=1)
     assert (
         f"cannot record the campaign, nothing stored: {path}: column segment: no RFM segment is "
         "called 'A' (rows 1, 2, 3, 5, 6 and 74 more), 'at_rsk' (row 4; is it 'at_risk'?); the "
@@ -1714,7 +1753,7 @@ def test_a_damaged_campaign_file_is_named_and_recording_it_again_mends_it(
     campaign page; it is now refused naming the file, and recording that campaign again mends it."""
     path = tmp_path / "october.csv"
     _october().write_csv(path)
-    _run(cli, "campaign", "record", "--file", str(path))
+    _record(cli, "--file", str(path))
     store = Store(get_settings().home)
     damaged = store.campaign_path("october")
     damaged.write_bytes(b"not parquet")
@@ -1723,9 +1762,9 @@ def test_a_damaged_campaign_file_is_named_and_recording_it_again_mends_it(
     assert exc.value.what == "the recorded campaign 'october'"
     assert "cannot report: " in _run(cli, "campaign", "report", code=1)
     _october().head(10).write_csv(other := tmp_path / "may.csv")
-    output = _run(cli, "campaign", "record", "--file", str(other), "--name", "may", code=1)
+    output = _record(cli, "--file", str(other), "--name", "may", code=1)
     assert "cannot record the campaign, nothing stored: the campaign file" in output
-    _run(cli, "campaign", "record", "--file", str(path))  # the damaged one replaced
+    _record(cli, "--file", str(path))  # the damaged one replaced
     assert [c.name for c in store.list_campaigns()] == ["october"]
 
 

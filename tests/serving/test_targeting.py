@@ -191,7 +191,7 @@ def test_targeting_refuses_a_campaign_the_key_does_not_vouch_for(
             "margin": [3.0, 0.0],
         }
     )
-    Store(settings.home).write_campaign(outcomes, "october", "/srv/secret/october.csv")
+    Store(settings.home).write_campaign(outcomes, "october", "/srv/secret/october.csv", DAY)
     refused = client.post("/v1/targeting", json=_body(), headers=headers("reviewer"))
     assert refused.status_code == 409
     detail = refused.json()["detail"]

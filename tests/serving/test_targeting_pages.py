@@ -530,8 +530,8 @@ def test_the_campaign_page_reports_pooled_campaigns_row_by_row(
     store.write_values(
         _pooled_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
     )
-    store.write_campaign(_october(), "october", "october.csv")
-    store.write_campaign(_november(), "november", "november.csv")
+    store.write_campaign(_october(), "october", "october.csv", DAY)
+    store.write_campaign(_november(), "november", "november.csv", DAY)
     run = plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 3.0)
     assert run.offers.offer("retention_email").rates.measured == {
         "at_risk": pytest.approx(POOLED_RATE)
