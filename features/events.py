@@ -51,6 +51,7 @@ line is longer than 1 MiB is refused before parsing (a file without line breaks 
 
 from __future__ import annotations
 
+import csv
 import itertools
 import logging
 from collections.abc import Callable, Sequence
@@ -83,6 +84,7 @@ __all__ = [
     "MAX_VALUE_CHARS",
     "EventsValidationError",
     "Loaded",
+    "LongRows",
     "Prepare",
     "Problem",
     "Staged",
@@ -90,6 +92,7 @@ __all__ = [
     "csv_rows",
     "load_customers",
     "load_events",
+    "long_rows",
     "parquet_rows",
     "read_customers",
     "read_events",
@@ -1310,9 +1313,85 @@ def _check_file(
             scan = pl.scan_csv(path, infer_schema=False, encoding=encoding)
             return check(prepare(scan, file), file, now, lossy)
         except pl.exceptions.ComputeError as error:
+            long = _long_rows_problem(path) if "more fields than" in str(error) else None
+            if long is not None:  # Polars said it with no row
+                return None, [long]
             if lossy or "utf-8" not in str(error).lower():
                 return None, [Problem(file, None, f"not a readable CSV: {_reader_message(error)}")]
             lossy = True
+
+
+@dataclass(frozen=True)
+class LongRows:
+    """The rows of a CSV file with more fields than its header (:func:`long_rows`).
+
+    Parameters
+    ----------
+    header : int
+        Fields in the header.
+    rows : tuple of int
+        The first such rows (1-based data rows, at most :data:`MAX_LISTED_ROWS`).
+    n_rows : int
+        How many there are.
+    fields : int
+        Fields in the first.
+    """
+
+    header: int
+    rows: tuple[int, ...]
+    n_rows: int
+    fields: int
+
+
+def long_rows(path: Path) -> LongRows | None:
+    """Find the rows of a CSV file with more fields than its header, which Polars names not.
+
+    Polars refuses such a file with "found more fields than defined in 'Schema'" and its own
+    ``truncate_ragged_lines`` as advice. Python's :mod:`csv` reads it again (quoted separators
+    and line breaks as Polars reads them), only once Polars has refused it: a loop over rows.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The CSV file (a byte-order mark is skipped; bytes that are not UTF-8 are replaced).
+
+    Returns
+    -------
+    LongRows or None
+        None when no row is longer than the header, or the file cannot be read so (a field
+        above the :mod:`csv` module's size limit, an unreadable file).
+    """
+    rows: list[int] = []
+    n, fields = 0, 0
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+            reader = csv.reader(handle)
+            header = len(next(reader, []))
+            for number, record in enumerate(reader, start=1):  # 1 = the first data row
+                if len(record) > header:
+                    n += 1
+                    fields = fields or len(record)
+                    rows += [number] if len(rows) < MAX_LISTED_ROWS else []
+    except (OSError, csv.Error):
+        return None
+    return LongRows(header, tuple(rows), n, fields) if n else None
+
+
+def _long_rows_problem(path: Path) -> Problem | None:
+    """Say a CSV file's rows longer than its header (:func:`long_rows`), the first's line too."""
+    found = long_rows(path)
+    if found is None:
+        return None
+    first = found.rows[0]
+    return Problem(
+        str(path),
+        None,
+        f"more fields than the header's {found.header} (row {first}, line {first + 1} in a "
+        f"spreadsheet, has {found.fields}): a separator inside a value that is not quoted, or "
+        "values shifted? quote such values or fix the rows",
+        found.rows,
+        found.n_rows,
+    )
 
 
 def _read_parts(

@@ -46,7 +46,6 @@ told apart by their rows alone.
 
 from __future__ import annotations
 
-import csv
 import difflib
 import shlex
 from collections.abc import Collection, Mapping, Sequence
@@ -65,6 +64,7 @@ from features.contracts import (
     OUTCOME_COLUMNS,
     counted,
 )
+from features.events import long_rows
 from features.store import (
     CampaignInfo,
     PlanInfo,
@@ -696,23 +696,16 @@ def _long_row(path: Path) -> str:
     """Name the first row of a CSV with more fields than its header.
 
     Polars said "found more fields than defined in 'Schema'", and to consider its own
-    ``truncate_ragged_lines``, without the row: usually a value with a comma and no quotes.
+    ``truncate_ragged_lines``, without the row: usually a value with a comma and no quotes
+    (:func:`features.events.long_rows` finds it, as for the events).
     """
-    if path.suffix == ".parquet":
+    found = None if path.suffix == ".parquet" else long_rows(path)
+    if found is None:
         return ""
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            rows = csv.reader(handle)
-            header = next(rows, [])
-            for number, fields in enumerate(rows, start=1):  # 1 = the first data row
-                if len(fields) > len(header):
-                    return (
-                        f"; cannot read the file: row {number} has {len(fields)} fields where "
-                        f"the header has {len(header)} (a value with a comma, not in quotes?)"
-                    )
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return ""
-    return ""
+    return (
+        f"; cannot read the file: row {found.rows[0]} has {found.fields} fields where "
+        f"the header has {found.header} (a value with a comma, not in quotes?)"
+    )
 
 
 def _separator_line(path: Path) -> str:

@@ -329,7 +329,7 @@ def test_future_is_relative_to_now(tmp_path: Path) -> None:
         ((HEADER + "\n").encode(), "no data rows"),
         (b"x" * (2 << 20), "the first line is longer than 1 MiB"),
         (b'customer_id,ts,event_type\n"c1,2024-01-01,visit\n', "not a readable CSV"),
-        ((HEADER + "\n" + "c1,2024-01-01,visit,web,,,,,9\n").encode(), "not a readable CSV"),
+        ((HEADER + "\n" + "c1,2024-01-01,visit,web,,,,,9\n").encode(), "more fields than"),
     ],
 )
 def test_unreadable_csv(tmp_path: Path, content: bytes, message: str) -> None:
@@ -338,6 +338,27 @@ def test_unreadable_csv(tmp_path: Path, content: bytes, message: str) -> None:
     [error] = errors_of(path)
     assert error.column is None
     assert error.message.startswith(message)
+
+
+def test_rows_with_more_fields_than_the_header_are_named_with_their_line(tmp_path: Path) -> None:
+    """heavy32: a row with an unquoted comma was said as Polars' "not a readable CSV: found more
+    fields than defined in 'Schema'", naming no row; a quoted comma or line break is no extra
+    field. Now the rows are named (data rows), the first's line as a spreadsheet shows it."""
+    path = tmp_path / "events.csv"
+    rows = [
+        "c1,2024-01-01,visit,web,,,,",
+        'c2,2024-01-01,order,web,"1,5",1,,"o\n2"',  # quoted: a comma and a line break
+        "c3,2024-01-02,order,web,12,50,1,,,o3",  # 12,50 unquoted: two more fields
+        "c4,2024-01-03,visit,web,,,,",
+        "c5,2024-01-04,visit,web,,,,,",
+    ]
+    path.write_text("\ufeff" + HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    [error] = errors_of(path)
+    assert str(error) == (
+        f"{path}, rows 3, 5: more fields than the header's 8 (row 3, line 4 in a spreadsheet, "
+        "has 10): a separator inside a value that is not quoted, or values shifted? quote such "
+        "values or fix the rows"
+    )
 
 
 def test_a_100_mb_line_without_newline_fails_fast(tmp_path: Path) -> None:
