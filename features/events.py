@@ -47,6 +47,10 @@ problems found from those (flags, row hashes), and the result is a scan of them.
 per file that keeps only the ``order`` rows (written to Parquet after it) and the flagged rows,
 each row's hash and the positive amounts for the duplicate and amount checks. A CSV whose first
 line is longer than 1 MiB is refused before parsing (a file without line breaks is not a table).
+A CSV file is read once more, each line as one text, to count its commas: a row with fewer
+fields than the header (read with nulls) is a warning naming it, and a row with more (which
+Polars refuses naming none) is named; only then does Python's :mod:`csv` read the file to find
+them (:func:`long_rows`).
 """
 
 from __future__ import annotations
@@ -1311,7 +1315,9 @@ def _check_file(
         encoding: Literal["utf8", "utf8-lossy"] = "utf8-lossy" if lossy else "utf8"
         try:
             scan = pl.scan_csv(path, infer_schema=False, encoding=encoding)
-            return check(prepare(scan, file), file, now, lossy)
+            frame, problems = check(prepare(scan, file), file, now, lossy)
+            short = _short_rows_problem(path, len(scan.collect_schema()))
+            return frame, problems + ([short] if short is not None else [])
         except pl.exceptions.ComputeError as error:
             long = _long_rows_problem(path) if "more fields than" in str(error) else None
             if long is not None:  # Polars said it with no row
@@ -1323,7 +1329,7 @@ def _check_file(
 
 @dataclass(frozen=True)
 class LongRows:
-    """The rows of a CSV file with more fields than its header (:func:`long_rows`).
+    """The rows of a CSV file with more (or fewer) fields than its header (:func:`long_rows`).
 
     Parameters
     ----------
@@ -1343,23 +1349,28 @@ class LongRows:
     fields: int
 
 
-def long_rows(path: Path) -> LongRows | None:
+def long_rows(path: Path, shorter: bool = False) -> LongRows | None:
     """Find the rows of a CSV file with more fields than its header, which Polars names not.
 
     Polars refuses such a file with "found more fields than defined in 'Schema'" and its own
-    ``truncate_ragged_lines`` as advice. Python's :mod:`csv` reads it again (quoted separators
-    and line breaks as Polars reads them), only once Polars has refused it: a loop over rows.
+    ``truncate_ragged_lines`` as advice; a row with fewer fields it reads with nulls, unsaid.
+    Python's :mod:`csv` reads the file again (quoted separators and line breaks as Polars reads
+    them), a loop over rows: only once Polars has refused it, or a count of the separators of
+    each line found a shorter one (:func:`_short_rows_problem`).
 
     Parameters
     ----------
     path : pathlib.Path
         The CSV file (a byte-order mark is skipped; bytes that are not UTF-8 are replaced).
+    shorter : bool, default False
+        Find the rows with fewer fields instead (but blank lines, which no reader takes as a
+        row).
 
     Returns
     -------
     LongRows or None
-        None when no row is longer than the header, or the file cannot be read so (a field
-        above the :mod:`csv` module's size limit, an unreadable file).
+        None when no row is longer (shorter) than the header, or the file cannot be read so (a
+        field above the :mod:`csv` module's size limit, an unreadable file).
     """
     rows: list[int] = []
     n, fields = 0, 0
@@ -1367,8 +1378,12 @@ def long_rows(path: Path) -> LongRows | None:
         with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
             reader = csv.reader(handle)
             header = len(next(reader, []))
-            for number, record in enumerate(reader, start=1):  # 1 = the first data row
-                if len(record) > header:
+            number = 0
+            for record in reader:
+                if not record:  # a blank line: Polars skips it too
+                    continue
+                number += 1  # 1 = the first data row
+                if (0 < len(record) < header) if shorter else (len(record) > header):
                     n += 1
                     fields = fields or len(record)
                     rows += [number] if len(rows) < MAX_LISTED_ROWS else []
@@ -1391,6 +1406,47 @@ def _long_rows_problem(path: Path) -> Problem | None:
         "values shifted? quote such values or fix the rows",
         found.rows,
         found.n_rows,
+    )
+
+
+def _short_rows_problem(path: Path, header: int) -> Problem | None:
+    """Warn of a CSV file's rows with fewer fields than its ``header`` (Polars reads nulls).
+
+    One vectorised pass counts each line's commas (quotes not read, so a quoted comma or line
+    break can only make a line look longer, or shorter); only when a line has fewer than the
+    header does :func:`long_rows` read the file again to find the rows, if any.
+    """
+    try:
+        lines = pl.scan_csv(
+            path,
+            has_header=False,
+            separator="\x1f",  # never in a table: each line one value
+            quote_char=None,
+            infer_schema=False,
+            encoding="utf8-lossy",
+            truncate_ragged_lines=True,
+            skip_rows=1,
+            new_columns=["line"],
+        )
+        fewest = lines.select(pl.col("line").str.count_matches(",", literal=True).min())
+        commas = fewest.collect(engine="streaming").item()
+    except pl.exceptions.PolarsError:  # read already: nothing more to say of it
+        return None
+    if commas is None or commas >= header - 1:
+        return None
+    found = long_rows(path, shorter=True)
+    if found is None:
+        return None
+    first = found.rows[0]
+    return Problem(
+        str(path),
+        None,
+        f"fewer fields than the header's {found.header} (row {first}, line {first + 1} in a "
+        f"spreadsheet, has {found.fields}): the fields missing at the end read as empty; a line "
+        "cut short, or a value broken over lines without quotes?",
+        found.rows,
+        found.n_rows,
+        severity="warning",
     )
 
 
