@@ -67,6 +67,7 @@ from models.scoring import (
 from models.tasks import ELIGIBLE, task_names
 from pipelines import connectors
 from pipelines.console import warn_unsigned
+from pipelines.days import after_today
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
 from pipelines.snapshot import build_validated, validated_events
 
@@ -510,6 +511,12 @@ def score_command(
     from serving.settings import get_settings
 
     console = Console()
+    # before any work: a day to come was built, kept, and its scores read by the server and
+    # guanxi drift as the latest
+    future = after_today(as_of.date())
+    if future is not None:
+        console.print(f"[red]cannot score, nothing written:[/red] {future}")
+        raise typer.Exit(1)
     chosen = parse_tasks(tasks)
     given = (events, events_table, events_query, customers, customers_table, customers_query)
     # no input option at all: the store's snapshot of the day, checked before any work

@@ -49,6 +49,7 @@ from features.store import (
     split_by_customer,
 )
 from pipelines import connectors
+from pipelines.days import after_today
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
 from pipelines.progress import progress_bar
 from pipelines.validate import print_problems
@@ -89,8 +90,9 @@ def build_command(
     status = Console(stderr=True)
     now = dt.datetime.now(dt.UTC)
     day = as_of.date()
-    if day > now.date():
-        out.print(Text(f"--as-of {day} is in the future (today is {now.date()} UTC)", style="red"))
+    future = after_today(day, now.date())  # said as value, target and cycle say it, with advice
+    if future is not None:
+        out.print(Text(f"cannot build the snapshot, nothing stored: {future}", style="red"))
         raise typer.Exit(1)
     if isinstance(sources, connectors.SparkEvents):
         _build_from_spark_table(sources, day, now, spark_master, out)

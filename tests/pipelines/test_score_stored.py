@@ -8,7 +8,7 @@ a file is refused before any work by score, value, target and features export al
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -21,6 +21,7 @@ import features.store
 from features.store import Store
 from pipelines import connectors
 from pipelines.cli import app
+from pipelines.days import after_today
 from serving.settings import get_settings
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import AS_OF, cli, sample  # noqa: F401  (fixtures)
@@ -81,6 +82,26 @@ def test_score_without_events_and_without_a_stored_snapshot_says_how_to_make_one
     assert "or give --events to build it here" in said
     assert "champion" not in said  # the models were not loaded
     assert not out.exists()
+
+
+def test_score_of_a_day_to_come_is_refused_before_any_work(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """heavy32: `guanxi score --as-of <tomorrow> --events F` built and kept that day's snapshot
+    and score table, which the server and guanxi drift then read as the latest. Refused now
+    before any work, in the words of guanxi value, target and cycle; features build gives the
+    same advice (a day to give)."""
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    out = tmp_path / "scores.parquet"
+    events = str(sample / "events.parquet")
+    args = ["score", "--as-of", str(tomorrow), "--events", events, "--out", str(out)]
+    said = _said(cli, args, 1)
+    assert f"cannot score, nothing written: {after_today(tomorrow)}" in said
+    assert not out.exists() and tomorrow not in Store(get_settings().home).list_snapshots()
+    said = _said(cli, ["features", "build", "--events", events, "--as-of", str(tomorrow)], 1)
+    assert f"cannot build the snapshot, nothing stored: {after_today(tomorrow)}" in said
 
 
 def test_a_stored_snapshot_of_another_feature_set_is_named_as_such(
