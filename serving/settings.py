@@ -17,6 +17,7 @@ before-validator; the field is left out of the settings' ``repr``, so no key is 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from enum import IntEnum
 from functools import lru_cache
@@ -136,8 +137,10 @@ class Settings(BaseSettings):
         default=0.2, gt=0, description="How often audit lines are fsynced (and at shutdown)."
     )
     dev: bool = Field(default=False, description="Development mode: allows generated keys.")
-    tasks: tuple[str, ...] = Field(
-        default_factory=task_names, description="Tasks whose champions are served (default: all)."
+    tasks: Annotated[tuple[str, ...], NoDecode] = Field(
+        default_factory=task_names,
+        description='Tasks whose champions are served, "churn,repurchase" or a JSON list '
+        "(default: all).",
     )
     model_alias: str = Field(default="champion", description="Registry alias loaded for each task.")
     max_body_bytes: int = Field(
@@ -223,12 +226,36 @@ class Settings(BaseSettings):
             return {str(k): Role[r] if isinstance(r, str) else r for k, r in value.items()}
         return value
 
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _tasks_parse(cls, value: Any) -> Any:
+        """Read ``GUANXI_TASKS=churn,repurchase`` as a list, and a JSON list as before.
+
+        Only '["churn"]' worked: ``churn`` failed with pydantic's "error parsing value for
+        field tasks" (the field is read as text, ``NoDecode``, and parsed here).
+        """
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"GUANXI_TASKS is not a JSON list ({exc})") from exc
+        return tuple(task.strip() for task in value.split(",") if task.strip())
+
     @field_validator("tasks")
     @classmethod
     def _known_tasks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = ", ".join(task_names())
         unknown = [t for t in value if t not in task_names()]
-        if unknown or not value:
-            raise ValueError(f"unknown tasks {unknown}; expected a subset of {list(task_names())}")
+        if unknown:
+            raise ValueError(
+                f"GUANXI_TASKS: unknown task{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(repr(t) for t in unknown)}; the known tasks are {known} "
+                '(comma-separated, "churn,repurchase", or a JSON list)'
+            )
+        if not value:
+            raise ValueError(f"GUANXI_TASKS names no task: give some of {known}, or unset it")
         return value
 
     @model_validator(mode="after")

@@ -48,7 +48,7 @@ def settings_markdown() -> str:
         default = field.default
         if field.default_factory is not None:  # the API keys (none), the tasks (every one)
             made = field.default_factory()  # type: ignore[call-arg]
-            # a tuple is read as JSON (GUANXI_TASKS='["churn"]'), so its default is shown so
+            # the tasks are read as JSON (GUANXI_TASKS='["churn"]') or comma-separated
             text = f"`{json.dumps(list(made))}`" if made else "none"
         elif default is PydanticUndefined:
             text = "none"

@@ -26,7 +26,7 @@ def test_parse_api_keys() -> None:
 
 
 def test_refuses_to_serve_without_keys_or_audit_key(tmp_path: Path) -> None:
-    long = "x" * 32
+    long = "x-0123456789abcdef-0123456789abcdef"
     with pytest.raises(ValueError, match="GUANXI_API_KEYS is empty"):
         Settings(home=tmp_path, audit_key=SecretStr(long)).check_serving()
     with pytest.raises(ValueError, match="GUANXI_AUDIT_KEY must be set"):
@@ -48,13 +48,14 @@ def test_secrets_need_32_characters_outside_dev(tmp_path: Path) -> None:
         "session_key": SecretStr("s" * 32),
         "store_key": SecretStr("t" * 32),
     }
-    keys = f"{'k' * 32}:admin,one-character-too-short-0123456:scorer"
+    admin = "admin-0123456789abcdef-0123456789abcdef"
+    keys = f"{admin}:admin,one-character-too-short-0123456:scorer"
     with pytest.raises(
         ValueError, match="GUANXI_API_KEYS item 2: an API key must have at least 32"
     ) as e:
         Settings(home=tmp_path, api_keys=keys, **good).check_serving()
     assert "one-character" not in str(e.value)
-    keys = f"{'k' * 32}:admin"
+    keys = f"{admin}:admin"
     with pytest.raises(ValueError, match="GUANXI_AUDIT_KEY must be set to a secret of at least 32"):
         Settings(
             home=tmp_path, api_keys=keys, **{**good, "audit_key": SecretStr("a" * 31)}
@@ -73,6 +74,26 @@ def test_secrets_need_32_characters_outside_dev(tmp_path: Path) -> None:
         ).check_serving()
     assert Settings(home=tmp_path, api_keys=keys, **good).check_serving()
     assert Settings(home=tmp_path, api_keys="k:admin", dev=True).check_serving()  # dev: any key
+
+
+def test_tasks_are_read_comma_separated_or_as_json_and_an_unknown_one_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """heavy32: GUANXI_TASKS=churn failed with pydantic's "error parsing value for field tasks"
+    (only '["churn"]' worked), and an unknown task was said as a Python list."""
+    for given in ("churn", " churn , repurchase ", '["churn", "repurchase"]'):
+        monkeypatch.setenv("GUANXI_TASKS", given)
+        assert Settings(home=tmp_path).tasks[0] == "churn", given
+    monkeypatch.setenv("GUANXI_TASKS", "churn,chrun")
+    with pytest.raises(ValidationError) as e:
+        Settings(home=tmp_path)
+    assert (
+        "GUANXI_TASKS: unknown task 'chrun'; the known tasks are churn, repurchase, cross_sell, "
+        'referral (comma-separated, "churn,repurchase", or a JSON list)'
+    ) in str(e.value)
+    monkeypatch.setenv("GUANXI_TASKS", ",")
+    with pytest.raises(ValidationError, match="GUANXI_TASKS names no task"):
+        Settings(home=tmp_path)
 
 
 def test_every_missing_secret_is_named_at_once(tmp_path: Path) -> None:
@@ -140,7 +161,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     finally:
         get_settings.cache_clear()
     monkeypatch.setenv("GUANXI_TASKS", '["churn", "nope"]')
-    with pytest.raises(ValidationError, match="unknown tasks"):
+    with pytest.raises(ValidationError, match="unknown task 'nope'"):
         Settings()
 
 
