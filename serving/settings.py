@@ -269,7 +269,8 @@ class Settings(BaseSettings):
 
         Outside dev mode the service needs API keys, an audit key, a session key and a store
         key, each of at least :data:`MIN_SECRET_CHARS` characters, the session key different from
-        the audit key (so either can rotate alone).
+        the audit key (so either can rotate alone), and no API key equal to one of those three
+        (its holder could sign what they sign) or of one character repeated.
 
         Returns
         -------
@@ -315,9 +316,37 @@ class Settings(BaseSettings):
             problems.append(
                 "GUANXI_SESSION_KEY must differ from GUANXI_AUDIT_KEY, so either can rotate alone"
             )
+        problems += self._weak_api_keys()
         if problems:  # every one at once, not one per attempt to start
             raise ValueError("; ".join(problems))
         return self
+
+    def _weak_api_keys(self) -> list[str]:
+        """Name the API keys (by position, never by value) that are no secret of their own.
+
+        A key equal to the audit, session or store key gave whoever holds it (a scorer) what
+        signs the audit chain, the session cookies or the store's manifests; a key of one
+        character repeated (``"a" * 40``) passed the length check.
+        """
+        secrets = {
+            "GUANXI_AUDIT_KEY": (self.audit_key, "sign audit lines (forge the audit chain)"),
+            "GUANXI_SESSION_KEY": (self.session_key, "sign reviewer session cookies"),
+            "GUANXI_STORE_KEY": (self.store_key, "sign the store's tables"),
+        }
+        problems = []
+        for n, key in enumerate(self.keys, start=1):
+            for name, (secret, could) in secrets.items():
+                if key == secret.get_secret_value():
+                    problems.append(
+                        f"GUANXI_API_KEYS item {n} is the same as {name}: whoever holds the API "
+                        f"key could {could}; give each its own secret"
+                    )
+            if len(key) >= MIN_SECRET_CHARS and len(set(key)) == 1:
+                problems.append(
+                    f"GUANXI_API_KEYS item {n} is one character repeated: no secret, give a "
+                    "random one outside --dev"
+                )
+        return problems
 
     def store(self, home: Path | None = None) -> Store:
         """Return the store, signing and checking tables with ``store_key``.

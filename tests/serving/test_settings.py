@@ -76,6 +76,29 @@ def test_secrets_need_32_characters_outside_dev(tmp_path: Path) -> None:
     assert Settings(home=tmp_path, api_keys="k:admin", dev=True).check_serving()  # dev: any key
 
 
+def test_an_api_key_that_is_another_secret_or_one_character_is_refused(tmp_path: Path) -> None:
+    """heavy32: an API key equal to the audit key let a scorer sign audit lines (forge the
+    chain); equal to the session or store key, sign cookies or tables; "a" * 40 passed as a
+    secret. Each is named by its position and the secret it equals, never by value."""
+    good = {
+        "audit_key": SecretStr("audit-0123456789abcdef-0123456789abcdef"),
+        "session_key": SecretStr("session-0123456789abcdef-0123456789abcd"),
+        "store_key": SecretStr("store-0123456789abcdef-0123456789abcdef"),
+    }
+    audit, store = (good[k].get_secret_value() for k in ("audit_key", "store_key"))
+    keys = f"{audit}:scorer,{'a' * 40}:reviewer,{store}:admin"
+    with pytest.raises(ValueError) as e:
+        Settings(home=tmp_path, api_keys=keys, **good).check_serving()
+    assert str(e.value) == (
+        "GUANXI_API_KEYS item 1 is the same as GUANXI_AUDIT_KEY: whoever holds the API key could "
+        "sign audit lines (forge the audit chain); give each its own secret; GUANXI_API_KEYS "
+        "item 2 is one character repeated: no secret, give a random one outside --dev; "
+        "GUANXI_API_KEYS item 3 is the same as GUANXI_STORE_KEY: whoever holds the API key "
+        "could sign the store's tables; give each its own secret"
+    )
+    assert Settings(home=tmp_path, api_keys=keys, **good, dev=True).check_serving()  # dev: any
+
+
 def test_tasks_are_read_comma_separated_or_as_json_and_an_unknown_one_is_named(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
