@@ -411,12 +411,14 @@ def _uplift(
     snapshot: pl.DataFrame | None,
     customers: pl.DataFrame,
     load: Callable[[str], LoadedUplift],
+    day: date,
 ) -> tuple[pl.DataFrame | None, dict[str, Any], list[str]]:
     """Use each recorded offer's registered uplift model where it beats the churn score.
 
     ``load`` returns the offer's registered model (:func:`models.registry.load_uplift`); an offer
-    without one, or whose model ranked below the churn score on the held-out Qini, is valued by
-    rates, and the note says which.
+    without one, whose model ranked below the churn score on the held-out Qini, or whose model
+    was fitted as of a day after the plan's ``day`` (on campaigns the plan could not know), is
+    valued by rates, and the note says which.
     """
     if not recorded or snapshot is None:
         return None, {}, []
@@ -431,6 +433,13 @@ def _uplift(
         figures = {name: round(m["qini"], 4) for name, m in bundle.metrics.items()}
         qini = ", ".join(f"{name} {value:.4f}" for name, value in figures.items())
         which = f"{bundle.learner}, {loaded.name} version {loaded.version}"
+        if loaded.as_of is not None and loaded.as_of > day:  # learnt from campaigns after it
+            notes.append(
+                f"{offer}: uplift ({which}) was fitted as of {loaded.as_of}, after the plan's day "
+                f"{day}, on campaigns a plan of that day could not know; the plan uses rates "
+                f"(guanxi campaign uplift --as-of {day} fits one of that day)"
+            )
+            continue
         if not bundle.beats_churn_score:
             notes.append(
                 f"{offer}: uplift ({which}) does not beat the churn score on the held-out Qini "
@@ -616,7 +625,9 @@ def plan_values(
         column = f"{PROPENSITY_PREFIX}{offer.category}"
         if offer.category is not None and column not in customers.columns:
             customers = customers.with_columns(pl.lit(None, pl.Float64).alias(column))
-    lift, chosen, said = _uplift(recorded, snapshot, customers, load) if uplift else (None, {}, [])
+    lift, chosen, said = (
+        _uplift(recorded, snapshot, customers, load, day) if uplift else (None, {}, [])
+    )
     notes += said
     values = offer_values(customers, used, uplift=lift)
     for j, offer in enumerate(values.offers):

@@ -1264,12 +1264,16 @@ class LoadedUplift:
         Version number.
     run_id : str or None
         The fit's run.
+    as_of : datetime.date or None
+        The day it was fitted as of (its ``as_of`` tag; None for a version without one): it
+        learnt from the campaigns complete on or before that day.
     """
 
     bundle: UpliftBundle
     name: str
     version: str
     run_id: str | None
+    as_of: date | None = None
 
 
 def register_uplift(bundle: UpliftBundle, home: Path, as_of: date) -> LoadedUplift:
@@ -1318,7 +1322,9 @@ def register_uplift(bundle: UpliftBundle, home: Path, as_of: date) -> LoadedUpli
         "as_of": as_of.isoformat(),
     } | flatten_metrics(bundle.metrics)
     version = register_challenger(name, uri, tags)
-    return LoadedUplift(bundle=bundle, name=name, version=version, run_id=run.info.run_id)
+    return LoadedUplift(
+        bundle=bundle, name=name, version=version, run_id=run.info.run_id, as_of=as_of
+    )
 
 
 def uplift_version(offer: str, alias: str = CHALLENGER) -> ModelVersion:
@@ -1373,7 +1379,14 @@ def load_uplift_version(mv: ModelVersion) -> LoadedUplift:
     bundle = _download_checked(
         mv.name, number, (mv.tags or {}).get(BOOSTER_DIGEST_TAG), UpliftBundle.load
     )
-    return LoadedUplift(bundle=bundle, name=mv.name, version=number, run_id=mv.run_id)
+    day = (mv.tags or {}).get("as_of")
+    return LoadedUplift(
+        bundle=bundle,
+        name=mv.name,
+        version=number,
+        run_id=mv.run_id,
+        as_of=date.fromisoformat(day) if day else None,
+    )
 
 
 def load_uplift(offer: str, alias: str = CHALLENGER) -> LoadedUplift:

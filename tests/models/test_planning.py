@@ -8,6 +8,7 @@ the uplift model beats ranking by churn score on the held-out Qini.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -144,6 +145,7 @@ def test_registered_uplift_is_loaded_checked_and_used(local_tracking: Path) -> N
     assert not any((local_tracking / "mlartifacts").rglob("*.pkl"))
 
     loaded = registry.load_uplift("retention_email")
+    assert registered.as_of == loaded.as_of == DAY  # the day it learnt up to, from its tag
     x = store.read_snapshot(DAY).select("recency_days", "orders_90d", "unresolved_complaints")
     np.testing.assert_array_equal(
         loaded.bundle.predict_uplift(x.to_numpy()), bundle.predict_uplift(x.to_numpy())
@@ -175,6 +177,26 @@ def test_registered_uplift_is_loaded_checked_and_used(local_tracking: Path) -> N
     )
     with pytest.raises(registry.ModelIntegrityError, match="pinned at registration"):
         registry.load_uplift("retention_email")
+
+
+def test_an_uplift_model_fitted_after_the_plans_day_is_not_used(local_tracking: Path) -> None:
+    """heavy32: a plan of a day used the offer's latest uplift model whatever day it was fitted
+    as of, so a model fitted on later campaigns valued an earlier plan. It is passed over now
+    for the rates, saying why and how to fit one of that day; a model of the day is used."""
+    store = _store(local_tracking)
+    _, [bundle], _ = fit_campaign_uplift(store, DAY)
+    later = registry.LoadedUplift(bundle, "uplift_retention_email", "2", None, date(2024, 11, 1))
+    run = plan_from_store(store, OFFERS, budget=100.0, as_of=DAY, load=lambda offer: later)
+    assert run.uplift is None
+    assert (
+        f"retention_email: uplift ({bundle.learner}, uplift_retention_email version 2) was fitted "
+        "as of 2024-11-01, after the plan's day 2024-10-31, on campaigns a plan of that day could "
+        "not know; the plan uses rates (guanxi campaign uplift --as-of 2024-10-31 fits one of "
+        "that day)"
+    ) in run.notes
+    same_day = replace(later, as_of=DAY)
+    run = plan_from_store(store, OFFERS, budget=100.0, as_of=DAY, load=lambda offer: same_day)
+    assert run.uplift is not None and run.uplift["retention_email"]["version"] == "2"
 
 
 def test_without_a_registered_uplift_model_the_plan_uses_rates_and_says_so(
