@@ -68,7 +68,7 @@ def history_start(path: Path) -> datetime | None:
     return first if isinstance(first, datetime) else None
 
 
-def no_event_by(events: pl.DataFrame, day: date) -> str:
+def no_event_by(events: pl.DataFrame | pl.LazyFrame, day: date) -> str:
     """Say why the snapshot of a day holds no customer: no event on or before it (pure).
 
     ``guanxi features build`` refuses such a day in these words; ``guanxi cycle`` and
@@ -77,7 +77,7 @@ def no_event_by(events: pl.DataFrame, day: date) -> str:
 
     Parameters
     ----------
-    events : polars.DataFrame
+    events : polars.DataFrame or polars.LazyFrame
         The events the snapshot was built from (``ts``).
     day : datetime.date
         The snapshot's day.
@@ -88,7 +88,7 @@ def no_event_by(events: pl.DataFrame, day: date) -> str:
         ``no customer has an event on or before <day> (the first event is on <first>)``, or
         ``(there are no events)``.
     """
-    first = events["ts"].min() if events.height else None
+    first = events.lazy().select(pl.col("ts").min()).collect().item()
     since = (
         f"the first event is on {first:%Y-%m-%d}"
         if isinstance(first, date)

@@ -49,7 +49,7 @@ from features.store import (
     split_by_customer,
 )
 from pipelines import connectors
-from pipelines.days import after_today
+from pipelines.days import after_today, no_event_by
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
 from pipelines.progress import progress_bar
 from pipelines.validate import print_problems
@@ -215,12 +215,9 @@ def _build_and_store(
             out.print(Text(f"cannot build the snapshot: {error}", style="red"))
             raise typer.Exit(1) from error
         if snapshot.height == 0:  # an --as-of before the data: an empty snapshot helps nobody
-            first = events.frame.lazy().select(pl.col("ts").min()).collect().item()
-            since = f" (the first event is on {first:%Y-%m-%d})" if first is not None else ""
             out.print(
                 Text(
-                    f"no customer has an event on or before {day}{since}: nothing written; "
-                    "choose a later --as-of",
+                    f"{no_event_by(events.frame, day)}: nothing written; choose a later --as-of",
                     style="red",
                 )
             )
