@@ -168,8 +168,9 @@ def demo_command(
     if kept_values is not None:
         console.print(f"value table of {values.table.height:,} customers -> {kept_values.path}")
     if summary.campaign_path is not None:
-        # of the sample's last day, which plans and fits of that day count: recorded as of
-        # today (the clock), the plan of DEMO_AS_OF would leave it out as known only later
+        # The sample's outcomes are of the 90 days after DEMO_AS_OF, so a plan of that day could
+        # not know them: the demo records them as of DEMO_AS_OF, as a test run before it would
+        # be, and says so. Recorded as of today (the clock), the plan would leave them out.
         recorded = store.write_campaign(
             read_outcomes(summary.campaign_path),
             CAMPAIGN_NAME,
@@ -178,7 +179,8 @@ def demo_command(
         )
         console.print(
             f"recorded the sample's randomised campaign {CAMPAIGN_NAME!r}: {recorded.rows:,} "
-            "customers, half held out as control"
+            "customers, half held out as control (a simulated test, recorded as of "
+            f"{DEMO_AS_OF} as if run before it, so that the plan of that day can learn from it)"
         )
         with quiet_libraries():
             _, fitted, _ = fit_campaign_uplift(store, DEMO_AS_OF)
