@@ -182,8 +182,7 @@ def _campaigns(
 
     Only campaigns whose outcomes were complete on or before ``day`` count (a note names those
     left out); each set of outcomes counts once (:func:`models.campaigns.pooled_campaigns`); a
-    row without
-    a segment or churn probability of its own takes the value table's of ``day``
+    row without a segment or churn probability of its own takes the value table's of ``day``
     (:func:`models.campaigns.fill_from_values`). The notes say which campaigns hold the same
     outcomes or share customers, and how many outcome customers the value table lacks when their
     rate needs what it would fill (they are left out: a win-back or cross-sell rate needs no
