@@ -22,6 +22,7 @@ A customer id is any text (the contract says a string), so routes take it as
 
 from __future__ import annotations
 
+import fcntl
 import hmac
 import math
 import sqlite3
@@ -315,9 +316,19 @@ class Backoff:
         self._db = sqlite3.connect(
             path or ":memory:", timeout=10, isolation_level=None, check_same_thread=False
         )
-        if path is not None:
+        if path is None:
+            self._create()
+            return
+        # One worker at a time: two switching a new file to WAL at once each hold a shared lock
+        # and want the exclusive one, and SQLite answers one "database is locked" at once, with
+        # no wait (its busy timeout cannot help a deadlock); that worker died at start-up.
+        with path.with_name(f"{path.name}.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
             self._db.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
-            self._db.execute("PRAGMA synchronous=OFF")  # the table lives as long as the run
+            self._create()
+        self._db.execute("PRAGMA synchronous=OFF")  # the table lives as long as the run
+
+    def _create(self) -> None:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS failures "
             "(client TEXT PRIMARY KEY, count INTEGER NOT NULL, until REAL NOT NULL)"

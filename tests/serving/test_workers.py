@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import multiprocessing
 import os
 import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -54,6 +56,29 @@ def test_backoff_is_shared_through_its_file(tmp_path: Path) -> None:
     assert two.wait(other) == 0
     two.succeeded(client)
     assert one.wait(client) == 0
+
+
+def _open_backoff(path: Path, barrier: Any) -> None:
+    barrier.wait()  # every process at once, as uvicorn's workers start
+    Backoff(free=2, most_seconds=5, path=path).wait(_request("203.0.113.1"))  # raises: exit 1
+
+
+def test_workers_starting_at_once_all_open_the_shared_backoff(tmp_path: Path) -> None:
+    """Workers opening a new backoff file together each get it; none dies at start-up.
+
+    In the CI of 0d1e4f9 a server of two workers lost one at start: both switched the new file to
+    WAL at once and SQLite answered one "database is locked" (a deadlock: no busy wait).
+    """
+    context = multiprocessing.get_context("fork")
+    for attempt in range(10):
+        path = tmp_path / f"backoff-{attempt}.sqlite3"
+        barrier = context.Barrier(4)
+        workers = [context.Process(target=_open_backoff, args=(path, barrier)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        assert [worker.exitcode for worker in workers] == [0] * 4, f"attempt {attempt}"
 
 
 def test_backoff_forgets_the_oldest_clients_beyond_its_size() -> None:
