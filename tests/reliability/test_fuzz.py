@@ -23,6 +23,7 @@ import copy
 import os
 import random
 import time
+import warnings
 from collections import Counter
 from datetime import UTC, date, datetime
 from typing import Any
@@ -31,6 +32,7 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -89,8 +91,10 @@ def _with_pages(app: FastAPI) -> dict[str, Any]:
     Read once the app is ready: ``POST /v1/score``'s feature names are the loaded snapshot's
     columns and models' inputs, which the published document can only describe in words.
 
-    The pages answer HTML with the codes of ``_PAGE_ANSWERS``, an invalid request included (their
-    own 422 page, not the API's JSON). They admit a key in ``X-API-Key`` or
+    Each method of a page is its own route here, so its own operation (``GET`` and ``HEAD`` had
+    one ``operationId``, and FastAPI warned of each page's duplicate in every run). The pages
+    answer HTML with the codes of ``_PAGE_ANSWERS``, an invalid request included (their own 422
+    page, not the API's JSON). They admit a key in ``X-API-Key`` or
     the session cookie; the sign-in and sign-out pages admit anyone.
     """
     spec = copy.deepcopy(app.openapi())
@@ -104,13 +108,14 @@ def _with_pages(app: FastAPI) -> dict[str, Any]:
     for context in iter_route_contexts(app.routes):
         route = context.original_route
         if isinstance(route, APIRoute) and (context.path or "").startswith("/ui"):
-            pages.add_api_route(
-                context.path or route.path,
-                route.endpoint,
-                methods=sorted(route.methods),
-                response_class=route.response_class,
-                include_in_schema=True,
-            )
+            for method in sorted(route.methods):  # a route a method: each its own operationId
+                pages.add_api_route(
+                    context.path or route.path,
+                    route.endpoint,
+                    methods=[method],
+                    response_class=route.response_class,
+                    include_in_schema=True,
+                )
     extra = pages.openapi()
     for path, operations in extra["paths"].items():
         for operation in operations.values():
@@ -292,6 +297,25 @@ def _fuzz_all(app: FastAPI, examples: dict[str, int], run_seed: int) -> Counter[
     )
     assert not any(code >= 500 for code in sent)
     return sent
+
+
+def test_each_operation_has_its_own_id(app: FastAPI, client: TestClient) -> None:
+    """No two operations share an ``operationId``, in the published document or the fuzzed one.
+
+    A client generated from a document names one function after each ``operationId``. The fuzzed
+    document gave a page's ``GET`` and ``HEAD`` one, and FastAPI's "Duplicate Operation ID"
+    warnings (ten a run) buried any other warning of the default run.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a document built with no warning at all
+        documents = {"published": app.openapi(), "fuzzed": _with_pages(app)}  # app is client's
+    for name, document in documents.items():
+        ids = Counter(
+            operation["operationId"]
+            for operations in document["paths"].values()
+            for operation in operations.values()
+        )
+        assert ids and max(ids.values()) == 1, (name, [i for i, n in ids.items() if n > 1])
 
 
 @pytest.mark.parametrize("run_seed", _seeds("quick"))
