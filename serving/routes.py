@@ -837,7 +837,7 @@ def customer_scores(
     positions = state.positions([customer_id])
     if positions[0] < 0:
         detail = f"customer not in the snapshot as of {state.snapshot.as_of}"
-        hint = whitespace_hint(customer_id, "the snapshot", lambda c: state.positions([c])[0] >= 0)
+        hint = whitespace_hint(customer_id, "the snapshot", state.holds)
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{detail}: {hint}" if hint else detail)
     if request.method == "HEAD":  # answered up to its body: no one scored, audited or counted
         return head_answer()
@@ -921,9 +921,7 @@ def _batch_hint(state: ServingState, ids: list[str], positions: np.ndarray) -> s
     if not spaced:
         return None
     if len(spaced) == 1:  # was its own rewording of whitespace_hint's sentence
-        hint = whitespace_hint(
-            ids[spaced[0]], "the snapshot", lambda c: state.positions([c])[0] >= 0
-        )
+        hint = whitespace_hint(ids[spaced[0]], "the snapshot", state.holds)
         return f"result {spaced[0]}: {hint}" if hint is not None else None
     found = int((state.positions([ids[i].strip() for i in spaced]) >= 0).sum())
     return (

@@ -194,6 +194,21 @@ class ServingState:
                 out[i] = int(self.index.get_loc(customer_id))  # type: ignore[arg-type]
         return out
 
+    def holds(self, customer_id: str) -> bool:
+        """Say whether the snapshot has a customer (the id matched exactly, as :meth:`positions`).
+
+        Parameters
+        ----------
+        customer_id : str
+            The customer.
+
+        Returns
+        -------
+        bool
+            True when the snapshot has a row of that id.
+        """
+        return customer_id in self.index
+
     def band(self, decile: np.ndarray) -> np.ndarray:
         """Bands (``high``, ``medium``, ``low``) of deciles under this state's thresholds."""
         return band(decile, self.band_high_decile, self.band_medium_decile)

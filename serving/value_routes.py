@@ -297,7 +297,7 @@ def get_customer_value(
     values = _values(request, holder)  # after the path's checks
     row = values.row(customer_id)
     if row is None:
-        hint = whitespace_hint(customer_id, "the value table", lambda c: values.row(c) is not None)
+        hint = whitespace_hint(customer_id, "the value table", values.holds)
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             f"customer not in the value table as of {values.as_of}: {hint}"

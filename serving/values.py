@@ -198,6 +198,21 @@ class LoadedValues:
             return None
         return self.frame.row(position, named=True)
 
+    def holds(self, customer_id: str) -> bool:
+        """Say whether the table has a customer, without reading out the row (:meth:`row`'s).
+
+        Parameters
+        ----------
+        customer_id : str
+            The customer.
+
+        Returns
+        -------
+        bool
+            True when the table has a row of that id.
+        """
+        return customer_id in self.index
+
     def segment_kind(self, name: str) -> str | None:
         """Say which grouping a segment name belongs to.
 

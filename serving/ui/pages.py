@@ -910,9 +910,7 @@ def _unscored_customer(
             "Customer not found",
             f"No customer {customer_id!r} in the value table as of {format_date(values.as_of)}"
             + (" or in the history of that day." if history is not None else ".")
-            + _sentence(
-                whitespace_hint(customer_id, "the value table", lambda c: values.row(c) is not None)
-            ),
+            + _sentence(whitespace_hint(customer_id, "the value table", values.holds)),
         )
     if value is not None and value["clv"] is not None:
         _shown(request, role, [(customer_id, VALUE_TASK, values.info.version, float(value["clv"]))])
@@ -961,11 +959,11 @@ def customer(
     position = state.positions([customer_id])
     if position[0] < 0:
         values = served_values(request, holder)
-        if values is not None and values.row(customer_id) is not None:  # a later day's table
+        if values is not None and values.holds(customer_id):  # a later day's table
             return _unscored_customer(
                 request, role, values, customer_id, outside=state.snapshot.as_of
             )
-        hint = whitespace_hint(customer_id, "the snapshot", lambda c: state.positions([c])[0] >= 0)
+        hint = whitespace_hint(customer_id, "the snapshot", state.holds)
         raise PageError(
             404,
             "Customer not found",

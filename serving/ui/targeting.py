@@ -283,7 +283,7 @@ def _valued(request: Request, holder: StateHolder, customers: list[str]) -> set[
     if holder.current is not None:
         return set()
     values = served_values(request, holder)
-    return {c for c in customers if values is not None and values.row(c) is not None}
+    return {c for c in customers if values is not None and values.holds(c)}
 
 
 def _expected_roi(rows: pl.DataFrame | None) -> dict[tuple[str, str], float | None]:

@@ -130,6 +130,13 @@ def test_unknown_ids_get_minus_one(state: ServingState) -> None:
     assert state.positions(["c000", "nope", "c079"]).tolist() == [0, -1, 79]
 
 
+def test_holds_is_what_positions_finds(state: ServingState) -> None:
+    """The one lookup the 404s' whitespace hints ask (three copies of a lambda over positions)."""
+    ids = ["c000", "nope", "c079", "c000 ", " c079", ""]
+    assert [state.holds(c) for c in ids] == (state.positions(ids) >= 0).tolist()
+    assert [state.holds(c) for c in ids] == [True, False, True, False, False, False]
+
+
 def test_contributions_are_cached(state: ServingState) -> None:
     table = state.tables["churn"]
     positions = np.flatnonzero(table.top >= 0)[:2]

@@ -243,6 +243,13 @@ def test_an_id_with_whitespace_around_it_says_so_in_its_404(value_client: TestCl
         )
 
 
+def test_the_value_table_holds_exactly_its_ids(value_client: TestClient) -> None:
+    """The lookup its 404s' whitespace hints ask, reading out no row."""
+    values = value_client.app.state.holder.current.values  # type: ignore[attr-defined]
+    assert values.holds("c000") and values.row("c000") is not None
+    assert not any(values.holds(c) for c in ("c000 ", "\xa0c000", "nobody", ""))
+
+
 def test_unknown_customer_and_roles(value_client: TestClient) -> None:
     r = value_client.get("/v1/customers/nobody/value", headers=headers())
     assert r.status_code == 404 and "value table as of" in r.json()["detail"]
