@@ -143,24 +143,6 @@ class SessionCodec:
             return None
         return fingerprint, expiry, session_id
 
-    def role_of(self, value: str | None, now: float) -> Role | None:
-        """Return the current role of a session, or None if it is invalid.
-
-        Parameters
-        ----------
-        value : str or None
-            The cookie value.
-        now : float
-            Current Unix time in seconds.
-
-        Returns
-        -------
-        Role or None
-            The role of :meth:`caller_of`'s answer.
-        """
-        caller = self.caller_of(value, now)
-        return caller[0] if caller else None
-
     def caller_of(self, value: str | None, now: float) -> tuple[Role, str] | None:
         """Return the current role of a session and the API key it was opened with.
 

@@ -356,24 +356,25 @@ def test_session_codec_expiry_idle_timeout_and_key_rotation(tmp_path: Path) -> N
     keys = {"k-reviewer": Role.reviewer, "k-scorer": Role.scorer}
     where = tmp_path / "sessions"
     codec = SessionCodec(b"s" * 32, keys, where, max_age=100, idle_seconds=30)
+    reviewer = (Role.reviewer, "k-reviewer")  # the role, and the key for the audit log
     value = codec.issue("k-reviewer", now=1000.0)
-    assert codec.role_of(value, now=1029.0) == Role.reviewer
-    assert codec.role_of(value, now=1099.0) is None  # idle for 70 s > 30 s
+    assert codec.caller_of(value, now=1029.0) == reviewer
+    assert codec.caller_of(value, now=1099.0) is None  # idle for 70 s > 30 s
     value = codec.issue("k-reviewer", now=1000.0)
     for now in (1020.0, 1040.0, 1060.0, 1080.0):  # in use: never idle 30 s
-        assert codec.role_of(value, now=now) == Role.reviewer
-    assert codec.role_of(value, now=1100.0) is None  # expired
-    assert codec.role_of(None, now=1000.0) is None
+        assert codec.caller_of(value, now=now) == reviewer
+    assert codec.caller_of(value, now=1100.0) is None  # expired
+    assert codec.caller_of(None, now=1000.0) is None
     # the role follows the configuration: a key removed or demoted loses its sessions
     value = codec.issue("k-reviewer", now=1000.0)
-    assert SessionCodec(b"s" * 32, {"other": Role.admin}, where).role_of(value, 1000.0) is None
+    assert SessionCodec(b"s" * 32, {"other": Role.admin}, where).caller_of(value, 1000.0) is None
     demoted = SessionCodec(b"s" * 32, {"k-reviewer": Role.scorer}, where, max_age=100)
-    assert demoted.role_of(value, now=1000.0) == Role.scorer
+    assert demoted.caller_of(value, now=1000.0) == (Role.scorer, "k-reviewer")
     # another secret (another deployment) does not accept it
-    assert SessionCodec(b"t" * 32, keys, where).role_of(value, now=1000.0) is None
+    assert SessionCodec(b"t" * 32, keys, where).caller_of(value, now=1000.0) is None
     # revoked: refused by every codec sharing the directory (every worker)
     SessionCodec(b"s" * 32, keys, where).revoke(value)
-    assert codec.role_of(value, now=1000.0) is None
+    assert codec.caller_of(value, now=1000.0) is None
 
 
 # --- pages ----------------------------------------------------------------------------------
