@@ -679,8 +679,13 @@ def overview(request: Request, _role: Reviewer, state: PageState) -> HTMLRespons
             }
         )
     segments: list[tuple[str, float]] = []
+    unsegmented = 0
     if "rfm_segment" in table.columns:
-        counts = table.get_column("rfm_segment").fill_null("no orders").value_counts(sort=True)
+        # the customers without a segment (no order yet) are "unsegmented" as on every page
+        # and in the list's filter (the chart said "no orders", the filter had no such choice)
+        column = table.get_column("rfm_segment")
+        unsegmented = column.null_count()
+        counts = column.fill_null(NO_GROUP_NAMES["rfm_segment"]).value_counts(sort=True)
         segments = [(segment_name(str(k)), float(v)) for k, v in counts.iter_rows()]
     segment_chart = bar_chart(
         segments,
@@ -692,7 +697,12 @@ def overview(request: Request, _role: Reviewer, state: PageState) -> HTMLRespons
     return render(
         request,
         "overview.html",
-        {"models": models, "customers": table.height, "segment_chart": segment_chart},
+        {
+            "models": models,
+            "customers": table.height,
+            "segment_chart": segment_chart,
+            "unsegmented": unsegmented,
+        },
     )
 
 

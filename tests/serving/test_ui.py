@@ -622,6 +622,18 @@ def test_customer_list_filters_the_customers_without_a_segment(
     assert f"{unsegmented} of {world.snapshot.height}" in page.text
 
 
+def test_the_overview_names_the_customers_without_a_segment_as_the_list_does(
+    ui: TestClient, world: UIWorld
+) -> None:
+    """ui33: the overview's segment chart named them "no orders", where the list's filter (which
+    the reviewer goes to next), the value, plan and campaign pages say "unsegmented"."""
+    login(ui)
+    unsegmented = world.snapshot.filter(pl.col("rfm_segment").is_null()).height
+    page = ui.get("/ui/").text
+    assert f'data-label="unsegmented" data-value="{float(unsegmented)!r}"' in page
+    assert "Unsegmented: customers without an order" in page and "no orders" not in page
+
+
 @pytest.mark.parametrize(
     ("query", "caption"),
     [
