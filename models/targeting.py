@@ -87,6 +87,7 @@ __all__ = [
     "MONEY_COLUMNS",
     "NEXT_TRANCHE",
     "NO_BUDGET",
+    "NO_CHURN_COMPARISON",
     "NO_GROUP_NAMES",
     "PLAN_COLUMNS",
     "PROPENSITY_PREFIX",
@@ -109,6 +110,13 @@ __all__ = [
     "summary_table",
     "targeting_customers",
 ]
+
+NO_CHURN_COMPARISON: Final = (
+    "the same budget spent by churn score alone: not compared, as no customer has a churn "
+    "probability"
+)
+"""Why :func:`compare_allocations` has no ``churn_score`` rows, as ``guanxi target`` prints it
+and the plan page says it under its comparison (which showed two rows without a word why)."""
 
 NO_GROUP_NAMES: Final = {"rfm_segment": "unsegmented", "value_tier": "untiered"}
 """How a person reads the group of the customers without an RFM segment or a value tier, on every

@@ -51,6 +51,7 @@ from models.targeting import (
     MAX_BUDGET,
     MISSING,
     NO_BUDGET,
+    NO_CHURN_COMPARISON,
     SUMMARY_COLUMNS,
     Plan,
     format_percent,
@@ -257,7 +258,7 @@ def print_report(console: Console, comparison: list[dict[str, Any]]) -> None:
     for allocation, title in titles.items():
         rows = [r for r in comparison if r["allocation"] == allocation]
         if not rows and allocation == "churn_score":  # was the value table's order, so titled
-            console.print(f"{title}: not compared, as no customer has a churn probability")
+            console.print(f"Segment ROI: {NO_CHURN_COMPARISON}")
             continue
         console.print(_table(console, title, rows, keys))
         totals[allocation] = next((r for r in rows if r["segment"] == "total"), None)

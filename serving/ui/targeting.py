@@ -47,7 +47,7 @@ from models.campaigns import (
     stored_plan_offers,
 )
 from models.offers import OffersFile
-from models.targeting import summarise
+from models.targeting import NO_CHURN_COMPARISON, summarise
 from models.uplift import qini
 from serving.deps import Holder, Reviewer, SettingsDep, served_values
 from serving.state import StateHolder
@@ -264,6 +264,10 @@ def plan_page(
                 str,  # "retention_email", as the tables, the campaign page and the offers file say
             ),
             "totals": totals,
+            # the comparison's rows without "churn score" said nothing of why (the CLI says it)
+            "no_churn_comparison": None
+            if any(r["allocation"] == "churn_score" for r in totals)
+            else f"{NO_CHURN_COMPARISON[:1].upper()}{NO_CHURN_COMPARISON[1:]}.",
             "next_by_segment": summaries.get("next_best_by_segment", []),
             "next_by_offer": summaries.get("next_best_by_offer", []),
             "next_reason": next(iter(summaries.get("next_reason", [])), {}).get("reason"),

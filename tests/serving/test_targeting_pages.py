@@ -374,6 +374,31 @@ def test_the_plan_page_compares_the_allocations_after_costs(client: TestClient, 
     assert "22.90" in even and "15.90" in even
 
 
+@pytest.mark.parametrize(
+    ("churn", "rows"), [(None, ["optimiser", "even"]), (0.5, ["optimiser", "even", "churn score"])]
+)
+def test_the_plan_page_says_why_it_compares_no_spend_by_churn_score(
+    client: TestClient,
+    settings,  # type: ignore[no-untyped-def]
+    churn: float | None,
+    rows: list[str],
+) -> None:
+    """web33: without churn probabilities the comparison showed the optimiser and the even spend
+    and dropped "churn score" without a word, where guanxi target says why; the page says it."""
+    store = settings.store()
+    values = _values().with_columns(churn_probability=pl.lit(churn, pl.Float64))
+    store.write_values(values, DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 100.0))
+    text = client.get("/ui/plan", headers=headers("reviewer")).text
+    table = text.split('id="plan-comparison"')[1].split("</table>")[0]
+    assert re.findall(r'<th scope="row">([^<]*)</th>', table) == rows
+    said = (
+        "The same budget spent by churn score alone: not compared, as no customer has a churn "
+        "probability."
+    )
+    assert (said in text) == (churn is None)
+
+
 def test_the_campaign_page_expects_each_offers_roi_in_its_segment(
     client: TestClient, settings
 ) -> None:  # type: ignore[no-untyped-def]
