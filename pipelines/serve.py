@@ -43,7 +43,7 @@ import secrets
 import shutil
 import socket
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import typer
 import uvicorn
@@ -71,6 +71,7 @@ __all__ = [
     "LOG_FORMAT",
     "MAX_DEFAULT_WORKERS",
     "ROOT_PATH_SEGMENT",
+    "ROOT_PATH_VARIABLE",
     "check_root_path",
     "port_in_use",
     "run_server",
@@ -162,6 +163,11 @@ def port_in_use(host: str, port: int) -> str | None:
         return f"cannot listen on {host}:{port} ({exc.strerror or exc})"
     return None
 
+
+ROOT_PATH_VARIABLE: Final = "GUANXI_ROOT_PATH"
+"""The environment variable ``--root-path`` is read from when the flag is not given: the
+deployment's prefix set where its ``GUANXI_*`` settings are (it had to be on the command line).
+The command's, not a server setting (:mod:`serving.settings` holds none of uvicorn's options)."""
 
 ROOT_PATH_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
 """A part of ``--root-path`` between slashes: RFC 3986's unreserved characters, which a URL path
@@ -284,11 +290,13 @@ def serve_command(
         str,
         typer.Option(
             "--root-path",
+            envvar=ROOT_PATH_VARIABLE,
             callback=_root_path_option,
             help="The path prefix a reverse proxy serves the app under (/crm), as uvicorn's "
             "--root-path: the proxy must strip it before passing a request on (nginx: location "
             "/crm/ { proxy_pass http://127.0.0.1:8000/; }). The pages' links, redirects and "
-            "cookie are under it.",
+            "cookie are under it. Without the flag, read from the environment (a container's or "
+            "a systemd unit's EnvironmentFile, beside the GUANXI_* settings).",
         ),
     ] = "",
 ) -> None:

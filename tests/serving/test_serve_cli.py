@@ -23,7 +23,13 @@ from typer.testing import CliRunner
 
 from models.tasks import task_names
 from pipelines.demo import next_steps, serve_later
-from pipelines.serve import _log_config, port_in_use, run_server, serve_command
+from pipelines.serve import (
+    ROOT_PATH_VARIABLE,
+    _log_config,
+    port_in_use,
+    run_server,
+    serve_command,
+)
 from serving.app import prefix_twice
 from serving.settings import get_settings
 from tests.processes import guanxi_serve, reserved_port, stop
@@ -212,6 +218,44 @@ def test_guanxi_serve_passes_its_root_path_to_uvicorn_without_a_trailing_slash(
     get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert started[0]["root_path"] == passed
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "passed"),
+    [([], "/crm/", "/crm"), (["--root-path", "/flag"], "/crm", "/flag"), ([], "", "")],
+)
+def test_guanxi_serve_reads_its_root_path_from_the_environment_without_the_flag(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, flag: list[str], env: str, passed: str
+) -> None:
+    """web33: the prefix had to be on the command line, where every setting of the server is
+    read from GUANXI_* variables (a container's, a systemd unit's EnvironmentFile)."""
+    _serve_secrets(monkeypatch, tmp_path)
+    monkeypatch.setattr("pipelines.serve.configure_tracking", lambda home: f"sqlite:///{home}/x")
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr("pipelines.serve._run_one", lambda *_, **options: started.append(options))
+    app = typer.Typer()
+    app.command()(serve_command)
+    args = ["--port", "0", "--workers", "1", *flag]
+    result = CliRunner().invoke(app, args, env={ROOT_PATH_VARIABLE: env})
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert started[0]["root_path"] == passed
+
+
+def test_a_root_path_in_the_environment_that_is_no_prefix_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _serve_secrets(monkeypatch, tmp_path)
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr("pipelines.serve._run_one", lambda *_, **options: started.append(options))
+    app = typer.Typer()
+    app.command()(serve_command)
+    result = CliRunner().invoke(app, ["--port", "0"], env={ROOT_PATH_VARIABLE: "crm"})
+    get_settings.cache_clear()
+    assert result.exit_code == 2 and not started, result.output
+    text = " ".join(result.output.replace("│", " ").split())
+    assert "(env var: 'GUANXI_ROOT_PATH')" in text, text
+    assert "'crm' does not start with '/': give the prefix as /crm" in text, text
 
 
 def test_the_demo_says_where_to_go_and_that_readyz_says_when() -> None:
