@@ -244,7 +244,9 @@ def filters() -> dict[str, Any]:
         "group_title": lambda g: _GROUP_TITLES.get(str(g), str(g).replace("_", " ").title()),
         "label": lambda s: str(s).replace("_", " "),
         "status": _status_title,
-        "segment": segment_name,
+        # a customer without an RFM segment is "unsegmented", as the list's filter names them
+        # (their cell read "not available" under the filter "unsegmented")
+        "segment": lambda s: segment_name(s) if s else NO_GROUP_NAMES["rfm_segment"],
         "group_name": group_name,
         "metric_name": _metric_name,
         "metric": _metric_value,

@@ -620,6 +620,10 @@ def test_customer_list_filters_the_customers_without_a_segment(
     page = ui.get("/ui/customers?segment=none")
     assert re.search(r'<option value="none"\s+selected>unsegmented</option>', page.text)
     assert f"{unsegmented} of {world.snapshot.height}" in page.text
+    # web33: each of them read "not available" in the RFM segment column, under that filter
+    rows = page.text.split("<tbody>", 1)[1].split("</tbody>", 1)[0].split("<tr>")[1:]
+    cells = [re.findall(r"<td>([^<]*)</td>", row)[0] for row in rows]
+    assert cells and set(cells) == {"unsegmented"}, cells
 
 
 def test_the_overview_names_the_customers_without_a_segment_as_the_list_does(
