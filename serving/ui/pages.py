@@ -754,10 +754,15 @@ def customers(
         view = view.filter(
             pl.col("customer_id").str.to_lowercase().str.contains(q.lower(), literal=True)
         )
+    # a segment no customer is in, said rather than dropped in silence (a bookmark kept from an
+    # earlier snapshot, a typo in the address), as a band the task has not is
+    no_segment = ""
     if segment in segments:
         key = pl.col("rfm_segment")
         view = view.filter(key.is_null() if segment == NO_SEGMENT else key == segment)
-    else:
+    elif segment:
+        wanted = segment.strip()[:40]
+        no_segment = NO_GROUP_NAMES["rfm_segment"] if wanted == NO_SEGMENT else wanted
         segment = ""
     statuses = [b.name for b in _statuses(table, task)]
     unfiltered = ""  # a band or status the task has not, said rather than dropped in silence
@@ -809,6 +814,7 @@ def customers(
             "bands": BANDS,
             "statuses": statuses,
             "unfiltered": unfiltered,
+            "no_segment": no_segment,
             "columns": table.columns,
             "link": link,
             "sort_link": sort_link,

@@ -717,6 +717,24 @@ def test_a_band_or_status_the_task_has_not_is_said_not_dropped_in_silence(
     assert 'id="band-unfiltered"' not in ui.get("/ui/customers?task=churn").text
 
 
+def test_a_segment_no_customer_is_in_is_said_not_dropped_in_silence(
+    ui: TestClient, world: UIWorld
+) -> None:
+    """web33: a segment the snapshot holds no customer of (a bookmark from an earlier snapshot, a
+    typo in the address) was dropped without a word, as a band was before ui30: the whole list
+    read as that segment's customers. It is said, as the band is."""
+    login(ui)
+    everyone = f"{world.snapshot.height:,} of {world.snapshot.height:,} customers"
+    for given, said in [("champion", "champion"), ("%3Cb%3E", "&lt;b&gt;")]:
+        page = ui.get(f"/ui/customers?segment={given}").text
+        assert everyone in page and 'id="segment-unfiltered"' in page, given
+        assert f"in the RFM segment “{said}”, so every segment is shown." in page, given
+    present = world.snapshot["rfm_segment"].drop_nulls()[0]
+    assert 'id="segment-unfiltered"' not in ui.get(f"/ui/customers?segment={present}").text
+    assert 'id="segment-unfiltered"' not in ui.get("/ui/customers?segment=none").text
+    assert 'id="segment-unfiltered"' not in ui.get("/ui/customers?segment=").text
+
+
 def test_overview_shows_models_grades_and_distributions(ui: TestClient) -> None:
     login(ui)
     page = ui.get("/ui/")
