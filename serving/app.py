@@ -72,6 +72,7 @@ __all__ = [
     "create_app",
     "create_app_from_env",
     "missing_file",
+    "no_route",
     "prefix_twice",
     "slash_detail",
 ]
@@ -355,11 +356,34 @@ def _published_document(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
-NO_ROUTE: Final = (
-    "no route at this address: the API's operations are under /v1/, its health at /healthz and "
-    "/readyz"
-)
-"""The 404's ``detail`` at an address no route has (the pages' is their HTML error page)."""
+def no_route(prefix: str = "") -> str:
+    """Say where the API, its health and the reviewer pages are, at an address no route has.
+
+    Behind a proxy's path prefix (``--root-path /crm``) the addresses are named with it, as
+    :func:`slash_detail`'s route is: the 404 at ``/crm/v2/models`` named ``/v1/``, an address
+    the client cannot reach through the proxy. The reviewer pages are named too: a person who
+    opened the server's own address in a browser was told of the API and the health checks
+    alone.
+
+    Parameters
+    ----------
+    prefix : str, default ""
+        The path prefix the server is given (``/crm``), the ASGI ``root_path``.
+
+    Returns
+    -------
+    str
+        The 404's ``detail``.
+    """
+    return (
+        f"no route at this address: the API's operations are under {prefix}/v1/, its health at "
+        f"{prefix}/healthz and {prefix}/readyz, the reviewer pages at {prefix}/ui/"
+    )
+
+
+NO_ROUTE: Final = no_route()
+"""The 404's ``detail`` at an address no route has (the pages' is their HTML error page), for
+the server at the root (:func:`no_route` names the addresses under a path prefix)."""
 
 
 def slash_detail(template: str, methods: list[str], trailing: bool) -> str:
@@ -445,12 +469,13 @@ def _slash_answer(app: FastAPI) -> Callable[[Scope, Receive, Send], Awaitable[No
     page (it was their "Page not found" alone). The route is named with the proxy's path prefix
     (``root_path``): behind ``/crm`` it is ``/crm/v1/scores``, the address a client sends (it
     was ``/v1/scores``). An address holding the prefix twice, from a proxy that did not strip it,
-    is a 404 saying so (:func:`prefix_twice`); any other is :data:`NO_ROUTE` (it was "Not
-    Found").
+    is a 404 saying so (:func:`prefix_twice`); any other is :func:`no_route`'s, naming the
+    addresses under the prefix (it was "Not Found").
     """
 
     async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
-        path = get_route_path(scope)
+        path = get_route_path(scope)  # within the app; the proxy's prefix names what is said
+        prefix: str = scope.get("root_path", "")
         if scope["type"] == "http" and path != "/":
             trailing = path.endswith("/")
             raw = scope["path"]
@@ -464,16 +489,15 @@ def _slash_answer(app: FastAPI) -> Callable[[Scope, Receive, Send], Awaitable[No
                 methods = allowed_methods(app.router.routes, twin)
                 if not methods:  # a mounted folder's address, which is no file
                     folder = template.removesuffix("/{path}")
-                    raise HTTPException(404, missing_file(scope.get("root_path", "") + folder))
-                said = slash_detail(scope.get("root_path", "") + template, methods, trailing)
+                    raise HTTPException(404, missing_file(prefix + folder))
+                said = slash_detail(prefix + template, methods, trailing)
                 if browsed:  # a form posted there: the pages' 404, naming the page
                     raise PageError(404, "Page not found", f"{said[:1].upper()}{said[1:]}.")
                 raise HTTPException(404, said)
         if scope["type"] == "http":
-            prefix = scope.get("root_path", "")
             if prefix and (path == prefix or path.startswith(f"{prefix}/")):
                 raise HTTPException(404, prefix_twice(prefix))
-            raise HTTPException(404, NO_ROUTE)
+            raise HTTPException(404, no_route(prefix))
         await app.router.not_found(scope, receive, send)
 
     return not_found

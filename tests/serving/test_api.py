@@ -633,6 +633,8 @@ def test_an_address_no_route_has_says_where_the_api_is(client: TestClient) -> No
         r = client.get(path, headers=headers())
         assert r.status_code == 404 and r.json() == {"detail": NO_ROUTE}, path
         assert r.headers["x-request-id"]
+    # web33: a person at the server's own address was told of the API and the health alone
+    assert NO_ROUTE.endswith(", the reviewer pages at /ui/")
     r = client.put("/v1/models", headers=headers())
     assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"  # serve31b: HEAD too
     assert r.json() == {"detail": "PUT is not a method of this address, which takes GET, HEAD"}

@@ -25,7 +25,7 @@ import serving.schemas
 import serving.targeting
 from features.events import MAX_VALUE_CHARS
 from features.store import Store
-from serving.app import NO_ROUTE, NOT_UTF8, create_app, prefix_twice, slash_detail
+from serving.app import NO_ROUTE, NOT_UTF8, create_app, no_route, prefix_twice, slash_detail
 from serving.deps import (
     KEY_IN_AUTHORIZATION,
     KEY_WHITESPACE,
@@ -162,14 +162,19 @@ def test_an_address_with_the_prefix_twice_says_the_proxy_must_strip_it(app: Fast
     """web32b: served under ``/crm`` (``--root-path``) behind a proxy that passes the prefix on,
     every request reached ``/crm/crm/...`` (uvicorn puts the prefix before each path) and was
     the 404 saying the API is under /v1/, which the client had asked for; it says the proxy
-    must strip the prefix. A mistyped address under the prefix is still the plain 404."""
+    must strip the prefix. A mistyped address under the prefix is still the plain 404, which
+    names the addresses under the prefix (web33: it named /v1/, unreachable through the proxy)."""
     with TestClient(app, root_path="/crm") as proxied:
         for path in ("/crm/crm/v1/models", "/crm/crm/ui/login", "/crm/crm"):
             r = proxied.get(path, headers=headers(), follow_redirects=False)
             assert r.status_code == 404 and r.json() == {"detail": prefix_twice("/crm")}, path
         assert "must strip /crm before passing a request on" in prefix_twice("/crm")
-        r = proxied.get("/crm/v2/models", headers=headers())
-        assert r.status_code == 404 and r.json() == {"detail": NO_ROUTE}
+        for path in ("/crm/v2/models", "/crm/"):
+            r = proxied.get(path, headers=headers())
+            assert r.status_code == 404 and r.json() == {"detail": no_route("/crm")}, path
+        assert "under /crm/v1/, its health at /crm/healthz and /crm/readyz, the reviewer " in (
+            no_route("/crm")
+        )
         assert proxied.get("/crm/healthz").status_code == 200
 
 
