@@ -703,7 +703,7 @@ def overview(request: Request, _role: Reviewer, state: PageState) -> HTMLRespons
             "models": models,
             "customers": table.height,
             "segment_chart": segment_chart,
-            "unsegmented": unsegmented,
+            "without_segment": unsegmented,
         },
     )
 
