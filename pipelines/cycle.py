@@ -99,6 +99,7 @@ from models.clv import ModelIdentificationError
 from models.explain import MAX_REASONS
 from models.labels import HORIZON_DAYS
 from models.scoring import FeatureSetMismatchError, score_snapshot
+from models.targeting import MISSING
 from models.tasks import retention_task, task_names
 from pipelines import connectors
 from pipelines.days import after_today, history_start, no_event_by
@@ -859,11 +860,12 @@ def readable(summary: Any) -> list[str]:
     -------
     list of str
         ``key: value`` a top-level key; a task's (or other nested) summary as ``name value``
-        pairs separated by commas, a list's items by semicolons, yes/no for a flag and ``-``
-        for nothing. A count (an int) comes before its name, with thousands separators, as the
-        other commands say counts (:func:`features.contracts.counted`): ``customers`` 1200 is
-        ``1,200 customers``, a task's ``rows`` 1 ``1 row``. A task keeps its name (``cross_sell``,
-        as ``--tasks`` takes it); other keys read with spaces. ``--json`` prints the summary as
+        pairs separated by commas, a list's items by semicolons, yes/no for a flag and ``—``
+        for nothing (:data:`models.targeting.MISSING`, as the tables write it). A count (an
+        int) comes before its name, with thousands separators, as the other commands say
+        counts (:func:`features.contracts.counted`): ``customers`` 1200 is ``1,200
+        customers``, a task's ``rows`` 1 ``1 row``. A task keeps its name (``cross_sell``, as
+        ``--tasks`` takes it); other keys read with spaces. ``--json`` prints the summary as
         JSON instead.
     """
     tasks = set(task_names())
@@ -876,12 +878,12 @@ def readable(summary: Any) -> list[str]:
 
     def text(value: Any) -> str:
         if isinstance(value, dict):
-            return ", ".join(pair(k, v, " ") for k, v in value.items()) or "-"
+            return ", ".join(pair(k, v, " ") for k, v in value.items()) or MISSING
         if isinstance(value, list | tuple):
             return "; ".join(text(v) for v in value) or "none"
         if isinstance(value, bool):
             return "yes" if value else "no"
-        return "-" if value is None else str(value)
+        return MISSING if value is None else str(value)
 
     if not isinstance(summary, dict):
         return [text(summary)]

@@ -70,6 +70,7 @@ from models.drift import DriftThresholds, feature_drift, score_drift
 from models.performance import live_metrics, match_outcomes, outcomes, purchases_forecast_error
 from models.registry import LoadedModel, nest_metrics
 from models.scoring import FeatureSetMismatchError, check_feature_set, score_snapshot
+from models.targeting import MISSING
 from models.tasks import get_task, task_names
 from pipelines.days import after_today, history_start, no_event_by
 from pipelines.score import stored_snapshot
@@ -976,11 +977,16 @@ def keep_report(report: dict[str, Any], home: Path, html: Path | None = None) ->
 
 
 def _num(value: Any, digits: int = 3) -> str:
+    """Write a figure of the console tables to ``digits`` decimals; none (or NaN) as the others do.
+
+    A figure missing was ``-`` here and ``—`` (:data:`models.targeting.MISSING`) in every other
+    table: the campaign report, the plan, the value table.
+    """
     try:
         number = float(value)
     except (TypeError, ValueError):
-        return "-"
-    return "-" if number != number else f"{number:.{digits}f}"
+        return MISSING
+    return MISSING if number != number else f"{number:.{digits}f}"
 
 
 def print_report(console: Console, report: dict[str, Any], limit: int = 15) -> None:
@@ -1016,7 +1022,7 @@ def print_report(console: Console, report: dict[str, Any], limit: int = 15) -> N
                 _num(r["ks"]),
                 _num(r["wasserstein_std"]),
                 "[red]yes[/red]" if r["drifted"] else "no",
-                (r["fired"] or "-").replace(",", ", "),
+                (r["fired"] or MISSING).replace(",", ", "),
             )
         console.print(table)
         hidden = rows[limit:]

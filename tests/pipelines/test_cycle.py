@@ -35,6 +35,7 @@ from features.snapshot import build_snapshot
 from features.store import Store
 from models import registry
 from models.artifact import ModelBundle
+from models.targeting import MISSING
 from pipelines import connectors
 from pipelines.cli import _register, app
 from pipelines.cycle import (
@@ -236,7 +237,7 @@ def test_a_step_summary_reads_as_lines_not_json() -> None:
     }
     assert readable(promote) == [
         "churn: promoted yes, reason grade B passes and there is no comparable champion, "
-        "rule version -"
+        f"rule version {MISSING}"  # cli33: was "-", where every table writes "—"
     ]
     value = {"customers": 672, "notes": ["first note", "second note"], "drifted": []}
     assert readable(value) == ["672 customers", "notes: first note; second note", "drifted: none"]

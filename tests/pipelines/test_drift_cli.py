@@ -25,6 +25,7 @@ from features.snapshot import build_snapshot
 from features.store import Store, atomic_write
 from models import registry
 from models.artifact import ModelBundle
+from models.targeting import MISSING
 from pipelines.cli import app
 from pipelines.days import after_today
 from pipelines.drift import (
@@ -288,6 +289,46 @@ def test_feature_names_are_never_cut_at_80_columns() -> None:
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
     words = text.split()
     assert {"days_since_last_engagement", "email_click_rate_90d", "wasserstein"} <= set(words)
+
+
+def test_an_empty_cell_is_the_dash_every_other_table_prints() -> None:
+    """cli33: a feature no test fired and a figure not known were "-" here, "—" in the campaign
+    report, the plan and the value table beside it."""
+    rows = [
+        {
+            "column": "email_click_rate_90d",
+            "psi": 0.012,
+            "ks": float("nan"),
+            "wasserstein_std": None,
+            "drifted": False,
+            "fired": "",
+        }
+    ]
+    performance = {
+        "task": "churn",
+        "as_of": "2025-01-31",
+        "version": "1",
+        "rows": 1200,
+        "metrics": {"roc_auc": 0.71},
+        "card": {},
+    }
+    report = {
+        "features": [{"reference": "2025-10-02", "tasks": ["churn"], "rows": rows}],
+        "as_of": "2025-12-31",
+        "summary": {"features_drifted": 0, "features_compared": 1, "drifted_share": 0.0},
+        "scores": [],
+        "performance": [performance],
+        "value": [],
+        "notes": [],
+    }
+    console = Console(width=120, record=True, force_terminal=False)
+    print_report(console, report)
+    rows = [line.split() for line in console.export_text().splitlines()]
+    lines = {words[0]: words for words in rows if words}
+    feature = ["email_click_rate_90d", "0.012", MISSING, MISSING, "no", MISSING]
+    assert lines["email_click_rate_90d"] == feature
+    assert lines["churn"] == ["churn", "2025-01-31", "1", "1,200", "0.710", *[MISSING] * 4]
+    assert "-" not in lines["email_click_rate_90d"] + lines["churn"]
 
 
 def test_a_task_without_a_champion_is_noted_as_the_caller_says(
