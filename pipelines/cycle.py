@@ -112,6 +112,7 @@ from pipelines.versions import ModelFilesMissingError, load_version
 
 __all__ = [
     "BRIEF_ITEMS",
+    "KEEPS_TABLES",
     "KILL_ENV",
     "RERUN",
     "SHIFT_SLACK_DAYS",
@@ -144,6 +145,9 @@ STEPS: Final = (
     "reload",
 )
 """The steps of a cycle, in order."""
+
+KEEPS_TABLES: Final = ("value", "score", "rescore", "revalue")
+"""The steps that keep score or value tables in the store, signed with ``GUANXI_STORE_KEY``."""
 
 KILL_ENV: Final = "GUANXI_CYCLE_KILL_IN"
 """Test hook: the step inside which the process kills itself with SIGKILL."""
@@ -947,7 +951,8 @@ def run_cycle(
     home : pathlib.Path
         ``GUANXI_HOME`` (tracking is configured and checked here).
     console : rich.console.Console, optional
-        Progress output.
+        Progress output, with the warning, before the first step that keeps a score or value
+        table, that the tables go unsigned when ``GUANXI_STORE_KEY`` is not set.
     as_json : bool, default False
         Print each finished step's summary as one line of JSON (``step: {...}``) rather than
         as lines to read (:func:`readable`).
@@ -989,8 +994,14 @@ def run_cycle(
 def _run_steps(
     run: _Run, sources: connectors.Inputs, as_of: date, console: Console, as_json: bool
 ) -> dict[str, Any]:
-    """Run the steps of a day not recorded as done, recording each (:func:`run_cycle`)."""
-    from pipelines.console import quiet_libraries
+    """Run the steps of a day not recorded as done, recording each (:func:`run_cycle`).
+
+    Before the first step that keeps a score or value table (:data:`KEEPS_TABLES`) it warns when
+    ``GUANXI_STORE_KEY`` is not set (:func:`pipelines.console.warn_unsigned`): said before the
+    run, the warning came before "cycle not run" (the tracking server down, the day running
+    elsewhere) and before a snapshot step that refused the day with nothing written.
+    """
+    from pipelines.console import quiet_libraries, warn_unsigned
 
     store = run.store
     record = store.read_record("cycle", as_of) or {
@@ -1019,6 +1030,7 @@ def _run_steps(
             f"(`guanxi score --tasks {','.join(left)} --as-of {as_of} --events PATH` scores "
             "them); a fresh GUANXI_HOME runs every step for them"
         )
+    warned = False
     for name, step in steps.items():
         if name in record["steps"]:
             done = record["steps"][name]["done"]
@@ -1028,6 +1040,13 @@ def _run_steps(
                 console.print(f"{name}: done already ({done[:16].replace('T', ' ')} UTC)")
             continue
         console.rule(f"{name} ({as_of})")
+        if name in KEEPS_TABLES and not warned:  # once, where the first table is kept
+            warn_unsigned(
+                console,
+                "each score and value table the cycle keeps",
+                "computes those scores again and does not serve the values",
+            )
+            warned = True
         try:  # a spinner while the step runs (seconds to minutes, silent before); Rich draws
             # it only on a terminal, so CI and cron logs get the step's lines alone
             with quiet_libraries(), console.status(f"running the {name} step of {as_of}"):
@@ -1128,7 +1147,6 @@ def cycle_command(
 ) -> None:
     """Run the day's cycle: snapshot, value, scores, drift, retraining, promotion, reload."""
     from models.registry import TrackingUnavailableError
-    from pipelines.console import warn_unsigned
     from pipelines.score import parse_tasks
     from serving.settings import get_settings
 
@@ -1159,14 +1177,6 @@ def cycle_command(
             param_hint="--reload-url",
         )
     day = as_of.date()
-    done = get_settings().store().read_record("cycle", day) or {}
-    # was said too of a day done already, and of a day to come (refused), which keep nothing
-    if not done.get("complete") and after_today(day) is None:
-        warn_unsigned(
-            console,
-            "each score and value table the cycle keeps",
-            "computes those scores again and does not serve the values",
-        )
     try:
         record = run_cycle(sources, day, config, get_settings().home, console, as_json)
     except TrackingUnavailableError as exc:

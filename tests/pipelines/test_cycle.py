@@ -40,6 +40,7 @@ from pipelines import connectors
 from pipelines.cli import _register, app
 from pipelines.cycle import (
     BRIEF_ITEMS,
+    KEEPS_TABLES,
     KILL_ENV,
     RERUN,
     SHIFT_SLACK_DAYS,
@@ -670,6 +671,25 @@ def test_a_cycle_stopped_at_its_first_step_says_nothing_is_kept(local_tracking: 
     assert "run the same command again once this is put right" in said  # the file, once found
 
 
+def test_the_unsigned_warning_comes_once_before_the_first_table_is_kept(
+    local_tracking: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cli33: the warning that the cycle's tables go unsigned was printed before the run, so it
+    came before "cycle not run" (tracking down, the day running elsewhere) and before a snapshot
+    step refusing the day with nothing kept; it now heads the first step that keeps a table."""
+    for name in STEPS:
+        monkeypatch.setattr(_Run, name, lambda self, record: {})
+    _register()
+    ran = _invoke(_args(local_tracking))
+    said = " ".join(ran.output.split())
+    assert ran.exit_code == 0, ran.output
+    warning = "GUANXI_STORE_KEY is not set: each score and value table the cycle keeps"
+    assert said.count(warning) == 1, ran.output
+    at = said.index(warning)
+    assert said.index(f"value ({DAY})") < at < said.index(f"score ({DAY})"), ran.output
+    assert KEEPS_TABLES[0] == STEPS[1]  # the snapshot step before it keeps no table
+
+
 def test_an_interrupt_says_the_step_and_what_is_kept(
     local_tracking: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -756,6 +776,7 @@ def test_a_day_before_every_event_is_refused_with_nothing_kept(
         "empty: no sign of a run)."  # cycle32b: was "; run the same command again once this
     ) in said  # is put right" after "choose a later --as-of": the same command meets the same
     assert "run the same command again" not in said  # refusal
+    assert "GUANXI_STORE_KEY is not set" not in said  # cli33: of tables it never came to keep
     assert store.read_record("cycle", date(2020, 1, 31)) is None
     assert store.list_snapshots() == []
     left = {p for p in local_tracking.rglob("*") if p.is_file() and p.name != "mlflow.db"}
@@ -903,6 +924,7 @@ def test_a_second_run_of_a_day_being_run_is_refused_before_any_step(
             "again once that one has finished, and it does what that one left undone"
         ) in said
         assert "are kept" not in said and "file not found" not in said
+        assert "GUANXI_STORE_KEY is not set" not in said  # cli33: a warning of a run not run
         assert Store(local_tracking).read_record("cycle", DAY) is None
     ran = _invoke(_args(local_tracking))  # released: this run reaches its first step
     assert ran.exit_code == 1 and "file not found" in ran.output, ran.output
