@@ -81,7 +81,7 @@ from models.offers import (
     parse_offers,
     unknown_names,
 )
-from models.targeting import NO_GROUP_NAMES
+from models.targeting import NO_GROUP_NAMES, summarise
 
 if TYPE_CHECKING:
     from features.store import Store
@@ -105,6 +105,7 @@ __all__ = [
     "ValuesFill",
     "campaign_report",
     "duplicate_of",
+    "expected_roi",
     "fill_from_values",
     "later_note",
     "margin_missing",
@@ -914,6 +915,36 @@ def campaign_report(
     # intervals are drawn in the order they always were: a seed gives the same intervals
     total_last = [pl.col("offer"), pl.col("segment") == ALL_SEGMENTS]
     return pl.DataFrame(rows, schema=schema, orient="row").sort(total_last, maintain_order=True)
+
+
+def expected_roi(plan: pl.DataFrame | None) -> dict[tuple[str, str], float | None]:
+    """Return a plan's expected ROI per offer and segment, and per offer over all segments.
+
+    The figure :func:`campaign_report`'s realised ROI is read against: ``guanxi campaign
+    report`` and the campaign page (``/ui/campaign``) both set it beside each row.
+
+    Parameters
+    ----------
+    plan : polars.DataFrame or None
+        A plan's rows (:data:`models.targeting.PLAN_COLUMNS`); None without a plan.
+
+    Returns
+    -------
+    dict of (str, str) to float or None
+        The plan's expected value after costs per unit invested
+        (:func:`models.targeting.summarise`'s ``roi``), keyed by offer and segment, and by offer
+        and :data:`ALL_SEGMENTS` for the offer over every segment; empty without plan rows. A
+        row of the report takes the figure of its own offer and segment: the page once set each
+        campaign row beside the plan's ROI of its segment over every offer, so a retention
+        e-mail's realised ROI stood beside that of the win-back vouchers the plan sent there.
+    """
+    if plan is None or plan.is_empty():
+        return {}
+    cells = pl.concat([plan, plan.with_columns(segment=pl.lit(ALL_SEGMENTS))])
+    return {
+        (r["offer"], r["segment"]): r["roi"]
+        for r in summarise(cells, ["offer", "segment"]).iter_rows(named=True)
+    }
 
 
 def measured_rates(

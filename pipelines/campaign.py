@@ -18,10 +18,11 @@ measured, each set of outcomes once (:func:`models.campaigns.pool_campaigns`).
 ``report`` prints, per offer and segment (the outcomes' ``segment`` column, else the value
 table's of the latest plan's day), the realised response, the incremental response
 (treated minus control) with a bootstrap interval, the cost, the incremental margin and the ROI
-(:func:`models.campaigns.campaign_report`). Costs come from ``--offers``, or from the offers the
-latest stored plan was made with (its rows and metadata from one read, checked like the others:
-:func:`read_stored_plan_with_info`; its offers taken only when they agree with its rows:
-:func:`models.campaigns.stored_plan_offers`).
+(:func:`models.campaigns.campaign_report`), beside it the latest plan's expected ROI for the offer
+and segment, as the campaign page sets it (:func:`models.campaigns.expected_roi`). Costs come
+from ``--offers``, or from the offers the latest stored plan was made with (its rows and metadata
+from one read, checked like the others: :func:`read_stored_plan_with_info`; its offers taken only
+when they agree with its rows: :func:`models.campaigns.stored_plan_offers`).
 
 ``uplift --as-of DATE`` fits the uplift learners on every recorded offer with enough treated and
 control customers (:func:`models.planning.fit_campaign_uplift`), judges them against ranking by
@@ -37,7 +38,7 @@ import difflib
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Final, NamedTuple
 
 import polars as pl
 import typer
@@ -58,6 +59,7 @@ from models.campaigns import (
     RepeatedCustomersError,
     campaign_report,
     duplicate_of,
+    expected_roi,
     margin_missing,
     outcome_values,
     pool_campaigns,
@@ -403,13 +405,39 @@ def stored_offers(store: Store) -> OffersFile | None:
         (:func:`read_stored_plan_with_info`); with or without one, its metadata is not its
         rows' (:func:`models.campaigns.stored_plan_offers`).
     """
+    latest = _latest_plan(store)
+    return latest.offers if latest is not None else None
+
+
+class _LatestPlan(NamedTuple):
+    """The latest stored plan's day, rows and offers, from one checked read."""
+
+    day: date
+    rows: pl.DataFrame
+    offers: OffersFile
+
+
+def _latest_plan(store: Store) -> _LatestPlan | None:
+    """Read the latest stored plan's rows and the offers they agree with, None without a plan.
+
+    Raises
+    ------
+    features.store.UnsignedTableError, features.store.TamperedTableError
+        As :func:`stored_offers`.
+    """
     days = store.list_plans()
     latest = read_stored_plan_with_info(store, days[-1]) if days else None  # rows and offers
-    return _plan_offers(days[-1], *latest) if latest is not None else None
+    if latest is None:
+        return None
+    return _LatestPlan(days[-1], latest[0], _plan_offers(days[-1], *latest))
 
 
-_SHOWN: Final = tuple(key for key in REPORT_COLUMNS if key not in ("ci_low", "ci_high"))
-"""The report's figures as the table shows them: the interval beside the incremental response."""
+_SHOWN: Final = (
+    *(key for key in REPORT_COLUMNS if key not in ("ci_low", "ci_high")),
+    "expected_roi",
+)
+"""The report's figures as the table shows them: the interval beside the incremental response,
+the plan's expected ROI (:func:`models.campaigns.expected_roi`) beside the realised one."""
 _HEADINGS: Final = {"incremental_response": "incremental_response (95% CI)"}
 
 
@@ -420,7 +448,7 @@ def _cell(key: str, row: Mapping[str, object]) -> str:
     money and ROI two decimals: the report printed ``0.585`` and ``16.942`` where the page
     showed ``58.5%`` and ``16.94``.
     """
-    value = row[key]
+    value = row.get(key)  # a row without the plan's expected ROI shows none
     if value is None:
         return MISSING
     if key in ("offer", "segment"):
@@ -436,7 +464,7 @@ def _cell(key: str, row: Mapping[str, object]) -> str:
             for end in ("ci_low", "ci_high")
         )
         return f"{format_points(100 * number)} ({low} to {high})"
-    return format_number(number, 2)  # cost, incremental_margin, roi
+    return format_number(number, 2)  # cost, incremental_margin, roi, expected_roi
 
 
 def _small_cells(rows: list[dict[str, object]]) -> str | None:
@@ -473,7 +501,10 @@ def report_table(console: Console, title: str, rows: list[dict[str, object]]) ->
     title : str
         The title.
     rows : list of dict
-        Rows of :func:`models.campaigns.campaign_report` (:data:`REPORT_COLUMNS`).
+        Rows of :func:`models.campaigns.campaign_report` (:data:`REPORT_COLUMNS`), each with
+        the plan's ``expected_roi`` for its offer and segment where known
+        (:func:`models.campaigns.expected_roi`; shown as :data:`models.targeting.MISSING`
+        otherwise).
 
     Returns
     -------
@@ -483,7 +514,8 @@ def report_table(console: Console, title: str, rows: list[dict[str, object]]) ->
         incremental response and its interval on a line of their own), so that a narrow
         terminal (80 columns) cuts no heading or figure short. Figures read as on the
         campaign page: responses as percentages, the incremental response in percentage points
-        with its 95% interval, money and ROI to two decimals.
+        with its 95% interval, money and both ROIs (realised, the plan's expected) to two
+        decimals.
     """
     table = Table(title=title)
     for key in _SHOWN:
@@ -496,7 +528,7 @@ def report_table(console: Console, title: str, rows: list[dict[str, object]]) ->
     # the incremental response with its interval, wider than any other pair, on a line of its
     # own after the responses; the pairs above and below it aligned as one grid
     above = ("treated", "control", "response", "control_response")
-    below = ("cost", "incremental_margin", "roi")
+    below = ("cost", "incremental_margin", "roi", "expected_roi")
     blocks: list[RenderableType] = [Text(title, style="italic", justify="center")]
     for row in rows:
         pairs = [
@@ -592,19 +624,34 @@ def report_command(
             )
             raise typer.Exit(1)
     outcomes, segmented = _with_segments(store, outcomes)
+    refused: Exception | None = None
+    try:  # the latest plan: its offers the costs (without --offers), its ROI the expected one
+        latest = _latest_plan(store)
+    except (UnsignedTableError, TamperedTableError) as exc:
+        if offers is None:  # no costs without it
+            console.print(f"[red]cannot report:[/red] {exc}; or give --offers for the costs")
+            raise typer.Exit(1) from exc
+        latest, refused = None, exc
     try:
-        offers_file = load_offers(offers) if offers is not None else stored_offers(store)
+        offers_file = (
+            load_offers(offers)
+            if offers is not None
+            else (latest.offers if latest is not None else None)
+        )
         where = f"the offers file {offers}" if offers else "the offers of the latest plan"
         _check_offers(campaigns, offers_file, where)
         report = campaign_report(outcomes, offers_file, margin_rate=margin_rate, seed=seed)
-    except (UnsignedTableError, TamperedTableError) as exc:  # the latest plan's, for its costs
-        console.print(f"[red]cannot report:[/red] {exc}; or give --offers for the costs")
-        raise typer.Exit(1) from exc
     except (OffersFileError, ValueError) as exc:
         console.print(f"[red]cannot report:[/red] {exc}")
         raise typer.Exit(1) from exc
     title = f"Campaigns: {', '.join(campaigns)}"
-    rows = report.to_dicts()
+    # the plan's ROI beside the realised one, as the campaign page sets them: the report had
+    # the realised ROI alone, with nothing to read it against
+    expected = expected_roi(latest.rows if latest is not None else None)
+    rows = [
+        {**row, "expected_roi": expected.get((row["offer"], row["segment"]))}
+        for row in report.to_dicts()
+    ]
     console.print(report_table(console, title, rows))
     small = _small_cells(rows)
     if small is not None:
@@ -618,11 +665,26 @@ def report_command(
             "[yellow]note:[/yellow] no offers file and no stored plan: no cost, no ROI; give "
             "--offers with the offers file, which holds each offer's cost"
         )
+    if refused is not None:
+        console.print(f"[yellow]note:[/yellow] no expected ROI: {refused}")
     console.print(
         "incremental response: treated minus control response, in percentage points, with its "
         "95% bootstrap interval in brackets; incremental margin: (mean margin treated - "
-        "control) x treated; roi: (incremental margin - cost) / cost"
+        "control) x treated; roi: (incremental margin - cost) / cost; expected roi: "
+        + _expected_said(latest, refused)
     )
+
+
+def _expected_said(latest: _LatestPlan | None, refused: Exception | None) -> str:
+    """Say where the report's expected ROI comes from, or why it has none."""
+    if latest is not None:
+        return (
+            f"expected value after costs / investment of the plan as of {latest.day}, for the "
+            f"offer and segment ({MISSING} where it planned no such contact)"
+        )
+    if refused is not None:
+        return "none, the latest plan is not used (see the note above)"
+    return "none, no plan is stored (guanxi target keeps one)"
 
 
 def _with_segments(store: Store, outcomes: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:

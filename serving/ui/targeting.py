@@ -40,6 +40,7 @@ from models.campaigns import (
     RefusedValues,
     RepeatedCustomersError,
     campaign_report,
+    expected_roi,
     margin_missing,
     outcome_values,
     pool_campaigns,
@@ -47,7 +48,7 @@ from models.campaigns import (
     stored_plan_offers,
 )
 from models.offers import OffersFile
-from models.targeting import NO_CHURN_COMPARISON, summarise
+from models.targeting import NO_CHURN_COMPARISON
 from models.uplift import qini
 from serving.deps import Holder, Reviewer, SettingsDep, served_values
 from serving.state import StateHolder
@@ -290,22 +291,6 @@ def _valued(request: Request, holder: StateHolder, customers: list[str]) -> set[
     return {c for c in customers if values is not None and values.holds(c)}
 
 
-def _expected_roi(rows: pl.DataFrame | None) -> dict[tuple[str, str], float | None]:
-    """Return the plan's ROI per offer and segment, and per offer over all segments.
-
-    The page set each campaign row beside the plan's ROI of its segment over every offer, so a
-    retention e-mail's realised ROI stood beside the ROI of the win-back vouchers the plan sent
-    to that segment.
-    """
-    if rows is None or rows.is_empty():
-        return {}
-    cells = pl.concat([rows, rows.with_columns(segment=pl.lit(ALL_SEGMENTS))])
-    return {
-        (r["offer"], r["segment"]): r["roi"]
-        for r in summarise(cells, ["offer", "segment"]).iter_rows(named=True)
-    }
-
-
 def _with_values(
     store: Store, outcomes: pl.DataFrame, plan_day: date | None
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
@@ -363,7 +348,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     # rate (at 1.0 it called their revenue a margin); the rows counting them show no margin
     unvalued = [name for name, frame in campaigns.items() if margin_missing(frame)]
     report = campaign_report(outcomes, priced, leave_unvalued=True)
-    expected = _expected_roi(planned_rows)
+    expected = expected_roi(planned_rows)
     charts = []
     for offer in sorted(outcomes["offer"].unique().to_list()):
         rows = outcomes.filter(pl.col("offer") == offer)

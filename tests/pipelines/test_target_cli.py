@@ -345,6 +345,31 @@ def test_campaign_report_says_a_small_segments_figures_rest_on_too_few_customers
         "note: no offers file and no stored plan: no cost, no ROI; give --offers with the offers "
         "file, which holds each offer's cost"
     ) in said
+    assert "expected roi: none, no plan is stored (guanxi target keeps one)" in said  # cli33
+
+
+def test_campaign_report_sets_the_plans_expected_roi_beside_the_realised_one(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """cli33: the report printed the realised ROI alone, where the campaign page sets the
+    stored plan's expected ROI for the offer and segment beside it: nothing to read it
+    against without opening the page."""
+    # C1's retention e-mail (at_risk): expected value 9 for a cost of 1, an expected ROI of 9
+    _run(cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", DAY.isoformat())
+    _october().write_csv(path := tmp_path / "october.csv")
+    _record(cli, "--file", str(path))
+    said = _run(cli, "campaign", "report")
+    # cost 40, incremental margin 240; realised ROI (240 - 40) / 40 = 5, expected 9
+    figures = r"40\.00 │ 240\.00 │ 5\.00 │ 9\.00 │"
+    for segment in ("at_risk", "all"):
+        row = rf"│ retention_email │ {segment} │ 40 │ 40 │(?:[^│]*│){{3}} {figures}"
+        assert re.search(row, said), said
+    assert "┃ roi ┃ expected_roi ┃" in said  # the heading beside the realised one
+    assert (
+        f"roi: (incremental margin - cost) / cost; expected roi: expected value after costs / "
+        f"investment of the plan as of {DAY}, for the offer and segment ({MISSING} where it "
+        "planned no such contact)"
+    ) in said
 
 
 def test_a_plan_of_a_day_leaves_out_campaigns_complete_after_it(
@@ -994,7 +1019,8 @@ def test_target_and_campaign_report_mark_a_missing_figure_as_guanxi_value_does()
     words = console.export_text().replace("│", " ").split()
     assert "-" not in words
     # the interval is shown beside the incremental response: one mark for the three
-    assert words.count(MISSING) == 2 + len(REPORT_COLUMNS) - 4 and MISSING == "—"
+    # and the plan's expected ROI (cli33), not known either
+    assert words.count(MISSING) == 2 + len(REPORT_COLUMNS) - 3 and MISSING == "—"
 
 
 def _keyed(monkeypatch: pytest.MonkeyPatch) -> Store:
@@ -1244,7 +1270,11 @@ def test_the_report_and_the_stored_plan_report_check_the_plan_against_the_store_
     unsigned = "the plan as of 2024-10-31 is not signed with the store's key"
     output = _run(cli, "campaign", "report", code=1)
     assert f"cannot report: {unsigned}" in output and "or give --offers for the costs" in output
-    assert "240.00" in _run(cli, "campaign", "report", "--offers", str(offers))
+    output = _run(cli, "campaign", "report", "--offers", str(offers))
+    assert "240.00" in output
+    # cli33: the plan's expected ROI is not taken from a plan the key does not vouch for
+    assert f"note: no expected ROI: {unsigned}" in output
+    assert "expected roi: none, the latest plan is not used (see the note above)" in output
     output = _run(cli, "target", "--report", code=1)
     assert f"cannot show the plan: {unsigned}" in output and "Segment ROI" not in output
     _run(cli, *target)  # planned again with the key
