@@ -760,9 +760,10 @@ def uplift_command(
     """Fit uplift models on the recorded campaigns and register them in MLflow."""
     from features.store import SnapshotNotFoundError
     from models.planning import NoValuesError, fit_campaign_uplift
-    from models.registry import check_tracking, configure_tracking, register_uplift
+    from models.registry import register_uplift
     from pipelines.console import quiet_libraries
     from pipelines.days import after_today
+    from pipelines.score import require_tracking
     from serving.settings import get_settings
 
     console = Console(log_path=False)  # progress lines need the width, not the source line
@@ -771,6 +772,9 @@ def uplift_command(
         console.print(f"[red]cannot fit uplift, nothing registered:[/red] {future}")
         raise typer.Exit(1)
     settings = get_settings()
+    # before the fit (minutes on a large campaign), as guanxi train does: a server down was a
+    # traceback once every offer's learners had been fitted
+    require_tracking(console, settings.home, "fit uplift, nothing registered")
     store = settings.store()
     try:
         day, bundles, notes = fit_campaign_uplift(
@@ -788,7 +792,6 @@ def uplift_command(
     for note in notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     with quiet_libraries():
-        check_tracking(configure_tracking(settings.home))
         for bundle in bundles:
             registered = register_uplift(bundle, settings.home, day)
             console.print(uplift_table(bundle))

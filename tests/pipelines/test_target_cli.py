@@ -41,6 +41,7 @@ from features.store import (
 )
 from models.campaigns import NO_CAMPAIGN, REPORT_COLUMNS
 from models.offers import load_offers, parse_offers
+from models.registry import TrackingUnavailableError
 from models.targeting import MISSING, SUMMARY_COLUMNS
 from pipelines.campaign import report_table
 from pipelines.cli import _register, app
@@ -891,6 +892,29 @@ def test_campaign_uplift_registers_and_the_next_plan_uses_it(
         assert "uplift_retention_email version 1) beats the churn score" in output
     finally:
         get_settings.cache_clear()
+
+
+def test_campaign_uplift_checks_the_tracking_server_before_it_fits(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cli33: with MLFLOW_TRACKING_URI naming a server that is down, `guanxi campaign uplift`
+    fitted every offer's learners (minutes on a large campaign) and then ended in a
+    TrackingUnavailableError traceback; it now checks first, as guanxi train does, and says so
+    (exit 2) with nothing fitted."""
+    import models.planning
+    import pipelines.score
+
+    def down(uri: str) -> None:
+        raise TrackingUnavailableError(f"MLflow tracking server {uri} is not reachable")
+
+    def fitted(*args: object, **kwargs: object) -> None:
+        raise AssertionError("fitted before the tracking server was checked")
+
+    monkeypatch.setattr(pipelines.score, "check_tracking", down)
+    monkeypatch.setattr(models.planning, "fit_campaign_uplift", fitted)
+    output = _run(cli, "campaign", "uplift", "--as-of", DAY.isoformat(), code=2)
+    assert output.startswith("cannot fit uplift, nothing registered: MLflow tracking server ")
+    assert "is not reachable" in output and "Traceback" not in output
 
 
 def test_campaign_uplift_refuses_a_value_table_listing_a_campaign_customer_twice(
