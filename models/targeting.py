@@ -618,7 +618,7 @@ def _empty_reason(values: OfferValues, resources: list[Resource], budget: float)
         counts = ", ".join(f"{o.name} 0" for o in values.offers)
         return (
             f"no customer is eligible for any offer (eligible customers per offer: {counts}; "
-            f"{values.customers.height} customers given)"
+            f"{counted(values.customers.height, 'customers')} given)"
         )
     positive = eligible & (np.nan_to_num(values.value, nan=-np.inf) > 0)
     if not positive.any():

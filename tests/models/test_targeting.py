@@ -191,6 +191,17 @@ def test_empty_plan_says_why(
     assert plan.reason.startswith(reason)
 
 
+def test_an_empty_plan_counts_the_customers_given_as_every_note_does() -> None:
+    """cli33: a plan nobody was eligible for said "1 customers given" of one customer, and
+    "12345 customers given" without the separator every other count has."""
+    nobody = CUSTOMERS.with_columns(
+        churn_population=pl.lit(False), lapsed=pl.lit(False), unresolved_complaints=pl.lit(0)
+    )
+    for customers, given in ((nobody.head(1), "1 customer given"), (nobody, "4 customers given")):
+        plan = plan_campaign(offer_values(customers, _offers()), _offers(), budget=100.0)
+        assert plan.reason is not None and plan.reason.endswith(f"; {given})"), plan.reason
+
+
 def test_missing_column_names_the_offer() -> None:
     with pytest.raises(ValueError, match="offer 'ret' needs the customers column 'clv'"):
         offer_values(CUSTOMERS.drop("clv"), _offers())
