@@ -449,7 +449,11 @@ def _uplift(
         if x.shape[1] != len(bundle.feature_names) or model_input_columns(snapshot) != list(
             bundle.feature_names
         ):
-            notes.append(f"{offer}: the uplift model's inputs differ from the snapshot's; rates")
+            notes.append(  # was "the uplift model's inputs differ from the snapshot's; rates"
+                f"{offer}: uplift ({which}) was fitted on other inputs than the snapshot of {day} "
+                "holds (another feature set); the plan uses rates (guanxi campaign uplift "
+                f"--as-of {day} fits one on them)"
+            )
             continue
         lift, worth = bundle.predict_uplift(x), bundle.predict_margin(x)
         keep = np.isfinite(lift) & np.isfinite(worth)

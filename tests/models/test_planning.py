@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import mlflow
 import numpy as np
@@ -26,6 +27,7 @@ from models.offers import parse_offers
 from models.planning import (
     NoValuesError,
     _measured,
+    _uplift,
     fit_campaign_uplift,
     keep_plan,
     plan_from_store,
@@ -197,6 +199,28 @@ def test_an_uplift_model_fitted_after_the_plans_day_is_not_used(local_tracking: 
     same_day = replace(later, as_of=DAY)
     run = plan_from_store(store, OFFERS, budget=100.0, as_of=DAY, load=lambda offer: same_day)
     assert run.uplift is not None and run.uplift["retention_email"]["version"] == "2"
+
+
+def test_an_uplift_model_of_other_inputs_is_named_with_how_to_fit_one() -> None:
+    """cli33: `guanxi target` said only "retention_email: the uplift model's inputs differ from
+    the snapshot's; rates": not which model, nor what to run; it now says both, as the note of a
+    model fitted after the plan's day does."""
+    snapshot = pl.DataFrame({"customer_id": ["A"], "recency_days": [3]})
+    bundle = SimpleNamespace(
+        metrics={"two_model": {"qini": 0.1}, "churn_score": {"qini": 0.05}},
+        learner="two_model",
+        beats_churn_score=True,
+        feature_names=["no_such_feature", "nor_this_one"],
+    )
+    loaded = registry.LoadedUplift(bundle, "uplift_retention_email", "3", None, DAY)  # type: ignore[arg-type]
+    customers = snapshot.select("customer_id")
+    frame, chosen, notes = _uplift(["retention_email"], snapshot, customers, lambda _: loaded, DAY)
+    assert frame is None and chosen == {}
+    assert notes == [
+        "retention_email: uplift (two_model, uplift_retention_email version 3) was fitted on "
+        "other inputs than the snapshot of 2024-10-31 holds (another feature set); the plan "
+        "uses rates (guanxi campaign uplift --as-of 2024-10-31 fits one on them)"
+    ]
 
 
 def test_without_a_registered_uplift_model_the_plan_uses_rates_and_says_so(
