@@ -266,9 +266,11 @@ def _measured(offers: OffersFile, outcomes: pl.DataFrame | None) -> tuple[Offers
         if n < of
     ]
     if not rates and not baseless and unsegmented["len"].sum() < outcomes.height:
-        notes.append(
-            "recorded campaigns too small to measure a rate "
-            f"({MIN_MEASURED_CUSTOMERS} treated and {MIN_MEASURED_CUSTOMERS} control)"
+        notes.append(  # was "(30 treated and 30 control)", not saying of what, nor the rates
+            "recorded campaigns too small to measure a rate: no offer's segment has "
+            f"{MIN_MEASURED_CUSTOMERS} treated and {MIN_MEASURED_CUSTOMERS} control customers; "
+            "the plan uses the offers file's rates (guanxi campaign report names the small "
+            "segments)"
         )
     return (with_measured_rates(offers, rates) if rates else offers), notes
 

@@ -609,6 +609,23 @@ def test_win_back_outcomes_with_their_own_segment_need_no_churn_probability(
     assert run.offers.offer("retention_email").rates.measured == {}
 
 
+def test_campaigns_too_small_for_a_rate_say_what_a_rate_needs() -> None:
+    """cli33: `guanxi target` said "recorded campaigns too small to measure a rate (30 treated
+    and 30 control)": not of what (each offer's segment), nor which rates the plan used instead."""
+    outcomes = pl.DataFrame(
+        [(f"C{i}", "retention_email", "at_risk", i % 2 == 1, i < 4, 0.5) for i in range(20)],
+        schema=["customer_id", "offer", "segment", "control", "responded", "churn_probability"],
+        orient="row",
+    ).with_columns(revenue=pl.lit(0.0))
+    used, notes = _measured(OFFERS, outcomes)
+    assert used is OFFERS
+    assert notes == [
+        "recorded campaigns too small to measure a rate: no offer's segment has 30 treated and 30 "
+        "control customers; the plan uses the offers file's rates (guanxi campaign report names "
+        "the small segments)"
+    ]
+
+
 def test_cross_sell_rows_without_a_propensity_are_left_out_and_said_so() -> None:
     """pool27: the note on rows left out of a rate for want of its base probability said the
     value table gives none either, which never gives a propensity. 30 treated (15 respond) and 30
