@@ -290,10 +290,11 @@ def _stored_report(console: Console, store: Store, as_of: date | None) -> None:
     if stored is None:
         # was the same words when the store had a plan of another day, whose days were unsaid
         held = f"; the latest stored plan is as of {days[-1]}" if days else ""
-        console.print(
+        console.print(  # the day asked for was "--as-of DATE" in the command that plans it
             "[red]no plan in the store"
             + (f" as of {day}" if day else "")
-            + ":[/red] plan one with guanxi target --budget B --offers offers.yaml --as-of DATE"
+            + ":[/red] plan one with guanxi target --budget B --offers offers.yaml --as-of "
+            + (day.isoformat() if day else "DATE")
             + held
         )
         raise typer.Exit(1)

@@ -161,8 +161,8 @@ def test_target_writes_the_plan_its_summaries_and_keeps_it(
     # cycle32b: a day without a plan said "no plan in the store as of ..." and not which it has
     assert _run(cli, "target", "--report", "--as-of", "2024-10-30", code=1) == (
         "no plan in the store as of 2024-10-30: plan one with guanxi target --budget B --offers "
-        "offers.yaml --as-of DATE; the latest stored plan is as of 2024-10-31"
-    )
+        "offers.yaml --as-of 2024-10-30; the latest stored plan is as of 2024-10-31"
+    )  # cli33: the day asked for, not DATE
 
 
 def test_the_written_plan_and_summaries_have_money_in_cents(
