@@ -90,7 +90,8 @@ CROSS_SELL: Final = CROSS_SELL_SPEC.name
 MIN_UPLIFT_ARM: Final = 200
 """Least treated and least control customers of an offer for an uplift model to be tried."""
 
-_NOT_OFFERED: Final = "the recorded campaigns are of offers not in this offers file"
+_NOT_OFFERED: Final = "recorded campaigns of offers not in this offers file"
+"""Said of the recorded offers the plan's offers file lacks, naming them."""
 
 _ONCE_A_ROW: Final = "the plan would offer them (and spend on them) once a row"
 """What a customer on two rows of a table the plan reads would do (RepeatedCustomersError)."""
@@ -184,11 +185,11 @@ def _campaigns(
     left out); each set of outcomes counts once (:func:`models.campaigns.pooled_campaigns`); a
     row without a segment or churn probability of its own takes the value table's of ``day``
     (:func:`models.campaigns.fill_from_values`). The notes say which campaigns hold the same
-    outcomes or share customers, and how many outcome customers the value table lacks when their
-    rate needs what it would fill (they are left out: a win-back or cross-sell rate needs no
-    churn probability, so only a missing segment leaves theirs out). The third item names the
-    offers recorded, those whose every customer was left out too: their uplift models need no
-    value table.
+    outcomes or share customers, which recorded offers the offers file lacks, and how many
+    outcome customers the value table lacks when their rate needs what it would fill (they are
+    left out: a win-back or cross-sell rate needs no churn probability, so only a missing
+    segment leaves theirs out). The third item names the offers recorded, those whose every
+    customer was left out too: their uplift models need no value table.
     """
     outcomes, overlaps, later = pooled_campaigns(store, until=day)  # none known after the day
     left_out = later_note(later, day)
@@ -197,10 +198,13 @@ def _campaigns(
     if outcomes is None:
         return None, notes, []
     known = {o.name for o in offers.offers}
+    others = sorted(set(outcomes["offer"].unique().to_list()) - known)
+    if others:  # named: a renamed offer was to be guessed, and was unsaid beside a known one
+        notes.append(f"{_NOT_OFFERED} ({', '.join(others)}): the plan measures no rate from them")
     outcomes = outcomes.filter(pl.col("offer").is_in(sorted(known)))
     recorded = sorted(outcomes["offer"].unique().to_list())
     if outcomes.is_empty():
-        return outcomes, [*notes, _NOT_OFFERED], recorded
+        return outcomes, notes, recorded
     fill = fill_from_values(outcomes, values, day=day)
     # a rate needs its segment, and its offer's base probability when that is the churn
     # probability: the rows needing what the value table lacks are left out. A win-back

@@ -223,6 +223,26 @@ def test_an_uplift_model_of_other_inputs_is_named_with_how_to_fit_one() -> None:
     ]
 
 
+def test_campaigns_of_offers_the_file_lacks_are_named(local_tracking: Path) -> None:
+    """cli33: a plan whose offers file had none of the recorded campaigns' offers (one renamed,
+    say) said "the recorded campaigns are of offers not in this offers file", naming none, and
+    nothing when the file had another of them."""
+    store = _store(local_tracking)
+    run = plan_from_store(store, OFFERS, budget=10.0, as_of=DAY)
+    assert not any(n.startswith("recorded campaigns of offers not in") for n in run.notes)
+    renamed = parse_offers({"offers": [{**OFFERS_DOC["offers"][0], "name": "retention_mail"}]})
+    note = (
+        "recorded campaigns of offers not in this offers file (retention_email): the plan "
+        "measures no rate from them"
+    )
+    assert note in plan_from_store(store, renamed, budget=10.0, as_of=DAY).notes
+    october = store.read_campaign("october")
+    assert october is not None
+    store.write_campaign(october.with_columns(offer=pl.lit("retention_mail")), "may", "<t>", DAY)
+    run = plan_from_store(store, renamed, budget=10.0, as_of=DAY)  # one offer known, one not
+    assert note in run.notes and run.offers.offer("retention_mail").rates.measured
+
+
 def test_without_a_registered_uplift_model_the_plan_uses_rates_and_says_so(
     local_tracking: Path,
 ) -> None:
