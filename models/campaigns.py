@@ -116,6 +116,7 @@ __all__ = [
     "pool_campaigns",
     "pooled_campaigns",
     "read_outcomes",
+    "read_recorded_campaign",
     "realised_incremental_margin",
     "recorded_campaigns",
     "refuse_repeated_customers",
@@ -1596,12 +1597,39 @@ def _campaigns_until(
         if until is not None and info.as_of > until:  # a plan of that day could not know it
             later.append(info)
             continue
-        again = f"guanxi campaign record --file {shlex.quote(info.source)} --name {info.name}"
-        with vouched_for(f"the recorded campaign {info.name!r}", again):
-            outcomes = store.read_campaign(info.name)
+        outcomes = read_recorded_campaign(store, info)
         if outcomes is not None:  # None: removed since it was listed
             campaigns[info.name] = outcomes
     return campaigns, later
+
+
+def read_recorded_campaign(store: Store, info: CampaignInfo) -> pl.DataFrame | None:
+    """Read one listed campaign's outcomes, checked as :func:`recorded_campaigns` checks each.
+
+    For a reader that goes on past a campaign the store's key does not vouch for
+    (``guanxi campaign list``); the others read every campaign with :func:`recorded_campaigns`.
+
+    Parameters
+    ----------
+    store : features.store.Store
+        The store.
+    info : features.store.CampaignInfo
+        The campaign, as :meth:`features.store.Store.list_campaigns` lists it.
+
+    Returns
+    -------
+    polars.DataFrame or None
+        The outcomes; None when the campaign was removed since it was listed.
+
+    Raises
+    ------
+    features.store.UnsignedTableError, features.store.TamperedTableError
+        As :func:`recorded_campaigns`, naming the campaign and the ``guanxi campaign record``
+        command that records it again.
+    """
+    again = f"guanxi campaign record --file {shlex.quote(info.source)} --name {info.name}"
+    with vouched_for(f"the recorded campaign {info.name!r}", again):
+        return store.read_campaign(info.name)
 
 
 def later_note(later: Sequence[CampaignInfo], day: date) -> str | None:

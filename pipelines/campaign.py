@@ -1,4 +1,4 @@
-"""``guanxi campaign record`` and ``guanxi campaign report``: the campaign loop's bookkeeping.
+"""``guanxi campaign record``, ``list``, ``report`` and ``uplift``: the campaign loop's bookkeeping.
 
 ``record --file outcomes.csv`` validates a campaign's outcomes (who, which offer, held out as
 control or not, responded, ordered, revenue; :func:`models.campaigns.read_outcomes`) and keeps
@@ -24,6 +24,13 @@ from ``--offers``, or from the offers the latest stored plan was made with (its 
 from one read, checked like the others: :func:`read_stored_plan_with_info`; its offers taken only
 when they agree with its rows: :func:`models.campaigns.stored_plan_offers`).
 
+``list`` lists the recorded campaigns (:meth:`features.store.Store.list_campaigns`), a row each:
+name, offers, customers, the share held out as control, the day the outcomes were complete
+(``record --as-of``), the day recorded and the source file; ``--json`` prints them as one JSON
+list. Each campaign's outcomes are read as every reader reads them
+(:func:`models.campaigns.read_recorded_campaign`): one the store's key does not vouch for is
+listed from its metadata alone, with a note saying why.
+
 ``uplift --as-of DATE`` fits the uplift learners on every recorded offer with enough treated and
 control customers (:func:`models.planning.fit_campaign_uplift`), judges them against ranking by
 churn score on held-out campaign rows (Qini, AUUC), and registers the better learner in MLflow as
@@ -35,19 +42,29 @@ churn score.
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Final, NamedTuple
 
 import polars as pl
 import typer
+from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from features.contracts import counted
-from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableError, vouched_for
+from features.store import (
+    CampaignInfo,
+    PlanInfo,
+    Store,
+    TamperedTableError,
+    UnsignedTableError,
+    vouched_for,
+)
 from models.campaigns import (
     MIN_MEASURED_CUSTOMERS,
     NO_CAMPAIGN,
@@ -64,6 +81,7 @@ from models.campaigns import (
     outcome_values,
     pool_campaigns,
     read_outcomes,
+    read_recorded_campaign,
     recorded_campaigns,
     stored_plan_offers,
 )
@@ -76,6 +94,7 @@ if TYPE_CHECKING:  # the fitting code is imported by uplift_command alone
     from models.uplift import UpliftBundle
 
 __all__ = [
+    "list_command",
     "read_stored_plan",
     "read_stored_plan_with_info",
     "record_command",
@@ -721,6 +740,135 @@ def _with_segments(store: Store, outcomes: pl.DataFrame) -> tuple[pl.DataFrame, 
     return read.fill.outcomes, (
         f"{said}; {lacking}" if lacking else f"{said}; customers it lacks are {NO_SEGMENT!r}"
     )
+
+
+@dataclass(frozen=True)
+class _Listed:
+    """One recorded campaign as ``guanxi campaign list`` shows it.
+
+    ``offers`` and ``control`` (customers held out) are None when its outcomes are not read:
+    the store's key does not vouch for them, or they were removed since they were listed.
+    """
+
+    info: CampaignInfo
+    offers: list[str] | None
+    control: int | None
+
+    @classmethod
+    def read(cls, info: CampaignInfo, outcomes: pl.DataFrame | None) -> _Listed:
+        """Take what the list shows from the campaign's metadata and outcomes (None: unread)."""
+        if outcomes is None:
+            return cls(info, None, None)
+        offers = sorted(outcomes["offer"].unique().to_list())
+        return cls(info, offers, int(outcomes["control"].sum()))
+
+    @property
+    def control_share(self) -> float | None:
+        """The share of its customers held out as control, None when not read."""
+        if self.control is None or not self.info.rows:
+            return None
+        return self.control / self.info.rows
+
+    def as_json(self) -> dict[str, object]:
+        """Return the campaign as ``--json`` prints it."""
+        return {
+            "name": self.info.name,
+            "offers": self.offers,
+            "customers": self.info.rows,
+            "control": self.control,
+            "control_share": self.control_share,
+            "as_of": self.info.as_of.isoformat(),
+            "recorded": self.info.created,
+            "source": self.info.source,
+            "path": str(self.info.path),
+        }
+
+    def line(self) -> str:
+        """Return the campaign in a sentence, as ``guanxi campaign record`` said it."""
+        recorded = f"recorded {self.info.created[:10]} from {self.info.source}"
+        complete = f"outcomes complete {self.info.as_of}"
+        customers = counted(self.info.rows, "customers")
+        if self.offers is None or self.control is None:
+            return (
+                f"{self.info.name}: {customers}; {complete}, {recorded} (offers and control not "
+                "read: see the note)"
+            )
+        return (
+            f"{self.info.name}: {customers} ({self.info.rows - self.control:,} contacted, "
+            f"{self.control:,} held out as control: {format_percent(self.control_share)}), "
+            f"offers {', '.join(self.offers)}; {complete}, {recorded}"
+        )
+
+    def cells(self) -> tuple[str, ...]:
+        """Return the campaign's row of the table (:data:`_LIST_COLUMNS`)."""
+        return (
+            self.info.name,
+            ", ".join(self.offers) if self.offers is not None else MISSING,
+            format_number(self.info.rows),
+            format_percent(self.control_share),
+            self.info.as_of.isoformat(),
+            self.info.created[:10],
+            self.info.source,
+        )
+
+
+_LIST_COLUMNS: Final = ("campaign", "offers", "customers", "control", "as of", "recorded", "source")
+"""The headings of ``guanxi campaign list``'s table: ``control`` the share held out as control,
+``as of`` the day the outcomes were complete (``guanxi campaign record --as-of``), ``recorded``
+the day (UTC) the campaign was recorded."""
+
+
+def _list_layout(console: Console, campaigns: list[_Listed]) -> RenderableType:
+    """Lay the recorded campaigns out for ``console``: a table when it fits, else a line each.
+
+    The table has a row a campaign (:data:`_LIST_COLUMNS`), nothing wrapped or cut; on a
+    terminal too narrow for it (80 columns and a source path, say) each campaign is a sentence
+    instead (:meth:`_Listed.line`), which wraps between words.
+    """
+    table = Table(title="recorded campaigns", box=box.SIMPLE_HEAD)
+    for heading in _LIST_COLUMNS:
+        right = heading in ("customers", "control")
+        table.add_column(heading, justify="right" if right else "left", no_wrap=True)
+    for campaign in campaigns:
+        table.add_row(*campaign.cells())
+    if fits(console, table):
+        return table
+    return Group(*(Text(campaign.line()) for campaign in campaigns))
+
+
+def list_command(
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the campaigns as one JSON list, for scripts."),
+    ] = False,
+) -> None:
+    """List the recorded campaigns: offers, customers, control share, when complete and recorded."""
+    from serving.settings import get_settings
+
+    console = Console()
+    notes = Console(stderr=True) if as_json else console  # the JSON alone on standard output
+    store = get_settings().store()  # outcomes read only when GUANXI_STORE_KEY vouches for them
+    try:
+        listed = store.list_campaigns()
+    except TamperedTableError as exc:  # a file whose metadata cannot be read: named, with the fix
+        notes.print(f"[red]cannot list the campaigns:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    campaigns, refused = [], []
+    for info in listed:
+        try:
+            outcomes = read_recorded_campaign(store, info)
+        except (UnsignedTableError, TamperedTableError) as exc:  # listed still, from its metadata
+            outcomes = None
+            refused.append(str(exc))
+        campaigns.append(_Listed.read(info, outcomes))
+    if as_json:
+        typer.echo(json.dumps([campaign.as_json() for campaign in campaigns]))
+    elif not campaigns:
+        console.print(NO_CAMPAIGN)
+    else:
+        console.print(_list_layout(console, campaigns))
+    for note in refused:
+        notes.print(f"[yellow]note:[/yellow] {note}; its offers and control share are not shown")
 
 
 def uplift_table(bundle: UpliftBundle) -> Table:

@@ -234,6 +234,7 @@ _COMMANDS: tuple[tuple[str, typer.Typer, str, str, str], ...] = (
     ("value", app, "value", "pipelines.value", "value_command"),
     ("target", app, "target", "pipelines.target", "target_command"),
     ("campaign", campaign_app, "record", "pipelines.campaign", "record_command"),
+    ("campaign", campaign_app, "list", "pipelines.campaign", "list_command"),
     ("campaign", campaign_app, "report", "pipelines.campaign", "report_command"),
     ("campaign", campaign_app, "uplift", "pipelines.campaign", "uplift_command"),
     ("drift", app, "drift", "pipelines.drift", "drift_command"),

@@ -18,6 +18,7 @@ A budget of 3 buys C1's retention e-mail and C4's win-back voucher: 17 (C1 and C
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -1742,6 +1743,63 @@ def test_campaign_customers_without_a_segment_measure_no_rate(
     info = Store(get_settings().home).plan_info(DAY)
     assert info is not None
     assert parse_offers(info.offers, stored=True).offer("retention_email").rates.measured == {}
+
+
+def test_campaign_list_shows_each_recorded_campaign(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cli33: a marketer who had recorded campaigns could not see what the store holds (which
+    names, offers, how many customers, complete as of when) without opening its folder;
+    `guanxi campaign list` lists them, `--json` for scripts, and an empty store says how to
+    record one."""
+    assert _run(cli, "campaign", "list") == NO_CAMPAIGN
+    assert cli.invoke(app, ["campaign", "list", "--json"]).stdout == "[]\n"
+    _october().write_csv(october := tmp_path / "october.csv")
+    _record(cli, "--file", str(october))  # named by the file, complete on DAY
+    voucher = pl.when(pl.col("customer_id") == "X0").then(pl.lit("win_back_voucher"))
+    _october().head(9).with_columns(offer=voucher.otherwise("offer")).write_csv(
+        may := tmp_path / "may.csv"
+    )
+    _run(cli, "campaign", "record", "--file", str(may), "--as-of", "2024-06-30")
+    recorded = {info.name: info for info in Store(get_settings().home).list_campaigns()}
+    said = _run(cli, "campaign", "list")
+    assert (
+        (  # by name; 4 of may's 9 and 40 of october's 80 held out as control
+            f"may retention_email, win_back_voucher 9 44.4% 2024-06-30 "
+            f"{recorded['may'].created[:10]} {may} october retention_email 80 50.0% {DAY} "
+            f"{recorded['october'].created[:10]} {october}"
+        )
+        in said
+    )
+    assert said.index("campaign offers customers control as of recorded source") < said.index("may")
+    listed = json.loads(cli.invoke(app, ["campaign", "list", "--json"]).stdout)
+    assert listed[1] == {
+        "name": "october",
+        "offers": ["retention_email"],
+        "customers": 80,
+        "control": 40,
+        "control_share": 0.5,
+        "as_of": DAY.isoformat(),
+        "recorded": recorded["october"].created,
+        "source": str(october),
+        "path": str(recorded["october"].path),
+    }
+    assert [c["name"] for c in listed] == ["may", "october"]
+    # too narrow for the table: a sentence a campaign, wrapped between words, nothing cut
+    narrow = cli.invoke(app, ["campaign", "list"], env={"COLUMNS": "80"}).output
+    assert max(map(len, narrow.splitlines())) <= 80 and "…" not in narrow, narrow
+    assert (
+        "october: 80 customers (40 contacted, 40 held out as control: 50.0%), offers "
+        f"retention_email; outcomes complete {DAY}, recorded {recorded['october'].created[:10]} "
+        f"from {october}"
+    ) in " ".join(narrow.split())
+    # recorded without GUANXI_STORE_KEY, then listed with it: listed, the outcomes unread
+    _keyed(monkeypatch)
+    said = _run(cli, "campaign", "list")
+    assert f"october {MISSING} 80 {MISSING} {DAY}" in said
+    assert (
+        "note: the recorded campaign 'october' is not signed with the store's key"
+    ) in said and "its offers and control share are not shown" in said
 
 
 def test_a_campaign_the_store_key_does_not_vouch_for_is_refused_by_name(
