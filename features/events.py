@@ -1394,18 +1394,34 @@ def long_rows(path: Path, shorter: bool = False) -> LongRows | None:
 
 def _long_rows_problem(path: Path) -> Problem | None:
     """Say a CSV file's rows longer than its header (:func:`long_rows`), the first's line too."""
-    found = long_rows(path)
+    return _rows_problem(
+        path,
+        long_rows(path),
+        "more",
+        "a separator inside a value that is not quoted, or values shifted? quote such values or "
+        "fix the rows",
+    )
+
+
+def _rows_problem(
+    path: Path,
+    found: LongRows | None,
+    which: str,
+    advice: str,
+    severity: Severity = "error",
+) -> Problem | None:
+    """Say the rows :func:`long_rows` found (``which`` fields than the header), the first's line."""
     if found is None:
         return None
     first = found.rows[0]
     return Problem(
         str(path),
         None,
-        f"more fields than the header's {found.header} (row {first}, line {first + 1} in a "
-        f"spreadsheet, has {found.fields}): a separator inside a value that is not quoted, or "
-        "values shifted? quote such values or fix the rows",
+        f"{which} fields than the header's {found.header} (row {first}, line {first + 1} in a "
+        f"spreadsheet, has {found.fields}): {advice}",
         found.rows,
         found.n_rows,
+        severity=severity,
     )
 
 
@@ -1434,18 +1450,12 @@ def _short_rows_problem(path: Path, header: int) -> Problem | None:
         return None
     if commas is None or commas >= header - 1:
         return None
-    found = long_rows(path, shorter=True)
-    if found is None:
-        return None
-    first = found.rows[0]
-    return Problem(
-        str(path),
-        None,
-        f"fewer fields than the header's {found.header} (row {first}, line {first + 1} in a "
-        f"spreadsheet, has {found.fields}): the fields missing at the end read as empty; a line "
-        "cut short, or a value broken over lines without quotes?",
-        found.rows,
-        found.n_rows,
+    return _rows_problem(
+        path,
+        long_rows(path, shorter=True),
+        "fewer",
+        "the fields missing at the end read as empty; a line cut short, or a value broken over "
+        "lines without quotes?",
         severity="warning",
     )
 
