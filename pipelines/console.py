@@ -199,12 +199,14 @@ def fitted_table(
     return layout_table(title, columns, rows, names, compact=True)
 
 
-def warn_unsigned(console: Console, table: str, effect: str) -> None:
+def warn_unsigned(console: Console, table: str, effect: str, *, skip: str | None) -> None:
     """Warn that ``table`` goes into the store unsigned, when ``GUANXI_STORE_KEY`` is not set.
 
     The store signs score tables, value tables and plans with the key, and a server started with
     one (as it must be outside ``--dev``) refuses those written without it: a command writing
-    them says so before it works, rather than leave it to the server's log.
+    them says so before it works, rather than leave it to the server's log. The warning names
+    the command's own way to keep nothing (``skip``); ``guanxi cycle`` has none, and its warning
+    sent its users to a ``--no-store`` it refuses.
 
     Parameters
     ----------
@@ -214,6 +216,9 @@ def warn_unsigned(console: Console, table: str, effect: str) -> None:
         What the command keeps, e.g. ``"the value table"``.
     effect : str
         What such a server does with it, e.g. ``"does not serve it"``.
+    skip : str or None
+        The command's option that keeps nothing in the store, e.g. ``"--no-store"``; None for a
+        command without one.
     """
     from serving.settings import get_settings
 
@@ -222,5 +227,5 @@ def warn_unsigned(console: Console, table: str, effect: str) -> None:
     console.print(
         f"[yellow]warning:[/yellow] GUANXI_STORE_KEY is not set: {table} goes into the store "
         f"unsigned, and a server started with a store key (required outside --dev) {effect}; "
-        "run this with the server's GUANXI_STORE_KEY (or --no-store)"
+        "run this with the server's GUANXI_STORE_KEY" + (f" (or {skip})" if skip else "")
     )

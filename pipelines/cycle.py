@@ -1045,6 +1045,7 @@ def _run_steps(
                 console,
                 "each score and value table the cycle keeps",
                 "computes those scores again and does not serve the values",
+                skip=None,  # the cycle keeps its tables: it has no --no-store
             )
             warned = True
         try:  # a spinner while the step runs (seconds to minutes, silent before); Rich draws

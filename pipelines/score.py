@@ -542,6 +542,7 @@ def score_command(
             console,
             "each task's score table",
             "computes those scores again instead of reading them",
+            skip="--no-store",
         )
     try:
         bundles = load_models(chosen, alias)

@@ -480,7 +480,7 @@ def target_command(
             f"{summary_where}"
         )
     if keep:  # was said first, before a refusal ("no value table") that keeps nothing
-        warn_unsigned(console, "the plan", "does not show it on its plan page")
+        warn_unsigned(console, "the plan", "does not show it on its plan page", skip="--no-store")
         info = keep_plan(store, run)
         replaced = f"; it replaces the {stored}" if stored is not None else ""
         console.print(f"kept in the store ({info.path}){replaced}")

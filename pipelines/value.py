@@ -579,7 +579,10 @@ def value_command(
             raise typer.Exit(1)
         if keep:  # before the fit, after the refusals of the inputs, which keep no value table
             warn_unsigned(
-                console, "the value table", "does not serve it (its value routes answer 404)"
+                console,
+                "the value table",
+                "does not serve it (its value routes answer 404)",
+                skip="--no-store",
             )
         try:
             run = compute_values(

@@ -24,7 +24,7 @@ def test_an_unsigned_table_is_warned_of_only_without_a_store_key(
     get_settings.cache_clear()
     console = Console(record=True, width=300)
     try:
-        warn_unsigned(console, "the value table", "does not serve it")
+        warn_unsigned(console, "the value table", "does not serve it", skip="--no-store")
     finally:
         get_settings.cache_clear()
     text = console.export_text()
@@ -35,6 +35,27 @@ def test_an_unsigned_table_is_warned_of_only_without_a_store_key(
         assert (
             "a server started with a store key (required outside --dev) does not serve it" in text
         )
+
+
+@pytest.mark.parametrize("skip", ["--no-store", None])
+def test_the_unsigned_warning_names_a_way_to_keep_nothing_only_where_the_command_has_one(
+    skip: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """heavy35: every command was told "(or --no-store)", guanxi cycle too, which has no such
+    option (click: "No such option: --no-store"); the way out is named where the command has
+    one (score, value, target), and the cycle's warning ends at the key."""
+    monkeypatch.setenv("GUANXI_STORE_KEY", "")
+    get_settings.cache_clear()
+    console = Console(record=True, width=300)
+    try:
+        warn_unsigned(console, "the plan", "does not show it", skip=skip)
+    finally:
+        get_settings.cache_clear()
+    said = console.export_text().rstrip()
+    assert said.endswith(
+        "run this with the server's GUANXI_STORE_KEY" + (f" (or {skip})" if skip else "")
+    )
+    assert ("--no-store" in said) is (skip is not None)
 
 
 @pytest.mark.slow

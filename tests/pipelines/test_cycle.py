@@ -685,6 +685,9 @@ def test_the_unsigned_warning_comes_once_before_the_first_table_is_kept(
     assert ran.exit_code == 0, ran.output
     warning = "GUANXI_STORE_KEY is not set: each score and value table the cycle keeps"
     assert said.count(warning) == 1, ran.output
+    # heavy35: it sent the user to "--no-store", an option guanxi cycle does not have
+    assert "--no-store" not in said, ran.output
+    assert "run this with the server's GUANXI_STORE_KEY" in said, ran.output
     at = said.index(warning)
     assert said.index(f"value ({DAY})") < at < said.index(f"score ({DAY})"), ran.output
     assert KEEPS_TABLES[0] == STEPS[1]  # the snapshot step before it keeps no table

@@ -148,6 +148,7 @@ def test_target_writes_the_plan_its_summaries_and_keeps_it(
     assert set(summary["table"]) >= {"segment", "offer"}
     assert "2 customers contacted" in output and "Segment ROI" in output
     assert "GUANXI_STORE_KEY is not set: the plan goes into the store unsigned" in output
+    assert "GUANXI_STORE_KEY (or --no-store)" in " ".join(output.split())  # target has it
     assert "churn score alone" in output
     info = Store(get_settings().home).plan_info(DAY)
     assert info is not None and info.rows == 2 and info.budget == 3.0
