@@ -64,6 +64,7 @@ from models.registry import (
     configure_tracking,
     load_holdout,
 )
+from models.targeting import MISSING
 from models.tasks import get_task, task_names
 from pipelines.console import quiet_libraries
 from pipelines.score import check_task
@@ -501,11 +502,11 @@ def models_command(
             table.add_row(
                 v.task,
                 v.version,
-                "\n".join(shown_aliases(v.aliases)) or "-",
+                "\n".join(shown_aliases(v.aliases)) or MISSING,
                 # a rule-backed version is the rule itself: said beside its grade
-                v.tags.get("grade", "-") + (" (rule)" if registry.is_rule_backed(v) else ""),
+                v.tags.get("grade", MISSING) + (" (rule)" if registry.is_rule_backed(v) else ""),
                 *(_short(v.tags.get(_own_metric(m, v))) for m in KEY_METRICS),
-                (v.run_id or "-")[:8],
+                (v.run_id or MISSING)[:8],
             )
     if not found:
         console.print("no registered models yet: train one with `guanxi train`")
@@ -554,7 +555,12 @@ def _own_metric(key: str, version: registry.VersionInfo) -> str:
 
 
 def _short(value: str | None) -> str:
+    """Write a metric tag to 3 decimals; none as the other tables do (:data:`MISSING`).
+
+    A figure missing was ``-`` here, which reads as a minus sign, and ``—`` in the drift, cycle,
+    value, plan and campaign tables.
+    """
     try:
-        return "-" if value is None else f"{float(value):.3f}"
+        return MISSING if value is None else f"{float(value):.3f}"
     except ValueError:
-        return value or "-"
+        return value or MISSING

@@ -281,3 +281,30 @@ def test_a_rollback_whose_record_cannot_be_undone_says_so(
     assert str(registry.get_version("churn", registry.CHAMPION).version) == "1"
     result = cli.invoke(app, ["promote", "--task", "churn", "--reason", "x"])
     assert result.exit_code == 2 and "give --version too" in _said(result)
+
+
+def test_the_listing_marks_what_a_version_lacks_as_the_other_tables_do(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    tiny_data: Any,
+) -> None:
+    """heavy35: `guanxi models` wrote "-" for a version with no alias, no grade or no figure,
+    which reads as a minus sign, where the drift, cycle, value, plan and campaign tables write
+    "—" (models.targeting.MISSING)."""
+    from models.targeting import MISSING
+
+    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "C"))
+    client = MlflowClient()
+    client.delete_registered_model_alias("churn", registry.CHALLENGER)
+    for tag in ("grade", "rule_roc_auc"):
+        client.delete_model_version_tag("churn", "1", tag)
+    listing = cli.invoke(app, ["models", "--task", "churn"], env={"COLUMNS": "200"})
+    assert listing.exit_code == 0, listing.output
+    (row,) = [
+        line.split() for line in listing.output.splitlines() if line.split()[:2] == ["churn", "1"]
+    ]
+    # task, version, aliases, grade, the two model figures, the rule's, the run
+    assert row[2:4] == [MISSING, MISSING] and row[6] == MISSING, listing.output
+    assert "-" not in row[2:7], listing.output
