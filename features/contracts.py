@@ -22,8 +22,10 @@ days ``(D - 30, D]``. Labels for a cutoff ``c`` and horizon ``H`` use the days `
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal, get_args
 
@@ -51,12 +53,14 @@ __all__ = [
     "Feature",
     "FeatureGroup",
     "FeatureUnit",
+    "closest",
     "contract_markdown",
     "counted",
     "event_schema",
     "feature_info",
     "feature_table_markdown",
     "is_feature",
+    "quoted_near",
     "register",
     "snapshot_features",
 ]
@@ -378,6 +382,49 @@ def counted(n: int, nouns: str) -> str:
     """
     text = f"{n:,} {nouns}"
     return _COUNTED.sub(_singular, text, count=1) if n == 1 else text
+
+
+def closest(name: str, known: Sequence[str], cutoff: float = 0.6) -> str | None:
+    """Return the known name a misspelt or miscased one is closest to, for a "did you mean".
+
+    Parameters
+    ----------
+    name : str
+        The name given, e.g. ``"chrun"`` or ``"At_Risk"``.
+    known : sequence of str
+        The names it should be one of.
+    cutoff : float, default 0.6
+        Least similarity (:func:`difflib.get_close_matches`) of a name offered.
+
+    Returns
+    -------
+    str or None
+        The known name equal to ``name`` but for case and surrounding spaces, else the most
+        similar one (``"churn"`` for ``"chrun"``); None when none is similar enough.
+    """
+    plain = name.strip().lower()
+    near = [k for k in known if k.lower() == plain]
+    near = near or difflib.get_close_matches(name, known, n=1, cutoff=cutoff)
+    return near[0] if near else None
+
+
+def quoted_near(name: str, known: Sequence[str]) -> str:
+    """Quote an unknown name with the known one it may be meant for (:func:`closest`).
+
+    Parameters
+    ----------
+    name : str
+        The unknown name, e.g. ``"chrun"``.
+    known : sequence of str
+        The names it should be one of.
+
+    Returns
+    -------
+    str
+        E.g. ``"'chrun' (is it 'churn'?)"``; ``"'upsell'"`` when no known name is near.
+    """
+    near = closest(name, known)
+    return f"{name!r} (is it {near!r}?)" if near else repr(name)
 
 
 FEATURES: dict[str, Feature] = {}

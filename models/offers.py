@@ -52,7 +52,6 @@ valid file loads into :class:`OffersFile`, plain pydantic models the optimiser r
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Self
@@ -69,7 +68,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from features.contracts import CHANNELS, counted
+from features.contracts import CHANNELS, closest, counted
 from features.rfm import RFM_SEGMENTS
 from models.clv.equity import VALUE_TIERS
 
@@ -166,18 +165,11 @@ def unknown_names(
     said = []
     for name in names:
         found = (where or {}).get(name)
-        near = _near(name, known)
+        near = closest(name, known)
         inside = "; ".join(part for part in (found, near and f"is it {near!r}?") if part)
         said.append(f"{name!r} ({inside})" if inside else repr(name))
     listed = ", ".join(said) + (f" and {counted(more, 'more names')}" if more else "")
     return f"no {what} is called {listed}; the value table's {what}s are {', '.join(known)}"
-
-
-def _near(name: str, known: tuple[str, ...]) -> str:
-    """Return the known name a misspelt one is closest to (``'at_risk'`` for ``'At_Risk'``)."""
-    near = [k for k in known if k == name.strip().lower()]
-    near = near or difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    return near[0] if near else ""
 
 
 class _Strict(BaseModel):
@@ -593,7 +585,7 @@ def _unknown_field(loc: tuple[int | str, ...]) -> str:
     """
     model, what = _model_at(loc[:-1])
     fields = tuple(model.model_fields)
-    near = _near(str(loc[-1]), fields)
+    near = closest(str(loc[-1]), fields)
     guess = f" (is it {near!r}?)" if near else ""
     return f"not a field of {what}{guess}, which has {', '.join(fields)}"
 

@@ -41,7 +41,7 @@ import polars as pl
 import typer
 from rich.console import Console
 
-from features.contracts import FEATURE_SET_VERSION, counted
+from features.contracts import FEATURE_SET_VERSION, counted, quoted_near
 from features.database import DatabaseError
 from features.events import EventsValidationError, Loaded, Staged
 from features.store import (
@@ -408,8 +408,10 @@ def check_task(task: str | None) -> str | None:
         If it is not a registered task.
     """
     if task is not None and task not in task_names():
+        # a misspelt task was refused with the whole list alone to search: the nearest is named
+        said = quoted_near(task, task_names())
         raise typer.BadParameter(
-            f"unknown task {task!r}; choose from {', '.join(task_names())}", param_hint="--task"
+            f"unknown task {said}; choose from {', '.join(task_names())}", param_hint="--task"
         )
     return task
 
@@ -451,11 +453,8 @@ def parse_tasks(text: str) -> list[str]:
     tasks = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [t for t in tasks if t not in task_names()]
     if unknown or not tasks:
-        given = (
-            f"{counted(len(unknown), 'unknown tasks')} {', '.join(unknown)}"
-            if unknown
-            else "no task given"
-        )
+        said = ", ".join(quoted_near(t, task_names()) for t in unknown)  # each with its nearest
+        given = f"{counted(len(unknown), 'unknown tasks')} {said}" if unknown else "no task given"
         raise typer.BadParameter(
             f"{given}; choose from {', '.join(task_names())}",
             param_hint="--tasks",

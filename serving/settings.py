@@ -27,6 +27,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from features.contracts import quoted_near
 from features.database import DUCKDB_WRITE_MEMORY
 from features.store import Store
 from models.tasks import task_names
@@ -251,7 +252,8 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(
                 f"GUANXI_TASKS: unknown task{'s' if len(unknown) > 1 else ''} "
-                f"{', '.join(repr(t) for t in unknown)}; the known tasks are {known} "
+                f"{', '.join(quoted_near(t, task_names()) for t in unknown)}; the known tasks "
+                f"are {known} "
                 '(comma-separated, "churn,repurchase", or a JSON list)'
             )
         if not value:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from features.store import Store, snapshot_digest
 from models.artifact import ModelBundle
 from pipelines.cli import app
-from pipelines.score import parse_tasks
+from pipelines.score import check_task, parse_tasks
 from serving.settings import get_settings
 from tests.pipelines.test_train_cli import (  # noqa: F401  (fixtures)
     AS_OF,
@@ -93,9 +93,23 @@ def test_a_thinner_table_does_not_replace_a_fuller_one(
 
 def test_unknown_tasks_are_counted_in_words() -> None:
     """``--tasks`` names one unknown task as "1 unknown task", two as "2 unknown tasks"."""
-    with pytest.raises(typer.BadParameter, match=r"^1 unknown task upsell; choose from churn"):
+    with pytest.raises(typer.BadParameter, match=r"^1 unknown task 'upsell'; choose from churn"):
         parse_tasks("churn,upsell")
-    with pytest.raises(typer.BadParameter, match=r"^2 unknown tasks upsell, winback; choose"):
+    with pytest.raises(typer.BadParameter, match=r"^2 unknown tasks 'upsell', 'winback'; choose"):
         parse_tasks("upsell,winback")
     with pytest.raises(typer.BadParameter, match=r"^no task given; choose from churn"):
         parse_tasks(" , ")
+
+
+def test_a_misspelt_task_is_named_with_the_one_it_may_be_meant_for() -> None:
+    """heavy35: `--tasks chrun` (or `--task chrun`) was refused with the list of tasks alone to
+    search; the registered task closest to a misspelt one is named, quoted as --task quotes it."""
+    with pytest.raises(typer.BadParameter) as refused:
+        parse_tasks("chrun,cross-sell,upsell")
+    assert str(refused.value).startswith(
+        "3 unknown tasks 'chrun' (is it 'churn'?), 'cross-sell' (is it 'cross_sell'?), 'upsell'; "
+        "choose from churn, "
+    )
+    with pytest.raises(typer.BadParameter) as refused:
+        check_task("Referal")
+    assert str(refused.value).startswith("unknown task 'Referal' (is it 'referral'?); choose")

@@ -110,9 +110,9 @@ def test_tasks_are_read_comma_separated_or_as_json_and_an_unknown_one_is_named(
     monkeypatch.setenv("GUANXI_TASKS", "churn,chrun")
     with pytest.raises(ValidationError) as e:
         Settings(home=tmp_path)
-    assert (
-        "GUANXI_TASKS: unknown task 'chrun'; the known tasks are churn, repurchase, cross_sell, "
-        'referral (comma-separated, "churn,repurchase", or a JSON list)'
+    assert (  # heavy35: and the task it may be meant for
+        "GUANXI_TASKS: unknown task 'chrun' (is it 'churn'?); the known tasks are churn, "
+        'repurchase, cross_sell, referral (comma-separated, "churn,repurchase", or a JSON list)'
     ) in str(e.value)
     monkeypatch.setenv("GUANXI_TASKS", ",")
     with pytest.raises(ValidationError, match="GUANXI_TASKS names no task"):
