@@ -121,7 +121,11 @@ CANDIDATE_INPUTS: Final[tuple[Feature, ...]] = (
     Feature(
         "candidate_affinity",
         "products",
-        "buyers of a category this customer bought who also bought the one ranked: {value}",
+        # the rule's score: for a customer who bought none, its popularity over the rule's window
+        # (models.rules.affinity_fallback), which "buyers of a category this customer bought"
+        # misdescribed, the only reason of a rule-backed version
+        "buyers of a category this customer bought who also bought the one ranked (for a "
+        "customer who bought none: recent buyers who bought it): {value}",
         unit="ratio",
     ),
     Feature(

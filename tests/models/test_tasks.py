@@ -131,6 +131,13 @@ def test_who_bought_nothing_gets_the_rules_popularity(snapshot: pl.DataFrame) ->
         "cross_sell", snapshot, ["candidate_popularity", "candidate_affinity"], None, stats
     )
     assert x.to_numpy().tolist() == [[0.5, 0.4], [0.5, 0.3], [0.5, 0.6], [0.5, 0.25]]
+    # heavy35: c2's reason said "buyers of a category this customer bought who also bought the
+    # one ranked: 30%" of a customer who bought none; it now says what 30% is for them
+    (affinity,) = [f for f in CANDIDATE_INPUTS if f.name == "candidate_affinity"]
+    assert affinity.describe(x.loc[("c2", "garden"), "candidate_affinity"]) == (
+        "buyers of a category this customer bought who also bought the one ranked (for a "
+        "customer who bought none: recent buyers who bought it): 30%"
+    )
 
 
 def test_ranked_rows_made_a_few_customers_at_a_time(
