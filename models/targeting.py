@@ -67,6 +67,7 @@ expected value for them, as a campaign manager without the optimiser would.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -83,6 +84,7 @@ __all__ = [
     "CUSTOMER_INPUTS",
     "GROUP_NAMES",
     "MAX_BUDGET",
+    "MINUS",
     "MISSING",
     "MONEY_COLUMNS",
     "NEXT_TRANCHE",
@@ -101,6 +103,7 @@ __all__ = [
     "format_points",
     "format_signed_percent",
     "in_cents",
+    "minus_signs",
     "money_text",
     "offer_values",
     "plan_campaign",
@@ -143,6 +146,31 @@ MISSING: Final = "—"
 """What the CLI prints for a figure it has not got (guanxi target, value, campaign report), the
 mark of the reviewer pages' tables: ``guanxi target`` and ``guanxi campaign report`` printed
 ``-``, which read as a minus sign, beside ``guanxi value``'s ``—``."""
+
+MINUS: Final = "−"
+"""The sign of a negative figure on the reviewer pages and in the signed figures of the CLI (U+2212
+MINUS SIGN): one place for it, where the formatters below and the pages' filters each wrote it."""
+
+_NEGATIVE: Final = re.compile(r"(?<![\w.−-])-(?=\.?\d)")
+"""A hyphen-minus that is a number's sign: before a digit, not inside a word or a range."""
+
+
+def minus_signs(text: str) -> str:
+    """Write the sign of each negative number in ``text`` as :data:`MINUS`.
+
+    Parameters
+    ----------
+    text : str
+        E.g. a reason, ``"order trend -0.50 (last 90 days against the 90 before)"``.
+
+    Returns
+    -------
+    str
+        ``"order trend −0.50 (last 90 days against the 90 before)"``; hyphens in words and
+        ranges (``e-mails``, ``30-60``) are kept.
+    """
+    return _NEGATIVE.sub(MINUS, text)
+
 
 PROPENSITY_PREFIX: Final = "propensity_"
 """``propensity_{category}``: the cross-sell probability of a first purchase of the category."""
@@ -989,7 +1017,7 @@ def _signed(value: float | None, digits: int, unit: str) -> str:
     text = f"{value:+.{digits}f}"
     if float(text) == 0:
         text = f"{0:.{digits}f}"
-    return text.replace("-", "−") + unit
+    return text.replace("-", MINUS) + unit
 
 
 def format_points(value: float | None, digits: int = 1) -> str:
@@ -1052,4 +1080,4 @@ def format_number(value: float | None, digits: int = 0) -> str:
     text = f"{value:,.{digits}f}"
     if float(text.replace(",", "")) == 0:
         text = f"{0:.{digits}f}"
-    return text.replace("-", "−")
+    return text.replace("-", MINUS)

@@ -54,7 +54,7 @@ from models.artifact import MODEL_METRICS, RULE_BACKED
 from models.metrics import MIN_BIN_ROWS
 from models.ranking import BANDS
 from models.registry import ModelNotFoundError
-from models.targeting import MISSING, NO_GROUP_NAMES, money_text
+from models.targeting import MINUS, MISSING, NO_GROUP_NAMES, minus_signs, money_text
 from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, task_names, task_specs
 from serving.deps import (
     Holder,
@@ -236,8 +236,12 @@ def filters() -> dict[str, Any]:
         # in cents, or with the digits an amount short of half a cent needs (a budget of 0.001
         # showed as 0.00, none), as guanxi target prints it since 725b242
         "money": lambda v: (
-            format_number(v) if v is None or not np.isfinite(v) else money_text(v).replace("-", "−")
+            format_number(v)
+            if v is None or not np.isfinite(v)
+            else money_text(v).replace("-", MINUS)
         ),
+        "minus": minus_signs,  # a signed figure written in the template: +0.0123, −0.0123
+        "reason": _reason_text,
         "day": format_date,
         "quote": lambda v: quote(str(v), safe=""),
         "task_title": _task_title,
@@ -271,6 +275,25 @@ def group_name(name: str) -> str:
     """
     tier = re.fullmatch(r"top_(\d+)pct", name)
     return f"top {tier.group(1)}%" if tier else segment_name(name)
+
+
+def _reason_text(sentence: str) -> str:
+    """Show a reason without its effect, which the page shows as its points beside it.
+
+    Parameters
+    ----------
+    sentence : str
+        The API's sentence, e.g. ``"order trend -0.50 (last 90 days against the 90 before):
+        raises churn risk by 4.1 points"``.
+
+    Returns
+    -------
+    str
+        ``"order trend −0.50 (last 90 days against the 90 before)"``: a negative value with
+        the minus sign of the points beside it (:func:`models.targeting.minus_signs`), where it
+        read ``-0.50`` next to ``−4.1 pts``.
+    """
+    return minus_signs(sentence.rsplit(": ", 1)[0])
 
 
 def _score_text(score: float | None, event_type: str) -> str:
@@ -845,7 +868,7 @@ def _task_view(task: str, score: TaskScore) -> _TaskView:
     if score.probability is None or score.base_probability is None:
         return _TaskView(task, score, None, None, 0, 0.0)
     steps = [
-        WaterfallStep(r.sentence.rsplit(": ", 1)[0], r.feature, r.contribution_points)
+        WaterfallStep(_reason_text(r.sentence), r.feature, r.contribution_points)
         for r in score.reasons
     ]
     rest = score.other_inputs

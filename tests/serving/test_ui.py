@@ -1077,6 +1077,38 @@ def test_formatting_for_people() -> None:
     assert format_date(datetime(2024, 1, 5, 9, 30)) == "5 Jan 2024 09:30"  # no zone: as given
 
 
+def test_a_negative_value_in_a_reason_has_the_pages_minus_sign() -> None:
+    """heavy35: a reason's value kept the API's hyphen-minus on the customer page and in its
+    waterfall ("order trend -0.50 (...)") beside its points in minus signs ("−4.1 pts"); the
+    pages write every negative figure with models.targeting.MINUS, hyphens in words kept."""
+    from serving.schemas import Reason, TaskScore
+    from serving.ui.pages import _task_view, environment
+
+    said = "order trend -0.50 (last 90 days against the 90 before): lowers churn risk by 4.1 points"
+    shown = "order trend −0.50 (last 90 days against the 90 before)"
+    reason = filters()["reason"]
+    assert reason(said) == shown
+    assert reason("-12.50 gross margin in total: raises churn risk by 1.0 points") == (
+        "−12.50 gross margin in total"
+    )
+    kept = "3 e-mails opened in the last 30-60 days (-.5, 1-2)"
+    assert reason(f"{kept}: raises churn risk by 1.0 points") == kept.replace("-.5", "−.5")
+    minus = environment().from_string("{{ '%+.4f'|format(x)|minus }}")
+    assert minus.render(x=-0.0123) == "−0.0123" and minus.render(x=0.0123) == "+0.0123"
+    score = TaskScore.model_construct(
+        probability=0.3,
+        base_probability=0.341,
+        other_inputs=None,
+        reasons=[
+            Reason.model_construct(
+                feature="orders_trend_90d", contribution_points=-4.1, sentence=said
+            )
+        ],
+    )
+    view = _task_view("churn", score)
+    assert view.chart is not None and view.chart.rows[1][0] == shown, view.chart.rows
+
+
 def test_a_card_read_from_its_run_shows_the_train_cutoffs_as_days() -> None:
     """A challenger's card is read from its run, whose ``cutoffs.train`` training logged as
     Python writes a list: the demo's cross-sell v2 card read "[datetime.date(2024, 11, 6), ...]"."""
