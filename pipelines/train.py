@@ -50,6 +50,7 @@ from models.registry import (
     log_holdout,
     log_tables,
 )
+from models.targeting import format_number
 from models.tasks import get_task, task_names
 from pipelines import connectors
 from pipelines.console import fits, quiet_libraries
@@ -264,7 +265,9 @@ def _figures_table(outcome: TrainOutcome, console: Console) -> Table:
             table.add_column(metric.replace("_", "_\n") if compact else metric, justify="right")
         for name in [*first, *(m for m in result.metrics if m not in first)]:
             values = result.metrics[name]
-            table.add_row(name, *(f"{values.get(m, float('nan')):.4f}" for m in shown))
+            # a figure a model has not got (a baseline's calibration, an ECE of no populated
+            # bin) read "nan": it is the tables' — (models.targeting.MISSING)
+            table.add_row(name, *(format_number(values.get(m), 4) for m in shown))
         if fits(console, table):
             break
     return table
