@@ -87,7 +87,7 @@ from models.campaigns import (
 )
 from models.offers import OffersFile, OffersFileError, load_offers
 from models.targeting import MISSING, format_number, format_percent, format_points
-from pipelines.console import fits
+from pipelines.console import fits, warn_unsigned
 from pipelines.margins import check_margin_rate
 
 if TYPE_CHECKING:  # the fitting code is imported by uplift_command alone
@@ -208,6 +208,9 @@ def record_command(
     except (UnsignedTableError, TamperedTableError) as exc:
         console.print(f"[red]cannot record the campaign, nothing stored:[/red] {exc}")
         raise typer.Exit(1) from exc
+    # after the refusals, which keep nothing: a server with a store key refused the campaign
+    # unsigned, and with it every campaign, without a word here
+    warn_unsigned(console, "the campaign", "reports no campaign on its campaign page", skip=None)
     try:
         info = store.write_campaign(
             outcomes, campaign, str(file), as_of.date() if as_of is not None else None

@@ -1077,10 +1077,43 @@ def test_record_keeps_the_outcomes_signed_with_the_store_key(
             "revenue": [10.0, 0.0],
         }
     ).write_csv(path)
-    assert "recorded campaign 'october'" in _record(cli, "--file", str(path))
+    output = _record(cli, "--file", str(path))
+    assert "recorded campaign 'october'" in output
+    assert "GUANXI_STORE_KEY is not set" not in output  # heavy35: signed, nothing to warn of
     outcomes = get_settings().store().campaign_path("october")
     manifest = outcomes.with_name(outcomes.name + MANIFEST_SUFFIX)
     assert manifest.is_file() and '"hmac"' in manifest.read_text()
+
+
+def test_record_without_the_store_key_warns_that_the_campaign_goes_unsigned(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    """heavy35: `campaign record` without GUANXI_STORE_KEY kept the outcomes unsigned without a
+    word, as score, value, target and cycle no longer do: a server with a store key then reported
+    no campaign at all on its campaign page. It warns, after the refusals (which keep nothing),
+    with no --no-store to offer: recording is keeping."""
+    path = tmp_path / "october.csv"
+    pl.DataFrame(
+        {
+            "customer_id": ["C1", "C2"],
+            "offer": ["retention_email"] * 2,
+            "control": [False, True],
+            "responded": [True, False],
+            "ordered": [True, False],
+            "revenue": [10.0, 0.0],
+        }
+    ).write_csv(path)
+    output = _record(cli, "--file", str(path))
+    warning = (
+        "warning: GUANXI_STORE_KEY is not set: the campaign goes into the store unsigned, and a "
+        "server started with a store key (required outside --dev) reports no campaign on its "
+        "campaign page; run this with the server's GUANXI_STORE_KEY "
+    )
+    assert warning + "recorded campaign 'october'" in output, output
+    (tmp_path / "bad.csv").write_text("customer_id,offer\nC1,retention_email\n")
+    refused = _record(cli, "--file", str(tmp_path / "bad.csv"), code=1)
+    assert "cannot record the campaign, nothing stored" in refused
+    assert "GUANXI_STORE_KEY" not in refused
 
 
 def test_record_checks_the_stored_plans_against_the_store_key_before_storing(
