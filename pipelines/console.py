@@ -202,11 +202,12 @@ def fitted_table(
 def warn_unsigned(console: Console, table: str, effect: str, *, skip: str | None) -> None:
     """Warn that ``table`` goes into the store unsigned, when ``GUANXI_STORE_KEY`` is not set.
 
-    The store signs score tables, value tables and plans with the key, and a server started with
-    one (as it must be outside ``--dev``) refuses those written without it: a command writing
-    them says so before it works, rather than leave it to the server's log. The warning names
-    the command's own way to keep nothing (``skip``); ``guanxi cycle`` has none, and its warning
-    sent its users to a ``--no-store`` it refuses.
+    The store signs score tables, value tables, plans and campaigns with the key, and a server
+    started with one (as it must be outside ``--dev``) refuses those written without it: a
+    command writing them says so before it works, rather than leave it to the server's log. The
+    warning names the command's own way to keep nothing (``skip``); ``guanxi cycle`` and
+    ``guanxi campaign record`` have none, and the cycle's sent its users to a ``--no-store`` it
+    refuses.
 
     Parameters
     ----------
