@@ -115,7 +115,9 @@ class Settings(BaseSettings):
     )
     store_key: SecretStr = Field(
         default=SecretStr(""),
-        description="Key that signs the store's table manifests (score and value tables).",
+        description=(
+            "Key that signs the store's table manifests (score and value tables, plans, campaigns)."
+        ),
     )
     cookie_secure: bool | None = Field(
         default=None,
