@@ -43,6 +43,7 @@ __all__ = [
     "FEATURES",
     "FEATURE_GROUPS",
     "FEATURE_SET_VERSION",
+    "MISSING",
     "OPTIONAL_OUTCOME_COLUMNS",
     "ORDER_EVENTS",
     "OUTCOME_COLUMNS",
@@ -362,6 +363,14 @@ def _singular(match: re.Match[str]) -> str:
     """Make the counted noun of a count of one singular: ``1 orders`` -> ``1 order``."""
     count, stem, ending = match.groups()
     return count + stem + ("y" if ending == "ies" else "")
+
+
+MISSING: Final = "—"
+"""What the CLI prints for a figure it has not got (guanxi target, value, campaign report, models),
+the mark of the reviewer pages' tables: ``guanxi target`` and ``guanxi campaign report`` printed
+``-``, which read as a minus sign, beside ``guanxi value``'s ``—``. Here, where every layer can
+read it (``guanxi models`` without loading the optimiser), and in :mod:`models.targeting` beside
+the formatters that write it."""
 
 
 def counted(n: int, nouns: str) -> str:

@@ -75,7 +75,7 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-from features.contracts import counted
+from features.contracts import MISSING, counted
 from models.knapsack import Method, Resource, Solution, solve
 from models.offers import Offer, OffersFile
 
@@ -141,11 +141,6 @@ CUSTOMER_INPUTS: Final[dict[str, str]] = {
 GROUP_NAMES: Final = {"rfm_segment": "RFM segment", "value_tier": "value tier"}
 """How a person reads the value table's groupings, in the order the CLI and the value page show
 them: ``guanxi value`` titled a table "Equity by rfm segment" where the page said "RFM segment"."""
-
-MISSING: Final = "—"
-"""What the CLI prints for a figure it has not got (guanxi target, value, campaign report), the
-mark of the reviewer pages' tables: ``guanxi target`` and ``guanxi campaign report`` printed
-``-``, which read as a minus sign, beside ``guanxi value``'s ``—``."""
 
 MINUS: Final = "−"
 """The sign of a negative figure on the reviewer pages and in the signed figures of the CLI (U+2212

@@ -56,6 +56,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from features.contracts import MISSING
 from models import registry
 from models.artifact import RULE_BACKED, ModelBundle
 from models.registry import (
@@ -64,7 +65,6 @@ from models.registry import (
     configure_tracking,
     load_holdout,
 )
-from models.targeting import MISSING
 from models.tasks import get_task, task_names
 from pipelines.console import quiet_libraries
 from pipelines.score import check_task

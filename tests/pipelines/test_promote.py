@@ -292,8 +292,8 @@ def test_the_listing_marks_what_a_version_lacks_as_the_other_tables_do(
 ) -> None:
     """heavy35: `guanxi models` wrote "-" for a version with no alias, no grade or no figure,
     which reads as a minus sign, where the drift, cycle, value, plan and campaign tables write
-    "—" (models.targeting.MISSING)."""
-    from models.targeting import MISSING
+    "—" (features.contracts.MISSING, which models.targeting gives the other tables)."""
+    from features.contracts import MISSING
 
     _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "C"))
     client = MlflowClient()
