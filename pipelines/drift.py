@@ -1003,9 +1003,13 @@ def print_report(console: Console, report: dict[str, Any], limit: int = 15) -> N
     """
     for group in report["features"]:
         rows = sorted(group["rows"], key=lambda r: (not r["drifted"], -r["psi"]))
+        # it read "feature drift: 2025-10-02 (tested on, churn, repurchase) -> 2025-12-31"; it
+        # says what the first day is, as the HTML report does under its heading
+        owners = group["tasks"]
+        champions = f"champion{'s were' if len(owners) > 1 else ' was'}"
         table = Table(
-            title=f"feature drift: {group['reference']} (tested on, {', '.join(group['tasks'])}) "
-            f"-> {report['as_of']}",
+            title=f"feature drift: {group['reference']} -> {report['as_of']} (reference: the "
+            f"snapshot the {', '.join(owners)} {champions} tested on)",
             box=box.SIMPLE_HEAD,
         )
         for header in ("feature", "PSI", "KS D", "W / sd", "drifted", "fired"):

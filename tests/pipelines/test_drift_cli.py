@@ -267,6 +267,45 @@ def test_the_features_not_shown_are_counted() -> None:
     assert "not shown" not in console.export_text()
 
 
+def test_the_table_title_says_what_its_first_day_is() -> None:
+    """light35: the title read "feature drift: 2025-10-02 (tested on, churn, repurchase) ->
+    2025-12-31"; it says, as the HTML report does, that the first day is the snapshot the
+    champions were tested on."""
+    row = {
+        "column": "f0",
+        "psi": 0.5,
+        "ks": 0.1,
+        "wasserstein_std": 0.2,
+        "drifted": False,
+        "fired": "",
+    }
+    groups = [
+        {"reference": "2025-10-02", "tasks": ["churn", "repurchase"], "rows": [row]},
+        {"reference": "2025-09-01", "tasks": ["referral"], "rows": [row]},
+    ]
+    report = {
+        "features": groups,
+        "as_of": "2025-12-31",
+        "summary": {"features_drifted": 0, "features_compared": 2, "drifted_share": 0.0},
+        "scores": [],
+        "performance": [],
+        "value": [],
+        "notes": [],
+    }
+    console = Console(width=200, record=True, force_terminal=False)
+    print_report(console, report)
+    text = " ".join(console.export_text().split())
+    assert "tested on," not in text
+    assert (
+        "feature drift: 2025-10-02 -> 2025-12-31 (reference: the snapshot the churn, repurchase "
+        "champions were tested on)"
+    ) in text
+    assert (
+        "feature drift: 2025-09-01 -> 2025-12-31 (reference: the snapshot the referral champion "
+        "was tested on)"
+    ) in text
+
+
 def test_feature_names_are_never_cut_at_80_columns() -> None:
     # the table showed "days_since_last_com…" on an 80-column terminal
     row = {"psi": 0.156, "ks": 0.101, "wasserstein_std": 0.212, "drifted": True}
