@@ -251,6 +251,9 @@ def filters() -> dict[str, Any]:
         # a customer without an RFM segment is "unsegmented", as the list's filter names them
         # (their cell read "not available" under the filter "unsegmented")
         "segment": lambda s: segment_name(s) if s else NO_GROUP_NAMES["rfm_segment"],
+        # a customer without a value tier (no CLV) is "untiered", as the value page's tier table
+        # names them (the customer page's "Value tier" read "—")
+        "tier": lambda t: group_name(t) if t else NO_GROUP_NAMES["value_tier"],
         "group_name": group_name,
         "metric_name": _metric_name,
         "metric": _metric_value,

@@ -620,6 +620,31 @@ def test_customer_page_shows_value_beside_the_scores(
     assert any(a["task"] == "value" and a["score"] == 200.0 for a in _audit(value_settings.home))
 
 
+def test_a_customer_without_a_tier_is_untiered_as_on_the_value_page(
+    tmp_path: Path, source: StaticSource
+) -> None:
+    """light35: a customer whose CLV is not known has no value tier; the customer page's "Value
+    tier" read "—" where the value page's tier table names the same customers "untiered"."""
+    settings = make_settings(tmp_path / "home")
+    no_clv = pl.col("customer_id") == "c001"
+    frame = value_frame().with_columns(
+        clv=pl.when(no_clv).then(None).otherwise(pl.col("clv")),
+        value_tier=pl.when(no_clv).then(None).otherwise(pl.col("value_tier")),
+        equity_at_risk=pl.when(no_clv).then(None).otherwise(pl.col("equity_at_risk")),
+    )
+    store_values(settings.home, frame)
+    with TestClient(create_app(settings, source)) as client:
+        wait_ready(client)
+        page = client.get("/ui/customers/c001", headers=headers("reviewer"))
+        assert page.status_code == 200, page.text
+        assert 'id="value-tier">untiered</dd>' in page.text
+        tiers = client.get("/ui/value", headers=headers("reviewer")).text
+        tiers = tiers.split('id="table-value_tier"', 1)[1].split("</table>", 1)[0]
+        assert '<tr data-segment="none"><th scope="row">untiered</th>' in tiers
+        served = client.get("/ui/customers/c000", headers=headers("reviewer")).text
+        assert 'id="value-tier">top 5%</dd>' in served
+
+
 def test_value_page_shows_equity_by_segment_and_tier_and_the_check(
     value_client: TestClient,
 ) -> None:
