@@ -50,7 +50,7 @@ import difflib
 import shlex
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, NamedTuple
 
@@ -105,6 +105,7 @@ __all__ = [
     "ValuesFill",
     "campaign_report",
     "duplicate_of",
+    "expected_plan_note",
     "expected_roi",
     "fill_from_values",
     "later_note",
@@ -1654,6 +1655,47 @@ def later_note(later: Sequence[CampaignInfo], day: date) -> str | None:
         f"{counted(len(later), 'recorded campaigns')} left out: {named}: their outcomes were "
         f"complete after {day}, so a plan of that day could not have known them (the day is "
         "guanxi campaign record's --as-of, by default the day it was recorded)"
+    )
+
+
+def expected_plan_note(plan: PlanInfo, campaigns: Sequence[CampaignInfo]) -> str | None:
+    """Say which recorded campaigns the latest plan, whose ROI a report expects, knew already.
+
+    ``guanxi campaign report`` and the campaign page set the latest stored plan's expected ROI
+    beside each campaign's realised one, as a recorded campaign does not say which plan it was
+    drawn from. A plan made after a campaign was recorded, of a day on or after its outcomes
+    were complete, pooled it (:func:`pooled_campaigns`): its expected ROI may rest on the rates
+    that campaign measured, not on those it was planned with, and the report read as though
+    the forecast had held.
+
+    Parameters
+    ----------
+    plan : features.store.PlanInfo
+        The latest stored plan.
+    campaigns : sequence of features.store.CampaignInfo
+        The recorded campaigns reported.
+
+    Returns
+    -------
+    str or None
+        The note; None when the plan knew none of them.
+    """
+    made = datetime.fromisoformat(plan.created)
+    known = [
+        info
+        for info in campaigns
+        if info.as_of <= plan.as_of and datetime.fromisoformat(info.created) < made
+    ]
+    if not known:
+        return None
+    named = ", ".join(f"{info.name!r} (outcomes of {info.as_of})" for info in known)
+    one = len(known) == 1
+    return (
+        f"the expected ROI is the latest stored plan's, as of {plan.as_of}, made after {named} "
+        f"{'was' if one else 'were'} recorded: it may plan with the rates "
+        f"{'that campaign' if one else 'those campaigns'} measured rather than those "
+        f"{'it was' if one else 'they were'} planned with (a recorded campaign does not say "
+        "which plan it came from)"
     )
 
 

@@ -76,6 +76,7 @@ from models.campaigns import (
     RepeatedCustomersError,
     campaign_report,
     duplicate_of,
+    expected_plan_note,
     expected_roi,
     margin_missing,
     outcome_values,
@@ -432,11 +433,12 @@ def stored_offers(store: Store) -> OffersFile | None:
 
 
 class _LatestPlan(NamedTuple):
-    """The latest stored plan's day, rows and offers, from one checked read."""
+    """The latest stored plan's day, rows, offers and metadata, from one checked read."""
 
     day: date
     rows: pl.DataFrame
     offers: OffersFile
+    info: PlanInfo
 
 
 def _latest_plan(store: Store) -> _LatestPlan | None:
@@ -451,7 +453,7 @@ def _latest_plan(store: Store) -> _LatestPlan | None:
     latest = read_stored_plan_with_info(store, days[-1]) if days else None  # rows and offers
     if latest is None:
         return None
-    return _LatestPlan(days[-1], latest[0], _plan_offers(days[-1], *latest))
+    return _LatestPlan(days[-1], latest[0], _plan_offers(days[-1], *latest), latest[1])
 
 
 _SHOWN: Final = (
@@ -689,6 +691,13 @@ def report_command(
         )
     if refused is not None:
         console.print(f"[yellow]note:[/yellow] no expected ROI: {refused}")
+    known = (
+        expected_plan_note(latest.info, [c for c in store.list_campaigns() if c.name in campaigns])
+        if latest is not None
+        else None
+    )
+    if known is not None:  # the plan made after the campaign read as the one it was drawn from
+        console.print(f"[yellow]note:[/yellow] {known}")
     console.print(
         "incremental response: treated minus control response, in percentage points, with its "
         "95% bootstrap interval in brackets; incremental margin: (mean margin treated - "
@@ -701,8 +710,9 @@ def _expected_said(latest: _LatestPlan | None, refused: Exception | None) -> str
     """Say where the report's expected ROI comes from, or why it has none."""
     if latest is not None:
         return (
-            f"expected value after costs / investment of the plan as of {latest.day}, for the "
-            f"offer and segment ({MISSING} where it planned no such contact)"
+            f"expected value after costs / investment of the latest stored plan, as of "
+            f"{latest.day}, for the offer and segment ({MISSING} where it planned no such "
+            "contact)"
         )
     if refused is not None:
         return "none, the latest plan is not used (see the note above)"

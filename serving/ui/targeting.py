@@ -40,6 +40,7 @@ from models.campaigns import (
     RefusedValues,
     RepeatedCustomersError,
     campaign_report,
+    expected_plan_note,
     expected_roi,
     margin_missing,
     outcome_values,
@@ -385,8 +386,17 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         {**r, "expected_roi": expected.get((r["offer"], r["segment"]))}
         for r in report.filter(pl.col("segment") != ALL_SEGMENTS).to_dicts()
     ]
+    listed = store.list_campaigns()
     return {
-        "campaigns": store.list_campaigns(),
+        "campaigns": listed,
+        # the expected ROI said "the stored plan's", not which: the latest, made after the
+        # campaign perhaps, from the rates it measured (guanxi campaign report names its day)
+        "plan_day": info.as_of if info is not None else None,
+        "plan_note": (
+            expected_plan_note(info, [c for c in listed if c.name in campaigns])
+            if info is not None
+            else None
+        ),
         "refused_plan": refused_plan,
         "overlaps": [overlap.note for overlap in overlaps],
         "unvalued": ", ".join(repr(name) for name in unvalued),

@@ -10,7 +10,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableError
+from features.store import (
+    CampaignInfo,
+    PlanInfo,
+    Store,
+    TamperedTableError,
+    UnsignedTableError,
+)
 from models.campaigns import (
     ALL_SEGMENTS,
     NO_SEGMENT,
@@ -22,6 +28,7 @@ from models.campaigns import (
     RepeatedCustomersError,
     campaign_report,
     duplicate_of,
+    expected_plan_note,
     fill_from_values,
     measured_rates,
     outcome_values,
@@ -844,6 +851,35 @@ def test_a_stored_plans_offers_must_agree_with_its_checked_rows() -> None:
     bad = {"offers": [{"name": "ret"}]}
     with pytest.raises(TamperedTableError, match="its offers are not valid offers"):
         stored_plan_offers(_plan_info(2, bad), rows)
+
+
+def test_the_expected_roi_names_the_campaigns_its_plan_knew() -> None:
+    """light35: the campaign report set the latest plan's expected ROI beside each campaign's
+    realised one without a word when that plan was made after the campaign, from the rates it
+    measured: the expectation read as a forecast that had held."""
+
+    def campaign(name: str, as_of: date, created: str) -> CampaignInfo:
+        return CampaignInfo(
+            as_of=as_of, name=name, rows=80, source=f"{name}.csv", created=created, path=Path(name)
+        )
+
+    plan = _plan_info(2, {})  # as of 2024-10-31, made at midnight
+    day = date(2024, 10, 31)
+    before = "2024-10-30T12:00:00.500000+00:00"
+    known = campaign("september", date(2024, 9, 30), before)
+    after = campaign("november", date(2024, 11, 30), before)  # complete after the plan's day
+    later = campaign("october", day, "2024-11-02T09:00:00+00:00")  # recorded after the plan
+    assert expected_plan_note(plan, [after, later]) is None
+    assert expected_plan_note(plan, [known, after, later]) == (
+        "the expected ROI is the latest stored plan's, as of 2024-10-31, made after 'september' "
+        "(outcomes of 2024-09-30) was recorded: it may plan with the rates that campaign "
+        "measured rather than those it was planned with (a recorded campaign does not say which "
+        "plan it came from)"
+    )
+    both = expected_plan_note(plan, [known, campaign("august", day, before)])
+    assert both is not None
+    assert "'september' (outcomes of 2024-09-30), 'august' (outcomes of 2024-10-31) were" in both
+    assert "the rates those campaigns measured rather than those they were planned with" in both
 
 
 def test_a_value_tier_guanxi_does_not_write_is_refused_with_its_rows_and_the_tiers() -> None:

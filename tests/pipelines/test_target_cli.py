@@ -370,8 +370,30 @@ def test_campaign_report_sets_the_plans_expected_roi_beside_the_realised_one(
     assert "┃ roi ┃ expected_roi ┃" in said  # the heading beside the realised one
     assert (
         f"roi: (incremental margin - cost) / cost; expected roi: expected value after costs / "
-        f"investment of the plan as of {DAY}, for the offer and segment ({MISSING} where it "
-        "planned no such contact)"
+        f"investment of the latest stored plan, as of {DAY}, for the offer and segment "
+        f"({MISSING} where it planned no such contact)"
+    ) in said
+    assert "made after" not in said  # the plan was made before the campaign was recorded
+
+
+def test_campaign_report_says_when_the_latest_plan_knew_the_campaign(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """light35: planned again once the campaign was recorded, the latest plan measured its rate
+    from the campaign, and the report set that plan's expected ROI beside the realised one as
+    though it were the forecast the campaign was drawn with."""
+    _run(cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", DAY.isoformat())
+    _october().write_csv(path := tmp_path / "october.csv")
+    _record(cli, "--file", str(path), "--name", "october")
+    assert "made after" not in _run(cli, "campaign", "report")  # the plan it was drawn from
+    output = _run(cli, "target", "--budget", "3", "--offers", str(offers))
+    assert "measured rates for 1 segment from" in output
+    said = _run(cli, "campaign", "report")
+    assert (
+        f"note: the expected ROI is the latest stored plan's, as of {DAY}, made after 'october' "
+        f"(outcomes of {DAY}) was recorded: it may plan with the rates that campaign measured "
+        "rather than those it was planned with (a recorded campaign does not say which plan it "
+        "came from)"
     ) in said
 
 

@@ -95,6 +95,30 @@ def test_plan_and_campaign_pages(client: TestClient, settings) -> None:  # type:
     assert "+20.0 pts" in text and "+0.2 pts" not in text
 
 
+def test_the_campaign_page_names_the_plan_its_expected_roi_is_of(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """light35: the page said "Expected ROI is the stored plan's", not which: the latest, which
+    a plan made once the campaign was recorded had replaced, its ROI from the rates the campaign
+    measured; `guanxi campaign report` named its day. The page names it, and says so then."""
+    store = settings.store()
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    offers = parse_offers(yaml.safe_load(OFFERS))
+    keep_plan(store, plan_from_store(store, offers, 3.0))
+    store.write_campaign(_outcomes(), "october", "outcomes.csv", as_of=DAY)
+    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    assert "Expected ROI is the latest stored plan's, as of 31 Oct 2024, for the offer" in text
+    assert 'id="campaign-plan"' not in text  # the plan the campaign was drawn from
+    keep_plan(store, plan_from_store(store, offers, 3.0))  # planned again: it knew october
+    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    assert (
+        '<p class="muted small" id="campaign-plan">Note: the expected ROI is the latest stored '
+        "plan's, as of 2024-10-31, made after 'october' (outcomes of 2024-10-31) was recorded: "
+        "it may plan with the rates that campaign measured rather than those it was planned "
+        "with (a recorded campaign does not say which plan it came from).</p>"
+    ) in text.replace("&#39;", "'")
+
+
 def test_qini_chart_draws_the_curve_and_tabulates_it() -> None:
     import re
 
