@@ -52,9 +52,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import polars as pl
@@ -66,6 +66,7 @@ __all__ = [
     "ColumnDrift",
     "DriftThresholds",
     "categorical_drift",
+    "drifted_first",
     "feature_drift",
     "numeric_drift",
     "psi",
@@ -197,6 +198,27 @@ _SCHEMA: Final = {
     "drifted": pl.Boolean,
     "fired": pl.String,
 }
+
+
+def drifted_first(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Order a report's drift rows as its tables and charts show them: drifted, then by PSI.
+
+    The printed table and the page's PSI chart listed the drifted features first, the page's
+    table by PSI alone: a feature flagged by KS or Wasserstein with a small PSI sat among the
+    undrifted ones, below the chart that showed it first.
+
+    Parameters
+    ----------
+    rows : iterable of mapping
+        Rows of :func:`feature_drift` as a report keeps them (``drifted`` and ``psi`` read).
+
+    Returns
+    -------
+    list of mapping
+        The drifted rows first, each part by descending PSI (a stable sort: ties keep their
+        order).
+    """
+    return sorted(rows, key=lambda r: (not r["drifted"], -r["psi"]))
 
 
 def quantile_edges(reference: np.ndarray, bins: int = 10) -> np.ndarray:

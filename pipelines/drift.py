@@ -66,7 +66,7 @@ from features.snapshot import build_snapshot
 from features.store import SnapshotNotFoundError, Store, atomic_write
 from models import registry
 from models.campaigns import RepeatedCustomersError
-from models.drift import DriftThresholds, feature_drift, score_drift
+from models.drift import DriftThresholds, drifted_first, feature_drift, score_drift
 from models.performance import live_metrics, match_outcomes, outcomes, purchases_forecast_error
 from models.registry import LoadedModel, nest_metrics
 from models.scoring import FeatureSetMismatchError, check_feature_set, score_snapshot
@@ -1002,7 +1002,7 @@ def print_report(console: Console, report: dict[str, Any], limit: int = 15) -> N
         Feature rows shown per reference: the drifted ones, then the highest PSI.
     """
     for group in report["features"]:
-        rows = sorted(group["rows"], key=lambda r: (not r["drifted"], -r["psi"]))
+        rows = drifted_first(group["rows"])
         # it read "feature drift: 2025-10-02 (tested on, churn, repurchase) -> 2025-12-31"; it
         # says what the first day is, as the HTML report does under its heading
         owners = group["tasks"]

@@ -11,12 +11,14 @@ feature or task name never becomes markup.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from features.store import Store
+from models.drift import drifted_first
 from serving.deps import Reviewer
 from serving.ui.charts import Chart, bar_chart, format_date, reliability_chart
 from serving.ui.pages import HERE, PAGE_METHODS, environment, filters, render
@@ -50,14 +52,17 @@ def drift_view(report: dict[str, Any]) -> dict[str, Any]:
     -------
     dict
         ``report``, ``feature_charts`` (PSI bars per reference, drifted and highest first),
-        ``score_chart`` (PSI per task, or None) and ``reliability`` (one chart per live
-        performance entry).
+        ``feature_rows`` (each reference's rows in that order, for its table:
+        :func:`models.drift.drifted_first`), ``score_chart`` (PSI per task, or None) and
+        ``reliability`` (one chart per live performance entry).
     """
     task_title = filters()["task_title"]  # as the tables and the other pages name a task
     as_of = format_date(report["as_of"])
     feature_charts: list[Chart] = []
+    feature_rows: list[list[Mapping[str, Any]]] = []
     for i, group in enumerate(report.get("features", [])):
-        rows = sorted(group["rows"], key=lambda r: (not r["drifted"], -r["psi"]))
+        rows = drifted_first(group["rows"])  # the table in the chart's order
+        feature_rows.append(rows)
         feature_charts.append(
             bar_chart(
                 [(r["column"], float(r["psi"])) for r in rows[:TOP_FEATURES]],
@@ -93,6 +98,7 @@ def drift_view(report: dict[str, Any]) -> dict[str, Any]:
     return {
         "report": report,
         "feature_charts": feature_charts,
+        "feature_rows": feature_rows,
         "score_chart": score_chart,
         "reliability": reliability,
     }

@@ -100,6 +100,22 @@ def test_every_cell_of_the_feature_drift_table_says_something() -> None:
     assert "<td>no</td>" in quiet and quiet.endswith("<td>no</td><td>none</td>")
 
 
+def test_the_feature_table_lists_the_drifted_first_as_its_chart_does() -> None:
+    """light35: the table listed the features by PSI alone, where the chart above it and the
+    printed table list the drifted first: a feature KS flagged with a small PSI sat among the
+    undrifted ones below."""
+    report = _report()
+    rows = report["features"][0]["rows"]
+    rows[0].update(column="tenure_days", psi=0.02, fired="ks")  # drifted, the smallest PSI
+    rows.append({**rows[1], "column": "spend_total", "psi": 0.3})  # undrifted, the largest
+    page = render_report(report)
+    table = page.split('id="features-0"', 1)[1].split("</table>", 1)[0]
+    shown = [cell.split('"', 1)[0] for cell in table.split('data-feature="')[1:]]
+    assert shown == ["tenure_days", "spend_total", "orders_total"]
+    chart = page.split('id="psi-0"', 1)[1].split("<tbody>", 1)[1]  # the chart's data table
+    assert chart.index("tenure_days") < chart.index("spend_total") < chart.index("orders_total")
+
+
 def test_the_page_shows_the_newest_report_to_reviewers(
     client: TestClient, settings: Settings
 ) -> None:
