@@ -79,6 +79,11 @@ def test_plan_and_campaign_pages(client: TestClient, settings) -> None:  # type:
     assert 'id="plan-top"' in text and "C1" in text and "C4" in text
     assert "Investment by segment" in text and "<svg" in text and "Data table" in text
     assert "17.00" in text  # expected value after costs: 9 + 8
+    # light35: beside its cost, a customer's figure was headed "Expected value", read as before
+    # costs; it is after them (C1: 9.00 for 1.00, the 10.00 they are expected to return less it)
+    top = text.split('id="plan-top"', 1)[1].split("</table>", 1)[0]
+    assert '<th scope="col" class="num">Expected value after costs</th>' in top
+    assert '<td class="num">1.00</td><td class="num">9.00</td>' in top
     # one name per offer, the id a reviewer searches for: the chart said "retention email"
     chart = text[text.index('id="plan-offers-chart"') : text.index('id="plan-offers"')]
     assert ">retention_email<" in chart and "retention email" not in text
