@@ -1146,8 +1146,10 @@ def _card_charts(card: VersionCard, slot: str, view: _VersionView) -> dict[str, 
         )
         if view.reliability
         else None,
+        # each input by its column, as the drift page, the reasons' `feature` and the README's
+        # feature table name it: "days since last order" here was days_since_last_order there
         "importance": bar_chart(
-            [(f.replace("_", " "), v) for f, v in card.importance],
+            card.importance,
             chart_id=f"shap-{slot}",
             title=f"{name}: global SHAP importance",
             value_label="Mean |SHAP| (log-odds)",

@@ -24,7 +24,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from starlette.requests import Request
 
-from features.contracts import event_schema
+from features.contracts import event_schema, is_feature
 from features.store import Store
 from models.registry import metric_models, model_title
 from models.tasks import task_names
@@ -768,6 +768,11 @@ def test_model_card_metrics_match_mlflow(
     for slot in ("champion", "challenger"):
         assert {f"gains-{slot}", f"reliability-{slot}"} <= svgs
     assert "shap-champion" in svgs and "shap-challenger" not in svgs  # served bundle only
+    # light35: the chart named an input "days since last order", the drift page and the
+    # README's feature table days_since_last_order; it names each by its column now
+    shap = page.text.split('id="shap-champion"', 1)[1].split("</table>", 1)[0]
+    inputs = re.findall(r'<th scope="row">([^<]+)</th>', shap)
+    assert inputs and all(is_feature(name) for name in inputs), inputs
     assert world.run_ids["churn", champion][:12] in page.text
     assert "Grade A" in page.text and "Grade B" in page.text
     # the challenger's change since the previous version (the champion), as MLflow has it
