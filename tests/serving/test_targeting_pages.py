@@ -105,15 +105,23 @@ def test_the_campaign_page_names_the_plan_its_expected_roi_is_of(
 ) -> None:  # type: ignore[no-untyped-def]
     """light35: the page said "Expected ROI is the stored plan's", not which: the latest, which
     a plan made once the campaign was recorded had replaced, its ROI from the rates the campaign
-    measured; `guanxi campaign report` named its day. The page names it, and says so then."""
+    measured; `guanxi campaign report` named its day. The page names it, and says so then;
+    without a plan it said "the stored plan's" of none."""
     store = settings.store()
     store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    store.write_campaign(_outcomes(), "october", "outcomes.csv")  # complete today, after DAY
+    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    # it read "Expected ROI is the stored plan's ...; no plan is stored"
+    assert "Expected ROI is a stored plan's for the offer and segment" in text
+    assert "; no plan is stored, so cost and ROI are not known" in text
     offers = parse_offers(yaml.safe_load(OFFERS))
-    keep_plan(store, plan_from_store(store, offers, 3.0))
-    store.write_campaign(_outcomes(), "october", "outcomes.csv", as_of=DAY)
+    keep_plan(store, plan_from_store(store, offers, 3.0))  # of DAY: october was not complete
     text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
     assert "Expected ROI is the latest stored plan's, as of 31 Oct 2024, for the offer" in text
-    assert 'id="campaign-plan"' not in text  # the plan the campaign was drawn from
+    assert 'id="campaign-plan"' not in text
+    store.write_campaign(_outcomes(), "october", "outcomes.csv", as_of=DAY)  # after the plan
+    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    assert 'id="campaign-plan"' not in text  # the plan it may have been drawn from
     keep_plan(store, plan_from_store(store, offers, 3.0))  # planned again: it knew october
     text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
     assert (
