@@ -638,6 +638,9 @@ def test_a_customer_without_a_tier_is_untiered_as_on_the_value_page(
         page = client.get("/ui/customers/c001", headers=headers("reviewer"))
         assert page.status_code == 200, page.text
         assert 'id="value-tier">untiered</dd>' in page.text
+        # its equity at risk, churn probability x CLV, read "— eligible", the churn status
+        risk = page.text.split('id="equity-at-risk">', 1)[1].split("</dd>", 1)[0]
+        assert risk == f'<span class="muted">{MISSING_HTML} no CLV</span>'
         tiers = client.get("/ui/value", headers=headers("reviewer")).text
         tiers = tiers.split('id="table-value_tier"', 1)[1].split("</table>", 1)[0]
         assert '<tr data-segment="none"><th scope="row">untiered</th>' in tiers
