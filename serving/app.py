@@ -55,7 +55,7 @@ from serving.settings import Role, Settings, get_settings
 from serving.state import StateHolder
 from serving.targeting import UpliftCache, targeting_router
 from serving.ui import FAVICON, install_ui
-from serving.ui.pages import http_error_page, invalid_page, is_page
+from serving.ui.pages import http_error_page, invalid_page, is_page, sentence
 from serving.value_routes import router as value_router
 from serving.values import NewestValues
 from serving.workers import RunDir
@@ -492,7 +492,7 @@ def _slash_answer(app: FastAPI) -> Callable[[Scope, Receive, Send], Awaitable[No
                     raise HTTPException(404, missing_file(prefix + folder))
                 said = slash_detail(prefix + template, methods, trailing)
                 if browsed:  # a form posted there: the pages' 404, naming the page
-                    raise PageError(404, "Page not found", f"{said[:1].upper()}{said[1:]}.")
+                    raise PageError(404, "Page not found", sentence(said))
                 raise HTTPException(404, said)
         if scope["type"] == "http":
             if prefix and (path == prefix or path.startswith(f"{prefix}/")):

@@ -118,6 +118,7 @@ __all__ = [
     "login_redirect",
     "render",
     "router",
+    "sentence",
 ]
 
 logger = logging.getLogger(__name__)
@@ -910,6 +911,22 @@ def _history(
     return history, None if history is not None else missing
 
 
+def sentence(phrase: str) -> str:
+    """Make a phrase of the API's or the CLI's (lowercase, no full stop) a sentence of a page's.
+
+    Parameters
+    ----------
+    phrase : str
+        E.g. ``"the route is /v1/scores (POST), without the slash"``.
+
+    Returns
+    -------
+    str
+        The phrase with a capital first letter and a full stop.
+    """
+    return f"{phrase[:1].upper()}{phrase[1:]}."
+
+
 def _sentence(hint: str | None) -> str:
     """Make an API's hint (:func:`serving.routes.whitespace_hint`) a sentence after a page's.
 
@@ -923,7 +940,7 @@ def _sentence(hint: str | None) -> str:
     str
         ``" The hint."``, or ``""`` without one.
     """
-    return f" {hint[:1].upper()}{hint[1:]}." if hint else ""
+    return f" {sentence(hint)}" if hint else ""
 
 
 def _unscored_customer(

@@ -64,7 +64,7 @@ from serving.ui.charts import (
     bar_chart,
     format_number,
 )
-from serving.ui.pages import PAGE_METHODS, group_name, render
+from serving.ui.pages import PAGE_METHODS, group_name, render, sentence
 
 __all__ = ["TOP_CUSTOMERS", "qini_chart", "router"]
 
@@ -269,7 +269,7 @@ def plan_page(
             # the comparison's rows without "churn score" said nothing of why (the CLI says it)
             "no_churn_comparison": None
             if any(r["allocation"] == "churn_score" for r in totals)
-            else f"{NO_CHURN_COMPARISON[:1].upper()}{NO_CHURN_COMPARISON[1:]}.",
+            else sentence(NO_CHURN_COMPARISON),
             "next_by_segment": summaries.get("next_best_by_segment", []),
             "next_by_offer": summaries.get("next_best_by_offer", []),
             "next_reason": next(iter(summaries.get("next_reason", [])), {}).get("reason"),
