@@ -46,7 +46,6 @@ told apart by their rows alone.
 
 from __future__ import annotations
 
-import difflib
 import shlex
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -62,6 +61,7 @@ from features.contracts import (
     EVENT_COLUMNS,
     OPTIONAL_OUTCOME_COLUMNS,
     OUTCOME_COLUMNS,
+    closest,
     counted,
 )
 from features.events import long_rows
@@ -356,10 +356,10 @@ def _near_names(columns: Sequence[str], missing: Sequence[str]) -> str:
     unknown = [c for c in columns if c not in OUTCOME_COLUMNS | OPTIONAL_OUTCOME_COLUMNS]
     said = []
     for name in missing:
-        near = [c for c in unknown if _plain(c) == name]
-        near = near or difflib.get_close_matches(name, unknown, n=1, cutoff=0.8)
+        near = next((c for c in unknown if _plain(c) == name), None)
+        near = near or closest(name, unknown, cutoff=0.8)
         if near:
-            said.append(f"the file has {near[0]!r}: rename it {name} (names must match exactly)")
+            said.append(f"the file has {near!r}: rename it {name} (names must match exactly)")
     return "".join(f"; {s}" for s in said)
 
 

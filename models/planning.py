@@ -25,7 +25,6 @@ line and the API plan the same way:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -34,7 +33,7 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
-from features.contracts import counted
+from features.contracts import closest, counted
 from features.snapshot import model_input_columns
 from features.store import PlanInfo, SnapshotNotFoundError, Store, vouched_for
 from models.campaigns import (
@@ -543,8 +542,8 @@ def _unscored(category: str, offers: OffersFile, scored: list[str], day: date) -
     who never bought it)", as if every customer had bought it already.
     """
     names = ", ".join(o.name for o in offers.offers if o.category == category)
-    near = difflib.get_close_matches(category, scored, n=1, cutoff=0.6)
-    hint = f" (is it {near[0]!r}?)" if near else ""
+    near = closest(category, scored)
+    hint = f" (is it {near!r}?)" if near else ""
     return (
         f"{names}: no {CROSS_SELL} score of {day} has the category {category!r}{hint}; the "
         f"categories scored are {', '.join(scored) or 'none'}: it reaches nobody"

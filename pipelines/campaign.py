@@ -41,7 +41,6 @@ churn score.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,7 +55,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from features.contracts import counted
+from features.contracts import closest, counted
 from features.store import (
     CampaignInfo,
     PlanInfo,
@@ -400,8 +399,8 @@ def _unknown_offers(outcomes: pl.DataFrame, offers: OffersFile | None) -> list[s
 def _unknown_offer_text(offer: str, offers: OffersFile) -> str:
     """Say that ``offer`` is not in ``offers``, and which of them it may be a misspelling of."""
     names = [o.name for o in offers.offers]
-    near = difflib.get_close_matches(offer, names, n=1, cutoff=0.8)
-    maybe = f" (is it {near[0]!r}?)" if near else f" ({', '.join(names)})"
+    near = closest(offer, names, cutoff=0.8)
+    maybe = f" (is it {near!r}?)" if near else f" ({', '.join(names)})"
     return (
         f"offer {offer!r} is not in the offers of the latest plan{maybe}: guanxi campaign report "
         "and guanxi target cannot use its outcomes; record the file again with the offer's name"

@@ -27,6 +27,7 @@ from models.offers import parse_offers
 from models.planning import (
     NoValuesError,
     _measured,
+    _unscored,
     _uplift,
     fit_campaign_uplift,
     keep_plan,
@@ -670,3 +671,15 @@ def test_cross_sell_rows_without_a_propensity_are_left_out_and_said_so() -> None
         "give none): left out of its measured rates, of both the incremental response and the "
         "mean propensity it is divided by"
     ) in notes
+
+
+def test_a_category_written_in_capitals_is_named_as_its_scored_one() -> None:
+    """heavy36: the note took a near category from difflib alone, case and all, so a category
+    written ``ACCESSORIES`` was said with no "is it" where ``accesories`` was; it takes the one
+    "did you mean" of the CLI (features.contracts.closest), as --task and the offers file do."""
+    shouted = parse_offers({"offers": [{**OFFERS_DOC["offers"][1], "category": "ACCESSORIES"}]})
+    assert _unscored("ACCESSORIES", shouted, ["accessories", "shoes"], date(2024, 10, 31)) == (
+        "cross_sell_accessories: no cross_sell score of 2024-10-31 has the category "
+        "'ACCESSORIES' (is it 'accessories'?); the categories scored are accessories, shoes: it "
+        "reaches nobody"
+    )

@@ -12,7 +12,8 @@ import pytest
 from rich.console import Console
 
 from features.store import Store
-from pipelines.campaign import _with_segments, uplift_table
+from models.offers import parse_offers
+from pipelines.campaign import _unknown_offer_text, _with_segments, uplift_table
 
 
 def test_the_uplift_title_is_one_line_at_80_columns() -> None:
@@ -54,3 +55,18 @@ def test_a_value_table_removed_since_it_was_listed_is_no_value_table(
         "the outcomes have no segment column and the store no value table: reported over all "
         "segments",
     )
+
+
+def test_an_offer_written_in_capitals_is_named_as_the_plans_offer() -> None:
+    """heavy36: the note took a near offer from difflib alone, case and all, so outcomes of
+    ``RETENTION_EMAIL`` listed every offer of the plan where ``retention_emial`` was asked "is
+    it 'retention_email'?"; it takes the one "did you mean" of the CLI
+    (features.contracts.closest), as --task and the offers file do."""
+    offer = {"kind": "retention", "channel": "email", "cost": 1.0, "response": {"default": 0.1}}
+    names = ("retention_email", "win_back_voucher")
+    offers = parse_offers({"offers": [{**offer, "name": name} for name in names]})
+    assert _unknown_offer_text("RETENTION_EMAIL", offers).startswith(
+        "offer 'RETENTION_EMAIL' is not in the offers of the latest plan (is it "
+        "'retention_email'?): guanxi campaign report"
+    )
+    assert "(retention_email, win_back_voucher)" in _unknown_offer_text("sms_blast", offers)
