@@ -551,6 +551,8 @@ class _Run:
             "events_through": through.isoformat(),  # a stale extract shows here, day after day
         }
         if customers is not None:  # was no word: their attributes empty, in the scores too
+            source = self.sources.customers
+            assert source is not None  # Inputs.read gives customers only from a customers source
             lacking = frame.select("customer_id").join(
                 customers.select("customer_id"), on="customer_id", how="anti"
             )
@@ -558,8 +560,8 @@ class _Run:
                 done["not_in_customers"] = (
                     f"{counted(lacking.height, 'customers')} with events "
                     f"({some_customers(lacking['customer_id'])}) are not in the customers file "
-                    f"({self.sources.customers.label if self.sources.customers else '-'}): their "
-                    "attributes are empty in the snapshot and its scores; pass every customer"
+                    f"({source.label}): their attributes are empty in the snapshot and its "
+                    "scores; pass every customer"
                 )
         return done
 
