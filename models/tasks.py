@@ -57,7 +57,13 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from features.contracts import CATEGORY_FEATURE_PREFIX, Feature, feature_info, is_feature
+from features.contracts import (
+    CATEGORY_FEATURE_PREFIX,
+    Feature,
+    feature_info,
+    is_feature,
+    quoted_near,
+)
 from features.snapshot import model_input_columns
 from models.estimators import BINARY_OBJECTIVE, OBJECTIVES, is_ranking
 from models.metrics import BINARY_METRICS, GRADE_RULES, Evaluator, binary_evaluation, grade
@@ -569,12 +575,16 @@ def get_task(name: str) -> TaskSpec:
     Raises
     ------
     ValueError
-        If no task has that name (the message lists the registered ones).
+        If no task has that name: the message names the registered one it may be meant for
+        (``"unknown task 'chrun' (is it 'churn'?)"``, as ``--task`` says it) and lists them.
     """
     _load_specs()
     spec = _REGISTRY.get(name)
     if spec is None:
-        raise ValueError(f"unknown task {name!r}; expected one of {', '.join(task_names())}")
+        known = task_names()
+        raise ValueError(
+            f"unknown task {quoted_near(name, known)}; expected one of {', '.join(known)}"
+        )
     return spec
 
 

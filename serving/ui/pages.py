@@ -46,7 +46,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from mlflow.exceptions import MlflowException
 
-from features.contracts import SCORE_RANGES
+from features.contracts import SCORE_RANGES, quoted_near
 from features.rfm import segment_name
 from features.store import Store
 from models import registry
@@ -1179,9 +1179,12 @@ def _card_charts(card: VersionCard, slot: str, view: _VersionView) -> dict[str, 
 @router.api_route("/models/{task}", methods=PAGE_METHODS, response_class=HTMLResponse)
 def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
     """Champion and challenger of a task side by side, as recorded in MLflow."""
-    if task not in task_names():
+    known = task_names()
+    if task not in known:  # a misspelt one is named with the task meant, as --task names it
         raise PageError(
-            404, "Unknown task", f"There is no task {task!r}; tasks: {', '.join(task_names())}."
+            404,
+            "Unknown task",
+            f"There is no task {quoted_near(task, known)}; tasks: {', '.join(known)}.",
         )
     holder: StateHolder = request.app.state.holder
     state = holder.current

@@ -191,6 +191,17 @@ def test_registry_lists_every_spec_in_display_order() -> None:
         get_task("upsell")
 
 
+def test_a_misspelt_task_is_named_with_the_task_meant(snapshot: pl.DataFrame) -> None:
+    """heavy36: get_task said "unknown task 'chrun'; expected one of ..." where --task
+    and GUANXI_TASKS say "(is it 'churn'?)"; a caller of the library (model_frame,
+    population_status) met it with the name as given."""
+    said = r"unknown task 'chrun' \(is it 'churn'\?\); expected one of churn, repurchase"
+    with pytest.raises(ValueError, match=said):
+        get_task("chrun")
+    with pytest.raises(ValueError, match=r"unknown task 'Cross_Sell' \(is it 'cross_sell'\?\)"):
+        model_frame("Cross_Sell", snapshot)
+
+
 def test_register_refuses_a_second_spec_of_a_name() -> None:
     churn = get_task("churn")
     assert register(churn) is churn  # the same spec again is harmless

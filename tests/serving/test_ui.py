@@ -527,6 +527,23 @@ def test_an_error_page_leads_back_to_the_section_of_its_address(ui: TestClient) 
     assert '<a href="/crm/ui/value">Back to the value page</a>' in proxied.text
 
 
+def test_a_misspelt_task_in_a_model_pages_address_is_named_with_the_task_meant(
+    ui: TestClient,
+) -> None:
+    """heavy36: /ui/models/chrun said "There is no task 'chrun'; tasks: ..." where --task and
+    GUANXI_TASKS ask "(is it 'churn'?)"; a task no name is near is said as before."""
+    login(ui)
+    known = ", ".join(task_names())
+    for path, said in [
+        ("/ui/models/chrun", f"There is no task 'chrun' (is it 'churn'?); tasks: {known}."),
+        ("/ui/models/Churn", f"There is no task 'Churn' (is it 'churn'?); tasks: {known}."),
+        ("/ui/models/nope", f"There is no task 'nope'; tasks: {known}."),
+    ]:
+        r = ui.get(path)
+        assert r.status_code == 404, path
+        assert said in html.unescape(" ".join(r.text.split())), r.text
+
+
 def test_a_mistyped_page_address_is_the_pages_error_page_not_json(ui: TestClient) -> None:
     """An address under /ui that no page has answered the API's JSON ``{"detail": "Not Found"}``
     (a 405 likewise): a person in a browser gets the pages' error page with a way back."""
