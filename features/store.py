@@ -76,7 +76,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Final, Self
+from typing import Any, ClassVar, Final, Self
 
 import polars as pl
 import polars.selectors as cs
@@ -751,7 +751,9 @@ class _FileInfo:
         """
         data = asdict(self)  # type: ignore[call-overload]
         del data["path"]
-        data["as_of"] = self.as_of.isoformat()
+        for name, value in data.items():  # the days (as_of, a campaign's plan), ISO 8601
+            if isinstance(value, date):
+                data[name] = value.isoformat()
         return json.dumps(data, sort_keys=True)
 
 
@@ -1141,7 +1143,10 @@ class ValueTableInfo(_FileInfo):
 
 
 class _PlainInfo(_FileInfo):
-    """Metadata whose JSON holds its fields as they are, but for the day."""
+    """Metadata whose JSON holds its fields as they are, but for its days (ISO 8601)."""
+
+    _DAYS: ClassVar[tuple[str, ...]] = ("as_of",)
+    """The fields that are days: a date each, or None where the field may be None."""
 
     @classmethod
     def from_json(cls, text: str, path: Path) -> Self:
@@ -1160,7 +1165,9 @@ class _PlainInfo(_FileInfo):
             The metadata.
         """
         data: dict[str, Any] = json.loads(text)
-        data["as_of"] = date.fromisoformat(data["as_of"])
+        for name in cls._DAYS:
+            if data.get(name) is not None:
+                data[name] = date.fromisoformat(data[name])
         return cls(**data, path=path)  # type: ignore[call-arg]
 
 
@@ -1233,7 +1240,14 @@ class CampaignInfo(_PlainInfo):
         When it was written, ISO 8601 in UTC.
     path : pathlib.Path
         The outcomes' Parquet file.
+    plan : datetime.date or None, default None
+        The day of the stored plan the campaign was drawn from (``guanxi campaign record
+        --plan``, or the one stored plan that gave every contacted customer their offer); None
+        when it is not known: recorded before the field, planned outside guanxi, or held by
+        several plans alike.
     """
+
+    _DAYS: ClassVar[tuple[str, ...]] = ("as_of", "plan")
 
     as_of: date
     name: str
@@ -1241,6 +1255,7 @@ class CampaignInfo(_PlainInfo):
     source: str
     created: str
     path: Path
+    plan: date | None = None
 
 
 class ScoreTableWriter:
@@ -2000,7 +2015,12 @@ class Store:
         )
 
     def write_campaign(
-        self, frame: pl.DataFrame, name: str, source: str, as_of: date | None = None
+        self,
+        frame: pl.DataFrame,
+        name: str,
+        source: str,
+        as_of: date | None = None,
+        plan: date | None = None,
     ) -> CampaignInfo:
         """Store a campaign's outcomes atomically, replacing a campaign of the same name.
 
@@ -2015,6 +2035,8 @@ class Store:
         as_of : datetime.date, optional
             The day its outcomes were complete (:attr:`CampaignInfo.as_of`); today (UTC) when
             omitted.
+        plan : datetime.date, optional
+            The day of the stored plan it was drawn from (:attr:`CampaignInfo.plan`), if known.
 
         Returns
         -------
@@ -2024,7 +2046,7 @@ class Store:
         path = self.campaign_path(name)
         now = datetime.now(UTC)
         day = now.date() if as_of is None else as_of
-        info = CampaignInfo(day, name, frame.height, source, now.isoformat(), path)
+        info = CampaignInfo(day, name, frame.height, source, now.isoformat(), path, plan)
         _write_with_info(path, frame, info, self._key)
         return info
 

@@ -47,7 +47,7 @@ told apart by their rows alone.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -96,14 +96,17 @@ __all__ = [
     "OPTIONAL_OUTCOME_COLUMNS",
     "OUTCOME_COLUMNS",
     "REPORT_COLUMNS",
+    "UNSAID_PLAN",
     "UNSEGMENTED",
     "CampaignOutcomesError",
+    "DrawnPlans",
     "OutcomeValues",
     "Overlap",
     "RefusedValues",
     "RepeatedCustomersError",
     "ValuesFill",
     "campaign_report",
+    "drawn_plans",
     "duplicate_of",
     "expected_plan_note",
     "expected_roi",
@@ -114,6 +117,7 @@ __all__ = [
     "not_in_values",
     "outcome_values",
     "outcome_values_day",
+    "plans_holding",
     "pool_campaigns",
     "pooled_campaigns",
     "read_outcomes",
@@ -1658,15 +1662,174 @@ def later_note(later: Sequence[CampaignInfo], day: date) -> str | None:
     )
 
 
-def expected_plan_note(plan: PlanInfo, campaigns: Sequence[CampaignInfo]) -> str | None:
+UNSAID_PLAN: Final = "a recorded campaign does not say which plan it came from"
+"""Why the latest stored plan's expected ROI is set beside campaigns none of which says the plan
+it was drawn from (:class:`DrawnPlans`): recorded before guanxi kept it, or planned outside
+guanxi."""
+
+
+def plans_holding(outcomes: pl.DataFrame, plans: Mapping[date, pl.DataFrame]) -> list[date]:
+    """Return the stored plans that gave every contacted customer of a campaign their offer.
+
+    ``guanxi campaign record`` takes a campaign to be drawn from the plan when exactly one
+    holds it (:attr:`features.store.CampaignInfo.plan`): a campaign that contacted part of a
+    plan's customers is drawn from it, one that contacted a customer with an offer no plan gave
+    them is not known to be drawn from any, and one that several plans hold alike is not said
+    to be drawn from one of them.
+
+    Parameters
+    ----------
+    outcomes : polars.DataFrame
+        Validated outcomes.
+    plans : mapping of datetime.date to polars.DataFrame
+        Each stored plan's rows (``customer_id`` and ``offer`` at least), by its day.
+
+    Returns
+    -------
+    list of datetime.date
+        The days of the plans whose rows hold every contacted customer (``control`` false) with
+        the offer the outcomes give them, oldest first; none when nobody was contacted, whom
+        every plan would hold alike.
+    """
+    keys = ["customer_id", "offer"]
+    contacted = outcomes.filter(~pl.col("control")).select(keys).unique()
+    if contacted.is_empty():
+        return []
+    return [
+        day
+        for day in sorted(plans)
+        if contacted.join(plans[day].select(keys), on=keys, how="anti").is_empty()
+    ]
+
+
+class DrawnPlans(NamedTuple):
+    """The stored plans the reported campaigns were drawn from (:func:`drawn_plans`).
+
+    Attributes
+    ----------
+    days : tuple of datetime.date
+        The days of the plans the campaigns name, oldest first; empty when none names one.
+    campaigns : int
+        How many campaigns are reported.
+    rows : polars.DataFrame or None
+        The plans' rows together, whose expected ROI (:func:`expected_roi`) is set beside the
+        campaigns' realised one; None when a campaign names no plan, or one it names is not
+        stored as it was when the campaign was recorded.
+    unused : str
+        Why ``rows`` is None, said in the note on the latest plan's expected ROI set instead
+        (:func:`expected_plan_note`): :data:`UNSAID_PLAN` when no campaign names a plan; empty
+        when ``rows`` is not None.
+    refused : Exception or None
+        The store's refusal of a plan named (its key does not vouch for it), if that is why.
+    """
+
+    days: tuple[date, ...]
+    campaigns: int
+    rows: pl.DataFrame | None
+    unused: str
+    refused: Exception | None = None
+
+    def said(self, day: Callable[[date], str] = str) -> str:
+        """Name the plans the campaigns were drawn from, for the expected ROI's heading.
+
+        Parameters
+        ----------
+        day : callable, default str
+            Writes a day (ISO 8601 by default; the pages write ``31 Oct 2024``).
+
+        Returns
+        -------
+        str
+            E.g. ``"the plan as of 2024-10-31 the campaign was drawn from"``, ``"the plans as
+            of 2024-09-30 and 2024-10-31 the campaigns were drawn from, together"``; for plans
+            used (``rows`` not None), which are never none.
+        """
+        many = len(self.days) > 1
+        days = ", ".join(day(d) for d in self.days[:-1])
+        days = f"{days} and {day(self.days[-1])}" if many else day(self.days[-1])
+        drawn = "the campaign was" if self.campaigns == 1 else "the campaigns were"
+        return f"the plan{'s' if many else ''} as of {days} {drawn} drawn from" + (
+            ", together" if many else ""
+        )
+
+
+def _names(campaigns: Sequence[CampaignInfo]) -> str:
+    """``campaign 'october'``, ``campaigns 'may', 'october'``."""
+    named = ", ".join(repr(info.name) for info in campaigns)
+    return f"campaign{'s' if len(campaigns) > 1 else ''} {named}"
+
+
+def drawn_plans(
+    campaigns: Sequence[CampaignInfo],
+    read: Callable[[date], tuple[pl.DataFrame, PlanInfo] | None],
+) -> DrawnPlans:
+    """Read the stored plans the reported campaigns were drawn from, if they say and still are.
+
+    ``guanxi campaign report`` and the campaign page set these plans' expected ROI beside the
+    campaigns' realised one. They set the latest stored plan's instead when a campaign does not
+    say which plan it came from (:attr:`features.store.CampaignInfo.plan`), or the plan it names
+    is not stored as it was (:attr:`DrawnPlans.unused` says why): a plan made again since a
+    campaign drawn from it was recorded (``guanxi target`` of its day, perhaps with the rates
+    the campaign measured) is not the one it was drawn from.
+
+    Parameters
+    ----------
+    campaigns : sequence of features.store.CampaignInfo
+        The recorded campaigns reported.
+    read : callable
+        Reads a stored plan's rows and metadata from one checked read, None when the store has
+        no plan of the day (:meth:`features.store.Store.read_plan_with_info`); a refusal of the
+        store's key (:class:`features.store.UnsignedTableError`,
+        :class:`features.store.TamperedTableError`) is kept in :attr:`DrawnPlans.refused`.
+
+    Returns
+    -------
+    DrawnPlans
+        The plans, their rows together, or why they are not used.
+    """
+    days = tuple(sorted({info.plan for info in campaigns if info.plan is not None}))
+    unsaid = [info for info in campaigns if info.plan is None]
+    if unsaid:
+        one = len(unsaid) == 1
+        unused = (
+            UNSAID_PLAN
+            if not days
+            else f"{_names(unsaid)} {'does' if one else 'do'} not say which plan "
+            f"{'it' if one else 'they'} came from"
+        )
+        return DrawnPlans(days, len(campaigns), None, unused)
+    found = []
+    for day in days:
+        drawn = [info for info in campaigns if info.plan == day]
+        one = len(drawn) == 1
+        of = f"the plan as of {day} {_names(drawn)} {'was' if one else 'were'} drawn from"
+        try:
+            read_plan = read(day)
+        except (UnsignedTableError, TamperedTableError) as exc:
+            unused = f"{of} is not one the store's key vouches for"
+            return DrawnPlans(days, len(campaigns), None, unused, exc)
+        if read_plan is None:
+            return DrawnPlans(days, len(campaigns), None, f"{of} is no longer stored")
+        recorded = min(datetime.fromisoformat(info.created) for info in drawn)
+        if datetime.fromisoformat(read_plan[1].created) > recorded:
+            again = f"{of} was made again since {'it was' if one else 'they were'} recorded"
+            return DrawnPlans(days, len(campaigns), None, again)
+        found.append(read_plan[0])
+    return DrawnPlans(days, len(campaigns), pl.concat(found, how="diagonal_relaxed"), "")
+
+
+def expected_plan_note(
+    plan: PlanInfo, campaigns: Sequence[CampaignInfo], unused: str = UNSAID_PLAN
+) -> str | None:
     """Say which recorded campaigns the latest plan, whose ROI a report expects, knew already.
 
     ``guanxi campaign report`` and the campaign page set the latest stored plan's expected ROI
-    beside each campaign's realised one, as a recorded campaign does not say which plan it was
-    drawn from. A plan made after a campaign was recorded, of a day on or after its outcomes
-    were complete, pooled it (:func:`pooled_campaigns`): its expected ROI may rest on the rates
-    that campaign measured, not on those it was planned with, and the report read as though
-    the forecast had held.
+    beside each campaign's realised one when the campaigns do not say which plan they were
+    drawn from, or the plans they name are not stored as they were (``unused``, from
+    :func:`drawn_plans`). A plan made after a campaign was recorded, of a day on or after its
+    outcomes were complete, pooled it (:func:`pooled_campaigns`): its expected ROI may rest on
+    the rates that campaign measured, not on those it was planned with, and the report read as
+    though the forecast had held.
 
     Parameters
     ----------
@@ -1674,11 +1837,14 @@ def expected_plan_note(plan: PlanInfo, campaigns: Sequence[CampaignInfo]) -> str
         The latest stored plan.
     campaigns : sequence of features.store.CampaignInfo
         The recorded campaigns reported.
+    unused : str, default :data:`UNSAID_PLAN`
+        Why the plans the campaigns were drawn from are not the ones used
+        (:attr:`DrawnPlans.unused`).
 
     Returns
     -------
     str or None
-        The note; None when the plan knew none of them.
+        The note; None when the plan knew none of the campaigns and none of them names a plan.
     """
     made = datetime.fromisoformat(plan.created)
     known = [
@@ -1686,16 +1852,17 @@ def expected_plan_note(plan: PlanInfo, campaigns: Sequence[CampaignInfo]) -> str
         for info in campaigns
         if info.as_of <= plan.as_of and datetime.fromisoformat(info.created) < made
     ]
-    if not known:
-        return None
+    if not known:  # a plan named and not used is said even so: the ROI would read as its
+        if unused == UNSAID_PLAN:
+            return None
+        return f"the expected ROI is the latest stored plan's, as of {plan.as_of}: {unused}"
     named = ", ".join(f"{info.name!r} (outcomes of {info.as_of})" for info in known)
     one = len(known) == 1
     return (
         f"the expected ROI is the latest stored plan's, as of {plan.as_of}, made after {named} "
         f"{'was' if one else 'were'} recorded: it may plan with the rates "
         f"{'that campaign' if one else 'those campaigns'} measured rather than those "
-        f"{'it was' if one else 'they were'} planned with (a recorded campaign does not say "
-        "which plan it came from)"
+        f"{'it was' if one else 'they were'} planned with ({unused})"
     )
 
 

@@ -9,7 +9,11 @@ customers); only the other campaigns are read to check for duplicates. Outcomes 
 holds already (one file recorded twice under two names) are refused unless ``--allow-duplicate``;
 customers a campaign shares with another of the same offer are noted, and so are a campaign with
 no customer contacted or none held out, an offer the latest plan lacks and contacted customers no
-stored plan gave their offer (each once recorded without a word). The plans are read through
+stored plan gave their offer (each once recorded without a word). The campaign keeps the day of
+the plan it was drawn from: ``--plan DAY``, or the one stored plan (of its outcomes' day or
+earlier) that gave every contacted customer their offer
+(:func:`models.campaigns.plans_holding`); several such plans are said, not chosen between. The
+plans are read through
 the store: with ``GUANXI_STORE_KEY`` set, a stored plan kept without the key or changed since is
 refused before anything is stored, naming its day and the ``guanxi target`` command that plans it
 again. The next ``guanxi target`` reads every recorded campaign and plans with the rates they
@@ -18,8 +22,10 @@ measured, each set of outcomes once (:func:`models.campaigns.pool_campaigns`).
 ``report`` prints, per offer and segment (the outcomes' ``segment`` column, else the value
 table's of the latest plan's day), the realised response, the incremental response
 (treated minus control) with a bootstrap interval, the cost, the incremental margin and the ROI
-(:func:`models.campaigns.campaign_report`), beside it the latest plan's expected ROI for the offer
-and segment, as the campaign page sets it (:func:`models.campaigns.expected_roi`). Costs come
+(:func:`models.campaigns.campaign_report`), beside it the expected ROI for the offer and segment,
+as the campaign page sets it (:func:`models.campaigns.expected_roi`): of the plans the campaigns
+were drawn from when each says (:func:`models.campaigns.drawn_plans`), else of the latest plan,
+with a note saying why. Costs come
 from ``--offers``, or from the offers the latest stored plan was made with (its rows and metadata
 from one read, checked like the others: :func:`read_stored_plan_with_info`; its offers taken only
 when they agree with its rows: :func:`models.campaigns.stored_plan_offers`).
@@ -44,7 +50,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Final, NamedTuple
 
@@ -71,14 +78,17 @@ from models.campaigns import (
     REPORT_COLUMNS,
     UNSEGMENTED,
     CampaignOutcomesError,
+    DrawnPlans,
     RefusedValues,
     RepeatedCustomersError,
     campaign_report,
+    drawn_plans,
     duplicate_of,
     expected_plan_note,
     expected_roi,
     margin_missing,
     outcome_values,
+    plans_holding,
     pool_campaigns,
     read_outcomes,
     read_recorded_campaign,
@@ -151,6 +161,15 @@ def record_command(
             "earlier day leave it out (default: today, UTC).",
         ),
     ] = None,
+    plan: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="The day of the stored plan the campaign was drawn from, whose expected ROI "
+            "the report sets beside it (default: the one stored plan that gave every contacted "
+            "customer their offer).",
+        ),
+    ] = None,
 ) -> None:
     """Validate a campaign's outcomes and keep them in the store."""
     from pipelines.days import after_today
@@ -204,16 +223,18 @@ def record_command(
         )
         raise typer.Exit(1)
     try:  # checked before the write: a plan the key does not vouch for stores nothing
-        plans, planned = _stored_plans(store)
+        by_day, planned = _stored_plans(store)
     except (UnsignedTableError, TamperedTableError) as exc:
         console.print(f"[red]cannot record the campaign, nothing stored:[/red] {exc}")
         raise typer.Exit(1) from exc
+    complete = as_of.date() if as_of is not None else datetime.now(UTC).date()
+    drawn = _drawn_from(outcomes, by_day, plan.date() if plan is not None else None, complete)
     # after the refusals, which keep nothing: a server with a store key refused the campaign
     # unsigned, and with it every campaign, without a word here
     warn_unsigned(console, "the campaign", "reports no campaign on its campaign page", skip=None)
     try:
         info = store.write_campaign(
-            outcomes, campaign, str(file), as_of.date() if as_of is not None else None
+            outcomes, campaign, str(file), as_of.date() if as_of is not None else None, drawn.day
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--name") from exc
@@ -223,6 +244,8 @@ def record_command(
         f"({info.rows - control:,} contacted, {control:,} held out as control), kept in the "
         f"store ({info.path})"
     )
+    if drawn.said:  # which plan's expected ROI the report sets beside it, or why none yet
+        console.print(drawn.said if drawn.day else f"[yellow]note:[/yellow] {drawn.said}")
     if control in (0, info.rows):  # recorded without a word, then measured nothing
         none = "no customer held out as control" if control == 0 else "no customer contacted"
         console.print(
@@ -246,6 +269,7 @@ def record_command(
         for offer in unknown:
             console.print(f"[yellow]note:[/yellow] {_unknown_offer_text(offer, planned)}")
         known = outcomes.filter(~pl.col("offer").is_in(unknown))
+        plans = pl.concat(list(by_day.values())).unique() if by_day else None
         unplanned = _unplanned(plans, known)
         if unplanned.len():  # a customer id mistyped, or no plan of ours, was not said either
             shown = ", ".join(unplanned.head(3).to_list())
@@ -257,6 +281,70 @@ def record_command(
                 "mistyped, or a campaign planned outside guanxi (then this is as it should be)"
                 + _other_ids(plans, outcomes)
             )
+
+
+class _Drawn(NamedTuple):
+    """The stored plan a campaign is recorded as drawn from, and what the record says of it."""
+
+    day: date | None
+    said: str
+
+
+_DRAWN_ROI: Final = (
+    "guanxi campaign report and the campaign page set its expected ROI beside the campaign's "
+    "realised one"
+)
+
+
+def _drawn_from(
+    outcomes: pl.DataFrame, by_day: Mapping[date, pl.DataFrame], named: date | None, complete: date
+) -> _Drawn:
+    """Find the stored plan a campaign was drawn from: ``--plan``'s, else the one that holds it.
+
+    A recorded campaign did not say which plan it came from, so the report and the campaign
+    page set the latest plan's expected ROI beside it, whichever plan it was drawn from. Only a
+    plan of the outcomes' day (``complete``) or earlier can be the one; several that hold the
+    campaign alike (:func:`models.campaigns.plans_holding`) are said, not chosen between.
+
+    Raises
+    ------
+    typer.BadParameter
+        ``named`` is no stored plan's day, or a day after ``complete``.
+    """
+    if named is not None:
+        if named not in by_day:
+            stored = ", ".join(str(day) for day in by_day)
+            of = f"the stored plans are of {stored}" if stored else "no plan is stored"
+            raise typer.BadParameter(
+                f"no plan as of {named} is stored ({of}); nothing stored", param_hint="--plan"
+            )
+        if named > complete:
+            raise typer.BadParameter(
+                f"the plan as of {named} is of a day after the campaign's outcomes were complete "
+                f"({complete}, --as-of): a campaign is drawn from a plan of that day or earlier; "
+                "nothing stored",
+                param_hint="--plan",
+            )
+        return _Drawn(named, f"drawn from the stored plan as of {named} (--plan): {_DRAWN_ROI}")
+    holding = plans_holding(
+        outcomes, {day: rows for day, rows in by_day.items() if day <= complete}
+    )
+    if len(holding) == 1:
+        return _Drawn(
+            holding[0],
+            f"drawn from the stored plan as of {holding[0]}, the one that gave every contacted "
+            f"customer their offer: {_DRAWN_ROI}",
+        )
+    if holding:
+        days = ", ".join(str(day) for day in holding)
+        return _Drawn(
+            None,
+            f"the stored plans as of {days} each gave every contacted customer their offer: "
+            "record the campaign again with --plan DAY to say which it was drawn from; until "
+            "then guanxi campaign report and the campaign page set the latest stored plan's "
+            "expected ROI beside it",
+        )
+    return _Drawn(None, "")
 
 
 def _other_ids(plans: pl.DataFrame | None, outcomes: pl.DataFrame) -> str:
@@ -277,8 +365,8 @@ def _other_ids(plans: pl.DataFrame | None, outcomes: pl.DataFrame) -> str:
     )
 
 
-def _stored_plans(store: Store) -> tuple[pl.DataFrame | None, OffersFile | None]:
-    """Read who each stored plan gave which offer, and the offers the latest was made with.
+def _stored_plans(store: Store) -> tuple[dict[date, pl.DataFrame], OffersFile | None]:
+    """Read who each stored plan gave which offer, by day, and the offers the latest was made with.
 
     Each plan is read once and checked by :func:`read_stored_plan`, the latest with its metadata
     (:func:`read_stored_plan_with_info`); its offers are those its checked rows agree with
@@ -292,14 +380,15 @@ def _stored_plans(store: Store) -> tuple[pl.DataFrame | None, OffersFile | None]
     """
     days = store.list_plans()
     if not days:
-        return None, None
-    plans = [read_stored_plan(store, day) for day in days[:-1]]
+        return {}, None
+    plans = {day: read_stored_plan(store, day) for day in days[:-1]}
     latest = read_stored_plan_with_info(store, days[-1])
-    found = [plan.select("customer_id", "offer") for plan in plans if plan is not None]
-    if latest is not None:
-        found.append(latest[0].select("customer_id", "offer"))
+    plans[days[-1]] = latest[0] if latest is not None else None
+    found = {
+        day: plan.select("customer_id", "offer") for day, plan in plans.items() if plan is not None
+    }
     offers = _plan_offers(days[-1], *latest) if latest is not None else None
-    return (pl.concat(found).unique() if found else None), offers
+    return found, offers
 
 
 def _plan_offers(day: date, rows: pl.DataFrame, info: PlanInfo) -> OffersFile:
@@ -669,8 +758,12 @@ def report_command(
         raise typer.Exit(1) from exc
     title = f"Campaigns: {', '.join(campaigns)}"
     # the plan's ROI beside the realised one, as the campaign page sets them: the report had
-    # the realised ROI alone, with nothing to read it against
-    expected = expected_roi(latest.rows if latest is not None else None)
+    # the realised ROI alone, with nothing to read it against; the plans the campaigns were
+    # drawn from when they say, as the latest plan's read as theirs whichever they came from
+    infos = [c for c in store.list_campaigns() if c.name in campaigns]
+    drawn = drawn_plans(infos, partial(read_stored_plan_with_info, store))
+    used = drawn.rows if drawn.rows is not None else latest.rows if latest is not None else None
+    expected = expected_roi(used)
     rows = [
         {**row, "expected_roi": expected.get((row["offer"], row["segment"]))}
         for row in report.to_dicts()
@@ -689,10 +782,13 @@ def report_command(
             "--offers with the offers file, which holds each offer's cost"
         )
     if refused is not None:
-        console.print(f"[yellow]note:[/yellow] no expected ROI: {refused}")
+        unused = "no expected ROI" if drawn.rows is None else "the latest plan is not used"
+        console.print(f"[yellow]note:[/yellow] {unused}: {refused}")
+    if drawn.refused is not None:  # the plan a campaign was drawn from, refused by the key
+        console.print(f"[yellow]note:[/yellow] {drawn.refused}")
     known = (
-        expected_plan_note(latest.info, [c for c in store.list_campaigns() if c.name in campaigns])
-        if latest is not None
+        expected_plan_note(latest.info, infos, drawn.unused)
+        if latest is not None and drawn.rows is None
         else None
     )
     if known is not None:  # the plan made after the campaign read as the one it was drawn from
@@ -701,12 +797,17 @@ def report_command(
         "incremental response: treated minus control response, in percentage points, with its "
         "95% bootstrap interval in brackets; incremental margin: (mean margin treated - "
         "control) x treated; roi: (incremental margin - cost) / cost; expected roi: "
-        + _expected_said(latest, refused)
+        + _expected_said(latest, refused, drawn)
     )
 
 
-def _expected_said(latest: _LatestPlan | None, refused: Exception | None) -> str:
+def _expected_said(latest: _LatestPlan | None, refused: Exception | None, drawn: DrawnPlans) -> str:
     """Say where the report's expected ROI comes from, or why it has none."""
+    if drawn.rows is not None:
+        return (
+            f"expected value after costs / investment of {drawn.said()}, for the offer and "
+            f"segment ({MISSING} where it planned no such contact)"
+        )
     if latest is not None:
         return (
             f"expected value after costs / investment of the latest stored plan, as of "
@@ -790,6 +891,7 @@ class _Listed:
             "control": self.control,
             "control_share": self.control_share,
             "as_of": self.info.as_of.isoformat(),
+            "plan": self.info.plan.isoformat() if self.info.plan is not None else None,
             "recorded": self.info.created,
             "source": self.info.source,
             "path": str(self.info.path),

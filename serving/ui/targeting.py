@@ -40,6 +40,7 @@ from models.campaigns import (
     RefusedValues,
     RepeatedCustomersError,
     campaign_report,
+    drawn_plans,
     expected_plan_note,
     expected_roi,
     margin_missing,
@@ -62,6 +63,7 @@ from serving.ui.charts import (
     _svg,
     _text,
     bar_chart,
+    format_date,
     format_number,
 )
 from serving.ui.pages import PAGE_METHODS, group_name, render, sentence
@@ -349,7 +351,14 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     # rate (at 1.0 it called their revenue a margin); the rows counting them show no margin
     unvalued = [name for name, frame in campaigns.items() if margin_missing(frame)]
     report = campaign_report(outcomes, priced, leave_unvalued=True)
-    expected = expected_roi(planned_rows)
+    listed = store.list_campaigns()
+    reported = [c for c in listed if c.name in campaigns]
+    # the plans the campaigns were drawn from, when they say: the latest plan's ROI read as
+    # theirs whichever they came from
+    drawn = drawn_plans(reported, store.read_plan_with_info)
+    if drawn.refused is not None:
+        logger.warning("not using the plan a campaign was drawn from: %s", drawn.refused)
+    expected = expected_roi(drawn.rows if drawn.rows is not None else planned_rows)
     charts = []
     for offer in sorted(outcomes["offer"].unique().to_list()):
         rows = outcomes.filter(pl.col("offer") == offer)
@@ -386,15 +395,15 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         {**r, "expected_roi": expected.get((r["offer"], r["segment"]))}
         for r in report.filter(pl.col("segment") != ALL_SEGMENTS).to_dicts()
     ]
-    listed = store.list_campaigns()
     return {
         "campaigns": listed,
+        "drawn": drawn.said(format_date) if drawn.rows is not None else None,
         # the expected ROI said "the stored plan's", not which: the latest, made after the
         # campaign perhaps, from the rates it measured (guanxi campaign report names its day)
         "plan_day": info.as_of if info is not None else None,
         "plan_note": (
-            expected_plan_note(info, [c for c in listed if c.name in campaigns])
-            if info is not None
+            expected_plan_note(info, reported, drawn.unused)
+            if info is not None and drawn.rows is None
             else None
         ),
         "refused_plan": refused_plan,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from features.contracts import FEATURE_SET_VERSION
 from features.store import (
     MANIFEST_SUFFIX,
     METADATA_KEY,
+    CampaignInfo,
     PlanInfo,
     SnapshotNotFoundError,
     Store,
@@ -478,3 +480,20 @@ def test_a_plan_is_read_with_its_metadata_from_one_checked_read(tmp_path: Path) 
     read = plain.read_plan_with_info(DAY1)  # without a key: read as it is
     assert read is not None and read[1].expected_value == 12345.0
     assert keyed.read_plan_with_info(DAY2) is None
+
+
+def test_a_campaign_keeps_the_plan_it_was_drawn_from_and_one_kept_before_still_loads(
+    tmp_path: Path,
+) -> None:
+    """heavy36: a recorded campaign did not say which plan it was drawn from; it keeps the
+    plan's day (None when not known), and one recorded before the field loads with None."""
+    store = Store(tmp_path)
+    frame = pl.DataFrame({"customer_id": ["C1"], "offer": ["ret"]})
+    drawn = store.write_campaign(frame, "october", "october.csv", DAY2, plan=DAY1)
+    unknown = store.write_campaign(frame, "may", "may.csv", DAY2)
+    assert (drawn.plan, unknown.plan) == (DAY1, None)
+    assert store.list_campaigns() == [unknown, drawn]  # by name, the day read back as a day
+    assert json.loads(drawn.to_json())["plan"] == DAY1.isoformat()
+    before = json.loads(drawn.to_json())
+    del before["plan"]  # the metadata of a campaign recorded before the field
+    assert CampaignInfo.from_json(json.dumps(before), drawn.path) == replace(drawn, plan=None)

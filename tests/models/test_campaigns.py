@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -21,18 +22,22 @@ from models.campaigns import (
     ALL_SEGMENTS,
     NO_SEGMENT,
     REPORT_COLUMNS,
+    UNSAID_PLAN,
     CampaignOutcomesError,
+    DrawnPlans,
     OutcomeValues,
     Overlap,
     RefusedValues,
     RepeatedCustomersError,
     campaign_report,
+    drawn_plans,
     duplicate_of,
     expected_plan_note,
     fill_from_values,
     measured_rates,
     outcome_values,
     outcome_values_day,
+    plans_holding,
     pool_campaigns,
     read_outcomes,
     stored_plan_offers,
@@ -880,6 +885,87 @@ def test_the_expected_roi_names_the_campaigns_its_plan_knew() -> None:
     assert both is not None
     assert "'september' (outcomes of 2024-09-30), 'august' (outcomes of 2024-10-31) were" in both
     assert "the rates those campaigns measured rather than those they were planned with" in both
+
+
+def test_a_campaign_is_drawn_from_the_one_plan_holding_every_contacted_customer() -> None:
+    """heavy36: a recorded campaign did not say which plan it came from. The plans that gave
+    every contacted customer (C0-C3, C6, C7) their offer are found; nobody contacted is no
+    evidence, and a plan holding part of them, or them with another offer, is not one."""
+    contacted = ["C0", "C1", "C2", "C3", "C6", "C7"]
+    whole = pl.DataFrame({"customer_id": [*contacted, "C9"], "offer": ["ret"] * 7})
+    september, october, november = date(2024, 9, 30), date(2024, 10, 31), date(2024, 11, 30)
+    others = {september: whole.with_columns(offer=pl.lit("wb")), november: whole.head(3)}
+    assert plans_holding(OUTCOMES, {october: whole, **others}) == [october]
+    assert plans_holding(OUTCOMES, {november: whole, october: whole}) == [october, november]
+    assert plans_holding(OUTCOMES, others) == []
+    assert plans_holding(OUTCOMES.filter(pl.col("control")), {october: whole}) == []
+
+
+def test_the_expected_roi_is_that_of_the_plans_the_campaigns_were_drawn_from() -> None:
+    """heavy36: the report and the campaign page set the latest stored plan's expected ROI
+    beside every campaign, whichever plan it came from; the plans campaigns name are read and
+    used when every one names one still stored as it was, and why not is said otherwise."""
+    october, september = date(2024, 10, 31), date(2024, 9, 30)
+
+    def campaign(
+        name: str, plan: date | None, created: str = "2024-11-02T09:00:00+00:00"
+    ) -> CampaignInfo:
+        return CampaignInfo(
+            as_of=date(2024, 11, 30),
+            name=name,
+            rows=10,
+            source=f"{name}.csv",
+            created=created,
+            path=Path(name),
+            plan=plan,
+        )
+
+    rows = pl.DataFrame({"customer_id": ["C0"], "offer": ["ret"], "expected_value": [9.0]})
+    earlier = replace(_plan_info(1, {}), as_of=september, created="2024-09-30T00:00:00+00:00")
+    stored = {october: (rows, _plan_info(1, {})), september: (rows.head(0), earlier)}
+    reads: list[date] = []
+
+    def read(day: date) -> tuple[pl.DataFrame, PlanInfo] | None:
+        reads.append(day)
+        return stored.get(day)
+
+    old = campaign("old", None)  # recorded before campaigns kept their plan: today's wording
+    assert drawn_plans([old], read) == DrawnPlans((), 1, None, UNSAID_PLAN)
+    assert reads == []
+    drawn = drawn_plans([campaign("october", october)], read)
+    assert drawn.rows is not None and drawn.rows.equals(rows) and drawn.unused == ""
+    assert drawn.said() == "the plan as of 2024-10-31 the campaign was drawn from"
+    both = drawn_plans([campaign("october", october), campaign("september", september)], read)
+    assert both.rows is not None and both.rows.equals(rows)
+    assert both.said(lambda day: day.strftime("%d %b")) == (
+        "the plans as of 30 Sep and 31 Oct the campaigns were drawn from, together"
+    )
+    said = {
+        "campaign 'old' does not say which plan it came from": [campaign("o", october), old],
+        "the plan as of 2024-08-31 campaign 'august' was drawn from is no longer stored": [
+            campaign("august", date(2024, 8, 31))
+        ],
+        "the plan as of 2024-10-31 campaign 'early' was drawn from was made again since it was "
+        "recorded": [campaign("early", october, created="2024-10-30T12:00:00+00:00")],
+    }
+    for unused, campaigns in said.items():
+        found = drawn_plans(campaigns, read)
+        assert (found.rows, found.unused) == (None, unused)
+
+    def refuse(day: date) -> tuple[pl.DataFrame, PlanInfo] | None:
+        raise UnsignedTableError("as_of=2024-10-31.parquet has no signed manifest")
+
+    refused = drawn_plans([campaign("october", october)], refuse)
+    assert refused.rows is None and isinstance(refused.refused, UnsignedTableError)
+    assert refused.unused == (
+        "the plan as of 2024-10-31 campaign 'october' was drawn from is not one the store's key "
+        "vouches for"
+    )
+    # the latest plan's ROI set instead: said even when that plan knew none of the campaigns
+    assert expected_plan_note(_plan_info(1, {}), [campaign("o", october)], refused.unused) == (
+        f"the expected ROI is the latest stored plan's, as of 2024-10-31: {refused.unused}"
+    )
+    assert expected_plan_note(_plan_info(1, {}), [old]) is None
 
 
 def test_a_value_tier_guanxi_does_not_write_is_refused_with_its_rows_and_the_tiers() -> None:

@@ -9,11 +9,12 @@ from typing import Any, cast
 
 import polars as pl
 import pytest
+import typer
 from rich.console import Console
 
 from features.store import Store
 from models.offers import parse_offers
-from pipelines.campaign import _unknown_offer_text, _with_segments, uplift_table
+from pipelines.campaign import _drawn_from, _unknown_offer_text, _with_segments, uplift_table
 
 
 def test_the_uplift_title_is_one_line_at_80_columns() -> None:
@@ -70,3 +71,26 @@ def test_an_offer_written_in_capitals_is_named_as_the_plans_offer() -> None:
         "'retention_email'?): guanxi campaign report"
     )
     assert "(retention_email, win_back_voucher)" in _unknown_offer_text("sms_blast", offers)
+
+
+def test_a_campaign_several_plans_hold_is_said_and_a_later_plan_refused() -> None:
+    """heavy36: guanxi campaign record keeps the plan a campaign was drawn from only when it
+    is known: --plan's (a stored plan of the outcomes' day or earlier), or the one plan of such
+    a day that gave every contacted customer their offer; several are said, not chosen."""
+    outcomes = pl.DataFrame({"customer_id": ["C1", "C2"], "offer": ["ret"] * 2})
+    outcomes = outcomes.with_columns(control=pl.Series([False, True]))
+    plan = outcomes.select("customer_id", "offer")
+    september, october, november = date(2024, 9, 30), date(2024, 10, 31), date(2024, 11, 30)
+    by_day = {september: plan, october: plan, november: plan}
+    held = _drawn_from(outcomes, by_day, None, october)  # november's is after the outcomes
+    assert held.day is None and held.said.startswith(
+        "the stored plans as of 2024-09-30, 2024-10-31 each gave every contacted customer their "
+        "offer: record the campaign again with --plan DAY to say which it was drawn from"
+    )
+    assert _drawn_from(outcomes, {october: plan}, None, october).day == october
+    assert _drawn_from(outcomes, {october: plan.head(0)}, None, october) == (None, "")
+    assert _drawn_from(outcomes, by_day, september, october).day == september
+    with pytest.raises(typer.BadParameter, match="the plan as of 2024-11-30 is of a day after"):
+        _drawn_from(outcomes, by_day, november, october)
+    with pytest.raises(typer.BadParameter, match=r"no plan as of 2024-10-31 is stored \(no plan"):
+        _drawn_from(outcomes, {}, october, october)

@@ -397,6 +397,62 @@ def test_campaign_report_says_when_the_latest_plan_knew_the_campaign(
     ) in said
 
 
+def test_a_campaign_drawn_from_a_stored_plan_is_reported_against_that_plan(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """heavy36: a recorded campaign did not say which plan it was drawn from, so the report set
+    the latest stored plan's expected ROI beside it, whichever plan it came from. Recorded from
+    the one plan that gave every contacted customer their offer (or --plan), it keeps that
+    plan's day, and the report sets that plan's expected ROI beside it, saying which; a plan
+    made again since is not the one it was drawn from, and the report says so."""
+    _run(cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", DAY.isoformat())
+    frame = pl.DataFrame(  # the plan's C1 and C4 contacted, C2 and C3 held out
+        {
+            "customer_id": ["C1", "C4", "C2", "C3"],
+            "offer": ["retention_email", "win_back_voucher", "retention_email", "retention_email"],
+            "control": [False, False, True, True],
+            "responded": [True, False, False, False],
+        }
+    ).with_columns(
+        ordered=pl.col("responded"),
+        revenue=pl.when(pl.col("responded")).then(100.0).otherwise(0.0),
+        margin=pl.when(pl.col("responded")).then(30.0).otherwise(0.0),
+    )
+    frame.write_csv(path := tmp_path / "drawn.csv")
+    output = _record(cli, "--file", str(path))
+    assert (
+        f"drawn from the stored plan as of {DAY}, the one that gave every contacted customer "
+        "their offer: guanxi campaign report and the campaign page set its expected ROI beside "
+        "the campaign's realised one"
+    ) in output
+    assert [i.plan for i in Store(get_settings().home).list_campaigns()] == [DAY]
+    listed = json.loads(cli.invoke(app, ["campaign", "list", "--json"]).stdout)
+    assert listed[0]["plan"] == DAY.isoformat()
+    said = _run(cli, "campaign", "report")
+    assert (
+        f"expected roi: expected value after costs / investment of the plan as of {DAY} the "
+        f"campaign was drawn from, for the offer and segment ({MISSING} where it planned no "
+        "such contact)"
+    ) in said
+    assert "latest stored plan" not in said
+    # planned again for its day: that plan is no longer the one the campaign was drawn from
+    _run(cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", DAY.isoformat())
+    said = _run(cli, "campaign", "report")
+    assert (
+        f"note: the expected ROI is the latest stored plan's, as of {DAY}, made after 'drawn' "
+        f"(outcomes of {DAY}) was recorded: it may plan with the rates that campaign measured "
+        f"rather than those it was planned with (the plan as of {DAY} campaign 'drawn' was "
+        "drawn from was made again since it was recorded)"
+    ) in said
+    assert f"investment of the latest stored plan, as of {DAY}, for the offer" in said
+    # --plan names the plan; a day no plan is stored for is refused, nothing stored
+    output = _record(cli, "--file", str(path), "--plan", "2020-01-01", code=2)
+    assert f"no plan as of 2020-01-01 is stored (the stored plans are of {DAY})" in output
+    assert [i.name for i in Store(get_settings().home).list_campaigns()] == ["drawn"]
+    output = _record(cli, "--file", str(path), "--plan", DAY.isoformat())
+    assert f"drawn from the stored plan as of {DAY} (--plan): guanxi campaign report" in output
+
+
 def test_a_plan_of_a_day_leaves_out_campaigns_complete_after_it(
     cli: CliRunner, offers: Path, tmp_path: Path
 ) -> None:
@@ -1836,6 +1892,7 @@ def test_campaign_list_shows_each_recorded_campaign(
         "control": 40,
         "control_share": 0.5,
         "as_of": DAY.isoformat(),
+        "plan": None,  # heavy36: no stored plan gave its customers their offer
         "recorded": recorded["october"].created,
         "source": str(october),
         "path": str(recorded["october"].path),

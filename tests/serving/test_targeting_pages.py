@@ -132,6 +132,35 @@ def test_the_campaign_page_names_the_plan_its_expected_roi_is_of(
     ) in text.replace("&#39;", "'")
 
 
+def test_the_campaign_page_sets_the_plan_a_campaign_was_drawn_from_beside_it(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """heavy36: a recorded campaign did not say which plan it was drawn from, so the page set
+    the latest stored plan's expected ROI beside it, whichever it came from. One recorded with
+    its plan's day is set beside that plan's, named; a plan made again since is said."""
+    store = settings.store()
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    offers = parse_offers(yaml.safe_load(OFFERS))
+    keep_plan(store, plan_from_store(store, offers, 3.0))
+    store.write_campaign(_outcomes(), "october", "outcomes.csv", as_of=DAY, plan=DAY)
+    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    assert (
+        "Expected ROI is that of the plan as of 31 Oct 2024 the campaign was drawn from, for "
+        "the offer and segment"
+    ) in text
+    assert 'id="campaign-plan"' not in text and "latest stored plan" not in text
+    keep_plan(store, plan_from_store(store, offers, 3.0))  # planned again: not the one drawn from
+    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    assert "Expected ROI is the latest stored plan's, as of 31 Oct 2024, for the offer" in text
+    assert (
+        '<p class="muted small" id="campaign-plan">Note: the expected ROI is the latest stored '
+        "plan's, as of 2024-10-31, made after 'october' (outcomes of 2024-10-31) was recorded: "
+        "it may plan with the rates that campaign measured rather than those it was planned "
+        "with (the plan as of 2024-10-31 campaign 'october' was drawn from was made again "
+        "since it was recorded).</p>"
+    ) in text.replace("&#39;", "'")
+
+
 def test_qini_chart_draws_the_curve_and_tabulates_it() -> None:
     import re
 
