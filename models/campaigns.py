@@ -1742,7 +1742,7 @@ class DrawnPlans(NamedTuple):
         str
             E.g. ``"the plan as of 2024-10-31 the campaign was drawn from"``, ``"the plans as
             of 2024-09-30 and 2024-10-31 the campaigns were drawn from, together"``; for plans
-            used (``rows`` not None), which are never none.
+            used (``rows`` not None), of which there is at least one.
         """
         many = len(self.days) > 1
         days = ", ".join(day(d) for d in self.days[:-1])

@@ -149,6 +149,9 @@ def test_the_campaign_page_sets_the_plan_a_campaign_was_drawn_from_beside_it(
         "the offer and segment"
     ) in text
     assert 'id="campaign-plan"' not in text and "latest stored plan" not in text
+    assert re.search(
+        r"october \(80 customers, recorded [^)]*, drawn from the plan as of 31 Oct 2024\)", text
+    )
     keep_plan(store, plan_from_store(store, offers, 3.0))  # planned again: not the one drawn from
     text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
     assert "Expected ROI is the latest stored plan's, as of 31 Oct 2024, for the offer" in text
