@@ -289,6 +289,25 @@ def test_the_plan_names_segments_as_the_other_pages_do(client: TestClient, setti
     assert "can't lose" in chart and "cant lose" not in chart
 
 
+def test_a_plan_row_without_a_segment_or_tier_is_named_as_on_every_page(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """light36: the best customers' table wrote a bare dash (read "not available") for a plan row
+    without a segment or value tier, where the customer list and the value page name such
+    customers "unsegmented" and "untiered"; it names them by the same filters."""
+    store = settings.store()
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 3.0))
+    read = store.read_plan_with_info(store.list_plans()[-1])
+    assert read is not None
+    rows, info = read
+    blank = pl.lit(None, pl.String)
+    store.write_plan(rows.with_columns(segment=blank, value_tier=blank), info)  # signed again
+    text = client.get("/ui/plan", headers=headers("reviewer")).text
+    top = text.split('id="plan-top"', 1)[1].split("</table>", 1)[0]
+    assert "<td>unsegmented</td><td>untiered</td>" in top and NA not in top
+
+
 def test_the_plan_pages_ids_are_each_one_elements(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
     """The allocation charts had their tables' ids (plan-segments, plan-offers): a link to the
     table reached the chart, and the page was not valid HTML."""
