@@ -648,6 +648,32 @@ def test_a_customer_without_a_tier_is_untiered_as_on_the_value_page(
         assert 'id="value-tier">top 5%</dd>' in served
 
 
+def test_a_next_order_too_far_off_to_say_is_not_in_dash_days(
+    tmp_path: Path, source: StaticSource
+) -> None:
+    """light36: BG/NBD's median days to the next order overflows for a customer whose purchase
+    rate is all but nil (the API gives null); the customer page read "in — days (median, if
+    still a buyer)". It says the mark and why, as the rows beside it do."""
+    settings = make_settings(tmp_path / "home")
+    far = pl.col("customer_id") == "c001"
+    frame = value_frame().with_columns(
+        expected_days_to_next_order=pl.when(far)
+        .then(float("inf"))
+        .otherwise(pl.col("expected_days_to_next_order"))
+    )
+    store_values(settings.home, frame)
+    with TestClient(create_app(settings, source)) as client:
+        wait_ready(client)
+        page = client.get("/ui/customers/c001", headers=headers("reviewer"))
+        assert page.status_code == 200, page.text
+        said = page.text.split('id="next-order">', 1)[1].split("</dd>", 1)[0]
+        assert said == f'<span class="muted">{MISSING_HTML} too far off to say</span>'
+        answer = client.get("/v1/customers/c001/value", headers=headers()).json()
+        assert answer["expected_days_to_next_order"] is None
+        served = client.get("/ui/customers/c000", headers=headers("reviewer")).text
+        assert 'id="next-order">in 20 days (median, if still a buyer)</dd>' in served
+
+
 def test_value_page_shows_equity_by_segment_and_tier_and_the_check(
     value_client: TestClient,
 ) -> None:
