@@ -641,9 +641,12 @@ def test_a_customer_without_a_tier_is_untiered_as_on_the_value_page(
         # its equity at risk, churn probability x CLV, read "— eligible", the churn status
         risk = page.text.split('id="equity-at-risk">', 1)[1].split("</dd>", 1)[0]
         assert risk == f'<span class="muted">{MISSING_HTML} no CLV</span>'
-        tiers = client.get("/ui/value", headers=headers("reviewer")).text
-        tiers = tiers.split('id="table-value_tier"', 1)[1].split("</table>", 1)[0]
+        page = client.get("/ui/value", headers=headers("reviewer")).text
+        tiers = page.split('id="table-value_tier"', 1)[1].split("</table>", 1)[0]
         assert '<tr data-segment="none"><th scope="row">untiered</th>' in tiers
+        # light36: "What these figures mean" listed the top 1%, 5%, 20% and the rest, not this row
+        terms = page.split('id="terms"', 1)[1].split("</details>", 1)[0]
+        assert "the rest; a customer without a CLV is untiered." in terms
         served = client.get("/ui/customers/c000", headers=headers("reviewer")).text
         assert 'id="value-tier">top 5%</dd>' in served
 
