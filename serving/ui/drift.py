@@ -76,7 +76,8 @@ def drift_view(report: dict[str, Any]) -> dict[str, Any]:
         bar_chart(
             [(task_title(r["column"]), float(r["psi"])) for r in scores],
             chart_id="score-psi",
-            title=f"Score PSI per task, tested-on snapshot to {as_of}",
+            # it read "tested-on snapshot to ..."; worded as the feature sections and the CLI say it
+            title=f"Score PSI per task, from the snapshot each champion was tested on to {as_of}",
             value_label="PSI",
         )
         if scores

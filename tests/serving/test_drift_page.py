@@ -138,6 +138,11 @@ def test_the_page_shows_the_newest_report_to_reviewers(
     assert '<tr data-task="churn"><th scope="row">Churn</th>' in text
     assert '<th scope="row">Churn</th><td>30 Jun 2024</td><td>28 Sep 2024</td>' in text
     assert "PSI per feature, 2 Aug 2024 to 31 Dec 2024" in text
+    # light36: the score chart was "Score PSI per task, tested-on snapshot to 31 Dec 2024"
+    assert (
+        "Score PSI per task, from the snapshot each champion was tested on to 31 Dec 2024" in text
+    )
+    assert "tested-on" not in text
     assert "Churn: live reliability of the scores of 30 Jun 2024" in text
     assert "2024-12-31" not in text.split("<main", 1)[1]
     # ui32b: "Score drift per task" and "Live performance" were a heading, a region and a table
