@@ -60,6 +60,8 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from models.targeting import MINUS, format_number
+
 __all__ = [
     "DRIFT_COLUMNS",
     "PSI_FLOOR",
@@ -68,6 +70,7 @@ __all__ = [
     "categorical_drift",
     "drifted_first",
     "feature_drift",
+    "format_measure",
     "numeric_drift",
     "psi",
     "psi_p_value",
@@ -219,6 +222,31 @@ def drifted_first(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         order).
     """
     return sorted(rows, key=lambda r: (not r["drifted"], -r["psi"]))
+
+
+def format_measure(value: float | None, digits: int = 3) -> str:
+    """Write a drift measure as the report's tables show it, printed by the CLI and on the page.
+
+    The Wasserstein distance of a column constant in the reference that moved is infinitely many
+    reference standard deviations (:func:`numeric_drift`): ``guanxi drift`` printed ``inf`` and
+    the page the missing mark, read "not available", beside a "fired" that named the measure.
+
+    Parameters
+    ----------
+    value : float or None
+        A PSI, KS statistic, Wasserstein distance or live figure; None or NaN when not measured.
+    digits : int, default 3
+        Decimals.
+
+    Returns
+    -------
+    str
+        :func:`models.targeting.format_number`'s text (None or NaN give
+        :data:`~features.contracts.MISSING`), an infinite value ``"∞"`` (``"−∞"`` below zero).
+    """
+    if value is not None and math.isinf(value):
+        return "∞" if value > 0 else f"{MINUS}∞"
+    return format_number(value, digits)
 
 
 def quantile_edges(reference: np.ndarray, bins: int = 10) -> np.ndarray:

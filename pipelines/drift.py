@@ -66,7 +66,13 @@ from features.snapshot import build_snapshot
 from features.store import SnapshotNotFoundError, Store, atomic_write
 from models import registry
 from models.campaigns import RepeatedCustomersError
-from models.drift import DriftThresholds, drifted_first, feature_drift, score_drift
+from models.drift import (
+    DriftThresholds,
+    drifted_first,
+    feature_drift,
+    format_measure,
+    score_drift,
+)
 from models.performance import live_metrics, match_outcomes, outcomes, purchases_forecast_error
 from models.registry import LoadedModel, nest_metrics
 from models.scoring import FeatureSetMismatchError, check_feature_set, score_snapshot
@@ -976,19 +982,6 @@ def keep_report(report: dict[str, Any], home: Path, html: Path | None = None) ->
     return run_id, path
 
 
-def _num(value: Any, digits: int = 3) -> str:
-    """Write a figure of the console tables to ``digits`` decimals; none (or NaN) as the others do.
-
-    A figure missing was ``-`` here and ``—`` (:data:`models.targeting.MISSING`) in every other
-    table: the campaign report, the plan, the value table.
-    """
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return MISSING
-    return MISSING if number != number else f"{number:.{digits}f}"
-
-
 def print_report(console: Console, report: dict[str, Any], limit: int = 15) -> None:
     """Print a report's tables.
 
@@ -1022,9 +1015,9 @@ def print_report(console: Console, report: dict[str, Any], limit: int = 15) -> N
         for r in rows[:limit]:
             table.add_row(
                 r["column"],
-                _num(r["psi"]),
-                _num(r["ks"]),
-                _num(r["wasserstein_std"]),
+                format_measure(r["psi"]),
+                format_measure(r["ks"]),
+                format_measure(r["wasserstein_std"]),
                 "[red]yes[/red]" if r["drifted"] else "no",
                 (r["fired"] or MISSING).replace(",", ", "),
             )
@@ -1048,9 +1041,9 @@ def print_report(console: Console, report: dict[str, Any], limit: int = 15) -> N
         for r in report["scores"]:
             table.add_row(
                 r["column"],
-                _num(r["psi"]),
-                _num(r["ks"]),
-                _num(r["wasserstein_std"]),
+                format_measure(r["psi"]),
+                format_measure(r["ks"]),
+                format_measure(r["wasserstein_std"]),
                 "[red]yes[/red]" if r["drifted"] else "no",
             )
         console.print(table)
@@ -1077,11 +1070,11 @@ def print_report(console: Console, report: dict[str, Any], limit: int = 15) -> N
                 p["as_of"],
                 p["version"],
                 f"{p['rows']:,}",
-                _num(m.get("roc_auc")),
-                _num(p["card"].get("roc_auc")),
-                _num(m.get("top_decile_lift"), 2),
-                _num(m.get("precision_top_decile")),
-                _num(m.get("ece")),
+                format_measure(m.get("roc_auc")),
+                format_measure(p["card"].get("roc_auc")),
+                format_measure(m.get("top_decile_lift"), 2),
+                format_measure(m.get("precision_top_decile")),
+                format_measure(m.get("ece")),
             )
         console.print(table)
     for v in report["value"]:

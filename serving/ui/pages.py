@@ -51,6 +51,7 @@ from features.rfm import segment_name
 from features.store import Store
 from models import registry
 from models.artifact import MODEL_METRICS, RULE_BACKED
+from models.drift import format_measure
 from models.metrics import MIN_BIN_ROWS
 from models.ranking import BANDS
 from models.registry import ModelNotFoundError
@@ -232,6 +233,8 @@ def filters() -> dict[str, Any]:
         # a difference of rates (0.2) in percentage points (+20.0 pts)
         "rate_points": lambda v: format_points(None if v is None else 100 * v),
         "num": format_number,
+        # a drift measure: an infinite W / sd (a constant reference that moved) read "—" here
+        "measure": format_measure,
         "score": _score_text,  # an event's score as the reasons say it: {{ 7.0|score("survey") }}
         "counted": format_count,  # a number and its noun: {{ n|counted("event") }} -> "1 event"
         # in cents, or with the digits an amount short of half a cent needs (a budget of 0.001

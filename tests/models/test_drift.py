@@ -16,11 +16,13 @@ from models.drift import (
     DriftThresholds,
     categorical_drift,
     feature_drift,
+    format_measure,
     numeric_drift,
     psi,
     quantile_edges,
     score_drift,
 )
+from models.targeting import MISSING
 
 
 def test_psi_by_hand_on_two_quantile_bins() -> None:
@@ -144,6 +146,17 @@ def test_missing_values_appearing_are_drift() -> None:
     assert result.bins == 11  # ten quantile bins and the missing bin
     assert result.missing_current == pytest.approx(0.3)
     assert result.drifted and result.fired == "psi"
+
+
+def test_a_constant_reference_that_moved_is_infinitely_many_sds_away_and_says_so() -> None:
+    """light36: guanxi drift printed "inf" for such a column's W / sd and the page the missing
+    mark, read "not available", beside a "fired" naming the Wasserstein distance; both say "∞"."""
+    moved = numeric_drift(np.zeros(200), np.ones(200), "complaints_90d")
+    assert moved.wasserstein_std == math.inf and moved.drifted and "wasserstein" in moved.fired
+    assert format_measure(moved.wasserstein_std) == "∞" and format_measure(-math.inf) == "−∞"
+    shown = [format_measure(v) for v in (None, math.nan, 0.1234, 1234.5)]
+    assert shown == [MISSING, MISSING, "0.123", "1,234.500"]  # as format_number writes them
+    assert format_measure(0.1234, 2) == "0.12"
 
 
 def test_score_drift_per_task() -> None:

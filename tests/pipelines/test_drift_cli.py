@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import math
 import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -368,6 +369,34 @@ def test_an_empty_cell_is_the_dash_every_other_table_prints() -> None:
     assert lines["email_click_rate_90d"] == feature
     assert lines["churn"] == ["churn", "2025-01-31", "1", "1,200", "0.710", *[MISSING] * 4]
     assert "-" not in lines["email_click_rate_90d"] + lines["churn"]
+
+
+def test_an_infinite_distance_reads_as_on_the_page() -> None:
+    """light36: a column constant in the reference that moved is infinitely many reference
+    standard deviations away; the table printed "inf" where the page showed the missing mark
+    (models.drift.format_measure writes "∞" for both)."""
+    row = {
+        "column": "complaints_90d",
+        "psi": 9.21,
+        "ks": 1.0,
+        "wasserstein_std": math.inf,
+        "drifted": True,
+        "fired": "psi,ks,wasserstein",
+    }
+    report = {
+        "features": [{"reference": "2025-10-02", "tasks": ["churn"], "rows": [row]}],
+        "as_of": "2025-12-31",
+        "summary": {"features_drifted": 1, "features_compared": 1, "drifted_share": 1.0},
+        "scores": [],
+        "performance": [],
+        "value": [],
+        "notes": [],
+    }
+    console = Console(width=120, record=True, force_terminal=False)
+    print_report(console, report)
+    rows = [line.split() for line in console.export_text().splitlines()]
+    lines = {words[0]: words for words in rows if words}
+    assert lines["complaints_90d"][:5] == ["complaints_90d", "9.210", "1.000", "∞", "yes"]
 
 
 def test_a_task_without_a_champion_is_noted_as_the_caller_says(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 from datetime import date
 from typing import Any
 
@@ -147,6 +148,20 @@ def test_the_page_shows_the_newest_report_to_reviewers(
     assert "2024-12-31" not in text.split("<main", 1)[1]
     # ui32b: "Score drift per task" and "Live performance" were a heading, a region and a table
     assert not names_said_twice(text)
+
+
+def test_an_infinite_distance_is_shown_not_called_missing(
+    client: TestClient, settings: Settings
+) -> None:
+    """light36: the W / sd of a column constant in the reference that moved is infinite; the
+    page showed the missing mark (read "not available") beside a "fired" naming the Wasserstein
+    distance, and guanxi drift printed "inf". Both write "∞", kept and read back by the store."""
+    report = _report()
+    report["features"][0]["rows"][1].update(wasserstein_std=math.inf, fired="wasserstein")
+    Store(settings.home).write_record("drift", date(2024, 12, 31), report)
+    text = client.get("/ui/drift", headers=headers("reviewer")).text
+    row = text.split('data-feature="orders_total"', 1)[1].split("</tr>", 1)[0]
+    assert '<td class="num">0.010</td><td class="num">∞</td>' in row
 
 
 @pytest.mark.parametrize("text", ["", '{"as_of": ', "[]"])
