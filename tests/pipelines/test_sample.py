@@ -201,7 +201,10 @@ def test_cli_out_that_is_a_file_is_refused_by_name(tmp_path: Path) -> None:
     app.command()(sample_command)
     file = tmp_path / "events.csv"
     file.write_text("kept\n")
-    result = CliRunner().invoke(app, ["--customers", "10", "--out", str(file)])
+    # wide enough for the message on one line: the box wrapped it where pytest's tmp_path is long
+    result = CliRunner().invoke(
+        app, ["--customers", "10", "--out", str(file)], env={"COLUMNS": "300"}
+    )
     assert result.exit_code == 2, result.output
     assert "--out" in result.output and "is a file" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
