@@ -242,20 +242,39 @@ def test_live_performance_matches_earlier_scores_with_what_happened(
     ) in report["notes"]
 
 
+def _report(
+    rows: list[dict[str, Any]] | None = None,
+    *,
+    groups: list[dict[str, Any]] | None = None,
+    as_of: str = "2025-12-31",
+    performance: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A drift report as `print_report` reads it: ``rows`` compared for churn against the snapshot
+    of 2025-10-02 (or ``groups``), its summary counted from them, no score or value checks."""
+    groups = groups or [{"reference": "2025-10-02", "tasks": ["churn"], "rows": rows or []}]
+    compared = [row for group in groups for row in group["rows"]]
+    drifted = sum(bool(row["drifted"]) for row in compared)
+    return {
+        "features": groups,
+        "as_of": as_of,
+        "summary": {
+            "features_drifted": drifted,
+            "features_compared": len(compared),
+            "drifted_share": drifted / len(compared),
+        },
+        "scores": [],
+        "performance": performance or [],
+        "value": [],
+        "notes": [],
+    }
+
+
 def test_the_features_not_shown_are_counted() -> None:
     """cycle30: the table shows the first rows (five in `guanxi cycle`) and left the others out
     without a word, drifted ones too, under "15 of 82 feature comparisons drifted"."""
     row = {"ks": 0.1, "wasserstein_std": 0.2, "fired": "psi"}
     rows = [{**row, "column": f"f{i}", "psi": 1 - i / 10, "drifted": i < 3} for i in range(7)]
-    report = {
-        "features": [{"reference": "2025-10-02", "tasks": ["churn"], "rows": rows}],
-        "as_of": "2025-12-31",
-        "summary": {"features_drifted": 3, "features_compared": 7, "drifted_share": 3 / 7},
-        "scores": [],
-        "performance": [],
-        "value": [],
-        "notes": [],
-    }
+    report = _report(rows)
     console = Console(width=120, record=True, force_terminal=False)
     print_report(console, report, limit=2)
     text = " ".join(console.export_text().split())
@@ -284,15 +303,7 @@ def test_the_table_title_says_what_its_first_day_is() -> None:
         {"reference": "2025-10-02", "tasks": ["churn", "repurchase"], "rows": [row]},
         {"reference": "2025-09-01", "tasks": ["referral"], "rows": [row]},
     ]
-    report = {
-        "features": groups,
-        "as_of": "2025-12-31",
-        "summary": {"features_drifted": 0, "features_compared": 2, "drifted_share": 0.0},
-        "scores": [],
-        "performance": [],
-        "value": [],
-        "notes": [],
-    }
+    report = _report(groups=groups)
     console = Console(width=200, record=True, force_terminal=False)
     print_report(console, report)
     text = " ".join(console.export_text().split())
@@ -314,15 +325,7 @@ def test_feature_names_are_never_cut_at_80_columns() -> None:
         {**row, "column": "days_since_last_engagement", "fired": "psi,ks,wasserstein"},
         {**row, "column": "email_click_rate_90d", "drifted": False, "fired": ""},
     ]
-    report = {
-        "features": [{"reference": "2025-10-02", "tasks": ["churn"], "rows": rows}],
-        "as_of": "2025-03-31",
-        "summary": {"features_drifted": 1, "features_compared": 2, "drifted_share": 0.5},
-        "scores": [],
-        "performance": [],
-        "value": [],
-        "notes": [],
-    }
+    report = _report(rows, as_of="2025-03-31")
     console = Console(width=80, record=True, force_terminal=False)
     print_report(console, report)
     text = console.export_text()
@@ -352,15 +355,7 @@ def test_an_empty_cell_is_the_dash_every_other_table_prints() -> None:
         "metrics": {"roc_auc": 0.71},
         "card": {},
     }
-    report = {
-        "features": [{"reference": "2025-10-02", "tasks": ["churn"], "rows": rows}],
-        "as_of": "2025-12-31",
-        "summary": {"features_drifted": 0, "features_compared": 1, "drifted_share": 0.0},
-        "scores": [],
-        "performance": [performance],
-        "value": [],
-        "notes": [],
-    }
+    report = _report(rows, performance=[performance])
     console = Console(width=120, record=True, force_terminal=False)
     print_report(console, report)
     rows = [line.split() for line in console.export_text().splitlines()]
@@ -383,15 +378,7 @@ def test_an_infinite_distance_reads_as_on_the_page() -> None:
         "drifted": True,
         "fired": "psi,ks,wasserstein",
     }
-    report = {
-        "features": [{"reference": "2025-10-02", "tasks": ["churn"], "rows": [row]}],
-        "as_of": "2025-12-31",
-        "summary": {"features_drifted": 1, "features_compared": 1, "drifted_share": 1.0},
-        "scores": [],
-        "performance": [],
-        "value": [],
-        "notes": [],
-    }
+    report = _report([row])
     console = Console(width=120, record=True, force_terminal=False)
     print_report(console, report)
     rows = [line.split() for line in console.export_text().splitlines()]

@@ -1136,15 +1136,8 @@ def _keyed(monkeypatch: pytest.MonkeyPatch) -> Store:
     return store
 
 
-def test_record_keeps_the_outcomes_signed_with_the_store_key(
-    cli: CliRunner, offers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`campaign record` wrote the outcomes through a store without GUANXI_STORE_KEY: the one
-    table of the store a keyed reader could never check. Now they are kept with a manifest signed
-    with the key, as plans, scores and values are."""
-    _keyed(monkeypatch)
-    _run(cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31")
-    path = tmp_path / "october.csv"
+def _one_contacted(path: Path) -> Path:
+    """Write outcomes of C1, contacted and ordering for 10.0, and C2, held out, to ``path``."""
     pl.DataFrame(
         {
             "customer_id": ["C1", "C2"],
@@ -1155,6 +1148,18 @@ def test_record_keeps_the_outcomes_signed_with_the_store_key(
             "revenue": [10.0, 0.0],
         }
     ).write_csv(path)
+    return path
+
+
+def test_record_keeps_the_outcomes_signed_with_the_store_key(
+    cli: CliRunner, offers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`campaign record` wrote the outcomes through a store without GUANXI_STORE_KEY: the one
+    table of the store a keyed reader could never check. Now they are kept with a manifest signed
+    with the key, as plans, scores and values are."""
+    _keyed(monkeypatch)
+    _run(cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31")
+    path = _one_contacted(tmp_path / "october.csv")
     output = _record(cli, "--file", str(path))
     assert "recorded campaign 'october'" in output
     assert "GUANXI_STORE_KEY is not set" not in output  # heavy35: signed, nothing to warn of
@@ -1170,17 +1175,7 @@ def test_record_without_the_store_key_warns_that_the_campaign_goes_unsigned(
     word, as score, value, target and cycle no longer do: a server with a store key then reported
     no campaign at all on its campaign page. It warns, after the refusals (which keep nothing),
     with no --no-store to offer: recording is keeping."""
-    path = tmp_path / "october.csv"
-    pl.DataFrame(
-        {
-            "customer_id": ["C1", "C2"],
-            "offer": ["retention_email"] * 2,
-            "control": [False, True],
-            "responded": [True, False],
-            "ordered": [True, False],
-            "revenue": [10.0, 0.0],
-        }
-    ).write_csv(path)
+    path = _one_contacted(tmp_path / "october.csv")
     output = _record(cli, "--file", str(path))
     warning = (
         "warning: GUANXI_STORE_KEY is not set: the campaign goes into the store unsigned, and a "

@@ -52,6 +52,11 @@ def _outcomes(ids: list[str] | None = None) -> pl.DataFrame:
     )
 
 
+def _campaign_text(client: TestClient) -> str:
+    """The campaign page a reviewer gets, its whitespace runs made single spaces."""
+    return " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+
+
 def test_pages_say_what_to_run_when_the_store_is_empty(client: TestClient) -> None:
     plan = client.get("/ui/plan", headers=headers("reviewer"))
     assert plan.status_code == 200 and "guanxi target --budget" in plan.text
@@ -110,20 +115,20 @@ def test_the_campaign_page_names_the_plan_its_expected_roi_is_of(
     store = settings.store()
     store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
     store.write_campaign(_outcomes(), "october", "outcomes.csv")  # complete today, after DAY
-    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    text = _campaign_text(client)
     # it read "Expected ROI is the stored plan's ...; no plan is stored"
     assert "Expected ROI is a stored plan's for the offer and segment" in text
     assert "; no plan is stored, so cost and ROI are not known" in text
     offers = parse_offers(yaml.safe_load(OFFERS))
     keep_plan(store, plan_from_store(store, offers, 3.0))  # of DAY: october was not complete
-    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    text = _campaign_text(client)
     assert "Expected ROI is the latest stored plan's, as of 31 Oct 2024, for the offer" in text
     assert 'id="campaign-plan"' not in text
     store.write_campaign(_outcomes(), "october", "outcomes.csv", as_of=DAY)  # after the plan
-    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    text = _campaign_text(client)
     assert 'id="campaign-plan"' not in text  # the plan it may have been drawn from
     keep_plan(store, plan_from_store(store, offers, 3.0))  # planned again: it knew october
-    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    text = _campaign_text(client)
     assert (
         '<p class="muted small" id="campaign-plan">Note: the expected ROI is the latest stored '
         "plan's, as of 2024-10-31, made after 'october' (outcomes of 2024-10-31) was recorded: "
@@ -143,7 +148,7 @@ def test_the_campaign_page_sets_the_plan_a_campaign_was_drawn_from_beside_it(
     offers = parse_offers(yaml.safe_load(OFFERS))
     keep_plan(store, plan_from_store(store, offers, 3.0))
     store.write_campaign(_outcomes(), "october", "outcomes.csv", as_of=DAY, plan=DAY)
-    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    text = _campaign_text(client)
     assert (
         "Expected ROI is that of the plan as of 31 Oct 2024 the campaign was drawn from, for "
         "the offer and segment"
@@ -153,7 +158,7 @@ def test_the_campaign_page_sets_the_plan_a_campaign_was_drawn_from_beside_it(
         r"october \(80 customers, recorded [^)]*, drawn from the plan as of 31 Oct 2024\)", text
     )
     keep_plan(store, plan_from_store(store, offers, 3.0))  # planned again: not the one drawn from
-    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    text = _campaign_text(client)
     assert "Expected ROI is the latest stored plan's, as of 31 Oct 2024, for the offer" in text
     assert (
         '<p class="muted small" id="campaign-plan">Note: the expected ROI is the latest stored '
@@ -266,7 +271,7 @@ def test_the_pages_list_the_plans_once_to_name_a_refused_one(
     monkeypatch.setattr(Store, "list_plans", counted)
     text = " ".join(client.get("/ui/plan", headers=headers("reviewer")).text.split())
     assert "plan as of 31 Oct 2024 is not shown" in text and len(listings) == 1
-    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    text = _campaign_text(client)
     assert "the store's plan as of 31 Oct 2024 is not used" in text and len(listings) == 2
 
 
@@ -543,7 +548,7 @@ def test_the_campaign_page_says_how_many_outcome_customers_the_value_table_lacks
     store = settings.store()
     store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
     store.write_campaign(_outcomes().drop("segment"), "october", "outcomes.csv")
-    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    text = _campaign_text(client)
     assert (
         "Note: 80 outcome customers of 80 (X0, X1, X2, ...) have no segment of their own and are "
         "not in the value table as of 2024-10-31 (no order up to that day, or customers of "
@@ -566,7 +571,7 @@ def test_a_value_table_listing_a_campaign_customer_twice_is_not_used(
     )
     store.write_values(values, DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
     store.write_campaign(_outcomes().drop("segment"), "october", "outcomes.csv")
-    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    text = _campaign_text(client)
     assert (
         "Note: the store's value table as of 31 Oct 2024 is not used: it lists a campaign "
         "customer on more than one row (the server's log says which)"
@@ -622,7 +627,7 @@ def test_the_campaign_page_takes_the_value_table_the_report_takes_and_says_which
     store.value_path(DAY).unlink()
     assert store.list_values() == [date(2024, 9, 30)] and store.list_plans() == [DAY]
     store.write_campaign(_outcomes().drop("segment"), "october", "outcomes.csv")
-    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    text = _campaign_text(client)
     assert (
         "The customers' segments from the value table as of 2024-09-30 (the latest, as the "
         "latest plan&#39;s day, 2024-10-31, has none): for 80 of the 80 outcome rows without one "
@@ -650,7 +655,7 @@ def test_the_campaign_page_reports_pooled_campaigns_row_by_row(
         "at_risk": pytest.approx(POOLED_RATE)
     }
     keep_plan(store, run)
-    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    text = _campaign_text(client)
     table = text.split('id="campaign-segments"')[1].split("</table>")[0]
     rows = [row.split("</tr>")[0] for row in table.split("<tr>")[2:]]
     assert len(rows) == 2 and "<td>all</td>" in rows[0] and "<td>at risk</td>" in rows[1]
@@ -675,7 +680,7 @@ def test_the_campaign_page_reads_no_value_table_when_the_outcomes_have_their_own
         _values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
     )
     settings.store().write_campaign(_outcomes(), "october", "outcomes.csv")
-    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    text = _campaign_text(client)
     assert "<td>at risk</td>" in text and "retention_email: Qini curve" in text
     assert "value table" not in text
 
@@ -704,7 +709,7 @@ def test_the_campaign_page_calls_no_revenue_a_margin(client: TestClient, setting
     store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
     keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 3.0))
     store.write_campaign(_outcomes().drop("margin"), "october", "outcomes.csv")
-    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    text = _campaign_text(client)
     table = text.split('id="campaign-segments"')[1].split("</table>")[0]
     assert "800.00" not in table
     for row in (row.split("</tr>")[0] for row in table.split("<tr>")[2:]):  # no margin, no ROI
