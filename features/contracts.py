@@ -409,12 +409,19 @@ def closest(name: str, known: Sequence[str], cutoff: float = 0.6) -> str | None:
     -------
     str or None
         The known name equal to ``name`` but for case and surrounding spaces, else the most
-        similar one (``"churn"`` for ``"chrun"``); None when none is similar enough.
+        similar one whatever the case of either (``"churn"`` for ``"chrun"`` and for
+        ``"CHRUN"``); None when none is similar enough.
     """
     plain = name.strip().lower()
-    near = [k for k in known if k.lower() == plain]
-    near = near or difflib.get_close_matches(name, known, n=1, cutoff=cutoff)
-    return near[0] if near else None
+    # compared in lower case: difflib alone found nothing near a misspelt name in capitals
+    # ("RETENTION_EMIAL" shares no letter with "retention_email" but the underscore)
+    lowered: dict[str, str] = {}
+    for k in known:
+        lowered.setdefault(k.lower(), k)
+    if plain in lowered:
+        return lowered[plain]
+    near = difflib.get_close_matches(plain, list(lowered), n=1, cutoff=cutoff)
+    return lowered[near[0]] if near else None
 
 
 def quoted_near(name: str, known: Sequence[str]) -> str:

@@ -16,10 +16,12 @@ import pytest
 from features.contracts import (
     FEATURE_GROUPS,
     FEATURES,
+    closest,
     counted,
     feature_info,
     feature_table_markdown,
     is_feature,
+    quoted_near,
     snapshot_features,
 )
 from features.products import category_slugs
@@ -500,3 +502,21 @@ def test_a_count_in_a_message_is_singular_for_one() -> None:
     assert counted(1, "categories") == "1 category"
     assert [counted(k, "reasons") for k in (0, 1, 3)] == ["0 reasons", "1 reason", "3 reasons"]
     assert counted(1_234, "attempts") == "1,234 attempts"
+
+
+def test_a_misspelt_name_in_capitals_is_named_as_the_one_meant() -> None:
+    """review37: the "did you mean" compared a misspelt name with the known ones case and all,
+    so ``RETENTION_EMIAL``, ``CHRUN`` or ``ACCESORIES`` (a spreadsheet's shouted column, a
+    caps-lock ``--task``) shared no letter with ``retention_email``, ``churn`` or
+    ``accessories`` and were refused with no "is it ...?", where the same names in lower case,
+    or in capitals and spelt right, were asked about."""
+    tasks = ["churn", "repurchase", "cross_sell", "referral"]
+    assert quoted_near("CHRUN", tasks) == "'CHRUN' (is it 'churn'?)"
+    assert quoted_near("chrun", tasks) == "'chrun' (is it 'churn'?)"  # as before
+    assert closest("RETENTION_EMIAL", ["retention_email", "win_back_voucher"], 0.8) == (
+        "retention_email"
+    )
+    assert closest("ACCESORIES", ["accessories", "shoes"]) == "accessories"
+    assert closest(" Churn ", tasks) == "churn"  # case and spaces alone: the name itself
+    assert closest("Customer_ID", ["customer_id", "Customer_Id"]) == "customer_id"  # the first
+    assert quoted_near("upsell", tasks) == "'upsell'" and closest("UPSELL", tasks) is None
