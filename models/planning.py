@@ -33,7 +33,7 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
-from features.contracts import closest, counted
+from features.contracts import counted, quoted_near
 from features.snapshot import model_input_columns
 from features.store import PlanInfo, SnapshotNotFoundError, Store, vouched_for
 from models.campaigns import (
@@ -542,11 +542,10 @@ def _unscored(category: str, offers: OffersFile, scored: list[str], day: date) -
     who never bought it)", as if every customer had bought it already.
     """
     names = ", ".join(o.name for o in offers.offers if o.category == category)
-    near = closest(category, scored)
-    hint = f" (is it {near!r}?)" if near else ""
+    said = quoted_near(category, scored)  # with the scored one it may be meant for, as --task
     return (
-        f"{names}: no {CROSS_SELL} score of {day} has the category {category!r}{hint}; the "
-        f"categories scored are {', '.join(scored) or 'none'}: it reaches nobody"
+        f"{names}: no {CROSS_SELL} score of {day} has the category {said}; the categories "
+        f"scored are {', '.join(scored) or 'none'}: it reaches nobody"
     )
 
 

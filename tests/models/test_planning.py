@@ -683,3 +683,10 @@ def test_a_category_written_in_capitals_is_named_as_its_scored_one() -> None:
         "'ACCESSORIES' (is it 'accessories'?); the categories scored are accessories, shoes: it "
         "reaches nobody"
     )
+    # review37: the note wrote quoted_near out again; one misspelt in capitals is asked about
+    # too, and one near no scored category is quoted alone
+    misspelt = _unscored("ACCESORIES", shouted, ["accessories", "shoes"], date(2024, 10, 31))
+    assert "the category 'ACCESORIES' (is it 'accessories'?); the categories" in misspelt
+    assert "has the category 'garden'; the categories scored are accessories, shoes" in _unscored(
+        "garden", shouted, ["accessories", "shoes"], date(2024, 10, 31)
+    )
