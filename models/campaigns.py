@@ -1762,6 +1762,7 @@ def _names(campaigns: Sequence[CampaignInfo]) -> str:
 def drawn_plans(
     campaigns: Sequence[CampaignInfo],
     read: Callable[[date], tuple[pl.DataFrame, PlanInfo] | None],
+    day: Callable[[date], str] = str,
 ) -> DrawnPlans:
     """Read the stored plans the reported campaigns were drawn from, if they say and still are.
 
@@ -1781,12 +1782,18 @@ def drawn_plans(
         no plan of the day (:meth:`features.store.Store.read_plan_with_info`); a refusal of the
         store's key (:class:`features.store.UnsignedTableError`,
         :class:`features.store.TamperedTableError`) is kept in :attr:`DrawnPlans.refused`.
+    day : callable, default str
+        Writes a day in :attr:`DrawnPlans.unused` (ISO 8601 by default; the campaign page
+        writes ``31 Oct 2024``, as beside it).
 
     Returns
     -------
     DrawnPlans
-        The plans, their rows together, or why they are not used.
+        The plans, their rows together, or why they are not used; no campaign names no plan
+        (:data:`UNSAID_PLAN`).
     """
+    if not campaigns:  # nothing to read: polars refuses to concatenate no plan
+        return DrawnPlans((), 0, None, UNSAID_PLAN)
     days = tuple(sorted({info.plan for info in campaigns if info.plan is not None}))
     unsaid = [info for info in campaigns if info.plan is None]
     if unsaid:
@@ -1799,12 +1806,12 @@ def drawn_plans(
         )
         return DrawnPlans(days, len(campaigns), None, unused)
     found = []
-    for day in days:
-        drawn = [info for info in campaigns if info.plan == day]
+    for plan_day in days:
+        drawn = [info for info in campaigns if info.plan == plan_day]
         one = len(drawn) == 1
-        of = f"the plan as of {day} {_names(drawn)} {'was' if one else 'were'} drawn from"
+        of = f"the plan as of {day(plan_day)} {_names(drawn)} {'was' if one else 'were'} drawn from"
         try:
-            read_plan = read(day)
+            read_plan = read(plan_day)
         except (UnsignedTableError, TamperedTableError) as exc:
             unused = f"{of} is not one the store's key vouches for"
             return DrawnPlans(days, len(campaigns), None, unused, exc)
@@ -1819,7 +1826,10 @@ def drawn_plans(
 
 
 def expected_plan_note(
-    plan: PlanInfo, campaigns: Sequence[CampaignInfo], unused: str = UNSAID_PLAN
+    plan: PlanInfo,
+    campaigns: Sequence[CampaignInfo],
+    unused: str = UNSAID_PLAN,
+    day: Callable[[date], str] = str,
 ) -> str | None:
     """Say which recorded campaigns the latest plan, whose ROI a report expects, knew already.
 
@@ -1840,6 +1850,10 @@ def expected_plan_note(
     unused : str, default :data:`UNSAID_PLAN`
         Why the plans the campaigns were drawn from are not the ones used
         (:attr:`DrawnPlans.unused`).
+    day : callable, default str
+        Writes a day (ISO 8601 by default; the campaign page writes ``31 Oct 2024``: its note
+        read "as of 2024-10-31" under "Expected ROI is the latest stored plan's, as of 31 Oct
+        2024").
 
     Returns
     -------
@@ -1855,12 +1869,12 @@ def expected_plan_note(
     if not known:  # a plan named and not used is said even so: the ROI would read as its
         if unused == UNSAID_PLAN:
             return None
-        return f"the expected ROI is the latest stored plan's, as of {plan.as_of}: {unused}"
-    named = ", ".join(f"{info.name!r} (outcomes of {info.as_of})" for info in known)
+        return f"the expected ROI is the latest stored plan's, as of {day(plan.as_of)}: {unused}"
+    named = ", ".join(f"{info.name!r} (outcomes of {day(info.as_of)})" for info in known)
     one = len(known) == 1
     return (
-        f"the expected ROI is the latest stored plan's, as of {plan.as_of}, made after {named} "
-        f"{'was' if one else 'were'} recorded: it may plan with the rates "
+        f"the expected ROI is the latest stored plan's, as of {day(plan.as_of)}, made after "
+        f"{named} {'was' if one else 'were'} recorded: it may plan with the rates "
         f"{'that campaign' if one else 'those campaigns'} measured rather than those "
         f"{'it was' if one else 'they were'} planned with ({unused})"
     )

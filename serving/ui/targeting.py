@@ -355,7 +355,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     reported = [c for c in listed if c.name in campaigns]
     # the plans the campaigns were drawn from, when they say: the latest plan's ROI read as
     # theirs whichever they came from
-    drawn = drawn_plans(reported, store.read_plan_with_info)
+    drawn = drawn_plans(reported, store.read_plan_with_info, format_date)  # days as the page's
     if drawn.refused is not None:
         logger.warning("not using the plan a campaign was drawn from: %s", drawn.refused)
     expected = expected_roi(drawn.rows if drawn.rows is not None else planned_rows)
@@ -402,7 +402,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         # campaign perhaps, from the rates it measured (guanxi campaign report names its day)
         "plan_day": info.as_of if info is not None else None,
         "plan_note": (
-            expected_plan_note(info, reported, drawn.unused)
+            expected_plan_note(info, reported, drawn.unused, format_date)
             if info is not None and drawn.rows is None
             else None
         ),

@@ -966,6 +966,17 @@ def test_the_expected_roi_is_that_of_the_plans_the_campaigns_were_drawn_from() -
         f"the expected ROI is the latest stored plan's, as of 2024-10-31: {refused.unused}"
     )
     assert expected_plan_note(_plan_info(1, {}), [old]) is None
+    # review37: no campaign was a polars ValueError (no plan to concatenate), not "none named"
+    assert drawn_plans([], read) == DrawnPlans((), 0, None, UNSAID_PLAN)
+    # the page writes its days as beside the note ("31 Oct 2024"), the CLI ISO 8601
+    paged = drawn_plans([campaign("august", date(2024, 8, 31))], read, lambda d: f"{d:%d %b}")
+    assert paged.unused == (
+        "the plan as of 31 Aug campaign 'august' was drawn from is no longer stored"
+    )
+    note = expected_plan_note(
+        _plan_info(1, {}), [campaign("o", october)], paged.unused, lambda d: f"{d:%d %b}"
+    )
+    assert note == f"the expected ROI is the latest stored plan's, as of 31 Oct: {paged.unused}"
 
 
 def test_a_value_tier_guanxi_does_not_write_is_refused_with_its_rows_and_the_tiers() -> None:

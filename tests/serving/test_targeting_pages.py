@@ -129,12 +129,13 @@ def test_the_campaign_page_names_the_plan_its_expected_roi_is_of(
     assert 'id="campaign-plan"' not in text  # the plan it may have been drawn from
     keep_plan(store, plan_from_store(store, offers, 3.0))  # planned again: it knew october
     text = _campaign_text(client)
-    assert (
+    assert (  # review37: its days as the page writes them, not "as of 2024-10-31"
         '<p class="muted small" id="campaign-plan">Note: the expected ROI is the latest stored '
-        "plan's, as of 2024-10-31, made after 'october' (outcomes of 2024-10-31) was recorded: "
+        "plan's, as of 31 Oct 2024, made after 'october' (outcomes of 31 Oct 2024) was recorded: "
         "it may plan with the rates that campaign measured rather than those it was planned "
         "with (a recorded campaign does not say which plan it came from).</p>"
     ) in text.replace("&#39;", "'")
+    assert "2024-10-31" not in text.split('id="campaign-plan"', 1)[1].split("</p>", 1)[0]
 
 
 def test_the_campaign_page_sets_the_plan_a_campaign_was_drawn_from_beside_it(
@@ -162,9 +163,9 @@ def test_the_campaign_page_sets_the_plan_a_campaign_was_drawn_from_beside_it(
     assert "Expected ROI is the latest stored plan's, as of 31 Oct 2024, for the offer" in text
     assert (
         '<p class="muted small" id="campaign-plan">Note: the expected ROI is the latest stored '
-        "plan's, as of 2024-10-31, made after 'october' (outcomes of 2024-10-31) was recorded: "
+        "plan's, as of 31 Oct 2024, made after 'october' (outcomes of 31 Oct 2024) was recorded: "
         "it may plan with the rates that campaign measured rather than those it was planned "
-        "with (the plan as of 2024-10-31 campaign 'october' was drawn from was made again "
+        "with (the plan as of 31 Oct 2024 campaign 'october' was drawn from was made again "
         "since it was recorded).</p>"
     ) in text.replace("&#39;", "'")
 
