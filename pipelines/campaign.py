@@ -900,7 +900,9 @@ class _Listed:
     def line(self) -> str:
         """Return the campaign in a sentence, as ``guanxi campaign record`` said it."""
         recorded = f"recorded {self.info.created[:10]} from {self.info.source}"
-        complete = f"outcomes complete {self.info.as_of}"
+        complete = f"outcomes complete {self.info.as_of}" + (
+            f", drawn from the plan as of {self.info.plan}" if self.info.plan is not None else ""
+        )
         customers = counted(self.info.rows, "customers")
         if self.offers is None or self.control is None:
             return (
@@ -921,15 +923,26 @@ class _Listed:
             format_number(self.info.rows),
             format_percent(self.control_share),
             self.info.as_of.isoformat(),
+            self.info.plan.isoformat() if self.info.plan is not None else MISSING,
             self.info.created[:10],
             self.info.source,
         )
 
 
-_LIST_COLUMNS: Final = ("campaign", "offers", "customers", "control", "as of", "recorded", "source")
+_LIST_COLUMNS: Final = (
+    "campaign",
+    "offers",
+    "customers",
+    "control",
+    "as of",
+    "plan",
+    "recorded",
+    "source",
+)
 """The headings of ``guanxi campaign list``'s table: ``control`` the share held out as control,
-``as of`` the day the outcomes were complete (``guanxi campaign record --as-of``), ``recorded``
-the day (UTC) the campaign was recorded."""
+``as of`` the day the outcomes were complete (``guanxi campaign record --as-of``), ``plan`` the
+day of the stored plan it was drawn from (:attr:`features.store.CampaignInfo.plan`; the page and
+``--json`` said it, the table not), ``recorded`` the day (UTC) the campaign was recorded."""
 
 
 def _list_layout(console: Console, campaigns: list[_Listed]) -> RenderableType:

@@ -455,6 +455,15 @@ def test_a_campaign_drawn_from_a_stored_plan_is_reported_against_that_plan(
     assert [i.name for i in Store(get_settings().home).list_campaigns()] == ["drawn"]
     output = _record(cli, "--file", str(path), "--plan", DAY.isoformat())
     assert f"drawn from the stored plan as of {DAY} (--plan): guanxi campaign report" in output
+    # review37: the list's table and lines say it too (the page and --json did, the table not)
+    created = Store(get_settings().home).list_campaigns()[0].created[:10]
+    assert f"drawn retention_email, win_back_voucher 4 50.0% {DAY} {DAY} {created}" in _run(
+        cli, "campaign", "list"
+    )
+    narrow = cli.invoke(app, ["campaign", "list"], env={"COLUMNS": "80"}).output
+    assert f"outcomes complete {DAY}, drawn from the plan as of {DAY}, recorded {created}" in (
+        " ".join(narrow.split())
+    )
 
 
 def test_a_plan_of_a_day_leaves_out_campaigns_complete_after_it(
@@ -1875,14 +1884,15 @@ def test_campaign_list_shows_each_recorded_campaign(
     recorded = {info.name: info for info in Store(get_settings().home).list_campaigns()}
     said = _run(cli, "campaign", "list")
     assert (
-        (  # by name; 4 of may's 9 and 40 of october's 80 held out as control
-            f"may retention_email, win_back_voucher 9 44.4% 2024-06-30 "
+        (  # by name; 4 of may's 9 and 40 of october's 80 held out as control; no plan stored
+            f"may retention_email, win_back_voucher 9 44.4% 2024-06-30 {MISSING} "
             f"{recorded['may'].created[:10]} {may} october retention_email 80 50.0% {DAY} "
-            f"{recorded['october'].created[:10]} {october}"
+            f"{MISSING} {recorded['october'].created[:10]} {october}"
         )
         in said
     )
-    assert said.index("campaign offers customers control as of recorded source") < said.index("may")
+    headings = "campaign offers customers control as of plan recorded source"
+    assert said.index(headings) < said.index("may")
     listed = json.loads(cli.invoke(app, ["campaign", "list", "--json"]).stdout)
     assert listed[1] == {
         "name": "october",
