@@ -90,6 +90,7 @@ __all__ = [
     "ALL_SEGMENTS",
     "BASE_PROBABILITY",
     "FILLED_FROM_VALUES",
+    "LATEST_PLAN_DAY",
     "MIN_MEASURED_CUSTOMERS",
     "NO_CAMPAIGN",
     "NO_SEGMENT",
@@ -1086,7 +1087,14 @@ def not_in_values(
     )
 
 
-def outcome_values_day(values: Sequence[date], plan: date | None) -> tuple[date, str] | None:
+LATEST_PLAN_DAY: Final = "the latest plan's day"
+"""How :func:`outcome_values_day` says the day of the latest plan, whose expected ROI a report
+sets beside its campaigns when they do not say which plan they were drawn from."""
+
+
+def outcome_values_day(
+    values: Sequence[date], plan: date | None, said: str = LATEST_PLAN_DAY
+) -> tuple[date, str] | None:
     """Pick the day of the value table that fills recorded outcomes' segment and churn probability.
 
     ``guanxi campaign report`` and the campaign page (``/ui/campaign``) both call it: the report
@@ -1099,7 +1107,11 @@ def outcome_values_day(values: Sequence[date], plan: date | None) -> tuple[date,
         The days of the store's value tables, oldest first
         (:meth:`features.store.Store.list_values`).
     plan : datetime.date or None
-        The day of the latest plan (shown or not), None without one.
+        The day of the plan whose expected ROI is set beside the outcomes: the latest plan
+        (shown or not), or the one plan the campaigns were drawn from (:meth:`DrawnPlans.one`);
+        None without one.
+    said : str, default :data:`LATEST_PLAN_DAY`
+        How the note says that day, e.g. ``"the day of the plan the campaign was drawn from"``.
 
     Returns
     -------
@@ -1114,8 +1126,8 @@ def outcome_values_day(values: Sequence[date], plan: date | None) -> tuple[date,
     if plan is None:
         return values[-1], "the latest, as no plan is kept"
     if plan in values:
-        return plan, "the latest plan's day"
-    return values[-1], f"the latest, as the latest plan's day, {plan}, has none"
+        return plan, said
+    return values[-1], f"the latest, as {said}, {plan}, has none"
 
 
 FILLED_FROM_VALUES: Final[dict[str, str]] = {
@@ -1343,6 +1355,7 @@ def outcome_values(
     outcomes: pl.DataFrame,
     plan: date | None,
     columns: Sequence[str] = tuple(FILLED_FROM_VALUES),
+    said: str = LATEST_PLAN_DAY,
 ) -> OutcomeValues | RefusedValues | None:
     """Fill recorded outcomes from the value table of :func:`outcome_values_day`, read checked.
 
@@ -1358,9 +1371,12 @@ def outcome_values(
     outcomes : polars.DataFrame
         Validated (and pooled) outcomes.
     plan : datetime.date or None
-        The day of the latest plan (shown or not), None without one.
+        The day of the plan whose expected ROI is set beside the outcomes (the latest, shown or
+        not, or the one the campaigns were drawn from), None without one.
     columns : sequence of str, default every column of :data:`FILLED_FROM_VALUES`
         The outcome columns to fill.
+    said : str, default :data:`LATEST_PLAN_DAY`
+        How the note says the plan's day (:func:`outcome_values_day`).
 
     Returns
     -------
@@ -1370,7 +1386,7 @@ def outcome_values(
         an outcome customer on more than one row; None when the store has no value table (or it
         was removed since it was listed).
     """
-    picked = outcome_values_day(store.list_values(), plan)
+    picked = outcome_values_day(store.list_values(), plan, said)
     if picked is None:
         return None
     day, why = picked
@@ -1751,6 +1767,27 @@ class DrawnPlans(NamedTuple):
         return f"the plan{'s' if many else ''} as of {days} {drawn} drawn from" + (
             ", together" if many else ""
         )
+
+    def one(self) -> tuple[date, str] | None:
+        """Return the one plan used and how to say its day, to segment the outcomes as it did.
+
+        The expected ROI per segment is keyed by the segments of the plan's rows, those of its
+        day; outcome rows without a segment of their own took the value table of the latest
+        plan's day, so a campaign drawn from an earlier plan set "realised ROI of the customers
+        at risk at the latest plan" beside "expected ROI of those at risk at its own"
+        (:func:`outcome_values`).
+
+        Returns
+        -------
+        tuple of (datetime.date, str) or None
+            The plan's day and ``"the day of the plan the campaign was drawn from"``; None
+            when the plans are not used (``rows`` None) or are several, whose outcomes are
+            segmented by the latest plan's day as before.
+        """
+        if self.rows is None or len(self.days) != 1:
+            return None
+        drawn = "the campaign was" if self.campaigns == 1 else "the campaigns were"
+        return self.days[0], f"the day of the plan {drawn} drawn from"
 
 
 def _names(campaigns: Sequence[CampaignInfo]) -> str:

@@ -20,8 +20,9 @@ again. The next ``guanxi target`` reads every recorded campaign and plans with t
 measured, each set of outcomes once (:func:`models.campaigns.pool_campaigns`).
 
 ``report`` prints, per offer and segment (the outcomes' ``segment`` column, else the value
-table's of the latest plan's day), the realised response, the incremental response
-(treated minus control) with a bootstrap interval, the cost, the incremental margin and the ROI
+table's of the latest plan's day, or of the one plan the campaigns were drawn from), the
+realised response, the incremental response (treated minus control) with a bootstrap interval,
+the cost, the incremental margin and the ROI
 (:func:`models.campaigns.campaign_report`), beside it the expected ROI for the offer and segment,
 as the campaign page sets it (:func:`models.campaigns.expected_roi`): of the plans the campaigns
 were drawn from when each says (:func:`models.campaigns.drawn_plans`), else of the latest plan,
@@ -72,6 +73,7 @@ from features.store import (
     vouched_for,
 )
 from models.campaigns import (
+    LATEST_PLAN_DAY,
     MIN_MEASURED_CUSTOMERS,
     NO_CAMPAIGN,
     NO_SEGMENT,
@@ -735,7 +737,11 @@ def report_command(
                 "--margin-rate, the margin per unit of revenue, to value them"
             )
             raise typer.Exit(1)
-    outcomes, segmented = _with_segments(store, outcomes)
+    # the plans the campaigns were drawn from when they say, as the latest plan's read as theirs
+    # whichever they came from; read first, as the outcomes are segmented as that plan's rows
+    infos = [c for c in store.list_campaigns() if c.name in campaigns]
+    drawn = drawn_plans(infos, partial(read_stored_plan_with_info, store))
+    outcomes, segmented = _with_segments(store, outcomes, drawn.one())
     refused: Exception | None = None
     try:  # the latest plan: its offers the costs (without --offers), its ROI the expected one
         latest = _latest_plan(store)
@@ -758,10 +764,7 @@ def report_command(
         raise typer.Exit(1) from exc
     title = f"Campaigns: {', '.join(campaigns)}"
     # the plan's ROI beside the realised one, as the campaign page sets them: the report had
-    # the realised ROI alone, with nothing to read it against; the plans the campaigns were
-    # drawn from when they say, as the latest plan's read as theirs whichever they came from
-    infos = [c for c in store.list_campaigns() if c.name in campaigns]
-    drawn = drawn_plans(infos, partial(read_stored_plan_with_info, store))
+    # the realised ROI alone, with nothing to read it against
     used = drawn.rows if drawn.rows is not None else latest.rows if latest is not None else None
     expected = expected_roi(used)
     rows = [
@@ -819,14 +822,18 @@ def _expected_said(latest: _LatestPlan | None, refused: Exception | None, drawn:
     return "none, no plan is stored (guanxi target keeps one)"
 
 
-def _with_segments(store: Store, outcomes: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:
+def _with_segments(
+    store: Store, outcomes: pl.DataFrame, drawn: tuple[date, str] | None = None
+) -> tuple[pl.DataFrame, str | None]:
     """Give outcome rows without a segment of their own the value table's, and say from where.
 
     The report showed such a campaign over all segments alone, while ``guanxi target`` measured
     its rates per segment of the value table and the campaign page reported it per segment; and
     a campaign without segments pooled with one with them was all unsegmented. Each row takes
     its own segment first (:func:`models.campaigns.fill_from_values`). The value table is the
-    latest plan's day's, else the latest, as on the campaign page
+    latest plan's day's, or that of the one plan the campaigns were drawn from (``drawn``,
+    :meth:`models.campaigns.DrawnPlans.one`: its rows key the expected ROI by the segments of
+    its day), else the latest, as on the campaign page
     (:func:`models.campaigns.outcome_values`), read as every reader does (with
     ``GUANXI_STORE_KEY``, only when it matches its signed manifest).
     """
@@ -840,7 +847,8 @@ def _with_segments(store: Store, outcomes: pl.DataFrame) -> tuple[pl.DataFrame, 
         else f"{counted(without, 'outcome rows')} of {outcomes.height:,} have no segment"
     )
     instead = "reported over all segments" if absent else f"reported as {NO_SEGMENT!r}"
-    read = outcome_values(store, outcomes, max(store.list_plans(), default=None), ("segment",))
+    day, said = drawn or (max(store.list_plans(), default=None), LATEST_PLAN_DAY)
+    read = outcome_values(store, outcomes, day, ("segment",), said)
     if read is None:
         return outcomes, f"{unfilled} and the store no value table: {instead}"
     if isinstance(read, RefusedValues):

@@ -36,6 +36,7 @@ from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableErr
 from models.campaigns import (
     ALL_SEGMENTS,
     FILLED_FROM_VALUES,
+    LATEST_PLAN_DAY,
     UNSEGMENTED,
     RefusedValues,
     RepeatedCustomersError,
@@ -295,24 +296,26 @@ def _valued(request: Request, holder: StateHolder, customers: list[str]) -> set[
 
 
 def _with_values(
-    store: Store, outcomes: pl.DataFrame, plan_day: date | None
+    store: Store, outcomes: pl.DataFrame, plan: tuple[date | None, str]
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Give outcome rows without a segment or churn probability of their own the value table's.
 
     Each row takes its own first (:func:`models.campaigns.fill_from_values`): a campaign without
     either column pooled with one with them was all unsegmented here, and the Qini curves ranked
     every row by the value table's churn probability, not the one the campaign recorded. The
-    table is the one ``guanxi campaign report`` takes, that of ``plan_day`` (the latest plan's,
-    shown or refused), else the latest (:func:`models.campaigns.outcome_values`); the page
-    filled nothing when the plan's day had none. No table is read when every row has its own (a
-    refused one was said to leave the segments unknown). The context says which table was used,
+    table is the one ``guanxi campaign report`` takes, that of ``plan``'s day (the latest
+    plan's, shown or refused, or the one plan the campaigns were drawn from, whose rows key the
+    expected ROI by the segments of its day), with how to say it, else the latest
+    (:func:`models.campaigns.outcome_values`); the page filled nothing when the plan's day had
+    none. No table is read when every row has its own (a refused one was said to leave the
+    segments unknown). The context says which table was used,
     why and for how many rows (``values_used``), the outcome customers it lacks (``lacking``),
     the day of a table the store's key does not vouch for (``refused_values``) or of one listing
     a campaign customer on more than one row (``repeated_values``).
     """
     if all(c in outcomes.columns and not outcomes[c].null_count() for c in FILLED_FROM_VALUES):
         return outcomes, {}  # every row has its own: no table is used, nor said to be refused
-    read = outcome_values(store, outcomes, plan_day)
+    read = outcome_values(store, outcomes, plan[0], said=plan[1])
     if read is None:
         return outcomes, {}
     if isinstance(read, RefusedValues):  # no segments and no churn from it
@@ -342,8 +345,15 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         return {"campaigns": []}
     # checked: a plan the key does not vouch for, or whose offers its rows deny, prices nothing
     info, planned_rows, offers, refused_plan = _latest_plan(store)
+    listed = store.list_campaigns()
+    reported = [c for c in listed if c.name in campaigns]
+    # the plans the campaigns were drawn from, when they say: the latest plan's ROI read as
+    # theirs whichever they came from; read first, as the outcomes are segmented as its rows
+    drawn = drawn_plans(reported, store.read_plan_with_info, format_date)  # days as the page's
+    if drawn.refused is not None:
+        logger.warning("not using the plan a campaign was drawn from: %s", drawn.refused)
     plan_day = info.as_of if info is not None else refused_plan
-    outcomes, filled = _with_values(store, outcomes, plan_day)
+    outcomes, filled = _with_values(store, outcomes, drawn.one() or (plan_day, LATEST_PLAN_DAY))
     known = {o.name for o in offers.offers} if offers is not None else set()
     priced = offers if set(outcomes["offer"].unique().to_list()) <= known else None
     # outcomes with revenue and no margin (a campaign recorded without the column) are not
@@ -351,13 +361,6 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     # rate (at 1.0 it called their revenue a margin); the rows counting them show no margin
     unvalued = [name for name, frame in campaigns.items() if margin_missing(frame)]
     report = campaign_report(outcomes, priced, leave_unvalued=True)
-    listed = store.list_campaigns()
-    reported = [c for c in listed if c.name in campaigns]
-    # the plans the campaigns were drawn from, when they say: the latest plan's ROI read as
-    # theirs whichever they came from
-    drawn = drawn_plans(reported, store.read_plan_with_info, format_date)  # days as the page's
-    if drawn.refused is not None:
-        logger.warning("not using the plan a campaign was drawn from: %s", drawn.refused)
     expected = expected_roi(drawn.rows if drawn.rows is not None else planned_rows)
     charts = []
     for offer in sorted(outcomes["offer"].unique().to_list()):

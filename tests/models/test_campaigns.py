@@ -385,6 +385,14 @@ def test_the_value_table_of_the_outcomes_is_the_plans_days_else_the_latest() -> 
         october,
         "the latest, as the latest plan's day, 2024-11-30, has none",
     )
+    # review37: the day of the plan a campaign was drawn from, whose rows' segments key the
+    # expected ROI set beside it, said as such
+    drawn = "the day of the plan the campaign was drawn from"
+    assert outcome_values_day([sept, october], sept, drawn) == (sept, drawn)
+    assert outcome_values_day([october], sept, drawn) == (
+        october,
+        "the latest, as the day of the plan the campaign was drawn from, 2024-09-30, has none",
+    )
 
 
 def test_outcome_values_fills_from_the_picked_table_read_checked(
@@ -935,11 +943,15 @@ def test_the_expected_roi_is_that_of_the_plans_the_campaigns_were_drawn_from() -
     drawn = drawn_plans([campaign("october", october)], read)
     assert drawn.rows is not None and drawn.rows.equals(rows) and drawn.unused == ""
     assert drawn.said() == "the plan as of 2024-10-31 the campaign was drawn from"
+    # review37: the one plan used segments the outcomes, as its rows key the expected ROI
+    assert drawn.one() == (october, "the day of the plan the campaign was drawn from")
+    assert drawn_plans([old], read).one() is None  # the latest plan's day, as before
     both = drawn_plans([campaign("october", october), campaign("september", september)], read)
     assert both.rows is not None and both.rows.equals(rows)
     assert both.said(lambda day: day.strftime("%d %b")) == (
         "the plans as of 30 Sep and 31 Oct the campaigns were drawn from, together"
     )
+    assert both.one() is None  # several: segmented by the latest plan's day, as before
     said = {
         "campaign 'old' does not say which plan it came from": [campaign("o", october), old],
         "the plan as of 2024-08-31 campaign 'august' was drawn from is no longer stored": [

@@ -466,6 +466,46 @@ def test_a_campaign_drawn_from_a_stored_plan_is_reported_against_that_plan(
     )
 
 
+def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_as_that_plans_rows(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """review37: the expected ROI per segment is the drawn plan's, keyed by the segments of its
+    rows (its day's value table), while outcomes without a segment took the latest plan's
+    day's: a campaign drawn from the plan of a month before, whose C1 and C3 were then
+    need_attention, was reported as at_risk beside an expected ROI of need_attention
+    customers. They are segmented by the drawn plan's day now, and the note says why."""
+    store = Store(get_settings().home)
+    early = DAY - timedelta(days=30)
+    then = _values().with_columns(
+        rfm_segment=pl.Series(["need_attention"] * 3 + ["hibernating"] * 2)
+    )
+    store.write_values(then, early, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    for day in (early, DAY):
+        _run(cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", day.isoformat())
+    frame = pl.DataFrame(  # C1 contacted, C2 and C3 held out; no segment column
+        {
+            "customer_id": ["C1", "C2", "C3"],
+            "offer": ["retention_email"] * 3,
+            "control": [False, True, True],
+            "responded": [True, False, False],
+        }
+    ).with_columns(
+        ordered=pl.col("responded"),
+        revenue=pl.when(pl.col("responded")).then(100.0).otherwise(0.0),
+        margin=pl.when(pl.col("responded")).then(30.0).otherwise(0.0),
+    )
+    frame.write_csv(path := tmp_path / "september.csv")
+    _record(cli, "--file", str(path), "--plan", early.isoformat())
+    said = _run(cli, "campaign", "report")
+    assert f"investment of the plan as of {early} the campaign was drawn from" in said
+    assert (
+        f"note: segments from the value table as of {early} (the day of the plan the campaign "
+        "was drawn from): for 3 of the 3 outcome rows without one of their own"
+    ) in said
+    assert "│ retention_email │ need_attention │" in said  # C1 and C3 were at_risk on DAY
+    assert "│ retention_email │ at_risk │" not in said
+
+
 def test_a_plan_of_a_day_leaves_out_campaigns_complete_after_it(
     cli: CliRunner, offers: Path, tmp_path: Path
 ) -> None:

@@ -170,6 +170,39 @@ def test_the_campaign_page_sets_the_plan_a_campaign_was_drawn_from_beside_it(
     ) in text.replace("&#39;", "'")
 
 
+def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_as_that_plans_rows(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """review37: the expected ROI per segment is the drawn plan's, keyed by the segments of its
+    rows, while outcomes without a segment took those of the latest plan's day: a campaign
+    drawn from the plan of a month before, when its customers were need_attention, was shown
+    as at_risk with no expected ROI beside it. It is segmented by the drawn plan's day now."""
+    from serving.ui.pages import group_name
+
+    store = settings.store()
+    early = date(2024, 10, 1)
+    then = _pooled_values().with_columns(rfm_segment=pl.lit("need_attention"))
+    for values, day in ((then, early), (_pooled_values(), DAY)):
+        store.write_values(
+            values, day, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+        )
+    offers = parse_offers(yaml.safe_load(OFFERS))
+    for day in (early, DAY):
+        keep_plan(store, plan_from_store(store, offers, 3.0, as_of=day))
+    outcomes = _outcomes().drop("segment")
+    store.write_campaign(outcomes, "september", "outcomes.csv", as_of=DAY, plan=early)
+    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    assert "Expected ROI is that of the plan as of 1 Oct 2024 the campaign was drawn from" in text
+    assert (
+        f"segments from the value table as of {early} (the day of the plan the campaign was "
+        "drawn from): for 80 of the 80 outcome rows without one of their own"
+    ) in text
+    table = text.split('id="campaign-segments"', 1)[1].split("</table>", 1)[0]
+    row = re.search(rf"<td>{group_name('need_attention')}</td>(.*?)</tr>", table)
+    assert row is not None and f"<td>{group_name('at_risk')}</td>" not in table, table
+    assert not row.group(1).endswith(f'<td class="num">{NA}</td>'), row.group(1)  # expected
+
+
 def test_qini_chart_draws_the_curve_and_tabulates_it() -> None:
     import re
 
