@@ -248,6 +248,8 @@ def record_command(
     )
     if drawn.said:  # which plan's expected ROI the report sets beside it, or why none yet
         console.print(drawn.said if drawn.day else f"[yellow]note:[/yellow] {drawn.said}")
+    if drawn.note:  # a --plan mistyped was kept without a word
+        console.print(f"[yellow]note:[/yellow] {drawn.note}")
     if control in (0, info.rows):  # recorded without a word, then measured nothing
         none = "no customer held out as control" if control == 0 else "no customer contacted"
         console.print(
@@ -290,6 +292,9 @@ class _Drawn(NamedTuple):
 
     day: date | None
     said: str
+    note: str = ""
+    """A doubt the record states as a note: a ``--plan`` that gave contacted customers no such
+    offer."""
 
 
 _DRAWN_ROI: Final = (
@@ -307,6 +312,10 @@ def _drawn_from(
     page set the latest plan's expected ROI beside it, whichever plan it was drawn from. Only a
     plan of the outcomes' day (``complete``) or earlier can be the one; several that hold the
     campaign alike (:func:`models.campaigns.plans_holding`) are said, not chosen between.
+
+    A ``--plan`` that gave some contacted customers no such offer is kept, with a note: a day
+    mistyped set the ROI of a plan that never planned those contacts beside the campaign's
+    without a word.
 
     Raises
     ------
@@ -327,7 +336,18 @@ def _drawn_from(
                 "nothing stored",
                 param_hint="--plan",
             )
-        return _Drawn(named, f"drawn from the stored plan as of {named} (--plan): {_DRAWN_ROI}")
+        said = f"drawn from the stored plan as of {named} (--plan): {_DRAWN_ROI}"
+        missed = _unplanned(by_day[named], outcomes).len()
+        if not missed:
+            return _Drawn(named, said)
+        contacted = counted(int((~outcomes["control"]).sum()), "contacted customers")
+        return _Drawn(
+            named,
+            said,
+            f"the plan as of {named} gave {missed:,} of the {contacted} no such offer: is "
+            "it the plan the campaign was drawn from? Record the file again under the same "
+            "name with the right --plan, which replaces this record",
+        )
     holding = plans_holding(
         outcomes, {day: rows for day, rows in by_day.items() if day <= complete}
     )
@@ -342,9 +362,9 @@ def _drawn_from(
         return _Drawn(
             None,
             f"the stored plans as of {days} each gave every contacted customer their offer: "
-            "record the campaign again with --plan DAY to say which it was drawn from; until "
-            "then guanxi campaign report and the campaign page set the latest stored plan's "
-            "expected ROI beside it",
+            "record the file again under the same name with --plan DAY, which replaces this "
+            "record, to say which it was drawn from; until then guanxi campaign report and the "
+            "campaign page set the latest stored plan's expected ROI beside it",
         )
     return _Drawn(None, "")
 

@@ -85,12 +85,35 @@ def test_a_campaign_several_plans_hold_is_said_and_a_later_plan_refused() -> Non
     held = _drawn_from(outcomes, by_day, None, october)  # november's is after the outcomes
     assert held.day is None and held.said.startswith(
         "the stored plans as of 2024-09-30, 2024-10-31 each gave every contacted customer their "
-        "offer: record the campaign again with --plan DAY to say which it was drawn from"
+        "offer: record the file again under the same name with --plan DAY, which replaces this "
+        "record, to say which it was drawn from"  # review37: not "give another --name" after it
     )
     assert _drawn_from(outcomes, {october: plan}, None, october).day == october
-    assert _drawn_from(outcomes, {october: plan.head(0)}, None, october) == (None, "")
+    assert _drawn_from(outcomes, {october: plan.head(0)}, None, october) == (None, "", "")
     assert _drawn_from(outcomes, by_day, september, october).day == september
     with pytest.raises(typer.BadParameter, match="the plan as of 2024-11-30 is of a day after"):
         _drawn_from(outcomes, by_day, november, october)
     with pytest.raises(typer.BadParameter, match=r"no plan as of 2024-10-31 is stored \(no plan"):
         _drawn_from(outcomes, {}, october, october)
+
+
+def test_a_plan_named_that_gave_the_contacted_customers_no_such_offer_is_noted() -> None:
+    """review37: --plan DAY of a stored plan that never gave the contacted customers their
+    offer (a day mistyped) was kept without a word, and the report set that plan's expected ROI
+    beside the campaign; it is kept (a plan may be followed loosely) with a note."""
+    outcomes = pl.DataFrame(
+        {"customer_id": ["C1", "C2", "C3"], "offer": ["ret"] * 3, "control": [False, False, True]}
+    )
+    october, september = date(2024, 10, 31), date(2024, 9, 30)
+    by_day = {
+        september: pl.DataFrame({"customer_id": ["C1"], "offer": ["wb"]}),
+        october: outcomes.select("customer_id", "offer"),
+    }
+    assert _drawn_from(outcomes, by_day, october, october).note == ""
+    drawn = _drawn_from(outcomes, by_day, september, october)
+    assert drawn.day == september and drawn.said.startswith("drawn from the stored plan as of")
+    assert drawn.note == (
+        "the plan as of 2024-09-30 gave 2 of the 2 contacted customers no such offer: is it the "
+        "plan the campaign was drawn from? Record the file again under the same name with the "
+        "right --plan, which replaces this record"
+    )
