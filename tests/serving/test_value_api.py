@@ -677,6 +677,35 @@ def test_a_next_order_too_far_off_to_say_is_not_in_dash_days(
         assert 'id="next-order">in 20 days (median, if still a buyer)</dd>' in served
 
 
+def test_a_next_order_beyond_the_value_horizon_is_not_given_in_days(
+    tmp_path: Path, source: StaticSource
+) -> None:
+    """review37 (L8): BG/NBD's median days to the next order is finite but absurd for a one-time
+    buyer with a small fitted r (about 5 x 10^8 days), and the page read "in 502,000,000 days
+    (median, if still a buyer)". A median past the value horizon says so instead; one inside it
+    and one on it are still given in days."""
+    settings = make_settings(tmp_path / "home")
+    days = {"c000": 365.0, "c001": 502_000_000.0, "c002": 366.0}
+    frame = value_frame().with_columns(
+        expected_days_to_next_order=pl.col("customer_id").replace_strict(
+            days, default=pl.col("expected_days_to_next_order")
+        )
+    )
+    store_values(settings.home, frame)
+    with TestClient(create_app(settings, source)) as client:
+        wait_ready(client)
+        for customer, said in (
+            ("c000", "in 365 days (median, if still a buyer)"),
+            ("c001", "beyond the 365-day value horizon (median, if still a buyer)"),
+            ("c002", "beyond the 365-day value horizon (median, if still a buyer)"),
+            ("c003", "in 15 days (median, if still a buyer)"),
+        ):
+            page = client.get(f"/ui/customers/{customer}", headers=headers("reviewer")).text
+            assert f'id="next-order">{said}</dd>' in page, customer
+        answer = client.get("/v1/customers/c001/value", headers=headers()).json()
+        assert answer["expected_days_to_next_order"] == 502_000_000.0  # the API keeps the figure
+
+
 def test_value_page_shows_equity_by_segment_and_tier_and_the_check(
     value_client: TestClient,
 ) -> None:
