@@ -97,11 +97,9 @@ def _values() -> pl.DataFrame:
 
 
 @pytest.fixture
-def cli(local_tracking: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    # review37: keyless, as the value table kept here is, whatever the shell running the tests
-    # exports: the unsigned-store warnings asserted here failed under a GUANXI_STORE_KEY
-    # (and the commands refused the unsigned value table); _keyed sets one where a test wants it
-    monkeypatch.delenv("GUANXI_STORE_KEY", raising=False)
+def cli(local_tracking: Path) -> CliRunner:
+    # keyless, as the value table kept here is (tests/conftest.py unsets an exported
+    # GUANXI_STORE_KEY); _keyed sets one where a test wants it
     _register()
     get_settings.cache_clear()
     keep_values(Store(local_tracking), _values())
