@@ -369,8 +369,8 @@ MISSING: Final = "—"
 """What the CLI prints for a figure it has not got (guanxi target, value, campaign report, models),
 the mark of the reviewer pages' tables: ``guanxi target`` and ``guanxi campaign report`` printed
 ``-``, which read as a minus sign, beside ``guanxi value``'s ``—``. Here, where every layer can
-read it (``guanxi models`` without loading the optimiser), and in :mod:`models.targeting` beside
-the formatters that write it."""
+read it (``guanxi models`` without loading the optimiser), beside the formatters of
+:mod:`features.formatting` that write it."""
 
 
 def counted(n: int, nouns: str) -> str:

@@ -60,7 +60,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from models.targeting import MINUS, format_number
+from features.formatting import MINUS, format_number
 
 __all__ = [
     "DRIFT_COLUMNS",
@@ -241,7 +241,7 @@ def format_measure(value: float | None, digits: int = 3) -> str:
     Returns
     -------
     str
-        :func:`models.targeting.format_number`'s text (None or NaN give
+        :func:`features.formatting.format_number`'s text (None or NaN give
         :data:`~features.contracts.MISSING`), an infinite value ``"∞"`` (``"−∞"`` below zero).
     """
     if value is not None and math.isinf(value):

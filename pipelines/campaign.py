@@ -63,7 +63,8 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from features.contracts import closest, counted
+from features.contracts import MISSING, closest, counted
+from features.formatting import format_number, format_percent, format_points
 from features.store import (
     CampaignInfo,
     PlanInfo,
@@ -98,7 +99,6 @@ from models.campaigns import (
     stored_plan_offers,
 )
 from models.offers import OffersFile, OffersFileError, load_offers
-from models.targeting import MISSING, format_number, format_percent, format_points
 from pipelines.console import fits, warn_unsigned
 from pipelines.margins import check_margin_rate
 

@@ -90,7 +90,7 @@ from mlflow.exceptions import MlflowException
 from rich.console import Console
 from rich.markup import escape
 
-from features.contracts import counted
+from features.contracts import MISSING, counted
 from features.events import EventsValidationError
 from features.snapshot import build_snapshot
 from features.store import Store
@@ -99,7 +99,6 @@ from models.clv import ModelIdentificationError
 from models.explain import MAX_REASONS
 from models.labels import HORIZON_DAYS
 from models.scoring import FeatureSetMismatchError, score_snapshot
-from models.targeting import MISSING
 from models.tasks import retention_task, task_names
 from pipelines import connectors
 from pipelines.days import after_today, history_start, no_event_by

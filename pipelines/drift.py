@@ -60,7 +60,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from features.contracts import FEATURE_SET_VERSION, counted
+from features.contracts import FEATURE_SET_VERSION, MISSING, counted
 from features.events import EventsValidationError, read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import SnapshotNotFoundError, Store, atomic_write
@@ -76,7 +76,6 @@ from models.drift import (
 from models.performance import live_metrics, match_outcomes, outcomes, purchases_forecast_error
 from models.registry import LoadedModel, nest_metrics
 from models.scoring import FeatureSetMismatchError, check_feature_set, score_snapshot
-from models.targeting import MISSING
 from models.tasks import get_task, task_names
 from pipelines.days import after_today, history_start, no_event_by
 from pipelines.score import stored_snapshot

@@ -38,8 +38,9 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from features.contracts import counted
+from features.contracts import MISSING, counted
 from features.database import DatabaseError, is_database
+from features.formatting import format_percent, money_text
 from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableError
 from models.campaigns import RepeatedCustomersError
 from models.knapsack import Method
@@ -49,14 +50,11 @@ from models.registry import configure_tracking
 from models.targeting import (
     BUDGET_TOO_LARGE,
     MAX_BUDGET,
-    MISSING,
     NO_BUDGET,
     NO_CHURN_COMPARISON,
     SUMMARY_COLUMNS,
     Plan,
-    format_percent,
     in_cents,
-    money_text,
     summary_table,
 )
 from pipelines import connectors

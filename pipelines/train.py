@@ -40,6 +40,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from features.events import EventsValidationError
+from features.formatting import format_number
 from models import registry
 from models.labels import HORIZON_DAYS
 from models.registry import (
@@ -50,7 +51,6 @@ from models.registry import (
     log_holdout,
     log_tables,
 )
-from models.targeting import format_number
 from models.tasks import get_task, task_names
 from pipelines import connectors
 from pipelines.console import fits, quiet_libraries

@@ -45,9 +45,10 @@ import polars as pl
 import typer
 from rich.console import Console
 
-from features.contracts import FEATURE_SET_VERSION, counted
+from features.contracts import FEATURE_SET_VERSION, MISSING, counted
 from features.database import DatabaseError
 from features.events import EventsValidationError, StagedOrders
+from features.formatting import format_percent
 from features.store import Store, ValueTableInfo
 from features.value import order_events, repeat_purchase_summary
 from models import registry
@@ -61,7 +62,7 @@ from models.clv.customers import (
     value_table,
 )
 from models.clv.validation import HoldoutCheck, holdout_check
-from models.targeting import GROUP_NAMES, MISSING, NO_GROUP_NAMES, format_percent
+from models.targeting import GROUP_NAMES, NO_GROUP_NAMES
 from models.tasks import retention_task
 from pipelines import connectors
 from pipelines.console import fitted_table, warn_unsigned

@@ -26,14 +26,14 @@ from typing import Final
 import numpy as np
 from markupsafe import Markup, escape
 
-from models.metrics import MIN_BIN_ROWS
-from models.targeting import (
-    MISSING,
+from features.contracts import MISSING
+from features.formatting import (
     format_number,
     format_percent,
     format_points,
     format_signed_percent,
 )
+from models.metrics import MIN_BIN_ROWS
 
 __all__ = [
     "Chart",

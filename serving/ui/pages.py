@@ -46,7 +46,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from mlflow.exceptions import MlflowException
 
-from features.contracts import SCORE_RANGES, quoted_near
+from features.contracts import MISSING, SCORE_RANGES, quoted_near
+from features.formatting import minus_signs, money_text
 from features.rfm import segment_name
 from features.store import Store
 from models import registry
@@ -55,7 +56,7 @@ from models.drift import format_measure
 from models.metrics import MIN_BIN_ROWS
 from models.ranking import BANDS
 from models.registry import ModelNotFoundError
-from models.targeting import MINUS, MISSING, NO_GROUP_NAMES, minus_signs, money_text
+from models.targeting import NO_GROUP_NAMES
 from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, task_names, task_specs
 from serving.deps import (
     Holder,
@@ -240,9 +241,7 @@ def filters() -> dict[str, Any]:
         # in cents, or with the digits an amount short of half a cent needs (a budget of 0.001
         # showed as 0.00, none), as guanxi target prints it since 725b242
         "money": lambda v: (
-            format_number(v)
-            if v is None or not np.isfinite(v)
-            else money_text(v).replace("-", MINUS)
+            format_number(v) if v is None or not np.isfinite(v) else minus_signs(money_text(v))
         ),
         "minus": minus_signs,  # a signed figure written in the template: +0.0123, −0.0123
         "reason": _reason_text,
@@ -297,7 +296,7 @@ def _reason_text(sentence: str) -> str:
     -------
     str
         ``"order trend −0.50 (last 90 days against the 90 before)"``: a negative value with
-        the minus sign of the points beside it (:func:`models.targeting.minus_signs`), where it
+        the minus sign of the points beside it (:func:`features.formatting.minus_signs`), where it
         read ``-0.50`` next to ``−4.1 pts``.
     """
     return minus_signs(sentence.rsplit(": ", 1)[0])

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -10,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from features.contracts import MISSING
 from models.drift import (
     DRIFT_COLUMNS,
     PSI_FLOOR,
@@ -22,7 +27,6 @@ from models.drift import (
     quantile_edges,
     score_drift,
 )
-from models.targeting import MISSING
 
 
 def test_psi_by_hand_on_two_quantile_bins() -> None:
@@ -157,6 +161,19 @@ def test_a_constant_reference_that_moved_is_infinitely_many_sds_away_and_says_so
     shown = [format_measure(v) for v in (None, math.nan, 0.1234, 1234.5)]
     assert shown == [MISSING, MISSING, "0.123", "1,234.500"]  # as format_number writes them
     assert format_measure(0.1234, 2) == "0.12"
+
+
+def test_drift_writes_its_figures_without_loading_the_optimiser() -> None:
+    """review37: models.drift imported models.targeting (the knapsack solver, the offers schema,
+    the equity code) to reach format_number, the load a6b3c8c had taken off guanxi models by
+    moving MISSING; the formatters are features.formatting's now."""
+    optimiser = "{'models.targeting', 'models.knapsack'}"
+    code = f"import sys, models.drift; print(sorted({optimiser} & set(sys.modules)))"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def test_score_drift_per_task() -> None:

@@ -145,7 +145,7 @@ class _Fit:
 def test_value_prints_a_small_share_as_the_value_page_does() -> None:
     """ui31b: a segment holding 0.04% of the equity printed "0.0%" in guanxi value's table, a
     share of nothing beside the value page's "<0.1%" for the same segment; both use
-    models.targeting.format_percent now."""
+    features.formatting.format_percent now."""
     table = pl.DataFrame(
         {
             "customer_id": ["a", "b", "c"],

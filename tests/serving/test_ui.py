@@ -1027,7 +1027,7 @@ def test_a_tasks_graded_rule_is_named_as_its_spec_names_it() -> None:
 
 
 def test_display_helpers_live_beside_missing() -> None:
-    """The CLI's percentages come from the models layer, and the pages write MISSING itself.
+    """The CLI's percentages come from features.formatting, and the pages write MISSING itself.
 
     ``guanxi target`` imported ``format_percent`` from the web layer (serving.ui.charts), and
     the charts and the templates wrote the missing mark as a literal in thirty places.
@@ -1036,18 +1036,18 @@ def test_display_helpers_live_beside_missing() -> None:
 
     import pipelines.target
     import serving.ui.charts
-    from models import targeting
+    from features import contracts, formatting
 
-    assert pipelines.target.format_percent is targeting.format_percent
-    assert serving.ui.charts.format_percent is targeting.format_percent
+    assert pipelines.target.format_percent is formatting.format_percent
+    assert serving.ui.charts.format_percent is formatting.format_percent
     ui = Path(serving.ui.charts.__file__).parent
     for source in sorted(ui.glob("*.py")):
         literals = [
             node.lineno
             for node in ast.walk(ast.parse(source.read_text(encoding="utf-8")))
-            if isinstance(node, ast.Constant) and node.value == targeting.MISSING
+            if isinstance(node, ast.Constant) and node.value == contracts.MISSING
         ]
-        assert not literals, f"{source.name} lines {literals}: use models.targeting.MISSING"
+        assert not literals, f"{source.name} lines {literals}: use features.contracts.MISSING"
     for template in sorted((ui / "templates").glob("*.html")):
         text = re.sub(r"{#.*?#}", "", template.read_text(encoding="utf-8"), flags=re.S)
         # a dash as the value of a cell, an expression or a span (prose may still use one)
@@ -1102,7 +1102,7 @@ def test_formatting_for_people() -> None:
 def test_a_negative_value_in_a_reason_has_the_pages_minus_sign() -> None:
     """heavy35: a reason's value kept the API's hyphen-minus on the customer page and in its
     waterfall ("order trend -0.50 (...)") beside its points in minus signs ("−4.1 pts"); the
-    pages write every negative figure with models.targeting.MINUS, hyphens in words kept."""
+    pages write every negative figure with features.formatting.MINUS, hyphens in words kept."""
     from serving.schemas import Reason, TaskScore
     from serving.ui.pages import _task_view, environment
 
