@@ -1,0 +1,471 @@
+"""Re-measure the published figures, one run after another, as their current runs were made.
+
+    python -m bench.remeasure [--stale] [--only NAME ...] [--list] [--logs DIR] [--work DIR]
+                              [--samples DIR]
+
+Every figure :data:`bench.staleness.FIGURES` declares has its run here (:data:`RUNS`), with the
+commands bench/README.md's "How to run them" gives and the hand-run figures' sections of
+bench/HISTORY.md state (the 1M ``guanxi score --explain 5`` and ``guanxi value`` from a home
+whose four models were trained on the 20k sample and whose 1M snapshot is built first, the demo
+in a fresh ``GUANXI_HOME``, ``guanxi cycle`` three times on a 1,000-customer sample). The runs go
+one at a time, in the order of :data:`RUNS`, the longest first: two heavy runs at once on two
+cores make both figures wrong.
+
+Each step writes its output to ``<logs>/<step>.log``, under GNU ``time -v`` when the machine has
+``/usr/bin/time`` (the peak memory the hand-run figures publish), and a line to
+``<logs>/steps.log`` as it starts and ends: the UTC time, the load average, main's commit and,
+at the end, the exit status. A step that fails ends its figure's run (the next figure runs); a
+shared set-up that fails skips the figures needing it. ``--stale`` runs only the figures
+``python -m bench.staleness`` finds stale, ``--only`` the ones named, and ``--list`` prints the
+commands without running anything.
+
+It measures; it does not publish. Read each log and write the runs into bench/HISTORY.md, the
+records of bench/staleness.py and the current figures as bench/README.md says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.staleness import staleness
+from features.contracts import quoted_near
+
+__all__ = ["PREPARED", "RUNS", "Run", "Step", "main", "selected"]
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command of a run.
+
+    Parameters
+    ----------
+    label : str
+        Its log's name (``<logs>/<label>.log``), unique across :data:`RUNS` and
+        :data:`PREPARED`; two figures one run gives share its steps.
+    argv : tuple of str
+        The command; ``{python}``, ``{guanxi}``, ``{samples}``, ``{work}`` and ``{logs}`` are
+        the virtualenv's interpreter and ``guanxi``, the benches' sample folder, the work folder
+        and the log folder.
+    env : mapping of str to str
+        Variables set for it (placeholders as in ``argv``).
+    fresh : str or None
+        A folder under the work folder emptied before the step (a fresh ``GUANXI_HOME``).
+    cwd : str or None
+        Its working folder (placeholders as in ``argv``), the repository's root by default.
+    """
+
+    label: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    fresh: str | None = None
+    cwd: str | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    """The steps that re-measure one published figure.
+
+    Parameters
+    ----------
+    figure : str
+        Its name in :data:`bench.staleness.FIGURES`.
+    steps : tuple of Step
+        Its commands, in order.
+    needs : tuple of str
+        Set-ups of :data:`PREPARED` it reads, made once before the first run needing them.
+    """
+
+    figure: str
+    steps: tuple[Step, ...]
+    needs: tuple[str, ...] = ()
+
+
+def _bench(label: str, command: str) -> Step:
+    """``python -m <command>`` (words split on spaces), logged as ``label``."""
+    return Step(label, ("{python}", "-m", *command.split()))
+
+
+def _guanxi(label: str, command: str, home: str, **kwargs: str | None) -> Step:
+    """``guanxi <command>`` (words split on spaces) in the ``GUANXI_HOME`` ``home``."""
+    env = {"GUANXI_HOME": home}
+    if kwargs.pop("in_memory", None):
+        env["GUANXI_FEATURES_IN_MEMORY_EVENTS"] = "100000000"
+    return Step(label, ("{guanxi}", *command.split()), env, **kwargs)
+
+
+S20 = "{samples}/sample-20000-42"
+S1M = "{samples}/sample-1000000-42"
+DATA_20K = f"--events {S20}/events.parquet --customers {S20}/customers.parquet"
+DATA_1M = f"--events {S1M}/events.parquet --customers {S1M}/customers.parquet"
+HOME_1M = "{work}/home1m"
+CYCLE = "{work}/cycle"
+DATA_CYCLE = f"--events {CYCLE}/data/events.parquet --customers {CYCLE}/data/customers.parquet"
+
+_SAMPLES = (
+    "from pathlib import Path; from pipelines.sample import generate_sample; "
+    'folders = {{n: Path("{samples}") / f"sample-{{n}}-42" for n in (20_000, 1_000_000)}}; '
+    "[generate_sample(n, f, seed=42) for n, f in folders.items() "
+    'if not (f / "events.parquet").is_file()]'
+)
+
+_NO_NUMBA_CACHE = (
+    'import pathlib; [p.unlink() for x in ("*.nbi", "*.nbc") for p in pathlib.Path().rglob(x)]'
+)
+
+_TASKS = ("cross_sell", "churn", "referral", "repurchase")
+
+PREPARED: dict[str, tuple[Step, ...]] = {
+    "samples": (Step("samples", ("{python}", "-c", _SAMPLES)),),
+    "home1m": (
+        *(
+            _guanxi(
+                f"home1m-train-{task}",
+                f"train --task {task} {DATA_20K} --as-of 2025-12-31 --horizon 90 --trials 2 "
+                "--seed 42",
+                HOME_1M,
+                fresh="home1m" if task == _TASKS[0] else None,
+            )
+            for task in _TASKS
+        ),
+        Step(
+            "home1m-warm-up", ("{python}", "-c", "from models.treeshap import warm_up; warm_up()")
+        ),
+        _guanxi("home1m-features", f"features build --as-of 2025-12-31 {DATA_1M}", HOME_1M),
+    ),
+}
+"""Set-ups runs share: the benches' 20k and 1M samples (``guanxi data sample``'s generator with
+seed 42 and the defaults, as the benches make theirs), and the 1M home: the four tasks trained
+on the 20k sample, numba's TreeSHAP compiled, the 1M snapshot built."""
+
+_VALUE_1M = tuple(
+    _guanxi(
+        f"value1m-{kind}{i}",
+        f"value {DATA_1M} --as-of 2025-12-31 --alias challenger --no-store "
+        f"--out {{logs}}/value1m-{kind}{i}.parquet",
+        HOME_1M,
+        in_memory="yes" if kind == "memory" else None,
+    )
+    for i in (1, 2)
+    for kind in ("staged", "memory")
+)
+"""``guanxi value`` at 1M, staged and in memory, twice each in turn."""
+
+
+def _cycle(label: str, day: str) -> Step:
+    command = f"cycle --as-of {day} {DATA_CYCLE} --tasks churn --trials 1 --value-horizon 90"
+    return _guanxi(label, command, CYCLE)
+
+
+_PYTEST = "pytest -m slow -s -p no:cacheprovider"
+
+RUNS: tuple[Run, ...] = (
+    Run(
+        "bench.train_scale, 1M",
+        tuple(
+            _bench(
+                f"ts1m-{task}",
+                f"bench.train_scale --customers 1000000 --tasks {task} --trials 2 --modes sampled",
+            )
+            for task in _TASKS
+        ),
+        ("samples",),
+    ),
+    Run(
+        "bench.train_scale, 100k cross-sell",
+        (
+            _bench(
+                "ts100k",
+                "bench.train_scale --customers 100000 --tasks cross_sell --trials 5 "
+                "--modes sampled all",
+            ),
+        ),
+    ),
+    Run("bench.train", (_bench("train", "bench.train"),)),
+    Run(
+        "bench.scale, 100k and 1M, both engines",
+        (
+            _bench(
+                "scale",
+                "bench.scale --sizes 100000 1000000 --spark-sizes 100000 1000000 --fit-size 100000",
+            ),
+        ),
+        ("samples",),
+    ),
+    Run("bench.value_features", (_bench("vfeat", "bench.value_features --customers 20000"),)),
+    Run(
+        "guanxi score --explain 5 at 1M",
+        (
+            _guanxi(
+                "explain1m",
+                f"score --as-of 2025-12-31 {DATA_1M} --alias challenger --explain 5 --no-store "
+                "--out {logs}/scores-1m.parquet",
+                HOME_1M,
+            ),
+        ),
+        ("samples", "home1m"),
+    ),
+    Run("bench.explain", (_bench("explain", "bench.explain"),)),
+    Run("bench.xsell_objectives", (_bench("xsell", "bench.xsell_objectives --customers 20000"),)),
+    Run(
+        "bench.sources",
+        (_bench("sources", "bench.sources --events 2000000 10000000 --repeat 2"),),
+    ),
+    Run(
+        "bench.scale, 5M Polars",
+        (
+            _bench(
+                "scale5m",
+                "bench.scale --sizes 100000 1000000 5000000 --spark-sizes --steps snapshot "
+                "--fit-size 100000",
+            ),
+        ),
+        ("samples",),
+    ),
+    Run("bench.sample", (_bench("sample", "bench.sample --customers 1000000"),)),
+    Run("bench.spark", (_bench("spark", "bench.spark"),), ("samples",)),
+    Run("bench.features", (_bench("features", "bench.features --repeat 3"),)),
+    Run(
+        "issue 10's cross-sell (tests/training)",
+        (
+            _bench(
+                "issue10",
+                f"{_PYTEST} tests/training/test_train.py "
+                "-k test_cross_sell_is_graded_on_the_top_categories_at_20k",
+            ),
+        ),
+    ),
+    Run("guanxi value at 1M, staged and in memory", _VALUE_1M, ("samples", "home1m")),
+    Run("guanxi value at 1M, staged (value19)", _VALUE_1M, ("samples", "home1m")),
+    Run(
+        "uplift targeting (tests/models)",
+        (_bench("uplift", f"{_PYTEST} tests/models/test_uplift.py"),),
+    ),
+    Run("bench.target", (_bench("target", "bench.target"),)),
+    Run("bench.serve", (_bench("serve", "bench.serve"),)),
+    Run("bench.load", (_bench("load", "bench.load"),)),
+    Run(
+        "bench.ui",
+        (  # numba's cache removed first, as after an install: the first request's figure
+            Step("ui-no-numba-cache", ("{python}", "-c", _NO_NUMBA_CACHE)),
+            _bench("ui", "bench.ui --customers 100000"),
+        ),
+    ),
+    Run("bench.profile", (_bench("profile", "bench.profile"),)),
+    Run(
+        "the demo (guanxi demo --no-serve)",
+        (_guanxi("demo", "demo --no-serve", "{work}/demo", fresh="demo"),),
+    ),
+    Run(
+        "guanxi cycle at 1,000 customers",
+        (
+            _guanxi(
+                "cycle-sample",
+                "data sample --customers 1000 --seed 3 --out data",
+                CYCLE,
+                fresh="cycle",
+                cwd=CYCLE,
+            ),
+            _cycle("cycle-2024-10-31", "2024-10-31"),
+            _cycle("cycle-2024-10-31-again", "2024-10-31"),
+            _cycle("cycle-2025-03-31", "2025-03-31"),
+        ),
+    ),
+    Run("bench.value", (_bench("value", "bench.value"),)),
+)
+"""Every published figure's run, in the order they go: the heaviest first, as the sessions'
+heavy windows ran them (bench/HISTORY.md). Two figures one run gives share its steps, run once."""
+
+
+def selected(names: Sequence[str] = (), stale_only: bool = False, repo: Path = REPO) -> list[Run]:
+    """Pick the runs to make, in :data:`RUNS`' order.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Figures named (``--only``); every figure when empty.
+    stale_only : bool, default False
+        Keep only the figures ``bench.staleness`` finds stale at the repository's HEAD.
+    repo : pathlib.Path
+        The repository.
+
+    Returns
+    -------
+    list of Run
+        The runs.
+
+    Raises
+    ------
+    ValueError
+        A name that is no figure's, with the figures' names.
+    """
+    known = [run.figure for run in RUNS]
+    for name in names:
+        if name not in known:
+            listed = "; ".join(map(repr, known))
+            raise ValueError(f"no figure named {quoted_near(name, known)}; the figures: {listed}")
+    runs = [run for run in RUNS if not names or run.figure in names]
+    if stale_only:
+        stale = {row.figure.name for row in staleness(repo, "HEAD") if not row.current}
+        runs = [run for run in runs if run.figure in stale]
+    return runs
+
+
+def _words(step: Step, places: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+    argv = [word.format(**places) for word in step.argv]
+    return argv, {name: value.format(**places) for name, value in step.env.items()}
+
+
+def _shown(step: Step, places: Mapping[str, str]) -> str:
+    argv, env = _words(step, places)
+    words = [*(f"{name}={value}" for name, value in env.items()), *argv]
+    text = shlex.join(words)
+    return f"  {step.label}: {text}" + (f"  (in {step.cwd.format(**places)})" if step.cwd else "")
+
+
+class _Log:
+    """``<logs>/steps.log``: a line as each step starts and ends."""
+
+    def __init__(self, logs: Path, repo: Path) -> None:
+        self.path = logs / "steps.log"
+        self.repo = repo
+
+    def line(self, text: str) -> None:
+        load = os.getloadavg()[0]
+        commit = subprocess.run(
+            ["git", "-C", str(self.repo), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(f"{text} {now} load {load:.2f} rev {commit or '?'}\n")
+
+
+class _Maker:
+    """Makes the steps of the runs, each step and each set-up once."""
+
+    def __init__(self, places: Mapping[str, str], logs: Path, log: _Log) -> None:
+        self.places = places
+        self.logs = logs
+        self.log = log
+        self.made: dict[str, int] = {}  # step label: exit status
+        self.prepared: dict[str, str] = {}  # set-up: its failed step's label, or ""
+
+    def step(self, step: Step) -> int:
+        """Run one step (once), its output in ``<logs>/<label>.log``; return its exit status."""
+        if step.label in self.made:
+            return self.made[step.label]
+        argv, env = _words(step, self.places)
+        if step.fresh:
+            fresh = Path(self.places["work"]) / step.fresh
+            shutil.rmtree(fresh, ignore_errors=True)
+            fresh.mkdir(parents=True)
+        timed = ["/usr/bin/time", "-v"] if Path("/usr/bin/time").is_file() else []
+        repo = self.places["repo"]
+        path = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH", "")) if p)
+        self.log.line(f"{step.label} START")
+        with (self.logs / f"{step.label}.log").open("w", encoding="utf-8") as out:
+            done = subprocess.run(
+                [*timed, *argv],
+                cwd=step.cwd.format(**self.places) if step.cwd else repo,
+                env={**os.environ, "PYTHONPATH": path, **env},
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+        self.log.line(f"{step.label} END rc={done.returncode}")
+        self.made[step.label] = done.returncode
+        return done.returncode
+
+    def measure(self, run: Run) -> str:
+        """Make a run's set-ups (once) and steps; return why it failed, empty when it did not."""
+        for need in run.needs:
+            if need not in self.prepared:
+                failing = [s.label for s in PREPARED[need] if self.step(s)][:1]
+                self.prepared[need] = failing[0] if failing else ""
+            if self.prepared[need]:
+                return f"its set-up {need} failed at {self.prepared[need]}"
+        for step in run.steps:
+            if status := self.step(step):
+                return f"{step.label} exited {status}"
+        return ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Re-measure the figures chosen, one step at a time; say which failed.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: the command line's).
+
+    Returns
+    -------
+    int
+        0 when every step chosen ended with 0 (or with ``--list``), else 1.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", default=[], metavar="NAME", help="these figures")
+    parser.add_argument("--stale", action="store_true", help="only the stale figures")
+    parser.add_argument("--list", action="store_true", help="print the commands, run nothing")
+    parser.add_argument("--logs", type=Path, help="where the logs go (default: <work>/logs)")
+    parser.add_argument(
+        "--work", type=Path, default=Path(tempfile.gettempdir()) / "guanxi-remeasure"
+    )
+    parser.add_argument(
+        "--samples", type=Path, default=Path(tempfile.gettempdir()) / "guanxi-bench"
+    )
+    args = parser.parse_args(argv)
+    try:
+        runs = selected(args.only, args.stale)
+    except ValueError as exc:
+        parser.error(str(exc))
+    logs = args.logs or args.work / "logs"
+    python = Path(sys.executable)
+    places = {
+        "python": str(python),
+        "guanxi": str(python.with_name("guanxi")),
+        "samples": str(args.samples.resolve()),
+        "work": str(args.work.resolve()),
+        "logs": str(logs.resolve()),
+        "repo": str(REPO),
+    }
+    needed = list(dict.fromkeys(need for run in runs for need in run.needs))
+    if args.list:
+        for need in needed:
+            print(f"set-up {need}:")
+            print("\n".join(_shown(step, places) for step in PREPARED[need]))
+        for run in runs:
+            print(f"{run.figure}" + (f" (needs {', '.join(run.needs)})" if run.needs else "") + ":")
+            print("\n".join(_shown(step, places) for step in run.steps))
+        return 0
+    logs.mkdir(parents=True, exist_ok=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    maker = _Maker(places, logs, _Log(logs, REPO))
+    failed = []
+    for run in runs:
+        why = maker.measure(run)
+        print(f"{run.figure}: {'NOT measured, ' + why if why else 'measured'}", flush=True)
+        if why:
+            failed.append(run.figure)
+    print(f"logs in {logs}; read them into bench/HISTORY.md as bench/README.md says")
+    if failed:
+        print(f"NOT measured: {'; '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""bench.remeasure: every published figure has its run, and the runner runs each step once."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import remeasure
+from bench.remeasure import PREPARED, RUNS, Run, Step, main, selected
+from bench.staleness import FIGURES, Staleness
+
+
+def test_every_published_figure_has_one_run() -> None:
+    """A figure bench/staleness.py declares without a run here would go unmeasured by
+    ``python -m bench.remeasure --stale`` while the table calls it stale."""
+    figures = [run.figure for run in RUNS]
+    assert sorted(figures) == sorted(f.name for f in FIGURES)
+    assert len(set(figures)) == len(figures)
+    assert all(need in PREPARED for run in RUNS for need in run.needs)
+
+
+def test_a_label_names_one_step() -> None:
+    """Steps are made once per label (two figures one run gives share them), and each writes
+    ``<label>.log``: two different commands under one label would each overwrite the other."""
+    steps = [step for run in RUNS for step in run.steps]
+    steps += [step for prepared in PREPARED.values() for step in prepared]
+    by_label: dict[str, Step] = {}
+    for step in steps:
+        assert by_label.setdefault(step.label, step) == step, step.label
+
+
+def test_the_runs_are_the_readmes_commands() -> None:
+    """The commands are those bench/README.md gives for the current figures."""
+    readme = (Path(__file__).resolve().parents[2] / "bench" / "README.md").read_text()
+    for run in RUNS:
+        for step in run.steps:
+            if step.argv[:2] == ("{python}", "-m") and step.argv[2].startswith("bench."):
+                command = " ".join(("python", "-m", *step.argv[2:]))
+                if "--tasks" in step.argv and step.label.startswith("ts1m-"):
+                    command = command.replace(step.argv[step.argv.index("--tasks") + 1], "<task>")
+                assert f"`{command}" in readme, command
+
+
+def test_list_prints_the_commands_and_runs_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    work = tmp_path / "work"
+    assert main(["--list", "--only", "bench.value", "the demo (guanxi demo --no-serve)"]) == 0
+    out = capsys.readouterr().out
+    assert f"  value: {sys.executable} -m bench.value\n" in out
+    assert "GUANXI_HOME=" in out and "demo --no-serve" in out
+    assert "bench.features" not in out and not work.exists()
+
+
+def test_an_unknown_figure_is_refused_with_the_one_meant(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--list", "--only", "bench.uii"])
+    assert exited.value.code == 2
+    assert "no figure named 'bench.uii' (is it 'bench.ui'?)" in capsys.readouterr().err
+    assert [run.figure for run in selected(["bench.ui", "bench.value"])] == [
+        "bench.ui",
+        "bench.value",
+    ]  # in RUNS' order
+
+
+def test_each_step_runs_once_and_a_failure_stops_only_its_figure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def say(label: str, code: str) -> Step:
+        return Step(label, ("{python}", "-c", code))
+
+    shared = say("shared", "import os; print('home', os.environ['GUANXI_HOME'])")
+    shared = Step(shared.label, shared.argv, {"GUANXI_HOME": "{work}/home"}, fresh="home")
+    monkeypatch.setattr(
+        remeasure,
+        "PREPARED",
+        {"good": (say("good-set-up", "print('made')"),), "bad": (say("bad", "exit(4)"),)},
+    )
+    monkeypatch.setattr(
+        remeasure,
+        "RUNS",
+        (
+            Run("one", (shared,), ("good",)),
+            Run("two", (shared, say("after", "print('after')")), ("good",)),
+            Run("three", (say("never", "print('never')"),), ("bad",)),
+            Run("four", (say("fails", "exit(3)"), say("skipped", "print(1)"))),
+            Run("five", (say("five", "print('five')"),)),
+        ),
+    )
+    work, logs = tmp_path / "work", tmp_path / "logs"
+    assert main(["--work", str(work), "--logs", str(logs)]) == 1
+    out = capsys.readouterr()
+    assert "one: measured\ntwo: measured\n" in out.out
+    assert "three: NOT measured, its set-up bad failed at bad\n" in out.out
+    assert "four: NOT measured, fails exited 3\nfive: measured\n" in out.out
+    assert "NOT measured: three; four" in out.err
+    assert (logs / "shared.log").read_text().count(f"home {work.resolve()}/home") == 1
+    lines = (logs / "steps.log").read_text().splitlines()
+    started = [line.split(" START ")[0] for line in lines if " START " in line]
+    assert started == ["good-set-up", "shared", "after", "bad", "fails", "five"]
+    assert any(line.startswith("fails END rc=3 ") for line in lines)
+    assert not (logs / "never.log").exists() and not (logs / "skipped.log").exists()
+
+
+def test_stale_keeps_the_figures_the_staleness_table_calls_stale(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    by_name = {f.name: f for f in FIGURES}
+    rows = [
+        Staleness(by_name["bench.ui"], [], ["abc1234 a change"]),
+        Staleness(by_name["bench.value"], [], []),
+        Staleness(by_name["bench.serve"], [], ["abc1234 a change"]),
+    ]
+    monkeypatch.setattr(remeasure, "staleness", lambda repo, rev: rows)
+    assert [run.figure for run in selected(stale_only=True)] == ["bench.serve", "bench.ui"]
+    assert [run.figure for run in selected(["bench.ui", "bench.value"], True)] == ["bench.ui"]
