@@ -1,7 +1,6 @@
 """Re-measure the published figures, one run after another, as their current runs were made.
 
     python -m bench.remeasure [--stale] [--only NAME ...] [--list] [--logs DIR] [--work DIR]
-                              [--samples DIR]
 
 Every figure :data:`bench.staleness.FIGURES` declares has its run here (:data:`RUNS`), with the
 commands bench/README.md's "How to run them" gives and the hand-run figures' sections of
@@ -15,7 +14,15 @@ Each step writes its output to ``<logs>/<step>.log``, under GNU ``time -v`` when
 ``/usr/bin/time`` (the peak memory the hand-run figures publish), and a line to
 ``<logs>/steps.log`` as it starts and ends: the UTC time, the load average, main's commit and,
 at the end, the exit status. A step that fails ends its figure's run (the next figure runs); a
-shared set-up that fails skips the figures needing it. ``--stale`` runs only the figures
+shared set-up that fails skips the figures needing it. The files a step writes (the 1M scores
+and value tables) go to ``<work>/out``. Every step starts without the shell's ``GUANXI_*`` and
+``MLFLOW_*`` settings, as the published runs did: an exported ``GUANXI_STORE_KEY`` would add
+signing to the timed runs, ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` turn the staged value runs into
+in-memory ones, ``MLFLOW_TRACKING_URI`` send the 1M home's models to another registry.
+
+The set-ups (the benches' samples, the 1M home) are made when the first run needing them
+starts. The drift figures of the README are not one of bench.staleness' figures: re-check them
+by hand as bench/HISTORY.md's "The drift figures" says. ``--stale`` runs only the figures
 ``python -m bench.staleness`` finds stale, ``--only`` the ones named, and ``--list`` prints the
 commands without running anything.
 
@@ -55,9 +62,9 @@ class Step:
         Its log's name (``<logs>/<label>.log``), unique across :data:`RUNS` and
         :data:`PREPARED`; two figures one run gives share its steps.
     argv : tuple of str
-        The command; ``{python}``, ``{guanxi}``, ``{samples}``, ``{work}`` and ``{logs}`` are
-        the virtualenv's interpreter and ``guanxi``, the benches' sample folder, the work folder
-        and the log folder.
+        The command; ``{python}``, ``{guanxi}``, ``{samples}``, ``{work}`` and ``{out}`` are
+        the virtualenv's interpreter and ``guanxi``, the benches' sample folder
+        (:data:`SAMPLES`), the work folder and the folder of the files steps write.
     env : mapping of str to str
         Variables set for it (placeholders as in ``argv``).
     fresh : str or None
@@ -105,6 +112,10 @@ def _guanxi(label: str, command: str, home: str, **kwargs: str | None) -> Step:
     return Step(label, ("{guanxi}", *command.split()), env, **kwargs)
 
 
+SAMPLES = Path(tempfile.gettempdir()) / "guanxi-bench"
+"""Where bench.scale, bench.spark and bench.train_scale keep their samples (their ``--data``
+default), which the hand-run figures read too."""
+
 S20 = "{samples}/sample-20000-42"
 S1M = "{samples}/sample-1000000-42"
 DATA_20K = f"--events {S20}/events.parquet --customers {S20}/customers.parquet"
@@ -115,10 +126,14 @@ DATA_CYCLE = f"--events {CYCLE}/data/events.parquet --customers {CYCLE}/data/cus
 
 _SAMPLES = (
     "from pathlib import Path; from pipelines.sample import generate_sample; "
-    'folders = {{n: Path("{samples}") / f"sample-{{n}}-42" for n in (20_000, 1_000_000)}}; '
+    'folders = {{n: Path("{samples}") / f"sample-{{n}}-42" for n in {sizes}}}; '
     "[generate_sample(n, f, seed=42) for n, f in folders.items() "
     'if not (f / "events.parquet").is_file()]'
 )
+
+_SIZES = "(20_000, 100_000, 1_000_000, 5_000_000)"
+"""The sample sizes the benches and hand-run figures read, made before the first timed step: 5M
+takes 5-10 minutes."""
 
 _NO_NUMBA_CACHE = (
     'import pathlib; [p.unlink() for x in ("*.nbi", "*.nbc") for p in pathlib.Path().rglob(x)]'
@@ -127,7 +142,7 @@ _NO_NUMBA_CACHE = (
 _TASKS = ("cross_sell", "churn", "referral", "repurchase")
 
 PREPARED: dict[str, tuple[Step, ...]] = {
-    "samples": (Step("samples", ("{python}", "-c", _SAMPLES)),),
+    "samples": (Step("samples", ("{python}", "-c", _SAMPLES.replace("{sizes}", _SIZES))),),
     "home1m": (
         *(
             _guanxi(
@@ -145,15 +160,16 @@ PREPARED: dict[str, tuple[Step, ...]] = {
         _guanxi("home1m-features", f"features build --as-of 2025-12-31 {DATA_1M}", HOME_1M),
     ),
 }
-"""Set-ups runs share: the benches' 20k and 1M samples (``guanxi data sample``'s generator with
-seed 42 and the defaults, as the benches make theirs), and the 1M home: the four tasks trained
-on the 20k sample, numba's TreeSHAP compiled, the 1M snapshot built."""
+"""Set-ups runs share: the benches' 20k, 100k, 1M and 5M samples (``guanxi data sample``'s
+generator with seed 42 and the defaults, as the benches make theirs when missing), and the 1M
+home: the four tasks trained on the 20k sample, numba's TreeSHAP compiled, the 1M snapshot
+built."""
 
 _VALUE_1M = tuple(
     _guanxi(
         f"value1m-{kind}{i}",
         f"value {DATA_1M} --as-of 2025-12-31 --alias challenger --no-store "
-        f"--out {{logs}}/value1m-{kind}{i}.parquet",
+        f"--out {{out}}/value1m-{kind}{i}.parquet",
         HOME_1M,
         in_memory="yes" if kind == "memory" else None,
     )
@@ -210,7 +226,7 @@ RUNS: tuple[Run, ...] = (
             _guanxi(
                 "explain1m",
                 f"score --as-of 2025-12-31 {DATA_1M} --alias challenger --explain 5 --no-store "
-                "--out {logs}/scores-1m.parquet",
+                "--out {out}/scores-1m.parquet",
                 HOME_1M,
             ),
         ),
@@ -282,7 +298,7 @@ RUNS: tuple[Run, ...] = (
             _cycle("cycle-2025-03-31", "2025-03-31"),
         ),
     ),
-    Run("bench.value", (_bench("value", "bench.value"),)),
+    Run("bench.value", (_bench("value", "bench.value"), _bench("value-again", "bench.value"))),
 )
 """Every published figure's run, in the order they go: the heaviest first, as the sessions'
 heavy windows ran them (bench/HISTORY.md). Two figures one run gives share its steps, run once."""
@@ -343,11 +359,15 @@ class _Log:
 
     def line(self, text: str) -> None:
         load = os.getloadavg()[0]
-        commit = subprocess.run(
-            ["git", "-C", str(self.repo), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        try:
+            commit = subprocess.run(
+                ["git", "-C", str(self.repo), "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+        except OSError:  # no git: the line says so
+            commit = ""
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
         with self.path.open("a", encoding="utf-8") as out:
             out.write(f"{text} {now} load {load:.2f} rev {commit or '?'}\n")
@@ -375,27 +395,32 @@ class _Maker:
         timed = ["/usr/bin/time", "-v"] if Path("/usr/bin/time").is_file() else []
         repo = self.places["repo"]
         path = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH", "")) if p)
+        shell = {k: v for k, v in os.environ.items() if not k.startswith(("GUANXI_", "MLFLOW_"))}
         self.log.line(f"{step.label} START")
         with (self.logs / f"{step.label}.log").open("w", encoding="utf-8") as out:
-            done = subprocess.run(
-                [*timed, *argv],
-                cwd=step.cwd.format(**self.places) if step.cwd else repo,
-                env={**os.environ, "PYTHONPATH": path, **env},
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                check=False,
-            )
-        self.log.line(f"{step.label} END rc={done.returncode}")
-        self.made[step.label] = done.returncode
-        return done.returncode
+            try:
+                status = subprocess.run(
+                    [*timed, *argv],
+                    cwd=step.cwd.format(**self.places) if step.cwd else repo,
+                    env={**shell, "PYTHONPATH": path, **env},
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    check=False,
+                ).returncode
+            except OSError as exc:  # the program is missing: this step fails, not the run
+                out.write(f"{exc}\n")
+                status = 127
+        self.log.line(f"{step.label} END rc={status}")
+        self.made[step.label] = status
+        return status
 
     def measure(self, run: Run) -> str:
         """Make a run's set-ups (once) and steps; return why it failed, empty when it did not."""
         for need in run.needs:
             if need not in self.prepared:
-                failing = [s.label for s in PREPARED[need] if self.step(s)][:1]
-                self.prepared[need] = failing[0] if failing else ""
+                failing = next((s.label for s in PREPARED[need] if self.step(s)), "")
+                self.prepared[need] = failing  # its steps stop at the first that fails
             if self.prepared[need]:
                 return f"its set-up {need} failed at {self.prepared[need]}"
         for step in run.steps:
@@ -425,9 +450,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--work", type=Path, default=Path(tempfile.gettempdir()) / "guanxi-remeasure"
     )
-    parser.add_argument(
-        "--samples", type=Path, default=Path(tempfile.gettempdir()) / "guanxi-bench"
-    )
     args = parser.parse_args(argv)
     try:
         runs = selected(args.only, args.stale)
@@ -438,9 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     places = {
         "python": str(python),
         "guanxi": str(python.with_name("guanxi")),
-        "samples": str(args.samples.resolve()),
+        "samples": str(SAMPLES),
         "work": str(args.work.resolve()),
-        "logs": str(logs.resolve()),
+        "out": str((args.work / "out").resolve()),
         "repo": str(REPO),
     }
     needed = list(dict.fromkeys(need for run in runs for need in run.needs))
@@ -453,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(_shown(step, places) for step in run.steps))
         return 0
     logs.mkdir(parents=True, exist_ok=True)
-    args.work.mkdir(parents=True, exist_ok=True)
+    (args.work / "out").mkdir(parents=True, exist_ok=True)
     maker = _Maker(places, logs, _Log(logs, REPO))
     failed = []
     for run in runs:
