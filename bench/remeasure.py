@@ -20,11 +20,11 @@ and value tables) go to ``<work>/out``. Every step starts without the shell's ``
 signing to the timed runs, ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` turn the staged value runs into
 in-memory ones, ``MLFLOW_TRACKING_URI`` send the 1M home's models to another registry.
 
-The set-ups (the benches' samples, the 1M home) are made when the first run needing them
-starts. The drift figures of the README are not one of bench.staleness' figures: re-check them
-by hand as bench/HISTORY.md's "The drift figures" says. ``--stale`` runs only the figures
-``python -m bench.staleness`` finds stale, ``--only`` the ones named, and ``--list`` prints the
-commands without running anything.
+The set-ups the chosen runs need (the benches' samples, the 1M home) are made first, as the
+published runs' were. ``--stale`` runs only the figures ``python -m bench.staleness`` finds
+stale, ``--only`` the ones named, and ``--list`` prints the commands without running anything.
+The README's drift figures are not among bench.staleness' figures: re-check them by hand as
+bench/HISTORY.md's "The drift figures" says.
 
 It measures; it does not publish. Read each log and write the runs into bench/HISTORY.md, the
 records of bench/staleness.py and the current figures as bench/README.md says.
@@ -45,7 +45,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.staleness import staleness
-from features.contracts import quoted_near
 
 __all__ = ["PREPARED", "RUNS", "Run", "Step", "main", "selected"]
 
@@ -326,6 +325,9 @@ def selected(names: Sequence[str] = (), stale_only: bool = False, repo: Path = R
     ValueError
         A name that is no figure's, with the figures' names.
     """
+    from features.contracts import quoted_near  # here: it loads polars, which sets the allocator's
+    # environment (_RJEM_MALLOC_CONF) every step would inherit
+
     known = [run.figure for run in RUNS]
     for name in names:
         if name not in known:
@@ -415,12 +417,15 @@ class _Maker:
         self.made[step.label] = status
         return status
 
+    def prepare(self, need: str) -> None:
+        """Make a set-up's steps (once), stopping at the first that fails."""
+        if need not in self.prepared:
+            self.prepared[need] = next((s.label for s in PREPARED[need] if self.step(s)), "")
+
     def measure(self, run: Run) -> str:
         """Make a run's set-ups (once) and steps; return why it failed, empty when it did not."""
         for need in run.needs:
-            if need not in self.prepared:
-                failing = next((s.label for s in PREPARED[need] if self.step(s)), "")
-                self.prepared[need] = failing  # its steps stop at the first that fails
+            self.prepare(need)
             if self.prepared[need]:
                 return f"its set-up {need} failed at {self.prepared[need]}"
         for step in run.steps:
@@ -477,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     (args.work / "out").mkdir(parents=True, exist_ok=True)
     maker = _Maker(places, logs, _Log(logs, REPO))
+    for need in needed:  # first, as the published runs made them
+        maker.prepare(need)
     failed = []
     for run in runs:
         why = maker.measure(run)
