@@ -103,12 +103,21 @@ def _bench(label: str, command: str) -> Step:
     return Step(label, ("{python}", "-m", *command.split()))
 
 
-def _guanxi(label: str, command: str, home: str, **kwargs: str | None) -> Step:
-    """``guanxi <command>`` (words split on spaces) in the ``GUANXI_HOME`` ``home``."""
+def _guanxi(
+    label: str,
+    command: str,
+    home: str,
+    *,
+    in_memory: bool = False,
+    fresh: str | None = None,
+    cwd: str | None = None,
+) -> Step:
+    """``guanxi <command>`` (words split on spaces) in the ``GUANXI_HOME`` ``home``; with
+    ``in_memory``, the events read in memory (``GUANXI_FEATURES_IN_MEMORY_EVENTS``)."""
     env = {"GUANXI_HOME": home}
-    if kwargs.pop("in_memory", None):
+    if in_memory:
         env["GUANXI_FEATURES_IN_MEMORY_EVENTS"] = "100000000"
-    return Step(label, ("{guanxi}", *command.split()), env, **kwargs)
+    return Step(label, ("{guanxi}", *command.split()), env, fresh, cwd)
 
 
 SAMPLES = Path(tempfile.gettempdir()) / "guanxi-bench"
@@ -125,14 +134,13 @@ DATA_CYCLE = f"--events {CYCLE}/data/events.parquet --customers {CYCLE}/data/cus
 
 _SAMPLES = (
     "from pathlib import Path; from pipelines.sample import generate_sample; "
-    'folders = {{n: Path("{samples}") / f"sample-{{n}}-42" for n in {sizes}}}; '
+    'folders = {{n: Path("{samples}") / f"sample-{{n}}-42" '
+    "for n in (20_000, 100_000, 1_000_000, 5_000_000)}}; "
     "[generate_sample(n, f, seed=42) for n, f in folders.items() "
     'if not (f / "events.parquet").is_file()]'
 )
-
-_SIZES = "(20_000, 100_000, 1_000_000, 5_000_000)"
-"""The sample sizes the benches and hand-run figures read, made before the first timed step: 5M
-takes 5-10 minutes."""
+"""Makes the sample sizes the benches and hand-run figures read, before the first timed step
+(5M takes 5-10 minutes)."""
 
 _NO_NUMBA_CACHE = (
     'import pathlib; [p.unlink() for x in ("*.nbi", "*.nbc") for p in pathlib.Path().rglob(x)]'
@@ -141,7 +149,7 @@ _NO_NUMBA_CACHE = (
 _TASKS = ("cross_sell", "churn", "referral", "repurchase")
 
 PREPARED: dict[str, tuple[Step, ...]] = {
-    "samples": (Step("samples", ("{python}", "-c", _SAMPLES.replace("{sizes}", _SIZES))),),
+    "samples": (Step("samples", ("{python}", "-c", _SAMPLES)),),
     "home1m": (
         *(
             _guanxi(
@@ -170,7 +178,7 @@ _VALUE_1M = tuple(
         f"value {DATA_1M} --as-of 2025-12-31 --alias challenger --no-store "
         f"--out {{out}}/value1m-{kind}{i}.parquet",
         HOME_1M,
-        in_memory="yes" if kind == "memory" else None,
+        in_memory=kind == "memory",
     )
     for i in (1, 2)
     for kind in ("staged", "memory")
