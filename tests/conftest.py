@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -195,6 +196,20 @@ def postgres() -> Iterator[Postgres]:
         yield server
     finally:
         stop_postgres(server)
+
+
+def loaded_by(module: str) -> set[str]:
+    """Name every module a fresh interpreter has loaded once it has imported ``module``.
+
+    For the tests that keep a heavy import off a light path (the demo's MLflow, the drift
+    module's optimiser): the test process itself has imported everything already.
+    """
+    code = f"import sys, {module}; print(*sorted(sys.modules))"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return set(done.stdout.split())
 
 
 def create_database(server: Postgres, name: str) -> str:
