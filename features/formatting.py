@@ -3,8 +3,10 @@
 Every layer writes figures the same way (``guanxi target``, ``guanxi campaign report``,
 ``guanxi drift``, ``guanxi train`` and the pages' filters), so the formatters live here, beside
 :data:`features.contracts.MISSING`, where each can read them without loading the campaign
-optimiser: :mod:`models.drift` and ``guanxi drift`` loaded :mod:`models.targeting` (and with it
-the knapsack solver, the offers schema and the equity code) to write a number (review37).
+optimiser: :mod:`models.drift` loaded :mod:`models.targeting` (and with it the knapsack solver,
+the offers schema and the equity code) only to write a number (review37). ``guanxi drift``
+still loads it, through the repeated-customer check of :mod:`models.campaigns` it reads value
+tables with.
 
 A negative figure takes the minus sign :data:`MINUS`, written by :func:`minus_signs`; a
 figure that is not there is :data:`features.contracts.MISSING`.

@@ -637,7 +637,7 @@ def report_table(console: Console, title: str, rows: list[dict[str, object]]) ->
     rows : list of dict
         Rows of :func:`models.campaigns.campaign_report` (:data:`REPORT_COLUMNS`), each with
         the plan's ``expected_roi`` for its offer and segment where known
-        (:func:`models.campaigns.expected_roi`; shown as :data:`models.targeting.MISSING`
+        (:func:`models.campaigns.expected_roi`; shown as :data:`features.contracts.MISSING`
         otherwise).
 
     Returns

@@ -866,7 +866,7 @@ def readable(summary: Any) -> list[str]:
     list of str
         ``key: value`` a top-level key; a task's (or other nested) summary as ``name value``
         pairs separated by commas, a list's items by semicolons, yes/no for a flag and ``—``
-        for nothing (:data:`models.targeting.MISSING`, as the tables write it). A count (an
+        for nothing (:data:`features.contracts.MISSING`, as the tables write it). A count (an
         int) comes before its name, with thousands separators, as the other commands say
         counts (:func:`features.contracts.counted`): ``customers`` 1200 is ``1,200
         customers``, a task's ``rows`` 1 ``1 row``. A task keeps its name (``cross_sell``, as

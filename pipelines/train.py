@@ -266,7 +266,7 @@ def _figures_table(outcome: TrainOutcome, console: Console) -> Table:
         for name in [*first, *(m for m in result.metrics if m not in first)]:
             values = result.metrics[name]
             # a figure a model has not got (a baseline's calibration, an ECE of no populated
-            # bin) read "nan": it is the tables' — (models.targeting.MISSING)
+            # bin) read "nan": it is the tables' — (features.contracts.MISSING)
             table.add_row(name, *(format_number(values.get(m), 4) for m in shown))
         if fits(console, table):
             break

@@ -7,9 +7,9 @@ not inline styles, so the pages work under a strict Content-Security-Policy.
 
 The formatting helpers (:func:`format_percent`, :func:`format_points`, :func:`format_number`,
 :func:`format_date`) are the ones the templates use too, so a chart and its table read the same;
-:func:`format_percent`, :func:`format_points`, :func:`format_signed_percent`,
-:func:`format_number` and the missing mark :data:`~models.targeting.MISSING` live in
-:mod:`models.targeting`, beside the CLI's other display helpers, so that ``guanxi target`` and
+:func:`format_percent`, :func:`format_points`, :func:`format_signed_percent` and
+:func:`format_number` live in :mod:`features.formatting` and the missing mark
+:data:`~features.contracts.MISSING` in :mod:`features.contracts`, so that ``guanxi target`` and
 ``guanxi campaign report`` print a share, points and a ratio as the pages show them without
 importing the web layer.
 """

@@ -182,7 +182,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 MISSING_HTML: Final = Markup(
     f'<span aria-hidden="true">{MISSING}</span><span class="sr-only">not available</span>'
 )
-""":data:`models.targeting.MISSING` as a page writes it: a screen reader read the bare mark as
+""":data:`features.contracts.MISSING` as a page writes it: a screen reader read the bare mark as
 "em dash" (a tile's "not scored", a table's cell without a figure); it now reads "not available",
 and a sighted reader sees the mark as before."""
 

@@ -162,8 +162,8 @@ def test_a_constant_reference_that_moved_is_infinitely_many_sds_away_and_says_so
 
 def test_drift_writes_its_figures_without_loading_the_optimiser() -> None:
     """review37: models.drift imported models.targeting (the knapsack solver, the offers schema,
-    the equity code) to reach format_number, the load a6b3c8c had taken off guanxi models by
-    moving MISSING; the formatters are features.formatting's now."""
+    the equity code) only to reach format_number, as a6b3c8c had found of MISSING; the
+    formatters are features.formatting's now."""
     assert not {"models.targeting", "models.knapsack"} & loaded_by("models.drift")
 
 

@@ -29,13 +29,12 @@ from rich.console import Console
 from typer.testing import CliRunner, Result
 
 import pipelines.train as train_job
-from features.contracts import FEATURE_SET_VERSION
+from features.contracts import FEATURE_SET_VERSION, MISSING
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import Store
 from models import registry
 from models.artifact import ModelBundle
-from models.targeting import MISSING
 from pipelines import connectors
 from pipelines.cli import _register, app
 from pipelines.cycle import (

@@ -20,13 +20,12 @@ from typer.testing import CliRunner
 
 import pipelines.drift as drift
 import serving.ui.drift as ui_drift
-from features.contracts import FEATURE_SET_VERSION
+from features.contracts import FEATURE_SET_VERSION, MISSING
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import Store, atomic_write
 from models import registry
 from models.artifact import ModelBundle
-from models.targeting import MISSING
 from pipelines.cli import app
 from pipelines.days import after_today
 from pipelines.drift import (

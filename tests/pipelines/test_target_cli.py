@@ -32,6 +32,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from features.contracts import MISSING
 from features.rfm import SEGMENT_NAMES
 from features.store import (
     MANIFEST_SUFFIX,
@@ -43,7 +44,7 @@ from features.store import (
 from models.campaigns import NO_CAMPAIGN, REPORT_COLUMNS
 from models.offers import load_offers, parse_offers
 from models.registry import TrackingUnavailableError
-from models.targeting import MISSING, SUMMARY_COLUMNS
+from models.targeting import SUMMARY_COLUMNS
 from pipelines.campaign import report_table
 from pipelines.cli import _register, app
 from pipelines.days import after_today
@@ -1165,7 +1166,7 @@ def test_campaign_report_cuts_no_heading_or_figure_at_80_columns(width: int) -> 
 def test_target_and_campaign_report_mark_a_missing_figure_as_guanxi_value_does() -> None:
     """polish30b: guanxi target and guanxi campaign report printed a figure they have not got
     (an ROI without a cost, a rate of no investment) as -, read as a minus sign, where guanxi
-    value prints — since 7f5d286; the three print models.targeting.MISSING."""
+    value prints — since 7f5d286; the three print features.contracts.MISSING."""
     console = Console(width=200, record=True, force_terminal=False)
     figures = dict.fromkeys(SUMMARY_COLUMNS, 0.0) | {"return_per_unit": None, "roi": None}
     console.print(_table(console, "by offer", [{"offer": "o", **figures}], ["offer", *figures]))
