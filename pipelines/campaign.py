@@ -215,6 +215,9 @@ def record_command(
     except (UnsignedTableError, TamperedTableError) as exc:
         console.print(f"[red]cannot record the campaign, nothing stored:[/red] {exc}")
         raise typer.Exit(1) from exc
+    # the same outcomes recorded again under their name (as the advice below says, to name the
+    # plan they were drawn from) replace nothing that another --name would keep: it is refused
+    again = replaced is not None and _holds_same(store, replaced, outcomes)
     same = duplicate_of(outcomes, others)
     if same is not None and not allow_duplicate:
         console.print(
@@ -257,7 +260,17 @@ def record_command(
             "(treated minus control) and guanxi target takes no rate from it; check the control "
             "column (true = held out, not contacted)"
         )
-    if replaced is not None:  # a name reused by mistake replaced the campaign without a word
+    if replaced is not None and again:  # recorded again, e.g. with the plan it was drawn from
+        console.print(
+            f"it replaces campaign {campaign!r} recorded on {replaced.created[:10]}, the same "
+            f"outcomes ({counted(replaced.rows, 'customers')})"
+            + (
+                f", now drawn from the plan as of {drawn.day}"
+                if drawn.day not in (None, replaced.plan)
+                else ""
+            )
+        )
+    elif replaced is not None:  # a name reused by mistake replaced the campaign without a word
         console.print(
             f"[yellow]note:[/yellow] it replaces campaign {campaign!r} recorded on "
             f"{replaced.created[:10]} from {replaced.source} "
@@ -285,6 +298,21 @@ def record_command(
                 "mistyped, or a campaign planned outside guanxi (then this is as it should be)"
                 + _other_ids(plans, outcomes)
             )
+
+
+def _holds_same(store: Store, replaced: CampaignInfo, outcomes: pl.DataFrame) -> bool:
+    """Say whether the campaign being replaced holds these outcomes, read as checked.
+
+    It is read only when it has as many rows: a campaign replaced by other outcomes is not read
+    only to be dropped.
+    """
+    if replaced.rows != outcomes.height:
+        return False
+    try:
+        recorded = store.read_campaign(replaced.name)
+    except (UnsignedTableError, TamperedTableError):  # recording it again is what mends it
+        return False
+    return recorded is not None and duplicate_of(outcomes, {replaced.name: recorded}) is not None
 
 
 class _Drawn(NamedTuple):

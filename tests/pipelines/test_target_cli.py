@@ -452,10 +452,14 @@ def test_a_campaign_drawn_from_a_stored_plan_is_reported_against_that_plan(
     output = _record(cli, "--file", str(path), "--plan", "2020-01-01", code=2)
     assert f"no plan as of 2020-01-01 is stored (the stored plans are of {DAY})" in output
     assert [i.name for i in Store(get_settings().home).list_campaigns()] == ["drawn"]
+    created = Store(get_settings().home).list_campaigns()[0].created[:10]
     output = _record(cli, "--file", str(path), "--plan", DAY.isoformat())
     assert f"drawn from the stored plan as of {DAY} (--plan): guanxi campaign report" in output
+    # review38: the same outcomes recorded again to name their plan, as the advice says, were
+    # told "give another --name to keep both", which the duplicate check would then refuse
+    assert f"it replaces campaign 'drawn' recorded on {created}, the same outcomes (4 " in output
+    assert "give another --name" not in output
     # review37: the list's table and lines say it too (the page and --json did, the table not)
-    created = Store(get_settings().home).list_campaigns()[0].created[:10]
     assert f"drawn retention_email, win_back_voucher 4 50.0% {DAY} {DAY} {created}" in _run(
         cli, "campaign", "list"
     )
@@ -494,7 +498,10 @@ def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_as_that_plans_rows(
         margin=pl.when(pl.col("responded")).then(30.0).otherwise(0.0),
     )
     frame.write_csv(path := tmp_path / "september.csv")
-    _record(cli, "--file", str(path), "--plan", early.isoformat())
+    _record(cli, "--file", str(path))  # both plans gave C1 its offer: which, it cannot tell
+    output = _record(cli, "--file", str(path), "--plan", early.isoformat())  # as it advised
+    assert f", the same outcomes (3 customers), now drawn from the plan as of {early}" in output
+    assert "give another --name" not in output
     said = _run(cli, "campaign", "report")
     assert f"investment of the plan as of {early} the campaign was drawn from" in said
     assert (
