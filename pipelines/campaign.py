@@ -1025,7 +1025,7 @@ def list_command(
         typer.Option("--json", help="Print the campaigns as one JSON list, for scripts."),
     ] = False,
 ) -> None:
-    """List the recorded campaigns: offers, customers, control share, when complete and recorded."""
+    """List the recorded campaigns: offers, customers, control share, plan, complete, recorded."""
     from serving.settings import get_settings
 
     console = Console()
