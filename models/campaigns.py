@@ -1042,7 +1042,12 @@ def measured_rates(
 
 
 def not_in_values(
-    outcomes: pl.DataFrame, lacking: pl.Series, day: date, what: str, consequence: str
+    outcomes: pl.DataFrame,
+    lacking: pl.Series,
+    day: date,
+    what: str,
+    consequence: str,
+    write: Callable[[date], str] = str,
 ) -> str | None:
     """Say how many outcome customers lack what the value table of a day lacks too, and so what.
 
@@ -1064,6 +1069,8 @@ def not_in_values(
         What those rows have none of, e.g. ``"segment"`` or ``"segment or churn probability"``.
     consequence : str
         What the reader of the note gets instead, e.g. ``"left out of the measured rates"``.
+    write : callable, default str
+        Writes the day (ISO 8601 by default; the campaign page writes ``31 Oct 2024``).
 
     Returns
     -------
@@ -1082,8 +1089,8 @@ def not_in_values(
     have, are = ("has", "is") if named.len() == 1 else ("have", "are")
     return (
         f"{counted(named.len(), 'outcome customers')} of {every:,} ({shown}) {have} no {what} of "
-        f"their own and {are} not in the value table as of {day} (no order up to that day, or "
-        f"customers of another store): {consequence}"
+        f"their own and {are} not in the value table as of {write(day)} (no order up to that "
+        f"day, or customers of another store): {consequence}"
     )
 
 
@@ -1093,7 +1100,10 @@ sets beside its campaigns when they do not say which plan they were drawn from."
 
 
 def outcome_values_day(
-    values: Sequence[date], plan: date | None, said: str = LATEST_PLAN_DAY
+    values: Sequence[date],
+    plan: date | None,
+    said: str = LATEST_PLAN_DAY,
+    write: Callable[[date], str] = str,
 ) -> tuple[date, str] | None:
     """Pick the day of the value table that fills recorded outcomes' segment and churn probability.
 
@@ -1112,6 +1122,9 @@ def outcome_values_day(
         None without one.
     said : str, default :data:`LATEST_PLAN_DAY`
         How the note says that day, e.g. ``"the day of the plan the campaign was drawn from"``.
+    write : callable, default str
+        Writes a day in the note (ISO 8601 by default; the campaign page writes ``31 Oct
+        2024``, as beside it).
 
     Returns
     -------
@@ -1127,7 +1140,7 @@ def outcome_values_day(
         return values[-1], "the latest, as no plan is kept"
     if plan in values:
         return plan, said
-    return values[-1], f"the latest, as {said}, {plan}, has none"
+    return values[-1], f"the latest, as {said}, {write(plan)}, has none"
 
 
 FILLED_FROM_VALUES: Final[dict[str, str]] = {
@@ -1175,7 +1188,7 @@ class ValuesFill:
         """Return how many rows have no ``column``: neither their own nor the value table's."""
         return self.outcomes[column].null_count()
 
-    def said(self, day: date, why: str) -> str:
+    def said(self, day: date, why: str, write: Callable[[date], str] = str) -> str:
         """Say which table filled what, as many rows as it filled and as many as still lack one.
 
         E.g. ``"segments from the value table as of 2024-10-31 (the latest plan's day): for 60
@@ -1183,7 +1196,7 @@ class ValuesFill:
         lacked a value the table was not needed, and it says so.
         """
         used = [c for c in self.own.columns if self.needed(c).any()]
-        table = f"the value table as of {day} ({why})"
+        table = f"the value table as of {write(day)} ({why})"
         if not used:
             names = " and ".join(_FILLED_NAMES[c] for c in self.own.columns)
             return f"{names} are the outcomes' own: none is taken from {table}"
@@ -1201,7 +1214,9 @@ class ValuesFill:
         names = " and ".join(_FILLED_NAMES[c] for c in used)
         return f"{names} from {table}: {'; '.join(parts)}"
 
-    def not_in_values(self, day: date, consequences: Mapping[str, str]) -> str | None:
+    def not_in_values(
+        self, day: date, consequences: Mapping[str, str], write: Callable[[date], str] = str
+    ) -> str | None:
         """Say the customers lacking a value of their own whom the value table lacks too.
 
         Parameters
@@ -1210,6 +1225,8 @@ class ValuesFill:
             The day of the value table that filled the outcomes.
         consequences : mapping of str to str
             What follows, per filled column, for a row that has no value in it.
+        write : callable, default str
+            Writes the day (ISO 8601 by default).
 
         Returns
         -------
@@ -1222,7 +1239,7 @@ class ValuesFill:
         still = [c for c in self.own.columns if (self.needed(c) & absent).any()]
         what = " or ".join(c.replace("_", " ") for c in still)
         said = "; ".join(consequences[c] for c in still if c in consequences)
-        return not_in_values(self.outcomes, self.needed() & absent, day, what, said)
+        return not_in_values(self.outcomes, self.needed() & absent, day, what, said, write)
 
 
 def fill_from_values(
@@ -1314,15 +1331,18 @@ class OutcomeValues:
         Why that day (:func:`outcome_values_day`), for a note.
     fill : ValuesFill
         The outcomes filled from it.
+    write : callable, default str
+        Writes the day in its notes (:func:`outcome_values`' ``write``).
     """
 
     day: date
     why: str
     fill: ValuesFill
+    write: Callable[[date], str] = str
 
     def said(self) -> str:
         """Say which table filled what, for how many rows (:meth:`ValuesFill.said`)."""
-        return self.fill.said(self.day, self.why)
+        return self.fill.said(self.day, self.why, self.write)
 
     def not_in_values(self, consequences: Mapping[str, str]) -> str | None:
         """Say the customers lacking a value of their own whom the table lacks too.
@@ -1338,7 +1358,7 @@ class OutcomeValues:
             :meth:`ValuesFill.not_in_values` of this table; None when it holds every such
             customer.
         """
-        return self.fill.not_in_values(self.day, consequences)
+        return self.fill.not_in_values(self.day, consequences, self.write)
 
 
 class RefusedValues(NamedTuple):
@@ -1356,6 +1376,7 @@ def outcome_values(
     plan: date | None,
     columns: Sequence[str] = tuple(FILLED_FROM_VALUES),
     said: str = LATEST_PLAN_DAY,
+    write: Callable[[date], str] = str,
 ) -> OutcomeValues | RefusedValues | None:
     """Fill recorded outcomes from the value table of :func:`outcome_values_day`, read checked.
 
@@ -1377,6 +1398,9 @@ def outcome_values(
         The outcome columns to fill.
     said : str, default :data:`LATEST_PLAN_DAY`
         How the note says the plan's day (:func:`outcome_values_day`).
+    write : callable, default str
+        Writes a day in the notes (ISO 8601 by default; the campaign page writes ``31 Oct 2024``,
+        as beside them).
 
     Returns
     -------
@@ -1386,7 +1410,7 @@ def outcome_values(
         an outcome customer on more than one row; None when the store has no value table (or it
         was removed since it was listed).
     """
-    picked = outcome_values_day(store.list_values(), plan, said)
+    picked = outcome_values_day(store.list_values(), plan, said, write)
     if picked is None:
         return None
     day, why = picked
@@ -1400,7 +1424,7 @@ def outcome_values(
         fill = fill_from_values(outcomes, values, columns, day=day)
     except RepeatedCustomersError as exc:
         return RefusedValues(day, exc)
-    return OutcomeValues(day, why, fill)
+    return OutcomeValues(day, why, fill, write)
 
 
 def realised_incremental_margin(

@@ -315,7 +315,7 @@ def _with_values(
     """
     if all(c in outcomes.columns and not outcomes[c].null_count() for c in FILLED_FROM_VALUES):
         return outcomes, {}  # every row has its own: no table is used, nor said to be refused
-    read = outcome_values(store, outcomes, plan[0], said=plan[1])
+    read = outcome_values(store, outcomes, plan[0], said=plan[1], write=format_date)
     if read is None:
         return outcomes, {}
     if isinstance(read, RefusedValues):  # no segments and no churn from it

@@ -194,9 +194,9 @@ def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_as_that_plans_rows(
     text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
     assert "Expected ROI is that of the plan as of 1 Oct 2024 the campaign was drawn from" in text
     assert (
-        f"segments from the value table as of {early} (the day of the plan the campaign was "
+        "segments from the value table as of 1 Oct 2024 (the day of the plan the campaign was "
         "drawn from): for 80 of the 80 outcome rows without one of their own"
-    ) in text
+    ) in text  # review38: it read "as of 2024-10-01" beside "the plan as of 1 Oct 2024"
     table = text.split('id="campaign-segments"', 1)[1].split("</table>", 1)[0]
     row = re.search(rf"<td>{group_name('need_attention')}</td>(.*?)</tr>", table)
     assert row is not None and f"<td>{group_name('at_risk')}</td>" not in table, table
@@ -585,7 +585,7 @@ def test_the_campaign_page_says_how_many_outcome_customers_the_value_table_lacks
     text = _campaign_text(client)
     assert (
         "Note: 80 outcome customers of 80 (X0, X1, X2, ...) have no segment of their own and are "
-        "not in the value table as of 2024-10-31 (no order up to that day, or customers of "
+        "not in the value table as of 31 Oct 2024 (no order up to that day, or customers of "
         "another store): reported as "
         "&#39;unsegmented&#39; (and in the rows over all segments); guanxi target leaves them out "
         "of its measured rates."  # pool27: their own churn probabilities rank them
@@ -663,8 +663,8 @@ def test_the_campaign_page_takes_the_value_table_the_report_takes_and_says_which
     store.write_campaign(_outcomes().drop("segment"), "october", "outcomes.csv")
     text = _campaign_text(client)
     assert (
-        "The customers' segments from the value table as of 2024-09-30 (the latest, as the "
-        "latest plan&#39;s day, 2024-10-31, has none): for 80 of the 80 outcome rows without one "
+        "The customers' segments from the value table as of 30 Sep 2024 (the latest, as the "
+        "latest plan&#39;s day, 31 Oct 2024, has none): for 80 of the 80 outcome rows without one "
         "of their own."
     ) in text
     assert "<td>at risk</td>" in text and "<td>unsegmented</td>" not in text
@@ -697,7 +697,7 @@ def test_the_campaign_page_reports_pooled_campaigns_row_by_row(
         assert '<td class="num">80</td><td class="num">80</td>' in row
         assert '<td class="num">37.5%</td><td class="num">7.5%</td>' in row
     assert (
-        "The customers' segments and churn probabilities from the value table as of 2024-10-31 "
+        "The customers' segments and churn probabilities from the value table as of 31 Oct 2024 "
         "(the latest plan&#39;s day): segments for 80 of the 80 outcome rows without one of "
         "their own; churn probabilities for 80 of the 80 outcome rows without one of their own."
     ) in text
