@@ -45,30 +45,6 @@ hypothesis.settings.load_profile("ci")
 TINY_FEATURES = ["recency_days", "orders_90d", "unresolved_complaints"]
 
 
-TEST_SWITCHES = frozenset(
-    {"GUANXI_FUZZ_SEED", "GUANXI_LOAD_CUSTOMERS", "GUANXI_LOAD_SECONDS", "GUANXI_UPDATE_DOCS"}
-)
-"""The ``GUANXI_*`` variables the tests themselves read: the only ones a shell passes on."""
-
-
-def _unset_shell_settings() -> None:
-    """Run the tests without the settings a developer's shell exports.
-
-    Every ``GUANXI_*`` setting (the server's settings read the prefix) and the terminal's width
-    change what the code under test does: run from a shell that exports ``GUANXI_STORE_KEY``, as
-    one does beside a server, the tests of unsigned stores failed with the code right (review37),
-    and an exported ``TERMINAL_WIDTH`` or ``COLUMNS`` rewrapped the messages tests read at the
-    80 columns CI has. Tests that want one set it; :data:`TEST_SWITCHES` stay.
-    """
-    for name in list(os.environ):
-        shell_setting = name.startswith("GUANXI_") and name not in TEST_SWITCHES
-        if shell_setting or name in {"TERMINAL_WIDTH", "COLUMNS", "MLFLOW_TRACKING_URI"}:
-            del os.environ[name]
-
-
-_unset_shell_settings()
-
-
 @pytest.fixture(autouse=True)
 def _restore_environment() -> Iterator[None]:
     """Give every test back the environment variables it started with.

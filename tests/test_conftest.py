@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.conftest import TEST_SWITCHES, _unset_shell_settings
+from tests import TEST_SWITCHES, _unset_shell_settings
 
 
 def test_the_shells_settings_are_unset_and_the_test_switches_kept(
