@@ -105,6 +105,20 @@ def format_percent(value: float | None, digits: int = 1) -> str:
     return f"{shown}%"
 
 
+def _written(value: float | None, digits: int, option: str) -> str:
+    """Write ``value`` with ``digits`` decimals and a format option, as every figure here is.
+
+    ``option`` is ``"+"`` (a sign) or ``","`` (thousands separators). A value that rounds to zero
+    has no sign, a negative one :data:`MINUS`; None or NaN give :data:`MISSING`.
+    """
+    if value is None or not math.isfinite(value):
+        return MISSING
+    text = f"{value:{option}.{digits}f}"
+    if float(text.replace(",", "")) == 0:
+        text = f"{0:.{digits}f}"
+    return minus_signs(text)
+
+
 def _signed(value: float | None, digits: int, unit: str) -> str:
     """Format ``value`` with its sign and ``unit``; one that rounds to zero has no sign.
 
@@ -123,12 +137,8 @@ def _signed(value: float | None, digits: int, unit: str) -> str:
     str
         The signed figure (a minus sign, not a hyphen, for negatives).
     """
-    if value is None or not math.isfinite(value):
-        return MISSING
-    text = f"{value:+.{digits}f}"
-    if float(text) == 0:
-        text = f"{0:.{digits}f}"
-    return minus_signs(text) + unit
+    text = _written(value, digits, "+")
+    return text if text == MISSING else text + unit
 
 
 def format_points(value: float | None, digits: int = 1) -> str:
@@ -186,9 +196,4 @@ def format_number(value: float | None, digits: int = 0) -> str:
         The number; one that rounds to zero has no sign (a survey score of ``-0.0`` read
         ``"−0.0"``).
     """
-    if value is None or not math.isfinite(value):
-        return MISSING
-    text = f"{value:,.{digits}f}"
-    if float(text.replace(",", "")) == 0:
-        text = f"{0:.{digits}f}"
-    return minus_signs(text)
+    return _written(value, digits, ",")
