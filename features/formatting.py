@@ -4,9 +4,8 @@ Every layer writes figures the same way (``guanxi target``, ``guanxi campaign re
 ``guanxi drift``, ``guanxi train`` and the pages' filters), so the formatters live here, beside
 :data:`features.contracts.MISSING`, where each can read them without loading the campaign
 optimiser: :mod:`models.drift` loaded :mod:`models.targeting` (and with it the knapsack solver,
-the offers schema and the equity code) only to write a number (review37). ``guanxi drift``
-still loads it, through the repeated-customer check of :mod:`models.campaigns` it reads value
-tables with.
+the offers schema and the equity code) only to write a number (review37), and ``guanxi drift``
+through :mod:`models.campaigns`' repeated-customer check, :mod:`models.customer_rows`' now.
 
 A negative figure takes the minus sign :data:`MINUS`, written by :func:`minus_signs`; a
 figure that is not there is :data:`features.contracts.MISSING`.

@@ -72,6 +72,7 @@ from features.store import (
     UnsignedTableError,
     vouched_for,
 )
+from models.customer_rows import RepeatedCustomersError, repeated_customers
 from models.offers import (
     SEGMENTS,
     TIER_NAMES,
@@ -104,7 +105,6 @@ __all__ = [
     "OutcomeValues",
     "Overlap",
     "RefusedValues",
-    "RepeatedCustomersError",
     "ValuesFill",
     "campaign_report",
     "drawn_plans",
@@ -125,8 +125,6 @@ __all__ = [
     "read_recorded_campaign",
     "realised_incremental_margin",
     "recorded_campaigns",
-    "refuse_repeated_customers",
-    "repeated_customers",
     "stored_plan_offers",
     "validate_outcomes",
 ]
@@ -202,92 +200,6 @@ class CampaignOutcomesError(InputProblemsError):
     problems : list of str
         One line per problem.
     """
-
-
-class RepeatedCustomersError(ValueError):
-    """A value table (or another table joined to it by customer) lists a customer twice.
-
-    :func:`fill_from_values` joins the outcomes to the table by ``customer_id``: each such row
-    would repeat the customer's outcome row, counting it again in the report and the measured
-    rates, with one segment or churn probability of several. A plan would offer the customer
-    once a row (:func:`models.planning.plan_values`), and the server would answer a lookup of
-    them with an error (:func:`serving.values.load_values`). ``guanxi value`` writes one row a
-    customer; a store without a key reads any file at a value table's path.
-    """
-
-
-def repeated_customers(
-    repeated: pl.Series,
-    day: date,
-    *,
-    what: str,
-    consequence: str,
-    among: str = "",
-    table: str = "the value table",
-    again: str | None = None,
-) -> RepeatedCustomersError:
-    """Say that a table (the value table by default) lists customers on more than one row.
-
-    Parameters
-    ----------
-    repeated : polars.Series
-        The customers listed on more than one row, the first to be named first (not empty).
-    day : datetime.date
-        The table's day.
-    what : str
-        The columns of which one row of several cannot be told to be the customer's.
-    consequence : str
-        What using the table would do, after "and".
-    among : str, default ""
-        Of whom the others are counted (" of the outcomes"), when not of the whole table.
-    table : str, default "the value table"
-        The table, as the message names it before "as of".
-    again : str, optional
-        What makes the table again; default the ``guanxi value`` command of ``day``.
-
-    Returns
-    -------
-    RepeatedCustomersError
-        Naming the table, its day, the first customer, how many others, and the command that
-        makes the table again.
-    """
-    others = repeated.len() - 1
-    also = f", as it does {counted(others, 'other customers')}{among}" if others else ""
-    again = again or f"write it again (guanxi value --events PATH --as-of {day} --out PATH)"
-    return RepeatedCustomersError(
-        f"{table} as of {day} lists customer {repeated[0]!r} on more than one row{also}: which "
-        f"row's {what} are theirs is not known, and {consequence}; {again}"
-    )
-
-
-def refuse_repeated_customers(
-    values: pl.DataFrame, day: date, *, what: str, consequence: str
-) -> None:
-    """Refuse a value table listing a customer on more than one row.
-
-    The ids are counted once (``n_unique``); the repeated ones are listed only when there are
-    some.
-
-    Parameters
-    ----------
-    values : polars.DataFrame
-        The value table (its ``customer_id``).
-    day : datetime.date
-        The table's day.
-    what, consequence : str
-        As :func:`repeated_customers` says them.
-
-    Raises
-    ------
-    RepeatedCustomersError
-        If a customer is on more than one row; the message names the day and the first such
-        customer (:func:`repeated_customers`).
-    """
-    ids = values["customer_id"]
-    if ids.n_unique() == ids.len():
-        return
-    repeated = ids.filter(ids.is_duplicated()).unique(maintain_order=True)
-    raise repeated_customers(repeated, day, what=what, consequence=consequence)
 
 
 def _rows_text(rows: pl.Series) -> str:

@@ -26,8 +26,8 @@ import numpy as np
 import polars as pl
 
 from features.value import purchase_counts
-from models.campaigns import refuse_repeated_customers
 from models.clv.validation import forecast_accuracy
+from models.customer_rows import refuse_repeated_customers
 from models.metrics import calibration_error, reliability_bins
 from models.ranking import rank_bins
 from models.tasks import TaskSpec
@@ -175,7 +175,7 @@ def purchases_forecast_error(
 
     Raises
     ------
-    models.campaigns.RepeatedCustomersError
+    models.customer_rows.RepeatedCustomersError
         If the table lists a customer on more than one row: each row would count their forecast
         and their purchases again (the message names the day and the customer).
     """

@@ -41,12 +41,14 @@ from models.campaigns import (
     MIN_MEASURED_CUSTOMERS,
     NO_CAMPAIGN,
     NO_SEGMENT,
-    RepeatedCustomersError,
     fill_from_values,
     later_note,
     measured_rates,
     not_in_values,
     pooled_campaigns,
+)
+from models.customer_rows import (
+    RepeatedCustomersError,
     refuse_repeated_customers,
     repeated_customers,
 )
@@ -332,7 +334,7 @@ def fit_campaign_uplift(
     features.store.UnsignedTableError, features.store.TamperedTableError
         With a key: the value table or a recorded campaign is not vouched for by it (the
         message names which, and the command that writes it again).
-    models.campaigns.RepeatedCustomersError
+    models.customer_rows.RepeatedCustomersError
         If the value table, or the snapshot, lists a campaign customer on more than one row.
     """
     # the campaigns first: on a store without one, "no value table" sent the user to guanxi
@@ -583,7 +585,7 @@ def plan_values(
     features.store.UnsignedTableError, features.store.TamperedTableError
         With a key: the value table or a recorded campaign is not vouched for by it (the
         message names which, and the command that writes it again).
-    models.campaigns.RepeatedCustomersError
+    models.customer_rows.RepeatedCustomersError
         If the value table lists a customer on more than one row, or the snapshot or a
         cross-sell score table one of its customers: the plan would offer them once a row.
     """
@@ -669,7 +671,7 @@ def _repeated_in(
     day : datetime.date
         The tables' day.
     consequence : str
-        What each repeated row would do (:func:`models.campaigns.repeated_customers`).
+        What each repeated row would do (:func:`models.customer_rows.repeated_customers`).
     tables : list of tuple
         Each table's name, its rows (None: not read), what its rows give, and what makes it
         again.
@@ -749,7 +751,7 @@ def plan_from_store(
     features.store.UnsignedTableError, features.store.TamperedTableError
         With a key: the value table or a recorded campaign is not vouched for by it
         (:func:`plan_values`).
-    models.campaigns.RepeatedCustomersError
+    models.customer_rows.RepeatedCustomersError
         If the value table lists a customer on more than one row (:func:`plan_values`).
     """
     day, values, used, notes, chosen = plan_values(store, offers, as_of, uplift, load)

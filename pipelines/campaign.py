@@ -83,7 +83,6 @@ from models.campaigns import (
     CampaignOutcomesError,
     DrawnPlans,
     RefusedValues,
-    RepeatedCustomersError,
     campaign_report,
     drawn_plans,
     duplicate_of,
@@ -98,6 +97,7 @@ from models.campaigns import (
     recorded_campaigns,
     stored_plan_offers,
 )
+from models.customer_rows import RepeatedCustomersError
 from models.offers import OffersFile, OffersFileError, load_offers
 from pipelines.console import fits, warn_unsigned
 from pipelines.margins import check_margin_rate

@@ -65,7 +65,7 @@ from features.events import EventsValidationError, read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import SnapshotNotFoundError, Store, atomic_write
 from models import registry
-from models.campaigns import RepeatedCustomersError
+from models.customer_rows import RepeatedCustomersError
 from models.drift import (
     DriftThresholds,
     drifted_first,

@@ -42,7 +42,7 @@ from features.contracts import MISSING, counted
 from features.database import DatabaseError, is_database
 from features.formatting import format_percent, money_text
 from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableError
-from models.campaigns import RepeatedCustomersError
+from models.customer_rows import RepeatedCustomersError
 from models.knapsack import Method
 from models.offers import OffersFileError, load_offers, not_a_number
 from models.planning import NoValuesError, PlanRun, keep_plan, plan_from_store

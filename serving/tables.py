@@ -24,7 +24,7 @@ import polars as pl
 from cachetools import LRUCache
 
 from features.contracts import FEATURE_SET_VERSION
-from models.campaigns import repeated_customers
+from models.customer_rows import repeated_customers
 from models.explain import base_log_odds
 from models.ranking import deciles, ranked_deciles
 from models.scoring import FeatureSetMismatchError, check_feature_set, model_rows
@@ -228,7 +228,7 @@ def build_state(
         than this code builds.
     ValueError
         If the snapshot has no ``customer_id`` column.
-    models.campaigns.RepeatedCustomersError
+    models.customer_rows.RepeatedCustomersError
         If the snapshot lists a customer on more than one row (a ``ValueError`` too): the
         message names its day, the first such customer and ``guanxi features build``.
     """

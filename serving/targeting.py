@@ -31,7 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from features.store import TamperedTableError, UnsignedTableError
-from models.campaigns import RepeatedCustomersError
+from models.customer_rows import RepeatedCustomersError
 from models.offers import OffersFileError, offers_location, parse_offers
 from models.planning import NoValuesError, plan_from_store
 from models.registry import (

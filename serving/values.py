@@ -33,9 +33,9 @@ import pandas as pd
 import polars as pl
 
 from features.store import Store, UnsignedTableError, ValueTableInfo, manifest_path
-from models.campaigns import RepeatedCustomersError, repeated_customers
 from models.clv import EQUITY_GROUPS, VALUE_TIERS, equity_tables, top_equity_at_risk
 from models.clv.customers import VALUE_COLUMNS
+from models.customer_rows import RepeatedCustomersError, repeated_customers
 
 __all__ = [
     "EXPORT_COLUMNS",
@@ -133,7 +133,7 @@ class LoadedValues:
 
         Raises
         ------
-        models.campaigns.RepeatedCustomersError
+        models.customer_rows.RepeatedCustomersError
             If the table lists a customer on more than one row: a lookup of them found several
             rows (a 500), and the equity counted them once a row. The index's uniqueness is the
             hash table its lookups use, built here once rather than at the first lookup.

@@ -39,7 +39,6 @@ from models.campaigns import (
     LATEST_PLAN_DAY,
     UNSEGMENTED,
     RefusedValues,
-    RepeatedCustomersError,
     campaign_report,
     drawn_plans,
     expected_plan_note,
@@ -50,6 +49,7 @@ from models.campaigns import (
     recorded_campaigns,
     stored_plan_offers,
 )
+from models.customer_rows import RepeatedCustomersError
 from models.offers import OffersFile
 from models.targeting import NO_CHURN_COMPARISON
 from models.uplift import qini

@@ -28,7 +28,6 @@ from models.campaigns import (
     OutcomeValues,
     Overlap,
     RefusedValues,
-    RepeatedCustomersError,
     campaign_report,
     drawn_plans,
     duplicate_of,
@@ -43,6 +42,7 @@ from models.campaigns import (
     stored_plan_offers,
     validate_outcomes,
 )
+from models.customer_rows import RepeatedCustomersError
 from models.offers import parse_offers, with_measured_rates
 from models.targeting import NO_GROUP_NAMES
 from tests.test_quality import PACKAGES, ROOT, _string_literals

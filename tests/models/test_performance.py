@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.campaigns import RepeatedCustomersError
+from models.customer_rows import RepeatedCustomersError
 from models.metrics import calibration_error, reliability_bins
 from models.performance import (
     match_outcomes,

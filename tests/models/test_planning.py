@@ -22,7 +22,8 @@ from mlflow.tracking import MlflowClient
 from features.store import Store
 from models import registry
 from models.artifact import ModelBundle
-from models.campaigns import NO_CAMPAIGN, RepeatedCustomersError
+from models.campaigns import NO_CAMPAIGN
+from models.customer_rows import RepeatedCustomersError
 from models.offers import parse_offers
 from models.planning import (
     NoValuesError,

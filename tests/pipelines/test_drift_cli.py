@@ -38,6 +38,7 @@ from pipelines.drift import (
 from pipelines.sample import generate_sample
 from pipelines.versions import ModelFilesMissingError
 from serving.settings import get_settings
+from tests.conftest import loaded_by
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import (  # noqa: F401  (fixtures)
     _result,
@@ -1240,3 +1241,11 @@ def test_tables_waiting_for_their_outcomes_are_said_in_one_note(
         "value tables of 4 days (2024-10-15 to 2024-12-31): not checked yet, their 90-day "
         "purchases are complete between 2025-01-13 and 2025-03-31, after 2024-12-31",
     ]
+
+
+def test_drift_command_loads_no_optimiser() -> None:
+    """review38 M4: guanxi drift checks the purchase forecasts' value tables for repeated
+    customers, and took the refusal from models.campaigns, which loads the offers schema and the
+    plan's knapsack solver; the refusal is models.customer_rows' now."""
+    loaded = loaded_by("pipelines.drift")
+    assert not {"models.campaigns", "models.targeting", "models.knapsack"} & loaded
