@@ -1725,6 +1725,23 @@ class DrawnPlans(NamedTuple):
         drawn = "the campaign was" if self.campaigns == 1 else "the campaigns were"
         return self.days[0], f"the day of the plan {drawn} drawn from"
 
+    def segmenting(self, latest: date | None) -> tuple[date | None, str]:
+        """Return the day whose value table segments the outcomes, and how to say that day.
+
+        Parameters
+        ----------
+        latest : datetime.date or None
+            The latest plan's day (None: the store has no plan).
+
+        Returns
+        -------
+        tuple of (datetime.date or None, str)
+            The one plan's (:meth:`one`), else ``latest`` and :data:`LATEST_PLAN_DAY`, as
+            ``guanxi campaign report`` and the campaign page read it
+            (:func:`outcome_values`).
+        """
+        return self.one() or (latest, LATEST_PLAN_DAY)
+
 
 def _names(campaigns: Sequence[CampaignInfo]) -> str:
     """``campaign 'october'``, ``campaigns 'may', 'october'``."""

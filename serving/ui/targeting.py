@@ -36,7 +36,6 @@ from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableErr
 from models.campaigns import (
     ALL_SEGMENTS,
     FILLED_FROM_VALUES,
-    LATEST_PLAN_DAY,
     UNSEGMENTED,
     RefusedValues,
     campaign_report,
@@ -353,7 +352,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     if drawn.refused is not None:
         logger.warning("not using the plan a campaign was drawn from: %s", drawn.refused)
     plan_day = info.as_of if info is not None else refused_plan
-    outcomes, filled = _with_values(store, outcomes, drawn.one() or (plan_day, LATEST_PLAN_DAY))
+    outcomes, filled = _with_values(store, outcomes, drawn.segmenting(plan_day))
     known = {o.name for o in offers.offers} if offers is not None else set()
     priced = offers if set(outcomes["offer"].unique().to_list()) <= known else None
     # outcomes with revenue and no margin (a campaign recorded without the column) are not

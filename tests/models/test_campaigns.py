@@ -20,6 +20,7 @@ from features.store import (
 )
 from models.campaigns import (
     ALL_SEGMENTS,
+    LATEST_PLAN_DAY,
     NO_SEGMENT,
     REPORT_COLUMNS,
     UNSAID_PLAN,
@@ -945,13 +946,16 @@ def test_the_expected_roi_is_that_of_the_plans_the_campaigns_were_drawn_from() -
     assert drawn.said() == "the plan as of 2024-10-31 the campaign was drawn from"
     # review37: the one plan used segments the outcomes, as its rows key the expected ROI
     assert drawn.one() == (october, "the day of the plan the campaign was drawn from")
+    assert drawn.segmenting(None) == drawn.one()  # whatever the latest plan's day
     assert drawn_plans([old], read).one() is None  # the latest plan's day, as before
+    assert drawn_plans([old], read).segmenting(october) == (october, LATEST_PLAN_DAY)
     both = drawn_plans([campaign("october", october), campaign("september", september)], read)
     assert both.rows is not None and both.rows.equals(rows)
     assert both.said(lambda day: day.strftime("%d %b")) == (
         "the plans as of 30 Sep and 31 Oct the campaigns were drawn from, together"
     )
     assert both.one() is None  # several: segmented by the latest plan's day, as before
+    assert both.segmenting(october) == (october, LATEST_PLAN_DAY)
     said = {
         "campaign 'old' does not say which plan it came from": [campaign("o", october), old],
         "the plan as of 2024-08-31 campaign 'august' was drawn from is no longer stored": [
