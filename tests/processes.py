@@ -47,6 +47,17 @@ LISTENING = re.compile(rb"Uvicorn running on https?://(?:\[[^\]]+\]|[^\s:/]+):(\
 """uvicorn's line naming the address it listens on (the port it got, when asked for port 0)."""
 
 
+def child_env(**settings: str) -> dict[str, str]:
+    """Return the environment for a child process that gets only the settings it is given.
+
+    The test process's environment without any ``GUANXI_*`` or ``MLFLOW_*`` variable (a test's
+    own monkeypatched home or tracking URI, the switches of :data:`tests.TEST_SWITCHES`), then
+    ``settings``.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUANXI_", "MLFLOW_"))}
+    return env | settings
+
+
 def listening_port(
     proc: subprocess.Popen[Any], log: Path, start: int = 0, attempts: int = 600
 ) -> int:

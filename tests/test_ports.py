@@ -8,7 +8,6 @@ be told its port beforehand gets one held for it (``tests.processes.reserved_por
 from __future__ import annotations
 
 import errno
-import os
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import guanxi_serve, listening_port, reserved_port, stop
+from tests.processes import child_env, guanxi_serve, listening_port, reserved_port, stop
 from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY
 
 
@@ -60,7 +59,7 @@ def test_listening_port_reads_this_runs_line(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_guanxi_serve_on_port_0_names_the_port_it_got(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUANXI_", "MLFLOW_"))}
+    env = child_env()
     env |= {
         "GUANXI_HOME": str(tmp_path / "home"),
         "GUANXI_API_KEYS": f"{KEYS['scorer']}:scorer",

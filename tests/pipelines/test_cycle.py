@@ -71,7 +71,7 @@ from tests.pipelines.test_train_cli import (  # noqa: F401  (fixtures)
     cli,
     sample,
 )
-from tests.processes import guanxi_serve, reserved_port, stop, wait_status
+from tests.processes import child_env, guanxi_serve, reserved_port, stop, wait_status
 from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -1091,7 +1091,7 @@ def test_the_reload_step_reaches_a_running_server_and_resumes_after_a_failed_rel
     serves the version the registry's champion alias names, on the new day's snapshot.
     """
     home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUANXI_", "MLFLOW_"))}
+    env = child_env()
     env |= {
         "GUANXI_HOME": str(home),
         "GUANXI_API_KEYS": ",".join(f"{k}:{role}" for role, k in KEYS.items()),

@@ -32,7 +32,7 @@ from pipelines.serve import (
 )
 from serving.app import prefix_twice
 from serving.settings import get_settings
-from tests.processes import guanxi_serve, reserved_port, stop
+from tests.processes import child_env, guanxi_serve, reserved_port, stop
 from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY, Registry
 
 GUANXI = str(Path(sys.executable).with_name("guanxi"))
@@ -293,19 +293,13 @@ def _wait(
     raise AssertionError(f"{path} never answered 200:\n{_stop(proc, log)}")
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUANXI_", "MLFLOW_"))}
-    env.update(extra)
-    return env
-
-
 Served = tuple[str, subprocess.Popen[bytes], Path]
 """A ``guanxi serve`` subprocess: its URL, its process and its log."""
 
 
 @pytest.fixture
 def served_registry(registry_env: Registry, tmp_path: Path) -> Iterator[Served]:
-    env = _env(
+    env = child_env(
         GUANXI_HOME=str(registry_env.home),
         GUANXI_API_KEYS=",".join(f"{k}:{role}" for role, k in KEYS.items()),
         GUANXI_AUDIT_KEY=AUDIT_KEY,
@@ -372,7 +366,7 @@ def test_guanxi_serve_subprocess(served_registry: Served, registry_env: Registry
     assert '"GET /v1/customers/{customer_id}/scores" 200' in log
     assert '"GET /ui/customers/{customer_id}" 200' in log
     # stopped cleanly: the audit log it wrote (the reviewer pages' lines too) verifies
-    env = _env(GUANXI_HOME=str(registry_env.home), GUANXI_AUDIT_KEY=AUDIT_KEY)
+    env = child_env(GUANXI_HOME=str(registry_env.home), GUANXI_AUDIT_KEY=AUDIT_KEY)
     verify = subprocess.run([GUANXI, "audit", "verify"], env=env, capture_output=True, text=True)
     assert verify.returncode == 0 and "ok" in verify.stdout, verify.stdout + verify.stderr
 
@@ -397,7 +391,9 @@ def test_each_server_log_line_says_when_and_which_process() -> None:
 @pytest.mark.slow
 def test_guanxi_serve_dev_prints_a_working_key(tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
-    proc, port = guanxi_serve(_env(GUANXI_HOME=str(tmp_path)), log, workers=None, args=("--dev",))
+    proc, port = guanxi_serve(
+        child_env(GUANXI_HOME=str(tmp_path)), log, workers=None, args=("--dev",)
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         text = log.read_text()  # printed before uvicorn named its port
@@ -538,7 +534,9 @@ def _slow_start_env(tmp_path: Path, seconds: float, **extra: str) -> dict[str, s
     path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p)
     home = tmp_path / "home"
     home.mkdir()
-    return _env(GUANXI_HOME=str(home), PYTHONPATH=path, SLOW_START_SECONDS=str(seconds), **extra)
+    return child_env(
+        GUANXI_HOME=str(home), PYTHONPATH=path, SLOW_START_SECONDS=str(seconds), **extra
+    )
 
 
 @pytest.mark.slow

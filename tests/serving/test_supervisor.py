@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from serving.metrics import Metrics
 from serving.middleware import RETRY_AFTER_SECONDS, RequestMetricsMiddleware, stopping_detail
 from serving.supervisor import GRACEFUL_CANCEL, GracefulCancelNote
-from tests.processes import GUANXI, listening_port, stop
+from tests.processes import GUANXI, child_env, listening_port, stop
 from tests.serving.stuck_app import FACTORY, MARKS_ENV
 
 REPO = Path(__file__).resolve().parents[2]
@@ -123,7 +123,7 @@ def serve_stuck(tmp_path: Path) -> Iterator[Callable[..., Stuck]]:
         marks.mkdir()
         home = tmp_path / "home"
         home.mkdir()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("GUANXI_", "MLFLOW_"))}
+        env = child_env()
         path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
         env.update(
             GUANXI_HOME=str(home), PYTHONPATH=path, TMPDIR=str(tmp_path), **{MARKS_ENV: str(marks)}

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from models import registry
 from serving.deps import Backoff
 from serving.workers import RunDir, prepare_run_dir
-from tests.processes import guanxi_serve, stop
+from tests.processes import child_env, guanxi_serve, stop
 from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY, Registry
 
 SCORES = "/v1/customers/{customer_id}/scores"
@@ -187,7 +187,7 @@ class Served:
 
 @pytest.fixture
 def served(registry_env: Registry, tmp_path: Path) -> Iterator[Served]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUANXI_", "MLFLOW_"))}
+    env = child_env()
     env.update(
         GUANXI_HOME=str(registry_env.home),
         GUANXI_API_KEYS=",".join(f"{k}:{role}" for role, k in KEYS.items()),
