@@ -469,6 +469,32 @@ def test_a_campaign_drawn_from_a_stored_plan_is_reported_against_that_plan(
     )
 
 
+def test_a_plan_named_that_gave_a_contact_no_such_offer_is_kept_with_a_note(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """review38 L11: ``--plan`` naming a stored plan that gave a contacted customer no such
+    offer keeps it (the user named it) and says so, with how to name the right one; the note
+    was tested on the helper alone, not printed by the command."""
+    _run(cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", DAY.isoformat())
+    frame = pl.DataFrame(  # the plan gave C4 win_back_voucher, not retention_email
+        {
+            "customer_id": ["C1", "C4", "C2"],
+            "offer": ["retention_email"] * 3,
+            "control": [False, False, True],
+            "responded": [True, False, False],
+        }
+    ).with_columns(ordered=pl.col("responded"), revenue=pl.lit(0.0), margin=pl.lit(0.0))
+    frame.write_csv(path := tmp_path / "mixed.csv")
+    output = " ".join(_record(cli, "--file", str(path), "--plan", DAY.isoformat()).split())
+    assert f"drawn from the stored plan as of {DAY} (--plan)" in output
+    assert (
+        f"note: the plan as of {DAY} gave 1 of the 2 contacted customers no such offer: is it "
+        "the plan the campaign was drawn from? Record the file again under the same name with "
+        "the right --plan, which replaces this record"
+    ) in output
+    assert [i.plan for i in Store(get_settings().home).list_campaigns()] == [DAY]
+
+
 def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_as_that_plans_rows(
     cli: CliRunner, offers: Path, tmp_path: Path
 ) -> None:
