@@ -495,7 +495,7 @@ def test_a_plan_named_that_gave_a_contact_no_such_offer_is_kept_with_a_note(
     assert [i.plan for i in Store(get_settings().home).list_campaigns()] == [DAY]
 
 
-def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_as_that_plans_rows(
+def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_by_that_plans_day(
     cli: CliRunner, offers: Path, tmp_path: Path
 ) -> None:
     """review37: the expected ROI per segment is the drawn plan's, keyed by the segments of its

@@ -170,7 +170,7 @@ def test_the_campaign_page_sets_the_plan_a_campaign_was_drawn_from_beside_it(
     ) in text.replace("&#39;", "'")
 
 
-def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_as_that_plans_rows(
+def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_by_that_plans_day(
     client: TestClient, settings
 ) -> None:  # type: ignore[no-untyped-def]
     """review37: the expected ROI per segment is the drawn plan's, keyed by the segments of its
