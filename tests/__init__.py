@@ -1,7 +1,10 @@
 """The tests of guanxi, mirroring its packages.
 
 Importing this package, before pytest reads ``tests/conftest.py`` and the project modules it
-imports, unsets the settings a developer's shell exports (:func:`_unset_shell_settings`).
+imports, unsets the settings a developer's shell exports (:func:`_unset_shell_settings`). Any
+process that imports from it does so too: the benches that start servers with
+:mod:`tests.processes` (bench.serve, bench.load, bench.sources) run without the shell's
+``GUANXI_*`` and MLflow settings, as bench.remeasure starts every step.
 """
 
 import os

@@ -6,7 +6,6 @@ standard error, the libraries' loggers included) is what a user sees.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from pipelines.promote import Decision, decision_text
 from serving.app import create_app
 from serving.settings import Settings
 from tests.conftest import loaded_by
+from tests.processes import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,8 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """`guanxi demo --no-serve` on 2,000 sample customers, 2 trials; its home and its output."""
     home = tmp_path_factory.mktemp("demo") / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "GUANXI_"))}
-    env |= {"GUANXI_HOME": str(home), "PYTHONPATH": str(ROOT), "COLUMNS": "120"}
+    env = child_env(GUANXI_HOME=str(home), PYTHONPATH=str(ROOT), COLUMNS="120")
     code = "from pipelines.cli import main; main()"
     args = ["demo", "--no-serve", "--customers", "2000", "--trials", "2"]
     done = subprocess.run(

@@ -292,7 +292,7 @@ def test_the_listing_marks_what_a_version_lacks_as_the_other_tables_do(
 ) -> None:
     """heavy35: `guanxi models` wrote "-" for a version with no alias, no grade or no figure,
     which reads as a minus sign, where the drift, cycle, value, plan and campaign tables write
-    "—" (features.contracts.MISSING, which models.targeting gives the other tables)."""
+    "—" (features.contracts.MISSING, as the other tables write it)."""
     from features.contracts import MISSING
 
     _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "C"))

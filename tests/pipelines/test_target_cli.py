@@ -99,7 +99,7 @@ def _values() -> pl.DataFrame:
 
 @pytest.fixture
 def cli(local_tracking: Path) -> CliRunner:
-    # keyless, as the value table kept here is (tests/conftest.py unsets an exported
+    # keyless, as the value table kept here is (tests/__init__.py unsets an exported
     # GUANXI_STORE_KEY); _keyed sets one where a test wants it
     _register()
     get_settings.cache_clear()

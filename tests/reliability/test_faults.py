@@ -35,6 +35,7 @@ from serving.app import create_app
 from serving.audit import AuditLog, verify_part
 from tests.processes import (
     GUANXI,
+    child_env,
     guanxi_serve,
     mlflow_server,
     reserved_port,
@@ -61,17 +62,18 @@ SCORES = "/v1/customers/c001/scores?tasks=churn&explain=2"
 
 
 def _serving_env(home: Path, tracking_uri: str) -> dict[str, str]:
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "GUANXI_"))},
-        "GUANXI_HOME": str(home),
-        "GUANXI_API_KEYS": ",".join(f"{k}:{role}" for role, k in KEYS.items()),
-        "GUANXI_AUDIT_KEY": AUDIT_KEY,
-        "GUANXI_SESSION_KEY": SESSION_KEY,
-        "GUANXI_STORE_KEY": STORE_KEY,
-        "GUANXI_RETRY_SECONDS": "0.5",
-        "GUANXI_PRECOMPUTE_REASONS": "false",
-        "MLFLOW_TRACKING_URI": tracking_uri,
-    }
+    return child_env(
+        **{
+            "GUANXI_HOME": str(home),
+            "GUANXI_API_KEYS": ",".join(f"{k}:{role}" for role, k in KEYS.items()),
+            "GUANXI_AUDIT_KEY": AUDIT_KEY,
+            "GUANXI_SESSION_KEY": SESSION_KEY,
+            "GUANXI_STORE_KEY": STORE_KEY,
+            "GUANXI_RETRY_SECONDS": "0.5",
+            "GUANXI_PRECOMPUTE_REASONS": "false",
+            "MLFLOW_TRACKING_URI": tracking_uri,
+        }
+    )
 
 
 # --- models that must be refused -----------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import os
 import re
 import subprocess
 import sys
@@ -43,7 +42,7 @@ from models.tasks import CATEGORY_INPUTS_KEY, get_task, model_frame, task_names
 from serving.app import create_app
 from serving.settings import Settings
 from serving.state import LoadedSnapshot, ServedModel
-from tests.processes import listening_port, stop, wait_status
+from tests.processes import child_env, listening_port, stop, wait_status
 from training.tracking import experiment_id
 from training.train import fit_rule_booster
 
@@ -409,19 +408,20 @@ def serve_uvicorn(home: Path, uri: str, workdir: Path, ready: str | None = None)
     """``uvicorn serving.app:create_app_from_env --factory`` on port 0, serving ``home``
     with MLflow at ``uri``, until ``/readyz`` is 200 (or, given ``ready``, answers a ``detail``
     starting with it); yield its URL."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "GUANXI_"))}
-    env |= {
-        "GUANXI_HOME": str(home),
-        "GUANXI_API_KEYS": ",".join(f"{key}:{role}" for role, key in KEYS.items()),
-        "GUANXI_AUDIT_KEY": AUDIT_KEY,
-        "GUANXI_SESSION_KEY": SESSION_KEY,
-        "GUANXI_STORE_KEY": STORE_KEY,
-        "GUANXI_COOKIE_SECURE": "false",  # plain http on loopback
-        "GUANXI_API_DOCS": "true",
-        "GUANXI_PRECOMPUTE_REASONS": "false",
-        "MLFLOW_TRACKING_URI": uri,
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-    }
+    env = child_env(
+        **{
+            "GUANXI_HOME": str(home),
+            "GUANXI_API_KEYS": ",".join(f"{key}:{role}" for role, key in KEYS.items()),
+            "GUANXI_AUDIT_KEY": AUDIT_KEY,
+            "GUANXI_SESSION_KEY": SESSION_KEY,
+            "GUANXI_STORE_KEY": STORE_KEY,
+            "GUANXI_COOKIE_SECURE": "false",  # plain http on loopback
+            "GUANXI_API_DOCS": "true",
+            "GUANXI_PRECOMPUTE_REASONS": "false",
+            "MLFLOW_TRACKING_URI": uri,
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        }
+    )
     log = workdir / "server.log"
     proc = subprocess.Popen(
         [
