@@ -1397,7 +1397,8 @@ def duplicate_of(outcomes: pl.DataFrame, campaigns: Mapping[str, pl.DataFrame]) 
     outcomes : polars.DataFrame
         Validated outcomes about to be recorded.
     campaigns : mapping of str to polars.DataFrame
-        The recorded campaigns by name (without the one being replaced).
+        The recorded campaigns by name: the others, or the one being replaced, to tell whether
+        it is recorded again.
 
     Returns
     -------
@@ -1705,13 +1706,14 @@ class DrawnPlans(NamedTuple):
         )
 
     def one(self) -> tuple[date, str] | None:
-        """Return the one plan used and how to say its day, to segment the outcomes as it did.
+        """Return the one plan used and how to say its day, to segment the outcomes by.
 
         The expected ROI per segment is keyed by the segments of the plan's rows, those of its
         day; outcome rows without a segment of their own took the value table of the latest
         plan's day, so a campaign drawn from an earlier plan set "realised ROI of the customers
         at risk at the latest plan" beside "expected ROI of those at risk at its own"
-        (:func:`outcome_values`).
+        (:func:`outcome_values`). They take the segments of the value table of the plan's day,
+        which are those of the plan's rows unless that table was written again after the plan.
 
         Returns
         -------

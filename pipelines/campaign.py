@@ -4,8 +4,10 @@
 control or not, responded, ordered, revenue; :func:`models.campaigns.read_outcomes`) and keeps
 them in the store under the campaign's name: the ``campaign`` column's single value, ``--name``,
 or the file's name. Nothing is stored when a row is wrong; the error names the file, column and
-rows. A name recorded already is replaced, with a note naming what it replaced (its day, file and
-customers); only the other campaigns are read to check for duplicates. Outcomes another campaign
+rows. A name recorded already is replaced, and the record says what it replaced: the same
+outcomes recorded again (to name their plan, or to sign them with the store's key), or, with a
+note, another campaign's day, file and customers; the other campaigns are read to check for
+duplicates. Outcomes another campaign
 holds already (one file recorded twice under two names) are refused unless ``--allow-duplicate``;
 customers a campaign shares with another of the same offer are noted, and so are a campaign with
 no customer contacted or none held out, an offer the latest plan lacks and contacted customers no
@@ -201,7 +203,8 @@ def record_command(
             "'-'",
             param_hint="--name" if given else "--file",
         ) from exc
-    # recording it again replaces it: not read, and not a duplicate of itself
+    # recording it again replaces it, and is no duplicate of itself: the others are checked for
+    # duplicates, the one replaced compared below (_replacing)
     try:  # a damaged file of that name is what recording it again mends: replaced unread
         replaced = next((i for i in store.list_campaigns() if i.name == campaign), None)
     except TamperedTableError as exc:
@@ -215,8 +218,9 @@ def record_command(
         console.print(f"[red]cannot record the campaign, nothing stored:[/red] {exc}")
         raise typer.Exit(1) from exc
     # the same outcomes recorded again under their name (as the advice below says, to name the
-    # plan they were drawn from) replace nothing that another --name would keep: it is refused
-    again = replaced is not None and _holds_same(store, replaced, outcomes)
+    # plan they were drawn from, or as a refusal says, to sign them) replace nothing another
+    # --name would keep: it is refused
+    again = _replacing(store, replaced, outcomes) if replaced is not None else None
     same = duplicate_of(outcomes, others)
     if same is not None and not allow_duplicate:
         console.print(
@@ -259,16 +263,8 @@ def record_command(
             "(treated minus control) and guanxi target takes no rate from it; check the control "
             "column (true = held out, not contacted)"
         )
-    if replaced is not None and again:  # recorded again, e.g. with the plan it was drawn from
-        console.print(
-            f"it replaces campaign {campaign!r} recorded on {replaced.created[:10]}, the same "
-            f"outcomes ({counted(replaced.rows, 'customers')})"
-            + (
-                f", now drawn from the plan as of {drawn.day}"
-                if drawn.day not in (None, replaced.plan)
-                else ""
-            )
-        )
+    if replaced is not None and again is not None:  # recorded again: the same, or to sign it
+        console.print(_replaced_text(replaced, again, drawn.day))
     elif replaced is not None:  # a name reused by mistake replaced the campaign without a word
         console.print(
             f"[yellow]note:[/yellow] it replaces campaign {campaign!r} recorded on "
@@ -299,19 +295,46 @@ def record_command(
             )
 
 
-def _holds_same(store: Store, replaced: CampaignInfo, outcomes: pl.DataFrame) -> bool:
-    """Say whether the campaign being replaced holds these outcomes, read as checked.
+def _replacing(store: Store, replaced: CampaignInfo, outcomes: pl.DataFrame) -> str | None:
+    """Say why the campaign being replaced is recorded again, if it is: ``outcomes`` again.
 
     It is read only when it has as many rows: a campaign replaced by other outcomes is not read
-    only to be dropped.
+    only to be dropped. Returns ``"same"`` when it holds these outcomes, ``"unvouched"`` when
+    the store's key does not vouch for it (kept without the key, or changed since: every reader
+    refuses it and says to record it again, which this does), None when it holds others (a name
+    reused).
     """
     if replaced.rows != outcomes.height:
-        return False
+        return None
     try:
         recorded = store.read_campaign(replaced.name)
     except (UnsignedTableError, TamperedTableError):  # recording it again is what mends it
-        return False
-    return recorded is not None and duplicate_of(outcomes, {replaced.name: recorded}) is not None
+        return "unvouched"
+    same = recorded is not None and duplicate_of(outcomes, {replaced.name: recorded}) is not None
+    return "same" if same else None
+
+
+def _replaced_text(replaced: CampaignInfo, why: str, day: date | None) -> str:
+    """Say what recording the same campaign again replaced, and the plan it is drawn from now.
+
+    A record that named a plan, recorded again without one found, goes back to the latest
+    plan's expected ROI: said, with the ``--plan`` that keeps it.
+    """
+    customers = counted(replaced.rows, "customers")
+    text = f"it replaces campaign {replaced.name!r} recorded on {replaced.created[:10]}, " + (
+        f"the same outcomes ({customers})"
+        if why == "same"
+        else f"{customers}, which the store's key did not vouch for (kept without it, or "
+        "changed since)"
+    )
+    if day is not None and day != replaced.plan:
+        return f"{text}, now drawn from the plan as of {day}"
+    if day is None and replaced.plan is not None:
+        return (
+            f"{text}; it is no longer drawn from the plan as of {replaced.plan}, as it was: give "
+            f"--plan {replaced.plan} to keep that plan"
+        )
+    return text
 
 
 class _Drawn(NamedTuple):
@@ -785,7 +808,7 @@ def report_command(
             )
             raise typer.Exit(1)
     # the plans the campaigns were drawn from when they say, as the latest plan's read as theirs
-    # whichever they came from; read first, as the outcomes are segmented as that plan's rows
+    # whichever they came from; read first, as the outcomes are segmented by that plan's day
     infos = [c for c in store.list_campaigns() if c.name in campaigns]
     drawn = drawn_plans(infos, partial(read_stored_plan_with_info, store))
     outcomes, segmented = _with_segments(
@@ -1026,7 +1049,11 @@ def list_command(
         typer.Option("--json", help="Print the campaigns as one JSON list, for scripts."),
     ] = False,
 ) -> None:
-    """List the recorded campaigns: offers, customers, control share, plan, complete, recorded."""
+    """List the recorded campaigns, a row each.
+
+    Offers, customers, control share, as of (the day the outcomes were complete), plan (the day of
+    the plan it was drawn from), recorded, source.
+    """
     from serving.settings import get_settings
 
     console = Console()

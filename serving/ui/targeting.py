@@ -347,7 +347,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     listed = store.list_campaigns()
     reported = [c for c in listed if c.name in campaigns]
     # the plans the campaigns were drawn from, when they say: the latest plan's ROI read as
-    # theirs whichever they came from; read first, as the outcomes are segmented as its rows
+    # theirs whichever they came from; read first, as the outcomes are segmented by its day
     drawn = drawn_plans(reported, store.read_plan_with_info, format_date)  # days as the page's
     if drawn.refused is not None:
         logger.warning("not using the plan a campaign was drawn from: %s", drawn.refused)

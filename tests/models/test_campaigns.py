@@ -944,7 +944,7 @@ def test_the_expected_roi_is_that_of_the_plans_the_campaigns_were_drawn_from() -
     drawn = drawn_plans([campaign("october", october)], read)
     assert drawn.rows is not None and drawn.rows.equals(rows) and drawn.unused == ""
     assert drawn.said() == "the plan as of 2024-10-31 the campaign was drawn from"
-    # review37: the one plan used segments the outcomes, as its rows key the expected ROI
+    # review37: the one plan used gives the day whose value table segments the outcomes
     assert drawn.one() == (october, "the day of the plan the campaign was drawn from")
     assert drawn.segmenting(None) == drawn.one()  # whatever the latest plan's day
     assert drawn_plans([old], read).one() is None  # the latest plan's day, as before

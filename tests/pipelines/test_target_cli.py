@@ -493,6 +493,14 @@ def test_a_plan_named_that_gave_a_contact_no_such_offer_is_kept_with_a_note(
         "the right --plan, which replaces this record"
     ) in output
     assert [i.plan for i in Store(get_settings().home).list_campaigns()] == [DAY]
+    # review39: recorded again without --plan, no stored plan holds it: the record drops the
+    # plan it named, and the report goes back to the latest plan's ROI; said, not "the same"
+    output = " ".join(_record(cli, "--file", str(path)).split())
+    assert (
+        f"the same outcomes (3 customers); it is no longer drawn from the plan as of {DAY}, as "
+        f"it was: give --plan {DAY} to keep that plan"
+    ) in output
+    assert [i.plan for i in Store(get_settings().home).list_campaigns()] == [None]
 
 
 def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_by_that_plans_day(
@@ -2022,7 +2030,14 @@ def test_a_campaign_the_store_key_does_not_vouch_for_is_refused_by_name(
     assert f"cannot record the campaign, nothing stored: {unsigned}" in output
     assert [c.name for c in store.list_campaigns()] == ["october"]
 
-    _record(cli, "--file", str(path))  # again with the key: signed, reported
+    output = _record(cli, "--file", str(path))  # again with the key: signed, reported
+    # review39: following the refusal's advice got "give another --name to keep both"
+    created = store.list_campaigns()[0].created[:10]
+    assert (
+        f"it replaces campaign 'october' recorded on {created}, 80 customers, which the store's "
+        "key did not vouch for (kept without it, or changed since)"
+    ) in " ".join(output.split())
+    assert "give another --name" not in output
     assert "240.00" in _run(cli, "campaign", "report", "--offers", str(offers))
     recorded = store.campaign_path("october")
     changed = pl.read_parquet(recorded).with_columns(responded=pl.lit(True))
@@ -2114,3 +2129,13 @@ def test_the_report_says_why_no_spend_by_churn_score_is_compared() -> None:
         "has a churn probability"
     ) in said
     assert "optimiser / churn score" not in said and "optimiser / even" in said
+
+
+def test_campaign_list_help_names_the_tables_columns_in_order(cli: CliRunner) -> None:
+    """review39: the help put the plan before the day the outcomes were complete, which the
+    table heads "as of" and shows before it."""
+    helped = " ".join(cli.invoke(app, ["campaign", "list", "--help"]).output.split())
+    assert (
+        "Offers, customers, control share, as of (the day the outcomes were complete), plan (the "
+        "day of the plan it was drawn from), recorded, source."
+    ) in helped.replace("│ ", "").replace(" │", "")
