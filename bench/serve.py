@@ -44,7 +44,7 @@ from models.registry import configure_tracking
 from models.tasks import model_frame
 from pipelines.sample import generate_sample
 from pipelines.serve import DEFAULT_WORKERS
-from tests.processes import listening_port, reserved_port, stop
+from tests.processes import child_env, listening_port, reserved_port, stop
 
 __all__ = ["main"]
 
@@ -126,8 +126,7 @@ def main() -> None:
         ids = _prepare(home, args.customers)
         print(f"prepared {len(ids):,} customers, 3 models in {time.perf_counter() - t0:.0f} s")
         uri = configure_tracking(home)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("GUANXI_", "MLFLOW_"))}
-        env |= {"MLFLOW_TRACKING_URI": uri, "GUANXI_HOME": str(home)}
+        env = child_env(MLFLOW_TRACKING_URI=uri, GUANXI_HOME=str(home))
         # mlflow models serve runs `uvicorn` from PATH
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         # guanxi binds port 0 and names the port it got; `mlflow models serve` takes no port 0
