@@ -105,6 +105,7 @@ __all__ = [
     "OutcomeValues",
     "Overlap",
     "RefusedValues",
+    "Segmenting",
     "ValuesFill",
     "campaign_report",
     "drawn_plans",
@@ -1081,50 +1082,95 @@ class ValuesFill:
         of its own.
     in_values : polars.Series
         A boolean per outcome row: true where the value table holds its customer.
+    from_plan : polars.Series
+        A boolean per outcome row: true where the row took its segment from the rows of the plan
+        the campaign was drawn from (``fill_from_values``' ``planned``), not from the table.
     """
 
     outcomes: pl.DataFrame
     own: pl.DataFrame
     in_values: pl.Series
+    from_plan: pl.Series
 
     def needed(self, column: str | None = None) -> pl.Series:
         """Return which rows had no value of their own in ``column`` (in any, when None)."""
         columns = [column] if column is not None else self.own.columns
         return ~self.own.select(pl.all_horizontal(columns)).to_series()
 
+    def from_table(self, column: str) -> pl.Series:
+        """Return which rows needed ``column`` from the table: none of their own, nor the plan's."""
+        needed = self.needed(column)
+        return needed & ~self.from_plan if column == "segment" else needed
+
     def filled(self, column: str) -> int:
         """Return how many rows took ``column`` from the value table."""
-        return int((self.needed(column) & self.outcomes[column].is_not_null()).sum())
+        return int((self.from_table(column) & self.outcomes[column].is_not_null()).sum())
 
     def lacking(self, column: str) -> int:
         """Return how many rows have no ``column``: neither their own nor the value table's."""
         return self.outcomes[column].null_count()
 
-    def said(self, day: date, why: str, write: Callable[[date], str] = str) -> str:
+    def said(self, day: date, why: str, write: Callable[[date], str] = str, plan: str = "") -> str:
         """Say which table filled what, as many rows as it filled and as many as still lack one.
 
-        E.g. ``"segments from the value table as of 2024-10-31 (the latest plan's day): for 60
-        of the 80 outcome rows without one of their own (20 still lack one)"``; when no row
-        lacked a value the table was not needed, and it says so.
+        Parameters
+        ----------
+        day : datetime.date
+            The value table's day.
+        why : str
+            Why that day (:func:`outcome_values_day`).
+        write : callable, default str
+            Writes the day (ISO 8601 by default).
+        plan : str, default ""
+            Names the plan whose rows gave segments (``"the plan as of 2024-10-31 the campaign
+            was drawn from"``, :meth:`DrawnPlans.said`), when rows took theirs from it.
+
+        Returns
+        -------
+        str
+            E.g. ``"segments from the value table as of 2024-10-31 (the latest plan's day): for
+            60 of the 80 outcome rows without one of their own (20 still lack one)"``; when no
+            row lacked a value the table was not needed, and it says so. When rows took their
+            segment from the plan's rows, those are said first and the table's are of the other
+            rows: ``"segments from the rows of <plan>, for 50 of the 80 outcome rows without one
+            of their own, and from the value table as of ... for 10 of the other 30 (20 still
+            lack one)"``, and the churn probabilities ``"from the same table"``.
         """
         used = [c for c in self.own.columns if self.needed(c).any()]
         table = f"the value table as of {write(day)} ({why})"
         if not used:
             names = " and ".join(_FILLED_NAMES[c] for c in self.own.columns)
             return f"{names} are the outcomes' own: none is taken from {table}"
-        parts = []
-        for column in used:
+
+        def rows(column: str) -> tuple[str, str]:  # "N outcome rows", " (K still lack one)"
             needed, lacking = int(self.needed(column).sum()), self.lacking(column)
-            still = (
-                f" ({lacking:,} still {'lacks' if lacking == 1 else 'lack'} one)" if lacking else ""
+            still = f" ({lacking:,} still {'lacks' if lacking == 1 else 'lack'} one)"
+            return counted(needed, "outcome rows"), still if lacking else ""
+
+        planned = int(self.from_plan.sum())
+        if not planned:
+            parts = []
+            for column in used:
+                needed, still = rows(column)
+                parts.append(
+                    f"{_FILLED_NAMES[column] + ' ' if len(used) > 1 else ''}for "
+                    f"{self.filled(column):,} of the {needed} without one of their own{still}"
+                )
+            names = " and ".join(_FILLED_NAMES[c] for c in used)
+            return f"{names} from {table}: {'; '.join(parts)}"
+        needed, still = rows("segment")
+        said = [
+            f"segments from the rows of {plan}, for {planned:,} of the {needed} without one of "
+            f"their own, and from {table} for {self.filled('segment'):,} of the other "
+            f"{int(self.from_table('segment').sum()):,}{still}"
+        ]
+        for column in (c for c in used if c != "segment"):
+            needed, still = rows(column)
+            said.append(
+                f"{_FILLED_NAMES[column]} from the same table for {self.filled(column):,} of the "
+                f"{needed} without one of their own{still}"
             )
-            parts.append(
-                f"{_FILLED_NAMES[column] + ' ' if len(used) > 1 else ''}for "
-                f"{self.filled(column):,} of the {counted(needed, 'outcome rows')} without one "
-                f"of their own{still}"
-            )
-        names = " and ".join(_FILLED_NAMES[c] for c in used)
-        return f"{names} from {table}: {'; '.join(parts)}"
+        return "; ".join(said)
 
     def not_in_values(
         self, day: date, consequences: Mapping[str, str], write: Callable[[date], str] = str
@@ -1143,15 +1189,18 @@ class ValuesFill:
         Returns
         -------
         str or None
-            :func:`not_in_values` of the rows lacking a value of their own whose customer the
-            table lacks, among every outcome customer; what they lack and its consequence those
-            of the columns they still lack; None when the table holds every such customer.
+            :func:`not_in_values` of the rows needing a value from the table (none of their
+            own, nor a segment from the plan's rows) whose customer the table lacks, among every
+            outcome customer; what they lack and its consequence those of the columns they still
+            lack; None when the table holds every such customer.
         """
         absent = ~self.in_values
-        still = [c for c in self.own.columns if (self.needed(c) & absent).any()]
+        still = [c for c in self.own.columns if (self.from_table(c) & absent).any()]
         what = " or ".join(c.replace("_", " ") for c in still)
         said = "; ".join(consequences[c] for c in still if c in consequences)
-        return not_in_values(self.outcomes, self.needed() & absent, day, what, said, write)
+        needing = pl.DataFrame({c: self.from_table(c) for c in self.own.columns})
+        lacking = needing.select(pl.any_horizontal(pl.all())).to_series() & absent
+        return not_in_values(self.outcomes, lacking, day, what, said, write)
 
 
 def fill_from_values(
@@ -1160,6 +1209,7 @@ def fill_from_values(
     columns: Sequence[str] = tuple(FILLED_FROM_VALUES),
     *,
     day: date,
+    planned: pl.DataFrame | None = None,
 ) -> ValuesFill:
     """Give each outcome row without a segment or churn probability of its own the value table's.
 
@@ -1183,12 +1233,20 @@ def fill_from_values(
         The outcome columns to fill.
     day : datetime.date
         The value table's day, for the error naming it.
+    planned : polars.DataFrame or None, default None
+        The rows of the one plan the campaigns were drawn from (:attr:`DrawnPlans.rows`), whose
+        segments key the expected ROI set beside the outcomes: a customer it planned takes its
+        segment (:data:`NO_SEGMENT` as the plan names it), not the table's, which may have been
+        written again since the plan (review38: the report segmented such a campaign by the
+        table, and so set the realised ROI of one segment beside the expected ROI of another).
+        The customers it did not plan (the control) take the table's.
 
     Returns
     -------
     ValuesFill
-        The outcomes, the row's own value first, else the value table's, and which rows had
-        their own and which customers the table holds, for the readers' notes.
+        The outcomes, the row's own value first, else the plan's segment, else the value
+        table's, and which rows had their own, which took the plan's and which customers the
+        table holds, for the readers' notes.
 
     Raises
     ------
@@ -1201,6 +1259,13 @@ def fill_from_values(
         *(pl.col(FILLED_FROM_VALUES[c]).alias(f"_values_{c}") for c in columns),
         _in_values=pl.lit(True),
     )
+    if planned is not None and "segment" in columns:  # one offer a customer: one row each
+        context = context.join(
+            planned.select(pl.col("customer_id").cast(pl.String), _plan_segment="segment"),
+            on="customer_id",
+            how="full",
+            coalesce=True,
+        ).with_columns(pl.col("_in_values").fill_null(False))
     joined = outcomes.join(context, on="customer_id", how="left", maintain_order="left")
     if joined.height != outcomes.height:  # a customer on two rows of the table: rows repeated
         repeated = context.filter(
@@ -1218,6 +1283,13 @@ def fill_from_values(
         (pl.col(c).is_not_null() if c in outcomes.columns else pl.lit(False)).alias(c)
         for c in columns
     ).select(columns)
+    if "_plan_segment" in joined.columns:  # the plan's segment before the table's
+        from_plan = ~own["segment"] & joined["_plan_segment"].is_not_null()
+        joined = joined.with_columns(
+            _values_segment=pl.coalesce("_plan_segment", "_values_segment")
+        ).drop("_plan_segment")
+    else:
+        from_plan = pl.repeat(False, outcomes.height, eager=True)
     filled = joined.with_columns(
         (pl.coalesce(c, f"_values_{c}") if c in outcomes.columns else pl.col(f"_values_{c}")).alias(
             c
@@ -1228,6 +1300,7 @@ def fill_from_values(
         outcomes=filled.drop(*(f"_values_{c}" for c in columns), "_in_values"),
         own=own,
         in_values=joined["_in_values"].fill_null(False),
+        from_plan=from_plan,
     )
 
 
@@ -1245,16 +1318,19 @@ class OutcomeValues:
         The outcomes filled from it.
     write : callable, default str
         Writes the day in its notes (:func:`outcome_values`' ``write``).
+    plan : str, default ""
+        Names the plan whose rows gave segments (:meth:`DrawnPlans.said`), when one did.
     """
 
     day: date
     why: str
     fill: ValuesFill
     write: Callable[[date], str] = str
+    plan: str = ""
 
     def said(self) -> str:
         """Say which table filled what, for how many rows (:meth:`ValuesFill.said`)."""
-        return self.fill.said(self.day, self.why, self.write)
+        return self.fill.said(self.day, self.why, self.write, self.plan)
 
     def not_in_values(self, consequences: Mapping[str, str]) -> str | None:
         """Say the customers lacking a value of their own whom the table lacks too.
@@ -1285,16 +1361,16 @@ class RefusedValues(NamedTuple):
 def outcome_values(
     store: Store,
     outcomes: pl.DataFrame,
-    plan: date | None,
+    segmenting: Segmenting,
     columns: Sequence[str] = tuple(FILLED_FROM_VALUES),
-    said: str = LATEST_PLAN_DAY,
     write: Callable[[date], str] = str,
 ) -> OutcomeValues | RefusedValues | None:
     """Fill recorded outcomes from the value table of :func:`outcome_values_day`, read checked.
 
     ``guanxi campaign report`` and the campaign page each picked the day, read the table with
     the same refusal handling and filled the outcomes (:func:`fill_from_values`) in a copy of
-    their own; each writes its own notes from what this returns.
+    their own; each writes its own notes from what this returns. The customers planned by the
+    one plan the campaigns were drawn from take that plan's segments first.
 
     Parameters
     ----------
@@ -1303,13 +1379,13 @@ def outcome_values(
         its signed manifest.
     outcomes : polars.DataFrame
         Validated (and pooled) outcomes.
-    plan : datetime.date or None
+    segmenting : Segmenting
         The day of the plan whose expected ROI is set beside the outcomes (the latest, shown or
-        not, or the one the campaigns were drawn from), None without one.
+        not, or the one the campaigns were drawn from; None without one), how the note says it
+        (:func:`outcome_values_day`), and the one plan drawn from, whose rows' segments its
+        customers take (:meth:`DrawnPlans.segmenting`).
     columns : sequence of str, default every column of :data:`FILLED_FROM_VALUES`
         The outcome columns to fill.
-    said : str, default :data:`LATEST_PLAN_DAY`
-        How the note says the plan's day (:func:`outcome_values_day`).
     write : callable, default str
         Writes a day in the notes (ISO 8601 by default; the campaign page writes ``31 Oct 2024``,
         as beside them).
@@ -1322,7 +1398,7 @@ def outcome_values(
         an outcome customer on more than one row; None when the store has no value table (or it
         was removed since it was listed).
     """
-    picked = outcome_values_day(store.list_values(), plan, said, write)
+    picked = outcome_values_day(store.list_values(), segmenting.day, segmenting.said, write)
     if picked is None:
         return None
     day, why = picked
@@ -1332,11 +1408,13 @@ def outcome_values(
         return RefusedValues(day, exc)
     if values is None:  # removed since it was listed
         return None
+    drawn = segmenting.drawn
+    planned = drawn.rows if drawn is not None else None
     try:
-        fill = fill_from_values(outcomes, values, columns, day=day)
+        fill = fill_from_values(outcomes, values, columns, day=day, planned=planned)
     except RepeatedCustomersError as exc:
         return RefusedValues(day, exc)
-    return OutcomeValues(day, why, fill, write)
+    return OutcomeValues(day, why, fill, write, drawn.said(write) if drawn is not None else "")
 
 
 def realised_incremental_margin(
@@ -1712,8 +1790,9 @@ class DrawnPlans(NamedTuple):
         day; outcome rows without a segment of their own took the value table of the latest
         plan's day, so a campaign drawn from an earlier plan set "realised ROI of the customers
         at risk at the latest plan" beside "expected ROI of those at risk at its own"
-        (:func:`outcome_values`). They take the segments of the value table of the plan's day,
-        which are those of the plan's rows unless that table was written again after the plan.
+        (:func:`outcome_values`). The customers it planned take the segments of its rows, the
+        others (the control) those of the value table of its day (:meth:`segmenting`): the
+        table's alone differed from the rows' when it was written again after the plan.
 
         Returns
         -------
@@ -1727,8 +1806,8 @@ class DrawnPlans(NamedTuple):
         drawn = "the campaign was" if self.campaigns == 1 else "the campaigns were"
         return self.days[0], f"the day of the plan {drawn} drawn from"
 
-    def segmenting(self, latest: date | None) -> tuple[date | None, str]:
-        """Return the day whose value table segments the outcomes, and how to say that day.
+    def segmenting(self, latest: date | None) -> Segmenting:
+        """Return what segments the outcomes without a segment of their own.
 
         Parameters
         ----------
@@ -1737,12 +1816,27 @@ class DrawnPlans(NamedTuple):
 
         Returns
         -------
-        tuple of (datetime.date or None, str)
-            The one plan's (:meth:`one`), else ``latest`` and :data:`LATEST_PLAN_DAY`, as
+        Segmenting
+            The one plan's day and how to say it (:meth:`one`), with these plans, whose rows
+            segment the customers they planned; else ``latest`` and :data:`LATEST_PLAN_DAY`, as
             ``guanxi campaign report`` and the campaign page read it
             (:func:`outcome_values`).
         """
-        return self.one() or (latest, LATEST_PLAN_DAY)
+        one = self.one()
+        return Segmenting(*one, self) if one is not None else Segmenting(latest)
+
+
+class Segmenting(NamedTuple):
+    """What segments recorded outcomes without a segment of their own (:func:`outcome_values`)."""
+
+    day: date | None
+    """The day of the plan whose expected ROI is set beside them, None without a plan: its value
+    table segments them (:func:`outcome_values_day`)."""
+    said: str = LATEST_PLAN_DAY
+    """How a note says that day."""
+    drawn: DrawnPlans | None = None
+    """The one plan the campaigns were drawn from (:meth:`DrawnPlans.segmenting`), whose rows
+    segment the customers it planned, before the value table; None when they are not used."""
 
 
 def _names(campaigns: Sequence[CampaignInfo]) -> str:

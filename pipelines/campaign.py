@@ -811,9 +811,7 @@ def report_command(
     # whichever they came from; read first, as the outcomes are segmented by that plan's day
     infos = [c for c in store.list_campaigns() if c.name in campaigns]
     drawn = drawn_plans(infos, partial(read_stored_plan_with_info, store))
-    outcomes, segmented = _with_segments(
-        store, outcomes, drawn.segmenting(max(store.list_plans(), default=None))
-    )
+    outcomes, segmented = _with_segments(store, outcomes, drawn)
     refused: Exception | None = None
     try:  # the latest plan: its offers the costs (without --offers), its ROI the expected one
         latest = _latest_plan(store)
@@ -895,19 +893,20 @@ def _expected_said(latest: _LatestPlan | None, refused: Exception | None, drawn:
 
 
 def _with_segments(
-    store: Store, outcomes: pl.DataFrame, plan: tuple[date | None, str]
+    store: Store, outcomes: pl.DataFrame, drawn: DrawnPlans
 ) -> tuple[pl.DataFrame, str | None]:
     """Give outcome rows without a segment of their own the value table's, and say from where.
 
     The report showed such a campaign over all segments alone, while ``guanxi target`` measured
     its rates per segment of the value table and the campaign page reported it per segment; and
     a campaign without segments pooled with one with them was all unsegmented. Each row takes
-    its own segment first (:func:`models.campaigns.fill_from_values`). The value table is that
-    of ``plan``'s day, with how to say it (:meth:`models.campaigns.DrawnPlans.segmenting`: the
-    one plan the campaigns were drawn from, whose rows key the expected ROI by the segments of
-    its day, else the latest plan's), else the latest, as on the campaign page
-    (:func:`models.campaigns.outcome_values`), read as every reader does (with
-    ``GUANXI_STORE_KEY``, only when it matches its signed manifest).
+    its own segment first (:func:`models.campaigns.fill_from_values`), then that of the rows of
+    the one plan the campaigns were drawn from, whose segments key its expected ROI, then the
+    value table's. The value table is that of the day :meth:`DrawnPlans.segmenting
+    <models.campaigns.DrawnPlans.segmenting>` gives (the one plan's, else the latest plan's),
+    else the latest, as on the campaign page (:func:`models.campaigns.outcome_values`), read as
+    every reader does (with ``GUANXI_STORE_KEY``, only when it matches its signed manifest).
+    The stored plans are listed only when a row has no segment of its own.
     """
     absent = "segment" not in outcomes.columns
     without = outcomes.height if absent else outcomes["segment"].null_count()
@@ -919,8 +918,8 @@ def _with_segments(
         else f"{counted(without, 'outcome rows')} of {outcomes.height:,} have no segment"
     )
     instead = "reported over all segments" if absent else f"reported as {NO_SEGMENT!r}"
-    day, said = plan
-    read = outcome_values(store, outcomes, day, ("segment",), said)
+    segmenting = drawn.segmenting(max(store.list_plans(), default=None))
+    read = outcome_values(store, outcomes, segmenting, ("segment",))
     if read is None:
         return outcomes, f"{unfilled} and the store no value table: {instead}"
     if isinstance(read, RefusedValues):

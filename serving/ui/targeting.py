@@ -38,6 +38,7 @@ from models.campaigns import (
     FILLED_FROM_VALUES,
     UNSEGMENTED,
     RefusedValues,
+    Segmenting,
     campaign_report,
     drawn_plans,
     expected_plan_note,
@@ -295,26 +296,26 @@ def _valued(request: Request, holder: StateHolder, customers: list[str]) -> set[
 
 
 def _with_values(
-    store: Store, outcomes: pl.DataFrame, plan: tuple[date | None, str]
+    store: Store, outcomes: pl.DataFrame, segmenting: Segmenting
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Give outcome rows without a segment or churn probability of their own the value table's.
 
     Each row takes its own first (:func:`models.campaigns.fill_from_values`): a campaign without
     either column pooled with one with them was all unsegmented here, and the Qini curves ranked
     every row by the value table's churn probability, not the one the campaign recorded. The
-    table is the one ``guanxi campaign report`` takes, that of ``plan``'s day (the latest
-    plan's, shown or refused, or the one plan the campaigns were drawn from, whose rows key the
-    expected ROI by the segments of its day), with how to say it, else the latest
-    (:func:`models.campaigns.outcome_values`); the page filled nothing when the plan's day had
-    none. No table is read when every row has its own (a refused one was said to leave the
-    segments unknown). The context says which table was used,
+    customers planned by the one plan the campaigns were drawn from take the segments of its
+    rows, which key its expected ROI. The table is the one ``guanxi campaign report`` takes,
+    that of ``segmenting``'s day (the latest plan's, shown or refused, or the one plan's), with
+    how to say it, else the latest (:func:`models.campaigns.outcome_values`); the page filled
+    nothing when the plan's day had none. No table is read when every row has its own (a
+    refused one was said to leave the segments unknown). The context says which table was used,
     why and for how many rows (``values_used``), the outcome customers it lacks (``lacking``),
     the day of a table the store's key does not vouch for (``refused_values``) or of one listing
     a campaign customer on more than one row (``repeated_values``).
     """
     if all(c in outcomes.columns and not outcomes[c].null_count() for c in FILLED_FROM_VALUES):
         return outcomes, {}  # every row has its own: no table is used, nor said to be refused
-    read = outcome_values(store, outcomes, plan[0], said=plan[1], write=format_date)
+    read = outcome_values(store, outcomes, segmenting, write=format_date)
     if read is None:
         return outcomes, {}
     if isinstance(read, RefusedValues):  # no segments and no churn from it

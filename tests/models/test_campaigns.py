@@ -29,6 +29,7 @@ from models.campaigns import (
     OutcomeValues,
     Overlap,
     RefusedValues,
+    Segmenting,
     campaign_report,
     drawn_plans,
     duplicate_of,
@@ -267,6 +268,57 @@ def test_pooled_outcomes_take_the_value_tables_segment_and_churn_row_by_row() ->
     )
 
 
+def test_the_customers_a_plan_holds_take_its_rows_segment_before_the_value_tables() -> None:
+    """review38 L13: a campaign drawn from one plan was segmented by the value table of the
+    plan's day, whose segments are not the plan's rows' when the table was written again after
+    the plan. The customers the plan holds take its rows' segment (its "no segment" too), their
+    own first; the others, and every churn probability, the table's; the notes count each."""
+    day = date(2024, 10, 31)
+    outcomes = OUTCOMES.head(5).with_columns(  # C0 its own segment; C1 to C4 none
+        segment=pl.Series(["at_risk", None, None, None, None]),
+        churn_probability=pl.Series([0.5, None, 0.4, None, None]),
+    )
+    planned = pl.DataFrame(  # C0 (its own wins), C1, C2 and C3; Z, whom no outcome names
+        {
+            "customer_id": ["C0", "C1", "C2", "C3", "Z"],
+            "segment": ["loyal", "need_attention", "need_attention", NO_SEGMENT, "loyal"],
+        }
+    )
+    values = pl.DataFrame(  # written again after the plan: every segment moved; no C3
+        {
+            "customer_id": ["C0", "C1", "C2", "C4"],
+            "rfm_segment": ["champions"] * 4,
+            "churn_probability": [0.1, 0.2, 0.3, None],
+        }
+    )
+    fill = fill_from_values(outcomes, values, day=day, planned=planned)
+    assert fill.outcomes.select("customer_id", "segment", "churn_probability").rows() == [
+        ("C0", "at_risk", 0.5),  # its own
+        ("C1", "need_attention", 0.2),  # the plan's segment, the table's churn
+        ("C2", "need_attention", 0.4),
+        ("C3", NO_SEGMENT, None),  # the plan's no segment; not in the table
+        ("C4", "champions", None),  # not planned (a control customer): the table's
+    ]
+    assert fill.from_plan.to_list() == [False, True, True, True, False]
+    assert [fill.filled("segment"), fill.lacking("segment")] == [1, 0]
+    assert [fill.filled("churn_probability"), fill.lacking("churn_probability")] == [1, 2]
+    plan = "the plan as of 2024-10-31 the campaign was drawn from"
+    assert fill.said(day, "why", plan=plan) == (
+        "segments from the rows of the plan as of 2024-10-31 the campaign was drawn from, for 3 "
+        "of the 4 outcome rows without one of their own, and from the value table as of "
+        "2024-10-31 (why) for 1 of the other 1; churn probabilities from the same table for 1 "
+        "of the 3 outcome rows without one of their own (2 still lack one)"
+    )
+    note = fill.not_in_values(day, {"segment": "unsegmented", "churn_probability": "last"})
+    assert note is not None and note.startswith(  # C3 lacks a churn probability, not a segment
+        "1 outcome customer of 5 (C3) has no churn probability of their own and is not in the "
+        "value table as of 2024-10-31"
+    )
+    assert note.endswith(": last")
+    alone = fill_from_values(outcomes, values, ("churn_probability",), day=day, planned=planned)
+    assert not alone.from_plan.any()  # the plan gives segments alone
+
+
 def test_a_value_table_listing_an_outcome_customer_twice_is_refused() -> None:
     """values28: fill_from_values left-joined the outcomes to the value table by customer_id, so
     a table listing an outcome customer on two rows repeated their outcome row (counted twice in
@@ -405,18 +457,18 @@ def test_outcome_values_fills_from_the_picked_table_read_checked(
     day = date(2024, 10, 31)
     outcomes = OUTCOMES.with_columns(segment=pl.Series(["at_risk"] * 9 + [None]))
     keyed = Store(tmp_path, b"k" * 32)
-    assert outcome_values(keyed, outcomes, None) is None  # no value table
+    assert outcome_values(keyed, outcomes, Segmenting(None)) is None  # no value table
     values = pl.DataFrame(
         {"customer_id": ["C9"], "rfm_segment": ["loyal"], "churn_probability": [0.4]}
     )
     Store(tmp_path).write_values(
         values, day, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
     )  # unsigned
-    refused = outcome_values(keyed, outcomes, day)
+    refused = outcome_values(keyed, outcomes, Segmenting(day))
     assert isinstance(refused, RefusedValues) and refused.day == day
     assert isinstance(refused.error, UnsignedTableError)
     keyed.write_values(values, day, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
-    read = outcome_values(keyed, outcomes, None, ("segment",))
+    read = outcome_values(keyed, outcomes, Segmenting(None), ("segment",))
     assert isinstance(read, OutcomeValues)
     assert (read.day, read.why) == (day, "the latest, as no plan is kept")
     assert read.fill.outcomes["segment"].to_list() == ["at_risk"] * 9 + ["loyal"]
@@ -426,7 +478,7 @@ def test_outcome_values_fills_from_the_picked_table_read_checked(
     )
     assert read.not_in_values({"segment": "unsegmented"}) is None
     monkeypatch.setattr(Store, "read_values", lambda self, as_of: None)  # removed since listed
-    assert outcome_values(keyed, outcomes, day) is None
+    assert outcome_values(keyed, outcomes, Segmenting(day)) is None
 
 
 def test_unknown_offer() -> None:
@@ -945,17 +997,19 @@ def test_the_expected_roi_is_that_of_the_plans_the_campaigns_were_drawn_from() -
     assert drawn.rows is not None and drawn.rows.equals(rows) and drawn.unused == ""
     assert drawn.said() == "the plan as of 2024-10-31 the campaign was drawn from"
     # review37: the one plan used gives the day whose value table segments the outcomes
-    assert drawn.one() == (october, "the day of the plan the campaign was drawn from")
-    assert drawn.segmenting(None) == drawn.one()  # whatever the latest plan's day
+    its_day = "the day of the plan the campaign was drawn from"
+    assert drawn.one() == (october, its_day)
+    # whatever the latest plan's day; its rows segment the customers it planned
+    assert drawn.segmenting(None) == Segmenting(october, its_day, drawn)
     assert drawn_plans([old], read).one() is None  # the latest plan's day, as before
-    assert drawn_plans([old], read).segmenting(october) == (october, LATEST_PLAN_DAY)
+    assert drawn_plans([old], read).segmenting(october) == Segmenting(october, LATEST_PLAN_DAY)
     both = drawn_plans([campaign("october", october), campaign("september", september)], read)
     assert both.rows is not None and both.rows.equals(rows)
     assert both.said(lambda day: day.strftime("%d %b")) == (
         "the plans as of 30 Sep and 31 Oct the campaigns were drawn from, together"
     )
     assert both.one() is None  # several: segmented by the latest plan's day, as before
-    assert both.segmenting(october) == (october, LATEST_PLAN_DAY)
+    assert both.segmenting(october) == Segmenting(october, LATEST_PLAN_DAY, None)
     said = {
         "campaign 'old' does not say which plan it came from": [campaign("o", october), old],
         "the plan as of 2024-08-31 campaign 'august' was drawn from is no longer stored": [

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from features.store import Store
-from models.campaigns import LATEST_PLAN_DAY
+from models.campaigns import UNSAID_PLAN, DrawnPlans
 from models.offers import parse_offers
 from pipelines.campaign import _drawn_from, _unknown_offer_text, _with_segments, uplift_table
 
@@ -52,7 +52,7 @@ def test_a_value_table_removed_since_it_was_listed_is_no_value_table(
     )
     monkeypatch.setattr(Store, "read_values", lambda self, as_of: None)
     outcomes = pl.DataFrame({"customer_id": ["C1"], "offer": ["retention_email"]})
-    assert _with_segments(store, outcomes, (None, LATEST_PLAN_DAY)) == (
+    assert _with_segments(store, outcomes, DrawnPlans((), 1, None, UNSAID_PLAN)) == (
         outcomes,
         "the outcomes have no segment column and the store no value table: reported over all "
         "segments",

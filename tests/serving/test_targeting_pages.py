@@ -176,7 +176,8 @@ def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_by_that_plans_day(
     """review37: the expected ROI per segment is the drawn plan's, keyed by the segments of its
     rows, while outcomes without a segment took those of the latest plan's day: a campaign
     drawn from the plan of a month before, when its customers were need_attention, was shown
-    as at_risk with no expected ROI beside it. It is segmented by the drawn plan's day now."""
+    as at_risk with no expected ROI beside it. It is segmented by the drawn plan's rows and day
+    now."""
     from serving.ui.pages import group_name
 
     store = settings.store()
@@ -193,13 +194,29 @@ def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_by_that_plans_day(
     store.write_campaign(outcomes, "september", "outcomes.csv", as_of=DAY, plan=early)
     text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
     assert "Expected ROI is that of the plan as of 1 Oct 2024 the campaign was drawn from" in text
-    assert (
-        "segments from the value table as of 1 Oct 2024 (the day of the plan the campaign was "
-        "drawn from): for 80 of the 80 outcome rows without one of their own"
+    assert (  # the 3 customers planned: the plan's rows; the others: its day's value table
+        "segments from the rows of the plan as of 1 Oct 2024 the campaign was drawn from, for 3 "
+        "of the 80 outcome rows without one of their own, and from the value table as of 1 Oct "
+        "2024 (the day of the plan the campaign was drawn from) for 77 of the other 77"
     ) in text  # review38: it read "as of 2024-10-01" beside "the plan as of 1 Oct 2024"
     table = text.split('id="campaign-segments"', 1)[1].split("</table>", 1)[0]
     row = re.search(rf"<td>{group_name('need_attention')}</td>(.*?)</tr>", table)
     assert row is not None and f"<td>{group_name('at_risk')}</td>" not in table, table
+    assert not row.group(1).endswith(f'<td class="num">{NA}</td>'), row.group(1)  # expected
+    # review38 L13: the plan's day's value table written again after the plan moved the
+    # planned customers away from the plan's segment, whose expected ROI is set beside theirs
+    store.write_values(
+        _pooled_values().with_columns(rfm_segment=pl.lit("loyal")),
+        early,
+        horizon_days=365,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={},
+    )
+    text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
+    table = text.split('id="campaign-segments"', 1)[1].split("</table>", 1)[0]
+    row = re.search(rf"<td>{group_name('need_attention')}</td>(.*?)</tr>", table)
+    assert row is not None and f"<td>{group_name('loyal')}</td>" in table, table
     assert not row.group(1).endswith(f'<td class="num">{NA}</td>'), row.group(1)  # expected
 
 
