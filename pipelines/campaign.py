@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Final, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Final, Literal, NamedTuple, TypeAlias
 
 import polars as pl
 import typer
@@ -295,7 +295,11 @@ def record_command(
             )
 
 
-def _replacing(store: Store, replaced: CampaignInfo, outcomes: pl.DataFrame) -> str | None:
+_Again: TypeAlias = Literal["same", "unvouched"]
+"""Why a campaign recorded again under its name is no name reused (:func:`_replacing`)."""
+
+
+def _replacing(store: Store, replaced: CampaignInfo, outcomes: pl.DataFrame) -> _Again | None:
     """Say why the campaign being replaced is recorded again, if it is: ``outcomes`` again.
 
     It is read only when it has as many rows: a campaign replaced by other outcomes is not read
@@ -314,7 +318,7 @@ def _replacing(store: Store, replaced: CampaignInfo, outcomes: pl.DataFrame) -> 
     return "same" if same else None
 
 
-def _replaced_text(replaced: CampaignInfo, why: str, day: date | None) -> str:
+def _replaced_text(replaced: CampaignInfo, why: _Again, day: date | None) -> str:
     """Say what recording the same campaign again replaced, and the plan it is drawn from now.
 
     A record that named a plan, recorded again without one found, goes back to the latest
