@@ -54,6 +54,7 @@ from tests.serving.conftest import (
     headers,
     make_settings,
     train_bundle,
+    until,
     wait_ready,
 )
 
@@ -131,10 +132,7 @@ def test_bad_champion_at_start_up_is_not_ready_then_recovers(
     caplog.set_level(logging.WARNING, logger="serving.lifecycle")
     mlflow.MlflowClient().set_registered_model_alias("churn", "champion", truncated)
     with TestClient(create_app(make_settings(reg.home))) as client:
-        for _ in range(400):
-            if _load_failures(caplog):
-                break
-            time.sleep(0.025)
+        until(lambda: _load_failures(caplog), "no load failure logged")
         assert "does not match its checksum" in _load_failures(caplog)[0]
         assert client.get("/healthz").status_code == 200
         r = client.get("/readyz")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import os
 import random
-import time
 import warnings
 from collections import Counter
 from datetime import UTC, date, datetime
@@ -42,7 +41,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 
 from serving.routes import feature_names
 from serving.ui.session import SESSION_COOKIE
-from tests.serving.conftest import KEYS, SAME_ORIGIN
+from tests.serving.conftest import KEYS, SAME_ORIGIN, until
 
 ROLES: dict[str, dict[str, str]] = {
     "none": {},
@@ -266,12 +265,10 @@ def _fuzz_all(app: FastAPI, examples: dict[str, int], run_seed: int) -> Counter[
     """
     ready = schemathesis.openapi.from_dict(app.openapi())
     ready.app = app
-    for _ in range(400):  # bounded by attempts, not by time
-        if ready["/readyz"]["GET"].Case().call().status_code == 200:
-            break
-        time.sleep(0.025)
-    else:
-        raise AssertionError("the app did not become ready")
+    until(
+        lambda: ready["/readyz"]["GET"].Case().call().status_code == 200,
+        "the app did not become ready",
+    )
     schema = schemathesis.openapi.from_dict(_with_pages(app))
     schema.app = app
     checks = _checks(schema)

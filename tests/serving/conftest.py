@@ -13,11 +13,11 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlparse
 
 import httpx
@@ -244,22 +244,48 @@ def names_said_twice(page: str) -> set[str]:
     return {html.unescape(b) for b in boxes} & {html.unescape(h) for h in headings}
 
 
-def wait_ready(client: TestClient, attempts: int = 400) -> None:
+POLLS: Final = 2400
+"""How many times :func:`until` checks, 25 ms apart: about a minute when each check is quick.
+It was 400 (about 10 s), which the app's background load of a real registry may outlast on a
+CI machine running other work: a failure seen once in tests/reliability/test_faults.py, not
+reproduced since, may have been one."""
+
+
+def until(check: Callable[[], object], failed: str, attempts: int = POLLS) -> None:
+    """Poll ``check`` until it returns something true (bounded by attempts, not by time).
+
+    Parameters
+    ----------
+    check : callable
+        What the app's background work makes true: a model loaded, a load failed, a line logged.
+    failed : str
+        The assertion's message when it never does.
+    attempts : int, default :data:`POLLS`
+        How many times to check, 25 ms apart.
+
+    Raises
+    ------
+    AssertionError
+        With ``failed``, when no check returned something true.
+    """
+    for _ in range(attempts):
+        if check():
+            return
+        time.sleep(0.025)
+    raise AssertionError(failed)
+
+
+def wait_ready(client: TestClient, attempts: int = POLLS) -> None:
     """Poll /readyz until 200 (bounded by attempts, not by time)."""
-    for _ in range(attempts):
-        if client.get("/readyz").status_code == 200:
-            return
-        time.sleep(0.025)
-    raise AssertionError("service did not become ready")
+    until(
+        lambda: client.get("/readyz").status_code == 200, "service did not become ready", attempts
+    )
 
 
-def wait_failed_once(client: TestClient, attempts: int = 400) -> None:
+def wait_failed_once(client: TestClient, attempts: int = POLLS) -> None:
     """Poll the app's state until a load has failed (bounded by attempts, not by time)."""
-    for _ in range(attempts):
-        if client.app.state.holder.last_error is not None:  # type: ignore[attr-defined]
-            return
-        time.sleep(0.025)
-    raise AssertionError("no load failed")
+    holder = client.app.state.holder  # type: ignore[attr-defined]
+    until(lambda: holder.last_error is not None, "no load failed", attempts)
 
 
 @pytest.fixture

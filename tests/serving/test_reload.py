@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import logging
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from tests.serving.conftest import (
     StaticSource,
     headers,
     make_settings,
+    until,
     wait_failed_once,
     wait_ready,
 )
@@ -60,12 +60,11 @@ def test_not_ready_until_loaded_then_retries(tmp_path: Path, source: StaticSourc
 
 
 def _failures(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    for _ in range(400):
-        found = [r for r in caplog.records if "load failed" in r.getMessage()]
-        if found:
-            return found
-        time.sleep(0.025)
-    raise AssertionError("no load failure logged")
+    def found() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if "load failed" in r.getMessage()]
+
+    until(found, "no load failure logged")
+    return found()
 
 
 def test_nothing_trained_yet_is_logged_without_a_traceback(
@@ -187,12 +186,12 @@ def test_background_explains_every_customer(tmp_path: Path, source: StaticSource
     app = create_app(make_settings(tmp_path / "h", precompute_reasons=True), source)
     with TestClient(app) as client:
         wait_ready(client)
-        for _ in range(400):
-            explained = client.get("/v1/models", headers=headers()).json()["snapshot"]["explained"]
-            if all(v == 1.0 for v in explained.values()):
-                break
-            threading.Event().wait(0.025)
-        assert explained == dict.fromkeys(task_names(), 1.0)
+
+        def explained() -> dict[str, float]:
+            return client.get("/v1/models", headers=headers()).json()["snapshot"]["explained"]
+
+        until(lambda: all(v == 1.0 for v in explained().values()), "not every customer explained")
+        assert explained() == dict.fromkeys(task_names(), 1.0)
 
 
 def test_registry_reload_paths(registry_env: Registry) -> None:

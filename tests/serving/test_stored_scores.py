@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from serving.schemas import MAX_REASONS
 from serving.settings import Settings
 from serving.state import kept_reasons
 from serving.tables import build_state
-from tests.serving.conftest import AS_OF, StaticSource, headers, make_settings, wait_ready
+from tests.serving.conftest import AS_OF, StaticSource, headers, make_settings, until, wait_ready
 
 
 def _responses(client: TestClient, ids: list[str]) -> list[dict[str, Any]]:
@@ -106,10 +105,10 @@ def test_background_writes_the_table_and_the_next_start_reads_it(
     with TestClient(create_app(settings, source)) as client:
         wait_ready(client)
         computed = _responses(client, ids)
-        for _ in range(800):
-            if all(store.score_info(t, AS_OF, "1") for t in settings.tasks):
-                break
-            threading.Event().wait(0.025)
+        until(
+            lambda: all(store.score_info(t, AS_OF, "1") for t in settings.tasks),
+            "the background wrote no score table",
+        )
         infos = [store.score_info(t, AS_OF, "1") for t in settings.tasks]
     assert all(info is not None and info.explain_k > 0 for info in infos), infos
     _forbid_computing(monkeypatch)

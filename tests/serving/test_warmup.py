@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from fastapi.testclient import TestClient
 from models import treeshap
 from serving import lifecycle
 from serving.app import create_app
-from tests.serving.conftest import StaticSource, headers, make_settings, wait_ready
+from tests.serving.conftest import StaticSource, headers, make_settings, until, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 SCORES_EXPLAINED = "/v1/customers/c001/scores?tasks=churn&explain=2"
@@ -153,10 +152,8 @@ def test_a_second_app_is_not_ready_until_its_warm_up_returns_at_once(
     caplog.set_level(logging.INFO, logger="serving.lifecycle")
     with TestClient(create_app(make_settings(tmp_path / "h"), source)) as client:
         holder = client.app.state.holder  # type: ignore[attr-defined]
-        for _ in range(400):  # loaded, but this app's warm-up has not returned yet
-            if holder.current is not None:
-                break
-            time.sleep(0.025)
+        # loaded, but this app's warm-up has not returned yet
+        until(lambda: holder.current is not None, "no model loaded")
         r = client.get("/readyz")
         assert r.status_code == 503
         assert r.json() == {"ready": False, "detail": "warming up the explainer"}
