@@ -175,6 +175,11 @@ def main() -> None:
         default=Path(tempfile.gettempdir()) / "guanxi-bench-features",
         help="cache directory of the generated samples",
     )
+    parser.add_argument(
+        "--sample-only",
+        action="store_true",
+        help="make (or find) the sample in --data and stop, timing nothing",
+    )
     parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -185,6 +190,8 @@ def main() -> None:
 
     data = _sample_dir(args.data, args.customers, args.seed, args.start, args.end)
     print(f"data              {data} ({args.customers:,} customers, {args.start} to {args.end})")
+    if args.sample_only:  # bench.remeasure's set-up: no sample generated inside a timed log
+        return
     print(
         "scheme            each engine in its own fresh process reads the same Parquet files "
         "with its own reader;\n                  reading is not timed; memory is measured "

@@ -143,15 +143,6 @@ _SAMPLES = (
 """Makes the sample sizes the benches and hand-run figures read, before the first timed step
 (5M takes 5-10 minutes)."""
 
-_FEATURES_SAMPLE = (
-    "import tempfile, datetime as dt; from pathlib import Path; "
-    "from bench.features import _sample_dir; "
-    '_sample_dir(Path(tempfile.gettempdir()) / "guanxi-bench-features", 500_000, 42, '
-    "dt.date(2025, 1, 1), dt.date(2025, 12, 31))"
-)
-"""Makes bench.features' own sample (its defaults: 500,000 customers over 2025, seed 42, in its
-``--data`` folder), found or generated as that bench would, outside its timed log."""
-
 _NO_NUMBA_CACHE = (
     'import pathlib; [p.unlink() for x in ("*.nbi", "*.nbc") for p in pathlib.Path().rglob(x)]'
 )
@@ -160,7 +151,11 @@ _TASKS = ("cross_sell", "churn", "referral", "repurchase")
 
 PREPARED: dict[str, tuple[Step, ...]] = {
     "samples": (Step("samples", ("{python}", "-c", _SAMPLES)),),
-    "features-sample": (Step("features-sample", ("{python}", "-c", _FEATURES_SAMPLE)),),
+    # bench.features' own sample, with its own defaults, found or generated as the bench
+    # would, outside its timed log (it imported the bench's private _sample_dir in a -c string)
+    "features-sample": (
+        Step("features-sample", ("{python}", "-m", "bench.features", "--sample-only")),
+    ),
     "home1m": (
         *(
             _guanxi(
