@@ -25,6 +25,7 @@ Fairness:
 Usage::
 
     .venv/bin/python -m bench.features [--customers 500000] [--repeat 3] [--threads 2]
+    .venv/bin/python -m bench.features --sample-only   # make (or find) the sample, time nothing
 """
 
 from __future__ import annotations
