@@ -8,7 +8,9 @@ file), ``margin`` (else ``revenue x margin_rate``), ``segment`` (an RFM segment,
 ``value_tier`` (as the plan had them), ``churn_probability`` and ``propensity`` (the base
 probabilities the measured rates are divided by, see :func:`measured_rates`). A row without a
 segment or churn probability of its own, an empty cell as a missing column, takes the value
-table's (:func:`fill_from_values`) in the plan's measured rates, the report and the campaign page.
+table's (:func:`fill_from_values`) in the plan's measured rates, the report and the campaign page;
+in the report and the page, the segment the one plan the campaigns were drawn from gave the
+customer first, when that plan holds every row without one.
 
 The report
 ----------
@@ -98,6 +100,7 @@ __all__ = [
     "OPTIONAL_OUTCOME_COLUMNS",
     "OUTCOME_COLUMNS",
     "REPORT_COLUMNS",
+    "THE_DRAWN_PLAN",
     "UNSAID_PLAN",
     "UNSEGMENTED",
     "CampaignOutcomesError",
@@ -1065,9 +1068,13 @@ FILLED_FROM_VALUES: Final[dict[str, str]] = {
 _FILLED_NAMES: Final = {"segment": "segments", "churn_probability": "churn probabilities"}
 
 
+THE_DRAWN_PLAN: Final = "the plan the campaigns were drawn from"
+"""How :class:`ValuesFill` names the plan whose rows gave segments when it is not told which."""
+
+
 @dataclass(frozen=True, eq=False)  # frames: no equality of their own
 class ValuesFill:
-    """Outcomes given the value table's segment and churn probability, row by row.
+    """Outcomes given a segment and churn probability row by row: the plan's, the value table's.
 
     Made by :func:`fill_from_values`; the readers of the recorded campaigns write their notes
     from it.
@@ -1075,22 +1082,32 @@ class ValuesFill:
     Attributes
     ----------
     outcomes : polars.DataFrame
-        The outcomes, each filled column holding the row's own value, else the value table's
-        (null when neither has one).
+        The outcomes, each filled column holding the row's own value, else the segment the plan
+        drawn from gave the customer (``from_plan``), else the value table's (null when none
+        has one).
     own : polars.DataFrame
         One boolean column per filled column, a row per outcome: true where the row had a value
         of its own.
     in_values : polars.Series
         A boolean per outcome row: true where the value table holds its customer.
     from_plan : polars.Series
-        A boolean per outcome row: true where the row took its segment from the rows of the plan
-        the campaign was drawn from (``fill_from_values``' ``planned``), not from the table.
+        A boolean per outcome row: true where the row took its segment from the rows of the one
+        plan the campaigns were drawn from (``fill_from_values``' ``planned``): every row
+        without a segment of its own, or none.
+    moved : polars.Series
+        A boolean per outcome row: true where the row took the table's segment while that plan
+        gave its customer another (the table written again after the plan), as not every row
+        without a segment is in the plan.
+    plan : str
+        Names that plan in the notes (:meth:`DrawnPlans.said`).
     """
 
     outcomes: pl.DataFrame
     own: pl.DataFrame
     in_values: pl.Series
     from_plan: pl.Series
+    moved: pl.Series
+    plan: str = THE_DRAWN_PLAN
 
     def needed(self, column: str | None = None) -> pl.Series:
         """Return which rows had no value of their own in ``column`` (in any, when None)."""
@@ -1107,11 +1124,11 @@ class ValuesFill:
         return int((self.from_table(column) & self.outcomes[column].is_not_null()).sum())
 
     def lacking(self, column: str) -> int:
-        """Return how many rows have no ``column``: neither their own nor the value table's."""
+        """Return how many rows have no ``column``: not their own, the plan's nor the table's."""
         return self.outcomes[column].null_count()
 
-    def said(self, day: date, why: str, write: Callable[[date], str] = str, plan: str = "") -> str:
-        """Say which table filled what, as many rows as it filled and as many as still lack one.
+    def said(self, day: date, why: str, write: Callable[[date], str] = str) -> str:
+        """Say what filled what, as many rows as it filled and as many as still lack one.
 
         Parameters
         ----------
@@ -1121,61 +1138,62 @@ class ValuesFill:
             Why that day (:func:`outcome_values_day`).
         write : callable, default str
             Writes the day (ISO 8601 by default).
-        plan : str, default ""
-            Names the plan whose rows gave segments (``"the plan as of 2024-10-31 the campaign
-            was drawn from"``, :meth:`DrawnPlans.said`), when rows took theirs from it.
 
         Returns
         -------
         str
             E.g. ``"segments from the value table as of 2024-10-31 (the latest plan's day): for
             60 of the 80 outcome rows without one of their own (20 still lack one)"``; when no
-            row lacked a value the table was not needed, and it says so. When rows took their
-            segment from the plan's rows, those are said first and the table's are of the other
-            rows: ``"segments from the rows of <plan>, for 50 of the 80 outcome rows without one
-            of their own, and from the value table as of ... for 10 of the other 30 (20 still
-            lack one)"``, and the churn probabilities ``"from the same table"``.
+            row lacked a value the table was not needed, and it says so. Segments from the plan
+            are said as ``"segments from the rows of <plan>, which holds every one of the 80
+            outcome rows without one of their own"``; segments from the table that the plan
+            gives otherwise are counted after them.
         """
         used = [c for c in self.own.columns if self.needed(c).any()]
         table = f"the value table as of {write(day)} ({why})"
         if not used:
             names = " and ".join(_FILLED_NAMES[c] for c in self.own.columns)
             return f"{names} are the outcomes' own: none is taken from {table}"
-
-        def rows(column: str) -> tuple[str, str]:  # "N outcome rows", " (K still lack one)"
-            needed, lacking = int(self.needed(column).sum()), self.lacking(column)
-            still = f" ({lacking:,} still {'lacks' if lacking == 1 else 'lack'} one)"
-            return counted(needed, "outcome rows"), still if lacking else ""
-
-        planned = int(self.from_plan.sum())
-        if not planned:
+        planned = bool(self.from_plan.any())
+        if planned:
+            needed = int(self.needed("segment").sum())
+            parts = [
+                f"segments from the rows of {self.plan}, which holds "
+                f"{'the' if needed == 1 else 'every one of the'} "
+                f"{counted(needed, 'outcome rows')} without one of their own"
+            ]
+            used = [c for c in used if c != "segment"]
+            if not used:
+                return parts[0]
+        else:
             parts = []
-            for column in used:
-                needed, still = rows(column)
-                parts.append(
-                    f"{_FILLED_NAMES[column] + ' ' if len(used) > 1 else ''}for "
-                    f"{self.filled(column):,} of the {needed} without one of their own{still}"
-                )
-            names = " and ".join(_FILLED_NAMES[c] for c in used)
-            return f"{names} from {table}: {'; '.join(parts)}"
-        needed, still = rows("segment")
-        said = [
-            f"segments from the rows of {plan}, for {planned:,} of the {needed} without one of "
-            f"their own, and from {table} for {self.filled('segment'):,} of the other "
-            f"{int(self.from_table('segment').sum()):,}{still}"
-        ]
-        for column in (c for c in used if c != "segment"):
-            needed, still = rows(column)
-            said.append(
-                f"{_FILLED_NAMES[column]} from the same table for {self.filled(column):,} of the "
-                f"{needed} without one of their own{still}"
+        counts = []
+        for column in used:
+            needed, lacking = int(self.needed(column).sum()), self.lacking(column)
+            still = (
+                f" ({lacking:,} still {'lacks' if lacking == 1 else 'lack'} one)" if lacking else ""
             )
-        return "; ".join(said)
+            counts.append(
+                f"{_FILLED_NAMES[column] + ' ' if len(used) > 1 else ''}for "
+                f"{self.filled(column):,} of the {counted(needed, 'outcome rows')} without one "
+                f"of their own{still}"
+            )
+        names = " and ".join(_FILLED_NAMES[c] for c in used)
+        parts.append(f"{names} from {table}: {'; '.join(counts)}")
+        moved = int(self.moved.sum())
+        if moved:
+            parts.append(
+                f"{self.plan} gave {moved:,} of them another segment (the "
+                "table written again after it): not every row without a segment is in the plan "
+                "(control customers held out of it), and the contacted and control customers are "
+                "segmented alike, by the table, while the expected ROI is by the plan's segments"
+            )
+        return "; ".join(parts)
 
     def not_in_values(
         self, day: date, consequences: Mapping[str, str], write: Callable[[date], str] = str
     ) -> str | None:
-        """Say the customers lacking a value of their own whom the value table lacks too.
+        """Say the customers needing a value from the value table whom it lacks.
 
         Parameters
         ----------
@@ -1209,7 +1227,8 @@ def fill_from_values(
     columns: Sequence[str] = tuple(FILLED_FROM_VALUES),
     *,
     day: date,
-    planned: pl.DataFrame | None = None,
+    planned: tuple[date, pl.DataFrame] | None = None,
+    plan: str = THE_DRAWN_PLAN,
 ) -> ValuesFill:
     """Give each outcome row without a segment or churn probability of its own the value table's.
 
@@ -1233,39 +1252,38 @@ def fill_from_values(
         The outcome columns to fill.
     day : datetime.date
         The value table's day, for the error naming it.
-    planned : polars.DataFrame or None, default None
-        The rows of the one plan the campaigns were drawn from (:attr:`DrawnPlans.rows`), whose
-        segments key the expected ROI set beside the outcomes: a customer it planned takes its
-        segment (:data:`NO_SEGMENT` as the plan names it), not the table's, which may have been
-        written again since the plan (review38: the report segmented such a campaign by the
-        table, and so set the realised ROI of one segment beside the expected ROI of another).
-        The customers it did not plan (the control) take the table's.
+    planned : tuple of (datetime.date, polars.DataFrame) or None, default None
+        The day and rows of the one plan the campaigns were drawn from (:attr:`DrawnPlans.rows`),
+        whose segments key the expected ROI set beside the outcomes. When it holds every row without
+        a segment of its own (the control held out of the plan's customers), those rows take
+        its segments (:data:`NO_SEGMENT` as the plan names it), not the table's, which may have
+        been written again since the plan (review38: the realised ROI of one segment was set
+        beside the expected ROI of another). When it does not, every row takes the table's, so
+        that the contacted and the control customers of a segment are segmented alike (the
+        realised figures are treated minus control within a segment), and the rows whose
+        customer the plan gives another segment are counted (``moved``), for the note.
+    plan : str, default :data:`THE_DRAWN_PLAN`
+        Names that plan in the notes (:meth:`DrawnPlans.said`).
 
     Returns
     -------
     ValuesFill
         The outcomes, the row's own value first, else the plan's segment, else the value
-        table's, and which rows had their own, which took the plan's and which customers the
-        table holds, for the readers' notes.
+        table's, and which rows had their own, which took the plan's, which the plan gives
+        another segment and which customers the table holds, for the readers' notes.
 
     Raises
     ------
     RepeatedCustomersError
-        If the value table lists an outcome customer on more than one row (the join would
-        repeat the customer's outcome rows); the message names the day and a customer.
+        If the value table, or the plan's rows, list an outcome customer on more than one row
+        (the join would repeat the customer's outcome rows); the message names the table, its
+        day and a customer.
     """
     context = values.select(
         pl.col("customer_id").cast(pl.String),
         *(pl.col(FILLED_FROM_VALUES[c]).alias(f"_values_{c}") for c in columns),
         _in_values=pl.lit(True),
     )
-    if planned is not None and "segment" in columns:  # one offer a customer: one row each
-        context = context.join(
-            planned.select(pl.col("customer_id").cast(pl.String), _plan_segment="segment"),
-            on="customer_id",
-            how="full",
-            coalesce=True,
-        ).with_columns(pl.col("_in_values").fill_null(False))
     joined = outcomes.join(context, on="customer_id", how="left", maintain_order="left")
     if joined.height != outcomes.height:  # a customer on two rows of the table: rows repeated
         repeated = context.filter(
@@ -1283,13 +1301,15 @@ def fill_from_values(
         (pl.col(c).is_not_null() if c in outcomes.columns else pl.lit(False)).alias(c)
         for c in columns
     ).select(columns)
-    if "_plan_segment" in joined.columns:  # the plan's segment before the table's
-        from_plan = ~own["segment"] & joined["_plan_segment"].is_not_null()
-        joined = joined.with_columns(
-            _values_segment=pl.coalesce("_plan_segment", "_values_segment")
-        ).drop("_plan_segment")
-    else:
-        from_plan = pl.repeat(False, outcomes.height, eager=True)
+    from_plan = moved = pl.repeat(False, outcomes.height, eager=True)
+    if planned is not None and "segment" in columns:
+        segment = _planned_segments(outcomes, *planned)
+        needs, held = ~own["segment"], segment.is_not_null()
+        if (needs & ~held).any():  # the table segments both arms alike; said when it differs
+            moved = needs & held & (segment != joined["_values_segment"].fill_null(NO_SEGMENT))
+        else:  # every row without a segment of its own is planned: the plan's segments
+            from_plan = needs
+            joined = joined.with_columns(_values_segment=segment)
     filled = joined.with_columns(
         (pl.coalesce(c, f"_values_{c}") if c in outcomes.columns else pl.col(f"_values_{c}")).alias(
             c
@@ -1301,7 +1321,39 @@ def fill_from_values(
         own=own,
         in_values=joined["_in_values"].fill_null(False),
         from_plan=from_plan,
+        moved=moved,
+        plan=plan,
     )
+
+
+def _planned_segments(outcomes: pl.DataFrame, day: date, planned: pl.DataFrame) -> pl.Series:
+    """Return the segment the plan's rows give each outcome row's customer (null: not planned).
+
+    Raises
+    ------
+    RepeatedCustomersError
+        If the plan lists an outcome customer on more than one row (a plan gives a customer one
+        offer: not a plan ``guanxi target`` made), naming the plan and its day.
+    """
+    keyed = planned.select(pl.col("customer_id").cast(pl.String), _plan_segment="segment")
+    repeated = keyed.filter(
+        pl.col("customer_id").is_duplicated()
+        & pl.col("customer_id").is_in(outcomes["customer_id"].implode())
+    )["customer_id"].unique(maintain_order=True)
+    if repeated.len():
+        raise repeated_customers(
+            repeated,
+            day,
+            what="segment",
+            consequence="each row would count their outcome again",
+            among=" of the outcomes",
+            table="the plan drawn from",
+            again=f"make it again (guanxi target --as-of {day})",
+        )
+    joined = outcomes.select("customer_id").join(
+        keyed, on="customer_id", how="left", maintain_order="left"
+    )
+    return joined["_plan_segment"]
 
 
 @dataclass(frozen=True, eq=False)  # frames: no equality of their own
@@ -1318,19 +1370,16 @@ class OutcomeValues:
         The outcomes filled from it.
     write : callable, default str
         Writes the day in its notes (:func:`outcome_values`' ``write``).
-    plan : str, default ""
-        Names the plan whose rows gave segments (:meth:`DrawnPlans.said`), when one did.
     """
 
     day: date
     why: str
     fill: ValuesFill
     write: Callable[[date], str] = str
-    plan: str = ""
 
     def said(self) -> str:
-        """Say which table filled what, for how many rows (:meth:`ValuesFill.said`)."""
-        return self.fill.said(self.day, self.why, self.write, self.plan)
+        """Say what filled what, for how many rows (:meth:`ValuesFill.said`)."""
+        return self.fill.said(self.day, self.why, self.write)
 
     def not_in_values(self, consequences: Mapping[str, str]) -> str | None:
         """Say the customers lacking a value of their own whom the table lacks too.
@@ -1369,8 +1418,11 @@ def outcome_values(
 
     ``guanxi campaign report`` and the campaign page each picked the day, read the table with
     the same refusal handling and filled the outcomes (:func:`fill_from_values`) in a copy of
-    their own; each writes its own notes from what this returns. The customers planned by the
-    one plan the campaigns were drawn from take that plan's segments first.
+    their own; each writes its own notes from what this returns. The rows of the one plan the
+    campaigns were drawn from segment them first when it holds every customer without a segment
+    of their own (:func:`fill_from_values`); they are read only with a value table used (the
+    plan was made from it; without one, or refused, no row takes the plan's segment either, as
+    the churn probabilities and the control customers could not be filled alike).
 
     Parameters
     ----------
@@ -1408,13 +1460,15 @@ def outcome_values(
         return RefusedValues(day, exc)
     if values is None:  # removed since it was listed
         return None
-    drawn = segmenting.drawn
-    planned = drawn.rows if drawn is not None else None
+    drawn, planned = segmenting.drawn, None
+    if drawn is not None and drawn.rows is not None and segmenting.day is not None:
+        planned = (segmenting.day, drawn.rows)
+    plan = drawn.said(write) if drawn is not None else THE_DRAWN_PLAN
     try:
-        fill = fill_from_values(outcomes, values, columns, day=day, planned=planned)
+        fill = fill_from_values(outcomes, values, columns, day=day, planned=planned, plan=plan)
     except RepeatedCustomersError as exc:
         return RefusedValues(day, exc)
-    return OutcomeValues(day, why, fill, write, drawn.said(write) if drawn is not None else "")
+    return OutcomeValues(day, why, fill, write)
 
 
 def realised_incremental_margin(
@@ -1790,9 +1844,10 @@ class DrawnPlans(NamedTuple):
         day; outcome rows without a segment of their own took the value table of the latest
         plan's day, so a campaign drawn from an earlier plan set "realised ROI of the customers
         at risk at the latest plan" beside "expected ROI of those at risk at its own"
-        (:func:`outcome_values`). The customers it planned take the segments of its rows, the
-        others (the control) those of the value table of its day (:meth:`segmenting`): the
-        table's alone differed from the rows' when it was written again after the plan.
+        (:func:`outcome_values`). They take the segments of its rows when it holds every one of
+        them (contacted and control), else those of the value table of its day, both arms
+        alike (:meth:`segmenting`, :func:`fill_from_values`): the table's differ from the rows'
+        when it was written again after the plan, which the note then says.
 
         Returns
         -------
@@ -1836,7 +1891,8 @@ class Segmenting(NamedTuple):
     """How a note says that day."""
     drawn: DrawnPlans | None = None
     """The one plan the campaigns were drawn from (:meth:`DrawnPlans.segmenting`), whose rows
-    segment the customers it planned, before the value table; None when they are not used."""
+    segment the outcomes when it holds every one without a segment of its own, before the
+    value table (:func:`fill_from_values`); None when they are not used."""
 
 
 def _names(campaigns: Sequence[CampaignInfo]) -> str:

@@ -21,8 +21,9 @@ refused before anything is stored, naming its day and the ``guanxi target`` comm
 again. The next ``guanxi target`` reads every recorded campaign and plans with the rates they
 measured, each set of outcomes once (:func:`models.campaigns.pool_campaigns`).
 
-``report`` prints, per offer and segment (the outcomes' ``segment`` column, else the value
-table's of the latest plan's day, or of the one plan the campaigns were drawn from), the
+``report`` prints, per offer and segment (the outcomes' ``segment`` column, else the segments
+of the rows of the one plan the campaigns were drawn from when it holds every such customer,
+else the value table's of that plan's day or the latest plan's), the
 realised response, the incremental response (treated minus control) with a bootstrap interval,
 the cost, the incremental margin and the ROI
 (:func:`models.campaigns.campaign_report`), beside it the expected ROI for the offer and segment,
@@ -296,7 +297,8 @@ def record_command(
 
 
 _Again: TypeAlias = Literal["same", "unvouched"]
-"""Why a campaign recorded again under its name is no name reused (:func:`_replacing`)."""
+"""Why a record replaces the campaign of its name on purpose, not by a name reused: it holds the
+same outcomes, or the stored ones are not vouched for by the store's key (:func:`_replacing`)."""
 
 
 def _replacing(store: Store, replaced: CampaignInfo, outcomes: pl.DataFrame) -> _Again | None:
@@ -812,7 +814,7 @@ def report_command(
             )
             raise typer.Exit(1)
     # the plans the campaigns were drawn from when they say, as the latest plan's read as theirs
-    # whichever they came from; read first, as the outcomes are segmented by that plan's day
+    # whichever they came from; read first, as the outcomes are segmented by that plan
     infos = [c for c in store.list_campaigns() if c.name in campaigns]
     drawn = drawn_plans(infos, partial(read_stored_plan_with_info, store))
     outcomes, segmented = _with_segments(store, outcomes, drawn)
@@ -901,15 +903,16 @@ def _with_segments(
 ) -> tuple[pl.DataFrame, str | None]:
     """Give outcome rows without a segment of their own the value table's, and say from where.
 
-    The report showed such a campaign over all segments alone, while ``guanxi target`` measured
-    its rates per segment of the value table and the campaign page reported it per segment; and
-    a campaign without segments pooled with one with them was all unsegmented. Each row takes
-    its own segment first (:func:`models.campaigns.fill_from_values`), then that of the rows of
-    the one plan the campaigns were drawn from, whose segments key its expected ROI, then the
-    value table's. The value table is that of the day :meth:`DrawnPlans.segmenting
-    <models.campaigns.DrawnPlans.segmenting>` gives (the one plan's, else the latest plan's),
-    else the latest, as on the campaign page (:func:`models.campaigns.outcome_values`), read as
-    every reader does (with ``GUANXI_STORE_KEY``, only when it matches its signed manifest).
+    The report showed such a campaign over all segments alone, while ``guanxi target`` measured its
+    rates per segment of the value table and the campaign page reported it per segment; and a
+    campaign without segments pooled with one with them was all unsegmented. Each row takes its own
+    segment first (:func:`models.campaigns.fill_from_values`), then that of the rows of the one plan
+    the campaigns were drawn from, whose segments key its expected ROI, when it holds every row
+    without one (contacted and control alike), else the value table's. The value table is that of
+    the day :meth:`DrawnPlans.segmenting <models.campaigns.DrawnPlans.segmenting>` gives (the one
+    plan's, else the latest plan's), else the latest, as on the campaign page
+    (:func:`models.campaigns.outcome_values`), read as every reader does (with ``GUANXI_STORE_KEY``,
+    only when it matches its signed manifest).
     The stored plans are listed only when a row has no segment of its own.
     """
     absent = "segment" not in outcomes.columns

@@ -3,7 +3,8 @@
 Both read the store, not the loaded models: the plan ``guanxi target`` kept (its rows and the
 summaries in its metadata) and the campaigns ``guanxi campaign record`` kept, with the value
 table of the plan's day (else the latest, as ``guanxi campaign report`` takes it; the page says
-which) for each customer's segment and churn probability.
+which) for each customer's segment and churn probability, the segments of the one plan the
+campaigns were drawn from first when it holds every customer without one.
 
 * The plan page shows the budget, what the plan spends and expects back, ROI, the allocation by
   segment and by offer (bar charts with their data tables), the next best use of the remaining
@@ -302,16 +303,16 @@ def _with_values(
 
     Each row takes its own first (:func:`models.campaigns.fill_from_values`): a campaign without
     either column pooled with one with them was all unsegmented here, and the Qini curves ranked
-    every row by the value table's churn probability, not the one the campaign recorded. The
-    customers planned by the one plan the campaigns were drawn from take the segments of its
-    rows, which key its expected ROI. The table is the one ``guanxi campaign report`` takes,
-    that of ``segmenting``'s day (the latest plan's, shown or refused, or the one plan's), with
-    how to say it, else the latest (:func:`models.campaigns.outcome_values`); the page filled
-    nothing when the plan's day had none. No table is read when every row has its own (a
-    refused one was said to leave the segments unknown). The context says which table was used,
-    why and for how many rows (``values_used``), the outcome customers it lacks (``lacking``),
-    the day of a table the store's key does not vouch for (``refused_values``) or of one listing
-    a campaign customer on more than one row (``repeated_values``).
+    every row by the value table's churn probability, not the one the campaign recorded. The rows of
+    the one plan the campaigns were drawn from, which key its expected ROI, give the segments when
+    it holds every row without one (contacted and control alike). The table is the one ``guanxi
+    campaign report`` takes, that of ``segmenting``'s day (the latest plan's, shown or refused, or
+    the one plan's), with how to say it, else the latest (:func:`models.campaigns.outcome_values`);
+    the page filled nothing when the plan's day had none. No table is read when every row has its
+    own (a refused one was said to leave the segments unknown). The context says which table was
+    used, why and for how many rows (``values_used``), the outcome customers it lacks (``lacking``),
+    the day of a table the store's key does not vouch for (``refused_values``) or of one listing a
+    campaign customer on more than one row (``repeated_values``).
     """
     if all(c in outcomes.columns and not outcomes[c].null_count() for c in FILLED_FROM_VALUES):
         return outcomes, {}  # every row has its own: no table is used, nor said to be refused
@@ -348,7 +349,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     listed = store.list_campaigns()
     reported = [c for c in listed if c.name in campaigns]
     # the plans the campaigns were drawn from, when they say: the latest plan's ROI read as
-    # theirs whichever they came from; read first, as the outcomes are segmented by its day
+    # theirs whichever they came from; read first, as the outcomes are segmented by that plan
     drawn = drawn_plans(reported, store.read_plan_with_info, format_date)  # days as the page's
     if drawn.refused is not None:
         logger.warning("not using the plan a campaign was drawn from: %s", drawn.refused)

@@ -268,55 +268,93 @@ def test_pooled_outcomes_take_the_value_tables_segment_and_churn_row_by_row() ->
     )
 
 
-def test_the_customers_a_plan_holds_take_its_rows_segment_before_the_value_tables() -> None:
+def test_the_plan_drawn_from_segments_its_customers_when_it_holds_every_one() -> None:
     """review38 L13: a campaign drawn from one plan was segmented by the value table of the
     plan's day, whose segments are not the plan's rows' when the table was written again after
-    the plan. The customers the plan holds take its rows' segment (its "no segment" too), their
-    own first; the others, and every churn probability, the table's; the notes count each."""
-    day = date(2024, 10, 31)
+    the plan. When the plan holds every row without a segment of its own (the control held out
+    of its customers), they take its rows' segment (its "no segment" too), their own first;
+    when it does not, every row takes the table's, so that the contacted and the control
+    customers are segmented alike (review40 H1: the plan's for the contacted and the table's for
+    the control left each segment one arm), and the note counts the rows the plan gives another
+    segment."""
+    day, plan = date(2024, 10, 31), "the plan as of 2024-10-31 the campaign was drawn from"
     outcomes = OUTCOMES.head(5).with_columns(  # C0 its own segment; C1 to C4 none
         segment=pl.Series(["at_risk", None, None, None, None]),
         churn_probability=pl.Series([0.5, None, 0.4, None, None]),
     )
-    planned = pl.DataFrame(  # C0 (its own wins), C1, C2 and C3; Z, whom no outcome names
+    planned = pl.DataFrame(  # C0 (its own wins) to C4; Z, whom no outcome names
         {
-            "customer_id": ["C0", "C1", "C2", "C3", "Z"],
-            "segment": ["loyal", "need_attention", "need_attention", NO_SEGMENT, "loyal"],
+            "customer_id": ["C0", "C1", "C2", "C3", "C4", "Z"],
+            "segment": ["loyal", "need_attention", "need_attention", NO_SEGMENT, "at_risk", "x"],
         }
     )
-    values = pl.DataFrame(  # written again after the plan: every segment moved; no C3
+    values = pl.DataFrame(  # written again after the plan: segments moved; no C3
         {
             "customer_id": ["C0", "C1", "C2", "C4"],
-            "rfm_segment": ["champions"] * 4,
+            "rfm_segment": ["champions", "champions", "need_attention", "champions"],
             "churn_probability": [0.1, 0.2, 0.3, None],
         }
     )
-    fill = fill_from_values(outcomes, values, day=day, planned=planned)
+    fill = fill_from_values(outcomes, values, day=day, planned=(day, planned), plan=plan)
     assert fill.outcomes.select("customer_id", "segment", "churn_probability").rows() == [
         ("C0", "at_risk", 0.5),  # its own
         ("C1", "need_attention", 0.2),  # the plan's segment, the table's churn
         ("C2", "need_attention", 0.4),
-        ("C3", NO_SEGMENT, None),  # the plan's no segment; not in the table
-        ("C4", "champions", None),  # not planned (a control customer): the table's
+        ("C3", NO_SEGMENT, None),  # the plan's "no segment"; not in the table
+        ("C4", "at_risk", None),
     ]
-    assert fill.from_plan.to_list() == [False, True, True, True, False]
-    assert [fill.filled("segment"), fill.lacking("segment")] == [1, 0]
+    assert fill.from_plan.to_list() == [False, True, True, True, True]
+    assert not fill.moved.any()
+    assert [fill.filled("segment"), fill.lacking("segment")] == [0, 0]
     assert [fill.filled("churn_probability"), fill.lacking("churn_probability")] == [1, 2]
-    plan = "the plan as of 2024-10-31 the campaign was drawn from"
-    assert fill.said(day, "why", plan=plan) == (
-        "segments from the rows of the plan as of 2024-10-31 the campaign was drawn from, for 3 "
-        "of the 4 outcome rows without one of their own, and from the value table as of "
-        "2024-10-31 (why) for 1 of the other 1; churn probabilities from the same table for 1 "
-        "of the 3 outcome rows without one of their own (2 still lack one)"
+    assert fill.said(day, "why") == (
+        "segments from the rows of the plan as of 2024-10-31 the campaign was drawn from, which "
+        "holds every one of the 4 outcome rows without one of their own; churn probabilities "
+        "from the value table as of 2024-10-31 (why): for 1 of the 3 outcome rows without one "
+        "of their own (2 still lack one)"
     )
     note = fill.not_in_values(day, {"segment": "unsegmented", "churn_probability": "last"})
-    assert note is not None and note.startswith(  # C3 lacks a churn probability, not a segment
+    assert note == (  # C3 lacks a churn probability, not a segment
         "1 outcome customer of 5 (C3) has no churn probability of their own and is not in the "
-        "value table as of 2024-10-31"
+        "value table as of 2024-10-31 (no order up to that day, or customers of another store): "
+        "last"
     )
-    assert note.endswith(": last")
-    alone = fill_from_values(outcomes, values, ("churn_probability",), day=day, planned=planned)
-    assert not alone.from_plan.any()  # the plan gives segments alone
+    alone = fill_from_values(outcomes, values, ("segment",), day=day, planned=(day, planned))
+    assert alone.said(day, "why") == (
+        "segments from the rows of the plan the campaigns were drawn from, which holds every "
+        "one of the 4 outcome rows without one of their own"
+    )
+    churn = fill_from_values(
+        outcomes, values, ("churn_probability",), day=day, planned=(day, planned)
+    )
+    assert not churn.from_plan.any()  # the plan gives segments alone
+    # C4 not in the plan: every row the table's segment, C1 counted (C2's is the plan's, C3 has
+    # none in either)
+    short = (day, planned.filter(pl.col("customer_id") != "C4"))
+    fill = fill_from_values(outcomes, values, ("segment",), day=day, planned=short, plan=plan)
+    assert fill.outcomes["segment"].to_list() == [
+        "at_risk",
+        "champions",
+        "need_attention",
+        None,
+        "champions",
+    ]
+    assert not fill.from_plan.any() and fill.moved.to_list() == [False, True, False, False, False]
+    assert fill.said(day, "why") == (
+        "segments from the value table as of 2024-10-31 (why): for 3 of the 4 outcome rows "
+        "without one of their own (1 still lacks one); the plan as of 2024-10-31 the campaign "
+        "was drawn from gave 1 of them another segment (the table written again after it): not "
+        "every row without a segment is in the plan (control customers held out of it), and "
+        "the contacted and control customers are segmented alike, by the table, while the "
+        "expected ROI is by the plan's segments"
+    )
+    twice = pl.concat([planned, planned.filter(pl.col("customer_id") == "C2")])
+    with pytest.raises(
+        RepeatedCustomersError,
+        match=r"^the plan drawn from as of 2024-10-01 lists customer 'C2' on more than one row: "
+        r".*make it again \(guanxi target --as-of 2024-10-01\)$",
+    ):
+        fill_from_values(outcomes, values, day=day, planned=(date(2024, 10, 1), twice))
 
 
 def test_a_value_table_listing_an_outcome_customer_twice_is_refused() -> None:
@@ -477,6 +515,16 @@ def test_outcome_values_fills_from_the_picked_table_read_checked(
         "of the 1 outcome row without one of their own"
     )
     assert read.not_in_values({"segment": "unsegmented"}) is None
+    # review40 L6: the one plan drawn from (DrawnPlans.segmenting) reaches the fill and its note
+    rows = pl.DataFrame({"customer_id": ["C9"], "segment": ["need_attention"]})
+    drawn = DrawnPlans((day,), 1, rows, "")
+    read = outcome_values(keyed, outcomes, drawn.segmenting(None), ("segment",))
+    assert isinstance(read, OutcomeValues)
+    assert read.fill.outcomes["segment"].to_list() == ["at_risk"] * 9 + ["need_attention"]
+    assert read.said() == (
+        "segments from the rows of the plan as of 2024-10-31 the campaign was drawn from, which "
+        "holds the 1 outcome row without one of their own"
+    )
     monkeypatch.setattr(Store, "read_values", lambda self, as_of: None)  # removed since listed
     assert outcome_values(keyed, outcomes, Segmenting(day)) is None
 

@@ -59,6 +59,22 @@ def test_a_value_table_removed_since_it_was_listed_is_no_value_table(
     )
 
 
+def test_outcomes_with_their_own_segments_list_no_stored_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Session 38's reread: 3743dd1 listed the stored plans (a directory listing) for the day
+    segmenting the outcomes before _with_segments saw that every row has its own segment; the
+    listing is made only when a row needs one."""
+
+    def listed(self: Store) -> list[date]:
+        raise AssertionError("the stored plans were listed")
+
+    monkeypatch.setattr(Store, "list_plans", listed)
+    outcomes = pl.DataFrame({"customer_id": ["C1"], "offer": ["retention_email"], "segment": ["x"]})
+    drawn = DrawnPlans((), 1, None, UNSAID_PLAN)
+    assert _with_segments(Store(tmp_path), outcomes, drawn) == (outcomes, None)
+
+
 def test_an_offer_written_in_capitals_is_named_as_the_plans_offer() -> None:
     """heavy36: the note took a near offer from difflib alone, case and all, so outcomes of
     ``RETENTION_EMAIL`` listed every offer of the plan where ``retention_emial`` was asked "is

@@ -510,8 +510,8 @@ def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_by_that_plans_day(
     rows (its day's value table), while outcomes without a segment took the latest plan's
     day's: a campaign drawn from the plan of a month before, whose C1 and C3 were then
     need_attention, was reported as at_risk beside an expected ROI of need_attention
-    customers. They are segmented by the drawn plan's rows and day now, and the note says
-    why."""
+    customers. They are segmented by the drawn plan's rows when it holds every customer, else
+    by its day's table, and the note says why."""
     store = Store(get_settings().home)
     early = DAY - timedelta(days=30)
     then = _values().with_columns(
@@ -539,21 +539,39 @@ def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_by_that_plans_day(
     assert "give another --name" not in output
     said = _run(cli, "campaign", "report")
     assert f"investment of the plan as of {early} the campaign was drawn from" in said
-    assert (  # C1 planned: the plan's segment; C2 and C3 held out: its day's value table
-        f"note: segments from the rows of the plan as of {early} the campaign was drawn from, "
-        "for 1 of the 3 outcome rows without one of their own, and from the value table as of "
-        f"{early} (the day of the plan the campaign was drawn from) for 2 of the other 2"
+    assert (  # the plan holds C1 alone: every row by its day's table, as the plan's rows
+        f"note: segments from the value table as of {early} (the day of the plan the campaign "
+        "was drawn from): for 3 of the 3 outcome rows without one of their own;"
     ) in said
     assert "│ retention_email │ need_attention │" in said  # C1 and C3 were at_risk on DAY
     assert "│ retention_email │ at_risk │" not in said
     # review38 L13: the value table of the plan's day written again after the plan (guanxi
-    # value run again) segmented C1 by the new table, away from the plan's segment keying the
-    # expected ROI set beside it; the customers the plan holds keep the plan's segment
+    # value run again). C2 and C3 are not in the plan: both arms stay segmented alike, by the
+    # table (review40 H1), and the note says the plan gave C1 another segment
     again = _values().with_columns(rfm_segment=pl.lit("loyal"))
     store.write_values(again, early, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
     said = _run(cli, "campaign", "report")
-    assert "│ retention_email │ need_attention │" in said  # C1, as the plan had it
-    assert "│ retention_email │ loyal │" in said  # C2 and C3, the held-out customers
+    assert "│ retention_email │ loyal │" in said and "need_attention │" not in said
+    assert (
+        f"the plan as of {early} the campaign was drawn from gave 1 of them another segment "
+        "(the table written again after it)"
+    ) in said
+    # a campaign whose every customer the plan holds (C1 contacted, C4 held out): the plan's
+    # segments, which key its expected ROI, not the table's loyal
+    planned = frame.filter(pl.col("customer_id") == "C1").vstack(
+        frame.filter(pl.col("customer_id") == "C2").with_columns(
+            customer_id=pl.lit("C4"), offer=pl.lit("win_back_voucher")
+        )
+    )
+    planned.write_csv(path)
+    _record(cli, "--file", str(path), "--plan", early.isoformat())
+    said = _run(cli, "campaign", "report")
+    assert "│ retention_email │ need_attention │" in said
+    assert "│ win_back_voucher │ hibernating │" in said and "loyal" not in said
+    assert (
+        f"note: segments from the rows of the plan as of {early} the campaign was drawn from, "
+        "which holds every one of the 2 outcome rows without one of their own"
+    ) in said
 
 
 def test_a_plan_of_a_day_leaves_out_campaigns_complete_after_it(
