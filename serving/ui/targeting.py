@@ -330,6 +330,31 @@ def _with_values(
     return read.fill.outcomes, {"values_used": read.said(), "lacking": lacking}
 
 
+def _no_qini(rows: pl.DataFrame, churn: pl.Series | None) -> str | None:
+    """Say why an offer's outcome rows draw no Qini curve, None when they draw one.
+
+    The curve ranks the rows by churn probability and counts the contacted responders less the
+    control's: it needs churn probabilities, contacted and control customers, responders and
+    not. The page answered 500 when an offer had no control, no responder or only responders
+    (scikit-uplift refuses an outcome or a treatment of one value), which ``guanxi campaign
+    record`` keeps, with a note for the control.
+    """
+    if churn is None or churn.is_null().all():
+        return "No churn probabilities for these customers: no Qini curve."
+    control = rows["control"].sum()
+    if control in (0, rows.height):
+        arm = "held out as control" if control == 0 else "contacted"
+        return f"No customer {arm} for this offer: no Qini curve, which sets the two apart."
+    responded = rows["responded"].sum()
+    if responded in (0, rows.height):
+        who = "Every customer" if responded else "No customer"
+        return (
+            f"{who} of this offer responded: no Qini curve, which counts those who responded "
+            "against those who did not."
+        )
+    return None
+
+
 def _campaign_context(store: Store) -> dict[str, Any]:
     try:
         campaigns = recorded_campaigns(store)
@@ -368,7 +393,8 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         rows = outcomes.filter(pl.col("offer") == offer)
         series = {}
         churn = rows.get_column("churn_probability", default=None)
-        if churn is not None and churn.is_not_null().any():
+        no_qini = _no_qini(rows, churn)
+        if no_qini is None and churn is not None:  # churn is None: _no_qini says so
             x, y = qini(
                 rows["responded"].cast(pl.Int64).to_numpy(),
                 churn.fill_null(0.0).to_numpy(),
@@ -383,6 +409,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
                 "qini": qini_chart(series, chart_id=f"qini-{offer}", title=f"{offer}: Qini curve")
                 if series
                 else None,
+                "no_qini": no_qini,
                 "rates": bar_chart(
                     [
                         ("treated", float(rates.get("response") or 0.0)),

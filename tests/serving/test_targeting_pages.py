@@ -223,6 +223,29 @@ def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_by_that_plans_day(
     assert f"<td>{group_name('need_attention')}</td>" not in table, table
 
 
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"control": False}, "No customer held out as control for this offer: no Qini curve"),
+        ({"control": True}, "No customer contacted for this offer: no Qini curve"),
+        ({"responded": True}, "Every customer of this offer responded: no Qini curve"),
+        ({"responded": False}, "No customer of this offer responded: no Qini curve"),
+    ],
+)
+def test_an_offer_the_qini_curve_cannot_rank_says_why_and_the_page_answers(
+    client: TestClient, settings, change: dict[str, bool], said: str
+) -> None:  # type: ignore[no-untyped-def]
+    """review41: the page answered 500 when an offer had no control, no contacted customer, no
+    responder or only responders (scikit-uplift's Qini refuses an outcome or treatment of one
+    value); guanxi campaign record keeps such campaigns. It says why there is no curve."""
+    outcomes = _outcomes().with_columns(**{k: pl.lit(v) for k, v in change.items()})
+    settings.store().write_campaign(outcomes, "october", "outcomes.csv")
+    page = client.get("/ui/campaign", headers=headers("reviewer"))
+    assert page.status_code == 200, page.text
+    assert said in " ".join(page.text.split())
+    assert 'id="campaign-segments"' in page.text
+
+
 def test_qini_chart_draws_the_curve_and_tabulates_it() -> None:
     import re
 
