@@ -1095,11 +1095,18 @@ class ValuesFill:
         plan the campaigns were drawn from (``fill_from_values``' ``planned``): every row
         without a segment of its own, or none.
     moved : polars.Series
-        A boolean per outcome row: true where the row took the table's segment while that plan
-        gave its customer another (the table written again after the plan), as not every row
-        without a segment is in the plan.
+        A boolean per outcome row: true where the row took the table's segment (or none, the
+        table lacking its customer) while that plan gave its customer another (the table written
+        again after the plan, or of another day), as not every row without a segment is in the
+        plan.
     plan : str
         Names that plan in the notes (:meth:`DrawnPlans.said`).
+    plan_day : datetime.date or None
+        That plan's day (None without one): the table of another day differs from it without
+        being written again.
+    plan_refused : RepeatedCustomersError or None
+        Why the plan's rows segment nothing, if they were not used: it lists an outcome customer
+        on more than one row.
     """
 
     outcomes: pl.DataFrame
@@ -1108,6 +1115,8 @@ class ValuesFill:
     from_plan: pl.Series
     moved: pl.Series
     plan: str = THE_DRAWN_PLAN
+    plan_day: date | None = None
+    plan_refused: RepeatedCustomersError | None = None
 
     def needed(self, column: str | None = None) -> pl.Series:
         """Return which rows had no value of their own in ``column`` (in any, when None)."""
@@ -1146,8 +1155,10 @@ class ValuesFill:
             60 of the 80 outcome rows without one of their own (20 still lack one)"``; when no
             row lacked a value the table was not needed, and it says so. Segments from the plan
             are said as ``"segments from the rows of <plan>, which holds every one of the 80
-            outcome rows without one of their own"``; segments from the table that the plan
-            gives otherwise are counted after them.
+            outcome rows without one of their own"``; rows the table segments while the plan
+            gives them another are counted after the table's counts (``"<plan> gave 3 of the
+            rows the table segments another segment (the table written again after it): ..."``),
+            and a plan not used says why (``"the rows of <plan> are not used: ..."``).
         """
         used = [c for c in self.own.columns if self.needed(c).any()]
         table = f"the value table as of {write(day)} ({why})"
@@ -1182,12 +1193,20 @@ class ValuesFill:
         parts.append(f"{names} from {table}: {'; '.join(counts)}")
         moved = int(self.moved.sum())
         if moved:
-            parts.append(
-                f"{self.plan} gave {moved:,} of them another segment (the "
-                "table written again after it): not every row without a segment is in the plan "
-                "(control customers held out of it), and the contacted and control customers are "
-                "segmented alike, by the table, while the expected ROI is by the plan's segments"
+            why = (
+                "the table written again after it"
+                if self.plan_day == day
+                else f"the table is of {write(day)}, not of the plan's day"
             )
+            parts.append(
+                f"{self.plan} gave {moved:,} of the rows the table segments another segment "
+                f"({why}): not every row without a segment is in the plan (it does not hold "
+                "them all, as when a control was held out of it), so the contacted and the "
+                "control customers are segmented alike, by the table, while the expected ROI is "
+                "by the plan's segments"
+            )
+        if self.plan_refused is not None:
+            parts.append(f"the rows of {self.plan} are not used: {self.plan_refused}")
         return "; ".join(parts)
 
     def not_in_values(
@@ -1230,7 +1249,7 @@ def fill_from_values(
     planned: tuple[date, pl.DataFrame] | None = None,
     plan: str = THE_DRAWN_PLAN,
 ) -> ValuesFill:
-    """Give each outcome row without a segment or churn probability of its own the value table's.
+    """Give outcome rows without a segment or churn probability of their own the plan's or table's.
 
     The one filler of the recorded outcomes, for ``guanxi target`` (the measured rates),
     ``guanxi campaign report`` and the campaign page. Pooled campaigns
@@ -1302,14 +1321,21 @@ def fill_from_values(
         for c in columns
     ).select(columns)
     from_plan = moved = pl.repeat(False, outcomes.height, eager=True)
-    if planned is not None and "segment" in columns:
-        segment = _planned_segments(outcomes, *planned)
-        needs, held = ~own["segment"], segment.is_not_null()
-        if (needs & ~held).any():  # the table segments both arms alike; said when it differs
-            moved = needs & held & (segment != joined["_values_segment"].fill_null(NO_SEGMENT))
-        else:  # every row without a segment of its own is planned: the plan's segments
-            from_plan = needs
-            joined = joined.with_columns(_values_segment=segment)
+    refused = None
+    needs = ~own["segment"] if "segment" in columns else from_plan
+    if planned is not None and needs.any():
+        try:
+            segment = _planned_segments(outcomes, *planned)
+        except RepeatedCustomersError as exc:  # not a plan guanxi target kept: the table's
+            refused = exc
+        else:
+            held = segment.is_not_null()
+            if (needs & ~held).any():  # the table segments both arms alike; said if it differs
+                table = joined["_values_segment"].fill_null(NO_SEGMENT)
+                moved = needs & held & (segment != table)
+            else:  # every row without a segment of its own is planned: the plan's segments
+                from_plan = needs
+                joined = joined.with_columns(_values_segment=segment)
     filled = joined.with_columns(
         (pl.coalesce(c, f"_values_{c}") if c in outcomes.columns else pl.col(f"_values_{c}")).alias(
             c
@@ -1323,17 +1349,16 @@ def fill_from_values(
         from_plan=from_plan,
         moved=moved,
         plan=plan,
+        plan_day=planned[0] if planned is not None else None,
+        plan_refused=refused,
     )
 
 
 def _planned_segments(outcomes: pl.DataFrame, day: date, planned: pl.DataFrame) -> pl.Series:
-    """Return the segment the plan's rows give each outcome row's customer (null: not planned).
+    """Return the segment the plan of ``day`` gives each outcome row's customer (null: none).
 
-    Raises
-    ------
-    RepeatedCustomersError
-        If the plan lists an outcome customer on more than one row (a plan gives a customer one
-        offer: not a plan ``guanxi target`` made), naming the plan and its day.
+    A plan listing an outcome customer on more than one row (a plan gives a customer one offer:
+    not a plan ``guanxi target`` kept) raises :class:`RepeatedCustomersError`, naming it.
     """
     keyed = planned.select(pl.col("customer_id").cast(pl.String), _plan_segment="segment")
     repeated = keyed.filter(
@@ -1344,11 +1369,14 @@ def _planned_segments(outcomes: pl.DataFrame, day: date, planned: pl.DataFrame) 
         raise repeated_customers(
             repeated,
             day,
-            what="segment",
-            consequence="each row would count their outcome again",
+            what="segment and offer",
+            consequence="its rows segment no outcome (the value table's segments are used)",
             among=" of the outcomes",
             table="the plan drawn from",
-            again=f"make it again (guanxi target --as-of {day})",
+            again=(
+                f"plan it again (guanxi target --budget B --offers OFFERS.yaml --as-of {day}) "
+                f"and record the campaign again with --plan {day}"
+            ),
         )
     joined = outcomes.select("customer_id").join(
         keyed, on="customer_id", how="left", maintain_order="left"
@@ -1420,9 +1448,9 @@ def outcome_values(
     the same refusal handling and filled the outcomes (:func:`fill_from_values`) in a copy of
     their own; each writes its own notes from what this returns. The rows of the one plan the
     campaigns were drawn from segment them first when it holds every customer without a segment
-    of their own (:func:`fill_from_values`); they are read only with a value table used (the
-    plan was made from it; without one, or refused, no row takes the plan's segment either, as
-    the churn probabilities and the control customers could not be filled alike).
+    of their own (:func:`fill_from_values`); they are used beside a usable value table only (the
+    plan was made from it): without one, or with one refused, no row takes the plan's segment
+    either.
 
     Parameters
     ----------
@@ -1434,8 +1462,9 @@ def outcome_values(
     segmenting : Segmenting
         The day of the plan whose expected ROI is set beside the outcomes (the latest, shown or
         not, or the one the campaigns were drawn from; None without one), how the note says it
-        (:func:`outcome_values_day`), and the one plan drawn from, whose rows' segments its
-        customers take (:meth:`DrawnPlans.segmenting`).
+        (:func:`outcome_values_day`), and the one plan drawn from, whose rows segment the
+        outcomes when it holds every row without a segment of its own
+        (:meth:`DrawnPlans.segmenting`).
     columns : sequence of str, default every column of :data:`FILLED_FROM_VALUES`
         The outcome columns to fill.
     write : callable, default str
@@ -1873,7 +1902,8 @@ class DrawnPlans(NamedTuple):
         -------
         Segmenting
             The one plan's day and how to say it (:meth:`one`), with these plans, whose rows
-            segment the customers they planned; else ``latest`` and :data:`LATEST_PLAN_DAY`, as
+            segment the outcomes when they hold every row without a segment of its own (else
+            the value table of that day does); else ``latest`` and :data:`LATEST_PLAN_DAY`, as
             ``guanxi campaign report`` and the campaign page read it
             (:func:`outcome_values`).
         """

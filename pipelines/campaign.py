@@ -901,7 +901,7 @@ def _expected_said(latest: _LatestPlan | None, refused: Exception | None, drawn:
 def _with_segments(
     store: Store, outcomes: pl.DataFrame, drawn: DrawnPlans
 ) -> tuple[pl.DataFrame, str | None]:
-    """Give outcome rows without a segment of their own the value table's, and say from where.
+    """Give outcome rows without a segment of their own the plan's or table's, and say which.
 
     The report showed such a campaign over all segments alone, while ``guanxi target`` measured its
     rates per segment of the value table and the campaign page reported it per segment; and a
@@ -912,7 +912,8 @@ def _with_segments(
     the day :meth:`DrawnPlans.segmenting <models.campaigns.DrawnPlans.segmenting>` gives (the one
     plan's, else the latest plan's), else the latest, as on the campaign page
     (:func:`models.campaigns.outcome_values`), read as every reader does (with ``GUANXI_STORE_KEY``,
-    only when it matches its signed manifest).
+    only when it matches its signed manifest); the plan's rows are used beside a usable value
+    table only.
     The stored plans are listed only when a row has no segment of its own.
     """
     absent = "segment" not in outcomes.columns
@@ -928,7 +929,7 @@ def _with_segments(
     segmenting = drawn.segmenting(max(store.list_plans(), default=None))
     read = outcome_values(store, outcomes, segmenting, ("segment",))
     if read is None:
-        return outcomes, f"{unfilled} and the store no value table: {instead}"
+        return outcomes, f"{unfilled} and the store has no value table: {instead}"
     if isinstance(read, RefusedValues):
         return (
             outcomes,
@@ -936,9 +937,11 @@ def _with_segments(
             f"{instead}",
         )
     said, lacking = read.said(), read.not_in_values({"segment": UNSEGMENTED})
-    return read.fill.outcomes, (
-        f"{said}; {lacking}" if lacking else f"{said}; customers it lacks are {NO_SEGMENT!r}"
-    )
+    if lacking:
+        return read.fill.outcomes, f"{said}; {lacking}"
+    if read.fill.from_table("segment").any():  # said of the table, not of the plan's rows
+        return read.fill.outcomes, f"{said}; customers the value table lacks are {NO_SEGMENT!r}"
+    return read.fill.outcomes, said
 
 
 @dataclass(frozen=True)

@@ -299,7 +299,7 @@ def _valued(request: Request, holder: StateHolder, customers: list[str]) -> set[
 def _with_values(
     store: Store, outcomes: pl.DataFrame, segmenting: Segmenting
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Give outcome rows without a segment or churn probability of their own the value table's.
+    """Give outcome rows without a segment or churn probability of their own the plan's or table's.
 
     Each row takes its own first (:func:`models.campaigns.fill_from_values`): a campaign without
     either column pooled with one with them was all unsegmented here, and the Qini curves ranked

@@ -54,7 +54,7 @@ def test_a_value_table_removed_since_it_was_listed_is_no_value_table(
     outcomes = pl.DataFrame({"customer_id": ["C1"], "offer": ["retention_email"]})
     assert _with_segments(store, outcomes, DrawnPlans((), 1, None, UNSAID_PLAN)) == (
         outcomes,
-        "the outcomes have no segment column and the store no value table: reported over all "
+        "the outcomes have no segment column and the store has no value table: reported over all "
         "segments",
     )
 

@@ -553,9 +553,10 @@ def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_by_that_plans_day(
     said = _run(cli, "campaign", "report")
     assert "│ retention_email │ loyal │" in said and "need_attention │" not in said
     assert (
-        f"the plan as of {early} the campaign was drawn from gave 1 of them another segment "
-        "(the table written again after it)"
+        f"the plan as of {early} the campaign was drawn from gave 1 of the rows the table "
+        "segments another segment (the table written again after it)"
     ) in said
+    assert "customers the value table lacks are 'unsegmented'" in said
     # a campaign whose every customer the plan holds (C1 contacted, C4 held out): the plan's
     # segments, which key its expected ROI, not the table's loyal
     planned = frame.filter(pl.col("customer_id") == "C1").vstack(
@@ -568,9 +569,9 @@ def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_by_that_plans_day(
     said = _run(cli, "campaign", "report")
     assert "│ retention_email │ need_attention │" in said
     assert "│ win_back_voucher │ hibernating │" in said and "loyal" not in said
-    assert (
+    assert (  # review41 L2: "customers it lacks" followed, "it" the plan, which lacks nobody
         f"note: segments from the rows of the plan as of {early} the campaign was drawn from, "
-        "which holds every one of the 2 outcome rows without one of their own"
+        "which holds every one of the 2 outcome rows without one of their own incremental"
     ) in said
 
 
@@ -1745,8 +1746,8 @@ def test_the_report_takes_segments_from_the_value_table_when_the_outcomes_have_n
     assert "│ retention_email │ at_risk │ 40 │ 40 │ 25.0% │ 5.0% │ +20.0 pts (" in output
     assert (
         "note: segments from the value table as of 2024-10-31 (the latest, as no plan is kept): "
-        "for 80 of the 80 outcome rows without one of their own; customers it lacks are "
-        "'unsegmented'"
+        "for 80 of the 80 outcome rows without one of their own; customers the value table "
+        "lacks are 'unsegmented'"
     ) in output
     _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift")
     output = _run(cli, "campaign", "report", "--offers", str(offers))  # the page's words too
@@ -1818,10 +1819,13 @@ def test_pooled_campaigns_take_the_value_tables_segment_and_churn_row_by_row(
     assert measured == {"at_risk": pytest.approx(POOLED_RATE)} == {"at_risk": pytest.approx(0.8)}
     output = _run(cli, "campaign", "report", "--offers", str(offers))
     assert "│ retention_email │ at_risk │ 80 │ 80 │ 37.5% │ 7.5% │ +30.0 pts (" in output
-    assert "unsegmented" not in output.replace("customers it lacks are 'unsegmented'", "")
+    assert "unsegmented" not in output.replace(
+        "customers the value table lacks are 'unsegmented'", ""
+    )
     assert (
         "note: segments from the value table as of 2024-10-31 (the latest plan's day): for 80 "
-        "of the 80 outcome rows without one of their own; customers it lacks are 'unsegmented'"
+        "of the 80 outcome rows without one of their own; customers the value table lacks are "
+        "'unsegmented'"
     ) in output
     keep_values(store, _pooled_values(None))
     output = _run(cli, "target", "--budget", "3", "--offers", str(offers), "--no-uplift")

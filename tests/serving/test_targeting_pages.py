@@ -215,8 +215,8 @@ def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_by_that_plans_day(
     )
     text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
     assert (
-        "the plan as of 1 Oct 2024 the campaign was drawn from gave 3 of them another segment "
-        "(the table written again after it)"
+        "the plan as of 1 Oct 2024 the campaign was drawn from gave 3 of the rows the table "
+        "segments another segment (the table written again after it)"
     ) in text
     table = text.split('id="campaign-segments"', 1)[1].split("</table>", 1)[0]
     assert f"<td>{group_name('loyal')}</td>" in table, table
