@@ -1095,18 +1095,19 @@ class ValuesFill:
         plan the campaigns were drawn from (``fill_from_values``' ``planned``): every row
         without a segment of its own, or none.
     moved : polars.Series
-        A boolean per outcome row: true where the row took the table's segment (or none, the
-        table lacking its customer) while that plan gave its customer another (the table written
-        again after the plan, or of another day), as not every row without a segment is in the
-        plan.
+        A boolean per outcome row: true where the row took the table's segment while that plan
+        gave its customer another (the table written again after the plan, or of another day),
+        as not every row without a segment is in the plan. A customer the table lacks is not
+        counted: :meth:`not_in_values` says it.
     plan : str
         Names that plan in the notes (:meth:`DrawnPlans.said`).
     plan_day : datetime.date or None
         That plan's day (None without one): the table of another day differs from it without
         being written again.
-    plan_refused : RepeatedCustomersError or None
-        Why the plan's rows segment nothing, if they were not used: it lists an outcome customer
-        on more than one row.
+    plan_repeated : tuple of str
+        The outcome customers the plan lists on more than one row, first found first: a plan
+        ``guanxi target`` keeps gives a customer one offer, so its rows segment nothing then
+        (:meth:`plan_refused`).
     """
 
     outcomes: pl.DataFrame
@@ -1116,7 +1117,7 @@ class ValuesFill:
     moved: pl.Series
     plan: str = THE_DRAWN_PLAN
     plan_day: date | None = None
-    plan_refused: RepeatedCustomersError | None = None
+    plan_repeated: tuple[str, ...] = ()
 
     def needed(self, column: str | None = None) -> pl.Series:
         """Return which rows had no value of their own in ``column`` (in any, when None)."""
@@ -1156,9 +1157,9 @@ class ValuesFill:
             row lacked a value the table was not needed, and it says so. Segments from the plan
             are said as ``"segments from the rows of <plan>, which holds every one of the 80
             outcome rows without one of their own"``; rows the table segments while the plan
-            gives them another are counted after the table's counts (``"<plan> gave 3 of the
-            rows the table segments another segment (the table written again after it): ..."``),
-            and a plan not used says why (``"the rows of <plan> are not used: ..."``).
+            gives them another are counted after the table's counts (``"<plan> gave another
+            segment to 3 of the rows the table segments (the table written again after it): ..."``);
+            a plan not used says why in :meth:`plan_refused`.
         """
         used = [c for c in self.own.columns if self.needed(c).any()]
         table = f"the value table as of {write(day)} ({why})"
@@ -1199,15 +1200,43 @@ class ValuesFill:
                 else f"the table is of {write(day)}, not of the plan's day"
             )
             parts.append(
-                f"{self.plan} gave {moved:,} of the rows the table segments another segment "
-                f"({why}): not every row without a segment is in the plan (it does not hold "
-                "them all, as when a control was held out of it), so the contacted and the "
-                "control customers are segmented alike, by the table, while the expected ROI is "
-                "by the plan's segments"
+                f"{self.plan} gave another segment to {moved:,} of the rows the table segments "
+                f"({why}): the plan does not hold every row without a segment of its own (as "
+                "when a control was held out of it), so the contacted and the control customers "
+                "are segmented alike, by the table, while the expected ROI is by the plan's "
+                "segments"
             )
-        if self.plan_refused is not None:
-            parts.append(f"the rows of {self.plan} are not used: {self.plan_refused}")
         return "; ".join(parts)
+
+    def plan_refused(self, write: Callable[[date], str] = str) -> str | None:
+        """Say why the plan's rows segment no outcome row, None when nothing refused them.
+
+        Parameters
+        ----------
+        write : callable, default str
+            Writes a day in the plan's name (ISO 8601 by default); the commands keep ISO 8601.
+
+        Returns
+        -------
+        str or None
+            E.g. ``"the plan as of 2024-10-01 the campaign was drawn from lists customer 'C2'
+            on more than one row, so its rows segment no outcome row (a plan gives a customer
+            one offer); plan it again (guanxi target --budget B --offers OFFERS.yaml --as-of
+            2024-10-01) and record the campaign again with --plan 2024-10-01"``.
+        """
+        if not self.plan_repeated or self.plan_day is None:
+            return None
+        others = len(self.plan_repeated) - 1
+        also = (
+            f", as it does {counted(others, 'other customers')} of the outcomes" if others else ""
+        )
+        day = self.plan_day.isoformat()
+        return (
+            f"{self.plan} lists customer {self.plan_repeated[0]!r} on more than one row{also}, "
+            "so its rows segment no outcome row (a plan gives a customer one offer); plan it "
+            f"again (guanxi target --budget B --offers OFFERS.yaml --as-of {day}) and record "
+            f"the campaign again with --plan {day}"
+        )
 
     def not_in_values(
         self, day: date, consequences: Mapping[str, str], write: Callable[[date], str] = str
@@ -1280,7 +1309,8 @@ def fill_from_values(
         beside the expected ROI of another). When it does not, every row takes the table's, so
         that the contacted and the control customers of a segment are segmented alike (the
         realised figures are treated minus control within a segment), and the rows whose
-        customer the plan gives another segment are counted (``moved``), for the note.
+        customer the plan gives another segment are counted (``moved``), for the note. A plan
+        listing an outcome customer on more than one row segments nothing (``plan_repeated``).
     plan : str, default :data:`THE_DRAWN_PLAN`
         Names that plan in the notes (:meth:`DrawnPlans.said`).
 
@@ -1294,9 +1324,9 @@ def fill_from_values(
     Raises
     ------
     RepeatedCustomersError
-        If the value table, or the plan's rows, list an outcome customer on more than one row
-        (the join would repeat the customer's outcome rows); the message names the table, its
-        day and a customer.
+        If the value table lists an outcome customer on more than one row (the join would
+        repeat the customer's outcome rows); the message names the day and a customer. A plan
+        doing so segments nothing (:meth:`ValuesFill.plan_refused`).
     """
     context = values.select(
         pl.col("customer_id").cast(pl.String),
@@ -1305,12 +1335,8 @@ def fill_from_values(
     )
     joined = outcomes.join(context, on="customer_id", how="left", maintain_order="left")
     if joined.height != outcomes.height:  # a customer on two rows of the table: rows repeated
-        repeated = context.filter(
-            pl.col("customer_id").is_duplicated()
-            & pl.col("customer_id").is_in(outcomes["customer_id"].implode())
-        )["customer_id"].unique(maintain_order=True)
         raise repeated_customers(
-            repeated,
+            _repeated_among(context, outcomes),
             day,
             what="segment and churn probability",
             consequence="each row would count their outcome again",
@@ -1321,18 +1347,18 @@ def fill_from_values(
         for c in columns
     ).select(columns)
     from_plan = moved = pl.repeat(False, outcomes.height, eager=True)
-    refused = None
+    repeated: tuple[str, ...] = ()
     needs = ~own["segment"] if "segment" in columns else from_plan
     if planned is not None and needs.any():
-        try:
-            segment = _planned_segments(outcomes, *planned)
-        except RepeatedCustomersError as exc:  # not a plan guanxi target kept: the table's
-            refused = exc
-        else:
-            held = segment.is_not_null()
+        keyed = planned[1].select(pl.col("customer_id").cast(pl.String), _plan="segment")
+        repeated = tuple(_repeated_among(keyed, outcomes).to_list())
+        if not repeated:  # else not a plan guanxi target kept: its rows segment nothing
+            segment = outcomes.select("customer_id").join(
+                keyed, on="customer_id", how="left", maintain_order="left"
+            )["_plan"]
+            held, table = segment.is_not_null(), joined["_values_segment"]
             if (needs & ~held).any():  # the table segments both arms alike; said if it differs
-                table = joined["_values_segment"].fill_null(NO_SEGMENT)
-                moved = needs & held & (segment != table)
+                moved = needs & held & table.is_not_null() & (segment != table)
             else:  # every row without a segment of its own is planned: the plan's segments
                 from_plan = needs
                 joined = joined.with_columns(_values_segment=segment)
@@ -1350,38 +1376,16 @@ def fill_from_values(
         moved=moved,
         plan=plan,
         plan_day=planned[0] if planned is not None else None,
-        plan_refused=refused,
+        plan_repeated=repeated,
     )
 
 
-def _planned_segments(outcomes: pl.DataFrame, day: date, planned: pl.DataFrame) -> pl.Series:
-    """Return the segment the plan of ``day`` gives each outcome row's customer (null: none).
-
-    A plan listing an outcome customer on more than one row (a plan gives a customer one offer:
-    not a plan ``guanxi target`` kept) raises :class:`RepeatedCustomersError`, naming it.
-    """
-    keyed = planned.select(pl.col("customer_id").cast(pl.String), _plan_segment="segment")
-    repeated = keyed.filter(
+def _repeated_among(table: pl.DataFrame, outcomes: pl.DataFrame) -> pl.Series:
+    """Return the outcome customers ``table`` lists on more than one row, first found first."""
+    return table.filter(
         pl.col("customer_id").is_duplicated()
         & pl.col("customer_id").is_in(outcomes["customer_id"].implode())
     )["customer_id"].unique(maintain_order=True)
-    if repeated.len():
-        raise repeated_customers(
-            repeated,
-            day,
-            what="segment and offer",
-            consequence="its rows segment no outcome (the value table's segments are used)",
-            among=" of the outcomes",
-            table="the plan drawn from",
-            again=(
-                f"plan it again (guanxi target --budget B --offers OFFERS.yaml --as-of {day}) "
-                f"and record the campaign again with --plan {day}"
-            ),
-        )
-    joined = outcomes.select("customer_id").join(
-        keyed, on="customer_id", how="left", maintain_order="left"
-    )
-    return joined["_plan_segment"]
 
 
 @dataclass(frozen=True, eq=False)  # frames: no equality of their own
@@ -1408,6 +1412,10 @@ class OutcomeValues:
     def said(self) -> str:
         """Say what filled what, for how many rows (:meth:`ValuesFill.said`)."""
         return self.fill.said(self.day, self.why, self.write)
+
+    def plan_refused(self) -> str | None:
+        """Say why the plan's rows segment nothing, if so (:meth:`ValuesFill.plan_refused`)."""
+        return self.fill.plan_refused(self.write)
 
     def not_in_values(self, consequences: Mapping[str, str]) -> str | None:
         """Say the customers lacking a value of their own whom the table lacks too.

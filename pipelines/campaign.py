@@ -936,12 +936,11 @@ def _with_segments(
             f"{unfilled} and the value table as of {read.day} is not used ({read.error}): "
             f"{instead}",
         )
-    said, lacking = read.said(), read.not_in_values({"segment": UNSEGMENTED})
-    if lacking:
-        return read.fill.outcomes, f"{said}; {lacking}"
-    if read.fill.from_table("segment").any():  # said of the table, not of the plan's rows
-        return read.fill.outcomes, f"{said}; customers the value table lacks are {NO_SEGMENT!r}"
-    return read.fill.outcomes, said
+    said = [read.said(), read.not_in_values({"segment": UNSEGMENTED})]
+    if said[1] is None and read.fill.from_table("segment").any():  # the table's, not the plan's
+        said[1] = f"customers the value table lacks are {NO_SEGMENT!r}"
+    said.append(read.plan_refused())  # last: it ends on the commands that mend the plan
+    return read.fill.outcomes, "; ".join(part for part in said if part)
 
 
 @dataclass(frozen=True)

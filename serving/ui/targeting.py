@@ -327,7 +327,8 @@ def _with_values(
         return outcomes, {"repeated_values" if repeated else "refused_values": read.day}
     qini_last = "ranked last by churn score in the Qini curves (no churn probability)"
     lacking = read.not_in_values({"segment": UNSEGMENTED, "churn_probability": qini_last})
-    return read.fill.outcomes, {"values_used": read.said(), "lacking": lacking}
+    said = "; ".join(part for part in (read.said(), read.plan_refused()) if part)
+    return read.fill.outcomes, {"values_used": said, "lacking": lacking}
 
 
 def _no_qini(rows: pl.DataFrame, churn: pl.Series | None) -> str | None:
@@ -341,16 +342,21 @@ def _no_qini(rows: pl.DataFrame, churn: pl.Series | None) -> str | None:
     """
     if churn is None or churn.is_null().all():
         return "No churn probabilities for these customers: no Qini curve."
+    if rows["control"].null_count() or rows["responded"].null_count():  # a file kept unchecked
+        return "Some of this offer's rows have no control or responded value: no Qini curve."
     control = rows["control"].sum()
     if control in (0, rows.height):
         arm = "held out as control" if control == 0 else "contacted"
-        return f"No customer {arm} for this offer: no Qini curve, which sets the two apart."
+        return (
+            f"No customer of this offer was {arm}: no Qini curve, which compares the contacted "
+            "customers' responses with the control's."
+        )
     responded = rows["responded"].sum()
     if responded in (0, rows.height):
         who = "Every customer" if responded else "No customer"
         return (
-            f"{who} of this offer responded: no Qini curve, which counts those who responded "
-            "against those who did not."
+            f"{who} of this offer responded: no Qini curve, which needs customers who responded "
+            "and customers who did not."
         )
     return None
 
@@ -411,9 +417,13 @@ def _campaign_context(store: Store) -> dict[str, Any]:
                 else None,
                 "no_qini": no_qini,
                 "rates": bar_chart(
-                    [
-                        ("treated", float(rates.get("response") or 0.0)),
-                        ("control", float(rates.get("control_response") or 0.0)),
+                    [  # an arm nobody was in has no rate: drawn at 0.0% it read as measured
+                        (arm, float(rate))
+                        for arm, rate in (
+                            ("treated", rates.get("response")),
+                            ("control", rates.get("control_response")),
+                        )
+                        if rate is not None
                     ],
                     chart_id=f"rates-{offer}",
                     title=f"{offer}: response, treated and control",

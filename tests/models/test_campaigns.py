@@ -343,36 +343,42 @@ def test_the_plan_drawn_from_segments_its_customers_when_it_holds_every_one() ->
     assert fill.said(day, "why") == (
         "segments from the value table as of 2024-10-31 (why): for 3 of the 4 outcome rows "
         "without one of their own (1 still lacks one); the plan as of 2024-10-31 the campaign "
-        "was drawn from gave 1 of the rows the table segments another segment (the table "
-        "written again after it): not every row without a segment is in the plan (it does not "
-        "hold them all, as when a control was held out of it), so the contacted and the control "
-        "customers are segmented alike, by the table, while the expected ROI is by the plan's "
-        "segments"
+        "was drawn from gave another segment to 1 of the rows the table segments (the table "
+        "written again after it): the plan does not hold every row without a segment of its "
+        "own (as when a control was held out of it), so the contacted and the control customers "
+        "are segmented alike, by the table, while the expected ROI is by the plan's segments"
     )
     # review41 L1: a table of another day than the plan's (its day had none) was not written
     # again after it
     october = (date(2024, 10, 1), short[1])
     other = fill_from_values(outcomes, values, ("segment",), day=day, planned=october)
-    assert "another segment (the table is of 2024-10-31, not of the plan's day)" in other.said(
-        day, "why"
+    assert (
+        "to 1 of the rows the table segments (the table is of 2024-10-31, not of the plan's day)"
+        in other.said(day, "why")
     )
+    # review42 L1: a planned customer the table lacks is no row the table segments: not counted
+    lacked = fill_from_values(
+        outcomes, values.filter(pl.col("customer_id") != "C1"), ("segment",), day=day,
+        planned=short,
+    )  # fmt: skip
+    assert not lacked.moved.any() and "another segment" not in lacked.said(day, "why")
     # review40 L1, review41 M1: a plan listing an outcome customer twice is not one guanxi
     # target kept: its rows segment nothing, said naming the plan, and the table's are used
-    twice = (date(2024, 10, 1), pl.concat([planned, planned.filter(pl.col("customer_id") == "C2")]))
+    twice = (day, pl.concat([planned, planned.filter(pl.col("customer_id") == "C2")]))
     fill = fill_from_values(outcomes, values, day=day, planned=twice, plan=plan)
     assert fill.outcomes["segment"].to_list() == [
         "at_risk", "champions", "need_attention", None, "champions"
     ]  # fmt: skip
     assert not fill.from_plan.any() and not fill.moved.any()
-    assert fill.said(day, "why").endswith(
-        "; the rows of the plan as of 2024-10-31 the campaign was drawn from are not used: the "
-        "plan drawn from as of 2024-10-01 lists customer 'C2' on more than one row: which row's "
-        "segment and offer are theirs is not known, and its rows segment no outcome (the value "
-        "table's segments are used); plan it again (guanxi target --budget B --offers "
-        "OFFERS.yaml --as-of 2024-10-01) and record the campaign again with --plan 2024-10-01"
+    assert fill.plan_refused() == (
+        "the plan as of 2024-10-31 the campaign was drawn from lists customer 'C2' on more than "
+        "one row, so its rows segment no outcome row (a plan gives a customer one offer); plan "
+        "it again (guanxi target --budget B --offers OFFERS.yaml --as-of 2024-10-31) and record "
+        "the campaign again with --plan 2024-10-31"
     )
+    assert fill_from_values(outcomes, values, day=day).plan_refused() is None
     own = outcomes.with_columns(segment=pl.lit("at_risk"))  # no row needs the plan: not read
-    assert fill_from_values(own, values, day=day, planned=twice).plan_refused is None
+    assert fill_from_values(own, values, day=day, planned=twice).plan_refused() is None
 
 
 def test_a_value_table_listing_an_outcome_customer_twice_is_refused() -> None:

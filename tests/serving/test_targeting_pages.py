@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import date
+from typing import Any
 
 import httpx
 import polars as pl
@@ -171,7 +172,7 @@ def test_the_campaign_page_sets_the_plan_a_campaign_was_drawn_from_beside_it(
 
 
 def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_by_that_plans_day(
-    client: TestClient, settings
+    client: TestClient, settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     """review37: the expected ROI per segment is the drawn plan's, keyed by the segments of its
     rows, while outcomes without a segment took those of the latest plan's day: a campaign
@@ -215,35 +216,57 @@ def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_by_that_plans_day(
     )
     text = " ".join(client.get("/ui/campaign", headers=headers("reviewer")).text.split())
     assert (
-        "the plan as of 1 Oct 2024 the campaign was drawn from gave 3 of the rows the table "
-        "segments another segment (the table written again after it)"
+        "the plan as of 1 Oct 2024 the campaign was drawn from gave another segment to 3 of the "
+        "rows the table segments (the table written again after it)"
     ) in text
     table = text.split('id="campaign-segments"', 1)[1].split("</table>", 1)[0]
     assert f"<td>{group_name('loyal')}</td>" in table, table
     assert f"<td>{group_name('need_attention')}</td>" not in table, table
+    # review41 M1: a plan listing a customer twice (not one guanxi target kept) was shown as
+    # the value table refused, with guanxi value's remedy, and the churn probabilities lost
+    read = Store.read_plan_with_info
+
+    def twice(self: Store, day: date) -> Any:
+        got = read(self, day)
+        return (pl.concat([got[0], got[0]]), got[1]) if got is not None and day == early else got
+
+    monkeypatch.setattr(Store, "read_plan_with_info", twice)
+    page = client.get("/ui/campaign", headers=headers("reviewer"))
+    assert page.status_code == 200, page.text
+    text = " ".join(page.text.split()).replace("&#39;", "'")
+    assert "the plan as of 1 Oct 2024 the campaign was drawn from lists customer" in text
+    assert "so its rows segment no outcome row" in text and "guanxi value --events" not in text
 
 
 @pytest.mark.parametrize(
     ("change", "said"),
     [
-        ({"control": False}, "No customer held out as control for this offer: no Qini curve"),
-        ({"control": True}, "No customer contacted for this offer: no Qini curve"),
+        ({"control": False}, "No customer of this offer was held out as control: no Qini curve"),
+        ({"control": True}, "No customer of this offer was contacted: no Qini curve"),
         ({"responded": True}, "Every customer of this offer responded: no Qini curve"),
         ({"responded": False}, "No customer of this offer responded: no Qini curve"),
+        ({"control": None}, "Some of this offer's rows have no control or responded value"),
     ],
 )
 def test_an_offer_the_qini_curve_cannot_rank_says_why_and_the_page_answers(
-    client: TestClient, settings, change: dict[str, bool], said: str
+    client: TestClient, settings, change: dict[str, bool | None], said: str
 ) -> None:  # type: ignore[no-untyped-def]
     """review41: the page answered 500 when an offer had no control, no contacted customer, no
     responder or only responders (scikit-uplift's Qini refuses an outcome or treatment of one
-    value); guanxi campaign record keeps such campaigns. It says why there is no curve."""
-    outcomes = _outcomes().with_columns(**{k: pl.lit(v) for k, v in change.items()})
+    value); guanxi campaign record keeps such campaigns (a null, only a file kept unchecked in
+    a store without GUANXI_STORE_KEY, review42). It says why there is no curve; an arm nobody
+    was in draws no 0.0% bar beside the other (review42 L4)."""
+    outcomes = _outcomes().with_columns(**{k: pl.lit(v, pl.Boolean) for k, v in change.items()})
+    if "responded" in change:  # kept consistent: ordered as responded, no revenue without it
+        outcomes = outcomes.with_columns(ordered=pl.col("responded"))
     settings.store().write_campaign(outcomes, "october", "outcomes.csv")
     page = client.get("/ui/campaign", headers=headers("reviewer"))
     assert page.status_code == 200, page.text
-    assert said in " ".join(page.text.split())
+    assert said in " ".join(page.text.split()).replace("&#39;", "'")
     assert 'id="campaign-segments"' in page.text
+    rates = page.text.split('id="rates-retention_email"', 1)[1].split("</figure>", 1)[0]
+    if "control" in change and change["control"] is not None:  # the arm nobody was in
+        assert f"<title>{'control' if change['control'] is False else 'treated'}:" not in rates
 
 
 def test_qini_chart_draws_the_curve_and_tabulates_it() -> None:
