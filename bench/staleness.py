@@ -113,8 +113,8 @@ class Figure:
 
 
 FIGURES: tuple[Figure, ...] = (
-    Figure("bench.features", "722efc9", "2026-12-05 10:10", ("bench.features",),
-           where="HISTORY.md#session-37-the-heavy-windows-figures-coordinator"),
+    Figure("bench.features", "0acbef4", "2026-12-05 15:22", ("bench.features",),
+           where="HISTORY.md#session-39-the-heavy-windows-figures-coordinator"),
     Figure("bench.train", "fd47612", "2026-12-05 13:13", ("bench.train",), ("train",),
            where="HISTORY.md#session-38-the-heavy-windows-figures-coordinator"),
     Figure("bench.serve", "9bf501a", "2026-12-05 13:29", ("bench.serve",), ("serve",),
