@@ -1257,16 +1257,29 @@ class ValuesFill:
         str or None
             :func:`not_in_values` of the rows needing a value from the table (none of their
             own, nor a segment from the plan's rows) whose customer the table lacks, among every
-            outcome customer; what they lack and its consequence those of the columns they still
-            lack; None when the table holds every such customer.
+            outcome customer, one clause per set of columns such rows lack, with those columns'
+            consequences: a row lacking a churn probability alone is not said to be unsegmented
+            beside one lacking both (review40 L4); None when the table holds every such customer.
         """
         absent = ~self.in_values
-        still = [c for c in self.own.columns if (self.from_table(c) & absent).any()]
-        what = " or ".join(c.replace("_", " ") for c in still)
-        said = "; ".join(consequences[c] for c in still if c in consequences)
-        needing = pl.DataFrame({c: self.from_table(c) for c in self.own.columns})
-        lacking = needing.select(pl.any_horizontal(pl.all())).to_series() & absent
-        return not_in_values(self.outcomes, lacking, day, what, said, write)
+        lacks = pl.DataFrame({c: self.from_table(c) & absent for c in self.own.columns})
+        clauses = []
+        for still in sorted(
+            {
+                tuple(c for c in lacks.columns if row[c])
+                for row in lacks.unique().iter_rows(named=True)
+            },
+            key=lambda cols: (-len(cols), [self.own.columns.index(c) for c in cols]),
+        ):
+            if not still:  # rows the table filled, or needing nothing from it
+                continue
+            rows = lacks.select(
+                pl.all_horizontal(pl.col(c) == (c in still) for c in lacks.columns)
+            ).to_series()
+            what = " or ".join(c.replace("_", " ") for c in still)
+            said = "; ".join(consequences[c] for c in still if c in consequences)
+            clauses.append(not_in_values(self.outcomes, rows, day, what, said, write))
+        return "; ".join(c for c in clauses if c) or None
 
 
 def fill_from_values(

@@ -381,6 +381,28 @@ def test_the_plan_drawn_from_segments_its_customers_when_it_holds_every_one() ->
     assert fill_from_values(own, values, day=day, planned=twice).plan_refused() is None
 
 
+def test_the_note_on_customers_the_table_lacks_says_what_each_lacks() -> None:
+    """review40 L4, review41 L6: one sentence said every customer the table lacks had "no
+    segment or churn probability of their own ...: unsegmented; last", C0 with a segment of its
+    own too. One clause per set of columns the rows lack, with its consequences."""
+    day = date(2024, 10, 31)
+    outcomes = OUTCOMES.head(3).with_columns(  # C0 its own segment; C1 and C2 neither
+        segment=pl.Series(["at_risk", None, None]),
+        churn_probability=pl.Series([None, None, None], dtype=pl.Float64),
+    )
+    values = pl.DataFrame(
+        {"customer_id": ["C2"], "rfm_segment": ["loyal"], "churn_probability": [0.2]}
+    )  # C0 and C1 not in it
+    fill = fill_from_values(outcomes, values, day=day)
+    assert fill.not_in_values(day, {"segment": "unsegmented", "churn_probability": "last"}) == (
+        "1 outcome customer of 3 (C1) has no segment or churn probability of their own and is "
+        "not in the value table as of 2024-10-31 (no order up to that day, or customers of "
+        "another store): unsegmented; last; 1 outcome customer of 3 (C0) has no churn "
+        "probability of their own and is not in the value table as of 2024-10-31 (no order up "
+        "to that day, or customers of another store): last"
+    )
+
+
 def test_a_value_table_listing_an_outcome_customer_twice_is_refused() -> None:
     """values28: fill_from_values left-joined the outcomes to the value table by customer_id, so
     a table listing an outcome customer on two rows repeated their outcome row (counted twice in
