@@ -74,7 +74,7 @@ from features.store import (
     UnsignedTableError,
     vouched_for,
 )
-from models.customer_rows import RepeatedCustomersError, repeated_customers
+from models.customer_rows import RepeatedCustomersError, listed_twice, repeated_customers
 from models.offers import (
     SEGMENTS,
     TIER_NAMES,
@@ -1090,10 +1090,10 @@ class ValuesFill:
         of its own.
     in_values : polars.Series
         A boolean per outcome row: true where the value table holds its customer.
-    from_plan : polars.Series
-        A boolean per outcome row: true where the row took its segment from the rows of the one
-        plan the campaigns were drawn from (``fill_from_values``' ``planned``): every row
-        without a segment of its own, or none.
+    from_plan : bool
+        True when the rows without a segment of their own took theirs from the rows of the one
+        plan the campaigns were drawn from (``fill_from_values``' ``planned``): every such row
+        does, or none.
     moved : polars.Series
         A boolean per outcome row: true where the row took the table's segment while that plan
         gave its customer another (the table written again after the plan, or of another day),
@@ -1113,7 +1113,7 @@ class ValuesFill:
     outcomes: pl.DataFrame
     own: pl.DataFrame
     in_values: pl.Series
-    from_plan: pl.Series
+    from_plan: bool
     moved: pl.Series
     plan: str = THE_DRAWN_PLAN
     plan_day: date | None = None
@@ -1127,7 +1127,7 @@ class ValuesFill:
     def from_table(self, column: str) -> pl.Series:
         """Return which rows needed ``column`` from the table: none of their own, nor the plan's."""
         needed = self.needed(column)
-        return needed & ~self.from_plan if column == "segment" else needed
+        return needed & (column != "segment" or not self.from_plan)
 
     def filled(self, column: str) -> int:
         """Return how many rows took ``column`` from the value table."""
@@ -1166,8 +1166,7 @@ class ValuesFill:
         if not used:
             names = " and ".join(_FILLED_NAMES[c] for c in self.own.columns)
             return f"{names} are the outcomes' own: none is taken from {table}"
-        planned = bool(self.from_plan.any())
-        if planned:
+        if self.from_plan:
             needed = int(self.needed("segment").sum())
             parts = [
                 f"segments from the rows of {self.plan}, which holds "
@@ -1208,13 +1207,10 @@ class ValuesFill:
             )
         return "; ".join(parts)
 
-    def plan_refused(self, write: Callable[[date], str] = str) -> str | None:
+    def plan_refused(self) -> str | None:
         """Say why the plan's rows segment no outcome row, None when nothing refused them.
 
-        Parameters
-        ----------
-        write : callable, default str
-            Writes a day in the plan's name (ISO 8601 by default); the commands keep ISO 8601.
+        The plan is named as :attr:`plan` says it; the commands write its day in ISO 8601.
 
         Returns
         -------
@@ -1226,14 +1222,10 @@ class ValuesFill:
         """
         if not self.plan_repeated or self.plan_day is None:
             return None
-        others = len(self.plan_repeated) - 1
-        also = (
-            f", as it does {counted(others, 'other customers')} of the outcomes" if others else ""
-        )
         day = self.plan_day.isoformat()
         return (
-            f"{self.plan} lists customer {self.plan_repeated[0]!r} on more than one row{also}, "
-            "so its rows segment no outcome row (a plan gives a customer one offer); plan it "
+            f"{listed_twice(self.plan, self.plan_repeated, ' of the outcomes')}, so its rows "
+            "segment no outcome row (a plan gives a customer one offer); plan it "
             f"again (guanxi target --budget B --offers OFFERS.yaml --as-of {day}) and record "
             f"the campaign again with --plan {day}"
         )
@@ -1359,10 +1351,9 @@ def fill_from_values(
         (pl.col(c).is_not_null() if c in outcomes.columns else pl.lit(False)).alias(c)
         for c in columns
     ).select(columns)
-    from_plan = moved = pl.repeat(False, outcomes.height, eager=True)
-    repeated: tuple[str, ...] = ()
-    needs = ~own["segment"] if "segment" in columns else from_plan
-    if planned is not None and needs.any():
+    moved = pl.repeat(False, outcomes.height, eager=True)
+    from_plan, repeated = False, ()
+    if planned is not None and "segment" in columns and (needs := ~own["segment"]).any():
         keyed = planned[1].select(pl.col("customer_id").cast(pl.String), _plan="segment")
         repeated = tuple(_repeated_among(keyed, outcomes).to_list())
         if not repeated:  # else not a plan guanxi target kept: its rows segment nothing
@@ -1373,7 +1364,7 @@ def fill_from_values(
             if (needs & ~held).any():  # the table segments both arms alike; said if it differs
                 moved = needs & held & table.is_not_null() & (segment != table)
             else:  # every row without a segment of its own is planned: the plan's segments
-                from_plan = needs
+                from_plan = True
                 joined = joined.with_columns(_values_segment=segment)
     filled = joined.with_columns(
         (pl.coalesce(c, f"_values_{c}") if c in outcomes.columns else pl.col(f"_values_{c}")).alias(
@@ -1422,13 +1413,25 @@ class OutcomeValues:
     fill: ValuesFill
     write: Callable[[date], str] = str
 
-    def said(self) -> str:
-        """Say what filled what, for how many rows (:meth:`ValuesFill.said`)."""
-        return self.fill.said(self.day, self.why, self.write)
+    def said(self, *between: str | None) -> str:
+        """Say what filled what, for how many rows, and why the plan segments nothing, if so.
 
-    def plan_refused(self) -> str | None:
-        """Say why the plan's rows segment nothing, if so (:meth:`ValuesFill.plan_refused`)."""
-        return self.fill.plan_refused(self.write)
+        ``guanxi campaign report`` and the campaign page each joined the two notes themselves.
+
+        Parameters
+        ----------
+        *between : str or None
+            Notes of the reader's own to set between the two, e.g. the report's on the
+            customers the value table lacks; None is left out.
+
+        Returns
+        -------
+        str
+            :meth:`ValuesFill.said`, ``between`` and :meth:`ValuesFill.plan_refused` (last: it
+            ends on the commands that mend the plan), joined by ``"; "``.
+        """
+        parts = (self.fill.said(self.day, self.why, self.write), *between, self.fill.plan_refused())
+        return "; ".join(part for part in parts if part)
 
     def not_in_values(self, consequences: Mapping[str, str]) -> str | None:
         """Say the customers lacking a value of their own whom the table lacks too.

@@ -9,13 +9,19 @@ table (``guanxi drift``) does not load the campaign report and the plan's optimi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import polars as pl
 
 from features.contracts import counted
 
-__all__ = ["RepeatedCustomersError", "refuse_repeated_customers", "repeated_customers"]
+__all__ = [
+    "RepeatedCustomersError",
+    "listed_twice",
+    "refuse_repeated_customers",
+    "repeated_customers",
+]
 
 
 class RepeatedCustomersError(ValueError):
@@ -29,6 +35,30 @@ class RepeatedCustomersError(ValueError):
     ``guanxi value`` writes one row a customer; a store without a key reads any file at a value
     table's path.
     """
+
+
+def listed_twice(table: str, repeated: Sequence[str], among: str = "") -> str:
+    """Say that a table lists a customer on more than one row, and how many others it does.
+
+    Parameters
+    ----------
+    table : str
+        The table as the sentence names it, e.g. ``"the value table as of 2024-10-31"``.
+    repeated : sequence of str
+        The customers listed on more than one row, the first to be named first (not empty).
+    among : str, default ""
+        Of whom the others are counted (``" of the outcomes"``), when not of the whole table.
+
+    Returns
+    -------
+    str
+        E.g. ``"the value table as of 2024-10-31 lists customer 'C2' on more than one row, as
+        it does 3 other customers of the outcomes"``: the subject of :func:`repeated_customers`'
+        message and of :meth:`models.campaigns.ValuesFill.plan_refused`'s note.
+    """
+    others = len(repeated) - 1
+    also = f", as it does {counted(others, 'other customers')}{among}" if others else ""
+    return f"{table} lists customer {repeated[0]!r} on more than one row{also}"
 
 
 def repeated_customers(
@@ -66,12 +96,10 @@ def repeated_customers(
         Naming the table, its day, the first customer, how many others, and the command that
         makes the table again.
     """
-    others = repeated.len() - 1
-    also = f", as it does {counted(others, 'other customers')}{among}" if others else ""
     again = again or f"write it again (guanxi value --events PATH --as-of {day} --out PATH)"
     return RepeatedCustomersError(
-        f"{table} as of {day} lists customer {repeated[0]!r} on more than one row{also}: which "
-        f"row's {what} are theirs is not known, and {consequence}; {again}"
+        f"{listed_twice(f'{table} as of {day}', repeated.to_list(), among)}: which row's {what} "
+        f"are theirs is not known, and {consequence}; {again}"
     )
 
 

@@ -913,8 +913,7 @@ def _with_segments(
     plan's, else the latest plan's), else the latest, as on the campaign page
     (:func:`models.campaigns.outcome_values`), read as every reader does (with ``GUANXI_STORE_KEY``,
     only when it matches its signed manifest); the plan's rows are used beside a usable value
-    table only.
-    The stored plans are listed only when a row has no segment of its own.
+    table only. The stored plans are listed only when a row has no segment of its own.
     """
     absent = "segment" not in outcomes.columns
     without = outcomes.height if absent else outcomes["segment"].null_count()
@@ -936,11 +935,10 @@ def _with_segments(
             f"{unfilled} and the value table as of {read.day} is not used ({read.error}): "
             f"{instead}",
         )
-    said = [read.said(), read.not_in_values({"segment": UNSEGMENTED})]
-    if said[1] is None and read.fill.from_table("segment").any():  # the table's, not the plan's
-        said[1] = f"customers the value table lacks are {NO_SEGMENT!r}"
-    said.append(read.plan_refused())  # last: it ends on the commands that mend the plan
-    return read.fill.outcomes, "; ".join(part for part in said if part)
+    lacking = read.not_in_values({"segment": UNSEGMENTED})
+    if lacking is None and read.fill.from_table("segment").any():  # the table's, not the plan's
+        lacking = f"customers the value table lacks are {NO_SEGMENT!r}"
+    return read.fill.outcomes, read.said(lacking)
 
 
 @dataclass(frozen=True)

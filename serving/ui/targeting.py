@@ -327,8 +327,7 @@ def _with_values(
         return outcomes, {"repeated_values" if repeated else "refused_values": read.day}
     qini_last = "ranked last by churn score in the Qini curves (no churn probability)"
     lacking = read.not_in_values({"segment": UNSEGMENTED, "churn_probability": qini_last})
-    said = "; ".join(part for part in (read.said(), read.plan_refused()) if part)
-    return read.fill.outcomes, {"values_used": said, "lacking": lacking}
+    return read.fill.outcomes, {"values_used": read.said(), "lacking": lacking}
 
 
 def _no_qini(rows: pl.DataFrame, churn: pl.Series | None) -> str | None:

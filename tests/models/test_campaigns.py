@@ -303,7 +303,7 @@ def test_the_plan_drawn_from_segments_its_customers_when_it_holds_every_one() ->
         ("C3", NO_SEGMENT, None),  # the plan's "no segment"; not in the table
         ("C4", "at_risk", None),
     ]
-    assert fill.from_plan.to_list() == [False, True, True, True, True]
+    assert fill.from_plan and fill.needed("segment").to_list() == [False, True, True, True, True]
     assert not fill.moved.any()
     assert [fill.filled("segment"), fill.lacking("segment")] == [0, 0]
     assert [fill.filled("churn_probability"), fill.lacking("churn_probability")] == [1, 2]
@@ -327,7 +327,7 @@ def test_the_plan_drawn_from_segments_its_customers_when_it_holds_every_one() ->
     churn = fill_from_values(
         outcomes, values, ("churn_probability",), day=day, planned=(day, planned)
     )
-    assert not churn.from_plan.any()  # the plan gives segments alone
+    assert not churn.from_plan  # the plan gives segments alone
     # C4 not in the plan: every row the table's segment, C1 counted (C2's is the plan's, C3 has
     # none in either)
     short = (day, planned.filter(pl.col("customer_id") != "C4"))
@@ -339,7 +339,7 @@ def test_the_plan_drawn_from_segments_its_customers_when_it_holds_every_one() ->
         None,
         "champions",
     ]
-    assert not fill.from_plan.any() and fill.moved.to_list() == [False, True, False, False, False]
+    assert not fill.from_plan and fill.moved.to_list() == [False, True, False, False, False]
     assert fill.said(day, "why") == (
         "segments from the value table as of 2024-10-31 (why): for 3 of the 4 outcome rows "
         "without one of their own (1 still lacks one); the plan as of 2024-10-31 the campaign "
@@ -369,7 +369,7 @@ def test_the_plan_drawn_from_segments_its_customers_when_it_holds_every_one() ->
     assert fill.outcomes["segment"].to_list() == [
         "at_risk", "champions", "need_attention", None, "champions"
     ]  # fmt: skip
-    assert not fill.from_plan.any() and not fill.moved.any()
+    assert not fill.from_plan and not fill.moved.any()
     assert fill.plan_refused() == (
         "the plan as of 2024-10-31 the campaign was drawn from lists customer 'C2' on more than "
         "one row, so its rows segment no outcome row (a plan gives a customer one offer); plan "
