@@ -456,7 +456,8 @@ def _unknown_names(typed: pl.DataFrame, row: pl.Series) -> list[str]:
             "RFM segment",
             SEGMENTS,
             "a rate measured under another name applies to no customer (leave it empty to take "
-            "the value table's)",
+            "the value table's; the report takes the segment of the plan the campaign was drawn "
+            "from when that plan holds every such row)",
         ),
         (
             "value_tier",

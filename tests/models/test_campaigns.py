@@ -502,7 +502,9 @@ def test_a_segment_that_is_no_rfm_segment_is_refused_with_its_rows_and_the_neare
         "'at_rsk' (row 3; is it 'at_risk'?), 'Cant_Lose' (row 7; is it 'cant_lose'?); the value "
         "table's RFM segments are champions, loyal, potential_loyalist, new, promising, "
         "need_attention, about_to_sleep, at_risk, cant_lose, hibernating, lost: a rate measured "
-        "under another name applies to no customer (leave it empty to take the value table's)"
+        "under another name applies to no customer (leave it empty to take the value table's; "
+        "the report takes the segment of the plan the campaign was drawn from when that plan "
+        "holds every such row)"
     )
     many = OUTCOMES.with_columns(segment=pl.Series([f"S{i}" for i in range(10)]))
     with pytest.raises(CampaignOutcomesError, match=r"'S4' \(row 5\) and 5 more names; the"):
