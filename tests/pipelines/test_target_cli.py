@@ -577,6 +577,52 @@ def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_by_that_plans_day(
     assert "customers it lacks" not in said and "customers the value table lacks" not in said
 
 
+def test_both_arms_of_an_offer_the_plan_holds_take_its_segments_together(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """Session 39's note: no command-line test had the contacted and the control customers of
+    one offer on the plan's path. A plan of four gives C1 and C2 the retention e-mail (and C4
+    the win-back voucher); the campaign contacts C1 and holds C2 out. Both take the plan's
+    segment, need_attention, after the value table of its day was written again (every one
+    loyal), so treated and control stay in one row, whose incremental response is measured."""
+    store = Store(get_settings().home)
+    early = DAY - timedelta(days=30)
+    then = _values().with_columns(
+        rfm_segment=pl.Series(["need_attention"] * 3 + ["hibernating"] * 2)
+    )
+    store.write_values(then, early, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    _run(cli, "target", "--budget", "4", "--offers", str(offers), "--as-of", early.isoformat())
+    planned = store.read_plan(early)
+    assert planned is not None
+    assert planned.select("customer_id", "offer").sort("customer_id").rows() == [
+        ("C1", "retention_email"),
+        ("C2", "retention_email"),
+        ("C4", "win_back_voucher"),
+    ]
+    outcomes = pl.DataFrame(
+        {
+            "customer_id": ["C1", "C2", "C4"],
+            "offer": ["retention_email", "retention_email", "win_back_voucher"],
+            "control": [False, True, False],
+            "responded": [True, False, False],
+        }
+    )
+    outcomes.with_columns(
+        ordered=pl.col("responded"), revenue=pl.lit(0.0), margin=pl.lit(0.0)
+    ).write_csv(path := tmp_path / "both.csv")
+    assert f"drawn from the stored plan as of {early}" in _record(cli, "--file", str(path))
+    again = _values().with_columns(rfm_segment=pl.lit("loyal"))
+    store.write_values(again, early, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    said = _run(cli, "campaign", "report")
+    assert "│ retention_email │ need_attention │ 1 │ 1 │ 100.0% │ 0.0% │ +100.0 pts" in said
+    assert "│ win_back_voucher │ hibernating │" in said and "loyal" not in said
+    assert (
+        f"note: segments from the rows of the plan as of {early} the campaign was drawn from, "
+        "which holds every one of the 3 outcome rows without one of their own"
+    ) in said
+    assert "gave another segment" not in said
+
+
 def test_a_plan_of_a_day_leaves_out_campaigns_complete_after_it(
     cli: CliRunner, offers: Path, tmp_path: Path
 ) -> None:
