@@ -357,7 +357,9 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
         that is no tier ``guanxi value`` writes (:data:`models.offers.TIER_NAMES`), naming its
         rows and the nearest name, a customer listed twice or given two offers in one campaign. An
         empty ``segment`` is one the file does not give: the readers take the value table's, as
-        for a missing column (:func:`fill_from_values`). An empty ``revenue`` is 0 where
+        for a missing column, or, in the campaign report and page, the segment the rows of the
+        plan the campaign was drawn from give the customer when that plan holds every such row
+        (:func:`fill_from_values`). An empty ``revenue`` is 0 where
         ``ordered`` is false (nothing was ordered), and refused where it is true or itself empty
         or unreadable.
     """
@@ -444,7 +446,8 @@ def _unknown_names(typed: pl.DataFrame, row: pl.Series) -> list[str]:
 
     The rates are measured per segment and a plan's customers take them by their RFM segment
     (:data:`models.offers.SEGMENTS`): a rate measured under a misspelt or home-made name ("A")
-    applied to nobody, without a word. An empty segment takes the value table's. A ``value_tier``
+    applied to nobody, without a word. An empty segment takes the value table's (or the drawn
+    plan's, :func:`fill_from_values`). A ``value_tier``
     (the plan's, kept as recorded) is one of the tiers ``guanxi value`` writes
     (:data:`models.offers.TIER_NAMES`); another ("gold") was recorded unsaid. An empty one is
     allowed, as before.
@@ -456,8 +459,8 @@ def _unknown_names(typed: pl.DataFrame, row: pl.Series) -> list[str]:
             "RFM segment",
             SEGMENTS,
             "a rate measured under another name applies to no customer (leave it empty to take "
-            "the value table's; the report takes the segment of the plan the campaign was drawn "
-            "from when that plan holds every such row)",
+            "the value table's; the campaign report and page take the segment the plan the "
+            "campaign was drawn from gives the customer, when that plan holds every such row)",
         ),
         (
             "value_tier",
@@ -1128,7 +1131,9 @@ class ValuesFill:
     def from_table(self, column: str) -> pl.Series:
         """Return which rows needed ``column`` from the table: none of their own, nor the plan's."""
         needed = self.needed(column)
-        return needed & (column != "segment" or not self.from_plan)
+        if column == "segment" and self.from_plan:  # the plan gave every such row its segment
+            return pl.repeat(False, needed.len(), eager=True)
+        return needed
 
     def filled(self, column: str) -> int:
         """Return how many rows took ``column`` from the value table."""
@@ -1324,8 +1329,9 @@ def fill_from_values(
     -------
     ValuesFill
         The outcomes, the row's own value first, else the plan's segment, else the value
-        table's, and which rows had their own, which took the plan's, which the plan gives
-        another segment and which customers the table holds, for the readers' notes.
+        table's, and which rows had their own, whether those without a segment took the plan's,
+        which the plan gives another segment and which customers the table holds, for the
+        readers' notes.
 
     Raises
     ------
@@ -1353,7 +1359,8 @@ def fill_from_values(
         for c in columns
     ).select(columns)
     moved = pl.repeat(False, outcomes.height, eager=True)
-    from_plan, repeated = False, ()
+    from_plan = False
+    repeated: tuple[str, ...] = ()
     if planned is not None and "segment" in columns and (needs := ~own["segment"]).any():
         keyed = planned[1].select(pl.col("customer_id").cast(pl.String), _plan="segment")
         repeated = tuple(_repeated_among(keyed, outcomes).to_list())
@@ -1417,7 +1424,7 @@ class OutcomeValues:
     def said(self, *between: str | None) -> str:
         """Say what filled what, for how many rows, and why the plan segments nothing, if so.
 
-        ``guanxi campaign report`` and the campaign page each joined the two notes themselves.
+        The one joiner of the notes ``guanxi campaign report`` and the campaign page write.
 
         Parameters
         ----------

@@ -37,15 +37,16 @@ class RepeatedCustomersError(ValueError):
     """
 
 
-def listed_twice(table: str, repeated: Sequence[str], among: str = "") -> str:
+def listed_twice(table: str, repeated: Sequence[object] | pl.Series, among: str = "") -> str:
     """Say that a table lists a customer on more than one row, and how many others it does.
 
     Parameters
     ----------
     table : str
         The table as the sentence names it, e.g. ``"the value table as of 2024-10-31"``.
-    repeated : sequence of str
-        The customers listed on more than one row, the first to be named first (not empty).
+    repeated : sequence or polars.Series
+        The ids of the customers listed on more than one row (strings, or numbers where a
+        server's snapshot keeps them so), the first to be named first (not empty).
     among : str, default ""
         Of whom the others are counted (``" of the outcomes"``), when not of the whole table.
 
@@ -98,7 +99,7 @@ def repeated_customers(
     """
     again = again or f"write it again (guanxi value --events PATH --as-of {day} --out PATH)"
     return RepeatedCustomersError(
-        f"{listed_twice(f'{table} as of {day}', repeated.to_list(), among)}: which row's {what} "
+        f"{listed_twice(f'{table} as of {day}', repeated, among)}: which row's {what} "
         f"are theirs is not known, and {consequence}; {again}"
     )
 

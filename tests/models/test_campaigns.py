@@ -376,6 +376,10 @@ def test_the_plan_drawn_from_segments_its_customers_when_it_holds_every_one() ->
         "it again (guanxi target --budget B --offers OFFERS.yaml --as-of 2024-10-31) and record "
         "the campaign again with --plan 2024-10-31"
     )
+    # the one joiner of the readers' notes: the fill's, the reader's own, the refusal last
+    read = OutcomeValues(day, "why", fill)
+    assert read.said("X") == f"{fill.said(day, 'why')}; X; {fill.plan_refused()}"
+    assert read.said(None) == read.said() == f"{fill.said(day, 'why')}; {fill.plan_refused()}"
     assert fill_from_values(outcomes, values, day=day).plan_refused() is None
     own = outcomes.with_columns(segment=pl.lit("at_risk"))  # no row needs the plan: not read
     assert fill_from_values(own, values, day=day, planned=twice).plan_refused() is None
@@ -503,8 +507,8 @@ def test_a_segment_that_is_no_rfm_segment_is_refused_with_its_rows_and_the_neare
         "table's RFM segments are champions, loyal, potential_loyalist, new, promising, "
         "need_attention, about_to_sleep, at_risk, cant_lose, hibernating, lost: a rate measured "
         "under another name applies to no customer (leave it empty to take the value table's; "
-        "the report takes the segment of the plan the campaign was drawn from when that plan "
-        "holds every such row)"
+        "the campaign report and page take the segment the plan the campaign was drawn from "
+        "gives the customer, when that plan holds every such row)"
     )
     many = OUTCOMES.with_columns(segment=pl.Series([f"S{i}" for i in range(10)]))
     with pytest.raises(CampaignOutcomesError, match=r"'S4' \(row 5\) and 5 more names; the"):
