@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
 
-import httpx
+import httpx2
 import numpy as np
 import polars as pl
 import pytest
@@ -792,7 +792,7 @@ def _chunks(size: int, piece: int = 1000) -> Iterator[bytes]:
     yield b'"]}'
 
 
-def _conforms(client: TestClient, method: str, path: str, response: httpx.Response) -> None:
+def _conforms(client: TestClient, method: str, path: str, response: httpx2.Response) -> None:
     """Check a real response against the app's own OpenAPI document: its status is documented
     for the operation, its media type is the documented one, and its body is valid against the
     documented schema (schemathesis' validation, as the fuzz run does)."""

@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from fastapi import FastAPI, params
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -436,7 +436,7 @@ INVALID = {
 
 def _provoke(
     client: TestClient, code: int, request: tuple[str, str], settings: Settings
-) -> httpx.Response:
+) -> httpx2.Response:
     """Send an operation the request that makes its server answer ``code`` if it can (to one
     that takes no body, the body errors' request: it must be answered as without a body)."""
     method = request[0]

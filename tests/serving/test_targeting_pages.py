@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import date
 from typing import Any
 
-import httpx
+import httpx2
 import polars as pl
 import pytest
 import yaml
@@ -309,7 +309,7 @@ def test_a_thinned_qini_curve_keeps_its_end() -> None:
     assert dashed is not None and points[-1].split(",")[0] == dashed[1]
 
 
-def _says_the_plan_is_refused(page: httpx.Response) -> str:
+def _says_the_plan_is_refused(page: httpx2.Response) -> str:
     """Assert /ui/plan shows no plan, names the refused one and how to plan it again; its text."""
     assert page.status_code == 200 and 'id="plan-' not in page.text
     text = " ".join(page.text.split())
