@@ -6,26 +6,27 @@ Every figure :data:`bench.staleness.FIGURES` declares has its run here (:data:`R
 commands bench/README.md's "How to run them" gives and the hand-run figures' sections of
 bench/HISTORY.md state (the 1M ``guanxi score --explain 5`` and ``guanxi value`` from a home
 whose four models were trained on the 20k sample and whose 1M snapshot is built first, the demo
-in a fresh ``GUANXI_HOME``, ``guanxi cycle`` three times on a 1,000-customer sample). The runs go
-one at a time, in the order of :data:`RUNS`, the longest first: two heavy runs at once on two
-cores make both figures wrong.
+in a fresh ``GUANXI_HOME``, ``guanxi cycle`` three times on a 1,000-customer sample), and the
+README's drift figures with the commands its "Drift and live performance" gives, in a fresh store
+(a churn model trained on a 1,000-customer sample, scored on two days, then ``guanxi drift``).
+The runs go one at a time, in the order of :data:`RUNS`, the longest first: two heavy runs at
+once on two cores make both figures wrong.
 
 Each step writes its output to ``<logs>/<step>.log``, under GNU ``time -v`` when the machine has
 ``/usr/bin/time`` (the peak memory the hand-run figures publish), and a line to
 ``<logs>/steps.log`` as it starts and ends: the UTC time, the load average, main's commit and,
 at the end, the exit status. A step that fails ends its figure's run (the next figure runs); a
 shared set-up that fails skips the figures needing it. The files a step writes (the 1M scores
-and value tables) go to ``<work>/out``. Every step starts without the shell's ``GUANXI_*`` and
-``MLFLOW_*`` settings, as the published runs did: an exported ``GUANXI_STORE_KEY`` would add
-signing to the timed runs, ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` turn the staged value runs into
-in-memory ones, ``MLFLOW_TRACKING_URI`` send the 1M home's models to another registry.
+and value tables) go to ``<work>/out``, the drift figures' to their folder (:data:`DRIFT`).
+Every step starts without the shell's ``GUANXI_*`` and ``MLFLOW_*`` settings, as the published
+runs did: an exported ``GUANXI_STORE_KEY`` would add signing to the timed runs,
+``GUANXI_FEATURES_IN_MEMORY_EVENTS`` turn the staged value runs into in-memory ones,
+``MLFLOW_TRACKING_URI`` send the 1M home's models to another registry.
 
 The set-ups the chosen runs need (the benches' samples, bench.features' own, the 1M home) are
 made first, as the published runs' were, so that no timed log holds a sample's generation.
 ``--stale`` runs only the figures ``python -m bench.staleness`` finds stale, ``--only`` the ones
 named, and ``--list`` prints the commands without running anything.
-The README's drift figures are not among bench.staleness' figures: re-check them by hand as
-bench/HISTORY.md's "The drift figures" says.
 
 It measures; it does not publish. Read each log and write the runs into bench/HISTORY.md, the
 records of bench/staleness.py and the current figures as bench/README.md says.
@@ -132,6 +133,10 @@ DATA_1M = f"--events {S1M}/events.parquet --customers {S1M}/customers.parquet"
 HOME_1M = "{work}/home1m"
 CYCLE = "{work}/cycle"
 DATA_CYCLE = f"--events {CYCLE}/data/events.parquet --customers {CYCLE}/data/customers.parquet"
+DRIFT = "{work}/drift"
+"""The drift figures' folder, emptied first: README's commands run in it as in its ``$PWD``,
+their store ``drift-home`` (``export GUANXI_HOME=$PWD/drift-home``) and files beside it."""
+DATA_DRIFT = "--events drift-data/events.parquet --customers drift-data/customers.parquet"
 
 _SAMPLES = (
     "from pathlib import Path; from pipelines.sample import generate_sample; "
@@ -195,6 +200,14 @@ _VALUE_1M = tuple(
 def _cycle(label: str, day: str) -> Step:
     command = f"cycle --as-of {day} {DATA_CYCLE} --tasks churn --trials 1 --value-horizon 90"
     return _guanxi(label, command, CYCLE)
+
+
+def _drift(label: str, command: str, *, fresh: bool = False) -> Step:
+    """``guanxi <command>`` as README's "Drift and live performance" gives it: in :data:`DRIFT`,
+    its store ``drift-home`` there; with ``fresh``, the folder emptied first."""
+    return _guanxi(
+        label, command, f"{DRIFT}/drift-home", fresh="drift" if fresh else None, cwd=DRIFT
+    )
 
 
 _PYTEST = "pytest -m slow -s -p no:cacheprovider"
@@ -317,6 +330,29 @@ RUNS: tuple[Run, ...] = (
         ),
     ),
     Run("bench.value", (_bench("value", "bench.value"), _bench("value-again", "bench.value"))),
+    Run(
+        "the drift figures (guanxi drift at 1,000 customers)",
+        (  # README's commands, word for word; last, as its published runs followed the others
+            _drift(
+                "drift-sample",
+                "data sample --customers 1000 --seed 3 --out drift-data/",
+                fresh=True,
+            ),
+            _drift(
+                "drift-train",
+                f"train --task churn {DATA_DRIFT} --as-of 2024-10-31 --horizon 90 --trials 1",
+            ),
+            _drift("drift-promote", "promote --task churn"),
+            *(
+                _drift(
+                    f"drift-score-{day}",
+                    f"score --as-of {day} --tasks churn {DATA_DRIFT} --out s{i}.parquet",
+                )
+                for i, day in enumerate(("2024-10-31", "2025-03-31"), start=1)
+            ),
+            _drift("drift", "drift --as-of 2025-03-31 --tasks churn --out drift.html"),
+        ),
+    ),
 )
 """Every published figure's run, in the order they go: the heaviest first, as the sessions'
 heavy windows ran them (bench/HISTORY.md). Two figures one run gives share its steps, run once."""

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import sys
 from pathlib import Path
 
 import pytest
 
 from bench import remeasure
-from bench.remeasure import PREPARED, RUNS, Run, Step, main, selected
+from bench.remeasure import DRIFT, PREPARED, RUNS, Run, Step, main, selected
 from bench.staleness import FIGURES, Staleness
+
+ROOT = Path(__file__).resolve().parents[2]
+DRIFT_FIGURES = "the drift figures (guanxi drift at 1,000 customers)"
 
 
 def test_every_published_figure_has_one_run() -> None:
@@ -35,7 +40,7 @@ def test_the_runs_are_the_readmes_commands() -> None:
     """The commands are those bench/README.md gives for the current figures: the benches' and
     the two tests' (review38 L6: the pytest runs were not checked), whole, wherever the README
     wraps them."""
-    readme = (Path(__file__).resolve().parents[2] / "bench" / "README.md").read_text()
+    readme = (ROOT / "bench" / "README.md").read_text()
     readme = " ".join(readme.split())
     for run in RUNS:
         for step in run.steps:
@@ -49,6 +54,27 @@ def test_the_runs_are_the_readmes_commands() -> None:
                 assert step.argv[2] == "pytest", step.label
                 command = " ".join(step.argv[2:])
             assert f"`{command}`" in readme, command
+
+
+def test_the_drift_figures_run_the_readmes_commands_in_a_fresh_store() -> None:
+    """They were re-checked by hand after every runner (drift42); the README's commands are the
+    published ones: each step is one of them, word for word, in order, run in a folder emptied
+    first (README's ``$PWD``) with the store it exports, ``GUANXI_HOME=$PWD/drift-home``."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Drift and live performance\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"^```bash\n(.*?)^```", section, re.S | re.M)
+    block = next(b for b in blocks if "export GUANXI_HOME=" in b)
+    lines = [
+        shlex.split(line.split("#")[0]) for line in re.sub(r"\\\n\s*", " ", block).splitlines()
+    ]
+    home = next(words[1] for words in lines if words[:1] == ["export"]).split("=", 1)[1]
+    commands = [tuple(words[1:]) for words in lines if words[:1] == ["guanxi"]]
+    run = next(run for run in RUNS if run.figure == DRIFT_FIGURES)
+    assert [step.argv for step in run.steps] == [("{guanxi}", *words) for words in commands]
+    assert not run.needs and DRIFT == "{work}/drift" and home.startswith("$PWD/")
+    for i, step in enumerate(run.steps):
+        assert step.env == {"GUANXI_HOME": home.replace("$PWD", DRIFT)}, step.label
+        assert step.cwd == DRIFT and step.fresh == ("drift" if i == 0 else None), step.label
 
 
 def test_every_run_reading_a_sample_has_it_made_first() -> None:
@@ -73,6 +99,22 @@ def test_list_prints_the_commands_and_runs_nothing(
     assert f"  value: {sys.executable} -m bench.value\n" in out
     assert "GUANXI_HOME=" in out and "demo --no-serve" in out
     assert "bench.features" not in out and not work.exists()
+
+
+def test_list_prints_the_drift_commands_in_their_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    work = tmp_path / "work"
+    assert main(["--list", "--work", str(work), "--only", DRIFT_FIGURES]) == 0
+    out = capsys.readouterr().out
+    folder = work.resolve() / "drift"
+    guanxi = Path(sys.executable).with_name("guanxi")
+    assert out.startswith(f"{DRIFT_FIGURES}:\n  drift-sample: GUANXI_HOME={folder}/drift-home ")
+    assert (
+        f"  drift: GUANXI_HOME={folder}/drift-home {guanxi} drift --as-of 2025-03-31 --tasks churn"
+        f" --out drift.html  (in {folder})\n"
+    ) in out
+    assert out.count(f"  (in {folder})\n") == 6 and not work.exists()
 
 
 def test_an_unknown_figure_is_refused_with_the_one_meant(

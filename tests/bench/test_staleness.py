@@ -331,6 +331,20 @@ def test_the_training_figures_do_not_run_the_server_or_the_drift_report() -> Non
         assert "pipelines/drift.py" not in path, name
 
 
+def test_the_drift_figures_path_holds_the_drift_report_and_what_it_reads() -> None:
+    """drift42: the README's drift figures were re-checked by hand after every re-measure, with
+    no record here to say when their code changed. Their run trains, promotes and scores a churn
+    model before ``guanxi drift``; the report's page and its figures are in the path."""
+    files = _repo_files()
+    drift = next(f for f in FIGURES if f.name.startswith("the drift figures"))
+    assert drift.where == "HISTORY.md#the-drift-figures-readme-drift-and-live-performance"
+    path = figure_path(drift, files, lambda name: (ROOT / name).read_text())
+    for name in ("drift", "sample", "train", "promote", "score"):
+        assert f"pipelines/{name}.py" in path, name
+    assert {"models/drift.py", "models/performance.py", "serving/ui/drift.py"} <= set(path)
+    assert "pipelines/cycle.py" not in path and "pipelines/demo.py" not in path
+
+
 def test_every_declared_figure_names_modules_and_commands_that_exist() -> None:
     files = _repo_files()
     imports: dict[str, set[str]] = {}
