@@ -11,7 +11,7 @@ import pytest
 
 from bench import remeasure
 from bench.remeasure import DRIFT, PREPARED, RUNS, Run, Step, main, selected
-from bench.staleness import FIGURES, Staleness
+from bench.staleness import FIGURES, Staleness, cli_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIFT_FIGURES = "the drift figures (guanxi drift at 1,000 customers)"
@@ -77,6 +77,23 @@ def test_the_drift_figures_run_the_readmes_commands_in_a_fresh_store() -> None:
         assert step.cwd == DRIFT and step.fresh == ("drift" if i == 0 else None), step.label
 
 
+def test_a_figures_commands_are_the_ones_its_run_starts() -> None:
+    """bench.staleness finds a figure stale from the job modules of the ``guanxi`` commands it
+    declares: a command its run starts but the record leaves out would change the figure
+    unseen. A run of ``guanxi`` steps only starts exactly the declared commands."""
+    table = cli_commands((ROOT / "pipelines" / "cli.py").read_text(encoding="utf-8"))
+    declared = {figure.name: figure.commands for figure in FIGURES}
+    for run in RUNS:
+        started = set()
+        for step in run.steps:
+            if step.argv[0] == "{guanxi}":
+                two = " ".join(step.argv[1:3])
+                started.add(two if two in table else step.argv[1])
+        assert started <= set(declared[run.figure]), run.figure
+        if all(step.argv[0] == "{guanxi}" for step in run.steps):
+            assert started == set(declared[run.figure]), run.figure
+
+
 def test_every_run_reading_a_sample_has_it_made_first() -> None:
     """review38 L9: the 100k cross-sell run did not ask for the samples, and bench.features' own
     sample had no set-up, so run alone each generated its sample inside its timed log."""
@@ -115,6 +132,26 @@ def test_list_prints_the_drift_commands_in_their_folder(
         f" --out drift.html  (in {folder})\n"
     ) in out
     assert out.count(f"  (in {folder})\n") == 6 and not work.exists()
+
+
+def test_a_fresh_folder_is_emptied_and_steps_run_in_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The drift figures' steps run in their folder, emptied before the first (README's relative
+    ``drift-data/`` and ``s1.parquet``): a file of an earlier run there is gone."""
+    work, logs = tmp_path / "work", tmp_path / "logs"
+    (work / "f").mkdir(parents=True)
+    (work / "f" / "old").write_text("an earlier run's")
+    write = Step(
+        "write", ("{python}", "-c", "open('x', 'w').write('1')"), fresh="f", cwd="{work}/f"
+    )
+    read = Step(
+        "read", ("{python}", "-c", "import os; print(sorted(os.listdir()))"), cwd="{work}/f"
+    )
+    monkeypatch.setattr(remeasure, "PREPARED", {})
+    monkeypatch.setattr(remeasure, "RUNS", (Run("one", (write, read)),))
+    assert main(["--work", str(work), "--logs", str(logs)]) == 0
+    assert "['x']" in (logs / "read.log").read_text()
 
 
 def test_an_unknown_figure_is_refused_with_the_one_meant(
