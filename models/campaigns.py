@@ -130,6 +130,7 @@ __all__ = [
     "realised_incremental_margin",
     "recorded_campaigns",
     "stored_plan_offers",
+    "unpriced_offers",
     "validate_outcomes",
 ]
 
@@ -744,6 +745,7 @@ def campaign_report(
     *,
     margin_rate: float | None = None,
     leave_unvalued: bool = False,
+    leave_unpriced: bool = False,
     n_boot: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
@@ -762,6 +764,10 @@ def campaign_report(
         Without ``margin_rate``, leave the incremental margin and ROI of each row counting an
         outcome with revenue and no margin empty (null) rather than refuse the report (the
         campaign page, which has no rate to value them at, shows no margin for them).
+    leave_unpriced : bool, default False
+        Leave the cost and ROI of an offer ``offers`` lacks empty (null) rather than refuse the
+        report: the campaign page, which names the offer (:func:`unpriced_offers`), showed no ROI
+        for any offer when one campaign held a misspelt one.
     n_boot : int, default 2000
         Bootstrap resamples.
     confidence : float, default 0.95
@@ -779,8 +785,9 @@ def campaign_report(
     Raises
     ------
     ValueError
-        If an offer is not in the offers file, or margins cannot be computed (some outcomes
-        have revenue and no margin, without ``margin_rate`` or ``leave_unvalued``).
+        If an offer is not in the offers file (without ``leave_unpriced``), or margins cannot be
+        computed (some outcomes have revenue and no margin, without ``margin_rate`` or
+        ``leave_unvalued``).
     """
     frame = _with_margin(outcomes, margin_rate, leave_unvalued=leave_unvalued)
     if "segment" in frame.columns:
@@ -792,7 +799,7 @@ def campaign_report(
     if offers is not None:
         known = {o.name: o.cost for o in offers.offers}
         unknown = sorted(set(frame["offer"].unique().to_list()) - set(known))
-        if unknown:
+        if unknown and not leave_unpriced:
             raise ValueError(f"offer {unknown[0]!r} of the outcomes is not in the offers file")
         cost_of = known
     cells = frame.group_by("offer", "segment", "control").agg(
@@ -842,6 +849,48 @@ def campaign_report(
     # intervals are drawn in the order they always were: a seed gives the same intervals
     total_last = [pl.col("offer"), pl.col("segment") == ALL_SEGMENTS]
     return pl.DataFrame(rows, schema=schema, orient="row").sort(total_last, maintain_order=True)
+
+
+def unpriced_offers(campaigns: Mapping[str, pl.DataFrame], offers: OffersFile) -> str | None:
+    """Say which offers of the recorded campaigns an offers file lacks, and in which campaigns.
+
+    ``guanxi campaign report`` refuses such outcomes, naming the first; the campaign page shows
+    them without cost or ROI (:func:`campaign_report`'s ``leave_unpriced``) and says this.
+
+    Parameters
+    ----------
+    campaigns : mapping of str to polars.DataFrame
+        Each recorded campaign's outcomes, by name.
+    offers : OffersFile
+        The offers that give the costs (the stored plan's).
+
+    Returns
+    -------
+    str or None
+        E.g. ``"offer 'retention_emial' (campaign 'wave2'; is it 'retention_email'?) is not in
+        the offers of the stored plan: its cost and realised ROI are not known; record the
+        campaign again with the offer's name"``; None when the offers hold every one.
+    """
+    known = [offer.name for offer in offers.offers]
+    holding: dict[str, list[str]] = {}
+    for name, frame in campaigns.items():
+        for offer in frame["offer"].unique().sort().to_list():
+            if offer not in known:
+                holding.setdefault(offer, []).append(name)
+    if not holding:
+        return None
+    said = []
+    for offer, names in sorted(holding.items()):
+        near = closest(offer, known, cutoff=0.8)
+        maybe = f"; is it {near!r}?" if near else ""
+        held = ", ".join(repr(name) for name in names)
+        said.append(f"{offer!r} (campaign{'s' if len(names) > 1 else ''} {held}{maybe})")
+    one = len(said) == 1
+    return (
+        f"offer{'' if one else 's'} {', '.join(said)} {'is' if one else 'are'} not in the offers "
+        f"of the stored plan: {'its' if one else 'their'} cost and realised ROI are not known; "
+        f"record the campaign again with the offer's name"
+    )
 
 
 def expected_roi(plan: pl.DataFrame | None) -> dict[tuple[str, str], float | None]:

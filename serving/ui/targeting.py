@@ -49,6 +49,7 @@ from models.campaigns import (
     pool_campaigns,
     recorded_campaigns,
     stored_plan_offers,
+    unpriced_offers,
 )
 from models.customer_rows import RepeatedCustomersError
 from models.offers import OffersFile
@@ -385,13 +386,12 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         logger.warning("not using the plan a campaign was drawn from: %s", drawn.refused)
     plan_day = info.as_of if info is not None else refused_plan
     outcomes, filled = _with_values(store, outcomes, drawn.segmenting(plan_day))
-    known = {o.name for o in offers.offers} if offers is not None else set()
-    priced = offers if set(outcomes["offer"].unique().to_list()) <= known else None
     # outcomes with revenue and no margin (a campaign recorded without the column) are not
     # valued: guanxi campaign report refuses them without --margin-rate, and the page has no
     # rate (at 1.0 it called their revenue a margin); the rows counting them show no margin
     unvalued = [name for name, frame in campaigns.items() if margin_missing(frame)]
-    report = campaign_report(outcomes, priced, leave_unvalued=True)
+    # an offer the plan lacks (a misspelt name) has no cost or ROI, said; it took every offer's
+    report = campaign_report(outcomes, offers, leave_unvalued=True, leave_unpriced=True)
     expected = expected_roi(drawn.rows if drawn.rows is not None else planned_rows)
     charts = []
     for offer in sorted(outcomes["offer"].unique().to_list()):
@@ -449,6 +449,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         "refused_plan": refused_plan,
         "overlaps": [overlap.note for overlap in overlaps],
         "unvalued": ", ".join(repr(name) for name in unvalued),
+        "unpriced": unpriced_offers(campaigns, offers) if offers is not None else None,
         **filled,
         "charts": charts,
         "segments": segments,
@@ -456,7 +457,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
             {**r, "expected_roi": expected.get((r["offer"], ALL_SEGMENTS))}
             for r in report.filter(pl.col("segment") == ALL_SEGMENTS).to_dicts()
         ],
-        "priced": priced is not None,
+        "priced": offers is not None,
         "planned": info is not None,
     }
 

@@ -42,6 +42,7 @@ from models.campaigns import (
     pool_campaigns,
     read_outcomes,
     stored_plan_offers,
+    unpriced_offers,
     validate_outcomes,
 )
 from models.customer_rows import RepeatedCustomersError
@@ -383,6 +384,29 @@ def test_the_plan_drawn_from_segments_its_customers_when_it_holds_every_one() ->
     assert fill_from_values(outcomes, values, day=day).plan_refused() is None
     own = outcomes.with_columns(segment=pl.lit("at_risk"))  # no row needs the plan: not read
     assert fill_from_values(own, values, day=day, planned=twice).plan_refused() is None
+
+
+def test_the_offers_a_plan_lacks_are_named_with_their_campaigns() -> None:
+    """qa45 #1: the campaign page names each offer the stored plan's offers lack, with the
+    campaigns holding it and the offer it may be a misspelling of."""
+    offers = parse_offers(
+        {
+            "offers": [
+                {"name": n, "kind": "retention", "channel": "email", "cost": 1.0,
+                 "response": {"default": 0.1}}
+                for n in ("retention_email", "win_back_voucher")
+            ]
+        }
+    )  # fmt: skip
+    frame = pl.DataFrame({"offer": ["retention_email", "retention_emial"]})
+    assert unpriced_offers({"a": frame.head(1)}, offers) is None
+    assert unpriced_offers(
+        {"a": frame, "b": frame, "c": pl.DataFrame({"offer": ["sms"]})}, offers
+    ) == (
+        "offers 'retention_emial' (campaigns 'a', 'b'; is it 'retention_email'?), 'sms' (campaign "
+        "'c') are not in the offers of the stored plan: their cost and realised ROI are not known; "
+        "record the campaign again with the offer's name"
+    )
 
 
 def test_the_note_on_customers_the_table_lacks_says_what_each_lacks() -> None:

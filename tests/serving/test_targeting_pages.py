@@ -139,6 +139,35 @@ def test_the_campaign_page_names_the_plan_its_expected_roi_is_of(
     assert "2024-10-31" not in text.split('id="campaign-plan"', 1)[1].split("</p>", 1)[0]
 
 
+def test_an_offer_the_plan_lacks_hides_its_own_roi_alone_and_is_named(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """qa45 #1: one campaign recorded with a misspelt offer ('retention_emial') blanked the
+    realised ROI of every offer on the page, those the plan prices among them, and the page
+    said only "the offers of these campaigns are not in the stored plan's offers file" without
+    naming it (``guanxi campaign report`` refuses and names it). The priced offer keeps its ROI;
+    the unpriced one shows none, named with its campaign and the offer it may be."""
+    store = settings.store()
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 3.0))
+    store.write_campaign(_outcomes(), "october", "october.csv", as_of=DAY)
+    misspelt = _outcomes([f"Y{i}" for i in range(80)]).with_columns(offer=pl.lit("retention_emial"))
+    store.write_campaign(misspelt, "wave2", "wave2.csv", as_of=DAY)
+    text = _campaign_text(client).replace("&#39;", "'")
+    table = text.split('id="campaign-segments"', 1)[1]
+    # 40 contacted at 1.00: (30 x 10 - 30 x 2) / 40 x 40 = 240.00 of margin, ROI (240 - 40) / 40
+    ours = table.split('<th scope="row">retention_email</th>', 1)[1].split("</tr>", 1)[0]
+    assert '<td class="num">240.00</td><td class="num">5.00</td>' in ours
+    theirs = table.split('<th scope="row">retention_emial</th>', 1)[1].split("</tr>", 1)[0]
+    assert f'<td class="num">240.00</td><td class="num">{NA}</td>' in theirs
+    assert (
+        '<p class="muted small" id="campaign-unpriced">Note: offer \'retention_emial\' (campaign '
+        "'wave2'; is it 'retention_email'?) is not in the offers of the stored plan: its cost and "
+        "realised ROI are not known; record the campaign again with the offer's name.</p>"
+    ) in text
+    assert "not in the stored plan's offers file" not in text
+
+
 def test_the_campaign_page_sets_the_plan_a_campaign_was_drawn_from_beside_it(
     client: TestClient, settings
 ) -> None:  # type: ignore[no-untyped-def]
