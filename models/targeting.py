@@ -66,7 +66,7 @@ expected value for them, as a campaign manager without the optimiser would.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -97,6 +97,7 @@ __all__ = [
     "Plan",
     "compare_allocations",
     "in_cents",
+    "next_limits_note",
     "offer_values",
     "plan_campaign",
     "plan_resources",
@@ -274,6 +275,10 @@ class Plan:
     next_reason : str or None
         Why the next best use buys nothing (every offer worth its cost is in the plan already,
         or its budget is below the cheapest one left); None when it buys something.
+    next_limits : tuple of str
+        The channel capacities and contact caps the plan reaches, as :func:`next_limits_note`
+        names them: the next best use lifts them (what more capacity would be worth), so it is
+        not what the plan could still buy under them.
     """
 
     allocation: Allocation
@@ -288,6 +293,7 @@ class Plan:
     shadow_prices: dict[str, float] = field(default_factory=dict)
     usage: dict[str, float] = field(default_factory=dict)
     next_reason: str | None = None
+    next_limits: tuple[str, ...] = ()
 
     @property
     def rows(self) -> pl.DataFrame:
@@ -648,6 +654,53 @@ def plan_campaign(
         next_reason=None
         if next_best.rows.height
         else _next_reason(values, positive, remaining, next_budget),
+        next_limits=_reached(resources, solution.usage),
+    )
+
+
+def _reached(resources: list[Resource], usage: Mapping[str, float]) -> tuple[str, ...]:
+    """Name the capacities and contact caps the plan uses up (the budget is not one of them)."""
+    names = []
+    for resource in resources[1:]:  # the budget first (plan_resources)
+        if usage.get(resource.name, 0.0) < resource.capacity - 0.5:  # contacts: whole numbers
+            continue
+        kind, _, name = resource.name.partition(":")
+        limit = f"{resource.capacity:,.0f}"
+        names.append(
+            f"the {name} channel's capacity ({limit})"
+            if kind == "channel"
+            else f"{name}'s contact cap ({limit})"
+            if kind == "offer"
+            else f"the campaign's contact cap ({limit})"
+        )
+    return tuple(names)
+
+
+def next_limits_note(limits: Sequence[str]) -> str | None:
+    """Say that the next best use lifts the limits the plan reaches, if it reaches any.
+
+    Parameters
+    ----------
+    limits : sequence of str
+        :attr:`Plan.next_limits`.
+
+    Returns
+    -------
+    str or None
+        E.g. ``"the plan reaches the campaign's contact cap (10): the next best use is what its
+        budget would buy were that limit lifted (what more capacity would be worth), not what
+        the plan can still buy"``; None when it reaches none (the budget alone held it). The
+        plan's outputs headed it "the next best use of the remaining budget" alone, so a plan
+        held by a cap of 0 contacts showed 739 contacts beside "contacts at 0" (qa45 #2).
+    """
+    if not limits:
+        return None
+    one = len(limits) == 1
+    reached = ", ".join(limits[:-1]) + f" and {limits[-1]}" if not one else limits[0]
+    return (
+        f"the plan reaches {reached}: the next best use is what its budget would buy were "
+        f"{'that limit' if one else 'those limits'} lifted (what more capacity would be worth), "
+        "not what the plan can still buy"
     )
 
 

@@ -55,6 +55,7 @@ from models.targeting import (
     SUMMARY_COLUMNS,
     Plan,
     in_cents,
+    next_limits_note,
     summary_table,
 )
 from pipelines import connectors
@@ -232,6 +233,9 @@ def print_plan(console: Console, run: PlanRun) -> None:
         )
     if shown_next:
         console.print(shown_next)
+    lifted = next_limits_note(plan.next_limits)
+    if lifted is not None:  # it read as what the plan could still buy under its caps
+        console.print(f"[yellow]note:[/yellow] {lifted}")
     for note in run.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
 

@@ -279,6 +279,13 @@ class TargetingResponse(_Strict):
         description="Why the next best use of the remaining budget buys nothing (its lists are "
         "empty); null when it buys something."
     )
+    next_limits: list[str] = Field(
+        default_factory=list,
+        description='The channel capacities and contact caps the plan reaches, e.g. "the '
+        "campaign's contact cap (10)\": the next best use lifts them (what more capacity would "
+        "be worth), so it is not what the plan can still buy; empty when the budget alone held "
+        "the plan.",
+    )
     comparison: list[ComparisonRow]
     notes: list[str]
 
@@ -340,6 +347,7 @@ _PLAN: Final = {
     "next_best_by_segment": [_summary("about_to_sleep", None, None, 0.6)],
     "next_best_by_offer": [_summary(None, "retention_email", "email", 0.6)],
     "next_reason": None,
+    "next_limits": [],
     "comparison": [
         {
             "allocation": allocation,
@@ -480,6 +488,7 @@ def targeting(
         ],
         next_best_by_offer=[SummaryRow(**r) for r in in_cents(plan.next_best.by_offer).to_dicts()],
         next_reason=plan.next_reason,
+        next_limits=list(plan.next_limits),
         comparison=[ComparisonRow(**r) for r in in_cents(run.comparison).to_dicts()],
         notes=list(run.notes),
     )

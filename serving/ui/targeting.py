@@ -53,7 +53,7 @@ from models.campaigns import (
 )
 from models.customer_rows import RepeatedCustomersError
 from models.offers import OffersFile
-from models.targeting import NO_CHURN_COMPARISON
+from models.targeting import NO_CHURN_COMPARISON, next_limits_note
 from models.uplift import qini
 from serving.deps import Holder, Reviewer, SettingsDep, served_values
 from serving.state import StateHolder
@@ -279,6 +279,7 @@ def plan_page(
             "next_by_offer": summaries.get("next_best_by_offer", []),
             "next_reason": next(iter(summaries.get("next_reason", [])), {}).get("reason"),
             "next_tranche": _tranche(info),
+            "next_limits": next_limits_note([r["limit"] for r in summaries.get("next_limits", [])]),
             "top": top,
             "valued": _valued(request, holder, [r["customer_id"] for r in top]),
         },

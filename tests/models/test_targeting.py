@@ -11,6 +11,7 @@ from models.targeting import (
     NO_GROUP_NAMES,
     PLAN_COLUMNS,
     compare_allocations,
+    next_limits_note,
     offer_values,
     plan_campaign,
     segment_roi,
@@ -154,6 +155,41 @@ def test_contact_caps() -> None:
     )
     plan = plan_campaign(offer_values(CUSTOMERS, capped), capped, budget=100.0)
     assert plan.rows["customer_id"].to_list() == ["A1"]
+
+
+def test_the_next_best_use_names_the_caps_and_capacities_it_lifts() -> None:
+    """qa45 #2: the next best use of the remaining budget is bought as if no capacity or
+    contact cap bound (the module docstring), while every output headed it as what the budget
+    left over would buy: a plan of no contact under a campaign cap of 0 showed what it "could"
+    still buy. The plan names the limits it reaches, and the note says the next best use lifts
+    them; a plan the budget alone held reaches none."""
+    offers = _offers(max_contacts=0)
+    plan = plan_campaign(offer_values(CUSTOMERS, offers), offers, budget=100.0)
+    assert plan.rows.height == 0 and plan.next_best.rows.height > 0
+    assert plan.next_limits == ("the campaign's contact cap (0)",)
+    assert next_limits_note(plan.next_limits) == (
+        "the plan reaches the campaign's contact cap (0): the next best use is what its budget "
+        "would buy were that limit lifted (what more capacity would be worth), not what the "
+        "plan can still buy"
+    )
+    capped = _offers(channels={"phone": {"capacity": 1}})
+    offers = parse_offers(
+        capped.model_dump(exclude_none=True)
+        | {
+            "offers": [
+                o.model_dump(exclude_none=True) | ({"max_contacts": 1} if o.name == "ret" else {})
+                for o in capped.offers
+            ]
+        }
+    )
+    plan = plan_campaign(offer_values(CUSTOMERS, offers), offers, budget=100.0)
+    assert plan.next_limits == ("the phone channel's capacity (1)", "ret's contact cap (1)")
+    assert next_limits_note(plan.next_limits).startswith(  # type: ignore[union-attr]
+        "the plan reaches the phone channel's capacity (1) and ret's contact cap (1): the next "
+        "best use is what its budget would buy were those limits lifted"
+    )
+    unlimited = plan_campaign(offer_values(CUSTOMERS, _offers()), _offers(), budget=12.0)
+    assert unlimited.next_limits == () and next_limits_note(unlimited.next_limits) is None
 
 
 @pytest.mark.parametrize(

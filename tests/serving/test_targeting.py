@@ -19,7 +19,8 @@ from fastapi.testclient import TestClient
 
 from features.store import Store
 from models import registry
-from models.planning import fit_campaign_uplift
+from models.offers import parse_offers
+from models.planning import fit_campaign_uplift, keep_plan, plan_from_store
 from models.uplift import UpliftBundle
 from serving.metrics import PLAN_ROWS_HELP
 from serving.targeting import UpliftCache
@@ -116,6 +117,29 @@ def test_targeting_says_why_the_next_best_use_buys_nothing(client: TestClient, s
     # a budget of 3 buys C1 and C4; a further tenth (0.30) is below C2's 1.00 e-mail
     plan = client.post("/v1/targeting", json=_body(3.0), headers=headers("reviewer")).json()
     assert plan["next_reason"].startswith("its budget of 0.30 buys none of the offers")
+
+
+def test_targeting_names_the_caps_the_next_best_use_lifts(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    """qa45 #2: under a campaign cap of 0 the plan contacted nobody while its next best use,
+    bought as if no cap bound, listed contacts, with nothing saying so. ``next_limits`` names
+    the caps and capacities the plan reaches (empty when the budget alone held it); the plan
+    page, for the stored plan, says the next best use lifts them."""
+    keep_values(settings.store(), _values())
+    plan = client.post("/v1/targeting", json=_body(3.0), headers=headers("reviewer")).json()
+    assert plan["next_limits"] == []
+    offers = {**yaml.safe_load(OFFERS), "max_contacts": 0}
+    body = {"budget": 3.0, "offers": offers}
+    plan = client.post("/v1/targeting", json=body, headers=headers("reviewer")).json()
+    assert plan["customers"] == 0 and plan["next_best_by_offer"]
+    assert plan["next_limits"] == ["the campaign's contact cap (0)"]
+    store = settings.store()
+    keep_plan(store, plan_from_store(store, parse_offers(offers), 3.0))
+    page = " ".join(client.get("/ui/plan", headers=headers("reviewer")).text.split())
+    assert (
+        '<p class="muted small" id="plan-next-limits">Note: the plan reaches the campaign&#39;s '
+        "contact cap (0): the next best use is what its budget would buy were that limit lifted "
+        "(what more capacity would be worth), not what the plan can still buy.</p>"
+    ) in page
 
 
 def test_targeting_errors_name_the_field(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
