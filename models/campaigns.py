@@ -2042,23 +2042,26 @@ def drawn_plans(
     Returns
     -------
     DrawnPlans
-        The plans, their rows together, or why they are not used; no campaign names no plan
+        The plans, their rows together, or why they are not used, every reason joined by
+        ``"; "`` (the first refusal of the store's key kept); no campaign names no plan
         (:data:`UNSAID_PLAN`).
     """
     if not campaigns:  # nothing to read: polars refuses to concatenate no plan
         return DrawnPlans((), 0, None, UNSAID_PLAN)
     days = tuple(sorted({info.plan for info in campaigns if info.plan is not None}))
     unsaid = [info for info in campaigns if info.plan is None]
+    # every reason, not the first: a campaign naming no plan hid that the plan the others
+    # were drawn from was made again since, whose ROI was then set beside them unsaid (qa45 #3)
+    unused: list[str] = []
     if unsaid:
         one = len(unsaid) == 1
-        unused = (
+        unused.append(
             UNSAID_PLAN
             if not days
             else f"{_names(unsaid)} {'does' if one else 'do'} not say which plan "
             f"{'it' if one else 'they'} came from"
         )
-        return DrawnPlans(days, len(campaigns), None, unused)
-    found = []
+    found, refused = [], None
     for plan_day in days:
         drawn = [info for info in campaigns if info.plan == plan_day]
         one = len(drawn) == 1
@@ -2066,15 +2069,19 @@ def drawn_plans(
         try:
             read_plan = read(plan_day)
         except (UnsignedTableError, TamperedTableError) as exc:
-            unused = f"{of} is not one the store's key vouches for"
-            return DrawnPlans(days, len(campaigns), None, unused, exc)
+            unused.append(f"{of} is not one the store's key vouches for")
+            refused = refused or exc
+            continue
         if read_plan is None:
-            return DrawnPlans(days, len(campaigns), None, f"{of} is no longer stored")
+            unused.append(f"{of} is no longer stored")
+            continue
         recorded = min(datetime.fromisoformat(info.created) for info in drawn)
         if datetime.fromisoformat(read_plan[1].created) > recorded:
-            again = f"{of} was made again since {'it was' if one else 'they were'} recorded"
-            return DrawnPlans(days, len(campaigns), None, again)
+            unused.append(f"{of} was made again since {'it was' if one else 'they were'} recorded")
+            continue
         found.append(read_plan[0])
+    if unused:
+        return DrawnPlans(days, len(campaigns), None, "; ".join(unused), refused)
     return DrawnPlans(days, len(campaigns), pl.concat(found, how="diagonal_relaxed"), "")
 
 

@@ -1145,6 +1145,20 @@ def test_the_expected_roi_is_that_of_the_plans_the_campaigns_were_drawn_from() -
     for unused, campaigns in said.items():
         found = drawn_plans(campaigns, read)
         assert (found.rows, found.unused) == (None, unused)
+    # qa45 #3: every reason, not the first (the plan made again was hidden behind 'old')
+    found = drawn_plans(
+        [
+            campaign("august", date(2024, 8, 31)),
+            old,
+            campaign("early", october, created="2024-10-30T12:00:00+00:00"),
+        ],
+        read,
+    )
+    assert found.unused == (
+        "campaign 'old' does not say which plan it came from; the plan as of 2024-08-31 campaign "
+        "'august' was drawn from is no longer stored; the plan as of 2024-10-31 campaign 'early' "
+        "was drawn from was made again since it was recorded"
+    )
 
     def refuse(day: date) -> tuple[pl.DataFrame, PlanInfo] | None:
         raise UnsignedTableError("as_of=2024-10-31.parquet has no signed manifest")
