@@ -851,7 +851,9 @@ def campaign_report(
     return pl.DataFrame(rows, schema=schema, orient="row").sort(total_last, maintain_order=True)
 
 
-def unpriced_offers(campaigns: Mapping[str, pl.DataFrame], offers: OffersFile) -> str | None:
+def unpriced_offers(
+    campaigns: Mapping[str, pl.DataFrame], offers: OffersFile, plan: str = "the stored plan"
+) -> str | None:
     """Say which offers of the recorded campaigns an offers file lacks, and in which campaigns.
 
     ``guanxi campaign report`` refuses such outcomes, naming the first; the campaign page shows
@@ -863,13 +865,18 @@ def unpriced_offers(campaigns: Mapping[str, pl.DataFrame], offers: OffersFile) -
         Each recorded campaign's outcomes, by name.
     offers : OffersFile
         The offers that give the costs (the stored plan's).
+    plan : str, default "the stored plan"
+        Names the plan whose offers they are, e.g. ``"the latest stored plan, as of 31 Dec
+        2025"``: an offer a later plan renamed is in the plan its campaign was drawn from.
 
     Returns
     -------
     str or None
         E.g. ``"offer 'retention_emial' (campaign 'wave2'; is it 'retention_email'?) is not in
-        the offers of the stored plan: its cost and realised ROI are not known; record the
-        campaign again with the offer's name"``; None when the offers hold every one.
+        the offers of the stored plan: its cost and realised ROI are not known; a campaign with
+        a misspelt offer can be recorded again with the offer's right name"``, the advice only
+        when an offer is near a known one (review45 M2: an offer the latest plan no longer has
+        is not misspelt); None when the offers hold every one.
     """
     known = [offer.name for offer in offers.offers]
     holding: dict[str, list[str]] = {}
@@ -879,17 +886,22 @@ def unpriced_offers(campaigns: Mapping[str, pl.DataFrame], offers: OffersFile) -
                 holding.setdefault(offer, []).append(name)
     if not holding:
         return None
-    said = []
+    said, misspelt = [], False
     for offer, names in sorted(holding.items()):
         near = closest(offer, known, cutoff=0.8)
+        misspelt = misspelt or near is not None
         maybe = f"; is it {near!r}?" if near else ""
         held = ", ".join(repr(name) for name in names)
         said.append(f"{offer!r} (campaign{'s' if len(names) > 1 else ''} {held}{maybe})")
     one = len(said) == 1
+    advice = (
+        "; a campaign with a misspelt offer can be recorded again with the offer's right name"
+        if misspelt
+        else ""
+    )
     return (
         f"offer{'' if one else 's'} {', '.join(said)} {'is' if one else 'are'} not in the offers "
-        f"of the stored plan: {'its' if one else 'their'} cost and realised ROI are not known; "
-        f"record the campaign again with the offer's name"
+        f"of {plan}: {'its' if one else 'their'} cost and realised ROI are not known{advice}"
     )
 
 

@@ -92,6 +92,23 @@ class Resource:
     capacity: float
     usage: np.ndarray
 
+    def used(self, choice: np.ndarray) -> float:
+        """Return how much of this limit a choice uses.
+
+        Parameters
+        ----------
+        choice : numpy.ndarray
+            The offer index per customer, -1 for none (:attr:`Solution.choice`).
+
+        Returns
+        -------
+        float
+            The usage of the chosen offers, summed.
+        """
+        on = np.flatnonzero(choice >= 0)
+        u = np.asarray(self.usage, dtype=np.float64)
+        return float(u[choice[on]].sum() if u.ndim == 1 else u[on, choice[on]].sum())
+
 
 @dataclass(frozen=True)
 class Solution:
@@ -445,10 +462,7 @@ def solve(
     on = np.flatnonzero(choice >= 0)
     objective = float(value[on, choice[on]].sum())
     bound = max(bound, objective)
-    usage = {}
-    for res in resources:
-        u = np.asarray(res.usage, dtype=np.float64)
-        usage[res.name] = float(u[choice[on]].sum() if u.ndim == 1 else u[on, choice[on]].sum())
+    usage = {res.name: res.used(choice) for res in resources}
     shadow = {name: 0.0 for name in (r.name for r in resources)}
     for name, lam, cap in zip(p.names, prices, p.capacity, strict=True):
         shadow[name] = float(lam / cap)

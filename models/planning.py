@@ -796,7 +796,7 @@ def keep_plan(store: Store, run: PlanRun) -> PlanInfo:
             # what the next best use spends: the budget left over, or a further tenth of it when
             # that buys no contact (the plan page says which)
             "next_best_budget": [{"budget": plan.next_best.budget}],
-            # the capacities and caps the plan reaches, which the next best use lifts (qa45 #2)
+            # the capacities and caps the next best use goes past, which it lifts (qa45 #2)
             "next_limits": [{"limit": limit} for limit in plan.next_limits],
             "comparison": run.comparison.to_dicts(),
             # which offers an uplift model valued and why the others were not, cross-sell's source

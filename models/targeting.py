@@ -46,7 +46,9 @@ segment and per offer give contacts, investment, expected return (the value befo
 value (after costs), return per unit invested and ROI (``expected value / investment``). The "next
 best use of the remaining budget" is the same table for what the budget left over (or, when it is
 all spent, a further tenth of it) would buy among the customers not in the plan if the channel
-capacities and contact caps did not bind: what extra capacity would be worth. When it buys
+capacities and contact caps did not bind: what extra capacity would be worth.
+:attr:`Plan.next_limits` names the limits it goes past, which every output says beside it
+(:func:`next_limits_note`). When it buys
 nothing, :attr:`Plan.next_reason` says why: typically the budget was not the limit, and every
 customer with an offer worth its cost is in the plan already.
 
@@ -276,9 +278,10 @@ class Plan:
         Why the next best use buys nothing (every offer worth its cost is in the plan already,
         or its budget is below the cheapest one left); None when it buys something.
     next_limits : tuple of str
-        The channel capacities and contact caps the plan reaches, as :func:`next_limits_note`
-        names them: the next best use lifts them (what more capacity would be worth), so it is
-        not what the plan could still buy under them.
+        The channel capacities and contact caps the next best use goes past (with the plan's
+        contacts it uses more of them than they hold), as :func:`next_limits_note` names them:
+        it lifts them (what more capacity would be worth), so it is not what the plan could
+        still buy under them.
     """
 
     allocation: Allocation
@@ -654,22 +657,28 @@ def plan_campaign(
         next_reason=None
         if next_best.rows.height
         else _next_reason(values, positive, remaining, next_budget),
-        next_limits=_reached(resources, solution.usage),
+        next_limits=_lifted(resources, solution.choice, following.choice),
     )
 
 
-def _reached(resources: list[Resource], usage: Mapping[str, float]) -> tuple[str, ...]:
-    """Name the capacities and contact caps the plan uses up (the budget is not one of them)."""
+def _lifted(
+    resources: list[Resource], planned: np.ndarray, following: np.ndarray
+) -> tuple[str, ...]:
+    """Name the capacities and contact caps the next best use goes past, the plan's usage with it.
+
+    The next best use is bought with the budget alone: a limit it would not exceed (one the plan
+    leaves room in, or one no offer it buys uses) is not lifted, and not named.
+    """
     names = []
     for resource in resources[1:]:  # the budget first (plan_resources)
-        if usage.get(resource.name, 0.0) < resource.capacity - 0.5:  # contacts: whole numbers
+        if resource.used(planned) + resource.used(following) <= resource.capacity:
             continue
         kind, _, name = resource.name.partition(":")
         limit = f"{resource.capacity:,.0f}"
         names.append(
             f"the {name} channel's capacity ({limit})"
             if kind == "channel"
-            else f"{name}'s contact cap ({limit})"
+            else f"the contact cap of offer {name!r} ({limit})"
             if kind == "offer"
             else f"the campaign's contact cap ({limit})"
         )
@@ -677,7 +686,7 @@ def _reached(resources: list[Resource], usage: Mapping[str, float]) -> tuple[str
 
 
 def next_limits_note(limits: Sequence[str]) -> str | None:
-    """Say that the next best use lifts the limits the plan reaches, if it reaches any.
+    """Say that the next best use lifts the limits it goes past, if it goes past any.
 
     Parameters
     ----------
@@ -687,18 +696,18 @@ def next_limits_note(limits: Sequence[str]) -> str | None:
     Returns
     -------
     str or None
-        E.g. ``"the plan reaches the campaign's contact cap (10): the next best use is what its
+        E.g. ``"the next best use goes past the campaign's contact cap (10): it is what its
         budget would buy were that limit lifted (what more capacity would be worth), not what
-        the plan can still buy"``; None when it reaches none (the budget alone held it). The
-        plan's outputs headed it "the next best use of the remaining budget" alone, so a plan
-        held by a cap of 0 contacts showed 739 contacts beside "contacts at 0" (qa45 #2).
+        the plan can still buy"``; None when it goes past none. The plan's outputs headed it
+        "the next best use of the remaining budget" alone, so a plan held by a cap of 0
+        contacts showed 739 contacts beside "contacts at 0" (qa45 #2).
     """
     if not limits:
         return None
     one = len(limits) == 1
-    reached = ", ".join(limits[:-1]) + f" and {limits[-1]}" if not one else limits[0]
+    past = ", ".join(limits[:-1]) + f" and {limits[-1]}" if not one else limits[0]
     return (
-        f"the plan reaches {reached}: the next best use is what its budget would buy were "
+        f"the next best use goes past {past}: it is what its budget would buy were "
         f"{'that limit' if one else 'those limits'} lifted (what more capacity would be worth), "
         "not what the plan can still buy"
     )

@@ -280,11 +280,10 @@ class TargetingResponse(_Strict):
         "empty); null when it buys something."
     )
     next_limits: list[str] = Field(
-        default_factory=list,
-        description='The channel capacities and contact caps the plan reaches, e.g. "the '
-        "campaign's contact cap (10)\": the next best use lifts them (what more capacity would "
-        "be worth), so it is not what the plan can still buy; empty when the budget alone held "
-        "the plan.",
+        description="The channel capacities and contact caps the next best use goes past (its "
+        "contacts with the plan's), e.g. 'the campaign's contact cap (10)': it lifts them (what "
+        "more capacity would be worth), so it is not what the plan can still buy; empty when it "
+        "goes past none."
     )
     comparison: list[ComparisonRow]
     notes: list[str]

@@ -450,7 +450,13 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         "refused_plan": refused_plan,
         "overlaps": [overlap.note for overlap in overlaps],
         "unvalued": ", ".join(repr(name) for name in unvalued),
-        "unpriced": unpriced_offers(campaigns, offers) if offers is not None else None,
+        "unpriced": (
+            unpriced_offers(
+                campaigns, offers, f"the latest stored plan, as of {format_date(info.as_of)}"
+            )
+            if offers is not None and info is not None
+            else None
+        ),
         **filled,
         "charts": charts,
         "segments": segments,

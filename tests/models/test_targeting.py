@@ -161,15 +161,16 @@ def test_the_next_best_use_names_the_caps_and_capacities_it_lifts() -> None:
     """qa45 #2: the next best use of the remaining budget is bought as if no capacity or
     contact cap bound (the module docstring), while every output headed it as what the budget
     left over would buy: a plan of no contact under a campaign cap of 0 showed what it "could"
-    still buy. The plan names the limits it reaches, and the note says the next best use lifts
-    them; a plan the budget alone held reaches none."""
+    still buy. The plan names the limits the next best use goes past (its contacts with the
+    plan's), and the note says it lifts them; review45 M1: not those the plan merely reaches, a
+    capacity no offer uses, or any when the next best use buys nothing."""
     offers = _offers(max_contacts=0)
     plan = plan_campaign(offer_values(CUSTOMERS, offers), offers, budget=100.0)
     assert plan.rows.height == 0 and plan.next_best.rows.height > 0
     assert plan.next_limits == ("the campaign's contact cap (0)",)
     assert next_limits_note(plan.next_limits) == (
-        "the plan reaches the campaign's contact cap (0): the next best use is what its budget "
-        "would buy were that limit lifted (what more capacity would be worth), not what the "
+        "the next best use goes past the campaign's contact cap (0): it is what its budget would "
+        "buy were that limit lifted (what more capacity would be worth), not what the "
         "plan can still buy"
     )
     capped = _offers(channels={"phone": {"capacity": 1}})
@@ -183,13 +184,18 @@ def test_the_next_best_use_names_the_caps_and_capacities_it_lifts() -> None:
         }
     )
     plan = plan_campaign(offer_values(CUSTOMERS, offers), offers, budget=100.0)
-    assert plan.next_limits == ("the phone channel's capacity (1)", "ret's contact cap (1)")
-    assert next_limits_note(plan.next_limits).startswith(  # type: ignore[union-attr]
-        "the plan reaches the phone channel's capacity (1) and ret's contact cap (1): the next "
-        "best use is what its budget would buy were those limits lifted"
-    )
-    unlimited = plan_campaign(offer_values(CUSTOMERS, _offers()), _offers(), budget=12.0)
-    assert unlimited.next_limits == () and next_limits_note(unlimited.next_limits) is None
+    # S1 took the phone's one contact, A1 ret's one: the next best use gives B1 ret, past ret's
+    # cap; the phone's capacity, reached, it does not use
+    assert plan.rows["customer_id"].to_list() == ["S1", "A1", "L1"]
+    assert plan.next_best.rows.select("customer_id", "offer").rows() == [("B1", "ret")]
+    assert plan.next_limits == ("the contact cap of offer 'ret' (1)",)
+    for offers, budget in (
+        (_offers(), 12.0),  # no limit
+        (_offers(max_contacts=4), 100.0),  # reached, and the next best use buys nothing
+        (_offers(channels={"sms": {"capacity": 0}}), 12.0),  # a channel no offer uses
+    ):
+        plan = plan_campaign(offer_values(CUSTOMERS, offers), offers, budget=budget)
+        assert plan.next_limits == () and next_limits_note(plan.next_limits) is None
 
 
 @pytest.mark.parametrize(

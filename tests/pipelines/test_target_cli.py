@@ -623,19 +623,19 @@ def test_both_arms_of_an_offer_the_plan_holds_take_its_segments_together(
     assert "gave another segment" not in said
 
 
-def test_target_says_the_next_best_use_lifts_the_caps_the_plan_reaches(
+def test_target_says_the_next_best_use_lifts_the_caps_it_goes_past(
     cli: CliRunner, tmp_path: Path
 ) -> None:
     """qa45 #2: the tables headed "Next best use" were bought as if no cap bound, under a plan a
-    campaign cap held; guanxi target now says which caps the plan reaches and that the next best
-    use lifts them."""
+    campaign cap held; guanxi target now says which caps the next best use goes past and that
+    it lifts them."""
     capped = tmp_path / "capped.yaml"
     capped.write_text(OFFERS + "max_contacts: 1\n", encoding="utf-8")
     output = _run(cli, "target", "--budget", "3", "--offers", str(capped), "--as-of", str(DAY))
     assert (
-        "note: the plan reaches the campaign's contact cap (1): the next best use is what its "
-        "budget would buy were that limit lifted (what more capacity would be worth), not what "
-        "the plan can still buy"
+        "note: the next best use goes past the campaign's contact cap (1): it is what its budget "
+        "would buy were that limit lifted (what more capacity would be worth), not what the plan "
+        "can still buy"
     ) in output
 
 

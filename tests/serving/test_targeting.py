@@ -122,8 +122,8 @@ def test_targeting_says_why_the_next_best_use_buys_nothing(client: TestClient, s
 def test_targeting_names_the_caps_the_next_best_use_lifts(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
     """qa45 #2: under a campaign cap of 0 the plan contacted nobody while its next best use,
     bought as if no cap bound, listed contacts, with nothing saying so. ``next_limits`` names
-    the caps and capacities the plan reaches (empty when the budget alone held it); the plan
-    page, for the stored plan, says the next best use lifts them."""
+    the caps and capacities it goes past (empty when it goes past none); the plan page, for the
+    stored plan, says it lifts them."""
     keep_values(settings.store(), _values())
     plan = client.post("/v1/targeting", json=_body(3.0), headers=headers("reviewer")).json()
     assert plan["next_limits"] == []
@@ -136,8 +136,8 @@ def test_targeting_names_the_caps_the_next_best_use_lifts(client: TestClient, se
     keep_plan(store, plan_from_store(store, parse_offers(offers), 3.0))
     page = " ".join(client.get("/ui/plan", headers=headers("reviewer")).text.split())
     assert (
-        '<p class="muted small" id="plan-next-limits">Note: the plan reaches the campaign&#39;s '
-        "contact cap (0): the next best use is what its budget would buy were that limit lifted "
+        '<p class="muted small" id="plan-next-limits">Note: the next best use goes past the '
+        "campaign&#39;s contact cap (0): it is what its budget would buy were that limit lifted "
         "(what more capacity would be worth), not what the plan can still buy.</p>"
     ) in page
 
