@@ -898,7 +898,7 @@ def unpriced_offers(
         "; a campaign with a misspelt offer can be recorded again with the offer's right name"
         if misspelt
         else ""
-    )
+    ) + "; guanxi campaign report --offers FILE prices them from an offers file that has them"
     return (
         f"offer{'' if one else 's'} {', '.join(said)} {'is' if one else 'are'} not in the offers "
         f"of {plan}: {'its' if one else 'their'} cost and realised ROI are not known{advice}"
@@ -1924,10 +1924,11 @@ class DrawnPlans(NamedTuple):
         stored as it was when the campaign was recorded.
     unused : str
         Why ``rows`` is None, said in the note on the latest plan's expected ROI set instead
-        (:func:`expected_plan_note`): :data:`UNSAID_PLAN` when no campaign names a plan; empty
-        when ``rows`` is not None.
+        (:func:`expected_plan_note`): :data:`UNSAID_PLAN` when no campaign names a plan, else
+        every reason, joined by ``"; "``; empty when ``rows`` is not None.
     refused : Exception or None
-        The store's refusal of a plan named (its key does not vouch for it), if that is why.
+        The store's refusal of a plan named (its key does not vouch for it), the first when
+        several are refused, if that is among the reasons.
     """
 
     days: tuple[date, ...]
@@ -2055,7 +2056,8 @@ def drawn_plans(
     -------
     DrawnPlans
         The plans, their rows together, or why they are not used, every reason joined by
-        ``"; "`` (the first refusal of the store's key kept); no campaign names no plan
+        ``"; "`` (the first refusal of the store's key kept); :data:`UNSAID_PLAN` alone when no
+        campaign names a plan
         (:data:`UNSAID_PLAN`).
     """
     if not campaigns:  # nothing to read: polars refuses to concatenate no plan

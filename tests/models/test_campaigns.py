@@ -405,12 +405,14 @@ def test_the_offers_a_plan_lacks_are_named_with_their_campaigns() -> None:
     ) == (
         "offers 'retention_emial' (campaigns 'a', 'b'; is it 'retention_email'?), 'sms' (campaign "
         "'c') are not in the offers of the stored plan: their cost and realised ROI are not known; "
-        "a campaign with a misspelt offer can be recorded again with the offer's right name"
+        "a campaign with a misspelt offer can be recorded again with the offer's right name; "
+        "guanxi campaign report --offers FILE prices them from an offers file that has them"
     )
     # review45 M2: an offer a later plan dropped is not misspelt: no advice to record it again
     assert unpriced_offers({"c": pl.DataFrame({"offer": ["sms"]})}, offers, "the plan X") == (
         "offer 'sms' (campaign 'c') is not in the offers of the plan X: its cost and realised "
-        "ROI are not known"
+        "ROI are not known; guanxi campaign report --offers FILE prices them from an offers file "
+        "that has them"
     )
 
 

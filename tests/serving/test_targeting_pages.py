@@ -164,7 +164,8 @@ def test_an_offer_the_plan_lacks_hides_its_own_roi_alone_and_is_named(
         '<p class="muted small" id="campaign-unpriced">Note: offer \'retention_emial\' (campaign '
         "'wave2'; is it 'retention_email'?) is not in the offers of the latest stored plan, as of "
         "31 Oct 2024: its cost and realised ROI are not known; a campaign with a misspelt offer "
-        "can be recorded again with the offer's right name.</p>"
+        "can be recorded again with the offer's right name; guanxi campaign report --offers FILE "
+        "prices them from an offers file that has them.</p>"
     ) in text
     assert "not in the stored plan's offers file" not in text
 
