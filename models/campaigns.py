@@ -130,6 +130,7 @@ __all__ = [
     "realised_incremental_margin",
     "recorded_campaigns",
     "stored_plan_offers",
+    "unknown_offers",
     "unpriced_offers",
     "validate_outcomes",
 ]
@@ -797,11 +798,10 @@ def campaign_report(
         frame = frame.with_columns(segment=pl.lit(ALL_SEGMENTS))
     cost_of: dict[str, float] = {}
     if offers is not None:
-        known = {o.name: o.cost for o in offers.offers}
-        unknown = sorted(set(frame["offer"].unique().to_list()) - set(known))
+        unknown = unknown_offers(frame, offers)
         if unknown and not leave_unpriced:
             raise ValueError(f"offer {unknown[0]!r} of the outcomes is not in the offers file")
-        cost_of = known
+        cost_of = {o.name: o.cost for o in offers.offers}
     cells = frame.group_by("offer", "segment", "control").agg(
         n=pl.len(),
         responded=pl.col("responded").cast(pl.Float64).mean(),
@@ -851,6 +851,27 @@ def campaign_report(
     return pl.DataFrame(rows, schema=schema, orient="row").sort(total_last, maintain_order=True)
 
 
+def unknown_offers(outcomes: pl.DataFrame, offers: OffersFile | None) -> list[str]:
+    """List the offers of ``outcomes`` that ``offers`` lacks, sorted (none without offers).
+
+    Parameters
+    ----------
+    outcomes : polars.DataFrame
+        Outcomes (their ``offer`` column).
+    offers : OffersFile or None
+        The offers file; None lacks nothing.
+
+    Returns
+    -------
+    list of str
+        The offer names the file does not hold, sorted.
+    """
+    if offers is None:
+        return []
+    known = {o.name for o in offers.offers}
+    return sorted(set(outcomes["offer"].unique().to_list()) - known)
+
+
 def unpriced_offers(
     campaigns: Mapping[str, pl.DataFrame], offers: OffersFile, plan: str = "the stored plan"
 ) -> str | None:
@@ -878,17 +899,15 @@ def unpriced_offers(
         when an offer is near a known one (review45 M2: an offer the latest plan no longer has
         is not misspelt); None when the offers hold every one.
     """
-    known = [offer.name for offer in offers.offers]
     holding: dict[str, list[str]] = {}
     for name, frame in campaigns.items():
-        for offer in frame["offer"].unique().sort().to_list():
-            if offer not in known:
-                holding.setdefault(offer, []).append(name)
+        for offer in unknown_offers(frame, offers):
+            holding.setdefault(offer, []).append(name)
     if not holding:
         return None
     said, misspelt = [], False
     for offer, names in sorted(holding.items()):
-        near = closest(offer, known, cutoff=0.8)
+        near = closest(offer, [o.name for o in offers.offers], cutoff=0.8)
         misspelt = misspelt or near is not None
         maybe = f"; is it {near!r}?" if near else ""
         held = ", ".join(repr(name) for name in names)
@@ -2057,8 +2076,7 @@ def drawn_plans(
     DrawnPlans
         The plans, their rows together, or why they are not used, every reason joined by
         ``"; "`` (the first refusal of the store's key kept); :data:`UNSAID_PLAN` alone when no
-        campaign names a plan
-        (:data:`UNSAID_PLAN`).
+        campaign names a plan.
     """
     if not campaigns:  # nothing to read: polars refuses to concatenate no plan
         return DrawnPlans((), 0, None, UNSAID_PLAN)

@@ -98,6 +98,7 @@ from models.campaigns import (
     read_recorded_campaign,
     recorded_campaigns,
     stored_plan_offers,
+    unknown_offers,
 )
 from models.customer_rows import RepeatedCustomersError
 from models.offers import OffersFile, OffersFileError, load_offers
@@ -278,7 +279,7 @@ def record_command(
         if overlap.involves(campaign):
             console.print(f"[yellow]note:[/yellow] {overlap.note}")
     if planned is not None:  # a misspelt offer was taken without a word
-        unknown = _unknown_offers(outcomes, planned)
+        unknown = unknown_offers(outcomes, planned)
         for offer in unknown:
             console.print(f"[yellow]note:[/yellow] {_unknown_offer_text(offer, planned)}")
         known = outcomes.filter(~pl.col("offer").is_in(unknown))
@@ -555,14 +556,6 @@ def _unplanned(planned: pl.DataFrame | None, outcomes: pl.DataFrame) -> pl.Serie
     return contacted.join(planned, on=["customer_id", "offer"], how="anti")["customer_id"]
 
 
-def _unknown_offers(outcomes: pl.DataFrame, offers: OffersFile | None) -> list[str]:
-    """List the offers of ``outcomes`` that ``offers`` lacks (none without an offers file)."""
-    if offers is None:
-        return []
-    known = {o.name for o in offers.offers}
-    return sorted(set(outcomes["offer"].unique().to_list()) - known)
-
-
 def _unknown_offer_text(offer: str, offers: OffersFile) -> str:
     """Say that ``offer`` is not in ``offers``, and which of them it may be a misspelling of."""
     names = [o.name for o in offers.offers]
@@ -763,7 +756,7 @@ def _check_offers(
     campaign to record again to be found among all of them.
     """
     for name, frame in campaigns.items():
-        unknown = _unknown_offers(frame, offers)
+        unknown = unknown_offers(frame, offers)
         if unknown and offers is not None:
             names = ", ".join(o.name for o in offers.offers)
             raise ValueError(
