@@ -48,9 +48,9 @@ best use of the remaining budget" is the same table for what the budget left ove
 all spent, a further tenth of it) would buy among the customers not in the plan if the channel
 capacities and contact caps did not bind: what extra capacity would be worth.
 :attr:`Plan.next_limits` names the limits it goes past, which every output says beside it
-(:func:`next_limits_note`). When it buys
-nothing, :attr:`Plan.next_reason` says why: typically the budget was not the limit, and every
-customer with an offer worth its cost is in the plan already.
+(:func:`next_limits_note`). When it buys nothing, :attr:`Plan.next_reason` says why: typically
+the budget was not the limit, and every customer with an offer worth its cost is in the plan
+already.
 
 A plan that contacts nobody is not an error: :attr:`Plan.reason` says why (nobody eligible, no
 positive expected value, a budget below the cheapest worthwhile contact, no capacity).
@@ -657,21 +657,24 @@ def plan_campaign(
         next_reason=None
         if next_best.rows.height
         else _next_reason(values, positive, remaining, next_budget),
-        next_limits=_lifted(resources, solution.choice, following.choice),
+        next_limits=_lifted(resources, solution.usage, following.choice),
     )
 
 
 def _lifted(
-    resources: list[Resource], planned: np.ndarray, following: np.ndarray
+    resources: list[Resource], planned: Mapping[str, float], following: np.ndarray
 ) -> tuple[str, ...]:
     """Name the capacities and contact caps the next best use goes past, the plan's usage with it.
+
+    ``planned`` is the plan's usage per limit (:attr:`models.knapsack.Solution.usage`, which
+    :meth:`models.knapsack.Resource.used` computed), ``following`` the next best use's choice.
 
     The next best use is bought with the budget alone: a limit it would not exceed (one the plan
     leaves room in, or one no offer it buys uses) is not lifted, and not named.
     """
     names = []
     for resource in resources[1:]:  # the budget first (plan_resources)
-        if resource.used(planned) + resource.used(following) <= resource.capacity:
+        if planned[resource.name] + resource.used(following) <= resource.capacity:
             continue
         kind, _, name = resource.name.partition(":")
         limit = f"{resource.capacity:,.0f}"
