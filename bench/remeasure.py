@@ -45,6 +45,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from bench.staleness import staleness
 
@@ -444,33 +445,46 @@ class _Maker:
         """Run one step (once), its output in ``<logs>/<label>.log``; return its exit status."""
         if step.label in self.made:
             return self.made[step.label]
+        self.log.line(f"{step.label} START")
+        with (self.logs / f"{step.label}.log").open("w", encoding="utf-8") as out:
+            status = self._run(step, out)
+        self.log.line(f"{step.label} END rc={status}")
+        self.made[step.label] = status
+        return status
+
+    def _run(self, step: Step, out: TextIO) -> int:
+        """Empty the step's fresh folder and run its command, output to ``out``; its status.
+
+        A fresh folder that cannot be emptied (status 1) or a missing program (127) fails this
+        step, not the whole re-measure.
+        """
         argv, env = _words(step, self.places)
-        if step.fresh:
-            fresh = Path(self.places["work"]) / step.fresh
-            shutil.rmtree(fresh, ignore_errors=True)
-            fresh.mkdir(parents=True)
         timed = ["/usr/bin/time", "-v"] if Path("/usr/bin/time").is_file() else []
         repo = self.places["repo"]
         path = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH", "")) if p)
         shell = {k: v for k, v in os.environ.items() if not k.startswith(("GUANXI_", "MLFLOW_"))}
-        self.log.line(f"{step.label} START")
-        with (self.logs / f"{step.label}.log").open("w", encoding="utf-8") as out:
+        if step.fresh:
+            fresh = Path(self.places["work"]) / step.fresh
             try:
-                status = subprocess.run(
-                    [*timed, *argv],
-                    cwd=step.cwd.format(**self.places) if step.cwd else repo,
-                    env={**shell, "PYTHONPATH": path, **env},
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    check=False,
-                ).returncode
-            except OSError as exc:  # the program is missing: this step fails, not the run
+                if fresh.exists():
+                    shutil.rmtree(fresh)
+                fresh.mkdir(parents=True)
+            except OSError as exc:
                 out.write(f"{exc}\n")
-                status = 127
-        self.log.line(f"{step.label} END rc={status}")
-        self.made[step.label] = status
-        return status
+                return 1
+        try:
+            return subprocess.run(
+                [*timed, *argv],
+                cwd=step.cwd.format(**self.places) if step.cwd else repo,
+                env={**shell, "PYTHONPATH": path, **env},
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
+            ).returncode
+        except OSError as exc:
+            out.write(f"{exc}\n")
+            return 127
 
     def prepare(self, need: str) -> None:
         """Make a set-up's steps (once), stopping at the first that fails."""

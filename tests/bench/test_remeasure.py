@@ -244,3 +244,20 @@ def test_a_missing_program_fails_its_step_only(
     assert main(["--work", str(tmp_path / "work"), "--logs", str(logs)]) == 1
     assert "one: NOT measured, missing exited 127\ntwo: measured\n" in capsys.readouterr().out
     assert "No such file or directory" in (logs / "missing.log").read_text()
+
+
+def test_a_fresh_folder_that_will_not_go_fails_its_step_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(remeasure, "PREPARED", {})
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "f").write_text("a file where the fresh folder goes")  # rmtree refuses it, even as root
+    stuck = Step("stuck", ("{python}", "-c", "print('ran')"), fresh="f")
+    fine = Step("fine", ("{python}", "-c", "print('fine')"))
+    monkeypatch.setattr(remeasure, "RUNS", (Run("one", (stuck,)), Run("two", (fine,))))
+    logs = tmp_path / "logs"
+    assert main(["--work", str(work), "--logs", str(logs)]) == 1
+    assert "one: NOT measured, stuck exited 1\ntwo: measured\n" in capsys.readouterr().out
+    assert "ran" not in (logs / "stuck.log").read_text()
+    assert str(work / "f") in (logs / "stuck.log").read_text()
