@@ -14,8 +14,8 @@ no customer contacted or none held out, an offer the latest plan lacks and conta
 stored plan gave their offer (each once recorded without a word). The campaign keeps the day of
 the plan it was drawn from: ``--plan DAY``, or the one stored plan (of its outcomes' day or
 earlier) that gave every contacted customer their offer
-(:func:`models.campaigns.plans_holding`); several such plans are said, not chosen between. The
-plans are read through
+(:func:`models.campaigns.plans_holding`); several such plans are said, not chosen between, and so
+are plans of a later day that alone hold it, as no plan is kept. The plans are read through
 the store: with ``GUANXI_STORE_KEY`` set, a stored plan kept without the key or changed since is
 refused before anything is stored, naming its day and the ``guanxi target`` command that plans it
 again. The next ``guanxi target`` reads every recorded campaign and plans with the rates they
@@ -368,7 +368,9 @@ def _drawn_from(
     A recorded campaign did not say which plan it came from, so the report and the campaign
     page set the latest plan's expected ROI beside it, whichever plan it was drawn from. Only a
     plan of the outcomes' day (``complete``) or earlier can be the one; several that hold the
-    campaign alike (:func:`models.campaigns.plans_holding`) are said, not chosen between.
+    campaign alike (:func:`models.campaigns.plans_holding`) are said, not chosen between, and so
+    are plans of a later day that hold it when none of an earlier one does: a campaign whose
+    only such plans came after its ``--as-of`` kept no plan without a word.
 
     A ``--plan`` that gave some contacted customers no such offer is kept, with a note: a day
     mistyped set the ROI of a plan that never planned those contacts beside the campaign's
@@ -405,9 +407,8 @@ def _drawn_from(
             "it the plan the campaign was drawn from? Record the file again under the same "
             "name with the right --plan, which replaces this record",
         )
-    holding = plans_holding(
-        outcomes, {day: rows for day, rows in by_day.items() if day <= complete}
-    )
+    every = plans_holding(outcomes, by_day)
+    holding = [day for day in every if day <= complete]
     if len(holding) == 1:
         return _Drawn(
             holding[0],
@@ -422,6 +423,19 @@ def _drawn_from(
             "record the file again under the same name with --plan DAY, which replaces this "
             "record, to say which it was drawn from; until then guanxi campaign report and the "
             "campaign page set the latest stored plan's expected ROI beside it",
+        )
+    if every:  # only plans after the outcomes' day hold it: kept none, once without a word
+        one = len(every) == 1
+        days = ", ".join(str(day) for day in every)
+        return _Drawn(
+            None,
+            f"the stored plan{'' if one else 's'} as of {days} "
+            f"{'' if one else 'each '}gave every contacted customer their offer but "
+            f"{'is of a day' if one else 'are of days'} after the campaign's outcomes were "
+            f"complete ({complete}, --as-of): a campaign is drawn from a plan of that day or "
+            "earlier, so no plan is kept and guanxi campaign report and the campaign page set the "
+            "latest stored plan's expected ROI beside it; if --as-of is wrong, record the file "
+            "again under the same name with the right one, which replaces this record",
         )
     return _Drawn(None, "")
 

@@ -114,6 +114,43 @@ def test_a_campaign_several_plans_hold_is_said_and_a_later_plan_refused() -> Non
         _drawn_from(outcomes, {}, october, october)
 
 
+def test_a_campaign_only_plans_after_its_outcomes_hold_keeps_no_plan_with_a_note() -> None:
+    """qa45 #4: outcomes of a day before the only plans that gave their offers (--as-of
+    mistyped, or the plan made again for a later day) kept no plan without a word, when every
+    other campaign without a plan says why. The later plans are named, with the day they are
+    after; a plan of the outcomes' day or earlier holding them is taken as before, unsaid."""
+    outcomes = pl.DataFrame({"customer_id": ["C1", "C2"], "offer": ["ret"] * 2})
+    outcomes = outcomes.with_columns(control=pl.Series([False, True]))
+    plan = outcomes.select("customer_id", "offer")
+    june, october, november = date(2024, 6, 30), date(2024, 10, 31), date(2024, 11, 30)
+    other = pl.DataFrame({"customer_id": ["C1"], "offer": ["wb"]})
+    drawn = _drawn_from(outcomes, {june: other, november: plan}, None, october)
+    assert drawn == (
+        None,
+        "the stored plan as of 2024-11-30 gave every contacted customer their offer but is of a "
+        "day after the campaign's outcomes were complete (2024-10-31, --as-of): a campaign is "
+        "drawn from a plan of that day or earlier, so no plan is kept and guanxi campaign report "
+        "and the campaign page set the latest stored plan's expected ROI beside it; if --as-of "
+        "is wrong, record the file again under the same name with the right one, which "
+        "replaces this record",
+        "",
+    )
+    two = _drawn_from(outcomes, {october: plan, november: plan}, None, june)
+    assert two.day is None and two.said.startswith(
+        "the stored plans as of 2024-10-31, 2024-11-30 each gave every contacted customer their "
+        "offer but are of days after the campaign's outcomes were complete (2024-06-30, "
+        "--as-of): "
+    )
+    assert _drawn_from(outcomes, {june: plan, november: plan}, None, october) == (
+        june,
+        "drawn from the stored plan as of 2024-06-30, the one that gave every contacted customer "
+        "their offer: guanxi campaign report and the campaign page set its expected ROI beside "
+        "the campaign's realised one",
+        "",
+    )
+    assert _drawn_from(outcomes, {november: other}, None, october) == (None, "", "")
+
+
 def test_a_plan_named_that_gave_the_contacted_customers_no_such_offer_is_noted() -> None:
     """review37: --plan DAY of a stored plan that never gave the contacted customers their
     offer (a day mistyped) was kept without a word, and the report set that plan's expected ROI
