@@ -354,7 +354,8 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
         column (naming a column of the file that looks like it, or the separator the file uses
         instead of commas), an optional column's name written otherwise (``Margin``, ``Churn
         Probability``: it would pass through unread), no rows, an empty or unreadable value
-        (``NaN`` or an infinity in a number column included), a negative revenue, a
+        (``NaN`` or an infinity in a number column included), a negative revenue, a revenue
+        above 0 where ``ordered`` is false, a ``margin`` above its row's revenue, a
         ``segment`` that is no RFM segment (:data:`models.offers.SEGMENTS`) or a ``value_tier``
         that is no tier ``guanxi value`` writes (:data:`models.offers.TIER_NAMES`), naming its
         rows and the nearest name, a customer listed twice or given two offers in one campaign. An
@@ -405,9 +406,7 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
             where = " (0 is taken only where ordered is false)" if name == "revenue" else ""
             problems.append(f"column {name}: empty at {_rows_text(row.filter(empty))}{where}")
         typed = typed.with_columns(value.alias(name))
-    negative = typed["revenue"].fill_null(0.0) < 0
-    if negative.any():
-        problems.append(f"column revenue: negative at {_rows_text(row.filter(negative))}")
+    problems += _amounts(typed, row)
     for name in ("churn_probability", "propensity"):
         if name in typed.columns:
             out = ~typed[name].is_between(0.0, 1.0).fill_null(True)
@@ -419,6 +418,36 @@ def validate_outcomes(frame: pl.DataFrame, source: str = "<outcomes>") -> pl.Dat
     if problems:
         raise CampaignOutcomesError(source, problems)
     return typed
+
+
+def _amounts(typed: pl.DataFrame, row: pl.Series) -> list[str]:
+    """Say the rows whose revenue is negative or disagrees with their order flag or margin.
+
+    Refused as the mirror of an order without revenue is: revenue above 0 where ``ordered`` is
+    false, and a ``margin`` above the row's revenue (swapped or mis-scaled columns), were
+    recorded without a word and read as an incremental margin above the revenue. A margin
+    below 0 (a loss) or equal to the revenue is let be; an unreadable value is said once, as
+    unreadable.
+    """
+    revenue = typed["revenue"]
+    problems = []
+    negative = revenue.fill_null(0.0) < 0
+    if negative.any():
+        problems.append(f"column revenue: negative at {_rows_text(row.filter(negative))}")
+    unordered = (~typed["ordered"] & (revenue > 0)).fill_null(False)
+    if unordered.any():
+        problems.append(
+            f"column revenue: above 0 at {_rows_text(row.filter(unordered))}, where ordered is "
+            "false (no order, no revenue: is the ordered or the revenue column wrong?)"
+        )
+    if "margin" in typed.columns:
+        above = (typed["margin"] > revenue).fill_null(False)
+        if above.any():
+            problems.append(
+                f"column margin: above the row's revenue at {_rows_text(row.filter(above))} (a "
+                "margin is part of the revenue: are the columns swapped or mis-scaled?)"
+            )
+    return problems
 
 
 def _padded(typed: pl.DataFrame, row: pl.Series) -> list[str]:

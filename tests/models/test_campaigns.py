@@ -523,6 +523,36 @@ def test_validation_names_column_and_rows(tmp_path: Path) -> None:
         read_outcomes(tmp_path / "missing.csv")
 
 
+def test_revenue_without_an_order_and_a_margin_above_the_revenue_are_refused() -> None:
+    """qa45 #5: rows that contradict themselves were recorded without a word: revenue above 0
+    where ordered is false (the mirror of an order without revenue, refused), and a margin above
+    its row's revenue (swapped or mis-scaled columns), which the report then counted as an
+    incremental margin above the revenue. Both are refused naming the column and rows; a revenue
+    of 0 without an order, a margin equal to the revenue or below 0 (a loss) are not."""
+    bad = OUTCOMES.with_columns(
+        revenue=pl.Series([30.0, 30, 30, 55, 30, 0, 0, 60, 0, 12.5]),
+        margin=pl.Series([10.0, 31, 10, 0, 10, 0, 0, 60, 0, 0]),
+    )
+    with pytest.raises(CampaignOutcomesError) as info:
+        validate_outcomes(bad, "outcomes.csv")
+    assert str(info.value) == (
+        "outcomes.csv: column revenue: above 0 at rows 4, 10, where ordered is false (no order, "
+        "no revenue: is the ordered or the revenue column wrong?); column margin: above the "
+        "row's revenue at row 2 (a margin is part of the revenue: are the columns swapped or "
+        "mis-scaled?)"
+    )
+    many = OUTCOMES.with_columns(margin=pl.col("revenue") * 2 + 1)  # every row
+    with pytest.raises(
+        CampaignOutcomesError,
+        match=r"margin: above the row's revenue at rows "
+        r"1, 2, 3, 4, 5 and 5 more \(",
+    ):
+        validate_outcomes(many, "outcomes.csv")
+    fine = OUTCOMES.with_columns(margin=pl.Series([30.0, -5, 10, 0, 10, 0, -1, 60, 0, 0]))
+    assert validate_outcomes(fine).height == OUTCOMES.height
+    assert validate_outcomes(OUTCOMES.drop("margin")).height == OUTCOMES.height
+
+
 def test_a_segment_that_is_no_rfm_segment_is_refused_with_its_rows_and_the_nearest_name() -> None:
     """loop27: the outcomes' own segment names were not checked against the RFM segments, as the
     offers file's are: a campaign recorded with segment "A" or "at_rsk" measured rates under a

@@ -806,7 +806,10 @@ def test_recording_a_campaign_named_like_an_offer_notes_only_its_own_overlaps(
     'retention_email' repeated the note of april and may sharing customers of that offer."""
     april, may, other = (tmp_path / f"{n}.csv" for n in ("april", "may", "other"))
     _october().write_csv(april)
-    _october().head(10).with_columns(responded=False, ordered=False, revenue=0.0).write_csv(may)
+    # margin 0 too: a margin above the row's revenue is refused (qa45 #5)
+    _october().head(10).with_columns(
+        responded=False, ordered=False, revenue=0.0, margin=0.0
+    ).write_csv(may)
     _october().with_columns(customer_id=pl.lit("Y") + pl.col("customer_id")).write_csv(other)
     _record(cli, "--file", str(april), "--name", "april")
     output = _record(cli, "--file", str(may), "--name", "may")
