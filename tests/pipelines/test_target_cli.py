@@ -1340,6 +1340,23 @@ def _one_contacted(path: Path) -> Path:
     return path
 
 
+def test_record_as_of_a_day_before_the_only_plan_holding_the_campaign_says_none_is_kept(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """qa45 #4: outcomes complete before the one stored plan that gave their offers were
+    recorded plan-less without a word; the record now says which plan held them and why it is
+    not kept."""
+    _run(cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31")
+    path = _one_contacted(tmp_path / "october.csv")
+    output = _run(cli, "campaign", "record", "--file", str(path), "--as-of", "2024-09-30")
+    assert (
+        "note: the stored plan as of 2024-10-31 gave every contacted customer their offer but is "
+        "of a day after the campaign's outcomes were complete (2024-09-30, --as-of)"
+    ) in output
+    info = Store(get_settings().home).list_campaigns()
+    assert [(c.name, c.plan) for c in info] == [("october", None)]
+
+
 def test_record_keeps_the_outcomes_signed_with_the_store_key(
     cli: CliRunner, offers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
