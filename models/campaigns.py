@@ -182,6 +182,8 @@ win-back rate is the incremental response itself)."""
 
 _BOOL_TEXT: Final = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 _SHOWN_ROWS: Final = 5
+_HALF_CENT: Final = 0.005
+"""A margin above its revenue by less is a sum rounded otherwise, not a wrong column."""
 _SEPARATORS: Final = {";": "semicolons", "\t": "tabs", "|": "bars"}
 _OTHER_FORMATS: Final = {
     ".xlsx": "an Excel workbook",
@@ -424,24 +426,33 @@ def _amounts(typed: pl.DataFrame, row: pl.Series) -> list[str]:
     """Say the rows whose revenue is negative or disagrees with their order flag or margin.
 
     Refused as the mirror of an order without revenue is: revenue above 0 where ``ordered`` is
-    false, and a ``margin`` above the row's revenue (swapped or mis-scaled columns), were
-    recorded without a word and read as an incremental margin above the revenue. A margin
-    below 0 (a loss) or equal to the revenue is let be; an unreadable value is said once, as
-    unreadable.
+    false, and a ``margin`` above the row's revenue (swapped or mis-scaled columns), or above 0
+    where ``ordered`` is false, were recorded without a word and read as an incremental margin
+    above the revenue. A margin below 0 (a loss), equal to the revenue or above it by less than
+    half a cent (a sum rounded otherwise) is let be; a row is said once, by its revenue when
+    that is wrong, and an unreadable value is said as unreadable.
     """
     revenue = typed["revenue"]
+    unordered = ~typed["ordered"]
     problems = []
-    negative = revenue.fill_null(0.0) < 0
+    negative = (revenue < 0).fill_null(False)
     if negative.any():
         problems.append(f"column revenue: negative at {_rows_text(row.filter(negative))}")
-    unordered = (~typed["ordered"] & (revenue > 0)).fill_null(False)
-    if unordered.any():
+    sold = (unordered & (revenue > 0)).fill_null(False)
+    if sold.any():
         problems.append(
-            f"column revenue: above 0 at {_rows_text(row.filter(unordered))}, where ordered is "
+            f"column revenue: above 0 at {_rows_text(row.filter(sold))}, where ordered is "
             "false (no order, no revenue: is the ordered or the revenue column wrong?)"
         )
     if "margin" in typed.columns:
-        above = (typed["margin"] > revenue).fill_null(False)
+        margin, said = typed["margin"], negative | sold
+        free = (unordered & (margin > _HALF_CENT) & ~said).fill_null(False)
+        if free.any():
+            problems.append(
+                f"column margin: above 0 at {_rows_text(row.filter(free))}, where ordered is "
+                "false (no order, no margin: is the ordered or the margin column wrong?)"
+            )
+        above = (~unordered & (margin > revenue + _HALF_CENT) & ~said).fill_null(False)
         if above.any():
             problems.append(
                 f"column margin: above the row's revenue at {_rows_text(row.filter(above))} (a "

@@ -266,7 +266,7 @@ def record_command(
             "column (true = held out, not contacted)"
         )
     if replaced is not None and again is not None:  # recorded again: the same, or to sign it
-        console.print(_replaced_text(replaced, again, drawn.day))
+        console.print(_replaced_text(replaced, again, drawn.day, complete))
     elif replaced is not None:  # a name reused by mistake replaced the campaign without a word
         console.print(
             f"[yellow]note:[/yellow] it replaces campaign {campaign!r} recorded on "
@@ -321,11 +321,12 @@ def _replacing(store: Store, replaced: CampaignInfo, outcomes: pl.DataFrame) -> 
     return "same" if same else None
 
 
-def _replaced_text(replaced: CampaignInfo, why: _Again, day: date | None) -> str:
+def _replaced_text(replaced: CampaignInfo, why: _Again, day: date | None, complete: date) -> str:
     """Say what recording the same campaign again replaced, and the plan it is drawn from now.
 
     A record that named a plan, recorded again without one found, goes back to the latest
-    plan's expected ROI: said, with the ``--plan`` that keeps it.
+    plan's expected ROI: said, with the ``--plan`` that keeps it, unless that plan is of a day
+    after the outcomes were complete (``complete``), which ``--plan`` refuses.
     """
     customers = counted(replaced.rows, "customers")
     text = f"it replaces campaign {replaced.name!r} recorded on {replaced.created[:10]}, " + (
@@ -337,9 +338,13 @@ def _replaced_text(replaced: CampaignInfo, why: _Again, day: date | None) -> str
     if day is not None and day != replaced.plan:
         return f"{text}, now drawn from the plan as of {day}"
     if day is None and replaced.plan is not None:
+        keep = (
+            f"give --plan {replaced.plan} to keep that plan"
+            if replaced.plan <= complete
+            else f"a plan of a day after its outcomes were complete ({complete}, --as-of)"
+        )
         return (
-            f"{text}; it is no longer drawn from the plan as of {replaced.plan}, as it was: give "
-            f"--plan {replaced.plan} to keep that plan"
+            f"{text}; it is no longer drawn from the plan as of {replaced.plan}, as it was: {keep}"
         )
     return text
 
@@ -435,7 +440,12 @@ def _drawn_from(
             f"complete ({complete}, --as-of): a campaign is drawn from a plan of that day or "
             "earlier, so no plan is kept and guanxi campaign report and the campaign page set the "
             "latest stored plan's expected ROI beside it; if --as-of is wrong, record the file "
-            "again under the same name with the right one, which replaces this record",
+            "again under the same name with the right one, which replaces this record"
+            + (
+                "; if it was drawn from an earlier plan, with --plan DAY"
+                if any(d <= complete for d in by_day)
+                else ""
+            ),
         )
     return _Drawn(None, "")
 

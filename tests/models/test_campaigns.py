@@ -542,13 +542,29 @@ def test_revenue_without_an_order_and_a_margin_above_the_revenue_are_refused() -
         "mis-scaled?)"
     )
     many = OUTCOMES.with_columns(margin=pl.col("revenue") * 2 + 1)  # every row
-    with pytest.raises(
-        CampaignOutcomesError,
-        match=r"margin: above the row's revenue at rows "
-        r"1, 2, 3, 4, 5 and 5 more \(",
-    ):
+    with pytest.raises(CampaignOutcomesError) as info:
         validate_outcomes(many, "outcomes.csv")
-    fine = OUTCOMES.with_columns(margin=pl.Series([30.0, -5, 10, 0, 10, 0, -1, 60, 0, 0]))
+    assert str(info.value) == (  # review47 L4: an order-less row's margin is said as such
+        "outcomes.csv: column margin: above 0 at rows 4, 6, 7, 9, 10, where ordered is false (no "
+        "order, no margin: is the ordered or the margin column wrong?); column margin: above "
+        "the row's revenue at rows 1, 2, 3, 5, 8 (a margin is part of the revenue: are the "
+        "columns swapped or mis-scaled?)"
+    )
+    once = OUTCOMES.with_columns(  # review47 L3: a wrong revenue is said, not its margin too
+        revenue=pl.Series([-10.0, 30, 30, 5, 30, 0, 0, 60, 0, 0]),
+        margin=pl.Series([0.0, 10, 10, 5, 10, 0, 0, 20, 0, 0]),
+    )
+    with pytest.raises(CampaignOutcomesError) as info:
+        validate_outcomes(once, "outcomes.csv")
+    assert str(info.value) == (
+        "outcomes.csv: column revenue: negative at row 1; column revenue: above 0 at row 4, where "
+        "ordered is false (no order, no revenue: is the ordered or the revenue column wrong?)"
+    )
+    fine = OUTCOMES.with_columns(  # review47 L2: a margin one rounding step above is a sum
+        revenue=pl.Series([0.3, 30, 30, 0, 30, 0, 0, 60, 0, 0]),
+        margin=pl.Series([0.1 + 0.2, -5, 10, 0, 10, 0, -1, 60, 0, 0]),
+    )
+    assert 0.1 + 0.2 > 0.3
     assert validate_outcomes(fine).height == OUTCOMES.height
     assert validate_outcomes(OUTCOMES.drop("margin")).height == OUTCOMES.height
 

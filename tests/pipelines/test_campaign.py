@@ -132,9 +132,9 @@ def test_a_campaign_only_plans_after_its_outcomes_hold_keeps_no_plan_with_a_note
         "drawn from a plan of that day or earlier, so no plan is kept and guanxi campaign report "
         "and the campaign page set the latest stored plan's expected ROI beside it; if --as-of "
         "is wrong, record the file again under the same name with the right one, which "
-        "replaces this record",
+        "replaces this record; if it was drawn from an earlier plan, with --plan DAY",
         "",
-    )
+    )  # review47 L5: june's plan, of the outcomes' day or earlier, may be the one
     two = _drawn_from(outcomes, {october: plan, november: plan}, None, june)
     assert two.day is None and two.said.startswith(
         "the stored plans as of 2024-10-31, 2024-11-30 each gave every contacted customer their "

@@ -1355,6 +1355,26 @@ def test_record_as_of_a_day_before_the_only_plan_holding_the_campaign_says_none_
     ) in output
     info = Store(get_settings().home).list_campaigns()
     assert [(c.name, c.plan) for c in info] == [("october", None)]
+    assert "with --plan DAY" not in output  # no plan of that day or earlier to give
+
+
+def test_record_again_as_of_a_day_before_its_plan_gives_no_plan_it_refuses(
+    cli: CliRunner, offers: Path, tmp_path: Path
+) -> None:
+    """review47 L1: a campaign drawn from the plan of its --as-of, recorded again with an earlier
+    --as-of, was told to give --plan of that plan to keep it, which --plan refuses (a plan of a
+    day after the outcomes were complete)."""
+    _run(cli, "target", "--budget", "3", "--offers", str(offers), "--as-of", "2024-10-31")
+    path = _one_contacted(tmp_path / "october.csv")
+    first = _run(cli, "campaign", "record", "--file", str(path), "--as-of", "2024-10-31")
+    assert "drawn from the stored plan as of 2024-10-31" in first
+    again = _run(cli, "campaign", "record", "--file", str(path), "--as-of", "2024-09-30")
+    assert "it is no longer drawn from the plan as of 2024-10-31, as it was: a plan of a day " in (
+        " ".join(again.split())
+    )
+    assert "give --plan 2024-10-31" not in again
+    info = Store(get_settings().home).list_campaigns()
+    assert [(c.name, c.plan) for c in info] == [("october", None)]
 
 
 def test_record_keeps_the_outcomes_signed_with_the_store_key(
