@@ -53,6 +53,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 import numpy as np
@@ -104,6 +105,7 @@ __all__ = [
     "UNSAID_PLAN",
     "UNSEGMENTED",
     "CampaignOutcomesError",
+    "DrawnCosts",
     "DrawnPlans",
     "OutcomeValues",
     "Overlap",
@@ -111,6 +113,7 @@ __all__ = [
     "Segmenting",
     "ValuesFill",
     "campaign_report",
+    "drawn_costs",
     "drawn_plans",
     "duplicate_of",
     "expected_plan_note",
@@ -787,6 +790,7 @@ def campaign_report(
     margin_rate: float | None = None,
     leave_unvalued: bool = False,
     leave_unpriced: bool = False,
+    costs: Mapping[str, float] | None = None,
     n_boot: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
@@ -809,6 +813,9 @@ def campaign_report(
         Leave the cost and ROI of an offer ``offers`` lacks empty (null) rather than refuse the
         report: the campaign page, which names the offer (:func:`unpriced_offers`), showed no ROI
         for any offer when one campaign held a misspelt one.
+    costs : mapping of str to float, optional
+        The cost per contact of offers ``offers`` lacks, by name: those of the plans their
+        campaigns were drawn from (:func:`drawn_costs`); ``offers`` prices an offer both give.
     n_boot : int, default 2000
         Bootstrap resamples.
     confidence : float, default 0.95
@@ -836,12 +843,12 @@ def campaign_report(
         frame = pl.concat([frame, frame.with_columns(segment=pl.lit(ALL_SEGMENTS))])
     else:
         frame = frame.with_columns(segment=pl.lit(ALL_SEGMENTS))
-    cost_of: dict[str, float] = {}
+    cost_of: dict[str, float] = dict(costs or {})
     if offers is not None:
-        unknown = unknown_offers(frame, offers)
+        unknown = [offer for offer in unknown_offers(frame, offers) if offer not in cost_of]
         if unknown and not leave_unpriced:
             raise ValueError(f"offer {unknown[0]!r} of the outcomes is not in the offers file")
-        cost_of = {o.name: o.cost for o in offers.offers}
+        cost_of |= {o.name: o.cost for o in offers.offers}
     cells = frame.group_by("offer", "segment", "control").agg(
         n=pl.len(),
         responded=pl.col("responded").cast(pl.Float64).mean(),
@@ -913,7 +920,10 @@ def unknown_offers(outcomes: pl.DataFrame, offers: OffersFile | None) -> list[st
 
 
 def unpriced_offers(
-    campaigns: Mapping[str, pl.DataFrame], offers: OffersFile, plan: str = "the stored plan"
+    campaigns: Mapping[str, pl.DataFrame],
+    offers: OffersFile,
+    plan: str = "the stored plan",
+    priced: Collection[str] = (),
 ) -> str | None:
     """Say which offers of the recorded campaigns an offers file lacks, and in which campaigns.
 
@@ -929,6 +939,9 @@ def unpriced_offers(
     plan : str, default "the stored plan"
         Names the plan whose offers they are, e.g. ``"the latest stored plan, as of 31 Dec
         2025"``: an offer a later plan renamed is in the plan its campaign was drawn from.
+    priced : collection of str, default ()
+        Offers ``offers`` lacks that are priced even so, not named: by the plans their
+        campaigns were drawn from (:func:`drawn_costs`).
 
     Returns
     -------
@@ -942,7 +955,8 @@ def unpriced_offers(
     holding: dict[str, list[str]] = {}
     for name, frame in campaigns.items():
         for offer in unknown_offers(frame, offers):
-            holding.setdefault(offer, []).append(name)
+            if offer not in priced:
+                holding.setdefault(offer, []).append(name)
     if not holding:
         return None
     said, misspelt = [], False
@@ -1988,6 +2002,9 @@ class DrawnPlans(NamedTuple):
     refused : Exception or None
         The store's refusal of a plan named (its key does not vouch for it), the first when
         several are refused, if that is among the reasons.
+    as_drawn : mapping of datetime.date to polars.DataFrame
+        The rows of each plan named that is stored as it was, by day, even when ``rows`` is
+        None: they price an offer the latest plan lacks (:func:`drawn_costs`).
     """
 
     days: tuple[date, ...]
@@ -1995,6 +2012,7 @@ class DrawnPlans(NamedTuple):
     rows: pl.DataFrame | None
     unused: str
     refused: Exception | None = None
+    as_drawn: Mapping[date, pl.DataFrame] = MappingProxyType({})
 
     def said(self, day: Callable[[date], str] = str) -> str:
         """Name the plans the campaigns were drawn from, for the expected ROI's heading.
@@ -2133,7 +2151,8 @@ def drawn_plans(
             else f"{_names(unsaid)} {'does' if one else 'do'} not say which plan "
             f"{'it' if one else 'they'} came from"
         )
-    found, refused = [], None
+    found: dict[date, pl.DataFrame] = {}
+    refused = None
     for plan_day in days:
         drawn = [info for info in campaigns if info.plan == plan_day]
         one = len(drawn) == 1
@@ -2151,10 +2170,104 @@ def drawn_plans(
         if datetime.fromisoformat(read_plan[1].created) > recorded:
             unused.append(f"{of} was made again since {'it was' if one else 'they were'} recorded")
             continue
-        found.append(read_plan[0])
+        found[plan_day] = read_plan[0]
     if unused:
-        return DrawnPlans(days, len(campaigns), None, "; ".join(unused), refused)
-    return DrawnPlans(days, len(campaigns), pl.concat(found, how="diagonal_relaxed"), "")
+        return DrawnPlans(days, len(campaigns), None, "; ".join(unused), refused, found)
+    rows = pl.concat(list(found.values()), how="diagonal_relaxed")
+    return DrawnPlans(days, len(campaigns), rows, "", as_drawn=found)
+
+
+class DrawnCosts(NamedTuple):
+    """The costs of offers the latest plan lacks, from the plans their campaigns were drawn from.
+
+    Attributes
+    ----------
+    costs : dict of str to float
+        The cost per contact of each offer so priced, by name (:func:`campaign_report`'s
+        ``costs``).
+    note : str or None
+        Says where those costs came from; None when no offer is so priced.
+    """
+
+    costs: dict[str, float]
+    note: str | None
+
+
+def drawn_costs(
+    campaigns: Mapping[str, pl.DataFrame],
+    infos: Sequence[CampaignInfo],
+    drawn: DrawnPlans,
+    offers: OffersFile,
+    plan: str = "the latest stored plan",
+    day: Callable[[date], str] = str,
+) -> DrawnCosts:
+    """Price the offers ``offers`` lacks from the plans the campaigns holding them were drawn from.
+
+    ``guanxi campaign report`` and the campaign page took every cost from the latest stored
+    plan's offers: a campaign drawn from an older plan that gave an offer since renamed or
+    dropped was refused (the report) or shown without its cost and ROI (the page), though the
+    plan it was drawn from gives that offer's cost on each of its rows. An offer is priced so
+    when every campaign holding it names a plan still stored as it was
+    (:attr:`DrawnPlans.as_drawn`), each of those plans gave it, and all at one cost per contact.
+
+    Parameters
+    ----------
+    campaigns : mapping of str to polars.DataFrame
+        Each recorded campaign's outcomes, by name.
+    infos : sequence of features.store.CampaignInfo
+        Their metadata (:attr:`features.store.CampaignInfo.plan`, the plan each was drawn from).
+    drawn : DrawnPlans
+        The plans they were drawn from (:func:`drawn_plans`).
+    offers : models.offers.OffersFile
+        The offers that price the others (the latest plan's).
+    plan : str, default "the latest stored plan"
+        Names the plan ``offers`` are of, in the note.
+    day : callable, default str
+        Writes a day in the note (ISO 8601 by default; the page writes ``31 Oct 2024``).
+
+    Returns
+    -------
+    DrawnCosts
+        The costs and the note, e.g. ``"the offer not in the offers of the latest stored plan,
+        is priced as in the plan its campaign was drawn from: 'retention_email' at 2 a contact
+        (the plan as of 2024-10-01, campaign 'october')"``.
+    """
+    plan_of = {info.name: info.plan for info in infos}
+    holding: dict[str, list[str]] = {}
+    for name, frame in campaigns.items():
+        for offer in unknown_offers(frame, offers):
+            holding.setdefault(offer, []).append(name)
+    costs: dict[str, float] = {}
+    said: list[str] = []
+    drawers: set[str] = set()
+    plans: set[date] = set()
+    for offer, names in sorted(holding.items()):
+        days = {plan_of.get(name) for name in names}
+        rows = [drawn.as_drawn.get(d) for d in days if d is not None]
+        given = [r.filter(pl.col("offer") == offer)["cost"] for r in rows if r is not None]
+        cost = {float(c) for column in given for c in column.unique()}
+        if len(given) < len(days) or any(column.is_empty() for column in given) or len(cost) != 1:
+            continue  # a campaign of no plan or of one not as drawn, a plan without it, two costs
+        costs[offer] = cost.pop()
+        drawers.update(names)
+        plans.update(d for d in days if d is not None)
+        of = " and ".join(day(d) for d in sorted(d for d in days if d is not None))
+        said.append(
+            f"{offer!r} at {costs[offer]:g} a contact (the plan{'s' if len(days) > 1 else ''} "
+            f"as of {of}, {_names([info for info in infos if info.name in names])})"
+        )
+    if not said:
+        return DrawnCosts({}, None)
+    one = len(said) == 1
+    drawer = (
+        f"the plan{'s' if len(plans) > 1 else ''} "
+        f"{'its campaign was' if len(drawers) == 1 else 'their campaigns were'}"
+    )
+    return DrawnCosts(
+        costs,
+        f"the offer{'' if one else 's'} not in the offers of {plan}, {'is' if one else 'are'} "
+        f"priced as in {drawer} drawn from: {', '.join(said)}",
+    )
 
 
 def expected_plan_note(

@@ -25,12 +25,14 @@ from models.campaigns import (
     REPORT_COLUMNS,
     UNSAID_PLAN,
     CampaignOutcomesError,
+    DrawnCosts,
     DrawnPlans,
     OutcomeValues,
     Overlap,
     RefusedValues,
     Segmenting,
     campaign_report,
+    drawn_costs,
     drawn_plans,
     duplicate_of,
     expected_plan_note,
@@ -414,6 +416,73 @@ def test_the_offers_a_plan_lacks_are_named_with_their_campaigns() -> None:
         "ROI are not known; guanxi campaign report --offers FILE prices them from an offers file "
         "that has them"
     )
+
+
+def test_an_offer_the_latest_plan_lacks_is_priced_by_the_plans_its_campaigns_were_drawn_from() -> (
+    None
+):
+    """review45 M2: a campaign drawn from an older plan whose offer the latest plan renamed was
+    shown without cost or ROI (the page) or refused (the report). The plans its campaigns were
+    drawn from price it when each is stored as it was, gave it, and all at one cost; the latest
+    plan's offers price the offers they hold; an offer no plan prices is named as before."""
+    september, august = date(2024, 9, 30), date(2024, 8, 31)
+    latest = parse_offers(
+        {"offers": [{"name": "wb", "kind": "win_back", "channel": "email", "cost": 2.0,
+                     "response": {"default": 0.1}}]}
+    )  # fmt: skip
+
+    def info(name: str, plan: date | None) -> CampaignInfo:
+        created = "2024-11-02T09:00:00+00:00"
+        return CampaignInfo(date(2024, 11, 30), name, 10, f"{name}.csv", created, Path(name), plan)
+
+    def plan_rows(**cost: float) -> pl.DataFrame:
+        return pl.DataFrame({"offer": list(cost), "cost": list(cost.values())})
+
+    as_drawn = {september: plan_rows(ret=4.0, wb=5.0), august: plan_rows(ret=3.0, old=1.0)}
+    drawn = DrawnPlans((september,), 1, None, "why", as_drawn=as_drawn)
+    outcomes = {
+        "oct": pl.DataFrame({"offer": ["ret", "wb"]}),
+        "nov": pl.DataFrame({"offer": ["ret"]}),
+        "aug": pl.DataFrame({"offer": ["old", "gone"]}),
+    }
+    infos = [info("oct", september), info("nov", september), info("aug", august)]
+    found = drawn_costs(outcomes, infos, drawn, latest, "the latest plan")
+    # ret at september's 4 (wb is the latest plan's), old at august's; gone in no plan
+    assert found == DrawnCosts(
+        {"ret": 4.0, "old": 1.0},
+        "the offers not in the offers of the latest plan, are priced as in the plans their "
+        "campaigns were drawn from: 'old' at 1 a contact (the plan as of 2024-08-31, campaign "
+        "'aug'), 'ret' at 4 a contact (the plan as of 2024-09-30, campaigns 'oct', 'nov')",
+    )
+    assert unpriced_offers(outcomes, latest, "the plan X", found.costs) == (
+        "offer 'gone' (campaign 'aug') is not in the offers of the plan X: its cost and realised "
+        "ROI are not known; guanxi campaign report --offers FILE prices them from an offers file "
+        "that has them"
+    )
+    # two plans at two costs, a campaign of no plan or of a plan not stored as it was: unpriced
+    for nov in (info("nov", august), info("nov", None), info("nov", date(2024, 7, 31))):
+        left = drawn_costs(outcomes, [infos[0], nov, infos[2]], drawn, latest)
+        assert left.costs == {"old": 1.0}, nov
+    assert drawn_costs({"aug": pl.DataFrame({"offer": ["gone"]})}, infos, drawn, latest) == (
+        DrawnCosts({}, None)
+    )
+    # the report prices them so; the offers file wins over a cost both give
+    frame = pl.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(8)],
+            "offer": ["ret"] * 4 + ["wb"] * 4,
+            "control": [False, True] * 4,
+            "responded": [True, False] * 4,
+            "revenue": [10.0, 0.0] * 4,
+            "margin": [10.0, 0.0] * 4,
+        }
+    )
+    report = campaign_report(frame, latest, costs={"ret": 4.0, "wb": 9.0}, n_boot=10)
+    total = report.filter(pl.col("segment") == ALL_SEGMENTS)
+    # 2 contacted a 10.0 of margin more than control: 20.0; ret 2 x 4 = 8, wb 2 x 2 = 4
+    assert total.select("offer", "cost", "roi").rows() == [("ret", 8.0, 1.5), ("wb", 4.0, 4.0)]
+    with pytest.raises(ValueError, match="offer 'ret' of the outcomes is not in the offers"):
+        campaign_report(frame, latest, n_boot=10)
 
 
 def test_the_note_on_customers_the_table_lacks_says_what_each_lacks() -> None:
