@@ -38,9 +38,11 @@ from models.campaigns import (
     ALL_SEGMENTS,
     FILLED_FROM_VALUES,
     UNSEGMENTED,
+    DrawnCosts,
     RefusedValues,
     Segmenting,
     campaign_report,
+    drawn_costs,
     drawn_plans,
     expected_plan_note,
     expected_roi,
@@ -391,8 +393,17 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     # valued: guanxi campaign report refuses them without --margin-rate, and the page has no
     # rate (at 1.0 it called their revenue a margin); the rows counting them show no margin
     unvalued = [name for name, frame in campaigns.items() if margin_missing(frame)]
-    # an offer the plan lacks (a misspelt name) has no cost or ROI, said; it took every offer's
-    report = campaign_report(outcomes, offers, leave_unvalued=True, leave_unpriced=True)
+    # an offer the latest plan lacks is priced by the plan its campaigns were drawn from, when
+    # that gave it at one cost; one no plan prices (a misspelt name) has no cost or ROI, said
+    latest = f"the latest stored plan, as of {format_date(info.as_of)}" if info else ""
+    drawn_cost = (
+        drawn_costs(campaigns, reported, drawn, offers, latest, format_date)
+        if offers is not None and info is not None
+        else DrawnCosts({}, None)
+    )
+    report = campaign_report(
+        outcomes, offers, leave_unvalued=True, leave_unpriced=True, costs=drawn_cost.costs
+    )
     expected = expected_roi(drawn.rows if drawn.rows is not None else planned_rows)
     charts = []
     for offer in sorted(outcomes["offer"].unique().to_list()):
@@ -451,12 +462,11 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         "overlaps": [overlap.note for overlap in overlaps],
         "unvalued": ", ".join(repr(name) for name in unvalued),
         "unpriced": (
-            unpriced_offers(
-                campaigns, offers, f"the latest stored plan, as of {format_date(info.as_of)}"
-            )
+            unpriced_offers(campaigns, offers, latest, drawn_cost.costs)
             if offers is not None and info is not None
             else None
         ),
+        "drawn_priced": drawn_cost.note,
         **filled,
         "charts": charts,
         "segments": segments,

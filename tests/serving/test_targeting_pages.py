@@ -170,6 +170,73 @@ def test_an_offer_the_plan_lacks_hides_its_own_roi_alone_and_is_named(
     assert "not in the stored plan's offers file" not in text
 
 
+def test_an_offer_the_latest_plan_dropped_is_priced_by_the_plan_its_campaign_was_drawn_from(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """review45 M2: the page priced offers from the latest plan's offers alone, so a campaign
+    drawn from an older plan whose offer was renamed since showed it without cost or ROI, with
+    a note to record it again under its (right) name. The plan it was drawn from prices it, and
+    the page says so; the latest plan still prices the offers it has, and an offer no plan
+    prices (its campaign names no plan) keeps the note."""
+    store = settings.store()
+    early = date(2024, 10, 1)
+    for day in (early, DAY):
+        store.write_values(
+            _pooled_values(), day, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+        )
+    then = OFFERS.replace("cost: 1.0", "cost: 4.0").replace("cost: 2.0", "cost: 5.0")
+    now = OFFERS.replace("name: retention_email", "name: email_retention")
+    for offers, day in ((then, early), (now, DAY)):
+        keep_plan(
+            store, plan_from_store(store, parse_offers(yaml.safe_load(offers)), 10.0, as_of=day)
+        )
+    won = _outcomes([f"Y{i}" for i in range(80)]).with_columns(offer=pl.lit("win_back_voucher"))
+    store.write_campaign(
+        pl.concat([_outcomes(), won]), "october", "october.csv", as_of=DAY, plan=early
+    )
+
+    def row(text: str, offer: str) -> str:  # the offer's row over all segments, the first
+        table = text.split('id="campaign-segments"', 1)[1]
+        return table.split(f'<th scope="row">{offer}</th>', 1)[1].split("</tr>", 1)[0]
+
+    text = _campaign_text(client).replace("&#39;", "'")
+    # 40 contacted: (30 x 10 - 30 x 2) / 40 x 40 = 240.00 of margin; at 4.00 a contact (the
+    # plan of 1 Oct 2024) ROI (240 - 160) / 160 = 0.50; the voucher at the latest plan's 2.00
+    # (not 5.00: ROI 0.20), (240 - 80) / 80 = 2.00
+    assert '<td class="num">240.00</td><td class="num">0.50</td>' in row(text, "retention_email")
+    assert '<td class="num">240.00</td><td class="num">2.00</td>' in row(text, "win_back_voucher")
+    assert 'id="campaign-unpriced"' not in text
+    assert (
+        '<p class="muted small" id="campaign-drawn-priced">Note: the offer not in the offers of '
+        "the latest stored plan, as of 31 Oct 2024, is priced as in the plan its campaign was "
+        "drawn from: 'retention_email' at 4 a contact (the plan as of 1 Oct 2024, campaign "
+        "'october').</p>"
+    ) in text
+    # mixed: a campaign naming no plan with an offer no plan gives stays unpriced, named alone
+    sms = _outcomes([f"Z{i}" for i in range(80)]).with_columns(offer=pl.lit("sms_blast"))
+    store.write_campaign(sms, "wave2", "wave2.csv", as_of=DAY)
+    text = _campaign_text(client).replace("&#39;", "'")
+    assert '<td class="num">240.00</td><td class="num">0.50</td>' in row(text, "retention_email")
+    assert f'<td class="num">240.00</td><td class="num">{NA}</td>' in row(text, "sms_blast")
+    assert (
+        '<p class="muted small" id="campaign-unpriced">Note: offer \'sms_blast\' (campaign '
+        "'wave2') is not in the offers of the latest stored plan, as of 31 Oct 2024: its cost"
+    ) in text
+    drawn_priced = (
+        "'retention_email' at 4 a contact (the plan as of 1 Oct 2024, campaign 'october')"
+    )
+    assert drawn_priced in text
+    # the offer in a campaign of no plan too: no one cost vouched for, unpriced and named
+    store.write_campaign(_outcomes([f"W{i}" for i in range(80)]), "wave3", "wave3.csv", as_of=DAY)
+    text = _campaign_text(client).replace("&#39;", "'")
+    assert f'<td class="num">{NA}</td>' in row(text, "retention_email")
+    assert 'id="campaign-drawn-priced"' not in text
+    assert (
+        "offers 'retention_email' (campaigns 'october', 'wave3'), 'sms_blast' (campaign 'wave2') "
+        "are not in the offers"
+    ) in text
+
+
 def test_the_campaign_page_sets_the_plan_a_campaign_was_drawn_from_beside_it(
     client: TestClient, settings
 ) -> None:  # type: ignore[no-untyped-def]
