@@ -32,7 +32,8 @@ were drawn from when each says (:func:`models.campaigns.drawn_plans`), else of t
 with a note saying why. Costs come
 from ``--offers``, or from the offers the latest stored plan was made with (its rows and metadata
 from one read, checked like the others: :func:`read_stored_plan_with_info`; its offers taken only
-when they agree with its rows: :func:`models.campaigns.stored_plan_offers`).
+when they agree with its rows: :func:`models.campaigns.stored_plan_offers`), and for an offer
+those lack from the plans its campaigns were drawn from (:func:`models.campaigns.drawn_costs`).
 
 ``list`` lists the recorded campaigns (:meth:`features.store.Store.list_campaigns`), a row each:
 name, offers, customers, the share held out as control, the day the outcomes were complete
@@ -52,7 +53,7 @@ churn score.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
@@ -83,9 +84,11 @@ from models.campaigns import (
     REPORT_COLUMNS,
     UNSEGMENTED,
     CampaignOutcomesError,
+    DrawnCosts,
     DrawnPlans,
     RefusedValues,
     campaign_report,
+    drawn_costs,
     drawn_plans,
     duplicate_of,
     expected_plan_note,
@@ -772,15 +775,19 @@ def report_table(console: Console, title: str, rows: list[dict[str, object]]) ->
 
 
 def _check_offers(
-    campaigns: dict[str, pl.DataFrame], offers: OffersFile | None, source: str
+    campaigns: dict[str, pl.DataFrame],
+    offers: OffersFile | None,
+    source: str,
+    priced: Collection[str] = (),
 ) -> None:
     """Refuse offers the offers file lacks, naming the campaign that holds each.
 
     The report said only "offer 'x' of the outcomes is not in the offers file", leaving the
-    campaign to record again to be found among all of them.
+    campaign to record again to be found among all of them. ``priced`` are offers the file
+    lacks that the plans their campaigns were drawn from price (:func:`drawn_costs`).
     """
     for name, frame in campaigns.items():
-        unknown = unknown_offers(frame, offers)
+        unknown = [offer for offer in unknown_offers(frame, offers) if offer not in priced]
         if unknown and offers is not None:
             names = ", ".join(o.name for o in offers.offers)
             raise ValueError(
@@ -792,7 +799,10 @@ def _check_offers(
 def report_command(
     offers: Annotated[
         Path | None,
-        typer.Option(help="Offers file for the costs (default: the latest stored plan's offers)."),
+        typer.Option(
+            help="Offers file for the costs (default: the latest stored plan's offers, and for "
+            "an offer it lacks the plan its campaigns were drawn from)."
+        ),
     ] = None,
     margin_rate: Annotated[
         float | None,
@@ -850,8 +860,19 @@ def report_command(
             else (latest.offers if latest is not None else None)
         )
         where = f"the offers file {offers}" if offers else "the offers of the latest plan"
-        _check_offers(campaigns, offers_file, where)
-        report = campaign_report(outcomes, offers_file, margin_rate=margin_rate, seed=seed)
+        # without --offers, an offer the latest plan lacks takes the cost of the plan its
+        # campaigns were drawn from, when that gave it at one cost (it was refused)
+        drawn_cost = (
+            drawn_costs(
+                campaigns, infos, drawn, latest.offers, f"the latest plan, as of {latest.day}"
+            )
+            if offers is None and latest is not None
+            else DrawnCosts({}, None)
+        )
+        _check_offers(campaigns, offers_file, where, drawn_cost.costs)
+        report = campaign_report(
+            outcomes, offers_file, margin_rate=margin_rate, costs=drawn_cost.costs, seed=seed
+        )
     except (OffersFileError, ValueError) as exc:
         console.print(f"[red]cannot report:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -872,6 +893,8 @@ def report_command(
         console.print(f"[yellow]note:[/yellow] {overlap.note}")
     if segmented is not None:
         console.print(f"[yellow]note:[/yellow] {segmented}")
+    if drawn_cost.note is not None:
+        console.print(f"[yellow]note:[/yellow] {drawn_cost.note}")
     if offers_file is None:
         console.print(  # was "no cost, no ROI" alone, not saying how to get them
             "[yellow]note:[/yellow] no offers file and no stored plan: no cost, no ROI; give "

@@ -944,6 +944,58 @@ def test_a_misspelt_offer_is_noted_when_recorded_and_its_campaign_named_by_the_r
     assert "cannot report" not in _run(cli, "campaign", "report")
 
 
+def test_an_offer_the_latest_plan_dropped_is_priced_by_the_plan_its_campaign_was_drawn_from(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    """review45 M2: the report priced offers from the latest plan's offers alone and refused a
+    campaign drawn from an older plan whose offer was renamed since, unless given --offers. The
+    plan it was drawn from prices it, said in a note; the latest plan still prices the offers
+    it has, an explicit --offers still prices every one, and an offer no plan prices is refused
+    as before."""
+    store = Store(get_settings().home)
+    early = DAY - timedelta(days=30)
+    keep = {"horizon_days": 365, "discount_rate": 0.1, "basis": "revenue", "fit": {}}
+    store.write_values(_values(), early, **keep)  # type: ignore[arg-type]
+    then, now = tmp_path / "then.yaml", tmp_path / "now.yaml"
+    then.write_text(OFFERS.replace("cost: 1.0", "cost: 4.0").replace("cost: 2.0", "cost: 5.0"))
+    now.write_text(OFFERS.replace("name: retention_email", "name: email_retention"))
+    for path, day in ((then, early), (now, DAY)):
+        _run(cli, "target", "--budget", "10", "--offers", str(path), "--as-of", day.isoformat())
+    won = _october().with_columns(
+        pl.col("customer_id").str.replace("X", "Y"), offer=pl.lit("win_back_voucher")
+    )
+    pl.concat([_october(), won]).write_csv(path := tmp_path / "october.csv")
+    _record(cli, "--file", str(path), "--name", "october", "--plan", early.isoformat())
+
+    def roi(said: str, offer: str) -> tuple[str, str]:  # its cost and ROI over all segments
+        cells = said.split(f"│ {offer} │ all │", 1)[1].split("│")
+        return cells[5].strip(), cells[7].strip()
+
+    said = _run(cli, "campaign", "report")  # was refused: not in the latest plan's offers
+    # 40 contacted, (30 x 10 - 30 x 2) / 40 x 40 = 240.00 of margin: at the drawn plan's 4.00 a
+    # contact (160.00) ROI 0.50; the voucher at the latest plan's 2.00 (80.00, not 5.00) 2.00
+    assert roi(said, "retention_email") == ("160.00", "0.50")
+    assert roi(said, "win_back_voucher") == ("80.00", "2.00")
+    assert (
+        f"note: the offer not in the offers of the latest plan, as of {DAY}, is priced as in the "
+        f"plan its campaign was drawn from: 'retention_email' at 4 a contact (the plan as of "
+        f"{early}, campaign 'october')"
+    ) in said
+    said = _run(cli, "campaign", "report", "--offers", str(then))  # the file given prices all
+    assert roi(said, "retention_email") == ("160.00", "0.50")
+    assert roi(said, "win_back_voucher") == ("200.00", "0.20")
+    assert "is priced as in the plan" not in said
+    # mixed: an offer no plan gives, in a campaign naming none, is refused as before, alone
+    sms = _october().with_columns(
+        pl.col("customer_id").str.replace("X", "Z"), offer=pl.lit("sms_blast")
+    )
+    sms.write_csv(path := tmp_path / "wave2.csv")
+    _record(cli, "--file", str(path), "--name", "wave2")
+    said = _run(cli, "campaign", "report", code=1)
+    assert "cannot report: offer 'sms_blast' of campaign 'wave2' is not in the offers of " in said
+    assert "'retention_email' of" not in said
+
+
 @pytest.mark.parametrize(
     ("control", "said"),
     [(True, "no customer contacted"), (False, "no customer held out as control")],
