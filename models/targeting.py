@@ -946,8 +946,12 @@ def summary_table(plan: Plan) -> pl.DataFrame:
     Returns
     -------
     polars.DataFrame
-        ``table`` (``segment``, ``offer``, ``next_best_segment``, ``next_best_offer``), ``group``
-        (the segment or offer), ``channel`` (offers only), then :data:`SUMMARY_COLUMNS`.
+        ``table`` (``segment``, ``offer``, ``next_best_segment``, ``next_best_offer``,
+        ``next_best_limit``), ``group`` (the segment or offer), ``channel`` (offers only), then
+        :data:`SUMMARY_COLUMNS`. A ``next_best_limit`` row names in ``group`` a capacity or
+        contact cap the next best use goes past (:attr:`Plan.next_limits`), its figures empty:
+        the file kept the next best use's rows without saying they were bought with those
+        limits lifted (review45 L5).
     """
     parts = []
     for prefix, allocation in (("", plan.allocation), ("next_best_", plan.next_best)):
@@ -968,4 +972,12 @@ def summary_table(plan: Plan) -> pl.DataFrame:
             )
         )
     schema = parts[0].schema
+    limits = pl.DataFrame({"group": list(plan.next_limits)}, schema={"group": pl.String})
+    parts.append(
+        limits.select(
+            pl.lit("next_best_limit").alias("table"),
+            "group",
+            *(pl.lit(None).alias(name) for name in ("channel", *SUMMARY_COLUMNS)),
+        )
+    )
     return pl.concat([p.cast(schema) for p in parts])

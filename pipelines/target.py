@@ -9,9 +9,10 @@ where they beat the churn score), and solves the plan (:func:`models.planning.pl
 * ``--out`` gets the plan's rows (``customer_id, offer, channel, cost, expected_value, segment,
   value_tier``), as a file or, with ``--out-table``, a database table (:mod:`pipelines.connectors`);
   beside it the summaries per segment and per offer and the "next best use of the remaining
-  budget" (``<name>.summary.csv`` next to a file, table ``<out-table>_summary`` in a database);
-  their money (``cost``, ``expected_value``, ``investment``, ``expected_return``) in cents, the
-  ratios (``return_per_unit``, ``roi``) as computed;
+  budget" (``<name>.summary.csv`` next to a file, table ``<out-table>_summary`` in a database),
+  with a ``next_best_limit`` row per limit the next best use goes past; their money (``cost``,
+  ``expected_value``, ``investment``, ``expected_return``) in cents, the ratios
+  (``return_per_unit``, ``roi``) as computed;
 * the store keeps the plan with its summaries for serving (:meth:`features.store.Store.write_plan`),
   replacing the plan of its day and saying which (its customers, when it was made, read checked
   against its signed manifest); an empty plan is never kept over one that contacts someone, nor

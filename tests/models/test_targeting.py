@@ -10,11 +10,13 @@ from models.targeting import (
     CUSTOMER_INPUTS,
     NO_GROUP_NAMES,
     PLAN_COLUMNS,
+    SUMMARY_COLUMNS,
     compare_allocations,
     next_limits_note,
     offer_values,
     plan_campaign,
     segment_roi,
+    summary_table,
 )
 
 CUSTOMERS = pl.DataFrame(
@@ -189,6 +191,13 @@ def test_the_next_best_use_names_the_caps_and_capacities_it_lifts() -> None:
     assert plan.rows["customer_id"].to_list() == ["S1", "A1", "L1"]
     assert plan.next_best.rows.select("customer_id", "offer").rows() == [("B1", "ret")]
     assert plan.next_limits == ("the contact cap of offer 'ret' (1)",)
+    # review45 L5: plan.summary.csv kept the next best use's rows without the limits it lifts
+    summary = summary_table(plan)
+    assert summary.columns == ["table", "group", "channel", *SUMMARY_COLUMNS]  # as they were
+    limits = summary.filter(pl.col("table") == "next_best_limit")
+    assert limits["group"].to_list() == ["the contact cap of offer 'ret' (1)"]
+    assert limits.drop("table", "group").null_count().row(0) == (1,) * (1 + len(SUMMARY_COLUMNS))
+    assert summary.filter(pl.col("table") == "next_best_offer")["group"].to_list() == ["ret"]
     for offers, budget in (
         (_offers(), 12.0),  # no limit
         (_offers(max_contacts=4), 100.0),  # reached, and the next best use buys nothing
@@ -196,6 +205,7 @@ def test_the_next_best_use_names_the_caps_and_capacities_it_lifts() -> None:
     ):
         plan = plan_campaign(offer_values(CUSTOMERS, offers), offers, budget=budget)
         assert plan.next_limits == () and next_limits_note(plan.next_limits) is None
+        assert "next_best_limit" not in summary_table(plan)["table"].to_list()
 
 
 @pytest.mark.parametrize(

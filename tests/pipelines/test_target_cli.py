@@ -631,12 +631,22 @@ def test_target_says_the_next_best_use_lifts_the_caps_it_goes_past(
     it lifts them."""
     capped = tmp_path / "capped.yaml"
     capped.write_text(OFFERS + "max_contacts: 1\n", encoding="utf-8")
-    output = _run(cli, "target", "--budget", "3", "--offers", str(capped), "--as-of", str(DAY))
+    out = tmp_path / "plan.csv"
+    args = ["--offers", str(capped), "--as-of", str(DAY), "--out", str(out)]
+    output = _run(cli, "target", "--budget", "3", *args)
     assert (
         "note: the next best use goes past the campaign's contact cap (1): it is what its budget "
         "would buy were that limit lifted (what more capacity would be worth), not what the plan "
         "can still buy"
     ) in output
+    # review45 L5: the summary file had the next best use's rows and nothing of the cap
+    summary = pl.read_csv(tmp_path / "plan.summary.csv")
+    assert summary.columns == ["table", "group", "channel", *SUMMARY_COLUMNS]
+    limit = summary.filter(pl.col("table") == "next_best_limit")
+    assert limit.select("group", "contacts", "roi").rows() == [
+        ("the campaign's contact cap (1)", None, None)
+    ]
+    assert summary.filter(pl.col("table") == "next_best_offer").height > 0
 
 
 def test_a_plan_of_a_day_leaves_out_campaigns_complete_after_it(
