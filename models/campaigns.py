@@ -68,6 +68,7 @@ from features.contracts import (
     counted,
 )
 from features.events import long_rows
+from features.formatting import format_number
 from features.store import (
     CampaignInfo,
     PlanInfo,
@@ -814,8 +815,9 @@ def campaign_report(
         report: the campaign page, which names the offer (:func:`unpriced_offers`), showed no ROI
         for any offer when one campaign held a misspelt one.
     costs : mapping of str to float, optional
-        The cost per contact of offers ``offers`` lacks, by name: those of the plans their
-        campaigns were drawn from (:func:`drawn_costs`); ``offers`` prices an offer both give.
+        Costs per contact by offer name that win over ``offers``: those the campaigns paid,
+        from the plans they were drawn from (:func:`drawn_costs`); also price offers ``offers``
+        lacks. ``guanxi campaign report --offers FILE`` passes none: the file prices every one.
     n_boot : int, default 2000
         Bootstrap resamples.
     confidence : float, default 0.95
@@ -843,12 +845,13 @@ def campaign_report(
         frame = pl.concat([frame, frame.with_columns(segment=pl.lit(ALL_SEGMENTS))])
     else:
         frame = frame.with_columns(segment=pl.lit(ALL_SEGMENTS))
-    cost_of: dict[str, float] = dict(costs or {})
+    cost_of: dict[str, float] = {}
     if offers is not None:
-        unknown = [offer for offer in unknown_offers(frame, offers) if offer not in cost_of]
+        unknown = [offer for offer in unknown_offers(frame, offers) if offer not in (costs or {})]
         if unknown and not leave_unpriced:
             raise ValueError(f"offer {unknown[0]!r} of the outcomes is not in the offers file")
-        cost_of |= {o.name: o.cost for o in offers.offers}
+        cost_of = {o.name: o.cost for o in offers.offers}
+    cost_of |= costs or {}  # what the campaigns paid, over the latest plan's (review48 M2)
     cells = frame.group_by("offer", "segment", "control").agg(
         n=pl.len(),
         responded=pl.col("responded").cast(pl.Float64).mean(),
@@ -924,6 +927,7 @@ def unpriced_offers(
     offers: OffersFile,
     plan: str = "the stored plan",
     priced: Collection[str] = (),
+    why: Mapping[str, str] = MappingProxyType({}),
 ) -> str | None:
     """Say which offers of the recorded campaigns an offers file lacks, and in which campaigns.
 
@@ -942,6 +946,9 @@ def unpriced_offers(
     priced : collection of str, default ()
         Offers ``offers`` lacks that are priced even so, not named: by the plans their
         campaigns were drawn from (:func:`drawn_costs`).
+    why : mapping of str to str, default empty
+        Why the plans their campaigns were drawn from do not price an offer, by name
+        (:attr:`DrawnCosts.declined`), said beside it.
 
     Returns
     -------
@@ -964,6 +971,7 @@ def unpriced_offers(
         near = closest(offer, [o.name for o in offers.offers], cutoff=0.8)
         misspelt = misspelt or near is not None
         maybe = f"; is it {near!r}?" if near else ""
+        maybe += f"; {why[offer]}" if offer in why else ""
         held = ", ".join(repr(name) for name in names)
         said.append(f"{offer!r} (campaign{'s' if len(names) > 1 else ''} {held}{maybe})")
     one = len(said) == 1
@@ -2178,19 +2186,37 @@ def drawn_plans(
 
 
 class DrawnCosts(NamedTuple):
-    """The costs of offers the latest plan lacks, from the plans their campaigns were drawn from.
+    """The costs the campaigns paid, from the plans they were drawn from.
 
     Attributes
     ----------
     costs : dict of str to float
         The cost per contact of each offer so priced, by name (:func:`campaign_report`'s
-        ``costs``).
+        ``costs``, which win over the latest plan's offers).
     note : str or None
-        Says where those costs came from; None when no offer is so priced.
+        Says which offers are priced so where the latest plan lacks them or prices them
+        otherwise, and which the latest plan prices though their campaigns were drawn at
+        different costs; None when there is nothing to say.
+    declined : mapping of str to str, default empty
+        Why each offer the latest plan lacks is not priced so, by name (e.g. ``"campaign
+        'wave3' names no plan"``), for the texts naming it (:func:`unpriced_offers`).
     """
 
     costs: dict[str, float]
     note: str | None
+    declined: Mapping[str, str] = MappingProxyType({})
+
+
+def _drawn_from(paid: Sequence[tuple[str, date]], day: Callable[[date], str]) -> str:
+    """Name the plans campaigns were drawn from: ``the plan as of 2024-10-01 that campaign ...``."""
+    days = sorted({plan_day for _, plan_day in paid})
+    names = list(dict.fromkeys(name for name, _ in paid))
+    one = len(names) == 1
+    return (
+        f"the plan{'s' if len(days) > 1 else ''} as of {' and '.join(map(day, days))} that "
+        f"campaign{'' if one else 's'} {', '.join(map(repr, names))} {'was' if one else 'were'} "
+        "drawn from"
+    )
 
 
 def drawn_costs(
@@ -2201,25 +2227,28 @@ def drawn_costs(
     plan: str = "the latest stored plan",
     day: Callable[[date], str] = str,
 ) -> DrawnCosts:
-    """Price the offers ``offers`` lacks from the plans the campaigns holding them were drawn from.
+    """Price each offer at the cost its campaigns paid, from the plans they were drawn from.
 
     ``guanxi campaign report`` and the campaign page took every cost from the latest stored
-    plan's offers: a campaign drawn from an older plan that gave an offer since renamed or
-    dropped was refused (the report) or shown without its cost and ROI (the page), though the
-    plan it was drawn from gives that offer's cost on each of its rows. An offer is priced so
-    when every campaign holding it names a plan still stored as it was
-    (:attr:`DrawnPlans.as_drawn`), each of those plans gave it, and all at one cost per contact.
+    plan's offers: an offer it renamed or dropped since was refused (the report) or shown
+    without cost and ROI (the page), and one it prices otherwise than the plan its campaign was
+    drawn from gave a realised ROI at a cost the campaign did not pay (review48 M2). An offer is
+    priced so when every campaign that contacted customers with it names a plan still stored as
+    it was (:attr:`DrawnPlans.as_drawn`) that gave it to those customers, and all at one cost per
+    contact: only the plan's rows of the campaign's own contacted customers with that offer
+    count (review48 M1: a plan that gave it to others, say one named by mistake, priced it).
+    Otherwise the latest plan's offers price it, or nothing does.
 
     Parameters
     ----------
     campaigns : mapping of str to polars.DataFrame
-        Each recorded campaign's outcomes, by name.
+        Each recorded campaign's outcomes (``customer_id``, ``offer``, ``control``), by name.
     infos : sequence of features.store.CampaignInfo
         Their metadata (:attr:`features.store.CampaignInfo.plan`, the plan each was drawn from).
     drawn : DrawnPlans
         The plans they were drawn from (:func:`drawn_plans`).
     offers : models.offers.OffersFile
-        The offers that price the others (the latest plan's).
+        The latest plan's offers, which price the others.
     plan : str, default "the latest stored plan"
         Names the plan ``offers`` are of, in the note.
     day : callable, default str
@@ -2228,46 +2257,78 @@ def drawn_costs(
     Returns
     -------
     DrawnCosts
-        The costs and the note, e.g. ``"the offer not in the offers of the latest stored plan,
-        is priced as in the plan its campaign was drawn from: 'retention_email' at 2 a contact
-        (the plan as of 2024-10-01, campaign 'october')"``.
+        The costs, the note, e.g. ``"'retention_email', not among the offers of the latest
+        stored plan, is priced at 4.00 a contact as in the plan as of 2024-10-01 that campaign
+        'october' was drawn from"``, and why an offer ``offers`` lacks is not priced so.
     """
     plan_of = {info.name: info.plan for info in infos}
+    latest = {o.name: o.cost for o in offers.offers}
+    contacted = {
+        name: frame.filter(~pl.col("control")).select("customer_id", "offer")
+        for name, frame in campaigns.items()
+    }
     holding: dict[str, list[str]] = {}
-    for name, frame in campaigns.items():
-        for offer in unknown_offers(frame, offers):
+    for name, mine in contacted.items():
+        for offer in mine["offer"].unique().sort().to_list():
             holding.setdefault(offer, []).append(name)
     costs: dict[str, float] = {}
     said: list[str] = []
-    drawers: set[str] = set()
-    plans: set[date] = set()
+    declined: dict[str, str] = {}
     for offer, names in sorted(holding.items()):
-        days = {plan_of.get(name) for name in names}
-        rows = [drawn.as_drawn.get(d) for d in days if d is not None]
-        given = [r.filter(pl.col("offer") == offer)["cost"] for r in rows if r is not None]
-        cost = {float(c) for column in given for c in column.unique()}
-        if len(given) < len(days) or any(column.is_empty() for column in given) or len(cost) != 1:
-            continue  # a campaign of no plan or of one not as drawn, a plan without it, two costs
-        costs[offer] = cost.pop()
-        drawers.update(names)
-        plans.update(d for d in days if d is not None)
-        of = " and ".join(day(d) for d in sorted(d for d in days if d is not None))
-        said.append(
-            f"{offer!r} at {costs[offer]:g} a contact (the plan{'s' if len(days) > 1 else ''} "
-            f"as of {of}, {_names([info for info in infos if info.name in names])})"
-        )
-    if not said:
-        return DrawnCosts({}, None)
-    one = len(said) == 1
-    drawer = (
-        f"the plan{'s' if len(plans) > 1 else ''} "
-        f"{'its campaign was' if len(drawers) == 1 else 'their campaigns were'}"
-    )
-    return DrawnCosts(
-        costs,
-        f"the offer{'' if one else 's'} not in the offers of {plan}, {'is' if one else 'are'} "
-        f"priced as in {drawer} drawn from: {', '.join(said)}",
-    )
+        paid: dict[float, list[tuple[str, date]]] = {}
+        why = None
+        for name in names:
+            plan_day = plan_of.get(name)
+            rows = drawn.as_drawn.get(plan_day) if plan_day is not None else None
+            if plan_day is None or rows is None:
+                why = (
+                    f"campaign {name!r} names no plan"
+                    if plan_day is None
+                    else f"the plan as of {day(plan_day)} that campaign {name!r} was drawn from "
+                    "is not stored as it was"
+                )
+                break
+            given = contacted[name].filter(pl.col("offer") == offer)
+            cost = rows.join(given, on=["customer_id", "offer"], how="semi")["cost"]
+            if cost.is_empty():
+                why = (
+                    f"the plan as of {day(plan_day)} that campaign {name!r} was drawn from did "
+                    "not give it to the campaign's contacted customers"
+                )
+                break
+            for each in cost.unique().to_list():
+                paid.setdefault(float(each), []).append((name, plan_day))
+        if why is None and len(paid) == 1:
+            ((costs[offer], drawers),) = paid.items()
+            at = f"is priced at {format_number(costs[offer], 2)} a contact as in"
+            if offer not in latest:
+                said.append(
+                    f"{offer!r}, not among the offers of {plan}, {at} {_drawn_from(drawers, day)}"
+                )
+            elif latest[offer] != costs[offer]:
+                said.append(
+                    f"{offer!r} {at} {_drawn_from(drawers, day)}, not at the "
+                    f"{format_number(latest[offer], 2)} of {plan}"
+                )
+            continue
+        if why is None:  # two costs or more
+            why = (
+                "its campaigns were drawn at different costs, "
+                + " and ".join(
+                    f"{format_number(cost, 2)} a contact ({_drawn_from(drawers, day)})"
+                    for cost, drawers in sorted(paid.items())
+                )
+                + "; guanxi campaign report --offers FILE prices it in every campaign at that "
+                "file's one cost"
+            )
+            if offer in latest:
+                said.append(
+                    f"{offer!r} is priced at the {format_number(latest[offer], 2)} a contact of "
+                    f"{plan}: {why}"
+                )
+        if offer not in latest:
+            declined[offer] = why
+    return DrawnCosts(costs, "; ".join(said) or None, declined)
 
 
 def expected_plan_note(

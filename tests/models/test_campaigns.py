@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -48,7 +49,7 @@ from models.campaigns import (
     validate_outcomes,
 )
 from models.customer_rows import RepeatedCustomersError
-from models.offers import parse_offers, with_measured_rates
+from models.offers import OffersFile, parse_offers, with_measured_rates
 from models.targeting import NO_GROUP_NAMES
 from tests.test_quality import PACKAGES, ROOT, _string_literals
 
@@ -418,14 +419,8 @@ def test_the_offers_a_plan_lacks_are_named_with_their_campaigns() -> None:
     )
 
 
-def test_an_offer_the_latest_plan_lacks_is_priced_by_the_plans_its_campaigns_were_drawn_from() -> (
-    None
-):
-    """review45 M2: a campaign drawn from an older plan whose offer the latest plan renamed was
-    shown without cost or ROI (the page) or refused (the report). The plans its campaigns were
-    drawn from price it when each is stored as it was, gave it, and all at one cost; the latest
-    plan's offers price the offers they hold; an offer no plan prices is named as before."""
-    september, august = date(2024, 9, 30), date(2024, 8, 31)
+def _drawn_costs_case() -> tuple[OffersFile, Callable[..., CampaignInfo], DrawnPlans]:
+    """Give the latest plan's offers ('wb' at 2), a campaign's metadata, two plans it names."""
     latest = parse_offers(
         {"offers": [{"name": "wb", "kind": "win_back", "channel": "email", "cost": 2.0,
                      "response": {"default": 0.1}}]}
@@ -435,38 +430,80 @@ def test_an_offer_the_latest_plan_lacks_is_priced_by_the_plans_its_campaigns_wer
         created = "2024-11-02T09:00:00+00:00"
         return CampaignInfo(date(2024, 11, 30), name, 10, f"{name}.csv", created, Path(name), plan)
 
-    def plan_rows(**cost: float) -> pl.DataFrame:
-        return pl.DataFrame({"offer": list(cost), "cost": list(cost.values())})
+    def plan_rows(*given: tuple[str, str, float]) -> pl.DataFrame:
+        return pl.DataFrame(given, schema=["customer_id", "offer", "cost"], orient="row")
 
-    as_drawn = {september: plan_rows(ret=4.0, wb=5.0), august: plan_rows(ret=3.0, old=1.0)}
-    drawn = DrawnPlans((september,), 1, None, "why", as_drawn=as_drawn)
-    outcomes = {
-        "oct": pl.DataFrame({"offer": ["ret", "wb"]}),
-        "nov": pl.DataFrame({"offer": ["ret"]}),
-        "aug": pl.DataFrame({"offer": ["old", "gone"]}),
+    as_drawn = {
+        date(2024, 9, 30): plan_rows(("S1", "ret", 4.0), ("S2", "wb", 5.0), ("S3", "ret", 4.0)),
+        date(2024, 8, 31): plan_rows(("A1", "old", 1.0), ("S3", "ret", 3.0), ("S4", "wb", 6.0)),
+    }
+    return latest, info, DrawnPlans((date(2024, 9, 30),), 1, None, "why", as_drawn=as_drawn)
+
+
+def _contacted(*rows: tuple[str, str, bool]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=["customer_id", "offer", "control"], orient="row")
+
+
+def test_an_offer_is_priced_at_what_its_campaigns_paid_by_the_plans_they_were_drawn_from() -> None:
+    """review45 M2: a campaign drawn from an older plan whose offer the latest plan renamed was
+    shown without cost or ROI (the page) or refused (the report). review48 M2: an offer the
+    latest plan prices otherwise was priced at the latest plan's cost, not what the campaign
+    paid. The plans the campaigns were drawn from price an offer when each is stored as it was,
+    gave it to the campaign's contacted customers, and all at one cost; the note says so where
+    the latest plan lacks it or prices it otherwise, written as the table writes money."""
+    september, august = date(2024, 9, 30), date(2024, 8, 31)
+    latest, info, drawn = _drawn_costs_case()
+    outcomes = {  # S0 a control: no cost, priced by no plan
+        "oct": _contacted(("S1", "ret", False), ("S0", "ret", True), ("S2", "wb", False)),
+        "nov": _contacted(("S3", "ret", False)),
+        "aug": _contacted(("A1", "old", False), ("A2", "gone", False)),
     }
     infos = [info("oct", september), info("nov", september), info("aug", august)]
     found = drawn_costs(outcomes, infos, drawn, latest, "the latest plan")
-    # ret at september's 4 (wb is the latest plan's), old at august's; gone in no plan
+    # ret at september's 4 for both campaigns, old at august's 1, wb at the 5 'oct' paid (the
+    # latest plan's 2 gave ROI ten times the paid one's); gone: august gave it to no one of 'aug'
+    gone = (
+        "the plan as of 2024-08-31 that campaign 'aug' was drawn from did not give it to the "
+        "campaign's contacted customers"
+    )
     assert found == DrawnCosts(
-        {"ret": 4.0, "old": 1.0},
-        "the offers not in the offers of the latest plan, are priced as in the plans their "
-        "campaigns were drawn from: 'old' at 1 a contact (the plan as of 2024-08-31, campaign "
-        "'aug'), 'ret' at 4 a contact (the plan as of 2024-09-30, campaigns 'oct', 'nov')",
+        {"old": 1.0, "ret": 4.0, "wb": 5.0},
+        "'old', not among the offers of the latest plan, is priced at 1.00 a contact as in the "
+        "plan as of 2024-08-31 that campaign 'aug' was drawn from; 'ret', not among the offers "
+        "of the latest plan, is priced at 4.00 a contact as in the plan as of 2024-09-30 that "
+        "campaigns 'oct', 'nov' were drawn from; 'wb' is priced at 5.00 a contact as in the plan "
+        "as of 2024-09-30 that campaign 'oct' was drawn from, not at the 2.00 of the latest plan",
+        {"gone": gone},
     )
-    assert unpriced_offers(outcomes, latest, "the plan X", found.costs) == (
-        "offer 'gone' (campaign 'aug') is not in the offers of the plan X: its cost and realised "
-        "ROI are not known; guanxi campaign report --offers FILE prices them from an offers file "
-        "that has them"
+    assert unpriced_offers(outcomes, latest, "the plan X", found.costs, found.declined) == (
+        f"offer 'gone' (campaign 'aug'; {gone}) is not in the offers of the plan X: its cost and "
+        "realised ROI are not known; guanxi campaign report --offers FILE prices them from an "
+        "offers file that has them"
     )
-    # two plans at two costs, a campaign of no plan or of a plan not stored as it was: unpriced
-    for nov in (info("nov", august), info("nov", None), info("nov", date(2024, 7, 31))):
+    # at the latest plan's own cost: priced, nothing to say of it
+    same = {"oct": _contacted(("S2", "wb", False))}
+    cheap = parse_offers(
+        {"offers": [{"name": "wb", "kind": "win_back", "channel": "email", "cost": 5.0,
+                     "response": {"default": 0.1}}]}
+    )  # fmt: skip
+    assert drawn_costs(same, infos, drawn, cheap) == DrawnCosts({"wb": 5.0}, None)
+    # a campaign of no plan, or of a plan not stored as it was: unpriced, and why
+    for nov, why in (
+        (info("nov", None), "campaign 'nov' names no plan"),
+        (
+            info("nov", date(2024, 7, 31)),
+            "the plan as of 2024-07-31 that campaign 'nov' was drawn from is not stored as it was",
+        ),
+    ):
         left = drawn_costs(outcomes, [infos[0], nov, infos[2]], drawn, latest)
-        assert left.costs == {"old": 1.0}, nov
-    assert drawn_costs({"aug": pl.DataFrame({"offer": ["gone"]})}, infos, drawn, latest) == (
-        DrawnCosts({}, None)
+        assert (left.costs, left.declined) == (
+            {"old": 1.0, "wb": 5.0},
+            {"ret": why, "gone": gone},
+        ), nov
+    assert drawn_costs({"aug": _contacted(("A2", "gone", False))}, infos, drawn, latest) == (
+        DrawnCosts({}, None, {"gone": gone})
     )
-    # the report prices them so; the offers file wins over a cost both give
+    # the report prices them so; the costs the campaigns paid win over the offers'
     frame = pl.DataFrame(
         {
             "customer_id": [f"C{i}" for i in range(8)],
@@ -479,10 +516,88 @@ def test_an_offer_the_latest_plan_lacks_is_priced_by_the_plans_its_campaigns_wer
     )
     report = campaign_report(frame, latest, costs={"ret": 4.0, "wb": 9.0}, n_boot=10)
     total = report.filter(pl.col("segment") == ALL_SEGMENTS)
-    # 2 contacted a 10.0 of margin more than control: 20.0; ret 2 x 4 = 8, wb 2 x 2 = 4
-    assert total.select("offer", "cost", "roi").rows() == [("ret", 8.0, 1.5), ("wb", 4.0, 4.0)]
+    # 2 contacted at 10.0 of margin more than control: 20.0; ret 2 x 4 = 8, ROI 12 / 8; wb at
+    # the 9 paid, not the offers' 2: 2 x 9 = 18, ROI 2 / 18
+    assert total.select("offer", "cost").rows() == [("ret", 8.0), ("wb", 18.0)]
+    assert total["roi"].to_list() == pytest.approx([1.5, 2 / 18])
     with pytest.raises(ValueError, match="offer 'ret' of the outcomes is not in the offers"):
         campaign_report(frame, latest, n_boot=10)
+
+
+def test_a_plan_that_gave_an_offer_to_other_customers_does_not_price_it() -> None:
+    """review48 M1: a plan counted as giving an offer when any of its rows had it, whoever they
+    were for: a campaign recorded with --plan naming the wrong plan (September's instead of
+    October's) was priced at that plan's cost, without a word. Only the plan's rows of the
+    campaign's own contacted customers with the offer price it."""
+    september = date(2024, 9, 30)
+    latest, info, drawn = _drawn_costs_case()
+    # the plan of 30 Sep gave 'ret' to S1 and S3 at 4; the campaign's 'ret' customers are D1-D3
+    camp = _contacted(("D1", "ret", False), ("D2", "ret", False), ("D3", "ret", True))
+    found = drawn_costs({"oct": camp}, [info("oct", september)], drawn, latest)
+    why = (
+        "the plan as of 2024-09-30 that campaign 'oct' was drawn from did not give it to the "
+        "campaign's contacted customers"
+    )
+    assert found.costs == {} and found.note is None  # was priced at 4, unsaid
+    assert found == DrawnCosts({}, None, {"ret": why})
+    # its customers S1 and S3 did get it there, but only as control here: no cost paid
+    held = _contacted(("S1", "ret", True), ("S3", "ret", True), ("D1", "ret", False))
+    assert drawn_costs({"oct": held}, [info("oct", september)], drawn, latest).declined == {
+        "ret": why
+    }
+    # 'wb' to S2 at 5, to the campaign's S2: priced at the 5, not the 6 august gave S4
+    assert drawn_costs(
+        {"oct": _contacted(("S2", "wb", False))}, [info("oct", september)], drawn, latest
+    ).costs == {"wb": 5.0}
+
+
+def test_campaigns_drawn_at_different_costs_are_named_with_those_costs() -> None:
+    """review48 M2, L1: campaigns of one offer drawn at different costs left it unpriced (or at
+    the latest plan's cost) saying only that the latest plan lacks it, with advice to record it
+    again, which helps only a misspelt name. The note names both costs, their plans and
+    campaigns, and what --offers does; the latest plan's cost prices an offer it has."""
+    september, august = date(2024, 9, 30), date(2024, 8, 31)
+    latest, info, drawn = _drawn_costs_case()
+    outcomes = {
+        "oct": _contacted(("S1", "ret", False), ("S2", "wb", False)),
+        "nov": _contacted(("S3", "ret", False), ("S4", "wb", False)),
+    }
+    found = drawn_costs(
+        outcomes, [info("oct", september), info("nov", august)], drawn, latest, "the latest plan"
+    )
+    assert found.note is not None and "5.00" in found.note and "6.00" in found.note
+
+    def why(cheap: float, dear: float) -> str:
+        return (
+            f"its campaigns were drawn at different costs, {cheap:.2f} a contact (the plan as of "
+            f"{'2024-08-31' if cheap == 3 else '2024-09-30'} that campaign "
+            f"'{'nov' if cheap == 3 else 'oct'}' was drawn from) and {dear:.2f} a contact (the "
+            f"plan as of {'2024-09-30' if cheap == 3 else '2024-08-31'} that campaign "
+            f"'{'oct' if cheap == 3 else 'nov'}' was drawn from); guanxi campaign report "
+            "--offers FILE prices it in every campaign at that file's one cost"
+        )
+
+    assert found == DrawnCosts(
+        {},
+        f"'wb' is priced at the 2.00 a contact of the latest plan: {why(5, 6)}",
+        {"ret": why(3, 4)},
+    )
+    assert unpriced_offers(outcomes, latest, "the plan X", found.costs, found.declined) == (
+        f"offer 'ret' (campaigns 'oct', 'nov'; {why(3, 4)}) is not in the offers of the plan X: "
+        "its cost and realised ROI are not known; guanxi campaign report --offers FILE prices "
+        "them from an offers file that has them"
+    )
+    # review48 L3: as the table writes money, with no exponent
+    dear = drawn.as_drawn[september].with_columns(cost=pl.lit(1234567.5))
+    priced = drawn_costs(
+        {"oct": outcomes["oct"]},
+        [info("oct", september)],
+        drawn._replace(as_drawn={september: dear}),
+        latest,
+    )
+    assert "'ret', not among the offers of the latest stored plan, is priced at 1,234,567.50 a" in (
+        priced.note or ""
+    )
 
 
 def test_the_note_on_customers_the_table_lacks_says_what_each_lacks() -> None:
