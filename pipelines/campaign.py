@@ -32,8 +32,9 @@ were drawn from when each says (:func:`models.campaigns.drawn_plans`), else of t
 with a note saying why. Costs come
 from ``--offers``, or from the offers the latest stored plan was made with (its rows and metadata
 from one read, checked like the others: :func:`read_stored_plan_with_info`; its offers taken only
-when they agree with its rows: :func:`models.campaigns.stored_plan_offers`), and for an offer
-those lack from the plans its campaigns were drawn from (:func:`models.campaigns.drawn_costs`).
+when they agree with its rows: :func:`models.campaigns.stored_plan_offers`), save for an offer
+its campaigns' own plans gave their contacted customers at one cost, which that cost prices
+(:func:`models.campaigns.drawn_costs`).
 
 ``list`` lists the recorded campaigns (:meth:`features.store.Store.list_campaigns`), a row each:
 name, offers, customers, the share held out as control, the day the outcomes were complete
@@ -58,6 +59,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Final, Literal, NamedTuple, TypeAlias
 
 import polars as pl
@@ -779,20 +781,34 @@ def _check_offers(
     offers: OffersFile | None,
     source: str,
     priced: Collection[str] = (),
+    why: Mapping[str, str] = MappingProxyType({}),
 ) -> None:
     """Refuse offers the offers file lacks, naming the campaign that holds each.
 
     The report said only "offer 'x' of the outcomes is not in the offers file", leaving the
     campaign to record again to be found among all of them. ``priced`` are offers the file
-    lacks that the plans their campaigns were drawn from price (:func:`drawn_costs`).
+    lacks that the plans their campaigns were drawn from price, ``why`` says why they do not
+    price the others (:class:`DrawnCosts`): recording again helps only a misspelt offer, and
+    ``--offers`` prices every campaign's offer at one cost (review48 L1).
     """
     for name, frame in campaigns.items():
         unknown = [offer for offer in unknown_offers(frame, offers) if offer not in priced]
         if unknown and offers is not None:
-            names = ", ".join(o.name for o in offers.offers)
+            offer, names = unknown[0], [o.name for o in offers.offers]
+            because = (
+                f", and the plans its campaigns were drawn from do not price it ({why[offer]})"
+                if offer in why
+                else ""
+            )
+            again = (
+                "record the campaign again with the offer's name, or "
+                if closest(offer, names, cutoff=0.8) is not None
+                else ""
+            )
             raise ValueError(
-                f"offer {unknown[0]!r} of campaign {name!r} is not in {source} ({names}): "
-                f"record the campaign again with the offer's name, or give --offers with it"
+                f"offer {offer!r} of campaign {name!r} is not in {source} ({', '.join(names)})"
+                f"{because}: {again}give --offers with it (that file prices every campaign's "
+                "offers)"
             )
 
 
@@ -800,8 +816,9 @@ def report_command(
     offers: Annotated[
         Path | None,
         typer.Option(
-            help="Offers file for the costs (default: the latest stored plan's offers, and for "
-            "an offer it lacks the plan its campaigns were drawn from)."
+            help="Offers file for the costs of every campaign (default: the cost each offer's "
+            "campaigns paid, from the plans they were drawn from, else the latest stored plan's "
+            "offers)."
         ),
     ] = None,
     margin_rate: Annotated[
@@ -860,8 +877,8 @@ def report_command(
             else (latest.offers if latest is not None else None)
         )
         where = f"the offers file {offers}" if offers else "the offers of the latest plan"
-        # without --offers, an offer the latest plan lacks takes the cost of the plan its
-        # campaigns were drawn from, when that gave it at one cost (it was refused)
+        # without --offers, an offer takes the cost its campaigns paid, from the plans they were
+        # drawn from, when those gave it at one cost (the latest plan's priced it, or nothing)
         drawn_cost = (
             drawn_costs(
                 campaigns, infos, drawn, latest.offers, f"the latest plan, as of {latest.day}"
@@ -869,7 +886,7 @@ def report_command(
             if offers is None and latest is not None
             else DrawnCosts({}, None)
         )
-        _check_offers(campaigns, offers_file, where, drawn_cost.costs)
+        _check_offers(campaigns, offers_file, where, drawn_cost.costs, drawn_cost.declined)
         report = campaign_report(
             outcomes, offers_file, margin_rate=margin_rate, costs=drawn_cost.costs, seed=seed
         )

@@ -393,8 +393,8 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     # valued: guanxi campaign report refuses them without --margin-rate, and the page has no
     # rate (at 1.0 it called their revenue a margin); the rows counting them show no margin
     unvalued = [name for name, frame in campaigns.items() if margin_missing(frame)]
-    # an offer the latest plan lacks is priced by the plan its campaigns were drawn from, when
-    # that gave it at one cost; one no plan prices (a misspelt name) has no cost or ROI, said
+    # an offer is priced at what its campaigns paid, from the plans they were drawn from, when
+    # those gave it at one cost, else by the latest plan; one none prices has no cost or ROI
     latest = f"the latest stored plan, as of {format_date(info.as_of)}" if info else ""
     drawn_cost = (
         drawn_costs(campaigns, reported, drawn, offers, latest, format_date)
@@ -462,7 +462,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         "overlaps": [overlap.note for overlap in overlaps],
         "unvalued": ", ".join(repr(name) for name in unvalued),
         "unpriced": (
-            unpriced_offers(campaigns, offers, latest, drawn_cost.costs)
+            unpriced_offers(campaigns, offers, latest, drawn_cost.costs, drawn_cost.declined)
             if offers is not None and info is not None
             else None
         ),

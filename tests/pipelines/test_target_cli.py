@@ -943,8 +943,10 @@ def test_a_misspelt_offer_is_noted_when_recorded_and_its_campaign_named_by_the_r
     output = _run(cli, "campaign", "report", code=1)
     assert (
         "cannot report: offer 'retention_emial' of campaign 'october' is not in the offers of "
-        "the latest plan (retention_email, win_back_voucher): record the campaign again with "
-        "the offer's name, or give --offers with it"
+        "the latest plan (retention_email, win_back_voucher), and the plans its campaigns were "
+        "drawn from do not price it (campaign 'october' names no plan): record the campaign "
+        "again with the offer's name, or give --offers with it (that file prices every "
+        "campaign's offers)"
     ) in output
     output = _run(cli, "campaign", "report", "--offers", str(offers), code=1)
     assert f"campaign 'october' is not in the offers file {offers} (" in output
@@ -954,23 +956,23 @@ def test_a_misspelt_offer_is_noted_when_recorded_and_its_campaign_named_by_the_r
     assert "cannot report" not in _run(cli, "campaign", "report")
 
 
-def test_an_offer_the_latest_plan_dropped_is_priced_by_the_plan_its_campaign_was_drawn_from(
+def test_an_offer_is_priced_at_what_its_campaign_paid_by_the_plan_it_was_drawn_from(
     cli: CliRunner, tmp_path: Path
 ) -> None:
     """review45 M2: the report priced offers from the latest plan's offers alone and refused a
-    campaign drawn from an older plan whose offer was renamed since, unless given --offers. The
-    plan it was drawn from prices it, said in a note; the latest plan still prices the offers
-    it has, an explicit --offers still prices every one, and an offer no plan prices is refused
-    as before."""
+    campaign drawn from an older plan whose offer was renamed since, unless given --offers.
+    review48 M2: an offer the latest plan prices otherwise took that plan's cost, not what the
+    campaign paid. The plan it was drawn from prices both, said in a note; an explicit --offers
+    still prices every one, and an offer no plan prices is refused as before, saying why."""
     store = Store(get_settings().home)
     early = DAY - timedelta(days=30)
     keep = {"horizon_days": 365, "discount_rate": 0.1, "basis": "revenue", "fit": {}}
-    store.write_values(_values(), early, **keep)  # type: ignore[arg-type]
+    store.write_values(_drawn_values(), early, **keep)  # type: ignore[arg-type]
     then, now = tmp_path / "then.yaml", tmp_path / "now.yaml"
     then.write_text(OFFERS.replace("cost: 1.0", "cost: 4.0").replace("cost: 2.0", "cost: 5.0"))
     now.write_text(OFFERS.replace("name: retention_email", "name: email_retention"))
-    for path, day in ((then, early), (now, DAY)):
-        _run(cli, "target", "--budget", "10", "--offers", str(path), "--as-of", day.isoformat())
+    for path, day in ((then, early), (now, DAY)):  # the early plan gives the campaign's offers
+        _run(cli, "target", "--budget", "1000", "--offers", str(path), "--as-of", day.isoformat())
     won = _october().with_columns(
         pl.col("customer_id").str.replace("X", "Y"), offer=pl.lit("win_back_voucher")
     )
@@ -983,18 +985,22 @@ def test_an_offer_the_latest_plan_dropped_is_priced_by_the_plan_its_campaign_was
 
     said = _run(cli, "campaign", "report")  # was refused: not in the latest plan's offers
     # 40 contacted, (30 x 10 - 30 x 2) / 40 x 40 = 240.00 of margin: at the drawn plan's 4.00 a
-    # contact (160.00) ROI 0.50; the voucher at the latest plan's 2.00 (80.00, not 5.00) 2.00
-    assert roi(said, "retention_email") == ("160.00", "0.50")
-    assert roi(said, "win_back_voucher") == ("80.00", "2.00")
-    assert (
-        f"note: the offer not in the offers of the latest plan, as of {DAY}, is priced as in the "
-        f"plan its campaign was drawn from: 'retention_email' at 4 a contact (the plan as of "
-        f"{early}, campaign 'october')"
-    ) in said
-    said = _run(cli, "campaign", "report", "--offers", str(then))  # the file given prices all
+    # contact (160.00) ROI 0.50; the voucher at the 5.00 it paid there (200.00) 0.20, not at
+    # the latest plan's 2.00 (80.00) 2.00
     assert roi(said, "retention_email") == ("160.00", "0.50")
     assert roi(said, "win_back_voucher") == ("200.00", "0.20")
-    assert "is priced as in the plan" not in said
+    assert (
+        f"note: 'retention_email', not among the offers of the latest plan, as of {DAY}, is "
+        f"priced at 4.00 a contact as in the plan as of {early} that campaign 'october' was "
+        f"drawn from; 'win_back_voucher' is priced at 5.00 a contact as in the plan as of {early} "
+        f"that campaign 'october' was drawn from, not at the 2.00 of the latest plan, as of {DAY}"
+    ) in said
+    other = tmp_path / "other.yaml"  # the file given prices all: 1.00 and 3.00 a contact
+    other.write_text(OFFERS.replace("cost: 2.0", "cost: 3.0"))
+    said = _run(cli, "campaign", "report", "--offers", str(other))
+    assert roi(said, "retention_email") == ("40.00", "5.00")
+    assert roi(said, "win_back_voucher") == ("120.00", "1.00")
+    assert "a contact as in the plan" not in said
     # mixed: an offer no plan gives, in a campaign naming none, is refused as before, alone
     sms = _october().with_columns(
         pl.col("customer_id").str.replace("X", "Z"), offer=pl.lit("sms_blast")
@@ -1002,7 +1008,11 @@ def test_an_offer_the_latest_plan_dropped_is_priced_by_the_plan_its_campaign_was
     sms.write_csv(path := tmp_path / "wave2.csv")
     _record(cli, "--file", str(path), "--name", "wave2")
     said = _run(cli, "campaign", "report", code=1)
-    assert "cannot report: offer 'sms_blast' of campaign 'wave2' is not in the offers of " in said
+    assert (
+        "cannot report: offer 'sms_blast' of campaign 'wave2' is not in the offers of the latest "
+        "plan (email_retention, win_back_voucher), and the plans its campaigns were drawn from "
+        "do not price it (campaign 'wave2' names no plan): give --offers with it"
+    ) in said
     assert "'retention_email' of" not in said
 
 
@@ -1956,6 +1966,16 @@ def _pooled_values(november_churn: float | None = 0.25) -> pl.DataFrame:
             "churn_status": ["eligible"] * 160,
             "clv": [100.0] * 160,
         }
+    )
+
+
+def _drawn_values() -> pl.DataFrame:
+    """:func:`_pooled_values` with Y0 to Y79 lapsed (clv 1000): a plan of it with budget enough
+    gives each X its retention e-mail and each Y its win-back voucher."""
+    lapsed = pl.col("customer_id").str.starts_with("Y")
+    return _pooled_values().with_columns(
+        churn_status=pl.when(lapsed).then(pl.lit("lapsed")).otherwise(pl.lit("eligible")),
+        clv=pl.when(lapsed).then(1000.0).otherwise(100.0),
     )
 
 

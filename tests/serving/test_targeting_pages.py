@@ -21,6 +21,7 @@ from tests.pipelines.test_target_cli import (
     DAY,
     OFFERS,
     POOLED_RATE,
+    _drawn_values,
     _november,
     _october,
     _plan_offers_changed,
@@ -162,33 +163,34 @@ def test_an_offer_the_plan_lacks_hides_its_own_roi_alone_and_is_named(
     assert f'<td class="num">240.00</td><td class="num">{NA}</td>' in theirs
     assert (
         '<p class="muted small" id="campaign-unpriced">Note: offer \'retention_emial\' (campaign '
-        "'wave2'; is it 'retention_email'?) is not in the offers of the latest stored plan, as of "
-        "31 Oct 2024: its cost and realised ROI are not known; a campaign with a misspelt offer "
-        "can be recorded again with the offer's right name; guanxi campaign report --offers FILE "
-        "prices them from an offers file that has them.</p>"
+        "'wave2'; is it 'retention_email'?; campaign 'wave2' names no plan) is not in the offers "
+        "of the latest stored plan, as of 31 Oct 2024: its cost and realised ROI are not known; a "
+        "campaign with a misspelt offer can be recorded again with the offer's right name; guanxi "
+        "campaign report --offers FILE prices them from an offers file that has them.</p>"
     ) in text
     assert "not in the stored plan's offers file" not in text
 
 
-def test_an_offer_the_latest_plan_dropped_is_priced_by_the_plan_its_campaign_was_drawn_from(
+def test_an_offer_is_priced_at_what_its_campaign_paid_by_the_plan_it_was_drawn_from(
     client: TestClient, settings
 ) -> None:  # type: ignore[no-untyped-def]
     """review45 M2: the page priced offers from the latest plan's offers alone, so a campaign
     drawn from an older plan whose offer was renamed since showed it without cost or ROI, with
-    a note to record it again under its (right) name. The plan it was drawn from prices it, and
-    the page says so; the latest plan still prices the offers it has, and an offer no plan
-    prices (its campaign names no plan) keeps the note."""
+    a note to record it again under its (right) name. review48 M2: an offer the latest plan
+    prices otherwise took that plan's cost, not what the campaign paid. The plan it was drawn
+    from prices both, and the page says so; an offer no plan prices (its campaign names no
+    plan) keeps the note, which says why."""
     store = settings.store()
     early = date(2024, 10, 1)
-    for day in (early, DAY):
+    for values, day in ((_drawn_values(), early), (_pooled_values(), DAY)):
         store.write_values(
-            _pooled_values(), day, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+            values, day, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
         )
     then = OFFERS.replace("cost: 1.0", "cost: 4.0").replace("cost: 2.0", "cost: 5.0")
     now = OFFERS.replace("name: retention_email", "name: email_retention")
-    for offers, day in ((then, early), (now, DAY)):
+    for offers, day in ((then, early), (now, DAY)):  # the early plan gives the campaign's offers
         keep_plan(
-            store, plan_from_store(store, parse_offers(yaml.safe_load(offers)), 10.0, as_of=day)
+            store, plan_from_store(store, parse_offers(yaml.safe_load(offers)), 1000.0, as_of=day)
         )
     won = _outcomes([f"Y{i}" for i in range(80)]).with_columns(offer=pl.lit("win_back_voucher"))
     store.write_campaign(
@@ -201,16 +203,20 @@ def test_an_offer_the_latest_plan_dropped_is_priced_by_the_plan_its_campaign_was
 
     text = _campaign_text(client).replace("&#39;", "'")
     # 40 contacted: (30 x 10 - 30 x 2) / 40 x 40 = 240.00 of margin; at 4.00 a contact (the
-    # plan of 1 Oct 2024) ROI (240 - 160) / 160 = 0.50; the voucher at the latest plan's 2.00
-    # (not 5.00: ROI 0.20), (240 - 80) / 80 = 2.00
+    # plan of 1 Oct 2024) ROI (240 - 160) / 160 = 0.50; the voucher at the 5.00 it paid there,
+    # (240 - 200) / 200 = 0.20 (not the latest plan's 2.00: (240 - 80) / 80 = 2.00)
     assert '<td class="num">240.00</td><td class="num">0.50</td>' in row(text, "retention_email")
-    assert '<td class="num">240.00</td><td class="num">2.00</td>' in row(text, "win_back_voucher")
+    assert '<td class="num">240.00</td><td class="num">0.20</td>' in row(text, "win_back_voucher")
     assert 'id="campaign-unpriced"' not in text
+    voucher = (
+        "'win_back_voucher' is priced at 5.00 a contact as in the plan as of 1 Oct 2024 that "
+        "campaign 'october' was drawn from, not at the 2.00 of the latest stored plan, as of 31 "
+        "Oct 2024"
+    )
     assert (
-        '<p class="muted small" id="campaign-drawn-priced">Note: the offer not in the offers of '
-        "the latest stored plan, as of 31 Oct 2024, is priced as in the plan its campaign was "
-        "drawn from: 'retention_email' at 4 a contact (the plan as of 1 Oct 2024, campaign "
-        "'october').</p>"
+        '<p class="muted small" id="campaign-drawn-priced">Note: \'retention_email\', not among '
+        "the offers of the latest stored plan, as of 31 Oct 2024, is priced at 4.00 a contact as "
+        f"in the plan as of 1 Oct 2024 that campaign 'october' was drawn from; {voucher}.</p>"
     ) in text
     # mixed: a campaign naming no plan with an offer no plan gives stays unpriced, named alone
     sms = _outcomes([f"Z{i}" for i in range(80)]).with_columns(offer=pl.lit("sms_blast"))
@@ -220,20 +226,18 @@ def test_an_offer_the_latest_plan_dropped_is_priced_by_the_plan_its_campaign_was
     assert f'<td class="num">240.00</td><td class="num">{NA}</td>' in row(text, "sms_blast")
     assert (
         '<p class="muted small" id="campaign-unpriced">Note: offer \'sms_blast\' (campaign '
-        "'wave2') is not in the offers of the latest stored plan, as of 31 Oct 2024: its cost"
+        "'wave2'; campaign 'wave2' names no plan) is not in the offers of the latest stored "
+        "plan, as of 31 Oct 2024: its cost"
     ) in text
-    drawn_priced = (
-        "'retention_email' at 4 a contact (the plan as of 1 Oct 2024, campaign 'october')"
-    )
-    assert drawn_priced in text
+    assert "'retention_email', not among the offers" in text and voucher in text
     # the offer in a campaign of no plan too: no one cost vouched for, unpriced and named
     store.write_campaign(_outcomes([f"W{i}" for i in range(80)]), "wave3", "wave3.csv", as_of=DAY)
     text = _campaign_text(client).replace("&#39;", "'")
     assert f'<td class="num">{NA}</td>' in row(text, "retention_email")
-    assert 'id="campaign-drawn-priced"' not in text
+    assert f'id="campaign-drawn-priced">Note: {voucher}.</p>' in text
     assert (
-        "offers 'retention_email' (campaigns 'october', 'wave3'), 'sms_blast' (campaign 'wave2') "
-        "are not in the offers"
+        "offers 'retention_email' (campaigns 'october', 'wave3'; campaign 'wave3' names no plan), "
+        "'sms_blast' (campaign 'wave2'; campaign 'wave2' names no plan) are not in the offers"
     ) in text
 
 
