@@ -52,6 +52,7 @@ from serving.schemas import (
     SegmentSummary,
     ValueValidation,
 )
+from serving.state import StateHolder
 from serving.values import (
     EXPORT_COLUMNS,
     NO_CHURN_MODEL,
@@ -163,6 +164,35 @@ def _values(request: Request, holder: Holder) -> LoadedValues:
     if values is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NO_VALUES)
     return values
+
+
+def _why_no_value(holder: StateHolder, values: LoadedValues, customer_id: str) -> str:
+    """Say why a customer has no row of the value table, as far as the served snapshot tells.
+
+    With the snapshot of the table's day loaded, its index says (O(1)) whether the id is in it at
+    all, or is a customer without an order up to that day; without it (nothing loaded, or the
+    table of another day served) only what the table leaves out can be said.
+
+    Parameters
+    ----------
+    holder : serving.state.StateHolder
+        The app's holder (its current state, if any).
+    values : LoadedValues
+        The value table served.
+    customer_id : str
+        The id asked for.
+
+    Returns
+    -------
+    str
+        The parenthesis after "customer not in the value table as of <day>".
+    """
+    state = holder.current
+    if state is None or state.snapshot.as_of != values.as_of:
+        return "(customers without an order up to that day have no value)"
+    if state.holds(customer_id):
+        return "(in the snapshot of that day, with no order up to it: no value)"
+    return "(not in the snapshot of that day either: no such customer then)"
 
 
 def customer_value(values: LoadedValues, row: dict[str, Any]) -> CustomerValue:
@@ -298,12 +328,9 @@ def get_customer_value(
     row = values.row(customer_id)
     if row is None:
         hint = whitespace_hint(customer_id, "the value table", values.holds)
+        why = f": {hint}" if hint else f" {_why_no_value(holder, values, customer_id)}"
         raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            f"customer not in the value table as of {values.as_of}: {hint}"
-            if hint
-            else f"customer not in the value table as of {values.as_of} (customers without an "
-            "order up to that day have no value)",
+            status.HTTP_404_NOT_FOUND, f"customer not in the value table as of {values.as_of}{why}"
         )
     if request.method == "HEAD":
         return head_answer()

@@ -243,6 +243,21 @@ def test_an_id_with_whitespace_around_it_says_so_in_its_404(value_client: TestCl
         )
 
 
+def test_the_value_404_says_whether_the_id_is_in_the_snapshot(
+    value_client: TestClient,
+) -> None:
+    """qa47 L7: an id in no snapshot was told "customers without an order ... have no value"."""
+    r = value_client.get("/v1/customers/NOPE/value", headers=headers())
+    assert r.status_code == 404
+    detail = r.json()["detail"]
+    assert "not in the snapshot" in detail and "without an order" not in detail, detail
+    r = value_client.get("/v1/customers/c010/value", headers=headers())  # in the snapshot
+    assert r.status_code == 404
+    detail = r.json()["detail"]
+    assert "in the snapshot" in detail and "no order" in detail, detail
+    assert "not in the snapshot" not in detail
+
+
 def test_the_value_table_holds_exactly_its_ids(value_client: TestClient) -> None:
     """The lookup its 404s' whitespace hints ask, reading out no row."""
     values = value_client.app.state.holder.current.values  # type: ignore[attr-defined]
