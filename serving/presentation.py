@@ -181,7 +181,8 @@ def live_scores(
     dict
         Task name to :class:`~serving.schemas.TaskScore`; deciles are placed among the loaded
         snapshot's population. The population is judged on the row as sent: a column it reads
-        that was not sent counts as missing (for churn, no ``recency_days`` reads as no order).
+        that was not sent counts as missing (for churn, no ``recency_days`` reads as no order;
+        ``POST /v1/score`` refuses features without it, :func:`serving.routes._features_frame`).
         A ranked model's candidate inputs worked out from the customer's purchases per category
         (:data:`~models.tasks.CANDIDATE_FROM_PURCHASES`) count as missing when any of those
         columns was not sent.

@@ -24,11 +24,17 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
 from pydantic_core import to_json
 
-from features.contracts import event_schema
+from features.contracts import RFM_WINDOWS, WHEN_MISSING, event_schema, feature_info
 from features.events import MAX_VALUE_CHARS, EventsValidationError, validate_events
 from features.rfm import scores_among
 from features.snapshot import build_snapshot
-from models.tasks import retention_task, snapshot_categories, task_names, task_specs
+from models.tasks import (
+    get_task,
+    retention_task,
+    snapshot_categories,
+    task_names,
+    task_specs,
+)
 from serving.deps import (
     NOT_LOADED_RETRY_AFTER,
     UNKNOWN_KEY,
@@ -68,6 +74,8 @@ from serving.schemas import (
     ScoreRequest,
     TaskScore,
     ValidationErrorResponse,
+    out_of_range,
+    range_reason,
 )
 from serving.state import ServingState
 
@@ -986,7 +994,7 @@ def score_one(
     state = loaded_state(holder)  # after the body's checks; its tasks and features need it
     names = _tasks(state, body.tasks, "body.tasks")
     if body.features is not None:
-        frame = _features_frame(state, body.customer_id, body.features)
+        frame = _features_frame(state, body.customer_id, body.features, names)
     else:
         frame = _events_frame(state, body)
     sent = None if body.features is None else set(body.features)
@@ -1017,10 +1025,95 @@ def feature_names(state: ServingState) -> set[str]:
     return known
 
 
+_RECENCY: Final = "recency_days"
+"""The days since the last order: null exactly when the customer has no order."""
+
+_ORDER_COUNTS: Final = ("orders_total", *(f"orders_{n}d" for n in RFM_WINDOWS))
+"""Order counts beside the per-category ``cat_{category}_orders`` (:func:`_order_count`)."""
+
+
+def _order_count(name: str) -> bool:
+    """Return whether a feature counts orders: above 0 only for a customer with an order."""
+    if name in _ORDER_COUNTS:
+        return True
+    try:
+        return feature_info(name).extra.get("template") == "cat_{category}_orders"
+    except KeyError:
+        return False
+
+
+def _value_problems(features: dict[str, float | None]) -> dict[str, str]:
+    """Find the impossible values among features sent, by name: out of range, or contradicting.
+
+    A value outside what the feature can take (:func:`serving.schemas.feature_range`), and a
+    ``recency_days`` that contradicts the order counts: null (no order yet) beside a count above
+    0, or a number beside ``orders_total`` 0.
+    """
+    problems = {
+        name: reason
+        for name, value in features.items()
+        if out_of_range(name, value) and (reason := range_reason(name)) is not None
+    }
+    if _RECENCY in problems or _RECENCY not in features:
+        return problems
+    if features[_RECENCY] is None:
+        counted = [n for n, v in features.items() if _order_count(n) and v is not None and v > 0]
+        if counted:
+            problems[_RECENCY] = (
+                f"null ({WHEN_MISSING[_RECENCY]}) contradicts {', '.join(counted)} above 0: send "
+                "the days since the last order"
+            )
+    elif features.get("orders_total") == 0:
+        problems[_RECENCY] = (
+            "given with orders_total 0: a customer without an order has no days since the last "
+            "order; send null"
+        )
+    return problems
+
+
+def _population_problems(
+    state: ServingState, tasks: Sequence[str], features: dict[str, float | None]
+) -> dict[str, str]:
+    """Find the columns a task's population reads that were not sent, by name, and why.
+
+    A column not sent counts as missing: :func:`models.tasks.population_status` read a customer
+    without ``recency_days`` as one without an order, a prospect, though the order counts said
+    otherwise. ``orders_total`` 0 says it: no order, so no days since the last one.
+    """
+    needed: dict[str, list[str]] = {}
+    for task in tasks:
+        population = get_task(task).population
+        status_of = population.status(state.tables[task].active_days)
+        for column in dict.fromkeys(status_of.meta.root_names()):
+            if column not in features and not (
+                column == _RECENCY and features.get("orders_total") == 0
+            ):
+                needed.setdefault(column, []).append(task)
+    problems = {}
+    for column, by in needed.items():
+        population = get_task(by[0]).population
+        who = population.description.format(active_days=state.tables[by[0]].active_days)
+        others = " or ".join(name for name, _ in population.outside)
+        null = f"; send null when {WHEN_MISSING[column]}" if column in WHEN_MISSING else ""
+        problems[column] = (
+            f"needed by {' and '.join(by)} to tell whom it scores ({who}) from a customer it "
+            f"does not ({others}){null}"
+        )
+    return problems
+
+
 def _features_frame(
-    state: ServingState, customer_id: str, features: dict[str, float | None]
+    state: ServingState,
+    customer_id: str,
+    features: dict[str, float | None],
+    tasks: Sequence[str],
 ) -> pl.DataFrame:
-    """Build a one-row snapshot from named feature values; unknown names are a 422."""
+    """Build a one-row snapshot from named feature values for the tasks to score.
+
+    Unknown names are a 422, and so are impossible values (:func:`_value_problems`) and the
+    columns the tasks' populations read that were not sent (:func:`_population_problems`), each
+    naming its feature.
+    """
     known = feature_names(state)
     unknown = sorted(name for name in features if name not in known)
     if unknown:
@@ -1028,6 +1121,14 @@ def _features_frame(
             [
                 {"loc": ("body", "features", name), "msg": "unknown feature", "type": "value_error"}
                 for name in unknown
+            ]
+        )
+    problems = _population_problems(state, tasks, features) | _value_problems(features)
+    if problems:
+        raise RequestValidationError(
+            [
+                {"loc": ("body", "features", name), "msg": reason, "type": "value_error"}
+                for name, reason in sorted(problems.items())
             ]
         )
     return pl.DataFrame(

@@ -18,7 +18,13 @@ from pydantic import (
     model_validator,
 )
 
-from features.contracts import CHANNELS, EVENT_REQUIRES, EVENT_TYPES, SCORE_RANGES
+from features.contracts import (
+    CHANNELS,
+    EVENT_REQUIRES,
+    EVENT_TYPES,
+    SCORE_RANGES,
+    feature_info,
+)
 from features.events import BLANK_CHARS, CONTROL_CHARS, MAX_VALUE_CHARS
 from models.artifact import MAX_INPUT
 from models.explain import MAX_REASONS
@@ -68,6 +74,9 @@ __all__ = [
     "Text",
     "ValidationErrorResponse",
     "ValueValidation",
+    "feature_range",
+    "out_of_range",
+    "range_reason",
 ]
 
 Band = Literal["low", "medium", "high"]
@@ -134,6 +143,110 @@ ModelInput = Annotated[
 (float32's largest, about 3.4e38) in size; a larger one would reach the models as infinite, so
 it is a 422 naming the feature (and so are ``NaN`` and ``Infinity``, which Python's JSON reader
 takes)."""
+
+_UNIT_RANGES: Final[dict[str, tuple[float | None, float | None]]] = {
+    "count": (0.0, None),
+    "days": (0.0, None),
+    "money": (0.0, None),
+    "ratio": (0.0, 1.0),
+    "trend": (-1.0, 1.0),
+    "flag": (0.0, 1.0),
+}
+"""The range of a registered feature by its unit (:data:`features.contracts.FeatureUnit`): counts,
+days and money from events that are at least 0 (an ``order``'s ``amount`` is), shares, rates
+and probabilities, the signed 90-day trends, the 0/1 flags."""
+
+_RANGES: Final[dict[str, tuple[float | None, float | None]]] = {
+    # a margin may be negative (the events contract's margin column)
+    "margin_total": (None, None),
+    "margin_365d": (None, None),
+    # days since the last order over the usual gap, returns over spend: past 1 when late, or
+    # when more was returned than bought
+    "overdue_ratio": (0.0, None),
+    "return_rate": (0.0, None),
+    # the quintile scores of features.rfm, the survey's and the review's own ranges
+    **dict.fromkeys(("r_score", "f_score", "m_score"), (1.0, 5.0)),
+    "survey_last_score": SCORE_RANGES["survey"],
+    "survey_mean_score": SCORE_RANGES["survey"],
+    "review_mean_rating": SCORE_RANGES["review"],
+}
+"""Registered features whose range is not their unit's (:data:`_UNIT_RANGES`)."""
+
+
+def feature_range(name: str) -> tuple[float | None, float | None] | None:
+    """Return the values a snapshot column can take, where the feature registry makes it certain.
+
+    ``POST /v1/score`` refuses a feature value outside it (``recency_days: -5`` read "-5 days
+    since the last order", ``r_score: 9`` "recency score 9 of 5").
+
+    Parameters
+    ----------
+    name : str
+        A feature name, e.g. ``"recency_days"`` or ``"cat_garden_share"``.
+
+    Returns
+    -------
+    tuple of (float or None, float or None) or None
+        The least and the greatest value (None: no bound on that side); None for a name that is
+        not a registered feature (a customers file's own column: no bound is known) or one
+        without a number's range (a text, a score the registry gives no scale of).
+    """
+    try:
+        feature = feature_info(name)
+    except KeyError:
+        return None
+    return _RANGES.get(feature.extra.get("template", name), _UNIT_RANGES.get(feature.unit))
+
+
+def range_reason(name: str) -> str | None:
+    """Say the range a feature's value must be in, as a 422 says it (never the value sent).
+
+    Parameters
+    ----------
+    name : str
+        A feature name.
+
+    Returns
+    -------
+    str or None
+        E.g. ``"should be at least 0 (N days since the last order)"`` or ``"should be from 1 to
+        5 (recency score N of 5)"``; None when :func:`feature_range` knows no bound.
+    """
+    bounds = feature_range(name)
+    if bounds is None or bounds == (None, None):
+        return None
+    low, high = bounds
+    if high is None:
+        span = f"at least {low:g}"
+    elif low is None:
+        span = f"at most {high:g}"
+    else:
+        span = f"from {low:g} to {high:g}"
+    meaning = feature_info(name).description.replace("{value}", "N")
+    return f"should be {span} ({meaning})"
+
+
+def out_of_range(name: str, value: float | None) -> bool:
+    """Return whether a feature's value is outside :func:`feature_range` (a null never is).
+
+    Parameters
+    ----------
+    name : str
+        A feature name.
+    value : float or None
+        The value sent.
+
+    Returns
+    -------
+    bool
+        True when ``value`` is below the least or above the greatest value the feature takes.
+    """
+    bounds = feature_range(name)
+    if value is None or bounds is None:
+        return False
+    low, high = bounds
+    return (low is not None and value < low) or (high is not None and value > high)
+
 
 Bool = Annotated[bool, Strict()]
 """A body's boolean: ``true`` or ``false``, never ``1`` or ``"yes"``."""
@@ -400,7 +513,11 @@ class ScoreRequest(_Strict):
         description=(
             "Snapshot columns and model inputs by name (the loaded snapshot's and models'; any "
             "other name is a 422); missing ones count as missing values. A value is at most "
-            f"{MAX_INPUT!r} in size (the models read float32); a larger one is a 422."
+            f"{MAX_INPUT!r} in size (the models read float32); a larger one is a 422, and so is "
+            "a registered feature's value outside what it can take (recency_days below 0, an "
+            "RFM score outside 1-5), naming the range. recency_days is needed by the tasks "
+            "scoring active customers (churn, referral) unless orders_total is 0: a 422 when "
+            "it is not sent; null means no order yet, a 422 beside an order count above 0."
         ),
     )
     events: list[EventIn] | None = Field(default=None, min_length=1, max_length=100_000)

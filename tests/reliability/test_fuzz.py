@@ -39,7 +39,9 @@ from schemathesis.checks import CHECKS as REGISTERED
 from schemathesis.checks import load_all_checks
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
+from models.artifact import MAX_INPUT
 from serving.routes import feature_names
+from serving.schemas import feature_range
 from serving.ui.session import SESSION_COOKIE
 from tests.serving.conftest import KEYS, SAME_ORIGIN, until
 
@@ -103,6 +105,22 @@ def _with_pages(app: FastAPI) -> dict[str, Any]:
     for branch in features["anyOf"]:
         if branch.get("type") == "object":
             branch["propertyNames"] = {"enum": sorted(known)}
+            # and the values each can take (recency_days at least 0, an RFM score 1 to 5)
+            branch["properties"] = {
+                name: {
+                    "anyOf": [
+                        {
+                            "type": "number",
+                            "minimum": -MAX_INPUT if low is None else low,
+                            "maximum": MAX_INPUT if high is None else high,
+                        },
+                        {"type": "null"},
+                    ]
+                }
+                for name in sorted(known)
+                if (bounds := feature_range(name)) is not None
+                for low, high in [bounds]
+            }
     pages = FastAPI()  # the pages' routes again, this time in a document
     for context in iter_route_contexts(app.routes):
         route = context.original_route
@@ -186,6 +204,19 @@ def _offers_refused(operation: schemathesis.APIOperation, response: Any) -> bool
     return bool(fields) and all(field.startswith("body.offers") for field in fields)
 
 
+def _population_refused(operation: schemathesis.APIOperation, response: Any) -> bool:
+    """Whether ``POST /v1/score`` refused the features for ``recency_days``, and only it.
+
+    A task scoring active customers (churn, referral) needs it unless ``orders_total`` is 0, and
+    a null one (no order yet) contradicts an order count above 0: rules across the features
+    and the tasks that the document says in words only (a 422 naming the field).
+    """
+    if operation.label != "POST /v1/score" or response.status_code != 422:
+        return False
+    fields = {problem["field"] for problem in response.json()["detail"]}
+    return fields == {"body.features.recency_days"}
+
+
 def _checks(schema: schemathesis.BaseSchema) -> list[str]:
     """The names of the checks schemathesis runs on every response by default."""
     load_all_checks()
@@ -225,7 +256,9 @@ def _fuzz(
         if mode is GenerationMode.NEGATIVE and _sent_to_login(response, headers):
             # pages check the caller before the parameters: the redirect is the 401
             excluded.append(negative_data_rejection)
-        if mode is GenerationMode.POSITIVE and _offers_refused(operation, response):
+        if mode is GenerationMode.POSITIVE and (
+            _offers_refused(operation, response) or _population_refused(operation, response)
+        ):
             excluded.append(positive_data_acceptance)
         case.validate_response(response, headers=headers, excluded_checks=excluded)
 

@@ -209,7 +209,7 @@ def test_the_document_says_what_the_server_checks(client: TestClient) -> None:
     r = client.post("/v1/score", headers=headers(), json={"customer_id": "a\tb", "features": {}})
     assert list(_fields(r)) == ["body.customer_id"]
     # a feature name is one of the deployment's, whichever tasks are asked for; keys are not
-    cross_sell_input = {"features": {"target_garden": 1.0}, "tasks": ["churn"]}
+    cross_sell_input = {"features": {"target_garden": 1.0, "recency_days": 3.0}, "tasks": ["churn"]}
     assert client.post("/v1/score", headers=headers(), json=cross_sell_input).status_code == 200
     r = client.post("/v1/score", headers=headers(), json={"features": {"customer_id": 1.0}})
     assert list(_fields(r)) == ["body.features.customer_id"]
@@ -272,10 +272,10 @@ def test_a_number_beyond_what_the_models_read(client: TestClient) -> None:
                 content=b'{"features": {"recency_days": ' + raw + b"}}",
             )
             assert list(_fields(r)) == ["body.features.recency_days"]
-        for value in (MAX_INPUT, -MAX_INPUT):
-            r = client.post(
-                "/v1/score", headers=headers(), json={"features": {"recency_days": value}}
-            )
+        # the largest either way, each where the feature takes it (a margin may be negative)
+        for name, value in (("recency_days", MAX_INPUT), ("margin_total", -MAX_INPUT)):
+            features = {"recency_days": 3.0, name: value}
+            r = client.post("/v1/score", headers=headers(), json={"features": features})
             assert r.status_code == 200, r.text
 
         answers = []
@@ -432,7 +432,9 @@ def test_the_published_customer_id_pattern_is_what_the_server_checks(client: Tes
     assert not re.search(r"\\[sSwWdDbB]", pattern), "no class whose meaning depends on the engine"
     for customer_id in _TRICKY_IDS:
         r = client.post(
-            "/v1/score", headers=headers(), json={"customer_id": customer_id, "features": {}}
+            "/v1/score",
+            headers=headers(),
+            json={"customer_id": customer_id, "features": {"recency_days": 3.0}},
         )
         published = re.fullmatch(pattern, customer_id) is not None
         assert (r.status_code != 422) == published, (repr(customer_id), r.text)
@@ -1224,7 +1226,9 @@ def test_every_answer_carries_the_security_headers(
         }
         monkeypatch.setattr("serving.routes.live_scores", _boom)
         answers["500"] = client.post(
-            "/v1/score", headers=headers(), json={"customer_id": "x", "features": {}}
+            "/v1/score",
+            headers=headers(),
+            json={"customer_id": "x", "features": {"recency_days": 3.0}},
         )
         page = client.get("/ui/", headers=headers("reviewer"))
         style = client.get("/ui/static/guanxi.css")
@@ -1251,7 +1255,7 @@ def test_a_500_names_its_request_id_in_the_header_too(
     monkeypatch.setattr("serving.routes.live_scores", _boom)
     with TestClient(app, raise_server_exceptions=False) as client:
         wait_ready(client)
-        body = {"customer_id": "x", "features": {}}
+        body = {"customer_id": "x", "features": {"recency_days": 3.0}}
         r = client.post("/v1/score", headers=headers(), json=body)
         mine = client.post("/v1/score", headers={**headers(), "X-Request-ID": "trace-7"}, json=body)
     assert r.status_code == 500
