@@ -66,8 +66,9 @@ from training.tracking import (
     trial_logger,
 )
 from training.train import BoosterFit, TrainConfig, TrainResult, train_task
+from training.tuning import NoTrialCompletedError
 
-__all__ = ["TrainOutcome", "run_training", "train_command"]
+__all__ = ["TrainOutcome", "check_timeout", "run_training", "train_command"]
 
 
 @dataclass(frozen=True)
@@ -281,6 +282,36 @@ def _spark_fit(master: str, workers: int, seed: int) -> BoosterFit:
     return SparkFit(spark_session(master), num_workers=workers or None, seed=seed)
 
 
+def check_timeout(timeout: float | None) -> float | None:
+    """Read ``--timeout``: seconds above 0, or None when the option is left out.
+
+    0 or less started no Optuna trial, after the data, the rows and the baselines had been built,
+    and ended in a traceback; it is refused before any work.
+
+    Parameters
+    ----------
+    timeout : float or None
+        The option's value.
+
+    Returns
+    -------
+    float or None
+        ``timeout``.
+
+    Raises
+    ------
+    typer.BadParameter
+        If it is 0 or below, or not a number (nan), naming the option.
+    """
+    if timeout is not None and not timeout > 0:  # nan fails it too
+        raise typer.BadParameter(
+            f"{timeout:g} s would start no trial: pass seconds above 0, or leave --timeout out "
+            "to run every --trials; nothing read",
+            param_hint="--timeout",
+        )
+    return timeout
+
+
 def train_command(
     task: Annotated[
         str, typer.Option(help=f"One of {', '.join(task_names())}.", callback=check_task)
@@ -300,7 +331,10 @@ def train_command(
     customers: connectors.Customers = None,
     trials: Annotated[int, typer.Option(min=1, help="Optuna trials.")] = 20,
     timeout: Annotated[
-        float | None, typer.Option(help="Seconds after which no new trial starts.")
+        float | None,
+        typer.Option(
+            help="Seconds after which no new trial starts (above 0).", callback=check_timeout
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling, tuning and models.")] = 0,
     prune: Annotated[bool, typer.Option("--prune/--no-prune", help="Prune weak trials.")] = True,
@@ -376,7 +410,8 @@ def train_command(
     except TrackingUnavailableError as exc:
         console.print(f"[red]cannot train:[/red] {exc}")
         raise typer.Exit(2) from exc
-    except (EventsValidationError, ValueError, ImportError) as exc:
+    except (EventsValidationError, ValueError, ImportError, NoTrialCompletedError) as exc:
+        # the run of a refusal after it started ends FAILED (training.tracking.training_run)
         console.print(f"[red]cannot train:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     except MlflowException as exc:

@@ -25,6 +25,7 @@ from models.estimators import BINARY_OBJECTIVE, EVAL_METRIC, eval_metric, xgb_pa
 
 __all__ = [
     "EARLY_STOPPING_ROUNDS",
+    "NoTrialCompletedError",
     "PruningCallback",
     "TuneResult",
     "fit_booster",
@@ -34,6 +35,14 @@ __all__ = [
 
 EARLY_STOPPING_ROUNDS: Final = 30
 _VALID: Final = "valid"
+
+
+class NoTrialCompletedError(RuntimeError):
+    """No Optuna trial of a search completed (:func:`tune`).
+
+    None started before the timeout, or every one was pruned or failed; ``guanxi train`` says it
+    as a refusal.
+    """
 
 
 def suggest_params(trial: optuna.trial.BaseTrial) -> dict[str, Any]:
@@ -224,7 +233,7 @@ def tune(
 
     Raises
     ------
-    RuntimeError
+    NoTrialCompletedError
         If no trial completed.
     """
     sampler = optuna.samplers.TPESampler(seed=seed)
@@ -281,7 +290,7 @@ def tune(
     study.optimize(trial_value, n_trials=trials, timeout=timeout, callbacks=[report])
     if not best:
         elapsed = time.monotonic() - started
-        raise RuntimeError(
+        raise NoTrialCompletedError(
             f"no Optuna trial completed in {elapsed:.0f} s ({len(study.trials)} tried); "
             "raise --trials or --timeout, or turn pruning off"
         )

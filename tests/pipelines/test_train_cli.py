@@ -39,6 +39,7 @@ from serving.loader import RegistrySource
 from serving.settings import get_settings
 from tests.processes import reserved_port
 from training.train import Holdout, TrainResult
+from training.tuning import NoTrialCompletedError
 
 AS_OF = "2024-10-31"
 
@@ -228,6 +229,36 @@ def test_interrupted_training_registers_nothing(
     runs = _runs()
     assert runs[runs["tags.mlflow.parentRunId"].isna()]["status"].tolist() == [status]
     assert registry.list_versions("churn") == []
+
+
+def test_a_search_with_no_completed_trial_is_a_one_line_refusal(
+    cli, sample, monkeypatch, tiny_bundle, tiny_data
+) -> None:
+    """qa47 H4: "no Optuna trial completed" came out of ``guanxi train`` as a 40-line traceback;
+    it is refused as the data checks are, the run ended FAILED and nothing registered."""
+    said = "no Optuna trial completed in 0 s (0 tried); raise --trials or --timeout"
+    fail = NoTrialCompletedError(said)
+    out, _ = _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "A"), fail=fail)
+    assert out.exit_code == 1, out.output
+    assert f"cannot train: {said}" in " ".join(out.output.split())
+    assert isinstance(out.exception, SystemExit) and "Traceback" not in out.output
+    runs = _runs()
+    assert runs[runs["tags.mlflow.parentRunId"].isna()]["status"].tolist() == ["FAILED"]
+    assert registry.list_versions("churn") == []
+
+
+@pytest.mark.parametrize("timeout", ["0", "-5"])
+def test_a_timeout_not_above_zero_is_refused_before_any_work(
+    cli, sample, monkeypatch, tiny_bundle, tiny_data, timeout
+) -> None:
+    """qa47 H4: ``--timeout 0`` (or below) read the data, built the rows and the baselines, then
+    failed for no completed trial; the option is checked first."""
+    result = _result(tiny_bundle, tiny_data, "A")
+    out, fake = _train(cli, sample, monkeypatch, result, extra=("--timeout", timeout))
+    assert out.exit_code == 2, out.output
+    assert "--timeout" in out.output and "0" in out.output
+    assert fake.calls == []
+    assert mlflow.get_experiment_by_name("guanxi-churn") is None or _runs().empty
 
 
 def test_dead_tracking_server_fails_with_clear_message(

@@ -7,7 +7,13 @@ import optuna
 import pytest
 import xgboost as xgb
 
-from training.tuning import PruningCallback, fit_booster, suggest_params, tune
+from training.tuning import (
+    NoTrialCompletedError,
+    PruningCallback,
+    fit_booster,
+    suggest_params,
+    tune,
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +54,18 @@ def test_tune_is_seeded_and_reports(matrices: tuple[xgb.DMatrix, xgb.DMatrix]) -
     assert {i["metric"] for i in seen} == {"logloss"}
     assert seen[-1]["best_value"] == pytest.approx(a.value)
     assert a.booster.num_boosted_rounds() == a.params["n_estimators"]
+
+
+def test_a_search_with_no_completed_trial_raises_its_own_error(
+    matrices: tuple[xgb.DMatrix, xgb.DMatrix],
+) -> None:
+    """qa47 H4: a plain RuntimeError, which ``guanxi train`` let out as a 40-line traceback;
+    its own class is what the command turns into a one-line refusal."""
+    dtrain, dvalid = matrices
+    with pytest.raises(
+        NoTrialCompletedError, match=r"no Optuna trial completed in 0 s \(0 tried\)"
+    ):
+        tune(dtrain, dvalid, trials=3, timeout=0, nthread=1)
 
 
 def test_pruning_callback_stops_a_bad_trial(matrices: tuple[xgb.DMatrix, xgb.DMatrix]) -> None:
