@@ -650,7 +650,9 @@ def train_task(
     ValueError
         If the task is unknown or not a classifier (``binary`` or ``ranked``).
     InsufficientDataError
-        If the data cannot support the split (the message says what to change).
+        If the data cannot support the split (the message says what to change), or the events
+        end more than a day before ``as_of``: the held-out labels would read the days they lack
+        as no order.
     """
     spec = get_task(task)
     if spec.kind not in ("binary", "ranked"):
@@ -668,13 +670,19 @@ def train_task(
         raise InsufficientDataError(f"no events on or before {as_of}: pass a later --as-of")
     first_day: date = events["ts"].min().date()  # type: ignore[union-attr]
     last_day: date = events["ts"].max().date()  # type: ignore[union-attr]
-    if last_day <= as_of - timedelta(days=horizon):
-        # every label window after the held-out cutoff would be empty: churn all positive,
-        # the other tasks all negative, which check_split reported as too few rows
+    behind = (as_of - last_day).days
+    if behind > 1:
+        # the held-out labels read (as_of - horizon, as_of]: the days the events lack count as
+        # no order (every customer who would have ordered then a churner, the other tasks'
+        # positives missed) and the model is graded on them; all of them lacking made churn all
+        # positive, the other tasks all negative. A day behind is an export of the day before.
+        test = as_of - timedelta(days=horizon)
+        seen = max((last_day - test).days, 0)
         raise InsufficientDataError(
-            f"the events end on {last_day}, {(as_of - last_day).days:,} days before --as-of "
-            f"{as_of}: the labels of the horizon after the held-out cutoff "
-            f"{as_of - timedelta(days=horizon)} would see no event; pass --as-of {last_day}"
+            f"the events end on {last_day}, {behind:,} days before --as-of {as_of}: the labels "
+            f"of the horizon after the held-out cutoff {test} would see {seen:,} of its "
+            f"{horizon:,} days, the days without events read as no order; pass --as-of "
+            f"{last_day}"
         )
     plan: CutoffPlan = plan_cutoffs(
         first_day,

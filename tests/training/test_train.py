@@ -171,6 +171,29 @@ def test_an_as_of_past_the_events_is_refused_naming_their_last_day(
         train_task(events, customers, "churn", last + timedelta(days=90), 90, FAST)
 
 
+def test_events_that_end_days_before_the_as_of_are_refused_saying_what_the_labels_see(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    """qa47 M1: an export cut a month early trained, every held-out customer who would have
+    ordered in the missing days a churner, and the model was graded on those labels; only a
+    held-out label window with no event at all was refused."""
+    events, customers = small_sample
+    cut = events.filter(pl.col("ts").dt.date() <= date(2025, 11, 30))
+    with pytest.raises(
+        InsufficientDataError,
+        match=r"the events end on 2025-11-30, 31 days before --as-of 2025-12-31: .*held-out "
+        r"cutoff 2025-11-01 .* see 29 of its 60 days.*pass --as-of 2025-11-30$",
+    ):
+        train_task(cut, customers, "churn", AS_OF, 60, FAST)
+    # two days behind is refused; a day behind (an export of the day before) is not: the plan's
+    # history check is what stops these 60 days of events
+    short = cut.filter(pl.col("ts").dt.date() > date(2025, 10, 1))
+    with pytest.raises(InsufficientDataError, match="2 days before --as-of 2025-12-02"):
+        train_task(short, customers, "churn", date(2025, 12, 2), 60, FAST)
+    with pytest.raises(InsufficientDataError, match=r"^history is"):
+        train_task(short, customers, "churn", date(2025, 12, 1), 60, FAST)
+
+
 def test_a_39_week_history_trains_with_a_13_week_horizon(
     small_sample: tuple[pl.DataFrame, pl.DataFrame],
 ) -> None:
