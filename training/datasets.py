@@ -46,7 +46,7 @@ Rows are indexed by ``cutoff`` and then the task's index (``customer_id`` or
 Data checks
 -----------
 :func:`plan_cutoffs` and :func:`check_split` raise :class:`InsufficientDataError` with a message
-saying what to change (a shorter horizon, more history, more customers, a lower minimum).
+saying what to change from the command line (a shorter horizon, more history, more customers).
 """
 
 from __future__ import annotations
@@ -805,8 +805,13 @@ def check_split(
     *,
     min_rows: int,
     min_positives: int,
+    max_cutoffs: int | None = None,
 ) -> None:
     """Stop when a split has too few rows, positives or negatives.
+
+    The message says what ``guanxi train`` lets a user change: the events (more customers, more
+    history), the ``--horizon`` for too few positives or negatives; never the minimums, which
+    no option sets.
 
     Parameters
     ----------
@@ -820,6 +825,9 @@ def check_split(
         Least number of rows.
     min_positives : int
         Least number of positive and of negative labels.
+    max_cutoffs : int, optional
+        The most cutoffs the split takes (the training split's ``n_cutoffs``): with fewer, more
+        history adds cutoffs, and the message on too few rows says so.
 
     Raises
     ------
@@ -830,16 +838,21 @@ def check_split(
     positives = int(np.sum(y))
     negatives = len(y) - positives
     if len(y) < min_rows:
+        more = "use the events of more customers"
+        if max_cutoffs is not None and len(cutoffs) < max_cutoffs:
+            more += (
+                f", or more history ({counted(len(cutoffs), 'cutoffs')} of up to {max_cutoffs:,})"
+            )
         raise InsufficientDataError(
             f"the {name} split (cutoff {days}) has {counted(len(y), 'labelled rows')}; need at "
-            f"least {min_rows:,}: use more customers, more cutoffs or a lower min_customers"
+            f"least {min_rows:,}: {more}"
         )
     for kind, count in (("positive", positives), ("negative", negatives)):
         if count < min_positives:
             raise InsufficientDataError(
                 f"the {name} split (cutoff {days}) has {counted(count, f'{kind} labels')} among "
                 f"{counted(len(y), 'rows')}; need at least {min_positives:,}: use a different "
-                "--horizon, more customers or a lower min_positives"
+                "--horizon or the events of more customers"
             )
 
 

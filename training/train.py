@@ -745,9 +745,18 @@ def train_task(
         in_test = holdout_groups(test.X.index.get_level_values("customer_id").to_numpy(), cfg.seed)
         valid, test = test.where(~in_test), test.where(in_test)
     train, _ = rows(plan.train, names, cfg.seed, cfg.max_rows_per_cutoff)
-    for split, data, days in (("train", train, plan.train), ("test", test, (plan.test,))):
+    # more history adds training cutoffs (up to n_cutoffs), never held-out ones
+    for split, data, days, most in (
+        ("train", train, plan.train, cfg.n_cutoffs),
+        ("test", test, (plan.test,), None),
+    ):
         check_split(
-            split, data.y, days, min_rows=cfg.min_customers, min_positives=cfg.min_positives
+            split,
+            data.y,
+            days,
+            min_rows=cfg.min_customers,
+            min_positives=cfg.min_positives,
+            max_cutoffs=most,
         )
 
     scored, rule = _baselines(spec, events, train, test)

@@ -101,6 +101,26 @@ def test_check_split_messages() -> None:
         check_split("validation", y, [date(2025, 1, 1)], min_rows=100, min_positives=20)
     with pytest.raises(InsufficientDataError, match=r"305 labelled rows; need at least 1,000"):
         check_split("test", y, [date(2025, 1, 1)], min_rows=1000, min_positives=1)
+    # qa47 M4: "a lower min_customers" (or min_positives, or "more cutoffs"), which no option of
+    # guanxi train sets; what the user can change is said instead
+    for kwargs in ({"min_rows": 1000, "min_positives": 1}, {"min_rows": 1, "min_positives": 20}):
+        with pytest.raises(InsufficientDataError) as caught:
+            check_split("test", y, [date(2025, 1, 1)], **kwargs)
+        said = str(caught.value)
+        assert "min_" not in said and "cutoffs" not in said and "more customers" in said
+    with pytest.raises(InsufficientDataError) as caught:
+        check_split("test", y, [date(2025, 1, 1)], min_rows=1000, min_positives=1)
+    assert str(caught.value).endswith(": use the events of more customers")
+    # a training split short of its cutoffs gets more of them from more history
+    two = [date(2025, 1, 1), date(2025, 1, 31)]
+    with pytest.raises(InsufficientDataError) as caught:
+        check_split("train", y, two, min_rows=1000, min_positives=1, max_cutoffs=6)
+    assert str(caught.value).endswith(
+        ": use the events of more customers, or more history (2 cutoffs of up to 6)"
+    )
+    with pytest.raises(InsufficientDataError) as caught:
+        check_split("train", y, two, min_rows=1000, min_positives=1, max_cutoffs=2)
+    assert str(caught.value).endswith(": use the events of more customers")
     one = np.array([1] + [0] * 1200)
     with pytest.raises(InsufficientDataError, match=r" 1 positive label among 1,201 rows; need"):
         check_split("train", one, [date(2025, 1, 1)], min_rows=100, min_positives=5)
