@@ -263,8 +263,20 @@ def plan_cutoffs(
         f"test two halves of the customers at the last cutoff; the full time split needs "
         f"{time_split} days = horizon {horizon} (test labels) + {gap} (validation labels, "
         f"ending by the test cutoff) + {gap} (training labels, ending by the validation cutoff) "
-        f"+ {min_history_days}: use a shorter --horizon or more history"
+        f"+ {min_history_days}: {_shorter_horizon(history, min_history_days, least)}"
     )
+
+
+def _shorter_horizon(history: int, min_history_days: int, least: int) -> str:
+    """Say what fits ``history`` days: the largest horizon that does, or more history alone.
+
+    A horizon ``H`` fits when ``2H + min_history_days`` days do (:func:`plan_cutoffs`); with
+    ``min_history_days`` or less of history none does, and "a shorter --horizon" could not help.
+    """
+    fits = (history - min_history_days) // 2
+    if fits < 1:
+        return f"no horizon fits {history:,} days: use more history (at least {least:,} days)"
+    return f"use --horizon {fits:,} or shorter, or more history"
 
 
 def holdout_groups(customer_ids: np.ndarray, seed: int = 0) -> np.ndarray:

@@ -68,6 +68,22 @@ def test_short_history_says_what_to_change() -> None:
     assert plan.mode == "time" and "time split" in plan.describe()
 
 
+def test_short_history_suggests_the_largest_horizon_that_fits_or_none() -> None:
+    """qa47 L4: 70 days of history were told "use a shorter --horizon", which no horizon fits:
+    the first training cutoff needs 90 days before it whatever the horizon."""
+    with pytest.raises(InsufficientDataError) as caught:
+        plan_cutoffs(date(2025, 10, 22), date(2025, 12, 31), 1)
+    said = str(caught.value)
+    assert said.startswith("history is 70 days") and "--horizon" not in said
+    assert said.endswith("no horizon fits 70 days: use more history (at least 92 days)")
+    # 200 days: a 55-day horizon needs 2 x 55 + 90 = 200, a 56-day one 202
+    with pytest.raises(
+        InsufficientDataError, match=r"use --horizon 55 or shorter, or more history$"
+    ):
+        plan_cutoffs(date(2025, 1, 1), date(2025, 7, 20), 180)
+    assert plan_cutoffs(date(2025, 1, 1), date(2025, 7, 20), 55).mode == "customer"
+
+
 def test_short_history_splits_the_last_cutoff_by_customer() -> None:
     """39 weeks of events and a 13-week horizon: 273 days, at least 2 x 91 + 90 = 272."""
     plan = plan_cutoffs(date(2025, 4, 2), date(2025, 12, 31), 91)
