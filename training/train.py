@@ -676,11 +676,11 @@ def train_task(
         # no order (every customer who would have ordered then a churner, the other tasks'
         # positives missed) and the model is graded on them; all of them lacking made churn all
         # positive, the other tasks all negative. A day behind is an export of the day before.
-        test = as_of - timedelta(days=horizon)
-        seen = max((last_day - test).days, 0)
+        test_day = as_of - timedelta(days=horizon)
+        seen = max((last_day - test_day).days, 0)
         raise InsufficientDataError(
             f"the events end on {last_day}, {behind:,} days before --as-of {as_of}: the labels "
-            f"of the horizon after the held-out cutoff {test} would see {seen:,} of its "
+            f"of the horizon after the held-out cutoff {test_day} would see {seen:,} of its "
             f"{horizon:,} days, the days without events read as no order; pass --as-of "
             f"{last_day}"
         )
