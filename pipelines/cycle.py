@@ -525,8 +525,9 @@ class _Run:
             raise CycleInputError(
                 f"{no_event_by(events, self.day)}: nothing written; choose a later --as-of"
             )
-        through: date = events["ts"].max().date()  # type: ignore[union-attr]
-        behind = (self.day - through).days
+        from training.datasets import events_end
+
+        through, behind = events_end(events, self.day)
         if behind >= self.config.horizon:  # an extract not refreshed: every step ran on it
             raise CycleInputError(
                 f"the events end on {through}, {behind:,} days before --as-of {self.day}: the "

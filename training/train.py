@@ -86,6 +86,7 @@ from training.datasets import (
     TaskData,
     build_task_data,
     check_split,
+    events_end,
     events_up_to,
     holdout_groups,
     label_rate,
@@ -101,10 +102,12 @@ __all__ = [
     "RULE_BOOSTER_PARAMS",
     "RULE_GRID",
     "RULE_ROUNDS",
+    "STALE_EVENTS_DAYS",
     "BoosterFit",
     "Holdout",
     "TrainConfig",
     "TrainResult",
+    "check_events_end",
     "fit_rule_booster",
     "train_task",
 ]
@@ -604,6 +607,74 @@ def _evaluate_rule_bundle(
     )
 
 
+STALE_EVENTS_DAYS: Final = 7
+"""Most days the events may end before ``--as-of`` and still train (with a warning).
+
+A feed with no orders on weekends or holidays ends on its last working day: exported on a Monday
+morning it ends on the Friday, 3 days before a Monday ``--as-of`` (2 before a Sunday month end),
+and a holiday adds days. With one day allowed, such an export was refused every Monday and a
+weekly ``guanxi cycle`` skipped its retraining each time. A week covers weekends and holidays;
+events that end further back are an extract not refreshed, and are refused."""
+
+
+def check_events_end(events: pl.DataFrame, as_of: date, horizon: int) -> str | None:
+    """Refuse events that end too long before ``as_of``; say it when they end a few days before.
+
+    The held-out labels read ``(as_of - horizon, as_of]`` (:mod:`models.labels`): the days the
+    events lack count as no order (a churner of every customer who would have ordered then, the
+    other tasks' positives missed) and the model is graded on them. Where the events end is read
+    from all of them (:func:`training.datasets.events_end`), not from those up to ``as_of``: an
+    ``as_of`` on a day without events, inside events that go on, lacks nothing.
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Validated events, every one (not only those up to ``as_of``).
+    as_of : datetime.date
+        Training day.
+    horizon : int
+        Label window in days.
+
+    Returns
+    -------
+    str or None
+        For events that end 2 to :data:`STALE_EVENTS_DAYS` days before ``as_of``, a warning
+        naming their last day, the days of the held-out horizon without events and the
+        ``--as-of`` to pass if the export is early; None when they end a day before (an export
+        of the morning of ``as_of``) or later, or there is no event (:func:`train_task` says
+        so).
+
+    Raises
+    ------
+    InsufficientDataError
+        If they end more than :data:`STALE_EVENTS_DAYS` days before ``as_of``, or the held-out
+        horizon would see none of its days (``--horizon 1`` and events a day short).
+    """
+    if events.is_empty():  # train_task says there is no event
+        return None
+    through, behind = events_end(events, as_of)
+    if behind <= 0:
+        return None
+    test_day = as_of - timedelta(days=horizon)
+    seen = min(max((through - test_day).days, 0), horizon)
+    if behind > STALE_EVENTS_DAYS or seen == 0:
+        raise InsufficientDataError(
+            f"the events end on {through}, {counted(behind, 'days')} before --as-of {as_of}: the "
+            f"labels of the horizon after the held-out cutoff {test_day} would see {seen:,} of "
+            f"its {counted(horizon, 'days')}, the days without events read as no order; pass "
+            f"the events up to {as_of}, or --as-of {through}"
+        )
+    if behind == 1:
+        return None
+    return (
+        f"warning: the events end on {through}, {behind:,} days before --as-of {as_of}: the "
+        f"held-out labels' {horizon:,}-day horizon has no events on its last {behind:,} days "
+        f"({through + timedelta(days=1)} to {as_of}) and reads them as no order (up to "
+        f"{STALE_EVENTS_DAYS:,} days are taken for a weekend or holidays); if the export is "
+        f"early, pass --as-of {through}"
+    )
+
+
 def train_task(
     events: pl.DataFrame,
     customers: pl.DataFrame | None,
@@ -651,8 +722,8 @@ def train_task(
         If the task is unknown or not a classifier (``binary`` or ``ranked``).
     InsufficientDataError
         If the data cannot support the split (the message says what to change), or the events
-        end more than a day before ``as_of``: the held-out labels would read the days they lack
-        as no order.
+        end more than :data:`STALE_EVENTS_DAYS` days before ``as_of`` (:func:`check_events_end`;
+        from 2 days, ``progress`` receives its warning).
     """
     spec = get_task(task)
     if spec.kind not in ("binary", "ranked"):
@@ -665,25 +736,13 @@ def train_task(
     ranking = is_ranking(objective)
     if ranking and spec.kind != "ranked":
         raise ValueError(f"objective {objective} ranks a customer's categories; {task} is not")
+    short = check_events_end(events, as_of, horizon)  # before the events are cut to as_of
+    if short is not None:
+        _say(progress, f"{task}: {short}")
     events = events_up_to(events, as_of)
     if events.is_empty():
         raise InsufficientDataError(f"no events on or before {as_of}: pass a later --as-of")
     first_day: date = events["ts"].min().date()  # type: ignore[union-attr]
-    last_day: date = events["ts"].max().date()  # type: ignore[union-attr]
-    behind = (as_of - last_day).days
-    if behind > 1:
-        # the held-out labels read (as_of - horizon, as_of]: the days the events lack count as
-        # no order (every customer who would have ordered then a churner, the other tasks'
-        # positives missed) and the model is graded on them; all of them lacking made churn all
-        # positive, the other tasks all negative. A day behind is an export of the day before.
-        test_day = as_of - timedelta(days=horizon)
-        seen = max((last_day - test_day).days, 0)
-        raise InsufficientDataError(
-            f"the events end on {last_day}, {behind:,} days before --as-of {as_of}: the labels "
-            f"of the horizon after the held-out cutoff {test_day} would see {seen:,} of its "
-            f"{horizon:,} days, the days without events read as no order; pass --as-of "
-            f"{last_day}"
-        )
     plan: CutoffPlan = plan_cutoffs(
         first_day,
         as_of,

@@ -874,6 +874,41 @@ def test_events_that_end_a_horizon_before_the_day_are_refused_and_the_last_day_s
     get_settings.cache_clear()
 
 
+def test_a_monday_cycle_retrains_on_events_that_end_on_the_friday(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+) -> None:
+    """review49 M1: with a day of slack, ``guanxi train`` refused events 3 days short, so a
+    weekly cycle of a feed with no weekend orders skipped its retraining every Monday (the
+    retrain step records the refusal as ``skipped`` and the cycle completes). A week short is
+    still skipped, with the refusal's reason."""
+    now = datetime.now(UTC)
+    day = pl.col("ts").dt.date()
+    read = read_events(sample / "events.parquet", now=now)
+    # 56 days of events: a retraining past the check of where they end stops at the plan
+    friday = read.filter((day > date(2025, 10, 31)) & (day <= date(2025, 12, 26)))
+    people = read_customers(sample / "customers.parquet", now=now)
+    sources = connectors.inputs(
+        str(sample / "events.parquet"), customers=str(sample / "customers.parquet")
+    )
+    skipped, said = {}, {}
+    for monday in (date(2025, 12, 29), date(2026, 1, 5)):
+        console = Console(record=True, width=200)
+        run = _Run(sources, monday, CycleConfig(tasks=("churn",)), get_settings().home, console)
+        run._data = (friday, people)
+        step = run.retrain({"steps": {"drift": {"summary": {}}}})["churn"]
+        assert step["retrained"] is False and step["reasons"] == ["no champion"]
+        skipped[monday], said[monday] = step["skipped"], " ".join(console.export_text().split())
+    assert skipped[date(2025, 12, 29)].startswith("history is")
+    assert (
+        "churn: warning: the events end on 2025-12-26, 3 days before --as-of"
+        in said[date(2025, 12, 29)]
+    )
+    assert skipped[date(2026, 1, 5)].startswith(
+        "the events end on 2025-12-26, 10 days before --as-of 2026-01-05"
+    )
+
+
 def test_customers_with_events_not_in_the_customers_file_are_said_by_the_snapshot_step(
     events: Path, local_tracking: Path, tmp_path: Path
 ) -> None:

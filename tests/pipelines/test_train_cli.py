@@ -261,6 +261,45 @@ def test_a_timeout_not_above_zero_is_refused_before_any_work(
     assert mlflow.get_experiment_by_name("guanxi-churn") is None or _runs().empty
 
 
+def _train_real(cli: CliRunner, events: pl.DataFrame, sample: Path, tmp_path: Path, *extra: str):
+    """Run ``guanxi train`` with the real ``train_task`` on ``events`` (written to a file)."""
+    path = tmp_path / "events.parquet"
+    events.write_parquet(path)
+    args = ["train", "--task", "churn", "--events", str(path), "--trials", "1", *extra]
+    args += ["--customers", str(sample / "customers.parquet")]
+    out = cli.invoke(app, args, env={"COLUMNS": "200"})
+    return out, " ".join(out.output.split())
+
+
+def _events(sample: Path) -> pl.DataFrame:
+    return pl.read_parquet(sample / "events.parquet")
+
+
+def test_events_a_weekend_short_train_with_a_warning_line(cli, sample, tmp_path) -> None:
+    """review49 M1: a Monday-morning export of a feed with no weekend orders ends on the Friday,
+    3 days before --as-of: it was refused; it trains, saying in a warning line what the held-out
+    labels lack and the --as-of to pass if the export is early. A week short is refused."""
+    day = pl.col("ts").dt.date()
+    friday = _events(sample).filter((day > pl.date(2025, 10, 31)) & (day <= pl.date(2025, 12, 26)))
+    # 56 days of events: past the check of where they end, the plan refuses them
+    out, said = _train_real(cli, friday, sample, tmp_path, "--as-of", "2025-12-29")
+    assert out.exit_code == 1, out.output
+    assert (
+        "churn: warning: the events end on 2025-12-26, 3 days before --as-of 2025-12-29: the "
+        "held-out labels' 90-day horizon has no events on its last 3 days (2025-12-27 to "
+        "2025-12-29) and reads them as no order"
+    ) in said
+    assert "if the export is early, pass --as-of 2025-12-26" in said
+    assert "cannot train: history is" in said
+    out, said = _train_real(cli, friday, sample, tmp_path, "--as-of", "2026-01-03")
+    assert out.exit_code == 1, out.output
+    assert "warning" not in said
+    assert (
+        "cannot train: the events end on 2025-12-26, 8 days before --as-of 2026-01-03: "
+    ) in said
+    assert said.rstrip().endswith("pass the events up to 2026-01-03, or --as-of 2025-12-26")
+
+
 def test_dead_tracking_server_fails_with_clear_message(
     cli, sample, monkeypatch, tiny_bundle, tiny_data
 ) -> None:
