@@ -845,12 +845,13 @@ def check_split(
     min_rows: int,
     min_positives: int,
     max_cutoffs: int | None = None,
+    more_customers: str = "use the events of more customers",
 ) -> None:
     """Stop when a split has too few rows, positives or negatives.
 
-    The message says what ``guanxi train`` lets a user change: the events (more customers, more
-    history), the ``--horizon`` for too few positives or negatives; never the minimums, which
-    no option sets.
+    The message says what ``guanxi train`` lets a user change: more customers (``more_customers``
+    says how), more history, the ``--horizon`` for too few positives or negatives; never the
+    minimums, which no option sets.
 
     Parameters
     ----------
@@ -867,6 +868,9 @@ def check_split(
     max_cutoffs : int, optional
         The most cutoffs the split takes (the training split's ``n_cutoffs``): with fewer, more
         history adds cutoffs, and the message on too few rows says so.
+    more_customers : str, default "use the events of more customers"
+        How the split gets more customers, as the caller knows it: e.g. a higher
+        ``--max-customers`` when that option sampled them (:func:`training.train.train_task`).
 
     Raises
     ------
@@ -877,7 +881,7 @@ def check_split(
     positives = int(np.sum(y))
     negatives = len(y) - positives
     if len(y) < min_rows:
-        more = "use the events of more customers"
+        more = more_customers
         if max_cutoffs is not None and len(cutoffs) < max_cutoffs:
             more += (
                 f", or more history ({counted(len(cutoffs), 'cutoffs')} of up to {max_cutoffs:,})"
@@ -891,7 +895,7 @@ def check_split(
             raise InsufficientDataError(
                 f"the {name} split (cutoff {days}) has {counted(count, f'{kind} labels')} among "
                 f"{counted(len(y), 'rows')}; need at least {min_positives:,}: use a different "
-                "--horizon or the events of more customers"
+                f"--horizon, or {more_customers}"
             )
 
 

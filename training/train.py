@@ -675,6 +675,25 @@ def check_events_end(events: pl.DataFrame, as_of: date, horizon: int) -> str | N
     )
 
 
+def _more_customers(spec: TaskSpec, cfg: TrainConfig, data: TaskData) -> str:
+    """Say how a split short of rows or labels gets more customers, by the options that apply.
+
+    A higher ``--max-customers`` when it sampled the split's population (the sample weighs every
+    row of its cutoff ``1 / rate``, so the cutoff's lightest row weighs more than 1; the row
+    cap keeps the rarer label's customers whole, at the sample's weight), else the events of
+    more customers; and a longer ``--active-days`` when it narrows the task's population (churn,
+    referral: the population's description names it).
+    """
+    lightest = pd.Series(data.weight).groupby(data.cutoffs).min()
+    if cfg.max_customers is not None and bool((lightest > 1).any()):
+        more = f"raise --max-customers ({cfg.max_customers:,}; 0 keeps every customer)"
+    else:
+        more = "use the events of more customers"
+    if "{active_days}" in spec.population.description:
+        more += f", or a longer --active-days ({cfg.active_days:,})"
+    return more
+
+
 def train_task(
     events: pl.DataFrame,
     customers: pl.DataFrame | None,
@@ -816,6 +835,7 @@ def train_task(
             min_rows=cfg.min_customers,
             min_positives=cfg.min_positives,
             max_cutoffs=most,
+            more_customers=_more_customers(spec, cfg, data),
         )
 
     scored, rule = _baselines(spec, events, train, test)
@@ -829,6 +849,7 @@ def train_task(
         (plan.validation,),
         min_rows=cfg.min_customers,
         min_positives=cfg.min_positives,
+        more_customers=_more_customers(spec, cfg, valid),
     )
     missing = missing_summary(test.X)
     _say(

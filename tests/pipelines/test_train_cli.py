@@ -300,6 +300,16 @@ def test_events_a_weekend_short_train_with_a_warning_line(cli, sample, tmp_path)
     assert said.rstrip().endswith("pass the events up to 2026-01-03, or --as-of 2025-12-26")
 
 
+def test_too_few_rows_of_a_max_customers_sample_say_to_raise_it(cli, sample, tmp_path) -> None:
+    """review49 M2: ``--max-customers`` below the customers there are was told "use the events
+    of more customers"; the option that cut them is named."""
+    out, said = _train_real(
+        cli, _events(sample), sample, tmp_path, "--as-of", "2025-12-31", "--max-customers", "50"
+    )
+    assert out.exit_code == 1, out.output
+    assert "raise --max-customers (50; 0 keeps every customer), or a longer --active-days" in said
+
+
 def test_dead_tracking_server_fails_with_clear_message(
     cli, sample, monkeypatch, tiny_bundle, tiny_data
 ) -> None:

@@ -137,6 +137,14 @@ def test_check_split_messages() -> None:
     with pytest.raises(InsufficientDataError) as caught:
         check_split("train", y, two, min_rows=1000, min_positives=1, max_cutoffs=2)
     assert str(caught.value).endswith(": use the events of more customers")
+    # review49 M2: the caller says how more customers come (--max-customers when it sampled them)
+    raise_cap = "raise --max-customers (150; 0 keeps every customer)"
+    with pytest.raises(InsufficientDataError) as caught:
+        check_split("test", y, two, min_rows=1000, min_positives=1, more_customers=raise_cap)
+    assert str(caught.value).endswith(f": {raise_cap}")
+    with pytest.raises(InsufficientDataError) as caught:
+        check_split("test", y, two, min_rows=1, min_positives=400, more_customers=raise_cap)
+    assert str(caught.value).endswith(f": use a different --horizon, or {raise_cap}")
     one = np.array([1] + [0] * 1200)
     with pytest.raises(InsufficientDataError, match=r" 1 positive label among 1,201 rows; need"):
         check_split("train", one, [date(2025, 1, 1)], min_rows=100, min_positives=5)

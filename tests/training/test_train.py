@@ -31,7 +31,7 @@ from models.rules import POPULARITY_WINDOW_DAYS, CategoryAffinityRule, category_
 from models.tasks import CATEGORY_INPUTS_KEY, Baseline, get_task, task_names
 from pipelines.sample import _POPULARITY, CATEGORIES, CATEGORY_AFFINITY
 from tests.training.conftest import AS_OF, load_sample
-from training.datasets import InsufficientDataError, build_task_data, compact_events
+from training.datasets import InsufficientDataError, TaskData, build_task_data, compact_events
 from training.train import TrainConfig, TrainResult, fit_rule_booster, train_task
 
 FAST = TrainConfig(trials=3, seed=1, nthread=1, shap_rows=200)
@@ -273,6 +273,45 @@ def test_a_horizon_the_events_miss_whole_is_refused_however_few_days_they_lack(
     assert "would see 0 of its 5 days" in refused
     refused, said = _short_of(short, customers, date(2026, 1, 4), horizon=6)  # sees 1 day
     assert refused.startswith("history is") and "last 5 days" in said[0]
+
+
+def test_too_few_rows_of_a_max_customers_sample_say_to_raise_it(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    """review49 M2: --max-customers 150 of 1,500 customers was told "use the events of more
+    customers", which the user has: their own option cut them, and --active-days (churn's
+    population) went unsaid."""
+    events, customers = small_sample
+    config = replace(FAST, max_customers=150)
+    with pytest.raises(InsufficientDataError) as caught:
+        train_task(events, customers, "churn", AS_OF, 90, config)
+    assert str(caught.value).endswith(
+        ": raise --max-customers (150; 0 keeps every customer), or a longer --active-days (365)"
+    )
+
+
+def test_more_customers_names_the_options_that_apply() -> None:
+    """review49 M2: the cap only when it sampled a cutoff; --active-days only for a population
+    it narrows (churn's, not cross-sell's)."""
+    cutoffs = [date(2025, 9, 1)] * 2 + [date(2025, 10, 1)] * 2
+    index = pd.MultiIndex.from_arrays([cutoffs, [1, 2, 1, 2]], names=["cutoff", "customer_id"])
+    x = pd.DataFrame({"a": [0.0] * 4}, index=index)
+    whole = TaskData(X=x, y=np.array([0, 1, 0, 1]), weight=np.ones(4))
+    sampled = replace(whole, weight=np.array([1.0, 1.0, 4.0, 4.0]))
+    more = train_module._more_customers
+    churn, cross_sell = get_task("churn"), get_task("cross_sell")
+    assert more(churn, FAST, whole) == (
+        "use the events of more customers, or a longer --active-days (365)"
+    )
+    assert more(cross_sell, replace(FAST, max_customers=100), sampled) == (
+        "raise --max-customers (100; 0 keeps every customer)"
+    )
+    assert more(cross_sell, replace(FAST, max_customers=None), sampled) == (
+        "use the events of more customers"
+    )
+    # the row cap weighs the sampled label's rows only: the rarer's weigh 1
+    capped_rows = replace(whole, weight=np.array([1.0, 1.0, 1.0, 3.0]))
+    assert more(cross_sell, FAST, capped_rows) == "use the events of more customers"
 
 
 def test_a_39_week_history_trains_with_a_13_week_horizon(
