@@ -25,6 +25,7 @@ checked before any data is read (:func:`models.registry.check_tracking`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -301,12 +302,16 @@ def check_timeout(timeout: float | None) -> float | None:
     Raises
     ------
     typer.BadParameter
-        If it is 0 or below, or not a number (nan), naming the option.
+        If it is 0 or below, or not a number (nan, said so), naming the option.
     """
     if timeout is not None and not timeout > 0:  # nan fails it too
+        # was "nan s would start no trial"
+        said = (
+            "nan is not a number" if math.isnan(timeout) else f"{timeout:g} s would start no trial"
+        )
         raise typer.BadParameter(
-            f"{timeout:g} s would start no trial: pass seconds above 0, or leave --timeout out "
-            "to run every --trials; nothing read",
+            f"{said}: pass seconds above 0, or leave --timeout out to run every --trials; "
+            "nothing read",
             param_hint="--timeout",
         )
     return timeout

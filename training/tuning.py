@@ -40,8 +40,8 @@ _VALID: Final = "valid"
 class NoTrialCompletedError(RuntimeError):
     """No Optuna trial of a search completed (:func:`tune`).
 
-    None started before the timeout, or every one was pruned or failed; ``guanxi train`` says it
-    as a refusal.
+    None started before the timeout (a trial that starts runs to its end: the pruner spares the
+    first three, and an error goes out of the search); ``guanxi train`` says it as a refusal.
     """
 
 
@@ -290,9 +290,11 @@ def tune(
     study.optimize(trial_value, n_trials=trials, timeout=timeout, callbacks=[report])
     if not best:
         elapsed = time.monotonic() - started
+        # a trial that starts runs to its end (the pruner spares the first 3, an error goes
+        # out of optimize): only a timeout passed before the first one leaves none
         raise NoTrialCompletedError(
-            f"no Optuna trial completed in {elapsed:.0f} s ({len(study.trials)} tried); "
-            "raise --trials or --timeout, or turn pruning off"
+            f"no Optuna trial completed in {elapsed:.0f} s ({len(study.trials)} tried): "
+            "raise --timeout, or leave it out to run every --trials"
         )
     return TuneResult(
         params=best["params"], value=best["value"], booster=best["booster"], study=study

@@ -236,7 +236,7 @@ def test_a_search_with_no_completed_trial_is_a_one_line_refusal(
 ) -> None:
     """qa47 H4: "no Optuna trial completed" came out of ``guanxi train`` as a 40-line traceback;
     it is refused as the data checks are, the run ended FAILED and nothing registered."""
-    said = "no Optuna trial completed in 0 s (0 tried); raise --trials or --timeout"
+    said = "no Optuna trial completed in 0 s (0 tried): raise --timeout, or leave it out"
     fail = NoTrialCompletedError(said)
     out, _ = _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "A"), fail=fail)
     assert out.exit_code == 1, out.output
@@ -259,6 +259,14 @@ def test_a_timeout_not_above_zero_is_refused_before_any_work(
     assert "--timeout" in out.output and "0" in out.output
     assert fake.calls == []
     assert mlflow.get_experiment_by_name("guanxi-churn") is None or _runs().empty
+
+
+def test_a_timeout_not_a_number_is_said_so(cli, sample, monkeypatch, tiny_bundle, tiny_data):
+    """review49 L3: ``--timeout nan`` was refused as "nan s would start no trial"."""
+    result = _result(tiny_bundle, tiny_data, "A")
+    out, fake = _train(cli, sample, monkeypatch, result, extra=("--timeout", "nan"))
+    assert out.exit_code == 2 and fake.calls == []
+    assert "nan is not a number: pass seconds above 0" in " ".join(out.output.split())
 
 
 def _train_real(cli: CliRunner, events: pl.DataFrame, sample: Path, tmp_path: Path, *extra: str):
