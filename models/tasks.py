@@ -231,6 +231,15 @@ class Population:
     notes: tuple[tuple[str, str], ...] = ()
     default_active_days: int = DEFAULT_ACTIVE_DAYS
 
+    @property
+    def uses_active_days(self) -> bool:
+        """Whether the activity window narrows the population: its filter reads ``active_days``.
+
+        Read from the expression itself (its text at two windows), not from
+        :attr:`description`, which may name the window or not.
+        """
+        return str(self.eligible(1)) != str(self.eligible(2))
+
     def select(self, snapshot: pl.DataFrame, active_days: int) -> pl.DataFrame:
         """Return the eligible customers of a snapshot.
 

@@ -730,7 +730,10 @@ class _Run:
                 done[task] = {"retrained": True, "version": today[0].version, "reasons": reasons}
                 continue
             events, customers = self.data()
-            config = TrainConfig(trials=self.config.trials, seed=self.config.seed)
+            # the cycle takes no sampling option of guanxi train: its refusals name none
+            config = TrainConfig(
+                trials=self.config.trials, seed=self.config.seed, sampling_options=False
+            )
             try:
                 outcome = run_training(
                     task,

@@ -52,8 +52,8 @@ saying what to change from the command line (a shorter horizon, more history, mo
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
 
@@ -338,11 +338,16 @@ class TaskData:
         0/1 labels, aligned with ``X``.
     weight : numpy.ndarray
         Row weights: 1, or ``1 / rate`` for negatives kept at a sampling ``rate``.
+    rates : dict of datetime.date to float, optional
+        The rate each cutoff's population was sampled at (:func:`sample_customers`, 1.0 when
+        whole; :func:`build_task_data` fills it): a row weighing more than ``1 / rate`` was
+        sampled by the row cap (:meth:`subsample`) as well.
     """
 
     X: pd.DataFrame
     y: np.ndarray
     weight: np.ndarray
+    rates: dict[date, float] = field(default_factory=dict)
 
     @property
     def cutoffs(self) -> np.ndarray:
@@ -377,7 +382,9 @@ class TaskData:
         TaskData
             The subset.
         """
-        return TaskData(X=self.X.loc[mask], y=self.y[mask], weight=self.weight[mask])
+        return TaskData(
+            X=self.X.loc[mask], y=self.y[mask], weight=self.weight[mask], rates=self.rates
+        )
 
     def subsample(self, max_rows: int, seed: int = 0) -> TaskData:
         """Keep about ``max_rows`` rows, sampling whole customers stratified by label, weighted.
@@ -417,7 +424,8 @@ class TaskData:
             rate = np.where(rare, 1.0, (max_rows - n_rare) / (n - n_rare))
         kept = np.random.default_rng(seed).random(len(uniques)) < rate
         keep, row_rate = kept[codes], rate[codes]
-        return TaskData(X=self.X.loc[keep], y=self.y[keep], weight=(self.weight / row_rate)[keep])
+        weight = (self.weight / row_rate)[keep]
+        return TaskData(X=self.X.loc[keep], y=self.y[keep], weight=weight, rates=self.rates)
 
 
 def sample_customers(
@@ -665,7 +673,8 @@ def build_task_data(
     Returns
     -------
     data : TaskData
-        Rows of every cutoff (in the order of ``cutoffs``).
+        Rows of every cutoff (in the order of ``cutoffs``), with each cutoff's population
+        sampling rate (:attr:`TaskData.rates`).
     feature_names : list of str
         The model inputs, in column order.
     """
@@ -706,6 +715,7 @@ def build_task_data(
         X = model_frame(task, snapshot, names, cats, stats)  # noqa: N806
         del snapshot  # the next cutoff's snapshot is built without this one in memory
         part = _labelled(X, labels_frame, cutoff, weight)
+        part.rates = {cutoff: rate}
         del X, labels_frame
         parts[i] = part
     ordered = [parts[i] for i in range(len(cutoffs))]
@@ -715,6 +725,7 @@ def build_task_data(
         X=pd.concat([p.X for p in ordered]),
         y=np.concatenate([p.y for p in ordered]),
         weight=np.concatenate([p.weight for p in ordered]),
+        rates={c: r for p in ordered for c, r in p.rates.items()},
     )
     return data, names or []
 
@@ -845,7 +856,7 @@ def check_split(
     min_rows: int,
     min_positives: int,
     max_cutoffs: int | None = None,
-    more_customers: str = "use the events of more customers",
+    more_customers: Callable[[], str] | None = None,
 ) -> None:
     """Stop when a split has too few rows, positives or negatives.
 
@@ -868,9 +879,10 @@ def check_split(
     max_cutoffs : int, optional
         The most cutoffs the split takes (the training split's ``n_cutoffs``): with fewer, more
         history adds cutoffs, and the message on too few rows says so.
-    more_customers : str, default "use the events of more customers"
-        How the split gets more customers, as the caller knows it: e.g. a higher
-        ``--max-customers`` when that option sampled them (:func:`training.train.train_task`).
+    more_customers : callable, optional
+        Says how the split gets more customers, as the caller knows it: e.g. a higher
+        ``--max-customers`` when that option sampled them (:func:`training.train.train_task`);
+        called only for a refusal. None: "use the events of more customers".
 
     Raises
     ------
@@ -880,8 +892,12 @@ def check_split(
     days = ", ".join(str(c) for c in cutoffs)
     positives = int(np.sum(y))
     negatives = len(y) - positives
+
+    def more_of() -> str:
+        return "use the events of more customers" if more_customers is None else more_customers()
+
     if len(y) < min_rows:
-        more = more_customers
+        more = more_of()
         if max_cutoffs is not None and len(cutoffs) < max_cutoffs:
             more += (
                 f", or more history ({counted(len(cutoffs), 'cutoffs')} of up to {max_cutoffs:,})"
@@ -895,7 +911,7 @@ def check_split(
             raise InsufficientDataError(
                 f"the {name} split (cutoff {days}) has {counted(count, f'{kind} labels')} among "
                 f"{counted(len(y), 'rows')}; need at least {min_positives:,}: use a different "
-                f"--horizon, or {more_customers}"
+                f"--horizon, or {more_of()}"
             )
 
 

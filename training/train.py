@@ -169,6 +169,11 @@ class TrainConfig:
     objective : str, optional
         XGBoost objective, whatever the task's spec says (None: the spec's
         :attr:`models.tasks.TaskSpec.objective`); a ranking objective needs a ranked task.
+    sampling_options : bool, default True
+        Whether the user sets ``max_customers``, ``max_rows_per_cutoff`` and ``active_days``
+        (``guanxi train``'s options): a refusal for too few rows or labels then names the ones
+        that narrowed the split. ``guanxi cycle``, which takes none of them, sets False: its
+        refusals say the defaults it trains with instead.
     """
 
     trials: int = 20
@@ -187,6 +192,7 @@ class TrainConfig:
     shap_rows: int = 1000
     value_inputs: bool | None = None
     objective: str | None = None
+    sampling_options: bool = True
 
 
 class Holdout(NamedTuple):
@@ -678,20 +684,43 @@ def check_events_end(events: pl.DataFrame, as_of: date, horizon: int) -> str | N
 def _more_customers(spec: TaskSpec, cfg: TrainConfig, data: TaskData) -> str:
     """Say how a split short of rows or labels gets more customers, by the options that apply.
 
-    A higher ``--max-customers`` when it sampled the split's population (the sample weighs every
-    row of its cutoff ``1 / rate``, so the cutoff's lightest row weighs more than 1; the row
-    cap keeps the rarer label's customers whole, at the sample's weight), else the events of
-    more customers; and a longer ``--active-days`` when it narrows the task's population (churn,
-    referral: the population's description names it).
+    What narrowed the split is read from its data: ``max_customers`` sampled a cutoff whose
+    population rate is below 1 (:attr:`training.datasets.TaskData.rates`), the row cap one with
+    a row weighing more than ``1 / rate`` (:meth:`training.datasets.TaskData.subsample`; not
+    the weights alone, which the row cap raises above 1 when it samples every customer at one
+    rate), and ``active_days`` narrows a population whose filter reads it
+    (:attr:`models.tasks.Population.uses_active_days`). With
+    :attr:`TrainConfig.sampling_options`, a higher ``--max-customers`` or
+    ``--max-rows-per-cutoff`` and a longer ``--active-days`` are named; without them
+    (``guanxi cycle``), the defaults it trains with. Called only for a refusal
+    (:func:`training.datasets.check_split`).
     """
-    lightest = pd.Series(data.weight).groupby(data.cutoffs).min()
-    if cfg.max_customers is not None and bool((lightest > 1).any()):
-        more = f"raise --max-customers ({cfg.max_customers:,}; 0 keeps every customer)"
-    else:
-        more = "use the events of more customers"
-    if "{active_days}" in spec.population.description:
-        more += f", or a longer --active-days ({cfg.active_days:,})"
-    return more
+    rates = data.rates
+    customers = cfg.max_customers is not None and any(r < 1 for r in rates.values())
+    floor = pd.Series(data.cutoffs).map(lambda c: 1 / rates.get(c, 1.0)).to_numpy(np.float64)
+    rows = cfg.max_rows_per_cutoff is not None and bool(np.any(data.weight > floor))
+    window = spec.population.uses_active_days
+    if cfg.sampling_options:
+        raised = [
+            f"--max-customers ({cfg.max_customers:,}; 0 keeps every customer)" if customers else "",
+            f"--max-rows-per-cutoff ({cfg.max_rows_per_cutoff:,}; 0 keeps every row)"
+            if rows
+            else "",
+        ]
+        named = " or ".join(r for r in raised if r)
+        more = f"raise {named}" if named else "use the events of more customers"
+        return more + (f", or a longer --active-days ({cfg.active_days:,})" if window else "")
+    defaults = [
+        f"a sample of {cfg.max_customers:,} customers of a cutoff" if customers else "",
+        f"{cfg.max_rows_per_cutoff:,} rows of a training cutoff" if rows else "",
+        spec.population.description.format(active_days=cfg.active_days) if window else "",
+    ]
+    said = ", ".join(d for d in defaults if d)
+    return "use the events of more customers" + (
+        f" (guanxi cycle trains with the defaults: {said}; guanxi train sets others)"
+        if said
+        else ""
+    )
 
 
 def train_task(
@@ -835,7 +864,7 @@ def train_task(
             min_rows=cfg.min_customers,
             min_positives=cfg.min_positives,
             max_cutoffs=most,
-            more_customers=_more_customers(spec, cfg, data),
+            more_customers=functools.partial(_more_customers, spec, cfg, data),
         )
 
     scored, rule = _baselines(spec, events, train, test)
@@ -849,7 +878,7 @@ def train_task(
         (plan.validation,),
         min_rows=cfg.min_customers,
         min_positives=cfg.min_positives,
-        more_customers=_more_customers(spec, cfg, valid),
+        more_customers=functools.partial(_more_customers, spec, cfg, valid),
     )
     missing = missing_summary(test.X)
     _say(

@@ -140,11 +140,15 @@ def test_check_split_messages() -> None:
     # review49 M2: the caller says how more customers come (--max-customers when it sampled them)
     raise_cap = "raise --max-customers (150; 0 keeps every customer)"
     with pytest.raises(InsufficientDataError) as caught:
-        check_split("test", y, two, min_rows=1000, min_positives=1, more_customers=raise_cap)
+        check_split(
+            "test", y, two, min_rows=1000, min_positives=1, more_customers=lambda: raise_cap
+        )
     assert str(caught.value).endswith(f": {raise_cap}")
     with pytest.raises(InsufficientDataError) as caught:
-        check_split("test", y, two, min_rows=1, min_positives=400, more_customers=raise_cap)
+        check_split("test", y, two, min_rows=1, min_positives=400, more_customers=lambda: raise_cap)
     assert str(caught.value).endswith(f": use a different --horizon, or {raise_cap}")
+    # review51 L1: the hint is worked out only for a refusal
+    check_split("test", y, two, min_rows=1, min_positives=1, more_customers=pytest.fail)
     one = np.array([1] + [0] * 1200)
     with pytest.raises(InsufficientDataError, match=r" 1 positive label among 1,201 rows; need"):
         check_split("train", one, [date(2025, 1, 1)], min_rows=100, min_positives=5)
@@ -297,6 +301,7 @@ def test_sampled_customers_keep_all_their_rows_and_weights_scale_back(
         events, customers, "cross_sell", cutoffs, 90, max_customers=cap, seed=5
     )
     assert sampled_names == names
+    assert full.rates == dict.fromkeys(cutoffs, 1.0)
     for cutoff in cutoffs:
         part = sampled.at([cutoff])
         kept = part.X.index.get_level_values("customer_id").unique()
@@ -308,6 +313,8 @@ def test_sampled_customers_keep_all_their_rows_and_weights_scale_back(
         np.testing.assert_array_equal(part.y, rows.y[mine])
         rate = cap / per_cutoff[cutoff]
         np.testing.assert_allclose(part.weight, 1 / rate)
+        # review51 L2: the rate is kept, so a refusal can tell this sample from the row cap's
+        assert part.rates[cutoff] == sampled.rates[cutoff] == pytest.approx(rate)
         # weighted counts estimate the whole cutoff's, and the positive rate needs no weights
         assert part.weight.sum() == pytest.approx(len(rows.y), rel=0.2)
         assert part.y.mean() == pytest.approx(rows.y.mean(), abs=0.03)

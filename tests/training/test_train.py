@@ -292,12 +292,20 @@ def test_too_few_rows_of_a_max_customers_sample_say_to_raise_it(
 
 def test_more_customers_names_the_options_that_apply() -> None:
     """review49 M2: the cap only when it sampled a cutoff; --active-days only for a population
-    it narrows (churn's, not cross-sell's)."""
-    cutoffs = [date(2025, 9, 1)] * 2 + [date(2025, 10, 1)] * 2
+    it narrows (churn's, not cross-sell's). review51 L2: which option sampled is read from the
+    population's sampling rate of each cutoff, not from the weights, which the row cap raises
+    too: a row cap that sampled every customer was named --max-customers. review51 L4: the
+    cycle takes none of these options, and its hint names none."""
+    september, october = date(2025, 9, 1), date(2025, 10, 1)
+    cutoffs = [september] * 2 + [october] * 2
     index = pd.MultiIndex.from_arrays([cutoffs, [1, 2, 1, 2]], names=["cutoff", "customer_id"])
     x = pd.DataFrame({"a": [0.0] * 4}, index=index)
-    whole = TaskData(X=x, y=np.array([0, 1, 0, 1]), weight=np.ones(4))
-    sampled = replace(whole, weight=np.array([1.0, 1.0, 4.0, 4.0]))
+    whole = TaskData(
+        X=x, y=np.array([0, 1, 0, 1]), weight=np.ones(4), rates={september: 1.0, october: 1.0}
+    )
+    sampled = replace(
+        whole, weight=np.array([1.0, 1.0, 4.0, 4.0]), rates={september: 1.0, october: 0.25}
+    )
     more = train_module._more_customers
     churn, cross_sell = get_task("churn"), get_task("cross_sell")
     assert more(churn, FAST, whole) == (
@@ -306,12 +314,45 @@ def test_more_customers_names_the_options_that_apply() -> None:
     assert more(cross_sell, replace(FAST, max_customers=100), sampled) == (
         "raise --max-customers (100; 0 keeps every customer)"
     )
-    assert more(cross_sell, replace(FAST, max_customers=None), sampled) == (
-        "use the events of more customers"
+    # the row cap sampled every customer at one rate (its rarer stratum as large as half the
+    # cap): every row weighs more than 1, and the population was whole
+    every_row = replace(whole, weight=np.array([1.0, 1.0, 3.0, 3.0]))
+    assert more(cross_sell, FAST, every_row) == (
+        "raise --max-rows-per-cutoff (200,000; 0 keeps every row)"
+    )
+    # both sampled a cutoff: both are named
+    both = replace(sampled, weight=np.array([1.0, 1.0, 4.0, 12.0]))
+    assert more(cross_sell, FAST, both) == (
+        "raise --max-customers (250,000; 0 keeps every customer) or --max-rows-per-cutoff "
+        "(200,000; 0 keeps every row)"
     )
     # the row cap weighs the sampled label's rows only: the rarer's weigh 1
     capped_rows = replace(whole, weight=np.array([1.0, 1.0, 1.0, 3.0]))
-    assert more(cross_sell, FAST, capped_rows) == "use the events of more customers"
+    assert more(cross_sell, FAST, capped_rows) == (
+        "raise --max-rows-per-cutoff (200,000; 0 keeps every row)"
+    )
+    assert more(cross_sell, FAST, whole) == "use the events of more customers"
+    # guanxi cycle trains with the defaults: no option of guanxi train named
+    cycle = replace(FAST, sampling_options=False)
+    said = more(churn, cycle, both)
+    assert "--max" not in said and "--active-days" not in said
+    assert said == (
+        "use the events of more customers (guanxi cycle trains with the defaults: a sample of "
+        "250,000 customers of a cutoff, 200,000 rows of a training cutoff, customers with an "
+        "order in the last 365 days; guanxi train sets others)"
+    )
+    assert more(cross_sell, cycle, whole) == "use the events of more customers"
+
+
+def test_a_population_says_whether_active_days_narrows_it() -> None:
+    """review51 L3: --active-days was named for a population whose description names it, not
+    one whose filter reads it."""
+    assert get_task("churn").population.uses_active_days
+    assert not get_task("cross_sell").population.uses_active_days
+    quiet = tasks_module.Population(
+        eligible=lambda days: pl.col("recency_days") < days, description="recent buyers"
+    )
+    assert quiet.uses_active_days
 
 
 def test_a_39_week_history_trains_with_a_13_week_horizon(
