@@ -103,6 +103,7 @@ __all__ = [
     "RULE_GRID",
     "RULE_ROUNDS",
     "STALE_EVENTS_DAYS",
+    "STALE_HORIZON_SHARE",
     "BoosterFit",
     "Holdout",
     "TrainConfig",
@@ -620,7 +621,18 @@ A feed with no orders on weekends or holidays ends on its last working day: expo
 morning it ends on the Friday, 3 days before a Monday ``--as-of`` (2 before a Sunday month end),
 and a holiday adds days. With one day allowed, such an export was refused every Monday and a
 weekly ``guanxi cycle`` skipped its retraining each time. A week covers weekends and holidays;
-events that end further back are an extract not refreshed, and are refused."""
+events that end further back are an extract not refreshed, and are refused. A short horizon
+takes fewer (:data:`STALE_HORIZON_SHARE`)."""
+
+STALE_HORIZON_SHARE: Final = 0.25
+"""Largest share of the held-out horizon that may be without events and still train.
+
+Beyond a day short (an export of the day before), events that end ``behind`` days before
+``--as-of`` are refused when ``behind > STALE_HORIZON_SHARE * horizon``, as well as beyond
+:data:`STALE_EVENTS_DAYS`: for churn a held-out window missing most of its days makes nearly
+every customer a positive, and the grade (and a promotion by it) rests on labels that are
+artefacts. A week is 8 % of the 90-day default; a Monday-morning export, 3 days short, trains
+from ``--horizon 12`` up, a week short from 28."""
 
 
 def check_events_end(events: pl.DataFrame, as_of: date, horizon: int) -> str | None:
@@ -644,17 +656,18 @@ def check_events_end(events: pl.DataFrame, as_of: date, horizon: int) -> str | N
     Returns
     -------
     str or None
-        For events that end 2 to :data:`STALE_EVENTS_DAYS` days before ``as_of``, a warning
-        naming their last day, the days of the held-out horizon without events and the
-        ``--as-of`` to pass if the export is early; None when they end a day before (an export
-        of the morning of ``as_of``) or later, or there is no event (:func:`train_task` says
-        so).
+        For events that end 2 to :data:`STALE_EVENTS_DAYS` days before ``as_of``, and no more
+        than :data:`STALE_HORIZON_SHARE` of the horizon, a warning naming their last day, the
+        days of the held-out horizon without events and the ``--as-of`` to pass if the export
+        is early; None when they end a day before (an export of the morning of ``as_of``) or
+        later, or there is no event (:func:`train_task` says so).
 
     Raises
     ------
     InsufficientDataError
-        If they end more than :data:`STALE_EVENTS_DAYS` days before ``as_of``, or the held-out
-        horizon would see none of its days (``--horizon 1`` and events a day short).
+        If they end more than :data:`STALE_EVENTS_DAYS` days before ``as_of``, or more than a
+        day and more than :data:`STALE_HORIZON_SHARE` of the horizon, or the held-out horizon
+        would see none of its days (``--horizon 1`` and events a day short).
     """
     if events.is_empty():  # train_task says there is no event
         return None
@@ -663,21 +676,25 @@ def check_events_end(events: pl.DataFrame, as_of: date, horizon: int) -> str | N
         return None
     test_day = as_of - timedelta(days=horizon)
     seen = min(max((through - test_day).days, 0), horizon)
-    if behind > STALE_EVENTS_DAYS or seen == 0:
+    slack = (
+        f"(up to {counted(STALE_EVENTS_DAYS, 'days')} and {STALE_HORIZON_SHARE:.0%} of the "
+        "horizon are taken for a weekend or holidays)"
+    )
+    too_much = behind > 1 and behind > STALE_HORIZON_SHARE * horizon
+    if behind > STALE_EVENTS_DAYS or too_much or seen == 0:
         raise InsufficientDataError(
             f"the events end on {through}, {counted(behind, 'days')} before --as-of {as_of}: the "
             f"labels of the horizon after the held-out cutoff {test_day} would see {seen:,} of "
-            f"its {counted(horizon, 'days')}, the days without events read as no order; pass "
-            f"the events up to {as_of}, or --as-of {through}"
+            f"its {counted(horizon, 'days')}, the days without events read as no order {slack}; "
+            f"pass the events up to {as_of}, or --as-of {through}"
         )
     if behind == 1:
         return None
     return (
-        f"warning: the events end on {through}, {behind:,} days before --as-of {as_of}: the "
-        f"held-out labels' {horizon:,}-day horizon has no events on its last {behind:,} days "
-        f"({through + timedelta(days=1)} to {as_of}) and reads them as no order (up to "
-        f"{STALE_EVENTS_DAYS:,} days are taken for a weekend or holidays); if the export is "
-        f"early, pass --as-of {through}"
+        f"the events end on {through}, {behind:,} days before --as-of {as_of}: the held-out "
+        f"labels' {horizon:,}-day horizon has no events on its last {behind:,} days "
+        f"({through + timedelta(days=1)} to {as_of}) and reads them as no order {slack}; if "
+        f"the export is early, pass --as-of {through}"
     )
 
 
@@ -786,7 +803,7 @@ def train_task(
         raise ValueError(f"objective {objective} ranks a customer's categories; {task} is not")
     short = check_events_end(events, as_of, horizon)  # before the events are cut to as_of
     if short is not None:
-        _say(progress, f"{task}: {short}")
+        _say(progress, f"{task}: warning: {short}")
     events = events_up_to(events, as_of)
     if events.is_empty():
         raise InsufficientDataError(f"no events on or before {as_of}: pass a later --as-of")

@@ -240,8 +240,8 @@ def test_events_up_to_a_week_short_train_with_a_warning_and_longer_are_refused(
     assert said == [
         "churn: warning: the events end on 2025-12-26, 3 days before --as-of 2025-12-29: the "
         "held-out labels' 90-day horizon has no events on its last 3 days (2025-12-27 to "
-        "2025-12-29) and reads them as no order (up to 7 days are taken for a weekend or "
-        "holidays); if the export is early, pass --as-of 2025-12-26"
+        "2025-12-29) and reads them as no order (up to 7 days and 25% of the horizon are taken "
+        "for a weekend or holidays); if the export is early, pass --as-of 2025-12-26"
     ]
     refused, said = _short_of(friday, customers, date(2026, 1, 2))  # 7 days
     assert refused.startswith("history is") and "7 days before --as-of 2026-01-02" in said[0]
@@ -250,7 +250,8 @@ def test_events_up_to_a_week_short_train_with_a_warning_and_longer_are_refused(
     assert refused == (
         "the events end on 2025-12-26, 8 days before --as-of 2026-01-03: the labels of the "
         "horizon after the held-out cutoff 2025-10-05 would see 82 of its 90 days, the days "
-        "without events read as no order; pass the events up to 2026-01-03, or --as-of 2025-12-26"
+        "without events read as no order (up to 7 days and 25% of the horizon are taken for a "
+        "weekend or holidays); pass the events up to 2026-01-03, or --as-of 2025-12-26"
     )
     assert train_module.STALE_EVENTS_DAYS == 7
 
@@ -271,8 +272,52 @@ def test_a_horizon_the_events_miss_whole_is_refused_however_few_days_they_lack(
     assert "would see 0 of its 1 day," in refused
     refused, _ = _short_of(short, customers, date(2026, 1, 4), horizon=5)
     assert "would see 0 of its 5 days" in refused
+    # review51 M1: 5 of 6 days without events trained, with a warning; now refused
     refused, said = _short_of(short, customers, date(2026, 1, 4), horizon=6)  # sees 1 day
-    assert refused.startswith("history is") and "last 5 days" in said[0]
+    assert "would see 1 of its 6 days" in refused and said == []
+
+
+@pytest.mark.parametrize(
+    ("as_of", "horizon", "seen"),
+    [
+        (date(2026, 1, 6), 8, 1),  # 7 of 8 days without events
+        (date(2026, 1, 6), 14, 7),  # half of them
+        (date(2026, 1, 6), 27, 20),  # 7 of 27: a day more than a quarter
+        (date(2026, 1, 2), 11, 8),  # a Monday export (3 days) below a 12-day horizon
+    ],
+)
+def test_events_short_of_more_than_a_quarter_of_the_horizon_are_refused(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame], as_of: date, horizon: int, seen: int
+) -> None:
+    """review51 M1: the week of slack trained held-out labels missing most of their days at a
+    short --horizon (7 of 8): for churn nearly every customer a positive, the grade resting on
+    it. More than STALE_HORIZON_SHARE of the horizon without events is refused too."""
+    events, customers = small_sample
+    short = events.filter(
+        (pl.col("ts").dt.date() > date(2025, 10, 31))
+        & (pl.col("ts").dt.date() <= date(2025, 12, 30))
+    )
+    refused, said = _short_of(short, customers, as_of, horizon=horizon)
+    assert said == []
+    assert f"would see {seen} of its {horizon} days" in refused
+    assert "(up to 7 days and 25% of the horizon are taken for a weekend or holidays)" in refused
+    assert train_module.STALE_HORIZON_SHARE == 0.25
+
+
+@pytest.mark.parametrize(("as_of", "horizon"), [(date(2026, 1, 2), 12), (date(2026, 1, 6), 28)])
+def test_events_short_of_a_quarter_of_the_horizon_or_less_train_with_the_warning(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame], as_of: date, horizon: int
+) -> None:
+    """review51 M1: a Monday-morning export (3 days) trains from a 12-day horizon up, a week
+    short from 28 days."""
+    events, customers = small_sample
+    short = events.filter(
+        (pl.col("ts").dt.date() > date(2025, 10, 31))
+        & (pl.col("ts").dt.date() <= date(2025, 12, 30))
+    )
+    refused, said = _short_of(short, customers, as_of, horizon=horizon)
+    assert refused.startswith("history is")
+    assert said[0].startswith("churn: warning: the events end on 2025-12-30")
 
 
 def test_too_few_rows_of_a_max_customers_sample_say_to_raise_it(
