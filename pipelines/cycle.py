@@ -35,7 +35,9 @@ single commands run:
     the step says so), trained on another feature set than this guanxi builds (after an
     upgrade: the value and score steps leave it out, saying so), whose features drifted
     beyond ``--max-drifted-share`` or whose scores drifted. A version already trained as of
-    ``D`` is reused, so a resumed run never registers a second one.
+    ``D`` is reused, so a resumed run never registers a second one. A retraining refused by
+    the data (too few rows, events too far short of ``D``) is recorded as ``skipped`` with its
+    reason; one on events a few days short records the warning (``warning``).
 ``promote``
     The gate (:func:`pipelines.promote.promote`) for each challenger of the ``retrain`` step.
 ``rescore``
@@ -750,6 +752,8 @@ class _Run:
                 done[task] = {"retrained": False, "reasons": reasons, "skipped": str(exc)}
                 continue
             done[task] = {"retrained": True, "version": outcome.version, "reasons": reasons}
+            if outcome.result.events_warning is not None:  # was said on the console only
+                done[task]["warning"] = outcome.result.events_warning
         for task, note in notes.items():  # the champion's, said with what the step did
             done[task]["champion"] = note
         return done

@@ -8,7 +8,8 @@ and JSON (``evaluation/``), the model card (``model_card.md``), the held-out row
 (:data:`models.registry.HOLDOUT_ARTIFACT`, used by ``guanxi promote``) and the model (a pyfunc
 from code with signature and input example). The model is then registered as ``<task>`` with the
 alias ``challenger``; the version's tags carry the grade, the feature-set version and the held-out
-metrics.
+metrics, and the run's and the version's the warning of events a few days short of the training
+day (``events_warning``, :attr:`training.train.TrainResult.events_warning`).
 
 For a task with a rule-backed version (:attr:`models.tasks.TaskSpec.rule_backing`: cross-sell's
 affinity rule) whose model's grade does not pass (:data:`pipelines.promote.PASSING_GRADES`), the
@@ -98,12 +99,17 @@ class TrainOutcome:
     rule_version: str | None = None
 
 
+def _warned(result: TrainResult) -> dict[str, str]:
+    """Return the run's and the version's tag of a warning about the events (none without one)."""
+    return {} if result.events_warning is None else {"events_warning": result.events_warning}
+
+
 def _log_result(result: TrainResult, extra: dict[str, Any]) -> dict[str, float]:
     """Log params, metrics, figures, tables, card and held-out rows on the active run."""
     log_dict_params({**result.params, **extra, "rule": result.rule})
     metrics = flatten_metrics(result.metrics)
     mlflow.log_metrics(metrics)
-    mlflow.set_tags({"grade": result.grade, "task": result.bundle.task})
+    mlflow.set_tags({"grade": result.grade, "task": result.bundle.task, **_warned(result)})
     mlflow.log_dict(
         {"grade": result.grade, "metrics": result.metrics, "rule": result.rule},
         registry.evaluation_path("metrics"),
@@ -213,6 +219,7 @@ def run_training(
             "feature_set_version": result.bundle.feature_set_version,
             "as_of": as_of.isoformat(),
             "horizon": horizon,
+            **_warned(result),  # events days short of as_of: the version keeps the warning
             **metrics,
         }
         rule_version, before = None, None

@@ -82,7 +82,8 @@ def model_card(
         ``held_out_unshifted`` (``ece`` and ``max_bin_gap`` without it).
     data : dict
         ``first_day``, ``rows`` per split, ``positive_rate`` per split, ``n_features``,
-        ``missing`` (top missing features as ``(name, share)`` pairs).
+        ``missing`` (top missing features as ``(name, share)`` pairs), optionally
+        ``events_warning`` (events that end days before the training day: a caveat).
 
     Returns
     -------
@@ -115,6 +116,8 @@ def model_card(
             f"matters ({_against_rule(metrics['xgboost'], metrics['rule'], spec.gate)}); use "
             "the rule."
         )
+    if data.get("events_warning"):
+        caveats.append(f"Trained on events short of the training day: {data['events_warning']}.")
     if metrics["logistic"]["roc_auc"] >= metrics["xgboost"]["roc_auc"]:
         caveats.append(
             "The logistic baseline ranks as well as XGBoost on the test cutoff: the simpler "
@@ -238,7 +241,8 @@ def rule_card(
     calibration : dict
         ``method``, ``brier``, ``season`` (with its ``note``) and ``held_out_unshifted``.
     data : dict
-        ``first_day``, ``rows`` and ``positive_rate`` per split.
+        ``first_day``, ``rows`` and ``positive_rate`` per split, optionally ``events_warning``
+        (a caveat, as in :func:`model_card`).
 
     Returns
     -------
@@ -267,6 +271,11 @@ def rule_card(
     )
     season = calibration.get("season") or {}
     season_line = f" Season correction: {season['note']}." if season else ""
+    short = (
+        f"\n- Trained on events short of the training day: {data['events_warning']}."
+        if data.get("events_warning")
+        else ""
+    )
     unshifted = calibration.get("held_out_unshifted") or {}
     passing = model_grade in ("A", "B")
     why = (
@@ -319,5 +328,5 @@ what promotes it. {spec.grade_rule}
 ## Caveats
 - The rule's statistics (who bought what with what) are those of the training day; retrain to
   refresh them.
-- Metrics come from one held-out cutoff; they move from month to month.
+- Metrics come from one held-out cutoff; they move from month to month.{short}
 """

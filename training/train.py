@@ -248,6 +248,11 @@ class TrainResult:
         None for the other tasks.
     rule_card : str, optional
         The rule-backed bundle's card (Markdown).
+    events_warning : str, optional
+        The warning of events that end 2 to :data:`STALE_EVENTS_DAYS` days before ``as_of``
+        (:func:`check_events_end`), also in the card's caveats and the bundle's metadata
+        (``data``); ``guanxi train`` tags the run and the version with it, ``guanxi cycle``
+        records it. None when the events reach ``as_of`` (or a day short).
     """
 
     bundle: ModelBundle
@@ -261,6 +266,7 @@ class TrainResult:
     holdout: Holdout
     rule_bundle: ModelBundle | None = None
     rule_card: str | None = None
+    events_warning: str | None = None
 
 
 def _say(progress: Callable[[str], None] | None, message: str) -> None:
@@ -787,8 +793,8 @@ def train_task(
         If the task is unknown or not a classifier (``binary`` or ``ranked``).
     InsufficientDataError
         If the data cannot support the split (the message says what to change), or the events
-        end more than :data:`STALE_EVENTS_DAYS` days before ``as_of`` (:func:`check_events_end`;
-        from 2 days, ``progress`` receives its warning).
+        end too long before ``as_of`` (:func:`check_events_end`; from 2 days short,
+        ``progress`` receives its warning and the result carries it, ``events_warning``).
     """
     spec = get_task(task)
     if spec.kind not in ("binary", "ranked"):
@@ -1107,7 +1113,7 @@ def train_task(
         "missing": list(
             zip(missing["feature"].head(5), missing["missing_share"].head(5), strict=True)
         ),
-    }
+    } | ({} if short is None else {"events_warning": short})
     card = model_card(
         params, metrics, model_grade, rule, gains["xgboost"], calibration_info, data_info
     )
@@ -1170,4 +1176,5 @@ def train_task(
         holdout=Holdout(X=test.X, y=test.y),
         rule_bundle=rule_bundle,
         rule_card=rule_text,
+        events_warning=short,
     )

@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -907,6 +907,40 @@ def test_a_monday_cycle_retrains_on_events_that_end_on_the_friday(
     assert skipped[date(2026, 1, 5)].startswith(
         "the events end on 2025-12-26, 10 days before --as-of 2026-01-05"
     )
+
+
+def test_a_retraining_on_events_a_weekend_short_records_its_warning(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    tiny_data: Any,
+) -> None:
+    """review51 M2: a retraining on events 2 to 7 days short recorded ``retrained`` with no word
+    of the warning, which only the console had; the step's record keeps it. review51 L4: the
+    cycle trains with its own settings only, so the refusals name no option of ``guanxi train``
+    (``sampling_options`` off)."""
+    warning = "the events end on 2024-12-28, 3 days before --as-of 2024-12-31"
+    warned = replace(_result(tiny_bundle, tiny_data, "B"), events_warning=warning)
+    fake = _fake_trainer(warned)
+    monkeypatch.setattr(train_job, "train_task", fake)
+    sources = connectors.inputs(
+        str(sample / "events.parquet"), customers=str(sample / "customers.parquet")
+    )
+    run = _Run(
+        sources, date(2024, 12, 31), CycleConfig(tasks=("churn",)), get_settings().home, Console()
+    )
+    run._data = (pl.DataFrame(), None)  # the fake trainer reads nothing
+    step = run.retrain({"steps": {"drift": {"summary": {}}}})["churn"]
+    assert step["retrained"] is True and step["warning"] == warning
+    assert fake.calls[0]["config"].sampling_options is False
+    fresh = _fake_trainer(_result(tiny_bundle, tiny_data, "B"))
+    monkeypatch.setattr(train_job, "train_task", fresh)
+    run = _Run(
+        sources, date(2025, 1, 31), CycleConfig(tasks=("churn",)), get_settings().home, Console()
+    )
+    run._data = (pl.DataFrame(), None)
+    assert "warning" not in run.retrain({"steps": {"drift": {"summary": {}}}})["churn"]
 
 
 def test_customers_with_events_not_in_the_customers_file_are_said_by_the_snapshot_step(

@@ -217,6 +217,32 @@ def test_train_tracks_run_and_registers_challenger(
     assert float(mv.tags["xgboost_roc_auc"]) > 0.5
 
 
+WARNING = (
+    "the events end on 2024-10-28, 3 days before --as-of 2024-10-31: the held-out labels' "
+    "90-day horizon has no events on its last 3 days"
+)
+
+
+def test_a_run_on_events_a_weekend_short_is_tagged_with_its_warning(
+    cli, sample, monkeypatch, tiny_bundle, tiny_data
+) -> None:
+    """review51 M2: the warning of events 2 to 7 days short was said on the console only; the
+    run and the registered version are tagged with it, as with their as_of, and an unwarned
+    run has no such tag."""
+    warned = replace(_result(tiny_bundle, tiny_data, "B"), events_warning=WARNING)
+    out, _ = _train(cli, sample, monkeypatch, warned)
+    assert out.exit_code == 0, out.output
+    runs = _runs()
+    parent = runs[runs["tags.mlflow.parentRunId"].isna()].iloc[0]
+    assert parent["tags.events_warning"] == WARNING
+    mv = registry.get_version("churn", registry.CHALLENGER)
+    assert mv is not None and mv.tags["events_warning"] == WARNING
+    out, _ = _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
+    assert out.exit_code == 0, out.output
+    mv = registry.get_version("churn", registry.CHALLENGER)
+    assert mv is not None and "events_warning" not in mv.tags
+
+
 @pytest.mark.parametrize(
     ("fail", "code", "status"),
     [(KeyboardInterrupt(), 130, "KILLED"), (ValueError("boom"), 1, "FAILED")],

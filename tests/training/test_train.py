@@ -74,6 +74,8 @@ def test_result_is_complete(churn: tuple[TrainResult, list]) -> None:
     assert params["cutoffs"]["validation"] == date(2025, 7, 4)
     assert params["seed"] == 1 and "max_depth" in params["best_params"]
     assert "## Grade" in result.model_card and "2025-10-02" in result.model_card
+    # events that reach --as-of: no warning anywhere
+    assert result.events_warning is None and "events_warning" not in result.bundle.metadata["data"]
 
 
 def test_a_training_run_leaves_no_pyplot_figure_open(
@@ -89,6 +91,24 @@ def test_a_training_run_leaves_no_pyplot_figure_open(
     for figure in result.figures.values():
         figure.savefig(io.BytesIO(), format="png")
     assert plt.get_fignums() == []
+
+
+def test_events_a_weekend_short_leave_their_warning_on_the_result_and_the_card(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    """review51 M2: a run on events 2 to 7 days short said its warning on the console only: the
+    tracked run, the registered version, the card and the cycle's record had no word of it. The
+    result carries it (``events_warning``), the card states it, the bundle's metadata keeps it."""
+    events, customers = small_sample
+    sunday = events.filter(pl.col("ts").dt.date() <= AS_OF - timedelta(days=3))
+    config = TrainConfig(trials=1, seed=1, nthread=1, shap_rows=100)
+    result = train_task(sunday, customers, "churn", AS_OF, 90, config)
+    warning = result.events_warning
+    assert warning is not None and warning.startswith(
+        "the events end on 2025-12-28, 3 days before --as-of 2025-12-31: "
+    )
+    assert f"- Trained on events short of the training day: {warning}." in result.model_card
+    assert result.bundle.metadata["data"]["events_warning"] == warning
 
 
 def test_fast_churn_beats_its_rule(churn: tuple[TrainResult, list]) -> None:
