@@ -734,7 +734,7 @@ class _Run:
             events, customers = self.data()
             # the cycle takes no sampling option of guanxi train: its refusals name none
             config = TrainConfig(
-                trials=self.config.trials, seed=self.config.seed, sampling_options=False
+                trials=self.config.trials, seed=self.config.seed, trained_by="guanxi cycle"
             )
             try:
                 outcome = run_training(

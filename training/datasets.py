@@ -856,7 +856,7 @@ def check_split(
     min_rows: int,
     min_positives: int,
     max_cutoffs: int | None = None,
-    more_customers: Callable[[], str] | None = None,
+    more_customers: Callable[[int | None], str] | None = None,
 ) -> None:
     """Stop when a split has too few rows, positives or negatives.
 
@@ -881,8 +881,10 @@ def check_split(
         history adds cutoffs, and the message on too few rows says so.
     more_customers : callable, optional
         Says how the split gets more customers, as the caller knows it: e.g. a higher
-        ``--max-customers`` when that option sampled them (:func:`training.train.train_task`);
-        called only for a refusal. None: "use the events of more customers".
+        ``--max-customers`` when that option sampled them (:func:`training.train.train_task`).
+        Called only for a refusal, with the shortage it explains: None for too few rows, the
+        label (1 or 0) for too few positives or negatives. None: "use the events of more
+        customers".
 
     Raises
     ------
@@ -893,11 +895,13 @@ def check_split(
     positives = int(np.sum(y))
     negatives = len(y) - positives
 
-    def more_of() -> str:
-        return "use the events of more customers" if more_customers is None else more_customers()
+    def more_of(label: int | None) -> str:
+        if more_customers is None:
+            return "use the events of more customers"
+        return more_customers(label)
 
     if len(y) < min_rows:
-        more = more_of()
+        more = more_of(None)
         if max_cutoffs is not None and len(cutoffs) < max_cutoffs:
             more += (
                 f", or more history ({counted(len(cutoffs), 'cutoffs')} of up to {max_cutoffs:,})"
@@ -906,12 +910,12 @@ def check_split(
             f"the {name} split (cutoff {days}) has {counted(len(y), 'labelled rows')}; need at "
             f"least {min_rows:,}: {more}"
         )
-    for kind, count in (("positive", positives), ("negative", negatives)):
+    for label, kind, count in ((1, "positive", positives), (0, "negative", negatives)):
         if count < min_positives:
             raise InsufficientDataError(
                 f"the {name} split (cutoff {days}) has {counted(count, f'{kind} labels')} among "
                 f"{counted(len(y), 'rows')}; need at least {min_positives:,}: use a different "
-                f"--horizon, or {more_of()}"
+                f"--horizon, or {more_of(label)}"
             )
 
 

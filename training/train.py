@@ -170,11 +170,12 @@ class TrainConfig:
     objective : str, optional
         XGBoost objective, whatever the task's spec says (None: the spec's
         :attr:`models.tasks.TaskSpec.objective`); a ranking objective needs a ranked task.
-    sampling_options : bool, default True
-        Whether the user sets ``max_customers``, ``max_rows_per_cutoff`` and ``active_days``
-        (``guanxi train``'s options): a refusal for too few rows or labels then names the ones
-        that narrowed the split. ``guanxi cycle``, which takes none of them, sets False: its
-        refusals say the defaults it trains with instead.
+    trained_by : str, optional
+        The command that trains with the defaults of ``max_customers``, ``max_rows_per_cutoff``
+        and ``active_days``, taking none of them as options (``"guanxi cycle"``,
+        ``"guanxi demo"``): a refusal for too few rows or labels says the defaults it trained
+        with, under its name, and no option of ``guanxi train``. None (``guanxi train``, which
+        sets them): the refusal names the options that narrowed the split.
     """
 
     trials: int = 20
@@ -193,7 +194,7 @@ class TrainConfig:
     shap_rows: int = 1000
     value_inputs: bool | None = None
     objective: str | None = None
-    sampling_options: bool = True
+    trained_by: str | None = None
 
 
 class Holdout(NamedTuple):
@@ -704,26 +705,32 @@ def check_events_end(events: pl.DataFrame, as_of: date, horizon: int) -> str | N
     )
 
 
-def _more_customers(spec: TaskSpec, cfg: TrainConfig, data: TaskData) -> str:
+def _more_customers(spec: TaskSpec, cfg: TrainConfig, data: TaskData, label: int | None) -> str:
     """Say how a split short of rows or labels gets more customers, by the options that apply.
 
     What narrowed the split is read from its data: ``max_customers`` sampled a cutoff whose
-    population rate is below 1 (:attr:`training.datasets.TaskData.rates`), the row cap one with
-    a row weighing more than ``1 / rate`` (:meth:`training.datasets.TaskData.subsample`; not
-    the weights alone, which the row cap raises above 1 when it samples every customer at one
-    rate), and ``active_days`` narrows a population whose filter reads it
-    (:attr:`models.tasks.Population.uses_active_days`). With
-    :attr:`TrainConfig.sampling_options`, a higher ``--max-customers`` or
-    ``--max-rows-per-cutoff`` and a longer ``--active-days`` are named; without them
-    (``guanxi cycle``), the defaults it trains with. Called only for a refusal
-    (:func:`training.datasets.check_split`).
+    population rate is below 1 (:attr:`training.datasets.TaskData.rates`), whatever the labels
+    of its customers; the row cap one with a row weighing more than ``1 / rate``
+    (:meth:`training.datasets.TaskData.subsample`; not the weights alone, which the row cap
+    raises above 1 when it samples every customer at one rate). The row cap keeps the rarer
+    label's customers whole, so it explains a shortage of rows, or of ``label`` when it sampled
+    a row of that label, never of the label it kept whole. ``active_days`` narrows a population
+    whose filter reads it (:attr:`models.tasks.Population.uses_active_days`). For
+    ``guanxi train`` (no :attr:`TrainConfig.trained_by`), a higher ``--max-customers`` or
+    ``--max-rows-per-cutoff`` and a longer ``--active-days`` are named; for a command that
+    takes none of them, the defaults it trains with. Called only for a refusal
+    (:func:`training.datasets.check_split`), with None for too few rows and the label short
+    for too few positives (1) or negatives (0).
     """
     rates = data.rates
     customers = cfg.max_customers is not None and any(r < 1 for r in rates.values())
     floor = pd.Series(data.cutoffs).map(lambda c: 1 / rates.get(c, 1.0)).to_numpy(np.float64)
-    rows = cfg.max_rows_per_cutoff is not None and bool(np.any(data.weight > floor))
+    sampled = data.weight > floor
+    if label is not None:
+        sampled &= data.y == label
+    rows = cfg.max_rows_per_cutoff is not None and bool(sampled.any())
     window = spec.population.uses_active_days
-    if cfg.sampling_options:
+    if cfg.trained_by is None:
         raised = [
             f"--max-customers ({cfg.max_customers:,}; 0 keeps every customer)" if customers else "",
             f"--max-rows-per-cutoff ({cfg.max_rows_per_cutoff:,}; 0 keeps every row)"
@@ -740,7 +747,7 @@ def _more_customers(spec: TaskSpec, cfg: TrainConfig, data: TaskData) -> str:
     ]
     said = ", ".join(d for d in defaults if d)
     return "use the events of more customers" + (
-        f" (guanxi cycle trains with the defaults: {said}; guanxi train sets others)"
+        f" ({cfg.trained_by} trains with the defaults: {said}; guanxi train sets others)"
         if said
         else ""
     )

@@ -919,7 +919,7 @@ def test_a_retraining_on_events_a_weekend_short_records_its_warning(
     """review51 M2: a retraining on events 2 to 7 days short recorded ``retrained`` with no word
     of the warning, which only the console had; the step's record keeps it. review51 L4: the
     cycle trains with its own settings only, so the refusals name no option of ``guanxi train``
-    (``sampling_options`` off)."""
+    (``trained_by`` the cycle)."""
     warning = "the events end on 2024-12-28, 3 days before --as-of 2024-12-31"
     warned = replace(_result(tiny_bundle, tiny_data, "B"), events_warning=warning)
     fake = _fake_trainer(warned)
@@ -933,7 +933,7 @@ def test_a_retraining_on_events_a_weekend_short_records_its_warning(
     run._data = (pl.DataFrame(), None)  # the fake trainer reads nothing
     step = run.retrain({"steps": {"drift": {"summary": {}}}})["churn"]
     assert step["retrained"] is True and step["warning"] == warning
-    assert fake.calls[0]["config"].sampling_options is False
+    assert fake.calls[0]["config"].trained_by == "guanxi cycle"
     fresh = _fake_trainer(_result(tiny_bundle, tiny_data, "B"))
     monkeypatch.setattr(train_job, "train_task", fresh)
     run = _Run(

@@ -138,15 +138,27 @@ def test_check_split_messages() -> None:
         check_split("train", y, two, min_rows=1000, min_positives=1, max_cutoffs=2)
     assert str(caught.value).endswith(": use the events of more customers")
     # review49 M2: the caller says how more customers come (--max-customers when it sampled them)
-    raise_cap = "raise --max-customers (150; 0 keeps every customer)"
+    # review53 M1: and which shortage it explains: None for rows, else the label short
+    asked: list[int | None] = []
+
+    def raise_cap(label: int | None) -> str:
+        asked.append(label)
+        return "raise --max-customers (150; 0 keeps every customer)"
+
     with pytest.raises(InsufficientDataError) as caught:
+        check_split("test", y, two, min_rows=1000, min_positives=1, more_customers=raise_cap)
+    assert str(caught.value).endswith(": raise --max-customers (150; 0 keeps every customer)")
+    with pytest.raises(InsufficientDataError) as caught:
+        check_split("test", y, two, min_rows=1, min_positives=400, more_customers=raise_cap)
+    assert str(caught.value).endswith(
+        ": use a different --horizon, or raise --max-customers (150; 0 keeps every customer)"
+    )
+    mostly_positive = 1 - y
+    with pytest.raises(InsufficientDataError, match="5 negative labels"):
         check_split(
-            "test", y, two, min_rows=1000, min_positives=1, more_customers=lambda: raise_cap
+            "test", mostly_positive, two, min_rows=1, min_positives=20, more_customers=raise_cap
         )
-    assert str(caught.value).endswith(f": {raise_cap}")
-    with pytest.raises(InsufficientDataError) as caught:
-        check_split("test", y, two, min_rows=1, min_positives=400, more_customers=lambda: raise_cap)
-    assert str(caught.value).endswith(f": use a different --horizon, or {raise_cap}")
+    assert asked == [None, 1, 0]
     # review51 L1: the hint is worked out only for a refusal
     check_split("test", y, two, min_rows=1, min_positives=1, more_customers=pytest.fail)
     one = np.array([1] + [0] * 1200)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -31,7 +32,13 @@ from models.rules import POPULARITY_WINDOW_DAYS, CategoryAffinityRule, category_
 from models.tasks import CATEGORY_INPUTS_KEY, Baseline, get_task, task_names
 from pipelines.sample import _POPULARITY, CATEGORIES, CATEGORY_AFFINITY
 from tests.training.conftest import AS_OF, load_sample
-from training.datasets import InsufficientDataError, TaskData, build_task_data, compact_events
+from training.datasets import (
+    InsufficientDataError,
+    TaskData,
+    build_task_data,
+    check_split,
+    compact_events,
+)
 from training.train import TrainConfig, TrainResult, fit_rule_booster, train_task
 
 FAST = TrainConfig(trials=3, seed=1, nthread=1, shap_rows=200)
@@ -373,40 +380,85 @@ def test_more_customers_names_the_options_that_apply() -> None:
     )
     more = train_module._more_customers
     churn, cross_sell = get_task("churn"), get_task("cross_sell")
-    assert more(churn, FAST, whole) == (
+    assert more(churn, FAST, whole, None) == (
         "use the events of more customers, or a longer --active-days (365)"
     )
-    assert more(cross_sell, replace(FAST, max_customers=100), sampled) == (
+    assert more(cross_sell, replace(FAST, max_customers=100), sampled, 1) == (
         "raise --max-customers (100; 0 keeps every customer)"
     )
     # the row cap sampled every customer at one rate (its rarer stratum as large as half the
     # cap): every row weighs more than 1, and the population was whole
     every_row = replace(whole, weight=np.array([1.0, 1.0, 3.0, 3.0]))
-    assert more(cross_sell, FAST, every_row) == (
+    assert more(cross_sell, FAST, every_row, None) == (
         "raise --max-rows-per-cutoff (200,000; 0 keeps every row)"
     )
     # both sampled a cutoff: both are named
     both = replace(sampled, weight=np.array([1.0, 1.0, 4.0, 12.0]))
-    assert more(cross_sell, FAST, both) == (
+    assert more(cross_sell, FAST, both, None) == (
         "raise --max-customers (250,000; 0 keeps every customer) or --max-rows-per-cutoff "
         "(200,000; 0 keeps every row)"
     )
-    # the row cap weighs the sampled label's rows only: the rarer's weigh 1
+    # review53 M1: the row cap samples one label's rows and keeps the rarer whole (its rows
+    # weigh 1): it explains a shortage of rows, or of the label it sampled, never of the other
     capped_rows = replace(whole, weight=np.array([1.0, 1.0, 1.0, 3.0]))
-    assert more(cross_sell, FAST, capped_rows) == (
+    assert more(cross_sell, FAST, capped_rows, 0) == "use the events of more customers"
+    assert more(cross_sell, FAST, capped_rows, None) == (
         "raise --max-rows-per-cutoff (200,000; 0 keeps every row)"
     )
-    assert more(cross_sell, FAST, whole) == "use the events of more customers"
+    assert more(cross_sell, FAST, capped_rows, 1) == (
+        "raise --max-rows-per-cutoff (200,000; 0 keeps every row)"
+    )
+    # --max-customers samples customers whatever their labels: named for either shortage
+    assert more(cross_sell, FAST, replace(sampled, weight=np.array([1.0, 1.0, 4.0, 4.0])), 0) == (
+        "raise --max-customers (250,000; 0 keeps every customer)"
+    )
+    assert more(cross_sell, FAST, whole, None) == "use the events of more customers"
     # guanxi cycle trains with the defaults: no option of guanxi train named
-    cycle = replace(FAST, sampling_options=False)
-    said = more(churn, cycle, both)
+    cycle = replace(FAST, trained_by="guanxi cycle")
+    said = more(churn, cycle, both, None)
     assert "--max" not in said and "--active-days" not in said
     assert said == (
         "use the events of more customers (guanxi cycle trains with the defaults: a sample of "
         "250,000 customers of a cutoff, 200,000 rows of a training cutoff, customers with an "
         "order in the last 365 days; guanxi train sets others)"
     )
-    assert more(cross_sell, cycle, whole) == "use the events of more customers"
+    assert more(cross_sell, cycle, whole, None) == "use the events of more customers"
+    # nor the row cap for a shortage of the label it kept whole
+    assert more(cross_sell, cycle, capped_rows, 0) == "use the events of more customers"
+
+
+def test_a_row_cap_that_kept_every_positive_is_not_named_for_too_few() -> None:
+    """review53 M1: 1,000 rows with 15 positives capped at 300 keep all 15 (the rarer stratum is
+    kept whole), and the refusal named --max-rows-per-cutoff, which adds none."""
+    september = date(2025, 9, 1)
+    index = pd.MultiIndex.from_arrays(
+        [[september] * 1000, np.arange(1000)], names=["cutoff", "customer_id"]
+    )
+    y = np.zeros(1000, dtype=int)
+    y[:15] = 1
+    whole = TaskData(
+        X=pd.DataFrame({"a": np.zeros(1000)}, index=index),
+        y=y,
+        weight=np.ones(1000),
+        rates={september: 1.0},
+    )
+    capped = whole.subsample(300, seed=0)
+    assert int(capped.y.sum()) == 15 and len(capped.y) < 1000
+    config = replace(FAST, max_rows_per_cutoff=300)
+    more = functools.partial(train_module._more_customers, get_task("cross_sell"), config, capped)
+    with pytest.raises(InsufficientDataError) as caught:
+        check_split(
+            "train", capped.y, [september], min_rows=1, min_positives=20, more_customers=more
+        )
+    assert str(caught.value).endswith(
+        ": use a different --horizon, or use the events of more customers"
+    )
+    # too few rows, which the cap did sample: it is named
+    with pytest.raises(InsufficientDataError) as caught:
+        check_split(
+            "train", capped.y, [september], min_rows=500, min_positives=1, more_customers=more
+        )
+    assert str(caught.value).endswith(": raise --max-rows-per-cutoff (300; 0 keeps every row)")
 
 
 def test_a_population_says_whether_active_days_narrows_it() -> None:
