@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import polars as pl
@@ -283,3 +284,31 @@ def test_the_demo_module_loads_no_mlflow() -> None:
     """cycle32: the demo's --budget check, imported from pipelines.target at the top, loaded
     MLflow with it, so `guanxi demo --help` took seconds; the demo imports its steps when run."""
     assert "mlflow" not in loaded_by("pipelines.demo")
+
+
+def test_the_demo_trains_as_guanxi_demo_so_its_refusals_name_no_train_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """review53 L2: the demo takes none of guanxi train's sampling options (--max-customers,
+    --max-rows-per-cutoff, --active-days), yet its refusals for too few rows or labels named
+    them; it trains as ``guanxi demo``, whose refusals say the defaults it trained with."""
+    import models.registry as registry_module
+    import pipelines.train as train_job
+
+    class StopError(Exception):
+        """Ends the demo at its first training."""
+
+    configs: list[Any] = []
+
+    def first_training(*args: Any) -> None:
+        configs.append(args[6])
+        raise StopError
+
+    monkeypatch.setenv("GUANXI_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(registry_module, "configure_tracking", lambda home: "")
+    monkeypatch.setattr(registry_module, "check_tracking", lambda uri: None)
+    monkeypatch.setattr(train_job, "run_training", first_training)
+    cli._register("demo")
+    result = CliRunner().invoke(cli.app, ["demo", "--no-serve", "--customers", "100"])
+    assert isinstance(result.exception, StopError), result.output
+    assert configs[0].trained_by == "guanxi demo"
