@@ -730,6 +730,8 @@ class _Run:
             ]
             if today:  # trained as of this day already (by a run that did not record it)
                 done[task] = {"retrained": True, "version": today[0].version, "reasons": reasons}
+                if warning := today[0].tags.get("events_warning"):  # as a recorded run's
+                    done[task]["warning"] = warning
                 continue
             events, customers = self.data()
             # the cycle takes no sampling option of guanxi train: its refusals name none

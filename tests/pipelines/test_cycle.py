@@ -934,6 +934,14 @@ def test_a_retraining_on_events_a_weekend_short_records_its_warning(
     step = run.retrain({"steps": {"drift": {"summary": {}}}})["churn"]
     assert step["retrained"] is True and step["warning"] == warning
     assert fake.calls[0]["config"].trained_by == "guanxi cycle"
+    # review53 L1: a cycle killed after the version was registered, before its record: the
+    # next run of the day takes the version, and records its warning too
+    again = _Run(
+        sources, date(2024, 12, 31), CycleConfig(tasks=("churn",)), get_settings().home, Console()
+    )
+    taken = again.retrain({"steps": {"drift": {"summary": {}}}})["churn"]
+    assert len(fake.calls) == 1 and taken["version"] == step["version"]
+    assert taken["warning"] == warning
     fresh = _fake_trainer(_result(tiny_bundle, tiny_data, "B"))
     monkeypatch.setattr(train_job, "train_task", fresh)
     run = _Run(
