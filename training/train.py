@@ -37,6 +37,7 @@ module never imports MLflow.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
@@ -674,7 +675,9 @@ def check_events_end(events: pl.DataFrame, as_of: date, horizon: int) -> str | N
     InsufficientDataError
         If they end more than :data:`STALE_EVENTS_DAYS` days before ``as_of``, or more than a
         day and more than :data:`STALE_HORIZON_SHARE` of the horizon, or the held-out horizon
-        would see none of its days (``--horizon 1`` and events a day short).
+        would see none of its days (``--horizon 1`` and events a day short); the message names
+        the bound that refused, if one did, and the shortest ``--horizon`` that would take the
+        days short, if one would.
     """
     if events.is_empty():  # train_task says there is no event
         return None
@@ -683,25 +686,37 @@ def check_events_end(events: pl.DataFrame, as_of: date, horizon: int) -> str | N
         return None
     test_day = as_of - timedelta(days=horizon)
     seen = min(max((through - test_day).days, 0), horizon)
-    slack = (
-        f"(up to {counted(STALE_EVENTS_DAYS, 'days')} and {STALE_HORIZON_SHARE:.0%} of the "
-        "horizon are taken for a weekend or holidays)"
-    )
     too_much = behind > 1 and behind > STALE_HORIZON_SHARE * horizon
     if behind > STALE_EVENTS_DAYS or too_much or seen == 0:
+        ways = [f"the events up to {as_of}", f"--as-of {through}"]
+        bound = ""  # the bound that refused, if one did (a day short is exempt from both)
+        if behind > STALE_EVENTS_DAYS:  # no horizon takes more
+            bound = (
+                f" ({counted(behind, 'days')}, more than the {STALE_EVENTS_DAYS:,} taken for a "
+                "weekend or holidays)"
+            )
+        else:  # the shortest horizon that takes them (a day short: any that sees a day)
+            if too_much and seen > 0:
+                bound = (
+                    f" ({behind:,} of the {counted(horizon, 'days')}, more than the quarter of the "
+                    "horizon taken for a weekend or holidays)"
+                )
+            fits = math.ceil(behind / STALE_HORIZON_SHARE) if behind > 1 else behind + 1
+            ways.append(f"--horizon {fits:,} or longer")
         raise InsufficientDataError(
             f"the events end on {through}, {counted(behind, 'days')} before --as-of {as_of}: the "
             f"labels of the horizon after the held-out cutoff {test_day} would see {seen:,} of "
-            f"its {counted(horizon, 'days')}, the days without events read as no order {slack}; "
-            f"pass the events up to {as_of}, or --as-of {through}"
+            f"its {counted(horizon, 'days')}, the days without events read as no order{bound}; "
+            f"pass {', '.join(ways[:-1])}, or {ways[-1]}"
         )
     if behind == 1:
         return None
     return (
         f"the events end on {through}, {behind:,} days before --as-of {as_of}: the held-out "
         f"labels' {horizon:,}-day horizon has no events on its last {behind:,} days "
-        f"({through + timedelta(days=1)} to {as_of}) and reads them as no order {slack}; if "
-        f"the export is early, pass --as-of {through}"
+        f"({through + timedelta(days=1)} to {as_of}) and reads them as no order (a weekend or "
+        f"holidays are taken: up to {counted(STALE_EVENTS_DAYS, 'days')}, and no more than a "
+        f"quarter of the horizon); if the export is early, pass --as-of {through}"
     )
 
 

@@ -267,8 +267,9 @@ def test_events_up_to_a_week_short_train_with_a_warning_and_longer_are_refused(
     assert said == [
         "churn: warning: the events end on 2025-12-26, 3 days before --as-of 2025-12-29: the "
         "held-out labels' 90-day horizon has no events on its last 3 days (2025-12-27 to "
-        "2025-12-29) and reads them as no order (up to 7 days and 25% of the horizon are taken "
-        "for a weekend or holidays); if the export is early, pass --as-of 2025-12-26"
+        "2025-12-29) and reads them as no order (a weekend or holidays are taken: up to 7 days, "
+        "and no more than a quarter of the horizon); if the export is early, pass --as-of "
+        "2025-12-26"
     ]
     refused, said = _short_of(friday, customers, date(2026, 1, 2))  # 7 days
     assert refused.startswith("history is") and "7 days before --as-of 2026-01-02" in said[0]
@@ -277,8 +278,8 @@ def test_events_up_to_a_week_short_train_with_a_warning_and_longer_are_refused(
     assert refused == (
         "the events end on 2025-12-26, 8 days before --as-of 2026-01-03: the labels of the "
         "horizon after the held-out cutoff 2025-10-05 would see 82 of its 90 days, the days "
-        "without events read as no order (up to 7 days and 25% of the horizon are taken for a "
-        "weekend or holidays); pass the events up to 2026-01-03, or --as-of 2025-12-26"
+        "without events read as no order (8 days, more than the 7 taken for a weekend or "
+        "holidays); pass the events up to 2026-01-03, or --as-of 2025-12-26"
     )
     assert train_module.STALE_EVENTS_DAYS == 7
 
@@ -296,7 +297,9 @@ def test_a_horizon_the_events_miss_whole_is_refused_however_few_days_they_lack(
     )
     refused, _ = _short_of(short, customers, AS_OF, horizon=1)
     assert refused.startswith("the events end on 2025-12-30, 1 day before --as-of 2025-12-31: ")
-    assert "would see 0 of its 1 day," in refused
+    # review53 L3: no bound refused a day short, and a horizon that sees a day would train
+    assert "would see 0 of its 1 day, the days without events read as no order; pass" in refused
+    assert refused.endswith(", --as-of 2025-12-30, or --horizon 2 or longer")
     refused, _ = _short_of(short, customers, date(2026, 1, 4), horizon=5)
     assert "would see 0 of its 5 days" in refused
     # review51 M1: 5 of 6 days without events trained, with a warning; now refused
@@ -327,7 +330,13 @@ def test_events_short_of_more_than_a_quarter_of_the_horizon_are_refused(
     refused, said = _short_of(short, customers, as_of, horizon=horizon)
     assert said == []
     assert f"would see {seen} of its {horizon} days" in refused
-    assert "(up to 7 days and 25% of the horizon are taken for a weekend or holidays)" in refused
+    # review53 L3: the bound that refused, and the horizon that would take the days short
+    behind = horizon - seen
+    assert (
+        f"({behind} of the {horizon} days, more than the quarter of the horizon taken for a "
+        "weekend or holidays); pass the events up to "
+    ) in refused
+    assert refused.endswith(f", --as-of 2025-12-30, or --horizon {4 * behind} or longer")
     assert train_module.STALE_HORIZON_SHARE == 0.25
 
 
