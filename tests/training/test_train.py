@@ -32,6 +32,7 @@ from models.rules import POPULARITY_WINDOW_DAYS, CategoryAffinityRule, category_
 from models.tasks import CATEGORY_INPUTS_KEY, Baseline, get_task, task_names
 from pipelines.sample import _POPULARITY, CATEGORIES, CATEGORY_AFFINITY
 from tests.training.conftest import AS_OF, load_sample
+from training.card import model_card, rule_card
 from training.datasets import (
     InsufficientDataError,
     TaskData,
@@ -100,22 +101,43 @@ def test_a_training_run_leaves_no_pyplot_figure_open(
     assert plt.get_fignums() == []
 
 
-def test_events_a_weekend_short_leave_their_warning_on_the_result_and_the_card(
-    small_sample: tuple[pl.DataFrame, pl.DataFrame],
+def test_the_cards_state_a_warning_of_events_short_of_the_training_day(
+    churn: tuple[TrainResult, list], cross_sell: TrainResult
 ) -> None:
-    """review51 M2: a run on events 2 to 7 days short said its warning on the console only: the
-    tracked run, the registered version, the card and the cycle's record had no word of it. The
-    result carries it (``events_warning``), the card states it, the bundle's metadata keeps it."""
-    events, customers = small_sample
-    sunday = events.filter(pl.col("ts").dt.date() <= AS_OF - timedelta(days=3))
-    config = TrainConfig(trials=1, seed=1, nthread=1, shap_rows=100)
-    result = train_task(sunday, customers, "churn", AS_OF, 90, config)
-    warning = result.events_warning
-    assert warning is not None and warning.startswith(
-        "the events end on 2025-12-28, 3 days before --as-of 2025-12-31: "
+    """review51 M2: the card of a run on events 2 to 7 days short had no word of it; the model
+    card and the rule-backed version's state the warning kept in the data they are given
+    (``events_warning``). review53 L6: checked on the card functions, from the inputs a run
+    kept in its bundle, not by a training of its own (4 s)."""
+    warning = "the events end on 2025-12-28, 3 days before --as-of 2025-12-31"
+    said = f"Trained on events short of the training day: {warning}."
+    model = churn[0].bundle.metadata
+    gains = churn[0].tables["gains"]
+    args = (
+        model["params"],
+        model["metrics"],
+        model["grade"],
+        model["rule"],
+        gains[gains["model"] == "xgboost"].drop(columns="model"),
+        model["calibration"],
     )
-    assert f"- Trained on events short of the training day: {warning}." in result.model_card
-    assert result.bundle.metadata["data"]["events_warning"] == warning
+    assert model_card(*args, model["data"]) == churn[0].model_card  # the run's own inputs
+    assert said not in churn[0].model_card
+    assert f"- {said}" in model_card(*args, model["data"] | {"events_warning": warning})
+    assert cross_sell.rule_bundle is not None and cross_sell.rule_card is not None
+    rule = cross_sell.rule_bundle.metadata
+    backing = get_task("cross_sell").rule_backing
+    assert backing is not None
+    rule_args = (
+        rule["params"],
+        rule["metrics"],
+        rule["grade"],
+        rule["model_grade"],
+        rule["rule"],
+        backing,
+        rule["calibration"],
+    )
+    assert rule_card(*rule_args, rule["data"]) == cross_sell.rule_card
+    assert f"- {said}" in rule_card(*rule_args, rule["data"] | {"events_warning": warning})
 
 
 def test_fast_churn_beats_its_rule(churn: tuple[TrainResult, list]) -> None:
