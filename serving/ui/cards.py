@@ -127,6 +127,10 @@ class VersionCard:
         The ROC-AUC of what this version serves minus that of what ``previous`` served, each
         version's own row (:attr:`metrics_key`): XGBoost against the affinity rule when a model
         follows its rule-backed version (the same row of the same run read +0.0000).
+    events_warning : str or None
+        The warning of a version trained on events a few days short of its training day (its
+        version tag ``events_warning``, see :func:`training.train.check_events_end`); None
+        for one trained on events that reach it, or registered before the tag.
     """
 
     task: str
@@ -150,6 +154,7 @@ class VersionCard:
     rollback: str | None = None
     previous_served_by: str | None = None
     previous_auc_change: float | None = None
+    events_warning: str | None = None
 
     @property
     def rule_backed(self) -> bool:
@@ -368,6 +373,7 @@ def _build(
         model_grade=info.tags.get("model_grade"),
         previous_served_by=_served_by(previous) if previous is not None else None,
         previous_auc_change=auc_change,
+        events_warning=info.tags.get("events_warning"),
     )
 
 

@@ -237,10 +237,17 @@ def test_a_run_on_events_a_weekend_short_is_tagged_with_its_warning(
     assert parent["tags.events_warning"] == WARNING
     mv = registry.get_version("churn", registry.CHALLENGER)
     assert mv is not None and mv.tags["events_warning"] == WARNING
+    # review53 L4: the model page's card of the version reads it (serving.ui.cards)
+    from serving.ui.cards import CardCache, load_cards
+
+    card = load_cards("churn", None, CardCache()).challenger
+    assert card is not None and card.events_warning == WARNING
     out, _ = _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
     assert out.exit_code == 0, out.output
     mv = registry.get_version("churn", registry.CHALLENGER)
     assert mv is not None and "events_warning" not in mv.tags
+    card = load_cards("churn", None, CardCache()).challenger
+    assert card is not None and card.events_warning is None
 
 
 @pytest.mark.parametrize(

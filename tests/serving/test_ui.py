@@ -1565,9 +1565,12 @@ def test_the_model_page_says_a_champion_came_from_a_rollback(
     source: StaticSource, snapshot: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """rollback29: the model page could not tell a rollback from a promotion. The champion's
-    card says "rolled back to vN by X on DATE: reason"; the challenger's says nothing of it."""
+    card says "rolled back to vN by X on DATE: reason"; the challenger's says nothing of it.
+    review53 L4: a version trained on events a few days short says so on its card, where it is
+    promoted or not; one without the warning says nothing."""
     from serving.ui.cards import ModelCards, VersionCard
 
+    warning = "the events end on 2026-11-27, 3 days before --as-of 2026-11-30"
     base = VersionCard(
         task="cross_sell",
         version="7",
@@ -1579,10 +1582,16 @@ def test_the_model_page_says_a_champion_came_from_a_rollback(
         metric_source="run",
         grade="C",
         feature_set_version="x",
+        events_warning=warning,
     )
     said = "rolled back to v8 by ana on 2026-12-04: v9 drifted"
     rolled = replace(
-        base, version="8", aliases=("champion", "rule"), served_by="affinity rule", rollback=said
+        base,
+        version="8",
+        aliases=("champion", "rule"),
+        served_by="affinity rule",
+        rollback=said,
+        events_warning=None,
     )
     monkeypatch.setattr(
         "serving.ui.pages.load_cards", lambda *args: ModelCards("cross_sell", rolled, base, 9)
@@ -1598,3 +1607,5 @@ def test_the_model_page_says_a_champion_came_from_a_rollback(
     challenger = text[text.index('id="card-challenger"') : text.index('id="metrics"')]
     assert f"<dd data-rollback>{said}</dd>" in champion
     assert "data-rollback" not in challenger
+    assert f"Trained on events short of the training day: {warning}." in challenger
+    assert "data-events-warning" not in champion
