@@ -643,7 +643,9 @@ artefacts. A week is 8 % of the 90-day default; a Monday-morning export, 3 days 
 from ``--horizon 12`` up, a week short from 28."""
 
 
-def check_events_end(events: pl.DataFrame, as_of: date, horizon: int) -> str | None:
+def check_events_end(
+    events: pl.DataFrame, as_of: date, horizon: int, *, min_history_days: int
+) -> str | None:
     """Refuse events that end too long before ``as_of``; say it when they end a few days before.
 
     The held-out labels read ``(as_of - horizon, as_of]`` (:mod:`models.labels`): the days the
@@ -660,6 +662,11 @@ def check_events_end(events: pl.DataFrame, as_of: date, horizon: int) -> str | N
         Training day.
     horizon : int
         Label window in days.
+    min_history_days : int
+        History before the first training cutoff (:attr:`TrainConfig.min_history_days`): an
+        alternative the refusal offers must leave the ``2 x horizon + min_history_days`` days
+        of history :func:`training.datasets.plan_cutoffs` asks for, counted from the first
+        event.
 
     Returns
     -------
@@ -676,8 +683,9 @@ def check_events_end(events: pl.DataFrame, as_of: date, horizon: int) -> str | N
         If they end more than :data:`STALE_EVENTS_DAYS` days before ``as_of``, or more than a
         day and more than :data:`STALE_HORIZON_SHARE` of the horizon, or the held-out horizon
         would see none of its days (``--horizon 1`` and events a day short); the message names
-        the bound that refused, if one did, and the shortest ``--horizon`` that would take the
-        days short, if one would.
+        the bound that refused, if one did; the ``--as-of`` of their last day and the
+        shortest ``--horizon`` that would take the days short, each only when the history
+        allows it; and, when a horizon would take them but none fits the history, says so.
     """
     if events.is_empty():  # train_task says there is no event
         return None
@@ -688,8 +696,12 @@ def check_events_end(events: pl.DataFrame, as_of: date, horizon: int) -> str | N
     seen = min(max((through - test_day).days, 0), horizon)
     too_much = behind > 1 and behind > STALE_HORIZON_SHARE * horizon
     if behind > STALE_EVENTS_DAYS or too_much or seen == 0:
-        ways = [f"the events up to {as_of}", f"--as-of {through}"]
-        bound = ""  # the bound that refused, if one did (a day short is exempt from both)
+        first: date = events["ts"].min().date()  # type: ignore[union-attr]
+        history = (as_of - first).days  # as plan_cutoffs counts it: an event precedes as_of
+        ways = [f"the events up to {as_of}"]
+        if (through - first).days >= 2 * horizon + min_history_days:
+            ways.append(f"--as-of {through}")
+        bound, unfit = "", ""  # the bound that refused, if one did (a day short: neither)
         if behind > STALE_EVENTS_DAYS:  # no horizon takes more
             bound = (
                 f" ({counted(behind, 'days')}, more than the {STALE_EVENTS_DAYS:,} taken for a "
@@ -702,12 +714,23 @@ def check_events_end(events: pl.DataFrame, as_of: date, horizon: int) -> str | N
                     "horizon taken for a weekend or holidays)"
                 )
             fits = math.ceil(behind / STALE_HORIZON_SHARE) if behind > 1 else behind + 1
-            ways.append(f"--horizon {fits:,} or longer")
+            most = (history - min_history_days) // 2  # the longest the history allows
+            if fits < most:
+                ways.append(f"--horizon {fits:,} to {most:,}")
+            elif fits == most:
+                ways.append(f"--horizon {fits:,}")
+            else:
+                unfit = (
+                    f" (no --horizon takes {counted(behind, 'days')} short and fits the "
+                    f"{history:,} days of history: {fits:,} or longer would need "
+                    f"{2 * fits + min_history_days:,})"
+                )
+        offered = ", or ".join([", ".join(ways[:-1]), ways[-1]] if len(ways) > 1 else ways)
         raise InsufficientDataError(
             f"the events end on {through}, {counted(behind, 'days')} before --as-of {as_of}: the "
             f"labels of the horizon after the held-out cutoff {test_day} would see {seen:,} of "
             f"its {counted(horizon, 'days')}, the days without events read as no order{bound}; "
-            f"pass {', '.join(ways[:-1])}, or {ways[-1]}"
+            f"pass {offered}{unfit}"
         )
     if behind == 1:
         return None
@@ -829,7 +852,8 @@ def train_task(
     ranking = is_ranking(objective)
     if ranking and spec.kind != "ranked":
         raise ValueError(f"objective {objective} ranks a customer's categories; {task} is not")
-    short = check_events_end(events, as_of, horizon)  # before the events are cut to as_of
+    # before the events are cut to as_of
+    short = check_events_end(events, as_of, horizon, min_history_days=cfg.min_history_days)
     if short is not None:
         _say(progress, f"{task}: warning: {short}")
     events = events_up_to(events, as_of)

@@ -39,8 +39,15 @@ from training.datasets import (
     build_task_data,
     check_split,
     compact_events,
+    plan_cutoffs,
 )
-from training.train import TrainConfig, TrainResult, fit_rule_booster, train_task
+from training.train import (
+    TrainConfig,
+    TrainResult,
+    check_events_end,
+    fit_rule_booster,
+    train_task,
+)
 
 FAST = TrainConfig(trials=3, seed=1, nthread=1, shap_rows=200)
 
@@ -242,17 +249,26 @@ def test_events_that_end_days_before_the_as_of_are_refused_saying_what_the_label
         train_task(short, customers, "churn", date(2025, 12, 1), 60, FAST)
 
 
+ANY_HISTORY = replace(FAST, min_history_days=0)
+"""Settings whose history rule lets a refusal of events short offer every alternative."""
+
+
 def _short_of(
-    events: pl.DataFrame, customers: pl.DataFrame, as_of: date, horizon: int = 90
+    events: pl.DataFrame,
+    customers: pl.DataFrame,
+    as_of: date,
+    horizon: int = 90,
+    config: TrainConfig = FAST,
 ) -> tuple[str, list[str]]:
     """Train ``events`` as of ``as_of``; return the refusal and the progress lines said before.
 
     The events hold about 60 days, so a run past the check of where they end stops at the
-    plan's "history is" refusal, before any row is built.
+    plan's "history is" refusal, before any row is built (with :data:`ANY_HISTORY`, pass only
+    events the check refuses).
     """
     said: list[str] = []
     with pytest.raises(InsufficientDataError) as caught:
-        train_task(events, customers, "churn", as_of, horizon, FAST, progress=said.append)
+        train_task(events, customers, "churn", as_of, horizon, config, progress=said.append)
     return str(caught.value), said
 
 
@@ -301,8 +317,8 @@ def test_events_up_to_a_week_short_train_with_a_warning_and_longer_are_refused(
         "the events end on 2025-12-26, 8 days before --as-of 2026-01-03: the labels of the "
         "horizon after the held-out cutoff 2025-10-05 would see 82 of its 90 days, the days "
         "without events read as no order (8 days, more than the 7 taken for a weekend or "
-        "holidays); pass the events up to 2026-01-03, or --as-of 2025-12-26"
-    )
+        "holidays); pass the events up to 2026-01-03"
+    )  # review56 M1: not --as-of 2025-12-26, whose 55 days of history no 90-day horizon fits
     assert train_module.STALE_EVENTS_DAYS == 7
 
 
@@ -317,11 +333,12 @@ def test_a_horizon_the_events_miss_whole_is_refused_however_few_days_they_lack(
         (pl.col("ts").dt.date() > date(2025, 10, 31))
         & (pl.col("ts").dt.date() <= date(2025, 12, 30))
     )
-    refused, _ = _short_of(short, customers, AS_OF, horizon=1)
+    refused, _ = _short_of(short, customers, AS_OF, horizon=1, config=ANY_HISTORY)
     assert refused.startswith("the events end on 2025-12-30, 1 day before --as-of 2025-12-31: ")
-    # review53 L3: no bound refused a day short, and a horizon that sees a day would train
+    # review53 L3: no bound refused a day short, and a horizon that sees a day would train (up
+    # to the 30 days that 60 days of history allow)
     assert "would see 0 of its 1 day, the days without events read as no order; pass" in refused
-    assert refused.endswith(", --as-of 2025-12-30, or --horizon 2 or longer")
+    assert refused.endswith(", --as-of 2025-12-30, or --horizon 2 to 30")
     refused, _ = _short_of(short, customers, date(2026, 1, 4), horizon=5)
     assert "would see 0 of its 5 days" in refused
     # review51 M1: 5 of 6 days without events trained, with a warning; now refused
@@ -349,17 +366,53 @@ def test_events_short_of_more_than_a_quarter_of_the_horizon_are_refused(
         (pl.col("ts").dt.date() > date(2025, 10, 31))
         & (pl.col("ts").dt.date() <= date(2025, 12, 30))
     )
-    refused, said = _short_of(short, customers, as_of, horizon=horizon)
+    refused, said = _short_of(short, customers, as_of, horizon=horizon, config=ANY_HISTORY)
     assert said == []
     assert f"would see {seen} of its {horizon} days" in refused
-    # review53 L3: the bound that refused, and the horizon that would take the days short
-    behind = horizon - seen
+    # review53 L3: the bound that refused, and the horizons that would take the days short
+    behind, most = horizon - seen, (as_of - date(2025, 11, 1)).days // 2
     assert (
         f"({behind} of the {horizon} days, more than the quarter of the horizon taken for a "
         "weekend or holidays); pass the events up to "
     ) in refused
-    assert refused.endswith(f", --as-of 2025-12-30, or --horizon {4 * behind} or longer")
+    assert refused.endswith(f", --as-of 2025-12-30, or --horizon {4 * behind} to {most}")
     assert train_module.STALE_HORIZON_SHARE == 0.25
+
+
+@pytest.mark.parametrize(
+    ("first", "allowed"), [(date(2025, 9, 2), False), (date(2025, 8, 31), True)]
+)
+def test_a_refusal_of_events_short_offers_only_what_the_history_allows(
+    small_sample: tuple[pl.DataFrame, pl.DataFrame], first: date, allowed: bool
+) -> None:
+    """review56 M1: 120 days of history, events 4 days short, --horizon 14 (which the history
+    allows) was told to pass --as-of 2025-12-27 or --horizon 16 or longer, and the history
+    check refused both: "use --horizon 15 or shorter" and "13 or shorter". An alternative is
+    offered only when it leaves 2 x horizon + min_history_days days of history; 2 days more
+    allow both."""
+    events, customers = small_sample
+    short = events.filter(
+        (pl.col("ts").dt.date() >= first) & (pl.col("ts").dt.date() <= date(2025, 12, 27))
+    )
+    history = (AS_OF - first).days
+    plan_cutoffs(first, AS_OF, 14)  # the user's horizon fits the history either way
+    refused, said = _short_of(short, customers, AS_OF, horizon=14)
+    assert said == [] and "would see 10 of its 14 days" in refused
+    if allowed:
+        assert refused.endswith(
+            "pass the events up to 2025-12-31, --as-of 2025-12-27, or --horizon 16"
+        )
+        plan_cutoffs(first, date(2025, 12, 27), 14)  # each alternative trains
+        plan_cutoffs(first, AS_OF, 16)
+        assert check_events_end(short, AS_OF, 16, min_history_days=90) is not None  # a warning
+    else:
+        assert history == 120 and refused.endswith(
+            "pass the events up to 2025-12-31 (no --horizon takes 4 days short and fits the 120 "
+            "days of history: 16 or longer would need 122)"
+        )
+        for as_of, horizon in ((date(2025, 12, 27), 14), (AS_OF, 16)):
+            with pytest.raises(InsufficientDataError, match=r"^history is"):
+                plan_cutoffs(first, as_of, horizon)
 
 
 @pytest.mark.parametrize(("as_of", "horizon"), [(date(2026, 1, 2), 12), (date(2026, 1, 6), 28)])
