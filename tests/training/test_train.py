@@ -755,11 +755,36 @@ CROSS_SELL = TrainConfig(trials=1, seed=2, nthread=1)
 """The settings of the module's cross-sell model (:func:`cross_sell`)."""
 
 
+SHORT_WARNING = "the events end on 2025-12-28, 3 days before --as-of 2025-12-31"
+"""The warning :func:`cross_sell` trains with, as if its events ended a few days short."""
+
+
 @pytest.fixture(scope="module")
 def cross_sell(small_sample: tuple[pl.DataFrame, pl.DataFrame]) -> TrainResult:
-    """Cross-sell trained on the small sample with :data:`CROSS_SELL`; tests only read it."""
+    """Cross-sell trained on the small sample with :data:`CROSS_SELL`; tests only read it.
+
+    :func:`training.train.check_events_end` is made to return :data:`SHORT_WARNING`, so the
+    run carries a warning of events short of the training day to its result, bundles and cards
+    (review56 L1) with no training of its own; nothing else of the run reads it.
+    """
     events, customers = small_sample
-    return train_task(events, customers, "cross_sell", AS_OF, 90, CROSS_SELL)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train_module, "check_events_end", lambda *args, **kwargs: SHORT_WARNING)
+        return train_task(events, customers, "cross_sell", AS_OF, 90, CROSS_SELL)
+
+
+def test_a_run_on_events_short_of_the_training_day_keeps_the_warning(
+    cross_sell: TrainResult,
+) -> None:
+    """review56 L1: that train_task puts the warning of events short of the training day on its
+    result, in both bundles' metadata and on both cards was tested by no run of it; the CLI and
+    cycle tests use fake results that already carry it."""
+    assert cross_sell.events_warning == SHORT_WARNING
+    assert cross_sell.rule_bundle is not None and cross_sell.rule_card is not None
+    for bundle in (cross_sell.bundle, cross_sell.rule_bundle):
+        assert bundle.metadata["data"]["events_warning"] == SHORT_WARNING
+    said = f"- Trained on events short of the training day: {SHORT_WARNING}."
+    assert said in cross_sell.model_card and said in cross_sell.rule_card
 
 
 def test_cross_sell_builds_a_rule_backed_version_that_ranks_as_the_rule(
