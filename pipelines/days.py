@@ -2,17 +2,19 @@
 
 ``guanxi value``, ``target``, ``campaign`` and ``cycle`` imported :func:`after_today` from
 :mod:`pipelines.drift`, so ``guanxi value`` loaded the whole drift report (MLflow's client, the
-serving views) to compare two dates. This module imports Polars and the standard library only:
-the refusal of a day to come, of a day before the first event, and the first day of a stored
-history.
+serving views) to compare two dates. This module imports Polars, the standard library and
+:mod:`serving.days` (which imports the standard library only): the refusal of a day to come,
+of a day before the first event, and the first day of a stored history.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
+
+from serving.days import in_the_future
 
 __all__ = ["after_today", "history_start", "no_event_by"]
 
@@ -22,7 +24,8 @@ def after_today(day: date, today: date | None = None) -> str | None:
 
     ``guanxi cycle``, ``drift``, ``value``, ``target`` and ``campaign`` refuse such a day in
     these words, as ``guanxi features build`` refuses it; each wrote the sentence apart, and said
-    it differently.
+    it differently. ``POST /v1/score`` refuses an ``as_of`` to come in the same words
+    (:func:`serving.days.in_the_future`), without repeating the day.
 
     Parameters
     ----------
@@ -37,13 +40,8 @@ def after_today(day: date, today: date | None = None) -> str | None:
         ``--as-of <day> is in the future (today is <today> UTC): its events are not in yet;
         give <today> or an earlier day``, or None when ``day`` is today or before.
     """
-    today = today or datetime.now(UTC).date()
-    if day <= today:
-        return None
-    return (
-        f"--as-of {day} is in the future (today is {today} UTC): its events are not in yet; "
-        f"give {today} or an earlier day"
-    )
+    future = in_the_future(day, today)
+    return None if future is None else f"--as-of {day} {future}"
 
 
 def history_start(path: Path) -> datetime | None:
