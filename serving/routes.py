@@ -35,6 +35,7 @@ from models.tasks import (
     task_names,
     task_specs,
 )
+from serving.days import in_the_future
 from serving.deps import (
     NOT_LOADED_RETRY_AFTER,
     UNKNOWN_KEY,
@@ -1143,7 +1144,14 @@ def _problem_reason(message: str) -> str:
 
 
 def _events_frame(state: ServingState, body: ScoreRequest) -> pl.DataFrame:
-    """Validate the body's events against the contract and build their one-row snapshot."""
+    """Validate the body's events against the contract and build their one-row snapshot.
+
+    An ``as_of`` after today is a 422 in ``guanxi score``'s words (:mod:`serving.days`): its
+    events are not in yet, so every customer read as lapsed.
+    """
+    future = in_the_future(body.as_of) if body.as_of is not None else None
+    if future is not None:
+        raise _invalid("body.as_of", future)
     events = body.events or []
     records = [
         {

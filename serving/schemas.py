@@ -522,7 +522,9 @@ class ScoreRequest(_Strict):
     )
     events: list[EventIn] | None = Field(default=None, min_length=1, max_length=100_000)
     as_of: date | None = Field(
-        default=None, description="For events: the snapshot day (default: the last event's day)."
+        default=None,
+        description="For events: the snapshot day (default: the last event's day); a day after "
+        "today is a 422.",
     )
     tasks: list[TaskName] | None = Field(default=None, description="Default: every loaded task.")
     explain: Int = Field(default=5, ge=0, le=MAX_REASONS)

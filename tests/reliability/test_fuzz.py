@@ -160,11 +160,11 @@ def _with_pages(app: FastAPI) -> dict[str, Any]:
 
 
 def _events_in_time(case: schemathesis.Case) -> schemathesis.Case:
-    """Keep a generated ``POST /v1/score`` within the two time rules a JSON schema cannot say.
+    """Keep a generated ``POST /v1/score`` within the three time rules a JSON schema cannot say.
 
-    No event after the current time (a later one is moved back to it), and an ``as_of`` on or
-    after the first event's day (an earlier one is moved up to it). The rest of a positive case
-    is as generated.
+    No event after the current time (a later one is moved back to it), an ``as_of`` on or
+    after the first event's day (an earlier one is moved up to it), and none after today (a
+    later one is moved back to today). The rest of a positive case is as generated.
     """
     now = datetime.now(UTC)
     events = case.body.get("events") if isinstance(case.body, dict) else None
@@ -182,6 +182,12 @@ def _events_in_time(case: schemathesis.Case) -> schemathesis.Case:
     as_of = case.body.get("as_of") if isinstance(case.body, dict) else None
     if days and isinstance(as_of, str) and date.fromisoformat(as_of) < min(days):
         case.body["as_of"] = min(days).isoformat()
+    try:
+        later = isinstance(as_of, str) and date.fromisoformat(case.body["as_of"]) > now.date()
+    except ValueError:  # not a day: the server's 422 to give
+        later = False
+    if later:
+        case.body["as_of"] = now.date().isoformat()
     return case
 
 

@@ -1,10 +1,12 @@
 """``POST /v1/score``: features the population cannot be decided without, impossible values.
 
 qa47's M2 (a customer with orders but no ``recency_days`` answered "no order yet, a prospect"),
-L5 (``recency_days: -5`` and ``r_score: 9`` scored).
+L5 (``recency_days: -5``, ``r_score: 9`` and an ``as_of`` in the future scored).
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -108,3 +110,17 @@ def test_only_known_bounds_are_checked(client: TestClient) -> None:
     assert feature_range("r_score") == (1.0, 5.0)
     features = {"recency_days": 3.0, "orders_total": 2.0, "margin_total": -50.0}
     assert _score(client, features | {"overdue_ratio": 3.0}, "repurchase").status_code == 200
+
+
+def test_an_as_of_in_the_future_is_refused_as_the_cli_does(client: TestClient) -> None:
+    """L5: events with ``as_of`` 2030-01-01 were scored "lapsed"; ``guanxi score`` refuses it."""
+    event = {"ts": "2024-06-01T10:00:00Z", "event_type": "order", "amount": 20.0}
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    for as_of in ("2030-01-01", tomorrow):
+        r = client.post("/v1/score", headers=headers(), json={"events": [event], "as_of": as_of})
+        fields = _fields(r)
+        assert list(fields) == ["body.as_of"]
+        assert "in the future" in fields["body.as_of"] and as_of not in fields["body.as_of"]
+    today = datetime.now(UTC).date().isoformat()
+    r = client.post("/v1/score", headers=headers(), json={"events": [event], "as_of": today})
+    assert r.status_code == 200, r.text
