@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -64,7 +64,7 @@ from models.scoring import (
     score_batches,
     score_schema,
 )
-from models.tasks import ELIGIBLE, task_names
+from models.tasks import ELIGIBLE, snapshot_categories, task_names
 from pipelines import connectors
 from pipelines.console import warn_unsigned
 from pipelines.days import after_today
@@ -74,6 +74,7 @@ from pipelines.snapshot import build_validated, validated_events
 __all__ = [
     "check_task",
     "load_models",
+    "model_categories",
     "parse_tasks",
     "require_stored_snapshot",
     "require_tracking",
@@ -112,6 +113,23 @@ def load_models(tasks: list[str], alias: str) -> dict[str, ModelBundle]:
     return {task: registry.load_model(task, alias=alias).bundle for task in tasks}
 
 
+def model_categories(bundles: Iterable[ModelBundle]) -> list[str]:
+    """Return the product categories some model reads a ``cat_{category}_orders`` column of.
+
+    Parameters
+    ----------
+    bundles : iterable of ModelBundle
+        The models.
+
+    Returns
+    -------
+    list of str
+        The categories, sorted (:func:`models.tasks.snapshot_categories` of the models' inputs).
+    """
+    names = {name for bundle in bundles for name in bundle.feature_names}
+    return snapshot_categories(pl.DataFrame(schema=dict.fromkeys(sorted(names), pl.Float64)))
+
+
 def snapshot_for(
     store: Store,
     sources: connectors.Inputs | connectors.SparkEvents | None,
@@ -120,6 +138,7 @@ def snapshot_for(
     loaded: tuple[Loaded | Staged, pl.DataFrame | None] | None = None,
     master: str = DEFAULT_MASTER,
     keep: bool = False,
+    categories: Sequence[str] | None = None,
 ) -> tuple[pl.DataFrame, str]:
     """Return the snapshot for ``as_of``: the stored one if current, else a fresh build.
 
@@ -153,6 +172,12 @@ def snapshot_for(
         Keep a snapshot it builds in the store, as ``guanxi features build`` does (atomically,
         with the history of the events it was built from; a Spark table's without history), so
         that the next command of the day reads it instead of building it again.
+    categories : sequence of str, optional
+        The product categories the models read (:func:`model_categories`): a build in this
+        process gives them ``cat_{category}_*`` columns besides the events' own
+        (:func:`pipelines.snapshot.build_validated`), so a category no order of the events has
+        is 0 orders and a 0 share for every customer, not unknown. (A Spark build takes the
+        events' own.)
 
     Returns
     -------
@@ -191,7 +216,7 @@ def snapshot_for(
             people = customers.frame if customers is not None else None
             loaded = connectors.accepted(events, problems), people
         spill = stack.enter_context(tempfile.TemporaryDirectory(prefix="guanxi-ranges-"))
-        snapshot, history = build_validated(*loaded, as_of, Path(spill), status)
+        snapshot, history = build_validated(*loaded, as_of, Path(spill), status, categories)
         described = sources.customers.describe() if sources.customers is not None else None
         kept = _keep(store, snapshot, as_of, keep, sources.events.describe(), described, history)
     return snapshot, f"built from {sources.events.label}{kept}"
@@ -552,7 +577,13 @@ def score_command(
         raise typer.Exit(1) from exc
     try:
         snapshot, source = snapshot_for(
-            store, sources, day, datetime.now(UTC), master=spark_master, keep=keep
+            store,
+            sources,
+            day,
+            datetime.now(UTC),
+            master=spark_master,
+            keep=keep,
+            categories=model_categories(bundles.values()),
         )
     except (EventsValidationError, SnapshotNotFoundError) as exc:
         console.print(f"[red]cannot score, nothing written:[/red] {exc}")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Final, TypeVar
@@ -40,6 +40,7 @@ from rich.progress import TextColumn
 from rich.text import Text
 
 from features.events import EventsValidationError, Loaded, Problem, Staged, StagedOrders
+from features.products import category_names, category_slugs
 from features.snapshot import buckets_for, build_snapshot, build_snapshot_by_range
 from features.store import (
     CustomerRanges,
@@ -48,6 +49,7 @@ from features.store import (
     atomic_write,
     split_by_customer,
 )
+from features.window import prepare_events
 from pipelines import connectors
 from pipelines.days import after_today, no_event_by
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
@@ -240,6 +242,7 @@ def build_validated(
     day: dt.date,
     spill: Path,
     status: Console,
+    categories: Sequence[str] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame | CustomerRanges]:
     """Build the snapshot of validated events in this process, in buckets, with a progress bar.
 
@@ -257,6 +260,12 @@ def build_validated(
         snapshot and the history.
     status : rich.console.Console
         Where the spinner and the bar go.
+    categories : sequence of str, optional
+        Categories that get ``cat_{category}_*`` columns besides those of the events' orders
+        up to ``day`` (the models' when scoring: a category no order of the events has is then
+        0 orders and a 0 share, not unknown); the columns are the union, sorted, so events
+        that have them all give the snapshot a build without them gives. None: the events'
+        own, as ``guanxi features build`` builds.
 
     Returns
     -------
@@ -273,10 +282,29 @@ def build_validated(
             ranges = split_by_customer(
                 events.frame, day, _events_per_range(events.height), spill, files=events.files
             )
-        return _build_in_buckets(ranges, events.height, customers, day, status), ranges
+        cats = _with_categories_of(ranges, day, categories)
+        return _build_in_buckets(ranges, events.height, customers, day, status, cats), ranges
+    cats = _with_categories_of(events.frame, day, categories)
     return _build_in_buckets(
-        events.frame, events.frame.height, customers, day, status
+        events.frame, events.frame.height, customers, day, status, cats
     ), events.frame
+
+
+def _with_categories_of(
+    events: pl.DataFrame | pl.LazyFrame | CustomerRanges,
+    day: dt.date,
+    categories: Sequence[str] | None,
+) -> list[str] | None:
+    """Add the categories of the events' orders up to ``day`` to ``categories``, sorted.
+
+    None stays None (:func:`features.snapshot.build_snapshot` then takes the events' own).
+    """
+    if categories is None:
+        return None
+    if isinstance(events, CustomerRanges):
+        events = pl.concat([events.events(r) for r in range(len(events))])
+    seen = category_names(prepare_events(events, day))
+    return sorted({*category_slugs(categories), *seen.values()})
 
 
 def _events_per_range(height: int) -> int:
@@ -290,10 +318,12 @@ def _build_in_buckets(
     customers: pl.DataFrame | None,
     day: dt.date,
     status: Console,
+    categories: list[str] | None,
 ) -> pl.DataFrame:
     """Build the snapshot in hash buckets of ``customer_id`` sized by the events, with a bar.
 
     Events already split into ranges of ``customer_id`` are built a range at a time instead.
+    ``categories``: those that get columns (None: the events' own).
     """
     buckets = len(events) if isinstance(events, CustomerRanges) else buckets_for(height)
     progress = progress_bar(
@@ -308,9 +338,13 @@ def _build_in_buckets(
             progress.update(task, completed=done)
 
         if isinstance(events, CustomerRanges):
-            snapshot = build_snapshot_by_range(events, customers, day, on_bucket=advance)
+            snapshot = build_snapshot_by_range(
+                events, customers, day, categories, on_bucket=advance
+            )
         else:
-            snapshot = build_snapshot(events, customers, day, buckets=buckets, on_bucket=advance)
+            snapshot = build_snapshot(
+                events, customers, day, categories, buckets=buckets, on_bucket=advance
+            )
         progress.update(task, completed=buckets)  # one bucket reports no progress of its own
     return snapshot
 

@@ -1,0 +1,110 @@
+"""`guanxi score` of your own files: the snapshot has what the models read, or says what it lacks.
+
+qa47 H2: a file without a category the model knows gave the model NaN for ``cat_<category>_*``
+(unknown) instead of 0, and so other scores and "no spend" reasons for spenders. H3: inputs the
+snapshot lacks (the customers file's columns without ``--customers``) were scored as unknown
+without a word.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import xgboost as xgb
+from typer.testing import CliRunner
+
+from features.contracts import FEATURE_SET_VERSION
+from features.store import Store
+from models.artifact import ModelBundle
+from pipelines import score
+from pipelines.cli import app
+from serving.settings import get_settings
+from tests.pipelines.test_train_cli import AS_OF, cli, sample  # noqa: F401  (fixtures)
+
+DAY = date.fromisoformat(AS_OF)
+
+
+def bundle(task: str, names: list[str]) -> ModelBundle:
+    """A small model of ``task`` reading ``names``, as the registry's version 1."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, len(names)))
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 2, "seed": 0, "nthread": 1},
+        xgb.DMatrix(x, label=(x[:, 0] > 0).astype(float)),
+        num_boost_round=3,
+    )
+    return ModelBundle(
+        task=task,
+        booster=booster,
+        feature_names=names,
+        calibration={"method": "sigmoid", "a": 1.0, "b": 0.0},
+        feature_set_version=FEATURE_SET_VERSION,
+        categories=[],
+        metadata={"registry": {"name": task, "version": "1"}},
+    )
+
+
+@pytest.fixture
+def models(monkeypatch: pytest.MonkeyPatch) -> dict[str, ModelBundle]:
+    """The champions `guanxi score` loads: fill it with :func:`bundle`s by task."""
+    loaded: dict[str, ModelBundle] = {}
+    monkeypatch.setattr(score, "load_models", lambda tasks, alias: {t: loaded[t] for t in tasks})
+    return loaded
+
+
+def said(cli: CliRunner, args: list[str], code: int = 0) -> str:  # noqa: F811
+    """Run the command; its output on one line."""
+    result = cli.invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return " ".join(result.output.split())
+
+
+def without_toys(sample: Path, folder: Path) -> Path:  # noqa: F811
+    """The sample's events without a toys order: a file of some categories only."""
+    events = pl.read_parquet(sample / "events.parquet")
+    path = folder / "no_toys.parquet"
+    events.filter(pl.col("category").ne_missing("toys")).write_parquet(path)
+    return path
+
+
+def test_a_category_the_file_lacks_is_built_as_none_bought(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    models: dict[str, ModelBundle],
+    tmp_path: Path,
+) -> None:
+    """The models' categories get their columns, 0 orders and a 0 share for whoever spent, and
+    the file's own categories keep theirs (the union: the stored snapshot loses nothing)."""
+    models["churn"] = bundle("churn", ["recency_days", "cat_toys_orders", "cat_toys_share"])
+    events = without_toys(sample, tmp_path)
+    args = ["score", "--events", str(events), "--as-of", AS_OF, "--tasks", "churn"]
+    output = said(cli, [*args, "--out", str(tmp_path / "s.parquet")])
+    assert "which the snapshot lacks" not in output
+    snapshot = Store(get_settings().home).read_snapshot(DAY)
+    spent = snapshot.filter(pl.col("orders_total") > 0)
+    assert spent.height > 0
+    assert (spent["cat_toys_orders"] == 0).all() and (spent["cat_toys_share"] == 0).all()
+    assert {"cat_apparel_orders", "cat_shoes_share"} <= set(snapshot.columns)
+    categories = [c for c in snapshot.columns if c.endswith("_orders") and c.startswith("cat_")]
+    assert categories == sorted(categories)  # the order a build without models gives
+
+
+def test_the_models_categories_change_nothing_of_a_file_that_has_them(
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The demo's, cycle's and drift's files have every category: the snapshot is the same."""
+    from datetime import UTC, datetime
+
+    from pipelines.connectors import inputs
+
+    day, now = DAY, datetime.now(UTC)
+    given = inputs(str(sample / "events.parquet"))
+    plain, _ = score.snapshot_for(Store(tmp_path / "a"), given, day, now)
+    models, _ = score.snapshot_for(Store(tmp_path / "b"), given, day, now, categories=["toys"])
+    assert plain.equals(models)
