@@ -41,7 +41,14 @@ import polars as pl
 import typer
 from rich.console import Console
 
-from features.contracts import FEATURE_SET_VERSION, counted, quoted_near
+from features.contracts import (
+    CATEGORY_FEATURE_PREFIX,
+    FEATURE_SET_VERSION,
+    counted,
+    feature_info,
+    is_feature,
+    quoted_near,
+)
 from features.database import DatabaseError
 from features.events import EventsValidationError, Loaded, Staged
 from features.store import (
@@ -64,7 +71,13 @@ from models.scoring import (
     score_batches,
     score_schema,
 )
-from models.tasks import ELIGIBLE, snapshot_categories, task_names
+from models.tasks import (
+    CANDIDATE_INPUTS,
+    ELIGIBLE,
+    TARGET_PREFIX,
+    snapshot_categories,
+    task_names,
+)
 from pipelines import connectors
 from pipelines.console import warn_unsigned
 from pipelines.days import after_today
@@ -74,6 +87,8 @@ from pipelines.snapshot import build_validated, validated_events
 __all__ = [
     "check_task",
     "load_models",
+    "missing_inputs",
+    "missing_note",
     "model_categories",
     "parse_tasks",
     "require_stored_snapshot",
@@ -128,6 +143,76 @@ def model_categories(bundles: Iterable[ModelBundle]) -> list[str]:
     """
     names = {name for bundle in bundles for name in bundle.feature_names}
     return snapshot_categories(pl.DataFrame(schema=dict.fromkeys(sorted(names), pl.Float64)))
+
+
+def missing_inputs(bundle: ModelBundle, snapshot: pl.DataFrame) -> list[str]:
+    """Return the inputs a model reads that the snapshot lacks, in the model's order.
+
+    An input lacks when the snapshot has no column of it (a category none of its orders has, a
+    customers-file column), or when it comes from the customers file (a ``profile`` feature or
+    a column passed through) and is null for every customer (no ``--customers`` file, or one
+    without it). The model reads them as missing (:func:`models.tasks.model_frame` fills NaN);
+    ``POST /v1/score`` reports the same as ``missing_inputs``. Inputs worked out when scoring
+    (a ranked task's :data:`~models.tasks.CANDIDATE_INPUTS` and ``target_{category}``) never lack.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model.
+    snapshot : polars.DataFrame
+        The snapshot it scores.
+
+    Returns
+    -------
+    list of str
+        The inputs, empty when the snapshot has them all.
+    """
+    computed = {feature.name for feature in CANDIDATE_INPUTS}
+
+    def unknown(name: str) -> bool:
+        from_customers = not is_feature(name) or feature_info(name).group == "profile"
+        return (
+            from_customers
+            and snapshot.height > 0
+            and snapshot[name].null_count() == snapshot.height
+        )
+
+    return [
+        name
+        for name in bundle.feature_names
+        if not name.startswith(TARGET_PREFIX)
+        and name not in computed
+        and (name not in snapshot.columns or unknown(name))
+    ]
+
+
+def missing_note(bundle: ModelBundle, missing: list[str]) -> str:
+    """Say which inputs a model reads that the snapshot lacks (:func:`missing_inputs`), and why.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model (``metadata["registry"]`` names its version).
+    missing : list of str
+        Its inputs the snapshot lacks, not empty.
+
+    Returns
+    -------
+    str
+        ``churn v1 reads signup_tenure_days, loyalty_points, which the snapshot lacks (no
+        --customers file?): scored as unknown``.
+    """
+    why = []
+    if any(not is_feature(n) or feature_info(n).group == "profile" for n in missing):
+        why.append("no --customers file?")
+    if any(n.startswith(CATEGORY_FEATURE_PREFIX) for n in missing):
+        why.append("categories none of its orders has")
+    said = f" ({'; '.join(why)})" if why else ""
+    version = bundle.metadata.get("registry", {}).get("version", "?")
+    return (
+        f"{bundle.task} v{version} reads {', '.join(missing)}, which the snapshot lacks{said}: "
+        "scored as unknown"
+    )
 
 
 def snapshot_for(
@@ -589,6 +674,9 @@ def score_command(
         console.print(f"[red]cannot score, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc
     console.print(f"snapshot as of {day}: {snapshot.height:,} customers, {source}")
+    for bundle in bundles.values():  # was silent: the model read them as missing
+        if missing := missing_inputs(bundle, snapshot):
+            console.print(f"[yellow]note:[/yellow] {missing_note(bundle, missing)}")
     schema, tables, parts = task_parts(bundles, snapshot, explain, engine, spark_master)
     digest = snapshot_digest(snapshot) if keep else ""
 

@@ -108,3 +108,48 @@ def test_the_models_categories_change_nothing_of_a_file_that_has_them(
     plain, _ = score.snapshot_for(Store(tmp_path / "a"), given, day, now)
     models, _ = score.snapshot_for(Store(tmp_path / "b"), given, day, now, categories=["toys"])
     assert plain.equals(models)
+
+
+def test_inputs_the_snapshot_lacks_are_named_per_task(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    models: dict[str, ModelBundle],
+    tmp_path: Path,
+) -> None:
+    """Without --customers the customers file's inputs are unknown for every customer: said
+    once per task, as POST /v1/score reports missing_inputs; with it, nothing is said."""
+    customers = pl.read_parquet(sample / "customers.parquet").with_columns(
+        loyalty_points=pl.int_range(pl.len())
+    )
+    customers.write_parquet(tmp_path / "customers.parquet")
+    models["churn"] = bundle("churn", ["recency_days", "signup_tenure_days", "loyalty_points"])
+    models["referral"] = bundle("referral", ["orders_total", "is_business"])
+    args = ["score", "--events", str(sample / "events.parquet"), "--as-of", AS_OF, "--no-store"]
+    args += ["--tasks", "churn,referral", "--out", str(tmp_path / "s.parquet")]
+    output = said(cli, args)
+    assert (
+        "churn v1 reads signup_tenure_days, loyalty_points, which the snapshot lacks "
+        "(no --customers file?): scored as unknown"
+    ) in output
+    assert "referral v1" not in output  # is_business is 0 without a customers file: known
+    output = said(cli, [*args, "--customers", str(tmp_path / "customers.parquet")])
+    assert "which the snapshot lacks" not in output
+
+
+def test_a_stored_snapshot_without_a_models_category_says_so(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    models: dict[str, ModelBundle],
+    tmp_path: Path,
+) -> None:
+    """`features build` builds the events' categories only; scoring that snapshot with a model
+    of another category is not filled in silently."""
+    events = without_toys(sample, tmp_path)
+    said(cli, ["features", "build", "--events", str(events), "--as-of", AS_OF])
+    models["churn"] = bundle("churn", ["recency_days", "cat_toys_orders", "cat_toys_share"])
+    args = ["score", "--as-of", AS_OF, "--tasks", "churn", "--no-store"]
+    output = said(cli, [*args, "--out", str(tmp_path / "s.parquet")])
+    assert (
+        "churn v1 reads cat_toys_orders, cat_toys_share, which the snapshot lacks "
+        "(categories none of its orders has): scored as unknown"
+    ) in output
