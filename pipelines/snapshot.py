@@ -339,11 +339,11 @@ def _build_in_buckets(
 
         if isinstance(events, CustomerRanges):
             snapshot = build_snapshot_by_range(
-                events, customers, day, categories, on_bucket=advance
+                events, customers, day, categories=categories, on_bucket=advance
             )
         else:
             snapshot = build_snapshot(
-                events, customers, day, categories, buckets=buckets, on_bucket=advance
+                events, customers, day, categories=categories, buckets=buckets, on_bucket=advance
             )
         progress.update(task, completed=buckets)  # one bucket reports no progress of its own
     return snapshot
