@@ -1,8 +1,11 @@
 """``guanxi score``: batch scores (and reasons) for every customer from the registry's models.
 
 The snapshot for ``--as-of`` is read from the store when one exists for that day with the current
-feature-set version, otherwise built from ``--events`` (and ``--customers``) as ``guanxi features
-build`` builds it (large inputs staged, not held whole; see :func:`snapshot_for`). Without
+feature-set version and was built from the ``--events`` (and ``--customers``) files given, as they
+are now (a database or Spark table, which cannot be told unchanged, reads it too, said so);
+otherwise it is built from them as ``guanxi features build`` builds it (validated first, large
+inputs staged, not held whole; see :func:`snapshot_for`), with the categories the models read,
+and replaces the stored one. Each model input the snapshot lacks is named. Without
 ``--events`` (and the other input options) the store's snapshot is scored, and a day without one is
 refused before any work, naming the ways to make it (:func:`require_stored_snapshot`). Each task's
 model is loaded from the registry by alias; a model trained on another feature-set version is
@@ -51,6 +54,7 @@ from features.contracts import (
 )
 from features.database import DatabaseError
 from features.events import EventsValidationError, Loaded, Staged
+from features.sources import Source
 from features.store import (
     CustomerRanges,
     ScoreTableInfo,
@@ -93,6 +97,7 @@ __all__ = [
     "parse_tasks",
     "require_stored_snapshot",
     "require_tracking",
+    "same_inputs",
     "score_command",
     "snapshot_for",
     "store_scores",
@@ -225,8 +230,14 @@ def snapshot_for(
     keep: bool = False,
     categories: Sequence[str] | None = None,
 ) -> tuple[pl.DataFrame, str]:
-    """Return the snapshot for ``as_of``: the stored one if current, else a fresh build.
+    """Return the snapshot for ``as_of``: the stored one if built from ``sources``, else a build.
 
+    The store's snapshot of the day is read when it is current (:func:`stored_snapshot`) and
+    was built from the files given, as they are now (:func:`same_inputs`); a database or a Spark
+    table named as its source cannot be told unchanged, so it is read too, and the source line
+    says the given source was not read and how to rebuild. Otherwise the inputs are validated
+    and built (nothing is written when they have errors), and with ``keep`` the build replaces
+    the stored snapshot, said so.
     A build from files or a database goes as ``guanxi features build``'s
     (:func:`pipelines.snapshot.validated_events`, :func:`pipelines.snapshot.build_validated`):
     events above ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` are validated into staged files and built a
@@ -239,9 +250,10 @@ def snapshot_for(
     store : features.store.Store
         The store under ``GUANXI_HOME``.
     sources : pipelines.connectors.Inputs, pipelines.connectors.SparkEvents or None
-        Events and customers to build from when the store has no current snapshot for the day;
-        a Spark table's are built on Spark (:func:`pipelines.spark.snapshot_from_table`). None:
-        the store's snapshot only (:func:`require_stored_snapshot`).
+        Events and customers to build from unless the store's current snapshot of the day was
+        built from them; a Spark table's are built on Spark
+        (:func:`pipelines.spark.snapshot_from_table`). None: the store's snapshot only
+        (:func:`require_stored_snapshot`).
     as_of : datetime.date
         Snapshot day.
     now : datetime.datetime
@@ -280,7 +292,16 @@ def snapshot_for(
         stored = require_stored_snapshot(store, as_of)
         return store.read_snapshot(as_of), f"store ({stored.path}; no --events given)"
     info = stored_snapshot(store, as_of)
-    if info is not None:
+    same = None if info is None else same_inputs(info, sources)
+    label = sources.label if isinstance(sources, connectors.SparkEvents) else sources.events.label
+    if info is not None and same is not False:
+        if same is None:  # a database or a Spark table: its rows may have changed since
+            return store.read_snapshot(as_of), (
+                f"store ({info.path}); {label} was not read (a database or a Spark table cannot "
+                f"be told unchanged since the snapshot was built, {info.created}): to score it "
+                f"as it is now, rebuild the snapshot with `guanxi features build --as-of {as_of}` "
+                "and the same input options"
+            )
         return store.read_snapshot(as_of), f"store ({info.path})"
     if isinstance(sources, connectors.SparkEvents):
         from pipelines.spark import snapshot_from_table
@@ -290,7 +311,7 @@ def snapshot_for(
             logger.warning("%s", warning)
         table = sources.customers.describe() if sources.customers is not None else None
         kept = _keep(store, snapshot, as_of, keep, sources.describe(), table, None)
-        return snapshot, f"built on Spark from {sources.label}{kept}"
+        return snapshot, f"built on Spark from {label}{_replacing(info, keep)}{kept}"
     # as `guanxi features build` does: many events are staged and built a range at a time
     status = Console(stderr=True)
     with ExitStack() as stack:
@@ -304,7 +325,65 @@ def snapshot_for(
         snapshot, history = build_validated(*loaded, as_of, Path(spill), status, categories)
         described = sources.customers.describe() if sources.customers is not None else None
         kept = _keep(store, snapshot, as_of, keep, sources.events.describe(), described, history)
-    return snapshot, f"built from {sources.events.label}{kept}"
+    return snapshot, f"built from {label}{_replacing(info, keep)}{kept}"
+
+
+def same_inputs(
+    info: SnapshotInfo, sources: connectors.Inputs | connectors.SparkEvents
+) -> bool | None:
+    """Whether a stored snapshot was built from the given inputs, as they are now.
+
+    A file (or a directory of files) is the same when its path, size and modification time are
+    those the snapshot recorded (:meth:`features.store.SourceFile.of`). A database table or
+    query, or a Spark table, named as the snapshot's was cannot be told unchanged. Customers
+    left out are not compared: the stored snapshot keeps those it was built with.
+
+    Parameters
+    ----------
+    info : features.store.SnapshotInfo
+        The stored snapshot's metadata.
+    sources : pipelines.connectors.Inputs or pipelines.connectors.SparkEvents
+        The events (and customers) given now.
+
+    Returns
+    -------
+    bool or None
+        True when every input given is a file the snapshot was built from, unchanged; False
+        when one is another source, or a file changed since or missing, or customers the
+        snapshot was built without; None when none is, but a database or a Spark table is
+        among them.
+    """
+    if isinstance(sources, connectors.SparkEvents):
+        events = None if info.events is not None and info.events.path == sources.label else False
+    else:
+        events = _same_source(sources.events, info.events)
+    found = [events]
+    if sources.customers is not None:
+        found.append(_same_source(sources.customers, info.customers))
+    if False in found:
+        return False
+    return None if None in found else True
+
+
+def _same_source(source: Source, stored: SourceFile | None) -> bool | None:
+    """Whether a source is the one a snapshot recorded (None: a database named alike)."""
+    if source.is_database:
+        return None if stored is not None and stored.path == source.label else False
+    try:
+        return SourceFile.of(Path(source.location)) == stored
+    except OSError:  # missing: validation says so
+        return False
+
+
+def _replacing(info: SnapshotInfo | None, keep: bool) -> str:
+    """Say which stored snapshot of the day a build replaces, or leaves with ``--no-store``."""
+    if info is None:
+        return ""
+    named = [f.path for f in (info.events, info.customers) if f is not None]
+    built = " and ".join(named) if named else "inputs it does not name"
+    if keep:
+        return f", replacing the store's snapshot of that day built from {built}"
+    return f" (the store's snapshot of that day, built from {built}, is left as it is: --no-store)"
 
 
 def _keep(
@@ -576,13 +655,15 @@ _Events = Annotated[
     str | None,
     typer.Option(
         "--events",
-        help="Events to build the day's snapshot from when the store has none: a .csv or "
-        ".parquet file, a directory of them, or a database URI with --events-table or "
-        "--events-query (with --engine spark, leave it out and name a Spark table with "
-        "--events-table). Leave every input option out to score the store's snapshot.",
+        help="Events to build the day's snapshot from: a .csv or .parquet file, a directory "
+        "of them, or a database URI with --events-table or --events-query (with --engine "
+        "spark, leave it out and name a Spark table with --events-table). The store's snapshot "
+        "of the day is read instead when it was built from the same files, unchanged (or from "
+        "the same database or Spark table, said so); other files replace it (unless "
+        "--no-store). Leave every input option out to score the store's snapshot.",
     ),
 ]
-"""``--events`` of ``guanxi score``: only needed when the store has no snapshot of the day."""
+"""``--events`` of ``guanxi score``: read unless the store's snapshot of the day was built of it."""
 
 
 def score_command(
@@ -614,8 +695,8 @@ def score_command(
 ) -> None:
     """Score every customer for each task with the aliased models; write a file or a table.
 
-    The day's snapshot comes from the store (guanxi features build, guanxi demo), or is built
-    from --events when the store has none.
+    The day's snapshot comes from the store (guanxi features build, guanxi demo) when it was
+    built from the --events given (or none is given), else is built from --events.
     """
     from serving.settings import get_settings
 

@@ -8,7 +8,8 @@ window reads a scan of them, and the summaries and the holdout check below read 
 events, collected from one more scan (:func:`features.value.order_events`, about a tenth of the
 events); fewer, and ``--engine spark``'s, are validated in memory. The snapshot of the day
 comes from the store, or is built from the same validated events
-(:func:`pipelines.score.snapshot_for`). When the store holds it, nothing else of the events is
+(:func:`pipelines.score.snapshot_for`: the stored one only when built from these inputs, as
+they are now; other files replace it). When the store holds it, nothing else of the events is
 read but their orders and the last event's time, so many events are validated with only their
 orders staged (:func:`pipelines.snapshot.validated_orders`: every event checked, the same
 problems). It summarises each customer's purchases up to
@@ -69,7 +70,7 @@ from pipelines.console import fitted_table, warn_unsigned
 from pipelines.days import after_today, no_event_by
 from pipelines.engine import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
 from pipelines.margins import check_margin_rate
-from pipelines.score import require_tracking, snapshot_for, stored_snapshot
+from pipelines.score import require_tracking, same_inputs, snapshot_for, stored_snapshot
 from pipelines.snapshot import validated_events, validated_orders
 
 if TYPE_CHECKING:
@@ -639,8 +640,9 @@ def _validated(
     Events are validated as ``guanxi features build`` validates them: in memory when few or with
     ``--engine spark``, else staged in a temporary directory that lives as long as the context
     (:func:`pipelines.snapshot.validated_events`), and yielded as a scan of those files. When the
-    store holds the day's snapshot, value reads nothing of the events but their orders and the
-    last event's time: many are staged with only their orders
+    store holds the day's snapshot built from these inputs (:func:`pipelines.score.same_inputs`),
+    value reads nothing of the events but their orders and the last event's time: many are
+    staged with only their orders
     (:func:`pipelines.snapshot.validated_orders`, every event validated), and the scan of those
     comes with that time (else None: the events' own). A Spark table's stay on Spark. A snapshot
     built here is kept in the store with ``keep`` (``--store``), as ``guanxi features build``
@@ -655,7 +657,9 @@ def _validated(
         yield frame, snapshot, source, None
         return
     status = Console(stderr=True)
-    if engine == "polars" and stored_snapshot(store, day) is not None:
+    stored = stored_snapshot(store, day)
+    # the stored snapshot when built from these inputs (else built again from them, replacing it)
+    if engine == "polars" and stored is not None and same_inputs(stored, sources) is not False:
         with validated_orders(sources, now, status) as (orders, _, problems):
             events = connectors.accepted(orders, problems)
             # the stored snapshot (one removed meanwhile is built from the sources, read again)

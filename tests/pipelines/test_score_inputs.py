@@ -153,3 +153,71 @@ def test_a_stored_snapshot_without_a_models_category_says_so(
         "churn v1 reads cat_toys_orders, cat_toys_share, which the snapshot lacks "
         "(categories none of its orders has): scored as unknown"
     ) in output
+
+
+def test_events_given_again_are_read_unless_they_built_the_stored_snapshot(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    models: dict[str, ModelBundle],
+    tmp_path: Path,
+) -> None:
+    """qa47 H1: the store's snapshot of the day was scored whatever --events said (a corrected
+    export, a missing or an invalid file: exit 0). It is read only when it was built from the
+    files given, as they are now; other files are validated and built, and replace it."""
+    models["churn"] = bundle("churn", ["recency_days", "orders_total"])
+    first = sample / "events.parquet"
+    events = pl.read_parquet(first)
+    late = events.head(1).with_columns(customer_id=pl.lit("NEW1"), ts=events["ts"].min())
+    corrected = tmp_path / "corrected.parquet"
+    pl.concat([events, late]).write_parquet(corrected)
+    store = Store(get_settings().home)
+    out = tmp_path / "s.csv"
+    args = ["score", "--as-of", AS_OF, "--tasks", "churn", "--out", str(out)]
+    said(cli, [*args, "--events", str(first)])
+    stored = store.snapshot_info(DAY)
+    # the same file: the stored snapshot
+    assert f"customers, store ({stored.path})" in said(cli, [*args, "--events", str(first)])
+    # a missing file, an invalid one: refused, the stored snapshot left as it was
+    missing = said(cli, [*args, "--events", str(tmp_path / "none.csv")], 1)
+    assert "cannot score, nothing written" in missing
+    bad = tmp_path / "bad.parquet"
+    events.with_columns(amount=-pl.col("amount").abs() - 1).write_parquet(bad)
+    assert "nothing written" in said(cli, [*args, "--events", str(bad)], 1)
+    assert store.snapshot_info(DAY) == stored
+    # another file: built, scored and kept in place of the stored one, said so
+    output = said(cli, [*args, "--events", str(corrected), "--no-store"])
+    assert f"built from {corrected} (the store's snapshot of that day, built from {first}, " in (
+        output
+    )
+    assert "NEW1" in pl.read_csv(out)["customer_id"].to_list()
+    assert store.snapshot_info(DAY) == stored  # --no-store
+    output = said(cli, [*args, "--events", str(corrected)])
+    assert f"built from {corrected}, replacing the store's snapshot of that day built from " in (
+        output
+    )
+    assert store.snapshot_info(DAY).events.path == str(corrected)  # type: ignore[union-attr]
+    # a customers file the stored snapshot was built without: built again with it
+    customers = sample / "customers.parquet"
+    output = said(cli, [*args, "--events", str(corrected), "--customers", str(customers)])
+    assert "replacing the store's snapshot" in output
+    # and left out, the stored one (with the customers' columns) is read
+    assert "customers, store (" in said(cli, [*args, "--events", str(corrected)])
+
+
+def test_a_database_source_cannot_be_told_unchanged_so_it_is_said_unread(
+    cli: CliRunner,  # noqa: F811
+    models: dict[str, ModelBundle],
+    tmp_path: Path,
+) -> None:
+    from tests.pipelines.test_connectors import TINY_DAY, tiny_duckdb
+
+    models["churn"] = bundle("churn", ["recency_days", "orders_total"])
+    uri = tiny_duckdb(tmp_path / "crm.duckdb")
+    day = TINY_DAY.isoformat()
+    source = ["--events", uri, "--events-table", "events", "--as-of", day]
+    said(cli, ["features", "build", *source])
+    args = ["score", *source, "--tasks", "churn", "--out", str(tmp_path / "s.csv")]
+    output = said(cli, args)
+    assert "customers, store (" in output
+    assert "was not read" in output
+    assert f"`guanxi features build --as-of {day}` and the same input options" in output

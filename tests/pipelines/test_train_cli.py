@@ -535,19 +535,23 @@ def test_score_refuses_other_feature_set_version(
 
 
 def test_score_uses_the_stored_snapshot_when_current(sample, tmp_path) -> None:
+    """When it was built from the events given (qa47 H1: a missing file read it too)."""
     from datetime import UTC, date, datetime
 
-    from features.store import Store
+    from features.events import EventsValidationError
+    from features.store import SourceFile, Store
     from pipelines.connectors import inputs
     from pipelines.score import snapshot_for
 
     store = Store(tmp_path / "home")
     day = date.fromisoformat(AS_OF)
     stored = pl.DataFrame({"customer_id": ["x"], "recency_days": [1]})
-    store.write_snapshot(stored, day)
+    store.write_snapshot(stored, day, events=SourceFile.of(sample / "events.parquet"))
     now = datetime.now(UTC)
-    frame, source = snapshot_for(store, inputs(str(tmp_path / "missing.parquet")), day, now)
+    frame, source = snapshot_for(store, inputs(str(sample / "events.parquet")), day, now)
     assert frame.equals(stored) and source.startswith("store")
+    with pytest.raises(EventsValidationError, match="file not found"):
+        snapshot_for(store, inputs(str(tmp_path / "missing.parquet")), day, now)
     built = date(2024, 9, 30)
     frame, source = snapshot_for(store, inputs(str(sample / "events.parquet")), built, now)
     assert frame.height > 1 and source.startswith("built from")

@@ -200,6 +200,36 @@ def test_value_keeps_the_snapshot_it_builds_unless_no_store(
     assert f"customers, store ({info.path})" in again
 
 
+def test_value_reads_the_stored_snapshot_only_of_the_events_given(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    input_paths: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """qa47 H1: value read the day's stored snapshot (its RFM segments, its churn inputs)
+    whatever --events said, and mixed it with the given file's orders; another file is built
+    and replaces it, the same file still reads it with only its orders staged."""
+    store = Store(get_settings().home)
+    _value(cli, sample, "--out", str(tmp_path / "a.parquet"))
+    events = pl.read_parquet(sample / "events.parquet")
+    other = tmp_path / "other.parquet"
+    events.filter(pl.col("customer_id") != events["customer_id"][0]).write_parquet(other)
+    args = ["value", "--events", str(other), "--as-of", AS_OF, "--out", str(tmp_path / "b.csv")]
+    result = cli.invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert f"built from {other}, replacing the store's snapshot of that day built from " in said
+    info = stored_snapshot(store, DAY)
+    assert info is not None and info.events is not None and info.events.path == str(other)
+    again = " ".join(_value(cli, sample, "--out", str(tmp_path / "c.parquet")).split())
+    assert "replacing the store's snapshot of that day built from " + str(other) in again
+    monkeypatch.setenv("GUANXI_FEATURES_IN_MEMORY_EVENTS", "0")
+    get_settings.cache_clear()
+    same = " ".join(_value(cli, sample, "--out", str(tmp_path / "d.parquet")).split())
+    assert input_paths[-1] == "orders staged" and "customers, store (" in same
+
+
 def test_a_day_after_today_is_refused_with_nothing_kept(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
@@ -346,6 +376,8 @@ def test_staged_orders_still_refuse_a_bad_event_of_any_type(
     built = cli.invoke(app, ["features", "build", "--events", str(sample / "events.parquet"),
                              "--as-of", AS_OF])  # fmt: skip
     assert built.exit_code == 0, built.output
+    # the stored snapshot taken as built from the bad file (another file is built instead)
+    monkeypatch.setattr("pipelines.value.same_inputs", lambda info, sources: True)
     monkeypatch.setenv("GUANXI_FEATURES_IN_MEMORY_EVENTS", "0")
     get_settings.cache_clear()
     out_path = tmp_path / "values.csv"
