@@ -84,11 +84,12 @@ from models.tasks import (
 )
 from pipelines import connectors
 from pipelines.console import warn_unsigned
-from pipelines.days import after_today
+from pipelines.days import after_today, no_event_by
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
 from pipelines.snapshot import build_validated, validated_events
 
 __all__ = [
+    "NoCustomerError",
     "check_task",
     "load_models",
     "missing_inputs",
@@ -131,6 +132,14 @@ def load_models(tasks: list[str], alias: str) -> dict[str, ModelBundle]:
         If a model's feature-set version differs from the code's.
     """
     return {task: registry.load_model(task, alias=alias).bundle for task in tasks}
+
+
+class NoCustomerError(ValueError):
+    """No customer has an event on or before the snapshot day (:func:`snapshot_for`'s build).
+
+    The message is :func:`pipelines.days.no_event_by`'s, which ``guanxi features build`` refuses
+    such a day with; nothing is kept.
+    """
 
 
 def model_categories(bundles: Iterable[ModelBundle]) -> list[str]:
@@ -287,6 +296,8 @@ def snapshot_for(
         If the snapshot has to be built and the inputs have errors.
     features.store.SnapshotNotFoundError
         If ``sources`` is None and the store has no current snapshot for the day.
+    NoCustomerError
+        If the snapshot built in this process holds no customer (nothing is kept).
     """
     if sources is None:
         stored = require_stored_snapshot(store, as_of)
@@ -323,6 +334,8 @@ def snapshot_for(
             loaded = connectors.accepted(events, problems), people
         spill = stack.enter_context(tempfile.TemporaryDirectory(prefix="guanxi-ranges-"))
         snapshot, history = build_validated(*loaded, as_of, Path(spill), status, categories)
+        if snapshot.height == 0:  # an --as-of before the data, refused as features build does
+            raise NoCustomerError(no_event_by(loaded[0].frame, as_of))
         described = sources.customers.describe() if sources.customers is not None else None
         kept = _keep(store, snapshot, as_of, keep, sources.events.describe(), described, history)
     return snapshot, f"built from {label}{_replacing(info, keep)}{kept}"
@@ -754,6 +767,13 @@ def score_command(
     except (EventsValidationError, SnapshotNotFoundError) as exc:
         console.print(f"[red]cannot score, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc
+    except NoCustomerError as exc:  # was a file of its header alone, and success
+        console.print(f"[red]cannot score, nothing written:[/red] {exc}: choose a later --as-of")
+        raise typer.Exit(1) from exc
+    if snapshot.height == 0:  # built on Spark: no customer either
+        said = f"no customer has an event on or before {day}: choose a later --as-of"
+        console.print(f"[red]cannot score, nothing written:[/red] {said}")
+        raise typer.Exit(1)
     console.print(f"snapshot as of {day}: {snapshot.height:,} customers, {source}")
     for bundle in bundles.values():  # was silent: the model read them as missing
         if missing := missing_inputs(bundle, snapshot):

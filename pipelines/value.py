@@ -70,7 +70,13 @@ from pipelines.console import fitted_table, warn_unsigned
 from pipelines.days import after_today, no_event_by
 from pipelines.engine import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
 from pipelines.margins import check_margin_rate
-from pipelines.score import require_tracking, same_inputs, snapshot_for, stored_snapshot
+from pipelines.score import (
+    NoCustomerError,
+    require_tracking,
+    same_inputs,
+    snapshot_for,
+    stored_snapshot,
+)
 from pipelines.snapshot import validated_events, validated_orders
 
 if TYPE_CHECKING:
@@ -573,6 +579,10 @@ def value_command(
             )
         except EventsValidationError as exc:
             console.print(f"[red]cannot value customers, nothing written:[/red] {exc}")
+            raise typer.Exit(1) from exc
+        except NoCustomerError as exc:  # the snapshot built here holds no customer
+            said = f"{exc}: choose a later --as-of"
+            console.print(f"[red]cannot value customers, nothing written:[/red] {said}")
             raise typer.Exit(1) from exc
         console.print(f"snapshot as of {day}: {snapshot.height:,} customers, {source}")
         if snapshot.is_empty():  # was BG/NBD's "no customer has a repeat purchase"

@@ -221,3 +221,22 @@ def test_a_database_source_cannot_be_told_unchanged_so_it_is_said_unread(
     assert "customers, store (" in output
     assert "was not read" in output
     assert f"`guanxi features build --as-of {day}` and the same input options" in output
+
+
+def test_a_day_before_every_event_is_refused_as_features_build_refuses_it(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    models: dict[str, ModelBundle],
+    tmp_path: Path,
+) -> None:
+    """qa47 M3: a mistyped year wrote a file of its header alone and exited 0."""
+    models["churn"] = bundle("churn", ["recency_days"])
+    first = pl.read_parquet(sample / "events.parquet")["ts"].min()
+    out = tmp_path / "s.csv"
+    args = ["score", "--events", str(sample / "events.parquet"), "--as-of", "2020-01-01"]
+    output = said(cli, [*args, "--tasks", "churn", "--out", str(out)], 1)
+    assert (
+        "cannot score, nothing written: no customer has an event on or before 2020-01-01 "
+        f"(the first event is on {first:%Y-%m-%d}): choose a later --as-of"
+    ) in output
+    assert not out.exists() and Store(get_settings().home).list_snapshots() == []
