@@ -338,7 +338,26 @@ def snapshot_for(
             raise NoCustomerError(no_event_by(loaded[0].frame, as_of))
         described = sources.customers.describe() if sources.customers is not None else None
         kept = _keep(store, snapshot, as_of, keep, sources.events.describe(), described, history)
-    return snapshot, f"built from {label}{_replacing(info, keep)}{kept}"
+        unseen = _without_events(loaded[1], snapshot, as_of)
+    return snapshot, f"built from {label}{_replacing(info, keep)}{kept}{unseen}"
+
+
+def _without_events(customers: pl.DataFrame | None, snapshot: pl.DataFrame, as_of: date) -> str:
+    """Count the customers of the customers file the snapshot has no row of, for the console.
+
+    A customer without an event up to the day is in no snapshot, so in no score table.
+    """
+    if customers is None:
+        return ""
+    ids = snapshot.select("customer_id")
+    absent = customers.select("customer_id").join(ids, on="customer_id", how="anti").height
+    if absent == 0:
+        return ""
+    has = "has" if absent == 1 else "have"
+    return (
+        f"; {counted(absent, 'customers')} of the customers file {has} no event up to {as_of}, "
+        "so no row"
+    )
 
 
 def same_inputs(

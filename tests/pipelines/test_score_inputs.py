@@ -240,3 +240,29 @@ def test_a_day_before_every_event_is_refused_as_features_build_refuses_it(
         f"(the first event is on {first:%Y-%m-%d}): choose a later --as-of"
     ) in output
     assert not out.exists() and Store(get_settings().home).list_snapshots() == []
+
+
+def test_customers_of_the_customers_file_without_an_event_are_counted(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    models: dict[str, ModelBundle],
+    tmp_path: Path,
+) -> None:
+    """qa47 L1: a signed-up customer without an event got no row, and nothing said so."""
+    models["churn"] = bundle("churn", ["recency_days"])
+    customers = pl.read_parquet(sample / "customers.parquet")
+    pl.concat(
+        [customers, customers.head(1).with_columns(customer_id=pl.lit("NEW1"))]
+    ).write_parquet(tmp_path / "customers.parquet")
+    args = ["score", "--events", str(sample / "events.parquet"), "--as-of", AS_OF, "--no-store"]
+    args += ["--customers", str(tmp_path / "customers.parquet"), "--tasks", "churn"]
+    output = said(cli, [*args, "--out", str(tmp_path / "s.csv")])
+    rows = pl.read_csv(tmp_path / "s.csv").height
+    absent = customers.height + 1 - rows
+    assert absent >= 1
+    customers_word = "customer" if absent == 1 else "customers"
+    has = "has" if absent == 1 else "have"
+    assert (
+        f"; {absent:,} {customers_word} of the customers file {has} no event up to {AS_OF}, "
+        "so no row"
+    ) in output
