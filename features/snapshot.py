@@ -26,7 +26,7 @@ from pathlib import Path
 
 import polars as pl
 
-from features.contracts import feature_info, is_feature, snapshot_features
+from features.contracts import CATEGORY_FEATURE_PREFIX, feature_info, is_feature, snapshot_features
 from features.engagement import channels_used, engagement_aggregations
 from features.loyalty import loyalty_aggregations
 from features.products import (
@@ -39,7 +39,15 @@ from features.profile import profile_features
 from features.rfm import RFM_SCORES, order_features, rfm_segment, score
 from features.service import return_aggregations, return_rate, service_features
 from features.store import CustomerRanges, sorted_ranges, spill_partitions
-from features.window import AGE, ID, fixed_point, float_sums, prepare_events, split_loads
+from features.window import (
+    AGE,
+    ID,
+    fixed_point,
+    float_sums,
+    prepare_events,
+    rate,
+    split_loads,
+)
 
 __all__ = [
     "EVENTS_PER_BUCKET",
@@ -47,6 +55,7 @@ __all__ = [
     "buckets_for",
     "build_snapshot",
     "build_snapshot_by_range",
+    "complete_categories",
     "model_input_columns",
     "passthrough_columns",
 ]
@@ -185,6 +194,54 @@ def build_snapshot(
         _typed("tenure_days", pl.max_horizontal("_first_age", "signup_tenure_days")),
         _typed("return_rate", return_rate()),
     ).select(ID, pl.lit(as_of, pl.Date).alias("as_of"), *columns, *extras)
+
+
+def complete_categories(snapshot: pl.DataFrame, categories: Sequence[str]) -> pl.DataFrame:
+    """Give a snapshot the ``cat_{category}_*`` columns of the categories it lacks, exactly.
+
+    A snapshot is built from every order up to its day with a column of each of their
+    categories at least (:func:`build_snapshot`), so a category it has no column of had no order
+    by anyone up to that day: :func:`features.products.product_features` then gives every
+    customer 0 orders of it (``cat_{category}_orders``) and a share of 0, null without any spend
+    (``cat_{category}_share``, ``spend_total`` not positive). Those columns are added where a
+    build given the snapshot's categories and these, sorted, puts them, so the result equals
+    that build (``guanxi score``'s with its models' categories, :func:`pipelines.score.
+    snapshot_for`).
+
+    Parameters
+    ----------
+    snapshot : polars.DataFrame
+        A snapshot as :func:`build_snapshot` builds it (the store's, e.g.).
+    categories : sequence of str
+        Categories that must have columns, sanitised as :func:`build_snapshot` sanitises them.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``snapshot`` itself when it has them all; else with their columns, the categories'
+        columns in sorted order of categories, every other column as it was.
+    """
+    orders = "_orders"
+    have = [
+        c.removeprefix(CATEGORY_FEATURE_PREFIX).removesuffix(orders)
+        for c in snapshot.columns
+        if c.startswith(CATEGORY_FEATURE_PREFIX) and c.endswith(orders) and is_feature(c)
+    ]
+    lacking = [c for c in category_slugs(categories) if c not in have]
+    if not lacking:
+        return snapshot
+    columns = _feature_columns(sorted({*have, *lacking}))
+    share = rate(pl.lit(0.0), pl.col("spend_total"))  # no spend in it: 0 of any spend
+    added = snapshot.with_columns(
+        expr
+        for c in lacking
+        for expr in (
+            _typed(f"cat_{c}_orders", pl.lit(0)),
+            _typed(f"cat_{c}_share", share),
+        )
+    )
+    extras = [c for c in snapshot.columns if c not in KEYS and c not in columns]
+    return added.select(*KEYS, *columns, *extras)
 
 
 def _typed(name: str, column: pl.Expr) -> pl.Expr:
