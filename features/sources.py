@@ -38,6 +38,8 @@ the source column beside it, e.g. ``ts (created_at)``. The same mapping works fo
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -153,6 +155,22 @@ class TableMapping:
             if k not in names and k not in self.columns.values()
         ]
         return problems
+
+    def digest(self) -> str | None:
+        """Return a digest of the mapping, which a snapshot's metadata records beside its source.
+
+        Returns
+        -------
+        str or None
+            ``sha256:`` and 12 hex digits of the mapping's canonical JSON (its columns, codes
+            and key); None for the empty mapping, which leaves a source as it is.
+        """
+        if self == TableMapping():
+            return None
+        text = json.dumps(
+            {"columns": self.columns, "codes": self.codes, "key": list(self.key)}, sort_keys=True
+        )
+        return f"sha256:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
     def apply(self, raw: pl.LazyFrame, where: str) -> pl.LazyFrame:
         """Rename mapped columns to contract names and translate event codes.
@@ -373,11 +391,22 @@ class Source:
         -------
         features.store.SourceFile
             For a file, its path, size and modification time; for a database, the masked URI and
-            table (size 0, the time of the call).
+            table, or ``query sha256:`` and 12 hex digits of the query's text (size 0, the time
+            of the call); with the :meth:`TableMapping.digest` of its mapping.
+
+        Raises
+        ------
+        OSError
+            If the file is missing.
         """
         if self.is_database:
-            return SourceFile.now(self.label)
-        return SourceFile.of(Path(self.location))
+            described = SourceFile.now(self.label)
+            if self.query is not None:  # another query is another source
+                digest = hashlib.sha256(self.query.encode()).hexdigest()[:12]
+                described = replace(described, path=f"{self.label} sha256:{digest}")
+        else:
+            described = SourceFile.of(Path(self.location))
+        return replace(described, mapping=self.mapping.digest())
 
 
 _Result = TypeVar("_Result", Loaded, Staged, StagedOrders)

@@ -693,11 +693,16 @@ class SourceFile:
         Size in bytes (the sum over the files of a directory).
     modified : str
         Last modification time, ISO 8601 in UTC (the latest over the files of a directory).
+    mapping : str or None
+        The digest of the column mapping it was read with
+        (:meth:`features.sources.TableMapping.digest`), None without one (and in the metadata
+        of snapshots stored before it was recorded).
     """
 
     path: str
     size: int
     modified: str
+    mapping: str | None = None
 
     @classmethod
     def of(cls, path: Path) -> SourceFile:

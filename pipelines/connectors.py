@@ -25,7 +25,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import chain
 from pathlib import Path
@@ -454,9 +454,10 @@ class SparkEvents:
         Returns
         -------
         features.store.SourceFile
-            The description.
+            The description, with the digest of the column mapping
+            (:meth:`features.sources.TableMapping.digest`).
         """
-        return SourceFile.now(self.label)
+        return replace(SourceFile.now(self.label), mapping=self.mapping.digest())
 
 
 def inputs_or_table(
