@@ -2,10 +2,13 @@
 
 The snapshot for ``--as-of`` is read from the store when one exists for that day with the current
 feature-set version and was built from the ``--events`` (and ``--customers``) files given, as they
-are now (a database or Spark table, which cannot be told unchanged, reads it too, said so);
-otherwise it is built from them as ``guanxi features build`` builds it (validated first, large
-inputs staged, not held whole; see :func:`snapshot_for`), with the categories the models read,
-and replaces the stored one. Each model input the snapshot lacks is named. Without
+are now, with the same mapping and the categories the models read (a database or Spark table,
+which cannot be told unchanged, reads it too, said so); otherwise it is built from them as
+``guanxi features build`` builds it (validated first, large inputs staged, not held whole; see
+:func:`snapshot_for`), with the categories the models read, and replaces the stored one. A
+stored snapshot read alone gets the categories it lacks completed
+(:func:`features.snapshot.complete_categories`); each model input the snapshot lacks is named.
+Without
 ``--events`` (and the other input options) the store's snapshot is scored, and a day without one is
 refused before any work, naming the ways to make it (:func:`require_stored_snapshot`). Each task's
 model is loaded from the registry by alias; a model trained on another feature-set version is
@@ -38,7 +41,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import polars as pl
 import typer
@@ -54,6 +57,8 @@ from features.contracts import (
 )
 from features.database import DatabaseError
 from features.events import EventsValidationError, Loaded, Staged
+from features.products import category_slugs
+from features.snapshot import complete_categories
 from features.sources import Source
 from features.store import (
     CustomerRanges,
@@ -86,10 +91,11 @@ from pipelines import connectors
 from pipelines.console import warn_unsigned
 from pipelines.days import after_today, no_event_by
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
-from pipelines.snapshot import build_validated, validated_events
+from pipelines.snapshot import build_validated, describe_sources, validated_events
 
 __all__ = [
     "NoCustomerError",
+    "SnapshotRead",
     "check_task",
     "load_models",
     "missing_inputs",
@@ -159,15 +165,24 @@ def model_categories(bundles: Iterable[ModelBundle]) -> list[str]:
     return snapshot_categories(pl.DataFrame(schema=dict.fromkeys(sorted(names), pl.Float64)))
 
 
-def missing_inputs(bundle: ModelBundle, snapshot: pl.DataFrame) -> list[str]:
+def _from_customers(name: str) -> bool:
+    """Whether a model input comes from the customers file (``profile``, or passed through)."""
+    return not is_feature(name) or feature_info(name).group == "profile"
+
+
+def missing_inputs(
+    bundle: ModelBundle, snapshot: pl.DataFrame, customers: bool = True
+) -> list[str]:
     """Return the inputs a model reads that the snapshot lacks, in the model's order.
 
     An input lacks when the snapshot has no column of it (a category none of its orders has, a
     customers-file column), or when it comes from the customers file (a ``profile`` feature or
-    a column passed through) and is null for every customer (no ``--customers`` file, or one
-    without it). The model reads them as missing (:func:`models.tasks.model_frame` fills NaN);
-    ``POST /v1/score`` reports the same as ``missing_inputs``. Inputs worked out when scoring
-    (a ranked task's :data:`~models.tasks.CANDIDATE_INPUTS` and ``target_{category}``) never lack.
+    a column passed through) and the snapshot was built without one (every such input, even
+    one the build gives a default: ``is_business`` 0 is no knowledge of the customer) or with
+    one that has no value of it for any customer. The model reads them as missing
+    (:func:`models.tasks.model_frame` fills NaN) or as the default; ``POST /v1/score`` reports
+    the same as ``missing_inputs``. Inputs worked out when scoring (a ranked task's
+    :data:`~models.tasks.CANDIDATE_INPUTS` and ``target_{category}``) never lack.
 
     Parameters
     ----------
@@ -175,6 +190,8 @@ def missing_inputs(bundle: ModelBundle, snapshot: pl.DataFrame) -> list[str]:
         The model.
     snapshot : polars.DataFrame
         The snapshot it scores.
+    customers : bool, default True
+        Whether the snapshot was built with a customers file (:attr:`SnapshotRead.customers`).
 
     Returns
     -------
@@ -184,12 +201,11 @@ def missing_inputs(bundle: ModelBundle, snapshot: pl.DataFrame) -> list[str]:
     computed = {feature.name for feature in CANDIDATE_INPUTS}
 
     def unknown(name: str) -> bool:
-        from_customers = not is_feature(name) or feature_info(name).group == "profile"
-        return (
-            from_customers
-            and snapshot.height > 0
-            and snapshot[name].null_count() == snapshot.height
-        )
+        if not _from_customers(name):
+            return False
+        if not customers:
+            return True
+        return snapshot.height > 0 and snapshot[name].null_count() == snapshot.height
 
     return [
         name
@@ -200,8 +216,12 @@ def missing_inputs(bundle: ModelBundle, snapshot: pl.DataFrame) -> list[str]:
     ]
 
 
-def missing_note(bundle: ModelBundle, missing: list[str]) -> str:
+def missing_note(bundle: ModelBundle, missing: list[str], customers: bool = True) -> str:
     """Say which inputs a model reads that the snapshot lacks (:func:`missing_inputs`), and why.
+
+    Categories are completed (:func:`features.snapshot.complete_categories`, which
+    :func:`score_command` calls); the customers file's inputs are scored as unknown, or as the
+    default the build gives them without a customers file.
 
     Parameters
     ----------
@@ -209,24 +229,63 @@ def missing_note(bundle: ModelBundle, missing: list[str]) -> str:
         The model (``metadata["registry"]`` names its version).
     missing : list of str
         Its inputs the snapshot lacks, not empty.
+    customers : bool, default True
+        Whether the snapshot was built with a customers file.
 
     Returns
     -------
     str
-        ``churn v1 reads signup_tenure_days, loyalty_points, which the snapshot lacks (no
-        --customers file?): scored as unknown``.
+        ``churn v1 reads signup_tenure_days, is_business, which come from a customers file and
+        the snapshot was built without one: scored as unknown (is_business as 0)``, with a part
+        per reason.
     """
-    why = []
-    if any(not is_feature(n) or feature_info(n).group == "profile" for n in missing):
-        why.append("no --customers file?")
-    if any(n.startswith(CATEGORY_FEATURE_PREFIX) for n in missing):
-        why.append("categories none of its orders has")
-    said = f" ({'; '.join(why)})" if why else ""
+    profile = [n for n in missing if _from_customers(n)]
+    categories = [n for n in missing if n not in profile and n.startswith(CATEGORY_FEATURE_PREFIX)]
+    other = [n for n in missing if n not in profile and n not in categories]
+    parts = []
+    if profile and customers:
+        parts.append(
+            f"{', '.join(profile)}, which the customers file has no value of: scored as unknown"
+        )
+    elif profile:
+        defaults = [
+            f"{n} as {feature_info(n).default}"
+            for n in profile
+            if is_feature(n) and feature_info(n).default is not None
+        ]
+        said = f" ({', '.join(defaults)})" if defaults else ""
+        parts.append(
+            f"{', '.join(profile)}, which come from a customers file and the snapshot was built "
+            f"without one: scored as unknown{said}"
+        )
+    if categories:
+        parts.append(
+            f"{', '.join(categories)}, which the snapshot lacks (categories none of its orders "
+            "has): completed as 0 orders and a 0 share of spend, as a build with them gives"
+        )
+    if other:
+        parts.append(f"{', '.join(other)}, which the snapshot lacks: scored as unknown")
     version = bundle.metadata.get("registry", {}).get("version", "?")
-    return (
-        f"{bundle.task} v{version} reads {', '.join(missing)}, which the snapshot lacks{said}: "
-        "scored as unknown"
-    )
+    return f"{bundle.task} v{version} reads {'; '.join(parts)}"
+
+
+class SnapshotRead(NamedTuple):
+    """The snapshot :func:`snapshot_for` returns, where it came from, and with what.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        The snapshot.
+    source : str
+        Where it came from (for the console), with where it was kept.
+    customers : bool
+        Whether it was built with a customers file (a stored one: its
+        :attr:`features.store.SnapshotInfo.customers`; a build: the customers given).
+    """
+
+    frame: pl.DataFrame
+    source: str
+    customers: bool
 
 
 def snapshot_for(
@@ -238,15 +297,17 @@ def snapshot_for(
     master: str = DEFAULT_MASTER,
     keep: bool = False,
     categories: Sequence[str] | None = None,
-) -> tuple[pl.DataFrame, str]:
+    described: tuple[SourceFile | None, SourceFile | None] | None = None,
+) -> SnapshotRead:
     """Return the snapshot for ``as_of``: the stored one if built from ``sources``, else a build.
 
     The store's snapshot of the day is read when it is current (:func:`stored_snapshot`) and
-    was built from the files given, as they are now (:func:`same_inputs`); a database or a Spark
-    table named as its source cannot be told unchanged, so it is read too, and the source line
-    says the given source was not read and how to rebuild. Otherwise the inputs are validated
-    and built (nothing is written when they have errors), and with ``keep`` the build replaces
-    the stored snapshot, said so.
+    was built from the inputs given, as they are now, with the ``categories`` (:func:`same_inputs`);
+    a database or a Spark table named as its source cannot be told unchanged, so it is read
+    too, and the source line names the given inputs that were not read and how to rebuild.
+    Otherwise the inputs are validated and built (nothing is written when they have errors),
+    and with ``keep`` the build replaces the stored snapshot, said so (with the day's stored
+    value table and plan, which were made from the one replaced).
     A build from files or a database goes as ``guanxi features build``'s
     (:func:`pipelines.snapshot.validated_events`, :func:`pipelines.snapshot.build_validated`):
     events above ``GUANXI_FEATURES_IN_MEMORY_EVENTS`` are validated into staged files and built a
@@ -279,16 +340,22 @@ def snapshot_for(
         with the history of the events it was built from; a Spark table's without history), so
         that the next command of the day reads it instead of building it again.
     categories : sequence of str, optional
-        The product categories the models read (:func:`model_categories`): a build in this
-        process gives them ``cat_{category}_*`` columns besides the events' own
-        (:func:`pipelines.snapshot.build_validated`), so a category no order of the events has
-        is 0 orders and a 0 share for every customer, not unknown. (A Spark build takes the
-        events' own.)
+        The product categories the models read (:func:`model_categories`): a build gives them
+        ``cat_{category}_*`` columns besides the events' own
+        (:func:`pipelines.snapshot.build_validated`; a Spark build's are completed,
+        :func:`features.snapshot.complete_categories`), so a category no order of the events
+        has is 0 orders and a 0 share for every customer, not unknown; a stored snapshot
+        without one of them is built again.
+    described : tuple of (SourceFile or None, SourceFile or None), optional
+        The events and customers as described before ``loaded`` was validated
+        (:func:`pipelines.snapshot.describe_sources`), recorded with a snapshot kept; else
+        described before this call validates them.
 
     Returns
     -------
-    tuple of (polars.DataFrame, str)
-        The snapshot and where it came from (for the console), with where it was kept.
+    SnapshotRead
+        The snapshot, where it came from (for the console) with where it was kept, and whether
+        it was built with a customers file.
 
     Raises
     ------
@@ -301,45 +368,63 @@ def snapshot_for(
     """
     if sources is None:
         stored = require_stored_snapshot(store, as_of)
-        return store.read_snapshot(as_of), f"store ({stored.path}; no --events given)"
+        return SnapshotRead(
+            store.read_snapshot(as_of),
+            f"store ({stored.path}; no --events given)",
+            stored.customers is not None,
+        )
     info = stored_snapshot(store, as_of)
-    same = None if info is None else same_inputs(info, sources)
+    compared = [] if info is None else _compared(info, sources, categories)
+    same = None if info is None else _same(compared)
     label = sources.label if isinstance(sources, connectors.SparkEvents) else sources.events.label
     if info is not None and same is not False:
+        # given customers are the stored ones; left out, the stored ones are read
+        stored_customers = info.customers is not None
         if same is None:  # a database or a Spark table: its rows may have changed since
-            return store.read_snapshot(as_of), (
-                f"store ({info.path}); {label} was not read (a database or a Spark table cannot "
-                f"be told unchanged since the snapshot was built, {info.created}): to score it "
-                f"as it is now, rebuild the snapshot with `guanxi features build --as-of {as_of}` "
-                "and the same input options"
+            unread = " and ".join(name for name, found in compared if found is None)
+            return SnapshotRead(
+                store.read_snapshot(as_of),
+                f"store ({info.path}); {unread} was not read (a database or a Spark table "
+                f"cannot be told unchanged since the snapshot was built, {info.created}): to "
+                f"score it as it is now, rebuild the snapshot with `guanxi features build "
+                f"--as-of {as_of}` and the same input options",
+                stored_customers,
             )
-        return store.read_snapshot(as_of), f"store ({info.path})"
+        return SnapshotRead(store.read_snapshot(as_of), f"store ({info.path})", stored_customers)
+    with_customers = sources.customers is not None
     if isinstance(sources, connectors.SparkEvents):
         from pipelines.spark import snapshot_from_table
 
+        events_file, customers_file = described or describe_sources(sources)
         snapshot, warnings = snapshot_from_table(sources, as_of, now, master)
         for warning in warnings:
             logger.warning("%s", warning)
-        table = sources.customers.describe() if sources.customers is not None else None
-        kept = _keep(store, snapshot, as_of, keep, sources.describe(), table, None)
-        return snapshot, f"built on Spark from {label}{_replacing(info, keep)}{kept}"
+        if categories is not None:  # built with the events' own: the others had no order
+            snapshot = complete_categories(snapshot, categories)
+        kept = _keep(store, snapshot, as_of, keep, events_file, customers_file, None)
+        replacing = _replacing(store, info, keep)
+        return SnapshotRead(
+            snapshot, f"built on Spark from {label}{replacing}{kept}", with_customers
+        )
     # as `guanxi features build` does: many events are staged and built a range at a time
     status = Console(stderr=True)
     with ExitStack() as stack:
         if loaded is None:
+            described = described or describe_sources(sources)  # before: a file rewritten meanwhile
             events, customers, problems = stack.enter_context(
                 validated_events(sources, now, status)
             )
             people = customers.frame if customers is not None else None
             loaded = connectors.accepted(events, problems), people
+        events_file, customers_file = described or describe_sources(sources)
         spill = stack.enter_context(tempfile.TemporaryDirectory(prefix="guanxi-ranges-"))
         snapshot, history = build_validated(*loaded, as_of, Path(spill), status, categories)
         if snapshot.height == 0:  # an --as-of before the data, refused as features build does
             raise NoCustomerError(no_event_by(loaded[0].frame, as_of))
-        described = sources.customers.describe() if sources.customers is not None else None
-        kept = _keep(store, snapshot, as_of, keep, sources.events.describe(), described, history)
+        replacing = _replacing(store, info, keep)
+        kept = _keep(store, snapshot, as_of, keep, events_file, customers_file, history)
         unseen = _without_events(loaded[1], snapshot, as_of)
-    return snapshot, f"built from {label}{_replacing(info, keep)}{kept}{unseen}"
+    return SnapshotRead(snapshot, f"built from {label}{replacing}{kept}{unseen}", with_customers)
 
 
 def _without_events(customers: pl.DataFrame | None, snapshot: pl.DataFrame, as_of: date) -> str:
@@ -361,14 +446,20 @@ def _without_events(customers: pl.DataFrame | None, snapshot: pl.DataFrame, as_o
 
 
 def same_inputs(
-    info: SnapshotInfo, sources: connectors.Inputs | connectors.SparkEvents
+    info: SnapshotInfo,
+    sources: connectors.Inputs | connectors.SparkEvents,
+    categories: Sequence[str] | None = None,
 ) -> bool | None:
     """Whether a stored snapshot was built from the given inputs, as they are now.
 
     A file (or a directory of files) is the same when its path, size and modification time are
-    those the snapshot recorded (:meth:`features.store.SourceFile.of`). A database table or
-    query, or a Spark table, named as the snapshot's was cannot be told unchanged. Customers
-    left out are not compared: the stored snapshot keeps those it was built with.
+    those the snapshot recorded (:meth:`features.store.SourceFile.of`), and so is the digest
+    of the column mapping it is read with (:meth:`features.sources.TableMapping.digest`; a
+    snapshot stored before that was recorded counts as built without one). A database table,
+    or a query of the same text, or a Spark table, named as the snapshot's was and read with
+    the same mapping, cannot be told unchanged. Customers left out are not compared: the
+    stored snapshot keeps those it was built with. A snapshot without a column of one of the
+    ``categories`` is not the same (a build with them gives it theirs).
 
     Parameters
     ----------
@@ -376,46 +467,90 @@ def same_inputs(
         The stored snapshot's metadata.
     sources : pipelines.connectors.Inputs or pipelines.connectors.SparkEvents
         The events (and customers) given now.
+    categories : sequence of str, optional
+        The categories the models read (:func:`model_categories`).
 
     Returns
     -------
     bool or None
         True when every input given is a file the snapshot was built from, unchanged; False
-        when one is another source, or a file changed since or missing, or customers the
-        snapshot was built without; None when none is, but a database or a Spark table is
-        among them.
+        when one is another source, or a file changed since or missing, or read with another
+        mapping, or customers the snapshot was built without, or the snapshot lacks one of
+        ``categories``; None when none is, but a database or a Spark table is among them.
     """
-    if isinstance(sources, connectors.SparkEvents):
-        events = None if info.events is not None and info.events.path == sources.label else False
-    else:
-        events = _same_source(sources.events, info.events)
-    found = [events]
-    if sources.customers is not None:
-        found.append(_same_source(sources.customers, info.customers))
+    return _same(_compared(info, sources, categories))
+
+
+def _same(compared: list[tuple[str, bool | None]]) -> bool | None:
+    """Fold :func:`_compared`: False if one differs, else None if one cannot be told, else True."""
+    found = [same for _, same in compared]
     if False in found:
         return False
     return None if None in found else True
 
 
-def _same_source(source: Source, stored: SourceFile | None) -> bool | None:
-    """Whether a source is the one a snapshot recorded (None: a database named alike)."""
-    if source.is_database:
-        return None if stored is not None and stored.path == source.label else False
+def _compared(
+    info: SnapshotInfo,
+    sources: connectors.Inputs | connectors.SparkEvents,
+    categories: Sequence[str] | None,
+) -> list[tuple[str, bool | None]]:
+    """Compare each input given (and the categories) with what a stored snapshot recorded.
+
+    Returns the inputs' labels, each with True (the same), False (not) or None (a database or a
+    Spark table named alike, which cannot be told unchanged).
+    """
+    events = sources if isinstance(sources, connectors.SparkEvents) else sources.events
+    compared = [(events.label, _same_source(events, info.events))]
+    if sources.customers is not None:
+        compared.append((sources.customers.label, _same_source(sources.customers, info.customers)))
+    if categories:
+        have = snapshot_categories(pl.DataFrame(schema=pl.read_parquet_schema(info.path)))
+        if set(category_slugs(categories)) - set(have):
+            compared.append(("the models' categories", False))
+    return compared
+
+
+def _same_source(source: Source | connectors.SparkEvents, stored: SourceFile | None) -> bool | None:
+    """Whether a source is the one a snapshot recorded (None: a database or table named alike)."""
     try:
-        return SourceFile.of(Path(source.location)) == stored
+        now = source.describe()
     except OSError:  # missing: validation says so
         return False
+    if stored is None:
+        return False
+    if isinstance(source, connectors.SparkEvents) or source.is_database:
+        return None if (stored.path, stored.mapping) == (now.path, now.mapping) else False
+    return now == stored
 
 
-def _replacing(info: SnapshotInfo | None, keep: bool) -> str:
-    """Say which stored snapshot of the day a build replaces, or leaves with ``--no-store``."""
+def _replacing(store: Store, info: SnapshotInfo | None, keep: bool) -> str:
+    """Say which stored snapshot of the day a build replaces, or leaves with ``--no-store``.
+
+    The day's stored value table and plan, if any, were made from the one replaced: said so.
+    """
     if info is None:
         return ""
     named = [f.path for f in (info.events, info.customers) if f is not None]
     built = " and ".join(named) if named else "inputs it does not name"
-    if keep:
-        return f", replacing the store's snapshot of that day built from {built}"
-    return f" (the store's snapshot of that day, built from {built}, is left as it is: --no-store)"
+    if not keep:
+        return (
+            f" (the store's snapshot of that day, built from {built}, is left as it is: --no-store)"
+        )
+    made = [
+        what
+        for what, found in (
+            ("value table", store.value_info(info.as_of)),
+            ("plan", store.plan_info(info.as_of)),
+        )
+        if found is not None
+    ]
+    stale = (
+        f" (the day's stored {' and '.join(made)} {'were' if len(made) > 1 else 'was'} made "
+        "from the one replaced)"
+        if made
+        else ""
+    )
+    return f", replacing the store's snapshot of that day built from {built}{stale}"
 
 
 def _keep(
@@ -423,7 +558,7 @@ def _keep(
     snapshot: pl.DataFrame,
     as_of: date,
     keep: bool,
-    events: SourceFile,
+    events: SourceFile | None,
     customers: SourceFile | None,
     history: pl.DataFrame | pl.LazyFrame | CustomerRanges | None,
 ) -> str:
@@ -773,15 +908,16 @@ def score_command(
         if isinstance(exc, registry.ModelNotFoundError) and (hint := _others(chosen, alias)):
             console.print(hint)
         raise typer.Exit(1) from exc
+    categories = model_categories(bundles.values())
     try:
-        snapshot, source = snapshot_for(
+        read = snapshot_for(
             store,
             sources,
             day,
             datetime.now(UTC),
             master=spark_master,
             keep=keep,
-            categories=model_categories(bundles.values()),
+            categories=categories,
         )
     except (EventsValidationError, SnapshotNotFoundError) as exc:
         console.print(f"[red]cannot score, nothing written:[/red] {exc}")
@@ -789,16 +925,20 @@ def score_command(
     except NoCustomerError as exc:  # was a file of its header alone, and success
         console.print(f"[red]cannot score, nothing written:[/red] {exc}: choose a later --as-of")
         raise typer.Exit(1) from exc
+    snapshot, source = read.frame, read.source
     if snapshot.height == 0:  # built on Spark: no customer either
         said = f"no customer has an event on or before {day}: choose a later --as-of"
         console.print(f"[red]cannot score, nothing written:[/red] {said}")
         raise typer.Exit(1)
     console.print(f"snapshot as of {day}: {snapshot.height:,} customers, {source}")
     for bundle in bundles.values():  # was silent: the model read them as missing
-        if missing := missing_inputs(bundle, snapshot):
-            console.print(f"[yellow]note:[/yellow] {missing_note(bundle, missing)}")
+        if missing := missing_inputs(bundle, snapshot, read.customers):
+            console.print(f"[yellow]note:[/yellow] {missing_note(bundle, missing, read.customers)}")
+    # a stored snapshot read alone lacks the categories none of its orders has: 0 orders of them
+    snapshot = complete_categories(snapshot, categories)
     schema, tables, parts = task_parts(bundles, snapshot, explain, engine, spark_master)
-    digest = snapshot_digest(snapshot) if keep else ""
+    # the stored snapshot's, which the server compares (its completion is made from it alone)
+    digest = snapshot_digest(read.frame) if keep else ""
 
     def rows() -> Iterator[pl.DataFrame]:
         for task, bundle in bundles.items():

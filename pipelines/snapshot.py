@@ -42,9 +42,11 @@ from rich.text import Text
 from features.events import EventsValidationError, Loaded, Problem, Staged, StagedOrders
 from features.products import category_names, category_slugs
 from features.snapshot import buckets_for, build_snapshot, build_snapshot_by_range
+from features.sources import Source
 from features.store import (
     CustomerRanges,
     SnapshotNotFoundError,
+    SourceFile,
     Store,
     atomic_write,
     split_by_customer,
@@ -60,6 +62,7 @@ from serving.settings import get_settings
 __all__ = [
     "build_command",
     "build_validated",
+    "describe_sources",
     "export_command",
     "validated_events",
     "validated_orders",
@@ -99,17 +102,48 @@ def build_command(
     if isinstance(sources, connectors.SparkEvents):
         _build_from_spark_table(sources, day, now, spark_master, out)
         return
+    described = describe_sources(sources)  # before they are read: a file rewritten meanwhile
     if engine == "spark":
         with status.status("Validating the inputs..."):
             loaded, loaded_customers, problems = sources.load(now)
         _stop_on_errors(out, problems)
         assert loaded is not None
-        _build_and_store(sources, loaded, loaded_customers, day, spark_master, out, status)
+        _build_and_store(described, loaded, loaded_customers, day, spark_master, out, status)
         return
     with validated_events(sources, now, status) as (validated, validated_customers, problems):
         _stop_on_errors(out, problems)
         assert validated is not None
-        _build_and_store(sources, validated, validated_customers, day, None, out, status)
+        _build_and_store(described, validated, validated_customers, day, None, out, status)
+
+
+def describe_sources(
+    sources: connectors.Inputs | connectors.SparkEvents,
+) -> tuple[SourceFile | None, SourceFile | None]:
+    """Describe the events and customers as they are now, for the snapshot's metadata.
+
+    Called before they are validated and built, so a file rewritten meanwhile is recorded as it
+    was read, not as it is after (:func:`same_inputs` then builds the new one again).
+
+    Parameters
+    ----------
+    sources : pipelines.connectors.Inputs or pipelines.connectors.SparkEvents
+        The inputs.
+
+    Returns
+    -------
+    tuple of (features.store.SourceFile or None, features.store.SourceFile or None)
+        The events' and the customers' (:meth:`features.sources.Source.describe`); None for
+        customers not given, or for a file that is missing (its validation says so).
+    """
+
+    def of(source: Source | connectors.SparkEvents | None) -> SourceFile | None:
+        try:
+            return source.describe() if source is not None else None
+        except OSError:
+            return None
+
+    events = sources if isinstance(sources, connectors.SparkEvents) else sources.events
+    return of(events), of(sources.customers)
 
 
 @contextmanager
@@ -189,7 +223,7 @@ def _validated(
 
 
 def _build_and_store(
-    sources: connectors.Inputs,
+    described: tuple[SourceFile | None, SourceFile | None],
     events: Loaded | Staged,
     customers: Loaded | None,
     day: dt.date,
@@ -197,7 +231,11 @@ def _build_and_store(
     out: Console,
     status: Console,
 ) -> None:
-    """Build the snapshot of validated inputs (on Spark with a master) and store it."""
+    """Build the snapshot of validated inputs (on Spark with a master) and store it.
+
+    ``described``: the events and customers as :func:`describe_sources` described them before
+    they were validated, recorded with the snapshot.
+    """
     customer_frame = customers.frame if customers is not None else None
     # staged events are split by customer_id range once, for both the snapshot and the history
     with tempfile.TemporaryDirectory(prefix="guanxi-ranges-") as spill:
@@ -228,8 +266,8 @@ def _build_and_store(
             info = Store(get_settings().home).write_snapshot(
                 snapshot,
                 day,
-                events=sources.events.describe(),
-                customers=sources.customers.describe() if sources.customers is not None else None,
+                events=described[0],
+                customers=described[1],
                 history=history,
             )
     shape = f"{info.rows:,} customers, {snapshot.width} columns"

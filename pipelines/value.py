@@ -72,21 +72,24 @@ from pipelines.engine import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOp
 from pipelines.margins import check_margin_rate
 from pipelines.score import (
     NoCustomerError,
+    model_categories,
     require_tracking,
     same_inputs,
     snapshot_for,
     stored_snapshot,
 )
-from pipelines.snapshot import validated_events, validated_orders
+from pipelines.snapshot import describe_sources, validated_events, validated_orders
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkDataFrame
 
 __all__ = [
+    "ChurnModel",
     "ValueRun",
     "check_window",
     "compute_values",
     "keep_values",
+    "load_churn",
     "print_values",
     "value_command",
 ]
@@ -190,6 +193,7 @@ def compute_values(
     last_event: datetime | None = None,
     no_model: str | None = None,
     other_features: str | None = None,
+    loaded_churn: ChurnModel | None = None,
 ) -> ValueRun:
     """Fit the value models and compute every customer's value as of a day.
 
@@ -236,6 +240,9 @@ def compute_values(
         probabilities are left out, said so, rather than the model refused
         (:class:`models.scoring.FeatureSetMismatchError`, the default). ``guanxi cycle``, whose
         retrain step retrains it, says that.
+    loaded_churn : ChurnModel, optional
+        The churn model :func:`load_churn` loaded (``guanxi value`` builds the snapshot with its
+        categories first); by default it is loaded here.
 
     Returns
     -------
@@ -281,7 +288,8 @@ def compute_values(
             "Gamma-Gamma fit and valued by its shrinkage towards the population mean (their CLV "
             "can be negative)"
         )
-    churn, churn_model, note = _churn(snapshot, alias, no_model, other_features)
+    loaded = loaded_churn or load_churn(alias, no_model, other_features)
+    churn, churn_model, note = _churn(snapshot, loaded)
     if note:
         notes.append(note)
     table = tabulate(
@@ -311,30 +319,80 @@ def compute_values(
     )
 
 
-def _churn(
-    snapshot: pl.DataFrame,
-    alias: str,
-    no_model: str | None = None,
-    other_features: str | None = None,
-) -> tuple[pl.DataFrame | None, dict[str, Any] | None, str | None]:
-    """Churn probabilities of the retention task's aliased model, or why there are none."""
+@dataclass(frozen=True)
+class ChurnModel:
+    """The retention task's aliased model :func:`compute_values` reads, or why there is none.
+
+    Parameters
+    ----------
+    loaded : models.registry.LoadedModel or None
+        The model, None when there is none to read.
+    note : str or None
+        Why there is none (the run's note), or None.
+    """
+
+    loaded: registry.LoadedModel | None
+    note: str | None = None
+
+    @property
+    def categories(self) -> list[str] | None:
+        """The product categories the model reads (:func:`pipelines.score.model_categories`)."""
+        return model_categories([self.loaded.bundle]) if self.loaded is not None else None
+
+
+def load_churn(
+    alias: str, no_model: str | None = None, other_features: str | None = None
+) -> ChurnModel:
+    """Load the retention task's aliased model once, before the snapshot is built with it.
+
+    Parameters
+    ----------
+    alias : str
+        Registry alias.
+    no_model, other_features : str, optional
+        As :func:`compute_values`'s.
+
+    Returns
+    -------
+    ChurnModel
+        The model, or the note of a run without one (no retention task, no such version, a
+        model of another feature set with ``other_features``).
+
+    Raises
+    ------
+    models.scoring.FeatureSetMismatchError
+        Without ``other_features``, if the model was trained on another feature set.
+    """
     spec = retention_task()
     if spec is None:
-        return None, None, "no task declares retention risk: no churn probability, no textbook CLV"
+        return ChurnModel(
+            None, "no task declares retention risk: no churn probability, no textbook CLV"
+        )
     empty = "no churn probabilities, so clv_textbook and equity_at_risk are empty"
     try:  # a model of another feature set is refused, unless the caller says what becomes of it
         loaded = registry.load_model(spec.name, alias=alias, check=other_features is None)
     except registry.ModelNotFoundError as error:
-        return None, None, f"{empty}: {no_model or error}"
-    bundle = loaded.bundle
-    if bundle.feature_set_version != FEATURE_SET_VERSION:  # only with other_features
-        return None, None, f"{empty}: {other_features}"
-    recorded = (bundle.metadata.get("params") or {}).get("horizon") or loaded.tags.get("horizon")
+        return ChurnModel(None, f"{empty}: {no_model or error}")
+    if loaded.bundle.feature_set_version != FEATURE_SET_VERSION:  # only with other_features
+        return ChurnModel(None, f"{empty}: {other_features}")
+    return ChurnModel(loaded)
+
+
+def _churn(
+    snapshot: pl.DataFrame, churn: ChurnModel
+) -> tuple[pl.DataFrame | None, dict[str, Any] | None, str | None]:
+    """Churn probabilities of the retention task's aliased model, or why there are none."""
+    loaded = churn.loaded
+    if loaded is None:
+        return None, None, churn.note
+    recorded = (loaded.bundle.metadata.get("params") or {}).get("horizon") or loaded.tags.get(
+        "horizon"
+    )
     horizon = int(float(recorded)) if recorded else None
     if horizon is None:
-        return None, None, f"{spec.name} version {loaded.version} records no horizon"
+        return None, None, f"{loaded.name} version {loaded.version} records no horizon"
     model = {"name": loaded.name, "version": loaded.version, "horizon_days": horizon}
-    return churn_probabilities(bundle, snapshot), model, None
+    return churn_probabilities(loaded.bundle, snapshot), model, None
 
 
 def keep_values(
@@ -572,10 +630,15 @@ def value_command(
     home = get_settings().home
     require_tracking(console, home, "value customers")
     day = as_of.date()
+    try:  # before the build, which gives the snapshot the model's categories, as score's does
+        churn = load_churn(alias)
+    except ValueError as exc:  # a model of another feature set
+        console.print(f"[red]cannot value customers, nothing written:[/red] {exc}")
+        raise typer.Exit(1) from exc
     with ExitStack() as stack:
         try:
             frame, snapshot, source, last_event = stack.enter_context(
-                _validated(sources, Store(home), day, engine, spark_master, keep)
+                _validated(sources, Store(home), day, engine, spark_master, keep, churn.categories)
             )
         except EventsValidationError as exc:
             console.print(f"[red]cannot value customers, nothing written:[/red] {exc}")
@@ -609,6 +672,7 @@ def value_command(
                 engine=engine,
                 spark_master=spark_master,
                 last_event=last_event,
+                loaded_churn=churn,
             )
         except ValueError as exc:  # ModelIdentificationError included
             console.print(f"[red]cannot value customers, no values written:[/red] {exc}")
@@ -642,6 +706,7 @@ def _validated(
     engine: Engine,
     master: str,
     keep: bool,
+    categories: list[str] | None = None,
 ) -> Iterator[
     tuple[pl.DataFrame | pl.LazyFrame | SparkDataFrame, pl.DataFrame, str, datetime | None]
 ]:
@@ -657,26 +722,34 @@ def _validated(
     comes with that time (else None: the events' own). A Spark table's stay on Spark. A snapshot
     built here is kept in the store with ``keep`` (``--store``), as ``guanxi features build``
     keeps it, so the day's next command (``target``, ``score``, ``value`` again) reads it.
+    ``categories``: the churn model's (:attr:`ChurnModel.categories`), which a build gives
+    columns and a stored snapshot must have (:func:`pipelines.score.snapshot_for`).
     """
     now = datetime.now(UTC)
     if isinstance(sources, connectors.SparkEvents):
         from pipelines.spark import events_from_table, spark_session
 
-        snapshot, source = snapshot_for(store, sources, day, now, master=master, keep=keep)
+        snapshot, source, _ = snapshot_for(
+            store, sources, day, now, master=master, keep=keep, categories=categories
+        )
         frame, _ = events_from_table(spark_session(master), sources.table, now, sources.mapping)
         yield frame, snapshot, source, None
         return
     status = Console(stderr=True)
     stored = stored_snapshot(store, day)
     # the stored snapshot when built from these inputs (else built again from them, replacing it)
-    if engine == "polars" and stored is not None and same_inputs(stored, sources) is not False:
+    same = stored is not None and same_inputs(stored, sources, categories) is not False
+    if engine == "polars" and same:
         with validated_orders(sources, now, status) as (orders, _, problems):
             events = connectors.accepted(orders, problems)
             # the stored snapshot (one removed meanwhile is built from the sources, read again)
-            snapshot, source = snapshot_for(store, sources, day, now, keep=keep)
+            snapshot, source, _ = snapshot_for(
+                store, sources, day, now, keep=keep, categories=categories
+            )
             last = events.last if isinstance(events, StagedOrders) else None
             yield events.frame, snapshot, source, last
         return
+    described = describe_sources(sources)  # before they are read: a file rewritten meanwhile
     validating = (
         nullcontext(sources.load(now))
         if engine == "spark"
@@ -685,7 +758,14 @@ def _validated(
     with validating as (loaded, customers, problems):
         accepted = connectors.accepted(loaded, problems)
         people = customers.frame if customers is not None else None
-        snapshot, source = snapshot_for(
-            store, sources, day, now, loaded=(accepted, people), keep=keep
+        snapshot, source, _ = snapshot_for(
+            store,
+            sources,
+            day,
+            now,
+            loaded=(accepted, people),
+            keep=keep,
+            categories=categories,
+            described=described,
         )
         yield accepted.frame, snapshot, source, None

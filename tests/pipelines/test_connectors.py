@@ -165,7 +165,7 @@ def test_a_small_database_table_is_built_in_memory_a_larger_one_staged_alike(
     assert not inputs.few_events()
     assert not connectors.inputs(uri, None, "SELECT * FROM events", None, None).few_events()
     output = run(cli, *build)
-    built, _ = score.snapshot_for(Store(tmp_path / "empty"), inputs, TINY_DAY, datetime.now(UTC))
+    built, _, _ = score.snapshot_for(Store(tmp_path / "empty"), inputs, TINY_DAY, datetime.now(UTC))
     assert input_paths == ["in memory", "staged", "staged"]
     assert output == in_memory_output
     assert in_memory[0].equals(store.read_snapshot(TINY_DAY))

@@ -105,8 +105,8 @@ def test_the_models_categories_change_nothing_of_a_file_that_has_them(
 
     day, now = DAY, datetime.now(UTC)
     given = inputs(str(sample / "events.parquet"))
-    plain, _ = score.snapshot_for(Store(tmp_path / "a"), given, day, now)
-    models, _ = score.snapshot_for(Store(tmp_path / "b"), given, day, now, categories=["toys"])
+    plain, _, _ = score.snapshot_for(Store(tmp_path / "a"), given, day, now)
+    models, _, _ = score.snapshot_for(Store(tmp_path / "b"), given, day, now, categories=["toys"])
     assert plain.equals(models)
 
 
@@ -128,31 +128,13 @@ def test_inputs_the_snapshot_lacks_are_named_per_task(
     args += ["--tasks", "churn,referral", "--out", str(tmp_path / "s.parquet")]
     output = said(cli, args)
     assert (
-        "churn v1 reads signup_tenure_days, loyalty_points, which the snapshot lacks "
-        "(no --customers file?): scored as unknown"
+        "churn v1 reads signup_tenure_days, loyalty_points, which come from a customers file "
+        "and the snapshot was built without one: scored as unknown"
     ) in output
-    assert "referral v1" not in output  # is_business is 0 without a customers file: known
+    # is_business is 0 without a customers file: a default, not knowledge (review50 M-C)
+    assert "referral v1 reads is_business, which come from a customers file" in output
     output = said(cli, [*args, "--customers", str(tmp_path / "customers.parquet")])
     assert "which the snapshot lacks" not in output
-
-
-def test_a_stored_snapshot_without_a_models_category_says_so(
-    cli: CliRunner,  # noqa: F811
-    sample: Path,  # noqa: F811
-    models: dict[str, ModelBundle],
-    tmp_path: Path,
-) -> None:
-    """`features build` builds the events' categories only; scoring that snapshot with a model
-    of another category is not filled in silently."""
-    events = without_toys(sample, tmp_path)
-    said(cli, ["features", "build", "--events", str(events), "--as-of", AS_OF])
-    models["churn"] = bundle("churn", ["recency_days", "cat_toys_orders", "cat_toys_share"])
-    args = ["score", "--as-of", AS_OF, "--tasks", "churn", "--no-store"]
-    output = said(cli, [*args, "--out", str(tmp_path / "s.parquet")])
-    assert (
-        "churn v1 reads cat_toys_orders, cat_toys_share, which the snapshot lacks "
-        "(categories none of its orders has): scored as unknown"
-    ) in output
 
 
 def test_events_given_again_are_read_unless_they_built_the_stored_snapshot(
@@ -265,4 +247,202 @@ def test_customers_of_the_customers_file_without_an_event_are_counted(
     assert (
         f"; {absent:,} {customers_word} of the customers file {has} no event up to {AS_OF}, "
         "so no row"
+    ) in output
+
+
+def _replaced(output: str) -> bool:
+    """Whether a run built the snapshot again in place of the stored one (else: read it)."""
+    return "replacing the store's snapshot of that day" in output
+
+
+def test_a_changed_mapping_is_another_source(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    models: dict[str, ModelBundle],
+    tmp_path: Path,
+) -> None:
+    """review50 H-A: a snapshot built with one --mapping was read for another (or none): the
+    file's rows mean other events. The mapping's digest is recorded and compared."""
+    models["churn"] = bundle("churn", ["recency_days", "orders_total"])
+    one, other = tmp_path / "one.yaml", tmp_path / "other.yaml"
+    one.write_text("event_types:\n  ZZZ: order\n")
+    other.write_text("event_types:\n  ZZY: order\n")
+    events = str(sample / "events.parquet")
+    args = ["score", "--events", events, "--as-of", AS_OF, "--tasks", "churn"]
+    args += ["--out", str(tmp_path / "s.csv")]
+    said(cli, ["features", "build", "--events", events, "--as-of", AS_OF, "--mapping", str(one)])
+    assert "customers, store (" in said(cli, [*args, "--mapping", str(one)])
+    assert _replaced(said(cli, [*args, "--mapping", str(other)]))
+    assert _replaced(said(cli, args))  # built with a mapping, given none
+    assert "customers, store (" in said(cli, args)
+    assert _replaced(said(cli, [*args, "--mapping", str(one)]))  # built without, given one
+
+
+def test_a_stored_snapshot_without_a_models_category_is_built_again_from_its_files(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    models: dict[str, ModelBundle],
+    tmp_path: Path,
+) -> None:
+    """review50 H-B: `features build` then `score` of the same file read the stored snapshot,
+    without the models' categories (NaN for them), and scored otherwise than `score` alone."""
+    events = str(without_toys(sample, tmp_path))
+    models["churn"] = bundle("churn", ["recency_days", "cat_toys_orders", "cat_toys_share"])
+    args = ["score", "--events", events, "--as-of", AS_OF, "--tasks", "churn"]
+    said(cli, [*args, "--no-store", "--out", str(tmp_path / "alone.csv")])  # nothing stored
+    said(cli, ["features", "build", "--events", events, "--as-of", AS_OF])
+    output = said(cli, [*args, "--out", str(tmp_path / "after.csv")])
+    assert _replaced(output) and "which the snapshot lacks" not in output
+    assert "cat_toys_orders" in Store(get_settings().home).read_snapshot(DAY).columns
+    assert pl.read_csv(tmp_path / "after.csv").equals(pl.read_csv(tmp_path / "alone.csv"))
+    assert "customers, store (" in said(cli, [*args, "--out", str(tmp_path / "again.csv")])
+
+
+def test_another_query_of_the_same_database_is_another_source(
+    cli: CliRunner,  # noqa: F811
+    models: dict[str, ModelBundle],
+    tmp_path: Path,
+) -> None:
+    """review50 M-A: any --events-query counted as the stored snapshot's query."""
+    from tests.pipelines.test_connectors import TINY_DAY, tiny_duckdb
+
+    models["churn"] = bundle("churn", ["recency_days", "orders_total"])
+    uri = tiny_duckdb(tmp_path / "crm.duckdb")
+    day = TINY_DAY.isoformat()
+    every = ["--events", uri, "--events-query", "SELECT * FROM events", "--as-of", day]
+    said(cli, ["features", "build", *every])
+    args = ["--tasks", "churn", "--out", str(tmp_path / "s.csv")]
+    assert "was not read" in said(cli, ["score", *every, *args])  # the same query
+    first = pl.read_csv(tmp_path / "s.csv")["customer_id"][0]
+    query = f"SELECT * FROM events WHERE customer_id = '{first}'"
+    output = said(cli, ["score", *every[:2], "--events-query", query, "--as-of", day, *args])
+    assert _replaced(output) and "was not read" not in output
+    assert pl.read_csv(tmp_path / "s.csv")["customer_id"].unique().to_list() == [first]
+
+
+def test_the_stored_snapshot_read_alone_gets_the_models_categories_completed(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    models: dict[str, ModelBundle],
+    tmp_path: Path,
+) -> None:
+    """review50 H-B: without --events the stored snapshot's lacking categories are completed
+    (no order of them up to the day: 0 orders, a 0 share), so the scores are a build's."""
+    events = str(without_toys(sample, tmp_path))
+    models["churn"] = bundle("churn", ["recency_days", "cat_toys_orders", "cat_toys_share"])
+    args = ["score", "--as-of", AS_OF, "--tasks", "churn", "--no-store"]
+    said(cli, [*args, "--events", events, "--out", str(tmp_path / "built.csv")])
+    said(cli, ["features", "build", "--events", events, "--as-of", AS_OF])
+    output = said(cli, [*args, "--out", str(tmp_path / "stored.csv")])
+    assert (
+        "churn v1 reads cat_toys_orders, cat_toys_share, which the snapshot lacks (categories "
+        "none of its orders has): completed as 0 orders and a 0 share of spend"
+    ) in output
+    assert "scored as unknown" not in output
+    assert pl.read_csv(tmp_path / "stored.csv").equals(pl.read_csv(tmp_path / "built.csv"))
+
+
+def test_a_snapshot_without_customers_names_every_customers_file_input(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    models: dict[str, ModelBundle],
+    tmp_path: Path,
+) -> None:
+    """review50 M-C: without --customers is_business was 0 for everyone and not named; L-a:
+    "(no --customers file?)" was said when one was given."""
+    models["referral"] = bundle("referral", ["orders_total", "is_business", "loyalty_points"])
+    args = ["score", "--events", str(sample / "events.parquet"), "--as-of", AS_OF]
+    args += ["--tasks", "referral", "--out", str(tmp_path / "s.csv")]
+    output = said(cli, [*args, "--no-store"])
+    assert (
+        "referral v1 reads is_business, loyalty_points, which come from a customers file and "
+        "the snapshot was built without one: scored as unknown (is_business as 0)"
+    ) in output
+    customers = pl.read_parquet(sample / "customers.parquet").with_columns(
+        loyalty_points=pl.lit(None, pl.Int64)
+    )
+    customers.write_parquet(tmp_path / "customers.parquet")
+    output = said(cli, [*args, "--customers", str(tmp_path / "customers.parquet")])
+    assert (
+        "referral v1 reads loyalty_points, which the customers file has no value of: "
+        "scored as unknown"
+    ) in output
+    assert "--customers file?" not in output
+    # the stored snapshot, built with the customers file, read without it: is_business known
+    output = said(cli, ["score", "--as-of", AS_OF, "--tasks", "referral", "--no-store",
+                        "--out", str(tmp_path / "s.csv")])  # fmt: skip
+    assert "is_business" not in output
+
+
+def test_the_line_names_the_database_that_was_not_read(
+    cli: CliRunner,  # noqa: F811
+    models: dict[str, ModelBundle],
+    tmp_path: Path,
+) -> None:
+    """review50 L-b: events from an unchanged file, customers from a database: the customers
+    were not read, not the events."""
+    from tests.pipelines.test_connectors import DATA, TINY_DAY, tiny_duckdb
+
+    models["churn"] = bundle("churn", ["recency_days"])
+    uri = tiny_duckdb(tmp_path / "crm.duckdb")
+    events = DATA / "events_tiny.csv"
+    day = TINY_DAY.isoformat()
+    given = ["--events", str(events), "--customers", uri, "--customers-table", "customers"]
+    said(cli, ["features", "build", *given, "--as-of", day])
+    output = said(cli, ["score", *given, "--as-of", day, "--tasks", "churn",
+                        "--out", str(tmp_path / "s.csv")])  # fmt: skip
+    assert f"; {uri} table customers was not read" in output
+    assert f"{events} was not read" not in output
+
+
+def test_the_files_are_recorded_as_they_were_read(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    models: dict[str, ModelBundle],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """review50 L-c: a file rewritten during the build was recorded as it is after it, so the
+    next run of the new file read the snapshot of the old one."""
+    models["churn"] = bundle("churn", ["recency_days"])
+    events = tmp_path / "events.parquet"
+    pl.read_parquet(sample / "events.parquet").write_parquet(events)
+    from features.store import SourceFile
+    from pipelines import snapshot as snapshot_cli
+
+    before = SourceFile.of(events)
+    build = snapshot_cli.build_validated
+
+    def rewritten(*args, **kwargs):  # type: ignore[no-untyped-def]
+        built = build(*args, **kwargs)
+        frame = pl.read_parquet(events)
+        frame.head(frame.height - 1).write_parquet(events)  # an export landing meanwhile
+        return built
+
+    monkeypatch.setattr(score, "build_validated", rewritten)
+    args = ["score", "--events", str(events), "--as-of", AS_OF, "--tasks", "churn"]
+    said(cli, [*args, "--out", str(tmp_path / "s.csv")])
+    assert Store(get_settings().home).snapshot_info(DAY).events == before
+    monkeypatch.setattr(score, "build_validated", build)
+    assert _replaced(said(cli, [*args, "--out", str(tmp_path / "s.csv")]))
+
+
+def test_replacing_a_snapshot_says_the_days_value_table_and_plan_were_made_from_it(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    models: dict[str, ModelBundle],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """review50 L-d: they carry no snapshot digest, so are served beside the new snapshot."""
+    models["churn"] = bundle("churn", ["recency_days"])
+    args = ["score", "--as-of", AS_OF, "--tasks", "churn", "--out", str(tmp_path / "s.csv")]
+    said(cli, [*args, "--events", str(sample / "events.parquet")])
+    monkeypatch.setattr(Store, "value_info", lambda self, day: object())
+    monkeypatch.setattr(Store, "plan_info", lambda self, day: object())
+    output = said(cli, [*args, "--events", str(without_toys(sample, tmp_path))])
+    assert (
+        "replacing the store's snapshot of that day built from "
+        f"{(sample / 'events.parquet').resolve()} (the day's stored value table and plan were "
+        "made from the one replaced)"
     ) in output

@@ -288,7 +288,7 @@ def test_score_builds_a_missing_snapshot_as_features_build_does(
     store = Store(tmp_path / "home")
     events = inputs(str(sample / "events.parquet"))
     try:
-        frame, source = snapshot_for(store, events, day, datetime.now(UTC))
+        frame, source, _ = snapshot_for(store, events, day, datetime.now(UTC))
     finally:
         get_settings.cache_clear()
     assert input_paths == [path] and source.startswith("built from")

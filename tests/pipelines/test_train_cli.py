@@ -548,12 +548,12 @@ def test_score_uses_the_stored_snapshot_when_current(sample, tmp_path) -> None:
     stored = pl.DataFrame({"customer_id": ["x"], "recency_days": [1]})
     store.write_snapshot(stored, day, events=SourceFile.of(sample / "events.parquet"))
     now = datetime.now(UTC)
-    frame, source = snapshot_for(store, inputs(str(sample / "events.parquet")), day, now)
+    frame, source, _ = snapshot_for(store, inputs(str(sample / "events.parquet")), day, now)
     assert frame.equals(stored) and source.startswith("store")
     with pytest.raises(EventsValidationError, match="file not found"):
         snapshot_for(store, inputs(str(tmp_path / "missing.parquet")), day, now)
     built = date(2024, 9, 30)
-    frame, source = snapshot_for(store, inputs(str(sample / "events.parquet")), built, now)
+    frame, source, _ = snapshot_for(store, inputs(str(sample / "events.parquet")), built, now)
     assert frame.height > 1 and source.startswith("built from")
 
 

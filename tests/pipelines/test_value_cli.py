@@ -377,7 +377,7 @@ def test_staged_orders_still_refuse_a_bad_event_of_any_type(
                              "--as-of", AS_OF])  # fmt: skip
     assert built.exit_code == 0, built.output
     # the stored snapshot taken as built from the bad file (another file is built instead)
-    monkeypatch.setattr("pipelines.value.same_inputs", lambda info, sources: True)
+    monkeypatch.setattr("pipelines.value.same_inputs", lambda info, sources, categories=None: True)
     monkeypatch.setenv("GUANXI_FEATURES_IN_MEMORY_EVENTS", "0")
     get_settings.cache_clear()
     out_path = tmp_path / "values.csv"
@@ -389,3 +389,36 @@ def test_staged_orders_still_refuse_a_bad_event_of_any_type(
     assert "cannot value customers, nothing written" in output
     assert f"{path}, column 'channel', row {row + 1}: unknown channel (allowed:" in output
     assert not out_path.exists()
+
+
+def test_value_builds_with_the_churn_models_categories_as_score_does(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """review50 M-B: value built without the churn model's categories (NaN for a category the
+    events lack), so its churn_probability was not score's churn score, and its stored snapshot
+    then lacked them for score."""
+    from models.clv.customers import churn_probabilities
+    from pipelines import value
+    from tests.pipelines.test_score_inputs import bundle
+
+    # a category none of the events' orders has (a model trained on other customers' events)
+    churn = bundle("churn", ["recency_days", "cat_pets_orders", "cat_pets_share"])
+    churn.metadata["params"] = {"horizon": 90}
+    loaded = registry.LoadedModel(churn, "churn", "1", ("champion",), None, {})
+    monkeypatch.setattr(value, "load_churn", lambda alias: value.ChurnModel(loaded))
+    events = sample / "events.parquet"
+    assert "pets" not in pl.read_parquet(events)["category"].to_list()
+    args = ["value", "--events", str(events), "--as-of", AS_OF, "--out", str(tmp_path / "v.csv")]
+    result = cli.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    snapshot = Store(get_settings().home).read_snapshot(DAY)
+    assert "cat_pets_orders" in snapshot.columns
+    written = pl.read_csv(tmp_path / "v.csv").filter(pl.col("churn_probability").is_not_null())
+    expected = churn_probabilities(churn, snapshot).select("customer_id", "churn_probability")
+    assert written.height > 0
+    both = written.join(expected, on="customer_id", suffix="_score")
+    assert both.height == written.height
+    assert (both["churn_probability"] - both["churn_probability_score"]).abs().max() < 1e-9
