@@ -20,7 +20,7 @@ Missing values follow the registry: a customer without events of a family gets t
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -56,6 +56,8 @@ __all__ = [
     "build_snapshot",
     "build_snapshot_by_range",
     "complete_categories",
+    "completion_columns",
+    "lacking_categories",
     "model_input_columns",
     "passthrough_columns",
 ]
@@ -196,17 +198,71 @@ def build_snapshot(
     ).select(ID, pl.lit(as_of, pl.Date).alias("as_of"), *columns, *extras)
 
 
-def complete_categories(snapshot: pl.DataFrame, categories: Sequence[str]) -> pl.DataFrame:
-    """Give a snapshot the ``cat_{category}_*`` columns of the categories it lacks, exactly.
+def lacking_categories(snapshot: pl.DataFrame, categories: Iterable[str]) -> list[str]:
+    """Return the categories a snapshot has no ``cat_{category}_orders`` column of.
+
+    Parameters
+    ----------
+    snapshot : polars.DataFrame
+        A snapshot (only its column names are read).
+    categories : iterable of str
+        Categories, sanitised as :func:`build_snapshot` sanitises them.
+
+    Returns
+    -------
+    list of str
+        Those of the sanitised ``categories`` without a column, in their first-seen order.
+    """
+    have = set(_snapshot_categories(snapshot))
+    return [c for c in category_slugs(categories) if c not in have]
+
+
+def _snapshot_categories(snapshot: pl.DataFrame) -> list[str]:
+    """List the categories that have a ``cat_{category}_orders`` column, in column order."""
+    orders = "_orders"
+    return [
+        c.removeprefix(CATEGORY_FEATURE_PREFIX).removesuffix(orders)
+        for c in snapshot.columns
+        if c.startswith(CATEGORY_FEATURE_PREFIX) and c.endswith(orders) and is_feature(c)
+    ]
+
+
+def completion_columns(lacking: Sequence[str]) -> list[pl.Expr]:
+    """Give the ``cat_{category}_*`` columns of categories no order of a snapshot's has.
 
     A snapshot is built from every order up to its day with a column of each of their
     categories at least (:func:`build_snapshot`), so a category it has no column of had no order
     by anyone up to that day: :func:`features.products.product_features` then gives every
     customer 0 orders of it (``cat_{category}_orders``) and a share of 0, null without any spend
-    (``cat_{category}_share``, ``spend_total`` not positive). Those columns are added where a
-    build given the snapshot's categories and these, sorted, puts them, so the result equals
-    that build (``guanxi score``'s with its models' categories, :func:`pipelines.score.
-    snapshot_for`).
+    (``cat_{category}_share``, ``spend_total`` not positive).
+
+    Parameters
+    ----------
+    lacking : sequence of str
+        Sanitised categories the snapshot has no column of (:func:`lacking_categories`).
+
+    Returns
+    -------
+    list of polars.Expr
+        Two typed columns a category, ``cat_{category}_orders`` then ``cat_{category}_share``,
+        to evaluate on the snapshot (the share reads its ``spend_total``).
+    """
+    share = rate(pl.lit(0.0), pl.col("spend_total"))  # no spend in it: 0 of any spend
+    return [
+        expr
+        for c in lacking
+        for expr in (_typed(f"cat_{c}_orders", pl.lit(0)), _typed(f"cat_{c}_share", share))
+    ]
+
+
+def complete_categories(snapshot: pl.DataFrame, categories: Sequence[str]) -> pl.DataFrame:
+    """Give a snapshot the ``cat_{category}_*`` columns of the categories it lacks, exactly.
+
+    The columns are :func:`completion_columns`' (0 orders, a 0 share, null without spend),
+    added where a build given the snapshot's categories and these, sorted, puts them, so the
+    result equals that build (``guanxi score``'s of a Spark table with its models' categories,
+    :func:`pipelines.score.snapshot_for`). A stored snapshot read alone needs no completion:
+    :func:`models.tasks.model_frame` completes the categories a model reads.
 
     Parameters
     ----------
@@ -221,25 +277,11 @@ def complete_categories(snapshot: pl.DataFrame, categories: Sequence[str]) -> pl
         ``snapshot`` itself when it has them all; else with their columns, the categories'
         columns in sorted order of categories, every other column as it was.
     """
-    orders = "_orders"
-    have = [
-        c.removeprefix(CATEGORY_FEATURE_PREFIX).removesuffix(orders)
-        for c in snapshot.columns
-        if c.startswith(CATEGORY_FEATURE_PREFIX) and c.endswith(orders) and is_feature(c)
-    ]
-    lacking = [c for c in category_slugs(categories) if c not in have]
+    lacking = lacking_categories(snapshot, categories)
     if not lacking:
         return snapshot
-    columns = _feature_columns(sorted({*have, *lacking}))
-    share = rate(pl.lit(0.0), pl.col("spend_total"))  # no spend in it: 0 of any spend
-    added = snapshot.with_columns(
-        expr
-        for c in lacking
-        for expr in (
-            _typed(f"cat_{c}_orders", pl.lit(0)),
-            _typed(f"cat_{c}_share", share),
-        )
-    )
+    columns = _feature_columns(sorted({*_snapshot_categories(snapshot), *lacking}))
+    added = snapshot.with_columns(completion_columns(lacking))
     extras = [c for c in snapshot.columns if c not in KEYS and c not in columns]
     return added.select(*KEYS, *columns, *extras)
 

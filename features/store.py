@@ -26,7 +26,7 @@ could disagree with the data after a crash. A score table (the rows of
 :func:`models.scoring.score_snapshot`, computed once in batch so that serving is a lookup) carries
 its own metadata the same way (:class:`ScoreTableInfo`): the task, model name and version, the
 feature-set version, how many reasons each row has, its row count, the digest of the snapshot it
-was computed from (:func:`snapshot_digest`) and when it was written. The store treats the table as
+was computed from (:func:`scores_digest`) and when it was written. The store treats the table as
 data: it never looks inside the rows. A value table (one row per customer: P(alive), expected
 purchases, CLV two ways, value tier, equity at risk; see :mod:`models.clv.customers`) carries its
 metadata the same way (:class:`ValueTableInfo`): the horizon, the discount rate, the fitted
@@ -108,6 +108,7 @@ __all__ = [
     "manifest_path",
     "parquet_ranges_in_order",
     "process_alive",
+    "scores_digest",
     "snapshot_digest",
     "sorted_ranges",
     "spill_partitions",
@@ -165,6 +166,30 @@ def snapshot_digest(frame: pl.DataFrame) -> str:
     rounded = frame.with_columns(cs.float().round(9))
     digest.update(rounded.hash_rows(seed=0).to_numpy().tobytes())
     return digest.hexdigest()
+
+
+def scores_digest(digest: str, completed: Sequence[str]) -> str:
+    """Give the snapshot digest a score table records: the snapshot's, and what was completed.
+
+    A model's rows complete the ``cat_{category}_*`` inputs of categories the snapshot has no
+    column of (``models.tasks.completed_categories``: 0 orders, not unknown). Tables computed
+    before that read NaN for them, and recorded the snapshot's :func:`snapshot_digest` alone:
+    naming the completed categories after it tells those apart, so they are computed again
+    rather than read. A snapshot with every category a model reads records its digest as before.
+
+    Parameters
+    ----------
+    digest : str
+        :func:`snapshot_digest` of the snapshot scored.
+    completed : sequence of str
+        The categories the model's rows completed, in the model's input order.
+
+    Returns
+    -------
+    str
+        ``digest``, then ``+`` and the categories comma-separated when there are any.
+    """
+    return f"{digest}+{','.join(completed)}" if completed else digest
 
 
 def _checked_name(kind: str, value: str, table: str = "a score table") -> str:
@@ -1018,7 +1043,7 @@ class ScoreTableInfo(_FileInfo):
     rows : int
         Number of rows.
     snapshot_digest : str
-        :func:`snapshot_digest` of the snapshot scored.
+        :func:`scores_digest` of the snapshot scored.
     created : str
         When it was written, ISO 8601 in UTC.
     path : pathlib.Path
@@ -1631,7 +1656,7 @@ class Store:
         explain_k : int
             Reasons per row in ``frame`` (0 for none).
         snapshot_digest : str
-            :func:`snapshot_digest` of the snapshot scored.
+            :func:`scores_digest` of the snapshot scored.
 
         Returns
         -------

@@ -38,7 +38,7 @@ writes the same layout.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Final, NamedTuple
 
 import numpy as np
@@ -56,6 +56,7 @@ from models.tasks import (
     get_task,
     model_frame,
     population_status,
+    snapshot_categories,
 )
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "FeatureSetMismatchError",
     "batch_scores",
     "check_feature_set",
+    "model_categories",
     "model_rows",
     "reason_columns",
     "score_batches",
@@ -149,6 +151,23 @@ def _wide_reasons(long: pl.DataFrame, k: int) -> pl.DataFrame:
         for i in range(1, k + 1)
     ]
     return pl.concat(parts, how="horizontal")
+
+
+def model_categories(bundles: Iterable[ModelBundle]) -> list[str]:
+    """Return the product categories some model reads a ``cat_{category}_orders`` column of.
+
+    Parameters
+    ----------
+    bundles : iterable of ModelBundle
+        The models.
+
+    Returns
+    -------
+    list of str
+        The categories, sorted (:func:`models.tasks.snapshot_categories` of the models' inputs).
+    """
+    names = {name for bundle in bundles for name in bundle.feature_names}
+    return snapshot_categories(pl.DataFrame(schema=dict.fromkeys(sorted(names), pl.Float64)))
 
 
 def model_rows(bundle: ModelBundle, snapshot: pl.DataFrame) -> pd.DataFrame:

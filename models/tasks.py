@@ -64,7 +64,7 @@ from features.contracts import (
     is_feature,
     quoted_near,
 )
-from features.snapshot import model_input_columns
+from features.snapshot import completion_columns, lacking_categories, model_input_columns
 from models.estimators import BINARY_OBJECTIVE, OBJECTIVES, is_ranking
 from models.metrics import BINARY_METRICS, GRADE_RULES, Evaluator, binary_evaluation, grade
 from models.rules import (
@@ -95,6 +95,7 @@ __all__ = [
     "Population",
     "RuleBacking",
     "TaskSpec",
+    "completed_categories",
     "get_task",
     "model_feature_names",
     "model_frame",
@@ -725,6 +726,45 @@ def model_feature_names(
     return names
 
 
+def completed_categories(snapshot: pl.DataFrame, feature_names: Sequence[str]) -> list[str]:
+    """Return the categories :func:`model_frame` completes for a model reading these features.
+
+    A snapshot is built from every order up to its day, with a column of each of their
+    categories (:func:`features.snapshot.build_snapshot`), so a category it has no column of
+    had no order by anyone: a ``cat_{category}_*`` input of it is 0 orders and a 0 share
+    (:func:`features.snapshot.completion_columns`), not unknown. The store's snapshot, the
+    server's, the cycle's and drift's are all read so. Only a snapshot with ``spend_total`` (a
+    build's) is completed; a snapshot built with fewer ``categories=`` than a model reads must
+    not be given to it.
+
+    Parameters
+    ----------
+    snapshot : polars.DataFrame
+        A snapshot (only its column names are read).
+    feature_names : sequence of str
+        A model's inputs.
+
+    Returns
+    -------
+    list of str
+        The categories of the ``cat_{category}_*`` inputs without a column whose
+        ``cat_{category}_orders`` column the snapshot lacks, in input order; empty without
+        ``spend_total``. A score table's digest names them
+        (:func:`features.store.scores_digest`).
+    """
+    if "spend_total" not in snapshot.columns:
+        return []
+    read = [
+        category
+        for name in feature_names
+        if name.startswith(CATEGORY_FEATURE_PREFIX)
+        and name not in snapshot.columns
+        and is_feature(name)
+        and (category := feature_info(name).extra.get("category")) is not None
+    ]
+    return lacking_categories(snapshot, read)
+
+
 def model_frame(
     task: str,
     snapshot: pl.DataFrame,
@@ -743,8 +783,11 @@ def model_frame(
     feature_names : list of str, optional
         Columns to return, in order (a model's ``feature_names``); defaults to
         :func:`model_feature_names`. A feature the snapshot lacks is filled with NaN (the model
-        treats it as missing); a ``target_{category}`` column is always computed from the row's
-        category (0.0 for categories not in ``categories``). Extra snapshot columns are ignored.
+        treats it as missing), but for a ``cat_{category}_*`` feature of a category the snapshot
+        has no column of (:func:`completed_categories`): 0 orders and a 0 share, as a build
+        given that category makes them; a ``target_{category}`` column is always computed from
+        the row's category (0.0 for categories not in ``categories``). Extra snapshot columns
+        are ignored.
     categories : list of str, optional
         Candidate categories of a ranked task (a model's ``categories``); defaults to
         :func:`snapshot_categories`. A category without a ``cat_{category}_orders`` column in the
@@ -775,8 +818,14 @@ def model_frame(
     names = (
         model_feature_names(task, snapshot, cats) if feature_names is None else list(feature_names)
     )
+    completed = {
+        expr.meta.output_name(): expr
+        for expr in completion_columns(completed_categories(snapshot, names))
+    }
     customer_cols = [
-        (pl.col(n) if n in snapshot.columns else pl.lit(None)).cast(pl.Float64).alias(n)
+        (pl.col(n) if n in snapshot.columns else completed.get(n, pl.lit(None)))
+        .cast(pl.Float64)
+        .alias(n)
         for n in names
         if not n.startswith(TARGET_PREFIX)
     ]

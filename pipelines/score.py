@@ -6,9 +6,8 @@ are now, with the same mapping and the categories the models read (a database or
 which cannot be told unchanged, reads it too, said so); otherwise it is built from them as
 ``guanxi features build`` builds it (validated first, large inputs staged, not held whole; see
 :func:`snapshot_for`), with the categories the models read, and replaces the stored one. A
-stored snapshot read alone gets the categories it lacks completed
-(:func:`features.snapshot.complete_categories`); each model input the snapshot lacks is named.
-Without
+stored snapshot read alone is scored with the categories it lacks completed, as every reader of it
+is (:func:`models.tasks.model_frame`), and each model input the snapshot lacks is named. Without
 ``--events`` (and the other input options) the store's snapshot is scored, and a day without one is
 refused before any work, naming the ways to make it (:func:`require_stored_snapshot`). Each task's
 model is loaded from the registry by alias; a model trained on another feature-set version is
@@ -68,6 +67,7 @@ from features.store import (
     SnapshotNotFoundError,
     SourceFile,
     Store,
+    scores_digest,
     snapshot_digest,
 )
 from models import registry
@@ -77,6 +77,7 @@ from models.scoring import (
     BATCH_CUSTOMERS,
     SCORE_COLUMNS,
     batch_scores,
+    model_categories,
     score_batches,
     score_schema,
 )
@@ -84,6 +85,7 @@ from models.tasks import (
     CANDIDATE_INPUTS,
     ELIGIBLE,
     TARGET_PREFIX,
+    completed_categories,
     snapshot_categories,
     task_names,
 )
@@ -148,23 +150,6 @@ class NoCustomerError(ValueError):
     """
 
 
-def model_categories(bundles: Iterable[ModelBundle]) -> list[str]:
-    """Return the product categories some model reads a ``cat_{category}_orders`` column of.
-
-    Parameters
-    ----------
-    bundles : iterable of ModelBundle
-        The models.
-
-    Returns
-    -------
-    list of str
-        The categories, sorted (:func:`models.tasks.snapshot_categories` of the models' inputs).
-    """
-    names = {name for bundle in bundles for name in bundle.feature_names}
-    return snapshot_categories(pl.DataFrame(schema=dict.fromkeys(sorted(names), pl.Float64)))
-
-
 def _from_customers(name: str) -> bool:
     """Whether a model input comes from the customers file (``profile``, or passed through)."""
     return not is_feature(name) or feature_info(name).group == "profile"
@@ -219,9 +204,9 @@ def missing_inputs(
 def missing_note(bundle: ModelBundle, missing: list[str], customers: bool = True) -> str:
     """Say which inputs a model reads that the snapshot lacks (:func:`missing_inputs`), and why.
 
-    Categories are completed (:func:`features.snapshot.complete_categories`, which
-    :func:`score_command` calls); the customers file's inputs are scored as unknown, or as the
-    default the build gives them without a customers file.
+    Categories are completed (:func:`models.tasks.completed_categories`, which
+    :func:`models.tasks.model_frame` gives every reader); the customers file's inputs are scored
+    as unknown, or as the default the build gives them without a customers file.
 
     Parameters
     ----------
@@ -340,8 +325,8 @@ def snapshot_for(
         with the history of the events it was built from; a Spark table's without history), so
         that the next command of the day reads it instead of building it again.
     categories : sequence of str, optional
-        The product categories the models read (:func:`model_categories`): a build gives them
-        ``cat_{category}_*`` columns besides the events' own
+        The product categories the models read (:func:`models.scoring.model_categories`): a
+        build gives them ``cat_{category}_*`` columns besides the events' own
         (:func:`pipelines.snapshot.build_validated`; a Spark build's are completed,
         :func:`features.snapshot.complete_categories`), so a category no order of the events
         has is 0 orders and a 0 share for every customer, not unknown; a stored snapshot
@@ -468,7 +453,7 @@ def same_inputs(
     sources : pipelines.connectors.Inputs or pipelines.connectors.SparkEvents
         The events (and customers) given now.
     categories : sequence of str, optional
-        The categories the models read (:func:`model_categories`).
+        The categories the models read (:func:`models.scoring.model_categories`).
 
     Returns
     -------
@@ -672,13 +657,18 @@ def store_scores(
     ValueError
         If the bundle does not name its registry version.
     """
-    digest = snapshot_digest(snapshot)
+    digest = _recorded(snapshot_digest(snapshot), bundle, snapshot)
     if (thicker := _thicker(store, bundle, as_of, digest, explain_k)) is not None:
         return thicker
     with _writing(store, bundle, as_of, digest, explain_k, scored.schema) as table:
         table.write(scored)
     assert table.info is not None
     return table.info
+
+
+def _recorded(digest: str, bundle: ModelBundle, snapshot: pl.DataFrame) -> str:
+    """Return the digest a task's table records (:func:`features.store.scores_digest`)."""
+    return scores_digest(digest, completed_categories(snapshot, bundle.feature_names))
 
 
 def _registry_version(bundle: ModelBundle) -> str:
@@ -934,20 +924,22 @@ def score_command(
     for bundle in bundles.values():  # was silent: the model read them as missing
         if missing := missing_inputs(bundle, snapshot, read.customers):
             console.print(f"[yellow]note:[/yellow] {missing_note(bundle, missing, read.customers)}")
-    # a stored snapshot read alone lacks the categories none of its orders has: 0 orders of them
-    snapshot = complete_categories(snapshot, categories)
+    # a stored snapshot read alone lacks the categories none of its orders has: model_frame
+    # completes them (0 orders) for every reader, the server's too
     schema, tables, parts = task_parts(bundles, snapshot, explain, engine, spark_master)
-    # the stored snapshot's, which the server compares (its completion is made from it alone)
-    digest = snapshot_digest(read.frame) if keep else ""
+    digest = snapshot_digest(snapshot) if keep else ""
 
     def rows() -> Iterator[pl.DataFrame]:
         for task, bundle in bundles.items():
             # each part is stored as it is written out: a task's table is never gathered (at
             # 1M customers cross-sell's 7.5M rows held until stored took 4.5 GB)
-            kept = _thicker(store, bundle, day, digest, explain) if keep else None
+            recorded = _recorded(digest, bundle, snapshot)
+            kept = _thicker(store, bundle, day, recorded, explain) if keep else None
             with ExitStack() as stack:
                 table = (
-                    stack.enter_context(_writing(store, bundle, day, digest, explain, tables[task]))
+                    stack.enter_context(
+                        _writing(store, bundle, day, recorded, explain, tables[task])
+                    )
                     if keep and kept is None
                     else None
                 )

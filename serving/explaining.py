@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from features.store import Store, snapshot_digest
+from features.store import Store, scores_digest, snapshot_digest
 from models.artifact import ModelBundle
 from models.explain import explain, reason_sentences, reason_tuples
 from models.scoring import (
@@ -36,6 +36,7 @@ from models.scoring import (
     with_reasons,
     with_unscored,
 )
+from models.tasks import completed_categories
 from serving.state import ReasonTuple, ServingState, StateHolder, TaskTable
 
 __all__ = [
@@ -285,7 +286,10 @@ def _store_table(store: Store, state: ServingState, task: str, table: TaskTable)
             model_name=model.name,
             feature_set_version=model.bundle.feature_set_version,
             explain_k=table.reason_count,
-            snapshot_digest=snapshot_digest(state.snapshot.frame),
+            snapshot_digest=scores_digest(
+                snapshot_digest(state.snapshot.frame),
+                completed_categories(state.snapshot.frame, model.bundle.feature_names),
+            ),
         )
     except Exception:
         logger.warning("could not store the %s score table", task, exc_info=True)

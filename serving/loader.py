@@ -14,8 +14,15 @@ from typing import Protocol
 
 import polars as pl
 
-from features.store import Store, TamperedTableError, UnsignedTableError, snapshot_digest
+from features.store import (
+    Store,
+    TamperedTableError,
+    UnsignedTableError,
+    scores_digest,
+    snapshot_digest,
+)
 from models import registry
+from models.tasks import completed_categories
 from serving.settings import Settings
 from serving.state import LoadedSnapshot, ServedModel, ServingState, kept_reasons
 from serving.tables import build_state
@@ -129,9 +136,10 @@ def stored_scores(
 ) -> dict[str, pl.DataFrame]:
     """Read the score tables the store holds for this snapshot and these models.
 
-    A table is used only if it was computed from this snapshot (same :func:`snapshot_digest`)
-    by this model with at least the reasons serving keeps; otherwise, or if it cannot be read, it
-    is ignored with a warning and the task is scored at load as without it.
+    A table is used only if it was computed from this snapshot, with the categories the model
+    reads that it lacks completed (same :func:`features.store.scores_digest`), by this model
+    with at least the reasons serving keeps; otherwise, or if it cannot be read, it is ignored
+    with a warning and the task is scored at load as without it.
 
     Parameters
     ----------
@@ -159,6 +167,9 @@ def stored_scores(
                 continue
             need = kept_reasons(model.bundle)
             digest = digest or snapshot_digest(snapshot.frame)
+            recorded = scores_digest(
+                digest, completed_categories(snapshot.frame, model.bundle.feature_names)
+            )
             if info.explain_k < need:
                 problem = (
                     f"it has {info.explain_k} reasons per row, serving keeps {need} (a table "
@@ -166,8 +177,11 @@ def stored_scores(
                 )
             elif info.model_name != model.name:
                 problem = f"it was computed by model {info.model_name}, not {model.name}"
-            elif info.snapshot_digest != digest:
-                problem = "it was computed from another snapshot of that day"
+            elif info.snapshot_digest != recorded:
+                problem = (
+                    "it was computed from another snapshot of that day, or before the "
+                    "categories the snapshot lacks were completed"
+                )
             else:
                 frame = store.read_scores(task, snapshot.as_of, model.version)
                 problem = None if frame is not None else "it disappeared while being read"

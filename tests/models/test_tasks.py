@@ -15,6 +15,7 @@ from models.tasks import (
     GRADED_BASELINE,
     KINDS,
     TaskSpec,
+    completed_categories,
     get_task,
     model_feature_names,
     model_frame,
@@ -69,6 +70,22 @@ def test_feature_names(snapshot: pl.DataFrame) -> None:
         "target_toys",
     ]
     assert snapshot_categories(snapshot) == ["garden", "toys"]
+
+
+def test_a_category_the_snapshot_lacks_is_none_bought(snapshot: pl.DataFrame) -> None:
+    """review52 H1: every reader of a stored snapshot (score, the server, the cycle, drift) reads
+    a model's category the snapshot has no column of as no order by anyone, not as unknown: 0
+    orders, a 0 share (null without spend), as a build given that category makes them."""
+    built = snapshot.with_columns(spend_total=pl.Series([50.0, 0.0, None]))
+    names = ["orders_90d", "cat_kitchen_orders", "cat_kitchen_share", "cat_toys_share"]
+    assert completed_categories(built, names) == ["kitchen"]
+    x = model_frame("churn", built, names)
+    assert x["cat_kitchen_orders"].tolist() == [0.0, 0.0, 0.0]
+    assert x["cat_kitchen_share"].iloc[0] == 0.0 and x["cat_kitchen_share"].iloc[1:].isna().all()
+    assert x["cat_toys_share"].isna().tolist() == [False, True, False]  # the snapshot's own
+    # a frame that is no build (no spend_total) is not completed
+    assert completed_categories(snapshot, names) == []
+    assert model_frame("churn", snapshot, names)["cat_kitchen_orders"].isna().all()
 
 
 def test_customer_rows(snapshot: pl.DataFrame) -> None:

@@ -28,13 +28,19 @@ from tests.pipelines.test_train_cli import AS_OF, cli, sample  # noqa: F401  (fi
 DAY = date.fromisoformat(AS_OF)
 
 
-def bundle(task: str, names: list[str]) -> ModelBundle:
-    """A small model of ``task`` reading ``names``, as the registry's version 1."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(200, len(names)))
+def bundle(
+    task: str, names: list[str], x: np.ndarray | None = None, y: np.ndarray | None = None
+) -> ModelBundle:
+    """A small model of ``task`` reading ``names``, as the registry's version 1.
+
+    Trained on ``x`` (random normal by default) with labels ``y`` (by default, whether the first
+    input is positive).
+    """
+    if x is None:
+        x = np.random.default_rng(0).normal(size=(200, len(names)))
     booster = xgb.train(
         {"objective": "binary:logistic", "max_depth": 2, "seed": 0, "nthread": 1},
-        xgb.DMatrix(x, label=(x[:, 0] > 0).astype(float)),
+        xgb.DMatrix(x, label=(x[:, 0] > 0).astype(float) if y is None else y),
         num_boost_round=3,
     )
     return ModelBundle(
@@ -340,6 +346,80 @@ def test_the_stored_snapshot_read_alone_gets_the_models_categories_completed(
     ) in output
     assert "scored as unknown" not in output
     assert pl.read_csv(tmp_path / "stored.csv").equals(pl.read_csv(tmp_path / "built.csv"))
+
+
+def test_a_stored_snapshot_without_a_models_category_scores_alike_everywhere(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    models: dict[str, ModelBundle],
+    tmp_path: Path,
+) -> None:
+    """review52 H1: only `guanxi score` completed the stored snapshot's lacking categories; the
+    server, the cycle and drift (score_snapshot) read NaN for them, and a table computed either
+    way recorded the snapshot's digest alone, so the server served whichever was written."""
+    from fastapi.testclient import TestClient
+
+    from features.store import snapshot_digest
+    from models.scoring import score_snapshot
+    from serving.app import create_app
+    from serving.loader import stored_scores
+    from serving.state import LoadedSnapshot, ServedModel
+    from tests.serving.conftest import StaticSource, headers, make_settings, wait_ready
+
+    events = str(without_toys(sample, tmp_path))
+    # a model that tells no toys order (likely to churn) from an unknown count (unlikely)
+    toys = np.tile([0.0, np.nan, 1.0], 100)
+    x = np.column_stack([np.random.default_rng(0).normal(size=300), toys, toys])
+    churn = bundle("churn", ["recency_days", "cat_toys_orders", "cat_toys_share"], x, toys == 0)
+    models["churn"] = churn
+    said(cli, ["features", "build", "--events", events, "--as-of", AS_OF])
+    out = tmp_path / "s.csv"
+    said(cli, ["score", "--as-of", AS_OF, "--tasks", "churn", "--explain", "3", "--out", str(out)])
+    scored = pl.read_csv(out).filter(pl.col("status") == "eligible")
+    store = Store(get_settings().home)
+    frame = store.read_snapshot(DAY)
+    assert "cat_toys_orders" not in frame.columns
+    unknown = frame.with_columns(
+        cat_toys_orders=pl.lit(None, pl.Float64), cat_toys_share=pl.lit(None, pl.Float64)
+    )
+    nan = score_snapshot(churn, unknown).filter(pl.col("status") == "eligible")["score"]
+    differ = (nan - scored["score"]).abs() > 1e-6
+    assert differ.any()  # the model tells 0 orders of toys from unknown
+    ids = scored.filter(differ)["customer_id"].head(5).to_list()
+    expected = dict(zip(scored["customer_id"], scored["score"], strict=True))
+    # the cycle's and drift's scores of the stored snapshot (models.scoring.score_snapshot)
+    again = score_snapshot(churn, frame).filter(pl.col("status") == "eligible")
+    np.testing.assert_allclose(again["score"].to_numpy(), scored["score"].to_numpy(), rtol=1e-6)
+    # the server, computing them (its home holds no table)
+    served = ServedModel(bundle=churn, name="churn", version="1", aliases=("champion",))
+    loaded = LoadedSnapshot(as_of=DAY, feature_set_version=FEATURE_SET_VERSION, frame=frame)
+    source = StaticSource(models={"churn": served}, snapshot=loaded)
+    settings = make_settings(tmp_path / "serve", tasks=("churn",))
+    with TestClient(create_app(settings, source)) as client:
+        wait_ready(client)
+        for customer in ids:
+            r = client.get(f"/v1/customers/{customer}/scores", headers=headers())
+            assert r.status_code == 200, r.text
+            probability = r.json()["scores"]["churn"]["probability"]
+            assert probability == pytest.approx(expected[customer], rel=1e-6)
+    # the table score kept is served; one recorded with the snapshot's digest alone, as every
+    # table computed before the completion was, is computed again
+    assert set(stored_scores(store, {"churn": served}, loaded)) == {"churn"}
+    info = store.score_info("churn", DAY, "1")
+    assert info is not None and info.snapshot_digest == f"{snapshot_digest(frame)}+toys"
+    table = store.read_scores("churn", DAY, "1")
+    assert table is not None
+    store.write_scores(
+        "churn",
+        DAY,
+        "1",
+        table,
+        model_name="churn",
+        feature_set_version=FEATURE_SET_VERSION,
+        explain_k=info.explain_k,
+        snapshot_digest=snapshot_digest(frame),
+    )
+    assert stored_scores(store, {"churn": served}, loaded) == {}
 
 
 def test_a_snapshot_without_customers_names_every_customers_file_input(

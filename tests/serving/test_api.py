@@ -521,6 +521,38 @@ def test_score_from_events_equals_snapshot_score(client: TestClient) -> None:
     assert "teleport" not in r.text
 
 
+def test_score_from_events_counts_a_category_the_loaded_snapshot_lacks(
+    client: TestClient,
+    served: dict[str, ServedModel],
+    snapshot: pl.DataFrame,
+    tmp_path: Path,
+) -> None:
+    """review52 H1: the request's snapshot was built with the loaded snapshot's categories only,
+    so a category the models read and it lacks was unknown, even for a customer who bought in
+    it; it is built with the models' categories too."""
+    from features.contracts import FEATURE_SET_VERSION
+    from tests.serving.conftest import tiny_events
+
+    events = tiny_events()
+    customer = events.filter(pl.col("category") == "toys")["customer_id"][0]
+    payload = [
+        {k: (v.isoformat() if k == "ts" else v) for k, v in e.items() if k != "customer_id"}
+        for e in events.filter(pl.col("customer_id") == customer).iter_rows(named=True)
+    ]
+    lacking = snapshot.drop("cat_toys_orders", "cat_toys_share")
+    loaded = LoadedSnapshot(as_of=AS_OF, feature_set_version=FEATURE_SET_VERSION, frame=lacking)
+    source = StaticSource(models=dict(served), snapshot=loaded)
+    with TestClient(create_app(make_settings(tmp_path / "home"), source)) as other:
+        wait_ready(other)
+        body = {"customer_id": customer, "events": payload, "as_of": AS_OF.isoformat()}
+        r = other.post("/v1/score", headers=headers(), json=body)
+    assert r.status_code == 200, r.text
+    live = r.json()["scores"]
+    stored = _scores(client, customer)["scores"]  # the snapshot with every category
+    for task in task_names():
+        assert live[task]["probability"] == pytest.approx(stored[task]["probability"], abs=1e-12)
+
+
 def test_models_endpoint(client: TestClient) -> None:
     r = client.get("/v1/models", headers=headers())
     assert r.status_code == 200, r.text
