@@ -265,7 +265,8 @@ class SnapshotRead(NamedTuple):
         Where it came from (for the console), with where it was kept.
     customers : bool
         Whether it was built with a customers file (a stored one: its
-        :attr:`features.store.SnapshotInfo.customers`; a build: the customers given).
+        :attr:`features.store.SnapshotInfo.customers`, or True when it records no source; a
+        build: the customers given).
     """
 
     frame: pl.DataFrame
@@ -356,7 +357,7 @@ def snapshot_for(
         return SnapshotRead(
             store.read_snapshot(as_of),
             f"store ({stored.path}; no --events given)",
-            stored.customers is not None,
+            _with_customers(stored),
         )
     info = stored_snapshot(store, as_of)
     compared = [] if info is None else _compared(info, sources, categories)
@@ -364,7 +365,7 @@ def snapshot_for(
     label = sources.label if isinstance(sources, connectors.SparkEvents) else sources.events.label
     if info is not None and same is not False:
         # given customers are the stored ones; left out, the stored ones are read
-        stored_customers = info.customers is not None
+        stored_customers = _with_customers(info)
         if same is None:  # a database or a Spark table: its rows may have changed since
             unread = " and ".join(name for name, found in compared if found is None)
             return SnapshotRead(
@@ -410,6 +411,16 @@ def snapshot_for(
         kept = _keep(store, snapshot, as_of, keep, events_file, customers_file, history)
         unseen = _without_events(loaded[1], snapshot, as_of)
     return SnapshotRead(snapshot, f"built from {label}{replacing}{kept}{unseen}", with_customers)
+
+
+def _with_customers(info: SnapshotInfo) -> bool:
+    """Whether a stored snapshot counts as built with a customers file (``SnapshotRead``'s).
+
+    One that records no source at all (stored by ``guanxi drift``, or before sources were
+    recorded) may have been built with one: it counts as built with one, so only a customers-file
+    input null for every customer is named (:func:`missing_inputs`), not every one.
+    """
+    return info.customers is not None or info.events is None
 
 
 def _without_events(customers: pl.DataFrame | None, snapshot: pl.DataFrame, as_of: date) -> str:

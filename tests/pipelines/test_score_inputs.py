@@ -454,6 +454,31 @@ def test_a_snapshot_without_customers_names_every_customers_file_input(
     assert "is_business" not in output
 
 
+def test_a_snapshot_stored_without_sources_is_not_said_built_without_customers(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    models: dict[str, ModelBundle],
+    tmp_path: Path,
+) -> None:
+    """review52 L1: a snapshot that records no source (`guanxi drift` stores its builds so, and
+    older snapshots are so) was said "built without" a customers file, its inputs with values."""
+    from features.snapshot import build_snapshot
+
+    models["referral"] = bundle("referral", ["orders_total", "is_business", "loyalty_points"])
+    frame = build_snapshot(
+        pl.read_parquet(sample / "events.parquet"),
+        pl.read_parquet(sample / "customers.parquet").with_columns(
+            loyalty_points=pl.lit(None, pl.Int64)
+        ),
+        DAY,
+    )
+    Store(get_settings().home).write_snapshot(frame, DAY)  # no events=, no customers=
+    args = ["score", "--as-of", AS_OF, "--tasks", "referral", "--no-store"]
+    output = said(cli, [*args, "--out", str(tmp_path / "s.csv")])
+    assert "built without one" not in output and "is_business" not in output
+    assert "referral v1 reads loyalty_points, which the customers file has no value of" in output
+
+
 def test_the_line_names_the_database_that_was_not_read(
     cli: CliRunner,  # noqa: F811
     models: dict[str, ModelBundle],
