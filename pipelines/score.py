@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -284,6 +284,7 @@ def snapshot_for(
     keep: bool = False,
     categories: Sequence[str] | None = None,
     described: tuple[SourceFile | None, SourceFile | None] | None = None,
+    writes_values: bool = False,
 ) -> SnapshotRead:
     """Return the snapshot for ``as_of``: the stored one if built from ``sources``, else a build.
 
@@ -336,6 +337,10 @@ def snapshot_for(
         The events and customers as described before ``loaded`` was validated
         (:func:`pipelines.snapshot.describe_sources`), recorded with a snapshot kept; else
         described before this call validates them.
+    writes_values : bool, default False
+        Whether the caller writes the day's value table (``guanxi value``): a build replacing
+        the stored snapshot then names the day's stored plan alone as made from the one
+        replaced, not the value table this run replaces too.
 
     Returns
     -------
@@ -382,18 +387,19 @@ def snapshot_for(
         from pipelines.spark import snapshot_from_table
 
         events_file, customers_file = described or describe_sources(sources)
+        replacing = _replacing(store, info, keep, writes_values)  # read before the build
         snapshot, warnings = snapshot_from_table(sources, as_of, now, master)
         for warning in warnings:
             logger.warning("%s", warning)
         if categories is not None:  # built with the events' own: the others had no order
             snapshot = complete_categories(snapshot, categories)
         kept = _keep(store, snapshot, as_of, keep, events_file, customers_file, None)
-        replacing = _replacing(store, info, keep)
         return SnapshotRead(
             snapshot, f"built on Spark from {label}{replacing}{kept}", with_customers
         )
     # as `guanxi features build` does: many events are staged and built a range at a time
     status = Console(stderr=True)
+    replacing = _replacing(store, info, keep, writes_values)  # read before the build
     with ExitStack() as stack:
         if loaded is None:
             described = described or describe_sources(sources)  # before: a file rewritten meanwhile
@@ -407,7 +413,6 @@ def snapshot_for(
         snapshot, history = build_validated(*loaded, as_of, Path(spill), status, categories)
         if snapshot.height == 0:  # an --as-of before the data, refused as features build does
             raise NoCustomerError(no_event_by(loaded[0].frame, as_of))
-        replacing = _replacing(store, info, keep)
         kept = _keep(store, snapshot, as_of, keep, events_file, customers_file, history)
         unseen = _without_events(loaded[1], snapshot, as_of)
     return SnapshotRead(snapshot, f"built from {label}{replacing}{kept}{unseen}", with_customers)
@@ -519,10 +524,12 @@ def _same_source(source: Source | connectors.SparkEvents, stored: SourceFile | N
     return now == stored
 
 
-def _replacing(store: Store, info: SnapshotInfo | None, keep: bool) -> str:
+def _replacing(store: Store, info: SnapshotInfo | None, keep: bool, writes_values: bool) -> str:
     """Say which stored snapshot of the day a build replaces, or leaves with ``--no-store``.
 
-    The day's stored value table and plan, if any, were made from the one replaced: said so.
+    The day's stored value table (unless ``writes_values``: the run replaces it too) and plan, if
+    any, were made from the one replaced: said so. Their metadata is read before the build, and
+    one that cannot be read is left unsaid: the run goes on.
     """
     if info is None:
         return ""
@@ -535,10 +542,10 @@ def _replacing(store: Store, info: SnapshotInfo | None, keep: bool) -> str:
     made = [
         what
         for what, found in (
-            ("value table", store.value_info(info.as_of)),
-            ("plan", store.plan_info(info.as_of)),
+            ("value table", None if writes_values else store.value_info),
+            ("plan", store.plan_info),
         )
-        if found is not None
+        if found is not None and _found(found, info.as_of)
     ]
     stale = (
         f" (the day's stored {' and '.join(made)} {'were' if len(made) > 1 else 'was'} made "
@@ -547,6 +554,15 @@ def _replacing(store: Store, info: SnapshotInfo | None, keep: bool) -> str:
         else ""
     )
     return f", replacing the store's snapshot of that day built from {built}{stale}"
+
+
+def _found(info: Callable[[date], object | None], as_of: date) -> bool:
+    """Whether the store holds a day's table (``info``: a ``Store.*_info``); False if unreadable."""
+    try:
+        return info(as_of) is not None
+    except Exception:  # a damaged file is no reason to fail the run: it is only not named
+        logger.warning("could not read the metadata of the day's stored table", exc_info=True)
+        return False
 
 
 def _keep(

@@ -336,7 +336,7 @@ class ChurnModel:
 
     @property
     def categories(self) -> list[str] | None:
-        """The product categories the model reads (:func:`pipelines.score.model_categories`)."""
+        """The product categories the model reads (:func:`models.scoring.model_categories`)."""
         return model_categories([self.loaded.bundle]) if self.loaded is not None else None
 
 
@@ -730,7 +730,14 @@ def _validated(
         from pipelines.spark import events_from_table, spark_session
 
         snapshot, source, _ = snapshot_for(
-            store, sources, day, now, master=master, keep=keep, categories=categories
+            store,
+            sources,
+            day,
+            now,
+            master=master,
+            keep=keep,
+            categories=categories,
+            writes_values=True,
         )
         frame, _ = events_from_table(spark_session(master), sources.table, now, sources.mapping)
         yield frame, snapshot, source, None
@@ -744,7 +751,7 @@ def _validated(
             events = connectors.accepted(orders, problems)
             # the stored snapshot (one removed meanwhile is built from the sources, read again)
             snapshot, source, _ = snapshot_for(
-                store, sources, day, now, keep=keep, categories=categories
+                store, sources, day, now, keep=keep, categories=categories, writes_values=True
             )
             last = events.last if isinstance(events, StagedOrders) else None
             yield events.frame, snapshot, source, last
@@ -767,5 +774,6 @@ def _validated(
             keep=keep,
             categories=categories,
             described=described,
+            writes_values=True,
         )
         yield accepted.frame, snapshot, source, None

@@ -551,3 +551,16 @@ def test_replacing_a_snapshot_says_the_days_value_table_and_plan_were_made_from_
         f"{(sample / 'events.parquet').resolve()} (the day's stored value table and plan were "
         "made from the one replaced)"
     ) in output
+    # review52 L3: read before the build; a plan whose metadata cannot be read is not named,
+    # and `guanxi value`, which replaces the day's value table too, names the plan alone
+
+    def damaged(self: Store, day: date) -> object:
+        raise ValueError("not JSON")
+
+    monkeypatch.setattr(Store, "plan_info", damaged)
+    output = said(cli, [*args, "--events", str(sample / "events.parquet")])
+    assert "(the day's stored value table was made from the one replaced)" in output
+    monkeypatch.setattr(Store, "plan_info", lambda self, day: object())
+    info = Store(get_settings().home).snapshot_info(DAY)
+    said_by_value = score._replacing(Store(get_settings().home), info, True, writes_values=True)
+    assert said_by_value.endswith("(the day's stored plan was made from the one replaced)")
