@@ -1008,10 +1008,7 @@ class SnapshotInfo(_FileInfo):
             The metadata.
         """
         data: dict[str, Any] = json.loads(text)
-        sources = {
-            key: SourceFile(**data[key]) if data.get(key) else None
-            for key in ("events", "customers")
-        }
+        sources = {key: _recorded_source(data.get(key)) for key in ("events", "customers")}
         return cls(
             as_of=date.fromisoformat(data["as_of"]),
             path=path,
@@ -1020,6 +1017,19 @@ class SnapshotInfo(_FileInfo):
             created=str(data["created"]),
             **sources,
         )
+
+
+def _recorded_source(data: dict[str, Any] | None) -> SourceFile | None:
+    """Read a source a snapshot's metadata records; None if none, or not one this code knows.
+
+    A field this code does not know (a later guanxi's) was recorded for a reason it cannot
+    compare: the source is read as not recorded, so a command given inputs builds the snapshot
+    again rather than fail (an older guanxi stops on this version's ``mapping``) or read one
+    built otherwise.
+    """
+    if not data or set(data) - set(SourceFile.__dataclass_fields__):
+        return None
+    return SourceFile(**data)
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,23 @@ def test_metadata_travels_in_the_parquet_file(tmp_path: Path) -> None:
     assert not list(store.snapshot_dir.glob("*.json"))
 
 
+def test_a_source_recorded_with_a_field_this_code_does_not_know_reads_as_not_recorded(
+    tmp_path: Path,
+) -> None:
+    """review52 L2: SourceFile(**data) failed on a key it did not know (an older guanxi on this
+    one's ``mapping``); a later guanxi's field now reads the source as not recorded, so a
+    command given inputs builds the snapshot again instead of failing or reading it."""
+    from features.store import SnapshotInfo
+
+    events = tmp_path / "events.csv"
+    events.write_text("customer_id,ts,event_type\n")
+    info = Store(tmp_path / "home").write_snapshot(snapshot(2), DAY1, events=events)
+    data = json.loads(info.to_json())
+    assert SnapshotInfo.from_json(json.dumps(data), info.path).events == info.events
+    data["events"]["read_with"] = "a later option"
+    assert SnapshotInfo.from_json(json.dumps(data), info.path).events is None
+
+
 def test_missing_snapshot_lists_the_available_days(tmp_path: Path) -> None:
     store = Store(tmp_path)
     with pytest.raises(SnapshotNotFoundError, match=r"no snapshot in .*\(available: none\)"):
