@@ -1577,6 +1577,27 @@ class Store:
 
         return atomic_write(self.history_path(as_of), write)
 
+    def drop_history(self, as_of: date) -> bool:
+        """Remove the history of a snapshot day, for a snapshot stored without one.
+
+        A snapshot built where its events cannot be written as a history (a Spark table) must
+        not keep the history of the one it replaces: the reviewer pages would show other events.
+
+        Parameters
+        ----------
+        as_of : datetime.date
+            The snapshot day.
+
+        Returns
+        -------
+        bool
+            Whether there was one.
+        """
+        path = self.history_path(as_of)
+        existed = path.is_file()
+        path.unlink(missing_ok=True)
+        return existed
+
     def read_history(self, as_of: date, customer_id: str) -> pl.DataFrame | None:
         """Read one customer's events of a snapshot day.
 

@@ -324,8 +324,9 @@ def snapshot_for(
         Spark master URL, for a Spark table.
     keep : bool
         Keep a snapshot it builds in the store, as ``guanxi features build`` does (atomically,
-        with the history of the events it was built from; a Spark table's without history), so
-        that the next command of the day reads it instead of building it again.
+        with the history of the events it was built from; a Spark table's without one, the day's
+        previous history removed), so that the next command of the day reads it instead of
+        building it again.
     categories : sequence of str, optional
         The product categories the models read (:func:`models.scoring.model_categories`): a
         build gives them ``cat_{category}_*`` columns besides the events' own
@@ -574,9 +575,15 @@ def _keep(
     customers: SourceFile | None,
     history: pl.DataFrame | pl.LazyFrame | CustomerRanges | None,
 ) -> str:
-    """Keep a built snapshot in the store when asked (and not empty); say where, for the console."""
+    """Keep a built snapshot in the store when asked (and not empty); say where, for the console.
+
+    Without ``history`` (a Spark build) the day's stored history, the replaced snapshot's
+    events, is removed first (:meth:`features.store.Store.drop_history`).
+    """
     if not keep or snapshot.height == 0:
         return ""
+    if history is None:
+        store.drop_history(as_of)
     info = store.write_snapshot(
         snapshot, as_of, events=events, customers=customers, history=history
     )

@@ -410,7 +410,9 @@ def _build_from_spark_table(
         snapshot, problems = None, error.problems
     _stop_on_errors(out, problems)
     assert snapshot is not None
-    info = Store(get_settings().home).write_snapshot(
+    store = Store(get_settings().home)
+    store.drop_history(day)  # the replaced snapshot's: not the events of this one
+    info = store.write_snapshot(
         snapshot,
         day,
         events=table.describe(),

@@ -564,3 +564,22 @@ def test_replacing_a_snapshot_says_the_days_value_table_and_plan_were_made_from_
     info = Store(get_settings().home).snapshot_info(DAY)
     said_by_value = score._replacing(Store(get_settings().home), info, True, writes_values=True)
     assert said_by_value.endswith("(the day's stored plan was made from the one replaced)")
+
+
+def test_a_snapshot_kept_without_history_removes_the_replaced_ones(
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """review52 L4 (review50 L-d): a Spark build kept by `score` or `value` left the day's
+    history of the snapshot it replaced, so the reviewer pages showed other events."""
+    from features.snapshot import build_snapshot
+
+    events = pl.read_parquet(sample / "events.parquet")
+    frame = build_snapshot(events, None, DAY)
+    store = Store(tmp_path / "home")
+    assert score._keep(store, frame, DAY, True, None, None, events)
+    customer = frame["customer_id"][0]
+    assert store.read_history(DAY, customer) is not None
+    assert score._keep(store, frame, DAY, True, None, None, None)  # a Spark build's
+    assert store.read_history(DAY, customer) is None
+    assert not store.drop_history(DAY)
