@@ -733,9 +733,10 @@ def completed_categories(snapshot: pl.DataFrame, feature_names: Sequence[str]) -
     categories (:func:`features.snapshot.build_snapshot`), so a category it has no column of
     had no order by anyone: a ``cat_{category}_*`` input of it is 0 orders and a 0 share
     (:func:`features.snapshot.completion_columns`), not unknown. The store's snapshot, the
-    server's, the cycle's and drift's are all read so. Only a snapshot with ``spend_total`` (a
-    build's) is completed; a snapshot built with fewer ``categories=`` than a model reads must
-    not be given to it.
+    server's, the cycle's and drift's are all read so. Only a build's snapshot is completed
+    (it has ``as_of`` and ``spend_total``): a row of features sent to ``POST /v1/score`` has no
+    ``as_of``, and an input it lacks stays unknown, as its ``missing_inputs`` say. A snapshot
+    built with fewer ``categories=`` than a model reads must not be given to it.
 
     Parameters
     ----------
@@ -748,11 +749,11 @@ def completed_categories(snapshot: pl.DataFrame, feature_names: Sequence[str]) -
     -------
     list of str
         The categories of the ``cat_{category}_*`` inputs without a column whose
-        ``cat_{category}_orders`` column the snapshot lacks, in input order; empty without
-        ``spend_total``. A score table's digest names them
+        ``cat_{category}_orders`` column the snapshot lacks, in input order; empty for a frame
+        that is no build. A score table's digest names them
         (:func:`features.store.scores_digest`).
     """
-    if "spend_total" not in snapshot.columns:
+    if "as_of" not in snapshot.columns or "spend_total" not in snapshot.columns:
         return []
     read = [
         category

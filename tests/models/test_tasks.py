@@ -83,9 +83,13 @@ def test_a_category_the_snapshot_lacks_is_none_bought(snapshot: pl.DataFrame) ->
     assert x["cat_kitchen_orders"].tolist() == [0.0, 0.0, 0.0]
     assert x["cat_kitchen_share"].iloc[0] == 0.0 and x["cat_kitchen_share"].iloc[1:].isna().all()
     assert x["cat_toys_share"].isna().tolist() == [False, True, False]  # the snapshot's own
-    # a frame that is no build (no spend_total) is not completed
+    # a frame that is no build is not completed: without spend_total, or without as_of (the
+    # features a caller sent to POST /v1/score: one not sent is unknown, and said missing)
     assert completed_categories(snapshot, names) == []
     assert model_frame("churn", snapshot, names)["cat_kitchen_orders"].isna().all()
+    sent = built.drop("as_of")
+    assert completed_categories(sent, names) == []
+    assert model_frame("churn", sent, names)["cat_kitchen_orders"].isna().all()
 
 
 def test_customer_rows(snapshot: pl.DataFrame) -> None:
