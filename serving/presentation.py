@@ -24,8 +24,10 @@ from models.explain import other_inputs, other_sentence
 from models.scoring import model_rows
 from models.tasks import (
     CANDIDATE_FROM_PURCHASES,
+    CANDIDATE_INPUTS,
     ELIGIBLE,
     NO_CANDIDATES,
+    TARGET_PREFIX,
     get_task,
     population_status,
 )
@@ -42,6 +44,11 @@ from serving.schemas import (
 from serving.state import ReasonTuple, ServingState, TaskTable
 
 __all__ = ["live_scores", "model_infos", "score_fragments", "snapshot_info", "stored_scores"]
+
+_DERIVED = frozenset(f.name for f in CANDIDATE_INPUTS)
+"""A ranked model's inputs about the candidate category, worked out by
+:func:`models.tasks.model_frame`, never sent (those from the purchases per category count as
+missing when one of those was not sent)."""
 
 
 def stored_scores(
@@ -172,9 +179,10 @@ def live_scores(
     group : bool
         Whether to group reasons by business concept.
     sent : collection of str, optional
-        The feature names a caller sent (``POST /v1/score`` with features): the model inputs
-        among the snapshot's columns that are not in it are listed as ``missing_inputs`` and are
-        never reasons. None when the row was built from events.
+        The feature names a caller sent (``POST /v1/score`` with features): the model inputs not
+        in it (but those the model derives, the candidate category's and the ``target_{category}``
+        indicators) are listed as ``missing_inputs`` and are never reasons, whether or not the
+        loaded snapshot has their column. None when the row was built from events.
 
     Returns
     -------
@@ -200,8 +208,13 @@ def live_scores(
         decile = table.decile_of(proba[top]) if len(X) else np.ones(1, dtype=np.int64)
         missing = None
         if sent is not None:
-            columns = set(state.snapshot.frame.columns)
-            missing = [f for f in bundle.feature_names if f in columns and f not in sent]
+            # every input not sent, not only the loaded snapshot's columns: a category it lacks
+            # is 0 orders in its lookup but unknown in this row (review54 M1)
+            missing = [
+                f
+                for f in bundle.feature_names
+                if f not in sent and f not in _DERIVED and not f.startswith(TARGET_PREFIX)
+            ]
             if any(f.startswith(CATEGORY_FEATURE_PREFIX) for f in missing):
                 # worked out from the purchases per category, which were not all sent
                 missing += [f for f in CANDIDATE_FROM_PURCHASES if f in bundle.feature_names]

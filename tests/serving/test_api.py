@@ -553,6 +553,50 @@ def test_score_from_events_counts_a_category_the_loaded_snapshot_lacks(
         assert live[task]["probability"] == pytest.approx(stored[task]["probability"], abs=1e-12)
 
 
+def test_score_from_features_lists_a_category_the_loaded_snapshot_lacks_as_missing(
+    client: TestClient,
+    served: dict[str, ServedModel],
+    snapshot: pl.DataFrame,
+    tmp_path: Path,
+) -> None:
+    """review54 M1: a row of every column of a loaded snapshot without toys scored toys' inputs
+    as unknown while the lookup completes them (0 orders), and ``missing_inputs`` was empty:
+    every model input not sent is listed, and sending the completed values gives the lookup."""
+    from features.contracts import FEATURE_SET_VERSION
+
+    lacking = snapshot.drop("cat_toys_orders", "cat_toys_share")
+    row = lacking.row(0, named=True)
+    customer = row["customer_id"]
+    features = {k: v for k, v in row.items() if isinstance(v, int | float) or v is None}
+    loaded = LoadedSnapshot(as_of=AS_OF, feature_set_version=FEATURE_SET_VERSION, frame=lacking)
+    source = StaticSource(models=dict(served), snapshot=loaded)
+    toys = {"cat_toys_orders", "cat_toys_share"}
+    completed = {"cat_toys_orders": 0.0, "cat_toys_share": 0.0 if row["spend_total"] else None}
+    with TestClient(create_app(make_settings(tmp_path / "home"), source)) as other:
+        wait_ready(other)
+        stored = _scores(other, customer)["scores"]
+        scores = [
+            other.post(
+                "/v1/score",
+                headers=headers(),
+                json={"customer_id": customer, "features": sent},
+            ).json()["scores"]
+            for sent in (features, {**features, **completed})
+        ]
+    partial, whole = scores
+    read_toys = 0
+    for task in task_names():
+        inputs = set(served[task].bundle.feature_names)
+        assert set(partial[task]["missing_inputs"]) >= toys & inputs, task
+        read_toys += bool(toys & inputs)
+        assert whole[task]["missing_inputs"] == [], task
+        if stored[task]["probability"] is None:
+            assert whole[task]["probability"] is None, task
+            continue
+        assert whole[task]["probability"] == pytest.approx(stored[task]["probability"], abs=1e-12)
+    assert read_toys  # some model reads the category the loaded snapshot lacks
+
+
 def test_models_endpoint(client: TestClient) -> None:
     r = client.get("/v1/models", headers=headers())
     assert r.status_code == 200, r.text
