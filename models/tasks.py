@@ -755,14 +755,17 @@ def completed_categories(snapshot: pl.DataFrame, feature_names: Sequence[str]) -
     """
     if "as_of" not in snapshot.columns or "spend_total" not in snapshot.columns:
         return []
+    columns = set(snapshot.columns)
     read = [
         category
         for name in feature_names
         if name.startswith(CATEGORY_FEATURE_PREFIX)
-        and name not in snapshot.columns
+        and name not in columns
         and is_feature(name)
         and (category := feature_info(name).extra.get("category")) is not None
     ]
+    if not read:  # nothing lacking: no query (a request's snapshot is scored per task)
+        return []
     return lacking_categories(snapshot, read)
 
 
