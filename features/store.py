@@ -1412,6 +1412,7 @@ class Store:
         events: Path | SourceFile | None = None,
         customers: Path | SourceFile | None = None,
         history: pl.DataFrame | pl.LazyFrame | CustomerRanges | None = None,
+        drop_history: bool = False,
     ) -> SnapshotInfo:
         """Store a snapshot atomically, replacing any snapshot for the same day.
 
@@ -1429,6 +1430,10 @@ class Store:
         history : polars.DataFrame, polars.LazyFrame or CustomerRanges, optional
             The validated events it was built from; written first with :meth:`write_history`,
             so the reviewer pages can show a customer's history.
+        drop_history : bool, default False
+            Without ``history``, whether to remove the day's stored history (the replaced
+            snapshot's events, :meth:`drop_history`) once the snapshot is written: a failed write
+            leaves the replaced snapshot with its history.
 
         Returns
         -------
@@ -1448,6 +1453,8 @@ class Store:
             customers=_source(customers),
         )
         _write_with_info(path, frame, info, self._key)
+        if history is None and drop_history:
+            self.drop_history(as_of)
         return info
 
     def read_snapshot(self, as_of: date | None = None) -> pl.DataFrame:

@@ -578,14 +578,17 @@ def _keep(
     """Keep a built snapshot in the store when asked (and not empty); say where, for the console.
 
     Without ``history`` (a Spark build) the day's stored history, the replaced snapshot's
-    events, is removed first (:meth:`features.store.Store.drop_history`).
+    events, is removed once the snapshot is written (:meth:`features.store.Store.drop_history`).
     """
     if not keep or snapshot.height == 0:
         return ""
-    if history is None:
-        store.drop_history(as_of)
     info = store.write_snapshot(
-        snapshot, as_of, events=events, customers=customers, history=history
+        snapshot,
+        as_of,
+        events=events,
+        customers=customers,
+        history=history,
+        drop_history=history is None,
     )
     return f", kept in the store ({info.path})"
 

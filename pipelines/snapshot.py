@@ -411,12 +411,12 @@ def _build_from_spark_table(
     _stop_on_errors(out, problems)
     assert snapshot is not None
     store = Store(get_settings().home)
-    store.drop_history(day)  # the replaced snapshot's: not the events of this one
     info = store.write_snapshot(
         snapshot,
         day,
         events=table.describe(),
         customers=table.customers.describe() if table.customers is not None else None,
+        drop_history=True,  # the replaced snapshot's: not the events of this one
     )
     shape = f"{info.rows:,} customers, {snapshot.width} columns"
     out.print(Text(f"snapshot as of {day}: {shape} -> {info.path}", style="green"))

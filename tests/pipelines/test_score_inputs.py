@@ -569,6 +569,7 @@ def test_replacing_a_snapshot_says_the_days_value_table_and_plan_were_made_from_
 def test_a_snapshot_kept_without_history_removes_the_replaced_ones(
     sample: Path,  # noqa: F811
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """review52 L4 (review50 L-d): a Spark build kept by `score` or `value` left the day's
     history of the snapshot it replaced, so the reviewer pages showed other events."""
@@ -579,6 +580,17 @@ def test_a_snapshot_kept_without_history_removes_the_replaced_ones(
     store = Store(tmp_path / "home")
     assert score._keep(store, frame, DAY, True, None, None, events)
     customer = frame["customer_id"][0]
+    assert store.read_history(DAY, customer) is not None
+    # review54 L2: removed after the write, so a failed write keeps the replaced one's history
+    import features.store
+
+    def full(*_: object) -> None:
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(features.store, "_write_with_info", full)
+        with pytest.raises(OSError, match="disk full"):
+            score._keep(store, frame, DAY, True, None, None, None)
     assert store.read_history(DAY, customer) is not None
     assert score._keep(store, frame, DAY, True, None, None, None)  # a Spark build's
     assert store.read_history(DAY, customer) is None
