@@ -92,7 +92,6 @@ def test_a_category_the_snapshot_lacks_is_none_bought(snapshot: pl.DataFrame) ->
     assert model_frame("churn", sent, names)["cat_kitchen_orders"].isna().all()
 
 
-
 def test_nothing_lacking_runs_no_query(
     snapshot: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -106,6 +105,7 @@ def test_nothing_lacking_runs_no_query(
     monkeypatch.setattr(models.tasks, "lacking_categories", query)
     built = snapshot.with_columns(spend_total=pl.lit(1.0))
     assert completed_categories(built, ["orders_90d", *built.columns]) == []
+
 
 def test_customer_rows(snapshot: pl.DataFrame) -> None:
     x = model_frame("repurchase", snapshot, ["orders_90d", "recency_days", "not_there"])
