@@ -770,9 +770,15 @@ class _FileInfo:
     """Metadata kept inside a store file: serialised without the path, which its location gives."""
 
     as_of: date
+    _UNWRITTEN: ClassVar[tuple[str, ...]] = ("path",)
+    """The fields not serialised: the path, which the file's location gives, and what is
+    learnt when reading."""
 
     def to_json(self) -> str:
-        """Serialise everything but the path.
+        """Serialise everything but the path (and what is learnt when reading).
+
+        A source recorded without a mapping (:attr:`SourceFile.mapping` None) is written without
+        the field, as before it was recorded, so an older guanxi still reads it.
 
         Returns
         -------
@@ -780,10 +786,13 @@ class _FileInfo:
             A JSON object.
         """
         data = asdict(self)  # type: ignore[call-overload]
-        del data["path"]
+        for name in self._UNWRITTEN:
+            del data[name]
         for name, value in data.items():  # the days (as_of, a campaign's plan), ISO 8601
             if isinstance(value, date):
                 data[name] = value.isoformat()
+            elif isinstance(value, dict) and value.get("mapping", "") is None:
+                del value["mapping"]  # a SourceFile's
         return json.dumps(data, sort_keys=True)
 
 
@@ -981,6 +990,9 @@ class SnapshotInfo(_FileInfo):
         The events file it was built from, if given.
     customers : SourceFile or None
         The customers file it was built from, if given.
+    unreadable : tuple of str
+        The sources (``"events"``, ``"customers"``) recorded with a field this code does not
+        know, so read as None although recorded; never written.
     """
 
     as_of: date
@@ -990,6 +1002,8 @@ class SnapshotInfo(_FileInfo):
     created: str
     events: SourceFile | None = None
     customers: SourceFile | None = None
+    unreadable: tuple[str, ...] = ()
+    _UNWRITTEN: ClassVar[tuple[str, ...]] = ("path", "unreadable")
 
     @classmethod
     def from_json(cls, text: str, path: Path) -> SnapshotInfo:
@@ -1016,6 +1030,7 @@ class SnapshotInfo(_FileInfo):
             feature_set_version=str(data["feature_set_version"]),
             created=str(data["created"]),
             **sources,
+            unreadable=tuple(k for k, v in sources.items() if v is None and data.get(k)),
         )
 
 

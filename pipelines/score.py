@@ -424,9 +424,11 @@ def _with_customers(info: SnapshotInfo) -> bool:
 
     One that records no source at all (stored by ``guanxi drift``, or before sources were
     recorded) may have been built with one: it counts as built with one, so only a customers-file
-    input null for every customer is named (:func:`missing_inputs`), not every one.
+    input null for every customer is named (:func:`missing_inputs`), not every one. So does one
+    whose customers file is recorded with a field this code does not know
+    (:attr:`features.store.SnapshotInfo.unreadable`): it was built with one.
     """
-    return info.customers is not None or info.events is None
+    return info.customers is not None or "customers" in info.unreadable or info.events is None
 
 
 def _without_events(customers: pl.DataFrame | None, snapshot: pl.DataFrame, as_of: date) -> str:

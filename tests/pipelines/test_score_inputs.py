@@ -8,6 +8,7 @@ without a word.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -477,6 +478,18 @@ def test_a_snapshot_stored_without_sources_is_not_said_built_without_customers(
     output = said(cli, [*args, "--out", str(tmp_path / "s.csv")])
     assert "built without one" not in output and "is_business" not in output
     assert "referral v1 reads loyalty_points, which the customers file has no value of" in output
+
+
+def test_a_customers_file_recorded_unreadably_counts_as_given(tmp_path: Path) -> None:
+    """review54 L3: a customers file recorded with a field this code does not know read as not
+    recorded, so score's note said every customers-file input came from no customers file."""
+    from features.store import SnapshotInfo, SourceFile
+
+    source = SourceFile("/data/x.csv", 1, "2024-01-01T00:00:00+00:00")
+    info = SnapshotInfo(DAY, tmp_path / "s.parquet", 1, "v", "now", events=source)
+    assert not score._with_customers(info)  # built from events alone
+    assert score._with_customers(replace(info, unreadable=("customers",)))
+    assert score._with_customers(replace(info, customers=source))
 
 
 def test_the_line_names_the_database_that_was_not_read(
