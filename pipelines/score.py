@@ -165,9 +165,11 @@ def missing_inputs(
     a column passed through) and the snapshot was built without one (every such input, even
     one the build gives a default: ``is_business`` 0 is no knowledge of the customer) or with
     one that has no value of it for any customer. The model reads them as missing
-    (:func:`models.tasks.model_frame` fills NaN) or as the default; ``POST /v1/score`` reports
-    the same as ``missing_inputs``. Inputs worked out when scoring (a ranked task's
-    :data:`~models.tasks.CANDIDATE_INPUTS` and ``target_{category}``) never lack.
+    (:func:`models.tasks.model_frame` fills NaN, or 0 orders and a 0 share for a category the
+    snapshot lacks, :func:`models.tasks.completed_categories`) or as the default;
+    ``POST /v1/score`` with features lists an input not sent as ``missing_inputs``. Inputs
+    worked out when scoring (a ranked task's :data:`~models.tasks.CANDIDATE_INPUTS` and
+    ``target_{category}``) never lack.
 
     Parameters
     ----------
