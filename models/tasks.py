@@ -726,7 +726,9 @@ def model_feature_names(
     return names
 
 
-def completed_categories(snapshot: pl.DataFrame, feature_names: Sequence[str]) -> list[str]:
+def completed_categories(
+    snapshot: pl.DataFrame, feature_names: Sequence[str], build: bool | None = None
+) -> list[str]:
     """Return the categories :func:`model_frame` completes for a model reading these features.
 
     A snapshot is built from every order up to its day, with a column of each of their
@@ -744,6 +746,10 @@ def completed_categories(snapshot: pl.DataFrame, feature_names: Sequence[str]) -
         A snapshot (only its column names are read).
     feature_names : sequence of str
         A model's inputs.
+    build : bool, optional
+        Whether the frame holds a build's rows; defaults to whether it has ``as_of`` and
+        ``spend_total``. ``guanxi promote`` says so of a challenger's held-out rows
+        (:func:`pipelines.promote.champion_rows`).
 
     Returns
     -------
@@ -753,7 +759,9 @@ def completed_categories(snapshot: pl.DataFrame, feature_names: Sequence[str]) -
         that is no build. A score table's digest names them
         (:func:`features.store.scores_digest`).
     """
-    if "as_of" not in snapshot.columns or "spend_total" not in snapshot.columns:
+    if build is None:
+        build = "as_of" in snapshot.columns and "spend_total" in snapshot.columns
+    if not build:
         return []
     columns = set(snapshot.columns)
     read = [

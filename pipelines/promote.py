@@ -10,11 +10,12 @@ A challenger becomes champion only when
    :data:`models.registry.HOLDOUT_ARTIFACT`) on the task's own gate metrics
    (:attr:`models.tasks.TaskSpec.gate`): the first higher and the second no lower, i.e. ROC-AUC
    and PR-AUC for a binary task, precision@3 and NDCG@3 per customer for cross-sell.
-   The champion is scored on those rows with its own bundle (inputs it needs but the rows lack
-   count as missing, as in :func:`models.tasks.model_frame`). When there is no champion yet, the
-   champion was trained on another feature-set version (it could not be served any more), or its
-   files are gone (:class:`pipelines.versions.ModelFilesMissingError`: it can be neither compared
-   against nor served; said), the grade alone decides.
+   The champion is scored on those rows with its own bundle (:func:`champion_rows`: inputs it
+   needs but the rows lack count as missing, but for a category they have no column of, 0
+   orders and a 0 share, as :func:`models.tasks.model_frame` serves it). When there is no
+   champion yet, the champion was trained on another feature-set version (it could not be
+   served any more), or its files are gone (:class:`pipelines.versions.ModelFilesMissingError`:
+   it can be neither compared against nor served; said), the grade alone decides.
 
 The promotion itself is one registry call (:func:`models.registry.set_champion`, after removing a
 rollback record the version kept, so it is not called a rollback), so it is atomic.
@@ -48,6 +49,7 @@ from typing import Annotated, Final
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import typer
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
@@ -57,6 +59,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from features.contracts import MISSING
+from features.snapshot import completion_columns
 from models import registry
 from models.artifact import RULE_BACKED, ModelBundle
 from models.registry import (
@@ -65,7 +68,7 @@ from models.registry import (
     configure_tracking,
     load_holdout,
 )
-from models.tasks import get_task, task_names
+from models.tasks import completed_categories, get_task, task_names
 from pipelines.console import quiet_libraries
 from pipelines.score import check_task
 from pipelines.versions import ModelFilesMissingError, load_version
@@ -217,7 +220,7 @@ def promote(task: str, console: Console) -> Decision:
             decision = decide(grade)
         else:
             rows, y = load_holdout(str(challenger.run_id))
-            rows = rows.reindex(columns=sorted({*rows.columns, *old.feature_names}))
+            rows = champion_rows(rows, old.feature_names)
             spec = get_task(task)
             index = pd.Index(rows["customer_id"], name="customer_id")
             decision = decide(
@@ -230,6 +233,43 @@ def promote(task: str, console: Console) -> Decision:
         registry.set_champion(task, version)
         return decision
     return serve_rule(task, champion, decision)
+
+
+def champion_rows(rows: pd.DataFrame, feature_names: Sequence[str]) -> pd.DataFrame:
+    """Give a challenger's held-out rows the inputs the champion reads, as it is served them.
+
+    The rows were built before the challenger's training day with its categories, every one
+    ordered up to then, so a category of the champion's they have no column of had no order by
+    then: its ``cat_{category}_*`` inputs are 0 orders and a 0 share, null without spend
+    (:func:`features.snapshot.completion_columns`, which :func:`models.tasks.model_frame` gives
+    every reader), and without ``spend_total`` among the rows the share stays missing. Any other
+    input the rows lack is missing (NaN).
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        The held-out rows (:func:`models.registry.load_holdout`).
+    feature_names : sequence of str
+        The champion's inputs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows with every input, the columns sorted.
+    """
+    present = pl.DataFrame(schema=dict.fromkeys(map(str, rows.columns), pl.Float64))
+    lacking = completed_categories(present, feature_names, build=True)
+    if lacking:
+        spend = (
+            pl.from_pandas(rows[["spend_total"]])
+            if "spend_total" in rows.columns
+            else pl.DataFrame(
+                {"spend_total": [None] * len(rows)}, schema={"spend_total": pl.Float64}
+            )
+        )
+        added = spend.select(completion_columns(lacking)).to_pandas()
+        rows = rows.assign(**{c: added[c].to_numpy(dtype=float) for c in added.columns})
+    return rows.reindex(columns=sorted({*rows.columns, *feature_names}))
 
 
 def _comparable(task: str, champion: str, console: Console) -> ModelBundle | None:

@@ -308,3 +308,26 @@ def test_the_listing_marks_what_a_version_lacks_as_the_other_tables_do(
     # task, version, aliases, grade, the two model figures, the rule's, the run
     assert row[2:4] == [MISSING, MISSING] and row[6] == MISSING, listing.output
     assert "-" not in row[2:7], listing.output
+
+
+def test_the_champion_reads_a_category_the_holdout_rows_lack_as_it_is_served() -> None:
+    """review54 L4: the gate scored the champion with NaN for a category the challenger's
+    held-out rows have no column of, while every reader serving it reads 0 orders (a 0 share,
+    null without spend): the rows were built with every category ordered up to then."""
+    import numpy as np
+    import pandas as pd
+
+    from pipelines.promote import champion_rows
+
+    names = ["orders_total", "cat_toys_orders", "cat_toys_share", "recency_days"]
+    rows = pd.DataFrame(
+        {"customer_id": ["a", "b"], "orders_total": [2.0, 0.0], "spend_total": [9.0, 0.0]}
+    )
+    got = champion_rows(rows, names)
+    assert list(got.columns) == sorted({*rows.columns, *names})
+    assert got["cat_toys_orders"].tolist() == [0.0, 0.0]
+    assert got["cat_toys_share"].iloc[0] == 0.0 and np.isnan(got["cat_toys_share"].iloc[1])
+    assert got["recency_days"].isna().all()  # any other input lacking is missing
+    # without spend_total among the rows the share stays missing
+    bare = champion_rows(rows.drop(columns="spend_total"), names)
+    assert bare["cat_toys_orders"].tolist() == [0.0, 0.0] and bare["cat_toys_share"].isna().all()
