@@ -17,6 +17,23 @@ A challenger becomes champion only when
    served any more), or its files are gone (:class:`pipelines.versions.ModelFilesMissingError`:
    it can be neither compared against nor served; said), the grade alone decides.
 
+Two refusals come before the comparison (not promoted, the champion kept, exit 1):
+
+- the challenger's task definition differs from the champion's (:func:`task_definition`: the
+  label window ``horizon`` and the population's ``active_days``, as training records them in
+  the model's metadata): a 30-day churn model promoted over a 90-day one changed what "churn"
+  means for the service without a word. ``--new-definition`` says the change is on purpose: the
+  comparison is then said to be across definitions (the champion judged on the challenger's
+  labels) and a promotion is recorded on the version (tag :data:`DEFINITION_TAG`,
+  :func:`record_definition_change`);
+- the challenger's held-out day is not held out for the champion (:func:`fitted_until`): the
+  champion's training or validation labels reach past it, so its figure there would be
+  in-sample. The held-out rows are of that one day, so no later day can be chosen: the refusal
+  names the first day held out for both and the ``--as-of`` of a challenger tested on it.
+
+A bundle whose metadata does not record these settings (not written by ``guanxi train``) is
+compared as before.
+
 The promotion itself is one registry call (:func:`models.registry.set_champion`, after removing a
 rollback record the version kept, so it is not called a rollback), so it is atomic.
 
@@ -42,10 +59,13 @@ the move fails).
 
 from __future__ import annotations
 
+import contextlib
 import getpass
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Annotated, Final
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Final
 
 import numpy as np
 import pandas as pd
@@ -53,6 +73,7 @@ import polars as pl
 import typer
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 from rich import box
 from rich.console import Console
 from rich.markup import escape
@@ -74,17 +95,21 @@ from pipelines.score import check_task
 from pipelines.versions import ModelFilesMissingError, load_version
 
 __all__ = [
+    "DEFINITION_TAG",
     "KEY_METRICS",
     "PASSING_GRADES",
     "Decision",
     "decide",
     "decision_text",
+    "fitted_until",
     "make_champion",
     "models_command",
     "promote",
     "promote_command",
+    "record_definition_change",
     "serve_rule",
     "shown_aliases",
+    "task_definition",
 ]
 
 PASSING_GRADES: Final = ("A", "B")
@@ -129,6 +154,7 @@ def decide(
     challenger: dict[str, float] | None = None,
     champion: dict[str, float] | None = None,
     gate: tuple[str, str] = ("roc_auc", "pr_auc"),
+    across: str = "",
 ) -> Decision:
     """Apply the promotion gate (pure).
 
@@ -141,6 +167,9 @@ def decide(
         there is no comparable champion.
     gate : tuple of (str, str), default ("roc_auc", "pr_auc")
         The task's gate metrics: the first must be higher, the second no lower.
+    across : str, default ""
+        How the two models' task definitions differ (``--new-definition``): said after the
+        figures, "across definitions (...)"; empty when they are the same.
 
     Returns
     -------
@@ -161,6 +190,11 @@ def decide(
         f"{registry.metric_title(first)} {auc:.4f} vs champion {auc0:.4f}, "
         f"{registry.metric_title(second)} {pr:.4f} vs champion {pr0:.4f} "
         "on the challenger's held-out rows"
+        + (
+            f", across definitions ({across}; the champion judged on the challenger's labels)"
+            if across
+            else ""
+        )
     )
     if not (np.isfinite(auc) and np.isfinite(auc0)):
         return Decision(False, f"held-out rows hold one class only, cannot compare ({figures})")
@@ -171,7 +205,7 @@ def decide(
     return Decision(False, f"the challenger does not beat the champion: {figures}")
 
 
-def promote(task: str, console: Console) -> Decision:
+def promote(task: str, console: Console, *, new_definition: bool = False) -> Decision:
     """Run the gate for one task and move ``champion`` when it passes.
 
     Parameters
@@ -180,6 +214,10 @@ def promote(task: str, console: Console) -> Decision:
         Registered model name.
     console : rich.console.Console
         Where progress goes.
+    new_definition : bool, default False
+        The challenger's task definition (horizon, population) may differ from the champion's
+        on purpose: compare across definitions, said, and record the change on the version
+        when it is promoted. Without it such a challenger is refused (module docstring).
 
     Returns
     -------
@@ -207,11 +245,20 @@ def promote(task: str, console: Console) -> Decision:
     old = None
     if grade in PASSING_GRADES and champion is not None:
         old = _comparable(task, str(champion.version), console)
+    changed: dict[str, tuple[int, int]] = {}
     if champion is None or old is None:
         decision = decide(grade)
     else:
         new = load_version(task, version=version).bundle
-        if old.feature_set_version != new.feature_set_version:
+        changed = _definition_change(old, new)
+        refusal = None
+        if changed and not new_definition:
+            refusal = _definition_refusal(task, str(champion.version), changed)
+        elif old.feature_set_version == new.feature_set_version:
+            refusal = _in_sample_refusal(task, str(champion.version), old, new)
+        if refusal is not None:
+            decision = Decision(False, refusal)
+        elif old.feature_set_version != new.feature_set_version:
             console.print(
                 f"champion version {champion.version} uses feature set "
                 f"{old.feature_set_version!r}, the challenger {new.feature_set_version!r}: "
@@ -228,9 +275,20 @@ def promote(task: str, console: Console) -> Decision:
                 spec.evaluate(y, new.predict_proba(rows), None, index),
                 spec.evaluate(y, old.predict_proba(rows), None, index),
                 spec.gate,
+                across=_said_change(changed),
             )
     if decision.promote:
-        registry.set_champion(task, version)
+        if changed and champion is not None:
+            decision = replace(
+                decision,
+                reason=f"{decision.reason}; the task definition changes: "
+                f"{_said_change(changed)} (recorded on version {version})",
+            )
+            record_definition_change(
+                task, version, str(champion.version), {k: list(v) for k, v in changed.items()}
+            )
+        else:
+            registry.set_champion(task, version)
         return decision
     return serve_rule(task, champion, decision)
 
@@ -270,6 +328,154 @@ def champion_rows(rows: pd.DataFrame, feature_names: Sequence[str]) -> pd.DataFr
         added = spend.select(completion_columns(lacking)).to_pandas()
         rows = rows.assign(**{c: added[c].to_numpy(dtype=float) for c in added.columns})
     return rows.reindex(columns=sorted({*rows.columns, *feature_names}))
+
+
+DEFINITION_TAG: Final = "new_definition"
+"""Version tag recording that a gated promotion changed the task definition
+(``guanxi promote --new-definition``): one JSON object (``from``: the champion's version before,
+``changed``: setting name to ``[champion's, version's]``, ``at`` in UTC ISO 8601).
+
+Here, not in :mod:`models.registry`, because only this path writes it: the registry module is
+on nearly every published figure's path (``python -m bench.staleness``)."""
+
+
+def record_definition_change(
+    task: str, version: str, previous: str, changed: Mapping[str, Any]
+) -> None:
+    """Make ``version`` champion as a gated promotion that changes the task definition.
+
+    The record (version tag :data:`DEFINITION_TAG`, one call) is written first, then
+    ``champion`` moves (:func:`models.registry.set_champion`); if the move fails the record is
+    removed, so no record says a promotion happened that did not.
+
+    Parameters
+    ----------
+    task : str
+        Registered model name.
+    version : str
+        The version to make champion.
+    previous : str
+        The champion's version before.
+    changed : mapping
+        The settings that differ, name to ``[champion's, version's]``.
+    """
+    client = MlflowClient()
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    record = {"from": previous, "changed": dict(changed), "at": at}
+    client.set_model_version_tag(task, version, DEFINITION_TAG, json.dumps(record))
+    try:
+        registry.set_champion(task, version)
+    except Exception:
+        with contextlib.suppress(Exception):
+            client.delete_model_version_tag(task, version, DEFINITION_TAG)
+        raise
+
+
+_DEFINITION_WORDS: Final = {"horizon": "horizon", "active_days": "population's activity window"}
+"""The label-defining settings :func:`task_definition` reads, as the gate names them."""
+
+
+def task_definition(bundle: ModelBundle) -> dict[str, int]:
+    """Return the settings that define a model's labels, as training recorded them (pure).
+
+    Parameters
+    ----------
+    bundle : models.artifact.ModelBundle
+        A model (its ``metadata`` as :func:`training.train.train_task` writes it).
+
+    Returns
+    -------
+    dict of str to int
+        ``horizon`` (``params.horizon``: the label window in days) and ``active_days``
+        (``population.active_days``, else ``params.active_days``: the population's activity
+        window), each only when recorded.
+    """
+    meta = bundle.metadata or {}
+    params = meta.get("params") or {}
+    recorded = {
+        "horizon": params.get("horizon"),
+        "active_days": (meta.get("population") or {}).get("active_days", params.get("active_days")),
+    }
+    return {key: int(value) for key, value in recorded.items() if value is not None}
+
+
+def _definition_change(old: ModelBundle, new: ModelBundle) -> dict[str, tuple[int, int]]:
+    """Return the settings both record that differ: name to (champion's, challenger's)."""
+    before, after = task_definition(old), task_definition(new)
+    return {k: (before[k], after[k]) for k in before.keys() & after.keys() if before[k] != after[k]}
+
+
+def _said_change(changed: dict[str, tuple[int, int]]) -> str:
+    """Say a definition change: ``horizon 30 days (champion 90 days)``, in a fixed order."""
+    return ", ".join(
+        f"{_DEFINITION_WORDS[k]} {changed[k][1]} days (champion {changed[k][0]} days)"
+        for k in _DEFINITION_WORDS
+        if k in changed
+    )
+
+
+def _definition_refusal(task: str, champion: str, changed: dict[str, tuple[int, int]]) -> str:
+    """Say why a challenger of another task definition is not compared (no flag)."""
+    return (
+        f"the challenger's task definition differs from champion version {champion}'s: "
+        f"{_said_change(changed)}; its figures would judge the champion on labels it was not "
+        "trained for, and promoting it would change what the service predicts. Not compared, "
+        "the champion kept: if the definition changes on purpose, run "
+        f"`guanxi promote --task {task} --new-definition`"
+    )
+
+
+def _day(value: Any) -> date:
+    """Read a cutoff as the metadata keeps it (ISO text, or a date)."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def fitted_until(bundle: ModelBundle) -> date | None:
+    """Return the last day a model's training or validation labels reach (pure).
+
+    Parameters
+    ----------
+    bundle : models.artifact.ModelBundle
+        A model (its ``metadata["params"]``: ``cutoffs`` and ``horizon``).
+
+    Returns
+    -------
+    datetime.date or None
+        The latest of its training cutoffs and, with the time split, its validation cutoff
+        (early stopping, tuning and calibration), plus its horizon: a cutoff before it has
+        labels the model learnt from, so its figure there is in-sample. With the
+        customer-grouped hold-out the validation half is of the test cutoff, which stays the
+        model's own held-out day. None when not recorded.
+    """
+    params = (bundle.metadata or {}).get("params") or {}
+    cutoffs = params.get("cutoffs") or {}
+    fitted = list(cutoffs.get("train") or ())
+    if cutoffs.get("split", "time") == "time" and cutoffs.get("validation"):
+        fitted.append(cutoffs["validation"])
+    if not fitted or params.get("horizon") is None:
+        return None
+    return max(map(_day, fitted)) + timedelta(days=int(params["horizon"]))
+
+
+def _in_sample_refusal(task: str, champion: str, old: ModelBundle, new: ModelBundle) -> str | None:
+    """Say why the challenger's held-out day cannot judge the champion; None when it can."""
+    reached = fitted_until(old)
+    params = (new.metadata or {}).get("params") or {}
+    test = (params.get("cutoffs") or {}).get("test")
+    if reached is None or test is None or _day(test) >= reached:
+        return None
+    horizon = task_definition(new).get("horizon")
+    retrain = (
+        ""
+        if horizon is None
+        else f" (train the challenger with --as-of {reached + timedelta(days=horizon)} or later)"
+    )
+    return (
+        f"the challenger's held-out day {_day(test)} is not held out for champion version "
+        f"{champion}: its training and validation labels reach {reached}, so its figure there "
+        f"would be in-sample. Not compared, the champion kept: the first day held out for both "
+        f"is {reached}{retrain}"
+    )
 
 
 def _comparable(task: str, champion: str, console: Console) -> ModelBundle | None:
@@ -448,6 +654,16 @@ def promote_command(
             "--by", help="With --version: who rolls back (recorded; default: the OS user name)."
         ),
     ] = "",
+    new_definition: Annotated[
+        bool,
+        typer.Option(
+            "--new-definition",
+            help="The challenger's task definition (horizon, population's activity window) "
+            "differs from the champion's on purpose: compare across definitions, and record "
+            "the change on the version if it is promoted (without it such a challenger is "
+            "refused).",
+        ),
+    ] = False,
 ) -> None:
     """Make the challenger the champion if it passes the gate (grade, then beats the champion).
 
@@ -456,6 +672,8 @@ def promote_command(
     if version is None and (reason or by):
         # a gated promotion records nothing: the text would be dropped without a word
         raise typer.BadParameter("--reason and --by record a rollback: give --version too")
+    if version is not None and new_definition:
+        raise typer.BadParameter("--new-definition is for the gate; --version skips the gate")
     console = Console()
     _home_uri(console)
     if version is not None:
@@ -463,7 +681,7 @@ def promote_command(
         return
     try:
         with quiet_libraries():  # MLflow's INFO lines on a version whose files are gone
-            decision = promote(task, console)
+            decision = promote(task, console, new_definition=new_definition)
     except (
         registry.ModelNotFoundError,
         ModelFilesMissingError,
