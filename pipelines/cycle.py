@@ -102,6 +102,7 @@ from models.explain import MAX_REASONS
 from models.labels import HORIZON_DAYS
 from models.scoring import FeatureSetMismatchError, score_snapshot
 from models.tasks import retention_task, task_names
+from models.versions import ModelFilesMissingError, load_version
 from pipelines import connectors
 from pipelines.days import after_today, history_start, no_event_by
 from pipelines.drift import (
@@ -109,7 +110,6 @@ from pipelines.drift import (
     some_customers,
     trained_later,
 )
-from pipelines.versions import ModelFilesMissingError, load_version
 
 __all__ = [
     "BRIEF_ITEMS",
@@ -981,7 +981,7 @@ def run_cycle(
     CycleError
         If ``as_of`` is after today, no customer has an event on or before it (nothing of the
         day is written), the server reload fails, the drift report cannot be kept, or a
-        champion's files are missing (:class:`pipelines.versions.ModelFilesMissingError`, said
+        champion's files are missing (:class:`models.versions.ModelFilesMissingError`, said
         with what to run). A champion trained on another feature set is no stop: the value and
         score steps leave it out, saying so, and the retrain step retrains it (of a task in
         ``--tasks``; the value step's note says what to run for the churn champion of another).

@@ -34,7 +34,7 @@ whose page was not written. An ``--out`` in a folder that is missing or not writ
 before the report is computed. A champion trained as of a day after ``D`` (``D`` between its test
 day and its training day) is compared with a note that it has seen the events that followed ``D``
 (:func:`trained_later`, which ``guanxi cycle`` says of its scores too). A version registered but
-whose files are gone (:class:`pipelines.versions.ModelFilesMissingError`) is noted with where it
+whose files are gone (:class:`models.versions.ModelFilesMissingError`) is noted with where it
 was looked for and what to run, not compared (a champion) or not measured (a score table's
 version). A champion trained on another feature set than this guanxi builds is not compared
 either (its scores of these snapshots would not be the ones it was tested with; ``guanxi score``
@@ -77,9 +77,9 @@ from models.performance import live_metrics, match_outcomes, outcomes, purchases
 from models.registry import LoadedModel, nest_metrics
 from models.scoring import FeatureSetMismatchError, check_feature_set, score_snapshot
 from models.tasks import get_task, task_names
+from models.versions import ModelFilesMissingError, load_version
 from pipelines.days import after_today, history_start, no_event_by
 from pipelines.score import stored_snapshot
-from pipelines.versions import ModelFilesMissingError, load_version
 
 __all__ = [
     "DriftInputs",

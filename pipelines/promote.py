@@ -14,7 +14,7 @@ A challenger becomes champion only when
    needs but the rows lack count as missing, but for a category they have no column of, 0
    orders and a 0 share, as :func:`models.tasks.model_frame` serves it). When there is no
    champion yet, the champion was trained on another feature-set version (it could not be
-   served any more), or its files are gone (:class:`pipelines.versions.ModelFilesMissingError`:
+   served any more), or its files are gone (:class:`models.versions.ModelFilesMissingError`:
    it can be neither compared against nor served; said), the grade alone decides.
 
 Two refusals come before the comparison (not promoted, the champion kept, exit 1):
@@ -90,9 +90,9 @@ from models.registry import (
     load_holdout,
 )
 from models.tasks import completed_categories, get_task, task_names
+from models.versions import ModelFilesMissingError, load_version
 from pipelines.console import quiet_libraries
 from pipelines.score import check_task
-from pipelines.versions import ModelFilesMissingError, load_version
 
 __all__ = [
     "DEFINITION_TAG",
@@ -228,7 +228,7 @@ def promote(task: str, console: Console, *, new_definition: bool = False) -> Dec
     ------
     models.registry.ModelNotFoundError
         If the task has no challenger.
-    pipelines.versions.ModelFilesMissingError
+    models.versions.ModelFilesMissingError
         If the challenger's files are gone (a champion's files gone are said on ``console``, and
         the grade decides: it can be neither compared against nor served).
     """
@@ -525,7 +525,7 @@ def make_champion(task: str, version: str, by: str = "", reason: str = "") -> st
     ------
     models.registry.ModelNotFoundError
         If the task has no such version.
-    pipelines.versions.ModelFilesMissingError
+    models.versions.ModelFilesMissingError
         If the version's files are gone.
     ValueError
         If it does not load: :class:`models.registry.ModelIntegrityError` (booster digest),

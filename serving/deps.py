@@ -604,8 +604,8 @@ def not_loaded(holder: StateHolder) -> str:
     -------
     str
         ``models are not loaded yet``, followed by what is missing and what to run when the
-        store or registry is not filled yet (:func:`serving.lifecycle.missing`, which names no
-        path, server or model).
+        store or registry is not filled yet, or a champion's files are gone
+        (:func:`serving.lifecycle.missing`, which names no path or server).
     """
     why = f": {holder.missing}" if holder.missing else ""
     return f"models are not loaded yet{why}"

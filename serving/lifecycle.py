@@ -37,19 +37,33 @@ from tenacity import retry, retry_if_result, wait_fixed
 from features.store import SnapshotNotFoundError
 from models import treeshap
 from models.registry import ModelNotFoundError
+from models.versions import ModelFilesMissingError
 from serving.explaining import explain_in_background
 from serving.loader import Source, load_state
 from serving.settings import Settings
 from serving.state import ServingState, StateHolder
 from serving.workers import RunDir, WorkersLoaded
 
-__all__ = ["NOT_THERE_YET", "announce_reload", "lifespan", "missing", "reload_state"]
+__all__ = [
+    "NOT_THERE_YET",
+    "SAID_IN_FULL",
+    "announce_reload",
+    "lifespan",
+    "missing",
+    "reload_state",
+]
 
 logger = logging.getLogger(__name__)
 
 NOT_THERE_YET: Final = (ModelNotFoundError, SnapshotNotFoundError)
 """Load failures of a store or registry not filled yet (no champion, no snapshot): logged with
 their reason alone, which says what to run; any other failure is logged with its traceback."""
+
+SAID_IN_FULL: Final = (*NOT_THERE_YET, ModelFilesMissingError)
+"""Load failures whose reason says all there is (what is missing, where, what to run): logged
+without a traceback, once, then again when it changes. A champion whose files are gone was
+MLflow's "No such artifact: 'MLmodel'" and its traceback every retry, naming no task, version
+or folder (qa49 M2)."""
 
 
 def missing(exc: BaseException) -> str | None:
@@ -66,8 +80,9 @@ def missing(exc: BaseException) -> str | None:
     Returns
     -------
     str or None
-        The sentence for a :data:`NOT_THERE_YET` failure (no champion, no snapshot); None for
-        any other failure, whose reason stays in the server log.
+        The sentence for a :data:`NOT_THERE_YET` failure (no champion, no snapshot) or a
+        champion whose files are gone (its task and version, not the folder); None for any
+        other failure, whose reason stays in the server log.
     """
     again = " The server loads it by itself once it is there; no restart is needed."
     if isinstance(exc, ModelNotFoundError):
@@ -75,6 +90,12 @@ def missing(exc: BaseException) -> str | None:
             "No model is promoted to champion yet: build a snapshot with `guanxi features "
             "build`, train with `guanxi train` and promote with `guanxi promote` (`guanxi "
             "demo` does all of it on sample data)." + again
+        )
+    if isinstance(exc, ModelFilesMissingError):
+        return (
+            f"the files of {exc.task} version {exc.version} (the champion) are missing where the "
+            "registry keeps them (the server log names the folder): put them back there, or "
+            f"promote another version (`guanxi promote --task {exc.task}`)." + again
         )
     if isinstance(exc, SnapshotNotFoundError):
         return (
@@ -84,8 +105,14 @@ def missing(exc: BaseException) -> str | None:
     return None
 
 
-def _describe(exc: BaseException) -> str:
-    """Return a one-line reason for a failed load (exception type and message, no traceback)."""
+def _describe(exc: BaseException, alias: str) -> str:
+    """Return a one-line reason for a failed load (exception type and message, no traceback).
+
+    A version whose files are gone is named with the folder and what to run
+    (:meth:`models.versions.ModelFilesMissingError.of_alias`, ``alias`` the one served).
+    """
+    if isinstance(exc, ModelFilesMissingError):
+        return f"{exc.task} version {exc.version}: {exc.of_alias(alias)}"
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else 'no message'}"
 
@@ -129,8 +156,8 @@ async def reload_state(app: FastAPI) -> str | None:
             # the values through the app's NewestValues: a refused table is said once a write
             state = await asyncio.to_thread(load_state, source, settings, app.state.newest_values)
         except Exception as exc:
-            reason = _describe(exc)
-            expected = isinstance(exc, NOT_THERE_YET)
+            reason = _describe(exc, settings.model_alias)
+            expected = isinstance(exc, SAID_IN_FULL)
             # what is missing is said once, then again when it changes, not at every retry
             # (/readyz and the API's 503 keep saying it); any other failure every time
             said = expected and reason == app.state.holder.last_error
@@ -140,7 +167,7 @@ async def reload_state(app: FastAPI) -> str | None:
                 logging.DEBUG if said else logging.WARNING,
                 "load failed, keeping the current state: %s",
                 reason,
-                # nothing trained or built yet is said in full by the reason: no traceback
+                # nothing trained or built yet, or files gone, is said in full: no traceback
                 exc_info=not expected,
             )
             return reason

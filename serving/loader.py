@@ -23,6 +23,7 @@ from features.store import (
 )
 from models import registry
 from models.tasks import completed_categories
+from models.versions import load_version
 from serving.settings import Settings
 from serving.state import LoadedSnapshot, ServedModel, ServingState, kept_reasons
 from serving.tables import build_state
@@ -84,6 +85,9 @@ class RegistrySource:
         ------
         registry.ModelNotFoundError
             If a task the settings name has no version with that alias, or no task has one.
+        models.versions.ModelFilesMissingError
+            If a version's files are not where the registry keeps them (named with the task,
+            version and folder; every task waits for it, as for any failed load).
         """
         required = "tasks" in self.settings.model_fields_set
         models = {}
@@ -92,7 +96,7 @@ class RegistrySource:
             if not required and registry.get_version(task, alias) is None:
                 unserved.append(task)
                 continue
-            loaded = registry.load_model(task, alias=alias, check=False)
+            loaded = load_version(task, alias=alias)
             models[task] = ServedModel(
                 bundle=loaded.bundle,
                 name=loaded.name,

@@ -24,7 +24,7 @@ from models.registry import (
     nest_metrics,
 )
 from models.scoring import FeatureSetMismatchError
-from pipelines.versions import ModelFilesMissingError, load_version
+from models.versions import ModelFilesMissingError, load_version
 from tests.processes import reserved_port
 from training.tracking import experiment_id
 

@@ -26,6 +26,7 @@ from features.snapshot import build_snapshot
 from features.store import Store, atomic_write
 from models import registry
 from models.artifact import ModelBundle
+from models.versions import ModelFilesMissingError
 from pipelines.cli import app
 from pipelines.days import after_today
 from pipelines.drift import (
@@ -36,7 +37,6 @@ from pipelines.drift import (
     print_report,
 )
 from pipelines.sample import generate_sample
-from pipelines.versions import ModelFilesMissingError
 from serving.settings import get_settings
 from tests.conftest import loaded_by
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)

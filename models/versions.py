@@ -3,10 +3,12 @@
 A version the registry lists whose artifacts were moved or deleted failed to load with MLflow's
 "No such artifact" (or a missing ``bundle.json``): :func:`load_version` tells it apart as
 :class:`ModelFilesMissingError`, with where the files were looked for and what to run.
-``guanxi drift``, ``guanxi cycle`` and ``guanxi promote`` load versions through it.
+``guanxi drift``, ``guanxi cycle``, ``guanxi promote`` and the server
+(:class:`serving.loader.RegistrySource`) load versions through it.
 
 It imports the registry and MLflow only, so ``guanxi train`` (which promotes) does not import
-the drift report and the reviewer pages with it.
+the drift report and the reviewer pages with it (it was ``pipelines.versions``, which the server
+may not import).
 """
 
 from __future__ import annotations
