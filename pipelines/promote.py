@@ -29,7 +29,8 @@ Two refusals come before the comparison (not promoted, the champion kept, exit 1
 - the challenger's held-out day is not held out for the champion (:func:`fitted_until`): the
   champion's training or validation labels reach past it, so its figure there would be
   in-sample. The held-out rows are of that one day, so no later day can be chosen: the refusal
-  names the first day held out for both and the ``--as-of`` of a challenger tested on it.
+  names the first day held out for both and the ``--as-of`` of a challenger tested on it, or
+  ``--version`` (no gate, the operator's choice).
 
 A bundle whose metadata does not record these settings (not written by ``guanxi train``) is
 compared as before.
@@ -255,7 +256,7 @@ def promote(task: str, console: Console, *, new_definition: bool = False) -> Dec
         if changed and not new_definition:
             refusal = _definition_refusal(task, str(champion.version), changed)
         elif old.feature_set_version == new.feature_set_version:
-            refusal = _in_sample_refusal(task, str(champion.version), old, new)
+            refusal = _in_sample_refusal(task, str(champion.version), version, old, new)
         if refusal is not None:
             decision = Decision(False, refusal)
         elif old.feature_set_version != new.feature_set_version:
@@ -457,7 +458,9 @@ def fitted_until(bundle: ModelBundle) -> date | None:
     return max(map(_day, fitted)) + timedelta(days=int(params["horizon"]))
 
 
-def _in_sample_refusal(task: str, champion: str, old: ModelBundle, new: ModelBundle) -> str | None:
+def _in_sample_refusal(
+    task: str, champion: str, version: str, old: ModelBundle, new: ModelBundle
+) -> str | None:
     """Say why the challenger's held-out day cannot judge the champion; None when it can."""
     reached = fitted_until(old)
     params = (new.metadata or {}).get("params") or {}
@@ -474,7 +477,8 @@ def _in_sample_refusal(task: str, champion: str, old: ModelBundle, new: ModelBun
         f"the challenger's held-out day {_day(test)} is not held out for champion version "
         f"{champion}: its training and validation labels reach {reached}, so its figure there "
         f"would be in-sample. Not compared, the champion kept: the first day held out for both "
-        f"is {reached}{retrain}"
+        f"is {reached}{retrain}; or make it champion without the gate, an operator's choice: "
+        f"`guanxi promote --task {task} --version {version}`"
     )
 
 

@@ -183,7 +183,9 @@ def test_a_held_out_day_the_champion_learnt_from_is_not_compared_on(
         "not promoted: the challenger's held-out day 2024-07-02 is not held out for champion "
         "version 1: its training and validation labels reach 2024-08-01, so its figure there "
         "would be in-sample. Not compared, the champion kept: the first day held out for both "
-        "is 2024-08-01 (train the challenger with --as-of 2024-08-31 or later)" in said
+        "is 2024-08-01 (train the challenger with --as-of 2024-08-31 or later); or make it "
+        "champion without the gate, an operator's choice: `guanxi promote --task churn "
+        "--version 2`" in said
     )
     assert "vs champion" not in said and _champion_version() == "1"
 
