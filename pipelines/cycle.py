@@ -80,7 +80,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -223,8 +223,12 @@ class CycleConfig:
     ----------
     tasks : tuple of str
         Tasks scored, checked and retrained.
-    horizon : int
-        Label window of retrained models, in days.
+    horizon : int, optional
+        Label window of retrained models, in days; None: each champion's recorded horizon
+        (:func:`pipelines.promote.task_definition`), else :data:`models.labels.HORIZON_DAYS`. A
+        retrained model keeps its champion's activity window too, so the gate compares it (a
+        version of another task definition is refused); a task whose champion records another
+        horizon than one given is not retrained, said.
     trials : int
         Optuna trials per retraining.
     seed : int
@@ -242,7 +246,7 @@ class CycleConfig:
     """
 
     tasks: tuple[str, ...] = field(default_factory=task_names)
-    horizon: int = HORIZON_DAYS
+    horizon: int | None = None
     trials: int = 10
     seed: int = 0
     max_model_age_days: int = 90
@@ -515,6 +519,21 @@ class _Run:
         reason = self._feature_sets[key]
         return (key[1], reason) if reason is not None else None
 
+    def definition(self, task: str, version: str | None) -> dict[str, int]:
+        """Return a champion's task definition as recorded (horizon, activity window).
+
+        :func:`pipelines.promote.task_definition`; empty without a champion or when its files
+        cannot be read (the score step says why).
+        """
+        from pipelines.promote import task_definition
+
+        if version is None:
+            return {}
+        try:
+            return task_definition(load_version(task, version=version).bundle)
+        except (ModelFilesMissingError, registry.ModelNotFoundError):
+            return {}
+
     def data(self) -> tuple[pl.DataFrame, pl.DataFrame | None]:
         if self._data is None:
             self._data = self.sources.read(datetime.now(UTC))
@@ -530,11 +549,12 @@ class _Run:
         from training.datasets import events_end
 
         through, behind = events_end(events, self.day)
-        if behind >= self.config.horizon:  # an extract not refreshed: every step ran on it
+        horizon = self.config.horizon or HORIZON_DAYS
+        if behind >= horizon:  # an extract not refreshed: every step ran on it
             raise CycleInputError(
                 f"the events end on {through}, {behind:,} days before --as-of {self.day}: the "
                 "snapshot would take every customer for inactive since, and a retraining would "
-                f"see no label in its {self.config.horizon}-day horizon; nothing written; pass "
+                f"see no label in its {horizon}-day horizon; nothing written; pass "
                 f"the events up to {self.day}, or --as-of {through}"
             )
         shorter = shorter_history(self.store, self.day, events, frame)
@@ -733,11 +753,29 @@ class _Run:
                 if warning := today[0].tags.get("events_warning"):  # as a recorded run's
                     done[task]["warning"] = warning
                 continue
+            # the champion's definition, so the gate compares (review55 M1: a 30-day champion
+            # was retrained with 90 days on every run, each version refused)
+            number = None if champion is None else str(champion.version)
+            recorded = self.definition(task, number)
+            horizon = self.config.horizon or recorded.get("horizon", HORIZON_DAYS)
+            if recorded.get("horizon", horizon) != horizon:
+                done[task] = {
+                    "retrained": False,
+                    "reasons": reasons,
+                    "skipped": f"champion version {number} was trained with a "
+                    f"{recorded['horizon']}-day horizon, --horizon is {horizon}: the gate would "
+                    "refuse the retrained version as another task definition; to change it on "
+                    f"purpose: `guanxi train --task {task} --horizon {horizon} ...` and "
+                    f"`guanxi promote --task {task} --new-definition`",
+                }
+                continue
             events, customers = self.data()
             # the cycle takes no sampling option of guanxi train: its refusals name none
             config = TrainConfig(
                 trials=self.config.trials, seed=self.config.seed, trained_by="guanxi cycle"
             )
+            if "active_days" in recorded:
+                config = replace(config, active_days=recorded["active_days"])
             try:
                 outcome = run_training(
                     task,
@@ -745,7 +783,7 @@ class _Run:
                     customers,
                     self.sources.events.label,
                     self.day,
-                    self.config.horizon,
+                    horizon,
                     config,
                     self.home,
                     self.console,
@@ -1120,8 +1158,13 @@ def cycle_command(
         str, typer.Option(help="Comma-separated tasks (default: every task).")
     ] = ",".join(task_names()),
     horizon: Annotated[
-        int, typer.Option(min=1, help="Label window of retrained models, in days.")
-    ] = HORIZON_DAYS,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Label window of retrained models, in days (default: each champion's, else "
+            f"{HORIZON_DAYS}); a champion of another horizon is not retrained, said.",
+        ),
+    ] = None,
     trials: Annotated[int, typer.Option(min=1, help="Optuna trials per retraining.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the retraining.")] = 0,
     max_model_age: Annotated[

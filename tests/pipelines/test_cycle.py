@@ -28,6 +28,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner, Result
 
+import pipelines.cycle as cycle_job
 import pipelines.train as train_job
 from features.contracts import FEATURE_SET_VERSION, MISSING
 from features.events import read_customers, read_events
@@ -468,6 +469,76 @@ def test_the_drift_step_does_not_say_again_the_customers_the_snapshot_step_said(
     report = Store(home).read_record("drift", day)
     assert report is not None and report["notes"][0].startswith("partial --customers: 5 ")
     assert summary["features_compared"] > 0
+
+
+def _stub_champion_of(
+    monkeypatch: pytest.MonkeyPatch, metadata: dict[str, Any]
+) -> list[tuple[int, Any]]:
+    """Make churn's champion version 3 (trained 2024-01-01, ``metadata``); return the
+    ``(horizon, config)`` of each retraining, which registers version 4."""
+    three = SimpleNamespace(
+        version="3",
+        run_id="r",
+        tags={"as_of": "2024-01-01", "feature_set_version": FEATURE_SET_VERSION},
+    )
+    monkeypatch.setattr(registry, "get_version", lambda task, alias: three)
+    monkeypatch.setattr(registry, "list_versions", lambda task: [])
+    bundle = SimpleNamespace(metadata=metadata)
+    monkeypatch.setattr(cycle_job, "load_version", lambda *a, **k: SimpleNamespace(bundle=bundle))
+    monkeypatch.setattr(_Run, "data", lambda self: (None, None))
+    trained: list[tuple[int, Any]] = []
+
+    def run_training(task: str, events: Any, customers: Any, path: Any, day: date, *rest: Any):
+        trained.append((rest[0], rest[1]))
+        return SimpleNamespace(version="4")
+
+    monkeypatch.setattr(train_job, "run_training", run_training)
+    return trained
+
+
+SOURCES = cast(Any, SimpleNamespace(events=SimpleNamespace(label="events.parquet")))
+"""The inputs of a cycle whose data :func:`_stub_champion_of` stubs."""
+
+
+def test_the_cycle_retrains_with_the_champions_definition(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """review55 M1: the cycle retrained a 30-day churn champion (or one of a 180-day activity
+    window) with 90 days and 365, a version the gate refuses as another task definition, on
+    every run once the champion was old. Without --horizon it trains with the champion's."""
+    trained = _stub_champion_of(
+        monkeypatch, {"params": {"horizon": 30}, "population": {"active_days": 180}}
+    )
+    drift = {"features_compared": 82, "drifted_share": 0.0, "scores_drifted": []}
+    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
+    done = run.retrain({"steps": {"drift": {"summary": drift}}})
+    assert done["churn"]["retrained"] and done["churn"]["version"] == "4"
+    assert [(h, c.active_days) for h, c in trained] == [(30, 180)]
+
+
+def test_a_cycle_horizon_other_than_the_champions_skips_the_retraining(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """review55 M1: an explicit --horizon that differs trained a version the gate refuses."""
+    trained = _stub_champion_of(monkeypatch, {"params": {"horizon": 30}})
+    drift = {"features_compared": 82, "drifted_share": 0.0, "scores_drifted": []}
+    config = CycleConfig(tasks=("churn",), horizon=90)
+    done = _Run(SOURCES, DAY, config, tmp_path, Console()).retrain(
+        {"steps": {"drift": {"summary": drift}}}
+    )
+    assert trained == [] and not done["churn"]["retrained"]
+    assert done["churn"]["skipped"] == (
+        "champion version 3 was trained with a 30-day horizon, --horizon is 90: the gate would "
+        "refuse the retrained version as another task definition; to change it on purpose: "
+        "`guanxi train --task churn --horizon 90 ...` and `guanxi promote --task churn "
+        "--new-definition`"
+    )
+    # without a recorded horizon (or without --horizon) nothing is skipped
+    trained = _stub_champion_of(monkeypatch, {})
+    done = _Run(SOURCES, DAY, config, tmp_path, Console()).retrain(
+        {"steps": {"drift": {"summary": drift}}}
+    )
+    assert [(h, c.active_days) for h, c in trained] == [(90, 365)]
 
 
 def test_a_champion_of_another_feature_set_is_retrained_by_the_cycle(

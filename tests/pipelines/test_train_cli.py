@@ -31,9 +31,9 @@ from typer.testing import CliRunner
 import pipelines.train as train_job
 from models import registry
 from models.artifact import BACKING_KEY, RULE_BACKING, ModelBundle
+from models.labels import HORIZON_DAYS
 from models.tasks import model_frame
 from pipelines.cli import _register, app
-from pipelines.cycle import CycleConfig
 from pipelines.sample import generate_sample
 from serving.loader import RegistrySource
 from serving.settings import get_settings
@@ -691,4 +691,4 @@ def test_train_horizon_defaults_to_the_cycles(
     args = ["train", "--task", "churn", "--events", str(sample / "events.parquet")]
     out = cli.invoke(app, [*args, "--as-of", AS_OF, "--trials", "2"])
     assert out.exit_code == 0, out.output
-    assert fake.calls[0]["horizon"] == CycleConfig().horizon == 90
+    assert fake.calls[0]["horizon"] == HORIZON_DAYS == 90  # the cycle's fallback
