@@ -21,11 +21,11 @@ Two refusals come before the comparison (not promoted, the champion kept, exit 1
 
 - the challenger's task definition differs from the champion's (:func:`task_definition`: the
   label window ``horizon`` and the population's ``active_days``, as training records them in
-  the model's metadata): a 30-day churn model promoted over a 90-day one changed what "churn"
-  means for the service without a word. ``--new-definition`` says the change is on purpose: the
-  comparison is then said to be across definitions (the champion judged on the challenger's
-  labels) and a promotion is recorded on the version (tag :data:`DEFINITION_TAG`,
-  :func:`record_definition_change`);
+  the model's metadata; the window only where the population's rule reads it): a 30-day churn
+  model promoted over a 90-day one changed what "churn" means for the service without a word.
+  ``--new-definition`` says the change is on purpose: the comparison is then said to be across
+  definitions (the champion judged on the challenger's labels) and a promotion is recorded on
+  the version (tag :data:`DEFINITION_TAG`, :func:`record_definition_change`);
 - the challenger's held-out day is not held out for the champion (:func:`fitted_until`): the
   champion's training or validation labels reach past it, so its figure there would be
   in-sample. The held-out rows are of that one day, so no later day can be chosen: the refusal
@@ -401,9 +401,29 @@ def task_definition(bundle: ModelBundle) -> dict[str, int]:
 
 
 def _definition_change(old: ModelBundle, new: ModelBundle) -> dict[str, tuple[int, int]]:
-    """Return the settings both record that differ: name to (champion's, challenger's)."""
+    """Return the settings both record that differ: name to (champion's, challenger's).
+
+    The activity window counts only when it changes who the population is: not when both
+    record the same population rule (:meth:`models.tasks.Population.describe`'s ``eligible``
+    and ``outside`` texts, which name the window when the rule reads it), as for a task that
+    scores every customer.
+    """
     before, after = task_definition(old), task_definition(new)
-    return {k: (before[k], after[k]) for k in before.keys() & after.keys() if before[k] != after[k]}
+    changed = {
+        k: (before[k], after[k]) for k in before.keys() & after.keys() if before[k] != after[k]
+    }
+    rules = [_population_rule(bundle) for bundle in (old, new)]
+    if "active_days" in changed and rules[0] is not None and rules[0] == rules[1]:
+        del changed["active_days"]
+    return changed
+
+
+def _population_rule(bundle: ModelBundle) -> tuple[str, str] | None:
+    """Return a model's recorded population rule (eligible, outside) as text; None if none."""
+    population = (bundle.metadata or {}).get("population") or {}
+    if population.get("eligible") is None:
+        return None
+    return str(population["eligible"]), json.dumps(population.get("outside"), sort_keys=True)
 
 
 def _said_change(changed: dict[str, tuple[int, int]]) -> str:

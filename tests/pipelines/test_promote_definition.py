@@ -19,8 +19,9 @@ from typer.testing import CliRunner
 
 from models import registry
 from models.artifact import ModelBundle
+from models.tasks import ACTIVE_BUYERS, EVERY_CUSTOMER, Population
 from pipelines.cli import app
-from pipelines.promote import DEFINITION_TAG, fitted_until, task_definition
+from pipelines.promote import DEFINITION_TAG, _definition_change, fitted_until, task_definition
 from tests.pipelines.test_train_cli import _result, _train, cli, sample  # noqa: F401  (fixtures)
 
 
@@ -32,12 +33,13 @@ def _defined(
     validation: str,
     active_days: int = 365,
     train: tuple[str, ...] = ("2024-01-01", "2024-01-31"),
+    population: Population = ACTIVE_BUYERS,
 ) -> ModelBundle:
     """``bundle`` with the metadata training writes: horizon, population and cutoffs."""
     cutoffs = {"train": list(train), "validation": validation, "test": test, "split": "time"}
     params = {"horizon": horizon, "active_days": active_days, "cutoffs": cutoffs}
-    population = {"active_days": active_days}
-    return replace(bundle, metadata={**bundle.metadata, "params": params, "population": population})
+    recorded = population.describe(active_days)
+    return replace(bundle, metadata={**bundle.metadata, "params": params, "population": recorded})
 
 
 @pytest.fixture
@@ -139,6 +141,27 @@ def test_a_challenger_of_another_horizon_is_refused_unless_the_change_is_on_purp
 
     with_version = ["promote", "--task", "churn", "--version", "1", "--new-definition"]
     assert cli.invoke(app, with_version).exit_code == 2  # the flag is the gate's
+
+
+def test_the_activity_window_counts_only_for_a_population_that_reads_it(
+    tiny_bundle: ModelBundle,
+) -> None:
+    """review55 L1: a cross-sell challenger of another --active-days was refused, though its
+    population (every customer) is the same at every window."""
+    days = {"test": "2024-08-02", "validation": "2024-05-04"}
+    every = [
+        _defined(tiny_bundle, 90, active_days=n, population=EVERY_CUSTOMER, **days)
+        for n in (365, 180)
+    ]
+    assert _definition_change(*every) == {}
+    active = [_defined(tiny_bundle, 90, active_days=n, **days) for n in (365, 180)]
+    assert _definition_change(*active) == {"active_days": (365, 180)}
+    # a population recorded without its rule is compared by its window, as before
+    bare = [
+        replace(b, metadata={**b.metadata, "population": {"active_days": n}})
+        for b, n in zip(every, (365, 180), strict=True)
+    ]
+    assert _definition_change(*bare) == {"active_days": (365, 180)}
 
 
 def test_a_challenger_of_another_population_is_refused(
