@@ -278,6 +278,14 @@ def promote(task: str, console: Console, *, new_definition: bool = False) -> Dec
                 spec.gate,
                 across=_said_change(changed),
             )
+    if new_definition and champion is not None and grade in PASSING_GRADES and not changed:
+        # was accepted without a word (review55 L5)
+        console.print(
+            "the task definitions are the same: --new-definition changes nothing"
+            if old is not None
+            else f"champion version {champion.version}'s task definition is unknown (it cannot "
+            "be read): --new-definition records nothing"
+        )
     if decision.promote:
         if changed and champion is not None:
             decision = replace(

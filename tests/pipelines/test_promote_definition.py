@@ -164,6 +164,28 @@ def test_the_activity_window_counts_only_for_a_population_that_reads_it(
     assert _definition_change(*bare) == {"active_days": (365, 180)}
 
 
+def test_new_definition_with_the_same_definition_says_it_changes_nothing(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    weak_bundle: ModelBundle,
+    tiny_data: Any,
+) -> None:
+    """review55 L5: the flag was accepted and ignored without a word."""
+    old = _defined(weak_bundle, 90, test="2024-07-03", validation="2024-04-04")
+    _champion(cli, sample, monkeypatch, old, tiny_data)
+    new = _defined(tiny_bundle, 90, test="2024-08-02", validation="2024-05-04")
+    _train(cli, sample, monkeypatch, _result(new, tiny_data, "B"))
+    args = ["promote", "--task", "churn", "--new-definition"]
+    result = cli.invoke(app, args, env={"COLUMNS": "1000"})
+    said = _said(result)
+    assert result.exit_code == 0, said
+    assert "the task definitions are the same: --new-definition changes nothing" in said
+    assert "across definitions" not in said and "recorded on version" not in said
+    assert DEFINITION_TAG not in (MlflowClient().get_model_version("churn", "2").tags or {})
+
+
 def test_a_challenger_of_another_population_is_refused(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
