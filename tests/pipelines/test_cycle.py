@@ -490,7 +490,7 @@ def _stub_champion_of(
 
     def run_training(task: str, events: Any, customers: Any, path: Any, day: date, *rest: Any):
         trained.append((rest[0], rest[1]))
-        return SimpleNamespace(version="4")
+        return SimpleNamespace(version="4", result=SimpleNamespace(events_warning=None))
 
     monkeypatch.setattr(train_job, "run_training", run_training)
     return trained
