@@ -125,7 +125,7 @@ FIGURES: tuple[Figure, ...] = (
            where="HISTORY.md#session-42-the-heavy-windows-figures-coordinator"),
     Figure("bench.explain", "803e6fc", "2026-12-06 01:00", ("bench.explain",), ("train",),
            where="HISTORY.md#session-42-the-heavy-windows-figures-coordinator"),
-    Figure("bench.load", "95aef34", "2026-12-06 01:24", ("bench.load",), ("serve",),
+    Figure("bench.load", "e157871", "2026-12-06 01:39", ("bench.load",), ("serve",),
            where="HISTORY.md#session-42-the-final-code-the-light-figures-coordinator"),
     Figure("bench.ui", "95aef34", "2026-12-06 01:26", ("bench.ui",), ("serve",),
            where="HISTORY.md#session-42-the-final-code-the-light-figures-coordinator"),
