@@ -49,7 +49,7 @@ told apart by their rows alone.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -98,11 +98,14 @@ __all__ = [
     "LATEST_PLAN_DAY",
     "MIN_MEASURED_CUSTOMERS",
     "NO_CAMPAIGN",
+    "NO_CONTROL_GROUP",
     "NO_SEGMENT",
+    "NO_TREATED_CUSTOMERS",
     "OPTIONAL_OUTCOME_COLUMNS",
     "OUTCOME_COLUMNS",
     "REPORT_COLUMNS",
     "THE_DRAWN_PLAN",
+    "TOO_FEW_CUSTOMERS",
     "UNSAID_PLAN",
     "UNSEGMENTED",
     "CampaignOutcomesError",
@@ -133,8 +136,11 @@ __all__ = [
     "read_recorded_campaign",
     "realised_incremental_margin",
     "recorded_campaigns",
+    "small_cells",
+    "small_cells_note",
     "stored_plan_offers",
     "unknown_offers",
+    "unmeasured",
     "unpriced_offers",
     "validate_outcomes",
 ]
@@ -148,7 +154,17 @@ campaign, before anything else they need."""
 MIN_MEASURED_CUSTOMERS: Final = 30
 """Treated and control customers an offer's segment needs for ``guanxi target`` to measure a rate
 from it (:func:`measured_rates`); ``guanxi campaign report`` says the figures of one with fewer
-rest on too few customers."""
+rest on too few customers (:func:`small_cells_note`)."""
+
+TOO_FEW_CUSTOMERS: Final = "too few customers"
+"""What the campaign page's interval, margin and ROI cells of a report row with fewer than
+:data:`MIN_MEASURED_CUSTOMERS` treated or control customers read (:func:`unmeasured`)."""
+NO_CONTROL_GROUP: Final = "no control group"
+"""What the campaign page's cells that compare with the control group read in a report row
+without control customers (:func:`unmeasured`)."""
+NO_TREATED_CUSTOMERS: Final = "no treated customers"
+"""What the campaign page's cells of the treated customers' figures read in a report row without
+them (:func:`unmeasured`)."""
 
 REPORT_COLUMNS: Final[tuple[str, ...]] = (
     "offer",
@@ -899,6 +915,96 @@ def campaign_report(
     # intervals are drawn in the order they always were: a seed gives the same intervals
     total_last = [pl.col("offer"), pl.col("segment") == ALL_SEGMENTS]
     return pl.DataFrame(rows, schema=schema, orient="row").sort(total_last, maintain_order=True)
+
+
+def _counts(row: Mapping[str, object]) -> tuple[int, int]:
+    return int(row["treated"]), int(row["control"])  # type: ignore[call-overload]
+
+
+def unmeasured(row: Mapping[str, object]) -> str | None:
+    """Say why a report row's incremental figures cannot be relied on, None when they can.
+
+    The campaign page showed a segment of 13 treated customers' interval, margin and ROI as
+    firmly as the rest (``guanxi campaign report`` notes it, :func:`small_cells_note`), and a
+    segment without a control group (or without treated customers) as blanks.
+
+    Parameters
+    ----------
+    row : mapping
+        A row of :func:`campaign_report` (its ``treated`` and ``control`` counts).
+
+    Returns
+    -------
+    str or None
+        :data:`NO_CONTROL_GROUP` without control customers, :data:`NO_TREATED_CUSTOMERS` without
+        treated ones, :data:`TOO_FEW_CUSTOMERS` with fewer than :data:`MIN_MEASURED_CUSTOMERS` of
+        either, else None.
+    """
+    treated, control = _counts(row)
+    if control == 0:
+        return NO_CONTROL_GROUP
+    if treated == 0:
+        return NO_TREATED_CUSTOMERS
+    return TOO_FEW_CUSTOMERS if min(treated, control) < MIN_MEASURED_CUSTOMERS else None
+
+
+def small_cells(rows: Iterable[Mapping[str, object]]) -> list[Mapping[str, object]]:
+    """Return the report rows with fewer than :data:`MIN_MEASURED_CUSTOMERS` treated or control.
+
+    ``guanxi target`` measures no rate from such an offer's segment (:func:`measured_rates`);
+    a row without control or treated customers is among them.
+
+    Parameters
+    ----------
+    rows : iterable of mapping
+        Rows of :func:`campaign_report` (their ``offer``, ``segment``, ``treated`` and
+        ``control``).
+
+    Returns
+    -------
+    list of mapping
+        Those rows, in their order.
+    """
+    return [row for row in rows if min(_counts(row)) < MIN_MEASURED_CUSTOMERS]
+
+
+def small_cells_note(
+    rows: Iterable[Mapping[str, object]], name: Callable[[str], str] = str
+) -> str | None:
+    """Name the offers' segments too small to rely on, or None when there is none.
+
+    A segment of 13 treated customers printed an ROI of -157 with nothing to say it rests on a
+    handful of customers (the ROI has no interval); ``guanxi target`` measures no rate from such
+    a segment (:data:`MIN_MEASURED_CUSTOMERS`). ``guanxi campaign report`` prints this note, and
+    the campaign page shows it (qa50-1: the page showed those figures as solid).
+
+    Parameters
+    ----------
+    rows : iterable of mapping
+        Rows of :func:`campaign_report` (:func:`small_cells` picks the small ones).
+    name : callable, default str
+        How a segment is written: the page names them as its table does (``at risk``), the
+        report as its table (``at_risk``).
+
+    Returns
+    -------
+    str or None
+        The note, without the ``note:`` mark nor a full stop; None when no segment is small.
+    """
+    small: dict[str, list[str]] = {}
+    for row in small_cells(rows):
+        treated, control = _counts(row)
+        small.setdefault(str(row["offer"]), []).append(
+            f"{name(str(row['segment']))} ({treated:,} treated, {control:,} control)"
+        )
+    if not small:
+        return None
+    listed = "; ".join(f"{offer}: {', '.join(cells)}" for offer, cells in small.items())
+    return (
+        f"fewer than {MIN_MEASURED_CUSTOMERS} treated or control customers in {listed}: their "
+        "response, incremental response and ROI rest on too few customers to rely on (the ROI "
+        "has no interval), and guanxi target measures no rate from them"
+    )
 
 
 def unknown_offers(outcomes: pl.DataFrame, offers: OffersFile | None) -> list[str]:

@@ -80,7 +80,6 @@ from features.store import (
     vouched_for,
 )
 from models.campaigns import (
-    MIN_MEASURED_CUSTOMERS,
     NO_CAMPAIGN,
     NO_SEGMENT,
     REPORT_COLUMNS,
@@ -102,6 +101,7 @@ from models.campaigns import (
     read_outcomes,
     read_recorded_campaign,
     recorded_campaigns,
+    small_cells_note,
     stored_plan_offers,
     unknown_offers,
 )
@@ -679,30 +679,6 @@ def _cell(key: str, row: Mapping[str, object]) -> str:
     return format_number(number, 2)  # cost, incremental_margin, roi, expected_roi
 
 
-def _small_cells(rows: list[dict[str, object]]) -> str | None:
-    """Name the offers' segments too small to rely on, or None when there is none.
-
-    A segment of 13 treated customers printed an ROI of -157 with nothing to say it rests on a
-    handful of customers (the ROI has no interval); ``guanxi target`` measures no rate from such
-    a segment (:data:`models.campaigns.MIN_MEASURED_CUSTOMERS`), and the report says so.
-    """
-    small: dict[str, list[str]] = {}
-    for row in rows:
-        treated, control = int(row["treated"]), int(row["control"])  # type: ignore[call-overload]
-        if min(treated, control) < MIN_MEASURED_CUSTOMERS:
-            small.setdefault(str(row["offer"]), []).append(
-                f"{row['segment']} ({treated:,} treated, {control:,} control)"
-            )
-    if not small:
-        return None
-    listed = "; ".join(f"{offer}: {', '.join(cells)}" for offer, cells in small.items())
-    return (
-        f"fewer than {MIN_MEASURED_CUSTOMERS} treated or control customers in {listed}: their "
-        "response, incremental response and ROI rest on too few customers to rely on (the ROI "
-        "has no interval), and guanxi target measures no rate from them"
-    )
-
-
 def report_table(console: Console, title: str, rows: list[dict[str, object]]) -> RenderableType:
     """Lay the campaign report out for ``console``: one table when it fits, else a block a row.
 
@@ -903,7 +879,7 @@ def report_command(
         for row in report.to_dicts()
     ]
     console.print(report_table(console, title, rows))
-    small = _small_cells(rows)
+    small = small_cells_note(rows)
     if small is not None:
         console.print(f"[yellow]note:[/yellow] {small}")
     for overlap in overlaps:

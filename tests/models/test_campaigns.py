@@ -44,7 +44,10 @@ from models.campaigns import (
     plans_holding,
     pool_campaigns,
     read_outcomes,
+    small_cells,
+    small_cells_note,
     stored_plan_offers,
+    unmeasured,
     unpriced_offers,
     validate_outcomes,
 )
@@ -1455,3 +1458,33 @@ def test_one_name_for_the_customers_without_a_segment() -> None:
         if value == NO_SEGMENT
     ]
     assert [where.split(":")[0] for where in found] == ["models/targeting.py"], found
+
+
+def test_small_cells_and_their_note_are_the_reports_and_the_pages() -> None:
+    """qa50-1: guanxi campaign report built the note of the segments with fewer than 30 treated
+    or control customers itself, and the campaign page had none; both take it from here. 30 of
+    each is enough, 29 is not; a row without either group is small and says which it lacks."""
+    rows = [
+        {"offer": "ret", "segment": "at_risk", "treated": 30, "control": 30},
+        {"offer": "ret", "segment": "cant_lose", "treated": 1200, "control": 29},
+        {"offer": "ret", "segment": ALL_SEGMENTS, "treated": 1230, "control": 59},
+        {"offer": "wb", "segment": "lost", "treated": 5, "control": 0},
+        {"offer": "wb", "segment": ALL_SEGMENTS, "treated": 0, "control": 7},
+    ]
+    assert small_cells(rows) == [rows[1], rows[3], rows[4]]
+    assert [unmeasured(r) for r in rows] == [
+        None,
+        "too few customers",
+        None,
+        "no control group",
+        "no treated customers",
+    ]
+    said = (
+        "fewer than 30 treated or control customers in ret: {} (1,200 treated, 29 control); wb: "
+        "lost (5 treated, 0 control), all (0 treated, 7 control): their response, incremental "
+        "response and ROI rest on too few customers to rely on (the ROI has no interval), and "
+        "guanxi target measures no rate from them"
+    )
+    assert small_cells_note(rows) == said.format("cant_lose")
+    assert small_cells_note(rows, lambda s: s.replace("_", " ")) == said.format("cant lose")
+    assert small_cells_note(rows[:1]) is None and small_cells(rows[:1]) == []
