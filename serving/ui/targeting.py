@@ -50,7 +50,9 @@ from models.campaigns import (
     outcome_values,
     pool_campaigns,
     recorded_campaigns,
+    small_cells_note,
     stored_plan_offers,
+    unmeasured,
     unpriced_offers,
 )
 from models.customer_rows import RepeatedCustomersError
@@ -443,9 +445,10 @@ def _campaign_context(store: Store) -> dict[str, Any]:
                 ),
             }
         )
-    segments = [
-        {**r, "expected_roi": expected.get((r["offer"], r["segment"]))}
-        for r in report.filter(pl.col("segment") != ALL_SEGMENTS).to_dicts()
+    # qa50-1: a row short of customers (or of a group) says so in its cells, not as firm figures
+    table = [
+        {**r, "expected_roi": expected.get((r["offer"], r["segment"])), "unmeasured": unmeasured(r)}
+        for r in report.to_dicts()
     ]
     return {
         "campaigns": listed,
@@ -469,11 +472,10 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         "drawn_priced": drawn_cost.note,
         **filled,
         "charts": charts,
-        "segments": segments,
-        "overall": [
-            {**r, "expected_roi": expected.get((r["offer"], ALL_SEGMENTS))}
-            for r in report.filter(pl.col("segment") == ALL_SEGMENTS).to_dicts()
-        ],
+        "segments": [r for r in table if r["segment"] != ALL_SEGMENTS],
+        "overall": [r for r in table if r["segment"] == ALL_SEGMENTS],
+        # guanxi campaign report's note of them, its segments named as the table names them
+        "small": small_cells_note(table, group_name),
         "priced": offers is not None,
         "planned": info is not None,
     }

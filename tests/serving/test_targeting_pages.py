@@ -924,3 +924,96 @@ def test_the_campaign_page_calls_no_revenue_a_margin(client: TestClient, setting
         "them are not shown"
     ) in text
     assert "guanxi campaign report --margin-rate R</code>" in text
+
+
+def _segment_row(text: str, segment: str) -> str:
+    """The cells of the campaign table's row of ``segment`` (as the page names it), after it."""
+    table = text.split('id="campaign-segments"', 1)[1].split("</table>", 1)[0]
+    return table.split(f"<td>{segment}</td>", 1)[1].split("</tr>", 1)[0]
+
+
+def test_small_segments_and_missing_groups_read_as_such_on_the_campaign_page(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """qa50-1: guanxi campaign report notes the segments with fewer than 30 treated or control
+    customers, whose figures rest on too few to rely on; the page showed their interval, margin
+    and ROI as firmly as the rest, without the note, and a segment without a control group (or
+    without treated customers) as blanks. Their cells now say why (the figure in the title).
+
+    At risk: 40 treated (10 respond), 40 control (2 respond): +20.0 pts, margin 240.00, ROI 5.00
+    at 1.00 a contact. Champions: 13 treated (3 respond), 13 control (1 responds): +15.4 pts,
+    margin (3 - 1) x 30 = 60.00, ROI (60 - 13) / 13 = 3.62. Loyal: 5 treated, no control; new:
+    5 control, no treated. All: 58 treated and 58 control, enough."""
+    store = settings.store()
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 3.0))
+
+    def segment(prefix: str, n: int, name: str, control: list[bool], responded: list[bool]) -> Any:
+        return (
+            _outcomes([f"{prefix}{i}" for i in range(80)])
+            .head(n)
+            .with_columns(
+                control=pl.Series(control),
+                responded=pl.Series(responded),
+                segment=pl.lit(name),
+            )
+        )
+
+    alternate = [i % 2 == 1 for i in range(26)]  # 13 treated (Y0, Y2, ...), 13 control
+    champions = segment("Y", 26, "champions", alternate, [i in (0, 2, 4, 1) for i in range(26)])
+    loyal = segment("Z", 5, "loyal", [False] * 5, [i == 0 for i in range(5)])
+    new = segment("W", 5, "new", [True] * 5, [False] * 5)
+    outcomes = pl.concat([_outcomes(), champions, loyal, new]).with_columns(
+        ordered=pl.col("responded"),
+        revenue=pl.when(pl.col("responded")).then(100.0).otherwise(0.0),
+        margin=pl.when(pl.col("responded")).then(30.0).otherwise(0.0),
+    )
+    store.write_campaign(outcomes, "october", "outcomes.csv")
+    text = _campaign_text(client).replace("&#39;", "'")
+    at_risk = _segment_row(text, "at risk")
+    assert "+20.0 pts (" in at_risk and '<td class="num">240.00</td><td class="num">5.00</td>' in (
+        at_risk
+    )
+    assert "too few customers" not in at_risk and "title=" not in at_risk
+    small = _segment_row(text, "champions")
+    assert '<td class="num">23.1%</td><td class="num">7.7%</td>' in small  # the rates stay
+    assert re.search(
+        r'<td class="num"><span title="\+15\.4 pts \([^"]+ to [^"]+\)">too few customers</span>'
+        r'</td><td class="num"><span title="60\.00">too few customers</span></td>'
+        r'<td class="num"><span title="3\.62">too few customers</span></td>',
+        small,
+    ), small
+    assert "60.00</td>" not in small and "3.62</td>" not in small
+    loyal_row = _segment_row(text, "loyal")
+    assert (
+        '<td class="num">5</td><td class="num">0</td><td class="num">20.0%</td><td '
+        'class="num">no control group</td><td class="num">no control group</td><td '
+        'class="num">no control group</td><td class="num">no control group</td>'
+    ) in loyal_row
+    assert NA not in loyal_row.rsplit("no control group", 1)[0]
+    new_row = _segment_row(text, "new")
+    assert (
+        '<td class="num">0</td><td class="num">5</td><td class="num">no treated customers</td>'
+        '<td class="num">0.0%</td><td class="num">no treated customers</td><td class="num">no '
+        'treated customers</td><td class="num">no treated customers</td>'
+    ) in new_row
+    total = _segment_row(text, "all")
+    assert "too few customers" not in total and "no control group" not in total
+    # the report's own note, word for word, the segments named as the table names them
+    assert (
+        '<p class="muted small" id="campaign-small">Note: fewer than 30 treated or control '
+        "customers in retention_email: champions (13 treated, 13 control), loyal (5 treated, 0 "
+        "control), new (0 treated, 5 control): their response, incremental response and ROI rest "
+        "on too few customers to rely on (the ROI has no interval), and guanxi target measures "
+        "no rate from them.</p>"
+    ) in text
+
+
+def test_the_campaign_page_has_no_small_segment_note_when_every_segment_is_large(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """qa50-1: the note is there only when a segment is small (40 and 40 here)."""
+    settings.store().write_campaign(_outcomes(), "october", "outcomes.csv")
+    text = _campaign_text(client)
+    assert 'id="campaign-segments"' in text
+    assert 'id="campaign-small"' not in text and "too few customers" not in text
