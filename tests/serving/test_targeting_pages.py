@@ -1017,3 +1017,50 @@ def test_the_campaign_page_has_no_small_segment_note_when_every_segment_is_large
     text = _campaign_text(client)
     assert 'id="campaign-segments"' in text
     assert 'id="campaign-small"' not in text and "too few customers" not in text
+
+
+def _champions(offer: str) -> pl.DataFrame:
+    """13 treated (Y0, Y2, Y4 respond) and 13 control (Y1 responds) of segment champions."""
+    return (
+        _outcomes([f"Y{i}" for i in range(80)])
+        .head(26)
+        .with_columns(
+            offer=pl.lit(offer),
+            responded=pl.Series([i in (0, 2, 4, 1) for i in range(26)]),
+            segment=pl.lit("champions"),
+        )
+        .with_columns(
+            ordered=pl.col("responded"),
+            revenue=pl.when(pl.col("responded")).then(100.0).otherwise(0.0),
+            margin=pl.when(pl.col("responded")).then(30.0).otherwise(0.0),
+        )
+    )
+
+
+@pytest.mark.parametrize("missing", ["unpriced", "no margin"])
+def test_a_small_segments_figure_that_does_not_exist_reads_as_missing(
+    client: TestClient, settings, missing: str
+) -> None:  # type: ignore[no-untyped-def]
+    """fixcampaign43 L1: a small segment's ROI of an offer the plan does not price (or its
+    margin and ROI of a campaign without margins) read "too few customers" with no title, as if
+    the figure were there and small, where a large segment's read as missing; a figure that does
+    not exist reads as missing in a small segment too. Champions: 13 treated (3 respond), 13
+    control (1 responds): +15.4 pts, margin (3 - 1) x 30 = 60.00 when the margins are there."""
+    store = settings.store()
+    store.write_values(_values(), DAY, horizon_days=365, discount_rate=0.1, basis="revenue", fit={})
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(OFFERS)), 3.0))
+    offer = "retention_emial" if missing == "unpriced" else "retention_email"
+    outcomes = pl.concat([_outcomes().with_columns(offer=pl.lit(offer)), _champions(offer)])
+    if missing == "no margin":
+        outcomes = outcomes.drop("margin")
+    store.write_campaign(outcomes, "october", "october.csv", as_of=DAY)
+    text = _campaign_text(client).replace("&#39;", "'")
+    small = _segment_row(text, "champions")
+    interval = r'<td class="num"><span title="\+15\.4 pts \([^"]+ to [^"]+\)">too few customers'
+    assert re.search(interval + r"</span></td>", small), small
+    margin = '<span title="60.00">too few customers</span>' if missing == "unpriced" else NA
+    # the margin, then the realised ROI: missing, as it is in a large segment
+    assert f'</span></td><td class="num">{margin}</td><td class="num">{NA}</td>' in small, small
+    assert small.count("too few customers") == (2 if missing == "unpriced" else 1)
+    large = _segment_row(text, "at risk")  # the usual missing mark there
+    assert f'<td class="num">{NA}</td><td class="num">{NA}</td>' in large
