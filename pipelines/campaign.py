@@ -81,7 +81,9 @@ from features.store import (
 )
 from models.campaigns import (
     NO_CAMPAIGN,
+    NO_CONTROL_GROUP,
     NO_SEGMENT,
+    NO_TREATED_CUSTOMERS,
     REPORT_COLUMNS,
     UNSEGMENTED,
     CampaignOutcomesError,
@@ -104,6 +106,7 @@ from models.campaigns import (
     small_cells_note,
     stored_plan_offers,
     unknown_offers,
+    unmeasured,
 )
 from models.customer_rows import RepeatedCustomersError
 from models.offers import OffersFile, OffersFileError, load_offers
@@ -653,6 +656,26 @@ the plan's expected ROI (:func:`models.campaigns.expected_roi`) beside the reali
 _HEADINGS: Final = {"incremental_response": "incremental_response (95% CI)"}
 
 
+_LACKING: Final = {
+    NO_CONTROL_GROUP: ("control_response", "incremental_response", "incremental_margin", "roi"),
+    NO_TREATED_CUSTOMERS: ("response", "incremental_response", "incremental_margin", "roi"),
+}
+"""The figures a report row without control (or treated) customers has not got, as the
+campaign page names them (:func:`models.campaigns.unmeasured`)."""
+
+
+def _lacking(key: str, row: Mapping[str, object]) -> str:
+    """Say why a report row has no ``key``: the group it lacks, else :data:`MISSING`.
+
+    The report printed — where the campaign page says "no control group" or "no treated
+    customers" (fixcampaign43 L2).
+    """
+    if row.get("treated") is None or row.get("control") is None:
+        return MISSING
+    why = unmeasured(row)
+    return why if why is not None and key in _LACKING.get(why, ()) else MISSING
+
+
 def _cell(key: str, row: Mapping[str, object]) -> str:
     """Format one figure of a report row as the campaign page shows it.
 
@@ -662,7 +685,7 @@ def _cell(key: str, row: Mapping[str, object]) -> str:
     """
     value = row.get(key)  # a row without the plan's expected ROI shows none
     if value is None:
-        return MISSING
+        return _lacking(key, row)
     if key in ("offer", "segment"):
         return str(value)
     number = float(value)  # type: ignore[arg-type]

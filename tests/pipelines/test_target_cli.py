@@ -1388,6 +1388,28 @@ def test_target_and_campaign_report_mark_a_missing_figure_as_guanxi_value_does()
     assert words.count(MISSING) == 2 + len(REPORT_COLUMNS) - 3 and MISSING == "—"
 
 
+@pytest.mark.parametrize("width", [80, 200])
+def test_campaign_report_says_which_group_a_segment_lacks_as_the_page_does(width: int) -> None:
+    """fixcampaign43 L2: a segment without a control group (or without treated customers) showed
+    only — in its compared figures where the campaign page says which group is missing; the
+    report says it too, in both layouts, and keeps — for what is merely unknown (the plan's
+    expected ROI, a cost of no offers file)."""
+    row = dict.fromkeys(REPORT_COLUMNS) | {"offer": "retention_email", "cost": 5.0}
+    rows = [
+        row | {"segment": "loyal", "treated": 5, "control": 0, "response": 0.2},
+        row | {"segment": "new", "treated": 0, "control": 5, "control_response": 0.0, "cost": 0.0},
+    ]
+    console = Console(width=width, record=True, force_terminal=False)
+    console.print(report_table(console, "Campaigns: october", rows))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= width and "…" not in text
+    said = " ".join(text.replace("│", " ").split())
+    # the control response, incremental response, incremental margin and ROI of each
+    assert said.count("no control group") == 4 and said.count("no treated customers") == 4
+    assert {"20.0%", "0.0%", "5.00", "0.00"} <= set(said.split())
+    assert said.split().count(MISSING) == 2  # the expected ROI of each, not known
+
+
 def _keyed(monkeypatch: pytest.MonkeyPatch) -> Store:
     """Set GUANXI_STORE_KEY and keep the value table again signed, as `guanxi value` would."""
     monkeypatch.setenv("GUANXI_STORE_KEY", "k" * 32)
