@@ -160,11 +160,11 @@ TOO_FEW_CUSTOMERS: Final = "too few customers"
 """What the campaign page's interval, margin and ROI cells of a report row with fewer than
 :data:`MIN_MEASURED_CUSTOMERS` treated or control customers read (:func:`unmeasured`)."""
 NO_CONTROL_GROUP: Final = "no control group"
-"""What the campaign page's cells that compare with the control group read in a report row
-without control customers (:func:`unmeasured`)."""
+"""What the cells that compare with the control group read in a report row without control
+customers, on the campaign page and in ``guanxi campaign report``'s table (:func:`unmeasured`)."""
 NO_TREATED_CUSTOMERS: Final = "no treated customers"
-"""What the campaign page's cells of the treated customers' figures read in a report row without
-them (:func:`unmeasured`)."""
+"""What the cells of the treated customers' figures read in a report row without them, on the
+campaign page and in ``guanxi campaign report``'s table (:func:`unmeasured`)."""
 
 REPORT_COLUMNS: Final[tuple[str, ...]] = (
     "offer",
