@@ -6,8 +6,10 @@ run's MLflow metrics, else the version's tags, else the model's own metadata), g
 and cutoffs, gains table and reliability curve (the run's evaluation tables,
 :func:`models.registry.read_table`), the
 feature-set version, a link to the run, and the metric changes since the previous registered
-version. Global SHAP importance (mean absolute contribution, log-odds) is computed on a seeded
-sample of the served snapshot.
+version. Changes are kept only between versions measured alike (:func:`comparison_note`): on
+the same held-out day (the test cutoff) under the same task definition (horizon, activity
+window); otherwise the card says why not. Global SHAP importance (mean absolute contribution,
+log-odds) is computed on a seeded sample of the served snapshot.
 
 A registered version never changes, so a card is built once per (tracking URI, task, version,
 snapshot day) and kept in a small cache; only the aliases are read on every request.
@@ -31,13 +33,18 @@ from mlflow.tracking import MlflowClient
 from models import registry
 from models.artifact import MODEL_METRICS, RULE_BACKED, ModelBundle
 from models.scoring import model_rows
+from models.tasks import get_task
 from serving.state import ServingState
+from serving.ui.charts import format_date
 
 __all__ = [
     "CardCache",
+    "Measured",
     "ModelCards",
     "VersionCard",
+    "comparison_note",
     "load_cards",
+    "measured_on",
     "numeric_metrics",
     "training_params",
 ]
@@ -112,7 +119,7 @@ class VersionCard:
     deltas : dict
         Metric changes since ``previous`` (this minus previous), nested like ``metrics``, row by
         row; a rule-backed previous version had no model row (the model trained beside it was
-        not it), so there is no change of one.
+        not it), so there is no change of one. Empty when :attr:`previous_note` says why not.
     served_by : str, default "XGBoost"
         What scores for the version: XGBoost, or the rule's name for a rule-backed version
         (version tag ``backing=rule``, see :func:`models.registry.register_rule`).
@@ -131,6 +138,10 @@ class VersionCard:
         The warning of a version trained on events a few days short of its training day (its
         version tag ``events_warning``, see :func:`training.train.check_events_end`); None
         for one trained on events that reach it, or registered before the tag.
+    previous_note : str or None
+        Why there is no change since ``previous`` (:func:`comparison_note`: measured on another
+        held-out day, under another definition, or not recorded); None when the two versions
+        were measured alike, or there is no previous version.
     """
 
     task: str
@@ -155,6 +166,7 @@ class VersionCard:
     previous_served_by: str | None = None
     previous_auc_change: float | None = None
     events_warning: str | None = None
+    previous_note: str | None = None
 
     @property
     def rule_backed(self) -> bool:
@@ -231,11 +243,13 @@ def training_params(bundle: ModelBundle | None, run_params: Mapping[str, str]) -
     Returns
     -------
     dict
-        ``as_of``, ``horizon``, ``cutoffs``, ``first_day``, ``rows``, ``calibration``, ``seed``
-        (None where nothing was recorded).
+        ``as_of``, ``horizon``, ``cutoffs``, ``first_day``, ``rows``, ``calibration``, ``seed``,
+        ``active_days`` (the population's activity window: the metadata's ``population``, else
+        its ``params``, else the run's) (None where nothing was recorded).
     """
     meta = bundle.metadata if bundle is not None else {}
     params = dict(meta.get("params") or {})
+    active_days = (meta.get("population") or {}).get("active_days")
     data = dict(meta.get("data") or {})
     cutoffs = params.get("cutoffs") or {
         key.removeprefix("cutoffs."): _param_days(value) if key == "cutoffs.train" else value
@@ -251,7 +265,131 @@ def training_params(bundle: ModelBundle | None, run_params: Mapping[str, str]) -
         "calibration": (meta.get("calibration") or {}).get("method")
         or (bundle.calibration.get("method") if bundle is not None else None),
         "seed": params.get("seed") or meta.get("seed") or run_params.get("seed"),
+        "active_days": active_days
+        if active_days is not None
+        else params.get("active_days") or run_params.get("active_days"),
     }
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What a version's held-out metrics were measured on, as its training recorded it.
+
+    Parameters
+    ----------
+    held_out : datetime.date or None
+        The held-out day: the test cutoff the metrics were computed on.
+    horizon : int or None
+        The label window, in days.
+    active_days : int or None
+        The population's activity window, in days.
+    """
+
+    held_out: date | None = None
+    horizon: int | None = None
+    active_days: int | None = None
+
+
+def _recorded_day(value: Any) -> date | None:
+    """Read a recorded day (a date, ISO text); None when it is none."""
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def _recorded_days(value: Any) -> int | None:
+    """Read a recorded number of days (an int, its text); None when it is none."""
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def measured_on(params: Mapping[str, Any]) -> Measured:
+    """Read what a version was measured on from its training parameters (pure).
+
+    Parameters
+    ----------
+    params : mapping
+        A version's training parameters as :func:`training_params` returns them (the model's
+        metadata, else its run's params): ``cutoffs`` (``test``), ``horizon``,
+        ``active_days``.
+
+    Returns
+    -------
+    Measured
+        The held-out day and the definition; None for each part not recorded (or not readable).
+    """
+    cutoffs = params.get("cutoffs")
+    test = cutoffs.get("test") if isinstance(cutoffs, Mapping) else None
+    horizon, window = params.get("horizon"), params.get("active_days")
+    return Measured(
+        held_out=None if test is None else _recorded_day(test),
+        horizon=None if horizon is None else _recorded_days(horizon),
+        active_days=None if window is None else _recorded_days(window),
+    )
+
+
+def comparison_note(
+    then: Measured,
+    now: Measured,
+    *,
+    window: bool = True,
+    names: tuple[str, str] | None = None,
+) -> str | None:
+    """Say why two versions' metrics are not compared; None when they are (pure).
+
+    Metrics compare only when both versions were measured on the same held-out day under the
+    same task definition (horizon and, where the population reads it, activity window): other
+    days or definitions are other rows, and their difference misleads (qa49 M3).
+
+    Parameters
+    ----------
+    then, now : Measured
+        What the earlier version (the previous one, the champion) and the later one (this one,
+        the challenger) were measured on.
+    window : bool, default True
+        Whether the task's population reads the activity window
+        (:attr:`models.tasks.Population.uses_active_days`); when it does not, the window
+        defines nothing and need not match or be recorded.
+    names : tuple of (str, str), optional
+        What to call the two versions (``("champion", "challenger")``); by default the text is
+        of a version against its previous one ("then", "now", "this one").
+
+    Returns
+    -------
+    str or None
+        ``"not recorded: the previous version records no held-out day"`` when either records
+        a part not; else the differences: ``"another definition: 90-day horizon then, 60 now"``,
+        ``"measured on 31 Jul 2024, this one on 31 Oct 2024: not comparable"``, joined by
+        ``"; "``; None when measured alike.
+    """
+    parts = [("held-out day", "held_out"), ("horizon", "horizon")]
+    if window:
+        parts.append(("activity window", "active_days"))
+    whos = (f"the {names[0]}", f"the {names[1]}") if names else ("the previous version", "this one")
+    for who, measured in zip(whos, (then, now), strict=True):
+        missing = [word for word, key in parts if getattr(measured, key) is None]
+        if missing:
+            said = " or ".join(filter(None, (", ".join(missing[:-1]), missing[-1])))
+            return f"not recorded: {who} records no {said}"
+    was, is_ = names or ("then", "now")
+    changed = [
+        f"{getattr(then, key)}-day {word} {was}, {getattr(now, key)} {is_}"
+        for word, key in parts[1:]
+        if getattr(then, key) != getattr(now, key)
+    ]
+    notes = [f"another definition: {'; '.join(changed)}"] if changed else []
+    if then.held_out != now.held_out:
+        first, second = (f"{names[0]} ", names[1]) if names else ("", "this one")
+        notes.append(
+            f"{first}measured on {format_date(then.held_out)}, {second} on "
+            f"{format_date(now.held_out)}: not comparable"
+        )
+    return "; ".join(notes) or None
 
 
 def _param_days(text: str) -> list[date | str] | str:
@@ -330,21 +468,32 @@ def _build(
     else:
         meta = (bundle.metadata.get("metrics") if bundle is not None else None) or {}
         metrics, source = numeric_metrics(meta), "metadata"
+    params = training_params(bundle, run.data.params if run is not None else {})
     deltas: dict[str, dict[str, float]] = {}
-    auc_change = None
+    auc_change, note = None, None
     if previous is not None:
-        run_before = client.get_run(previous.run_id).data.metrics if previous.run_id else {}
-        before = registry.nest_metrics(run_before) or registry.nest_metrics(previous.tags)
+        run_before = client.get_run(previous.run_id).data if previous.run_id else None
+        # measured alike or not compared (qa49 M3): another held-out day or definition is
+        # other rows; without a run, its version tags (a horizon, no held-out day)
+        note = comparison_note(
+            measured_on(training_params(None, run_before.params if run_before else previous.tags)),
+            measured_on(params),
+            window=get_task(info.task).population.uses_active_days,
+        )
+        before = registry.nest_metrics(run_before.metrics if run_before else {}) or (
+            registry.nest_metrics(previous.tags)
+        )
         if registry.is_rule_backed(previous):  # the model trained beside it was not it
             before.pop(MODEL_METRICS, None)
-        deltas = {
-            model: {k: v - before[model][k] for k, v in values.items() if k in before[model]}
-            for model, values in metrics.items()
-            if model in before
-        }
-        now = metrics.get(_own_row(info), {}).get("roc_auc")
-        then = before.get(_own_row(previous), {}).get("roc_auc")
-        auc_change = now - then if now is not None and then is not None else None
+        if note is None:
+            deltas = {
+                model: {k: v - before[model][k] for k, v in values.items() if k in before[model]}
+                for model, values in metrics.items()
+                if model in before
+            }
+            now = metrics.get(_own_row(info), {}).get("roc_auc")
+            then = before.get(_own_row(previous), {}).get("roc_auc")
+            auc_change = now - then if now is not None and then is not None else None
     run_tags = dict(run.data.tags) if run is not None else {}
     grade = info.tags.get("grade") or run_tags.get("grade")
     if grade is None and bundle is not None and bundle.metadata.get("grade") is not None:
@@ -361,7 +510,7 @@ def _build(
         grade=grade,
         feature_set_version=info.tags.get("feature_set_version")
         or (bundle.feature_set_version if bundle is not None else None),
-        params=training_params(bundle, run.data.params if run is not None else {}),
+        params=params,
         gains=_gains(registry.read_table(info.run_id, "gains")) if info.run_id else {},
         reliability=_reliability(registry.read_table(info.run_id, "reliability"))
         if info.run_id
@@ -374,6 +523,7 @@ def _build(
         previous_served_by=_served_by(previous) if previous is not None else None,
         previous_auc_change=auc_change,
         events_warning=info.tags.get("events_warning"),
+        previous_note=note,
     )
 
 

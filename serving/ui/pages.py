@@ -80,7 +80,9 @@ from serving.state import ServingState, StateHolder
 from serving.ui.cards import (
     ModelCards,
     VersionCard,
+    comparison_note,
     load_cards,
+    measured_on,
     numeric_metrics,
     training_params,
 )
@@ -1222,6 +1224,18 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
                 "deltas": view.deltas,
             }
         )
+    # the challenger against the champion only measured alike (qa49 M3), as a version against
+    # its previous one (VersionCard.previous_note)
+    between = (
+        comparison_note(
+            measured_on(cards.champion.params),
+            measured_on(cards.challenger.params),
+            window=get_task(task).population.uses_active_days,
+            names=("champion", "challenger"),
+        )
+        if cards.champion is not None and cards.challenger is not None
+        else None
+    )
     metric_keys = list(
         dict.fromkeys(
             (model, name)
@@ -1237,6 +1251,7 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
             "task": task,
             "cards": cards,
             "columns": columns,
+            "between": between,
             "notice": notice,
             "served_version": served_version,
             "comparison": sorted(metric_keys, key=lambda pair: _metric_order(pair, task)),

@@ -1408,9 +1408,11 @@ def test_a_version_after_a_rule_backed_one_is_compared_with_what_it_served(
     from serving.ui.cards import _build
 
     metrics = {"xgboost_roc_auc": 0.7782, "rule_backed_roc_auc": 0.6718, "rule_roc_auc": 0.6719}
+    # one run, so one held-out day and definition (qa49 M3: compared only then)
+    params = {"cutoffs.test": "2024-10-31", "horizon": "90", "active_days": "365"}
     run = SimpleNamespace(
         info=SimpleNamespace(experiment_id="0", run_id="r" * 32),
-        data=SimpleNamespace(metrics=metrics, tags={}, params={}),
+        data=SimpleNamespace(metrics=metrics, tags={}, params=params),
     )
     client = SimpleNamespace(get_run=lambda run_id: run)
     monkeypatch.setattr("serving.ui.cards.registry.read_table", lambda *args: [])
@@ -1609,3 +1611,85 @@ def test_the_model_page_says_a_champion_came_from_a_rollback(
     assert "data-rollback" not in challenger
     assert f"Trained on events short of the training day: {warning}." in challenger
     assert "data-events-warning" not in champion
+
+
+def test_the_model_page_compares_only_versions_measured_alike(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """qa49 M3: the change columns compared versions measured on different held-out days or
+    under another task definition (horizon, activity window), different rows. Churn champion
+    v3 (31 Oct 2024, 90 days) follows v2 measured on 31 Jul 2024; challenger v4 (60 days)
+    follows v3: no change is shown, each column and card says why; measured alike, they are."""
+    from serving.ui.cards import ModelCards, VersionCard
+
+    metrics = {"xgboost": {"roc_auc": 0.75, "brier": 0.18}, "rule": {"roc_auc": 0.66}}
+    october = {"horizon": 90, "active_days": 365, "cutoffs": {"test": "2024-10-31"}}
+    champion = VersionCard(
+        task="churn",
+        version="3",
+        aliases=("champion",),
+        created=None,
+        run_id="r" * 32,
+        run_url=None,
+        metrics=metrics,
+        metric_source="run",
+        grade="B",
+        feature_set_version="x",
+        params=october,
+        previous="2",
+        previous_served_by="XGBoost",
+        previous_note="measured on 31 Jul 2024, this one on 31 Oct 2024: not comparable",
+    )
+    challenger = replace(
+        champion,
+        version="4",
+        aliases=("challenger",),
+        metrics={"xgboost": {"roc_auc": 0.78, "brier": 0.17}, "rule": {"roc_auc": 0.66}},
+        params={**october, "horizon": 60},
+        previous="3",
+        previous_note="another definition: 90-day horizon then, 60 now",
+    )
+    shown = {"cards": ModelCards("churn", champion, challenger, 4)}
+    monkeypatch.setattr("serving.ui.pages.load_cards", lambda *args: shown["cards"])
+    login(client)
+    page = client.get("/ui/models/churn")
+    assert page.status_code == 200
+    text = " ".join(page.text.split())
+    card = text[text.index('id="card-champion"') : text.index('id="card-challenger"')]
+    other = text[text.index('id="card-challenger"') : text.index('id="metrics"')]
+    assert (
+        "v2: <span data-not-compared>measured on 31 Jul 2024, this one on 31 Oct 2024: not "
+        "comparable</span></dd>" in card
+    )
+    assert "v3: <span data-not-compared>another definition: 90-day horizon then, 60 now<" in other
+    table = text[text.index('id="metrics"') :]
+    head = table[: table.index("</thead>")]
+    said = re.findall(r"data-not-compared>([^<]+)<", head)
+    assert said == [
+        "measured on 31 Jul 2024, this one on 31 Oct 2024: not comparable",
+        "another definition: 90-day horizon then, 60 now",
+        "another definition: 90-day horizon champion, 60 challenger",
+    ]
+    assert head.count("Δ vs v") == 2 and "Challenger − champion" in head
+    changes = re.findall(r'<td class="num delta">([^<]*)</td>', table)
+    assert len(changes) == 3 * 3 and set(changes) == {""}  # three rows, no change in any
+    # measured alike: the same columns show the changes, and say nothing of the kind
+    shown["cards"] = ModelCards(
+        "churn",
+        replace(champion, previous_note=None, deltas={"xgboost": {"roc_auc": 0.02}}),
+        replace(challenger, params=october, previous_note=None),
+        4,
+    )
+    table = " ".join(client.get("/ui/models/churn").text.split())
+    table = table[table.index('id="metrics"') :]
+    assert "data-not-compared" not in table
+    changes = re.findall(r'<td class="num delta">([^<]*)</td>', table)
+    assert "+0.0200" in changes and "+0.0300" in changes and "−0.0100" in changes
+    assert table[: table.index("</thead>")].count("Δ vs v") == 1  # v4 kept no change: none
+    # a version that records no held-out day: "not recorded", no change
+    shown["cards"] = ModelCards("churn", replace(champion, params={}), challenger, 4)
+    table = " ".join(client.get("/ui/models/churn").text.split())
+    assert (
+        "data-not-compared>not recorded: the champion records no held-out day, horizon or "
+        "activity window<" in table
+    )

@@ -26,7 +26,7 @@ from models.registry import configure_tracking, flatten_metrics, log_tables
 from models.tasks import model_frame, task_names
 from tests.serving.conftest import AS_OF, CATEGORIES, tiny_events, train_bundle
 from training.evaluation import gains_table, reliability_curve
-from training.tracking import experiment_id
+from training.tracking import experiment_id, log_dict_params
 
 BUSY = "c900"
 """A customer with many events of every kind (history tables, open and resolved complaints)."""
@@ -100,6 +100,7 @@ def _version(
         "params": {
             "as_of": "2024-03-31",
             "horizon": 90,
+            "active_days": 365,
             "cutoffs": {
                 "train": ["2023-11-02", "2023-12-02", "2024-01-01"],
                 "validation": "2024-01-31",
@@ -126,6 +127,7 @@ def _version(
     flat = flatten_metrics(metrics)
     with mlflow.start_run(experiment_id=experiment_id(task, home)) as run:
         mlflow.log_metrics(flat)
+        log_dict_params(bundle.metadata["params"])  # as guanxi train: held-out day, definition
         mlflow.set_tags({"grade": bundle.metadata["grade"], "task": task})
         log_tables(tables)
         uri = registry.log_bundle(bundle, X.head(3))

@@ -1,0 +1,140 @@
+"""When the model page compares two versions' metrics (qa49 M3): only measured on the same
+held-out day under the same task definition (horizon, activity window); otherwise it says why
+not. Hand-built version metadata, as training records it (the run's params, the model's own)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from types import SimpleNamespace
+
+import pytest
+
+from models.registry import VersionInfo
+from serving.ui.cards import Measured, _build, comparison_note, measured_on, training_params
+
+# as MLflow keeps a run's params: text, nested keys joined by dots (training.tracking)
+RUN_PARAMS = {
+    "as_of": "2024-10-31",
+    "horizon": "90",
+    "active_days": "365",
+    "cutoffs.train": "[datetime.date(2024, 4, 4), datetime.date(2024, 5, 4)]",
+    "cutoffs.validation": "2024-07-31",
+    "cutoffs.test": "2024-10-31",
+    "cutoffs.split": "time",
+}
+OCT = Measured(held_out=date(2024, 10, 31), horizon=90, active_days=365)
+
+
+def test_a_versions_held_out_day_and_definition_are_read_as_training_records_them() -> None:
+    # from its run's params (a challenger's card, a previous version)
+    assert measured_on(training_params(None, RUN_PARAMS)) == OCT
+    # from the model's own metadata (the served version's card): the population's window first
+    meta = {
+        "params": {"horizon": 60, "active_days": 365, "cutoffs": {"test": "2024-07-31"}},
+        "population": {"active_days": 180},
+    }
+    bundle = SimpleNamespace(metadata=meta, calibration={})
+    assert measured_on(training_params(bundle, {})) == Measured(date(2024, 7, 31), 60, 180)  # type: ignore[arg-type]
+    # a version that records none of it (older ones, a version tag's horizon alone)
+    assert measured_on(training_params(None, {})) == Measured(None, None, None)
+    assert measured_on(training_params(None, {"horizon": "90"})) == Measured(None, 90, None)
+    assert measured_on({"cutoffs": {"test": "not a day"}, "horizon": "x"}) == Measured()
+
+
+def test_versions_measured_alike_are_compared() -> None:
+    assert comparison_note(OCT, OCT) is None
+    # a task whose population reads no activity window: the window changes nothing
+    wider = replace(OCT, active_days=730)
+    assert comparison_note(OCT, wider, window=False) is None
+
+
+def test_another_held_out_day_is_not_compared() -> None:
+    july = replace(OCT, held_out=date(2024, 7, 31))
+    assert comparison_note(july, OCT) == (
+        "measured on 31 Jul 2024, this one on 31 Oct 2024: not comparable"
+    )
+    assert comparison_note(july, OCT, names=("champion", "challenger")) == (
+        "champion measured on 31 Jul 2024, challenger on 31 Oct 2024: not comparable"
+    )
+
+
+def test_another_definition_is_not_compared() -> None:
+    sixty = replace(OCT, horizon=60)
+    assert comparison_note(OCT, sixty) == "another definition: 90-day horizon then, 60 now"
+    narrower = replace(OCT, active_days=180)
+    assert comparison_note(OCT, narrower) == (
+        "another definition: 365-day activity window then, 180 now"
+    )
+    both = replace(OCT, horizon=60, active_days=180, held_out=date(2024, 11, 30))
+    assert comparison_note(OCT, both) == (
+        "another definition: 90-day horizon then, 60 now; 365-day activity window then, 180 now;"
+        " measured on 31 Oct 2024, this one on 30 Nov 2024: not comparable"
+    )
+    assert comparison_note(OCT, sixty, names=("champion", "challenger")) == (
+        "another definition: 90-day horizon champion, 60 challenger"
+    )
+
+
+def test_a_version_that_records_no_held_out_day_or_definition_is_not_recorded() -> None:
+    older = Measured(None, 90, None)
+    assert comparison_note(older, OCT) == (
+        "not recorded: the previous version records no held-out day or activity window"
+    )
+    assert comparison_note(OCT, Measured()) == (
+        "not recorded: this one records no held-out day, horizon or activity window"
+    )
+    # the window need not be recorded where it defines nothing
+    assert comparison_note(older, OCT, window=False) == (
+        "not recorded: the previous version records no held-out day"
+    )
+    assert comparison_note(Measured(), OCT, names=("champion", "challenger")) == (
+        "not recorded: the champion records no held-out day, horizon or activity window"
+    )
+
+
+def _run(metrics: dict[str, float], params: dict[str, str]) -> SimpleNamespace:
+    return SimpleNamespace(
+        info=SimpleNamespace(experiment_id="0", run_id="r" * 32),
+        data=SimpleNamespace(metrics=metrics, tags={}, params=params),
+    )
+
+
+@pytest.mark.parametrize(
+    ("before", "said"),
+    [
+        (
+            {**RUN_PARAMS, "cutoffs.test": "2024-07-31"},
+            "measured on 31 Jul 2024, this one on 31 Oct 2024: not comparable",
+        ),
+        ({**RUN_PARAMS, "horizon": "60"}, "another definition: 60-day horizon then, 90 now"),
+        (
+            {},
+            "not recorded: the previous version records no held-out day, horizon or "
+            "activity window",
+        ),
+    ],
+)
+def test_a_card_keeps_no_change_since_a_version_measured_otherwise(
+    before: dict[str, str], said: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Churn v2 after v1: v1 measured on another day, under another horizon, or recording
+    neither. The card keeps no change (no row's, no AUC's) and says why; measured alike, the
+    changes are this one's minus v1's."""
+    runs = {
+        "a" * 32: _run({"xgboost_roc_auc": 0.71, "xgboost_brier": 0.20}, before),
+        "b" * 32: _run({"xgboost_roc_auc": 0.75, "xgboost_brier": 0.18}, RUN_PARAMS),
+    }
+    client = SimpleNamespace(get_run=runs.__getitem__)
+    monkeypatch.setattr("serving.ui.cards.registry.read_table", lambda *args: [])
+    v1 = VersionInfo("churn", "1", (), "a" * 32, 0, {})
+    v2 = VersionInfo("churn", "2", ("champion",), "b" * 32, 0, {})
+    card = _build(client, "sqlite:///x.db", v2, v1, None)  # type: ignore[arg-type]
+    assert card.previous == "1"
+    assert card.deltas == {} and card.previous_auc_change is None
+    assert card.previous_note == said
+    runs["a" * 32] = _run(runs["a" * 32].data.metrics, RUN_PARAMS)
+    card = _build(client, "sqlite:///x.db", v2, v1, None)  # type: ignore[arg-type]
+    assert card.previous_note is None
+    assert card.previous_auc_change == pytest.approx(0.04)
+    assert card.deltas["xgboost"] == pytest.approx({"roc_auc": 0.04, "brier": -0.02})
