@@ -264,7 +264,15 @@ def training_params(bundle: ModelBundle | None, run_params: Mapping[str, str]) -
         "rows": data.get("rows"),
         "calibration": (meta.get("calibration") or {}).get("method")
         or (bundle.calibration.get("method") if bundle is not None else None),
-        "seed": params.get("seed") or meta.get("seed") or run_params.get("seed"),
+        # seed 0 is a seed: the first recorded one, not the first true one
+        "seed": next(
+            (
+                seed
+                for seed in (params.get("seed"), meta.get("seed"), run_params.get("seed"))
+                if seed is not None
+            ),
+            None,
+        ),
         "active_days": active_days
         if active_days is not None
         else params.get("active_days") or run_params.get("active_days"),
@@ -283,11 +291,21 @@ class Measured:
         The label window, in days.
     active_days : int or None
         The population's activity window, in days.
+    split : str, default "time"
+        How the held-out day's rows were held (its ``cutoffs.split``): ``"time"``, every
+        customer of the day (a version recording no split was trained before there was another),
+        or ``"customer"``, the short-history fallback of :func:`training.train.train_task`: half
+        the day's customers, drawn by the seed.
+    seed : int or None
+        The seed that drew the customer split's held-out customers; None for the time split
+        (its seed holds out no customer).
     """
 
     held_out: date | None = None
     horizon: int | None = None
     active_days: int | None = None
+    split: str = "time"
+    seed: int | None = None
 
 
 def _recorded_day(value: Any) -> date | None:
@@ -300,8 +318,8 @@ def _recorded_day(value: Any) -> date | None:
         return None
 
 
-def _recorded_days(value: Any) -> int | None:
-    """Read a recorded number of days (an int, its text); None when it is none."""
+def _recorded_int(value: Any) -> int | None:
+    """Read a recorded whole number (days, a seed: an int, its text); None when it is none."""
     try:
         return int(str(value))
     except ValueError:
@@ -315,21 +333,25 @@ def measured_on(params: Mapping[str, Any]) -> Measured:
     ----------
     params : mapping
         A version's training parameters as :func:`training_params` returns them (the model's
-        metadata, else its run's params): ``cutoffs`` (``test``), ``horizon``,
-        ``active_days``.
+        metadata, else its run's params): ``cutoffs`` (``test``, ``split``), ``horizon``,
+        ``active_days``, ``seed``.
 
     Returns
     -------
     Measured
-        The held-out day and the definition; None for each part not recorded (or not readable).
+        The held-out day, the definition and the split; None for each part not recorded (or not
+        readable), the split ``"time"`` when none is recorded.
     """
     cutoffs = params.get("cutoffs")
-    test = cutoffs.get("test") if isinstance(cutoffs, Mapping) else None
-    horizon, window = params.get("horizon"), params.get("active_days")
+    cutoffs = cutoffs if isinstance(cutoffs, Mapping) else {}
+    test, split = cutoffs.get("test"), str(cutoffs.get("split") or "time")
+    horizon, window, seed = params.get("horizon"), params.get("active_days"), params.get("seed")
     return Measured(
         held_out=None if test is None else _recorded_day(test),
-        horizon=None if horizon is None else _recorded_days(horizon),
-        active_days=None if window is None else _recorded_days(window),
+        horizon=None if horizon is None else _recorded_int(horizon),
+        active_days=None if window is None else _recorded_int(window),
+        split=split,
+        seed=None if seed is None or split == "time" else _recorded_int(seed),
     )
 
 
@@ -343,8 +365,10 @@ def comparison_note(
     """Say why two versions' metrics are not compared; None when they are (pure).
 
     Metrics compare only when both versions were measured on the same held-out day under the
-    same task definition (horizon and, where the population reads it, activity window): other
-    days or definitions are other rows, and their difference misleads (qa49 M3).
+    same task definition (horizon and, where the population reads it, activity window) and the
+    same split (by time, or by customer with the same seed: the customer split holds out half
+    the day's customers, drawn by it): other days, definitions or splits are other rows, and
+    their difference misleads (qa49 M3).
 
     Parameters
     ----------
@@ -364,15 +388,23 @@ def comparison_note(
     str or None
         ``"not recorded: the previous version records no held-out day"`` when either records
         a part not; else the differences: ``"another definition: 90-day horizon then, 60 now"``,
+        ``"another held-out split: by time then, by customer now"`` (or ``"customers drawn by
+        seed 0 then, 3 now"``),
         ``"measured on 31 Jul 2024, this one on 31 Oct 2024: not comparable"``, joined by
         ``"; "``; None when measured alike.
     """
     parts = [("held-out day", "held_out"), ("horizon", "horizon")]
     if window:
         parts.append(("activity window", "active_days"))
+    if "customer" in (then.split, now.split):
+        parts.append(("split seed", "seed"))
     whos = (f"the {names[0]}", f"the {names[1]}") if names else ("the previous version", "this one")
     for who, measured in zip(whos, (then, now), strict=True):
-        missing = [word for word, key in parts if getattr(measured, key) is None]
+        missing = [
+            word
+            for word, key in parts
+            if getattr(measured, key) is None and (key != "seed" or measured.split != "time")
+        ]
         if missing:
             said = " or ".join(filter(None, (", ".join(missing[:-1]), missing[-1])))
             return f"not recorded: {who} records no {said}"
@@ -380,9 +412,15 @@ def comparison_note(
     changed = [
         f"{getattr(then, key)}-day {word} {was}, {getattr(now, key)} {is_}"
         for word, key in parts[1:]
-        if getattr(then, key) != getattr(now, key)
+        if key != "seed" and getattr(then, key) != getattr(now, key)
     ]
     notes = [f"another definition: {'; '.join(changed)}"] if changed else []
+    if then.split != now.split:
+        notes.append(f"another held-out split: by {then.split} {was}, by {now.split} {is_}")
+    elif then.split == "customer" and then.seed != now.seed:
+        notes.append(
+            f"another held-out split: customers drawn by seed {then.seed} {was}, {now.seed} {is_}"
+        )
     if then.held_out != now.held_out:
         first, second = (f"{names[0]} ", names[1]) if names else ("", "this one")
         notes.append(

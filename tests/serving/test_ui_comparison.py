@@ -138,3 +138,42 @@ def test_a_card_keeps_no_change_since_a_version_measured_otherwise(
     assert card.previous_note is None
     assert card.previous_auc_change == pytest.approx(0.04)
     assert card.deltas["xgboost"] == pytest.approx({"roc_auc": 0.04, "brier": -0.02})
+
+
+# the short-history fallback (training.train): the test day's customers split in two by the seed,
+# half held out for validation; another split, or another seed, holds out other customers
+CUSTOMER = replace(OCT, split="customer", seed=3)
+
+
+def test_a_versions_split_and_its_seed_are_read_as_training_records_them() -> None:
+    by_customer = {**RUN_PARAMS, "cutoffs.split": "customer", "seed": "3"}
+    assert measured_on(training_params(None, by_customer)) == CUSTOMER
+    # the time split holds every customer of the day: its seed draws none of them
+    assert measured_on(training_params(None, {**RUN_PARAMS, "seed": "3"})) == OCT
+    # a version recording a held-out day but no split was trained before the customer split
+    before = {k: v for k, v in RUN_PARAMS.items() if k != "cutoffs.split"}
+    assert measured_on(training_params(None, before)) == OCT
+    # the model's own metadata, seed 0 too (not taken for "none")
+    meta = {"params": {"horizon": 90, "active_days": 365, "seed": 0, "cutoffs": {}}}
+    meta["params"]["cutoffs"] = {"test": "2024-10-31", "split": "customer"}
+    bundle = SimpleNamespace(metadata=meta, calibration={})
+    assert measured_on(training_params(bundle, {})) == replace(CUSTOMER, seed=0)  # type: ignore[arg-type]
+
+
+def test_another_split_is_not_compared() -> None:
+    assert comparison_note(OCT, CUSTOMER) == "another held-out split: by time then, by customer now"
+    assert comparison_note(CUSTOMER, OCT, names=("champion", "challenger")) == (
+        "another held-out split: by customer champion, by time challenger"
+    )
+
+
+def test_another_seed_of_the_customer_split_is_not_compared() -> None:
+    assert comparison_note(CUSTOMER, CUSTOMER) is None
+    assert comparison_note(replace(CUSTOMER, seed=0), CUSTOMER) == (
+        "another held-out split: customers drawn by seed 0 then, 3 now"
+    )
+    # the time split's seed is never read, so never compared
+    assert comparison_note(replace(OCT, seed=0), replace(OCT, seed=3)) is None
+    assert comparison_note(CUSTOMER, replace(CUSTOMER, seed=None)) == (
+        "not recorded: this one records no split seed"
+    )
