@@ -4,14 +4,27 @@ not. Hand-built version metadata, as training records it (the run's params, the 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
+import mlflow
+import polars as pl
 import pytest
+from fastapi.testclient import TestClient
 
-from models.registry import VersionInfo
+from models import registry
+from models.artifact import ModelBundle
+from models.registry import VersionInfo, configure_tracking, flatten_metrics
+from models.scoring import model_rows
+from serving.app import create_app
 from serving.ui.cards import Measured, _build, comparison_note, measured_on, training_params
+from tests.serving.conftest import KEYS, SAME_ORIGIN, StaticSource, make_settings, wait_ready
+from training.tracking import experiment_id, log_dict_params
 
 # as MLflow keeps a run's params: text, nested keys joined by dots (training.tracking)
 RUN_PARAMS = {
@@ -177,3 +190,77 @@ def test_another_seed_of_the_customer_split_is_not_compared() -> None:
     assert comparison_note(CUSTOMER, replace(CUSTOMER, seed=None)) == (
         "not recorded: this one records no split seed"
     )
+
+
+def _train_run(
+    bundle: ModelBundle, rows: Any, home: Path, auc: float, params: dict[str, Any]
+) -> str:
+    """Register ``bundle`` from a run logged as ``guanxi train`` logs it: metrics, params."""
+    with mlflow.start_run(experiment_id=experiment_id(bundle.task, home)):
+        mlflow.log_metrics(flatten_metrics({"xgboost": {"roc_auc": auc, "brier": 0.2}}))
+        log_dict_params(params)
+        uri = registry.log_bundle(bundle, rows)
+    return registry.register_challenger(bundle.task, uri, {"grade": "B"})
+
+
+@pytest.fixture
+def measured_apart(
+    tmp_path: Path,
+    bundles: dict[str, ModelBundle],
+    snapshot: pl.DataFrame,
+    source: StaticSource,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[TestClient]:
+    """A real MLflow registry of churn: v1 measured on 31 Jul 2024, champion v2 on 31 Oct 2024
+    (both by time), challenger v3 on 31 Oct 2024 by customer (seed 0); the app reads it."""
+    home = tmp_path / "home"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = configure_tracking(home)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    bundle = bundles["churn"]
+    rows = model_rows(bundle, snapshot).head(3)
+    july = {"horizon": 90, "active_days": 365, "seed": 0, "cutoffs": {"test": "2024-07-31"}}
+    october = {**july, "cutoffs": {"test": "2024-10-31", "split": "time"}}
+    by_customer = {**july, "cutoffs": {"test": "2024-10-31", "split": "customer"}}
+    try:
+        assert _train_run(bundle, rows, home, 0.70, july) == "1"
+        assert _train_run(bundle, rows, home, 0.74, october) == "2"
+        assert _train_run(bundle, rows, home, 0.77, by_customer) == "3"
+        registry.set_alias("churn", registry.CHAMPION, "2")
+        with TestClient(create_app(make_settings(home), source)) as client:
+            wait_ready(client)
+            yield client
+    finally:
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+
+
+def test_the_model_page_reads_from_real_runs_what_versions_were_measured_on(
+    measured_apart: TestClient,
+) -> None:
+    """The cards' notes come from the versions' MLflow runs (their logged params), as the page
+    reads them: v2 after v1 of another held-out day, v3 after v2 of another split; no change."""
+    r = measured_apart.post(
+        "/ui/login",
+        headers=SAME_ORIGIN,
+        data={"api_key": KEYS["reviewer"], "next": "/ui/models/churn"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    page = measured_apart.get("/ui/models/churn")
+    assert page.status_code == 200
+    text = " ".join(page.text.split())
+    card = text[text.index('id="card-champion"') : text.index('id="card-challenger"')]
+    other = text[text.index('id="card-challenger"') : text.index('id="metrics"')]
+    assert "v1: <span data-not-compared>measured on 31 Jul 2024, this one on 31 Oct 2024" in card
+    assert "v2: <span data-not-compared>another held-out split: by time then, by customer now<" in (
+        other
+    )
+    table = text[text.index('id="metrics"') :]
+    assert re.findall(r"data-not-compared>([^<]+)<", table[: table.index("</thead>")]) == [
+        "measured on 31 Jul 2024, this one on 31 Oct 2024: not comparable",
+        "another held-out split: by time then, by customer now",
+        "another held-out split: by time champion, by customer challenger",
+    ]
+    changes = re.findall(r'<td class="num delta">([^<]*)</td>', table)
+    assert changes and set(changes) == {""}
