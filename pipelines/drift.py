@@ -11,7 +11,11 @@ Feature drift
     the store, or built from the events (``--events``, else the store's history of ``D``, which
     holds every event up to ``D``) and the customers file the snapshot of ``D`` was built from,
     and then kept in the store; a snapshot of no customer (events with none on or before its
-    day) is refused, not kept.
+    day) is refused, not kept. ``--events`` that end more than
+    :data:`training.train.STALE_EVENTS_DAYS` days before ``D`` are refused before anything is
+    built (:func:`stale_events`); 2 days short or more, the report warns
+    (:meth:`DriftInputs.events_warning`) and the snapshots built of days after their end are not
+    kept (the server would serve the day's as its features).
 Score drift
     Per task (:func:`models.drift.score_drift`): the champion's scores on the reference snapshot
     against its score table of ``D`` (from the store, else computed).
@@ -23,7 +27,9 @@ Live performance
     version's tags); a table scored by a version trained after its day is noted (the version
     has seen its outcomes). For customer value, every value table whose horizon has passed: the
     forecast error of its expected purchases. Tables of days after ``D`` (a report of a past
-    day, or a cycle backfilling one) are left out: they were not there on ``D``.
+    day, or a cycle backfilling one) are left out: they were not there on ``D``. A table whose
+    window ends after the events' last day is not measured, a note saying so (the days missing
+    would read as no order).
 
 The report is printed (rich), logged to MLflow as a run of the experiment ``guanxi-drift``
 (:func:`models.registry.log_drift_report`), written as a self-contained HTML page (atomically;
@@ -93,6 +99,7 @@ __all__ = [
     "print_report",
     "reference_day",
     "some_customers",
+    "stale_events",
     "trained_later",
 ]
 
@@ -218,6 +225,10 @@ class DriftInputs:
         self._snapshots: dict[date, pl.DataFrame] = {}
         self.built: set[date] = set()
         """The days whose snapshot was built from the events (the store held none)."""
+        self.unkept: set[date] = set()
+        """The days of :attr:`built` not kept in the store: the events end 2 days or more before
+        each (:meth:`snapshot`)."""
+        self._through: tuple[date | None] | None = None  # the events' last day, once read
         self._models: dict[tuple[str, str], LoadedModel] = {}
         self.missing: dict[str, ModelFilesMissingError] = {}
         """The tasks whose champion (:meth:`champion`) is registered but its files are gone."""
@@ -265,7 +276,63 @@ class DriftInputs:
             f"--events PATH, or build it first ({build}){kept}"
         )
 
-    def partial(self) -> list[str]:
+    def events_through(self) -> date | None:
+        """Return the events' last day (UTC), read from every event once.
+
+        Returns
+        -------
+        datetime.date or None
+            :func:`training.datasets.events_end` of the events (those after the report's day
+            too); None when there is no event.
+        """
+        from training.datasets import events_end  # as guanxi cycle's snapshot step reads it
+
+        if self._through is None:
+            events = self.events()
+            self._through = (None if events.is_empty() else events_end(events, self.day)[0],)
+        return self._through[0]
+
+    def events_warning(self) -> str | None:
+        """Say that the events given end a few days before the report's day (qa49 H2).
+
+        ``guanxi drift`` refuses events that end more than
+        :data:`training.train.STALE_EVENTS_DAYS` days before (:func:`stale_events`); ``guanxi
+        cycle``'s snapshot step takes events up to its horizon short. The store's history of the
+        day, the events its snapshot was built from, is not checked. Call it once the snapshots
+        are read: it says which built from them were not kept (:attr:`unkept`).
+
+        Returns
+        -------
+        str or None
+            For events given that end 2 days or more before the day: their last day, what the
+            days after it read as, the snapshots built from them not kept in the store (the
+            day's first) and the ``--as-of`` of an early export; None when they end a day before
+            (an export of the morning of the day) or later, or no events were given.
+        """
+        if not self._given:
+            return None
+        through = self.events_through()
+        if through is None or (self.day - through).days < 2:
+            return None
+        day, behind = self.day, (self.day - through).days
+        said = (
+            f"the events end on {through}, {behind:,} days before {day}: the days after it read "
+            "as no activity (recency longer, counts short) in what is built and read from them"
+        )
+        if day in self.unkept:
+            others = sorted(self.unkept - {day})
+            also = f" (and those of {', '.join(str(d) for d in others)})" if others else ""
+            said += (
+                f"; the snapshot of {day} built from them{also} is not kept in the store (it "
+                f"would be served as that day's features): build it from the events up to {day} "
+                f"(`guanxi features build --events PATH --as-of {day}`)"
+            )
+        elif self.unkept:
+            days = ", ".join(str(d) for d in sorted(self.unkept))
+            said += f"; the snapshots built from them of {days} are not kept in the store"
+        return f"{said}; if the export is early, pass --as-of {through}"
+
+    def partial(self, *, ended: bool = True) -> list[str]:
         """Say how the events and customers given fall short of the store's snapshot of the day.
 
         A partial extract (``--events`` of some customers or of the last weeks, ``--customers``
@@ -275,6 +342,12 @@ class DriftInputs:
         events that snapshot was built from); without one there is nothing to check against.
         Each note says what the extract shaped: the snapshots built from it (:attr:`built`, so
         call this once they are read), else only what is read from the events (outcomes).
+
+        Parameters
+        ----------
+        ended : bool, default True
+            Say where the events end, if before the day; :func:`drift_report` says it in the
+            report's :meth:`events_warning` instead, when there is one.
 
         Returns
         -------
@@ -321,7 +394,7 @@ class DriftInputs:
                         f"({(first.date() - kept.date()).days:,} days before); {shape}: pass "
                         "the events from the first day"
                     )
-            if isinstance(last, datetime) and last.date() < day:
+            if ended and isinstance(last, datetime) and last.date() < day:
                 notes.append(
                     f"partial --events: they end on {last:%Y-%m-%d}, "
                     f"{(day - last.date()).days:,} days before {day}: the days after it read "
@@ -364,7 +437,11 @@ class DriftInputs:
         return self._customers
 
     def snapshot(self, day: date) -> pl.DataFrame:
-        """Return the snapshot of a day: the store's, else built from the events and kept.
+        """Return the snapshot of a day: the store's, else built from the events (and kept).
+
+        One built from events that end 2 days or more before its day is not kept (qa49 H2: the
+        server served it as the day's features, every customer inactive since the events'
+        end): it is used for the report alone, and :attr:`unkept` holds its day.
 
         Parameters
         ----------
@@ -401,7 +478,11 @@ class DriftInputs:
                         f"cannot build the snapshot of {day}: {no_event_by(events, day)} in "
                         f"{given}: nothing kept; pass --events reaching back to {day}{later}"
                     )
-                self.store.write_snapshot(frame, day)
+                through = self.events_through()
+                if through is not None and (day - through).days < 2:
+                    self.store.write_snapshot(frame, day)
+                else:  # short of the day: the report's, not the store's
+                    self.unkept.add(day)
                 self.built.add(day)
             self._snapshots[day] = frame
         return self._snapshots[day]
@@ -548,6 +629,64 @@ def _not_yet(what: str, days: list[date], horizon: int, outcomes: str, done: str
     )
 
 
+def _unreached(
+    what: str, days: list[date], horizon: int, outcomes: str, done: str, through: date | None
+) -> str:
+    """Say in one note that the events end before the outcome windows of some tables (pure).
+
+    Their windows have passed by the report's day, but the events do not reach their ends: the
+    days missing would read as no order (a churner of everyone who would have ordered then,
+    purchases short), so they are not measured (qa49 H2).
+
+    Parameters
+    ----------
+    what : str
+        The tables: ``churn v1 scores``, ``value table`` (made plural for several).
+    days : list of datetime.date
+        Their days.
+    horizon : int
+        Their horizon, in days.
+    outcomes : str
+        What they are measured with: ``outcomes``, ``purchases``.
+    done : str
+        What is done with them: ``measured``, ``checked``.
+    through : datetime.date or None
+        The events' last day (None: no event).
+
+    Returns
+    -------
+    str
+        ``<what> of <day>: not <done>: its <horizon>-day <outcomes> run to <due>, after the
+        events' last day <through>: ...; <done> once the events reach <due>`` for one
+        (``their`` for scores); for several, their days as :func:`_not_yet` names them.
+    """
+    days = sorted(days)
+    first, last = days[0], days[-1]
+    h = timedelta(days=horizon)
+    their = "its" if what.endswith("table") and len(days) == 1 else "their"
+    end = (
+        f"after the events' last day {through}: the days after it would read as no activity"
+        if through is not None
+        else "and there is no event: they would read as no activity"
+    )
+    if len(days) == 1:
+        return (
+            f"{what} of {first}: not {done}: {their} {horizon}-day {outcomes} run to "
+            f"{first + h}, {end}; {done} once the events reach {first + h}"
+        )
+    shown = (
+        f"{', '.join(str(d) for d in days[:-1])} and {last}"
+        if len(days) <= 3
+        else f"{first} to {last}"
+    )
+    tables = f"{what}s" if what.endswith("table") else what
+    return (
+        f"{tables} of {len(days):,} days ({shown}): not {done}: their {horizon}-day {outcomes} "
+        f"run to between {first + h} and {last + h}, {end}; {done} once the events reach "
+        f"{last + h}"
+    )
+
+
 _JUDGE_LATER: Final = "judge it by the scores of days on or after {trained}"
 """The advice of :func:`trained_later` on a score table older than the version that scored it."""
 
@@ -560,6 +699,7 @@ def _live_performance(
     for task in tasks:
         spec = get_task(task)
         pending: dict[tuple[str, int], list[date]] = {}
+        unreached: dict[tuple[str, int], list[date]] = {}
         for table in inputs.store.list_score_tables(task):
             if table.as_of > inputs.day:  # a later day's (a backfill): not known on the day
                 continue  # was "not measured yet", as if its outcomes were still to come
@@ -586,6 +726,10 @@ def _live_performance(
             due = table.as_of + timedelta(days=horizon)
             if due > inputs.day:  # said once for all of a version (a daily cycle keeps 90)
                 pending.setdefault((model.version, horizon), []).append(table.as_of)
+                continue
+            through = inputs.events_through()
+            if through is None or through < due:  # was measured, the days missing as no order
+                unreached.setdefault((model.version, horizon), []).append(table.as_of)
                 continue
             try:  # events not reaching back to the table's day: the other tables are measured
                 snapshot = inputs.snapshot(table.as_of)
@@ -631,6 +775,10 @@ def _live_performance(
         for (version, horizon), days in pending.items():
             tables = f"{task} v{version} scores"
             notes.append(_not_yet(tables, days, horizon, "outcomes", "measured", inputs.day))
+        for (version, horizon), days in unreached.items():
+            tables = f"{task} v{version} scores"
+            through = inputs.events_through()
+            notes.append(_unreached(tables, days, horizon, "outcomes", "measured", through))
     return found
 
 
@@ -638,6 +786,7 @@ def _value_performance(inputs: DriftInputs, notes: list[str]) -> list[dict[str, 
     """Forecast error of every stored value table whose horizon has passed."""
     found = []
     pending: dict[int, list[date]] = {}
+    unreached: dict[int, list[date]] = {}
     for day in inputs.store.list_values():
         if day > inputs.day:  # a later day's: not known on the report's day
             continue
@@ -648,6 +797,10 @@ def _value_performance(inputs: DriftInputs, notes: list[str]) -> list[dict[str, 
         due = day + timedelta(days=info.horizon_days)
         if due > inputs.day:  # said once for them all (a daily cycle keeps 365)
             pending.setdefault(info.horizon_days, []).append(day)
+            continue
+        through = inputs.events_through()
+        if through is None or through < due:  # was checked, the days missing as no purchase
+            unreached.setdefault(info.horizon_days, []).append(day)
             continue
         try:
             accuracy = purchases_forecast_error(table, inputs.events(), day, info.horizon_days)
@@ -664,6 +817,9 @@ def _value_performance(inputs: DriftInputs, notes: list[str]) -> list[dict[str, 
         )
     for horizon, days in pending.items():
         notes.append(_not_yet("value table", days, horizon, "purchases", "checked", inputs.day))
+    for horizon, days in unreached.items():
+        through = inputs.events_through()
+        notes.append(_unreached("value table", days, horizon, "purchases", "checked", through))
     return found
 
 
@@ -707,7 +863,8 @@ def drift_report(
         the tasks whose champion it is the reference of and the drift rows), ``scores`` (the
         score drift rows per task), ``performance`` (live metrics per stored score table whose
         horizon has passed), ``value`` (forecast error per value table whose horizon has passed),
-        ``summary`` (drifted features and scores) and ``notes``.
+        ``summary`` (drifted features and scores), ``notes`` and ``events_warning``
+        (:meth:`DriftInputs.events_warning`, or None).
     """
     t = thresholds or DriftThresholds()
     notes: list[str] = []
@@ -774,7 +931,8 @@ def drift_report(
     )
     performance = _live_performance(inputs, tasks, notes)
     value = _value_performance(inputs, notes)
-    notes[:0] = inputs.partial()  # was no word; first, once the snapshots built are known
+    warning = inputs.events_warning()  # once the snapshots built, and those not kept, are known
+    notes[:0] = inputs.partial(ended=warning is None)  # was no word; first, once they are known
     drifted = [r["column"] for f in features for r in f["rows"] if r["drifted"]]
     compared = sum(len(f["rows"]) for f in features)
     return {
@@ -794,6 +952,7 @@ def drift_report(
             "scores_drifted": [r["column"] for r in _records(scores) if r["drifted"]],
         },
         "notes": notes,
+        "events_warning": warning,
     }
 
 
@@ -1083,8 +1242,52 @@ def print_report(console: Console, report: dict[str, Any], limit: int = 15) -> N
             f"{a['actual_total']:,.0f} through {v['outcomes_through']} (MAE {a['mae']:.3f}, "
             f"aggregate error {100 * a['aggregate_error']:+.1f}%)"
         )
+    if report.get("events_warning"):  # a report kept before qa49 H2 has none
+        console.print(f"[yellow]warning:[/yellow] {escape(report['events_warning'])}")
     for note in report["notes"]:
         console.print(f"[dim]note: {note}[/dim]")
+
+
+def stale_events(events: pl.DataFrame, day: date, source: str | Path) -> str | None:
+    """Say why events that end too long before a report's day are refused (qa49 H2).
+
+    Built from them, the snapshot of the day took every customer for inactive since their last
+    day and was kept in the store, where the server served it as the day's features. The bound
+    is ``guanxi train``'s (:data:`training.train.STALE_EVENTS_DAYS`, a weekend or holidays), read
+    from every event (:func:`training.datasets.events_end`); events 2 days short or more, within
+    it, make a report with a warning (:meth:`DriftInputs.events_warning`).
+
+    Parameters
+    ----------
+    events : polars.DataFrame
+        Validated events, every one (those after ``day`` too).
+    day : datetime.date
+        The report's day.
+    source : str or pathlib.Path
+        Where they were read from, named in the message.
+
+    Returns
+    -------
+    str or None
+        The refusal, naming the file, their last day, ``day`` and the ``--as-of`` that takes
+        them; None when they end at most :data:`training.train.STALE_EVENTS_DAYS` days before
+        ``day``, or there is no event (the snapshot's refusal says so).
+    """
+    from training.datasets import events_end
+    from training.train import STALE_EVENTS_DAYS
+
+    if events.is_empty():
+        return None
+    through, behind = events_end(events, day)
+    if behind <= STALE_EVENTS_DAYS:
+        return None
+    return (
+        f"the events ({source}) end on {through}, {counted(behind, 'days')} before --as-of {day} "
+        f"(more than the {STALE_EVENTS_DAYS:,} taken for a weekend or holidays): the snapshot of "
+        f"{day} built from them would take every customer for inactive since {through}, and the "
+        "outcomes read from them would miss the days after it; pass the events up to "
+        f"{day}, or --as-of {through}"
+    )
 
 
 def _check_out(out: Path) -> None:
@@ -1188,6 +1391,10 @@ def drift_command(
     try:
         now = datetime.now(UTC)
         frame = read_events(events, now=now) if events is not None else None
+        stale = stale_events(frame, day, events) if frame is not None and events else None
+        if stale is not None:  # was built, kept in the store and served as the day's features
+            console.print(f"[red]no drift report, nothing written:[/red] {escape(stale)}")
+            raise typer.Exit(1)
         people = read_customers(customers, now=now) if customers is not None else None
         inputs = DriftInputs(store, day, frame, people)
         with quiet_libraries():  # MLflow's INFO lines on a version whose files are gone
