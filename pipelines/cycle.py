@@ -8,10 +8,12 @@ single commands run:
     store with its history (:meth:`features.store.Store.write_snapshot`); its summary says the
     day of the last event, and the customers with events the customers file lacks. A ``D``
     after today, or before every event (an empty snapshot), stops the cycle with nothing
-    written, as ``guanxi features build`` refuses it; so do events that end ``--horizon`` days
-    or more before ``D`` (an extract not refreshed), as ``guanxi train`` refuses them, and
+    written, as ``guanxi features build`` refuses it; so do events that end more than
+    :data:`training.train.STALE_EVENTS_DAYS` days, or ``--horizon`` days or more, before ``D``
+    (an extract not refreshed), as ``guanxi train`` and ``guanxi drift`` refuse them, and
     events that start later than the last cycle's (an extract of the days since, not every
-    customer's history: :func:`shorter_history`).
+    customer's history: :func:`shorter_history`). Events 2 to 7 days short (a weekend or
+    holidays) make the snapshot, and the summary's ``warning`` says where they end.
 ``value``
     Fit the value models and keep the value table of ``D`` (:mod:`pipelines.value`); data that
     cannot identify the models is noted, not an error.
@@ -547,15 +549,28 @@ class _Run:
                 f"{no_event_by(events, self.day)}: nothing written; choose a later --as-of"
             )
         from training.datasets import events_end
+        from training.train import STALE_EVENTS_DAYS
 
         through, behind = events_end(events, self.day)
         horizon = self.config.horizon or HORIZON_DAYS
-        if behind >= horizon:  # an extract not refreshed: every step ran on it
+        # an extract not refreshed: every step ran on it; up to horizon - 1 days short, the
+        # snapshot was kept and served, every customer inactive since (fixdrift43 M1)
+        if behind > STALE_EVENTS_DAYS or behind >= horizon:
+            bound = (
+                f" (more than the {STALE_EVENTS_DAYS:,} taken for a weekend or holidays)"
+                if behind > STALE_EVENTS_DAYS
+                else ""
+            )
+            then = (
+                f", and a retraining would see no label in its {horizon}-day horizon"
+                if behind >= horizon
+                else ", and be served as the day's features"
+            )
             raise CycleInputError(
-                f"the events end on {through}, {behind:,} days before --as-of {self.day}: the "
-                "snapshot would take every customer for inactive since, and a retraining would "
-                f"see no label in its {horizon}-day horizon; nothing written; pass "
-                f"the events up to {self.day}, or --as-of {through}"
+                f"the events end on {through}, {counted(behind, 'days')} before --as-of "
+                f"{self.day}{bound}: the snapshot would take every customer for inactive "
+                f"since{then}; nothing written; pass the events up to {self.day}, or --as-of "
+                f"{through}"
             )
         shorter = shorter_history(self.store, self.day, events, frame)
         if shorter is not None:  # was kept, scored and served: a month's history for everyone's
@@ -572,6 +587,13 @@ class _Run:
             "path": str(info.path),
             "events_through": through.isoformat(),  # a stale extract shows here, day after day
         }
+        if behind >= 2:  # a weekend or holidays: kept (a daily cycle scores on it), and said
+            done["warning"] = (
+                f"the events end on {through}, {behind:,} days before --as-of {self.day}: the "
+                f"snapshot of {self.day} reads the days after it as no activity (a weekend or "
+                f"holidays are taken: up to {counted(STALE_EVENTS_DAYS, 'days')}); if the "
+                f"export is early, pass --as-of {through}"
+            )
         if customers is not None:  # was no word: their attributes empty, in the scores too
             source = self.sources.customers
             assert source is not None  # Inputs.read gives customers only from a customers source

@@ -926,23 +926,78 @@ def test_events_that_end_a_horizon_before_the_day_are_refused_and_the_last_day_s
     said = " ".join(ran.output.split())
     assert ran.exit_code == 1, ran.output
     assert (
-        f"cycle stopped: the events end on {through}, 90 days before --as-of {day}: the snapshot "
-        "would take every customer for inactive since, and a retraining would see no label in "
-        f"its 90-day horizon; nothing written; pass the events up to {day}, or --as-of {through}"
+        f"cycle stopped: the events end on {through}, 90 days before --as-of {day} (more than the "
+        "7 taken for a weekend or holidays): the snapshot would take every customer for inactive "
+        "since, and a retraining would see no label in its 90-day horizon; nothing written; pass "
+        f"the events up to {day}, or --as-of {through}"
     ) in said
     assert "run the same command again" not in said  # cycle32b: the events or day must change
     store = Store(local_tracking)
     assert store.read_record("cycle", day) is None and store.list_snapshots() == []
-    # a day fewer behind is run, and its summary says where the events end
+    # a week behind is run (89 days was too, before fixdrift43 M1), and its summary says where
+    # the events end
     get_settings.cache_clear()
     people = read_customers(events / "customers.parquet", now=now)
     sources = connectors.inputs(
         str(events / "events.parquet"), customers=str(events / "customers.parquet")
     )
-    run = _Run(sources, day - timedelta(days=1), CycleConfig(), local_tracking, Console())
+    run = _Run(sources, through + timedelta(days=7), CycleConfig(), local_tracking, Console())
     run._data = (read, people)
     assert run.snapshot({})["events_through"] == through.isoformat()
     get_settings.cache_clear()
+
+
+def test_the_snapshot_step_takes_events_short_of_its_day_as_guanxi_drift_and_train_do(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """fixdrift43 M1: the snapshot step took events up to ``--horizon`` - 1 days short (89 by
+    default), kept the day's snapshot built from them and served it (every customer inactive
+    since), where guanxi drift and guanxi train refuse more than a week. More than 7 days short
+    is refused with nothing written for the day; 2 to 7 the snapshot is kept (a daily cycle
+    scores on it) and the step says where the events end."""
+    now = datetime.now(UTC)
+    read = read_events(sample / "events.parquet", now=now)
+    friday = read.filter(pl.col("ts").dt.date() <= date(2024, 12, 20))
+    path = tmp_path / "events-to-friday.parquet"
+    friday.write_parquet(path)
+    home = get_settings().home
+    store = Store(home)
+    late = date(2024, 12, 28)
+    ran = _invoke(["cycle", "--events", str(path), "--as-of", str(late), "--tasks", "churn"])
+    said = " ".join(ran.output.split())
+    assert ran.exit_code == 1, ran.output
+    assert (
+        f"cycle stopped: the events end on 2024-12-20, 8 days before --as-of {late} (more than the "
+        "7 taken for a weekend or holidays): the snapshot would take every customer for inactive "
+        f"since, and be served as the day's features; nothing written; pass the events up to "
+        f"{late}, or --as-of 2024-12-20"
+    ) in said
+    assert store.read_record("cycle", late) is None and store.list_snapshots() == []
+    # a shorter --horizon refuses fewer days, as before (a retraining would see no label)
+    sources = connectors.inputs(str(path))
+    run = _Run(sources, date(2024, 12, 25), CycleConfig(horizon=5), home, Console())
+    run._data = (friday, None)
+    with pytest.raises(CycleError, match="5 days before --as-of 2024-12-25: the snapshot would "):
+        run.snapshot({})
+    assert store.list_snapshots() == []
+    # 7 days short: kept, and said
+    week = date(2024, 12, 27)
+    run = _Run(sources, week, CycleConfig(), home, Console())
+    run._data = (friday, None)
+    done = run.snapshot({})
+    assert done["warning"] == (
+        f"the events end on 2024-12-20, 7 days before --as-of {week}: the snapshot of {week} "
+        "reads the days after it as no activity (a weekend or holidays are taken: up to 7 days); "
+        "if the export is early, pass --as-of 2024-12-20"
+    )
+    assert store.list_snapshots() == [week] and done["events_through"] == "2024-12-20"
+    assert readable(brief(done))[-1] == f"warning: {done['warning']}"
+    # a day short (an export of the morning of the day): no word
+    run = _Run(sources, date(2024, 12, 21), CycleConfig(), home, Console())
+    run._data = (friday, None)
+    assert "warning" not in run.snapshot({})
 
 
 def test_a_monday_cycle_retrains_on_events_that_end_on_the_friday(
