@@ -296,9 +296,9 @@ class DriftInputs:
         """Say that the events given end a few days before the report's day (qa49 H2).
 
         ``guanxi drift`` refuses events that end more than
-        :data:`training.train.STALE_EVENTS_DAYS` days before (:func:`stale_events`); ``guanxi
-        cycle``'s snapshot step takes events up to its horizon short. The store's history of the
-        day, the events its snapshot was built from, is not checked. Call it once the snapshots
+        :data:`training.train.STALE_EVENTS_DAYS` days before (:func:`stale_events`), and so does
+        ``guanxi cycle``'s snapshot step, which warns of 2 to 7 days too. The store's history of
+        the day, the events its snapshot was built from, is not checked. Call it once the snapshots
         are read: it says which built from them were not kept (:attr:`unkept`).
 
         Returns
@@ -439,9 +439,10 @@ class DriftInputs:
     def snapshot(self, day: date) -> pl.DataFrame:
         """Return the snapshot of a day: the store's, else built from the events (and kept).
 
-        One built from events that end 2 days or more before its day is not kept (qa49 H2: the
-        server served it as the day's features, every customer inactive since the events'
-        end): it is used for the report alone, and :attr:`unkept` holds its day.
+        One built from the events given (``--events``) that end 2 days or more before its day
+        is not kept (qa49 H2: the server served it as the day's features, every customer
+        inactive since the events' end): it is used for the report alone, and :attr:`unkept`
+        holds its day. One built from the store's history is kept, as before.
 
         Parameters
         ----------
@@ -478,10 +479,10 @@ class DriftInputs:
                         f"cannot build the snapshot of {day}: {no_event_by(events, day)} in "
                         f"{given}: nothing kept; pass --events reaching back to {day}{later}"
                     )
-                through = self.events_through()
-                if through is not None and (day - through).days < 2:
-                    self.store.write_snapshot(frame, day)
-                else:  # short of the day: the report's, not the store's
+                through = self.events_through() if self._given else None
+                if not self._given or (through is not None and (day - through).days < 2):
+                    self.store.write_snapshot(frame, day)  # the store's history: kept as before
+                else:  # --events short of the day: the report's, not the store's
                     self.unkept.add(day)
                 self.built.add(day)
             self._snapshots[day] = frame
@@ -608,15 +609,28 @@ def _not_yet(what: str, days: list[date], horizon: int, outcomes: str, done: str
         after <day>`` for one (``their`` for scores); for several, their days (the first and the
         last of more than three) and the days their outcomes are complete between.
     """
+    tables, their, due = _tables_named(what, days, horizon)
+    when = f"on {due}" if len(days) == 1 else due
+    return (
+        f"{tables}: not {done} yet, {their} {horizon}-day {outcomes} are complete {when}, "
+        f"after {day}"
+    )
+
+
+def _tables_named(what: str, days: list[date], horizon: int) -> tuple[str, str, str]:
+    """Name some tables of one kind by their days, for :func:`_not_yet` and :func:`_unreached`.
+
+    Returns ``<what> of <day>`` for one table, ``<what>s of <n> days (<days>)`` for several (the
+    first and the last of more than three); the possessive (``its`` for one table, ``their``
+    for scores or several); and the day their outcomes are complete (``<due>``, or ``between
+    <first due> and <last due>``).
+    """
     days = sorted(days)
     first, last = days[0], days[-1]
     h = timedelta(days=horizon)
-    their = "its" if what.endswith("table") and len(days) == 1 else "their"
     if len(days) == 1:
-        return (
-            f"{what} of {first}: not {done} yet, {their} {horizon}-day {outcomes} are complete "
-            f"on {first + h}, after {day}"
-        )
+        their = "its" if what.endswith("table") else "their"
+        return f"{what} of {first}", their, str(first + h)
     shown = (
         f"{', '.join(str(d) for d in days[:-1])} and {last}"
         if len(days) <= 3
@@ -624,8 +638,9 @@ def _not_yet(what: str, days: list[date], horizon: int, outcomes: str, done: str
     )
     tables = f"{what}s" if what.endswith("table") else what
     return (
-        f"{tables} of {len(days):,} days ({shown}): not {done} yet, their {horizon}-day "
-        f"{outcomes} are complete between {first + h} and {last + h}, after {day}"
+        f"{tables} of {len(days):,} days ({shown})",
+        "their",
+        f"between {first + h} and {last + h}",
     )
 
 
@@ -660,30 +675,16 @@ def _unreached(
         events' last day <through>: ...; <done> once the events reach <due>`` for one
         (``their`` for scores); for several, their days as :func:`_not_yet` names them.
     """
-    days = sorted(days)
-    first, last = days[0], days[-1]
-    h = timedelta(days=horizon)
-    their = "its" if what.endswith("table") and len(days) == 1 else "their"
+    tables, their, due = _tables_named(what, days, horizon)
     end = (
         f"after the events' last day {through}: the days after it would read as no activity"
         if through is not None
         else "and there is no event: they would read as no activity"
     )
-    if len(days) == 1:
-        return (
-            f"{what} of {first}: not {done}: {their} {horizon}-day {outcomes} run to "
-            f"{first + h}, {end}; {done} once the events reach {first + h}"
-        )
-    shown = (
-        f"{', '.join(str(d) for d in days[:-1])} and {last}"
-        if len(days) <= 3
-        else f"{first} to {last}"
-    )
-    tables = f"{what}s" if what.endswith("table") else what
+    reach = max(days) + timedelta(days=horizon)
     return (
-        f"{tables} of {len(days):,} days ({shown}): not {done}: their {horizon}-day {outcomes} "
-        f"run to between {first + h} and {last + h}, {end}; {done} once the events reach "
-        f"{last + h}"
+        f"{tables}: not {done}: {their} {horizon}-day {outcomes} run to {due}, {end}; {done} "
+        f"once the events reach {reach}"
     )
 
 
@@ -1248,7 +1249,9 @@ def print_report(console: Console, report: dict[str, Any], limit: int = 15) -> N
         console.print(f"[dim]note: {note}[/dim]")
 
 
-def stale_events(events: pl.DataFrame, day: date, source: str | Path) -> str | None:
+def stale_events(
+    events: pl.DataFrame, day: date, source: str | Path, *, stored: bool = False
+) -> str | None:
     """Say why events that end too long before a report's day are refused (qa49 H2).
 
     Built from them, the snapshot of the day took every customer for inactive since their last
@@ -1265,6 +1268,9 @@ def stale_events(events: pl.DataFrame, day: date, source: str | Path) -> str | N
         The report's day.
     source : str or pathlib.Path
         Where they were read from, named in the message.
+    stored : bool, default False
+        The store holds the snapshot of ``day``: the report reads it and builds none from the
+        events, so the message says nothing of one.
 
     Returns
     -------
@@ -1281,10 +1287,15 @@ def stale_events(events: pl.DataFrame, day: date, source: str | Path) -> str | N
     through, behind = events_end(events, day)
     if behind <= STALE_EVENTS_DAYS:
         return None
+    built = (
+        ""
+        if stored
+        else f"the snapshot of {day} built from them would take every customer for inactive "
+        f"since {through}, and "
+    )
     return (
         f"the events ({source}) end on {through}, {counted(behind, 'days')} before --as-of {day} "
-        f"(more than the {STALE_EVENTS_DAYS:,} taken for a weekend or holidays): the snapshot of "
-        f"{day} built from them would take every customer for inactive since {through}, and the "
+        f"(more than the {STALE_EVENTS_DAYS:,} taken for a weekend or holidays): {built}the "
         "outcomes read from them would miss the days after it; pass the events up to "
         f"{day}, or --as-of {through}"
     )
@@ -1387,14 +1398,20 @@ def drift_command(
             f"{day}, after today ({today} UTC): give --as-of {today} or an earlier day"
         )
         raise typer.Exit(1)
-    require_tracking(console, home, "report drift")
+    now = datetime.now(UTC)
     try:
-        now = datetime.now(UTC)
         frame = read_events(events, now=now) if events is not None else None
-        stale = stale_events(frame, day, events) if frame is not None and events else None
+    except (EventsValidationError, FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]no drift report, nothing written:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if frame is not None and events is not None:  # before tracking is set up: nothing written
+        stored = stored_snapshot(store, day) is not None
+        stale = stale_events(frame, day, events, stored=stored)
         if stale is not None:  # was built, kept in the store and served as the day's features
             console.print(f"[red]no drift report, nothing written:[/red] {escape(stale)}")
             raise typer.Exit(1)
+    require_tracking(console, home, "report drift")
+    try:
         people = read_customers(customers, now=now) if customers is not None else None
         inputs = DriftInputs(store, day, frame, people)
         with quiet_libraries():  # MLflow's INFO lines on a version whose files are gone

@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from features.events import read_events
+from features.snapshot import build_snapshot
 from features.store import Store
 from models import registry
 from pipelines.cli import app
@@ -63,6 +64,12 @@ def test_the_bound_is_trainings_week(sample: Path, tmp_path: Path) -> None:  # n
         "would take every customer for inactive since 2024-12-23, and the outcomes read from them "
         "would miss the days after it; pass the events up to 2024-12-31, or --as-of 2024-12-23"
     )
+    # fixdrift43 L2: the store holds the day's snapshot: none would be built from them
+    assert stale_events(more, TODAY, "x.parquet", stored=True) == (
+        "the events (x.parquet) end on 2024-12-23, 8 days before --as-of 2024-12-31 (more than "
+        "the 7 taken for a weekend or holidays): the outcomes read from them would miss the days "
+        "after it; pass the events up to 2024-12-31, or --as-of 2024-12-23"
+    )
 
 
 def test_events_more_than_a_week_short_are_refused_and_nothing_written(
@@ -99,6 +106,78 @@ def test_events_more_than_a_week_short_are_refused_and_nothing_written(
     # the --as-of it names works
     ok = ["drift", "--tasks", "churn", "--as-of", "2024-12-20", "--events", str(stale)]
     assert cli.invoke(app, ok, env={"COLUMNS": "300"}).exit_code == 0
+
+
+def test_stale_events_are_refused_before_the_tracking_store_is_made(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """fixdrift43 L3: the refusal came after require_tracking, which makes the folder of a
+    SQLite MLFLOW_TRACKING_URI (and points MLflow at it): something was written. A fresh
+    GUANXI_HOME stays empty."""
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    tracking = tmp_path / "tracking"
+    stale = _ending(sample, tmp_path, date(2024, 12, 20))
+    args = ["drift", "--tasks", "churn", "--as-of", str(TODAY), "--events", str(stale)]
+    env = {
+        "COLUMNS": "300",
+        "GUANXI_HOME": str(fresh),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tracking / 'mlflow.db'}",
+    }
+    get_settings.cache_clear()
+    try:
+        result = cli.invoke(app, args, env=env)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1, result.output
+    assert "no drift report, nothing written: the events" in _said(result.output)
+    assert list(fresh.iterdir()) == [] and not tracking.exists()
+
+
+def test_the_refusal_says_no_snapshot_would_be_built_when_the_store_holds_the_days(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """fixdrift43 L2: "the snapshot of D built from them would ..." was said of a day whose
+    snapshot the store holds (the report reads it, builds none)."""
+    store = Store(get_settings().home)
+    full = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    store.write_snapshot(build_snapshot(full, None, TODAY), TODAY)
+    stale = _ending(sample, tmp_path, date(2024, 12, 20))
+    args = ["drift", "--tasks", "churn", "--as-of", str(TODAY), "--events", str(stale)]
+    result = cli.invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.output
+    assert (
+        f"({stale}) end on 2024-12-20, 11 days before --as-of {TODAY} (more than the 7 taken for "
+        "a weekend or holidays): the outcomes read from them would miss the days after it; pass "
+        f"the events up to {TODAY}, or --as-of 2024-12-20"
+    ) in _said(result.output)
+    assert "built from them" not in result.output
+
+
+def test_drift_without_events_keeps_the_snapshots_it_builds_as_before(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """fixdrift43 L1: the rule that keeps no snapshot built from events short of its day was
+    applied to the store's history too (no --events, no warning said): the reference day's
+    snapshot, built from the history of the day, was no longer kept."""
+    store = Store(get_settings().home)
+    day = date(2024, 8, 12)
+    full = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    # the history of the day ends on 2024-07-31, 2 days before the reference day 2024-08-02
+    history = full.filter(pl.col("ts").dt.date() <= date(2024, 7, 31))
+    store.write_snapshot(build_snapshot(history, None, day), day, history=history)
+    assert REFERENCE not in store.list_snapshots()
+    args = ["drift", "--tasks", "churn", "--as-of", str(day)]
+    result = cli.invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+    assert REFERENCE in store.list_snapshots()  # built from the store's history and kept
 
 
 def test_events_a_few_days_short_report_with_a_warning_and_keep_no_snapshot(
