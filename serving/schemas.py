@@ -676,6 +676,18 @@ class CustomerValue(BaseModel):
     horizon_days: int
     discount_rate: float = Field(description="Annual discount rate.")
     value_version: str = Field(description="The value table: its day and MLflow run.")
+    churn_model_version: str | None = Field(
+        default=None,
+        description="The version of the churn model whose probabilities the value table read "
+        "(churn_probability, clv_textbook and equity_at_risk are its); null when it was computed "
+        "without one. A churn model promoted since is not it: GET /v1/customers/{id}/scores "
+        "names the served version.",
+    )
+    churn_horizon_days: int | None = Field(
+        default=None,
+        description="That churn model's horizon: churn_probability is the chance of churning "
+        "within these days; null without a churn model.",
+    )
 
 
 class SegmentSummary(BaseModel):

@@ -106,6 +106,8 @@ _VALUE = {
     "churn_status": "eligible",
     "equity_at_risk": 19.17,
     **{k: v for k, v in _TABLE.items() if k != "as_of"},
+    "churn_model_version": "1",
+    "churn_horizon_days": 90,
 }
 _OVERALL = {
     "name": "all",
@@ -209,14 +211,19 @@ def customer_value(values: LoadedValues, row: dict[str, Any]) -> CustomerValue:
     -------
     CustomerValue
         The response model (``churn_status`` :data:`~serving.values.NO_CHURN_MODEL` when the
-        table was computed without a churn model).
+        table was computed without a churn model), naming the churn model the table read
+        (:attr:`serving.values.LoadedValues.churn_model_version`; null without one).
     """
     info = values.info
     fields = {k: _finite(row.get(k)) for k in CustomerValue.model_fields if k in row}
     if info.churn_model is None and fields.get("churn_status") is None:
         fields["churn_status"] = NO_CHURN_MODEL
+    churn = {
+        "churn_model_version": values.churn_model_version,
+        "churn_horizon_days": info.churn_model["horizon_days"] if info.churn_model else None,
+    }
     return CustomerValue(
-        **{**fields, "as_of": values.as_of},
+        **{**fields, "as_of": values.as_of, **churn},
         horizon_days=info.horizon_days,
         discount_rate=info.discount_rate,
         value_version=info.version,

@@ -38,6 +38,7 @@ from models.clv.customers import VALUE_COLUMNS
 from models.customer_rows import RepeatedCustomersError, repeated_customers
 
 __all__ = [
+    "CHURN_MODEL_VERSION",
     "EXPORT_COLUMNS",
     "NOT_SERVING",
     "NO_CHURN_MODEL",
@@ -84,10 +85,14 @@ SERVED_DETAILS: Final = ("churn_status", "expected_margin_per_order")
 :data:`~models.clv.customers.VALUE_COLUMNS` (why there is no churn probability, and what each
 order earns in the CLV); null when a table lacks them."""
 
-EXPORT_COLUMNS: Final = (*VALUE_COLUMNS, "as_of", *SERVED_DETAILS)
+CHURN_MODEL_VERSION: Final = "churn_model_version"
+"""The column (and field) naming the version of the churn model a value table read."""
+
+EXPORT_COLUMNS: Final = (*VALUE_COLUMNS, "as_of", *SERVED_DETAILS, CHURN_MODEL_VERSION)
 """The columns of a segment's CSV export: those of its first version, then the details its JSON
 answer carries (added at the end: scripts read the columns by position too; empty when a table
-lacks one)."""
+lacks one), then the version of the churn model whose probabilities the rows hold (empty without
+one): a file kept after a churn promotion says which model its equity at risk is of."""
 
 NO_CHURN_MODEL: Final = "no_churn_model"
 """The ``churn_status`` served for a customer of a table computed without a churn model."""
@@ -158,6 +163,15 @@ class LoadedValues:
     def as_of(self) -> date:
         """The day the values were computed as of."""
         return self.info.as_of
+
+    @property
+    def churn_model_version(self) -> str | None:
+        """The version of the churn model whose probabilities the table holds; None without one.
+
+        Registry versions are strings (``"3"``); a number recorded by hand is read as one.
+        """
+        model = self.info.churn_model
+        return None if model is None else str(model["version"])
 
     @property
     def churn_missing(self) -> str | None:
@@ -273,8 +287,9 @@ def segment_rows(values: LoadedValues, kind: str, name: str) -> pl.DataFrame:
     Returns
     -------
     polars.DataFrame
-        :data:`models.clv.customers.VALUE_COLUMNS`, ``as_of`` and :data:`SERVED_DETAILS` (null
-        when the table lacks one), sorted by CLV (nulls last) then ``customer_id``.
+        :data:`models.clv.customers.VALUE_COLUMNS`, ``as_of``, :data:`SERVED_DETAILS` (null
+        when the table lacks one) and :data:`CHURN_MODEL_VERSION` (the table's, null without a
+        churn model), sorted by CLV (nulls last) then ``customer_id``.
     """
     if kind not in EQUITY_GROUPS:
         raise ValueError(f"kind must be one of {EQUITY_GROUPS}, got {kind!r}")
@@ -284,7 +299,12 @@ def segment_rows(values: LoadedValues, kind: str, name: str) -> pl.DataFrame:
     details = (pl.col(c) if c in columns else pl.lit(None).alias(c) for c in SERVED_DETAILS)
     return (
         values.frame.filter(chosen)
-        .select(*VALUE_COLUMNS, pl.lit(values.as_of, pl.Date).alias("as_of"), *details)
+        .select(
+            *VALUE_COLUMNS,
+            pl.lit(values.as_of, pl.Date).alias("as_of"),
+            *details,
+            pl.lit(values.churn_model_version, pl.String).alias(CHURN_MODEL_VERSION),
+        )
         .sort(["clv", "customer_id"], descending=[True, False], nulls_last=True)
     )
 

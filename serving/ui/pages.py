@@ -57,7 +57,14 @@ from models.metrics import MIN_BIN_ROWS
 from models.ranking import BANDS
 from models.registry import ModelNotFoundError
 from models.targeting import NO_GROUP_NAMES
-from models.tasks import ELIGIBLE, NO_CANDIDATES, get_task, task_names, task_specs
+from models.tasks import (
+    ELIGIBLE,
+    NO_CANDIDATES,
+    get_task,
+    retention_task,
+    task_names,
+    task_specs,
+)
 from serving.deps import (
     Holder,
     LoginRequiredError,
@@ -76,7 +83,7 @@ from serving.presentation import stored_scores
 from serving.routes import CustomerIdPath, whitespace_hint
 from serving.schemas import PATTERN_REASONS, TaskScore
 from serving.settings import Role, Settings
-from serving.state import ServingState, StateHolder
+from serving.state import ServedModel, ServingState, StateHolder
 from serving.ui.cards import (
     ModelCards,
     VersionCard,
@@ -112,6 +119,7 @@ __all__ = [
     "PAGE_METHODS",
     "PAGE_SIZE",
     "WATERFALL_REASONS",
+    "ValueChurn",
     "environment",
     "error_page",
     "filters",
@@ -123,6 +131,7 @@ __all__ = [
     "render",
     "router",
     "sentence",
+    "value_churn",
 ]
 
 logger = logging.getLogger(__name__)
@@ -858,6 +867,64 @@ def customers(
 
 
 @dataclass(frozen=True)
+class ValueChurn:
+    """What the customer page says of the churn model a value table read (qa49 M1).
+
+    The textbook CLV and the equity at risk of a value table are of the churn probabilities it
+    read when ``guanxi value`` computed it; a churn model promoted since scores the customer with
+    another version, shown beside them. The page names the table's model and, when the churn
+    score it shows is of another (or the table read none), says so and what to run.
+
+    Attributes
+    ----------
+    table : str or None
+        The table's churn model as the page names it (``"churn version 1"``); None when the
+        table was computed without one.
+    horizon_days : int or None
+        Its horizon (None without one).
+    served : str or None
+        The model of the churn score shown, named the same way, when it is not the table's;
+        None when it is, or when no churn score is shown.
+    command : str
+        What computes the table's day again with the served churn model.
+    """
+
+    table: str | None
+    horizon_days: int | None
+    served: str | None
+    command: str
+
+
+def value_churn(values: LoadedValues, shown: ServedModel | None) -> ValueChurn:
+    """Compare the churn model a value table read with the one whose churn score a page shows.
+
+    Parameters
+    ----------
+    values : LoadedValues
+        The value table shown (its info records its churn model: name, version, horizon).
+    shown : serving.state.ServedModel or None
+        The served model of the retention task (:func:`models.tasks.retention_task`) whose
+        score the page shows; None when it shows none (no model loaded, or the customer is not
+        in the served snapshot).
+
+    Returns
+    -------
+    ValueChurn
+        ``served`` set when the churn score shown is of another model or version than the
+        table's, or the table read none.
+    """
+    model = values.info.churn_model
+    table = None if model is None else f"{model['name']} version {model['version']}"
+    served = None if shown is None else f"{shown.name} version {shown.version}"
+    return ValueChurn(
+        table=table,
+        horizon_days=None if model is None else int(model["horizon_days"]),
+        served=served if served != table else None,
+        command=f"guanxi value --events PATH --as-of {values.as_of.isoformat()} --out PATH",
+    )
+
+
+@dataclass(frozen=True)
 class _TaskView:
     task: str
     score: TaskScore
@@ -994,8 +1061,19 @@ def _unscored_customer(
             "history_note": note,
             "value": value,
             "value_info": values.info,
+            "value_churn": value_churn(values, None),  # no churn score shown
         },
     )
+
+
+def _shown_churn(state: ServingState) -> ServedModel | None:
+    """Return the served model of the retention task, whose score a customer page shows.
+
+    None when no task declares retention risk or none of its model is loaded.
+    """
+    spec = retention_task()
+    table = None if spec is None else state.tables.get(spec.name)
+    return None if table is None else table.model
 
 
 @router.api_route(
@@ -1063,6 +1141,7 @@ def customer(
             "history_note": note,
             "value": value,
             "value_info": values.info if values is not None else None,
+            "value_churn": None if values is None else value_churn(values, _shown_churn(state)),
             "no_values": NO_VALUES,  # shown without a table: none, or refused (the value page's)
         },
     )

@@ -348,8 +348,15 @@ def test_segment_customers_as_json_and_csv(value_client: TestClient) -> None:
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(r.text)))
-    # the first version's columns in their order, then (before: left out) what the JSON carries
-    assert list(rows[0]) == [*VALUE_COLUMNS, "as_of", "churn_status", "expected_margin_per_order"]
+    # the first version's columns in their order, then (before: left out) what the JSON carries,
+    # then the churn model the table read (test_value_churn_model)
+    assert list(rows[0]) == [
+        *VALUE_COLUMNS,
+        "as_of",
+        "churn_status",
+        "expected_margin_per_order",
+        "churn_model_version",
+    ]
     assert [(row["customer_id"], float(row["clv"])) for row in rows] == [
         ("c003", 300.0),
         ("c000", 200.0),
@@ -425,10 +432,18 @@ def test_a_table_without_the_details_serves_them_as_null(
     assert all(
         c["churn_status"] is None and c["expected_margin_per_order"] is None for c in customers
     )
-    # the same columns, the details empty
+    # the same columns, the details empty (the churn model's version is the table's)
     head, *lines = exported.text.splitlines()
-    assert head == ",".join([*VALUE_COLUMNS, "as_of", "churn_status", "expected_margin_per_order"])
-    assert lines and all(line.endswith(",,") for line in lines)
+    assert head == ",".join(
+        [
+            *VALUE_COLUMNS,
+            "as_of",
+            "churn_status",
+            "expected_margin_per_order",
+            "churn_model_version",
+        ]
+    )
+    assert lines and all(line.endswith(",,1") for line in lines)
 
 
 def test_without_a_value_table_the_scores_serve_and_value_says_how(client: TestClient) -> None:

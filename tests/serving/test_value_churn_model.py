@@ -1,0 +1,175 @@
+"""Which churn model a value table's numbers use, said by the value API, its CSV and the pages.
+
+qa49 M1: a value table is computed with one churn model version (its info records the churn
+model's name, version and horizon), but after a churn promotion the customer page showed the new
+champion's churn score beside a textbook CLV and equity at risk computed with the old version's
+churn probabilities, saying nothing; and ``GET /v1/customers/{id}/value`` did not say which churn
+model its numbers use. The table of these tests read ``churn`` version 1, 90-day horizon
+(:func:`tests.serving.test_value_api.store_values`); the served churn model is version 1 too
+unless promoted (:func:`_promoted`).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.app import create_app
+from tests.serving.conftest import StaticSource, headers, make_settings, wait_ready
+from tests.serving.test_api import _conforms
+from tests.serving.test_value_api import AS_OF, store_values
+from tests.serving.test_young_pages import churnless_app
+
+DIFFERS = 'id="churn-model-differs"'
+NAMED = 'id="value-churn-model"'
+CUSTOMER_VALUE = "/v1/customers/{customer_id}/value"
+
+
+def _promoted(source: StaticSource, version: str) -> StaticSource:
+    """The source with its churn model served as another version (a promotion since the table)."""
+    churn = dataclasses.replace(source.models["churn"], version=version)
+    return dataclasses.replace(source, models={**source.models, "churn": churn})
+
+
+def _app(tmp_path: Path, source: StaticSource) -> Iterator[TestClient]:
+    settings = make_settings(tmp_path / "home")
+    store_values(settings.home)
+    with TestClient(create_app(settings, source)) as client:
+        wait_ready(client)
+        yield client
+
+
+@pytest.fixture
+def same(tmp_path: Path, source: StaticSource) -> Iterator[TestClient]:
+    """The table's churn model is the one served."""
+    yield from _app(tmp_path, source)
+
+
+@pytest.fixture
+def promoted(tmp_path: Path, source: StaticSource) -> Iterator[TestClient]:
+    """Churn version 2 promoted and served since the table was computed with version 1."""
+    yield from _app(tmp_path, _promoted(source, "2"))
+
+
+def _text(html: str) -> str:
+    """The words of a piece of HTML, tags dropped and spaces collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", "", html).split())
+
+
+def _element(page: str, marker: str) -> str:
+    """The text of the element whose opening tag holds ``marker`` (up to its closing ``</p>``)."""
+    assert marker in page, marker
+    return _text(page.split(marker, 1)[1].split(">", 1)[1].split("</p>", 1)[0])
+
+
+def test_a_customer_value_names_its_churn_model(same: TestClient) -> None:
+    r = same.get("/v1/customers/c000/value", headers=headers())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["churn_model_version"] == "1" and body["churn_horizon_days"] == 90
+    # every field it had is still there
+    assert body["clv"] == 200.0 and body["equity_at_risk"] == 20.0
+    assert body["value_version"] == f"{AS_OF.isoformat()}/run123" and body["horizon_days"] == 365
+    _conforms(same, "GET", CUSTOMER_VALUE, r)
+    # a segment's customer is the customer's answer, these two included
+    segment = same.get("/v1/segments/champions/customers", headers=headers()).json()
+    assert {(c["churn_model_version"], c["churn_horizon_days"]) for c in segment["customers"]} == {
+        ("1", 90)
+    }
+
+
+def test_the_value_answer_documents_its_churn_model(same: TestClient) -> None:
+    document = same.app.openapi()  # type: ignore[attr-defined]
+    schema = document["components"]["schemas"]["CustomerValue"]["properties"]
+    assert {"churn_model_version", "churn_horizon_days"} <= set(schema)
+    answer = document["paths"][CUSTOMER_VALUE]["get"]["responses"]["200"]
+    example = answer["content"]["application/json"]["example"]
+    assert example["churn_model_version"] == "1" and example["churn_horizon_days"] == 90
+
+
+def test_without_a_churn_model_the_value_names_none(tmp_path: Path, source: StaticSource) -> None:
+    with churnless_app(tmp_path, source, loaded=True) as client:
+        r = client.get("/v1/customers/c000/value", headers=headers())
+        exported = client.get("/v1/segments/champions/customers?format=csv", headers=headers())
+        page = client.get("/ui/customers/c000", headers=headers("reviewer")).text
+        _conforms(client, "GET", CUSTOMER_VALUE, r)
+    body = r.json()
+    assert body["churn_model_version"] is None and body["churn_horizon_days"] is None
+    assert body["churn_status"] == "no_churn_model"
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [row["churn_model_version"] for row in rows] == ["", ""]
+    assert _element(page, NAMED) == (
+        "Textbook CLV and equity at risk: this value table was computed without a churn model."
+    )
+    # the served churn model's score is beside a value that read none: the page says so
+    alert = _element(page, DIFFERS)
+    assert alert == (
+        "The churn score above is from churn version 1; this value table was computed without a "
+        "churn model, so it holds no textbook CLV or equity at risk. To compute them with the "
+        f"served model, run guanxi value --events PATH --as-of {AS_OF.isoformat()} --out PATH, "
+        "then reload the server (POST /v1/admin/reload, as after a promotion)."
+    )
+
+
+def test_the_segment_csv_carries_the_churn_model_version(same: TestClient) -> None:
+    for url, who in [
+        ("/v1/segments/champions/customers?format=csv", headers()),
+        ("/ui/value/segments/champions.csv", headers("reviewer")),
+    ]:
+        r = same.get(url, headers=who)
+        assert r.status_code == 200, (url, r.text)
+        rows = list(csv.DictReader(io.StringIO(r.text)))
+        # added at the end: a script reading the columns by position reads what it read
+        assert list(rows[0])[-1] == "churn_model_version", url
+        assert [(row["customer_id"], row["churn_model_version"]) for row in rows] == [
+            ("c003", "1"),
+            ("c000", "1"),
+        ]
+
+
+def test_the_customer_page_names_the_value_table_s_churn_model(same: TestClient) -> None:
+    page = same.get("/ui/customers/c000", headers=headers("reviewer")).text
+    assert _element(page, NAMED) == (
+        "Textbook CLV and equity at risk use churn model churn version 1, 90-day horizon."
+    )
+    assert DIFFERS not in page  # the churn score shown is the same version's
+
+
+def test_after_a_churn_promotion_the_customer_page_says_the_value_is_of_the_old_model(
+    promoted: TestClient,
+) -> None:
+    """Before: version 2's churn score beside version 1's equity at risk, nothing said."""
+    page = promoted.get("/ui/customers/c000", headers=headers("reviewer")).text
+    assert 'data-task="churn"' in page and "model v2" in page  # the score shown is version 2's
+    assert _element(page, NAMED) == (
+        "Textbook CLV and equity at risk use churn model churn version 1, 90-day horizon."
+    )
+    assert _element(page, DIFFERS) == (
+        "The churn score above is from churn version 2; this customer's textbook CLV and equity "
+        "at risk were computed with churn version 1. To compute them with the served model, run "
+        f"guanxi value --events PATH --as-of {AS_OF.isoformat()} --out PATH, then reload the "
+        "server (POST /v1/admin/reload, as after a promotion)."
+    )
+    # the API says the same of its numbers
+    value = promoted.get("/v1/customers/c000/value", headers=headers()).json()
+    assert value["churn_model_version"] == "1"
+
+
+def test_without_a_model_the_customer_page_names_the_churn_model_and_no_other(
+    unloaded: TestClient,
+) -> None:
+    """No churn score is shown while no model is loaded: nothing to tell apart."""
+    store_values(unloaded.app.state.settings.home)  # type: ignore[attr-defined]
+    page = unloaded.get("/ui/customers/c000", headers=headers("reviewer")).text
+    assert 'id="no-models"' in page and 'data-task="churn"' not in page
+    assert _element(page, NAMED) == (
+        "Textbook CLV and equity at risk use churn model churn version 1, 90-day horizon."
+    )
+    assert DIFFERS not in page
