@@ -131,6 +131,7 @@ __all__ = [
     "render",
     "router",
     "sentence",
+    "shown_churn",
     "value_churn",
 ]
 
@@ -1066,10 +1067,18 @@ def _unscored_customer(
     )
 
 
-def _shown_churn(state: ServingState) -> ServedModel | None:
+def shown_churn(state: ServingState) -> ServedModel | None:
     """Return the served model of the retention task, whose score a customer page shows.
 
-    None when no task declares retention risk or none of its model is loaded.
+    Parameters
+    ----------
+    state : serving.state.ServingState
+        The loaded state.
+
+    Returns
+    -------
+    serving.state.ServedModel or None
+        None when no task declares retention risk or none of its model is loaded.
     """
     spec = retention_task()
     table = None if spec is None else state.tables.get(spec.name)
@@ -1141,7 +1150,7 @@ def customer(
             "history_note": note,
             "value": value,
             "value_info": values.info if values is not None else None,
-            "value_churn": None if values is None else value_churn(values, _shown_churn(state)),
+            "value_churn": None if values is None else value_churn(values, shown_churn(state)),
             "no_values": NO_VALUES,  # shown without a table: none, or refused (the value page's)
         },
     )

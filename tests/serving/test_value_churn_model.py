@@ -38,8 +38,8 @@ def _promoted(source: StaticSource, version: str) -> StaticSource:
     return dataclasses.replace(source, models={**source.models, "churn": churn})
 
 
-def _app(tmp_path: Path, source: StaticSource) -> Iterator[TestClient]:
-    settings = make_settings(tmp_path / "home")
+def _app(home: Path, source: StaticSource) -> Iterator[TestClient]:
+    settings = make_settings(home)
     store_values(settings.home)
     with TestClient(create_app(settings, source)) as client:
         wait_ready(client)
@@ -49,13 +49,13 @@ def _app(tmp_path: Path, source: StaticSource) -> Iterator[TestClient]:
 @pytest.fixture
 def same(tmp_path: Path, source: StaticSource) -> Iterator[TestClient]:
     """The table's churn model is the one served."""
-    yield from _app(tmp_path, source)
+    yield from _app(tmp_path / "same", source)
 
 
 @pytest.fixture
 def promoted(tmp_path: Path, source: StaticSource) -> Iterator[TestClient]:
     """Churn version 2 promoted and served since the table was computed with version 1."""
-    yield from _app(tmp_path, _promoted(source, "2"))
+    yield from _app(tmp_path / "promoted", _promoted(source, "2"))
 
 
 def _text(html: str) -> str:
@@ -173,3 +173,16 @@ def test_without_a_model_the_customer_page_names_the_churn_model_and_no_other(
         "Textbook CLV and equity at risk use churn model churn version 1, 90-day horizon."
     )
     assert DIFFERS not in page
+
+
+def test_after_a_churn_promotion_the_value_page_says_its_risk_is_of_the_old_model(
+    promoted: TestClient, same: TestClient
+) -> None:
+    page = promoted.get("/ui/value", headers=headers("reviewer")).text
+    assert _element(page, DIFFERS) == (
+        "The churn model served is churn version 2; the churn risk and equity at risk below were "
+        "computed with churn version 1. To compute them with the served model, run guanxi value "
+        f"--events PATH --as-of {AS_OF.isoformat()} --out PATH, then reload the server "
+        "(POST /v1/admin/reload, as after a promotion)."
+    )
+    assert DIFFERS not in same.get("/ui/value", headers=headers("reviewer")).text
