@@ -83,7 +83,7 @@ from serving.presentation import stored_scores
 from serving.routes import CustomerIdPath, whitespace_hint
 from serving.schemas import PATTERN_REASONS, TaskScore
 from serving.settings import Role, Settings
-from serving.state import ServedModel, ServingState, StateHolder
+from serving.state import ServingState, StateHolder
 from serving.ui.cards import (
     ModelCards,
     VersionCard,
@@ -120,6 +120,7 @@ __all__ = [
     "PAGE_SIZE",
     "WATERFALL_REASONS",
     "ValueChurn",
+    "customer_churn",
     "environment",
     "error_page",
     "filters",
@@ -128,11 +129,14 @@ __all__ = [
     "invalid_page",
     "is_page",
     "login_redirect",
+    "newer_version",
     "render",
     "router",
     "sentence",
+    "served_alias",
     "shown_churn",
     "value_churn",
+    "value_command",
 ]
 
 logger = logging.getLogger(__name__)
@@ -869,59 +873,144 @@ def customers(
 
 @dataclass(frozen=True)
 class ValueChurn:
-    """What the customer page says of the churn model a value table read (qa49 M1).
+    """What a page says of the churn model a value table read (qa49 M1).
 
     The textbook CLV and the equity at risk of a value table are of the churn probabilities it
     read when ``guanxi value`` computed it; a churn model promoted since scores the customer with
     another version, shown beside them. The page names the table's model and, when the churn
-    score it shows is of another (or the table read none), says so and what to run.
+    score it shows is of another (or the table read none), says so and what to do.
 
     Attributes
     ----------
     table : str or None
-        The table's churn model as the page names it (``"churn version 1"``); None when the
-        table was computed without one.
+        The table's churn model as the pages name a model (``"churn v1"``); None when the table
+        was computed without one.
     horizon_days : int or None
         Its horizon (None without one).
     served : str or None
         The model of the churn score shown, named the same way, when it is not the table's;
         None when it is, or when no churn score is shown.
+    reload_only : bool
+        The table's churn model is a newer version of the served one (the table, served at once
+        without a reload, was computed after a promotion the server has not loaded yet): a
+        reload (``POST /v1/admin/reload``) serves that version, nothing is to be computed again.
     command : str
-        What computes the table's day again with the served churn model.
+        What computes the table's day again with the served churn model and the table's other
+        settings (horizon, discount rate, basis, and the served alias when not the champion).
     """
 
     table: str | None
     horizon_days: int | None
     served: str | None
+    reload_only: bool
     command: str
 
 
-def value_churn(values: LoadedValues, shown: ServedModel | None) -> ValueChurn:
+def newer_version(version: str, than: str) -> bool:
+    """Tell whether one registry version is newer than another.
+
+    Parameters
+    ----------
+    version, than : str
+        Registry versions: numbers as text (``"10"``), compared as numbers when both are digits,
+        as text otherwise.
+
+    Returns
+    -------
+    bool
+        True when ``version`` comes after ``than``.
+    """
+    if version.isdigit() and than.isdigit():
+        return int(version) > int(than)
+    return version > than
+
+
+def value_command(values: LoadedValues, alias: str = registry.CHAMPION) -> str:
+    """Return the ``guanxi value`` command that computes a value table's day again.
+
+    Parameters
+    ----------
+    values : LoadedValues
+        The table: its day, horizon, discount rate and basis (and margin rate on the revenue
+        basis, when its fit records one) are repeated.
+    alias : str, default "champion"
+        The registry alias the server loads (``Settings.model_alias``): named (``--alias``) when
+        not the champion, so that the table reads the churn model the server serves.
+
+    Returns
+    -------
+    str
+        The command, with ``PATH`` where the events and the output go.
+    """
+    info = values.info
+    parts = [
+        f"guanxi value --events PATH --as-of {info.as_of.isoformat()}",
+        f"--horizon-days {info.horizon_days} --discount-rate {info.discount_rate:g}",
+        f"--value-basis {info.basis}",
+    ]
+    rate = info.fit.get("margin_rate")
+    if info.basis == "revenue" and rate is not None:
+        parts.append(f"--margin-rate {rate:g}")
+    if alias != registry.CHAMPION:
+        parts.append(f"--alias {alias}")
+    return " ".join([*parts, "--out PATH"])
+
+
+def served_alias(request: Request) -> str:
+    """Return the registry alias the server loads (``Settings.model_alias``).
+
+    Parameters
+    ----------
+    request : fastapi.Request
+        The request (its app's settings).
+
+    Returns
+    -------
+    str
+        The alias, ``champion`` unless configured otherwise.
+    """
+    settings: Settings = request.app.state.settings
+    return settings.model_alias
+
+
+def value_churn(
+    values: LoadedValues, shown: tuple[str, str] | None, alias: str = registry.CHAMPION
+) -> ValueChurn:
     """Compare the churn model a value table read with the one whose churn score a page shows.
 
     Parameters
     ----------
     values : LoadedValues
         The value table shown (its info records its churn model: name, version, horizon).
-    shown : serving.state.ServedModel or None
-        The served model of the retention task (:func:`models.tasks.retention_task`) whose
-        score the page shows; None when it shows none (no model loaded, or the customer is not
-        in the served snapshot).
+    shown : tuple of (str, str) or None
+        The name and version of the model of the churn score the page shows (the served model of
+        :func:`models.tasks.retention_task`, or the customer's churn score's version); None when
+        it shows none (no model loaded, the customer is not scored for churn, or has no CLV).
+    alias : str, default "champion"
+        The registry alias the server loads, for the command (:func:`value_command`).
 
     Returns
     -------
     ValueChurn
         ``served`` set when the churn score shown is of another model or version than the
-        table's, or the table read none.
+        table's, or the table read none; ``reload_only`` when the table's is a newer version of
+        the same model.
     """
     model = values.info.churn_model
-    table = None if model is None else f"{model['name']} version {model['version']}"
-    served = None if shown is None else f"{shown.name} version {shown.version}"
+    table = None if model is None else f"{model['name']} v{model['version']}"
+    served = None if shown is None else f"{shown[0]} v{shown[1]}"
+    reload_only = (
+        model is not None
+        and shown is not None
+        and model["name"] == shown[0]
+        and newer_version(str(model["version"]), shown[1])
+    )
     return ValueChurn(
         table=table,
         horizon_days=None if model is None else int(model["horizon_days"]),
         served=served if served != table else None,
-        command=f"guanxi value --events PATH --as-of {values.as_of.isoformat()} --out PATH",
+        reload_only=reload_only,
+        command=value_command(values, alias),
     )
 
 
@@ -1067,8 +1156,8 @@ def _unscored_customer(
     )
 
 
-def shown_churn(state: ServingState) -> ServedModel | None:
-    """Return the served model of the retention task, whose score a customer page shows.
+def shown_churn(state: ServingState) -> tuple[str, str] | None:
+    """Return the name and version of the served model of the retention task.
 
     Parameters
     ----------
@@ -1077,12 +1166,43 @@ def shown_churn(state: ServingState) -> ServedModel | None:
 
     Returns
     -------
-    serving.state.ServedModel or None
+    tuple of (str, str) or None
         None when no task declares retention risk or none of its model is loaded.
     """
     spec = retention_task()
     table = None if spec is None else state.tables.get(spec.name)
-    return None if table is None else table.model
+    return None if table is None else (table.model.name, table.model.version)
+
+
+def customer_churn(
+    state: ServingState, scores: dict[str, TaskScore], value: dict[str, Any] | None
+) -> tuple[str, str] | None:
+    """Return the name and version of the churn score a customer page shows beside the value.
+
+    Parameters
+    ----------
+    state : serving.state.ServingState
+        The loaded state.
+    scores : dict of str to TaskScore
+        The customer's scores by task.
+    value : dict or None
+        The customer's row of the value table.
+
+    Returns
+    -------
+    tuple of (str, str) or None
+        The served retention model's name and the version of the customer's churn score; None
+        when the customer has no churn probability (lapsed, prospect) or no CLV: then there is
+        nothing to tell apart.
+    """
+    spec = retention_task()
+    score = None if spec is None else scores.get(spec.name)
+    served = shown_churn(state)
+    if score is None or score.probability is None or served is None:
+        return None
+    if value is None or value.get("clv") is None:
+        return None
+    return served[0], score.model_version
 
 
 @router.api_route(
@@ -1150,7 +1270,9 @@ def customer(
             "history_note": note,
             "value": value,
             "value_info": values.info if values is not None else None,
-            "value_churn": None if values is None else value_churn(values, shown_churn(state)),
+            "value_churn": None
+            if values is None
+            else value_churn(values, customer_churn(state, scores, value), served_alias(request)),
             "no_values": NO_VALUES,  # shown without a table: none, or refused (the value page's)
         },
     )

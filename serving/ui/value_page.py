@@ -28,7 +28,14 @@ from models.targeting import GROUP_NAMES, NO_GROUP_NAMES
 from serving.deps import Holder, PageError, Reviewer, loaded_page_state, served_values
 from serving.state import StateHolder
 from serving.ui.charts import bar_chart, format_date
-from serving.ui.pages import PAGE_METHODS, group_name, render, shown_churn, value_churn
+from serving.ui.pages import (
+    PAGE_METHODS,
+    group_name,
+    render,
+    served_alias,
+    shown_churn,
+    value_churn,
+)
 from serving.value_routes import record_values, segment_csv, segment_summary, validation_of
 from serving.values import NO_SEGMENT, NO_VALUES, LoadedValues, segment_rows
 
@@ -154,7 +161,8 @@ def value_page(request: Request, _role: Reviewer, holder: Holder) -> HTMLRespons
     record_values(request, request.app.state.audit, values, top.to_dicts(), "page")  # not HEAD's
     # the served churn model, when it is not the one the table read (promoted since: qa49 M1)
     state = holder.current
-    churn = value_churn(values, None if state is None else shown_churn(state))
+    shown = None if state is None else shown_churn(state)
+    churn = value_churn(values, shown, served_alias(request))
     return render(
         request,
         "value.html",

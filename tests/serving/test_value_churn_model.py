@@ -18,18 +18,26 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
+from features.store import Store
 from serving.app import create_app
-from tests.serving.conftest import StaticSource, headers, make_settings, wait_ready
+from serving.ui.pages import newer_version
+from tests.serving.conftest import STORE_KEY, StaticSource, headers, make_settings, wait_ready
 from tests.serving.test_api import _conforms
-from tests.serving.test_value_api import AS_OF, store_values
+from tests.serving.test_value_api import AS_OF, VALIDATION, store_values, value_frame
 from tests.serving.test_young_pages import churnless_app
 
 DIFFERS = 'id="churn-model-differs"'
 NAMED = 'id="value-churn-model"'
 CUSTOMER_VALUE = "/v1/customers/{customer_id}/value"
+# the table's settings (store_values: 365 days, 10%, revenue basis): computed again as it was
+COMMAND = (
+    f"guanxi value --events PATH --as-of {AS_OF.isoformat()} --horizon-days 365 "
+    "--discount-rate 0.1 --value-basis revenue --out PATH"
+)
 
 
 def _promoted(source: StaticSource, version: str) -> StaticSource:
@@ -111,9 +119,9 @@ def test_without_a_churn_model_the_value_names_none(tmp_path: Path, source: Stat
     # the served churn model's score is beside a value that read none: the page says so
     alert = _element(page, DIFFERS)
     assert alert == (
-        "The churn score above is from churn version 1; this value table was computed without a "
+        "The churn score above is from churn v1; this value table was computed without a "
         "churn model, so it holds no textbook CLV or equity at risk. To compute them with the "
-        f"served model, run guanxi value --events PATH --as-of {AS_OF.isoformat()} --out PATH, "
+        f"served model, run {COMMAND}, "
         "then reload the server (POST /v1/admin/reload, as after a promotion)."
     )
 
@@ -137,7 +145,7 @@ def test_the_segment_csv_carries_the_churn_model_version(same: TestClient) -> No
 def test_the_customer_page_names_the_value_table_s_churn_model(same: TestClient) -> None:
     page = same.get("/ui/customers/c000", headers=headers("reviewer")).text
     assert _element(page, NAMED) == (
-        "Textbook CLV and equity at risk use churn model churn version 1, 90-day horizon."
+        "Textbook CLV and equity at risk use churn model churn v1, 90-day horizon."
     )
     assert DIFFERS not in page  # the churn score shown is the same version's
 
@@ -149,13 +157,12 @@ def test_after_a_churn_promotion_the_customer_page_says_the_value_is_of_the_old_
     page = promoted.get("/ui/customers/c000", headers=headers("reviewer")).text
     assert 'data-task="churn"' in page and "model v2" in page  # the score shown is version 2's
     assert _element(page, NAMED) == (
-        "Textbook CLV and equity at risk use churn model churn version 1, 90-day horizon."
+        "Textbook CLV and equity at risk use churn model churn v1, 90-day horizon."
     )
     assert _element(page, DIFFERS) == (
-        "The churn score above is from churn version 2; this customer's textbook CLV and equity "
-        "at risk were computed with churn version 1. To compute them with the served model, run "
-        f"guanxi value --events PATH --as-of {AS_OF.isoformat()} --out PATH, then reload the "
-        "server (POST /v1/admin/reload, as after a promotion)."
+        "The churn score above is from churn v2; this customer's textbook CLV and equity "
+        "at risk were computed with churn v1. To compute them with the served model, run "
+        f"{COMMAND}, then reload the server (POST /v1/admin/reload, as after a promotion)."
     )
     # the API says the same of its numbers
     value = promoted.get("/v1/customers/c000/value", headers=headers()).json()
@@ -170,7 +177,7 @@ def test_without_a_model_the_customer_page_names_the_churn_model_and_no_other(
     page = unloaded.get("/ui/customers/c000", headers=headers("reviewer")).text
     assert 'id="no-models"' in page and 'data-task="churn"' not in page
     assert _element(page, NAMED) == (
-        "Textbook CLV and equity at risk use churn model churn version 1, 90-day horizon."
+        "Textbook CLV and equity at risk use churn model churn v1, 90-day horizon."
     )
     assert DIFFERS not in page
 
@@ -180,9 +187,124 @@ def test_after_a_churn_promotion_the_value_page_says_its_risk_is_of_the_old_mode
 ) -> None:
     page = promoted.get("/ui/value", headers=headers("reviewer")).text
     assert _element(page, DIFFERS) == (
-        "The churn model served is churn version 2; the churn risk and equity at risk below were "
-        "computed with churn version 1. To compute them with the served model, run guanxi value "
-        f"--events PATH --as-of {AS_OF.isoformat()} --out PATH, then reload the server "
-        "(POST /v1/admin/reload, as after a promotion)."
+        "The churn model served is churn v2; the churn risk and equity at risk below were "
+        "computed with churn v1. To compute them with the served model, run "
+        f"{COMMAND}, then reload the server (POST /v1/admin/reload, as after a promotion)."
     )
     assert DIFFERS not in same.get("/ui/value", headers=headers("reviewer")).text
+
+
+RELOAD_ONLY = (
+    "The value table is of a newer churn model than the server serves: reload the server "
+    "(POST /v1/admin/reload) to serve it."
+)
+
+
+def _table_of(home: Path, version: str, frame: pl.DataFrame | None = None) -> None:
+    """The value table of store_values, read with churn ``version`` (and ``frame``'s rows)."""
+    Store(home, STORE_KEY.encode()).write_values(
+        value_frame() if frame is None else frame,
+        AS_OF,
+        horizon_days=365,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={"bgnbd": {"r": 0.5}},
+        churn_model={"name": "churn", "version": version, "horizon_days": 90},
+        validation=VALIDATION,
+        run_id="run123",
+    )
+
+
+@pytest.mark.parametrize(("version", "than", "newer"), [("10", "9", True), ("9", "10", False)])
+def test_registry_versions_compare_as_numbers(version: str, than: str, newer: bool) -> None:
+    assert newer_version(version, than) is newer
+    assert newer_version("2", "2") is False
+
+
+def test_a_table_of_a_newer_churn_model_than_served_says_only_to_reload(
+    tmp_path: Path, source: StaticSource
+) -> None:
+    """M1: churn v10 promoted and valued (the table served at once, without a reload) while the
+    server still serves v9: computing the table again would be wrong, a reload serves v10. The
+    versions compare as numbers: as text "10" comes before "9"."""
+    settings = make_settings(tmp_path / "home")
+    _table_of(settings.home, "10")
+    with TestClient(create_app(settings, _promoted(source, "9"))) as client:
+        wait_ready(client)
+        page = client.get("/ui/customers/c000", headers=headers("reviewer")).text
+        value = client.get("/ui/value", headers=headers("reviewer")).text
+    assert _element(page, DIFFERS) == (
+        "The churn score above is from churn v9; this customer's textbook CLV and equity at "
+        f"risk were computed with churn v10. {RELOAD_ONLY}"
+    )
+    assert _element(value, DIFFERS) == (
+        "The churn model served is churn v9; the churn risk and equity at risk below were "
+        f"computed with churn v10. {RELOAD_ONLY}"
+    )
+    assert "guanxi value" not in page and "guanxi value" not in value
+
+
+def test_the_command_names_the_served_alias(tmp_path: Path, source: StaticSource) -> None:
+    """M2: a server loading the `staging` alias is served by the table `--alias staging` reads."""
+    settings = make_settings(tmp_path / "home", model_alias="staging")
+    store_values(settings.home)
+    with TestClient(create_app(settings, _promoted(source, "2"))) as client:
+        wait_ready(client)
+        page = client.get("/ui/customers/c000", headers=headers("reviewer")).text
+    assert f"run {COMMAND.replace(' --out', ' --alias staging --out')}, then" in _element(
+        page, DIFFERS
+    )
+
+
+def test_no_alert_for_a_customer_without_a_churn_score_or_a_clv(
+    tmp_path: Path, source: StaticSource
+) -> None:
+    """L1: c012 is a prospect in the served snapshot (no churn probability shown), c000 has no
+    CLV in this table: neither page tells the churn score apart from a value it is not beside."""
+    frame = value_frame().with_columns(
+        customer_id=pl.Series(["c000", "c012", "c002", "c003"]),
+        clv=pl.Series([None, 80.0, 20.0, 300.0]),
+    )
+    settings = make_settings(tmp_path / "home")
+    _table_of(settings.home, "1", frame)
+    with TestClient(create_app(settings, _promoted(source, "2"))) as client:
+        wait_ready(client)
+        scores = client.get("/v1/customers/c012/scores?tasks=churn", headers=headers()).json()
+        prospect = client.get("/ui/customers/c012", headers=headers("reviewer")).text
+        no_clv = client.get("/ui/customers/c000", headers=headers("reviewer")).text
+    assert scores["scores"]["churn"]["probability"] is None
+    for page in (prospect, no_clv):
+        assert DIFFERS not in page
+        assert _element(page, NAMED) == (
+            "Textbook CLV and equity at risk use churn model churn v1, 90-day horizon."
+        )
+
+
+def test_head_of_a_customer_value(same: TestClient) -> None:
+    r = same.head("/v1/customers/c000/value", headers=headers())
+    assert r.status_code == 200 and r.content == b""
+
+
+def test_a_churnless_table_on_the_value_page_while_churn_is_served(
+    tmp_path: Path, source: StaticSource
+) -> None:
+    """The table holds no churn risk to be of another version: the value page says so its own
+    way (churn_missing), not with the alert."""
+    with churnless_app(tmp_path, source, loaded=True) as client:
+        page = client.get("/ui/value", headers=headers("reviewer")).text
+    assert 'id="equity"' in page and DIFFERS not in page
+
+
+def test_a_customer_only_in_a_later_day_s_table(tmp_path: Path, source: StaticSource) -> None:
+    """c999 is not in the served snapshot: no churn score is shown, the table's model is named."""
+    frame = value_frame().with_columns(customer_id=pl.Series(["c000", "c001", "c002", "c999"]))
+    settings = make_settings(tmp_path / "home")
+    _table_of(settings.home, "1", frame)
+    with TestClient(create_app(settings, _promoted(source, "2"))) as client:
+        wait_ready(client)
+        page = client.get("/ui/customers/c999", headers=headers("reviewer"))
+    assert page.status_code == 200, page.text
+    assert 'data-task="churn"' not in page.text and DIFFERS not in page.text
+    assert _element(page.text, NAMED) == (
+        "Textbook CLV and equity at risk use churn model churn v1, 90-day horizon."
+    )
