@@ -945,12 +945,12 @@ def value_command(values: LoadedValues, alias: str = registry.CHAMPION) -> str:
     info = values.info
     parts = [
         f"guanxi value --events PATH --as-of {info.as_of.isoformat()}",
-        f"--horizon-days {info.horizon_days} --discount-rate {info.discount_rate:g}",
+        f"--horizon-days {info.horizon_days} --discount-rate {info.discount_rate!r}",
         f"--value-basis {info.basis}",
     ]
     rate = info.fit.get("margin_rate")
     if info.basis == "revenue" and rate is not None:
-        parts.append(f"--margin-rate {rate:g}")
+        parts.append(f"--margin-rate {float(rate)!r}")
     if alias != registry.CHAMPION:
         parts.append(f"--alias {alias}")
     return " ".join([*parts, "--out PATH"])

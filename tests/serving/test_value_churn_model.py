@@ -200,15 +200,17 @@ RELOAD_ONLY = (
 )
 
 
-def _table_of(home: Path, version: str, frame: pl.DataFrame | None = None) -> None:
-    """The value table of store_values, read with churn ``version`` (and ``frame``'s rows)."""
+def _table_of(
+    home: Path, version: str, frame: pl.DataFrame | None = None, fit: dict | None = None
+) -> None:
+    """The value table of store_values, read with churn ``version`` (``frame``'s rows, ``fit``)."""
     Store(home, STORE_KEY.encode()).write_values(
         value_frame() if frame is None else frame,
         AS_OF,
         horizon_days=365,
         discount_rate=0.1,
         basis="revenue",
-        fit={"bgnbd": {"r": 0.5}},
+        fit={"bgnbd": {"r": 0.5}} if fit is None else fit,
         churn_model={"name": "churn", "version": version, "horizon_days": 90},
         validation=VALIDATION,
         run_id="run123",
@@ -252,6 +254,18 @@ def test_the_command_names_the_served_alias(tmp_path: Path, source: StaticSource
         wait_ready(client)
         page = client.get("/ui/customers/c000", headers=headers("reviewer")).text
     assert f"run {COMMAND.replace(' --out', ' --alias staging --out')}, then" in _element(
+        page, DIFFERS
+    )
+
+
+def test_the_command_names_the_table_s_margin_rate(tmp_path: Path, source: StaticSource) -> None:
+    """M2: a revenue-basis table valued at a 30% margin is computed again at that margin."""
+    settings = make_settings(tmp_path / "home")
+    _table_of(settings.home, "1", fit={"basis": "revenue", "margin_rate": 0.3})
+    with TestClient(create_app(settings, _promoted(source, "2"))) as client:
+        wait_ready(client)
+        page = client.get("/ui/customers/c000", headers=headers("reviewer")).text
+    assert f"run {COMMAND.replace(' --out', ' --margin-rate 0.3 --out')}, then" in _element(
         page, DIFFERS
     )
 
