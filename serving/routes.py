@@ -28,11 +28,9 @@ from features.contracts import RFM_WINDOWS, WHEN_MISSING, event_schema, feature_
 from features.events import MAX_VALUE_CHARS, EventsValidationError, validate_events
 from features.rfm import scores_among
 from features.snapshot import build_snapshot
-from models.scoring import model_categories
 from models.tasks import (
     get_task,
     retention_task,
-    snapshot_categories,
     task_names,
     task_specs,
 )
@@ -1180,11 +1178,8 @@ def _events_frame(state: ServingState, body: ScoreRequest) -> pl.DataFrame:
             ]
         ) from None
     as_of = body.as_of or max(r["ts"] for r in records).date()
-    # the models' categories too: a customer's orders of one the loaded snapshot lacks count
-    # (model_frame would complete its column as no order by anyone)
-    models = [table.model.bundle for table in state.tables.values()]
-    categories = sorted({*snapshot_categories(state.snapshot.frame), *model_categories(models)})
-    frame = build_snapshot(loaded.frame, None, as_of, categories=categories)
+    # the snapshot's and the models' categories, computed once per load (ServingState.categories)
+    frame = build_snapshot(loaded.frame, None, as_of, categories=list(state.categories))
     if frame.height == 0:
         raise _invalid("body.as_of", "no event on or before as_of")
     return scores_among(frame, state.snapshot.frame)  # RFM scores among the loaded customers

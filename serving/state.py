@@ -183,6 +183,10 @@ class ServingState:
     loaded_at: datetime
     values: LoadedValues | None = None
     """The customer value table served beside the scores (:mod:`serving.values`), if any."""
+    categories: tuple[str, ...] = ()
+    """The product categories a request's events are built with (``POST /v1/score``), sorted:
+    the snapshot's and those the models read a column of, computed once per load
+    (:func:`serving.tables.build_state`), not per request."""
 
     def positions(self, customer_ids: Sequence[str]) -> np.ndarray:
         """Snapshot positions of customer ids (-1 for unknown ids), O(1) each (hash lookup)."""

@@ -27,12 +27,18 @@ from features.contracts import FEATURE_SET_VERSION
 from models.customer_rows import repeated_customers
 from models.explain import base_log_odds
 from models.ranking import deciles, ranked_deciles
-from models.scoring import FeatureSetMismatchError, check_feature_set, model_rows
+from models.scoring import (
+    FeatureSetMismatchError,
+    check_feature_set,
+    model_categories,
+    model_rows,
+)
 from models.tasks import (
     ELIGIBLE,
     NO_CANDIDATES,
     get_task,
     population_status,
+    snapshot_categories,
 )
 from serving.explaining import KEPT_ORDER, REASON_ORDER
 from serving.state import (
@@ -218,7 +224,8 @@ def build_state(
     Returns
     -------
     ServingState
-        The new state, ready to swap in.
+        The new state, ready to swap in, with the categories a request's events are built with
+        (``ServingState.categories``: the snapshot's and the models', once per load).
 
     Raises
     ------
@@ -274,4 +281,14 @@ def build_state(
         band_high_decile=band_high_decile,
         band_medium_decile=band_medium_decile,
         loaded_at=datetime.now(UTC),
+        # a customer's orders in a category the snapshot lacks and a model reads count too
+        # (model_frame would complete its column as no order by anyone): once per load
+        categories=tuple(
+            sorted(
+                {
+                    *snapshot_categories(snapshot.frame),
+                    *model_categories(m.bundle for m in models.values()),
+                }
+            )
+        ),
     )

@@ -553,6 +553,42 @@ def test_score_from_events_counts_a_category_the_loaded_snapshot_lacks(
         assert live[task]["probability"] == pytest.approx(stored[task]["probability"], abs=1e-12)
 
 
+def test_score_from_events_reads_the_categories_the_load_computed(
+    client: TestClient, snapshot: pl.DataFrame
+) -> None:
+    """score43: every POST /v1/score with events built ``model_categories(models)`` (an empty
+    frame of every model input) and the loaded snapshot's categories again; the load computes
+    them once and keeps them in the state, and each request reads them there. A state whose
+    categories lack toys (swapped in by hand) scores a toys buyer's events without them: the
+    request took them from the state, not from the models."""
+    from tests.serving.conftest import tiny_events
+
+    holder = client.app.state.holder  # type: ignore[attr-defined]
+    state = holder.current
+    # the tiny snapshot and every model read garden, kitchen and toys (conftest.CATEGORIES)
+    assert state.categories == ("garden", "kitchen", "toys")
+    events = tiny_events()
+    customer = events.filter(pl.col("category") == "toys")["customer_id"][0]
+    payload = [
+        {k: (v.isoformat() if k == "ts" else v) for k, v in e.items() if k != "customer_id"}
+        for e in events.filter(pl.col("customer_id") == customer).iter_rows(named=True)
+    ]
+    body = {"customer_id": customer, "events": payload, "as_of": AS_OF.isoformat()}
+
+    def probabilities() -> dict[str, float]:
+        r = client.post("/v1/score", headers=headers(), json=body)
+        assert r.status_code == 200, r.text
+        return {task: s["probability"] for task, s in r.json()["scores"].items()}
+
+    stored = {t: s["probability"] for t, s in _scores(client, customer)["scores"].items()}
+    first, second = probabilities(), probabilities()
+    assert first == second == pytest.approx(stored, abs=1e-12)
+    holder.swap(replace(state, categories=("garden", "kitchen")))
+    without = probabilities()
+    assert [t for t in task_names() if without[t] != pytest.approx(stored[t], abs=1e-12)]
+    holder.swap(state)
+
+
 def test_score_from_features_lists_a_category_the_loaded_snapshot_lacks_as_missing(
     client: TestClient,
     served: dict[str, ServedModel],
