@@ -32,7 +32,6 @@ from collections.abc import AsyncIterator
 from typing import Any, Final
 
 from fastapi import FastAPI
-from tenacity import retry, retry_if_result, wait_fixed
 
 from features.store import SnapshotNotFoundError
 from models import treeshap
@@ -127,6 +126,8 @@ def _swap(app: FastAPI, state: ServingState) -> None:
         state.snapshot.as_of,
         ", ".join(f"{t} v{tab.model.version}" for t, tab in state.tables.items()),
     )
+    for task, exc in state.gone.items():  # once per load: the retries look at the files only
+        logger.warning("not serving %s: %s", task, _describe(exc, settings.model_alias))
     if settings.precompute_reasons:
         explain_in_background(
             state, holder, settings.precompute_chunk, app.state.stop, settings.store()
@@ -176,15 +177,59 @@ async def reload_state(app: FastAPI) -> str | None:
         return None
 
 
+def _files_back(source: Source, settings: Settings, state: ServingState) -> bool:
+    """Say whether a task the state left out for its champion's lost files may load now.
+
+    Only those tasks' models are loaded (not the snapshot, nor any scoring): True when they
+    load, or the alias moved (another version promoted, whose files are gone too, or the alias
+    removed), so a whole load is worth trying again; False while the same version's files are
+    missing, or the registry cannot be read (the state serving keeps serving, as after any
+    successful load, without a failed load logged every retry).
+    """
+    try:
+        source.load_models(list(state.gone), settings.model_alias)
+    except ModelFilesMissingError as exc:
+        same = state.gone.get(exc.task)
+        return same is None or same.version != exc.version
+    except ModelNotFoundError:
+        return True
+    except Exception as exc:
+        logger.debug("still not serving %s: %s", ", ".join(state.gone), _describe(exc, ""))
+        return False
+    return True
+
+
+async def _complete(app: FastAPI) -> bool:
+    """Load again when the current state left tasks out and their files may be back.
+
+    Returns
+    -------
+    bool
+        True when the current state serves every task it can (nothing left out).
+    """
+    state: ServingState | None = app.state.holder.current
+    if state is None or not state.gone:
+        return state is not None
+    if await asyncio.to_thread(_files_back, app.state.source, app.state.settings, state):
+        await reload_state(app)
+    current = app.state.holder.current
+    return current is not None and not current.gone
+
+
 async def _load_until_ready(app: FastAPI) -> None:
-    """Try to load until a state is current (a reload may get there first), without end."""
+    """Try to load until a state is current (a reload may get there first), without end.
+
+    Whenever the current state (this load's or a reload's) leaves out a task whose champion's
+    files are gone, it looks every ``GUANXI_RETRY_SECONDS`` whether they are back, and loads
+    again once they are (:func:`_files_back`).
+    """
     settings: Settings = app.state.settings
-
-    @retry(wait=wait_fixed(settings.retry_seconds), retry=retry_if_result(lambda ready: not ready))
-    async def attempt() -> bool:
-        return app.state.holder.current is not None or await reload_state(app) is None
-
-    await attempt()
+    while True:
+        if app.state.holder.current is None:
+            await reload_state(app)
+        else:
+            await _complete(app)
+        await asyncio.sleep(settings.retry_seconds)
 
 
 async def announce_reload(app: FastAPI) -> WorkersLoaded | None:
@@ -226,13 +271,15 @@ async def _load_and_follow(app: FastAPI) -> None:
     retry_at = 0.0  # monotonic time of the next attempt while nothing is loaded
     while True:
         latest = run.generation()
-        if latest > app.state.generation or (
-            holder.current is None and time.monotonic() >= retry_at
-        ):
+        due = time.monotonic() >= retry_at
+        if latest > app.state.generation or (holder.current is None and due):
             app.state.generation = max(latest, app.state.generation)
             error = await reload_state(app)
             # the generation now current: an admin reload of this worker may have moved it on
             run.mark_loaded(app.state.generation, ok=error is None)
+            retry_at = time.monotonic() + settings.retry_seconds
+        elif due and holder.current is not None and holder.current.gone:
+            await _complete(app)  # a task left out for its lost files: are they back?
             retry_at = time.monotonic() + settings.retry_seconds
         await asyncio.sleep(settings.reload_poll_seconds)
 

@@ -23,7 +23,7 @@ from features.store import (
 )
 from models import registry
 from models.tasks import completed_categories
-from models.versions import load_version
+from models.versions import ModelFilesMissingError, load_version
 from serving.settings import Settings
 from serving.state import LoadedSnapshot, ServedModel, ServingState, kept_reasons
 from serving.tables import build_state
@@ -87,7 +87,7 @@ class RegistrySource:
             If a task the settings name has no version with that alias, or no task has one.
         models.versions.ModelFilesMissingError
             If a version's files are not where the registry keeps them (named with the task,
-            version and folder; every task waits for it, as for any failed load).
+            version and folder; :func:`load_state` loads the other tasks without it).
         """
         required = "tasks" in self.settings.model_fields_set
         models = {}
@@ -222,7 +222,8 @@ def load_state(
     -------
     ServingState
         A state ready to swap in, with the store's value table (:func:`serving.values.load_values`
-        picks it).
+        picks it). A task whose champion's files are gone is left out and named in its ``gone``
+        (the other tasks serve); when every task's are, the load fails.
 
     Raises
     ------
@@ -230,7 +231,7 @@ def load_state(
         Whatever the source raises (missing or corrupt model, unreachable registry) and
         :class:`serving.state.IncompatibleModelError`; the caller keeps the old state.
     """
-    models = source.load_models(settings.tasks, settings.model_alias)
+    models, gone = _load_models(source, settings)
     snapshot = source.load_snapshot()
     store = settings.store()
     stored = stored_scores(store, models, snapshot)
@@ -244,4 +245,29 @@ def load_state(
         stored=stored,
     )
     values = (newest if newest is not None else NewestValues()).get(store, snapshot.as_of)
-    return replace(state, values=values)
+    return replace(state, values=values, gone=gone)
+
+
+def _load_models(
+    source: Source, settings: Settings
+) -> tuple[dict[str, ServedModel], dict[str, ModelFilesMissingError]]:
+    """Load the tasks' models, leaving out each task whose champion's files are gone.
+
+    One task's lost files made every task wait (qa49 M2): the tasks whose models load serve,
+    and the others are returned with their error. When no task is left, the first task's
+    error is raised, as before.
+    """
+    tasks = list(settings.tasks)
+    gone: dict[str, ModelFilesMissingError] = {}
+    while True:
+        try:
+            return source.load_models(tasks, settings.model_alias), gone
+        except ModelFilesMissingError as exc:
+            if exc.task not in tasks or len(tasks) == 1:
+                raise next(iter(gone.values()), exc) from None
+            gone[exc.task] = exc
+            tasks.remove(exc.task)
+        except registry.ModelNotFoundError:  # no champion left but the ones whose files are gone
+            if gone:
+                raise next(iter(gone.values())) from None
+            raise

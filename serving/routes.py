@@ -34,6 +34,7 @@ from models.tasks import (
     task_names,
     task_specs,
 )
+from models.versions import ModelFilesMissingError
 from serving.days import in_the_future
 from serving.deps import (
     NOT_LOADED_RETRY_AFTER,
@@ -48,7 +49,7 @@ from serving.deps import (
     loaded_state,
     not_loaded,
 )
-from serving.lifecycle import announce_reload, reload_state
+from serving.lifecycle import announce_reload, missing, reload_state
 from serving.metrics import PAGE_SCORES_HELP, PLAN_ROWS_HELP, SCORES_HELP, VALUES_HELP
 from serving.middleware import NOT_UTF8, SEND_UNCOMPRESSED, body_too_large, stopping_detail
 from serving.presentation import (
@@ -729,10 +730,30 @@ def _invalid(field: str, reason: str) -> RequestValidationError:
     )
 
 
+def _not_served(task: str, exc: ModelFilesMissingError) -> HTTPException:
+    """Build the 503 of a task left out of the load because its champion's files are gone.
+
+    Its detail says it as the 503 of a load that failed for it
+    (:func:`serving.lifecycle.missing`: the task, version and what to run, not the folder).
+    """
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        f"{task} is not served: {missing(exc)}",
+        headers={"Retry-After": str(NOT_LOADED_RETRY_AFTER)},
+    )
+
+
 def _tasks(state: ServingState, requested: Sequence[str] | None, field: str) -> list[str]:
-    """Return the tasks to score: the requested ones (each must be loaded), or every loaded task."""
+    """Return the tasks to score: the requested ones (each must be loaded), or every loaded task.
+
+    A requested task left out of the load because its champion's files are gone is a 503
+    naming its version (:func:`_not_served`); the other tasks serve.
+    """
     if not requested:
         return list(state.tables)
+    for task in requested:
+        if task in state.gone:
+            raise _not_served(task, state.gone[task])
     unknown = [t for t in requested if t not in state.tables]
     if unknown:
         raise _invalid(field, f"not a loaded task; loaded tasks are {', '.join(state.tables)}")
@@ -1307,7 +1328,11 @@ async def readyz(holder: Holder) -> Readiness | JSONResponse:
     as ``GET`` without a body, as :func:`healthz`'s.
     """
     if holder.current is not None and holder.explainer_warm:
-        return Readiness(ready=True)
+        gone = holder.current.gone  # the other tasks serve: ready, saying which task does not
+        return Readiness(
+            ready=True,
+            detail=" ".join(f"{t} is not served: {missing(e)}" for t, e in gone.items()) or None,
+        )
     if holder.current is None and holder.missing:
         detail = not_loaded(holder)
     elif holder.current is None:

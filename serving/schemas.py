@@ -616,7 +616,9 @@ class Readiness(BaseModel):
         default=None,
         description=(
             "Why not ready: what the store or registry lacks and what to run (as the API's 503 "
-            "says it), still loading, the last load failed, or warming up the explainer."
+            "says it), still loading, the last load failed, or warming up the explainer. When "
+            "ready, the tasks not served because their champion's files are gone (the others "
+            "serve), as those tasks' 503 says it; null when every task serves."
         ),
     )
 

@@ -25,6 +25,7 @@ from models.artifact import ModelBundle
 from models.explain import MAX_REASONS
 from models.ranking import band, decile_among
 from models.tasks import get_task
+from models.versions import ModelFilesMissingError
 from serving.values import LoadedValues
 
 __all__ = [
@@ -187,6 +188,9 @@ class ServingState:
     """The product categories a request's events are built with (``POST /v1/score``), sorted:
     the snapshot's and those the models read a column of, computed once per load
     (:func:`serving.tables.build_state`), not per request."""
+    gone: dict[str, ModelFilesMissingError] = field(default_factory=dict)
+    """The tasks left out because their champion's files are gone, each with its error: the
+    other tasks serve, these answer 503 naming the version (:func:`serving.loader.load_state`)."""
 
     def positions(self, customer_ids: Sequence[str]) -> np.ndarray:
         """Snapshot positions of customer ids (-1 for unknown ids), O(1) each (hash lookup)."""

@@ -12,12 +12,21 @@ from mlflow import MlflowClient
 
 from models import registry
 from models.artifact import ModelBundle
+from models.tasks import task_names
 from models.versions import ModelFilesMissingError
 from serving.app import create_app
 from serving.lifecycle import reload_state
 from serving.loader import RegistrySource
 from serving.settings import get_settings
-from tests.serving.conftest import StaticSource, headers, make_settings, wait_failed_once
+from tests.serving.conftest import (
+    Registry,
+    StaticSource,
+    headers,
+    make_settings,
+    until,
+    wait_failed_once,
+    wait_ready,
+)
 from tests.serving.test_loader import _champion
 
 
@@ -90,3 +99,75 @@ def test_readyz_says_which_champion_lost_its_files(tmp_path: Path, source: Stati
         assert "/srv/x" not in detail
         r = client.get("/v1/models", headers=headers())
         assert r.status_code == 503 and r.json()["detail"] == detail
+
+
+def test_one_champion_whose_files_are_gone_leaves_the_other_tasks_serving(
+    registry_env: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """score43 (qa49 M2): one task's champion without its files made every task wait: /readyz
+    503 and every endpoint 503. The other tasks serve; that task's requests are a 503 naming its
+    version and what to run (not the folder), /readyz is ready and says which task is not
+    served, and the task is served again by itself once its files are back."""
+    caplog.set_level(logging.WARNING, logger="serving.lifecycle")
+    version = registry_env.champion["churn"]
+    uri = MlflowClient().get_model_version_download_uri("churn", version)
+    files = Path(uri.removeprefix("file://"))
+    moved = tmp_path / "moved"
+    files.rename(moved)
+    try:
+        with TestClient(create_app(make_settings(registry_env.home))) as client:
+            wait_ready(client)
+            ready = client.get("/readyz").json()
+            said = (
+                f"churn is not served: the files of churn version {version} (the champion) are "
+                "missing where the registry keeps them"
+            )
+            assert ready["ready"] is True and ready["detail"].startswith(said)
+            assert str(files) not in ready["detail"]
+            models = client.get("/v1/models", headers=headers()).json()["models"]
+            others = sorted(t for t in task_names() if t != "churn")
+            assert sorted(m["task"] for m in models) == others
+            scores = client.get("/v1/customers/c001/scores", headers=headers())
+            assert scores.status_code == 200, scores.text
+            assert sorted(scores.json()["scores"]) == others
+            for r in (
+                client.get("/v1/customers/c001/scores?tasks=churn", headers=headers()),
+                client.post(
+                    "/v1/scores",
+                    headers=headers(),
+                    json={"customer_ids": ["c001"], "tasks": ["repurchase", "churn"]},
+                ),
+                client.post(
+                    "/v1/score",
+                    headers=headers(),
+                    json={"features": {"recency_days": 10.0}, "tasks": ["churn"]},
+                ),
+            ):
+                assert r.status_code == 503 and r.json()["detail"] == ready["detail"], r.text
+                assert r.headers["Retry-After"]
+            (warned,) = [r for r in caplog.records if "not serving churn" in r.getMessage()]
+            assert f"(looked in {files})" in warned.getMessage()
+
+            moved.rename(files)  # put back: the server loads churn by itself
+            until(
+                lambda: client.get("/readyz").json()["detail"] is None,
+                "churn was not served again",
+            )
+            models = client.get("/v1/models", headers=headers()).json()["models"]
+            assert sorted(m["task"] for m in models) == sorted(task_names())
+    finally:
+        if moved.exists():
+            moved.rename(files)
+
+
+def test_the_load_fails_as_before_when_every_champion_lost_its_files(
+    tmp_path: Path, source: StaticSource
+) -> None:
+    """A load with no task left (here every task's load says churn's files are gone) fails with
+    churn's error: nothing is served, /readyz says it (the test above serves the others)."""
+    from serving.loader import load_state
+
+    source.failure = GONE
+    with pytest.raises(ModelFilesMissingError) as raised:
+        load_state(source, make_settings(tmp_path / "h"))
+    assert raised.value is GONE
