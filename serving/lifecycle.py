@@ -139,6 +139,10 @@ async def reload_state(app: FastAPI) -> str | None:
 
     A successful load also empties the loaded uplift models
     (:class:`serving.targeting.UpliftCache`), so ``POST /v1/targeting`` reads them again.
+    A load that leaves out a task whose champion's files are gone
+    (:func:`serving.loader.load_state`) is swapped in only when the current state does not
+    serve that task (nothing loaded yet, or that task already left out); otherwise it fails
+    as any load, and the current state keeps serving the model it holds.
 
     Parameters
     ----------
@@ -156,6 +160,10 @@ async def reload_state(app: FastAPI) -> str | None:
         try:
             # the values through the app's NewestValues: a refused table is said once a write
             state = await asyncio.to_thread(load_state, source, settings, app.state.newest_values)
+            current: ServingState | None = app.state.holder.current
+            served = [t for t in state.gone if current is not None and t in current.tables]
+            if served:  # the model in memory serves it: keep it rather than answer 503 for it
+                raise state.gone[served[0]]
         except Exception as exc:
             reason = _describe(exc, settings.model_alias)
             expected = isinstance(exc, SAID_IN_FULL)

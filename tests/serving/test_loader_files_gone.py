@@ -171,3 +171,27 @@ def test_the_load_fails_as_before_when_every_champion_lost_its_files(
     with pytest.raises(ModelFilesMissingError) as raised:
         load_state(source, make_settings(tmp_path / "h"))
     assert raised.value is GONE
+
+
+def test_a_reload_that_would_drop_a_served_task_for_its_lost_files_is_refused(
+    registry_env: Registry, tmp_path: Path
+) -> None:
+    """Leaving a task out is for a task not served yet: a reload that finds the files of a
+    champion this server serves gone is refused as before (409), and the model in memory keeps
+    serving, rather than swapping a working task for a 503."""
+    version = registry_env.champion["churn"]
+    uri = MlflowClient().get_model_version_download_uri("churn", version)
+    files = Path(uri.removeprefix("file://"))
+    moved = tmp_path / "moved"
+    with TestClient(create_app(make_settings(registry_env.home))) as client:
+        wait_ready(client)
+        files.rename(moved)
+        try:
+            r = client.post("/v1/admin/reload", headers=headers("admin"))
+            assert r.status_code == 409, r.text
+            scores = client.get("/v1/customers/c001/scores?tasks=churn", headers=headers())
+            assert scores.status_code == 200, scores.text
+            assert scores.json()["scores"]["churn"]["model_version"] == version
+            assert client.get("/readyz").json() == {"ready": True, "detail": None}
+        finally:
+            moved.rename(files)
