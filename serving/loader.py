@@ -61,7 +61,12 @@ class RegistrySource:
         # only when they change, not at every start-up retry
         self.unserved: tuple[str, ...] = ()
 
-    def load_models(self, tasks: Sequence[str], alias: str) -> dict[str, ServedModel]:
+    def load_models(
+        self,
+        tasks: Sequence[str],
+        alias: str,
+        gone: dict[str, ModelFilesMissingError] | None = None,
+    ) -> dict[str, ServedModel]:
         """Load ``<task>@<alias>`` for every task from the registry.
 
         Parameters
@@ -70,6 +75,10 @@ class RegistrySource:
             Registered model names.
         alias : str
             The alias to follow, normally ``champion``.
+        gone : dict of str to ModelFilesMissingError, optional
+            When given, a task whose version's files are gone is put here with its error and the
+            other tasks load (:func:`load_state`); when no task loads, the first of them (in
+            ``tasks``' order) is raised. Without it, the first such task's error is raised.
 
         Returns
         -------
@@ -87,7 +96,7 @@ class RegistrySource:
             If a task the settings name has no version with that alias, or no task has one.
         models.versions.ModelFilesMissingError
             If a version's files are not where the registry keeps them (named with the task,
-            version and folder; :func:`load_state` loads the other tasks without it).
+            version and folder), and ``gone`` is not given or no task loads.
         """
         required = "tasks" in self.settings.model_fields_set
         models = {}
@@ -96,13 +105,21 @@ class RegistrySource:
             if not required and registry.get_version(task, alias) is None:
                 unserved.append(task)
                 continue
-            loaded = load_version(task, alias=alias)
+            try:
+                loaded = load_version(task, alias=alias)
+            except ModelFilesMissingError as exc:
+                if gone is None:
+                    raise
+                gone[task] = exc  # one task at a time: the others load all the same
+                continue
             models[task] = ServedModel(
                 bundle=loaded.bundle,
                 name=loaded.name,
                 version=loaded.version,
                 aliases=loaded.aliases,
             )
+        if not models and gone:  # every champion lost its files: the first task's is said
+            raise next(iter(gone.values()))
         if not models:  # the load fails, and says so itself (serving.lifecycle)
             raise registry.ModelNotFoundError(
                 f"no task has a {alias} version: train one and promote it with `guanxi promote`"
@@ -253,21 +270,12 @@ def _load_models(
 ) -> tuple[dict[str, ServedModel], dict[str, ModelFilesMissingError]]:
     """Load the tasks' models, leaving out each task whose champion's files are gone.
 
-    One task's lost files made every task wait (qa49 M2): the tasks whose models load serve,
-    and the others are returned with their error. When no task is left, the first task's
-    error is raised, as before.
+    One task's lost files made every task wait (qa49 M2): a :class:`RegistrySource` loads
+    task by task, once, and returns the tasks whose files are gone with their error; the other
+    tasks serve. When every task's files are gone, the first task's error (in
+    ``settings.tasks``' order) is raised, as before. Another source loads all or nothing.
     """
-    tasks = list(settings.tasks)
     gone: dict[str, ModelFilesMissingError] = {}
-    while True:
-        try:
-            return source.load_models(tasks, settings.model_alias), gone
-        except ModelFilesMissingError as exc:
-            if exc.task not in tasks or len(tasks) == 1:
-                raise next(iter(gone.values()), exc) from None
-            gone[exc.task] = exc
-            tasks.remove(exc.task)
-        except registry.ModelNotFoundError:  # no champion left but the ones whose files are gone
-            if gone:
-                raise next(iter(gone.values())) from None
-            raise
+    if isinstance(source, RegistrySource):
+        return source.load_models(settings.tasks, settings.model_alias, gone=gone), gone
+    return source.load_models(settings.tasks, settings.model_alias), gone
