@@ -11,9 +11,13 @@ compiles, as without a warm-up).
 
 Every load builds a whole new :class:`~serving.state.ServingState` in a worker thread
 (:func:`serving.loader.load_state`) and swaps it in by reference; a failed load leaves the old
-state serving. After a swap the background explainer
-(:func:`serving.explaining.explain_in_background`) explains the snapshot's customers ahead of
-requests and stores each task's score table once it is done.
+state serving. A load leaves out a task whose champion's files are gone and serves the others
+(that task's requests are a 503 saying what to do, :func:`not_served`); the task stays out until
+the next load (``POST /v1/admin/reload``, the reload generation announced to the workers, a
+restart): the server does not look for the files by itself. A reload that would leave out a
+task the current state serves fails instead, and the current state keeps serving it. After a
+swap the background explainer (:func:`serving.explaining.explain_in_background`) explains the
+snapshot's customers ahead of requests and stores each task's score table once it is done.
 
 With several workers (:mod:`serving.workers`) a reload reaches them all: the worker that received
 the admin reload loads first, then writes the next reload generation (:func:`announce_reload`) and
@@ -32,6 +36,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Final
 
 from fastapi import FastAPI
+from tenacity import retry, retry_if_result, wait_fixed
 
 from features.store import SnapshotNotFoundError
 from models import treeshap
@@ -91,17 +96,49 @@ def missing(exc: BaseException) -> str | None:
             "demo` does all of it on sample data)." + again
         )
     if isinstance(exc, ModelFilesMissingError):
-        return (
-            f"the files of {exc.task} version {exc.version} (the champion) are missing where the "
-            "registry keeps them (the server log names the folder): put them back there, or "
-            f"promote another version (`guanxi promote --task {exc.task}`)." + again
-        )
+        return _files_gone(exc) + "." + again
     if isinstance(exc, SnapshotNotFoundError):
         return (
             "The store holds no feature snapshot yet: build one with `guanxi features build`."
             + again
         )
     return None
+
+
+def _files_gone(exc: ModelFilesMissingError) -> str:
+    """Say whose files are gone and what to do, naming the task and version, not the folder."""
+    return (
+        f"the files of {exc.task} version {exc.version} (the champion) are missing where the "
+        "registry keeps them (the server log names the folder): put them back there, or "
+        f"promote another version (`guanxi promote --task {exc.task}`)"
+    )
+
+
+RELOAD: Final = "then reload (`POST /v1/admin/reload`, or restart the server)"
+"""What brings back a task left out of a load: the server does not load it by itself."""
+
+
+def not_served(task: str, exc: ModelFilesMissingError) -> str:
+    """Say, for a client to read, why a task is left out of the load serving and what to do.
+
+    A load leaves out a task whose champion's files are gone (:func:`serving.loader.load_state`)
+    and serves the others; the task stays out until the next load (an admin reload, the reload
+    generation announced to the workers, a restart), which the server does not do by itself.
+
+    Parameters
+    ----------
+    task : str
+        The task left out.
+    exc : models.versions.ModelFilesMissingError
+        Why: its version and folder (the folder stays in the server log).
+
+    Returns
+    -------
+    str
+        ``<task> is not served: the files of <task> version <v> (the champion) are missing ...:
+        put them back there, or promote another version (...), then reload (...).``
+    """
+    return f"{task} is not served: {_files_gone(exc)}, {RELOAD}."
 
 
 def _describe(exc: BaseException, alias: str) -> str:
@@ -126,8 +163,13 @@ def _swap(app: FastAPI, state: ServingState) -> None:
         state.snapshot.as_of,
         ", ".join(f"{t} v{tab.model.version}" for t, tab in state.tables.items()),
     )
-    for task, exc in state.gone.items():  # once per load: the retries look at the files only
-        logger.warning("not serving %s: %s", task, _describe(exc, settings.model_alias))
+    for task, exc in state.gone.items():  # once per load; it stays out until the next one
+        logger.warning(
+            "not serving %s until a reload: %s; %s",
+            task,
+            _describe(exc, settings.model_alias),
+            RELOAD,
+        )
     if settings.precompute_reasons:
         explain_in_background(
             state, holder, settings.precompute_chunk, app.state.stop, settings.store()
@@ -185,59 +227,15 @@ async def reload_state(app: FastAPI) -> str | None:
         return None
 
 
-def _files_back(source: Source, settings: Settings, state: ServingState) -> bool:
-    """Say whether a task the state left out for its champion's lost files may load now.
-
-    Only those tasks' models are loaded (not the snapshot, nor any scoring): True when they
-    load, or the alias moved (another version promoted, whose files are gone too, or the alias
-    removed), so a whole load is worth trying again; False while the same version's files are
-    missing, or the registry cannot be read (the state serving keeps serving, as after any
-    successful load, without a failed load logged every retry).
-    """
-    try:
-        source.load_models(list(state.gone), settings.model_alias)
-    except ModelFilesMissingError as exc:
-        same = state.gone.get(exc.task)
-        return same is None or same.version != exc.version
-    except ModelNotFoundError:
-        return True
-    except Exception as exc:
-        logger.debug("still not serving %s: %s", ", ".join(state.gone), _describe(exc, ""))
-        return False
-    return True
-
-
-async def _complete(app: FastAPI) -> bool:
-    """Load again when the current state left tasks out and their files may be back.
-
-    Returns
-    -------
-    bool
-        True when the current state serves every task it can (nothing left out).
-    """
-    state: ServingState | None = app.state.holder.current
-    if state is None or not state.gone:
-        return state is not None
-    if await asyncio.to_thread(_files_back, app.state.source, app.state.settings, state):
-        await reload_state(app)
-    current = app.state.holder.current
-    return current is not None and not current.gone
-
-
 async def _load_until_ready(app: FastAPI) -> None:
-    """Try to load until a state is current (a reload may get there first), without end.
-
-    Whenever the current state (this load's or a reload's) leaves out a task whose champion's
-    files are gone, it looks every ``GUANXI_RETRY_SECONDS`` whether they are back, and loads
-    again once they are (:func:`_files_back`).
-    """
+    """Try to load until a state is current (a reload may get there first), without end."""
     settings: Settings = app.state.settings
-    while True:
-        if app.state.holder.current is None:
-            await reload_state(app)
-        else:
-            await _complete(app)
-        await asyncio.sleep(settings.retry_seconds)
+
+    @retry(wait=wait_fixed(settings.retry_seconds), retry=retry_if_result(lambda ready: not ready))
+    async def attempt() -> bool:
+        return app.state.holder.current is not None or await reload_state(app) is None
+
+    await attempt()
 
 
 async def announce_reload(app: FastAPI) -> WorkersLoaded | None:
@@ -279,15 +277,13 @@ async def _load_and_follow(app: FastAPI) -> None:
     retry_at = 0.0  # monotonic time of the next attempt while nothing is loaded
     while True:
         latest = run.generation()
-        due = time.monotonic() >= retry_at
-        if latest > app.state.generation or (holder.current is None and due):
+        if latest > app.state.generation or (
+            holder.current is None and time.monotonic() >= retry_at
+        ):
             app.state.generation = max(latest, app.state.generation)
             error = await reload_state(app)
             # the generation now current: an admin reload of this worker may have moved it on
             run.mark_loaded(app.state.generation, ok=error is None)
-            retry_at = time.monotonic() + settings.retry_seconds
-        elif due and holder.current is not None and holder.current.gone:
-            await _complete(app)  # a task left out for its lost files: are they back?
             retry_at = time.monotonic() + settings.retry_seconds
         await asyncio.sleep(settings.reload_poll_seconds)
 

@@ -49,7 +49,7 @@ from serving.deps import (
     loaded_state,
     not_loaded,
 )
-from serving.lifecycle import announce_reload, missing, reload_state
+from serving.lifecycle import announce_reload, not_served, reload_state
 from serving.metrics import PAGE_SCORES_HELP, PLAN_ROWS_HELP, SCORES_HELP, VALUES_HELP
 from serving.middleware import NOT_UTF8, SEND_UNCOMPRESSED, body_too_large, stopping_detail
 from serving.presentation import (
@@ -233,8 +233,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         retry_after=True,
     ),
     503: error_answer(
-        "Models are not loaded yet (retry after Retry-After seconds), or the server is stopping "
-        "(retry at once, on another instance).",
+        "Models are not loaded yet (retry after Retry-After seconds), a requested task is not "
+        "served (its champion's files are gone: put them back or promote another version, then "
+        "reload; the detail says which), or the server is stopping (retry at once, on another "
+        "instance).",
         {"detail": "models are not loaded yet"},
         retry_after=True,  # serving.deps.loaded_state, serving.middleware.stopping_detail
     ),
@@ -733,12 +735,12 @@ def _invalid(field: str, reason: str) -> RequestValidationError:
 def _not_served(task: str, exc: ModelFilesMissingError) -> HTTPException:
     """Build the 503 of a task left out of the load because its champion's files are gone.
 
-    Its detail says it as the 503 of a load that failed for it
-    (:func:`serving.lifecycle.missing`: the task, version and what to run, not the folder).
+    Its detail (:func:`serving.lifecycle.not_served`) names the task, version and what to do
+    (put the files back or promote another version, then reload), not the folder.
     """
     return HTTPException(
         status.HTTP_503_SERVICE_UNAVAILABLE,
-        f"{task} is not served: {missing(exc)}",
+        not_served(task, exc),
         headers={"Retry-After": str(NOT_LOADED_RETRY_AFTER)},
     )
 
@@ -747,16 +749,17 @@ def _tasks(state: ServingState, requested: Sequence[str] | None, field: str) -> 
     """Return the tasks to score: the requested ones (each must be loaded), or every loaded task.
 
     A requested task left out of the load because its champion's files are gone is a 503
-    naming its version (:func:`_not_served`); the other tasks serve.
+    naming its version (:func:`_not_served`); the other tasks serve. A task that is neither
+    loaded nor left out (a typo) is a 422 first, whatever else the request names.
     """
     if not requested:
         return list(state.tables)
+    unknown = [t for t in requested if t not in state.tables and t not in state.gone]
+    if unknown:
+        raise _invalid(field, f"not a loaded task; loaded tasks are {', '.join(state.tables)}")
     for task in requested:
         if task in state.gone:
             raise _not_served(task, state.gone[task])
-    unknown = [t for t in requested if t not in state.tables]
-    if unknown:
-        raise _invalid(field, f"not a loaded task; loaded tasks are {', '.join(state.tables)}")
     return list(dict.fromkeys(requested))
 
 
@@ -1331,7 +1334,7 @@ async def readyz(holder: Holder) -> Readiness | JSONResponse:
         gone = holder.current.gone  # the other tasks serve: ready, saying which task does not
         return Readiness(
             ready=True,
-            detail=" ".join(f"{t} is not served: {missing(e)}" for t, e in gone.items()) or None,
+            detail=" ".join(not_served(t, e) for t, e in gone.items()) or None,
         )
     if holder.current is None and holder.missing:
         detail = not_loaded(holder)

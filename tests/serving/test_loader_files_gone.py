@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,6 @@ from tests.serving.conftest import (
     StaticSource,
     headers,
     make_settings,
-    until,
     wait_failed_once,
     wait_ready,
 )
@@ -101,76 +102,148 @@ def test_readyz_says_which_champion_lost_its_files(tmp_path: Path, source: Stati
         assert r.status_code == 503 and r.json()["detail"] == detail
 
 
+def _folder(task: str, version: str) -> Path:
+    """The folder the registry keeps a version's files in."""
+    uri = MlflowClient().get_model_version_download_uri(task, version)
+    return Path(uri.removeprefix("file://"))
+
+
+@contextlib.contextmanager
+def _moved(registry_env: Registry, tmp_path: Path, tasks: list[str]) -> Iterator[dict[str, Path]]:
+    """Move these tasks' champions' folders away; put back whatever the test has not."""
+    folders = {t: _folder(t, registry_env.champion[t]) for t in tasks}
+    for task, files in folders.items():
+        files.rename(tmp_path / f"moved-{task}")
+    try:
+        yield folders
+    finally:
+        for task, files in folders.items():
+            if (tmp_path / f"moved-{task}").exists():
+                (tmp_path / f"moved-{task}").rename(files)
+
+
+def _said(task: str, version: str) -> str:
+    return (
+        f"{task} is not served: the files of {task} version {version} (the champion) are missing "
+        "where the registry keeps them (the server log names the folder): put them back there, "
+        f"or promote another version (`guanxi promote --task {task}`), then reload "
+        "(`POST /v1/admin/reload`, or restart the server)."
+    )
+
+
 def test_one_champion_whose_files_are_gone_leaves_the_other_tasks_serving(
     registry_env: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """score43 (qa49 M2): one task's champion without its files made every task wait: /readyz
     503 and every endpoint 503. The other tasks serve; that task's requests are a 503 naming its
-    version and what to run (not the folder), /readyz is ready and says which task is not
-    served, and the task is served again by itself once its files are back."""
+    version and what to do (put the files back, then reload; not the folder), /readyz is ready
+    and says which task is not served, and the log says it once with the folder. The server does
+    not load the task by itself: it stays out until a reload (the test below)."""
     caplog.set_level(logging.WARNING, logger="serving.lifecycle")
     version = registry_env.champion["churn"]
-    uri = MlflowClient().get_model_version_download_uri("churn", version)
-    files = Path(uri.removeprefix("file://"))
-    moved = tmp_path / "moved"
-    files.rename(moved)
-    try:
-        with TestClient(create_app(make_settings(registry_env.home))) as client:
-            wait_ready(client)
-            ready = client.get("/readyz").json()
-            said = (
-                f"churn is not served: the files of churn version {version} (the champion) are "
-                "missing where the registry keeps them"
-            )
-            assert ready["ready"] is True and ready["detail"].startswith(said)
-            assert str(files) not in ready["detail"]
-            models = client.get("/v1/models", headers=headers()).json()["models"]
-            others = sorted(t for t in task_names() if t != "churn")
-            assert sorted(m["task"] for m in models) == others
-            scores = client.get("/v1/customers/c001/scores", headers=headers())
-            assert scores.status_code == 200, scores.text
-            assert sorted(scores.json()["scores"]) == others
-            for r in (
-                client.get("/v1/customers/c001/scores?tasks=churn", headers=headers()),
-                client.post(
-                    "/v1/scores",
-                    headers=headers(),
-                    json={"customer_ids": ["c001"], "tasks": ["repurchase", "churn"]},
-                ),
-                client.post(
-                    "/v1/score",
-                    headers=headers(),
-                    json={"features": {"recency_days": 10.0}, "tasks": ["churn"]},
-                ),
-            ):
-                assert r.status_code == 503 and r.json()["detail"] == ready["detail"], r.text
-                assert r.headers["Retry-After"]
-            (warned,) = [r for r in caplog.records if "not serving churn" in r.getMessage()]
-            assert f"(looked in {files})" in warned.getMessage()
+    with (
+        _moved(registry_env, tmp_path, ["churn"]) as folders,
+        TestClient(create_app(make_settings(registry_env.home))) as client,
+    ):
+        wait_ready(client)
+        ready = client.get("/readyz").json()
+        assert ready == {"ready": True, "detail": _said("churn", version)}
+        assert str(folders["churn"]) not in ready["detail"]
+        models = client.get("/v1/models", headers=headers()).json()["models"]
+        others = sorted(t for t in task_names() if t != "churn")
+        assert sorted(m["task"] for m in models) == others
+        scores = client.get("/v1/customers/c001/scores", headers=headers())
+        assert scores.status_code == 200, scores.text
+        assert sorted(scores.json()["scores"]) == others
+        for r in (
+            client.get("/v1/customers/c001/scores?tasks=churn", headers=headers()),
+            client.post(
+                "/v1/scores",
+                headers=headers(),
+                json={"customer_ids": ["c001"], "tasks": ["repurchase", "churn"]},
+            ),
+            client.post(
+                "/v1/score",
+                headers=headers(),
+                json={"features": {"recency_days": 10.0}, "tasks": ["churn"]},
+            ),
+        ):
+            assert r.status_code == 503 and r.json()["detail"] == ready["detail"], r.text
+            assert r.headers["Retry-After"]
+        # a lost task beside a misspelt one: the typo is the client's to fix first (422)
+        r = client.get("/v1/customers/c001/scores?tasks=churn&tasks=chrun", headers=headers())
+        assert r.status_code == 422, r.text
+        (warned,) = [r for r in caplog.records if "not serving churn" in r.getMessage()]
+        assert f"(looked in {folders['churn']})" in warned.getMessage()
+        assert "POST /v1/admin/reload" in warned.getMessage()
 
-            moved.rename(files)  # put back: the server loads churn by itself
-            until(
-                lambda: client.get("/readyz").json()["detail"] is None,
-                "churn was not served again",
+
+def test_two_champions_whose_files_are_gone_are_both_left_out(
+    registry_env: Registry, tmp_path: Path
+) -> None:
+    """Each task whose champion's files are gone is left out with its own version, in one load
+    (the tasks are loaded one by one, not the whole set again per lost task)."""
+    lost = sorted(registry_env.champion)[:2]
+    with (
+        _moved(registry_env, tmp_path, lost),
+        TestClient(create_app(make_settings(registry_env.home))) as client,
+    ):
+        wait_ready(client)
+        said = [_said(t, registry_env.champion[t]) for t in task_names() if t in lost]
+        assert client.get("/readyz").json() == {"ready": True, "detail": " ".join(said)}
+        models = client.get("/v1/models", headers=headers()).json()["models"]
+        assert sorted(m["task"] for m in models) == sorted(set(task_names()) - set(lost))
+        for task in lost:
+            r = client.get(f"/v1/customers/c001/scores?tasks={task}", headers=headers())
+            assert r.status_code == 503 and r.json()["detail"] == _said(
+                task, registry_env.champion[task]
             )
-            models = client.get("/v1/models", headers=headers()).json()["models"]
-            assert sorted(m["task"] for m in models) == sorted(task_names())
-    finally:
-        if moved.exists():
-            moved.rename(files)
 
 
 def test_the_load_fails_as_before_when_every_champion_lost_its_files(
-    tmp_path: Path, source: StaticSource
+    registry_env: Registry, tmp_path: Path
 ) -> None:
-    """A load with no task left (here every task's load says churn's files are gone) fails with
-    churn's error: nothing is served, /readyz says it (the test above serves the others)."""
-    from serving.loader import load_state
+    """With no task left to serve, the load fails as before, naming the first task's champion
+    (in the tasks' order) and what to run: nothing is served, /readyz is 503 and says it (not
+    "no model is promoted to champion yet", which the empty set of models would say)."""
+    first = task_names()[0]
+    version = registry_env.champion[first]
+    with (
+        _moved(registry_env, tmp_path, list(registry_env.champion)),
+        TestClient(create_app(make_settings(registry_env.home))) as client,
+    ):
+        wait_failed_once(client)
+        r = client.get("/readyz")
+        assert r.status_code == 503, r.text
+        assert r.json()["detail"].startswith(
+            f"models are not loaded yet: the files of {first} version {version} (the champion) "
+            "are missing"
+        )
+        assert client.get("/v1/models", headers=headers()).status_code == 503
 
-    source.failure = GONE
-    with pytest.raises(ModelFilesMissingError) as raised:
-        load_state(source, make_settings(tmp_path / "h"))
-    assert raised.value is GONE
+
+def test_an_admin_reload_serves_a_left_out_task_once_its_files_are_back(
+    registry_env: Registry, tmp_path: Path
+) -> None:
+    """A task left out stays out (the server does not look for its files by itself) until a
+    reload: once its folder is back, POST /v1/admin/reload serves it again."""
+    version = registry_env.champion["churn"]
+    with (
+        _moved(registry_env, tmp_path, ["churn"]) as folders,
+        TestClient(create_app(make_settings(registry_env.home))) as client,
+    ):
+        wait_ready(client)
+        assert client.get("/readyz").json()["detail"] == _said("churn", version)
+        r = client.post("/v1/admin/reload", headers=headers("admin"))  # still gone: still out
+        assert r.status_code == 200, r.text
+        assert client.get("/readyz").json()["detail"] == _said("churn", version)
+        (tmp_path / "moved-churn").rename(folders["churn"])
+        r = client.post("/v1/admin/reload", headers=headers("admin"))
+        assert r.status_code == 200, r.text
+        assert client.get("/readyz").json() == {"ready": True, "detail": None}
+        scores = client.get("/v1/customers/c001/scores?tasks=churn", headers=headers())
+        assert scores.status_code == 200, scores.text
+        assert scores.json()["scores"]["churn"]["model_version"] == version
 
 
 def test_a_reload_that_would_drop_a_served_task_for_its_lost_files_is_refused(
