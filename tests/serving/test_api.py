@@ -584,9 +584,11 @@ def test_score_from_events_reads_the_categories_the_load_computed(
     first, second = probabilities(), probabilities()
     assert first == second == pytest.approx(stored, abs=1e-12)
     holder.swap(replace(state, categories=("garden", "kitchen")))
-    without = probabilities()
+    try:
+        without = probabilities()
+    finally:
+        holder.swap(state)
     assert [t for t in task_names() if without[t] != pytest.approx(stored[t], abs=1e-12)]
-    holder.swap(state)
 
 
 def test_score_from_features_lists_a_category_the_loaded_snapshot_lacks_as_missing(
