@@ -668,7 +668,7 @@ def _lacking(key: str, row: Mapping[str, object]) -> str:
     """Say why a report row has no ``key``: the group it lacks, else :data:`MISSING`.
 
     The report printed — where the campaign page says "no control group" or "no treated
-    customers" (fixcampaign43 L2).
+    customers" (qa50-1, its review).
     """
     if row.get("treated") is None or row.get("control") is None:
         return MISSING

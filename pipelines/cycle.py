@@ -554,7 +554,7 @@ class _Run:
         through, behind = events_end(events, self.day)
         horizon = self.config.horizon or HORIZON_DAYS
         # an extract not refreshed: every step ran on it; up to horizon - 1 days short, the
-        # snapshot was kept and served, every customer inactive since (fixdrift43 M1)
+        # snapshot was kept and served, every customer inactive since (qa49 H2, its review)
         if behind > STALE_EVENTS_DAYS or behind >= horizon:
             bound = (
                 f" (more than the {STALE_EVENTS_DAYS:,} taken for a weekend or holidays)"

@@ -934,7 +934,7 @@ def test_events_that_end_a_horizon_before_the_day_are_refused_and_the_last_day_s
     assert "run the same command again" not in said  # cycle32b: the events or day must change
     store = Store(local_tracking)
     assert store.read_record("cycle", day) is None and store.list_snapshots() == []
-    # a week behind is run (89 days was too, before fixdrift43 M1), and its summary says where
+    # a week behind is run (89 days was too, before qa49 H2, its review), and its summary says where
     # the events end
     get_settings.cache_clear()
     people = read_customers(events / "customers.parquet", now=now)
@@ -952,7 +952,7 @@ def test_the_snapshot_step_takes_events_short_of_its_day_as_guanxi_drift_and_tra
     sample: Path,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    """fixdrift43 M1: the snapshot step took events up to ``--horizon`` - 1 days short (89 by
+    """qa49 H2, its review: the snapshot step took events up to ``--horizon`` - 1 days short (89 by
     default), kept the day's snapshot built from them and served it (every customer inactive
     since), where guanxi drift and guanxi train refuse more than a week. More than 7 days short
     is refused with nothing written for the day; 2 to 7 the snapshot is kept (a daily cycle

@@ -64,7 +64,7 @@ def test_the_bound_is_trainings_week(sample: Path, tmp_path: Path) -> None:  # n
         "would take every customer for inactive since 2024-12-23, and the outcomes read from them "
         "would miss the days after it; pass the events up to 2024-12-31, or --as-of 2024-12-23"
     )
-    # fixdrift43 L2: the store holds the day's snapshot: none would be built from them
+    # qa49 H2, its review: the store holds the day's snapshot: none would be built from them
     assert stale_events(more, TODAY, "x.parquet", stored=True) == (
         "the events (x.parquet) end on 2024-12-23, 8 days before --as-of 2024-12-31 (more than "
         "the 7 taken for a weekend or holidays): the outcomes read from them would miss the days "
@@ -113,7 +113,7 @@ def test_stale_events_are_refused_before_the_tracking_store_is_made(
     sample: Path,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    """fixdrift43 L3: the refusal came after require_tracking, which makes the folder of a
+    """qa49 H2, its review: the refusal came after require_tracking, which makes the folder of a
     SQLite MLFLOW_TRACKING_URI (and points MLflow at it): something was written. A fresh
     GUANXI_HOME stays empty."""
     fresh = tmp_path / "fresh"
@@ -141,7 +141,7 @@ def test_the_refusal_says_no_snapshot_would_be_built_when_the_store_holds_the_da
     sample: Path,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    """fixdrift43 L2: "the snapshot of D built from them would ..." was said of a day whose
+    """qa49 H2, its review: "the snapshot of D built from them would ..." was said of a day whose
     snapshot the store holds (the report reads it, builds none)."""
     store = Store(get_settings().home)
     full = read_events(sample / "events.parquet", now=datetime.now(UTC))
@@ -163,7 +163,7 @@ def test_drift_without_events_keeps_the_snapshots_it_builds_as_before(
     sample: Path,  # noqa: F811
     champion: None,  # noqa: F811
 ) -> None:
-    """fixdrift43 L1: the rule that keeps no snapshot built from events short of its day was
+    """qa49 H2, its review: the rule that keeps no snapshot built from events short of its day was
     applied to the store's history too (no --events, no warning said): the reference day's
     snapshot, built from the history of the day, was no longer kept."""
     store = Store(get_settings().home)

@@ -1390,7 +1390,7 @@ def test_target_and_campaign_report_mark_a_missing_figure_as_guanxi_value_does()
 
 @pytest.mark.parametrize("width", [80, 200])
 def test_campaign_report_says_which_group_a_segment_lacks_as_the_page_does(width: int) -> None:
-    """fixcampaign43 L2: a segment without a control group (or without treated customers) showed
+    """qa50-1, its review: a segment without a control group (or without treated customers) showed
     only — in its compared figures where the campaign page says which group is missing; the
     report says it too, in both layouts, and keeps — for what is merely unknown (the plan's
     expected ROI, a cost of no offers file)."""

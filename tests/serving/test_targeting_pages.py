@@ -1041,7 +1041,7 @@ def _champions(offer: str) -> pl.DataFrame:
 def test_a_small_segments_figure_that_does_not_exist_reads_as_missing(
     client: TestClient, settings, missing: str
 ) -> None:  # type: ignore[no-untyped-def]
-    """fixcampaign43 L1: a small segment's ROI of an offer the plan does not price (or its
+    """qa50-1, its review: a small segment's ROI of an offer the plan does not price (or its
     margin and ROI of a campaign without margins) read "too few customers" with no title, as if
     the figure were there and small, where a large segment's read as missing; a figure that does
     not exist reads as missing in a small segment too. Champions: 13 treated (3 respond), 13
