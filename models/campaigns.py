@@ -48,6 +48,7 @@ told apart by their rows alone.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -783,6 +784,19 @@ def _with_margin(
     return outcomes.with_columns(pl.col("margin").fill_null(none_earned))
 
 
+def _row_generator(seed: int, offer: str, segment: str) -> np.random.Generator:
+    """Return the bootstrap generator of one report row, from the report's seed and the row's key.
+
+    Each row draws from its own generator, so its interval depends on its own counts only: one
+    generator across the rows moved an offer's interval whenever another offer's campaign was
+    recorded (qa43 L4). The key is hashed with BLAKE2b, the same in every process (Python's
+    ``hash`` of a string is not).
+    """
+    digest = hashlib.blake2b(f"{offer}\0{segment}".encode(), digest_size=16).digest()
+    words = np.frombuffer(digest, dtype="<u4").tolist()
+    return np.random.default_rng(np.random.SeedSequence([seed, *words]))
+
+
 def _interval(
     rng: np.random.Generator,
     n_t: int,
@@ -839,7 +853,9 @@ def campaign_report(
     confidence : float, default 0.95
         Coverage of the interval.
     seed : int, default 0
-        Seed of the bootstrap.
+        Seed of the bootstrap. Each row draws from its own generator, seeded from ``seed`` and
+        the row's offer and segment: a row's interval depends on its own outcomes only, not on
+        the other offers' campaigns recorded beside it.
 
     Returns
     -------
@@ -879,11 +895,11 @@ def campaign_report(
     joined = treated.join(
         control, on=["offer", "segment"], how="full", coalesce=True, suffix="_c"
     ).sort("offer", "segment")
-    rng = np.random.default_rng(seed)
     rows = []
     for r in joined.iter_rows(named=True):
         n_t, n_c = r["n"] or 0, r["n_c"] or 0
         p_t, p_c = r["responded"], r["responded_c"]
+        rng = _row_generator(seed, r["offer"], r["segment"])
         low, high = _interval(rng, n_t, p_t or 0.0, n_c, p_c or 0.0, n_boot, confidence)
         both = n_t > 0 and n_c > 0
         cost = cost_of[r["offer"]] * n_t if r["offer"] in cost_of else None
@@ -911,8 +927,8 @@ def campaign_report(
         "treated": pl.Int64,
         "control": pl.Int64,
     } | {name: pl.Float64 for name in REPORT_COLUMNS[4:]}
-    # the total last (it sat among the segments, between about_to_sleep and at_risk), once the
-    # intervals are drawn in the order they always were: a seed gives the same intervals
+    # the total last (it sat among the segments, between about_to_sleep and at_risk); each row
+    # has its own generator, so the order it is drawn in changes none of its draws
     total_last = [pl.col("offer"), pl.col("segment") == ALL_SEGMENTS]
     return pl.DataFrame(rows, schema=schema, orient="row").sort(total_last, maintain_order=True)
 

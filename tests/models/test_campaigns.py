@@ -140,6 +140,24 @@ def test_report_is_seeded_and_without_offers_has_no_cost() -> None:
     assert one["roi"].null_count() == one.height
 
 
+def test_an_offers_intervals_do_not_move_when_another_offers_campaign_is_recorded() -> None:
+    """qa43 L4: one generator ran across the rows, so recording another offer's campaign moved
+    retention_email's interval (+9.1..+22.0 became +9.6..+21.9); each row now draws from its own
+    generator, seeded from the report's seed and the row's offer and segment."""
+    intervals = ["offer", "segment", "ci_low", "ci_high"]
+    alone = campaign_report(OUTCOMES, OFFERS, n_boot=300, seed=5).select(intervals)
+    other = OUTCOMES.with_columns(offer=pl.lit("wb"), customer_id=pl.col("customer_id") + "w")
+    # "wb" sorts after "ret"; "a_first" before it, so the rows it adds are drawn first
+    first = OUTCOMES.with_columns(offer=pl.lit("a_first"), customer_id=pl.col("customer_id") + "a")
+    for added in (other, first):
+        both = campaign_report(pl.concat([OUTCOMES, added]), n_boot=300, seed=5)
+        assert both.filter(pl.col("offer") == "ret").select(intervals).equals(alone)
+    # the same input twice gives the same intervals; another seed, other ones
+    assert campaign_report(OUTCOMES, OFFERS, n_boot=300, seed=5).select(intervals).equals(alone)
+    moved = campaign_report(OUTCOMES, OFFERS, n_boot=300, seed=6).select(intervals)
+    assert not moved.equals(alone)
+
+
 def test_margin_from_revenue() -> None:
     report = campaign_report(OUTCOMES.drop("margin"), OFFERS, margin_rate=0.5)
     a = report.filter(pl.col("segment") == "at_risk").row(0, named=True)
