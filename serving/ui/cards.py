@@ -391,7 +391,9 @@ def comparison_note(
         ``"another held-out split: by time then, by customer now"`` (or ``"customers drawn by
         seed 0 then, 3 now"``),
         ``"measured on 31 Jul 2024, this one on 31 Oct 2024: not comparable"``, joined by
-        ``"; "``; None when measured alike.
+        ``"; "``; with ``names``, each names the versions first: ``"another definition: the
+        champion's horizon 90 days, the challenger's 60"``, ``"the champion's held-out day 31 Jul
+        2024, the challenger's 31 Oct 2024: not comparable"``; None when measured alike.
     """
     parts = [("held-out day", "held_out"), ("horizon", "horizon")]
     if window:
@@ -408,24 +410,37 @@ def comparison_note(
         if missing:
             said = " or ".join(filter(None, (", ".join(missing[:-1]), missing[-1])))
             return f"not recorded: {who} records no {said}"
-    was, is_ = names or ("then", "now")
+    if names:  # qa43 L6: "the champion's horizon 90 days, the challenger's 60"
+        first, second = (f"the {name}'s" for name in names)
+
+        def differ(word: str, was: object, is_: object, unit: str = "") -> str:
+            return f"{first} {f'{word} ' if word else ''}{was}{unit}, {second} {is_}"
+
+    else:  # "90-day horizon then, 60 now"
+
+        def differ(word: str, was: object, is_: object, unit: str = "") -> str:
+            said = f"{was}-day {word}" if unit else f"{f'{word} ' if word else ''}{was}"
+            return f"{said} then, {is_} now"
+
     changed = [
-        f"{getattr(then, key)}-day {word} {was}, {getattr(now, key)} {is_}"
+        differ(word, getattr(then, key), getattr(now, key), " days")
         for word, key in parts[1:]
         if key != "seed" and getattr(then, key) != getattr(now, key)
     ]
     notes = [f"another definition: {'; '.join(changed)}"] if changed else []
     if then.split != now.split:
-        notes.append(f"another held-out split: by {then.split} {was}, by {now.split} {is_}")
+        notes.append(f"another held-out split: {differ('', f'by {then.split}', f'by {now.split}')}")
     elif then.split == "customer" and then.seed != now.seed:
+        seed = f"by seed {now.seed}" if names else now.seed
         notes.append(
-            f"another held-out split: customers drawn by seed {then.seed} {was}, {now.seed} {is_}"
+            f"another held-out split: {differ('customers drawn by seed', then.seed, seed)}"
         )
     if then.held_out != now.held_out:
-        first, second = (f"{names[0]} ", names[1]) if names else ("", "this one")
+        was, is_ = format_date(then.held_out), format_date(now.held_out)
         notes.append(
-            f"{first}measured on {format_date(then.held_out)}, {second} on "
-            f"{format_date(now.held_out)}: not comparable"
+            f"{differ('held-out day', was, is_)}: not comparable"
+            if names
+            else f"measured on {was}, this one on {is_}: not comparable"
         )
     return "; ".join(notes) or None
 

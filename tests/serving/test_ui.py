@@ -1665,10 +1665,10 @@ def test_the_model_page_compares_only_versions_measured_alike(
     table = text[text.index('id="metrics"') :]
     head = table[: table.index("</thead>")]
     said = re.findall(r"data-not-compared>([^<]+)<", head)
-    assert said == [
+    assert [html.unescape(note) for note in said] == [
         "measured on 31 Jul 2024, this one on 31 Oct 2024: not comparable",
         "another definition: 90-day horizon then, 60 now",
-        "another definition: 90-day horizon champion, 60 challenger",
+        "another definition: the champion's horizon 90 days, the challenger's 60",
     ]
     assert head.count("Δ vs v") == 2 and "Challenger − champion" in head
     changes = re.findall(r'<td class="num delta">([^<]*)</td>', table)

@@ -4,6 +4,7 @@ not. Hand-built version metadata, as training records it (the run's params, the 
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -68,7 +69,7 @@ def test_another_held_out_day_is_not_compared() -> None:
         "measured on 31 Jul 2024, this one on 31 Oct 2024: not comparable"
     )
     assert comparison_note(july, OCT, names=("champion", "challenger")) == (
-        "champion measured on 31 Jul 2024, challenger on 31 Oct 2024: not comparable"
+        "the champion's held-out day 31 Jul 2024, the challenger's 31 Oct 2024: not comparable"
     )
 
 
@@ -84,8 +85,14 @@ def test_another_definition_is_not_compared() -> None:
         "another definition: 90-day horizon then, 60 now; 365-day activity window then, 180 now;"
         " measured on 31 Oct 2024, this one on 30 Nov 2024: not comparable"
     )
+    # qa43 L6: "90-day horizon champion, 60 challenger" read oddly; the versions come first
     assert comparison_note(OCT, sixty, names=("champion", "challenger")) == (
-        "another definition: 90-day horizon champion, 60 challenger"
+        "another definition: the champion's horizon 90 days, the challenger's 60"
+    )
+    assert comparison_note(OCT, both, names=("champion", "challenger")) == (
+        "another definition: the champion's horizon 90 days, the challenger's 60;"
+        " the champion's activity window 365 days, the challenger's 180;"
+        " the champion's held-out day 31 Oct 2024, the challenger's 30 Nov 2024: not comparable"
     )
 
 
@@ -176,7 +183,7 @@ def test_a_versions_split_and_its_seed_are_read_as_training_records_them() -> No
 def test_another_split_is_not_compared() -> None:
     assert comparison_note(OCT, CUSTOMER) == "another held-out split: by time then, by customer now"
     assert comparison_note(CUSTOMER, OCT, names=("champion", "challenger")) == (
-        "another held-out split: by customer champion, by time challenger"
+        "another held-out split: the champion's by customer, the challenger's by time"
     )
 
 
@@ -184,6 +191,12 @@ def test_another_seed_of_the_customer_split_is_not_compared() -> None:
     assert comparison_note(CUSTOMER, CUSTOMER) is None
     assert comparison_note(replace(CUSTOMER, seed=0), CUSTOMER) == (
         "another held-out split: customers drawn by seed 0 then, 3 now"
+    )
+    assert comparison_note(
+        replace(CUSTOMER, seed=0), CUSTOMER, names=("champion", "challenger")
+    ) == (
+        "another held-out split: the champion's customers drawn by seed 0,"
+        " the challenger's by seed 3"
     )
     # the time split's seed is never read, so never compared
     assert comparison_note(replace(OCT, seed=0), replace(OCT, seed=3)) is None
@@ -257,10 +270,11 @@ def test_the_model_page_reads_from_real_runs_what_versions_were_measured_on(
         other
     )
     table = text[text.index('id="metrics"') :]
-    assert re.findall(r"data-not-compared>([^<]+)<", table[: table.index("</thead>")]) == [
+    said = re.findall(r"data-not-compared>([^<]+)<", table[: table.index("</thead>")])
+    assert [html.unescape(note) for note in said] == [
         "measured on 31 Jul 2024, this one on 31 Oct 2024: not comparable",
         "another held-out split: by time then, by customer now",
-        "another held-out split: by time champion, by customer challenger",
+        "another held-out split: the champion's by time, the challenger's by customer",
     ]
     changes = re.findall(r'<td class="num delta">([^<]*)</td>', table)
     assert changes and set(changes) == {""}
