@@ -54,7 +54,7 @@ churn score.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
@@ -702,6 +702,39 @@ def _cell(key: str, row: Mapping[str, object]) -> str:
     return format_number(number, 2)  # cost, incremental_margin, roi, expected_roi
 
 
+_LACKS_MARK: Final = "*"
+"""The mark of a figure a row lacking a group has not got, where the table says why once."""
+_LACKS_NOTE: Final = (
+    "no figure: the row has no control group or no treated customers, as its "
+    "incremental_response says"
+)
+"""The footnote of :data:`_LACKS_MARK`."""
+
+
+def _marked_cell(key: str, row: Mapping[str, object]) -> str:
+    """Format a figure as :func:`_cell`, the group a row lacks said once, in its increment.
+
+    The other figures the row has not got for that reason read ``—*`` (:data:`_LACKS_MARK`).
+    """
+    cell = _cell(key, row)
+    if cell in _LACKING and key != "incremental_response":
+        return f"{MISSING}{_LACKS_MARK}"
+    return cell
+
+
+def _one_table(
+    title: str, rows: list[dict[str, object]], cell: Callable[[str, Mapping[str, object]], str]
+) -> Table:
+    """Lay the report out as one table, each figure formatted by ``cell``."""
+    table = Table(title=title)
+    for key in _SHOWN:
+        heading = _HEADINGS.get(key, key)
+        table.add_column(heading, justify="left" if key in ("offer", "segment") else "right")
+    for row in rows:
+        table.add_row(*(cell(key, row) for key in _SHOWN))
+    return table
+
+
 def report_table(console: Console, title: str, rows: list[dict[str, object]]) -> RenderableType:
     """Lay the campaign report out for ``console``: one table when it fits, else a block a row.
 
@@ -720,22 +753,29 @@ def report_table(console: Console, title: str, rows: list[dict[str, object]]) ->
     Returns
     -------
     rich.console.RenderableType
-        The boxed table when it fits the console; otherwise, for each offer and segment, its
-        names on a line and its figures as name-value pairs two to a line beneath (the
-        incremental response and its interval on a line of their own), so that a narrow
+        The boxed table when it fits the console. Where a row lacks a control group (or
+        treated customers), the figures it lacks read "no control group" (or "no treated
+        customers"); when those words make the table too wide, each such row says them once, in
+        its incremental response, its other such figures read ``—*`` and a footnote says why
+        (a 200-column terminal fell to the blocks, qa43 L5). Otherwise, for each offer and
+        segment, its names on a line and its figures as name-value pairs two to a line beneath
+        (the incremental response and its interval on a line of their own), so that a narrow
         terminal (80 columns) cuts no heading or figure short. Figures read as on the
         campaign page: responses as percentages, the incremental response in percentage points
         with its 95% interval, money and both ROIs (realised, the plan's expected) to two
         decimals.
     """
-    table = Table(title=title)
-    for key in _SHOWN:
-        heading = _HEADINGS.get(key, key)
-        table.add_column(heading, justify="left" if key in ("offer", "segment") else "right")
-    for row in rows:
-        table.add_row(*(_cell(key, row) for key in _SHOWN))
+    table = _one_table(title, rows, _cell)
     if fits(console, table):
         return table
+    if any(_cell(key, row) in _LACKING for row in rows for key in _SHOWN):
+        # qa43 L5: the words of a row lacking a group, in four cells, widened the narrow
+        # response, margin and ROI columns past a 200-column terminal; said once a row, in its
+        # incremental response (the widest column), they widen none
+        table = _one_table(title, rows, _marked_cell)
+        table.caption = f"{_LACKS_MARK} {_LACKS_NOTE}"
+        if fits(console, table):
+            return table
     # the incremental response with its interval, wider than any other pair, on a line of its
     # own after the responses; the pairs above and below it aligned as one grid
     above = ("treated", "control", "response", "control_response")

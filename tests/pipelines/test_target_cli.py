@@ -1410,6 +1410,64 @@ def test_campaign_report_says_which_group_a_segment_lacks_as_the_page_does(width
     assert said.split().count(MISSING) == 2  # the expected ROI of each, not known
 
 
+@pytest.mark.parametrize("width", [80, 200])
+def test_campaign_report_keeps_its_table_at_200_columns_where_a_segment_lacks_a_group(
+    width: int,
+) -> None:
+    """qa43 L5: at COLUMNS=200 the report fitted one table until a segment lacked a group;
+    "no control group" and "no treated customers" in four cells each widened the response, ROI
+    and margin columns past 200 and it fell to a block a row. Where the words do not fit, each
+    row says them once, in its incremental response, its other such cells "—*" and a footnote
+    says why; at 80 columns it is still a block a row, with the words in every cell."""
+    full = {
+        "offer": "retention_email",
+        "segment": "about_to_sleep",
+        "treated": 12_345,
+        "control": 1_300,
+        "response": 0.5178,
+        "control_response": 0.3831,
+        "incremental_response": 0.1347,
+        "ci_low": 0.1061,
+        "ci_high": 0.1642,
+        "cost": 123_456.78,
+        "incremental_margin": 234_567.89,
+        "roi": 13.634,
+        "expected_roi": 1.5,
+    }
+    unmeasured = dict.fromkeys(("incremental_response", "ci_low", "ci_high", "incremental_margin"))
+    rows = [
+        full,
+        full
+        | unmeasured
+        | {"segment": "champions", "control": 0, "control_response": None}
+        | {"roi": None},
+        full
+        | unmeasured
+        | {"segment": "hibernating", "treated": 0, "response": None}
+        | {"cost": 0.0, "roi": None},
+        full | {"segment": "all"},
+    ]
+    console = Console(width=width, record=True, force_terminal=False)
+    console.print(report_table(console, "Campaigns: october", rows))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= width and "…" not in text
+    said = " ".join(text.replace("│", " ").replace("┃", " ").split())
+    lines = text.splitlines()
+    if width == 200:  # one table: the headings on one line, a line a row
+        assert any("offer" in line and "expected_roi" in line for line in lines)
+        champions = next(line for line in lines if "champions" in line)
+        assert champions.count("no control group") == 1 and champions.count("—*") == 3
+        hibernating = next(line for line in lines if "hibernating" in line)
+        assert hibernating.count("no treated customers") == 1 and hibernating.count("—*") == 3
+        assert "* no figure: the row has no control group or no treated customers" in said
+    else:  # a block a row, the words in each such cell
+        assert not any("offer" in line and "expected_roi" in line for line in lines)
+        assert said.count("no control group") == 4 and said.count("no treated customers") == 4
+        assert "—*" not in said
+    assert said.count("+13.5 pts (+10.6 pts to +16.4 pts)") == 2
+    assert {"38.3%", "51.8%", "1.50", "13.63"} <= set(said.split())
+
+
 def _keyed(monkeypatch: pytest.MonkeyPatch) -> Store:
     """Set GUANXI_STORE_KEY and keep the value table again signed, as `guanxi value` would."""
     monkeypatch.setenv("GUANXI_STORE_KEY", "k" * 32)
