@@ -209,6 +209,9 @@ class DriftInputs:
         Validated events; default: the store's history of ``day``.
     customers : polars.DataFrame, optional
         Validated customers; default: the file the snapshot of ``day`` was built from, if any.
+    cycle : bool, default False
+        The report is ``guanxi cycle``'s, whose snapshot step built the day's snapshot from the
+        events given: its notes say so (:meth:`partial`), a ``guanxi drift`` report's do not.
     """
 
     def __init__(
@@ -217,8 +220,10 @@ class DriftInputs:
         day: date,
         events: pl.DataFrame | None = None,
         customers: pl.DataFrame | None = None,
+        *,
+        cycle: bool = False,
     ) -> None:
-        self.store, self.day = store, day
+        self.store, self.day, self.cycle = store, day, cycle
         self._events, self._customers = events, customers
         self._given = events is not None  # the events' source, said of an empty snapshot
         self._customers_given = customers is not None
@@ -279,53 +284,99 @@ class DriftInputs:
     def events_through(self) -> date | None:
         """Return the events' last day (UTC), read from every event once.
 
+        The store's history of the day, not read yet, gives its last event from the file
+        without reading it whole (:meth:`events_warning` asks of every report).
+
         Returns
         -------
         datetime.date or None
             :func:`training.datasets.events_end` of the events (those after the report's day
             too); None when there is no event.
+
+        Raises
+        ------
+        FileNotFoundError
+            If no events were given and the store holds no history for the day.
         """
         from training.datasets import events_end  # as guanxi cycle's snapshot step reads it
 
+        if self._through is None and self._events is None:  # the store's history, unread
+            path = self.store.history_path(self.day)
+            if not path.is_file():
+                raise FileNotFoundError(self._no_history(path))
+            last = pl.scan_parquet(path).select(pl.col("ts").max()).collect().item()
+            self._through = (last.date() if isinstance(last, datetime) else None,)
         if self._through is None:
             events = self.events()
             self._through = (None if events.is_empty() else events_end(events, self.day)[0],)
         return self._through[0]
 
     def events_warning(self) -> str | None:
-        """Say that the events given end a few days before the report's day (qa49 H2).
+        """Say that the events end a few days before the report's day (qa49 H2, qa43 H1).
 
-        ``guanxi drift`` refuses events that end more than
+        ``guanxi drift`` refuses events given (``--events``) that end more than
         :data:`training.train.STALE_EVENTS_DAYS` days before (:func:`stale_events`), and so does
-        ``guanxi cycle``'s snapshot step, which warns of 2 to 7 days too. The store's history of
-        the day, the events its snapshot was built from, is not checked. Call it once the snapshots
-        are read: it says which built from them were not kept (:attr:`unkept`).
+        ``guanxi cycle``'s snapshot step, which warns of 2 to 7 days too. Without events given
+        the report reads the store's history of the day, the events its snapshot was built from
+        (by ``guanxi features build``, ``score`` or ``value`` of a short export): it is said the
+        same, and beyond :data:`training.train.STALE_EVENTS_DAYS` days that the store's snapshot
+        of the day, the one served, was built from events ending on their last day (the report
+        is made: that snapshot is the store's already). Either way the feature drift figures
+        are affected: recency-type features read the missing days as inactivity. Call it once
+        the snapshots are read: it says which built from them were not kept (:attr:`unkept`).
 
         Returns
         -------
         str or None
-            For events given that end 2 days or more before the day: their last day, what the
-            days after it read as, the snapshots built from them not kept in the store (the
-            day's first) and the ``--as-of`` of an early export; None when they end a day before
-            (an export of the morning of the day) or later, or no events were given.
+            For events that end 2 days or more before the day: their last day, what the days
+            after it read as (the feature drift figures too), the snapshots built from them not
+            kept in the store (the day's first), how to build the day's from events that reach
+            it and, for events given, the ``--as-of`` of an early export; None when they end a
+            day before (an export of the morning of the day) or later.
         """
-        if not self._given:
-            return None
+        from training.train import STALE_EVENTS_DAYS
+
+        if not self._given and not self.store.history_path(self.day).is_file():
+            return None  # every snapshot the store's, nothing read from events
         through = self.events_through()
         if through is None or (self.day - through).days < 2:
             return None
         day, behind = self.day, (self.day - through).days
+        build = (
+            f"from events that reach {day} (`guanxi features build --events PATH --as-of {day}`, "
+            f"PATH an export up to {day}"
+        )
+        drifts = (  # qa43 L3: 0.165 of PSI at 3 days short, read as drift
+            "the feature drift figures too (recency-type features read the missing days as "
+            "inactivity, not drift)"
+        )
+        if not self._given:  # the store's history: its snapshot of the day is the served one
+            if behind > STALE_EVENTS_DAYS:
+                return (
+                    f"the store's snapshot of {day} was built from events ending on {through}, "
+                    f"{counted(behind, 'days')} before {day} (more than the "
+                    f"{STALE_EVENTS_DAYS:,} taken for a weekend or holidays): it is what the "
+                    f"server serves as that day's features, every customer inactive since "
+                    f"{through}, and the feature drift figures read those days as inactivity "
+                    f"(recency-type features), not drift: build it again {build})"
+                )
+            return (
+                f"the store's history of {day} (the events its snapshot was built from) ends on "
+                f"{through}, {counted(behind, 'days')} before {day}: the days after it read as "
+                "no activity (recency longer, counts short) in that snapshot and what is read "
+                f"from them, {drifts}: build the snapshot of {day} again {build})"
+            )
         said = (
-            f"the events end on {through}, {behind:,} days before {day}: the days after it read "
-            "as no activity (recency longer, counts short) in what is built and read from them"
+            f"the events end on {through}, {counted(behind, 'days')} before {day}: the days "
+            "after it read as no activity (recency longer, counts short) in what is built and "
+            f"read from them, {drifts}"
         )
         if day in self.unkept:
             others = sorted(self.unkept - {day})
             also = f" (and those of {', '.join(str(d) for d in others)})" if others else ""
             said += (
                 f"; the snapshot of {day} built from them{also} is not kept in the store (it "
-                f"would be served as that day's features): build it from the events up to {day} "
-                f"(`guanxi features build --events PATH --as-of {day}`)"
+                f"would be served as that day's features): build it {build}, not these events)"
             )
         elif self.unkept:
             days = ", ".join(str(d) for d in sorted(self.unkept))
@@ -395,11 +446,12 @@ class DriftInputs:
                         "the events from the first day"
                     )
             if ended and isinstance(last, datetime) and last.date() < day:
-                notes.append(
+                cycle = " (the day's, by this cycle's snapshot step)" if self.cycle else ""
+                notes.append(  # qa43 L1: was "1 days", and the cycle's said in guanxi drift
                     f"partial --events: they end on {last:%Y-%m-%d}, "
-                    f"{(day - last.date()).days:,} days before {day}: the days after it read "
-                    "as no activity, in the snapshots built from them (the day's, in guanxi "
-                    f"cycle) and the outcomes read from them; pass the events up to {day}"
+                    f"{counted((day - last.date()).days, 'days')} before {day}: the days after "
+                    f"it read as no activity, in the snapshots built from them{cycle} and the "
+                    f"outcomes read from them; pass the events up to {day}"
                 )
         people = self._customers if self._customers_given else None
         if people is not None:

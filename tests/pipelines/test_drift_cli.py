@@ -1190,8 +1190,8 @@ def test_a_partial_extract_is_said_with_counts(cli: CliRunner, sample: Path) -> 
     ended = [n for n in DriftInputs(store, TODAY, early).partial() if "they end" in n]
     assert ended == [
         f"partial --events: they end on 2024-11-30, 31 days before {TODAY}: the days after it "
-        "read as no activity, in the snapshots built from them (the day's, in guanxi cycle) and "
-        f"the outcomes read from them; pass the events up to {TODAY}"
+        "read as no activity, in the snapshots built from them and the outcomes read from them; "
+        f"pass the events up to {TODAY}"
     ]
     some = people.filter(~pl.col("customer_id").is_in(gone.implode()))
     named = f"{', '.join(gone.head(3))} and 7 more"

@@ -176,8 +176,12 @@ def test_drift_without_events_keeps_the_snapshots_it_builds_as_before(
     args = ["drift", "--tasks", "churn", "--as-of", str(day)]
     result = cli.invoke(app, args, env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
-    assert "warning" not in result.output
     assert REFERENCE in store.list_snapshots()  # built from the store's history and kept
+    # qa43 H1: that history ends 12 days before the day: said, the report made all the same
+    assert (
+        f"warning: the store's snapshot of {day} was built from events ending on 2024-07-31, "
+        f"12 days before {day}"
+    ) in _said(result.output)
 
 
 def test_events_a_few_days_short_report_with_a_warning_and_keep_no_snapshot(
@@ -197,10 +201,12 @@ def test_events_a_few_days_short_report_with_a_warning_and_keep_no_snapshot(
     assert result.exit_code == 0, result.output
     warning = (
         f"the events end on 2024-12-26, 5 days before {TODAY}: the days after it read as no "
-        "activity (recency longer, counts short) in what is built and read from them; the "
-        f"snapshot of {TODAY} built from them is not kept in the store (it would be served as "
-        f"that day's features): build it from the events up to {TODAY} (`guanxi features build "
-        f"--events PATH --as-of {TODAY}`); if the export is early, pass --as-of 2024-12-26"
+        "activity (recency longer, counts short) in what is built and read from them, the "
+        "feature drift figures too (recency-type features read the missing days as inactivity, "
+        f"not drift); the snapshot of {TODAY} built from them is not kept in the store (it would "
+        "be served as that day's features): build it from events that reach "
+        f"{TODAY} (`guanxi features build --events PATH --as-of {TODAY}`, PATH an export up to "
+        f"{TODAY}, not these events); if the export is early, pass --as-of 2024-12-26"
     )
     assert f"warning: {warning}" in _said(result.output)
     assert TODAY not in store.list_snapshots() and REFERENCE in store.list_snapshots()
@@ -351,3 +357,121 @@ def test_the_warning_is_printed() -> None:
     }
     print_report(console, report)
     assert "warning: the events end on 2024-12-26" in console.export_text()
+
+
+def _stored(store: Store, events: pl.DataFrame, day: date, through: date) -> None:
+    """Keep the snapshot of ``day`` built from the events up to ``through``, with that history:
+    what guanxi features build, score or value keep of a short export."""
+    history = events.filter(pl.col("ts").dt.date() <= through)
+    store.write_snapshot(build_snapshot(history, None, day), day, history=history)
+
+
+def test_drift_without_events_warns_of_a_store_history_a_few_days_short(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """qa43 H1: without --events the report reads the store's history of the day; when it ends
+    days before (a snapshot built from a short export) the report said nothing."""
+    store = Store(get_settings().home)
+    full = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    _stored(store, full, TODAY, date(2024, 12, 28))
+    args = ["drift", "--tasks", "churn", "--as-of", str(TODAY)]
+    result = cli.invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    warning = (
+        f"the store's history of {TODAY} (the events its snapshot was built from) ends on "
+        f"2024-12-28, 3 days before {TODAY}: the days after it read as no activity (recency "
+        "longer, counts short) in that snapshot and what is read from them, the feature drift "
+        "figures too (recency-type features read the missing days as inactivity, not drift): "
+        f"build the snapshot of {TODAY} again from events that reach {TODAY} (`guanxi features "
+        f"build --events PATH --as-of {TODAY}`, PATH an export up to {TODAY})"
+    )
+    assert f"warning: {warning}" in _said(result.output)
+    report = store.read_record("drift", TODAY)
+    assert report is not None and report["events_warning"] == warning
+    # a day short (an export of the morning of the day): no word
+    _stored(store, full, TODAY, date(2024, 12, 30))
+    assert DriftInputs(store, TODAY).events_warning() is None
+
+
+def test_drift_without_events_says_the_stores_snapshot_was_built_from_events_a_week_short(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """qa43 H1: beyond the 7 days guanxi drift takes of --events, the store's snapshot of the day
+    (what the server serves) is said to be built from events ending on their last day."""
+    store = Store(get_settings().home)
+    full = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    _stored(store, full, TODAY, date(2024, 12, 20))
+    result = cli.invoke(app, ["drift", "--tasks", "churn", "--as-of", str(TODAY)])
+    assert result.exit_code == 0, result.output
+    report = store.read_record("drift", TODAY)
+    assert report is not None
+    assert report["events_warning"] == (
+        f"the store's snapshot of {TODAY} was built from events ending on 2024-12-20, 11 days "
+        f"before {TODAY} (more than the 7 taken for a weekend or holidays): it is what the "
+        "server serves as that day's features, every customer inactive since 2024-12-20, and "
+        "the feature drift figures read those days as inactivity (recency-type features), not "
+        f"drift: build it again from events that reach {TODAY} (`guanxi features build --events "
+        f"PATH --as-of {TODAY}`, PATH an export up to {TODAY})"
+    )
+
+
+def test_tables_the_stores_history_does_not_reach_are_not_measured(
+    cli: CliRunner,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """qa43 H1: the outcome tables are "not measured" through the store's history's last day, as
+    through that of --events."""
+    day = date(2024, 10, 1)
+    events = read_events(_events(tmp_path / "events.csv"), now=datetime.now(UTC))
+    store = Store(get_settings().home)
+    _stored(store, events, day, day)  # the history ends on 2024-09-26, its last event
+    scores = pl.DataFrame(
+        {"customer_id": ["A", "B", "C", "D"], "task": ["churn"] * 4, "score": [0.3, 0.9, 0.2, 0.6]}
+    )
+    for cutoff in (date(2024, 6, 28), date(2024, 6, 30)):  # to 09-26 (reached), 09-28 (not)
+        store.write_scores(
+            "churn", cutoff, "1", scores, model_name="churn", feature_set_version="x",
+            explain_k=0, snapshot_digest="-",
+        )  # fmt: skip
+    report = drift_report(DriftInputs(store, day), ["churn"])
+    assert [p["as_of"] for p in report["performance"]] == ["2024-06-28"]
+    assert (
+        "churn v1 scores of 2024-06-30: not measured: their 90-day outcomes run to 2024-09-28, "
+        "after the events' last day 2024-09-26: the days after it would read as no activity; "
+        "measured once the events reach 2024-09-28"
+    ) in report["notes"]
+    assert report["events_warning"].startswith(
+        f"the store's history of {day} (the events its snapshot was built from) ends on "
+        f"2024-09-26, 5 days before {day}"
+    )
+
+
+def test_the_note_of_events_a_day_short_says_1_day_and_the_cycle_only_in_a_cycle(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """qa43 L1: "they end on 2024-12-30, 1 days before ... (the day's, in guanxi cycle)" was said
+    in a guanxi drift run: one day, and the cycle's snapshot only in the cycle's report."""
+    store = Store(get_settings().home)
+    full = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    _stored(store, full, TODAY, TODAY)
+    events = read_events(_ending(sample, tmp_path, date(2024, 12, 30)), now=datetime.now(UTC))
+    ended = [n for n in DriftInputs(store, TODAY, events).partial() if "they end on" in n]
+    assert ended == [
+        f"partial --events: they end on 2024-12-30, 1 day before {TODAY}: the days after it read "
+        "as no activity, in the snapshots built from them and the outcomes read from them; pass "
+        f"the events up to {TODAY}"
+    ]
+    cycle = DriftInputs(store, TODAY, events, cycle=True).partial()
+    assert [n for n in cycle if "they end on" in n] == [
+        f"partial --events: they end on 2024-12-30, 1 day before {TODAY}: the days after it read "
+        "as no activity, in the snapshots built from them (the day's, by this cycle's snapshot "
+        f"step) and the outcomes read from them; pass the events up to {TODAY}"
+    ]
