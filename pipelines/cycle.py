@@ -258,6 +258,39 @@ class CycleConfig:
     reload_url: str | None = None
 
 
+SHORT_EVENTS_DRIFT: Final = (
+    "the events end 2 to 7 days before the day (the drift step's warning), and recency-type "
+    "features read the missing days as inactivity, drift that is not the customers'"
+)
+"""Why the drifted share of a report on events a few days short retrains nothing by itself
+(qa43 L3: 0.165 of PSI of days_since_last_engagement at 3 days short, 0.914 at 5)."""
+
+
+def drift_not_taken(drift: dict[str, Any], config: CycleConfig) -> str | None:
+    """Say that the drift step's drifted share is not taken for a retraining, and why (pure).
+
+    Parameters
+    ----------
+    drift : dict
+        The drift step's summary, with the report's ``events_warning`` when it has one.
+    config : CycleConfig
+        The thresholds.
+
+    Returns
+    -------
+    str or None
+        The share against ``--max-drifted-share`` and :data:`SHORT_EVENTS_DRIFT`, when the
+        report carries an events warning and the share is above it; else None.
+    """
+    share = float(drift.get("drifted_share", 0.0))
+    if not drift.get("events_warning") or share <= config.max_drifted_share:
+        return None
+    return (
+        f"{100 * share:.1f}% of features drifted > {100 * config.max_drifted_share:g}%, not "
+        f"taken for a retraining: {SHORT_EVENTS_DRIFT}"
+    )
+
+
 def retrain_reasons(
     champion_as_of: date | None,
     day: date,
@@ -267,6 +300,7 @@ def retrain_reasons(
     *,
     champion: bool | None = None,
     other_features: str | None = None,
+    events_short: bool = False,
 ) -> list[str]:
     """Say why a task's model should be retrained (pure).
 
@@ -292,6 +326,9 @@ def retrain_reasons(
         That the champion was trained on another feature set than this guanxi builds
         (:func:`pipelines.drift.feature_set_reason`), the first reason: it can be neither
         scored nor compared.
+    events_short : bool, default False
+        The drift report carries an ``events_warning`` (the events end 2 to 7 days before
+        ``day``): its drifted share is not a reason (:data:`SHORT_EVENTS_DRIFT`), the others are.
 
     Returns
     -------
@@ -306,7 +343,7 @@ def retrain_reasons(
         return reasons
     if age is not None and age > config.max_model_age_days:
         reasons.append(f"model age {age} days > {config.max_model_age_days}")
-    if drifted_share > config.max_drifted_share:
+    if drifted_share > config.max_drifted_share and not events_short:
         reasons.append(f"{100 * drifted_share:.1f}% of features drifted")
     if score_drifted:
         reasons.append("scores drifted")
@@ -352,7 +389,8 @@ def kept_reasons(
     share = float(drift["drifted_share"])
     return [
         *kept,
-        f"{100 * share:.1f}% of features drifted <= {100 * config.max_drifted_share:g}%",
+        drift_not_taken(drift, config)
+        or f"{100 * share:.1f}% of features drifted <= {100 * config.max_drifted_share:g}%",
         "no score drift",
     ]
 
@@ -706,7 +744,7 @@ class _Run:
         )
 
         events, customers = self.data()
-        inputs = DriftInputs(self.store, self.day, events, customers)
+        inputs = DriftInputs(self.store, self.day, events, customers, cycle=True)
         # a task without a champion is not compared; the retrain step below trains one
         later = "no champion to compare yet; this cycle's retrain step trains one"
         try:
@@ -736,7 +774,10 @@ class _Run:
             run_id, path = keep_report(report, self.home)
         except ReportNotKeptError as exc:  # was a traceback, with no word of resuming
             raise CycleError(f"drift report not kept: {exc}") from exc
-        return {**report["summary"], "run_id": run_id, "html": str(path)}
+        done = {**report["summary"], "run_id": run_id, "html": str(path)}
+        if report["events_warning"] is not None:  # the retrain step reads it (qa43 L3)
+            done["events_warning"] = report["events_warning"]
+        return done
 
     def retrain(self, record: dict[str, Any]) -> dict[str, Any]:
         from pipelines.train import run_training
@@ -762,6 +803,7 @@ class _Run:
                 self.config,
                 champion=champion is not None,
                 other_features=other[1] if other is not None else None,
+                events_short=bool(drift.get("events_warning")),
             )
             if not reasons:  # was "retrained no" alone: the champion stays, and why
                 stays = kept_reasons(trained, self.day, drift, self.config)
@@ -814,6 +856,8 @@ class _Run:
                 done[task] = {"retrained": False, "reasons": reasons, "skipped": str(exc)}
                 continue
             done[task] = {"retrained": True, "version": outcome.version, "reasons": reasons}
+            if (skipped := drift_not_taken(drift, self.config)) is not None:
+                done[task]["drift"] = skipped  # the other reasons retrained it
             if outcome.result.events_warning is not None:  # was said on the console only
                 done[task]["warning"] = outcome.result.events_warning
         for task, note in notes.items():  # the champion's, said with what the step did
@@ -991,7 +1035,7 @@ def promote_lines(summary: dict[str, Any]) -> list[str]:
     ]
 
 
-_REPORT_SAID: Final = ("features_compared", "features_drifted", "drifted_share")
+_REPORT_SAID: Final = ("features_compared", "features_drifted", "drifted_share", "events_warning")
 """Keys of the drift step's summary its printed report said already; the record keeps them."""
 
 

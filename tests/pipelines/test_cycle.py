@@ -215,6 +215,81 @@ def test_the_retrain_step_keeps_a_champion_without_an_as_of_tag(
     ]
 
 
+SHORT = "the events end on 2024-11-27, 3 days before 2024-11-30: ..."
+"""A drift step's events_warning: the events 2 to 7 days short of the day."""
+
+
+def test_drift_of_events_a_few_days_short_does_not_retrain_by_itself() -> None:
+    """qa43 L3: events ending days before the day read as drift (recency-type features take the
+    missing days for inactivity: PSI 0.165 at 3 days short), and its share retrained the model.
+    The feature drift trigger is not taken then; the others are."""
+    config = CycleConfig(max_model_age_days=90, max_drifted_share=0.25)
+    day = date(2025, 3, 31)
+    assert retrain_reasons(date(2025, 3, 1), day, 0.4, False, config, events_short=True) == []
+    assert retrain_reasons(date(2025, 3, 1), day, 0.4, True, config, events_short=True) == [
+        "scores drifted"
+    ]
+    assert retrain_reasons(date(2024, 12, 1), day, 0.4, False, config, events_short=True) == [
+        "model age 120 days > 90"
+    ]
+    assert retrain_reasons(None, day, 0.4, False, config, events_short=True) == ["no champion"]
+    drift = {"features_compared": 82, "drifted_share": 0.4, "scores_drifted": []}
+    stays = kept_reasons(date(2025, 3, 1), day, {**drift, "events_warning": SHORT}, config)
+    assert stays == [
+        "model age 30 days <= 90",
+        "40.0% of features drifted > 25%, not taken for a retraining: the events end 2 to 7 "
+        "days before the day (the drift step's warning), and recency-type features read the "
+        "missing days as inactivity, drift that is not the customers'",
+        "no score drift",
+    ]
+
+
+def test_the_retrain_step_does_not_retrain_for_drift_of_events_a_few_days_short(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """qa43 L3: the drift step's report carries an events_warning: its drifted share above
+    --max-drifted-share keeps the champion, said why."""
+    home = get_settings().home
+    run = _Run(cast(Any, None), date(2024, 11, 30), CycleConfig(tasks=("churn",)), home, Console())
+    drift = {"features_compared": 82, "drifted_share": 0.4, "scores_drifted": []}
+    done = run.retrain({"steps": {"drift": {"summary": {**drift, "events_warning": SHORT}}}})
+    assert readable(done) == [
+        "churn: retrained no, because model age 30 days <= 90; 40.0% of features drifted > 25%, "
+        "not taken for a retraining: the events end 2 to 7 days before the day (the drift "
+        "step's warning), and recency-type features read the missing days as inactivity, drift "
+        "that is not the customers'; no score drift"
+    ]
+
+
+def test_the_drift_step_keeps_the_reports_events_warning_for_the_retrain_step(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """qa43 L3: the retrain step reads the drift step's summary, which had no events_warning."""
+    day = date(2024, 12, 31)
+    events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    short = events.filter(pl.col("ts").dt.date() <= date(2024, 12, 28))
+    path = tmp_path / "events.parquet"
+    short.write_parquet(path)
+    run = _Run(
+        connectors.inputs(str(path)),
+        day,
+        CycleConfig(tasks=("churn",)),
+        get_settings().home,
+        Console(),
+    )
+    run._data = (short, None)
+    done = run.drift({})
+    assert done["events_warning"].startswith(f"the events end on 2024-12-28, 3 days before {day}")
+    assert "events warning" not in readable(
+        {k: v for k, v in done.items() if k not in cycle_job._REPORT_SAID}
+    )
+
+
 def test_a_step_summary_is_printed_whole_but_its_long_lists() -> None:
     # the cycle printed the first 300 characters of each summary: a promotion's reason was cut
     # mid-word ("... (needs one of A, B); serv") and the rule-backed champion never named
