@@ -54,6 +54,7 @@ __all__ = [
     "announce_reload",
     "lifespan",
     "missing",
+    "not_served_now",
     "reload_state",
 ]
 
@@ -139,6 +140,23 @@ def not_served(task: str, exc: ModelFilesMissingError) -> str:
         put them back there, or promote another version (...), then reload (...).``
     """
     return f"{task} is not served: {_files_gone(exc)}, {RELOAD}."
+
+
+def not_served_now(state: ServingState) -> dict[str, str]:
+    """Say, per task the load left out, why it is not served (``not_served`` of the API).
+
+    Parameters
+    ----------
+    state : ServingState
+        The state serving.
+
+    Returns
+    -------
+    dict of str to str
+        Task to :func:`not_served`'s sentence (the one ``/readyz`` gives); empty when every
+        task serves.
+    """
+    return {task: not_served(task, exc) for task, exc in state.gone.items()}
 
 
 def _describe(exc: BaseException, alias: str) -> str:

@@ -49,7 +49,12 @@ from serving.deps import (
     loaded_state,
     not_loaded,
 )
-from serving.lifecycle import announce_reload, not_served, reload_state
+from serving.lifecycle import (
+    announce_reload,
+    not_served,
+    not_served_now,
+    reload_state,
+)
 from serving.metrics import PAGE_SCORES_HELP, PLAN_ROWS_HELP, SCORES_HELP, VALUES_HELP
 from serving.middleware import NOT_UTF8, SEND_UNCOMPRESSED, body_too_large, stopping_detail
 from serving.presentation import (
@@ -334,6 +339,12 @@ _MODEL_INFO = {
     "grade": "C",
 }
 _RELOADED = {"models": [_MODEL_INFO], "snapshot": _SNAPSHOT}
+# a task left out of the load (its champion's files gone), as /readyz and its 503 say it
+_NOT_SERVED = {
+    EXAMPLE_TASK: not_served(
+        EXAMPLE_TASK, ModelFilesMissingError(EXAMPLE_TASK, "3", "/srv/guanxi/mlartifacts")
+    )
+}
 
 
 def request_example(**examples: object) -> dict[str, Any]:
@@ -1213,13 +1224,21 @@ def _events_frame(state: ServingState, body: ScoreRequest) -> pl.DataFrame:
 @router.get(
     "/models",
     response_model=ModelsResponse,
-    responses=success_example({**_RELOADED, "loaded_at": "2025-12-31T06:00:00Z"}),
+    responses=success_example(
+        {**_RELOADED, "loaded_at": "2025-12-31T06:00:00Z", "not_served": _NOT_SERVED}
+    ),
     summary="Loaded models and snapshot",
 )
 def models(_role: ScorerRole, state: CurrentState) -> ModelsResponse:
-    """Return the loaded models, their versions, metrics and grade, and the snapshot."""
+    """Return the loaded models, their versions, metrics and grade, and the snapshot.
+
+    ``not_served`` names the tasks left out of the load and why (as ``/readyz`` does).
+    """
     return ModelsResponse(
-        models=model_infos(state), snapshot=snapshot_info(state), loaded_at=state.loaded_at
+        models=model_infos(state),
+        snapshot=snapshot_info(state),
+        loaded_at=state.loaded_at,
+        not_served=not_served_now(state),
     )
 
 
@@ -1235,6 +1254,7 @@ def models(_role: ScorerRole, state: CurrentState) -> ModelsResponse:
                 "workers_loaded": 1,
                 "workers_failed": 0,
                 "workers_waiting": 0,
+                "not_served": _NOT_SERVED,
             }
         ),
         503: STOPPING,  # a failed load is the 409, loaded models or not
@@ -1267,7 +1287,11 @@ async def reload(_role: AdminRole, request: Request, holder: Holder) -> ReloadRe
             f"(request id {request.state.request_id})",
         )
     if workers is None:
-        return ReloadResponse(models=model_infos(state), snapshot=snapshot_info(state))
+        return ReloadResponse(
+            models=model_infos(state),
+            snapshot=snapshot_info(state),
+            not_served=not_served_now(state),
+        )
     if workers.failed or workers.waiting:
         logger.warning(
             "request %s: reload generation %d: %d workers failed to load, %d still loading",
@@ -1283,6 +1307,7 @@ async def reload(_role: AdminRole, request: Request, holder: Holder) -> ReloadRe
         workers_loaded=workers.loaded,
         workers_failed=workers.failed,
         workers_waiting=workers.waiting,
+        not_served=not_served_now(state),
     )
 
 

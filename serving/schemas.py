@@ -571,12 +571,21 @@ class ModelInfo(BaseModel):
     grade: str | None
 
 
+_NOT_SERVED: Final = (
+    "The tasks this server leaves out of service, each with why and what to do (the sentence "
+    "/readyz gives, e.g. its champion's files are missing: put them back or promote another "
+    "version, then reload); their requests are a 503 saying the same. Empty when every task "
+    "serves."
+)
+
+
 class ModelsResponse(BaseModel):
     """Everything that is loaded."""
 
     models: list[ModelInfo]
     snapshot: SnapshotInfo
     loaded_at: datetime
+    not_served: dict[str, str] = Field(default_factory=dict, description=_NOT_SERVED)
 
 
 class ReloadResponse(BaseModel):
@@ -600,6 +609,7 @@ class ReloadResponse(BaseModel):
         default=0,
         description="Other workers still loading when GUANXI_RELOAD_WAIT_SECONDS ran out.",
     )
+    not_served: dict[str, str] = Field(default_factory=dict, description=_NOT_SERVED)
 
 
 class Health(BaseModel):

@@ -647,6 +647,7 @@ def test_models_endpoint(client: TestClient) -> None:
     assert models["cross_sell"]["categories"] == CATEGORIES
     assert body["snapshot"]["as_of"] == AS_OF.isoformat()
     assert body["snapshot"]["customers"] == 80
+    assert body["not_served"] == {}  # every task serves
 
 
 def test_health_readiness_metrics(client: TestClient) -> None:

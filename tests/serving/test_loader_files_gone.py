@@ -149,7 +149,10 @@ def test_one_champion_whose_files_are_gone_leaves_the_other_tasks_serving(
         ready = client.get("/readyz").json()
         assert ready == {"ready": True, "detail": _said("churn", version)}
         assert str(folders["churn"]) not in ready["detail"]
-        models = client.get("/v1/models", headers=headers()).json()["models"]
+        listed = client.get("/v1/models", headers=headers()).json()
+        # /readyz and the task's own 503 said it; GET /v1/models listed the others without a word
+        assert listed["not_served"] == {"churn": ready["detail"]}
+        models = listed["models"]
         others = sorted(t for t in task_names() if t != "churn")
         assert sorted(m["task"] for m in models) == others
         scores = client.get("/v1/customers/c001/scores", headers=headers())
@@ -191,7 +194,9 @@ def test_two_champions_whose_files_are_gone_are_both_left_out(
         wait_ready(client)
         said = [_said(t, registry_env.champion[t]) for t in task_names() if t in lost]
         assert client.get("/readyz").json() == {"ready": True, "detail": " ".join(said)}
-        models = client.get("/v1/models", headers=headers()).json()["models"]
+        listed = client.get("/v1/models", headers=headers()).json()
+        assert listed["not_served"] == {t: _said(t, registry_env.champion[t]) for t in lost}
+        models = listed["models"]
         assert sorted(m["task"] for m in models) == sorted(set(task_names()) - set(lost))
         for task in lost:
             r = client.get(f"/v1/customers/c001/scores?tasks={task}", headers=headers())
@@ -236,10 +241,15 @@ def test_an_admin_reload_serves_a_left_out_task_once_its_files_are_back(
         assert client.get("/readyz").json()["detail"] == _said("churn", version)
         r = client.post("/v1/admin/reload", headers=headers("admin"))  # still gone: still out
         assert r.status_code == 200, r.text
+        # the reload's answer says so too, not only /readyz: a 200 listing the others
+        assert r.json()["not_served"] == {"churn": _said("churn", version)}
+        assert "churn" not in [m["task"] for m in r.json()["models"]]
         assert client.get("/readyz").json()["detail"] == _said("churn", version)
         (tmp_path / "moved-churn").rename(folders["churn"])
         r = client.post("/v1/admin/reload", headers=headers("admin"))
         assert r.status_code == 200, r.text
+        assert r.json()["not_served"] == {}
+        assert client.get("/v1/models", headers=headers()).json()["not_served"] == {}
         assert client.get("/readyz").json() == {"ready": True, "detail": None}
         scores = client.get("/v1/customers/c001/scores?tasks=churn", headers=headers())
         assert scores.status_code == 200, scores.text
