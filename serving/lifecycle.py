@@ -43,7 +43,7 @@ from models import treeshap
 from models.registry import ModelNotFoundError
 from models.versions import ModelFilesMissingError
 from serving.explaining import explain_in_background
-from serving.loader import Source, load_state
+from serving.loader import RegistrySource, Source, load_state
 from serving.settings import Settings
 from serving.state import ServingState, StateHolder
 from serving.workers import RunDir, WorkersLoaded
@@ -55,6 +55,7 @@ __all__ = [
     "lifespan",
     "missing",
     "not_served_now",
+    "pending_reloads",
     "reload_state",
 ]
 
@@ -157,6 +158,49 @@ def not_served_now(state: ServingState) -> dict[str, str]:
         task serves.
     """
     return {task: not_served(task, exc) for task, exc in state.gone.items()}
+
+
+PENDING_TIMEOUT: Final = 2.0
+"""Seconds ``GET /v1/models`` waits for the registry's aliases before saying "not known"."""
+
+
+async def pending_reloads(app: FastAPI, state: ServingState) -> dict[str, bool | None]:
+    """Say, per loaded task, whether the registry now points the followed alias elsewhere.
+
+    A model's ``aliases`` are as they were at load: after ``guanxi promote`` without a reload
+    the old version still says ``champion`` (qa49 Low). This reads the alias the server
+    follows (``settings.model_alias``) once, in a thread, for ``GET /v1/models`` only (never
+    on the scoring path), and waits at most :data:`PENDING_TIMEOUT` seconds.
+
+    Parameters
+    ----------
+    app : fastapi.FastAPI
+        The app (its ``state`` holds settings and source).
+    state : ServingState
+        The state serving.
+
+    Returns
+    -------
+    dict of str to bool or None
+        Per loaded task: True when the alias points at another version than the one loaded
+        (or at none: a reload would not serve this one), False when at the one loaded, None
+        when not known (the registry could not be read in time, or the source is not a
+        registry). No exception escapes.
+    """
+    source: Source = app.state.source
+    settings: Settings = app.state.settings
+    unknown: dict[str, bool | None] = dict.fromkeys(state.tables, None)
+    if not isinstance(source, RegistrySource):
+        return unknown
+    try:
+        followed = await asyncio.wait_for(
+            asyncio.to_thread(source.followed_versions, list(state.tables), settings.model_alias),
+            PENDING_TIMEOUT,
+        )
+    except Exception as exc:  # a registry down or slow must not fail the listing
+        logger.info("registry not read for reload_pending, said as null: %s", _describe(exc, ""))
+        return unknown
+    return {task: followed.get(task) != t.model.version for task, t in state.tables.items()}
 
 
 def _describe(exc: BaseException, alias: str) -> str:

@@ -130,6 +130,36 @@ class RegistrySource:
         self.unserved = tuple(unserved)
         return models
 
+    def followed_versions(self, tasks: Sequence[str], alias: str) -> dict[str, str | None]:
+        """Return the version each task's ``alias`` points at in the registry now.
+
+        What ``GET /v1/models`` compares with the loaded versions (``reload_pending``): it reads
+        the registry's aliases only, no model file, and never on the scoring path.
+
+        Parameters
+        ----------
+        tasks : sequence of str
+            Registered model names.
+        alias : str
+            The alias the server follows (``settings.model_alias``).
+
+        Returns
+        -------
+        dict of str to str or None
+            The version by task; None when the task has no version with that alias.
+
+        Raises
+        ------
+        Exception
+            Whatever the registry raises when it cannot be read (the caller says "not known").
+        """
+        versions: dict[str, str | None] = {}
+        for task in tasks:
+            found = registry.get_version(task, alias)
+            # a number from a SQL registry, text from a server: the loaded version is text
+            versions[task] = None if found is None else str(found.version)
+        return versions
+
     def load_snapshot(self) -> LoadedSnapshot:
         """Load the newest snapshot in the store.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -373,19 +373,26 @@ def _groups(reasons: list[Reason]) -> list[ReasonGroup]:
     return sorted(groups, key=lambda g: -abs(g.contribution_points))
 
 
-def model_infos(state: ServingState) -> list[ModelInfo]:
+def model_infos(
+    state: ServingState, pending: Mapping[str, bool | None] | None = None
+) -> list[ModelInfo]:
     """Describe the loaded models.
 
     Parameters
     ----------
     state : ServingState
         The loaded state.
+    pending : mapping of str to bool or None, optional
+        Per task, whether the registry's alias now points at another version
+        (:func:`serving.lifecycle.pending_reloads`); a task not in it says null.
 
     Returns
     -------
     list of ModelInfo
-        One per loaded task, with the held-out metrics recorded at training (nested by model).
+        One per loaded task, with the held-out metrics recorded at training (nested by model)
+        and its aliases as at load.
     """
+    pending = pending or {}
     infos = []
     for task, table in state.tables.items():
         model, bundle = table.model, table.model.bundle
@@ -396,6 +403,7 @@ def model_infos(state: ServingState) -> list[ModelInfo]:
                 version=model.version,
                 served_by=bundle.served_by,
                 aliases=list(model.aliases),
+                reload_pending=pending.get(task),
                 feature_set_version=bundle.feature_set_version,
                 features=len(bundle.feature_names),
                 categories=list(bundle.categories),

@@ -53,6 +53,7 @@ from serving.lifecycle import (
     announce_reload,
     not_served,
     not_served_now,
+    pending_reloads,
     reload_state,
 )
 from serving.metrics import PAGE_SCORES_HELP, PLAN_ROWS_HELP, SCORES_HELP, VALUES_HELP
@@ -332,6 +333,7 @@ _MODEL_INFO = {
     "version": "1",
     "served_by": "affinity rule",
     "aliases": ["champion", "rule"],
+    "reload_pending": False,
     "feature_set_version": "1",
     "features": 80,
     "categories": ["garden", "kitchen", "toys"],
@@ -1229,13 +1231,17 @@ def _events_frame(state: ServingState, body: ScoreRequest) -> pl.DataFrame:
     ),
     summary="Loaded models and snapshot",
 )
-def models(_role: ScorerRole, state: CurrentState) -> ModelsResponse:
+async def models(_role: ScorerRole, request: Request, state: CurrentState) -> ModelsResponse:
     """Return the loaded models, their versions, metrics and grade, and the snapshot.
 
-    ``not_served`` names the tasks left out of the load and why (as ``/readyz`` does).
+    ``not_served`` names the tasks left out of the load and why (as ``/readyz`` does); each
+    model's ``reload_pending`` says whether the registry has moved the alias the server follows
+    since the load (one look at the registry per request, at most
+    :data:`~serving.lifecycle.PENDING_TIMEOUT` seconds; null when it cannot be read).
     """
+    pending = await pending_reloads(request.app, state)
     return ModelsResponse(
-        models=model_infos(state),
+        models=model_infos(state, pending),
         snapshot=snapshot_info(state),
         loaded_at=state.loaded_at,
         not_served=not_served_now(state),
@@ -1286,9 +1292,10 @@ async def reload(_role: AdminRole, request: Request, holder: Holder) -> ReloadRe
             "reload failed, the previous models keep serving; the reason is in the server log "
             f"(request id {request.state.request_id})",
         )
+    fresh = dict.fromkeys(state.tables, False)  # just loaded from the alias: nothing pending
     if workers is None:
         return ReloadResponse(
-            models=model_infos(state),
+            models=model_infos(state, fresh),
             snapshot=snapshot_info(state),
             not_served=not_served_now(state),
         )
@@ -1301,7 +1308,7 @@ async def reload(_role: AdminRole, request: Request, holder: Holder) -> ReloadRe
             workers.waiting,
         )
     return ReloadResponse(
-        models=model_infos(state),
+        models=model_infos(state, fresh),
         snapshot=snapshot_info(state),
         generation=workers.generation,
         workers_loaded=workers.loaded,

@@ -560,7 +560,18 @@ class ModelInfo(BaseModel):
         "'affinity rule') for a rule-backed version, served when the model does not beat its rule "
         "(its own held-out metrics are metrics['rule_backed']).",
     )
-    aliases: list[str]
+    aliases: list[str] = Field(
+        description="The registry's aliases of this version at load (see loaded_at): a "
+        "promotion since then shows in reload_pending, not here."
+    )
+    reload_pending: bool | None = Field(
+        default=None,
+        description="True when the registry's alias the server follows (champion unless "
+        "GUANXI_MODEL_ALIAS says otherwise) now points at another version than the one loaded "
+        "(or at none): `POST /v1/admin/reload` or a restart would change this task's model; "
+        "false when it points at this one (always false in the reload's answer); null when "
+        "the registry could not be read (GET /v1/models waits for it at most 2 s).",
+    )
     feature_set_version: str
     features: int
     categories: list[str]

@@ -648,6 +648,8 @@ def test_models_endpoint(client: TestClient) -> None:
     assert body["snapshot"]["as_of"] == AS_OF.isoformat()
     assert body["snapshot"]["customers"] == 80
     assert body["not_served"] == {}  # every task serves
+    # a source that is not a registry: whether a reload would change a model is not known
+    assert {m["reload_pending"] for m in body["models"]} == {None}
 
 
 def test_health_readiness_metrics(client: TestClient) -> None:

@@ -9,6 +9,7 @@ import logging
 import threading
 from pathlib import Path
 
+import mlflow
 import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
@@ -221,6 +222,49 @@ def test_registry_reload_paths(registry_env: Registry) -> None:
         assert r.status_code == 409
         assert "feature set" not in r.text
         assert _version(client) == reg.good
+
+
+def test_models_say_a_promotion_not_reloaded_yet(
+    registry_env: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """qa49 Low: after `guanxi promote` without a reload, GET /v1/models still listed the old
+    version with its ``champion`` alias (as at load) and nothing said the registry had moved on.
+    Each model's ``reload_pending`` says it: true once the registry's champion is another
+    version than the one loaded, false again after a reload, null when the registry cannot be
+    read (the answer is still a 200). Scoring never asks the registry."""
+    reg = registry_env
+    with TestClient(create_app(make_settings(reg.home))) as client:
+        wait_ready(client)
+
+        def pending() -> dict[str, bool | None]:
+            r = client.get("/v1/models", headers=headers())
+            assert r.status_code == 200, r.text
+            return {m["task"]: m["reload_pending"] for m in r.json()["models"]}
+
+        assert pending() == dict.fromkeys(reg.champion, False)
+        registry.set_champion("churn", reg.good)  # what `guanxi promote` does, no reload
+        assert pending() == {**dict.fromkeys(reg.champion, False), "churn": True}
+        churn = client.get("/v1/models", headers=headers()).json()["models"]
+        (old,) = [m for m in churn if m["task"] == "churn"]
+        assert old["version"] == reg.champion["churn"] and old["aliases"] == ["champion"]
+        assert _version(client) == reg.champion["churn"]  # the loaded model still scores
+
+        r = client.post("/v1/admin/reload", headers=headers("admin"))
+        assert r.status_code == 200, r.text
+        assert {m["task"]: m["reload_pending"] for m in r.json()["models"]} == dict.fromkeys(
+            reg.champion, False
+        )
+        assert pending() == dict.fromkeys(reg.champion, False)
+
+        # a registry that does not answer: not known, said as null, and no error
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")
+        mlflow.set_registry_uri("http://127.0.0.1:9")
+        try:
+            assert pending() == dict.fromkeys(reg.champion, None)
+            assert _version(client) == reg.good
+        finally:
+            mlflow.set_registry_uri(reg.uri)
 
 
 def test_missing_champion_keeps_retrying(registry_env: Registry) -> None:
