@@ -8,6 +8,7 @@ lookup when they were computed from this very snapshot with enough reasons.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
@@ -60,6 +61,9 @@ class RegistrySource:
         # the tasks the last load left out for want of a version with the alias: said again
         # only when they change, not at every start-up retry
         self.unserved: tuple[str, ...] = ()
+        # held while followed_versions reads the registry: one look at a time, however many
+        # GET /v1/models come while a slow registry has not answered (they say null)
+        self.looking = threading.Lock()
 
     def load_models(
         self,
@@ -150,15 +154,22 @@ class RegistrySource:
 
         Raises
         ------
+        TimeoutError
+            If the previous look has not finished yet (a registry slower than the caller waits).
         Exception
             Whatever the registry raises when it cannot be read (the caller says "not known").
         """
-        versions: dict[str, str | None] = {}
-        for task in tasks:
-            found = registry.get_version(task, alias)
-            # a number from a SQL registry, text from a server: the loaded version is text
-            versions[task] = None if found is None else str(found.version)
-        return versions
+        if not self.looking.acquire(blocking=False):
+            raise TimeoutError("the registry has not answered the previous look yet")
+        try:
+            versions: dict[str, str | None] = {}
+            for task in tasks:
+                found = registry.get_version(task, alias)
+                # a number from a SQL registry, text from a server: the loaded version is text
+                versions[task] = None if found is None else str(found.version)
+            return versions
+        finally:
+            self.looking.release()
 
     def load_snapshot(self) -> LoadedSnapshot:
         """Load the newest snapshot in the store.

@@ -267,6 +267,18 @@ def test_models_say_a_promotion_not_reloaded_yet(
             mlflow.set_registry_uri(reg.uri)
 
 
+def test_one_look_at_the_registry_at_a_time(registry_env: Registry) -> None:
+    """A registry slower than GET /v1/models waits leaves its look running in a thread: the
+    next requests do not start more of them (they say null) until it has answered."""
+    source = RegistrySource(make_settings(registry_env.home))
+    assert source.followed_versions(["churn"], "champion") == {
+        "churn": registry_env.champion["churn"]
+    }
+    with source.looking, pytest.raises(TimeoutError, match="previous look"):
+        source.followed_versions(["churn"], "champion")
+    assert source.followed_versions(["churn", "nope"], "champion")["nope"] is None
+
+
 def test_missing_champion_keeps_retrying(registry_env: Registry) -> None:
     app = create_app(make_settings(registry_env.home, tasks=("churn",), model_alias="nope"))
     with TestClient(app) as client:
