@@ -33,6 +33,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 from fastapi import FastAPI
@@ -201,6 +202,45 @@ async def pending_reloads(app: FastAPI, state: ServingState) -> dict[str, bool |
         logger.info("registry not read for reload_pending, said as null: %s", _describe(exc, ""))
         return unknown
     return {task: followed.get(task) != t.model.version for task, t in state.tables.items()}
+
+
+def followed_version(app: FastAPI, task: str) -> tuple[bool, str | None]:
+    """Read which version the alias the server follows points at now, for a reviewer page.
+
+    The value pages ask it when a value table read another version of the churn model than the
+    one served (qa43 M1): a reload serves the table's version only when the registry's alias
+    points at it now (a rolled-back champion never comes back by reloading). It waits at most
+    :data:`PENDING_TIMEOUT` seconds and is never on the scoring path.
+
+    Parameters
+    ----------
+    app : fastapi.FastAPI
+        The app (its ``state`` holds settings and source).
+    task : str
+        The registered model name (``churn``).
+
+    Returns
+    -------
+    tuple of (bool, str or None)
+        Whether it is known, and the version (None when no version has the alias). Not known
+        when the registry cannot be read in time or the source is not a registry. No exception
+        escapes.
+    """
+    source: Source = app.state.source
+    settings: Settings = app.state.settings
+    if not isinstance(source, RegistrySource):
+        return False, None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guanxi-followed")
+    try:
+        look = pool.submit(source.followed_versions, [task], settings.model_alias)
+        return True, look.result(timeout=PENDING_TIMEOUT)[task]
+    except Exception as exc:  # a registry down or slow must not fail the page
+        logger.info(
+            "registry not read for a value page, both remedies said: %s", _describe(exc, "")
+        )
+        return False, None
+    finally:
+        pool.shutdown(wait=False)  # a slow look finishes in its thread; the lock bounds them
 
 
 def _describe(exc: BaseException, alias: str) -> str:

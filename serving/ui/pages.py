@@ -27,6 +27,7 @@ import math
 import re
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
@@ -77,6 +78,7 @@ from serving.deps import (
     reviewer_role,
     served_values,
 )
+from serving.lifecycle import followed_version
 from serving.metrics import Metrics
 from serving.middleware import SECURITY_HEADERS
 from serving.presentation import stored_scores
@@ -891,12 +893,19 @@ class ValueChurn:
         The model of the churn score shown, named the same way, when it is not the table's;
         None when it is, or when no churn score is shown.
     reload_only : bool
-        The table's churn model is a newer version of the served one (the table, served at once
-        without a reload, was computed after a promotion the server has not loaded yet): a
-        reload (``POST /v1/admin/reload``) serves that version, nothing is to be computed again.
+        The registry's alias the server follows points at the table's churn model now (the
+        table, served at once without a reload, was computed after a promotion the server has
+        not loaded yet): a reload (``POST /v1/admin/reload``) serves that version, nothing is to
+        be computed again. A table of a version no longer followed (a champion rolled back,
+        qa43 M1) is computed again instead: reloading never serves it.
     command : str
         What computes the table's day again with the served churn model and the table's other
         settings (horizon, discount rate, basis, and the served alias when not the champion).
+    reload_unknown : bool
+        The table's is another version of the served model and the registry could not be read
+        (down, slow, or not a registry): the page gives both remedies in one sentence.
+    alias : str
+        The alias the server follows (``champion``), as that sentence names it.
     """
 
     table: str | None
@@ -904,6 +913,8 @@ class ValueChurn:
     served: str | None
     reload_only: bool
     command: str
+    reload_unknown: bool = False
+    alias: str = registry.CHAMPION
 
 
 def newer_version(version: str, than: str) -> bool:
@@ -974,7 +985,10 @@ def served_alias(request: Request) -> str:
 
 
 def value_churn(
-    values: LoadedValues, shown: tuple[str, str] | None, alias: str = registry.CHAMPION
+    values: LoadedValues,
+    shown: tuple[str, str] | None,
+    alias: str = registry.CHAMPION,
+    followed: Callable[[str], tuple[bool, str | None]] | None = None,
 ) -> ValueChurn:
     """Compare the churn model a value table read with the one whose churn score a page shows.
 
@@ -988,29 +1002,40 @@ def value_churn(
         it shows none (no model loaded, the customer is not scored for churn, or has no CLV).
     alias : str, default "champion"
         The registry alias the server loads, for the command (:func:`value_command`).
+    followed : callable, optional
+        Reads the version ``alias`` points at in the registry now for a task, as (known,
+        version) (:func:`serving.lifecycle.followed_version`); called only when the table's is
+        another version of the served model. Without it, that version is not known.
 
     Returns
     -------
     ValueChurn
         ``served`` set when the churn score shown is of another model or version than the
-        table's, or the table read none; ``reload_only`` when the table's is a newer version of
-        the same model.
+        table's, or the table read none; ``reload_only`` when the table's is another version of
+        the same model and the registry's alias points at it now; ``reload_unknown`` when that
+        could not be read.
     """
     model = values.info.churn_model
     table = None if model is None else f"{model['name']} v{model['version']}"
     served = None if shown is None else f"{shown[0]} v{shown[1]}"
-    reload_only = (
+    reload_only = reload_unknown = False
+    if (
         model is not None
         and shown is not None
         and model["name"] == shown[0]
-        and newer_version(str(model["version"]), shown[1])
-    )
+        and str(model["version"]) != shown[1]
+    ):
+        known, version = (False, None) if followed is None else followed(shown[0])
+        reload_only = known and version == str(model["version"])
+        reload_unknown = not known
     return ValueChurn(
         table=table,
         horizon_days=None if model is None else int(model["horizon_days"]),
         served=served if served != table else None,
         reload_only=reload_only,
         command=value_command(values, alias),
+        reload_unknown=reload_unknown,
+        alias=alias,
     )
 
 
@@ -1272,7 +1297,12 @@ def customer(
             "value_info": values.info if values is not None else None,
             "value_churn": None
             if values is None
-            else value_churn(values, customer_churn(state, scores, value), served_alias(request)),
+            else value_churn(
+                values,
+                customer_churn(state, scores, value),
+                served_alias(request),
+                partial(followed_version, request.app),
+            ),
             "no_values": NO_VALUES,  # shown without a table: none, or refused (the value page's)
         },
     )

@@ -18,6 +18,7 @@ nothing.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
@@ -26,6 +27,7 @@ from fastapi.responses import HTMLResponse, Response
 from models.clv import VALUE_TIERS
 from models.targeting import GROUP_NAMES, NO_GROUP_NAMES
 from serving.deps import Holder, PageError, Reviewer, loaded_page_state, served_values
+from serving.lifecycle import followed_version
 from serving.state import StateHolder
 from serving.ui.charts import bar_chart, format_date
 from serving.ui.pages import (
@@ -162,7 +164,9 @@ def value_page(request: Request, _role: Reviewer, holder: Holder) -> HTMLRespons
     # the served churn model, when it is not the one the table read (promoted since: qa49 M1)
     state = holder.current
     shown = None if state is None else shown_churn(state)
-    churn = value_churn(values, shown, served_alias(request))
+    churn = value_churn(
+        values, shown, served_alias(request), partial(followed_version, request.app)
+    )
     return render(
         request,
         "value.html",

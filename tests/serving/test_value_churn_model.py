@@ -15,17 +15,27 @@ import csv
 import dataclasses
 import io
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import mlflow
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
 from features.store import Store
+from models import registry
 from serving.app import create_app
 from serving.ui.pages import newer_version
-from tests.serving.conftest import STORE_KEY, StaticSource, headers, make_settings, wait_ready
+from tests.serving.conftest import (
+    STORE_KEY,
+    Registry,
+    StaticSource,
+    headers,
+    make_settings,
+    wait_ready,
+)
 from tests.serving.test_api import _conforms
 from tests.serving.test_value_api import AS_OF, VALIDATION, store_values, value_frame
 from tests.serving.test_young_pages import churnless_app
@@ -161,8 +171,7 @@ def test_after_a_churn_promotion_the_customer_page_says_the_value_is_of_the_old_
     )
     assert _element(page, DIFFERS) == (
         "The churn score above is from churn v2; this customer's textbook CLV and equity "
-        "at risk were computed with churn v1. To compute them with the served model, run "
-        f"{COMMAND}, then reload the server (POST /v1/admin/reload, as after a promotion)."
+        f"at risk were computed with churn v1. {_both('1')}"
     )
     # the API says the same of its numbers
     value = promoted.get("/v1/customers/c000/value", headers=headers()).json()
@@ -188,16 +197,19 @@ def test_after_a_churn_promotion_the_value_page_says_its_risk_is_of_the_old_mode
     page = promoted.get("/ui/value", headers=headers("reviewer")).text
     assert _element(page, DIFFERS) == (
         "The churn model served is churn v2; the churn risk and equity at risk below were "
-        "computed with churn v1. To compute them with the served model, run "
-        f"{COMMAND}, then reload the server (POST /v1/admin/reload, as after a promotion)."
+        f"computed with churn v1. {_both('1')}"
     )
     assert DIFFERS not in same.get("/ui/value", headers=headers("reviewer")).text
 
 
-RELOAD_ONLY = (
-    "The value table is of a newer churn model than the server serves: reload the server "
-    "(POST /v1/admin/reload) to serve it."
-)
+def _both(version: str) -> str:
+    """Both remedies, said when the registry's champion cannot be read (a source that is no
+    registry, as these tests' :class:`StaticSource`, or a registry down): qa43 M1."""
+    return (
+        f"If churn v{version} is the champion again, reload the server (POST /v1/admin/reload) "
+        "to serve it; otherwise, to compute them with the served model, run "
+        f"{COMMAND}, then reload the server."
+    )
 
 
 def _table_of(
@@ -223,12 +235,13 @@ def test_registry_versions_compare_as_numbers(version: str, than: str, newer: bo
     assert newer_version("2", "2") is False
 
 
-def test_a_table_of_a_newer_churn_model_than_served_says_only_to_reload(
+def test_a_table_of_another_version_without_a_registry_gives_both_remedies(
     tmp_path: Path, source: StaticSource
 ) -> None:
-    """M1: churn v10 promoted and valued (the table served at once, without a reload) while the
-    server still serves v9: computing the table again would be wrong, a reload serves v10. The
-    versions compare as numbers: as text "10" comes before "9"."""
+    """M1 (qa49), qa43 M1: churn v10 valued while the server serves v9. Whether a reload serves
+    v10 (promoted, not loaded yet) or the table is to be computed again (v10 rolled back) is the
+    registry's champion's to say; this source is no registry, so the pages say both, in one
+    sentence (the registry's cases: the rolled-back test below)."""
     settings = make_settings(tmp_path / "home")
     _table_of(settings.home, "10")
     with TestClient(create_app(settings, _promoted(source, "9"))) as client:
@@ -237,13 +250,12 @@ def test_a_table_of_a_newer_churn_model_than_served_says_only_to_reload(
         value = client.get("/ui/value", headers=headers("reviewer")).text
     assert _element(page, DIFFERS) == (
         "The churn score above is from churn v9; this customer's textbook CLV and equity at "
-        f"risk were computed with churn v10. {RELOAD_ONLY}"
+        f"risk were computed with churn v10. {_both('10')}"
     )
     assert _element(value, DIFFERS) == (
         "The churn model served is churn v9; the churn risk and equity at risk below were "
-        f"computed with churn v10. {RELOAD_ONLY}"
+        f"computed with churn v10. {_both('10')}"
     )
-    assert "guanxi value" not in page and "guanxi value" not in value
 
 
 def test_the_command_names_the_served_alias(tmp_path: Path, source: StaticSource) -> None:
@@ -322,3 +334,66 @@ def test_a_customer_only_in_a_later_day_s_table(tmp_path: Path, source: StaticSo
     assert _element(page.text, NAMED) == (
         "Textbook CLV and equity at risk use churn model churn v1, 90-day horizon."
     )
+
+
+def test_a_table_of_a_rolled_back_champion_says_to_compute_again_not_to_reload(
+    registry_env: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """qa43 M1: the value table read churn v3, then the champion was rolled back (`guanxi
+    promote --task churn --version 2`) and the server reloaded: the pages said "The value table
+    is of a newer churn model than the server serves: reload the server", and no reload ever
+    cleared it. A reload serves the table's version only when the registry's champion points at
+    it now; otherwise the table is computed again. A registry that cannot be read gets both
+    remedies in one sentence."""
+    reg = registry_env
+    served = reg.champion["churn"]
+    table = reg.good  # a version registered after the served one: the rolled-back champion
+    _table_of(reg.home, table)
+    again = (
+        f"To compute them with the served model, run {COMMAND}, then reload the server "
+        "(POST /v1/admin/reload, as after a promotion)."
+    )
+    try:
+        with TestClient(create_app(make_settings(reg.home))) as client:
+            wait_ready(client)
+
+            def said() -> tuple[str, str]:
+                page = client.get("/ui/customers/c000", headers=headers("reviewer")).text
+                value = client.get("/ui/value", headers=headers("reviewer")).text
+                return _element(page, DIFFERS), _element(value, DIFFERS)
+
+            page, value = said()  # the champion is the served version: compute again
+            assert page == (
+                f"The churn score above is from churn v{served}; this customer's textbook CLV "
+                f"and equity at risk were computed with churn v{table}. {again}"
+            )
+            assert value == (
+                f"The churn model served is churn v{served}; the churn risk and equity at risk "
+                f"below were computed with churn v{table}. {again}"
+            )
+
+            registry.set_champion("churn", table)  # promoted, not reloaded yet: reload only
+            page, value = said()
+            reload = (
+                "The value table's churn model is the champion now: reload the server "
+                "(POST /v1/admin/reload) to serve it."
+            )
+            assert page.endswith(f"churn v{table}. {reload}") and value.endswith(reload)
+            assert "guanxi value" not in page + value
+
+            # a registry that does not answer: both remedies, one sentence
+            monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+            monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")
+            mlflow.set_registry_uri("http://127.0.0.1:9")
+            try:
+                page, value = said()
+            finally:
+                mlflow.set_registry_uri(reg.uri)
+            both = (
+                f"If churn v{table} is the champion again, reload the server (POST "
+                "/v1/admin/reload) to serve it; otherwise, to compute them with the served "
+                f"model, run {COMMAND}, then reload the server."
+            )
+            assert page.endswith(both) and value.endswith(both)
+    finally:
+        shutil.rmtree(reg.home / "values")  # the session's registry home, shared
