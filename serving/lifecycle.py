@@ -109,11 +109,20 @@ def missing(exc: BaseException) -> str | None:
 
 
 def _files_gone(exc: ModelFilesMissingError) -> str:
-    """Say whose files are gone and what to do, naming the task and version, not the folder."""
+    """Say whose files are gone and what to do, naming the task and version, not the folder.
+
+    The one sentence ``/readyz``, the 503s and ``not_served`` give (qa43 M2): `guanxi promote
+    --task T` alone refuses while the lost version is still the champion, so it names a version
+    to promote (``--version N``) or training again, as the server log's sentence does
+    (:meth:`models.versions.ModelFilesMissingError.of_alias`).
+    """
+    task = exc.task
     return (
-        f"the files of {exc.task} version {exc.version} (the champion) are missing where the "
+        f"the files of {task} version {exc.version} (the champion) are missing where the "
         "registry keeps them (the server log names the folder): put them back there, or "
-        f"promote another version (`guanxi promote --task {exc.task}`)"
+        f"promote another version whose files exist (`guanxi promote --task {task} --version "
+        f"N`), or train again (`guanxi train --task {task} --events PATH --as-of DAY`, then "
+        f"`guanxi promote --task {task}`)"
     )
 
 
@@ -139,7 +148,8 @@ def not_served(task: str, exc: ModelFilesMissingError) -> str:
     -------
     str
         ``<task> is not served: the files of <task> version <v> (the champion) are missing ...:
-        put them back there, or promote another version (...), then reload (...).``
+        put them back there, or promote another version (...), or train again (...), then
+        reload (...).``
     """
     return f"{task} is not served: {_files_gone(exc)}, {RELOAD}."
 

@@ -240,8 +240,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     ),
     503: error_answer(
         "Models are not loaded yet (retry after Retry-After seconds), a requested task is not "
-        "served (its champion's files are gone: put them back or promote another version, then "
-        "reload; the detail says which), or the server is stopping (retry at once, on another "
+        "served (its champion's files are gone: put them back, promote another version with its "
+        "files (`guanxi promote --task T --version N`) or train again, then reload; the detail "
+        "says which), or the server is stopping (retry at once, on another "
         "instance).",
         {"detail": "models are not loaded yet"},
         retry_after=True,  # serving.deps.loaded_state, serving.middleware.stopping_detail
@@ -749,7 +750,8 @@ def _not_served(task: str, exc: ModelFilesMissingError) -> HTTPException:
     """Build the 503 of a task left out of the load because its champion's files are gone.
 
     Its detail (:func:`serving.lifecycle.not_served`) names the task, version and what to do
-    (put the files back or promote another version, then reload), not the folder.
+    (put the files back, promote another version by number or train again, then reload), not
+    the folder.
     """
     return HTTPException(
         status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -584,9 +584,9 @@ class ModelInfo(BaseModel):
 
 _NOT_SERVED: Final = (
     "The tasks this server leaves out of service, each with why and what to do (the sentence "
-    "/readyz gives, e.g. its champion's files are missing: put them back or promote another "
-    "version, then reload); their requests are a 503 saying the same. Empty when every task "
-    "serves."
+    "/readyz gives, e.g. its champion's files are missing: put them back, promote another "
+    "version by number or train again, then reload); their requests are a 503 saying the "
+    "same. Empty when every task serves."
 )
 
 

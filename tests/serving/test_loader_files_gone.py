@@ -96,7 +96,12 @@ def test_readyz_says_which_champion_lost_its_files(tmp_path: Path, source: Stati
         ready = client.get("/readyz")
         assert ready.status_code == 503
         detail = ready.json()["detail"]
-        assert "the files of churn version 1 (the champion) are missing" in detail
+        assert detail == (
+            "models are not loaded yet: the files of churn version 1 (the champion) are missing "
+            "where the registry keeps "
+            f"them (the server log names the folder): {_remedy('churn')}. The server loads it "
+            "by itself once it is there; no restart is needed."
+        )
         assert "/srv/x" not in detail
         r = client.get("/v1/models", headers=headers())
         assert r.status_code == 503 and r.json()["detail"] == detail
@@ -122,12 +127,22 @@ def _moved(registry_env: Registry, tmp_path: Path, tasks: list[str]) -> Iterator
                 (tmp_path / f"moved-{task}").rename(files)
 
 
+def _remedy(task: str) -> str:
+    """What a client is told to run (qa43 M2): `guanxi promote --task churn` alone refuses
+    while the lost version is still the champion ("Version 1 is already the churn champion"),
+    so the sentence names the version to promote, or training again, as the server log does."""
+    return (
+        "put them back there, or promote another version whose files exist (`guanxi promote "
+        f"--task {task} --version N`), or train again (`guanxi train --task {task} --events "
+        f"PATH --as-of DAY`, then `guanxi promote --task {task}`)"
+    )
+
+
 def _said(task: str, version: str) -> str:
     return (
         f"{task} is not served: the files of {task} version {version} (the champion) are missing "
-        "where the registry keeps them (the server log names the folder): put them back there, "
-        f"or promote another version (`guanxi promote --task {task}`), then reload "
-        "(`POST /v1/admin/reload`, or restart the server)."
+        f"where the registry keeps them (the server log names the folder): {_remedy(task)}, "
+        "then reload (`POST /v1/admin/reload`, or restart the server)."
     )
 
 
