@@ -78,7 +78,7 @@ from serving.deps import (
     reviewer_role,
     served_values,
 )
-from serving.lifecycle import followed_version
+from serving.lifecycle import followed_version, not_served_now
 from serving.metrics import Metrics
 from serving.middleware import SECURITY_HEADERS
 from serving.presentation import stored_scores
@@ -381,7 +381,8 @@ def render(
         Template file under ``templates/``.
     context : dict
         The page's own values (the common ones: base path, role, the loaded tasks, or every
-        task while nothing is loaded, and the snapshot).
+        task while nothing is loaded, the snapshot, and the tasks the load left out with why,
+        shown as a banner: qa43 M3).
     status_code : int, default 200
         HTTP status.
 
@@ -400,6 +401,8 @@ def render(
         # with nothing loaded the menu leads to every task's model page, which says what to run
         "tasks": list(state.tables) if state is not None else task_names(),
         "snapshot": state.snapshot if state is not None else None,
+        # each task the load left out and why (/readyz's sentence): a banner on every page
+        "not_served": not_served_now(state) if state is not None else {},
     }
     response = templates.TemplateResponse(
         request, name, {**common, **context}, status_code=status_code
@@ -1494,6 +1497,8 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
             "between": between,
             "notice": notice,
             "served_version": served_version,
+            # a task left out of the load (its champion's files are gone, qa43 M3): not served
+            "gone_version": state.gone[task].version if state and task in state.gone else None,
             "comparison": sorted(metric_keys, key=lambda pair: _metric_order(pair, task)),
             "headline": get_task(task).metrics,
             "baselines": [b.key for b in get_task(task).rules],

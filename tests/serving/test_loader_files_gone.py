@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -293,3 +295,42 @@ def test_a_reload_that_would_drop_a_served_task_for_its_lost_files_is_refused(
             assert client.get("/readyz").json() == {"ready": True, "detail": None}
         finally:
             moved.rename(files)
+
+
+def _banner(page: str) -> str:
+    """The text of the reviewer pages' banner of the tasks not served (empty without one)."""
+    if 'id="not-served"' not in page:
+        return ""
+    inner = page.split('id="not-served"', 1)[1].split(">", 1)[1].split("</div>", 1)[0]
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", inner)).split())
+
+
+def test_reviewer_pages_say_which_task_is_not_served(
+    registry_env: Registry, tmp_path: Path
+) -> None:
+    """qa43 M3: with churn left out, /ui/models/churn showed "Champion · v1" like a served model,
+    and the overview and customer pages simply lacked churn, saying nothing. Every reviewer page
+    has a banner naming the task and why (/readyz's sentence); the model page of that task says
+    it is not served."""
+    version = registry_env.champion["churn"]
+    with (
+        _moved(registry_env, tmp_path, ["churn"]),
+        TestClient(create_app(make_settings(registry_env.home))) as client,
+    ):
+        wait_ready(client)
+        pages = {
+            path: client.get(path, headers=headers("reviewer"))
+            for path in ("/ui/", "/ui/customers", "/ui/customers/c001", "/ui/models/churn")
+        }
+        for path, r in pages.items():
+            assert r.status_code == 200, (path, r.text)
+            assert _banner(r.text) == _said("churn", version), path
+        model = pages["/ui/models/churn"].text
+        assert 'id="model-not-served"' in model
+        head = model.split('id="model-not-served"', 1)[1].split("<", 1)[0]
+        assert f"not served (v{version}'s files are gone" in head
+        served = client.get("/ui/models/repurchase", headers=headers("reviewer")).text
+        assert 'id="model-not-served"' not in served
+    with TestClient(create_app(make_settings(registry_env.home))) as client:  # files back
+        wait_ready(client)
+        assert _banner(client.get("/ui/", headers=headers("reviewer")).text) == ""
