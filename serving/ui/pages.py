@@ -131,7 +131,6 @@ __all__ = [
     "invalid_page",
     "is_page",
     "login_redirect",
-    "newer_version",
     "render",
     "router",
     "sentence",
@@ -918,25 +917,6 @@ class ValueChurn:
     command: str
     reload_unknown: bool = False
     alias: str = registry.CHAMPION
-
-
-def newer_version(version: str, than: str) -> bool:
-    """Tell whether one registry version is newer than another.
-
-    Parameters
-    ----------
-    version, than : str
-        Registry versions: numbers as text (``"10"``), compared as numbers when both are digits,
-        as text otherwise.
-
-    Returns
-    -------
-    bool
-        True when ``version`` comes after ``than``.
-    """
-    if version.isdigit() and than.isdigit():
-        return int(version) > int(than)
-    return version > than
 
 
 def value_command(values: LoadedValues, alias: str = registry.CHAMPION) -> str:

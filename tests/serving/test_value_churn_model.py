@@ -27,7 +27,6 @@ from fastapi.testclient import TestClient
 from features.store import Store
 from models import registry
 from serving.app import create_app
-from serving.ui.pages import newer_version
 from tests.serving.conftest import (
     STORE_KEY,
     Registry,
@@ -227,12 +226,6 @@ def _table_of(
         validation=VALIDATION,
         run_id="run123",
     )
-
-
-@pytest.mark.parametrize(("version", "than", "newer"), [("10", "9", True), ("9", "10", False)])
-def test_registry_versions_compare_as_numbers(version: str, than: str, newer: bool) -> None:
-    assert newer_version(version, than) is newer
-    assert newer_version("2", "2") is False
 
 
 def test_a_table_of_another_version_without_a_registry_gives_both_remedies(
