@@ -198,19 +198,10 @@ async def pending_reloads(app: FastAPI, state: ServingState) -> dict[str, bool |
         when not known (the registry could not be read in time, or the source is not a
         registry). No exception escapes.
     """
-    source: Source = app.state.source
-    settings: Settings = app.state.settings
-    unknown: dict[str, bool | None] = dict.fromkeys(state.tables, None)
-    if not isinstance(source, RegistrySource):
-        return unknown
-    try:
-        followed = await asyncio.wait_for(
-            asyncio.to_thread(source.followed_versions, list(state.tables), settings.model_alias),
-            PENDING_TIMEOUT,
-        )
-    except Exception as exc:  # a registry down or slow must not fail the listing
-        logger.info("registry not read for reload_pending, said as null: %s", _describe(exc, ""))
-        return unknown
+    said = "for reload_pending, said as null"
+    followed = await asyncio.to_thread(_followed_now, app, list(state.tables), said)
+    if followed is None:
+        return dict.fromkeys(state.tables, None)
     return {task: followed.get(task) != t.model.version for task, t in state.tables.items()}
 
 
@@ -236,19 +227,30 @@ def followed_version(app: FastAPI, task: str) -> tuple[bool, str | None]:
         when the registry cannot be read in time or the source is not a registry. No exception
         escapes.
     """
+    followed = _followed_now(app, [task], "for a value page, both remedies said")
+    return (False, None) if followed is None else (True, followed[task])
+
+
+def _followed_now(app: FastAPI, tasks: list[str], said: str) -> dict[str, str | None] | None:
+    """Read the version the followed alias points at now, per task; None when not known.
+
+    The one look of :func:`pending_reloads` and :func:`followed_version`: only a
+    :class:`~serving.loader.RegistrySource` has a registry to ask (another source says not
+    known); the look runs in a thread of its own and is waited for at most
+    :data:`PENDING_TIMEOUT` seconds; a registry down or slow is logged ("registry not read
+    <said>: <reason>") and said not known. No exception escapes.
+    """
     source: Source = app.state.source
     settings: Settings = app.state.settings
     if not isinstance(source, RegistrySource):
-        return False, None
+        return None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guanxi-followed")
     try:
-        look = pool.submit(source.followed_versions, [task], settings.model_alias)
-        return True, look.result(timeout=PENDING_TIMEOUT)[task]
-    except Exception as exc:  # a registry down or slow must not fail the page
-        logger.info(
-            "registry not read for a value page, both remedies said: %s", _describe(exc, "")
-        )
-        return False, None
+        look = pool.submit(source.followed_versions, tasks, settings.model_alias)
+        return look.result(timeout=PENDING_TIMEOUT)
+    except Exception as exc:  # a registry down or slow must not fail the listing or the page
+        logger.info("registry not read %s: %s", said, _describe(exc, ""))
+        return None
     finally:
         pool.shutdown(wait=False)  # a slow look finishes in its thread; the lock bounds them
 

@@ -18,7 +18,7 @@ from features.store import SnapshotNotFoundError
 from models import registry
 from models.tasks import task_names
 from serving.app import create_app
-from serving.lifecycle import reload_state
+from serving.lifecycle import _followed_now, followed_version, reload_state
 from serving.loader import RegistrySource
 from serving.state import ServedModel
 from tests.serving.conftest import (
@@ -277,6 +277,41 @@ def test_one_look_at_the_registry_at_a_time(registry_env: Registry) -> None:
     with source.looking, pytest.raises(TimeoutError, match="previous look"):
         source.followed_versions(["churn"], "champion")
     assert source.followed_versions(["churn", "nope"], "champion")["nope"] is None
+
+
+def test_both_callers_read_the_registry_through_one_look(
+    registry_env: Registry, tmp_path: Path, source: StaticSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GET /v1/models (``reload_pending``) and the value pages (``followed_version``) read the
+    registry's aliases through one helper: the same source check, timeout and catch, and a log
+    line that says which caller said what. A look not answered yet (the lock held) is not known
+    to both, said in the log, and fails neither."""
+    caplog.set_level(logging.INFO, logger="serving.lifecycle")
+    champion = registry_env.champion["churn"]
+    app = create_app(make_settings(registry_env.home))
+    assert _followed_now(app, ["churn"], "for a test") == {"churn": champion}
+    assert followed_version(app, "churn") == (True, champion)
+    with TestClient(app) as client:
+        wait_ready(client)
+        with app.state.source.looking:  # the previous look has not answered yet
+            assert _followed_now(app, ["churn"], "for a test") is None
+            assert followed_version(app, "churn") == (False, None)
+            r = client.get("/v1/models", headers=headers())
+            assert r.status_code == 200, r.text
+            assert {m["reload_pending"] for m in r.json()["models"]} == {None}
+    busy = "TimeoutError: the registry has not answered the previous look yet"
+    said = [r.getMessage() for r in caplog.records if "registry not read" in r.getMessage()]
+    assert said == [
+        f"registry not read for a test: {busy}",
+        f"registry not read for a value page, both remedies said: {busy}",
+        f"registry not read for reload_pending, said as null: {busy}",
+    ]
+    # a source that is not a registry has nothing to ask: not known, nothing logged
+    caplog.clear()
+    static = create_app(make_settings(tmp_path / "h"), source)
+    assert _followed_now(static, ["churn"], "for a test") is None
+    assert followed_version(static, "churn") == (False, None)
+    assert not [r for r in caplog.records if "registry not read" in r.getMessage()]
 
 
 def test_missing_champion_keeps_retrying(registry_env: Registry) -> None:
