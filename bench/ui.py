@@ -34,6 +34,7 @@ from features.contracts import FEATURE_SET_VERSION, event_schema
 from features.events import validate_events
 from features.snapshot import build_snapshot
 from features.store import Store
+from models.versions import ModelFilesMissingError
 from serving.app import create_app
 from serving.settings import Settings
 from serving.state import LoadedSnapshot, ServedModel
@@ -82,8 +83,13 @@ class _Source:
     def __init__(self, models: dict[str, ServedModel], snapshot: LoadedSnapshot) -> None:
         self.models, self.snapshot = models, snapshot
 
-    def load_models(self, tasks: Sequence[str], alias: str) -> dict[str, ServedModel]:
-        return {t: self.models[t] for t in tasks}
+    def load_models(
+        self,
+        tasks: Sequence[str],
+        alias: str,
+        gone: dict[str, ModelFilesMissingError] | None = None,
+    ) -> dict[str, ServedModel]:
+        return {t: self.models[t] for t in tasks}  # in memory: no files to lose, gone stays empty
 
     def load_snapshot(self) -> LoadedSnapshot:
         return self.snapshot

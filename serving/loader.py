@@ -38,8 +38,19 @@ logger = logging.getLogger(__name__)
 class Source(Protocol):
     """Loads models and the snapshot to serve (the registry and the store, or a test double)."""
 
-    def load_models(self, tasks: Sequence[str], alias: str) -> dict[str, ServedModel]:
-        """Load the model each task's ``alias`` points at."""
+    def load_models(
+        self,
+        tasks: Sequence[str],
+        alias: str,
+        gone: dict[str, ModelFilesMissingError] | None = None,
+    ) -> dict[str, ServedModel]:
+        """Load the model each task's ``alias`` points at.
+
+        With ``gone``, a task whose model's files are gone is put there with its error and the
+        other tasks load (:func:`load_state` passes it); when no task loads, the first such
+        error is raised. Without it, the first such error is raised. A source whose models
+        cannot lose their files (a test double holding them in memory) leaves it empty.
+        """
         ...
 
     def load_snapshot(self) -> LoadedSnapshot:
@@ -311,12 +322,10 @@ def _load_models(
 ) -> tuple[dict[str, ServedModel], dict[str, ModelFilesMissingError]]:
     """Load the tasks' models, leaving out each task whose champion's files are gone.
 
-    One task's lost files made every task wait (qa49 M2): a :class:`RegistrySource` loads
-    task by task, once, and returns the tasks whose files are gone with their error; the other
-    tasks serve. When every task's files are gone, the first task's error (in
-    ``settings.tasks``' order) is raised, as before. Another source loads all or nothing.
+    One task's lost files made every task wait (qa49 M2): the source (:meth:`Source.load_models`
+    with ``gone``; a :class:`RegistrySource` loads task by task, once) returns the tasks whose
+    files are gone with their error; the other tasks serve. When every task's files are gone,
+    the first task's error (in ``settings.tasks``' order) is raised, as before.
     """
     gone: dict[str, ModelFilesMissingError] = {}
-    if isinstance(source, RegistrySource):
-        return source.load_models(settings.tasks, settings.model_alias, gone=gone), gone
-    return source.load_models(settings.tasks, settings.model_alias), gone
+    return source.load_models(settings.tasks, settings.model_alias, gone=gone), gone

@@ -199,7 +199,8 @@ class StaticSource:
     failure: Exception | None = None
     calls: list[str] = field(default_factory=list)
 
-    def load_models(self, tasks, alias):  # type: ignore[no-untyped-def]
+    def load_models(self, tasks, alias, gone=None):  # type: ignore[no-untyped-def]
+        # its models are in memory, no files to lose: ``gone`` stays empty (``failure`` raises)
         self.calls.append("models")
         if self.failure is not None:
             raise self.failure

@@ -20,8 +20,9 @@ from models.tasks import task_names
 from models.versions import ModelFilesMissingError
 from serving.app import create_app
 from serving.lifecycle import reload_state
-from serving.loader import RegistrySource
+from serving.loader import RegistrySource, load_state
 from serving.settings import get_settings
+from serving.state import ServedModel
 from tests.serving.conftest import (
     Registry,
     StaticSource,
@@ -89,6 +90,29 @@ def test_files_gone_are_logged_once_with_the_folder_and_said_to_clients_without_
     )
     assert "`guanxi promote --task churn`" in said
     assert [r.levelno for r in load()] == [logging.DEBUG]
+
+
+class _ChurnLost(StaticSource):
+    """A source whose churn model lost its files: all or nothing without ``gone``, as the
+    :class:`serving.loader.Source` protocol says; with it, churn is put there."""
+
+    def load_models(self, tasks, alias, gone=None):  # type: ignore[no-untyped-def]
+        if gone is None:
+            raise GONE
+        gone["churn"] = GONE
+        return {t: self.models[t] for t in tasks if t != "churn"}
+
+
+def test_any_source_can_leave_out_a_task_whose_files_are_gone(
+    tmp_path: Path, served: dict[str, ServedModel], source: StaticSource
+) -> None:
+    """The load left a task out only for a RegistrySource (an isinstance branch in
+    serving.loader._load_models); any other source loaded all or nothing. Every source is asked
+    the same way: the tasks whose files are gone are put in ``gone`` and the others serve."""
+    lost = _ChurnLost(models=dict(served), snapshot=source.snapshot)
+    state = load_state(lost, make_settings(tmp_path / "h"))
+    assert state.gone == {"churn": GONE}
+    assert sorted(state.tables) == sorted(t for t in served if t != "churn")
 
 
 def test_readyz_says_which_champion_lost_its_files(tmp_path: Path, source: StaticSource) -> None:
