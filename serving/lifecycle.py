@@ -180,8 +180,10 @@ async def pending_reloads(app: FastAPI, state: ServingState) -> dict[str, bool |
 
     A model's ``aliases`` are as they were at load: after ``guanxi promote`` without a reload
     the old version still says ``champion`` (qa49 Low). This reads the alias the server
-    follows (``settings.model_alias``) once, in a thread, for ``GET /v1/models`` only (never
-    on the scoring path), and waits at most :data:`PENDING_TIMEOUT` seconds.
+    follows (``settings.model_alias``) for ``GET /v1/models`` only (never on the scoring
+    path), through :func:`_followed_now` run in a thread of the event loop's default executor,
+    and waits at most :data:`PENDING_TIMEOUT` seconds for the whole, waiting for a free thread
+    included (that one bound, so a slow registry is logged once).
 
     Parameters
     ----------
@@ -199,7 +201,14 @@ async def pending_reloads(app: FastAPI, state: ServingState) -> dict[str, bool |
         registry). No exception escapes.
     """
     said = "for reload_pending, said as null"
-    followed = await asyncio.to_thread(_followed_now, app, list(state.tables), said)
+    try:  # the bound covers waiting for a free thread of the loop too, not the look alone
+        followed = await asyncio.wait_for(
+            asyncio.to_thread(_followed_now, app, list(state.tables), said, bounded=False),
+            PENDING_TIMEOUT,
+        )
+    except Exception as exc:  # no thread in time, or scheduling failed: must not fail the listing
+        logger.info("registry not read %s: %s", said, _describe(exc, ""))
+        followed = None
     if followed is None:
         return dict.fromkeys(state.tables, None)
     return {task: followed.get(task) != t.model.version for task, t in state.tables.items()}
@@ -231,14 +240,36 @@ def followed_version(app: FastAPI, task: str) -> tuple[bool, str | None]:
     return (False, None) if followed is None else (True, followed[task])
 
 
-def _followed_now(app: FastAPI, tasks: list[str], said: str) -> dict[str, str | None] | None:
+def _followed_now(
+    app: FastAPI, tasks: list[str], said: str, *, bounded: bool = True
+) -> dict[str, str | None] | None:
     """Read the version the followed alias points at now, per task; None when not known.
 
     The one look of :func:`pending_reloads` and :func:`followed_version`: only a
     :class:`~serving.loader.RegistrySource` has a registry to ask (another source says not
-    known); the look runs in a thread of its own and is waited for at most
-    :data:`PENDING_TIMEOUT` seconds; a registry down or slow is logged ("registry not read
-    <said>: <reason>") and said not known. No exception escapes.
+    known); the look runs in a one-thread pool of its own and is waited for at most
+    :data:`PENDING_TIMEOUT` seconds (unless ``bounded`` is False: the caller bounds the wait);
+    a registry down or slow is logged ("registry not read <said>: <reason>") and said not
+    known. No exception escapes.
+
+    Parameters
+    ----------
+    app : fastapi.FastAPI
+        The app (its ``state`` holds settings and source).
+    tasks : list of str
+        The registered model names to look up.
+    said : str
+        The words after "registry not read" in the log line when the look fails (which caller,
+        and what it says instead).
+    bounded : bool, default True
+        Wait at most :data:`PENDING_TIMEOUT` seconds for the look; False when the caller bounds
+        the whole wait itself (:func:`pending_reloads`), so a slow look is logged once.
+
+    Returns
+    -------
+    dict of str to str or None, or None
+        The version the alias points at by task (None for a task with no such version); None
+        when not known (not a registry source, or the registry not read in time).
     """
     source: Source = app.state.source
     settings: Settings = app.state.settings
@@ -247,7 +278,7 @@ def _followed_now(app: FastAPI, tasks: list[str], said: str) -> dict[str, str | 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guanxi-followed")
     try:
         look = pool.submit(source.followed_versions, tasks, settings.model_alias)
-        return look.result(timeout=PENDING_TIMEOUT)
+        return look.result(timeout=PENDING_TIMEOUT if bounded else None)
     except Exception as exc:  # a registry down or slow must not fail the listing or the page
         logger.info("registry not read %s: %s", said, _describe(exc, ""))
         return None

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import mlflow
@@ -17,8 +18,9 @@ from mlflow import MlflowClient
 from features.store import SnapshotNotFoundError
 from models import registry
 from models.tasks import task_names
+from serving import lifecycle
 from serving.app import create_app
-from serving.lifecycle import _followed_now, followed_version, reload_state
+from serving.lifecycle import _followed_now, followed_version, pending_reloads, reload_state
 from serving.loader import RegistrySource
 from serving.state import ServedModel
 from tests.serving.conftest import (
@@ -312,6 +314,38 @@ def test_both_callers_read_the_registry_through_one_look(
     assert _followed_now(static, ["churn"], "for a test") is None
     assert followed_version(static, "churn") == (False, None)
     assert not [r for r in caplog.records if "registry not read" in r.getMessage()]
+
+
+def test_reload_pending_waits_no_longer_for_a_thread_than_the_timeout(
+    registry_env: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The PENDING_TIMEOUT bound of ``reload_pending`` covers waiting for a worker thread too:
+    with the event loop's threads all busy, the listing still says "not known" (null) instead
+    of waiting for a thread to come free, and the log says so."""
+    caplog.set_level(logging.INFO, logger="serving.lifecycle")
+    app = create_app(make_settings(registry_env.home))
+    with TestClient(app) as client:
+        wait_ready(client)
+        state = app.state.holder.current
+
+    async def listing() -> dict[str, bool | None]:
+        loop = asyncio.get_running_loop()
+        busy = ThreadPoolExecutor(max_workers=1)
+        loop.set_default_executor(busy)
+        free = threading.Event()
+        occupied = loop.run_in_executor(None, free.wait)  # the loop's only thread
+        later = threading.Timer(2 * lifecycle.PENDING_TIMEOUT + 1, free.set)  # never hang
+        later.start()
+        try:
+            return await pending_reloads(app, state)
+        finally:
+            free.set()
+            later.cancel()
+            await occupied
+
+    assert asyncio.run(listing()) == dict.fromkeys(state.tables, None)
+    said = [r.getMessage() for r in caplog.records if "registry not read" in r.getMessage()]
+    assert said == ["registry not read for reload_pending, said as null: TimeoutError: no message"]
 
 
 def test_missing_champion_keeps_retrying(registry_env: Registry) -> None:
