@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -314,6 +315,33 @@ def test_both_callers_read_the_registry_through_one_look(
     assert _followed_now(static, ["churn"], "for a test") is None
     assert followed_version(static, "churn") == (False, None)
     assert not [r for r in caplog.records if "registry not read" in r.getMessage()]
+
+
+def test_a_registry_slower_than_the_timeout_is_said_not_known(
+    registry_env: Registry, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """qa49 Low: a registry that answers later than PENDING_TIMEOUT leaves GET /v1/models a 200
+    whose ``reload_pending`` is null and the value pages "not known", and the log says why."""
+    caplog.set_level(logging.INFO, logger="serving.lifecycle")
+    app = create_app(make_settings(registry_env.home))
+    with TestClient(app) as client:
+        wait_ready(client)
+        monkeypatch.setattr(lifecycle, "PENDING_TIMEOUT", 0.05)
+
+        def slow(tasks: list[str], alias: str) -> dict[str, str | None]:
+            time.sleep(0.5)
+            return dict.fromkeys(tasks, "1")
+
+        monkeypatch.setattr(app.state.source, "followed_versions", slow)
+        r = client.get("/v1/models", headers=headers())
+        assert r.status_code == 200, r.text
+        assert {m["reload_pending"] for m in r.json()["models"]} == {None}
+        assert followed_version(app, "churn") == (False, None)
+    said = [r.getMessage() for r in caplog.records if "registry not read" in r.getMessage()]
+    assert said == [
+        "registry not read for reload_pending, said as null: TimeoutError: no message",
+        "registry not read for a value page, both remedies said: TimeoutError: no message",
+    ]
 
 
 def test_reload_pending_waits_no_longer_for_a_thread_than_the_timeout(
