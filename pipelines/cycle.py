@@ -36,7 +36,9 @@ single commands run:
     :func:`champion_trained_as_of`; a champion of unknown age is not retrained for its age, and
     the step says so), trained on another feature set than this guanxi builds (after an
     upgrade: the value and score steps leave it out, saying so), whose features drifted
-    beyond ``--max-drifted-share`` or whose scores drifted. A version already trained as of
+    beyond ``--max-drifted-share`` or whose scores drifted; on a day whose events end 2 to 7
+    days before it (the drift report's ``events_warning``) neither drift is taken
+    (:data:`SHORT_EVENTS_DRIFT`), and the step says so. A version already trained as of
     ``D`` is reused, so a resumed run never registers a second one. A retraining refused by
     the data (too few rows, events too far short of ``D``) is recorded as ``skipped`` with its
     reason; one on events a few days short records the warning (``warning``).
@@ -263,7 +265,8 @@ SHORT_EVENTS_DRIFT: Final = (
     "features read the missing days as inactivity, drift that is not the customers'"
 )
 """Why the drifted share of a report on events a few days short retrains nothing by itself
-(qa43 L3: 0.165 of PSI of days_since_last_engagement at 3 days short, 0.914 at 5)."""
+(qa43 L3: 0.165 of PSI of days_since_last_engagement at 3 days short, 0.914 at 5), nor its
+score drift: the scores are computed on that snapshot (serving44 1)."""
 
 
 def drift_not_taken(drift: dict[str, Any], config: CycleConfig) -> str | None:
@@ -289,6 +292,27 @@ def drift_not_taken(drift: dict[str, Any], config: CycleConfig) -> str | None:
         f"{100 * share:.1f}% of features drifted > {100 * config.max_drifted_share:g}%, not "
         f"taken for a retraining: {SHORT_EVENTS_DRIFT}"
     )
+
+
+def score_drift_not_taken(drift: dict[str, Any], task: str) -> str | None:
+    """Say that a task's score drift is not taken for a retraining, and why (pure).
+
+    Parameters
+    ----------
+    drift : dict
+        The drift step's summary, with the report's ``events_warning`` when it has one.
+    task : str
+        The task.
+
+    Returns
+    -------
+    str or None
+        That the task's scores drifted and :data:`SHORT_EVENTS_DRIFT`, when the report carries
+        an events warning and names the task among ``scores_drifted``; else None.
+    """
+    if not drift.get("events_warning") or task not in drift.get("scores_drifted", []):
+        return None
+    return f"scores drifted, not taken for a retraining: {SHORT_EVENTS_DRIFT}"
 
 
 def retrain_reasons(
@@ -328,7 +352,8 @@ def retrain_reasons(
         scored nor compared.
     events_short : bool, default False
         The drift report carries an ``events_warning`` (the events end 2 to 7 days before
-        ``day``): its drifted share is not a reason (:data:`SHORT_EVENTS_DRIFT`), the others are.
+        ``day``): neither its drifted share nor the score drift is a reason
+        (:data:`SHORT_EVENTS_DRIFT`), the others are.
 
     Returns
     -------
@@ -345,13 +370,18 @@ def retrain_reasons(
         reasons.append(f"model age {age} days > {config.max_model_age_days}")
     if drifted_share > config.max_drifted_share and not events_short:
         reasons.append(f"{100 * drifted_share:.1f}% of features drifted")
-    if score_drifted:
+    if score_drifted and not events_short:
         reasons.append("scores drifted")
     return reasons
 
 
 def kept_reasons(
-    champion_as_of: date | None, day: date, drift: dict[str, Any], config: CycleConfig
+    champion_as_of: date | None,
+    day: date,
+    drift: dict[str, Any],
+    config: CycleConfig,
+    *,
+    task: str | None = None,
 ) -> list[str]:
     """Say why a task's champion stays: each check of :func:`retrain_reasons` it passed (pure).
 
@@ -366,13 +396,17 @@ def kept_reasons(
         measure.
     config : CycleConfig
         The thresholds.
+    task : str, optional
+        The task, whose score drift on a day of events a few days short is said not taken
+        (:func:`score_drift_not_taken`); without it, the scores are taken as not drifted.
 
     Returns
     -------
     list of str
         The model's age against ``--max-model-age`` (or that its age is unknown), the share of
-        drifted features against ``--max-drifted-share`` and that no score drift was found, or
-        that the day has no drift report; or, alone, that it was trained after the day.
+        drifted features against ``--max-drifted-share`` and that no score drift was found (or
+        that it was not taken), or that the day has no drift report; or, alone, that it was
+        trained after the day.
     """
     age = (day - champion_as_of).days if champion_as_of is not None else None
     if age is None:
@@ -391,7 +425,7 @@ def kept_reasons(
         *kept,
         drift_not_taken(drift, config)
         or f"{100 * share:.1f}% of features drifted <= {100 * config.max_drifted_share:g}%",
-        "no score drift",
+        (task is not None and score_drift_not_taken(drift, task)) or "no score drift",
     ]
 
 
@@ -806,7 +840,7 @@ class _Run:
                 events_short=bool(drift.get("events_warning")),
             )
             if not reasons:  # was "retrained no" alone: the champion stays, and why
-                stays = kept_reasons(trained, self.day, drift, self.config)
+                stays = kept_reasons(trained, self.day, drift, self.config, task=task)
                 done[task] = {"retrained": False, "because": stays}
                 continue
             today = [
@@ -856,8 +890,9 @@ class _Run:
                 done[task] = {"retrained": False, "reasons": reasons, "skipped": str(exc)}
                 continue
             done[task] = {"retrained": True, "version": outcome.version, "reasons": reasons}
-            if (skipped := drift_not_taken(drift, self.config)) is not None:
-                done[task]["drift"] = skipped  # the other reasons retrained it
+            skipped = [drift_not_taken(drift, self.config), score_drift_not_taken(drift, task)]
+            if said := "; ".join(s for s in skipped if s is not None):
+                done[task]["drift"] = said  # the other reasons retrained it
             if outcome.result.events_warning is not None:  # was said on the console only
                 done[task]["warning"] = outcome.result.events_warning
         for task, note in notes.items():  # the champion's, said with what the step did

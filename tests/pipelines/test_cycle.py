@@ -222,13 +222,11 @@ SHORT = "the events end on 2024-11-27, 3 days before 2024-11-30: ..."
 def test_drift_of_events_a_few_days_short_does_not_retrain_by_itself() -> None:
     """qa43 L3: events ending days before the day read as drift (recency-type features take the
     missing days for inactivity: PSI 0.165 at 3 days short), and its share retrained the model.
-    The feature drift trigger is not taken then; the others are."""
+    The feature drift trigger is not taken then (nor the score drift: serving44 1); the others
+    are."""
     config = CycleConfig(max_model_age_days=90, max_drifted_share=0.25)
     day = date(2025, 3, 31)
     assert retrain_reasons(date(2025, 3, 1), day, 0.4, False, config, events_short=True) == []
-    assert retrain_reasons(date(2025, 3, 1), day, 0.4, True, config, events_short=True) == [
-        "scores drifted"
-    ]
     assert retrain_reasons(date(2024, 12, 1), day, 0.4, False, config, events_short=True) == [
         "model age 120 days > 90"
     ]
@@ -242,6 +240,68 @@ def test_drift_of_events_a_few_days_short_does_not_retrain_by_itself() -> None:
         "missing days as inactivity, drift that is not the customers'",
         "no score drift",
     ]
+
+
+SHORT_WORDS = (
+    "the events end 2 to 7 days before the day (the drift step's warning), and recency-type "
+    "features read the missing days as inactivity, drift that is not the customers'"
+)
+"""pipelines.cycle.SHORT_EVENTS_DRIFT, written out."""
+
+
+def test_score_drift_of_events_a_few_days_short_does_not_retrain_by_itself() -> None:
+    """serving44 1: the scores of a day whose events end days short are computed on the same
+    snapshot, whose recency-type features read the missing days as inactivity: their drift is
+    not the customers' either, and the champion stays, said why."""
+    config = CycleConfig(max_model_age_days=90, max_drifted_share=0.25)
+    day = date(2025, 3, 31)
+    assert retrain_reasons(date(2025, 3, 1), day, 0.4, True, config, events_short=True) == []
+    assert retrain_reasons(date(2025, 3, 1), day, 0.1, True, config, events_short=True) == []
+    assert retrain_reasons(date(2024, 12, 1), day, 0.4, True, config, events_short=True) == [
+        "model age 120 days > 90"
+    ]
+    assert retrain_reasons(date(2025, 3, 1), day, 0.1, True, config) == ["scores drifted"]
+    drift = {"features_compared": 82, "drifted_share": 0.1, "scores_drifted": ["churn"]}
+    short = {**drift, "events_warning": SHORT}
+    assert kept_reasons(date(2025, 3, 1), day, short, config, task="churn") == [
+        "model age 30 days <= 90",
+        "10.0% of features drifted <= 25%",
+        f"scores drifted, not taken for a retraining: {SHORT_WORDS}",
+    ]
+    # another task's scores drifted: this one's did not
+    assert kept_reasons(date(2025, 3, 1), day, short, config, task="clv")[-1] == "no score drift"
+
+
+def test_the_retrain_step_does_not_retrain_for_score_drift_of_events_a_few_days_short(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """serving44 1: churn's scores drifted on a day whose events end 3 days short: the champion
+    stays, and the step says the score drift was not taken, and why."""
+    home = get_settings().home
+    run = _Run(cast(Any, None), date(2024, 11, 30), CycleConfig(tasks=("churn",)), home, Console())
+    drift = {"features_compared": 82, "drifted_share": 0.4, "scores_drifted": ["churn"]}
+    done = run.retrain({"steps": {"drift": {"summary": {**drift, "events_warning": SHORT}}}})
+    assert readable(done) == [
+        "churn: retrained no, because model age 30 days <= 90; 40.0% of features drifted > 25%, "
+        f"not taken for a retraining: {SHORT_WORDS}; scores drifted, not taken for a "
+        f"retraining: {SHORT_WORDS}"
+    ]
+
+
+def test_a_retraining_for_age_says_the_score_drift_of_events_a_few_days_short_was_not_taken(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """serving44 1: a champion retrained for its age on a day of events 3 days short: the
+    record says that its score drift was not taken, as it says it of the drifted share."""
+    _stub_champion_of(monkeypatch, {"horizon": 90})
+    config = CycleConfig(tasks=("churn",))
+    run = _Run(SOURCES, date(2025, 3, 31), config, tmp_path, Console())
+    drift = {"features_compared": 82, "drifted_share": 0.1, "scores_drifted": ["churn"]}
+    done = run.retrain({"steps": {"drift": {"summary": {**drift, "events_warning": SHORT}}}})
+    assert done["churn"]["reasons"] == ["model age 455 days > 90"]
+    assert done["churn"]["drift"] == f"scores drifted, not taken for a retraining: {SHORT_WORDS}"
 
 
 def test_the_retrain_step_does_not_retrain_for_drift_of_events_a_few_days_short(
