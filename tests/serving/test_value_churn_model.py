@@ -263,6 +263,28 @@ def test_the_command_names_the_served_alias(tmp_path: Path, source: StaticSource
     )
 
 
+def test_both_remedies_name_the_alias_the_server_follows(
+    tmp_path: Path, source: StaticSource
+) -> None:
+    """serving44 2: a server following `staging`, churn v10 valued while it serves v9 and no
+    registry to ask: the sentence read "If churn v10 is the staging again"; it names the alias
+    (the champion's: the test above)."""
+    settings = make_settings(tmp_path / "home", model_alias="staging")
+    _table_of(settings.home, "10")
+    with TestClient(create_app(settings, _promoted(source, "9"))) as client:
+        wait_ready(client)
+        page = client.get("/ui/customers/c000", headers=headers("reviewer")).text
+        value = client.get("/ui/value", headers=headers("reviewer")).text
+    both = (
+        "If churn v10 is again the version under the alias staging, reload the server (POST "
+        "/v1/admin/reload) to serve it; otherwise, to compute them with the served model, run "
+        f"{COMMAND.replace(' --out', ' --alias staging --out')}, then reload the server."
+    )
+    assert _element(value, DIFFERS).endswith(f"computed with churn v10. {both}")
+    assert _element(page, DIFFERS).endswith(f"computed with churn v10. {both}")
+    assert "<code>staging</code>" in value
+
+
 def test_the_command_names_the_table_s_margin_rate(tmp_path: Path, source: StaticSource) -> None:
     """M2: a revenue-basis table valued at a 30% margin is computed again at that margin."""
     settings = make_settings(tmp_path / "home")
