@@ -1480,18 +1480,40 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
             # a task left out of the load (its champion's files are gone, qa43 M3): not served
             "gone_version": state.gone[task].version if state and task in state.gone else None,
             "comparison": sorted(metric_keys, key=lambda pair: _metric_order(pair, task)),
-            "headline": get_task(task).metrics,
+            "headline": _headline(task),
             "baselines": [b.key for b in get_task(task).rules],
             "min_bin_rows": MIN_BIN_ROWS,
         },
     )
 
 
+def _headline(task: str) -> list[str]:
+    """Return a task's own metrics in its spec's order, each by its name and its MLflow key.
+
+    A card's metrics read back from its run carry MLflow's keys (``precision_at_3``,
+    :func:`models.registry.metric_name`), those of a model's metadata their names
+    (``precision@3``): matching the names only left cross-sell's graded metrics out of its
+    headline (qa49).
+
+    Parameters
+    ----------
+    task : str
+        The task.
+
+    Returns
+    -------
+    list of str
+        ``precision@1``, ``precision_at_1``, ...; a name MLflow keeps as it is once.
+    """
+    metrics = get_task(task).metrics
+    return list(dict.fromkeys(n for m in metrics for n in (m, registry.metric_name(m))))
+
+
 def _metric_order(pair: tuple[str, str], task: str) -> tuple[int, int, str]:
     """Order the full metrics table: by model, then the task's own metrics in its spec's order."""
     model, name = pair
     models = registry.metric_models()
-    headline = get_task(task).metrics
+    headline = _headline(task)
     return (
         models.index(model) if model in models else len(models),
         headline.index(name) if name in headline else len(headline),
