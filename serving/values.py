@@ -38,6 +38,7 @@ from models.clv.customers import VALUE_COLUMNS
 from models.customer_rows import RepeatedCustomersError, repeated_customers
 
 __all__ = [
+    "CHURN_HORIZON_DAYS",
     "CHURN_MODEL_VERSION",
     "EXPORT_COLUMNS",
     "NOT_SERVING",
@@ -88,11 +89,22 @@ order earns in the CLV); null when a table lacks them."""
 CHURN_MODEL_VERSION: Final = "churn_model_version"
 """The column (and field) naming the version of the churn model a value table read."""
 
-EXPORT_COLUMNS: Final = (*VALUE_COLUMNS, "as_of", *SERVED_DETAILS, CHURN_MODEL_VERSION)
+CHURN_HORIZON_DAYS: Final = "churn_horizon_days"
+"""The column of the churn model's horizon, beside :data:`CHURN_MODEL_VERSION`, as
+``GET /v1/customers/{id}/value`` names both."""
+
+EXPORT_COLUMNS: Final = (
+    *VALUE_COLUMNS,
+    "as_of",
+    *SERVED_DETAILS,
+    CHURN_MODEL_VERSION,
+    CHURN_HORIZON_DAYS,
+)
 """The columns of a segment's CSV export: those of its first version, then the details its JSON
 answer carries (added at the end: scripts read the columns by position too; empty when a table
-lacks one), then the version of the churn model whose probabilities the rows hold (empty without
-one): a file kept after a churn promotion says which model its equity at risk is of."""
+lacks one), then the version and the horizon of the churn model whose probabilities the rows hold
+(empty without one): a file kept after a churn promotion says which model its equity at risk is
+of, as the value API does (``churn_model_version``, ``churn_horizon_days``)."""
 
 NO_CHURN_MODEL: Final = "no_churn_model"
 """The ``churn_status`` served for a customer of a table computed without a churn model."""
@@ -172,6 +184,12 @@ class LoadedValues:
         """
         model = self.info.churn_model
         return None if model is None else str(model["version"])
+
+    @property
+    def churn_horizon_days(self) -> int | None:
+        """The horizon of the churn model whose probabilities the table holds; None without one."""
+        model = self.info.churn_model
+        return None if model is None else int(model["horizon_days"])
 
     @property
     def churn_missing(self) -> str | None:
@@ -288,8 +306,9 @@ def segment_rows(values: LoadedValues, kind: str, name: str) -> pl.DataFrame:
     -------
     polars.DataFrame
         :data:`models.clv.customers.VALUE_COLUMNS`, ``as_of``, :data:`SERVED_DETAILS` (null
-        when the table lacks one) and :data:`CHURN_MODEL_VERSION` (the table's, null without a
-        churn model), sorted by CLV (nulls last) then ``customer_id``.
+        when the table lacks one), :data:`CHURN_MODEL_VERSION` and :data:`CHURN_HORIZON_DAYS`
+        (the table's churn model, null without one), sorted by CLV (nulls last) then
+        ``customer_id``.
     """
     if kind not in EQUITY_GROUPS:
         raise ValueError(f"kind must be one of {EQUITY_GROUPS}, got {kind!r}")
@@ -304,6 +323,7 @@ def segment_rows(values: LoadedValues, kind: str, name: str) -> pl.DataFrame:
             pl.lit(values.as_of, pl.Date).alias("as_of"),
             *details,
             pl.lit(values.churn_model_version, pl.String).alias(CHURN_MODEL_VERSION),
+            pl.lit(values.churn_horizon_days, pl.Int64).alias(CHURN_HORIZON_DAYS),
         )
         .sort(["clv", "customer_id"], descending=[True, False], nulls_last=True)
     )

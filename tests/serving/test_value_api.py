@@ -349,13 +349,14 @@ def test_segment_customers_as_json_and_csv(value_client: TestClient) -> None:
     assert "attachment" in r.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(r.text)))
     # the first version's columns in their order, then (before: left out) what the JSON carries,
-    # then the churn model the table read (test_value_churn_model)
+    # then the churn model the table read and its horizon (test_value_churn_model)
     assert list(rows[0]) == [
         *VALUE_COLUMNS,
         "as_of",
         "churn_status",
         "expected_margin_per_order",
         "churn_model_version",
+        "churn_horizon_days",
     ]
     assert [(row["customer_id"], float(row["clv"])) for row in rows] == [
         ("c003", 300.0),
@@ -441,9 +442,10 @@ def test_a_table_without_the_details_serves_them_as_null(
             "churn_status",
             "expected_margin_per_order",
             "churn_model_version",
+            "churn_horizon_days",
         ]
     )
-    assert lines and all(line.endswith(",,1") for line in lines)
+    assert lines and all(line.endswith(",,1,90") for line in lines)
 
 
 def test_without_a_value_table_the_scores_serve_and_value_says_how(client: TestClient) -> None:

@@ -143,12 +143,42 @@ def test_the_segment_csv_carries_the_churn_model_version(same: TestClient) -> No
         r = same.get(url, headers=who)
         assert r.status_code == 200, (url, r.text)
         rows = list(csv.DictReader(io.StringIO(r.text)))
-        # added at the end: a script reading the columns by position reads what it read
-        assert list(rows[0])[-1] == "churn_model_version", url
+        # added at the end (then its horizon): a script reading the columns by position reads
+        # what it read
+        assert list(rows[0])[-2] == "churn_model_version", url
         assert [(row["customer_id"], row["churn_model_version"]) for row in rows] == [
             ("c003", "1"),
             ("c000", "1"),
         ]
+
+
+def test_the_segment_csv_carries_the_churn_model_s_horizon(
+    same: TestClient, tmp_path: Path, source: StaticSource
+) -> None:
+    """serving44 4 (review60 L7): the value page's export named the churn model's version, not
+    its horizon, which GET /v1/customers/{id}/value gives beside it (churn_horizon_days): a
+    column after churn_model_version, empty for a table computed without a churn model."""
+    for url, who in [
+        ("/v1/segments/champions/customers?format=csv", headers()),
+        ("/ui/value/segments/champions.csv", headers("reviewer")),
+    ]:
+        r = same.get(url, headers=who)
+        assert r.status_code == 200, (url, r.text)
+        rows = list(csv.DictReader(io.StringIO(r.text)))
+        assert list(rows[0])[-2:] == ["churn_model_version", "churn_horizon_days"], url
+        assert {(row["churn_model_version"], row["churn_horizon_days"]) for row in rows} == {
+            ("1", "90")
+        }
+    answer = same.get("/v1/customers/c000/value", headers=headers()).json()
+    assert (answer["churn_model_version"], answer["churn_horizon_days"]) == ("1", 90)
+    # a table computed without a churn model: both empty
+    with churnless_app(tmp_path, source, loaded=True) as client:
+        r = client.get("/ui/value/segments/champions.csv", headers=headers("reviewer"))
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [(row["churn_model_version"], row["churn_horizon_days"]) for row in rows] == [
+        ("", ""),
+        ("", ""),
+    ]
 
 
 def test_the_customer_page_names_the_value_table_s_churn_model(same: TestClient) -> None:
