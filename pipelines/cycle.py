@@ -266,7 +266,7 @@ SHORT_EVENTS_DRIFT: Final = (
 )
 """Why the drifted share of a report on events a few days short retrains nothing by itself
 (qa43 L3: 0.165 of PSI of days_since_last_engagement at 3 days short, 0.914 at 5), nor its
-score drift: the scores are computed on that snapshot (serving44 1)."""
+score drift: the scores are computed on that snapshot."""
 
 
 def drift_not_taken(drift: dict[str, Any], config: CycleConfig) -> str | None:
@@ -313,6 +313,36 @@ def score_drift_not_taken(drift: dict[str, Any], task: str) -> str | None:
     if not drift.get("events_warning") or task not in drift.get("scores_drifted", []):
         return None
     return f"scores drifted, not taken for a retraining: {SHORT_EVENTS_DRIFT}"
+
+
+def drifts_not_taken(drift: dict[str, Any], config: CycleConfig, task: str) -> str | None:
+    """Say in one sentence which of a task's drifts are not taken for a retraining, and why (pure).
+
+    Parameters
+    ----------
+    drift : dict
+        The drift step's summary, with the report's ``events_warning`` when it has one.
+    config : CycleConfig
+        The thresholds.
+    task : str
+        The task.
+
+    Returns
+    -------
+    str or None
+        The drifted share against ``--max-drifted-share`` (as :func:`drift_not_taken`) and that
+        the task's scores drifted (as :func:`score_drift_not_taken`), those of the two that are
+        not taken, joined by "and", then :data:`SHORT_EVENTS_DRIFT`; None when neither is.
+    """
+    share = float(drift.get("drifted_share", 0.0))
+    said = []
+    if drift_not_taken(drift, config) is not None:
+        said.append(f"{100 * share:.1f}% of features drifted > {100 * config.max_drifted_share:g}%")
+    if score_drift_not_taken(drift, task) is not None:
+        said.append("scores drifted")
+    if not said:
+        return None
+    return f"{' and '.join(said)}, not taken for a retraining: {SHORT_EVENTS_DRIFT}"
 
 
 def retrain_reasons(
@@ -381,7 +411,7 @@ def kept_reasons(
     drift: dict[str, Any],
     config: CycleConfig,
     *,
-    task: str | None = None,
+    task: str,
 ) -> list[str]:
     """Say why a task's champion stays: each check of :func:`retrain_reasons` it passed (pure).
 
@@ -396,9 +426,9 @@ def kept_reasons(
         measure.
     config : CycleConfig
         The thresholds.
-    task : str, optional
+    task : str
         The task, whose score drift on a day of events a few days short is said not taken
-        (:func:`score_drift_not_taken`); without it, the scores are taken as not drifted.
+        (:func:`score_drift_not_taken`).
 
     Returns
     -------
@@ -425,7 +455,7 @@ def kept_reasons(
         *kept,
         drift_not_taken(drift, config)
         or f"{100 * share:.1f}% of features drifted <= {100 * config.max_drifted_share:g}%",
-        (task is not None and score_drift_not_taken(drift, task)) or "no score drift",
+        score_drift_not_taken(drift, task) or "no score drift",
     ]
 
 
@@ -890,8 +920,7 @@ class _Run:
                 done[task] = {"retrained": False, "reasons": reasons, "skipped": str(exc)}
                 continue
             done[task] = {"retrained": True, "version": outcome.version, "reasons": reasons}
-            skipped = [drift_not_taken(drift, self.config), score_drift_not_taken(drift, task)]
-            if said := "; ".join(s for s in skipped if s is not None):
+            if said := drifts_not_taken(drift, self.config, task):
                 done[task]["drift"] = said  # the other reasons retrained it
             if outcome.result.events_warning is not None:  # was said on the console only
                 done[task]["warning"] = outcome.result.events_warning

@@ -130,13 +130,13 @@ def test_the_retrain_step_says_why_a_champion_stays() -> None:
     """cycle26: the step said "churn: retrained no" and nothing of why."""
     config = CycleConfig(max_model_age_days=90, max_drifted_share=0.25)
     drift = {"features_compared": 82, "drifted_share": 0.1707, "scores_drifted": []}
-    stays = kept_reasons(date(2024, 9, 30), date(2024, 10, 31), drift, config)
+    stays = kept_reasons(date(2024, 9, 30), date(2024, 10, 31), drift, config, task="churn")
     assert readable({"churn": {"retrained": False, "because": stays}}) == [
         "churn: retrained no, because model age 31 days <= 90; 17.1% of features drifted <= 25%; "
         "no score drift"
     ]
     skipped = {"skipped": "no drift report, nothing written: nothing to measure on ..."}
-    assert kept_reasons(date(2024, 12, 31), date(2024, 10, 31), skipped, config) == [
+    assert kept_reasons(date(2024, 12, 31), date(2024, 10, 31), skipped, config, task="churn") == [
         "trained as of 2024-12-31, after this day: a cycle of an earlier day does not replace "
         "it, whatever the drift"
     ]
@@ -150,7 +150,7 @@ def test_a_cycle_of_a_past_day_does_not_retrain_a_later_champion_for_drift() -> 
     later, day = date(2025, 10, 31), date(2025, 10, 15)
     assert retrain_reasons(later, day, 0.6, True, config) == []
     drift = {"features_compared": 82, "drifted_share": 0.6, "scores_drifted": ["churn"]}
-    assert kept_reasons(later, day, drift, config) == [
+    assert kept_reasons(later, day, drift, config, task="churn") == [
         "trained as of 2025-10-31, after this day: a cycle of an earlier day does not replace "
         "it, whatever the drift"
     ]
@@ -191,7 +191,7 @@ def test_a_champion_without_an_as_of_tag_is_aged_by_its_run_or_not_at_all() -> N
     ]
     assert retrain_reasons(None, today, 0.0, False, config, champion=False) == ["no champion"]
     drift = {"features_compared": 82, "drifted_share": 0.1, "scores_drifted": []}
-    assert kept_reasons(None, today, drift, config)[0] == "model age unknown"
+    assert kept_reasons(None, today, drift, config, task="churn")[0] == "model age unknown"
 
 
 def test_the_retrain_step_keeps_a_champion_without_an_as_of_tag(
@@ -222,8 +222,8 @@ SHORT = "the events end on 2024-11-27, 3 days before 2024-11-30: ..."
 def test_drift_of_events_a_few_days_short_does_not_retrain_by_itself() -> None:
     """qa43 L3: events ending days before the day read as drift (recency-type features take the
     missing days for inactivity: PSI 0.165 at 3 days short), and its share retrained the model.
-    The feature drift trigger is not taken then (nor the score drift: serving44 1); the others
-    are."""
+    The feature drift trigger is not taken then (nor the score drift, computed on that
+    snapshot); the others are."""
     config = CycleConfig(max_model_age_days=90, max_drifted_share=0.25)
     day = date(2025, 3, 31)
     assert retrain_reasons(date(2025, 3, 1), day, 0.4, False, config, events_short=True) == []
@@ -232,7 +232,8 @@ def test_drift_of_events_a_few_days_short_does_not_retrain_by_itself() -> None:
     ]
     assert retrain_reasons(None, day, 0.4, False, config, events_short=True) == ["no champion"]
     drift = {"features_compared": 82, "drifted_share": 0.4, "scores_drifted": []}
-    stays = kept_reasons(date(2025, 3, 1), day, {**drift, "events_warning": SHORT}, config)
+    short = {**drift, "events_warning": SHORT}
+    stays = kept_reasons(date(2025, 3, 1), day, short, config, task="churn")
     assert stays == [
         "model age 30 days <= 90",
         "40.0% of features drifted > 25%, not taken for a retraining: the events end 2 to 7 "
@@ -250,7 +251,7 @@ SHORT_WORDS = (
 
 
 def test_score_drift_of_events_a_few_days_short_does_not_retrain_by_itself() -> None:
-    """serving44 1: the scores of a day whose events end days short are computed on the same
+    """qa43 L3: the scores of a day whose events end days short are computed on the same
     snapshot, whose recency-type features read the missing days as inactivity: their drift is
     not the customers' either, and the champion stays, said why."""
     config = CycleConfig(max_model_age_days=90, max_drifted_share=0.25)
@@ -277,7 +278,7 @@ def test_the_retrain_step_does_not_retrain_for_score_drift_of_events_a_few_days_
     sample: Path,  # noqa: F811
     champion: None,  # noqa: F811
 ) -> None:
-    """serving44 1: churn's scores drifted on a day whose events end 3 days short: the champion
+    """qa43 L3: churn's scores drifted on a day whose events end 3 days short: the champion
     stays, and the step says the score drift was not taken, and why."""
     home = get_settings().home
     run = _Run(cast(Any, None), date(2024, 11, 30), CycleConfig(tasks=("churn",)), home, Console())
@@ -293,7 +294,7 @@ def test_the_retrain_step_does_not_retrain_for_score_drift_of_events_a_few_days_
 def test_a_retraining_for_age_says_the_score_drift_of_events_a_few_days_short_was_not_taken(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """serving44 1: a champion retrained for its age on a day of events 3 days short: the
+    """qa43 L3: a champion retrained for its age on a day of events 3 days short: the
     record says that its score drift was not taken, as it says it of the drifted share."""
     _stub_champion_of(monkeypatch, {"horizon": 90})
     config = CycleConfig(tasks=("churn",))
@@ -302,6 +303,33 @@ def test_a_retraining_for_age_says_the_score_drift_of_events_a_few_days_short_wa
     done = run.retrain({"steps": {"drift": {"summary": {**drift, "events_warning": SHORT}}}})
     assert done["churn"]["reasons"] == ["model age 455 days > 90"]
     assert done["churn"]["drift"] == f"scores drifted, not taken for a retraining: {SHORT_WORDS}"
+
+
+def test_a_retraining_for_age_says_both_drifts_not_taken_in_one_sentence(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """qa43 L3: a champion retrained for its age on a day of events 3 days short, whose
+    drifted share and scores both drifted: the record's drift said why twice, in two sentences
+    joined by "; ". One sentence says both, and why once."""
+    _stub_champion_of(monkeypatch, {"horizon": 90})
+    config = CycleConfig(tasks=("churn",))
+    run = _Run(SOURCES, date(2025, 3, 31), config, tmp_path, Console())
+    drift = {"features_compared": 82, "drifted_share": 0.4, "scores_drifted": ["churn"]}
+    done = run.retrain({"steps": {"drift": {"summary": {**drift, "events_warning": SHORT}}}})
+    assert done["churn"]["reasons"] == ["model age 455 days > 90"]
+    assert done["churn"]["drift"] == (
+        "40.0% of features drifted > 25% and scores drifted, not taken for a retraining: "
+        f"{SHORT_WORDS}"
+    )
+
+
+def test_kept_reasons_takes_the_task_always() -> None:
+    """Without its task, kept_reasons said "no score drift" of a task whose scores drifted on a
+    day of events a few days short: the task is required."""
+    config = CycleConfig(max_model_age_days=90, max_drifted_share=0.25)
+    drift = {"features_compared": 82, "drifted_share": 0.1, "scores_drifted": ["churn"]}
+    with pytest.raises(TypeError, match="task"):
+        kept_reasons(date(2025, 3, 1), date(2025, 3, 31), drift, config)  # type: ignore[call-arg]
 
 
 def test_the_retrain_step_does_not_retrain_for_drift_of_events_a_few_days_short(
