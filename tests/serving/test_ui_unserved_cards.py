@@ -1,4 +1,4 @@
-"""The model page's cards of versions the server does not serve (qa49 Lows, serving44 3)."""
+"""The model page's cards of versions the server does not serve (qa49 Lows)."""
 
 from __future__ import annotations
 
@@ -56,13 +56,14 @@ def test_an_unserved_version_says_why_its_data_window_and_calibration_are_not_sh
 ) -> None:
     """qa49 L (a): the challenger's card read "Data window —" and "Calibration —", though its
     metadata records both (2024-01-01, and the method): they are in its bundle, which a page
-    does not load for a version not served, and the card says so; the served champion's shows
-    them."""
+    does not load for a version not served, and in its run's model card, not in the run's
+    parameters; the card says so. The served champion's shows them."""
     page = _page(world.home, "/ui/models/churn")
     champion, challenger = _card(page, "champion"), _card(page, "challenger")
     assert "Data window 1 Jan 2024 – 31 Mar 2024" in champion
     unread = (
-        "not read: recorded in the version's model, which is not loaded for a version not served"
+        "not read: its run's parameters do not record it (its model's metadata and its model "
+        "card do), and its model is not loaded for a version not served"
     )
     assert f"Data window {unread}" in challenger
     assert f"Calibration {unread}" in challenger
@@ -125,3 +126,17 @@ def test_cross_sell_s_headline_holds_its_graded_metrics_as_read_from_the_run(
     rows = re.findall(r'<th scope="row">([^<]*)</th><td class="num" data-headline', headline)
     assert rows == ["precision@1", "recall@1", "precision@3", "recall@3", "NDCG@3", "ROC-AUC"]
     assert 'data-headline="ndcg_at_3">0.402' in headline
+
+
+def test_the_served_champion_without_rows_to_explain_is_not_called_unserved(
+    world: UIWorld, registry_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """qa49 L (b): the card of the served champion whose global SHAP had no rows of the snapshot
+    to explain read "(the champion, not served: its bundle is not loaded ...)": it is served, and
+    the card says there was nothing to explain."""
+    monkeypatch.setattr("serving.ui.cards._SHAP_ROWS", 0)  # a sample of no rows
+    page = _page(world.home, "/ui/models/churn")
+    champion = _card(page, "champion")
+    assert "not served" not in champion
+    assert "Global SHAP importance No rows of the snapshot to explain." in champion
+    assert "challenger's bundle" in _card(page, "challenger")
