@@ -155,9 +155,9 @@ def test_the_segment_csv_carries_the_churn_model_version(same: TestClient) -> No
 def test_the_segment_csv_carries_the_churn_model_s_horizon(
     same: TestClient, tmp_path: Path, source: StaticSource
 ) -> None:
-    """serving44 4 (review60 L7): the value page's export named the churn model's version, not
-    its horizon, which GET /v1/customers/{id}/value gives beside it (churn_horizon_days): a
-    column after churn_model_version, empty for a table computed without a churn model."""
+    """review60 L7: the value page's export named the churn model's version, not its horizon,
+    which GET /v1/customers/{id}/value gives beside it (churn_horizon_days): a column after
+    churn_model_version, empty for a table computed without a churn model."""
     for url, who in [
         ("/v1/segments/champions/customers?format=csv", headers()),
         ("/ui/value/segments/champions.csv", headers("reviewer")),
@@ -296,7 +296,7 @@ def test_the_command_names_the_served_alias(tmp_path: Path, source: StaticSource
 def test_both_remedies_name_the_alias_the_server_follows(
     tmp_path: Path, source: StaticSource
 ) -> None:
-    """serving44 2: a server following `staging`, churn v10 valued while it serves v9 and no
+    """qa43 M1: a server following `staging`, churn v10 valued while it serves v9 and no
     registry to ask: the sentence read "If churn v10 is the staging again"; it names the alias
     (the champion's: the test above)."""
     settings = make_settings(tmp_path / "home", model_alias="staging")
@@ -442,3 +442,36 @@ def test_a_table_of_a_rolled_back_champion_says_to_compute_again_not_to_reload(
             assert page.endswith(both) and value.endswith(both)
     finally:
         shutil.rmtree(reg.home / "values")  # the session's registry home, shared
+
+
+def test_a_table_of_the_version_now_under_the_followed_alias_says_to_reload_naming_it(
+    registry_env: Registry,
+) -> None:
+    """qa43 M1: a server following `staging` serves churn v(served); the value table read the
+    version `staging` points at now (moved, not reloaded yet): both pages say only to reload,
+    naming the alias ("the version under the alias staging", not "the staging")."""
+    reg = registry_env
+    served, table = reg.champion["churn"], reg.good
+    registry.set_alias("churn", "staging", served)
+    _table_of(reg.home, table)
+    settings = make_settings(reg.home, model_alias="staging", tasks=("churn",))
+    try:
+        with TestClient(create_app(settings)) as client:
+            wait_ready(client)
+            registry.set_alias("churn", "staging", table)  # moved, not reloaded yet
+            page = client.get("/ui/customers/c000", headers=headers("reviewer")).text
+            value = client.get("/ui/value", headers=headers("reviewer")).text
+    finally:
+        mlflow.MlflowClient().delete_registered_model_alias("churn", "staging")
+        shutil.rmtree(reg.home / "values")  # the session's registry home, shared
+    reload = (
+        "The value table's churn model is the version under the alias staging now: reload the "
+        "server (POST /v1/admin/reload) to serve it."
+    )
+    assert _element(page, DIFFERS) == (
+        f"The churn score above is from churn v{served}; this customer's textbook CLV and equity "
+        f"at risk were computed with churn v{table}. {reload}"
+    )
+    assert _element(value, DIFFERS).endswith(f"computed with churn v{table}. {reload}")
+    assert "guanxi value" not in page + value
+    assert "<code>staging</code>" in value
