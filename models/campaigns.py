@@ -2396,6 +2396,7 @@ def drawn_costs(
     costs: dict[str, float] = {}
     said: list[str] = []
     declined: dict[str, str] = {}
+    split = False  # an offer the latest plan prices drawn at different costs: advice, once
     for offer, names in sorted(holding.items()):
         paid: dict[float, list[tuple[str, date]]] = {}
         why = None
@@ -2434,22 +2435,25 @@ def drawn_costs(
                 )
             continue
         if why is None:  # two costs or more
-            why = (
-                "its campaigns were drawn at different costs, "
-                + " and ".join(
-                    f"{format_number(cost, 2)} a contact ({_drawn_from(drawers, day)})"
-                    for cost, drawers in sorted(paid.items())
-                )
-                + "; guanxi campaign report --offers FILE prices it in every campaign at that "
-                "file's one cost"
+            # the --offers advice is not part of the reason: the report's refusal and the page's
+            # note give it after the reason, and the note below once (it came twice, target44)
+            why = "its campaigns were drawn at different costs, " + " and ".join(
+                f"{format_number(cost, 2)} a contact ({_drawn_from(drawers, day)})"
+                for cost, drawers in sorted(paid.items())
             )
             if offer in latest:
+                split = True
                 said.append(
                     f"{offer!r} is priced at the {format_number(latest[offer], 2)} a contact of "
                     f"{plan}: {why}"
                 )
         if offer not in latest:
             declined[offer] = why
+    if split:
+        said.append(
+            "guanxi campaign report --offers FILE prices each offer in every campaign at that "
+            "file's one cost"
+        )
     return DrawnCosts(costs, "; ".join(said) or None, declined)
 
 

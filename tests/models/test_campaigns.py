@@ -594,13 +594,15 @@ def test_campaigns_drawn_at_different_costs_are_named_with_those_costs() -> None
             f"{'2024-08-31' if cheap == 3 else '2024-09-30'} that campaign "
             f"'{'nov' if cheap == 3 else 'oct'}' was drawn from) and {dear:.2f} a contact (the "
             f"plan as of {'2024-09-30' if cheap == 3 else '2024-08-31'} that campaign "
-            f"'{'oct' if cheap == 3 else 'nov'}' was drawn from); guanxi campaign report "
-            "--offers FILE prices it in every campaign at that file's one cost"
+            f"'{'oct' if cheap == 3 else 'nov'}' was drawn from)"
         )
 
+    # the --offers advice once, after the reasons (target44: it was in each reason, so twice
+    # where the report or the page gave it again after one)
     assert found == DrawnCosts(
         {},
-        f"'wb' is priced at the 2.00 a contact of the latest plan: {why(5, 6)}",
+        f"'wb' is priced at the 2.00 a contact of the latest plan: {why(5, 6)}; guanxi campaign "
+        "report --offers FILE prices each offer in every campaign at that file's one cost",
         {"ret": why(3, 4)},
     )
     assert unpriced_offers(outcomes, latest, "the plan X", found.costs, found.declined) == (
@@ -608,6 +610,8 @@ def test_campaigns_drawn_at_different_costs_are_named_with_those_costs() -> None
         "its cost and realised ROI are not known; guanxi campaign report --offers FILE prices "
         "them from an offers file that has them"
     )
+    unpriced = unpriced_offers(outcomes, latest, "X", found.costs, found.declined)
+    assert unpriced is not None and unpriced.count("--offers") == 1
     # review48 L3: as the table writes money, with no exponent
     dear = drawn.as_drawn[september].with_columns(cost=pl.lit(1234567.5))
     priced = drawn_costs(

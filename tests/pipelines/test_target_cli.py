@@ -1016,6 +1016,40 @@ def test_an_offer_is_priced_at_what_its_campaign_paid_by_the_plan_it_was_drawn_f
     assert "'retention_email' of" not in said
 
 
+def test_campaigns_drawn_at_different_costs_give_the_offers_advice_once(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    """target44 #2: an offer the latest plan lacks, its campaigns drawn from two plans at two
+    costs, was refused with the --offers advice twice: once inside the reason ("guanxi campaign
+    report --offers FILE prices it in every campaign at that file's one cost") and once after it
+    ("give --offers with it"). The reason names the costs, the advice comes once."""
+    store = Store(get_settings().home)
+    keep = {"horizon_days": 365, "discount_rate": 0.1, "basis": "revenue", "fit": {}}
+    august, september = DAY - timedelta(days=61), DAY - timedelta(days=31)
+    now = tmp_path / "now.yaml"
+    now.write_text(OFFERS.replace("name: retention_email", "name: email_retention"))
+    for cost, day in (("4.0", august), ("3.0", september)):
+        store.write_values(_drawn_values(), day, **keep)  # type: ignore[arg-type]
+        then = tmp_path / f"{day}.yaml"
+        then.write_text(OFFERS.replace("cost: 1.0", f"cost: {cost}"))
+        _run(cli, "target", "--budget", "1000", "--offers", str(then), "--as-of", day.isoformat())
+    _run(cli, "target", "--budget", "1000", "--offers", str(now), "--as-of", DAY.isoformat())
+    october = _october()
+    for name, half, day in (("aug", 0, august), ("sep", 1, september)):
+        october.slice(40 * half, 40).write_csv(path := tmp_path / f"{name}.csv")
+        _record(cli, "--file", str(path), "--name", name, "--plan", day.isoformat())
+    said = _run(cli, "campaign", "report", code=1)
+    assert (
+        "cannot report: offer 'retention_email' of campaign 'aug' is not in the offers of the "
+        "latest plan (email_retention, win_back_voucher), and the plans its campaigns were drawn "
+        "from do not price it (its campaigns were drawn at different costs, 3.00 a contact (the "
+        f"plan as of {september} that campaign 'sep' was drawn from) and 4.00 a contact (the plan "
+        f"as of {august} that campaign 'aug' was drawn from)): give --offers with it (that file "
+        "prices every campaign's offers)"
+    ) in said
+    assert said.count("--offers") == 1, said
+
+
 @pytest.mark.parametrize(
     ("control", "said"),
     [(True, "no customer contacted"), (False, "no customer held out as control")],
