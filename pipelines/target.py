@@ -46,7 +46,7 @@ from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableErr
 from models.customer_rows import RepeatedCustomersError
 from models.knapsack import Method
 from models.offers import OffersFileError, load_offers, not_a_number
-from models.planning import NoValuesError, PlanRun, keep_plan, plan_from_store
+from models.planning import NoValuesError, PlanRun, keep_plan, method_note, plan_from_store
 from models.registry import configure_tracking
 from models.targeting import (
     BUDGET_TOO_LARGE,
@@ -187,7 +187,7 @@ class _Stacked:
             yield Segment.line()
 
 
-def print_plan(console: Console, run: PlanRun) -> None:
+def print_plan(console: Console, run: PlanRun, method: Method = "auto") -> None:
     """Print a plan's totals, its summaries and the next best use of the remaining budget.
 
     Parameters
@@ -196,6 +196,9 @@ def print_plan(console: Console, run: PlanRun) -> None:
         Where to print.
     run : models.planning.PlanRun
         The plan.
+    method : {"auto", "exact", "lagrangian"}, default "auto"
+        The method asked for: a plan not solved by HiGHS as asked says why
+        (:func:`models.planning.method_note`).
     """
     plan = run.plan
     console.print(
@@ -205,6 +208,9 @@ def print_plan(console: Console, run: PlanRun) -> None:
         f"{_money(plan.expected_value)} ({plan.method}, optimality gap "
         f"{format_percent(plan.gap, 2)})"
     )
+    said = method_note(run, method)
+    if said is not None:  # qa50: "HiGHS exactly when small" counts pairs, not contacts
+        console.print(f"[yellow]note:[/yellow] {said}")
     if plan.reason:
         console.print(f"[yellow]empty plan:[/yellow] {plan.reason}")
     keys = list(SUMMARY_COLUMNS)
@@ -453,7 +459,7 @@ def target_command(
     except (UnsignedTableError, TamperedTableError, RepeatedCustomersError) as exc:
         console.print(f"[red]cannot plan, nothing written:[/red] {exc}")  # names table, command
         raise typer.Exit(1) from exc
-    print_plan(console, run)
+    print_plan(console, run, _method(method))
     previous, refused = _stored(store, run.as_of) if keep else (None, None)
     stored = _previous(previous) if previous is not None else _refused(run.as_of, refused)
     kept_customers = refused is not None or (previous is not None and previous.rows > 0)

@@ -30,8 +30,10 @@ from models.planning import (
     _measured,
     _unscored,
     _uplift,
+    candidate_pairs,
     fit_campaign_uplift,
     keep_plan,
+    method_note,
     plan_from_store,
 )
 from models.targeting import offer_values, targeting_customers
@@ -691,3 +693,93 @@ def test_a_category_written_in_capitals_is_named_as_its_scored_one() -> None:
     assert "has the category 'garden'; the categories scored are accessories, shoes" in _unscored(
         "garden", shouted, ["accessories", "shoes"], date(2024, 10, 31)
     )
+
+
+def test_a_small_plan_after_a_recorded_campaign_says_why_it_was_not_solved_exactly(
+    tmp_path: Path,
+) -> None:
+    """qa50: after a campaign was recorded, a 21-contact plan was solved by the Lagrangian method,
+    while the README said "HiGHS exactly when small". What ``auto`` counts is the candidate
+    (customer, offer) pairs, not the contacts: the campaign's measured rate made a second offer
+    worth giving to all 6,000 customers, 12,000 pairs in all, above the 10,000 HiGHS solves.
+
+    6,000 at_risk customers, P(churn) 0.2 to 0.8 and CLV 100. retention_letter (cost 1.5, rate
+    0.5): 0.5 x p x 100 - 1.5 > 0 for every one. retention_email (cost 1, rate 0.001 in the
+    file): 0.1 x p - 1 < 0 for every one, until a campaign of 100 treated (60 respond) and 100
+    control (10 respond), P(churn) 0.5, measures (0.6 - 0.1) / 0.5 = 1.0: p x 100 - 1 > 0.
+    A budget of 21 buys 21 e-mails (worth more than 14 letters)."""
+    n = 6000
+    ids = [f"C{i:05d}" for i in range(n)]
+    store = Store(tmp_path)
+    store.write_values(
+        pl.DataFrame(
+            {
+                "customer_id": ids,
+                "rfm_segment": ["at_risk"] * n,
+                "value_tier": ["rest"] * n,
+                "churn_probability": np.linspace(0.2, 0.8, n),
+                "churn_status": ["eligible"] * n,
+                "clv": np.full(n, 100.0),
+            }
+        ),
+        DAY,
+        horizon_days=365,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={},
+    )
+    offers = parse_offers(
+        {
+            "offers": [
+                {
+                    "name": name,
+                    "kind": "retention",
+                    "channel": "email",
+                    "cost": cost,
+                    "response": {"default": rate},
+                    "eligibility": {"population": "churn"},
+                }
+                for name, cost, rate in (
+                    ("retention_email", 1.0, 0.001),
+                    ("retention_letter", 1.5, 0.5),
+                )
+            ]
+        }
+    )
+    before = plan_from_store(store, offers, budget=21.0, as_of=DAY, uplift=False)
+    assert candidate_pairs(before) == 6000  # the letters only
+    assert before.plan.method == "exact"
+    assert method_note(before) is None  # solved as the README says: nothing to explain
+    control = np.arange(200) >= 100
+    store.write_campaign(
+        pl.DataFrame(
+            {
+                "customer_id": [f"K{i:03d}" for i in range(200)],
+                "offer": ["retention_email"] * 200,
+                "control": control,
+                "responded": np.where(control, np.arange(200) < 110, np.arange(200) < 60),
+                "revenue": np.zeros(200),
+                "margin": np.zeros(200),
+                "segment": ["at_risk"] * 200,
+                "churn_probability": np.full(200, 0.5),
+            }
+        ),
+        "october",
+        "<test>",
+        DAY,
+    )
+    after = plan_from_store(store, offers, budget=21.0, as_of=DAY, uplift=False)
+    assert any("retention_email: measured rates for 1 segment" in n for n in after.notes)
+    assert after.plan.rows.height == 21
+    assert set(after.plan.rows["offer"]) == {"retention_email"}
+    assert candidate_pairs(after) == 12000
+    assert after.plan.method == "lagrangian"
+    assert method_note(after) == (
+        "solved by the Lagrangian method: 12,000 candidate (customer, offer) pairs, more than "
+        "the 10,000 HiGHS solves exactly (a pair with a positive expected value that fits the "
+        "budget, capacities and caps counts, however few contacts the plan makes); --method "
+        "exact solves it with HiGHS"
+    )
+    # asked for, it is said as asked
+    asked = plan_from_store(store, offers, 21.0, DAY, method="lagrangian", uplift=False)
+    assert method_note(asked, "lagrangian") is None

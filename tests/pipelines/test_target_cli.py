@@ -226,6 +226,68 @@ def test_an_empty_plan_says_why_and_bad_input_names_the_field(
     assert "`guanxi value --events PATH --as-of 2020-01-01 --out PATH`" in " ".join(output.split())
 
 
+def test_target_says_why_a_small_plan_was_not_solved_by_highs(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    """qa50: a 21-contact plan after a recorded campaign said "(lagrangian, optimality gap
+    0.00%)" while the README said "HiGHS exactly when small". The plan says what counts: the
+    campaign's measured rate (1.0, from 60 of 100 treated and 10 of 100 control responding at
+    P(churn) 0.5) made the e-mail worth giving to all 6,000 customers beside the letter
+    (tests/models/test_planning.py computes the values): 12,000 candidate pairs."""
+    n = 6000
+    keep_values(
+        Store(get_settings().home),
+        pl.DataFrame(
+            {
+                "customer_id": [f"C{i:05d}" for i in range(n)],
+                "rfm_segment": ["at_risk"] * n,
+                "value_tier": ["rest"] * n,
+                "churn_probability": [0.2 + 0.6 * i / (n - 1) for i in range(n)],
+                "churn_status": ["eligible"] * n,
+                "clv": [100.0] * n,
+            }
+        ),
+    )
+    (offers := tmp_path / "offers.yaml").write_text(
+        "offers:\n"
+        + "".join(
+            f"  - {{name: {name}, kind: retention, channel: email, cost: {cost}, "
+            f"response: {{default: {rate}}}, eligibility: {{population: churn}}}}\n"
+            for name, cost, rate in (
+                ("retention_email", 1.0, 0.001),
+                ("retention_letter", 1.5, 0.5),
+            )
+        )
+    )
+    plan = ["target", "--budget", "21", "--offers", str(offers), "--as-of", DAY.isoformat()]
+    said = _run(cli, *plan, "--no-store")
+    assert "(exact, optimality gap" in said and "Lagrangian" not in said
+    pl.DataFrame(
+        {
+            "customer_id": [f"K{i:03d}" for i in range(200)],
+            "offer": ["retention_email"] * 200,
+            "control": [i >= 100 for i in range(200)],
+            "responded": [i < 60 or 100 <= i < 110 for i in range(200)],
+            "ordered": [i < 60 or 100 <= i < 110 for i in range(200)],
+            "revenue": [0.0] * 200,
+            "margin": [0.0] * 200,
+            "segment": ["at_risk"] * 200,
+            "churn_probability": [0.5] * 200,
+        }
+    ).write_csv(path := tmp_path / "october.csv")
+    _record(cli, "--file", str(path), "--name", "october")
+    said = _run(cli, *plan, "--no-store")
+    assert "21 customers contacted" in said and "(lagrangian, optimality gap" in said
+    assert (
+        "note: solved by the Lagrangian method: 12,000 candidate (customer, offer) pairs, more "
+        "than the 10,000 HiGHS solves exactly (a pair with a positive expected value that fits "
+        "the budget, capacities and caps counts, however few contacts the plan makes); --method "
+        "exact solves it with HiGHS"
+    ) in said
+    said = _run(cli, *plan, "--no-store", "--method", "exact")
+    assert "(exact, optimality gap 0.00%)" in said and "note: solved by" not in said
+
+
 def test_target_into_duckdb(cli: CliRunner, offers: Path, tmp_path: Path) -> None:
     db = tmp_path / "crm.duckdb"
     args = ["target", "--budget", "3", "--offers", str(offers), "--out", f"duckdb:///{db}"]
