@@ -1793,6 +1793,14 @@ def outcome_values(
         fill = fill_from_values(outcomes, values, columns, day=day, planned=planned, plan=plan)
     except RepeatedCustomersError as exc:
         return RefusedValues(day, exc)
+    if segmenting.several and "segment" in fill.own.columns and fill.needed("segment").any():
+        # one table's day for campaigns of plans of several days: said, not hidden (target44 #3)
+        days = [write(d) for d in segmenting.several]
+        why += (
+            f", for every campaign, though they were drawn from the plans as of "
+            f"{', '.join(days[:-1])} and {days[-1]}, whose expected ROI is per segment of its own "
+            "day: outcomes recorded with a segment column keep their own"
+        )
     return OutcomeValues(day, why, fill, write)
 
 
@@ -2206,10 +2214,14 @@ class DrawnPlans(NamedTuple):
             segment the outcomes when they hold every row without a segment of its own (else
             the value table of that day does); else ``latest`` and :data:`LATEST_PLAN_DAY`, as
             ``guanxi campaign report`` and the campaign page read it
-            (:func:`outcome_values`).
+            (:func:`outcome_values`), with the days of these plans when they are several
+            (:attr:`Segmenting.several`: the note says the latest plan's day stands in for them).
         """
         one = self.one()
-        return Segmenting(*one, self) if one is not None else Segmenting(latest)
+        if one is not None:
+            return Segmenting(*one, self)
+        # several plans used: their expected ROI is of their own days' segments (target44 #3)
+        return Segmenting(latest, several=self.days if self.rows is not None else ())
 
 
 class Segmenting(NamedTuple):
@@ -2224,6 +2236,10 @@ class Segmenting(NamedTuple):
     """The one plan the campaigns were drawn from (:meth:`DrawnPlans.segmenting`), whose rows
     segment the outcomes when it holds every one without a segment of its own, before the
     value table (:func:`fill_from_values`); None when they are not used."""
+    several: tuple[date, ...] = ()
+    """The days of the plans the campaigns were drawn from when they are several and used: their
+    expected ROI is per segment of each plan's own day, while ``day`` (the latest plan's)
+    segments every outcome row without a segment of its own, which the note says."""
 
 
 def _names(campaigns: Sequence[CampaignInfo]) -> str:

@@ -1395,7 +1395,10 @@ def test_the_expected_roi_is_that_of_the_plans_the_campaigns_were_drawn_from() -
         "the plans as of 30 Sep and 31 Oct the campaigns were drawn from, together"
     )
     assert both.one() is None  # several: segmented by the latest plan's day, as before
-    assert both.segmenting(october) == Segmenting(october, LATEST_PLAN_DAY, None)
+    # with their days, which the note names (target44 #3)
+    assert both.segmenting(october) == Segmenting(
+        october, LATEST_PLAN_DAY, None, (september, october)
+    )
     said = {
         "campaign 'old' does not say which plan it came from": [campaign("o", october), old],
         "the plan as of 2024-08-31 campaign 'august' was drawn from is no longer stored": [

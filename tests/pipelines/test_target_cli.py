@@ -1112,6 +1112,36 @@ def test_campaigns_drawn_at_different_costs_give_the_offers_advice_once(
     assert said.count("--offers") == 1, said
 
 
+def test_campaigns_drawn_from_plans_of_different_days_say_whose_segments_they_take(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    """target44 #3: campaigns drawn from plans of two days, their outcomes without segments, were
+    segmented by the latest plan's day: 'aug', drawn from the plan of 1 Oct whose table had its
+    customers need_attention, was reported at_risk (the table of 31 Oct) beside the expected ROI
+    of the plans' own segments, and the note said only "the latest plan's day". It says the
+    campaigns came from plans of other days and how to keep each row's segment."""
+    store = Store(get_settings().home)
+    keep = {"horizon_days": 365, "discount_rate": 0.1, "basis": "revenue", "fit": {}}
+    early = DAY - timedelta(days=30)
+    attention = _drawn_values().with_columns(rfm_segment=pl.lit("need_attention"))
+    store.write_values(attention, early, **keep)  # type: ignore[arg-type]
+    store.write_values(_drawn_values(), DAY, **keep)  # type: ignore[arg-type]
+    (offers := tmp_path / "offers.yaml").write_text(OFFERS)
+    for day in (early, DAY):
+        _run(cli, "target", "--budget", "1000", "--offers", str(offers), "--as-of", str(day))
+    october = _october().drop("segment")
+    for name, half, day in (("aug", 0, early), ("oct", 1, DAY)):
+        october.slice(40 * half, 40).write_csv(path := tmp_path / f"{name}.csv")
+        _record(cli, "--file", str(path), "--name", name, "--plan", day.isoformat())
+    said = _run(cli, "campaign", "report")
+    assert (
+        f"note: segments from the value table as of {DAY} (the latest plan's day, for every "
+        f"campaign, though they were drawn from the plans as of {early} and {DAY}, whose "
+        "expected ROI is per segment of its own day: outcomes recorded with a segment column "
+        "keep their own): for 80 of the 80 outcome rows without one of their own"
+    ) in said
+
+
 @pytest.mark.parametrize(
     ("control", "said"),
     [(True, "no customer contacted"), (False, "no customer held out as control")],
