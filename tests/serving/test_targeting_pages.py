@@ -340,6 +340,36 @@ def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_by_that_plans_day(
     assert "so its rows segment no outcome row" in text and "guanxi value --events" not in text
 
 
+def test_campaigns_drawn_from_plans_of_several_days_say_the_latest_plans_day_segments_them(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """target44 #3: campaigns drawn from the plans of 1 Oct (their customers need_attention
+    then) and 31 Oct were both segmented by the latest plan's day, the note saying only "the
+    latest plan's day". It names the plans' days and what keeps each row's segment, as the
+    report does (tests/pipelines/test_target_cli.py)."""
+    store = settings.store()
+    early = date(2024, 10, 1)
+    then = _pooled_values().with_columns(rfm_segment=pl.lit("need_attention"))
+    for values, day in ((then, early), (_pooled_values(), DAY)):
+        store.write_values(
+            values, day, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+        )
+    offers = parse_offers(yaml.safe_load(OFFERS))
+    for day in (early, DAY):
+        keep_plan(store, plan_from_store(store, offers, 3.0, as_of=day))
+    outcomes = _outcomes().drop("segment")
+    for name, half, day in (("september", 0, early), ("october", 1, DAY)):
+        part = outcomes.slice(40 * half, 40)
+        store.write_campaign(part, name, f"{name}.csv", as_of=DAY, plan=day)
+    text = _campaign_text(client)
+    assert (
+        "segments from the value table as of 31 Oct 2024 (the latest plan's day, for every "
+        "campaign, though they were drawn from the plans as of 1 Oct 2024 and 31 Oct 2024, whose "
+        "expected ROI is per segment of its own day: outcomes recorded with a segment column "
+        "keep their own): "
+    ) in text.replace("&#39;", "'")
+
+
 @pytest.mark.parametrize(
     ("change", "said"),
     [
