@@ -701,14 +701,16 @@ def test_a_small_plan_after_a_recorded_campaign_says_why_it_was_not_solved_exact
     """qa50: after a campaign was recorded, a 21-contact plan was solved by the Lagrangian method,
     while the README said "HiGHS exactly when small". What ``auto`` counts is the candidate
     (customer, offer) pairs, not the contacts: the campaign's measured rate made a second offer
-    worth giving to all 6,000 customers, 12,000 pairs in all, above the 10,000 HiGHS solves.
+    worth giving to every customer, 11,500 pairs in all, above the 10,000 HiGHS solves.
 
-    6,000 at_risk customers, P(churn) 0.2 to 0.8 and CLV 100. retention_letter (cost 1.5, rate
-    0.5): 0.5 x p x 100 - 1.5 > 0 for every one. retention_email (cost 1, rate 0.001 in the
+    10,500 at_risk customers of CLV 100: 1,000 of P(churn) 0.4, 9,500 of 0.2.
+    retention_letter (cost 1.5, rate 0.05): 0.05 x 0.4 x 100 - 1.5 = 0.5 > 0 for the 1,000,
+    0.05 x 0.2 x 100 - 1.5 = -0.5 for the others. retention_email (cost 1, rate 0.001 in the
     file): 0.1 x p - 1 < 0 for every one, until a campaign of 100 treated (60 respond) and 100
-    control (10 respond), P(churn) 0.5, measures (0.6 - 0.1) / 0.5 = 1.0: p x 100 - 1 > 0.
-    A budget of 21 buys 21 e-mails (worth more than 14 letters)."""
-    n = 6000
+    control (10 respond), P(churn) 0.5, measures (0.6 - 0.1) / 0.5 = 1.0: p x 100 - 1 = 39 or
+    19 > 0 for all 10,500. Pairs: 1,000 before, 1,000 + 10,500 = 11,500 after. A budget of 21
+    buys 21 e-mails to customers of P(churn) 0.4: 21 x 39 = 819."""
+    n = 10_500
     ids = [f"C{i:05d}" for i in range(n)]
     store = Store(tmp_path)
     store.write_values(
@@ -717,7 +719,7 @@ def test_a_small_plan_after_a_recorded_campaign_says_why_it_was_not_solved_exact
                 "customer_id": ids,
                 "rfm_segment": ["at_risk"] * n,
                 "value_tier": ["rest"] * n,
-                "churn_probability": np.linspace(0.2, 0.8, n),
+                "churn_probability": [0.4] * 1000 + [0.2] * 9500,
                 "churn_status": ["eligible"] * n,
                 "clv": np.full(n, 100.0),
             }
@@ -741,13 +743,13 @@ def test_a_small_plan_after_a_recorded_campaign_says_why_it_was_not_solved_exact
                 }
                 for name, cost, rate in (
                     ("retention_email", 1.0, 0.001),
-                    ("retention_letter", 1.5, 0.5),
+                    ("retention_letter", 1.5, 0.05),
                 )
             ]
         }
     )
     before = plan_from_store(store, offers, budget=21.0, as_of=DAY, uplift=False)
-    assert candidate_pairs(before) == 6000  # the letters only
+    assert candidate_pairs(before) == 1000  # the letters to the 1,000 only
     assert before.plan.method == "exact"
     assert method_note(before) is None  # solved as the README says: nothing to explain
     control = np.arange(200) >= 100
@@ -772,10 +774,11 @@ def test_a_small_plan_after_a_recorded_campaign_says_why_it_was_not_solved_exact
     assert any("retention_email: measured rates for 1 segment" in n for n in after.notes)
     assert after.plan.rows.height == 21
     assert set(after.plan.rows["offer"]) == {"retention_email"}
-    assert candidate_pairs(after) == 12000
+    assert after.plan.expected_value == pytest.approx(819.0)
+    assert candidate_pairs(after) == 11_500
     assert after.plan.method == "lagrangian"
     assert method_note(after) == (
-        "solved by the Lagrangian method: 12,000 candidate (customer, offer) pairs, more than "
+        "solved by the Lagrangian method: 11,500 candidate (customer, offer) pairs, more than "
         "the 10,000 HiGHS solves exactly (a pair with a positive expected value that fits the "
         "budget, capacities and caps counts, however few contacts the plan makes); --method "
         "exact solves it with HiGHS"

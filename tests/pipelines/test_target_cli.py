@@ -232,9 +232,9 @@ def test_target_says_why_a_small_plan_was_not_solved_by_highs(
     """qa50: a 21-contact plan after a recorded campaign said "(lagrangian, optimality gap
     0.00%)" while the README said "HiGHS exactly when small". The plan says what counts: the
     campaign's measured rate (1.0, from 60 of 100 treated and 10 of 100 control responding at
-    P(churn) 0.5) made the e-mail worth giving to all 6,000 customers beside the letter
-    (tests/models/test_planning.py computes the values): 12,000 candidate pairs."""
-    n = 6000
+    P(churn) 0.5) made the e-mail worth giving to all 10,500 customers beside the letter to
+    1,000 of them (tests/models/test_planning.py computes the values): 11,500 candidate pairs."""
+    n = 10_500
     keep_values(
         Store(get_settings().home),
         pl.DataFrame(
@@ -242,7 +242,7 @@ def test_target_says_why_a_small_plan_was_not_solved_by_highs(
                 "customer_id": [f"C{i:05d}" for i in range(n)],
                 "rfm_segment": ["at_risk"] * n,
                 "value_tier": ["rest"] * n,
-                "churn_probability": [0.2 + 0.6 * i / (n - 1) for i in range(n)],
+                "churn_probability": [0.4] * 1000 + [0.2] * 9500,
                 "churn_status": ["eligible"] * n,
                 "clv": [100.0] * n,
             }
@@ -255,7 +255,7 @@ def test_target_says_why_a_small_plan_was_not_solved_by_highs(
             f"response: {{default: {rate}}}, eligibility: {{population: churn}}}}\n"
             for name, cost, rate in (
                 ("retention_email", 1.0, 0.001),
-                ("retention_letter", 1.5, 0.5),
+                ("retention_letter", 1.5, 0.05),
             )
         )
     )
@@ -279,7 +279,7 @@ def test_target_says_why_a_small_plan_was_not_solved_by_highs(
     said = _run(cli, *plan, "--no-store")
     assert "21 customers contacted" in said and "(lagrangian, optimality gap" in said
     assert (
-        "note: solved by the Lagrangian method: 12,000 candidate (customer, offer) pairs, more "
+        "note: solved by the Lagrangian method: 11,500 candidate (customer, offer) pairs, more "
         "than the 10,000 HiGHS solves exactly (a pair with a positive expected value that fits "
         "the budget, capacities and caps counts, however few contacts the plan makes); --method "
         "exact solves it with HiGHS"
