@@ -70,7 +70,6 @@ from models.targeting import (
     compare_allocations,
     offer_values,
     plan_campaign,
-    plan_resources,
     targeting_customers,
 )
 from models.uplift import UpliftBundle, campaign_training_frame, fit_uplift, uplift_frame
@@ -80,7 +79,6 @@ __all__ = [
     "MIN_UPLIFT_ARM",
     "NoValuesError",
     "PlanRun",
-    "candidate_pairs",
     "fit_campaign_uplift",
     "keep_plan",
     "method_note",
@@ -763,38 +761,13 @@ def plan_from_store(
     return PlanRun(day, plan, values, used, comparison, tuple(notes), chosen or None)
 
 
-def candidate_pairs(run: PlanRun) -> int:
-    """Count the (customer, offer) pairs the plan's knapsack chose among.
-
-    A pair counts when its expected value is positive and it fits the budget and every channel
-    capacity and contact cap on its own: the pairs :func:`models.knapsack.solve` keeps, whose
-    number decides its ``auto`` method (HiGHS up to
-    :data:`models.knapsack.DEFAULT_EXACT_LIMIT`, the Lagrangian method above), however few
-    contacts the plan then makes.
-
-    Parameters
-    ----------
-    run : PlanRun
-        The plan (:func:`plan_from_store`).
-
-    Returns
-    -------
-    int
-        The number of candidate pairs.
-    """
-    value = np.nan_to_num(run.values.value, nan=-np.inf)
-    allowed = np.isfinite(value) & (value > 0)
-    for resource in plan_resources(run.values, run.offers, run.plan.budget):
-        allowed &= np.broadcast_to(resource.usage, value.shape) <= resource.capacity
-    return int(allowed.sum())
-
-
 def method_note(run: PlanRun, method: Method = "auto") -> str | None:
-    """Say why a plan of ``--method auto`` was not solved exactly by HiGHS, when it was not.
+    """Say why a plan of ``--method auto`` was not solved by HiGHS, when it was not.
 
     qa50: a 21-contact plan was solved by the Lagrangian method while the README said "HiGHS
-    exactly when small": ``auto`` counts candidate pairs (:func:`candidate_pairs`), not
-    contacts, and a recorded campaign's measured rates can make more pairs worth a contact.
+    exactly when small": ``auto`` counts candidate (customer, offer) pairs, not contacts, and a
+    recorded campaign's measured rates can make more pairs worth a contact. The note states the
+    rule; it does not count the pairs, which :func:`models.knapsack.solve` alone decides.
 
     Parameters
     ----------
@@ -806,24 +779,18 @@ def method_note(run: PlanRun, method: Method = "auto") -> str | None:
     Returns
     -------
     str or None
-        Why, e.g. ``"solved by the Lagrangian method: 12,000 candidate (customer, offer)
-        pairs, more than the 10,000 HiGHS solves exactly ..."``; None when the plan was solved
-        exactly, or by the Lagrangian method as asked.
+        ``"solved by the Lagrangian method: --method auto takes HiGHS only up to 10,000
+        candidate (customer, offer) pairs ..."`` when ``auto`` ended with the Lagrangian
+        method; None when the plan was solved by HiGHS, or by the method asked for.
     """
-    if run.plan.method == "exact" or method == "lagrangian":
+    if method != "auto" or run.plan.method != "lagrangian":
         return None
-    pairs = candidate_pairs(run)
-    if method == "auto" and pairs > DEFAULT_EXACT_LIMIT:
-        return (
-            f"solved by the Lagrangian method: {pairs:,} candidate (customer, offer) pairs, more "
-            f"than the {DEFAULT_EXACT_LIMIT:,} HiGHS solves exactly (a pair with a positive "
-            "expected value that fits the budget, capacities and caps counts, however few "
-            "contacts the plan makes); --method exact solves it with HiGHS"
-        )
-    pairs_said = f"{pairs:,} candidate (customer, offer) pair{'' if pairs == 1 else 's'}"
-    return (  # HiGHS ran: stopped by its time limit without a better plan, or found none better
-        f"solved by the Lagrangian method: HiGHS ran on {pairs_said} and gave no better plan "
-        "(stopped by its time limit, or a plan worth no more)"
+    return (
+        f"solved by the Lagrangian method: --method auto takes HiGHS only up to "
+        f"{DEFAULT_EXACT_LIMIT:,} candidate (customer, offer) pairs (a pair with a positive "
+        "expected value that fits the budget, capacities and caps on its own), not contacts, and "
+        "keeps the Lagrangian plan when HiGHS stops at its time limit or finds none better; "
+        "--method exact solves it with HiGHS"
     )
 
 

@@ -279,10 +279,11 @@ def test_target_says_why_a_small_plan_was_not_solved_by_highs(
     said = _run(cli, *plan, "--no-store")
     assert "21 customers contacted" in said and "(lagrangian, optimality gap" in said
     assert (
-        "note: solved by the Lagrangian method: 11,500 candidate (customer, offer) pairs, more "
-        "than the 10,000 HiGHS solves exactly (a pair with a positive expected value that fits "
-        "the budget, capacities and caps counts, however few contacts the plan makes); --method "
-        "exact solves it with HiGHS"
+        "note: solved by the Lagrangian method: --method auto takes HiGHS only up to 10,000 "
+        "candidate (customer, offer) pairs (a pair with a positive expected value that fits the "
+        "budget, capacities and caps on its own), not contacts, and keeps the Lagrangian plan "
+        "when HiGHS stops at its time limit or finds none better; --method exact solves it with "
+        "HiGHS"
     ) in said
     said = _run(cli, *plan, "--no-store", "--method", "exact")
     assert "(exact, optimality gap 0.00%)" in said and "note: solved by" not in said
