@@ -110,11 +110,13 @@ __all__ = [
     "UNSAID_PLAN",
     "UNSEGMENTED",
     "CampaignOutcomesError",
+    "CampaignValues",
     "DrawnCosts",
     "DrawnPlans",
     "OutcomeValues",
     "Overlap",
     "RefusedValues",
+    "SegmentedCampaigns",
     "Segmenting",
     "ValuesFill",
     "campaign_report",
@@ -137,6 +139,7 @@ __all__ = [
     "read_recorded_campaign",
     "realised_incremental_margin",
     "recorded_campaigns",
+    "segment_campaigns",
     "small_cells",
     "small_cells_note",
     "stored_plan_offers",
@@ -1793,14 +1796,6 @@ def outcome_values(
         fill = fill_from_values(outcomes, values, columns, day=day, planned=planned, plan=plan)
     except RepeatedCustomersError as exc:
         return RefusedValues(day, exc)
-    if segmenting.several and "segment" in fill.own.columns and fill.needed("segment").any():
-        # one table's day for campaigns of plans of several days: said, not hidden (target44 #3)
-        days = [write(d) for d in segmenting.several]
-        why += (
-            f", for every campaign, though they were drawn from the plans as of "
-            f"{', '.join(days[:-1])} and {days[-1]}, whose expected ROI is per segment of its own "
-            "day: outcomes recorded with a segment column keep their own"
-        )
     return OutcomeValues(day, why, fill, write)
 
 
@@ -2143,6 +2138,10 @@ class DrawnPlans(NamedTuple):
     as_drawn : mapping of datetime.date to polars.DataFrame
         The rows of each plan named that is stored as it was, by day, even when ``rows`` is
         None: they price an offer the latest plan lacks (:func:`drawn_costs`).
+    names : tuple of str
+        The campaigns drawn from the one plan of ``days``, named in the notes when campaigns of
+        several plans are each segmented by their own (:func:`segment_campaigns`); empty
+        otherwise ("the campaign was drawn from").
     """
 
     days: tuple[date, ...]
@@ -2151,6 +2150,15 @@ class DrawnPlans(NamedTuple):
     unused: str
     refused: Exception | None = None
     as_drawn: Mapping[date, pl.DataFrame] = MappingProxyType({})
+    names: tuple[str, ...] = ()
+
+    def _drawn(self) -> str:
+        """Say who was drawn: ``the campaign was``, ``campaigns 'aug', 'sep' were``."""
+        if self.names:
+            one = len(self.names) == 1
+            named = ", ".join(repr(name) for name in self.names)
+            return f"campaign{'' if one else 's'} {named} {'was' if one else 'were'}"
+        return "the campaign was" if self.campaigns == 1 else "the campaigns were"
 
     def said(self, day: Callable[[date], str] = str) -> str:
         """Name the plans the campaigns were drawn from, for the expected ROI's heading.
@@ -2170,8 +2178,7 @@ class DrawnPlans(NamedTuple):
         many = len(self.days) > 1
         days = ", ".join(day(d) for d in self.days[:-1])
         days = f"{days} and {day(self.days[-1])}" if many else day(self.days[-1])
-        drawn = "the campaign was" if self.campaigns == 1 else "the campaigns were"
-        return f"the plan{'s' if many else ''} as of {days} {drawn} drawn from" + (
+        return f"the plan{'s' if many else ''} as of {days} {self._drawn()} drawn from" + (
             ", together" if many else ""
         )
 
@@ -2191,13 +2198,12 @@ class DrawnPlans(NamedTuple):
         -------
         tuple of (datetime.date, str) or None
             The plan's day and ``"the day of the plan the campaign was drawn from"``; None
-            when the plans are not used (``rows`` None) or are several, whose outcomes are
-            segmented by the latest plan's day as before.
+            when the plans are not used (``rows`` None) or are several, whose campaigns are
+            each segmented by their own (:func:`segment_campaigns`).
         """
         if self.rows is None or len(self.days) != 1:
             return None
-        drawn = "the campaign was" if self.campaigns == 1 else "the campaigns were"
-        return self.days[0], f"the day of the plan {drawn} drawn from"
+        return self.days[0], f"the day of the plan {self._drawn()} drawn from"
 
     def segmenting(self, latest: date | None) -> Segmenting:
         """Return what segments the outcomes without a segment of their own.
@@ -2214,14 +2220,11 @@ class DrawnPlans(NamedTuple):
             segment the outcomes when they hold every row without a segment of its own (else
             the value table of that day does); else ``latest`` and :data:`LATEST_PLAN_DAY`, as
             ``guanxi campaign report`` and the campaign page read it
-            (:func:`outcome_values`), with the days of these plans when they are several
-            (:attr:`Segmenting.several`: the note says the latest plan's day stands in for them).
+            (:func:`outcome_values`); campaigns of several plans used are each segmented by
+            their own (:func:`segment_campaigns`).
         """
         one = self.one()
-        if one is not None:
-            return Segmenting(*one, self)
-        # several plans used: their expected ROI is of their own days' segments (target44 #3)
-        return Segmenting(latest, several=self.days if self.rows is not None else ())
+        return Segmenting(*one, self) if one is not None else Segmenting(latest)
 
 
 class Segmenting(NamedTuple):
@@ -2236,10 +2239,6 @@ class Segmenting(NamedTuple):
     """The one plan the campaigns were drawn from (:meth:`DrawnPlans.segmenting`), whose rows
     segment the outcomes when it holds every one without a segment of its own, before the
     value table (:func:`fill_from_values`); None when they are not used."""
-    several: tuple[date, ...] = ()
-    """The days of the plans the campaigns were drawn from when they are several and used: their
-    expected ROI is per segment of each plan's own day, while ``day`` (the latest plan's)
-    segments every outcome row without a segment of its own, which the note says."""
 
 
 def _names(campaigns: Sequence[CampaignInfo]) -> str:
@@ -2321,6 +2320,114 @@ def drawn_plans(
         return DrawnPlans(days, len(campaigns), None, "; ".join(unused), refused, found)
     rows = pl.concat(list(found.values()), how="diagonal_relaxed")
     return DrawnPlans(days, len(campaigns), rows, "", as_drawn=found)
+
+
+class CampaignValues(NamedTuple):
+    """The campaigns drawn from one plan, filled by it (:func:`segment_campaigns`)."""
+
+    names: tuple[str, ...]
+    """The campaigns, by name."""
+    plan: date | None
+    """The day of the plan they were drawn from when each plan's campaigns are filled apart;
+    None when every campaign is filled as one."""
+    outcomes: pl.DataFrame
+    """Their outcomes pooled as recorded, before any fill: what the readers count as lacking."""
+    read: OutcomeValues | RefusedValues | None
+    """The fill and what it used (:func:`outcome_values`), a refused table, or None when the
+    store has no value table."""
+
+
+class SegmentedCampaigns(NamedTuple):
+    """Pooled outcomes filled, each campaign by its own plan's day when there are several."""
+
+    outcomes: pl.DataFrame
+    """Every campaign kept by :func:`pool_campaigns` pooled, in its order, each row with its own
+    value first, else its plan's segment, else its table's."""
+    parts: tuple[CampaignValues, ...]
+    """One per plan whose campaigns lack a value of their own (one for every campaign when they
+    are not segmented plan by plan), oldest plan first: each says its note."""
+
+
+def segment_campaigns(
+    store: Store,
+    campaigns: Mapping[str, pl.DataFrame],
+    overlaps: Sequence[Overlap],
+    infos: Sequence[CampaignInfo],
+    drawn: DrawnPlans,
+    latest: date | None,
+    columns: Sequence[str] = tuple(FILLED_FROM_VALUES),
+    write: Callable[[date], str] = str,
+) -> SegmentedCampaigns:
+    """Give pooled campaigns' rows without a segment (or churn probability) their plan's.
+
+    The one segmenter of ``guanxi campaign report`` and the campaign page, so that the two cannot
+    drift. Campaigns drawn from plans of several days, all used (:attr:`DrawnPlans.rows`), were
+    all segmented by the latest plan's day, beside an expected ROI keyed by each plan's own
+    segments: a campaign of an earlier plan was reported in segments its customers did not have
+    when drawn (target44 #3). Each such campaign is now filled by its own plan, as one plan's
+    campaigns are (:meth:`DrawnPlans.segmenting`, :func:`outcome_values`), and says so in a note
+    of its own. Otherwise (one plan, or plans not used, whose expected ROI is then the latest
+    plan's) every campaign is filled as one, by :meth:`DrawnPlans.segmenting`.
+
+    Parameters
+    ----------
+    store : features.store.Store
+        The store (its value tables read checked, as :func:`outcome_values` reads them).
+    campaigns : mapping of str to polars.DataFrame
+        The recorded campaigns' validated outcomes by name (:func:`recorded_campaigns`).
+    overlaps : sequence of Overlap
+        What :func:`pool_campaigns` found among them, on the outcomes as recorded: a duplicate
+        campaign it left out is left out here too.
+    infos : sequence of features.store.CampaignInfo
+        The campaigns as listed, for the plan each names (:attr:`CampaignInfo.plan`).
+    drawn : DrawnPlans
+        The plans they were drawn from (:func:`drawn_plans`).
+    latest : datetime.date or None
+        The latest plan's day (None: the store has no plan).
+    columns : sequence of str, default every column of :data:`FILLED_FROM_VALUES`
+        The outcome columns to fill.
+    write : callable, default str
+        Writes a day in the notes (ISO 8601 by default; the campaign page writes ``31 Oct 2024``).
+
+    Returns
+    -------
+    SegmentedCampaigns
+        The pooled outcomes filled, in :func:`pool_campaigns`' order, and one part per plan
+        whose campaigns lack a value in ``columns`` (none when every row has its own).
+    """
+    left_out = {overlap.second for overlap in overlaps if overlap.duplicate}
+    kept = [name for name in sorted(campaigns) if name not in left_out]
+    plan_of = {info.name: info.plan for info in infos}
+    several = drawn.rows is not None and len(drawn.days) > 1
+    groups: dict[date | None, list[str]] = {}
+    for name in kept:
+        groups.setdefault(plan_of.get(name) if several else None, []).append(name)
+    start, frames = 0, {}
+    for name in kept:  # each row's place in the pool, to put the filled groups back in order
+        frame = campaigns[name]
+        frames[name] = frame.with_columns(pl.int_range(start, start + frame.height).alias("_row"))
+        start += frame.height
+    filled, parts = [], []
+    for day, names in sorted(groups.items(), key=lambda item: (item[0] is not None, item[0])):
+        pooled = pl.concat([frames[name] for name in names], how="diagonal_relaxed")
+        if day is None or day not in drawn.as_drawn:
+            day, segmenting = None, drawn.segmenting(latest)
+        else:  # its own plan: its day's table, its rows' segments (target44 #3)
+            one = DrawnPlans((day,), len(names), drawn.as_drawn[day], "", names=tuple(names))
+            segmenting = one.segmenting(latest)
+        if all(c in pooled.columns and not pooled[c].null_count() for c in columns):
+            filled.append(pooled)  # every row has its own: no table read, nothing said
+            continue
+        read = outcome_values(store, pooled, segmenting, columns, write)
+        filled.append(read.fill.outcomes if isinstance(read, OutcomeValues) else pooled)
+        parts.append(CampaignValues(tuple(names), day, pooled.drop("_row"), read))
+    if not filled:  # nothing recorded: polars refuses to concatenate no frame
+        return SegmentedCampaigns(pl.DataFrame(), ())
+    outcomes = pl.concat(filled, how="diagonal_relaxed").sort("_row").drop("_row")
+    order = list(dict.fromkeys(c for name in kept for c in campaigns[name].columns))  # the pool's
+    return SegmentedCampaigns(
+        outcomes.select(*order, *(c for c in outcomes.columns if c not in order)), tuple(parts)
+    )
 
 
 class DrawnCosts(NamedTuple):

@@ -54,7 +54,7 @@ churn score.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
@@ -87,8 +87,10 @@ from models.campaigns import (
     REPORT_COLUMNS,
     UNSEGMENTED,
     CampaignOutcomesError,
+    CampaignValues,
     DrawnCosts,
     DrawnPlans,
+    Overlap,
     RefusedValues,
     campaign_report,
     drawn_costs,
@@ -97,12 +99,12 @@ from models.campaigns import (
     expected_plan_note,
     expected_roi,
     margin_missing,
-    outcome_values,
     plans_holding,
     pool_campaigns,
     read_outcomes,
     read_recorded_campaign,
     recorded_campaigns,
+    segment_campaigns,
     small_cells_note,
     stored_plan_offers,
     unknown_offers,
@@ -900,7 +902,7 @@ def report_command(
     # whichever they came from; read first, as the outcomes are segmented by that plan
     infos = [c for c in store.list_campaigns() if c.name in campaigns]
     drawn = drawn_plans(infos, partial(read_stored_plan_with_info, store))
-    outcomes, segmented = _with_segments(store, outcomes, drawn)
+    outcomes, segmented = _with_segments(store, outcomes, campaigns, overlaps, infos, drawn)
     refused: Exception | None = None
     try:  # the latest plan: its offers the costs (without --offers), its ROI the expected one
         latest = _latest_plan(store)
@@ -947,8 +949,8 @@ def report_command(
         console.print(f"[yellow]note:[/yellow] {small}")
     for overlap in overlaps:
         console.print(f"[yellow]note:[/yellow] {overlap.note}")
-    if segmented is not None:
-        console.print(f"[yellow]note:[/yellow] {segmented}")
+    for said in segmented:  # one a plan whose campaigns are segmented by its day
+        console.print(f"[yellow]note:[/yellow] {said}")
     if drawn_cost.note is not None:
         console.print(f"[yellow]note:[/yellow] {drawn_cost.note}")
     if offers_file is None:
@@ -995,8 +997,13 @@ def _expected_said(latest: _LatestPlan | None, refused: Exception | None, drawn:
 
 
 def _with_segments(
-    store: Store, outcomes: pl.DataFrame, drawn: DrawnPlans
-) -> tuple[pl.DataFrame, str | None]:
+    store: Store,
+    outcomes: pl.DataFrame,
+    campaigns: Mapping[str, pl.DataFrame],
+    overlaps: Sequence[Overlap],
+    infos: Sequence[CampaignInfo],
+    drawn: DrawnPlans,
+) -> tuple[pl.DataFrame, list[str]]:
     """Give outcome rows without a segment of their own the plan's or table's, and say which.
 
     The report showed such a campaign over all segments alone, while ``guanxi target`` measured its
@@ -1009,32 +1016,44 @@ def _with_segments(
     plan's, else the latest plan's), else the latest, as on the campaign page
     (:func:`models.campaigns.outcome_values`), read as every reader does (with ``GUANXI_STORE_KEY``,
     only when it matches its signed manifest); the plan's rows are used beside a usable value
-    table only. The stored plans are listed only when a row has no segment of its own.
+    table only. Campaigns drawn from plans of several days, all used, are each segmented by their
+    own plan, with a note per plan (:func:`models.campaigns.segment_campaigns`, the campaign
+    page's too; target44 #3: they all took the latest plan's day). The stored plans are listed
+    only when a row has no segment of its own.
     """
+    if "segment" in outcomes.columns and not outcomes["segment"].null_count():
+        return outcomes, []
+    latest = max(store.list_plans(), default=None)
+    segmented = segment_campaigns(store, campaigns, overlaps, infos, drawn, latest, ("segment",))
+    return segmented.outcomes, [_segments_said(part) for part in segmented.parts]
+
+
+def _segments_said(part: CampaignValues) -> str:
+    """Say what gave the segments of one plan's campaigns (or of every one), or why nothing did."""
+    outcomes = part.outcomes
     absent = "segment" not in outcomes.columns
     without = outcomes.height if absent else outcomes["segment"].null_count()
-    if not without:
-        return outcomes, None
     unfilled = (
         "the outcomes have no segment column"
         if absent
         else f"{counted(without, 'outcome rows')} of {outcomes.height:,} have no segment"
     )
+    if part.plan is not None:  # one plan's campaigns among others'
+        named = ", ".join(repr(name) for name in part.names)
+        campaign = f"campaign{'s' if len(part.names) > 1 else ''} {named}"
+        unfilled = f"{unfilled} ({campaign}, drawn from the plan as of {part.plan})"
     instead = "reported over all segments" if absent else f"reported as {NO_SEGMENT!r}"
-    segmenting = drawn.segmenting(max(store.list_plans(), default=None))
-    read = outcome_values(store, outcomes, segmenting, ("segment",))
+    read = part.read
     if read is None:
-        return outcomes, f"{unfilled} and the store has no value table: {instead}"
+        return f"{unfilled} and the store has no value table: {instead}"
     if isinstance(read, RefusedValues):
         return (
-            outcomes,
-            f"{unfilled} and the value table as of {read.day} is not used ({read.error}): "
-            f"{instead}",
+            f"{unfilled} and the value table as of {read.day} is not used ({read.error}): {instead}"
         )
     lacking = read.not_in_values({"segment": UNSEGMENTED})
     if lacking is None and read.fill.from_table("segment").any():  # the table's, not the plan's
         lacking = f"customers the value table lacks are {NO_SEGMENT!r}"
-    return read.fill.outcomes, read.said(lacking)
+    return read.said(lacking)
 
 
 @dataclass(frozen=True)

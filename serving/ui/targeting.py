@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any, Final, NamedTuple
 
@@ -33,23 +33,24 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import escape
 
-from features.store import PlanInfo, Store, TamperedTableError, UnsignedTableError
+from features.store import CampaignInfo, PlanInfo, Store, TamperedTableError, UnsignedTableError
 from models.campaigns import (
     ALL_SEGMENTS,
     FILLED_FROM_VALUES,
     UNSEGMENTED,
     DrawnCosts,
+    DrawnPlans,
+    Overlap,
     RefusedValues,
-    Segmenting,
     campaign_report,
     drawn_costs,
     drawn_plans,
     expected_plan_note,
     expected_roi,
     margin_missing,
-    outcome_values,
     pool_campaigns,
     recorded_campaigns,
+    segment_campaigns,
     small_cells_note,
     stored_plan_offers,
     unmeasured,
@@ -303,7 +304,13 @@ def _valued(request: Request, holder: StateHolder, customers: list[str]) -> set[
 
 
 def _with_values(
-    store: Store, outcomes: pl.DataFrame, segmenting: Segmenting
+    store: Store,
+    outcomes: pl.DataFrame,
+    campaigns: Mapping[str, pl.DataFrame],
+    overlaps: Sequence[Overlap],
+    reported: Sequence[CampaignInfo],
+    drawn: DrawnPlans,
+    plan_day: date | None,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Give outcome rows without a segment or churn probability of their own the plan's or table's.
 
@@ -312,28 +319,46 @@ def _with_values(
     every row by the value table's churn probability, not the one the campaign recorded. The rows of
     the one plan the campaigns were drawn from, which key its expected ROI, give the segments when
     it holds every row without one (contacted and control alike). The table is the one ``guanxi
-    campaign report`` takes, that of ``segmenting``'s day (the latest plan's, shown or refused, or
-    the one plan's), with how to say it, else the latest (:func:`models.campaigns.outcome_values`);
-    the page filled nothing when the plan's day had none. No table is read when every row has its
-    own (a refused one was said to leave the segments unknown). The context says which table was
-    used, why and for how many rows (``values_used``), the outcome customers it lacks (``lacking``),
-    the day of a table the store's key does not vouch for (``refused_values``) or of one listing a
-    campaign customer on more than one row (``repeated_values``).
+    campaign report`` takes, that of the day :meth:`DrawnPlans.segmenting
+    <models.campaigns.DrawnPlans.segmenting>` gives (the latest plan's, ``plan_day``, shown or
+    refused, or the one plan's), with how to say it, else the latest
+    (:func:`models.campaigns.outcome_values`); the page filled nothing when the plan's day had
+    none. Campaigns drawn from plans of several days, all used, are each filled by their own plan,
+    by the report's helper (:func:`models.campaigns.segment_campaigns`; target44 #3: they all took
+    the latest plan's day). No table is read when every row has its own (a refused one was said to
+    leave the segments unknown). The context says which table was used, why and for how many
+    rows (``values_used``, a note a plan), the outcome customers it lacks (``lacking``), the days
+    of the tables the store's key does not vouch for (``refused_values``) or listing a campaign
+    customer on more than one row (``repeated_values``).
     """
     if all(c in outcomes.columns and not outcomes[c].null_count() for c in FILLED_FROM_VALUES):
         return outcomes, {}  # every row has its own: no table is used, nor said to be refused
-    read = outcome_values(store, outcomes, segmenting, write=format_date)
-    if read is None:
-        return outcomes, {}
-    if isinstance(read, RefusedValues):  # no segments and no churn from it
-        logger.warning(
-            "not using the value table as of %s on the campaign page: %s", read.day, read.error
-        )
-        repeated = isinstance(read.error, RepeatedCustomersError)
-        return outcomes, {"repeated_values" if repeated else "refused_values": read.day}
+    segmented = segment_campaigns(
+        store, campaigns, overlaps, reported, drawn, plan_day, write=format_date
+    )
+    used: list[str] = []
+    lacking: list[str] = []
+    refused: dict[str, list[date]] = {"refused_values": [], "repeated_values": []}
     qini_last = "ranked last by churn score in the Qini curves (no churn probability)"
-    lacking = read.not_in_values({"segment": UNSEGMENTED, "churn_probability": qini_last})
-    return read.fill.outcomes, {"values_used": read.said(), "lacking": lacking}
+    for part in segmented.parts:
+        read = part.read
+        if read is None:  # no value table
+            continue
+        if isinstance(read, RefusedValues):  # no segments and no churn from it
+            logger.warning(
+                "not using the value table as of %s on the campaign page: %s", read.day, read.error
+            )
+            repeated = isinstance(read.error, RepeatedCustomersError)
+            refused["repeated_values" if repeated else "refused_values"].append(read.day)
+            continue
+        used.append(read.said())
+        said = read.not_in_values({"segment": UNSEGMENTED, "churn_probability": qini_last})
+        if said is not None:
+            lacking.append(said)
+    context: dict[str, Any] = {key: days for key, days in refused.items() if days}
+    if used:
+        context |= {"values_used": "; ".join(used), "lacking": "; ".join(lacking) or None}
+    return segmented.outcomes, context
 
 
 def _no_qini(rows: pl.DataFrame, churn: pl.Series | None) -> str | None:
@@ -390,7 +415,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     if drawn.refused is not None:
         logger.warning("not using the plan a campaign was drawn from: %s", drawn.refused)
     plan_day = info.as_of if info is not None else refused_plan
-    outcomes, filled = _with_values(store, outcomes, drawn.segmenting(plan_day))
+    outcomes, filled = _with_values(store, outcomes, campaigns, overlaps, reported, drawn, plan_day)
     # outcomes with revenue and no margin (a campaign recorded without the column) are not
     # valued: guanxi campaign report refuses them without --margin-rate, and the page has no
     # rate (at 1.0 it called their revenue a margin); the rows counting them show no margin

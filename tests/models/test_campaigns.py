@@ -44,6 +44,7 @@ from models.campaigns import (
     plans_holding,
     pool_campaigns,
     read_outcomes,
+    segment_campaigns,
     small_cells,
     small_cells_note,
     stored_plan_offers,
@@ -824,6 +825,75 @@ def test_the_value_table_of_the_outcomes_is_the_plans_days_else_the_latest() -> 
     )
 
 
+def test_campaigns_of_several_plans_are_each_segmented_by_their_own(tmp_path: Path) -> None:
+    """target44 #3: campaigns drawn from plans of two days were all segmented by the latest
+    plan's day. ``segment_campaigns`` fills each plan's campaigns by that plan, keeps the pool's
+    order and leaves out a duplicate found on the outcomes as recorded (before any fill).
+
+    'a' (plan of 31 Oct: A1, A2 'late'), its A1 with a segment of its own, 'own'; 'b' (plan of
+    1 Oct: B1, B2 'early'); 'c' the same rows as 'a', left out. The value tables of both days
+    call everyone 'table': the plans hold every row without a segment, so their rows give it."""
+    early, late = date(2024, 10, 1), date(2024, 10, 31)
+    store = Store(tmp_path)
+    ids = ["A1", "A2", "B1", "B2"]
+    for day in (early, late):
+        store.write_values(
+            pl.DataFrame({"customer_id": ids, "rfm_segment": ["table"] * 4}),
+            day,
+            horizon_days=365,
+            discount_rate=0.1,
+            basis="revenue",
+            fit={},
+        )
+    a = pl.DataFrame(
+        {"customer_id": ["A1", "A2"], "offer": ["ret", "ret"], "segment": ["own", None]}
+    )
+    b = pl.DataFrame({"customer_id": ["B1", "B2"], "offer": ["ret", "ret"]})
+    campaigns = {"a": a, "b": b, "c": a}
+    _, overlaps = pool_campaigns(campaigns)
+    plans = {
+        late: pl.DataFrame({"customer_id": ["A1", "A2"], "segment": ["late", "late"]}),
+        early: pl.DataFrame({"customer_id": ["B1", "B2"], "segment": ["early", "early"]}),
+    }
+    drawn = DrawnPlans(
+        (early, late), 3, pl.concat(plans.values()), "", as_drawn=plans
+    )  # as drawn_plans gives them, every plan used
+    infos = [
+        CampaignInfo(
+            as_of=late, name=n, rows=2, source=f"{n}.csv", created="", path=Path(n), plan=day
+        )
+        for n, day in (("a", late), ("b", early), ("c", early))
+    ]
+    segmented = segment_campaigns(store, campaigns, overlaps, infos, drawn, late, ("segment",))
+    assert segmented.outcomes.columns == ["customer_id", "offer", "segment"]
+    assert segmented.outcomes.rows() == [
+        ("A1", "ret", "own"),
+        ("A2", "ret", "late"),
+        ("B1", "ret", "early"),
+        ("B2", "ret", "early"),
+    ]
+    assert [(part.names, part.plan) for part in segmented.parts] == [
+        (("b",), early),
+        (("a",), late),
+    ]
+    said = [part.read.said() for part in segmented.parts if isinstance(part.read, OutcomeValues)]
+    assert said == [
+        "segments from the rows of the plan as of 2024-10-01 campaign 'b' was drawn from, which "
+        "holds every one of the 2 outcome rows without one of their own",
+        "segments from the rows of the plan as of 2024-10-31 campaign 'a' was drawn from, which "
+        "holds the 1 outcome row without one of their own",
+    ]
+    # one plan (or plans not used): every campaign as one, by the latest plan's day as before
+    only = drawn._replace(days=(early,), campaigns=1, rows=plans[early])
+    one = segment_campaigns(store, {"b": b}, [], infos[1:2], only, late, ("segment",))
+    assert [part.plan for part in one.parts] == [None]
+    assert one.outcomes["segment"].to_list() == ["early", "early"]
+    read = one.parts[0].read
+    assert isinstance(read, OutcomeValues) and read.said().startswith(
+        "segments from the rows of the plan as of 2024-10-01 the campaign was drawn from"
+    )
+
+
 def test_outcome_values_fills_from_the_picked_table_read_checked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1394,11 +1464,9 @@ def test_the_expected_roi_is_that_of_the_plans_the_campaigns_were_drawn_from() -
     assert both.said(lambda day: day.strftime("%d %b")) == (
         "the plans as of 30 Sep and 31 Oct the campaigns were drawn from, together"
     )
-    assert both.one() is None  # several: segmented by the latest plan's day, as before
-    # with their days, which the note names (target44 #3)
-    assert both.segmenting(october) == Segmenting(
-        october, LATEST_PLAN_DAY, None, (september, october)
-    )
+    # several: each plan's campaigns are segmented by that plan (segment_campaigns, target44 #3)
+    assert both.one() is None
+    assert both.segmenting(october) == Segmenting(october, LATEST_PLAN_DAY, None)
     said = {
         "campaign 'old' does not say which plan it came from": [campaign("o", october), old],
         "the plan as of 2024-08-31 campaign 'august' was drawn from is no longer stored": [

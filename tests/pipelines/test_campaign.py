@@ -52,11 +52,13 @@ def test_a_value_table_removed_since_it_was_listed_is_no_value_table(
     )
     monkeypatch.setattr(Store, "read_values", lambda self, as_of: None)
     outcomes = pl.DataFrame({"customer_id": ["C1"], "offer": ["retention_email"]})
-    assert _with_segments(store, outcomes, DrawnPlans((), 1, None, UNSAID_PLAN)) == (
-        outcomes,
+    drawn = DrawnPlans((), 1, None, UNSAID_PLAN)
+    segmented, said = _with_segments(store, outcomes, {"oct": outcomes}, [], [], drawn)
+    assert segmented.equals(outcomes)
+    assert said == [
         "the outcomes have no segment column and the store has no value table: reported over all "
-        "segments",
-    )
+        "segments"
+    ]
 
 
 def test_outcomes_with_their_own_segments_list_no_stored_plan(
@@ -72,7 +74,10 @@ def test_outcomes_with_their_own_segments_list_no_stored_plan(
     monkeypatch.setattr(Store, "list_plans", listed)
     outcomes = pl.DataFrame({"customer_id": ["C1"], "offer": ["retention_email"], "segment": ["x"]})
     drawn = DrawnPlans((), 1, None, UNSAID_PLAN)
-    assert _with_segments(Store(tmp_path), outcomes, drawn) == (outcomes, None)
+    assert _with_segments(Store(tmp_path), outcomes, {"oct": outcomes}, [], [], drawn) == (
+        outcomes,
+        [],
+    )
 
 
 def test_an_offer_written_in_capitals_is_named_as_the_plans_offer() -> None:

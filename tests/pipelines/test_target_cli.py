@@ -1113,14 +1113,21 @@ def test_campaigns_drawn_at_different_costs_give_the_offers_advice_once(
     assert said.count("--offers") == 1, said
 
 
-def test_campaigns_drawn_from_plans_of_different_days_say_whose_segments_they_take(
+def test_campaigns_drawn_from_plans_of_different_days_are_each_segmented_by_their_own_plan(
     cli: CliRunner, tmp_path: Path
 ) -> None:
     """target44 #3: campaigns drawn from plans of two days, their outcomes without segments, were
-    segmented by the latest plan's day: 'aug', drawn from the plan of 1 Oct whose table had its
-    customers need_attention, was reported at_risk (the table of 31 Oct) beside the expected ROI
-    of the plans' own segments, and the note said only "the latest plan's day". It says the
-    campaigns came from plans of other days and how to keep each row's segment."""
+    all segmented by the latest plan's day: 'aug', drawn from the plan of 1 Oct whose table had
+    its customers need_attention, was reported at_risk (the table of 31 Oct), pooled with 'oct',
+    beside the expected ROI of the plans' own segments. Each campaign now takes its own plan's
+    segments, with a note per plan.
+
+    The plans give every X a retention e-mail (cost 1, P(churn) 0.9, CLV 100): on 1 Oct at the
+    default rate 0.1 of need_attention, 0.1 x 0.9 x 100 - 1 = 8 a contact, an expected ROI of
+    8 / 1 = 8.00; on 31 Oct at at_risk's 0.2, 0.2 x 0.9 x 100 - 1 = 17, 17.00. 'aug' (X0 to
+    X39): 20 contacted, 10 respond (margin 30), 20 control, 2 respond: (15 - 3) x 20 = 240.00 of
+    incremental margin for 20.00 of cost, ROI (240 - 20) / 20 = 11.00. 'oct' (X40 to X79): no
+    response in either arm: 0.00 of margin, ROI (0 - 20) / 20 = -1.00."""
     store = Store(get_settings().home)
     keep = {"horizon_days": 365, "discount_rate": 0.1, "basis": "revenue", "fit": {}}
     early = DAY - timedelta(days=30)
@@ -1135,12 +1142,22 @@ def test_campaigns_drawn_from_plans_of_different_days_say_whose_segments_they_ta
         october.slice(40 * half, 40).write_csv(path := tmp_path / f"{name}.csv")
         _record(cli, "--file", str(path), "--name", name, "--plan", day.isoformat())
     said = _run(cli, "campaign", "report")
+
+    def row(segment: str) -> list[str]:  # cost, incremental margin, ROI, expected ROI
+        cells = [c.strip() for c in said.split(f"│ retention_email │ {segment} │", 1)[1].split("│")]
+        return [cells[5], cells[6], cells[7], cells[8]]
+
+    assert row("need_attention") == ["20.00", "240.00", "11.00", "8.00"]
+    assert row("at_risk") == ["20.00", "0.00", "\u22121.00", "17.00"]  # a minus sign
     assert (
-        f"note: segments from the value table as of {DAY} (the latest plan's day, for every "
-        f"campaign, though they were drawn from the plans as of {early} and {DAY}, whose "
-        "expected ROI is per segment of its own day: outcomes recorded with a segment column "
-        "keep their own): for 80 of the 80 outcome rows without one of their own"
+        f"note: segments from the rows of the plan as of {early} campaign 'aug' was drawn from, "
+        "which holds every one of the 40 outcome rows without one of their own"
     ) in said
+    assert (
+        f"note: segments from the rows of the plan as of {DAY} campaign 'oct' was drawn from, "
+        "which holds every one of the 40 outcome rows without one of their own"
+    ) in said
+    assert "for every campaign" not in said and "latest plan's day" not in said
 
 
 @pytest.mark.parametrize(

@@ -340,13 +340,20 @@ def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_by_that_plans_day(
     assert "so its rows segment no outcome row" in text and "guanxi value --events" not in text
 
 
-def test_campaigns_drawn_from_plans_of_several_days_say_the_latest_plans_day_segments_them(
+def test_campaigns_drawn_from_plans_of_several_days_are_each_segmented_by_their_own_plans_day(
     client: TestClient, settings
 ) -> None:  # type: ignore[no-untyped-def]
     """target44 #3: campaigns drawn from the plans of 1 Oct (their customers need_attention
-    then) and 31 Oct were both segmented by the latest plan's day, the note saying only "the
-    latest plan's day". It names the plans' days and what keeps each row's segment, as the
-    report does (tests/pipelines/test_target_cli.py)."""
+    then) and 31 Oct were both segmented by the latest plan's day. Each now takes its own plan's
+    day, as the report does (tests/pipelines/test_target_cli.py), in one helper of both.
+
+    The plans (budget 3) hold 3 customers each, so each campaign's rows take the value table of
+    its plan's day. Expected ROI: 1 Oct, need_attention at the default rate 0.1, (0.1 x 0.9 x
+    100 - 1) / 1 = 8.00; 31 Oct, at_risk at 0.2, (0.2 x 0.9 x 100 - 1) / 1 = 17.00. Realised:
+    'september' (X0 to X39), 20 contacted (10 respond, margin 30) and 20 control (2), (240 -
+    20) / 20 = 11.00; 'october' (X40 to X79), no response, (0 - 20) / 20 = -1.00."""
+    from serving.ui.pages import group_name
+
     store = settings.store()
     early = date(2024, 10, 1)
     then = _pooled_values().with_columns(rfm_segment=pl.lit("need_attention"))
@@ -361,13 +368,23 @@ def test_campaigns_drawn_from_plans_of_several_days_say_the_latest_plans_day_seg
     for name, half, day in (("september", 0, early), ("october", 1, DAY)):
         part = outcomes.slice(40 * half, 40)
         store.write_campaign(part, name, f"{name}.csv", as_of=DAY, plan=day)
-    text = _campaign_text(client)
-    assert (
-        "segments from the value table as of 31 Oct 2024 (the latest plan's day, for every "
-        "campaign, though they were drawn from the plans as of 1 Oct 2024 and 31 Oct 2024, whose "
-        "expected ROI is per segment of its own day: outcomes recorded with a segment column "
-        "keep their own): "
-    ) in text.replace("&#39;", "'")
+    text = _campaign_text(client).replace("&#39;", "'")
+    table = text.split('id="campaign-segments"', 1)[1].split("</table>", 1)[0]
+
+    def roi(segment: str) -> list[str]:  # realised (in its title: 20 a cell) and expected
+        row = re.search(rf"<td>{group_name(segment)}</td>(.*?)</tr>", table)
+        assert row is not None, table
+        cell = r'<td class="num">(?:<span title="([^"]*)">[^<]*</span>|([^<]*))</td>'
+        return [a or b for a, b in re.findall(cell, row.group(1))[-2:]]
+
+    assert roi("need_attention") == ["11.00", "8.00"]
+    assert roi("at_risk") == ["\u22121.00", "17.00"]  # a minus sign
+    for day, name in (("1 Oct 2024", "september"), ("31 Oct 2024", "october")):
+        assert (
+            f"segments from the value table as of {day} (the day of the plan campaign {name!r} "
+            f"was drawn from): for 40 of the 40 outcome rows without one of their own"
+        ) in text
+    assert "for every campaign" not in text and "the latest plan's day" not in text
 
 
 @pytest.mark.parametrize(
