@@ -2364,7 +2364,7 @@ def segment_campaigns(
     drift. Campaigns drawn from plans of several days, all used (:attr:`DrawnPlans.rows`), were
     all segmented by the latest plan's day, beside an expected ROI keyed by each plan's own
     segments: a campaign of an earlier plan was reported in segments its customers did not have
-    when drawn (target44 #3). Each such campaign is now filled by its own plan, as one plan's
+    when drawn. Each such campaign is now filled by its own plan, as one plan's
     campaigns are (:meth:`DrawnPlans.segmenting`, :func:`outcome_values`), and says so in a note
     of its own. Otherwise (one plan, or plans not used, whose expected ROI is then the latest
     plan's) every campaign is filled as one, by :meth:`DrawnPlans.segmenting`.
@@ -2412,7 +2412,7 @@ def segment_campaigns(
         pooled = pl.concat([frames[name] for name in names], how="diagonal_relaxed")
         if day is None or day not in drawn.as_drawn:
             day, segmenting = None, drawn.segmenting(latest)
-        else:  # its own plan: its day's table, its rows' segments (target44 #3)
+        else:  # its own plan: its day's table, its rows' segments
             one = DrawnPlans((day,), len(names), drawn.as_drawn[day], "", names=tuple(names))
             segmenting = one.segmenting(latest)
         if all(c in pooled.columns and not pooled[c].null_count() for c in columns):
@@ -2559,7 +2559,7 @@ def drawn_costs(
             continue
         if why is None:  # two costs or more
             # the --offers advice is not part of the reason: the report's refusal and the page's
-            # note give it after the reason, and the note below once (it came twice, target44)
+            # note give it after the reason, and the note below once (it came twice)
             why = "its campaigns were drawn at different costs, " + " and ".join(
                 f"{format_number(cost, 2)} a contact ({_drawn_from(drawers, day)})"
                 for cost, drawers in sorted(paid.items())

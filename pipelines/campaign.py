@@ -1018,7 +1018,7 @@ def _with_segments(
     only when it matches its signed manifest); the plan's rows are used beside a usable value
     table only. Campaigns drawn from plans of several days, all used, are each segmented by their
     own plan, with a note per plan (:func:`models.campaigns.segment_campaigns`, the campaign
-    page's too; target44 #3: they all took the latest plan's day). The stored plans are listed
+    page's too; before, they all took the latest plan's day). The stored plans are listed
     only when a row has no segment of its own.
     """
     if "segment" in outcomes.columns and not outcomes["segment"].null_count():

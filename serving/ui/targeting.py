@@ -324,7 +324,7 @@ def _with_values(
     refused, or the one plan's), with how to say it, else the latest
     (:func:`models.campaigns.outcome_values`); the page filled nothing when the plan's day had
     none. Campaigns drawn from plans of several days, all used, are each filled by their own plan,
-    by the report's helper (:func:`models.campaigns.segment_campaigns`; target44 #3: they all took
+    by the report's helper (:func:`models.campaigns.segment_campaigns`; before, they all took
     the latest plan's day). No table is read when every row has its own (a refused one was said to
     leave the segments unknown). The context says which table was used, why and for how many
     rows (``values_used``, a note a plan), the outcome customers it lacks (``lacking``), the days

@@ -598,7 +598,7 @@ def test_campaigns_drawn_at_different_costs_are_named_with_those_costs() -> None
             f"'{'oct' if cheap == 3 else 'nov'}' was drawn from)"
         )
 
-    # the --offers advice once, after the reasons (target44: it was in each reason, so twice
+    # the --offers advice once, after the reasons (it was in each reason, so twice
     # where the report or the page gave it again after one)
     assert found == DrawnCosts(
         {},
@@ -826,7 +826,7 @@ def test_the_value_table_of_the_outcomes_is_the_plans_days_else_the_latest() -> 
 
 
 def test_campaigns_of_several_plans_are_each_segmented_by_their_own(tmp_path: Path) -> None:
-    """target44 #3: campaigns drawn from plans of two days were all segmented by the latest
+    """Campaigns drawn from plans of two days were all segmented by the latest
     plan's day. ``segment_campaigns`` fills each plan's campaigns by that plan, keeps the pool's
     order and leaves out a duplicate found on the outcomes as recorded (before any fill).
 
@@ -1464,7 +1464,7 @@ def test_the_expected_roi_is_that_of_the_plans_the_campaigns_were_drawn_from() -
     assert both.said(lambda day: day.strftime("%d %b")) == (
         "the plans as of 30 Sep and 31 Oct the campaigns were drawn from, together"
     )
-    # several: each plan's campaigns are segmented by that plan (segment_campaigns, target44 #3)
+    # several: each plan's campaigns are segmented by that plan (segment_campaigns)
     assert both.one() is None
     assert both.segmenting(october) == Segmenting(october, LATEST_PLAN_DAY, None)
     said = {

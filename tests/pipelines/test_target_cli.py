@@ -1082,7 +1082,7 @@ def test_an_offer_is_priced_at_what_its_campaign_paid_by_the_plan_it_was_drawn_f
 def test_campaigns_drawn_at_different_costs_give_the_offers_advice_once(
     cli: CliRunner, tmp_path: Path
 ) -> None:
-    """target44 #2: an offer the latest plan lacks, its campaigns drawn from two plans at two
+    """An offer the latest plan lacks, its campaigns drawn from two plans at two
     costs, was refused with the --offers advice twice: once inside the reason ("guanxi campaign
     report --offers FILE prices it in every campaign at that file's one cost") and once after it
     ("give --offers with it"). The reason names the costs, the advice comes once."""
@@ -1116,7 +1116,7 @@ def test_campaigns_drawn_at_different_costs_give_the_offers_advice_once(
 def test_campaigns_drawn_from_plans_of_different_days_are_each_segmented_by_their_own_plan(
     cli: CliRunner, tmp_path: Path
 ) -> None:
-    """target44 #3: campaigns drawn from plans of two days, their outcomes without segments, were
+    """Campaigns drawn from plans of two days, their outcomes without segments, were
     all segmented by the latest plan's day: 'aug', drawn from the plan of 1 Oct whose table had
     its customers need_attention, was reported at_risk (the table of 31 Oct), pooled with 'oct',
     beside the expected ROI of the plans' own segments. Each campaign now takes its own plan's

@@ -343,7 +343,7 @@ def test_a_campaign_drawn_from_an_earlier_plan_is_segmented_by_that_plans_day(
 def test_campaigns_drawn_from_plans_of_several_days_are_each_segmented_by_their_own_plans_day(
     client: TestClient, settings
 ) -> None:  # type: ignore[no-untyped-def]
-    """target44 #3: campaigns drawn from the plans of 1 Oct (their customers need_attention
+    """Campaigns drawn from the plans of 1 Oct (their customers need_attention
     then) and 31 Oct were both segmented by the latest plan's day. Each now takes its own plan's
     day, as the report does (tests/pipelines/test_target_cli.py), in one helper of both.
 
