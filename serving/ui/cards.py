@@ -12,7 +12,10 @@ window); otherwise the card says why not. Global SHAP importance (mean absolute 
 log-odds) is computed on a seeded sample of the served snapshot.
 
 A registered version never changes, so a card is built once per (tracking URI, task, version,
-snapshot day) and kept in a small cache; only the aliases are read on every request.
+snapshot day, served or not) and kept in a small cache; only the aliases are read on every
+request. Whether the version is served is in the key because a served version's card reads its
+loaded bundle (data window, calibration, SHAP) and another's does not: a reload that swaps the
+served version on the same snapshot day rebuilds both cards.
 """
 
 from __future__ import annotations
@@ -474,7 +477,7 @@ def _importance(bundle: ModelBundle, state: ServingState) -> list[tuple[str, flo
 
 
 class CardCache:
-    """Built cards by (tracking URI, task, version, snapshot day), the most recent ``size``.
+    """Built cards by (tracking URI, task, version, snapshot day, served?), the latest ``size``.
 
     A :class:`cachetools.LRUCache` behind a lock: pages run in FastAPI's thread pool.
     """
@@ -618,11 +621,16 @@ def load_cards(task: str, state: ServingState | None, cache: CardCache) -> Model
     uri = mlflow.get_tracking_uri()
     client = MlflowClient()
     as_of = state.snapshot.as_of.isoformat() if state is not None else ""
+    loaded = state.tables.get(task) if state is not None else None
+    served_version = loaded.model.version if loaded is not None else None
 
     def card(info: registry.VersionInfo | None) -> VersionCard | None:
         if info is None:
             return None
-        key = (uri, task, info.version, as_of)
+        # served or not (qa44 M1): _build reads the bundle of the served version only, so a
+        # reload onto another version on the same snapshot day must not reuse either card
+        served = "served" if info.version == served_version else "not served"
+        key = (uri, task, info.version, as_of, served)
         found = cache.get(key)
         if found is None:
             older = [v for v in versions if int(v.version) < int(info.version)]

@@ -140,3 +140,53 @@ def test_the_served_champion_without_rows_to_explain_is_not_called_unserved(
     assert "not served" not in champion
     assert "Global SHAP importance No rows of the snapshot to explain." in champion
     assert "challenger's bundle" in _card(page, "challenger")
+
+
+def _login(client: TestClient) -> None:
+    r = client.post(
+        "/ui/login",
+        headers=SAME_ORIGIN,
+        data={"api_key": KEYS["reviewer"], "next": "/ui/"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+
+
+def test_a_reload_on_the_same_snapshot_day_rebuilds_both_cards(
+    world: UIWorld, registry_uri: str
+) -> None:
+    """qa44 M1: after a promotion and POST /v1/admin/reload on the same snapshot day, the new
+    champion's card was the one cached while it was not served ("Data window — not available",
+    "No rows of the snapshot to explain."), and the version no longer served kept its served
+    card. A card is kept per served-or-not, so the reload rebuilds both."""
+    old, new = world.versions["churn"]
+    unread = (
+        "not read: its run's parameters do not record it (its model's metadata and its model "
+        "card do), and its model is not loaded for a version not served"
+    )
+    with TestClient(create_app(make_settings(world.home))) as client:
+        wait_ready(client)
+        _login(client)
+        before = client.get("/ui/models/churn").text
+        assert f"Data window {unread}" in _card(before, "challenger")
+        try:
+            registry.set_champion("churn", new)
+            registry.set_alias("churn", registry.CHALLENGER, old)
+            r = client.post("/v1/admin/reload", headers={"X-API-Key": KEYS["admin"]})
+            assert r.status_code == 200, r.text
+            after = client.get("/ui/models/churn").text
+        finally:
+            registry.set_champion("churn", old)
+            registry.set_alias("churn", registry.CHALLENGER, new)
+            client.post("/v1/admin/reload", headers={"X-API-Key": KEYS["admin"]})
+    champion, challenger = _card(after, "champion"), _card(after, "challenger")
+    assert f"v{new}" in champion and f"v{old}" in challenger
+    assert "Data window 1 Jan 2024 –" in champion
+    assert unread not in champion
+    assert "Data window — not available" not in champion
+    assert "Calibration — not available" not in champion
+    assert "Calibration " in champion and f"Calibration {unread}" not in champion
+    assert "No rows of the snapshot to explain" not in champion
+    assert "data-no-rows" not in after
+    assert f"Data window {unread}" in challenger
+    assert f"Calibration {unread}" in challenger
