@@ -1432,6 +1432,8 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
         served = _served_card(state, task) if state is not None and task in state.tables else None
         cards = ModelCards(task, served, None, 0)
     served_version = state.tables[task].model.version if state and task in state.tables else None
+    settings: Settings = request.app.state.settings
+    tasks = settings.tasks
     slots = [("champion", cards.champion), ("challenger", cards.challenger)]
     shown = [(slot, card) for slot, card in slots if card is not None]
     columns: list[dict[str, Any]] = []
@@ -1479,6 +1481,8 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
             "served_version": served_version,
             # a task left out of the load (its champion's files are gone, qa43 M3): not served
             "gone_version": state.gone[task].version if state and task in state.gone else None,
+            # a task GUANXI_TASKS leaves out, reached by URL (qa44 L4): said in the header
+            "tasks_setting": ",".join(tasks) if task not in tasks else None,
             "comparison": sorted(metric_keys, key=lambda pair: _metric_order(pair, task)),
             "headline": _headline(task),
             "baselines": [b.key for b in get_task(task).rules],

@@ -190,3 +190,17 @@ def test_a_reload_on_the_same_snapshot_day_rebuilds_both_cards(
     assert "data-no-rows" not in after
     assert f"Data window {unread}" in challenger
     assert f"Calibration {unread}" in challenger
+
+
+def test_a_task_left_out_by_guanxi_tasks_says_so_in_the_header(
+    world: UIWorld, registry_uri: str
+) -> None:
+    """qa44 L4: with GUANXI_TASKS=churn, /ui/models/cross_sell (reached by URL; the menu lists
+    churn only) never said that this server does not serve cross-sell, nor why."""
+    page = _page(world.home, "/ui/models/cross_sell", tasks=("churn",))
+    head = page.split('id="model-task-not-served"', 1)[1].split("<", 1)[0]
+    assert head == ">cross_sell is not served by this server (GUANXI_TASKS=churn)"
+    served = _page(world.home, "/ui/models/churn", tasks=("churn",))
+    assert 'id="model-task-not-served"' not in served
+    every = _page(world.home, "/ui/models/cross_sell")
+    assert 'id="model-task-not-served"' not in every
