@@ -306,16 +306,22 @@ def segment_rows(values: LoadedValues, kind: str, name: str) -> pl.DataFrame:
     -------
     polars.DataFrame
         :data:`models.clv.customers.VALUE_COLUMNS`, ``as_of``, :data:`SERVED_DETAILS` (null
-        when the table lacks one), :data:`CHURN_MODEL_VERSION` and :data:`CHURN_HORIZON_DAYS`
-        (the table's churn model, null without one), sorted by CLV (nulls last) then
-        ``customer_id``.
+        when the table lacks one; ``churn_status`` :data:`NO_CHURN_MODEL` for a table computed
+        without a churn model, as the JSON answers say it), :data:`CHURN_MODEL_VERSION` and
+        :data:`CHURN_HORIZON_DAYS` (the table's churn model, null without one), sorted by CLV
+        (nulls last) then ``customer_id``.
     """
     if kind not in EQUITY_GROUPS:
         raise ValueError(f"kind must be one of {EQUITY_GROUPS}, got {kind!r}")
     key = pl.col(kind)
     chosen = key.is_null() if name == NO_SEGMENT else key == name
     columns = values.frame.columns
-    details = (pl.col(c) if c in columns else pl.lit(None).alias(c) for c in SERVED_DETAILS)
+    details = [pl.col(c) if c in columns else pl.lit(None).alias(c) for c in SERVED_DETAILS]
+    if values.info.churn_model is None:  # as the JSON answers say it (qa44 L3)
+        status = SERVED_DETAILS.index("churn_status")
+        details[status] = (
+            details[status].cast(pl.String).fill_null(NO_CHURN_MODEL).alias("churn_status")
+        )
     return (
         values.frame.filter(chosen)
         .select(

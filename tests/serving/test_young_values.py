@@ -334,3 +334,21 @@ def test_a_read_finishing_after_a_swap_is_not_held(
     unloaded.join(10)
     assert read and read[0] is not None and read[0] is not own  # served what it read
     assert newest._values is None and newest._written is None
+
+
+@pytest.mark.parametrize("loaded", [True, False])
+def test_segment_csv_of_a_churnless_table_says_no_churn_model(
+    tmp_path: Path, source: StaticSource, loaded: bool
+) -> None:
+    """qa44 L3: both segment CSV exports left churn_status empty for a table computed without a
+    churn model, while the JSON answers (the customer's and the segment's) say no_churn_model."""
+    with churnless_app(tmp_path, source, loaded) as client:
+        api = client.get("/v1/segments/champions/customers?format=csv", headers=headers())
+        page = client.get("/ui/value/segments/champions.csv", headers=headers("reviewer"))
+    for answer in (api, page):
+        assert answer.status_code == 200, answer.text
+        rows = list(csv.DictReader(io.StringIO(answer.text)))
+        assert rows, answer.text
+        assert {r["churn_status"] for r in rows} == {NO_CHURN_MODEL}
+        assert {r["churn_model_version"] for r in rows} == {""}
+    assert api.text == page.text
