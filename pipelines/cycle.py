@@ -435,8 +435,8 @@ def kept_reasons(
     list of str
         The model's age against ``--max-model-age`` (or that its age is unknown), the share of
         drifted features against ``--max-drifted-share`` and that no score drift was found (or
-        that it was not taken), or that the day has no drift report; or, alone, that it was
-        trained after the day.
+        that it was not taken; both not taken, in one sentence, as :func:`drifts_not_taken`),
+        or that the day has no drift report; or, alone, that it was trained after the day.
     """
     age = (day - champion_as_of).days if champion_as_of is not None else None
     if age is None:
@@ -451,11 +451,15 @@ def kept_reasons(
     if "features_compared" not in drift:
         return [*kept, "no drift report of this day"]
     share = float(drift["drifted_share"])
+    share_said = drift_not_taken(drift, config)
+    score_said = score_drift_not_taken(drift, task)
+    if share_said and score_said and (both := drifts_not_taken(drift, config, task)):
+        return [*kept, both]  # both not taken: one sentence says why once
     return [
         *kept,
-        drift_not_taken(drift, config)
+        share_said
         or f"{100 * share:.1f}% of features drifted <= {100 * config.max_drifted_share:g}%",
-        score_drift_not_taken(drift, task) or "no score drift",
+        score_said or "no score drift",
     ]
 
 

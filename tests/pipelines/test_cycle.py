@@ -285,9 +285,36 @@ def test_the_retrain_step_does_not_retrain_for_score_drift_of_events_a_few_days_
     drift = {"features_compared": 82, "drifted_share": 0.4, "scores_drifted": ["churn"]}
     done = run.retrain({"steps": {"drift": {"summary": {**drift, "events_warning": SHORT}}}})
     assert readable(done) == [
-        "churn: retrained no, because model age 30 days <= 90; 40.0% of features drifted > 25%, "
-        f"not taken for a retraining: {SHORT_WORDS}; scores drifted, not taken for a "
-        f"retraining: {SHORT_WORDS}"
+        "churn: retrained no, because model age 30 days <= 90; 40.0% of features drifted > 25% "
+        f"and scores drifted, not taken for a retraining: {SHORT_WORDS}"
+    ]
+    assert done["churn"]["because"] == [
+        "model age 30 days <= 90",
+        f"40.0% of features drifted > 25% and scores drifted, not taken for a retraining: "
+        f"{SHORT_WORDS}",
+    ]
+
+
+def test_a_kept_champion_says_both_drifts_not_taken_in_one_sentence() -> None:
+    """qa44 L1: a champion kept on a day of events 4 days short whose drifted share and scores
+    both drifted said the long reason twice, once per drift; one sentence says both, and why
+    once. With one of the two drifts only, the other's check is still said."""
+    config = CycleConfig(max_model_age_days=90, max_drifted_share=0.25)
+    day = date(2025, 1, 22)
+    drift = {"features_compared": 82, "drifted_share": 26 / 82, "scores_drifted": ["churn"]}
+    short = {**drift, "events_warning": SHORT}
+    stays = kept_reasons(date(2024, 10, 31), day, short, config, task="churn")
+    assert stays == [
+        "model age 83 days <= 90",
+        f"31.7% of features drifted > 25% and scores drifted, not taken for a retraining: "
+        f"{SHORT_WORDS}",
+    ]
+    assert sum(reason.count(SHORT_WORDS) for reason in stays) == 1
+    # clv's scores did not drift: its share's sentence and "no score drift"
+    assert kept_reasons(date(2024, 10, 31), day, short, config, task="clv") == [
+        "model age 83 days <= 90",
+        f"31.7% of features drifted > 25%, not taken for a retraining: {SHORT_WORDS}",
+        "no score drift",
     ]
 
 
