@@ -269,50 +269,29 @@ SHORT_EVENTS_DRIFT: Final = (
 score drift: the scores are computed on that snapshot."""
 
 
-def drift_not_taken(drift: dict[str, Any], config: CycleConfig) -> str | None:
-    """Say that the drift step's drifted share is not taken for a retraining, and why (pure).
+def _untaken(
+    drift: dict[str, Any], config: CycleConfig, task: str
+) -> tuple[str | None, str | None]:
+    """Name the drifts of a task a report on events a few days short does not take (pure).
 
-    Parameters
-    ----------
-    drift : dict
-        The drift step's summary, with the report's ``events_warning`` when it has one.
-    config : CycleConfig
-        The thresholds.
-
-    Returns
-    -------
-    str or None
-        The share against ``--max-drifted-share`` and :data:`SHORT_EVENTS_DRIFT`, when the
-        report carries an events warning and the share is above it; else None.
+    Returns the drifted share above ``--max-drifted-share`` and the task's score drift, each None
+    when it is not one: none without the report's ``events_warning``.
     """
+    if not drift.get("events_warning"):
+        return None, None
     share = float(drift.get("drifted_share", 0.0))
-    if not drift.get("events_warning") or share <= config.max_drifted_share:
-        return None
+    over = share > config.max_drifted_share
     return (
-        f"{100 * share:.1f}% of features drifted > {100 * config.max_drifted_share:g}%, not "
-        f"taken for a retraining: {SHORT_EVENTS_DRIFT}"
+        f"{100 * share:.1f}% of features drifted > {100 * config.max_drifted_share:g}%"
+        if over
+        else None,
+        "scores drifted" if task in drift.get("scores_drifted", []) else None,
     )
 
 
-def score_drift_not_taken(drift: dict[str, Any], task: str) -> str | None:
-    """Say that a task's score drift is not taken for a retraining, and why (pure).
-
-    Parameters
-    ----------
-    drift : dict
-        The drift step's summary, with the report's ``events_warning`` when it has one.
-    task : str
-        The task.
-
-    Returns
-    -------
-    str or None
-        That the task's scores drifted and :data:`SHORT_EVENTS_DRIFT`, when the report carries
-        an events warning and names the task among ``scores_drifted``; else None.
-    """
-    if not drift.get("events_warning") or task not in drift.get("scores_drifted", []):
-        return None
-    return f"scores drifted, not taken for a retraining: {SHORT_EVENTS_DRIFT}"
+def _not_taken(*drifts: str) -> str:
+    """Say that these drifts are not taken for a retraining, and why, once."""
+    return f"{' and '.join(drifts)}, not taken for a retraining: {SHORT_EVENTS_DRIFT}"
 
 
 def drifts_not_taken(drift: dict[str, Any], config: CycleConfig, task: str) -> str | None:
@@ -330,19 +309,13 @@ def drifts_not_taken(drift: dict[str, Any], config: CycleConfig, task: str) -> s
     Returns
     -------
     str or None
-        The drifted share against ``--max-drifted-share`` (as :func:`drift_not_taken`) and that
-        the task's scores drifted (as :func:`score_drift_not_taken`), those of the two that are
-        not taken, joined by "and", then :data:`SHORT_EVENTS_DRIFT`; None when neither is.
+        When the report carries an events warning: the drifted share against
+        ``--max-drifted-share`` when above it and that the task's scores drifted when they did
+        (``scores_drifted``), joined by "and", then :data:`SHORT_EVENTS_DRIFT`; None when neither
+        is.
     """
-    share = float(drift.get("drifted_share", 0.0))
-    said = []
-    if drift_not_taken(drift, config) is not None:
-        said.append(f"{100 * share:.1f}% of features drifted > {100 * config.max_drifted_share:g}%")
-    if score_drift_not_taken(drift, task) is not None:
-        said.append("scores drifted")
-    if not said:
-        return None
-    return f"{' and '.join(said)}, not taken for a retraining: {SHORT_EVENTS_DRIFT}"
+    said = [d for d in _untaken(drift, config, task) if d is not None]
+    return _not_taken(*said) if said else None
 
 
 def retrain_reasons(
@@ -428,7 +401,7 @@ def kept_reasons(
         The thresholds.
     task : str
         The task, whose score drift on a day of events a few days short is said not taken
-        (:func:`score_drift_not_taken`).
+        (:func:`drifts_not_taken`).
 
     Returns
     -------
@@ -451,15 +424,15 @@ def kept_reasons(
     if "features_compared" not in drift:
         return [*kept, "no drift report of this day"]
     share = float(drift["drifted_share"])
-    share_said = drift_not_taken(drift, config)
-    score_said = score_drift_not_taken(drift, task)
-    if share_said and score_said and (both := drifts_not_taken(drift, config, task)):
-        return [*kept, both]  # both not taken: one sentence says why once
+    share_said, score_said = _untaken(drift, config, task)
+    if share_said and score_said:
+        return [*kept, _not_taken(share_said, score_said)]  # both not taken: why, once
     return [
         *kept,
-        share_said
-        or f"{100 * share:.1f}% of features drifted <= {100 * config.max_drifted_share:g}%",
-        score_said or "no score drift",
+        _not_taken(share_said)
+        if share_said
+        else f"{100 * share:.1f}% of features drifted <= {100 * config.max_drifted_share:g}%",
+        _not_taken(score_said) if score_said else "no score drift",
     ]
 
 
