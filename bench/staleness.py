@@ -161,7 +161,7 @@ FIGURES: tuple[Figure, ...] = (
            where="HISTORY.md#session-42-the-final-code-the-light-figures-coordinator"),
     Figure("the demo (guanxi demo --no-serve)", "17a7c78", "2026-12-06 07:17", (), ("demo",),
            where="HISTORY.md#session-44-the-final-code-the-light-figures-coordinator"),
-    Figure("guanxi cycle at 1,000 customers", "17a7c78", "2026-12-06 07:18", (),
+    Figure("guanxi cycle at 1,000 customers", "b36c0c2", "2026-12-06 08:21", (),
            ("data sample", "cycle"), where="HISTORY.md#guanxi-cycle-timings-by-hand-no-script"),
     Figure("the drift figures (guanxi drift at 1,000 customers)", "17a7c78", "2026-12-06 07:19",
            (), ("data sample", "train", "promote", "score", "drift"),
