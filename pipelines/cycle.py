@@ -9,7 +9,7 @@ single commands run:
     day of the last event, and the customers with events the customers file lacks. A ``D``
     after today, or before every event (an empty snapshot), stops the cycle with nothing
     written, as ``guanxi features build`` refuses it; so do events that end more than
-    :data:`training.train.STALE_EVENTS_DAYS` days, or ``--horizon`` days or more, before ``D``
+    :data:`features.freshness.STALE_EVENTS_DAYS` days, or ``--horizon`` days or more, before ``D``
     (an extract not refreshed), as ``guanxi train`` and ``guanxi drift`` refuse them, and
     events that start later than the last cycle's (an extract of the days since, not every
     customer's history: :func:`shorter_history`). Events 2 to 7 days short (a weekend or
@@ -98,6 +98,7 @@ from rich.markup import escape
 
 from features.contracts import MISSING, counted
 from features.events import EventsValidationError
+from features.freshness import EventsEnd
 from features.snapshot import build_snapshot
 from features.store import Store
 from models import registry
@@ -627,29 +628,23 @@ class _Run:
             raise CycleInputError(
                 f"{no_event_by(events, self.day)}: nothing written; choose a later --as-of"
             )
-        from training.datasets import events_end
-        from training.train import STALE_EVENTS_DAYS
-
-        through, behind = events_end(events, self.day)
+        end = EventsEnd.of(events, self.day)
+        assert end is not None  # the snapshot holds a customer: there is an event
+        through, behind = end.through, end.behind
         horizon = self.config.horizon or HORIZON_DAYS
         # an extract not refreshed: every step ran on it; up to horizon - 1 days short, the
         # snapshot was kept and served, every customer inactive since (qa49 H2, its review)
-        if behind > STALE_EVENTS_DAYS or behind >= horizon:
-            bound = (
-                f" (more than the {STALE_EVENTS_DAYS:,} taken for a weekend or holidays)"
-                if behind > STALE_EVENTS_DAYS
-                else ""
-            )
+        if end.stale or behind >= horizon:
             then = (
                 f", and a retraining would see no label in its {horizon}-day horizon"
                 if behind >= horizon
                 else ", and be served as the day's features"
             )
             raise CycleInputError(
-                f"the events end on {through}, {counted(behind, 'days')} before --as-of "
-                f"{self.day}{bound}: the snapshot would take every customer for inactive "
-                f"since{then}; nothing written; pass the events up to {self.day}, or --as-of "
-                f"{through}"
+                end.refusal(
+                    f"the snapshot would take every customer for inactive since{then}; nothing "
+                    "written"
+                )
             )
         shorter = shorter_history(self.store, self.day, events, frame)
         if shorter is not None:  # was kept, scored and served: a month's history for everyone's
@@ -666,12 +661,9 @@ class _Run:
             "path": str(info.path),
             "events_through": through.isoformat(),  # a stale extract shows here, day after day
         }
-        if behind >= 2:  # a weekend or holidays: kept (a daily cycle scores on it), and said
-            done["warning"] = (
-                f"the events end on {through}, {behind:,} days before --as-of {self.day}: the "
-                f"snapshot of {self.day} reads the days after it as no activity (a weekend or "
-                f"holidays are taken: up to {counted(STALE_EVENTS_DAYS, 'days')}); if the "
-                f"export is early, pass --as-of {through}"
+        if end.short:  # a weekend or holidays: kept (a daily cycle scores on it), and said
+            done["warning"] = end.warning(
+                f"the snapshot of {self.day} reads the days after it as no activity"
             )
         if customers is not None:  # was no word: their attributes empty, in the scores too
             source = self.sources.customers

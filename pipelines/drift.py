@@ -12,7 +12,7 @@ Feature drift
     holds every event up to ``D``) and the customers file the snapshot of ``D`` was built from,
     and then kept in the store; a snapshot of no customer (events with none on or before its
     day) is refused, not kept. ``--events`` that end more than
-    :data:`training.train.STALE_EVENTS_DAYS` days before ``D`` are refused before anything is
+    :data:`features.freshness.STALE_EVENTS_DAYS` days before ``D`` are refused before anything is
     built (:func:`stale_events`); 2 days short or more, the report warns
     (:meth:`DriftInputs.events_warning`) and the snapshots built of days after their end are not
     kept (the server would serve the day's as its features).
@@ -68,6 +68,7 @@ from rich.table import Table
 
 from features.contracts import FEATURE_SET_VERSION, MISSING, counted
 from features.events import EventsValidationError, read_customers, read_events
+from features.freshness import BEYOND_A_WEEK, EventsEnd, last_event_day
 from features.snapshot import build_snapshot
 from features.store import SnapshotNotFoundError, Store, atomic_write
 from models import registry
@@ -290,38 +291,35 @@ class DriftInputs:
         Returns
         -------
         datetime.date or None
-            :func:`training.datasets.events_end` of the events (those after the report's day
-            too); None when there is no event.
+            :func:`features.freshness.last_event_day` of the events (those after the report's
+            day too); None when there is no event.
 
         Raises
         ------
         FileNotFoundError
             If no events were given and the store holds no history for the day.
         """
-        from training.datasets import events_end  # as guanxi cycle's snapshot step reads it
-
         if self._through is None and self._events is None:  # the store's history, unread
             path = self.store.history_path(self.day)
             if not path.is_file():
                 raise FileNotFoundError(self._no_history(path))
-            last = pl.scan_parquet(path).select(pl.col("ts").max()).collect().item()
-            self._through = (last.date() if isinstance(last, datetime) else None,)
+            self._through = (last_event_day(pl.scan_parquet(path)),)
         if self._through is None:
-            events = self.events()
-            self._through = (None if events.is_empty() else events_end(events, self.day)[0],)
+            self._through = (last_event_day(self.events()),)
         return self._through[0]
 
     def events_warning(self) -> str | None:
         """Say that the events end a few days before the report's day (qa49 H2, qa43 H1).
 
         ``guanxi drift`` refuses events given (``--events``) that end more than
-        :data:`training.train.STALE_EVENTS_DAYS` days before (:func:`stale_events`), and so does
-        ``guanxi cycle``'s snapshot step, which warns of 2 to 7 days too. Without events given
-        the report reads the store's history of the day, the events its snapshot was built from
-        (by ``guanxi features build``, ``score`` or ``value`` of a short export): it is said the
-        same, and beyond :data:`training.train.STALE_EVENTS_DAYS` days that the store's snapshot
-        of the day, the one served, was built from events ending on their last day (the report
-        is made: that snapshot is the store's already). Either way the feature drift figures
+        :data:`features.freshness.STALE_EVENTS_DAYS` days before (:func:`stale_events`), and so
+        does ``guanxi cycle``'s snapshot step, which warns of 2 to 7 days too (``guanxi features
+        build``, ``score`` and ``value`` refuse and warn alike). Without events given the report
+        reads the store's history of the day, the events its snapshot was built from (by one of
+        those of an export short of the day, or before they refused): it is said the same, and
+        beyond :data:`features.freshness.STALE_EVENTS_DAYS` days that the store's snapshot of the
+        day, the one served, was built from events ending on their last day (the report is
+        made: that snapshot is the store's already). Either way the feature drift figures
         are affected: recency-type features read the missing days as inactivity. Call it once
         the snapshots are read: it says which built from them were not kept (:attr:`unkept`).
 
@@ -334,14 +332,12 @@ class DriftInputs:
             it and, for events given, the ``--as-of`` of an early export; None when they end a
             day before (an export of the morning of the day) or later.
         """
-        from training.train import STALE_EVENTS_DAYS
-
         if not self._given and not self.store.history_path(self.day).is_file():
             return None  # every snapshot the store's, nothing read from events
         through = self.events_through()
-        if through is None or (self.day - through).days < 2:
+        if through is None or not (end := EventsEnd(through, self.day)).short:
             return None
-        day, behind = self.day, (self.day - through).days
+        day, behind = self.day, end.behind
         build = (
             f"from events that reach {day} (`guanxi features build --events PATH --as-of {day}`, "
             f"PATH an export up to {day}"
@@ -351,11 +347,10 @@ class DriftInputs:
             "inactivity, not drift)"
         )
         if not self._given:  # the store's history: its snapshot of the day is the served one
-            if behind > STALE_EVENTS_DAYS:
+            if end.stale:
                 return (
                     f"the store's snapshot of {day} was built from events ending on {through}, "
-                    f"{counted(behind, 'days')} before {day} (more than the "
-                    f"{STALE_EVENTS_DAYS:,} taken for a weekend or holidays): it is what the "
+                    f"{counted(behind, 'days')} before {day} ({BEYOND_A_WEEK}): it is what the "
                     f"server serves as that day's features, every customer inactive since "
                     f"{through}, and the feature drift figures read those days as inactivity "
                     f"(recency-type features), not drift: build it again {build})"
@@ -1308,9 +1303,9 @@ def stale_events(
 
     Built from them, the snapshot of the day took every customer for inactive since their last
     day and was kept in the store, where the server served it as the day's features. The bound
-    is ``guanxi train``'s (:data:`training.train.STALE_EVENTS_DAYS`, a weekend or holidays), read
-    from every event (:func:`training.datasets.events_end`); events 2 days short or more, within
-    it, make a report with a warning (:meth:`DriftInputs.events_warning`).
+    is every command's (:data:`features.freshness.STALE_EVENTS_DAYS`, a weekend or holidays),
+    read from every event (:class:`features.freshness.EventsEnd`); events 2 days short or more,
+    within it, make a report with a warning (:meth:`DriftInputs.events_warning`).
 
     Parameters
     ----------
@@ -1328,29 +1323,19 @@ def stale_events(
     -------
     str or None
         The refusal, naming the file, their last day, ``day`` and the ``--as-of`` that takes
-        them; None when they end at most :data:`training.train.STALE_EVENTS_DAYS` days before
+        them; None when they end at most :data:`features.freshness.STALE_EVENTS_DAYS` days before
         ``day``, or there is no event (the snapshot's refusal says so).
     """
-    from training.datasets import events_end
-    from training.train import STALE_EVENTS_DAYS
-
-    if events.is_empty():
-        return None
-    through, behind = events_end(events, day)
-    if behind <= STALE_EVENTS_DAYS:
+    end = EventsEnd.of(events, day, source)
+    if end is None or not end.stale:
         return None
     built = (
         ""
         if stored
         else f"the snapshot of {day} built from them would take every customer for inactive "
-        f"since {through}, and "
+        f"since {end.through}, and "
     )
-    return (
-        f"the events ({source}) end on {through}, {counted(behind, 'days')} before --as-of {day} "
-        f"(more than the {STALE_EVENTS_DAYS:,} taken for a weekend or holidays): {built}the "
-        "outcomes read from them would miss the days after it; pass the events up to "
-        f"{day}, or --as-of {through}"
-    )
+    return end.refusal(f"{built}the outcomes read from them would miss the days after it")
 
 
 def _check_out(out: Path) -> None:

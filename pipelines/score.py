@@ -45,6 +45,7 @@ from typing import Annotated, NamedTuple
 import polars as pl
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from features.contracts import (
     CATEGORY_FEATURE_PREFIX,
@@ -55,7 +56,8 @@ from features.contracts import (
     quoted_near,
 )
 from features.database import DatabaseError
-from features.events import EventsValidationError, Loaded, Staged
+from features.events import EventsValidationError, Loaded, Staged, StagedOrders
+from features.freshness import StaleEventsError
 from features.products import category_slugs
 from features.snapshot import complete_categories
 from features.sources import Source
@@ -93,9 +95,21 @@ from pipelines import connectors
 from pipelines.console import warn_unsigned
 from pipelines.days import after_today, no_event_by
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
-from pipelines.snapshot import build_validated, describe_sources, validated_events
+from pipelines.snapshot import (
+    build_validated,
+    check_events_end,
+    describe_sources,
+    validated_events,
+)
+
+EventsCheck = Callable[[Loaded | Staged | StagedOrders, str], None]
+"""A check of validated events (and their source's label) before a snapshot is built of them.
+
+Raises to refuse them, nothing built or kept: ``guanxi score`` and ``guanxi value`` pass
+:func:`pipelines.snapshot.check_events_end` with their own words (qa43 H1)."""
 
 __all__ = [
+    "EventsCheck",
     "NoCustomerError",
     "SnapshotRead",
     "check_task",
@@ -287,6 +301,7 @@ def snapshot_for(
     categories: Sequence[str] | None = None,
     described: tuple[SourceFile | None, SourceFile | None] | None = None,
     writes_values: bool = False,
+    check: EventsCheck | None = None,
 ) -> SnapshotRead:
     """Return the snapshot for ``as_of``: the stored one if built from ``sources``, else a build.
 
@@ -344,6 +359,10 @@ def snapshot_for(
         Whether the caller writes the day's value table (``guanxi value``): a build replacing
         the stored snapshot then names the day's stored plan alone as made from the one
         replaced, not the value table this run replaces too.
+    check : callable, optional
+        Called with the validated events and their source's label before a build from files or
+        a database (:data:`EventsCheck`): what it raises leaves the store as it was. Events a
+        Spark table holds are not checked (where they end would take a Spark query).
 
     Returns
     -------
@@ -355,6 +374,8 @@ def snapshot_for(
     ------
     features.events.EventsValidationError
         If the snapshot has to be built and the inputs have errors.
+    Exception
+        What ``check`` raises (:class:`features.freshness.StaleEventsError`), before the build.
     features.store.SnapshotNotFoundError
         If ``sources`` is None and the store has no current snapshot for the day.
     NoCustomerError
@@ -412,6 +433,8 @@ def snapshot_for(
             people = customers.frame if customers is not None else None
             loaded = connectors.accepted(events, problems), people
         events_file, customers_file = described or describe_sources(sources)
+        if check is not None:  # before the build: a refusal keeps the store's snapshot
+            check(loaded[0], label)
         spill = stack.enter_context(tempfile.TemporaryDirectory(prefix="guanxi-ranges-"))
         snapshot, history = build_validated(*loaded, as_of, Path(spill), status, categories)
         if snapshot.height == 0:  # an --as-of before the data, refused as features build does
@@ -940,6 +963,14 @@ def score_command(
             console.print(hint)
         raise typer.Exit(1) from exc
     categories = model_categories(bundles.values())
+
+    def fresh(events: Loaded | Staged | StagedOrders, label: str) -> None:
+        warning = check_events_end(
+            events, day, label, then=", and so would its scores", also=", and so do its scores"
+        )
+        if warning is not None:
+            console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+
     try:
         read = snapshot_for(
             store,
@@ -949,9 +980,13 @@ def score_command(
             master=spark_master,
             keep=keep,
             categories=categories,
+            check=fresh,
         )
     except (EventsValidationError, SnapshotNotFoundError) as exc:
         console.print(f"[red]cannot score, nothing written:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    except StaleEventsError as exc:  # was built, kept and scored (qa43 H1)
+        console.print(f"[red]cannot score, nothing written:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     except NoCustomerError as exc:  # was a file of its header alone, and success
         console.print(f"[red]cannot score, nothing written:[/red] {exc}: choose a later --as-of")

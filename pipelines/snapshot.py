@@ -40,6 +40,7 @@ from rich.progress import TextColumn
 from rich.text import Text
 
 from features.events import EventsValidationError, Loaded, Problem, Staged, StagedOrders
+from features.freshness import EventsEnd, StaleEventsError
 from features.products import category_names, category_slugs
 from features.snapshot import buckets_for, build_snapshot, build_snapshot_by_range
 from features.sources import Source
@@ -62,6 +63,7 @@ from serving.settings import get_settings
 __all__ = [
     "build_command",
     "build_validated",
+    "check_events_end",
     "describe_sources",
     "export_command",
     "validated_events",
@@ -108,12 +110,85 @@ def build_command(
             loaded, loaded_customers, problems = sources.load(now)
         _stop_on_errors(out, problems)
         assert loaded is not None
+        _stop_on_stale(out, loaded, day, sources.events.label)
         _build_and_store(described, loaded, loaded_customers, day, spark_master, out, status)
         return
     with validated_events(sources, now, status) as (validated, validated_customers, problems):
         _stop_on_errors(out, problems)
         assert validated is not None
+        _stop_on_stale(out, validated, day, sources.events.label)
         _build_and_store(described, validated, validated_customers, day, None, out, status)
+
+
+def check_events_end(
+    events: Loaded | Staged | StagedOrders,
+    day: dt.date,
+    source: str,
+    *,
+    then: str = ", and be served as that day's features",
+    also: str = "",
+) -> str | None:
+    """Refuse events that end more than a week before the snapshot's day; say a few days.
+
+    The rule of every command (:class:`features.freshness.EventsEnd`, qa43 H1): built from
+    events that end weeks before ``day``, the snapshot took every customer for inactive since
+    their last day, and was kept in the store (replacing the day's, if any) and served as the
+    day's features with no word. Call it once the events are validated, before anything is built
+    or written.
+
+    Parameters
+    ----------
+    events : features.events.Loaded, features.events.Staged or features.events.StagedOrders
+        The validated events (a scan of staged events is read for ``ts`` alone; staged orders
+        give the last event of any type, :attr:`features.events.StagedOrders.last`).
+    day : datetime.date
+        The snapshot's day (``--as-of``).
+    source : str
+        Where they were read from (:attr:`features.sources.Source.label`), named in the
+        sentences.
+    then : str, default ", and be served as that day's features"
+        What else the snapshot built from events a week short would do, in the refusal.
+    also : str, default ""
+        What else the days without events read as, in the warning (``", and so do its
+        scores"``).
+
+    Returns
+    -------
+    str or None
+        The warning for events 2 to :data:`features.freshness.STALE_EVENTS_DAYS` days short of
+        ``day``: their last day, what the days after it read as, and the ``--as-of`` of an early
+        export; None when they end a day before ``day`` or later, or there is no event (the
+        command's own refusal says so).
+
+    Raises
+    ------
+    features.freshness.StaleEventsError
+        If they end more than :data:`features.freshness.STALE_EVENTS_DAYS` days before ``day``:
+        the file, their last day, ``day``, and the events or ``--as-of`` to pass.
+    """
+    if isinstance(events, StagedOrders):  # its frame holds the orders alone
+        last = events.last
+        end = None if last is None else EventsEnd(last.date(), day, source)
+    else:
+        end = EventsEnd.of(events.frame, day, source)
+    if end is None:
+        return None
+    return end.check(
+        f"the snapshot of {day} built from them would take every customer for inactive since "
+        f"{end.through}{then}",
+        f"the snapshot of {day} reads the days after it as no activity{also}",
+    )
+
+
+def _stop_on_stale(out: Console, events: Loaded | Staged, day: dt.date, source: str) -> None:
+    """Refuse events a week short of ``day`` (nothing stored); print the warning of a few days."""
+    try:
+        warning = check_events_end(events, day, source)
+    except StaleEventsError as error:
+        out.print(Text(f"cannot build the snapshot, nothing stored: {error}", style="red"))
+        raise typer.Exit(1) from error
+    if warning is not None:
+        out.print(Text(f"warning: {warning}", style="yellow"))
 
 
 def describe_sources(

@@ -42,14 +42,17 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
+import mlflow
 import polars as pl
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from features.contracts import FEATURE_SET_VERSION, MISSING, counted
 from features.database import DatabaseError
-from features.events import EventsValidationError, StagedOrders
+from features.events import EventsValidationError, Loaded, Staged, StagedOrders
 from features.formatting import format_percent
+from features.freshness import StaleEventsError
 from features.store import Store, ValueTableInfo
 from features.value import order_events, repeat_purchase_summary
 from models import registry
@@ -71,6 +74,7 @@ from pipelines.days import after_today, no_event_by
 from pipelines.engine import DEFAULT_MASTER, Engine, EngineOption, SparkMasterOption
 from pipelines.margins import check_margin_rate
 from pipelines.score import (
+    EventsCheck,
     NoCustomerError,
     model_categories,
     require_tracking,
@@ -78,7 +82,12 @@ from pipelines.score import (
     snapshot_for,
     stored_snapshot,
 )
-from pipelines.snapshot import describe_sources, validated_events, validated_orders
+from pipelines.snapshot import (
+    check_events_end,
+    describe_sources,
+    validated_events,
+    validated_orders,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkDataFrame
@@ -396,7 +405,12 @@ def _churn(
 
 
 def keep_values(
-    run: ValueRun, home: Path, *, store: bool = True, sources: dict[str, str] | None = None
+    run: ValueRun,
+    home: Path,
+    *,
+    store: bool = True,
+    sources: dict[str, str] | None = None,
+    events_warning: str | None = None,
 ) -> tuple[str, ValueTableInfo | None]:
     """Log a value run to MLflow and keep its table in the store.
 
@@ -410,6 +424,10 @@ def keep_values(
         Whether to write the table into the store.
     sources : dict of str to str, optional
         Where the events came from, logged as params.
+    events_warning : str, optional
+        The warning of events a few days short of the day
+        (:func:`pipelines.snapshot.check_events_end`), the run's tag ``events_warning`` as a
+        training run's (:attr:`training.train.TrainResult.events_warning`).
 
     Returns
     -------
@@ -438,6 +456,8 @@ def keep_values(
     run_id = registry.log_value_fit(
         home, run.as_of, settings, results, {k: v.to_pandas() for k, v in tables.items()}
     )
+    if events_warning is not None:  # as guanxi train tags its run (qa43 H1)
+        mlflow.MlflowClient().set_tag(run_id, "events_warning", events_warning)
     info = None
     if store:
         from serving.settings import get_settings
@@ -635,13 +655,32 @@ def value_command(
     except ValueError as exc:  # a model of another feature set
         console.print(f"[red]cannot value customers, nothing written:[/red] {exc}")
         raise typer.Exit(1) from exc
+    warned: list[str] = []
+
+    def fresh(events: Loaded | Staged | StagedOrders, label: str) -> None:
+        warning = check_events_end(
+            events,
+            day,
+            label,
+            then=", and so would the values fitted on them",
+            also=", and so do the values fitted on them",
+        )
+        if warning is not None:
+            console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+            warned.append(warning)
+
     with ExitStack() as stack:
         try:
             frame, snapshot, source, last_event = stack.enter_context(
-                _validated(sources, Store(home), day, engine, spark_master, keep, churn.categories)
+                _validated(
+                    sources, Store(home), day, engine, spark_master, keep, churn.categories, fresh
+                )
             )
         except EventsValidationError as exc:
             console.print(f"[red]cannot value customers, nothing written:[/red] {exc}")
+            raise typer.Exit(1) from exc
+        except StaleEventsError as exc:  # was built, kept and valued (qa43 H1)
+            console.print(f"[red]cannot value customers, nothing written:[/red] {escape(str(exc))}")
             raise typer.Exit(1) from exc
         except NoCustomerError as exc:  # the snapshot built here holds no customer
             said = f"{exc}: choose a later --as-of"
@@ -684,7 +723,13 @@ def value_command(
         console.print(f"[red]cannot write the values:[/red] {exc}")
         raise typer.Exit(1) from exc
     label = sources.label if isinstance(sources, connectors.SparkEvents) else sources.events.label
-    run_id, info = keep_values(run, home, store=keep, sources={"events": label})
+    run_id, info = keep_values(
+        run,
+        home,
+        store=keep,
+        sources={"events": label},
+        events_warning=warned[0] if warned else None,
+    )
     console.print(f"wrote {run.table.height:,} rows to {where}; MLflow run {run_id}")
     if info is not None:
         console.print(f"kept in the store ({info.path})")
@@ -707,6 +752,7 @@ def _validated(
     master: str,
     keep: bool,
     categories: list[str] | None = None,
+    check: EventsCheck | None = None,
 ) -> Iterator[
     tuple[pl.DataFrame | pl.LazyFrame | SparkDataFrame, pl.DataFrame, str, datetime | None]
 ]:
@@ -723,7 +769,10 @@ def _validated(
     built here is kept in the store with ``keep`` (``--store``), as ``guanxi features build``
     keeps it, so the day's next command (``target``, ``score``, ``value`` again) reads it.
     ``categories``: the churn model's (:attr:`ChurnModel.categories`), which a build gives
-    columns and a stored snapshot must have (:func:`pipelines.score.snapshot_for`).
+    columns and a stored snapshot must have (:func:`pipelines.score.snapshot_for`). ``check``
+    is called with the validated events and their label before a snapshot is read or built
+    (:func:`pipelines.snapshot.check_events_end`): what it raises leaves the store as it was.
+    A Spark table's events are not checked (where they end would take a Spark query).
     """
     now = datetime.now(UTC)
     if isinstance(sources, connectors.SparkEvents):
@@ -749,6 +798,8 @@ def _validated(
     if engine == "polars" and same:
         with validated_orders(sources, now, status) as (orders, _, problems):
             events = connectors.accepted(orders, problems)
+            if check is not None:  # the values are fitted on them, whatever the snapshot
+                check(events, sources.events.label)
             # the stored snapshot (one removed meanwhile is built from the sources, read again)
             snapshot, source, _ = snapshot_for(
                 store, sources, day, now, keep=keep, categories=categories, writes_values=True
@@ -775,5 +826,6 @@ def _validated(
             categories=categories,
             described=described,
             writes_values=True,
+            check=check,
         )
         yield accepted.frame, snapshot, source, None

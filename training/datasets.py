@@ -78,7 +78,6 @@ __all__ = [
     "check_split",
     "compact_events",
     "eligible_customers",
-    "events_end",
     "events_up_to",
     "holdout_groups",
     "label_rate",
@@ -118,32 +117,6 @@ def events_up_to(events: pl.DataFrame, as_of: date) -> pl.DataFrame:
     if last is None or last <= as_of:
         return events
     return events.filter(pl.col("ts").dt.date() <= as_of)
-
-
-def events_end(events: pl.DataFrame, as_of: date) -> tuple[date, int]:
-    """Return the day the events end and the days it lies before ``as_of``.
-
-    Read from every event, those after ``as_of`` too: an ``--as-of`` on a day without events (a
-    Sunday of a feed with no weekend orders) inside events that go on is not behind them.
-    ``guanxi train`` (:func:`training.train.check_events_end`) and ``guanxi cycle``'s snapshot
-    step measure a stale extract with it.
-
-    Parameters
-    ----------
-    events : polars.DataFrame
-        Validated events, at least one.
-    as_of : datetime.date
-        The day they should reach.
-
-    Returns
-    -------
-    through : datetime.date
-        The last event's day (UTC).
-    behind : int
-        ``(as_of - through).days``: 0 or below when the events reach ``as_of``.
-    """
-    through: date = events["ts"].max().date()  # type: ignore[union-attr]
-    return through, (as_of - through).days
 
 
 def compact_events(events: pl.DataFrame) -> pl.DataFrame:

@@ -52,6 +52,7 @@ from matplotlib.figure import Figure
 from sklearn.base import clone
 
 from features.contracts import FEATURE_SET_VERSION, counted
+from features.freshness import BEYOND_A_WEEK, STALE_EVENTS_DAYS, EventsEnd
 from models.artifact import (
     BACKING_KEY,
     MODEL_METRICS,
@@ -87,7 +88,6 @@ from training.datasets import (
     TaskData,
     build_task_data,
     check_split,
-    events_end,
     events_up_to,
     holdout_groups,
     label_rate,
@@ -622,16 +622,6 @@ def _evaluate_rule_bundle(
     )
 
 
-STALE_EVENTS_DAYS: Final = 7
-"""Most days the events may end before ``--as-of`` and still train (with a warning).
-
-A feed with no orders on weekends or holidays ends on its last working day: exported on a Monday
-morning it ends on the Friday, 3 days before a Monday ``--as-of`` (2 before a Sunday month end),
-and a holiday adds days. With one day allowed, such an export was refused every Monday and a
-weekly ``guanxi cycle`` skipped its retraining each time. A week covers weekends and holidays;
-events that end further back are an extract not refreshed, and are refused. A short horizon
-takes fewer (:data:`STALE_HORIZON_SHARE`)."""
-
 STALE_HORIZON_SHARE: Final = 0.25
 """Largest share of the held-out horizon that may be without events and still train.
 
@@ -651,7 +641,7 @@ def check_events_end(
     The held-out labels read ``(as_of - horizon, as_of]`` (:mod:`models.labels`): the days the
     events lack count as no order (a churner of every customer who would have ordered then, the
     other tasks' positives missed) and the model is graded on them. Where the events end is read
-    from all of them (:func:`training.datasets.events_end`), not from those up to ``as_of``: an
+    from all of them (:class:`features.freshness.EventsEnd`), not from those up to ``as_of``: an
     ``as_of`` on a day without events, inside events that go on, lacks nothing.
 
     Parameters
@@ -687,26 +677,22 @@ def check_events_end(
         shortest ``--horizon`` that would take the days short, each only when the history
         allows it; and, when a horizon would take them but none fits the history, says so.
     """
-    if events.is_empty():  # train_task says there is no event
+    end = EventsEnd.of(events, as_of)
+    if end is None or end.behind <= 0:  # no event: train_task says so
         return None
-    through, behind = events_end(events, as_of)
-    if behind <= 0:
-        return None
+    through, behind = end.through, end.behind
     test_day = as_of - timedelta(days=horizon)
     seen = min(max((through - test_day).days, 0), horizon)
     too_much = behind > 1 and behind > STALE_HORIZON_SHARE * horizon
-    if behind > STALE_EVENTS_DAYS or too_much or seen == 0:
+    if end.stale or too_much or seen == 0:
         first: date = events["ts"].min().date()  # type: ignore[union-attr]
         history = (as_of - first).days  # as plan_cutoffs counts it: an event precedes as_of
         ways = [f"the events up to {as_of}"]
         if (through - first).days >= 2 * horizon + min_history_days:
             ways.append(f"--as-of {through}")
         bound, unfit = "", ""  # the bound that refused, if one did (a day short: neither)
-        if behind > STALE_EVENTS_DAYS:  # no horizon takes more
-            bound = (
-                f" ({counted(behind, 'days')}, more than the {STALE_EVENTS_DAYS:,} taken for a "
-                "weekend or holidays)"
-            )
+        if end.stale:  # no horizon takes more
+            bound = f" ({counted(behind, 'days')}, {BEYOND_A_WEEK})"
         else:  # the shortest horizon that takes them (a day short: any that sees a day)
             if too_much and seen > 0:
                 bound = (
@@ -727,19 +713,17 @@ def check_events_end(
                 )
         offered = ", or ".join([", ".join(ways[:-1]), ways[-1]] if len(ways) > 1 else ways)
         raise InsufficientDataError(
-            f"the events end on {through}, {counted(behind, 'days')} before --as-of {as_of}: the "
-            f"labels of the horizon after the held-out cutoff {test_day} would see {seen:,} of "
-            f"its {counted(horizon, 'days')}, the days without events read as no order{bound}; "
+            f"{end.ended()}: the labels of the horizon after the held-out cutoff {test_day} "
+            f"would see {seen:,} of its {counted(horizon, 'days')}, the days without events read "
+            f"as no order{bound}; "
             f"pass {offered}{unfit}"
         )
-    if behind == 1:
+    if not end.short:  # an export of the morning of as_of
         return None
-    return (
-        f"the events end on {through}, {behind:,} days before --as-of {as_of}: the held-out "
-        f"labels' {horizon:,}-day horizon has no events on its last {behind:,} days "
-        f"({through + timedelta(days=1)} to {as_of}) and reads them as no order (a weekend or "
-        f"holidays are taken: up to {counted(STALE_EVENTS_DAYS, 'days')}, and no more than a "
-        f"quarter of the horizon); if the export is early, pass --as-of {through}"
+    return end.warning(
+        f"the held-out labels' {horizon:,}-day horizon has no events on its last {behind:,} days "
+        f"({through + timedelta(days=1)} to {as_of}) and reads them as no order",
+        also=", and no more than a quarter of the horizon",
     )
 
 

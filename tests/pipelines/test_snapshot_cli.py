@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 EVENTS, CUSTOMERS = DATA / "events_tiny.csv", DATA / "customers_tiny.csv"
 GUANXI = ROOT / ".venv" / "bin" / "guanxi"
-DAY = date(2024, 3, 31)
+DAY = date(2024, 3, 8)  # the day after the tiny events' last: weeks after, a build is refused
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def test_build_stores_the_snapshot(home: Path) -> None:
     frame = store.read_snapshot(DAY)
     assert frame["customer_id"].to_list() == ["c1", "c2", "c3"]
     assert "loyalty_tier" in frame.columns
-    assert f"snapshot as of 2024-03-31: 3 customers, {frame.width} columns" in output
+    assert f"snapshot as of 2024-03-08: 3 customers, {frame.width} columns" in output
     assert "1/1 buckets" in output
     assert str(store.snapshot_path(DAY)) in output.replace("\n", "")
     info = store.snapshot_info(DAY)
@@ -145,7 +145,7 @@ def test_parquet_events_are_staged_and_build_the_in_memory_result(
     monkeypatch.setattr(snapshot, "build_snapshot", spy)
     monkeypatch.setattr(snapshot, "build_snapshot_by_range", spy_ranges)
     monkeypatch.setattr(Store, "write_history", spy_history)
-    args = ("build", "--events", str(parts), "--customers", str(CUSTOMERS), "--as-of", "2024-03-31")
+    args = ("build", "--events", str(parts), "--customers", str(CUSTOMERS), "--as-of", "2024-03-08")
     code, staged_output = invoke(*args)
     assert code == 0, staged_output
     store = Store(home)
@@ -182,7 +182,7 @@ def test_few_parquet_events_are_built_in_memory(
     rows.write_parquet(parts / "part-0.parquet")
     rows.head(2).write_parquet(parts / "part-1.parquet")
     total = rows.height + 2
-    args = ("build", "--events", str(parts), "--customers", str(CUSTOMERS), "--as-of", "2024-03-31")
+    args = ("build", "--events", str(parts), "--customers", str(CUSTOMERS), "--as-of", "2024-03-08")
     stored = []
     for threshold, path in [
         (None, "in memory"),  # the default, 8M
@@ -321,7 +321,7 @@ def test_a_late_bad_value_of_a_staged_csv_is_reported_and_nothing_written(
     )
     events = tmp_path / "events.csv"
     copies.write_csv(events)
-    args = ("build", "--events", str(events), "--as-of", "2024-03-31")
+    args = ("build", "--events", str(events), "--as-of", "2024-03-08")
     outputs = []
     for threshold in (0, copies.height):
         _threshold(monkeypatch, threshold)
@@ -353,7 +353,7 @@ def test_staged_csv_with_another_separator_is_hinted_once(
     outputs = []
     for threshold in (0, 1_000):
         _threshold(monkeypatch, threshold)
-        code, output = invoke("build", "--events", str(events), "--as-of", "2024-03-31")
+        code, output = invoke("build", "--events", str(events), "--as-of", "2024-03-08")
         assert code == 1
         outputs.append(output)
     assert input_paths == ["staged", "in memory"]
@@ -364,7 +364,7 @@ def test_staged_csv_with_another_separator_is_hinted_once(
 
 
 def test_invalid_input_writes_nothing(home: Path, tmp_path: Path) -> None:
-    code, output = invoke("build", "--events", str(bad_corpus(tmp_path)), "--as-of", "2024-03-31")
+    code, output = invoke("build", "--events", str(bad_corpus(tmp_path)), "--as-of", "2024-03-08")
     assert code == 1
     assert "16 errors" in output
     assert "nothing was written" in output
@@ -421,12 +421,12 @@ def test_export_missing_day_lists_the_available_ones(home: Path, tmp_path: Path)
     code, output = invoke("export", "--as-of", "2024-01-01", "--out", str(tmp_path / "x.csv"))
     assert code == 1
     assert "no snapshot for 2024-01-01" in output
-    assert "available: 2024-03-31" in output
+    assert "available: 2024-03-08" in output
     assert not (tmp_path / "x.csv").exists()
 
 
 def test_export_needs_a_known_suffix(home: Path, tmp_path: Path) -> None:
-    code, output = invoke("export", "--as-of", "2024-03-31", "--out", str(tmp_path / "x.xlsx"))
+    code, output = invoke("export", "--as-of", "2024-03-08", "--out", str(tmp_path / "x.xlsx"))
     assert code == 2
     assert ".csv or .parquet" in output
 
@@ -434,7 +434,7 @@ def test_export_needs_a_known_suffix(home: Path, tmp_path: Path) -> None:
 def test_export_to_a_directory_is_a_usage_error(home: Path, tmp_path: Path) -> None:
     """It was an IsADirectoryError traceback at the rename, after reading the snapshot."""
     (tmp_path / "x.csv").mkdir()
-    code, output = invoke("export", "--as-of", "2024-03-31", "--out", str(tmp_path / "x.csv"))
+    code, output = invoke("export", "--as-of", "2024-03-08", "--out", str(tmp_path / "x.csv"))
     assert code == 2
     assert "x.csv is a directory" in " ".join(output.split())
 
@@ -444,8 +444,8 @@ def test_real_process_build_then_export(tmp_path: Path) -> None:
     env = {**os.environ, "GUANXI_HOME": str(tmp_path / "home")}
     out = tmp_path / "export.parquet"
     for args in (
-        ["build", "--events", str(EVENTS), "--customers", str(CUSTOMERS), "--as-of", "2024-03-31"],
-        ["export", "--as-of", "2024-03-31", "--out", str(out)],
+        ["build", "--events", str(EVENTS), "--customers", str(CUSTOMERS), "--as-of", "2024-03-08"],
+        ["export", "--as-of", "2024-03-08", "--out", str(out)],
     ):
         result = subprocess.run(
             [str(GUANXI), "features", *args], capture_output=True, text=True, env=env, check=False

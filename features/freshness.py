@@ -1,0 +1,215 @@
+"""Events that end before the day they are read for: one rule for every command (qa43 H1).
+
+A feed with no orders on weekends or holidays ends on its last working day: exported on a
+Monday morning it ends on the Friday, 3 days before a Monday ``--as-of``, and a holiday adds
+days. Read as of the day, the days after the last event read as no activity: recency longer,
+counts short, churn labels positive, P(alive) lower. Events that end at most
+:data:`STALE_EVENTS_DAYS` days before the day are taken, with a warning from
+:data:`SHORT_EVENTS_DAYS` days short (a day short is an export of the morning of the day, said
+nothing); further back they are an extract not refreshed, and refused before anything is
+written. ``guanxi train`` (:func:`training.train.check_events_end`, which also bounds the share
+of the held-out horizon), ``guanxi drift`` (:func:`pipelines.drift.stale_events`), ``guanxi
+cycle``'s snapshot step, ``guanxi features build``, ``guanxi score`` and ``guanxi value`` all
+measure the events with :class:`EventsEnd` and say it with its sentences: the events (and the
+file they came from, when the command has one), their last day and the day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Final
+
+import polars as pl
+
+from features.contracts import counted
+
+__all__ = [
+    "BEYOND_A_WEEK",
+    "SHORT_EVENTS_DAYS",
+    "STALE_EVENTS_DAYS",
+    "WEEK_TAKEN",
+    "EventsEnd",
+    "StaleEventsError",
+    "last_event_day",
+]
+
+STALE_EVENTS_DAYS: Final = 7
+"""Most days the events may end before the day they are read for and still be read (warned).
+
+A feed with no orders on weekends or holidays ends on its last working day: exported on a Monday
+morning it ends on the Friday, 3 days before a Monday ``--as-of`` (2 before a Sunday month end),
+and a holiday adds days. With one day allowed, such an export was refused every Monday and a
+weekly ``guanxi cycle`` skipped its retraining each time. A week covers weekends and holidays;
+events that end further back are an extract not refreshed, and are refused."""
+
+SHORT_EVENTS_DAYS: Final = 2
+"""Fewest days short that are said: a day short is an export of the morning of the day."""
+
+BEYOND_A_WEEK: Final = f"more than the {STALE_EVENTS_DAYS:,} taken for a weekend or holidays"
+"""Why events :attr:`EventsEnd.stale` are refused, as every refusal says it."""
+
+WEEK_TAKEN: Final = f"a weekend or holidays are taken: up to {counted(STALE_EVENTS_DAYS, 'days')}"
+"""What events :attr:`EventsEnd.short` but not stale are taken for, as every warning says it."""
+
+
+class StaleEventsError(ValueError):
+    """Events end more than :data:`STALE_EVENTS_DAYS` days before the day: nothing is written."""
+
+
+def last_event_day(events: pl.DataFrame | pl.LazyFrame) -> date | None:
+    """Return the day (UTC) of the last event, read from every event.
+
+    Parameters
+    ----------
+    events : polars.DataFrame or polars.LazyFrame
+        Validated events (a scan of staged ones is read for its ``ts`` column alone).
+
+    Returns
+    -------
+    datetime.date or None
+        The last event's day; None when there is no event.
+    """
+    last = events.lazy().select(pl.col("ts").max()).collect().item()
+    return last.date() if isinstance(last, datetime) else None
+
+
+@dataclass(frozen=True)
+class EventsEnd:
+    """Where events end, the day they are read for, and what that makes of them.
+
+    Parameters
+    ----------
+    through : datetime.date
+        The last event's day (UTC), of every event (those after ``day`` too).
+    day : datetime.date
+        The day they are read for (``--as-of``).
+    source : str, optional
+        The file (or table) they came from, named in the sentences; None leaves it out.
+    """
+
+    through: date
+    day: date
+    source: str | None = None
+
+    @classmethod
+    def of(
+        cls, events: pl.DataFrame | pl.LazyFrame, day: date, source: object = None
+    ) -> EventsEnd | None:
+        """Measure validated events (:func:`last_event_day`) against ``day``.
+
+        Parameters
+        ----------
+        events : polars.DataFrame or polars.LazyFrame
+            Validated events, every one.
+        day : datetime.date
+            The day they are read for.
+        source : object, optional
+            The file they came from (a path or a label), named in the sentences.
+
+        Returns
+        -------
+        EventsEnd or None
+            None when there is no event (the command's own refusal says so).
+        """
+        through = last_event_day(events)
+        if through is None:
+            return None
+        return cls(through, day, None if source is None else str(source))
+
+    @property
+    def behind(self) -> int:
+        """Days from the last event's day to :attr:`day` (0 or below: they reach it)."""
+        return (self.day - self.through).days
+
+    @property
+    def stale(self) -> bool:
+        """Whether they end more than :data:`STALE_EVENTS_DAYS` days before the day: refused."""
+        return self.behind > STALE_EVENTS_DAYS
+
+    @property
+    def short(self) -> bool:
+        """Whether they end :data:`SHORT_EVENTS_DAYS` days or more before the day: said."""
+        return self.behind >= SHORT_EVENTS_DAYS
+
+    def ended(self) -> str:
+        """Say where they end: "the events (F) end on T, N days before --as-of D".
+
+        Returns
+        -------
+        str
+            The sentence every refusal and warning of events short starts with.
+        """
+        named = f" ({self.source})" if self.source is not None else ""
+        return (
+            f"the events{named} end on {self.through}, {counted(self.behind, 'days')} before "
+            f"--as-of {self.day}"
+        )
+
+    def refusal(self, then: str) -> str:
+        """Say why they are refused, then what reading them would do and what to pass.
+
+        Parameters
+        ----------
+        then : str
+            What the command would make of them, after a colon; the refusal ends with the
+            events to pass and the ``--as-of`` of their last day.
+
+        Returns
+        -------
+        str
+            :meth:`ended`, :data:`BEYOND_A_WEEK` (when :attr:`stale`), ``then`` and the two
+            ways out.
+        """
+        bound = f" ({BEYOND_A_WEEK})" if self.stale else ""
+        return (
+            f"{self.ended()}{bound}: {then}; pass the events up to {self.day}, or --as-of "
+            f"{self.through}"
+        )
+
+    def warning(self, then: str, also: str = "") -> str:
+        """Say they end a few days before the day and what the days after read as.
+
+        Parameters
+        ----------
+        then : str
+            What the days without events make of what is read, after a colon.
+        also : str, default ""
+            A further bound, after :data:`WEEK_TAKEN` in its parentheses (``guanxi train``'s
+            share of the horizon).
+
+        Returns
+        -------
+        str
+            :meth:`ended`, ``then``, :data:`WEEK_TAKEN` and the ``--as-of`` to pass if the export
+            is early.
+        """
+        return (
+            f"{self.ended()}: {then} ({WEEK_TAKEN}{also}); if the export is early, pass --as-of "
+            f"{self.through}"
+        )
+
+    def check(self, refused: str, warned: str) -> str | None:
+        """Refuse them when :attr:`stale`; else give the warning when :attr:`short`.
+
+        Parameters
+        ----------
+        refused : str
+            What reading them would do (:meth:`refusal`'s ``then``).
+        warned : str
+            What the days without events make of what is read (:meth:`warning`'s ``then``).
+
+        Returns
+        -------
+        str or None
+            The warning for events :data:`SHORT_EVENTS_DAYS` to :data:`STALE_EVENTS_DAYS` days
+            short; None when they end a day before the day or later.
+
+        Raises
+        ------
+        StaleEventsError
+            If they end more than :data:`STALE_EVENTS_DAYS` days before the day.
+        """
+        if self.stale:
+            raise StaleEventsError(self.refusal(refused))
+        return self.warning(warned) if self.short else None

@@ -1,0 +1,277 @@
+"""qa43 H1: ``guanxi features build``, ``score`` and ``value`` on events that end before the day.
+
+Given ``--events`` whose last event was weeks before ``--as-of``, each built the day's snapshot,
+kept it in the store (replacing the day's, built from events that reach it) and wrote the score
+or value tables with no word. They now take the rule ``guanxi train``, ``drift`` and ``cycle``
+take (:class:`features.freshness.EventsEnd`): more than 7 days short is refused with nothing
+written (the store as it was), 2 to 7 days short (a weekend or holidays) is said in a warning and
+the command goes on, a day short or none is the usual feed, said nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import mlflow
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from features.freshness import STALE_EVENTS_DAYS, EventsEnd, StaleEventsError
+from features.store import SourceFile, Store
+from models import registry
+from pipelines import connectors
+from pipelines.cli import app
+from pipelines.score import same_inputs
+from serving.settings import get_settings
+from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
+from tests.pipelines.test_train_cli import cli, sample  # noqa: F401  (fixtures)
+
+TODAY = date(2024, 12, 31)
+WEEKS = date(2024, 12, 11)  # 20 days before TODAY: an extract not refreshed
+WEEKEND = date(2024, 12, 28)  # 3 days before: a Friday export of a feed without weekend orders
+BEFORE = "more than the 7 taken for a weekend or holidays"
+TAKEN = "a weekend or holidays are taken: up to 7 days"
+
+
+def _said(output: str) -> str:
+    return " ".join(output.split())
+
+
+def _ending(source: Path, folder: Path, last: date) -> Path:
+    """The sample's events up to ``last`` (inclusive): an export that ends on that day."""
+    path = folder / f"events-to-{last}.parquet"
+    end = datetime(last.year, last.month, last.day, 23, 59, 59, tzinfo=UTC)
+    pl.read_parquet(source / "events.parquet").filter(pl.col("ts") <= end).write_parquet(path)
+    return path
+
+
+def _store_files(home: Path) -> dict[str, str]:
+    """Every file the store holds under ``home``, by path, with a digest of its bytes.
+
+    The MLflow database and artifacts are not the store's (``guanxi score`` sets tracking up
+    before it reads the events, as it does for every refusal of its inputs).
+    """
+    return {
+        str(p.relative_to(home)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(home.rglob("*"))
+        if p.is_file() and not p.name.startswith("mlflow.db") and "mlruns" not in p.parts
+    }
+
+
+def _first(said: str, first: str, then: str) -> None:
+    """Assert ``first`` is said, before ``then`` (a progress bar on stderr may come between)."""
+    assert first in said and then in said, said
+    assert said.index(first) < said.index(then), said
+
+
+def _build(cli: CliRunner, events: Path, *extra: str) -> str:  # noqa: F811
+    args = ["features", "build", "--events", str(events), "--as-of", str(TODAY), *extra]
+    result = cli.invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    return _said(result.output)
+
+
+def _value_runs() -> list[mlflow.entities.Run]:
+    experiment = mlflow.get_experiment_by_name(registry.VALUE_EXPERIMENT)
+    if experiment is None:
+        return []
+    return list(mlflow.search_runs([experiment.experiment_id], output_format="list"))
+
+
+def test_the_rule_is_one_week_said_from_two_days() -> None:
+    """The days count and the sentences every command says, computed by hand."""
+    assert STALE_EVENTS_DAYS == 7
+    events = pl.DataFrame(
+        {"ts": [datetime(2024, 12, 1, 9, tzinfo=UTC), datetime(2024, 12, 11, 23, tzinfo=UTC)]}
+    )
+    end = EventsEnd.of(events, TODAY, "e.csv")
+    assert end == EventsEnd(WEEKS, TODAY, "e.csv") and end.behind == 20 and end.stale
+    with pytest.raises(StaleEventsError) as refused:
+        end.check("the snapshot would be wrong", "unused")
+    assert str(refused.value) == (
+        f"the events (e.csv) end on 2024-12-11, 20 days before --as-of 2024-12-31 ({BEFORE}): the "
+        "snapshot would be wrong; pass the events up to 2024-12-31, or --as-of 2024-12-11"
+    )
+    weekend = EventsEnd(WEEKEND, TODAY)
+    assert not weekend.stale and weekend.short
+    assert weekend.check("unused", "the days after it read as no activity") == (
+        f"the events end on 2024-12-28, 3 days before --as-of 2024-12-31: the days after it read "
+        f"as no activity ({TAKEN}); if the export is early, pass --as-of 2024-12-28"
+    )
+    assert EventsEnd(date(2024, 12, 24), TODAY).check("x", "y") is not None  # 7 days: taken
+    with pytest.raises(StaleEventsError):
+        EventsEnd(date(2024, 12, 23), TODAY).check("x", "y")  # 8 days
+    for through in (date(2024, 12, 30), TODAY, date(2025, 1, 5)):  # a day short, none, past it
+        assert EventsEnd(through, TODAY).check("x", "y") is None
+    assert EventsEnd.of(events.clear(), TODAY) is None  # no event: the command says so
+
+
+def test_features_build_refuses_events_weeks_short_and_keeps_the_days_snapshot(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The day's snapshot, built from events that reach it, was replaced by one taking every
+    customer for inactive since the stale export's last day."""
+    home = get_settings().home
+    _build(cli, sample / "events.parquet")  # events that reach the day (and go on): no word
+    before = _store_files(home)
+    stale = _ending(sample, tmp_path, WEEKS)
+    args = ["features", "build", "--events", str(stale), "--as-of", str(TODAY)]
+    result = cli.invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.output
+    assert _said(result.output) == (
+        f"cannot build the snapshot, nothing stored: the events ({stale}) end on 2024-12-11, 20 "
+        f"days before --as-of 2024-12-31 ({BEFORE}): the snapshot of 2024-12-31 built from them "
+        "would take every customer for inactive since 2024-12-11, and be served as that day's "
+        "features; pass the events up to 2024-12-31, or --as-of 2024-12-11"
+    )
+    assert _store_files(home) == before
+    # an empty store stays empty
+    fresh = tmp_path / "fresh"
+    result = cli.invoke(app, args, env={"COLUMNS": "300", "GUANXI_HOME": str(fresh)})
+    assert result.exit_code == 1 and not fresh.exists()
+
+
+def test_features_build_warns_of_events_a_weekend_short_and_says_nothing_of_a_day(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    store = Store(get_settings().home)
+    weekend = _ending(sample, tmp_path, WEEKEND)
+    said = _build(cli, weekend)
+    _first(
+        said,
+        f"warning: the events ({weekend}) end on 2024-12-28, 3 days before --as-of 2024-12-31: the "
+        f"snapshot of 2024-12-31 reads the days after it as no activity ({TAKEN}); if the export "
+        "is early, pass --as-of 2024-12-28 ",
+        "snapshot as of 2024-12-31: ",
+    )
+    assert TODAY in store.list_snapshots()  # built and kept all the same
+    for last in (date(2024, 12, 30), TODAY):
+        said = _build(cli, _ending(sample, tmp_path, last))
+        assert "warning" not in said and "end on" not in said
+        assert "snapshot as of 2024-12-31: " in said
+
+
+def test_score_refuses_events_weeks_short_with_nothing_written(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The day's snapshot was built from them, kept (replacing the store's) and scored."""
+    home = get_settings().home
+    _build(cli, sample / "events.parquet")
+    before = _store_files(home)
+    stale = _ending(sample, tmp_path, WEEKS)
+    out = tmp_path / "scores.parquet"
+    args = ["score", "--events", str(stale), "--as-of", str(TODAY), "--tasks", "churn"]
+    for store in ([], ["--no-store"]):
+        result = cli.invoke(app, [*args, *store, "--out", str(out)], env={"COLUMNS": "300"})
+        assert result.exit_code == 1, result.output
+        assert _said(result.output).endswith(
+            f"cannot score, nothing written: the events ({stale}) end on 2024-12-11, 20 days "
+            f"before --as-of 2024-12-31 ({BEFORE}): the snapshot of 2024-12-31 built from them "
+            "would take every customer for inactive since 2024-12-11, and so would its scores; "
+            "pass the events up to 2024-12-31, or --as-of 2024-12-11"
+        )
+        assert not out.exists()
+        assert _store_files(home) == before  # the snapshot built from the complete events
+
+
+def test_score_warns_of_events_a_weekend_short_and_says_nothing_of_a_day(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    store = Store(get_settings().home)
+    weekend = _ending(sample, tmp_path, WEEKEND)
+    out = tmp_path / "scores.parquet"
+    args = ["score", "--as-of", str(TODAY), "--tasks", "churn", "--out", str(out)]
+    result = cli.invoke(app, [*args, "--events", str(weekend)], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    _first(
+        _said(result.output),
+        f"warning: the events ({weekend}) end on 2024-12-28, 3 days before --as-of 2024-12-31: the "
+        f"snapshot of 2024-12-31 reads the days after it as no activity, and so do its scores "
+        f"({TAKEN}); if the export is early, pass --as-of 2024-12-28 ",
+        "snapshot as of 2024-12-31: ",
+    )
+    assert out.exists() and store.read_scores("churn", TODAY, "1") is not None
+    for last in (date(2024, 12, 30), TODAY):
+        events = _ending(sample, tmp_path, last)
+        result = cli.invoke(app, [*args, "--events", str(events)], env={"COLUMNS": "300"})
+        assert result.exit_code == 0, result.output
+        assert "end on" not in result.output and "GUANXI_STORE_KEY" in result.output
+
+
+def test_value_refuses_events_weeks_short_with_nothing_written(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The day's snapshot was built from them and kept, the value models fitted on them (every
+    customer's P(alive) read as of the day, weeks after their last order) and the table kept."""
+    home = get_settings().home
+    _build(cli, sample / "events.parquet")
+    before = _store_files(home)
+    stale = _ending(sample, tmp_path, WEEKS)
+    out = tmp_path / "values.parquet"
+    args = ["value", "--events", str(stale), "--as-of", str(TODAY), "--out", str(out)]
+    refusal = (
+        f"cannot value customers, nothing written: the events ({stale}) end on 2024-12-11, 20 days "
+        f"before --as-of 2024-12-31 ({BEFORE}): the snapshot of 2024-12-31 built from them would "
+        "take every customer for inactive since 2024-12-11, and so would the values fitted on "
+        "them; pass the events up to 2024-12-31, or --as-of 2024-12-11"
+    )
+    result = cli.invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.output
+    assert _said(result.output).endswith(refusal)
+    assert not out.exists() and _store_files(home) == before and _value_runs() == []
+    # the store's snapshot of the day built from these very events (before the rule): the
+    # values are still fitted on them, refused the same
+    store = Store(home)
+    store.write_snapshot(store.read_snapshot(TODAY), TODAY, events=SourceFile.of(stale))
+    assert same_inputs(store.snapshot_info(TODAY), connectors.inputs(str(stale)))
+    result = cli.invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 1 and _said(result.output).endswith(refusal)
+    assert not out.exists() and _value_runs() == []
+
+
+def test_value_warns_of_events_a_weekend_short_and_tags_its_run(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """As guanxi train tags its run with the warning (events_warning), value's run is."""
+    store = Store(get_settings().home)
+    weekend = _ending(sample, tmp_path, WEEKEND)
+    out = tmp_path / "values.parquet"
+    args = ["value", "--as-of", str(TODAY), "--out", str(out)]
+    warning = (
+        f"the events ({weekend}) end on 2024-12-28, 3 days before --as-of 2024-12-31: the snapshot "
+        "of 2024-12-31 reads the days after it as no activity, and so do the values fitted on "
+        f"them ({TAKEN}); if the export is early, pass --as-of 2024-12-28"
+    )
+    result = cli.invoke(app, [*args, "--events", str(weekend)], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    _first(_said(result.output), f"warning: {warning} ", "2024-12-31: 238 customers, built from")
+    assert out.exists() and store.value_info(TODAY) is not None
+    (run,) = _value_runs()
+    assert run.data.tags["events_warning"] == warning
+    # the store's snapshot is now built from them: value reads it, and says it again
+    result = cli.invoke(app, [*args, "--events", str(weekend)], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    _first(_said(result.output), f"warning: {warning} ", "2024-12-31: 238 customers, store (")
+    for last in (date(2024, 12, 30), TODAY):
+        events = _ending(sample, tmp_path, last)
+        result = cli.invoke(app, [*args, "--events", str(events)], env={"COLUMNS": "300"})
+        assert result.exit_code == 0, result.output
+        assert "end on" not in result.output
+    assert "events_warning" not in max(_value_runs(), key=lambda r: r.info.start_time).data.tags
