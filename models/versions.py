@@ -47,6 +47,28 @@ class ModelFilesMissingError(LookupError):
         what = f"file {missing} of {whose} is" if missing else f"files of {whose} are"
         super().__init__(f"the {what} missing (looked in {where})")
 
+    def remedy(self) -> str:
+        """Say what brings the version's task back: the one sentence every reader of it gives.
+
+        ``guanxi promote --task T`` alone refuses while the lost version is still the champion
+        ("Version N is already the T champion", qa43 M2): what works is promoting another
+        version whose files exist, or training again and promoting the new one. The server log
+        (:meth:`of_alias`), ``/readyz``, the 503s and ``not_served``
+        (:func:`serving.lifecycle.not_served`), ``guanxi drift`` and ``guanxi cycle`` say it so.
+
+        Returns
+        -------
+        str
+            ``put them back there, or promote another version whose files exist (...), or train
+            again (...)``, with the task's commands.
+        """
+        task = self.task
+        return (
+            "put them back there, or promote another version whose files exist (`guanxi promote "
+            f"--task {task} --version N`), or train again (`guanxi train --task {task} --events "
+            f"PATH --as-of DAY`, then `guanxi promote --task {task}`)"
+        )
+
     def of_alias(self, alias: str) -> str:
         """Say that the version an alias names lost its files, where they were and what to run.
 
@@ -58,17 +80,11 @@ class ModelFilesMissingError(LookupError):
         Returns
         -------
         str
-            ``the champion's files are missing (looked in <where>): put them back there, or ...``:
-            to replace it, train and promote (``guanxi promote`` lets the grade decide over a
-            champion whose files are gone), as the README's "A champion whose files are gone" says.
+            ``the champion's files are missing (looked in <where>): put them back there, or ...``
+            (:meth:`remedy`: another version, ``--version N``, or training again; a plain
+            ``guanxi promote --task T`` refuses while the lost version is still the champion).
         """
-        task = self.task
-        return (
-            f"the {alias}'s {self._what} missing (looked in {self.where}): put them back there, "
-            f"or replace the {alias}: `guanxi train --task {task} --events PATH --as-of DAY` and "
-            f"`guanxi promote --task {task}` (the grade decides over a {alias} whose files are "
-            'gone; README: "A champion whose files are gone")'
-        )
+        return f"the {alias}'s {self._what} missing (looked in {self.where}): {self.remedy()}"
 
 
 def _files_missing(task: str, version: str, exc: Exception) -> ModelFilesMissingError | None:

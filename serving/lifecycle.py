@@ -113,16 +113,12 @@ def _files_gone(exc: ModelFilesMissingError) -> str:
 
     The one sentence ``/readyz``, the 503s and ``not_served`` give (qa43 M2): `guanxi promote
     --task T` alone refuses while the lost version is still the champion, so it names a version
-    to promote (``--version N``) or training again, as the server log's sentence does
-    (:meth:`models.versions.ModelFilesMissingError.of_alias`).
+    to promote (``--version N``) or training again, the server log's words
+    (:meth:`models.versions.ModelFilesMissingError.remedy`).
     """
-    task = exc.task
     return (
-        f"the files of {task} version {exc.version} (the champion) are missing where the "
-        "registry keeps them (the server log names the folder): put them back there, or "
-        f"promote another version whose files exist (`guanxi promote --task {task} --version "
-        f"N`), or train again (`guanxi train --task {task} --events PATH --as-of DAY`, then "
-        f"`guanxi promote --task {task}`)"
+        f"the files of {exc.task} version {exc.version} (the champion) are missing where the "
+        f"registry keeps them (the server log names the folder): {exc.remedy()}"
     )
 
 

@@ -826,9 +826,9 @@ def test_a_champion_whose_files_are_gone_stops_the_cycle_saying_so(
         run.score({})
     assert str(stopped.value) == (
         f"churn v1: the champion's files are missing (looked in {files}): put them back there, "
-        "or replace the champion: `guanxi train --task churn --events PATH --as-of DAY` and "
-        "`guanxi promote --task churn` (the grade decides over a champion whose files are gone; "
-        'README: "A champion whose files are gone")'
+        "or promote another version whose files exist (`guanxi promote --task churn --version "
+        "N`), or train again (`guanxi train --task churn --events PATH --as-of DAY`, then "
+        "`guanxi promote --task churn`)"
     )
 
 

@@ -1038,10 +1038,9 @@ def test_a_champion_whose_files_are_gone_is_said_with_where_and_what_to_run(
     assert result.exit_code == 1, result.output
     assert (
         f"nothing to measure on {TODAY} (churn v1: not compared: the champion's files are "
-        f"missing (looked in {files}): put them back there, or replace the champion: `guanxi "
-        "train --task churn --events PATH --as-of DAY` and `guanxi promote --task churn` (the "
-        'grade decides over a champion whose files are gone; README: "A champion whose files '
-        'are gone"))' in said
+        f"missing (looked in {files}): put them back there, or promote another version whose "
+        "files exist (`guanxi promote --task churn --version N`), or train again (`guanxi train "
+        "--task churn --events PATH --as-of DAY`, then `guanxi promote --task churn`))" in said
     )
     assert "--as-of on or after" not in said and "Traceback" not in said
     assert Store(home).read_record("drift", TODAY) is None and _drift_runs() == []
