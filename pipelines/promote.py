@@ -84,6 +84,7 @@ from features.contracts import MISSING
 from features.snapshot import completion_columns
 from models import registry
 from models.artifact import RULE_BACKED, ModelBundle
+from models.definitions import changes, definition
 from models.registry import (
     TrackingUnavailableError,
     check_tracking,
@@ -387,6 +388,9 @@ _DEFINITION_WORDS: Final = {"horizon": "horizon", "active_days": "population's a
 def task_definition(bundle: ModelBundle) -> dict[str, int]:
     """Return the settings that define a model's labels, as training recorded them (pure).
 
+    The one reader of a version's definition (:func:`models.definitions.definition`), which
+    the model page reads too.
+
     Parameters
     ----------
     bundle : models.artifact.ModelBundle
@@ -399,39 +403,20 @@ def task_definition(bundle: ModelBundle) -> dict[str, int]:
         (``population.active_days``, else ``params.active_days``: the population's activity
         window), each only when recorded.
     """
-    meta = bundle.metadata or {}
-    params = meta.get("params") or {}
-    recorded = {
-        "horizon": params.get("horizon"),
-        "active_days": (meta.get("population") or {}).get("active_days", params.get("active_days")),
-    }
-    return {key: int(value) for key, value in recorded.items() if value is not None}
+    return definition(bundle).recorded()
 
 
 def _definition_change(old: ModelBundle, new: ModelBundle) -> dict[str, tuple[int, int]]:
     """Return the settings both record that differ: name to (champion's, challenger's).
 
     The activity window counts only when it changes who the population is: not when both
-    record the same population rule (:meth:`models.tasks.Population.describe`'s ``eligible``
-    and ``outside`` texts, which name the window when the rule reads it), as for a task that
-    scores every customer.
+    record the same population rule (:meth:`models.definitions.Definition.same_population`:
+    :meth:`models.tasks.Population.describe`'s ``eligible`` and ``outside`` texts, which name
+    the window when the rule reads it), as for a task that scores every customer. Compared as
+    the model page compares two versions (:func:`models.definitions.changes`).
     """
-    before, after = task_definition(old), task_definition(new)
-    changed = {
-        k: (before[k], after[k]) for k in before.keys() & after.keys() if before[k] != after[k]
-    }
-    rules = [_population_rule(bundle) for bundle in (old, new)]
-    if "active_days" in changed and rules[0] is not None and rules[0] == rules[1]:
-        del changed["active_days"]
-    return changed
-
-
-def _population_rule(bundle: ModelBundle) -> tuple[str, str] | None:
-    """Return a model's recorded population rule (eligible, outside) as text; None if none."""
-    population = (bundle.metadata or {}).get("population") or {}
-    if population.get("eligible") is None:
-        return None
-    return str(population["eligible"]), json.dumps(population.get("outside"), sort_keys=True)
+    before, after = definition(old), definition(new)
+    return changes(before, after, window=not before.same_population(after))
 
 
 def _said_change(changed: dict[str, tuple[int, int]]) -> str:

@@ -35,6 +35,7 @@ from mlflow.tracking import MlflowClient
 
 from models import registry
 from models.artifact import MODEL_METRICS, RULE_BACKED, ModelBundle
+from models.definitions import Definition, changes, definition
 from models.scoring import model_rows
 from models.tasks import get_task
 from serving.state import ServingState
@@ -248,11 +249,13 @@ def training_params(bundle: ModelBundle | None, run_params: Mapping[str, str]) -
     dict
         ``as_of``, ``horizon``, ``cutoffs``, ``first_day``, ``rows``, ``calibration``, ``seed``,
         ``active_days`` (the population's activity window: the metadata's ``population``, else
-        its ``params``, else the run's) (None where nothing was recorded).
+        its ``params``, else the run's) (None where nothing was recorded). The horizon and the
+        activity window are the version's definition as the promotion gate reads it
+        (:func:`models.definitions.definition`).
     """
     meta = bundle.metadata if bundle is not None else {}
     params = dict(meta.get("params") or {})
-    active_days = (meta.get("population") or {}).get("active_days")
+    defined = definition(bundle, run_params)
     data = dict(meta.get("data") or {})
     cutoffs = params.get("cutoffs") or {
         key.removeprefix("cutoffs."): _param_days(value) if key == "cutoffs.train" else value
@@ -261,7 +264,7 @@ def training_params(bundle: ModelBundle | None, run_params: Mapping[str, str]) -
     }
     return {
         "as_of": params.get("as_of") or run_params.get("as_of"),
-        "horizon": params.get("horizon") or run_params.get("horizon"),
+        "horizon": defined.horizon,
         "cutoffs": cutoffs,
         "first_day": data.get("first_day"),
         "rows": data.get("rows"),
@@ -276,9 +279,7 @@ def training_params(bundle: ModelBundle | None, run_params: Mapping[str, str]) -
             ),
             None,
         ),
-        "active_days": active_days
-        if active_days is not None
-        else params.get("active_days") or run_params.get("active_days"),
+        "active_days": defined.active_days,
     }
 
 
@@ -309,6 +310,11 @@ class Measured:
     active_days: int | None = None
     split: str = "time"
     seed: int | None = None
+
+    @property
+    def definition(self) -> Definition:
+        """The task definition measured under (:class:`models.definitions.Definition`)."""
+        return Definition(self.horizon, self.active_days)
 
 
 def _recorded_day(value: Any) -> date | None:
@@ -425,10 +431,11 @@ def comparison_note(
             said = f"{was}-day {word}" if unit else f"{f'{word} ' if word else ''}{was}"
             return f"{said} then, {is_} now"
 
+    # compared as the promotion gate compares them (pipelines.promote._definition_change)
+    words = {key: word for word, key in parts}
     changed = [
-        differ(word, getattr(then, key), getattr(now, key), " days")
-        for word, key in parts[1:]
-        if key != "seed" and getattr(then, key) != getattr(now, key)
+        differ(words[key], was, is_, " days")
+        for key, (was, is_) in changes(then.definition, now.definition, window=window).items()
     ]
     notes = [f"another definition: {'; '.join(changed)}"] if changed else []
     if then.split != now.split:

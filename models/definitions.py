@@ -1,0 +1,149 @@
+"""A model version's task definition, read one way for the promotion gate and the model page.
+
+What a version predicts is defined by the settings its labels were made with: the label window
+(``horizon``, days) and the population's activity window (``active_days``, days), with the
+population rule the version recorded. ``guanxi promote`` refuses a challenger of another
+definition (:func:`pipelines.promote.task_definition`), and the model page compares a version's
+metrics with another's only under the same one (:func:`serving.ui.cards.comparison_note`): both
+read it here (:func:`definition`) and compare it here (:func:`changes`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from models.artifact import ModelBundle
+
+__all__ = ["Definition", "changes", "definition"]
+
+
+@dataclass(frozen=True)
+class Definition:
+    """The settings that define a version's labels, each None when not recorded.
+
+    Parameters
+    ----------
+    horizon : int, optional
+        The label window, in days.
+    active_days : int, optional
+        The population's activity window, in days.
+    population : tuple of (str, str), optional
+        The population rule the version recorded: its ``eligible`` text and its ``outside``
+        texts as JSON (:meth:`models.tasks.Population.describe`, which names the window when
+        the rule reads it).
+    """
+
+    horizon: int | None = None
+    active_days: int | None = None
+    population: tuple[str, str] | None = None
+
+    def recorded(self) -> dict[str, int]:
+        """Return the windows recorded, by name (``horizon``, ``active_days``).
+
+        Returns
+        -------
+        dict of str to int
+            Each window the version records, in days; empty when none is.
+        """
+        both = {"horizon": self.horizon, "active_days": self.active_days}
+        return {name: days for name, days in both.items() if days is not None}
+
+    def same_population(self, other: Definition) -> bool:
+        """Whether both record the same population rule (so the same customers, whatever window).
+
+        Parameters
+        ----------
+        other : Definition
+            The other version's.
+
+        Returns
+        -------
+        bool
+            True when both record a rule and it is the same; False when either records none.
+        """
+        return self.population is not None and self.population == other.population
+
+
+def _days(value: Any) -> int | None:
+    """Read a recorded number of days (a number, or its text as MLflow keeps params); else None."""
+    try:
+        return int(value) if isinstance(value, int | float) else int(str(value))
+    except (ValueError, OverflowError):  # None's text too
+        return None
+
+
+def _first(*values: Any) -> Any:
+    """Return the first value recorded (not None), else None."""
+    return next((value for value in values if value is not None), None)
+
+
+def definition(
+    bundle: ModelBundle | None, run_params: Mapping[str, Any] | None = None
+) -> Definition:
+    """Read a version's task definition as training recorded it (pure).
+
+    Parameters
+    ----------
+    bundle : models.artifact.ModelBundle, optional
+        The model (its ``metadata`` as :func:`training.train.train_task` writes it); None when
+        only its run is read (a challenger's card, a previous version).
+    run_params : mapping, optional
+        The training run's params (text, as MLflow keeps them), for what the metadata lacks.
+
+    Returns
+    -------
+    Definition
+        ``horizon``: the metadata's ``params.horizon``, else the run's; ``active_days``: the
+        metadata's ``population.active_days``, else its ``params.active_days``, else the run's;
+        ``population``: the recorded rule (``population.eligible`` and ``outside``). Each None
+        when not recorded or not readable as a whole number of days.
+    """
+    meta = (bundle.metadata if bundle is not None else None) or {}
+    params = meta.get("params") or {}
+    population = meta.get("population") or {}
+    run = run_params or {}
+    rule = (
+        None
+        if population.get("eligible") is None
+        else (str(population["eligible"]), json.dumps(population.get("outside"), sort_keys=True))
+    )
+    return Definition(
+        horizon=_days(_first(params.get("horizon"), run.get("horizon"))),
+        active_days=_days(
+            _first(population.get("active_days"), params.get("active_days"), run.get("active_days"))
+        ),
+        population=rule,
+    )
+
+
+def changes(
+    then: Definition, now: Definition, *, window: bool = True
+) -> dict[str, tuple[int, int]]:
+    """Return the windows both definitions record that differ: name to (then's, now's).
+
+    Parameters
+    ----------
+    then, now : Definition
+        The earlier version's (the champion's) and the later one's (the challenger's).
+    window : bool, default True
+        Whether the activity window counts: not when the population does not read it
+        (:attr:`models.tasks.Population.uses_active_days`), nor when both record the same
+        population rule (:meth:`Definition.same_population`: the same customers).
+
+    Returns
+    -------
+    dict of str to tuple of (int, int)
+        ``horizon`` and ``active_days`` (with ``window``), each only when both record it and
+        the two differ, in that order; empty when they define the labels alike.
+    """
+    before, after = then.recorded(), now.recorded()
+    names = ["horizon", "active_days"] if window else ["horizon"]
+    return {
+        name: (before[name], after[name])
+        for name in names
+        if name in before and name in after and before[name] != after[name]
+    }
