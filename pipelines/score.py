@@ -27,6 +27,9 @@ it; :func:`store_scores` keeps a whole table), where serving finds it and answer
 instead of computing; serving uses a table with at least 20 reasons per row (``--explain 20``), or
 one per model input when the model has fewer. A stored table with more reasons for the same model
 and snapshot is kept rather than replaced by a thinner one.
+Events a build reads that end more than :data:`features.freshness.STALE_EVENTS_DAYS` days
+before ``--as-of`` are refused before the build, nothing written; 2 days short or more, a warning
+says so (:func:`pipelines.snapshot.check_events_end`, passed to :func:`snapshot_for`).
 With ``--engine spark`` the scores and reasons are computed on Spark
 (:func:`pipelines.spark.scores_with_spark`), with the same result; the snapshot still comes from
 the store (``guanxi features build --engine spark`` puts it there) or a build in this process.

@@ -20,7 +20,10 @@ again, by range. A database's events are counted by the database (``SELECT COUNT
 the threshold plus one row, :func:`features.database.count`) and, when more or not counted in
 time, staged the same way, sunk batch by batch into Parquet first
 (:func:`features.sources.stage_events`). Fewer events and ``--engine spark`` are validated in
-memory.
+memory. Events that end more than :data:`features.freshness.STALE_EVENTS_DAYS` days before
+``--as-of`` are refused once validated, before anything is built or stored; 2 days short or more,
+a warning says so (:func:`check_events_end`, the rule ``guanxi train``, ``score``, ``value``,
+``drift`` and ``cycle`` take too). A Spark catalog table's events are not checked.
 ``export`` copies a stored snapshot to a CSV or Parquet file, also atomically.
 """
 

@@ -26,6 +26,11 @@ followed (up to ``--horizon-days`` after it); otherwise the same check runs one 
 to ``as_of``), when there is at least one horizon of history before that cutoff. The check compares
 BG/NBD with the naive "same as last period" forecast (:func:`models.clv.holdout_check`).
 
+Events that end more than :data:`features.freshness.STALE_EVENTS_DAYS` days before ``--as-of``
+are refused once validated, nothing written, whether the snapshot is read or built (the models
+are fitted on the events); 2 days short or more, a warning says so, and the MLflow run keeps it
+(tag ``events_warning``, as a training run does): :func:`pipelines.snapshot.check_events_end`.
+
 The table goes to ``--out`` (a file, or a database table with ``--out-table``, replaced
 atomically), into the store for serving (``--no-store`` skips it), and the fit, the check and the
 equity totals are logged to MLflow (:func:`models.registry.log_value_fit`). With ``--engine
