@@ -820,6 +820,8 @@ def _validated(
     )
     with validating as (loaded, customers, problems):
         accepted = connectors.accepted(loaded, problems)
+        if check is not None:  # read or built, the snapshot's values are fitted on them
+            check(accepted, sources.events.label)
         people = customers.frame if customers is not None else None
         snapshot, source, _ = snapshot_for(
             store,
@@ -831,6 +833,5 @@ def _validated(
             categories=categories,
             described=described,
             writes_values=True,
-            check=check,
         )
         yield accepted.frame, snapshot, source, None

@@ -275,3 +275,31 @@ def test_value_warns_of_events_a_weekend_short_and_tags_its_run(
         assert result.exit_code == 0, result.output
         assert "end on" not in result.output
     assert "events_warning" not in max(_value_runs(), key=lambda r: r.info.start_time).data.tags
+
+
+def test_value_on_spark_refuses_events_weeks_short_of_its_stored_snapshot(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """``--engine spark`` read the day's stored snapshot built from the same stale events without
+    the check (the polars path checks): the refusal comes before any Spark work, none started."""
+    home = get_settings().home
+    _build(cli, sample / "events.parquet")
+    stale = _ending(sample, tmp_path, WEEKS)
+    store = Store(home)  # the store's snapshot of the day built from these events, before the rule
+    store.write_snapshot(store.read_snapshot(TODAY), TODAY, events=SourceFile.of(stale))
+    assert same_inputs(store.snapshot_info(TODAY), connectors.inputs(str(stale)))
+    before = _store_files(home)
+    out = tmp_path / "values.parquet"
+    args = ["value", "--events", str(stale), "--as-of", str(TODAY), "--out", str(out)]
+    result = cli.invoke(app, [*args, "--engine", "spark"], env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.output
+    assert _said(result.output).endswith(
+        f"cannot value customers, nothing written: the events ({stale}) end on 2024-12-11, 20 days "
+        f"before --as-of 2024-12-31 ({BEFORE}): the snapshot of 2024-12-31 built from them would "
+        "take every customer for inactive since 2024-12-11, and so would the values fitted on "
+        "them; pass the events up to 2024-12-31, or --as-of 2024-12-11"
+    )
+    assert "Spark" not in result.output  # refused before a session was started
+    assert not out.exists() and _store_files(home) == before and _value_runs() == []
