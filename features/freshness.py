@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Final
 
 import polars as pl
@@ -31,6 +32,7 @@ __all__ = [
     "WEEK_TAKEN",
     "EventsEnd",
     "StaleEventsError",
+    "history_through",
     "last_event_day",
 ]
 
@@ -72,6 +74,26 @@ def last_event_day(events: pl.DataFrame | pl.LazyFrame) -> date | None:
     """
     last = events.lazy().select(pl.col("ts").max()).collect().item()
     return last.date() if isinstance(last, datetime) else None
+
+
+def history_through(path: Path) -> date | None:
+    """Return the day of the last event a stored history holds, reading its ``ts`` column alone.
+
+    A snapshot day's history (:meth:`features.store.Store.history_path`) holds no event after the
+    day: one that ends before the day holds events that end there. ``guanxi drift`` reads it so
+    for a report on the store's events, ``guanxi score`` for the store's snapshot it scores.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A stored history (Parquet), which exists.
+
+    Returns
+    -------
+    datetime.date or None
+        :func:`last_event_day` of its events; None when it holds none.
+    """
+    return last_event_day(pl.scan_parquet(path))
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ from rich.table import Table
 
 from features.contracts import FEATURE_SET_VERSION, MISSING, counted
 from features.events import EventsValidationError, read_customers, read_events
-from features.freshness import BEYOND_A_WEEK, EventsEnd, last_event_day
+from features.freshness import BEYOND_A_WEEK, EventsEnd, history_through, last_event_day
 from features.snapshot import build_snapshot
 from features.store import SnapshotNotFoundError, Store, atomic_write
 from models import registry
@@ -303,7 +303,7 @@ class DriftInputs:
             path = self.store.history_path(self.day)
             if not path.is_file():
                 raise FileNotFoundError(self._no_history(path))
-            self._through = (last_event_day(pl.scan_parquet(path)),)
+            self._through = (history_through(path),)
         if self._through is None:
             self._through = (last_event_day(self.events()),)
         return self._through[0]

@@ -29,7 +29,8 @@ one per model input when the model has fewer. A stored table with more reasons f
 and snapshot is kept rather than replaced by a thinner one.
 Events a build reads that end more than :data:`features.freshness.STALE_EVENTS_DAYS` days
 before ``--as-of`` are refused before the build, nothing written; 2 days short or more, a warning
-says so (:func:`pipelines.snapshot.check_events_end`, passed to :func:`snapshot_for`).
+says so (:func:`pipelines.snapshot.check_events_end`, passed to :func:`snapshot_for`). The
+store's snapshot read instead is taken alike by where its stored history ends.
 With ``--engine spark`` the scores and reasons are computed on Spark
 (:func:`pipelines.spark.scores_with_spark`), with the same result; the snapshot still comes from
 the store (``guanxi features build --engine spark`` puts it there) or a build in this process.
@@ -60,7 +61,7 @@ from features.contracts import (
 )
 from features.database import DatabaseError
 from features.events import EventsValidationError, Loaded, Staged, StagedOrders
-from features.freshness import StaleEventsError
+from features.freshness import StaleEventsError, history_through
 from features.products import category_slugs
 from features.snapshot import complete_categories
 from features.sources import Source
@@ -105,11 +106,13 @@ from pipelines.snapshot import (
     validated_events,
 )
 
-EventsCheck = Callable[[Loaded | Staged | StagedOrders, str], None]
+EventsCheck = Callable[[Loaded | Staged | StagedOrders | date, str], None]
 """A check of validated events (and their source's label) before a snapshot is built of them.
 
-Raises to refuse them, nothing built or kept: ``guanxi score`` and ``guanxi value`` pass
-:func:`pipelines.snapshot.check_events_end` with their own words (qa43 H1)."""
+Or of the last event's day of the store's history of the day, when its snapshot is read instead
+(:func:`features.freshness.history_through`). Raises to refuse them, nothing built or kept:
+``guanxi score`` and ``guanxi value`` pass :func:`pipelines.snapshot.check_events_end` with their
+own words (qa43 H1)."""
 
 __all__ = [
     "EventsCheck",
@@ -364,8 +367,11 @@ def snapshot_for(
         replaced, not the value table this run replaces too.
     check : callable, optional
         Called with the validated events and their source's label before a build from files or
-        a database (:data:`EventsCheck`): what it raises leaves the store as it was. Events a
-        Spark table holds are not checked (where they end would take a Spark query).
+        a database (:data:`EventsCheck`): what it raises leaves the store as it was. The store's
+        snapshot read instead, built from these inputs, is checked by the last day of the history
+        it was built from (:func:`features.freshness.history_through`; a snapshot stored without
+        one, by ``guanxi drift`` or a Spark build, is not). Events a Spark table holds are not
+        checked (where they end would take a Spark query).
 
     Returns
     -------
@@ -396,6 +402,8 @@ def snapshot_for(
     same = None if info is None else _same(compared)
     label = sources.label if isinstance(sources, connectors.SparkEvents) else sources.events.label
     if info is not None and same is not False:
+        if check is not None and not isinstance(sources, connectors.SparkEvents):
+            _check_history(store, as_of, check, label)
         # given customers are the stored ones; left out, the stored ones are read
         stored_customers = _with_customers(info)
         if same is None:  # a database or a Spark table: its rows may have changed since
@@ -445,6 +453,20 @@ def snapshot_for(
         kept = _keep(store, snapshot, as_of, keep, events_file, customers_file, history)
         unseen = _without_events(loaded[1], snapshot, as_of)
     return SnapshotRead(snapshot, f"built from {label}{replacing}{kept}{unseen}", with_customers)
+
+
+def _check_history(store: Store, as_of: date, check: EventsCheck, label: str) -> None:
+    """Check the store's snapshot of ``as_of`` by the last day of its stored history, if any.
+
+    The history holds no event after ``as_of``: one that ends before the day was built from
+    events that end there (qa43 H1, a snapshot kept before the rule or with a warning).
+    """
+    path = store.history_path(as_of)
+    if not path.is_file():  # stored by guanxi drift or a Spark build: where they ended is unknown
+        return
+    through = history_through(path)
+    if through is not None:
+        check(through, f"{label}, the store's history of {as_of}")
 
 
 def _with_customers(info: SnapshotInfo) -> bool:
@@ -967,7 +989,7 @@ def score_command(
         raise typer.Exit(1) from exc
     categories = model_categories(bundles.values())
 
-    def fresh(events: Loaded | Staged | StagedOrders, label: str) -> None:
+    def fresh(events: Loaded | Staged | StagedOrders | date, label: str) -> None:
         warning = check_events_end(
             events, day, label, then=", and so would its scores", also=", and so do its scores"
         )

@@ -124,7 +124,7 @@ def build_command(
 
 
 def check_events_end(
-    events: Loaded | Staged | StagedOrders,
+    events: Loaded | Staged | StagedOrders | dt.date,
     day: dt.date,
     source: str,
     *,
@@ -137,13 +137,15 @@ def check_events_end(
     events that end weeks before ``day``, the snapshot took every customer for inactive since
     their last day, and was kept in the store (replacing the day's, if any) and served as the
     day's features with no word. Call it once the events are validated, before anything is built
-    or written.
+    or written; or, for the store's snapshot of the day read instead of built, with the last day
+    of the history it was built from (:func:`features.freshness.history_through`).
 
     Parameters
     ----------
-    events : features.events.Loaded, features.events.Staged or features.events.StagedOrders
+    events : Loaded, Staged, StagedOrders (features.events) or datetime.date
         The validated events (a scan of staged events is read for ``ts`` alone; staged orders
-        give the last event of any type, :attr:`features.events.StagedOrders.last`).
+        give the last event of any type, :attr:`features.events.StagedOrders.last`), or the
+        last event's day of the store's history of ``day``: its snapshot is built already.
     day : datetime.date
         The snapshot's day (``--as-of``).
     source : str
@@ -169,16 +171,20 @@ def check_events_end(
         If they end more than :data:`features.freshness.STALE_EVENTS_DAYS` days before ``day``:
         the file, their last day, ``day``, and the events or ``--as-of`` to pass.
     """
-    if isinstance(events, StagedOrders):  # its frame holds the orders alone
+    if isinstance(events, dt.date):  # the store's snapshot, built from them already
+        end: EventsEnd | None = EventsEnd(events, day, source)
+        made = f"the store's snapshot of {day}, built from them, takes"
+    elif isinstance(events, StagedOrders):  # its frame holds the orders alone
         last = events.last
         end = None if last is None else EventsEnd(last.date(), day, source)
+        made = f"the snapshot of {day} built from them would take"
     else:
         end = EventsEnd.of(events.frame, day, source)
+        made = f"the snapshot of {day} built from them would take"
     if end is None:
         return None
     return end.check(
-        f"the snapshot of {day} built from them would take every customer for inactive since "
-        f"{end.through}{then}",
+        f"{made} every customer for inactive since {end.through}{then}",
         f"the snapshot of {day} reads the days after it as no activity{also}",
     )
 

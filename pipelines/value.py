@@ -662,7 +662,7 @@ def value_command(
         raise typer.Exit(1) from exc
     warned: list[str] = []
 
-    def fresh(events: Loaded | Staged | StagedOrders, label: str) -> None:
+    def fresh(events: Loaded | Staged | StagedOrders | date, label: str) -> None:
         warning = check_events_end(
             events,
             day,

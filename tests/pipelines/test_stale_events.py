@@ -303,3 +303,59 @@ def test_value_on_spark_refuses_events_weeks_short_of_its_stored_snapshot(
     )
     assert "Spark" not in result.output  # refused before a session was started
     assert not out.exists() and _store_files(home) == before and _value_runs() == []
+
+
+def test_score_of_the_stored_snapshot_warns_as_its_build_did(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """``features build`` warned of events 3 days short; ``score`` of the same events read the
+    snapshot it kept and said nothing (``value`` repeats the warning)."""
+    weekend = _ending(sample, tmp_path, WEEKEND)
+    assert "warning: the events" in _build(cli, weekend)
+    out = tmp_path / "scores.parquet"
+    args = ["score", "--events", str(weekend), "--as-of", str(TODAY), "--tasks", "churn"]
+    result = cli.invoke(app, [*args, "--out", str(out)], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    _first(
+        _said(result.output),
+        f"warning: the events ({weekend}, the store's history of 2024-12-31) end on 2024-12-28, 3 "
+        "days before --as-of 2024-12-31: the snapshot of 2024-12-31 reads the days after it as no "
+        f"activity, and so do its scores ({TAKEN}); if the export is early, pass --as-of "
+        "2024-12-28 ",
+        "snapshot as of 2024-12-31: ",
+    )
+    assert "store (" in _said(result.output) and out.exists()  # the stored snapshot, scored
+
+
+def test_score_refuses_the_stored_snapshot_of_events_weeks_short(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A snapshot of events 20 days short, kept by a version before the rule, and scored with
+    the same events: refused as a build of them is (nothing written), not scored with a word."""
+    home = get_settings().home
+    _build(cli, sample / "events.parquet")
+    stale = _ending(sample, tmp_path, WEEKS)
+    store = Store(home)  # as an older version kept it: built from the stale events, their history
+    snapshot = store.read_snapshot(TODAY)
+    store.write_snapshot(
+        snapshot, TODAY, events=SourceFile.of(stale), history=pl.read_parquet(stale)
+    )
+    assert same_inputs(store.snapshot_info(TODAY), connectors.inputs(str(stale)))
+    before = _store_files(home)
+    out = tmp_path / "scores.parquet"
+    args = ["score", "--events", str(stale), "--as-of", str(TODAY), "--tasks", "churn"]
+    result = cli.invoke(app, [*args, "--out", str(out)], env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.output
+    assert _said(result.output).endswith(
+        f"cannot score, nothing written: the events ({stale}, the store's history of 2024-12-31) "
+        f"end on 2024-12-11, 20 days before --as-of 2024-12-31 ({BEFORE}): the store's snapshot "
+        "of 2024-12-31, built from them, takes every customer for inactive since 2024-12-11, and "
+        "so would its scores; pass the events up to 2024-12-31, or --as-of 2024-12-11"
+    )
+    assert not out.exists() and _store_files(home) == before
