@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from models.artifact import ModelBundle
 
-__all__ = ["Definition", "changes", "definition"]
+__all__ = ["Definition", "DefinitionUnreadableError", "changes", "definition", "recorded_int"]
+
+
+class DefinitionUnreadableError(ValueError):
+    """A version records a window that is not a whole number of days: its definition is unknown.
+
+    The promotion gate says so rather than compare without it (:func:`definition`).
+    """
 
 
 @dataclass(frozen=True)
@@ -68,21 +75,51 @@ class Definition:
         return self.population is not None and self.population == other.population
 
 
-def _days(value: Any) -> int | None:
-    """Read a recorded number of days (a number, or its text as MLflow keeps params); else None."""
+def recorded_int(value: Any) -> int | None:
+    """Read a recorded whole number: days, a seed (pure).
+
+    Parameters
+    ----------
+    value : object
+        As a version recorded it: a number in its metadata, or its text as MLflow keeps params
+        (``"90"``, and ``"90.0"`` for one logged as a float).
+
+    Returns
+    -------
+    int or None
+        The whole number; None when ``value`` is None or not a whole number (``"x"``, ``90.5``).
+    """
+    if isinstance(value, int):
+        return value
     try:
-        return int(value) if isinstance(value, int | float) else int(str(value))
-    except (ValueError, OverflowError):  # None's text too
+        number = float(value) if isinstance(value, float) else float(str(value))
+    except ValueError:  # None's text too
         return None
+    return int(number) if number.is_integer() else None  # not nan nor infinity
 
 
-def _first(*values: Any) -> Any:
-    """Return the first value recorded (not None), else None."""
-    return next((value for value in values if value is not None), None)
+def _first(name: str, *recorded: tuple[str, Any], lenient: bool) -> int | None:
+    """Read the first window recorded (not None), named by where; None when none is.
+
+    ``recorded``: (where, value) pairs, in the order they are read. A value that is not a whole
+    number of days counts as not recorded when ``lenient``; else it raises
+    :class:`DefinitionUnreadableError`, naming where and what.
+    """
+    where, value = next(((at, value) for at, value in recorded if value is not None), ("", None))
+    days = recorded_int(value)
+    if days is None and value is not None and not lenient:
+        raise DefinitionUnreadableError(
+            f"{name} ({where}) is {value!r}, not a whole number of days: the task definition "
+            "cannot be read"
+        )
+    return days
 
 
 def definition(
-    bundle: ModelBundle | None, run_params: Mapping[str, Any] | None = None
+    bundle: ModelBundle | None,
+    run_params: Mapping[str, Any] | None = None,
+    *,
+    lenient: bool = False,
 ) -> Definition:
     """Read a version's task definition as training recorded it (pure).
 
@@ -93,6 +130,10 @@ def definition(
         only its run is read (a challenger's card, a previous version).
     run_params : mapping, optional
         The training run's params (text, as MLflow keeps them), for what the metadata lacks.
+    lenient : bool, default False
+        Whether a window recorded but not a whole number of days counts as not recorded (the
+        model page, which shows what it can); by default it is an error (the promotion gate,
+        which would otherwise pass a challenger without comparing).
 
     Returns
     -------
@@ -100,7 +141,13 @@ def definition(
         ``horizon``: the metadata's ``params.horizon``, else the run's; ``active_days``: the
         metadata's ``population.active_days``, else its ``params.active_days``, else the run's;
         ``population``: the recorded rule (``population.eligible`` and ``outside``). Each None
-        when not recorded or not readable as a whole number of days.
+        when not recorded (or, ``lenient``, not readable as a whole number of days).
+
+    Raises
+    ------
+    DefinitionUnreadableError
+        If a window is recorded but is not a whole number of days (not ``lenient``): where,
+        and what it is.
     """
     meta = (bundle.metadata if bundle is not None else None) or {}
     params = meta.get("params") or {}
@@ -112,9 +159,18 @@ def definition(
         else (str(population["eligible"]), json.dumps(population.get("outside"), sort_keys=True))
     )
     return Definition(
-        horizon=_days(_first(params.get("horizon"), run.get("horizon"))),
-        active_days=_days(
-            _first(population.get("active_days"), params.get("active_days"), run.get("active_days"))
+        horizon=_first(
+            "horizon",
+            ("metadata params.horizon", params.get("horizon")),
+            ("run param horizon", run.get("horizon")),
+            lenient=lenient,
+        ),
+        active_days=_first(
+            "activity window",
+            ("metadata population.active_days", population.get("active_days")),
+            ("metadata params.active_days", params.get("active_days")),
+            ("run param active_days", run.get("active_days")),
+            lenient=lenient,
         ),
         population=rule,
     )

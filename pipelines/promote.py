@@ -84,7 +84,7 @@ from features.contracts import MISSING
 from features.snapshot import completion_columns
 from models import registry
 from models.artifact import RULE_BACKED, ModelBundle
-from models.definitions import changes, definition
+from models.definitions import Definition, DefinitionUnreadableError, changes, definition
 from models.registry import (
     TrackingUnavailableError,
     check_tracking,
@@ -252,12 +252,16 @@ def promote(task: str, console: Console, *, new_definition: bool = False) -> Dec
         decision = decide(grade)
     else:
         new = load_version(task, version=version).bundle
-        changed = _definition_change(old, new)
         refusal = None
-        if changed and not new_definition:
-            refusal = _definition_refusal(task, str(champion.version), changed)
-        elif old.feature_set_version == new.feature_set_version:
-            refusal = _in_sample_refusal(task, str(champion.version), version, old, new)
+        try:
+            changed = _definition_change(old, new, str(champion.version), version)
+        except DefinitionUnreadableError as exc:  # was passed without comparing (review L5)
+            refusal = f"{exc}: not compared, the champion kept"
+        else:
+            if changed and not new_definition:
+                refusal = _definition_refusal(task, str(champion.version), changed)
+            elif old.feature_set_version == new.feature_set_version:
+                refusal = _in_sample_refusal(task, str(champion.version), version, old, new)
         if refusal is not None:
             decision = Decision(False, refusal)
         elif old.feature_set_version != new.feature_set_version:
@@ -406,17 +410,30 @@ def task_definition(bundle: ModelBundle) -> dict[str, int]:
     return definition(bundle).recorded()
 
 
-def _definition_change(old: ModelBundle, new: ModelBundle) -> dict[str, tuple[int, int]]:
+def _definition_change(
+    old: ModelBundle, new: ModelBundle, champion: str = "", challenger: str = ""
+) -> dict[str, tuple[int, int]]:
     """Return the settings both record that differ: name to (champion's, challenger's).
 
     The activity window counts only when it changes who the population is: not when both
     record the same population rule (:meth:`models.definitions.Definition.same_population`:
     :meth:`models.tasks.Population.describe`'s ``eligible`` and ``outside`` texts, which name
     the window when the rule reads it), as for a task that scores every customer. Compared as
-    the model page compares two versions (:func:`models.definitions.changes`).
+    the model page compares two versions (:func:`models.definitions.changes`). A window
+    recorded but unreadable raises :class:`models.definitions.DefinitionUnreadableError`, naming
+    the version (``champion``, ``challenger``: their numbers).
     """
-    before, after = definition(old), definition(new)
+    before = _defined(old, f"champion version {champion}" if champion else "the champion")
+    after = _defined(new, f"challenger version {challenger}" if challenger else "the challenger")
     return changes(before, after, window=not before.same_population(after))
+
+
+def _defined(bundle: ModelBundle, who: str) -> Definition:
+    """Read a version's definition; one unreadable raises, naming ``who`` ("champion version 3")."""
+    try:
+        return definition(bundle)
+    except DefinitionUnreadableError as exc:
+        raise DefinitionUnreadableError(f"{who}'s recorded {exc}") from exc
 
 
 def _said_change(changed: dict[str, tuple[int, int]]) -> str:

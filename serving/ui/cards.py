@@ -255,7 +255,7 @@ def training_params(bundle: ModelBundle | None, run_params: Mapping[str, str]) -
     """
     meta = bundle.metadata if bundle is not None else {}
     params = dict(meta.get("params") or {})
-    defined = definition(bundle, run_params)
+    defined = definition(bundle, run_params, lenient=True)  # shows what it can
     data = dict(meta.get("data") or {})
     cutoffs = params.get("cutoffs") or {
         key.removeprefix("cutoffs."): _param_days(value) if key == "cutoffs.train" else value

@@ -5,7 +5,15 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from models.definitions import Definition, changes, definition
+import pytest
+
+from models.definitions import (
+    Definition,
+    DefinitionUnreadableError,
+    changes,
+    definition,
+    recorded_int,
+)
 
 RULE = ("an order in the last 180 days", '{"no_order": "no order in 180 days"}')
 
@@ -40,7 +48,12 @@ def test_a_versions_definition_is_read_from_its_metadata_else_its_run() -> None:
     ) == (Definition(30, 7))
     # nothing recorded (a version tag's horizon alone, a hand-registered model)
     assert definition(None) == Definition() and definition(_version({})).recorded() == {}
-    assert definition(None, {"horizon": "x"}) == Definition()  # unreadable: not recorded
+    # an explicit population window of None: the params' (then the run's), as the page read it
+    explicit = {"params": {"horizon": 90, "active_days": 365}, "population": {"active_days": None}}
+    assert definition(_version(explicit)) == Definition(90, 365)
+    assert definition(_version({"population": {"active_days": None}}), {"active_days": "7"}) == (
+        Definition(None, 7)
+    )
 
 
 def test_two_definitions_differ_in_what_both_record() -> None:
@@ -56,3 +69,28 @@ def test_two_definitions_differ_in_what_both_record() -> None:
     assert same[0].same_population(same[1])
     assert not Definition(90, 365).same_population(Definition(90, 365))  # none recorded
     assert not same[0].same_population(Definition(90, 365, ("everyone", "null")))
+
+
+def test_an_unreadable_window_is_an_error_unless_the_reader_is_lenient() -> None:
+    """review L5: an unreadable horizon counted as not recorded, and the gate passed without
+    comparing; the gate sees the error (as before the one reader), the page chooses leniency."""
+    with pytest.raises(DefinitionUnreadableError) as raised:
+        definition(None, {"horizon": "x"})
+    assert str(raised.value) == (
+        "horizon (run param horizon) is 'x', not a whole number of days: the task definition "
+        "cannot be read"
+    )
+    with pytest.raises(DefinitionUnreadableError, match=r"activity window \(metadata population"):
+        definition(_version({"population": {"active_days": 90.5}}))
+    assert definition(None, {"horizon": "x"}, lenient=True) == Definition()
+    lenient = definition(_version({"params": {"horizon": "x"}}), {"active_days": "7"}, lenient=True)
+    assert lenient == Definition(None, 7)
+
+
+def test_a_recorded_whole_number_is_read_from_a_number_or_its_text() -> None:
+    """One reader for the gate and the page (they differed on 90.0, logged as a float)."""
+    for value in (90, 90.0, "90", "90.0", " 90 "):
+        assert recorded_int(value) == 90, value
+    assert recorded_int(0) == 0 and recorded_int("-3") == -3
+    for value in (None, "x", "", 90.5, "90.5", float("nan"), "inf"):
+        assert recorded_int(value) is None, value

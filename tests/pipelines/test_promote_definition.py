@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from models import registry
 from models.artifact import ModelBundle
+from models.definitions import DefinitionUnreadableError
 from models.tasks import ACTIVE_BUYERS, EVERY_CUSTOMER, Population
 from pipelines.cli import app
 from pipelines.promote import DEFINITION_TAG, _definition_change, fitted_until, task_definition
@@ -162,6 +163,25 @@ def test_the_activity_window_counts_only_for_a_population_that_reads_it(
         for b, n in zip(every, (365, 180), strict=True)
     ]
     assert _definition_change(*bare) == {"active_days": (365, 180)}
+
+
+def test_the_gate_does_not_pass_a_version_whose_recorded_horizon_is_unreadable(
+    tiny_bundle: ModelBundle,
+) -> None:
+    """review L5: counted as not recorded, the gate compared nothing and passed; now it names the
+    version, its field and value (``promote`` refuses with it, the champion kept)."""
+    days = {"test": "2024-08-02", "validation": "2024-05-04"}
+    champion = _defined(tiny_bundle, 90, **days)
+    params = {**champion.metadata["params"], "horizon": "ninety"}
+    challenger = replace(champion, metadata={**champion.metadata, "params": params})
+    with pytest.raises(DefinitionUnreadableError) as raised:
+        _definition_change(champion, challenger, "1", "2")
+    assert str(raised.value) == (
+        "challenger version 2's recorded horizon (metadata params.horizon) is 'ninety', not a "
+        "whole number of days: the task definition cannot be read"
+    )
+    with pytest.raises(DefinitionUnreadableError):
+        task_definition(challenger)
 
 
 def test_new_definition_with_the_same_definition_says_it_changes_nothing(
