@@ -38,31 +38,57 @@ class ModelFilesMissingError(LookupError):
         Where the registry keeps its files: a local folder, else the artifact URI.
     missing : str, optional
         The file found missing (its path under ``where``), when one file alone is.
+    alias : str, optional
+        The alias the version was loaded by (:func:`load_version`), if any: what
+        :meth:`remedy` says depends on it.
     """
 
-    def __init__(self, task: str, version: str, where: str, missing: str | None = None) -> None:
+    def __init__(
+        self,
+        task: str,
+        version: str,
+        where: str,
+        missing: str | None = None,
+        alias: str | None = None,
+    ) -> None:
         self.task, self.version, self.where, self.missing = task, version, where, missing
+        self.alias = alias
         self._what = f"file {missing} is" if missing else "files are"
         whose = f"{task} version {version}"
         what = f"file {missing} of {whose} is" if missing else f"files of {whose} are"
         super().__init__(f"the {what} missing (looked in {where})")
 
-    def remedy(self) -> str:
-        """Say what brings the version's task back: the one sentence every reader of it gives.
+    def remedy(self, alias: str) -> str:
+        """Say what brings back the version an alias names: the one sentence every reader gives.
 
-        ``guanxi promote --task T`` alone refuses while the lost version is still the champion
-        ("Version N is already the T champion", qa43 M2): what works is promoting another
-        version whose files exist, or training again and promoting the new one. The server log
-        (:meth:`of_alias`), ``/readyz``, the 503s and ``not_served``
+        For the champion: ``guanxi promote --task T`` alone refuses while the lost version is
+        still the champion ("Version N is already the T champion", qa43 M2): what works is
+        promoting another version whose files exist, or training again and promoting the new one.
+        For another alias (``guanxi drift --alias challenger``, a server following
+        ``GUANXI_MODEL_ALIAS=challenger``) those would move the champion, not the alias read:
+        what works is training again (the new version is the challenger) or pointing the alias
+        at another version in the registry (``guanxi promote`` moves the champion alone). The
+        server log (:meth:`of_alias`), ``/readyz``, the 503s and ``not_served``
         (:func:`serving.lifecycle.not_served`), ``guanxi drift`` and ``guanxi cycle`` say it so.
+
+        Parameters
+        ----------
+        alias : str
+            The alias that names the version (``champion``, ``challenger``, ...).
 
         Returns
         -------
         str
-            ``put them back there, or promote another version whose files exist (...), or train
-            again (...)``, with the task's commands.
+            ``put them back there, or ...``, with the task's commands.
         """
         task = self.task
+        if alias != registry.CHAMPION:
+            return (
+                f"put them back there, or train again (`guanxi train --task {task} --events PATH "
+                "--as-of DAY`: the new version is the challenger), or point the "
+                f"{alias} alias at another version whose files exist in the MLflow registry "
+                "(`guanxi models` lists them; `guanxi promote` moves the champion alone)"
+            )
         return (
             "put them back there, or promote another version whose files exist (`guanxi promote "
             f"--task {task} --version N`), or train again (`guanxi train --task {task} --events "
@@ -81,13 +107,17 @@ class ModelFilesMissingError(LookupError):
         -------
         str
             ``the champion's files are missing (looked in <where>): put them back there, or ...``
-            (:meth:`remedy`: another version, ``--version N``, or training again; a plain
-            ``guanxi promote --task T`` refuses while the lost version is still the champion).
+            (:meth:`remedy` of ``alias``: for the champion another version, ``--version N``, or
+            training again; a plain ``guanxi promote --task T`` refuses while the lost version is
+            still the champion).
         """
-        return f"the {alias}'s {self._what} missing (looked in {self.where}): {self.remedy()}"
+        said = self.remedy(alias)
+        return f"the {alias}'s {self._what} missing (looked in {self.where}): {said}"
 
 
-def _files_missing(task: str, version: str, exc: Exception) -> ModelFilesMissingError | None:
+def _files_missing(
+    task: str, version: str, exc: Exception, alias: str | None = None
+) -> ModelFilesMissingError | None:
     """Tell a version whose files are gone from a failed load, or None for any other failure."""
     if isinstance(exc, MlflowException) and exc.error_code != "RESOURCE_DOES_NOT_EXIST":
         return None
@@ -98,7 +128,7 @@ def _files_missing(task: str, version: str, exc: Exception) -> ModelFilesMissing
     parsed = urllib.parse.urlparse(uri)
     where = urllib.request.url2pathname(parsed.path) if parsed.scheme == "file" else uri
     missing = exc.filename if isinstance(exc, FileNotFoundError) else None
-    return ModelFilesMissingError(task, version, where, missing)
+    return ModelFilesMissingError(task, version, where, missing, alias)
 
 
 def load_version(
@@ -136,7 +166,7 @@ def load_version(
         if alias is not None:
             found = registry.get_version(task, alias)
             version = str(found.version) if found is not None else None
-        missing = _files_missing(task, version, exc) if version is not None else None
+        missing = _files_missing(task, version, exc, alias) if version is not None else None
         if missing is None:
             raise
         raise missing from exc

@@ -41,7 +41,7 @@ from tenacity import retry, retry_if_result, wait_fixed
 
 from features.store import SnapshotNotFoundError
 from models import treeshap
-from models.registry import ModelNotFoundError
+from models.registry import CHAMPION, ModelNotFoundError
 from models.versions import ModelFilesMissingError
 from serving.explaining import explain_in_background
 from serving.loader import RegistrySource, Source, load_state
@@ -114,11 +114,14 @@ def _files_gone(exc: ModelFilesMissingError) -> str:
     The one sentence ``/readyz``, the 503s and ``not_served`` give (qa43 M2): `guanxi promote
     --task T` alone refuses while the lost version is still the champion, so it names a version
     to promote (``--version N``) or training again, the server log's words
-    (:meth:`models.versions.ModelFilesMissingError.remedy`).
+    (:meth:`models.versions.ModelFilesMissingError.remedy`); for a server following another
+    alias (``GUANXI_MODEL_ALIAS``, the one the version was loaded by) it names that alias and
+    what moves it.
     """
+    alias = exc.alias or CHAMPION
     return (
-        f"the files of {exc.task} version {exc.version} (the champion) are missing where the "
-        f"registry keeps them (the server log names the folder): {exc.remedy()}"
+        f"the files of {exc.task} version {exc.version} (the {alias}) are missing where the "
+        f"registry keeps them (the server log names the folder): {exc.remedy(alias)}"
     )
 
 

@@ -358,3 +358,21 @@ def test_reviewer_pages_say_which_task_is_not_served(
     with TestClient(create_app(make_settings(registry_env.home))) as client:  # files back
         wait_ready(client)
         assert _banner(client.get("/ui/", headers=headers("reviewer")).text) == ""
+
+
+def test_a_server_following_the_challenger_names_it_and_what_moves_it() -> None:
+    """review L4: a server following ``GUANXI_MODEL_ALIAS=challenger`` said "(the champion)" and
+    to promote another version (--version N), which moves the champion, not the alias it reads.
+    The version loaded by the challenger alias says the challenger's way out."""
+    from serving.lifecycle import missing, not_served
+
+    lost = ModelFilesMissingError("churn", "4", "/srv/m-4", alias="challenger")
+    said = not_served("churn", lost)
+    assert said.startswith(
+        "churn is not served: the files of churn version 4 (the challenger) are missing where the "
+        f"registry keeps them (the server log names the folder): {lost.remedy('challenger')}, "
+        "then reload"
+    )
+    assert "--version N" not in said and "--version N" not in (missing(lost) or "")
+    # loaded by version, or by the champion: the champion's sentence, as before
+    assert _remedy("churn") in not_served("churn", ModelFilesMissingError("churn", "4", "/srv"))
