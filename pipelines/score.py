@@ -29,7 +29,7 @@ one per model input when the model has fewer. A stored table with more reasons f
 and snapshot is kept rather than replaced by a thinner one.
 Events a build reads that end more than :data:`features.freshness.STALE_EVENTS_DAYS` days
 before ``--as-of`` are refused before the build, nothing written; 2 days short or more, a warning
-says so (:func:`pipelines.snapshot.check_events_end`, passed to :func:`snapshot_for`). The
+says so (:func:`pipelines.snapshot.refuse_stale_events`, passed to :func:`snapshot_for`). The
 store's snapshot read instead is taken alike by where its stored history ends.
 With ``--engine spark`` the scores and reasons are computed on Spark
 (:func:`pipelines.spark.scores_with_spark`), with the same result; the snapshot still comes from
@@ -101,8 +101,8 @@ from pipelines.days import after_today, no_event_by
 from pipelines.engine import DEFAULT_MASTER, EngineOption, SparkMasterOption
 from pipelines.snapshot import (
     build_validated,
-    check_events_end,
     describe_sources,
+    refuse_stale_events,
     validated_events,
 )
 
@@ -111,7 +111,7 @@ EventsCheck = Callable[[Loaded | Staged | StagedOrders | date, str], None]
 
 Or of the last event's day of the store's history of the day, when its snapshot is read instead
 (:func:`features.freshness.history_through`). Raises to refuse them, nothing built or kept:
-``guanxi score`` and ``guanxi value`` pass :func:`pipelines.snapshot.check_events_end` with their
+``guanxi score`` and ``guanxi value`` pass :func:`pipelines.snapshot.refuse_stale_events` with their
 own words (qa43 H1)."""
 
 __all__ = [
@@ -990,7 +990,7 @@ def score_command(
     categories = model_categories(bundles.values())
 
     def fresh(events: Loaded | Staged | StagedOrders | date, label: str) -> None:
-        warning = check_events_end(
+        warning = refuse_stale_events(
             events, day, label, then=", and so would its scores", also=", and so do its scores"
         )
         if warning is not None:

@@ -22,7 +22,7 @@ time, staged the same way, sunk batch by batch into Parquet first
 (:func:`features.sources.stage_events`). Fewer events and ``--engine spark`` are validated in
 memory. Events that end more than :data:`features.freshness.STALE_EVENTS_DAYS` days before
 ``--as-of`` are refused once validated, before anything is built or stored; 2 days short or more,
-a warning says so (:func:`check_events_end`, the rule ``guanxi train``, ``score``, ``value``,
+a warning says so (:func:`refuse_stale_events`, the rule ``guanxi train``, ``score``, ``value``,
 ``drift`` and ``cycle`` take too). A Spark catalog table's events are not checked.
 ``export`` copies a stored snapshot to a CSV or Parquet file, also atomically.
 """
@@ -66,9 +66,9 @@ from serving.settings import get_settings
 __all__ = [
     "build_command",
     "build_validated",
-    "check_events_end",
     "describe_sources",
     "export_command",
+    "refuse_stale_events",
     "validated_events",
     "validated_orders",
 ]
@@ -123,7 +123,7 @@ def build_command(
         _build_and_store(described, validated, validated_customers, day, None, out, status)
 
 
-def check_events_end(
+def refuse_stale_events(
     events: Loaded | Staged | StagedOrders | dt.date,
     day: dt.date,
     source: str,
@@ -192,7 +192,7 @@ def check_events_end(
 def _stop_on_stale(out: Console, events: Loaded | Staged, day: dt.date, source: str) -> None:
     """Refuse events a week short of ``day`` (nothing stored); print the warning of a few days."""
     try:
-        warning = check_events_end(events, day, source)
+        warning = refuse_stale_events(events, day, source)
     except StaleEventsError as error:
         out.print(Text(f"cannot build the snapshot, nothing stored: {error}", style="red"))
         raise typer.Exit(1) from error

@@ -29,7 +29,7 @@ BG/NBD with the naive "same as last period" forecast (:func:`models.clv.holdout_
 Events that end more than :data:`features.freshness.STALE_EVENTS_DAYS` days before ``--as-of``
 are refused once validated, nothing written, whether the snapshot is read or built (the models
 are fitted on the events); 2 days short or more, a warning says so, and the MLflow run keeps it
-(tag ``events_warning``, as a training run does): :func:`pipelines.snapshot.check_events_end`.
+(tag ``events_warning``, as a training run does): :func:`pipelines.snapshot.refuse_stale_events`.
 
 The table goes to ``--out`` (a file, or a database table with ``--out-table``, replaced
 atomically), into the store for serving (``--no-store`` skips it), and the fit, the check and the
@@ -88,8 +88,8 @@ from pipelines.score import (
     stored_snapshot,
 )
 from pipelines.snapshot import (
-    check_events_end,
     describe_sources,
+    refuse_stale_events,
     validated_events,
     validated_orders,
 )
@@ -431,7 +431,7 @@ def keep_values(
         Where the events came from, logged as params.
     events_warning : str, optional
         The warning of events a few days short of the day
-        (:func:`pipelines.snapshot.check_events_end`), the run's tag ``events_warning`` as a
+        (:func:`pipelines.snapshot.refuse_stale_events`), the run's tag ``events_warning`` as a
         training run's (:attr:`training.train.TrainResult.events_warning`).
 
     Returns
@@ -663,7 +663,7 @@ def value_command(
     warned: list[str] = []
 
     def fresh(events: Loaded | Staged | StagedOrders | date, label: str) -> None:
-        warning = check_events_end(
+        warning = refuse_stale_events(
             events,
             day,
             label,
@@ -776,7 +776,7 @@ def _validated(
     ``categories``: the churn model's (:attr:`ChurnModel.categories`), which a build gives
     columns and a stored snapshot must have (:func:`pipelines.score.snapshot_for`). ``check``
     is called with the validated events and their label before a snapshot is read or built
-    (:func:`pipelines.snapshot.check_events_end`): what it raises leaves the store as it was.
+    (:func:`pipelines.snapshot.refuse_stale_events`): what it raises leaves the store as it was.
     A Spark table's events are not checked (where they end would take a Spark query).
     """
     now = datetime.now(UTC)
