@@ -35,7 +35,7 @@ from mlflow.tracking import MlflowClient
 
 from models import registry
 from models.artifact import MODEL_METRICS, RULE_BACKED, ModelBundle
-from models.definitions import Definition, changes, definition
+from models.definitions import Definition, changes, definition, recorded_int
 from models.scoring import model_rows
 from models.tasks import get_task
 from serving.state import ServingState
@@ -327,14 +327,6 @@ def _recorded_day(value: Any) -> date | None:
         return None
 
 
-def _recorded_int(value: Any) -> int | None:
-    """Read a recorded whole number (days, a seed: an int, its text); None when it is none."""
-    try:
-        return int(str(value))
-    except ValueError:
-        return None
-
-
 def measured_on(params: Mapping[str, Any]) -> Measured:
     """Read what a version was measured on from its training parameters (pure).
 
@@ -357,10 +349,10 @@ def measured_on(params: Mapping[str, Any]) -> Measured:
     horizon, window, seed = params.get("horizon"), params.get("active_days"), params.get("seed")
     return Measured(
         held_out=None if test is None else _recorded_day(test),
-        horizon=None if horizon is None else _recorded_int(horizon),
-        active_days=None if window is None else _recorded_int(window),
+        horizon=recorded_int(horizon),
+        active_days=recorded_int(window),
         split=split,
-        seed=None if seed is None or split == "time" else _recorded_int(seed),
+        seed=None if seed is None or split == "time" else recorded_int(seed),
     )
 
 

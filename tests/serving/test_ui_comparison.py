@@ -54,6 +54,8 @@ def test_a_versions_held_out_day_and_definition_are_read_as_training_records_the
     assert measured_on(training_params(None, {})) == Measured(None, None, None)
     assert measured_on(training_params(None, {"horizon": "90"})) == Measured(None, 90, None)
     assert measured_on({"cutoffs": {"test": "not a day"}, "horizon": "x"}) == Measured()
+    # read as the promotion gate reads them (models.definitions.recorded_int): 90.0 is 90 days
+    assert measured_on({"horizon": 90.0, "active_days": "180.0"}) == Measured(None, 90, 180)
 
 
 def test_versions_measured_alike_are_compared() -> None:
