@@ -627,10 +627,10 @@ STALE_HORIZON_SHARE: Final = 0.25
 
 Beyond a day short (an export of the day before), events that end ``behind`` days before
 ``--as-of`` are refused when ``behind > STALE_HORIZON_SHARE * horizon``, as well as beyond
-:data:`STALE_EVENTS_DAYS`: for churn a held-out window missing most of its days makes nearly
-every customer a positive, and the grade (and a promotion by it) rests on labels that are
-artefacts. A week is 8 % of the 90-day default; a Monday-morning export, 3 days short, trains
-from ``--horizon 12`` up, a week short from 28."""
+:data:`features.freshness.STALE_EVENTS_DAYS`: for churn a held-out window missing most of its
+days makes nearly every customer a positive, and the grade (and a promotion by it) rests on
+labels that are artefacts. A week is 8 % of the 90-day default; a Monday-morning export, 3 days
+short, trains from ``--horizon 12`` up, a week short from 28."""
 
 
 def check_events_end(
@@ -642,7 +642,10 @@ def check_events_end(
     events lack count as no order (a churner of every customer who would have ordered then, the
     other tasks' positives missed) and the model is graded on them. Where the events end is read
     from all of them (:class:`features.freshness.EventsEnd`), not from those up to ``as_of``: an
-    ``as_of`` on a day without events, inside events that go on, lacks nothing.
+    ``as_of`` on a day without events, inside events that go on, lacks nothing. They may end up
+    to :data:`features.freshness.STALE_EVENTS_DAYS` days before ``as_of`` (a weekend or holidays,
+    the bound every command that reads events takes). A short horizon takes fewer
+    (:data:`STALE_HORIZON_SHARE`).
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """qa49 H2: ``guanxi drift`` on events that end before its day, as ``guanxi train`` takes them.
 
-Events more than :data:`training.train.STALE_EVENTS_DAYS` days short are refused with nothing
+Events more than :data:`features.freshness.STALE_EVENTS_DAYS` days short are refused with nothing
 written; 2 to 7 days short make the report with a warning, the day's snapshot built from them not
 kept in the store (the server would serve it as the day's features); score and value tables whose
 outcome window the events do not reach are not measured, the note saying why.
