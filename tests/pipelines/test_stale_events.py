@@ -26,6 +26,7 @@ from pipelines import connectors
 from pipelines.cli import app
 from pipelines.score import same_inputs
 from serving.settings import get_settings
+from tests.pipelines.test_connectors import tiny_duckdb
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import cli, sample  # noqa: F401  (fixtures)
 
@@ -359,3 +360,67 @@ def test_score_refuses_the_stored_snapshot_of_events_weeks_short(
         "so would its scores; pass the events up to 2024-12-31, or --as-of 2024-12-11"
     )
     assert not out.exists() and _store_files(home) == before
+
+
+TINY = Path(__file__).parents[1] / "data" / "events_tiny.csv"  # its last event: 2024-03-07
+
+
+@pytest.mark.parametrize(
+    ("command", "source", "in_memory"),
+    [
+        ("build", "file", 0),  # staged: a scan of the staged files (Staged)
+        ("build", "database", 8_000_000),  # a database's events, validated in memory
+        ("build", "database", 0),  # a database's events, staged batch by batch
+        ("value", "file", 0),  # the stored snapshot's inputs: the orders staged (StagedOrders)
+    ],
+)
+def test_events_weeks_short_are_refused_from_every_reading(
+    cli: CliRunner,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    source: str,
+    in_memory: int,
+) -> None:
+    """review L9: where the events end is read from each way they are validated: staged (above
+    ``GUANXI_FEATURES_IN_MEMORY_EVENTS``), from a database, and as the orders alone with their
+    last event's time (value, the day's stored snapshot built from the same file)."""
+    monkeypatch.setenv("GUANXI_FEATURES_IN_MEMORY_EVENTS", str(in_memory))
+    get_settings.cache_clear()
+    home = get_settings().home
+    events = (
+        ["--events", str(TINY)]
+        if source == "file"
+        else ["--events", tiny_duckdb(tmp_path / "db.duckdb"), "--events-table", "events"]
+    )
+    label = connectors.inputs(*events[1::2]).events.label
+    day = date(2024, 3, 31)  # 24 days after the last event
+    if command == "value":  # the store's snapshot of the day recorded as built from the file
+        fresh = ["features", "build", *events, "--as-of", "2024-03-08"]  # a day short: silent
+        assert cli.invoke(app, fresh).exit_code == 0
+        store = Store(home)
+        built = store.read_snapshot(date(2024, 3, 8))
+        store.write_snapshot(built, day, events=SourceFile.of(TINY))
+        assert same_inputs(store.snapshot_info(day), connectors.inputs(str(TINY)))
+    before = _store_files(home) if home.exists() else {}
+    out = tmp_path / "values.parquet"
+    args = (
+        ["features", "build", *events, "--as-of", str(day)]
+        if command == "build"
+        else ["value", *events, "--as-of", str(day), "--out", str(out)]
+    )
+    result = cli.invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.output
+    refused = (
+        "cannot build the snapshot, nothing stored"
+        if command == "build"
+        else ("cannot value customers, nothing written")
+    )
+    _first(
+        _said(result.output),
+        f"{refused}: the events ({label}) end on 2024-03-07, 24 days before --as-of 2024-03-31 "
+        f"({BEFORE}): the snapshot of 2024-03-31 built from them would take every customer for "
+        "inactive since 2024-03-07",
+        "pass the events up to 2024-03-31, or --as-of 2024-03-07",
+    )
+    assert (_store_files(home) if home.exists() else {}) == before and not out.exists()
