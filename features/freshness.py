@@ -16,12 +16,14 @@ file they came from, when the command has one), their last day and the day.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Final
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from features.contracts import counted
 
@@ -59,21 +61,64 @@ class StaleEventsError(ValueError):
     """Events end more than :data:`STALE_EVENTS_DAYS` days before the day: nothing is written."""
 
 
-def last_event_day(events: pl.DataFrame | pl.LazyFrame) -> date | None:
+def last_event_day(events: pl.DataFrame | pl.LazyFrame, files: Sequence[Path] = ()) -> date | None:
     """Return the day (UTC) of the last event, read from every event.
 
     Parameters
     ----------
     events : polars.DataFrame or polars.LazyFrame
         Validated events (a scan of staged ones is read for its ``ts`` column alone).
+    files : sequence of pathlib.Path, default ()
+        The Parquet files ``events`` scans, when it is a scan of them (staged events,
+        :attr:`features.events.Staged.files`; a stored history): the last event is read from
+        their row groups' statistics of ``ts``, their footers alone, and from ``events`` only
+        when a row group has none (:func:`_footers_last`).
 
     Returns
     -------
     datetime.date or None
         The last event's day; None when there is no event.
     """
-    last = events.lazy().select(pl.col("ts").max()).collect().item()
-    return last.date() if isinstance(last, datetime) else None
+    if files and (known := _footers_last(files)) is not None:
+        last: object = known[0]
+    else:
+        last = events.lazy().select(pl.col("ts").max()).collect().item()
+    if not isinstance(last, datetime):
+        return None
+    return last.astimezone(UTC).date() if last.tzinfo is not None else last.date()
+
+
+def _footers_last(files: Sequence[Path]) -> tuple[datetime | None] | None:
+    """Read the latest ``ts`` of Parquet files from their row groups' statistics (footers alone).
+
+    Staged events were read once more, whole column, to find where they end (review L7): their
+    files are written with statistics, whose maximum of an INT64 timestamp is exact. Returns
+    ``(None,)`` for files without a row; None, to read the events instead, when a file lacks the
+    column or a row group with rows lacks its statistics (or they are not of a timestamp).
+    """
+    latest: datetime | None = None
+    for file in files:
+        meta = pq.ParquetFile(file).metadata
+        names = [meta.schema.column(i).path for i in range(meta.num_columns)]
+        if "ts" not in names:
+            return None
+        at = names.index("ts")
+        for group in range(meta.num_row_groups):
+            chunk = meta.row_group(group).column(at)
+            if meta.row_group(group).num_rows == 0:
+                continue
+            stats = chunk.statistics
+            if stats is None or not stats.has_min_max:
+                return None
+            try:
+                top = stats.max
+            except (ValueError, TypeError):  # not convertible to a datetime: read the events
+                return None
+            if not isinstance(top, datetime):
+                return None
+            top = top.astimezone(UTC) if top.tzinfo is not None else top.replace(tzinfo=UTC)
+            latest = top if latest is None else max(latest, top)
+    return (latest,)
 
 
 def history_through(path: Path) -> date | None:
@@ -93,7 +138,7 @@ def history_through(path: Path) -> date | None:
     datetime.date or None
         :func:`last_event_day` of its events; None when it holds none.
     """
-    return last_event_day(pl.scan_parquet(path))
+    return last_event_day(pl.scan_parquet(path), (path,))
 
 
 @dataclass(frozen=True)
@@ -116,7 +161,11 @@ class EventsEnd:
 
     @classmethod
     def of(
-        cls, events: pl.DataFrame | pl.LazyFrame, day: date, source: object = None
+        cls,
+        events: pl.DataFrame | pl.LazyFrame,
+        day: date,
+        source: object = None,
+        files: Sequence[Path] = (),
     ) -> EventsEnd | None:
         """Measure validated events (:func:`last_event_day`) against ``day``.
 
@@ -128,13 +177,16 @@ class EventsEnd:
             The day they are read for.
         source : object, optional
             The file they came from (a path or a label), named in the sentences.
+        files : sequence of pathlib.Path, default ()
+            The Parquet files ``events`` scans, if any: read from their footers
+            (:func:`last_event_day`).
 
         Returns
         -------
         EventsEnd or None
             None when there is no event (the command's own refusal says so).
         """
-        through = last_event_day(events)
+        through = last_event_day(events, files)
         if through is None:
             return None
         return cls(through, day, None if source is None else str(source))

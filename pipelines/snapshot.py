@@ -178,8 +178,9 @@ def refuse_stale_events(
         last = events.last
         end = None if last is None else EventsEnd(last.date(), day, source)
         made = f"the snapshot of {day} built from them would take"
-    else:
-        end = EventsEnd.of(events.frame, day, source)
+    else:  # staged: read from the staged files' footers (their row groups' statistics)
+        files = events.files if isinstance(events, Staged) else ()
+        end = EventsEnd.of(events.frame, day, source, files)
         made = f"the snapshot of {day} built from them would take"
     if end is None:
         return None
