@@ -26,6 +26,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from features.contracts import counted
+from features.events import _CSV_SUFFIXES, _files, _parse_ts
 
 __all__ = [
     "BEYOND_A_WEEK",
@@ -34,6 +35,7 @@ __all__ = [
     "WEEK_TAKEN",
     "EventsEnd",
     "StaleEventsError",
+    "file_last_day",
     "history_through",
     "last_event_day",
 ]
@@ -88,21 +90,80 @@ def last_event_day(events: pl.DataFrame | pl.LazyFrame, files: Sequence[Path] = 
     return last.astimezone(UTC).date() if last.tzinfo is not None else last.date()
 
 
-def _footers_last(files: Sequence[Path]) -> tuple[datetime | None] | None:
-    """Read the latest ``ts`` of Parquet files from their row groups' statistics (footers alone).
+def file_last_day(location: Path, column: str = "ts") -> date | None:
+    """Return the day (UTC) of the last event of an events file (or directory), as given.
 
-    Staged events were read once more, whole column, to find where they end (review L7): their
-    files are written with statistics, whose maximum of an INT64 timestamp is exact. Returns
-    ``(None,)`` for files without a row; None, to read the events instead, when a file lacks the
-    column or a row group with rows lacks its statistics (or they are not of a timestamp).
+    What a build's check measures of the same file once validated (:func:`last_event_day`),
+    read without validating it: ``guanxi score`` reading the day's stored snapshot built from
+    the file checks the file so, not the history stored with the snapshot (which ends at the
+    day: a gap before ``--as-of`` with events after it read as events ending in the gap). A
+    Parquet file's timestamps are read from its footers (:func:`_footers_last`); text (CSV, or
+    a text column) is parsed as validation parses it, and unparseable text is left out.
+
+    Parameters
+    ----------
+    location : pathlib.Path
+        A ``.csv`` or ``.parquet`` file, or a directory of them (as ``--events`` takes).
+    column : str, default "ts"
+        The file's column of the event's time (another name under a column mapping).
+
+    Returns
+    -------
+    datetime.date or None
+        The last event's day; None when there is no event, or the file cannot be read as events
+        (validation, when a build reads it, says why).
+    """
+    files, problems = _files(location)
+    if problems or not files:
+        return None
+    latest: datetime | None = None
+    for file in files:
+        try:
+            if file.suffix.lower() in _CSV_SUFFIXES:
+                scan = pl.scan_csv(file, infer_schema=False, encoding="utf8-lossy")
+            else:
+                known = _footers_last((file,), column)
+                if known is not None:
+                    latest = _later(latest, known[0])
+                    continue
+                scan = pl.scan_parquet(file)
+            ts = pl.col(column)
+            if scan.collect_schema().get(column) == pl.String:
+                ts = _parse_ts(ts)
+            last = scan.select(ts.max()).collect().item()
+        except (pl.exceptions.PolarsError, OSError):
+            return None
+        if isinstance(last, datetime):
+            latest = _later(latest, last)
+    if latest is None:
+        return None
+    return latest.astimezone(UTC).date() if latest.tzinfo is not None else latest.date()
+
+
+def _later(latest: datetime | None, other: datetime | None) -> datetime | None:
+    """Return the later of two times, a naive one taken as UTC; None when neither is known."""
+    if other is None:
+        return latest
+    other = other.astimezone(UTC) if other.tzinfo is not None else other.replace(tzinfo=UTC)
+    return other if latest is None else max(latest, other)
+
+
+def _footers_last(files: Sequence[Path], column: str = "ts") -> tuple[datetime | None] | None:
+    """Read the latest ``column`` of Parquet files from their row groups' statistics (footers).
+
+    Reading the whole column once more to find where staged events end cost a pass over them:
+    their files are written with statistics, whose maximum of an INT64 timestamp is exact.
+    Returns ``(None,)`` for files without a row; None, to read the events instead, when a file
+    lacks the column or a row group with rows lacks its statistics (or they are not of a
+    timestamp).
     """
     latest: datetime | None = None
     for file in files:
-        meta = pq.ParquetFile(file).metadata
+        meta = pq.read_metadata(file)
         names = [meta.schema.column(i).path for i in range(meta.num_columns)]
-        if "ts" not in names:
+        if column not in names:
             return None
-        at = names.index("ts")
+        at = names.index(column)
         for group in range(meta.num_row_groups):
             chunk = meta.row_group(group).column(at)
             if meta.row_group(group).num_rows == 0:
@@ -126,7 +187,7 @@ def history_through(path: Path) -> date | None:
 
     A snapshot day's history (:meth:`features.store.Store.history_path`) holds no event after the
     day: one that ends before the day holds events that end there. ``guanxi drift`` reads it so
-    for a report on the store's events, ``guanxi score`` for the store's snapshot it scores.
+    for a report on the store's events.
 
     Parameters
     ----------

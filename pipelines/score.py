@@ -30,7 +30,7 @@ and snapshot is kept rather than replaced by a thinner one.
 Events a build reads that end more than :data:`features.freshness.STALE_EVENTS_DAYS` days
 before ``--as-of`` are refused before the build, nothing written; 2 days short or more, a warning
 says so (:func:`pipelines.snapshot.refuse_stale_events`, passed to :func:`snapshot_for`). The
-store's snapshot read instead is taken alike by where its stored history ends.
+store's snapshot read instead is taken alike by where the events files given end.
 With ``--engine spark`` the scores and reasons are computed on Spark
 (:func:`pipelines.spark.scores_with_spark`), with the same result; the snapshot still comes from
 the store (``guanxi features build --engine spark`` puts it there) or a build in this process.
@@ -61,7 +61,7 @@ from features.contracts import (
 )
 from features.database import DatabaseError
 from features.events import EventsValidationError, Loaded, Staged, StagedOrders
-from features.freshness import StaleEventsError, history_through
+from features.freshness import StaleEventsError, file_last_day
 from features.products import category_slugs
 from features.snapshot import complete_categories
 from features.sources import Source
@@ -109,10 +109,10 @@ from pipelines.snapshot import (
 EventsCheck = Callable[[Loaded | Staged | StagedOrders | date, str], None]
 """A check of validated events (and their source's label) before a snapshot is built of them.
 
-Or of the last event's day of the store's history of the day, when its snapshot is read instead
-(:func:`features.freshness.history_through`). Raises to refuse them, nothing built or kept:
-``guanxi score`` and ``guanxi value`` pass :func:`pipelines.snapshot.refuse_stale_events` with their
-own words (qa43 H1)."""
+Or of the last event's day of the files given, when the store's snapshot of the day built from
+them is read instead (:func:`features.freshness.file_last_day`). Raises to refuse them, nothing
+built or kept: ``guanxi score`` passes :func:`pipelines.snapshot.refuse_stale_events` with its own
+words (qa43 H1)."""
 
 __all__ = [
     "EventsCheck",
@@ -368,10 +368,10 @@ def snapshot_for(
     check : callable, optional
         Called with the validated events and their source's label before a build from files or
         a database (:data:`EventsCheck`): what it raises leaves the store as it was. The store's
-        snapshot read instead, built from these inputs, is checked by the last day of the history
-        it was built from (:func:`features.freshness.history_through`; a snapshot stored without
-        one, by ``guanxi drift`` or a Spark build, is not). Events a Spark table holds are not
-        checked (where they end would take a Spark query).
+        snapshot read instead, built from these files, is checked by the last event's day of the
+        files, after ``--as-of`` too, as a build checks them
+        (:func:`features.freshness.file_last_day`). A database's rows are not read then, and
+        events a Spark table holds are not checked (where they end would take a Spark query).
 
     Returns
     -------
@@ -403,7 +403,7 @@ def snapshot_for(
     label = sources.label if isinstance(sources, connectors.SparkEvents) else sources.events.label
     if info is not None and same is not False:
         if check is not None and not isinstance(sources, connectors.SparkEvents):
-            _check_history(store, as_of, check, label)
+            _check_given(sources, check, label)
         # given customers are the stored ones; left out, the stored ones are read
         stored_customers = _with_customers(info)
         if same is None:  # a database or a Spark table: its rows may have changed since
@@ -455,18 +455,22 @@ def snapshot_for(
     return SnapshotRead(snapshot, f"built from {label}{replacing}{kept}{unseen}", with_customers)
 
 
-def _check_history(store: Store, as_of: date, check: EventsCheck, label: str) -> None:
-    """Check the store's snapshot of ``as_of`` by the last day of its stored history, if any.
+def _check_given(sources: connectors.Inputs, check: EventsCheck, label: str) -> None:
+    """Check the events files given as a build of them checks them, for the store's snapshot.
 
-    The history holds no event after ``as_of``: one that ends before the day was built from
-    events that end there (qa43 H1, a snapshot kept before the rule or with a warning).
+    The stored snapshot of the day read instead of a build, built from these very files, is
+    taken by where the files' events end, after ``--as-of`` too (:func:`features.freshness.
+    file_last_day`: a Parquet file's footers), as :func:`pipelines.snapshot.build_command` takes
+    them: the history stored with the snapshot ends at the day, so events with a gap before
+    ``--as-of`` and going on after it were refused with advice that could not be followed. A
+    database's rows are not read (the snapshot read says how to rebuild it from them as they are).
     """
-    path = store.history_path(as_of)
-    if not path.is_file():  # stored by guanxi drift or a Spark build: where they ended is unknown
+    events = sources.events
+    if events.is_database:
         return
-    through = history_through(path)
+    through = file_last_day(Path(events.location), events.mapping.columns.get("ts", "ts"))
     if through is not None:
-        check(through, f"{label}, the store's history of {as_of}")
+        check(through, label)
 
 
 def _with_customers(info: SnapshotInfo) -> bool:

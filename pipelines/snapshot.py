@@ -137,15 +137,16 @@ def refuse_stale_events(
     events that end weeks before ``day``, the snapshot took every customer for inactive since
     their last day, and was kept in the store (replacing the day's, if any) and served as the
     day's features with no word. Call it once the events are validated, before anything is built
-    or written; or, for the store's snapshot of the day read instead of built, with the last day
-    of the history it was built from (:func:`features.freshness.history_through`).
+    or written; or, for the store's snapshot of the day read instead of built, with the last
+    event's day of the files it was built from (:func:`features.freshness.file_last_day`).
 
     Parameters
     ----------
     events : Loaded, Staged, StagedOrders (features.events) or datetime.date
         The validated events (a scan of staged events is read for ``ts`` alone; staged orders
         give the last event of any type, :attr:`features.events.StagedOrders.last`), or the
-        last event's day of the store's history of ``day``: its snapshot is built already.
+        last event's day of the files the store's snapshot of ``day`` was built from: it is
+        built already.
     day : datetime.date
         The snapshot's day (``--as-of``).
     source : str

@@ -1,4 +1,8 @@
-"""``features.freshness``: where events end, read from staged files' footers (review L7)."""
+"""``features.freshness``: where events end, read from files' footers when they have them.
+
+Staged events were read whole once more to find where they end; an events file given to
+``guanxi score`` for the store's snapshot built from it is measured as its build measured it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from features.events import stage_events
-from features.freshness import EventsEnd, history_through, last_event_day
+from features.freshness import EventsEnd, file_last_day, history_through, last_event_day
 
 DATA = Path(__file__).parents[1] / "data"
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -54,3 +58,21 @@ def test_files_without_statistics_are_read_whole(tmp_path: Path) -> None:
     _events(1, 9).write_parquet(bare, statistics=False)
     assert last_event_day(pl.scan_parquet(bare), (bare,)) == date(2024, 3, 9)
     assert last_event_day(_events(2), (bare,)) == date(2024, 3, 2)  # the events, read
+
+
+def test_an_events_file_ends_where_a_build_of_it_would_say(tmp_path: Path) -> None:
+    """As given, unvalidated: a CSV's text parsed as validation parses it (the tiny events' last,
+    2024-03-07), a Parquet file's footers, a directory of files, a mapped column, and None for
+    what cannot be read as events (a build's validation says why)."""
+    assert file_last_day(DATA / "events_tiny.csv") == date(2024, 3, 7)
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    _events(1, 20).write_parquet(folder / "a.parquet")
+    _events(5).write_parquet(folder / "b.parquet")
+    assert file_last_day(folder / "a.parquet") == date(2024, 3, 20)
+    assert file_last_day(folder) == date(2024, 3, 20)
+    mapped = tmp_path / "mapped.csv"
+    mapped.write_text("who,at\nc1,2024-03-02T10:00:00Z\nc2,2024-03-09 08:00\nc3,not a time\n")
+    assert file_last_day(mapped, "at") == date(2024, 3, 9)
+    assert file_last_day(mapped) is None  # no ts column: not events
+    assert file_last_day(tmp_path / "missing.csv") is None

@@ -322,7 +322,7 @@ def test_score_of_the_stored_snapshot_warns_as_its_build_did(
     assert result.exit_code == 0, result.output
     _first(
         _said(result.output),
-        f"warning: the events ({weekend}, the store's history of 2024-12-31) end on 2024-12-28, 3 "
+        f"warning: the events ({weekend}) end on 2024-12-28, 3 "
         "days before --as-of 2024-12-31: the snapshot of 2024-12-31 reads the days after it as no "
         f"activity, and so do its scores ({TAKEN}); if the export is early, pass --as-of "
         "2024-12-28 ",
@@ -354,12 +354,37 @@ def test_score_refuses_the_stored_snapshot_of_events_weeks_short(
     result = cli.invoke(app, [*args, "--out", str(out)], env={"COLUMNS": "300"})
     assert result.exit_code == 1, result.output
     assert _said(result.output).endswith(
-        f"cannot score, nothing written: the events ({stale}, the store's history of 2024-12-31) "
+        f"cannot score, nothing written: the events ({stale}) "
         f"end on 2024-12-11, 20 days before --as-of 2024-12-31 ({BEFORE}): the store's snapshot "
         "of 2024-12-31, built from them, takes every customer for inactive since 2024-12-11, and "
         "so would its scores; pass the events up to 2024-12-31, or --as-of 2024-12-11"
     )
     assert not out.exists() and _store_files(home) == before
+
+
+def test_score_of_the_stored_snapshot_takes_events_going_on_after_a_gap_as_its_build_did(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Events to 2024-12-20, none until 2025-01-03, then on: the build, measuring every event,
+    said nothing; ``score`` of the snapshot it kept measured the stored history (which ends at
+    the day, so on 2024-12-20) and refused, 11 days short, with advice that could not be
+    followed (the events given do reach the day)."""
+    events = pl.read_parquet(sample / "events.parquet")
+    gap = tmp_path / "events-with-a-gap.parquet"
+    events.filter(
+        (pl.col("ts") < datetime(2024, 12, 21, tzinfo=UTC))
+        | (pl.col("ts") >= datetime(2025, 1, 3, tzinfo=UTC))
+    ).write_parquet(gap)
+    assert "end on" not in _build(cli, gap)
+    out = tmp_path / "scores.parquet"
+    args = ["score", "--events", str(gap), "--as-of", str(TODAY), "--tasks", "churn"]
+    result = cli.invoke(app, [*args, "--out", str(out)], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "end on" not in result.output
+    assert "store (" in _said(result.output) and out.exists()  # the stored snapshot, scored
 
 
 TINY = Path(__file__).parents[1] / "data" / "events_tiny.csv"  # its last event: 2024-03-07
