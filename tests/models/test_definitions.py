@@ -72,7 +72,7 @@ def test_two_definitions_differ_in_what_both_record() -> None:
 
 
 def test_an_unreadable_window_is_an_error_unless_the_reader_is_lenient() -> None:
-    """review L5: an unreadable horizon counted as not recorded, and the gate passed without
+    """An unreadable horizon was counted as not recorded, and the gate passed without
     comparing; the gate sees the error (as before the one reader), the page chooses leniency."""
     with pytest.raises(DefinitionUnreadableError) as raised:
         definition(None, {"horizon": "x"})

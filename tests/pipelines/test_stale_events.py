@@ -407,7 +407,7 @@ def test_events_weeks_short_are_refused_from_every_reading(
     source: str,
     in_memory: int,
 ) -> None:
-    """review L9: where the events end is read from each way they are validated: staged (above
+    """Where the events end is read from each way they are validated: staged (above
     ``GUANXI_FEATURES_IN_MEMORY_EVENTS``), from a database, and as the orders alone with their
     last event's time (value, the day's stored snapshot built from the same file)."""
     monkeypatch.setenv("GUANXI_FEATURES_IN_MEMORY_EVENTS", str(in_memory))
