@@ -103,6 +103,7 @@ from features.snapshot import build_snapshot
 from features.store import Store
 from models import registry
 from models.clv import ModelIdentificationError
+from models.definitions import DefinitionUnreadableError
 from models.explain import MAX_REASONS
 from models.labels import HORIZON_DAYS
 from models.scoring import FeatureSetMismatchError, score_snapshot
@@ -853,7 +854,19 @@ class _Run:
             # the champion's definition, so the gate compares (review55 M1: a 30-day champion
             # was retrained with 90 days on every run, each version refused)
             number = None if champion is None else str(champion.version)
-            recorded = self.definition(task, number)
+            try:
+                recorded = self.definition(task, number)
+            except DefinitionUnreadableError as exc:  # was a traceback ending the cycle
+                done[task] = {
+                    "retrained": False,
+                    "reasons": reasons,
+                    "skipped": f"champion version {number}'s recorded {exc}: not retrained, the "
+                    "gate could not compare a retrained version with it; train again with the "
+                    "windows meant and make that version champion without the gate, an "
+                    f"operator's choice: `guanxi train --task {task} --horizon DAYS ...` and "
+                    f"`guanxi promote --task {task} --version N`",
+                }
+                continue
             horizon = self.config.horizon or recorded.get("horizon", HORIZON_DAYS)
             if recorded.get("horizon", horizon) != horizon:
                 done[task] = {

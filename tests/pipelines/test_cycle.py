@@ -731,6 +731,25 @@ def test_a_cycle_horizon_other_than_the_champions_skips_the_retraining(
     assert [(h, c.active_days) for h, c in trained] == [(90, 365)]
 
 
+def test_a_champion_whose_recorded_horizon_is_unreadable_skips_the_retraining(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A champion recording a horizon that is no whole number of days ended the cycle in a
+    traceback; the task is skipped, saying why and what to do, and nothing is trained."""
+    trained = _stub_champion_of(monkeypatch, {"params": {"horizon": "ninety"}})
+    drift = {"features_compared": 82, "drifted_share": 0.0, "scores_drifted": []}
+    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
+    done = run.retrain({"steps": {"drift": {"summary": drift}}})
+    assert trained == [] and not done["churn"]["retrained"]
+    assert done["churn"]["skipped"] == (
+        "champion version 3's recorded horizon (metadata params.horizon) is 'ninety', not a "
+        "whole number of days: the task definition cannot be read: not retrained, the gate could "
+        "not compare a retrained version with it; train again with the windows meant and make "
+        "that version champion without the gate, an operator's choice: `guanxi train --task "
+        "churn --horizon DAYS ...` and `guanxi promote --task churn --version N`"
+    )
+
+
 def test_a_champion_of_another_feature_set_is_retrained_by_the_cycle(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
