@@ -255,8 +255,8 @@ def promote(task: str, console: Console, *, new_definition: bool = False) -> Dec
         refusal = None
         try:
             changed = _definition_change(old, new, str(champion.version), version)
-        except DefinitionUnreadableError as exc:  # was passed without comparing (review L5)
-            refusal = f"{exc}: not compared, the champion kept"
+        except DefinitionUnreadableError as exc:  # was passed without comparing
+            refusal = _unreadable_refusal(task, version, new, exc)
         else:
             if changed and not new_definition:
                 refusal = _definition_refusal(task, str(champion.version), changed)
@@ -509,6 +509,27 @@ def _in_sample_refusal(
         f"would be in-sample. Not compared, the champion kept: the first day held out for both "
         f"is {reached}{retrain}; or make it champion without the gate, an operator's choice: "
         f"`guanxi promote --task {task} --version {version}`"
+    )
+
+
+def _unreadable_refusal(
+    task: str, version: str, new: ModelBundle, error: DefinitionUnreadableError
+) -> str:
+    """Say a recorded definition cannot be read, and the ways out (was the error alone).
+
+    Training again makes a new challenger when the challenger's record is the unreadable one;
+    either way the operator may make it champion without the gate (``--version``).
+    """
+    try:
+        definition(new)
+        again = ""
+    except DefinitionUnreadableError:
+        again = (
+            f"; train again (`guanxi train --task {task} ...`: the new version is the challenger)"
+        )
+    return (
+        f"{error}: not compared, the champion kept{again}; or make it champion without the "
+        f"gate, an operator's choice: `guanxi promote --task {task} --version {version}`"
     )
 
 

@@ -168,8 +168,9 @@ def test_the_activity_window_counts_only_for_a_population_that_reads_it(
 def test_the_gate_does_not_pass_a_version_whose_recorded_horizon_is_unreadable(
     tiny_bundle: ModelBundle,
 ) -> None:
-    """review L5: counted as not recorded, the gate compared nothing and passed; now it names the
-    version, its field and value (``promote`` refuses with it, the champion kept)."""
+    """An unreadable horizon was counted as not recorded: the gate compared nothing and passed;
+    now it names the version, its field and value (``promote`` refuses with it, the champion
+    kept)."""
     days = {"test": "2024-08-02", "validation": "2024-05-04"}
     champion = _defined(tiny_bundle, 90, **days)
     params = {**champion.metadata["params"], "horizon": "ninety"}
@@ -260,3 +261,41 @@ def test_a_held_out_day_the_champion_learnt_from_is_not_compared_on(
     assert result.exit_code == 0, result.output
     assert "beats the champion" in _said(result) and "across" not in _said(result)
     assert _champion_version() == "3"
+
+
+@pytest.mark.parametrize("unreadable", ["challenger", "champion"])
+def test_a_refusal_of_an_unreadable_definition_names_the_ways_out(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    weak_bundle: ModelBundle,
+    tiny_data: Any,
+    unreadable: str,
+) -> None:
+    """The refusal said the record could not be read and stopped there: it names the operator's
+    promotion without the gate, and training again when the challenger's is the unreadable one."""
+    days = {"test": "2024-08-02", "validation": "2024-05-04"}
+    old = _defined(weak_bundle, 90, test="2024-07-03", validation="2024-04-04")
+    new = _defined(tiny_bundle, 90, **days)
+    bad = old if unreadable == "champion" else new
+    params = {**bad.metadata["params"], "horizon": "ninety"}
+    bad = replace(bad, metadata={**bad.metadata, "params": params})
+    old, new = (bad, new) if unreadable == "champion" else (old, bad)
+    _champion(cli, sample, monkeypatch, old, tiny_data)
+    _train(cli, sample, monkeypatch, _result(new, tiny_data, "B"))
+    result = cli.invoke(app, ["promote", "--task", "churn"], env={"COLUMNS": "1000"})
+    assert result.exit_code == 1, result.output
+    number = "1" if unreadable == "champion" else "2"
+    again = (
+        "; train again (`guanxi train --task churn ...`: the new version is the challenger)"
+        if unreadable == "challenger"
+        else ""
+    )
+    assert (
+        f"{unreadable} version {number}'s recorded horizon (metadata params.horizon) is 'ninety', "
+        "not a whole number of days: the task definition cannot be read: not compared, the "
+        f"champion kept{again}; or make it champion without the gate, an operator's choice: "
+        "`guanxi promote --task churn --version 2`"
+    ) in _said(result)
+    assert _champion_version() == "1"
