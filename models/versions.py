@@ -64,10 +64,11 @@ class ModelFilesMissingError(LookupError):
         For the champion: ``guanxi promote --task T`` alone refuses while the lost version is
         still the champion ("Version N is already the T champion", qa43 M2): what works is
         promoting another version whose files exist, or training again and promoting the new one.
-        For another alias (``guanxi drift --alias challenger``, a server following
-        ``GUANXI_MODEL_ALIAS=challenger``) those would move the champion, not the alias read:
-        what works is training again (the new version is the challenger) or pointing the alias
-        at another version in the registry (``guanxi promote`` moves the champion alone). The
+        For another alias (a server following ``GUANXI_MODEL_ALIAS=challenger``) those would
+        move the champion, not the alias read: what works is pointing the alias at another
+        version with MLflow's alias setting (``MlflowClient().set_registered_model_alias``, or
+        the MLflow UI), serving the champion instead, or, for the challenger alone, training
+        again (the new version is the challenger; no other alias moves with training). The
         server log (:meth:`of_alias`), ``/readyz``, the 503s and ``not_served``
         (:func:`serving.lifecycle.not_served`), ``guanxi drift`` and ``guanxi cycle`` say it so.
 
@@ -83,11 +84,17 @@ class ModelFilesMissingError(LookupError):
         """
         task = self.task
         if alias != registry.CHAMPION:
+            again = (
+                f"train again (`guanxi train --task {task} --events PATH --as-of DAY`: the new "
+                "version is the challenger), or "
+                if alias == registry.CHALLENGER
+                else ""
+            )
             return (
-                f"put them back there, or train again (`guanxi train --task {task} --events PATH "
-                "--as-of DAY`: the new version is the challenger), or point the "
-                f"{alias} alias at another version whose files exist in the MLflow registry "
-                "(`guanxi models` lists them; `guanxi promote` moves the champion alone)"
+                f"put them back there, or {again}point the {alias} alias at another version "
+                f"whose files exist (`MlflowClient().set_registered_model_alias('{task}', "
+                f"'{alias}', N)` or the MLflow UI; `guanxi models` lists the versions), or serve "
+                f"the champion (`GUANXI_MODEL_ALIAS={registry.CHAMPION}`)"
             )
         return (
             "put them back there, or promote another version whose files exist (`guanxi promote "

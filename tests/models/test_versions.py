@@ -26,15 +26,29 @@ def test_a_champion_whose_files_are_gone_is_told_what_works() -> None:
 
 
 def test_another_alias_whose_files_are_gone_is_told_what_moves_that_alias() -> None:
-    """review L4: ``guanxi drift --alias challenger`` (or a server following the challenger) was
-    told to promote another version with --version N, which sets the champion, not the alias
-    read: training again makes a new challenger; the registry points the alias elsewhere."""
+    """A server following ``GUANXI_MODEL_ALIAS=challenger`` was told to promote another version
+    with --version N, which sets the champion, not the alias read. Training again makes a new
+    challenger (for the challenger alone); MLflow's alias setting points the alias elsewhere;
+    the server may follow the champion instead."""
     assert GONE.of_alias("challenger") == (
         "the challenger's files are missing (looked in /srv/mlartifacts/churn/models/m-3): put "
         "them back there, or train again (`guanxi train --task churn --events PATH --as-of DAY`: "
         "the new version is the challenger), or point the challenger alias at another version "
-        "whose files exist in the MLflow registry (`guanxi models` lists them; `guanxi promote` "
-        "moves the champion alone)"
+        "whose files exist (`MlflowClient().set_registered_model_alias('churn', 'challenger', "
+        "N)` or the MLflow UI; `guanxi models` lists the versions), or serve the champion "
+        "(`GUANXI_MODEL_ALIAS=champion`)"
     )
     assert "--version N" not in GONE.remedy("challenger")
     assert "--version N" in GONE.remedy("champion")
+
+
+def test_an_alias_training_does_not_move_is_told_to_set_it_or_serve_the_champion() -> None:
+    """A third alias (``staging``) was told to train again, as the challenger is: a new version
+    is the challenger, never staging. Only MLflow's alias setting moves it."""
+    assert GONE.remedy("staging") == (
+        "put them back there, or point the staging alias at another version whose files exist "
+        "(`MlflowClient().set_registered_model_alias('churn', 'staging', N)` or the MLflow UI; "
+        "`guanxi models` lists the versions), or serve the champion "
+        "(`GUANXI_MODEL_ALIAS=champion`)"
+    )
+    assert "train" not in GONE.remedy("staging")
