@@ -361,7 +361,7 @@ def test_reviewer_pages_say_which_task_is_not_served(
 
 
 def test_a_server_following_the_challenger_names_it_and_what_moves_it() -> None:
-    """review L4: a server following ``GUANXI_MODEL_ALIAS=challenger`` said "(the champion)" and
+    """A server following ``GUANXI_MODEL_ALIAS=challenger`` said "(the champion)" and
     to promote another version (--version N), which moves the champion, not the alias it reads.
     The version loaded by the challenger alias says the challenger's way out."""
     from serving.lifecycle import missing, not_served
