@@ -87,13 +87,22 @@ def recorded_int(value: Any) -> int | None:
     Returns
     -------
     int or None
-        The whole number; None when ``value`` is None or not a whole number (``"x"``, ``90.5``).
+        The whole number, every digit kept (read as an integer first: a float loses a big
+        seed's last digits); None when ``value`` is None, a bool (``True`` is no count of days)
+        or not a whole number (``"x"``, ``90.5``).
     """
+    if isinstance(value, bool) or value is None:
+        return None
     if isinstance(value, int):
         return value
+    if not isinstance(value, float):
+        try:
+            return int(str(value).strip())
+        except ValueError:  # "90.0", "x": read as a float below
+            pass
     try:
         number = float(value) if isinstance(value, float) else float(str(value))
-    except ValueError:  # None's text too
+    except ValueError:
         return None
     return int(number) if number.is_integer() else None  # not nan nor infinity
 

@@ -94,3 +94,14 @@ def test_a_recorded_whole_number_is_read_from_a_number_or_its_text() -> None:
     assert recorded_int(0) == 0 and recorded_int("-3") == -3
     for value in (None, "x", "", 90.5, "90.5", float("nan"), "inf"):
         assert recorded_int(value) is None, value
+
+
+def test_a_recorded_whole_number_keeps_every_digit_and_is_never_a_bool() -> None:
+    """Read through a float, a big seed lost its last digits (two versions' seeds compared on
+    the model page as equal), and True read as 1."""
+    big = 2**63 - 1  # 9223372036854775807: a float keeps 9223372036854775808
+    assert recorded_int(big) == big and recorded_int(str(big)) == big
+    assert recorded_int(str(2**53 + 1)) == 2**53 + 1
+    assert recorded_int("90.0") == 90 and recorded_int(90.0) == 90  # logged as a float
+    for value in (True, False, "True"):
+        assert recorded_int(value) is None, value
