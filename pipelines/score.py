@@ -459,11 +459,12 @@ def _check_given(sources: connectors.Inputs, check: EventsCheck, label: str) -> 
     """Check the events files given as a build of them checks them, for the store's snapshot.
 
     The stored snapshot of the day read instead of a build, built from these very files, is
-    taken by where the files' events end, after ``--as-of`` too (:func:`features.freshness.
-    file_last_day`: a Parquet file's footers), as :func:`pipelines.snapshot.build_command` takes
-    them: the history stored with the snapshot ends at the day, so events with a gap before
-    ``--as-of`` and going on after it were refused with advice that could not be followed. A
-    database's rows are not read (the snapshot read says how to rebuild it from them as they are).
+    taken by where the files' events end, after ``--as-of`` too
+    (:func:`features.freshness.file_last_day`: a Parquet file's footers), as
+    :func:`pipelines.snapshot.build_command` takes them: the history stored with the snapshot
+    ends at the day, so events with a gap before ``--as-of`` and going on after it were refused
+    with advice that could not be followed. A database's rows are not read (the snapshot read
+    says how to rebuild it from them as they are).
     """
     events = sources.events
     if events.is_database:
