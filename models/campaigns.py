@@ -95,6 +95,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALL_SEGMENTS",
     "BASE_PROBABILITY",
+    "CAMPAIGN_COLUMN",
     "FILLED_FROM_VALUES",
     "LATEST_PLAN_DAY",
     "MIN_MEASURED_CUSTOMERS",
@@ -147,6 +148,7 @@ __all__ = [
     "unmeasured",
     "unpriced_offers",
     "validate_outcomes",
+    "with_campaign_names",
 ]
 
 NO_CAMPAIGN: Final = (
@@ -184,6 +186,10 @@ REPORT_COLUMNS: Final[tuple[str, ...]] = (
     "incremental_margin",
     "roi",
 )
+CAMPAIGN_COLUMN: Final = "_campaign"
+"""The column :func:`with_campaign_names` names each pooled outcome row's campaign in, which
+:func:`campaign_report` joins the cost each campaign paid on (its ``paid``)."""
+
 ALL_SEGMENTS: Final = "all"
 """Segment name of the per-offer rows that cover every segment."""
 NO_SEGMENT: Final = NO_GROUP_NAMES["rfm_segment"]
@@ -825,6 +831,7 @@ def campaign_report(
     leave_unvalued: bool = False,
     leave_unpriced: bool = False,
     costs: Mapping[str, float] | None = None,
+    paid: Mapping[tuple[str, str], float] | None = None,
     n_boot: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
@@ -851,6 +858,13 @@ def campaign_report(
         Costs per contact by offer name that win over ``offers``: those the campaigns paid,
         from the plans they were drawn from (:func:`drawn_costs`); also price offers ``offers``
         lacks. ``guanxi campaign report --offers FILE`` passes none: the file prices every one.
+    paid : mapping of (str, str) to float, optional
+        Costs per contact by campaign and offer name, for offers whose campaigns were drawn at
+        different costs (:attr:`DrawnCosts.paid`): each contacted customer of such an offer is
+        priced at the cost its own campaign paid, joined on the outcomes' campaign
+        (:data:`CAMPAIGN_COLUMN`, :func:`with_campaign_names`), and the cost is their sum; they
+        win over ``costs`` and ``offers`` and price offers ``offers`` lacks. One cost for every
+        campaign priced some of them at a cost they did not pay (qa44 M3).
     n_boot : int, default 2000
         Bootstrap resamples.
     confidence : float, default 0.95
@@ -870,11 +884,26 @@ def campaign_report(
     Raises
     ------
     ValueError
-        If an offer is not in the offers file (without ``leave_unpriced``), or margins cannot be
+        If an offer is not in the offers file (without ``leave_unpriced``), margins cannot be
         computed (some outcomes have revenue and no margin, without ``margin_rate`` or
-        ``leave_unvalued``).
+        ``leave_unvalued``), or ``paid`` is given for outcomes without their campaigns' names.
     """
     frame = _with_margin(outcomes, margin_rate, leave_unvalued=leave_unvalued)
+    split = {offer for _, offer in paid or {}}  # priced contact by contact, by their campaign
+    if split and CAMPAIGN_COLUMN not in frame.columns:
+        raise ValueError(
+            "the costs each campaign paid need each outcome row's campaign: name them with "
+            "with_campaign_names"
+        )
+    if split:
+        table = pl.DataFrame(
+            [(name, offer, cost) for (name, offer), cost in (paid or {}).items()],
+            schema={CAMPAIGN_COLUMN: pl.String, "offer": pl.String, "_paid": pl.Float64},
+            orient="row",
+        )
+        frame = frame.join(table, on=[CAMPAIGN_COLUMN, "offer"], how="left")
+    else:
+        frame = frame.with_columns(_paid=pl.lit(None, dtype=pl.Float64))
     if "segment" in frame.columns:
         frame = frame.with_columns(pl.col("segment").fill_null(NO_SEGMENT))
         frame = pl.concat([frame, frame.with_columns(segment=pl.lit(ALL_SEGMENTS))])
@@ -882,7 +911,11 @@ def campaign_report(
         frame = frame.with_columns(segment=pl.lit(ALL_SEGMENTS))
     cost_of: dict[str, float] = {}
     if offers is not None:
-        unknown = [offer for offer in unknown_offers(frame, offers) if offer not in (costs or {})]
+        unknown = [
+            offer
+            for offer in unknown_offers(frame, offers)
+            if offer not in (costs or {}) and offer not in split
+        ]
         if unknown and not leave_unpriced:
             raise ValueError(f"offer {unknown[0]!r} of the outcomes is not in the offers file")
         cost_of = {o.name: o.cost for o in offers.offers}
@@ -892,6 +925,8 @@ def campaign_report(
         responded=pl.col("responded").cast(pl.Float64).mean(),
         margin=pl.col("margin").mean(),
         unvalued=pl.col("margin").is_null().any(),
+        paid=pl.col("_paid").sum(),
+        unpaid=pl.col("_paid").is_null().any(),
     )
     treated = cells.filter(~pl.col("control")).drop("control")
     control = cells.filter(pl.col("control")).drop("control")
@@ -905,7 +940,10 @@ def campaign_report(
         rng = _row_generator(seed, r["offer"], r["segment"])
         low, high = _interval(rng, n_t, p_t or 0.0, n_c, p_c or 0.0, n_boot, confidence)
         both = n_t > 0 and n_c > 0
-        cost = cost_of[r["offer"]] * n_t if r["offer"] in cost_of else None
+        if r["offer"] in split:  # each contact at what its campaign paid (none: 0 contacts)
+            cost = None if r["unpaid"] else r["paid"] or 0.0
+        else:
+            cost = cost_of[r["offer"]] * n_t if r["offer"] in cost_of else None
         valued = both and not (r["unvalued"] or r["unvalued_c"])
         margin = (r["margin"] - r["margin_c"]) * n_t if valued else None
         rows.append(
@@ -1972,6 +2010,47 @@ def pool_campaigns(
     return pl.concat(list(kept.values()), how="diagonal_relaxed"), overlaps
 
 
+def with_campaign_names(
+    outcomes: pl.DataFrame, campaigns: Mapping[str, pl.DataFrame], overlaps: Sequence[Overlap]
+) -> pl.DataFrame:
+    """Name each pooled outcome row's campaign, in :data:`CAMPAIGN_COLUMN`.
+
+    :func:`campaign_report` prices the contacts of an offer whose campaigns were drawn at
+    different costs at the cost each campaign paid (its ``paid``), by this column.
+
+    Parameters
+    ----------
+    outcomes : polars.DataFrame
+        The pooled outcomes, in :func:`pool_campaigns`' order (as :func:`segment_campaigns`
+        keeps them): each kept campaign's rows in turn, by name, a duplicate left out.
+    campaigns : mapping of str to polars.DataFrame
+        The outcomes pooled, by campaign name.
+    overlaps : sequence of Overlap
+        :func:`pool_campaigns`' overlaps, which name the campaigns left out as duplicates.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``outcomes`` with :data:`CAMPAIGN_COLUMN`.
+
+    Raises
+    ------
+    ValueError
+        If ``outcomes`` has not the rows of the campaigns kept (not pooled from them).
+    """
+    left_out = {overlap.second for overlap in overlaps if overlap.duplicate}
+    kept = [name for name in sorted(campaigns) if name not in left_out]
+    if sum(campaigns[name].height for name in kept) != outcomes.height:
+        raise ValueError(
+            f"{outcomes.height:,} outcome rows are not those of the campaigns pooled "
+            f"({', '.join(map(repr, kept))})"
+        )
+    names = [pl.repeat(name, campaigns[name].height, dtype=pl.String, eager=True) for name in kept]
+    return outcomes.with_columns(
+        pl.concat(names).alias(CAMPAIGN_COLUMN) if names else pl.lit(None, dtype=pl.String)
+    )
+
+
 def recorded_campaigns(
     store: Store, exclude: Collection[str] = (), until: date | None = None
 ) -> dict[str, pl.DataFrame]:
@@ -2445,11 +2524,20 @@ class DrawnCosts(NamedTuple):
     declined : mapping of str to str, default empty
         Why each offer the latest plan lacks is not priced so, by name (e.g. ``"campaign
         'wave3' names no plan"``), for the texts naming it (:func:`unpriced_offers`).
+    paid : mapping of (str, str) to float, default empty
+        The cost per contact each campaign paid, by campaign and offer name, for the offers
+        whose campaigns were drawn at different costs (:func:`campaign_report`'s ``paid``).
     """
 
     costs: dict[str, float]
     note: str | None
     declined: Mapping[str, str] = MappingProxyType({})
+    paid: Mapping[tuple[str, str], float] = MappingProxyType({})
+
+    @property
+    def priced(self) -> set[str]:
+        """The offers priced as their campaigns paid: at one cost (``costs``) or per campaign."""
+        return set(self.costs) | {offer for _, offer in self.paid}
 
 
 def _drawn_from(paid: Sequence[tuple[str, date]], day: Callable[[date], str]) -> str:
@@ -2479,10 +2567,13 @@ def drawn_costs(
     without cost and ROI (the page), and one it prices otherwise than the plan its campaign was
     drawn from gave a realised ROI at a cost the campaign did not pay (review48 M2). An offer is
     priced so when every campaign that contacted customers with it names a plan still stored as
-    it was (:attr:`DrawnPlans.as_drawn`) that gave it to those customers, and all at one cost per
-    contact: only the plan's rows of the campaign's own contacted customers with that offer
-    count (review48 M1: a plan that gave it to others, say one named by mistake, priced it).
-    Otherwise the latest plan's offers price it, or nothing does.
+    it was (:attr:`DrawnPlans.as_drawn`) that gave it to those customers: at that cost per
+    contact when all gave one (``costs``), else each campaign's contacts at the cost its own
+    plan gave them (``paid``; qa44 M3: one cost for all, the latest plan's or ``--offers``',
+    priced some contacts at a cost they did not pay). Only the plan's rows of the campaign's own
+    contacted customers with that offer count (review48 M1: a plan that gave it to others, say
+    one named by mistake, priced it). Otherwise the latest plan's offers price it, or nothing
+    does.
 
     Parameters
     ----------
@@ -2504,7 +2595,8 @@ def drawn_costs(
     DrawnCosts
         The costs, the note, e.g. ``"'retention_email', not among the offers of the latest
         stored plan, is priced at 4.00 a contact as in the plan as of 2024-10-01 that campaign
-        'october' was drawn from"``, and why an offer ``offers`` lacks is not priced so.
+        'october' was drawn from"``, why an offer ``offers`` lacks is not priced so, each
+        and each campaign's cost of an offer drawn at different costs.
     """
     plan_of = {info.name: info.plan for info in infos}
     latest = {o.name: o.cost for o in offers.offers}
@@ -2517,33 +2609,37 @@ def drawn_costs(
         for offer in mine["offer"].unique().sort().to_list():
             holding.setdefault(offer, []).append(name)
     costs: dict[str, float] = {}
+    by_campaign: dict[tuple[str, str], float] = {}
     said: list[str] = []
     declined: dict[str, str] = {}
-    split = False  # an offer the latest plan prices drawn at different costs: advice, once
     for offer, names in sorted(holding.items()):
         paid: dict[float, list[tuple[str, date]]] = {}
-        why = None
+        each: dict[tuple[str, str], float] = {}  # the one cost each campaign's plan gave it
+        why = None  # the first reason
         for name in names:
             plan_day = plan_of.get(name)
             rows = drawn.as_drawn.get(plan_day) if plan_day is not None else None
             if plan_day is None or rows is None:
-                why = (
+                why = why or (
                     f"campaign {name!r} names no plan"
                     if plan_day is None
                     else f"the plan as of {day(plan_day)} that campaign {name!r} was drawn from "
                     "is not stored as it was"
                 )
-                break
+                continue
             given = contacted[name].filter(pl.col("offer") == offer)
             cost = rows.join(given, on=["customer_id", "offer"], how="semi")["cost"]
             if cost.is_empty():
-                why = (
+                why = why or (
                     f"the plan as of {day(plan_day)} that campaign {name!r} was drawn from did "
                     "not give it to the campaign's contacted customers"
                 )
-                break
-            for each in cost.unique().to_list():
-                paid.setdefault(float(each), []).append((name, plan_day))
+                continue
+            gave = sorted({float(each) for each in cost.to_list()})
+            for each_cost in gave:
+                paid.setdefault(each_cost, []).append((name, plan_day))
+            if len(gave) == 1:
+                each[(name, offer)] = gave[0]
         if why is None and len(paid) == 1:
             ((costs[offer], drawers),) = paid.items()
             at = f"is priced at {format_number(costs[offer], 2)} a contact as in"
@@ -2557,27 +2653,32 @@ def drawn_costs(
                     f"{format_number(latest[offer], 2)} of {plan}"
                 )
             continue
-        if why is None:  # two costs or more
-            # the --offers advice is not part of the reason: the report's refusal and the page's
-            # note give it after the reason, and the note below once (it came twice)
-            why = "its campaigns were drawn at different costs, " + " and ".join(
-                f"{format_number(cost, 2)} a contact ({_drawn_from(drawers, day)})"
-                for cost, drawers in sorted(paid.items())
+        different = "its campaigns were drawn at different costs, " + " and ".join(
+            f"{format_number(cost, 2)} a contact ({_drawn_from(drawers, day)})"
+            for cost, drawers in sorted(paid.items())
+        )
+        if why is None and len(each) == len(names):  # each campaign at its own plan's cost
+            by_campaign |= each
+            said.append(
+                f"{offer!r}, not among the offers of {plan}, is priced at the cost each campaign "
+                f"paid: {different}"
+                if offer not in latest
+                else f"{offer!r} is priced at the cost each campaign paid, not at the "
+                f"{format_number(latest[offer], 2)} a contact of {plan} for all: {different}"
             )
+            continue
+        # the --offers advice is not part of the reason: the report's refusal and the page's
+        # note give it after the reason (it came twice)
+        if why is None:  # a plan that gave one campaign's contacts several costs
+            why = different
             if offer in latest:
-                split = True
                 said.append(
                     f"{offer!r} is priced at the {format_number(latest[offer], 2)} a contact of "
                     f"{plan}: {why}"
                 )
         if offer not in latest:
             declined[offer] = why
-    if split:
-        said.append(
-            "guanxi campaign report --offers FILE prices each offer in every campaign at that "
-            "file's one cost"
-        )
-    return DrawnCosts(costs, "; ".join(said) or None, declined)
+    return DrawnCosts(costs, "; ".join(said) or None, declined, by_campaign)
 
 
 def expected_plan_note(

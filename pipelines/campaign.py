@@ -33,7 +33,8 @@ with a note saying why. Costs come
 from ``--offers``, or from the offers the latest stored plan was made with (its rows and metadata
 from one read, checked like the others: :func:`read_stored_plan_with_info`; its offers taken only
 when they agree with its rows: :func:`models.campaigns.stored_plan_offers`), save for an offer
-its campaigns' own plans gave their contacted customers at one cost, which that cost prices
+its campaigns' own plans gave their contacted customers, which those plans price: at their one
+cost, or each campaign's contacts at the cost its own plan gave them when they differ
 (:func:`models.campaigns.drawn_costs`).
 
 ``list`` lists the recorded campaigns (:meth:`features.store.Store.list_campaigns`), a row each:
@@ -109,6 +110,7 @@ from models.campaigns import (
     stored_plan_offers,
     unknown_offers,
     unmeasured,
+    with_campaign_names,
 )
 from models.customer_rows import RepeatedCustomersError
 from models.offers import OffersFile, OffersFileError, load_offers
@@ -927,9 +929,14 @@ def report_command(
             if offers is None and latest is not None
             else DrawnCosts({}, None)
         )
-        _check_offers(campaigns, offers_file, where, drawn_cost.costs, drawn_cost.declined)
-        report = campaign_report(
-            outcomes, offers_file, margin_rate=margin_rate, costs=drawn_cost.costs, seed=seed
+        _check_offers(campaigns, offers_file, where, drawn_cost.priced, drawn_cost.declined)
+        report = campaign_report(  # each contact of an offer drawn at different costs at its own
+            with_campaign_names(outcomes, campaigns, overlaps),
+            offers_file,
+            margin_rate=margin_rate,
+            costs=drawn_cost.costs,
+            paid=drawn_cost.paid,
+            seed=seed,
         )
     except (OffersFileError, ValueError) as exc:
         console.print(f"[red]cannot report:[/red] {exc}")

@@ -55,6 +55,7 @@ from models.campaigns import (
     stored_plan_offers,
     unmeasured,
     unpriced_offers,
+    with_campaign_names,
 )
 from models.customer_rows import RepeatedCustomersError
 from models.offers import OffersFile
@@ -420,8 +421,9 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     # valued: guanxi campaign report refuses them without --margin-rate, and the page has no
     # rate (at 1.0 it called their revenue a margin); the rows counting them show no margin
     unvalued = [name for name, frame in campaigns.items() if margin_missing(frame)]
-    # an offer is priced at what its campaigns paid, from the plans they were drawn from, when
-    # those gave it at one cost, else by the latest plan; one none prices has no cost or ROI
+    # an offer is priced at what its campaigns paid, from the plans they were drawn from (each
+    # campaign's contacts at its own plan's cost when those differ), else by the latest plan;
+    # one none prices has no cost or ROI
     latest = f"the latest stored plan, as of {format_date(info.as_of)}" if info else ""
     drawn_cost = (
         drawn_costs(campaigns, reported, drawn, offers, latest, format_date)
@@ -429,7 +431,12 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         else DrawnCosts({}, None)
     )
     report = campaign_report(
-        outcomes, offers, leave_unvalued=True, leave_unpriced=True, costs=drawn_cost.costs
+        with_campaign_names(outcomes, campaigns, overlaps),
+        offers,
+        leave_unvalued=True,
+        leave_unpriced=True,
+        costs=drawn_cost.costs,
+        paid=drawn_cost.paid,
     )
     expected = expected_roi(drawn.rows if drawn.rows is not None else planned_rows)
     charts = []
@@ -490,7 +497,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         "overlaps": [overlap.note for overlap in overlaps],
         "unvalued": ", ".join(repr(name) for name in unvalued),
         "unpriced": (
-            unpriced_offers(campaigns, offers, latest, drawn_cost.costs, drawn_cost.declined)
+            unpriced_offers(campaigns, offers, latest, drawn_cost.priced, drawn_cost.declined)
             if offers is not None and info is not None
             else None
         ),

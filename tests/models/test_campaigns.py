@@ -51,6 +51,7 @@ from models.campaigns import (
     unmeasured,
     unpriced_offers,
     validate_outcomes,
+    with_campaign_names,
 )
 from models.customer_rows import RepeatedCustomersError
 from models.offers import OffersFile, parse_offers, with_measured_rates
@@ -576,8 +577,9 @@ def test_a_plan_that_gave_an_offer_to_other_customers_does_not_price_it() -> Non
 def test_campaigns_drawn_at_different_costs_are_named_with_those_costs() -> None:
     """review48 M2, L1: campaigns of one offer drawn at different costs left it unpriced (or at
     the latest plan's cost) saying only that the latest plan lacks it, with advice to record it
-    again, which helps only a misspelt name. The note names both costs, their plans and
-    campaigns, and what --offers does; the latest plan's cost prices an offer it has."""
+    again, which helps only a misspelt name. qa44 M3: then at one cost whatever was done (the
+    latest plan's, or --offers'). Each campaign's contacts are priced at the cost its own plan
+    gave them, and the note names those costs, their plans and campaigns."""
     september, august = date(2024, 9, 30), date(2024, 8, 31)
     latest, info, drawn = _drawn_costs_case()
     outcomes = {
@@ -598,21 +600,17 @@ def test_campaigns_drawn_at_different_costs_are_named_with_those_costs() -> None
             f"'{'oct' if cheap == 3 else 'nov'}' was drawn from)"
         )
 
-    # the --offers advice once, after the reasons (it was in each reason, so twice
-    # where the report or the page gave it again after one)
+    # no --offers advice: that file's one cost is as wrong as the latest plan's
     assert found == DrawnCosts(
         {},
-        f"'wb' is priced at the 2.00 a contact of the latest plan: {why(5, 6)}; guanxi campaign "
-        "report --offers FILE prices each offer in every campaign at that file's one cost",
-        {"ret": why(3, 4)},
+        f"'ret', not among the offers of the latest plan, is priced at the cost each campaign "
+        f"paid: {why(3, 4)}; 'wb' is priced at the cost each campaign paid, not at the 2.00 a "
+        f"contact of the latest plan for all: {why(5, 6)}",
+        {},
+        {("nov", "ret"): 3.0, ("nov", "wb"): 6.0, ("oct", "ret"): 4.0, ("oct", "wb"): 5.0},
     )
-    assert unpriced_offers(outcomes, latest, "the plan X", found.costs, found.declined) == (
-        f"offer 'ret' (campaigns 'oct', 'nov'; {why(3, 4)}) is not in the offers of the plan X: "
-        "its cost and realised ROI are not known; guanxi campaign report --offers FILE prices "
-        "them from an offers file that has them"
-    )
-    unpriced = unpriced_offers(outcomes, latest, "X", found.costs, found.declined)
-    assert unpriced is not None and unpriced.count("--offers") == 1
+    assert found.priced == {"ret", "wb"}
+    assert unpriced_offers(outcomes, latest, "the plan X", found.priced, found.declined) is None
     # review48 L3: as the table writes money, with no exponent
     dear = drawn.as_drawn[september].with_columns(cost=pl.lit(1234567.5))
     priced = drawn_costs(
@@ -624,6 +622,97 @@ def test_campaigns_drawn_at_different_costs_are_named_with_those_costs() -> None
     assert "'ret', not among the offers of the latest stored plan, is priced at 1,234,567.50 a" in (
         priced.note or ""
     )
+
+
+def _two_plans_at_two_costs() -> tuple[OffersFile, list[CampaignInfo], DrawnPlans]:
+    """Give a latest plan's offers (retention_email at 0.80, retention_call), the metadata of
+    campaigns 'june' and 'sept' drawn from the plans of 30 Jun and 30 Sep 2025, which gave
+    retention_email to J0-J62 at 0.60 and to S0-S47 at 0.80, and those plans."""
+    june, sept = date(2025, 6, 30), date(2025, 9, 30)
+    latest = parse_offers(
+        {"offers": [{"name": name, "kind": "retention", "channel": channel, "cost": cost,
+                     "response": {"default": 0.1}}
+                    for name, channel, cost in (("retention_email", "email", 0.8),
+                                                ("retention_call", "phone", 5.0))]}
+    )  # fmt: skip
+
+    def plan_rows(prefix: str, n: int, cost: float) -> pl.DataFrame:
+        ids = [f"{prefix}{i}" for i in range(n)]
+        return pl.DataFrame({"customer_id": ids, "offer": "retention_email", "cost": cost})
+
+    as_drawn = {june: plan_rows("J", 63, 0.6), sept: plan_rows("S", 48, 0.8)}
+    infos = [
+        CampaignInfo(june, "june", 93, "june.csv", "2025-07-31T09:00:00+00:00", Path("j"), june),
+        CampaignInfo(sept, "sept", 78, "sept.csv", "2025-10-31T09:00:00+00:00", Path("s"), sept),
+    ]
+    return latest, infos, DrawnPlans((june, sept), 2, None, "why", as_drawn=as_drawn)
+
+
+def test_each_contact_is_priced_at_the_cost_its_own_plan_gave_it() -> None:
+    """qa44 M3: retention_email drawn at 0.60 in one plan (63 contacted, campaign 'june') and
+    0.80 in another (48, 'sept') was priced at one cost: the latest plan's (111 x 0.80 = 88.80)
+    or --offers' (111 x 0.60). Each contact is priced at the cost its campaign's plan gave it.
+
+    By hand: 'june' contacts J0-J62 (12 respond, margin 24 each), 30 control; 'sept' contacts
+    S0-S47 (8 respond), 30 control; no control responds. Over all segments: (20 x 24 / 111 - 0)
+    x 111 = 480.00 of incremental margin, for 63 x 0.60 + 48 x 0.80 = 37.80 + 38.40 = 76.20 of
+    cost: ROI (480 - 76.20) / 76.20 = 5.2992. June's contacts are loyal, and sept's S0-S23
+    (S24-S47 at_risk): loyal 37.80 + 24 x 0.80 = 57.00, at_risk 24 x 0.80 = 19.20."""
+    latest, infos, drawn = _two_plans_at_two_costs()
+
+    def campaign(prefix: str, n: int, responders: int, loyal: int) -> pl.DataFrame:
+        contacted = [f"{prefix}{i}" for i in range(n)]
+        control = [f"{prefix}C{i}" for i in range(30)]
+        responded = [i < responders for i in range(n)] + [False] * 30
+        return pl.DataFrame(
+            {
+                "customer_id": contacted + control,
+                "offer": "retention_email",
+                "control": [False] * n + [True] * 30,
+                "responded": responded,
+                "revenue": [80.0 if r else 0.0 for r in responded],
+                "margin": [24.0 if r else 0.0 for r in responded],
+                "segment": ["loyal" if i < loyal else "at_risk" for i in range(n)]
+                + ["loyal"] * 15
+                + ["at_risk"] * 15,
+            }
+        )
+
+    campaigns = {"june": campaign("J", 63, 12, 63), "sept": campaign("S", 48, 8, 24)}
+    found = drawn_costs(campaigns, infos, drawn, latest, "the latest plan")
+    assert found.costs == {} and found.declined == {}
+    assert found.paid == {("june", "retention_email"): 0.6, ("sept", "retention_email"): 0.8}
+    assert found.note == (
+        "'retention_email' is priced at the cost each campaign paid, not at the 0.80 a contact of "
+        "the latest plan for all: its campaigns were drawn at different costs, 0.60 a contact "
+        "(the plan as of 2025-06-30 that campaign 'june' was drawn from) and 0.80 a contact (the "
+        "plan as of 2025-09-30 that campaign 'sept' was drawn from)"
+    )
+    pooled, overlaps = pool_campaigns(campaigns)
+    assert pooled is not None
+    named = with_campaign_names(pooled, campaigns, overlaps)
+    assert named["_campaign"].value_counts().sort("_campaign").rows() == [
+        ("june", 93),
+        ("sept", 78),
+    ]
+    report = campaign_report(named, latest, costs=found.costs, paid=found.paid, n_boot=10)
+    rows = {r["segment"]: r for r in report.to_dicts()}
+    assert rows[ALL_SEGMENTS]["cost"] == pytest.approx(76.20)  # was 88.80
+    assert rows[ALL_SEGMENTS]["incremental_margin"] == pytest.approx(480.0)
+    assert rows[ALL_SEGMENTS]["roi"] == pytest.approx((480.0 - 76.20) / 76.20)
+    assert rows["loyal"]["cost"] == pytest.approx(57.0)
+    assert rows["at_risk"]["cost"] == pytest.approx(19.2)
+    # a campaign of the offer left out as a duplicate of another is not priced twice
+    twice = campaigns | {"sept2": campaigns["sept"]}
+    pooled, overlaps = pool_campaigns(twice)
+    assert pooled is not None
+    again = campaign_report(
+        with_campaign_names(pooled, twice, overlaps), latest, paid=found.paid, n_boot=10
+    )
+    assert again.filter(pl.col("segment") == ALL_SEGMENTS)["cost"].item() == pytest.approx(76.2)
+    # the per-contact costs need each row's campaign
+    with pytest.raises(ValueError, match="campaign"):
+        campaign_report(pooled, latest, paid=found.paid, n_boot=10)
 
 
 def test_the_note_on_customers_the_table_lacks_says_what_each_lacks() -> None:

@@ -241,6 +241,41 @@ def test_an_offer_is_priced_at_what_its_campaign_paid_by_the_plan_it_was_drawn_f
     ) in text
 
 
+def test_campaigns_drawn_at_different_costs_are_priced_at_what_each_paid_on_the_page(
+    client: TestClient, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """qa44 M3: retention_email drawn at 4.00 a contact in one plan and 3.00 in another was
+    priced at the latest plan's one cost. Each campaign's contacts at the cost its plan gave
+    them, as guanxi campaign report does: 'aug' (X0-X39) contacts 20 at 4.00, 10 respond; 'sep'
+    (X40-X79) 20 at 3.00, none: (300 / 40 - 60 / 40) x 40 = 240.00 of incremental margin for
+    140.00 of cost (the page shows no cost), ROI (240 - 140) / 140 = 0.71 (at the latest plan's
+    1.00: 40.00, ROI 5.00)."""
+    store = settings.store()
+    august, september = date(2024, 8, 31), date(2024, 9, 30)
+    for day in (august, september, DAY):
+        store.write_values(
+            _drawn_values(), day, horizon_days=365, discount_rate=0.1, basis="revenue", fit={}
+        )
+    for cost, day in (("4.0", august), ("3.0", september), ("1.0", DAY)):
+        offers = parse_offers(yaml.safe_load(OFFERS.replace("cost: 1.0", f"cost: {cost}")))
+        keep_plan(store, plan_from_store(store, offers, 1000.0, as_of=day))
+    october = _outcomes()
+    for name, half, day in (("aug", 0, august), ("sep", 1, september)):
+        store.write_campaign(october.slice(40 * half, 40), name, f"{name}.csv", as_of=DAY, plan=day)
+    text = _campaign_text(client).replace("&#39;", "'")
+    table = text.split('id="campaign-segments"', 1)[1]
+    row = table.split('<th scope="row">retention_email</th>', 1)[1].split("</tr>", 1)[0]
+    assert '<td class="num">240.00</td><td class="num">0.71</td>' in row  # was 5.00
+    assert (
+        '<p class="muted small" id="campaign-drawn-priced">Note: \'retention_email\' is priced at '
+        "the cost each campaign paid, not at the 1.00 a contact of the latest stored plan, as of "
+        "31 Oct 2024 for all: its campaigns were drawn at different costs, 3.00 a contact (the "
+        "plan as of 30 Sep 2024 that campaign 'sep' was drawn from) and 4.00 a contact (the plan "
+        "as of 31 Aug 2024 that campaign 'aug' was drawn from).</p>"
+    ) in text
+    assert "--offers" not in text.split('id="campaign-drawn-priced"', 1)[1].split("</p>", 1)[0]
+
+
 def test_the_campaign_page_sets_the_plan_a_campaign_was_drawn_from_beside_it(
     client: TestClient, settings
 ) -> None:  # type: ignore[no-untyped-def]
