@@ -1091,6 +1091,7 @@ def unpriced_offers(
     plan: str = "the stored plan",
     priced: Collection[str] = (),
     why: Mapping[str, str] = MappingProxyType({}),
+    planned: Collection[str] = (),
 ) -> str | None:
     """Say which offers of the recorded campaigns an offers file lacks, and in which campaigns.
 
@@ -1112,6 +1113,10 @@ def unpriced_offers(
     why : mapping of str to str, default empty
         Why the plans their campaigns were drawn from do not price an offer, by name
         (:attr:`DrawnCosts.declined`), said beside it.
+    planned : collection of str, default ()
+        Offers a plan their campaigns were drawn from gave (:attr:`DrawnCosts.planned`): real
+        ones, asked no "is it ...?" (qa44 L2: one drawn at different costs was asked "is it
+        'retention_call'?").
 
     Returns
     -------
@@ -1131,7 +1136,7 @@ def unpriced_offers(
         return None
     said, misspelt = [], False
     for offer, names in sorted(holding.items()):
-        near = closest(offer, [o.name for o in offers.offers], cutoff=0.8)
+        near = None if offer in planned else closest(offer, [o.name for o in offers.offers], 0.8)
         misspelt = misspelt or near is not None
         maybe = f"; is it {near!r}?" if near else ""
         maybe += f"; {why[offer]}" if offer in why else ""
@@ -2527,12 +2532,17 @@ class DrawnCosts(NamedTuple):
     paid : mapping of (str, str) to float, default empty
         The cost per contact each campaign paid, by campaign and offer name, for the offers
         whose campaigns were drawn at different costs (:func:`campaign_report`'s ``paid``).
+    planned : frozenset of str, default empty
+        The offers of ``declined`` that a plan their campaigns were drawn from gave to the
+        campaign's contacted customers: real offers, not misspelt ones (the texts naming them
+        ask no "is it ...?").
     """
 
     costs: dict[str, float]
     note: str | None
     declined: Mapping[str, str] = MappingProxyType({})
     paid: Mapping[tuple[str, str], float] = MappingProxyType({})
+    planned: frozenset[str] = frozenset()
 
     @property
     def priced(self) -> set[str]:
@@ -2596,7 +2606,8 @@ def drawn_costs(
         The costs, the note, e.g. ``"'retention_email', not among the offers of the latest
         stored plan, is priced at 4.00 a contact as in the plan as of 2024-10-01 that campaign
         'october' was drawn from"``, why an offer ``offers`` lacks is not priced so, each
-        and each campaign's cost of an offer drawn at different costs.
+        campaign's cost of an offer drawn at different costs, and the offers not priced that a
+        plan gave.
     """
     plan_of = {info.name: info.plan for info in infos}
     latest = {o.name: o.cost for o in offers.offers}
@@ -2612,10 +2623,11 @@ def drawn_costs(
     by_campaign: dict[tuple[str, str], float] = {}
     said: list[str] = []
     declined: dict[str, str] = {}
+    planned: set[str] = set()
     for offer, names in sorted(holding.items()):
         paid: dict[float, list[tuple[str, date]]] = {}
         each: dict[tuple[str, str], float] = {}  # the one cost each campaign's plan gave it
-        why = None  # the first reason
+        why = None  # the first reason; every campaign is still read, to know if a plan gave it
         for name in names:
             plan_day = plan_of.get(name)
             rows = drawn.as_drawn.get(plan_day) if plan_day is not None else None
@@ -2678,7 +2690,9 @@ def drawn_costs(
                 )
         if offer not in latest:
             declined[offer] = why
-    return DrawnCosts(costs, "; ".join(said) or None, declined, by_campaign)
+            if paid:  # a plan gave it: a real offer, not a misspelt one
+                planned.add(offer)
+    return DrawnCosts(costs, "; ".join(said) or None, declined, by_campaign, frozenset(planned))
 
 
 def expected_plan_note(

@@ -825,6 +825,7 @@ def _check_offers(
     source: str,
     priced: Collection[str] = (),
     why: Mapping[str, str] = MappingProxyType({}),
+    planned: Collection[str] = (),
 ) -> None:
     """Refuse offers the offers file lacks, naming the campaign that holds each.
 
@@ -832,7 +833,9 @@ def _check_offers(
     campaign to record again to be found among all of them. ``priced`` are offers the file
     lacks that the plans their campaigns were drawn from price, ``why`` says why they do not
     price the others (:class:`DrawnCosts`): recording again helps only a misspelt offer, and
-    ``--offers`` prices every campaign's offer at one cost (review48 L1).
+    ``--offers`` prices every campaign's offer at one cost (review48 L1). ``planned`` are
+    offers a plan their campaigns were drawn from gave: real ones, never advised to be recorded
+    again (qa44 L2: one near another offer's name was).
     """
     for name, frame in campaigns.items():
         unknown = [offer for offer in unknown_offers(frame, offers) if offer not in priced]
@@ -845,7 +848,7 @@ def _check_offers(
             )
             again = (
                 "record the campaign again with the offer's name, or "
-                if closest(offer, names, cutoff=0.8) is not None
+                if offer not in planned and closest(offer, names, cutoff=0.8) is not None
                 else ""
             )
             raise ValueError(
@@ -929,7 +932,14 @@ def report_command(
             if offers is None and latest is not None
             else DrawnCosts({}, None)
         )
-        _check_offers(campaigns, offers_file, where, drawn_cost.priced, drawn_cost.declined)
+        _check_offers(
+            campaigns,
+            offers_file,
+            where,
+            drawn_cost.priced,
+            drawn_cost.declined,
+            drawn_cost.planned,
+        )
         report = campaign_report(  # each contact of an offer drawn at different costs at its own
             with_campaign_names(outcomes, campaigns, overlaps),
             offers_file,

@@ -497,7 +497,14 @@ def _campaign_context(store: Store) -> dict[str, Any]:
         "overlaps": [overlap.note for overlap in overlaps],
         "unvalued": ", ".join(repr(name) for name in unvalued),
         "unpriced": (
-            unpriced_offers(campaigns, offers, latest, drawn_cost.priced, drawn_cost.declined)
+            unpriced_offers(
+                campaigns,
+                offers,
+                latest,
+                drawn_cost.priced,
+                drawn_cost.declined,
+                drawn_cost.planned,
+            )
             if offers is not None and info is not None
             else None
         ),

@@ -715,6 +715,38 @@ def test_each_contact_is_priced_at_the_cost_its_own_plan_gave_it() -> None:
         campaign_report(pooled, latest, paid=found.paid, n_boot=10)
 
 
+def test_a_real_offer_its_plans_gave_is_not_called_a_misspelling() -> None:
+    """qa44 L2: an offer the latest plan lacks, which the plans its campaigns were drawn from
+    gave, unpriced for a reason said beside it (here a campaign naming no plan), was asked "is
+    it 'retention_call'?" on the page and told to record its campaign again by the report: no
+    such hint for an offer a plan gave. A misspelt one no plan gave keeps it."""
+    latest, infos, drawn = _two_plans_at_two_costs()
+    dropped = latest.model_copy(update={"offers": latest.offers[1:]})  # retention_call alone
+    june = pl.DataFrame(
+        {"customer_id": ["J0", "J1"], "offer": "retention_email", "control": [False, True]}
+    )
+    wave = june.with_columns(customer_id=pl.Series(["W0", "W1"]))
+    no_plan = CampaignInfo(date(2025, 9, 30), "wave3", 2, "w.csv", "2025-10-01", Path("w"), None)
+    campaigns = {"june": june, "wave3": wave}
+    found = drawn_costs(campaigns, [infos[0], no_plan], drawn, dropped)
+    assert found.declined == {"retention_email": "campaign 'wave3' names no plan"}
+    assert found.planned == frozenset({"retention_email"})
+    said = unpriced_offers(
+        campaigns, dropped, "the plan X", found.priced, found.declined, found.planned
+    )
+    assert said is not None and "is it" not in said and "recorded again" not in said
+    assert said.startswith(
+        "offer 'retention_email' (campaigns 'june', 'wave3'; campaign 'wave3' names no plan) is "
+        "not in the offers of the plan X"
+    )
+    # misspelt, in a campaign naming no plan: no plan gave it, the hint stays
+    typo = {"wave3": wave.with_columns(offer=pl.lit("retention_cal"))}
+    found = drawn_costs(typo, [no_plan], drawn, dropped)
+    assert found.planned == frozenset()
+    said = unpriced_offers(typo, dropped, "the plan X", found.priced, found.declined, found.planned)
+    assert said is not None and "is it 'retention_call'?" in said
+
+
 def test_the_note_on_customers_the_table_lacks_says_what_each_lacks() -> None:
     """review40 L4, review41 L6: one sentence said every customer the table lacks had "no
     segment or churn probability of their own ...: unsegmented; last", C0 with a segment of its

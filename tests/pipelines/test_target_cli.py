@@ -1090,7 +1090,10 @@ def test_campaigns_drawn_at_different_costs_price_each_contact_at_what_it_paid(
     By hand (:func:`_october` halved): 'aug' (X0-X39, plan at 4.00) contacts 20 customers, 10
     respond (margin 30), its 20 control 2; 'sep' (X40-X79, plan at 3.00) contacts 20, none
     respond, nor its control. Pooled: (300 / 40 - 60 / 40) x 40 = 240.00 of incremental margin,
-    for 20 x 4.00 + 20 x 3.00 = 140.00 of cost: ROI (240 - 140) / 140 = 0.71."""
+    for 20 x 4.00 + 20 x 3.00 = 140.00 of cost: ROI (240 - 140) / 140 = 0.71.
+
+    qa44 L2: the offer, in a campaign naming no plan too, is refused for that reason, with no
+    advice to record the campaign again as though misspelt ('retention_call' is near)."""
     store = Store(get_settings().home)
     keep = {"horizon_days": 365, "discount_rate": 0.1, "basis": "revenue", "fit": {}}
     august, september = DAY - timedelta(days=61), DAY - timedelta(days=31)
@@ -1121,6 +1124,18 @@ def test_campaigns_drawn_at_different_costs_price_each_contact_at_what_it_paid(
         f"4.00 a contact (the plan as of {august} that campaign 'aug' was drawn from)"
     ) in said
     assert "--offers" not in said.split("│")[-1], said  # no advice to price all at one cost
+    october.slice(0, 40).with_columns(pl.col("customer_id").str.replace("X", "W")).write_csv(
+        path := tmp_path / "wave3.csv"
+    )
+    _record(cli, "--file", str(path), "--name", "wave3")
+    said = _run(cli, "campaign", "report", code=1)
+    assert (
+        "cannot report: offer 'retention_email' of campaign 'aug' is not in the offers of the "
+        "latest plan (retention_call, win_back_voucher), and the plans its campaigns were drawn "
+        "from do not price it (campaign 'wave3' names no plan): give --offers with it (that file "
+        "prices every campaign's offers)"
+    ) in said
+    assert "record the campaign again" not in said and said.count("--offers") == 1, said
 
 
 def test_campaigns_drawn_from_plans_of_different_days_are_each_segmented_by_their_own_plan(

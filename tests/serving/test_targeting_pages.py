@@ -249,7 +249,10 @@ def test_campaigns_drawn_at_different_costs_are_priced_at_what_each_paid_on_the_
     them, as guanxi campaign report does: 'aug' (X0-X39) contacts 20 at 4.00, 10 respond; 'sep'
     (X40-X79) 20 at 3.00, none: (300 / 40 - 60 / 40) x 40 = 240.00 of incremental margin for
     140.00 of cost (the page shows no cost), ROI (240 - 140) / 140 = 0.71 (at the latest plan's
-    1.00: 40.00, ROI 5.00)."""
+    1.00: 40.00, ROI 5.00).
+
+    qa44 L2: a later plan dropped it (retention_call is near) and a campaign naming no plan
+    holds it: unpriced, said why, never asked "is it 'retention_call'?"."""
     store = settings.store()
     august, september = date(2024, 8, 31), date(2024, 9, 30)
     for day in (august, september, DAY):
@@ -274,6 +277,16 @@ def test_campaigns_drawn_at_different_costs_are_priced_at_what_each_paid_on_the_
         "as of 31 Aug 2024 that campaign 'aug' was drawn from).</p>"
     ) in text
     assert "--offers" not in text.split('id="campaign-drawn-priced"', 1)[1].split("</p>", 1)[0]
+    renamed = OFFERS.replace("name: retention_email", "name: retention_call")
+    keep_plan(store, plan_from_store(store, parse_offers(yaml.safe_load(renamed)), 1000.0))
+    wave = october.slice(0, 40).with_columns(pl.col("customer_id").str.replace("X", "W"))
+    store.write_campaign(wave, "wave3", "wave3.csv", as_of=DAY)
+    text = _campaign_text(client).replace("&#39;", "'")
+    assert (
+        "offer 'retention_email' (campaigns 'aug', 'sep', 'wave3'; campaign 'wave3' names no "
+        "plan) is not in the offers of the latest stored plan, as of 31 Oct 2024: its cost"
+    ) in text
+    assert "is it" not in text and "recorded again" not in text
 
 
 def test_the_campaign_page_sets_the_plan_a_campaign_was_drawn_from_beside_it(
