@@ -122,11 +122,23 @@ class ModelFilesMissingError(LookupError):
         return f"the {alias}'s {self._what} missing (looked in {self.where}): {said}"
 
 
+def _may_be_files_missing(exc: Exception) -> bool:
+    """Whether a failed load may be a version whose files are gone (worth naming the version).
+
+    A missing file, or MLflow's "No such artifact" (``RESOURCE_DOES_NOT_EXIST``, which the
+    download says as :class:`~models.registry.ModelNotFoundError`), may be; any other MLflow
+    failure (a registry that refused the connection or did not answer in time: MLflow's "API
+    request ... failed with timeout exception") is not. A load that failed so asks the registry
+    no second time (qa44 M2: the second look at a hung registry cost another minute).
+    """
+    return not isinstance(exc, MlflowException) or exc.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
 def _files_missing(
     task: str, version: str, exc: Exception, alias: str | None = None
 ) -> ModelFilesMissingError | None:
     """Tell a version whose files are gone from a failed load, or None for any other failure."""
-    if isinstance(exc, MlflowException) and exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+    if not _may_be_files_missing(exc):
         return None
     try:
         uri = MlflowClient().get_model_version_download_uri(task, version)
@@ -170,7 +182,9 @@ def load_version(
     try:
         return registry.load_model(task, alias=alias, version=version, check=check)
     except (registry.ModelNotFoundError, MlflowException, FileNotFoundError) as exc:
-        if alias is not None:
+        if not _may_be_files_missing(exc):  # a registry not answering is not asked again
+            raise
+        if alias is not None:  # the version is named only for files that may be gone
             found = registry.get_version(task, alias)
             version = str(found.version) if found is not None else None
         missing = _files_missing(task, version, exc, alias) if version is not None else None

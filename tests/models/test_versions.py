@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from models.versions import ModelFilesMissingError
+import pytest
+from mlflow.exceptions import MlflowException
+
+from models import registry
+from models.versions import ModelFilesMissingError, load_version
 
 GONE = ModelFilesMissingError("churn", "3", "/srv/mlartifacts/churn/models/m-3")
 
@@ -52,3 +56,24 @@ def test_an_alias_training_does_not_move_is_told_to_set_it_or_serve_the_champion
         "(`GUANXI_MODEL_ALIAS=champion`)"
     )
     assert "train" not in GONE.remedy("staging")
+
+
+def test_a_registry_that_does_not_answer_is_asked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """qa44 M2: a load whose registry look failed on the connection (a hung MLflow server:
+    20 s x 3 attempts) asked the registry again, only to name a version whose files are gone,
+    and waited as long once more before failing. A connection or timeout failure is not files
+    gone: the failure is raised as it is, after one look."""
+    calls: list[tuple[str, str]] = []
+    hung = (
+        "API request to http://127.0.0.1:5000/api/2.0/mlflow/registered-models/alias failed "
+        "with timeout exception HTTPConnectionPool(host='127.0.0.1', port=5000): Read timed out."
+    )
+
+    def unanswered(task: str, alias: str) -> None:
+        calls.append((task, alias))
+        raise MlflowException(hung)
+
+    monkeypatch.setattr(registry, "get_version", unanswered)
+    with pytest.raises(MlflowException, match="timeout exception"):
+        load_version("churn", alias="champion")
+    assert calls == [("churn", "champion")]

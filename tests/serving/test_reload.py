@@ -15,6 +15,7 @@ import mlflow
 import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from features.store import SnapshotNotFoundError
 from models import registry
@@ -374,6 +375,49 @@ def test_reload_pending_waits_no_longer_for_a_thread_than_the_timeout(
     assert asyncio.run(listing()) == dict.fromkeys(state.tables, None)
     said = [r.getMessage() for r in caplog.records if "registry not read" in r.getMessage()]
     assert said == ["registry not read for reload_pending, said as null: TimeoutError: no message"]
+
+
+@pytest.mark.parametrize("tasks", [("churn",), None], ids=["GUANXI_TASKS", "every task"])
+def test_a_reload_against_a_hung_registry_asks_it_once(
+    registry_env: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tasks: tuple[str, ...] | None,
+) -> None:
+    """qa44 M2: POST /v1/admin/reload against a hung MLflow server (SIGSTOP'd) answered its 409
+    after 125 s with GUANXI_TASKS set: the load's look timed out (MLflow's 20 s x 3 attempts),
+    then the load asked the registry again only to name a version whose files are gone. A
+    look that fails on the connection is asked once, so a hung registry costs one look's time
+    (those 20 s x 3 are MLflow's client settings, ``models.registry.ENV_DEFAULTS``)."""
+    caplog.set_level(logging.WARNING)
+    settings = make_settings(registry_env.home, **({"tasks": tasks} if tasks else {}))
+    app = create_app(settings)
+    with TestClient(app) as client:
+        wait_ready(client)
+        before = _version(client)
+        calls: list[tuple[str, str]] = []
+        hung = (
+            "API request to http://127.0.0.1:5000/api/2.0/mlflow/registered-models/alias "
+            "failed with timeout exception Read timed out. (read timeout=20)"
+        )
+
+        def unanswered(task: str, alias: str) -> None:
+            calls.append((task, alias))
+            raise MlflowException(hung)
+
+        monkeypatch.setattr(registry, "get_version", unanswered)
+        r = client.post("/v1/admin/reload", headers=headers("admin"))
+        assert r.status_code == 409, r.text
+        detail = r.json()["detail"]
+        assert detail.startswith(
+            "reload failed, the previous models keep serving; the reason is in the server log "
+            "(request id "
+        )
+        assert "127.0.0.1:5000" not in detail  # the reason goes to the log only
+        assert calls == [("churn", "champion")]  # one look, not a second one after it
+        assert _version(client) == before
+    said = [r.getMessage() for r in caplog.records if "reload failed" in r.getMessage()]
+    assert len(said) == 1 and "MlflowException: API request to" in said[0], said
 
 
 def test_missing_champion_keeps_retrying(registry_env: Registry) -> None:
