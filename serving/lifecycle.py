@@ -32,9 +32,10 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Final
+from functools import partial
+from typing import Any, Final, TypeVar
 
 from fastapi import FastAPI
 from tenacity import retry, retry_if_result, wait_fixed
@@ -57,10 +58,13 @@ __all__ = [
     "missing",
     "not_served_now",
     "pending_reloads",
+    "read_in_time",
     "reload_state",
 ]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 NOT_THERE_YET: Final = (ModelNotFoundError, SnapshotNotFoundError)
 """Load failures of a store or registry not filled yet (no champion, no snapshot): logged with
@@ -274,15 +278,57 @@ def _followed_now(
     settings: Settings = app.state.settings
     if not isinstance(source, RegistrySource):
         return None
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guanxi-followed")
+    # a registry down or slow must not fail the listing or the page; the source's lock keeps
+    # a slow look from starting more of them
+    return read_in_time(
+        partial(source.followed_versions, tasks, settings.model_alias), said, bounded=bounded
+    )
+
+
+def read_in_time(
+    look: Callable[[], T],
+    said: str,
+    *,
+    bounded: bool = True,
+    errors: tuple[type[Exception], ...] = (Exception,),
+) -> T | None:
+    """Read the registry in a thread of its own, waiting at most :data:`PENDING_TIMEOUT` seconds.
+
+    The one bound of the server's registry reads outside a load: ``reload_pending`` and the
+    value pages' followed version (:func:`followed_version`), and the model pages' cards
+    (:func:`serving.ui.cards.load_cards`), which waited for MLflow's client timeout (20 s for
+    each of 3 attempts, :data:`models.registry.ENV_DEFAULTS`) with the registry hung (qa44 L5).
+    A look not answered in time goes on in its thread (it ends with MLflow's timeout, or fills
+    what it reads, such as the card cache) while the caller says what is known.
+
+    Parameters
+    ----------
+    look : callable
+        The registry read, called without arguments.
+    said : str
+        The words after "registry not read" in the log line when the look fails or is late
+        (which caller, and what it says instead).
+    bounded : bool, default True
+        Wait at most :data:`PENDING_TIMEOUT` seconds; False when the caller bounds the whole
+        wait itself (:func:`pending_reloads`), so a slow look is logged once.
+    errors : tuple of exception types, default (Exception,)
+        The failures of the look said as "not read" (logged at info level, None returned);
+        any other is raised. A look that is late is always said so.
+
+    Returns
+    -------
+    object or None
+        What the look returned; None when it failed with one of ``errors`` or was late.
+    """
+    caught: tuple[type[Exception], ...] = (TimeoutError, *errors)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guanxi-registry")
     try:
-        look = pool.submit(source.followed_versions, tasks, settings.model_alias)
-        return look.result(timeout=PENDING_TIMEOUT if bounded else None)
-    except Exception as exc:  # a registry down or slow must not fail the listing or the page
+        return pool.submit(look).result(timeout=PENDING_TIMEOUT if bounded else None)
+    except caught as exc:
         logger.info("registry not read %s: %s", said, _describe(exc, ""))
         return None
     finally:
-        pool.shutdown(wait=False)  # a slow look finishes in its thread; the lock bounds them
+        pool.shutdown(wait=False)  # a slow look finishes in its thread
 
 
 def _describe(exc: BaseException, alias: str) -> str:

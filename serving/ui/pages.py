@@ -78,7 +78,7 @@ from serving.deps import (
     reviewer_role,
     served_values,
 )
-from serving.lifecycle import followed_version, not_served_now
+from serving.lifecycle import followed_version, not_served_now, read_in_time
 from serving.metrics import Metrics
 from serving.middleware import SECURITY_HEADERS
 from serving.presentation import stored_scores
@@ -1416,15 +1416,16 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
     holder: StateHolder = request.app.state.holder
     state = holder.current
     notice = None
-    try:
-        cards = load_cards(task, state, request.app.state.ui_cards)
-    except (MlflowException, ModelNotFoundError, OSError) as exc:
-        logger.warning(
-            "request %s: registry not readable for the %s model card: %s",
-            request.state.request_id,
-            task,
-            exc,
-        )
+    # waited for as reload_pending is (qa44 L5: a hung registry held the page 62 s, MLflow's
+    # client timeout); a late or failed look is logged with the request id the notice gives
+    found = read_in_time(
+        partial(load_cards, task, state, request.app.state.ui_cards),
+        f"for the {task} model page (request {request.state.request_id}), the served model shown",
+        errors=(MlflowException, ModelNotFoundError, OSError),
+    )
+    if found is not None:
+        cards = found
+    else:
         notice = (
             "The MLflow registry could not be read; showing the served model only "
             f"(request id {request.state.request_id}; the reason is in the server log)."

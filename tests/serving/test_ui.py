@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import math
 import re
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -26,8 +28,10 @@ from starlette.requests import Request
 
 from features.contracts import event_schema, is_feature
 from features.store import Store
+from models import registry
 from models.registry import metric_models, model_title
 from models.tasks import task_names
+from serving import lifecycle
 from serving.app import NO_ROUTE, create_app
 from serving.audit import key_fingerprint
 from serving.deps import Backoff
@@ -841,6 +845,42 @@ def test_model_card_falls_back_to_the_served_model(
     page = ui.get("/ui/models/repurchase")
     assert page.status_code == 200
     assert "could not be read" in page.text and 'data-metric="xgboost_roc_auc"' in page.text
+
+
+def test_model_card_waits_for_a_hung_registry_no_longer_than_the_timeout(
+    ui: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """qa44 L5: with the MLflow server hung (SIGSTOP'd) /ui/models/churn answered after 62 s,
+    the cards' registry reads bounded by MLflow's client timeout alone (20 s x 3 attempts).
+    They are waited for as GET /v1/models waits for ``reload_pending`` (PENDING_TIMEOUT): the
+    page then shows the served model under the notice that the registry could not be read,
+    while the registry's look is still hung, and the log says why, with the request id."""
+    caplog.set_level(logging.INFO, logger="serving.lifecycle")
+    monkeypatch.setattr(lifecycle, "PENDING_TIMEOUT", 0.05)
+    release, answered = threading.Event(), threading.Event()
+
+    def hung(task: str) -> list[registry.VersionInfo]:
+        release.wait(30)  # never hang the test itself
+        answered.set()
+        raise MlflowException("registry down")
+
+    monkeypatch.setattr(registry, "list_versions", hung)
+    login(ui)
+    try:
+        page = ui.get("/ui/models/churn")
+        assert not answered.is_set()  # the page came while the registry's look was hung
+    finally:
+        release.set()
+    assert page.status_code == 200, page.text
+    assert "The MLflow registry could not be read; showing the served model only" in page.text
+    assert 'data-metric="xgboost_roc_auc"' in page.text  # the served model's card
+    (said,) = [r.getMessage() for r in caplog.records if "registry not read" in r.getMessage()]
+    request_id = re.search(r"request id ([0-9a-f]{32})", page.text)
+    assert request_id is not None
+    assert said == (
+        f"registry not read for the churn model page (request {request_id[1]}), the served "
+        "model shown: TimeoutError: no message"
+    )
 
 
 # --- charts and history (pure) --------------------------------------------------------------
