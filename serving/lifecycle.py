@@ -32,10 +32,10 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable, Hashable
+from concurrent.futures import Future
 from functools import partial
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from fastapi import FastAPI
 from tenacity import retry, retry_if_result, wait_fixed
@@ -53,6 +53,7 @@ from serving.workers import RunDir, WorkersLoaded
 __all__ = [
     "NOT_THERE_YET",
     "SAID_IN_FULL",
+    "RunningLooks",
     "announce_reload",
     "lifespan",
     "missing",
@@ -209,7 +210,10 @@ async def pending_reloads(app: FastAPI, state: ServingState) -> dict[str, bool |
             asyncio.to_thread(_followed_now, app, list(state.tables), said, bounded=False),
             PENDING_TIMEOUT,
         )
-    except Exception as exc:  # no thread in time, or scheduling failed: must not fail the listing
+    except TimeoutError:  # no thread or no answer in time
+        logger.info("registry not read %s: %s", said, _no_answer())
+        followed = None
+    except Exception as exc:  # scheduling failed: must not fail the listing
         logger.info("registry not read %s: %s", said, _describe(exc, ""))
         followed = None
     if followed is None:
@@ -285,12 +289,96 @@ def _followed_now(
     )
 
 
+class RunningLooks:
+    """The registry looks running now, one per key, so views while one runs wait on it.
+
+    A view of a model page whose look is not answered in time leaves it running (until MLflow's
+    client timeout, 62 s with the registry hung); each view starting its own left a thread per
+    view, each holding a registry connection and its view's state. :func:`read_in_time` given
+    these waits on the running look of its key for what is left of its timeout instead; a look
+    is forgotten when it ends, so the next view asks the registry again.
+    """
+
+    def __init__(self) -> None:
+        self._running: dict[Hashable, _Look[Any]] = {}
+        self._lock = threading.Lock()
+
+    def start(self, key: Hashable, look: Callable[[], T]) -> _Look[T]:
+        """Return the running look of ``key``, or start ``look`` as it."""
+        with self._lock:
+            running = self._running.get(key)
+            if running is not None:
+                return running
+            running = self._running[key] = _Look.start(look)
+        # outside the lock: a look already done calls it at once
+        running.future.add_done_callback(partial(self._forget, key, running))
+        return running
+
+    def _forget(self, key: Hashable, running: _Look[Any], _done: Future[Any]) -> None:
+        with self._lock:
+            if self._running.get(key) is running:
+                del self._running[key]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._running)
+
+
+class _Look(Generic[T]):
+    """One registry look in a daemon thread of its own, and when its caller stops waiting."""
+
+    def __init__(self, future: Future[T], deadline: float) -> None:
+        self.future = future
+        self.deadline = deadline
+        self._late = False
+        self._lock = threading.Lock()
+
+    @classmethod
+    def start(cls, look: Callable[[], T]) -> _Look[T]:
+        """Start ``look`` in a daemon thread (Python's exit does not wait for a hung one)."""
+        future: Future[T] = Future()
+        future.set_running_or_notify_cancel()
+
+        def run() -> None:
+            try:
+                future.set_result(look())
+            except BaseException as exc:  # handed to whoever waits, or logged late
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="guanxi-registry", daemon=True).start()
+        return cls(future, time.monotonic() + PENDING_TIMEOUT)
+
+    def said_late(self, said: str, level: int) -> None:
+        """Log the look's failure once when it ends, its callers having stopped waiting."""
+        with self._lock:
+            if self._late:
+                return
+            self._late = True
+
+        def log(done: Future[T]) -> None:
+            exc = done.exception()
+            if exc is not None:
+                logger.log(
+                    level, "registry not read %s; answered late: %s", said, _describe(exc, "")
+                )
+
+        self.future.add_done_callback(log)
+
+
+def _no_answer() -> str:
+    """Say a registry look not answered within :data:`PENDING_TIMEOUT` seconds."""
+    return f"no answer within {PENDING_TIMEOUT:g} s"
+
+
 def read_in_time(
     look: Callable[[], T],
     said: str,
     *,
     bounded: bool = True,
     errors: tuple[type[Exception], ...] = (Exception,),
+    level: int = logging.INFO,
+    looks: RunningLooks | None = None,
+    key: Hashable = None,
 ) -> T | None:
     """Read the registry in a thread of its own, waiting at most :data:`PENDING_TIMEOUT` seconds.
 
@@ -298,8 +386,9 @@ def read_in_time(
     value pages' followed version (:func:`followed_version`), and the model pages' cards
     (:func:`serving.ui.cards.load_cards`), which waited for MLflow's client timeout (20 s for
     each of 3 attempts, :data:`models.registry.ENV_DEFAULTS`) with the registry hung (qa44 L5).
-    A look not answered in time goes on in its thread (it ends with MLflow's timeout, or fills
-    what it reads, such as the card cache) while the caller says what is known.
+    A look not answered in time goes on in its (daemon) thread (it ends with MLflow's timeout,
+    or fills what it reads, such as the card cache) while the caller says what is known; its
+    failure then is logged once when it ends.
 
     Parameters
     ----------
@@ -312,23 +401,37 @@ def read_in_time(
         Wait at most :data:`PENDING_TIMEOUT` seconds; False when the caller bounds the whole
         wait itself (:func:`pending_reloads`), so a slow look is logged once.
     errors : tuple of exception types, default (Exception,)
-        The failures of the look said as "not read" (logged at info level, None returned);
+        The failures of the look said as "not read" (logged at ``level``, None returned);
         any other is raised. A look that is late is always said so.
+    level : int, default logging.INFO
+        The level of those log lines (a page's failure is a warning).
+    looks : RunningLooks, optional
+        Looks running now: a look of ``key`` running is waited on, for what is left of its
+        timeout, instead of starting ``look``.
+    key : hashable, optional
+        What the look reads, in ``looks``.
 
     Returns
     -------
     object or None
         What the look returned; None when it failed with one of ``errors`` or was late.
     """
-    caught: tuple[type[Exception], ...] = (TimeoutError, *errors)
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guanxi-registry")
+    running = looks.start(key, look) if looks is not None else _Look.start(look)
+    timeout = max(0.0, running.deadline - time.monotonic()) if bounded else None
     try:
-        return pool.submit(look).result(timeout=PENDING_TIMEOUT if bounded else None)
-    except caught as exc:
-        logger.info("registry not read %s: %s", said, _describe(exc, ""))
+        return running.future.result(timeout=timeout)
+    except TimeoutError as exc:
+        if running.future.done() and running.future.exception() is exc:  # the look's own
+            if not isinstance(exc, errors):
+                raise
+            logger.log(level, "registry not read %s: %s", said, _describe(exc, ""))
+        else:
+            logger.log(level, "registry not read %s: %s", said, _no_answer())
+            running.said_late(said, level)
         return None
-    finally:
-        pool.shutdown(wait=False)  # a slow look finishes in its thread
+    except errors as exc:
+        logger.log(level, "registry not read %s: %s", said, _describe(exc, ""))
+        return None
 
 
 def _describe(exc: BaseException, alias: str) -> str:

@@ -38,6 +38,7 @@ from models.artifact import MODEL_METRICS, RULE_BACKED, ModelBundle
 from models.definitions import Definition, changes, definition, recorded_int
 from models.scoring import model_rows
 from models.tasks import get_task
+from serving.lifecycle import RunningLooks
 from serving.state import ServingState
 from serving.ui.charts import format_date
 
@@ -484,6 +485,8 @@ class CardCache:
     def __init__(self, size: int = 16) -> None:
         self._cards: LRUCache[tuple[str, ...], VersionCard] = LRUCache(maxsize=size)
         self._lock = threading.Lock()
+        self.looks = RunningLooks()
+        """The registry looks of the model pages running now, by (task, the state's loaded_at)."""
 
     def get(self, key: tuple[str, ...]) -> VersionCard | None:
         """Return a cached card, or None."""

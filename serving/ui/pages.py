@@ -1422,6 +1422,11 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
         partial(load_cards, task, state, request.app.state.ui_cards),
         f"for the {task} model page (request {request.state.request_id}), the served model shown",
         errors=(MlflowException, ModelNotFoundError, OSError),
+        level=logging.WARNING,
+        # one look per task and load at a time: views while it runs wait on it (a hung
+        # registry left a thread per view, each holding a connection and its view's state)
+        looks=request.app.state.ui_cards.looks,
+        key=(task, state.loaded_at if state is not None else None),
     )
     if found is not None:
         cards = found

@@ -879,8 +879,54 @@ def test_model_card_waits_for_a_hung_registry_no_longer_than_the_timeout(
     assert request_id is not None
     assert said == (
         f"registry not read for the churn model page (request {request_id[1]}), the served "
-        "model shown: TimeoutError: no message"
+        "model shown: no answer within 0.05 s"
     )
+    assert [r.levelno for r in caplog.records if "registry not read" in r.getMessage()] == [
+        logging.WARNING  # as the page's registry failure was before it was waited for
+    ]
+
+
+def test_model_card_views_share_one_look_at_a_hung_registry(
+    ui: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review of qa44 L5: each view of /ui/models/<task> started its own registry look, and with
+    the registry hung each left a thread (holding a connection and the view's state) for MLflow's
+    62 s. Views while a look runs wait on that look instead: three views start one look. Once it
+    ends, late, its failure is logged once, and the next view starts a new look."""
+    caplog.set_level(logging.INFO, logger="serving.lifecycle")
+    monkeypatch.setattr(lifecycle, "PENDING_TIMEOUT", 0.05)
+    release, started = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def hung(task: str) -> list[registry.VersionInfo]:
+        calls.append(task)
+        started.set()
+        release.wait(30)  # never hang the test itself
+        raise MlflowException("registry down")
+
+    monkeypatch.setattr(registry, "list_versions", hung)
+    login(ui)
+    try:
+        pages = [ui.get("/ui/models/churn") for _ in range(3)]
+        assert started.wait(5)
+        assert calls == ["churn"]  # one look for the three views
+    finally:
+        release.set()
+    assert all("showing the served model only" in page.text for page in pages)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not any(
+        "answered late" in r.getMessage() for r in caplog.records
+    ):
+        time.sleep(0.01)
+    said = [r.getMessage() for r in caplog.records if "registry not read" in r.getMessage()]
+    assert len(said) == 4, said  # three views late, the look's own failure once
+    assert said[-1].startswith("registry not read for the churn model page (request ")
+    assert said[-1].endswith(
+        "the served model shown; answered late: MlflowException: registry down"
+    )
+    page = ui.get("/ui/models/churn")  # the look is over: a view starts another
+    assert calls == ["churn", "churn"]
+    assert "showing the served model only" in page.text
 
 
 # --- charts and history (pure) --------------------------------------------------------------
