@@ -2569,6 +2569,8 @@ def drawn_costs(
     offers: OffersFile,
     plan: str = "the latest stored plan",
     day: Callable[[date], str] = str,
+    *,
+    overlaps: Sequence[Overlap] = (),
 ) -> DrawnCosts:
     """Price each offer at the cost its campaigns paid, from the plans they were drawn from.
 
@@ -2599,6 +2601,9 @@ def drawn_costs(
         Names the plan ``offers`` are of, in the note.
     day : callable, default str
         Writes a day in the note (ISO 8601 by default; the page writes ``31 Oct 2024``).
+    overlaps : sequence of Overlap, default ()
+        :func:`pool_campaigns`' overlaps: a campaign it left out as a duplicate is not read (a
+        duplicate naming no plan stopped the pricing per campaign).
 
     Returns
     -------
@@ -2611,9 +2616,11 @@ def drawn_costs(
     """
     plan_of = {info.name: info.plan for info in infos}
     latest = {o.name: o.cost for o in offers.offers}
+    left_out = {overlap.second for overlap in overlaps if overlap.duplicate}
     contacted = {
         name: frame.filter(~pl.col("control")).select("customer_id", "offer")
         for name, frame in campaigns.items()
+        if name not in left_out
     }
     holding: dict[str, list[str]] = {}
     for name, mine in contacted.items():

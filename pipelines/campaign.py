@@ -927,7 +927,12 @@ def report_command(
         # drawn from, when those gave it at one cost (the latest plan's priced it, or nothing)
         drawn_cost = (
             drawn_costs(
-                campaigns, infos, drawn, latest.offers, f"the latest plan, as of {latest.day}"
+                campaigns,
+                infos,
+                drawn,
+                latest.offers,
+                f"the latest plan, as of {latest.day}",
+                overlaps=overlaps,
             )
             if offers is None and latest is not None
             else DrawnCosts({}, None)

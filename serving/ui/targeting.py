@@ -426,7 +426,7 @@ def _campaign_context(store: Store) -> dict[str, Any]:
     # one none prices has no cost or ROI
     latest = f"the latest stored plan, as of {format_date(info.as_of)}" if info else ""
     drawn_cost = (
-        drawn_costs(campaigns, reported, drawn, offers, latest, format_date)
+        drawn_costs(campaigns, reported, drawn, offers, latest, format_date, overlaps=overlaps)
         if offers is not None and info is not None
         else DrawnCosts({}, None)
     )

@@ -710,6 +710,15 @@ def test_each_contact_is_priced_at_the_cost_its_own_plan_gave_it() -> None:
         with_campaign_names(pooled, twice, overlaps), latest, paid=found.paid, n_boot=10
     )
     assert again.filter(pl.col("segment") == ALL_SEGMENTS)["cost"].item() == pytest.approx(76.2)
+    # nor does such a duplicate, naming no plan, stop the pricing per campaign (review of qa44
+    # M3): drawn_costs reads the campaigns the pool kept
+    nameless = [*infos, replace(infos[1], name="sept2", plan=None)]
+    twice_found = drawn_costs(twice, nameless, drawn, latest, "the latest plan", overlaps=overlaps)
+    assert twice_found.paid == found.paid and twice_found.declined == {}
+    again = campaign_report(
+        with_campaign_names(pooled, twice, overlaps), latest, paid=twice_found.paid, n_boot=10
+    )
+    assert again.filter(pl.col("segment") == ALL_SEGMENTS)["cost"].item() == pytest.approx(76.2)
     # the per-contact costs need each row's campaign
     with pytest.raises(ValueError, match="campaign"):
         campaign_report(pooled, latest, paid=found.paid, n_boot=10)
