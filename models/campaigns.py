@@ -2584,8 +2584,10 @@ def drawn_costs(
     plan gave them (``paid``; qa44 M3: one cost for all, the latest plan's or ``--offers``',
     priced some contacts at a cost they did not pay). Only the plan's rows of the campaign's own
     contacted customers with that offer count (review48 M1: a plan that gave it to others, say
-    one named by mistake, priced it). Otherwise the latest plan's offers price it, or nothing
-    does.
+    one named by mistake, priced it). A campaign naming no plan, or one not stored as it was,
+    has its own contacts priced at the latest plan's cost, said in the note, when the other
+    campaigns' plans each gave theirs one cost. Otherwise the latest plan's offers price it, or
+    nothing does.
 
     Parameters
     ----------
@@ -2635,16 +2637,18 @@ def drawn_costs(
         paid: dict[float, list[tuple[str, date]]] = {}
         each: dict[tuple[str, str], float] = {}  # the one cost each campaign's plan gave it
         why = None  # the first reason; every campaign is still read, to know if a plan gave it
+        unknown: dict[str, str] = {}  # the campaigns whose plan is not known, and why
         for name in names:
             plan_day = plan_of.get(name)
             rows = drawn.as_drawn.get(plan_day) if plan_day is not None else None
             if plan_day is None or rows is None:
-                why = why or (
+                unknown[name] = (
                     f"campaign {name!r} names no plan"
                     if plan_day is None
                     else f"the plan as of {day(plan_day)} that campaign {name!r} was drawn from "
                     "is not stored as it was"
                 )
+                why = why or unknown[name]
                 continue
             given = contacted[name].filter(pl.col("offer") == offer)
             cost = rows.join(given, on=["customer_id", "offer"], how="semi")["cost"]
@@ -2684,6 +2688,24 @@ def drawn_costs(
                 if offer not in latest
                 else f"{offer!r} is priced at the cost each campaign paid, not at the "
                 f"{format_number(latest[offer], 2)} a contact of {plan} for all: {different}"
+            )
+            continue
+        known = [name for name in names if name not in unknown]
+        if unknown and offer in latest and known and all((name, offer) in each for name in known):
+            # only the campaigns whose plan is not known take the latest plan's cost (review of
+            # qa44 M3: every contact of the offer did, unsaid)
+            by_campaign |= each | {(name, offer): latest[offer] for name in unknown}
+            drawn_at = " and ".join(
+                f"{format_number(cost, 2)} a contact ({_drawn_from(drawers, day)})"
+                for cost, drawers in sorted(paid.items())
+            )
+            at_latest = "; ".join(
+                f"campaign {name!r} at the {format_number(latest[offer], 2)} a contact of "
+                f"{plan}, as {reason}"
+                for name, reason in unknown.items()
+            )
+            said.append(
+                f"{offer!r} is priced at the cost each campaign paid: {drawn_at}; {at_latest}"
             )
             continue
         # the --offers advice is not part of the reason: the report's refusal and the page's

@@ -724,6 +724,48 @@ def test_each_contact_is_priced_at_the_cost_its_own_plan_gave_it() -> None:
         campaign_report(pooled, latest, paid=found.paid, n_boot=10)
 
 
+def test_a_campaign_naming_no_plan_takes_the_latest_cost_alone() -> None:
+    """Review of qa44 M3: with one campaign of an offer naming no plan (or a plan not stored as
+    it was), every contact of the offer was priced at the latest plan's cost, without a note.
+    Only that campaign's contacts are; the others keep what their plans gave, and the note says
+    which campaign and why.
+
+    By hand: 'june' (drawn from the plan of 30 Jun 2025) contacted J0-J62, given
+    retention_email at 0.60; 'sept' names no plan and contacted S0-S47, at the latest plan's
+    0.80. Cost 63 x 0.60 + 48 x 0.80 = 37.80 + 38.40 = 76.20 (was 111 x 0.80 = 88.80)."""
+    latest, infos, drawn = _two_plans_at_two_costs()
+    infos = [infos[0], replace(infos[1], plan=None)]
+
+    def campaign(prefix: str, n: int) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "customer_id": [f"{prefix}{i}" for i in range(n)]
+                + [f"{prefix}C{i}" for i in range(30)],
+                "offer": "retention_email",
+                "control": [False] * n + [True] * 30,
+                "responded": False,
+                "revenue": 0.0,
+                "margin": 0.0,
+            }
+        )
+
+    campaigns = {"june": campaign("J", 63), "sept": campaign("S", 48)}
+    found = drawn_costs(campaigns, infos, drawn, latest, "the latest plan")
+    assert found.costs == {} and found.declined == {}
+    assert found.paid == {("june", "retention_email"): 0.6, ("sept", "retention_email"): 0.8}
+    assert found.note == (
+        "'retention_email' is priced at the cost each campaign paid: 0.60 a contact (the plan "
+        "as of 2025-06-30 that campaign 'june' was drawn from); campaign 'sept' at the 0.80 a "
+        "contact of the latest plan, as campaign 'sept' names no plan"
+    )
+    pooled, overlaps = pool_campaigns(campaigns)
+    assert pooled is not None
+    report = campaign_report(
+        with_campaign_names(pooled, campaigns, overlaps), latest, paid=found.paid, n_boot=10
+    )
+    assert report.filter(pl.col("segment") == ALL_SEGMENTS)["cost"].item() == pytest.approx(76.2)
+
+
 def test_a_real_offer_its_plans_gave_is_not_called_a_misspelling() -> None:
     """qa44 L2: an offer the latest plan lacks, which the plans its campaigns were drawn from
     gave, unpriced for a reason said beside it (here a campaign naming no plan), was asked "is
