@@ -888,7 +888,10 @@ def campaign_report(
         computed (some outcomes have revenue and no margin, without ``margin_rate`` or
         ``leave_unvalued``), or ``paid`` is given for outcomes without their campaigns' names.
     """
-    frame = _with_margin(outcomes, margin_rate, leave_unvalued=leave_unvalued)
+    # an outcome file's own _paid column is not the cost each campaign paid, joined below
+    frame = _with_margin(outcomes, margin_rate, leave_unvalued=leave_unvalued).drop(
+        "_paid", strict=False
+    )
     split = {offer for _, offer in paid or {}}  # priced contact by contact, by their campaign
     if split and CAMPAIGN_COLUMN not in frame.columns:
         raise ValueError(

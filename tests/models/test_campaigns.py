@@ -702,6 +702,9 @@ def test_each_contact_is_priced_at_the_cost_its_own_plan_gave_it() -> None:
     assert rows[ALL_SEGMENTS]["roi"] == pytest.approx((480.0 - 76.20) / 76.20)
     assert rows["loyal"]["cost"] == pytest.approx(57.0)
     assert rows["at_risk"]["cost"] == pytest.approx(19.2)
+    # an outcome file's own _paid column is not taken for the costs joined on its campaign
+    own = campaign_report(named.with_columns(_paid=pl.lit(9.0)), latest, paid=found.paid, n_boot=10)
+    assert own.filter(pl.col("segment") == ALL_SEGMENTS)["cost"].item() == pytest.approx(76.2)
     # a campaign of the offer left out as a duplicate of another is not priced twice
     twice = campaigns | {"sept2": campaigns["sept"]}
     pooled, overlaps = pool_campaigns(twice)
