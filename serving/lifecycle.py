@@ -296,7 +296,10 @@ class RunningLooks:
     client timeout, 62 s with the registry hung); each view starting its own left a thread per
     view, each holding a registry connection and its view's state. :func:`read_in_time` given
     these waits on the running look of its key for what is left of its timeout instead; a look
-    is forgotten when it ends, so the next view asks the registry again.
+    is forgotten when it ends, so the next view asks the registry again. A view after the
+    running look's deadline starts a new look in its place: waiting 0 s on the old one showed
+    the served model only until it ended (62 s), even once the registry answered again. That
+    keeps at most about one look per :data:`PENDING_TIMEOUT` seconds per key running.
     """
 
     def __init__(self) -> None:
@@ -304,10 +307,26 @@ class RunningLooks:
         self._lock = threading.Lock()
 
     def start(self, key: Hashable, look: Callable[[], T]) -> _Look[T]:
-        """Return the running look of ``key``, or start ``look`` as it."""
+        """Return the running look of ``key`` within its deadline, or start ``look`` as it.
+
+        Parameters
+        ----------
+        key : hashable
+            What the look reads.
+        look : callable
+            The registry read, called without arguments, started when no look of ``key`` is
+            running or the running one is past its deadline (it then goes on, no longer found).
+
+        Returns
+        -------
+        _Look
+            The look to wait on.
+        """
         with self._lock:
             running = self._running.get(key)
-            if running is not None:
+            if running is not None and (
+                running.future.done() or time.monotonic() < running.deadline
+            ):
                 return running
             running = self._running[key] = _Look.start(look)
         # outside the lock: a look already done calls it at once
@@ -406,8 +425,8 @@ def read_in_time(
     level : int, default logging.INFO
         The level of those log lines (a page's failure is a warning).
     looks : RunningLooks, optional
-        Looks running now: a look of ``key`` running is waited on, for what is left of its
-        timeout, instead of starting ``look``.
+        Looks running now: a look of ``key`` running and within its deadline is waited on, for
+        what is left of its timeout, instead of starting ``look`` (:meth:`RunningLooks.start`).
     key : hashable, optional
         What the look reads, in ``looks``.
 

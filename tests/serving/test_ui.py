@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
+import httpx
 import mlflow
 import numpy as np
 import polars as pl
@@ -891,10 +892,11 @@ def test_model_card_views_share_one_look_at_a_hung_registry(
 ) -> None:
     """Review of qa44 L5: each view of /ui/models/<task> started its own registry look, and with
     the registry hung each left a thread (holding a connection and the view's state) for MLflow's
-    62 s. Views while a look runs wait on that look instead: three views start one look. Once it
-    ends, late, its failure is logged once, and the next view starts a new look."""
+    62 s. Views while a look runs (within its deadline) wait on that look instead: three views
+    start one look. Once it ends, late, its failure is logged once, and the next view starts a
+    new look."""
     caplog.set_level(logging.INFO, logger="serving.lifecycle")
-    monkeypatch.setattr(lifecycle, "PENDING_TIMEOUT", 0.05)
+    monkeypatch.setattr(lifecycle, "PENDING_TIMEOUT", 1.0)
     release, started = threading.Event(), threading.Event()
     calls: list[str] = []
 
@@ -907,8 +909,18 @@ def test_model_card_views_share_one_look_at_a_hung_registry(
     monkeypatch.setattr(registry, "list_versions", hung)
     login(ui)
     try:
-        pages = [ui.get("/ui/models/churn") for _ in range(3)]
+        pages: list[httpx.Response] = []
+        views = [
+            threading.Thread(target=lambda: pages.append(ui.get("/ui/models/churn")))
+            for _ in range(3)
+        ]
+        views[0].start()
         assert started.wait(5)
+        for view in views[1:]:  # within the first view's look's deadline
+            view.start()
+        for view in views:
+            view.join(10)
+        assert len(pages) == 3
         assert calls == ["churn"]  # one look for the three views
     finally:
         release.set()
@@ -927,6 +939,49 @@ def test_model_card_views_share_one_look_at_a_hung_registry(
     page = ui.get("/ui/models/churn")  # the look is over: a view starts another
     assert calls == ["churn", "churn"]
     assert "showing the served model only" in page.text
+
+
+def test_model_card_view_after_a_hung_look_deadline_asks_the_registry_again(
+    ui: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review of the shared looks: a view arriving after the running look's deadline waited 0 s
+    on it and showed the served model only until that look ended (62 s with the registry hung),
+    even with the registry answering again. A view within the deadline still waits on the
+    running look; one after it starts a look of its own, which reads the registry back."""
+    caplog.set_level(logging.INFO, logger="serving.lifecycle")
+    monkeypatch.setattr(lifecycle, "PENDING_TIMEOUT", 1.0)
+    release, started = threading.Event(), threading.Event()
+    calls: list[str] = []
+    answering = registry.list_versions
+
+    def first_hangs(task: str) -> list[registry.VersionInfo]:
+        calls.append(task)
+        if len(calls) > 1:
+            return answering(task)
+        started.set()
+        release.wait(30)  # never hang the test itself
+        raise MlflowException("registry down")
+
+    monkeypatch.setattr(registry, "list_versions", first_hangs)
+    login(ui)
+    pages: list[httpx.Response] = []
+    try:
+        first = threading.Thread(target=lambda: pages.append(ui.get("/ui/models/churn")))
+        first.start()
+        assert started.wait(5)
+        shared = ui.get("/ui/models/churn")  # within the running look's deadline
+        first.join(10)
+        assert calls == ["churn"]  # the two views waited on one look
+        assert "showing the served model only" in shared.text
+        assert "showing the served model only" in pages[0].text
+        page = ui.get("/ui/models/churn")  # after its deadline, the look still hung
+        assert calls == ["churn", "churn"]  # a look of its own
+    finally:
+        release.set()
+    assert page.status_code == 200, page.text
+    assert "could not be read" not in page.text
+    said = [r.getMessage() for r in caplog.records if "no answer within" in r.getMessage()]
+    assert len(said) == 2, said  # the two views of the hung look only
 
 
 # --- charts and history (pure) --------------------------------------------------------------
