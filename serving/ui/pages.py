@@ -52,6 +52,7 @@ from features.formatting import minus_signs, money_text
 from features.rfm import segment_name
 from features.store import Store
 from models import registry
+from models.aliases import shown_aliases
 from models.artifact import MODEL_METRICS, RULE_BACKED
 from models.drift import format_measure
 from models.metrics import MIN_BIN_ROWS
@@ -279,6 +280,9 @@ def filters() -> dict[str, Any]:
         "metric": _metric_value,
         "change": _metric_change,
         "metric_key": lambda pair: registry.metric_key(*pair),
+        # a promoted challenger as `guanxi models` says it: "champion (was challenger)", not
+        # "@challenger @champion" (qa44 L6)
+        "aliases": shown_aliases,
     }
 
 

@@ -23,6 +23,7 @@ from models.artifact import ModelBundle
 from models.registry import VersionInfo, configure_tracking, flatten_metrics
 from models.scoring import model_rows
 from serving.app import create_app
+from serving.state import ServedModel
 from serving.ui.cards import Measured, _build, comparison_note, measured_on, training_params
 from tests.serving.conftest import KEYS, SAME_ORIGIN, StaticSource, make_settings, wait_ready
 from training.tracking import experiment_id, log_dict_params
@@ -280,3 +281,47 @@ def test_the_model_page_reads_from_real_runs_what_versions_were_measured_on(
     ]
     changes = re.findall(r'<td class="num delta">([^<]*)</td>', table)
     assert changes and set(changes) == {""}
+
+
+def test_the_model_page_says_a_promoted_challenger_as_guanxi_models_does(
+    measured_apart: TestClient,
+) -> None:
+    """qa44 L6: after `guanxi promote` the promoted challenger keeps its challenger alias until
+    the next training moves it; its model page listed "Aliases @challenger @champion", two roles,
+    where `guanxi models` says "champion (was challenger)". The page says it as that does."""
+    from pipelines.promote import shown_aliases
+
+    registry.set_alias("churn", registry.CHAMPION, "3")  # promote the challenger, v3
+    r = measured_apart.post(
+        "/ui/login",
+        headers=SAME_ORIGIN,
+        data={"api_key": KEYS["reviewer"], "next": "/ui/models/churn"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    page = measured_apart.get("/ui/models/churn")
+    assert page.status_code == 200
+    text = " ".join(page.text.split())
+    assert 'id="card-challenger"' not in text  # one version holds both aliases
+    card = text[text.index('id="card-champion"') : text.index('id="metrics"')]
+    assert 'data-version="3"' in card
+    aliases = re.search(r"<dt>Aliases</dt><dd>(.*?)</dd>", card)
+    assert aliases is not None
+    pills = [html.unescape(p) for p in re.findall(r'class="pill">([^<]*)<', aliases[1])]
+    assert pills == ["@champion (was challenger)"], aliases[1]
+    assert [f"@{a}" for a in shown_aliases(("challenger", "champion"))] == pills
+
+
+def test_the_overview_says_a_served_promoted_challenger_as_guanxi_models_does(
+    client: TestClient, source: StaticSource, served: dict[str, ServedModel]
+) -> None:
+    """The overview lists the served version's aliases as at load: a promoted challenger served
+    after a reload read "@challenger @champion" there too."""
+    source.models["churn"] = replace(served["churn"], aliases=("challenger", "champion"))
+    r = client.post("/v1/admin/reload", headers={"X-API-Key": KEYS["admin"]})
+    assert r.status_code == 200, r.text
+    overview = client.get("/ui/", headers={"X-API-Key": KEYS["reviewer"]})
+    assert overview.status_code == 200
+    text = " ".join(overview.text.split())
+    assert '<span class="pill">@champion (was challenger)</span>' in text
+    assert "@challenger" not in text
