@@ -2,10 +2,9 @@
 
 Promotion moves ``champion`` onto the challenger and leaves ``challenger`` where it is, until the
 next ``guanxi train`` moves it: a promoted challenger holds both aliases, which read as two roles
-("@challenger @champion" on its model page). It is said as one: ``champion (was challenger)``.
-``guanxi models`` words it with :func:`pipelines.promote.shown_aliases`, the same rule (a test
-holds the two to the same words); the model page (:mod:`serving.ui.pages`), which may not import
-``pipelines``, with :func:`shown_aliases` here.
+("@challenger @champion" on its model page). It is said as one: ``champion (was challenger)``,
+by ``guanxi models`` (:mod:`pipelines.promote`) and the model page and overview
+(:mod:`serving.ui.pages`, which may not import ``pipelines``) alike.
 """
 
 from __future__ import annotations

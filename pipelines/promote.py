@@ -83,6 +83,7 @@ from rich.table import Table
 from features.contracts import MISSING
 from features.snapshot import completion_columns
 from models import registry
+from models.aliases import PROMOTED_NOTE, shown_aliases
 from models.artifact import RULE_BACKED, ModelBundle
 from models.definitions import Definition, DefinitionUnreadableError, changes, definition
 from models.registry import (
@@ -110,7 +111,6 @@ __all__ = [
     "promote_command",
     "record_definition_change",
     "serve_rule",
-    "shown_aliases",
     "task_definition",
 ]
 
@@ -803,7 +803,7 @@ def models_command(
     table.add_column("ver", min_width=3)
     # at least as wide as "(was challenger)": at 80 columns "champion (was challenger)" wraps
     # onto two lines, not four ("champion / (was / challenger / )" in session 19's F8)
-    table.add_column("aliases", overflow="fold", min_width=len(_PROMOTED_NOTE))
+    table.add_column("aliases", overflow="fold", min_width=len(PROMOTED_NOTE))
     table.add_column("grade", min_width=5)
     for header in KEY_METRICS.values():
         table.add_column(header, justify="right", min_width=max(map(len, header.splitlines())))
@@ -829,35 +829,6 @@ def models_command(
         said = registry.rollback_text(registry.get_version(name, registry.CHAMPION))
         if said is not None:
             console.print(f"{name}@{registry.CHAMPION}: {escape(said)}", soft_wrap=True)
-
-
-_PROMOTED_NOTE: Final = f"(was {registry.CHALLENGER})"
-"""What ``guanxi models`` says after ``champion`` on a promoted challenger."""
-
-
-def shown_aliases(aliases: Sequence[str]) -> list[str]:
-    """Word a version's aliases for people: a promoted challenger is ``champion (was challenger)``.
-
-    Promotion moves ``champion`` onto the challenger and leaves ``challenger`` where it is, until
-    the next ``guanxi train`` moves it: ``guanxi promote`` (and a resumed ``guanxi cycle``) reads
-    a challenger that is champion as "already promoted". The listing says so instead of showing
-    both aliases as if they were two roles.
-
-    Parameters
-    ----------
-    aliases : sequence of str
-        The version's registry aliases.
-
-    Returns
-    -------
-    list of str
-        The aliases, ``champion`` and ``challenger`` on one version as one entry.
-    """
-    both = {registry.CHAMPION, registry.CHALLENGER}
-    if not both <= set(aliases):
-        return list(aliases)
-    promoted = f"{registry.CHAMPION} {_PROMOTED_NOTE}"
-    return [promoted, *(a for a in aliases if a not in both)]
 
 
 def _own_metric(key: str, version: registry.VersionInfo) -> str:
