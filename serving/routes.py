@@ -1267,7 +1267,8 @@ async def models(_role: ScorerRole, request: Request, state: CurrentState) -> Mo
         ),
         503: STOPPING,  # a failed load is the 409, loaded models or not
         409: error_answer(
-            "Load failed; old models serve.",
+            "Load failed; the old models keep serving (the detail says 'no models are serving "
+            "yet' when none was ever loaded).",
             {
                 "detail": "reload failed, the previous models keep serving; the reason is in "
                 "the server log (request id 3f2b8c0e9d6a4f1b8e7c5a2d0b9f4e6c)"
@@ -1279,6 +1280,9 @@ async def models(_role: ScorerRole, request: Request, state: CurrentState) -> Mo
 async def reload(_role: AdminRole, request: Request, holder: Holder) -> ReloadResponse:
     """Reload; on failure the previous models keep serving and the server log says why.
 
+    The 409 says which: "the previous models keep serving", or "no models are serving yet" when
+    nothing was ever loaded (a registry unreachable from the start).
+
     With several workers this one loads first; the others load once it has written the new
     reload generation, and the answer comes when they all have (or ``GUANXI_RELOAD_WAIT_SECONDS``
     has passed), counting the workers that serve the new state.
@@ -1289,9 +1293,11 @@ async def reload(_role: AdminRole, request: Request, holder: Holder) -> ReloadRe
     if error is not None or state is None:
         # the reason names files, versions and servers: it goes to the log, not to the client
         logger.warning("request %s: reload failed: %s", request.state.request_id, error)
+        # nothing loaded yet (a registry unreachable from the start): there is nothing to keep
+        kept = "no models are serving yet" if state is None else "the previous models keep serving"
         raise HTTPException(
             status.HTTP_409_CONFLICT,
-            "reload failed, the previous models keep serving; the reason is in the server log "
+            f"reload failed, {kept}; the reason is in the server log "
             f"(request id {request.state.request_id})",
         )
     fresh = dict.fromkeys(state.tables, False)  # just loaded from the alias: nothing pending

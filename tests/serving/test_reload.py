@@ -157,6 +157,30 @@ def test_reload_swaps_and_failed_reload_keeps_serving(
     assert client.get("/readyz").status_code == 200
 
 
+def test_a_failed_reload_with_nothing_loaded_says_no_models_serve_yet(
+    tmp_path: Path, source: StaticSource
+) -> None:
+    """qa44 L6: with the registry unreachable from the start (nothing ever loaded), a reload's
+    409 said "the previous models keep serving": there were none. It says no models are
+    serving yet; once a load succeeded, a failed reload says the previous models keep serving."""
+    source.failure = ConnectionError("registry at http://127.0.0.1:9 unreachable")
+    with TestClient(create_app(make_settings(tmp_path / "h"), source)) as client:
+        wait_failed_once(client)
+        r = client.post("/v1/admin/reload", headers=headers("admin"))
+        assert r.status_code == 409, r.text
+        detail = r.json()["detail"]
+        assert detail.startswith(
+            "reload failed, no models are serving yet; the reason is in the server log (request id "
+        ), detail
+        assert "previous models" not in detail and "127.0.0.1" not in detail
+        source.failure = None
+        wait_ready(client)
+        source.failure = ConnectionError("registry at http://127.0.0.1:9 unreachable")
+        r = client.post("/v1/admin/reload", headers=headers("admin"))
+        assert r.status_code == 409, r.text
+        assert r.json()["detail"].startswith("reload failed, the previous models keep serving;")
+
+
 def test_reload_during_requests_fails_none(
     client: TestClient, source: StaticSource, served: dict[str, ServedModel]
 ) -> None:
