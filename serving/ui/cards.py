@@ -195,14 +195,15 @@ class ModelCards:
     champion, challenger : VersionCard or None
         The versions behind the aliases (the challenger is None when the alias is missing or
         points at the champion).
-    versions : int
-        Registered versions of the task.
+    versions : int or None
+        Registered versions of the task; None when not known (the registry could not be read,
+        and the page shows the served model's card alone).
     """
 
     task: str
     champion: VersionCard | None
     challenger: VersionCard | None
-    versions: int
+    versions: int | None
 
 
 def _run_url(uri: str, experiment: str, run_id: str) -> str | None:

@@ -1435,12 +1435,15 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
     if found is not None:
         cards = found
     else:
-        notice = (
-            "The MLflow registry could not be read; showing the served model only "
-            f"(request id {request.state.request_id}; the reason is in the server log)."
-        )
         served = _served_card(state, task) if state is not None and task in state.tables else None
-        cards = ModelCards(task, served, None, 0)
+        # said only when there is a served model to show (qa44 L6: "showing the served model
+        # only" above none); how many versions the registry holds is not known (None), not 0
+        notice = (
+            "The MLflow registry could not be read"
+            + ("; showing the served model only" if served is not None else "")
+            + f" (request id {request.state.request_id}; the reason is in the server log)."
+        )
+        cards = ModelCards(task, served, None, None)
     served_version = state.tables[task].model.version if state and task in state.tables else None
     settings: Settings = request.app.state.settings
     tasks = settings.tasks

@@ -65,6 +65,7 @@ from tests.serving.conftest import (
     make_settings,
     names_said_twice,
     rule_bundle,
+    wait_failed_once,
     wait_ready,
 )
 from tests.serving.ui_data import BUSY, UIWorld
@@ -855,6 +856,57 @@ def test_model_card_falls_back_to_the_served_model(
     page = ui.get("/ui/models/repurchase")
     assert page.status_code == 200
     assert "could not be read" in page.text and 'data-metric="xgboost_roc_auc"' in page.text
+
+
+def test_model_card_of_a_registry_not_read_claims_no_count_of_versions(
+    ui: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """qa44 L6: a registry that could not be read was said to hold "0 registered versions"
+    above the served model's card; how many it holds is not known."""
+
+    def unavailable(task: str) -> list[registry.VersionInfo]:
+        raise MlflowException("registry down")
+
+    monkeypatch.setattr(registry, "list_versions", unavailable)
+    login(ui)
+    page = ui.get("/ui/models/churn")
+    assert page.status_code == 200, page.text
+    text = " ".join(page.text.split())
+    assert "The MLflow registry could not be read; showing the served model only" in text
+    assert "registered versions not known (the registry could not be read) · serving v" in text
+    assert "0 registered versions" not in text
+    assert 'data-metric="xgboost_roc_auc"' in text  # the served model's card
+
+
+def test_model_card_with_nothing_loaded_and_no_registry_says_what_is_not_known(
+    tmp_path: Path, source: StaticSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """qa44 L6: with the registry unreachable from the start (nothing loaded), the model page
+    said "0 registered versions" and "No champion or challenger is registered for Churn. Train
+    one with guanxi train" right under the notice that the registry could not be read. Neither
+    is known: it says so, and why nothing is shown."""
+
+    def unavailable(task: str) -> list[registry.VersionInfo]:
+        raise MlflowException("registry down")
+
+    monkeypatch.setattr(registry, "list_versions", unavailable)
+    source.failure = ConnectionError("registry at http://127.0.0.1:9 unreachable")
+    with TestClient(create_app(make_settings(tmp_path / "home"), source)) as client:
+        wait_failed_once(client)
+        login(client)
+        page = client.get("/ui/models/churn")
+    assert page.status_code == 200, page.text
+    text = " ".join(page.text.split())
+    # no served model to show either: the notice does not say it shows one
+    assert "The MLflow registry could not be read (request id " in text
+    assert "showing the served model only" not in text
+    assert "registered versions not known (the registry could not be read)" in text
+    assert (
+        "The registry could not be read, so its champion and challenger of Churn are not known, "
+        "and this server serves no Churn model to show in their place." in text
+    )
+    assert "0 registered versions" not in text
+    assert "No champion or challenger is registered" not in text and "guanxi train" not in text
 
 
 def test_model_card_waits_for_a_hung_registry_no_longer_than_the_timeout(
