@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import threading
 import time
@@ -51,6 +52,7 @@ from serving.state import ServingState, StateHolder
 from serving.workers import RunDir, WorkersLoaded
 
 __all__ = [
+    "JOIN_SHARE",
     "NOT_THERE_YET",
     "SAID_IN_FULL",
     "RunningLooks",
@@ -289,6 +291,11 @@ def _followed_now(
     )
 
 
+JOIN_SHARE: Final = 0.5
+"""The share of :data:`PENDING_TIMEOUT` a running look must have left for a view to wait on it
+(:class:`RunningLooks`); with less, the view starts a look of its own."""
+
+
 class RunningLooks:
     """The registry looks running now, one per key, so views while one runs wait on it.
 
@@ -296,10 +303,13 @@ class RunningLooks:
     client timeout, 62 s with the registry hung); each view starting its own left a thread per
     view, each holding a registry connection and its view's state. :func:`read_in_time` given
     these waits on the running look of its key for what is left of its timeout instead; a look
-    is forgotten when it ends, so the next view asks the registry again. A view after the
-    running look's deadline starts a new look in its place: waiting 0 s on the old one showed
-    the served model only until it ended (62 s), even once the registry answered again. That
-    keeps at most about one look per :data:`PENDING_TIMEOUT` seconds per key running.
+    is forgotten when it ends, so the next view asks the registry again. A view with less than
+    :data:`JOIN_SHARE` of the timeout left on the running look (or after its deadline) starts a
+    new look in its place and waits its full timeout: waiting close to 0 s on the old one said
+    "registry not read" though the registry may answer at once, and after the deadline showed
+    the served model only until the old look ended (62 s), even once the registry answered
+    again. That keeps at most about two looks per :data:`PENDING_TIMEOUT` seconds per key
+    running, and every view waits at least half its timeout.
     """
 
     def __init__(self) -> None:
@@ -315,7 +325,8 @@ class RunningLooks:
             What the look reads.
         look : callable
             The registry read, called without arguments, started when no look of ``key`` is
-            running or the running one is past its deadline (it then goes on, no longer found).
+            running or the running one has less than :data:`JOIN_SHARE` of its timeout left
+            (it then goes on, no longer found).
 
         Returns
         -------
@@ -325,7 +336,8 @@ class RunningLooks:
         with self._lock:
             running = self._running.get(key)
             if running is not None and (
-                running.future.done() or time.monotonic() < running.deadline
+                running.future.done()
+                or running.deadline - time.monotonic() >= JOIN_SHARE * PENDING_TIMEOUT
             ):
                 return running
             running = self._running[key] = _Look.start(look)
@@ -425,8 +437,9 @@ def read_in_time(
     level : int, default logging.INFO
         The level of those log lines (a page's failure is a warning).
     looks : RunningLooks, optional
-        Looks running now: a look of ``key`` running and within its deadline is waited on, for
-        what is left of its timeout, instead of starting ``look`` (:meth:`RunningLooks.start`).
+        Looks running now: a look of ``key`` running with at least :data:`JOIN_SHARE` of its
+        timeout left is waited on, for what is left of it, instead of starting ``look``
+        (:meth:`RunningLooks.start`).
     key : hashable, optional
         What the look reads, in ``looks``.
 
@@ -434,23 +447,45 @@ def read_in_time(
     -------
     object or None
         What the look returned; None when it failed with one of ``errors`` or was late.
+
+    Raises
+    ------
+    BaseException
+        A failure of the look not in ``errors``: a copy of its own for each caller
+        (:func:`_own_copy`), raised from the look's, which no caller raises.
     """
     running = looks.start(key, look) if looks is not None else _Look.start(look)
     timeout = max(0.0, running.deadline - time.monotonic()) if bounded else None
-    try:
-        return running.future.result(timeout=timeout)
-    except TimeoutError as exc:
-        if running.future.done() and running.future.exception() is exc:  # the look's own
-            if not isinstance(exc, errors):
-                raise
-            logger.log(level, "registry not read %s: %s", said, _describe(exc, ""))
-        else:
-            logger.log(level, "registry not read %s: %s", said, _no_answer())
-            running.said_late(said, level)
+    try:  # the look's exception is read, not raised: views waiting on one look share it
+        exc = running.future.exception(timeout=timeout)
+    except TimeoutError:  # the wait's: no answer in time
+        logger.log(level, "registry not read %s: %s", said, _no_answer())
+        running.said_late(said, level)
         return None
-    except errors as exc:
+    if exc is None:
+        return running.future.result()
+    if isinstance(exc, errors):
         logger.log(level, "registry not read %s: %s", said, _describe(exc, ""))
         return None
+    raise _own_copy(exc) from exc
+
+
+def _own_copy(exc: BaseException) -> BaseException:
+    """Return a copy of a look's failure for one caller to raise (its type and arguments).
+
+    Several views may wait on one look (:class:`RunningLooks`): raising its one exception object
+    in each of their threads chained each raise's frames onto the traceback the others raise
+    and log. Each caller raises a copy of its own ``from`` the look's (whose traceback is the look
+    thread's); an exception its arguments do not rebuild is said by a :class:`RuntimeError`
+    naming its type and message.
+    """
+    try:
+        fresh = copy.copy(exc)
+    except Exception:  # an __init__ its args do not fit
+        return RuntimeError(f"registry look failed: {_describe(exc, '')}")
+    if type(fresh) is not type(exc) or fresh is exc:
+        return RuntimeError(f"registry look failed: {_describe(exc, '')}")
+    return fresh
 
 
 def _describe(exc: BaseException, alias: str) -> str:

@@ -487,7 +487,7 @@ class CardCache:
         self._cards: LRUCache[tuple[str, ...], VersionCard] = LRUCache(maxsize=size)
         self._lock = threading.Lock()
         self.looks = RunningLooks()
-        """The registry looks of the model pages running now, by (task, the state's loaded_at)."""
+        """The registry looks of the model pages running now, by (task, the state they read)."""
 
     def get(self, key: tuple[str, ...]) -> VersionCard | None:
         """Return a cached card, or None."""

@@ -1430,7 +1430,8 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
         # one look per task and load at a time: views while it runs wait on it (a hung
         # registry left a thread per view, each holding a connection and its view's state)
         looks=request.app.state.ui_cards.looks,
-        key=(task, state.loaded_at if state is not None else None),
+        # the state itself (ServingState compares by identity): two loads may share a loaded_at
+        key=(task, state),
     )
     if found is not None:
         cards = found

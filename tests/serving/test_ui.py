@@ -1045,6 +1045,46 @@ def test_model_card_view_after_a_hung_look_deadline_asks_the_registry_again(
     assert len(said) == 2, said  # the two views of the hung look only
 
 
+def test_model_card_views_of_another_load_do_not_share_its_look(
+    ui: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The looks were shared by (task, the state's loaded_at): a load with the same loaded_at
+    (a clock's resolution) shared the look of the load before, whose cards read the state it
+    was given. They are shared by the state itself: a view of another load starts its own."""
+    monkeypatch.setattr(lifecycle, "PENDING_TIMEOUT", 2.0)
+    release, started = threading.Event(), threading.Event()
+    calls: list[str] = []
+    answering = registry.list_versions
+
+    def first_hangs(task: str) -> list[registry.VersionInfo]:
+        calls.append(task)
+        if len(calls) > 1:
+            return answering(task)
+        started.set()
+        release.wait(30)  # never hang the test itself
+        raise MlflowException("registry down")
+
+    monkeypatch.setattr(registry, "list_versions", first_hangs)
+    login(ui)
+    holder = ui.app.state.holder  # type: ignore[attr-defined]
+    pages: list[httpx.Response] = []
+    first = threading.Thread(target=lambda: pages.append(ui.get("/ui/models/churn")))
+    try:
+        first.start()
+        assert started.wait(5)
+        # another load, loaded at the same instant
+        holder.swap(replace(holder.current, loaded_at=holder.current.loaded_at))
+        page = ui.get("/ui/models/churn")  # well within the running look's deadline
+        assert calls == ["churn", "churn"]  # a look of its own
+    finally:
+        release.set()
+        first.join(10)
+    assert not first.is_alive()
+    assert page.status_code == 200, page.text
+    assert "could not be read" not in page.text
+    assert "showing the served model only" in pages[0].text
+
+
 # --- charts and history (pure) --------------------------------------------------------------
 
 

@@ -1,0 +1,130 @@
+"""The registry looks the model pages share (serving.lifecycle.RunningLooks, read_in_time).
+
+Every wait here is bounded (events waited with a timeout, threads joined with one): the looks
+once deadlocked on a lock taken in their own callback, and a hang must fail, not stall the run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import pytest
+from mlflow.exceptions import MlflowException
+
+from serving import lifecycle
+from serving.lifecycle import RunningLooks, read_in_time
+
+WAIT = 10.0
+"""Seconds any event or thread of these tests is waited for at most."""
+
+
+class CountedLooks(RunningLooks):
+    """Running looks that tell when a number of views have asked for one."""
+
+    def __init__(self, views: int) -> None:
+        super().__init__()
+        self.asked: list[Hashable] = []
+        self.all_asked = threading.Event()
+        self._views = views
+
+    def start(self, key: Hashable, look: Callable[[], Any]) -> Any:
+        running = super().start(key, look)
+        self.asked.append(key)
+        if len(self.asked) >= self._views:
+            self.all_asked.set()
+        return running
+
+
+@pytest.fixture
+def released() -> Any:
+    """An event the hung looks wait on, set at the end of the test whatever happens."""
+    release = threading.Event()
+    yield release
+    release.set()
+
+
+def test_a_view_joining_a_look_near_its_deadline_starts_its_own(
+    monkeypatch: pytest.MonkeyPatch, released: threading.Event
+) -> None:
+    """A view joining a running look just before that look's deadline waited what was left of
+    it, close to 0 s, and said "registry not read" though the registry would have answered it at
+    once. With less than half the timeout left it starts a look of its own and waits for it; with
+    more left it waits on the running one."""
+    monkeypatch.setattr(lifecycle, "PENDING_TIMEOUT", 4.0)
+    looks = RunningLooks()
+    calls: list[str] = []
+
+    def hung() -> str:
+        calls.append("hung")
+        released.wait(WAIT)
+        raise MlflowException("registry down")
+
+    first = looks.start("churn", hung)
+    # more than half the timeout left: joined, not started again
+    assert looks.start("churn", lambda: "never started") is first
+    first.deadline = time.monotonic() + 0.05  # the running look is almost out of time
+    started = time.monotonic()
+    assert read_in_time(lambda: "answered", "for a test", looks=looks, key="churn") == "answered"
+    assert time.monotonic() - started < WAIT
+    assert calls == ["hung"]
+
+
+def test_callers_of_one_failed_look_get_exceptions_of_their_own(
+    monkeypatch: pytest.MonkeyPatch, released: threading.Event
+) -> None:
+    """Views waiting on one look re-raised its one exception object in each of their threads, so
+    each raise chained its frames onto the traceback the others raise and log. Each caller gets
+    an exception of its own, of the look's type and message, caused by the look's."""
+    monkeypatch.setattr(lifecycle, "PENDING_TIMEOUT", 5.0)
+    looks = CountedLooks(views=2)
+    calls: list[str] = []
+
+    def broken() -> str:
+        calls.append("look")
+        released.wait(WAIT)
+        raise KeyError("champion")
+
+    got: dict[str, BaseException] = {}
+
+    def view(name: str) -> None:
+        try:
+            read_in_time(broken, "for a test", errors=(MlflowException,), looks=looks, key="k")
+        except BaseException as exc:  # kept for the test thread to compare
+            got[name] = exc
+
+    threads = [threading.Thread(target=view, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    assert looks.all_asked.wait(WAIT)  # both views joined the look before it failed
+    released.set()
+    for thread in threads:
+        thread.join(WAIT)
+    assert not any(thread.is_alive() for thread in threads)
+    assert calls == ["look"]  # one look for both views
+    a, b = got["a"], got["b"]
+    assert a is not b
+    assert type(a) is type(b) is KeyError and a.args == b.args == ("champion",)
+    assert a.__cause__ is b.__cause__  # the look's own, raised in neither view
+    assert isinstance(a.__cause__, KeyError) and a.__cause__ is not a
+
+
+def test_a_look_failing_with_an_exception_that_cannot_be_copied_is_said_by_its_name(
+    released: threading.Event,
+) -> None:
+    """An exception whose arguments do not rebuild it is said by a RuntimeError naming it."""
+
+    class OddError(Exception):
+        def __init__(self, task: str, version: int) -> None:
+            super().__init__(f"{task} v{version} is odd")
+
+    def odd() -> str:
+        raise OddError("churn", 3)
+
+    with pytest.raises(
+        RuntimeError, match=r"^registry look failed: OddError: churn v3 is odd$"
+    ) as e:
+        read_in_time(odd, "for a test", errors=(MlflowException,))
+    assert isinstance(e.value.__cause__, OddError)
