@@ -281,7 +281,7 @@ def filters() -> dict[str, Any]:
         "change": _metric_change,
         "metric_key": lambda pair: registry.metric_key(*pair),
         # a promoted challenger as `guanxi models` says it: "champion (was challenger)", not
-        # "@challenger @champion" (qa44 L6)
+        # "@challenger @champion"
         "aliases": shown_aliases,
     }
 
@@ -1437,8 +1437,8 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
         cards = found
     else:
         served = _served_card(state, task) if state is not None and task in state.tables else None
-        # said only when there is a served model to show (qa44 L6: "showing the served model
-        # only" above none); how many versions the registry holds is not known (None), not 0
+        # "showing the served model only" only when there is one (it was said above none);
+        # how many versions the registry holds is not known (None), not 0
         notice = (
             "The MLflow registry could not be read"
             + ("; showing the served model only" if served is not None else "")

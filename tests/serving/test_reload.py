@@ -160,7 +160,7 @@ def test_reload_swaps_and_failed_reload_keeps_serving(
 def test_a_failed_reload_with_nothing_loaded_says_no_models_serve_yet(
     tmp_path: Path, source: StaticSource
 ) -> None:
-    """qa44 L6: with the registry unreachable from the start (nothing ever loaded), a reload's
+    """With the registry unreachable from the start (nothing ever loaded), a reload's
     409 said "the previous models keep serving": there were none. It says no models are
     serving yet; once a load succeeded, a failed reload says the previous models keep serving."""
     source.failure = ConnectionError("registry at http://127.0.0.1:9 unreachable")

@@ -861,7 +861,7 @@ def test_model_card_falls_back_to_the_served_model(
 def test_model_card_of_a_registry_not_read_claims_no_count_of_versions(
     ui: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """qa44 L6: a registry that could not be read was said to hold "0 registered versions"
+    """A registry that could not be read was said to hold "0 registered versions"
     above the served model's card; how many it holds is not known."""
 
     def unavailable(task: str) -> list[registry.VersionInfo]:
@@ -881,7 +881,7 @@ def test_model_card_of_a_registry_not_read_claims_no_count_of_versions(
 def test_model_card_with_nothing_loaded_and_no_registry_says_what_is_not_known(
     tmp_path: Path, source: StaticSource, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """qa44 L6: with the registry unreachable from the start (nothing loaded), the model page
+    """With the registry unreachable from the start (nothing loaded), the model page
     said "0 registered versions" and "No champion or challenger is registered for Churn. Train
     one with guanxi train" right under the notice that the registry could not be read. Neither
     is known: it says so, and why nothing is shown."""

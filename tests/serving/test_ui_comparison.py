@@ -286,7 +286,7 @@ def test_the_model_page_reads_from_real_runs_what_versions_were_measured_on(
 def test_the_model_page_says_a_promoted_challenger_as_guanxi_models_does(
     measured_apart: TestClient,
 ) -> None:
-    """qa44 L6: after `guanxi promote` the promoted challenger keeps its challenger alias until
+    """After `guanxi promote` the promoted challenger keeps its challenger alias until
     the next training moves it; its model page listed "Aliases @challenger @champion", two roles,
     where `guanxi models` says "champion (was challenger)". The page says it as that does (both
     call models.aliases.shown_aliases)."""
