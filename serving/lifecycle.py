@@ -292,8 +292,8 @@ def _followed_now(
 
 
 JOIN_SHARE: Final = 0.5
-"""The share of :data:`PENDING_TIMEOUT` a running look must have left for a view to wait on it
-(:class:`RunningLooks`); with less, the view starts a look of its own."""
+"""The share of :data:`PENDING_TIMEOUT` a view joining a started look waits on it at least
+(:class:`RunningLooks`), however little of that look's own timeout is left."""
 
 
 class RunningLooks:
@@ -302,14 +302,15 @@ class RunningLooks:
     A view of a model page whose look is not answered in time leaves it running (until MLflow's
     client timeout, 62 s with the registry hung); each view starting its own left a thread per
     view, each holding a registry connection and its view's state. :func:`read_in_time` given
-    these waits on the running look of its key for what is left of its timeout instead; a look
-    is forgotten when it ends, so the next view asks the registry again. A view with less than
-    :data:`JOIN_SHARE` of the timeout left on the running look (or after its deadline) starts a
-    new look in its place and waits its full timeout: waiting close to 0 s on the old one said
-    "registry not read" though the registry may answer at once, and after the deadline showed
-    the served model only until the old look ended (62 s), even once the registry answered
-    again. That keeps at most about two looks per :data:`PENDING_TIMEOUT` seconds per key
-    running, and every view waits at least half its timeout.
+    these waits on the look of its key started before it instead, for what is left of that
+    look's timeout but at least :data:`JOIN_SHARE` of the timeout (a view joining close to the
+    deadline waited close to 0 s and said "registry not read" though the look might answer a
+    moment later). A look is forgotten when it ends, so the next view asks the registry again;
+    a view after the deadline of a look still running starts a new look in its place and waits
+    its full timeout (waiting 0 s on the old one showed the served model only until that look
+    ended, 62 s, even once the registry answered again). A slow look that works is never started
+    twice, and with the registry hung at most one look per key starts every
+    :data:`PENDING_TIMEOUT` seconds.
     """
 
     def __init__(self) -> None:
@@ -325,8 +326,7 @@ class RunningLooks:
             What the look reads.
         look : callable
             The registry read, called without arguments, started when no look of ``key`` is
-            running or the running one has less than :data:`JOIN_SHARE` of its timeout left
-            (it then goes on, no longer found).
+            running or the running one is past its deadline (it then goes on, no longer found).
 
         Returns
         -------
@@ -336,8 +336,7 @@ class RunningLooks:
         with self._lock:
             running = self._running.get(key)
             if running is not None and (
-                running.future.done()
-                or running.deadline - time.monotonic() >= JOIN_SHARE * PENDING_TIMEOUT
+                running.future.done() or time.monotonic() < running.deadline
             ):
                 return running
             running = self._running[key] = _Look.start(look)
@@ -437,9 +436,9 @@ def read_in_time(
     level : int, default logging.INFO
         The level of those log lines (a page's failure is a warning).
     looks : RunningLooks, optional
-        Looks running now: a look of ``key`` running with at least :data:`JOIN_SHARE` of its
-        timeout left is waited on, for what is left of it, instead of starting ``look``
-        (:meth:`RunningLooks.start`).
+        Looks running now: a look of ``key`` started before and within its deadline is waited
+        on instead of starting ``look`` (:meth:`RunningLooks.start`), for what is left of its
+        timeout but at least :data:`JOIN_SHARE` of :data:`PENDING_TIMEOUT`.
     key : hashable, optional
         What the look reads, in ``looks``.
 
@@ -455,7 +454,8 @@ def read_in_time(
         (:func:`_own_copy`), raised from the look's, which no caller raises.
     """
     running = looks.start(key, look) if looks is not None else _Look.start(look)
-    timeout = max(0.0, running.deadline - time.monotonic()) if bounded else None
+    left = running.deadline - time.monotonic()
+    timeout = min(PENDING_TIMEOUT, max(left, JOIN_SHARE * PENDING_TIMEOUT)) if bounded else None
     try:  # the look's exception is read, not raised: views waiting on one look share it
         exc = running.future.exception(timeout=timeout)
     except TimeoutError:  # the wait's: no answer in time

@@ -46,13 +46,13 @@ def released() -> Any:
     release.set()
 
 
-def test_a_view_joining_a_look_near_its_deadline_starts_its_own(
+def test_a_view_after_a_look_deadline_starts_its_own(
     monkeypatch: pytest.MonkeyPatch, released: threading.Event
 ) -> None:
-    """A view joining a running look just before that look's deadline waited what was left of
-    it, close to 0 s, and said "registry not read" though the registry would have answered it at
-    once. With less than half the timeout left it starts a look of its own and waits for it; with
-    more left it waits on the running one."""
+    """A view arriving after the running look's deadline waited 0 s on it and said "registry not
+    read" until that look ended (62 s with the registry hung), though the registry may answer
+    at once. It starts a look of its own and waits for it; a view within the deadline waits on
+    the running one."""
     monkeypatch.setattr(lifecycle, "PENDING_TIMEOUT", 4.0)
     looks = RunningLooks()
     calls: list[str] = []
@@ -63,12 +63,68 @@ def test_a_view_joining_a_look_near_its_deadline_starts_its_own(
         raise MlflowException("registry down")
 
     first = looks.start("churn", hung)
-    # more than half the timeout left: joined, not started again
-    assert looks.start("churn", lambda: "never started") is first
-    first.deadline = time.monotonic() + 0.05  # the running look is almost out of time
+    assert looks.start("churn", lambda: "never started") is first  # within its deadline
+    first.deadline = time.monotonic() - 0.01  # the running look is out of time
     started = time.monotonic()
     assert read_in_time(lambda: "answered", "for a test", looks=looks, key="churn") == "answered"
     assert time.monotonic() - started < WAIT
+    assert calls == ["hung"]
+
+
+def test_a_view_joining_a_slow_look_late_waits_on_it_instead_of_starting_another(
+    monkeypatch: pytest.MonkeyPatch, released: threading.Event
+) -> None:
+    """A view joining with less than half the timeout left started a second copy of a look that
+    was slow but working: a view at 1.1 s of a 1.5 s look (timeout 2 s) started look #2 and
+    answered at 2.6 s (with the registry hung, a look every 1 s per key). It waits on the running
+    look for at least half the timeout (here 1 s, 0.9 s being left) and answers when that look
+    does, at 1.5 s: one look."""
+    monkeypatch.setattr(lifecycle, "PENDING_TIMEOUT", 2.0)
+    looks = CountedLooks(views=2)
+    calls: list[str] = []
+
+    def slow() -> str:
+        calls.append("slow")
+        released.wait(WAIT)
+        return "answered by the first look"
+
+    first = looks.start("churn", slow)
+    first.deadline = time.monotonic() + 0.9  # 1.1 s of its 2 s gone
+    got: list[str | None] = []
+    view = threading.Thread(
+        target=lambda: got.append(
+            read_in_time(lambda: "a second look", "for a test", looks=looks, key="churn")
+        )
+    )
+    view.start()
+    assert looks.all_asked.wait(WAIT)  # the second view has joined (or started a look)
+    released.set()  # the first look answers (at 1.5 s)
+    view.join(WAIT)
+    assert not view.is_alive()
+    assert got == ["answered by the first look"]
+    assert calls == ["slow"]  # one look started
+
+
+def test_a_view_joining_with_little_left_still_waits_half_the_timeout(
+    monkeypatch: pytest.MonkeyPatch, released: threading.Event
+) -> None:
+    """A view joining a look 0.01 s before its deadline waited 0.01 s and said "registry not
+    read". It waits at least JOIN_SHARE of the timeout on the running look, starting none."""
+    monkeypatch.setattr(lifecycle, "PENDING_TIMEOUT", 0.4)
+    looks = RunningLooks()
+    calls: list[str] = []
+
+    def hung() -> str:
+        calls.append("hung")
+        released.wait(WAIT)
+        raise MlflowException("registry down")
+
+    first = looks.start("churn", hung)
+    first.deadline = time.monotonic() + 0.01
+    started = time.monotonic()
+    assert read_in_time(lambda: "a second look", "for a test", looks=looks, key="churn") is None
+    waited = time.monotonic() - started
+    assert lifecycle.JOIN_SHARE * 0.4 <= waited < WAIT
     assert calls == ["hung"]
 
 
