@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 import threading
 import time
@@ -449,9 +448,12 @@ def read_in_time(
 
     Raises
     ------
-    BaseException
+    Exception
         A failure of the look not in ``errors``: a copy of its own for each caller
         (:func:`_own_copy`), raised from the look's, which no caller raises.
+    RuntimeError
+        The look's thread ended by a failure that is no :class:`Exception` (``SystemExit``,
+        ``KeyboardInterrupt``), said so, raised from it: it ends the look, not the caller.
     """
     running = looks.start(key, look) if looks is not None else _Look.start(look)
     left = running.deadline - time.monotonic()
@@ -464,26 +466,36 @@ def read_in_time(
         return None
     if exc is None:
         return running.future.result()
+    if not isinstance(exc, Exception):  # SystemExit or KeyboardInterrupt of the look's thread
+        raise RuntimeError(f"registry look failed: {_describe(exc, '')}") from exc
     if isinstance(exc, errors):
         logger.log(level, "registry not read %s: %s", said, _describe(exc, ""))
         return None
     raise _own_copy(exc) from exc
 
 
-def _own_copy(exc: BaseException) -> BaseException:
-    """Return a copy of a look's failure for one caller to raise (its type and arguments).
+def _own_copy(exc: Exception) -> Exception:
+    """Return a copy of a look's failure for one caller to raise (its type, args and attributes).
 
     Several views may wait on one look (:class:`RunningLooks`): raising its one exception object
     in each of their threads chained each raise's frames onto the traceback the others raise
     and log. Each caller raises a copy of its own ``from`` the look's (whose traceback is the look
-    thread's); an exception its arguments do not rebuild is said by a :class:`RuntimeError`
-    naming its type and message.
+    thread's). The copy is made without calling ``__init__`` again (one that formats its
+    arguments formatted its own message twice, one taking other arguments than its ``args``
+    failed), with a ``__notes__`` list of its own; an exception whose copy does not say the same
+    is said by a :class:`RuntimeError` naming its type and message.
     """
+    cls = type(exc)
     try:
-        fresh = copy.copy(exc)
-    except Exception:  # an __init__ its args do not fit
-        return RuntimeError(f"registry look failed: {_describe(exc, '')}")
-    if type(fresh) is not type(exc) or fresh is exc:
+        fresh = cls.__new__(cls, *exc.args)
+        fresh.args = exc.args
+        fresh.__dict__.update(vars(exc))
+        if "__notes__" in vars(exc):
+            fresh.__notes__ = list(exc.__notes__)
+        same = str(fresh) == str(exc)
+    except Exception:  # a __new__ its args do not fit, a message read from what was not copied
+        same = False
+    if not same:
         return RuntimeError(f"registry look failed: {_describe(exc, '')}")
     return fresh
 

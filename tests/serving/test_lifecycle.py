@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from mlflow.exceptions import MlflowException
 
+from models.versions import ModelFilesMissingError
 from serving import lifecycle
 from serving.lifecycle import RunningLooks, read_in_time
 
@@ -167,20 +168,90 @@ def test_callers_of_one_failed_look_get_exceptions_of_their_own(
     assert isinstance(a.__cause__, KeyError) and a.__cause__ is not a
 
 
-def test_a_look_failing_with_an_exception_that_cannot_be_copied_is_said_by_its_name(
-    released: threading.Event,
-) -> None:
-    """An exception whose arguments do not rebuild it is said by a RuntimeError naming it."""
+def test_a_failure_whose_init_formats_its_argument_keeps_its_type_and_message() -> None:
+    """Each caller's copy was made by calling the exception's __init__ again with its args: an
+    __init__ that formats its argument formatted the formatted message ("task task churn is odd
+    is odd"), or, taking other arguments than its args, fell back to a RuntimeError. The copy
+    keeps the type, the args, the message and the attributes, without calling __init__."""
 
     class OddError(Exception):
-        def __init__(self, task: str, version: int) -> None:
-            super().__init__(f"{task} v{version} is odd")
+        def __init__(self, task: str, version: int = 1) -> None:
+            self.task = task
+            super().__init__(f"task {task} v{version} is odd")
 
     def odd() -> str:
         raise OddError("churn", 3)
 
+    with pytest.raises(OddError) as e:
+        read_in_time(odd, "for a test", errors=(MlflowException,))
+    assert str(e.value) == "task churn v3 is odd"
+    assert e.value.args == ("task churn v3 is odd",) and e.value.task == "churn"
+    assert isinstance(e.value.__cause__, OddError) and e.value.__cause__ is not e.value
+
+
+def test_a_failure_copy_has_notes_of_its_own() -> None:
+    """The copies shared the look's __notes__ list: a note one caller added was in every other
+    caller's traceback."""
+    look_failure = KeyError("champion")
+    look_failure.add_note("from the look")
+
+    def broken() -> str:
+        raise look_failure
+
+    with pytest.raises(KeyError) as e:
+        read_in_time(broken, "for a test", errors=(MlflowException,))
+    assert e.value.__notes__ == ["from the look"]
+    e.value.add_note("this caller's")
+    assert look_failure.__notes__ == ["from the look"]
+
+
+def test_a_model_files_missing_failure_keeps_its_type() -> None:
+    """ModelFilesMissingError takes (task, version, where) and formats them: its copy was a
+    RuntimeError, which its readers (``missing``, the not-served notices) do not know."""
+    gone = ModelFilesMissingError("churn", "3", "/srv/mlruns", missing="model.ubj")
+
+    def broken() -> str:
+        raise gone
+
+    with pytest.raises(ModelFilesMissingError) as e:
+        read_in_time(broken, "for a test", errors=(MlflowException,))
+    assert e.value is not gone and str(e.value) == str(gone)
+    assert (e.value.task, e.value.version, e.value.missing) == ("churn", "3", "model.ubj")
+    assert lifecycle.missing(e.value) == lifecycle.missing(gone)
+
+
+def test_a_failure_whose_copy_says_otherwise_is_said_by_its_name() -> None:
+    """An exception its copy does not say the same (its message read from a slot) is said by a
+    RuntimeError naming its type and message, caused by it."""
+
+    class SlotError(Exception):
+        __slots__ = ("reason",)
+
+        def __init__(self, reason: str) -> None:
+            super().__init__()
+            self.reason = reason
+
+        def __str__(self) -> str:
+            return f"odd: {self.reason}"
+
+    def odd() -> str:
+        raise SlotError("no alias")
+
     with pytest.raises(
-        RuntimeError, match=r"^registry look failed: OddError: churn v3 is odd$"
+        RuntimeError, match=r"^registry look failed: SlotError: odd: no alias$"
     ) as e:
         read_in_time(odd, "for a test", errors=(MlflowException,))
-    assert isinstance(e.value.__cause__, OddError)
+    assert isinstance(e.value.__cause__, SlotError)
+
+
+def test_a_look_ended_by_system_exit_is_a_runtime_error_in_the_caller() -> None:
+    """A look thread ended by SystemExit (or KeyboardInterrupt) had that copied into the request
+    thread that waited on it, where it stops more than the request. The caller raises a
+    RuntimeError saying it, from it."""
+
+    def leaving() -> str:
+        raise SystemExit(3)
+
+    with pytest.raises(RuntimeError, match=r"^registry look failed: SystemExit: 3$") as e:
+        read_in_time(leaving, "for a test", errors=(MlflowException,))
+    assert isinstance(e.value.__cause__, SystemExit)
