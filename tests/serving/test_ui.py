@@ -903,7 +903,7 @@ def test_model_card_with_nothing_loaded_and_no_registry_says_what_is_not_known(
     assert "showing the served model only" not in text
     assert "registered versions not known (the registry could not be read)" in text
     assert (
-        "The registry could not be read, so its champion and challenger of Churn are not known, "
+        "The registry could not be read, so the Churn champion and challenger are not known, "
         "and this server serves no Churn model to show in their place." in text
     )
     assert "0 registered versions" not in text
