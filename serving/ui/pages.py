@@ -1003,21 +1003,23 @@ def value_churn(
         could not be read.
     """
     model = values.info.churn_model
-    table = None if model is None else f"{model['name']} v{model['version']}"
+    # the version and horizon as the value answers and the segment CSV read them
+    table_version = values.churn_model_version
+    table = None if model is None else f"{model['name']} v{table_version}"
     served = None if shown is None else f"{shown[0]} v{shown[1]}"
     reload_only = reload_unknown = False
     if (
         model is not None
         and shown is not None
         and model["name"] == shown[0]
-        and str(model["version"]) != shown[1]
+        and table_version != shown[1]
     ):
         known, version = (False, None) if followed is None else followed(shown[0])
-        reload_only = known and version == str(model["version"])
+        reload_only = known and version == table_version
         reload_unknown = not known
     return ValueChurn(
         table=table,
-        horizon_days=None if model is None else int(model["horizon_days"]),
+        horizon_days=values.churn_horizon_days,
         served=served if served != table else None,
         reload_only=reload_only,
         command=value_command(values, alias),

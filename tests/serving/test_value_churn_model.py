@@ -189,6 +189,36 @@ def test_the_customer_page_names_the_value_table_s_churn_model(same: TestClient)
     assert DIFFERS not in page  # the churn score shown is the same version's
 
 
+def test_the_customer_page_says_a_horizon_recorded_as_a_float_as_the_value_answer_does(
+    tmp_path: Path, source: StaticSource
+) -> None:
+    """A table whose info records its churn model's horizon as 30.0 and its version as the
+    number 1 (written by hand or by an older writer): the page says them as LoadedValues reads
+    them for the value answer (churn_horizon_days 30, churn_model_version "1"), "30-day", not
+    "30.0-day", and finds the served version 1 the same (no alert)."""
+    settings = make_settings(tmp_path / "home")
+    Store(settings.home, STORE_KEY.encode()).write_values(
+        value_frame(),
+        AS_OF,
+        horizon_days=365,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={"bgnbd": {"r": 0.5}},
+        churn_model={"name": "churn", "version": 1, "horizon_days": 30.0},
+        validation=VALIDATION,
+        run_id="run123",
+    )
+    with TestClient(create_app(settings, source)) as client:
+        wait_ready(client)
+        page = client.get("/ui/customers/c000", headers=headers("reviewer")).text
+        answer = client.get("/v1/customers/c000/value", headers=headers()).json()
+    assert (answer["churn_model_version"], answer["churn_horizon_days"]) == ("1", 30)
+    assert _element(page, NAMED) == (
+        "Textbook CLV and equity at risk use churn model churn v1, 30-day horizon."
+    )
+    assert DIFFERS not in page
+
+
 def test_after_a_churn_promotion_the_customer_page_says_the_value_is_of_the_old_model(
     promoted: TestClient,
 ) -> None:
