@@ -55,7 +55,6 @@ from serving.schemas import (
 from serving.state import StateHolder
 from serving.values import (
     EXPORT_COLUMNS,
-    NO_CHURN_MODEL,
     NO_VALUES,
     LoadedValues,
     segment_rows,
@@ -210,17 +209,21 @@ def customer_value(values: LoadedValues, row: dict[str, Any]) -> CustomerValue:
     Returns
     -------
     CustomerValue
-        The response model (``churn_status`` :data:`~serving.values.NO_CHURN_MODEL` when the
-        table was computed without a churn model), naming the churn model the table read
-        (:attr:`serving.values.LoadedValues.churn_model_version`; null without one).
+        The response model (a row without ``churn_status`` is served
+        :attr:`serving.values.LoadedValues.churn_status_default`:
+        :data:`~serving.values.NO_CHURN_MODEL` when the table was computed without a churn
+        model), naming the churn model the table read and its horizon
+        (:attr:`serving.values.LoadedValues.churn_model_version` and
+        :attr:`~serving.values.LoadedValues.churn_horizon_days`, as the segment CSV export says
+        them; null without one).
     """
     info = values.info
     fields = {k: _finite(row.get(k)) for k in CustomerValue.model_fields if k in row}
-    if info.churn_model is None and fields.get("churn_status") is None:
-        fields["churn_status"] = NO_CHURN_MODEL
+    if fields.get("churn_status") is None:
+        fields["churn_status"] = values.churn_status_default
     churn = {
         "churn_model_version": values.churn_model_version,
-        "churn_horizon_days": info.churn_model["horizon_days"] if info.churn_model else None,
+        "churn_horizon_days": values.churn_horizon_days,
     }
     return CustomerValue(
         **{**fields, "as_of": values.as_of, **churn},

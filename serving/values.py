@@ -192,6 +192,17 @@ class LoadedValues:
         return None if model is None else int(model["horizon_days"])
 
     @property
+    def churn_status_default(self) -> str | None:
+        """The ``churn_status`` served for a customer whose row has none; None leaves it null.
+
+        :data:`NO_CHURN_MODEL` when the table was computed without a churn model, else None (a
+        table read with one says each customer's status itself). The one rule of the JSON
+        answers (:func:`serving.value_routes.customer_value`) and the segment CSV exports
+        (:func:`segment_rows`), which each wrote it.
+        """
+        return NO_CHURN_MODEL if self.info.churn_model is None else None
+
+    @property
     def churn_missing(self) -> str | None:
         """Say why the table holds no churn probability and what to run; None when it holds some.
 
@@ -306,8 +317,8 @@ def segment_rows(values: LoadedValues, kind: str, name: str) -> pl.DataFrame:
     -------
     polars.DataFrame
         :data:`models.clv.customers.VALUE_COLUMNS`, ``as_of``, :data:`SERVED_DETAILS` (null
-        when the table lacks one; ``churn_status`` :data:`NO_CHURN_MODEL` for a table computed
-        without a churn model, as the JSON answers say it), :data:`CHURN_MODEL_VERSION` and
+        when the table lacks one; ``churn_status`` :attr:`LoadedValues.churn_status_default` where
+        a row has none, as the JSON answers say it), :data:`CHURN_MODEL_VERSION` and
         :data:`CHURN_HORIZON_DAYS` (the table's churn model, null without one), sorted by CLV
         (nulls last) then ``customer_id``.
     """
@@ -317,11 +328,10 @@ def segment_rows(values: LoadedValues, kind: str, name: str) -> pl.DataFrame:
     chosen = key.is_null() if name == NO_SEGMENT else key == name
     columns = values.frame.columns
     details = [pl.col(c) if c in columns else pl.lit(None).alias(c) for c in SERVED_DETAILS]
-    if values.info.churn_model is None:  # as the JSON answers say it (qa44 L3)
+    default = values.churn_status_default  # as the JSON answers say it (qa44 L3)
+    if default is not None:
         status = SERVED_DETAILS.index("churn_status")
-        details[status] = (
-            details[status].cast(pl.String).fill_null(NO_CHURN_MODEL).alias("churn_status")
-        )
+        details[status] = details[status].cast(pl.String).fill_null(default).alias("churn_status")
     return (
         values.frame.filter(chosen)
         .select(
