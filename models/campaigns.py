@@ -2489,14 +2489,17 @@ def segment_campaigns(
     groups: dict[date | None, list[str]] = {}
     for name in kept:
         groups.setdefault(plan_of.get(name) if several else None, []).append(name)
-    start, frames = 0, {}
+    start, places = 0, {}
     for name in kept:  # each row's place in the pool, to put the filled groups back in order
-        frame = campaigns[name]
-        frames[name] = frame.with_columns(pl.int_range(start, start + frame.height).alias("_row"))
-        start += frame.height
+        places[name] = pl.int_range(start, start + campaigns[name].height, eager=True)
+        start += campaigns[name].height
     filled, parts = [], []
+    placed: list[pl.Series] = []  # the places of the rows of ``filled``, in its order
     for day, names in sorted(groups.items(), key=lambda item: (item[0] is not None, item[0])):
-        pooled = pl.concat([frames[name] for name in names], how="diagonal_relaxed")
+        pooled = pl.concat([campaigns[name] for name in names], how="diagonal_relaxed")
+        # the places stay beside the rows, not in a column of them (a "_row" column was left in
+        # each part's fill, and replaced a file's own): the fill keeps the rows' order
+        placed.extend(places[name] for name in names)
         if day is None or day not in drawn.as_drawn:
             day, segmenting = None, drawn.segmenting(latest)
         else:  # its own plan: its day's table, its rows' segments
@@ -2507,10 +2510,10 @@ def segment_campaigns(
             continue
         read = outcome_values(store, pooled, segmenting, columns, write)
         filled.append(read.fill.outcomes if isinstance(read, OutcomeValues) else pooled)
-        parts.append(CampaignValues(tuple(names), day, pooled.drop("_row"), read))
+        parts.append(CampaignValues(tuple(names), day, pooled, read))
     if not filled:  # nothing recorded: polars refuses to concatenate no frame
         return SegmentedCampaigns(pl.DataFrame(), ())
-    outcomes = pl.concat(filled, how="diagonal_relaxed").sort("_row").drop("_row")
+    outcomes = pl.concat(filled, how="diagonal_relaxed")[pl.concat(placed).arg_sort()]
     order = list(dict.fromkeys(c for name in kept for c in campaigns[name].columns))  # the pool's
     return SegmentedCampaigns(
         outcomes.select(*order, *(c for c in outcomes.columns if c not in order)), tuple(parts)

@@ -1000,15 +1000,17 @@ def test_the_value_table_of_the_outcomes_is_the_plans_days_else_the_latest() -> 
     )
 
 
-def test_campaigns_of_several_plans_are_each_segmented_by_their_own(tmp_path: Path) -> None:
-    """Campaigns drawn from plans of two days were all segmented by the latest
-    plan's day. ``segment_campaigns`` fills each plan's campaigns by that plan, keeps the pool's
-    order and leaves out a duplicate found on the outcomes as recorded (before any fill).
+EARLY, LATE = date(2024, 10, 1), date(2024, 10, 31)
+"""The days of the two plans of :func:`_campaigns_of_two_plans`."""
 
-    'a' (plan of 31 Oct: A1, A2 'late'), its A1 with a segment of its own, 'own'; 'b' (plan of
-    1 Oct: B1, B2 'early'); 'c' the same rows as 'a', left out. The value tables of both days
-    call everyone 'table': the plans hold every row without a segment, so their rows give it."""
-    early, late = date(2024, 10, 1), date(2024, 10, 31)
+
+def _campaigns_of_two_plans(
+    tmp_path: Path,
+) -> tuple[Store, dict[str, pl.DataFrame], list[Overlap], list[CampaignInfo], DrawnPlans]:
+    """Campaigns 'a' (plan of 31 Oct), 'b' (plan of 1 Oct) and 'c' (the same rows as 'a') in a
+    store with a value table of each day: the store, the campaigns, their overlaps, their infos
+    and the plans drawn from (every plan used)."""
+    early, late = EARLY, LATE
     store = Store(tmp_path)
     ids = ["A1", "A2", "B1", "B2"]
     for day in (early, late):
@@ -1039,6 +1041,20 @@ def test_campaigns_of_several_plans_are_each_segmented_by_their_own(tmp_path: Pa
         )
         for n, day in (("a", late), ("b", early), ("c", early))
     ]
+    return store, campaigns, overlaps, infos, drawn
+
+
+def test_campaigns_of_several_plans_are_each_segmented_by_their_own(tmp_path: Path) -> None:
+    """Campaigns drawn from plans of two days were all segmented by the latest
+    plan's day. ``segment_campaigns`` fills each plan's campaigns by that plan, keeps the pool's
+    order and leaves out a duplicate found on the outcomes as recorded (before any fill).
+
+    'a' (plan of 31 Oct: A1, A2 'late'), its A1 with a segment of its own, 'own'; 'b' (plan of
+    1 Oct: B1, B2 'early'); 'c' the same rows as 'a', left out. The value tables of both days
+    call everyone 'table': the plans hold every row without a segment, so their rows give it."""
+    early, late = EARLY, LATE
+    store, campaigns, overlaps, infos, drawn = _campaigns_of_two_plans(tmp_path)
+    b, plans = campaigns["b"], drawn.as_drawn
     segmented = segment_campaigns(store, campaigns, overlaps, infos, drawn, late, ("segment",))
     assert segmented.outcomes.columns == ["customer_id", "offer", "segment"]
     assert segmented.outcomes.rows() == [
@@ -1067,6 +1083,32 @@ def test_campaigns_of_several_plans_are_each_segmented_by_their_own(tmp_path: Pa
     assert isinstance(read, OutcomeValues) and read.said().startswith(
         "segments from the rows of the plan as of 2024-10-01 the campaign was drawn from"
     )
+
+
+def test_segmented_campaigns_carry_no_private_column(tmp_path: Path) -> None:
+    """segment_campaigns numbered each pooled row in a private ``_row`` column to put the plans'
+    groups back in order, and left it in each part's filled outcomes (``read.fill.outcomes``):
+    no frame a caller gets holds a column of its own making."""
+    store, campaigns, overlaps, infos, drawn = _campaigns_of_two_plans(tmp_path)
+    several = segment_campaigns(store, campaigns, overlaps, infos, drawn, LATE, ("segment",))
+    only = drawn._replace(days=(EARLY,), campaigns=1, rows=drawn.as_drawn[EARLY])
+    one = segment_campaigns(store, {"b": campaigns["b"]}, [], infos[1:2], only, LATE, ("segment",))
+    for segmented in (several, one):
+        reads = [part.read for part in segmented.parts]
+        assert reads and all(isinstance(read, OutcomeValues) for read in reads)
+        frames = [
+            segmented.outcomes,
+            *(part.outcomes for part in segmented.parts),
+            *(read.fill.outcomes for read in reads if isinstance(read, OutcomeValues)),
+            *(read.fill.own for read in reads if isinstance(read, OutcomeValues)),
+        ]
+        assert [c for frame in frames for c in frame.columns if c.startswith("_")] == []
+    # the parts' fills, as their notes count them: b's two rows from its plan, a's one
+    fills = [part.read.fill for part in several.parts if isinstance(part.read, OutcomeValues)]
+    assert [f.outcomes.rows() for f in fills] == [
+        [("B1", "ret", "early"), ("B2", "ret", "early")],
+        [("A1", "ret", "own"), ("A2", "ret", "late")],
+    ]
 
 
 def test_outcome_values_fills_from_the_picked_table_read_checked(
@@ -1756,3 +1798,23 @@ def test_small_cells_and_their_note_are_the_reports_and_the_pages() -> None:
     assert small_cells_note(rows) == said.format("cant_lose")
     assert small_cells_note(rows, lambda s: s.replace("_", " ")) == said.format("cant lose")
     assert small_cells_note(rows[:1]) is None and small_cells(rows[:1]) == []
+
+
+def test_an_outcome_file_s_own_underscore_column_passes_through_the_segmenting(
+    tmp_path: Path,
+) -> None:
+    """An outcomes file's columns other than the declared ones pass through unread; one named
+    ``_row`` was overwritten by segment_campaigns' own numbering of the pooled rows, then dropped,
+    and the pool's column order named it still: segment_campaigns, the one segmenter of the
+    campaign report and page, failed (ColumnNotFoundError). The numbering is kept beside the
+    rows now."""
+    store, campaigns, overlaps, infos, drawn = _campaigns_of_two_plans(tmp_path)
+    own = {**campaigns, "b": campaigns["b"].with_columns(_row=pl.Series(["x", "y"]))}
+    segmented = segment_campaigns(store, own, overlaps, infos, drawn, LATE, ("segment",))
+    assert segmented.outcomes.columns == ["customer_id", "offer", "segment", "_row"]
+    assert segmented.outcomes.rows() == [
+        ("A1", "ret", "own", None),
+        ("A2", "ret", "late", None),
+        ("B1", "ret", "early", "x"),
+        ("B2", "ret", "early", "y"),
+    ]
