@@ -16,10 +16,13 @@ from typing import Any
 
 import polars as pl
 import pytest
+from fastapi.testclient import TestClient
 
-from features.store import ValueTableInfo
+from features.store import Store, ValueTableInfo
+from serving.app import create_app
 from serving.value_routes import customer_value
 from serving.values import EXPORT_COLUMNS, NO_CHURN_MODEL, LoadedValues, segment_rows
+from tests.serving.conftest import STORE_KEY, StaticSource, headers, make_settings, wait_ready
 from tests.serving.test_value_api import AS_OF, value_frame
 
 CHURN = {"name": "churn", "version": "1", "horizon_days": 90}
@@ -122,3 +125,28 @@ def test_one_churn_horizon_for_the_answer_the_table_and_the_csv(
 def test_a_row_without_churn_status_is_filled_by_the_table_s_rule() -> None:
     assert _without_model().churn_status_default == NO_CHURN_MODEL
     assert _with_model().churn_status_default is None
+
+
+def test_the_value_page_says_the_horizon_the_answers_and_the_csv_say(
+    tmp_path: Path, source: StaticSource
+) -> None:
+    """The value page wrote the horizon as recorded (``30.0-day``) where the answers and the CSV
+    read it as whole days (30), as :attr:`LoadedValues.churn_horizon_days` does."""
+    settings = make_settings(tmp_path / "home")
+    Store(settings.home, STORE_KEY.encode()).write_values(
+        value_frame(),
+        AS_OF,
+        horizon_days=365,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={},
+        churn_model={**CHURN, "horizon_days": 30.0},  # a number a hand wrote as a float
+    )
+    with TestClient(create_app(settings, source)) as client:
+        wait_ready(client)
+        page = client.get("/ui/value", headers=headers("reviewer")).text
+        answer = client.get("/v1/customers/c000/value", headers=headers()).json()
+    assert answer["churn_horizon_days"] == 30
+    assert "churn probabilities from churn v1 (30-day horizon)" in page
+    assert "the chance of churning within 30 days" in page
+    assert "30.0-day" not in page and "within 30.0" not in page
