@@ -1655,11 +1655,16 @@ def fill_from_values(
     """
     context = values.select(
         pl.col("customer_id").cast(pl.String),
-        *(pl.col(FILLED_FROM_VALUES[c]).alias(f"_values_{c}") for c in columns),
-        _in_values=pl.lit(True),
+        *(pl.col(FILLED_FROM_VALUES[c]).alias(c) for c in columns),
+        in_values=pl.lit(True),
     )
-    joined = outcomes.join(context, on="customer_id", how="left", maintain_order="left")
-    if joined.height != outcomes.height:  # a customer on two rows of the table: rows repeated
+    # the table's columns are read beside the outcomes, not joined into them: a helper column
+    # there (``_values_segment``) was renamed by a file's own of that name, read as the table's,
+    # then dropped; the join's left side is the customers alone, so no name can clash
+    table = outcomes.select("customer_id").join(
+        context, on="customer_id", how="left", maintain_order="left"
+    )
+    if table.height != outcomes.height:  # a customer on two rows of the table: rows repeated
         raise repeated_customers(
             _repeated_among(context, outcomes),
             day,
@@ -1667,36 +1672,39 @@ def fill_from_values(
             consequence="each row would count their outcome again",
             among=" of the outcomes",
         )
-    own = joined.with_columns(  # with_columns: a column no outcome has is False on every row
-        (pl.col(c).is_not_null() if c in outcomes.columns else pl.lit(False)).alias(c)
-        for c in columns
-    ).select(columns)
+    own = pl.DataFrame(  # a column no outcome has is False on every row
+        {
+            c: outcomes[c].is_not_null()
+            if c in outcomes.columns
+            else pl.repeat(False, outcomes.height, eager=True)
+            for c in columns
+        }
+    )
+    taken = {c: table[c] for c in columns}  # each row's value from the table, or the plan's
     moved = pl.repeat(False, outcomes.height, eager=True)
     from_plan = False
     repeated: tuple[str, ...] = ()
     if planned is not None and "segment" in columns and (needs := ~own["segment"]).any():
-        keyed = planned[1].select(pl.col("customer_id").cast(pl.String), _plan="segment")
+        keyed = planned[1].select(pl.col("customer_id").cast(pl.String), "segment")
         repeated = tuple(_repeated_among(keyed, outcomes).to_list())
         if not repeated:  # else not a plan guanxi target kept: its rows segment nothing
             segment = outcomes.select("customer_id").join(
                 keyed, on="customer_id", how="left", maintain_order="left"
-            )["_plan"]
-            held, table = segment.is_not_null(), joined["_values_segment"]
+            )["segment"]
+            held, values_segment = segment.is_not_null(), taken["segment"]
             if (needs & ~held).any():  # the table segments both arms alike; said if it differs
-                moved = needs & held & table.is_not_null() & (segment != table)
+                moved = needs & held & values_segment.is_not_null() & (segment != values_segment)
             else:  # every row without a segment of its own is planned: the plan's segments
                 from_plan = True
-                joined = joined.with_columns(_values_segment=segment)
-    filled = joined.with_columns(
-        (pl.coalesce(c, f"_values_{c}") if c in outcomes.columns else pl.col(f"_values_{c}")).alias(
-            c
-        )
+                taken["segment"] = segment
+    filled = outcomes.with_columns(
+        (pl.coalesce(c, pl.lit(taken[c])) if c in outcomes.columns else pl.lit(taken[c])).alias(c)
         for c in columns
     )
     return ValuesFill(
-        outcomes=filled.drop(*(f"_values_{c}" for c in columns), "_in_values"),
+        outcomes=filled,
         own=own,
-        in_values=joined["_in_values"].fill_null(False),
+        in_values=table["in_values"].fill_null(False),
         from_plan=from_plan,
         moved=moved,
         plan=plan,

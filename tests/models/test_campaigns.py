@@ -1818,3 +1818,53 @@ def test_an_outcome_file_s_own_underscore_column_passes_through_the_segmenting(
         ("B1", "ret", "early", "x"),
         ("B2", "ret", "early", "y"),
     ]
+
+
+def test_an_outcome_file_s_own_columns_named_like_the_fill_s_pass_through_it(
+    tmp_path: Path,
+) -> None:
+    """fill_from_values joined the value table's segment and churn probability on the outcomes
+    as ``_values_segment`` and ``_values_churn_probability``, with ``_in_values``: an outcomes
+    file with a column of such a name had it renamed, read as the table's, then dropped, and
+    segment_campaigns (the campaign report's and page's) failed (ColumnNotFoundError). The
+    table's columns are kept beside the outcomes now: a file's own such columns pass through
+    as they were, and the fill is the one without them."""
+    store, campaigns, overlaps, infos, drawn = _campaigns_of_two_plans(tmp_path)
+    mine = {"_values_segment": ["x", None], "_in_values": [False, None]}
+    own = {
+        **campaigns,
+        "b": campaigns["b"].with_columns(**{c: pl.Series(v) for c, v in mine.items()}),
+    }
+    segmented = segment_campaigns(store, own, overlaps, infos, drawn, LATE, ("segment",))
+    plain = segment_campaigns(store, campaigns, overlaps, infos, drawn, LATE, ("segment",))
+    assert segmented.outcomes.columns == [*plain.outcomes.columns, *mine]
+    assert segmented.outcomes.rows() == [
+        ("A1", "ret", "own", None, None),
+        ("A2", "ret", "late", None, None),
+        ("B1", "ret", "early", "x", False),
+        ("B2", "ret", "early", None, None),
+    ]
+    assert segmented.outcomes.drop(*mine).equals(plain.outcomes)
+    notes = [
+        [part.read.said() for part in s.parts if isinstance(part.read, OutcomeValues)]
+        for s in (segmented, plain)
+    ]
+    assert notes[0] == notes[1] and len(notes[0]) == 2
+    # the table's churn probability too, and whether the table holds the customer: C1 is not
+    # in it, whatever the file's _in_values says
+    outcomes = OUTCOMES.head(2).with_columns(
+        churn_probability=pl.Series([None, None], dtype=pl.Float64),
+        _values_churn_probability=pl.Series([0.7, 0.8]),
+        _values_segment=pl.Series(["y", "z"]),
+        _in_values=pl.Series([False, True]),
+    )
+    values = pl.DataFrame(
+        {"customer_id": ["C0"], "rfm_segment": ["loyal"], "churn_probability": [0.4]}
+    )
+    fill = fill_from_values(outcomes, values, day=LATE)
+    assert fill.outcomes.columns == outcomes.columns
+    assert fill.outcomes.select(
+        "segment", "churn_probability", "_values_churn_probability", "_values_segment", "_in_values"
+    ).rows() == [("at_risk", 0.4, 0.7, "y", False), ("at_risk", None, 0.8, "z", True)]
+    assert fill.in_values.to_list() == [True, False]
+    assert fill.own.rows() == [(True, False), (True, False)]
