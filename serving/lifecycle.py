@@ -307,8 +307,8 @@ class RunningLooks:
     moment later). A look is forgotten when it ends, so the next view asks the registry again;
     a view after the deadline of a look still running starts a new look in its place and waits
     its full timeout (waiting 0 s on the old one showed the served model only until that look
-    ended, 62 s, even once the registry answered again). A slow look that works is never started
-    twice, and with the registry hung at most one look per key starts every
+    ended, 62 s, even once the registry answered again). A look that answers within its timeout is
+    never started twice, and with the registry hung at most one look per key starts every
     :data:`PENDING_TIMEOUT` seconds.
     """
 
@@ -453,7 +453,9 @@ def read_in_time(
         (:func:`_own_copy`), raised from the look's, which no caller raises.
     RuntimeError
         The look's thread ended by a failure that is no :class:`Exception` (``SystemExit``,
-        ``KeyboardInterrupt``), said so, raised from it: it ends the look, not the caller.
+        ``KeyboardInterrupt``), said so, raised from it unless ``errors`` takes a
+        :class:`RuntimeError` (then logged and None, as any other failure): it ends the look,
+        not the caller.
     """
     running = looks.start(key, look) if looks is not None else _Look.start(look)
     left = running.deadline - time.monotonic()
@@ -467,10 +469,15 @@ def read_in_time(
     if exc is None:
         return running.future.result()
     if not isinstance(exc, Exception):  # SystemExit or KeyboardInterrupt of the look's thread
-        raise RuntimeError(f"registry look failed: {_describe(exc, '')}") from exc
-    if isinstance(exc, errors):
-        logger.log(level, "registry not read %s: %s", said, _describe(exc, ""))
+        failure: Exception = RuntimeError(f"registry look failed: {_describe(exc, '')}")
+        failure.__cause__ = exc  # it ended the look, not the caller: a failure as any other
+    else:
+        failure = exc
+    if isinstance(failure, errors):
+        logger.log(level, "registry not read %s: %s", said, _describe(failure, ""))
         return None
+    if failure is not exc:
+        raise failure
     raise _own_copy(exc) from exc
 
 
