@@ -463,10 +463,14 @@ def _drawn_from(
 
 
 def _other_ids(plans: pl.DataFrame | None, outcomes: pl.DataFrame) -> str:
-    """Say so when no customer of the outcomes is in any stored plan, with a planned id.
+    """Say so when no customer of the outcomes is in any stored plan, and what it may mean.
 
     Ids written another way (``6`` for ``C0006``, a spreadsheet's number) were said only as
     "in no stored plan", like a few mistyped ones; the report then had every row unsegmented.
+    The question is asked only when the ids differ in form from the plans' (:func:`_id_forms`):
+    a campaign planned outside guanxi, with ids written as the plans' are (``C0095`` beside
+    ``C0396``), was asked it too, and is said to keep no plan instead, with what the report
+    then does.
     """
     if (
         plans is None
@@ -474,10 +478,44 @@ def _other_ids(plans: pl.DataFrame | None, outcomes: pl.DataFrame) -> str:
         or outcomes["customer_id"].is_in(plans["customer_id"].implode()).any()
     ):
         return ""
+    like = plans["customer_id"][0]
+    planned = plans["customer_id"].unique().cast(pl.String)
+    ids = outcomes["customer_id"].unique().cast(pl.String)
+    if _id_forms(ids, planned) & _id_forms(planned, ids):
+        return (
+            f"; none of the file's {counted(ids.len(), 'customers')} is in any stored plan, "
+            f"though their ids are written as the plans' are (like {like!r}): a campaign planned "
+            "outside guanxi keeps no plan, so guanxi campaign report and the campaign page "
+            "segment its rows by their own segment or the value table (customers it lacks are "
+            "unsegmented), price its offers at the latest stored plan's costs (the report's "
+            "--offers gives others) and set the latest stored plan's expected ROI beside its "
+            "realised one, though it was not planned by it"
+        )
     return (
         f"; no customer of the file is in any stored plan, whose ids read like "
-        f"{plans['customer_id'][0]!r}: are the ids written another way?"
+        f"{like!r}: are the ids written another way?"
     )
+
+
+def _id_forms(ids: pl.Series, beside: pl.Series) -> set[str]:
+    """Write each id's form, to tell whether two sets of ids are written the same way.
+
+    The form keeps an id's characters before the first digit as they are, then writes each
+    digit ``9``, each letter ``a`` or ``A`` by case, other characters as they are. A number's
+    width counts only when ids of ``ids`` or ``beside`` pad theirs with zeros (``C0095``,
+    where ``C95`` is written another way); unpadded numbers are each one ``9``, so ``C7`` and
+    ``C396`` have one form.
+    """
+    padded = pl.concat([ids, beside]).str.contains(r"(^|\D)0\d").any()
+    rest = (
+        ids.str.extract(r"^\D*(.*)$", 1)
+        .str.replace_all(r"\d", "9")
+        .str.replace_all(r"[A-Z]", "A")
+        .str.replace_all(r"[a-z]", "a")
+    )
+    if not padded:
+        rest = rest.str.replace_all(r"9+", "9")
+    return set((ids.str.extract(r"^(\D*)", 1) + rest).unique().to_list())
 
 
 def _stored_plans(store: Store) -> tuple[dict[date, pl.DataFrame], OffersFile | None]:

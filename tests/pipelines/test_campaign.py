@@ -15,7 +15,13 @@ from rich.console import Console
 from features.store import Store
 from models.campaigns import UNSAID_PLAN, DrawnPlans
 from models.offers import parse_offers
-from pipelines.campaign import _drawn_from, _unknown_offer_text, _with_segments, uplift_table
+from pipelines.campaign import (
+    _drawn_from,
+    _other_ids,
+    _unknown_offer_text,
+    _with_segments,
+    uplift_table,
+)
 
 
 def test_the_uplift_title_is_one_line_at_80_columns() -> None:
@@ -176,3 +182,36 @@ def test_a_plan_named_that_gave_the_contacted_customers_no_such_offer_is_noted()
         "plan the campaign was drawn from? Record the file again under the same name with the "
         "right --plan, which replaces this record"
     )
+
+
+def test_ids_written_as_the_plans_are_are_not_asked_about() -> None:
+    """A campaign planned outside guanxi, whose ids (C0095, C0112) are written as the stored
+    plans' (C0396) are, was asked "are the ids written another way?"; the question is asked
+    only when the ids differ in form (letters before the number, its width, the kinds of
+    character), and ids of the same form are said to be in no stored plan, with what that
+    means for the report."""
+    plans = pl.DataFrame({"customer_id": ["C0396", "C0401"], "offer": ["ret"] * 2})
+    outside = pl.DataFrame({"customer_id": ["C0095", "C0112", "C0120"]})
+    said = _other_ids(plans, outside)
+    assert "written another way" not in said
+    assert said == (
+        "; none of the file's 3 customers is in any stored plan, though their ids are written "
+        "as the plans' are (like 'C0396'): a campaign planned outside guanxi keeps no plan, so "
+        "guanxi campaign report and the campaign page segment its rows by their own segment or "
+        "the value table (customers it lacks are unsegmented), price its offers at the latest "
+        "stored plan's costs (the report's --offers gives others) and set the latest stored "
+        "plan's expected ROI beside its realised one, though it was not planned by it"
+    )
+    for other in (["95", "112"], ["c0095", "c0112"], ["C95", "C112"], ["K0095", "K0112"]):
+        asked = _other_ids(plans, pl.DataFrame({"customer_id": other}))
+        assert asked == (
+            "; no customer of the file is in any stored plan, whose ids read like 'C0396': are "
+            "the ids written another way?"
+        ), other
+    # unpadded numbers of another width are written the same way: C7 and C12 as C396
+    unpadded = pl.DataFrame({"customer_id": ["C396", "C401"]})
+    assert "though their ids are written" in _other_ids(
+        unpadded, pl.DataFrame({"customer_id": ["C7", "C12"]})
+    )
+    assert _other_ids(plans, pl.DataFrame({"customer_id": ["C0396", "X1"]})) == ""
+    assert _other_ids(None, outside) == "" and _other_ids(plans.head(0), outside) == ""

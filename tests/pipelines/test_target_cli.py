@@ -1243,6 +1243,15 @@ def test_contacted_customers_in_no_stored_plan_are_noted(
         r"ids written another way\?",
         output,
     ), output
+    # a campaign planned outside guanxi, its ids written as the plan's (C21 beside C1), was asked
+    # the same question; it is told it keeps no plan, and what the report then does
+    frame.with_columns(pl.format("C2{}", pl.col("customer_id").str.slice(1))).write_csv(path)
+    output = _record(cli, "--file", str(path), "--name", "outside")
+    assert "are the ids written another way" not in output
+    assert (
+        "as it should be); none of the file's 5 customers is in any stored plan, though their "
+        "ids are written as the plans' are (like 'C"
+    ) in " ".join(output.split()), output
     assert not [w for w in recwarn if "`is_in` with a collection" in str(w.message)]
 
 
