@@ -41,8 +41,10 @@ campaign whose outcomes are those of another (the same rows, whatever its name, 
 recorded twice) is counted once, and a note names both; ``guanxi campaign record`` refuses to
 record one unless told to. A customer in two different campaigns of the same offer (two waves)
 is two observations and counts in both, with a note naming the campaigns and how many customers
-they share. Each overlap is an :class:`Overlap` (the campaigns, the offer, the customers shared,
-duplicate or not) and its note is written from it. The outcomes carry no dates, so waves are
+they share: contacted by both (two contacts), held out as control by both (no contact of
+either) or contacted by one and held out by the other. Each overlap is an :class:`Overlap` (the
+campaigns, the offer, the customers shared and how many of them were held out, duplicate or not)
+and its note is written from it. The outcomes carry no dates, so waves are
 told apart by their rows alone.
 """
 
@@ -1923,15 +1925,34 @@ def duplicate_of(outcomes: pl.DataFrame, campaigns: Mapping[str, pl.DataFrame]) 
     return next((n for n in sorted(campaigns) if _same_rows(outcomes, campaigns[n])), None)
 
 
-def _shared(a: pl.DataFrame, b: pl.DataFrame) -> dict[str, int]:
-    """Count the customers in both campaigns, per offer they share."""
-    both = (
-        a.select("offer", "customer_id")
-        .unique()
-        .join(b.select("offer", "customer_id").unique(), on=["offer", "customer_id"])
+def _shared(a: pl.DataFrame, b: pl.DataFrame) -> dict[str, tuple[int, int, int]]:
+    """Count the customers in both campaigns, per offer they share.
+
+    Each offer's count is ``(customers, held_out, mixed)``: every customer in both, those held
+    out as control by both, and those contacted by one and held out by the other (the rest were
+    contacted by both). Rows without a ``control`` column (outcomes not validated) are taken as
+    contacted.
+    """
+    keys = ["offer", "customer_id"]
+
+    def rows(frame: pl.DataFrame) -> pl.DataFrame:
+        control = pl.col("control") if "control" in frame.columns else pl.lit(False)
+        return frame.select(*keys, control.alias("control")).unique(keys, keep="first")
+
+    both = rows(a).join(rows(b), on=keys, suffix="_other")
+    counts = (
+        both.group_by("offer")
+        .agg(
+            pl.len().alias("customers"),
+            (pl.col("control") & pl.col("control_other")).sum().alias("held_out"),
+            (pl.col("control") != pl.col("control_other")).sum().alias("mixed"),
+        )
+        .sort("offer")
     )
-    counts = both.group_by("offer").len().sort("offer")
-    return dict(zip(counts["offer"].to_list(), counts["len"].to_list(), strict=True))
+    return {
+        row["offer"]: (row["customers"], row["held_out"], row["mixed"])
+        for row in counts.iter_rows(named=True)
+    }
 
 
 @dataclass(frozen=True)
@@ -1951,6 +1972,12 @@ class Overlap:
         The offer they share; None for a duplicate (every offer).
     duplicate : bool, default False
         ``second`` holds the same outcomes as ``first`` and is left out of the pool.
+    held_out : int, default 0
+        Of ``customers``, those both campaigns held out as control: counted in both control
+        groups, and no contact of either.
+    mixed : int, default 0
+        Of ``customers``, those one campaign contacted and the other held out: a contact in
+        one, a control in the other.
     """
 
     first: str
@@ -1958,6 +1985,13 @@ class Overlap:
     customers: int
     offer: str | None = None
     duplicate: bool = False
+    held_out: int = 0
+    mixed: int = 0
+
+    @property
+    def contacted(self) -> int:
+        """Of ``customers``, those both campaigns contacted: two contacts (0 for a duplicate)."""
+        return 0 if self.duplicate else self.customers - self.held_out - self.mixed
 
     def involves(self, campaign: str) -> bool:
         """Tell whether ``campaign`` is one of the two.
@@ -1983,10 +2017,26 @@ class Overlap:
                 f"{pair} hold the same outcomes ({counted(self.customers, 'customers')}): "
                 f"counted once, as {self.first!r}"
             )
-        return (
-            f"{pair} share {counted(self.customers, 'customers')} of offer {self.offer!r}: they "
-            "count in both, as two contacts (if it is one campaign recorded twice, record it once)"
-        )
+        shared = f"{pair} share {counted(self.customers, 'customers')} of offer {self.offer!r}"
+        once = "(if it is one campaign recorded twice, record it once)"
+        if not self.held_out and not self.mixed:
+            return f"{shared}: they count in both, as two contacts {once}"
+        kinds = [
+            (self.contacted, "contacted by both as two contacts"),
+            (
+                self.held_out,
+                "held out as control by both in both control groups (not contacted, so not "
+                "contacts)",
+            ),
+            (
+                self.mixed,
+                "contacted by one and held out by the other as a contact in one and a control "
+                "in the other",
+            ),
+        ]
+        said = [f"{n:,} {kind}" for n, kind in kinds if n]
+        listed = ", ".join(said[:-1]) + " and " + said[-1] if len(said) > 1 else said[0]
+        return f"{shared}: they count in both, {listed} {once}"
 
 
 def pool_campaigns(
@@ -2018,8 +2068,8 @@ def pool_campaigns(
             overlaps.append(Overlap(same, name, frame.height, duplicate=True))
             continue
         for other, earlier in kept.items():
-            for offer, n in _shared(earlier, frame).items():
-                overlaps.append(Overlap(other, name, n, offer))
+            for offer, (n, held_out, mixed) in _shared(earlier, frame).items():
+                overlaps.append(Overlap(other, name, n, offer, held_out=held_out, mixed=mixed))
         kept[name] = frame
     if not kept:
         return None, overlaps

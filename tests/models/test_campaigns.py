@@ -1868,3 +1868,38 @@ def test_an_outcome_file_s_own_columns_named_like_the_fill_s_pass_through_it(
     ).rows() == [("at_risk", 0.4, 0.7, "y", False), ("at_risk", None, 0.8, "z", True)]
     assert fill.in_values.to_list() == [True, False]
     assert fill.own.rows() == [(True, False), (True, False)]
+
+
+def test_shared_control_customers_are_not_said_as_contacts() -> None:
+    """A note said every customer two waves of an offer share counted "as two contacts", the
+    control customers too, who were held out and not contacted. By hand: april is OUTCOMES
+    (C0-C3, C6, C7 contacted, C4, C5, C8, C9 held out); may contacts C0, C1, C8 and holds out
+    C4, C5, C6, C20. They share C0, C1, C4, C5, C6, C8: C0 and C1 contacted by both, C4 and C5
+    held out by both, C6 and C8 contacted by one and held out by the other."""
+    may = validate_outcomes(
+        OUTCOMES.filter(pl.col("customer_id").is_in(["C0", "C1", "C4", "C5", "C6", "C8"]))
+        .vstack(OUTCOMES.head(1).with_columns(customer_id=pl.lit("C20")))
+        .with_columns(control=pl.col("customer_id").is_in(["C4", "C5", "C6", "C20"]))
+    )
+    pooled, overlaps = pool_campaigns({"april": validate_outcomes(OUTCOMES), "may": may})
+    assert overlaps == [Overlap("april", "may", 6, "ret", held_out=2, mixed=2)]
+    assert overlaps[0].contacted == 2
+    assert overlaps[0].note == (
+        "campaigns 'april' and 'may' share 6 customers of offer 'ret': they count in both, 2 "
+        "contacted by both as two contacts, 2 held out as control by both in both control "
+        "groups (not contacted, so not contacts) and 2 contacted by one and held out by the "
+        "other as a contact in one and a control in the other (if it is one campaign recorded "
+        "twice, record it once)"
+    )
+    assert pooled is not None
+    total = campaign_report(pooled, OFFERS, n_boot=50).filter(pl.col("segment") == ALL_SEGMENTS)
+    assert total.select("treated", "control").row(0) == (6 + 3, 4 + 4)  # contacts: 9, not 9 + 2
+    # only controls shared: none is said as a contact
+    controls = may.filter(pl.col("customer_id").is_in(["C4", "C5", "C20"]))
+    (only,) = pool_campaigns({"april": validate_outcomes(OUTCOMES), "may": controls})[1]
+    assert only == Overlap("april", "may", 2, "ret", held_out=2) and only.contacted == 0
+    assert only.note == (
+        "campaigns 'april' and 'may' share 2 customers of offer 'ret': they count in both, 2 "
+        "held out as control by both in both control groups (not contacted, so not contacts) "
+        "(if it is one campaign recorded twice, record it once)"
+    )

@@ -866,8 +866,15 @@ def test_a_second_wave_sharing_customers_is_named_when_recorded_and_reported(
     output = _record(cli, "--file", str(second), "--name", "may")
     shared = "campaigns 'april' and 'may' share 10 customers of offer 'retention_email'"
     assert "recorded campaign 'may': 10 customers" in output and shared in output
+    # X0-X9 again: X1, X3, ... X9 held out by both, not contacts (all ten were said as contacts)
+    split = (
+        f"{shared}: they count in both, 5 contacted by both as two contacts and 5 held out as "
+        "control by both in both control groups (not contacted, so not contacts)"
+    )
+    assert split in " ".join(output.split())
     output = _run(cli, "campaign", "report", "--offers", str(offers))
     assert shared in output and "they count in both" in output
+    assert split in " ".join(output.split())
     # treated 40 + 5, control 40 + 5: the rows of both waves
     assert " 45 " in output
 
