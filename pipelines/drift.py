@@ -73,6 +73,7 @@ from features.snapshot import build_snapshot
 from features.store import SnapshotNotFoundError, Store, atomic_write
 from models import registry
 from models.customer_rows import RepeatedCustomersError
+from models.definitions import DefinitionUnreadableError, recorded_int
 from models.drift import (
     DriftThresholds,
     drifted_first,
@@ -213,6 +214,9 @@ class DriftInputs:
     cycle : bool, default False
         The report is ``guanxi cycle``'s, whose snapshot step built the day's snapshot from the
         events given: its notes say so (:meth:`partial`), a ``guanxi drift`` report's do not.
+    source : str, optional
+        The file (or table) ``events`` came from, named in :meth:`events_warning` as the other
+        commands name it; None leaves it out.
     """
 
     def __init__(
@@ -223,8 +227,9 @@ class DriftInputs:
         customers: pl.DataFrame | None = None,
         *,
         cycle: bool = False,
+        source: str | None = None,
     ) -> None:
-        self.store, self.day, self.cycle = store, day, cycle
+        self.store, self.day, self.cycle, self.source = store, day, cycle, source
         self._events, self._customers = events, customers
         self._given = events is not None  # the events' source, said of an empty snapshot
         self._customers_given = customers is not None
@@ -335,7 +340,7 @@ class DriftInputs:
         if not self._given and not self.store.history_path(self.day).is_file():
             return None  # every snapshot the store's, nothing read from events
         through = self.events_through()
-        if through is None or not (end := EventsEnd(through, self.day)).short:
+        if through is None or not (end := EventsEnd(through, self.day, self.source)).short:
             return None
         day, behind = self.day, end.behind
         build = (
@@ -361,8 +366,8 @@ class DriftInputs:
                 "no activity (recency longer, counts short) in that snapshot and what is read "
                 f"from them, {drifts}: build the snapshot of {day} again {build})"
             )
-        said = (
-            f"the events end on {through}, {counted(behind, 'days')} before {day}: the days "
+        said = (  # named and "before --as-of", as features build, score, value and cycle say it
+            f"{end.ended()}: the days "
             "after it read as no activity (recency longer, counts short) in what is built and "
             f"read from them, {drifts}"
         )
@@ -622,9 +627,27 @@ def _records(frame: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 def _model_horizon(model: LoadedModel) -> int | None:
+    """Read a version's label window, in days; None when it records none.
+
+    Raises :class:`models.definitions.DefinitionUnreadableError` naming the version, the field
+    and the value when it is no whole number of days (was ``float("ninety")``'s traceback).
+    """
     params = model.bundle.metadata.get("params") or {}
-    recorded = params.get("horizon") or model.tags.get("horizon")
-    return int(float(recorded)) if recorded else None
+    where, recorded = "metadata params.horizon", params.get("horizon")
+    if not recorded:
+        where, recorded = "tag horizon", model.tags.get("horizon")
+    return _recorded_days(model, "horizon", where, recorded) if recorded else None
+
+
+def _recorded_days(model: LoadedModel, name: str, where: str, recorded: Any) -> int:
+    """Read a window a version records (:func:`models.definitions.recorded_int`), or say why not."""
+    days = recorded_int(recorded)
+    if days is None:
+        raise DefinitionUnreadableError(
+            f"{model.name} version {model.version}'s recorded {name} ({where}) is {recorded!r}, "
+            "not a whole number of days: its scores cannot be measured"
+        )
+    return days
 
 
 def _not_yet(what: str, days: list[date], horizon: int, outcomes: str, done: str, day: date) -> str:
@@ -793,7 +816,12 @@ def _live_performance(
                 snapshot,
                 table.as_of,
                 horizon,
-                active_days=int(params.get("active_days", 365)),
+                active_days=_recorded_days(
+                    model,
+                    "activity window",
+                    "metadata params.active_days",
+                    params.get("active_days", 365),
+                ),
                 categories=list(model.bundle.categories),
             )
             scores = inputs.store.read_scores(task, table.as_of, table.model_version)
@@ -1450,7 +1478,7 @@ def drift_command(
     require_tracking(console, home, "report drift")
     try:
         people = read_customers(customers, now=now) if customers is not None else None
-        inputs = DriftInputs(store, day, frame, people)
+        inputs = DriftInputs(store, day, frame, people, source=str(events) if events else None)
         with quiet_libraries():  # MLflow's INFO lines on a version whose files are gone
             report = drift_report(inputs, chosen, thresholds)
     except (EventsValidationError, FileNotFoundError, ValueError) as exc:

@@ -1248,3 +1248,35 @@ def test_drift_command_loads_no_optimiser() -> None:
     plan's knapsack solver; the refusal is models.customer_rows' now."""
     loaded = loaded_by("pipelines.drift")
     assert not {"models.campaigns", "models.targeting", "models.knapsack"} & loaded
+
+
+def test_a_version_whose_recorded_horizon_is_unreadable_is_refused_naming_it(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    tiny_data: Any,
+) -> None:
+    """`guanxi drift` (and the cycle's drift step) ended in float("ninety")'s traceback on a
+    stored score table of a version recording a horizon that is no whole number of days."""
+    odd = {**tiny_bundle.metadata, "params": {"horizon": "ninety"}}
+    _train(cli, sample, monkeypatch, _result(_variant(tiny_bundle, metadata=odd), tiny_data, "B"))
+    assert cli.invoke(app, ["promote", "--task", "churn"]).exit_code == 0
+    scores = pl.DataFrame({"customer_id": ["A"], "task": ["churn"], "score": [0.3]})
+    Store(get_settings().home).write_scores(
+        "churn",
+        REFERENCE,
+        "1",
+        scores,
+        model_name="churn",
+        feature_set_version="x",
+        explain_k=0,
+        snapshot_digest="-",
+    )
+    args = ["drift", "--tasks", "churn", "--as-of", str(TODAY)]
+    result = cli.invoke(app, [*args, "--events", str(sample / "events.parquet")])
+    assert result.exit_code == 1, result.output
+    assert " ".join(result.output.split()) == (
+        "no drift report, nothing written: churn version 1's recorded horizon (metadata "
+        "params.horizon) is 'ninety', not a whole number of days: its scores cannot be measured"
+    )

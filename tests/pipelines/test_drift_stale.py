@@ -199,8 +199,9 @@ def test_events_a_few_days_short_report_with_a_warning_and_keep_no_snapshot(
     args = ["drift", "--tasks", "churn", "--as-of", str(TODAY), "--events", str(short)]
     result = cli.invoke(app, [*args, "--out", str(out)], env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
-    warning = (
-        f"the events end on 2024-12-26, 5 days before {TODAY}: the days after it read as no "
+    warning = (  # the file, and "--as-of", as features build, score, value and cycle say it
+        f"the events ({short}) end on 2024-12-26, 5 days before --as-of {TODAY}: the days after "
+        "it read as no "
         "activity (recency longer, counts short) in what is built and read from them, the "
         "feature drift figures too (recency-type features read the missing days as inactivity, "
         f"not drift); the snapshot of {TODAY} built from them is not kept in the store (it would "
@@ -230,7 +231,9 @@ def test_events_a_few_days_short_report_with_a_warning_and_keep_no_snapshot(
     kept = store.read_snapshot(TODAY)
     events = read_events(short, now=datetime.now(UTC))
     report = drift_report(DriftInputs(store, TODAY, events), ["churn"])
-    assert report["events_warning"].startswith("the events end on 2024-12-26, 5 days before")
+    assert report["events_warning"].startswith(  # no file given: none named
+        "the events end on 2024-12-26, 5 days before --as-of 2024-12-31: "
+    )
     assert "not kept" not in report["events_warning"]
     assert not [n for n in report["notes"] if "they end on" in n], report["notes"]
     assert store.read_snapshot(TODAY).equals(kept)
@@ -314,7 +317,9 @@ def test_tables_whose_outcomes_the_events_do_not_reach_are_not_measured(
         "the events' last day 2024-09-26: the days after it would read as no activity; checked "
         "once the events reach 2024-09-28"
     ) in report["notes"]
-    assert "the events end on 2024-09-26, 5 days before 2024-10-01" in report["events_warning"]
+    assert (
+        "the events end on 2024-09-26, 5 days before --as-of 2024-10-01" in report["events_warning"]
+    )
 
 
 def test_tables_the_events_do_not_reach_are_said_in_one_note(
