@@ -41,7 +41,11 @@ single commands run:
     (:data:`SHORT_EVENTS_DRIFT`), and the step says so. A version already trained as of
     ``D`` is reused, so a resumed run never registers a second one. A retraining refused by
     the data (too few rows, events too far short of ``D``) is recorded as ``skipped`` with its
-    reason; one on events a few days short records the warning (``warning``).
+    reason; one on events a few days short records the warning (``warning``). A champion whose
+    recorded horizon or activity window is no whole number of days (read once, as the gate reads
+    it: :func:`unreadable_definition`) is not retrained, nor scored or measured by the steps
+    before, and the value step keeps the values without its churn probabilities: each says so in
+    the gate's sentence, with its ways out.
 ``promote``
     The gate (:func:`pipelines.promote.promote`) for each challenger of the ``retrain`` step.
 ``rescore``
@@ -87,7 +91,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import mlflow
 import polars as pl
@@ -117,6 +121,9 @@ from pipelines.drift import (
     trained_later,
 )
 
+if TYPE_CHECKING:
+    from models.artifact import ModelBundle
+
 __all__ = [
     "BRIEF_ITEMS",
     "KEEPS_TABLES",
@@ -138,6 +145,7 @@ __all__ = [
     "run_cycle",
     "shorter_history",
     "trained_later",
+    "unreadable_definition",
 ]
 
 STEPS: Final = (
@@ -560,6 +568,41 @@ def shorter_history(
     )
 
 
+NO_CHURN: Final = "no churn probabilities, so clv_textbook and equity_at_risk are empty"
+"""The value step's note of a run without the churn champion's probabilities, before why."""
+
+
+def unreadable_definition(task: str, version: str, bundle: ModelBundle) -> str | None:
+    """Say that a champion's task definition cannot be read, as the promotion gate says it.
+
+    The definition is read as the gate reads it (:func:`models.definitions.definition`); the
+    sentence is the gate's refusal of it, with its ways out (train again, then make the new
+    version champion without the gate).
+
+    Parameters
+    ----------
+    task : str
+        The task.
+    version : str
+        The champion's version.
+    bundle : models.artifact.ModelBundle
+        The champion's model.
+
+    Returns
+    -------
+    str or None
+        The task, the version, the window (its field) and the value recorded, and the ways out;
+        None when the definition can be read.
+    """
+    from pipelines.promote import _defined, _unreadable_refusal
+
+    try:
+        _defined(bundle, f"{task} champion version {version}")
+    except DefinitionUnreadableError as exc:
+        return _unreadable_refusal(task, "N", bundle, exc)
+    return None
+
+
 class _Run:
     """One run of a cycle: the inputs read at most once, and each step as a method."""
 
@@ -579,6 +622,7 @@ class _Run:
         self._data: tuple[pl.DataFrame, pl.DataFrame | None] | None = None
         self._said: set[str] = set()  # notes printed by a step of this run, not said again
         self._feature_sets: dict[tuple[str, str], str | None] = {}
+        self._unreadable: dict[str, str] | None = None
 
     def other_features(self, task: str) -> tuple[str, str] | None:
         """Return the task's champion's version and why it is retrained, if another feature set's.
@@ -601,6 +645,32 @@ class _Run:
             self._feature_sets[key] = feature_set_reason(trained_on)
         reason = self._feature_sets[key]
         return (key[1], reason) if reason is not None else None
+
+    def unreadable(self) -> dict[str, str]:
+        """Return the tasks whose champion's task definition cannot be read, and why.
+
+        Read once, at the first step that reads a champion: each task of the cycle's, and the
+        retention task the value step reads (:func:`unreadable_definition`). The value, score,
+        drift and retrain steps leave such a task out, each saying this sentence (it ended the
+        cycle in a traceback at the value step, before the retrain step's skip).
+        """
+        if self._unreadable is None:
+            retention = retention_task()
+            tasks = [*self.config.tasks, *([retention.name] if retention is not None else [])]
+            self._unreadable = {}
+            for task in dict.fromkeys(tasks):
+                champion = registry.get_version(task, registry.CHAMPION)
+                if champion is None:
+                    continue
+                version = str(champion.version)
+                try:
+                    bundle = load_version(task, version=version).bundle
+                except (ModelFilesMissingError, registry.ModelNotFoundError):
+                    continue  # the score step says the files are gone
+                said = unreadable_definition(task, version, bundle)
+                if said is not None:
+                    self._unreadable[task] = said
+        return self._unreadable
 
     def definition(self, task: str, version: str | None) -> dict[str, int]:
         """Return a champion's task definition as recorded (horizon, activity window).
@@ -629,7 +699,7 @@ class _Run:
             raise CycleInputError(
                 f"{no_event_by(events, self.day)}: nothing written; choose a later --as-of"
             )
-        end = EventsEnd.of(events, self.day)
+        end = EventsEnd.of(events, self.day, self.sources.events.label)  # named, as the others
         assert end is not None  # the snapshot holds a customer: there is an event
         through, behind = end.through, end.behind
         horizon = self.config.horizon or HORIZON_DAYS
@@ -643,8 +713,8 @@ class _Run:
             )
             raise CycleInputError(
                 end.refusal(
-                    f"the snapshot would take every customer for inactive since{then}; nothing "
-                    "written"
+                    f"the snapshot would take every customer for inactive since {through}{then}; "
+                    "nothing written"
                 )
             )
         shorter = shorter_history(self.store, self.day, events, frame)
@@ -693,10 +763,13 @@ class _Run:
         return self._values(later)
 
     def _values(self, later: str | None) -> dict[str, Any]:
-        from pipelines.value import compute_values, keep_values
+        from pipelines.value import ChurnModel, compute_values, keep_values
 
         events, _ = self.data()
         retention = retention_task()
+        unread = self.unreadable().get(retention.name) if retention is not None else None
+        # the values without its probabilities, said (float("ninety") was a traceback)
+        churn = None if unread is None else ChurnModel(None, f"{NO_CHURN}: {unread}")
         other = self.other_features(retention.name) if retention is not None else None
         stale = None  # was a stop ("retrain it and promote the new version") of every step
         if other is not None and retention is not None:
@@ -716,6 +789,7 @@ class _Run:
                 horizon_days=self.config.value_horizon_days,
                 no_model=later,
                 other_features=stale,
+                loaded_churn=churn,
             )
         except ModelIdentificationError as exc:
             return {"skipped": str(exc)}
@@ -729,6 +803,10 @@ class _Run:
         done: dict[str, Any] = {}
         seen: dict[str, list[str]] = {}  # a note -> the versions it is about
         for task in tasks:
+            unread = self.unreadable().get(task)
+            if unread is not None:  # was a traceback (int("a year")) ending the cycle
+                done[task] = f"not scored: {unread}"
+                continue
             other = self.other_features(task)
             if other is not None:  # was a stop, saying to retrain and promote it: retrain does
                 version, reason = other
@@ -778,22 +856,30 @@ class _Run:
         )
 
         events, customers = self.data()
-        inputs = DriftInputs(self.store, self.day, events, customers, cycle=True)
+        inputs = DriftInputs(
+            self.store, self.day, events, customers, cycle=True, source=self.sources.events.label
+        )
+        unread = self.unreadable()
+        # its champion's definition unread: not compared nor measured (was a traceback)
+        left = {
+            task: f"not measured: {unread[task]}" for task in self.config.tasks if task in unread
+        }
         # a task without a champion is not compared; the retrain step below trains one
         later = "no champion to compare yet; this cycle's retrain step trains one"
         try:
             report = drift_report(
                 inputs,
-                list(self.config.tasks),
+                [task for task in self.config.tasks if task not in left],
                 no_model=later,
                 redo=RERUN,
                 other_features="this cycle's retrain step retrains it",
             )
-        except EmptySnapshotError as exc:  # events not reaching back to the champion's test day
-            return {"skipped": f"no drift report, nothing written: {exc}"}  # was a traceback
+        except (EmptySnapshotError, DefinitionUnreadableError) as exc:  # was a traceback: events
+            # not reaching back to the champion's test day, or an earlier version's horizon unread
+            return {"skipped": f"no drift report, nothing written: {exc}", **left}
         empty = nothing_to_measure(report)
         if empty is not None:  # guanxi drift refuses the day; this kept an empty report of it
-            return {"skipped": f"no drift report, nothing written: {empty}"}
+            return {"skipped": f"no drift report, nothing written: {empty}", **left}
         # the score step of this run said its trained-later notes, and the snapshot step the
         # customers the customers file lacks: the report keeps them for /ui/drift, unsaid
         snapshot = record.get("steps", {}).get("snapshot", {}).get("summary", {})
@@ -808,7 +894,7 @@ class _Run:
             run_id, path = keep_report(report, self.home)
         except ReportNotKeptError as exc:  # was a traceback, with no word of resuming
             raise CycleError(f"drift report not kept: {exc}") from exc
-        done = {**report["summary"], "run_id": run_id, "html": str(path)}
+        done = {**report["summary"], "run_id": run_id, "html": str(path), **left}
         if report["events_warning"] is not None:  # the retrain step reads it (qa43 L3)
             done["events_warning"] = report["events_warning"]
         return done
@@ -822,6 +908,10 @@ class _Run:
         done: dict[str, Any] = {}
         notes: dict[str, str] = {}
         for task in self.config.tasks:
+            unread = self.unreadable().get(task)
+            if unread is not None:  # the gate could not compare a retrained version with it
+                done[task] = {"retrained": False, "skipped": unread}
+                continue
             champion = registry.get_version(task, registry.CHAMPION)
             trained, other = None, self.other_features(task)
             if champion is not None:
@@ -854,19 +944,7 @@ class _Run:
             # the champion's definition, so the gate compares (review55 M1: a 30-day champion
             # was retrained with 90 days on every run, each version refused)
             number = None if champion is None else str(champion.version)
-            try:
-                recorded = self.definition(task, number)
-            except DefinitionUnreadableError as exc:  # was a traceback ending the cycle
-                done[task] = {
-                    "retrained": False,
-                    "reasons": reasons,
-                    "skipped": f"champion version {number}'s recorded {exc}: not retrained, the "
-                    "gate could not compare a retrained version with it; train again with the "
-                    "windows meant and make that version champion without the gate, an "
-                    f"operator's choice: `guanxi train --task {task} --horizon DAYS ...` and "
-                    f"`guanxi promote --task {task} --version N`",
-                }
-                continue
+            recorded = self.definition(task, number)  # readable: unreadable() left out the rest
             horizon = self.config.horizon or recorded.get("horizon", HORIZON_DAYS)
             if recorded.get("horizon", horizon) != horizon:
                 done[task] = {

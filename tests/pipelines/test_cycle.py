@@ -77,6 +77,8 @@ from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2024, 10, 31)
+SOURCES = cast(Any, SimpleNamespace(events=SimpleNamespace(label="events.parquet")))
+"""The inputs of a cycle whose steps are run alone, their data given (``_Run._data``)."""
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +206,7 @@ def test_the_retrain_step_keeps_a_champion_without_an_as_of_tag(
     mlflow.MlflowClient().delete_model_version_tag("churn", "1", "as_of")
     home = get_settings().home
     # no inputs: a retraining would read them and fail
-    run = _Run(cast(Any, None), date(2024, 11, 30), CycleConfig(tasks=("churn",)), home, Console())
+    run = _Run(SOURCES, date(2024, 11, 30), CycleConfig(tasks=("churn",)), home, Console())
     drift = {"features_compared": 82, "drifted_share": 0.1, "scores_drifted": []}
     done = run.retrain({"steps": {"drift": {"summary": drift}}})
     assert readable(done) == [
@@ -281,7 +283,7 @@ def test_the_retrain_step_does_not_retrain_for_score_drift_of_events_a_few_days_
     """qa43 L3: churn's scores drifted on a day whose events end 3 days short: the champion
     stays, and the step says the score drift was not taken, and why."""
     home = get_settings().home
-    run = _Run(cast(Any, None), date(2024, 11, 30), CycleConfig(tasks=("churn",)), home, Console())
+    run = _Run(SOURCES, date(2024, 11, 30), CycleConfig(tasks=("churn",)), home, Console())
     drift = {"features_compared": 82, "drifted_share": 0.4, "scores_drifted": ["churn"]}
     done = run.retrain({"steps": {"drift": {"summary": {**drift, "events_warning": SHORT}}}})
     assert readable(done) == [
@@ -367,7 +369,7 @@ def test_the_retrain_step_does_not_retrain_for_drift_of_events_a_few_days_short(
     """qa43 L3: the drift step's report carries an events_warning: its drifted share above
     --max-drifted-share keeps the champion, said why."""
     home = get_settings().home
-    run = _Run(cast(Any, None), date(2024, 11, 30), CycleConfig(tasks=("churn",)), home, Console())
+    run = _Run(SOURCES, date(2024, 11, 30), CycleConfig(tasks=("churn",)), home, Console())
     drift = {"features_compared": 82, "drifted_share": 0.4, "scores_drifted": []}
     done = run.retrain({"steps": {"drift": {"summary": {**drift, "events_warning": SHORT}}}})
     assert readable(done) == [
@@ -399,7 +401,9 @@ def test_the_drift_step_keeps_the_reports_events_warning_for_the_retrain_step(
     )
     run._data = (short, None)
     done = run.drift({})
-    assert done["events_warning"].startswith(f"the events end on 2024-12-28, 3 days before {day}")
+    assert done["events_warning"].startswith(  # the file and --as-of, as the other commands say
+        f"the events ({path}) end on 2024-12-28, 3 days before --as-of {day}: "
+    )
     assert "events warning" not in readable(
         {k: v for k, v in done.items() if k not in cycle_job._REPORT_SAID}
     )
@@ -492,7 +496,7 @@ def test_the_promote_step_says_each_decision_in_a_sentence() -> None:
 
 def test_the_revalue_step_does_nothing_unless_churn_was_promoted(tmp_path: Path) -> None:
     """No inputs are read and no value table is written when churn's champion did not change."""
-    run = _Run(cast(Any, None), DAY, CycleConfig(), tmp_path, Console())  # reading would fail
+    run = _Run(SOURCES, DAY, CycleConfig(), tmp_path, Console())  # reading would fail
     for summary in ({}, {"churn": {"promoted": False, "rule_moved": False}}):
         done = run.revalue({"steps": {"promote": {"summary": summary}}})
         assert done == {"skipped": "no churn champion was promoted in this cycle: the values stand"}
@@ -528,7 +532,7 @@ def test_a_day_with_nothing_to_measure_keeps_no_drift_report(
     get_settings.cache_clear()
     store = Store(local_tracking)
     store.write_snapshot(build_snapshot(*data, DAY), DAY)
-    run = _Run(cast(Any, None), DAY, CycleConfig(tasks=("churn",)), local_tracking, Console())
+    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), local_tracking, Console())
     run._data = data
     summary = run.drift({})
     assert readable(summary) == [
@@ -555,7 +559,7 @@ def test_events_not_reaching_back_to_the_test_day_skip_the_drift_step(
     events = events.filter(pl.col("ts") >= start)
     store = Store(home)
     store.write_snapshot(build_snapshot(events, None, day), day, history=events)
-    run = _Run(cast(Any, None), day, CycleConfig(tasks=("churn",)), home, Console())
+    run = _Run(SOURCES, day, CycleConfig(tasks=("churn",)), home, Console())
     run._data = (events, None)
     assert readable(run.drift({})) == [
         "skipped: no drift report, nothing written: nothing to measure on 2024-12-31 (churn v1: "
@@ -578,7 +582,7 @@ def test_the_trained_later_note_is_printed_once_by_the_score_step(
     store = Store(home)
     store.write_snapshot(build_snapshot(events, None, day), day, history=events)
     console = Console(record=True, width=1000)
-    run = _Run(cast(Any, None), day, CycleConfig(tasks=("churn",)), home, console)
+    run = _Run(SOURCES, day, CycleConfig(tasks=("churn",)), home, console)
     run._data = (events, None)
     run.score({})
     run.drift({})
@@ -603,7 +607,7 @@ def test_the_score_step_notes_an_untagged_champion_trained_later_by_its_run(
     events = read_events(sample / "events.parquet", now=datetime.now(UTC))
     Store(home).write_snapshot(build_snapshot(events, None, day), day, history=events)
     console = Console(record=True, width=1000)
-    run = _Run(cast(Any, None), day, CycleConfig(tasks=("churn",)), home, console)
+    run = _Run(SOURCES, day, CycleConfig(tasks=("churn",)), home, console)
     done = run.score({})
     assert "churn v1: trained as of 2024-10-31, after 2024-09-30" in console.export_text()
     assert done["churn"]["trained_as_of"] == "2024-10-31"
@@ -626,7 +630,7 @@ def test_champions_trained_after_the_day_are_noted_once(
     events = read_events(sample / "events.parquet", now=datetime.now(UTC))
     Store(home).write_snapshot(build_snapshot(events, None, day), day, history=events)
     console = Console(record=True, width=1000)
-    run = _Run(cast(Any, None), day, CycleConfig(tasks=("churn", "referral")), home, console)
+    run = _Run(SOURCES, day, CycleConfig(tasks=("churn", "referral")), home, console)
     run.score({})
     said = console.export_text()
     later = trained_later("2024-10-31", day, RERUN)
@@ -651,7 +655,7 @@ def test_the_drift_step_does_not_say_again_the_customers_the_snapshot_step_said(
     older = people.filter(~pl.col("customer_id").is_in(ids.tail(5).implode()))
     Store(home).write_snapshot(build_snapshot(events, older, day), day, history=events)
     console = Console(record=True, width=1000)
-    run = _Run(cast(Any, None), day, CycleConfig(tasks=("churn",)), home, console)
+    run = _Run(SOURCES, day, CycleConfig(tasks=("churn",)), home, console)
     run._data = (events, older)
     said = {"not_in_customers": "5 customers with events (...) are not in the customers file"}
     summary = run.drift({"steps": {"snapshot": {"summary": said}}})
@@ -684,10 +688,6 @@ def _stub_champion_of(
 
     monkeypatch.setattr(train_job, "run_training", run_training)
     return trained
-
-
-SOURCES = cast(Any, SimpleNamespace(events=SimpleNamespace(label="events.parquet")))
-"""The inputs of a cycle whose data :func:`_stub_champion_of` stubs."""
 
 
 def test_the_cycle_retrains_with_the_champions_definition(
@@ -741,13 +741,68 @@ def test_a_champion_whose_recorded_horizon_is_unreadable_skips_the_retraining(
     run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
     done = run.retrain({"steps": {"drift": {"summary": drift}}})
     assert trained == [] and not done["churn"]["retrained"]
-    assert done["churn"]["skipped"] == (
-        "champion version 3's recorded horizon (metadata params.horizon) is 'ninety', not a "
-        "whole number of days: the task definition cannot be read: not retrained, the gate could "
-        "not compare a retrained version with it; train again with the windows meant and make "
-        "that version champion without the gate, an operator's choice: `guanxi train --task "
-        "churn --horizon DAYS ...` and `guanxi promote --task churn --version N`"
+    assert done["churn"]["skipped"] == _unreadable(
+        "3", "horizon (metadata params.horizon) is 'ninety'"
     )
+
+
+def _unreadable(version: str, recorded: str) -> str:
+    """The cycle's sentence of a churn champion whose recorded window is ``recorded``: the
+    promotion gate's, with its ways out."""
+    return (
+        f"churn champion version {version}'s recorded {recorded}, not a whole number of days: "
+        "the task definition cannot be read: not compared, the champion kept; train again "
+        "(`guanxi train --task churn ...`: the new version is the challenger); or make it "
+        "champion without the gate, an operator's choice: `guanxi promote --task churn "
+        "--version N`"
+    )
+
+
+@pytest.mark.parametrize(
+    ("metadata", "recorded"),
+    [
+        ({"params": {"horizon": "ninety"}}, "horizon (metadata params.horizon) is 'ninety'"),
+        (
+            {"population": {"active_days": "a year"}},
+            "activity window (metadata population.active_days) is 'a year'",
+        ),
+    ],
+)
+def test_a_champion_whose_recorded_window_is_unreadable_is_left_out_by_every_step(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    tiny_data: Any,
+    metadata: dict[str, Any],
+    recorded: str,
+) -> None:
+    """A churn champion recording a horizon or activity window that is no whole number of days
+    ended `guanxi cycle` in a traceback at the value step (float("ninety")), the drift step or
+    the score step, before the retrain step's skip: each step now leaves the task out, saying
+    why and the ways out as the gate says them; the values are kept without its probabilities."""
+    odd = _variant(tiny_bundle, metadata={**tiny_bundle.metadata, **metadata})
+    _train(cli, sample, monkeypatch, _result(odd, tiny_data, "B"))
+    assert cli.invoke(app, ["promote", "--task", "churn"]).exit_code == 0
+    day = date(2024, 12, 31)
+    ran = _invoke(_on(day, _args(sample)))
+    said = " ".join(ran.output.split())
+    assert ran.exit_code == 0, ran.output
+    assert f"cycle of {day} complete" in said
+    why = _unreadable("1", recorded)
+    record = Store(get_settings().home).read_record("cycle", day)
+    assert record is not None and record["complete"]
+    steps = {step: record["steps"][step]["summary"] for step in STEPS}
+    assert steps["score"] == {"churn": f"not scored: {why}"}
+    assert steps["retrain"]["churn"] == {"retrained": False, "skipped": why}
+    assert (
+        f"no churn probabilities, so clv_textbook and equity_at_risk are empty: {why}"
+        in (steps["value"]["notes"])
+    )
+    assert steps["drift"]["churn"] == f"not measured: {why}"
+    assert [v.version for v in registry.list_versions("churn")] == ["1"]
+    values = Store(get_settings().home).read_values(day)
+    assert values is not None and values["churn_probability"].is_null().all()
 
 
 def test_a_champion_of_another_feature_set_is_retrained_by_the_cycle(
@@ -802,7 +857,7 @@ def test_a_churn_champion_of_another_feature_set_left_out_of_tasks_does_not_stop
     home, day = get_settings().home, date(2024, 12, 31)
     events = read_events(sample / "events.parquet", now=datetime.now(UTC))
     Store(home).write_snapshot(build_snapshot(events, None, day), day, history=events)
-    run = _Run(cast(Any, None), day, CycleConfig(tasks=("repurchase",)), home, Console())
+    run = _Run(SOURCES, day, CycleConfig(tasks=("repurchase",)), home, Console())
     run._data = (events, None)
     done = run.value({})
     why = f"trained on feature set version 0, this guanxi builds {FEATURE_SET_VERSION}"
@@ -840,7 +895,7 @@ def test_a_champion_whose_files_are_gone_stops_the_cycle_saying_so(
     files.rename(tmp_path / "moved")
     events = read_events(sample / "events.parquet", now=datetime.now(UTC))
     Store(home).write_snapshot(build_snapshot(events, None, DAY), DAY)
-    run = _Run(cast(Any, None), DAY, CycleConfig(tasks=("churn",)), home, Console())
+    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), home, Console())
     with pytest.raises(CycleError) as stopped:
         run.score({})
     assert str(stopped.value) == (
@@ -1135,10 +1190,11 @@ def test_events_that_end_a_horizon_before_the_day_are_refused_and_the_last_day_s
     said = " ".join(ran.output.split())
     assert ran.exit_code == 1, ran.output
     assert (
-        f"cycle stopped: the events end on {through}, 90 days before --as-of {day} (more than the "
-        "7 taken for a weekend or holidays): the snapshot would take every customer for inactive "
-        "since, and a retraining would see no label in its 90-day horizon; nothing written; pass "
-        f"the events up to {day}, or --as-of {through}"
+        f"cycle stopped: the events ({events / 'events.parquet'}) end on {through}, 90 days "
+        f"before --as-of {day} (more than the 7 taken for a weekend or holidays): the snapshot "
+        f"would take every customer for inactive since {through}, and a retraining would see no "
+        f"label in its 90-day horizon; nothing written; pass the events up to {day}, or --as-of "
+        f"{through}"
     ) in said
     assert "run the same command again" not in said  # cycle32b: the events or day must change
     store = Store(local_tracking)
@@ -1178,11 +1234,11 @@ def test_the_snapshot_step_takes_events_short_of_its_day_as_guanxi_drift_and_tra
     said = " ".join(ran.output.split())
     assert ran.exit_code == 1, ran.output
     assert (
-        f"cycle stopped: the events end on 2024-12-20, 8 days before --as-of {late} (more than the "
-        "7 taken for a weekend or holidays): the snapshot would take every customer for inactive "
-        f"since, and be served as the day's features; nothing written; pass the events up to "
-        f"{late}, or --as-of 2024-12-20"
-    ) in said
+        f"cycle stopped: the events ({path}) end on 2024-12-20, 8 days before --as-of {late} "
+        "(more than the 7 taken for a weekend or holidays): the snapshot would take every "
+        "customer for inactive since 2024-12-20, and be served as the day's features; nothing "
+        f"written; pass the events up to {late}, or --as-of 2024-12-20"
+    ) in said  # the file and the day, as guanxi features build, score and value say them
     assert store.read_record("cycle", late) is None and store.list_snapshots() == []
     # a shorter --horizon refuses fewer days, as before (a retraining would see no label)
     sources = connectors.inputs(str(path))
@@ -1197,7 +1253,8 @@ def test_the_snapshot_step_takes_events_short_of_its_day_as_guanxi_drift_and_tra
     run._data = (friday, None)
     done = run.snapshot({})
     assert done["warning"] == (
-        f"the events end on 2024-12-20, 7 days before --as-of {week}: the snapshot of {week} "
+        f"the events ({path}) end on 2024-12-20, 7 days before --as-of {week}: the snapshot of "
+        f"{week} "
         "reads the days after it as no activity (a weekend or holidays are taken: up to 7 days); "
         "if the export is early, pass --as-of 2024-12-20"
     )
