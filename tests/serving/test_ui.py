@@ -1973,3 +1973,29 @@ def test_the_model_page_compares_only_versions_measured_alike(
         "data-not-compared>not recorded: the champion records no held-out day, horizon or "
         "activity window<" in table
     )
+
+
+def test_the_overview_says_its_aliases_are_as_loaded(
+    tmp_path: Path, source: StaticSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a promotion without a reload the overview still labelled the served version
+    "@champion" (the aliases as at load) with nothing saying so, where the model page says an
+    admin reload will switch. The overview reads no registry: it says the aliases are as loaded
+    and where to look whether a reload is pending."""
+
+    def no_registry(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the overview asked the registry")
+
+    monkeypatch.setattr(registry, "get_version", no_registry)
+    monkeypatch.setattr(registry, "list_versions", no_registry)
+    with TestClient(create_app(make_settings(tmp_path / "home"), source)) as client:
+        wait_ready(client)
+        login(client)
+        page = client.get("/ui/")
+    assert page.status_code == 200, page.text
+    text = " ".join(page.text.split())
+    assert (
+        'v1 <span class="pill">@champion</span> <span class="muted small" data-as-loaded>(as '
+        'loaded; <a href="/ui/models/churn">the model page</a> says whether a reload is '
+        "pending)</span>" in text
+    )
