@@ -1495,6 +1495,8 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
             "between": between,
             "notice": notice,
             "served_version": served_version,
+            # the registry's page answers while the models load (the other pages are a 503)
+            "not_loaded": _not_loaded(holder) if state is None else None,
             # a task left out of the load (its champion's files are gone, qa43 M3): not served
             "gone_version": state.gone[task].version if state and task in state.gone else None,
             # a task GUANXI_TASKS leaves out, reached by URL (qa44 L4): said in the header
@@ -1505,6 +1507,19 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
             "min_bin_rows": MIN_BIN_ROWS,
         },
     )
+
+
+def _not_loaded(holder: StateHolder) -> str:
+    """Say, in a model page's header, that no model is served yet and why (nothing loaded).
+
+    The page reads the registry and answers while the models load, where the other pages are
+    the 503 "Models are loading" (:func:`serving.deps.loaded_page_state`): its header says so,
+    in those pages' words.
+    """
+    if holder.missing:  # nothing promoted or built yet: the other pages say what to run
+        return "no model served yet (nothing to serve yet: the other pages say what to run first)"
+    failed = "; the last attempt failed" * bool(holder.last_error)
+    return f"no model served yet (the models are loading{failed})"
 
 
 def _headline(task: str) -> list[str]:

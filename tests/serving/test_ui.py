@@ -908,6 +908,8 @@ def test_model_card_with_nothing_loaded_and_no_registry_says_what_is_not_known(
     )
     assert "0 registered versions" not in text
     assert "No champion or challenger is registered" not in text and "guanxi train" not in text
+    # the registry's page, answered while the models load (the other pages' 503): it says so
+    assert "no model served yet (the models are loading; the last attempt failed)" in text
 
 
 def test_model_card_waits_for_a_hung_registry_no_longer_than_the_timeout(
