@@ -545,6 +545,13 @@ def _swap(app: FastAPI, state: ServingState) -> None:
 async def reload_state(app: FastAPI) -> str | None:
     """Load a new state and swap it in; one load at a time.
 
+    While nothing is loaded yet, a call arriving while a load runs (the first load or its
+    retry, another reload) waits for that load and answers with its outcome instead of
+    starting another after it: with the registry hung, a reload queued behind the background
+    retry's lookup (MLflow's client timeout, about a minute) then asked again, about two
+    minutes in all. Once a state serves, a reload loads after the one running, which may have
+    read the registry's aliases before a promotion it should serve.
+
     A successful load also empties the loaded uplift models
     (:class:`serving.targeting.UpliftCache`), so ``POST /v1/targeting`` reads them again.
     A load that leaves out a task whose champion's files are gone
@@ -562,35 +569,71 @@ async def reload_state(app: FastAPI) -> str | None:
     str or None
         None on success, else why the load failed (the old state keeps serving).
     """
+    running: asyncio.Task[str | None] | None = getattr(app.state, "loading", None)
+    if running is None or running.done() or app.state.holder.current is not None:
+        running = app.state.loading = asyncio.ensure_future(_load_in_turn(app))
+    # shielded: a caller that stops waiting (a request cancelled, the background retry at
+    # shutdown) leaves the load to end for the others; the lifespan cancels it at shutdown
+    return await asyncio.shield(running)
+
+
+async def _load_in_turn(app: FastAPI) -> str | None:
+    """Load once the loads before have ended (the load lock), then load (:func:`_load_once`)."""
+    async with app.state.load_lock:
+        return await _load_once(app)
+
+
+async def _load_once(app: FastAPI) -> str | None:
+    """Load a new state and swap it in, or say why not and log it (:func:`reload_state`).
+
+    An unexpected failure (a registry out of reach, a refused model) is logged with its
+    traceback when it is new (the first, or another than the last); the same failure again,
+    each start-up retry with the registry down, is one line: its reason, how many loads in a row
+    failed, and when the next retry is. What is missing (:data:`SAID_IN_FULL`) is said once,
+    then again when it changes, at debug level in between (``/readyz`` and the API's 503 keep
+    saying it).
+    """
     source: Source = app.state.source
     settings: Settings = app.state.settings
-    async with app.state.load_lock:
-        try:
-            # the values through the app's NewestValues: a refused table is said once a write
-            state = await asyncio.to_thread(load_state, source, settings, app.state.newest_values)
-            current: ServingState | None = app.state.holder.current
-            served = [t for t in state.gone if current is not None and t in current.tables]
-            if served:  # the model in memory serves it: keep it rather than answer 503 for it
-                raise state.gone[served[0]]
-        except Exception as exc:
-            reason = _describe(exc, settings.model_alias)
-            expected = isinstance(exc, SAID_IN_FULL)
-            # what is missing is said once, then again when it changes, not at every retry
-            # (/readyz and the API's 503 keep saying it); any other failure every time
-            said = expected and reason == app.state.holder.last_error
-            app.state.holder.last_error = reason
-            app.state.holder.missing = missing(exc)
+    holder: StateHolder = app.state.holder
+    try:
+        # the values through the app's NewestValues: a refused table is said once a write
+        state = await asyncio.to_thread(load_state, source, settings, app.state.newest_values)
+        current: ServingState | None = holder.current
+        served = [t for t in state.gone if current is not None and t in current.tables]
+        if served:  # the model in memory serves it: keep it rather than answer 503 for it
+            raise state.gone[served[0]]
+    except Exception as exc:
+        reason = _describe(exc, settings.model_alias)
+        expected = isinstance(exc, SAID_IN_FULL)
+        again = reason == holder.last_error
+        holder.failed_loads += 1
+        holder.last_error = reason
+        holder.missing = missing(exc)
+        if not again:
             logger.log(
-                logging.DEBUG if said else logging.WARNING,
+                logging.WARNING,
                 "load failed, keeping the current state: %s",
                 reason,
                 # nothing trained or built yet, or files gone, is said in full: no traceback
                 exc_info=not expected,
             )
-            return reason
-        _swap(app, state)
-        app.state.uplift_cache.clear()  # POST /v1/targeting loads the uplift models again
-        return None
+        else:
+            # nothing loaded: the background load tries again (a reload's caller says its own)
+            retry = (
+                f"; next retry in {settings.retry_seconds:g} s" if holder.current is None else ""
+            )
+            logger.log(
+                logging.DEBUG if expected else logging.WARNING,
+                "load failed again (%d in a row), keeping the current state: %s%s",
+                holder.failed_loads,
+                reason,
+                retry,
+            )
+        return reason
+    _swap(app, state)
+    app.state.uplift_cache.clear()  # POST /v1/targeting loads the uplift models again
+    return None
 
 
 async def _load_until_ready(app: FastAPI) -> None:
@@ -676,6 +719,7 @@ async def _warm_up(holder: StateHolder) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     """Load and warm up in the background; at shutdown stop both and explaining, seal audit."""
     app.state.load_lock = asyncio.Lock()
+    app.state.loading = None  # the load running (reload_state), waited on while none serves
     app.state.stop = threading.Event()
     run: RunDir | None = app.state.run
     # read before the first load: a reload announced while it runs is loaded again afterwards
@@ -686,6 +730,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         yield {}
     finally:
         app.state.stop.set()
+        if app.state.loading is not None:  # a load no caller waits for any more
+            app.state.loading.cancel()
         for task in (loader, warming):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

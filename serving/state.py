@@ -231,6 +231,8 @@ class StateHolder:
         # what is missing before anything can be served, said for clients (no paths, no
         # servers): set when the last load found no champion or no snapshot
         self.missing: str | None = None
+        # loads failed in a row since the last one that succeeded (said in the log's retry line)
+        self.failed_loads = 0
         # TreeSHAP's kernels compiled or loaded (or their warm-up failed): /readyz waits for it
         self.explainer_warm = False
 
@@ -239,3 +241,4 @@ class StateHolder:
         self.current = state
         self.last_error = None
         self.missing = None
+        self.failed_loads = 0

@@ -503,9 +503,44 @@ def test_what_is_missing_is_logged_once_then_on_change(
     no_snapshot = SnapshotNotFoundError("no snapshot in the store")
     assert [r.levelno for r in load(no_snapshot)] == [logging.WARNING]
     assert [r.levelno for r in load(no_snapshot)] == [logging.DEBUG]
-    for _ in range(2):
-        (unexpected,) = load(ConnectionError("registry unreachable"))
-        assert unexpected.levelno == logging.WARNING and unexpected.exc_info
+    (unexpected,) = load(ConnectionError("registry unreachable"))
+    assert unexpected.levelno == logging.WARNING and unexpected.exc_info
+
+
+def test_a_registry_down_is_logged_with_its_traceback_once_then_a_line_a_retry(
+    tmp_path: Path, source: StaticSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the registry down each start-up retry (every 10 s) logged the failure's whole
+    chained traceback (about 100 lines: 699 lines in 40 s). The traceback is logged for the
+    first failure and again when the failure changes; each retry failing the same way is one
+    line: its reason, how many loads failed in a row, when the next retry is."""
+    caplog.set_level(logging.DEBUG, logger="serving.lifecycle")
+    app = create_app(make_settings(tmp_path / "h", retry_seconds=10.0), source)
+    app.state.load_lock = asyncio.Lock()  # as the lifespan, without its background retries
+
+    def load(failure: Exception) -> list[logging.LogRecord]:
+        caplog.clear()
+        source.failure = failure
+        asyncio.run(reload_state(app))
+        return [r for r in caplog.records if "load failed" in r.getMessage()]
+
+    down = ConnectionError("Max retries exceeded with url: /api/2.0/mlflow (Connection refused)")
+    (first,) = load(down)
+    assert first.levelno == logging.WARNING and first.exc_info
+    for attempt in (2, 3):
+        (again,) = load(down)
+        assert again.levelno == logging.WARNING and not again.exc_info
+        assert again.getMessage() == (
+            f"load failed again ({attempt} in a row), keeping the current state: "
+            "ConnectionError: Max retries exceeded with url: /api/2.0/mlflow (Connection "
+            "refused); next retry in 10 s"
+        )
+    (changed,) = load(TimeoutError("Read timed out. (read timeout=20)"))
+    assert changed.levelno == logging.WARNING and changed.exc_info  # another failure: in full
+    source.failure = None
+    assert asyncio.run(reload_state(app)) is None
+    (after,) = load(down)  # a failure after a load that worked is new again
+    assert after.exc_info and app.state.holder.failed_loads == 1
 
 
 def test_tasks_left_out_are_named_once_then_on_change(
@@ -533,3 +568,53 @@ def test_tasks_left_out_are_named_once_then_on_change(
     finally:
         for task in ("churn", "repurchase"):
             MlflowClient().delete_registered_model_alias(task, "partial")
+
+
+class _HungRegistry:
+    """A source whose model lookup blocks until released (a registry that accepts and never
+    answers, then MLflow's client timeout), counting its lookups."""
+
+    def __init__(self, source: StaticSource) -> None:
+        self.source = source
+        self.asked = threading.Event()
+        self.release = threading.Event()
+        self.lookups = 0
+
+    def load_models(self, tasks, alias, gone=None):  # type: ignore[no-untyped-def]
+        self.lookups += 1
+        self.asked.set()
+        assert self.release.wait(30), "the test never released the lookup"
+        raise ConnectionError("Read timed out. (read timeout=20)")
+
+    def load_snapshot(self):  # type: ignore[no-untyped-def]
+        return self.source.load_snapshot()
+
+
+def test_a_reload_during_the_first_load_answers_with_that_load(
+    tmp_path: Path, source: StaticSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reload while the server had never loaded, against a hung registry, answered its 409
+    after about two minutes: it waited for the background load's lookup (about a minute), then
+    asked the registry again. It now waits for the load running and answers with its outcome:
+    one lookup, the 409 as soon as it ends."""
+    hung = _HungRegistry(source)
+    # no background retry within the test: any second lookup is the reload's own
+    app = create_app(make_settings(tmp_path / "h", retry_seconds=600.0), hung)
+    arrived = threading.Event()
+
+    async def arriving(app_: object) -> str | None:
+        arrived.set()
+        return await reload_state(app_)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("serving.routes.reload_state", arriving)
+    with TestClient(app) as client, ThreadPoolExecutor(1) as pool:
+        assert hung.asked.wait(30), "the first load never asked the registry"
+        answer = pool.submit(client.post, "/v1/admin/reload", headers=headers("admin"))
+        assert arrived.wait(30), "the reload never reached the load"
+        time.sleep(0.2)  # let it wait on the load running
+        assert not answer.done()  # the load has not ended: nothing to answer with yet
+        hung.release.set()
+        r = answer.result(timeout=30)
+        assert r.status_code == 409, r.text
+        assert r.json()["detail"].startswith("reload failed, no models are serving yet;")
+        assert hung.lookups == 1  # the reload asked nothing of its own
