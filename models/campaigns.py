@@ -2021,22 +2021,17 @@ class Overlap:
         once = "(if it is one campaign recorded twice, record it once)"
         if not self.held_out and not self.mixed:
             return f"{shared}: they count in both, as two contacts {once}"
-        kinds = [
-            (self.contacted, "contacted by both as two contacts"),
-            (
-                self.held_out,
-                "held out as control by both in both control groups (not contacted, so not "
-                "contacts)",
-            ),
-            (
-                self.mixed,
-                "contacted by one and held out by the other as a contact in one and a control "
-                "in the other",
-            ),
+        kinds = [  # each kind's words once, no bracket in a bracket (review45 L3)
+            (self.contacted, "as two contacts"),
+            (self.held_out, "in both control groups (held out by both, not contacted)"),
+            (self.mixed, "as a contact in one and a control in the other"),
         ]
         said = [f"{n:,} {kind}" for n, kind in kinds if n]
         listed = ", ".join(said[:-1]) + " and " + said[-1] if len(said) > 1 else said[0]
-        return f"{shared}: they count in both, {listed} {once}"
+        return (
+            f"{shared}: they count in both: {listed}; if it is one campaign recorded twice, "
+            "record it once"
+        )
 
 
 def pool_campaigns(

@@ -1885,11 +1885,10 @@ def test_shared_control_customers_are_not_said_as_contacts() -> None:
     assert overlaps == [Overlap("april", "may", 6, "ret", held_out=2, mixed=2)]
     assert overlaps[0].contacted == 2
     assert overlaps[0].note == (
-        "campaigns 'april' and 'may' share 6 customers of offer 'ret': they count in both, 2 "
-        "contacted by both as two contacts, 2 held out as control by both in both control "
-        "groups (not contacted, so not contacts) and 2 contacted by one and held out by the "
-        "other as a contact in one and a control in the other (if it is one campaign recorded "
-        "twice, record it once)"
+        "campaigns 'april' and 'may' share 6 customers of offer 'ret': they count in both: 2 "
+        "as two contacts, 2 in both control groups (held out by both, not contacted) and 2 as "
+        "a contact in one and a control in the other; if it is one campaign recorded twice, "
+        "record it once"
     )
     assert pooled is not None
     total = campaign_report(pooled, OFFERS, n_boot=50).filter(pl.col("segment") == ALL_SEGMENTS)
@@ -1899,7 +1898,7 @@ def test_shared_control_customers_are_not_said_as_contacts() -> None:
     (only,) = pool_campaigns({"april": validate_outcomes(OUTCOMES), "may": controls})[1]
     assert only == Overlap("april", "may", 2, "ret", held_out=2) and only.contacted == 0
     assert only.note == (
-        "campaigns 'april' and 'may' share 2 customers of offer 'ret': they count in both, 2 "
-        "held out as control by both in both control groups (not contacted, so not contacts) "
-        "(if it is one campaign recorded twice, record it once)"
+        "campaigns 'april' and 'may' share 2 customers of offer 'ret': they count in both: 2 "
+        "in both control groups (held out by both, not contacted); if it is one campaign "
+        "recorded twice, record it once"
     )
