@@ -123,14 +123,18 @@ def reference_day(model: LoadedModel) -> date:
     ------
     ValueError
         If the version records neither.
+    models.definitions.DefinitionUnreadableError
+        If it is read from a ``horizon`` tag that is no whole number of days (a ValueError).
     """
     params = model.bundle.metadata.get("params") or {}
     test = (params.get("cutoffs") or {}).get("test")
     if test:
         return date.fromisoformat(str(test)[:10])
     as_of, horizon = model.tags.get("as_of"), model.tags.get("horizon")
-    if as_of and horizon:
-        return date.fromisoformat(as_of[:10]) - timedelta(days=int(float(horizon)))
+    if as_of and horizon:  # was int(float("ninety"))'s traceback
+        return date.fromisoformat(as_of[:10]) - timedelta(
+            days=_recorded_days(model, "horizon", "tag horizon", horizon)
+        )
     raise ValueError(
         f"{model.name} version {model.version} records neither its test cutoff nor as_of and "
         "horizon: cannot tell which snapshot it was trained on"
@@ -645,7 +649,7 @@ def _recorded_days(model: LoadedModel, name: str, where: str, recorded: Any) -> 
     if days is None:
         raise DefinitionUnreadableError(
             f"{model.name} version {model.version}'s recorded {name} ({where}) is {recorded!r}, "
-            "not a whole number of days: its scores cannot be measured"
+            "not a whole number of days"
         )
     return days
 
@@ -790,7 +794,20 @@ def _live_performance(
                     f"{task} v{table.model_version} scores of {table.as_of}: not measured: {exc}"
                 )
                 continue
-            horizon = _model_horizon(model)
+            try:  # one old version's unreadable record: the other tables are measured
+                horizon = _model_horizon(model)
+                params = model.bundle.metadata.get("params") or {}
+                active_days = _recorded_days(
+                    model,
+                    "activity window",
+                    "metadata params.active_days",
+                    params.get("active_days", 365),
+                )
+            except DefinitionUnreadableError as exc:  # was the whole report lost, every day
+                notes.append(
+                    f"{task} v{model.version} scores of {table.as_of}: not measured: {exc}"
+                )
+                continue
             if horizon is None:
                 notes.append(f"{task} v{model.version} records no horizon: not measured")
                 continue
@@ -809,19 +826,13 @@ def _live_performance(
                     f"{task} v{model.version} scores of {table.as_of}: not measured: {exc}"
                 )
                 continue
-            params = model.bundle.metadata.get("params") or {}
             labels = outcomes(
                 spec,
                 inputs.events(),
                 snapshot,
                 table.as_of,
                 horizon,
-                active_days=_recorded_days(
-                    model,
-                    "activity window",
-                    "metadata params.active_days",
-                    params.get("active_days", 365),
-                ),
+                active_days=active_days,
                 categories=list(model.bundle.categories),
             )
             scores = inputs.store.read_scores(task, table.as_of, table.model_version)
@@ -967,7 +978,12 @@ def drift_report(
             why = f"it was {feature_set_reason(model.bundle.feature_set_version)}: {other_features}"
             notes.append(f"{task} v{model.version}: not compared: {why if other_features else exc}")
             continue
-        tested = reference_day(model)
+        try:
+            tested = reference_day(model)
+        except DefinitionUnreadableError as exc:  # its test day unknown: not compared
+            del champions[task]
+            notes.append(f"{task} v{model.version}: not compared: {exc}")
+            continue
         if inputs.day < tested:  # comparing backwards: an earlier day against a later one
             del champions[task]
             notes.append(
