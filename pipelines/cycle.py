@@ -43,9 +43,11 @@ single commands run:
     the data (too few rows, events too far short of ``D``) is recorded as ``skipped`` with its
     reason; one on events a few days short records the warning (``warning``). A champion whose
     recorded horizon or activity window is no whole number of days (read once, as the gate reads
-    it: :func:`unreadable_definition`) is not retrained, nor scored or measured by the steps
-    before, and the value step keeps the values without its churn probabilities: each says so in
-    the gate's sentence, with its ways out.
+    it, and a ``horizon`` tag too: :func:`unreadable_definition`) is not retrained, nor scored
+    or measured by the steps before, and the value step keeps the values without its churn
+    probabilities: the first step to meet it says why and the way out (train again, then
+    ``guanxi promote --version``: the gate refuses every challenger meanwhile), the later ones
+    refer to it.
 ``promote``
     The gate (:func:`pipelines.promote.promote`) for each challenger of the ``retrain`` step.
 ``rescore``
@@ -572,12 +574,14 @@ NO_CHURN: Final = "no churn probabilities, so clv_textbook and equity_at_risk ar
 """The value step's note of a run without the churn champion's probabilities, before why."""
 
 
-def unreadable_definition(task: str, version: str, bundle: ModelBundle) -> str | None:
-    """Say that a champion's task definition cannot be read, as the promotion gate says it.
+def unreadable_definition(
+    task: str, version: str, bundle: ModelBundle, tags: dict[str, str] | None = None
+) -> str | None:
+    """Say that a champion's task definition cannot be read, what the cycle leaves out, the way out.
 
-    The definition is read as the gate reads it (:func:`models.definitions.definition`); the
-    sentence is the gate's refusal of it, with its ways out (train again, then make the new
-    version champion without the gate).
+    The definition is read as the promotion gate reads it (:func:`models.definitions.definition`,
+    the bundle's metadata), and a ``horizon`` tag the value and drift steps read when the
+    metadata records none is read too (:func:`models.definitions.recorded_int`).
 
     Parameters
     ----------
@@ -587,20 +591,42 @@ def unreadable_definition(task: str, version: str, bundle: ModelBundle) -> str |
         The champion's version.
     bundle : models.artifact.ModelBundle
         The champion's model.
+    tags : dict of str to str, optional
+        The champion's registry tags.
 
     Returns
     -------
     str or None
-        The task, the version, the window (its field) and the value recorded, and the ways out;
-        None when the definition can be read.
+        The task, the version, the field and the value recorded; that the cycle does not score,
+        measure or retrain the task; that the gate refuses every challenger while it is
+        champion; and the way out: train again with the window given, then make the new version
+        champion. None when the definition can be read.
     """
-    from pipelines.promote import _defined, _unreadable_refusal
+    from models.definitions import recorded_int
+    from pipelines.promote import _defined  # no public reader names the version so
 
+    params = (bundle.metadata or {}).get("params") or {}
+    tagged = (tags or {}).get("horizon")
+    flag = "--horizon"
     try:
         _defined(bundle, f"{task} champion version {version}")
     except DefinitionUnreadableError as exc:
-        return _unreadable_refusal(task, "N", bundle, exc)
-    return None
+        error = str(exc)
+        if params.get("horizon") is None or recorded_int(params["horizon"]) is not None:
+            flag = "--active-days"  # the horizon reads: the activity window does not
+    else:
+        if params.get("horizon") or not tagged or recorded_int(tagged) is not None:
+            return None
+        error = (  # as models.definitions says a field of the metadata
+            f"{task} champion version {version}'s recorded horizon (tag horizon) is {tagged!r}, "
+            "not a whole number of days: the task definition cannot be read"
+        )
+    return (  # the value step, the first to meet the retention task, says it has no churn
+        f"{error}; this cycle does not score {task}, measure its drift or retrain it; while this "
+        "version is champion the promotion gate refuses every challenger: train again "
+        f"(`guanxi train --task {task} {flag} DAYS ...`), then make the new version champion "
+        f"(`guanxi promote --task {task} --version <new>`)"
+    )
 
 
 class _Run:
@@ -623,6 +649,36 @@ class _Run:
         self._said: set[str] = set()  # notes printed by a step of this run, not said again
         self._feature_sets: dict[tuple[str, str], str | None] = {}
         self._unreadable: dict[str, str] | None = None
+        self._unread_said: dict[str, str] = {}  # a task -> the step that said why in full
+        self._bundles: dict[tuple[str, str], ModelBundle | None] = {}  # loaded once a run
+
+    def bundle(self, task: str, version: str) -> ModelBundle | None:
+        """Return a version's model, loaded once a run; None when its files or version are gone.
+
+        :meth:`other_features`, :meth:`unreadable` and :meth:`definition` read the champion's
+        (each loaded it again); the score step says why one is gone.
+        """
+        key = (task, version)
+        if key not in self._bundles:
+            try:
+                self._bundles[key] = load_version(task, version=version).bundle
+            except (ModelFilesMissingError, registry.ModelNotFoundError):
+                self._bundles[key] = None
+        return self._bundles[key]
+
+    def unread(self, task: str, step: str) -> str | None:
+        """Return why a task is left out for its unreadable definition, or None if it is not.
+
+        In full at the first step of the run that meets it (:func:`unreadable_definition`);
+        a later step refers back to it.
+        """
+        said = self.unreadable().get(task)
+        if said is None:
+            return None
+        first = self._unread_said.setdefault(task, step)
+        if first == step:
+            return said
+        return f"its champion's task definition cannot be read, as the {first} step says"
 
     def other_features(self, task: str) -> tuple[str, str] | None:
         """Return the task's champion's version and why it is retrained, if another feature set's.
@@ -638,10 +694,8 @@ class _Run:
         if key not in self._feature_sets:
             trained_on = (champion.tags or {}).get("feature_set_version")
             if not trained_on:  # registered by hand: its files say it
-                try:
-                    trained_on = load_version(task, version=key[1]).bundle.feature_set_version
-                except (ModelFilesMissingError, registry.ModelNotFoundError):
-                    trained_on = None  # the score step says the files are gone
+                bundle = self.bundle(task, key[1])  # None: the score step says the files are gone
+                trained_on = bundle.feature_set_version if bundle is not None else None
             self._feature_sets[key] = feature_set_reason(trained_on)
         reason = self._feature_sets[key]
         return (key[1], reason) if reason is not None else None
@@ -663,11 +717,10 @@ class _Run:
                 if champion is None:
                     continue
                 version = str(champion.version)
-                try:
-                    bundle = load_version(task, version=version).bundle
-                except (ModelFilesMissingError, registry.ModelNotFoundError):
+                bundle = self.bundle(task, version)
+                if bundle is None:
                     continue  # the score step says the files are gone
-                said = unreadable_definition(task, version, bundle)
+                said = unreadable_definition(task, version, bundle, dict(champion.tags or {}))
                 if said is not None:
                     self._unreadable[task] = said
         return self._unreadable
@@ -680,12 +733,8 @@ class _Run:
         """
         from pipelines.promote import task_definition
 
-        if version is None:
-            return {}
-        try:
-            return task_definition(load_version(task, version=version).bundle)
-        except (ModelFilesMissingError, registry.ModelNotFoundError):
-            return {}
+        bundle = None if version is None else self.bundle(task, version)
+        return {} if bundle is None else task_definition(bundle)
 
     def data(self) -> tuple[pl.DataFrame, pl.DataFrame | None]:
         if self._data is None:
@@ -767,7 +816,7 @@ class _Run:
 
         events, _ = self.data()
         retention = retention_task()
-        unread = self.unreadable().get(retention.name) if retention is not None else None
+        unread = self.unread(retention.name, "value") if retention is not None else None
         # the values without its probabilities, said (float("ninety") was a traceback)
         churn = None if unread is None else ChurnModel(None, f"{NO_CHURN}: {unread}")
         other = self.other_features(retention.name) if retention is not None else None
@@ -803,7 +852,7 @@ class _Run:
         done: dict[str, Any] = {}
         seen: dict[str, list[str]] = {}  # a note -> the versions it is about
         for task in tasks:
-            unread = self.unreadable().get(task)
+            unread = self.unread(task, "score")
             if unread is not None:  # was a traceback (int("a year")) ending the cycle
                 done[task] = f"not scored: {unread}"
                 continue
@@ -859,11 +908,9 @@ class _Run:
         inputs = DriftInputs(
             self.store, self.day, events, customers, cycle=True, source=self.sources.events.label
         )
-        unread = self.unreadable()
+        unread = {task: self.unread(task, "drift") for task in self.config.tasks}
         # its champion's definition unread: not compared nor measured (was a traceback)
-        left = {
-            task: f"not measured: {unread[task]}" for task in self.config.tasks if task in unread
-        }
+        left = {task: f"not measured: {why}" for task, why in unread.items() if why is not None}
         # a task without a champion is not compared; the retrain step below trains one
         later = "no champion to compare yet; this cycle's retrain step trains one"
         try:
@@ -874,8 +921,8 @@ class _Run:
                 redo=RERUN,
                 other_features="this cycle's retrain step retrains it",
             )
-        except (EmptySnapshotError, DefinitionUnreadableError) as exc:  # was a traceback: events
-            # not reaching back to the champion's test day, or an earlier version's horizon unread
+        except EmptySnapshotError as exc:  # was a traceback: events not reaching back to the
+            # champion's test day (an earlier version's unread horizon is a note of the report)
             return {"skipped": f"no drift report, nothing written: {exc}", **left}
         empty = nothing_to_measure(report)
         if empty is not None:  # guanxi drift refuses the day; this kept an empty report of it
@@ -908,7 +955,7 @@ class _Run:
         done: dict[str, Any] = {}
         notes: dict[str, str] = {}
         for task in self.config.tasks:
-            unread = self.unreadable().get(task)
+            unread = self.unread(task, "retrain")
             if unread is not None:  # the gate could not compare a retrained version with it
                 done[task] = {"retrained": False, "skipped": unread}
                 continue

@@ -746,25 +746,76 @@ def test_a_champion_whose_recorded_horizon_is_unreadable_skips_the_retraining(
     )
 
 
-def _unreadable(version: str, recorded: str) -> str:
-    """The cycle's sentence of a churn champion whose recorded window is ``recorded``: the
-    promotion gate's, with its ways out."""
+def _unreadable(version: str, recorded: str, flag: str = "--horizon") -> str:
+    """The cycle's sentence of a churn champion whose recorded window is ``recorded``: what it
+    leaves out, and the way out (the gate refuses every challenger meanwhile)."""
     return (
         f"churn champion version {version}'s recorded {recorded}, not a whole number of days: "
-        "the task definition cannot be read: not compared, the champion kept; train again "
-        "(`guanxi train --task churn ...`: the new version is the challenger); or make it "
-        "champion without the gate, an operator's choice: `guanxi promote --task churn "
-        "--version N`"
+        "the task definition cannot be read; this cycle does not score churn, measure its drift "
+        "or retrain it; while this version is champion the promotion gate refuses every "
+        f"challenger: train again (`guanxi train --task churn {flag} DAYS ...`), then make the "
+        "new version champion (`guanxi promote --task churn --version <new>`)"
     )
 
 
+def test_a_champion_whose_horizon_tag_is_unreadable_is_left_out(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A horizon recorded only as a tag ("ninety", no params.horizon) passed the cycle's check,
+    which read the metadata alone, and the value and drift steps' int(float(tag)) was a
+    traceback: the tag is read too, and the task is left out, saying so."""
+    trained = _stub_champion_of(monkeypatch, {})
+    three = registry.get_version("churn", registry.CHAMPION)
+    three.tags["horizon"] = "ninety"
+    drift = {"features_compared": 82, "drifted_share": 0.0, "scores_drifted": []}
+    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
+    done = run.retrain({"steps": {"drift": {"summary": drift}}})
+    assert trained == [] and not done["churn"]["retrained"]
+    assert done["churn"]["skipped"] == _unreadable("3", "horizon (tag horizon) is 'ninety'")
+    # a readable tag, or one the metadata's params.horizon overrides, is no reason
+    three.tags["horizon"] = "90"
+    assert _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console()).unreadable() == {}
+    three.tags["horizon"] = "ninety"
+    _stub_champion_of(monkeypatch, {"params": {"horizon": 90}})
+    registry.get_version("churn", registry.CHAMPION).tags["horizon"] = "ninety"
+    assert _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console()).unreadable() == {}
+
+
+def test_a_cycle_loads_each_champions_bundle_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """unreadable(), other_features() and definition() each loaded the champion's bundle again
+    (the registry keeps no cache): a run loads it once for the three."""
+    _stub_champion_of(monkeypatch, {"params": {"horizon": 30}})
+    registry.get_version("churn", registry.CHAMPION).tags.pop("feature_set_version")
+    real = cycle_job.load_version  # the stub's registry: version 3's files
+    real("churn", version="3").bundle.feature_set_version = FEATURE_SET_VERSION
+    loads: list[tuple[str, str]] = []
+
+    def counting(task: str, **how: Any) -> Any:
+        loads.append((task, how["version"]))
+        return real(task, **how)
+
+    monkeypatch.setattr(cycle_job, "load_version", counting)
+    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
+    assert run.unreadable() == {} and run.unreadable() == {}
+    assert run.other_features("churn") is None
+    assert run.definition("churn", "3") == {"horizon": 30}
+    assert loads == [("churn", "3")]
+
+
 @pytest.mark.parametrize(
-    ("metadata", "recorded"),
+    ("metadata", "recorded", "flag"),
     [
-        ({"params": {"horizon": "ninety"}}, "horizon (metadata params.horizon) is 'ninety'"),
+        (
+            {"params": {"horizon": "ninety"}},
+            "horizon (metadata params.horizon) is 'ninety'",
+            "--horizon",
+        ),
         (
             {"population": {"active_days": "a year"}},
             "activity window (metadata population.active_days) is 'a year'",
+            "--active-days",
         ),
     ],
 )
@@ -776,6 +827,7 @@ def test_a_champion_whose_recorded_window_is_unreadable_is_left_out_by_every_ste
     tiny_data: Any,
     metadata: dict[str, Any],
     recorded: str,
+    flag: str,
 ) -> None:
     """A churn champion recording a horizon or activity window that is no whole number of days
     ended `guanxi cycle` in a traceback at the value step (float("ninety")), the drift step or
@@ -785,21 +837,32 @@ def test_a_champion_whose_recorded_window_is_unreadable_is_left_out_by_every_ste
     _train(cli, sample, monkeypatch, _result(odd, tiny_data, "B"))
     assert cli.invoke(app, ["promote", "--task", "churn"]).exit_code == 0
     day = date(2024, 12, 31)
+    real, loads = cycle_job.load_version, []
+
+    def counting(task: str, **how: Any) -> Any:  # the real loader, its calls by version counted
+        loads.extend([(task, how["version"])] if "version" in how else [])
+        return real(task, **how)
+
+    monkeypatch.setattr(cycle_job, "load_version", counting)
     ran = _invoke(_on(day, _args(sample)))
     said = " ".join(ran.output.split())
     assert ran.exit_code == 0, ran.output
     assert f"cycle of {day} complete" in said
-    why = _unreadable("1", recorded)
+    assert loads == [("churn", "1")]  # read once, for the four steps
+    why = _unreadable("1", recorded, flag)
     record = Store(get_settings().home).read_record("cycle", day)
     assert record is not None and record["complete"]
     steps = {step: record["steps"][step]["summary"] for step in STEPS}
-    assert steps["score"] == {"churn": f"not scored: {why}"}
-    assert steps["retrain"]["churn"] == {"retrained": False, "skipped": why}
+    # said in full once, by the first step to meet it; the later ones refer to it
     assert (
         f"no churn probabilities, so clv_textbook and equity_at_risk are empty: {why}"
         in (steps["value"]["notes"])
     )
-    assert steps["drift"]["churn"] == f"not measured: {why}"
+    back = "its champion's task definition cannot be read, as the value step says"
+    assert steps["score"] == {"churn": f"not scored: {back}"}
+    assert steps["retrain"]["churn"] == {"retrained": False, "skipped": back}
+    assert steps["drift"]["churn"] == f"not measured: {back}"
+    assert said.count("the promotion gate refuses every challenger") == 1
     assert [v.version for v in registry.list_versions("churn")] == ["1"]
     values = Store(get_settings().home).read_values(day)
     assert values is not None and values["churn_probability"].is_null().all()
