@@ -1495,8 +1495,9 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
             "between": between,
             "notice": notice,
             "served_version": served_version,
-            # the registry's page answers while the models load (the other pages are a 503)
-            "not_loaded": _not_loaded(holder) if state is None else None,
+            # the registry's page answers while the models load (the pages needing a model are
+            # a 503); a task GUANXI_TASKS leaves out is not loading: it says that instead
+            "not_loaded": _not_loaded(holder) if state is None and task in tasks else None,
             # a task left out of the load (its champion's files are gone, qa43 M3): not served
             "gone_version": state.gone[task].version if state and task in state.gone else None,
             # a task GUANXI_TASKS leaves out, reached by URL (qa44 L4): said in the header

@@ -912,6 +912,32 @@ def test_model_card_with_nothing_loaded_and_no_registry_says_what_is_not_known(
     assert "no model served yet (the models are loading; the last attempt failed)" in text
 
 
+def test_a_task_left_out_by_guanxi_tasks_is_not_said_loading_while_the_models_load(
+    tmp_path: Path, source: StaticSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With GUANXI_TASKS=churn and nothing loaded yet, /ui/models/cross_sell said both "no
+    model served yet (the models are loading)" and "not served by this server": no load serves
+    it. It says the latter only; the served task's page says the former."""
+
+    def unavailable(task: str) -> list[registry.VersionInfo]:
+        raise MlflowException("registry down")
+
+    monkeypatch.setattr(registry, "list_versions", unavailable)
+    source.failure = ConnectionError("registry at http://127.0.0.1:9 unreachable")
+    settings = make_settings(tmp_path / "home", tasks=("churn",))
+    with TestClient(create_app(settings, source)) as client:
+        wait_failed_once(client)
+        login(client)
+        left_out = client.get("/ui/models/cross_sell")
+        served = client.get("/ui/models/churn")
+    assert left_out.status_code == served.status_code == 200, left_out.text
+    left_text, served_text = (" ".join(r.text.split()) for r in (left_out, served))
+    assert "cross_sell is not served by this server (GUANXI_TASKS=churn)" in left_text
+    assert "no model served yet" not in left_text
+    assert "no model served yet (the models are loading; the last attempt failed)" in served_text
+    assert "not served by this server" not in served_text
+
+
 def test_model_card_waits_for_a_hung_registry_no_longer_than_the_timeout(
     ui: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
