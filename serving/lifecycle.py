@@ -621,7 +621,7 @@ async def _load_once(app: FastAPI) -> str | None:
         else:
             # nothing loaded: the background load tries again (a reload's caller says its own)
             retry = (
-                f"; next retry in {settings.retry_seconds:g} s" if holder.current is None else ""
+                f"; retrying every {settings.retry_seconds:g} s" if holder.current is None else ""
             )
             logger.log(
                 logging.DEBUG if expected else logging.WARNING,

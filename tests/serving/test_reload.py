@@ -533,7 +533,7 @@ def test_a_registry_down_is_logged_with_its_traceback_once_then_a_line_a_retry(
         assert again.getMessage() == (
             f"load failed again ({attempt} in a row), keeping the current state: "
             "ConnectionError: Max retries exceeded with url: /api/2.0/mlflow (Connection "
-            "refused); next retry in 10 s"
+            "refused); retrying every 10 s"
         )
     (changed,) = load(TimeoutError("Read timed out. (read timeout=20)"))
     assert changed.levelno == logging.WARNING and changed.exc_info  # another failure: in full
