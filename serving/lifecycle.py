@@ -35,9 +35,10 @@ import time
 from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent.futures import Future
 from functools import partial
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 from fastapi import FastAPI
+from mlflow.exceptions import MlflowException
 from tenacity import retry, retry_if_result, wait_fixed
 
 from features.store import SnapshotNotFoundError
@@ -54,6 +55,7 @@ __all__ = [
     "JOIN_SHARE",
     "NOT_THERE_YET",
     "SAID_IN_FULL",
+    "UNREACHED",
     "RunningLooks",
     "announce_reload",
     "lifespan",
@@ -77,6 +79,11 @@ SAID_IN_FULL: Final = (*NOT_THERE_YET, ModelFilesMissingError)
 without a traceback, once, then again when it changes. A champion whose files are gone was
 MLflow's "No such artifact: 'MLmodel'" and its traceback every retry, naming no task, version
 or folder (qa49 M2)."""
+
+UNREACHED: Final = (MlflowException, OSError)
+"""Load failures for want of the registry (hung, out of reach, refusing the connection) when not
+:data:`SAID_IN_FULL`: a reload arriving while such a load runs and nothing serves answers with
+its failure rather than asking the registry again (:func:`reload_state`)."""
 
 
 def missing(exc: BaseException) -> str | None:
@@ -542,15 +549,18 @@ def _swap(app: FastAPI, state: ServingState) -> None:
         )
 
 
-async def reload_state(app: FastAPI) -> str | None:
+async def reload_state(app: FastAPI, *, retrying: bool = False) -> str | None:
     """Load a new state and swap it in; one load at a time.
 
     While nothing is loaded yet, a call arriving while a load runs (the first load or its
-    retry, another reload) waits for that load and answers with its outcome instead of
-    starting another after it: with the registry hung, a reload queued behind the background
-    retry's lookup (MLflow's client timeout, about a minute) then asked again, about two
-    minutes in all. Once a state serves, a reload loads after the one running, which may have
-    read the registry's aliases before a promotion it should serve.
+    retry, another reload) waits for that load. When it failed for want of the registry
+    (:data:`UNREACHED`: hung, out of reach, not :data:`SAID_IN_FULL`), the call answers with
+    that failure instead of asking again after it: with the registry hung, a reload queued
+    behind the background retry's lookup (MLflow's client timeout, about a minute) then asked
+    again, about two minutes in all. When it succeeded or failed for what is missing (no
+    snapshot, no champion yet), the call loads again in turn: that load may have read the
+    registry's aliases or the store before a promotion or a ``guanxi features build`` the
+    reload is for. Once a state serves, a reload loads after the one running.
 
     A successful load also empties the loaded uplift models
     (:class:`serving.targeting.UpliftCache`), so ``POST /v1/targeting`` reads them again.
@@ -563,35 +573,99 @@ async def reload_state(app: FastAPI) -> str | None:
     ----------
     app : fastapi.FastAPI
         The app (its ``state`` holds settings, source, holder and the load lock).
+    retrying : bool, default False
+        A retry while nothing serves (the background load): it answers with the outcome of a
+        load running, whatever it is, since it only waits for a state to serve.
 
     Returns
     -------
     str or None
         None on success, else why the load failed (the old state keeps serving).
     """
-    running: asyncio.Task[str | None] | None = getattr(app.state, "loading", None)
-    if running is None or running.done() or app.state.holder.current is not None:
-        running = app.state.loading = asyncio.ensure_future(_load_in_turn(app))
-    # shielded: a caller that stops waiting (a request cancelled, the background retry at
-    # shutdown) leaves the load to end for the others; the lifespan cancels it at shutdown
-    return await asyncio.shield(running)
+    running: asyncio.Task[_Outcome] | None = getattr(app.state, "loading", None)
+    if running is not None and not running.done() and app.state.holder.current is None:
+        joined = await _wait(app, running)
+        if retrying or joined.unreached:
+            return joined.reason
+    return (await _wait(app, _start_load(app))).reason
 
 
-async def _load_in_turn(app: FastAPI) -> str | None:
+class _Outcome(NamedTuple):
+    """How a load ended: why it failed (None: it succeeded), and whether for want of the registry.
+
+    A failure for want of the registry (:data:`UNREACHED`) is one a call waiting for the load
+    answers with (:func:`reload_state`).
+    """
+
+    reason: str | None
+    unreached: bool = False
+
+
+def _start_load(app: FastAPI) -> asyncio.Task[_Outcome]:
+    """Start a load in turn as a task, kept until it ends (the lifespan cancels those running)."""
+    task = asyncio.ensure_future(_load_in_turn(app))
+    app.state.loading = task
+    loads: set[asyncio.Task[_Outcome]] | None = getattr(app.state, "loads", None)
+    if loads is not None:
+        loads.add(task)
+        task.add_done_callback(loads.discard)
+    task.add_done_callback(partial(_retrieve, waiting=_waiters(app)))
+    return task
+
+
+def _waiters(app: FastAPI) -> dict[asyncio.Task[_Outcome], int]:
+    """Return how many calls wait for each load running, by its task (:func:`_retrieve`)."""
+    waiting: dict[asyncio.Task[_Outcome], int] | None = getattr(app.state, "waiting", None)
+    if waiting is None:
+        waiting = app.state.waiting = {}
+    return waiting
+
+
+async def _wait(app: FastAPI, task: asyncio.Task[_Outcome]) -> _Outcome:
+    """Wait for a load, shielded, counted among its waiters.
+
+    A caller that stops waiting (a request cancelled, the background retry at shutdown) leaves
+    the load to end for the others.
+    """
+    waiting = _waiters(app)
+    waiting[task] = waiting.get(task, 0) + 1
+    try:
+        return await asyncio.shield(task)
+    finally:
+        waiting[task] -= 1
+        if not waiting[task]:
+            del waiting[task]
+
+
+def _retrieve(task: asyncio.Task[_Outcome], waiting: dict[asyncio.Task[_Outcome], int]) -> None:
+    """Retrieve how a load ended; log an error no caller waits for to raise.
+
+    Without it, a load whose callers were all cancelled and which ended in an error (not a load
+    failure: those are answered) was asyncio's "Task exception was never retrieved", the error
+    said nowhere.
+    """
+    if task.cancelled():
+        return
+    exc = task.exception()  # retrieved: a caller still waiting gets it too
+    if exc is not None and not waiting.get(task):
+        logger.error("load ended in an error no request waited for", exc_info=exc)
+
+
+async def _load_in_turn(app: FastAPI) -> _Outcome:
     """Load once the loads before have ended (the load lock), then load (:func:`_load_once`)."""
     async with app.state.load_lock:
         return await _load_once(app)
 
 
-async def _load_once(app: FastAPI) -> str | None:
+async def _load_once(app: FastAPI) -> _Outcome:
     """Load a new state and swap it in, or say why not and log it (:func:`reload_state`).
 
     An unexpected failure (a registry out of reach, a refused model) is logged with its
     traceback when it is new (the first, or another than the last); the same failure again,
     each start-up retry with the registry down, is one line: its reason, how many loads in a row
-    failed, and when the next retry is. What is missing (:data:`SAID_IN_FULL`) is said once,
-    then again when it changes, at debug level in between (``/readyz`` and the API's 503 keep
-    saying it).
+    failed, and, with nothing loaded, that it is retried every ``GUANXI_RETRY_SECONDS``. What is
+    missing (:data:`SAID_IN_FULL`) is said once, then again when it changes, at debug level in
+    between (``/readyz`` and the API's 503 keep saying it).
     """
     source: Source = app.state.source
     settings: Settings = app.state.settings
@@ -630,10 +704,10 @@ async def _load_once(app: FastAPI) -> str | None:
                 reason,
                 retry,
             )
-        return reason
+        return _Outcome(reason, isinstance(exc, UNREACHED) and not expected)
     _swap(app, state)
     app.state.uplift_cache.clear()  # POST /v1/targeting loads the uplift models again
-    return None
+    return _Outcome(None)
 
 
 async def _load_until_ready(app: FastAPI) -> None:
@@ -642,7 +716,9 @@ async def _load_until_ready(app: FastAPI) -> None:
 
     @retry(wait=wait_fixed(settings.retry_seconds), retry=retry_if_result(lambda ready: not ready))
     async def attempt() -> bool:
-        return app.state.holder.current is not None or await reload_state(app) is None
+        if app.state.holder.current is not None:
+            return True
+        return await reload_state(app, retrying=True) is None
 
     await attempt()
 
@@ -689,8 +765,11 @@ async def _load_and_follow(app: FastAPI) -> None:
         if latest > app.state.generation or (
             holder.current is None and time.monotonic() >= retry_at
         ):
+            # a generation announced is a reload (another worker's): a load running may have
+            # read the aliases before the promotion it is for
+            announced = latest > app.state.generation
             app.state.generation = max(latest, app.state.generation)
-            error = await reload_state(app)
+            error = await reload_state(app, retrying=not announced)
             # the generation now current: an admin reload of this worker may have moved it on
             run.mark_loaded(app.state.generation, ok=error is None)
             retry_at = time.monotonic() + settings.retry_seconds
@@ -719,7 +798,8 @@ async def _warm_up(holder: StateHolder) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     """Load and warm up in the background; at shutdown stop both and explaining, seal audit."""
     app.state.load_lock = asyncio.Lock()
-    app.state.loading = None  # the load running (reload_state), waited on while none serves
+    app.state.loading = None  # the newest load (reload_state), waited on while none serves
+    app.state.loads = set()  # every load running, cancelled at shutdown
     app.state.stop = threading.Event()
     run: RunDir | None = app.state.run
     # read before the first load: a reload announced while it runs is loaded again afterwards
@@ -730,8 +810,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         yield {}
     finally:
         app.state.stop.set()
-        if app.state.loading is not None:  # a load no caller waits for any more
-            app.state.loading.cancel()
+        for load in list(app.state.loads):  # loads no caller waits for any more
+            load.cancel()
         for task in (loader, warming):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

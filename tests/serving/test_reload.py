@@ -513,7 +513,7 @@ def test_a_registry_down_is_logged_with_its_traceback_once_then_a_line_a_retry(
     """With the registry down each start-up retry (every 10 s) logged the failure's whole
     chained traceback (about 100 lines: 699 lines in 40 s). The traceback is logged for the
     first failure and again when the failure changes; each retry failing the same way is one
-    line: its reason, how many loads failed in a row, when the next retry is."""
+    line: its reason, how many loads failed in a row, that it retries every 10 s."""
     caplog.set_level(logging.DEBUG, logger="serving.lifecycle")
     app = create_app(make_settings(tmp_path / "h", retry_seconds=10.0), source)
     app.state.load_lock = asyncio.Lock()  # as the lifespan, without its background retries
@@ -618,3 +618,148 @@ def test_a_reload_during_the_first_load_answers_with_that_load(
         assert r.status_code == 409, r.text
         assert r.json()["detail"].startswith("reload failed, no models are serving yet;")
         assert hung.lookups == 1  # the reload asked nothing of its own
+
+
+class _BlockingSource:
+    """A source whose first model lookup blocks until released, then answers what ``first``
+    says (the models of the champion before a promotion, or a failure); the lookups after it
+    answer at once with the promoted champion's models (``churn`` version 2)."""
+
+    def __init__(self, source: StaticSource, first: Exception | None = None) -> None:
+        self.source = source
+        self.first = first
+        self.before = dict(source.models)
+        self.after = {**source.models}
+        self.after["churn"] = dataclasses.replace(source.models["churn"], version="2")
+        self.asked = threading.Event()
+        self.release = threading.Event()
+        self.lookups = 0
+
+    def load_models(self, tasks, alias, gone=None):  # type: ignore[no-untyped-def]
+        self.lookups += 1
+        if self.lookups > 1:
+            return {t: self.after[t] for t in tasks}
+        self.asked.set()
+        assert self.release.wait(30), "the test never released the lookup"
+        if self.first is not None:
+            raise self.first
+        return {t: self.before[t] for t in tasks}
+
+    def load_snapshot(self):  # type: ignore[no-untyped-def]
+        return self.source.load_snapshot()
+
+
+def _reload_during_first_load(
+    tmp_path: Path, blocking: _BlockingSource, monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str]:
+    """POST a reload while the first load's lookup blocks, release it; the reload's status and
+    the churn version served after it."""
+    app = create_app(make_settings(tmp_path / "h", retry_seconds=600.0), blocking)
+    arrived = threading.Event()
+
+    async def arriving(app_: object) -> str | None:
+        arrived.set()
+        return await reload_state(app_)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("serving.routes.reload_state", arriving)
+    with TestClient(app) as client, ThreadPoolExecutor(1) as pool:
+        assert blocking.asked.wait(30), "the first load never asked the registry"
+        answer = pool.submit(client.post, "/v1/admin/reload", headers=headers("admin"))
+        assert arrived.wait(30), "the reload never reached the load"
+        time.sleep(0.2)  # let it wait on the load running
+        assert not answer.done()
+        blocking.release.set()
+        r = answer.result(timeout=30)
+        return r.status_code, (_version(client) if r.status_code == 200 else r.text)
+
+
+def test_a_reload_during_the_first_load_that_succeeds_loads_the_promoted_champion(
+    tmp_path: Path, source: StaticSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reload meaning "promote v2 then reload", arriving while the first load's lookup had
+    read v1, answered 200 with the first load's outcome: v1 served, one lookup, nothing pending.
+    A load that succeeded is not shared: the reload loads in turn and serves v2."""
+    blocking = _BlockingSource(source)
+    status, version = _reload_during_first_load(tmp_path, blocking, monkeypatch)
+    assert (status, version) == (200, "2")
+    assert blocking.lookups == 2
+
+
+def test_a_reload_during_a_first_load_missing_its_snapshot_loads_again(
+    tmp_path: Path, source: StaticSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first load failing for what is missing (no snapshot yet) was shared with a reload
+    arriving after `guanxi features build`: 409 though its own load would succeed. Such a
+    failure (SAID_IN_FULL) is not shared: the reload loads in turn."""
+    blocking = _BlockingSource(source, SnapshotNotFoundError("no snapshot in the store"))
+    status, version = _reload_during_first_load(tmp_path, blocking, monkeypatch)
+    assert (status, version) == (200, "2")
+    assert blocking.lookups == 2
+
+
+def test_a_load_ending_in_an_error_no_caller_waits_for_is_retrieved_and_logged(
+    tmp_path: Path, source: StaticSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With every caller of a load cancelled, an error the load ended with (not a load
+    failure: one of the swap) was never retrieved: asyncio's "Task exception was never
+    retrieved", the error said nowhere. It is retrieved and logged with its traceback."""
+    caplog.set_level(logging.DEBUG)
+    app = create_app(make_settings(tmp_path / "h"), source)
+
+    def broken_swap(app_: object, state: object) -> None:
+        raise RuntimeError("swap broke")
+
+    async def run() -> None:
+        app.state.load_lock = asyncio.Lock()
+        app.state.loads = set()
+        caller = asyncio.ensure_future(reload_state(app))
+        await asyncio.sleep(0)
+        (load,) = app.state.loads
+        caller.cancel()  # the request went away; the load goes on
+        with contextlib.suppress(asyncio.CancelledError):
+            await caller
+        with contextlib.suppress(RuntimeError):
+            await asyncio.wait_for(asyncio.shield(load), 30)
+        await asyncio.sleep(0)
+        assert not app.state.loads  # a load ended is not kept
+
+    original = lifecycle._swap
+    lifecycle._swap = broken_swap  # type: ignore[assignment]
+    try:
+        asyncio.run(run())
+    finally:
+        lifecycle._swap = original
+    (logged,) = [r for r in caplog.records if "no request waited for" in r.getMessage()]
+    assert logged.levelno == logging.ERROR and logged.exc_info
+    assert str(logged.exc_info[1]) == "swap broke"
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+def test_shutdown_cancels_every_load_running(tmp_path: Path, source: StaticSource) -> None:
+    """Shutdown cancelled only the newest load task: a load queued before it behind the lock
+    was left to go on after the lifespan ended. Every load running is kept and cancelled."""
+    hung = _HungRegistry(source)
+    app = create_app(make_settings(tmp_path / "h", retry_seconds=600.0), hung)
+
+    async def run() -> set[asyncio.Task[object]]:
+        async with lifecycle.lifespan(app):
+            while not hung.asked.is_set():  # the first load asks the registry
+                await asyncio.sleep(0.01)
+            # as the loads of two reloads while a state serves: each after the one before
+            lifecycle._start_load(app)
+            lifecycle._start_load(app)
+            kept = set(app.state.loads)
+            assert len(kept) == 3  # the first load and the two queued behind it
+        await asyncio.sleep(0)  # the cancellations delivered
+        assert all(task.done() for task in kept)
+        assert not app.state.loads  # each removed once ended
+        return kept
+
+    release = threading.Timer(0.5, hung.release.set)  # the hung lookup's thread ends later
+    release.start()
+    try:
+        kept = asyncio.run(run())
+    finally:
+        release.join()
+    assert all(task.cancelled() for task in kept)
+    assert hung.lookups == 1  # the queued loads never asked the registry
