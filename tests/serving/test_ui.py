@@ -2024,6 +2024,6 @@ def test_the_overview_says_its_aliases_are_as_loaded(
     text = " ".join(page.text.split())
     assert (
         'v1 <span class="pill">@champion</span> <span class="muted small" data-as-loaded>(as '
-        'loaded; <a href="/ui/models/churn">the model page</a> says whether a reload is '
+        'loaded; <a href="/ui/models/churn">the Churn model page</a> says whether a reload is '
         "pending)</span>" in text
     )
