@@ -66,7 +66,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from features.contracts import FEATURE_SET_VERSION, MISSING, counted
+from features.contracts import FEATURE_SET_VERSION, FEATURES, MISSING, counted
 from features.events import EventsValidationError, read_customers, read_events
 from features.freshness import BEYOND_A_WEEK, EventsEnd, history_through, last_event_day
 from features.snapshot import build_snapshot
@@ -202,6 +202,26 @@ class EmptySnapshotError(ValueError):
     """A snapshot a report needs holds no customer; its message names the day and what to do."""
 
 
+def _no_customers(day: date, stored: date | None, *, cycle: bool) -> str:
+    """Say why the snapshot of ``day`` is not built without a customers table.
+
+    ``stored`` is the report's day when the store holds its snapshot, built without one.
+    """
+    profile = ", ".join(n for n, f in FEATURES.items() if f.group == "profile")
+    fix = "run the cycle with --customers PATH" if cycle else "pass --customers PATH"
+    why = (
+        f"the store's snapshot of {stored} records no customers file that is still there (one "
+        "built with their attributes would measure drift against it)"
+        if stored is not None
+        else "no snapshot in the store records a customers file that is still there"
+    )
+    return (
+        f"cannot build the snapshot of {day} without the customers' attributes: no --customers "
+        f"given, and {why}; its profile features ({profile}) would all read as missing: nothing "
+        f"kept; {fix}"
+    )
+
+
 class DriftInputs:
     """Events, customers and snapshots for one report, each read or built at most once.
 
@@ -237,6 +257,9 @@ class DriftInputs:
         self._events, self._customers = events, customers
         self._given = events is not None  # the events' source, said of an empty snapshot
         self._customers_given = customers is not None
+        self._customers_looked = False  # the recorded customers file, looked for once
+        self.customers_source: str | None = None
+        """The customers file a stored snapshot records, read without ``--customers``."""
         self._snapshots: dict[date, pl.DataFrame] = {}
         self.built: set[date] = set()
         """The days whose snapshot was built from the events (the store held none)."""
@@ -476,20 +499,35 @@ class DriftInputs:
         return notes
 
     def customers(self) -> pl.DataFrame | None:
-        """Return the customers table: the one given, else the one the day's snapshot read.
+        """Return the customers table: the one given, else the file a stored snapshot read.
+
+        Without ``--customers`` the file recorded with the day's snapshot is read; when the
+        store holds no snapshot of the day, the one recorded with the newest stored snapshot
+        that records one (a file still there, read without a column mapping): the snapshots
+        built are then as the store's. A stored snapshot of the day that records none gives
+        None (a snapshot built with attributes would measure drift against one without).
+        :attr:`customers_source` names the file read.
 
         Returns
         -------
         polars.DataFrame or None
-            None when neither exists.
+            None when none is given nor recorded.
         """
-        if self._customers is None:
-            try:
-                source = self.store.snapshot_info(self.day).customers
-            except SnapshotNotFoundError:
-                source = None
-            if source is not None and Path(source.path).exists():
-                self._customers = read_customers(source.path, now=datetime.now(UTC))
+        if self._customers is None and not self._customers_looked:
+            self._customers_looked = True
+            recorded = self.store.list_snapshots()
+            days = [self.day] if self.day in recorded else recorded[::-1]
+            for day in days:
+                try:
+                    source = self.store.snapshot_info(day).customers
+                except SnapshotNotFoundError:
+                    continue
+                if source is None or source.mapping is not None:  # read as recorded, or not
+                    continue
+                if Path(source.path).exists():
+                    self._customers = read_customers(source.path, now=datetime.now(UTC))
+                    self.customers_source = source.path
+                    break
         return self._customers
 
     def snapshot(self, day: date) -> pl.DataFrame:
@@ -527,7 +565,11 @@ class DriftInputs:
                     )
             else:
                 events = self.events()
-                frame = build_snapshot(events, self.customers(), day)
+                people = self.customers()
+                if people is None:  # was kept, every attribute missing: served, and drift
+                    stored = self.day if self.day in self.store.list_snapshots() else None
+                    raise EmptySnapshotError(_no_customers(day, stored, cycle=self.cycle))
+                frame = build_snapshot(events, people, day)
                 if frame.is_empty():  # was kept in the store, where every later report read it
                     given = "--events" if self._given else f"the store's history of {self.day}"
                     later = ", or a later --as-of" if day == self.day else ""
@@ -537,7 +579,9 @@ class DriftInputs:
                     )
                 through = self.events_through() if self._given else None
                 if not self._given or (through is not None and (day - through).days < 2):
-                    self.store.write_snapshot(frame, day)  # the store's history: kept as before
+                    recorded = self.customers_source  # the file read, recorded for the next
+                    source = Path(recorded) if recorded is not None else None
+                    self.store.write_snapshot(frame, day, customers=source)
                 else:  # --events short of the day: the report's, not the store's
                     self.unkept.add(day)
                 self.built.add(day)

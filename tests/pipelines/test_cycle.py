@@ -399,7 +399,7 @@ def test_the_drift_step_keeps_the_reports_events_warning_for_the_retrain_step(
         get_settings().home,
         Console(),
     )
-    run._data = (short, None)
+    run._data = (short, read_customers(sample / "customers.parquet", now=datetime.now(UTC)))
     done = run.drift({})
     assert done["events_warning"].startswith(  # the file and --as-of, as the other commands say
         f"the events ({path}) end on 2024-12-28, 3 days before --as-of {day}: "
@@ -557,10 +557,11 @@ def test_events_not_reaching_back_to_the_test_day_skip_the_drift_step(
     start = datetime(2024, 9, 1, tzinfo=UTC)
     events = read_events(sample / "events.parquet", now=datetime.now(UTC))
     events = events.filter(pl.col("ts") >= start)
+    people = read_customers(sample / "customers.parquet", now=datetime.now(UTC))
     store = Store(home)
-    store.write_snapshot(build_snapshot(events, None, day), day, history=events)
+    store.write_snapshot(build_snapshot(events, people, day), day, history=events)
     run = _Run(SOURCES, day, CycleConfig(tasks=("churn",)), home, Console())
-    run._data = (events, None)
+    run._data = (events, people)
     assert readable(run.drift({})) == [
         "skipped: no drift report, nothing written: nothing to measure on 2024-12-31 (churn v1: "
         "not compared: cannot build the snapshot of 2024-08-02: no customer has an event on or "
@@ -579,11 +580,12 @@ def test_the_trained_later_note_is_printed_once_by_the_score_step(
     in the same words, under the drift step's tables; the drift report keeps the note."""
     home, day = get_settings().home, date(2024, 9, 30)  # the champion: trained as of 2024-10-31
     events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    people = read_customers(sample / "customers.parquet", now=datetime.now(UTC))
     store = Store(home)
-    store.write_snapshot(build_snapshot(events, None, day), day, history=events)
+    store.write_snapshot(build_snapshot(events, people, day), day, history=events)
     console = Console(record=True, width=1000)
     run = _Run(SOURCES, day, CycleConfig(tasks=("churn",)), home, console)
-    run._data = (events, None)
+    run._data = (events, people)
     run.score({})
     run.drift({})
     note = "churn v1: trained as of 2024-10-31, after 2024-09-30: it has seen events"

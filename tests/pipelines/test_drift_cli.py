@@ -54,6 +54,11 @@ REFERENCE = date(2024, 8, 2)  # the champion's test cutoff: as_of 2024-10-31 min
 TODAY = date(2024, 12, 31)
 
 
+def _people(folder: Path) -> pl.DataFrame:
+    """The sample's customers, given as `--customers` is."""
+    return read_customers(folder / "customers.parquet", now=datetime.now(UTC))
+
+
 def _snapshot_of(folder: Path, day: date) -> pl.DataFrame:
     now = datetime.now(UTC)
     events = read_events(folder / "events.parquet", now=now)
@@ -137,6 +142,13 @@ def _events_csv(path: Path) -> Path:
     return path
 
 
+def _customers_csv(path: Path) -> Path:
+    """The customers of :func:`_events_csv`, each signed up on 2024-01-01."""
+    rows = [f"{c},2024-01-01 00:00:00,consumer,east" for c in "ABCD"]
+    path.write_text("\n".join(["customer_id,signup_ts,customer_type,region", *rows]) + "\n")
+    return path
+
+
 def test_live_performance_matches_earlier_scores_with_what_happened(
     cli: CliRunner,  # noqa: F811
     champion: None,  # noqa: F811
@@ -187,7 +199,8 @@ def test_live_performance_matches_earlier_scores_with_what_happened(
         snapshot_digest="-",
     )
     args = ["drift", "--tasks", "churn", "--as-of", today.isoformat()]
-    result = cli.invoke(app, [*args, "--events", str(events_path)], env={"COLUMNS": "200"})
+    people = ["--customers", str(_customers_csv(tmp_path / "customers.csv"))]
+    result = cli.invoke(app, [*args, *people, "--events", str(events_path)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     report = store.read_record("drift", today)
     assert report is not None
@@ -232,7 +245,8 @@ def test_live_performance_matches_earlier_scores_with_what_happened(
         basis="revenue",
         fit={},
     )
-    result = cli.invoke(app, [*args, "--events", str(events_path)], env={"COLUMNS": "200"})
+    people = ["--customers", str(_customers_csv(tmp_path / "customers.csv"))]
+    result = cli.invoke(app, [*args, *people, "--events", str(events_path)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     report = store.read_record("drift", today)
     assert report is not None and not report["value"]
@@ -578,7 +592,15 @@ def test_a_tracking_uri_that_fails_says_so_and_keeps_nothing(
         raise MlflowException("sqlite3.OperationalError: unable to open database file")
 
     monkeypatch.setattr(registry, "log_drift_report", gone)
-    args = ["drift", "--tasks", "churn", "--events", str(sample / "events.parquet")]
+    args = [
+        "drift",
+        "--tasks",
+        "churn",
+        "--customers",
+        str(sample / "customers.parquet"),
+        "--events",
+        str(sample / "events.parquet"),
+    ]
     result = cli.invoke(app, args, env={"COLUMNS": "200"})
     said = " ".join(result.output.split())
     assert result.exit_code == 1, result.output
@@ -681,7 +703,15 @@ def test_a_disk_error_in_the_command_says_what_was_undone(
 
     monkeypatch.setattr(drift, "atomic_write", full)
     out = tmp_path / "drift.html"
-    args = ["drift", "--tasks", "churn", "--events", str(sample / "events.parquet")]
+    args = [
+        "drift",
+        "--tasks",
+        "churn",
+        "--customers",
+        str(sample / "customers.parquet"),
+        "--events",
+        str(sample / "events.parquet"),
+    ]
     result = cli.invoke(app, [*args, "--out", str(out)], env={"COLUMNS": "300"})
     said = " ".join(result.output.split())
     assert result.exit_code == 1, result.output
@@ -705,7 +735,15 @@ def test_an_interrupt_in_the_command_says_what_was_undone(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Store, "write_record", interrupted)
-    args = ["drift", "--tasks", "churn", "--events", str(sample / "events.parquet")]
+    args = [
+        "drift",
+        "--tasks",
+        "churn",
+        "--customers",
+        str(sample / "customers.parquet"),
+        "--events",
+        str(sample / "events.parquet"),
+    ]
     result = cli.invoke(app, args, env={"COLUMNS": "300"})
     said = " ".join(result.output.split())
     assert result.exit_code == 130, result.output  # interrupted, as Ctrl-C ends a command
@@ -770,7 +808,16 @@ def test_a_day_before_the_champion_was_tested_is_not_compared_backwards(
     as if the earlier one had drifted from it, and kept as a report."""
     home = get_settings().home
     args = ["drift", "--tasks", "churn", "--as-of", "2024-05-01"]
-    result = cli.invoke(app, [*args, "--events", str(sample / "events.parquet")])
+    result = cli.invoke(
+        app,
+        [
+            *args,
+            "--customers",
+            str(sample / "customers.parquet"),
+            "--events",
+            str(sample / "events.parquet"),
+        ],
+    )
     said = _said(result)
     assert result.exit_code == 1, result.output
     assert (
@@ -792,7 +839,16 @@ def test_a_day_the_champion_has_seen_in_training_is_noted(
     `guanxi cycle` said so, of its scores."""
     home, out = get_settings().home, tmp_path / "drift.html"
     args = ["drift", "--tasks", "churn", "--as-of", "2024-09-30", "--out", str(out)]
-    result = cli.invoke(app, [*args, "--events", str(sample / "events.parquet")])
+    result = cli.invoke(
+        app,
+        [
+            *args,
+            "--customers",
+            str(sample / "customers.parquet"),
+            "--events",
+            str(sample / "events.parquet"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     note = (
         "churn v1: trained as of 2024-10-31, after 2024-09-30: it has seen events that followed "
@@ -805,7 +861,7 @@ def test_a_day_the_champion_has_seen_in_training_is_noted(
     assert note in " ".join(out.read_text().split())
     # on or after its training day there is nothing to say
     events = read_events(sample / "events.parquet", now=datetime.now(UTC))
-    report = drift_report(DriftInputs(Store(home), TODAY, events), ["churn"])
+    report = drift_report(DriftInputs(Store(home), TODAY, events, _people(sample)), ["churn"])
     assert not any("trained as of" in n for n in report["notes"])
 
 
@@ -823,7 +879,17 @@ def test_events_with_none_by_the_day_keep_no_empty_snapshot(
     late = tmp_path / "late.parquet"
     start = datetime(2025, 1, 1, tzinfo=UTC)
     pl.read_parquet(sample / "events.parquet").filter(pl.col("ts") >= start).write_parquet(late)
-    args = ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat(), "--events", str(late)]
+    args = [
+        "drift",
+        "--tasks",
+        "churn",
+        "--as-of",
+        TODAY.isoformat(),
+        "--customers",
+        str(sample / "customers.parquet"),
+        "--events",
+        str(late),
+    ]
     result = cli.invoke(app, args, env={"COLUMNS": "300"})
     said = _said(result)
     assert result.exit_code == 1, result.output
@@ -863,7 +929,16 @@ def test_a_champion_of_another_feature_set_is_not_compared(
     _train(cli, sample, monkeypatch, _result(old, tiny_data, "B"))
     assert cli.invoke(app, ["promote", "--task", "churn"]).exit_code == 0
     args = ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()]
-    result = cli.invoke(app, [*args, "--events", str(sample / "events.parquet")])
+    result = cli.invoke(
+        app,
+        [
+            *args,
+            "--customers",
+            str(sample / "customers.parquet"),
+            "--events",
+            str(sample / "events.parquet"),
+        ],
+    )
     said = _said(result)
     assert result.exit_code == 1, result.output
     assert (
@@ -910,7 +985,17 @@ def test_a_score_table_of_a_day_the_events_miss_is_noted_and_the_rest_reported(
         "churn", old, "1", scores, model_name="churn", feature_set_version="x", explain_k=0,
         snapshot_digest="-",
     )  # fmt: skip
-    args = ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat(), "--events", str(rolling)]
+    args = [
+        "drift",
+        "--tasks",
+        "churn",
+        "--as-of",
+        TODAY.isoformat(),
+        "--customers",
+        str(sample / "customers.parquet"),
+        "--events",
+        str(rolling),
+    ]
     result = cli.invoke(app, [*args, "--out", str(tmp_path / "d.html")], env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
     report = store.read_record("drift", TODAY)
@@ -1034,7 +1119,15 @@ def test_a_champion_whose_files_are_gone_is_said_with_where_and_what_to_run(
     files.rename(tmp_path / "moved")
     args = ["drift", "--tasks", "churn", "--as-of", str(TODAY)]
     result = cli.invoke(
-        app, [*args, "--events", str(sample / "events.parquet")], env={"COLUMNS": "1000"}
+        app,
+        [
+            *args,
+            "--customers",
+            str(sample / "customers.parquet"),
+            "--events",
+            str(sample / "events.parquet"),
+        ],
+        env={"COLUMNS": "1000"},
     )
     said = _said(result)
     assert result.exit_code == 1, result.output
@@ -1082,7 +1175,7 @@ def test_a_score_table_whose_version_files_are_gone_is_noted_not_measured(
 
     monkeypatch.setattr(drift, "load_version", gone)
     frame = read_events(sample / "events.parquet", now=datetime.now(UTC))
-    report = drift_report(DriftInputs(store, TODAY, frame), ["churn"])
+    report = drift_report(DriftInputs(store, TODAY, frame, _people(sample)), ["churn"])
     assert report["champions"] == {"churn": "1"} and report["performance"] == []
     assert (
         f"churn v2 scores of {REFERENCE}: not measured: the files of churn version 2 are missing "
@@ -1113,7 +1206,7 @@ def test_tables_of_days_after_the_report_are_left_out(
     values = pl.DataFrame({"customer_id": ["A"], "expected_purchases": [1.0]})
     store.write_values(values, later, horizon_days=90, discount_rate=0.1, basis="revenue", fit={})
     frame = read_events(sample / "events.parquet", now=datetime.now(UTC))
-    report = drift_report(DriftInputs(store, TODAY, frame), ["churn"])
+    report = drift_report(DriftInputs(store, TODAY, frame, _people(sample)), ["churn"])
     assert report["champions"] == {"churn": "1"}
     assert not [n for n in report["notes"] if str(later) in n], report["notes"]
 
@@ -1138,7 +1231,7 @@ def test_a_score_table_of_a_deleted_version_is_noted_not_measured(
         snapshot_digest="-",
     )
     frame = read_events(sample / "events.parquet", now=datetime.now(UTC))
-    report = drift_report(DriftInputs(store, TODAY, frame), ["churn"])
+    report = drift_report(DriftInputs(store, TODAY, frame, _people(sample)), ["churn"])
     assert report["champions"] == {"churn": "1"}
     assert (
         f"churn v7 scores of {REFERENCE}: not measured: no registered model version churn/7"
@@ -1161,7 +1254,7 @@ def test_a_partial_extract_is_said_with_counts(cli: CliRunner, sample: Path) -> 
     gone = snapshot["customer_id"].head(10)
     whose = f"of the {snapshot.height:,} customers of the store's snapshot of {TODAY}"
     fewer = events.filter(~pl.col("customer_id").is_in(gone.implode()))
-    said = DriftInputs(store, TODAY, fewer).partial()
+    said = DriftInputs(store, TODAY, fewer, _people(sample)).partial()
     assert said == [
         f"partial --events: 10 customers {whose} have no event in them up to {TODAY} "
         f"({', '.join(gone.head(3))} and 7 more); drift compares the store's snapshots, none "
@@ -1169,7 +1262,7 @@ def test_a_partial_extract_is_said_with_counts(cli: CliRunner, sample: Path) -> 
         "forecast's error) shows the extract, not those customers: pass the events of every "
         "customer"
     ]
-    report = drift_report(DriftInputs(store, TODAY, fewer), ["churn"])
+    report = drift_report(DriftInputs(store, TODAY, fewer, _people(sample)), ["churn"])
     assert report["notes"][0] == said[0]  # kept with the report, on the page too
     first = events["ts"].min()
     assert isinstance(first, datetime)
@@ -1180,15 +1273,17 @@ def test_a_partial_extract_is_said_with_counts(cli: CliRunner, sample: Path) -> 
         "before); drift compares the store's snapshots, none built from them; what is read "
         "from them (the outcomes of live performance, the value forecast's error) shows the "
         "extract, not those customers: pass the events from the first day"
-    ) in DriftInputs(store, TODAY, late).partial()
-    inputs = DriftInputs(store, TODAY, late)
+    ) in DriftInputs(store, TODAY, late, _people(sample)).partial()
+    inputs = DriftInputs(store, TODAY, late, _people(sample))
     inputs.snapshot(REFERENCE)  # the store holds none: built from the extract, and kept
     assert (
         f"the snapshots built from them ({REFERENCE}), and drift and live performance measured "
         "on them, show the extract, not those customers: pass the events from the first day"
     ) in " ".join(inputs.partial())
     early = events.filter(pl.col("ts") < datetime(2024, 12, 1, tzinfo=UTC))
-    ended = [n for n in DriftInputs(store, TODAY, early).partial() if "they end" in n]
+    ended = [
+        n for n in DriftInputs(store, TODAY, early, _people(sample)).partial() if "they end" in n
+    ]
     assert ended == [
         f"partial --events: they end on 2024-11-30, 31 days before {TODAY}: the days after it "
         "read as no activity, in the snapshots built from them and the outcomes read from them; "
@@ -1235,7 +1330,7 @@ def test_tables_waiting_for_their_outcomes_are_said_in_one_note(
     for day in (date(2024, 10, 15), date(2024, 11, 1), date(2024, 12, 1), TODAY):
         store.write_values(values, day, horizon_days=90, discount_rate=0.1, basis="revenue", fit={})
     frame = read_events(sample / "events.parquet", now=datetime.now(UTC))
-    notes = drift_report(DriftInputs(store, TODAY, frame), ["churn"])["notes"]
+    notes = drift_report(DriftInputs(store, TODAY, frame, _people(sample)), ["churn"])["notes"]
     assert [n for n in notes if "yet" in n] == [
         "churn v1 scores of 3 days (2024-11-01, 2024-12-01 and 2024-12-31): not measured yet, "
         "their 90-day outcomes are complete between 2025-01-30 and 2025-03-31, after 2024-12-31",
@@ -1281,7 +1376,16 @@ def test_an_old_version_whose_recorded_horizon_is_unreadable_is_a_note_of_the_re
     promoted = cli.invoke(app, ["promote", "--task", "churn", "--version", "2"])
     assert promoted.exit_code == 0, promoted.output
     args = ["drift", "--tasks", "churn", "--as-of", str(TODAY)]
-    result = cli.invoke(app, [*args, "--events", str(sample / "events.parquet")])
+    result = cli.invoke(
+        app,
+        [
+            *args,
+            "--customers",
+            str(sample / "customers.parquet"),
+            "--events",
+            str(sample / "events.parquet"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (
         f"churn v1 scores of {REFERENCE}: not measured: churn version 1's recorded horizon "

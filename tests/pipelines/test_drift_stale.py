@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from features.events import read_events
+from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import Store
 from models import registry
@@ -25,6 +25,7 @@ from pipelines.cli import app
 from pipelines.drift import DriftInputs, drift_report, print_report, stale_events
 from serving.settings import get_settings
 from serving.ui.drift import render_report
+from tests.pipelines.test_drift_cli import _customers_csv, _people
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import cli, sample  # noqa: F401  (fixtures)
 
@@ -85,7 +86,17 @@ def test_events_more_than_a_week_short_are_refused_and_nothing_written(
     before = store.list_snapshots()
     stale = _ending(sample, tmp_path, date(2024, 12, 20))
     out = tmp_path / "drift.html"
-    args = ["drift", "--tasks", "churn", "--as-of", str(TODAY), "--events", str(stale)]
+    args = [
+        "drift",
+        "--tasks",
+        "churn",
+        "--as-of",
+        str(TODAY),
+        "--customers",
+        str(sample / "customers.parquet"),
+        "--events",
+        str(stale),
+    ]
     result = cli.invoke(app, [*args, "--out", str(out)], env={"COLUMNS": "300"})
     assert result.exit_code == 1, result.output
     said = _said(result.output)
@@ -104,7 +115,17 @@ def test_events_more_than_a_week_short_are_refused_and_nothing_written(
     assert result.exit_code == 1 and "11 days before" in _said(result.output)
     assert not (home / "reports").exists() or not any((home / "reports").iterdir())
     # the --as-of it names works
-    ok = ["drift", "--tasks", "churn", "--as-of", "2024-12-20", "--events", str(stale)]
+    ok = [
+        "drift",
+        "--tasks",
+        "churn",
+        "--as-of",
+        "2024-12-20",
+        "--customers",
+        str(sample / "customers.parquet"),
+        "--events",
+        str(stale),
+    ]
     assert cli.invoke(app, ok, env={"COLUMNS": "300"}).exit_code == 0
 
 
@@ -120,7 +141,17 @@ def test_stale_events_are_refused_before_the_tracking_store_is_made(
     fresh.mkdir()
     tracking = tmp_path / "tracking"
     stale = _ending(sample, tmp_path, date(2024, 12, 20))
-    args = ["drift", "--tasks", "churn", "--as-of", str(TODAY), "--events", str(stale)]
+    args = [
+        "drift",
+        "--tasks",
+        "churn",
+        "--as-of",
+        str(TODAY),
+        "--customers",
+        str(sample / "customers.parquet"),
+        "--events",
+        str(stale),
+    ]
     env = {
         "COLUMNS": "300",
         "GUANXI_HOME": str(fresh),
@@ -147,7 +178,17 @@ def test_the_refusal_says_no_snapshot_would_be_built_when_the_store_holds_the_da
     full = read_events(sample / "events.parquet", now=datetime.now(UTC))
     store.write_snapshot(build_snapshot(full, None, TODAY), TODAY)
     stale = _ending(sample, tmp_path, date(2024, 12, 20))
-    args = ["drift", "--tasks", "churn", "--as-of", str(TODAY), "--events", str(stale)]
+    args = [
+        "drift",
+        "--tasks",
+        "churn",
+        "--as-of",
+        str(TODAY),
+        "--customers",
+        str(sample / "customers.parquet"),
+        "--events",
+        str(stale),
+    ]
     result = cli.invoke(app, args, env={"COLUMNS": "300"})
     assert result.exit_code == 1, result.output
     assert (
@@ -170,8 +211,7 @@ def test_drift_without_events_keeps_the_snapshots_it_builds_as_before(
     day = date(2024, 8, 12)
     full = read_events(sample / "events.parquet", now=datetime.now(UTC))
     # the history of the day ends on 2024-07-31, 2 days before the reference day 2024-08-02
-    history = full.filter(pl.col("ts").dt.date() <= date(2024, 7, 31))
-    store.write_snapshot(build_snapshot(history, None, day), day, history=history)
+    _stored(store, full, day, date(2024, 7, 31), sample / "customers.parquet")
     assert REFERENCE not in store.list_snapshots()
     args = ["drift", "--tasks", "churn", "--as-of", str(day)]
     result = cli.invoke(app, args, env={"COLUMNS": "300"})
@@ -196,7 +236,17 @@ def test_events_a_few_days_short_report_with_a_warning_and_keep_no_snapshot(
     store = Store(home)
     short = _ending(sample, tmp_path, date(2024, 12, 26))
     out = tmp_path / "drift.html"
-    args = ["drift", "--tasks", "churn", "--as-of", str(TODAY), "--events", str(short)]
+    args = [
+        "drift",
+        "--tasks",
+        "churn",
+        "--as-of",
+        str(TODAY),
+        "--customers",
+        str(sample / "customers.parquet"),
+        "--events",
+        str(short),
+    ]
     result = cli.invoke(app, [*args, "--out", str(out)], env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
     warning = (  # the file, and "--as-of", as features build, score, value and cycle say it
@@ -220,7 +270,17 @@ def test_events_a_few_days_short_report_with_a_warning_and_keep_no_snapshot(
     assert not [n for n in report["notes"] if "they end on" in n]
     # a day short (an export of the morning of the day) is the usual feed: kept, no word
     day = _ending(sample, tmp_path, date(2024, 12, 30))
-    args = ["drift", "--tasks", "churn", "--as-of", str(TODAY), "--events", str(day)]
+    args = [
+        "drift",
+        "--tasks",
+        "churn",
+        "--as-of",
+        str(TODAY),
+        "--customers",
+        str(sample / "customers.parquet"),
+        "--events",
+        str(day),
+    ]
     result = cli.invoke(app, args, env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
     assert "warning" not in result.output and TODAY in store.list_snapshots()
@@ -230,7 +290,7 @@ def test_events_a_few_days_short_report_with_a_warning_and_keep_no_snapshot(
     # again beside the warning, and the store's snapshot is read, not replaced
     kept = store.read_snapshot(TODAY)
     events = read_events(short, now=datetime.now(UTC))
-    report = drift_report(DriftInputs(store, TODAY, events), ["churn"])
+    report = drift_report(DriftInputs(store, TODAY, events, _people(sample)), ["churn"])
     assert report["events_warning"].startswith(  # no file given: none named
         "the events end on 2024-12-26, 5 days before --as-of 2024-12-31: "
     )
@@ -297,7 +357,7 @@ def test_tables_whose_outcomes_the_events_do_not_reach_are_not_measured(
         store.write_values(
             values, cutoff, horizon_days=90, discount_rate=0.1, basis="revenue", fit={}
         )
-    report = drift_report(DriftInputs(store, day, events), ["churn"])
+    report = drift_report(DriftInputs(store, day, events, _abcd(tmp_path)), ["churn"])
     measured = [(p["as_of"], p["outcomes_through"]) for p in report["performance"]]
     assert measured == [("2024-06-20", "2024-09-18"), ("2024-06-28", "2024-09-26")]
     # 06-20: churned B and D (no order in (06-20, 09-18]): positives 0.9, 0.6 above 0.3, 0.2
@@ -336,7 +396,7 @@ def test_tables_the_events_do_not_reach_are_said_in_one_note(
             "churn", cutoff, "1", scores, model_name="churn", feature_set_version="x",
             explain_k=0, snapshot_digest="-",
         )  # fmt: skip
-    report = drift_report(DriftInputs(store, date(2024, 10, 1), events), ["churn"])
+    report = drift_report(DriftInputs(store, date(2024, 10, 1), events, _abcd(tmp_path)), ["churn"])
     assert report["performance"] == []
     assert (
         "churn v1 scores of 3 days (2024-06-29, 2024-06-30 and 2024-07-01): not measured: their "
@@ -364,11 +424,18 @@ def test_the_warning_is_printed() -> None:
     assert "warning: the events end on 2024-12-26" in console.export_text()
 
 
-def _stored(store: Store, events: pl.DataFrame, day: date, through: date) -> None:
-    """Keep the snapshot of ``day`` built from the events up to ``through``, with that history:
-    what guanxi features build, score or value keep of a short export."""
+def _abcd(folder: Path) -> pl.DataFrame:
+    """The customers of :func:`_events`, as `--customers` gives them."""
+    return read_customers(_customers_csv(folder / "customers.csv"), now=datetime.now(UTC))
+
+
+def _stored(store: Store, events: pl.DataFrame, day: date, through: date, people: Path) -> None:
+    """Keep the snapshot of ``day`` built from the events up to ``through`` and the customers
+    file ``people``, with that history and that file recorded: what guanxi features build, score
+    or value keep of a short export."""
     history = events.filter(pl.col("ts").dt.date() <= through)
-    store.write_snapshot(build_snapshot(history, None, day), day, history=history)
+    frame = build_snapshot(history, read_customers(people, now=datetime.now(UTC)), day)
+    store.write_snapshot(frame, day, history=history, customers=people)
 
 
 def test_drift_without_events_warns_of_a_store_history_a_few_days_short(
@@ -380,7 +447,7 @@ def test_drift_without_events_warns_of_a_store_history_a_few_days_short(
     days before (a snapshot built from a short export) the report said nothing."""
     store = Store(get_settings().home)
     full = read_events(sample / "events.parquet", now=datetime.now(UTC))
-    _stored(store, full, TODAY, date(2024, 12, 28))
+    _stored(store, full, TODAY, date(2024, 12, 28), sample / "customers.parquet")
     args = ["drift", "--tasks", "churn", "--as-of", str(TODAY)]
     result = cli.invoke(app, args, env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
@@ -396,7 +463,7 @@ def test_drift_without_events_warns_of_a_store_history_a_few_days_short(
     report = store.read_record("drift", TODAY)
     assert report is not None and report["events_warning"] == warning
     # a day short (an export of the morning of the day): no word
-    _stored(store, full, TODAY, date(2024, 12, 30))
+    _stored(store, full, TODAY, date(2024, 12, 30), sample / "customers.parquet")
     assert DriftInputs(store, TODAY).events_warning() is None
 
 
@@ -409,7 +476,7 @@ def test_drift_without_events_says_the_stores_snapshot_was_built_from_events_a_w
     (what the server serves) is said to be built from events ending on their last day."""
     store = Store(get_settings().home)
     full = read_events(sample / "events.parquet", now=datetime.now(UTC))
-    _stored(store, full, TODAY, date(2024, 12, 20))
+    _stored(store, full, TODAY, date(2024, 12, 20), sample / "customers.parquet")
     result = cli.invoke(app, ["drift", "--tasks", "churn", "--as-of", str(TODAY)])
     assert result.exit_code == 0, result.output
     report = store.read_record("drift", TODAY)
@@ -434,7 +501,9 @@ def test_tables_the_stores_history_does_not_reach_are_not_measured(
     day = date(2024, 10, 1)
     events = read_events(_events(tmp_path / "events.csv"), now=datetime.now(UTC))
     store = Store(get_settings().home)
-    _stored(store, events, day, day)  # the history ends on 2024-09-26, its last event
+    _stored(
+        store, events, day, day, _customers_csv(tmp_path / "customers.csv")
+    )  # the history ends on 2024-09-26, its last event
     scores = pl.DataFrame(
         {"customer_id": ["A", "B", "C", "D"], "task": ["churn"] * 4, "score": [0.3, 0.9, 0.2, 0.6]}
     )
@@ -466,9 +535,13 @@ def test_the_note_of_events_a_day_short_says_1_day_and_the_cycle_only_in_a_cycle
     in a guanxi drift run: one day, and the cycle's snapshot only in the cycle's report."""
     store = Store(get_settings().home)
     full = read_events(sample / "events.parquet", now=datetime.now(UTC))
-    _stored(store, full, TODAY, TODAY)
+    _stored(store, full, TODAY, TODAY, sample / "customers.parquet")
     events = read_events(_ending(sample, tmp_path, date(2024, 12, 30)), now=datetime.now(UTC))
-    ended = [n for n in DriftInputs(store, TODAY, events).partial() if "they end on" in n]
+    ended = [
+        n
+        for n in DriftInputs(store, TODAY, events, _people(sample)).partial()
+        if "they end on" in n
+    ]
     assert ended == [
         f"partial --events: they end on 2024-12-30, 1 day before {TODAY}: the days after it read "
         "as no activity, in the snapshots built from them and the outcomes read from them; pass "

@@ -1,0 +1,120 @@
+"""`guanxi drift` without `--customers` keeps no snapshot without the customers' attributes."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from typer.testing import CliRunner
+
+from features.events import read_events
+from features.snapshot import build_snapshot
+from features.store import Store
+from pipelines.cli import app
+from pipelines.cycle import CycleConfig, _Run, readable
+from serving.settings import get_settings
+from tests.pipelines.test_cycle import SOURCES
+from tests.pipelines.test_drift_cli import _drift_runs, _snapshot_of
+from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
+from tests.pipelines.test_train_cli import cli, sample  # noqa: F401  (fixtures)
+
+TODAY = date(2024, 12, 31)
+REFERENCE = date(2024, 8, 2)  # the champion's test cutoff: as_of 2024-10-31 minus 90 days
+
+
+def _said(result: Any) -> str:
+    return " ".join(result.output.split())
+
+
+def test_without_customers_nor_a_recorded_file_nothing_is_kept_and_customers_is_named(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """An exploratory test's H1: `--events` without `--customers` built the snapshots of the day
+    and of the champion's test day with every customer attribute missing (signup_tenure_days
+    null on every row), kept them in the store, where `guanxi serve` served them and later
+    reports measured false drift against them."""
+    home = get_settings().home
+    args = ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()]
+    result = cli.invoke(app, [*args, "--events", str(sample / "events.parquet")])
+    said = _said(result)
+    assert result.exit_code == 1, result.output
+    assert (
+        f"no drift report, nothing written: cannot build the snapshot of {TODAY} without the "
+        "customers' attributes: no --customers given, and no snapshot in the store records a "
+        "customers file that is still there; its profile features (is_business, "
+        "is_channel_partner, signup_tenure_days, region) would all read as missing: nothing "
+        "kept; pass --customers PATH"
+    ) in said
+    store = Store(home)
+    assert store.list_snapshots() == [] and store.read_record("drift", TODAY) is None
+    assert _drift_runs() == []
+
+
+def test_without_customers_the_file_a_stored_snapshot_records_is_read(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """The newest stored snapshot's customers file is read for the snapshots built; none is kept
+    without the customers' attributes."""
+    home = get_settings().home
+    store = Store(home)
+    kept = date(2024, 6, 30)  # a snapshot of another day, built with the customers file
+    people = sample / "customers.parquet"
+    store.write_snapshot(_snapshot_of(sample, kept), kept, customers=people)
+    args = ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()]
+    result = cli.invoke(app, [*args, "--events", str(sample / "events.parquet")])
+    assert result.exit_code == 0, result.output
+    assert store.list_snapshots() == [kept, REFERENCE, TODAY]
+    for day in (REFERENCE, TODAY):
+        frame = store.read_snapshot(day)
+        recorded = store.snapshot_info(day).customers  # for the reports after it
+        assert recorded is not None and recorded.path == str(people.resolve())
+        assert frame["signup_tenure_days"].null_count() < frame.height
+        expected = _snapshot_of(sample, day)
+        assert (
+            frame.select("customer_id", "is_business")
+            .sort("customer_id")
+            .equals(expected.select("customer_id", "is_business").sort("customer_id"))
+        )
+    record = store.read_record("drift", TODAY)
+    assert record is not None
+    drifted = {
+        r["column"]
+        for f in record["features"]
+        for r in f["rows"]
+        if r.get("drifted") and r["column"] in ("signup_tenure_days", "is_business")
+    }
+    assert drifted == set()
+
+
+def test_a_cycle_without_customers_compares_nothing_against_attributes_it_lacks(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """A cycle run without --customers keeps its day's snapshot without attributes; its drift
+    step read no other snapshot's customers file (the reference would have them, the day not:
+    drift of every profile feature), built no reference without them, and says what to pass."""
+    home = get_settings().home
+    store = Store(home)
+    events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    older = date(2024, 6, 30)  # another day's snapshot, built with the customers file
+    store.write_snapshot(_snapshot_of(sample, older), older, customers=sample / "customers.parquet")
+    store.write_snapshot(build_snapshot(events, None, TODAY), TODAY, history=events)
+    run = _Run(SOURCES, TODAY, CycleConfig(tasks=("churn",)), home, Console())
+    run._data = (events, None)
+    assert readable(run.drift({})) == [
+        f"skipped: no drift report, nothing written: nothing to measure on {TODAY} (churn v1: "
+        f"not compared: cannot build the snapshot of {REFERENCE} without the customers' "
+        f"attributes: no --customers given, and the store's snapshot of {TODAY} records no "
+        "customers file that is still there (one built with their attributes would measure "
+        "drift against it); its profile features (is_business, is_channel_partner, "
+        "signup_tenure_days, region) would all read as missing: nothing kept; run the cycle "
+        "with --customers PATH)"
+    ]
+    assert store.list_snapshots() == [older, TODAY] and store.read_record("drift", TODAY) is None
