@@ -1138,6 +1138,10 @@ def brief(summary: Any) -> Any:
     return summary
 
 
+_SENTENCES: Final = ("skipped",)
+"""Keys of a task's summary whose value is a sentence, said after a colon (:func:`readable`)."""
+
+
 def readable(summary: Any) -> list[str]:
     """Lay a step's (shortened) summary out as lines to read, one a key (pure).
 
@@ -1150,12 +1154,13 @@ def readable(summary: Any) -> list[str]:
     -------
     list of str
         ``key: value`` a top-level key; a task's (or other nested) summary as ``name value``
-        pairs separated by commas, a list's items by semicolons, yes/no for a flag and ``—``
-        for nothing (:data:`features.contracts.MISSING`, as the tables write it). A count (an
-        int) comes before its name, with thousands separators, as the other commands say
-        counts (:func:`features.contracts.counted`): ``customers`` 1200 is ``1,200
-        customers``, a task's ``rows`` 1 ``1 row``. A task keeps its name (``cross_sell``, as
-        ``--tasks`` takes it); other keys read with spaces. ``--json`` prints the summary as
+        pairs separated by commas (``skipped: why``, the reason a sentence), a list's items
+        by semicolons, yes/no for a flag and ``—`` for nothing
+        (:data:`features.contracts.MISSING`, as the tables write it). A count (an int) comes
+        before its name, with thousands separators, as the other commands say counts
+        (:func:`features.contracts.counted`): ``customers`` 1200 is ``1,200 customers``, a
+        task's ``rows`` 1 ``1 row``. A task keeps its name (``cross_sell``, as ``--tasks``
+        takes it); other keys read with spaces. ``--json`` prints the summary as
         JSON instead.
     """
     tasks = set(task_names())
@@ -1167,8 +1172,9 @@ def readable(summary: Any) -> list[str]:
         return f"{name}{between}{text(value)}"
 
     def text(value: Any) -> str:
-        if isinstance(value, dict):
-            return ", ".join(pair(k, v, " ") for k, v in value.items()) or MISSING
+        if isinstance(value, dict):  # a reason after "skipped" reads as one (was its object)
+            parts = (pair(k, v, ": " if k in _SENTENCES else " ") for k, v in value.items())
+            return ", ".join(parts) or MISSING
         if isinstance(value, list | tuple):
             return "; ".join(text(v) for v in value) or "none"
         if isinstance(value, bool):

@@ -439,6 +439,16 @@ def test_a_step_summary_reads_as_lines_not_json() -> None:
     assert readable({"skipped": "no --reload-url"}) == ["skipped: no --reload-url"]
 
 
+def test_a_task_skipped_by_the_retrain_step_reads_with_a_colon() -> None:
+    """An exploratory test's L4: "churn: retrained no, skipped its champion's task definition
+    cannot be read, ...", the reason run on from "skipped" as if it were its object."""
+    back = "its champion's task definition cannot be read, as the value step says"
+    assert readable({"churn": {"retrained": False, "skipped": back}}) == [
+        f"churn: retrained no, skipped: {back}"
+    ]
+    assert readable({"skipped": "no --reload-url"}) == ["skipped: no --reload-url"]
+
+
 def test_a_step_summary_says_counts_as_the_other_commands_do() -> None:
     """cycle26: counts were bare ints after their key ("customers: 12345", "churn: version 2,
     rows 12345"); the other commands say "12,345 customers" (features.contracts.counted)."""
@@ -863,6 +873,7 @@ def test_a_champion_whose_recorded_window_is_unreadable_is_left_out_by_every_ste
     back = "its champion's task definition cannot be read, as the value step says"
     assert steps["score"] == {"churn": f"not scored: {back}"}
     assert steps["retrain"]["churn"] == {"retrained": False, "skipped": back}
+    assert f"churn: retrained no, skipped: {back}" in said
     assert steps["drift"]["churn"] == f"not measured: {back}"
     assert said.count("the promotion gate refuses every challenger") == 1
     assert [v.version for v in registry.list_versions("churn")] == ["1"]
