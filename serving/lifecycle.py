@@ -663,7 +663,8 @@ async def _load_once(app: FastAPI) -> _Outcome:
     An unexpected failure (a registry out of reach, a refused model) is logged with its
     traceback when it is new (the first, or another than the last); the same failure again,
     each start-up retry with the registry down, is one line: its reason, how many loads in a row
-    failed, and, with nothing loaded, that it is retried every ``GUANXI_RETRY_SECONDS``. What is
+    failed, and, with nothing loaded, that nothing is served yet and it is retried every
+    ``GUANXI_RETRY_SECONDS`` (the first failure too). What is
     missing (:data:`SAID_IN_FULL`) is said once, then again when it changes, at debug level in
     between (``/readyz`` and the API's 503 keep saying it).
     """
@@ -684,25 +685,27 @@ async def _load_once(app: FastAPI) -> _Outcome:
         holder.failed_loads += 1
         holder.last_error = reason
         holder.missing = missing(exc)
+        # nothing loaded: the background load tries again (a reload's caller says its own);
+        # "keeping the current state" was said of none
+        idle = holder.current is None
+        kept = "nothing served yet" if idle else "keeping the current state"
         if not again:
             logger.log(
                 logging.WARNING,
-                "load failed, keeping the current state: %s",
+                "load failed, %s: %s",
+                f"{kept}; retrying every {settings.retry_seconds:g} s" if idle else kept,
                 reason,
                 # nothing trained or built yet, or files gone, is said in full: no traceback
                 exc_info=not expected,
             )
         else:
-            # nothing loaded: the background load tries again (a reload's caller says its own)
-            retry = (
-                f"; retrying every {settings.retry_seconds:g} s" if holder.current is None else ""
-            )
             logger.log(
                 logging.DEBUG if expected else logging.WARNING,
-                "load failed again (%d in a row), keeping the current state: %s%s",
+                "load failed again (%d in a row), %s: %s%s",
                 holder.failed_loads,
+                kept,
                 reason,
-                retry,
+                f"; retrying every {settings.retry_seconds:g} s" if idle else "",
             )
         return _Outcome(reason, isinstance(exc, UNREACHED) and not expected)
     _swap(app, state)

@@ -507,6 +507,24 @@ def test_what_is_missing_is_logged_once_then_on_change(
     assert unexpected.levelno == logging.WARNING and unexpected.exc_info
 
 
+def test_a_first_failure_with_nothing_served_says_so_and_that_it_retries(
+    tmp_path: Path, source: StaticSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exploratory test's L1: with nothing loaded the first failure said "load failed,
+    keeping the current state" (there was none) and not that it is retried."""
+    caplog.set_level(logging.DEBUG, logger="serving.lifecycle")
+    app = create_app(make_settings(tmp_path / "h", retry_seconds=10.0), source)
+    app.state.load_lock = asyncio.Lock()  # as the lifespan, without its background retries
+    source.failure = ConnectionError("registry unreachable")
+    asyncio.run(reload_state(app))
+    (first,) = [r for r in caplog.records if "load failed" in r.getMessage()]
+    assert first.getMessage() == (
+        "load failed, nothing served yet; retrying every 10 s: ConnectionError: registry "
+        "unreachable"
+    )
+    assert first.levelno == logging.WARNING and first.exc_info
+
+
 def test_a_registry_down_is_logged_with_its_traceback_once_then_a_line_a_retry(
     tmp_path: Path, source: StaticSource, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -531,7 +549,7 @@ def test_a_registry_down_is_logged_with_its_traceback_once_then_a_line_a_retry(
         (again,) = load(down)
         assert again.levelno == logging.WARNING and not again.exc_info
         assert again.getMessage() == (
-            f"load failed again ({attempt} in a row), keeping the current state: "
+            f"load failed again ({attempt} in a row), nothing served yet: "
             "ConnectionError: Max retries exceeded with url: /api/2.0/mlflow (Connection "
             "refused); retrying every 10 s"
         )
