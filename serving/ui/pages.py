@@ -1424,9 +1424,14 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
     notice = None
     # waited for as reload_pending is (qa44 L5: a hung registry held the page 62 s, MLflow's
     # client timeout); a late or failed look is logged with the request id the notice gives
+    # the log said "the served model shown" with none served (nor shown)
+    if state is not None and task in state.tables:
+        instead = "the served model shown"
+    else:
+        instead = "no model served yet" if state is None else f"no {task} model served"
     found = read_in_time(
         partial(load_cards, task, state, request.app.state.ui_cards),
-        f"for the {task} model page (request {request.state.request_id}), the served model shown",
+        f"for the {task} model page (request {request.state.request_id}), {instead}",
         errors=(MlflowException, ModelNotFoundError, OSError),
         level=logging.WARNING,
         # one look per task and load at a time: views while it runs wait on it (a hung

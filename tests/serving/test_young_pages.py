@@ -13,6 +13,7 @@ customers of the served value table).
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -22,8 +23,10 @@ import polars as pl
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from mlflow.exceptions import MlflowException
 
 from features.store import Store
+from models import registry
 from models.offers import parse_offers
 from models.planning import keep_plan, plan_from_store
 from models.tasks import task_names
@@ -103,6 +106,29 @@ def test_the_value_page_without_models_or_values_says_both(unloaded: TestClient)
     assert 'id="no-models"' in page.text and "guanxi train" in page.text
     export = unloaded.get("/ui/value/segments/champions.csv", headers=headers("reviewer"))
     assert export.status_code == 404
+
+
+def test_a_model_page_whose_registry_is_down_logs_that_no_model_is_served_yet(
+    unloaded: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exploratory test's L2: the log said "registry not read for the churn model page
+    (request ...), the served model shown" while nothing was served, nor shown."""
+    caplog.set_level(logging.INFO, logger="serving.lifecycle")
+
+    def down(task: str) -> list[registry.VersionInfo]:
+        raise MlflowException("registry down")
+
+    monkeypatch.setattr(registry, "list_versions", down)
+    page = unloaded.get("/ui/models/churn", headers=headers("reviewer"))
+    assert "The MLflow registry could not be read" in page.text
+    assert "showing the served model only" not in page.text
+    request_id = re.search(r"request id ([0-9a-f]{32})", page.text)
+    assert request_id is not None
+    said = [r.getMessage() for r in caplog.records if "registry not read" in r.getMessage()]
+    assert said == [
+        f"registry not read for the churn model page (request {request_id[1]}), no model "
+        "served yet: MlflowException: registry down"
+    ]
 
 
 def test_the_menu_leads_to_the_model_pages_while_nothing_is_loaded(unloaded: TestClient) -> None:
