@@ -937,6 +937,10 @@ class _Run:
             if n not in self._said and not (lacking and n.startswith(lacking))
         ]
         print_report(self.console, {**report, "notes": unsaid}, limit=5)
+        # the tasks left out, said by the step's summary: the kept report says it too (it said
+        # nothing of them: "0 of 0 feature comparisons", no champion named)
+        out = [f"{t}: not compared nor measured by guanxi cycle: {unread[t]}" for t in left]
+        report = {**report, "notes": [*report["notes"], *out]}
         try:
             run_id, path = keep_report(report, self.home)
         except ReportNotKeptError as exc:  # was a traceback, with no word of resuming

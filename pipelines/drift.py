@@ -1324,10 +1324,13 @@ def print_report(console: Console, report: dict[str, Any], limit: int = 15) -> N
                 "drifted): the HTML report lists every one"
             )
     summary = report["summary"]
-    console.print(
-        f"{summary['features_drifted']} of {summary['features_compared']} feature comparisons "
-        f"drifted ({100 * summary['drifted_share']:.1f}%)"
-    )
+    if report["features"] or report.get("champions"):  # a champion compared
+        console.print(
+            f"{summary['features_drifted']} of {summary['features_compared']} feature "
+            f"comparisons drifted ({100 * summary['drifted_share']:.1f}%)"
+        )
+    else:  # was "0 of 0 feature comparisons drifted (0.0%)", the tasks left out unsaid
+        console.print("no champion compared: no feature or score drift measured (see the notes)")
     if report["scores"]:
         table = Table(title="score drift per task", box=box.SIMPLE_HEAD)
         for header in ("task", "PSI", "KS D", "W / sd", "drifted"):

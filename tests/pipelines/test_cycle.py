@@ -63,6 +63,7 @@ from pipelines.drift import feature_set_reason
 from pipelines.promote import Decision, decision_text
 from pipelines.sample import generate_sample
 from serving.settings import get_settings
+from serving.ui.drift import render_report
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import (  # noqa: F401  (fixtures)
     _fake_trainer,
@@ -856,12 +857,32 @@ def test_a_champion_whose_recorded_window_is_unreadable_is_left_out_by_every_ste
         return real(task, **how)
 
     monkeypatch.setattr(cycle_job, "load_version", counting)
+    # an earlier value table whose horizon has passed: the drift step measures it, and keeps a
+    # report, which said nothing of churn (qa45b M1: "0 of 0 feature comparisons", "Champions: .")
+    ids = pl.read_parquet(sample / "customers.parquet")["customer_id"].head(3)
+    Store(get_settings().home).write_values(
+        pl.DataFrame({"customer_id": ids, "expected_purchases": [1.0, 0.5, 2.0]}),
+        date(2024, 9, 1),
+        horizon_days=90,
+        discount_rate=0.1,
+        basis="revenue",
+        fit={},
+    )
     ran = _invoke(_on(day, _args(sample)))
     said = " ".join(ran.output.split())
     assert ran.exit_code == 0, ran.output
     assert f"cycle of {day} complete" in said
     assert loads == [("churn", "1")]  # read once, for the four steps
     why = _unreadable("1", recorded, flag)
+    report = Store(get_settings().home).read_record("drift", day)
+    assert report is not None and report["champions"] == {}
+    back = "its champion's task definition cannot be read, as the value step says"
+    assert f"churn: not compared nor measured by guanxi cycle: {back}" in report["notes"]
+    page = " ".join(render_report(report).split())
+    assert "Champions: ." not in page and "0 of 0 feature comparisons" not in page
+    assert "No champion was compared" in page
+    assert "no champion compared: no feature or score drift measured (see the notes)" in said
+    assert "0 of 0 feature comparisons" not in said
     record = Store(get_settings().home).read_record("cycle", day)
     assert record is not None and record["complete"]
     steps = {step: record["steps"][step]["summary"] for step in STEPS}
