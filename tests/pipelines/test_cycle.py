@@ -858,7 +858,7 @@ def test_a_champion_whose_recorded_window_is_unreadable_is_left_out_by_every_ste
 
     monkeypatch.setattr(cycle_job, "load_version", counting)
     # an earlier value table whose horizon has passed: the drift step measures it, and keeps a
-    # report, which said nothing of churn (qa45b M1: "0 of 0 feature comparisons", "Champions: .")
+    # report, which said nothing of churn ("0 of 0 feature comparisons", "Champions: .")
     ids = pl.read_parquet(sample / "customers.parquet")["customer_id"].head(3)
     Store(get_settings().home).write_values(
         pl.DataFrame({"customer_id": ids, "expected_purchases": [1.0, 0.5, 2.0]}),
