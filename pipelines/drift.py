@@ -70,7 +70,7 @@ from features.contracts import FEATURE_SET_VERSION, FEATURES, MISSING, counted
 from features.events import EventsValidationError, read_customers, read_events
 from features.freshness import BEYOND_A_WEEK, EventsEnd, history_through, last_event_day
 from features.snapshot import build_snapshot
-from features.store import SnapshotNotFoundError, Store, atomic_write
+from features.store import SnapshotNotFoundError, SourceFile, Store, atomic_write
 from models import registry
 from models.customer_rows import RepeatedCustomersError
 from models.definitions import DefinitionUnreadableError, recorded_int
@@ -241,6 +241,10 @@ class DriftInputs:
     source : str, optional
         The file (or table) ``events`` came from, named in :meth:`events_warning` as the other
         commands name it; None leaves it out.
+    events_file, customers_file : pathlib.Path or features.store.SourceFile, optional
+        The files (or tables) ``events`` and ``customers`` were read from, recorded with each
+        snapshot kept (:meth:`features.store.Store.write_snapshot`), as the other commands record
+        theirs: a later report without ``--customers`` reads the customers file recorded.
     """
 
     def __init__(
@@ -252,8 +256,11 @@ class DriftInputs:
         *,
         cycle: bool = False,
         source: str | None = None,
+        events_file: Path | SourceFile | None = None,
+        customers_file: Path | SourceFile | None = None,
     ) -> None:
         self.store, self.day, self.cycle, self.source = store, day, cycle, source
+        self._events_file, self._customers_file = events_file, customers_file
         self._events, self._customers = events, customers
         self._given = events is not None  # the events' source, said of an empty snapshot
         self._customers_given = customers is not None
@@ -579,9 +586,21 @@ class DriftInputs:
                     )
                 through = self.events_through() if self._given else None
                 if not self._given or (through is not None and (day - through).days < 2):
-                    recorded = self.customers_source  # the file read, recorded for the next
-                    source = Path(recorded) if recorded is not None else None
-                    self.store.write_snapshot(frame, day, customers=source)
+                    # the files read, recorded for the next (review46 M2: the given ones were not)
+                    recorded = self.customers_source
+                    source = (
+                        self._customers_file
+                        if self._customers_given
+                        else Path(recorded)
+                        if recorded is not None
+                        else None
+                    )
+                    self.store.write_snapshot(
+                        frame,
+                        day,
+                        events=self._events_file if self._given else None,
+                        customers=source,
+                    )
                 else:  # --events short of the day: the report's, not the store's
                     self.unkept.add(day)
                 self.built.add(day)
@@ -1541,7 +1560,15 @@ def drift_command(
     require_tracking(console, home, "report drift")
     try:
         people = read_customers(customers, now=now) if customers is not None else None
-        inputs = DriftInputs(store, day, frame, people, source=str(events) if events else None)
+        inputs = DriftInputs(
+            store,
+            day,
+            frame,
+            people,
+            source=str(events) if events else None,
+            events_file=events,
+            customers_file=customers,
+        )
         with quiet_libraries():  # MLflow's INFO lines on a version whose files are gone
             report = drift_report(inputs, chosen, thresholds)
     except (EventsValidationError, FileNotFoundError, ValueError) as exc:

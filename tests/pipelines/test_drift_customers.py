@@ -118,3 +118,31 @@ def test_a_cycle_without_customers_compares_nothing_against_attributes_it_lacks(
         "with --customers PATH)"
     ]
     assert store.list_snapshots() == [older, TODAY] and store.read_record("drift", TODAY) is None
+
+
+def test_snapshots_built_with_customers_record_it_for_a_later_drift_without(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """Review46 M2: the snapshots `guanxi drift --customers C` built recorded no customers file
+    (nor the events'), so a later drift without --customers was refused as if none were built
+    with attributes."""
+    store = Store(get_settings().home)
+    people, events = sample / "customers.parquet", sample / "events.parquet"
+    args = ["drift", "--tasks", "churn", "--events", str(events)]
+    first = cli.invoke(app, [*args, "--as-of", TODAY.isoformat(), "--customers", str(people)])
+    assert first.exit_code == 0, first.output
+    assert store.list_snapshots() == [REFERENCE, TODAY]
+    for day in (REFERENCE, TODAY):
+        info = store.snapshot_info(day)
+        assert info.customers is not None and info.customers.path == str(people.resolve())
+        assert info.events is not None and info.events.path == str(events.resolve())
+    later = date(2024, 12, 30)
+    second = cli.invoke(app, [*args, "--as-of", later.isoformat()])
+    assert second.exit_code == 0, second.output
+    assert store.list_snapshots() == [REFERENCE, later, TODAY]
+    frame = store.read_snapshot(later)
+    assert frame["signup_tenure_days"].null_count() < frame.height
+    recorded = store.snapshot_info(later).customers
+    assert recorded is not None and recorded.path == str(people.resolve())
