@@ -222,6 +222,29 @@ def _no_customers(day: date, stored: date | None, *, cycle: bool) -> str:
     )
 
 
+def lacks_attributes(frame: pl.DataFrame) -> bool:
+    """Tell whether a snapshot was built without the customers' attributes.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        A snapshot.
+
+    Returns
+    -------
+    bool
+        True when it holds customers and every profile feature is missing on every row, but the
+        flags built as False without a customers table (``is_business``: one value on every row).
+    """
+    profile = [n for n, f in FEATURES.items() if f.group == "profile" and n in frame.columns]
+    missing = [n for n in profile if frame[n].null_count() == frame.height]
+    return (
+        frame.height > 0
+        and bool(missing)
+        and all(n in missing or frame[n].n_unique() == 1 for n in profile)
+    )
+
+
 class DriftInputs:
     """Events, customers and snapshots for one report, each read or built at most once.
 
@@ -270,6 +293,10 @@ class DriftInputs:
         self._snapshots: dict[date, pl.DataFrame] = {}
         self.built: set[date] = set()
         """The days whose snapshot was built from the events (the store held none)."""
+        self.attributeless: set[date] = set()
+        """The days of :attr:`built` built without the customers' attributes, for a cycle run
+        without ``--customers`` (review46 M1), and not kept: the report leaves their profile
+        features out (:func:`lacks_attributes`)."""
         self.unkept: set[date] = set()
         """The days of :attr:`built` not kept in the store: the events end 2 days or more before
         each (:meth:`snapshot`)."""
@@ -573,7 +600,7 @@ class DriftInputs:
             else:
                 events = self.events()
                 people = self.customers()
-                if people is None:  # was kept, every attribute missing: served, and drift
+                if people is None and not self.cycle:  # was kept, every attribute missing
                     stored = self.day if self.day in self.store.list_snapshots() else None
                     raise EmptySnapshotError(_no_customers(day, stored, cycle=self.cycle))
                 frame = build_snapshot(events, people, day)
@@ -585,7 +612,9 @@ class DriftInputs:
                         f"{given}: nothing kept; pass --events reaching back to {day}{later}"
                     )
                 through = self.events_through() if self._given else None
-                if not self._given or (through is not None and (day - through).days < 2):
+                if people is None:  # a cycle without --customers: the report's alone
+                    self.attributeless.add(day)
+                elif not self._given or (through is not None and (day - through).days < 2):
                     # the files read, recorded for the next (review46 M2: the given ones were not)
                     recorded = self.customers_source
                     source = (
@@ -1070,7 +1099,22 @@ def drift_report(
     features: list[dict[str, Any]] = []
     for day, owners in sorted(by_reference.items()):
         inputs_of = sorted({n for t_ in owners for n in champions[t_].bundle.feature_names})
-        table = feature_drift(inputs.snapshot(day), current, thresholds=t).with_columns(
+        reference, against = inputs.snapshot(day), current
+        lacking = [d for d, f in ((day, reference), (inputs.day, current)) if lacks_attributes(f)]
+        if lacking:  # review46 M1/M3: every profile feature would read as drifted, or none
+            profile = [n for n, f in FEATURES.items() if f.group == "profile"]
+            reference, against = reference.drop(profile), against.drop(profile)
+            why = ", ".join(
+                f"the snapshot of {d} was built without the customers' attributes"
+                + (" and not kept" if d in inputs.attributeless else "")
+                for d in lacking
+            )
+            fix = "run the cycle with --customers PATH" if inputs.cycle else "pass --customers PATH"
+            notes.append(
+                f"profile features ({', '.join(profile)}) not compared against the snapshot of "
+                f"{day}: {why}: {fix}"
+            )
+        table = feature_drift(reference, against, thresholds=t).with_columns(
             model_input=pl.col("column").is_in(inputs_of)
         )
         features.append({"reference": day.isoformat(), "tasks": owners, "rows": _records(table)})

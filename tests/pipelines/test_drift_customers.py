@@ -98,8 +98,9 @@ def test_a_cycle_without_customers_compares_nothing_against_attributes_it_lacks(
     champion: None,  # noqa: F811
 ) -> None:
     """A cycle run without --customers keeps its day's snapshot without attributes; its drift
-    step read no other snapshot's customers file (the reference would have them, the day not:
-    drift of every profile feature), built no reference without them, and says what to pass."""
+    step reads no other snapshot's customers file (the reference would have them, the day not:
+    drift of every profile feature). Review46 M1: it skipped its drift step for good; it builds
+    the reference without attributes, keeps it not, and leaves the profile features out, noted."""
     home = get_settings().home
     store = Store(home)
     events = read_events(sample / "events.parquet", now=datetime.now(UTC))
@@ -108,16 +109,23 @@ def test_a_cycle_without_customers_compares_nothing_against_attributes_it_lacks(
     store.write_snapshot(build_snapshot(events, None, TODAY), TODAY, history=events)
     run = _Run(SOURCES, TODAY, CycleConfig(tasks=("churn",)), home, Console())
     run._data = (events, None)
-    assert readable(run.drift({})) == [
-        f"skipped: no drift report, nothing written: nothing to measure on {TODAY} (churn v1: "
-        f"not compared: cannot build the snapshot of {REFERENCE} without the customers' "
-        f"attributes: no --customers given, and the store's snapshot of {TODAY} records no "
-        "customers file that is still there (one built with their attributes would measure "
-        "drift against it); its profile features (is_business, is_channel_partner, "
-        "signup_tenure_days, region) would all read as missing: nothing kept; run the cycle "
-        "with --customers PATH)"
-    ]
-    assert store.list_snapshots() == [older, TODAY] and store.read_record("drift", TODAY) is None
+    said = " ".join(readable(run.drift({})))
+    assert not said.startswith("skipped"), said
+    assert store.list_snapshots() == [older, TODAY]  # the reference without attributes not kept
+    record = store.read_record("drift", TODAY)
+    assert record is not None
+    [compared] = record["features"]
+    assert compared["reference"] == REFERENCE.isoformat()
+    columns = {r["column"] for r in compared["rows"]}
+    profile = {"is_business", "is_channel_partner", "signup_tenure_days", "region"}
+    assert columns and not columns & profile
+    assert "recency_days" in columns
+    assert (
+        f"profile features (is_business, is_channel_partner, signup_tenure_days, region) not "
+        f"compared against the snapshot of {REFERENCE}: the snapshot of {REFERENCE} was built "
+        f"without the customers' attributes and not kept, the snapshot of {TODAY} was built "
+        "without the customers' attributes: run the cycle with --customers PATH"
+    ) in record["notes"]
 
 
 def test_snapshots_built_with_customers_record_it_for_a_later_drift_without(
@@ -146,3 +154,30 @@ def test_snapshots_built_with_customers_record_it_for_a_later_drift_without(
     assert frame["signup_tenure_days"].null_count() < frame.height
     recorded = store.snapshot_info(later).customers
     assert recorded is not None and recorded.path == str(people.resolve())
+
+
+def test_a_stored_day_without_attributes_leaves_profile_features_out_against_one_with(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """Review46 M3: the reference stored with the customers' attributes, the day without: every
+    profile feature drifted, no note."""
+    from pipelines.drift import DriftInputs, drift_report
+
+    store = Store(get_settings().home)
+    events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    people = sample / "customers.parquet"
+    store.write_snapshot(_snapshot_of(sample, REFERENCE), REFERENCE, customers=people)
+    store.write_snapshot(build_snapshot(events, None, TODAY), TODAY, history=events)
+    report = drift_report(DriftInputs(store, TODAY), ["churn"])
+    [compared] = report["features"]
+    columns = {r["column"] for r in compared["rows"]}
+    assert "recency_days" in columns and not columns & {"is_business", "region"}
+    assert not columns & {"is_channel_partner", "signup_tenure_days"}
+    assert (
+        f"profile features (is_business, is_channel_partner, signup_tenure_days, region) not "
+        f"compared against the snapshot of {REFERENCE}: the snapshot of {TODAY} was built "
+        "without the customers' attributes: pass --customers PATH"
+    ) in report["notes"]
+    assert store.list_snapshots() == [REFERENCE, TODAY]
