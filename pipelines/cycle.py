@@ -119,6 +119,7 @@ from pipelines import connectors
 from pipelines.days import after_today, history_start, no_event_by
 from pipelines.drift import (
     feature_set_reason,
+    not_whole_days,
     some_customers,
     trained_later,
 )
@@ -617,10 +618,9 @@ def unreadable_definition(
     else:
         if params.get("horizon") or not tagged or recorded_int(tagged) is not None:
             return None
-        error = (  # as models.definitions says a field of the metadata
-            f"{task} champion version {version}'s recorded horizon (tag horizon) is {tagged!r}, "
-            "not a whole number of days: the task definition cannot be read"
-        )
+        of = f"{task} champion version {version}"
+        unread = not_whole_days(of, "horizon", "tag horizon", tagged)
+        error = f"{unread}: the task definition cannot be read"
     return (  # the value step, the first to meet the retention task, says it has no churn
         f"{error}; this cycle does not score {task}, measure its drift or retrain it; while this "
         "version is champion the promotion gate refuses every challenger: train again "

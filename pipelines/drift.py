@@ -97,6 +97,7 @@ __all__ = [
     "drift_report",
     "feature_set_reason",
     "keep_report",
+    "not_whole_days",
     "nothing_to_measure",
     "print_report",
     "reference_day",
@@ -739,11 +740,32 @@ def _recorded_days(model: LoadedModel, name: str, where: str, recorded: Any) -> 
     """Read a window a version records (:func:`models.definitions.recorded_int`), or say why not."""
     days = recorded_int(recorded)
     if days is None:
-        raise DefinitionUnreadableError(
-            f"{model.name} version {model.version}'s recorded {name} ({where}) is {recorded!r}, "
-            "not a whole number of days"
-        )
+        of = f"{model.name} version {model.version}"
+        raise DefinitionUnreadableError(not_whole_days(of, name, where, recorded))
     return days
+
+
+def not_whole_days(of: str, name: str, where: str, recorded: Any) -> str:
+    """Say that a window a version records is no whole number of days (pure).
+
+    Parameters
+    ----------
+    of : str
+        The version, as said (``"churn version 1"``, ``"churn champion version 1"``).
+    name : str
+        The window (``"horizon"``, ``"active_days"``).
+    where : str
+        Where it is recorded (``"tag horizon"``, ``"metadata params.horizon"``).
+    recorded : object
+        The value recorded.
+
+    Returns
+    -------
+    str
+        The version, the window, where and what is recorded, and that it is no whole number of
+        days: the one sentence of ``guanxi drift`` and of ``guanxi cycle``'s definition check.
+    """
+    return f"{of}'s recorded {name} ({where}) is {recorded!r}, not a whole number of days"
 
 
 def _not_yet(what: str, days: list[date], horizon: int, outcomes: str, done: str, day: date) -> str:
