@@ -106,7 +106,7 @@ from features.contracts import MISSING, counted
 from features.events import EventsValidationError
 from features.freshness import EventsEnd
 from features.snapshot import build_snapshot
-from features.store import Store
+from features.store import SourceFile, Store
 from models import registry
 from models.clv import ModelIdentificationError
 from models.definitions import DefinitionUnreadableError
@@ -736,6 +736,16 @@ class _Run:
         bundle = None if version is None else self.bundle(task, version)
         return {} if bundle is None else task_definition(bundle)
 
+    def described(self) -> tuple[SourceFile, SourceFile | None]:
+        """Describe the events and the customers as a snapshot kept records them.
+
+        The snapshot step's and those the drift step keeps (the champion's test day's, a past
+        table's day): a later ``guanxi drift`` without ``--customers`` reads the customers file
+        recorded (:meth:`pipelines.drift.DriftInputs.customers`).
+        """
+        customers = self.sources.customers
+        return self.sources.events.describe(), customers.describe() if customers else None
+
     def data(self) -> tuple[pl.DataFrame, pl.DataFrame | None]:
         if self._data is None:
             self._data = self.sources.read(datetime.now(UTC))
@@ -769,12 +779,9 @@ class _Run:
         shorter = shorter_history(self.store, self.day, events, frame)
         if shorter is not None:  # was kept, scored and served: a month's history for everyone's
             raise CycleInputError(shorter)
+        described, people = self.described()
         info = self.store.write_snapshot(
-            frame,
-            self.day,
-            events=self.sources.events.describe(),
-            customers=self.sources.customers.describe() if self.sources.customers else None,
-            history=events,
+            frame, self.day, events=described, customers=people, history=events
         )
         done = {
             "customers": info.rows,
@@ -905,8 +912,16 @@ class _Run:
         )
 
         events, customers = self.data()
+        events_file, customers_file = self.described()  # recorded, as guanxi drift records them
         inputs = DriftInputs(
-            self.store, self.day, events, customers, cycle=True, source=self.sources.events.label
+            self.store,
+            self.day,
+            events,
+            customers,
+            cycle=True,
+            source=self.sources.events.label,
+            events_file=events_file,
+            customers_file=customers_file,
         )
         unread = {task: self.unread(task, "drift") for task in self.config.tasks}
         # its champion's definition unread: not compared nor measured (was a traceback)

@@ -33,7 +33,7 @@ import pipelines.train as train_job
 from features.contracts import FEATURE_SET_VERSION, MISSING
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
-from features.store import Store
+from features.store import SourceFile, Store
 from models import registry
 from models.artifact import ModelBundle
 from pipelines import connectors
@@ -78,8 +78,19 @@ from tests.serving.conftest import AUDIT_KEY, KEYS, SESSION_KEY, STORE_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2024, 10, 31)
-SOURCES = cast(Any, SimpleNamespace(events=SimpleNamespace(label="events.parquet")))
-"""The inputs of a cycle whose steps are run alone, their data given (``_Run._data``)."""
+SOURCES = cast(
+    Any,
+    SimpleNamespace(
+        events=SimpleNamespace(
+            label="events.parquet", describe=lambda: SourceFile.now("events.parquet")
+        ),
+        customers=SimpleNamespace(
+            label="customers.parquet", describe=lambda: SourceFile.now("customers.parquet")
+        ),
+    ),
+)
+"""The inputs of a cycle whose steps are run alone, their data given (``_Run._data``): each
+described as a snapshot kept records it (``describe``, which the drift step calls too)."""
 
 
 @pytest.fixture(scope="module")

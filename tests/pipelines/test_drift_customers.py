@@ -9,9 +9,10 @@ from typing import Any
 from rich.console import Console
 from typer.testing import CliRunner
 
-from features.events import read_events
+from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
-from features.store import Store
+from features.store import SourceFile, Store
+from pipelines import connectors
 from pipelines.cli import app
 from pipelines.cycle import CycleConfig, _Run, readable
 from serving.settings import get_settings
@@ -181,3 +182,28 @@ def test_a_stored_day_without_attributes_leaves_profile_features_out_against_one
         "without the customers' attributes: pass --customers PATH"
     ) in report["notes"]
     assert store.list_snapshots() == [REFERENCE, TODAY]
+
+
+def test_the_cycles_drift_step_records_the_files_of_the_snapshots_it_keeps(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """fix47 1: the champion's test day's snapshot a cycle's drift step built and kept recorded
+    neither its --customers nor its --events file (guanxi drift records them since review46 M2),
+    so a later report without --customers could not read the customers file it was built from."""
+    home = get_settings().home
+    store = Store(home)
+    people, events_path = sample / "customers.parquet", sample / "events.parquet"
+    events = read_events(events_path, now=datetime.now(UTC))
+    customers = read_customers(people, now=datetime.now(UTC))
+    store.write_snapshot(build_snapshot(events, customers, TODAY), TODAY, history=events)
+    sources = connectors.inputs(str(events_path), customers=str(people))
+    run = _Run(sources, TODAY, CycleConfig(tasks=("churn",)), home, Console())
+    run._data = (events, customers)
+    said = " ".join(readable(run.drift({})))
+    assert not said.startswith("skipped"), said
+    assert store.list_snapshots() == [REFERENCE, TODAY]
+    info = store.snapshot_info(REFERENCE)
+    assert info.customers == SourceFile.of(people)  # as the snapshot step records them
+    assert info.events == SourceFile.of(events_path)
