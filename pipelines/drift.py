@@ -246,6 +246,39 @@ def lacks_attributes(frame: pl.DataFrame) -> bool:
     )
 
 
+def _profile_left_out(
+    inputs: DriftInputs, profile: list[str], day: date, lacking: list[date]
+) -> str:
+    """Say that the profile features are not compared against ``day``'s snapshot, why, the fix.
+
+    A day built without the customers' attributes for the report alone (a cycle without
+    ``--customers``) is fixed by the next cycle run with it; a stored one by building that day
+    again with them (fix47 2: "pass --customers PATH" builds no stored day again).
+    """
+    stored = set(inputs.store.list_snapshots())
+    whys, fixes = [], []
+    for d in lacking:
+        build = f"(`guanxi features build --events PATH --customers PATH --as-of {d}`)"
+        if d in inputs.attributeless:
+            whys.append(
+                f"the snapshot of {d} was built without the customers' attributes and not kept"
+            )
+            fix = "run the cycle with --customers PATH"
+        elif d in stored:  # named once when it is the one
+            whys.append(f"the store's snapshot of {d} was built without the customers' attributes")
+            it = "it" if len(lacking) == 1 else f"the store's snapshot of {d}"
+            fix = f"build {it} again with them {build}"
+        else:  # built for the report alone, from a --customers file without them
+            whys.append(f"the snapshot of {d} was built without the customers' attributes")
+            fix = "pass --customers PATH with their attributes"
+        if fix not in fixes:
+            fixes.append(fix)
+    return (
+        f"profile features ({', '.join(profile)}) not compared against the snapshot of {day}: "
+        f"{', '.join(whys)}: {'; '.join(fixes)}"
+    )
+
+
 class DriftInputs:
     """Events, customers and snapshots for one report, each read or built at most once.
 
@@ -1126,16 +1159,7 @@ def drift_report(
         if lacking:  # review46 M1/M3: every profile feature would read as drifted, or none
             profile = [n for n, f in FEATURES.items() if f.group == "profile"]
             reference, against = reference.drop(profile), against.drop(profile)
-            why = ", ".join(
-                f"the snapshot of {d} was built without the customers' attributes"
-                + (" and not kept" if d in inputs.attributeless else "")
-                for d in lacking
-            )
-            fix = "run the cycle with --customers PATH" if inputs.cycle else "pass --customers PATH"
-            notes.append(
-                f"profile features ({', '.join(profile)}) not compared against the snapshot of "
-                f"{day}: {why}: {fix}"
-            )
+            notes.append(_profile_left_out(inputs, profile, day, lacking))
         table = feature_drift(reference, against, thresholds=t).with_columns(
             model_input=pl.col("column").is_in(inputs_of)
         )

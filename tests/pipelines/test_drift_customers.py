@@ -124,8 +124,10 @@ def test_a_cycle_without_customers_compares_nothing_against_attributes_it_lacks(
     assert (
         f"profile features (is_business, is_channel_partner, signup_tenure_days, region) not "
         f"compared against the snapshot of {REFERENCE}: the snapshot of {REFERENCE} was built "
-        f"without the customers' attributes and not kept, the snapshot of {TODAY} was built "
-        "without the customers' attributes: run the cycle with --customers PATH"
+        f"without the customers' attributes and not kept, the store's snapshot of {TODAY} was "
+        "built without the customers' attributes: run the cycle with --customers PATH; build the "
+        f"store's snapshot of {TODAY} again with them (`guanxi features build --events PATH "
+        f"--customers PATH --as-of {TODAY}`)"
     ) in record["notes"]
 
 
@@ -178,9 +180,10 @@ def test_a_stored_day_without_attributes_leaves_profile_features_out_against_one
     assert not columns & {"is_channel_partner", "signup_tenure_days"}
     assert (
         f"profile features (is_business, is_channel_partner, signup_tenure_days, region) not "
-        f"compared against the snapshot of {REFERENCE}: the snapshot of {TODAY} was built "
-        "without the customers' attributes: pass --customers PATH"
-    ) in report["notes"]
+        f"compared against the snapshot of {REFERENCE}: the store's snapshot of {TODAY} was "
+        "built without the customers' attributes: build it again with them (`guanxi features "
+        f"build --events PATH --customers PATH --as-of {TODAY}`)"
+    ) in report["notes"]  # fix47 2: was "pass --customers PATH", which builds no stored day
     assert store.list_snapshots() == [REFERENCE, TODAY]
 
 
