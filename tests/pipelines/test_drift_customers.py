@@ -6,9 +6,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from features.contracts import FEATURE_SET_VERSION
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import SourceFile, Store
@@ -210,3 +213,50 @@ def test_the_cycles_drift_step_records_the_files_of_the_snapshots_it_keeps(
     info = store.snapshot_info(REFERENCE)
     assert info.customers == SourceFile.of(people)  # as the snapshot step records them
     assert info.events == SourceFile.of(events_path)
+
+
+def test_a_cycle_without_customers_measures_past_tables_on_days_it_keeps_not(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """Review46 M1 (fix47 3): a cycle without --customers built no snapshot of a past score
+    table's day, so the table's live performance went unmeasured, though its outcomes need only
+    who was there; the day's snapshot is built without attributes for the report alone (not
+    kept), and the profile features are left out of the comparison, the note saying so."""
+    home = get_settings().home
+    store = Store(home)
+    events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    store.write_snapshot(build_snapshot(events, None, TODAY), TODAY, history=events)
+    past = date(2024, 9, 1)  # churn v1's 90 days after it are over by 2024-12-31
+    ids = build_snapshot(events, None, past)["customer_id"]
+    scores = pl.DataFrame({"customer_id": ids, "task": "churn", "score": 0.5})
+    store.write_scores(
+        "churn",
+        past,
+        "1",
+        scores,
+        model_name="churn",
+        feature_set_version=FEATURE_SET_VERSION,
+        explain_k=0,
+        snapshot_digest="-",
+    )
+    run = _Run(SOURCES, TODAY, CycleConfig(tasks=("churn",)), home, Console())
+    run._data = (events, None)
+    said = " ".join(readable(run.drift({})))
+    assert not said.startswith("skipped"), said
+    assert store.list_snapshots() == [TODAY]  # neither the test day's nor the table's kept
+    record = store.read_record("drift", TODAY)
+    assert record is not None
+    [live] = record["performance"]
+    assert (live["as_of"], live["version"], live["outcomes_through"]) == (
+        past.isoformat(),
+        "1",
+        "2024-11-30",
+    )
+    assert 0 < live["rows"] <= ids.len()
+    assert live["metrics"]["brier"] == pytest.approx(0.25)  # 0.5 off each outcome, 0 or 1
+    [compared] = record["features"]
+    assert not {r["column"] for r in compared["rows"]} & {"is_business", "signup_tenure_days"}
+    assert any(n.startswith("profile features (is_business, ") for n in record["notes"])
+    assert not any("scores of 2024-09-01: not measured" in n for n in record["notes"])
