@@ -67,9 +67,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from features.contracts import FEATURE_SET_VERSION, FEATURES, MISSING, counted
+from features.database import is_database
 from features.events import EventsValidationError, read_customers, read_events
 from features.freshness import BEYOND_A_WEEK, EventsEnd, history_through, last_event_day
 from features.snapshot import build_snapshot
+from features.sources import Source
 from features.store import SnapshotNotFoundError, SourceFile, Store, atomic_write
 from models import registry
 from models.customer_rows import RepeatedCustomersError
@@ -87,7 +89,7 @@ from models.scoring import FeatureSetMismatchError, check_feature_set, score_sna
 from models.tasks import get_task, task_names
 from models.versions import ModelFilesMissingError, load_version
 from pipelines.days import after_today, history_start, no_event_by
-from pipelines.score import stored_snapshot
+from pipelines.score import _same_source, stored_snapshot  # no public check of a source so
 
 __all__ = [
     "DriftInputs",
@@ -203,24 +205,53 @@ class EmptySnapshotError(ValueError):
     """A snapshot a report needs holds no customer; its message names the day and what to do."""
 
 
-def _no_customers(day: date, stored: date | None, *, cycle: bool) -> str:
+def _no_customers(
+    day: date, stored: date | None, *, cycle: bool, skipped: dict[tuple[str, str], list[date]]
+) -> str:
     """Say why the snapshot of ``day`` is not built without a customers table.
 
-    ``stored`` is the report's day when the store holds its snapshot, built without one.
+    ``stored`` is the report's day when the store holds its snapshot, built without one;
+    ``skipped`` the customers files recorded but not read, each with why and the snapshots
+    recording it (:meth:`DriftInputs.customers`).
     """
     profile = ", ".join(n for n, f in FEATURES.items() if f.group == "profile")
     fix = "run the cycle with --customers PATH" if cycle else "pass --customers PATH"
+    # review46 L2: a file skipped for its column mapping or a database was "not still there"
+    unread = "; ".join(
+        f"{path} (recorded with the store's snapshot{'s' if len(days) > 1 else ''} of "
+        f"{', '.join(d.isoformat() for d in sorted(days))}) {why}"
+        for (path, why), days in skipped.items()
+    )
+    there = f"that can be read: {unread}" if unread else "that is still there"
     why = (
-        f"the store's snapshot of {stored} records no customers file that is still there (one "
-        "built with their attributes would measure drift against it)"
+        f"the store's snapshot of {stored} records no customers file {there} (one built with "
+        "their attributes would measure drift against it)"
         if stored is not None
-        else "no snapshot in the store records a customers file that is still there"
+        else f"no snapshot in the store records a customers file {there}"
     )
     return (
         f"cannot build the snapshot of {day} without the customers' attributes: no --customers "
         f"given, and {why}; its profile features ({profile}) would all read as missing: nothing "
         f"kept; {fix}"
     )
+
+
+def _unreadable_customers(source: SourceFile) -> str | None:
+    """Say why a customers file a stored snapshot records is not read without --customers.
+
+    None when it is read: a file still there, unchanged since it was recorded (its size and
+    modification time, as ``guanxi score`` checks a stored snapshot's inputs), read without a
+    column mapping.
+    """
+    if source.mapping is not None:
+        return "was read with a column mapping (--mapping), which guanxi drift does not take"
+    if is_database(source.path):
+        return "is a database table or query, which guanxi drift does not read"
+    if not Path(source.path).exists():
+        return "is gone"
+    if not _same_source(Source(source.path), source):  # review46 L1: was read as it is now
+        return "has changed since (its size or modification time is not the one recorded)"
+    return None
 
 
 def lacks_attributes(frame: pl.DataFrame) -> bool:
@@ -324,6 +355,9 @@ class DriftInputs:
         self._customers_looked = False  # the recorded customers file, looked for once
         self.customers_source: str | None = None
         """The customers file a stored snapshot records, read without ``--customers``."""
+        self.customers_recorded_with: date | None = None
+        """The day of the stored snapshot recording :attr:`customers_source`."""
+        self._skipped: dict[tuple[str, str], list[date]] = {}  # recorded, not read: why
         self._snapshots: dict[date, pl.DataFrame] = {}
         self.built: set[date] = set()
         """The days whose snapshot was built from the events (the store held none)."""
@@ -590,13 +624,48 @@ class DriftInputs:
                     source = self.store.snapshot_info(day).customers
                 except SnapshotNotFoundError:
                     continue
-                if source is None or source.mapping is not None:  # read as recorded, or not
+                if source is None:
                     continue
-                if Path(source.path).exists():
+                why = _unreadable_customers(source)  # read as recorded, or not
+                if why is not None:
+                    self._skipped.setdefault((source.path, why), []).append(day)
+                    continue
+                try:
                     self._customers = read_customers(source.path, now=datetime.now(UTC))
-                    self.customers_source = source.path
-                    break
+                except (EventsValidationError, OSError, ValueError) as exc:  # was as if given
+                    raise EmptySnapshotError(
+                        f"the customers file recorded with the store's snapshot of {day} "
+                        f"({source.path}), read as no --customers was given: {exc}"
+                    ) from exc
+                self.customers_source, self.customers_recorded_with = source.path, day
+                break
         return self._customers
+
+    def customers_read(self) -> str | None:
+        """Say which customers file a stored snapshot records was read, if one was (one line).
+
+        Returns
+        -------
+        str or None
+            The file, the stored snapshot recording it, that no ``--customers`` was given and
+            that it is unchanged since (:meth:`customers`); None when none was read.
+        """
+        if self.customers_source is None:
+            return None
+        return (
+            f"customers' attributes read from {self.customers_source}, the customers file "
+            f"recorded with the store's snapshot of {self.customers_recorded_with} (no "
+            "--customers given; unchanged since)"
+        )
+
+    def _no_event(self, events: pl.DataFrame, day: date) -> EmptySnapshotError:
+        """Say that the snapshot of ``day`` is not built: no customer has an event by then."""
+        given = "--events" if self._given else f"the store's history of {self.day}"
+        later = ", or a later --as-of" if day == self.day else ""
+        return EmptySnapshotError(
+            f"cannot build the snapshot of {day}: {no_event_by(events, day)} in {given}: "
+            f"nothing kept; pass --events reaching back to {day}{later}"
+        )
 
     def snapshot(self, day: date) -> pl.DataFrame:
         """Return the snapshot of a day: the store's, else built from the events (and kept).
@@ -636,15 +705,13 @@ class DriftInputs:
                 people = self.customers()
                 if people is None and not self.cycle:  # was kept, every attribute missing
                     stored = self.day if self.day in self.store.list_snapshots() else None
-                    raise EmptySnapshotError(_no_customers(day, stored, cycle=self.cycle))
-                frame = build_snapshot(events, people, day)
-                if frame.is_empty():  # was kept in the store, where every later report read it
-                    given = "--events" if self._given else f"the store's history of {self.day}"
-                    later = ", or a later --as-of" if day == self.day else ""
+                    skipped = self._skipped
                     raise EmptySnapshotError(
-                        f"cannot build the snapshot of {day}: {no_event_by(events, day)} in "
-                        f"{given}: nothing kept; pass --events reaching back to {day}{later}"
+                        _no_customers(day, stored, cycle=self.cycle, skipped=skipped)
                     )
+                frame = build_snapshot(events, people, day)
+                if frame.is_empty():  # was kept in the store, where later reports read it
+                    raise self._no_event(events, day)
                 through = self.events_through() if self._given else None
                 if people is None:  # a cycle without --customers: the report's alone
                     self.attributeless.add(day)
@@ -1177,7 +1244,11 @@ def drift_report(
     performance = _live_performance(inputs, tasks, notes)
     value = _value_performance(inputs, notes)
     warning = inputs.events_warning()  # once the snapshots built, and those not kept, are known
-    notes[:0] = inputs.partial(ended=warning is None)  # was no word; first, once they are known
+    read = inputs.customers_read()  # review46 L1: the file found was read without a word
+    notes[:0] = [
+        *([read] if read is not None else []),
+        *inputs.partial(ended=warning is None),
+    ]  # was no word; first, once they are known
     drifted = [r["column"] for f in features for r in f["rows"] if r["drifted"]]
     compared = sum(len(f["rows"]) for f in features)
     return {

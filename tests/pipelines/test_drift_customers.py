@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -260,3 +262,114 @@ def test_a_cycle_without_customers_measures_past_tables_on_days_it_keeps_not(
     assert not {r["column"] for r in compared["rows"]} & {"is_business", "signup_tenure_days"}
     assert any(n.startswith("profile features (is_business, ") for n in record["notes"])
     assert not any("scores of 2024-09-01: not measured" in n for n in record["notes"])
+
+
+def _recorded(data: Path, folder: Path) -> tuple[Store, Path]:
+    """A store holding the snapshot of 2024-06-30, recording a copy of the sample's customers."""
+    store = Store(get_settings().home)
+    people = folder / "customers.parquet"
+    shutil.copy(data / "customers.parquet", people)
+    store.write_snapshot(_snapshot_of(data, KEPT), KEPT, customers=people)
+    return store, people
+
+
+KEPT = date(2024, 6, 30)
+"""The day of a stored snapshot built with the customers file, before the champion's test day."""
+
+
+def _drift_without_customers(runner: CliRunner, data: Path, day: date = TODAY) -> Any:
+    args = ["drift", "--tasks", "churn", "--as-of", day.isoformat()]
+    events = ["--events", str(data / "events.parquet")]
+    return runner.invoke(app, [*args, *events], env={"COLUMNS": "400"})  # paths unbroken
+
+
+def test_the_recorded_customers_file_read_is_named(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Review46 L1 (fix47 4): the customers file the lookup found was read without a word."""
+    store, people = _recorded(sample, tmp_path)
+    result = _drift_without_customers(cli, sample)
+    assert result.exit_code == 0, result.output
+    line = (
+        f"customers' attributes read from {people.resolve()}, the customers file recorded with "
+        f"the store's snapshot of {KEPT} (no --customers given; unchanged since)"
+    )
+    assert line in _said(result)
+    record = store.read_record("drift", TODAY)
+    assert record is not None and line in record["notes"]
+
+
+def test_a_recorded_customers_file_changed_since_is_not_read(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Review46 L1 (fix47 4): the file recorded was read as it is now, not checked against the
+    size and modification time recorded (guanxi score's _same_source checks them): snapshots
+    built from another file than the store's were kept, their attributes compared with its."""
+    store, people = _recorded(sample, tmp_path)
+    pl.read_parquet(people).head(10).write_parquet(people)  # rewritten: 10 customers left
+    result = _drift_without_customers(cli, sample)
+    assert result.exit_code == 1, result.output
+    assert (
+        f"no snapshot in the store records a customers file that can be read: {people.resolve()} "
+        f"(recorded with the store's snapshot of {KEPT}) has changed since (its size or "
+        "modification time is not the one recorded)"
+    ) in _said(result)
+    assert "pass --customers PATH" in _said(result)
+    assert store.list_snapshots() == [KEPT] and store.read_record("drift", TODAY) is None
+
+
+def test_a_recorded_customers_file_that_fails_validation_is_named_as_recorded(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Review46 L1 (fix47 4): its validation errors read as if the user had passed it."""
+    store = Store(get_settings().home)
+    people = tmp_path / "customers.parquet"
+    pl.DataFrame({"name": ["A"]}).write_parquet(people)  # no customer_id
+    store.write_snapshot(_snapshot_of(sample, KEPT), KEPT, customers=people)
+    result = _drift_without_customers(cli, sample)
+    assert result.exit_code == 1, result.output
+    assert (
+        f"no drift report, nothing written: the customers file recorded with the store's "
+        f"snapshot of {KEPT} ({people.resolve()}), read as no --customers was given: 1 error"
+    ) in _said(result)
+    assert store.list_snapshots() == [KEPT]
+
+
+@pytest.mark.parametrize(
+    ("recorded", "why"),
+    [
+        ("mapping", "was read with a column mapping (--mapping), which guanxi drift does not take"),
+        ("database", "is a database table or query, which guanxi drift does not read"),
+    ],
+)
+def test_the_refusal_says_why_a_recorded_customers_file_was_not_read(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+    recorded: str,
+    why: str,
+) -> None:
+    """Review46 L2 (fix47 5): a customers file recorded with a column mapping, or a database
+    source, was skipped and the refusal said no snapshot recorded a file still there."""
+    store = Store(get_settings().home)
+    people = SourceFile.of(sample / "customers.parquet")
+    source = (
+        replace(people, mapping="sha256:0123456789ab")
+        if recorded == "mapping"
+        else SourceFile.now("postgresql://guanxi:***@db/crm table customers")
+    )
+    store.write_snapshot(_snapshot_of(sample, KEPT), KEPT, customers=source)
+    result = _drift_without_customers(cli, sample)
+    assert result.exit_code == 1, result.output
+    assert f"{source.path} (recorded with the store's snapshot of {KEPT}) {why}" in _said(result)
+    assert store.list_snapshots() == [KEPT]
