@@ -702,6 +702,9 @@ class DriftInputs:
                     )
             else:
                 events = self.events()
+                first = events["ts"].min()
+                if not isinstance(first, datetime) or first.date() > day:  # said first (L5)
+                    raise self._no_event(events, day)
                 people = self.customers()
                 if people is None and not self.cycle:  # was kept, every attribute missing
                     stored = self.day if self.day in self.store.list_snapshots() else None

@@ -373,3 +373,20 @@ def test_the_refusal_says_why_a_recorded_customers_file_was_not_read(
     assert result.exit_code == 1, result.output
     assert f"{source.path} (recorded with the store's snapshot of {KEPT}) {why}" in _said(result)
     assert store.list_snapshots() == [KEPT]
+
+
+def test_no_event_by_the_day_is_said_before_missing_customers(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """Review46 L5 (fix47 5): with neither customers nor an event by the day, the refusal named
+    --customers, and passing it met the other refusal next."""
+    day = date(2020, 1, 31)
+    result = _drift_without_customers(cli, sample, day)
+    assert result.exit_code == 1, result.output
+    said = _said(result)
+    assert f"cannot build the snapshot of {day}: no customer has an event on or before {day}" in (
+        said
+    )
+    assert "--customers" not in said
