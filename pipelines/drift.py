@@ -605,15 +605,23 @@ class DriftInputs:
 
         Without ``--customers`` the file recorded with the day's snapshot is read; when the
         store holds no snapshot of the day, the one recorded with the newest stored snapshot
-        that records one (a file still there, read without a column mapping): the snapshots
+        that records one it can read (:func:`_unreadable_customers`: a file still there,
+        unchanged since recorded, read without a column mapping, not a database): the snapshots
         built are then as the store's. A stored snapshot of the day that records none gives
         None (a snapshot built with attributes would measure drift against one without).
-        :attr:`customers_source` names the file read.
+        :attr:`customers_source` names the file read (:meth:`customers_read` says it); the
+        refusal without one says why each file recorded was not read.
 
         Returns
         -------
         polars.DataFrame or None
             None when none is given nor recorded.
+
+        Raises
+        ------
+        EmptySnapshotError
+            If the file recorded breaks the contract: the message names it and the snapshot
+            recording it, not ``--customers``.
         """
         if self._customers is None and not self._customers_looked:
             self._customers_looked = True
