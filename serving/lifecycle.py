@@ -32,7 +32,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from concurrent.futures import Future
 from functools import partial
 from typing import Any, Final, Generic, NamedTuple, TypeVar
@@ -56,8 +56,10 @@ __all__ = [
     "NOT_THERE_YET",
     "SAID_IN_FULL",
     "UNREACHED",
+    "Preparing",
     "RunningLooks",
     "announce_reload",
+    "asking_registry",
     "lifespan",
     "missing",
     "not_served_now",
@@ -360,29 +362,78 @@ class RunningLooks:
             return len(self._running)
 
 
+class Preparing(Exception):  # noqa: N818 (not an error: the page is still being prepared)
+    """A look of ``staged`` :func:`read_in_time` late while working on what the registry answered.
+
+    The registry answered every call the look made in time; the time went to the server's own
+    work (a model page's cards built cold: artifacts parsed, global SHAP computed), so the
+    caller says the page is still being prepared, not that the registry could not be read.
+    """
+
+
+_looking = threading.local()
+"""The :class:`_Look` running in this thread (its registry calls marked by asking_registry)."""
+
+
+@contextlib.contextmanager
+def asking_registry() -> Iterator[None]:
+    """Mark a registry call of the look running in this thread, for :func:`read_in_time`.
+
+    A look late while in such a call is late for want of the registry; late out of one, it is
+    late with its own work (:class:`Preparing`). Outside a look it marks nothing.
+
+    Yields
+    ------
+    None
+        While the registry call runs.
+    """
+    running: _Look[Any] | None = getattr(_looking, "look", None)
+    if running is None:
+        yield
+        return
+    with running._lock:
+        running.asking += 1
+    try:
+        yield
+    finally:
+        with running._lock:
+            running.asking -= 1
+
+
 class _Look(Generic[T]):
     """One registry look in a daemon thread of its own, and when its caller stops waiting."""
 
     def __init__(self, future: Future[T], deadline: float) -> None:
         self.future = future
         self.deadline = deadline
+        self.asking = 0  # registry calls running now (asking_registry)
         self._late = False
         self._lock = threading.Lock()
+
+    @property
+    def preparing(self) -> bool:
+        """Whether the look works on what the registry answered (in no registry call now)."""
+        with self._lock:
+            return not self.asking
 
     @classmethod
     def start(cls, look: Callable[[], T]) -> _Look[T]:
         """Start ``look`` in a daemon thread (Python's exit does not wait for a hung one)."""
         future: Future[T] = Future()
         future.set_running_or_notify_cancel()
+        running = cls(future, time.monotonic() + PENDING_TIMEOUT)
 
         def run() -> None:
+            _looking.look = running  # its registry calls mark themselves (asking_registry)
             try:
                 future.set_result(look())
             except BaseException as exc:  # handed to whoever waits, or logged late
                 future.set_exception(exc)
+            finally:
+                _looking.look = None
 
         threading.Thread(target=run, name="guanxi-registry", daemon=True).start()
-        return cls(future, time.monotonic() + PENDING_TIMEOUT)
+        return running
 
     def said_late(self, said: str, level: int) -> None:
         """Log the look's failure once when it ends, its callers having stopped waiting."""
@@ -415,6 +466,7 @@ def read_in_time(
     level: int = logging.INFO,
     looks: RunningLooks | None = None,
     key: Hashable = None,
+    staged: bool = False,
 ) -> T | None:
     """Read the registry in a thread of its own, waiting at most :data:`PENDING_TIMEOUT` seconds.
 
@@ -447,6 +499,12 @@ def read_in_time(
         timeout but at least :data:`JOIN_SHARE` of :data:`PENDING_TIMEOUT`.
     key : hashable, optional
         What the look reads, in ``looks``.
+    staged : bool, default False
+        The look marks its registry calls (:func:`asking_registry`) and does work of its own
+        between them: late out of a registry call, it is late with that work, logged at INFO
+        as such and raised as :class:`Preparing`, not said as "registry not read" (the model
+        pages' cards built cold under load said the registry could not be read while it
+        answered at once).
 
     Returns
     -------
@@ -455,6 +513,8 @@ def read_in_time(
 
     Raises
     ------
+    Preparing
+        A ``staged`` look late while in no registry call.
     Exception
         A failure of the look not in ``errors``: a copy of its own for each caller
         (:func:`_own_copy`), raised from the look's, which no caller raises.
@@ -470,6 +530,12 @@ def read_in_time(
     try:  # the look's exception is read, not raised: views waiting on one look share it
         exc = running.future.exception(timeout=timeout)
     except TimeoutError:  # the wait's: no answer in time
+        if staged and running.preparing:  # the registry answered: the time went to our work
+            logger.info(
+                "registry read but not prepared %s: not done within %g s", said, PENDING_TIMEOUT
+            )
+            running.said_late(said, level)
+            raise Preparing(f"not done within {PENDING_TIMEOUT:g} s") from None
         logger.log(level, "registry not read %s: %s", said, _no_answer())
         running.said_late(said, level)
         return None

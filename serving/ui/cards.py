@@ -38,7 +38,7 @@ from models.artifact import MODEL_METRICS, RULE_BACKED, ModelBundle
 from models.definitions import Definition, changes, definition, recorded_int
 from models.scoring import model_rows
 from models.tasks import get_task
-from serving.lifecycle import RunningLooks
+from serving.lifecycle import RunningLooks, asking_registry
 from serving.state import ServingState
 from serving.ui.charts import format_date
 
@@ -513,7 +513,10 @@ def _build(
     another version (a challenger) is described by what the registry and its run stored, so an
     ordinary page view never downloads or parses a bundle.
     """
-    run = client.get_run(info.run_id) if info.run_id else None
+    with asking_registry():  # late in it is the registry's; the rest is our own work
+        run = client.get_run(info.run_id) if info.run_id else None
+        gains = registry.read_table(info.run_id, "gains") if info.run_id else []
+        curve = registry.read_table(info.run_id, "reliability") if info.run_id else []
     served = state.tables.get(info.task) if state is not None else None
     bundle: ModelBundle | None = None
     if served is not None and served.model.version == info.version:
@@ -531,7 +534,8 @@ def _build(
     deltas: dict[str, dict[str, float]] = {}
     auc_change, note = None, None
     if previous is not None:
-        run_before = client.get_run(previous.run_id).data if previous.run_id else None
+        with asking_registry():
+            run_before = client.get_run(previous.run_id).data if previous.run_id else None
         # measured alike or not compared (qa49 M3): another held-out day or definition is
         # other rows; without a run, its version tags (a horizon, no held-out day)
         note = comparison_note(
@@ -570,10 +574,8 @@ def _build(
         feature_set_version=info.tags.get("feature_set_version")
         or (bundle.feature_set_version if bundle is not None else None),
         params=params,
-        gains=_gains(registry.read_table(info.run_id, "gains")) if info.run_id else {},
-        reliability=_reliability(registry.read_table(info.run_id, "reliability"))
-        if info.run_id
-        else {},
+        gains=_gains(gains),
+        reliability=_reliability(curve),
         importance=_importance(bundle, state) if bundle is not None and state else [],
         previous=previous.version if previous is not None else None,
         deltas=deltas,
@@ -619,7 +621,8 @@ def load_cards(task: str, state: ServingState | None, cache: CardCache) -> Model
     mlflow.exceptions.MlflowException
         If the registry cannot be read.
     """
-    versions = registry.list_versions(task)
+    with asking_registry():  # a model page's look (serving.lifecycle.read_in_time, staged)
+        versions = registry.list_versions(task)
     by_alias = {alias: v for v in versions for alias in v.aliases}
     uri = mlflow.get_tracking_uri()
     client = MlflowClient()

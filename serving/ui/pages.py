@@ -79,7 +79,7 @@ from serving.deps import (
     reviewer_role,
     served_values,
 )
-from serving.lifecycle import followed_version, not_served_now, read_in_time
+from serving.lifecycle import Preparing, followed_version, not_served_now, read_in_time
 from serving.metrics import Metrics
 from serving.middleware import SECURITY_HEADERS
 from serving.presentation import stored_scores
@@ -1429,27 +1429,38 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
         instead = "the served model shown"
     else:
         instead = "no model served yet" if state is None else f"no {task} model served"
-    found = read_in_time(
-        partial(load_cards, task, state, request.app.state.ui_cards),
-        f"for the {task} model page (request {request.state.request_id}), {instead}",
-        errors=(MlflowException, ModelNotFoundError, OSError),
-        level=logging.WARNING,
-        # one look per task and load at a time: views while it runs wait on it (a hung
-        # registry left a thread per view, each holding a connection and its view's state)
-        looks=request.app.state.ui_cards.looks,
-        # the state itself (ServingState compares by identity): two loads may share a loaded_at
-        key=(task, state),
-    )
+    try:
+        found = read_in_time(
+            partial(load_cards, task, state, request.app.state.ui_cards),
+            f"for the {task} model page (request {request.state.request_id}), {instead}",
+            errors=(MlflowException, ModelNotFoundError, OSError),
+            level=logging.WARNING,
+            # one look per task and load at a time: views while it runs wait on it (a hung
+            # registry left a thread per view, each holding a connection and its view's state)
+            looks=request.app.state.ui_cards.looks,
+            # the state itself (ServingState compares by identity): two loads may share a
+            # loaded_at
+            key=(task, state),
+            # the cards built cold (artifacts, global SHAP) under load are our own time: said as
+            # still being prepared, not as a registry that could not be read
+            staged=True,
+        )
+        preparing = False
+    except Preparing:
+        found, preparing = None, True
     if found is not None:
         cards = found
     else:
         served = _served_card(state, task) if state is not None and task in state.tables else None
         # "showing the served model only" only when there is one (it was said above none);
         # how many versions the registry holds is not known (None), not 0
+        only = "; showing the served model only" if served is not None else ""
         notice = (
-            "The MLflow registry could not be read"
-            + ("; showing the served model only" if served is not None else "")
-            + f" (request id {request.state.request_id}; the reason is in the server log)."
+            f"This page is still being prepared (the registry answered; building the cards "
+            f"goes on){only}: reload it in a moment (request id {request.state.request_id})."
+            if preparing
+            else f"The MLflow registry could not be read{only} (request id "
+            f"{request.state.request_id}; the reason is in the server log)."
         )
         cards = ModelCards(task, served, None, None)
     served_version = state.tables[task].model.version if state and task in state.tables else None
@@ -1499,6 +1510,7 @@ def model_card(request: Request, _role: Reviewer, task: str) -> HTMLResponse:
             "columns": columns,
             "between": between,
             "notice": notice,
+            "preparing": preparing,
             "served_version": served_version,
             # the registry's page answers while the models load (the pages needing a model are
             # a 503); a task GUANXI_TASKS leaves out is not loading: it says that instead

@@ -39,6 +39,7 @@ from serving.audit import key_fingerprint
 from serving.deps import Backoff
 from serving.settings import Role
 from serving.state import ServedModel
+from serving.ui import cards as ui_cards
 from serving.ui.cards import training_params
 from serving.ui.charts import (
     WaterfallStep,
@@ -975,6 +976,60 @@ def test_model_card_waits_for_a_hung_registry_no_longer_than_the_timeout(
     assert [r.levelno for r in caplog.records if "registry not read" in r.getMessage()] == [
         logging.WARNING  # as the page's registry failure was before it was waited for
     ]
+
+
+def test_model_card_built_slowly_after_the_registry_answered_says_it_is_being_prepared(
+    ui: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Brief serving47 item 1: the page's bound covered building the cards cold too (artifacts,
+    global SHAP), so under load it said "The MLflow registry could not be read" while the
+    registry had answered at once. The registry's calls alone are the registry's: with them
+    answered and the card build slow, the page says it is still being prepared, the log says so
+    at INFO, and the look goes on to fill the cards for the next view."""
+    caplog.set_level(logging.INFO, logger="serving.lifecycle")
+    versions = registry.list_versions("churn")
+    monkeypatch.setattr(registry, "list_versions", lambda task: versions)  # answers at once
+    building, release = threading.Event(), threading.Event()
+    importance = ui_cards._importance
+
+    def slow(*args: Any) -> list[tuple[str, float]]:  # the served card's global SHAP, cold
+        building.set()
+        release.wait(30)  # never hang the test itself
+        return importance(*args)
+
+    monkeypatch.setattr(ui_cards, "_importance", slow)
+    login(ui)
+    try:
+        page = ui.get("/ui/models/churn")
+        assert building.is_set() and not release.is_set()  # the page came while building
+    finally:
+        release.set()
+    assert page.status_code == 200, page.text
+    text = " ".join(page.text.split())
+    request_id = re.search(r"request id ([0-9a-f]{32})", text)
+    assert request_id is not None
+    assert "could not be read" not in text
+    assert (
+        "This page is still being prepared (the registry answered; building the cards goes on); "
+        f"showing the served model only: reload it in a moment (request id {request_id[1]})."
+    ) in text
+    assert "registered versions not known (the page is still being prepared)" in text
+    assert 'data-metric="xgboost_roc_auc"' in text  # the served model's card meanwhile
+    said = [r for r in caplog.records if "registry" in r.getMessage()]
+    assert [(r.levelno, r.getMessage()) for r in said] == [
+        (
+            logging.INFO,
+            f"registry read but not prepared for the churn model page (request {request_id[1]}), "
+            f"the served model shown: not done within {lifecycle.PENDING_TIMEOUT:g} s",
+        )
+    ]
+    looks = ui.app.state.ui_cards.looks  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    while len(looks) and time.monotonic() < deadline:  # the look ends, its cards kept
+        time.sleep(0.02)
+    again = " ".join(ui.get("/ui/models/churn").text.split())
+    assert "still being prepared" not in again and "could not be read" not in again
+    assert "registered versions not known" not in again
 
 
 class HeldLooks(lifecycle.RunningLooks):
