@@ -605,10 +605,16 @@ def not_loaded(holder: StateHolder) -> str:
     str
         ``models are not loaded yet``, followed by what is missing and what to run when the
         store or registry is not filled yet, or a champion's files are gone
-        (:func:`serving.lifecycle.missing`, which names no path or server).
+        (:func:`serving.lifecycle.missing`, which names no path or server); after a load that
+        failed otherwise, ``: last load failed; retrying (<why>)``, why in one line naming no
+        path or server (:func:`serving.lifecycle.failed_why`; ``/readyz`` says the same).
     """
-    why = f": {holder.missing}" if holder.missing else ""
-    return f"models are not loaded yet{why}"
+    if holder.missing:
+        return f"models are not loaded yet: {holder.missing}"
+    if holder.last_error is not None:
+        why = f" ({holder.failure})" if holder.failure else ""
+        return f"models are not loaded yet: last load failed; retrying{why}"
+    return "models are not loaded yet"
 
 
 def served_values(request: Request, holder: StateHolder) -> LoadedValues | None:

@@ -60,6 +60,7 @@ __all__ = [
     "RunningLooks",
     "announce_reload",
     "asking_registry",
+    "failed_why",
     "lifespan",
     "missing",
     "not_served_now",
@@ -121,6 +122,30 @@ def missing(exc: BaseException) -> str | None:
             + again
         )
     return None
+
+
+def failed_why(exc: BaseException) -> str:
+    """Say why a load failed in one line for a client: what failed and the exception's type.
+
+    The exception's message names paths and servers, so it goes to the log only (as
+    :func:`missing`'s); ``/readyz`` and the API's 503 give this line after "last load failed;
+    retrying" (:func:`serving.deps.not_loaded`).
+
+    Parameters
+    ----------
+    exc : BaseException
+        Why the last load failed (not for what is missing: :func:`missing` says that).
+
+    Returns
+    -------
+    str
+        ``the model registry could not be read: <type>; the reason is in the server log`` for a
+        registry failure (:data:`UNREACHED`), else ``<type>; the reason is in the server log``.
+    """
+    kind = type(exc).__name__
+    if isinstance(exc, UNREACHED):
+        return f"the model registry could not be read: {kind}; the reason is in the server log"
+    return f"{kind}; the reason is in the server log"
 
 
 def _files_gone(exc: ModelFilesMissingError) -> str:
@@ -751,6 +776,7 @@ async def _load_once(app: FastAPI) -> _Outcome:
         holder.failed_loads += 1
         holder.last_error = reason
         holder.missing = missing(exc)
+        holder.failure = failed_why(exc)
         # nothing loaded: the background load tries again (a reload's caller says its own);
         # "keeping the current state" was said of none
         idle = holder.current is None

@@ -1366,9 +1366,10 @@ async def readyz(holder: Holder) -> Readiness | JSONResponse:
     The 503 carries ``Retry-After`` (:data:`~serving.deps.NOT_LOADED_RETRY_AFTER`), as the API's.
     Before anything is promoted or built, its detail is the API's 503's, which says what is
     missing and what to run (:func:`~serving.deps.not_loaded`): "last load failed; retrying"
-    told an operator of an empty store of a failure that did not happen. It stays for a load
-    that did fail, whose reason (paths, servers) goes to the server log only. ``HEAD`` answers
-    as ``GET`` without a body, as :func:`healthz`'s.
+    told an operator of an empty store of a failure that did not happen. After a load that did
+    fail it is the API's 503's too, "last load failed; retrying" and why in one line (the API
+    said "not loaded yet" alone meanwhile); the reason's paths and servers go to the server log
+    only. ``HEAD`` answers as ``GET`` without a body, as :func:`healthz`'s.
     """
     if holder.current is not None and holder.explainer_warm:
         gone = holder.current.gone  # the other tasks serve: ready, saying which task does not
@@ -1376,10 +1377,10 @@ async def readyz(holder: Holder) -> Readiness | JSONResponse:
             ready=True,
             detail=" ".join(not_served(t, e) for t, e in gone.items()) or None,
         )
-    if holder.current is None and holder.missing:
-        detail = not_loaded(holder)
+    if holder.current is None and (holder.missing or holder.last_error is not None):
+        detail = not_loaded(holder)  # what is missing, or the last load failed and why
     elif holder.current is None:
-        detail = "loading" if holder.last_error is None else "last load failed; retrying"
+        detail = "loading"
     else:
         detail = "warming up the explainer"
     return JSONResponse(

@@ -231,6 +231,9 @@ class StateHolder:
         # what is missing before anything can be served, said for clients (no paths, no
         # servers): set when the last load found no champion or no snapshot
         self.missing: str | None = None
+        # why the last load failed, in one line for clients (no paths, no servers): set when it
+        # failed otherwise than for what is missing (/readyz and the API's 503 say it alike)
+        self.failure: str | None = None
         # loads failed in a row since the last one that succeeded (said in the log's retry line)
         self.failed_loads = 0
         # TreeSHAP's kernels compiled or loaded (or their warm-up failed): /readyz waits for it
@@ -241,4 +244,5 @@ class StateHolder:
         self.current = state
         self.last_error = None
         self.missing = None
+        self.failure = None
         self.failed_loads = 0

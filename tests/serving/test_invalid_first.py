@@ -18,9 +18,13 @@ from fastapi.testclient import TestClient
 from features.events import MAX_VALUE_CHARS
 from serving.app import create_app
 from serving.deps import NOT_LOADED_RETRY_AFTER, get_state, page_state
-from tests.serving.conftest import StaticSource, headers, make_settings
+from tests.serving.conftest import StaticSource, headers, make_settings, wait_failed_once
 
-NOT_LOADED = {"detail": "models are not loaded yet"}
+NOT_LOADED = {
+    "detail": "models are not loaded yet: last load failed; retrying (the model registry could "
+    "not be read: ConnectionError; the reason is in the server log)"
+}
+"""The 503 of every valid API call once the first load failed (as /readyz says it)."""
 TOO_LONG = "c" * (MAX_VALUE_CHARS + 1)
 """A customer id longer than the events contract takes."""
 
@@ -49,6 +53,7 @@ def empty(tmp_path: Path, source: StaticSource) -> Iterator[TestClient]:
     source.failure = ConnectionError("registry unreachable")
     app = create_app(make_settings(tmp_path / "h", max_batch=5), source)
     with TestClient(app) as client:
+        wait_failed_once(client)  # the 503 says the failure from then on
         yield client
 
 

@@ -130,14 +130,47 @@ def test_an_unexpected_load_failure_names_nothing(tmp_path: Path, source: Static
     with TestClient(create_app(make_settings(tmp_path / "h"), source)) as client:
         wait_failed_once(client)
         r = client.get("/v1/models", headers=headers())
-        assert r.status_code == 503 and r.json()["detail"] == "models are not loaded yet"
+        assert r.status_code == 503 and "10.0.0.5" not in r.text
         page = client.get("/ui/", headers=headers("reviewer"))
         assert page.status_code == 503 and "Models are loading" in page.text
         assert "10.0.0.5" not in page.text
-        # a load that did fail is still one for /readyz, without its reason
+        # a load that did fail is still one for /readyz, without its reason's server
         ready = client.get("/readyz")
-        assert ready.status_code == 503
-        assert ready.json()["detail"] == "last load failed; retrying"
+        assert ready.status_code == 503 and "10.0.0.5" not in ready.text
+
+
+@pytest.mark.parametrize(
+    ("failure", "why"),
+    [
+        (
+            ConnectionError("registry at http://10.0.0.5 unreachable"),
+            "the model registry could not be read: ConnectionError; the reason is in the "
+            "server log",
+        ),
+        (
+            MlflowException("API request to http://10.0.0.5/api/2.0/mlflow failed"),
+            "the model registry could not be read: MlflowException; the reason is in the "
+            "server log",
+        ),
+        (ValueError("model /srv/x refused"), "ValueError; the reason is in the server log"),
+    ],
+)
+def test_after_a_failed_first_load_the_api_and_readyz_say_the_same_state(
+    tmp_path: Path, source: StaticSource, failure: Exception, why: str
+) -> None:
+    """Brief serving47 item 2: after a failed first load GET /v1/models said "models are not
+    loaded yet" (as though still loading) while /readyz said "last load failed; retrying"
+    (without why). Both now say the one state, retried, and why in one line that names no
+    server or path (the log has those)."""
+    source.failure = failure
+    with TestClient(create_app(make_settings(tmp_path / "h"), source)) as client:
+        wait_failed_once(client)
+        r = client.get("/v1/models", headers=headers())
+        ready = client.get("/readyz")
+    said = f"models are not loaded yet: last load failed; retrying ({why})"
+    assert r.status_code == ready.status_code == 503
+    assert r.json() == {"detail": said}
+    assert ready.json() == {"ready": False, "detail": said}
 
 
 def test_reload_swaps_and_failed_reload_keeps_serving(
