@@ -30,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
+import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator
@@ -83,10 +85,20 @@ without a traceback, once, then again when it changes. A champion whose files ar
 MLflow's "No such artifact: 'MLmodel'" and its traceback every retry, naming no task, version
 or folder (qa49 M2)."""
 
-UNREACHED: Final = (MlflowException, OSError)
+UNREACHED: Final = (
+    MlflowException,
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+    socket.herror,
+    ssl.SSLError,
+)
 """Load failures for want of the registry (hung, out of reach, refusing the connection) when not
 :data:`SAID_IN_FULL`: a reload arriving while such a load runs and nothing serves answers with
-its failure rather than asking the registry again (:func:`reload_state`)."""
+its failure rather than asking the registry again (:func:`reload_state`). The registry's and the
+network's alone: any ``OSError`` was, a local file the load could not read included, so a reload
+meant to follow a fix answered with that failure; such a failure (named with its file,
+:func:`_describe`) is not shared, the reload loads in turn."""
 
 
 def missing(exc: BaseException) -> str | None:
@@ -140,11 +152,15 @@ def failed_why(exc: BaseException) -> str:
     -------
     str
         ``the model registry could not be read: <type>; the reason is in the server log`` for a
-        registry failure (:data:`UNREACHED`), else ``<type>; the reason is in the server log``.
+        registry failure (:data:`UNREACHED`), ``a local file could not be read: <type>; the
+        server log names it`` for another ``OSError`` naming a file, else ``<type>; the reason
+        is in the server log``.
     """
     kind = type(exc).__name__
     if isinstance(exc, UNREACHED):
         return f"the model registry could not be read: {kind}; the reason is in the server log"
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"a local file could not be read: {kind}; the server log names it"
     return f"{kind}; the reason is in the server log"
 
 
@@ -609,12 +625,17 @@ def _describe(exc: BaseException, alias: str) -> str:
     """Return a one-line reason for a failed load (exception type and message, no traceback).
 
     A version whose files are gone is named with the folder and what to run
-    (:meth:`models.versions.ModelFilesMissingError.of_alias`, ``alias`` the one served).
+    (:meth:`models.versions.ModelFilesMissingError.of_alias`, ``alias`` the one served); an
+    ``OSError`` with a file (one the load could not read) names it.
     """
     if isinstance(exc, ModelFilesMissingError):
         return f"{exc.task} version {exc.version}: {exc.of_alias(alias)}"
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else 'no message'}"
+    said = f"{type(exc).__name__}: {text[0] if text else 'no message'}"
+    # a file the load could not read is named, whatever the message says
+    if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in said:
+        said += f" (file {exc.filename})"
+    return said
 
 
 def _swap(app: FastAPI, state: ServingState) -> None:

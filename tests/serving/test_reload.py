@@ -736,6 +736,56 @@ def test_a_reload_during_the_first_load_that_succeeds_loads_the_promoted_champio
     assert blocking.lookups == 2
 
 
+def test_a_reload_during_a_first_load_failing_on_a_local_file_loads_again(
+    tmp_path: Path, source: StaticSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Brief serving47 item 3: any OSError of a load counted as the registry's (UNREACHED), so a
+    reload arriving while the first load failed on a local file it could not read answered with
+    that failure (409) though the registry was fine. Only a registry or network failure is
+    shared: the reload loads in turn."""
+    unreadable = PermissionError(13, "Permission denied", "/srv/guanxi/store/as_of.parquet")
+    blocking = _BlockingSource(source, unreadable)
+    status, version = _reload_during_first_load(tmp_path, blocking, monkeypatch)
+    assert (status, version) == (200, "2")
+    assert blocking.lookups == 2
+
+
+@pytest.mark.parametrize(
+    ("failure", "shared"),
+    [
+        (PermissionError(13, "Permission denied", "/srv/guanxi/x.parquet"), False),
+        (IsADirectoryError(21, "Is a directory", "/srv/guanxi/x.parquet"), False),
+        (OSError(5, "Input/output error"), False),  # a local disk's, naming no file
+        (ConnectionRefusedError(111, "Connection refused"), True),
+        (TimeoutError("timed out"), True),
+        (MlflowException("API request failed"), True),
+    ],
+)
+def test_only_a_registry_or_network_failure_is_unreached(failure: Exception, shared: bool) -> None:
+    assert isinstance(failure, lifecycle.UNREACHED) is shared
+
+
+def test_a_local_file_a_first_load_cannot_read_is_named(
+    tmp_path: Path, source: StaticSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The log names the file a load could not read, /readyz and the API's 503 say a local
+    file (not the registry) could not be read, without its path."""
+    caplog.set_level(logging.WARNING, logger="serving.lifecycle")
+    source.failure = PermissionError(13, "Permission denied", "/srv/guanxi/store/as_of.parquet")
+    with TestClient(create_app(make_settings(tmp_path / "h"), source)) as client:
+        wait_failed_once(client)
+        ready = client.get("/readyz")
+    assert ready.json()["detail"] == (
+        "models are not loaded yet: last load failed; retrying (a local file could not be read: "
+        "PermissionError; the server log names it)"
+    )
+    (said,) = {r.getMessage() for r in caplog.records if "load failed" in r.getMessage()}
+    assert said == (
+        "load failed, nothing served yet; retrying every 0.05 s: PermissionError: [Errno 13] "
+        "Permission denied: '/srv/guanxi/store/as_of.parquet'"
+    )
+
+
 def test_a_reload_during_a_first_load_missing_its_snapshot_loads_again(
     tmp_path: Path, source: StaticSource, monkeypatch: pytest.MonkeyPatch
 ) -> None:
