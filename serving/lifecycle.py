@@ -603,14 +603,24 @@ def _own_copy(exc: Exception) -> Exception:
     and log. Each caller raises a copy of its own ``from`` the look's (whose traceback is the look
     thread's). The copy is made without calling ``__init__`` again (one that formats its
     arguments formatted its own message twice, one taking other arguments than its ``args``
-    failed), with a ``__notes__`` list of its own; an exception whose copy does not say the same
-    is said by a :class:`RuntimeError` naming its type and message.
+    failed), with a ``__notes__`` list of its own, its ``__slots__`` and an ``OSError``'s
+    ``errno``, ``strerror``, ``filename`` and ``filename2`` (not in its args: the copy of a file
+    the look could not read named none, said otherwise and was a RuntimeError); an exception
+    whose copy does not say the same is said by a :class:`RuntimeError` naming its type and
+    message.
     """
     cls = type(exc)
     try:
         fresh = cls.__new__(cls, *exc.args)
         fresh.args = exc.args
         fresh.__dict__.update(vars(exc))
+        for name in _slots(cls):
+            if hasattr(exc, name):
+                setattr(fresh, name, getattr(exc, name))
+        if isinstance(exc, OSError):
+            for name in ("errno", "strerror", "filename", "filename2"):
+                if getattr(exc, name) is not None:  # one set to None is said "None"
+                    setattr(fresh, name, getattr(exc, name))
         if "__notes__" in vars(exc):
             fresh.__notes__ = list(exc.__notes__)
         same = str(fresh) == str(exc)
@@ -619,6 +629,19 @@ def _own_copy(exc: Exception) -> Exception:
     if not same:
         return RuntimeError(f"registry look failed: {_describe(exc, '')}")
     return fresh
+
+
+def _slots(cls: type) -> list[str]:
+    """Return the attribute names of the ``__slots__`` of ``cls`` and its bases (as stored)."""
+    names = []
+    for klass in cls.__mro__:
+        slots = vars(klass).get("__slots__", ())
+        for name in [slots] if isinstance(slots, str) else slots:
+            if name in ("__dict__", "__weakref__"):
+                continue
+            private = name.startswith("__") and not name.endswith("__")
+            names.append(f"_{klass.__name__.lstrip('_')}{name}" if private else name)
+    return names
 
 
 def _describe(exc: BaseException, alias: str) -> str:

@@ -224,27 +224,73 @@ def test_a_model_files_missing_failure_keeps_its_type() -> None:
 
 
 def test_a_failure_whose_copy_says_otherwise_is_said_by_its_name() -> None:
-    """An exception its copy does not say the same (its message read from a slot) is said by a
-    RuntimeError naming its type and message, caused by it."""
+    """An exception its copy does not say the same (its message changes each time it is read)
+    is said by a RuntimeError naming its type and message, caused by it."""
 
-    class SlotError(Exception):
-        __slots__ = ("reason",)
-
-        def __init__(self, reason: str) -> None:
-            super().__init__()
-            self.reason = reason
+    class CountingError(Exception):
+        reads = 0
 
         def __str__(self) -> str:
-            return f"odd: {self.reason}"
+            type(self).reads += 1
+            return f"read {type(self).reads} times"
 
     def odd() -> str:
-        raise SlotError("no alias")
+        raise CountingError()
 
     with pytest.raises(
-        RuntimeError, match=r"^registry look failed: SlotError: odd: no alias$"
+        RuntimeError, match=r"^registry look failed: CountingError: read \d times$"
     ) as e:
         read_in_time(odd, "for a test", errors=(MlflowException,))
-    assert isinstance(e.value.__cause__, SlotError)
+    assert isinstance(e.value.__cause__, CountingError)
+
+
+def test_a_failure_with_slots_keeps_its_type_and_message() -> None:
+    """Brief serving47 item 4: the copy did not copy ``__slots__``, so an exception whose
+    message reads a slot was said by a RuntimeError, its type lost to the caller."""
+
+    class SlotError(Exception):
+        __slots__ = ("__reason", "code")
+
+        def __init__(self, reason: str, code: int) -> None:
+            super().__init__()
+            self.__reason = reason
+            self.code = code
+
+        def __str__(self) -> str:
+            return f"odd: {self.__reason}"
+
+    def odd() -> str:
+        raise SlotError("no alias", 3)
+
+    with pytest.raises(SlotError, match=r"^odd: no alias$") as e:
+        read_in_time(odd, "for a test", errors=(MlflowException,))
+    assert e.value.code == 3 and isinstance(e.value.__cause__, SlotError)
+    assert e.value is not e.value.__cause__
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        PermissionError(13, "Permission denied", "/srv/guanxi/as_of.parquet"),
+        OSError(2, "No such file or directory", "/srv/a", None, "/srv/b"),  # FileNotFoundError
+        OSError(5, "Input/output error"),
+    ],
+)
+def test_an_os_error_copy_names_its_file(failure: OSError) -> None:
+    """Brief serving47 item 4: the copy a waiter raises lost OSError's errno, filename and
+    filename2 (not in its args), so it was a RuntimeError; it keeps its type and names the file,
+    as the look's own says it."""
+
+    def unreadable() -> str:
+        raise failure
+
+    with pytest.raises(OSError) as e:
+        read_in_time(unreadable, "for a test", errors=(MlflowException,))
+    assert type(e.value) is type(failure) and e.value is not failure
+    assert str(e.value) == str(failure)
+    got = (e.value.errno, e.value.strerror, e.value.filename, e.value.filename2)
+    assert got == (failure.errno, failure.strerror, failure.filename, failure.filename2)
+    assert e.value.__cause__ is failure
 
 
 def test_a_look_ended_by_system_exit_is_a_runtime_error_in_the_caller() -> None:
