@@ -67,6 +67,7 @@ __all__ = [
     "missing",
     "not_served_now",
     "pending_reloads",
+    "prepare_loads",
     "read_in_time",
     "reload_state",
 ]
@@ -717,7 +718,7 @@ async def reload_state(app: FastAPI, *, retrying: bool = False) -> str | None:
     str or None
         None on success, else why the load failed (the old state keeps serving).
     """
-    running: asyncio.Task[_Outcome] | None = getattr(app.state, "loading", None)
+    running: asyncio.Task[_Outcome] | None = app.state.loading
     if running is not None and not running.done() and app.state.holder.current is None:
         joined = await _wait(app, running)
         if retrying or joined.unreached:
@@ -740,19 +741,36 @@ def _start_load(app: FastAPI) -> asyncio.Task[_Outcome]:
     """Start a load in turn as a task, kept until it ends (the lifespan cancels those running)."""
     task = asyncio.ensure_future(_load_in_turn(app))
     app.state.loading = task
-    loads: set[asyncio.Task[_Outcome]] | None = getattr(app.state, "loads", None)
-    if loads is not None:
-        loads.add(task)
-        task.add_done_callback(loads.discard)
+    loads: set[asyncio.Task[_Outcome]] = app.state.loads
+    loads.add(task)
+    task.add_done_callback(loads.discard)
     task.add_done_callback(partial(_retrieve, waiting=_waiters(app)))
     return task
 
 
+def prepare_loads(app: FastAPI) -> None:
+    """Set what the loads of ``app`` keep: their lock, the newest, those running, their waiters.
+
+    The lifespan calls it before its first load; so does a test calling :func:`reload_state`
+    without the lifespan (and its background retries). The waiters were made on first use,
+    the rest here.
+
+    Parameters
+    ----------
+    app : fastapi.FastAPI
+        The app, whose ``state`` gets ``load_lock`` (one load at a time), ``loading`` (the
+        newest load, waited on while none serves), ``loads`` (every load running, cancelled at
+        shutdown) and ``waiting`` (how many calls wait for each load running).
+    """
+    app.state.load_lock = asyncio.Lock()
+    app.state.loading = None
+    app.state.loads = set()
+    app.state.waiting = {}
+
+
 def _waiters(app: FastAPI) -> dict[asyncio.Task[_Outcome], int]:
     """Return how many calls wait for each load running, by its task (:func:`_retrieve`)."""
-    waiting: dict[asyncio.Task[_Outcome], int] | None = getattr(app.state, "waiting", None)
-    if waiting is None:
-        waiting = app.state.waiting = {}
+    waiting: dict[asyncio.Task[_Outcome], int] = app.state.waiting
     return waiting
 
 
@@ -936,9 +954,7 @@ async def _warm_up(holder: StateHolder) -> None:
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     """Load and warm up in the background; at shutdown stop both and explaining, seal audit."""
-    app.state.load_lock = asyncio.Lock()
-    app.state.loading = None  # the newest load (reload_state), waited on while none serves
-    app.state.loads = set()  # every load running, cancelled at shutdown
+    prepare_loads(app)  # the load lock, the newest load, those running and their waiters
     app.state.stop = threading.Event()
     run: RunDir | None = app.state.run
     # read before the first load: a reload announced while it runs is loaded again afterwards

@@ -19,7 +19,7 @@ from models.artifact import ModelBundle
 from models.tasks import task_names
 from models.versions import ModelFilesMissingError
 from serving.app import create_app
-from serving.lifecycle import reload_state
+from serving.lifecycle import prepare_loads, reload_state
 from serving.loader import RegistrySource, load_state
 from serving.settings import get_settings
 from serving.state import ServedModel
@@ -73,7 +73,7 @@ def test_files_gone_are_logged_once_with_the_folder_and_said_to_clients_without_
     503 name the task and version and what to run, not the folder."""
     caplog.set_level(logging.DEBUG, logger="serving.lifecycle")
     app = create_app(make_settings(tmp_path / "h"), source)
-    app.state.load_lock = asyncio.Lock()  # as the lifespan, without its background retries
+    prepare_loads(app)  # as the lifespan, without its background retries
 
     def load() -> list[logging.LogRecord]:
         caplog.clear()

@@ -521,7 +521,7 @@ def test_what_is_missing_is_logged_once_then_on_change(
     API's 503 say what is missing meanwhile. An unexpected failure is logged every time."""
     caplog.set_level(logging.DEBUG, logger="serving.lifecycle")
     app = create_app(make_settings(tmp_path / "h"), source)
-    app.state.load_lock = asyncio.Lock()  # as the lifespan, without its background retries
+    lifecycle.prepare_loads(app)  # as the lifespan, without its background retries
 
     def load(failure: Exception) -> list[logging.LogRecord]:
         caplog.clear()
@@ -547,7 +547,7 @@ def test_a_first_failure_with_nothing_served_says_so_and_that_it_retries(
     keeping the current state" (there was none) and not that it is retried."""
     caplog.set_level(logging.DEBUG, logger="serving.lifecycle")
     app = create_app(make_settings(tmp_path / "h", retry_seconds=10.0), source)
-    app.state.load_lock = asyncio.Lock()  # as the lifespan, without its background retries
+    lifecycle.prepare_loads(app)  # as the lifespan, without its background retries
     source.failure = ConnectionError("registry unreachable")
     asyncio.run(reload_state(app))
     (first,) = [r for r in caplog.records if "load failed" in r.getMessage()]
@@ -567,7 +567,7 @@ def test_a_registry_down_is_logged_with_its_traceback_once_then_a_line_a_retry(
     line: its reason, how many loads failed in a row, that it retries every 10 s."""
     caplog.set_level(logging.DEBUG, logger="serving.lifecycle")
     app = create_app(make_settings(tmp_path / "h", retry_seconds=10.0), source)
-    app.state.load_lock = asyncio.Lock()  # as the lifespan, without its background retries
+    lifecycle.prepare_loads(app)  # as the lifespan, without its background retries
 
     def load(failure: Exception) -> list[logging.LogRecord]:
         caplog.clear()
@@ -811,8 +811,7 @@ def test_a_load_ending_in_an_error_no_caller_waits_for_is_retrieved_and_logged(
         raise RuntimeError("swap broke")
 
     async def run() -> None:
-        app.state.load_lock = asyncio.Lock()
-        app.state.loads = set()
+        lifecycle.prepare_loads(app)
         caller = asyncio.ensure_future(reload_state(app))
         await asyncio.sleep(0)
         (load,) = app.state.loads
@@ -834,6 +833,25 @@ def test_a_load_ending_in_an_error_no_caller_waits_for_is_retrieved_and_logged(
     assert logged.levelno == logging.ERROR and logged.exc_info
     assert str(logged.exc_info[1]) == "swap broke"
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+def test_the_lifespan_sets_every_load_record_before_its_first_load(
+    tmp_path: Path, source: StaticSource
+) -> None:
+    """Brief serving47 item 5: the waiters of each load (``app.state.waiting``) were made on
+    first use, while the lock, the newest load and the loads running were set by the lifespan.
+    All four are set by :func:`serving.lifecycle.prepare_loads`, which the lifespan calls
+    before its first load, and which a test running reload_state without it calls itself."""
+    source.failure = ConnectionError("registry unreachable")
+    app = create_app(make_settings(tmp_path / "h", retry_seconds=600.0), source)
+
+    async def run() -> None:
+        async with lifecycle.lifespan(app):
+            # before the background load has run a step
+            assert app.state.waiting == {} and app.state.loading is None
+            assert app.state.loads == set() and not app.state.load_lock.locked()
+
+    asyncio.run(run())
 
 
 def test_shutdown_cancels_every_load_running(tmp_path: Path, source: StaticSource) -> None:
