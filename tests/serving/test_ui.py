@@ -987,8 +987,13 @@ def test_model_card_built_slowly_after_the_registry_answered_says_it_is_being_pr
     answered and the card build slow, the page says it is still being prepared, the log says so
     at INFO, and the look goes on to fill the cards for the next view."""
     caplog.set_level(logging.INFO, logger="serving.lifecycle")
+    # the registry double: what the registry answers, read before, answered at once
     versions = registry.list_versions("churn")
-    monkeypatch.setattr(registry, "list_versions", lambda task: versions)  # answers at once
+    runs = {v.run_id: MlflowClient().get_run(v.run_id) for v in versions if v.run_id}
+    tables = {(r, t): registry.read_table(r, t) for r in runs for t in ("gains", "reliability")}
+    monkeypatch.setattr(registry, "list_versions", lambda task: versions)
+    monkeypatch.setattr(MlflowClient, "get_run", lambda client, run_id: runs[run_id])
+    monkeypatch.setattr(registry, "read_table", lambda run_id, table: tables[run_id, table])
     building, release = threading.Event(), threading.Event()
     importance = ui_cards._importance
 
