@@ -66,6 +66,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from features import contracts
 from features.contracts import FEATURE_SET_VERSION, FEATURES, MISSING, counted
 from features.database import is_database
 from features.events import EventsValidationError, read_customers, read_events
@@ -86,7 +87,7 @@ from models.drift import (
 from models.performance import live_metrics, match_outcomes, outcomes, purchases_forecast_error
 from models.registry import LoadedModel, nest_metrics
 from models.scoring import FeatureSetMismatchError, check_feature_set, score_snapshot
-from models.tasks import get_task, task_names
+from models.tasks import CANDIDATE_INPUTS, TARGET_PREFIX, get_task, task_names
 from models.versions import ModelFilesMissingError, load_version
 from pipelines.days import after_today, history_start, no_event_by
 from pipelines.score import _same_source, stored_snapshot  # no public check of a source so
@@ -823,6 +824,51 @@ def some_customers(ids: pl.Series, shown: int = 3) -> str:
     return f"{first} and {ids.len() - shown:,} more" if ids.len() > shown else first
 
 
+_DERIVED: Final = ("tenure_days",)
+"""The features the customers file changes besides the profile ones: ``tenure_days``, the
+longer of the days since the first event and ``signup_tenure_days``
+(:func:`features.snapshot.build_snapshot`)."""
+
+
+def _customers_inputs(model: LoadedModel) -> list[str]:
+    """List a champion's inputs that the customers file gives or changes, in its order.
+
+    The profile features, the columns the file passes through (no registered feature, nor one
+    worked out when scoring: :func:`pipelines.score.missing_inputs`) and :data:`_DERIVED`.
+    """
+    computed = {f.name for f in CANDIDATE_INPUTS}
+
+    def given(name: str) -> bool:
+        if name in _DERIVED:
+            return True
+        if name in FEATURES:
+            return FEATURES[name].group == "profile"
+        registered = contracts.is_feature(name)  # a category's
+        return not registered and not name.startswith(TARGET_PREFIX) and name not in computed
+
+    return [n for n in model.bundle.feature_names if given(n)]
+
+
+def _scores_not_measured(
+    task: str, model: LoadedModel, read: list[str], lacking: list[date]
+) -> str:
+    """Say that a champion's score drift is not measured, and why (pure).
+
+    It reads the customers' attributes, which the snapshot of a day of ``lacking`` was built
+    without: its scores of that day would differ from the other's for that alone. Scoring the
+    other with them blanked too would be no truer: its ``tenure_days`` cannot be worked out
+    again without them.
+    """
+    days = " and ".join(str(d) for d in lacking)
+    snapshots = "snapshot" if len(lacking) == 1 else "snapshots"
+    was = "was" if len(lacking) == 1 else "were"
+    return (
+        f"{task} v{model.version}: score drift not measured: it reads {', '.join(read)}, which "
+        f"come from the customers file, and the {snapshots} of {days} {was} built without the "
+        "customers' attributes: its scores would differ for that alone"
+    )
+
+
 def _current_scores(inputs: DriftInputs, model: LoadedModel) -> pl.DataFrame:
     stored = inputs.store.read_scores(model.name, inputs.day, model.version)
     if stored is None:
@@ -1230,11 +1276,15 @@ def drift_report(
     for task, model in champions.items():
         by_reference.setdefault(reference_day(model), []).append(task)
     features: list[dict[str, Any]] = []
+    lacked: dict[date, list[date]] = {}  # a reference day: the days without attributes
     for day, owners in sorted(by_reference.items()):
         inputs_of = sorted({n for t_ in owners for n in champions[t_].bundle.feature_names})
         reference, against = inputs.snapshot(day), current
         lacking = [d for d, f in ((day, reference), (inputs.day, current)) if lacks_attributes(f)]
+        lacked[day] = lacking
         if lacking:  # review46 M1/M3: every profile feature would read as drifted, or none
+            # and those the customers file changes (a column it passes through is in one alone)
+            reference, against = reference.drop(_DERIVED), against.drop(_DERIVED)
             profile = [n for n, f in FEATURES.items() if f.group == "profile"]
             reference, against = reference.drop(profile), against.drop(profile)
             notes.append(_profile_left_out(inputs, profile, day, lacking))
@@ -1242,14 +1292,25 @@ def drift_report(
             model_input=pl.col("column").is_in(inputs_of)
         )
         features.append({"reference": day.isoformat(), "tasks": owners, "rows": _records(table)})
+        if lacking:  # after the profile features' note
+            notes.append(
+                f"{', '.join(_DERIVED)} not compared against the snapshot of {day} either: the "
+                "longer of the days since the first event and signup_tenure_days, it lengthens "
+                "with the customers' sign-up dates"
+            )
     reference_scores, current_scores = [], []
-    for model in champions.values():
-        reference = inputs.snapshot(reference_day(model))
+    for task, model in champions.items():
+        tested = reference_day(model)
+        read = _customers_inputs(model)
+        if lacked[tested] and read:  # its scores would differ for the attributes alone
+            notes.append(_scores_not_measured(task, model, read, lacked[tested]))
+            continue
+        reference = inputs.snapshot(tested)
         reference_scores.append(score_snapshot(model.bundle, reference).select("task", "score"))
         current_scores.append(_current_scores(inputs, model))
     scores = (
         score_drift(pl.concat(reference_scores), pl.concat(current_scores), t)
-        if champions
+        if reference_scores
         else pl.DataFrame()
     )
     performance = _live_performance(inputs, tasks, notes)
