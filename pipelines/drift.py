@@ -749,6 +749,34 @@ class DriftInputs:
             self._snapshots[day] = frame
         return self._snapshots[day]
 
+    def without_attributes(self, day: date) -> bool:
+        """Tell whether the snapshot of a day was built without the customers' attributes.
+
+        What was recorded decides, not its rows (a customers file without the optional
+        ``signup_ts`` and ``region``, its customers all of one type, is one with them): for one
+        built here, whether it was built without a customers table (:attr:`attributeless`); for
+        a stored one, whether the store records no customers file with it. Only a stored
+        snapshot that records no source at all (stored before sources were recorded) is told by
+        its rows (:func:`lacks_attributes`).
+
+        Parameters
+        ----------
+        day : datetime.date
+            The snapshot day (:meth:`snapshot`).
+
+        Returns
+        -------
+        bool
+            True when it was built without them.
+        """
+        frame = self.snapshot(day)
+        if day in self.built:
+            return day in self.attributeless
+        info = self.store.snapshot_info(day)
+        if info.events is None and info.customers is None and not info.unreadable:
+            return lacks_attributes(frame)  # no source recorded
+        return info.customers is None and "customers" not in info.unreadable
+
     def champion(self, task: str, alias: str) -> LoadedModel:
         """Load ``task@alias`` (without the feature-set check) and remember its version.
 
@@ -1280,7 +1308,7 @@ def drift_report(
     for day, owners in sorted(by_reference.items()):
         inputs_of = sorted({n for t_ in owners for n in champions[t_].bundle.feature_names})
         reference, against = inputs.snapshot(day), current
-        lacking = [d for d, f in ((day, reference), (inputs.day, current)) if lacks_attributes(f)]
+        lacking = [d for d in (day, inputs.day) if inputs.without_attributes(d)]
         lacked[day] = lacking
         if lacking:  # review46 M1/M3: every profile feature would read as drifted, or none
             # and those the customers file changes (a column it passes through is in one alone)

@@ -123,3 +123,32 @@ def test_a_cycle_without_customers_retrains_no_profile_champion_for_its_scores(
     assert "scores drifted" not in reasons
     record = store.read_record("drift", TODAY)
     assert record is not None and SCORES_NOT_MEASURED in record["notes"]
+
+
+def test_a_customers_file_without_sign_up_dates_nor_regions_gives_attributes(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Review47 L1: signup_ts and region are optional columns, so a snapshot built with such a
+    customers file, every customer a consumer, had its profile features left out, a note
+    saying it was built without the customers' attributes and to pass the --customers given."""
+    people = tmp_path / "customers.parquet"
+    ids = pl.read_parquet(sample / "customers.parquet").select("customer_id")
+    ids.with_columns(customer_type=pl.lit("consumer")).write_parquet(people)
+    args = ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()]
+    args += ["--events", str(sample / "events.parquet"), "--customers", str(people)]
+    result = cli.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    store = Store(get_settings().home)
+    record = store.read_record("drift", TODAY)
+    assert record is not None
+    [compared] = record["features"]
+    columns = {r["column"] for r in compared["rows"]}
+    assert {"is_business", "signup_tenure_days", "tenure_days", "recency_days"} <= columns
+    assert not [n for n in record["notes"] if "without the customers' attributes" in n]
+    # a later report reads them from the store, as recorded: the same
+    again = cli.invoke(app, ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()])
+    assert again.exit_code == 0, again.output
+    assert "without the customers' attributes" not in " ".join(again.output.split())
