@@ -1308,7 +1308,8 @@ def drift_report(
     for day, owners in sorted(by_reference.items()):
         inputs_of = sorted({n for t_ in owners for n in champions[t_].bundle.feature_names})
         reference, against = inputs.snapshot(day), current
-        lacking = [d for d in (day, inputs.day) if inputs.without_attributes(d)]
+        # a set: the champion's test day may be the report's own, named once
+        lacking = sorted({d for d in (day, inputs.day) if inputs.without_attributes(d)})
         lacked[day] = lacking
         if lacking:  # review46 M1/M3: every profile feature would read as drifted, or none
             # and those the customers file changes (a column it passes through is in one alone)

@@ -152,3 +152,23 @@ def test_a_customers_file_without_sign_up_dates_nor_regions_gives_attributes(
     again = cli.invoke(app, ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()])
     assert again.exit_code == 0, again.output
     assert "without the customers' attributes" not in " ".join(again.output.split())
+
+
+def test_a_report_on_the_champions_test_day_names_that_day_once(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    profile_champion: None,
+) -> None:
+    """Review47 L2: a report on the champion's test day itself (allowed) listed the day twice
+    among those without the customers' attributes, and the note said its clause twice."""
+    store = Store(get_settings().home)
+    events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    store.write_snapshot(build_snapshot(events, None, REFERENCE), REFERENCE, history=events)
+    report = drift_report(DriftInputs(store, REFERENCE), ["churn"])
+    [profile] = [n for n in report["notes"] if n.startswith("profile features")]
+    assert profile.count(f"snapshot of {REFERENCE} was built without") == 1, profile
+    assert (
+        "churn v1: score drift not measured: it reads signup_tenure_days, is_business, which "
+        f"come from the customers file, and the snapshot of {REFERENCE} was built without the "
+        "customers' attributes: its scores would differ for that alone"
+    ) in report["notes"]
