@@ -100,6 +100,7 @@ __all__ = [
     "drift_report",
     "feature_set_reason",
     "keep_report",
+    "lacks_attributes",
     "not_whole_days",
     "nothing_to_measure",
     "print_report",
@@ -364,8 +365,8 @@ class DriftInputs:
         """The days whose snapshot was built from the events (the store held none)."""
         self.attributeless: set[date] = set()
         """The days of :attr:`built` built without the customers' attributes, for a cycle run
-        without ``--customers`` (review46 M1), and not kept: the report leaves their profile
-        features out (:func:`lacks_attributes`)."""
+        without ``--customers``, and not kept: the report leaves their profile features out
+        (:func:`lacks_attributes`)."""
         self.unkept: set[date] = set()
         """The days of :attr:`built` not kept in the store: the events end 2 days or more before
         each (:meth:`snapshot`)."""
@@ -728,7 +729,7 @@ class DriftInputs:
                 if people is None:  # a cycle without --customers: the report's alone
                     self.attributeless.add(day)
                 elif not self._given or (through is not None and (day - through).days < 2):
-                    # the files read, recorded for the next (review46 M2: the given ones were not)
+                    # the files read, recorded for a later report without --customers
                     recorded = self.customers_source
                     source = (
                         self._customers_file
@@ -1311,7 +1312,7 @@ def drift_report(
         # a set: the champion's test day may be the report's own, named once
         lacking = sorted({d for d in (day, inputs.day) if inputs.without_attributes(d)})
         lacked[day] = lacking
-        if lacking:  # review46 M1/M3: every profile feature would read as drifted, or none
+        if lacking:  # every profile feature would read as drifted, or none
             # and those the customers file changes (a column it passes through is in one alone)
             reference, against = reference.drop(_DERIVED), against.drop(_DERIVED)
             profile = [n for n, f in FEATURES.items() if f.group == "profile"]

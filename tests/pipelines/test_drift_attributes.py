@@ -172,3 +172,10 @@ def test_a_report_on_the_champions_test_day_names_that_day_once(
         f"come from the customers file, and the snapshot of {REFERENCE} was built without the "
         "customers' attributes: its scores would differ for that alone"
     ) in report["notes"]
+
+
+def test_lacks_attributes_is_public() -> None:
+    """Review47 L5: public, documented and used by name, but not in the module's __all__."""
+    import pipelines.drift as drift
+
+    assert "lacks_attributes" in drift.__all__
