@@ -208,16 +208,16 @@ class EmptySnapshotError(ValueError):
 
 
 def _no_customers(
-    day: date, stored: date | None, *, cycle: bool, skipped: dict[tuple[str, str], list[date]]
+    day: date, stored: date | None, *, skipped: dict[tuple[str, str], list[date]]
 ) -> str:
     """Say why the snapshot of ``day`` is not built without a customers table.
 
     ``stored`` is the report's day when the store holds its snapshot, built without one;
     ``skipped`` the customers files recorded but not read, each with why and the snapshots
-    recording it (:meth:`DriftInputs.customers`).
+    recording it (:meth:`DriftInputs.customers`). Only ``guanxi drift`` refuses it: a cycle's
+    drift step builds it without them.
     """
     profile = ", ".join(n for n, f in FEATURES.items() if f.group == "profile")
-    fix = "run the cycle with --customers PATH" if cycle else "pass --customers PATH"
     # review46 L2: a file skipped for its column mapping or a database was "not still there"
     unread = "; ".join(
         f"{path} (recorded with the store's snapshot{'s' if len(days) > 1 else ''} of "
@@ -234,7 +234,7 @@ def _no_customers(
     return (
         f"cannot build the snapshot of {day} without the customers' attributes: no --customers "
         f"given, and {why}; its profile features ({profile}) would all read as missing: nothing "
-        f"kept; {fix}"
+        "kept; pass --customers PATH"
     )
 
 
@@ -718,10 +718,7 @@ class DriftInputs:
                 people = self.customers()
                 if people is None and not self.cycle:  # was kept, every attribute missing
                     stored = self.day if self.day in self.store.list_snapshots() else None
-                    skipped = self._skipped
-                    raise EmptySnapshotError(
-                        _no_customers(day, stored, cycle=self.cycle, skipped=skipped)
-                    )
+                    raise EmptySnapshotError(_no_customers(day, stored, skipped=self._skipped))
                 frame = build_snapshot(events, people, day)
                 if frame.is_empty():  # was kept in the store, where later reports read it
                     raise self._no_event(events, day)
@@ -1346,9 +1343,9 @@ def drift_report(
     performance = _live_performance(inputs, tasks, notes)
     value = _value_performance(inputs, notes)
     warning = inputs.events_warning()  # once the snapshots built, and those not kept, are known
-    read = inputs.customers_read()  # review46 L1: the file found was read without a word
+    found = inputs.customers_read()  # the recorded customers file read, said first
     notes[:0] = [
-        *([read] if read is not None else []),
+        *([found] if found is not None else []),
         *inputs.partial(ended=warning is None),
     ]  # was no word; first, once they are known
     drifted = [r["column"] for f in features for r in f["rows"] if r["drifted"]]
