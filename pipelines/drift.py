@@ -218,19 +218,29 @@ def _no_customers(
     drift step builds it without them.
     """
     profile = ", ".join(n for n, f in FEATURES.items() if f.group == "profile")
-    # review46 L2: a file skipped for its column mapping or a database was "not still there"
+    # each file skipped says why: its column mapping, a database, gone, changed since
     unread = "; ".join(
         f"{path} (recorded with the store's snapshot{'s' if len(days) > 1 else ''} of "
         f"{', '.join(d.isoformat() for d in sorted(days))}) {why}"
         for (path, why), days in skipped.items()
     )
-    there = f"that can be read: {unread}" if unread else "that is still there"
-    why = (
-        f"the store's snapshot of {stored} records no customers file {there} (one built with "
-        "their attributes would measure drift against it)"
-        if stored is not None
-        else f"no snapshot in the store records a customers file {there}"
-    )
+    if unread and stored is not None:
+        why = (
+            f"the store's snapshot of {stored} records a customers file that cannot be read: "
+            f"{unread}"
+        )
+    elif unread:
+        why = (
+            f"the newest customers file the store records cannot be read: {unread} (an older "
+            "snapshot's file is not read in its place: its attributes would be older)"
+        )
+    elif stored is not None:
+        why = (
+            f"the store's snapshot of {stored} records no customers file that is still there (one "
+            "built with their attributes would measure drift against it)"
+        )
+    else:
+        why = "no snapshot in the store records a customers file that is still there"
     return (
         f"cannot build the snapshot of {day} without the customers' attributes: no --customers "
         f"given, and {why}; its profile features ({profile}) would all read as missing: nothing "
@@ -607,12 +617,14 @@ class DriftInputs:
 
         Without ``--customers`` the file recorded with the day's snapshot is read; when the
         store holds no snapshot of the day, the one recorded with the newest stored snapshot
-        that records one it can read (:func:`_unreadable_customers`: a file still there,
-        unchanged since recorded, read without a column mapping, not a database): the snapshots
-        built are then as the store's. A stored snapshot of the day that records none gives
-        None (a snapshot built with attributes would measure drift against one without).
-        :attr:`customers_source` names the file read (:meth:`customers_read` says it); the
-        refusal without one says why each file recorded was not read.
+        that records one: the snapshots built are then as the store's. It is read only when
+        :func:`_unreadable_customers` finds no reason not to (a file still there, unchanged
+        since recorded, read without a column mapping, not a database); otherwise none is read
+        and the refusal says why, an older snapshot's file never read in its place (its
+        attributes would be older than the ones the store last recorded). A stored snapshot of
+        the day that records none gives None (a snapshot built with attributes would measure
+        drift against one without). :attr:`customers_source` names the file read
+        (:meth:`customers_read` says it).
 
         Returns
         -------
@@ -630,16 +642,17 @@ class DriftInputs:
             recorded = self.store.list_snapshots()
             days = [self.day] if self.day in recorded else recorded[::-1]
             for day in days:
-                try:
-                    source = self.store.snapshot_info(day).customers
-                except SnapshotNotFoundError:
-                    continue
+                source = self._recorded_customers(day)
                 if source is None:
                     continue
                 why = _unreadable_customers(source)  # read as recorded, or not
-                if why is not None:
-                    self._skipped.setdefault((source.path, why), []).append(day)
-                    continue
+                if why is not None:  # refused: an older snapshot's file would be stale
+                    self._skipped[(source.path, why)] = [
+                        d
+                        for d in days
+                        if (s := self._recorded_customers(d)) and s.path == source.path
+                    ]
+                    break
                 try:
                     self._customers = read_customers(source.path, now=datetime.now(UTC))
                 except (EventsValidationError, OSError, ValueError) as exc:  # was as if given
@@ -650,6 +663,13 @@ class DriftInputs:
                 self.customers_source, self.customers_recorded_with = source.path, day
                 break
         return self._customers
+
+    def _recorded_customers(self, day: date) -> SourceFile | None:
+        """Return the customers file the store's snapshot of ``day`` records, if any."""
+        try:
+            return self.store.snapshot_info(day).customers
+        except SnapshotNotFoundError:
+            return None
 
     def customers_read(self) -> str | None:
         """Say which customers file a stored snapshot records was read, if one was (one line).

@@ -316,7 +316,7 @@ def test_a_recorded_customers_file_changed_since_is_not_read(
     result = _drift_without_customers(cli, sample)
     assert result.exit_code == 1, result.output
     assert (
-        f"no snapshot in the store records a customers file that can be read: {people.resolve()} "
+        f"the newest customers file the store records cannot be read: {people.resolve()} "
         f"(recorded with the store's snapshot of {KEPT}) has changed since (its size or "
         "modification time is not the one recorded)"
     ) in _said(result)
@@ -390,3 +390,28 @@ def test_no_event_by_the_day_is_said_before_missing_customers(
         said
     )
     assert "--customers" not in said
+
+
+def test_an_older_recorded_customers_file_is_not_read_for_a_newer_one_that_cannot_be(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Review48d M1: the newest snapshot recording a customers file records one rewritten since;
+    the lookup fell back to an older snapshot's file, built the day's snapshot from its stale
+    attributes and kept it, its note not saying the newer file was skipped."""
+    store, people = _recorded(sample, tmp_path)  # the newest: 2024-06-30
+    old = tmp_path / "old.parquet"
+    shutil.copy(sample / "customers.parquet", old)
+    older = date(2024, 5, 1)
+    store.write_snapshot(_snapshot_of(sample, older), older, customers=old)  # unchanged since
+    pl.read_parquet(people).head(10).write_parquet(people)  # the newer one rewritten
+    result = _drift_without_customers(cli, sample)
+    said = _said(result)
+    assert result.exit_code == 1, result.output
+    assert (
+        f"{people.resolve()} (recorded with the store's snapshot of {KEPT}) has changed since"
+    ) in said
+    assert str(old.resolve()) not in said
+    assert store.list_snapshots() == [older, KEPT] and store.read_record("drift", TODAY) is None
