@@ -220,9 +220,11 @@ def _no_customers(
     profile = ", ".join(n for n, f in FEATURES.items() if f.group == "profile")
     # each file skipped says why: its column mapping, a database, gone, changed since
     unread = "; ".join(
-        f"{path} (recorded with the store's snapshot{'s' if len(days) > 1 else ''} of "
-        f"{', '.join(d.isoformat() for d in sorted(days))}) {why}"
+        f"{path} (recorded with the store's {_recorded_on(days)}) {why}"
         for (path, why), days in skipped.items()
+    )
+    fix = "pass --customers PATH" + "".join(  # the file as it is now, read when given
+        f" (--customers {path} reads it as it is now)" for path, why in skipped if why == _CHANGED
     )
     if unread and stored is not None:
         why = (
@@ -244,8 +246,19 @@ def _no_customers(
     return (
         f"cannot build the snapshot of {day} without the customers' attributes: no --customers "
         f"given, and {why}; its profile features ({profile}) would all read as missing: nothing "
-        "kept; pass --customers PATH"
+        f"kept; {fix}"
     )
+
+
+def _recorded_on(days: list[date]) -> str:
+    """Say which snapshots record a file: the one day, or the newest and how many older."""
+    if len(days) == 1:
+        return f"snapshot of {days[0]}"
+    return f"snapshots of the newest {max(days)} and {len(days) - 1} older"
+
+
+_CHANGED = "has changed since (its size or modification time is not the one recorded)"
+"""Why a recorded customers file is not read when it was rewritten after it was recorded."""
 
 
 def _unreadable_customers(source: SourceFile) -> str | None:
@@ -262,7 +275,7 @@ def _unreadable_customers(source: SourceFile) -> str | None:
     if not Path(source.path).exists():
         return "is gone"
     if not _same_source(Source(source.path), source):  # review46 L1: was read as it is now
-        return "has changed since (its size or modification time is not the one recorded)"
+        return _CHANGED
     return None
 
 

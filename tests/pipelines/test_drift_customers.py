@@ -415,3 +415,28 @@ def test_an_older_recorded_customers_file_is_not_read_for_a_newer_one_that_canno
     ) in said
     assert str(old.resolve()) not in said
     assert store.list_snapshots() == [older, KEPT] and store.read_record("drift", TODAY) is None
+
+
+def test_the_refusal_of_a_changed_recorded_file_names_it_for_customers_and_counts_its_days(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Review48d M2: a customers export rewritten daily at one path was refused with 'pass
+    --customers PATH', the user left to guess that this very path is fine, and the message listed
+    every snapshot recording it (a year of daily snapshots: 365 days)."""
+    store, people = _recorded(sample, tmp_path)
+    for day in (date(2024, 6, 28), date(2024, 6, 29)):
+        store.write_snapshot(_snapshot_of(sample, day), day, customers=people)
+    pl.read_parquet(people).write_parquet(people)  # the same rows, written again
+    result = _drift_without_customers(cli, sample)
+    said = _said(result)
+    assert result.exit_code == 1, result.output
+    assert (
+        f"{people.resolve()} (recorded with the store's snapshots of the newest {KEPT} and 2 older)"
+        " has changed since"
+    ) in said
+    assert "2024-06-28" not in said
+    assert f"pass --customers PATH (--customers {people.resolve()} reads it as it is now)" in said
+    assert store.read_record("drift", TODAY) is None
