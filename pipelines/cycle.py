@@ -912,7 +912,12 @@ class _Run:
         )
 
         events, customers = self.data()
-        events_file, customers_file = self.described()  # recorded, as guanxi drift records them
+        events_file: SourceFile | None
+        customers_file: SourceFile | None
+        try:  # recorded, as guanxi drift records them
+            events_file, customers_file = self.described()
+        except OSError:  # an input removed since it was read: the snapshots kept record none,
+            events_file = customers_file = None  # and are told by their rows, as older ones
         inputs = DriftInputs(
             self.store,
             self.day,

@@ -440,3 +440,35 @@ def test_the_refusal_of_a_changed_recorded_file_names_it_for_customers_and_count
     assert "2024-06-28" not in said
     assert f"pass --customers PATH (--customers {people.resolve()} reads it as it is now)" in said
     assert store.read_record("drift", TODAY) is None
+
+
+def test_a_cycles_input_removed_after_it_was_read_records_no_source_and_ends_in_no_traceback(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Review48d L2: the drift step described the --events and --customers files at its start,
+    before knowing whether it keeps a snapshot; one removed after it was read raised OSError
+    there, and the cycle ended in a traceback. The snapshot kept records neither file (it is
+    then told by its rows, as one stored before sources were recorded)."""
+    from pipelines.drift import DriftInputs
+
+    home = get_settings().home
+    store = Store(home)
+    people, events_path = tmp_path / "customers.parquet", tmp_path / "events.parquet"
+    shutil.copy(sample / "customers.parquet", people)
+    shutil.copy(sample / "events.parquet", events_path)
+    events = read_events(events_path, now=datetime.now(UTC))
+    customers = read_customers(people, now=datetime.now(UTC))
+    store.write_snapshot(build_snapshot(events, customers, TODAY), TODAY, history=events)
+    sources = connectors.inputs(str(events_path), customers=str(people))
+    run = _Run(sources, TODAY, CycleConfig(tasks=("churn",)), home, Console())
+    run._data = (events, customers)
+    people.unlink()  # removed after the cycle read it
+    said = " ".join(readable(run.drift({})))
+    assert not said.startswith("skipped"), said
+    assert store.list_snapshots() == [REFERENCE, TODAY]
+    info = store.snapshot_info(REFERENCE)
+    assert info.customers is None and info.events is None
+    assert not DriftInputs(store, TODAY).without_attributes(REFERENCE)  # told by its rows
