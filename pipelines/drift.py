@@ -308,8 +308,9 @@ def _profile_left_out(
     """Say that the profile features are not compared against ``day``'s snapshot, why, the fix.
 
     A day built without the customers' attributes for the report alone (a cycle without
-    ``--customers``) is fixed by the next cycle run with it; a stored one by building that day
-    again with them (fix47 2: "pass --customers PATH" builds no stored day again).
+    ``--customers``), and the cycle's own day (its steps read that snapshot already), are fixed
+    by the next cycle run with it; another stored day by building that day again with them
+    ("pass --customers PATH" builds no stored day again).
     """
     stored = set(inputs.store.list_snapshots())
     whys, fixes = [], []
@@ -319,6 +320,9 @@ def _profile_left_out(
             whys.append(
                 f"the snapshot of {d} was built without the customers' attributes and not kept"
             )
+            fix = "run the cycle with --customers PATH"
+        elif d in stored and inputs.cycle and d == inputs.day:  # scored and valued already
+            whys.append(f"the store's snapshot of {d} was built without the customers' attributes")
             fix = "run the cycle with --customers PATH"
         elif d in stored:  # named once when it is the one
             whys.append(f"the store's snapshot of {d} was built without the customers' attributes")
