@@ -84,13 +84,22 @@ SOURCES = cast(
         events=SimpleNamespace(
             label="events.parquet", describe=lambda: SourceFile.now("events.parquet")
         ),
+        customers=None,
+    ),
+)
+"""The inputs of a cycle whose steps are run alone, their data given (``_Run._data``) without
+customers, as ``Inputs.read`` gives them without ``--customers``: the events described as a
+snapshot kept records them (``describe``, which the drift step calls too)."""
+SOURCES_WITH_CUSTOMERS = cast(
+    Any,
+    SimpleNamespace(
+        events=SOURCES.events,
         customers=SimpleNamespace(
             label="customers.parquet", describe=lambda: SourceFile.now("customers.parquet")
         ),
     ),
 )
-"""The inputs of a cycle whose steps are run alone, their data given (``_Run._data``): each
-described as a snapshot kept records it (``describe``, which the drift step calls too)."""
+""":data:`SOURCES` with a customers file, for the steps given customers (``_Run._data``)."""
 
 
 @pytest.fixture(scope="module")
@@ -554,7 +563,9 @@ def test_a_day_with_nothing_to_measure_keeps_no_drift_report(
     get_settings.cache_clear()
     store = Store(local_tracking)
     store.write_snapshot(build_snapshot(*data, DAY), DAY)
-    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), local_tracking, Console())
+    run = _Run(
+        SOURCES_WITH_CUSTOMERS, DAY, CycleConfig(tasks=("churn",)), local_tracking, Console()
+    )
     run._data = data
     summary = run.drift({})
     assert readable(summary) == [
@@ -582,7 +593,7 @@ def test_events_not_reaching_back_to_the_test_day_skip_the_drift_step(
     people = read_customers(sample / "customers.parquet", now=datetime.now(UTC))
     store = Store(home)
     store.write_snapshot(build_snapshot(events, people, day), day, history=events)
-    run = _Run(SOURCES, day, CycleConfig(tasks=("churn",)), home, Console())
+    run = _Run(SOURCES_WITH_CUSTOMERS, day, CycleConfig(tasks=("churn",)), home, Console())
     run._data = (events, people)
     assert readable(run.drift({})) == [
         "skipped: no drift report, nothing written: nothing to measure on 2024-12-31 (churn v1: "
@@ -606,7 +617,7 @@ def test_the_trained_later_note_is_printed_once_by_the_score_step(
     store = Store(home)
     store.write_snapshot(build_snapshot(events, people, day), day, history=events)
     console = Console(record=True, width=1000)
-    run = _Run(SOURCES, day, CycleConfig(tasks=("churn",)), home, console)
+    run = _Run(SOURCES_WITH_CUSTOMERS, day, CycleConfig(tasks=("churn",)), home, console)
     run._data = (events, people)
     run.score({})
     run.drift({})
@@ -679,7 +690,7 @@ def test_the_drift_step_does_not_say_again_the_customers_the_snapshot_step_said(
     older = people.filter(~pl.col("customer_id").is_in(ids.tail(5).implode()))
     Store(home).write_snapshot(build_snapshot(events, older, day), day, history=events)
     console = Console(record=True, width=1000)
-    run = _Run(SOURCES, day, CycleConfig(tasks=("churn",)), home, console)
+    run = _Run(SOURCES_WITH_CUSTOMERS, day, CycleConfig(tasks=("churn",)), home, console)
     run._data = (events, older)
     said = {"not_in_customers": "5 customers with events (...) are not in the customers file"}
     summary = run.drift({"steps": {"snapshot": {"summary": said}}})

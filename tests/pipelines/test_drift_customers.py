@@ -349,6 +349,7 @@ def test_a_recorded_customers_file_that_fails_validation_is_named_as_recorded(
     [
         ("mapping", "was read with a column mapping (--mapping), which guanxi drift does not take"),
         ("database", "is a database table or query, which guanxi drift does not read"),
+        ("gone", "is gone"),
     ],
 )
 def test_the_refusal_says_why_a_recorded_customers_file_was_not_read(
@@ -363,11 +364,15 @@ def test_the_refusal_says_why_a_recorded_customers_file_was_not_read(
     source, was skipped and the refusal said no snapshot recorded a file still there."""
     store = Store(get_settings().home)
     people = SourceFile.of(sample / "customers.parquet")
-    source = (
-        replace(people, mapping="sha256:0123456789ab")
-        if recorded == "mapping"
-        else SourceFile.now("postgresql://guanxi:***@db/crm table customers")
-    )
+    if recorded == "mapping":
+        source = replace(people, mapping="sha256:0123456789ab")
+    elif recorded == "database":
+        source = SourceFile.now("postgresql://guanxi:***@db/crm table customers")
+    else:  # review48d L4: recorded, then removed
+        copy = tmp_path / "customers.parquet"
+        shutil.copy(sample / "customers.parquet", copy)
+        source = SourceFile.of(copy)
+        copy.unlink()
     store.write_snapshot(_snapshot_of(sample, KEPT), KEPT, customers=source)
     result = _drift_without_customers(cli, sample)
     assert result.exit_code == 1, result.output
