@@ -959,7 +959,7 @@ class _Run:
         print_report(self.console, {**report, "notes": unsaid}, limit=5)
         # the tasks left out, said by the step's summary: the kept report says it too (it said
         # nothing of them: "0 of 0 feature comparisons", no champion named), in full: /ui/drift
-        # shows no other step (review46 L3: "..., as the value step says")
+        # shows no other step, so the note does not refer to one ("as the value step says")
         full = self.unreadable()
         out = [f"{t}: not compared nor measured by guanxi cycle: {full[t]}" for t in left]
         report = {**report, "notes": [*report["notes"], *out]}

@@ -90,7 +90,7 @@ from models.scoring import FeatureSetMismatchError, check_feature_set, score_sna
 from models.tasks import CANDIDATE_INPUTS, TARGET_PREFIX, get_task, task_names
 from models.versions import ModelFilesMissingError, load_version
 from pipelines.days import after_today, history_start, no_event_by
-from pipelines.score import _same_source, stored_snapshot  # no public check of a source so
+from pipelines.score import _same_source, stored_snapshot  # score.py has the only source check
 
 __all__ = [
     "DriftInputs",
@@ -274,7 +274,7 @@ def _unreadable_customers(source: SourceFile) -> str | None:
         return "is a database table or query, which guanxi drift does not read"
     if not Path(source.path).exists():
         return "is gone"
-    if not _same_source(Source(source.path), source):  # review46 L1: was read as it is now
+    if not _same_source(Source(source.path), source):  # size or mtime not as recorded
         return _CHANGED
     return None
 
@@ -750,7 +750,7 @@ class DriftInputs:
             else:
                 events = self.events()
                 first = events["ts"].min()
-                if not isinstance(first, datetime) or first.date() > day:  # said first (L5)
+                if not isinstance(first, datetime) or first.date() > day:  # before customers
                     raise self._no_event(events, day)
                 people = self.customers()
                 if people is None and not self.cycle:  # was kept, every attribute missing
