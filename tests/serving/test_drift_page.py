@@ -178,3 +178,24 @@ def test_a_report_the_store_cannot_read_is_said_not_a_500(
     assert page.status_code == 200, page.text
     assert "The drift report as of 31 Dec 2024 cannot be read" in page.text
     assert "guanxi drift" in page.text and page.headers["x-request-id"] in page.text
+
+
+def test_a_champion_whose_score_drift_was_not_measured_is_not_said_undrifted() -> None:
+    """A champion reading customers-file inputs has no score drift measured when a side lacks
+    the customers' attributes (a note says why); the summary said "No task's scores drifted."
+    as if it had been measured and found steady."""
+    report = _report()
+    report["scores"] = []
+    page = " ".join(render_report(report).split())
+    assert "No task's scores drifted." not in page
+    assert "Score drift not measured for Churn (the notes say why)." in page
+    report["champions"] = {"churn": "1", "repurchase": "2"}
+    report["scores"] = [{**_report()["scores"][0], "column": "repurchase"}]
+    page = " ".join(render_report(report).split())
+    assert "Score drift not measured for Churn (the notes say why). No other task's scores" in page
+    assert "No task's scores drifted." not in page
+
+
+def test_every_champion_measured_and_steady_reads_as_before() -> None:
+    page = " ".join(render_report(_report()).split())
+    assert "No task's scores drifted." in page and "not measured" not in page
