@@ -358,9 +358,13 @@ class RunningLooks:
     moment later). A look is forgotten when it ends, so the next view asks the registry again;
     a view after the deadline of a look still running starts a new look in its place and waits
     its full timeout (waiting 0 s on the old one showed the served model only until that look
-    ended, 62 s, even once the registry answered again). A look that answers within its timeout is
-    never started twice, and with the registry hung at most one look per key starts every
-    :data:`PENDING_TIMEOUT` seconds.
+    ended, 62 s, even once the registry answered again). A look past its deadline that is in no
+    registry call (:attr:`_Look.preparing`: the registry answered, its own work goes on, such as a
+    model page's cards built cold) is still the one a view waits on, for :data:`JOIN_SHARE` of the
+    timeout: a look in its place built the same cards again beside it, a cold global SHAP run more
+    for each view (review48s M1). A look that answers within its timeout is never started twice,
+    nor one still working on what the registry answered, and with the registry hung at most one
+    look per key starts every :data:`PENDING_TIMEOUT` seconds.
     """
 
     def __init__(self) -> None:
@@ -368,7 +372,7 @@ class RunningLooks:
         self._lock = threading.Lock()
 
     def start(self, key: Hashable, look: Callable[[], T]) -> _Look[T]:
-        """Return the running look of ``key`` within its deadline, or start ``look`` as it.
+        """Return the running look of ``key`` within its deadline or preparing, or start ``look``.
 
         Parameters
         ----------
@@ -376,7 +380,8 @@ class RunningLooks:
             What the look reads.
         look : callable
             The registry read, called without arguments, started when no look of ``key`` is
-            running or the running one is past its deadline (it then goes on, no longer found).
+            running or the running one is past its deadline while in a registry call (it then
+            goes on, no longer found); one past its deadline in none is returned.
 
         Returns
         -------
@@ -385,8 +390,10 @@ class RunningLooks:
         """
         with self._lock:
             running = self._running.get(key)
+            # past its deadline, a look the registry answered works on our own (a model page's
+            # cards built cold): a new look would do that work again beside it (review48s M1)
             if running is not None and (
-                running.future.done() or time.monotonic() < running.deadline
+                running.future.done() or time.monotonic() < running.deadline or running.preparing
             ):
                 return running
             running = self._running[key] = _Look.start(look)
@@ -440,6 +447,7 @@ def asking_registry() -> Iterator[None]:
     finally:
         with running._lock:
             running.asking -= 1
+            running.answered += 1
 
 
 class _Look(Generic[T]):
@@ -449,14 +457,19 @@ class _Look(Generic[T]):
         self.future = future
         self.deadline = deadline
         self.asking = 0  # registry calls running now (asking_registry)
+        self.answered = 0  # registry calls ended (asking_registry)
         self._late = False
         self._lock = threading.Lock()
 
     @property
     def preparing(self) -> bool:
-        """Whether the look works on what the registry answered (in no registry call now)."""
+        """Whether the look works on what the registry answered (in no registry call now).
+
+        Only once a registry call of it has ended: a look that has asked nothing yet (its thread
+        not scheduled yet, or a look that marks no call) has had no answer to work on.
+        """
         with self._lock:
-            return not self.asking
+            return not self.asking and self.answered > 0
 
     @classmethod
     def start(cls, look: Callable[[], T]) -> _Look[T]:

@@ -1037,6 +1037,58 @@ def test_model_card_built_slowly_after_the_registry_answered_says_it_is_being_pr
     assert "registered versions not known" not in again
 
 
+def test_model_card_view_past_the_deadline_of_a_look_still_building_waits_on_it(
+    ui: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review48s M1: a view past the deadline of a look whose registry had answered and whose
+    cards were still being built started a look of its own, which built the same card again (a
+    second cold global SHAP run beside the first, one more for each view 2 s later, on a machine
+    already loaded). Such a look is the one the next view waits on: one look, one build, and
+    the next view after it ends shows the cards it built."""
+    caplog.set_level(logging.INFO, logger="serving.lifecycle")
+    monkeypatch.setattr(lifecycle, "PENDING_TIMEOUT", 1.0)
+    # the registry double: what the registry answers, read before, answered at once
+    versions = registry.list_versions("churn")
+    runs = {v.run_id: MlflowClient().get_run(v.run_id) for v in versions if v.run_id}
+    tables = {(r, t): registry.read_table(r, t) for r in runs for t in ("gains", "reliability")}
+    monkeypatch.setattr(registry, "list_versions", lambda task: versions)
+    monkeypatch.setattr(MlflowClient, "get_run", lambda client, run_id: runs[run_id])
+    monkeypatch.setattr(registry, "read_table", lambda run_id, table: tables[run_id, table])
+    building, release = threading.Event(), threading.Event()
+    builds: list[str] = []
+    importance = ui_cards._importance
+
+    def slow(*args: Any) -> list[tuple[str, float]]:  # the served card's global SHAP, cold
+        builds.append("churn")
+        building.set()
+        release.wait(30)  # never hang the test itself
+        return importance(*args)
+
+    monkeypatch.setattr(ui_cards, "_importance", slow)
+    looks = held_looks(ui)
+    login(ui)
+    try:
+        first = ui.get("/ui/models/churn")
+        assert building.is_set() and not release.is_set()  # the page came while building
+        looks.past_deadline()  # the next view comes after the look's deadline
+        second = ui.get("/ui/models/churn")
+        assert not release.is_set()
+    finally:
+        release.set()
+    for page in (first, second):
+        assert page.status_code == 200, page.text
+        assert "This page is still being prepared" in " ".join(page.text.split())
+    assert len(looks.started) == 1  # the second view waited on the look still building
+    deadline = time.monotonic() + 30
+    while len(looks) and time.monotonic() < deadline:  # the look ends, its cards kept
+        time.sleep(0.02)
+    assert not len(looks)
+    again = " ".join(ui.get("/ui/models/churn").text.split())
+    assert "still being prepared" not in again and "could not be read" not in again
+    assert builds == ["churn"]  # one cold global SHAP run for the three views
+    assert len(looks.started) == 2  # the view after it asks the registry again, cards cached
+
+
 class HeldLooks(lifecycle.RunningLooks):
     """The model pages' registry looks, each started with a deadline the test moves itself.
 
