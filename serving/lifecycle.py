@@ -849,9 +849,11 @@ async def _load_once(app: FastAPI) -> _Outcome:
         expected = isinstance(exc, SAID_IN_FULL)
         again = reason == holder.last_error
         holder.failed_loads += 1
-        holder.last_error = reason
+        # why first: a route reading the holder once last_error says a load failed (the sync
+        # ones run in the thread pool) says why, not nothing or the failure before's (review48s L3)
         holder.missing = missing(exc)
         holder.failure = failed_why(exc)
+        holder.last_error = reason
         # nothing loaded: the background load tries again (a reload's caller says its own);
         # "keeping the current state" was said of none
         idle = holder.current is None

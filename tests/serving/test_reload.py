@@ -22,9 +22,10 @@ from models import registry
 from models.tasks import task_names
 from serving import lifecycle
 from serving.app import create_app
+from serving.deps import not_loaded
 from serving.lifecycle import _followed_now, followed_version, pending_reloads, reload_state
 from serving.loader import RegistrySource
-from serving.state import ServedModel
+from serving.state import ServedModel, StateHolder
 from tests.serving.conftest import (
     Registry,
     StaticSource,
@@ -171,6 +172,35 @@ def test_after_a_failed_first_load_the_api_and_readyz_say_the_same_state(
     assert r.status_code == ready.status_code == 503
     assert r.json() == {"detail": said}
     assert ready.json() == {"ready": False, "detail": said}
+
+
+class SaidHolder(StateHolder):
+    """A holder that keeps what the API's 503 says each time a failed load sets last_error."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said: list[str] = []
+
+    def __setattr__(self, name: str, value: object) -> None:
+        super().__setattr__(name, value)
+        if name == "last_error" and value is not None:
+            self.said.append(not_loaded(self))
+
+
+def test_a_failed_load_sets_last_error_after_why(tmp_path: Path, source: StaticSource) -> None:
+    """Review48s L3: a failed load set holder.last_error before holder.missing and
+    holder.failure, so a route reading the holder in between (the sync ones run in the thread
+    pool) said "last load failed; retrying" without why, or with the failure before's. The why
+    is set first: from the moment last_error says a load failed, the 503 says why."""
+    source.failure = ValueError("model /srv/x refused")
+    app = create_app(make_settings(tmp_path / "h"), source)
+    holder = app.state.holder = SaidHolder()
+    with TestClient(app) as client:
+        wait_failed_once(client)
+    assert holder.said[0] == (
+        "models are not loaded yet: last load failed; retrying (ValueError; the reason is in the "
+        "server log)"
+    )
 
 
 def test_reload_swaps_and_failed_reload_keeps_serving(
