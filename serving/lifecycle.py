@@ -490,8 +490,13 @@ class _Look(Generic[T]):
         threading.Thread(target=run, name="guanxi-registry", daemon=True).start()
         return running
 
-    def said_late(self, said: str, level: int) -> None:
-        """Log the look's failure once when it ends, its callers having stopped waiting."""
+    def said_late(self, said: str, level: int, *, preparing: bool = False) -> None:
+        """Log the look's failure once when it ends, its callers having stopped waiting.
+
+        As the registry's ("registry not read ...; answered late"), or, for a look said still
+        being prepared (``preparing``: the registry had answered, the failure is the server's
+        own work's), "registry read but not prepared ...; failed late" (review48s L4).
+        """
         with self._lock:
             if self._late:
                 return
@@ -500,9 +505,12 @@ class _Look(Generic[T]):
         def log(done: Future[T]) -> None:
             exc = done.exception()
             if exc is not None:
-                logger.log(
-                    level, "registry not read %s; answered late: %s", said, _describe(exc, "")
+                wording = (
+                    "registry read but not prepared %s; failed late: %s"
+                    if preparing
+                    else "registry not read %s; answered late: %s"
                 )
+                logger.log(level, wording, said, _describe(exc, ""))
 
         self.future.add_done_callback(log)
 
@@ -589,7 +597,7 @@ def read_in_time(
             logger.info(
                 "registry read but not prepared %s: not done within %g s", said, PENDING_TIMEOUT
             )
-            running.said_late(said, level)
+            running.said_late(said, level, preparing=True)
             raise Preparing(f"not done within {PENDING_TIMEOUT:g} s") from None
         logger.log(level, "registry not read %s: %s", said, _no_answer())
         running.said_late(said, level)

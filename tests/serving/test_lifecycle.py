@@ -17,7 +17,7 @@ from mlflow.exceptions import MlflowException
 
 from models.versions import ModelFilesMissingError
 from serving import lifecycle
-from serving.lifecycle import RunningLooks, read_in_time
+from serving.lifecycle import Preparing, RunningLooks, asking_registry, read_in_time
 
 WAIT = 10.0
 """Seconds any event or thread of these tests is waited for at most."""
@@ -320,3 +320,35 @@ def test_a_look_ended_by_system_exit_is_not_read_where_every_failure_is(
     assert "registry not read for a test: RuntimeError: registry look failed: SystemExit: 3" in (
         caplog.text
     )
+
+
+def test_a_staged_look_failing_after_it_was_said_preparing_is_not_blamed_on_the_registry(
+    monkeypatch: pytest.MonkeyPatch, released: threading.Event, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review48s L4: a staged look said still being prepared (its registry calls answered, its
+    own work late) that then failed was logged "registry not read ...; answered late": the
+    registry had answered, the failure was the server's own. It is logged as not prepared,
+    failed late."""
+    caplog.set_level(logging.INFO, logger="serving.lifecycle")
+    monkeypatch.setattr(lifecycle, "PENDING_TIMEOUT", 0.2)
+
+    def look() -> str:
+        with asking_registry():
+            pass  # the registry answered at once
+        released.wait(WAIT)  # the server's own work, late
+        raise RuntimeError("card build failed")
+
+    with pytest.raises(Preparing):
+        read_in_time(look, "for a test", staged=True, level=logging.WARNING)
+    released.set()
+    deadline = time.monotonic() + WAIT
+    while len(caplog.records) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.INFO, "registry read but not prepared for a test: not done within 0.2 s"),
+        (
+            logging.WARNING,
+            "registry read but not prepared for a test; failed late: RuntimeError: card build "
+            "failed",
+        ),
+    ]
