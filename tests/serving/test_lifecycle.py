@@ -352,3 +352,24 @@ def test_a_staged_look_failing_after_it_was_said_preparing_is_not_blamed_on_the_
             "failed",
         ),
     ]
+
+
+def test_a_staged_look_late_before_any_registry_answer_is_the_registry_s(
+    monkeypatch: pytest.MonkeyPatch, released: threading.Event, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review48s L1: a staged look was said still being prepared ("the registry answered") when
+    late in no registry call, also before it had made one (its thread not scheduled yet under
+    load): nothing had been asked. Only a look one of whose registry calls has ended is
+    preparing; this one is said as a registry not read in time."""
+    caplog.set_level(logging.INFO, logger="serving.lifecycle")
+    monkeypatch.setattr(lifecycle, "PENDING_TIMEOUT", 0.2)
+
+    def look() -> str:
+        released.wait(WAIT)  # late before its first registry call
+        with asking_registry():
+            return "answered"
+
+    assert read_in_time(look, "for a test", staged=True) is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "registry not read for a test: no answer within 0.2 s"
+    ]
