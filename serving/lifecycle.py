@@ -99,7 +99,13 @@ UNREACHED: Final = (
 its failure rather than asking the registry again (:func:`reload_state`). The registry's and the
 network's alone: any ``OSError`` was, a local file the load could not read included, so a reload
 meant to follow a fix answered with that failure; such a failure (named with its file,
-:func:`_describe`) is not shared, the reload loads in turn."""
+:func:`_describe`) is not shared, the reload loads in turn. Left out, as MLflow raises none of
+them on a load (review48s L2): ``requests.exceptions.RequestException`` and a raw ``OSError`` of
+errno ENETUNREACH, EHOSTUNREACH or ENETDOWN (MLflow 3.17's ``http_request`` wraps every failure
+of a request in an ``MlflowException``, and an artifact download's failure is wrapped alike), and
+a cloud artifact store's own errors (botocore, Azure, GCS), which no ``OSError`` ever covered; a
+load failing with one of them is not shared, so a reload waiting on it loads in turn (one load
+more, nothing said wrong)."""
 
 
 def missing(exc: BaseException) -> str | None:
@@ -156,6 +162,13 @@ def failed_why(exc: BaseException) -> str:
         registry failure (:data:`UNREACHED`), ``a local file could not be read: <type>; the
         server log names it`` for another ``OSError`` naming a file, else ``<type>; the reason
         is in the server log``.
+
+    Notes
+    -----
+    Any ``OSError`` naming a file is said a local file's, also the rare ``FileNotFoundError``
+    re-raised for a registered version's missing bundle file when its folder cannot be told
+    (``model.ubj``, the registry's file): telling them apart needs the loader to raise another
+    type, for a wording that says the same, that the server log names the file (review48s L5).
     """
     kind = type(exc).__name__
     if isinstance(exc, UNREACHED):
