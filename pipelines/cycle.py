@@ -102,7 +102,7 @@ from mlflow.exceptions import MlflowException
 from rich.console import Console
 from rich.markup import escape
 
-from features.contracts import MISSING, counted
+from features.contracts import FEATURES, MISSING, counted
 from features.events import EventsValidationError
 from features.freshness import EventsEnd
 from features.snapshot import build_snapshot
@@ -118,7 +118,9 @@ from models.versions import ModelFilesMissingError, load_version
 from pipelines import connectors
 from pipelines.days import after_today, history_start, no_event_by
 from pipelines.drift import (
+    customers_inputs,
     feature_set_reason,
+    lacks_attributes,
     not_whole_days,
     some_customers,
     trained_later,
@@ -736,6 +738,42 @@ class _Run:
         bundle = None if version is None else self.bundle(task, version)
         return {} if bundle is None else task_definition(bundle)
 
+    def without_customers(self, task: str, champion: Any) -> str | None:
+        """Say why a champion is not retrained by a cycle given no customers; None when it is.
+
+        It is not when it reads inputs the customers file gives or changes
+        (:func:`pipelines.drift.customers_inputs`) and was trained with the customers'
+        attributes: a version retrained without them would not learn from them, and the gate
+        would judge the champion on the challenger's held-out rows, built without them
+        (``is_business`` 0 on every row, ``signup_tenure_days`` missing, ``tenure_days`` the days
+        since the first event: qa46 M1). Its own held-out rows tell how it was trained
+        (:func:`pipelines.drift.lacks_attributes`); rows that cannot be read are taken for
+        rows with them, as is a champion reading a column only a customers file passes through.
+        """
+        if self.sources.customers is not None:
+            return None
+        version = str(champion.version)
+        bundle = self.bundle(task, version)
+        read = [] if bundle is None else customers_inputs(bundle.feature_names)
+        if not read:
+            return None
+        profile = [n for n in read if n in FEATURES and FEATURES[n].group == "profile"]
+        if len(profile) + ("tenure_days" in read) == len(read):  # no column passed through
+            try:
+                rows, _ = registry.load_holdout(str(champion.run_id))
+            except (MlflowException, OSError):
+                rows = None
+            if rows is not None:
+                kept = [c for c in rows.columns if c in FEATURES]
+                if lacks_attributes(pl.from_pandas(rows[kept])):  # on equal terms: retrained
+                    return None
+        return (
+            f"champion version {version} reads {', '.join(read)} from the customers file, and "
+            "this cycle was given none: a version retrained without them would not learn from "
+            "them, and the promotion gate would judge the champion on held-out rows without them, "
+            "inputs it is never served so; run the cycle with --customers PATH to retrain it"
+        )
+
     def described(self) -> tuple[SourceFile, SourceFile | None]:
         """Describe the events and the customers as a snapshot kept records them.
 
@@ -1005,6 +1043,10 @@ class _Run:
             if not reasons:  # was "retrained no" alone: the champion stays, and why
                 stays = kept_reasons(trained, self.day, drift, self.config, task=task)
                 done[task] = {"retrained": False, "because": stays}
+                continue
+            lacking = None if champion is None or other else self.without_customers(task, champion)
+            if lacking is not None:  # the gate would compare them unfairly (qa46 M1)
+                done[task] = {"retrained": False, "reasons": reasons, "skipped": lacking}
                 continue
             today = [
                 v for v in registry.list_versions(task) if v.tags.get("as_of") == str(self.day)

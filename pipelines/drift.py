@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -96,6 +97,7 @@ __all__ = [
     "DriftInputs",
     "EmptySnapshotError",
     "ReportNotKeptError",
+    "customers_inputs",
     "drift_command",
     "drift_report",
     "feature_set_reason",
@@ -894,10 +896,25 @@ longer of the days since the first event and ``signup_tenure_days``
 
 
 def _customers_inputs(model: LoadedModel) -> list[str]:
-    """List a champion's inputs that the customers file gives or changes, in its order.
+    """List a champion's inputs the customers file gives or changes (:func:`customers_inputs`)."""
+    return customers_inputs(model.bundle.feature_names)
+
+
+def customers_inputs(feature_names: Iterable[str]) -> list[str]:
+    """List a model's inputs that the customers file gives or changes, in its order.
 
     The profile features, the columns the file passes through (no registered feature, nor one
     worked out when scoring: :func:`pipelines.score.missing_inputs`) and :data:`_DERIVED`.
+
+    Parameters
+    ----------
+    feature_names : iterable of str
+        The model's inputs (``ModelBundle.feature_names``).
+
+    Returns
+    -------
+    list of str
+        Those of them the customers file gives or changes.
     """
     computed = {f.name for f in CANDIDATE_INPUTS}
 
@@ -909,7 +926,7 @@ def _customers_inputs(model: LoadedModel) -> list[str]:
         registered = contracts.is_feature(name)  # a category's
         return not registered and not name.startswith(TARGET_PREFIX) and name not in computed
 
-    return [n for n in model.bundle.feature_names if given(n)]
+    return [n for n in feature_names if given(n)]
 
 
 def _scores_not_measured(

@@ -712,7 +712,7 @@ def _stub_champion_of(
     )
     monkeypatch.setattr(registry, "get_version", lambda task, alias: three)
     monkeypatch.setattr(registry, "list_versions", lambda task: [])
-    bundle = SimpleNamespace(metadata=metadata)
+    bundle = SimpleNamespace(metadata=metadata, feature_names=["recency_days"])
     monkeypatch.setattr(cycle_job, "load_version", lambda *a, **k: SimpleNamespace(bundle=bundle))
     monkeypatch.setattr(_Run, "data", lambda self: (None, None))
     trained: list[tuple[int, Any]] = []
@@ -1783,3 +1783,68 @@ def test_a_step_running_shows_a_spinner_on_a_terminal_only(tmp_path: Path, termi
     said = out.getvalue()
     assert record["complete"] and "valued" in said and "1 customer" in said
     assert (f"running the value step of {DAY}" in said) is terminal
+
+
+_FROM_CUSTOMERS = ["tenure_days", "is_business", "is_channel_partner", "signup_tenure_days"]
+"""The churn champion's inputs the customers file gives or changes (as qa46's sample champion)."""
+
+
+def _holdout(with_attributes: bool) -> Any:
+    """Held-out rows of three customers as ``log_holdout`` keeps them: with the customers'
+    attributes, or built without a customers table (the flags 0, no sign-up tenure)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "recency_days": [3.0, 40.0, 200.0],
+            "tenure_days": [400.0, 120.0, 900.0],
+            "is_business": [1, 0, 0] if with_attributes else [0, 0, 0],
+            "is_channel_partner": [0, 1, 0] if with_attributes else [0, 0, 0],
+            "signup_tenure_days": [400.0, 90.0, 900.0] if with_attributes else [None] * 3,
+        }
+    ), None
+
+
+@pytest.mark.parametrize("with_attributes", [True, False])
+def test_a_cycle_without_customers_does_not_retrain_a_champion_trained_with_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, with_attributes: bool
+) -> None:
+    """qa46 M1: a cycle without --customers retrained a champion trained with them, and the gate
+    judged it on the challenger's held-out rows, built without the attributes (is_business 0 on
+    every row, signup_tenure_days missing, tenure_days the days since the first event): the
+    champion scored on inputs it is never served. The task is not retrained, saying why and
+    what to run; a champion trained without them (its own held-out rows lack them too) is
+    retrained as before, and so is every champion when the cycle is given customers."""
+    trained = _stub_champion_of(monkeypatch, {"params": {"horizon": 90}})
+    bundle = cycle_job.load_version("churn", version="3").bundle
+    bundle.feature_names = ["recency_days", *_FROM_CUSTOMERS]
+    holdouts: list[str] = []
+
+    def holdout(run_id: str) -> Any:
+        holdouts.append(run_id)
+        return _holdout(with_attributes)
+
+    monkeypatch.setattr(registry, "load_holdout", holdout)
+    drift = {"features_compared": 77, "drifted_share": 0.0, "scores_drifted": []}
+    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
+    done = run.retrain({"steps": {"drift": {"summary": drift}}})
+    assert holdouts == ["r"]  # the champion's own run's rows
+    if not with_attributes:  # compared on equal terms: both without them
+        assert done["churn"]["retrained"] and len(trained) == 1
+        return
+    assert trained == [] and not done["churn"]["retrained"]
+    assert done["churn"]["reasons"] == ["model age 304 days > 90"]
+    assert done["churn"]["skipped"] == (
+        "champion version 3 reads tenure_days, is_business, is_channel_partner, "
+        "signup_tenure_days from the customers file, and this cycle was given none: a version "
+        "retrained without them would not learn from them, and the promotion gate would judge "
+        "the champion on held-out rows without them, inputs it is never served so; run the "
+        "cycle with --customers PATH to retrain it"
+    )
+    assert readable({"churn": done["churn"]})[0].startswith("churn: retrained no, reasons ")
+    # given customers, the same champion is retrained (its rows are not read)
+    holdouts.clear()
+    run = _Run(SOURCES_WITH_CUSTOMERS, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
+    done = run.retrain({"steps": {"drift": {"summary": drift}}})
+    assert done["churn"]["retrained"] and len(trained) == 1 and holdouts == []
