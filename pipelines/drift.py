@@ -97,6 +97,7 @@ __all__ = [
     "DriftInputs",
     "EmptySnapshotError",
     "ReportNotKeptError",
+    "compared_before",
     "customers_inputs",
     "drift_command",
     "drift_report",
@@ -1476,6 +1477,45 @@ def nothing_to_measure(report: dict[str, Any]) -> str | None:
     return f"nothing to measure on {report['as_of']} ({'; '.join(report['notes'])})"
 
 
+def compared_before(report: dict[str, Any], kept: dict[str, Any] | None) -> str | None:
+    """Say why a report that compared no champion is not kept over the day's that compared one.
+
+    ``guanxi drift`` of a day whose champion it cannot compare (the customers' attributes it
+    will not build the champion's test day without, events not reaching back to that day) may
+    still measure live performance; kept, it replaced the day's report that compared the
+    champion (a cycle's without ``--customers``), and ``/ui/drift`` showed "no champion
+    compared" (qa46 M2). Pure.
+
+    Parameters
+    ----------
+    report : dict
+        The new report (:func:`drift_report`).
+    kept : dict, optional
+        The store's report of the same day (``Store.read_record("drift", day)``).
+
+    Returns
+    -------
+    str or None
+        Why the new report is not kept, naming the kept one's run, champions and drifted
+        share; None when the new one compared a champion or the kept one compared none.
+    """
+    if report["champions"] or not kept or not kept.get("champions"):
+        return None
+    champions = ", ".join(f"{task} v{version}" for task, version in kept["champions"].items())
+    summary = kept.get("summary") or {}
+    counts = (
+        f" ({summary['features_drifted']} of {summary['features_compared']} feature comparisons "
+        "drifted)"
+        if "features_drifted" in summary and "features_compared" in summary
+        else ""
+    )
+    run = f" (run {kept['run_id']})" if kept.get("run_id") else ""
+    return (
+        f"it compared no champion, and the store's report of {report['as_of']}{run} compared "
+        f"{champions}{counts}: that report stays, on /ui/drift too"
+    )
+
+
 class ReportNotKeptError(RuntimeError):
     """A report could not be kept; its message says which step failed and what stayed."""
 
@@ -1905,6 +1945,20 @@ def drift_command(
         console.print(f"[red]no drift report, nothing written:[/red] {escape(empty)}{fix}")
         raise typer.Exit(1)
     print_report(console, report)
+    try:
+        kept = store.read_record("drift", day)
+    except (OSError, ValueError):  # unreadable: replaced, as before
+        kept = None
+    stays = compared_before(report, kept)
+    if stays is not None:  # was kept over it: /ui/drift showed "no champion compared"
+        refused = any("no --customers given" in note for note in report["notes"])
+        fix = (
+            "pass --customers PATH to compare the champion"
+            if refused
+            else "the notes above say why no champion was compared"
+        )
+        console.print(f"[red]drift report not kept:[/red] {escape(stays)}; {fix}")
+        raise typer.Exit(1)
     try:
         run_id, path = keep_report(report, home, out)
     except ReportNotKeptError as exc:

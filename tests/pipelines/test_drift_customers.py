@@ -477,3 +477,57 @@ def test_a_cycles_input_removed_after_it_was_read_records_no_source_and_ends_in_
     info = store.snapshot_info(REFERENCE)
     assert info.customers is None and info.events is None
     assert not DriftInputs(store, TODAY).without_attributes(REFERENCE)  # told by its rows
+
+
+def test_a_report_comparing_no_champion_does_not_replace_the_days_report_that_compared_one(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """qa46 M2: after a cycle without --customers, whose drift step compared the champion on a
+    test day built without the attributes, `guanxi drift` of that day refuses to build it so and
+    compares no champion; it kept its report anyway (live performance alone), over the cycle's,
+    and /ui/drift showed "no champion compared". The cycle's report stays, and it says so."""
+    home = get_settings().home
+    store = Store(home)
+    events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    store.write_snapshot(build_snapshot(events, None, TODAY), TODAY, history=events)
+    scored = date(2024, 9, 1)  # its 90-day outcomes are complete on 2024-11-30: measured
+    # scored on the store's snapshot of that day, built with the customers file (qa46's of
+    # 2024-10-31): a refused drift measures their live performance, and keeps that alone
+    store.write_snapshot(
+        _snapshot_of(sample, scored), scored, customers=sample / "customers.parquet"
+    )
+    ids = store.read_snapshot(scored)["customer_id"].head(40)
+    store.write_scores(
+        "churn",
+        scored,
+        "1",
+        pl.DataFrame({"customer_id": ids, "task": "churn", "score": [i / 40 for i in range(40)]}),
+        model_name="churn",
+        feature_set_version=FEATURE_SET_VERSION,
+        explain_k=0,
+        snapshot_digest="-",
+    )
+    run = _Run(SOURCES, TODAY, CycleConfig(tasks=("churn",)), home, Console())
+    run._data = (events, None)
+    run.drift({})
+    kept = store.read_record("drift", TODAY)
+    assert kept is not None and kept["champions"] == {"churn": "1"} and kept["performance"]
+    page = home / "reports" / f"drift-{TODAY}.html"
+    before = page.read_bytes()
+    runs = _drift_runs()
+    result = cli.invoke(app, ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()])
+    said = _said(result)
+    assert result.exit_code == 1, result.output
+    assert "churn v1: not compared: cannot build the snapshot of" in said  # its notes, printed
+    compared = kept["summary"]["features_compared"]
+    drifted = kept["summary"]["features_drifted"]
+    assert (
+        f"drift report not kept: it compared no champion, and the store's report of {TODAY} "
+        f"(run {kept['run_id']}) compared churn v1 ({drifted} of {compared} feature comparisons "
+        "drifted): that report stays, on /ui/drift too; pass --customers PATH to compare the "
+        "champion"
+    ) in said
+    assert store.read_record("drift", TODAY) == kept
+    assert page.read_bytes() == before and _drift_runs() == runs
