@@ -239,13 +239,13 @@ def _no_customers(
             f"the newest customers file the store records cannot be read: {unread} (an older "
             "snapshot's file is not read in its place: its attributes would be older)"
         )
-    elif stored is not None:
+    elif stored is not None:  # it records none at all: one recorded and gone is in skipped
         why = (
-            f"the store's snapshot of {stored} records no customers file that is still there (one "
-            "built with their attributes would measure drift against it)"
+            f"the store's snapshot of {stored} records no customers file (one built with their "
+            "attributes would measure drift against it)"
         )
-    else:
-        why = "no snapshot in the store records a customers file that is still there"
+    else:  # none records one at all (qa46 L1: "that is still there" read as a file gone)
+        why = "no snapshot in the store records a customers file"
     return (
         f"cannot build the snapshot of {day} without the customers' attributes: no --customers "
         f"given, and {why}; its profile features ({profile}) would all read as missing: nothing "
@@ -254,10 +254,11 @@ def _no_customers(
 
 
 def _recorded_on(days: list[date]) -> str:
-    """Say which snapshots record a file: the one day, or the newest and how many older."""
+    """Say which snapshots record a file: the one day, or the newest and how many older days."""
     if len(days) == 1:
         return f"snapshot of {days[0]}"
-    return f"snapshots of the newest {max(days)} and {len(days) - 1} older"
+    older = "one older day" if len(days) == 2 else f"{len(days) - 1} older days"
+    return f"snapshots of {max(days)} and {older}"
 
 
 _CHANGED = "has changed since (its size or modification time is not the one recorded)"

@@ -51,7 +51,7 @@ def test_without_customers_nor_a_recorded_file_nothing_is_kept_and_customers_is_
     assert (
         f"no drift report, nothing written: cannot build the snapshot of {TODAY} without the "
         "customers' attributes: no --customers given, and no snapshot in the store records a "
-        "customers file that is still there; its profile features (is_business, "
+        "customers file; its profile features (is_business, "
         "is_channel_partner, signup_tenure_days, region) would all read as missing: nothing "
         "kept; pass --customers PATH"
     ) in said
@@ -439,7 +439,7 @@ def test_the_refusal_of_a_changed_recorded_file_names_it_for_customers_and_count
     said = _said(result)
     assert result.exit_code == 1, result.output
     assert (
-        f"{people.resolve()} (recorded with the store's snapshots of the newest {KEPT} and 2 older)"
+        f"{people.resolve()} (recorded with the store's snapshots of {KEPT} and 2 older days)"
         " has changed since"
     ) in said
     assert "2024-06-28" not in said
@@ -531,3 +531,39 @@ def test_a_report_comparing_no_champion_does_not_replace_the_days_report_that_co
     ) in said
     assert store.read_record("drift", TODAY) == kept
     assert page.read_bytes() == before and _drift_runs() == runs
+
+
+def test_a_stored_day_recording_no_customers_file_is_said_so_not_as_a_file_gone(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """qa46 L1: the store's snapshot of the day, built without a customers file (a cycle's
+    without --customers), was said to record "no customers file that is still there", as if
+    one recorded had gone; L2: a file recorded by two snapshots was "recorded with the store's
+    snapshots of the newest <day> and 1 older"."""
+    store = Store(get_settings().home)
+    events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    store.write_snapshot(build_snapshot(events, None, TODAY), TODAY, history=events)
+    args = ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()]
+    said = _said(cli.invoke(app, args))
+    assert (
+        f"no --customers given, and the store's snapshot of {TODAY} records no customers file "
+        "(one built with their attributes would measure drift against it)"
+    ) in said
+    assert "still there" not in said
+    # a file recorded by two snapshots, gone: "and one older day"
+    people = tmp_path / "customers.parquet"
+    shutil.copy(sample / "customers.parquet", people)
+    later = date(2025, 1, 31)
+    for day in (date(2025, 1, 30), later):
+        store.write_snapshot(_snapshot_of(sample, day), day, customers=people)
+    people.unlink()
+    said = _said(
+        cli.invoke(app, [*args[:-1], "2025-02-28", "--events", str(sample / "events.parquet")])
+    )
+    assert (
+        f"{people.resolve()} (recorded with the store's snapshots of {later} and one older day) "
+        "is gone"
+    ) in said
