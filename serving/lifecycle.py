@@ -469,6 +469,7 @@ class _Look(Generic[T]):
     def __init__(self, future: Future[T], deadline: float) -> None:
         self.future = future
         self.deadline = deadline
+        self.started = deadline - PENDING_TIMEOUT  # when it was asked
         self.asking = 0  # registry calls running now (asking_registry)
         self.answered = 0  # registry calls ended (asking_registry)
         self._late = False
@@ -504,11 +505,15 @@ class _Look(Generic[T]):
         return running
 
     def said_late(self, said: str, level: int, *, preparing: bool = False) -> None:
-        """Log the look's failure once when it ends, its callers having stopped waiting.
+        """Log the look's end once, its callers having stopped waiting.
 
-        As the registry's ("registry not read ...; answered late"), or, for a look said still
-        being prepared (``preparing``: the registry had answered, the failure is the server's
-        own work's), "registry read but not prepared ...; failed late" (review48s L4).
+        A failure as the registry's ("registry not read ...; answered late"), or, for a look said
+        still being prepared (``preparing``: the registry had answered, the failure is the
+        server's own work's), "registry read but not prepared ...; failed late" (review48s L4).
+        A look that succeeds is logged at INFO with how long it took ("registry answered late
+        ...: 4.3 s after it was asked", or "registry read and prepared late ..."): the
+        caller said it could not be read, and the operator tells a slow registry from a down
+        one (qa46 L3).
         """
         with self._lock:
             if self._late:
@@ -517,7 +522,14 @@ class _Look(Generic[T]):
 
         def log(done: Future[T]) -> None:
             exc = done.exception()
-            if exc is not None:
+            if exc is None:
+                logger.info(
+                    "%s %s: %.1f s after it was asked",
+                    "registry read and prepared late" if preparing else "registry answered late",
+                    said,
+                    time.monotonic() - self.started,
+                )
+            else:
                 wording = (
                     "registry read but not prepared %s; failed late: %s"
                     if preparing

@@ -373,3 +373,56 @@ def test_a_staged_look_late_before_any_registry_answer_is_the_registry_s(
     assert [r.getMessage() for r in caplog.records] == [
         "registry not read for a test: no answer within 0.2 s"
     ]
+
+
+def _late_lines(caplog: pytest.LogCaptureFixture, count: int) -> list[tuple[int, str]]:
+    """The log lines once ``count`` are there (a late look logs from its own thread)."""
+    deadline = time.monotonic() + WAIT
+    while len(caplog.records) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return [(r.levelno, r.getMessage()) for r in caplog.records]
+
+
+@pytest.mark.parametrize("staged", [False, True])
+def test_a_look_that_answers_after_it_was_said_late_is_logged_once_with_how_late(
+    monkeypatch: pytest.MonkeyPatch,
+    released: threading.Event,
+    caplog: pytest.LogCaptureFixture,
+    staged: bool,
+) -> None:
+    """qa46 L3: a model page said the registry could not be read (no answer within 2 s); the
+    look answered later, its cards served to the next views, and nothing was logged of it: an
+    operator could not tell a slow registry from a down one. One INFO line says it answered
+    late and in how long (at least the wait: 0.2 s here), at INFO whatever the page's level; a
+    staged look said still being prepared says it was prepared late."""
+    caplog.set_level(logging.INFO, logger="serving.lifecycle")
+    monkeypatch.setattr(lifecycle, "PENDING_TIMEOUT", 0.2)
+
+    def look() -> str:
+        if staged:
+            with asking_registry():
+                pass  # the registry answered at once: the server's own work is late
+        released.wait(WAIT)
+        return "answered"
+
+    if staged:
+        with pytest.raises(Preparing):
+            read_in_time(look, "for a test", staged=True, level=logging.WARNING)
+    else:
+        assert read_in_time(look, "for a test", level=logging.WARNING) is None
+    time.sleep(0.3)  # answered 0.5 s or more after it was asked
+    released.set()
+    lines = _late_lines(caplog, 2)
+    assert len(lines) == 2, lines
+    first = (
+        (logging.INFO, "registry read but not prepared for a test: not done within 0.2 s")
+        if staged
+        else (logging.WARNING, "registry not read for a test: no answer within 0.2 s")
+    )
+    assert lines[0] == first
+    level, said = lines[1]
+    late = "registry read and prepared late" if staged else "registry answered late"
+    head, _, tail = said.partition(" for a test: ")
+    assert (level, head) == (logging.INFO, late), said
+    seconds, _, rest = tail.partition(" s ")
+    assert 0.5 <= float(seconds) < WAIT and rest == "after it was asked", said
