@@ -708,6 +708,39 @@ def _describe(exc: BaseException, alias: str) -> str:
     return said
 
 
+def _unchained(exc: BaseException) -> tuple[BaseException, str]:
+    """Return a failure to log with its own traceback alone, and its chain, a line an exception.
+
+    A registry down logged MLflow's chained traceback whole: urllib3's, requests', MLflow's and
+    ours, 120 lines (qa46 L4). The failure's own traceback (our frames down to the raise) is
+    logged, from a copy without the chain (:func:`_own_copy`: the failure itself is left
+    whole), and each exception it was raised from ("from") or during ("during") is one line,
+    its type and first line, down to the first: the cause is kept. A failure without a chain,
+    or whose copy does not say the same, is logged as it is.
+    """
+    lines: list[str] = []
+    link: BaseException = exc
+    while True:
+        if link.__cause__ is not None:
+            link, how = link.__cause__, "from"
+        elif link.__context__ is not None and not link.__suppress_context__:
+            link, how = link.__context__, "during"
+        else:
+            break
+        if len(lines) == 20:  # a cycle or a runaway chain: enough said
+            break
+        text = str(link).strip().splitlines()
+        lines.append(f"\n  {how} {type(link).__name__}: {text[0] if text else 'no message'}")
+    if not lines or not isinstance(exc, Exception):
+        return exc, ""
+    copy = _own_copy(exc)
+    if type(copy) is not type(exc):  # not copied as it is: logged whole
+        return exc, ""
+    copy.__cause__ = copy.__context__ = None
+    copy.__suppress_context__ = True
+    return copy.with_traceback(exc.__traceback__), "".join(lines)
+
+
 def _swap(app: FastAPI, state: ServingState) -> None:
     """Make ``state`` current and start explaining it if configured."""
     holder: StateHolder = app.state.holder
@@ -892,13 +925,15 @@ async def _load_once(app: FastAPI) -> _Outcome:
         idle = holder.current is None
         kept = "nothing served yet" if idle else "keeping the current state"
         if not again:
+            # nothing trained or built yet, or files gone, is said in full: no traceback
+            logged, causes = (None, "") if expected else _unchained(exc)
             logger.log(
                 logging.WARNING,
-                "load failed, %s: %s",
+                "load failed, %s: %s%s",
                 f"{kept}; retrying every {settings.retry_seconds:g} s" if idle else kept,
                 reason,
-                # nothing trained or built yet, or files gone, is said in full: no traceback
-                exc_info=not expected,
+                causes,
+                exc_info=logged,
             )
         else:
             logger.log(

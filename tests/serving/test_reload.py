@@ -912,3 +912,48 @@ def test_shutdown_cancels_every_load_running(tmp_path: Path, source: StaticSourc
         release.join()
     assert all(task.cancelled() for task in kept)
     assert hung.lookups == 1  # the queued loads never asked the registry
+
+
+def _chained() -> MlflowException:
+    """A registry down as MLflow's REST client raises it (qa46's log): MlflowException during
+    requests' ConnectionError, raised during urllib3's error, raised from the socket's refusal."""
+    try:
+        try:
+            try:
+                raise ConnectionRefusedError(111, "Connection refused")
+            except ConnectionRefusedError as refused:
+                raise OSError("Failed to establish a new connection") from refused
+        except OSError:
+            raise ConnectionError("Max retries exceeded with url: /api/2.0/mlflow")  # noqa: B904
+    except ConnectionError as exc:
+        failure = MlflowException("API request to http://127.0.0.1:5946 failed")
+        failure.__context__ = exc
+        return failure
+
+
+def test_a_chained_failure_is_logged_with_one_traceback_and_each_cause_in_a_line(
+    tmp_path: Path, source: StaticSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    """qa46 L4: the first load failing with the registry down logged MLflow's chained traceback
+    whole: urllib3's, requests', MLflow's, ours, 120 lines. Logged once: the traceback of the
+    failure the load raised (our frames down to MLflow's raise), and every exception it was
+    raised from or during, one line each, down to the socket's refusal: the cause is kept."""
+    caplog.set_level(logging.DEBUG, logger="serving.lifecycle")
+    app = create_app(make_settings(tmp_path / "h", retry_seconds=10.0), source)
+    lifecycle.prepare_loads(app)  # as the lifespan, without its background retries
+    source.failure = _chained()
+    asyncio.run(reload_state(app))
+    (first,) = [r for r in caplog.records if "load failed" in r.getMessage()]
+    assert first.getMessage() == (
+        "load failed, nothing served yet; retrying every 10 s: MlflowException: API request to "
+        "http://127.0.0.1:5946 failed\n"
+        "  during ConnectionError: Max retries exceeded with url: /api/2.0/mlflow\n"
+        "  during OSError: Failed to establish a new connection\n"
+        "  from ConnectionRefusedError: [Errno 111] Connection refused"
+    )
+    text = logging.Formatter().format(first)
+    assert text.count("Traceback (most recent call last)") == 1, text
+    assert "direct cause" not in text and "During handling" not in text, text
+    assert text.endswith("MlflowException: API request to http://127.0.0.1:5946 failed"), text
+    assert "in _load_once" in text  # our frames, down to the raise
+    assert source.failure.__context__ is not None  # the failure itself is left whole
