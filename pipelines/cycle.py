@@ -738,8 +738,8 @@ class _Run:
         bundle = None if version is None else self.bundle(task, version)
         return {} if bundle is None else task_definition(bundle)
 
-    def without_customers(self, task: str, champion: Any) -> str | None:
-        """Say why a champion is not retrained by a cycle given no customers; None when it is.
+    def without_customers(self, task: str, champion: Any) -> tuple[str | None, str | None]:
+        """Say why a champion is not retrained by a cycle given no customers, or a note when it is.
 
         It is not when it reads inputs the customers file gives or changes
         (:func:`pipelines.drift.customers_inputs`) and was trained with the customers'
@@ -747,32 +747,46 @@ class _Run:
         would judge the champion on the challenger's held-out rows, built without them
         (``is_business`` 0 on every row, ``signup_tenure_days`` missing, ``tenure_days`` the days
         since the first event: qa46 M1). Its own held-out rows tell how it was trained
-        (:func:`pipelines.drift.lacks_attributes`); rows that cannot be read are taken for
-        rows with them, as is a champion reading a column only a customers file passes through.
+        (:func:`pipelines.drift.lacks_attributes`), as a champion reading a column only a
+        customers file passes through is. Rows that cannot be read, for any reason (a
+        hand-registered version, pruned artifacts, a file without a column or corrupt), leave it
+        retrained as before the skip, with a note naming the error: the gate's comparison may
+        then lack the attributes (review50 M2).
+
+        Returns
+        -------
+        tuple of (str or None, str or None)
+            Why the task is skipped (None: retrained), and a note for the retrain line.
         """
         if self.sources.customers is not None:
-            return None
+            return None, None
         version = str(champion.version)
         bundle = self.bundle(task, version)
         read = [] if bundle is None else customers_inputs(bundle.feature_names)
         if not read:
-            return None
+            return None, None
         profile = [n for n in read if n in FEATURES and FEATURES[n].group == "profile"]
         if len(profile) + ("tenure_days" in read) == len(read):  # no column passed through
             try:
                 rows, _ = registry.load_holdout(str(champion.run_id))
-            except (MlflowException, OSError):
-                rows = None
-            if rows is not None:
                 kept = [c for c in rows.columns if c in FEATURES]
-                if lacks_attributes(pl.from_pandas(rows[kept])):  # on equal terms: retrained
-                    return None
+                lacking = lacks_attributes(pl.from_pandas(rows[kept]))
+            except Exception as exc:  # any unreadable file (review50 M2): retrained, said
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                return None, (
+                    f"champion version {version}'s held-out rows could not be read "
+                    f"({type(exc).__name__}: {first}): retrained as before, and the promotion "
+                    "gate's comparison may lack the customers' attributes "
+                    f"({', '.join(read)})"
+                )
+            if lacking:  # on equal terms: retrained
+                return None, None
         return (
             f"champion version {version} reads {', '.join(read)} from the customers file, and "
             "this cycle was given none: a version retrained without them would not learn from "
             "them, and the promotion gate would judge the champion on held-out rows without them, "
             "inputs it is never served so; run the cycle with --customers PATH to retrain it"
-        )
+        ), None
 
     def described(self) -> tuple[SourceFile, SourceFile | None]:
         """Describe the events and the customers as a snapshot kept records them.
@@ -1044,7 +1058,11 @@ class _Run:
                 stays = kept_reasons(trained, self.day, drift, self.config, task=task)
                 done[task] = {"retrained": False, "because": stays}
                 continue
-            lacking = None if champion is None or other else self.without_customers(task, champion)
+            lacking, rows_note = (
+                (None, None)
+                if champion is None or other
+                else self.without_customers(task, champion)
+            )
             if lacking is not None:  # the gate would compare them unfairly (qa46 M1)
                 done[task] = {"retrained": False, "reasons": reasons, "skipped": lacking}
                 continue
@@ -1097,6 +1115,8 @@ class _Run:
             done[task] = {"retrained": True, "version": outcome.version, "reasons": reasons}
             if said := drifts_not_taken(drift, self.config, task):
                 done[task]["drift"] = said  # the other reasons retrained it
+            if rows_note is not None:  # the champion's rows unread: the gate may lack them
+                done[task]["note"] = rows_note
             if outcome.result.events_warning is not None:  # was said on the console only
                 done[task]["warning"] = outcome.result.events_warning
         for task, note in notes.items():  # the champion's, said with what the step did
@@ -1206,7 +1226,7 @@ def brief(summary: Any) -> Any:
     return summary
 
 
-_SENTENCES: Final = ("skipped",)
+_SENTENCES: Final = ("skipped", "note")
 """Keys of a task's summary whose value is a sentence, said after a colon (:func:`readable`)."""
 
 

@@ -1848,3 +1848,44 @@ def test_a_cycle_without_customers_does_not_retrain_a_champion_trained_with_them
     run = _Run(SOURCES_WITH_CUSTOMERS, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
     done = run.retrain({"steps": {"drift": {"summary": drift}}})
     assert done["churn"]["retrained"] and len(trained) == 1 and holdouts == []
+
+
+def _no_label_column(run_id: str) -> Any:
+    """A held-out file read back without a column it should have (a KeyError, as pandas says)."""
+    import pandas as pd
+
+    return pd.DataFrame({"customer_id": ["a"]})[["label"]], None
+
+
+def _corrupt(run_id: str) -> Any:
+    raise ValueError("Parquet magic bytes not found in footer")
+
+
+@pytest.mark.parametrize(
+    ("load", "error"), [(_no_label_column, "KeyError"), (_corrupt, "ValueError")]
+)
+def test_a_champion_whose_held_out_rows_cannot_be_read_is_retrained_with_a_note(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, load: Any, error: str
+) -> None:
+    """review50 M2: held-out rows that could not be read (a hand-registered version, pruned
+    artifacts, a file without a column or corrupt) were taken for rows with the attributes, and
+    the champion was never retrained by a cycle without --customers; a KeyError or a corrupt
+    parquet ended the step in a traceback. It is retrained as before the skip, and the retrain
+    line says the rows could not be read (which error), so the gate's comparison may lack the
+    customers' attributes."""
+    trained = _stub_champion_of(monkeypatch, {"params": {"horizon": 90}})
+    bundle = cycle_job.load_version("churn", version="3").bundle
+    bundle.feature_names = ["recency_days", *_FROM_CUSTOMERS]
+    monkeypatch.setattr(registry, "load_holdout", load)
+    drift = {"features_compared": 77, "drifted_share": 0.0, "scores_drifted": []}
+    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
+    done = run.retrain({"steps": {"drift": {"summary": drift}}})
+    assert done["churn"]["retrained"] and len(trained) == 1 and "skipped" not in done["churn"]
+    note = done["churn"]["note"]
+    assert note.startswith(f"champion version 3's held-out rows could not be read ({error}: ")
+    assert note.endswith(
+        "the promotion gate's comparison may lack the customers' attributes "
+        "(tenure_days, is_business, is_channel_partner, signup_tenure_days)"
+    )
+    line = readable({"churn": done["churn"]})[0]
+    assert f"note: champion version 3's held-out rows could not be read ({error}: " in line
