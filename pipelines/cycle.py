@@ -785,7 +785,9 @@ class _Run:
             f"champion version {version} reads {', '.join(read)} from the customers file, and "
             "this cycle was given none: a version retrained without them would not learn from "
             "them, and the promotion gate would judge the champion on held-out rows without them, "
-            "inputs it is never served so; run the cycle with --customers PATH to retrain it"
+            "inputs it is never served so; run the next cycle with --customers PATH, or now: "
+            f"`guanxi train --task {task} --events PATH --customers PATH --as-of {self.day}`, "
+            f"then `guanxi promote --task {task}`"
         ), None
 
     def described(self) -> tuple[SourceFile, SourceFile | None]:

@@ -1840,7 +1840,8 @@ def test_a_cycle_without_customers_does_not_retrain_a_champion_trained_with_them
         "signup_tenure_days from the customers file, and this cycle was given none: a version "
         "retrained without them would not learn from them, and the promotion gate would judge "
         "the champion on held-out rows without them, inputs it is never served so; run the "
-        "cycle with --customers PATH to retrain it"
+        "next cycle with --customers PATH, or now: `guanxi train --task churn --events PATH "
+        f"--customers PATH --as-of {DAY}`, then `guanxi promote --task churn`"
     )
     assert readable({"churn": done["churn"]})[0].startswith("churn: retrained no, reasons ")
     # given customers, the same champion is retrained (its rows are not read)
