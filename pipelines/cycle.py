@@ -1060,6 +1060,16 @@ class _Run:
                 stays = kept_reasons(trained, self.day, drift, self.config, task=task)
                 done[task] = {"retrained": False, "because": stays}
                 continue
+            today = [
+                v for v in registry.list_versions(task) if v.tags.get("as_of") == str(self.day)
+            ]
+            # before the skip below: a run given --customers, killed before its record, trained it
+            # (review50 L1)
+            if today:  # trained as of this day already (by a run that did not record it)
+                done[task] = {"retrained": True, "version": today[0].version, "reasons": reasons}
+                if warning := today[0].tags.get("events_warning"):  # as a recorded run's
+                    done[task]["warning"] = warning
+                continue
             lacking, rows_note = (
                 (None, None)
                 if champion is None or other
@@ -1067,14 +1077,6 @@ class _Run:
             )
             if lacking is not None:  # the gate would compare them unfairly (qa46 M1)
                 done[task] = {"retrained": False, "reasons": reasons, "skipped": lacking}
-                continue
-            today = [
-                v for v in registry.list_versions(task) if v.tags.get("as_of") == str(self.day)
-            ]
-            if today:  # trained as of this day already (by a run that did not record it)
-                done[task] = {"retrained": True, "version": today[0].version, "reasons": reasons}
-                if warning := today[0].tags.get("events_warning"):  # as a recorded run's
-                    done[task]["warning"] = warning
                 continue
             # the champion's definition, so the gate compares (review55 M1: a 30-day champion
             # was retrained with 90 days on every run, each version refused)

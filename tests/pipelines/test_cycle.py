@@ -1890,3 +1890,26 @@ def test_a_champion_whose_held_out_rows_cannot_be_read_is_retrained_with_a_note(
     )
     line = readable({"churn": done["churn"]})[0]
     assert f"note: champion version 3's held-out rows could not be read ({error}: " in line
+
+
+def test_a_version_trained_as_of_the_day_is_taken_before_the_customers_skip(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """review50 L1: a run given --customers trained version 4 as of the day and was killed
+    before its record; a rerun without --customers skipped the task (the champion was trained
+    with the attributes), and version 4 was never promoted. The version of the day is taken."""
+    trained = _stub_champion_of(monkeypatch, {"params": {"horizon": 90}})
+    bundle = cycle_job.load_version("churn", version="3").bundle
+    bundle.feature_names = ["recency_days", *_FROM_CUSTOMERS]
+    monkeypatch.setattr(registry, "load_holdout", lambda run_id: _holdout(True))
+    four = SimpleNamespace(version="4", tags={"as_of": str(DAY)})
+    monkeypatch.setattr(registry, "list_versions", lambda task: [four])
+    drift = {"features_compared": 77, "drifted_share": 0.0, "scores_drifted": []}
+    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
+    done = run.retrain({"steps": {"drift": {"summary": drift}}})
+    assert trained == []
+    assert done["churn"] == {
+        "retrained": True,
+        "version": "4",
+        "reasons": ["model age 304 days > 90"],
+    }
