@@ -1958,7 +1958,9 @@ def drift_command(
             if refused
             else "the notes above say why no champion was compared"
         )
-        console.print(f"[red]drift report not kept:[/red] {escape(stays)}; {fix}")
+        if out is not None:  # was silently not written (review50 L6)
+            fix += f"; no HTML written to {out}"
+        console.print(f"[red]drift report not kept:[/red] {escape(stays)}; {escape(fix)}")
         raise typer.Exit(1)
     try:
         run_id, path = keep_report(report, home, out)

@@ -531,6 +531,13 @@ def test_a_report_comparing_no_champion_does_not_replace_the_days_report_that_co
     ) in said
     assert store.read_record("drift", TODAY) == kept
     assert page.read_bytes() == before and _drift_runs() == runs
+    # review50 L6: an --out FILE given is not written, and the message says so
+    out = home / "mine.html"
+    args = ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat(), "--out", str(out)]
+    result = cli.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert f"the champion; no HTML written to {out}" in _said(result)
+    assert not out.exists() and _drift_runs() == runs
 
 
 def test_a_stored_day_recording_no_customers_file_is_said_so_not_as_a_file_gone(
