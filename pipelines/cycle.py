@@ -748,10 +748,11 @@ class _Run:
         (``is_business`` 0 on every row, ``signup_tenure_days`` missing, ``tenure_days`` the days
         since the first event: qa46 M1). Its own held-out rows tell how it was trained
         (:func:`pipelines.drift.lacks_attributes`), as a champion reading a column only a
-        customers file passes through is. Rows that cannot be read, for any reason (a
-        hand-registered version, pruned artifacts, a file without a column or corrupt), leave it
-        retrained as before the skip, with a note naming the error: the gate's comparison may
-        then lack the attributes (review50 M2).
+        customers file passes through is. Rows that cannot be read (a hand-registered version,
+        pruned artifacts, a file without a column or corrupt: the registry's, a file's, a
+        column's or a parquet reader's error) leave it retrained as before the skip, with a note
+        naming the error: the gate's comparison may then lack the attributes. An error of the
+        check itself is not caught.
 
         Returns
         -------
@@ -767,11 +768,10 @@ class _Run:
             return None, None
         profile = [n for n in read if n in FEATURES and FEATURES[n].group == "profile"]
         if len(profile) + ("tenure_days" in read) == len(read):  # no column passed through
-            try:
+            try:  # the read alone: an error of the check below is ours, and surfaces
                 rows, _ = registry.load_holdout(str(champion.run_id))
-                kept = [c for c in rows.columns if c in FEATURES]
-                lacking = lacks_attributes(pl.from_pandas(rows[kept]))
-            except Exception as exc:  # any unreadable file (review50 M2): retrained, said
+                rows = rows[[c for c in rows.columns if c in FEATURES]]
+            except (MlflowException, OSError, KeyError, ValueError) as exc:  # ArrowInvalid too
                 first = str(exc).splitlines()[0] if str(exc) else ""
                 return None, (
                     f"champion version {version}'s held-out rows could not be read "
@@ -779,7 +779,7 @@ class _Run:
                     "gate's comparison may lack the customers' attributes "
                     f"({', '.join(read)})"
                 )
-            if lacking:  # on equal terms: retrained
+            if lacks_attributes(pl.from_pandas(rows)):  # on equal terms: retrained
                 return None, None
         return (
             f"champion version {version} reads {', '.join(read)} from the customers file, and "

@@ -1892,6 +1892,29 @@ def test_a_champion_whose_held_out_rows_cannot_be_read_is_retrained_with_a_note(
     assert f"note: champion version 3's held-out rows could not be read ({error}: " in line
 
 
+def test_a_bug_in_the_check_of_the_held_out_rows_is_not_taken_for_unreadable_rows(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """review51 M2: every exception around the held-out rows was caught, the check's own too: a
+    bug in it (or a polars error building the frame) was said as "held-out rows could not be
+    read" and the champion retrained, the skip switched off and the error hidden. Only reading
+    the rows is caught; an error of the check surfaces."""
+    trained = _stub_champion_of(monkeypatch, {"params": {"horizon": 90}})
+    bundle = cycle_job.load_version("churn", version="3").bundle
+    bundle.feature_names = ["recency_days", *_FROM_CUSTOMERS]
+    monkeypatch.setattr(registry, "load_holdout", lambda run_id: _holdout(True))
+
+    def broken(frame: pl.DataFrame) -> bool:
+        raise RuntimeError("a bug in the check")
+
+    monkeypatch.setattr(cycle_job, "lacks_attributes", broken)
+    drift = {"features_compared": 77, "drifted_share": 0.0, "scores_drifted": []}
+    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
+    with pytest.raises(RuntimeError, match="a bug in the check"):
+        run.retrain({"steps": {"drift": {"summary": drift}}})
+    assert trained == []
+
+
 def test_a_version_trained_as_of_the_day_is_taken_before_the_customers_skip(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
