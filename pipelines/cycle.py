@@ -751,8 +751,9 @@ class _Run:
         customers file passes through is. Rows that cannot be read (a hand-registered version,
         pruned artifacts, a file without a column or corrupt: the registry's, a file's, a
         column's or a parquet reader's error) leave it retrained as before the skip, with a note
-        naming the error: the gate's comparison may then lack the attributes. An error of the
-        check itself is not caught.
+        naming the error's type (and an OSError's file; not its message, which may hold a
+        tracking URI with its credentials): the gate's comparison may then lack the attributes.
+        An error of the check itself is not caught.
 
         Returns
         -------
@@ -772,10 +773,12 @@ class _Run:
                 rows, _ = registry.load_holdout(str(champion.run_id))
                 rows = rows[[c for c in rows.columns if c in FEATURES]]
             except (MlflowException, OSError, KeyError, ValueError) as exc:  # ArrowInvalid too
-                first = str(exc).splitlines()[0] if str(exc) else ""
+                # the type, and a file's name: a message may hold a tracking URI's credentials
+                name = getattr(exc, "filename", None) if isinstance(exc, OSError) else None
+                said = type(exc).__name__ + (f": {name}" if name else "")
                 return None, (
                     f"champion version {version}'s held-out rows could not be read "
-                    f"({type(exc).__name__}: {first}): retrained as before, and the promotion "
+                    f"({said}): retrained as before, and the promotion "
                     "gate's comparison may lack the customers' attributes "
                     f"({', '.join(read)})"
                 )

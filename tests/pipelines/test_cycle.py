@@ -1883,13 +1883,49 @@ def test_a_champion_whose_held_out_rows_cannot_be_read_is_retrained_with_a_note(
     done = run.retrain({"steps": {"drift": {"summary": drift}}})
     assert done["churn"]["retrained"] and len(trained) == 1 and "skipped" not in done["churn"]
     note = done["churn"]["note"]
-    assert note.startswith(f"champion version 3's held-out rows could not be read ({error}: ")
+    assert note.startswith(f"champion version 3's held-out rows could not be read ({error}): ")
     assert note.endswith(
         "the promotion gate's comparison may lack the customers' attributes "
         "(tenure_days, is_business, is_channel_partner, signup_tenure_days)"
     )
     line = readable({"churn": done["churn"]})[0]
-    assert f"note: champion version 3's held-out rows could not be read ({error}: " in line
+    assert f"note: champion version 3's held-out rows could not be read ({error}): " in line
+
+
+def _server_down(run_id: str) -> Any:
+    """The tracking server's error, its URI (with the credentials it embeds) in the message."""
+    raise mlflow.exceptions.MlflowException(
+        "API request to https://ops:s3cret@mlflow.example/api/2.0/mlflow/runs/get failed"
+    )
+
+
+def _pruned(run_id: str) -> Any:
+    raise FileNotFoundError(2, "No such file or directory", "/srv/mlartifacts/r/holdout.parquet")
+
+
+@pytest.mark.parametrize(
+    ("load", "said"),
+    [
+        (_server_down, "(MlflowException)"),
+        (_pruned, "(FileNotFoundError: /srv/mlartifacts/r/holdout.parquet)"),
+    ],
+)
+def test_the_note_of_unreadable_held_out_rows_gives_the_error_type_not_its_message(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, load: Any, said: str
+) -> None:
+    """review51 L1: the note copied the error's first line into the retrain line and the cycle
+    record; a tracking server's error names its URI, with user:password when
+    MLFLOW_TRACKING_URI embeds them. The note gives the type, and an OSError's file."""
+    _stub_champion_of(monkeypatch, {"params": {"horizon": 90}})
+    bundle = cycle_job.load_version("churn", version="3").bundle
+    bundle.feature_names = ["recency_days", *_FROM_CUSTOMERS]
+    monkeypatch.setattr(registry, "load_holdout", load)
+    drift = {"features_compared": 77, "drifted_share": 0.0, "scores_drifted": []}
+    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
+    done = run.retrain({"steps": {"drift": {"summary": drift}}})
+    note = done["churn"]["note"]
+    assert note.startswith(f"champion version 3's held-out rows could not be read {said}: ")
+    assert "s3cret" not in json.dumps(done) and "No such file" not in note
 
 
 def test_a_bug_in_the_check_of_the_held_out_rows_is_not_taken_for_unreadable_rows(
