@@ -753,7 +753,10 @@ class _Run:
         column's or a parquet reader's error) leave it retrained as before the skip, with a note
         naming the error's type (and an OSError's file; not its message, which may hold a
         tracking URI with its credentials): the gate's comparison may then lack the attributes.
-        An error of the check itself is not caught.
+        An error of the check itself is not caught. The skip's command to train now carries
+        the champion's recorded horizon and activity window (:meth:`definition`), as the cycle
+        retrains with them: ``guanxi train``'s defaults would train another task definition,
+        which ``guanxi promote`` refuses.
 
         Returns
         -------
@@ -784,12 +787,21 @@ class _Run:
                 )
             if lacks_attributes(pl.from_pandas(rows)):  # on equal terms: retrained
                 return None, None
+        # the champion's definition, which the cycle retrains with: guanxi train's defaults
+        # would train another, which `guanxi promote` refuses
+        recorded = self.definition(task, version)
+        options = "".join(
+            f" {flag} {recorded[key]}"
+            for key, flag in (("horizon", "--horizon"), ("active_days", "--active-days"))
+            if key in recorded
+        )
         return (
             f"champion version {version} reads {', '.join(read)} from the customers file, and "
             "this cycle was given none: a version retrained without them would not learn from "
             "them, and the promotion gate would judge the champion on held-out rows without them, "
             "inputs it is never served so; run the next cycle with --customers PATH, or now: "
-            f"`guanxi train --task {task} --events PATH --customers PATH --as-of {self.day}`, "
+            f"`guanxi train --task {task} --events PATH --customers PATH --as-of {self.day}"
+            f"{options}`, "
             f"then `guanxi promote --task {task}`"
         ), None
 

@@ -1841,7 +1841,7 @@ def test_a_cycle_without_customers_does_not_retrain_a_champion_trained_with_them
         "retrained without them would not learn from them, and the promotion gate would judge "
         "the champion on held-out rows without them, inputs it is never served so; run the "
         "next cycle with --customers PATH, or now: `guanxi train --task churn --events PATH "
-        f"--customers PATH --as-of {DAY}`, then `guanxi promote --task churn`"
+        f"--customers PATH --as-of {DAY} --horizon 90`, then `guanxi promote --task churn`"
     )
     assert readable({"churn": done["churn"]})[0].startswith("churn: retrained no, reasons ")
     # given customers, the same champion is retrained (its rows are not read)
@@ -1849,6 +1849,28 @@ def test_a_cycle_without_customers_does_not_retrain_a_champion_trained_with_them
     run = _Run(SOURCES_WITH_CUSTOMERS, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
     done = run.retrain({"steps": {"drift": {"summary": drift}}})
     assert done["churn"]["retrained"] and len(trained) == 1 and holdouts == []
+
+
+def test_the_customers_skip_names_the_champions_definition_in_what_to_run_now(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """review51 M1: the skip's command to run now had no --horizon or --active-days: guanxi
+    train's defaults (90 days, its activity window) trained another task definition than a
+    30-day champion's, and the `guanxi promote` it names refused it. The command carries the
+    champion's recorded horizon and activity window."""
+    trained = _stub_champion_of(
+        monkeypatch, {"params": {"horizon": 30}, "population": {"active_days": 180}}
+    )
+    bundle = cycle_job.load_version("churn", version="3").bundle
+    bundle.feature_names = ["recency_days", *_FROM_CUSTOMERS]
+    monkeypatch.setattr(registry, "load_holdout", lambda run_id: _holdout(True))
+    drift = {"features_compared": 77, "drifted_share": 0.0, "scores_drifted": []}
+    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
+    done = run.retrain({"steps": {"drift": {"summary": drift}}})
+    assert trained == [] and done["churn"]["skipped"].endswith(
+        "or now: `guanxi train --task churn --events PATH --customers PATH "
+        f"--as-of {DAY} --horizon 30 --active-days 180`, then `guanxi promote --task churn`"
+    )
 
 
 def _no_label_column(run_id: str) -> Any:
