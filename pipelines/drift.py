@@ -313,8 +313,9 @@ def _profile_left_out(
 
     A day built without the customers' attributes for the report alone (a cycle without
     ``--customers``), and the cycle's own day (its steps read that snapshot already), are fixed
-    by the next cycle run with it; another stored day by building that day again with them
-    ("pass --customers PATH" builds no stored day again).
+    by the next cycle run with it, not by that day's again (each step says "done already", the
+    day's comparison stays without them); another stored day by building that day again with
+    them ("pass --customers PATH" builds no stored day again).
     """
     stored = set(inputs.store.list_snapshots())
     whys, fixes = [], []
@@ -324,10 +325,10 @@ def _profile_left_out(
             whys.append(
                 f"the snapshot of {d} was built without the customers' attributes and not kept"
             )
-            fix = "run the cycle with --customers PATH"
+            fix = "run the next cycle with --customers PATH"
         elif d in stored and inputs.cycle and d == inputs.day:  # scored and valued already
             whys.append(f"the store's snapshot of {d} was built without the customers' attributes")
-            fix = "run the cycle with --customers PATH"
+            fix = "run the next cycle with --customers PATH"
         elif d in stored:  # named once when it is the one
             whys.append(f"the store's snapshot of {d} was built without the customers' attributes")
             it = "it" if len(lacking) == 1 else f"the store's snapshot of {d}"
