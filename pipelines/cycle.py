@@ -983,10 +983,17 @@ class _Run:
         events, customers = self.data()
         events_file: SourceFile | None
         customers_file: SourceFile | None
+        said: dict[str, str] = {}  # the summary's note, whatever the step does
         try:  # recorded, as guanxi drift records them
             events_file, customers_file = self.described()
-        except OSError:  # an input removed since it was read: the snapshots kept record none,
-            events_file = customers_file = None  # and are told by their rows, as older ones
+        except OSError as exc:  # an input removed since it was read: the snapshots kept record
+            events_file = customers_file = None  # none, and are told by their rows, as older
+            # ones: said, since a later drift judges them so; the type alone, as elsewhere
+            name = exc.filename or "an input"
+            said["note"] = (
+                f"the snapshots kept record no source: {name} could not be described: "
+                f"{type(exc).__name__}"
+            )
         inputs = DriftInputs(
             self.store,
             self.day,
@@ -1012,10 +1019,10 @@ class _Run:
             )
         except EmptySnapshotError as exc:  # was a traceback: events not reaching back to the
             # champion's test day (an earlier version's unread horizon is a note of the report)
-            return {"skipped": f"no drift report, nothing written: {exc}", **left}
+            return {"skipped": f"no drift report, nothing written: {exc}", **left, **said}
         empty = nothing_to_measure(report)
         if empty is not None:  # guanxi drift refuses the day; this kept an empty report of it
-            return {"skipped": f"no drift report, nothing written: {empty}", **left}
+            return {"skipped": f"no drift report, nothing written: {empty}", **left, **said}
         # the score step of this run said its trained-later notes, and the snapshot step the
         # customers the customers file lacks: the report keeps them for /ui/drift, unsaid
         snapshot = record.get("steps", {}).get("snapshot", {}).get("summary", {})
@@ -1036,7 +1043,7 @@ class _Run:
             run_id, path = keep_report(report, self.home)
         except ReportNotKeptError as exc:  # was a traceback, with no word of resuming
             raise CycleError(f"drift report not kept: {exc}") from exc
-        done = {**report["summary"], "run_id": run_id, "html": str(path), **left}
+        done = {**report["summary"], "run_id": run_id, "html": str(path), **left, **said}
         if report["events_warning"] is not None:  # the retrain step reads it (qa43 L3)
             done["events_warning"] = report["events_warning"]
         return done
