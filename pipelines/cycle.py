@@ -1086,7 +1086,6 @@ class _Run:
                 v for v in registry.list_versions(task) if v.tags.get("as_of") == str(self.day)
             ]
             # before the skip below: a run given --customers, killed before its record, trained it
-            # (review50 L1)
             if today:  # trained as of this day already (by a run that did not record it)
                 done[task] = {"retrained": True, "version": today[0].version, "reasons": reasons}
                 if warning := today[0].tags.get("events_warning"):  # as a recorded run's
@@ -1100,8 +1099,8 @@ class _Run:
             if lacking is not None:  # the gate would compare them unfairly (qa46 M1)
                 done[task] = {"retrained": False, "reasons": reasons, "skipped": lacking}
                 continue
-            # the champion's definition, so the gate compares (review55 M1: a 30-day champion
-            # was retrained with 90 days on every run, each version refused)
+            # the champion's definition, so the gate compares (a 30-day champion was retrained
+            # with 90 days on every run, each version refused)
             number = None if champion is None else str(champion.version)
             recorded = self.definition(task, number)  # readable: unreadable() left out the rest
             horizon = self.config.horizon or recorded.get("horizon", HORIZON_DAYS)

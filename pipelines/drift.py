@@ -1959,7 +1959,7 @@ def drift_command(
             if refused
             else "the notes above say why no champion was compared"
         )
-        if out is not None:  # was silently not written (review50 L6)
+        if out is not None:  # was silently not written
             fix += f"; no HTML written to {out}"
         console.print(f"[red]drift report not kept:[/red] {escape(stays)}; {escape(fix)}")
         raise typer.Exit(1)

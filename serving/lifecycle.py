@@ -100,7 +100,7 @@ its failure rather than asking the registry again (:func:`reload_state`). The re
 network's alone: any ``OSError`` was, a local file the load could not read included, so a reload
 meant to follow a fix answered with that failure; such a failure (named with its file,
 :func:`_describe`) is not shared, the reload loads in turn. Left out, as MLflow raises none of
-them on a load (review48s L2): ``requests.exceptions.RequestException`` and a raw ``OSError`` of
+them on a load: ``requests.exceptions.RequestException`` and a raw ``OSError`` of
 errno ENETUNREACH, EHOSTUNREACH or ENETDOWN (MLflow 3.17's ``http_request`` wraps every failure
 of a request in an ``MlflowException``, and an artifact download's failure is wrapped alike), and
 a cloud artifact store's own errors (botocore, Azure, GCS), which no ``OSError`` ever covered; a
@@ -168,7 +168,7 @@ def failed_why(exc: BaseException) -> str:
     Any ``OSError`` naming a file is said a local file's, also the rare ``FileNotFoundError``
     re-raised for a registered version's missing bundle file when its folder cannot be told
     (``model.ubj``, the registry's file): telling them apart needs the loader to raise another
-    type, for a wording that says the same, that the server log names the file (review48s L5).
+    type, for a wording that says the same, that the server log names the file.
     """
     kind = type(exc).__name__
     if isinstance(exc, UNREACHED):
@@ -375,7 +375,7 @@ class RunningLooks:
     registry call (:attr:`_Look.preparing`: the registry answered, its own work goes on, such as a
     model page's cards built cold) is still the one a view waits on, for :data:`JOIN_SHARE` of the
     timeout: a look in its place built the same cards again beside it, a cold global SHAP run more
-    for each view (review48s M1). A look that answers within its timeout is never started twice,
+    for each view. A look that answers within its timeout is never started twice,
     nor one still working on what the registry answered, and with the registry hung at most one
     look per key starts every :data:`PENDING_TIMEOUT` seconds.
     """
@@ -404,7 +404,7 @@ class RunningLooks:
         with self._lock:
             running = self._running.get(key)
             # past its deadline, a look the registry answered works on our own (a model page's
-            # cards built cold): a new look would do that work again beside it (review48s M1)
+            # cards built cold): a new look would do that work again beside it
             if running is not None and (
                 running.future.done() or time.monotonic() < running.deadline or running.preparing
             ):
@@ -509,7 +509,7 @@ class _Look(Generic[T]):
 
         A failure as the registry's ("registry not read ...; answered late"), or, for a look said
         still being prepared (``preparing``: the registry had answered, the failure is the
-        server's own work's), "registry read but not prepared ...; failed late" (review48s L4).
+        server's own work's), "registry read but not prepared ...; failed late".
         A look that succeeds is logged at INFO with how long it took ("registry answered late
         ...: 4.3 s after it was asked", or "registry read and prepared late ..."): the
         caller said it could not be read, and the operator tells a slow registry from a down
@@ -916,7 +916,7 @@ async def _load_once(app: FastAPI) -> _Outcome:
         again = reason == holder.last_error
         holder.failed_loads += 1
         # why first: a route reading the holder once last_error says a load failed (the sync
-        # ones run in the thread pool) says why, not nothing or the failure before's (review48s L3)
+        # ones run in the thread pool) says why, not nothing or the failure before's
         holder.missing = missing(exc)
         holder.failure = failed_why(exc)
         holder.last_error = reason
