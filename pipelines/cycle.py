@@ -118,6 +118,7 @@ from models.versions import ModelFilesMissingError, load_version
 from pipelines import connectors
 from pipelines.days import after_today, history_start, no_event_by
 from pipelines.drift import (
+    PROFILE,
     customers_inputs,
     feature_set_reason,
     lacks_attributes,
@@ -770,7 +771,7 @@ class _Run:
         read = [] if bundle is None else customers_inputs(bundle.feature_names)
         if not read:
             return None, None
-        profile = [n for n in read if n in FEATURES and FEATURES[n].group == "profile"]
+        profile = [n for n in read if n in PROFILE]
         if len(profile) + ("tenure_days" in read) == len(read):  # no column passed through
             try:  # the read alone: an error of the check below is ours, and surfaces
                 rows, _ = registry.load_holdout(str(champion.run_id))

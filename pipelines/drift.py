@@ -94,6 +94,7 @@ from pipelines.days import after_today, history_start, no_event_by
 from pipelines.score import _same_source, stored_snapshot  # score.py has the only source check
 
 __all__ = [
+    "PROFILE",
     "DriftInputs",
     "EmptySnapshotError",
     "ReportNotKeptError",
@@ -112,6 +113,9 @@ __all__ = [
     "stale_events",
     "trained_later",
 ]
+
+PROFILE: Final = tuple(n for n, f in FEATURES.items() if f.group == "profile")
+"""The profile features: those a customers file gives (``features.contracts`` group ``profile``)."""
 
 
 def reference_day(model: LoadedModel) -> date:
@@ -220,7 +224,7 @@ def _no_customers(
     recording it (:meth:`DriftInputs.customers`). Only ``guanxi drift`` refuses it: a cycle's
     drift step builds it without them.
     """
-    profile = ", ".join(n for n, f in FEATURES.items() if f.group == "profile")
+    profile = ", ".join(PROFILE)
     # each file skipped says why: its column mapping, a database, gone, changed since
     unread = "; ".join(
         f"{path} (recorded with the store's {_recorded_on(days)}) {why}"
@@ -297,7 +301,7 @@ def lacks_attributes(frame: pl.DataFrame) -> bool:
         True when it holds customers and every profile feature is missing on every row, but the
         flags built as False without a customers table (``is_business``: one value on every row).
     """
-    profile = [n for n, f in FEATURES.items() if f.group == "profile" and n in frame.columns]
+    profile = [n for n in PROFILE if n in frame.columns]
     missing = [n for n in profile if frame[n].null_count() == frame.height]
     return (
         frame.height > 0
@@ -925,7 +929,7 @@ def customers_inputs(feature_names: Iterable[str]) -> list[str]:
         if name in _DERIVED:
             return True
         if name in FEATURES:
-            return FEATURES[name].group == "profile"
+            return name in PROFILE
         registered = contracts.is_feature(name)  # a category's
         return not registered and not name.startswith(TARGET_PREFIX) and name not in computed
 
@@ -1369,7 +1373,7 @@ def drift_report(
         if lacking:  # every profile feature would read as drifted, or none
             # and those the customers file changes (a column it passes through is in one alone)
             reference, against = reference.drop(_DERIVED), against.drop(_DERIVED)
-            profile = [n for n, f in FEATURES.items() if f.group == "profile"]
+            profile = list(PROFILE)
             reference, against = reference.drop(profile), against.drop(profile)
             notes.append(_profile_left_out(inputs, profile, day, lacking))
         table = feature_drift(reference, against, thresholds=t).with_columns(
