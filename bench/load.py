@@ -6,8 +6,11 @@ a SQLite MLflow, and ``guanxi serve`` runs as its own process. Once the backgrou
 explained every customer, ``--clients`` async httpx clients send requests for ``--warmup`` seconds
 (not measured), then for ``--duration`` seconds: 9 in 10 ask for one customer's scores with five
 reasons per task, 1 in 10 for a batch of 20 customers. Printed: requests, failures (anything but
-200, or no answer), throughput, p50/p90/p99 latency, and the server's resident memory (the
-``guanxi serve`` process and its uvicorn workers together) after the warm-up and at the end.
+200, or no answer), throughput, p50/p90/p99 latency, the server's resident memory (the
+``guanxi serve`` process and its uvicorn workers together) after the warm-up and at the end, and
+each worker's share: the CPU seconds it spent in the measured phase and the client connections it
+held at its end (the clients' keep-alive connections all accepted by one of two workers halved the
+throughput in sessions 44 and 46, with the other worker idle).
 The server runs with ``guanxi serve``'s default workers. Every loop stops by itself (bounded in
 time and in count).
 
@@ -43,7 +46,16 @@ from features.store import Store
 from pipelines.sample import generate_sample
 from tests.processes import listening_port, stop
 
-__all__ = ["LoadResult", "expand_snapshot", "main", "prepare", "run_load", "serve", "tree_rss"]
+__all__ = [
+    "LoadResult",
+    "expand_snapshot",
+    "main",
+    "prepare",
+    "run_load",
+    "serve",
+    "tree_rss",
+    "workers",
+]
 
 KEY = "load-key-0123456789abcdef0123456789"
 AUDIT_KEY = "load-audit-key-0123456789abcdef0123"
@@ -161,6 +173,48 @@ def serve(env: dict[str, str], log: Path, attempts: int = 1500) -> Iterator[tupl
         stop(proc, timeout=30)
 
 
+def workers(server: psutil.Process) -> list[psutil.Process]:
+    """The processes of ``guanxi serve`` that answer requests: its uvicorn workers, else itself.
+
+    Parameters
+    ----------
+    server : psutil.Process
+        The ``guanxi serve`` process.
+
+    Returns
+    -------
+    list of psutil.Process
+        Its children started by multiprocessing's spawn (the workers, not its resource tracker),
+        in pid order; the server itself when it runs one worker in its own process.
+    """
+    spawned = []
+    for child in server.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if any("spawn_main" in part for part in child.cmdline()):
+                spawned.append(child)
+    return sorted(spawned, key=lambda p: p.pid) or [server]
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    """User and system CPU seconds of a process so far (NaN once it has exited)."""
+    try:
+        times = process.cpu_times()
+    except psutil.NoSuchProcess:  # a worker replaced meanwhile
+        return float("nan")
+    return times.user + times.system
+
+
+def _connections(process: psutil.Process, port: int) -> int:
+    """Established TCP connections a process holds on its listening ``port`` (0 once exited)."""
+    try:
+        held = process.net_connections(kind="tcp")
+    except psutil.NoSuchProcess:
+        return 0
+    return sum(
+        1 for c in held if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port
+    )
+
+
 def tree_rss(process: psutil.Process) -> int:
     """Resident bytes of a process and all its descendants (``guanxi serve`` and its workers).
 
@@ -193,6 +247,8 @@ class LoadResult:
     rss_warm_mb: float
     rss_end_mb: float
     rss_peak_mb: float
+    worker_cpu_s: list[float]
+    worker_connections: list[int]
 
     def percentile(self, q: float) -> float:
         """Latency percentile in milliseconds."""
@@ -210,17 +266,27 @@ class LoadResult:
                 f"{self.rss_end_mb:.1f} MB ({self.rss_end_mb / self.rss_warm_mb - 1:+.1%}), "
                 f"peak {self.rss_peak_mb:.1f} MB",
                 f"statuses {dict(self.statuses)}",
+                "workers' CPU in the measured phase "
+                + ", ".join(f"{s:.1f} s" for s in self.worker_cpu_s)
+                + "; client connections held at its end "
+                + ", ".join(str(n) for n in self.worker_connections),
             ]
         )
 
 
 async def _phase(
     base: str, ids: list[str], clients: int, seconds: float, seed: int, rss: psutil.Process
-) -> tuple[list[float], Counter[str], float, float]:
-    """Run ``clients`` request loops for ``seconds``; return latencies, statuses, time, peak RSS."""
+) -> tuple[list[float], Counter[str], float, float, list[int]]:
+    """Run ``clients`` request loops for ``seconds``.
+
+    Returns latencies, statuses, time, peak RSS and each worker's client connections (sampled
+    last while the clients still hold them).
+    """
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
     peak = 0
+    held: list[int] = []
+    port = httpx.URL(base).port or 80
     deadline = time.monotonic() + seconds
 
     async def one(client: httpx.AsyncClient, rng: random.Random) -> None:
@@ -240,9 +306,10 @@ async def _phase(
             latencies.append(time.perf_counter() - start)
 
     async def watch() -> None:
-        nonlocal peak
+        nonlocal peak, held
         while time.monotonic() < deadline:
             peak = max(peak, tree_rss(rss))
+            held = [_connections(worker, port) for worker in workers(rss)]
             await asyncio.sleep(0.5)
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -254,7 +321,7 @@ async def _phase(
         rngs = [random.Random(seed * 1000 + i) for i in range(clients)]
         await asyncio.gather(watch(), *(one(client, rng) for rng in rngs))
         elapsed = time.monotonic() - started
-    return latencies, statuses, elapsed, peak
+    return latencies, statuses, elapsed, peak, held
 
 
 def run_load(
@@ -283,15 +350,19 @@ def run_load(
     Returns
     -------
     LoadResult
-        Counts, latencies and the server's memory (after warm-up, at the end, peak).
+        Counts, latencies, the server's memory (after warm-up, at the end, peak) and each
+        worker's CPU seconds and client connections in the measured phase.
     """
     server = psutil.Process(pid)
     asyncio.run(_phase(base, ids, clients, warmup, 0, server))
     warm = tree_rss(server)
-    latencies, statuses, elapsed, peak = asyncio.run(
+    serving = workers(server)
+    cpu = [_cpu_seconds(worker) for worker in serving]
+    latencies, statuses, elapsed, peak, held = asyncio.run(
         _phase(base, ids, clients, duration, 1, server)
     )
     end = tree_rss(server)
+    spent = [_cpu_seconds(worker) - before for worker, before in zip(serving, cpu, strict=True)]
     return LoadResult(
         requests=sum(statuses.values()),
         failed=sum(n for status, n in statuses.items() if status != "200"),
@@ -301,6 +372,8 @@ def run_load(
         rss_warm_mb=warm / 2**20,
         rss_end_mb=end / 2**20,
         rss_peak_mb=max(peak, end) / 2**20,
+        worker_cpu_s=spent,
+        worker_connections=held,
     )
 
 
