@@ -4,8 +4,8 @@ Every worker marks, in the folder named by ``STUCK_APP_DIR``, that it started (`
 that its app shut down (``stopped-<pid>``, the lifespan's end: what a graceful stop runs), and
 which request it is in (``blocked-<pid>``, ``waiting-<pid>``). The app runs behind guanxi's
 request middleware, as guanxi's own app does (request ids, the access log); ``/fail`` fails as a
-bug would. After ``/slow-stop`` the app's shutdown awaits ten minutes (``stopping-<pid>``): a
-stop that is slow, its event loop not blocked.
+bug would, ``/pid`` names the worker that answers. After ``/slow-stop`` the app's shutdown awaits
+ten minutes (``stopping-<pid>``): a stop that is slow, its event loop not blocked.
 """
 
 from __future__ import annotations
@@ -54,6 +54,11 @@ async def _slow_stop(request: Request) -> PlainTextResponse:
     return PlainTextResponse("the shutdown will be slow")
 
 
+async def _pid(request: Request) -> PlainTextResponse:
+    """Name the worker that answers (its process id): a test pins a connection to each worker."""
+    return PlainTextResponse(str(os.getpid()))
+
+
 async def _fail(request: Request) -> PlainTextResponse:
     """Fail as a bug in a handler would (a real error, whose traceback the log must keep)."""
     raise RuntimeError("a bug in a handler")
@@ -75,6 +80,7 @@ def create_app() -> Starlette:
         Route("/block", _block),
         Route("/wait", _wait),
         Route("/fail", _fail),
+        Route("/pid", _pid),
         Route("/slow-stop", _slow_stop),
     ]
     app = Starlette(routes=routes, lifespan=_lifespan)

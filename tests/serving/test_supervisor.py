@@ -76,28 +76,53 @@ class Stuck:
             time.sleep(0.2)
         raise AssertionError(f"never {what}:\n{self.log.read_text()[-4000:]}")
 
-    def ask(self, path: str) -> Answer:
-        """Send a request that does not answer until stopped (in a thread); return its answer's
-        holder (empty when the connection ended without one)."""
+    def ask(self, path: str, client: httpx.Client | None = None) -> Answer:
+        """Send a request that does not answer until stopped (in a thread), on a connection of its
+        own or ``client``'s; return its answer's holder (empty when the connection ended without
+        one)."""
         answer = Answer()
 
         def send() -> None:
             try:
                 with contextlib.suppress(httpx.HTTPError):
-                    answer.response = httpx.get(self.url + path, timeout=None)
+                    if client is None:
+                        answer.response = httpx.get(self.url + path, timeout=None)
+                    else:
+                        answer.response = client.get(path)
             finally:
                 answer.done.set()
 
         threading.Thread(target=send, daemon=True).start()
         return answer
 
+    def pinned(self) -> list[httpx.Client]:
+        """A client whose kept-alive connection one worker holds, for each of the two workers.
+
+        Each worker listens on a socket of its own (SO_REUSEPORT) and the kernel picks the socket
+        of each new connection: one to a blocked worker waits in its socket's queue, so a request
+        is sent to the worker it is meant for on a connection that worker already holds.
+        """
+        found: dict[int, httpx.Client] = {}
+        for _ in range(300):
+            client = httpx.Client(
+                base_url=self.url, timeout=None, limits=httpx.Limits(keepalive_expiry=600)
+            )
+            pid = int(client.get("/pid").text)
+            if pid in found:
+                client.close()
+            else:
+                found[pid] = client
+            if len(found) == 2:
+                return list(found.values())
+        raise AssertionError(f"300 connections all went to one worker: {found}")
+
     def stuck(self) -> tuple[int, int]:
         """Block one worker and hold a request open in the other; return their pids."""
         self.wait_for("two workers started", lambda: len(self.pids("started")) == 2)
-        self.ask("/block")
+        first, second = self.pinned()
+        self.ask("/block", first)
         self.wait_for("a worker blocked", lambda: self.pids("blocked"))
-        # the blocked worker's loop accepts nothing more: the other one takes this request
-        self.waiting_answer = self.ask("/wait")
+        self.waiting_answer = self.ask("/wait", second)
         self.wait_for("a worker waiting", lambda: self.pids("waiting"))
         [blocked], [waiting] = self.pids("blocked"), self.pids("waiting")
         assert blocked != waiting and {blocked, waiting} == self.pids("started")
