@@ -18,7 +18,9 @@ private directory made for the run before they start and removed when it stops
 (:func:`serving.workers.prepare_run_dir`): ``/metrics`` sums every worker's counts, an admin reload
 reaches every worker, and the authentication backoff is one for all. uvicorn's supervisor waits
 ``GUANXI_WORKER_HEALTHCHECK_SECONDS`` (60 s, not uvicorn's 5 s) for a worker to answer its health
-check before replacing it, and says why when it does (:mod:`serving.supervisor`).
+check before replacing it, and says why when it does (:mod:`serving.supervisor`). On Linux each
+worker listens on a socket of its own, bound with ``SO_REUSEPORT``, so that the kernel spreads new
+connections over the workers (:func:`serving.supervisor.listening_sockets`).
 
 A stop (SIGTERM, Ctrl-C) is bounded: each worker lets its requests finish for at most
 ``--timeout-graceful-shutdown`` seconds (:data:`GRACEFUL_SHUTDOWN_SECONDS`, uvicorn's
@@ -59,6 +61,7 @@ from serving.supervisor import (
     Supervisor,
     WatchedServer,
     WorkerReplacedNote,
+    listening_sockets,
 )
 from serving.workers import prepare_run_dir
 
@@ -362,9 +365,9 @@ class _AnnouncingServer(WatchedServer):
 
 def _supervise(config: uvicorn.Config, stop_seconds: int) -> None:
     """Run several workers as ``uvicorn.run`` does, under guanxi's bounded-stop supervisor."""
-    sock = config.bind_socket()  # logs "Uvicorn running on ..."
+    sockets = listening_sockets(config)  # one per worker where it can; "Uvicorn running on ..."
     with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run
-        Supervisor(config, [sock], stop_seconds=stop_seconds).run()
+        Supervisor(config, sockets, stop_seconds=stop_seconds).run()
 
 
 def _run_one(

@@ -19,6 +19,17 @@ uvicorn logs a request it cancels at the graceful timeout as "Exception in ASGI 
 the ``CancelledError``'s traceback (its protocols' ``run_asgi`` logs every ``BaseException``);
 :class:`GracefulCancelNote` makes that one line naming the request and why.
 
+uvicorn's workers shared one listening socket, and the first worker whose event loop woke
+accepted every connection then waiting (asyncio accepts up to the backlog per wake-up): a client's
+pool of keep-alive connections, opened in a burst, stayed with one worker while the others idled.
+Where ``SO_REUSEPORT`` spreads connections (Linux: :data:`REUSE_PORT`), :func:`listening_sockets`
+binds one listening socket per worker, all to the same address, and the kernel spreads new
+connections over them; :class:`Supervisor` gives worker i socket i, also to the worker that
+replaces it. The kernel does not know a worker is busy: one whose event loop a long call blocks
+still gets its share of new connections, which wait in its socket's queue until it is free (with
+one shared socket another worker took them). Elsewhere the workers share one socket, as
+uvicorn's do.
+
 This module imports nothing heavy (uvicorn only): uvicorn's logging config (which names the
 filters) is applied in every worker too, before the app is imported.
 """
@@ -31,6 +42,8 @@ import os
 import pickle
 import re
 import signal
+import socket as sockets_
+import sys
 import threading
 import time
 from socket import socket
@@ -44,11 +57,13 @@ __all__ = [
     "GRACEFUL_CANCEL",
     "HEALTHCHECK_SETTING",
     "PROBE_SECONDS",
+    "REUSE_PORT",
     "SHUTDOWN_SECONDS",
     "GracefulCancelNote",
     "Supervisor",
     "WatchedServer",
     "WorkerReplacedNote",
+    "listening_sockets",
 ]
 
 logger = logging.getLogger("uvicorn.error")
@@ -143,6 +158,72 @@ class GracefulCancelNote(logging.Filter):
         return True
 
 
+REUSE_PORT = sys.platform.startswith("linux") and hasattr(sockets_, "SO_REUSEPORT")
+"""Whether each worker gets a listening socket of its own: where ``SO_REUSEPORT`` spreads the
+connections over the sockets bound to one address (Linux). macOS and the BSDs have the option but
+give every connection to one of the sockets (FreeBSD's spreading one is ``SO_REUSEPORT_LB``)."""
+
+
+def _bind_reusing_port(family: int, host: str, port: int) -> socket:
+    """Bind a socket to ``host:port`` as uvicorn binds its one, and with ``SO_REUSEPORT``.
+
+    Every socket so bound to one address listens (the kernel spreads the connections over them);
+    ``SO_REUSEADDR`` and inheritable (the workers get it), as uvicorn's.
+    """
+    sock = socket(family=family)
+    try:
+        sock.setsockopt(sockets_.SOL_SOCKET, sockets_.SO_REUSEADDR, 1)
+        sock.setsockopt(sockets_.SOL_SOCKET, sockets_.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def listening_sockets(config: Config) -> list[socket]:
+    """Bind the listening sockets of ``config.workers`` workers: one each where the system can.
+
+    With ``SO_REUSEPORT`` (Linux, :data:`REUSE_PORT`) and a host and port to listen on, one socket
+    per worker, all bound to the same address (port 0: the port the system picked for the first);
+    the kernel spreads new connections over the workers' sockets, so a client's pool of
+    keep-alive connections opened at once lands on every worker, not on the one that woke first.
+    Elsewhere, or for a Unix socket or file descriptor, uvicorn's one shared socket
+    (``Config.bind_socket``). Either way uvicorn's "Uvicorn running on" line is logged once, with
+    the port bound; a socket that cannot be bound is logged and exits with uvicorn's startup
+    failure status (3), as uvicorn's own.
+
+    Parameters
+    ----------
+    config : uvicorn.Config
+        The workers' config.
+
+    Returns
+    -------
+    list of socket.socket
+        One socket per worker (worker i listens on socket i), or the one the workers share.
+    """
+    if not REUSE_PORT or config.uds is not None or config.fd is not None:
+        return [config.bind_socket()]
+    family, where = sockets_.AF_INET, "%s://%s:%d"
+    if config.host and ":" in config.host:  # IPv6, as uvicorn tells it
+        family, where = sockets_.AF_INET6, "%s://[%s]:%d"
+    bound: list[socket] = []
+    try:
+        bound.append(_bind_reusing_port(family, config.host, config.port))
+        port = bound[0].getsockname()[1]
+        bound += [_bind_reusing_port(family, config.host, port) for _ in range(config.workers - 1)]
+    except OSError as exc:  # as uvicorn's bind_socket
+        for sock in bound:
+            sock.close()
+        logger.error(exc)
+        sys.exit(STARTUP_FAILURE)
+    protocol = "https" if config.is_ssl else "http"
+    logger.info(f"Uvicorn running on {where} (Press CTRL+C to quit)", protocol, config.host, port)
+    return bound
+
+
 class Supervisor(Multiprocess):
     """uvicorn's supervisor of several workers, with a stop that is bounded and says what it did.
 
@@ -159,20 +240,102 @@ class Supervisor(Multiprocess):
     killed (SIGKILL), logged with its pid and the reason. A second SIGTERM or Ctrl-C while it waits
     kills the workers left at once. It returns as uvicorn's does (``guanxi serve`` exits 0).
 
+    Given one socket per worker (:func:`listening_sockets`), worker i listens on socket i only:
+    the worker started in place of one that died or hung, and the new one of a restart (SIGHUP),
+    gets its socket, where the connections the kernel sent to it since wait. SIGTTIN (one worker
+    more) binds a socket for the new worker; SIGTTOU (one fewer) closes the last worker's socket
+    as it stops it (connections waiting in that socket's queue, not yet accepted, are reset).
+
     Parameters
     ----------
     config : uvicorn.Config
         The workers' config (``workers`` > 1).
     sockets : list of socket.socket
-        The bound listening sockets the workers share.
+        The bound listening sockets: one the workers share, or one per worker (``workers`` of
+        them, worker i's at i).
     stop_seconds : float
         The longest wait for the workers after the stop signal.
+
+    Raises
+    ------
+    ValueError
+        When there are several sockets but not one per worker.
     """
 
     def __init__(self, config: Config, sockets: list[socket], stop_seconds: float) -> None:
+        if len(sockets) > 1 and len(sockets) != config.workers:
+            raise ValueError(
+                f"{len(sockets)} sockets for {config.workers} workers: give one socket the "
+                "workers share, or one per worker"
+            )
         super().__init__(config, sockets)
         self.stop_seconds = stop_seconds
         self._stops = 0  # stop signals handled (SIGINT, SIGTERM)
+        self._own_sockets = len(sockets) > 1  # worker i listens on sockets[i]
+
+    def _process(self, idx: int) -> Process:
+        """Start a worker for place ``idx``, listening on its socket (or the shared one)."""
+        process = Process(self.config, [self.sockets[idx]] if self._own_sockets else self.sockets)
+        process.start()
+        return process
+
+    def init_processes(self) -> None:
+        """Start the workers as uvicorn does, each on its socket."""
+        self.processes = [self._process(idx) for idx in range(self.processes_num)]
+
+    def restart_all(self) -> None:
+        """Replace each worker as uvicorn does (SIGHUP), the new one on the old one's socket.
+
+        The replacement is brought into service before the old worker is retired; one not ready
+        within ``timeout_worker_healthcheck`` is killed and the restart aborted, as uvicorn's.
+        """
+        for idx, old_process in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            new_process = self._process(idx)
+            timeout = self.config.timeout_worker_healthcheck
+            if not new_process.wait_until_ready(timeout, self.should_exit):
+                new_process.kill()
+                new_process.join()
+                if not self.should_exit.is_set():
+                    logger.error(
+                        f"New child process [{new_process.pid}] was not ready in time; "
+                        f"keeping worker [{old_process.pid}] and aborting the restart."
+                    )
+                return
+            old_process.terminate()
+            old_process.join()
+            self.processes[idx] = new_process
+
+    def handle_ttin(self) -> None:
+        """Start one worker more (SIGTTIN), as uvicorn does, on a socket bound for it.
+
+        When that socket cannot be bound, the line says why and no worker is added.
+        """
+        if self._own_sockets:
+            first = self.sockets[0]
+            host, port = first.getsockname()[:2]
+            try:
+                self.sockets.append(_bind_reusing_port(first.family, host, port))
+            except OSError as exc:
+                logger.error(f"Received SIGTTIN, but no socket could be bound for a worker: {exc}")
+                return
+        logger.info("Received SIGTTIN, increasing the number of processes.")
+        self.processes_num += 1
+        self.processes.append(self._process(len(self.processes)))
+
+    def handle_ttou(self) -> None:
+        """Stop the last worker (SIGTTOU), as uvicorn does, and close its socket."""
+        if not self._own_sockets or self.processes_num <= 1:
+            super().handle_ttou()
+            return
+        logger.info("Received SIGTTOU, decreasing number of processes.")
+        self.processes_num -= 1
+        process = self.processes.pop()
+        # closed here first: once the worker lets go of it too, the kernel sends it no more
+        self.sockets.pop().close()
+        process.terminate()
+        process.join()
 
     def _stop_waiting(self) -> bool:
         """Whether a stop signal is waiting to be handled."""
@@ -233,9 +396,7 @@ class Supervisor(Multiprocess):
                 self.should_exit.set()
                 return
             logger.info(f"Child process [{process.pid}] died")
-            replacement = Process(self.config, self.sockets)
-            replacement.start()
-            self.processes[idx] = replacement
+            self.processes[idx] = self._process(idx)
 
     def join_all(self) -> None:
         """Wait at most ``stop_seconds`` for the workers (signalled to stop), then kill the rest.

@@ -1,0 +1,244 @@
+"""A real ``guanxi serve --workers 2``: each worker listens on a socket of its own (SO_REUSEPORT).
+
+All workers shared one listening socket, and the first worker whose event loop woke accepted
+every connection waiting (asyncio accepts up to the backlog per wake-up): a client's pool of
+keep-alive connections opened in a burst landed on one worker, which served all of it while the
+other idled (half the machine's throughput, bench.load's ~175 requests/s against ~330/s).
+
+The tests look at the processes as the system sees them (psutil, ``/proc/PID/fd``): which worker
+holds each established connection, and which listening socket (by inode) each worker holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import uvicorn
+
+from serving.supervisor import REUSE_PORT, Supervisor, listening_sockets
+from tests.processes import child_env, guanxi_serve, stop
+from tests.serving.stuck_app import FACTORY
+
+pytestmark = pytest.mark.skipif(
+    not REUSE_PORT, reason="SO_REUSEPORT does not spread connections here"
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+CLIENTS = 16
+"""Connections one client's pool opens at once (bench.load's 16 keep-alive clients)."""
+
+
+def _until(what: str, found: Callable[[], object], log: Path, attempts: int = 600) -> None:
+    """Poll every 0.2 s until ``found()`` is true (bounded)."""
+    for _ in range(attempts):
+        if found():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"never {what}:\n{log.read_text()[-4000:]}")
+
+
+def _listening(pid: int, port: int) -> set[str]:
+    """The listening sockets on ``port`` that process ``pid`` holds, as ``socket:[INODE]``."""
+    found = set()
+    for conn in psutil.Process(pid).net_connections("tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port:
+            try:
+                found.add(os.readlink(f"/proc/{pid}/fd/{conn.fd}"))
+            except FileNotFoundError:  # closed meanwhile
+                continue
+    return found
+
+
+def _established(pid: int, port: int) -> int:
+    """How many connections to ``port`` process ``pid`` holds (the server's ends)."""
+    return sum(
+        conn.status == psutil.CONN_ESTABLISHED and conn.laddr.port == port
+        for conn in psutil.Process(pid).net_connections("tcp")
+    )
+
+
+def _config(port: int, workers: int) -> uvicorn.Config:
+    # log_config None: uvicorn's logging config is not applied to the test process
+    return uvicorn.Config(FACTORY, host="127.0.0.1", port=port, workers=workers, log_config=None)
+
+
+def test_one_socket_per_worker_is_bound_to_the_port_the_first_got(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Port 0: three sockets bound with SO_REUSEPORT to the port the first got, uvicorn's line
+    once naming it. Two of them listening, the kernel spreads 48 connections over both (one of
+    them would get none with odds 2 in 2^48); the third, not listening, gets none."""
+    with caplog.at_level(logging.INFO, "uvicorn.error"):
+        sockets = listening_sockets(_config(0, 3))
+    try:
+        ports = {sock.getsockname() for sock in sockets}
+        assert len(sockets) == 3 and len(ports) == 1, ports
+        [(host, port)] = ports
+        assert host == "127.0.0.1" and port > 0
+        for sock in sockets:
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+        lines = [r.getMessage() for r in caplog.records if "Uvicorn running on" in r.getMessage()]
+        assert lines == [f"Uvicorn running on http://127.0.0.1:{port} (Press CTRL+C to quit)"]
+        listening = sockets[:2]
+        for sock in listening:
+            sock.listen(64)
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(48)]
+        try:
+            accepted = []
+            for sock in listening:
+                sock.setblocking(False)
+                count = 0
+                with contextlib.suppress(BlockingIOError):
+                    while True:
+                        sock.accept()[0].close()
+                        count += 1
+                accepted.append(count)
+            assert sum(accepted) == 48 and all(accepted), accepted
+        finally:
+            for client in clients:
+                client.close()
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_a_port_taken_stops_the_start_as_uvicorn_does(caplog: pytest.LogCaptureFixture) -> None:
+    """A port another socket listens on (without SO_REUSEPORT): the error is logged and the start
+    fails with uvicorn's startup-failure status, 3."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(SystemExit) as exited:
+            listening_sockets(_config(taken.getsockname()[1], 2))
+    assert exited.value.code == 3
+    assert any("Address already in use" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def test_the_supervisor_takes_one_socket_or_one_per_worker() -> None:
+    """Two sockets for three workers: neither one the workers share nor one per worker."""
+    with (
+        socket.socket() as one,
+        socket.socket() as two,
+        pytest.raises(ValueError, match="2 sockets for 3 workers"),
+    ):
+        Supervisor(_config(0, 3), [one, two], stop_seconds=1)
+
+
+def _sockets(workers: dict[int, set[str]]) -> list[str]:
+    """The workers' listening sockets, sorted (one a worker: a socket twice if two share it)."""
+    return sorted(sock for socks in workers.values() for sock in socks)
+
+
+class Served:
+    """A running ``guanxi serve --dev --workers 2`` of an empty store."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self.proc, self.port, self.log = proc, port, log
+
+    def workers(self) -> dict[int, set[str]]:
+        """Each worker process (a child holding a listening socket on the port) and its sockets."""
+        found = {}
+        for child in psutil.Process(self.proc.pid).children():
+            with_sockets = _listening(child.pid, self.port)
+            if with_sockets:
+                found[child.pid] = with_sockets
+        return found
+
+    def ready(self, count: int) -> dict[int, set[str]]:
+        """Wait until ``count`` workers listen and have started their app; return them."""
+        text = self.log.read_text
+
+        def up() -> bool:
+            workers = self.workers()
+            return len(workers) == count and all(
+                re.search(rf"\[{pid}\] INFO: +Application startup complete", text())
+                for pid in workers
+            )
+
+        _until(f"{count} workers ready", up, self.log)
+        return self.workers()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    log = tmp_path / "serve.log"
+    # this checkout's code, also where the installed package is another one's (a git worktree)
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    env = child_env(GUANXI_HOME=str(tmp_path), PYTHONPATH=path)
+    proc, port = guanxi_serve(env, log, workers=2, args=("--dev",))
+    try:
+        yield Served(proc, port, log)
+    finally:
+        stop(proc)
+
+
+@pytest.mark.slow
+def test_a_burst_of_keep_alive_connections_spreads_over_both_workers(served: Served) -> None:
+    """16 connections opened at once, each answered once and kept alive: both workers hold some.
+    With one shared listening socket one worker took all 16 (most runs)."""
+    workers = served.ready(2)
+    connections = [http.client.HTTPConnection("127.0.0.1", served.port) for _ in range(CLIENTS)]
+    try:
+        for conn in connections:  # all queued before a worker's event loop wakes
+            conn.connect()
+        for conn in connections:
+            conn.request("GET", "/healthz")
+        for conn in connections:
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200
+            assert not response.will_close  # kept alive: it stays with its worker
+        held = {pid: _established(pid, served.port) for pid in workers}
+        assert sum(held.values()) == CLIENTS, held
+        assert all(held.values()), f"one worker holds every connection: {held}"
+    finally:
+        for conn in connections:
+            conn.close()
+
+
+@pytest.mark.slow
+def test_each_worker_keeps_its_own_socket_when_replaced_restarted_added_and_removed(
+    served: Served,
+) -> None:
+    """The supervisor binds one listening socket per worker; worker i always gets socket i: the
+    replacement of a killed worker, the new workers of a restart (SIGHUP), and a worker added
+    (SIGTTIN, with a socket bound for it); removing one (SIGTTOU) closes its socket."""
+    before = served.ready(2)
+    parent = _listening(served.proc.pid, served.port)
+    assert len(parent) == 2, parent
+    assert all(len(s) == 1 for s in before.values()), before
+    assert set(_sockets(before)) == parent  # a socket each, both the parent's
+    killed = min(before)
+    os.kill(killed, signal.SIGKILL)
+    _until("the killed worker replaced", lambda: killed not in served.workers(), served.log)
+    after = served.ready(2)
+    assert _sockets(after) == _sockets(before), (before, after)  # same sockets
+    os.kill(served.proc.pid, signal.SIGHUP)  # uvicorn's restart: every worker replaced
+    _until("every worker restarted", lambda: not set(served.workers()) & set(after), served.log)
+    restarted = served.ready(2)
+    assert _sockets(restarted) == _sockets(before), (before, restarted)
+    os.kill(served.proc.pid, signal.SIGTTIN)  # one worker more, with a socket of its own
+    added = served.ready(3)
+    assert len(set(_sockets(added))) == 3, added
+    assert _listening(served.proc.pid, served.port) == set(_sockets(added))
+    os.kill(served.proc.pid, signal.SIGTTOU)  # the last one stops; its socket is closed
+    removed = served.ready(2)
+    assert _sockets(removed) == _sockets(before), (before, removed)
+    _until(
+        "the removed worker's socket closed",
+        lambda: _listening(served.proc.pid, served.port) == parent,
+        served.log,
+    )
