@@ -164,17 +164,19 @@ connections over the sockets bound to one address (Linux). macOS and the BSDs ha
 give every connection to one of the sockets (FreeBSD's spreading one is ``SO_REUSEPORT_LB``)."""
 
 
-def _bind_reusing_port(family: int, host: str, port: int) -> socket:
-    """Bind a socket to ``host:port`` as uvicorn binds its one, and with ``SO_REUSEPORT``.
+def _bind_reusing_port(family: int, host: str, port: int, backlog: int) -> socket:
+    """Bind a socket to ``host:port`` as uvicorn binds its one, with ``SO_REUSEPORT``, and listen.
 
     Every socket so bound to one address listens (the kernel spreads the connections over them);
-    ``SO_REUSEADDR`` and inheritable (the workers get it), as uvicorn's.
+    ``SO_REUSEADDR`` and inheritable (the workers get it), as uvicorn's. It listens at once
+    (``backlog``, as uvicorn's worker would): see :func:`listening_sockets`.
     """
     sock = socket(family=family)
     try:
         sock.setsockopt(sockets_.SOL_SOCKET, sockets_.SO_REUSEADDR, 1)
         sock.setsockopt(sockets_.SOL_SOCKET, sockets_.SO_REUSEPORT, 1)
         sock.bind((host, port))
+        sock.listen(backlog)
     except OSError:
         sock.close()
         raise
@@ -194,6 +196,14 @@ def listening_sockets(config: Config) -> list[socket]:
     the port bound; a socket that cannot be bound is logged and exits with uvicorn's startup
     failure status (3), as uvicorn's own.
 
+    Every socket listens as soon as it is bound (``config.backlog``, as each worker's
+    ``create_server`` would), not only once a worker has started: Linux lets a socket bound with
+    ``SO_REUSEADDR`` share a port with sockets bound but not listening, so a second ``guanxi
+    serve`` on the same port, started in the seconds the workers take to start, passed
+    :func:`pipelines.serve.port_in_use` and joined this server's ``SO_REUSEPORT`` group (same
+    user), and the kernel split the clients between two servers. Connections that arrive before
+    a worker accepts wait in its socket's queue.
+
     Parameters
     ----------
     config : uvicorn.Config
@@ -205,15 +215,25 @@ def listening_sockets(config: Config) -> list[socket]:
         One socket per worker (worker i listens on socket i), or the one the workers share.
     """
     if not REUSE_PORT or config.uds is not None or config.fd is not None:
-        return [config.bind_socket()]
+        shared = config.bind_socket()
+        try:
+            shared.listen(config.backlog)
+        except OSError as exc:  # as uvicorn's bind_socket
+            shared.close()
+            logger.error(exc)
+            sys.exit(STARTUP_FAILURE)
+        return [shared]
     family, where = sockets_.AF_INET, "%s://%s:%d"
     if config.host and ":" in config.host:  # IPv6, as uvicorn tells it
         family, where = sockets_.AF_INET6, "%s://[%s]:%d"
     bound: list[socket] = []
     try:
-        bound.append(_bind_reusing_port(family, config.host, config.port))
+        bound.append(_bind_reusing_port(family, config.host, config.port, config.backlog))
         port = bound[0].getsockname()[1]
-        bound += [_bind_reusing_port(family, config.host, port) for _ in range(config.workers - 1)]
+        bound += [
+            _bind_reusing_port(family, config.host, port, config.backlog)
+            for _ in range(config.workers - 1)
+        ]
     except OSError as exc:  # as uvicorn's bind_socket
         for sock in bound:
             sock.close()
@@ -316,7 +336,9 @@ class Supervisor(Multiprocess):
             first = self.sockets[0]
             host, port = first.getsockname()[:2]
             try:
-                self.sockets.append(_bind_reusing_port(first.family, host, port))
+                self.sockets.append(
+                    _bind_reusing_port(first.family, host, port, self.config.backlog)
+                )
             except OSError as exc:
                 logger.error(f"Received SIGTTIN, but no socket could be bound for a worker: {exc}")
                 return

@@ -28,8 +28,9 @@ import pytest
 import uvicorn
 
 from serving.supervisor import REUSE_PORT, Supervisor, listening_sockets
-from tests.processes import child_env, guanxi_serve, stop
+from tests.processes import GUANXI, child_env, guanxi_serve, listening_port, reserved_port, stop
 from tests.serving.stuck_app import FACTORY
+from tests.serving.test_serve_cli import SLOW_START
 
 pytestmark = pytest.mark.skipif(
     not REUSE_PORT, reason="SO_REUSEPORT does not spread connections here"
@@ -79,8 +80,9 @@ def test_one_socket_per_worker_is_bound_to_the_port_the_first_got(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Port 0: three sockets bound with SO_REUSEPORT to the port the first got, uvicorn's line
-    once naming it. Two of them listening, the kernel spreads 48 connections over both (one of
-    them would get none with odds 2 in 2^48); the third, not listening, gets none."""
+    once naming it. All three listen as soon as they are bound, before any worker has them: the
+    kernel spreads 48 connections over the three (one of them would get none with odds about 3
+    in 10^8)."""
     with caplog.at_level(logging.INFO, "uvicorn.error"):
         sockets = listening_sockets(_config(0, 3))
     try:
@@ -90,15 +92,13 @@ def test_one_socket_per_worker_is_bound_to_the_port_the_first_got(
         assert host == "127.0.0.1" and port > 0
         for sock in sockets:
             assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)  # listening
         lines = [r.getMessage() for r in caplog.records if "Uvicorn running on" in r.getMessage()]
         assert lines == [f"Uvicorn running on http://127.0.0.1:{port} (Press CTRL+C to quit)"]
-        listening = sockets[:2]
-        for sock in listening:
-            sock.listen(64)
         clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(48)]
         try:
             accepted = []
-            for sock in listening:
+            for sock in sockets:
                 sock.setblocking(False)
                 count = 0
                 with contextlib.suppress(BlockingIOError):
@@ -113,6 +113,19 @@ def test_one_socket_per_worker_is_bound_to_the_port_the_first_got(
     finally:
         for sock in sockets:
             sock.close()
+
+
+def test_the_shared_socket_listens_as_soon_as_it_is_bound(tmp_path: Path) -> None:
+    """Where the workers share one socket (here a Unix socket, which SO_REUSEPORT does not
+    spread), it listens before any worker has it: a client connects at once."""
+    config = uvicorn.Config(FACTORY, uds=str(tmp_path / "serve.sock"), workers=2, log_config=None)
+    [shared] = listening_sockets(config)
+    try:
+        assert shared.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        with socket.socket(socket.AF_UNIX) as client:
+            client.connect(str(tmp_path / "serve.sock"))  # refused by a socket not listening
+    finally:
+        shared.close()
 
 
 def test_a_port_taken_stops_the_start_as_uvicorn_does(caplog: pytest.LogCaptureFixture) -> None:
@@ -242,3 +255,78 @@ def test_each_worker_keeps_its_own_socket_when_replaced_restarted_added_and_remo
         lambda: _listening(served.proc.pid, served.port) == parent,
         served.log,
     )
+
+
+def _listening_anywhere(port: int) -> set[str]:
+    """Every listening socket on ``port`` held by any process, as ``socket:[INODE]``."""
+    found = set()
+    for conn in psutil.net_connections("tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                found.add(os.readlink(f"/proc/{conn.pid}/fd/{conn.fd}"))
+    return found
+
+
+@pytest.mark.slow
+def test_a_second_server_on_the_port_of_one_still_starting_is_refused(tmp_path: Path) -> None:
+    """qa47's finding 1: a second ``guanxi serve`` started on the port of one whose workers were
+    still starting (after its "Uvicorn running on" line) passed the port check, because the
+    first's sockets were bound but not listening until its workers listened; its SO_REUSEPORT
+    sockets joined the first's, and clients were split between two servers (different stores
+    and keys). The first's sockets now listen once bound: the second exits 2 with the clear
+    error, and only the first's two sockets listen on the port.
+
+    The first's workers start 20 s late (a sitecustomize that sleeps in each of them), so the
+    second starts while none of them is up."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SLOW_START)
+    first_home, second_home = tmp_path / "first", tmp_path / "second"
+    first_home.mkdir()
+    second_home.mkdir()
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    started: list[subprocess.Popen[bytes]] = []
+
+    def serve(port: int, log: Path, **env: str) -> subprocess.Popen[bytes]:
+        command = [*GUANXI, "serve", "--dev", "--port", str(port), "--workers", "2"]
+        with log.open("ab") as out:
+            started.append(
+                subprocess.Popen(
+                    command,
+                    cwd=tmp_path,
+                    env=child_env(**env),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        return started[-1]
+
+    try:
+        with reserved_port() as port:
+            first = serve(
+                port,
+                first_log,
+                GUANXI_HOME=str(first_home),
+                SLOW_START_SECONDS="20",
+                PYTHONPATH=os.pathsep.join((str(hook), str(REPO))),
+            )
+            assert listening_port(first, first_log) == port
+        second = serve(port, second_log, GUANXI_HOME=str(second_home), PYTHONPATH=str(REPO))
+        try:
+            code = second.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the second server runs:\n{second_log.read_text()}") from None
+        text = " ".join(second_log.read_text().split())
+        assert code == 2, text
+        assert f"cannot start: cannot listen on 127.0.0.1:{port} (Address already in use)" in text
+        assert "Uvicorn running on" not in text, text
+        assert first.poll() is None, first_log.read_text()
+        mine = _listening(first.pid, port)
+        assert len(mine) == 2, first_log.read_text()
+        workers = psutil.Process(first.pid).children()
+        assert not any(w.net_connections("tcp") for w in workers)  # none up: all still asleep
+        assert _listening_anywhere(port) == mine  # the first's two sockets, no other
+    finally:
+        for proc in started:
+            stop(proc, signal.SIGKILL)
