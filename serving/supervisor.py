@@ -27,8 +27,9 @@ binds one listening socket per worker, all to the same address, and the kernel s
 connections over them; :class:`Supervisor` gives worker i socket i, also to the worker that
 replaces it. The kernel does not know a worker is busy: one whose event loop a long call blocks
 still gets its share of new connections, which wait in its socket's queue until it is free (with
-one shared socket another worker took them). Elsewhere the workers share one socket, as
-uvicorn's do.
+one shared socket another worker took them); a hung one's, until the health check has replaced
+it. The sockets listen as soon as they are bound, so a second server's port check fails while
+the workers start. Elsewhere the workers share one socket, as uvicorn's do.
 
 This module imports nothing heavy (uvicorn only): uvicorn's logging config (which names the
 filters) is applied in every worker too, before the app is imported.
@@ -265,6 +266,8 @@ class Supervisor(Multiprocess):
     gets its socket, where the connections the kernel sent to it since wait. SIGTTIN (one worker
     more) binds a socket for the new worker; SIGTTOU (one fewer) closes the last worker's socket
     as it stops it (connections waiting in that socket's queue, not yet accepted, are reset).
+    A worker retired by a restart or SIGTTOU gets ``stop_seconds`` to stop too, then is killed
+    and said, as at a stop.
 
     Parameters
     ----------
@@ -307,10 +310,12 @@ class Supervisor(Multiprocess):
         """Replace each worker as uvicorn does (SIGHUP), the new one on the old one's socket.
 
         The replacement is brought into service before the old worker is retired; one not ready
-        within ``timeout_worker_healthcheck`` is killed and the restart aborted, as uvicorn's.
+        within ``timeout_worker_healthcheck`` is killed and the restart aborted, as uvicorn's. The
+        old worker gets ``stop_seconds`` to stop, then is killed and said (uvicorn's waited
+        without a limit); a stop signal that came meanwhile ends the restart.
         """
         for idx, old_process in enumerate(self.processes):
-            if self.should_exit.is_set():
+            if self.should_exit.is_set() or self._stop_waiting():  # the main loop stops next
                 return
             new_process = self._process(idx)
             timeout = self.config.timeout_worker_healthcheck
@@ -324,7 +329,7 @@ class Supervisor(Multiprocess):
                     )
                 return
             old_process.terminate()
-            old_process.join()
+            self._wait_for_one(old_process)
             self.processes[idx] = new_process
 
     def handle_ttin(self) -> None:
@@ -347,17 +352,32 @@ class Supervisor(Multiprocess):
         self.processes.append(self._process(len(self.processes)))
 
     def handle_ttou(self) -> None:
-        """Stop the last worker (SIGTTOU), as uvicorn does, and close its socket."""
-        if not self._own_sockets or self.processes_num <= 1:
-            super().handle_ttou()
+        """Stop the last worker (SIGTTOU), as uvicorn does, and close its socket.
+
+        The wait for it is bounded as the stop's: killed after ``stop_seconds``, and said.
+        """
+        if self.processes_num <= 1:
+            super().handle_ttou()  # says that one worker is the least
             return
         logger.info("Received SIGTTOU, decreasing number of processes.")
         self.processes_num -= 1
         process = self.processes.pop()
-        # closed here first: once the worker lets go of it too, the kernel sends it no more
-        self.sockets.pop().close()
+        if self._own_sockets:
+            # closed here first: once the worker lets go of it too, the kernel sends it no more
+            self.sockets.pop().close()
         process.terminate()
-        process.join()
+        self._wait_for_one(process)
+
+    def _wait_for_one(self, process: Process) -> None:
+        """Wait for one worker asked to stop (restart, SIGTTOU) as :meth:`join_all` waits.
+
+        uvicorn's waited without a limit: a hung worker (or a stopped one) blocked the supervisor,
+        which then read no signal, SIGTERM included.
+        """
+        logger.info(
+            f"Waiting up to {self.stop_seconds:g} s for child process [{process.pid}] to stop"
+        )
+        self._wait_or_kill([process])
 
     def _stop_waiting(self) -> bool:
         """Whether a stop signal is waiting to be handled."""
@@ -432,10 +452,19 @@ class Supervisor(Multiprocess):
                 f"Waiting up to {self.stop_seconds:g} s for {len(left)} child process"
                 f"{'es' * (len(left) > 1)} to stop (a second Ctrl-C or SIGTERM kills them now)"
             )
+        self._wait_or_kill(self.processes)
+
+    def _wait_or_kill(self, processes: list[Process]) -> None:
+        """Wait at most ``stop_seconds`` for ``processes`` (asked to stop), then kill the rest.
+
+        A second stop signal while waiting kills them at once; each one killed is logged with its
+        pid and why.
+        """
+        left = [p for p in processes if p.process.is_alive()]
         deadline = time.monotonic() + self.stop_seconds
         reason = ""
         while left:
-            if self._stops > 1 or self._stop_waiting():
+            if self._stops + sum(sig in _STOP_SIGNALS for sig in self.signal_queue) > 1:
                 reason = "a second stop signal asked to stop at once"
                 break
             if time.monotonic() >= deadline:
@@ -449,7 +478,7 @@ class Supervisor(Multiprocess):
         for process in left:
             logger.warning(f"Killed child process [{process.pid}]: {reason}")
             process.kill()
-        for process in self.processes:
+        for process in processes:
             process.process.join()
 
 

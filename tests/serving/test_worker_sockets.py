@@ -330,3 +330,48 @@ def test_a_second_server_on_the_port_of_one_still_starting_is_refused(tmp_path: 
     finally:
         for proc in started:
             stop(proc, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_a_hung_worker_replaced_or_removed_is_killed_after_the_stop_bound(tmp_path: Path) -> None:
+    """qa47's finding 2: a restart (SIGHUP) and a worker removed (SIGTTOU) waited for the old
+    worker without a limit; a hung one (SIGSTOP stands for one) blocked the supervisor, which
+    then read no signal, SIGTERM included. With a 1 s graceful timeout the wait is 1 + 5 s, as
+    the stop's: each hung worker is then killed, and the log names it and why; SIGTERM stops the
+    server."""
+    log = tmp_path / "serve.log"
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    env = child_env(GUANXI_HOME=str(tmp_path), PYTHONPATH=path)
+    args = ("--dev", "--timeout-graceful-shutdown", "1")
+    proc, port = guanxi_serve(env, log, workers=2, args=args)
+    served = Served(proc, port, log)
+    killed = r"Killed child process \[{}\]: it had not stopped 6 s after it was asked to"
+    hung: list[int] = []
+    try:
+        before = served.ready(2)
+        os.kill(proc.pid, signal.SIGHUP)
+        _until("the restart begun", lambda: "Received SIGHUP" in log.read_text(), log, 3000)
+        for pid in before:  # each old worker hangs before it is asked to stop
+            os.kill(pid, signal.SIGSTOP)
+            hung.append(pid)
+        for pid in before:
+            _until(
+                f"{pid} killed", lambda pid=pid: re.search(killed.format(pid), log.read_text()), log
+            )
+        restarted = served.ready(2)
+        assert not set(restarted) & set(before), (before, restarted)
+        os.kill(proc.pid, signal.SIGTTIN)
+        added = set(served.ready(3)) - set(restarted)
+        [last] = added
+        os.kill(proc.pid, signal.SIGTTOU)  # the last one added is removed
+        os.kill(last, signal.SIGSTOP)
+        hung.append(last)
+        _until(f"{last} killed", lambda: re.search(killed.format(last), log.read_text()), log)
+        assert set(served.ready(2)) == set(restarted)
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    finally:
+        for pid in hung:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        stop(proc, signal.SIGKILL)
