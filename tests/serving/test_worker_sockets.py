@@ -22,6 +22,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -51,10 +52,19 @@ def _until(what: str, found: Callable[[], object], log: Path, attempts: int = 60
     raise AssertionError(f"never {what}:\n{log.read_text()[-4000:]}")
 
 
+def _connections(pid: int) -> list[Any]:
+    """The TCP connections of process ``pid``; none once it has exited (a worker retired while
+    the children were listed: a restart's SIGHUP failed the test so under load)."""
+    try:
+        return list(psutil.Process(pid).net_connections("tcp"))
+    except psutil.NoSuchProcess:  # ZombieProcess included
+        return []
+
+
 def _listening(pid: int, port: int) -> set[str]:
     """The listening sockets on ``port`` that process ``pid`` holds, as ``socket:[INODE]``."""
-    found = set()
-    for conn in psutil.Process(pid).net_connections("tcp"):
+    found: set[str] = set()
+    for conn in _connections(pid):
         if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port:
             try:
                 found.add(os.readlink(f"/proc/{pid}/fd/{conn.fd}"))
@@ -67,7 +77,7 @@ def _established(pid: int, port: int) -> int:
     """How many connections to ``port`` process ``pid`` holds (the server's ends)."""
     return sum(
         conn.status == psutil.CONN_ESTABLISHED and conn.laddr.port == port
-        for conn in psutil.Process(pid).net_connections("tcp")
+        for conn in _connections(pid)
     )
 
 
