@@ -1806,6 +1806,32 @@ def _holdout(with_attributes: bool) -> Any:
     ), None
 
 
+def _customers_champion(
+    monkeypatch: pytest.MonkeyPatch, load: Any, record: dict[str, Any] | None = None
+) -> list[Any]:
+    """Churn's champion, version 3, reading the customers' attributes, its held-out rows read
+    by ``load``; its recorded ``record`` (a 90-day horizon by default). Returns what is
+    trained (:func:`_stub_champion_of`)."""
+    trained = _stub_champion_of(monkeypatch, record or {"params": {"horizon": 90}})
+    bundle = cycle_job.load_version("churn", version="3").bundle
+    bundle.feature_names = ["recency_days", *_FROM_CUSTOMERS]
+    monkeypatch.setattr(registry, "load_holdout", load)
+    return trained
+
+
+_NO_DRIFT = {
+    "steps": {
+        "drift": {"summary": {"features_compared": 77, "drifted_share": 0.0, "scores_drifted": []}}
+    }
+}
+"""A cycle record whose drift step found nothing drifted: the champion retrains for its age."""
+
+
+def _retrain(tmp_path: Path, sources: Any = SOURCES) -> dict[str, Any]:
+    """The retrain step of churn's cycle of :data:`DAY` after :data:`_NO_DRIFT`."""
+    return _Run(sources, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console()).retrain(_NO_DRIFT)
+
+
 @pytest.mark.parametrize("with_attributes", [True, False])
 def test_a_cycle_without_customers_does_not_retrain_a_champion_trained_with_them(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, with_attributes: bool
@@ -1816,19 +1842,14 @@ def test_a_cycle_without_customers_does_not_retrain_a_champion_trained_with_them
     champion scored on inputs it is never served. The task is not retrained, saying why and
     what to run; a champion trained without them (its own held-out rows lack them too) is
     retrained as before, and so is every champion when the cycle is given customers."""
-    trained = _stub_champion_of(monkeypatch, {"params": {"horizon": 90}})
-    bundle = cycle_job.load_version("churn", version="3").bundle
-    bundle.feature_names = ["recency_days", *_FROM_CUSTOMERS]
     holdouts: list[str] = []
 
     def holdout(run_id: str) -> Any:
         holdouts.append(run_id)
         return _holdout(with_attributes)
 
-    monkeypatch.setattr(registry, "load_holdout", holdout)
-    drift = {"features_compared": 77, "drifted_share": 0.0, "scores_drifted": []}
-    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
-    done = run.retrain({"steps": {"drift": {"summary": drift}}})
+    trained = _customers_champion(monkeypatch, holdout)
+    done = _retrain(tmp_path)
     assert holdouts == ["r"]  # the champion's own run's rows
     if not with_attributes:  # compared on equal terms: both without them
         assert done["churn"]["retrained"] and len(trained) == 1
@@ -1846,8 +1867,7 @@ def test_a_cycle_without_customers_does_not_retrain_a_champion_trained_with_them
     assert readable({"churn": done["churn"]})[0].startswith("churn: retrained no, reasons ")
     # given customers, the same champion is retrained (its rows are not read)
     holdouts.clear()
-    run = _Run(SOURCES_WITH_CUSTOMERS, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
-    done = run.retrain({"steps": {"drift": {"summary": drift}}})
+    done = _retrain(tmp_path, SOURCES_WITH_CUSTOMERS)
     assert done["churn"]["retrained"] and len(trained) == 1 and holdouts == []
 
 
@@ -1858,15 +1878,12 @@ def test_the_customers_skip_names_the_champions_definition_in_what_to_run_now(
     train's defaults (90 days, its activity window) trained another task definition than a
     30-day champion's, and the `guanxi promote` it names refused it. The command carries the
     champion's recorded horizon and activity window."""
-    trained = _stub_champion_of(
-        monkeypatch, {"params": {"horizon": 30}, "population": {"active_days": 180}}
+    trained = _customers_champion(
+        monkeypatch,
+        lambda run_id: _holdout(True),
+        {"params": {"horizon": 30}, "population": {"active_days": 180}},
     )
-    bundle = cycle_job.load_version("churn", version="3").bundle
-    bundle.feature_names = ["recency_days", *_FROM_CUSTOMERS]
-    monkeypatch.setattr(registry, "load_holdout", lambda run_id: _holdout(True))
-    drift = {"features_compared": 77, "drifted_share": 0.0, "scores_drifted": []}
-    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
-    done = run.retrain({"steps": {"drift": {"summary": drift}}})
+    done = _retrain(tmp_path)
     assert trained == [] and done["churn"]["skipped"].endswith(
         "or now: `guanxi train --task churn --events PATH --customers PATH "
         f"--as-of {DAY} --horizon 30 --active-days 180`, then `guanxi promote --task churn`"
@@ -1896,13 +1913,8 @@ def test_a_champion_whose_held_out_rows_cannot_be_read_is_retrained_with_a_note(
     parquet ended the step in a traceback. It is retrained as before the skip, and the retrain
     line says the rows could not be read (which error), so the gate's comparison may lack the
     customers' attributes."""
-    trained = _stub_champion_of(monkeypatch, {"params": {"horizon": 90}})
-    bundle = cycle_job.load_version("churn", version="3").bundle
-    bundle.feature_names = ["recency_days", *_FROM_CUSTOMERS]
-    monkeypatch.setattr(registry, "load_holdout", load)
-    drift = {"features_compared": 77, "drifted_share": 0.0, "scores_drifted": []}
-    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
-    done = run.retrain({"steps": {"drift": {"summary": drift}}})
+    trained = _customers_champion(monkeypatch, load)
+    done = _retrain(tmp_path)
     assert done["churn"]["retrained"] and len(trained) == 1 and "skipped" not in done["churn"]
     note = done["churn"]["note"]
     assert note.startswith(f"champion version 3's held-out rows could not be read ({error}): ")
@@ -1938,13 +1950,8 @@ def test_the_note_of_unreadable_held_out_rows_gives_the_error_type_not_its_messa
     """review51 L1: the note copied the error's first line into the retrain line and the cycle
     record; a tracking server's error names its URI, with user:password when
     MLFLOW_TRACKING_URI embeds them. The note gives the type, and an OSError's file."""
-    _stub_champion_of(monkeypatch, {"params": {"horizon": 90}})
-    bundle = cycle_job.load_version("churn", version="3").bundle
-    bundle.feature_names = ["recency_days", *_FROM_CUSTOMERS]
-    monkeypatch.setattr(registry, "load_holdout", load)
-    drift = {"features_compared": 77, "drifted_share": 0.0, "scores_drifted": []}
-    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
-    done = run.retrain({"steps": {"drift": {"summary": drift}}})
+    _customers_champion(monkeypatch, load)
+    done = _retrain(tmp_path)
     note = done["churn"]["note"]
     assert note.startswith(f"champion version 3's held-out rows could not be read {said}: ")
     assert "s3cret" not in json.dumps(done) and "No such file" not in note
@@ -1957,19 +1964,14 @@ def test_a_bug_in_the_check_of_the_held_out_rows_is_not_taken_for_unreadable_row
     bug in it (or a polars error building the frame) was said as "held-out rows could not be
     read" and the champion retrained, the skip switched off and the error hidden. Only reading
     the rows is caught; an error of the check surfaces."""
-    trained = _stub_champion_of(monkeypatch, {"params": {"horizon": 90}})
-    bundle = cycle_job.load_version("churn", version="3").bundle
-    bundle.feature_names = ["recency_days", *_FROM_CUSTOMERS]
-    monkeypatch.setattr(registry, "load_holdout", lambda run_id: _holdout(True))
+    trained = _customers_champion(monkeypatch, lambda run_id: _holdout(True))
 
     def broken(frame: pl.DataFrame) -> bool:
         raise RuntimeError("a bug in the check")
 
     monkeypatch.setattr(cycle_job, "lacks_attributes", broken)
-    drift = {"features_compared": 77, "drifted_share": 0.0, "scores_drifted": []}
-    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
     with pytest.raises(RuntimeError, match="a bug in the check"):
-        run.retrain({"steps": {"drift": {"summary": drift}}})
+        _retrain(tmp_path)
     assert trained == []
 
 
@@ -1979,15 +1981,10 @@ def test_a_version_trained_as_of_the_day_is_taken_before_the_customers_skip(
     """review50 L1: a run given --customers trained version 4 as of the day and was killed
     before its record; a rerun without --customers skipped the task (the champion was trained
     with the attributes), and version 4 was never promoted. The version of the day is taken."""
-    trained = _stub_champion_of(monkeypatch, {"params": {"horizon": 90}})
-    bundle = cycle_job.load_version("churn", version="3").bundle
-    bundle.feature_names = ["recency_days", *_FROM_CUSTOMERS]
-    monkeypatch.setattr(registry, "load_holdout", lambda run_id: _holdout(True))
+    trained = _customers_champion(monkeypatch, lambda run_id: _holdout(True))
     four = SimpleNamespace(version="4", tags={"as_of": str(DAY)})
     monkeypatch.setattr(registry, "list_versions", lambda task: [four])
-    drift = {"features_compared": 77, "drifted_share": 0.0, "scores_drifted": []}
-    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
-    done = run.retrain({"steps": {"drift": {"summary": drift}}})
+    done = _retrain(tmp_path)
     assert trained == []
     assert done["churn"] == {
         "retrained": True,
