@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -98,6 +98,7 @@ __all__ = [
     "DriftInputs",
     "EmptySnapshotError",
     "ReportNotKeptError",
+    "champions_replaced",
     "compared_before",
     "customers_inputs",
     "drift_command",
@@ -403,6 +404,10 @@ class DriftInputs:
         """The days of :attr:`built` built without the customers' attributes, for a cycle run
         without ``--customers``, and not kept: the report leaves their profile features out
         (:func:`lacks_attributes`)."""
+        self.refused: set[date] = set()
+        """The days whose snapshot was not built for want of the customers' attributes (no
+        ``--customers`` given, none recorded readable: :func:`_no_customers`); the fix said is
+        ``--customers PATH``."""
         self.unkept: set[date] = set()
         """The days of :attr:`built` not kept in the store: the events end 2 days or more before
         each (:meth:`snapshot`)."""
@@ -764,6 +769,7 @@ class DriftInputs:
                 people = self.customers()
                 if people is None and not self.cycle:  # was kept, every attribute missing
                     stored = self.day if self.day in self.store.list_snapshots() else None
+                    self.refused.add(day)  # its fix told by this, not by the note's words
                     raise EmptySnapshotError(_no_customers(day, stored, skipped=self._skipped))
                 frame = build_snapshot(events, people, day)
                 if frame.is_empty():  # was kept in the store, where later reports read it
@@ -1483,7 +1489,11 @@ def nothing_to_measure(report: dict[str, Any]) -> str | None:
     return f"nothing to measure on {report['as_of']} ({'; '.join(report['notes'])})"
 
 
-def compared_before(report: dict[str, Any], kept: dict[str, Any] | None) -> str | None:
+def compared_before(
+    report: dict[str, Any],
+    kept: dict[str, Any] | None,
+    current: Mapping[str, str | None] | None = None,
+) -> str | None:
     """Say why a report that compared no champion is not kept over the day's that compared one.
 
     ``guanxi drift`` of a day whose champion it cannot compare (the customers' attributes it
@@ -1498,14 +1508,22 @@ def compared_before(report: dict[str, Any], kept: dict[str, Any] | None) -> str 
         The new report (:func:`drift_report`).
     kept : dict, optional
         The store's report of the same day (``Store.read_record("drift", day)``).
+    current : mapping of str to str or None, optional
+        The registry's champion version of each task the kept report compared (None: it has
+        none). When given, the kept report stays only while its champions are these: one whose
+        champion was replaced since (promoted by hand) no longer describes the model served
+        (:func:`champions_replaced`).
 
     Returns
     -------
     str or None
         Why the new report is not kept, naming the kept one's run, champions and drifted
-        share; None when the new one compared a champion or the kept one compared none.
+        share; None when the new one compared a champion, the kept one compared none, or a
+        champion it compared is no longer the task's.
     """
     if report["champions"] or not kept or not kept.get("champions"):
+        return None
+    if current is not None and champions_replaced(kept, current):
         return None
     champions = ", ".join(f"{task} v{version}" for task, version in kept["champions"].items())
     summary = kept.get("summary") or {}
@@ -1520,6 +1538,32 @@ def compared_before(report: dict[str, Any], kept: dict[str, Any] | None) -> str 
         f"it compared no champion, and the store's report of {report['as_of']}{run} compared "
         f"{champions}{counts}: that report stays, on /ui/drift too"
     )
+
+
+def champions_replaced(kept: dict[str, Any], current: Mapping[str, str | None]) -> str | None:
+    """Say which champions a stored report compared are no longer their task's (pure).
+
+    Parameters
+    ----------
+    kept : dict
+        The store's report of a day (``Store.read_record("drift", day)``).
+    current : mapping of str to str or None
+        The registry's champion version of each task (None: it has none).
+
+    Returns
+    -------
+    str or None
+        ``compared churn v1; the champion now is churn v2`` (``churn has no champion now``),
+        every task whose champion changed, ``, `` between; None when none did.
+    """
+    said = []
+    for task, version in (kept.get("champions") or {}).items():
+        now = current.get(task)
+        if now is None:
+            said.append(f"compared {task} v{version}; {task} has no champion now")
+        elif str(now) != str(version):
+            said.append(f"compared {task} v{version}; the champion now is {task} v{now}")
+    return ", ".join(said) or None
 
 
 class ReportNotKeptError(RuntimeError):
@@ -1946,6 +1990,8 @@ def drift_command(
             )
         elif inputs.missing or inputs.other_features:  # its note says what to run
             fix = ""
+        elif inputs.refused:  # its test day not built without the attributes: a later day's
+            fix = ": pass --customers PATH to compare the champion"  # neither would be
         else:
             fix = ": give an --as-of on or after the day its champion was tested on"
         console.print(f"[red]no drift report, nothing written:[/red] {escape(empty)}{fix}")
@@ -1955,18 +2001,28 @@ def drift_command(
         kept = store.read_record("drift", day)
     except (OSError, ValueError):  # unreadable: replaced, as before
         kept = None
-    stays = compared_before(report, kept)
+    current = {}
+    for task in (kept or {}).get("champions") or {}:  # a report kept over a champion since gone
+        version = registry.get_version(task, registry.CHAMPION)
+        current[task] = None if version is None else str(version.version)
+    stays = compared_before(report, kept, current)
     if stays is not None:  # was kept over it: /ui/drift showed "no champion compared"
-        refused = any("no --customers given" in note for note in report["notes"])
-        fix = (
+        fix = (  # a flag of the refusal: a note's wording changed the fix (was matched)
             "pass --customers PATH to compare the champion"
-            if refused
+            if inputs.refused
             else "the notes above say why no champion was compared"
         )
         if out is not None:  # was silently not written
             fix += f"; no HTML written to {out}"
         console.print(f"[red]drift report not kept:[/red] {escape(stays)}; {escape(fix)}")
         raise typer.Exit(1)
+    replaced = None if report["champions"] or not kept else champions_replaced(kept, current)
+    if replaced is not None:  # was refused too: the report of a model no longer served stayed
+        run = f" (run {kept['run_id']})" if kept and kept.get("run_id") else ""
+        console.print(
+            f"note: the store's report of {day}{run} {escape(replaced)}: replaced by this "
+            "one, which compares no champion (the notes above say why)"
+        )
     try:
         run_id, path = keep_report(report, home, out)
     except ReportNotKeptError as exc:

@@ -825,6 +825,7 @@ def test_a_day_before_the_champion_was_tested_is_not_compared_backwards(
         in said
     )
     assert "give an --as-of on or after the day its champion was tested on" in said
+    assert "pass --customers PATH" not in said  # the advice of the other cause
     assert Store(home).read_record("drift", date(2024, 5, 1)) is None and _drift_runs() == []
 
 

@@ -17,6 +17,7 @@ from features.contracts import FEATURE_SET_VERSION
 from features.events import read_customers, read_events
 from features.snapshot import build_snapshot
 from features.store import SourceFile, Store
+from models.artifact import ModelBundle
 from pipelines import connectors
 from pipelines.cli import app
 from pipelines.cycle import CycleConfig, _Run, readable
@@ -24,7 +25,7 @@ from serving.settings import get_settings
 from tests.pipelines.test_cycle import SOURCES
 from tests.pipelines.test_drift_cli import _drift_runs, _snapshot_of
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
-from tests.pipelines.test_train_cli import cli, sample  # noqa: F401  (fixtures)
+from tests.pipelines.test_train_cli import _result, _train, cli, sample  # noqa: F401  (fixtures)
 
 TODAY = date(2024, 12, 31)
 REFERENCE = date(2024, 8, 2)  # the champion's test cutoff: as_of 2024-10-31 minus 90 days
@@ -488,24 +489,18 @@ def test_a_cycles_input_removed_after_it_was_read_records_no_source_and_ends_in_
     assert f"note: the snapshots kept record no source: {people} could not be" in said
 
 
-def test_a_report_comparing_no_champion_does_not_replace_the_days_report_that_compared_one(
-    cli: CliRunner,  # noqa: F811
-    sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
-) -> None:
-    """qa46 M2: after a cycle without --customers, whose drift step compared the champion on a
-    test day built without the attributes, `guanxi drift` of that day refuses to build it so and
-    compares no champion; it kept its report anyway (live performance alone), over the cycle's,
-    and /ui/drift showed "no champion compared". The cycle's report stays, and it says so."""
-    home = get_settings().home
+def _a_cycles_report_without_customers(folder: Path, home: Path) -> dict[str, Any]:
+    """Keep the report of a cycle run without --customers on TODAY: it compared churn v1 on a
+    test day built without the attributes, and measured a table scored on a day the store holds
+    built with the customers file; a `guanxi drift` of that day refuses to build the test day."""
     store = Store(home)
-    events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    events = read_events(folder / "events.parquet", now=datetime.now(UTC))
     store.write_snapshot(build_snapshot(events, None, TODAY), TODAY, history=events)
     scored = date(2024, 9, 1)  # its 90-day outcomes are complete on 2024-11-30: measured
     # scored on the store's snapshot of that day, built with the customers file (qa46's of
     # 2024-10-31): a refused drift measures their live performance, and keeps that alone
     store.write_snapshot(
-        _snapshot_of(sample, scored), scored, customers=sample / "customers.parquet"
+        _snapshot_of(folder, scored), scored, customers=folder / "customers.parquet"
     )
     ids = store.read_snapshot(scored)["customer_id"].head(40)
     store.write_scores(
@@ -523,6 +518,21 @@ def test_a_report_comparing_no_champion_does_not_replace_the_days_report_that_co
     run.drift({})
     kept = store.read_record("drift", TODAY)
     assert kept is not None and kept["champions"] == {"churn": "1"} and kept["performance"]
+    return kept
+
+
+def test_a_report_comparing_no_champion_does_not_replace_the_days_report_that_compared_one(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """qa46 M2: after a cycle without --customers, whose drift step compared the champion on a
+    test day built without the attributes, `guanxi drift` of that day refuses to build it so and
+    compares no champion; it kept its report anyway (live performance alone), over the cycle's,
+    and /ui/drift showed "no champion compared". The cycle's report stays, and it says so."""
+    home = get_settings().home
+    store = Store(home)
+    kept = _a_cycles_report_without_customers(sample, home)
     page = home / "reports" / f"drift-{TODAY}.html"
     before = page.read_bytes()
     runs = _drift_runs()
@@ -547,6 +557,90 @@ def test_a_report_comparing_no_champion_does_not_replace_the_days_report_that_co
     assert result.exit_code == 1, result.output
     assert f"the champion; no HTML written to {out}" in _said(result)
     assert not out.exists() and _drift_runs() == runs
+
+
+def test_the_refusals_fix_is_told_by_its_flag_not_by_the_notes_wording(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """review50 L7: whether the refusal came of the customers' attributes was found by matching
+    "no --customers given" in the notes; a note worded otherwise lost "pass --customers PATH"."""
+    import pipelines.drift as drift
+
+    home = get_settings().home
+    kept = _a_cycles_report_without_customers(sample, home)
+    real = drift.drift_report
+
+    def reworded(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        report = real(*args, **kwargs)
+        report["notes"] = [
+            note.replace("no --customers given", "none given") for note in report["notes"]
+        ]
+        return report
+
+    monkeypatch.setattr(drift, "drift_report", reworded)
+    result = cli.invoke(app, ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()])
+    said = _said(result)
+    assert result.exit_code == 1, result.output
+    assert "no --customers given" not in said
+    assert (
+        "that report stays, on /ui/drift too; pass --customers PATH to compare the champion" in said
+    )
+    assert Store(home).read_record("drift", TODAY) == kept
+
+
+def test_a_refused_drift_replaces_the_days_report_of_a_champion_replaced_since(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    tiny_data: Any,
+) -> None:
+    """review50 L5: the day's report compared churn v1; v2 promoted by hand since cannot be
+    compared without the customers' attributes. The report of v1 stayed on /ui/drift, said as
+    the day's, and the new one, which measures the live performance of the scores, was refused
+    without a word that v1 is no longer the champion. The new one is kept, and says so."""
+    home = get_settings().home
+    store = Store(home)
+    kept = _a_cycles_report_without_customers(sample, home)
+    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
+    promoted = cli.invoke(app, ["promote", "--task", "churn", "--version", "2"])
+    assert promoted.exit_code == 0, promoted.output
+    result = cli.invoke(app, ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()])
+    said = _said(result)
+    assert result.exit_code == 0, result.output
+    assert "churn v2: not compared: cannot build the snapshot of" in said
+    assert (
+        f"the store's report of {TODAY} (run {kept['run_id']}) compared churn v1; the champion "
+        "now is churn v2: replaced"
+    ) in said
+    now = store.read_record("drift", TODAY)
+    assert now is not None and now["champions"] == {} and now["performance"]
+    assert now["run_id"] != kept["run_id"]
+
+
+def test_nothing_to_measure_for_want_of_the_customers_attributes_says_to_pass_them(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """The refusal of a report with nothing to measure ended "give an --as-of on or after the
+    day its champion was tested on" when the champion's test day was refused for want of the
+    customers' attributes, a day already after it."""
+    store = Store(get_settings().home)
+    events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    store.write_snapshot(build_snapshot(events, None, TODAY), TODAY, history=events)
+    result = cli.invoke(app, ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()])
+    said = _said(result)
+    assert result.exit_code == 1, result.output
+    assert f"no drift report, nothing written: nothing to measure on {TODAY}" in said
+    assert f"churn v1: not compared: cannot build the snapshot of {REFERENCE}" in said
+    assert said.endswith("pass --customers PATH to compare the champion"), said
+    assert "give an --as-of" not in said
+    assert store.read_record("drift", TODAY) is None
 
 
 def test_a_stored_day_recording_no_customers_file_is_said_so_not_as_a_file_gone(
