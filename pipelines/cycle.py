@@ -754,6 +754,8 @@ class _Run:
         column's or a parquet reader's error) leave it retrained as before the skip, with a note
         naming the error's type (and an OSError's file; not its message, which may hold a
         tracking URI with its credentials): the gate's comparison may then lack the attributes.
+        So is a champion reading ``tenure_days`` and no profile feature, with a note: its rows
+        hold its inputs alone, none of which tells how it was trained.
         An error of the check itself is not caught. The skip's command to train now carries
         the champion's recorded horizon and activity window (:meth:`definition`), as the cycle
         retrains with them: ``guanxi train``'s defaults would train another task definition,
@@ -773,6 +775,13 @@ class _Run:
             return None, None
         profile = [n for n in read if n in PROFILE]
         if len(profile) + ("tenure_days" in read) == len(read):  # no column passed through
+            if not profile:  # its rows hold its inputs alone: no profile feature to tell by
+                return None, (
+                    f"champion version {version} reads tenure_days and no profile feature: its "
+                    "held-out rows cannot tell whether it was trained with the customers' "
+                    "attributes: retrained as before, and the promotion gate's comparison may "
+                    f"lack the customers' attributes ({', '.join(read)})"
+                )
             try:  # the read alone: an error of the check below is ours, and surfaces
                 rows, _ = registry.load_holdout(str(champion.run_id))
                 rows = rows[[c for c in rows.columns if c in FEATURES]]

@@ -1871,6 +1871,34 @@ def test_a_cycle_without_customers_does_not_retrain_a_champion_trained_with_them
     assert done["churn"]["retrained"] and len(trained) == 1 and holdouts == []
 
 
+def test_a_champion_reading_tenure_days_and_no_profile_feature_is_retrained_with_a_note(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """review50 L2: a champion reading tenure_days but no profile feature has none in its
+    held-out rows (they hold its inputs alone), so they were never taken as lacking the
+    attributes and it was skipped by every cycle without --customers, trained without them
+    too. The rows cannot tell how it was trained: it is retrained as before the skip, with a
+    note that the gate's comparison may lack the attributes."""
+    trained = _stub_champion_of(monkeypatch, {"params": {"horizon": 90}})
+    bundle = cycle_job.load_version("churn", version="3").bundle
+    bundle.feature_names = ["recency_days", "tenure_days"]
+    rows, _ = _holdout(False)
+    monkeypatch.setattr(
+        registry,
+        "load_holdout",
+        lambda run_id: (rows[["customer_id", *bundle.feature_names]], None),
+    )
+    drift = {"features_compared": 77, "drifted_share": 0.0, "scores_drifted": []}
+    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
+    done = run.retrain({"steps": {"drift": {"summary": drift}}})
+    assert done["churn"]["retrained"] and len(trained) == 1 and "skipped" not in done["churn"]
+    assert done["churn"]["note"] == (
+        "champion version 3 reads tenure_days and no profile feature: its held-out rows cannot "
+        "tell whether it was trained with the customers' attributes: retrained as before, and "
+        "the promotion gate's comparison may lack the customers' attributes (tenure_days)"
+    )
+
+
 def test_the_customers_skip_names_the_champions_definition_in_what_to_run_now(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
