@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from features.store import Store
 from pipelines import connectors
+from serving.settings import get_settings
 
 
 @pytest.fixture
@@ -35,3 +37,12 @@ def input_paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(connectors.Inputs, "stage_orders", spy_stage_orders)
     monkeypatch.setattr(connectors.Inputs, "load", spy_load)
     return calls
+
+
+@pytest.fixture
+def champion_store(champion: None) -> Store:
+    """The store of ``GUANXI_HOME``, a churn champion promoted: the drift tests' start.
+
+    ``champion`` is the fixture of ``tests.pipelines.test_score_store``, which the requesting
+    test module imports."""
+    return Store(get_settings().home)

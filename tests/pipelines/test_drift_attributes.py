@@ -9,7 +9,6 @@ import numpy as np
 import polars as pl
 import pytest
 import xgboost as xgb
-from rich.console import Console
 from typer.testing import CliRunner
 
 from features.contracts import FEATURE_SET_VERSION
@@ -18,10 +17,10 @@ from features.snapshot import build_snapshot
 from features.store import Store
 from models.artifact import ModelBundle
 from pipelines.cli import app
-from pipelines.cycle import CycleConfig, _Run, retrain_reasons
+from pipelines.cycle import CycleConfig, retrain_reasons
 from pipelines.drift import DriftInputs, drift_report
 from serving.settings import get_settings
-from tests.pipelines.test_cycle import SOURCES
+from tests.pipelines.drift_setups import cycle_drift, kept_notes
 from tests.pipelines.test_drift_cli import _snapshot_of
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import _result, _train, cli, sample  # noqa: F401  (fixtures)
@@ -113,16 +112,13 @@ def test_a_cycle_without_customers_retrains_no_profile_champion_for_its_scores(
     home = get_settings().home
     store, events = _reference_with_today_without(sample)
     config = CycleConfig(tasks=("churn",))
-    run = _Run(SOURCES, TODAY, config, home, Console())
-    run._data = (events, None)
-    done = run.drift({})
+    done = cycle_drift(home, events, config=config)
     assert done["scores_drifted"] == [] and "tenure_days" not in done["drifted"]
     reasons = retrain_reasons(
         date(2024, 10, 31), TODAY, done["drifted_share"], "churn" in done["scores_drifted"], config
     )
     assert "scores drifted" not in reasons
-    record = store.read_record("drift", TODAY)
-    assert record is not None and SCORES_NOT_MEASURED in record["notes"]
+    assert SCORES_NOT_MEASURED in kept_notes(store)
 
 
 def test_a_customers_file_without_sign_up_dates_nor_regions_gives_attributes(

@@ -89,16 +89,15 @@ def test_an_out_that_is_a_directory_is_refused_before_anything_is_kept(
 def test_a_planted_shift_is_flagged_and_an_unshifted_feature_is_not(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion_store: Store,
     tmp_path: Path,
 ) -> None:
-    store = Store(get_settings().home)
-    store.write_snapshot(_snapshot_of(sample, REFERENCE), REFERENCE)
+    champion_store.write_snapshot(_snapshot_of(sample, REFERENCE), REFERENCE)
     # today's customers: another draw of the same generator, with one feature shifted
     other = tmp_path / "other"
     generate_sample(300, other, seed=4)
     current = _snapshot_of(other, REFERENCE).with_columns(pl.col("tenure_days") + 200)
-    store.write_snapshot(current, TODAY)
+    champion_store.write_snapshot(current, TODAY)
     out = tmp_path / "drift.html"
     result = cli.invoke(
         app,
@@ -107,7 +106,7 @@ def test_a_planted_shift_is_flagged_and_an_unshifted_feature_is_not(
     )
     assert result.exit_code == 0, result.output
     assert "feature drift: 2024-08-02" in result.output
-    report = store.read_record("drift", TODAY)
+    report = champion_store.read_record("drift", TODAY)
     assert report is not None and report["as_of"] == TODAY.isoformat()
     (group,) = report["features"]
     assert group["reference"] == REFERENCE.isoformat() and group["tasks"] == ["churn"]

@@ -22,7 +22,7 @@ from pipelines import connectors
 from pipelines.cli import app
 from pipelines.cycle import CycleConfig, _Run, readable
 from serving.settings import get_settings
-from tests.pipelines.test_cycle import SOURCES
+from tests.pipelines.drift_setups import cycle_drift, keep_scores, kept_notes
 from tests.pipelines.test_drift_cli import _drift_runs, _snapshot_of
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import _result, _train, cli, sample  # noqa: F401  (fixtures)
@@ -114,9 +114,7 @@ def test_a_cycle_without_customers_compares_nothing_against_attributes_it_lacks(
     older = date(2024, 6, 30)  # another day's snapshot, built with the customers file
     store.write_snapshot(_snapshot_of(sample, older), older, customers=sample / "customers.parquet")
     store.write_snapshot(build_snapshot(events, None, TODAY), TODAY, history=events)
-    run = _Run(SOURCES, TODAY, CycleConfig(tasks=("churn",)), home, Console())
-    run._data = (events, None)
-    said = " ".join(readable(run.drift({})))
+    said = " ".join(readable(cycle_drift(home, events)))
     assert not said.startswith("skipped"), said
     assert store.list_snapshots() == [older, TODAY]  # the reference without attributes not kept
     record = store.read_record("drift", TODAY)
@@ -237,19 +235,8 @@ def test_a_cycle_without_customers_measures_past_tables_on_days_it_keeps_not(
     past = date(2024, 9, 1)  # churn v1's 90 days after it are over by 2024-12-31
     ids = build_snapshot(events, None, past)["customer_id"]
     scores = pl.DataFrame({"customer_id": ids, "task": "churn", "score": 0.5})
-    store.write_scores(
-        "churn",
-        past,
-        "1",
-        scores,
-        model_name="churn",
-        feature_set_version=FEATURE_SET_VERSION,
-        explain_k=0,
-        snapshot_digest="-",
-    )
-    run = _Run(SOURCES, TODAY, CycleConfig(tasks=("churn",)), home, Console())
-    run._data = (events, None)
-    said = " ".join(readable(run.drift({})))
+    keep_scores(store, past, scores, feature_set_version=FEATURE_SET_VERSION)
+    said = " ".join(readable(cycle_drift(home, events)))
     assert not said.startswith("skipped"), said
     assert store.list_snapshots() == [TODAY]  # neither the test day's nor the table's kept
     record = store.read_record("drift", TODAY)
@@ -302,8 +289,7 @@ def test_the_recorded_customers_file_read_is_named(
         f"the store's snapshot of {KEPT} (no --customers given; unchanged since)"
     )
     assert line in _said(result)
-    record = store.read_record("drift", TODAY)
-    assert record is not None and line in record["notes"]
+    assert line in kept_notes(store)
 
 
 def test_a_recorded_customers_file_changed_since_is_not_read(
@@ -331,21 +317,20 @@ def test_a_recorded_customers_file_changed_since_is_not_read(
 def test_a_recorded_customers_file_that_fails_validation_is_named_as_recorded(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion_store: Store,
     tmp_path: Path,
 ) -> None:
     """Review46 L1 (fix47 4): its validation errors read as if the user had passed it."""
-    store = Store(get_settings().home)
     people = tmp_path / "customers.parquet"
     pl.DataFrame({"name": ["A"]}).write_parquet(people)  # no customer_id
-    store.write_snapshot(_snapshot_of(sample, KEPT), KEPT, customers=people)
+    champion_store.write_snapshot(_snapshot_of(sample, KEPT), KEPT, customers=people)
     result = _drift_without_customers(cli, sample)
     assert result.exit_code == 1, result.output
     assert (
         f"no drift report, nothing written: the customers file recorded with the store's "
         f"snapshot of {KEPT} ({people.resolve()}), read as no --customers was given: 1 error"
     ) in _said(result)
-    assert store.list_snapshots() == [KEPT]
+    assert champion_store.list_snapshots() == [KEPT]
 
 
 @pytest.mark.parametrize(
@@ -503,19 +488,11 @@ def _a_cycles_report_without_customers(folder: Path, home: Path) -> dict[str, An
         _snapshot_of(folder, scored), scored, customers=folder / "customers.parquet"
     )
     ids = store.read_snapshot(scored)["customer_id"].head(40)
-    store.write_scores(
-        "churn",
-        scored,
-        "1",
-        pl.DataFrame({"customer_id": ids, "task": "churn", "score": [i / 40 for i in range(40)]}),
-        model_name="churn",
-        feature_set_version=FEATURE_SET_VERSION,
-        explain_k=0,
-        snapshot_digest="-",
+    scores = pl.DataFrame(
+        {"customer_id": ids, "task": "churn", "score": [i / 40 for i in range(40)]}
     )
-    run = _Run(SOURCES, TODAY, CycleConfig(tasks=("churn",)), home, Console())
-    run._data = (events, None)
-    run.drift({})
+    keep_scores(store, scored, scores, feature_set_version=FEATURE_SET_VERSION)
+    cycle_drift(home, events)
     kept = store.read_record("drift", TODAY)
     assert kept is not None and kept["champions"] == {"churn": "1"} and kept["performance"]
     return kept

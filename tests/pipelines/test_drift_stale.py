@@ -25,6 +25,7 @@ from pipelines.cli import app
 from pipelines.drift import DriftInputs, drift_report, print_report, stale_events
 from serving.settings import get_settings
 from serving.ui.drift import render_report
+from tests.pipelines.drift_setups import drift_args
 from tests.pipelines.test_drift_cli import _customers_csv, _people
 from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import cli, sample  # noqa: F401  (fixtures)
@@ -86,17 +87,7 @@ def test_events_more_than_a_week_short_are_refused_and_nothing_written(
     before = store.list_snapshots()
     stale = _ending(sample, tmp_path, date(2024, 12, 20))
     out = tmp_path / "drift.html"
-    args = [
-        "drift",
-        "--tasks",
-        "churn",
-        "--as-of",
-        str(TODAY),
-        "--customers",
-        str(sample / "customers.parquet"),
-        "--events",
-        str(stale),
-    ]
+    args = drift_args(sample, stale)
     result = cli.invoke(app, [*args, "--out", str(out)], env={"COLUMNS": "300"})
     assert result.exit_code == 1, result.output
     said = _said(result.output)
@@ -115,17 +106,7 @@ def test_events_more_than_a_week_short_are_refused_and_nothing_written(
     assert result.exit_code == 1 and "11 days before" in _said(result.output)
     assert not (home / "reports").exists() or not any((home / "reports").iterdir())
     # the --as-of it names works
-    ok = [
-        "drift",
-        "--tasks",
-        "churn",
-        "--as-of",
-        "2024-12-20",
-        "--customers",
-        str(sample / "customers.parquet"),
-        "--events",
-        str(stale),
-    ]
+    ok = drift_args(sample, stale, "2024-12-20")
     assert cli.invoke(app, ok, env={"COLUMNS": "300"}).exit_code == 0
 
 
@@ -141,17 +122,7 @@ def test_stale_events_are_refused_before_the_tracking_store_is_made(
     fresh.mkdir()
     tracking = tmp_path / "tracking"
     stale = _ending(sample, tmp_path, date(2024, 12, 20))
-    args = [
-        "drift",
-        "--tasks",
-        "churn",
-        "--as-of",
-        str(TODAY),
-        "--customers",
-        str(sample / "customers.parquet"),
-        "--events",
-        str(stale),
-    ]
+    args = drift_args(sample, stale)
     env = {
         "COLUMNS": "300",
         "GUANXI_HOME": str(fresh),
@@ -178,17 +149,7 @@ def test_the_refusal_says_no_snapshot_would_be_built_when_the_store_holds_the_da
     full = read_events(sample / "events.parquet", now=datetime.now(UTC))
     store.write_snapshot(build_snapshot(full, None, TODAY), TODAY)
     stale = _ending(sample, tmp_path, date(2024, 12, 20))
-    args = [
-        "drift",
-        "--tasks",
-        "churn",
-        "--as-of",
-        str(TODAY),
-        "--customers",
-        str(sample / "customers.parquet"),
-        "--events",
-        str(stale),
-    ]
+    args = drift_args(sample, stale)
     result = cli.invoke(app, args, env={"COLUMNS": "300"})
     assert result.exit_code == 1, result.output
     assert (
@@ -236,17 +197,7 @@ def test_events_a_few_days_short_report_with_a_warning_and_keep_no_snapshot(
     store = Store(home)
     short = _ending(sample, tmp_path, date(2024, 12, 26))
     out = tmp_path / "drift.html"
-    args = [
-        "drift",
-        "--tasks",
-        "churn",
-        "--as-of",
-        str(TODAY),
-        "--customers",
-        str(sample / "customers.parquet"),
-        "--events",
-        str(short),
-    ]
+    args = drift_args(sample, short)
     result = cli.invoke(app, [*args, "--out", str(out)], env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
     warning = (  # the file, and "--as-of", as features build, score, value and cycle say it
@@ -270,17 +221,7 @@ def test_events_a_few_days_short_report_with_a_warning_and_keep_no_snapshot(
     assert not [n for n in report["notes"] if "they end on" in n]
     # a day short (an export of the morning of the day) is the usual feed: kept, no word
     day = _ending(sample, tmp_path, date(2024, 12, 30))
-    args = [
-        "drift",
-        "--tasks",
-        "churn",
-        "--as-of",
-        str(TODAY),
-        "--customers",
-        str(sample / "customers.parquet"),
-        "--events",
-        str(day),
-    ]
+    args = drift_args(sample, day)
     result = cli.invoke(app, args, env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
     assert "warning" not in result.output and TODAY in store.list_snapshots()

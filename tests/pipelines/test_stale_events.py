@@ -188,10 +188,9 @@ def test_score_refuses_events_weeks_short_with_nothing_written(
 def test_score_warns_of_events_a_weekend_short_and_says_nothing_of_a_day(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion_store: Store,
     tmp_path: Path,
 ) -> None:
-    store = Store(get_settings().home)
     weekend = _ending(sample, tmp_path, WEEKEND)
     out = tmp_path / "scores.parquet"
     args = ["score", "--as-of", str(TODAY), "--tasks", "churn", "--out", str(out)]
@@ -204,7 +203,7 @@ def test_score_warns_of_events_a_weekend_short_and_says_nothing_of_a_day(
         f"({TAKEN}); if the export is early, pass --as-of 2024-12-28 ",
         "snapshot as of 2024-12-31: ",
     )
-    assert out.exists() and store.read_scores("churn", TODAY, "1") is not None
+    assert out.exists() and champion_store.read_scores("churn", TODAY, "1") is not None
     for last in (date(2024, 12, 30), TODAY):
         events = _ending(sample, tmp_path, last)
         result = cli.invoke(app, [*args, "--events", str(events)], env={"COLUMNS": "300"})
