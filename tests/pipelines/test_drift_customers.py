@@ -654,3 +654,23 @@ def test_a_stored_day_recording_no_customers_file_is_said_so_not_as_a_file_gone(
         f"{people.resolve()} (recorded with the store's snapshots of {later} and one older day) "
         "is gone"
     ) in said
+
+
+def test_a_kept_report_stays_only_over_the_tasks_current_champions() -> None:
+    """review50 L5, pure: each task whose champion changed since the kept report is named, one
+    with none now too; the kept report stays only while every champion it compared is current."""
+    from pipelines.drift import champions_replaced, compared_before
+
+    kept = {"as_of": "2024-12-31", "champions": {"churn": "1", "referral": "3"}}
+    assert champions_replaced(kept, {"churn": "1", "referral": "3"}) is None
+    assert champions_replaced(kept, {"churn": "2", "referral": "3"}) == (
+        "compared churn v1; the champion now is churn v2"
+    )
+    assert champions_replaced(kept, {"churn": "2", "referral": None}) == (
+        "compared churn v1; the champion now is churn v2, compared referral v3; referral has no "
+        "champion now"
+    )
+    report = {"as_of": "2024-12-31", "champions": {}}
+    assert compared_before(report, kept, {"churn": "1", "referral": "3"}) is not None
+    assert compared_before(report, kept, {"churn": "2", "referral": "3"}) is None
+    assert compared_before(report, kept) is not None  # no current champions given: as before
