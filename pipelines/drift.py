@@ -62,6 +62,7 @@ import pandas as pd
 import polars as pl
 import typer
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from rich import box
 from rich.console import Console
 from rich.markup import escape
@@ -415,6 +416,10 @@ class DriftInputs:
         self._models: dict[tuple[str, str], LoadedModel] = {}
         self.missing: dict[str, ModelFilesMissingError] = {}
         """The tasks whose champion (:meth:`champion`) is registered but its files are gone."""
+        self.aliased: dict[tuple[str, str], str | None] = {}
+        """The version each ``(task, alias)`` looked up by :meth:`champion` points at, files
+        gone or not; None: no version has the alias. What ``guanxi drift`` compares a kept
+        report's champions with, without asking the registry again."""
         self.other_features: dict[str, str] = {}
         """The tasks whose champion was trained on another feature set, and what says so."""
 
@@ -853,8 +858,13 @@ class DriftInputs:
             loaded = load_version(task, alias=alias)
         except ModelFilesMissingError as exc:
             self.missing[task] = exc
+            self.aliased[(task, alias)] = str(exc.version)
+            raise
+        except registry.ModelNotFoundError:
+            self.aliased[(task, alias)] = None
             raise
         self._models[(task, loaded.version)] = loaded
+        self.aliased[(task, alias)] = str(loaded.version)
         return loaded
 
     def model(self, task: str, version: str) -> LoadedModel:
@@ -1490,9 +1500,7 @@ def nothing_to_measure(report: dict[str, Any]) -> str | None:
 
 
 def compared_before(
-    report: dict[str, Any],
-    kept: dict[str, Any] | None,
-    current: Mapping[str, str | None] | None = None,
+    report: dict[str, Any], kept: dict[str, Any] | None, replaced: str | None
 ) -> str | None:
     """Say why a report that compared no champion is not kept over the day's that compared one.
 
@@ -1508,11 +1516,10 @@ def compared_before(
         The new report (:func:`drift_report`).
     kept : dict, optional
         The store's report of the same day (``Store.read_record("drift", day)``).
-    current : mapping of str to str or None, optional
-        The registry's champion version of each task the kept report compared (None: it has
-        none). When given, the kept report stays only while its champions are these: one whose
-        champion was replaced since (promoted by hand) no longer describes the model served
-        (:func:`champions_replaced`).
+    replaced : str or None
+        Which champions the kept report compared are no longer their task's
+        (:func:`champions_replaced`): then it stays no longer, as it no longer describes the
+        model served; None when none is (or the current ones could not be read).
 
     Returns
     -------
@@ -1523,7 +1530,7 @@ def compared_before(
     """
     if report["champions"] or not kept or not kept.get("champions"):
         return None
-    if current is not None and champions_replaced(kept, current):
+    if replaced is not None:
         return None
     champions = ", ".join(f"{task} v{version}" for task, version in kept["champions"].items())
     summary = kept.get("summary") or {}
@@ -1564,6 +1571,27 @@ def champions_replaced(kept: dict[str, Any], current: Mapping[str, str | None]) 
         elif str(now) != str(version):
             said.append(f"compared {task} v{version}; the champion now is {task} v{now}")
     return ", ".join(said) or None
+
+
+def _current_champions(kept: dict[str, Any], inputs: DriftInputs) -> dict[str, str | None]:
+    """Read the champion version now of each task a kept report compared (None: it has none).
+
+    A task the report just computed looked its champion up (:attr:`DriftInputs.aliased`): not
+    asked again; the registry is asked of the others alone.
+
+    Raises
+    ------
+    mlflow.exceptions.MlflowException
+        If the registry cannot be read.
+    """
+    current: dict[str, str | None] = {}
+    for task in kept.get("champions") or {}:
+        if (task, registry.CHAMPION) in inputs.aliased:
+            current[task] = inputs.aliased[(task, registry.CHAMPION)]
+            continue
+        version = registry.get_version(task, registry.CHAMPION)
+        current[task] = None if version is None else str(version.version)
+    return current
 
 
 class ReportNotKeptError(RuntimeError):
@@ -2001,11 +2029,17 @@ def drift_command(
         kept = store.read_record("drift", day)
     except (OSError, ValueError):  # unreadable: replaced, as before
         kept = None
-    current = {}
-    for task in (kept or {}).get("champions") or {}:  # a report kept over a champion since gone
-        version = registry.get_version(task, registry.CHAMPION)
-        current[task] = None if version is None else str(version.version)
-    stays = compared_before(report, kept, current)
+    replaced = None
+    if not report["champions"] and kept and kept.get("champions"):  # else none to weigh
+        try:  # a report kept over a champion since replaced
+            replaced = champions_replaced(kept, _current_champions(kept, inputs))
+        except MlflowException as exc:  # was a traceback after the report: the kept one stays
+            console.print(
+                f"note: the current champions of {escape(', '.join(kept['champions']))} could "
+                f"not be read ({type(exc).__name__}): the store's report of {day} is taken as "
+                "still theirs"
+            )
+    stays = compared_before(report, kept, replaced)
     if stays is not None:  # was kept over it: /ui/drift showed "no champion compared"
         fix = (  # a flag of the refusal: a note's wording changed the fix (was matched)
             "pass --customers PATH to compare the champion"
@@ -2016,9 +2050,8 @@ def drift_command(
             fix += f"; no HTML written to {out}"
         console.print(f"[red]drift report not kept:[/red] {escape(stays)}; {escape(fix)}")
         raise typer.Exit(1)
-    replaced = None if report["champions"] or not kept else champions_replaced(kept, current)
-    if replaced is not None:  # was refused too: the report of a model no longer served stayed
-        run = f" (run {kept['run_id']})" if kept and kept.get("run_id") else ""
+    if replaced is not None and kept:  # was refused: the report of a model no longer served stayed
+        run = f" (run {kept['run_id']})" if kept.get("run_id") else ""
         console.print(
             f"note: the store's report of {day}{run} {escape(replaced)}: replaced by this "
             "one, which compares no champion (the notes above say why)"

@@ -671,6 +671,73 @@ def test_a_kept_report_stays_only_over_the_tasks_current_champions() -> None:
         "champion now"
     )
     report = {"as_of": "2024-12-31", "champions": {}}
-    assert compared_before(report, kept, {"churn": "1", "referral": "3"}) is not None
-    assert compared_before(report, kept, {"churn": "2", "referral": "3"}) is None
-    assert compared_before(report, kept) is not None  # no current champions given: as before
+    assert compared_before(report, kept, None) is not None
+    assert compared_before(report, kept, "compared churn v1; the champion now is churn v2") is None
+
+
+def _registry_fails_after_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the registry's look-ups fail once the report is computed (a hiccup after it)."""
+    from mlflow.exceptions import MlflowException
+
+    import pipelines.drift as drift
+    from models import registry
+
+    real = drift.drift_report
+
+    def then_fails(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        report = real(*args, **kwargs)
+
+        def fails(*_: Any, **__: Any) -> None:
+            raise MlflowException("unreachable: http://user:secret@tracking.example")
+
+        monkeypatch.setattr(registry, "get_version", fails)
+        return report
+
+    monkeypatch.setattr(drift, "drift_report", then_fails)
+
+
+def test_a_registry_failure_after_a_report_comparing_a_champion_keeps_it(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """review52 M1: the kept report's champions were looked up in the registry again after the
+    report was printed, even when the new one compared a champion (then they decide nothing); a
+    registry hiccup there ended in a traceback and the new report was not kept."""
+    home = get_settings().home
+    kept = _a_cycles_report_without_customers(sample, home)
+    _registry_fails_after_the_report(monkeypatch)
+    args = ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()]
+    result = cli.invoke(app, [*args, "--customers", str(sample / "customers.parquet")])
+    assert result.exit_code == 0, result.output
+    now = Store(home).read_record("drift", TODAY)
+    assert now is not None and now["champions"] == {"churn": "1"}
+    assert now["run_id"] != kept["run_id"]
+
+
+def test_the_kept_report_stays_when_the_current_champions_cannot_be_read(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """review52 M1: a task the kept report compared and the new one did not look up is asked of
+    the registry; when it cannot be read the kept report stays, as before, and the error is
+    named by its type alone (its text may hold the tracking URI and its credentials)."""
+    home = get_settings().home
+    store = Store(home)
+    kept = _a_cycles_report_without_customers(sample, home)
+    kept["champions"] = {"churn": "0", "referral": "3"}  # churn v0 replaced since
+    store.write_record("drift", TODAY, kept)
+    _registry_fails_after_the_report(monkeypatch)
+    result = cli.invoke(app, ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()])
+    said = _said(result)
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert (
+        "the current champions of churn, referral could not be read (MlflowException): the "
+        f"store's report of {TODAY} is taken as still theirs"
+    ) in said
+    assert "drift report not kept" in said and "secret" not in said
+    assert store.read_record("drift", TODAY) == kept
