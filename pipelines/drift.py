@@ -2016,10 +2016,8 @@ def drift_command(
                 f": `guanxi train --task {untrained[0]} --events PATH --as-of DAY`, then "
                 f"`guanxi promote --task {untrained[0]}`"
             )
-        elif inputs.missing or inputs.other_features:  # its note says what to run
-            fix = ""
-        elif inputs.refused:  # its test day not built without the attributes: a later day's
-            fix = ": pass --customers PATH to compare the champion"  # neither would be
+        elif inputs.missing or inputs.other_features or inputs.refused:  # its note says what
+            fix = ""  # to run (a refused day's: pass --customers PATH; a later day's is refused)
         else:
             fix = ": give an --as-of on or after the day its champion was tested on"
         console.print(f"[red]no drift report, nothing written:[/red] {escape(empty)}{fix}")
@@ -2052,10 +2050,12 @@ def drift_command(
         raise typer.Exit(1)
     if replaced is not None and kept:  # was refused: the report of a model no longer served stayed
         run = f" (run {kept['run_id']})" if kept.get("run_id") else ""
-        console.print(
-            f"note: the store's report of {day}{run} {escape(replaced)}: replaced by this "
-            "one, which compares no champion (the notes above say why)"
+        note = (
+            f"the store's report of {day}{run} {replaced}: replaced by this one, which compares "
+            "no champion (the notes above say why)"
         )
+        report["notes"].append(note)  # on /ui/drift too, which said "no champion compared"
+        console.print(f"note: {escape(note)}")
     try:
         run_id, path = keep_report(report, home, out)
     except ReportNotKeptError as exc:

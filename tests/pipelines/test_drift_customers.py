@@ -597,6 +597,12 @@ def test_a_refused_drift_replaces_the_days_report_of_a_champion_replaced_since(
     now = store.read_record("drift", TODAY)
     assert now is not None and now["champions"] == {} and now["performance"]
     assert now["run_id"] != kept["run_id"]
+    # review52 L1: the kept report says so too (/ui/drift showed "no champion compared" alone)
+    assert (
+        f"the store's report of {TODAY} (run {kept['run_id']}) compared churn v1; the champion "
+        "now is churn v2: replaced by this one, which compares no champion (the notes above say "
+        "why)"
+    ) in kept_notes(store)
 
 
 def test_nothing_to_measure_for_want_of_the_customers_attributes_says_to_pass_them(
@@ -615,7 +621,9 @@ def test_nothing_to_measure_for_want_of_the_customers_attributes_says_to_pass_th
     assert result.exit_code == 1, result.output
     assert f"no drift report, nothing written: nothing to measure on {TODAY}" in said
     assert f"churn v1: not compared: cannot build the snapshot of {REFERENCE}" in said
-    assert said.endswith("pass --customers PATH to compare the champion"), said
+    # review52 L4: its note's advice alone, not twice ("PATH): pass --customers PATH to ...")
+    assert said.endswith("nothing kept; pass --customers PATH)"), said
+    assert said.count("pass --customers PATH") == 1, said
     assert "give an --as-of" not in said
     assert store.read_record("drift", TODAY) is None
 
