@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -1547,50 +1547,66 @@ def compared_before(
     )
 
 
-def champions_replaced(kept: dict[str, Any], current: Mapping[str, str | None]) -> str | None:
-    """Say which champions a stored report compared are no longer their task's (pure).
+def champions_replaced(
+    kept: dict[str, Any], current: Callable[[str], str | None], chosen: Iterable[str]
+) -> str | None:
+    """Say which champions a stored report compared are no longer their task's.
+
+    Only the tasks of ``chosen`` (``--tasks``) decide: the report is replaced when any of their
+    champions it compared was replaced since, or the task has none now; one of another task,
+    whose champion this run did not look up, decides nothing. Once replaced, the comparisons of
+    the others go with it, each said.
 
     Parameters
     ----------
     kept : dict
         The store's report of a day (``Store.read_record("drift", day)``).
-    current : mapping of str to str or None
-        The registry's champion version of each task (None: it has none).
+    current : callable
+        The champion version now of a task (None: it has none); asked of the other tasks only
+        once the tasks of ``chosen`` decided (:func:`_current_champions`).
+    chosen : iterable of str
+        The tasks the new report looked up.
 
     Returns
     -------
     str or None
-        ``compared churn v1; the champion now is churn v2`` (``churn has no champion now``),
-        every task whose champion changed, ``, `` between; None when none did.
+        ``compared churn v1 and referral v3; the champion now is churn v2; referral v3 is still
+        the champion (its comparison goes too)`` (``churn has no champion now``); None when no
+        champion of ``chosen`` it compared changed.
     """
+    compared = {task: str(version) for task, version in (kept.get("champions") or {}).items()}
+    picked = set(chosen)
+    now = {task: current(task) for task in compared if task in picked}
+    if all(version is not None and version == compared[task] for task, version in now.items()):
+        return None
+    now.update({task: current(task) for task in compared if task not in picked})
     said = []
-    for task, version in (kept.get("champions") or {}).items():
-        now = current.get(task)
-        if now is None:
-            said.append(f"compared {task} v{version}; {task} has no champion now")
-        elif str(now) != str(version):
-            said.append(f"compared {task} v{version}; the champion now is {task} v{now}")
-    return ", ".join(said) or None
+    for task, version in compared.items():
+        if now[task] is None:
+            said.append(f"{task} has no champion now")
+        elif str(now[task]) != version:
+            said.append(f"the champion now is {task} v{now[task]}")
+        else:
+            said.append(f"{task} v{version} is still the champion (its comparison goes too)")
+    names = [f"{task} v{version}" for task, version in compared.items()]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return f"compared {listed}; {'; '.join(said)}"
 
 
-def _current_champions(kept: dict[str, Any], inputs: DriftInputs) -> dict[str, str | None]:
-    """Read the champion version now of each task a kept report compared (None: it has none).
+def _current_champions(inputs: DriftInputs) -> Callable[[str], str | None]:
+    """Look up the champion version now of a task a kept report compared (None: it has none).
 
     A task the report just computed looked its champion up (:attr:`DriftInputs.aliased`): not
-    asked again; the registry is asked of the others alone.
-
-    Raises
-    ------
-    mlflow.exceptions.MlflowException
-        If the registry cannot be read.
+    asked again; the registry is asked of the others alone (its errors are
+    :class:`mlflow.exceptions.MlflowException`).
     """
-    current: dict[str, str | None] = {}
-    for task in kept.get("champions") or {}:
+
+    def current(task: str) -> str | None:
         if (task, registry.CHAMPION) in inputs.aliased:
-            current[task] = inputs.aliased[(task, registry.CHAMPION)]
-            continue
+            return inputs.aliased[(task, registry.CHAMPION)]
         version = registry.get_version(task, registry.CHAMPION)
-        current[task] = None if version is None else str(version.version)
+        return None if version is None else str(version.version)
+
     return current
 
 
@@ -2030,7 +2046,7 @@ def drift_command(
     replaced = None
     if not report["champions"] and kept and kept.get("champions"):  # else none to weigh
         try:  # a report kept over a champion since replaced
-            replaced = champions_replaced(kept, _current_champions(kept, inputs))
+            replaced = champions_replaced(kept, _current_champions(inputs), chosen)
         except MlflowException as exc:  # was a traceback after the report: the kept one stays
             console.print(
                 f"note: the current champions of {escape(', '.join(kept['champions']))} could "

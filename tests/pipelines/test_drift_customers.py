@@ -666,21 +666,67 @@ def test_a_stored_day_recording_no_customers_file_is_said_so_not_as_a_file_gone(
 
 def test_a_kept_report_stays_only_over_the_tasks_current_champions() -> None:
     """review50 L5, pure: each task whose champion changed since the kept report is named, one
-    with none now too; the kept report stays only while every champion it compared is current."""
+    with none now too; the kept report stays only while every champion it compared is current.
+    review52 L2: only the tasks looked up (--tasks) decide; the comparisons dropped with it, of
+    champions still current, are said; items are told apart by "; " (they hold commas)."""
     from pipelines.drift import champions_replaced, compared_before
 
     kept = {"as_of": "2024-12-31", "champions": {"churn": "1", "referral": "3"}}
-    assert champions_replaced(kept, {"churn": "1", "referral": "3"}) is None
-    assert champions_replaced(kept, {"churn": "2", "referral": "3"}) == (
+    both = ["churn", "referral"]
+    assert champions_replaced(kept, {"churn": "1", "referral": "3"}.get, both) is None
+    assert champions_replaced(kept, {"churn": "2", "referral": "3"}.get, both) == (
+        "compared churn v1 and referral v3; the champion now is churn v2; referral v3 is still "
+        "the champion (its comparison goes too)"
+    )
+    assert champions_replaced(kept, {"churn": "2", "referral": None}.get, both) == (
+        "compared churn v1 and referral v3; the champion now is churn v2; referral has no "
+        "champion now"
+    )
+    one = {"as_of": "2024-12-31", "champions": {"churn": "1"}}
+    assert champions_replaced(one, {"churn": "2"}.get, ["churn"]) == (
         "compared churn v1; the champion now is churn v2"
     )
-    assert champions_replaced(kept, {"churn": "2", "referral": None}) == (
-        "compared churn v1; the champion now is churn v2, compared referral v3; referral has no "
-        "champion now"
+    assert (
+        champions_replaced(one, {}.get, ["churn"]) == "compared churn v1; churn has no champion now"
+    )
+    # (a) a task outside --tasks decides nothing, and is not looked up then
+    asked: list[str] = []
+
+    def current(task: str) -> str | None:
+        asked.append(task)
+        return {"churn": "1"}.get(task)
+
+    assert champions_replaced(kept, current, ["churn"]) is None
+    assert asked == ["churn"]
+    # it is looked up, and said, once a task of --tasks decided
+    assert champions_replaced(kept, {"churn": "2", "referral": "4"}.get, ["churn"]) == (
+        "compared churn v1 and referral v3; the champion now is churn v2; the champion now is "
+        "referral v4"
     )
     report = {"as_of": "2024-12-31", "champions": {}}
     assert compared_before(report, kept, None) is not None
     assert compared_before(report, kept, "compared churn v1; the champion now is churn v2") is None
+
+
+def test_a_task_outside_tasks_does_not_replace_the_kept_report(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,  # noqa: F811
+) -> None:
+    """review52 L2 (a): the kept report compared churn v1, still the champion, and referral v3,
+    a task with no champion now; `guanxi drift --tasks churn` without --customers replaced it
+    for referral's sake, dropping churn v1's comparison, still valid. It stays."""
+    home = get_settings().home
+    store = Store(home)
+    kept = _a_cycles_report_without_customers(sample, home)
+    kept["champions"] = {"churn": "1", "referral": "3"}
+    store.write_record("drift", TODAY, kept)
+    result = cli.invoke(app, ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()])
+    said = _said(result)
+    assert result.exit_code == 1, result.output
+    assert "compared churn v1, referral v3 (" in said and "that report stays" in said
+    assert "replaced by this one" not in said
+    assert store.read_record("drift", TODAY) == kept
 
 
 def _registry_fails_after_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
