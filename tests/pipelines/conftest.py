@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from features.store import Store
+from models.artifact import ModelBundle
 from pipelines import connectors
+from pipelines.cli import app
 from serving.settings import get_settings
 
 
@@ -40,9 +44,25 @@ def input_paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @pytest.fixture
-def champion_store(champion: None) -> Store:
-    """The store of ``GUANXI_HOME``, a churn champion promoted: the drift tests' start.
+def champion(
+    cli: CliRunner,
+    sample: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: ModelBundle,
+    tiny_data: Any,
+) -> None:
+    """A churn model trained through `guanxi train` (training stubbed) and promoted.
 
-    ``champion`` is the fixture of ``tests.pipelines.test_score_store``, which the requesting
-    test module imports."""
+    ``cli`` and ``sample`` are the fixtures of ``tests.pipelines.test_train_cli``, which the
+    requesting test module imports (a module's own ``sample`` is another data set)."""
+    from tests.pipelines.test_train_cli import _result, _train
+
+    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
+    assert cli.invoke(app, ["promote", "--task", "churn"]).exit_code == 0
+
+
+@pytest.fixture
+def champion_store(champion: None) -> Store:
+    """The store of ``GUANXI_HOME``, a churn champion promoted (:func:`champion`): the drift
+    tests' start."""
     return Store(get_settings().home)

@@ -11,8 +11,9 @@ import polars as pl
 from rich.console import Console
 
 from features.store import Store
+from pipelines.connectors import Inputs
 from pipelines.cycle import CycleConfig, _Run
-from tests.pipelines.test_cycle import SOURCES
+from tests.pipelines.test_cycle import SOURCES, SOURCES_WITH_CUSTOMERS
 
 TODAY = date(2024, 12, 31)
 """The day the drift tests report on: the sample's champion (as of 2024-10-31) was tested on
@@ -61,9 +62,14 @@ def cycle_drift(
     customers: pl.DataFrame | None = None,
     *,
     config: CycleConfig | None = None,
+    sources: Inputs | None = None,
 ) -> dict[str, Any]:
-    """Run the drift step of a cycle of churn on :data:`TODAY` on these inputs (read already)."""
-    run = _Run(SOURCES, TODAY, config or CycleConfig(tasks=("churn",)), home, Console())
+    """Run the drift step of a cycle of churn on :data:`TODAY` on these inputs (read already).
+
+    ``sources`` are the files the cycle was given, which the snapshots it keeps record; by
+    default the sample's, with its customers file when ``customers`` are given."""
+    given = sources or (SOURCES if customers is None else SOURCES_WITH_CUSTOMERS)
+    run = _Run(given, TODAY, config or CycleConfig(tasks=("churn",)), home, Console())
     run._data = (events, customers)
     return run.drift({})
 

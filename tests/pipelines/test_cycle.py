@@ -64,7 +64,6 @@ from pipelines.promote import Decision, decision_text
 from pipelines.sample import generate_sample
 from serving.settings import get_settings
 from serving.ui.drift import render_report
-from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import (  # noqa: F401  (fixtures)
     _fake_trainer,
     _result,
@@ -220,7 +219,7 @@ def test_a_champion_without_an_as_of_tag_is_aged_by_its_run_or_not_at_all() -> N
 def test_the_retrain_step_keeps_a_champion_without_an_as_of_tag(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """loop27: the retrain step trained a new churn model because its champion had no as_of tag
     ("no champion"); its run says it was trained as of 2024-10-31, 30 days before the day."""
@@ -299,7 +298,7 @@ def test_score_drift_of_events_a_few_days_short_does_not_retrain_by_itself() -> 
 def test_the_retrain_step_does_not_retrain_for_score_drift_of_events_a_few_days_short(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """qa43 L3: churn's scores drifted on a day whose events end 3 days short: the champion
     stays, and the step says the score drift was not taken, and why."""
@@ -385,7 +384,7 @@ def test_kept_reasons_takes_the_task_always() -> None:
 def test_the_retrain_step_does_not_retrain_for_drift_of_events_a_few_days_short(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """qa43 L3: the drift step's report carries an events_warning: its drifted share above
     --max-drifted-share keeps the champion, said why."""
@@ -404,7 +403,7 @@ def test_the_retrain_step_does_not_retrain_for_drift_of_events_a_few_days_short(
 def test_the_drift_step_keeps_the_reports_events_warning_for_the_retrain_step(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """qa43 L3: the retrain step reads the drift step's summary, which had no events_warning."""
@@ -580,7 +579,7 @@ def test_a_day_with_nothing_to_measure_keeps_no_drift_report(
 def test_events_not_reaching_back_to_the_test_day_skip_the_drift_step(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """cycle30: a cycle whose events start after the day the champion was tested on (2024-08-02;
     a rolling extract) built that day's snapshot empty, kept it in the store and ended in a
@@ -607,7 +606,7 @@ def test_events_not_reaching_back_to_the_test_day_skip_the_drift_step(
 def test_the_trained_later_note_is_printed_once_by_the_score_step(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """cycle26: a champion trained after the cycle's day was noted by the score step and again,
     in the same words, under the drift step's tables; the drift report keeps the note."""
@@ -632,7 +631,7 @@ def test_the_trained_later_note_is_printed_once_by_the_score_step(
 def test_the_score_step_notes_an_untagged_champion_trained_later_by_its_run(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """coord27: a champion without the as_of tag (registered by hand) trained after the cycle's
     day was never noted by the score step; its run's training day says it, as the retrain step
@@ -651,7 +650,7 @@ def test_the_score_step_notes_an_untagged_champion_trained_later_by_its_run(
 def test_champions_trained_after_the_day_are_noted_once(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     monkeypatch: pytest.MonkeyPatch,
     tiny_bundle: ModelBundle,
     tiny_data: Any,
@@ -677,7 +676,7 @@ def test_champions_trained_after_the_day_are_noted_once(
 def test_the_drift_step_does_not_say_again_the_customers_the_snapshot_step_said(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """cycle31: the customers with events a customers file lacks were said by the snapshot step
     (c8fae18), then again by the drift step's note on a partial --customers; the report keeps
@@ -1006,7 +1005,7 @@ def test_feature_set_reason_is_the_first_reason_to_retrain() -> None:
 def test_a_champion_whose_files_are_gone_stops_the_cycle_saying_so(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """cycle26: the score step ended in MLflow's traceback ("No such artifact: 'MLmodel'")."""

@@ -20,12 +20,10 @@ from pipelines.cli import app
 from pipelines.cycle import CycleConfig, retrain_reasons
 from pipelines.drift import DriftInputs, drift_report
 from serving.settings import get_settings
-from tests.pipelines.drift_setups import cycle_drift, kept_notes
+from tests.pipelines.drift_setups import TODAY, cycle_drift, kept_notes
 from tests.pipelines.test_drift_cli import _snapshot_of
-from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import _result, _train, cli, sample  # noqa: F401  (fixtures)
 
-TODAY = date(2024, 12, 31)
 REFERENCE = date(2024, 8, 2)  # the champion's test cutoff: as_of 2024-10-31 minus 90 days
 PROFILE_INPUTS = ["recency_days", "signup_tenure_days", "is_business"]
 
@@ -124,7 +122,7 @@ def test_a_cycle_without_customers_retrains_no_profile_champion_for_its_scores(
 def test_a_customers_file_without_sign_up_dates_nor_regions_gives_attributes(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """Review47 L1: signup_ts and region are optional columns, so a snapshot built with such a

@@ -41,7 +41,6 @@ from pipelines.drift import (
 from pipelines.sample import generate_sample
 from serving.settings import get_settings
 from tests.conftest import loaded_by
-from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import (  # noqa: F401  (fixtures)
     _result,
     _train,
@@ -150,7 +149,7 @@ def _customers_csv(path: Path) -> Path:
 
 def test_live_performance_matches_earlier_scores_with_what_happened(
     cli: CliRunner,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     cutoff, today = date(2024, 6, 30), date(2024, 9, 28)  # the champion's horizon: 90 days
@@ -580,7 +579,7 @@ def test_mlflow_failing_half_way_leaves_no_run(
 def test_a_tracking_uri_that_fails_says_so_and_keeps_nothing(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The tracking store went away between the probe and the log: a traceback."""
@@ -690,7 +689,7 @@ def test_an_out_in_a_folder_not_writable_is_refused_before_the_run(
 def test_a_disk_error_in_the_command_says_what_was_undone(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -723,7 +722,7 @@ def test_a_disk_error_in_the_command_says_what_was_undone(
 def test_an_interrupt_in_the_command_says_what_was_undone(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Ctrl-C said only "Aborted!": not whether the report, its page or its run were kept."""
@@ -801,7 +800,7 @@ def test_the_untrained_task_is_told_by_the_registry_not_by_the_notes_wording(
 def test_a_day_before_the_champion_was_tested_is_not_compared_backwards(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """The snapshot the champion was tested on (2024-08-02) was compared with an earlier day's,
     as if the earlier one had drifted from it, and kept as a report."""
@@ -831,7 +830,7 @@ def test_a_day_before_the_champion_was_tested_is_not_compared_backwards(
 def test_a_day_the_champion_has_seen_in_training_is_noted(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """drift24: a day between the champion's test day (2024-08-02) and its training day
@@ -868,7 +867,7 @@ def test_a_day_the_champion_has_seen_in_training_is_noted(
 def test_events_with_none_by_the_day_keep_no_empty_snapshot(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """cycle30: `--events` with none on or before the day (a later extract) built an empty
@@ -969,7 +968,7 @@ def test_an_as_of_without_a_snapshot_names_the_days_there_are_and_the_command(
 def test_a_score_table_of_a_day_the_events_miss_is_noted_and_the_rest_reported(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """cycle30: `--events` of a rolling extract (from 2024-06-01) missing the day of an old score
@@ -1102,7 +1101,7 @@ def test_a_page_that_cannot_be_read_is_said_before_anything_is_logged(
 def test_a_champion_whose_files_are_gone_is_said_with_where_and_what_to_run(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     tiny_bundle: ModelBundle,
@@ -1149,7 +1148,7 @@ def test_a_champion_whose_files_are_gone_is_said_with_where_and_what_to_run(
 def test_a_score_table_whose_version_files_are_gone_is_noted_not_measured(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """cycle26: the live performance of a stored table loads the version that scored it; a
@@ -1186,7 +1185,7 @@ def test_a_score_table_whose_version_files_are_gone_is_noted_not_measured(
 def test_tables_of_days_after_the_report_are_left_out(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """cycle26: a report of a past day (a cycle backfilling 2024-09-30 after one of 2025-03-31)
     noted the later day's tables as "not measured yet, their 90-day outcomes are complete on
@@ -1214,7 +1213,7 @@ def test_tables_of_days_after_the_report_are_left_out(
 def test_a_score_table_of_a_deleted_version_is_noted_not_measured(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """cycle26: a stored table of a version no longer registered ended `guanxi drift` in a
     ModelNotFoundError traceback, the report of every other table lost."""
@@ -1308,7 +1307,7 @@ def test_a_partial_extract_is_said_with_counts(cli: CliRunner, sample: Path) -> 
 def test_tables_waiting_for_their_outcomes_are_said_in_one_note(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """cycle31: each table was noted apart, and a daily cycle keeps a score table a task and a
     value table a day: its report printed some ninety "not measured yet" notes a task and 365

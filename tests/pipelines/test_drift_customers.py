@@ -10,7 +10,6 @@ from typing import Any
 
 import polars as pl
 import pytest
-from rich.console import Console
 from typer.testing import CliRunner
 
 from features.contracts import FEATURE_SET_VERSION
@@ -20,14 +19,12 @@ from features.store import SourceFile, Store
 from models.artifact import ModelBundle
 from pipelines import connectors
 from pipelines.cli import app
-from pipelines.cycle import CycleConfig, _Run, readable
+from pipelines.cycle import readable
 from serving.settings import get_settings
-from tests.pipelines.drift_setups import cycle_drift, keep_scores, kept_notes
+from tests.pipelines.drift_setups import TODAY, cycle_drift, keep_scores, kept_notes
 from tests.pipelines.test_drift_cli import _drift_runs, _snapshot_of
-from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import _result, _train, cli, sample  # noqa: F401  (fixtures)
 
-TODAY = date(2024, 12, 31)
 REFERENCE = date(2024, 8, 2)  # the champion's test cutoff: as_of 2024-10-31 minus 90 days
 
 
@@ -38,7 +35,7 @@ def _said(result: Any) -> str:
 def test_without_customers_nor_a_recorded_file_nothing_is_kept_and_customers_is_named(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """An exploratory test's H1: `--events` without `--customers` built the snapshots of the day
     and of the champion's test day with every customer attribute missing (signup_tenure_days
@@ -64,7 +61,7 @@ def test_without_customers_nor_a_recorded_file_nothing_is_kept_and_customers_is_
 def test_without_customers_the_file_a_stored_snapshot_records_is_read(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """The newest stored snapshot's customers file is read for the snapshots built; none is kept
     without the customers' attributes."""
@@ -102,7 +99,7 @@ def test_without_customers_the_file_a_stored_snapshot_records_is_read(
 def test_a_cycle_without_customers_compares_nothing_against_attributes_it_lacks(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """A cycle run without --customers keeps its day's snapshot without attributes; its drift
     step reads no other snapshot's customers file (the reference would have them, the day not:
@@ -141,7 +138,7 @@ def test_a_cycle_without_customers_compares_nothing_against_attributes_it_lacks(
 def test_snapshots_built_with_customers_record_it_for_a_later_drift_without(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """Review46 M2: the snapshots `guanxi drift --customers C` built recorded no customers file
     (nor the events'), so a later drift without --customers was refused as if none were built
@@ -169,7 +166,7 @@ def test_snapshots_built_with_customers_record_it_for_a_later_drift_without(
 def test_a_stored_day_without_attributes_leaves_profile_features_out_against_one_with(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """Review46 M3: the reference stored with the customers' attributes, the day without: every
     profile feature drifted, no note."""
@@ -197,7 +194,7 @@ def test_a_stored_day_without_attributes_leaves_profile_features_out_against_one
 def test_the_cycles_drift_step_records_the_files_of_the_snapshots_it_keeps(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """fix47 1: the champion's test day's snapshot a cycle's drift step built and kept recorded
     neither its --customers nor its --events file (guanxi drift records them since review46 M2),
@@ -209,9 +206,7 @@ def test_the_cycles_drift_step_records_the_files_of_the_snapshots_it_keeps(
     customers = read_customers(people, now=datetime.now(UTC))
     store.write_snapshot(build_snapshot(events, customers, TODAY), TODAY, history=events)
     sources = connectors.inputs(str(events_path), customers=str(people))
-    run = _Run(sources, TODAY, CycleConfig(tasks=("churn",)), home, Console())
-    run._data = (events, customers)
-    said = " ".join(readable(run.drift({})))
+    said = " ".join(readable(cycle_drift(home, events, customers, sources=sources)))
     assert not said.startswith("skipped"), said
     assert store.list_snapshots() == [REFERENCE, TODAY]
     info = store.snapshot_info(REFERENCE)
@@ -222,7 +217,7 @@ def test_the_cycles_drift_step_records_the_files_of_the_snapshots_it_keeps(
 def test_a_cycle_without_customers_measures_past_tables_on_days_it_keeps_not(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """Review46 M1 (fix47 3): a cycle without --customers built no snapshot of a past score
     table's day, so the table's live performance went unmeasured, though its outcomes need only
@@ -277,7 +272,7 @@ def _drift_without_customers(runner: CliRunner, data: Path, day: date = TODAY) -
 def test_the_recorded_customers_file_read_is_named(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """Review46 L1 (fix47 4): the customers file the lookup found was read without a word."""
@@ -295,7 +290,7 @@ def test_the_recorded_customers_file_read_is_named(
 def test_a_recorded_customers_file_changed_since_is_not_read(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """Review46 L1 (fix47 4): the file recorded was read as it is now, not checked against the
@@ -344,7 +339,7 @@ def test_a_recorded_customers_file_that_fails_validation_is_named_as_recorded(
 def test_the_refusal_says_why_a_recorded_customers_file_was_not_read(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
     recorded: str,
     why: str,
@@ -372,7 +367,7 @@ def test_the_refusal_says_why_a_recorded_customers_file_was_not_read(
 def test_no_event_by_the_day_is_said_before_missing_customers(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """Review46 L5 (fix47 5): with neither customers nor an event by the day, the refusal named
     --customers, and passing it met the other refusal next."""
@@ -389,7 +384,7 @@ def test_no_event_by_the_day_is_said_before_missing_customers(
 def test_an_older_recorded_customers_file_is_not_read_for_a_newer_one_that_cannot_be(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """Review48d M1: the newest snapshot recording a customers file records one rewritten since;
@@ -414,7 +409,7 @@ def test_an_older_recorded_customers_file_is_not_read_for_a_newer_one_that_canno
 def test_the_refusal_of_a_changed_recorded_file_names_it_for_customers_and_counts_its_days(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """Review48d M2: a customers export rewritten daily at one path was refused with 'pass
@@ -439,7 +434,7 @@ def test_the_refusal_of_a_changed_recorded_file_names_it_for_customers_and_count
 def test_a_cycles_input_removed_after_it_was_read_records_no_source_and_ends_in_no_traceback(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """Review48d L2: the drift step described the --events and --customers files at its start,
@@ -457,10 +452,8 @@ def test_a_cycles_input_removed_after_it_was_read_records_no_source_and_ends_in_
     customers = read_customers(people, now=datetime.now(UTC))
     store.write_snapshot(build_snapshot(events, customers, TODAY), TODAY, history=events)
     sources = connectors.inputs(str(events_path), customers=str(people))
-    run = _Run(sources, TODAY, CycleConfig(tasks=("churn",)), home, Console())
-    run._data = (events, customers)
     people.unlink()  # removed after the cycle read it
-    done = run.drift({})
+    done = cycle_drift(home, events, customers, sources=sources)
     said = " ".join(readable(done))
     assert not said.startswith("skipped"), said
     assert store.list_snapshots() == [REFERENCE, TODAY]
@@ -501,7 +494,7 @@ def _a_cycles_report_without_customers(folder: Path, home: Path) -> dict[str, An
 def test_a_report_comparing_no_champion_does_not_replace_the_days_report_that_compared_one(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """qa46 M2: after a cycle without --customers, whose drift step compared the champion on a
     test day built without the attributes, `guanxi drift` of that day refuses to build it so and
@@ -539,7 +532,7 @@ def test_a_report_comparing_no_champion_does_not_replace_the_days_report_that_co
 def test_the_refusals_fix_is_told_by_its_flag_not_by_the_notes_wording(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """review50 L7: whether the refusal came of the customers' attributes was found by matching
@@ -571,7 +564,7 @@ def test_the_refusals_fix_is_told_by_its_flag_not_by_the_notes_wording(
 def test_a_refused_drift_replaces_the_days_report_of_a_champion_replaced_since(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     monkeypatch: pytest.MonkeyPatch,
     tiny_bundle: ModelBundle,
     tiny_data: Any,
@@ -608,7 +601,7 @@ def test_a_refused_drift_replaces_the_days_report_of_a_champion_replaced_since(
 def test_nothing_to_measure_for_want_of_the_customers_attributes_says_to_pass_them(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """The refusal of a report with nothing to measure ended "give an --as-of on or after the
     day its champion was tested on" when the champion's test day was refused for want of the
@@ -631,7 +624,7 @@ def test_nothing_to_measure_for_want_of_the_customers_attributes_says_to_pass_th
 def test_a_stored_day_recording_no_customers_file_is_said_so_not_as_a_file_gone(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """qa46 L1: the store's snapshot of the day, built without a customers file (a cycle's
@@ -711,7 +704,7 @@ def test_a_kept_report_stays_only_over_the_tasks_current_champions() -> None:
 def test_a_task_outside_tasks_does_not_replace_the_kept_report(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """review52 L2 (a): the kept report compared churn v1, still the champion, and referral v3,
     a task with no champion now; `guanxi drift --tasks churn` without --customers replaced it
@@ -753,7 +746,7 @@ def _registry_fails_after_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_registry_failure_after_a_report_comparing_a_champion_keeps_it(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """review52 M1: the kept report's champions were looked up in the registry again after the
@@ -773,7 +766,7 @@ def test_a_registry_failure_after_a_report_comparing_a_champion_keeps_it(
 def test_the_kept_report_stays_when_the_current_champions_cannot_be_read(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """review52 M1: a task the kept report compared and the new one did not look up is asked of

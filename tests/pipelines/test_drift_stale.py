@@ -25,12 +25,10 @@ from pipelines.cli import app
 from pipelines.drift import DriftInputs, drift_report, print_report, stale_events
 from serving.settings import get_settings
 from serving.ui.drift import render_report
-from tests.pipelines.drift_setups import drift_args
+from tests.pipelines.drift_setups import TODAY, drift_args
 from tests.pipelines.test_drift_cli import _customers_csv, _people
-from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import cli, sample  # noqa: F401  (fixtures)
 
-TODAY = date(2024, 12, 31)  # the champion (as of 2024-10-31) was tested on 2024-08-02
 REFERENCE = date(2024, 8, 2)
 
 
@@ -77,7 +75,7 @@ def test_the_bound_is_trainings_week(sample: Path, tmp_path: Path) -> None:  # n
 def test_events_more_than_a_week_short_are_refused_and_nothing_written(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """qa49 H2: events ending 11 days before --as-of built the day's snapshot, kept it in the
@@ -163,7 +161,7 @@ def test_the_refusal_says_no_snapshot_would_be_built_when_the_store_holds_the_da
 def test_drift_without_events_keeps_the_snapshots_it_builds_as_before(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """qa49 H2, its review: the rule that keeps no snapshot built from events short of its day was
     applied to the store's history too (no --events, no warning said): the reference day's
@@ -188,7 +186,7 @@ def test_drift_without_events_keeps_the_snapshots_it_builds_as_before(
 def test_events_a_few_days_short_report_with_a_warning_and_keep_no_snapshot(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """qa49 H2: 5 days short, the report is made and says so; the day's snapshot built from them
@@ -274,7 +272,7 @@ def _events(path: Path) -> Path:
 
 def test_tables_whose_outcomes_the_events_do_not_reach_are_not_measured(
     cli: CliRunner,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """qa49 H2: a table whose 90 days end after the events' last day was measured on them, the
@@ -325,7 +323,7 @@ def test_tables_whose_outcomes_the_events_do_not_reach_are_not_measured(
 
 def test_tables_the_events_do_not_reach_are_said_in_one_note(
     cli: CliRunner,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """A daily cycle keeps a table a day: the ones past the events' end are one note."""
@@ -382,7 +380,7 @@ def _stored(store: Store, events: pl.DataFrame, day: date, through: date, people
 def test_drift_without_events_warns_of_a_store_history_a_few_days_short(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """qa43 H1: without --events the report reads the store's history of the day; when it ends
     days before (a snapshot built from a short export) the report said nothing."""
@@ -411,7 +409,7 @@ def test_drift_without_events_warns_of_a_store_history_a_few_days_short(
 def test_drift_without_events_says_the_stores_snapshot_was_built_from_events_a_week_short(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
 ) -> None:
     """qa43 H1: beyond the 7 days guanxi drift takes of --events, the store's snapshot of the day
     (what the server serves) is said to be built from events ending on their last day."""
@@ -434,7 +432,7 @@ def test_drift_without_events_says_the_stores_snapshot_was_built_from_events_a_w
 
 def test_tables_the_stores_history_does_not_reach_are_not_measured(
     cli: CliRunner,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """qa43 H1: the outcome tables are "not measured" through the store's history's last day, as
@@ -469,7 +467,7 @@ def test_tables_the_stores_history_does_not_reach_are_not_measured(
 def test_the_note_of_events_a_day_short_says_1_day_and_the_cycle_only_in_a_cycle(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """qa43 L1: "they end on 2024-12-30, 1 days before ... (the day's, in guanxi cycle)" was said

@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 from models import registry
 from models.artifact import ModelBundle
 from pipelines.cli import app
-from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import _result, _train, cli, sample  # noqa: F401  (fixtures)
 
 
@@ -33,7 +32,7 @@ def _said(result: Any) -> str:
 def test_a_champion_whose_files_are_gone_is_replaced_on_the_grade(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     tiny_bundle: ModelBundle,
@@ -70,7 +69,7 @@ def test_a_champion_whose_files_are_gone_is_replaced_on_the_grade(
 def test_a_failing_challenger_is_not_promoted_over_a_champion_whose_files_are_gone(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     tiny_bundle: ModelBundle,
@@ -87,7 +86,7 @@ def test_a_failing_challenger_is_not_promoted_over_a_champion_whose_files_are_go
 def test_version_makes_a_chosen_version_champion_and_says_how_to_go_back(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     tiny_bundle: ModelBundle,
@@ -137,7 +136,7 @@ def test_version_makes_a_chosen_version_champion_and_says_how_to_go_back(
 def test_a_champion_or_challenger_whose_booster_is_not_the_pinned_one_is_said_not_raised(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     monkeypatch: pytest.MonkeyPatch,
     tiny_bundle: ModelBundle,
     tiny_data: Any,
@@ -173,7 +172,7 @@ def test_a_champion_or_challenger_whose_booster_is_not_the_pinned_one_is_said_no
 def test_a_rollback_records_who_why_when_and_from_which_version_and_a_failed_move_none(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     monkeypatch: pytest.MonkeyPatch,
     tiny_bundle: ModelBundle,
     tiny_data: Any,
@@ -219,7 +218,7 @@ def test_a_rollback_records_who_why_when_and_from_which_version_and_a_failed_mov
 def test_the_listing_and_the_model_cards_say_a_champion_came_from_a_rollback(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     monkeypatch: pytest.MonkeyPatch,
     tiny_bundle: ModelBundle,
     tiny_data: Any,
@@ -256,7 +255,7 @@ def test_the_listing_and_the_model_cards_say_a_champion_came_from_a_rollback(
 def test_a_rollback_whose_record_cannot_be_undone_says_so(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     monkeypatch: pytest.MonkeyPatch,
     tiny_bundle: ModelBundle,
     tiny_data: Any,

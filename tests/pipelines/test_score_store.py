@@ -11,7 +11,6 @@ import typer
 from typer.testing import CliRunner
 
 from features.store import Store, snapshot_digest
-from models.artifact import ModelBundle
 from pipelines.cli import app
 from pipelines.score import check_task, parse_tasks
 from serving.settings import get_settings
@@ -23,19 +22,6 @@ from tests.pipelines.test_train_cli import (  # noqa: F401  (fixtures)
     cli,
     sample,
 )
-
-
-@pytest.fixture
-def champion(
-    cli: CliRunner,  # noqa: F811
-    sample: Path,  # noqa: F811
-    monkeypatch,  # type: ignore[no-untyped-def]
-    tiny_bundle: ModelBundle,
-    tiny_data,  # type: ignore[no-untyped-def]
-) -> None:
-    """A churn model trained through `guanxi train` (training stubbed) and promoted."""
-    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
-    assert cli.invoke(app, ["promote", "--task", "churn"]).exit_code == 0
 
 
 def test_score_keeps_the_table_in_the_store(

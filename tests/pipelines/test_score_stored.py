@@ -23,7 +23,6 @@ from pipelines import connectors
 from pipelines.cli import app
 from pipelines.days import after_today
 from serving.settings import get_settings
-from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import AS_OF, cli, sample  # noqa: F401  (fixtures)
 
 DAY = date.fromisoformat(AS_OF)
@@ -47,7 +46,7 @@ def _build(cli: CliRunner, sample: Path, day: str = AS_OF) -> None:  # noqa: F81
 def test_score_without_events_scores_the_stored_snapshot(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     _build(cli, sample)

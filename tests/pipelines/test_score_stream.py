@@ -18,7 +18,6 @@ from pipelines import connectors
 from pipelines.cli import app
 from pipelines.score import task_parts
 from tests.features.test_database import database, read, tables  # noqa: F401  (fixture)
-from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import (  # noqa: F401  (fixtures)
     AS_OF,
     _snapshot,
@@ -181,7 +180,7 @@ def test_an_error_midway_leaves_no_file(tmp_path: Path, suffix: str) -> None:
 def test_score_command_writes_the_table_held_at_once(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tiny_bundle: ModelBundle,
     tmp_path: Path,
     suffix: str,
@@ -207,7 +206,7 @@ def test_score_command_writes_the_table_held_at_once(
 def test_score_command_error_leaves_no_file(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -228,7 +227,7 @@ def test_score_command_error_leaves_no_file(
 def test_score_command_stores_each_part_as_it_writes_it_out(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -19,7 +19,6 @@ from models import registry
 from pipelines.cli import app
 from pipelines.sample import generate_sample
 from serving.settings import get_settings
-from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_spark import assert_same_snapshot
 from tests.pipelines.test_spark_value import _same as same_values
 from tests.pipelines.test_train_cli import AS_OF, cli, sample  # noqa: F401  (fixtures)
@@ -53,7 +52,7 @@ def test_score_on_spark_writes_the_polars_scores(
     spark: SparkSession,
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     args = ["score", "--events", str(sample / "events.parquet"), "--as-of", AS_OF]
@@ -79,7 +78,7 @@ def test_score_on_spark_keeps_the_table_it_writes_in_the_store(
     spark: SparkSession,
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     # the store takes Spark's scores a part at a time, cast to the task's columns: the kept
@@ -101,7 +100,7 @@ def test_score_on_spark_of_the_stored_snapshot_without_events(
     spark: SparkSession,
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """`guanxi score --engine spark` without --events scores the store's snapshot on Spark: the
@@ -212,7 +211,7 @@ def test_value_from_a_spark_table_equals_the_value_from_parquet(
     spark: SparkSession,
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     _save_table(spark, pl.read_parquet(sample / "events.parquet"), "crm.events")

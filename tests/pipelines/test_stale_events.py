@@ -27,7 +27,6 @@ from pipelines.cli import app
 from pipelines.score import same_inputs
 from serving.settings import get_settings
 from tests.pipelines.test_connectors import tiny_duckdb
-from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import cli, sample  # noqa: F401  (fixtures)
 
 TODAY = date(2024, 12, 31)
@@ -162,7 +161,7 @@ def test_features_build_warns_of_events_a_weekend_short_and_says_nothing_of_a_da
 def test_score_refuses_events_weeks_short_with_nothing_written(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """The day's snapshot was built from them, kept (replacing the store's) and scored."""
@@ -308,7 +307,7 @@ def test_value_on_spark_refuses_events_weeks_short_of_its_stored_snapshot(
 def test_score_of_the_stored_snapshot_warns_as_its_build_did(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """``features build`` warned of events 3 days short; ``score`` of the same events read the
@@ -333,7 +332,7 @@ def test_score_of_the_stored_snapshot_warns_as_its_build_did(
 def test_score_refuses_the_stored_snapshot_of_events_weeks_short(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """A snapshot of events 20 days short, kept by a version before the rule, and scored with
@@ -364,7 +363,7 @@ def test_score_refuses_the_stored_snapshot_of_events_weeks_short(
 def test_score_of_the_stored_snapshot_takes_events_going_on_after_a_gap_as_its_build_did(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     """Events to 2024-12-20, none until 2025-01-03, then on: the build, measuring every event,

@@ -25,7 +25,6 @@ from pipelines.score import stored_snapshot
 from pipelines.value import ValueRun, _number, print_values
 from serving.settings import get_settings
 from tests.conftest import create_database
-from tests.pipelines.test_score_store import champion  # noqa: F401  (fixture)
 from tests.pipelines.test_train_cli import AS_OF, cli, sample  # noqa: F401  (fixtures)
 
 DAY = date.fromisoformat(AS_OF)
@@ -41,7 +40,7 @@ def _value(cli: CliRunner, sample: Path, *extra: str) -> str:  # noqa: F811
 def test_value_writes_the_table_keeps_it_and_logs_the_fit(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
 ) -> None:
     out_path = tmp_path / "values.csv"
@@ -322,7 +321,7 @@ def _value_frame(cli: CliRunner, sample: Path, tmp_path: Path) -> pl.DataFrame: 
 def test_staged_events_value_as_events_held_in_memory(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
-    champion: None,  # noqa: F811
+    champion: None,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     input_paths: list[str],
