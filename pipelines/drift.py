@@ -409,6 +409,10 @@ class DriftInputs:
         """The days whose snapshot was not built for want of the customers' attributes (no
         ``--customers`` given, none recorded readable: :func:`_no_customers`); the fix said is
         ``--customers PATH``."""
+        self.refused_champions: set[str] = set()
+        """The tasks whose champion was not compared as its test day is in :attr:`refused`
+        (:func:`drift_report`); a past score table's day refused is not one: a champion not
+        compared for another reason keeps its own advice."""
         self.unkept: set[date] = set()
         """The days of :attr:`built` not kept in the store: the events end 2 days or more before
         each (:meth:`snapshot`)."""
@@ -1374,6 +1378,8 @@ def drift_report(
             inputs.snapshot(reference_day(model))
         except EmptySnapshotError as exc:
             del champions[task]
+            if reference_day(model) in inputs.refused:  # its fix: --customers, not a later day
+                inputs.refused_champions.add(task)
             notes.append(f"{task} v{model.version}: not compared: {exc}")
     by_reference: dict[date, list[str]] = {}
     for task, model in champions.items():
@@ -2032,8 +2038,8 @@ def drift_command(
                 f": `guanxi train --task {untrained[0]} --events PATH --as-of DAY`, then "
                 f"`guanxi promote --task {untrained[0]}`"
             )
-        elif inputs.missing or inputs.other_features or inputs.refused:  # its note says what
-            fix = ""  # to run (a refused day's: pass --customers PATH; a later day's is refused)
+        elif inputs.missing or inputs.other_features or inputs.refused_champions:  # its note
+            fix = ""  # says what to run (a refused test day's: pass --customers PATH)
         else:
             fix = ": give an --as-of on or after the day its champion was tested on"
         console.print(f"[red]no drift report, nothing written:[/red] {escape(empty)}{fix}")
@@ -2057,7 +2063,7 @@ def drift_command(
     if stays is not None:  # was kept over it: /ui/drift showed "no champion compared"
         fix = (  # a flag of the refusal: a note's wording changed the fix (was matched)
             "pass --customers PATH to compare the champion"
-            if inputs.refused
+            if inputs.refused_champions
             else "the notes above say why no champion was compared"
         )
         if out is not None:  # was silently not written

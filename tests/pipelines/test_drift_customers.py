@@ -788,3 +788,26 @@ def test_the_kept_report_stays_when_the_current_champions_cannot_be_read(
     ) in said
     assert "drift report not kept" in said and "secret" not in said
     assert store.read_record("drift", TODAY) == kept
+
+
+def test_a_past_tables_refused_day_does_not_make_the_fix_the_customers(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,
+) -> None:
+    """review52 L3: a past score table's day refused for want of the customers' attributes set
+    the flag of the champion's refusal; a champion not compared for another reason (a day before
+    its test day) then got "pass --customers PATH" alone, not the advice of its own cause."""
+    store = Store(get_settings().home)
+    events = read_events(sample / "events.parquet", now=datetime.now(UTC))
+    day = date(2024, 7, 31)  # before the champion's test day, 2024-08-02
+    store.write_snapshot(build_snapshot(events, None, day), day, history=events)
+    scored = date(2024, 3, 1)  # its 90-day outcomes complete on 2024-05-30; no snapshot kept
+    ids = build_snapshot(events, None, scored)["customer_id"].head(20)
+    keep_scores(store, scored, pl.DataFrame({"customer_id": ids, "task": "churn", "score": 0.5}))
+    result = cli.invoke(app, ["drift", "--tasks", "churn", "--as-of", day.isoformat()])
+    said = _said(result)
+    assert result.exit_code == 1, result.output
+    assert f"churn v1 scores of {scored}: not measured: cannot build the snapshot" in said
+    assert f"it was tested on the snapshot of {REFERENCE}, after {day}" in said
+    assert said.endswith(": give an --as-of on or after the day its champion was tested on"), said
