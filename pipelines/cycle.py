@@ -754,8 +754,9 @@ class _Run:
         column's or a parquet reader's error) leave it retrained as before the skip, with a note
         naming the error's type (and an OSError's file; not its message, which may hold a
         tracking URI with its credentials): the gate's comparison may then lack the attributes.
-        So is a champion reading ``tenure_days`` and no profile feature, with a note: its rows
-        hold its inputs alone, none of which tells how it was trained.
+        A champion reading ``tenure_days`` and no profile feature, whose rows hold its inputs
+        alone, is told by its ``tenure_days`` against the first event's age at its test cutoff
+        (:meth:`tenure_told`); when that cannot be told it is retrained, with a note.
         An error of the check itself is not caught. The skip's command to train now carries
         the champion's recorded horizon and activity window (:meth:`definition`), as the cycle
         retrains with them: ``guanxi train``'s defaults would train another task definition,
@@ -775,28 +776,33 @@ class _Run:
             return None, None
         profile = [n for n in read if n in PROFILE]
         if len(profile) + ("tenure_days" in read) == len(read):  # no column passed through
-            if not profile:  # its rows hold its inputs alone: no profile feature to tell by
-                return None, (
-                    f"champion version {version} reads tenure_days and no profile feature: its "
-                    "held-out rows cannot tell whether it was trained with the customers' "
-                    "attributes: retrained as before, and the promotion gate's comparison may "
-                    f"lack the customers' attributes ({', '.join(read)})"
-                )
-            try:  # the read alone: an error of the check below is ours, and surfaces
-                rows, _ = registry.load_holdout(str(champion.run_id))
-                rows = rows[[c for c in rows.columns if c in FEATURES]]
-            except (MlflowException, OSError, KeyError, ValueError) as exc:  # ArrowInvalid too
-                # the type, and a file's name: a message may hold a tracking URI's credentials
-                name = getattr(exc, "filename", None) if isinstance(exc, OSError) else None
-                said = type(exc).__name__ + (f": {name}" if name else "")
-                return None, (
-                    f"champion version {version}'s held-out rows could not be read "
-                    f"({said}): retrained as before, and the promotion "
-                    "gate's comparison may lack the customers' attributes "
-                    f"({', '.join(read)})"
-                )
-            if lacks_attributes(pl.from_pandas(rows)):  # on equal terms: retrained
-                return None, None
+            if not profile:  # its rows hold its inputs alone: told by tenure_days, if at all
+                told = self.tenure_told(bundle, champion)
+                if told is None:
+                    return None, (
+                        f"champion version {version} reads tenure_days and no profile feature: "
+                        "its held-out rows cannot tell whether it was trained with the "
+                        "customers' attributes: retrained as before, and the promotion gate's "
+                        f"comparison may lack the customers' attributes ({', '.join(read)})"
+                    )
+                if not told:  # its rows are those a cycle without them builds: equal terms
+                    return None, None
+            else:
+                try:  # the read alone: an error of the check below is ours, and surfaces
+                    rows, _ = registry.load_holdout(str(champion.run_id))
+                    rows = rows[[c for c in rows.columns if c in FEATURES]]
+                except (MlflowException, OSError, KeyError, ValueError) as exc:  # ArrowInvalid
+                    # the type, and a file's name: a message may hold a tracking URI's credentials
+                    name = getattr(exc, "filename", None) if isinstance(exc, OSError) else None
+                    said = type(exc).__name__ + (f": {name}" if name else "")
+                    return None, (
+                        f"champion version {version}'s held-out rows could not be read "
+                        f"({said}): retrained as before, and the promotion "
+                        "gate's comparison may lack the customers' attributes "
+                        f"({', '.join(read)})"
+                    )
+                if lacks_attributes(pl.from_pandas(rows)):  # on equal terms: retrained
+                    return None, None
         # the champion's definition, which the cycle retrains with: guanxi train's defaults
         # would train another, which `guanxi promote` refuses
         recorded = self.definition(task, version)
@@ -814,6 +820,53 @@ class _Run:
             f"{options}`, "
             f"then `guanxi promote --task {task}`"
         ), None
+
+    def tenure_told(self, bundle: Any, champion: Any) -> bool | None:
+        """Tell by its held-out ``tenure_days`` whether a champion was trained with the customers.
+
+        ``tenure_days`` is the longer of the days since the customer's first event and
+        ``signup_tenure_days``, the first alone without a customers file: a held-out row's
+        longer than the first event's age at the champion's test cutoff, built from this
+        cycle's events without customers, was trained with them. All equal, the champion's
+        rows are the ones a cycle without them builds, for the only customers' input it reads.
+        Events not reaching back to a customer's first event (a rolling extract) make its age
+        shorter: taken as trained with them, the cycle's skip, as before review50 L2.
+
+        Parameters
+        ----------
+        bundle : models.artifact.ModelBundle
+            The champion's bundle (its test cutoff, ``params.cutoffs.test`` of its metadata).
+        champion : object
+            Its registry version (``run_id``: the run whose held-out rows are read).
+
+        Returns
+        -------
+        bool or None
+            True when trained with the customers' attributes, False when without; None when it
+            cannot be told (no test cutoff recorded, its rows or the events unreadable, no
+            customer in both).
+        """
+        test = ((bundle.metadata.get("params") or {}).get("cutoffs") or {}).get("test")
+        if not test:
+            return None
+        try:  # the read alone: an error of the check below is ours, and surfaces
+            rows, _ = registry.load_holdout(str(champion.run_id))
+        except (MlflowException, OSError, KeyError, ValueError):  # the note says it, as before
+            return None
+        events, _ = self.data()  # read by the cycle's first step already
+        if events is None or not {"customer_id", "tenure_days"} <= set(rows.columns):
+            return None
+        cutoff = date.fromisoformat(str(test)[:10])
+        aged = build_snapshot(events, None, cutoff).select(
+            pl.col("customer_id").cast(pl.String), pl.col("tenure_days").alias("first_age")
+        )
+        held = pl.from_pandas(rows[["customer_id", "tenure_days"]]).with_columns(
+            pl.col("customer_id").cast(pl.String)
+        )
+        both = held.join(aged, on="customer_id").drop_nulls()
+        if both.is_empty():
+            return None
+        return bool((both["tenure_days"] > both["first_age"]).any())
 
     def described(self) -> tuple[SourceFile, SourceFile | None]:
         """Describe the events and the customers as a snapshot kept records them.

@@ -1898,6 +1898,51 @@ def test_a_champion_reading_tenure_days_and_no_profile_feature_is_retrained_with
     )
 
 
+@pytest.mark.parametrize("with_attributes", [True, False])
+def test_a_tenure_days_champion_is_told_by_its_tenure_against_the_first_events_age(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, with_attributes: bool
+) -> None:
+    """review52 L6: a champion reading tenure_days and no profile feature was retrained always,
+    with a note. Its held-out tenure_days are the longer of the days since the first event and
+    the sign-up tenure: one longer than the first event's age at its test cutoff was trained
+    with the customers' attributes (skipped, as one reading a profile feature); all equal to it,
+    its rows are those a cycle without them builds (retrained, no note). The sample of three:
+    first events 2024-01-01, 2024-03-01 and 2024-04-30, cut off on 2024-05-10 (hand-computed
+    ages 130, 70 and 10 days; a sign-up 400 days back makes a's 400)."""
+    import pandas as pd
+
+    trained = _stub_champion_of(
+        monkeypatch, {"params": {"horizon": 90, "cutoffs": {"test": "2024-05-10"}}}
+    )
+    bundle = cycle_job.load_version("churn", version="3").bundle
+    bundle.feature_names = ["recency_days", "tenure_days"]
+    from features.events import read_events
+
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "customer_id,ts,event_type\n"
+        "a,2024-01-01T12:00:00Z,visit\nb,2024-03-01T12:00:00Z,visit\nc,2024-04-30T12:00:00Z,visit\n"
+    )
+    events = read_events(path, now=datetime.now(UTC))
+    monkeypatch.setattr(_Run, "data", lambda self: (events, None))
+    tenure = [400.0 if with_attributes else 130.0, 70.0, 10.0]
+    rows = pd.DataFrame(
+        {"customer_id": ["a", "b", "c"], "recency_days": [0.0, 0.0, 0.0], "tenure_days": tenure}
+    )
+    monkeypatch.setattr(registry, "load_holdout", lambda run_id: (rows, None))
+    drift = {"features_compared": 77, "drifted_share": 0.0, "scores_drifted": []}
+    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
+    done = run.retrain({"steps": {"drift": {"summary": drift}}})
+    if with_attributes:
+        assert trained == [] and done["churn"]["skipped"].startswith(
+            "champion version 3 reads tenure_days from the customers file, and this cycle was "
+            "given none"
+        )
+    else:
+        assert done["churn"]["retrained"] and len(trained) == 1
+        assert "note" not in done["churn"] and "skipped" not in done["churn"]
+
+
 def test_the_customers_skip_names_the_champions_definition_in_what_to_run_now(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
