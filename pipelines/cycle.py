@@ -107,6 +107,7 @@ from features.events import EventsValidationError
 from features.freshness import EventsEnd
 from features.snapshot import build_snapshot
 from features.store import SourceFile, Store
+from features.window import AGE, prepare_events
 from models import registry
 from models.clv import ModelIdentificationError
 from models.definitions import DefinitionUnreadableError
@@ -776,33 +777,29 @@ class _Run:
             return None, None
         profile = [n for n in read if n in PROFILE]
         if len(profile) + ("tenure_days" in read) == len(read):  # no column passed through
+            rows, unread = self._holdout(champion)
+            if unread is not None:
+                return None, (
+                    f"champion version {version}'s held-out rows could not be read "
+                    f"({unread}): retrained as before, and the promotion "
+                    "gate's comparison may lack the customers' attributes "
+                    f"({', '.join(read)})"
+                )
+            assert rows is not None
             if not profile:  # its rows hold its inputs alone: told by tenure_days, if at all
-                told = self.tenure_told(bundle, champion)
-                if told is None:
+                told = self.tenure_told(bundle, rows)
+                if isinstance(told, str):
                     return None, (
                         f"champion version {version} reads tenure_days and no profile feature: "
                         "its held-out rows cannot tell whether it was trained with the "
-                        "customers' attributes: retrained as before, and the promotion gate's "
-                        f"comparison may lack the customers' attributes ({', '.join(read)})"
+                        f"customers' attributes ({told}): retrained as before, and the "
+                        "promotion gate's comparison may lack the customers' attributes "
+                        f"({', '.join(read)})"
                     )
                 if not told:  # its rows are those a cycle without them builds: equal terms
                     return None, None
-            else:
-                try:  # the read alone: an error of the check below is ours, and surfaces
-                    rows, _ = registry.load_holdout(str(champion.run_id))
-                    rows = rows[[c for c in rows.columns if c in FEATURES]]
-                except (MlflowException, OSError, KeyError, ValueError) as exc:  # ArrowInvalid
-                    # the type, and a file's name: a message may hold a tracking URI's credentials
-                    name = getattr(exc, "filename", None) if isinstance(exc, OSError) else None
-                    said = type(exc).__name__ + (f": {name}" if name else "")
-                    return None, (
-                        f"champion version {version}'s held-out rows could not be read "
-                        f"({said}): retrained as before, and the promotion "
-                        "gate's comparison may lack the customers' attributes "
-                        f"({', '.join(read)})"
-                    )
-                if lacks_attributes(pl.from_pandas(rows)):  # on equal terms: retrained
-                    return None, None
+            elif lacks_attributes(pl.from_pandas(rows)):  # on equal terms: retrained
+                return None, None
         # the champion's definition, which the cycle retrains with: guanxi train's defaults
         # would train another, which `guanxi promote` refuses
         recorded = self.definition(task, version)
@@ -821,52 +818,111 @@ class _Run:
             f"then `guanxi promote --task {task}`"
         ), None
 
-    def tenure_told(self, bundle: Any, champion: Any) -> bool | None:
-        """Tell by its held-out ``tenure_days`` whether a champion was trained with the customers.
+    @staticmethod
+    def _holdout(champion: Any) -> tuple[Any, str | None]:
+        """Read a champion's held-out rows, its inputs' columns alone, or say why they cannot be.
 
-        ``tenure_days`` is the longer of the days since the customer's first event and
-        ``signup_tenure_days``, the first alone without a customers file: a held-out row's
-        longer than the first event's age at the champion's test cutoff, built from this
-        cycle's events without customers, was trained with them. All equal, the champion's
-        rows are the ones a cycle without them builds, for the only customers' input it reads.
-        Events not reaching back to a customer's first event (a rolling extract) make its age
-        shorter: taken as trained with them, the cycle's skip, as before review50 L2.
+        Rows that cannot be read (a hand-registered version, pruned artifacts, a file without
+        a column or corrupt: the registry's, a file's, a column's or a parquet reader's error)
+        are said by the error's type, and an OSError's file: not its message, which may hold a
+        tracking URI with its credentials.
 
         Parameters
         ----------
-        bundle : models.artifact.ModelBundle
-            The champion's bundle (its test cutoff, ``params.cutoffs.test`` of its metadata).
         champion : object
             Its registry version (``run_id``: the run whose held-out rows are read).
 
         Returns
         -------
-        bool or None
-            True when trained with the customers' attributes, False when without; None when it
-            cannot be told (no test cutoff recorded, its rows or the events unreadable, no
-            customer in both).
+        tuple of (pandas.DataFrame or None, str or None)
+            The rows (``customer_id`` and the feature columns), or None and why.
         """
-        test = ((bundle.metadata.get("params") or {}).get("cutoffs") or {}).get("test")
-        if not test:
-            return None
-        try:  # the read alone: an error of the check below is ours, and surfaces
+        try:  # the read alone: an error of the checks on the rows is ours, and surfaces
             rows, _ = registry.load_holdout(str(champion.run_id))
-        except (MlflowException, OSError, KeyError, ValueError):  # the note says it, as before
-            return None
+            rows = rows[[c for c in rows.columns if c in FEATURES or c == "customer_id"]]
+        except (MlflowException, OSError, KeyError, ValueError) as exc:  # ArrowInvalid
+            name = getattr(exc, "filename", None) if isinstance(exc, OSError) else None
+            return None, type(exc).__name__ + (f": {name}" if name else "")
+        return rows, None
+
+    def tenure_told(self, bundle: Any, rows: Any) -> bool | str:
+        """Tell by its held-out ``tenure_days`` whether a champion was trained with the customers.
+
+        ``tenure_days`` is the longer of the days since the customer's first event and
+        ``signup_tenure_days``, the first alone without a customers file. Trained without them,
+        no held-out row's exceeds the days from its training events' first day
+        (``data.first_day`` of its metadata) to its test cutoff: one above was trained with
+        them, the cycle's events not read. Else each row is compared with the first event's
+        age at the test cutoff in this cycle's events, where they reach back that far (the
+        days from their first day to the cutoff; a rolling extract's events no longer hold a
+        customer's first event and would make its age shorter): one longer was trained with
+        them. None longer, the champion's rows are those a cycle without them builds when no
+        row was left out or the cycle's events begin on or before its training's first day;
+        otherwise it cannot be told (review53 M1).
+
+        Parameters
+        ----------
+        bundle : models.artifact.ModelBundle
+            The champion's bundle (its test cutoff, ``params.cutoffs.test`` of its metadata,
+            and its training events' first day, ``data.first_day``).
+        rows : pandas.DataFrame
+            Its held-out rows (:meth:`_holdout`).
+
+        Returns
+        -------
+        bool or str
+            True when trained with the customers' attributes, False when without; why it
+            cannot be told otherwise (no test cutoff recorded or not a day, no
+            ``customer_id`` or ``tenure_days`` column, no held-out customer in this cycle's
+            events, the events not reaching back far enough).
+        """
+        metadata = bundle.metadata
+        test = ((metadata.get("params") or {}).get("cutoffs") or {}).get("test")
+        if not test:
+            return "no test cutoff is recorded"
+        try:
+            cutoff = date.fromisoformat(str(test)[:10])
+        except ValueError:
+            return f"its recorded test cutoff {test!r} is not a day"
+        first = (metadata.get("data") or {}).get("first_day")
+        try:  # an older version's metadata may lack it: told by the cycle's events alone
+            first_day = None if first is None else date.fromisoformat(str(first)[:10])
+        except ValueError:
+            first_day = None
+        if not {"customer_id", "tenure_days"} <= set(rows.columns):
+            return "they hold no customer_id or tenure_days"
+        held = (
+            pl.from_pandas(rows[["customer_id", "tenure_days"]])
+            .with_columns(pl.col("customer_id").cast(pl.String))
+            .drop_nulls()
+        )
+        if first_day is not None and (held["tenure_days"] > (cutoff - first_day).days).any():
+            return True  # beyond any first event of its training's: a sign-up's tenure
         events, _ = self.data()  # read by the cycle's first step already
-        if events is None or not {"customer_id", "tenure_days"} <= set(rows.columns):
-            return None
-        cutoff = date.fromisoformat(str(test)[:10])
-        aged = build_snapshot(events, None, cutoff).select(
-            pl.col("customer_id").cast(pl.String), pl.col("tenure_days").alias("first_age")
+        ids = held["customer_id"].unique().to_list()
+        seen = prepare_events(events, cutoff)
+        aged = (  # the held-out customers' first event's age alone, not a whole snapshot
+            seen.with_columns(pl.col("customer_id").cast(pl.String))
+            .filter(pl.col("customer_id").is_in(ids))
+            .group_by("customer_id")
+            .agg(pl.col(AGE).max().alias("first_age"))
+            .collect()
         )
-        held = pl.from_pandas(rows[["customer_id", "tenure_days"]]).with_columns(
-            pl.col("customer_id").cast(pl.String)
-        )
-        both = held.join(aged, on="customer_id").drop_nulls()
+        both = held.join(aged, on="customer_id")
         if both.is_empty():
-            return None
-        return bool((both["tenure_days"] > both["first_age"]).any())
+            return "none of its held-out customers is in this cycle's events"
+        begins = seen.select(pl.col("ts").min()).collect().item().date()
+        reach = (cutoff - begins).days
+        within = both.filter(pl.col("tenure_days") <= reach)
+        if (within["tenure_days"] > within["first_age"]).any():
+            return True
+        if len(within) == len(both) or (first_day is not None and begins <= first_day):
+            return False
+        since = "" if first_day is None else f", after its training's first day {first_day}"
+        return (
+            f"this cycle's events begin on {begins}{since}, and its held-out tenure_days "
+            "reach further back"
+        )
 
     def described(self) -> tuple[SourceFile, SourceFile | None]:
         """Describe the events and the customers as a snapshot kept records them.

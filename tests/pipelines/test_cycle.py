@@ -1876,8 +1876,10 @@ def test_a_champion_reading_tenure_days_and_no_profile_feature_is_retrained_with
     """review50 L2: a champion reading tenure_days but no profile feature has none in its
     held-out rows (they hold its inputs alone), so they were never taken as lacking the
     attributes and it was skipped by every cycle without --customers, trained without them
-    too. The rows cannot tell how it was trained: it is retrained as before the skip, with a
-    note that the gate's comparison may lack the attributes."""
+    too. Without a test cutoff recorded its tenure_days cannot be compared with the first
+    event's age (review52 L6), so it cannot be told how it was trained: it is retrained as
+    before the skip, with a note saying why and that the gate's comparison may lack the
+    attributes."""
     trained = _stub_champion_of(monkeypatch, {"params": {"horizon": 90}})
     bundle = cycle_job.load_version("churn", version="3").bundle
     bundle.feature_names = ["recency_days", "tenure_days"]
@@ -1893,9 +1895,27 @@ def test_a_champion_reading_tenure_days_and_no_profile_feature_is_retrained_with
     assert done["churn"]["retrained"] and len(trained) == 1 and "skipped" not in done["churn"]
     assert done["churn"]["note"] == (
         "champion version 3 reads tenure_days and no profile feature: its held-out rows cannot "
-        "tell whether it was trained with the customers' attributes: retrained as before, and "
-        "the promotion gate's comparison may lack the customers' attributes (tenure_days)"
+        "tell whether it was trained with the customers' attributes (no test cutoff is "
+        "recorded): retrained as before, and the promotion gate's comparison may lack the "
+        "customers' attributes (tenure_days)"
     )
+
+
+_TRAINED_ON = {
+    "params": {"horizon": 90, "cutoffs": {"test": "2024-05-10"}},
+    "data": {"first_day": "2024-01-01"},
+}
+"""A champion whose training events began on 2024-01-01, tested as of 2024-05-10 (130 days)."""
+
+_WITHOUT = {
+    "customer_id": ["a", "b", "c"],
+    "recency_days": [0.0] * 3,
+    "tenure_days": [130.0, 70.0, 10.0],
+}
+"""Its held-out rows built without the customers (first events 2024-01-01, 03-01, 04-30)."""
+
+_FIRSTS = {"a": "2024-01-01", "b": "2024-03-01", "c": "2024-04-30"}
+"""Those first events, as a cycle's events reaching back to them hold them."""
 
 
 @pytest.mark.parametrize("with_attributes", [True, False])
@@ -1911,9 +1931,7 @@ def test_a_tenure_days_champion_is_told_by_its_tenure_against_the_first_events_a
     ages 130, 70 and 10 days; a sign-up 400 days back makes a's 400)."""
     import pandas as pd
 
-    trained = _stub_champion_of(
-        monkeypatch, {"params": {"horizon": 90, "cutoffs": {"test": "2024-05-10"}}}
-    )
+    trained = _stub_champion_of(monkeypatch, _TRAINED_ON)
     bundle = cycle_job.load_version("churn", version="3").bundle
     bundle.feature_names = ["recency_days", "tenure_days"]
     from features.events import read_events
@@ -1941,6 +1959,139 @@ def test_a_tenure_days_champion_is_told_by_its_tenure_against_the_first_events_a
     else:
         assert done["churn"]["retrained"] and len(trained) == 1
         assert "note" not in done["churn"] and "skipped" not in done["churn"]
+
+
+def _tenure_cycle(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    metadata: dict[str, Any],
+    firsts: dict[str, str] | None,
+    rows: Any,
+) -> tuple[dict[str, Any], list[tuple[int, Any]]]:
+    """Run the retrain step of a cycle without customers on churn's champion version 3, which
+    reads tenure_days and no profile feature (``metadata`` its bundle's, ``rows`` its held-out
+    rows or a loader), the cycle's events a visit of each customer on its first day in
+    ``firsts`` (None: the events must not be read, the champion not retrained). Return churn's
+    outcome and the trainings."""
+    import pandas as pd
+
+    from features.events import read_events
+
+    trained = _stub_champion_of(monkeypatch, metadata)
+    bundle = cycle_job.load_version("churn", version="3").bundle
+    bundle.feature_names = ["recency_days", "tenure_days"]
+    if firsts is None:
+
+        def unread(self: Any) -> Any:
+            raise AssertionError("the cycle's events were read")
+
+        monkeypatch.setattr(_Run, "data", unread)
+    else:
+        path = tmp_path / "events.csv"
+        lines = "".join(f"{c},{day}T12:00:00Z,visit\n" for c, day in firsts.items())
+        path.write_text("customer_id,ts,event_type\n" + lines)
+        events = read_events(path, now=datetime.now(UTC))
+        monkeypatch.setattr(_Run, "data", lambda self: (events, None))
+    load = rows if callable(rows) else (lambda run_id: (pd.DataFrame(rows), None))
+    monkeypatch.setattr(registry, "load_holdout", load)
+    drift = {"features_compared": 77, "drifted_share": 0.0, "scores_drifted": []}
+    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
+    return run.retrain({"steps": {"drift": {"summary": drift}}})["churn"], trained
+
+
+def test_a_rolling_extract_does_not_skip_a_tenure_champion_trained_without_the_customers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """review53 M1: the cycle's events no longer reaching a's first event (a rolling extract,
+    a's first event now 2024-04-01: age 39 days at the test cutoff) made a's held-out
+    tenure_days of 130 look longer than its first event's age, and a champion trained without
+    the customers' attributes was skipped on every cycle without --customers. a is beyond what
+    the cycle's events reach back (70 days, b's first event); b and c are equal, but a row is
+    left out and the events start after the training's first day: it cannot be told, and the
+    champion is retrained with the note."""
+    firsts = {"a": "2024-04-01", "b": "2024-03-01", "c": "2024-04-30"}
+    done, trained = _tenure_cycle(monkeypatch, tmp_path, _TRAINED_ON, firsts, _WITHOUT)
+    assert done["retrained"] and len(trained) == 1 and "skipped" not in done
+    assert done["note"] == (
+        "champion version 3 reads tenure_days and no profile feature: its held-out rows cannot "
+        "tell whether it was trained with the customers' attributes (this cycle's events "
+        "begin on 2024-03-01, after its training's first day 2024-01-01, and its held-out "
+        "tenure_days reach further back): retrained as before, and the promotion gate's "
+        "comparison may lack the customers' attributes (tenure_days)"
+    )
+
+
+def test_a_tenure_champion_above_its_trainings_first_day_is_skipped_without_reading_events(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """review53 M1: trained without the customers' attributes, no held-out tenure_days exceeds
+    the days from its training's first event day to its test cutoff (130). a's 400 (a sign-up
+    400 days back) does: trained with them, skipped, the cycle's events not read."""
+    rows = _WITHOUT | {"tenure_days": [400.0, 70.0, 10.0]}
+    done, trained = _tenure_cycle(monkeypatch, tmp_path, _TRAINED_ON, None, rows)
+    assert trained == [] and not done["retrained"]
+    assert done["skipped"].startswith("champion version 3 reads tenure_days from the customers")
+
+
+def test_a_tenure_champion_within_reach_is_told_by_the_first_events_age_on_a_rolling_extract(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """review53 M1: within what the events reach back (70 days), b's tenure_days of 70 against
+    its first event's age of 40 (its events now start on 2024-03-31) tells a sign-up: skipped."""
+    firsts = {"a": "2024-04-01", "b": "2024-03-31", "c": "2024-04-30"}
+    rows = _WITHOUT | {"tenure_days": [100.0, 70.0, 10.0]}
+    firsts["d"] = "2024-03-01"  # reach: 70 days
+    done, trained = _tenure_cycle(monkeypatch, tmp_path, _TRAINED_ON, firsts, rows)
+    assert trained == [] and done["skipped"].startswith("champion version 3 reads tenure_days")
+
+
+def _pruned_holdout(run_id: str) -> Any:
+    raise FileNotFoundError(2, "No such file or directory", "/srv/mlartifacts/r/holdout.parquet")
+
+
+@pytest.mark.parametrize(
+    ("metadata", "firsts", "rows", "said"),
+    [
+        (
+            {"params": {"horizon": 90, "cutoffs": {"test": "soon"}}},
+            _FIRSTS,
+            _WITHOUT,
+            "its held-out rows cannot tell whether it was trained with the customers' "
+            "attributes (its recorded test cutoff 'soon' is not a day)",
+        ),
+        (
+            _TRAINED_ON,
+            {"x": "2024-01-01", "y": "2024-03-01"},
+            _WITHOUT,
+            "its held-out rows cannot tell whether it was trained with the customers' "
+            "attributes (none of its held-out customers is in this cycle's events)",
+        ),
+        (
+            _TRAINED_ON,
+            _FIRSTS,
+            _pruned_holdout,
+            "held-out rows could not be read "
+            "(FileNotFoundError: /srv/mlartifacts/r/holdout.parquet)",
+        ),
+    ],
+    ids=["malformed test cutoff", "no customer in both", "unreadable rows"],
+)
+def test_a_tenure_champion_that_cannot_be_told_is_retrained_with_a_note_saying_why(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    metadata: dict[str, Any],
+    firsts: dict[str, str] | None,
+    rows: Any,
+    said: str,
+) -> None:
+    """review53 L-b, L-c: a recorded test cutoff not a day ended the step in a ValueError; no
+    customer in both and unreadable rows were retrained with one note for every cause, the
+    unreadable rows' error not named as for a champion reading a profile feature. Each is
+    retrained, its note saying why (an unreadable file's error type and file)."""
+    done, trained = _tenure_cycle(monkeypatch, tmp_path, metadata, firsts, rows)
+    assert done["retrained"] and len(trained) == 1 and "skipped" not in done
+    assert said in done["note"] and done["note"].startswith("champion version 3")
+    assert done["note"].endswith("may lack the customers' attributes (tenure_days)")
 
 
 def test_the_customers_skip_names_the_champions_definition_in_what_to_run_now(
