@@ -1569,7 +1569,9 @@ def champions_replaced(
         The store's report of a day (``Store.read_record("drift", day)``).
     current : callable
         The champion version now of a task (None: it has none); asked of the other tasks only
-        once the tasks of ``chosen`` decided (:func:`_current_champions`).
+        once the tasks of ``chosen`` decided (:func:`_current_champions`). Its
+        :class:`ChampionUnreadableError` for another task is said (``referral: its champion now
+        could not be read (MlflowException)``), for a task of ``chosen`` raised.
     chosen : iterable of str
         The tasks the new report looked up.
 
@@ -1579,16 +1581,29 @@ def champions_replaced(
         ``compared churn v1 and referral v3; the champion now is churn v2; referral v3 is still
         the champion (its comparison goes too)`` (``churn has no champion now``); None when no
         champion of ``chosen`` it compared changed.
+
+    Raises
+    ------
+    ChampionUnreadableError
+        If the champion now of a task of ``chosen`` cannot be read.
     """
     compared = {task: str(version) for task, version in (kept.get("champions") or {}).items()}
     picked = set(chosen)
     now = {task: current(task) for task in compared if task in picked}
     if all(version is not None and version == compared[task] for task, version in now.items()):
         return None
-    now.update({task: current(task) for task in compared if task not in picked})
+    unread: dict[str, str] = {}
+    for task in compared:
+        if task not in picked:  # decides nothing now: its failure is said, not raised
+            try:
+                now[task] = current(task)
+            except ChampionUnreadableError as exc:
+                unread[task] = exc.error
     said = []
     for task, version in compared.items():
-        if now[task] is None:
+        if task in unread:
+            said.append(f"{task}: its champion now could not be read ({unread[task]})")
+        elif now[task] is None:
             said.append(f"{task} has no champion now")
         elif str(now[task]) != version:
             said.append(f"the champion now is {task} v{now[task]}")
@@ -1599,18 +1614,38 @@ def champions_replaced(
     return f"compared {listed}; {'; '.join(said)}"
 
 
+class ChampionUnreadableError(RuntimeError):
+    """A task's champion now could not be read from the registry.
+
+    Parameters
+    ----------
+    task : str
+        The task.
+    error : str
+        The registry error's type alone: its text may hold the tracking URI's credentials.
+    """
+
+    def __init__(self, task: str, error: str) -> None:
+        super().__init__(f"the current champion of {task} could not be read ({error})")
+        self.task = task
+        self.error = error
+
+
 def _current_champions(inputs: DriftInputs) -> Callable[[str], str | None]:
-    """Look up the champion version now of a task a kept report compared (None: it has none).
+    """Look up the champion version now of a task (None: it has none).
 
     A task the report just computed looked its champion up (:attr:`DriftInputs.aliased`): not
-    asked again; the registry is asked of the others alone (its errors are
-    :class:`mlflow.exceptions.MlflowException`).
+    asked again; the registry is asked of the others alone, its error
+    (:class:`mlflow.exceptions.MlflowException`) raised as :class:`ChampionUnreadableError`.
     """
 
     def current(task: str) -> str | None:
         if (task, registry.CHAMPION) in inputs.aliased:
             return inputs.aliased[(task, registry.CHAMPION)]
-        version = registry.get_version(task, registry.CHAMPION)
+        try:
+            version = registry.get_version(task, registry.CHAMPION)
+        except MlflowException as exc:
+            raise ChampionUnreadableError(task, type(exc).__name__) from exc
         return None if version is None else str(version.version)
 
     return current
@@ -2032,7 +2067,13 @@ def drift_command(
     if empty is not None:
         # was an empty report ("0 of 0 feature comparisons"), logged, written and kept
         # the registry says which task has no champion (was: a note's "<task>: " prefix)
-        untrained = [t for t in chosen if registry.get_version(t, registry.CHAMPION) is None]
+        # from the report's own look-ups (None: no champion), asked again only if it made none
+        current = _current_champions(inputs)
+        try:
+            untrained = [t for t in chosen if current(t) is None]
+        except ChampionUnreadableError as exc:
+            console.print(f"[red]no drift report, nothing written:[/red] {escape(empty)} ({exc})")
+            raise typer.Exit(1) from exc
         if untrained:
             fix = (
                 f": `guanxi train --task {untrained[0]} --events PATH --as-of DAY`, then "
@@ -2053,11 +2094,10 @@ def drift_command(
     if not report["champions"] and kept and kept.get("champions"):  # else none to weigh
         try:  # a report kept over a champion since replaced
             replaced = champions_replaced(kept, _current_champions(inputs), chosen)
-        except MlflowException as exc:  # was a traceback after the report: the kept one stays
+        except ChampionUnreadableError as exc:  # of --tasks: undecided, the kept one stays
             console.print(
-                f"note: the current champions of {escape(', '.join(kept['champions']))} could "
-                f"not be read ({type(exc).__name__}): the store's report of {day} is taken as "
-                "still theirs"
+                f"note: {escape(str(exc))}: the store's report of {day} is taken as still its "
+                "champion's"
             )
     stays = compared_before(report, kept, replaced)
     if stays is not None:  # was kept over it: /ui/drift showed "no champion compared"
@@ -2070,7 +2110,8 @@ def drift_command(
             fix += f"; no HTML written to {out}"
         console.print(f"[red]drift report not kept:[/red] {escape(stays)}; {escape(fix)}")
         raise typer.Exit(1)
-    if replaced is not None and kept:  # was refused: the report of a model no longer served stayed
+    if replaced is not None:  # was refused: the report of a model no longer served stayed
+        assert kept is not None  # told of a kept report alone (for mypy: not a second test)
         run = f" (run {kept['run_id']})" if kept.get("run_id") else ""
         note = (
             f"the store's report of {day}{run} {replaced}: replaced by this one, which compares "

@@ -763,15 +763,18 @@ def test_a_registry_failure_after_a_report_comparing_a_champion_keeps_it(
     assert now["run_id"] != kept["run_id"]
 
 
-def test_the_kept_report_stays_when_the_current_champions_cannot_be_read(
+def test_a_registry_failure_of_another_task_once_tasks_decided_does_not_keep_the_report(
     cli: CliRunner,  # noqa: F811
     sample: Path,  # noqa: F811
     champion: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """review52 M1: a task the kept report compared and the new one did not look up is asked of
-    the registry; when it cannot be read the kept report stays, as before, and the error is
-    named by its type alone (its text may hold the tracking URI and its credentials)."""
+    """review53 L-d: the kept report compared churn v0, replaced since (churn v1 now, as the
+    report just looked up), and referral v3, a task outside --tasks. churn decided the
+    replacement, but the registry failing for referral kept the old report and said churn's
+    champion could not be read, which it was. The new report is kept, its note saying that
+    referral's champion now could not be read (the error's type alone: its text may hold the
+    tracking URI and its credentials)."""
     home = get_settings().home
     store = Store(home)
     kept = _a_cycles_report_without_customers(sample, home)
@@ -780,14 +783,82 @@ def test_the_kept_report_stays_when_the_current_champions_cannot_be_read(
     _registry_fails_after_the_report(monkeypatch)
     result = cli.invoke(app, ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()])
     said = _said(result)
+    assert result.exit_code == 0, result.output
+    assert (
+        f"the store's report of {TODAY} (run {kept['run_id']}) compared churn v0 and referral "
+        "v3; the champion now is churn v1; referral: its champion now could not be read "
+        "(MlflowException): replaced by this one"
+    ) in said
+    assert "taken as still" not in said and "secret" not in said
+    now = store.read_record("drift", TODAY)
+    assert now is not None and now["run_id"] != kept["run_id"] and now["champions"] == {}
+
+
+def test_the_tasks_champions_come_from_the_reports_look_ups_not_the_registry_again(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """review53 L-e: the kept report compared churn v0 alone, replaced since; `guanxi drift
+    --tasks churn` tells churn's champion now (v1) from the look-up its report made, with the
+    registry failing after the report: the new report is kept, with the replacement's note."""
+    home = get_settings().home
+    store = Store(home)
+    kept = _a_cycles_report_without_customers(sample, home)
+    kept["champions"] = {"churn": "0"}
+    store.write_record("drift", TODAY, kept)
+    _registry_fails_after_the_report(monkeypatch)
+    result = cli.invoke(app, ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()])
+    said = _said(result)
+    assert result.exit_code == 0, result.output
+    assert (
+        f"the store's report of {TODAY} (run {kept['run_id']}) compared churn v0; the champion "
+        "now is churn v1: replaced by this one"
+    ) in said
+    assert "could not be read" not in said
+    now = store.read_record("drift", TODAY)
+    assert now is not None and now["run_id"] != kept["run_id"]
+
+
+def test_nothing_to_measure_tells_the_untrained_tasks_from_the_reports_look_ups(
+    cli: CliRunner,  # noqa: F811
+    sample: Path,  # noqa: F811
+    champion: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """review53 L-f: nothing to measure asked the registry again which task has no champion,
+    unhandled: a registry failing after the report ended in a traceback. The report's own
+    look-ups tell it (churn v1, tested after the day asked for): the advice is the --as-of."""
+    _registry_fails_after_the_report(monkeypatch)
+    args = ["drift", "--tasks", "churn", "--as-of", "2024-05-01"]
+    people, events = sample / "customers.parquet", sample / "events.parquet"
+    result = cli.invoke(app, [*args, "--customers", str(people), "--events", str(events)])
     assert result.exit_code == 1, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert (
-        "the current champions of churn, referral could not be read (MlflowException): the "
-        f"store's report of {TODAY} is taken as still theirs"
-    ) in said
-    assert "drift report not kept" in said and "secret" not in said
-    assert store.read_record("drift", TODAY) == kept
+    assert "give an --as-of on or after the day its champion was tested on" in _said(result)
+
+
+def test_a_failure_reading_a_tasks_champion_is_raised_and_another_tasks_said() -> None:
+    """review53 L-d, pure: a champion of --tasks that cannot be read decides nothing (the
+    caller keeps the kept report, naming that task alone); one of another task, read only once
+    --tasks decided, is said in the replacement, not raised."""
+    from pipelines.drift import ChampionUnreadableError, champions_replaced
+
+    kept = {"as_of": "2024-12-31", "champions": {"churn": "1", "referral": "3"}}
+
+    def current(task: str) -> str | None:
+        if task == "referral":
+            raise ChampionUnreadableError(task, "MlflowException")
+        return "2"
+
+    assert champions_replaced(kept, current, ["churn"]) == (
+        "compared churn v1 and referral v3; the champion now is churn v2; referral: its "
+        "champion now could not be read (MlflowException)"
+    )
+    with pytest.raises(ChampionUnreadableError) as raised:
+        champions_replaced(kept, current, ["churn", "referral"])
+    assert (raised.value.task, raised.value.error) == ("referral", "MlflowException")
 
 
 def test_a_past_tables_refused_day_does_not_make_the_fix_the_customers(
