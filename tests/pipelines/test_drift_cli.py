@@ -41,6 +41,7 @@ from pipelines.drift import (
 from pipelines.sample import generate_sample
 from serving.settings import get_settings
 from tests.conftest import loaded_by
+from tests.pipelines.drift_setups import TODAY
 from tests.pipelines.test_train_cli import (  # noqa: F401  (fixtures)
     _result,
     _train,
@@ -50,7 +51,6 @@ from tests.pipelines.test_train_cli import (  # noqa: F401  (fixtures)
 )
 
 REFERENCE = date(2024, 8, 2)  # the champion's test cutoff: as_of 2024-10-31 minus 90 days
-TODAY = date(2024, 12, 31)
 
 
 def _people(folder: Path) -> pl.DataFrame:

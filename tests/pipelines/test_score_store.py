@@ -16,9 +16,7 @@ from pipelines.score import check_task, parse_tasks
 from serving.settings import get_settings
 from tests.pipelines.test_train_cli import (  # noqa: F401  (fixtures)
     AS_OF,
-    _result,
     _snapshot,
-    _train,
     cli,
     sample,
 )
