@@ -1806,14 +1806,17 @@ def _holdout(with_attributes: bool) -> Any:
 
 
 def _customers_champion(
-    monkeypatch: pytest.MonkeyPatch, load: Any, record: dict[str, Any] | None = None
+    monkeypatch: pytest.MonkeyPatch,
+    load: Any,
+    record: dict[str, Any] | None = None,
+    reads: list[str] | None = None,
 ) -> list[Any]:
-    """Churn's champion, version 3, reading the customers' attributes, its held-out rows read
-    by ``load``; its recorded ``record`` (a 90-day horizon by default). Returns what is
-    trained (:func:`_stub_champion_of`)."""
+    """Churn's champion, version 3, reading recency_days and ``reads`` (by default the
+    customers' attributes), its held-out rows read by ``load``; its recorded ``record`` (a
+    90-day horizon by default). Returns what is trained (:func:`_stub_champion_of`)."""
     trained = _stub_champion_of(monkeypatch, record or {"params": {"horizon": 90}})
     bundle = cycle_job.load_version("churn", version="3").bundle
-    bundle.feature_names = ["recency_days", *_FROM_CUSTOMERS]
+    bundle.feature_names = ["recency_days", *(reads or _FROM_CUSTOMERS)]
     monkeypatch.setattr(registry, "load_holdout", load)
     return trained
 
@@ -1880,18 +1883,12 @@ def test_a_champion_reading_tenure_days_and_no_profile_feature_is_retrained_with
     event's age (review52 L6), so it cannot be told how it was trained: it is retrained as
     before the skip, with a note saying why and that the gate's comparison may lack the
     attributes."""
-    trained = _stub_champion_of(monkeypatch, {"params": {"horizon": 90}})
-    bundle = cycle_job.load_version("churn", version="3").bundle
-    bundle.feature_names = ["recency_days", "tenure_days"]
     rows, _ = _holdout(False)
-    monkeypatch.setattr(
-        registry,
-        "load_holdout",
-        lambda run_id: (rows[["customer_id", *bundle.feature_names]], None),
+    inputs = ["customer_id", "recency_days", "tenure_days"]  # its inputs alone
+    trained = _customers_champion(
+        monkeypatch, lambda run_id: (rows[inputs], None), reads=["tenure_days"]
     )
-    drift = {"features_compared": 77, "drifted_share": 0.0, "scores_drifted": []}
-    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
-    done = run.retrain({"steps": {"drift": {"summary": drift}}})
+    done = _retrain(tmp_path)
     assert done["churn"]["retrained"] and len(trained) == 1 and "skipped" not in done["churn"]
     assert done["churn"]["note"] == (
         "champion version 3 reads tenure_days and no profile feature: its held-out rows cannot "
@@ -1918,49 +1915,6 @@ _FIRSTS = {"a": "2024-01-01", "b": "2024-03-01", "c": "2024-04-30"}
 """Those first events, as a cycle's events reaching back to them hold them."""
 
 
-@pytest.mark.parametrize("with_attributes", [True, False])
-def test_a_tenure_days_champion_is_told_by_its_tenure_against_the_first_events_age(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, with_attributes: bool
-) -> None:
-    """review52 L6: a champion reading tenure_days and no profile feature was retrained always,
-    with a note. Its held-out tenure_days are the longer of the days since the first event and
-    the sign-up tenure: one longer than the first event's age at its test cutoff was trained
-    with the customers' attributes (skipped, as one reading a profile feature); all equal to it,
-    its rows are those a cycle without them builds (retrained, no note). The sample of three:
-    first events 2024-01-01, 2024-03-01 and 2024-04-30, cut off on 2024-05-10 (hand-computed
-    ages 130, 70 and 10 days; a sign-up 400 days back makes a's 400)."""
-    import pandas as pd
-
-    trained = _stub_champion_of(monkeypatch, _TRAINED_ON)
-    bundle = cycle_job.load_version("churn", version="3").bundle
-    bundle.feature_names = ["recency_days", "tenure_days"]
-    from features.events import read_events
-
-    path = tmp_path / "events.csv"
-    path.write_text(
-        "customer_id,ts,event_type\n"
-        "a,2024-01-01T12:00:00Z,visit\nb,2024-03-01T12:00:00Z,visit\nc,2024-04-30T12:00:00Z,visit\n"
-    )
-    events = read_events(path, now=datetime.now(UTC))
-    monkeypatch.setattr(_Run, "data", lambda self: (events, None))
-    tenure = [400.0 if with_attributes else 130.0, 70.0, 10.0]
-    rows = pd.DataFrame(
-        {"customer_id": ["a", "b", "c"], "recency_days": [0.0, 0.0, 0.0], "tenure_days": tenure}
-    )
-    monkeypatch.setattr(registry, "load_holdout", lambda run_id: (rows, None))
-    drift = {"features_compared": 77, "drifted_share": 0.0, "scores_drifted": []}
-    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
-    done = run.retrain({"steps": {"drift": {"summary": drift}}})
-    if with_attributes:
-        assert trained == [] and done["churn"]["skipped"].startswith(
-            "champion version 3 reads tenure_days from the customers file, and this cycle was "
-            "given none"
-        )
-    else:
-        assert done["churn"]["retrained"] and len(trained) == 1
-        assert "note" not in done["churn"] and "skipped" not in done["churn"]
-
-
 def _tenure_cycle(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -1975,11 +1929,8 @@ def _tenure_cycle(
     outcome and the trainings."""
     import pandas as pd
 
-    from features.events import read_events
-
-    trained = _stub_champion_of(monkeypatch, metadata)
-    bundle = cycle_job.load_version("churn", version="3").bundle
-    bundle.feature_names = ["recency_days", "tenure_days"]
+    load = rows if callable(rows) else (lambda run_id: (pd.DataFrame(rows), None))
+    trained = _customers_champion(monkeypatch, load, metadata, reads=["tenure_days"])
     if firsts is None:
 
         def unread(self: Any) -> Any:
@@ -1992,11 +1943,31 @@ def _tenure_cycle(
         path.write_text("customer_id,ts,event_type\n" + lines)
         events = read_events(path, now=datetime.now(UTC))
         monkeypatch.setattr(_Run, "data", lambda self: (events, None))
-    load = rows if callable(rows) else (lambda run_id: (pd.DataFrame(rows), None))
-    monkeypatch.setattr(registry, "load_holdout", load)
-    drift = {"features_compared": 77, "drifted_share": 0.0, "scores_drifted": []}
-    run = _Run(SOURCES, DAY, CycleConfig(tasks=("churn",)), tmp_path, Console())
-    return run.retrain({"steps": {"drift": {"summary": drift}}})["churn"], trained
+    return _retrain(tmp_path)["churn"], trained
+
+
+@pytest.mark.parametrize("with_attributes", [True, False])
+def test_a_tenure_days_champion_is_told_by_its_tenure_against_the_first_events_age(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, with_attributes: bool
+) -> None:
+    """review52 L6: a champion reading tenure_days and no profile feature was retrained always,
+    with a note. Its held-out tenure_days are the longer of the days since the first event and
+    the sign-up tenure: one longer than the first event's age at its test cutoff was trained
+    with the customers' attributes (skipped, as one reading a profile feature); all equal to it,
+    its rows are those a cycle without them builds (retrained, no note). The sample of three:
+    first events 2024-01-01, 2024-03-01 and 2024-04-30, cut off on 2024-05-10 (hand-computed
+    ages 130, 70 and 10 days; a sign-up 400 days back makes a's 400)."""
+    tenure = [400.0 if with_attributes else 130.0, 70.0, 10.0]
+    rows = _WITHOUT | {"tenure_days": tenure}
+    done, trained = _tenure_cycle(monkeypatch, tmp_path, _TRAINED_ON, _FIRSTS, rows)
+    if with_attributes:
+        assert trained == [] and done["skipped"].startswith(
+            "champion version 3 reads tenure_days from the customers file, and this cycle was "
+            "given none"
+        )
+    else:
+        assert done["retrained"] and len(trained) == 1
+        assert "note" not in done and "skipped" not in done
 
 
 def test_a_rolling_extract_does_not_skip_a_tenure_champion_trained_without_the_customers(
@@ -2045,7 +2016,7 @@ def test_a_tenure_champion_within_reach_is_told_by_the_first_events_age_on_a_rol
     assert trained == [] and done["skipped"].startswith("champion version 3 reads tenure_days")
 
 
-def _pruned_holdout(run_id: str) -> Any:
+def _pruned(run_id: str) -> Any:
     raise FileNotFoundError(2, "No such file or directory", "/srv/mlartifacts/r/holdout.parquet")
 
 
@@ -2069,7 +2040,7 @@ def _pruned_holdout(run_id: str) -> Any:
         (
             _TRAINED_ON,
             _FIRSTS,
-            _pruned_holdout,
+            _pruned,
             "held-out rows could not be read "
             "(FileNotFoundError: /srv/mlartifacts/r/holdout.parquet)",
         ),
@@ -2154,10 +2125,6 @@ def _server_down(run_id: str) -> Any:
     raise mlflow.exceptions.MlflowException(
         "API request to https://ops:s3cret@mlflow.example/api/2.0/mlflow/runs/get failed"
     )
-
-
-def _pruned(run_id: str) -> Any:
-    raise FileNotFoundError(2, "No such file or directory", "/srv/mlartifacts/r/holdout.parquet")
 
 
 @pytest.mark.parametrize(
