@@ -467,10 +467,13 @@ def test_a_cycles_input_removed_after_it_was_read_records_no_source_and_ends_in_
     assert f"note: the snapshots kept record no source: {people} could not be" in said
 
 
-def _a_cycles_report_without_customers(folder: Path, home: Path) -> dict[str, Any]:
+def _a_cycles_report_without_customers(
+    folder: Path, home: Path, champions: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Keep the report of a cycle run without --customers on TODAY: it compared churn v1 on a
     test day built without the attributes, and measured a table scored on a day the store holds
-    built with the customers file; a `guanxi drift` of that day refuses to build the test day."""
+    built with the customers file; a `guanxi drift` of that day refuses to build the test day.
+    With ``champions``, the report kept says it compared those (task: version) instead."""
     store = Store(home)
     events = read_events(folder / "events.parquet", now=datetime.now(UTC))
     store.write_snapshot(build_snapshot(events, None, TODAY), TODAY, history=events)
@@ -488,6 +491,9 @@ def _a_cycles_report_without_customers(folder: Path, home: Path) -> dict[str, An
     cycle_drift(home, events)
     kept = store.read_record("drift", TODAY)
     assert kept is not None and kept["champions"] == {"churn": "1"} and kept["performance"]
+    if champions is not None:
+        kept["champions"] = champions
+        store.write_record("drift", TODAY, kept)
     return kept
 
 
@@ -711,9 +717,7 @@ def test_a_task_outside_tasks_does_not_replace_the_kept_report(
     for referral's sake, dropping churn v1's comparison, still valid. It stays."""
     home = get_settings().home
     store = Store(home)
-    kept = _a_cycles_report_without_customers(sample, home)
-    kept["champions"] = {"churn": "1", "referral": "3"}
-    store.write_record("drift", TODAY, kept)
+    kept = _a_cycles_report_without_customers(sample, home, {"churn": "1", "referral": "3"})
     result = cli.invoke(app, ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()])
     said = _said(result)
     assert result.exit_code == 1, result.output
@@ -777,9 +781,8 @@ def test_a_registry_failure_of_another_task_once_tasks_decided_does_not_keep_the
     tracking URI and its credentials)."""
     home = get_settings().home
     store = Store(home)
-    kept = _a_cycles_report_without_customers(sample, home)
-    kept["champions"] = {"churn": "0", "referral": "3"}  # churn v0 replaced since
-    store.write_record("drift", TODAY, kept)
+    # churn v0 replaced since
+    kept = _a_cycles_report_without_customers(sample, home, {"churn": "0", "referral": "3"})
     _registry_fails_after_the_report(monkeypatch)
     result = cli.invoke(app, ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()])
     said = _said(result)
@@ -805,9 +808,7 @@ def test_the_tasks_champions_come_from_the_reports_look_ups_not_the_registry_aga
     registry failing after the report: the new report is kept, with the replacement's note."""
     home = get_settings().home
     store = Store(home)
-    kept = _a_cycles_report_without_customers(sample, home)
-    kept["champions"] = {"churn": "0"}
-    store.write_record("drift", TODAY, kept)
+    kept = _a_cycles_report_without_customers(sample, home, {"churn": "0"})
     _registry_fails_after_the_report(monkeypatch)
     result = cli.invoke(app, ["drift", "--tasks", "churn", "--as-of", TODAY.isoformat()])
     said = _said(result)
