@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,21 +45,39 @@ def input_paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @pytest.fixture
-def champion(
+def train_churn(
     cli: CliRunner,
     sample: Path,
     monkeypatch: pytest.MonkeyPatch,
     tiny_bundle: ModelBundle,
     tiny_data: Any,
-) -> None:
-    """A churn model trained through `guanxi train` (training stubbed) and promoted.
+) -> Callable[[], None]:
+    """Train one more churn version of grade B (it passes the promotion gate) through `guanxi
+    train`, training stubbed.
 
     ``cli`` and ``sample`` are the fixtures of ``tests.pipelines.test_train_cli``, which the
     requesting test module imports (a module's own ``sample`` is another data set)."""
     from tests.pipelines.test_train_cli import _result, _train
 
-    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
+    def train() -> None:
+        _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
+
+    return train
+
+
+@pytest.fixture
+def champion(cli: CliRunner, train_churn: Callable[[], None]) -> None:
+    """A churn model trained through `guanxi train` (training stubbed) and promoted: version 1
+    (:func:`train_churn`)."""
+    train_churn()
     assert cli.invoke(app, ["promote", "--task", "churn"]).exit_code == 0
+
+
+@pytest.fixture
+def challenger(champion: None, train_churn: Callable[[], None]) -> None:
+    """Churn version 2 trained after the champion, version 1 (:func:`champion`): the
+    challenger, of grade B, which passes the promotion gate; not promoted."""
+    train_churn()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -1103,9 +1104,7 @@ def test_a_champion_whose_files_are_gone_is_said_with_where_and_what_to_run(
     sample: Path,  # noqa: F811
     champion: None,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    tiny_bundle: ModelBundle,
-    tiny_data: Any,
+    train_churn: Callable[[], None],
 ) -> None:
     """cycle26: with the champion's files moved away, `guanxi drift` ended in MLflow's traceback
     ("No such artifact: 'MLmodel'"); had the load said "not found", it advised a later --as-of.
@@ -1138,7 +1137,7 @@ def test_a_champion_whose_files_are_gone_is_said_with_where_and_what_to_run(
     )
     assert "--as-of on or after" not in said and "Traceback" not in said
     assert Store(home).read_record("drift", TODAY) is None and _drift_runs() == []
-    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
+    train_churn()
     promoted = cli.invoke(app, ["promote", "--task", "churn"])
     assert promoted.exit_code == 0, promoted.output
     champion_now = registry.get_version("churn", registry.CHAMPION)

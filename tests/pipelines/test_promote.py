@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import getpass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,7 @@ def test_a_champion_whose_files_are_gone_is_replaced_on_the_grade(
     sample: Path,  # noqa: F811
     champion: None,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    tiny_bundle: ModelBundle,
-    tiny_data: Any,
+    train_churn: Callable[[], None],
     gone: str,
 ) -> None:
     """promote27: promote loaded the champion to compare and ended in MLflow's traceback (files
@@ -52,7 +51,7 @@ def test_a_champion_whose_files_are_gone_is_replaced_on_the_grade(
         meta.unlink()
         name = meta.relative_to(files).as_posix()
         missing = f"the file {name} of churn version 1 is missing (looked in {files})"
-    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
+    train_churn()
     result = cli.invoke(app, ["promote", "--task", "churn"], env={"COLUMNS": "1000"})
     said = _said(result)
     assert result.exit_code == 0, said
@@ -135,16 +134,11 @@ def test_version_makes_a_chosen_version_champion_and_says_how_to_go_back(
 
 def test_a_champion_or_challenger_whose_booster_is_not_the_pinned_one_is_said_not_raised(
     cli: CliRunner,  # noqa: F811
-    sample: Path,  # noqa: F811
-    champion: None,
-    monkeypatch: pytest.MonkeyPatch,
-    tiny_bundle: ModelBundle,
-    tiny_data: Any,
+    challenger: None,
 ) -> None:
     """coord27: a champion whose booster digest is not the one pinned at registration ended the
     gated promote in ModelIntegrityError's traceback. The server refuses it too, so it is said
     and the grade decides; a challenger refused so is "not promoted" (exit 1), the champion kept."""
-    _train(cli, sample, monkeypatch, _result(tiny_bundle, tiny_data, "B"))
     client = MlflowClient()
     digest = registry.BOOSTER_DIGEST_TAG
     pinned = registry.get_version("churn", registry.CHALLENGER).tags[digest]
