@@ -778,12 +778,13 @@ class _Run:
         profile = [n for n in read if n in PROFILE]
         if len(profile) + ("tenure_days" in read) == len(read):  # no column passed through
             rows, unread = self._holdout(champion)
+            lack = (  # both notes' end
+                ": retrained as before, and the promotion gate's comparison may lack the "
+                f"customers' attributes ({', '.join(read)})"
+            )
             if unread is not None:
                 return None, (
-                    f"champion version {version}'s held-out rows could not be read "
-                    f"({unread}): retrained as before, and the promotion "
-                    "gate's comparison may lack the customers' attributes "
-                    f"({', '.join(read)})"
+                    f"champion version {version}'s held-out rows could not be read ({unread}){lack}"
                 )
             assert rows is not None
             if not profile:  # its rows hold its inputs alone: told by tenure_days, if at all
@@ -792,9 +793,7 @@ class _Run:
                     return None, (
                         f"champion version {version} reads tenure_days and no profile feature: "
                         "its held-out rows cannot tell whether it was trained with the "
-                        f"customers' attributes ({told}): retrained as before, and the "
-                        "promotion gate's comparison may lack the customers' attributes "
-                        f"({', '.join(read)})"
+                        f"customers' attributes ({told}){lack}"
                     )
                 if not told:  # its rows are those a cycle without them builds: equal terms
                     return None, None
@@ -857,8 +856,8 @@ class _Run:
         days from their first day to the cutoff; a rolling extract's events no longer hold a
         customer's first event and would make its age shorter): one longer was trained with
         them. None longer, the champion's rows are those a cycle without them builds when no
-        row was left out or the cycle's events begin on or before its training's first day;
-        otherwise it cannot be told (review53 M1).
+        row was left out; otherwise it cannot be told (review53 M1). Events beginning on or
+        before its training's first day leave none out, by the bound.
 
         Parameters
         ----------
@@ -873,8 +872,9 @@ class _Run:
         bool or str
             True when trained with the customers' attributes, False when without; why it
             cannot be told otherwise (no test cutoff recorded or not a day, no
-            ``customer_id`` or ``tenure_days`` column, no held-out customer in this cycle's
-            events, the events not reaching back far enough).
+            ``customer_id`` or ``tenure_days`` column, every ``tenure_days`` null, this
+            cycle's events beginning after the test cutoff, no held-out customer in them on
+            or before it, the events not reaching back far enough).
         """
         metadata = bundle.metadata
         test = ((metadata.get("params") or {}).get("cutoffs") or {}).get("test")
@@ -896,27 +896,40 @@ class _Run:
             .with_columns(pl.col("customer_id").cast(pl.String))
             .drop_nulls()
         )
+        if held.is_empty():  # every tenure_days (or customer_id) null: nothing to compare
+            return "they hold no tenure_days"
         if first_day is not None and (held["tenure_days"] > (cutoff - first_day).days).any():
             return True  # beyond any first event of its training's: a sign-up's tenure
         events, _ = self.data()  # read by the cycle's first step already
         ids = held["customer_id"].unique().to_list()
         seen = prepare_events(events, cutoff)
-        aged = (  # the held-out customers' first event's age alone, not a whole snapshot
-            seen.with_columns(pl.col("customer_id").cast(pl.String))
-            .filter(pl.col("customer_id").is_in(ids))
-            .group_by("customer_id")
-            .agg(pl.col(AGE).max().alias("first_age"))
-            .collect()
+        aged, start = pl.collect_all(  # one scan of the events for both
+            [
+                (  # the held-out customers' first event's age alone, not a whole snapshot
+                    seen.with_columns(pl.col("customer_id").cast(pl.String))
+                    .filter(pl.col("customer_id").is_in(ids))
+                    .group_by("customer_id")
+                    .agg(pl.col(AGE).max().alias("first_age"))
+                ),
+                seen.select(pl.col("ts").min()),
+            ]
         )
+        if start.item() is None:  # a rolling extract younger than its test cutoff
+            return f"this cycle's events begin after its test cutoff {cutoff}"
         both = held.join(aged, on="customer_id")
         if both.is_empty():
-            return "none of its held-out customers is in this cycle's events"
-        begins = seen.select(pl.col("ts").min()).collect().item().date()
+            return (
+                "none of its held-out customers is in this cycle's events on or before its "
+                f"test cutoff {cutoff}"
+            )
+        begins = start.item().date()
         reach = (cutoff - begins).days
         within = both.filter(pl.col("tenure_days") <= reach)
         if (within["tenure_days"] > within["first_age"]).any():
             return True
-        if len(within) == len(both) or (first_day is not None and begins <= first_day):
+        # events beginning on or before its training's first day need no case of their own:
+        # the bound above leaves every tenure_days within what they reach back, no row left out
+        if len(within) == len(both):
             return False
         since = "" if first_day is None else f", after its training's first day {first_day}"
         return (

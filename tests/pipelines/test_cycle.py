@@ -2030,12 +2030,51 @@ def _pruned(run_id: str) -> Any:
             "its held-out rows cannot tell whether it was trained with the customers' "
             "attributes (its recorded test cutoff 'soon' is not a day)",
         ),
+        (  # review54 L1: a rolling extract younger than the test cutoff
+            _TRAINED_ON,
+            {"a": "2024-06-01", "b": "2024-06-02", "c": "2024-06-03"},
+            _WITHOUT,
+            "(this cycle's events begin after its test cutoff 2024-05-10)",
+        ),
+        (  # review54 L1: its customers in the events, only after the test cutoff
+            _TRAINED_ON,
+            {"x": "2024-01-01", "a": "2024-06-01", "b": "2024-06-02", "c": "2024-06-03"},
+            _WITHOUT,
+            "(none of its held-out customers is in this cycle's events on or before its test "
+            "cutoff 2024-05-10)",
+        ),
+        (  # review54 L1: nothing to compare
+            _TRAINED_ON,
+            _FIRSTS,
+            _WITHOUT | {"tenure_days": [None, None, None]},
+            "(they hold no tenure_days)",
+        ),
+        (  # review54 L7
+            _TRAINED_ON,
+            _FIRSTS,
+            {"customer_id": ["a", "b", "c"], "recency_days": [0.0] * 3},
+            "(they hold no customer_id or tenure_days)",
+        ),
+        (  # review54 L7
+            _TRAINED_ON,
+            _FIRSTS,
+            {"recency_days": [0.0] * 3, "tenure_days": [130.0, 70.0, 10.0]},
+            "(they hold no customer_id or tenure_days)",
+        ),
+        (  # review54 L7: no data.first_day recorded (an older version): the events alone
+            {"params": _TRAINED_ON["params"]},
+            {"a": "2024-04-01", "b": "2024-03-01", "c": "2024-04-30"},
+            _WITHOUT,
+            "(this cycle's events begin on 2024-03-01, and its held-out tenure_days reach "
+            "further back)",
+        ),
         (
             _TRAINED_ON,
             {"x": "2024-01-01", "y": "2024-03-01"},
             _WITHOUT,
             "its held-out rows cannot tell whether it was trained with the customers' "
-            "attributes (none of its held-out customers is in this cycle's events)",
+            "attributes (none of its held-out customers is in this cycle's events on or "
+            "before its test cutoff 2024-05-10)",
         ),
         (
             _TRAINED_ON,
@@ -2045,7 +2084,17 @@ def _pruned(run_id: str) -> Any:
             "(FileNotFoundError: /srv/mlartifacts/r/holdout.parquet)",
         ),
     ],
-    ids=["malformed test cutoff", "no customer in both", "unreadable rows"],
+    ids=[
+        "malformed test cutoff",
+        "events after the test cutoff",
+        "its customers' events after the test cutoff",
+        "no tenure_days",
+        "no tenure_days column",
+        "no customer_id column",
+        "no first_day, rolling extract",
+        "no customer in both",
+        "unreadable rows",
+    ],
 )
 def test_a_tenure_champion_that_cannot_be_told_is_retrained_with_a_note_saying_why(
     monkeypatch: pytest.MonkeyPatch,
@@ -2181,3 +2230,16 @@ def test_a_version_trained_as_of_the_day_is_taken_before_the_customers_skip(
         "version": "4",
         "reasons": ["model age 304 days > 90"],
     }
+
+
+def test_a_tenure_champion_without_a_first_day_is_told_by_the_events_alone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """review54 L7: an older champion's metadata records no data.first_day: no bound, its
+    held-out tenure_days compared with the first event's age alone. The cycle's events reach
+    back to every first event (130, 70 and 10 days at the test cutoff), all equal: its rows are
+    those a cycle without the customers builds, retrained with no note."""
+    metadata = {"params": _TRAINED_ON["params"]}
+    done, trained = _tenure_cycle(monkeypatch, tmp_path, metadata, _FIRSTS, _WITHOUT)
+    assert done["retrained"] and len(trained) == 1
+    assert "note" not in done and "skipped" not in done
