@@ -96,6 +96,7 @@ from pipelines.score import _same_source, stored_snapshot  # score.py has the on
 
 __all__ = [
     "PROFILE",
+    "ChampionUnreadableError",
     "DriftInputs",
     "EmptySnapshotError",
     "ReportNotKeptError",
@@ -2067,13 +2068,10 @@ def drift_command(
     if empty is not None:
         # was an empty report ("0 of 0 feature comparisons"), logged, written and kept
         # the registry says which task has no champion (was: a note's "<task>: " prefix)
-        # from the report's own look-ups (None: no champion), asked again only if it made none
+        # from the report's own look-ups (None: no champion): drift_report looked up every task
+        # of --tasks, a registry error ending the command there, so the registry is not asked
         current = _current_champions(inputs)
-        try:
-            untrained = [t for t in chosen if current(t) is None]
-        except ChampionUnreadableError as exc:
-            console.print(f"[red]no drift report, nothing written:[/red] {escape(empty)} ({exc})")
-            raise typer.Exit(1) from exc
+        untrained = [t for t in chosen if current(t) is None]
         if untrained:
             fix = (
                 f": `guanxi train --task {untrained[0]} --events PATH --as-of DAY`, then "
@@ -2092,13 +2090,10 @@ def drift_command(
         kept = None
     replaced = None
     if not report["champions"] and kept and kept.get("champions"):  # else none to weigh
-        try:  # a report kept over a champion since replaced
-            replaced = champions_replaced(kept, _current_champions(inputs), chosen)
-        except ChampionUnreadableError as exc:  # of --tasks: undecided, the kept one stays
-            console.print(
-                f"note: {escape(str(exc))}: the store's report of {day} is taken as still its "
-                "champion's"
-            )
+        # a report kept over a champion since replaced; the tasks of --tasks are told by the
+        # report's look-ups (drift_report ended the command on a registry error for one), so
+        # only another task's champion can be unreadable, and champions_replaced says it
+        replaced = champions_replaced(kept, _current_champions(inputs), chosen)
     stays = compared_before(report, kept, replaced)
     if stays is not None:  # was kept over it: /ui/drift showed "no champion compared"
         fix = (  # a flag of the refusal: a note's wording changed the fix (was matched)

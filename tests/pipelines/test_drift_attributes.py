@@ -173,3 +173,11 @@ def test_lacks_attributes_is_public() -> None:
     import pipelines.drift as drift
 
     assert "lacks_attributes" in drift.__all__
+
+
+def test_champion_unreadable_error_is_public() -> None:
+    """review54 L4: champions_replaced says it raises ChampionUnreadableError and the tests
+    import it, but it was not in the module's __all__."""
+    import pipelines.drift as drift
+
+    assert "ChampionUnreadableError" in drift.__all__
