@@ -466,14 +466,18 @@ def asking_registry() -> Iterator[None]:
 class _Look(Generic[T]):
     """One registry look in a daemon thread of its own, and when its caller stops waiting."""
 
-    def __init__(self, future: Future[T], deadline: float) -> None:
+    def __init__(self, future: Future[T], started: float) -> None:
         self.future = future
-        self.deadline = deadline
-        self.started = deadline - PENDING_TIMEOUT  # when it was asked
+        self.started = started  # when it was asked (time.monotonic())
         self.asking = 0  # registry calls running now (asking_registry)
         self.answered = 0  # registry calls ended (asking_registry)
         self._late = False
         self._lock = threading.Lock()
+
+    @property
+    def deadline(self) -> float:
+        """When its caller stops waiting: :data:`PENDING_TIMEOUT` seconds after it was asked."""
+        return self.started + PENDING_TIMEOUT
 
     @property
     def preparing(self) -> bool:
@@ -490,7 +494,7 @@ class _Look(Generic[T]):
         """Start ``look`` in a daemon thread (Python's exit does not wait for a hung one)."""
         future: Future[T] = Future()
         future.set_running_or_notify_cancel()
-        running = cls(future, time.monotonic() + PENDING_TIMEOUT)
+        running = cls(future, time.monotonic())
 
         def run() -> None:
             _looking.look = running  # its registry calls mark themselves (asking_registry)

@@ -57,6 +57,20 @@ def released() -> Any:
             thread.join(WAIT)
 
 
+def test_a_look_deadline_follows_when_it_was_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A look kept when it was asked and its deadline, each stored, the one derived from the other
+    once: moving one left the other where it was. The deadline is derived from when it was asked,
+    PENDING_TIMEOUT seconds after it, so a look asked earlier is out of time earlier."""
+    monkeypatch.setattr(lifecycle, "PENDING_TIMEOUT", 2.0)
+    before = time.monotonic()
+    look = lifecycle._Look.start(lambda: "answered")
+    assert look.future.result(WAIT) == "answered"
+    assert before <= look.started <= time.monotonic()
+    assert look.deadline == look.started + 2.0
+    look.started -= 5.0  # asked 5 s earlier: out of time 3 s ago
+    assert look.deadline == look.started + 2.0
+
+
 def test_a_view_after_a_look_deadline_starts_its_own(
     monkeypatch: pytest.MonkeyPatch, released: threading.Event
 ) -> None:
@@ -75,7 +89,7 @@ def test_a_view_after_a_look_deadline_starts_its_own(
 
     first = looks.start("churn", hung)
     assert looks.start("churn", lambda: "never started") is first  # within its deadline
-    first.deadline = time.monotonic() - 0.01  # the running look is out of time
+    first.started = time.monotonic() - 4.0 - 0.01  # the running look is out of time
     started = time.monotonic()
     assert read_in_time(lambda: "answered", "for a test", looks=looks, key="churn") == "answered"
     assert time.monotonic() - started < WAIT
@@ -100,7 +114,7 @@ def test_a_view_joining_a_slow_look_late_waits_on_it_instead_of_starting_another
         return "answered by the first look"
 
     first = looks.start("churn", slow)
-    first.deadline = time.monotonic() + 0.9  # 1.1 s of its 2 s gone
+    first.started = time.monotonic() - 1.1  # 1.1 s of its 2 s gone: 0.9 s left
     got: list[str | None] = []
     view = threading.Thread(
         target=lambda: got.append(
@@ -133,7 +147,7 @@ def test_a_view_joining_with_little_left_still_waits_half_the_timeout(
     first = looks.start("churn", hung)
     # 0.2 s left: a margin for a busy machine (a view paused past the deadline starts a look of
     # its own), still well under the 1 s a joining view waits at least
-    first.deadline = time.monotonic() + 0.2
+    first.started = time.monotonic() - 1.8  # 0.2 s left of its 2 s
     started = time.monotonic()
     assert read_in_time(lambda: "a second look", "for a test", looks=looks, key="churn") is None
     waited = time.monotonic() - started

@@ -1105,14 +1105,14 @@ class HeldLooks(lifecycle.RunningLooks):
     def start(self, key: Hashable, look: Callable[[], Any]) -> Any:
         running = super().start(key, look)
         if not any(running is seen for seen in self.started):
-            running.deadline = time.monotonic() + 30
+            running.started = time.monotonic() + 30 - lifecycle.PENDING_TIMEOUT  # deadline 30 s out
             self.started.append(running)
         return running
 
     def past_deadline(self) -> None:
         """Put every look started past its deadline: a view now starts a look of its own."""
         for running in self.started:
-            running.deadline = time.monotonic() - 0.01
+            running.started = time.monotonic() - lifecycle.PENDING_TIMEOUT - 0.01
 
 
 def held_looks(client: TestClient) -> HeldLooks:
