@@ -11,6 +11,7 @@ import html
 import re
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -72,6 +73,28 @@ def overflow_in_cast_is_an_error() -> None:
     500 the test sees. Only this numpy warning: pytest restores the filters after each test.
     """
     warnings.filterwarnings("error", "overflow encountered in cast", RuntimeWarning)
+
+
+LOOK_WAIT: Final = 10.0
+"""Seconds the :func:`released` fixture waits for each registry look's thread to end."""
+
+
+@pytest.fixture
+def released() -> Iterator[threading.Event]:
+    """An event the hung registry looks wait on, set at the end of the test whatever happens.
+
+    The looks the test started (their ``guanxi-registry`` threads) are then waited for, at most
+    :data:`LOOK_WAIT` seconds each: one released here logs its late answer when it ends, and
+    under load that line fell into the next test's captured log (CI of db1e8b0 failed so), or
+    into a stream closed by then ("--- Logging error ---" in the run's output, s47).
+    """
+    before = set(threading.enumerate())
+    release = threading.Event()
+    yield release
+    release.set()
+    for thread in set(threading.enumerate()) - before:
+        if thread.name == "guanxi-registry":
+            thread.join(LOOK_WAIT)
 
 
 def tiny_events(n_customers: int = 80, seed: int = 0) -> pl.DataFrame:

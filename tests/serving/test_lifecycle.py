@@ -40,23 +40,6 @@ class CountedLooks(RunningLooks):
         return running
 
 
-@pytest.fixture
-def released() -> Any:
-    """An event the hung looks wait on, set at the end of the test whatever happens.
-
-    The looks the test started are then waited for: one released here logs its late answer
-    when it ends, and under load that line fell into the next test's captured log (CI of
-    db1e8b0 failed so).
-    """
-    before = set(threading.enumerate())
-    release = threading.Event()
-    yield release
-    release.set()
-    for thread in set(threading.enumerate()) - before:
-        if thread.name == "guanxi-registry":
-            thread.join(WAIT)
-
-
 def test_a_look_deadline_follows_when_it_was_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     """A look kept when it was asked and its deadline, each stored, the one derived from the other
     once: moving one left the other where it was. The deadline is derived from when it was asked,

@@ -1178,7 +1178,10 @@ def test_model_card_views_share_one_look_at_a_hung_registry(
 
 
 def test_model_card_view_after_a_hung_look_deadline_asks_the_registry_again(
-    ui: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ui: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    released: threading.Event,
 ) -> None:
     """Review of the shared looks: a view arriving after the running look's deadline waited 0 s
     on it and showed the served model only until that look ended (62 s with the registry hung),
@@ -1186,7 +1189,7 @@ def test_model_card_view_after_a_hung_look_deadline_asks_the_registry_again(
     running look; one after it starts a look of its own, which reads the registry back."""
     caplog.set_level(logging.INFO, logger="serving.lifecycle")
     monkeypatch.setattr(lifecycle, "PENDING_TIMEOUT", 1.0)
-    release, started = threading.Event(), threading.Event()
+    started = threading.Event()
     calls: list[str] = []
     answering = registry.list_versions
 
@@ -1195,7 +1198,7 @@ def test_model_card_view_after_a_hung_look_deadline_asks_the_registry_again(
         if len(calls) > 1:
             return answering(task)
         started.set()
-        release.wait(30)  # never hang the test itself
+        released.wait(30)  # never hang the test itself
         raise MlflowException("registry down")
 
     monkeypatch.setattr(registry, "list_versions", first_hangs)
@@ -1215,7 +1218,7 @@ def test_model_card_view_after_a_hung_look_deadline_asks_the_registry_again(
         page = ui.get("/ui/models/churn")  # after its deadline, the look still hung
         assert calls == ["churn", "churn"]  # a look of its own
     finally:
-        release.set()
+        released.set()  # the look ends now; the fixture waits for its thread
     assert page.status_code == 200, page.text
     assert "could not be read" not in page.text
     said = [r.getMessage() for r in caplog.records if "no answer within" in r.getMessage()]
@@ -1223,13 +1226,13 @@ def test_model_card_view_after_a_hung_look_deadline_asks_the_registry_again(
 
 
 def test_model_card_views_of_another_load_do_not_share_its_look(
-    ui: TestClient, monkeypatch: pytest.MonkeyPatch
+    ui: TestClient, monkeypatch: pytest.MonkeyPatch, released: threading.Event
 ) -> None:
     """The looks were shared by (task, the state's loaded_at): a load with the same loaded_at
     (a clock's resolution) shared the look of the load before, whose cards read the state it
     was given. They are shared by the state itself: a view of another load starts its own."""
     monkeypatch.setattr(lifecycle, "PENDING_TIMEOUT", 2.0)
-    release, started = threading.Event(), threading.Event()
+    started = threading.Event()
     calls: list[str] = []
     answering = registry.list_versions
 
@@ -1238,7 +1241,7 @@ def test_model_card_views_of_another_load_do_not_share_its_look(
         if len(calls) > 1:
             return answering(task)
         started.set()
-        release.wait(30)  # never hang the test itself
+        released.wait(30)  # never hang the test itself
         raise MlflowException("registry down")
 
     monkeypatch.setattr(registry, "list_versions", first_hangs)
@@ -1255,7 +1258,7 @@ def test_model_card_views_of_another_load_do_not_share_its_look(
         page = ui.get("/ui/models/churn")  # well within the running look's deadline
         assert calls == ["churn", "churn"]  # a look of its own
     finally:
-        release.set()
+        released.set()  # the look ends now; the fixture waits for its thread
         first.join(10)
     assert not first.is_alive()
     assert page.status_code == 200, page.text
