@@ -721,6 +721,11 @@ def _unchained(exc: BaseException) -> tuple[BaseException, str]:
     whole), and each exception it was raised from ("from") or during ("during") is one line,
     its type and first line, down to the first: the cause is kept. A failure without a chain,
     or whose copy does not say the same, is logged as it is.
+
+    A copy, not the text ``traceback.format_exception(exc, chain=False)`` gives (the same
+    traceback): the record keeps an exception (``exc_info``), which a handler may format itself
+    (a JSON one, not through ``logging.Formatter``'s ``exc_text``), and the failure itself there
+    is formatted with its chain; the text in the message would change the message.
     """
     lines: list[str] = []
     link: BaseException = exc
