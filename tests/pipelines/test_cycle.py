@@ -1952,11 +1952,15 @@ def test_a_tenure_days_champion_is_told_by_its_tenure_against_the_first_events_a
 ) -> None:
     """review52 L6: a champion reading tenure_days and no profile feature was retrained always,
     with a note. Its held-out tenure_days are the longer of the days since the first event and
-    the sign-up tenure: one longer than the first event's age at its test cutoff was trained
-    with the customers' attributes (skipped, as one reading a profile feature); all equal to it,
-    its rows are those a cycle without them builds (retrained, no note). The sample of three:
-    first events 2024-01-01, 2024-03-01 and 2024-04-30, cut off on 2024-05-10 (hand-computed
-    ages 130, 70 and 10 days; a sign-up 400 days back makes a's 400)."""
+    the sign-up tenure. One above the days from its training events' first day (2024-01-01) to
+    its test cutoff (130) was trained with the customers' attributes: skipped, as one reading a
+    profile feature, decided by that bound without reading the events (a rolling extract's case,
+    a row within the events' reach longer than its first event's age, is
+    test_a_tenure_champion_within_reach_is_told_by_the_first_events_age_on_a_rolling_extract).
+    All equal to the first event's age, its rows are those a cycle without them builds
+    (retrained, no note). The sample of three: first events 2024-01-01, 2024-03-01 and
+    2024-04-30, cut off on 2024-05-10 (hand-computed ages 130, 70 and 10 days; a sign-up 400
+    days back makes a's 400)."""
     tenure = [400.0 if with_attributes else 130.0, 70.0, 10.0]
     rows = _WITHOUT | {"tenure_days": tenure}
     done, trained = _tenure_cycle(monkeypatch, tmp_path, _TRAINED_ON, _FIRSTS, rows)
