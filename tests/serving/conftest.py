@@ -79,22 +79,38 @@ LOOK_WAIT: Final = 10.0
 """Seconds the :func:`released` fixture waits for each registry look's thread to end."""
 
 
-@pytest.fixture
-def released() -> Iterator[threading.Event]:
-    """An event the hung registry looks wait on, set at the end of the test whatever happens.
+class Released(threading.Event):
+    """An event hung registry looks wait on, which can release them and wait for their threads.
 
-    The looks the test started (their ``guanxi-registry`` threads) are then waited for, at most
-    :data:`LOOK_WAIT` seconds each: one released here logs its late answer when it ends, and
-    under load that line fell into the next test's captured log (CI of db1e8b0 failed so), or
-    into a stream closed by then ("--- Logging error ---" in the run's output, s47).
+    The looks started since it was made (their ``guanxi-registry`` threads) are waited for, at
+    most :data:`LOOK_WAIT` seconds each, by :meth:`release`: one released logs its late answer
+    when it ends, and under load that line fell into the next test's captured log (CI of db1e8b0
+    failed so), or, set in a test's body and logged as the body's capture closed, into a closed
+    stream ("--- Logging error ---" in the run's output, s47 and s48).
     """
-    before = set(threading.enumerate())
-    release = threading.Event()
-    yield release
-    release.set()
-    for thread in set(threading.enumerate()) - before:
-        if thread.name == "guanxi-registry":
-            thread.join(LOOK_WAIT)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._before = set(threading.enumerate())
+
+    def release(self) -> None:
+        """Set the event and wait for the looks' threads to end, their late lines logged."""
+        self.set()
+        for thread in set(threading.enumerate()) - self._before:
+            if thread.name == "guanxi-registry":
+                thread.join(LOOK_WAIT)
+
+
+@pytest.fixture
+def released() -> Iterator[Released]:
+    """A :class:`Released` the test's hung looks wait on, released at its end whatever happens.
+
+    A test that releases its looks in its body calls :meth:`Released.release`, not ``set``, so
+    their late lines are logged before the body ends.
+    """
+    looks = Released()
+    yield looks
+    looks.release()
 
 
 def tiny_events(n_customers: int = 80, seed: int = 0) -> pl.DataFrame:

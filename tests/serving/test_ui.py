@@ -62,6 +62,7 @@ from tests.serving.conftest import (
     AUDIT_KEY,
     KEYS,
     SAME_ORIGIN,
+    Released,
     StaticSource,
     headers,
     make_settings,
@@ -1181,7 +1182,7 @@ def test_model_card_view_after_a_hung_look_deadline_asks_the_registry_again(
     ui: TestClient,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
-    released: threading.Event,
+    released: Released,
 ) -> None:
     """Review of the shared looks: a view arriving after the running look's deadline waited 0 s
     on it and showed the served model only until that look ended (62 s with the registry hung),
@@ -1218,7 +1219,7 @@ def test_model_card_view_after_a_hung_look_deadline_asks_the_registry_again(
         page = ui.get("/ui/models/churn")  # after its deadline, the look still hung
         assert calls == ["churn", "churn"]  # a look of its own
     finally:
-        released.set()  # the look ends now; the fixture waits for its thread
+        released.release()  # the look ends now, its late line logged
     assert page.status_code == 200, page.text
     assert "could not be read" not in page.text
     said = [r.getMessage() for r in caplog.records if "no answer within" in r.getMessage()]
@@ -1226,7 +1227,7 @@ def test_model_card_view_after_a_hung_look_deadline_asks_the_registry_again(
 
 
 def test_model_card_views_of_another_load_do_not_share_its_look(
-    ui: TestClient, monkeypatch: pytest.MonkeyPatch, released: threading.Event
+    ui: TestClient, monkeypatch: pytest.MonkeyPatch, released: Released
 ) -> None:
     """The looks were shared by (task, the state's loaded_at): a load with the same loaded_at
     (a clock's resolution) shared the look of the load before, whose cards read the state it
@@ -1258,7 +1259,7 @@ def test_model_card_views_of_another_load_do_not_share_its_look(
         page = ui.get("/ui/models/churn")  # well within the running look's deadline
         assert calls == ["churn", "churn"]  # a look of its own
     finally:
-        released.set()  # the look ends now; the fixture waits for its thread
+        released.release()  # the look ends now, its late line logged
         first.join(10)
     assert not first.is_alive()
     assert page.status_code == 200, page.text
