@@ -649,8 +649,13 @@ def test_a_stored_day_recording_no_customers_file_is_said_so_not_as_a_file_gone(
     for day in (date(2025, 1, 30), later):
         store.write_snapshot(_snapshot_of(sample, day), day, customers=people)
     people.unlink()
+    # wide enough that the path is not folded inside (past 80 columns, _said split it in two:
+    # failed so once pytest's temporary folders reached pytest-1000)
+    wide = {"COLUMNS": "400"}
     said = _said(
-        cli.invoke(app, [*args[:-1], "2025-02-28", "--events", str(sample / "events.parquet")])
+        cli.invoke(
+            app, [*args[:-1], "2025-02-28", "--events", str(sample / "events.parquet")], env=wide
+        )
     )
     assert (
         f"{people.resolve()} (recorded with the store's snapshots of {later} and one older day) "
